@@ -36,17 +36,25 @@ SHR1       ``R[d] = R[a] >> 1``                                 1
 MUL        ``R[d] = R[a] * R[b]`` (``R[b]`` the multiplier,     ``max(1, ceil(bitlen(R[b]) /
            consumed :data:`MUL_DIGIT` bits per cycle while      MUL_DIGIT))``
            non-zero bits remain: keep it the short, >= 0 one)
-DIV/DIVC   ``R[d] = floor / ceil (R[a] / R[b])``,               ``1 + ceil(q / DIV_RADIX_BITS)``
-           ``R[a] < 2**DIV_BITS``, ``0 < R[b] < 2**DEN_BITS``   with ``q = max(0, bitlen(R[a]) -
-                                                                bitlen(R[b]) + 1)``
-ISQRT      ``R[d] = isqrt(R[a])``, ``R[a] < 2**(2*DIV_BITS)``   ``1 + ceil(ceil(bitlen / 2) /
-                                                                SQRT_RADIX_BITS)``
+DIV/DIVC   ``R[d] = floor / ceil (R[a] / R[b])``,               ``2``, or ``2 + ceil(q /
+           ``R[a] < 2**DIV_BITS``, ``0 < R[b] < 2**DEN_BITS``   DIV_RADIX_BITS)`` (DIVC: ``3 + ...``)
+                                                                if ``q = bitlen(R[a]) - bitlen(R[b])
+                                                                + 1 > 0``
+ISQRT      ``R[d] = isqrt(R[a])``, ``R[a] < 2**(2*DIV_BITS)``   ``2``, or ``3 + ceil(ceil(bitlen /
+                                                                2) / SQRT_RADIX_BITS)`` if ``R[a] > 0``
 BLTU/BLTS  ``if R[a] < R[b]`` (unsigned / signed): ``pc = imm`` 1
 BEQ/BNE    ``if R[a] ==/!= R[b]``: ``pc = imm``                 1
 J / JAL    ``pc = imm`` (JAL: ``R[d] = pc + 1`` first)          1
 JR         ``pc = R[a]``                                        1
 OUT        emit the result registers, stop                      1 (+ output back-pressure)
 =========  ===================================================  ================================
+
+A division / square root spends its issue cycle on the operands' bit lengths, one cycle on
+the normalising shifts (or the result at once when there are no quotient / root bits), the
+steps (the last one writes a floor quotient), and for ``DIVC`` and ``ISQRT`` one write-back
+cycle (the round-up; the root from its register) — session 9; until session 8 the bit
+lengths, the shifts and the round-up shared the issue and the last step's cycles
+(``1 + steps``), which set the clock.
 
 Registers ``0 .. N_FIXED-1`` are flip-flops (inputs, constants, results); the others
 live in a RAM with two asynchronous read ports and one write port.
@@ -72,8 +80,9 @@ REG_BITS = 7
 N_REGS = 1 << REG_BITS
 #: registers held in flip-flops (inputs, constants, results)
 N_FIXED = 24
-#: multiplier bits consumed per cycle
-MUL_DIGIT = 32
+#: multiplier bits consumed per cycle: two rows of 18 x 18 DSP tiles (32 until session 8, which
+#: left the second row's tiles 4 bits short)
+MUL_DIGIT = 36
 #: divider operand width (every numerator of the program is below 2**256)
 DIV_BITS = 256
 #: divisor width: every divisor of the program is below ``2**145`` for any request (reserves
@@ -83,9 +92,9 @@ DIV_BITS = 256
 #: restoring division stays below the divisor, so the divider's compare/subtract steps are
 #: ``DEN_BITS + 1`` bits wide, not ``DIV_BITS + 1``.
 DEN_BITS = 145
-#: quotient bits per cycle of the divider / root bits per cycle of the square root
-DIV_RADIX_BITS = 4
-SQRT_RADIX_BITS = 4
+#: quotient bits per cycle of the divider / root bits per cycle of the square root (any >= 1)
+DIV_RADIX_BITS = 3
+SQRT_RADIX_BITS = 3
 IMM_BITS = 16
 MASK = (1 << WIDTH) - 1
 
@@ -140,10 +149,20 @@ class Instr:
     imm: int = 0
 
 
+#: the instruction's fields: op, d, a, b, imm
+FIELD_BITS = 5 + 3 * REG_BITS + IMM_BITS
+#: ops whose ALU operand is ``~R[b]`` with carry in 1 (``R[a] - R[b]``)
+ALU_SUB_OPS = (Op.SUB, Op.BLTU, Op.BLTS)
+
+
 def encode(i: Instr) -> int:
+    """The ROM word: the fields, then two ALU control bits derived from ``op`` (``sub``: an
+    :data:`ALU_SUB_OPS` op; ``imm``: ``ADDI``) so the gateware's adder operand select does not
+    wait for a decode of ``op`` (session 9)."""
     imm = i.imm & ((1 << IMM_BITS) - 1)
     return (int(i.op) | i.d << 5 | i.a << (5 + REG_BITS) | i.b << (5 + 2 * REG_BITS)
-            | imm << (5 + 3 * REG_BITS))
+            | imm << (5 + 3 * REG_BITS) | int(i.op in ALU_SUB_OPS) << FIELD_BITS
+            | int(i.op is Op.ADDI) << (FIELD_BITS + 1))
 
 
 def decode(word: int) -> Instr:
@@ -152,7 +171,7 @@ def decode(word: int) -> Instr:
                  (word >> (5 + 3 * REG_BITS)) & ((1 << IMM_BITS) - 1))
 
 
-INSTR_BITS = 5 + 3 * REG_BITS + IMM_BITS
+INSTR_BITS = FIELD_BITS + 2
 
 
 class Program:
@@ -550,22 +569,26 @@ def mul_cycles(b: int) -> int:
     return max(1, -(-b.bit_length() // MUL_DIGIT))
 
 
-def _qbits(a: int, b: int) -> int:
+def _div_steps(a: int, b: int) -> int:
     q = max(0, a.bit_length() - b.bit_length() + 1)
-    return -(-q // DIV_RADIX_BITS) * DIV_RADIX_BITS
+    return -(-q // DIV_RADIX_BITS)
 
 
-def div_cycles(a: int, b: int) -> int:
-    return 1 + _qbits(a, b) // DIV_RADIX_BITS
+def div_cycles(a: int, b: int, ceil: bool = False) -> int:
+    """Issue, normalise and the steps (the last one writes a floor quotient; ``DIVC`` adds a
+    write-back cycle for its round-up); issue and the result at once for a 0 quotient."""
+    steps = _div_steps(a, b)
+    return 2 + steps + ceil if steps else 2
 
 
-def _sqrt_pairs(a: int) -> int:
+def _sqrt_steps(a: int) -> int:
     pairs = -(-a.bit_length() // 2)
-    return -(-pairs // SQRT_RADIX_BITS) * SQRT_RADIX_BITS
+    return -(-pairs // SQRT_RADIX_BITS)
 
 
 def isqrt_cycles(a: int) -> int:
-    return 1 + _sqrt_pairs(a) // SQRT_RADIX_BITS
+    steps = _sqrt_steps(a)
+    return 3 + steps if steps else 2
 
 
 @dataclass(frozen=True)
@@ -628,7 +651,7 @@ def run(inputs: Mapping[str, int], words: list[int] | None = None, max_steps: in
             assert a < 1 << DIV_BITS and 0 < b < 1 << DEN_BITS, (pc, a, b)
             widest = max(widest, b.bit_length())
             q, r = divmod(a, b)
-            val, cyc = q + (op is Op.DIVC and r != 0), div_cycles(a, b)
+            val, cyc = q + (op is Op.DIVC and r != 0), div_cycles(a, b, op is Op.DIVC)
         elif op is Op.ISQRT:
             assert a < 1 << (2 * DIV_BITS)
             val, cyc = isqrt(a), isqrt_cycles(a)

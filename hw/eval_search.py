@@ -14,13 +14,15 @@ from amaranth.lib.wiring import In, Out
 from mevblade.hw import eval_program as ep
 from mevblade.hw.eval_program import Op
 
-__all__ = ["EvalRequest", "EvalRecord", "EvalSearch", "ADD_CHUNK"]
+__all__ = ["EvalRequest", "EvalRecord", "EvalSearch", "ADD_CHUNK", "restoring_step"]
 
 #: carry-chain length of the 640-bit adders (ALU, multiplier accumulator): carry-select in
 #: chunks of this many bits
-ADD_CHUNK = 128
+ADD_CHUNK = 64
 #: carry-chain length of the square root's compare/subtract steps (262 bits wide)
-SQRT_CHUNK = 64
+SQRT_CHUNK = 33
+#: carry-chain length of the divider's compare/subtract steps (``DEN_BITS + 1`` = 146 bits wide)
+DIV_CHUNK = 37
 
 #: one evaluation: pool A (the touched pool) and pool B (the sibling), reserves oriented
 #: base/other (``base`` = the profit token); MODE_CYCLE treats them as the single cycle
@@ -71,45 +73,93 @@ def _add_with_carry(m: Module, x, y, cin, name: str) -> tuple[Signal, Signal]:
 def _carry_select_add(m: Module, x, y, cin, chunk: int, name: str) -> tuple[Signal, Signal]:
     """``x + y + cin`` (equal widths) as a carry-select adder: ``chunk``-bit carry chains side by side.
 
-    Every chunk after the first is added twice (carry in 0 and 1), and the chunk carries select
-    sum and carry out with and-or logic (not a ``$mux``: yosys' ``opt_share`` would fold the two
-    adders of a chunk back into one behind a multiplexed operand). Delay: one ``chunk``-bit chain
-    plus one select level per further chunk, instead of one ``len(x)``-bit chain.
+    Every chunk after the first is added twice (carry in 0 and 1); the carry into each chunk comes
+    from a parallel prefix (Sklansky) over the chunks' carry-out pairs — ``log2(chunks)`` levels of
+    and-or logic instead of a select chain through every chunk — and selects the chunk's sum with
+    and-or logic (not a ``$mux``: yosys' ``opt_share`` would fold the two adders of a chunk back into
+    one behind a multiplexed operand). Delay: one ``chunk``-bit chain plus ``ceil(log2(chunks))``
+    prefix levels and the sum select, instead of one ``len(x)``-bit chain.
     """
     n = len(x)
-    out = Signal(n, name=f"{name}_sum")
-    carry = cin
-    parts = []
-    for k, lo in enumerate(range(0, n, chunk)):
-        hi = min(n, lo + chunk)
+    bounds = [(lo, min(n, lo + chunk)) for lo in range(0, n, chunk)]
+    sums = []      # (sum with carry in 0, sum with carry in 1); chunk 0: its one sum
+    pairs = []     # (carry out with carry in 0, with carry in 1) of each chunk; chunk 0: the real one twice
+    for k, (lo, hi) in enumerate(bounds):
         xs, ys = x[lo:hi], y[lo:hi]
         if k == 0:
             s, c = _add_with_carry(m, xs, ys, cin, f"{name}_c0")
+            sums.append((s, s))
+            pairs.append((c, c))
         else:
             s0, c0 = _add_with_carry(m, xs, ys, Const(0, 1), f"{name}_c{k}n")
             s1, c1 = _add_with_carry(m, xs, ys, Const(1, 1), f"{name}_c{k}y")
-            sel = Signal(name=f"{name}_cin{k}")
-            m.d.comb += sel.eq(carry)
-            s = Signal(hi - lo, name=f"{name}_s{k}")
-            c = Signal(name=f"{name}_co{k}")
-            rep = sel.replicate(hi - lo)
-            m.d.comb += [s.eq((s0 & ~rep) | (s1 & rep)), c.eq((c0 & ~sel) | (c1 & sel))]
-        parts.append(s)
-        carry = c
+            sums.append((s0, s1))
+            pairs.append((c0, c1))
+    # prefix [0..i] of the carry pairs: (hi ∘ lo).c = hi.c0 | (lo.c & hi.c1); a prefix that starts at
+    # chunk 0 has one carry (the real one), so only its first component is formed
+    cur = [(c0, c1, k == 0) for k, (c0, c1) in enumerate(pairs)]
+    dist = 1
+    level = 0
+    while dist < len(bounds):
+        nxt = list(cur)
+        for i in range(len(bounds)):
+            if i & dist:
+                j = (i & ~(2 * dist - 1)) | (dist - 1)
+                h0, h1, _ = cur[i]
+                l0, l1, l_fixed = cur[j]
+                g0 = Signal(name=f"{name}_p{level}_{i}a", attrs={"keep": 1})
+                m.d.comb += g0.eq(h0 | (l0 & h1))
+                if l_fixed:
+                    nxt[i] = (g0, g0, True)
+                else:
+                    g1 = Signal(name=f"{name}_p{level}_{i}b", attrs={"keep": 1})
+                    m.d.comb += g1.eq(h0 | (l1 & h1))
+                    nxt[i] = (g0, g1, False)
+        cur = nxt
+        dist *= 2
+        level += 1
+    parts = [sums[0][0]]
+    for k in range(1, len(bounds)):
+        sel = Signal(name=f"{name}_cin{k}")
+        m.d.comb += sel.eq(cur[k - 1][0])
+        s0, s1 = sums[k]
+        sk = Signal(len(s0), name=f"{name}_s{k}")
+        rep = sel.replicate(len(s0))
+        m.d.comb += sk.eq((s0 & ~rep) | (s1 & rep))
+        parts.append(sk)
+    out = Signal(n, name=f"{name}_sum")
     cout = Signal(name=f"{name}_cout")
-    m.d.comb += [out.eq(Cat(*parts)), cout.eq(carry)]
+    m.d.comb += [out.eq(Cat(*parts)), cout.eq(cur[-1][0])]
     return out, cout
+
+
+def restoring_step(m: Module, rem, bit, den, chunk: int, name: str) -> tuple[Signal, Signal]:
+    """One radix-2 restoring division step: ``s = 2·rem + bit``; ``(s − den, 1)`` if ``s >= den`` else
+    ``(s, 0)``; (new remainder, quotient bit).
+
+    ``rem < den`` on entry (the restoring invariant), so the new remainder has ``len(rem)`` bits;
+    ``len(den) <= len(rem)``. The subtraction is a :func:`_carry_select_add` with ``chunk``-bit carry
+    chains (``chunk >= len(rem) + 1``: one plain chain) whose carry out is the quotient bit.
+    """
+    n = len(rem) + 1
+    shifted = Signal(n, name=f"{name}_sh")
+    nden = Signal(n, name=f"{name}_nd")
+    m.d.comb += [shifted.eq(Cat(bit, rem)), nden.eq(~Cat(den, Const(0, n - len(den))))]
+    diff, ge = _carry_select_add(m, shifted, nden, Const(1, 1), chunk, name)
+    r_new = Signal(len(rem), name=f"{name}_r", attrs={"keep": 1})
+    m.d.comb += r_new.eq(Mux(ge, diff, shifted))
+    return r_new, ge
 
 
 def _alu(m: Module, x, y, sub, chunk: int, name: str = "alu") -> tuple[Signal, Signal, Signal]:
     """``x + y + sub`` by :func:`_carry_select_add`, and for ``y = ~b``, ``sub = 1`` (``x - b``)
-    the compares ``x < b`` unsigned (no carry out) and signed (sign of the difference xor
-    overflow); (sum, lt_u, lt_s)."""
+    the compares ``x < b`` unsigned (no carry out) and signed (``x``'s sign where the signs differ,
+    else the unsigned compare — one select after the carry out, not the difference's top bit);
+    (sum, lt_u, lt_s)."""
     total, cout = _carry_select_add(m, x, y, sub, chunk, name)
-    lt_u = Signal(name=f"{name}_ltu")
-    lt_s = Signal(name=f"{name}_lts")
-    overflow = (x[-1] == y[-1]) & (total[-1] != x[-1])
-    m.d.comb += [lt_u.eq(~cout), lt_s.eq(total[-1] ^ overflow)]
+    lt_u = Signal(name=f"{name}_ltu", attrs={"keep": 1})
+    lt_s = Signal(name=f"{name}_lts", attrs={"keep": 1})
+    m.d.comb += [lt_u.eq(~cout), lt_s.eq(Mux(x[-1] == y[-1], x[-1], ~cout))]
     return total, lt_u, lt_s
 
 
@@ -199,26 +249,31 @@ class EvalSearch(wiring.Component):
 
     Datapath
     --------
-    A microcode ROM (:data:`~mevblade.hw.eval_program.WORDS`), a register file of
-    640-bit registers (the request, constants and results in flip-flops; the program's
-    working registers in a RAM with two asynchronous read ports), one carry-select adder
-    (``ADD_CHUNK``-bit chains) for ``ADD``/``SUB``/``ADDI`` and the ``BLTU``/``BLTS``
-    compares, and three iterative units shared by the program: a digit-serial multiplier
-    (``640 × MUL_DIGIT`` bits per cycle from 18 × 18 DSP tiles, carry-save reduction with the
-    accumulator and one carry-select sum; the first digit in the issue cycle, stopping when
-    the multiplier's remaining bits are zero), a restoring divider (``DIV_RADIX_BITS``
-    quotient bits per cycle on ``DEN_BITS + 1``-bit steps, leading zero quotient bits skipped
-    by tree bit lengths) and a restoring integer square root (``SQRT_RADIX_BITS`` root bits
-    per cycle on carry-select steps, leading zero pairs skipped). No pipeline registers: each
-    cycle goes ROM → register read → unit → write-back / ``pc``.
+    A microcode ROM (:data:`~mevblade.hw.eval_program.WORDS`, two predecoded ALU control bits
+    per word), a register file of 640-bit registers (the request, constants and results in
+    flip-flops; the program's working registers in a RAM with two asynchronous read ports),
+    one carry-select adder (``ADD_CHUNK``-bit chains, chunk carries by a parallel prefix) for
+    ``ADD``/``SUB``/``ADDI`` and the ``BLTU``/``BLTS`` compares (the branch decision is one
+    select by the carry out), and three iterative units shared by the program: a digit-serial
+    multiplier (``640 × MUL_DIGIT`` bits per cycle from 18 × 18 DSP tiles, carry-save reduction
+    with the accumulator and one carry-select sum; the first digit in the issue cycle, stopping
+    when the multiplier's remaining bits are zero), a restoring divider (``DIV_RADIX_BITS``
+    quotient bits per cycle on ``DEN_BITS + 1``-bit carry-select steps, leading zero quotient
+    bits skipped by tree bit lengths) and a restoring integer square root (``SQRT_RADIX_BITS``
+    root bits per cycle on carry-select steps, leading zero pairs skipped). No pipeline
+    registers: a single-cycle instruction goes ROM → register read → unit → write-back /
+    ``pc``; a division or root registers its operands' bit lengths at issue, shifts in a
+    second cycle, steps, and writes a floor quotient with its last step (``DIVC`` and
+    ``ISQRT`` in one more cycle).
 
     Latency
     -------
     Data dependent: exactly the cycles :func:`mevblade.hw.eval_program.run` reports for
-    the same request (checked by the tests). Session 8 (4 quotient / root bits per cycle,
-    was 8): realistic cycles p50 ~390 cycles (p90 ~680), pairs (``MODE_PAIR``) p50 ~300, was
-    ~320 / ~250 — at a clock three times faster (fmax proxy, cell delays only: 20.1 ns, was
-    60.3 ns), so ~2.5× less time per evaluation; ``mevblade bench gateware_eval_search``.
+    the same request (checked by the tests). Session 9 (3 quotient / root bits per cycle,
+    36-bit multiplier digit, two more cycles per division / root): realistic cycles p50
+    ~380 (p90 ~890), pairs (``MODE_PAIR``) p50 ~335, was ~335 / ~300 in session 8 — at a
+    clock twice as fast (fmax proxy, cell delays only: 10.2 ns, was 20.1 ns; 60.3 ns before
+    session 8), so ~1.75× less time per evaluation; ``mevblade bench gateware_eval_search``.
     Cases near the ``uint112`` limit need the feasibility search and take thousands. The ROM
     holds ``len(eval_program.WORDS)`` words (777), read asynchronously (LUT ROM).
 
@@ -234,6 +289,12 @@ class EvalSearch(wiring.Component):
     i: In(stream.Signature(EvalRequest))
     o: Out(stream.Signature(EvalRecord))
 
+    def __init__(self, words: list[int] | None = None) -> None:
+        #: the ROM (default: the program, :data:`~mevblade.hw.eval_program.WORDS`; the tests also
+        #: run short programs of their own that aim at one unit)
+        self.words = list(ep.WORDS if words is None else words)
+        super().__init__()
+
     def elaborate(self, platform):
         m = Module()
         W = ep.WIDTH
@@ -242,7 +303,7 @@ class EvalSearch(wiring.Component):
         RD = ep.DIV_RADIX_BITS
         RS = ep.SQRT_RADIX_BITS
 
-        m.submodules.rom = rom = Memory(shape=unsigned(ep.INSTR_BITS), depth=len(ep.WORDS), init=ep.WORDS)
+        m.submodules.rom = rom = Memory(shape=unsigned(ep.INSTR_BITS), depth=len(self.words), init=self.words)
         m.submodules.rf = rf = Memory(shape=unsigned(W), depth=ep.N_REGS, init=[])
         rom_rd = rom.read_port(domain="comb")
         rd_a = rf.read_port(domain="comb")
@@ -259,7 +320,9 @@ class EvalSearch(wiring.Component):
         f_a = Signal(ep.REG_BITS)
         f_b = Signal(ep.REG_BITS)
         imm = Signal(ep.IMM_BITS)
-        m.d.comb += Cat(op, f_d, f_a, f_b, imm).eq(word)
+        p_sub = Signal()    # predecoded in the ROM word: the ALU subtracts (SUB, BLTU, BLTS)
+        p_imm = Signal()    # the ALU adds the immediate (ADDI)
+        m.d.comb += Cat(op, f_d, f_a, f_b, imm, p_sub, p_imm).eq(word)
 
         def read(port, addr, name):
             val = Signal(W, name=name)
@@ -307,66 +370,62 @@ class EvalSearch(wiring.Component):
         mul_total = _mul_acc(m, mul_x, mul_y, acc & acc_use.replicate(W))
 
         # ---- divider -----------------------------------------------------------------------------
-        # numerator DB bits, divisor (and so the remainder) DN bits: the steps are DN + 1 bits wide
+        # numerator DB bits, divisor (and so the remainder) DN bits: the steps are DN + 1 bits wide.
+        # Issue cycle: operands and their bit lengths into registers; DIVN: the quotient's step count
+        # and the normalising shifts from those registers (or the result at once if the quotient is
+        # 0); DIV: RD restoring steps per cycle; WB: the result (DIVC's round-up) into the register.
         DN = ep.DEN_BITS
+        DQ = RD * -(-DB // RD)              # numerator register: a whole number of steps
         a_lo = Signal(DB)
         b_lo = Signal(DN)
         m.d.comb += [a_lo.eq(a[:DB]), b_lo.eq(b[:DN])]
         bl_a = _bitlen(m, a_lo, "bl_a")
         bl_b = _bitlen(m, b_lo, "bl_b")
+        bla_r = Signal(range(DB + 1))
+        blb_r = Signal(range(DN + 1))
         qb_raw = Signal(range(DB + 2))
-        with m.If(bl_a + 1 > bl_b):
-            m.d.comb += qb_raw.eq(bl_a + 1 - bl_b)
-        qb = Signal(range(DB + RD + 1))
-        m.d.comb += qb.eq((qb_raw + (RD - 1)) & ~(RD - 1))
-        div_shl = Signal(range(DB + 1))
-        m.d.comb += div_shl.eq(DB - qb)
+        with m.If(bla_r + 1 > blb_r):
+            m.d.comb += qb_raw.eq(bla_r + 1 - blb_r)
+        # quotient bits rounded up to whole steps, and the step count (tables: RD need not be 2**k)
+        qsteps = Signal(range(DQ // RD + 1))
+        qbits = Signal(range(DQ + 1))
+        m.d.comb += [qsteps.eq(Array(Const(-(-q // RD), qsteps.shape()) for q in range(DB + 2))[qb_raw]),
+                     qbits.eq(Array(Const(RD * -(-q // RD), qbits.shape()) for q in range(DB + 2))[qb_raw])]
+        div_shl = Signal(range(DQ + 1))
+        m.d.comb += div_shl.eq(DQ - qbits)
         den = Signal(DN)
-        dnum = Signal(DB)
+        dnum = Signal(DQ)
         drem = Signal(DN)
-        quo = Signal(DB)
-        count = Signal(range(2 * DB + 1))
+        quo = Signal(DQ)
+        count = Signal(range(DQ + 1))
 
-        # div steps (combinational chain of RD radix-2 steps)
+        # div steps (combinational chain of RD radix-2 restoring steps)
         rem_c, num_c, quo_c = drem, dnum, quo
-        rem_zero = Signal()     # the last step's remainder is 0 (for DIVC's round-up)
         for k in range(RD):
-            shifted = Cat(num_c[DB - 1], rem_c)
-            ge = shifted >= den
-            if k == RD - 1:
-                # beside the last step's subtraction rather than an OR tree after it:
-                # shifted - den == 0 (taken) or shifted == 0 (not taken)
-                m.d.comb += rem_zero.eq(Mux(ge, shifted == den, shifted == 0))
-            r_new = Signal(DN, name=f"drem_{k}")     # < den: the restoring invariant
-            q_new = Signal(DB, name=f"quo_{k}")
-            n_new = Signal(DB, name=f"dnum_{k}")
-            m.d.comb += [r_new.eq(Mux(ge, shifted - den, shifted)), q_new.eq(Cat(ge, quo_c)),
-                         n_new.eq(num_c << 1)]
-            rem_c, num_c, quo_c = r_new, n_new, q_new
+            rem_c, ge = restoring_step(m, rem_c, num_c[DQ - 1], den, DIV_CHUNK, f"div{k}")
+            q_new = Signal(DQ, name=f"quo_{k}")
+            n_new = Signal(DQ, name=f"dnum_{k}")
+            m.d.comb += [q_new.eq(Cat(ge, quo_c)), n_new.eq(num_c << 1)]
+            num_c, quo_c = n_new, q_new
         div_rem_next, div_num_next, div_quo_next = rem_c, num_c, quo_c
-        # the last step's result, rounded up for DIVC: the increment of the quotient's upper bits
-        # (those already in ``quo``) is computed from the register beside the chain, and the carry
-        # out of the RD fresh bits only selects it
-        div_up = Signal()
-        m.d.comb += div_up.eq(ceil & ~rem_zero)
-        q_lo = Signal(RD + 1)
-        m.d.comb += q_lo.eq(div_quo_next[:RD] + div_up)
-        q_hi = quo[:DB - RD]
-        q_hi_inc = Signal(DB - RD)
-        m.d.comb += q_hi_inc.eq(q_hi + 1)
-        div_result = Signal(DB)
-        m.d.comb += div_result.eq(Cat(q_lo[:RD], Mux(q_lo[RD], q_hi_inc, q_hi)))
 
         # ---- integer square root -----------------------------------------------------------------
         SB = 2 * DB
+        SP = RS * -(-DB // RS)              # root bits: a whole number of steps
+        SW = 2 * SP                         # radicand register
         a_sq = Signal(SB)
         m.d.comb += a_sq.eq(a[:SB])
         bl_sq = _bitlen(m, a_sq, "bl_sq")
-        pairs = Signal(range(DB + RS + 1))
-        m.d.comb += pairs.eq((((bl_sq + 1) >> 1) + (RS - 1)) & ~(RS - 1))
-        sq_shl = Signal(range(SB + 1))
-        m.d.comb += sq_shl.eq(SB - 2 * pairs)
-        work = Signal(SB)
+        blsq_r = Signal(range(SB + 1))
+        pairs_raw = Signal(range(DB + 1))
+        m.d.comb += pairs_raw.eq((blsq_r + 1) >> 1)
+        psteps = Signal(range(SP // RS + 1))
+        pbits = Signal(range(SP + 1))
+        m.d.comb += [psteps.eq(Array(Const(-(-p // RS), psteps.shape()) for p in range(DB + 1))[pairs_raw]),
+                     pbits.eq(Array(Const(RS * -(-p // RS), pbits.shape()) for p in range(DB + 1))[pairs_raw])]
+        sq_shl = Signal(range(SW + 1))
+        m.d.comb += sq_shl.eq(SW - 2 * pbits)
+        work = Signal(SW)
         srem = Signal(DB + 4)
         root = Signal(DB)
         rem_c, work_c, root_c = srem, work, root
@@ -374,14 +433,23 @@ class EvalSearch(wiring.Component):
             # r2 - trial by a carry-select subtraction (SQRT_CHUNK-bit chains); ge = its carry out
             r2 = Signal(DB + 6, name=f"sq_r2_{k}")
             trial = Signal(DB + 6, name=f"sq_trial_{k}")
-            m.d.comb += [r2.eq(Cat(work_c[SB - 2:SB], rem_c)), trial.eq(Cat(Const(1, 2), root_c))]
+            m.d.comb += [r2.eq(Cat(work_c[SW - 2:SW], rem_c)), trial.eq(Cat(Const(1, 2), root_c))]
             diff, ge = _carry_select_add(m, r2, ~trial, Const(1, 1), SQRT_CHUNK, f"sq{k}")
-            r_new = Signal(DB + 4, name=f"srem_{k}")
+            r_new = Signal(DB + 4, name=f"srem_{k}", attrs={"keep": 1})
             t_new = Signal(DB, name=f"root_{k}")
-            w_new = Signal(SB, name=f"work_{k}")
+            w_new = Signal(SW, name=f"work_{k}")
             m.d.comb += [r_new.eq(Mux(ge, diff, r2)), t_new.eq(Cat(ge, root_c)), w_new.eq(work_c << 2)]
             rem_c, work_c, root_c = r_new, w_new, t_new
         sq_rem_next, sq_work_next, sq_root_next = rem_c, work_c, root_c
+
+        # ---- write-back of a division / square root (from registers) ----------------------------
+        is_sqrt = Signal()
+        wb_up = Signal()
+        m.d.comb += wb_up.eq(ceil & (drem != 0))
+        quo_up = Signal(DB)
+        m.d.comb += quo_up.eq(quo[:DB] + 1)
+        wb_val = Signal(DB)
+        m.d.comb += wb_val.eq(Mux(is_sqrt, root, Mux(wb_up, quo_up, quo[:DB])))
 
         # ---- output ------------------------------------------------------------------------------
         o_valid = Signal()
@@ -397,14 +465,36 @@ class EvalSearch(wiring.Component):
         # ---- the one adder of ADD / SUB / ADDI and the BLTU / BLTS compares (a - b) -------------
         alu_y = Signal(W)
         alu_sub = Signal()
-        m.d.comb += alu_sub.eq(op.matches(Op.SUB, Op.BLTU, Op.BLTS))
+        m.d.comb += alu_sub.eq(p_sub)
         with m.If(alu_sub):
             m.d.comb += alu_y.eq(~b)
-        with m.Elif(op == Op.ADDI):
+        with m.Elif(p_imm):
             m.d.comb += alu_y.eq(imm_sext)
         with m.Else():
             m.d.comb += alu_y.eq(b)
         alu_sum, lt_u, lt_s = _alu(m, a, alu_y, alu_sub, ADD_CHUNK)
+
+        # ---- the next pc of a RUN cycle: one select by ``take`` (the compares enter last) --------
+        eq_ab = Signal()
+        take = Signal(attrs={"keep": 1})
+        target = Signal(ep.IMM_BITS)
+        hold = Signal()     # a multi-cycle op (its own states advance the pc) or OUT
+        # take as one select by the adder's carry out (lt_u = ~cout; lt_s = the sign of a where the
+        # signs differ, else lt_u) between two values that do not wait for it
+        signs_differ = Signal()
+        take_c1 = Signal(attrs={"keep": 1})     # take if the carry out is 1 (a >= b unsigned)
+        take_c0 = Signal(attrs={"keep": 1})     # take if it is 0 (a < b unsigned)
+        early = Signal()
+        m.d.comb += [
+            eq_ab.eq(a == b),
+            signs_differ.eq(a[-1] != b[-1]),
+            early.eq(op.matches(Op.J, Op.JAL, Op.JR) | ((op == Op.BEQ) & eq_ab) | ((op == Op.BNE) & ~eq_ab)),
+            take_c1.eq(early | ((op == Op.BLTS) & signs_differ & a[-1])),
+            take_c0.eq(early | (op == Op.BLTU) | ((op == Op.BLTS) & (~signs_differ | a[-1]))),
+            take.eq(Mux(lt_u, take_c0, take_c1)),
+            target.eq(Mux(op == Op.JR, a[:ep.IMM_BITS], imm)),
+            hold.eq(op.matches(Op.DIV, Op.DIVC, Op.ISQRT, Op.OUT) | ((op == Op.MUL) & ((b >> D) != 0))),
+        ]
 
         with m.FSM():
             with m.State("IDLE"):
@@ -419,8 +509,8 @@ class EvalSearch(wiring.Component):
                 def write(value):
                     m.d.comb += [wr_en.eq(f_d != 0), wr_addr.eq(f_d), wr_data.eq(value)]
 
-                def branch(cond):
-                    m.d.sync += pc.eq(Mux(cond, imm, pc + 1))
+                with m.If(~hold):
+                    m.d.sync += pc.eq(Mux(take, target, pc + 1))
 
                 with m.Switch(op):
                     with m.Case(Op.LDI):
@@ -440,37 +530,14 @@ class EvalSearch(wiring.Component):
                             m.d.sync += [acc.eq(mul_total), ma.eq(a << D), mb.eq(b >> D), dst.eq(f_d)]
                             m.next = "MUL"
                     with m.Case(Op.DIV, Op.DIVC):
-                        m.d.sync += [dst.eq(f_d), ceil.eq(op == Op.DIVC)]
-                        with m.If(qb == 0):
-                            # the quotient is 0; ceil(a/b) = (a != 0)
-                            write(Mux(op == Op.DIVC, a_lo != 0, 0))
-                        with m.Else():
-                            m.d.sync += [den.eq(b_lo), drem.eq(a_lo >> qb), dnum.eq(a_lo << div_shl),
-                                         quo.eq(0), count.eq(qb)]
-                            m.next = "DIV"
+                        m.d.sync += [dst.eq(f_d), ceil.eq(op == Op.DIVC), is_sqrt.eq(0), den.eq(b_lo),
+                                     dnum.eq(a_lo), bla_r.eq(bl_a), blb_r.eq(bl_b)]
+                        m.next = "DIVN"
                     with m.Case(Op.ISQRT):
-                        m.d.sync += dst.eq(f_d)
-                        with m.If(pairs == 0):
-                            write(0)
-                        with m.Else():
-                            m.d.sync += [work.eq(a_sq << sq_shl), srem.eq(0), root.eq(0),
-                                         count.eq(pairs)]
-                            m.next = "SQRT"
-                    with m.Case(Op.BLTU):
-                        branch(lt_u)
-                    with m.Case(Op.BLTS):
-                        branch(lt_s)
-                    with m.Case(Op.BEQ):
-                        branch(a == b)
-                    with m.Case(Op.BNE):
-                        branch(a != b)
-                    with m.Case(Op.J):
-                        m.d.sync += pc.eq(imm)
+                        m.d.sync += [dst.eq(f_d), ceil.eq(0), is_sqrt.eq(1), work.eq(a_sq), blsq_r.eq(bl_sq)]
+                        m.next = "SQRTN"
                     with m.Case(Op.JAL):
                         write(pc + 1)
-                        m.d.sync += pc.eq(imm)
-                    with m.Case(Op.JR):
-                        m.d.sync += pc.eq(a)
                     with m.Case(Op.OUT):
                         m.d.sync += [
                             rec.tag.eq(tag), rec.direction.eq(fixed["dir"]), rec.exact.eq(fixed["rese"]),
@@ -478,15 +545,6 @@ class EvalSearch(wiring.Component):
                             rec.profit.eq(fixed["resp"]), o_valid.eq(1),
                         ]
                         m.next = "IDLE"
-                # straight-line ops advance the pc (the multi-cycle ones when they finish)
-                with m.If(op.matches(Op.LDI, Op.MOV, Op.ADD, Op.SUB, Op.ADDI, Op.SHR1)):
-                    m.d.sync += pc.eq(pc + 1)
-                with m.If((op == Op.MUL) & ((b >> D) == 0)):
-                    m.d.sync += pc.eq(pc + 1)
-                with m.If(op.matches(Op.DIV, Op.DIVC) & (qb == 0)):
-                    m.d.sync += pc.eq(pc + 1)
-                with m.If((op == Op.ISQRT) & (pairs == 0)):
-                    m.d.sync += pc.eq(pc + 1)
             with m.State("MUL"):
                 m.d.comb += [mul_x.eq(ma), mul_y.eq(mb[:D]), acc_use.eq(1)]
                 m.d.sync += [acc.eq(mul_total), ma.eq(ma << D), mb.eq(mb >> D)]
@@ -494,19 +552,41 @@ class EvalSearch(wiring.Component):
                     m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(mul_total)]
                     m.d.sync += pc.eq(pc + 1)
                     m.next = "RUN"
+            with m.State("DIVN"):
+                with m.If(qsteps == 0):
+                    # the quotient is 0; ceil(a/b) = (a != 0)
+                    m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(ceil & (dnum != 0))]
+                    m.d.sync += pc.eq(pc + 1)
+                    m.next = "RUN"
+                with m.Else():
+                    m.d.sync += [drem.eq(dnum >> qbits), dnum.eq(dnum << div_shl), quo.eq(0),
+                                 count.eq(qsteps)]
+                    m.next = "DIV"
             with m.State("DIV"):
                 m.d.sync += [drem.eq(div_rem_next), dnum.eq(div_num_next), quo.eq(div_quo_next),
-                             count.eq(count - RD)]
-                with m.If(count == RD):
-                    m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst),
-                                 wr_data.eq(div_result)]
+                             count.eq(count - 1)]
+                with m.If(count == 1):
+                    with m.If(ceil):
+                        m.next = "WB"       # DIVC: the round-up from the registers
+                    with m.Else():
+                        m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(div_quo_next[:DB])]
+                        m.d.sync += pc.eq(pc + 1)
+                        m.next = "RUN"
+            with m.State("SQRTN"):
+                with m.If(psteps == 0):
+                    m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(0)]
                     m.d.sync += pc.eq(pc + 1)
                     m.next = "RUN"
+                with m.Else():
+                    m.d.sync += [work.eq(work << sq_shl), srem.eq(0), root.eq(0), count.eq(psteps)]
+                    m.next = "SQRT"
             with m.State("SQRT"):
                 m.d.sync += [srem.eq(sq_rem_next), work.eq(sq_work_next), root.eq(sq_root_next),
-                             count.eq(count - RS)]
-                with m.If(count == RS):
-                    m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(sq_root_next)]
-                    m.d.sync += pc.eq(pc + 1)
-                    m.next = "RUN"
+                             count.eq(count - 1)]
+                with m.If(count == 1):
+                    m.next = "WB"
+            with m.State("WB"):
+                m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(wb_val)]
+                m.d.sync += pc.eq(pc + 1)
+                m.next = "RUN"
         return m

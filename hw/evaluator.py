@@ -12,18 +12,24 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from mevblade.hw.eval_search import restoring_step
+
 __all__ = ["AmountOp", "AmountRevert", "AmountRequest", "AmountResponse", "AmountUnit",
-           "OUT_DIV_BITS", "IN_DIV_BITS", "DIGIT_BITS", "AMOUNT_DIV_RADIX_BITS", "HopLayout", "ClosedFormStart2"]
+           "OUT_DIV_BITS", "IN_DIV_BITS", "DIGIT_BITS", "AMOUNT_DIV_RADIX_BITS", "AMOUNT_DIV_CHUNK", "HopLayout",
+           "ClosedFormStart2"]
 
 #: multiplier digit: one ``240 × 16``-bit partial product per cycle (DSP-mappable)
 DIGIT_BITS = 16
-#: quotient bits of getAmountOut (< reserve_out < 2**112, so 113 bits are enough)
-OUT_DIV_BITS = 113
+#: quotient bits of getAmountOut: ``a·f·rOut // (rIn·d + a·f) <= rOut < 2**112``
+OUT_DIV_BITS = 112
 #: quotient bits of getAmountIn (numerator < 2**240, denominator >= 1)
 IN_DIV_BITS = 240
-#: quotient bits per cycle of AmountUnit's divider (chained restoring steps; the EvalSearch
-#: divider has as many, on 257-bit instead of 131-bit remainders)
-AMOUNT_DIV_RADIX_BITS = 8
+#: quotient bits per cycle of AmountUnit's divider (chained restoring steps on 130 bits; 8 in
+#: sessions 4-8, whose 32.9 ns cell-only path set the backrun unit's clock; session 9: 3, 9.4 ns,
+#: below EvalSearch's clock — fmax proxy, cell delays only)
+AMOUNT_DIV_RADIX_BITS = 3
+#: carry-chain length of the divider steps' carry-select subtraction (130 bits: two chains)
+AMOUNT_DIV_CHUNK = 65
 
 
 def _div_steps(bits: int) -> int:
@@ -80,18 +86,22 @@ class AmountUnit(wiring.Component):
     --------
     One multiply-accumulate step per cycle: ``acc += X · Y[16k+15:16k] << 16k`` with a
     240 × 16-bit partial product (on ECP5 that maps onto MULT18X18D blocks), so a
-    112-bit operand takes 7 steps and a fee 1. The quotient comes from a restoring
-    divider with :data:`AMOUNT_DIV_RADIX_BITS` (8) chained radix-2 steps per cycle, started
-    ``OUT_DIV_BITS`` / ``IN_DIV_BITS`` bits (rounded up to whole steps) from the end (the
-    quotient is known to be below that bound, so the skipped leading steps would only
-    produce zeros).
+    112-bit operand takes 7 steps and a fee 1; beside it one 112 × 16 product
+    (``rIn·d``, or ``(rOut − b)·f``) in the checks cycle. The quotient comes from a
+    restoring divider with :data:`AMOUNT_DIV_RADIX_BITS` (3) chained radix-2 steps per
+    cycle (130-bit carry-select subtractions), started ``OUT_DIV_BITS`` / ``IN_DIV_BITS``
+    bits (rounded up to whole steps) from the end (the quotient is known to be below that
+    bound, so the skipped leading steps would only produce zeros).
 
     Latency
     -------
     ``o.valid`` rises this many clock edges after the request's transfer:
-    ``getAmountOut`` 1 (checks) + 1 + 7 + 2 (products) + 15 (divider, 120 bits) + 1 = 27;
-    ``getAmountIn`` 1 + 7 + 3 + 30 (240 bits) + 1 = 42; a revert 1 (:data:`LATENCY_OUT` etc.).
-    (One quotient bit per cycle until session 4: 125 / 252.)
+    ``getAmountOut`` 1 (checks, ``a·f``, ``rIn·d``) + 7 (``a·f·rOut``) + 38 (divider, 114
+    bits; the last step answers) = 46; ``getAmountIn`` 1 + 7 + 1 + 80 (240 bits) + 1 = 90;
+    a revert 1 (:data:`LATENCY_OUT` etc.). Session 9 traded cycles for the clock: 27 / 42
+    cycles at 8 quotient bits per cycle and a 32.9 ns cell-only path before, 46 / 90 at 9.4 ns
+    now (fmax proxy): getAmountOut 889 → 432 ns. (One quotient bit per cycle until
+    session 4: 125 / 252.)
 
     Throughput
     ----------
@@ -106,8 +116,8 @@ class AmountUnit(wiring.Component):
     o: Out(stream.Signature(AmountResponse))
 
     #: cycles from the request's transfer to the first cycle of ``o.valid`` (checked in the tests)
-    LATENCY_OUT = 1 + 1 + 7 + 2 + _div_steps(OUT_DIV_BITS) + 1
-    LATENCY_IN = 1 + 7 + 3 + _div_steps(IN_DIV_BITS) + 1
+    LATENCY_OUT = 1 + 7 + _div_steps(OUT_DIV_BITS)
+    LATENCY_IN = 1 + 7 + 1 + _div_steps(IN_DIV_BITS) + 1
     LATENCY_REVERT = 1
 
     def elaborate(self, platform):
@@ -118,9 +128,10 @@ class AmountUnit(wiring.Component):
         y = Signal(112)            # multiplier, consumed 16 bits per step
         steps = Signal(range(8))   # digits left
         w = Signal(128)            # a*f of getAmountOut
+        small = Signal(128)        # rIn*d (getAmountOut) or (rOut-b)*f (getAmountIn), from the CHECK cycle
         num = Signal(240)
-        den = Signal(130)
-        rem = Signal(131)
+        den = Signal(129)          # rIn*d + a*f < 2**129; (rOut-b)*f < 2**128
+        rem = Signal(129)          # < den
         quo = Signal(IN_DIV_BITS)
         count = Signal(range(_div_steps(IN_DIV_BITS) + 1))
         resp = Signal(AmountResponse)
@@ -131,6 +142,12 @@ class AmountUnit(wiring.Component):
 
         partial = Signal(256)
         m.d.comb += partial.eq(x * y[:DIGIT_BITS])
+        # the second (112 x 16) product of either operation, beside the digit-serial one
+        is_out = req.op == AmountOp.OUT
+        small_x = Signal(112)
+        small_y = Signal(16)
+        m.d.comb += [small_x.eq(Mux(is_out, req.reserve_in, req.reserve_out - req.amount)),
+                     small_y.eq(Mux(is_out, req.fee_den, req.fee_num))]
 
         def mac_step():
             # acc += x * digit << 16*(digit index); shifting x instead of the digit keeps one multiplier
@@ -148,14 +165,26 @@ class AmountUnit(wiring.Component):
             return [num.eq(n << (240 - bits)), rem.eq(n >> bits), den.eq(d), quo.eq(0),
                     count.eq(bits // AMOUNT_DIV_RADIX_BITS)]
 
+        # AMOUNT_DIV_RADIX_BITS chained restoring steps per cycle: 2*rem + next numerator bit each
+        r_c, q_c, n_c = rem, quo, num
+        for k in range(AMOUNT_DIV_RADIX_BITS):
+            r_c, ge = restoring_step(m, r_c, n_c[239], den, AMOUNT_DIV_CHUNK, f"div{k}")
+            q_n = Signal(IN_DIV_BITS, name=f"quo_{k}")
+            m.d.comb += q_n.eq(Cat(ge, q_c))
+            q_c, n_c = q_n, n_c << 1
+        div_rem, div_quo, div_num = r_c, q_c, n_c[:240]
+
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.i.ready.eq(~o_valid | self.o.ready)
                 with m.If(self.i.valid & self.i.ready):
                     m.d.sync += req.eq(self.i.payload)
+                    # getAmountOut's first product a*f, taken in CHECK
+                    m.d.sync += [x.eq(self.i.payload.amount), y.eq(self.i.payload.fee_num)]
                     m.next = "CHECK"
             with m.State("CHECK"):
                 zero_liq = (req.reserve_in == 0) | (req.reserve_out == 0)
+                m.d.sync += small.eq(small_x * small_y)
                 with m.If(req.op == AmountOp.OUT):
                     with m.If(req.amount == 0):
                         m.d.sync += respond(AmountRevert.INSUFFICIENT_INPUT_AMOUNT)
@@ -164,8 +193,10 @@ class AmountUnit(wiring.Component):
                         m.d.sync += respond(AmountRevert.INSUFFICIENT_LIQUIDITY)
                         m.next = "IDLE"
                     with m.Else():
-                        m.d.sync += start_mul(req.amount, req.fee_num, 1)
-                        m.next = "OUT_W"
+                        # w = a*f; num = w*rOut next
+                        m.d.sync += w.eq(partial)
+                        m.d.sync += start_mul(partial, req.reserve_out, 7)
+                        m.next = "OUT_NUM"
                 with m.Else():
                     with m.If(req.amount == 0):
                         m.d.sync += respond(AmountRevert.INSUFFICIENT_OUTPUT_AMOUNT)
@@ -182,54 +213,32 @@ class AmountUnit(wiring.Component):
                     with m.Else():
                         m.d.sync += start_mul(req.reserve_in, req.amount, 7)
                         m.next = "IN_NUM1"
-            # ---- getAmountOut: w = a*f; num = w*rOut; den = rIn*d + w ---------------------
-            with m.State("OUT_W"):
-                m.d.sync += w.eq(partial)
-                m.d.sync += start_mul(partial, req.reserve_out, 7)
-                m.next = "OUT_NUM"
+            # ---- getAmountOut: num = w*rOut; den = rIn*d + w ------------------------------
             with m.State("OUT_NUM"):
                 m.d.sync += mac_step()
                 with m.If(steps == 1):
-                    m.next = "OUT_DEN"
-            with m.State("OUT_DEN"):
-                m.d.sync += num.eq(acc)
-                m.d.sync += start_mul(req.reserve_in, req.fee_den, 1)
-                m.next = "OUT_DEN2"
-            with m.State("OUT_DEN2"):
-                m.d.sync += start_div(num, partial + w, OUT_DIV_BITS)
-                m.next = "DIV"
+                    m.d.sync += start_div((acc + partial)[:240], small + w, OUT_DIV_BITS)
+                    m.next = "DIV"
             # ---- getAmountIn: num = (rIn*b)*d; den = (rOut-b)*f ---------------------------
             with m.State("IN_NUM1"):
                 m.d.sync += mac_step()
                 with m.If(steps == 1):
+                    m.d.sync += start_mul(acc + partial, req.fee_den, 1)
                     m.next = "IN_NUM2"
             with m.State("IN_NUM2"):
-                m.d.sync += start_mul(acc, req.fee_den, 1)
-                m.next = "IN_NUM3"
-            with m.State("IN_NUM3"):
-                m.d.sync += num.eq(partial)
-                m.d.sync += start_mul(req.reserve_out - req.amount, req.fee_num, 1)
-                m.next = "IN_DEN"
-            with m.State("IN_DEN"):
-                m.d.sync += start_div(num, partial, IN_DIV_BITS)
+                m.d.sync += start_div(partial[:240], small, IN_DIV_BITS)
                 m.next = "DIV"
-            # ---- shared divider ------------------------------------------------------------
+            # ---- shared divider; getAmountOut responds with its last step ----------------------
             with m.State("DIV"):
-                # AMOUNT_DIV_RADIX_BITS chained restoring steps: 2*rem + next numerator bit each
-                r_c, q_c, n_c = rem, quo, num
-                for k in range(AMOUNT_DIV_RADIX_BITS):
-                    shifted = Cat(n_c[239], r_c)
-                    ge = shifted >= den
-                    r_n = Signal(131, name=f"rem_{k}")
-                    q_n = Signal(IN_DIV_BITS, name=f"quo_{k}")
-                    n_n = Signal(240, name=f"num_{k}")
-                    m.d.comb += [r_n.eq(Mux(ge, shifted - den, shifted)), q_n.eq(Cat(ge, q_c)), n_n.eq(n_c << 1)]
-                    r_c, q_c, n_c = r_n, q_n, n_n
-                m.d.sync += [rem.eq(r_c), quo.eq(q_c), num.eq(n_c), count.eq(count - 1)]
+                m.d.sync += [rem.eq(div_rem), quo.eq(div_quo), num.eq(div_num), count.eq(count - 1)]
                 with m.If(count == 1):
-                    m.next = "DONE"
+                    with m.If(req.op == AmountOp.OUT):
+                        m.d.sync += respond(AmountRevert.NONE, div_quo)
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "DONE"
             with m.State("DONE"):
-                m.d.sync += respond(AmountRevert.NONE, Mux(req.op == AmountOp.IN, quo + 1, quo))
+                m.d.sync += respond(AmountRevert.NONE, quo + 1)
                 m.next = "IDLE"
         return m
 

@@ -98,7 +98,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [561:0] i__payload;
   wire [35:0] \$1 ;
   wire [35:0] \$10 ;
-  wire [127:0] \$100 ;
+  wire \$100 ;
   wire \$1000 ;
   wire \$1001 ;
   wire \$1002 ;
@@ -109,7 +109,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$1007 ;
   wire \$1008 ;
   wire \$1009 ;
-  wire [127:0] \$101 ;
+  wire \$101 ;
   wire \$1010 ;
   wire \$1011 ;
   wire \$1012 ;
@@ -153,7 +153,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$1047 ;
   wire \$1048 ;
   wire \$1049 ;
-  wire [127:0] \$105 ;
+  wire \$105 ;
   wire \$1050 ;
   wire \$1051 ;
   wire \$1052 ;
@@ -164,7 +164,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$1057 ;
   wire \$1058 ;
   wire \$1059 ;
-  wire [127:0] \$106 ;
+  wire \$106 ;
   wire \$1060 ;
   wire \$1061 ;
   wire \$1062 ;
@@ -174,13 +174,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$1066 ;
   wire \$1067 ;
   wire \$1068 ;
-  wire [1:0] \$1069 ;
-  wire [127:0] \$107 ;
+  wire \$1069 ;
+  wire \$107 ;
   wire \$1070 ;
   wire \$1071 ;
   wire \$1072 ;
-  wire [1:0] \$1073 ;
-  wire [2:0] \$1074 ;
+  wire \$1073 ;
+  wire \$1074 ;
   wire \$1075 ;
   wire \$1076 ;
   wire \$1077 ;
@@ -188,172 +188,172 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$1079 ;
   wire \$108 ;
   wire \$1080 ;
-  wire [1:0] \$1081 ;
+  wire \$1081 ;
   wire \$1082 ;
   wire \$1083 ;
   wire \$1084 ;
-  wire [1:0] \$1085 ;
-  wire [2:0] \$1086 ;
-  wire [3:0] \$1087 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
   wire \$1088 ;
   wire \$1089 ;
   wire \$109 ;
   wire \$1090 ;
   wire \$1091 ;
   wire \$1092 ;
-  wire \$1093 ;
+  wire [1:0] \$1093 ;
   wire \$1094 ;
   wire \$1095 ;
   wire \$1096 ;
-  wire \$1097 ;
-  wire \$1098 ;
+  wire [1:0] \$1097 ;
+  wire [2:0] \$1098 ;
   wire \$1099 ;
   wire [35:0] \$11 ;
   wire \$110 ;
   wire \$1100 ;
-  wire [1:0] \$1101 ;
+  wire \$1101 ;
   wire \$1102 ;
   wire \$1103 ;
   wire \$1104 ;
   wire [1:0] \$1105 ;
-  wire [2:0] \$1106 ;
+  wire \$1106 ;
   wire \$1107 ;
   wire \$1108 ;
-  wire \$1109 ;
-  wire [127:0] \$111 ;
-  wire \$1110 ;
-  wire \$1111 ;
+  wire [1:0] \$1109 ;
+  wire \$111 ;
+  wire [2:0] \$1110 ;
+  wire [3:0] \$1111 ;
   wire \$1112 ;
-  wire [1:0] \$1113 ;
+  wire \$1113 ;
   wire \$1114 ;
   wire \$1115 ;
   wire \$1116 ;
-  wire [1:0] \$1117 ;
-  wire [2:0] \$1118 ;
-  wire [3:0] \$1119 ;
-  wire [127:0] \$112 ;
-  wire [4:0] \$1120 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
+  wire \$112 ;
+  wire \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
   wire \$1123 ;
   wire \$1124 ;
-  wire \$1125 ;
+  wire [1:0] \$1125 ;
   wire \$1126 ;
   wire \$1127 ;
   wire \$1128 ;
-  wire \$1129 ;
-  wire [127:0] \$113 ;
-  wire \$1130 ;
+  wire [1:0] \$1129 ;
+  wire \$113 ;
+  wire [2:0] \$1130 ;
   wire \$1131 ;
   wire \$1132 ;
   wire \$1133 ;
   wire \$1134 ;
   wire \$1135 ;
   wire \$1136 ;
-  wire \$1137 ;
+  wire [1:0] \$1137 ;
   wire \$1138 ;
   wire \$1139 ;
-  wire \$114 ;
+  wire [63:0] \$114 ;
   wire \$1140 ;
-  wire \$1141 ;
-  wire \$1142 ;
-  wire \$1143 ;
-  wire \$1144 ;
+  wire [1:0] \$1141 ;
+  wire [2:0] \$1142 ;
+  wire [3:0] \$1143 ;
+  wire [4:0] \$1144 ;
   wire \$1145 ;
   wire \$1146 ;
   wire \$1147 ;
   wire \$1148 ;
-  wire [1:0] \$1149 ;
-  wire \$115 ;
+  wire \$1149 ;
+  wire [63:0] \$115 ;
   wire \$1150 ;
   wire \$1151 ;
   wire \$1152 ;
-  wire [1:0] \$1153 ;
-  wire [2:0] \$1154 ;
+  wire \$1153 ;
+  wire \$1154 ;
   wire \$1155 ;
   wire \$1156 ;
   wire \$1157 ;
   wire \$1158 ;
   wire \$1159 ;
-  wire \$116 ;
+  wire [63:0] \$116 ;
   wire \$1160 ;
-  wire [1:0] \$1161 ;
+  wire \$1161 ;
   wire \$1162 ;
   wire \$1163 ;
   wire \$1164 ;
-  wire [1:0] \$1165 ;
-  wire [2:0] \$1166 ;
-  wire [3:0] \$1167 ;
+  wire \$1165 ;
+  wire \$1166 ;
+  wire \$1167 ;
   wire \$1168 ;
   wire \$1169 ;
-  wire \$117 ;
+  wire [63:0] \$117 ;
   wire \$1170 ;
   wire \$1171 ;
   wire \$1172 ;
-  wire \$1173 ;
+  wire [1:0] \$1173 ;
   wire \$1174 ;
   wire \$1175 ;
   wire \$1176 ;
-  wire \$1177 ;
-  wire \$1178 ;
+  wire [1:0] \$1177 ;
+  wire [2:0] \$1178 ;
   wire \$1179 ;
-  wire \$118 ;
+  wire [63:0] \$118 ;
   wire \$1180 ;
-  wire [1:0] \$1181 ;
+  wire \$1181 ;
   wire \$1182 ;
   wire \$1183 ;
   wire \$1184 ;
   wire [1:0] \$1185 ;
-  wire [2:0] \$1186 ;
+  wire \$1186 ;
   wire \$1187 ;
   wire \$1188 ;
-  wire \$1189 ;
-  wire \$119 ;
-  wire \$1190 ;
-  wire \$1191 ;
+  wire [1:0] \$1189 ;
+  wire [63:0] \$119 ;
+  wire [2:0] \$1190 ;
+  wire [3:0] \$1191 ;
   wire \$1192 ;
-  wire [1:0] \$1193 ;
+  wire \$1193 ;
   wire \$1194 ;
   wire \$1195 ;
   wire \$1196 ;
-  wire [1:0] \$1197 ;
-  wire [2:0] \$1198 ;
-  wire [3:0] \$1199 ;
+  wire \$1197 ;
+  wire \$1198 ;
+  wire \$1199 ;
   wire [35:0] \$12 ;
-  wire \$120 ;
-  wire [4:0] \$1200 ;
-  wire [5:0] \$1201 ;
+  wire [63:0] \$120 ;
+  wire \$1200 ;
+  wire \$1201 ;
   wire \$1202 ;
   wire \$1203 ;
   wire \$1204 ;
-  wire \$1205 ;
+  wire [1:0] \$1205 ;
   wire \$1206 ;
   wire \$1207 ;
   wire \$1208 ;
-  wire \$1209 ;
-  wire \$121 ;
-  wire \$1210 ;
+  wire [1:0] \$1209 ;
+  wire [63:0] \$121 ;
+  wire [2:0] \$1210 ;
   wire \$1211 ;
   wire \$1212 ;
   wire \$1213 ;
   wire \$1214 ;
   wire \$1215 ;
   wire \$1216 ;
-  wire \$1217 ;
+  wire [1:0] \$1217 ;
   wire \$1218 ;
   wire \$1219 ;
-  wire \$122 ;
+  wire [63:0] \$122 ;
   wire \$1220 ;
-  wire \$1221 ;
-  wire \$1222 ;
-  wire \$1223 ;
-  wire \$1224 ;
-  wire \$1225 ;
+  wire [1:0] \$1221 ;
+  wire [2:0] \$1222 ;
+  wire [3:0] \$1223 ;
+  wire [4:0] \$1224 ;
+  wire [5:0] \$1225 ;
   wire \$1226 ;
   wire \$1227 ;
   wire \$1228 ;
   wire \$1229 ;
-  wire \$123 ;
+  wire [63:0] \$123 ;
   wire \$1230 ;
   wire \$1231 ;
   wire \$1232 ;
@@ -364,7 +364,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$1237 ;
   wire \$1238 ;
   wire \$1239 ;
-  wire \$124 ;
+  wire [63:0] \$124 ;
   wire \$1240 ;
   wire \$1241 ;
   wire \$1242 ;
@@ -375,7 +375,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$1247 ;
   wire \$1248 ;
   wire \$1249 ;
-  wire \$125 ;
+  wire [63:0] \$125 ;
   wire \$1250 ;
   wire \$1251 ;
   wire \$1252 ;
@@ -386,186 +386,186 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$1257 ;
   wire \$1258 ;
   wire \$1259 ;
-  wire \$126 ;
+  wire [63:0] \$126 ;
   wire \$1260 ;
-  wire [1:0] \$1261 ;
+  wire \$1261 ;
   wire \$1262 ;
   wire \$1263 ;
   wire \$1264 ;
-  wire [1:0] \$1265 ;
-  wire [2:0] \$1266 ;
+  wire \$1265 ;
+  wire \$1266 ;
   wire \$1267 ;
   wire \$1268 ;
   wire \$1269 ;
-  wire \$127 ;
+  wire [63:0] \$127 ;
   wire \$1270 ;
   wire \$1271 ;
   wire \$1272 ;
-  wire [1:0] \$1273 ;
+  wire \$1273 ;
   wire \$1274 ;
   wire \$1275 ;
   wire \$1276 ;
-  wire [1:0] \$1277 ;
-  wire [2:0] \$1278 ;
-  wire [3:0] \$1279 ;
-  wire \$128 ;
+  wire \$1277 ;
+  wire \$1278 ;
+  wire \$1279 ;
+  wire [63:0] \$128 ;
   wire \$1280 ;
   wire \$1281 ;
   wire \$1282 ;
   wire \$1283 ;
   wire \$1284 ;
-  wire \$1285 ;
+  wire [1:0] \$1285 ;
   wire \$1286 ;
   wire \$1287 ;
   wire \$1288 ;
-  wire \$1289 ;
-  wire \$129 ;
-  wire \$1290 ;
+  wire [1:0] \$1289 ;
+  wire [63:0] \$129 ;
+  wire [2:0] \$1290 ;
   wire \$1291 ;
   wire \$1292 ;
-  wire [1:0] \$1293 ;
+  wire \$1293 ;
   wire \$1294 ;
   wire \$1295 ;
   wire \$1296 ;
   wire [1:0] \$1297 ;
-  wire [2:0] \$1298 ;
+  wire \$1298 ;
   wire \$1299 ;
   wire [35:0] \$13 ;
-  wire \$130 ;
+  wire [63:0] \$130 ;
   wire \$1300 ;
-  wire \$1301 ;
-  wire \$1302 ;
-  wire \$1303 ;
+  wire [1:0] \$1301 ;
+  wire [2:0] \$1302 ;
+  wire [3:0] \$1303 ;
   wire \$1304 ;
-  wire [1:0] \$1305 ;
+  wire \$1305 ;
   wire \$1306 ;
   wire \$1307 ;
   wire \$1308 ;
-  wire [1:0] \$1309 ;
-  wire \$131 ;
-  wire [2:0] \$1310 ;
-  wire [3:0] \$1311 ;
-  wire [4:0] \$1312 ;
+  wire \$1309 ;
+  wire [63:0] \$131 ;
+  wire \$1310 ;
+  wire \$1311 ;
+  wire \$1312 ;
   wire \$1313 ;
   wire \$1314 ;
   wire \$1315 ;
   wire \$1316 ;
-  wire \$1317 ;
+  wire [1:0] \$1317 ;
   wire \$1318 ;
   wire \$1319 ;
-  wire \$132 ;
+  wire [63:0] \$132 ;
   wire \$1320 ;
-  wire \$1321 ;
-  wire \$1322 ;
+  wire [1:0] \$1321 ;
+  wire [2:0] \$1322 ;
   wire \$1323 ;
   wire \$1324 ;
   wire \$1325 ;
   wire \$1326 ;
   wire \$1327 ;
   wire \$1328 ;
-  wire \$1329 ;
-  wire \$133 ;
+  wire [1:0] \$1329 ;
+  wire [63:0] \$133 ;
   wire \$1330 ;
   wire \$1331 ;
   wire \$1332 ;
-  wire \$1333 ;
-  wire \$1334 ;
-  wire \$1335 ;
-  wire \$1336 ;
+  wire [1:0] \$1333 ;
+  wire [2:0] \$1334 ;
+  wire [3:0] \$1335 ;
+  wire [4:0] \$1336 ;
   wire \$1337 ;
   wire \$1338 ;
   wire \$1339 ;
-  wire \$134 ;
+  wire [63:0] \$134 ;
   wire \$1340 ;
-  wire [1:0] \$1341 ;
+  wire \$1341 ;
   wire \$1342 ;
   wire \$1343 ;
   wire \$1344 ;
-  wire [1:0] \$1345 ;
-  wire [2:0] \$1346 ;
+  wire \$1345 ;
+  wire \$1346 ;
   wire \$1347 ;
   wire \$1348 ;
   wire \$1349 ;
-  wire \$135 ;
+  wire [63:0] \$135 ;
   wire \$1350 ;
   wire \$1351 ;
   wire \$1352 ;
-  wire [1:0] \$1353 ;
+  wire \$1353 ;
   wire \$1354 ;
   wire \$1355 ;
   wire \$1356 ;
-  wire [1:0] \$1357 ;
-  wire [2:0] \$1358 ;
-  wire [3:0] \$1359 ;
-  wire \$136 ;
+  wire \$1357 ;
+  wire \$1358 ;
+  wire \$1359 ;
+  wire [63:0] \$136 ;
   wire \$1360 ;
   wire \$1361 ;
   wire \$1362 ;
   wire \$1363 ;
   wire \$1364 ;
-  wire \$1365 ;
+  wire [1:0] \$1365 ;
   wire \$1366 ;
   wire \$1367 ;
   wire \$1368 ;
-  wire \$1369 ;
-  wire \$137 ;
-  wire \$1370 ;
+  wire [1:0] \$1369 ;
+  wire [63:0] \$137 ;
+  wire [2:0] \$1370 ;
   wire \$1371 ;
   wire \$1372 ;
-  wire [1:0] \$1373 ;
+  wire \$1373 ;
   wire \$1374 ;
   wire \$1375 ;
   wire \$1376 ;
   wire [1:0] \$1377 ;
-  wire [2:0] \$1378 ;
+  wire \$1378 ;
   wire \$1379 ;
-  wire \$138 ;
+  wire [63:0] \$138 ;
   wire \$1380 ;
-  wire \$1381 ;
-  wire \$1382 ;
-  wire \$1383 ;
+  wire [1:0] \$1381 ;
+  wire [2:0] \$1382 ;
+  wire [3:0] \$1383 ;
   wire \$1384 ;
-  wire [1:0] \$1385 ;
+  wire \$1385 ;
   wire \$1386 ;
   wire \$1387 ;
   wire \$1388 ;
-  wire [1:0] \$1389 ;
-  wire \$139 ;
-  wire [2:0] \$1390 ;
-  wire [3:0] \$1391 ;
-  wire [4:0] \$1392 ;
-  wire [5:0] \$1393 ;
-  wire [6:0] \$1394 ;
-  wire [7:0] \$1395 ;
-  wire [8:0] \$1396 ;
-  wire \$1397 ;
+  wire \$1389 ;
+  wire [63:0] \$139 ;
+  wire \$1390 ;
+  wire \$1391 ;
+  wire \$1392 ;
+  wire \$1393 ;
+  wire \$1394 ;
+  wire \$1395 ;
+  wire \$1396 ;
+  wire [1:0] \$1397 ;
   wire \$1398 ;
   wire \$1399 ;
   wire [35:0] \$14 ;
-  wire \$140 ;
+  wire [63:0] \$140 ;
   wire \$1400 ;
-  wire \$1401 ;
-  wire \$1402 ;
+  wire [1:0] \$1401 ;
+  wire [2:0] \$1402 ;
   wire \$1403 ;
   wire \$1404 ;
   wire \$1405 ;
   wire \$1406 ;
   wire \$1407 ;
   wire \$1408 ;
-  wire \$1409 ;
+  wire [1:0] \$1409 ;
   wire \$141 ;
   wire \$1410 ;
   wire \$1411 ;
   wire \$1412 ;
-  wire \$1413 ;
-  wire \$1414 ;
-  wire \$1415 ;
-  wire \$1416 ;
-  wire \$1417 ;
-  wire \$1418 ;
-  wire \$1419 ;
+  wire [1:0] \$1413 ;
+  wire [2:0] \$1414 ;
+  wire [3:0] \$1415 ;
+  wire [4:0] \$1416 ;
+  wire [5:0] \$1417 ;
+  wire [6:0] \$1418 ;
+  wire [7:0] \$1419 ;
   wire \$142 ;
-  wire \$1420 ;
+  wire [8:0] \$1420 ;
   wire \$1421 ;
   wire \$1422 ;
   wire \$1423 ;
@@ -1099,12 +1099,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [35:0] \$19 ;
   wire \$190 ;
   wire \$1900 ;
-  wire [1:0] \$1901 ;
+  wire \$1901 ;
   wire \$1902 ;
   wire \$1903 ;
   wire \$1904 ;
-  wire [1:0] \$1905 ;
-  wire [2:0] \$1906 ;
+  wire \$1905 ;
+  wire \$1906 ;
   wire \$1907 ;
   wire \$1908 ;
   wire \$1909 ;
@@ -1112,87 +1112,87 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$1910 ;
   wire \$1911 ;
   wire \$1912 ;
-  wire [1:0] \$1913 ;
+  wire \$1913 ;
   wire \$1914 ;
   wire \$1915 ;
   wire \$1916 ;
-  wire [1:0] \$1917 ;
-  wire [2:0] \$1918 ;
-  wire [3:0] \$1919 ;
+  wire \$1917 ;
+  wire \$1918 ;
+  wire \$1919 ;
   wire \$192 ;
   wire \$1920 ;
   wire \$1921 ;
   wire \$1922 ;
   wire \$1923 ;
   wire \$1924 ;
-  wire \$1925 ;
+  wire [1:0] \$1925 ;
   wire \$1926 ;
   wire \$1927 ;
   wire \$1928 ;
-  wire \$1929 ;
+  wire [1:0] \$1929 ;
   wire \$193 ;
-  wire \$1930 ;
+  wire [2:0] \$1930 ;
   wire \$1931 ;
   wire \$1932 ;
-  wire [1:0] \$1933 ;
+  wire \$1933 ;
   wire \$1934 ;
   wire \$1935 ;
   wire \$1936 ;
   wire [1:0] \$1937 ;
-  wire [2:0] \$1938 ;
+  wire \$1938 ;
   wire \$1939 ;
   wire \$194 ;
   wire \$1940 ;
-  wire \$1941 ;
-  wire \$1942 ;
-  wire \$1943 ;
+  wire [1:0] \$1941 ;
+  wire [2:0] \$1942 ;
+  wire [3:0] \$1943 ;
   wire \$1944 ;
-  wire [1:0] \$1945 ;
+  wire \$1945 ;
   wire \$1946 ;
   wire \$1947 ;
   wire \$1948 ;
-  wire [1:0] \$1949 ;
+  wire \$1949 ;
   wire \$195 ;
-  wire [2:0] \$1950 ;
-  wire [3:0] \$1951 ;
-  wire [4:0] \$1952 ;
+  wire \$1950 ;
+  wire \$1951 ;
+  wire \$1952 ;
   wire \$1953 ;
   wire \$1954 ;
   wire \$1955 ;
   wire \$1956 ;
-  wire \$1957 ;
+  wire [1:0] \$1957 ;
   wire \$1958 ;
   wire \$1959 ;
   wire \$196 ;
   wire \$1960 ;
-  wire \$1961 ;
-  wire \$1962 ;
+  wire [1:0] \$1961 ;
+  wire [2:0] \$1962 ;
   wire \$1963 ;
   wire \$1964 ;
   wire \$1965 ;
   wire \$1966 ;
   wire \$1967 ;
   wire \$1968 ;
-  wire \$1969 ;
+  wire [1:0] \$1969 ;
   wire \$197 ;
   wire \$1970 ;
   wire \$1971 ;
   wire \$1972 ;
-  wire \$1973 ;
-  wire \$1974 ;
-  wire \$1975 ;
-  wire \$1976 ;
+  wire [1:0] \$1973 ;
+  wire [2:0] \$1974 ;
+  wire [3:0] \$1975 ;
+  wire [4:0] \$1976 ;
   wire \$1977 ;
   wire \$1978 ;
   wire \$1979 ;
   wire \$198 ;
   wire \$1980 ;
-  wire [1:0] \$1981 ;
+  wire \$1981 ;
   wire \$1982 ;
   wire \$1983 ;
   wire \$1984 ;
-  wire [1:0] \$1985 ;
-  wire [2:0] \$1986 ;
+  wire \$1985 ;
+  wire \$1986 ;
   wire \$1987 ;
   wire \$1988 ;
   wire \$1989 ;
@@ -1200,13 +1200,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$1990 ;
   wire \$1991 ;
   wire \$1992 ;
-  wire [1:0] \$1993 ;
+  wire \$1993 ;
   wire \$1994 ;
   wire \$1995 ;
   wire \$1996 ;
-  wire [1:0] \$1997 ;
-  wire [2:0] \$1998 ;
-  wire [3:0] \$1999 ;
+  wire \$1997 ;
+  wire \$1998 ;
+  wire \$1999 ;
   wire [35:0] \$2 ;
   wire [35:0] \$20 ;
   wire \$200 ;
@@ -1215,64 +1215,64 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$2002 ;
   wire \$2003 ;
   wire \$2004 ;
-  wire \$2005 ;
+  wire [1:0] \$2005 ;
   wire \$2006 ;
   wire \$2007 ;
   wire \$2008 ;
-  wire \$2009 ;
+  wire [1:0] \$2009 ;
   wire \$201 ;
-  wire \$2010 ;
+  wire [2:0] \$2010 ;
   wire \$2011 ;
   wire \$2012 ;
-  wire [1:0] \$2013 ;
+  wire \$2013 ;
   wire \$2014 ;
   wire \$2015 ;
   wire \$2016 ;
   wire [1:0] \$2017 ;
-  wire [2:0] \$2018 ;
+  wire \$2018 ;
   wire \$2019 ;
   wire \$202 ;
   wire \$2020 ;
-  wire \$2021 ;
-  wire \$2022 ;
-  wire \$2023 ;
+  wire [1:0] \$2021 ;
+  wire [2:0] \$2022 ;
+  wire [3:0] \$2023 ;
   wire \$2024 ;
-  wire [1:0] \$2025 ;
+  wire \$2025 ;
   wire \$2026 ;
   wire \$2027 ;
   wire \$2028 ;
-  wire [1:0] \$2029 ;
+  wire \$2029 ;
   wire \$203 ;
-  wire [2:0] \$2030 ;
-  wire [3:0] \$2031 ;
-  wire [4:0] \$2032 ;
-  wire [5:0] \$2033 ;
+  wire \$2030 ;
+  wire \$2031 ;
+  wire \$2032 ;
+  wire \$2033 ;
   wire \$2034 ;
   wire \$2035 ;
   wire \$2036 ;
-  wire \$2037 ;
+  wire [1:0] \$2037 ;
   wire \$2038 ;
   wire \$2039 ;
   wire \$204 ;
   wire \$2040 ;
-  wire \$2041 ;
-  wire \$2042 ;
+  wire [1:0] \$2041 ;
+  wire [2:0] \$2042 ;
   wire \$2043 ;
   wire \$2044 ;
   wire \$2045 ;
   wire \$2046 ;
   wire \$2047 ;
   wire \$2048 ;
-  wire \$2049 ;
+  wire [1:0] \$2049 ;
   wire \$205 ;
   wire \$2050 ;
   wire \$2051 ;
   wire \$2052 ;
-  wire \$2053 ;
-  wire \$2054 ;
-  wire \$2055 ;
-  wire \$2056 ;
-  wire \$2057 ;
+  wire [1:0] \$2053 ;
+  wire [2:0] \$2054 ;
+  wire [3:0] \$2055 ;
+  wire [4:0] \$2056 ;
+  wire [5:0] \$2057 ;
   wire \$2058 ;
   wire \$2059 ;
   wire \$206 ;
@@ -1312,12 +1312,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$2090 ;
   wire \$2091 ;
   wire \$2092 ;
-  wire [1:0] \$2093 ;
+  wire \$2093 ;
   wire \$2094 ;
   wire \$2095 ;
   wire \$2096 ;
-  wire [1:0] \$2097 ;
-  wire [2:0] \$2098 ;
+  wire \$2097 ;
+  wire \$2098 ;
   wire \$2099 ;
   wire [35:0] \$21 ;
   wire \$210 ;
@@ -1326,61 +1326,61 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$2102 ;
   wire \$2103 ;
   wire \$2104 ;
-  wire [1:0] \$2105 ;
+  wire \$2105 ;
   wire \$2106 ;
   wire \$2107 ;
   wire \$2108 ;
-  wire [1:0] \$2109 ;
+  wire \$2109 ;
   wire \$211 ;
-  wire [2:0] \$2110 ;
-  wire [3:0] \$2111 ;
+  wire \$2110 ;
+  wire \$2111 ;
   wire \$2112 ;
   wire \$2113 ;
   wire \$2114 ;
   wire \$2115 ;
   wire \$2116 ;
-  wire \$2117 ;
+  wire [1:0] \$2117 ;
   wire \$2118 ;
   wire \$2119 ;
   wire \$212 ;
   wire \$2120 ;
-  wire \$2121 ;
-  wire \$2122 ;
+  wire [1:0] \$2121 ;
+  wire [2:0] \$2122 ;
   wire \$2123 ;
   wire \$2124 ;
-  wire [1:0] \$2125 ;
+  wire \$2125 ;
   wire \$2126 ;
   wire \$2127 ;
   wire \$2128 ;
   wire [1:0] \$2129 ;
   wire \$213 ;
-  wire [2:0] \$2130 ;
+  wire \$2130 ;
   wire \$2131 ;
   wire \$2132 ;
-  wire \$2133 ;
-  wire \$2134 ;
-  wire \$2135 ;
+  wire [1:0] \$2133 ;
+  wire [2:0] \$2134 ;
+  wire [3:0] \$2135 ;
   wire \$2136 ;
-  wire [1:0] \$2137 ;
+  wire \$2137 ;
   wire \$2138 ;
   wire \$2139 ;
   wire \$214 ;
   wire \$2140 ;
-  wire [1:0] \$2141 ;
-  wire [2:0] \$2142 ;
-  wire [3:0] \$2143 ;
-  wire [4:0] \$2144 ;
+  wire \$2141 ;
+  wire \$2142 ;
+  wire \$2143 ;
+  wire \$2144 ;
   wire \$2145 ;
   wire \$2146 ;
   wire \$2147 ;
   wire \$2148 ;
-  wire \$2149 ;
+  wire [1:0] \$2149 ;
   wire \$215 ;
   wire \$2150 ;
   wire \$2151 ;
   wire \$2152 ;
-  wire \$2153 ;
-  wire \$2154 ;
+  wire [1:0] \$2153 ;
+  wire [2:0] \$2154 ;
   wire \$2155 ;
   wire \$2156 ;
   wire \$2157 ;
@@ -1388,25 +1388,25 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$2159 ;
   wire \$216 ;
   wire \$2160 ;
-  wire \$2161 ;
+  wire [1:0] \$2161 ;
   wire \$2162 ;
   wire \$2163 ;
   wire \$2164 ;
-  wire \$2165 ;
-  wire \$2166 ;
-  wire \$2167 ;
-  wire \$2168 ;
+  wire [1:0] \$2165 ;
+  wire [2:0] \$2166 ;
+  wire [3:0] \$2167 ;
+  wire [4:0] \$2168 ;
   wire \$2169 ;
   wire \$217 ;
   wire \$2170 ;
   wire \$2171 ;
   wire \$2172 ;
-  wire [1:0] \$2173 ;
+  wire \$2173 ;
   wire \$2174 ;
   wire \$2175 ;
   wire \$2176 ;
-  wire [1:0] \$2177 ;
-  wire [2:0] \$2178 ;
+  wire \$2177 ;
+  wire \$2178 ;
   wire \$2179 ;
   wire \$218 ;
   wire \$2180 ;
@@ -1414,62 +1414,62 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$2182 ;
   wire \$2183 ;
   wire \$2184 ;
-  wire [1:0] \$2185 ;
+  wire \$2185 ;
   wire \$2186 ;
   wire \$2187 ;
   wire \$2188 ;
-  wire [1:0] \$2189 ;
+  wire \$2189 ;
   wire \$219 ;
-  wire [2:0] \$2190 ;
-  wire [3:0] \$2191 ;
+  wire \$2190 ;
+  wire \$2191 ;
   wire \$2192 ;
   wire \$2193 ;
   wire \$2194 ;
   wire \$2195 ;
   wire \$2196 ;
-  wire \$2197 ;
+  wire [1:0] \$2197 ;
   wire \$2198 ;
   wire \$2199 ;
   wire [35:0] \$22 ;
   wire \$220 ;
   wire \$2200 ;
-  wire \$2201 ;
-  wire \$2202 ;
+  wire [1:0] \$2201 ;
+  wire [2:0] \$2202 ;
   wire \$2203 ;
   wire \$2204 ;
-  wire [1:0] \$2205 ;
+  wire \$2205 ;
   wire \$2206 ;
   wire \$2207 ;
   wire \$2208 ;
   wire [1:0] \$2209 ;
   wire \$221 ;
-  wire [2:0] \$2210 ;
+  wire \$2210 ;
   wire \$2211 ;
   wire \$2212 ;
-  wire \$2213 ;
-  wire \$2214 ;
-  wire \$2215 ;
+  wire [1:0] \$2213 ;
+  wire [2:0] \$2214 ;
+  wire [3:0] \$2215 ;
   wire \$2216 ;
-  wire [1:0] \$2217 ;
+  wire \$2217 ;
   wire \$2218 ;
   wire \$2219 ;
   wire \$222 ;
   wire \$2220 ;
-  wire [1:0] \$2221 ;
-  wire [2:0] \$2222 ;
-  wire [3:0] \$2223 ;
-  wire [4:0] \$2224 ;
-  wire [5:0] \$2225 ;
-  wire [6:0] \$2226 ;
+  wire \$2221 ;
+  wire \$2222 ;
+  wire \$2223 ;
+  wire \$2224 ;
+  wire \$2225 ;
+  wire \$2226 ;
   wire \$2227 ;
   wire \$2228 ;
-  wire \$2229 ;
+  wire [1:0] \$2229 ;
   wire \$223 ;
   wire \$2230 ;
   wire \$2231 ;
   wire \$2232 ;
-  wire \$2233 ;
-  wire \$2234 ;
+  wire [1:0] \$2233 ;
+  wire [2:0] \$2234 ;
   wire \$2235 ;
   wire \$2236 ;
   wire \$2237 ;
@@ -1477,17 +1477,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$2239 ;
   wire \$224 ;
   wire \$2240 ;
-  wire \$2241 ;
+  wire [1:0] \$2241 ;
   wire \$2242 ;
   wire \$2243 ;
   wire \$2244 ;
-  wire \$2245 ;
-  wire \$2246 ;
-  wire \$2247 ;
-  wire \$2248 ;
-  wire \$2249 ;
+  wire [1:0] \$2245 ;
+  wire [2:0] \$2246 ;
+  wire [3:0] \$2247 ;
+  wire [4:0] \$2248 ;
+  wire [5:0] \$2249 ;
   wire \$225 ;
-  wire \$2250 ;
+  wire [6:0] \$2250 ;
   wire \$2251 ;
   wire \$2252 ;
   wire \$2253 ;
@@ -1596,13 +1596,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$2346 ;
   wire \$2347 ;
   wire \$2348 ;
-  wire [1:0] \$2349 ;
+  wire \$2349 ;
   wire \$235 ;
   wire \$2350 ;
   wire \$2351 ;
   wire \$2352 ;
-  wire [1:0] \$2353 ;
-  wire [2:0] \$2354 ;
+  wire \$2353 ;
+  wire \$2354 ;
   wire \$2355 ;
   wire \$2356 ;
   wire \$2357 ;
@@ -1610,88 +1610,88 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$2359 ;
   wire \$236 ;
   wire \$2360 ;
-  wire [1:0] \$2361 ;
+  wire \$2361 ;
   wire \$2362 ;
   wire \$2363 ;
   wire \$2364 ;
-  wire [1:0] \$2365 ;
-  wire [2:0] \$2366 ;
-  wire [3:0] \$2367 ;
+  wire \$2365 ;
+  wire \$2366 ;
+  wire \$2367 ;
   wire \$2368 ;
   wire \$2369 ;
   wire \$237 ;
   wire \$2370 ;
   wire \$2371 ;
   wire \$2372 ;
-  wire \$2373 ;
+  wire [1:0] \$2373 ;
   wire \$2374 ;
   wire \$2375 ;
   wire \$2376 ;
-  wire \$2377 ;
-  wire \$2378 ;
+  wire [1:0] \$2377 ;
+  wire [2:0] \$2378 ;
   wire \$2379 ;
   wire \$238 ;
   wire \$2380 ;
-  wire [1:0] \$2381 ;
+  wire \$2381 ;
   wire \$2382 ;
   wire \$2383 ;
   wire \$2384 ;
   wire [1:0] \$2385 ;
-  wire [2:0] \$2386 ;
+  wire \$2386 ;
   wire \$2387 ;
   wire \$2388 ;
-  wire \$2389 ;
+  wire [1:0] \$2389 ;
   wire \$239 ;
-  wire \$2390 ;
-  wire \$2391 ;
+  wire [2:0] \$2390 ;
+  wire [3:0] \$2391 ;
   wire \$2392 ;
-  wire [1:0] \$2393 ;
+  wire \$2393 ;
   wire \$2394 ;
   wire \$2395 ;
   wire \$2396 ;
-  wire [1:0] \$2397 ;
-  wire [2:0] \$2398 ;
-  wire [3:0] \$2399 ;
+  wire \$2397 ;
+  wire \$2398 ;
+  wire \$2399 ;
   wire [35:0] \$24 ;
   wire \$240 ;
-  wire [4:0] \$2400 ;
+  wire \$2400 ;
   wire \$2401 ;
   wire \$2402 ;
   wire \$2403 ;
   wire \$2404 ;
-  wire \$2405 ;
+  wire [1:0] \$2405 ;
   wire \$2406 ;
   wire \$2407 ;
   wire \$2408 ;
-  wire \$2409 ;
+  wire [1:0] \$2409 ;
   wire \$241 ;
-  wire \$2410 ;
+  wire [2:0] \$2410 ;
   wire \$2411 ;
   wire \$2412 ;
   wire \$2413 ;
   wire \$2414 ;
   wire \$2415 ;
   wire \$2416 ;
-  wire \$2417 ;
+  wire [1:0] \$2417 ;
   wire \$2418 ;
   wire \$2419 ;
   wire \$242 ;
   wire \$2420 ;
-  wire \$2421 ;
-  wire \$2422 ;
-  wire \$2423 ;
-  wire \$2424 ;
+  wire [1:0] \$2421 ;
+  wire [2:0] \$2422 ;
+  wire [3:0] \$2423 ;
+  wire [4:0] \$2424 ;
   wire \$2425 ;
   wire \$2426 ;
   wire \$2427 ;
   wire \$2428 ;
-  wire [1:0] \$2429 ;
+  wire \$2429 ;
   wire \$243 ;
   wire \$2430 ;
   wire \$2431 ;
   wire \$2432 ;
-  wire [1:0] \$2433 ;
-  wire [2:0] \$2434 ;
+  wire \$2433 ;
+  wire \$2434 ;
   wire \$2435 ;
   wire \$2436 ;
   wire \$2437 ;
@@ -1699,78 +1699,78 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$2439 ;
   wire \$244 ;
   wire \$2440 ;
-  wire [1:0] \$2441 ;
+  wire \$2441 ;
   wire \$2442 ;
   wire \$2443 ;
   wire \$2444 ;
-  wire [1:0] \$2445 ;
-  wire [2:0] \$2446 ;
-  wire [3:0] \$2447 ;
+  wire \$2445 ;
+  wire \$2446 ;
+  wire \$2447 ;
   wire \$2448 ;
   wire \$2449 ;
   wire \$245 ;
   wire \$2450 ;
   wire \$2451 ;
   wire \$2452 ;
-  wire \$2453 ;
+  wire [1:0] \$2453 ;
   wire \$2454 ;
   wire \$2455 ;
   wire \$2456 ;
-  wire \$2457 ;
-  wire \$2458 ;
+  wire [1:0] \$2457 ;
+  wire [2:0] \$2458 ;
   wire \$2459 ;
   wire \$246 ;
   wire \$2460 ;
-  wire [1:0] \$2461 ;
+  wire \$2461 ;
   wire \$2462 ;
   wire \$2463 ;
   wire \$2464 ;
   wire [1:0] \$2465 ;
-  wire [2:0] \$2466 ;
+  wire \$2466 ;
   wire \$2467 ;
   wire \$2468 ;
-  wire \$2469 ;
+  wire [1:0] \$2469 ;
   wire \$247 ;
-  wire \$2470 ;
-  wire \$2471 ;
+  wire [2:0] \$2470 ;
+  wire [3:0] \$2471 ;
   wire \$2472 ;
-  wire [1:0] \$2473 ;
+  wire \$2473 ;
   wire \$2474 ;
   wire \$2475 ;
   wire \$2476 ;
-  wire [1:0] \$2477 ;
-  wire [2:0] \$2478 ;
-  wire [3:0] \$2479 ;
+  wire \$2477 ;
+  wire \$2478 ;
+  wire \$2479 ;
   wire \$248 ;
-  wire [4:0] \$2480 ;
-  wire [5:0] \$2481 ;
+  wire \$2480 ;
+  wire \$2481 ;
   wire \$2482 ;
   wire \$2483 ;
   wire \$2484 ;
-  wire \$2485 ;
+  wire [1:0] \$2485 ;
   wire \$2486 ;
   wire \$2487 ;
   wire \$2488 ;
-  wire \$2489 ;
+  wire [1:0] \$2489 ;
   wire \$249 ;
-  wire \$2490 ;
+  wire [2:0] \$2490 ;
   wire \$2491 ;
   wire \$2492 ;
   wire \$2493 ;
   wire \$2494 ;
   wire \$2495 ;
   wire \$2496 ;
-  wire \$2497 ;
+  wire [1:0] \$2497 ;
   wire \$2498 ;
   wire \$2499 ;
   wire [35:0] \$25 ;
   wire \$250 ;
   wire \$2500 ;
-  wire \$2501 ;
-  wire \$2502 ;
-  wire \$2503 ;
-  wire \$2504 ;
-  wire \$2505 ;
+  wire [1:0] \$2501 ;
+  wire [2:0] \$2502 ;
+  wire [3:0] \$2503 ;
+  wire [4:0] \$2504 ;
+  wire [5:0] \$2505 ;
   wire \$2506 ;
   wire \$2507 ;
   wire \$2508 ;
@@ -1810,12 +1810,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$2539 ;
   wire \$254 ;
   wire \$2540 ;
-  wire [1:0] \$2541 ;
+  wire \$2541 ;
   wire \$2542 ;
   wire \$2543 ;
   wire \$2544 ;
-  wire [1:0] \$2545 ;
-  wire [2:0] \$2546 ;
+  wire \$2545 ;
+  wire \$2546 ;
   wire \$2547 ;
   wire \$2548 ;
   wire \$2549 ;
@@ -1823,88 +1823,88 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$2550 ;
   wire \$2551 ;
   wire \$2552 ;
-  wire [1:0] \$2553 ;
+  wire \$2553 ;
   wire \$2554 ;
   wire \$2555 ;
   wire \$2556 ;
-  wire [1:0] \$2557 ;
-  wire [2:0] \$2558 ;
-  wire [3:0] \$2559 ;
+  wire \$2557 ;
+  wire \$2558 ;
+  wire \$2559 ;
   wire \$256 ;
   wire \$2560 ;
   wire \$2561 ;
   wire \$2562 ;
   wire \$2563 ;
   wire \$2564 ;
-  wire \$2565 ;
+  wire [1:0] \$2565 ;
   wire \$2566 ;
   wire \$2567 ;
   wire \$2568 ;
-  wire \$2569 ;
+  wire [1:0] \$2569 ;
   wire \$257 ;
-  wire \$2570 ;
+  wire [2:0] \$2570 ;
   wire \$2571 ;
   wire \$2572 ;
-  wire [1:0] \$2573 ;
+  wire \$2573 ;
   wire \$2574 ;
   wire \$2575 ;
   wire \$2576 ;
   wire [1:0] \$2577 ;
-  wire [2:0] \$2578 ;
+  wire \$2578 ;
   wire \$2579 ;
   wire \$258 ;
   wire \$2580 ;
-  wire \$2581 ;
-  wire \$2582 ;
-  wire \$2583 ;
+  wire [1:0] \$2581 ;
+  wire [2:0] \$2582 ;
+  wire [3:0] \$2583 ;
   wire \$2584 ;
-  wire [1:0] \$2585 ;
+  wire \$2585 ;
   wire \$2586 ;
   wire \$2587 ;
   wire \$2588 ;
-  wire [1:0] \$2589 ;
+  wire \$2589 ;
   wire \$259 ;
-  wire [2:0] \$2590 ;
-  wire [3:0] \$2591 ;
-  wire [4:0] \$2592 ;
+  wire \$2590 ;
+  wire \$2591 ;
+  wire \$2592 ;
   wire \$2593 ;
   wire \$2594 ;
   wire \$2595 ;
   wire \$2596 ;
-  wire \$2597 ;
+  wire [1:0] \$2597 ;
   wire \$2598 ;
   wire \$2599 ;
   wire [35:0] \$26 ;
   wire \$260 ;
   wire \$2600 ;
-  wire \$2601 ;
-  wire \$2602 ;
+  wire [1:0] \$2601 ;
+  wire [2:0] \$2602 ;
   wire \$2603 ;
   wire \$2604 ;
   wire \$2605 ;
   wire \$2606 ;
   wire \$2607 ;
   wire \$2608 ;
-  wire \$2609 ;
+  wire [1:0] \$2609 ;
   wire \$261 ;
   wire \$2610 ;
   wire \$2611 ;
   wire \$2612 ;
-  wire \$2613 ;
-  wire \$2614 ;
-  wire \$2615 ;
-  wire \$2616 ;
+  wire [1:0] \$2613 ;
+  wire [2:0] \$2614 ;
+  wire [3:0] \$2615 ;
+  wire [4:0] \$2616 ;
   wire \$2617 ;
   wire \$2618 ;
   wire \$2619 ;
   wire \$262 ;
   wire \$2620 ;
-  wire [1:0] \$2621 ;
+  wire \$2621 ;
   wire \$2622 ;
   wire \$2623 ;
   wire \$2624 ;
-  wire [1:0] \$2625 ;
-  wire [2:0] \$2626 ;
+  wire \$2625 ;
+  wire \$2626 ;
   wire \$2627 ;
   wire \$2628 ;
   wire \$2629 ;
@@ -1912,141 +1912,141 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$2630 ;
   wire \$2631 ;
   wire \$2632 ;
-  wire [1:0] \$2633 ;
+  wire \$2633 ;
   wire \$2634 ;
   wire \$2635 ;
   wire \$2636 ;
-  wire [1:0] \$2637 ;
-  wire [2:0] \$2638 ;
-  wire [3:0] \$2639 ;
+  wire \$2637 ;
+  wire \$2638 ;
+  wire \$2639 ;
   wire \$264 ;
   wire \$2640 ;
   wire \$2641 ;
   wire \$2642 ;
   wire \$2643 ;
   wire \$2644 ;
-  wire \$2645 ;
+  wire [1:0] \$2645 ;
   wire \$2646 ;
   wire \$2647 ;
   wire \$2648 ;
-  wire \$2649 ;
+  wire [1:0] \$2649 ;
   wire \$265 ;
-  wire \$2650 ;
+  wire [2:0] \$2650 ;
   wire \$2651 ;
   wire \$2652 ;
-  wire [1:0] \$2653 ;
+  wire \$2653 ;
   wire \$2654 ;
   wire \$2655 ;
   wire \$2656 ;
   wire [1:0] \$2657 ;
-  wire [2:0] \$2658 ;
+  wire \$2658 ;
   wire \$2659 ;
   wire \$266 ;
   wire \$2660 ;
-  wire \$2661 ;
-  wire \$2662 ;
-  wire \$2663 ;
+  wire [1:0] \$2661 ;
+  wire [2:0] \$2662 ;
+  wire [3:0] \$2663 ;
   wire \$2664 ;
-  wire [1:0] \$2665 ;
+  wire \$2665 ;
   wire \$2666 ;
   wire \$2667 ;
   wire \$2668 ;
-  wire [1:0] \$2669 ;
+  wire \$2669 ;
   wire \$267 ;
-  wire [2:0] \$2670 ;
-  wire [3:0] \$2671 ;
-  wire [4:0] \$2672 ;
-  wire [5:0] \$2673 ;
-  wire [6:0] \$2674 ;
-  wire [7:0] \$2675 ;
-  wire [8:0] \$2676 ;
-  wire [8:0] \$2677 ;
-  wire [9:0] \$2678 ;
+  wire \$2670 ;
+  wire \$2671 ;
+  wire \$2672 ;
+  wire \$2673 ;
+  wire \$2674 ;
+  wire \$2675 ;
+  wire \$2676 ;
+  wire [1:0] \$2677 ;
+  wire \$2678 ;
   wire \$2679 ;
   wire \$268 ;
-  wire [9:0] \$2680 ;
-  wire [10:0] \$2681 ;
-  wire [9:0] \$2682 ;
-  wire [10:0] \$2683 ;
-  wire [9:0] \$2684 ;
+  wire \$2680 ;
+  wire [1:0] \$2681 ;
+  wire [2:0] \$2682 ;
+  wire \$2683 ;
+  wire \$2684 ;
   wire \$2685 ;
-  wire [146:0] \$2686 ;
-  wire [146:0] \$2687 ;
+  wire \$2686 ;
+  wire \$2687 ;
   wire \$2688 ;
-  wire [256:0] \$2689 ;
+  wire [1:0] \$2689 ;
   wire \$269 ;
   wire \$2690 ;
-  wire [146:0] \$2691 ;
-  wire [146:0] \$2692 ;
-  wire \$2693 ;
-  wire [256:0] \$2694 ;
-  wire \$2695 ;
-  wire [146:0] \$2696 ;
-  wire [146:0] \$2697 ;
-  wire \$2698 ;
-  wire [256:0] \$2699 ;
+  wire \$2691 ;
+  wire \$2692 ;
+  wire [1:0] \$2693 ;
+  wire [2:0] \$2694 ;
+  wire [3:0] \$2695 ;
+  wire [4:0] \$2696 ;
+  wire [5:0] \$2697 ;
+  wire [6:0] \$2698 ;
+  wire [7:0] \$2699 ;
   wire [35:0] \$27 ;
   wire \$270 ;
-  wire \$2700 ;
-  wire \$2701 ;
-  wire \$2702 ;
+  wire [8:0] \$2700 ;
+  wire [8:0] \$2701 ;
+  wire [9:0] \$2702 ;
   wire \$2703 ;
-  wire [146:0] \$2704 ;
-  wire [146:0] \$2705 ;
-  wire \$2706 ;
-  wire [256:0] \$2707 ;
+  wire [9:0] \$2704 ;
+  wire [10:0] \$2705 ;
+  wire [9:0] \$2706 ;
+  wire \$2707 ;
   wire \$2708 ;
-  wire [252:0] \$2709 ;
+  wire \$2709 ;
   wire \$271 ;
-  wire [251:0] \$2710 ;
+  wire \$2710 ;
   wire \$2711 ;
-  wire \$2712 ;
-  wire \$2713 ;
-  wire \$2714 ;
-  wire \$2715 ;
-  wire \$2716 ;
-  wire \$2717 ;
-  wire \$2718 ;
-  wire \$2719 ;
+  wire [36:0] \$2712 ;
+  wire [36:0] \$2713 ;
+  wire [36:0] \$2714 ;
+  wire [36:0] \$2715 ;
+  wire [36:0] \$2716 ;
+  wire [36:0] \$2717 ;
+  wire [34:0] \$2718 ;
+  wire [34:0] \$2719 ;
   wire \$272 ;
-  wire \$2720 ;
-  wire \$2721 ;
-  wire \$2722 ;
+  wire [34:0] \$2720 ;
+  wire [145:0] \$2721 ;
+  wire [258:0] \$2722 ;
   wire \$2723 ;
   wire \$2724 ;
   wire \$2725 ;
   wire \$2726 ;
   wire \$2727 ;
-  wire \$2728 ;
-  wire \$2729 ;
+  wire [36:0] \$2728 ;
+  wire [36:0] \$2729 ;
   wire \$273 ;
-  wire \$2730 ;
-  wire \$2731 ;
-  wire \$2732 ;
-  wire \$2733 ;
-  wire \$2734 ;
-  wire \$2735 ;
-  wire \$2736 ;
-  wire \$2737 ;
-  wire \$2738 ;
+  wire [36:0] \$2730 ;
+  wire [36:0] \$2731 ;
+  wire [36:0] \$2732 ;
+  wire [36:0] \$2733 ;
+  wire [34:0] \$2734 ;
+  wire [34:0] \$2735 ;
+  wire [34:0] \$2736 ;
+  wire [145:0] \$2737 ;
+  wire [258:0] \$2738 ;
   wire \$2739 ;
   wire \$274 ;
   wire \$2740 ;
   wire \$2741 ;
   wire \$2742 ;
   wire \$2743 ;
-  wire \$2744 ;
-  wire \$2745 ;
-  wire \$2746 ;
-  wire \$2747 ;
-  wire \$2748 ;
-  wire \$2749 ;
+  wire [36:0] \$2744 ;
+  wire [36:0] \$2745 ;
+  wire [36:0] \$2746 ;
+  wire [36:0] \$2747 ;
+  wire [36:0] \$2748 ;
+  wire [36:0] \$2749 ;
   wire \$275 ;
-  wire \$2750 ;
-  wire \$2751 ;
-  wire \$2752 ;
-  wire \$2753 ;
-  wire \$2754 ;
+  wire [34:0] \$2750 ;
+  wire [34:0] \$2751 ;
+  wire [34:0] \$2752 ;
+  wire [145:0] \$2753 ;
+  wire [258:0] \$2754 ;
   wire \$2755 ;
   wire \$2756 ;
   wire \$2757 ;
@@ -3096,7 +3096,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3697 ;
   wire \$3698 ;
   wire \$3699 ;
-  wire [31:0] \$37 ;
+  wire [35:0] \$37 ;
   wire \$370 ;
   wire \$3700 ;
   wire \$3701 ;
@@ -3126,27 +3126,27 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3723 ;
   wire \$3724 ;
   wire \$3725 ;
-  wire [1:0] \$3726 ;
+  wire \$3726 ;
   wire \$3727 ;
   wire \$3728 ;
   wire \$3729 ;
   wire \$373 ;
-  wire [1:0] \$3730 ;
-  wire [2:0] \$3731 ;
+  wire \$3730 ;
+  wire \$3731 ;
   wire \$3732 ;
   wire \$3733 ;
   wire \$3734 ;
   wire \$3735 ;
   wire \$3736 ;
   wire \$3737 ;
-  wire [1:0] \$3738 ;
+  wire \$3738 ;
   wire \$3739 ;
   wire \$374 ;
   wire \$3740 ;
   wire \$3741 ;
-  wire [1:0] \$3742 ;
-  wire [2:0] \$3743 ;
-  wire [3:0] \$3744 ;
+  wire \$3742 ;
+  wire \$3743 ;
+  wire \$3744 ;
   wire \$3745 ;
   wire \$3746 ;
   wire \$3747 ;
@@ -3161,13 +3161,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3755 ;
   wire \$3756 ;
   wire \$3757 ;
-  wire [1:0] \$3758 ;
+  wire \$3758 ;
   wire \$3759 ;
   wire \$376 ;
   wire \$3760 ;
   wire \$3761 ;
-  wire [1:0] \$3762 ;
-  wire [2:0] \$3763 ;
+  wire \$3762 ;
+  wire \$3763 ;
   wire \$3764 ;
   wire \$3765 ;
   wire \$3766 ;
@@ -3181,20 +3181,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3773 ;
   wire [1:0] \$3774 ;
   wire [2:0] \$3775 ;
-  wire [3:0] \$3776 ;
-  wire [4:0] \$3777 ;
+  wire \$3776 ;
+  wire \$3777 ;
   wire \$3778 ;
   wire \$3779 ;
   wire \$378 ;
   wire \$3780 ;
   wire \$3781 ;
-  wire \$3782 ;
+  wire [1:0] \$3782 ;
   wire \$3783 ;
   wire \$3784 ;
   wire \$3785 ;
-  wire \$3786 ;
-  wire \$3787 ;
-  wire \$3788 ;
+  wire [1:0] \$3786 ;
+  wire [2:0] \$3787 ;
+  wire [3:0] \$3788 ;
   wire \$3789 ;
   wire \$379 ;
   wire \$3790 ;
@@ -3207,35 +3207,35 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3797 ;
   wire \$3798 ;
   wire \$3799 ;
-  wire [31:0] \$38 ;
+  wire [35:0] \$38 ;
   wire \$380 ;
   wire \$3800 ;
   wire \$3801 ;
-  wire \$3802 ;
+  wire [1:0] \$3802 ;
   wire \$3803 ;
   wire \$3804 ;
   wire \$3805 ;
   wire [1:0] \$3806 ;
-  wire \$3807 ;
+  wire [2:0] \$3807 ;
   wire \$3808 ;
   wire \$3809 ;
   wire \$381 ;
-  wire [1:0] \$3810 ;
-  wire [2:0] \$3811 ;
+  wire \$3810 ;
+  wire \$3811 ;
   wire \$3812 ;
   wire \$3813 ;
-  wire \$3814 ;
+  wire [1:0] \$3814 ;
   wire \$3815 ;
   wire \$3816 ;
   wire \$3817 ;
   wire [1:0] \$3818 ;
-  wire \$3819 ;
+  wire [2:0] \$3819 ;
   wire \$382 ;
-  wire \$3820 ;
-  wire \$3821 ;
-  wire [1:0] \$3822 ;
-  wire [2:0] \$3823 ;
-  wire [3:0] \$3824 ;
+  wire [3:0] \$3820 ;
+  wire [4:0] \$3821 ;
+  wire \$3822 ;
+  wire \$3823 ;
+  wire \$3824 ;
   wire \$3825 ;
   wire \$3826 ;
   wire \$3827 ;
@@ -3250,13 +3250,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3835 ;
   wire \$3836 ;
   wire \$3837 ;
-  wire [1:0] \$3838 ;
+  wire \$3838 ;
   wire \$3839 ;
   wire \$384 ;
   wire \$3840 ;
   wire \$3841 ;
-  wire [1:0] \$3842 ;
-  wire [2:0] \$3843 ;
+  wire \$3842 ;
+  wire \$3843 ;
   wire \$3844 ;
   wire \$3845 ;
   wire \$3846 ;
@@ -3270,20 +3270,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3853 ;
   wire [1:0] \$3854 ;
   wire [2:0] \$3855 ;
-  wire [3:0] \$3856 ;
-  wire [4:0] \$3857 ;
-  wire [5:0] \$3858 ;
+  wire \$3856 ;
+  wire \$3857 ;
+  wire \$3858 ;
   wire \$3859 ;
   wire \$386 ;
   wire \$3860 ;
   wire \$3861 ;
-  wire \$3862 ;
+  wire [1:0] \$3862 ;
   wire \$3863 ;
   wire \$3864 ;
   wire \$3865 ;
-  wire \$3866 ;
-  wire \$3867 ;
-  wire \$3868 ;
+  wire [1:0] \$3866 ;
+  wire [2:0] \$3867 ;
+  wire [3:0] \$3868 ;
   wire \$3869 ;
   wire \$387 ;
   wire \$3870 ;
@@ -3299,12 +3299,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$388 ;
   wire \$3880 ;
   wire \$3881 ;
-  wire \$3882 ;
+  wire [1:0] \$3882 ;
   wire \$3883 ;
   wire \$3884 ;
   wire \$3885 ;
-  wire \$3886 ;
-  wire \$3887 ;
+  wire [1:0] \$3886 ;
+  wire [2:0] \$3887 ;
   wire \$3888 ;
   wire \$3889 ;
   wire \$389 ;
@@ -3312,17 +3312,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3891 ;
   wire \$3892 ;
   wire \$3893 ;
-  wire \$3894 ;
+  wire [1:0] \$3894 ;
   wire \$3895 ;
   wire \$3896 ;
   wire \$3897 ;
-  wire \$3898 ;
-  wire \$3899 ;
-  wire [31:0] \$39 ;
+  wire [1:0] \$3898 ;
+  wire [2:0] \$3899 ;
+  wire [35:0] \$39 ;
   wire \$390 ;
-  wire \$3900 ;
-  wire \$3901 ;
-  wire \$3902 ;
+  wire [3:0] \$3900 ;
+  wire [4:0] \$3901 ;
+  wire [5:0] \$3902 ;
   wire \$3903 ;
   wire \$3904 ;
   wire \$3905 ;
@@ -3339,13 +3339,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3915 ;
   wire \$3916 ;
   wire \$3917 ;
-  wire [1:0] \$3918 ;
+  wire \$3918 ;
   wire \$3919 ;
   wire \$392 ;
   wire \$3920 ;
   wire \$3921 ;
-  wire [1:0] \$3922 ;
-  wire [2:0] \$3923 ;
+  wire \$3922 ;
+  wire \$3923 ;
   wire \$3924 ;
   wire \$3925 ;
   wire \$3926 ;
@@ -3353,13 +3353,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3928 ;
   wire \$3929 ;
   wire \$393 ;
-  wire [1:0] \$3930 ;
+  wire \$3930 ;
   wire \$3931 ;
   wire \$3932 ;
   wire \$3933 ;
-  wire [1:0] \$3934 ;
-  wire [2:0] \$3935 ;
-  wire [3:0] \$3936 ;
+  wire \$3934 ;
+  wire \$3935 ;
+  wire \$3936 ;
   wire \$3937 ;
   wire \$3938 ;
   wire \$3939 ;
@@ -3375,12 +3375,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3948 ;
   wire \$3949 ;
   wire \$395 ;
-  wire [1:0] \$3950 ;
+  wire \$3950 ;
   wire \$3951 ;
   wire \$3952 ;
   wire \$3953 ;
-  wire [1:0] \$3954 ;
-  wire [2:0] \$3955 ;
+  wire \$3954 ;
+  wire \$3955 ;
   wire \$3956 ;
   wire \$3957 ;
   wire \$3958 ;
@@ -3394,21 +3394,21 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3965 ;
   wire [1:0] \$3966 ;
   wire [2:0] \$3967 ;
-  wire [3:0] \$3968 ;
-  wire [4:0] \$3969 ;
+  wire \$3968 ;
+  wire \$3969 ;
   wire \$397 ;
   wire \$3970 ;
   wire \$3971 ;
   wire \$3972 ;
   wire \$3973 ;
-  wire \$3974 ;
+  wire [1:0] \$3974 ;
   wire \$3975 ;
   wire \$3976 ;
   wire \$3977 ;
-  wire \$3978 ;
-  wire \$3979 ;
+  wire [1:0] \$3978 ;
+  wire [2:0] \$3979 ;
   wire \$398 ;
-  wire \$3980 ;
+  wire [3:0] \$3980 ;
   wire \$3981 ;
   wire \$3982 ;
   wire \$3983 ;
@@ -3423,33 +3423,33 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3991 ;
   wire \$3992 ;
   wire \$3993 ;
-  wire \$3994 ;
+  wire [1:0] \$3994 ;
   wire \$3995 ;
   wire \$3996 ;
   wire \$3997 ;
   wire [1:0] \$3998 ;
-  wire \$3999 ;
+  wire [2:0] \$3999 ;
   wire [35:0] \$4 ;
-  wire [31:0] \$40 ;
+  wire [35:0] \$40 ;
   wire \$400 ;
   wire \$4000 ;
   wire \$4001 ;
-  wire [1:0] \$4002 ;
-  wire [2:0] \$4003 ;
+  wire \$4002 ;
+  wire \$4003 ;
   wire \$4004 ;
   wire \$4005 ;
-  wire \$4006 ;
+  wire [1:0] \$4006 ;
   wire \$4007 ;
   wire \$4008 ;
   wire \$4009 ;
   wire \$401 ;
   wire [1:0] \$4010 ;
-  wire \$4011 ;
-  wire \$4012 ;
-  wire \$4013 ;
-  wire [1:0] \$4014 ;
-  wire [2:0] \$4015 ;
-  wire [3:0] \$4016 ;
+  wire [2:0] \$4011 ;
+  wire [3:0] \$4012 ;
+  wire [4:0] \$4013 ;
+  wire \$4014 ;
+  wire \$4015 ;
+  wire \$4016 ;
   wire \$4017 ;
   wire \$4018 ;
   wire \$4019 ;
@@ -3465,12 +3465,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4028 ;
   wire \$4029 ;
   wire \$403 ;
-  wire [1:0] \$4030 ;
+  wire \$4030 ;
   wire \$4031 ;
   wire \$4032 ;
   wire \$4033 ;
-  wire [1:0] \$4034 ;
-  wire [2:0] \$4035 ;
+  wire \$4034 ;
+  wire \$4035 ;
   wire \$4036 ;
   wire \$4037 ;
   wire \$4038 ;
@@ -3484,21 +3484,21 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4045 ;
   wire [1:0] \$4046 ;
   wire [2:0] \$4047 ;
-  wire [3:0] \$4048 ;
-  wire [4:0] \$4049 ;
+  wire \$4048 ;
+  wire \$4049 ;
   wire \$405 ;
-  wire [5:0] \$4050 ;
-  wire [6:0] \$4051 ;
+  wire \$4050 ;
+  wire \$4051 ;
   wire \$4052 ;
   wire \$4053 ;
-  wire \$4054 ;
+  wire [1:0] \$4054 ;
   wire \$4055 ;
   wire \$4056 ;
   wire \$4057 ;
-  wire \$4058 ;
-  wire \$4059 ;
+  wire [1:0] \$4058 ;
+  wire [2:0] \$4059 ;
   wire \$406 ;
-  wire \$4060 ;
+  wire [3:0] \$4060 ;
   wire \$4061 ;
   wire \$4062 ;
   wire \$4063 ;
@@ -3513,12 +3513,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4071 ;
   wire \$4072 ;
   wire \$4073 ;
-  wire \$4074 ;
+  wire [1:0] \$4074 ;
   wire \$4075 ;
   wire \$4076 ;
   wire \$4077 ;
-  wire \$4078 ;
-  wire \$4079 ;
+  wire [1:0] \$4078 ;
+  wire [2:0] \$4079 ;
   wire \$408 ;
   wire \$4080 ;
   wire \$4081 ;
@@ -3526,22 +3526,22 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4083 ;
   wire \$4084 ;
   wire \$4085 ;
-  wire \$4086 ;
+  wire [1:0] \$4086 ;
   wire \$4087 ;
   wire \$4088 ;
   wire \$4089 ;
   wire \$409 ;
-  wire \$4090 ;
-  wire \$4091 ;
-  wire \$4092 ;
-  wire \$4093 ;
-  wire \$4094 ;
-  wire \$4095 ;
+  wire [1:0] \$4090 ;
+  wire [2:0] \$4091 ;
+  wire [3:0] \$4092 ;
+  wire [4:0] \$4093 ;
+  wire [5:0] \$4094 ;
+  wire [6:0] \$4095 ;
   wire \$4096 ;
   wire \$4097 ;
   wire \$4098 ;
   wire \$4099 ;
-  wire [31:0] \$41 ;
+  wire [35:0] \$41 ;
   wire \$410 ;
   wire \$4100 ;
   wire \$4101 ;
@@ -3624,12 +3624,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4171 ;
   wire \$4172 ;
   wire \$4173 ;
-  wire [1:0] \$4174 ;
+  wire \$4174 ;
   wire \$4175 ;
   wire \$4176 ;
   wire \$4177 ;
-  wire [1:0] \$4178 ;
-  wire [2:0] \$4179 ;
+  wire \$4178 ;
+  wire \$4179 ;
   wire \$418 ;
   wire \$4180 ;
   wire \$4181 ;
@@ -3637,14 +3637,14 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4183 ;
   wire \$4184 ;
   wire \$4185 ;
-  wire [1:0] \$4186 ;
+  wire \$4186 ;
   wire \$4187 ;
   wire \$4188 ;
   wire \$4189 ;
   wire \$419 ;
-  wire [1:0] \$4190 ;
-  wire [2:0] \$4191 ;
-  wire [3:0] \$4192 ;
+  wire \$4190 ;
+  wire \$4191 ;
+  wire \$4192 ;
   wire \$4193 ;
   wire \$4194 ;
   wire \$4195 ;
@@ -3652,7 +3652,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4197 ;
   wire \$4198 ;
   wire \$4199 ;
-  wire [31:0] \$42 ;
+  wire [35:0] \$42 ;
   wire \$420 ;
   wire \$4200 ;
   wire \$4201 ;
@@ -3660,13 +3660,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4203 ;
   wire \$4204 ;
   wire \$4205 ;
-  wire [1:0] \$4206 ;
+  wire \$4206 ;
   wire \$4207 ;
   wire \$4208 ;
   wire \$4209 ;
   wire \$421 ;
-  wire [1:0] \$4210 ;
-  wire [2:0] \$4211 ;
+  wire \$4210 ;
+  wire \$4211 ;
   wire \$4212 ;
   wire \$4213 ;
   wire \$4214 ;
@@ -3680,20 +3680,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4221 ;
   wire [1:0] \$4222 ;
   wire [2:0] \$4223 ;
-  wire [3:0] \$4224 ;
-  wire [4:0] \$4225 ;
+  wire \$4224 ;
+  wire \$4225 ;
   wire \$4226 ;
   wire \$4227 ;
   wire \$4228 ;
   wire \$4229 ;
   wire \$423 ;
-  wire \$4230 ;
+  wire [1:0] \$4230 ;
   wire \$4231 ;
   wire \$4232 ;
   wire \$4233 ;
-  wire \$4234 ;
-  wire \$4235 ;
-  wire \$4236 ;
+  wire [1:0] \$4234 ;
+  wire [2:0] \$4235 ;
+  wire [3:0] \$4236 ;
   wire \$4237 ;
   wire \$4238 ;
   wire \$4239 ;
@@ -3709,31 +3709,31 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4248 ;
   wire \$4249 ;
   wire \$425 ;
-  wire \$4250 ;
+  wire [1:0] \$4250 ;
   wire \$4251 ;
   wire \$4252 ;
   wire \$4253 ;
   wire [1:0] \$4254 ;
-  wire \$4255 ;
+  wire [2:0] \$4255 ;
   wire \$4256 ;
   wire \$4257 ;
-  wire [1:0] \$4258 ;
-  wire [2:0] \$4259 ;
+  wire \$4258 ;
+  wire \$4259 ;
   wire \$426 ;
   wire \$4260 ;
   wire \$4261 ;
-  wire \$4262 ;
+  wire [1:0] \$4262 ;
   wire \$4263 ;
   wire \$4264 ;
   wire \$4265 ;
   wire [1:0] \$4266 ;
-  wire \$4267 ;
-  wire \$4268 ;
-  wire \$4269 ;
+  wire [2:0] \$4267 ;
+  wire [3:0] \$4268 ;
+  wire [4:0] \$4269 ;
   wire \$427 ;
-  wire [1:0] \$4270 ;
-  wire [2:0] \$4271 ;
-  wire [3:0] \$4272 ;
+  wire \$4270 ;
+  wire \$4271 ;
+  wire \$4272 ;
   wire \$4273 ;
   wire \$4274 ;
   wire \$4275 ;
@@ -3748,13 +3748,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4283 ;
   wire \$4284 ;
   wire \$4285 ;
-  wire [1:0] \$4286 ;
+  wire \$4286 ;
   wire \$4287 ;
   wire \$4288 ;
   wire \$4289 ;
   wire \$429 ;
-  wire [1:0] \$4290 ;
-  wire [2:0] \$4291 ;
+  wire \$4290 ;
+  wire \$4291 ;
   wire \$4292 ;
   wire \$4293 ;
   wire \$4294 ;
@@ -3763,26 +3763,26 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4297 ;
   wire [1:0] \$4298 ;
   wire \$4299 ;
-  wire [31:0] \$43 ;
+  wire [35:0] \$43 ;
   wire \$430 ;
   wire \$4300 ;
   wire \$4301 ;
   wire [1:0] \$4302 ;
   wire [2:0] \$4303 ;
-  wire [3:0] \$4304 ;
-  wire [4:0] \$4305 ;
-  wire [5:0] \$4306 ;
+  wire \$4304 ;
+  wire \$4305 ;
+  wire \$4306 ;
   wire \$4307 ;
   wire \$4308 ;
   wire \$4309 ;
   wire \$431 ;
-  wire \$4310 ;
+  wire [1:0] \$4310 ;
   wire \$4311 ;
   wire \$4312 ;
   wire \$4313 ;
-  wire \$4314 ;
-  wire \$4315 ;
-  wire \$4316 ;
+  wire [1:0] \$4314 ;
+  wire [2:0] \$4315 ;
+  wire [3:0] \$4316 ;
   wire \$4317 ;
   wire \$4318 ;
   wire \$4319 ;
@@ -3798,12 +3798,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4328 ;
   wire \$4329 ;
   wire \$433 ;
-  wire \$4330 ;
+  wire [1:0] \$4330 ;
   wire \$4331 ;
   wire \$4332 ;
   wire \$4333 ;
-  wire \$4334 ;
-  wire \$4335 ;
+  wire [1:0] \$4334 ;
+  wire [2:0] \$4335 ;
   wire \$4336 ;
   wire \$4337 ;
   wire \$4338 ;
@@ -3811,16 +3811,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$434 ;
   wire \$4340 ;
   wire \$4341 ;
-  wire \$4342 ;
+  wire [1:0] \$4342 ;
   wire \$4343 ;
   wire \$4344 ;
   wire \$4345 ;
-  wire \$4346 ;
-  wire \$4347 ;
-  wire \$4348 ;
-  wire \$4349 ;
+  wire [1:0] \$4346 ;
+  wire [2:0] \$4347 ;
+  wire [3:0] \$4348 ;
+  wire [4:0] \$4349 ;
   wire \$435 ;
-  wire \$4350 ;
+  wire [5:0] \$4350 ;
   wire \$4351 ;
   wire \$4352 ;
   wire \$4353 ;
@@ -3837,27 +3837,27 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4363 ;
   wire \$4364 ;
   wire \$4365 ;
-  wire [1:0] \$4366 ;
+  wire \$4366 ;
   wire \$4367 ;
   wire \$4368 ;
   wire \$4369 ;
   wire \$437 ;
-  wire [1:0] \$4370 ;
-  wire [2:0] \$4371 ;
+  wire \$4370 ;
+  wire \$4371 ;
   wire \$4372 ;
   wire \$4373 ;
   wire \$4374 ;
   wire \$4375 ;
   wire \$4376 ;
   wire \$4377 ;
-  wire [1:0] \$4378 ;
+  wire \$4378 ;
   wire \$4379 ;
   wire \$438 ;
   wire \$4380 ;
   wire \$4381 ;
-  wire [1:0] \$4382 ;
-  wire [2:0] \$4383 ;
-  wire [3:0] \$4384 ;
+  wire \$4382 ;
+  wire \$4383 ;
+  wire \$4384 ;
   wire \$4385 ;
   wire \$4386 ;
   wire \$4387 ;
@@ -3872,14 +3872,14 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4395 ;
   wire \$4396 ;
   wire \$4397 ;
-  wire [1:0] \$4398 ;
+  wire \$4398 ;
   wire \$4399 ;
-  wire [31:0] \$44 ;
+  wire [35:0] \$44 ;
   wire \$440 ;
   wire \$4400 ;
   wire \$4401 ;
-  wire [1:0] \$4402 ;
-  wire [2:0] \$4403 ;
+  wire \$4402 ;
+  wire \$4403 ;
   wire \$4404 ;
   wire \$4405 ;
   wire \$4406 ;
@@ -3893,20 +3893,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4413 ;
   wire [1:0] \$4414 ;
   wire [2:0] \$4415 ;
-  wire [3:0] \$4416 ;
-  wire [4:0] \$4417 ;
+  wire \$4416 ;
+  wire \$4417 ;
   wire \$4418 ;
   wire \$4419 ;
   wire \$442 ;
   wire \$4420 ;
   wire \$4421 ;
-  wire \$4422 ;
+  wire [1:0] \$4422 ;
   wire \$4423 ;
   wire \$4424 ;
   wire \$4425 ;
-  wire \$4426 ;
-  wire \$4427 ;
-  wire \$4428 ;
+  wire [1:0] \$4426 ;
+  wire [2:0] \$4427 ;
+  wire [3:0] \$4428 ;
   wire \$4429 ;
   wire \$443 ;
   wire \$4430 ;
@@ -3922,31 +3922,31 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$444 ;
   wire \$4440 ;
   wire \$4441 ;
-  wire \$4442 ;
+  wire [1:0] \$4442 ;
   wire \$4443 ;
   wire \$4444 ;
   wire \$4445 ;
   wire [1:0] \$4446 ;
-  wire \$4447 ;
+  wire [2:0] \$4447 ;
   wire \$4448 ;
   wire \$4449 ;
   wire \$445 ;
-  wire [1:0] \$4450 ;
-  wire [2:0] \$4451 ;
+  wire \$4450 ;
+  wire \$4451 ;
   wire \$4452 ;
   wire \$4453 ;
-  wire \$4454 ;
+  wire [1:0] \$4454 ;
   wire \$4455 ;
   wire \$4456 ;
   wire \$4457 ;
   wire [1:0] \$4458 ;
-  wire \$4459 ;
+  wire [2:0] \$4459 ;
   wire \$446 ;
-  wire \$4460 ;
-  wire \$4461 ;
-  wire [1:0] \$4462 ;
-  wire [2:0] \$4463 ;
-  wire [3:0] \$4464 ;
+  wire [3:0] \$4460 ;
+  wire [4:0] \$4461 ;
+  wire \$4462 ;
+  wire \$4463 ;
+  wire \$4464 ;
   wire \$4465 ;
   wire \$4466 ;
   wire \$4467 ;
@@ -3961,13 +3961,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4475 ;
   wire \$4476 ;
   wire \$4477 ;
-  wire [1:0] \$4478 ;
+  wire \$4478 ;
   wire \$4479 ;
   wire \$448 ;
   wire \$4480 ;
   wire \$4481 ;
-  wire [1:0] \$4482 ;
-  wire [2:0] \$4483 ;
+  wire \$4482 ;
+  wire \$4483 ;
   wire \$4484 ;
   wire \$4485 ;
   wire \$4486 ;
@@ -3981,21 +3981,21 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4493 ;
   wire [1:0] \$4494 ;
   wire [2:0] \$4495 ;
-  wire [3:0] \$4496 ;
-  wire [4:0] \$4497 ;
-  wire [5:0] \$4498 ;
-  wire [6:0] \$4499 ;
-  wire [31:0] \$45 ;
+  wire \$4496 ;
+  wire \$4497 ;
+  wire \$4498 ;
+  wire \$4499 ;
+  wire [35:0] \$45 ;
   wire \$450 ;
-  wire [7:0] \$4500 ;
+  wire \$4500 ;
   wire \$4501 ;
-  wire \$4502 ;
+  wire [1:0] \$4502 ;
   wire \$4503 ;
   wire \$4504 ;
   wire \$4505 ;
-  wire \$4506 ;
-  wire \$4507 ;
-  wire \$4508 ;
+  wire [1:0] \$4506 ;
+  wire [2:0] \$4507 ;
+  wire [3:0] \$4508 ;
   wire \$4509 ;
   wire \$451 ;
   wire \$4510 ;
@@ -4011,12 +4011,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$452 ;
   wire \$4520 ;
   wire \$4521 ;
-  wire \$4522 ;
+  wire [1:0] \$4522 ;
   wire \$4523 ;
   wire \$4524 ;
   wire \$4525 ;
-  wire \$4526 ;
-  wire \$4527 ;
+  wire [1:0] \$4526 ;
+  wire [2:0] \$4527 ;
   wire \$4528 ;
   wire \$4529 ;
   wire \$453 ;
@@ -4024,18 +4024,18 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4531 ;
   wire \$4532 ;
   wire \$4533 ;
-  wire \$4534 ;
+  wire [1:0] \$4534 ;
   wire \$4535 ;
   wire \$4536 ;
   wire \$4537 ;
-  wire \$4538 ;
-  wire \$4539 ;
+  wire [1:0] \$4538 ;
+  wire [2:0] \$4539 ;
   wire \$454 ;
-  wire \$4540 ;
-  wire \$4541 ;
-  wire \$4542 ;
-  wire \$4543 ;
-  wire \$4544 ;
+  wire [3:0] \$4540 ;
+  wire [4:0] \$4541 ;
+  wire [5:0] \$4542 ;
+  wire [6:0] \$4543 ;
+  wire [7:0] \$4544 ;
   wire \$4545 ;
   wire \$4546 ;
   wire \$4547 ;
@@ -4096,7 +4096,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4597 ;
   wire \$4598 ;
   wire \$4599 ;
-  wire [31:0] \$46 ;
+  wire [35:0] \$46 ;
   wire \$460 ;
   wire \$4600 ;
   wire \$4601 ;
@@ -4207,7 +4207,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4697 ;
   wire \$4698 ;
   wire \$4699 ;
-  wire [31:0] \$47 ;
+  wire [35:0] \$47 ;
   wire \$470 ;
   wire \$4700 ;
   wire \$4701 ;
@@ -4264,12 +4264,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4748 ;
   wire \$4749 ;
   wire \$475 ;
-  wire [1:0] \$4750 ;
+  wire \$4750 ;
   wire \$4751 ;
   wire \$4752 ;
   wire \$4753 ;
-  wire [1:0] \$4754 ;
-  wire [2:0] \$4755 ;
+  wire \$4754 ;
+  wire \$4755 ;
   wire \$4756 ;
   wire \$4757 ;
   wire \$4758 ;
@@ -4277,13 +4277,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$476 ;
   wire \$4760 ;
   wire \$4761 ;
-  wire [1:0] \$4762 ;
+  wire \$4762 ;
   wire \$4763 ;
   wire \$4764 ;
   wire \$4765 ;
-  wire [1:0] \$4766 ;
-  wire [2:0] \$4767 ;
-  wire [3:0] \$4768 ;
+  wire \$4766 ;
+  wire \$4767 ;
+  wire \$4768 ;
   wire \$4769 ;
   wire \$477 ;
   wire \$4770 ;
@@ -4299,12 +4299,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$478 ;
   wire \$4780 ;
   wire \$4781 ;
-  wire [1:0] \$4782 ;
+  wire \$4782 ;
   wire \$4783 ;
   wire \$4784 ;
   wire \$4785 ;
-  wire [1:0] \$4786 ;
-  wire [2:0] \$4787 ;
+  wire \$4786 ;
+  wire \$4787 ;
   wire \$4788 ;
   wire \$4789 ;
   wire \$479 ;
@@ -4318,22 +4318,22 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4797 ;
   wire [1:0] \$4798 ;
   wire [2:0] \$4799 ;
-  wire [31:0] \$48 ;
+  wire [35:0] \$48 ;
   wire \$480 ;
-  wire [3:0] \$4800 ;
-  wire [4:0] \$4801 ;
+  wire \$4800 ;
+  wire \$4801 ;
   wire \$4802 ;
   wire \$4803 ;
   wire \$4804 ;
   wire \$4805 ;
-  wire \$4806 ;
+  wire [1:0] \$4806 ;
   wire \$4807 ;
   wire \$4808 ;
   wire \$4809 ;
   wire \$481 ;
-  wire \$4810 ;
-  wire \$4811 ;
-  wire \$4812 ;
+  wire [1:0] \$4810 ;
+  wire [2:0] \$4811 ;
+  wire [3:0] \$4812 ;
   wire \$4813 ;
   wire \$4814 ;
   wire \$4815 ;
@@ -4348,31 +4348,31 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4823 ;
   wire \$4824 ;
   wire \$4825 ;
-  wire \$4826 ;
+  wire [1:0] \$4826 ;
   wire \$4827 ;
   wire \$4828 ;
   wire \$4829 ;
   wire \$483 ;
   wire [1:0] \$4830 ;
-  wire \$4831 ;
+  wire [2:0] \$4831 ;
   wire \$4832 ;
   wire \$4833 ;
-  wire [1:0] \$4834 ;
-  wire [2:0] \$4835 ;
+  wire \$4834 ;
+  wire \$4835 ;
   wire \$4836 ;
   wire \$4837 ;
-  wire \$4838 ;
+  wire [1:0] \$4838 ;
   wire \$4839 ;
   wire \$484 ;
   wire \$4840 ;
   wire \$4841 ;
   wire [1:0] \$4842 ;
-  wire \$4843 ;
-  wire \$4844 ;
-  wire \$4845 ;
-  wire [1:0] \$4846 ;
-  wire [2:0] \$4847 ;
-  wire [3:0] \$4848 ;
+  wire [2:0] \$4843 ;
+  wire [3:0] \$4844 ;
+  wire [4:0] \$4845 ;
+  wire \$4846 ;
+  wire \$4847 ;
+  wire \$4848 ;
   wire \$4849 ;
   wire \$485 ;
   wire \$4850 ;
@@ -4388,12 +4388,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$486 ;
   wire \$4860 ;
   wire \$4861 ;
-  wire [1:0] \$4862 ;
+  wire \$4862 ;
   wire \$4863 ;
   wire \$4864 ;
   wire \$4865 ;
-  wire [1:0] \$4866 ;
-  wire [2:0] \$4867 ;
+  wire \$4866 ;
+  wire \$4867 ;
   wire \$4868 ;
   wire \$4869 ;
   wire \$487 ;
@@ -4408,20 +4408,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [1:0] \$4878 ;
   wire [2:0] \$4879 ;
   wire \$488 ;
-  wire [3:0] \$4880 ;
-  wire [4:0] \$4881 ;
-  wire [5:0] \$4882 ;
+  wire \$4880 ;
+  wire \$4881 ;
+  wire \$4882 ;
   wire \$4883 ;
   wire \$4884 ;
   wire \$4885 ;
-  wire \$4886 ;
+  wire [1:0] \$4886 ;
   wire \$4887 ;
   wire \$4888 ;
   wire \$4889 ;
   wire \$489 ;
-  wire \$4890 ;
-  wire \$4891 ;
-  wire \$4892 ;
+  wire [1:0] \$4890 ;
+  wire [2:0] \$4891 ;
+  wire [3:0] \$4892 ;
   wire \$4893 ;
   wire \$4894 ;
   wire \$4895 ;
@@ -4429,7 +4429,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4897 ;
   wire \$4898 ;
   wire \$4899 ;
-  wire [31:0] \$49 ;
+  wire [35:0] \$49 ;
   wire \$490 ;
   wire \$4900 ;
   wire \$4901 ;
@@ -4437,29 +4437,29 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4903 ;
   wire \$4904 ;
   wire \$4905 ;
-  wire \$4906 ;
+  wire [1:0] \$4906 ;
   wire \$4907 ;
   wire \$4908 ;
   wire \$4909 ;
   wire \$491 ;
-  wire \$4910 ;
-  wire \$4911 ;
+  wire [1:0] \$4910 ;
+  wire [2:0] \$4911 ;
   wire \$4912 ;
   wire \$4913 ;
   wire \$4914 ;
   wire \$4915 ;
   wire \$4916 ;
   wire \$4917 ;
-  wire \$4918 ;
+  wire [1:0] \$4918 ;
   wire \$4919 ;
   wire \$492 ;
   wire \$4920 ;
   wire \$4921 ;
-  wire \$4922 ;
-  wire \$4923 ;
-  wire \$4924 ;
-  wire \$4925 ;
-  wire \$4926 ;
+  wire [1:0] \$4922 ;
+  wire [2:0] \$4923 ;
+  wire [3:0] \$4924 ;
+  wire [4:0] \$4925 ;
+  wire [5:0] \$4926 ;
   wire \$4927 ;
   wire \$4928 ;
   wire \$4929 ;
@@ -4477,12 +4477,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$494 ;
   wire \$4940 ;
   wire \$4941 ;
-  wire [1:0] \$4942 ;
+  wire \$4942 ;
   wire \$4943 ;
   wire \$4944 ;
   wire \$4945 ;
-  wire [1:0] \$4946 ;
-  wire [2:0] \$4947 ;
+  wire \$4946 ;
+  wire \$4947 ;
   wire \$4948 ;
   wire \$4949 ;
   wire \$495 ;
@@ -4490,14 +4490,14 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4951 ;
   wire \$4952 ;
   wire \$4953 ;
-  wire [1:0] \$4954 ;
+  wire \$4954 ;
   wire \$4955 ;
   wire \$4956 ;
   wire \$4957 ;
-  wire [1:0] \$4958 ;
-  wire [2:0] \$4959 ;
+  wire \$4958 ;
+  wire \$4959 ;
   wire \$496 ;
-  wire [3:0] \$4960 ;
+  wire \$4960 ;
   wire \$4961 ;
   wire \$4962 ;
   wire \$4963 ;
@@ -4512,12 +4512,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4971 ;
   wire \$4972 ;
   wire \$4973 ;
-  wire [1:0] \$4974 ;
+  wire \$4974 ;
   wire \$4975 ;
   wire \$4976 ;
   wire \$4977 ;
-  wire [1:0] \$4978 ;
-  wire [2:0] \$4979 ;
+  wire \$4978 ;
+  wire \$4979 ;
   wire \$498 ;
   wire \$4980 ;
   wire \$4981 ;
@@ -4532,22 +4532,22 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$499 ;
   wire [1:0] \$4990 ;
   wire [2:0] \$4991 ;
-  wire [3:0] \$4992 ;
-  wire [4:0] \$4993 ;
+  wire \$4992 ;
+  wire \$4993 ;
   wire \$4994 ;
   wire \$4995 ;
   wire \$4996 ;
   wire \$4997 ;
-  wire \$4998 ;
+  wire [1:0] \$4998 ;
   wire \$4999 ;
   wire [35:0] \$5 ;
-  wire [31:0] \$50 ;
+  wire [35:0] \$50 ;
   wire \$500 ;
   wire \$5000 ;
   wire \$5001 ;
-  wire \$5002 ;
-  wire \$5003 ;
-  wire \$5004 ;
+  wire [1:0] \$5002 ;
+  wire [2:0] \$5003 ;
+  wire [3:0] \$5004 ;
   wire \$5005 ;
   wire \$5006 ;
   wire \$5007 ;
@@ -4562,32 +4562,32 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5015 ;
   wire \$5016 ;
   wire \$5017 ;
-  wire \$5018 ;
+  wire [1:0] \$5018 ;
   wire \$5019 ;
   wire \$502 ;
   wire \$5020 ;
   wire \$5021 ;
   wire [1:0] \$5022 ;
-  wire \$5023 ;
+  wire [2:0] \$5023 ;
   wire \$5024 ;
   wire \$5025 ;
-  wire [1:0] \$5026 ;
-  wire [2:0] \$5027 ;
+  wire \$5026 ;
+  wire \$5027 ;
   wire \$5028 ;
   wire \$5029 ;
   wire \$503 ;
-  wire \$5030 ;
+  wire [1:0] \$5030 ;
   wire \$5031 ;
   wire \$5032 ;
   wire \$5033 ;
   wire [1:0] \$5034 ;
-  wire \$5035 ;
-  wire \$5036 ;
-  wire \$5037 ;
-  wire [1:0] \$5038 ;
-  wire [2:0] \$5039 ;
+  wire [2:0] \$5035 ;
+  wire [3:0] \$5036 ;
+  wire [4:0] \$5037 ;
+  wire \$5038 ;
+  wire \$5039 ;
   wire \$504 ;
-  wire [3:0] \$5040 ;
+  wire \$5040 ;
   wire \$5041 ;
   wire \$5042 ;
   wire \$5043 ;
@@ -4602,12 +4602,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5051 ;
   wire \$5052 ;
   wire \$5053 ;
-  wire [1:0] \$5054 ;
+  wire \$5054 ;
   wire \$5055 ;
   wire \$5056 ;
   wire \$5057 ;
-  wire [1:0] \$5058 ;
-  wire [2:0] \$5059 ;
+  wire \$5058 ;
+  wire \$5059 ;
   wire \$506 ;
   wire \$5060 ;
   wire \$5061 ;
@@ -4622,20 +4622,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$507 ;
   wire [1:0] \$5070 ;
   wire [2:0] \$5071 ;
-  wire [3:0] \$5072 ;
-  wire [4:0] \$5073 ;
-  wire [5:0] \$5074 ;
-  wire [6:0] \$5075 ;
+  wire \$5072 ;
+  wire \$5073 ;
+  wire \$5074 ;
+  wire \$5075 ;
   wire \$5076 ;
   wire \$5077 ;
-  wire \$5078 ;
+  wire [1:0] \$5078 ;
   wire \$5079 ;
   wire \$508 ;
   wire \$5080 ;
   wire \$5081 ;
-  wire \$5082 ;
-  wire \$5083 ;
-  wire \$5084 ;
+  wire [1:0] \$5082 ;
+  wire [2:0] \$5083 ;
+  wire [3:0] \$5084 ;
   wire \$5085 ;
   wire \$5086 ;
   wire \$5087 ;
@@ -4650,14 +4650,14 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5095 ;
   wire \$5096 ;
   wire \$5097 ;
-  wire \$5098 ;
+  wire [1:0] \$5098 ;
   wire \$5099 ;
-  wire [31:0] \$51 ;
+  wire [35:0] \$51 ;
   wire \$510 ;
   wire \$5100 ;
   wire \$5101 ;
-  wire \$5102 ;
-  wire \$5103 ;
+  wire [1:0] \$5102 ;
+  wire [2:0] \$5103 ;
   wire \$5104 ;
   wire \$5105 ;
   wire \$5106 ;
@@ -4665,16 +4665,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5108 ;
   wire \$5109 ;
   wire \$511 ;
-  wire \$5110 ;
+  wire [1:0] \$5110 ;
   wire \$5111 ;
   wire \$5112 ;
   wire \$5113 ;
-  wire \$5114 ;
-  wire \$5115 ;
-  wire \$5116 ;
-  wire \$5117 ;
-  wire \$5118 ;
-  wire \$5119 ;
+  wire [1:0] \$5114 ;
+  wire [2:0] \$5115 ;
+  wire [3:0] \$5116 ;
+  wire [4:0] \$5117 ;
+  wire [5:0] \$5118 ;
+  wire [6:0] \$5119 ;
   wire \$512 ;
   wire \$5120 ;
   wire \$5121 ;
@@ -4761,14 +4761,14 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5195 ;
   wire \$5196 ;
   wire \$5197 ;
-  wire [1:0] \$5198 ;
+  wire \$5198 ;
   wire \$5199 ;
-  wire [31:0] \$52 ;
+  wire [35:0] \$52 ;
   wire \$520 ;
   wire \$5200 ;
   wire \$5201 ;
-  wire [1:0] \$5202 ;
-  wire [2:0] \$5203 ;
+  wire \$5202 ;
+  wire \$5203 ;
   wire \$5204 ;
   wire \$5205 ;
   wire \$5206 ;
@@ -4776,13 +4776,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5208 ;
   wire \$5209 ;
   wire \$521 ;
-  wire [1:0] \$5210 ;
+  wire \$5210 ;
   wire \$5211 ;
   wire \$5212 ;
   wire \$5213 ;
-  wire [1:0] \$5214 ;
-  wire [2:0] \$5215 ;
-  wire [3:0] \$5216 ;
+  wire \$5214 ;
+  wire \$5215 ;
+  wire \$5216 ;
   wire \$5217 ;
   wire \$5218 ;
   wire \$5219 ;
@@ -4798,12 +4798,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5228 ;
   wire \$5229 ;
   wire \$523 ;
-  wire [1:0] \$5230 ;
+  wire \$5230 ;
   wire \$5231 ;
   wire \$5232 ;
   wire \$5233 ;
-  wire [1:0] \$5234 ;
-  wire [2:0] \$5235 ;
+  wire \$5234 ;
+  wire \$5235 ;
   wire \$5236 ;
   wire \$5237 ;
   wire \$5238 ;
@@ -4817,21 +4817,21 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5245 ;
   wire [1:0] \$5246 ;
   wire [2:0] \$5247 ;
-  wire [3:0] \$5248 ;
-  wire [4:0] \$5249 ;
+  wire \$5248 ;
+  wire \$5249 ;
   wire \$525 ;
   wire \$5250 ;
   wire \$5251 ;
   wire \$5252 ;
   wire \$5253 ;
-  wire \$5254 ;
+  wire [1:0] \$5254 ;
   wire \$5255 ;
   wire \$5256 ;
   wire \$5257 ;
-  wire \$5258 ;
-  wire \$5259 ;
+  wire [1:0] \$5258 ;
+  wire [2:0] \$5259 ;
   wire \$526 ;
-  wire \$5260 ;
+  wire [3:0] \$5260 ;
   wire \$5261 ;
   wire \$5262 ;
   wire \$5263 ;
@@ -4846,35 +4846,35 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5271 ;
   wire \$5272 ;
   wire \$5273 ;
-  wire \$5274 ;
+  wire [1:0] \$5274 ;
   wire \$5275 ;
   wire \$5276 ;
   wire \$5277 ;
   wire [1:0] \$5278 ;
-  wire \$5279 ;
+  wire [2:0] \$5279 ;
   wire \$528 ;
   wire \$5280 ;
   wire \$5281 ;
-  wire [1:0] \$5282 ;
-  wire [2:0] \$5283 ;
+  wire \$5282 ;
+  wire \$5283 ;
   wire \$5284 ;
   wire \$5285 ;
-  wire \$5286 ;
+  wire [1:0] \$5286 ;
   wire \$5287 ;
   wire \$5288 ;
   wire \$5289 ;
   wire \$529 ;
   wire [1:0] \$5290 ;
-  wire \$5291 ;
-  wire \$5292 ;
-  wire \$5293 ;
-  wire [1:0] \$5294 ;
-  wire [2:0] \$5295 ;
-  wire [3:0] \$5296 ;
+  wire [2:0] \$5291 ;
+  wire [3:0] \$5292 ;
+  wire [4:0] \$5293 ;
+  wire \$5294 ;
+  wire \$5295 ;
+  wire \$5296 ;
   wire \$5297 ;
   wire \$5298 ;
   wire \$5299 ;
-  wire [31:0] \$53 ;
+  wire [35:0] \$53 ;
   wire \$530 ;
   wire \$5300 ;
   wire \$5301 ;
@@ -4887,12 +4887,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5308 ;
   wire \$5309 ;
   wire \$531 ;
-  wire [1:0] \$5310 ;
+  wire \$5310 ;
   wire \$5311 ;
   wire \$5312 ;
   wire \$5313 ;
-  wire [1:0] \$5314 ;
-  wire [2:0] \$5315 ;
+  wire \$5314 ;
+  wire \$5315 ;
   wire \$5316 ;
   wire \$5317 ;
   wire \$5318 ;
@@ -4906,21 +4906,21 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5325 ;
   wire [1:0] \$5326 ;
   wire [2:0] \$5327 ;
-  wire [3:0] \$5328 ;
-  wire [4:0] \$5329 ;
+  wire \$5328 ;
+  wire \$5329 ;
   wire \$533 ;
-  wire [5:0] \$5330 ;
+  wire \$5330 ;
   wire \$5331 ;
   wire \$5332 ;
   wire \$5333 ;
-  wire \$5334 ;
+  wire [1:0] \$5334 ;
   wire \$5335 ;
   wire \$5336 ;
   wire \$5337 ;
-  wire \$5338 ;
-  wire \$5339 ;
+  wire [1:0] \$5338 ;
+  wire [2:0] \$5339 ;
   wire \$534 ;
-  wire \$5340 ;
+  wire [3:0] \$5340 ;
   wire \$5341 ;
   wire \$5342 ;
   wire \$5343 ;
@@ -4935,12 +4935,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5351 ;
   wire \$5352 ;
   wire \$5353 ;
-  wire \$5354 ;
+  wire [1:0] \$5354 ;
   wire \$5355 ;
   wire \$5356 ;
   wire \$5357 ;
-  wire \$5358 ;
-  wire \$5359 ;
+  wire [1:0] \$5358 ;
+  wire [2:0] \$5359 ;
   wire \$536 ;
   wire \$5360 ;
   wire \$5361 ;
@@ -4948,16 +4948,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5363 ;
   wire \$5364 ;
   wire \$5365 ;
-  wire \$5366 ;
+  wire [1:0] \$5366 ;
   wire \$5367 ;
   wire \$5368 ;
   wire \$5369 ;
   wire \$537 ;
-  wire \$5370 ;
-  wire \$5371 ;
-  wire \$5372 ;
-  wire \$5373 ;
-  wire \$5374 ;
+  wire [1:0] \$5370 ;
+  wire [2:0] \$5371 ;
+  wire [3:0] \$5372 ;
+  wire [4:0] \$5373 ;
+  wire [5:0] \$5374 ;
   wire \$5375 ;
   wire \$5376 ;
   wire \$5377 ;
@@ -4975,27 +4975,27 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5388 ;
   wire \$5389 ;
   wire \$539 ;
-  wire [1:0] \$5390 ;
+  wire \$5390 ;
   wire \$5391 ;
   wire \$5392 ;
   wire \$5393 ;
-  wire [1:0] \$5394 ;
-  wire [2:0] \$5395 ;
+  wire \$5394 ;
+  wire \$5395 ;
   wire \$5396 ;
   wire \$5397 ;
   wire \$5398 ;
   wire \$5399 ;
-  wire [31:0] \$54 ;
+  wire [35:0] \$54 ;
   wire \$540 ;
   wire \$5400 ;
   wire \$5401 ;
-  wire [1:0] \$5402 ;
+  wire \$5402 ;
   wire \$5403 ;
   wire \$5404 ;
   wire \$5405 ;
-  wire [1:0] \$5406 ;
-  wire [2:0] \$5407 ;
-  wire [3:0] \$5408 ;
+  wire \$5406 ;
+  wire \$5407 ;
+  wire \$5408 ;
   wire \$5409 ;
   wire \$541 ;
   wire \$5410 ;
@@ -5011,12 +5011,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$542 ;
   wire \$5420 ;
   wire \$5421 ;
-  wire [1:0] \$5422 ;
+  wire \$5422 ;
   wire \$5423 ;
   wire \$5424 ;
   wire \$5425 ;
-  wire [1:0] \$5426 ;
-  wire [2:0] \$5427 ;
+  wire \$5426 ;
+  wire \$5427 ;
   wire \$5428 ;
   wire \$5429 ;
   wire \$543 ;
@@ -5031,20 +5031,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [1:0] \$5438 ;
   wire [2:0] \$5439 ;
   wire \$544 ;
-  wire [3:0] \$5440 ;
-  wire [4:0] \$5441 ;
+  wire \$5440 ;
+  wire \$5441 ;
   wire \$5442 ;
   wire \$5443 ;
   wire \$5444 ;
   wire \$5445 ;
-  wire \$5446 ;
+  wire [1:0] \$5446 ;
   wire \$5447 ;
   wire \$5448 ;
   wire \$5449 ;
   wire \$545 ;
-  wire \$5450 ;
-  wire \$5451 ;
-  wire \$5452 ;
+  wire [1:0] \$5450 ;
+  wire [2:0] \$5451 ;
+  wire [3:0] \$5452 ;
   wire \$5453 ;
   wire \$5454 ;
   wire \$5455 ;
@@ -5059,31 +5059,31 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5463 ;
   wire \$5464 ;
   wire \$5465 ;
-  wire \$5466 ;
+  wire [1:0] \$5466 ;
   wire \$5467 ;
   wire \$5468 ;
   wire \$5469 ;
   wire \$547 ;
   wire [1:0] \$5470 ;
-  wire \$5471 ;
+  wire [2:0] \$5471 ;
   wire \$5472 ;
   wire \$5473 ;
-  wire [1:0] \$5474 ;
-  wire [2:0] \$5475 ;
+  wire \$5474 ;
+  wire \$5475 ;
   wire \$5476 ;
   wire \$5477 ;
-  wire \$5478 ;
+  wire [1:0] \$5478 ;
   wire \$5479 ;
   wire \$548 ;
   wire \$5480 ;
   wire \$5481 ;
   wire [1:0] \$5482 ;
-  wire \$5483 ;
-  wire \$5484 ;
-  wire \$5485 ;
-  wire [1:0] \$5486 ;
-  wire [2:0] \$5487 ;
-  wire [3:0] \$5488 ;
+  wire [2:0] \$5483 ;
+  wire [3:0] \$5484 ;
+  wire [4:0] \$5485 ;
+  wire \$5486 ;
+  wire \$5487 ;
+  wire \$5488 ;
   wire \$5489 ;
   wire \$549 ;
   wire \$5490 ;
@@ -5096,16 +5096,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5497 ;
   wire \$5498 ;
   wire \$5499 ;
-  wire [31:0] \$55 ;
+  wire [35:0] \$55 ;
   wire \$550 ;
   wire \$5500 ;
   wire \$5501 ;
-  wire [1:0] \$5502 ;
+  wire \$5502 ;
   wire \$5503 ;
   wire \$5504 ;
   wire \$5505 ;
-  wire [1:0] \$5506 ;
-  wire [2:0] \$5507 ;
+  wire \$5506 ;
+  wire \$5507 ;
   wire \$5508 ;
   wire \$5509 ;
   wire \$551 ;
@@ -5120,205 +5120,205 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [1:0] \$5518 ;
   wire [2:0] \$5519 ;
   wire \$552 ;
-  wire [3:0] \$5520 ;
-  wire [4:0] \$5521 ;
-  wire [5:0] \$5522 ;
-  wire [6:0] \$5523 ;
-  wire [7:0] \$5524 ;
-  wire [8:0] \$5525 ;
-  wire [9:0] \$5526 ;
-  wire [10:0] \$5527 ;
-  wire [10:0] \$5528 ;
-  wire [11:0] \$5529 ;
+  wire \$5520 ;
+  wire \$5521 ;
+  wire \$5522 ;
+  wire \$5523 ;
+  wire \$5524 ;
+  wire \$5525 ;
+  wire [1:0] \$5526 ;
+  wire \$5527 ;
+  wire \$5528 ;
+  wire \$5529 ;
   wire \$553 ;
-  wire [12:0] \$5530 ;
-  wire [10:0] \$5531 ;
-  wire [11:0] \$5532 ;
-  wire [261:0] \$5533 ;
-  wire [261:0] \$5534 ;
-  wire [261:0] \$5535 ;
-  wire [63:0] \$5536 ;
-  wire [63:0] \$5537 ;
-  wire [63:0] \$5538 ;
+  wire [1:0] \$5530 ;
+  wire [2:0] \$5531 ;
+  wire [3:0] \$5532 ;
+  wire \$5533 ;
+  wire \$5534 ;
+  wire \$5535 ;
+  wire \$5536 ;
+  wire \$5537 ;
+  wire \$5538 ;
   wire \$5539 ;
   wire \$554 ;
   wire \$5540 ;
   wire \$5541 ;
-  wire [261:0] \$5542 ;
-  wire [261:0] \$5543 ;
-  wire [63:0] \$5544 ;
-  wire [63:0] \$5545 ;
-  wire [63:0] \$5546 ;
+  wire \$5542 ;
+  wire \$5543 ;
+  wire \$5544 ;
+  wire \$5545 ;
+  wire [1:0] \$5546 ;
   wire \$5547 ;
   wire \$5548 ;
   wire \$5549 ;
   wire \$555 ;
-  wire [261:0] \$5550 ;
-  wire [261:0] \$5551 ;
-  wire [63:0] \$5552 ;
-  wire [63:0] \$5553 ;
-  wire [63:0] \$5554 ;
+  wire [1:0] \$5550 ;
+  wire [2:0] \$5551 ;
+  wire \$5552 ;
+  wire \$5553 ;
+  wire \$5554 ;
   wire \$5555 ;
   wire \$5556 ;
   wire \$5557 ;
-  wire [261:0] \$5558 ;
-  wire [261:0] \$5559 ;
+  wire [1:0] \$5558 ;
+  wire \$5559 ;
   wire \$556 ;
-  wire [5:0] \$5560 ;
-  wire [5:0] \$5561 ;
-  wire [5:0] \$5562 ;
-  wire \$5563 ;
-  wire \$5564 ;
-  wire \$5565 ;
-  wire [261:0] \$5566 ;
-  wire [514:0] \$5567 ;
-  wire [261:0] \$5568 ;
-  wire [261:0] \$5569 ;
+  wire \$5560 ;
+  wire \$5561 ;
+  wire [1:0] \$5562 ;
+  wire [2:0] \$5563 ;
+  wire [3:0] \$5564 ;
+  wire [4:0] \$5565 ;
+  wire [5:0] \$5566 ;
+  wire [6:0] \$5567 ;
+  wire [7:0] \$5568 ;
+  wire [8:0] \$5569 ;
   wire \$557 ;
-  wire [261:0] \$5570 ;
-  wire [63:0] \$5571 ;
-  wire [63:0] \$5572 ;
-  wire [63:0] \$5573 ;
-  wire \$5574 ;
-  wire \$5575 ;
-  wire \$5576 ;
+  wire [9:0] \$5570 ;
+  wire [10:0] \$5571 ;
+  wire [10:0] \$5572 ;
+  wire [10:0] \$5573 ;
+  wire [11:0] \$5574 ;
+  wire [261:0] \$5575 ;
+  wire [261:0] \$5576 ;
   wire [261:0] \$5577 ;
   wire [261:0] \$5578 ;
-  wire [63:0] \$5579 ;
+  wire [261:0] \$5579 ;
   wire \$558 ;
-  wire [63:0] \$5580 ;
-  wire [63:0] \$5581 ;
-  wire \$5582 ;
-  wire \$5583 ;
-  wire \$5584 ;
+  wire [261:0] \$5580 ;
+  wire [261:0] \$5581 ;
+  wire [261:0] \$5582 ;
+  wire [261:0] \$5583 ;
+  wire [261:0] \$5584 ;
   wire [261:0] \$5585 ;
   wire [261:0] \$5586 ;
-  wire [63:0] \$5587 ;
-  wire [63:0] \$5588 ;
-  wire [63:0] \$5589 ;
+  wire [261:0] \$5587 ;
+  wire [261:0] \$5588 ;
+  wire [261:0] \$5589 ;
   wire \$559 ;
   wire \$5590 ;
   wire \$5591 ;
   wire \$5592 ;
-  wire [261:0] \$5593 ;
-  wire [261:0] \$5594 ;
-  wire [5:0] \$5595 ;
-  wire [5:0] \$5596 ;
-  wire [5:0] \$5597 ;
+  wire \$5593 ;
+  wire \$5594 ;
+  wire \$5595 ;
+  wire \$5596 ;
+  wire \$5597 ;
   wire \$5598 ;
   wire \$5599 ;
-  wire [31:0] \$56 ;
+  wire [35:0] \$56 ;
   wire \$560 ;
   wire \$5600 ;
-  wire [261:0] \$5601 ;
-  wire [514:0] \$5602 ;
-  wire [261:0] \$5603 ;
-  wire [261:0] \$5604 ;
-  wire [261:0] \$5605 ;
-  wire [63:0] \$5606 ;
-  wire [63:0] \$5607 ;
-  wire [63:0] \$5608 ;
-  wire \$5609 ;
+  wire \$5601 ;
+  wire \$5602 ;
+  wire \$5603 ;
+  wire \$5604 ;
+  wire \$5605 ;
+  wire \$5606 ;
+  wire [32:0] \$5607 ;
+  wire [32:0] \$5608 ;
+  wire [32:0] \$5609 ;
   wire \$561 ;
-  wire \$5610 ;
-  wire \$5611 ;
-  wire [261:0] \$5612 ;
-  wire [261:0] \$5613 ;
-  wire [63:0] \$5614 ;
-  wire [63:0] \$5615 ;
-  wire [63:0] \$5616 ;
-  wire \$5617 ;
-  wire \$5618 ;
-  wire \$5619 ;
+  wire [32:0] \$5610 ;
+  wire [32:0] \$5611 ;
+  wire [32:0] \$5612 ;
+  wire [32:0] \$5613 ;
+  wire [32:0] \$5614 ;
+  wire [32:0] \$5615 ;
+  wire [32:0] \$5616 ;
+  wire [32:0] \$5617 ;
+  wire [32:0] \$5618 ;
+  wire [32:0] \$5619 ;
   wire \$562 ;
-  wire [261:0] \$5620 ;
-  wire [261:0] \$5621 ;
-  wire [63:0] \$5622 ;
-  wire [63:0] \$5623 ;
-  wire [63:0] \$5624 ;
-  wire \$5625 ;
-  wire \$5626 ;
-  wire \$5627 ;
+  wire [32:0] \$5620 ;
+  wire [32:0] \$5621 ;
+  wire [32:0] \$5622 ;
+  wire [32:0] \$5623 ;
+  wire [32:0] \$5624 ;
+  wire [30:0] \$5625 ;
+  wire [30:0] \$5626 ;
+  wire [30:0] \$5627 ;
   wire [261:0] \$5628 ;
-  wire [261:0] \$5629 ;
+  wire [518:0] \$5629 ;
   wire \$563 ;
-  wire [5:0] \$5630 ;
-  wire [5:0] \$5631 ;
-  wire [5:0] \$5632 ;
-  wire \$5633 ;
-  wire \$5634 ;
-  wire \$5635 ;
+  wire [261:0] \$5630 ;
+  wire [261:0] \$5631 ;
+  wire [261:0] \$5632 ;
+  wire [261:0] \$5633 ;
+  wire [261:0] \$5634 ;
+  wire [261:0] \$5635 ;
   wire [261:0] \$5636 ;
-  wire [514:0] \$5637 ;
+  wire [261:0] \$5637 ;
   wire [261:0] \$5638 ;
   wire [261:0] \$5639 ;
   wire \$564 ;
   wire [261:0] \$5640 ;
-  wire [63:0] \$5641 ;
-  wire [63:0] \$5642 ;
-  wire [63:0] \$5643 ;
-  wire \$5644 ;
+  wire [261:0] \$5641 ;
+  wire [261:0] \$5642 ;
+  wire [261:0] \$5643 ;
+  wire [261:0] \$5644 ;
   wire \$5645 ;
   wire \$5646 ;
-  wire [261:0] \$5647 ;
-  wire [261:0] \$5648 ;
-  wire [63:0] \$5649 ;
+  wire \$5647 ;
+  wire \$5648 ;
+  wire \$5649 ;
   wire \$565 ;
-  wire [63:0] \$5650 ;
-  wire [63:0] \$5651 ;
+  wire \$5650 ;
+  wire \$5651 ;
   wire \$5652 ;
   wire \$5653 ;
   wire \$5654 ;
-  wire [261:0] \$5655 ;
-  wire [261:0] \$5656 ;
-  wire [63:0] \$5657 ;
-  wire [63:0] \$5658 ;
-  wire [63:0] \$5659 ;
+  wire \$5655 ;
+  wire \$5656 ;
+  wire \$5657 ;
+  wire \$5658 ;
+  wire \$5659 ;
   wire \$566 ;
   wire \$5660 ;
   wire \$5661 ;
-  wire \$5662 ;
-  wire [261:0] \$5663 ;
-  wire [261:0] \$5664 ;
-  wire [5:0] \$5665 ;
-  wire [5:0] \$5666 ;
-  wire [5:0] \$5667 ;
-  wire \$5668 ;
-  wire \$5669 ;
+  wire [32:0] \$5662 ;
+  wire [32:0] \$5663 ;
+  wire [32:0] \$5664 ;
+  wire [32:0] \$5665 ;
+  wire [32:0] \$5666 ;
+  wire [32:0] \$5667 ;
+  wire [32:0] \$5668 ;
+  wire [32:0] \$5669 ;
   wire \$567 ;
-  wire \$5670 ;
-  wire [261:0] \$5671 ;
-  wire [514:0] \$5672 ;
-  wire \$5673 ;
-  wire \$5674 ;
-  wire \$5675 ;
-  wire \$5676 ;
-  wire [639:0] \$5677 ;
-  wire [127:0] \$5678 ;
-  wire [127:0] \$5679 ;
+  wire [32:0] \$5670 ;
+  wire [32:0] \$5671 ;
+  wire [32:0] \$5672 ;
+  wire [32:0] \$5673 ;
+  wire [32:0] \$5674 ;
+  wire [32:0] \$5675 ;
+  wire [32:0] \$5676 ;
+  wire [32:0] \$5677 ;
+  wire [32:0] \$5678 ;
+  wire [32:0] \$5679 ;
   wire \$568 ;
-  wire [127:0] \$5680 ;
-  wire \$5681 ;
-  wire \$5682 ;
-  wire \$5683 ;
-  wire [127:0] \$5684 ;
-  wire [127:0] \$5685 ;
-  wire [127:0] \$5686 ;
-  wire \$5687 ;
-  wire \$5688 ;
-  wire \$5689 ;
+  wire [30:0] \$5680 ;
+  wire [30:0] \$5681 ;
+  wire [30:0] \$5682 ;
+  wire [261:0] \$5683 ;
+  wire [518:0] \$5684 ;
+  wire [261:0] \$5685 ;
+  wire [261:0] \$5686 ;
+  wire [261:0] \$5687 ;
+  wire [261:0] \$5688 ;
+  wire [261:0] \$5689 ;
   wire \$569 ;
-  wire [127:0] \$5690 ;
-  wire [127:0] \$5691 ;
-  wire [127:0] \$5692 ;
-  wire \$5693 ;
-  wire \$5694 ;
-  wire \$5695 ;
-  wire [127:0] \$5696 ;
-  wire [127:0] \$5697 ;
-  wire [127:0] \$5698 ;
-  wire \$5699 ;
-  wire [31:0] \$57 ;
+  wire [261:0] \$5690 ;
+  wire [261:0] \$5691 ;
+  wire [261:0] \$5692 ;
+  wire [261:0] \$5693 ;
+  wire [261:0] \$5694 ;
+  wire [261:0] \$5695 ;
+  wire [261:0] \$5696 ;
+  wire [261:0] \$5697 ;
+  wire [261:0] \$5698 ;
+  wire [261:0] \$5699 ;
+  wire [35:0] \$57 ;
   wire \$570 ;
   wire \$5700 ;
   wire \$5701 ;
@@ -5332,56 +5332,56 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5709 ;
   wire \$571 ;
   wire \$5710 ;
-  wire [639:0] \$5711 ;
-  wire [639:0] \$5712 ;
+  wire \$5711 ;
+  wire \$5712 ;
   wire \$5713 ;
   wire \$5714 ;
   wire \$5715 ;
   wire \$5716 ;
-  wire \$5717 ;
-  wire \$5718 ;
-  wire \$5719 ;
+  wire [32:0] \$5717 ;
+  wire [32:0] \$5718 ;
+  wire [32:0] \$5719 ;
   wire \$572 ;
-  wire \$5720 ;
-  wire \$5721 ;
-  wire \$5722 ;
-  wire [16:0] \$5723 ;
-  wire [639:0] \$5724 ;
-  wire \$5725 ;
-  wire \$5726 ;
-  wire \$5727 ;
-  wire \$5728 ;
-  wire \$5729 ;
+  wire [32:0] \$5720 ;
+  wire [32:0] \$5721 ;
+  wire [32:0] \$5722 ;
+  wire [32:0] \$5723 ;
+  wire [32:0] \$5724 ;
+  wire [32:0] \$5725 ;
+  wire [32:0] \$5726 ;
+  wire [32:0] \$5727 ;
+  wire [32:0] \$5728 ;
+  wire [32:0] \$5729 ;
   wire \$573 ;
-  wire \$5730 ;
-  wire \$5731 ;
-  wire \$5732 ;
-  wire \$5733 ;
-  wire \$5734 ;
-  wire \$5735 ;
-  wire \$5736 ;
-  wire [639:0] \$5737 ;
-  wire \$5738 ;
-  wire [702:0] \$5739 ;
+  wire [32:0] \$5730 ;
+  wire [32:0] \$5731 ;
+  wire [32:0] \$5732 ;
+  wire [32:0] \$5733 ;
+  wire [32:0] \$5734 ;
+  wire [30:0] \$5735 ;
+  wire [30:0] \$5736 ;
+  wire [30:0] \$5737 ;
+  wire [261:0] \$5738 ;
+  wire [518:0] \$5739 ;
   wire \$574 ;
-  wire [639:0] \$5740 ;
-  wire \$5741 ;
-  wire \$5742 ;
-  wire [255:0] \$5743 ;
-  wire [766:0] \$5744 ;
+  wire \$5740 ;
+  wire [256:0] \$5741 ;
+  wire [255:0] \$5742 ;
+  wire [639:0] \$5743 ;
+  wire \$5744 ;
   wire \$5745 ;
-  wire [1534:0] \$5746 ;
-  wire [16:0] \$5747 ;
-  wire [16:0] \$5748 ;
-  wire [16:0] \$5749 ;
+  wire \$5746 ;
+  wire \$5747 ;
+  wire \$5748 ;
+  wire \$5749 ;
   wire \$575 ;
-  wire [16:0] \$5750 ;
+  wire \$5750 ;
   wire \$5751 ;
-  wire [16:0] \$5752 ;
-  wire [16:0] \$5753 ;
+  wire \$5752 ;
+  wire \$5753 ;
   wire \$5754 ;
-  wire [16:0] \$5755 ;
-  wire [16:0] \$5756 ;
+  wire \$5755 ;
+  wire \$5756 ;
   wire \$5757 ;
   wire \$5758 ;
   wire \$5759 ;
@@ -5390,83 +5390,178 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5761 ;
   wire \$5762 ;
   wire \$5763 ;
-  wire [16:0] \$5764 ;
-  wire \$5765 ;
-  wire [639:0] \$5766 ;
-  wire \$5767 ;
-  wire \$5768 ;
-  wire [16:0] \$5769 ;
+  wire \$5764 ;
+  wire [63:0] \$5765 ;
+  wire [63:0] \$5766 ;
+  wire [63:0] \$5767 ;
+  wire [63:0] \$5768 ;
+  wire [63:0] \$5769 ;
   wire \$577 ;
-  wire \$5770 ;
-  wire \$5771 ;
-  wire \$5772 ;
-  wire \$5773 ;
-  wire \$5774 ;
-  wire [16:0] \$5775 ;
-  wire \$5776 ;
-  wire \$5777 ;
-  wire \$5778 ;
-  wire [16:0] \$5779 ;
+  wire [63:0] \$5770 ;
+  wire [63:0] \$5771 ;
+  wire [63:0] \$5772 ;
+  wire [63:0] \$5773 ;
+  wire [63:0] \$5774 ;
+  wire [63:0] \$5775 ;
+  wire [63:0] \$5776 ;
+  wire [63:0] \$5777 ;
+  wire [63:0] \$5778 ;
+  wire [63:0] \$5779 ;
   wire \$578 ;
-  wire [702:0] \$5780 ;
-  wire [639:0] \$5781 ;
-  wire [639:0] \$5782 ;
-  wire \$5783 ;
-  wire [16:0] \$5784 ;
-  wire [10:0] \$5785 ;
-  wire \$5786 ;
-  wire [16:0] \$5787 ;
-  wire [10:0] \$5788 ;
-  wire \$5789 ;
+  wire [63:0] \$5780 ;
+  wire [63:0] \$5781 ;
+  wire [63:0] \$5782 ;
+  wire [63:0] \$5783 ;
+  wire [63:0] \$5784 ;
+  wire [63:0] \$5785 ;
+  wire [63:0] \$5786 ;
+  wire [63:0] \$5787 ;
+  wire [63:0] \$5788 ;
+  wire [63:0] \$5789 ;
   wire \$579 ;
-  wire [16:0] \$5790 ;
-  reg [127:0] \$5791 ;
-  reg [127:0] \$5792 ;
-  reg \$5793 ;
-  reg [16:0] \$5794 ;
-  reg \$5795 ;
-  reg \$5796 ;
-  reg \$5797 ;
-  reg [111:0] \$5798 ;
-  reg [111:0] \$5799 ;
-  wire [31:0] \$58 ;
+  wire [63:0] \$5790 ;
+  wire [63:0] \$5791 ;
+  wire \$5792 ;
+  wire \$5793 ;
+  wire \$5794 ;
+  wire \$5795 ;
+  wire \$5796 ;
+  wire \$5797 ;
+  wire \$5798 ;
+  wire \$5799 ;
+  wire [35:0] \$58 ;
   wire \$580 ;
-  reg [15:0] \$5800 ;
-  reg [15:0] \$5801 ;
-  reg [111:0] \$5802 ;
-  reg [111:0] \$5803 ;
-  reg [15:0] \$5804 ;
-  reg [15:0] \$5805 ;
-  reg [16:0] \$5806 ;
-  reg [31:0] \$5807 ;
-  reg [15:0] \$5808 ;
-  reg [2:0] \$5809 ;
+  wire \$5800 ;
+  wire \$5801 ;
+  wire \$5802 ;
+  wire \$5803 ;
+  wire \$5804 ;
+  wire \$5805 ;
+  wire \$5806 ;
+  wire \$5807 ;
+  wire \$5808 ;
+  wire \$5809 ;
   wire \$581 ;
-  reg [639:0] \$5810 ;
-  reg [639:0] \$5811 ;
-  reg [639:0] \$5812 ;
-  reg [6:0] \$5813 ;
-  reg \$5814 ;
-  reg [144:0] \$5815 ;
-  reg [144:0] \$5816 ;
-  reg [255:0] \$5817 ;
-  reg [255:0] \$5818 ;
-  reg [9:0] \$5819 ;
+  wire \$5810 ;
+  wire \$5811 ;
+  wire \$5812 ;
+  wire \$5813 ;
+  wire \$5814 ;
+  wire \$5815 ;
+  wire \$5816 ;
+  wire \$5817 ;
+  wire \$5818 ;
+  wire \$5819 ;
   wire \$582 ;
-  reg [511:0] \$5820 ;
-  reg [259:0] \$5821 ;
-  reg [255:0] \$5822 ;
-  reg [306:0] \$5823 ;
+  wire [639:0] \$5820 ;
+  wire \$5821 ;
+  wire \$5822 ;
+  wire \$5823 ;
+  wire \$5824 ;
+  wire \$5825 ;
+  wire \$5826 ;
+  wire \$5827 ;
+  wire \$5828 ;
+  wire [639:0] \$5829 ;
   wire \$583 ;
+  wire [639:0] \$5830 ;
+  wire \$5831 ;
+  wire \$5832 ;
+  wire \$5833 ;
+  wire [16:0] \$5834 ;
+  wire [639:0] \$5835 ;
+  wire \$5836 ;
+  wire \$5837 ;
+  wire \$5838 ;
+  wire \$5839 ;
   wire \$584 ;
+  wire \$5840 ;
+  wire \$5841 ;
+  wire \$5842 ;
+  wire \$5843 ;
+  wire \$5844 ;
+  wire \$5845 ;
+  wire \$5846 ;
+  wire \$5847 ;
+  wire \$5848 ;
+  wire \$5849 ;
   wire \$585 ;
+  wire \$5850 ;
+  wire \$5851 ;
+  wire \$5852 ;
+  wire \$5853 ;
+  wire \$5854 ;
+  wire \$5855 ;
+  wire \$5856 ;
+  wire [16:0] \$5857 ;
+  wire [16:0] \$5858 ;
+  wire [639:0] \$5859 ;
   wire \$586 ;
+  wire \$5860 ;
+  wire [702:0] \$5861 ;
+  wire [639:0] \$5862 ;
+  wire \$5863 ;
+  wire [702:0] \$5864 ;
+  wire [639:0] \$5865 ;
+  wire [639:0] \$5866 ;
+  wire \$5867 ;
+  wire [16:0] \$5868 ;
+  wire \$5869 ;
   wire \$587 ;
+  wire [16:0] \$5870 ;
+  wire [257:0] \$5871 ;
+  wire [768:0] \$5872 ;
+  wire [9:0] \$5873 ;
+  wire \$5874 ;
+  wire [16:0] \$5875 ;
+  wire \$5876 ;
+  wire [16:0] \$5877 ;
+  wire [1538:0] \$5878 ;
+  wire [9:0] \$5879 ;
   wire \$588 ;
+  wire \$5880 ;
+  wire [16:0] \$5881 ;
+  reg [127:0] \$5882 ;
+  reg [127:0] \$5883 ;
+  reg \$5884 ;
+  reg [16:0] \$5885 ;
+  reg \$5886 ;
+  reg \$5887 ;
+  reg \$5888 ;
+  reg [111:0] \$5889 ;
   wire \$589 ;
-  wire [31:0] \$59 ;
+  reg [111:0] \$5890 ;
+  reg [15:0] \$5891 ;
+  reg [15:0] \$5892 ;
+  reg [111:0] \$5893 ;
+  reg [111:0] \$5894 ;
+  reg [15:0] \$5895 ;
+  reg [15:0] \$5896 ;
+  reg [16:0] \$5897 ;
+  reg [31:0] \$5898 ;
+  reg [15:0] \$5899 ;
+  wire [35:0] \$59 ;
   wire \$590 ;
+  reg [2:0] \$5900 ;
+  reg [639:0] \$5901 ;
+  reg [639:0] \$5902 ;
+  reg [639:0] \$5903 ;
+  reg [6:0] \$5904 ;
+  reg \$5905 ;
+  reg \$5906 ;
+  reg [144:0] \$5907 ;
+  reg [257:0] \$5908 ;
+  reg [8:0] \$5909 ;
   wire \$591 ;
+  reg [7:0] \$5910 ;
+  reg [515:0] \$5911 ;
+  reg [9:0] \$5912 ;
+  reg [306:0] \$5913 ;
+  reg [144:0] \$5914 ;
+  reg [257:0] \$5915 ;
+  reg [8:0] \$5916 ;
+  reg [259:0] \$5917 ;
+  reg [255:0] \$5918 ;
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
@@ -5476,7 +5571,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$598 ;
   wire \$599 ;
   wire [35:0] \$6 ;
-  wire [31:0] \$60 ;
+  wire [35:0] \$60 ;
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
@@ -5487,7 +5582,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$607 ;
   wire \$608 ;
   wire \$609 ;
-  wire [31:0] \$61 ;
+  wire [35:0] \$61 ;
   wire \$610 ;
   wire \$611 ;
   wire \$612 ;
@@ -5498,181 +5593,181 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$617 ;
   wire \$618 ;
   wire \$619 ;
-  wire [31:0] \$62 ;
+  wire [35:0] \$62 ;
   wire \$620 ;
-  wire [1:0] \$621 ;
+  wire \$621 ;
   wire \$622 ;
   wire \$623 ;
   wire \$624 ;
-  wire [1:0] \$625 ;
-  wire [2:0] \$626 ;
+  wire \$625 ;
+  wire \$626 ;
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
-  wire [31:0] \$63 ;
+  wire [35:0] \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
-  wire [1:0] \$633 ;
+  wire \$633 ;
   wire \$634 ;
   wire \$635 ;
   wire \$636 ;
-  wire [1:0] \$637 ;
-  wire [2:0] \$638 ;
-  wire [3:0] \$639 ;
-  wire [31:0] \$64 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
+  wire [35:0] \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
   wire \$643 ;
   wire \$644 ;
-  wire \$645 ;
+  wire [1:0] \$645 ;
   wire \$646 ;
   wire \$647 ;
   wire \$648 ;
-  wire \$649 ;
-  wire [31:0] \$65 ;
-  wire \$650 ;
+  wire [1:0] \$649 ;
+  wire [35:0] \$65 ;
+  wire [2:0] \$650 ;
   wire \$651 ;
   wire \$652 ;
-  wire [1:0] \$653 ;
+  wire \$653 ;
   wire \$654 ;
   wire \$655 ;
   wire \$656 ;
   wire [1:0] \$657 ;
-  wire [2:0] \$658 ;
+  wire \$658 ;
   wire \$659 ;
-  wire [31:0] \$66 ;
+  wire [35:0] \$66 ;
   wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
+  wire [1:0] \$661 ;
+  wire [2:0] \$662 ;
+  wire [3:0] \$663 ;
   wire \$664 ;
-  wire [1:0] \$665 ;
+  wire \$665 ;
   wire \$666 ;
   wire \$667 ;
   wire \$668 ;
-  wire [1:0] \$669 ;
-  wire [31:0] \$67 ;
-  wire [2:0] \$670 ;
-  wire [3:0] \$671 ;
-  wire [4:0] \$672 ;
+  wire \$669 ;
+  wire [35:0] \$67 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
   wire \$673 ;
   wire \$674 ;
   wire \$675 ;
   wire \$676 ;
-  wire \$677 ;
+  wire [1:0] \$677 ;
   wire \$678 ;
   wire \$679 ;
-  wire [31:0] \$68 ;
+  wire [35:0] \$68 ;
   wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
+  wire [1:0] \$681 ;
+  wire [2:0] \$682 ;
   wire \$683 ;
   wire \$684 ;
   wire \$685 ;
   wire \$686 ;
   wire \$687 ;
   wire \$688 ;
-  wire \$689 ;
-  wire [31:0] \$69 ;
+  wire [1:0] \$689 ;
+  wire [35:0] \$69 ;
   wire \$690 ;
   wire \$691 ;
   wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
+  wire [1:0] \$693 ;
+  wire [2:0] \$694 ;
+  wire [3:0] \$695 ;
+  wire [4:0] \$696 ;
   wire \$697 ;
   wire \$698 ;
   wire \$699 ;
   wire [35:0] \$7 ;
-  wire [31:0] \$70 ;
+  wire [35:0] \$70 ;
   wire \$700 ;
-  wire [1:0] \$701 ;
+  wire \$701 ;
   wire \$702 ;
   wire \$703 ;
   wire \$704 ;
-  wire [1:0] \$705 ;
-  wire [2:0] \$706 ;
+  wire \$705 ;
+  wire \$706 ;
   wire \$707 ;
   wire \$708 ;
   wire \$709 ;
-  wire [31:0] \$71 ;
+  wire [35:0] \$71 ;
   wire \$710 ;
   wire \$711 ;
   wire \$712 ;
-  wire [1:0] \$713 ;
+  wire \$713 ;
   wire \$714 ;
   wire \$715 ;
   wire \$716 ;
-  wire [1:0] \$717 ;
-  wire [2:0] \$718 ;
-  wire [3:0] \$719 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
   wire [639:0] \$72 ;
   wire \$720 ;
   wire \$721 ;
   wire \$722 ;
   wire \$723 ;
   wire \$724 ;
-  wire \$725 ;
+  wire [1:0] \$725 ;
   wire \$726 ;
   wire \$727 ;
   wire \$728 ;
-  wire \$729 ;
+  wire [1:0] \$729 ;
   wire [639:0] \$73 ;
-  wire \$730 ;
+  wire [2:0] \$730 ;
   wire \$731 ;
   wire \$732 ;
-  wire [1:0] \$733 ;
+  wire \$733 ;
   wire \$734 ;
   wire \$735 ;
   wire \$736 ;
   wire [1:0] \$737 ;
-  wire [2:0] \$738 ;
+  wire \$738 ;
   wire \$739 ;
   wire [639:0] \$74 ;
   wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
+  wire [1:0] \$741 ;
+  wire [2:0] \$742 ;
+  wire [3:0] \$743 ;
   wire \$744 ;
-  wire [1:0] \$745 ;
+  wire \$745 ;
   wire \$746 ;
   wire \$747 ;
   wire \$748 ;
-  wire [1:0] \$749 ;
+  wire \$749 ;
   wire [639:0] \$75 ;
-  wire [2:0] \$750 ;
-  wire [3:0] \$751 ;
-  wire [4:0] \$752 ;
-  wire [5:0] \$753 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
   wire \$754 ;
   wire \$755 ;
   wire \$756 ;
-  wire \$757 ;
+  wire [1:0] \$757 ;
   wire \$758 ;
   wire \$759 ;
   wire [639:0] \$76 ;
   wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
+  wire [1:0] \$761 ;
+  wire [2:0] \$762 ;
   wire \$763 ;
   wire \$764 ;
   wire \$765 ;
   wire \$766 ;
   wire \$767 ;
   wire \$768 ;
-  wire \$769 ;
+  wire [1:0] \$769 ;
   wire [639:0] \$77 ;
   wire \$770 ;
   wire \$771 ;
   wire \$772 ;
-  wire \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire \$776 ;
-  wire \$777 ;
+  wire [1:0] \$773 ;
+  wire [2:0] \$774 ;
+  wire [3:0] \$775 ;
+  wire [4:0] \$776 ;
+  wire [5:0] \$777 ;
   wire \$778 ;
   wire \$779 ;
   wire [639:0] \$78 ;
@@ -5713,12 +5808,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$810 ;
   wire \$811 ;
   wire \$812 ;
-  wire [1:0] \$813 ;
+  wire \$813 ;
   wire \$814 ;
   wire \$815 ;
   wire \$816 ;
-  wire [1:0] \$817 ;
-  wire [2:0] \$818 ;
+  wire \$817 ;
+  wire \$818 ;
   wire \$819 ;
   wire [639:0] \$82 ;
   wire \$820 ;
@@ -5726,61 +5821,61 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$822 ;
   wire \$823 ;
   wire \$824 ;
-  wire [1:0] \$825 ;
+  wire \$825 ;
   wire \$826 ;
   wire \$827 ;
   wire \$828 ;
-  wire [1:0] \$829 ;
+  wire \$829 ;
   wire [639:0] \$83 ;
-  wire [2:0] \$830 ;
-  wire [3:0] \$831 ;
+  wire \$830 ;
+  wire \$831 ;
   wire \$832 ;
   wire \$833 ;
   wire \$834 ;
   wire \$835 ;
   wire \$836 ;
-  wire \$837 ;
+  wire [1:0] \$837 ;
   wire \$838 ;
   wire \$839 ;
   wire [639:0] \$84 ;
   wire \$840 ;
-  wire \$841 ;
-  wire \$842 ;
+  wire [1:0] \$841 ;
+  wire [2:0] \$842 ;
   wire \$843 ;
   wire \$844 ;
-  wire [1:0] \$845 ;
+  wire \$845 ;
   wire \$846 ;
   wire \$847 ;
   wire \$848 ;
   wire [1:0] \$849 ;
   wire [639:0] \$85 ;
-  wire [2:0] \$850 ;
+  wire \$850 ;
   wire \$851 ;
   wire \$852 ;
-  wire \$853 ;
-  wire \$854 ;
-  wire \$855 ;
+  wire [1:0] \$853 ;
+  wire [2:0] \$854 ;
+  wire [3:0] \$855 ;
   wire \$856 ;
-  wire [1:0] \$857 ;
+  wire \$857 ;
   wire \$858 ;
   wire \$859 ;
   wire [639:0] \$86 ;
   wire \$860 ;
-  wire [1:0] \$861 ;
-  wire [2:0] \$862 ;
-  wire [3:0] \$863 ;
-  wire [4:0] \$864 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
   wire \$865 ;
   wire \$866 ;
   wire \$867 ;
   wire \$868 ;
-  wire \$869 ;
+  wire [1:0] \$869 ;
   wire [639:0] \$87 ;
   wire \$870 ;
   wire \$871 ;
   wire \$872 ;
-  wire \$873 ;
-  wire \$874 ;
+  wire [1:0] \$873 ;
+  wire [2:0] \$874 ;
   wire \$875 ;
   wire \$876 ;
   wire \$877 ;
@@ -5788,25 +5883,25 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$879 ;
   wire [639:0] \$88 ;
   wire \$880 ;
-  wire \$881 ;
+  wire [1:0] \$881 ;
   wire \$882 ;
   wire \$883 ;
   wire \$884 ;
-  wire \$885 ;
-  wire \$886 ;
-  wire \$887 ;
-  wire \$888 ;
+  wire [1:0] \$885 ;
+  wire [2:0] \$886 ;
+  wire [3:0] \$887 ;
+  wire [4:0] \$888 ;
   wire \$889 ;
   wire [639:0] \$89 ;
   wire \$890 ;
   wire \$891 ;
   wire \$892 ;
-  wire [1:0] \$893 ;
+  wire \$893 ;
   wire \$894 ;
   wire \$895 ;
   wire \$896 ;
-  wire [1:0] \$897 ;
-  wire [2:0] \$898 ;
+  wire \$897 ;
+  wire \$898 ;
   wire \$899 ;
   wire [35:0] \$9 ;
   wire [639:0] \$90 ;
@@ -5815,61 +5910,61 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$902 ;
   wire \$903 ;
   wire \$904 ;
-  wire [1:0] \$905 ;
+  wire \$905 ;
   wire \$906 ;
   wire \$907 ;
   wire \$908 ;
-  wire [1:0] \$909 ;
+  wire \$909 ;
   wire [639:0] \$91 ;
-  wire [2:0] \$910 ;
-  wire [3:0] \$911 ;
+  wire \$910 ;
+  wire \$911 ;
   wire \$912 ;
   wire \$913 ;
   wire \$914 ;
   wire \$915 ;
   wire \$916 ;
-  wire \$917 ;
+  wire [1:0] \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire [639:0] \$92 ;
   wire \$920 ;
-  wire \$921 ;
-  wire \$922 ;
+  wire [1:0] \$921 ;
+  wire [2:0] \$922 ;
   wire \$923 ;
   wire \$924 ;
-  wire [1:0] \$925 ;
+  wire \$925 ;
   wire \$926 ;
   wire \$927 ;
   wire \$928 ;
   wire [1:0] \$929 ;
-  wire [127:0] \$93 ;
-  wire [2:0] \$930 ;
+  wire \$93 ;
+  wire \$930 ;
   wire \$931 ;
   wire \$932 ;
-  wire \$933 ;
-  wire \$934 ;
-  wire \$935 ;
+  wire [1:0] \$933 ;
+  wire [2:0] \$934 ;
+  wire [3:0] \$935 ;
   wire \$936 ;
-  wire [1:0] \$937 ;
+  wire \$937 ;
   wire \$938 ;
   wire \$939 ;
-  wire [127:0] \$94 ;
+  wire \$94 ;
   wire \$940 ;
-  wire [1:0] \$941 ;
-  wire [2:0] \$942 ;
-  wire [3:0] \$943 ;
-  wire [4:0] \$944 ;
-  wire [5:0] \$945 ;
-  wire [6:0] \$946 ;
+  wire \$941 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
+  wire \$946 ;
   wire \$947 ;
   wire \$948 ;
-  wire \$949 ;
-  wire [127:0] \$95 ;
+  wire [1:0] \$949 ;
+  wire \$95 ;
   wire \$950 ;
   wire \$951 ;
   wire \$952 ;
-  wire \$953 ;
-  wire \$954 ;
+  wire [1:0] \$953 ;
+  wire [2:0] \$954 ;
   wire \$955 ;
   wire \$956 ;
   wire \$957 ;
@@ -5877,17 +5972,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$959 ;
   wire \$96 ;
   wire \$960 ;
-  wire \$961 ;
+  wire [1:0] \$961 ;
   wire \$962 ;
   wire \$963 ;
   wire \$964 ;
-  wire \$965 ;
-  wire \$966 ;
-  wire \$967 ;
-  wire \$968 ;
-  wire \$969 ;
+  wire [1:0] \$965 ;
+  wire [2:0] \$966 ;
+  wire [3:0] \$967 ;
+  wire [4:0] \$968 ;
+  wire [5:0] \$969 ;
   wire \$97 ;
-  wire \$970 ;
+  wire [6:0] \$970 ;
   wire \$971 ;
   wire \$972 ;
   wire \$973 ;
@@ -5908,7 +6003,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$987 ;
   wire \$988 ;
   wire \$989 ;
-  wire [127:0] \$99 ;
+  wire \$99 ;
   wire \$990 ;
   wire \$991 ;
   wire \$992 ;
@@ -5923,30 +6018,99 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [511:0] a_sq;
   reg [639:0] acc = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   reg acc_use;
-  wire [129:0] alu_c0_full;
-  wire [129:0] alu_c1n_full;
-  wire [129:0] alu_c1y_full;
-  wire [129:0] alu_c2n_full;
-  wire [129:0] alu_c2y_full;
-  wire [129:0] alu_c3n_full;
-  wire [129:0] alu_c3y_full;
-  wire [129:0] alu_c4n_full;
-  wire [129:0] alu_c4y_full;
+  wire [65:0] alu_c0_full;
+  wire [65:0] alu_c1n_full;
+  wire [65:0] alu_c1y_full;
+  wire [65:0] alu_c2n_full;
+  wire [65:0] alu_c2y_full;
+  wire [65:0] alu_c3n_full;
+  wire [65:0] alu_c3y_full;
+  wire [65:0] alu_c4n_full;
+  wire [65:0] alu_c4y_full;
+  wire [65:0] alu_c5n_full;
+  wire [65:0] alu_c5y_full;
+  wire [65:0] alu_c6n_full;
+  wire [65:0] alu_c6y_full;
+  wire [65:0] alu_c7n_full;
+  wire [65:0] alu_c7y_full;
+  wire [65:0] alu_c8n_full;
+  wire [65:0] alu_c8y_full;
+  wire [65:0] alu_c9n_full;
+  wire [65:0] alu_c9y_full;
   wire alu_cin1;
+  (* keep = 32'd1 *)
   wire alu_cin2;
+  (* keep = 32'd1 *)
   wire alu_cin3;
+  (* keep = 32'd1 *)
   wire alu_cin4;
-  wire alu_co1;
-  wire alu_co2;
-  wire alu_co3;
-  wire alu_co4;
+  (* keep = 32'd1 *)
+  wire alu_cin5;
+  (* keep = 32'd1 *)
+  wire alu_cin6;
+  (* keep = 32'd1 *)
+  wire alu_cin7;
+  (* keep = 32'd1 *)
+  wire alu_cin8;
+  (* keep = 32'd1 *)
+  wire alu_cin9;
+  (* keep = 32'd1 *)
   wire alu_cout;
+  (* keep = 32'd1 *)
   wire alu_lts;
+  (* keep = 32'd1 *)
   wire alu_ltu;
-  wire [127:0] alu_s1;
-  wire [127:0] alu_s2;
-  wire [127:0] alu_s3;
-  wire [127:0] alu_s4;
+  (* keep = 32'd1 *)
+  wire alu_p0_1a;
+  (* keep = 32'd1 *)
+  wire alu_p0_3a;
+  (* keep = 32'd1 *)
+  wire alu_p0_3b;
+  (* keep = 32'd1 *)
+  wire alu_p0_5a;
+  (* keep = 32'd1 *)
+  wire alu_p0_5b;
+  (* keep = 32'd1 *)
+  wire alu_p0_7a;
+  (* keep = 32'd1 *)
+  wire alu_p0_7b;
+  (* keep = 32'd1 *)
+  wire alu_p0_9a;
+  (* keep = 32'd1 *)
+  wire alu_p0_9b;
+  (* keep = 32'd1 *)
+  wire alu_p1_2a;
+  (* keep = 32'd1 *)
+  wire alu_p1_3a;
+  (* keep = 32'd1 *)
+  wire alu_p1_6a;
+  (* keep = 32'd1 *)
+  wire alu_p1_6b;
+  (* keep = 32'd1 *)
+  wire alu_p1_7a;
+  (* keep = 32'd1 *)
+  wire alu_p1_7b;
+  (* keep = 32'd1 *)
+  wire alu_p2_4a;
+  (* keep = 32'd1 *)
+  wire alu_p2_5a;
+  (* keep = 32'd1 *)
+  wire alu_p2_6a;
+  (* keep = 32'd1 *)
+  wire alu_p2_7a;
+  (* keep = 32'd1 *)
+  wire alu_p3_8a;
+  (* keep = 32'd1 *)
+  wire alu_p3_9a;
+  wire [63:0] alu_s1;
+  wire [63:0] alu_s2;
+  wire [63:0] alu_s3;
+  wire [63:0] alu_s4;
+  wire [63:0] alu_s5;
+  wire [63:0] alu_s6;
+  wire [63:0] alu_s7;
+  wire [63:0] alu_s8;
+  wire [63:0] alu_s9;
   wire alu_sub;
   wire [639:0] alu_sum;
   reg [639:0] alu_y;
@@ -5954,27 +6118,122 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [8:0] bl_a;
   wire [7:0] bl_b;
   wire [9:0] bl_sq;
+  reg [8:0] bla_r = 9'h000;
+  reg [7:0] blb_r = 8'h00;
+  reg [9:0] blsq_r = 10'h000;
   reg ceil = 1'h0;
-  reg [9:0] count = 10'h000;
+  reg [8:0] count = 9'h000;
   reg [144:0] den = 145'h0000000000000000000000000000000000000;
-  wire [255:0] div_result;
+  wire [38:0] div0_c0_full;
+  wire [38:0] div0_c1n_full;
+  wire [38:0] div0_c1y_full;
+  wire [38:0] div0_c2n_full;
+  wire [38:0] div0_c2y_full;
+  wire [36:0] div0_c3n_full;
+  wire [36:0] div0_c3y_full;
+  wire div0_cin1;
+  (* keep = 32'd1 *)
+  wire div0_cin2;
+  (* keep = 32'd1 *)
+  wire div0_cin3;
+  (* keep = 32'd1 *)
+  wire div0_cout;
+  wire [145:0] div0_nd;
+  (* keep = 32'd1 *)
+  wire div0_p0_1a;
+  (* keep = 32'd1 *)
+  wire div0_p0_3a;
+  (* keep = 32'd1 *)
+  wire div0_p0_3b;
+  (* keep = 32'd1 *)
+  wire div0_p1_2a;
+  (* keep = 32'd1 *)
+  wire div0_p1_3a;
+  (* keep = 32'd1 *)
+  wire [144:0] div0_r;
+  wire [36:0] div0_s1;
+  wire [36:0] div0_s2;
+  wire [34:0] div0_s3;
+  wire [145:0] div0_sh;
+  wire [145:0] div0_sum;
+  wire [38:0] div1_c0_full;
+  wire [38:0] div1_c1n_full;
+  wire [38:0] div1_c1y_full;
+  wire [38:0] div1_c2n_full;
+  wire [38:0] div1_c2y_full;
+  wire [36:0] div1_c3n_full;
+  wire [36:0] div1_c3y_full;
+  wire div1_cin1;
+  (* keep = 32'd1 *)
+  wire div1_cin2;
+  (* keep = 32'd1 *)
+  wire div1_cin3;
+  (* keep = 32'd1 *)
+  wire div1_cout;
+  wire [145:0] div1_nd;
+  (* keep = 32'd1 *)
+  wire div1_p0_1a;
+  (* keep = 32'd1 *)
+  wire div1_p0_3a;
+  (* keep = 32'd1 *)
+  wire div1_p0_3b;
+  (* keep = 32'd1 *)
+  wire div1_p1_2a;
+  (* keep = 32'd1 *)
+  wire div1_p1_3a;
+  (* keep = 32'd1 *)
+  wire [144:0] div1_r;
+  wire [36:0] div1_s1;
+  wire [36:0] div1_s2;
+  wire [34:0] div1_s3;
+  wire [145:0] div1_sh;
+  wire [145:0] div1_sum;
+  wire [38:0] div2_c0_full;
+  wire [38:0] div2_c1n_full;
+  wire [38:0] div2_c1y_full;
+  wire [38:0] div2_c2n_full;
+  wire [38:0] div2_c2y_full;
+  wire [36:0] div2_c3n_full;
+  wire [36:0] div2_c3y_full;
+  wire div2_cin1;
+  (* keep = 32'd1 *)
+  wire div2_cin2;
+  (* keep = 32'd1 *)
+  wire div2_cin3;
+  (* keep = 32'd1 *)
+  wire div2_cout;
+  wire [145:0] div2_nd;
+  (* keep = 32'd1 *)
+  wire div2_p0_1a;
+  (* keep = 32'd1 *)
+  wire div2_p0_3a;
+  (* keep = 32'd1 *)
+  wire div2_p0_3b;
+  (* keep = 32'd1 *)
+  wire div2_p1_2a;
+  (* keep = 32'd1 *)
+  wire div2_p1_3a;
+  (* keep = 32'd1 *)
+  wire [144:0] div2_r;
+  wire [36:0] div2_s1;
+  wire [36:0] div2_s2;
+  wire [34:0] div2_s3;
+  wire [145:0] div2_sh;
+  wire [145:0] div2_sum;
   wire [8:0] div_shl;
-  wire div_up;
-  reg [255:0] dnum = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  wire [255:0] dnum_0;
-  wire [255:0] dnum_1;
-  wire [255:0] dnum_2;
-  wire [255:0] dnum_3;
+  reg [257:0] dnum = 258'h00000000000000000000000000000000000000000000000000000000000000000;
+  wire [257:0] dnum_0;
+  wire [257:0] dnum_1;
+  wire [257:0] dnum_2;
   reg [144:0] drem = 145'h0000000000000000000000000000000000000;
-  wire [144:0] drem_0;
-  wire [144:0] drem_1;
-  wire [144:0] drem_2;
-  wire [144:0] drem_3;
   reg [6:0] dst = 7'h00;
+  wire early;
+  wire eq_ab;
   wire [6:0] f_a;
   wire [6:0] f_b;
   wire [6:0] f_d;
   reg [2:0] fsm_state = 3'h0;
+  wire hold;
   wire [111:0] \i__payload.a_base ;
   wire [15:0] \i__payload.a_fd ;
   wire [15:0] \i__payload.a_fn ;
@@ -5988,30 +6247,98 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [31:0] \i__payload.tag ;
   wire [15:0] imm;
   wire [639:0] imm_sext;
+  reg is_sqrt = 1'h0;
   reg [639:0] ma = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   reg [639:0] mb = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire [129:0] mul_cpa_c0_full;
-  wire [129:0] mul_cpa_c1n_full;
-  wire [129:0] mul_cpa_c1y_full;
-  wire [129:0] mul_cpa_c2n_full;
-  wire [129:0] mul_cpa_c2y_full;
-  wire [129:0] mul_cpa_c3n_full;
-  wire [129:0] mul_cpa_c3y_full;
-  wire [129:0] mul_cpa_c4n_full;
-  wire [129:0] mul_cpa_c4y_full;
+  wire [65:0] mul_cpa_c0_full;
+  wire [65:0] mul_cpa_c1n_full;
+  wire [65:0] mul_cpa_c1y_full;
+  wire [65:0] mul_cpa_c2n_full;
+  wire [65:0] mul_cpa_c2y_full;
+  wire [65:0] mul_cpa_c3n_full;
+  wire [65:0] mul_cpa_c3y_full;
+  wire [65:0] mul_cpa_c4n_full;
+  wire [65:0] mul_cpa_c4y_full;
+  wire [65:0] mul_cpa_c5n_full;
+  wire [65:0] mul_cpa_c5y_full;
+  wire [65:0] mul_cpa_c6n_full;
+  wire [65:0] mul_cpa_c6y_full;
+  wire [65:0] mul_cpa_c7n_full;
+  wire [65:0] mul_cpa_c7y_full;
+  wire [65:0] mul_cpa_c8n_full;
+  wire [65:0] mul_cpa_c8y_full;
+  wire [65:0] mul_cpa_c9n_full;
+  wire [65:0] mul_cpa_c9y_full;
   wire mul_cpa_cin1;
+  (* keep = 32'd1 *)
   wire mul_cpa_cin2;
+  (* keep = 32'd1 *)
   wire mul_cpa_cin3;
+  (* keep = 32'd1 *)
   wire mul_cpa_cin4;
-  wire mul_cpa_co1;
-  wire mul_cpa_co2;
-  wire mul_cpa_co3;
-  wire mul_cpa_co4;
+  (* keep = 32'd1 *)
+  wire mul_cpa_cin5;
+  (* keep = 32'd1 *)
+  wire mul_cpa_cin6;
+  (* keep = 32'd1 *)
+  wire mul_cpa_cin7;
+  (* keep = 32'd1 *)
+  wire mul_cpa_cin8;
+  (* keep = 32'd1 *)
+  wire mul_cpa_cin9;
+  (* keep = 32'd1 *)
   wire mul_cpa_cout;
-  wire [127:0] mul_cpa_s1;
-  wire [127:0] mul_cpa_s2;
-  wire [127:0] mul_cpa_s3;
-  wire [127:0] mul_cpa_s4;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p0_1a;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p0_3a;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p0_3b;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p0_5a;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p0_5b;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p0_7a;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p0_7b;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p0_9a;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p0_9b;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p1_2a;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p1_3a;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p1_6a;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p1_6b;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p1_7a;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p1_7b;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p2_4a;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p2_5a;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p2_6a;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p2_7a;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p3_8a;
+  (* keep = 32'd1 *)
+  wire mul_cpa_p3_9a;
+  wire [63:0] mul_cpa_s1;
+  wire [63:0] mul_cpa_s2;
+  wire [63:0] mul_cpa_s3;
+  wire [63:0] mul_cpa_s4;
+  wire [63:0] mul_cpa_s5;
+  wire [63:0] mul_cpa_s6;
+  wire [63:0] mul_cpa_s7;
+  wire [63:0] mul_cpa_s8;
+  wire [63:0] mul_cpa_s9;
   wire [639:0] mul_cpa_sum;
   wire [639:0] mul_csa1_c;
   wire [639:0] mul_csa1_s;
@@ -6024,7 +6351,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [639:0] mul_v10;
   wire [639:0] mul_v11;
   reg [639:0] mul_x;
-  reg [31:0] mul_y;
+  reg [35:0] mul_y;
   wire [127:0] \o__payload.amount_in ;
   wire [16:0] \o__payload.candidates ;
   wire \o__payload.direction ;
@@ -6034,17 +6361,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   (* init = 1'h0 *)
   wire o_valid;
   wire [4:0] op;
-  wire [8:0] pairs;
+  wire p_imm;
+  wire p_sub;
+  wire [8:0] pairs_raw;
+  reg [8:0] pbits;
   reg [15:0] pc = 16'h0000;
-  wire [251:0] q_hi_inc;
-  wire [4:0] q_lo;
-  wire [8:0] qb;
+  reg [6:0] psteps;
   reg [8:0] qb_raw;
-  reg [255:0] quo = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  wire [255:0] quo_0;
-  wire [255:0] quo_1;
-  wire [255:0] quo_2;
-  wire [255:0] quo_3;
+  reg [8:0] qbits;
+  reg [6:0] qsteps;
+  reg [257:0] quo = 258'h00000000000000000000000000000000000000000000000000000000000000000;
+  wire [257:0] quo_0;
+  wire [257:0] quo_1;
+  wire [257:0] quo_2;
+  wire [255:0] quo_up;
   reg [111:0] r_a_base = 112'h0000000000000000000000000000;
   reg [15:0] r_a_fd = 16'h0000;
   reg [15:0] r_a_fn = 16'h0000;
@@ -6074,127 +6404,258 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \rec.exact ;
   wire [127:0] \rec.profit ;
   wire [31:0] \rec.tag ;
-  wire rem_zero;
   wire [9:0] rom_rd__addr;
-  wire [41:0] rom_rd__data;
+  wire [43:0] rom_rd__data;
   reg [255:0] root = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] root_0;
   wire [255:0] root_1;
   wire [255:0] root_2;
-  wire [255:0] root_3;
-  wire [65:0] sq0_c0_full;
-  wire [65:0] sq0_c1n_full;
-  wire [65:0] sq0_c1y_full;
-  wire [65:0] sq0_c2n_full;
-  wire [65:0] sq0_c2y_full;
-  wire [65:0] sq0_c3n_full;
-  wire [65:0] sq0_c3y_full;
-  wire [7:0] sq0_c4n_full;
-  wire [7:0] sq0_c4y_full;
+  wire signs_differ;
+  wire [34:0] sq0_c0_full;
+  wire [34:0] sq0_c1n_full;
+  wire [34:0] sq0_c1y_full;
+  wire [34:0] sq0_c2n_full;
+  wire [34:0] sq0_c2y_full;
+  wire [34:0] sq0_c3n_full;
+  wire [34:0] sq0_c3y_full;
+  wire [34:0] sq0_c4n_full;
+  wire [34:0] sq0_c4y_full;
+  wire [34:0] sq0_c5n_full;
+  wire [34:0] sq0_c5y_full;
+  wire [34:0] sq0_c6n_full;
+  wire [34:0] sq0_c6y_full;
+  wire [32:0] sq0_c7n_full;
+  wire [32:0] sq0_c7y_full;
   wire sq0_cin1;
+  (* keep = 32'd1 *)
   wire sq0_cin2;
+  (* keep = 32'd1 *)
   wire sq0_cin3;
+  (* keep = 32'd1 *)
   wire sq0_cin4;
-  wire sq0_co1;
-  wire sq0_co2;
-  wire sq0_co3;
-  wire sq0_co4;
+  (* keep = 32'd1 *)
+  wire sq0_cin5;
+  (* keep = 32'd1 *)
+  wire sq0_cin6;
+  (* keep = 32'd1 *)
+  wire sq0_cin7;
+  (* keep = 32'd1 *)
   wire sq0_cout;
-  wire [63:0] sq0_s1;
-  wire [63:0] sq0_s2;
-  wire [63:0] sq0_s3;
-  wire [5:0] sq0_s4;
+  (* keep = 32'd1 *)
+  wire sq0_p0_1a;
+  (* keep = 32'd1 *)
+  wire sq0_p0_3a;
+  (* keep = 32'd1 *)
+  wire sq0_p0_3b;
+  (* keep = 32'd1 *)
+  wire sq0_p0_5a;
+  (* keep = 32'd1 *)
+  wire sq0_p0_5b;
+  (* keep = 32'd1 *)
+  wire sq0_p0_7a;
+  (* keep = 32'd1 *)
+  wire sq0_p0_7b;
+  (* keep = 32'd1 *)
+  wire sq0_p1_2a;
+  (* keep = 32'd1 *)
+  wire sq0_p1_3a;
+  (* keep = 32'd1 *)
+  wire sq0_p1_6a;
+  (* keep = 32'd1 *)
+  wire sq0_p1_6b;
+  (* keep = 32'd1 *)
+  wire sq0_p1_7a;
+  (* keep = 32'd1 *)
+  wire sq0_p1_7b;
+  (* keep = 32'd1 *)
+  wire sq0_p2_4a;
+  (* keep = 32'd1 *)
+  wire sq0_p2_5a;
+  (* keep = 32'd1 *)
+  wire sq0_p2_6a;
+  (* keep = 32'd1 *)
+  wire sq0_p2_7a;
+  wire [32:0] sq0_s1;
+  wire [32:0] sq0_s2;
+  wire [32:0] sq0_s3;
+  wire [32:0] sq0_s4;
+  wire [32:0] sq0_s5;
+  wire [32:0] sq0_s6;
+  wire [30:0] sq0_s7;
   wire [261:0] sq0_sum;
-  wire [65:0] sq1_c0_full;
-  wire [65:0] sq1_c1n_full;
-  wire [65:0] sq1_c1y_full;
-  wire [65:0] sq1_c2n_full;
-  wire [65:0] sq1_c2y_full;
-  wire [65:0] sq1_c3n_full;
-  wire [65:0] sq1_c3y_full;
-  wire [7:0] sq1_c4n_full;
-  wire [7:0] sq1_c4y_full;
+  wire [34:0] sq1_c0_full;
+  wire [34:0] sq1_c1n_full;
+  wire [34:0] sq1_c1y_full;
+  wire [34:0] sq1_c2n_full;
+  wire [34:0] sq1_c2y_full;
+  wire [34:0] sq1_c3n_full;
+  wire [34:0] sq1_c3y_full;
+  wire [34:0] sq1_c4n_full;
+  wire [34:0] sq1_c4y_full;
+  wire [34:0] sq1_c5n_full;
+  wire [34:0] sq1_c5y_full;
+  wire [34:0] sq1_c6n_full;
+  wire [34:0] sq1_c6y_full;
+  wire [32:0] sq1_c7n_full;
+  wire [32:0] sq1_c7y_full;
   wire sq1_cin1;
+  (* keep = 32'd1 *)
   wire sq1_cin2;
+  (* keep = 32'd1 *)
   wire sq1_cin3;
+  (* keep = 32'd1 *)
   wire sq1_cin4;
-  wire sq1_co1;
-  wire sq1_co2;
-  wire sq1_co3;
-  wire sq1_co4;
+  (* keep = 32'd1 *)
+  wire sq1_cin5;
+  (* keep = 32'd1 *)
+  wire sq1_cin6;
+  (* keep = 32'd1 *)
+  wire sq1_cin7;
+  (* keep = 32'd1 *)
   wire sq1_cout;
-  wire [63:0] sq1_s1;
-  wire [63:0] sq1_s2;
-  wire [63:0] sq1_s3;
-  wire [5:0] sq1_s4;
+  (* keep = 32'd1 *)
+  wire sq1_p0_1a;
+  (* keep = 32'd1 *)
+  wire sq1_p0_3a;
+  (* keep = 32'd1 *)
+  wire sq1_p0_3b;
+  (* keep = 32'd1 *)
+  wire sq1_p0_5a;
+  (* keep = 32'd1 *)
+  wire sq1_p0_5b;
+  (* keep = 32'd1 *)
+  wire sq1_p0_7a;
+  (* keep = 32'd1 *)
+  wire sq1_p0_7b;
+  (* keep = 32'd1 *)
+  wire sq1_p1_2a;
+  (* keep = 32'd1 *)
+  wire sq1_p1_3a;
+  (* keep = 32'd1 *)
+  wire sq1_p1_6a;
+  (* keep = 32'd1 *)
+  wire sq1_p1_6b;
+  (* keep = 32'd1 *)
+  wire sq1_p1_7a;
+  (* keep = 32'd1 *)
+  wire sq1_p1_7b;
+  (* keep = 32'd1 *)
+  wire sq1_p2_4a;
+  (* keep = 32'd1 *)
+  wire sq1_p2_5a;
+  (* keep = 32'd1 *)
+  wire sq1_p2_6a;
+  (* keep = 32'd1 *)
+  wire sq1_p2_7a;
+  wire [32:0] sq1_s1;
+  wire [32:0] sq1_s2;
+  wire [32:0] sq1_s3;
+  wire [32:0] sq1_s4;
+  wire [32:0] sq1_s5;
+  wire [32:0] sq1_s6;
+  wire [30:0] sq1_s7;
   wire [261:0] sq1_sum;
-  wire [65:0] sq2_c0_full;
-  wire [65:0] sq2_c1n_full;
-  wire [65:0] sq2_c1y_full;
-  wire [65:0] sq2_c2n_full;
-  wire [65:0] sq2_c2y_full;
-  wire [65:0] sq2_c3n_full;
-  wire [65:0] sq2_c3y_full;
-  wire [7:0] sq2_c4n_full;
-  wire [7:0] sq2_c4y_full;
+  wire [34:0] sq2_c0_full;
+  wire [34:0] sq2_c1n_full;
+  wire [34:0] sq2_c1y_full;
+  wire [34:0] sq2_c2n_full;
+  wire [34:0] sq2_c2y_full;
+  wire [34:0] sq2_c3n_full;
+  wire [34:0] sq2_c3y_full;
+  wire [34:0] sq2_c4n_full;
+  wire [34:0] sq2_c4y_full;
+  wire [34:0] sq2_c5n_full;
+  wire [34:0] sq2_c5y_full;
+  wire [34:0] sq2_c6n_full;
+  wire [34:0] sq2_c6y_full;
+  wire [32:0] sq2_c7n_full;
+  wire [32:0] sq2_c7y_full;
   wire sq2_cin1;
+  (* keep = 32'd1 *)
   wire sq2_cin2;
+  (* keep = 32'd1 *)
   wire sq2_cin3;
+  (* keep = 32'd1 *)
   wire sq2_cin4;
-  wire sq2_co1;
-  wire sq2_co2;
-  wire sq2_co3;
-  wire sq2_co4;
+  (* keep = 32'd1 *)
+  wire sq2_cin5;
+  (* keep = 32'd1 *)
+  wire sq2_cin6;
+  (* keep = 32'd1 *)
+  wire sq2_cin7;
+  (* keep = 32'd1 *)
   wire sq2_cout;
-  wire [63:0] sq2_s1;
-  wire [63:0] sq2_s2;
-  wire [63:0] sq2_s3;
-  wire [5:0] sq2_s4;
+  (* keep = 32'd1 *)
+  wire sq2_p0_1a;
+  (* keep = 32'd1 *)
+  wire sq2_p0_3a;
+  (* keep = 32'd1 *)
+  wire sq2_p0_3b;
+  (* keep = 32'd1 *)
+  wire sq2_p0_5a;
+  (* keep = 32'd1 *)
+  wire sq2_p0_5b;
+  (* keep = 32'd1 *)
+  wire sq2_p0_7a;
+  (* keep = 32'd1 *)
+  wire sq2_p0_7b;
+  (* keep = 32'd1 *)
+  wire sq2_p1_2a;
+  (* keep = 32'd1 *)
+  wire sq2_p1_3a;
+  (* keep = 32'd1 *)
+  wire sq2_p1_6a;
+  (* keep = 32'd1 *)
+  wire sq2_p1_6b;
+  (* keep = 32'd1 *)
+  wire sq2_p1_7a;
+  (* keep = 32'd1 *)
+  wire sq2_p1_7b;
+  (* keep = 32'd1 *)
+  wire sq2_p2_4a;
+  (* keep = 32'd1 *)
+  wire sq2_p2_5a;
+  (* keep = 32'd1 *)
+  wire sq2_p2_6a;
+  (* keep = 32'd1 *)
+  wire sq2_p2_7a;
+  wire [32:0] sq2_s1;
+  wire [32:0] sq2_s2;
+  wire [32:0] sq2_s3;
+  wire [32:0] sq2_s4;
+  wire [32:0] sq2_s5;
+  wire [32:0] sq2_s6;
+  wire [30:0] sq2_s7;
   wire [261:0] sq2_sum;
-  wire [65:0] sq3_c0_full;
-  wire [65:0] sq3_c1n_full;
-  wire [65:0] sq3_c1y_full;
-  wire [65:0] sq3_c2n_full;
-  wire [65:0] sq3_c2y_full;
-  wire [65:0] sq3_c3n_full;
-  wire [65:0] sq3_c3y_full;
-  wire [7:0] sq3_c4n_full;
-  wire [7:0] sq3_c4y_full;
-  wire sq3_cin1;
-  wire sq3_cin2;
-  wire sq3_cin3;
-  wire sq3_cin4;
-  wire sq3_co1;
-  wire sq3_co2;
-  wire sq3_co3;
-  wire sq3_co4;
-  wire sq3_cout;
-  wire [63:0] sq3_s1;
-  wire [63:0] sq3_s2;
-  wire [63:0] sq3_s3;
-  wire [5:0] sq3_s4;
-  wire [261:0] sq3_sum;
   wire [261:0] sq_r2_0;
   wire [261:0] sq_r2_1;
   wire [261:0] sq_r2_2;
-  wire [261:0] sq_r2_3;
   wire [9:0] sq_shl;
   wire [261:0] sq_trial_0;
   wire [261:0] sq_trial_1;
   wire [261:0] sq_trial_2;
-  wire [261:0] sq_trial_3;
   reg [259:0] srem = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+  (* keep = 32'd1 *)
   wire [259:0] srem_0;
+  (* keep = 32'd1 *)
   wire [259:0] srem_1;
+  (* keep = 32'd1 *)
   wire [259:0] srem_2;
-  wire [259:0] srem_3;
   reg [31:0] tag = 32'd0;
-  wire [41:0] word;
-  reg [511:0] work = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire [511:0] work_0;
-  wire [511:0] work_1;
-  wire [511:0] work_2;
-  wire [511:0] work_3;
+  (* keep = 32'd1 *)
+  wire take;
+  (* keep = 32'd1 *)
+  wire take_c0;
+  (* keep = 32'd1 *)
+  wire take_c1;
+  wire [15:0] target;
+  wire wb_up;
+  wire [255:0] wb_val;
+  wire [43:0] word;
+  reg [515:0] work = 516'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [515:0] work_0;
+  wire [515:0] work_1;
+  wire [515:0] work_2;
   reg [6:0] wp__addr;
   reg [639:0] wp__data;
   reg wp__en;
@@ -6338,2564 +6799,2929 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   end
   assign rd_b__data = rf[word[25:19]];
   assign rd_a__data = rf[word[18:12]];
-  reg [41:0] rom [776:0];
+  reg [43:0] rom [776:0];
   initial begin
-    rom[0] = 42'h00000203306;
-    rom[1] = 42'h00000282326;
-    rom[2] = 42'h00000406346;
-    rom[3] = 42'h00000487366;
-    rom[4] = 42'h00000d99386;
-    rom[5] = 42'h0004401c00c;
-    rom[6] = 42'h00000d183a6;
-    rom[7] = 42'h00088e9c00a;
-    rom[8] = 42'h0004400100c;
-    rom[9] = 42'h00000407306;
-    rom[10] = 42'h00000486326;
-    rom[11] = 42'h00000202346;
-    rom[12] = 42'h00000283366;
-    rom[13] = 42'h00000d99386;
-    rom[14] = 42'h0004401c00c;
-    rom[15] = 42'h00000d183a6;
-    rom[16] = 42'h0005ce9c00a;
-    rom[17] = 42'h000000001a0;
-    rom[18] = 42'h000000001c0;
-    rom[19] = 42'h000040001e0;
-    rom[20] = 42'h00000000200;
-    rom[21] = 42'h00000000220;
-    rom[22] = 42'h00000000011;
-    rom[23] = 42'h000000063c1;
-    rom[24] = 42'h000000073e1;
-    rom[25] = 42'h00000008401;
-    rom[26] = 42'h00000009421;
-    rom[27] = 42'h00000003441;
-    rom[28] = 42'h00000002461;
-    rom[29] = 42'h00000004481;
-    rom[30] = 42'h00004000220;
-    rom[31] = 42'h000bc0004af;
-    rom[32] = 42'h000b870000b;
-    rom[33] = 42'h0004400000e;
-    rom[34] = 42'h000000023c1;
-    rom[35] = 42'h000000033e1;
-    rom[36] = 42'h00000004401;
-    rom[37] = 42'h00000005421;
-    rom[38] = 42'h00000007441;
-    rom[39] = 42'h00000006461;
-    rom[40] = 42'h00000008481;
-    rom[41] = 42'h00000000220;
-    rom[42] = 42'h000bc0004af;
-    rom[43] = 42'h000b800100c;
-    rom[44] = 42'h000b870000b;
-    rom[45] = 42'h0004400000e;
-    rom[46] = 42'h00000000011;
-    rom[47] = 42'h0000101b4c6;
-    rom[48] = 42'h000012184e6;
-    rom[49] = 42'h000013a6502;
-    rom[50] = 42'h00000e1d526;
-    rom[51] = 42'h000000294c9;
-    rom[52] = 42'h00000e264c3;
-    rom[53] = 42'h00001426547;
-    rom[54] = 42'h000e002a00d;
-    rom[55] = 42'h00004000540;
-    rom[56] = 42'h000015184c6;
-    rom[57] = 42'h0000102a4e6;
-    rom[58] = 42'h00000ca74e2;
-    rom[59] = 42'h000013a6567;
-    rom[60] = 42'h005a152b00a;
-    rom[61] = 42'h0000002a581;
-    rom[62] = 42'h000016285a6;
-    rom[63] = 42'h00000e2d5a2;
-    rom[64] = 42'h0000142d5c2;
-    rom[65] = 42'h000016ae5c6;
-    rom[66] = 42'h0017d4ae00a;
-    rom[67] = 42'h001000005e0;
-    rom[68] = 42'h002185ac00c;
-    rom[69] = 42'h000005ac603;
-    rom[70] = 42'h000018285a6;
-    rom[71] = 42'h00000e2d5a2;
-    rom[72] = 42'h0000142d5c2;
-    rom[73] = 42'h000016ae5c6;
-    rom[74] = 42'h002194ae00a;
-    rom[75] = 42'h00000030581;
-    rom[76] = 42'h3fffc02f5e4;
-    rom[77] = 42'h0011002f00d;
-    rom[78] = 42'h002185ac00c;
-    rom[79] = 42'h000005ac603;
-    rom[80] = 42'h000018285a6;
-    rom[81] = 42'h00000e2d5a2;
-    rom[82] = 42'h0000142d5c2;
-    rom[83] = 42'h000016ae5c6;
-    rom[84] = 42'h002194ae00a;
-    rom[85] = 42'h000005a85a6;
-    rom[86] = 42'h00000e2d5a2;
-    rom[87] = 42'h0000142d5c2;
-    rom[88] = 42'h000016ae5c6;
-    rom[89] = 42'h001714ae00a;
-    rom[90] = 42'h0000000b581;
-    rom[91] = 42'h0021800000e;
-    rom[92] = 42'h0000000b621;
-    rom[93] = 42'h000005ac643;
-    rom[94] = 42'h001d800000e;
-    rom[95] = 42'h001000005e0;
-    rom[96] = 42'h0000402c584;
-    rom[97] = 42'h000016285a6;
-    rom[98] = 42'h00000e2d5a2;
-    rom[99] = 42'h0000142d5c2;
-    rom[100] = 42'h000016ae5c6;
-    rom[101] = 42'h0019d4ae00a;
-    rom[102] = 42'h0021800000e;
-    rom[103] = 42'h3fffc02f5e4;
-    rom[104] = 42'h0018002f00d;
-    rom[105] = 42'h0000002c621;
-    rom[106] = 42'h00004000660;
-    rom[107] = 42'h000019b1642;
-    rom[108] = 42'h000019285a6;
-    rom[109] = 42'h00000e2d5a2;
-    rom[110] = 42'h0000142d5c2;
-    rom[111] = 42'h000016ae5c6;
-    rom[112] = 42'h001c94ae00a;
-    rom[113] = 42'h001d800000e;
-    rom[114] = 42'h00000032621;
-    rom[115] = 42'h000019b3662;
-    rom[116] = 42'h000019b1642;
-    rom[117] = 42'h001b000000e;
-    rom[118] = 42'h000018b24c3;
-    rom[119] = 42'h001e930b00a;
-    rom[120] = 42'h00000032581;
-    rom[121] = 42'h0021800000e;
-    rom[122] = 42'h00001931682;
-    rom[123] = 42'h00000034685;
-    rom[124] = 42'h00001a285a6;
-    rom[125] = 42'h00000e2d5a2;
-    rom[126] = 42'h0000142d5c2;
-    rom[127] = 42'h000016ae5c6;
-    rom[128] = 42'h002094ae00a;
-    rom[129] = 42'h0021000000e;
-    rom[130] = 42'h00000034621;
-    rom[131] = 42'h001d800000e;
-    rom[132] = 42'h00000034641;
-    rom[133] = 42'h001d800000e;
-    rom[134] = 42'h000000006a0;
-    rom[135] = 42'h000000006c0;
-    rom[136] = 42'h000000006e0;
-    rom[137] = 42'h00004000700;
-    rom[138] = 42'h0000002c721;
-    rom[139] = 42'h000005ac742;
-    rom[140] = 42'h0000161e762;
-    rom[141] = 42'h002b1d8c00a;
-    rom[142] = 42'h0000102c766;
-    rom[143] = 42'h00000fbb786;
-    rom[144] = 42'h00000cbb762;
-    rom[145] = 42'h00001dbc7a7;
-    rom[146] = 42'h00001ea2762;
-    rom[147] = 42'h002b1d8c00a;
-    rom[148] = 42'h0000123d766;
-    rom[149] = 42'h000011bb786;
-    rom[150] = 42'h00000dbb762;
-    rom[151] = 42'h00001dbc7c7;
-    rom[152] = 42'h0000163e7e3;
-    rom[153] = 42'h0000002c801;
-    rom[154] = 42'h002ac03900c;
-    rom[155] = 42'h00001ca8826;
-    rom[156] = 42'h00000e41822;
-    rom[157] = 42'h0000209d843;
-    rom[158] = 42'h00001cc2846;
-    rom[159] = 42'h00001c41826;
-    rom[160] = 42'h002ae0c200b;
-    rom[161] = 42'h0028c53700a;
-    rom[162] = 42'h0056000000e;
-    rom[163] = 42'h000040376e4;
-    rom[164] = 42'h000005b9723;
-    rom[165] = 42'h0029dfb500b;
-    rom[166] = 42'h003d400000e;
-    rom[167] = 42'h0000003f6a1;
-    rom[168] = 42'h000000406c1;
-    rom[169] = 42'h000005bf702;
-    rom[170] = 42'h003d400000e;
-    rom[171] = 42'h004dc00000e;
-    rom[172] = 42'h0000059e762;
-    rom[173] = 42'h0058dd8c00a;
-    rom[174] = 42'h0000100b766;
-    rom[175] = 42'h00000fbb786;
-    rom[176] = 42'h00000cbb762;
-    rom[177] = 42'h00001dbc7a7;
-    rom[178] = 42'h00001ea2762;
-    rom[179] = 42'h0058dd8c00a;
-    rom[180] = 42'h0000123d766;
-    rom[181] = 42'h000011bb786;
-    rom[182] = 42'h00000dbb762;
-    rom[183] = 42'h00001dbc7c7;
-    rom[184] = 42'h000005be7e3;
-    rom[185] = 42'h0000000b801;
-    rom[186] = 42'h0000000b621;
-    rom[187] = 42'h0000002c641;
-    rom[188] = 42'h000018b24c3;
-    rom[189] = 42'h0030130b00a;
-    rom[190] = 42'h00000031721;
-    rom[191] = 42'h0045800000e;
-    rom[192] = 42'h00001931682;
-    rom[193] = 42'h00000034685;
-    rom[194] = 42'h00001a1e762;
-    rom[195] = 42'h00349d8c00a;
-    rom[196] = 42'h00001034766;
-    rom[197] = 42'h00000fbb786;
-    rom[198] = 42'h00000cbb762;
-    rom[199] = 42'h00001dbc7a7;
-    rom[200] = 42'h00001ea2762;
-    rom[201] = 42'h00349d8c00a;
-    rom[202] = 42'h0000123d766;
-    rom[203] = 42'h000011bb786;
-    rom[204] = 42'h00000dbb762;
-    rom[205] = 42'h00001dbc7c7;
-    rom[206] = 42'h00001a3e7e3;
-    rom[207] = 42'h00000034801;
-    rom[208] = 42'h00000034621;
-    rom[209] = 42'h002f000000e;
-    rom[210] = 42'h00000034641;
-    rom[211] = 42'h002f000000e;
-    rom[212] = 42'h004dc03900c;
-    rom[213] = 42'h00001ca8826;
-    rom[214] = 42'h00000e41822;
-    rom[215] = 42'h0000209d843;
-    rom[216] = 42'h00001cc2846;
-    rom[217] = 42'h00001c41826;
-    rom[218] = 42'h004de0c200b;
-    rom[219] = 42'h0037453700a;
-    rom[220] = 42'h0056000000e;
-    rom[221] = 42'h000040376e4;
-    rom[222] = 42'h00001c9e762;
-    rom[223] = 42'h003cdd8c00a;
-    rom[224] = 42'h00001039766;
-    rom[225] = 42'h00000fbb786;
-    rom[226] = 42'h00000cbb762;
-    rom[227] = 42'h00001dbc7a7;
-    rom[228] = 42'h00001ea2762;
-    rom[229] = 42'h003cdd8c00a;
-    rom[230] = 42'h0000123d766;
-    rom[231] = 42'h000011bb786;
-    rom[232] = 42'h00000dbb762;
-    rom[233] = 42'h00001dbc7c7;
-    rom[234] = 42'h00001cbe7e3;
-    rom[235] = 42'h00000039801;
-    rom[236] = 42'h3fffc039724;
-    rom[237] = 42'h003bdfb500b;
-    rom[238] = 42'h003d400000e;
-    rom[239] = 42'h0000003f6a1;
-    rom[240] = 42'h000000406c1;
-    rom[241] = 42'h000005bf702;
-    rom[242] = 42'h003d400000e;
-    rom[243] = 42'h3fffc039724;
-    rom[244] = 42'h003d400000e;
-    rom[245] = 42'h0045803a00c;
-    rom[246] = 42'h00001d28826;
-    rom[247] = 42'h00000e41822;
-    rom[248] = 42'h0000209d843;
-    rom[249] = 42'h00001d42846;
-    rom[250] = 42'h00001c41826;
-    rom[251] = 42'h0045a0c200b;
-    rom[252] = 42'h003f853700a;
-    rom[253] = 42'h0056000000e;
-    rom[254] = 42'h000040376e4;
-    rom[255] = 42'h00001d1e762;
-    rom[256] = 42'h00451d8c00a;
-    rom[257] = 42'h0000103a766;
-    rom[258] = 42'h00000fbb786;
-    rom[259] = 42'h00000cbb762;
-    rom[260] = 42'h00001dbc7a7;
-    rom[261] = 42'h00001ea2762;
-    rom[262] = 42'h00451d8c00a;
-    rom[263] = 42'h0000123d766;
-    rom[264] = 42'h000011bb786;
-    rom[265] = 42'h00000dbb762;
-    rom[266] = 42'h00001dbc7c7;
-    rom[267] = 42'h00001d3e7e3;
-    rom[268] = 42'h0000003a801;
-    rom[269] = 42'h0000403a744;
-    rom[270] = 42'h00441fb500b;
-    rom[271] = 42'h0035000000e;
-    rom[272] = 42'h0000003f6a1;
-    rom[273] = 42'h000000406c1;
-    rom[274] = 42'h000005bf702;
-    rom[275] = 42'h0035000000e;
-    rom[276] = 42'h0000403a744;
-    rom[277] = 42'h0045800000e;
-    rom[278] = 42'h0056803900c;
-    rom[279] = 42'h00001ca8826;
-    rom[280] = 42'h00000e41822;
-    rom[281] = 42'h0000209d843;
-    rom[282] = 42'h00001cc2846;
-    rom[283] = 42'h00001c41826;
-    rom[284] = 42'h0056a0c200b;
-    rom[285] = 42'h0047c53700a;
-    rom[286] = 42'h0056000000e;
-    rom[287] = 42'h000040376e4;
-    rom[288] = 42'h00001c9e762;
-    rom[289] = 42'h004d5d8c00a;
-    rom[290] = 42'h00001039766;
-    rom[291] = 42'h00000fbb786;
-    rom[292] = 42'h00000cbb762;
-    rom[293] = 42'h00001dbc7a7;
-    rom[294] = 42'h00001ea2762;
-    rom[295] = 42'h004d5d8c00a;
-    rom[296] = 42'h0000123d766;
-    rom[297] = 42'h000011bb786;
-    rom[298] = 42'h00000dbb762;
-    rom[299] = 42'h00001dbc7c7;
-    rom[300] = 42'h00001cbe7e3;
-    rom[301] = 42'h00000039801;
-    rom[302] = 42'h3fffc039724;
-    rom[303] = 42'h004c5fb500b;
-    rom[304] = 42'h0045800000e;
-    rom[305] = 42'h0000003f6a1;
-    rom[306] = 42'h000000406c1;
-    rom[307] = 42'h000005bf702;
-    rom[308] = 42'h0045800000e;
-    rom[309] = 42'h3fffc039724;
-    rom[310] = 42'h0045800000e;
-    rom[311] = 42'h0056803a00c;
-    rom[312] = 42'h00001d28826;
-    rom[313] = 42'h00000e41822;
-    rom[314] = 42'h0000209d843;
-    rom[315] = 42'h00001d42846;
-    rom[316] = 42'h00001c41826;
-    rom[317] = 42'h0056a0c200b;
-    rom[318] = 42'h0050053700a;
-    rom[319] = 42'h0056000000e;
-    rom[320] = 42'h000040376e4;
-    rom[321] = 42'h00001d1e762;
-    rom[322] = 42'h00559d8c00a;
-    rom[323] = 42'h0000103a766;
-    rom[324] = 42'h00000fbb786;
-    rom[325] = 42'h00000cbb762;
-    rom[326] = 42'h00001dbc7a7;
-    rom[327] = 42'h00001ea2762;
-    rom[328] = 42'h00559d8c00a;
-    rom[329] = 42'h0000123d766;
-    rom[330] = 42'h000011bb786;
-    rom[331] = 42'h00000dbb762;
-    rom[332] = 42'h00001dbc7c7;
-    rom[333] = 42'h00001d3e7e3;
-    rom[334] = 42'h0000003a801;
-    rom[335] = 42'h0000403a744;
-    rom[336] = 42'h00549fb500b;
-    rom[337] = 42'h004dc00000e;
-    rom[338] = 42'h0000003f6a1;
-    rom[339] = 42'h000000406c1;
-    rom[340] = 42'h000005bf702;
-    rom[341] = 42'h004dc00000e;
-    rom[342] = 42'h0000403a744;
-    rom[343] = 42'h0056800000e;
-    rom[344] = 42'h000000001e0;
-    rom[345] = 42'h0056c00000e;
-    rom[346] = 42'h000040001e0;
-    rom[347] = 42'h00000037201;
-    rom[348] = 42'h00581a8000b;
-    rom[349] = 42'h000000001a0;
-    rom[350] = 42'h000000001c0;
-    rom[351] = 42'h00000025010;
-    rom[352] = 42'h000000361a1;
-    rom[353] = 42'h000000351c1;
-    rom[354] = 42'h00000025010;
-    rom[355] = 42'h000000001a0;
-    rom[356] = 42'h000000001c0;
-    rom[357] = 42'h000040001e0;
-    rom[358] = 42'h00000000200;
-    rom[359] = 42'h00000025010;
-    rom[360] = 42'h00000d9a866;
-    rom[361] = 42'h00000c98886;
-    rom[362] = 42'h0000002b581;
-    rom[363] = 42'h005b402c00d;
-    rom[364] = 42'h00004000580;
-    rom[365] = 42'h0000102c5a6;
-    rom[366] = 42'h000016985a3;
-    rom[367] = 42'h0000102d5c3;
-    rom[368] = 42'h005e45ae00b;
-    rom[369] = 42'h0000172d5a6;
-    rom[370] = 42'h000016c35a6;
-    rom[371] = 42'h0000122c8a6;
-    rom[372] = 42'h00000dc58a2;
-    rom[373] = 42'h000012458c2;
-    rom[374] = 42'h000023458a6;
-    rom[375] = 42'h000022c48a6;
-    rom[376] = 42'h006a96c500a;
-    rom[377] = 42'h001000005e0;
-    rom[378] = 42'h007985ac00c;
-    rom[379] = 42'h000005ac603;
-    rom[380] = 42'h000010305a6;
-    rom[381] = 42'h000016985a3;
-    rom[382] = 42'h0000102d5c3;
-    rom[383] = 42'h006205ae00b;
-    rom[384] = 42'h0000172d5a6;
-    rom[385] = 42'h000016c35a6;
-    rom[386] = 42'h000012308a6;
-    rom[387] = 42'h00000dc58a2;
-    rom[388] = 42'h000012458c2;
-    rom[389] = 42'h000023458a6;
-    rom[390] = 42'h000022c48a6;
-    rom[391] = 42'h007996c500a;
-    rom[392] = 42'h00000030581;
-    rom[393] = 42'h3fffc02f5e4;
-    rom[394] = 42'h005e802f00d;
-    rom[395] = 42'h007985ac00c;
-    rom[396] = 42'h000005ac603;
-    rom[397] = 42'h000010305a6;
-    rom[398] = 42'h000016985a3;
-    rom[399] = 42'h0000102d5c3;
-    rom[400] = 42'h006645ae00b;
-    rom[401] = 42'h0000172d5a6;
-    rom[402] = 42'h000016c35a6;
-    rom[403] = 42'h000012308a6;
-    rom[404] = 42'h00000dc58a2;
-    rom[405] = 42'h000012458c2;
-    rom[406] = 42'h000023458a6;
-    rom[407] = 42'h000022c48a6;
-    rom[408] = 42'h007996c500a;
-    rom[409] = 42'h0000100b5a6;
-    rom[410] = 42'h000016985a3;
-    rom[411] = 42'h0000102d5c3;
-    rom[412] = 42'h006945ae00b;
-    rom[413] = 42'h0000172d5a6;
-    rom[414] = 42'h000016c35a6;
-    rom[415] = 42'h0000120b8a6;
-    rom[416] = 42'h00000dc58a2;
-    rom[417] = 42'h000012458c2;
-    rom[418] = 42'h000023458a6;
-    rom[419] = 42'h000022c48a6;
-    rom[420] = 42'h0069d6c500a;
-    rom[421] = 42'h0000000b581;
-    rom[422] = 42'h0079800000e;
-    rom[423] = 42'h0000000b621;
-    rom[424] = 42'h000005ac643;
-    rom[425] = 42'h0073c00000e;
-    rom[426] = 42'h001000005e0;
-    rom[427] = 42'h0000402c584;
-    rom[428] = 42'h0000102c5a6;
-    rom[429] = 42'h000016985a3;
-    rom[430] = 42'h0000102d5c3;
-    rom[431] = 42'h007985ae00b;
-    rom[432] = 42'h0000172d5a6;
-    rom[433] = 42'h000016c35a6;
-    rom[434] = 42'h0000122c8a6;
-    rom[435] = 42'h00000dc58a2;
-    rom[436] = 42'h000012458c2;
-    rom[437] = 42'h000023458a6;
-    rom[438] = 42'h000022c48a6;
-    rom[439] = 42'h006e56c500a;
-    rom[440] = 42'h0079800000e;
-    rom[441] = 42'h3fffc02f5e4;
-    rom[442] = 42'h006ac02f00d;
-    rom[443] = 42'h0000002c621;
-    rom[444] = 42'h00004000660;
-    rom[445] = 42'h000019b1642;
-    rom[446] = 42'h000010325a6;
-    rom[447] = 42'h000016985a3;
-    rom[448] = 42'h0000102d5c3;
-    rom[449] = 42'h0073c5ae00b;
-    rom[450] = 42'h0000172d5a6;
-    rom[451] = 42'h000016c35a6;
-    rom[452] = 42'h000012328a6;
-    rom[453] = 42'h00000dc58a2;
-    rom[454] = 42'h000012458c2;
-    rom[455] = 42'h000023458a6;
-    rom[456] = 42'h000022c48a6;
-    rom[457] = 42'h0072d6c500a;
-    rom[458] = 42'h0073c00000e;
-    rom[459] = 42'h00000032621;
-    rom[460] = 42'h000019b3662;
-    rom[461] = 42'h000019b1642;
-    rom[462] = 42'h006f800000e;
-    rom[463] = 42'h000018b24c3;
-    rom[464] = 42'h0074d30b00a;
-    rom[465] = 42'h00000032581;
-    rom[466] = 42'h0079800000e;
-    rom[467] = 42'h00001931682;
-    rom[468] = 42'h00000034685;
-    rom[469] = 42'h000010345a6;
-    rom[470] = 42'h000016985a3;
-    rom[471] = 42'h0000102d5c3;
-    rom[472] = 42'h007905ae00b;
-    rom[473] = 42'h0000172d5a6;
-    rom[474] = 42'h000016c35a6;
-    rom[475] = 42'h000012348a6;
-    rom[476] = 42'h00000dc58a2;
-    rom[477] = 42'h000012458c2;
-    rom[478] = 42'h000023458a6;
-    rom[479] = 42'h000022c48a6;
-    rom[480] = 42'h007896c500a;
-    rom[481] = 42'h0079000000e;
-    rom[482] = 42'h00000034621;
-    rom[483] = 42'h0073c00000e;
-    rom[484] = 42'h00000034641;
-    rom[485] = 42'h0073c00000e;
-    rom[486] = 42'h000000006a0;
-    rom[487] = 42'h000000006c0;
-    rom[488] = 42'h000000006e0;
-    rom[489] = 42'h00004000700;
-    rom[490] = 42'h0000002c721;
-    rom[491] = 42'h000005ac742;
-    rom[492] = 42'h0000161f783;
-    rom[493] = 42'h0085c5bc00b;
-    rom[494] = 42'h000010ac766;
-    rom[495] = 42'h00000f3b766;
-    rom[496] = 42'h0000103c786;
-    rom[497] = 42'h00001e3b808;
-    rom[498] = 42'h0000201e762;
-    rom[499] = 42'h0085dd8c00a;
-    rom[500] = 42'h00001040766;
-    rom[501] = 42'h00000fbb786;
-    rom[502] = 42'h00000cbb762;
-    rom[503] = 42'h00001dbc7a7;
-    rom[504] = 42'h00001ea2762;
-    rom[505] = 42'h0085dd8c00a;
-    rom[506] = 42'h0000123d766;
-    rom[507] = 42'h000011bb786;
-    rom[508] = 42'h00000dbb762;
-    rom[509] = 42'h00001dbc7c7;
-    rom[510] = 42'h0000203e7e3;
-    rom[511] = 42'h0085803900c;
-    rom[512] = 42'h000010398e6;
-    rom[513] = 42'h000023988e3;
-    rom[514] = 42'h008585c700b;
-    rom[515] = 42'h00001239826;
-    rom[516] = 42'h00000dc1822;
-    rom[517] = 42'h0000239a846;
-    rom[518] = 42'h00000cc1906;
-    rom[519] = 42'h00002442843;
-    rom[520] = 42'h000023c1826;
-    rom[521] = 42'h00001cc2846;
-    rom[522] = 42'h00001c41826;
-    rom[523] = 42'h0085a0c200b;
-    rom[524] = 42'h0083853700a;
-    rom[525] = 42'h00be400000e;
-    rom[526] = 42'h000040376e4;
-    rom[527] = 42'h000005b9723;
-    rom[528] = 42'h00849fb500b;
-    rom[529] = 42'h009d400000e;
-    rom[530] = 42'h0000003f6a1;
-    rom[531] = 42'h000000406c1;
-    rom[532] = 42'h000005bf702;
-    rom[533] = 42'h009d400000e;
-    rom[534] = 42'h00b3400000e;
-    rom[535] = 42'h0000059f783;
-    rom[536] = 42'h00c105bc00b;
-    rom[537] = 42'h0000108b766;
-    rom[538] = 42'h00000f3b766;
-    rom[539] = 42'h0000103c786;
-    rom[540] = 42'h00001e3b808;
-    rom[541] = 42'h0000201e762;
-    rom[542] = 42'h00c11d8c00a;
-    rom[543] = 42'h00001040766;
-    rom[544] = 42'h00000fbb786;
-    rom[545] = 42'h00000cbb762;
-    rom[546] = 42'h00001dbc7a7;
-    rom[547] = 42'h00001ea2762;
-    rom[548] = 42'h00c11d8c00a;
-    rom[549] = 42'h0000123d766;
-    rom[550] = 42'h000011bb786;
-    rom[551] = 42'h00000dbb762;
-    rom[552] = 42'h00001dbc7c7;
-    rom[553] = 42'h0000203e7e3;
-    rom[554] = 42'h0000000b621;
-    rom[555] = 42'h0000002c641;
-    rom[556] = 42'h000018b24c3;
-    rom[557] = 42'h008c130b00a;
-    rom[558] = 42'h00000031721;
-    rom[559] = 42'h00a8400000e;
-    rom[560] = 42'h00001931682;
-    rom[561] = 42'h00000034685;
-    rom[562] = 42'h00001a1f783;
-    rom[563] = 42'h0091c5bc00b;
-    rom[564] = 42'h000010b4766;
-    rom[565] = 42'h00000f3b766;
-    rom[566] = 42'h0000103c786;
-    rom[567] = 42'h00001e3b808;
-    rom[568] = 42'h0000201e762;
-    rom[569] = 42'h0091dd8c00a;
-    rom[570] = 42'h00001040766;
-    rom[571] = 42'h00000fbb786;
-    rom[572] = 42'h00000cbb762;
-    rom[573] = 42'h00001dbc7a7;
-    rom[574] = 42'h00001ea2762;
-    rom[575] = 42'h0091dd8c00a;
-    rom[576] = 42'h0000123d766;
-    rom[577] = 42'h000011bb786;
-    rom[578] = 42'h00000dbb762;
-    rom[579] = 42'h00001dbc7c7;
-    rom[580] = 42'h0000203e7e3;
-    rom[581] = 42'h00000034621;
-    rom[582] = 42'h008b000000e;
-    rom[583] = 42'h00000034641;
-    rom[584] = 42'h008b000000e;
-    rom[585] = 42'h00b3403900c;
-    rom[586] = 42'h000010398e6;
-    rom[587] = 42'h000023988e3;
-    rom[588] = 42'h00b345c700b;
-    rom[589] = 42'h00001239826;
-    rom[590] = 42'h00000dc1822;
-    rom[591] = 42'h0000239a846;
-    rom[592] = 42'h00000cc1906;
-    rom[593] = 42'h00002442843;
-    rom[594] = 42'h000023c1826;
-    rom[595] = 42'h00001cc2846;
-    rom[596] = 42'h00001c41826;
-    rom[597] = 42'h00b360c200b;
-    rom[598] = 42'h0096053700a;
-    rom[599] = 42'h00be400000e;
-    rom[600] = 42'h000040376e4;
-    rom[601] = 42'h00001c9f783;
-    rom[602] = 42'h009cc5bc00b;
-    rom[603] = 42'h000010b9766;
-    rom[604] = 42'h00000f3b766;
-    rom[605] = 42'h0000103c786;
-    rom[606] = 42'h00001e3b808;
-    rom[607] = 42'h0000201e762;
-    rom[608] = 42'h009cdd8c00a;
-    rom[609] = 42'h00001040766;
-    rom[610] = 42'h00000fbb786;
-    rom[611] = 42'h00000cbb762;
-    rom[612] = 42'h00001dbc7a7;
-    rom[613] = 42'h00001ea2762;
-    rom[614] = 42'h009cdd8c00a;
-    rom[615] = 42'h0000123d766;
-    rom[616] = 42'h000011bb786;
-    rom[617] = 42'h00000dbb762;
-    rom[618] = 42'h00001dbc7c7;
-    rom[619] = 42'h0000203e7e3;
-    rom[620] = 42'h3fffc039724;
-    rom[621] = 42'h009bdfb500b;
-    rom[622] = 42'h009d400000e;
-    rom[623] = 42'h0000003f6a1;
-    rom[624] = 42'h000000406c1;
-    rom[625] = 42'h000005bf702;
-    rom[626] = 42'h009d400000e;
-    rom[627] = 42'h3fffc039724;
-    rom[628] = 42'h009d400000e;
-    rom[629] = 42'h00a8403a00c;
-    rom[630] = 42'h0000103a8e6;
-    rom[631] = 42'h000023988e3;
-    rom[632] = 42'h00a845c700b;
-    rom[633] = 42'h0000123a826;
-    rom[634] = 42'h00000dc1822;
-    rom[635] = 42'h0000239a846;
-    rom[636] = 42'h00000cc1906;
-    rom[637] = 42'h00002442843;
-    rom[638] = 42'h000023c1826;
-    rom[639] = 42'h00001d42846;
-    rom[640] = 42'h00001c41826;
-    rom[641] = 42'h00a860c200b;
-    rom[642] = 42'h00a1053700a;
-    rom[643] = 42'h00be400000e;
-    rom[644] = 42'h000040376e4;
-    rom[645] = 42'h00001d1f783;
-    rom[646] = 42'h00a7c5bc00b;
-    rom[647] = 42'h000010ba766;
-    rom[648] = 42'h00000f3b766;
-    rom[649] = 42'h0000103c786;
-    rom[650] = 42'h00001e3b808;
-    rom[651] = 42'h0000201e762;
-    rom[652] = 42'h00a7dd8c00a;
-    rom[653] = 42'h00001040766;
-    rom[654] = 42'h00000fbb786;
-    rom[655] = 42'h00000cbb762;
-    rom[656] = 42'h00001dbc7a7;
-    rom[657] = 42'h00001ea2762;
-    rom[658] = 42'h00a7dd8c00a;
-    rom[659] = 42'h0000123d766;
-    rom[660] = 42'h000011bb786;
-    rom[661] = 42'h00000dbb762;
-    rom[662] = 42'h00001dbc7c7;
-    rom[663] = 42'h0000203e7e3;
-    rom[664] = 42'h0000403a744;
-    rom[665] = 42'h00a6dfb500b;
-    rom[666] = 42'h0092400000e;
-    rom[667] = 42'h0000003f6a1;
-    rom[668] = 42'h000000406c1;
-    rom[669] = 42'h000005bf702;
-    rom[670] = 42'h0092400000e;
-    rom[671] = 42'h0000403a744;
-    rom[672] = 42'h00a8400000e;
-    rom[673] = 42'h00bec03900c;
-    rom[674] = 42'h000010398e6;
-    rom[675] = 42'h000023988e3;
-    rom[676] = 42'h00bec5c700b;
-    rom[677] = 42'h00001239826;
-    rom[678] = 42'h00000dc1822;
-    rom[679] = 42'h0000239a846;
-    rom[680] = 42'h00000cc1906;
-    rom[681] = 42'h00002442843;
-    rom[682] = 42'h000023c1826;
-    rom[683] = 42'h00001cc2846;
-    rom[684] = 42'h00001c41826;
-    rom[685] = 42'h00bee0c200b;
-    rom[686] = 42'h00ac053700a;
-    rom[687] = 42'h00be400000e;
-    rom[688] = 42'h000040376e4;
-    rom[689] = 42'h00001c9f783;
-    rom[690] = 42'h00b2c5bc00b;
-    rom[691] = 42'h000010b9766;
-    rom[692] = 42'h00000f3b766;
-    rom[693] = 42'h0000103c786;
-    rom[694] = 42'h00001e3b808;
-    rom[695] = 42'h0000201e762;
-    rom[696] = 42'h00b2dd8c00a;
-    rom[697] = 42'h00001040766;
-    rom[698] = 42'h00000fbb786;
-    rom[699] = 42'h00000cbb762;
-    rom[700] = 42'h00001dbc7a7;
-    rom[701] = 42'h00001ea2762;
-    rom[702] = 42'h00b2dd8c00a;
-    rom[703] = 42'h0000123d766;
-    rom[704] = 42'h000011bb786;
-    rom[705] = 42'h00000dbb762;
-    rom[706] = 42'h00001dbc7c7;
-    rom[707] = 42'h0000203e7e3;
-    rom[708] = 42'h3fffc039724;
-    rom[709] = 42'h00b1dfb500b;
-    rom[710] = 42'h00a8400000e;
-    rom[711] = 42'h0000003f6a1;
-    rom[712] = 42'h000000406c1;
-    rom[713] = 42'h000005bf702;
-    rom[714] = 42'h00a8400000e;
-    rom[715] = 42'h3fffc039724;
-    rom[716] = 42'h00a8400000e;
-    rom[717] = 42'h00bec03a00c;
-    rom[718] = 42'h0000103a8e6;
-    rom[719] = 42'h000023988e3;
-    rom[720] = 42'h00bec5c700b;
-    rom[721] = 42'h0000123a826;
-    rom[722] = 42'h00000dc1822;
-    rom[723] = 42'h0000239a846;
-    rom[724] = 42'h00000cc1906;
-    rom[725] = 42'h00002442843;
-    rom[726] = 42'h000023c1826;
-    rom[727] = 42'h00001d42846;
-    rom[728] = 42'h00001c41826;
-    rom[729] = 42'h00bee0c200b;
-    rom[730] = 42'h00b7053700a;
-    rom[731] = 42'h00be400000e;
-    rom[732] = 42'h000040376e4;
-    rom[733] = 42'h00001d1f783;
-    rom[734] = 42'h00bdc5bc00b;
-    rom[735] = 42'h000010ba766;
-    rom[736] = 42'h00000f3b766;
-    rom[737] = 42'h0000103c786;
-    rom[738] = 42'h00001e3b808;
-    rom[739] = 42'h0000201e762;
-    rom[740] = 42'h00bddd8c00a;
-    rom[741] = 42'h00001040766;
-    rom[742] = 42'h00000fbb786;
-    rom[743] = 42'h00000cbb762;
-    rom[744] = 42'h00001dbc7a7;
-    rom[745] = 42'h00001ea2762;
-    rom[746] = 42'h00bddd8c00a;
-    rom[747] = 42'h0000123d766;
-    rom[748] = 42'h000011bb786;
-    rom[749] = 42'h00000dbb762;
-    rom[750] = 42'h00001dbc7c7;
-    rom[751] = 42'h0000203e7e3;
-    rom[752] = 42'h0000403a744;
-    rom[753] = 42'h00bcdfb500b;
-    rom[754] = 42'h00b3400000e;
-    rom[755] = 42'h0000003f6a1;
-    rom[756] = 42'h000000406c1;
-    rom[757] = 42'h000005bf702;
-    rom[758] = 42'h00b3400000e;
-    rom[759] = 42'h0000403a744;
-    rom[760] = 42'h00bec00000e;
-    rom[761] = 42'h000000001e0;
-    rom[762] = 42'h00bf000000e;
-    rom[763] = 42'h000040001e0;
-    rom[764] = 42'h00000037201;
-    rom[765] = 42'h00c05a8000b;
-    rom[766] = 42'h000000001a0;
-    rom[767] = 42'h000000001c0;
-    rom[768] = 42'h00000025010;
-    rom[769] = 42'h000000361a1;
-    rom[770] = 42'h000000351c1;
-    rom[771] = 42'h00000025010;
-    rom[772] = 42'h000000001a0;
-    rom[773] = 42'h000000001c0;
-    rom[774] = 42'h000040001e0;
-    rom[775] = 42'h00000000200;
-    rom[776] = 42'h00000025010;
+    rom[0] = 44'h00000203306;
+    rom[1] = 44'h00000282326;
+    rom[2] = 44'h00000406346;
+    rom[3] = 44'h00000487366;
+    rom[4] = 44'h00000d99386;
+    rom[5] = 44'h0004401c00c;
+    rom[6] = 44'h00000d183a6;
+    rom[7] = 44'h40088e9c00a;
+    rom[8] = 44'h0004400100c;
+    rom[9] = 44'h00000407306;
+    rom[10] = 44'h00000486326;
+    rom[11] = 44'h00000202346;
+    rom[12] = 44'h00000283366;
+    rom[13] = 44'h00000d99386;
+    rom[14] = 44'h0004401c00c;
+    rom[15] = 44'h00000d183a6;
+    rom[16] = 44'h4005ce9c00a;
+    rom[17] = 44'h000000001a0;
+    rom[18] = 44'h000000001c0;
+    rom[19] = 44'h000040001e0;
+    rom[20] = 44'h00000000200;
+    rom[21] = 44'h00000000220;
+    rom[22] = 44'h00000000011;
+    rom[23] = 44'h000000063c1;
+    rom[24] = 44'h000000073e1;
+    rom[25] = 44'h00000008401;
+    rom[26] = 44'h00000009421;
+    rom[27] = 44'h00000003441;
+    rom[28] = 44'h00000002461;
+    rom[29] = 44'h00000004481;
+    rom[30] = 44'h00004000220;
+    rom[31] = 44'h000bc0004af;
+    rom[32] = 44'h400b870000b;
+    rom[33] = 44'h0004400000e;
+    rom[34] = 44'h000000023c1;
+    rom[35] = 44'h000000033e1;
+    rom[36] = 44'h00000004401;
+    rom[37] = 44'h00000005421;
+    rom[38] = 44'h00000007441;
+    rom[39] = 44'h00000006461;
+    rom[40] = 44'h00000008481;
+    rom[41] = 44'h00000000220;
+    rom[42] = 44'h000bc0004af;
+    rom[43] = 44'h000b800100c;
+    rom[44] = 44'h400b870000b;
+    rom[45] = 44'h0004400000e;
+    rom[46] = 44'h00000000011;
+    rom[47] = 44'h0000101b4c6;
+    rom[48] = 44'h000012184e6;
+    rom[49] = 44'h000013a6502;
+    rom[50] = 44'h00000e1d526;
+    rom[51] = 44'h000000294c9;
+    rom[52] = 44'h40000e264c3;
+    rom[53] = 44'h00001426547;
+    rom[54] = 44'h000e002a00d;
+    rom[55] = 44'h00004000540;
+    rom[56] = 44'h000015184c6;
+    rom[57] = 44'h0000102a4e6;
+    rom[58] = 44'h00000ca74e2;
+    rom[59] = 44'h000013a6567;
+    rom[60] = 44'h405a152b00a;
+    rom[61] = 44'h0000002a581;
+    rom[62] = 44'h000016285a6;
+    rom[63] = 44'h00000e2d5a2;
+    rom[64] = 44'h0000142d5c2;
+    rom[65] = 44'h000016ae5c6;
+    rom[66] = 44'h4017d4ae00a;
+    rom[67] = 44'h001000005e0;
+    rom[68] = 44'h002185ac00c;
+    rom[69] = 44'h400005ac603;
+    rom[70] = 44'h000018285a6;
+    rom[71] = 44'h00000e2d5a2;
+    rom[72] = 44'h0000142d5c2;
+    rom[73] = 44'h000016ae5c6;
+    rom[74] = 44'h402194ae00a;
+    rom[75] = 44'h00000030581;
+    rom[76] = 44'hbfffc02f5e4;
+    rom[77] = 44'h0011002f00d;
+    rom[78] = 44'h002185ac00c;
+    rom[79] = 44'h400005ac603;
+    rom[80] = 44'h000018285a6;
+    rom[81] = 44'h00000e2d5a2;
+    rom[82] = 44'h0000142d5c2;
+    rom[83] = 44'h000016ae5c6;
+    rom[84] = 44'h402194ae00a;
+    rom[85] = 44'h000005a85a6;
+    rom[86] = 44'h00000e2d5a2;
+    rom[87] = 44'h0000142d5c2;
+    rom[88] = 44'h000016ae5c6;
+    rom[89] = 44'h401714ae00a;
+    rom[90] = 44'h0000000b581;
+    rom[91] = 44'h0021800000e;
+    rom[92] = 44'h0000000b621;
+    rom[93] = 44'h400005ac643;
+    rom[94] = 44'h001d800000e;
+    rom[95] = 44'h001000005e0;
+    rom[96] = 44'h8000402c584;
+    rom[97] = 44'h000016285a6;
+    rom[98] = 44'h00000e2d5a2;
+    rom[99] = 44'h0000142d5c2;
+    rom[100] = 44'h000016ae5c6;
+    rom[101] = 44'h4019d4ae00a;
+    rom[102] = 44'h0021800000e;
+    rom[103] = 44'hbfffc02f5e4;
+    rom[104] = 44'h0018002f00d;
+    rom[105] = 44'h0000002c621;
+    rom[106] = 44'h00004000660;
+    rom[107] = 44'h000019b1642;
+    rom[108] = 44'h000019285a6;
+    rom[109] = 44'h00000e2d5a2;
+    rom[110] = 44'h0000142d5c2;
+    rom[111] = 44'h000016ae5c6;
+    rom[112] = 44'h401c94ae00a;
+    rom[113] = 44'h001d800000e;
+    rom[114] = 44'h00000032621;
+    rom[115] = 44'h000019b3662;
+    rom[116] = 44'h000019b1642;
+    rom[117] = 44'h001b000000e;
+    rom[118] = 44'h400018b24c3;
+    rom[119] = 44'h401e930b00a;
+    rom[120] = 44'h00000032581;
+    rom[121] = 44'h0021800000e;
+    rom[122] = 44'h00001931682;
+    rom[123] = 44'h00000034685;
+    rom[124] = 44'h00001a285a6;
+    rom[125] = 44'h00000e2d5a2;
+    rom[126] = 44'h0000142d5c2;
+    rom[127] = 44'h000016ae5c6;
+    rom[128] = 44'h402094ae00a;
+    rom[129] = 44'h0021000000e;
+    rom[130] = 44'h00000034621;
+    rom[131] = 44'h001d800000e;
+    rom[132] = 44'h00000034641;
+    rom[133] = 44'h001d800000e;
+    rom[134] = 44'h000000006a0;
+    rom[135] = 44'h000000006c0;
+    rom[136] = 44'h000000006e0;
+    rom[137] = 44'h00004000700;
+    rom[138] = 44'h0000002c721;
+    rom[139] = 44'h000005ac742;
+    rom[140] = 44'h0000161e762;
+    rom[141] = 44'h402b1d8c00a;
+    rom[142] = 44'h0000102c766;
+    rom[143] = 44'h00000fbb786;
+    rom[144] = 44'h00000cbb762;
+    rom[145] = 44'h00001dbc7a7;
+    rom[146] = 44'h00001ea2762;
+    rom[147] = 44'h402b1d8c00a;
+    rom[148] = 44'h0000123d766;
+    rom[149] = 44'h000011bb786;
+    rom[150] = 44'h00000dbb762;
+    rom[151] = 44'h00001dbc7c7;
+    rom[152] = 44'h4000163e7e3;
+    rom[153] = 44'h0000002c801;
+    rom[154] = 44'h002ac03900c;
+    rom[155] = 44'h00001ca8826;
+    rom[156] = 44'h00000e41822;
+    rom[157] = 44'h4000209d843;
+    rom[158] = 44'h00001cc2846;
+    rom[159] = 44'h00001c41826;
+    rom[160] = 44'h402ae0c200b;
+    rom[161] = 44'h4028c53700a;
+    rom[162] = 44'h0056000000e;
+    rom[163] = 44'h800040376e4;
+    rom[164] = 44'h400005b9723;
+    rom[165] = 44'h4029dfb500b;
+    rom[166] = 44'h003d400000e;
+    rom[167] = 44'h0000003f6a1;
+    rom[168] = 44'h000000406c1;
+    rom[169] = 44'h000005bf702;
+    rom[170] = 44'h003d400000e;
+    rom[171] = 44'h004dc00000e;
+    rom[172] = 44'h0000059e762;
+    rom[173] = 44'h4058dd8c00a;
+    rom[174] = 44'h0000100b766;
+    rom[175] = 44'h00000fbb786;
+    rom[176] = 44'h00000cbb762;
+    rom[177] = 44'h00001dbc7a7;
+    rom[178] = 44'h00001ea2762;
+    rom[179] = 44'h4058dd8c00a;
+    rom[180] = 44'h0000123d766;
+    rom[181] = 44'h000011bb786;
+    rom[182] = 44'h00000dbb762;
+    rom[183] = 44'h00001dbc7c7;
+    rom[184] = 44'h400005be7e3;
+    rom[185] = 44'h0000000b801;
+    rom[186] = 44'h0000000b621;
+    rom[187] = 44'h0000002c641;
+    rom[188] = 44'h400018b24c3;
+    rom[189] = 44'h4030130b00a;
+    rom[190] = 44'h00000031721;
+    rom[191] = 44'h0045800000e;
+    rom[192] = 44'h00001931682;
+    rom[193] = 44'h00000034685;
+    rom[194] = 44'h00001a1e762;
+    rom[195] = 44'h40349d8c00a;
+    rom[196] = 44'h00001034766;
+    rom[197] = 44'h00000fbb786;
+    rom[198] = 44'h00000cbb762;
+    rom[199] = 44'h00001dbc7a7;
+    rom[200] = 44'h00001ea2762;
+    rom[201] = 44'h40349d8c00a;
+    rom[202] = 44'h0000123d766;
+    rom[203] = 44'h000011bb786;
+    rom[204] = 44'h00000dbb762;
+    rom[205] = 44'h00001dbc7c7;
+    rom[206] = 44'h40001a3e7e3;
+    rom[207] = 44'h00000034801;
+    rom[208] = 44'h00000034621;
+    rom[209] = 44'h002f000000e;
+    rom[210] = 44'h00000034641;
+    rom[211] = 44'h002f000000e;
+    rom[212] = 44'h004dc03900c;
+    rom[213] = 44'h00001ca8826;
+    rom[214] = 44'h00000e41822;
+    rom[215] = 44'h4000209d843;
+    rom[216] = 44'h00001cc2846;
+    rom[217] = 44'h00001c41826;
+    rom[218] = 44'h404de0c200b;
+    rom[219] = 44'h4037453700a;
+    rom[220] = 44'h0056000000e;
+    rom[221] = 44'h800040376e4;
+    rom[222] = 44'h00001c9e762;
+    rom[223] = 44'h403cdd8c00a;
+    rom[224] = 44'h00001039766;
+    rom[225] = 44'h00000fbb786;
+    rom[226] = 44'h00000cbb762;
+    rom[227] = 44'h00001dbc7a7;
+    rom[228] = 44'h00001ea2762;
+    rom[229] = 44'h403cdd8c00a;
+    rom[230] = 44'h0000123d766;
+    rom[231] = 44'h000011bb786;
+    rom[232] = 44'h00000dbb762;
+    rom[233] = 44'h00001dbc7c7;
+    rom[234] = 44'h40001cbe7e3;
+    rom[235] = 44'h00000039801;
+    rom[236] = 44'hbfffc039724;
+    rom[237] = 44'h403bdfb500b;
+    rom[238] = 44'h003d400000e;
+    rom[239] = 44'h0000003f6a1;
+    rom[240] = 44'h000000406c1;
+    rom[241] = 44'h000005bf702;
+    rom[242] = 44'h003d400000e;
+    rom[243] = 44'hbfffc039724;
+    rom[244] = 44'h003d400000e;
+    rom[245] = 44'h0045803a00c;
+    rom[246] = 44'h00001d28826;
+    rom[247] = 44'h00000e41822;
+    rom[248] = 44'h4000209d843;
+    rom[249] = 44'h00001d42846;
+    rom[250] = 44'h00001c41826;
+    rom[251] = 44'h4045a0c200b;
+    rom[252] = 44'h403f853700a;
+    rom[253] = 44'h0056000000e;
+    rom[254] = 44'h800040376e4;
+    rom[255] = 44'h00001d1e762;
+    rom[256] = 44'h40451d8c00a;
+    rom[257] = 44'h0000103a766;
+    rom[258] = 44'h00000fbb786;
+    rom[259] = 44'h00000cbb762;
+    rom[260] = 44'h00001dbc7a7;
+    rom[261] = 44'h00001ea2762;
+    rom[262] = 44'h40451d8c00a;
+    rom[263] = 44'h0000123d766;
+    rom[264] = 44'h000011bb786;
+    rom[265] = 44'h00000dbb762;
+    rom[266] = 44'h00001dbc7c7;
+    rom[267] = 44'h40001d3e7e3;
+    rom[268] = 44'h0000003a801;
+    rom[269] = 44'h8000403a744;
+    rom[270] = 44'h40441fb500b;
+    rom[271] = 44'h0035000000e;
+    rom[272] = 44'h0000003f6a1;
+    rom[273] = 44'h000000406c1;
+    rom[274] = 44'h000005bf702;
+    rom[275] = 44'h0035000000e;
+    rom[276] = 44'h8000403a744;
+    rom[277] = 44'h0045800000e;
+    rom[278] = 44'h0056803900c;
+    rom[279] = 44'h00001ca8826;
+    rom[280] = 44'h00000e41822;
+    rom[281] = 44'h4000209d843;
+    rom[282] = 44'h00001cc2846;
+    rom[283] = 44'h00001c41826;
+    rom[284] = 44'h4056a0c200b;
+    rom[285] = 44'h4047c53700a;
+    rom[286] = 44'h0056000000e;
+    rom[287] = 44'h800040376e4;
+    rom[288] = 44'h00001c9e762;
+    rom[289] = 44'h404d5d8c00a;
+    rom[290] = 44'h00001039766;
+    rom[291] = 44'h00000fbb786;
+    rom[292] = 44'h00000cbb762;
+    rom[293] = 44'h00001dbc7a7;
+    rom[294] = 44'h00001ea2762;
+    rom[295] = 44'h404d5d8c00a;
+    rom[296] = 44'h0000123d766;
+    rom[297] = 44'h000011bb786;
+    rom[298] = 44'h00000dbb762;
+    rom[299] = 44'h00001dbc7c7;
+    rom[300] = 44'h40001cbe7e3;
+    rom[301] = 44'h00000039801;
+    rom[302] = 44'hbfffc039724;
+    rom[303] = 44'h404c5fb500b;
+    rom[304] = 44'h0045800000e;
+    rom[305] = 44'h0000003f6a1;
+    rom[306] = 44'h000000406c1;
+    rom[307] = 44'h000005bf702;
+    rom[308] = 44'h0045800000e;
+    rom[309] = 44'hbfffc039724;
+    rom[310] = 44'h0045800000e;
+    rom[311] = 44'h0056803a00c;
+    rom[312] = 44'h00001d28826;
+    rom[313] = 44'h00000e41822;
+    rom[314] = 44'h4000209d843;
+    rom[315] = 44'h00001d42846;
+    rom[316] = 44'h00001c41826;
+    rom[317] = 44'h4056a0c200b;
+    rom[318] = 44'h4050053700a;
+    rom[319] = 44'h0056000000e;
+    rom[320] = 44'h800040376e4;
+    rom[321] = 44'h00001d1e762;
+    rom[322] = 44'h40559d8c00a;
+    rom[323] = 44'h0000103a766;
+    rom[324] = 44'h00000fbb786;
+    rom[325] = 44'h00000cbb762;
+    rom[326] = 44'h00001dbc7a7;
+    rom[327] = 44'h00001ea2762;
+    rom[328] = 44'h40559d8c00a;
+    rom[329] = 44'h0000123d766;
+    rom[330] = 44'h000011bb786;
+    rom[331] = 44'h00000dbb762;
+    rom[332] = 44'h00001dbc7c7;
+    rom[333] = 44'h40001d3e7e3;
+    rom[334] = 44'h0000003a801;
+    rom[335] = 44'h8000403a744;
+    rom[336] = 44'h40549fb500b;
+    rom[337] = 44'h004dc00000e;
+    rom[338] = 44'h0000003f6a1;
+    rom[339] = 44'h000000406c1;
+    rom[340] = 44'h000005bf702;
+    rom[341] = 44'h004dc00000e;
+    rom[342] = 44'h8000403a744;
+    rom[343] = 44'h0056800000e;
+    rom[344] = 44'h000000001e0;
+    rom[345] = 44'h0056c00000e;
+    rom[346] = 44'h000040001e0;
+    rom[347] = 44'h00000037201;
+    rom[348] = 44'h40581a8000b;
+    rom[349] = 44'h000000001a0;
+    rom[350] = 44'h000000001c0;
+    rom[351] = 44'h00000025010;
+    rom[352] = 44'h000000361a1;
+    rom[353] = 44'h000000351c1;
+    rom[354] = 44'h00000025010;
+    rom[355] = 44'h000000001a0;
+    rom[356] = 44'h000000001c0;
+    rom[357] = 44'h000040001e0;
+    rom[358] = 44'h00000000200;
+    rom[359] = 44'h00000025010;
+    rom[360] = 44'h00000d9a866;
+    rom[361] = 44'h00000c98886;
+    rom[362] = 44'h0000002b581;
+    rom[363] = 44'h005b402c00d;
+    rom[364] = 44'h00004000580;
+    rom[365] = 44'h0000102c5a6;
+    rom[366] = 44'h400016985a3;
+    rom[367] = 44'h4000102d5c3;
+    rom[368] = 44'h405e45ae00b;
+    rom[369] = 44'h0000172d5a6;
+    rom[370] = 44'h000016c35a6;
+    rom[371] = 44'h0000122c8a6;
+    rom[372] = 44'h00000dc58a2;
+    rom[373] = 44'h000012458c2;
+    rom[374] = 44'h000023458a6;
+    rom[375] = 44'h000022c48a6;
+    rom[376] = 44'h406a96c500a;
+    rom[377] = 44'h001000005e0;
+    rom[378] = 44'h007985ac00c;
+    rom[379] = 44'h400005ac603;
+    rom[380] = 44'h000010305a6;
+    rom[381] = 44'h400016985a3;
+    rom[382] = 44'h4000102d5c3;
+    rom[383] = 44'h406205ae00b;
+    rom[384] = 44'h0000172d5a6;
+    rom[385] = 44'h000016c35a6;
+    rom[386] = 44'h000012308a6;
+    rom[387] = 44'h00000dc58a2;
+    rom[388] = 44'h000012458c2;
+    rom[389] = 44'h000023458a6;
+    rom[390] = 44'h000022c48a6;
+    rom[391] = 44'h407996c500a;
+    rom[392] = 44'h00000030581;
+    rom[393] = 44'hbfffc02f5e4;
+    rom[394] = 44'h005e802f00d;
+    rom[395] = 44'h007985ac00c;
+    rom[396] = 44'h400005ac603;
+    rom[397] = 44'h000010305a6;
+    rom[398] = 44'h400016985a3;
+    rom[399] = 44'h4000102d5c3;
+    rom[400] = 44'h406645ae00b;
+    rom[401] = 44'h0000172d5a6;
+    rom[402] = 44'h000016c35a6;
+    rom[403] = 44'h000012308a6;
+    rom[404] = 44'h00000dc58a2;
+    rom[405] = 44'h000012458c2;
+    rom[406] = 44'h000023458a6;
+    rom[407] = 44'h000022c48a6;
+    rom[408] = 44'h407996c500a;
+    rom[409] = 44'h0000100b5a6;
+    rom[410] = 44'h400016985a3;
+    rom[411] = 44'h4000102d5c3;
+    rom[412] = 44'h406945ae00b;
+    rom[413] = 44'h0000172d5a6;
+    rom[414] = 44'h000016c35a6;
+    rom[415] = 44'h0000120b8a6;
+    rom[416] = 44'h00000dc58a2;
+    rom[417] = 44'h000012458c2;
+    rom[418] = 44'h000023458a6;
+    rom[419] = 44'h000022c48a6;
+    rom[420] = 44'h4069d6c500a;
+    rom[421] = 44'h0000000b581;
+    rom[422] = 44'h0079800000e;
+    rom[423] = 44'h0000000b621;
+    rom[424] = 44'h400005ac643;
+    rom[425] = 44'h0073c00000e;
+    rom[426] = 44'h001000005e0;
+    rom[427] = 44'h8000402c584;
+    rom[428] = 44'h0000102c5a6;
+    rom[429] = 44'h400016985a3;
+    rom[430] = 44'h4000102d5c3;
+    rom[431] = 44'h407985ae00b;
+    rom[432] = 44'h0000172d5a6;
+    rom[433] = 44'h000016c35a6;
+    rom[434] = 44'h0000122c8a6;
+    rom[435] = 44'h00000dc58a2;
+    rom[436] = 44'h000012458c2;
+    rom[437] = 44'h000023458a6;
+    rom[438] = 44'h000022c48a6;
+    rom[439] = 44'h406e56c500a;
+    rom[440] = 44'h0079800000e;
+    rom[441] = 44'hbfffc02f5e4;
+    rom[442] = 44'h006ac02f00d;
+    rom[443] = 44'h0000002c621;
+    rom[444] = 44'h00004000660;
+    rom[445] = 44'h000019b1642;
+    rom[446] = 44'h000010325a6;
+    rom[447] = 44'h400016985a3;
+    rom[448] = 44'h4000102d5c3;
+    rom[449] = 44'h4073c5ae00b;
+    rom[450] = 44'h0000172d5a6;
+    rom[451] = 44'h000016c35a6;
+    rom[452] = 44'h000012328a6;
+    rom[453] = 44'h00000dc58a2;
+    rom[454] = 44'h000012458c2;
+    rom[455] = 44'h000023458a6;
+    rom[456] = 44'h000022c48a6;
+    rom[457] = 44'h4072d6c500a;
+    rom[458] = 44'h0073c00000e;
+    rom[459] = 44'h00000032621;
+    rom[460] = 44'h000019b3662;
+    rom[461] = 44'h000019b1642;
+    rom[462] = 44'h006f800000e;
+    rom[463] = 44'h400018b24c3;
+    rom[464] = 44'h4074d30b00a;
+    rom[465] = 44'h00000032581;
+    rom[466] = 44'h0079800000e;
+    rom[467] = 44'h00001931682;
+    rom[468] = 44'h00000034685;
+    rom[469] = 44'h000010345a6;
+    rom[470] = 44'h400016985a3;
+    rom[471] = 44'h4000102d5c3;
+    rom[472] = 44'h407905ae00b;
+    rom[473] = 44'h0000172d5a6;
+    rom[474] = 44'h000016c35a6;
+    rom[475] = 44'h000012348a6;
+    rom[476] = 44'h00000dc58a2;
+    rom[477] = 44'h000012458c2;
+    rom[478] = 44'h000023458a6;
+    rom[479] = 44'h000022c48a6;
+    rom[480] = 44'h407896c500a;
+    rom[481] = 44'h0079000000e;
+    rom[482] = 44'h00000034621;
+    rom[483] = 44'h0073c00000e;
+    rom[484] = 44'h00000034641;
+    rom[485] = 44'h0073c00000e;
+    rom[486] = 44'h000000006a0;
+    rom[487] = 44'h000000006c0;
+    rom[488] = 44'h000000006e0;
+    rom[489] = 44'h00004000700;
+    rom[490] = 44'h0000002c721;
+    rom[491] = 44'h000005ac742;
+    rom[492] = 44'h4000161f783;
+    rom[493] = 44'h4085c5bc00b;
+    rom[494] = 44'h000010ac766;
+    rom[495] = 44'h00000f3b766;
+    rom[496] = 44'h0000103c786;
+    rom[497] = 44'h00001e3b808;
+    rom[498] = 44'h0000201e762;
+    rom[499] = 44'h4085dd8c00a;
+    rom[500] = 44'h00001040766;
+    rom[501] = 44'h00000fbb786;
+    rom[502] = 44'h00000cbb762;
+    rom[503] = 44'h00001dbc7a7;
+    rom[504] = 44'h00001ea2762;
+    rom[505] = 44'h4085dd8c00a;
+    rom[506] = 44'h0000123d766;
+    rom[507] = 44'h000011bb786;
+    rom[508] = 44'h00000dbb762;
+    rom[509] = 44'h00001dbc7c7;
+    rom[510] = 44'h4000203e7e3;
+    rom[511] = 44'h0085803900c;
+    rom[512] = 44'h000010398e6;
+    rom[513] = 44'h400023988e3;
+    rom[514] = 44'h408585c700b;
+    rom[515] = 44'h00001239826;
+    rom[516] = 44'h00000dc1822;
+    rom[517] = 44'h0000239a846;
+    rom[518] = 44'h00000cc1906;
+    rom[519] = 44'h40002442843;
+    rom[520] = 44'h000023c1826;
+    rom[521] = 44'h00001cc2846;
+    rom[522] = 44'h00001c41826;
+    rom[523] = 44'h4085a0c200b;
+    rom[524] = 44'h4083853700a;
+    rom[525] = 44'h00be400000e;
+    rom[526] = 44'h800040376e4;
+    rom[527] = 44'h400005b9723;
+    rom[528] = 44'h40849fb500b;
+    rom[529] = 44'h009d400000e;
+    rom[530] = 44'h0000003f6a1;
+    rom[531] = 44'h000000406c1;
+    rom[532] = 44'h000005bf702;
+    rom[533] = 44'h009d400000e;
+    rom[534] = 44'h00b3400000e;
+    rom[535] = 44'h4000059f783;
+    rom[536] = 44'h40c105bc00b;
+    rom[537] = 44'h0000108b766;
+    rom[538] = 44'h00000f3b766;
+    rom[539] = 44'h0000103c786;
+    rom[540] = 44'h00001e3b808;
+    rom[541] = 44'h0000201e762;
+    rom[542] = 44'h40c11d8c00a;
+    rom[543] = 44'h00001040766;
+    rom[544] = 44'h00000fbb786;
+    rom[545] = 44'h00000cbb762;
+    rom[546] = 44'h00001dbc7a7;
+    rom[547] = 44'h00001ea2762;
+    rom[548] = 44'h40c11d8c00a;
+    rom[549] = 44'h0000123d766;
+    rom[550] = 44'h000011bb786;
+    rom[551] = 44'h00000dbb762;
+    rom[552] = 44'h00001dbc7c7;
+    rom[553] = 44'h4000203e7e3;
+    rom[554] = 44'h0000000b621;
+    rom[555] = 44'h0000002c641;
+    rom[556] = 44'h400018b24c3;
+    rom[557] = 44'h408c130b00a;
+    rom[558] = 44'h00000031721;
+    rom[559] = 44'h00a8400000e;
+    rom[560] = 44'h00001931682;
+    rom[561] = 44'h00000034685;
+    rom[562] = 44'h40001a1f783;
+    rom[563] = 44'h4091c5bc00b;
+    rom[564] = 44'h000010b4766;
+    rom[565] = 44'h00000f3b766;
+    rom[566] = 44'h0000103c786;
+    rom[567] = 44'h00001e3b808;
+    rom[568] = 44'h0000201e762;
+    rom[569] = 44'h4091dd8c00a;
+    rom[570] = 44'h00001040766;
+    rom[571] = 44'h00000fbb786;
+    rom[572] = 44'h00000cbb762;
+    rom[573] = 44'h00001dbc7a7;
+    rom[574] = 44'h00001ea2762;
+    rom[575] = 44'h4091dd8c00a;
+    rom[576] = 44'h0000123d766;
+    rom[577] = 44'h000011bb786;
+    rom[578] = 44'h00000dbb762;
+    rom[579] = 44'h00001dbc7c7;
+    rom[580] = 44'h4000203e7e3;
+    rom[581] = 44'h00000034621;
+    rom[582] = 44'h008b000000e;
+    rom[583] = 44'h00000034641;
+    rom[584] = 44'h008b000000e;
+    rom[585] = 44'h00b3403900c;
+    rom[586] = 44'h000010398e6;
+    rom[587] = 44'h400023988e3;
+    rom[588] = 44'h40b345c700b;
+    rom[589] = 44'h00001239826;
+    rom[590] = 44'h00000dc1822;
+    rom[591] = 44'h0000239a846;
+    rom[592] = 44'h00000cc1906;
+    rom[593] = 44'h40002442843;
+    rom[594] = 44'h000023c1826;
+    rom[595] = 44'h00001cc2846;
+    rom[596] = 44'h00001c41826;
+    rom[597] = 44'h40b360c200b;
+    rom[598] = 44'h4096053700a;
+    rom[599] = 44'h00be400000e;
+    rom[600] = 44'h800040376e4;
+    rom[601] = 44'h40001c9f783;
+    rom[602] = 44'h409cc5bc00b;
+    rom[603] = 44'h000010b9766;
+    rom[604] = 44'h00000f3b766;
+    rom[605] = 44'h0000103c786;
+    rom[606] = 44'h00001e3b808;
+    rom[607] = 44'h0000201e762;
+    rom[608] = 44'h409cdd8c00a;
+    rom[609] = 44'h00001040766;
+    rom[610] = 44'h00000fbb786;
+    rom[611] = 44'h00000cbb762;
+    rom[612] = 44'h00001dbc7a7;
+    rom[613] = 44'h00001ea2762;
+    rom[614] = 44'h409cdd8c00a;
+    rom[615] = 44'h0000123d766;
+    rom[616] = 44'h000011bb786;
+    rom[617] = 44'h00000dbb762;
+    rom[618] = 44'h00001dbc7c7;
+    rom[619] = 44'h4000203e7e3;
+    rom[620] = 44'hbfffc039724;
+    rom[621] = 44'h409bdfb500b;
+    rom[622] = 44'h009d400000e;
+    rom[623] = 44'h0000003f6a1;
+    rom[624] = 44'h000000406c1;
+    rom[625] = 44'h000005bf702;
+    rom[626] = 44'h009d400000e;
+    rom[627] = 44'hbfffc039724;
+    rom[628] = 44'h009d400000e;
+    rom[629] = 44'h00a8403a00c;
+    rom[630] = 44'h0000103a8e6;
+    rom[631] = 44'h400023988e3;
+    rom[632] = 44'h40a845c700b;
+    rom[633] = 44'h0000123a826;
+    rom[634] = 44'h00000dc1822;
+    rom[635] = 44'h0000239a846;
+    rom[636] = 44'h00000cc1906;
+    rom[637] = 44'h40002442843;
+    rom[638] = 44'h000023c1826;
+    rom[639] = 44'h00001d42846;
+    rom[640] = 44'h00001c41826;
+    rom[641] = 44'h40a860c200b;
+    rom[642] = 44'h40a1053700a;
+    rom[643] = 44'h00be400000e;
+    rom[644] = 44'h800040376e4;
+    rom[645] = 44'h40001d1f783;
+    rom[646] = 44'h40a7c5bc00b;
+    rom[647] = 44'h000010ba766;
+    rom[648] = 44'h00000f3b766;
+    rom[649] = 44'h0000103c786;
+    rom[650] = 44'h00001e3b808;
+    rom[651] = 44'h0000201e762;
+    rom[652] = 44'h40a7dd8c00a;
+    rom[653] = 44'h00001040766;
+    rom[654] = 44'h00000fbb786;
+    rom[655] = 44'h00000cbb762;
+    rom[656] = 44'h00001dbc7a7;
+    rom[657] = 44'h00001ea2762;
+    rom[658] = 44'h40a7dd8c00a;
+    rom[659] = 44'h0000123d766;
+    rom[660] = 44'h000011bb786;
+    rom[661] = 44'h00000dbb762;
+    rom[662] = 44'h00001dbc7c7;
+    rom[663] = 44'h4000203e7e3;
+    rom[664] = 44'h8000403a744;
+    rom[665] = 44'h40a6dfb500b;
+    rom[666] = 44'h0092400000e;
+    rom[667] = 44'h0000003f6a1;
+    rom[668] = 44'h000000406c1;
+    rom[669] = 44'h000005bf702;
+    rom[670] = 44'h0092400000e;
+    rom[671] = 44'h8000403a744;
+    rom[672] = 44'h00a8400000e;
+    rom[673] = 44'h00bec03900c;
+    rom[674] = 44'h000010398e6;
+    rom[675] = 44'h400023988e3;
+    rom[676] = 44'h40bec5c700b;
+    rom[677] = 44'h00001239826;
+    rom[678] = 44'h00000dc1822;
+    rom[679] = 44'h0000239a846;
+    rom[680] = 44'h00000cc1906;
+    rom[681] = 44'h40002442843;
+    rom[682] = 44'h000023c1826;
+    rom[683] = 44'h00001cc2846;
+    rom[684] = 44'h00001c41826;
+    rom[685] = 44'h40bee0c200b;
+    rom[686] = 44'h40ac053700a;
+    rom[687] = 44'h00be400000e;
+    rom[688] = 44'h800040376e4;
+    rom[689] = 44'h40001c9f783;
+    rom[690] = 44'h40b2c5bc00b;
+    rom[691] = 44'h000010b9766;
+    rom[692] = 44'h00000f3b766;
+    rom[693] = 44'h0000103c786;
+    rom[694] = 44'h00001e3b808;
+    rom[695] = 44'h0000201e762;
+    rom[696] = 44'h40b2dd8c00a;
+    rom[697] = 44'h00001040766;
+    rom[698] = 44'h00000fbb786;
+    rom[699] = 44'h00000cbb762;
+    rom[700] = 44'h00001dbc7a7;
+    rom[701] = 44'h00001ea2762;
+    rom[702] = 44'h40b2dd8c00a;
+    rom[703] = 44'h0000123d766;
+    rom[704] = 44'h000011bb786;
+    rom[705] = 44'h00000dbb762;
+    rom[706] = 44'h00001dbc7c7;
+    rom[707] = 44'h4000203e7e3;
+    rom[708] = 44'hbfffc039724;
+    rom[709] = 44'h40b1dfb500b;
+    rom[710] = 44'h00a8400000e;
+    rom[711] = 44'h0000003f6a1;
+    rom[712] = 44'h000000406c1;
+    rom[713] = 44'h000005bf702;
+    rom[714] = 44'h00a8400000e;
+    rom[715] = 44'hbfffc039724;
+    rom[716] = 44'h00a8400000e;
+    rom[717] = 44'h00bec03a00c;
+    rom[718] = 44'h0000103a8e6;
+    rom[719] = 44'h400023988e3;
+    rom[720] = 44'h40bec5c700b;
+    rom[721] = 44'h0000123a826;
+    rom[722] = 44'h00000dc1822;
+    rom[723] = 44'h0000239a846;
+    rom[724] = 44'h00000cc1906;
+    rom[725] = 44'h40002442843;
+    rom[726] = 44'h000023c1826;
+    rom[727] = 44'h00001d42846;
+    rom[728] = 44'h00001c41826;
+    rom[729] = 44'h40bee0c200b;
+    rom[730] = 44'h40b7053700a;
+    rom[731] = 44'h00be400000e;
+    rom[732] = 44'h800040376e4;
+    rom[733] = 44'h40001d1f783;
+    rom[734] = 44'h40bdc5bc00b;
+    rom[735] = 44'h000010ba766;
+    rom[736] = 44'h00000f3b766;
+    rom[737] = 44'h0000103c786;
+    rom[738] = 44'h00001e3b808;
+    rom[739] = 44'h0000201e762;
+    rom[740] = 44'h40bddd8c00a;
+    rom[741] = 44'h00001040766;
+    rom[742] = 44'h00000fbb786;
+    rom[743] = 44'h00000cbb762;
+    rom[744] = 44'h00001dbc7a7;
+    rom[745] = 44'h00001ea2762;
+    rom[746] = 44'h40bddd8c00a;
+    rom[747] = 44'h0000123d766;
+    rom[748] = 44'h000011bb786;
+    rom[749] = 44'h00000dbb762;
+    rom[750] = 44'h00001dbc7c7;
+    rom[751] = 44'h4000203e7e3;
+    rom[752] = 44'h8000403a744;
+    rom[753] = 44'h40bcdfb500b;
+    rom[754] = 44'h00b3400000e;
+    rom[755] = 44'h0000003f6a1;
+    rom[756] = 44'h000000406c1;
+    rom[757] = 44'h000005bf702;
+    rom[758] = 44'h00b3400000e;
+    rom[759] = 44'h8000403a744;
+    rom[760] = 44'h00bec00000e;
+    rom[761] = 44'h000000001e0;
+    rom[762] = 44'h00bf000000e;
+    rom[763] = 44'h000040001e0;
+    rom[764] = 44'h00000037201;
+    rom[765] = 44'h40c05a8000b;
+    rom[766] = 44'h000000001a0;
+    rom[767] = 44'h000000001c0;
+    rom[768] = 44'h00000025010;
+    rom[769] = 44'h000000361a1;
+    rom[770] = 44'h000000351c1;
+    rom[771] = 44'h00000025010;
+    rom[772] = 44'h000000001a0;
+    rom[773] = 44'h000000001c0;
+    rom[774] = 44'h000040001e0;
+    rom[775] = 44'h00000000200;
+    rom[776] = 44'h00000025010;
   end
   assign word = rom[pc[9:0]];
-  assign \$4153  = ra[376] | ra[377];
-  assign \$4154  = ra[378] | ra[379];
-  assign \$4155  = \$4153  | \$4154 ;
-  assign \$4156  = ra[380] | ra[381];
-  assign \$4157  = ra[382] | ra[383];
-  assign \$4158  = \$4156  | \$4157 ;
-  assign \$4159  = \$4155  | \$4158 ;
-  assign \$4160  = \$4152  | \$4159 ;
-  assign \$4161  = ra[376] | ra[377];
-  assign \$4162  = ra[378] | ra[379];
-  assign \$4163  = \$4161  | \$4162 ;
-  assign \$4164  = ra[380] | ra[381];
-  assign \$4165  = ra[382] | ra[383];
-  assign \$4166  = \$4164  | \$4165 ;
-  assign \$4167  = \$4163  | \$4166 ;
-  assign \$4168  = ra[380] | ra[381];
-  assign \$4169  = ra[382] | ra[383];
-  assign \$4170  = \$4168  | \$4169 ;
-  assign \$4171  = ra[382] | ra[383];
-  assign \$4172  = ra[383] ? 1'h1 : 1'h0;
-  assign \$4173  = ra[381] ? 1'h1 : 1'h0;
-  assign \$4174  = \$4171  ? { 1'h1, \$4172  } : { 1'h0, \$4173  };
-  assign \$4175  = ra[378] | ra[379];
-  assign \$4176  = ra[379] ? 1'h1 : 1'h0;
-  assign \$4177  = ra[377] ? 1'h1 : 1'h0;
-  assign \$4178  = \$4175  ? { 1'h1, \$4176  } : { 1'h0, \$4177  };
-  assign \$4179  = \$4170  ? { 1'h1, \$4174  } : { 1'h0, \$4178  };
-  assign \$4180  = ra[372] | ra[373];
-  assign \$4181  = ra[374] | ra[375];
-  assign \$4182  = \$4180  | \$4181 ;
-  assign \$4183  = ra[374] | ra[375];
-  assign \$4184  = ra[375] ? 1'h1 : 1'h0;
-  assign \$4185  = ra[373] ? 1'h1 : 1'h0;
-  assign \$4186  = \$4183  ? { 1'h1, \$4184  } : { 1'h0, \$4185  };
-  assign \$4187  = ra[370] | ra[371];
-  assign \$4188  = ra[371] ? 1'h1 : 1'h0;
-  assign \$4189  = ra[369] ? 1'h1 : 1'h0;
-  assign \$4190  = \$4187  ? { 1'h1, \$4188  } : { 1'h0, \$4189  };
-  assign \$4191  = \$4182  ? { 1'h1, \$4186  } : { 1'h0, \$4190  };
-  assign \$4192  = \$4167  ? { 1'h1, \$4179  } : { 1'h0, \$4191  };
-  assign \$4193  = ra[360] | ra[361];
-  assign \$4194  = ra[362] | ra[363];
+  assign \$3979  = \$3970  ? { 1'h1, \$3974  } : { 1'h0, \$3978  };
+  assign \$3980  = \$3955  ? { 1'h1, \$3967  } : { 1'h0, \$3979  };
+  assign \$3981  = ra[424] | ra[425];
+  assign \$3982  = ra[426] | ra[427];
+  assign \$3983  = \$3981  | \$3982 ;
+  assign \$3984  = ra[428] | ra[429];
+  assign \$3985  = ra[430] | ra[431];
+  assign \$3986  = \$3984  | \$3985 ;
+  assign \$3987  = \$3983  | \$3986 ;
+  assign \$3988  = ra[428] | ra[429];
+  assign \$3989  = ra[430] | ra[431];
+  assign \$3990  = \$3988  | \$3989 ;
+  assign \$3991  = ra[430] | ra[431];
+  assign \$3992  = ra[431] ? 1'h1 : 1'h0;
+  assign \$3993  = ra[429] ? 1'h1 : 1'h0;
+  assign \$3994  = \$3991  ? { 1'h1, \$3992  } : { 1'h0, \$3993  };
+  assign \$3995  = ra[426] | ra[427];
+  assign \$3996  = ra[427] ? 1'h1 : 1'h0;
+  assign \$3997  = ra[425] ? 1'h1 : 1'h0;
+  assign \$3998  = \$3995  ? { 1'h1, \$3996  } : { 1'h0, \$3997  };
+  assign \$3999  = \$3990  ? { 1'h1, \$3994  } : { 1'h0, \$3998  };
+  assign \$4000  = ra[420] | ra[421];
+  assign \$4001  = ra[422] | ra[423];
+  assign \$4002  = \$4000  | \$4001 ;
+  assign \$4003  = ra[422] | ra[423];
+  assign \$4004  = ra[423] ? 1'h1 : 1'h0;
+  assign \$4005  = ra[421] ? 1'h1 : 1'h0;
+  assign \$4006  = \$4003  ? { 1'h1, \$4004  } : { 1'h0, \$4005  };
+  assign \$4007  = ra[418] | ra[419];
+  assign \$4008  = ra[419] ? 1'h1 : 1'h0;
+  assign \$4009  = ra[417] ? 1'h1 : 1'h0;
+  assign \$4010  = \$4007  ? { 1'h1, \$4008  } : { 1'h0, \$4009  };
+  assign \$4011  = \$4002  ? { 1'h1, \$4006  } : { 1'h0, \$4010  };
+  assign \$4012  = \$3987  ? { 1'h1, \$3999  } : { 1'h0, \$4011  };
+  assign \$4013  = \$3948  ? { 1'h1, \$3980  } : { 1'h0, \$4012  };
+  assign \$4014  = ra[400] | ra[401];
+  assign \$4015  = ra[402] | ra[403];
+  assign \$4016  = \$4014  | \$4015 ;
+  assign \$4017  = ra[404] | ra[405];
+  assign \$4018  = ra[406] | ra[407];
+  assign \$4019  = \$4017  | \$4018 ;
+  assign \$4020  = \$4016  | \$4019 ;
+  assign \$4021  = ra[408] | ra[409];
+  assign \$4022  = ra[410] | ra[411];
+  assign \$4023  = \$4021  | \$4022 ;
+  assign \$4024  = ra[412] | ra[413];
+  assign \$4025  = ra[414] | ra[415];
+  assign \$4026  = \$4024  | \$4025 ;
+  assign \$4027  = \$4023  | \$4026 ;
+  assign \$4028  = \$4020  | \$4027 ;
+  assign \$4029  = ra[408] | ra[409];
+  assign \$4030  = ra[410] | ra[411];
+  assign \$4031  = \$4029  | \$4030 ;
+  assign \$4032  = ra[412] | ra[413];
+  assign \$4033  = ra[414] | ra[415];
+  assign \$4034  = \$4032  | \$4033 ;
+  assign \$4035  = \$4031  | \$4034 ;
+  assign \$4036  = ra[412] | ra[413];
+  assign \$4037  = ra[414] | ra[415];
+  assign \$4038  = \$4036  | \$4037 ;
+  assign \$4039  = ra[414] | ra[415];
+  assign \$4040  = ra[415] ? 1'h1 : 1'h0;
+  assign \$4041  = ra[413] ? 1'h1 : 1'h0;
+  assign \$4042  = \$4039  ? { 1'h1, \$4040  } : { 1'h0, \$4041  };
+  assign \$4043  = ra[410] | ra[411];
+  assign \$4044  = ra[411] ? 1'h1 : 1'h0;
+  assign \$4045  = ra[409] ? 1'h1 : 1'h0;
+  assign \$4046  = \$4043  ? { 1'h1, \$4044  } : { 1'h0, \$4045  };
+  assign \$4047  = \$4038  ? { 1'h1, \$4042  } : { 1'h0, \$4046  };
+  assign \$4048  = ra[404] | ra[405];
+  assign \$4049  = ra[406] | ra[407];
+  assign \$4050  = \$4048  | \$4049 ;
+  assign \$4051  = ra[406] | ra[407];
+  assign \$4052  = ra[407] ? 1'h1 : 1'h0;
+  assign \$4053  = ra[405] ? 1'h1 : 1'h0;
+  assign \$4054  = \$4051  ? { 1'h1, \$4052  } : { 1'h0, \$4053  };
+  assign \$4055  = ra[402] | ra[403];
+  assign \$4056  = ra[403] ? 1'h1 : 1'h0;
+  assign \$4057  = ra[401] ? 1'h1 : 1'h0;
+  assign \$4058  = \$4055  ? { 1'h1, \$4056  } : { 1'h0, \$4057  };
+  assign \$4059  = \$4050  ? { 1'h1, \$4054  } : { 1'h0, \$4058  };
+  assign \$4060  = \$4035  ? { 1'h1, \$4047  } : { 1'h0, \$4059  };
+  assign \$4061  = ra[392] | ra[393];
+  assign \$4062  = ra[394] | ra[395];
+  assign \$4063  = \$4061  | \$4062 ;
+  assign \$4064  = ra[396] | ra[397];
+  assign \$4065  = ra[398] | ra[399];
+  assign \$4066  = \$4064  | \$4065 ;
+  assign \$4067  = \$4063  | \$4066 ;
+  assign \$4068  = ra[396] | ra[397];
+  assign \$4069  = ra[398] | ra[399];
+  assign \$4070  = \$4068  | \$4069 ;
+  assign \$4071  = ra[398] | ra[399];
+  assign \$4072  = ra[399] ? 1'h1 : 1'h0;
+  assign \$4073  = ra[397] ? 1'h1 : 1'h0;
+  assign \$4074  = \$4071  ? { 1'h1, \$4072  } : { 1'h0, \$4073  };
+  assign \$4075  = ra[394] | ra[395];
+  assign \$4076  = ra[395] ? 1'h1 : 1'h0;
+  assign \$4077  = ra[393] ? 1'h1 : 1'h0;
+  assign \$4078  = \$4075  ? { 1'h1, \$4076  } : { 1'h0, \$4077  };
+  assign \$4079  = \$4070  ? { 1'h1, \$4074  } : { 1'h0, \$4078  };
+  assign \$4080  = ra[388] | ra[389];
+  assign \$4081  = ra[390] | ra[391];
+  assign \$4082  = \$4080  | \$4081 ;
+  assign \$4083  = ra[390] | ra[391];
+  assign \$4084  = ra[391] ? 1'h1 : 1'h0;
+  assign \$4085  = ra[389] ? 1'h1 : 1'h0;
+  assign \$4086  = \$4083  ? { 1'h1, \$4084  } : { 1'h0, \$4085  };
+  assign \$4087  = ra[386] | ra[387];
+  assign \$4088  = ra[387] ? 1'h1 : 1'h0;
+  assign \$4089  = ra[385] ? 1'h1 : 1'h0;
+  assign \$4090  = \$4087  ? { 1'h1, \$4088  } : { 1'h0, \$4089  };
+  assign \$4091  = \$4082  ? { 1'h1, \$4086  } : { 1'h0, \$4090  };
+  assign \$4092  = \$4067  ? { 1'h1, \$4079  } : { 1'h0, \$4091  };
+  assign \$4093  = \$4028  ? { 1'h1, \$4060  } : { 1'h0, \$4092  };
+  assign \$4094  = \$3933  ? { 1'h1, \$4013  } : { 1'h0, \$4093  };
+  assign \$4095  = \$3710  ? { 1'h1, \$3902  } : { 1'h0, \$4094  };
+  assign \$4096  = ra[320] | ra[321];
+  assign \$4097  = ra[322] | ra[323];
+  assign \$4098  = \$4096  | \$4097 ;
+  assign \$4099  = ra[324] | ra[325];
+  assign \$4100  = ra[326] | ra[327];
+  assign \$4101  = \$4099  | \$4100 ;
+  assign \$4102  = \$4098  | \$4101 ;
+  assign \$4103  = ra[328] | ra[329];
+  assign \$4104  = ra[330] | ra[331];
+  assign \$4105  = \$4103  | \$4104 ;
+  assign \$4106  = ra[332] | ra[333];
+  assign \$4107  = ra[334] | ra[335];
+  assign \$4108  = \$4106  | \$4107 ;
+  assign \$4109  = \$4105  | \$4108 ;
+  assign \$4110  = \$4102  | \$4109 ;
+  assign \$4111  = ra[336] | ra[337];
+  assign \$4112  = ra[338] | ra[339];
+  assign \$4113  = \$4111  | \$4112 ;
+  assign \$4114  = ra[340] | ra[341];
+  assign \$4115  = ra[342] | ra[343];
+  assign \$4116  = \$4114  | \$4115 ;
+  assign \$4117  = \$4113  | \$4116 ;
+  assign \$4118  = ra[344] | ra[345];
+  assign \$4119  = ra[346] | ra[347];
+  assign \$4120  = \$4118  | \$4119 ;
+  assign \$4121  = ra[348] | ra[349];
+  assign \$4122  = ra[350] | ra[351];
+  assign \$4123  = \$4121  | \$4122 ;
+  assign \$4124  = \$4120  | \$4123 ;
+  assign \$4125  = \$4117  | \$4124 ;
+  assign \$4126  = \$4110  | \$4125 ;
+  assign \$4127  = ra[352] | ra[353];
+  assign \$4128  = ra[354] | ra[355];
+  assign \$4129  = \$4127  | \$4128 ;
+  assign \$4130  = ra[356] | ra[357];
+  assign \$4131  = ra[358] | ra[359];
+  assign \$4132  = \$4130  | \$4131 ;
+  assign \$4133  = \$4129  | \$4132 ;
+  assign \$4134  = ra[360] | ra[361];
+  assign \$4135  = ra[362] | ra[363];
+  assign \$4136  = \$4134  | \$4135 ;
+  assign \$4137  = ra[364] | ra[365];
+  assign \$4138  = ra[366] | ra[367];
+  assign \$4139  = \$4137  | \$4138 ;
+  assign \$4140  = \$4136  | \$4139 ;
+  assign \$4141  = \$4133  | \$4140 ;
+  assign \$4142  = ra[368] | ra[369];
+  assign \$4143  = ra[370] | ra[371];
+  assign \$4144  = \$4142  | \$4143 ;
+  assign \$4145  = ra[372] | ra[373];
+  assign \$4146  = ra[374] | ra[375];
+  assign \$4147  = \$4145  | \$4146 ;
+  assign \$4148  = \$4144  | \$4147 ;
+  assign \$4149  = ra[376] | ra[377];
+  assign \$4150  = ra[378] | ra[379];
+  assign \$4151  = \$4149  | \$4150 ;
+  assign \$4152  = ra[380] | ra[381];
+  assign \$4153  = ra[382] | ra[383];
+  assign \$4154  = \$4152  | \$4153 ;
+  assign \$4155  = \$4151  | \$4154 ;
+  assign \$4156  = \$4148  | \$4155 ;
+  assign \$4157  = \$4141  | \$4156 ;
+  assign \$4158  = \$4126  | \$4157 ;
+  assign \$4159  = ra[352] | ra[353];
+  assign \$4160  = ra[354] | ra[355];
+  assign \$4161  = \$4159  | \$4160 ;
+  assign \$4162  = ra[356] | ra[357];
+  assign \$4163  = ra[358] | ra[359];
+  assign \$4164  = \$4162  | \$4163 ;
+  assign \$4165  = \$4161  | \$4164 ;
+  assign \$4166  = ra[360] | ra[361];
+  assign \$4167  = ra[362] | ra[363];
+  assign \$4168  = \$4166  | \$4167 ;
+  assign \$4169  = ra[364] | ra[365];
+  assign \$4170  = ra[366] | ra[367];
+  assign \$4171  = \$4169  | \$4170 ;
+  assign \$4172  = \$4168  | \$4171 ;
+  assign \$4173  = \$4165  | \$4172 ;
+  assign \$4174  = ra[368] | ra[369];
+  assign \$4175  = ra[370] | ra[371];
+  assign \$4176  = \$4174  | \$4175 ;
+  assign \$4177  = ra[372] | ra[373];
+  assign \$4178  = ra[374] | ra[375];
+  assign \$4179  = \$4177  | \$4178 ;
+  assign \$4180  = \$4176  | \$4179 ;
+  assign \$4181  = ra[376] | ra[377];
+  assign \$4182  = ra[378] | ra[379];
+  assign \$4183  = \$4181  | \$4182 ;
+  assign \$4184  = ra[380] | ra[381];
+  assign \$4185  = ra[382] | ra[383];
+  assign \$4186  = \$4184  | \$4185 ;
+  assign \$4187  = \$4183  | \$4186 ;
+  assign \$4188  = \$4180  | \$4187 ;
+  assign \$4189  = \$4173  | \$4188 ;
+  assign \$4190  = ra[368] | ra[369];
+  assign \$4191  = ra[370] | ra[371];
+  assign \$4192  = \$4190  | \$4191 ;
+  assign \$4193  = ra[372] | ra[373];
+  assign \$4194  = ra[374] | ra[375];
   assign \$4195  = \$4193  | \$4194 ;
-  assign \$4196  = ra[364] | ra[365];
-  assign \$4197  = ra[366] | ra[367];
-  assign \$4198  = \$4196  | \$4197 ;
-  assign \$4199  = \$4195  | \$4198 ;
-  assign \$4200  = ra[364] | ra[365];
-  assign \$4201  = ra[366] | ra[367];
+  assign \$4196  = \$4192  | \$4195 ;
+  assign \$4197  = ra[376] | ra[377];
+  assign \$4198  = ra[378] | ra[379];
+  assign \$4199  = \$4197  | \$4198 ;
+  assign \$4200  = ra[380] | ra[381];
+  assign \$4201  = ra[382] | ra[383];
   assign \$4202  = \$4200  | \$4201 ;
-  assign \$4203  = ra[366] | ra[367];
-  assign \$4204  = ra[367] ? 1'h1 : 1'h0;
-  assign \$4205  = ra[365] ? 1'h1 : 1'h0;
-  assign \$4206  = \$4203  ? { 1'h1, \$4204  } : { 1'h0, \$4205  };
-  assign \$4207  = ra[362] | ra[363];
-  assign \$4208  = ra[363] ? 1'h1 : 1'h0;
-  assign \$4209  = ra[361] ? 1'h1 : 1'h0;
-  assign \$4210  = \$4207  ? { 1'h1, \$4208  } : { 1'h0, \$4209  };
-  assign \$4211  = \$4202  ? { 1'h1, \$4206  } : { 1'h0, \$4210  };
-  assign \$4212  = ra[356] | ra[357];
-  assign \$4213  = ra[358] | ra[359];
+  assign \$4203  = \$4199  | \$4202 ;
+  assign \$4204  = \$4196  | \$4203 ;
+  assign \$4205  = ra[376] | ra[377];
+  assign \$4206  = ra[378] | ra[379];
+  assign \$4207  = \$4205  | \$4206 ;
+  assign \$4208  = ra[380] | ra[381];
+  assign \$4209  = ra[382] | ra[383];
+  assign \$4210  = \$4208  | \$4209 ;
+  assign \$4211  = \$4207  | \$4210 ;
+  assign \$4212  = ra[380] | ra[381];
+  assign \$4213  = ra[382] | ra[383];
   assign \$4214  = \$4212  | \$4213 ;
-  assign \$4215  = ra[358] | ra[359];
-  assign \$4216  = ra[359] ? 1'h1 : 1'h0;
-  assign \$4217  = ra[357] ? 1'h1 : 1'h0;
+  assign \$4215  = ra[382] | ra[383];
+  assign \$4216  = ra[383] ? 1'h1 : 1'h0;
+  assign \$4217  = ra[381] ? 1'h1 : 1'h0;
   assign \$4218  = \$4215  ? { 1'h1, \$4216  } : { 1'h0, \$4217  };
-  assign \$4219  = ra[354] | ra[355];
-  assign \$4220  = ra[355] ? 1'h1 : 1'h0;
-  assign \$4221  = ra[353] ? 1'h1 : 1'h0;
+  assign \$4219  = ra[378] | ra[379];
+  assign \$4220  = ra[379] ? 1'h1 : 1'h0;
+  assign \$4221  = ra[377] ? 1'h1 : 1'h0;
   assign \$4222  = \$4219  ? { 1'h1, \$4220  } : { 1'h0, \$4221  };
   assign \$4223  = \$4214  ? { 1'h1, \$4218  } : { 1'h0, \$4222  };
-  assign \$4224  = \$4199  ? { 1'h1, \$4211  } : { 1'h0, \$4223  };
-  assign \$4225  = \$4160  ? { 1'h1, \$4192  } : { 1'h0, \$4224  };
-  assign \$4226  = ra[336] | ra[337];
-  assign \$4227  = ra[338] | ra[339];
-  assign \$4228  = \$4226  | \$4227 ;
-  assign \$4229  = ra[340] | ra[341];
-  assign \$4230  = ra[342] | ra[343];
-  assign \$4231  = \$4229  | \$4230 ;
-  assign \$4232  = \$4228  | \$4231 ;
-  assign \$4233  = ra[344] | ra[345];
-  assign \$4234  = ra[346] | ra[347];
-  assign \$4235  = \$4233  | \$4234 ;
-  assign \$4236  = ra[348] | ra[349];
-  assign \$4237  = ra[350] | ra[351];
-  assign \$4238  = \$4236  | \$4237 ;
-  assign \$4239  = \$4235  | \$4238 ;
-  assign \$4240  = \$4232  | \$4239 ;
-  assign \$4241  = ra[344] | ra[345];
-  assign \$4242  = ra[346] | ra[347];
-  assign \$4243  = \$4241  | \$4242 ;
-  assign \$4244  = ra[348] | ra[349];
-  assign \$4245  = ra[350] | ra[351];
+  assign \$4224  = ra[372] | ra[373];
+  assign \$4225  = ra[374] | ra[375];
+  assign \$4226  = \$4224  | \$4225 ;
+  assign \$4227  = ra[374] | ra[375];
+  assign \$4228  = ra[375] ? 1'h1 : 1'h0;
+  assign \$4229  = ra[373] ? 1'h1 : 1'h0;
+  assign \$4230  = \$4227  ? { 1'h1, \$4228  } : { 1'h0, \$4229  };
+  assign \$4231  = ra[370] | ra[371];
+  assign \$4232  = ra[371] ? 1'h1 : 1'h0;
+  assign \$4233  = ra[369] ? 1'h1 : 1'h0;
+  assign \$4234  = \$4231  ? { 1'h1, \$4232  } : { 1'h0, \$4233  };
+  assign \$4235  = \$4226  ? { 1'h1, \$4230  } : { 1'h0, \$4234  };
+  assign \$4236  = \$4211  ? { 1'h1, \$4223  } : { 1'h0, \$4235  };
+  assign \$4237  = ra[360] | ra[361];
+  assign \$4238  = ra[362] | ra[363];
+  assign \$4239  = \$4237  | \$4238 ;
+  assign \$4240  = ra[364] | ra[365];
+  assign \$4241  = ra[366] | ra[367];
+  assign \$4242  = \$4240  | \$4241 ;
+  assign \$4243  = \$4239  | \$4242 ;
+  assign \$4244  = ra[364] | ra[365];
+  assign \$4245  = ra[366] | ra[367];
   assign \$4246  = \$4244  | \$4245 ;
-  assign \$4247  = \$4243  | \$4246 ;
-  assign \$4248  = ra[348] | ra[349];
-  assign \$4249  = ra[350] | ra[351];
-  assign \$4250  = \$4248  | \$4249 ;
-  assign \$4251  = ra[350] | ra[351];
-  assign \$4252  = ra[351] ? 1'h1 : 1'h0;
-  assign \$4253  = ra[349] ? 1'h1 : 1'h0;
+  assign \$4247  = ra[366] | ra[367];
+  assign \$4248  = ra[367] ? 1'h1 : 1'h0;
+  assign \$4249  = ra[365] ? 1'h1 : 1'h0;
+  assign \$4250  = \$4247  ? { 1'h1, \$4248  } : { 1'h0, \$4249  };
+  assign \$4251  = ra[362] | ra[363];
+  assign \$4252  = ra[363] ? 1'h1 : 1'h0;
+  assign \$4253  = ra[361] ? 1'h1 : 1'h0;
   assign \$4254  = \$4251  ? { 1'h1, \$4252  } : { 1'h0, \$4253  };
-  assign \$4255  = ra[346] | ra[347];
-  assign \$4256  = ra[347] ? 1'h1 : 1'h0;
-  assign \$4257  = ra[345] ? 1'h1 : 1'h0;
-  assign \$4258  = \$4255  ? { 1'h1, \$4256  } : { 1'h0, \$4257  };
-  assign \$4259  = \$4250  ? { 1'h1, \$4254  } : { 1'h0, \$4258  };
-  assign \$4260  = ra[340] | ra[341];
-  assign \$4261  = ra[342] | ra[343];
-  assign \$4262  = \$4260  | \$4261 ;
-  assign \$4263  = ra[342] | ra[343];
-  assign \$4264  = ra[343] ? 1'h1 : 1'h0;
-  assign \$4265  = ra[341] ? 1'h1 : 1'h0;
+  assign \$4255  = \$4246  ? { 1'h1, \$4250  } : { 1'h0, \$4254  };
+  assign \$4256  = ra[356] | ra[357];
+  assign \$4257  = ra[358] | ra[359];
+  assign \$4258  = \$4256  | \$4257 ;
+  assign \$4259  = ra[358] | ra[359];
+  assign \$4260  = ra[359] ? 1'h1 : 1'h0;
+  assign \$4261  = ra[357] ? 1'h1 : 1'h0;
+  assign \$4262  = \$4259  ? { 1'h1, \$4260  } : { 1'h0, \$4261  };
+  assign \$4263  = ra[354] | ra[355];
+  assign \$4264  = ra[355] ? 1'h1 : 1'h0;
+  assign \$4265  = ra[353] ? 1'h1 : 1'h0;
   assign \$4266  = \$4263  ? { 1'h1, \$4264  } : { 1'h0, \$4265  };
-  assign \$4267  = ra[338] | ra[339];
-  assign \$4268  = ra[339] ? 1'h1 : 1'h0;
-  assign \$4269  = ra[337] ? 1'h1 : 1'h0;
-  assign \$4270  = \$4267  ? { 1'h1, \$4268  } : { 1'h0, \$4269  };
-  assign \$4271  = \$4262  ? { 1'h1, \$4266  } : { 1'h0, \$4270  };
-  assign \$4272  = \$4247  ? { 1'h1, \$4259  } : { 1'h0, \$4271  };
-  assign \$4273  = ra[328] | ra[329];
-  assign \$4274  = ra[330] | ra[331];
+  assign \$4267  = \$4258  ? { 1'h1, \$4262  } : { 1'h0, \$4266  };
+  assign \$4268  = \$4243  ? { 1'h1, \$4255  } : { 1'h0, \$4267  };
+  assign \$4269  = \$4204  ? { 1'h1, \$4236  } : { 1'h0, \$4268  };
+  assign \$4270  = ra[336] | ra[337];
+  assign \$4271  = ra[338] | ra[339];
+  assign \$4272  = \$4270  | \$4271 ;
+  assign \$4273  = ra[340] | ra[341];
+  assign \$4274  = ra[342] | ra[343];
   assign \$4275  = \$4273  | \$4274 ;
-  assign \$4276  = ra[332] | ra[333];
-  assign \$4277  = ra[334] | ra[335];
-  assign \$4278  = \$4276  | \$4277 ;
-  assign \$4279  = \$4275  | \$4278 ;
-  assign \$4280  = ra[332] | ra[333];
-  assign \$4281  = ra[334] | ra[335];
+  assign \$4276  = \$4272  | \$4275 ;
+  assign \$4277  = ra[344] | ra[345];
+  assign \$4278  = ra[346] | ra[347];
+  assign \$4279  = \$4277  | \$4278 ;
+  assign \$4280  = ra[348] | ra[349];
+  assign \$4281  = ra[350] | ra[351];
   assign \$4282  = \$4280  | \$4281 ;
-  assign \$4283  = ra[334] | ra[335];
-  assign \$4284  = ra[335] ? 1'h1 : 1'h0;
-  assign \$4285  = ra[333] ? 1'h1 : 1'h0;
-  assign \$4286  = \$4283  ? { 1'h1, \$4284  } : { 1'h0, \$4285  };
-  assign \$4287  = ra[330] | ra[331];
-  assign \$4288  = ra[331] ? 1'h1 : 1'h0;
-  assign \$4289  = ra[329] ? 1'h1 : 1'h0;
-  assign \$4290  = \$4287  ? { 1'h1, \$4288  } : { 1'h0, \$4289  };
-  assign \$4291  = \$4282  ? { 1'h1, \$4286  } : { 1'h0, \$4290  };
-  assign \$4292  = ra[324] | ra[325];
-  assign \$4293  = ra[326] | ra[327];
+  assign \$4283  = \$4279  | \$4282 ;
+  assign \$4284  = \$4276  | \$4283 ;
+  assign \$4285  = ra[344] | ra[345];
+  assign \$4286  = ra[346] | ra[347];
+  assign \$4287  = \$4285  | \$4286 ;
+  assign \$4288  = ra[348] | ra[349];
+  assign \$4289  = ra[350] | ra[351];
+  assign \$4290  = \$4288  | \$4289 ;
+  assign \$4291  = \$4287  | \$4290 ;
+  assign \$4292  = ra[348] | ra[349];
+  assign \$4293  = ra[350] | ra[351];
   assign \$4294  = \$4292  | \$4293 ;
-  assign \$4295  = ra[326] | ra[327];
-  assign \$4296  = ra[327] ? 1'h1 : 1'h0;
-  assign \$4297  = ra[325] ? 1'h1 : 1'h0;
+  assign \$4295  = ra[350] | ra[351];
+  assign \$4296  = ra[351] ? 1'h1 : 1'h0;
+  assign \$4297  = ra[349] ? 1'h1 : 1'h0;
   assign \$4298  = \$4295  ? { 1'h1, \$4296  } : { 1'h0, \$4297  };
-  assign \$4299  = ra[322] | ra[323];
-  assign \$4300  = ra[323] ? 1'h1 : 1'h0;
-  assign \$4301  = ra[321] ? 1'h1 : 1'h0;
+  assign \$4299  = ra[346] | ra[347];
+  assign \$4300  = ra[347] ? 1'h1 : 1'h0;
+  assign \$4301  = ra[345] ? 1'h1 : 1'h0;
   assign \$4302  = \$4299  ? { 1'h1, \$4300  } : { 1'h0, \$4301  };
   assign \$4303  = \$4294  ? { 1'h1, \$4298  } : { 1'h0, \$4302  };
-  assign \$4304  = \$4279  ? { 1'h1, \$4291  } : { 1'h0, \$4303  };
-  assign \$4305  = \$4240  ? { 1'h1, \$4272  } : { 1'h0, \$4304  };
-  assign \$4306  = \$4145  ? { 1'h1, \$4225  } : { 1'h0, \$4305  };
-  assign \$4307  = ra[288] | ra[289];
-  assign \$4308  = ra[290] | ra[291];
-  assign \$4309  = \$4307  | \$4308 ;
-  assign \$4310  = ra[292] | ra[293];
-  assign \$4311  = ra[294] | ra[295];
-  assign \$4312  = \$4310  | \$4311 ;
-  assign \$4313  = \$4309  | \$4312 ;
-  assign \$4314  = ra[296] | ra[297];
-  assign \$4315  = ra[298] | ra[299];
-  assign \$4316  = \$4314  | \$4315 ;
-  assign \$4317  = ra[300] | ra[301];
-  assign \$4318  = ra[302] | ra[303];
+  assign \$4304  = ra[340] | ra[341];
+  assign \$4305  = ra[342] | ra[343];
+  assign \$4306  = \$4304  | \$4305 ;
+  assign \$4307  = ra[342] | ra[343];
+  assign \$4308  = ra[343] ? 1'h1 : 1'h0;
+  assign \$4309  = ra[341] ? 1'h1 : 1'h0;
+  assign \$4310  = \$4307  ? { 1'h1, \$4308  } : { 1'h0, \$4309  };
+  assign \$4311  = ra[338] | ra[339];
+  assign \$4312  = ra[339] ? 1'h1 : 1'h0;
+  assign \$4313  = ra[337] ? 1'h1 : 1'h0;
+  assign \$4314  = \$4311  ? { 1'h1, \$4312  } : { 1'h0, \$4313  };
+  assign \$4315  = \$4306  ? { 1'h1, \$4310  } : { 1'h0, \$4314  };
+  assign \$4316  = \$4291  ? { 1'h1, \$4303  } : { 1'h0, \$4315  };
+  assign \$4317  = ra[328] | ra[329];
+  assign \$4318  = ra[330] | ra[331];
   assign \$4319  = \$4317  | \$4318 ;
-  assign \$4320  = \$4316  | \$4319 ;
-  assign \$4321  = \$4313  | \$4320 ;
-  assign \$4322  = ra[304] | ra[305];
-  assign \$4323  = ra[306] | ra[307];
-  assign \$4324  = \$4322  | \$4323 ;
-  assign \$4325  = ra[308] | ra[309];
-  assign \$4326  = ra[310] | ra[311];
-  assign \$4327  = \$4325  | \$4326 ;
-  assign \$4328  = \$4324  | \$4327 ;
-  assign \$4329  = ra[312] | ra[313];
-  assign \$4330  = ra[314] | ra[315];
-  assign \$4331  = \$4329  | \$4330 ;
-  assign \$4332  = ra[316] | ra[317];
-  assign \$4333  = ra[318] | ra[319];
-  assign \$4334  = \$4332  | \$4333 ;
-  assign \$4335  = \$4331  | \$4334 ;
-  assign \$4336  = \$4328  | \$4335 ;
-  assign \$4337  = \$4321  | \$4336 ;
-  assign \$4338  = ra[304] | ra[305];
-  assign \$4339  = ra[306] | ra[307];
-  assign \$4340  = \$4338  | \$4339 ;
-  assign \$4341  = ra[308] | ra[309];
-  assign \$4342  = ra[310] | ra[311];
-  assign \$4343  = \$4341  | \$4342 ;
-  assign \$4344  = \$4340  | \$4343 ;
-  assign \$4345  = ra[312] | ra[313];
-  assign \$4346  = ra[314] | ra[315];
-  assign \$4347  = \$4345  | \$4346 ;
-  assign \$4348  = ra[316] | ra[317];
-  assign \$4349  = ra[318] | ra[319];
-  assign \$4350  = \$4348  | \$4349 ;
-  assign \$4351  = \$4347  | \$4350 ;
-  assign \$4352  = \$4344  | \$4351 ;
-  assign \$4353  = ra[312] | ra[313];
-  assign \$4354  = ra[314] | ra[315];
-  assign \$4355  = \$4353  | \$4354 ;
-  assign \$4356  = ra[316] | ra[317];
-  assign \$4357  = ra[318] | ra[319];
-  assign \$4358  = \$4356  | \$4357 ;
-  assign \$4359  = \$4355  | \$4358 ;
-  assign \$4360  = ra[316] | ra[317];
-  assign \$4361  = ra[318] | ra[319];
-  assign \$4362  = \$4360  | \$4361 ;
-  assign \$4363  = ra[318] | ra[319];
-  assign \$4364  = ra[319] ? 1'h1 : 1'h0;
-  assign \$4365  = ra[317] ? 1'h1 : 1'h0;
-  assign \$4366  = \$4363  ? { 1'h1, \$4364  } : { 1'h0, \$4365  };
-  assign \$4367  = ra[314] | ra[315];
-  assign \$4368  = ra[315] ? 1'h1 : 1'h0;
-  assign \$4369  = ra[313] ? 1'h1 : 1'h0;
-  assign \$4370  = \$4367  ? { 1'h1, \$4368  } : { 1'h0, \$4369  };
-  assign \$4371  = \$4362  ? { 1'h1, \$4366  } : { 1'h0, \$4370  };
-  assign \$4372  = ra[308] | ra[309];
-  assign \$4373  = ra[310] | ra[311];
-  assign \$4374  = \$4372  | \$4373 ;
-  assign \$4375  = ra[310] | ra[311];
-  assign \$4376  = ra[311] ? 1'h1 : 1'h0;
-  assign \$4377  = ra[309] ? 1'h1 : 1'h0;
-  assign \$4378  = \$4375  ? { 1'h1, \$4376  } : { 1'h0, \$4377  };
-  assign \$4379  = ra[306] | ra[307];
-  assign \$4380  = ra[307] ? 1'h1 : 1'h0;
-  assign \$4381  = ra[305] ? 1'h1 : 1'h0;
-  assign \$4382  = \$4379  ? { 1'h1, \$4380  } : { 1'h0, \$4381  };
-  assign \$4383  = \$4374  ? { 1'h1, \$4378  } : { 1'h0, \$4382  };
-  assign \$4384  = \$4359  ? { 1'h1, \$4371  } : { 1'h0, \$4383  };
-  assign \$4385  = ra[296] | ra[297];
-  assign \$4386  = ra[298] | ra[299];
+  assign \$4320  = ra[332] | ra[333];
+  assign \$4321  = ra[334] | ra[335];
+  assign \$4322  = \$4320  | \$4321 ;
+  assign \$4323  = \$4319  | \$4322 ;
+  assign \$4324  = ra[332] | ra[333];
+  assign \$4325  = ra[334] | ra[335];
+  assign \$4326  = \$4324  | \$4325 ;
+  assign \$4327  = ra[334] | ra[335];
+  assign \$4328  = ra[335] ? 1'h1 : 1'h0;
+  assign \$4329  = ra[333] ? 1'h1 : 1'h0;
+  assign \$4330  = \$4327  ? { 1'h1, \$4328  } : { 1'h0, \$4329  };
+  assign \$4331  = ra[330] | ra[331];
+  assign \$4332  = ra[331] ? 1'h1 : 1'h0;
+  assign \$4333  = ra[329] ? 1'h1 : 1'h0;
+  assign \$4334  = \$4331  ? { 1'h1, \$4332  } : { 1'h0, \$4333  };
+  assign \$4335  = \$4326  ? { 1'h1, \$4330  } : { 1'h0, \$4334  };
+  assign \$4336  = ra[324] | ra[325];
+  assign \$4337  = ra[326] | ra[327];
+  assign \$4338  = \$4336  | \$4337 ;
+  assign \$4339  = ra[326] | ra[327];
+  assign \$4340  = ra[327] ? 1'h1 : 1'h0;
+  assign \$4341  = ra[325] ? 1'h1 : 1'h0;
+  assign \$4342  = \$4339  ? { 1'h1, \$4340  } : { 1'h0, \$4341  };
+  assign \$4343  = ra[322] | ra[323];
+  assign \$4344  = ra[323] ? 1'h1 : 1'h0;
+  assign \$4345  = ra[321] ? 1'h1 : 1'h0;
+  assign \$4346  = \$4343  ? { 1'h1, \$4344  } : { 1'h0, \$4345  };
+  assign \$4347  = \$4338  ? { 1'h1, \$4342  } : { 1'h0, \$4346  };
+  assign \$4348  = \$4323  ? { 1'h1, \$4335  } : { 1'h0, \$4347  };
+  assign \$4349  = \$4284  ? { 1'h1, \$4316  } : { 1'h0, \$4348  };
+  assign \$4350  = \$4189  ? { 1'h1, \$4269  } : { 1'h0, \$4349  };
+  assign \$4351  = ra[288] | ra[289];
+  assign \$4352  = ra[290] | ra[291];
+  assign \$4353  = \$4351  | \$4352 ;
+  assign \$4354  = ra[292] | ra[293];
+  assign \$4355  = ra[294] | ra[295];
+  assign \$4356  = \$4354  | \$4355 ;
+  assign \$4357  = \$4353  | \$4356 ;
+  assign \$4358  = ra[296] | ra[297];
+  assign \$4359  = ra[298] | ra[299];
+  assign \$4360  = \$4358  | \$4359 ;
+  assign \$4361  = ra[300] | ra[301];
+  assign \$4362  = ra[302] | ra[303];
+  assign \$4363  = \$4361  | \$4362 ;
+  assign \$4364  = \$4360  | \$4363 ;
+  assign \$4365  = \$4357  | \$4364 ;
+  assign \$4366  = ra[304] | ra[305];
+  assign \$4367  = ra[306] | ra[307];
+  assign \$4368  = \$4366  | \$4367 ;
+  assign \$4369  = ra[308] | ra[309];
+  assign \$4370  = ra[310] | ra[311];
+  assign \$4371  = \$4369  | \$4370 ;
+  assign \$4372  = \$4368  | \$4371 ;
+  assign \$4373  = ra[312] | ra[313];
+  assign \$4374  = ra[314] | ra[315];
+  assign \$4375  = \$4373  | \$4374 ;
+  assign \$4376  = ra[316] | ra[317];
+  assign \$4377  = ra[318] | ra[319];
+  assign \$4378  = \$4376  | \$4377 ;
+  assign \$4379  = \$4375  | \$4378 ;
+  assign \$4380  = \$4372  | \$4379 ;
+  assign \$4381  = \$4365  | \$4380 ;
+  assign \$4382  = ra[304] | ra[305];
+  assign \$4383  = ra[306] | ra[307];
+  assign \$4384  = \$4382  | \$4383 ;
+  assign \$4385  = ra[308] | ra[309];
+  assign \$4386  = ra[310] | ra[311];
   assign \$4387  = \$4385  | \$4386 ;
-  assign \$4388  = ra[300] | ra[301];
-  assign \$4389  = ra[302] | ra[303];
-  assign \$4390  = \$4388  | \$4389 ;
-  assign \$4391  = \$4387  | \$4390 ;
-  assign \$4392  = ra[300] | ra[301];
-  assign \$4393  = ra[302] | ra[303];
+  assign \$4388  = \$4384  | \$4387 ;
+  assign \$4389  = ra[312] | ra[313];
+  assign \$4390  = ra[314] | ra[315];
+  assign \$4391  = \$4389  | \$4390 ;
+  assign \$4392  = ra[316] | ra[317];
+  assign \$4393  = ra[318] | ra[319];
   assign \$4394  = \$4392  | \$4393 ;
-  assign \$4395  = ra[302] | ra[303];
-  assign \$4396  = ra[303] ? 1'h1 : 1'h0;
-  assign \$4397  = ra[301] ? 1'h1 : 1'h0;
-  assign \$4398  = \$4395  ? { 1'h1, \$4396  } : { 1'h0, \$4397  };
-  assign \$4399  = ra[298] | ra[299];
-  assign \$4400  = ra[299] ? 1'h1 : 1'h0;
-  assign \$4401  = ra[297] ? 1'h1 : 1'h0;
-  assign \$4402  = \$4399  ? { 1'h1, \$4400  } : { 1'h0, \$4401  };
-  assign \$4403  = \$4394  ? { 1'h1, \$4398  } : { 1'h0, \$4402  };
-  assign \$4404  = ra[292] | ra[293];
-  assign \$4405  = ra[294] | ra[295];
+  assign \$4395  = \$4391  | \$4394 ;
+  assign \$4396  = \$4388  | \$4395 ;
+  assign \$4397  = ra[312] | ra[313];
+  assign \$4398  = ra[314] | ra[315];
+  assign \$4399  = \$4397  | \$4398 ;
+  assign \$4400  = ra[316] | ra[317];
+  assign \$4401  = ra[318] | ra[319];
+  assign \$4402  = \$4400  | \$4401 ;
+  assign \$4403  = \$4399  | \$4402 ;
+  assign \$4404  = ra[316] | ra[317];
+  assign \$4405  = ra[318] | ra[319];
   assign \$4406  = \$4404  | \$4405 ;
-  assign \$4407  = ra[294] | ra[295];
-  assign \$4408  = ra[295] ? 1'h1 : 1'h0;
-  assign \$4409  = ra[293] ? 1'h1 : 1'h0;
+  assign \$4407  = ra[318] | ra[319];
+  assign \$4408  = ra[319] ? 1'h1 : 1'h0;
+  assign \$4409  = ra[317] ? 1'h1 : 1'h0;
   assign \$4410  = \$4407  ? { 1'h1, \$4408  } : { 1'h0, \$4409  };
-  assign \$4411  = ra[290] | ra[291];
-  assign \$4412  = ra[291] ? 1'h1 : 1'h0;
-  assign \$4413  = ra[289] ? 1'h1 : 1'h0;
+  assign \$4411  = ra[314] | ra[315];
+  assign \$4412  = ra[315] ? 1'h1 : 1'h0;
+  assign \$4413  = ra[313] ? 1'h1 : 1'h0;
   assign \$4414  = \$4411  ? { 1'h1, \$4412  } : { 1'h0, \$4413  };
   assign \$4415  = \$4406  ? { 1'h1, \$4410  } : { 1'h0, \$4414  };
-  assign \$4416  = \$4391  ? { 1'h1, \$4403  } : { 1'h0, \$4415  };
-  assign \$4417  = \$4352  ? { 1'h1, \$4384  } : { 1'h0, \$4416  };
-  assign \$4418  = ra[272] | ra[273];
-  assign \$4419  = ra[274] | ra[275];
-  assign \$4420  = \$4418  | \$4419 ;
-  assign \$4421  = ra[276] | ra[277];
-  assign \$4422  = ra[278] | ra[279];
-  assign \$4423  = \$4421  | \$4422 ;
-  assign \$4424  = \$4420  | \$4423 ;
-  assign \$4425  = ra[280] | ra[281];
-  assign \$4426  = ra[282] | ra[283];
-  assign \$4427  = \$4425  | \$4426 ;
-  assign \$4428  = ra[284] | ra[285];
-  assign \$4429  = ra[286] | ra[287];
-  assign \$4430  = \$4428  | \$4429 ;
-  assign \$4431  = \$4427  | \$4430 ;
-  assign \$4432  = \$4424  | \$4431 ;
-  assign \$4433  = ra[280] | ra[281];
-  assign \$4434  = ra[282] | ra[283];
-  assign \$4435  = \$4433  | \$4434 ;
-  assign \$4436  = ra[284] | ra[285];
-  assign \$4437  = ra[286] | ra[287];
+  assign \$4416  = ra[308] | ra[309];
+  assign \$4417  = ra[310] | ra[311];
+  assign \$4418  = \$4416  | \$4417 ;
+  assign \$4419  = ra[310] | ra[311];
+  assign \$4420  = ra[311] ? 1'h1 : 1'h0;
+  assign \$4421  = ra[309] ? 1'h1 : 1'h0;
+  assign \$4422  = \$4419  ? { 1'h1, \$4420  } : { 1'h0, \$4421  };
+  assign \$4423  = ra[306] | ra[307];
+  assign \$4424  = ra[307] ? 1'h1 : 1'h0;
+  assign \$4425  = ra[305] ? 1'h1 : 1'h0;
+  assign \$4426  = \$4423  ? { 1'h1, \$4424  } : { 1'h0, \$4425  };
+  assign \$4427  = \$4418  ? { 1'h1, \$4422  } : { 1'h0, \$4426  };
+  assign \$4428  = \$4403  ? { 1'h1, \$4415  } : { 1'h0, \$4427  };
+  assign \$4429  = ra[296] | ra[297];
+  assign \$4430  = ra[298] | ra[299];
+  assign \$4431  = \$4429  | \$4430 ;
+  assign \$4432  = ra[300] | ra[301];
+  assign \$4433  = ra[302] | ra[303];
+  assign \$4434  = \$4432  | \$4433 ;
+  assign \$4435  = \$4431  | \$4434 ;
+  assign \$4436  = ra[300] | ra[301];
+  assign \$4437  = ra[302] | ra[303];
   assign \$4438  = \$4436  | \$4437 ;
-  assign \$4439  = \$4435  | \$4438 ;
-  assign \$4440  = ra[284] | ra[285];
-  assign \$4441  = ra[286] | ra[287];
-  assign \$4442  = \$4440  | \$4441 ;
-  assign \$4443  = ra[286] | ra[287];
-  assign \$4444  = ra[287] ? 1'h1 : 1'h0;
-  assign \$4445  = ra[285] ? 1'h1 : 1'h0;
+  assign \$4439  = ra[302] | ra[303];
+  assign \$4440  = ra[303] ? 1'h1 : 1'h0;
+  assign \$4441  = ra[301] ? 1'h1 : 1'h0;
+  assign \$4442  = \$4439  ? { 1'h1, \$4440  } : { 1'h0, \$4441  };
+  assign \$4443  = ra[298] | ra[299];
+  assign \$4444  = ra[299] ? 1'h1 : 1'h0;
+  assign \$4445  = ra[297] ? 1'h1 : 1'h0;
   assign \$4446  = \$4443  ? { 1'h1, \$4444  } : { 1'h0, \$4445  };
-  assign \$4447  = ra[282] | ra[283];
-  assign \$4448  = ra[283] ? 1'h1 : 1'h0;
-  assign \$4449  = ra[281] ? 1'h1 : 1'h0;
-  assign \$4450  = \$4447  ? { 1'h1, \$4448  } : { 1'h0, \$4449  };
-  assign \$4451  = \$4442  ? { 1'h1, \$4446  } : { 1'h0, \$4450  };
-  assign \$4452  = ra[276] | ra[277];
-  assign \$4453  = ra[278] | ra[279];
-  assign \$4454  = \$4452  | \$4453 ;
-  assign \$4455  = ra[278] | ra[279];
-  assign \$4456  = ra[279] ? 1'h1 : 1'h0;
-  assign \$4457  = ra[277] ? 1'h1 : 1'h0;
+  assign \$4447  = \$4438  ? { 1'h1, \$4442  } : { 1'h0, \$4446  };
+  assign \$4448  = ra[292] | ra[293];
+  assign \$4449  = ra[294] | ra[295];
+  assign \$4450  = \$4448  | \$4449 ;
+  assign \$4451  = ra[294] | ra[295];
+  assign \$4452  = ra[295] ? 1'h1 : 1'h0;
+  assign \$4453  = ra[293] ? 1'h1 : 1'h0;
+  assign \$4454  = \$4451  ? { 1'h1, \$4452  } : { 1'h0, \$4453  };
+  assign \$4455  = ra[290] | ra[291];
+  assign \$4456  = ra[291] ? 1'h1 : 1'h0;
+  assign \$4457  = ra[289] ? 1'h1 : 1'h0;
   assign \$4458  = \$4455  ? { 1'h1, \$4456  } : { 1'h0, \$4457  };
-  assign \$4459  = ra[274] | ra[275];
-  assign \$4460  = ra[275] ? 1'h1 : 1'h0;
-  assign \$4461  = ra[273] ? 1'h1 : 1'h0;
-  assign \$4462  = \$4459  ? { 1'h1, \$4460  } : { 1'h0, \$4461  };
-  assign \$4463  = \$4454  ? { 1'h1, \$4458  } : { 1'h0, \$4462  };
-  assign \$4464  = \$4439  ? { 1'h1, \$4451  } : { 1'h0, \$4463  };
-  assign \$4465  = ra[264] | ra[265];
-  assign \$4466  = ra[266] | ra[267];
+  assign \$4459  = \$4450  ? { 1'h1, \$4454  } : { 1'h0, \$4458  };
+  assign \$4460  = \$4435  ? { 1'h1, \$4447  } : { 1'h0, \$4459  };
+  assign \$4461  = \$4396  ? { 1'h1, \$4428  } : { 1'h0, \$4460  };
+  assign \$4462  = ra[272] | ra[273];
+  assign \$4463  = ra[274] | ra[275];
+  assign \$4464  = \$4462  | \$4463 ;
+  assign \$4465  = ra[276] | ra[277];
+  assign \$4466  = ra[278] | ra[279];
   assign \$4467  = \$4465  | \$4466 ;
-  assign \$4468  = ra[268] | ra[269];
-  assign \$4469  = ra[270] | ra[271];
-  assign \$4470  = \$4468  | \$4469 ;
-  assign \$4471  = \$4467  | \$4470 ;
-  assign \$4472  = ra[268] | ra[269];
-  assign \$4473  = ra[270] | ra[271];
+  assign \$4468  = \$4464  | \$4467 ;
+  assign \$4469  = ra[280] | ra[281];
+  assign \$4470  = ra[282] | ra[283];
+  assign \$4471  = \$4469  | \$4470 ;
+  assign \$4472  = ra[284] | ra[285];
+  assign \$4473  = ra[286] | ra[287];
   assign \$4474  = \$4472  | \$4473 ;
-  assign \$4475  = ra[270] | ra[271];
-  assign \$4476  = ra[271] ? 1'h1 : 1'h0;
-  assign \$4477  = ra[269] ? 1'h1 : 1'h0;
-  assign \$4478  = \$4475  ? { 1'h1, \$4476  } : { 1'h0, \$4477  };
-  assign \$4479  = ra[266] | ra[267];
-  assign \$4480  = ra[267] ? 1'h1 : 1'h0;
-  assign \$4481  = ra[265] ? 1'h1 : 1'h0;
-  assign \$4482  = \$4479  ? { 1'h1, \$4480  } : { 1'h0, \$4481  };
-  assign \$4483  = \$4474  ? { 1'h1, \$4478  } : { 1'h0, \$4482  };
-  assign \$4484  = ra[260] | ra[261];
-  assign \$4485  = ra[262] | ra[263];
+  assign \$4475  = \$4471  | \$4474 ;
+  assign \$4476  = \$4468  | \$4475 ;
+  assign \$4477  = ra[280] | ra[281];
+  assign \$4478  = ra[282] | ra[283];
+  assign \$4479  = \$4477  | \$4478 ;
+  assign \$4480  = ra[284] | ra[285];
+  assign \$4481  = ra[286] | ra[287];
+  assign \$4482  = \$4480  | \$4481 ;
+  assign \$4483  = \$4479  | \$4482 ;
+  assign \$4484  = ra[284] | ra[285];
+  assign \$4485  = ra[286] | ra[287];
   assign \$4486  = \$4484  | \$4485 ;
-  assign \$4487  = ra[262] | ra[263];
-  assign \$4488  = ra[263] ? 1'h1 : 1'h0;
-  assign \$4489  = ra[261] ? 1'h1 : 1'h0;
+  assign \$4487  = ra[286] | ra[287];
+  assign \$4488  = ra[287] ? 1'h1 : 1'h0;
+  assign \$4489  = ra[285] ? 1'h1 : 1'h0;
   assign \$4490  = \$4487  ? { 1'h1, \$4488  } : { 1'h0, \$4489  };
-  assign \$4491  = ra[258] | ra[259];
-  assign \$4492  = ra[259] ? 1'h1 : 1'h0;
-  assign \$4493  = ra[257] ? 1'h1 : 1'h0;
+  assign \$4491  = ra[282] | ra[283];
+  assign \$4492  = ra[283] ? 1'h1 : 1'h0;
+  assign \$4493  = ra[281] ? 1'h1 : 1'h0;
   assign \$4494  = \$4491  ? { 1'h1, \$4492  } : { 1'h0, \$4493  };
   assign \$4495  = \$4486  ? { 1'h1, \$4490  } : { 1'h0, \$4494  };
-  assign \$4496  = \$4471  ? { 1'h1, \$4483  } : { 1'h0, \$4495  };
-  assign \$4497  = \$4432  ? { 1'h1, \$4464  } : { 1'h0, \$4496  };
-  assign \$4498  = \$4337  ? { 1'h1, \$4417  } : { 1'h0, \$4497  };
-  assign \$4499  = \$4114  ? { 1'h1, \$4306  } : { 1'h0, \$4498  };
-  assign \$4500  = \$3603  ? { 1'h1, \$4051  } : { 1'h0, \$4499  };
-  assign \$4501  = ra[128] | ra[129];
-  assign \$4502  = ra[130] | ra[131];
-  assign \$4503  = \$4501  | \$4502 ;
-  assign \$4504  = ra[132] | ra[133];
-  assign \$4505  = ra[134] | ra[135];
-  assign \$4506  = \$4504  | \$4505 ;
-  assign \$4507  = \$4503  | \$4506 ;
-  assign \$4508  = ra[136] | ra[137];
-  assign \$4509  = ra[138] | ra[139];
-  assign \$4510  = \$4508  | \$4509 ;
-  assign \$4511  = ra[140] | ra[141];
-  assign \$4512  = ra[142] | ra[143];
-  assign \$4513  = \$4511  | \$4512 ;
-  assign \$4514  = \$4510  | \$4513 ;
-  assign \$4515  = \$4507  | \$4514 ;
-  assign \$4516  = ra[144] | ra[145];
-  assign \$4517  = ra[146] | ra[147];
+  assign \$4496  = ra[276] | ra[277];
+  assign \$4497  = ra[278] | ra[279];
+  assign \$4498  = \$4496  | \$4497 ;
+  assign \$4499  = ra[278] | ra[279];
+  assign \$4500  = ra[279] ? 1'h1 : 1'h0;
+  assign \$4501  = ra[277] ? 1'h1 : 1'h0;
+  assign \$4502  = \$4499  ? { 1'h1, \$4500  } : { 1'h0, \$4501  };
+  assign \$4503  = ra[274] | ra[275];
+  assign \$4504  = ra[275] ? 1'h1 : 1'h0;
+  assign \$4505  = ra[273] ? 1'h1 : 1'h0;
+  assign \$4506  = \$4503  ? { 1'h1, \$4504  } : { 1'h0, \$4505  };
+  assign \$4507  = \$4498  ? { 1'h1, \$4502  } : { 1'h0, \$4506  };
+  assign \$4508  = \$4483  ? { 1'h1, \$4495  } : { 1'h0, \$4507  };
+  assign \$4509  = ra[264] | ra[265];
+  assign \$4510  = ra[266] | ra[267];
+  assign \$4511  = \$4509  | \$4510 ;
+  assign \$4512  = ra[268] | ra[269];
+  assign \$4513  = ra[270] | ra[271];
+  assign \$4514  = \$4512  | \$4513 ;
+  assign \$4515  = \$4511  | \$4514 ;
+  assign \$4516  = ra[268] | ra[269];
+  assign \$4517  = ra[270] | ra[271];
   assign \$4518  = \$4516  | \$4517 ;
-  assign \$4519  = ra[148] | ra[149];
-  assign \$4520  = ra[150] | ra[151];
-  assign \$4521  = \$4519  | \$4520 ;
-  assign \$4522  = \$4518  | \$4521 ;
-  assign \$4523  = ra[152] | ra[153];
-  assign \$4524  = ra[154] | ra[155];
-  assign \$4525  = \$4523  | \$4524 ;
-  assign \$4526  = ra[156] | ra[157];
-  assign \$4527  = ra[158] | ra[159];
-  assign \$4528  = \$4526  | \$4527 ;
-  assign \$4529  = \$4525  | \$4528 ;
-  assign \$4530  = \$4522  | \$4529 ;
-  assign \$4531  = \$4515  | \$4530 ;
-  assign \$4532  = ra[160] | ra[161];
-  assign \$4533  = ra[162] | ra[163];
-  assign \$4534  = \$4532  | \$4533 ;
-  assign \$4535  = ra[164] | ra[165];
-  assign \$4536  = ra[166] | ra[167];
-  assign \$4537  = \$4535  | \$4536 ;
-  assign \$4538  = \$4534  | \$4537 ;
-  assign \$4539  = ra[168] | ra[169];
-  assign \$4540  = ra[170] | ra[171];
-  assign \$4541  = \$4539  | \$4540 ;
-  assign \$4542  = ra[172] | ra[173];
-  assign \$4543  = ra[174] | ra[175];
-  assign \$4544  = \$4542  | \$4543 ;
-  assign \$4545  = \$4541  | \$4544 ;
-  assign \$4546  = \$4538  | \$4545 ;
-  assign \$4547  = ra[176] | ra[177];
-  assign \$4548  = ra[178] | ra[179];
-  assign \$4549  = \$4547  | \$4548 ;
-  assign \$4550  = ra[180] | ra[181];
-  assign \$4551  = ra[182] | ra[183];
-  assign \$4552  = \$4550  | \$4551 ;
-  assign \$4553  = \$4549  | \$4552 ;
-  assign \$4554  = ra[184] | ra[185];
-  assign \$4555  = ra[186] | ra[187];
-  assign \$4556  = \$4554  | \$4555 ;
-  assign \$4557  = ra[188] | ra[189];
-  assign \$4558  = ra[190] | ra[191];
-  assign \$4559  = \$4557  | \$4558 ;
-  assign \$4560  = \$4556  | \$4559 ;
-  assign \$4561  = \$4553  | \$4560 ;
-  assign \$4562  = \$4546  | \$4561 ;
-  assign \$4563  = \$4531  | \$4562 ;
-  assign \$4564  = ra[192] | ra[193];
-  assign \$4565  = ra[194] | ra[195];
-  assign \$4566  = \$4564  | \$4565 ;
-  assign \$4567  = ra[196] | ra[197];
-  assign \$4568  = ra[198] | ra[199];
+  assign \$4519  = ra[270] | ra[271];
+  assign \$4520  = ra[271] ? 1'h1 : 1'h0;
+  assign \$4521  = ra[269] ? 1'h1 : 1'h0;
+  assign \$4522  = \$4519  ? { 1'h1, \$4520  } : { 1'h0, \$4521  };
+  assign \$4523  = ra[266] | ra[267];
+  assign \$4524  = ra[267] ? 1'h1 : 1'h0;
+  assign \$4525  = ra[265] ? 1'h1 : 1'h0;
+  assign \$4526  = \$4523  ? { 1'h1, \$4524  } : { 1'h0, \$4525  };
+  assign \$4527  = \$4518  ? { 1'h1, \$4522  } : { 1'h0, \$4526  };
+  assign \$4528  = ra[260] | ra[261];
+  assign \$4529  = ra[262] | ra[263];
+  assign \$4530  = \$4528  | \$4529 ;
+  assign \$4531  = ra[262] | ra[263];
+  assign \$4532  = ra[263] ? 1'h1 : 1'h0;
+  assign \$4533  = ra[261] ? 1'h1 : 1'h0;
+  assign \$4534  = \$4531  ? { 1'h1, \$4532  } : { 1'h0, \$4533  };
+  assign \$4535  = ra[258] | ra[259];
+  assign \$4536  = ra[259] ? 1'h1 : 1'h0;
+  assign \$4537  = ra[257] ? 1'h1 : 1'h0;
+  assign \$4538  = \$4535  ? { 1'h1, \$4536  } : { 1'h0, \$4537  };
+  assign \$4539  = \$4530  ? { 1'h1, \$4534  } : { 1'h0, \$4538  };
+  assign \$4540  = \$4515  ? { 1'h1, \$4527  } : { 1'h0, \$4539  };
+  assign \$4541  = \$4476  ? { 1'h1, \$4508  } : { 1'h0, \$4540  };
+  assign \$4542  = \$4381  ? { 1'h1, \$4461  } : { 1'h0, \$4541  };
+  assign \$4543  = \$4158  ? { 1'h1, \$4350  } : { 1'h0, \$4542  };
+  assign \$4544  = \$3647  ? { 1'h1, \$4095  } : { 1'h0, \$4543  };
+  assign \$4545  = ra[128] | ra[129];
+  assign \$4546  = ra[130] | ra[131];
+  assign \$4547  = \$4545  | \$4546 ;
+  assign \$4548  = ra[132] | ra[133];
+  assign \$4549  = ra[134] | ra[135];
+  assign \$4550  = \$4548  | \$4549 ;
+  assign \$4551  = \$4547  | \$4550 ;
+  assign \$4552  = ra[136] | ra[137];
+  assign \$4553  = ra[138] | ra[139];
+  assign \$4554  = \$4552  | \$4553 ;
+  assign \$4555  = ra[140] | ra[141];
+  assign \$4556  = ra[142] | ra[143];
+  assign \$4557  = \$4555  | \$4556 ;
+  assign \$4558  = \$4554  | \$4557 ;
+  assign \$4559  = \$4551  | \$4558 ;
+  assign \$4560  = ra[144] | ra[145];
+  assign \$4561  = ra[146] | ra[147];
+  assign \$4562  = \$4560  | \$4561 ;
+  assign \$4563  = ra[148] | ra[149];
+  assign \$4564  = ra[150] | ra[151];
+  assign \$4565  = \$4563  | \$4564 ;
+  assign \$4566  = \$4562  | \$4565 ;
+  assign \$4567  = ra[152] | ra[153];
+  assign \$4568  = ra[154] | ra[155];
   assign \$4569  = \$4567  | \$4568 ;
-  assign \$4570  = \$4566  | \$4569 ;
-  assign \$4571  = ra[200] | ra[201];
-  assign \$4572  = ra[202] | ra[203];
-  assign \$4573  = \$4571  | \$4572 ;
-  assign \$4574  = ra[204] | ra[205];
-  assign \$4575  = ra[206] | ra[207];
-  assign \$4576  = \$4574  | \$4575 ;
-  assign \$4577  = \$4573  | \$4576 ;
-  assign \$4578  = \$4570  | \$4577 ;
-  assign \$4579  = ra[208] | ra[209];
-  assign \$4580  = ra[210] | ra[211];
+  assign \$4570  = ra[156] | ra[157];
+  assign \$4571  = ra[158] | ra[159];
+  assign \$4572  = \$4570  | \$4571 ;
+  assign \$4573  = \$4569  | \$4572 ;
+  assign \$4574  = \$4566  | \$4573 ;
+  assign \$4575  = \$4559  | \$4574 ;
+  assign \$4576  = ra[160] | ra[161];
+  assign \$4577  = ra[162] | ra[163];
+  assign \$4578  = \$4576  | \$4577 ;
+  assign \$4579  = ra[164] | ra[165];
+  assign \$4580  = ra[166] | ra[167];
   assign \$4581  = \$4579  | \$4580 ;
-  assign \$4582  = ra[212] | ra[213];
-  assign \$4583  = ra[214] | ra[215];
-  assign \$4584  = \$4582  | \$4583 ;
-  assign \$4585  = \$4581  | \$4584 ;
-  assign \$4586  = ra[216] | ra[217];
-  assign \$4587  = ra[218] | ra[219];
+  assign \$4582  = \$4578  | \$4581 ;
+  assign \$4583  = ra[168] | ra[169];
+  assign \$4584  = ra[170] | ra[171];
+  assign \$4585  = \$4583  | \$4584 ;
+  assign \$4586  = ra[172] | ra[173];
+  assign \$4587  = ra[174] | ra[175];
   assign \$4588  = \$4586  | \$4587 ;
-  assign \$4589  = ra[220] | ra[221];
-  assign \$4590  = ra[222] | ra[223];
-  assign \$4591  = \$4589  | \$4590 ;
-  assign \$4592  = \$4588  | \$4591 ;
-  assign \$4593  = \$4585  | \$4592 ;
-  assign \$4594  = \$4578  | \$4593 ;
-  assign \$4595  = ra[224] | ra[225];
-  assign \$4596  = ra[226] | ra[227];
-  assign \$4597  = \$4595  | \$4596 ;
-  assign \$4598  = ra[228] | ra[229];
-  assign \$4599  = ra[230] | ra[231];
+  assign \$4589  = \$4585  | \$4588 ;
+  assign \$4590  = \$4582  | \$4589 ;
+  assign \$4591  = ra[176] | ra[177];
+  assign \$4592  = ra[178] | ra[179];
+  assign \$4593  = \$4591  | \$4592 ;
+  assign \$4594  = ra[180] | ra[181];
+  assign \$4595  = ra[182] | ra[183];
+  assign \$4596  = \$4594  | \$4595 ;
+  assign \$4597  = \$4593  | \$4596 ;
+  assign \$4598  = ra[184] | ra[185];
+  assign \$4599  = ra[186] | ra[187];
   assign \$4600  = \$4598  | \$4599 ;
-  assign \$4601  = \$4597  | \$4600 ;
-  assign \$4602  = ra[232] | ra[233];
-  assign \$4603  = ra[234] | ra[235];
-  assign \$4604  = \$4602  | \$4603 ;
-  assign \$4605  = ra[236] | ra[237];
-  assign \$4606  = ra[238] | ra[239];
-  assign \$4607  = \$4605  | \$4606 ;
-  assign \$4608  = \$4604  | \$4607 ;
-  assign \$4609  = \$4601  | \$4608 ;
-  assign \$4610  = ra[240] | ra[241];
-  assign \$4611  = ra[242] | ra[243];
-  assign \$4612  = \$4610  | \$4611 ;
-  assign \$4613  = ra[244] | ra[245];
-  assign \$4614  = ra[246] | ra[247];
-  assign \$4615  = \$4613  | \$4614 ;
-  assign \$4616  = \$4612  | \$4615 ;
-  assign \$4617  = ra[248] | ra[249];
-  assign \$4618  = ra[250] | ra[251];
-  assign \$4619  = \$4617  | \$4618 ;
-  assign \$4620  = ra[252] | ra[253];
-  assign \$4621  = ra[254] | ra[255];
-  assign \$4622  = \$4620  | \$4621 ;
-  assign \$4623  = \$4619  | \$4622 ;
-  assign \$4624  = \$4616  | \$4623 ;
-  assign \$4625  = \$4609  | \$4624 ;
-  assign \$4626  = \$4594  | \$4625 ;
-  assign \$4627  = \$4563  | \$4626 ;
-  assign \$4628  = ra[192] | ra[193];
-  assign \$4629  = ra[194] | ra[195];
-  assign \$4630  = \$4628  | \$4629 ;
-  assign \$4631  = ra[196] | ra[197];
-  assign \$4632  = ra[198] | ra[199];
-  assign \$4633  = \$4631  | \$4632 ;
-  assign \$4634  = \$4630  | \$4633 ;
-  assign \$4635  = ra[200] | ra[201];
-  assign \$4636  = ra[202] | ra[203];
-  assign \$4637  = \$4635  | \$4636 ;
-  assign \$4638  = ra[204] | ra[205];
-  assign \$4639  = ra[206] | ra[207];
-  assign \$4640  = \$4638  | \$4639 ;
-  assign \$4641  = \$4637  | \$4640 ;
-  assign \$4642  = \$4634  | \$4641 ;
-  assign \$4643  = ra[208] | ra[209];
-  assign \$4644  = ra[210] | ra[211];
-  assign \$4645  = \$4643  | \$4644 ;
-  assign \$4646  = ra[212] | ra[213];
-  assign \$4647  = ra[214] | ra[215];
+  assign \$4601  = ra[188] | ra[189];
+  assign \$4602  = ra[190] | ra[191];
+  assign \$4603  = \$4601  | \$4602 ;
+  assign \$4604  = \$4600  | \$4603 ;
+  assign \$4605  = \$4597  | \$4604 ;
+  assign \$4606  = \$4590  | \$4605 ;
+  assign \$4607  = \$4575  | \$4606 ;
+  assign \$4608  = ra[192] | ra[193];
+  assign \$4609  = ra[194] | ra[195];
+  assign \$4610  = \$4608  | \$4609 ;
+  assign \$4611  = ra[196] | ra[197];
+  assign \$4612  = ra[198] | ra[199];
+  assign \$4613  = \$4611  | \$4612 ;
+  assign \$4614  = \$4610  | \$4613 ;
+  assign \$4615  = ra[200] | ra[201];
+  assign \$4616  = ra[202] | ra[203];
+  assign \$4617  = \$4615  | \$4616 ;
+  assign \$4618  = ra[204] | ra[205];
+  assign \$4619  = ra[206] | ra[207];
+  assign \$4620  = \$4618  | \$4619 ;
+  assign \$4621  = \$4617  | \$4620 ;
+  assign \$4622  = \$4614  | \$4621 ;
+  assign \$4623  = ra[208] | ra[209];
+  assign \$4624  = ra[210] | ra[211];
+  assign \$4625  = \$4623  | \$4624 ;
+  assign \$4626  = ra[212] | ra[213];
+  assign \$4627  = ra[214] | ra[215];
+  assign \$4628  = \$4626  | \$4627 ;
+  assign \$4629  = \$4625  | \$4628 ;
+  assign \$4630  = ra[216] | ra[217];
+  assign \$4631  = ra[218] | ra[219];
+  assign \$4632  = \$4630  | \$4631 ;
+  assign \$4633  = ra[220] | ra[221];
+  assign \$4634  = ra[222] | ra[223];
+  assign \$4635  = \$4633  | \$4634 ;
+  assign \$4636  = \$4632  | \$4635 ;
+  assign \$4637  = \$4629  | \$4636 ;
+  assign \$4638  = \$4622  | \$4637 ;
+  assign \$4639  = ra[224] | ra[225];
+  assign \$4640  = ra[226] | ra[227];
+  assign \$4641  = \$4639  | \$4640 ;
+  assign \$4642  = ra[228] | ra[229];
+  assign \$4643  = ra[230] | ra[231];
+  assign \$4644  = \$4642  | \$4643 ;
+  assign \$4645  = \$4641  | \$4644 ;
+  assign \$4646  = ra[232] | ra[233];
+  assign \$4647  = ra[234] | ra[235];
   assign \$4648  = \$4646  | \$4647 ;
-  assign \$4649  = \$4645  | \$4648 ;
-  assign \$4650  = ra[216] | ra[217];
-  assign \$4651  = ra[218] | ra[219];
-  assign \$4652  = \$4650  | \$4651 ;
-  assign \$4653  = ra[220] | ra[221];
-  assign \$4654  = ra[222] | ra[223];
-  assign \$4655  = \$4653  | \$4654 ;
-  assign \$4656  = \$4652  | \$4655 ;
-  assign \$4657  = \$4649  | \$4656 ;
-  assign \$4658  = \$4642  | \$4657 ;
-  assign \$4659  = ra[224] | ra[225];
-  assign \$4660  = ra[226] | ra[227];
-  assign \$4661  = \$4659  | \$4660 ;
-  assign \$4662  = ra[228] | ra[229];
-  assign \$4663  = ra[230] | ra[231];
-  assign \$4664  = \$4662  | \$4663 ;
-  assign \$4665  = \$4661  | \$4664 ;
-  assign \$4666  = ra[232] | ra[233];
-  assign \$4667  = ra[234] | ra[235];
-  assign \$4668  = \$4666  | \$4667 ;
-  assign \$4669  = ra[236] | ra[237];
-  assign \$4670  = ra[238] | ra[239];
-  assign \$4671  = \$4669  | \$4670 ;
-  assign \$4672  = \$4668  | \$4671 ;
-  assign \$4673  = \$4665  | \$4672 ;
-  assign \$4674  = ra[240] | ra[241];
-  assign \$4675  = ra[242] | ra[243];
-  assign \$4676  = \$4674  | \$4675 ;
-  assign \$4677  = ra[244] | ra[245];
-  assign \$4678  = ra[246] | ra[247];
-  assign \$4679  = \$4677  | \$4678 ;
-  assign \$4680  = \$4676  | \$4679 ;
-  assign \$4681  = ra[248] | ra[249];
-  assign \$4682  = ra[250] | ra[251];
-  assign \$4683  = \$4681  | \$4682 ;
-  assign \$4684  = ra[252] | ra[253];
-  assign \$4685  = ra[254] | ra[255];
-  assign \$4686  = \$4684  | \$4685 ;
-  assign \$4687  = \$4683  | \$4686 ;
-  assign \$4688  = \$4680  | \$4687 ;
-  assign \$4689  = \$4673  | \$4688 ;
-  assign \$4690  = \$4658  | \$4689 ;
-  assign \$4691  = ra[224] | ra[225];
-  assign \$4692  = ra[226] | ra[227];
-  assign \$4693  = \$4691  | \$4692 ;
-  assign \$4694  = ra[228] | ra[229];
-  assign \$4695  = ra[230] | ra[231];
+  assign \$4649  = ra[236] | ra[237];
+  assign \$4650  = ra[238] | ra[239];
+  assign \$4651  = \$4649  | \$4650 ;
+  assign \$4652  = \$4648  | \$4651 ;
+  assign \$4653  = \$4645  | \$4652 ;
+  assign \$4654  = ra[240] | ra[241];
+  assign \$4655  = ra[242] | ra[243];
+  assign \$4656  = \$4654  | \$4655 ;
+  assign \$4657  = ra[244] | ra[245];
+  assign \$4658  = ra[246] | ra[247];
+  assign \$4659  = \$4657  | \$4658 ;
+  assign \$4660  = \$4656  | \$4659 ;
+  assign \$4661  = ra[248] | ra[249];
+  assign \$4662  = ra[250] | ra[251];
+  assign \$4663  = \$4661  | \$4662 ;
+  assign \$4664  = ra[252] | ra[253];
+  assign \$4665  = ra[254] | ra[255];
+  assign \$4666  = \$4664  | \$4665 ;
+  assign \$4667  = \$4663  | \$4666 ;
+  assign \$4668  = \$4660  | \$4667 ;
+  assign \$4669  = \$4653  | \$4668 ;
+  assign \$4670  = \$4638  | \$4669 ;
+  assign \$4671  = \$4607  | \$4670 ;
+  assign \$4672  = ra[192] | ra[193];
+  assign \$4673  = ra[194] | ra[195];
+  assign \$4674  = \$4672  | \$4673 ;
+  assign \$4675  = ra[196] | ra[197];
+  assign \$4676  = ra[198] | ra[199];
+  assign \$4677  = \$4675  | \$4676 ;
+  assign \$4678  = \$4674  | \$4677 ;
+  assign \$4679  = ra[200] | ra[201];
+  assign \$4680  = ra[202] | ra[203];
+  assign \$4681  = \$4679  | \$4680 ;
+  assign \$4682  = ra[204] | ra[205];
+  assign \$4683  = ra[206] | ra[207];
+  assign \$4684  = \$4682  | \$4683 ;
+  assign \$4685  = \$4681  | \$4684 ;
+  assign \$4686  = \$4678  | \$4685 ;
+  assign \$4687  = ra[208] | ra[209];
+  assign \$4688  = ra[210] | ra[211];
+  assign \$4689  = \$4687  | \$4688 ;
+  assign \$4690  = ra[212] | ra[213];
+  assign \$4691  = ra[214] | ra[215];
+  assign \$4692  = \$4690  | \$4691 ;
+  assign \$4693  = \$4689  | \$4692 ;
+  assign \$4694  = ra[216] | ra[217];
+  assign \$4695  = ra[218] | ra[219];
   assign \$4696  = \$4694  | \$4695 ;
-  assign \$4697  = \$4693  | \$4696 ;
-  assign \$4698  = ra[232] | ra[233];
-  assign \$4699  = ra[234] | ra[235];
-  assign \$4700  = \$4698  | \$4699 ;
-  assign \$4701  = ra[236] | ra[237];
-  assign \$4702  = ra[238] | ra[239];
-  assign \$4703  = \$4701  | \$4702 ;
-  assign \$4704  = \$4700  | \$4703 ;
-  assign \$4705  = \$4697  | \$4704 ;
-  assign \$4706  = ra[240] | ra[241];
-  assign \$4707  = ra[242] | ra[243];
+  assign \$4697  = ra[220] | ra[221];
+  assign \$4698  = ra[222] | ra[223];
+  assign \$4699  = \$4697  | \$4698 ;
+  assign \$4700  = \$4696  | \$4699 ;
+  assign \$4701  = \$4693  | \$4700 ;
+  assign \$4702  = \$4686  | \$4701 ;
+  assign \$4703  = ra[224] | ra[225];
+  assign \$4704  = ra[226] | ra[227];
+  assign \$4705  = \$4703  | \$4704 ;
+  assign \$4706  = ra[228] | ra[229];
+  assign \$4707  = ra[230] | ra[231];
   assign \$4708  = \$4706  | \$4707 ;
-  assign \$4709  = ra[244] | ra[245];
-  assign \$4710  = ra[246] | ra[247];
-  assign \$4711  = \$4709  | \$4710 ;
-  assign \$4712  = \$4708  | \$4711 ;
-  assign \$4713  = ra[248] | ra[249];
-  assign \$4714  = ra[250] | ra[251];
+  assign \$4709  = \$4705  | \$4708 ;
+  assign \$4710  = ra[232] | ra[233];
+  assign \$4711  = ra[234] | ra[235];
+  assign \$4712  = \$4710  | \$4711 ;
+  assign \$4713  = ra[236] | ra[237];
+  assign \$4714  = ra[238] | ra[239];
   assign \$4715  = \$4713  | \$4714 ;
-  assign \$4716  = ra[252] | ra[253];
-  assign \$4717  = ra[254] | ra[255];
-  assign \$4718  = \$4716  | \$4717 ;
-  assign \$4719  = \$4715  | \$4718 ;
-  assign \$4720  = \$4712  | \$4719 ;
-  assign \$4721  = \$4705  | \$4720 ;
-  assign \$4722  = ra[240] | ra[241];
-  assign \$4723  = ra[242] | ra[243];
-  assign \$4724  = \$4722  | \$4723 ;
-  assign \$4725  = ra[244] | ra[245];
-  assign \$4726  = ra[246] | ra[247];
+  assign \$4716  = \$4712  | \$4715 ;
+  assign \$4717  = \$4709  | \$4716 ;
+  assign \$4718  = ra[240] | ra[241];
+  assign \$4719  = ra[242] | ra[243];
+  assign \$4720  = \$4718  | \$4719 ;
+  assign \$4721  = ra[244] | ra[245];
+  assign \$4722  = ra[246] | ra[247];
+  assign \$4723  = \$4721  | \$4722 ;
+  assign \$4724  = \$4720  | \$4723 ;
+  assign \$4725  = ra[248] | ra[249];
+  assign \$4726  = ra[250] | ra[251];
   assign \$4727  = \$4725  | \$4726 ;
-  assign \$4728  = \$4724  | \$4727 ;
-  assign \$4729  = ra[248] | ra[249];
-  assign \$4730  = ra[250] | ra[251];
-  assign \$4731  = \$4729  | \$4730 ;
-  assign \$4732  = ra[252] | ra[253];
-  assign \$4733  = ra[254] | ra[255];
-  assign \$4734  = \$4732  | \$4733 ;
-  assign \$4735  = \$4731  | \$4734 ;
-  assign \$4736  = \$4728  | \$4735 ;
-  assign \$4737  = ra[248] | ra[249];
-  assign \$4738  = ra[250] | ra[251];
-  assign \$4739  = \$4737  | \$4738 ;
-  assign \$4740  = ra[252] | ra[253];
-  assign \$4741  = ra[254] | ra[255];
-  assign \$4742  = \$4740  | \$4741 ;
-  assign \$4743  = \$4739  | \$4742 ;
-  assign \$4744  = ra[252] | ra[253];
-  assign \$4745  = ra[254] | ra[255];
-  assign \$4746  = \$4744  | \$4745 ;
-  assign \$4747  = ra[254] | ra[255];
-  assign \$4748  = ra[255] ? 1'h1 : 1'h0;
-  assign \$4749  = ra[253] ? 1'h1 : 1'h0;
-  assign \$4750  = \$4747  ? { 1'h1, \$4748  } : { 1'h0, \$4749  };
-  assign \$4751  = ra[250] | ra[251];
-  assign \$4752  = ra[251] ? 1'h1 : 1'h0;
-  assign \$4753  = ra[249] ? 1'h1 : 1'h0;
-  assign \$4754  = \$4751  ? { 1'h1, \$4752  } : { 1'h0, \$4753  };
-  assign \$4755  = \$4746  ? { 1'h1, \$4750  } : { 1'h0, \$4754  };
-  assign \$4756  = ra[244] | ra[245];
-  assign \$4757  = ra[246] | ra[247];
-  assign \$4758  = \$4756  | \$4757 ;
-  assign \$4759  = ra[246] | ra[247];
-  assign \$4760  = ra[247] ? 1'h1 : 1'h0;
-  assign \$4761  = ra[245] ? 1'h1 : 1'h0;
-  assign \$4762  = \$4759  ? { 1'h1, \$4760  } : { 1'h0, \$4761  };
-  assign \$4763  = ra[242] | ra[243];
-  assign \$4764  = ra[243] ? 1'h1 : 1'h0;
-  assign \$4765  = ra[241] ? 1'h1 : 1'h0;
-  assign \$4766  = \$4763  ? { 1'h1, \$4764  } : { 1'h0, \$4765  };
-  assign \$4767  = \$4758  ? { 1'h1, \$4762  } : { 1'h0, \$4766  };
-  assign \$4768  = \$4743  ? { 1'h1, \$4755  } : { 1'h0, \$4767  };
-  assign \$4769  = ra[232] | ra[233];
-  assign \$4770  = ra[234] | ra[235];
+  assign \$4728  = ra[252] | ra[253];
+  assign \$4729  = ra[254] | ra[255];
+  assign \$4730  = \$4728  | \$4729 ;
+  assign \$4731  = \$4727  | \$4730 ;
+  assign \$4732  = \$4724  | \$4731 ;
+  assign \$4733  = \$4717  | \$4732 ;
+  assign \$4734  = \$4702  | \$4733 ;
+  assign \$4735  = ra[224] | ra[225];
+  assign \$4736  = ra[226] | ra[227];
+  assign \$4737  = \$4735  | \$4736 ;
+  assign \$4738  = ra[228] | ra[229];
+  assign \$4739  = ra[230] | ra[231];
+  assign \$4740  = \$4738  | \$4739 ;
+  assign \$4741  = \$4737  | \$4740 ;
+  assign \$4742  = ra[232] | ra[233];
+  assign \$4743  = ra[234] | ra[235];
+  assign \$4744  = \$4742  | \$4743 ;
+  assign \$4745  = ra[236] | ra[237];
+  assign \$4746  = ra[238] | ra[239];
+  assign \$4747  = \$4745  | \$4746 ;
+  assign \$4748  = \$4744  | \$4747 ;
+  assign \$4749  = \$4741  | \$4748 ;
+  assign \$4750  = ra[240] | ra[241];
+  assign \$4751  = ra[242] | ra[243];
+  assign \$4752  = \$4750  | \$4751 ;
+  assign \$4753  = ra[244] | ra[245];
+  assign \$4754  = ra[246] | ra[247];
+  assign \$4755  = \$4753  | \$4754 ;
+  assign \$4756  = \$4752  | \$4755 ;
+  assign \$4757  = ra[248] | ra[249];
+  assign \$4758  = ra[250] | ra[251];
+  assign \$4759  = \$4757  | \$4758 ;
+  assign \$4760  = ra[252] | ra[253];
+  assign \$4761  = ra[254] | ra[255];
+  assign \$4762  = \$4760  | \$4761 ;
+  assign \$4763  = \$4759  | \$4762 ;
+  assign \$4764  = \$4756  | \$4763 ;
+  assign \$4765  = \$4749  | \$4764 ;
+  assign \$4766  = ra[240] | ra[241];
+  assign \$4767  = ra[242] | ra[243];
+  assign \$4768  = \$4766  | \$4767 ;
+  assign \$4769  = ra[244] | ra[245];
+  assign \$4770  = ra[246] | ra[247];
   assign \$4771  = \$4769  | \$4770 ;
-  assign \$4772  = ra[236] | ra[237];
-  assign \$4773  = ra[238] | ra[239];
-  assign \$4774  = \$4772  | \$4773 ;
-  assign \$4775  = \$4771  | \$4774 ;
-  assign \$4776  = ra[236] | ra[237];
-  assign \$4777  = ra[238] | ra[239];
+  assign \$4772  = \$4768  | \$4771 ;
+  assign \$4773  = ra[248] | ra[249];
+  assign \$4774  = ra[250] | ra[251];
+  assign \$4775  = \$4773  | \$4774 ;
+  assign \$4776  = ra[252] | ra[253];
+  assign \$4777  = ra[254] | ra[255];
   assign \$4778  = \$4776  | \$4777 ;
-  assign \$4779  = ra[238] | ra[239];
-  assign \$4780  = ra[239] ? 1'h1 : 1'h0;
-  assign \$4781  = ra[237] ? 1'h1 : 1'h0;
-  assign \$4782  = \$4779  ? { 1'h1, \$4780  } : { 1'h0, \$4781  };
-  assign \$4783  = ra[234] | ra[235];
-  assign \$4784  = ra[235] ? 1'h1 : 1'h0;
-  assign \$4785  = ra[233] ? 1'h1 : 1'h0;
-  assign \$4786  = \$4783  ? { 1'h1, \$4784  } : { 1'h0, \$4785  };
-  assign \$4787  = \$4778  ? { 1'h1, \$4782  } : { 1'h0, \$4786  };
-  assign \$4788  = ra[228] | ra[229];
-  assign \$4789  = ra[230] | ra[231];
+  assign \$4779  = \$4775  | \$4778 ;
+  assign \$4780  = \$4772  | \$4779 ;
+  assign \$4781  = ra[248] | ra[249];
+  assign \$4782  = ra[250] | ra[251];
+  assign \$4783  = \$4781  | \$4782 ;
+  assign \$4784  = ra[252] | ra[253];
+  assign \$4785  = ra[254] | ra[255];
+  assign \$4786  = \$4784  | \$4785 ;
+  assign \$4787  = \$4783  | \$4786 ;
+  assign \$4788  = ra[252] | ra[253];
+  assign \$4789  = ra[254] | ra[255];
   assign \$4790  = \$4788  | \$4789 ;
-  assign \$4791  = ra[230] | ra[231];
-  assign \$4792  = ra[231] ? 1'h1 : 1'h0;
-  assign \$4793  = ra[229] ? 1'h1 : 1'h0;
+  assign \$4791  = ra[254] | ra[255];
+  assign \$4792  = ra[255] ? 1'h1 : 1'h0;
+  assign \$4793  = ra[253] ? 1'h1 : 1'h0;
   assign \$4794  = \$4791  ? { 1'h1, \$4792  } : { 1'h0, \$4793  };
-  assign \$4795  = ra[226] | ra[227];
-  assign \$4796  = ra[227] ? 1'h1 : 1'h0;
-  assign \$4797  = ra[225] ? 1'h1 : 1'h0;
+  assign \$4795  = ra[250] | ra[251];
+  assign \$4796  = ra[251] ? 1'h1 : 1'h0;
+  assign \$4797  = ra[249] ? 1'h1 : 1'h0;
   assign \$4798  = \$4795  ? { 1'h1, \$4796  } : { 1'h0, \$4797  };
   assign \$4799  = \$4790  ? { 1'h1, \$4794  } : { 1'h0, \$4798  };
-  assign \$4800  = \$4775  ? { 1'h1, \$4787  } : { 1'h0, \$4799  };
-  assign \$4801  = \$4736  ? { 1'h1, \$4768  } : { 1'h0, \$4800  };
-  assign \$4802  = ra[208] | ra[209];
-  assign \$4803  = ra[210] | ra[211];
-  assign \$4804  = \$4802  | \$4803 ;
-  assign \$4805  = ra[212] | ra[213];
-  assign \$4806  = ra[214] | ra[215];
-  assign \$4807  = \$4805  | \$4806 ;
-  assign \$4808  = \$4804  | \$4807 ;
-  assign \$4809  = ra[216] | ra[217];
-  assign \$4810  = ra[218] | ra[219];
-  assign \$4811  = \$4809  | \$4810 ;
-  assign \$4812  = ra[220] | ra[221];
-  assign \$4813  = ra[222] | ra[223];
-  assign \$4814  = \$4812  | \$4813 ;
-  assign \$4815  = \$4811  | \$4814 ;
-  assign \$4816  = \$4808  | \$4815 ;
-  assign \$4817  = ra[216] | ra[217];
-  assign \$4818  = ra[218] | ra[219];
-  assign \$4819  = \$4817  | \$4818 ;
-  assign \$4820  = ra[220] | ra[221];
-  assign \$4821  = ra[222] | ra[223];
+  assign \$4800  = ra[244] | ra[245];
+  assign \$4801  = ra[246] | ra[247];
+  assign \$4802  = \$4800  | \$4801 ;
+  assign \$4803  = ra[246] | ra[247];
+  assign \$4804  = ra[247] ? 1'h1 : 1'h0;
+  assign \$4805  = ra[245] ? 1'h1 : 1'h0;
+  assign \$4806  = \$4803  ? { 1'h1, \$4804  } : { 1'h0, \$4805  };
+  assign \$4807  = ra[242] | ra[243];
+  assign \$4808  = ra[243] ? 1'h1 : 1'h0;
+  assign \$4809  = ra[241] ? 1'h1 : 1'h0;
+  assign \$4810  = \$4807  ? { 1'h1, \$4808  } : { 1'h0, \$4809  };
+  assign \$4811  = \$4802  ? { 1'h1, \$4806  } : { 1'h0, \$4810  };
+  assign \$4812  = \$4787  ? { 1'h1, \$4799  } : { 1'h0, \$4811  };
+  assign \$4813  = ra[232] | ra[233];
+  assign \$4814  = ra[234] | ra[235];
+  assign \$4815  = \$4813  | \$4814 ;
+  assign \$4816  = ra[236] | ra[237];
+  assign \$4817  = ra[238] | ra[239];
+  assign \$4818  = \$4816  | \$4817 ;
+  assign \$4819  = \$4815  | \$4818 ;
+  assign \$4820  = ra[236] | ra[237];
+  assign \$4821  = ra[238] | ra[239];
   assign \$4822  = \$4820  | \$4821 ;
-  assign \$4823  = \$4819  | \$4822 ;
-  assign \$4824  = ra[220] | ra[221];
-  assign \$4825  = ra[222] | ra[223];
-  assign \$4826  = \$4824  | \$4825 ;
-  assign \$4827  = ra[222] | ra[223];
-  assign \$4828  = ra[223] ? 1'h1 : 1'h0;
-  assign \$4829  = ra[221] ? 1'h1 : 1'h0;
+  assign \$4823  = ra[238] | ra[239];
+  assign \$4824  = ra[239] ? 1'h1 : 1'h0;
+  assign \$4825  = ra[237] ? 1'h1 : 1'h0;
+  assign \$4826  = \$4823  ? { 1'h1, \$4824  } : { 1'h0, \$4825  };
+  assign \$4827  = ra[234] | ra[235];
+  assign \$4828  = ra[235] ? 1'h1 : 1'h0;
+  assign \$4829  = ra[233] ? 1'h1 : 1'h0;
   assign \$4830  = \$4827  ? { 1'h1, \$4828  } : { 1'h0, \$4829  };
-  assign \$4831  = ra[218] | ra[219];
-  assign \$4832  = ra[219] ? 1'h1 : 1'h0;
-  assign \$4833  = ra[217] ? 1'h1 : 1'h0;
-  assign \$4834  = \$4831  ? { 1'h1, \$4832  } : { 1'h0, \$4833  };
-  assign \$4835  = \$4826  ? { 1'h1, \$4830  } : { 1'h0, \$4834  };
-  assign \$4836  = ra[212] | ra[213];
-  assign \$4837  = ra[214] | ra[215];
-  assign \$4838  = \$4836  | \$4837 ;
-  assign \$4839  = ra[214] | ra[215];
-  assign \$4840  = ra[215] ? 1'h1 : 1'h0;
-  assign \$4841  = ra[213] ? 1'h1 : 1'h0;
+  assign \$4831  = \$4822  ? { 1'h1, \$4826  } : { 1'h0, \$4830  };
+  assign \$4832  = ra[228] | ra[229];
+  assign \$4833  = ra[230] | ra[231];
+  assign \$4834  = \$4832  | \$4833 ;
+  assign \$4835  = ra[230] | ra[231];
+  assign \$4836  = ra[231] ? 1'h1 : 1'h0;
+  assign \$4837  = ra[229] ? 1'h1 : 1'h0;
+  assign \$4838  = \$4835  ? { 1'h1, \$4836  } : { 1'h0, \$4837  };
+  assign \$4839  = ra[226] | ra[227];
+  assign \$4840  = ra[227] ? 1'h1 : 1'h0;
+  assign \$4841  = ra[225] ? 1'h1 : 1'h0;
   assign \$4842  = \$4839  ? { 1'h1, \$4840  } : { 1'h0, \$4841  };
-  assign \$4843  = ra[210] | ra[211];
-  assign \$4844  = ra[211] ? 1'h1 : 1'h0;
-  assign \$4845  = ra[209] ? 1'h1 : 1'h0;
-  assign \$4846  = \$4843  ? { 1'h1, \$4844  } : { 1'h0, \$4845  };
-  assign \$4847  = \$4838  ? { 1'h1, \$4842  } : { 1'h0, \$4846  };
-  assign \$4848  = \$4823  ? { 1'h1, \$4835  } : { 1'h0, \$4847  };
-  assign \$4849  = ra[200] | ra[201];
-  assign \$4850  = ra[202] | ra[203];
+  assign \$4843  = \$4834  ? { 1'h1, \$4838  } : { 1'h0, \$4842  };
+  assign \$4844  = \$4819  ? { 1'h1, \$4831  } : { 1'h0, \$4843  };
+  assign \$4845  = \$4780  ? { 1'h1, \$4812  } : { 1'h0, \$4844  };
+  assign \$4846  = ra[208] | ra[209];
+  assign \$4847  = ra[210] | ra[211];
+  assign \$4848  = \$4846  | \$4847 ;
+  assign \$4849  = ra[212] | ra[213];
+  assign \$4850  = ra[214] | ra[215];
   assign \$4851  = \$4849  | \$4850 ;
-  assign \$4852  = ra[204] | ra[205];
-  assign \$4853  = ra[206] | ra[207];
-  assign \$4854  = \$4852  | \$4853 ;
-  assign \$4855  = \$4851  | \$4854 ;
-  assign \$4856  = ra[204] | ra[205];
-  assign \$4857  = ra[206] | ra[207];
+  assign \$4852  = \$4848  | \$4851 ;
+  assign \$4853  = ra[216] | ra[217];
+  assign \$4854  = ra[218] | ra[219];
+  assign \$4855  = \$4853  | \$4854 ;
+  assign \$4856  = ra[220] | ra[221];
+  assign \$4857  = ra[222] | ra[223];
   assign \$4858  = \$4856  | \$4857 ;
-  assign \$4859  = ra[206] | ra[207];
-  assign \$4860  = ra[207] ? 1'h1 : 1'h0;
-  assign \$4861  = ra[205] ? 1'h1 : 1'h0;
-  assign \$4862  = \$4859  ? { 1'h1, \$4860  } : { 1'h0, \$4861  };
-  assign \$4863  = ra[202] | ra[203];
-  assign \$4864  = ra[203] ? 1'h1 : 1'h0;
-  assign \$4865  = ra[201] ? 1'h1 : 1'h0;
-  assign \$4866  = \$4863  ? { 1'h1, \$4864  } : { 1'h0, \$4865  };
-  assign \$4867  = \$4858  ? { 1'h1, \$4862  } : { 1'h0, \$4866  };
-  assign \$4868  = ra[196] | ra[197];
-  assign \$4869  = ra[198] | ra[199];
+  assign \$4859  = \$4855  | \$4858 ;
+  assign \$4860  = \$4852  | \$4859 ;
+  assign \$4861  = ra[216] | ra[217];
+  assign \$4862  = ra[218] | ra[219];
+  assign \$4863  = \$4861  | \$4862 ;
+  assign \$4864  = ra[220] | ra[221];
+  assign \$4865  = ra[222] | ra[223];
+  assign \$4866  = \$4864  | \$4865 ;
+  assign \$4867  = \$4863  | \$4866 ;
+  assign \$4868  = ra[220] | ra[221];
+  assign \$4869  = ra[222] | ra[223];
   assign \$4870  = \$4868  | \$4869 ;
-  assign \$4871  = ra[198] | ra[199];
-  assign \$4872  = ra[199] ? 1'h1 : 1'h0;
-  assign \$4873  = ra[197] ? 1'h1 : 1'h0;
+  assign \$4871  = ra[222] | ra[223];
+  assign \$4872  = ra[223] ? 1'h1 : 1'h0;
+  assign \$4873  = ra[221] ? 1'h1 : 1'h0;
   assign \$4874  = \$4871  ? { 1'h1, \$4872  } : { 1'h0, \$4873  };
-  assign \$4875  = ra[194] | ra[195];
-  assign \$4876  = ra[195] ? 1'h1 : 1'h0;
-  assign \$4877  = ra[193] ? 1'h1 : 1'h0;
+  assign \$4875  = ra[218] | ra[219];
+  assign \$4876  = ra[219] ? 1'h1 : 1'h0;
+  assign \$4877  = ra[217] ? 1'h1 : 1'h0;
   assign \$4878  = \$4875  ? { 1'h1, \$4876  } : { 1'h0, \$4877  };
   assign \$4879  = \$4870  ? { 1'h1, \$4874  } : { 1'h0, \$4878  };
-  assign \$4880  = \$4855  ? { 1'h1, \$4867  } : { 1'h0, \$4879  };
-  assign \$4881  = \$4816  ? { 1'h1, \$4848  } : { 1'h0, \$4880  };
-  assign \$4882  = \$4721  ? { 1'h1, \$4801  } : { 1'h0, \$4881  };
-  assign \$4883  = ra[160] | ra[161];
-  assign \$4884  = ra[162] | ra[163];
-  assign \$4885  = \$4883  | \$4884 ;
-  assign \$4886  = ra[164] | ra[165];
-  assign \$4887  = ra[166] | ra[167];
-  assign \$4888  = \$4886  | \$4887 ;
-  assign \$4889  = \$4885  | \$4888 ;
-  assign \$4890  = ra[168] | ra[169];
-  assign \$4891  = ra[170] | ra[171];
-  assign \$4892  = \$4890  | \$4891 ;
-  assign \$4893  = ra[172] | ra[173];
-  assign \$4894  = ra[174] | ra[175];
+  assign \$4880  = ra[212] | ra[213];
+  assign \$4881  = ra[214] | ra[215];
+  assign \$4882  = \$4880  | \$4881 ;
+  assign \$4883  = ra[214] | ra[215];
+  assign \$4884  = ra[215] ? 1'h1 : 1'h0;
+  assign \$4885  = ra[213] ? 1'h1 : 1'h0;
+  assign \$4886  = \$4883  ? { 1'h1, \$4884  } : { 1'h0, \$4885  };
+  assign \$4887  = ra[210] | ra[211];
+  assign \$4888  = ra[211] ? 1'h1 : 1'h0;
+  assign \$4889  = ra[209] ? 1'h1 : 1'h0;
+  assign \$4890  = \$4887  ? { 1'h1, \$4888  } : { 1'h0, \$4889  };
+  assign \$4891  = \$4882  ? { 1'h1, \$4886  } : { 1'h0, \$4890  };
+  assign \$4892  = \$4867  ? { 1'h1, \$4879  } : { 1'h0, \$4891  };
+  assign \$4893  = ra[200] | ra[201];
+  assign \$4894  = ra[202] | ra[203];
   assign \$4895  = \$4893  | \$4894 ;
-  assign \$4896  = \$4892  | \$4895 ;
-  assign \$4897  = \$4889  | \$4896 ;
-  assign \$4898  = ra[176] | ra[177];
-  assign \$4899  = ra[178] | ra[179];
-  assign \$4900  = \$4898  | \$4899 ;
-  assign \$4901  = ra[180] | ra[181];
-  assign \$4902  = ra[182] | ra[183];
-  assign \$4903  = \$4901  | \$4902 ;
-  assign \$4904  = \$4900  | \$4903 ;
-  assign \$4905  = ra[184] | ra[185];
-  assign \$4906  = ra[186] | ra[187];
-  assign \$4907  = \$4905  | \$4906 ;
-  assign \$4908  = ra[188] | ra[189];
-  assign \$4909  = ra[190] | ra[191];
-  assign \$4910  = \$4908  | \$4909 ;
-  assign \$4911  = \$4907  | \$4910 ;
-  assign \$4912  = \$4904  | \$4911 ;
-  assign \$4913  = \$4897  | \$4912 ;
-  assign \$4914  = ra[176] | ra[177];
-  assign \$4915  = ra[178] | ra[179];
-  assign \$4916  = \$4914  | \$4915 ;
-  assign \$4917  = ra[180] | ra[181];
-  assign \$4918  = ra[182] | ra[183];
-  assign \$4919  = \$4917  | \$4918 ;
-  assign \$4920  = \$4916  | \$4919 ;
-  assign \$4921  = ra[184] | ra[185];
-  assign \$4922  = ra[186] | ra[187];
-  assign \$4923  = \$4921  | \$4922 ;
-  assign \$4924  = ra[188] | ra[189];
-  assign \$4925  = ra[190] | ra[191];
-  assign \$4926  = \$4924  | \$4925 ;
-  assign \$4927  = \$4923  | \$4926 ;
-  assign \$4928  = \$4920  | \$4927 ;
-  assign \$4929  = ra[184] | ra[185];
-  assign \$4930  = ra[186] | ra[187];
-  assign \$4931  = \$4929  | \$4930 ;
-  assign \$4932  = ra[188] | ra[189];
-  assign \$4933  = ra[190] | ra[191];
-  assign \$4934  = \$4932  | \$4933 ;
-  assign \$4935  = \$4931  | \$4934 ;
-  assign \$4936  = ra[188] | ra[189];
-  assign \$4937  = ra[190] | ra[191];
-  assign \$4938  = \$4936  | \$4937 ;
-  assign \$4939  = ra[190] | ra[191];
-  assign \$4940  = ra[191] ? 1'h1 : 1'h0;
-  assign \$4941  = ra[189] ? 1'h1 : 1'h0;
-  assign \$4942  = \$4939  ? { 1'h1, \$4940  } : { 1'h0, \$4941  };
-  assign \$4943  = ra[186] | ra[187];
-  assign \$4944  = ra[187] ? 1'h1 : 1'h0;
-  assign \$4945  = ra[185] ? 1'h1 : 1'h0;
-  assign \$4946  = \$4943  ? { 1'h1, \$4944  } : { 1'h0, \$4945  };
-  assign \$4947  = \$4938  ? { 1'h1, \$4942  } : { 1'h0, \$4946  };
-  assign \$4948  = ra[180] | ra[181];
-  assign \$4949  = ra[182] | ra[183];
-  assign \$4950  = \$4948  | \$4949 ;
-  assign \$4951  = ra[182] | ra[183];
-  assign \$4952  = ra[183] ? 1'h1 : 1'h0;
-  assign \$4953  = ra[181] ? 1'h1 : 1'h0;
-  assign \$4954  = \$4951  ? { 1'h1, \$4952  } : { 1'h0, \$4953  };
-  assign \$4955  = ra[178] | ra[179];
-  assign \$4956  = ra[179] ? 1'h1 : 1'h0;
-  assign \$4957  = ra[177] ? 1'h1 : 1'h0;
-  assign \$4958  = \$4955  ? { 1'h1, \$4956  } : { 1'h0, \$4957  };
-  assign \$4959  = \$4950  ? { 1'h1, \$4954  } : { 1'h0, \$4958  };
-  assign \$4960  = \$4935  ? { 1'h1, \$4947  } : { 1'h0, \$4959  };
-  assign \$4961  = ra[168] | ra[169];
-  assign \$4962  = ra[170] | ra[171];
+  assign \$4896  = ra[204] | ra[205];
+  assign \$4897  = ra[206] | ra[207];
+  assign \$4898  = \$4896  | \$4897 ;
+  assign \$4899  = \$4895  | \$4898 ;
+  assign \$4900  = ra[204] | ra[205];
+  assign \$4901  = ra[206] | ra[207];
+  assign \$4902  = \$4900  | \$4901 ;
+  assign \$4903  = ra[206] | ra[207];
+  assign \$4904  = ra[207] ? 1'h1 : 1'h0;
+  assign \$4905  = ra[205] ? 1'h1 : 1'h0;
+  assign \$4906  = \$4903  ? { 1'h1, \$4904  } : { 1'h0, \$4905  };
+  assign \$4907  = ra[202] | ra[203];
+  assign \$4908  = ra[203] ? 1'h1 : 1'h0;
+  assign \$4909  = ra[201] ? 1'h1 : 1'h0;
+  assign \$4910  = \$4907  ? { 1'h1, \$4908  } : { 1'h0, \$4909  };
+  assign \$4911  = \$4902  ? { 1'h1, \$4906  } : { 1'h0, \$4910  };
+  assign \$4912  = ra[196] | ra[197];
+  assign \$4913  = ra[198] | ra[199];
+  assign \$4914  = \$4912  | \$4913 ;
+  assign \$4915  = ra[198] | ra[199];
+  assign \$4916  = ra[199] ? 1'h1 : 1'h0;
+  assign \$4917  = ra[197] ? 1'h1 : 1'h0;
+  assign \$4918  = \$4915  ? { 1'h1, \$4916  } : { 1'h0, \$4917  };
+  assign \$4919  = ra[194] | ra[195];
+  assign \$4920  = ra[195] ? 1'h1 : 1'h0;
+  assign \$4921  = ra[193] ? 1'h1 : 1'h0;
+  assign \$4922  = \$4919  ? { 1'h1, \$4920  } : { 1'h0, \$4921  };
+  assign \$4923  = \$4914  ? { 1'h1, \$4918  } : { 1'h0, \$4922  };
+  assign \$4924  = \$4899  ? { 1'h1, \$4911  } : { 1'h0, \$4923  };
+  assign \$4925  = \$4860  ? { 1'h1, \$4892  } : { 1'h0, \$4924  };
+  assign \$4926  = \$4765  ? { 1'h1, \$4845  } : { 1'h0, \$4925  };
+  assign \$4927  = ra[160] | ra[161];
+  assign \$4928  = ra[162] | ra[163];
+  assign \$4929  = \$4927  | \$4928 ;
+  assign \$4930  = ra[164] | ra[165];
+  assign \$4931  = ra[166] | ra[167];
+  assign \$4932  = \$4930  | \$4931 ;
+  assign \$4933  = \$4929  | \$4932 ;
+  assign \$4934  = ra[168] | ra[169];
+  assign \$4935  = ra[170] | ra[171];
+  assign \$4936  = \$4934  | \$4935 ;
+  assign \$4937  = ra[172] | ra[173];
+  assign \$4938  = ra[174] | ra[175];
+  assign \$4939  = \$4937  | \$4938 ;
+  assign \$4940  = \$4936  | \$4939 ;
+  assign \$4941  = \$4933  | \$4940 ;
+  assign \$4942  = ra[176] | ra[177];
+  assign \$4943  = ra[178] | ra[179];
+  assign \$4944  = \$4942  | \$4943 ;
+  assign \$4945  = ra[180] | ra[181];
+  assign \$4946  = ra[182] | ra[183];
+  assign \$4947  = \$4945  | \$4946 ;
+  assign \$4948  = \$4944  | \$4947 ;
+  assign \$4949  = ra[184] | ra[185];
+  assign \$4950  = ra[186] | ra[187];
+  assign \$4951  = \$4949  | \$4950 ;
+  assign \$4952  = ra[188] | ra[189];
+  assign \$4953  = ra[190] | ra[191];
+  assign \$4954  = \$4952  | \$4953 ;
+  assign \$4955  = \$4951  | \$4954 ;
+  assign \$4956  = \$4948  | \$4955 ;
+  assign \$4957  = \$4941  | \$4956 ;
+  assign \$4958  = ra[176] | ra[177];
+  assign \$4959  = ra[178] | ra[179];
+  assign \$4960  = \$4958  | \$4959 ;
+  assign \$4961  = ra[180] | ra[181];
+  assign \$4962  = ra[182] | ra[183];
   assign \$4963  = \$4961  | \$4962 ;
-  assign \$4964  = ra[172] | ra[173];
-  assign \$4965  = ra[174] | ra[175];
-  assign \$4966  = \$4964  | \$4965 ;
-  assign \$4967  = \$4963  | \$4966 ;
-  assign \$4968  = ra[172] | ra[173];
-  assign \$4969  = ra[174] | ra[175];
+  assign \$4964  = \$4960  | \$4963 ;
+  assign \$4965  = ra[184] | ra[185];
+  assign \$4966  = ra[186] | ra[187];
+  assign \$4967  = \$4965  | \$4966 ;
+  assign \$4968  = ra[188] | ra[189];
+  assign \$4969  = ra[190] | ra[191];
   assign \$4970  = \$4968  | \$4969 ;
-  assign \$4971  = ra[174] | ra[175];
-  assign \$4972  = ra[175] ? 1'h1 : 1'h0;
-  assign \$4973  = ra[173] ? 1'h1 : 1'h0;
-  assign \$4974  = \$4971  ? { 1'h1, \$4972  } : { 1'h0, \$4973  };
-  assign \$4975  = ra[170] | ra[171];
-  assign \$4976  = ra[171] ? 1'h1 : 1'h0;
-  assign \$4977  = ra[169] ? 1'h1 : 1'h0;
-  assign \$4978  = \$4975  ? { 1'h1, \$4976  } : { 1'h0, \$4977  };
-  assign \$4979  = \$4970  ? { 1'h1, \$4974  } : { 1'h0, \$4978  };
-  assign \$4980  = ra[164] | ra[165];
-  assign \$4981  = ra[166] | ra[167];
+  assign \$4971  = \$4967  | \$4970 ;
+  assign \$4972  = \$4964  | \$4971 ;
+  assign \$4973  = ra[184] | ra[185];
+  assign \$4974  = ra[186] | ra[187];
+  assign \$4975  = \$4973  | \$4974 ;
+  assign \$4976  = ra[188] | ra[189];
+  assign \$4977  = ra[190] | ra[191];
+  assign \$4978  = \$4976  | \$4977 ;
+  assign \$4979  = \$4975  | \$4978 ;
+  assign \$4980  = ra[188] | ra[189];
+  assign \$4981  = ra[190] | ra[191];
   assign \$4982  = \$4980  | \$4981 ;
-  assign \$4983  = ra[166] | ra[167];
-  assign \$4984  = ra[167] ? 1'h1 : 1'h0;
-  assign \$4985  = ra[165] ? 1'h1 : 1'h0;
+  assign \$4983  = ra[190] | ra[191];
+  assign \$4984  = ra[191] ? 1'h1 : 1'h0;
+  assign \$4985  = ra[189] ? 1'h1 : 1'h0;
   assign \$4986  = \$4983  ? { 1'h1, \$4984  } : { 1'h0, \$4985  };
-  assign \$4987  = ra[162] | ra[163];
-  assign \$4988  = ra[163] ? 1'h1 : 1'h0;
-  assign \$4989  = ra[161] ? 1'h1 : 1'h0;
+  assign \$4987  = ra[186] | ra[187];
+  assign \$4988  = ra[187] ? 1'h1 : 1'h0;
+  assign \$4989  = ra[185] ? 1'h1 : 1'h0;
   assign \$4990  = \$4987  ? { 1'h1, \$4988  } : { 1'h0, \$4989  };
   assign \$4991  = \$4982  ? { 1'h1, \$4986  } : { 1'h0, \$4990  };
-  assign \$4992  = \$4967  ? { 1'h1, \$4979  } : { 1'h0, \$4991  };
-  assign \$4993  = \$4928  ? { 1'h1, \$4960  } : { 1'h0, \$4992  };
-  assign \$4994  = ra[144] | ra[145];
-  assign \$4995  = ra[146] | ra[147];
-  assign \$4996  = \$4994  | \$4995 ;
-  assign \$4997  = ra[148] | ra[149];
-  assign \$4998  = ra[150] | ra[151];
-  assign \$4999  = \$4997  | \$4998 ;
-  assign \$5000  = \$4996  | \$4999 ;
-  assign \$5001  = ra[152] | ra[153];
-  assign \$5002  = ra[154] | ra[155];
-  assign \$5003  = \$5001  | \$5002 ;
-  assign \$5004  = ra[156] | ra[157];
-  assign \$5005  = ra[158] | ra[159];
-  assign \$5006  = \$5004  | \$5005 ;
-  assign \$5007  = \$5003  | \$5006 ;
-  assign \$5008  = \$5000  | \$5007 ;
-  assign \$5009  = ra[152] | ra[153];
-  assign \$5010  = ra[154] | ra[155];
-  assign \$5011  = \$5009  | \$5010 ;
-  assign \$5012  = ra[156] | ra[157];
-  assign \$5013  = ra[158] | ra[159];
+  assign \$4992  = ra[180] | ra[181];
+  assign \$4993  = ra[182] | ra[183];
+  assign \$4994  = \$4992  | \$4993 ;
+  assign \$4995  = ra[182] | ra[183];
+  assign \$4996  = ra[183] ? 1'h1 : 1'h0;
+  assign \$4997  = ra[181] ? 1'h1 : 1'h0;
+  assign \$4998  = \$4995  ? { 1'h1, \$4996  } : { 1'h0, \$4997  };
+  assign \$4999  = ra[178] | ra[179];
+  assign \$5000  = ra[179] ? 1'h1 : 1'h0;
+  assign \$5001  = ra[177] ? 1'h1 : 1'h0;
+  assign \$5002  = \$4999  ? { 1'h1, \$5000  } : { 1'h0, \$5001  };
+  assign \$5003  = \$4994  ? { 1'h1, \$4998  } : { 1'h0, \$5002  };
+  assign \$5004  = \$4979  ? { 1'h1, \$4991  } : { 1'h0, \$5003  };
+  assign \$5005  = ra[168] | ra[169];
+  assign \$5006  = ra[170] | ra[171];
+  assign \$5007  = \$5005  | \$5006 ;
+  assign \$5008  = ra[172] | ra[173];
+  assign \$5009  = ra[174] | ra[175];
+  assign \$5010  = \$5008  | \$5009 ;
+  assign \$5011  = \$5007  | \$5010 ;
+  assign \$5012  = ra[172] | ra[173];
+  assign \$5013  = ra[174] | ra[175];
   assign \$5014  = \$5012  | \$5013 ;
-  assign \$5015  = \$5011  | \$5014 ;
-  assign \$5016  = ra[156] | ra[157];
-  assign \$5017  = ra[158] | ra[159];
-  assign \$5018  = \$5016  | \$5017 ;
-  assign \$5019  = ra[158] | ra[159];
-  assign \$5020  = ra[159] ? 1'h1 : 1'h0;
-  assign \$5021  = ra[157] ? 1'h1 : 1'h0;
+  assign \$5015  = ra[174] | ra[175];
+  assign \$5016  = ra[175] ? 1'h1 : 1'h0;
+  assign \$5017  = ra[173] ? 1'h1 : 1'h0;
+  assign \$5018  = \$5015  ? { 1'h1, \$5016  } : { 1'h0, \$5017  };
+  assign \$5019  = ra[170] | ra[171];
+  assign \$5020  = ra[171] ? 1'h1 : 1'h0;
+  assign \$5021  = ra[169] ? 1'h1 : 1'h0;
   assign \$5022  = \$5019  ? { 1'h1, \$5020  } : { 1'h0, \$5021  };
-  assign \$5023  = ra[154] | ra[155];
-  assign \$5024  = ra[155] ? 1'h1 : 1'h0;
-  assign \$5025  = ra[153] ? 1'h1 : 1'h0;
-  assign \$5026  = \$5023  ? { 1'h1, \$5024  } : { 1'h0, \$5025  };
-  assign \$5027  = \$5018  ? { 1'h1, \$5022  } : { 1'h0, \$5026  };
-  assign \$5028  = ra[148] | ra[149];
-  assign \$5029  = ra[150] | ra[151];
-  assign \$5030  = \$5028  | \$5029 ;
-  assign \$5031  = ra[150] | ra[151];
-  assign \$5032  = ra[151] ? 1'h1 : 1'h0;
-  assign \$5033  = ra[149] ? 1'h1 : 1'h0;
+  assign \$5023  = \$5014  ? { 1'h1, \$5018  } : { 1'h0, \$5022  };
+  assign \$5024  = ra[164] | ra[165];
+  assign \$5025  = ra[166] | ra[167];
+  assign \$5026  = \$5024  | \$5025 ;
+  assign \$5027  = ra[166] | ra[167];
+  assign \$5028  = ra[167] ? 1'h1 : 1'h0;
+  assign \$5029  = ra[165] ? 1'h1 : 1'h0;
+  assign \$5030  = \$5027  ? { 1'h1, \$5028  } : { 1'h0, \$5029  };
+  assign \$5031  = ra[162] | ra[163];
+  assign \$5032  = ra[163] ? 1'h1 : 1'h0;
+  assign \$5033  = ra[161] ? 1'h1 : 1'h0;
   assign \$5034  = \$5031  ? { 1'h1, \$5032  } : { 1'h0, \$5033  };
-  assign \$5035  = ra[146] | ra[147];
-  assign \$5036  = ra[147] ? 1'h1 : 1'h0;
-  assign \$5037  = ra[145] ? 1'h1 : 1'h0;
-  assign \$5038  = \$5035  ? { 1'h1, \$5036  } : { 1'h0, \$5037  };
-  assign \$5039  = \$5030  ? { 1'h1, \$5034  } : { 1'h0, \$5038  };
-  assign \$5040  = \$5015  ? { 1'h1, \$5027  } : { 1'h0, \$5039  };
-  assign \$5041  = ra[136] | ra[137];
-  assign \$5042  = ra[138] | ra[139];
+  assign \$5035  = \$5026  ? { 1'h1, \$5030  } : { 1'h0, \$5034  };
+  assign \$5036  = \$5011  ? { 1'h1, \$5023  } : { 1'h0, \$5035  };
+  assign \$5037  = \$4972  ? { 1'h1, \$5004  } : { 1'h0, \$5036  };
+  assign \$5038  = ra[144] | ra[145];
+  assign \$5039  = ra[146] | ra[147];
+  assign \$5040  = \$5038  | \$5039 ;
+  assign \$5041  = ra[148] | ra[149];
+  assign \$5042  = ra[150] | ra[151];
   assign \$5043  = \$5041  | \$5042 ;
-  assign \$5044  = ra[140] | ra[141];
-  assign \$5045  = ra[142] | ra[143];
-  assign \$5046  = \$5044  | \$5045 ;
-  assign \$5047  = \$5043  | \$5046 ;
-  assign \$5048  = ra[140] | ra[141];
-  assign \$5049  = ra[142] | ra[143];
+  assign \$5044  = \$5040  | \$5043 ;
+  assign \$5045  = ra[152] | ra[153];
+  assign \$5046  = ra[154] | ra[155];
+  assign \$5047  = \$5045  | \$5046 ;
+  assign \$5048  = ra[156] | ra[157];
+  assign \$5049  = ra[158] | ra[159];
   assign \$5050  = \$5048  | \$5049 ;
-  assign \$5051  = ra[142] | ra[143];
-  assign \$5052  = ra[143] ? 1'h1 : 1'h0;
-  assign \$5053  = ra[141] ? 1'h1 : 1'h0;
-  assign \$5054  = \$5051  ? { 1'h1, \$5052  } : { 1'h0, \$5053  };
-  assign \$5055  = ra[138] | ra[139];
-  assign \$5056  = ra[139] ? 1'h1 : 1'h0;
-  assign \$5057  = ra[137] ? 1'h1 : 1'h0;
-  assign \$5058  = \$5055  ? { 1'h1, \$5056  } : { 1'h0, \$5057  };
-  assign \$5059  = \$5050  ? { 1'h1, \$5054  } : { 1'h0, \$5058  };
-  assign \$5060  = ra[132] | ra[133];
-  assign \$5061  = ra[134] | ra[135];
+  assign \$5051  = \$5047  | \$5050 ;
+  assign \$5052  = \$5044  | \$5051 ;
+  assign \$5053  = ra[152] | ra[153];
+  assign \$5054  = ra[154] | ra[155];
+  assign \$5055  = \$5053  | \$5054 ;
+  assign \$5056  = ra[156] | ra[157];
+  assign \$5057  = ra[158] | ra[159];
+  assign \$5058  = \$5056  | \$5057 ;
+  assign \$5059  = \$5055  | \$5058 ;
+  assign \$5060  = ra[156] | ra[157];
+  assign \$5061  = ra[158] | ra[159];
   assign \$5062  = \$5060  | \$5061 ;
-  assign \$5063  = ra[134] | ra[135];
-  assign \$5064  = ra[135] ? 1'h1 : 1'h0;
-  assign \$5065  = ra[133] ? 1'h1 : 1'h0;
+  assign \$5063  = ra[158] | ra[159];
+  assign \$5064  = ra[159] ? 1'h1 : 1'h0;
+  assign \$5065  = ra[157] ? 1'h1 : 1'h0;
   assign \$5066  = \$5063  ? { 1'h1, \$5064  } : { 1'h0, \$5065  };
-  assign \$5067  = ra[130] | ra[131];
-  assign \$5068  = ra[131] ? 1'h1 : 1'h0;
-  assign \$5069  = ra[129] ? 1'h1 : 1'h0;
+  assign \$5067  = ra[154] | ra[155];
+  assign \$5068  = ra[155] ? 1'h1 : 1'h0;
+  assign \$5069  = ra[153] ? 1'h1 : 1'h0;
   assign \$5070  = \$5067  ? { 1'h1, \$5068  } : { 1'h0, \$5069  };
   assign \$5071  = \$5062  ? { 1'h1, \$5066  } : { 1'h0, \$5070  };
-  assign \$5072  = \$5047  ? { 1'h1, \$5059  } : { 1'h0, \$5071  };
-  assign \$5073  = \$5008  ? { 1'h1, \$5040  } : { 1'h0, \$5072  };
-  assign \$5074  = \$4913  ? { 1'h1, \$4993  } : { 1'h0, \$5073  };
-  assign \$5075  = \$4690  ? { 1'h1, \$4882  } : { 1'h0, \$5074  };
-  assign \$5076  = ra[64] | ra[65];
-  assign \$5077  = ra[66] | ra[67];
-  assign \$5078  = \$5076  | \$5077 ;
-  assign \$5079  = ra[68] | ra[69];
-  assign \$5080  = ra[70] | ra[71];
-  assign \$5081  = \$5079  | \$5080 ;
-  assign \$5082  = \$5078  | \$5081 ;
-  assign \$5083  = ra[72] | ra[73];
-  assign \$5084  = ra[74] | ra[75];
-  assign \$5085  = \$5083  | \$5084 ;
-  assign \$5086  = ra[76] | ra[77];
-  assign \$5087  = ra[78] | ra[79];
-  assign \$5088  = \$5086  | \$5087 ;
-  assign \$5089  = \$5085  | \$5088 ;
-  assign \$5090  = \$5082  | \$5089 ;
-  assign \$5091  = ra[80] | ra[81];
-  assign \$5092  = ra[82] | ra[83];
-  assign \$5093  = \$5091  | \$5092 ;
-  assign \$5094  = ra[84] | ra[85];
-  assign \$5095  = ra[86] | ra[87];
-  assign \$5096  = \$5094  | \$5095 ;
-  assign \$5097  = \$5093  | \$5096 ;
-  assign \$5098  = ra[88] | ra[89];
-  assign \$5099  = ra[90] | ra[91];
-  assign \$5100  = \$5098  | \$5099 ;
-  assign \$5101  = ra[92] | ra[93];
-  assign \$5102  = ra[94] | ra[95];
-  assign \$5103  = \$5101  | \$5102 ;
-  assign \$5104  = \$5100  | \$5103 ;
-  assign \$5105  = \$5097  | \$5104 ;
-  assign \$5106  = \$5090  | \$5105 ;
-  assign \$5107  = ra[96] | ra[97];
-  assign \$5108  = ra[98] | ra[99];
-  assign \$5109  = \$5107  | \$5108 ;
-  assign \$5110  = ra[100] | ra[101];
-  assign \$5111  = ra[102] | ra[103];
-  assign \$5112  = \$5110  | \$5111 ;
-  assign \$5113  = \$5109  | \$5112 ;
-  assign \$5114  = ra[104] | ra[105];
-  assign \$5115  = ra[106] | ra[107];
-  assign \$5116  = \$5114  | \$5115 ;
-  assign \$5117  = ra[108] | ra[109];
-  assign \$5118  = ra[110] | ra[111];
-  assign \$5119  = \$5117  | \$5118 ;
-  assign \$5120  = \$5116  | \$5119 ;
-  assign \$5121  = \$5113  | \$5120 ;
-  assign \$5122  = ra[112] | ra[113];
-  assign \$5123  = ra[114] | ra[115];
-  assign \$5124  = \$5122  | \$5123 ;
-  assign \$5125  = ra[116] | ra[117];
-  assign \$5126  = ra[118] | ra[119];
-  assign \$5127  = \$5125  | \$5126 ;
-  assign \$5128  = \$5124  | \$5127 ;
-  assign \$5129  = ra[120] | ra[121];
-  assign \$5130  = ra[122] | ra[123];
-  assign \$5131  = \$5129  | \$5130 ;
-  assign \$5132  = ra[124] | ra[125];
-  assign \$5133  = ra[126] | ra[127];
-  assign \$5134  = \$5132  | \$5133 ;
-  assign \$5135  = \$5131  | \$5134 ;
-  assign \$5136  = \$5128  | \$5135 ;
-  assign \$5137  = \$5121  | \$5136 ;
-  assign \$5138  = \$5106  | \$5137 ;
-  assign \$5139  = ra[96] | ra[97];
-  assign \$5140  = ra[98] | ra[99];
-  assign \$5141  = \$5139  | \$5140 ;
-  assign \$5142  = ra[100] | ra[101];
-  assign \$5143  = ra[102] | ra[103];
+  assign \$5072  = ra[148] | ra[149];
+  assign \$5073  = ra[150] | ra[151];
+  assign \$5074  = \$5072  | \$5073 ;
+  assign \$5075  = ra[150] | ra[151];
+  assign \$5076  = ra[151] ? 1'h1 : 1'h0;
+  assign \$5077  = ra[149] ? 1'h1 : 1'h0;
+  assign \$5078  = \$5075  ? { 1'h1, \$5076  } : { 1'h0, \$5077  };
+  assign \$5079  = ra[146] | ra[147];
+  assign \$5080  = ra[147] ? 1'h1 : 1'h0;
+  assign \$5081  = ra[145] ? 1'h1 : 1'h0;
+  assign \$5082  = \$5079  ? { 1'h1, \$5080  } : { 1'h0, \$5081  };
+  assign \$5083  = \$5074  ? { 1'h1, \$5078  } : { 1'h0, \$5082  };
+  assign \$5084  = \$5059  ? { 1'h1, \$5071  } : { 1'h0, \$5083  };
+  assign \$5085  = ra[136] | ra[137];
+  assign \$5086  = ra[138] | ra[139];
+  assign \$5087  = \$5085  | \$5086 ;
+  assign \$5088  = ra[140] | ra[141];
+  assign \$5089  = ra[142] | ra[143];
+  assign \$5090  = \$5088  | \$5089 ;
+  assign \$5091  = \$5087  | \$5090 ;
+  assign \$5092  = ra[140] | ra[141];
+  assign \$5093  = ra[142] | ra[143];
+  assign \$5094  = \$5092  | \$5093 ;
+  assign \$5095  = ra[142] | ra[143];
+  assign \$5096  = ra[143] ? 1'h1 : 1'h0;
+  assign \$5097  = ra[141] ? 1'h1 : 1'h0;
+  assign \$5098  = \$5095  ? { 1'h1, \$5096  } : { 1'h0, \$5097  };
+  assign \$5099  = ra[138] | ra[139];
+  assign \$5100  = ra[139] ? 1'h1 : 1'h0;
+  assign \$5101  = ra[137] ? 1'h1 : 1'h0;
+  assign \$5102  = \$5099  ? { 1'h1, \$5100  } : { 1'h0, \$5101  };
+  assign \$5103  = \$5094  ? { 1'h1, \$5098  } : { 1'h0, \$5102  };
+  assign \$5104  = ra[132] | ra[133];
+  assign \$5105  = ra[134] | ra[135];
+  assign \$5106  = \$5104  | \$5105 ;
+  assign \$5107  = ra[134] | ra[135];
+  assign \$5108  = ra[135] ? 1'h1 : 1'h0;
+  assign \$5109  = ra[133] ? 1'h1 : 1'h0;
+  assign \$5110  = \$5107  ? { 1'h1, \$5108  } : { 1'h0, \$5109  };
+  assign \$5111  = ra[130] | ra[131];
+  assign \$5112  = ra[131] ? 1'h1 : 1'h0;
+  assign \$5113  = ra[129] ? 1'h1 : 1'h0;
+  assign \$5114  = \$5111  ? { 1'h1, \$5112  } : { 1'h0, \$5113  };
+  assign \$5115  = \$5106  ? { 1'h1, \$5110  } : { 1'h0, \$5114  };
+  assign \$5116  = \$5091  ? { 1'h1, \$5103  } : { 1'h0, \$5115  };
+  assign \$5117  = \$5052  ? { 1'h1, \$5084  } : { 1'h0, \$5116  };
+  assign \$5118  = \$4957  ? { 1'h1, \$5037  } : { 1'h0, \$5117  };
+  assign \$5119  = \$4734  ? { 1'h1, \$4926  } : { 1'h0, \$5118  };
+  assign \$5120  = ra[64] | ra[65];
+  assign \$5121  = ra[66] | ra[67];
+  assign \$5122  = \$5120  | \$5121 ;
+  assign \$5123  = ra[68] | ra[69];
+  assign \$5124  = ra[70] | ra[71];
+  assign \$5125  = \$5123  | \$5124 ;
+  assign \$5126  = \$5122  | \$5125 ;
+  assign \$5127  = ra[72] | ra[73];
+  assign \$5128  = ra[74] | ra[75];
+  assign \$5129  = \$5127  | \$5128 ;
+  assign \$5130  = ra[76] | ra[77];
+  assign \$5131  = ra[78] | ra[79];
+  assign \$5132  = \$5130  | \$5131 ;
+  assign \$5133  = \$5129  | \$5132 ;
+  assign \$5134  = \$5126  | \$5133 ;
+  assign \$5135  = ra[80] | ra[81];
+  assign \$5136  = ra[82] | ra[83];
+  assign \$5137  = \$5135  | \$5136 ;
+  assign \$5138  = ra[84] | ra[85];
+  assign \$5139  = ra[86] | ra[87];
+  assign \$5140  = \$5138  | \$5139 ;
+  assign \$5141  = \$5137  | \$5140 ;
+  assign \$5142  = ra[88] | ra[89];
+  assign \$5143  = ra[90] | ra[91];
   assign \$5144  = \$5142  | \$5143 ;
-  assign \$5145  = \$5141  | \$5144 ;
-  assign \$5146  = ra[104] | ra[105];
-  assign \$5147  = ra[106] | ra[107];
-  assign \$5148  = \$5146  | \$5147 ;
-  assign \$5149  = ra[108] | ra[109];
-  assign \$5150  = ra[110] | ra[111];
-  assign \$5151  = \$5149  | \$5150 ;
-  assign \$5152  = \$5148  | \$5151 ;
-  assign \$5153  = \$5145  | \$5152 ;
-  assign \$5154  = ra[112] | ra[113];
-  assign \$5155  = ra[114] | ra[115];
+  assign \$5145  = ra[92] | ra[93];
+  assign \$5146  = ra[94] | ra[95];
+  assign \$5147  = \$5145  | \$5146 ;
+  assign \$5148  = \$5144  | \$5147 ;
+  assign \$5149  = \$5141  | \$5148 ;
+  assign \$5150  = \$5134  | \$5149 ;
+  assign \$5151  = ra[96] | ra[97];
+  assign \$5152  = ra[98] | ra[99];
+  assign \$5153  = \$5151  | \$5152 ;
+  assign \$5154  = ra[100] | ra[101];
+  assign \$5155  = ra[102] | ra[103];
   assign \$5156  = \$5154  | \$5155 ;
-  assign \$5157  = ra[116] | ra[117];
-  assign \$5158  = ra[118] | ra[119];
-  assign \$5159  = \$5157  | \$5158 ;
-  assign \$5160  = \$5156  | \$5159 ;
-  assign \$5161  = ra[120] | ra[121];
-  assign \$5162  = ra[122] | ra[123];
+  assign \$5157  = \$5153  | \$5156 ;
+  assign \$5158  = ra[104] | ra[105];
+  assign \$5159  = ra[106] | ra[107];
+  assign \$5160  = \$5158  | \$5159 ;
+  assign \$5161  = ra[108] | ra[109];
+  assign \$5162  = ra[110] | ra[111];
   assign \$5163  = \$5161  | \$5162 ;
-  assign \$5164  = ra[124] | ra[125];
-  assign \$5165  = ra[126] | ra[127];
-  assign \$5166  = \$5164  | \$5165 ;
-  assign \$5167  = \$5163  | \$5166 ;
-  assign \$5168  = \$5160  | \$5167 ;
-  assign \$5169  = \$5153  | \$5168 ;
-  assign \$5170  = ra[112] | ra[113];
-  assign \$5171  = ra[114] | ra[115];
-  assign \$5172  = \$5170  | \$5171 ;
-  assign \$5173  = ra[116] | ra[117];
-  assign \$5174  = ra[118] | ra[119];
+  assign \$5164  = \$5160  | \$5163 ;
+  assign \$5165  = \$5157  | \$5164 ;
+  assign \$5166  = ra[112] | ra[113];
+  assign \$5167  = ra[114] | ra[115];
+  assign \$5168  = \$5166  | \$5167 ;
+  assign \$5169  = ra[116] | ra[117];
+  assign \$5170  = ra[118] | ra[119];
+  assign \$5171  = \$5169  | \$5170 ;
+  assign \$5172  = \$5168  | \$5171 ;
+  assign \$5173  = ra[120] | ra[121];
+  assign \$5174  = ra[122] | ra[123];
   assign \$5175  = \$5173  | \$5174 ;
-  assign \$5176  = \$5172  | \$5175 ;
-  assign \$5177  = ra[120] | ra[121];
-  assign \$5178  = ra[122] | ra[123];
-  assign \$5179  = \$5177  | \$5178 ;
-  assign \$5180  = ra[124] | ra[125];
-  assign \$5181  = ra[126] | ra[127];
-  assign \$5182  = \$5180  | \$5181 ;
-  assign \$5183  = \$5179  | \$5182 ;
-  assign \$5184  = \$5176  | \$5183 ;
-  assign \$5185  = ra[120] | ra[121];
-  assign \$5186  = ra[122] | ra[123];
-  assign \$5187  = \$5185  | \$5186 ;
-  assign \$5188  = ra[124] | ra[125];
-  assign \$5189  = ra[126] | ra[127];
-  assign \$5190  = \$5188  | \$5189 ;
-  assign \$5191  = \$5187  | \$5190 ;
-  assign \$5192  = ra[124] | ra[125];
-  assign \$5193  = ra[126] | ra[127];
-  assign \$5194  = \$5192  | \$5193 ;
-  assign \$5195  = ra[126] | ra[127];
-  assign \$5196  = ra[127] ? 1'h1 : 1'h0;
-  assign \$5197  = ra[125] ? 1'h1 : 1'h0;
-  assign \$5198  = \$5195  ? { 1'h1, \$5196  } : { 1'h0, \$5197  };
-  assign \$5199  = ra[122] | ra[123];
-  assign \$5200  = ra[123] ? 1'h1 : 1'h0;
-  assign \$5201  = ra[121] ? 1'h1 : 1'h0;
-  assign \$5202  = \$5199  ? { 1'h1, \$5200  } : { 1'h0, \$5201  };
-  assign \$5203  = \$5194  ? { 1'h1, \$5198  } : { 1'h0, \$5202  };
-  assign \$5204  = ra[116] | ra[117];
-  assign \$5205  = ra[118] | ra[119];
-  assign \$5206  = \$5204  | \$5205 ;
-  assign \$5207  = ra[118] | ra[119];
-  assign \$5208  = ra[119] ? 1'h1 : 1'h0;
-  assign \$5209  = ra[117] ? 1'h1 : 1'h0;
-  assign \$5210  = \$5207  ? { 1'h1, \$5208  } : { 1'h0, \$5209  };
-  assign \$5211  = ra[114] | ra[115];
-  assign \$5212  = ra[115] ? 1'h1 : 1'h0;
-  assign \$5213  = ra[113] ? 1'h1 : 1'h0;
-  assign \$5214  = \$5211  ? { 1'h1, \$5212  } : { 1'h0, \$5213  };
-  assign \$5215  = \$5206  ? { 1'h1, \$5210  } : { 1'h0, \$5214  };
-  assign \$5216  = \$5191  ? { 1'h1, \$5203  } : { 1'h0, \$5215  };
-  assign \$5217  = ra[104] | ra[105];
-  assign \$5218  = ra[106] | ra[107];
+  assign \$5176  = ra[124] | ra[125];
+  assign \$5177  = ra[126] | ra[127];
+  assign \$5178  = \$5176  | \$5177 ;
+  assign \$5179  = \$5175  | \$5178 ;
+  assign \$5180  = \$5172  | \$5179 ;
+  assign \$5181  = \$5165  | \$5180 ;
+  assign \$5182  = \$5150  | \$5181 ;
+  assign \$5183  = ra[96] | ra[97];
+  assign \$5184  = ra[98] | ra[99];
+  assign \$5185  = \$5183  | \$5184 ;
+  assign \$5186  = ra[100] | ra[101];
+  assign \$5187  = ra[102] | ra[103];
+  assign \$5188  = \$5186  | \$5187 ;
+  assign \$5189  = \$5185  | \$5188 ;
+  assign \$5190  = ra[104] | ra[105];
+  assign \$5191  = ra[106] | ra[107];
+  assign \$5192  = \$5190  | \$5191 ;
+  assign \$5193  = ra[108] | ra[109];
+  assign \$5194  = ra[110] | ra[111];
+  assign \$5195  = \$5193  | \$5194 ;
+  assign \$5196  = \$5192  | \$5195 ;
+  assign \$5197  = \$5189  | \$5196 ;
+  assign \$5198  = ra[112] | ra[113];
+  assign \$5199  = ra[114] | ra[115];
+  assign \$5200  = \$5198  | \$5199 ;
+  assign \$5201  = ra[116] | ra[117];
+  assign \$5202  = ra[118] | ra[119];
+  assign \$5203  = \$5201  | \$5202 ;
+  assign \$5204  = \$5200  | \$5203 ;
+  assign \$5205  = ra[120] | ra[121];
+  assign \$5206  = ra[122] | ra[123];
+  assign \$5207  = \$5205  | \$5206 ;
+  assign \$5208  = ra[124] | ra[125];
+  assign \$5209  = ra[126] | ra[127];
+  assign \$5210  = \$5208  | \$5209 ;
+  assign \$5211  = \$5207  | \$5210 ;
+  assign \$5212  = \$5204  | \$5211 ;
+  assign \$5213  = \$5197  | \$5212 ;
+  assign \$5214  = ra[112] | ra[113];
+  assign \$5215  = ra[114] | ra[115];
+  assign \$5216  = \$5214  | \$5215 ;
+  assign \$5217  = ra[116] | ra[117];
+  assign \$5218  = ra[118] | ra[119];
   assign \$5219  = \$5217  | \$5218 ;
-  assign \$5220  = ra[108] | ra[109];
-  assign \$5221  = ra[110] | ra[111];
-  assign \$5222  = \$5220  | \$5221 ;
-  assign \$5223  = \$5219  | \$5222 ;
-  assign \$5224  = ra[108] | ra[109];
-  assign \$5225  = ra[110] | ra[111];
+  assign \$5220  = \$5216  | \$5219 ;
+  assign \$5221  = ra[120] | ra[121];
+  assign \$5222  = ra[122] | ra[123];
+  assign \$5223  = \$5221  | \$5222 ;
+  assign \$5224  = ra[124] | ra[125];
+  assign \$5225  = ra[126] | ra[127];
   assign \$5226  = \$5224  | \$5225 ;
-  assign \$5227  = ra[110] | ra[111];
-  assign \$5228  = ra[111] ? 1'h1 : 1'h0;
-  assign \$5229  = ra[109] ? 1'h1 : 1'h0;
-  assign \$5230  = \$5227  ? { 1'h1, \$5228  } : { 1'h0, \$5229  };
-  assign \$5231  = ra[106] | ra[107];
-  assign \$5232  = ra[107] ? 1'h1 : 1'h0;
-  assign \$5233  = ra[105] ? 1'h1 : 1'h0;
-  assign \$5234  = \$5231  ? { 1'h1, \$5232  } : { 1'h0, \$5233  };
-  assign \$5235  = \$5226  ? { 1'h1, \$5230  } : { 1'h0, \$5234  };
-  assign \$5236  = ra[100] | ra[101];
-  assign \$5237  = ra[102] | ra[103];
+  assign \$5227  = \$5223  | \$5226 ;
+  assign \$5228  = \$5220  | \$5227 ;
+  assign \$5229  = ra[120] | ra[121];
+  assign \$5230  = ra[122] | ra[123];
+  assign \$5231  = \$5229  | \$5230 ;
+  assign \$5232  = ra[124] | ra[125];
+  assign \$5233  = ra[126] | ra[127];
+  assign \$5234  = \$5232  | \$5233 ;
+  assign \$5235  = \$5231  | \$5234 ;
+  assign \$5236  = ra[124] | ra[125];
+  assign \$5237  = ra[126] | ra[127];
   assign \$5238  = \$5236  | \$5237 ;
-  assign \$5239  = ra[102] | ra[103];
-  assign \$5240  = ra[103] ? 1'h1 : 1'h0;
-  assign \$5241  = ra[101] ? 1'h1 : 1'h0;
+  assign \$5239  = ra[126] | ra[127];
+  assign \$5240  = ra[127] ? 1'h1 : 1'h0;
+  assign \$5241  = ra[125] ? 1'h1 : 1'h0;
   assign \$5242  = \$5239  ? { 1'h1, \$5240  } : { 1'h0, \$5241  };
-  assign \$5243  = ra[98] | ra[99];
-  assign \$5244  = ra[99] ? 1'h1 : 1'h0;
-  assign \$5245  = ra[97] ? 1'h1 : 1'h0;
+  assign \$5243  = ra[122] | ra[123];
+  assign \$5244  = ra[123] ? 1'h1 : 1'h0;
+  assign \$5245  = ra[121] ? 1'h1 : 1'h0;
   assign \$5246  = \$5243  ? { 1'h1, \$5244  } : { 1'h0, \$5245  };
   assign \$5247  = \$5238  ? { 1'h1, \$5242  } : { 1'h0, \$5246  };
-  assign \$5248  = \$5223  ? { 1'h1, \$5235  } : { 1'h0, \$5247  };
-  assign \$5249  = \$5184  ? { 1'h1, \$5216  } : { 1'h0, \$5248  };
-  assign \$5250  = ra[80] | ra[81];
-  assign \$5251  = ra[82] | ra[83];
-  assign \$5252  = \$5250  | \$5251 ;
-  assign \$5253  = ra[84] | ra[85];
-  assign \$5254  = ra[86] | ra[87];
-  assign \$5255  = \$5253  | \$5254 ;
-  assign \$5256  = \$5252  | \$5255 ;
-  assign \$5257  = ra[88] | ra[89];
-  assign \$5258  = ra[90] | ra[91];
-  assign \$5259  = \$5257  | \$5258 ;
-  assign \$5260  = ra[92] | ra[93];
-  assign \$5261  = ra[94] | ra[95];
-  assign \$5262  = \$5260  | \$5261 ;
-  assign \$5263  = \$5259  | \$5262 ;
-  assign \$5264  = \$5256  | \$5263 ;
-  assign \$5265  = ra[88] | ra[89];
-  assign \$5266  = ra[90] | ra[91];
-  assign \$5267  = \$5265  | \$5266 ;
-  assign \$5268  = ra[92] | ra[93];
-  assign \$5269  = ra[94] | ra[95];
+  assign \$5248  = ra[116] | ra[117];
+  assign \$5249  = ra[118] | ra[119];
+  assign \$5250  = \$5248  | \$5249 ;
+  assign \$5251  = ra[118] | ra[119];
+  assign \$5252  = ra[119] ? 1'h1 : 1'h0;
+  assign \$5253  = ra[117] ? 1'h1 : 1'h0;
+  assign \$5254  = \$5251  ? { 1'h1, \$5252  } : { 1'h0, \$5253  };
+  assign \$5255  = ra[114] | ra[115];
+  assign \$5256  = ra[115] ? 1'h1 : 1'h0;
+  assign \$5257  = ra[113] ? 1'h1 : 1'h0;
+  assign \$5258  = \$5255  ? { 1'h1, \$5256  } : { 1'h0, \$5257  };
+  assign \$5259  = \$5250  ? { 1'h1, \$5254  } : { 1'h0, \$5258  };
+  assign \$5260  = \$5235  ? { 1'h1, \$5247  } : { 1'h0, \$5259  };
+  assign \$5261  = ra[104] | ra[105];
+  assign \$5262  = ra[106] | ra[107];
+  assign \$5263  = \$5261  | \$5262 ;
+  assign \$5264  = ra[108] | ra[109];
+  assign \$5265  = ra[110] | ra[111];
+  assign \$5266  = \$5264  | \$5265 ;
+  assign \$5267  = \$5263  | \$5266 ;
+  assign \$5268  = ra[108] | ra[109];
+  assign \$5269  = ra[110] | ra[111];
   assign \$5270  = \$5268  | \$5269 ;
-  assign \$5271  = \$5267  | \$5270 ;
-  assign \$5272  = ra[92] | ra[93];
-  assign \$5273  = ra[94] | ra[95];
-  assign \$5274  = \$5272  | \$5273 ;
-  assign \$5275  = ra[94] | ra[95];
-  assign \$5276  = ra[95] ? 1'h1 : 1'h0;
-  assign \$5277  = ra[93] ? 1'h1 : 1'h0;
+  assign \$5271  = ra[110] | ra[111];
+  assign \$5272  = ra[111] ? 1'h1 : 1'h0;
+  assign \$5273  = ra[109] ? 1'h1 : 1'h0;
+  assign \$5274  = \$5271  ? { 1'h1, \$5272  } : { 1'h0, \$5273  };
+  assign \$5275  = ra[106] | ra[107];
+  assign \$5276  = ra[107] ? 1'h1 : 1'h0;
+  assign \$5277  = ra[105] ? 1'h1 : 1'h0;
   assign \$5278  = \$5275  ? { 1'h1, \$5276  } : { 1'h0, \$5277  };
-  assign \$5279  = ra[90] | ra[91];
-  assign \$5280  = ra[91] ? 1'h1 : 1'h0;
-  assign \$5281  = ra[89] ? 1'h1 : 1'h0;
-  assign \$5282  = \$5279  ? { 1'h1, \$5280  } : { 1'h0, \$5281  };
-  assign \$5283  = \$5274  ? { 1'h1, \$5278  } : { 1'h0, \$5282  };
-  assign \$5284  = ra[84] | ra[85];
-  assign \$5285  = ra[86] | ra[87];
-  assign \$5286  = \$5284  | \$5285 ;
-  assign \$5287  = ra[86] | ra[87];
-  assign \$5288  = ra[87] ? 1'h1 : 1'h0;
-  assign \$5289  = ra[85] ? 1'h1 : 1'h0;
+  assign \$5279  = \$5270  ? { 1'h1, \$5274  } : { 1'h0, \$5278  };
+  assign \$5280  = ra[100] | ra[101];
+  assign \$5281  = ra[102] | ra[103];
+  assign \$5282  = \$5280  | \$5281 ;
+  assign \$5283  = ra[102] | ra[103];
+  assign \$5284  = ra[103] ? 1'h1 : 1'h0;
+  assign \$5285  = ra[101] ? 1'h1 : 1'h0;
+  assign \$5286  = \$5283  ? { 1'h1, \$5284  } : { 1'h0, \$5285  };
+  assign \$5287  = ra[98] | ra[99];
+  assign \$5288  = ra[99] ? 1'h1 : 1'h0;
+  assign \$5289  = ra[97] ? 1'h1 : 1'h0;
   assign \$5290  = \$5287  ? { 1'h1, \$5288  } : { 1'h0, \$5289  };
-  assign \$5291  = ra[82] | ra[83];
-  assign \$5292  = ra[83] ? 1'h1 : 1'h0;
-  assign \$5293  = ra[81] ? 1'h1 : 1'h0;
-  assign \$5294  = \$5291  ? { 1'h1, \$5292  } : { 1'h0, \$5293  };
-  assign \$5295  = \$5286  ? { 1'h1, \$5290  } : { 1'h0, \$5294  };
-  assign \$5296  = \$5271  ? { 1'h1, \$5283  } : { 1'h0, \$5295  };
-  assign \$5297  = ra[72] | ra[73];
-  assign \$5298  = ra[74] | ra[75];
+  assign \$5291  = \$5282  ? { 1'h1, \$5286  } : { 1'h0, \$5290  };
+  assign \$5292  = \$5267  ? { 1'h1, \$5279  } : { 1'h0, \$5291  };
+  assign \$5293  = \$5228  ? { 1'h1, \$5260  } : { 1'h0, \$5292  };
+  assign \$5294  = ra[80] | ra[81];
+  assign \$5295  = ra[82] | ra[83];
+  assign \$5296  = \$5294  | \$5295 ;
+  assign \$5297  = ra[84] | ra[85];
+  assign \$5298  = ra[86] | ra[87];
   assign \$5299  = \$5297  | \$5298 ;
-  assign \$5300  = ra[76] | ra[77];
-  assign \$5301  = ra[78] | ra[79];
-  assign \$5302  = \$5300  | \$5301 ;
-  assign \$5303  = \$5299  | \$5302 ;
-  assign \$5304  = ra[76] | ra[77];
-  assign \$5305  = ra[78] | ra[79];
+  assign \$5300  = \$5296  | \$5299 ;
+  assign \$5301  = ra[88] | ra[89];
+  assign \$5302  = ra[90] | ra[91];
+  assign \$5303  = \$5301  | \$5302 ;
+  assign \$5304  = ra[92] | ra[93];
+  assign \$5305  = ra[94] | ra[95];
   assign \$5306  = \$5304  | \$5305 ;
-  assign \$5307  = ra[78] | ra[79];
-  assign \$5308  = ra[79] ? 1'h1 : 1'h0;
-  assign \$5309  = ra[77] ? 1'h1 : 1'h0;
-  assign \$5310  = \$5307  ? { 1'h1, \$5308  } : { 1'h0, \$5309  };
-  assign \$5311  = ra[74] | ra[75];
-  assign \$5312  = ra[75] ? 1'h1 : 1'h0;
-  assign \$5313  = ra[73] ? 1'h1 : 1'h0;
-  assign \$5314  = \$5311  ? { 1'h1, \$5312  } : { 1'h0, \$5313  };
-  assign \$5315  = \$5306  ? { 1'h1, \$5310  } : { 1'h0, \$5314  };
-  assign \$5316  = ra[68] | ra[69];
-  assign \$5317  = ra[70] | ra[71];
+  assign \$5307  = \$5303  | \$5306 ;
+  assign \$5308  = \$5300  | \$5307 ;
+  assign \$5309  = ra[88] | ra[89];
+  assign \$5310  = ra[90] | ra[91];
+  assign \$5311  = \$5309  | \$5310 ;
+  assign \$5312  = ra[92] | ra[93];
+  assign \$5313  = ra[94] | ra[95];
+  assign \$5314  = \$5312  | \$5313 ;
+  assign \$5315  = \$5311  | \$5314 ;
+  assign \$5316  = ra[92] | ra[93];
+  assign \$5317  = ra[94] | ra[95];
   assign \$5318  = \$5316  | \$5317 ;
-  assign \$5319  = ra[70] | ra[71];
-  assign \$5320  = ra[71] ? 1'h1 : 1'h0;
-  assign \$5321  = ra[69] ? 1'h1 : 1'h0;
+  assign \$5319  = ra[94] | ra[95];
+  assign \$5320  = ra[95] ? 1'h1 : 1'h0;
+  assign \$5321  = ra[93] ? 1'h1 : 1'h0;
   assign \$5322  = \$5319  ? { 1'h1, \$5320  } : { 1'h0, \$5321  };
-  assign \$5323  = ra[66] | ra[67];
-  assign \$5324  = ra[67] ? 1'h1 : 1'h0;
-  assign \$5325  = ra[65] ? 1'h1 : 1'h0;
+  assign \$5323  = ra[90] | ra[91];
+  assign \$5324  = ra[91] ? 1'h1 : 1'h0;
+  assign \$5325  = ra[89] ? 1'h1 : 1'h0;
   assign \$5326  = \$5323  ? { 1'h1, \$5324  } : { 1'h0, \$5325  };
   assign \$5327  = \$5318  ? { 1'h1, \$5322  } : { 1'h0, \$5326  };
-  assign \$5328  = \$5303  ? { 1'h1, \$5315  } : { 1'h0, \$5327  };
-  assign \$5329  = \$5264  ? { 1'h1, \$5296  } : { 1'h0, \$5328  };
-  assign \$5330  = \$5169  ? { 1'h1, \$5249  } : { 1'h0, \$5329  };
-  assign \$5331  = ra[32] | ra[33];
-  assign \$5332  = ra[34] | ra[35];
-  assign \$5333  = \$5331  | \$5332 ;
-  assign \$5334  = ra[36] | ra[37];
-  assign \$5335  = ra[38] | ra[39];
-  assign \$5336  = \$5334  | \$5335 ;
-  assign \$5337  = \$5333  | \$5336 ;
-  assign \$5338  = ra[40] | ra[41];
-  assign \$5339  = ra[42] | ra[43];
-  assign \$5340  = \$5338  | \$5339 ;
-  assign \$5341  = ra[44] | ra[45];
-  assign \$5342  = ra[46] | ra[47];
+  assign \$5328  = ra[84] | ra[85];
+  assign \$5329  = ra[86] | ra[87];
+  assign \$5330  = \$5328  | \$5329 ;
+  assign \$5331  = ra[86] | ra[87];
+  assign \$5332  = ra[87] ? 1'h1 : 1'h0;
+  assign \$5333  = ra[85] ? 1'h1 : 1'h0;
+  assign \$5334  = \$5331  ? { 1'h1, \$5332  } : { 1'h0, \$5333  };
+  assign \$5335  = ra[82] | ra[83];
+  assign \$5336  = ra[83] ? 1'h1 : 1'h0;
+  assign \$5337  = ra[81] ? 1'h1 : 1'h0;
+  assign \$5338  = \$5335  ? { 1'h1, \$5336  } : { 1'h0, \$5337  };
+  assign \$5339  = \$5330  ? { 1'h1, \$5334  } : { 1'h0, \$5338  };
+  assign \$5340  = \$5315  ? { 1'h1, \$5327  } : { 1'h0, \$5339  };
+  assign \$5341  = ra[72] | ra[73];
+  assign \$5342  = ra[74] | ra[75];
   assign \$5343  = \$5341  | \$5342 ;
-  assign \$5344  = \$5340  | \$5343 ;
-  assign \$5345  = \$5337  | \$5344 ;
-  assign \$5346  = ra[48] | ra[49];
-  assign \$5347  = ra[50] | ra[51];
-  assign \$5348  = \$5346  | \$5347 ;
-  assign \$5349  = ra[52] | ra[53];
-  assign \$5350  = ra[54] | ra[55];
-  assign \$5351  = \$5349  | \$5350 ;
-  assign \$5352  = \$5348  | \$5351 ;
-  assign \$5353  = ra[56] | ra[57];
-  assign \$5354  = ra[58] | ra[59];
-  assign \$5355  = \$5353  | \$5354 ;
-  assign \$5356  = ra[60] | ra[61];
-  assign \$5357  = ra[62] | ra[63];
-  assign \$5358  = \$5356  | \$5357 ;
-  assign \$5359  = \$5355  | \$5358 ;
-  assign \$5360  = \$5352  | \$5359 ;
-  assign \$5361  = \$5345  | \$5360 ;
-  assign \$5362  = ra[48] | ra[49];
-  assign \$5363  = ra[50] | ra[51];
-  assign \$5364  = \$5362  | \$5363 ;
-  assign \$5365  = ra[52] | ra[53];
-  assign \$5366  = ra[54] | ra[55];
-  assign \$5367  = \$5365  | \$5366 ;
-  assign \$5368  = \$5364  | \$5367 ;
-  assign \$5369  = ra[56] | ra[57];
-  assign \$5370  = ra[58] | ra[59];
-  assign \$5371  = \$5369  | \$5370 ;
-  assign \$5372  = ra[60] | ra[61];
-  assign \$5373  = ra[62] | ra[63];
-  assign \$5374  = \$5372  | \$5373 ;
-  assign \$5375  = \$5371  | \$5374 ;
-  assign \$5376  = \$5368  | \$5375 ;
-  assign \$5377  = ra[56] | ra[57];
-  assign \$5378  = ra[58] | ra[59];
-  assign \$5379  = \$5377  | \$5378 ;
-  assign \$5380  = ra[60] | ra[61];
-  assign \$5381  = ra[62] | ra[63];
-  assign \$5382  = \$5380  | \$5381 ;
-  assign \$5383  = \$5379  | \$5382 ;
-  assign \$5384  = ra[60] | ra[61];
-  assign \$5385  = ra[62] | ra[63];
-  assign \$5386  = \$5384  | \$5385 ;
-  assign \$5387  = ra[62] | ra[63];
-  assign \$5388  = ra[63] ? 1'h1 : 1'h0;
-  assign \$5389  = ra[61] ? 1'h1 : 1'h0;
-  assign \$5390  = \$5387  ? { 1'h1, \$5388  } : { 1'h0, \$5389  };
-  assign \$5391  = ra[58] | ra[59];
-  assign \$5392  = ra[59] ? 1'h1 : 1'h0;
-  assign \$5393  = ra[57] ? 1'h1 : 1'h0;
-  assign \$5394  = \$5391  ? { 1'h1, \$5392  } : { 1'h0, \$5393  };
-  assign \$5395  = \$5386  ? { 1'h1, \$5390  } : { 1'h0, \$5394  };
-  assign \$5396  = ra[52] | ra[53];
-  assign \$5397  = ra[54] | ra[55];
-  assign \$5398  = \$5396  | \$5397 ;
-  assign \$5399  = ra[54] | ra[55];
-  assign \$5400  = ra[55] ? 1'h1 : 1'h0;
-  assign \$5401  = ra[53] ? 1'h1 : 1'h0;
-  assign \$5402  = \$5399  ? { 1'h1, \$5400  } : { 1'h0, \$5401  };
-  assign \$5403  = ra[50] | ra[51];
-  assign \$5404  = ra[51] ? 1'h1 : 1'h0;
-  assign \$5405  = ra[49] ? 1'h1 : 1'h0;
-  assign \$5406  = \$5403  ? { 1'h1, \$5404  } : { 1'h0, \$5405  };
-  assign \$5407  = \$5398  ? { 1'h1, \$5402  } : { 1'h0, \$5406  };
-  assign \$5408  = \$5383  ? { 1'h1, \$5395  } : { 1'h0, \$5407  };
-  assign \$5409  = ra[40] | ra[41];
-  assign \$5410  = ra[42] | ra[43];
+  assign \$5344  = ra[76] | ra[77];
+  assign \$5345  = ra[78] | ra[79];
+  assign \$5346  = \$5344  | \$5345 ;
+  assign \$5347  = \$5343  | \$5346 ;
+  assign \$5348  = ra[76] | ra[77];
+  assign \$5349  = ra[78] | ra[79];
+  assign \$5350  = \$5348  | \$5349 ;
+  assign \$5351  = ra[78] | ra[79];
+  assign \$5352  = ra[79] ? 1'h1 : 1'h0;
+  assign \$5353  = ra[77] ? 1'h1 : 1'h0;
+  assign \$5354  = \$5351  ? { 1'h1, \$5352  } : { 1'h0, \$5353  };
+  assign \$5355  = ra[74] | ra[75];
+  assign \$5356  = ra[75] ? 1'h1 : 1'h0;
+  assign \$5357  = ra[73] ? 1'h1 : 1'h0;
+  assign \$5358  = \$5355  ? { 1'h1, \$5356  } : { 1'h0, \$5357  };
+  assign \$5359  = \$5350  ? { 1'h1, \$5354  } : { 1'h0, \$5358  };
+  assign \$5360  = ra[68] | ra[69];
+  assign \$5361  = ra[70] | ra[71];
+  assign \$5362  = \$5360  | \$5361 ;
+  assign \$5363  = ra[70] | ra[71];
+  assign \$5364  = ra[71] ? 1'h1 : 1'h0;
+  assign \$5365  = ra[69] ? 1'h1 : 1'h0;
+  assign \$5366  = \$5363  ? { 1'h1, \$5364  } : { 1'h0, \$5365  };
+  assign \$5367  = ra[66] | ra[67];
+  assign \$5368  = ra[67] ? 1'h1 : 1'h0;
+  assign \$5369  = ra[65] ? 1'h1 : 1'h0;
+  assign \$5370  = \$5367  ? { 1'h1, \$5368  } : { 1'h0, \$5369  };
+  assign \$5371  = \$5362  ? { 1'h1, \$5366  } : { 1'h0, \$5370  };
+  assign \$5372  = \$5347  ? { 1'h1, \$5359  } : { 1'h0, \$5371  };
+  assign \$5373  = \$5308  ? { 1'h1, \$5340  } : { 1'h0, \$5372  };
+  assign \$5374  = \$5213  ? { 1'h1, \$5293  } : { 1'h0, \$5373  };
+  assign \$5375  = ra[32] | ra[33];
+  assign \$5376  = ra[34] | ra[35];
+  assign \$5377  = \$5375  | \$5376 ;
+  assign \$5378  = ra[36] | ra[37];
+  assign \$5379  = ra[38] | ra[39];
+  assign \$5380  = \$5378  | \$5379 ;
+  assign \$5381  = \$5377  | \$5380 ;
+  assign \$5382  = ra[40] | ra[41];
+  assign \$5383  = ra[42] | ra[43];
+  assign \$5384  = \$5382  | \$5383 ;
+  assign \$5385  = ra[44] | ra[45];
+  assign \$5386  = ra[46] | ra[47];
+  assign \$5387  = \$5385  | \$5386 ;
+  assign \$5388  = \$5384  | \$5387 ;
+  assign \$5389  = \$5381  | \$5388 ;
+  assign \$5390  = ra[48] | ra[49];
+  assign \$5391  = ra[50] | ra[51];
+  assign \$5392  = \$5390  | \$5391 ;
+  assign \$5393  = ra[52] | ra[53];
+  assign \$5394  = ra[54] | ra[55];
+  assign \$5395  = \$5393  | \$5394 ;
+  assign \$5396  = \$5392  | \$5395 ;
+  assign \$5397  = ra[56] | ra[57];
+  assign \$5398  = ra[58] | ra[59];
+  assign \$5399  = \$5397  | \$5398 ;
+  assign \$5400  = ra[60] | ra[61];
+  assign \$5401  = ra[62] | ra[63];
+  assign \$5402  = \$5400  | \$5401 ;
+  assign \$5403  = \$5399  | \$5402 ;
+  assign \$5404  = \$5396  | \$5403 ;
+  assign \$5405  = \$5389  | \$5404 ;
+  assign \$5406  = ra[48] | ra[49];
+  assign \$5407  = ra[50] | ra[51];
+  assign \$5408  = \$5406  | \$5407 ;
+  assign \$5409  = ra[52] | ra[53];
+  assign \$5410  = ra[54] | ra[55];
   assign \$5411  = \$5409  | \$5410 ;
-  assign \$5412  = ra[44] | ra[45];
-  assign \$5413  = ra[46] | ra[47];
-  assign \$5414  = \$5412  | \$5413 ;
-  assign \$5415  = \$5411  | \$5414 ;
-  assign \$5416  = ra[44] | ra[45];
-  assign \$5417  = ra[46] | ra[47];
+  assign \$5412  = \$5408  | \$5411 ;
+  assign \$5413  = ra[56] | ra[57];
+  assign \$5414  = ra[58] | ra[59];
+  assign \$5415  = \$5413  | \$5414 ;
+  assign \$5416  = ra[60] | ra[61];
+  assign \$5417  = ra[62] | ra[63];
   assign \$5418  = \$5416  | \$5417 ;
-  assign \$5419  = ra[46] | ra[47];
-  assign \$5420  = ra[47] ? 1'h1 : 1'h0;
-  assign \$5421  = ra[45] ? 1'h1 : 1'h0;
-  assign \$5422  = \$5419  ? { 1'h1, \$5420  } : { 1'h0, \$5421  };
-  assign \$5423  = ra[42] | ra[43];
-  assign \$5424  = ra[43] ? 1'h1 : 1'h0;
-  assign \$5425  = ra[41] ? 1'h1 : 1'h0;
-  assign \$5426  = \$5423  ? { 1'h1, \$5424  } : { 1'h0, \$5425  };
-  assign \$5427  = \$5418  ? { 1'h1, \$5422  } : { 1'h0, \$5426  };
-  assign \$5428  = ra[36] | ra[37];
-  assign \$5429  = ra[38] | ra[39];
+  assign \$5419  = \$5415  | \$5418 ;
+  assign \$5420  = \$5412  | \$5419 ;
+  assign \$5421  = ra[56] | ra[57];
+  assign \$5422  = ra[58] | ra[59];
+  assign \$5423  = \$5421  | \$5422 ;
+  assign \$5424  = ra[60] | ra[61];
+  assign \$5425  = ra[62] | ra[63];
+  assign \$5426  = \$5424  | \$5425 ;
+  assign \$5427  = \$5423  | \$5426 ;
+  assign \$5428  = ra[60] | ra[61];
+  assign \$5429  = ra[62] | ra[63];
   assign \$5430  = \$5428  | \$5429 ;
-  assign \$5431  = ra[38] | ra[39];
-  assign \$5432  = ra[39] ? 1'h1 : 1'h0;
-  assign \$5433  = ra[37] ? 1'h1 : 1'h0;
+  assign \$5431  = ra[62] | ra[63];
+  assign \$5432  = ra[63] ? 1'h1 : 1'h0;
+  assign \$5433  = ra[61] ? 1'h1 : 1'h0;
   assign \$5434  = \$5431  ? { 1'h1, \$5432  } : { 1'h0, \$5433  };
-  assign \$5435  = ra[34] | ra[35];
-  assign \$5436  = ra[35] ? 1'h1 : 1'h0;
-  assign \$5437  = ra[33] ? 1'h1 : 1'h0;
+  assign \$5435  = ra[58] | ra[59];
+  assign \$5436  = ra[59] ? 1'h1 : 1'h0;
+  assign \$5437  = ra[57] ? 1'h1 : 1'h0;
   assign \$5438  = \$5435  ? { 1'h1, \$5436  } : { 1'h0, \$5437  };
   assign \$5439  = \$5430  ? { 1'h1, \$5434  } : { 1'h0, \$5438  };
-  assign \$5440  = \$5415  ? { 1'h1, \$5427  } : { 1'h0, \$5439  };
-  assign \$5441  = \$5376  ? { 1'h1, \$5408  } : { 1'h0, \$5440  };
-  assign \$5442  = ra[16] | ra[17];
-  assign \$5443  = ra[18] | ra[19];
-  assign \$5444  = \$5442  | \$5443 ;
-  assign \$5445  = ra[20] | ra[21];
-  assign \$5446  = ra[22] | ra[23];
-  assign \$5447  = \$5445  | \$5446 ;
-  assign \$5448  = \$5444  | \$5447 ;
-  assign \$5449  = ra[24] | ra[25];
-  assign \$5450  = ra[26] | ra[27];
-  assign \$5451  = \$5449  | \$5450 ;
-  assign \$5452  = ra[28] | ra[29];
-  assign \$5453  = ra[30] | ra[31];
-  assign \$5454  = \$5452  | \$5453 ;
-  assign \$5455  = \$5451  | \$5454 ;
-  assign \$5456  = \$5448  | \$5455 ;
-  assign \$5457  = ra[24] | ra[25];
-  assign \$5458  = ra[26] | ra[27];
-  assign \$5459  = \$5457  | \$5458 ;
-  assign \$5460  = ra[28] | ra[29];
-  assign \$5461  = ra[30] | ra[31];
+  assign \$5440  = ra[52] | ra[53];
+  assign \$5441  = ra[54] | ra[55];
+  assign \$5442  = \$5440  | \$5441 ;
+  assign \$5443  = ra[54] | ra[55];
+  assign \$5444  = ra[55] ? 1'h1 : 1'h0;
+  assign \$5445  = ra[53] ? 1'h1 : 1'h0;
+  assign \$5446  = \$5443  ? { 1'h1, \$5444  } : { 1'h0, \$5445  };
+  assign \$5447  = ra[50] | ra[51];
+  assign \$5448  = ra[51] ? 1'h1 : 1'h0;
+  assign \$5449  = ra[49] ? 1'h1 : 1'h0;
+  assign \$5450  = \$5447  ? { 1'h1, \$5448  } : { 1'h0, \$5449  };
+  assign \$5451  = \$5442  ? { 1'h1, \$5446  } : { 1'h0, \$5450  };
+  assign \$5452  = \$5427  ? { 1'h1, \$5439  } : { 1'h0, \$5451  };
+  assign \$5453  = ra[40] | ra[41];
+  assign \$5454  = ra[42] | ra[43];
+  assign \$5455  = \$5453  | \$5454 ;
+  assign \$5456  = ra[44] | ra[45];
+  assign \$5457  = ra[46] | ra[47];
+  assign \$5458  = \$5456  | \$5457 ;
+  assign \$5459  = \$5455  | \$5458 ;
+  assign \$5460  = ra[44] | ra[45];
+  assign \$5461  = ra[46] | ra[47];
   assign \$5462  = \$5460  | \$5461 ;
-  assign \$5463  = \$5459  | \$5462 ;
-  assign \$5464  = ra[28] | ra[29];
-  assign \$5465  = ra[30] | ra[31];
-  assign \$5466  = \$5464  | \$5465 ;
-  assign \$5467  = ra[30] | ra[31];
-  assign \$5468  = ra[31] ? 1'h1 : 1'h0;
-  assign \$5469  = ra[29] ? 1'h1 : 1'h0;
+  assign \$5463  = ra[46] | ra[47];
+  assign \$5464  = ra[47] ? 1'h1 : 1'h0;
+  assign \$5465  = ra[45] ? 1'h1 : 1'h0;
+  assign \$5466  = \$5463  ? { 1'h1, \$5464  } : { 1'h0, \$5465  };
+  assign \$5467  = ra[42] | ra[43];
+  assign \$5468  = ra[43] ? 1'h1 : 1'h0;
+  assign \$5469  = ra[41] ? 1'h1 : 1'h0;
   assign \$5470  = \$5467  ? { 1'h1, \$5468  } : { 1'h0, \$5469  };
-  assign \$5471  = ra[26] | ra[27];
-  assign \$5472  = ra[27] ? 1'h1 : 1'h0;
-  assign \$5473  = ra[25] ? 1'h1 : 1'h0;
-  assign \$5474  = \$5471  ? { 1'h1, \$5472  } : { 1'h0, \$5473  };
-  assign \$5475  = \$5466  ? { 1'h1, \$5470  } : { 1'h0, \$5474  };
-  assign \$5476  = ra[20] | ra[21];
-  assign \$5477  = ra[22] | ra[23];
-  assign \$5478  = \$5476  | \$5477 ;
-  assign \$5479  = ra[22] | ra[23];
-  assign \$5480  = ra[23] ? 1'h1 : 1'h0;
-  assign \$5481  = ra[21] ? 1'h1 : 1'h0;
+  assign \$5471  = \$5462  ? { 1'h1, \$5466  } : { 1'h0, \$5470  };
+  assign \$5472  = ra[36] | ra[37];
+  assign \$5473  = ra[38] | ra[39];
+  assign \$5474  = \$5472  | \$5473 ;
+  assign \$5475  = ra[38] | ra[39];
+  assign \$5476  = ra[39] ? 1'h1 : 1'h0;
+  assign \$5477  = ra[37] ? 1'h1 : 1'h0;
+  assign \$5478  = \$5475  ? { 1'h1, \$5476  } : { 1'h0, \$5477  };
+  assign \$5479  = ra[34] | ra[35];
+  assign \$5480  = ra[35] ? 1'h1 : 1'h0;
+  assign \$5481  = ra[33] ? 1'h1 : 1'h0;
   assign \$5482  = \$5479  ? { 1'h1, \$5480  } : { 1'h0, \$5481  };
-  assign \$5483  = ra[18] | ra[19];
-  assign \$5484  = ra[19] ? 1'h1 : 1'h0;
-  assign \$5485  = ra[17] ? 1'h1 : 1'h0;
-  assign \$5486  = \$5483  ? { 1'h1, \$5484  } : { 1'h0, \$5485  };
-  assign \$5487  = \$5478  ? { 1'h1, \$5482  } : { 1'h0, \$5486  };
-  assign \$5488  = \$5463  ? { 1'h1, \$5475  } : { 1'h0, \$5487  };
-  assign \$5489  = ra[8] | ra[9];
-  assign \$5490  = ra[10] | ra[11];
+  assign \$5483  = \$5474  ? { 1'h1, \$5478  } : { 1'h0, \$5482  };
+  assign \$5484  = \$5459  ? { 1'h1, \$5471  } : { 1'h0, \$5483  };
+  assign \$5485  = \$5420  ? { 1'h1, \$5452  } : { 1'h0, \$5484  };
+  assign \$5486  = ra[16] | ra[17];
+  assign \$5487  = ra[18] | ra[19];
+  assign \$5488  = \$5486  | \$5487 ;
+  assign \$5489  = ra[20] | ra[21];
+  assign \$5490  = ra[22] | ra[23];
   assign \$5491  = \$5489  | \$5490 ;
-  assign \$5492  = ra[12] | ra[13];
-  assign \$5493  = ra[14] | ra[15];
-  assign \$5494  = \$5492  | \$5493 ;
-  assign \$5495  = \$5491  | \$5494 ;
-  assign \$5496  = ra[12] | ra[13];
-  assign \$5497  = ra[14] | ra[15];
+  assign \$5492  = \$5488  | \$5491 ;
+  assign \$5493  = ra[24] | ra[25];
+  assign \$5494  = ra[26] | ra[27];
+  assign \$5495  = \$5493  | \$5494 ;
+  assign \$5496  = ra[28] | ra[29];
+  assign \$5497  = ra[30] | ra[31];
   assign \$5498  = \$5496  | \$5497 ;
-  assign \$5499  = ra[14] | ra[15];
-  assign \$5500  = ra[15] ? 1'h1 : 1'h0;
-  assign \$5501  = ra[13] ? 1'h1 : 1'h0;
-  assign \$5502  = \$5499  ? { 1'h1, \$5500  } : { 1'h0, \$5501  };
-  assign \$5503  = ra[10] | ra[11];
-  assign \$5504  = ra[11] ? 1'h1 : 1'h0;
-  assign \$5505  = ra[9] ? 1'h1 : 1'h0;
-  assign \$5506  = \$5503  ? { 1'h1, \$5504  } : { 1'h0, \$5505  };
-  assign \$5507  = \$5498  ? { 1'h1, \$5502  } : { 1'h0, \$5506  };
-  assign \$5508  = ra[4] | ra[5];
-  assign \$5509  = ra[6] | ra[7];
+  assign \$5499  = \$5495  | \$5498 ;
+  assign \$5500  = \$5492  | \$5499 ;
+  assign \$5501  = ra[24] | ra[25];
+  assign \$5502  = ra[26] | ra[27];
+  assign \$5503  = \$5501  | \$5502 ;
+  assign \$5504  = ra[28] | ra[29];
+  assign \$5505  = ra[30] | ra[31];
+  assign \$5506  = \$5504  | \$5505 ;
+  assign \$5507  = \$5503  | \$5506 ;
+  assign \$5508  = ra[28] | ra[29];
+  assign \$5509  = ra[30] | ra[31];
   assign \$5510  = \$5508  | \$5509 ;
-  assign \$5511  = ra[6] | ra[7];
-  assign \$5512  = ra[7] ? 1'h1 : 1'h0;
-  assign \$5513  = ra[5] ? 1'h1 : 1'h0;
+  assign \$5511  = ra[30] | ra[31];
+  assign \$5512  = ra[31] ? 1'h1 : 1'h0;
+  assign \$5513  = ra[29] ? 1'h1 : 1'h0;
   assign \$5514  = \$5511  ? { 1'h1, \$5512  } : { 1'h0, \$5513  };
-  assign \$5515  = ra[2] | ra[3];
-  assign \$5516  = ra[3] ? 1'h1 : 1'h0;
-  assign \$5517  = ra[1] ? 1'h1 : 1'h0;
+  assign \$5515  = ra[26] | ra[27];
+  assign \$5516  = ra[27] ? 1'h1 : 1'h0;
+  assign \$5517  = ra[25] ? 1'h1 : 1'h0;
   assign \$5518  = \$5515  ? { 1'h1, \$5516  } : { 1'h0, \$5517  };
   assign \$5519  = \$5510  ? { 1'h1, \$5514  } : { 1'h0, \$5518  };
-  assign \$5520  = \$5495  ? { 1'h1, \$5507  } : { 1'h0, \$5519  };
-  assign \$5521  = \$5456  ? { 1'h1, \$5488  } : { 1'h0, \$5520  };
-  assign \$5522  = \$5361  ? { 1'h1, \$5441  } : { 1'h0, \$5521  };
-  assign \$5523  = \$5138  ? { 1'h1, \$5330  } : { 1'h0, \$5522  };
-  assign \$5524  = \$4627  ? { 1'h1, \$5075  } : { 1'h0, \$5523  };
-  assign \$5525  = \$3476  ? { 1'h1, \$4500  } : { 1'h0, \$5524  };
-  assign \$5526  = \$5525  + 1'h1;
-  assign bl_sq = \$3221  ? \$5526  : 10'h000;
-  assign \$5527  = bl_sq + 1'h1;
-  assign \$5529  = \$5528  + 2'h3;
-  assign \$5531  = 2'h2 * \$5530 [8:0];
-  assign \$5532  = 10'h200 - \$5531 ;
-  assign \$5533  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c0_full = { srem[61:0], work[511:510], 1'h1 } + { \$5533 [63:0], 1'h1 };
-  assign \$5534  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c1n_full = { srem[125:62], 1'h0 } + { \$5534 [127:64], 1'h0 };
-  assign \$5535  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c1y_full = { srem[125:62], 1'h1 } + { \$5535 [127:64], 1'h1 };
-  assign \$5536  = ~ { sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65] };
-  assign \$5537  = sq0_c1n_full[64:1] & \$5536 ;
-  assign \$5538  = sq0_c1y_full[64:1] & { sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65] };
-  assign sq0_s1 = \$5537  | \$5538 ;
-  assign \$5539  = ~ sq0_c0_full[65];
-  assign \$5540  = sq0_c1n_full[65] & \$5539 ;
-  assign \$5541  = sq0_c1y_full[65] & sq0_c0_full[65];
-  assign sq0_co1 = \$5540  | \$5541 ;
-  assign \$5542  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c2n_full = { srem[189:126], 1'h0 } + { \$5542 [191:128], 1'h0 };
-  assign \$5543  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c2y_full = { srem[189:126], 1'h1 } + { \$5543 [191:128], 1'h1 };
-  assign \$5544  = ~ { sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1 };
-  assign \$5545  = sq0_c2n_full[64:1] & \$5544 ;
-  assign \$5546  = sq0_c2y_full[64:1] & { sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1 };
-  assign sq0_s2 = \$5545  | \$5546 ;
-  assign \$5547  = ~ sq0_co1;
-  assign \$5548  = sq0_c2n_full[65] & \$5547 ;
-  assign \$5549  = sq0_c2y_full[65] & sq0_co1;
-  assign sq0_co2 = \$5548  | \$5549 ;
-  assign \$5550  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c3n_full = { srem[253:190], 1'h0 } + { \$5550 [255:192], 1'h0 };
-  assign \$5551  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c3y_full = { srem[253:190], 1'h1 } + { \$5551 [255:192], 1'h1 };
-  assign \$5552  = ~ { sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2 };
-  assign \$5553  = sq0_c3n_full[64:1] & \$5552 ;
-  assign \$5554  = sq0_c3y_full[64:1] & { sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2 };
-  assign sq0_s3 = \$5553  | \$5554 ;
-  assign \$5555  = ~ sq0_co2;
-  assign \$5556  = sq0_c3n_full[65] & \$5555 ;
-  assign \$5557  = sq0_c3y_full[65] & sq0_co2;
-  assign sq0_co3 = \$5556  | \$5557 ;
-  assign \$5558  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c4n_full = { srem[259:254], 1'h0 } + { \$5558 [261:256], 1'h0 };
-  assign \$5559  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c4y_full = { srem[259:254], 1'h1 } + { \$5559 [261:256], 1'h1 };
-  assign \$5560  = ~ { sq0_co3, sq0_co3, sq0_co3, sq0_co3, sq0_co3, sq0_co3 };
-  assign \$5561  = sq0_c4n_full[6:1] & \$5560 ;
-  assign \$5562  = sq0_c4y_full[6:1] & { sq0_co3, sq0_co3, sq0_co3, sq0_co3, sq0_co3, sq0_co3 };
-  assign sq0_s4 = \$5561  | \$5562 ;
-  assign \$5563  = ~ sq0_co3;
-  assign \$5564  = sq0_c4n_full[7] & \$5563 ;
-  assign \$5565  = sq0_c4y_full[7] & sq0_co3;
-  assign sq0_co4 = \$5564  | \$5565 ;
-  assign \$5566  = sq0_co4 ? { sq0_s4, sq0_s3, sq0_s2, sq0_s1, sq0_c0_full[64:1] } : { srem, work[511:510] };
-  assign \$5568  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
-  assign sq1_c0_full = { \$5566 [61:0], \$5567 [511:510], 1'h1 } + { \$5568 [63:0], 1'h1 };
-  assign \$5569  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
-  assign sq1_c1n_full = { \$5566 [125:62], 1'h0 } + { \$5569 [127:64], 1'h0 };
-  assign \$5570  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
-  assign sq1_c1y_full = { \$5566 [125:62], 1'h1 } + { \$5570 [127:64], 1'h1 };
-  assign \$5571  = ~ { sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65] };
-  assign \$5572  = sq1_c1n_full[64:1] & \$5571 ;
-  assign \$5573  = sq1_c1y_full[64:1] & { sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65] };
-  assign sq1_s1 = \$5572  | \$5573 ;
-  assign \$5574  = ~ sq1_c0_full[65];
-  assign \$5575  = sq1_c1n_full[65] & \$5574 ;
-  assign \$5576  = sq1_c1y_full[65] & sq1_c0_full[65];
-  assign sq1_co1 = \$5575  | \$5576 ;
-  assign \$5577  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
-  assign sq1_c2n_full = { \$5566 [189:126], 1'h0 } + { \$5577 [191:128], 1'h0 };
-  assign \$5578  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
-  assign sq1_c2y_full = { \$5566 [189:126], 1'h1 } + { \$5578 [191:128], 1'h1 };
-  assign \$5579  = ~ { sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1 };
-  assign \$5580  = sq1_c2n_full[64:1] & \$5579 ;
-  assign \$5581  = sq1_c2y_full[64:1] & { sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1 };
-  assign sq1_s2 = \$5580  | \$5581 ;
-  assign \$5582  = ~ sq1_co1;
-  assign \$5583  = sq1_c2n_full[65] & \$5582 ;
-  assign \$5584  = sq1_c2y_full[65] & sq1_co1;
-  assign sq1_co2 = \$5583  | \$5584 ;
-  assign \$5585  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
-  assign sq1_c3n_full = { \$5566 [253:190], 1'h0 } + { \$5585 [255:192], 1'h0 };
-  assign \$5586  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
-  assign sq1_c3y_full = { \$5566 [253:190], 1'h1 } + { \$5586 [255:192], 1'h1 };
-  assign \$5587  = ~ { sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2 };
-  assign \$5588  = sq1_c3n_full[64:1] & \$5587 ;
-  assign \$5589  = sq1_c3y_full[64:1] & { sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2 };
-  assign sq1_s3 = \$5588  | \$5589 ;
-  assign \$5590  = ~ sq1_co2;
-  assign \$5591  = sq1_c3n_full[65] & \$5590 ;
-  assign \$5592  = sq1_c3y_full[65] & sq1_co2;
-  assign sq1_co3 = \$5591  | \$5592 ;
-  assign \$5593  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
-  assign sq1_c4n_full = { \$5566 [259:254], 1'h0 } + { \$5593 [261:256], 1'h0 };
-  assign \$5594  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
-  assign sq1_c4y_full = { \$5566 [259:254], 1'h1 } + { \$5594 [261:256], 1'h1 };
-  assign \$5595  = ~ { sq1_co3, sq1_co3, sq1_co3, sq1_co3, sq1_co3, sq1_co3 };
-  assign \$5596  = sq1_c4n_full[6:1] & \$5595 ;
-  assign \$5597  = sq1_c4y_full[6:1] & { sq1_co3, sq1_co3, sq1_co3, sq1_co3, sq1_co3, sq1_co3 };
-  assign sq1_s4 = \$5596  | \$5597 ;
-  assign \$5598  = ~ sq1_co3;
-  assign \$5599  = sq1_c4n_full[7] & \$5598 ;
-  assign \$5600  = sq1_c4y_full[7] & sq1_co3;
-  assign sq1_co4 = \$5599  | \$5600 ;
-  assign \$5601  = sq1_co4 ? { sq1_s4, sq1_s3, sq1_s2, sq1_s1, sq1_c0_full[64:1] } : { \$5566 [259:0], \$5567 [511:510] };
-  assign \$5603  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
-  assign sq2_c0_full = { \$5601 [61:0], \$5602 [511:510], 1'h1 } + { \$5603 [63:0], 1'h1 };
-  assign \$5604  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
-  assign sq2_c1n_full = { \$5601 [125:62], 1'h0 } + { \$5604 [127:64], 1'h0 };
-  assign \$5605  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
-  assign sq2_c1y_full = { \$5601 [125:62], 1'h1 } + { \$5605 [127:64], 1'h1 };
-  assign \$5606  = ~ { sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65] };
-  assign \$5607  = sq2_c1n_full[64:1] & \$5606 ;
-  assign \$5608  = sq2_c1y_full[64:1] & { sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65] };
-  assign sq2_s1 = \$5607  | \$5608 ;
-  assign \$5609  = ~ sq2_c0_full[65];
-  assign \$5610  = sq2_c1n_full[65] & \$5609 ;
-  assign \$5611  = sq2_c1y_full[65] & sq2_c0_full[65];
-  assign sq2_co1 = \$5610  | \$5611 ;
-  assign \$5612  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
-  assign sq2_c2n_full = { \$5601 [189:126], 1'h0 } + { \$5612 [191:128], 1'h0 };
-  assign \$5613  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
-  assign sq2_c2y_full = { \$5601 [189:126], 1'h1 } + { \$5613 [191:128], 1'h1 };
-  assign \$5614  = ~ { sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1 };
-  assign \$5615  = sq2_c2n_full[64:1] & \$5614 ;
-  assign \$5616  = sq2_c2y_full[64:1] & { sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1 };
-  assign sq2_s2 = \$5615  | \$5616 ;
-  assign \$5617  = ~ sq2_co1;
-  assign \$5618  = sq2_c2n_full[65] & \$5617 ;
-  assign \$5619  = sq2_c2y_full[65] & sq2_co1;
-  assign sq2_co2 = \$5618  | \$5619 ;
-  assign \$5620  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
-  assign sq2_c3n_full = { \$5601 [253:190], 1'h0 } + { \$5620 [255:192], 1'h0 };
-  assign \$5621  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
-  assign sq2_c3y_full = { \$5601 [253:190], 1'h1 } + { \$5621 [255:192], 1'h1 };
-  assign \$5622  = ~ { sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2 };
-  assign \$5623  = sq2_c3n_full[64:1] & \$5622 ;
-  assign \$5624  = sq2_c3y_full[64:1] & { sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2 };
-  assign sq2_s3 = \$5623  | \$5624 ;
-  assign \$5625  = ~ sq2_co2;
-  assign \$5626  = sq2_c3n_full[65] & \$5625 ;
-  assign \$5627  = sq2_c3y_full[65] & sq2_co2;
-  assign sq2_co3 = \$5626  | \$5627 ;
-  assign \$5628  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
-  assign sq2_c4n_full = { \$5601 [259:254], 1'h0 } + { \$5628 [261:256], 1'h0 };
-  assign \$5629  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
-  assign sq2_c4y_full = { \$5601 [259:254], 1'h1 } + { \$5629 [261:256], 1'h1 };
-  assign \$5630  = ~ { sq2_co3, sq2_co3, sq2_co3, sq2_co3, sq2_co3, sq2_co3 };
-  assign \$5631  = sq2_c4n_full[6:1] & \$5630 ;
-  assign \$5632  = sq2_c4y_full[6:1] & { sq2_co3, sq2_co3, sq2_co3, sq2_co3, sq2_co3, sq2_co3 };
-  assign sq2_s4 = \$5631  | \$5632 ;
-  assign \$5633  = ~ sq2_co3;
-  assign \$5634  = sq2_c4n_full[7] & \$5633 ;
-  assign \$5635  = sq2_c4y_full[7] & sq2_co3;
-  assign sq2_co4 = \$5634  | \$5635 ;
-  assign \$5636  = sq2_co4 ? { sq2_s4, sq2_s3, sq2_s2, sq2_s1, sq2_c0_full[64:1] } : { \$5601 [259:0], \$5602 [511:510] };
-  assign \$5638  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
-  assign sq3_c0_full = { \$5636 [61:0], \$5637 [511:510], 1'h1 } + { \$5638 [63:0], 1'h1 };
-  assign \$5639  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
-  assign sq3_c1n_full = { \$5636 [125:62], 1'h0 } + { \$5639 [127:64], 1'h0 };
-  assign \$5640  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
-  assign sq3_c1y_full = { \$5636 [125:62], 1'h1 } + { \$5640 [127:64], 1'h1 };
-  assign \$5641  = ~ { sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65] };
-  assign \$5642  = sq3_c1n_full[64:1] & \$5641 ;
-  assign \$5643  = sq3_c1y_full[64:1] & { sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65] };
-  assign sq3_s1 = \$5642  | \$5643 ;
-  assign \$5644  = ~ sq3_c0_full[65];
-  assign \$5645  = sq3_c1n_full[65] & \$5644 ;
-  assign \$5646  = sq3_c1y_full[65] & sq3_c0_full[65];
-  assign sq3_co1 = \$5645  | \$5646 ;
-  assign \$5647  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
-  assign sq3_c2n_full = { \$5636 [189:126], 1'h0 } + { \$5647 [191:128], 1'h0 };
-  assign \$5648  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
-  assign sq3_c2y_full = { \$5636 [189:126], 1'h1 } + { \$5648 [191:128], 1'h1 };
-  assign \$5649  = ~ { sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1 };
-  assign \$5650  = sq3_c2n_full[64:1] & \$5649 ;
-  assign \$5651  = sq3_c2y_full[64:1] & { sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1 };
-  assign sq3_s2 = \$5650  | \$5651 ;
-  assign \$5652  = ~ sq3_co1;
-  assign \$5653  = sq3_c2n_full[65] & \$5652 ;
-  assign \$5654  = sq3_c2y_full[65] & sq3_co1;
-  assign sq3_co2 = \$5653  | \$5654 ;
-  assign \$5655  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
-  assign sq3_c3n_full = { \$5636 [253:190], 1'h0 } + { \$5655 [255:192], 1'h0 };
-  assign \$5656  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
-  assign sq3_c3y_full = { \$5636 [253:190], 1'h1 } + { \$5656 [255:192], 1'h1 };
-  assign \$5657  = ~ { sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2 };
-  assign \$5658  = sq3_c3n_full[64:1] & \$5657 ;
-  assign \$5659  = sq3_c3y_full[64:1] & { sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2 };
-  assign sq3_s3 = \$5658  | \$5659 ;
-  assign \$5660  = ~ sq3_co2;
-  assign \$5661  = sq3_c3n_full[65] & \$5660 ;
-  assign \$5662  = sq3_c3y_full[65] & sq3_co2;
-  assign sq3_co3 = \$5661  | \$5662 ;
-  assign \$5663  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
-  assign sq3_c4n_full = { \$5636 [259:254], 1'h0 } + { \$5663 [261:256], 1'h0 };
-  assign \$5664  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
-  assign sq3_c4y_full = { \$5636 [259:254], 1'h1 } + { \$5664 [261:256], 1'h1 };
-  assign \$5665  = ~ { sq3_co3, sq3_co3, sq3_co3, sq3_co3, sq3_co3, sq3_co3 };
-  assign \$5666  = sq3_c4n_full[6:1] & \$5665 ;
-  assign \$5667  = sq3_c4y_full[6:1] & { sq3_co3, sq3_co3, sq3_co3, sq3_co3, sq3_co3, sq3_co3 };
-  assign sq3_s4 = \$5666  | \$5667 ;
-  assign \$5668  = ~ sq3_co3;
-  assign \$5669  = sq3_c4n_full[7] & \$5668 ;
-  assign \$5670  = sq3_c4y_full[7] & sq3_co3;
-  assign sq3_co4 = \$5669  | \$5670 ;
-  assign \$5671  = sq3_co4 ? { sq3_s4, sq3_s3, sq3_s2, sq3_s1, sq3_c0_full[64:1] } : { \$5636 [259:0], \$5637 [511:510] };
-  assign \$5673  = word[4:0] == 2'h3;
-  assign \$5674  = word[4:0] == 4'ha;
-  assign \$5675  = word[4:0] == 4'hb;
-  assign alu_sub = | { \$5675 , \$5674 , \$5673  };
-  assign \$5676  = word[4:0] == 3'h4;
-  assign \$5677  = ~ rb;
-  assign alu_c0_full = { ra[127:0], alu_sub } + { alu_y[127:0], alu_sub };
-  assign alu_c1n_full = { ra[255:128], 1'h0 } + { alu_y[255:128], 1'h0 };
-  assign alu_c1y_full = { ra[255:128], 1'h1 } + { alu_y[255:128], 1'h1 };
-  assign \$5678  = ~ { alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129] };
-  assign \$5679  = alu_c1n_full[128:1] & \$5678 ;
-  assign \$5680  = alu_c1y_full[128:1] & { alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129] };
-  assign alu_s1 = \$5679  | \$5680 ;
-  assign \$5681  = ~ alu_c0_full[129];
-  assign \$5682  = alu_c1n_full[129] & \$5681 ;
-  assign \$5683  = alu_c1y_full[129] & alu_c0_full[129];
-  assign alu_co1 = \$5682  | \$5683 ;
-  assign alu_c2n_full = { ra[383:256], 1'h0 } + { alu_y[383:256], 1'h0 };
-  assign alu_c2y_full = { ra[383:256], 1'h1 } + { alu_y[383:256], 1'h1 };
-  assign \$5684  = ~ { alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1 };
-  assign \$5685  = alu_c2n_full[128:1] & \$5684 ;
-  assign \$5686  = alu_c2y_full[128:1] & { alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1 };
-  assign alu_s2 = \$5685  | \$5686 ;
-  assign \$5687  = ~ alu_co1;
-  assign \$5688  = alu_c2n_full[129] & \$5687 ;
-  assign \$5689  = alu_c2y_full[129] & alu_co1;
-  assign alu_co2 = \$5688  | \$5689 ;
-  assign alu_c3n_full = { ra[511:384], 1'h0 } + { alu_y[511:384], 1'h0 };
-  assign alu_c3y_full = { ra[511:384], 1'h1 } + { alu_y[511:384], 1'h1 };
-  assign \$5690  = ~ { alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2 };
-  assign \$5691  = alu_c3n_full[128:1] & \$5690 ;
-  assign \$5692  = alu_c3y_full[128:1] & { alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2 };
-  assign alu_s3 = \$5691  | \$5692 ;
-  assign \$5693  = ~ alu_co2;
-  assign \$5694  = alu_c3n_full[129] & \$5693 ;
-  assign \$5695  = alu_c3y_full[129] & alu_co2;
-  assign alu_co3 = \$5694  | \$5695 ;
-  assign alu_c4n_full = { ra[639:512], 1'h0 } + { alu_y[639:512], 1'h0 };
-  assign alu_c4y_full = { ra[639:512], 1'h1 } + { alu_y[639:512], 1'h1 };
-  assign \$5696  = ~ { alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3 };
-  assign \$5697  = alu_c4n_full[128:1] & \$5696 ;
-  assign \$5698  = alu_c4y_full[128:1] & { alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3 };
-  assign alu_s4 = \$5697  | \$5698 ;
-  assign \$5699  = ~ alu_co3;
-  assign \$5700  = alu_c4n_full[129] & \$5699 ;
-  assign \$5701  = alu_c4y_full[129] & alu_co3;
-  assign alu_co4 = \$5700  | \$5701 ;
-  assign alu_ltu = ~ alu_co4;
-  assign \$5702  = ra[639] == alu_y[639];
-  assign \$5703  = alu_s4[127] != ra[639];
-  assign \$5704  = \$5702  & \$5703 ;
-  assign alu_lts = alu_s4[127] ^ \$5704 ;
-  assign \$5705  = ~ o__valid;
-  assign \$5706  = \$5705  | o__ready;
-  assign \$5707  = | word[11:5];
-  assign \$5708  = | word[11:5];
-  assign \$5709  = | word[11:5];
-  assign \$5710  = | word[11:5];
-  assign \$5713  = ! \$5712 ;
-  assign \$5714  = | word[11:5];
-  assign \$5715  = ! \$2683 [8:0];
-  assign \$5716  = | word[11:5];
-  assign \$5717  = word[4:0] == 4'h8;
-  assign \$5718  = | ra[255:0];
-  assign \$5719  = \$5717  ? \$5718  : 1'h0;
-  assign \$5720  = ! \$5530 [8:0];
-  assign \$5721  = | word[11:5];
-  assign \$5722  = | word[11:5];
-  assign \$5723  = pc + 1'h1;
-  assign \$5725  = ! \$5724 ;
-  assign \$5726  = | dst;
-  assign \$5727  = count == 3'h4;
-  assign \$5728  = | dst;
-  assign \$5729  = count == 3'h4;
-  assign \$5730  = | dst;
-  assign \$5731  = ! fsm_state;
-  assign \$5732  = fsm_state == 1'h1;
-  assign \$5733  = fsm_state == 2'h2;
-  assign \$5734  = fsm_state == 2'h3;
-  assign \$5735  = fsm_state == 3'h4;
-  assign \$5736  = i__valid & i__ready;
-  assign \$5738  = ! \$5737 ;
-  assign \$5741  = word[4:0] == 4'h8;
-  assign \$5742  = ! \$2683 [8:0];
-  assign \$5743  = ra[255:0] >> \$2683 [8:0];
-  assign \$5744  = ra[255:0] << \$2684 [8:0];
-  assign \$5745  = ! \$5530 [8:0];
-  assign \$5746  = ra[511:0] << \$5532 [9:0];
-  assign \$5747  = pc + 1'h1;
-  assign \$5748  = alu_co4 ? \$5747  : { 1'h0, word[41:26] };
-  assign \$5749  = pc + 1'h1;
-  assign \$5750  = alu_lts ? { 1'h0, word[41:26] } : \$5749 ;
-  assign \$5751  = ra == rb;
-  assign \$5752  = pc + 1'h1;
-  assign \$5753  = \$5751  ? { 1'h0, word[41:26] } : \$5752 ;
-  assign \$5754  = ra != rb;
-  assign \$5755  = pc + 1'h1;
-  assign \$5756  = \$5754  ? { 1'h0, word[41:26] } : \$5755 ;
-  assign \$5757  = ! word[4:0];
-  assign \$5758  = word[4:0] == 1'h1;
-  assign \$5759  = word[4:0] == 2'h2;
-  assign \$5760  = word[4:0] == 2'h3;
-  assign \$5761  = word[4:0] == 3'h4;
-  assign \$5762  = word[4:0] == 3'h5;
-  assign \$5763  = | { \$5762 , \$5761 , \$5760 , \$5759 , \$5758 , \$5757  };
-  assign \$5764  = pc + 1'h1;
-  assign \$5765  = word[4:0] == 3'h6;
-  assign \$5767  = ! \$5766 ;
-  assign \$5768  = \$5765  & \$5767 ;
-  assign \$5769  = pc + 1'h1;
-  assign \$5770  = word[4:0] == 3'h7;
-  assign \$5771  = word[4:0] == 4'h8;
-  assign \$5772  = | { \$5771 , \$5770  };
-  assign \$5773  = ! \$2683 [8:0];
-  assign \$5774  = \$5772  & \$5773 ;
-  assign \$5775  = pc + 1'h1;
-  assign \$5776  = word[4:0] == 4'h9;
-  assign \$5777  = ! \$5530 [8:0];
-  assign \$5778  = \$5776  & \$5777 ;
-  assign \$5779  = pc + 1'h1;
-  assign \$5783  = ! \$5782 ;
-  assign \$5784  = pc + 1'h1;
-  assign \$5785  = count - 3'h4;
-  assign \$5786  = count == 3'h4;
-  assign \$5787  = pc + 1'h1;
-  assign \$5788  = count - 3'h4;
-  assign \$5789  = count == 3'h4;
-  assign \$5790  = pc + 1'h1;
+  assign \$5520  = ra[20] | ra[21];
+  assign \$5521  = ra[22] | ra[23];
+  assign \$5522  = \$5520  | \$5521 ;
+  assign \$5523  = ra[22] | ra[23];
+  assign \$5524  = ra[23] ? 1'h1 : 1'h0;
+  assign \$5525  = ra[21] ? 1'h1 : 1'h0;
+  assign \$5526  = \$5523  ? { 1'h1, \$5524  } : { 1'h0, \$5525  };
+  assign \$5527  = ra[18] | ra[19];
+  assign \$5528  = ra[19] ? 1'h1 : 1'h0;
+  assign \$5529  = ra[17] ? 1'h1 : 1'h0;
+  assign \$5530  = \$5527  ? { 1'h1, \$5528  } : { 1'h0, \$5529  };
+  assign \$5531  = \$5522  ? { 1'h1, \$5526  } : { 1'h0, \$5530  };
+  assign \$5532  = \$5507  ? { 1'h1, \$5519  } : { 1'h0, \$5531  };
+  assign \$5533  = ra[8] | ra[9];
+  assign \$5534  = ra[10] | ra[11];
+  assign \$5535  = \$5533  | \$5534 ;
+  assign \$5536  = ra[12] | ra[13];
+  assign \$5537  = ra[14] | ra[15];
+  assign \$5538  = \$5536  | \$5537 ;
+  assign \$5539  = \$5535  | \$5538 ;
+  assign \$5540  = ra[12] | ra[13];
+  assign \$5541  = ra[14] | ra[15];
+  assign \$5542  = \$5540  | \$5541 ;
+  assign \$5543  = ra[14] | ra[15];
+  assign \$5544  = ra[15] ? 1'h1 : 1'h0;
+  assign \$5545  = ra[13] ? 1'h1 : 1'h0;
+  assign \$5546  = \$5543  ? { 1'h1, \$5544  } : { 1'h0, \$5545  };
+  assign \$5547  = ra[10] | ra[11];
+  assign \$5548  = ra[11] ? 1'h1 : 1'h0;
+  assign \$5549  = ra[9] ? 1'h1 : 1'h0;
+  assign \$5550  = \$5547  ? { 1'h1, \$5548  } : { 1'h0, \$5549  };
+  assign \$5551  = \$5542  ? { 1'h1, \$5546  } : { 1'h0, \$5550  };
+  assign \$5552  = ra[4] | ra[5];
+  assign \$5553  = ra[6] | ra[7];
+  assign \$5554  = \$5552  | \$5553 ;
+  assign \$5555  = ra[6] | ra[7];
+  assign \$5556  = ra[7] ? 1'h1 : 1'h0;
+  assign \$5557  = ra[5] ? 1'h1 : 1'h0;
+  assign \$5558  = \$5555  ? { 1'h1, \$5556  } : { 1'h0, \$5557  };
+  assign \$5559  = ra[2] | ra[3];
+  assign \$5560  = ra[3] ? 1'h1 : 1'h0;
+  assign \$5561  = ra[1] ? 1'h1 : 1'h0;
+  assign \$5562  = \$5559  ? { 1'h1, \$5560  } : { 1'h0, \$5561  };
+  assign \$5563  = \$5554  ? { 1'h1, \$5558  } : { 1'h0, \$5562  };
+  assign \$5564  = \$5539  ? { 1'h1, \$5551  } : { 1'h0, \$5563  };
+  assign \$5565  = \$5500  ? { 1'h1, \$5532  } : { 1'h0, \$5564  };
+  assign \$5566  = \$5405  ? { 1'h1, \$5485  } : { 1'h0, \$5565  };
+  assign \$5567  = \$5182  ? { 1'h1, \$5374  } : { 1'h0, \$5566  };
+  assign \$5568  = \$4671  ? { 1'h1, \$5119  } : { 1'h0, \$5567  };
+  assign \$5569  = \$3520  ? { 1'h1, \$4544  } : { 1'h0, \$5568  };
+  assign \$5570  = \$5569  + 1'h1;
+  assign bl_sq = \$3265  ? \$5570  : 10'h000;
+  assign \$5571  = blsq_r + 1'h1;
+  assign \$5573  = 2'h2 * pbits;
+  assign \$5574  = 10'h204 - \$5573 ;
+  assign \$5575  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c0_full = { srem[30:0], work[515:514], 1'h1 } + { \$5575 [32:0], 1'h1 };
+  assign \$5576  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c1n_full = { srem[63:31], 1'h0 } + { \$5576 [65:33], 1'h0 };
+  assign \$5577  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c1y_full = { srem[63:31], 1'h1 } + { \$5577 [65:33], 1'h1 };
+  assign \$5578  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c2n_full = { srem[96:64], 1'h0 } + { \$5578 [98:66], 1'h0 };
+  assign \$5579  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c2y_full = { srem[96:64], 1'h1 } + { \$5579 [98:66], 1'h1 };
+  assign \$5580  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c3n_full = { srem[129:97], 1'h0 } + { \$5580 [131:99], 1'h0 };
+  assign \$5581  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c3y_full = { srem[129:97], 1'h1 } + { \$5581 [131:99], 1'h1 };
+  assign \$5582  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c4n_full = { srem[162:130], 1'h0 } + { \$5582 [164:132], 1'h0 };
+  assign \$5583  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c4y_full = { srem[162:130], 1'h1 } + { \$5583 [164:132], 1'h1 };
+  assign \$5584  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c5n_full = { srem[195:163], 1'h0 } + { \$5584 [197:165], 1'h0 };
+  assign \$5585  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c5y_full = { srem[195:163], 1'h1 } + { \$5585 [197:165], 1'h1 };
+  assign \$5586  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c6n_full = { srem[228:196], 1'h0 } + { \$5586 [230:198], 1'h0 };
+  assign \$5587  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c6y_full = { srem[228:196], 1'h1 } + { \$5587 [230:198], 1'h1 };
+  assign \$5588  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c7n_full = { srem[259:229], 1'h0 } + { \$5588 [261:231], 1'h0 };
+  assign \$5589  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c7y_full = { srem[259:229], 1'h1 } + { \$5589 [261:231], 1'h1 };
+  assign \$5590  = sq0_c0_full[34] & sq0_c1y_full[34];
+  assign sq0_p0_1a = sq0_c1n_full[34] | \$5590 ;
+  assign \$5591  = sq0_c2n_full[34] & sq0_c3y_full[34];
+  assign sq0_p0_3a = sq0_c3n_full[34] | \$5591 ;
+  assign \$5592  = sq0_c2y_full[34] & sq0_c3y_full[34];
+  assign sq0_p0_3b = sq0_c3n_full[34] | \$5592 ;
+  assign \$5593  = sq0_c4n_full[34] & sq0_c5y_full[34];
+  assign sq0_p0_5a = sq0_c5n_full[34] | \$5593 ;
+  assign \$5594  = sq0_c4y_full[34] & sq0_c5y_full[34];
+  assign sq0_p0_5b = sq0_c5n_full[34] | \$5594 ;
+  assign \$5595  = sq0_c6n_full[34] & sq0_c7y_full[32];
+  assign sq0_p0_7a = sq0_c7n_full[32] | \$5595 ;
+  assign \$5596  = sq0_c6y_full[34] & sq0_c7y_full[32];
+  assign sq0_p0_7b = sq0_c7n_full[32] | \$5596 ;
+  assign \$5597  = sq0_p0_1a & sq0_c2y_full[34];
+  assign sq0_p1_2a = sq0_c2n_full[34] | \$5597 ;
+  assign \$5598  = sq0_p0_1a & sq0_p0_3b;
+  assign sq0_p1_3a = sq0_p0_3a | \$5598 ;
+  assign \$5599  = sq0_p0_5a & sq0_c6y_full[34];
+  assign sq0_p1_6a = sq0_c6n_full[34] | \$5599 ;
+  assign \$5600  = sq0_p0_5b & sq0_c6y_full[34];
+  assign sq0_p1_6b = sq0_c6n_full[34] | \$5600 ;
+  assign \$5601  = sq0_p0_5a & sq0_p0_7b;
+  assign sq0_p1_7a = sq0_p0_7a | \$5601 ;
+  assign \$5602  = sq0_p0_5b & sq0_p0_7b;
+  assign sq0_p1_7b = sq0_p0_7a | \$5602 ;
+  assign \$5603  = sq0_p1_3a & sq0_c4y_full[34];
+  assign sq0_p2_4a = sq0_c4n_full[34] | \$5603 ;
+  assign \$5604  = sq0_p1_3a & sq0_p0_5b;
+  assign sq0_p2_5a = sq0_p0_5a | \$5604 ;
+  assign \$5605  = sq0_p1_3a & sq0_p1_6b;
+  assign sq0_p2_6a = sq0_p1_6a | \$5605 ;
+  assign \$5606  = sq0_p1_3a & sq0_p1_7b;
+  assign sq0_p2_7a = sq0_p1_7a | \$5606 ;
+  assign \$5607  = ~ { sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34] };
+  assign \$5608  = sq0_c1n_full[33:1] & \$5607 ;
+  assign \$5609  = sq0_c1y_full[33:1] & { sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34] };
+  assign sq0_s1 = \$5608  | \$5609 ;
+  assign \$5610  = ~ { sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a };
+  assign \$5611  = sq0_c2n_full[33:1] & \$5610 ;
+  assign \$5612  = sq0_c2y_full[33:1] & { sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a };
+  assign sq0_s2 = \$5611  | \$5612 ;
+  assign \$5613  = ~ { sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a };
+  assign \$5614  = sq0_c3n_full[33:1] & \$5613 ;
+  assign \$5615  = sq0_c3y_full[33:1] & { sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a };
+  assign sq0_s3 = \$5614  | \$5615 ;
+  assign \$5616  = ~ { sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a };
+  assign \$5617  = sq0_c4n_full[33:1] & \$5616 ;
+  assign \$5618  = sq0_c4y_full[33:1] & { sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a };
+  assign sq0_s4 = \$5617  | \$5618 ;
+  assign \$5619  = ~ { sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a };
+  assign \$5620  = sq0_c5n_full[33:1] & \$5619 ;
+  assign \$5621  = sq0_c5y_full[33:1] & { sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a };
+  assign sq0_s5 = \$5620  | \$5621 ;
+  assign \$5622  = ~ { sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a };
+  assign \$5623  = sq0_c6n_full[33:1] & \$5622 ;
+  assign \$5624  = sq0_c6y_full[33:1] & { sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a };
+  assign sq0_s6 = \$5623  | \$5624 ;
+  assign \$5625  = ~ { sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a };
+  assign \$5626  = sq0_c7n_full[31:1] & \$5625 ;
+  assign \$5627  = sq0_c7y_full[31:1] & { sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a };
+  assign sq0_s7 = \$5626  | \$5627 ;
+  assign \$5628  = sq0_p2_7a ? { sq0_s7, sq0_s6, sq0_s5, sq0_s4, sq0_s3, sq0_s2, sq0_s1, sq0_c0_full[33:1] } : { srem, work[515:514] };
+  assign \$5630  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
+  assign sq1_c0_full = { \$5628 [30:0], \$5629 [515:514], 1'h1 } + { \$5630 [32:0], 1'h1 };
+  assign \$5631  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
+  assign sq1_c1n_full = { \$5628 [63:31], 1'h0 } + { \$5631 [65:33], 1'h0 };
+  assign \$5632  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
+  assign sq1_c1y_full = { \$5628 [63:31], 1'h1 } + { \$5632 [65:33], 1'h1 };
+  assign \$5633  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
+  assign sq1_c2n_full = { \$5628 [96:64], 1'h0 } + { \$5633 [98:66], 1'h0 };
+  assign \$5634  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
+  assign sq1_c2y_full = { \$5628 [96:64], 1'h1 } + { \$5634 [98:66], 1'h1 };
+  assign \$5635  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
+  assign sq1_c3n_full = { \$5628 [129:97], 1'h0 } + { \$5635 [131:99], 1'h0 };
+  assign \$5636  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
+  assign sq1_c3y_full = { \$5628 [129:97], 1'h1 } + { \$5636 [131:99], 1'h1 };
+  assign \$5637  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
+  assign sq1_c4n_full = { \$5628 [162:130], 1'h0 } + { \$5637 [164:132], 1'h0 };
+  assign \$5638  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
+  assign sq1_c4y_full = { \$5628 [162:130], 1'h1 } + { \$5638 [164:132], 1'h1 };
+  assign \$5639  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
+  assign sq1_c5n_full = { \$5628 [195:163], 1'h0 } + { \$5639 [197:165], 1'h0 };
+  assign \$5640  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
+  assign sq1_c5y_full = { \$5628 [195:163], 1'h1 } + { \$5640 [197:165], 1'h1 };
+  assign \$5641  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
+  assign sq1_c6n_full = { \$5628 [228:196], 1'h0 } + { \$5641 [230:198], 1'h0 };
+  assign \$5642  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
+  assign sq1_c6y_full = { \$5628 [228:196], 1'h1 } + { \$5642 [230:198], 1'h1 };
+  assign \$5643  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
+  assign sq1_c7n_full = { \$5628 [259:229], 1'h0 } + { \$5643 [261:231], 1'h0 };
+  assign \$5644  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
+  assign sq1_c7y_full = { \$5628 [259:229], 1'h1 } + { \$5644 [261:231], 1'h1 };
+  assign \$5645  = sq1_c0_full[34] & sq1_c1y_full[34];
+  assign sq1_p0_1a = sq1_c1n_full[34] | \$5645 ;
+  assign \$5646  = sq1_c2n_full[34] & sq1_c3y_full[34];
+  assign sq1_p0_3a = sq1_c3n_full[34] | \$5646 ;
+  assign \$5647  = sq1_c2y_full[34] & sq1_c3y_full[34];
+  assign sq1_p0_3b = sq1_c3n_full[34] | \$5647 ;
+  assign \$5648  = sq1_c4n_full[34] & sq1_c5y_full[34];
+  assign sq1_p0_5a = sq1_c5n_full[34] | \$5648 ;
+  assign \$5649  = sq1_c4y_full[34] & sq1_c5y_full[34];
+  assign sq1_p0_5b = sq1_c5n_full[34] | \$5649 ;
+  assign \$5650  = sq1_c6n_full[34] & sq1_c7y_full[32];
+  assign sq1_p0_7a = sq1_c7n_full[32] | \$5650 ;
+  assign \$5651  = sq1_c6y_full[34] & sq1_c7y_full[32];
+  assign sq1_p0_7b = sq1_c7n_full[32] | \$5651 ;
+  assign \$5652  = sq1_p0_1a & sq1_c2y_full[34];
+  assign sq1_p1_2a = sq1_c2n_full[34] | \$5652 ;
+  assign \$5653  = sq1_p0_1a & sq1_p0_3b;
+  assign sq1_p1_3a = sq1_p0_3a | \$5653 ;
+  assign \$5654  = sq1_p0_5a & sq1_c6y_full[34];
+  assign sq1_p1_6a = sq1_c6n_full[34] | \$5654 ;
+  assign \$5655  = sq1_p0_5b & sq1_c6y_full[34];
+  assign sq1_p1_6b = sq1_c6n_full[34] | \$5655 ;
+  assign \$5656  = sq1_p0_5a & sq1_p0_7b;
+  assign sq1_p1_7a = sq1_p0_7a | \$5656 ;
+  assign \$5657  = sq1_p0_5b & sq1_p0_7b;
+  assign sq1_p1_7b = sq1_p0_7a | \$5657 ;
+  assign \$5658  = sq1_p1_3a & sq1_c4y_full[34];
+  assign sq1_p2_4a = sq1_c4n_full[34] | \$5658 ;
+  assign \$5659  = sq1_p1_3a & sq1_p0_5b;
+  assign sq1_p2_5a = sq1_p0_5a | \$5659 ;
+  assign \$5660  = sq1_p1_3a & sq1_p1_6b;
+  assign sq1_p2_6a = sq1_p1_6a | \$5660 ;
+  assign \$5661  = sq1_p1_3a & sq1_p1_7b;
+  assign sq1_p2_7a = sq1_p1_7a | \$5661 ;
+  assign \$5662  = ~ { sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34] };
+  assign \$5663  = sq1_c1n_full[33:1] & \$5662 ;
+  assign \$5664  = sq1_c1y_full[33:1] & { sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34] };
+  assign sq1_s1 = \$5663  | \$5664 ;
+  assign \$5665  = ~ { sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a };
+  assign \$5666  = sq1_c2n_full[33:1] & \$5665 ;
+  assign \$5667  = sq1_c2y_full[33:1] & { sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a };
+  assign sq1_s2 = \$5666  | \$5667 ;
+  assign \$5668  = ~ { sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a };
+  assign \$5669  = sq1_c3n_full[33:1] & \$5668 ;
+  assign \$5670  = sq1_c3y_full[33:1] & { sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a };
+  assign sq1_s3 = \$5669  | \$5670 ;
+  assign \$5671  = ~ { sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a };
+  assign \$5672  = sq1_c4n_full[33:1] & \$5671 ;
+  assign \$5673  = sq1_c4y_full[33:1] & { sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a };
+  assign sq1_s4 = \$5672  | \$5673 ;
+  assign \$5674  = ~ { sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a };
+  assign \$5675  = sq1_c5n_full[33:1] & \$5674 ;
+  assign \$5676  = sq1_c5y_full[33:1] & { sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a };
+  assign sq1_s5 = \$5675  | \$5676 ;
+  assign \$5677  = ~ { sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a };
+  assign \$5678  = sq1_c6n_full[33:1] & \$5677 ;
+  assign \$5679  = sq1_c6y_full[33:1] & { sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a };
+  assign sq1_s6 = \$5678  | \$5679 ;
+  assign \$5680  = ~ { sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a };
+  assign \$5681  = sq1_c7n_full[31:1] & \$5680 ;
+  assign \$5682  = sq1_c7y_full[31:1] & { sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a };
+  assign sq1_s7 = \$5681  | \$5682 ;
+  assign \$5683  = sq1_p2_7a ? { sq1_s7, sq1_s6, sq1_s5, sq1_s4, sq1_s3, sq1_s2, sq1_s1, sq1_c0_full[33:1] } : { \$5628 [259:0], \$5629 [515:514] };
+  assign \$5685  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
+  assign sq2_c0_full = { \$5683 [30:0], \$5684 [515:514], 1'h1 } + { \$5685 [32:0], 1'h1 };
+  assign \$5686  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
+  assign sq2_c1n_full = { \$5683 [63:31], 1'h0 } + { \$5686 [65:33], 1'h0 };
+  assign \$5687  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
+  assign sq2_c1y_full = { \$5683 [63:31], 1'h1 } + { \$5687 [65:33], 1'h1 };
+  assign \$5688  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
+  assign sq2_c2n_full = { \$5683 [96:64], 1'h0 } + { \$5688 [98:66], 1'h0 };
+  assign \$5689  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
+  assign sq2_c2y_full = { \$5683 [96:64], 1'h1 } + { \$5689 [98:66], 1'h1 };
+  assign \$5690  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
+  assign sq2_c3n_full = { \$5683 [129:97], 1'h0 } + { \$5690 [131:99], 1'h0 };
+  assign \$5691  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
+  assign sq2_c3y_full = { \$5683 [129:97], 1'h1 } + { \$5691 [131:99], 1'h1 };
+  assign \$5692  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
+  assign sq2_c4n_full = { \$5683 [162:130], 1'h0 } + { \$5692 [164:132], 1'h0 };
+  assign \$5693  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
+  assign sq2_c4y_full = { \$5683 [162:130], 1'h1 } + { \$5693 [164:132], 1'h1 };
+  assign \$5694  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
+  assign sq2_c5n_full = { \$5683 [195:163], 1'h0 } + { \$5694 [197:165], 1'h0 };
+  assign \$5695  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
+  assign sq2_c5y_full = { \$5683 [195:163], 1'h1 } + { \$5695 [197:165], 1'h1 };
+  assign \$5696  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
+  assign sq2_c6n_full = { \$5683 [228:196], 1'h0 } + { \$5696 [230:198], 1'h0 };
+  assign \$5697  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
+  assign sq2_c6y_full = { \$5683 [228:196], 1'h1 } + { \$5697 [230:198], 1'h1 };
+  assign \$5698  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
+  assign sq2_c7n_full = { \$5683 [259:229], 1'h0 } + { \$5698 [261:231], 1'h0 };
+  assign \$5699  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
+  assign sq2_c7y_full = { \$5683 [259:229], 1'h1 } + { \$5699 [261:231], 1'h1 };
+  assign \$5700  = sq2_c0_full[34] & sq2_c1y_full[34];
+  assign sq2_p0_1a = sq2_c1n_full[34] | \$5700 ;
+  assign \$5701  = sq2_c2n_full[34] & sq2_c3y_full[34];
+  assign sq2_p0_3a = sq2_c3n_full[34] | \$5701 ;
+  assign \$5702  = sq2_c2y_full[34] & sq2_c3y_full[34];
+  assign sq2_p0_3b = sq2_c3n_full[34] | \$5702 ;
+  assign \$5703  = sq2_c4n_full[34] & sq2_c5y_full[34];
+  assign sq2_p0_5a = sq2_c5n_full[34] | \$5703 ;
+  assign \$5704  = sq2_c4y_full[34] & sq2_c5y_full[34];
+  assign sq2_p0_5b = sq2_c5n_full[34] | \$5704 ;
+  assign \$5705  = sq2_c6n_full[34] & sq2_c7y_full[32];
+  assign sq2_p0_7a = sq2_c7n_full[32] | \$5705 ;
+  assign \$5706  = sq2_c6y_full[34] & sq2_c7y_full[32];
+  assign sq2_p0_7b = sq2_c7n_full[32] | \$5706 ;
+  assign \$5707  = sq2_p0_1a & sq2_c2y_full[34];
+  assign sq2_p1_2a = sq2_c2n_full[34] | \$5707 ;
+  assign \$5708  = sq2_p0_1a & sq2_p0_3b;
+  assign sq2_p1_3a = sq2_p0_3a | \$5708 ;
+  assign \$5709  = sq2_p0_5a & sq2_c6y_full[34];
+  assign sq2_p1_6a = sq2_c6n_full[34] | \$5709 ;
+  assign \$5710  = sq2_p0_5b & sq2_c6y_full[34];
+  assign sq2_p1_6b = sq2_c6n_full[34] | \$5710 ;
+  assign \$5711  = sq2_p0_5a & sq2_p0_7b;
+  assign sq2_p1_7a = sq2_p0_7a | \$5711 ;
+  assign \$5712  = sq2_p0_5b & sq2_p0_7b;
+  assign sq2_p1_7b = sq2_p0_7a | \$5712 ;
+  assign \$5713  = sq2_p1_3a & sq2_c4y_full[34];
+  assign sq2_p2_4a = sq2_c4n_full[34] | \$5713 ;
+  assign \$5714  = sq2_p1_3a & sq2_p0_5b;
+  assign sq2_p2_5a = sq2_p0_5a | \$5714 ;
+  assign \$5715  = sq2_p1_3a & sq2_p1_6b;
+  assign sq2_p2_6a = sq2_p1_6a | \$5715 ;
+  assign \$5716  = sq2_p1_3a & sq2_p1_7b;
+  assign sq2_p2_7a = sq2_p1_7a | \$5716 ;
+  assign \$5717  = ~ { sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34] };
+  assign \$5718  = sq2_c1n_full[33:1] & \$5717 ;
+  assign \$5719  = sq2_c1y_full[33:1] & { sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34] };
+  assign sq2_s1 = \$5718  | \$5719 ;
+  assign \$5720  = ~ { sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a };
+  assign \$5721  = sq2_c2n_full[33:1] & \$5720 ;
+  assign \$5722  = sq2_c2y_full[33:1] & { sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a };
+  assign sq2_s2 = \$5721  | \$5722 ;
+  assign \$5723  = ~ { sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a };
+  assign \$5724  = sq2_c3n_full[33:1] & \$5723 ;
+  assign \$5725  = sq2_c3y_full[33:1] & { sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a };
+  assign sq2_s3 = \$5724  | \$5725 ;
+  assign \$5726  = ~ { sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a };
+  assign \$5727  = sq2_c4n_full[33:1] & \$5726 ;
+  assign \$5728  = sq2_c4y_full[33:1] & { sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a };
+  assign sq2_s4 = \$5727  | \$5728 ;
+  assign \$5729  = ~ { sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a };
+  assign \$5730  = sq2_c5n_full[33:1] & \$5729 ;
+  assign \$5731  = sq2_c5y_full[33:1] & { sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a };
+  assign sq2_s5 = \$5730  | \$5731 ;
+  assign \$5732  = ~ { sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a };
+  assign \$5733  = sq2_c6n_full[33:1] & \$5732 ;
+  assign \$5734  = sq2_c6y_full[33:1] & { sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a };
+  assign sq2_s6 = \$5733  | \$5734 ;
+  assign \$5735  = ~ { sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a };
+  assign \$5736  = sq2_c7n_full[31:1] & \$5735 ;
+  assign \$5737  = sq2_c7y_full[31:1] & { sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a };
+  assign sq2_s7 = \$5736  | \$5737 ;
+  assign \$5738  = sq2_p2_7a ? { sq2_s7, sq2_s6, sq2_s5, sq2_s4, sq2_s3, sq2_s2, sq2_s1, sq2_c0_full[33:1] } : { \$5683 [259:0], \$5684 [515:514] };
+  assign \$5740  = | drem;
+  assign wb_up = ceil & \$5740 ;
+  assign \$5741  = quo[255:0] + 1'h1;
+  assign \$5742  = wb_up ? \$5741 [255:0] : quo[255:0];
+  assign wb_val = is_sqrt ? root : \$5742 ;
+  assign \$5743  = ~ rb;
+  assign alu_c0_full = { ra[63:0], word[42] } + { alu_y[63:0], word[42] };
+  assign alu_c1n_full = { ra[127:64], 1'h0 } + { alu_y[127:64], 1'h0 };
+  assign alu_c1y_full = { ra[127:64], 1'h1 } + { alu_y[127:64], 1'h1 };
+  assign alu_c2n_full = { ra[191:128], 1'h0 } + { alu_y[191:128], 1'h0 };
+  assign alu_c2y_full = { ra[191:128], 1'h1 } + { alu_y[191:128], 1'h1 };
+  assign alu_c3n_full = { ra[255:192], 1'h0 } + { alu_y[255:192], 1'h0 };
+  assign alu_c3y_full = { ra[255:192], 1'h1 } + { alu_y[255:192], 1'h1 };
+  assign alu_c4n_full = { ra[319:256], 1'h0 } + { alu_y[319:256], 1'h0 };
+  assign alu_c4y_full = { ra[319:256], 1'h1 } + { alu_y[319:256], 1'h1 };
+  assign alu_c5n_full = { ra[383:320], 1'h0 } + { alu_y[383:320], 1'h0 };
+  assign alu_c5y_full = { ra[383:320], 1'h1 } + { alu_y[383:320], 1'h1 };
+  assign alu_c6n_full = { ra[447:384], 1'h0 } + { alu_y[447:384], 1'h0 };
+  assign alu_c6y_full = { ra[447:384], 1'h1 } + { alu_y[447:384], 1'h1 };
+  assign alu_c7n_full = { ra[511:448], 1'h0 } + { alu_y[511:448], 1'h0 };
+  assign alu_c7y_full = { ra[511:448], 1'h1 } + { alu_y[511:448], 1'h1 };
+  assign alu_c8n_full = { ra[575:512], 1'h0 } + { alu_y[575:512], 1'h0 };
+  assign alu_c8y_full = { ra[575:512], 1'h1 } + { alu_y[575:512], 1'h1 };
+  assign alu_c9n_full = { ra[639:576], 1'h0 } + { alu_y[639:576], 1'h0 };
+  assign alu_c9y_full = { ra[639:576], 1'h1 } + { alu_y[639:576], 1'h1 };
+  assign \$5744  = alu_c0_full[65] & alu_c1y_full[65];
+  assign alu_p0_1a = alu_c1n_full[65] | \$5744 ;
+  assign \$5745  = alu_c2n_full[65] & alu_c3y_full[65];
+  assign alu_p0_3a = alu_c3n_full[65] | \$5745 ;
+  assign \$5746  = alu_c2y_full[65] & alu_c3y_full[65];
+  assign alu_p0_3b = alu_c3n_full[65] | \$5746 ;
+  assign \$5747  = alu_c4n_full[65] & alu_c5y_full[65];
+  assign alu_p0_5a = alu_c5n_full[65] | \$5747 ;
+  assign \$5748  = alu_c4y_full[65] & alu_c5y_full[65];
+  assign alu_p0_5b = alu_c5n_full[65] | \$5748 ;
+  assign \$5749  = alu_c6n_full[65] & alu_c7y_full[65];
+  assign alu_p0_7a = alu_c7n_full[65] | \$5749 ;
+  assign \$5750  = alu_c6y_full[65] & alu_c7y_full[65];
+  assign alu_p0_7b = alu_c7n_full[65] | \$5750 ;
+  assign \$5751  = alu_c8n_full[65] & alu_c9y_full[65];
+  assign alu_p0_9a = alu_c9n_full[65] | \$5751 ;
+  assign \$5752  = alu_c8y_full[65] & alu_c9y_full[65];
+  assign alu_p0_9b = alu_c9n_full[65] | \$5752 ;
+  assign \$5753  = alu_p0_1a & alu_c2y_full[65];
+  assign alu_p1_2a = alu_c2n_full[65] | \$5753 ;
+  assign \$5754  = alu_p0_1a & alu_p0_3b;
+  assign alu_p1_3a = alu_p0_3a | \$5754 ;
+  assign \$5755  = alu_p0_5a & alu_c6y_full[65];
+  assign alu_p1_6a = alu_c6n_full[65] | \$5755 ;
+  assign \$5756  = alu_p0_5b & alu_c6y_full[65];
+  assign alu_p1_6b = alu_c6n_full[65] | \$5756 ;
+  assign \$5757  = alu_p0_5a & alu_p0_7b;
+  assign alu_p1_7a = alu_p0_7a | \$5757 ;
+  assign \$5758  = alu_p0_5b & alu_p0_7b;
+  assign alu_p1_7b = alu_p0_7a | \$5758 ;
+  assign \$5759  = alu_p1_3a & alu_c4y_full[65];
+  assign alu_p2_4a = alu_c4n_full[65] | \$5759 ;
+  assign \$5760  = alu_p1_3a & alu_p0_5b;
+  assign alu_p2_5a = alu_p0_5a | \$5760 ;
+  assign \$5761  = alu_p1_3a & alu_p1_6b;
+  assign alu_p2_6a = alu_p1_6a | \$5761 ;
+  assign \$5762  = alu_p1_3a & alu_p1_7b;
+  assign alu_p2_7a = alu_p1_7a | \$5762 ;
+  assign \$5763  = alu_p2_7a & alu_c8y_full[65];
+  assign alu_p3_8a = alu_c8n_full[65] | \$5763 ;
+  assign \$5764  = alu_p2_7a & alu_p0_9b;
+  assign alu_p3_9a = alu_p0_9a | \$5764 ;
+  assign \$5765  = ~ { alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65] };
+  assign \$5766  = alu_c1n_full[64:1] & \$5765 ;
+  assign \$5767  = alu_c1y_full[64:1] & { alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65] };
+  assign alu_s1 = \$5766  | \$5767 ;
+  assign \$5768  = ~ { alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a };
+  assign \$5769  = alu_c2n_full[64:1] & \$5768 ;
+  assign \$5770  = alu_c2y_full[64:1] & { alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a };
+  assign alu_s2 = \$5769  | \$5770 ;
+  assign \$5771  = ~ { alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a };
+  assign \$5772  = alu_c3n_full[64:1] & \$5771 ;
+  assign \$5773  = alu_c3y_full[64:1] & { alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a };
+  assign alu_s3 = \$5772  | \$5773 ;
+  assign \$5774  = ~ { alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a };
+  assign \$5775  = alu_c4n_full[64:1] & \$5774 ;
+  assign \$5776  = alu_c4y_full[64:1] & { alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a };
+  assign alu_s4 = \$5775  | \$5776 ;
+  assign \$5777  = ~ { alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a };
+  assign \$5778  = alu_c5n_full[64:1] & \$5777 ;
+  assign \$5779  = alu_c5y_full[64:1] & { alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a };
+  assign alu_s5 = \$5778  | \$5779 ;
+  assign \$5780  = ~ { alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a };
+  assign \$5781  = alu_c6n_full[64:1] & \$5780 ;
+  assign \$5782  = alu_c6y_full[64:1] & { alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a };
+  assign alu_s6 = \$5781  | \$5782 ;
+  assign \$5783  = ~ { alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a };
+  assign \$5784  = alu_c7n_full[64:1] & \$5783 ;
+  assign \$5785  = alu_c7y_full[64:1] & { alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a };
+  assign alu_s7 = \$5784  | \$5785 ;
+  assign \$5786  = ~ { alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a };
+  assign \$5787  = alu_c8n_full[64:1] & \$5786 ;
+  assign \$5788  = alu_c8y_full[64:1] & { alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a };
+  assign alu_s8 = \$5787  | \$5788 ;
+  assign \$5789  = ~ { alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a };
+  assign \$5790  = alu_c9n_full[64:1] & \$5789 ;
+  assign \$5791  = alu_c9y_full[64:1] & { alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a };
+  assign alu_s9 = \$5790  | \$5791 ;
+  assign alu_ltu = ~ alu_p3_9a;
+  assign \$5792  = ra[639] == alu_y[639];
+  assign \$5793  = ~ alu_p3_9a;
+  assign alu_lts = \$5792  ? ra[639] : \$5793 ;
+  assign eq_ab = ra == rb;
+  assign signs_differ = ra[639] != rb[639];
+  assign \$5794  = word[4:0] == 4'he;
+  assign \$5795  = word[4:0] == 4'hf;
+  assign \$5796  = word[4:0] == 5'h10;
+  assign \$5797  = | { \$5796 , \$5795 , \$5794  };
+  assign \$5798  = word[4:0] == 4'hc;
+  assign \$5799  = \$5798  & eq_ab;
+  assign \$5800  = \$5797  | \$5799 ;
+  assign \$5801  = word[4:0] == 4'hd;
+  assign \$5802  = ~ eq_ab;
+  assign \$5803  = \$5801  & \$5802 ;
+  assign early = \$5800  | \$5803 ;
+  assign \$5804  = word[4:0] == 4'hb;
+  assign \$5805  = \$5804  & signs_differ;
+  assign \$5806  = \$5805  & ra[639];
+  assign take_c1 = early | \$5806 ;
+  assign \$5807  = word[4:0] == 4'ha;
+  assign \$5808  = early | \$5807 ;
+  assign \$5809  = word[4:0] == 4'hb;
+  assign \$5810  = ~ signs_differ;
+  assign \$5811  = \$5810  | ra[639];
+  assign \$5812  = \$5809  & \$5811 ;
+  assign take_c0 = \$5808  | \$5812 ;
+  assign take = alu_p3_9a ? take_c1 : take_c0;
+  assign \$5813  = word[4:0] == 5'h10;
+  assign target = \$5813  ? ra[15:0] : word[41:26];
+  assign \$5814  = word[4:0] == 3'h7;
+  assign \$5815  = word[4:0] == 4'h8;
+  assign \$5816  = word[4:0] == 4'h9;
+  assign \$5817  = word[4:0] == 5'h11;
+  assign \$5818  = | { \$5817 , \$5816 , \$5815 , \$5814  };
+  assign \$5819  = word[4:0] == 3'h6;
+  assign \$5821  = | \$5820 ;
+  assign \$5822  = \$5819  & \$5821 ;
+  assign hold = \$5818  | \$5822 ;
+  assign \$5823  = ~ o__valid;
+  assign \$5824  = \$5823  | o__ready;
+  assign \$5825  = | word[11:5];
+  assign \$5826  = | word[11:5];
+  assign \$5827  = | word[11:5];
+  assign \$5828  = | word[11:5];
+  assign \$5831  = ! \$5830 ;
+  assign \$5832  = | word[11:5];
+  assign \$5833  = | word[11:5];
+  assign \$5834  = pc + 1'h1;
+  assign \$5836  = ! \$5835 ;
+  assign \$5837  = | dst;
+  assign \$5838  = ! qsteps;
+  assign \$5839  = | dst;
+  assign \$5840  = | dnum;
+  assign \$5841  = ceil & \$5840 ;
+  assign \$5842  = count == 1'h1;
+  assign \$5843  = | dst;
+  assign \$5844  = ! psteps;
+  assign \$5845  = | dst;
+  assign \$5846  = | dst;
+  assign \$5847  = ! fsm_state;
+  assign \$5848  = fsm_state == 1'h1;
+  assign \$5849  = fsm_state == 2'h2;
+  assign \$5850  = fsm_state == 2'h3;
+  assign \$5851  = fsm_state == 3'h4;
+  assign \$5852  = fsm_state == 3'h5;
+  assign \$5853  = fsm_state == 3'h6;
+  assign \$5854  = fsm_state == 3'h7;
+  assign \$5855  = i__valid & i__ready;
+  assign \$5856  = ~ hold;
+  assign \$5857  = pc + 1'h1;
+  assign \$5858  = take ? { 1'h0, target } : \$5857 ;
+  assign \$5860  = ! \$5859 ;
+  assign \$5863  = word[4:0] == 4'h8;
+  assign \$5867  = ! \$5866 ;
+  assign \$5868  = pc + 1'h1;
+  assign \$5869  = ! qsteps;
+  assign \$5870  = pc + 1'h1;
+  assign \$5871  = dnum >> qbits;
+  assign \$5872  = dnum << \$2706 [8:0];
+  assign \$5873  = count - 1'h1;
+  assign \$5874  = count == 1'h1;
+  assign \$5875  = pc + 1'h1;
+  assign \$5876  = ! psteps;
+  assign \$5877  = pc + 1'h1;
+  assign \$5878  = work << \$5574 [9:0];
+  assign \$5879  = count - 1'h1;
+  assign \$5880  = count == 1'h1;
+  assign \$5881  = pc + 1'h1;
   always @(posedge clk)
-    r_resx <= \$5791 ;
+    r_resx <= \$5882 ;
   always @(posedge clk)
-    r_resp <= \$5792 ;
+    r_resp <= \$5883 ;
   always @(posedge clk)
-    r_rese <= \$5793 ;
+    r_rese <= \$5884 ;
   always @(posedge clk)
-    r_resc <= \$5794 ;
+    r_resc <= \$5885 ;
   always @(posedge clk)
-    r_dir <= \$5795 ;
+    r_dir <= \$5886 ;
   always @(posedge clk)
-    o__valid <= \$5796 ;
+    o__valid <= \$5887 ;
   always @(posedge clk)
-    r_mode <= \$5797 ;
+    r_mode <= \$5888 ;
   always @(posedge clk)
-    r_a_base <= \$5798 ;
+    r_a_base <= \$5889 ;
   always @(posedge clk)
-    r_a_other <= \$5799 ;
+    r_a_other <= \$5890 ;
   always @(posedge clk)
-    r_a_fn <= \$5800 ;
+    r_a_fn <= \$5891 ;
   always @(posedge clk)
-    r_a_fd <= \$5801 ;
+    r_a_fd <= \$5892 ;
   always @(posedge clk)
-    r_b_base <= \$5802 ;
+    r_b_base <= \$5893 ;
   always @(posedge clk)
-    r_b_other <= \$5803 ;
+    r_b_other <= \$5894 ;
   always @(posedge clk)
-    r_b_fn <= \$5804 ;
+    r_b_fn <= \$5895 ;
   always @(posedge clk)
-    r_b_fd <= \$5805 ;
+    r_b_fd <= \$5896 ;
   always @(posedge clk)
-    r_maxc <= \$5806 ;
+    r_maxc <= \$5897 ;
   always @(posedge clk)
-    tag <= \$5807 ;
+    tag <= \$5898 ;
   always @(posedge clk)
-    pc <= \$5808 ;
+    pc <= \$5899 ;
   always @(posedge clk)
-    fsm_state <= \$5809 ;
+    fsm_state <= \$5900 ;
   always @(posedge clk)
-    acc <= \$5810 ;
+    acc <= \$5901 ;
   always @(posedge clk)
-    ma <= \$5811 ;
+    ma <= \$5902 ;
   always @(posedge clk)
-    mb <= \$5812 ;
+    mb <= \$5903 ;
   always @(posedge clk)
-    dst <= \$5813 ;
+    dst <= \$5904 ;
   always @(posedge clk)
-    ceil <= \$5814 ;
+    ceil <= \$5905 ;
   always @(posedge clk)
-    den <= \$5815 ;
+    is_sqrt <= \$5906 ;
   always @(posedge clk)
-    drem <= \$5816 ;
+    den <= \$5907 ;
   always @(posedge clk)
-    dnum <= \$5817 ;
+    dnum <= \$5908 ;
   always @(posedge clk)
-    quo <= \$5818 ;
+    bla_r <= \$5909 ;
   always @(posedge clk)
-    count <= \$5819 ;
+    blb_r <= \$5910 ;
   always @(posedge clk)
-    work <= \$5820 ;
+    work <= \$5911 ;
   always @(posedge clk)
-    srem <= \$5821 ;
+    blsq_r <= \$5912 ;
   always @(posedge clk)
-    root <= \$5822 ;
+    o__payload <= \$5913 ;
   always @(posedge clk)
-    o__payload <= \$5823 ;
+    drem <= \$5914 ;
+  always @(posedge clk)
+    quo <= \$5915 ;
+  always @(posedge clk)
+    count <= \$5916 ;
+  always @(posedge clk)
+    srem <= \$5917 ;
+  always @(posedge clk)
+    root <= \$5918 ;
   assign \$1  = mul_x[17:0] * mul_y[17:0];
   assign \$2  = mul_x[53:36] * mul_y[17:0];
   assign \$3  = mul_x[89:72] * mul_y[17:0];
@@ -8932,54 +9758,54 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$34  = mul_x[575:558] * mul_y[17:0];
   assign \$35  = mul_x[611:594] * mul_y[17:0];
   assign \$36  = mul_x[639:630] * mul_y[17:0];
-  assign \$37  = mul_x[17:0] * mul_y[31:18];
-  assign \$38  = mul_x[53:36] * mul_y[31:18];
-  assign \$39  = mul_x[89:72] * mul_y[31:18];
-  assign \$40  = mul_x[125:108] * mul_y[31:18];
-  assign \$41  = mul_x[161:144] * mul_y[31:18];
-  assign \$42  = mul_x[197:180] * mul_y[31:18];
-  assign \$43  = mul_x[233:216] * mul_y[31:18];
-  assign \$44  = mul_x[269:252] * mul_y[31:18];
-  assign \$45  = mul_x[305:288] * mul_y[31:18];
-  assign \$46  = mul_x[341:324] * mul_y[31:18];
-  assign \$47  = mul_x[377:360] * mul_y[31:18];
-  assign \$48  = mul_x[413:396] * mul_y[31:18];
-  assign \$49  = mul_x[449:432] * mul_y[31:18];
-  assign \$50  = mul_x[485:468] * mul_y[31:18];
-  assign \$51  = mul_x[521:504] * mul_y[31:18];
-  assign \$52  = mul_x[557:540] * mul_y[31:18];
-  assign \$53  = mul_x[593:576] * mul_y[31:18];
-  assign \$54  = mul_x[629:612] * mul_y[31:18];
-  assign \$55  = mul_x[35:18] * mul_y[31:18];
-  assign \$56  = mul_x[71:54] * mul_y[31:18];
-  assign \$57  = mul_x[107:90] * mul_y[31:18];
-  assign \$58  = mul_x[143:126] * mul_y[31:18];
-  assign \$59  = mul_x[179:162] * mul_y[31:18];
-  assign \$60  = mul_x[215:198] * mul_y[31:18];
-  assign \$61  = mul_x[251:234] * mul_y[31:18];
-  assign \$62  = mul_x[287:270] * mul_y[31:18];
-  assign \$63  = mul_x[323:306] * mul_y[31:18];
-  assign \$64  = mul_x[359:342] * mul_y[31:18];
-  assign \$65  = mul_x[395:378] * mul_y[31:18];
-  assign \$66  = mul_x[431:414] * mul_y[31:18];
-  assign \$67  = mul_x[467:450] * mul_y[31:18];
-  assign \$68  = mul_x[503:486] * mul_y[31:18];
-  assign \$69  = mul_x[539:522] * mul_y[31:18];
-  assign \$70  = mul_x[575:558] * mul_y[31:18];
-  assign \$71  = mul_x[611:594] * mul_y[31:18];
+  assign \$37  = mul_x[17:0] * mul_y[35:18];
+  assign \$38  = mul_x[53:36] * mul_y[35:18];
+  assign \$39  = mul_x[89:72] * mul_y[35:18];
+  assign \$40  = mul_x[125:108] * mul_y[35:18];
+  assign \$41  = mul_x[161:144] * mul_y[35:18];
+  assign \$42  = mul_x[197:180] * mul_y[35:18];
+  assign \$43  = mul_x[233:216] * mul_y[35:18];
+  assign \$44  = mul_x[269:252] * mul_y[35:18];
+  assign \$45  = mul_x[305:288] * mul_y[35:18];
+  assign \$46  = mul_x[341:324] * mul_y[35:18];
+  assign \$47  = mul_x[377:360] * mul_y[35:18];
+  assign \$48  = mul_x[413:396] * mul_y[35:18];
+  assign \$49  = mul_x[449:432] * mul_y[35:18];
+  assign \$50  = mul_x[485:468] * mul_y[35:18];
+  assign \$51  = mul_x[521:504] * mul_y[35:18];
+  assign \$52  = mul_x[557:540] * mul_y[35:18];
+  assign \$53  = mul_x[593:576] * mul_y[35:18];
+  assign \$54  = mul_x[629:612] * mul_y[35:18];
+  assign \$55  = mul_x[35:18] * mul_y[35:18];
+  assign \$56  = mul_x[71:54] * mul_y[35:18];
+  assign \$57  = mul_x[107:90] * mul_y[35:18];
+  assign \$58  = mul_x[143:126] * mul_y[35:18];
+  assign \$59  = mul_x[179:162] * mul_y[35:18];
+  assign \$60  = mul_x[215:198] * mul_y[35:18];
+  assign \$61  = mul_x[251:234] * mul_y[35:18];
+  assign \$62  = mul_x[287:270] * mul_y[35:18];
+  assign \$63  = mul_x[323:306] * mul_y[35:18];
+  assign \$64  = mul_x[359:342] * mul_y[35:18];
+  assign \$65  = mul_x[395:378] * mul_y[35:18];
+  assign \$66  = mul_x[431:414] * mul_y[35:18];
+  assign \$67  = mul_x[467:450] * mul_y[35:18];
+  assign \$68  = mul_x[503:486] * mul_y[35:18];
+  assign \$69  = mul_x[539:522] * mul_y[35:18];
+  assign \$70  = mul_x[575:558] * mul_y[35:18];
+  assign \$71  = mul_x[611:594] * mul_y[35:18];
   assign \$72  = { \$18 [27:0], \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2 , \$1  } ^ { \$36 [9:0], \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , 18'h00000 };
-  assign mul_csa1_s = \$72  ^ { \$54 [9:0], 4'h0, \$53 , 4'h0, \$52 , 4'h0, \$51 , 4'h0, \$50 , 4'h0, \$49 , 4'h0, \$48 , 4'h0, \$47 , 4'h0, \$46 , 4'h0, \$45 , 4'h0, \$44 , 4'h0, \$43 , 4'h0, \$42 , 4'h0, \$41 , 4'h0, \$40 , 4'h0, \$39 , 4'h0, \$38 , 4'h0, \$37 , 18'h00000 };
+  assign mul_csa1_s = \$72  ^ { \$54 [9:0], \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , 18'h00000 };
   assign \$73  = { \$18 [27:0], \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2 , \$1  } & { \$36 [9:0], \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , 18'h00000 };
-  assign \$74  = { \$18 [27:0], \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2 , \$1  } & { \$54 [9:0], 4'h0, \$53 , 4'h0, \$52 , 4'h0, \$51 , 4'h0, \$50 , 4'h0, \$49 , 4'h0, \$48 , 4'h0, \$47 , 4'h0, \$46 , 4'h0, \$45 , 4'h0, \$44 , 4'h0, \$43 , 4'h0, \$42 , 4'h0, \$41 , 4'h0, \$40 , 4'h0, \$39 , 4'h0, \$38 , 4'h0, \$37 , 18'h00000 };
+  assign \$74  = { \$18 [27:0], \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2 , \$1  } & { \$54 [9:0], \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , 18'h00000 };
   assign \$75  = \$73  | \$74 ;
-  assign \$76  = { \$36 [9:0], \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , 18'h00000 } & { \$54 [9:0], 4'h0, \$53 , 4'h0, \$52 , 4'h0, \$51 , 4'h0, \$50 , 4'h0, \$49 , 4'h0, \$48 , 4'h0, \$47 , 4'h0, \$46 , 4'h0, \$45 , 4'h0, \$44 , 4'h0, \$43 , 4'h0, \$42 , 4'h0, \$41 , 4'h0, \$40 , 4'h0, \$39 , 4'h0, \$38 , 4'h0, \$37 , 18'h00000 };
+  assign \$76  = { \$36 [9:0], \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , 18'h00000 } & { \$54 [9:0], \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , 18'h00000 };
   assign \$77  = \$75  | \$76 ;
   assign \$78  = acc & { acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use };
-  assign \$79  = { \$71 [27:0], 4'h0, \$70 , 4'h0, \$69 , 4'h0, \$68 , 4'h0, \$67 , 4'h0, \$66 , 4'h0, \$65 , 4'h0, \$64 , 4'h0, \$63 , 4'h0, \$62 , 4'h0, \$61 , 4'h0, \$60 , 4'h0, \$59 , 4'h0, \$58 , 4'h0, \$57 , 4'h0, \$56 , 4'h0, \$55 , 36'h000000000 } ^ \$78 ;
+  assign \$79  = { \$71 [27:0], \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , 36'h000000000 } ^ \$78 ;
   assign mul_csa2_s = \$79  ^ mul_csa1_s;
   assign \$80  = acc & { acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use };
-  assign \$81  = { \$71 [27:0], 4'h0, \$70 , 4'h0, \$69 , 4'h0, \$68 , 4'h0, \$67 , 4'h0, \$66 , 4'h0, \$65 , 4'h0, \$64 , 4'h0, \$63 , 4'h0, \$62 , 4'h0, \$61 , 4'h0, \$60 , 4'h0, \$59 , 4'h0, \$58 , 4'h0, \$57 , 4'h0, \$56 , 4'h0, \$55 , 36'h000000000 } & \$80 ;
-  assign \$82  = { \$71 [27:0], 4'h0, \$70 , 4'h0, \$69 , 4'h0, \$68 , 4'h0, \$67 , 4'h0, \$66 , 4'h0, \$65 , 4'h0, \$64 , 4'h0, \$63 , 4'h0, \$62 , 4'h0, \$61 , 4'h0, \$60 , 4'h0, \$59 , 4'h0, \$58 , 4'h0, \$57 , 4'h0, \$56 , 4'h0, \$55 , 36'h000000000 } & mul_csa1_s;
+  assign \$81  = { \$71 [27:0], \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , 36'h000000000 } & \$80 ;
+  assign \$82  = { \$71 [27:0], \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , 36'h000000000 } & mul_csa1_s;
   assign \$83  = \$81  | \$82 ;
   assign \$84  = acc & { acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use };
   assign \$85  = \$84  & mul_csa1_s;
@@ -8991,538 +9817,570 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$90  = \$88  | \$89 ;
   assign \$91  = mul_csa2_s & { \$86 [638:0], 1'h0 };
   assign \$92  = \$90  | \$91 ;
-  assign mul_cpa_c0_full = { mul_csa3_s[127:0], 1'h0 } + { \$92 [126:0], 2'h0 };
-  assign mul_cpa_c1n_full = { mul_csa3_s[255:128], 1'h0 } + { \$92 [254:127], 1'h0 };
-  assign mul_cpa_c1y_full = { mul_csa3_s[255:128], 1'h1 } + { \$92 [254:127], 1'h1 };
-  assign \$93  = ~ { mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129] };
-  assign \$94  = mul_cpa_c1n_full[128:1] & \$93 ;
-  assign \$95  = mul_cpa_c1y_full[128:1] & { mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129] };
-  assign mul_cpa_s1 = \$94  | \$95 ;
-  assign \$96  = ~ mul_cpa_c0_full[129];
-  assign \$97  = mul_cpa_c1n_full[129] & \$96 ;
-  assign \$98  = mul_cpa_c1y_full[129] & mul_cpa_c0_full[129];
-  assign mul_cpa_co1 = \$97  | \$98 ;
-  assign mul_cpa_c2n_full = { mul_csa3_s[383:256], 1'h0 } + { \$92 [382:255], 1'h0 };
-  assign mul_cpa_c2y_full = { mul_csa3_s[383:256], 1'h1 } + { \$92 [382:255], 1'h1 };
-  assign \$99  = ~ { mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1 };
-  assign \$100  = mul_cpa_c2n_full[128:1] & \$99 ;
-  assign \$101  = mul_cpa_c2y_full[128:1] & { mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1 };
-  assign mul_cpa_s2 = \$100  | \$101 ;
-  assign \$102  = ~ mul_cpa_co1;
-  assign \$103  = mul_cpa_c2n_full[129] & \$102 ;
-  assign \$104  = mul_cpa_c2y_full[129] & mul_cpa_co1;
-  assign mul_cpa_co2 = \$103  | \$104 ;
-  assign mul_cpa_c3n_full = { mul_csa3_s[511:384], 1'h0 } + { \$92 [510:383], 1'h0 };
-  assign mul_cpa_c3y_full = { mul_csa3_s[511:384], 1'h1 } + { \$92 [510:383], 1'h1 };
-  assign \$105  = ~ { mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2 };
-  assign \$106  = mul_cpa_c3n_full[128:1] & \$105 ;
-  assign \$107  = mul_cpa_c3y_full[128:1] & { mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2 };
-  assign mul_cpa_s3 = \$106  | \$107 ;
-  assign \$108  = ~ mul_cpa_co2;
-  assign \$109  = mul_cpa_c3n_full[129] & \$108 ;
-  assign \$110  = mul_cpa_c3y_full[129] & mul_cpa_co2;
-  assign mul_cpa_co3 = \$109  | \$110 ;
-  assign mul_cpa_c4n_full = { mul_csa3_s[639:512], 1'h0 } + { \$92 [638:511], 1'h0 };
-  assign mul_cpa_c4y_full = { mul_csa3_s[639:512], 1'h1 } + { \$92 [638:511], 1'h1 };
-  assign \$111  = ~ { mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3 };
-  assign \$112  = mul_cpa_c4n_full[128:1] & \$111 ;
-  assign \$113  = mul_cpa_c4y_full[128:1] & { mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3 };
-  assign mul_cpa_s4 = \$112  | \$113 ;
-  assign \$114  = ~ mul_cpa_co3;
-  assign \$115  = mul_cpa_c4n_full[129] & \$114 ;
-  assign \$116  = mul_cpa_c4y_full[129] & mul_cpa_co3;
-  assign mul_cpa_co4 = \$115  | \$116 ;
-  assign \$117  = ra[0] | ra[1];
-  assign \$118  = ra[2] | ra[3];
-  assign \$119  = \$117  | \$118 ;
-  assign \$120  = ra[4] | ra[5];
-  assign \$121  = ra[6] | ra[7];
-  assign \$122  = \$120  | \$121 ;
-  assign \$123  = \$119  | \$122 ;
-  assign \$124  = ra[8] | ra[9];
-  assign \$125  = ra[10] | ra[11];
-  assign \$126  = \$124  | \$125 ;
-  assign \$127  = ra[12] | ra[13];
-  assign \$128  = ra[14] | ra[15];
-  assign \$129  = \$127  | \$128 ;
-  assign \$130  = \$126  | \$129 ;
-  assign \$131  = \$123  | \$130 ;
-  assign \$132  = ra[16] | ra[17];
-  assign \$133  = ra[18] | ra[19];
-  assign \$134  = \$132  | \$133 ;
-  assign \$135  = ra[20] | ra[21];
-  assign \$136  = ra[22] | ra[23];
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$134  | \$137 ;
-  assign \$139  = ra[24] | ra[25];
-  assign \$140  = ra[26] | ra[27];
-  assign \$141  = \$139  | \$140 ;
-  assign \$142  = ra[28] | ra[29];
-  assign \$143  = ra[30] | ra[31];
-  assign \$144  = \$142  | \$143 ;
-  assign \$145  = \$141  | \$144 ;
-  assign \$146  = \$138  | \$145 ;
-  assign \$147  = \$131  | \$146 ;
-  assign \$148  = ra[32] | ra[33];
-  assign \$149  = ra[34] | ra[35];
+  assign mul_cpa_c0_full = { mul_csa3_s[63:0], 1'h0 } + { \$92 [62:0], 2'h0 };
+  assign mul_cpa_c1n_full = { mul_csa3_s[127:64], 1'h0 } + { \$92 [126:63], 1'h0 };
+  assign mul_cpa_c1y_full = { mul_csa3_s[127:64], 1'h1 } + { \$92 [126:63], 1'h1 };
+  assign mul_cpa_c2n_full = { mul_csa3_s[191:128], 1'h0 } + { \$92 [190:127], 1'h0 };
+  assign mul_cpa_c2y_full = { mul_csa3_s[191:128], 1'h1 } + { \$92 [190:127], 1'h1 };
+  assign mul_cpa_c3n_full = { mul_csa3_s[255:192], 1'h0 } + { \$92 [254:191], 1'h0 };
+  assign mul_cpa_c3y_full = { mul_csa3_s[255:192], 1'h1 } + { \$92 [254:191], 1'h1 };
+  assign mul_cpa_c4n_full = { mul_csa3_s[319:256], 1'h0 } + { \$92 [318:255], 1'h0 };
+  assign mul_cpa_c4y_full = { mul_csa3_s[319:256], 1'h1 } + { \$92 [318:255], 1'h1 };
+  assign mul_cpa_c5n_full = { mul_csa3_s[383:320], 1'h0 } + { \$92 [382:319], 1'h0 };
+  assign mul_cpa_c5y_full = { mul_csa3_s[383:320], 1'h1 } + { \$92 [382:319], 1'h1 };
+  assign mul_cpa_c6n_full = { mul_csa3_s[447:384], 1'h0 } + { \$92 [446:383], 1'h0 };
+  assign mul_cpa_c6y_full = { mul_csa3_s[447:384], 1'h1 } + { \$92 [446:383], 1'h1 };
+  assign mul_cpa_c7n_full = { mul_csa3_s[511:448], 1'h0 } + { \$92 [510:447], 1'h0 };
+  assign mul_cpa_c7y_full = { mul_csa3_s[511:448], 1'h1 } + { \$92 [510:447], 1'h1 };
+  assign mul_cpa_c8n_full = { mul_csa3_s[575:512], 1'h0 } + { \$92 [574:511], 1'h0 };
+  assign mul_cpa_c8y_full = { mul_csa3_s[575:512], 1'h1 } + { \$92 [574:511], 1'h1 };
+  assign mul_cpa_c9n_full = { mul_csa3_s[639:576], 1'h0 } + { \$92 [638:575], 1'h0 };
+  assign mul_cpa_c9y_full = { mul_csa3_s[639:576], 1'h1 } + { \$92 [638:575], 1'h1 };
+  assign \$93  = mul_cpa_c0_full[65] & mul_cpa_c1y_full[65];
+  assign mul_cpa_p0_1a = mul_cpa_c1n_full[65] | \$93 ;
+  assign \$94  = mul_cpa_c2n_full[65] & mul_cpa_c3y_full[65];
+  assign mul_cpa_p0_3a = mul_cpa_c3n_full[65] | \$94 ;
+  assign \$95  = mul_cpa_c2y_full[65] & mul_cpa_c3y_full[65];
+  assign mul_cpa_p0_3b = mul_cpa_c3n_full[65] | \$95 ;
+  assign \$96  = mul_cpa_c4n_full[65] & mul_cpa_c5y_full[65];
+  assign mul_cpa_p0_5a = mul_cpa_c5n_full[65] | \$96 ;
+  assign \$97  = mul_cpa_c4y_full[65] & mul_cpa_c5y_full[65];
+  assign mul_cpa_p0_5b = mul_cpa_c5n_full[65] | \$97 ;
+  assign \$98  = mul_cpa_c6n_full[65] & mul_cpa_c7y_full[65];
+  assign mul_cpa_p0_7a = mul_cpa_c7n_full[65] | \$98 ;
+  assign \$99  = mul_cpa_c6y_full[65] & mul_cpa_c7y_full[65];
+  assign mul_cpa_p0_7b = mul_cpa_c7n_full[65] | \$99 ;
+  assign \$100  = mul_cpa_c8n_full[65] & mul_cpa_c9y_full[65];
+  assign mul_cpa_p0_9a = mul_cpa_c9n_full[65] | \$100 ;
+  assign \$101  = mul_cpa_c8y_full[65] & mul_cpa_c9y_full[65];
+  assign mul_cpa_p0_9b = mul_cpa_c9n_full[65] | \$101 ;
+  assign \$102  = mul_cpa_p0_1a & mul_cpa_c2y_full[65];
+  assign mul_cpa_p1_2a = mul_cpa_c2n_full[65] | \$102 ;
+  assign \$103  = mul_cpa_p0_1a & mul_cpa_p0_3b;
+  assign mul_cpa_p1_3a = mul_cpa_p0_3a | \$103 ;
+  assign \$104  = mul_cpa_p0_5a & mul_cpa_c6y_full[65];
+  assign mul_cpa_p1_6a = mul_cpa_c6n_full[65] | \$104 ;
+  assign \$105  = mul_cpa_p0_5b & mul_cpa_c6y_full[65];
+  assign mul_cpa_p1_6b = mul_cpa_c6n_full[65] | \$105 ;
+  assign \$106  = mul_cpa_p0_5a & mul_cpa_p0_7b;
+  assign mul_cpa_p1_7a = mul_cpa_p0_7a | \$106 ;
+  assign \$107  = mul_cpa_p0_5b & mul_cpa_p0_7b;
+  assign mul_cpa_p1_7b = mul_cpa_p0_7a | \$107 ;
+  assign \$108  = mul_cpa_p1_3a & mul_cpa_c4y_full[65];
+  assign mul_cpa_p2_4a = mul_cpa_c4n_full[65] | \$108 ;
+  assign \$109  = mul_cpa_p1_3a & mul_cpa_p0_5b;
+  assign mul_cpa_p2_5a = mul_cpa_p0_5a | \$109 ;
+  assign \$110  = mul_cpa_p1_3a & mul_cpa_p1_6b;
+  assign mul_cpa_p2_6a = mul_cpa_p1_6a | \$110 ;
+  assign \$111  = mul_cpa_p1_3a & mul_cpa_p1_7b;
+  assign mul_cpa_p2_7a = mul_cpa_p1_7a | \$111 ;
+  assign \$112  = mul_cpa_p2_7a & mul_cpa_c8y_full[65];
+  assign mul_cpa_p3_8a = mul_cpa_c8n_full[65] | \$112 ;
+  assign \$113  = mul_cpa_p2_7a & mul_cpa_p0_9b;
+  assign mul_cpa_p3_9a = mul_cpa_p0_9a | \$113 ;
+  assign \$114  = ~ { mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65] };
+  assign \$115  = mul_cpa_c1n_full[64:1] & \$114 ;
+  assign \$116  = mul_cpa_c1y_full[64:1] & { mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65], mul_cpa_c0_full[65] };
+  assign mul_cpa_s1 = \$115  | \$116 ;
+  assign \$117  = ~ { mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a };
+  assign \$118  = mul_cpa_c2n_full[64:1] & \$117 ;
+  assign \$119  = mul_cpa_c2y_full[64:1] & { mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a, mul_cpa_p0_1a };
+  assign mul_cpa_s2 = \$118  | \$119 ;
+  assign \$120  = ~ { mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a };
+  assign \$121  = mul_cpa_c3n_full[64:1] & \$120 ;
+  assign \$122  = mul_cpa_c3y_full[64:1] & { mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a, mul_cpa_p1_2a };
+  assign mul_cpa_s3 = \$121  | \$122 ;
+  assign \$123  = ~ { mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a };
+  assign \$124  = mul_cpa_c4n_full[64:1] & \$123 ;
+  assign \$125  = mul_cpa_c4y_full[64:1] & { mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a, mul_cpa_p1_3a };
+  assign mul_cpa_s4 = \$124  | \$125 ;
+  assign \$126  = ~ { mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a };
+  assign \$127  = mul_cpa_c5n_full[64:1] & \$126 ;
+  assign \$128  = mul_cpa_c5y_full[64:1] & { mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a, mul_cpa_p2_4a };
+  assign mul_cpa_s5 = \$127  | \$128 ;
+  assign \$129  = ~ { mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a };
+  assign \$130  = mul_cpa_c6n_full[64:1] & \$129 ;
+  assign \$131  = mul_cpa_c6y_full[64:1] & { mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a, mul_cpa_p2_5a };
+  assign mul_cpa_s6 = \$130  | \$131 ;
+  assign \$132  = ~ { mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a };
+  assign \$133  = mul_cpa_c7n_full[64:1] & \$132 ;
+  assign \$134  = mul_cpa_c7y_full[64:1] & { mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a, mul_cpa_p2_6a };
+  assign mul_cpa_s7 = \$133  | \$134 ;
+  assign \$135  = ~ { mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a };
+  assign \$136  = mul_cpa_c8n_full[64:1] & \$135 ;
+  assign \$137  = mul_cpa_c8y_full[64:1] & { mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a, mul_cpa_p2_7a };
+  assign mul_cpa_s8 = \$136  | \$137 ;
+  assign \$138  = ~ { mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a };
+  assign \$139  = mul_cpa_c9n_full[64:1] & \$138 ;
+  assign \$140  = mul_cpa_c9y_full[64:1] & { mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a, mul_cpa_p3_8a };
+  assign mul_cpa_s9 = \$139  | \$140 ;
+  assign \$141  = ra[0] | ra[1];
+  assign \$142  = ra[2] | ra[3];
+  assign \$143  = \$141  | \$142 ;
+  assign \$144  = ra[4] | ra[5];
+  assign \$145  = ra[6] | ra[7];
+  assign \$146  = \$144  | \$145 ;
+  assign \$147  = \$143  | \$146 ;
+  assign \$148  = ra[8] | ra[9];
+  assign \$149  = ra[10] | ra[11];
   assign \$150  = \$148  | \$149 ;
-  assign \$151  = ra[36] | ra[37];
-  assign \$152  = ra[38] | ra[39];
+  assign \$151  = ra[12] | ra[13];
+  assign \$152  = ra[14] | ra[15];
   assign \$153  = \$151  | \$152 ;
   assign \$154  = \$150  | \$153 ;
-  assign \$155  = ra[40] | ra[41];
-  assign \$156  = ra[42] | ra[43];
-  assign \$157  = \$155  | \$156 ;
-  assign \$158  = ra[44] | ra[45];
-  assign \$159  = ra[46] | ra[47];
-  assign \$160  = \$158  | \$159 ;
-  assign \$161  = \$157  | \$160 ;
-  assign \$162  = \$154  | \$161 ;
-  assign \$163  = ra[48] | ra[49];
-  assign \$164  = ra[50] | ra[51];
+  assign \$155  = \$147  | \$154 ;
+  assign \$156  = ra[16] | ra[17];
+  assign \$157  = ra[18] | ra[19];
+  assign \$158  = \$156  | \$157 ;
+  assign \$159  = ra[20] | ra[21];
+  assign \$160  = ra[22] | ra[23];
+  assign \$161  = \$159  | \$160 ;
+  assign \$162  = \$158  | \$161 ;
+  assign \$163  = ra[24] | ra[25];
+  assign \$164  = ra[26] | ra[27];
   assign \$165  = \$163  | \$164 ;
-  assign \$166  = ra[52] | ra[53];
-  assign \$167  = ra[54] | ra[55];
+  assign \$166  = ra[28] | ra[29];
+  assign \$167  = ra[30] | ra[31];
   assign \$168  = \$166  | \$167 ;
   assign \$169  = \$165  | \$168 ;
-  assign \$170  = ra[56] | ra[57];
-  assign \$171  = ra[58] | ra[59];
-  assign \$172  = \$170  | \$171 ;
-  assign \$173  = ra[60] | ra[61];
-  assign \$174  = ra[62] | ra[63];
-  assign \$175  = \$173  | \$174 ;
-  assign \$176  = \$172  | \$175 ;
-  assign \$177  = \$169  | \$176 ;
-  assign \$178  = \$162  | \$177 ;
-  assign \$179  = \$147  | \$178 ;
-  assign \$180  = ra[64] | ra[65];
-  assign \$181  = ra[66] | ra[67];
-  assign \$182  = \$180  | \$181 ;
-  assign \$183  = ra[68] | ra[69];
-  assign \$184  = ra[70] | ra[71];
-  assign \$185  = \$183  | \$184 ;
-  assign \$186  = \$182  | \$185 ;
-  assign \$187  = ra[72] | ra[73];
-  assign \$188  = ra[74] | ra[75];
+  assign \$170  = \$162  | \$169 ;
+  assign \$171  = \$155  | \$170 ;
+  assign \$172  = ra[32] | ra[33];
+  assign \$173  = ra[34] | ra[35];
+  assign \$174  = \$172  | \$173 ;
+  assign \$175  = ra[36] | ra[37];
+  assign \$176  = ra[38] | ra[39];
+  assign \$177  = \$175  | \$176 ;
+  assign \$178  = \$174  | \$177 ;
+  assign \$179  = ra[40] | ra[41];
+  assign \$180  = ra[42] | ra[43];
+  assign \$181  = \$179  | \$180 ;
+  assign \$182  = ra[44] | ra[45];
+  assign \$183  = ra[46] | ra[47];
+  assign \$184  = \$182  | \$183 ;
+  assign \$185  = \$181  | \$184 ;
+  assign \$186  = \$178  | \$185 ;
+  assign \$187  = ra[48] | ra[49];
+  assign \$188  = ra[50] | ra[51];
   assign \$189  = \$187  | \$188 ;
-  assign \$190  = ra[76] | ra[77];
-  assign \$191  = ra[78] | ra[79];
+  assign \$190  = ra[52] | ra[53];
+  assign \$191  = ra[54] | ra[55];
   assign \$192  = \$190  | \$191 ;
   assign \$193  = \$189  | \$192 ;
-  assign \$194  = \$186  | \$193 ;
-  assign \$195  = ra[80] | ra[81];
-  assign \$196  = ra[82] | ra[83];
-  assign \$197  = \$195  | \$196 ;
-  assign \$198  = ra[84] | ra[85];
-  assign \$199  = ra[86] | ra[87];
-  assign \$200  = \$198  | \$199 ;
-  assign \$201  = \$197  | \$200 ;
-  assign \$202  = ra[88] | ra[89];
-  assign \$203  = ra[90] | ra[91];
-  assign \$204  = \$202  | \$203 ;
-  assign \$205  = ra[92] | ra[93];
-  assign \$206  = ra[94] | ra[95];
-  assign \$207  = \$205  | \$206 ;
-  assign \$208  = \$204  | \$207 ;
-  assign \$209  = \$201  | \$208 ;
-  assign \$210  = \$194  | \$209 ;
-  assign \$211  = ra[96] | ra[97];
-  assign \$212  = ra[98] | ra[99];
+  assign \$194  = ra[56] | ra[57];
+  assign \$195  = ra[58] | ra[59];
+  assign \$196  = \$194  | \$195 ;
+  assign \$197  = ra[60] | ra[61];
+  assign \$198  = ra[62] | ra[63];
+  assign \$199  = \$197  | \$198 ;
+  assign \$200  = \$196  | \$199 ;
+  assign \$201  = \$193  | \$200 ;
+  assign \$202  = \$186  | \$201 ;
+  assign \$203  = \$171  | \$202 ;
+  assign \$204  = ra[64] | ra[65];
+  assign \$205  = ra[66] | ra[67];
+  assign \$206  = \$204  | \$205 ;
+  assign \$207  = ra[68] | ra[69];
+  assign \$208  = ra[70] | ra[71];
+  assign \$209  = \$207  | \$208 ;
+  assign \$210  = \$206  | \$209 ;
+  assign \$211  = ra[72] | ra[73];
+  assign \$212  = ra[74] | ra[75];
   assign \$213  = \$211  | \$212 ;
-  assign \$214  = ra[100] | ra[101];
-  assign \$215  = ra[102] | ra[103];
+  assign \$214  = ra[76] | ra[77];
+  assign \$215  = ra[78] | ra[79];
   assign \$216  = \$214  | \$215 ;
   assign \$217  = \$213  | \$216 ;
-  assign \$218  = ra[104] | ra[105];
-  assign \$219  = ra[106] | ra[107];
-  assign \$220  = \$218  | \$219 ;
-  assign \$221  = ra[108] | ra[109];
-  assign \$222  = ra[110] | ra[111];
-  assign \$223  = \$221  | \$222 ;
-  assign \$224  = \$220  | \$223 ;
-  assign \$225  = \$217  | \$224 ;
-  assign \$226  = ra[112] | ra[113];
-  assign \$227  = ra[114] | ra[115];
+  assign \$218  = \$210  | \$217 ;
+  assign \$219  = ra[80] | ra[81];
+  assign \$220  = ra[82] | ra[83];
+  assign \$221  = \$219  | \$220 ;
+  assign \$222  = ra[84] | ra[85];
+  assign \$223  = ra[86] | ra[87];
+  assign \$224  = \$222  | \$223 ;
+  assign \$225  = \$221  | \$224 ;
+  assign \$226  = ra[88] | ra[89];
+  assign \$227  = ra[90] | ra[91];
   assign \$228  = \$226  | \$227 ;
-  assign \$229  = ra[116] | ra[117];
-  assign \$230  = ra[118] | ra[119];
+  assign \$229  = ra[92] | ra[93];
+  assign \$230  = ra[94] | ra[95];
   assign \$231  = \$229  | \$230 ;
   assign \$232  = \$228  | \$231 ;
-  assign \$233  = ra[120] | ra[121];
-  assign \$234  = ra[122] | ra[123];
-  assign \$235  = \$233  | \$234 ;
-  assign \$236  = ra[124] | ra[125];
-  assign \$237  = ra[126] | ra[127];
-  assign \$238  = \$236  | \$237 ;
-  assign \$239  = \$235  | \$238 ;
-  assign \$240  = \$232  | \$239 ;
-  assign \$241  = \$225  | \$240 ;
-  assign \$242  = \$210  | \$241 ;
-  assign \$243  = \$179  | \$242 ;
-  assign \$244  = ra[128] | ra[129];
-  assign \$245  = ra[130] | ra[131];
-  assign \$246  = \$244  | \$245 ;
-  assign \$247  = ra[132] | ra[133];
-  assign \$248  = ra[134] | ra[135];
-  assign \$249  = \$247  | \$248 ;
-  assign \$250  = \$246  | \$249 ;
-  assign \$251  = ra[136] | ra[137];
-  assign \$252  = ra[138] | ra[139];
-  assign \$253  = \$251  | \$252 ;
-  assign \$254  = ra[140] | ra[141];
-  assign \$255  = ra[142] | ra[143];
-  assign \$256  = \$254  | \$255 ;
-  assign \$257  = \$253  | \$256 ;
-  assign \$258  = \$250  | \$257 ;
-  assign \$259  = ra[144] | ra[145];
-  assign \$260  = ra[146] | ra[147];
-  assign \$261  = \$259  | \$260 ;
-  assign \$262  = ra[148] | ra[149];
-  assign \$263  = ra[150] | ra[151];
-  assign \$264  = \$262  | \$263 ;
-  assign \$265  = \$261  | \$264 ;
-  assign \$266  = ra[152] | ra[153];
-  assign \$267  = ra[154] | ra[155];
-  assign \$268  = \$266  | \$267 ;
-  assign \$269  = ra[156] | ra[157];
-  assign \$270  = ra[158] | ra[159];
-  assign \$271  = \$269  | \$270 ;
-  assign \$272  = \$268  | \$271 ;
-  assign \$273  = \$265  | \$272 ;
-  assign \$274  = \$258  | \$273 ;
-  assign \$275  = ra[160] | ra[161];
-  assign \$276  = ra[162] | ra[163];
+  assign \$233  = \$225  | \$232 ;
+  assign \$234  = \$218  | \$233 ;
+  assign \$235  = ra[96] | ra[97];
+  assign \$236  = ra[98] | ra[99];
+  assign \$237  = \$235  | \$236 ;
+  assign \$238  = ra[100] | ra[101];
+  assign \$239  = ra[102] | ra[103];
+  assign \$240  = \$238  | \$239 ;
+  assign \$241  = \$237  | \$240 ;
+  assign \$242  = ra[104] | ra[105];
+  assign \$243  = ra[106] | ra[107];
+  assign \$244  = \$242  | \$243 ;
+  assign \$245  = ra[108] | ra[109];
+  assign \$246  = ra[110] | ra[111];
+  assign \$247  = \$245  | \$246 ;
+  assign \$248  = \$244  | \$247 ;
+  assign \$249  = \$241  | \$248 ;
+  assign \$250  = ra[112] | ra[113];
+  assign \$251  = ra[114] | ra[115];
+  assign \$252  = \$250  | \$251 ;
+  assign \$253  = ra[116] | ra[117];
+  assign \$254  = ra[118] | ra[119];
+  assign \$255  = \$253  | \$254 ;
+  assign \$256  = \$252  | \$255 ;
+  assign \$257  = ra[120] | ra[121];
+  assign \$258  = ra[122] | ra[123];
+  assign \$259  = \$257  | \$258 ;
+  assign \$260  = ra[124] | ra[125];
+  assign \$261  = ra[126] | ra[127];
+  assign \$262  = \$260  | \$261 ;
+  assign \$263  = \$259  | \$262 ;
+  assign \$264  = \$256  | \$263 ;
+  assign \$265  = \$249  | \$264 ;
+  assign \$266  = \$234  | \$265 ;
+  assign \$267  = \$203  | \$266 ;
+  assign \$268  = ra[128] | ra[129];
+  assign \$269  = ra[130] | ra[131];
+  assign \$270  = \$268  | \$269 ;
+  assign \$271  = ra[132] | ra[133];
+  assign \$272  = ra[134] | ra[135];
+  assign \$273  = \$271  | \$272 ;
+  assign \$274  = \$270  | \$273 ;
+  assign \$275  = ra[136] | ra[137];
+  assign \$276  = ra[138] | ra[139];
   assign \$277  = \$275  | \$276 ;
-  assign \$278  = ra[164] | ra[165];
-  assign \$279  = ra[166] | ra[167];
+  assign \$278  = ra[140] | ra[141];
+  assign \$279  = ra[142] | ra[143];
   assign \$280  = \$278  | \$279 ;
   assign \$281  = \$277  | \$280 ;
-  assign \$282  = ra[168] | ra[169];
-  assign \$283  = ra[170] | ra[171];
-  assign \$284  = \$282  | \$283 ;
-  assign \$285  = ra[172] | ra[173];
-  assign \$286  = ra[174] | ra[175];
-  assign \$287  = \$285  | \$286 ;
-  assign \$288  = \$284  | \$287 ;
-  assign \$289  = \$281  | \$288 ;
-  assign \$290  = ra[176] | ra[177];
-  assign \$291  = ra[178] | ra[179];
+  assign \$282  = \$274  | \$281 ;
+  assign \$283  = ra[144] | ra[145];
+  assign \$284  = ra[146] | ra[147];
+  assign \$285  = \$283  | \$284 ;
+  assign \$286  = ra[148] | ra[149];
+  assign \$287  = ra[150] | ra[151];
+  assign \$288  = \$286  | \$287 ;
+  assign \$289  = \$285  | \$288 ;
+  assign \$290  = ra[152] | ra[153];
+  assign \$291  = ra[154] | ra[155];
   assign \$292  = \$290  | \$291 ;
-  assign \$293  = ra[180] | ra[181];
-  assign \$294  = ra[182] | ra[183];
+  assign \$293  = ra[156] | ra[157];
+  assign \$294  = ra[158] | ra[159];
   assign \$295  = \$293  | \$294 ;
   assign \$296  = \$292  | \$295 ;
-  assign \$297  = ra[184] | ra[185];
-  assign \$298  = ra[186] | ra[187];
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = ra[188] | ra[189];
-  assign \$301  = ra[190] | ra[191];
-  assign \$302  = \$300  | \$301 ;
-  assign \$303  = \$299  | \$302 ;
-  assign \$304  = \$296  | \$303 ;
-  assign \$305  = \$289  | \$304 ;
-  assign \$306  = \$274  | \$305 ;
-  assign \$307  = ra[192] | ra[193];
-  assign \$308  = ra[194] | ra[195];
-  assign \$309  = \$307  | \$308 ;
-  assign \$310  = ra[196] | ra[197];
-  assign \$311  = ra[198] | ra[199];
-  assign \$312  = \$310  | \$311 ;
-  assign \$313  = \$309  | \$312 ;
-  assign \$314  = ra[200] | ra[201];
-  assign \$315  = ra[202] | ra[203];
+  assign \$297  = \$289  | \$296 ;
+  assign \$298  = \$282  | \$297 ;
+  assign \$299  = ra[160] | ra[161];
+  assign \$300  = ra[162] | ra[163];
+  assign \$301  = \$299  | \$300 ;
+  assign \$302  = ra[164] | ra[165];
+  assign \$303  = ra[166] | ra[167];
+  assign \$304  = \$302  | \$303 ;
+  assign \$305  = \$301  | \$304 ;
+  assign \$306  = ra[168] | ra[169];
+  assign \$307  = ra[170] | ra[171];
+  assign \$308  = \$306  | \$307 ;
+  assign \$309  = ra[172] | ra[173];
+  assign \$310  = ra[174] | ra[175];
+  assign \$311  = \$309  | \$310 ;
+  assign \$312  = \$308  | \$311 ;
+  assign \$313  = \$305  | \$312 ;
+  assign \$314  = ra[176] | ra[177];
+  assign \$315  = ra[178] | ra[179];
   assign \$316  = \$314  | \$315 ;
-  assign \$317  = ra[204] | ra[205];
-  assign \$318  = ra[206] | ra[207];
+  assign \$317  = ra[180] | ra[181];
+  assign \$318  = ra[182] | ra[183];
   assign \$319  = \$317  | \$318 ;
   assign \$320  = \$316  | \$319 ;
-  assign \$321  = \$313  | \$320 ;
-  assign \$322  = ra[208] | ra[209];
-  assign \$323  = ra[210] | ra[211];
-  assign \$324  = \$322  | \$323 ;
-  assign \$325  = ra[212] | ra[213];
-  assign \$326  = ra[214] | ra[215];
-  assign \$327  = \$325  | \$326 ;
-  assign \$328  = \$324  | \$327 ;
-  assign \$329  = ra[216] | ra[217];
-  assign \$330  = ra[218] | ra[219];
-  assign \$331  = \$329  | \$330 ;
-  assign \$332  = ra[220] | ra[221];
-  assign \$333  = ra[222] | ra[223];
-  assign \$334  = \$332  | \$333 ;
-  assign \$335  = \$331  | \$334 ;
-  assign \$336  = \$328  | \$335 ;
-  assign \$337  = \$321  | \$336 ;
-  assign \$338  = ra[224] | ra[225];
-  assign \$339  = ra[226] | ra[227];
+  assign \$321  = ra[184] | ra[185];
+  assign \$322  = ra[186] | ra[187];
+  assign \$323  = \$321  | \$322 ;
+  assign \$324  = ra[188] | ra[189];
+  assign \$325  = ra[190] | ra[191];
+  assign \$326  = \$324  | \$325 ;
+  assign \$327  = \$323  | \$326 ;
+  assign \$328  = \$320  | \$327 ;
+  assign \$329  = \$313  | \$328 ;
+  assign \$330  = \$298  | \$329 ;
+  assign \$331  = ra[192] | ra[193];
+  assign \$332  = ra[194] | ra[195];
+  assign \$333  = \$331  | \$332 ;
+  assign \$334  = ra[196] | ra[197];
+  assign \$335  = ra[198] | ra[199];
+  assign \$336  = \$334  | \$335 ;
+  assign \$337  = \$333  | \$336 ;
+  assign \$338  = ra[200] | ra[201];
+  assign \$339  = ra[202] | ra[203];
   assign \$340  = \$338  | \$339 ;
-  assign \$341  = ra[228] | ra[229];
-  assign \$342  = ra[230] | ra[231];
+  assign \$341  = ra[204] | ra[205];
+  assign \$342  = ra[206] | ra[207];
   assign \$343  = \$341  | \$342 ;
   assign \$344  = \$340  | \$343 ;
-  assign \$345  = ra[232] | ra[233];
-  assign \$346  = ra[234] | ra[235];
-  assign \$347  = \$345  | \$346 ;
-  assign \$348  = ra[236] | ra[237];
-  assign \$349  = ra[238] | ra[239];
-  assign \$350  = \$348  | \$349 ;
-  assign \$351  = \$347  | \$350 ;
-  assign \$352  = \$344  | \$351 ;
-  assign \$353  = ra[240] | ra[241];
-  assign \$354  = ra[242] | ra[243];
+  assign \$345  = \$337  | \$344 ;
+  assign \$346  = ra[208] | ra[209];
+  assign \$347  = ra[210] | ra[211];
+  assign \$348  = \$346  | \$347 ;
+  assign \$349  = ra[212] | ra[213];
+  assign \$350  = ra[214] | ra[215];
+  assign \$351  = \$349  | \$350 ;
+  assign \$352  = \$348  | \$351 ;
+  assign \$353  = ra[216] | ra[217];
+  assign \$354  = ra[218] | ra[219];
   assign \$355  = \$353  | \$354 ;
-  assign \$356  = ra[244] | ra[245];
-  assign \$357  = ra[246] | ra[247];
+  assign \$356  = ra[220] | ra[221];
+  assign \$357  = ra[222] | ra[223];
   assign \$358  = \$356  | \$357 ;
   assign \$359  = \$355  | \$358 ;
-  assign \$360  = ra[248] | ra[249];
-  assign \$361  = ra[250] | ra[251];
-  assign \$362  = \$360  | \$361 ;
-  assign \$363  = ra[252] | ra[253];
-  assign \$364  = ra[254] | ra[255];
-  assign \$365  = \$363  | \$364 ;
-  assign \$366  = \$362  | \$365 ;
-  assign \$367  = \$359  | \$366 ;
-  assign \$368  = \$352  | \$367 ;
-  assign \$369  = \$337  | \$368 ;
-  assign \$370  = \$306  | \$369 ;
-  assign \$371  = \$243  | \$370 ;
-  assign \$372  = ra[128] | ra[129];
-  assign \$373  = ra[130] | ra[131];
+  assign \$360  = \$352  | \$359 ;
+  assign \$361  = \$345  | \$360 ;
+  assign \$362  = ra[224] | ra[225];
+  assign \$363  = ra[226] | ra[227];
+  assign \$364  = \$362  | \$363 ;
+  assign \$365  = ra[228] | ra[229];
+  assign \$366  = ra[230] | ra[231];
+  assign \$367  = \$365  | \$366 ;
+  assign \$368  = \$364  | \$367 ;
+  assign \$369  = ra[232] | ra[233];
+  assign \$370  = ra[234] | ra[235];
+  assign \$371  = \$369  | \$370 ;
+  assign \$372  = ra[236] | ra[237];
+  assign \$373  = ra[238] | ra[239];
   assign \$374  = \$372  | \$373 ;
-  assign \$375  = ra[132] | ra[133];
-  assign \$376  = ra[134] | ra[135];
-  assign \$377  = \$375  | \$376 ;
-  assign \$378  = \$374  | \$377 ;
-  assign \$379  = ra[136] | ra[137];
-  assign \$380  = ra[138] | ra[139];
-  assign \$381  = \$379  | \$380 ;
-  assign \$382  = ra[140] | ra[141];
-  assign \$383  = ra[142] | ra[143];
-  assign \$384  = \$382  | \$383 ;
-  assign \$385  = \$381  | \$384 ;
-  assign \$386  = \$378  | \$385 ;
-  assign \$387  = ra[144] | ra[145];
-  assign \$388  = ra[146] | ra[147];
+  assign \$375  = \$371  | \$374 ;
+  assign \$376  = \$368  | \$375 ;
+  assign \$377  = ra[240] | ra[241];
+  assign \$378  = ra[242] | ra[243];
+  assign \$379  = \$377  | \$378 ;
+  assign \$380  = ra[244] | ra[245];
+  assign \$381  = ra[246] | ra[247];
+  assign \$382  = \$380  | \$381 ;
+  assign \$383  = \$379  | \$382 ;
+  assign \$384  = ra[248] | ra[249];
+  assign \$385  = ra[250] | ra[251];
+  assign \$386  = \$384  | \$385 ;
+  assign \$387  = ra[252] | ra[253];
+  assign \$388  = ra[254] | ra[255];
   assign \$389  = \$387  | \$388 ;
-  assign \$390  = ra[148] | ra[149];
-  assign \$391  = ra[150] | ra[151];
-  assign \$392  = \$390  | \$391 ;
-  assign \$393  = \$389  | \$392 ;
-  assign \$394  = ra[152] | ra[153];
-  assign \$395  = ra[154] | ra[155];
-  assign \$396  = \$394  | \$395 ;
-  assign \$397  = ra[156] | ra[157];
-  assign \$398  = ra[158] | ra[159];
-  assign \$399  = \$397  | \$398 ;
-  assign \$400  = \$396  | \$399 ;
-  assign \$401  = \$393  | \$400 ;
-  assign \$402  = \$386  | \$401 ;
-  assign \$403  = ra[160] | ra[161];
-  assign \$404  = ra[162] | ra[163];
+  assign \$390  = \$386  | \$389 ;
+  assign \$391  = \$383  | \$390 ;
+  assign \$392  = \$376  | \$391 ;
+  assign \$393  = \$361  | \$392 ;
+  assign \$394  = \$330  | \$393 ;
+  assign \$395  = \$267  | \$394 ;
+  assign \$396  = ra[128] | ra[129];
+  assign \$397  = ra[130] | ra[131];
+  assign \$398  = \$396  | \$397 ;
+  assign \$399  = ra[132] | ra[133];
+  assign \$400  = ra[134] | ra[135];
+  assign \$401  = \$399  | \$400 ;
+  assign \$402  = \$398  | \$401 ;
+  assign \$403  = ra[136] | ra[137];
+  assign \$404  = ra[138] | ra[139];
   assign \$405  = \$403  | \$404 ;
-  assign \$406  = ra[164] | ra[165];
-  assign \$407  = ra[166] | ra[167];
+  assign \$406  = ra[140] | ra[141];
+  assign \$407  = ra[142] | ra[143];
   assign \$408  = \$406  | \$407 ;
   assign \$409  = \$405  | \$408 ;
-  assign \$410  = ra[168] | ra[169];
-  assign \$411  = ra[170] | ra[171];
-  assign \$412  = \$410  | \$411 ;
-  assign \$413  = ra[172] | ra[173];
-  assign \$414  = ra[174] | ra[175];
-  assign \$415  = \$413  | \$414 ;
-  assign \$416  = \$412  | \$415 ;
-  assign \$417  = \$409  | \$416 ;
-  assign \$418  = ra[176] | ra[177];
-  assign \$419  = ra[178] | ra[179];
+  assign \$410  = \$402  | \$409 ;
+  assign \$411  = ra[144] | ra[145];
+  assign \$412  = ra[146] | ra[147];
+  assign \$413  = \$411  | \$412 ;
+  assign \$414  = ra[148] | ra[149];
+  assign \$415  = ra[150] | ra[151];
+  assign \$416  = \$414  | \$415 ;
+  assign \$417  = \$413  | \$416 ;
+  assign \$418  = ra[152] | ra[153];
+  assign \$419  = ra[154] | ra[155];
   assign \$420  = \$418  | \$419 ;
-  assign \$421  = ra[180] | ra[181];
-  assign \$422  = ra[182] | ra[183];
+  assign \$421  = ra[156] | ra[157];
+  assign \$422  = ra[158] | ra[159];
   assign \$423  = \$421  | \$422 ;
   assign \$424  = \$420  | \$423 ;
-  assign \$425  = ra[184] | ra[185];
-  assign \$426  = ra[186] | ra[187];
-  assign \$427  = \$425  | \$426 ;
-  assign \$428  = ra[188] | ra[189];
-  assign \$429  = ra[190] | ra[191];
-  assign \$430  = \$428  | \$429 ;
-  assign \$431  = \$427  | \$430 ;
-  assign \$432  = \$424  | \$431 ;
-  assign \$433  = \$417  | \$432 ;
-  assign \$434  = \$402  | \$433 ;
-  assign \$435  = ra[192] | ra[193];
-  assign \$436  = ra[194] | ra[195];
-  assign \$437  = \$435  | \$436 ;
-  assign \$438  = ra[196] | ra[197];
-  assign \$439  = ra[198] | ra[199];
-  assign \$440  = \$438  | \$439 ;
-  assign \$441  = \$437  | \$440 ;
-  assign \$442  = ra[200] | ra[201];
-  assign \$443  = ra[202] | ra[203];
+  assign \$425  = \$417  | \$424 ;
+  assign \$426  = \$410  | \$425 ;
+  assign \$427  = ra[160] | ra[161];
+  assign \$428  = ra[162] | ra[163];
+  assign \$429  = \$427  | \$428 ;
+  assign \$430  = ra[164] | ra[165];
+  assign \$431  = ra[166] | ra[167];
+  assign \$432  = \$430  | \$431 ;
+  assign \$433  = \$429  | \$432 ;
+  assign \$434  = ra[168] | ra[169];
+  assign \$435  = ra[170] | ra[171];
+  assign \$436  = \$434  | \$435 ;
+  assign \$437  = ra[172] | ra[173];
+  assign \$438  = ra[174] | ra[175];
+  assign \$439  = \$437  | \$438 ;
+  assign \$440  = \$436  | \$439 ;
+  assign \$441  = \$433  | \$440 ;
+  assign \$442  = ra[176] | ra[177];
+  assign \$443  = ra[178] | ra[179];
   assign \$444  = \$442  | \$443 ;
-  assign \$445  = ra[204] | ra[205];
-  assign \$446  = ra[206] | ra[207];
+  assign \$445  = ra[180] | ra[181];
+  assign \$446  = ra[182] | ra[183];
   assign \$447  = \$445  | \$446 ;
   assign \$448  = \$444  | \$447 ;
-  assign \$449  = \$441  | \$448 ;
-  assign \$450  = ra[208] | ra[209];
-  assign \$451  = ra[210] | ra[211];
-  assign \$452  = \$450  | \$451 ;
-  assign \$453  = ra[212] | ra[213];
-  assign \$454  = ra[214] | ra[215];
-  assign \$455  = \$453  | \$454 ;
-  assign \$456  = \$452  | \$455 ;
-  assign \$457  = ra[216] | ra[217];
-  assign \$458  = ra[218] | ra[219];
-  assign \$459  = \$457  | \$458 ;
-  assign \$460  = ra[220] | ra[221];
-  assign \$461  = ra[222] | ra[223];
-  assign \$462  = \$460  | \$461 ;
-  assign \$463  = \$459  | \$462 ;
-  assign \$464  = \$456  | \$463 ;
-  assign \$465  = \$449  | \$464 ;
-  assign \$466  = ra[224] | ra[225];
-  assign \$467  = ra[226] | ra[227];
+  assign \$449  = ra[184] | ra[185];
+  assign \$450  = ra[186] | ra[187];
+  assign \$451  = \$449  | \$450 ;
+  assign \$452  = ra[188] | ra[189];
+  assign \$453  = ra[190] | ra[191];
+  assign \$454  = \$452  | \$453 ;
+  assign \$455  = \$451  | \$454 ;
+  assign \$456  = \$448  | \$455 ;
+  assign \$457  = \$441  | \$456 ;
+  assign \$458  = \$426  | \$457 ;
+  assign \$459  = ra[192] | ra[193];
+  assign \$460  = ra[194] | ra[195];
+  assign \$461  = \$459  | \$460 ;
+  assign \$462  = ra[196] | ra[197];
+  assign \$463  = ra[198] | ra[199];
+  assign \$464  = \$462  | \$463 ;
+  assign \$465  = \$461  | \$464 ;
+  assign \$466  = ra[200] | ra[201];
+  assign \$467  = ra[202] | ra[203];
   assign \$468  = \$466  | \$467 ;
-  assign \$469  = ra[228] | ra[229];
-  assign \$470  = ra[230] | ra[231];
+  assign \$469  = ra[204] | ra[205];
+  assign \$470  = ra[206] | ra[207];
   assign \$471  = \$469  | \$470 ;
   assign \$472  = \$468  | \$471 ;
-  assign \$473  = ra[232] | ra[233];
-  assign \$474  = ra[234] | ra[235];
-  assign \$475  = \$473  | \$474 ;
-  assign \$476  = ra[236] | ra[237];
-  assign \$477  = ra[238] | ra[239];
-  assign \$478  = \$476  | \$477 ;
-  assign \$479  = \$475  | \$478 ;
-  assign \$480  = \$472  | \$479 ;
-  assign \$481  = ra[240] | ra[241];
-  assign \$482  = ra[242] | ra[243];
+  assign \$473  = \$465  | \$472 ;
+  assign \$474  = ra[208] | ra[209];
+  assign \$475  = ra[210] | ra[211];
+  assign \$476  = \$474  | \$475 ;
+  assign \$477  = ra[212] | ra[213];
+  assign \$478  = ra[214] | ra[215];
+  assign \$479  = \$477  | \$478 ;
+  assign \$480  = \$476  | \$479 ;
+  assign \$481  = ra[216] | ra[217];
+  assign \$482  = ra[218] | ra[219];
   assign \$483  = \$481  | \$482 ;
-  assign \$484  = ra[244] | ra[245];
-  assign \$485  = ra[246] | ra[247];
+  assign \$484  = ra[220] | ra[221];
+  assign \$485  = ra[222] | ra[223];
   assign \$486  = \$484  | \$485 ;
   assign \$487  = \$483  | \$486 ;
-  assign \$488  = ra[248] | ra[249];
-  assign \$489  = ra[250] | ra[251];
-  assign \$490  = \$488  | \$489 ;
-  assign \$491  = ra[252] | ra[253];
-  assign \$492  = ra[254] | ra[255];
-  assign \$493  = \$491  | \$492 ;
-  assign \$494  = \$490  | \$493 ;
-  assign \$495  = \$487  | \$494 ;
-  assign \$496  = \$480  | \$495 ;
-  assign \$497  = \$465  | \$496 ;
-  assign \$498  = \$434  | \$497 ;
-  assign \$499  = ra[192] | ra[193];
-  assign \$500  = ra[194] | ra[195];
-  assign \$501  = \$499  | \$500 ;
-  assign \$502  = ra[196] | ra[197];
-  assign \$503  = ra[198] | ra[199];
-  assign \$504  = \$502  | \$503 ;
-  assign \$505  = \$501  | \$504 ;
-  assign \$506  = ra[200] | ra[201];
-  assign \$507  = ra[202] | ra[203];
-  assign \$508  = \$506  | \$507 ;
-  assign \$509  = ra[204] | ra[205];
-  assign \$510  = ra[206] | ra[207];
-  assign \$511  = \$509  | \$510 ;
-  assign \$512  = \$508  | \$511 ;
-  assign \$513  = \$505  | \$512 ;
-  assign \$514  = ra[208] | ra[209];
-  assign \$515  = ra[210] | ra[211];
-  assign \$516  = \$514  | \$515 ;
-  assign \$517  = ra[212] | ra[213];
-  assign \$518  = ra[214] | ra[215];
-  assign \$519  = \$517  | \$518 ;
-  assign \$520  = \$516  | \$519 ;
-  assign \$521  = ra[216] | ra[217];
-  assign \$522  = ra[218] | ra[219];
-  assign \$523  = \$521  | \$522 ;
-  assign \$524  = ra[220] | ra[221];
-  assign \$525  = ra[222] | ra[223];
-  assign \$526  = \$524  | \$525 ;
-  assign \$527  = \$523  | \$526 ;
-  assign \$528  = \$520  | \$527 ;
-  assign \$529  = \$513  | \$528 ;
-  assign \$530  = ra[224] | ra[225];
-  assign \$531  = ra[226] | ra[227];
+  assign \$488  = \$480  | \$487 ;
+  assign \$489  = \$473  | \$488 ;
+  assign \$490  = ra[224] | ra[225];
+  assign \$491  = ra[226] | ra[227];
+  assign \$492  = \$490  | \$491 ;
+  assign \$493  = ra[228] | ra[229];
+  assign \$494  = ra[230] | ra[231];
+  assign \$495  = \$493  | \$494 ;
+  assign \$496  = \$492  | \$495 ;
+  assign \$497  = ra[232] | ra[233];
+  assign \$498  = ra[234] | ra[235];
+  assign \$499  = \$497  | \$498 ;
+  assign \$500  = ra[236] | ra[237];
+  assign \$501  = ra[238] | ra[239];
+  assign \$502  = \$500  | \$501 ;
+  assign \$503  = \$499  | \$502 ;
+  assign \$504  = \$496  | \$503 ;
+  assign \$505  = ra[240] | ra[241];
+  assign \$506  = ra[242] | ra[243];
+  assign \$507  = \$505  | \$506 ;
+  assign \$508  = ra[244] | ra[245];
+  assign \$509  = ra[246] | ra[247];
+  assign \$510  = \$508  | \$509 ;
+  assign \$511  = \$507  | \$510 ;
+  assign \$512  = ra[248] | ra[249];
+  assign \$513  = ra[250] | ra[251];
+  assign \$514  = \$512  | \$513 ;
+  assign \$515  = ra[252] | ra[253];
+  assign \$516  = ra[254] | ra[255];
+  assign \$517  = \$515  | \$516 ;
+  assign \$518  = \$514  | \$517 ;
+  assign \$519  = \$511  | \$518 ;
+  assign \$520  = \$504  | \$519 ;
+  assign \$521  = \$489  | \$520 ;
+  assign \$522  = \$458  | \$521 ;
+  assign \$523  = ra[192] | ra[193];
+  assign \$524  = ra[194] | ra[195];
+  assign \$525  = \$523  | \$524 ;
+  assign \$526  = ra[196] | ra[197];
+  assign \$527  = ra[198] | ra[199];
+  assign \$528  = \$526  | \$527 ;
+  assign \$529  = \$525  | \$528 ;
+  assign \$530  = ra[200] | ra[201];
+  assign \$531  = ra[202] | ra[203];
   assign \$532  = \$530  | \$531 ;
-  assign \$533  = ra[228] | ra[229];
-  assign \$534  = ra[230] | ra[231];
+  assign \$533  = ra[204] | ra[205];
+  assign \$534  = ra[206] | ra[207];
   assign \$535  = \$533  | \$534 ;
   assign \$536  = \$532  | \$535 ;
-  assign \$537  = ra[232] | ra[233];
-  assign \$538  = ra[234] | ra[235];
-  assign \$539  = \$537  | \$538 ;
-  assign \$540  = ra[236] | ra[237];
-  assign \$541  = ra[238] | ra[239];
-  assign \$542  = \$540  | \$541 ;
-  assign \$543  = \$539  | \$542 ;
-  assign \$544  = \$536  | \$543 ;
-  assign \$545  = ra[240] | ra[241];
-  assign \$546  = ra[242] | ra[243];
+  assign \$537  = \$529  | \$536 ;
+  assign \$538  = ra[208] | ra[209];
+  assign \$539  = ra[210] | ra[211];
+  assign \$540  = \$538  | \$539 ;
+  assign \$541  = ra[212] | ra[213];
+  assign \$542  = ra[214] | ra[215];
+  assign \$543  = \$541  | \$542 ;
+  assign \$544  = \$540  | \$543 ;
+  assign \$545  = ra[216] | ra[217];
+  assign \$546  = ra[218] | ra[219];
   assign \$547  = \$545  | \$546 ;
-  assign \$548  = ra[244] | ra[245];
-  assign \$549  = ra[246] | ra[247];
+  assign \$548  = ra[220] | ra[221];
+  assign \$549  = ra[222] | ra[223];
   assign \$550  = \$548  | \$549 ;
   assign \$551  = \$547  | \$550 ;
-  assign \$552  = ra[248] | ra[249];
-  assign \$553  = ra[250] | ra[251];
-  assign \$554  = \$552  | \$553 ;
-  assign \$555  = ra[252] | ra[253];
-  assign \$556  = ra[254] | ra[255];
-  assign \$557  = \$555  | \$556 ;
-  assign \$558  = \$554  | \$557 ;
-  assign \$559  = \$551  | \$558 ;
-  assign \$560  = \$544  | \$559 ;
-  assign \$561  = \$529  | \$560 ;
-  assign \$562  = ra[224] | ra[225];
-  assign \$563  = ra[226] | ra[227];
-  assign \$564  = \$562  | \$563 ;
-  assign \$565  = ra[228] | ra[229];
-  assign \$566  = ra[230] | ra[231];
-  assign \$567  = \$565  | \$566 ;
-  assign \$568  = \$564  | \$567 ;
-  assign \$569  = ra[232] | ra[233];
-  assign \$570  = ra[234] | ra[235];
+  assign \$552  = \$544  | \$551 ;
+  assign \$553  = \$537  | \$552 ;
+  assign \$554  = ra[224] | ra[225];
+  assign \$555  = ra[226] | ra[227];
+  assign \$556  = \$554  | \$555 ;
+  assign \$557  = ra[228] | ra[229];
+  assign \$558  = ra[230] | ra[231];
+  assign \$559  = \$557  | \$558 ;
+  assign \$560  = \$556  | \$559 ;
+  assign \$561  = ra[232] | ra[233];
+  assign \$562  = ra[234] | ra[235];
+  assign \$563  = \$561  | \$562 ;
+  assign \$564  = ra[236] | ra[237];
+  assign \$565  = ra[238] | ra[239];
+  assign \$566  = \$564  | \$565 ;
+  assign \$567  = \$563  | \$566 ;
+  assign \$568  = \$560  | \$567 ;
+  assign \$569  = ra[240] | ra[241];
+  assign \$570  = ra[242] | ra[243];
   assign \$571  = \$569  | \$570 ;
-  assign \$572  = ra[236] | ra[237];
-  assign \$573  = ra[238] | ra[239];
+  assign \$572  = ra[244] | ra[245];
+  assign \$573  = ra[246] | ra[247];
   assign \$574  = \$572  | \$573 ;
   assign \$575  = \$571  | \$574 ;
-  assign \$576  = \$568  | \$575 ;
-  assign \$577  = ra[240] | ra[241];
-  assign \$578  = ra[242] | ra[243];
-  assign \$579  = \$577  | \$578 ;
-  assign \$580  = ra[244] | ra[245];
-  assign \$581  = ra[246] | ra[247];
-  assign \$582  = \$580  | \$581 ;
-  assign \$583  = \$579  | \$582 ;
-  assign \$584  = ra[248] | ra[249];
-  assign \$585  = ra[250] | ra[251];
-  assign \$586  = \$584  | \$585 ;
-  assign \$587  = ra[252] | ra[253];
-  assign \$588  = ra[254] | ra[255];
-  assign \$589  = \$587  | \$588 ;
-  assign \$590  = \$586  | \$589 ;
-  assign \$591  = \$583  | \$590 ;
-  assign \$592  = \$576  | \$591 ;
-  assign \$593  = ra[240] | ra[241];
-  assign \$594  = ra[242] | ra[243];
+  assign \$576  = ra[248] | ra[249];
+  assign \$577  = ra[250] | ra[251];
+  assign \$578  = \$576  | \$577 ;
+  assign \$579  = ra[252] | ra[253];
+  assign \$580  = ra[254] | ra[255];
+  assign \$581  = \$579  | \$580 ;
+  assign \$582  = \$578  | \$581 ;
+  assign \$583  = \$575  | \$582 ;
+  assign \$584  = \$568  | \$583 ;
+  assign \$585  = \$553  | \$584 ;
+  assign \$586  = ra[224] | ra[225];
+  assign \$587  = ra[226] | ra[227];
+  assign \$588  = \$586  | \$587 ;
+  assign \$589  = ra[228] | ra[229];
+  assign \$590  = ra[230] | ra[231];
+  assign \$591  = \$589  | \$590 ;
+  assign \$592  = \$588  | \$591 ;
+  assign \$593  = ra[232] | ra[233];
+  assign \$594  = ra[234] | ra[235];
   assign \$595  = \$593  | \$594 ;
-  assign \$596  = ra[244] | ra[245];
-  assign \$597  = ra[246] | ra[247];
+  assign \$596  = ra[236] | ra[237];
+  assign \$597  = ra[238] | ra[239];
   assign \$598  = \$596  | \$597 ;
   assign \$599  = \$595  | \$598 ;
-  assign \$600  = ra[248] | ra[249];
-  assign \$601  = ra[250] | ra[251];
-  assign \$602  = \$600  | \$601 ;
-  assign \$603  = ra[252] | ra[253];
-  assign \$604  = ra[254] | ra[255];
-  assign \$605  = \$603  | \$604 ;
-  assign \$606  = \$602  | \$605 ;
-  assign \$607  = \$599  | \$606 ;
+  assign \$600  = \$592  | \$599 ;
+  assign \$601  = ra[240] | ra[241];
+  assign \$602  = ra[242] | ra[243];
+  assign \$603  = \$601  | \$602 ;
+  assign \$604  = ra[244] | ra[245];
+  assign \$605  = ra[246] | ra[247];
+  assign \$606  = \$604  | \$605 ;
+  assign \$607  = \$603  | \$606 ;
   assign \$608  = ra[248] | ra[249];
   assign \$609  = ra[250] | ra[251];
   assign \$610  = \$608  | \$609 ;
@@ -9530,191 +10388,191 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$612  = ra[254] | ra[255];
   assign \$613  = \$611  | \$612 ;
   assign \$614  = \$610  | \$613 ;
-  assign \$615  = ra[252] | ra[253];
-  assign \$616  = ra[254] | ra[255];
-  assign \$617  = \$615  | \$616 ;
-  assign \$618  = ra[254] | ra[255];
-  assign \$619  = ra[255] ? 1'h1 : 1'h0;
-  assign \$620  = ra[253] ? 1'h1 : 1'h0;
-  assign \$621  = \$618  ? { 1'h1, \$619  } : { 1'h0, \$620  };
-  assign \$622  = ra[250] | ra[251];
-  assign \$623  = ra[251] ? 1'h1 : 1'h0;
-  assign \$624  = ra[249] ? 1'h1 : 1'h0;
-  assign \$625  = \$622  ? { 1'h1, \$623  } : { 1'h0, \$624  };
-  assign \$626  = \$617  ? { 1'h1, \$621  } : { 1'h0, \$625  };
-  assign \$627  = ra[244] | ra[245];
-  assign \$628  = ra[246] | ra[247];
+  assign \$615  = \$607  | \$614 ;
+  assign \$616  = \$600  | \$615 ;
+  assign \$617  = ra[240] | ra[241];
+  assign \$618  = ra[242] | ra[243];
+  assign \$619  = \$617  | \$618 ;
+  assign \$620  = ra[244] | ra[245];
+  assign \$621  = ra[246] | ra[247];
+  assign \$622  = \$620  | \$621 ;
+  assign \$623  = \$619  | \$622 ;
+  assign \$624  = ra[248] | ra[249];
+  assign \$625  = ra[250] | ra[251];
+  assign \$626  = \$624  | \$625 ;
+  assign \$627  = ra[252] | ra[253];
+  assign \$628  = ra[254] | ra[255];
   assign \$629  = \$627  | \$628 ;
-  assign \$630  = ra[246] | ra[247];
-  assign \$631  = ra[247] ? 1'h1 : 1'h0;
-  assign \$632  = ra[245] ? 1'h1 : 1'h0;
-  assign \$633  = \$630  ? { 1'h1, \$631  } : { 1'h0, \$632  };
-  assign \$634  = ra[242] | ra[243];
-  assign \$635  = ra[243] ? 1'h1 : 1'h0;
-  assign \$636  = ra[241] ? 1'h1 : 1'h0;
-  assign \$637  = \$634  ? { 1'h1, \$635  } : { 1'h0, \$636  };
-  assign \$638  = \$629  ? { 1'h1, \$633  } : { 1'h0, \$637  };
-  assign \$639  = \$614  ? { 1'h1, \$626  } : { 1'h0, \$638  };
-  assign \$640  = ra[232] | ra[233];
-  assign \$641  = ra[234] | ra[235];
-  assign \$642  = \$640  | \$641 ;
-  assign \$643  = ra[236] | ra[237];
-  assign \$644  = ra[238] | ra[239];
-  assign \$645  = \$643  | \$644 ;
-  assign \$646  = \$642  | \$645 ;
-  assign \$647  = ra[236] | ra[237];
-  assign \$648  = ra[238] | ra[239];
-  assign \$649  = \$647  | \$648 ;
-  assign \$650  = ra[238] | ra[239];
-  assign \$651  = ra[239] ? 1'h1 : 1'h0;
-  assign \$652  = ra[237] ? 1'h1 : 1'h0;
-  assign \$653  = \$650  ? { 1'h1, \$651  } : { 1'h0, \$652  };
-  assign \$654  = ra[234] | ra[235];
-  assign \$655  = ra[235] ? 1'h1 : 1'h0;
-  assign \$656  = ra[233] ? 1'h1 : 1'h0;
+  assign \$630  = \$626  | \$629 ;
+  assign \$631  = \$623  | \$630 ;
+  assign \$632  = ra[248] | ra[249];
+  assign \$633  = ra[250] | ra[251];
+  assign \$634  = \$632  | \$633 ;
+  assign \$635  = ra[252] | ra[253];
+  assign \$636  = ra[254] | ra[255];
+  assign \$637  = \$635  | \$636 ;
+  assign \$638  = \$634  | \$637 ;
+  assign \$639  = ra[252] | ra[253];
+  assign \$640  = ra[254] | ra[255];
+  assign \$641  = \$639  | \$640 ;
+  assign \$642  = ra[254] | ra[255];
+  assign \$643  = ra[255] ? 1'h1 : 1'h0;
+  assign \$644  = ra[253] ? 1'h1 : 1'h0;
+  assign \$645  = \$642  ? { 1'h1, \$643  } : { 1'h0, \$644  };
+  assign \$646  = ra[250] | ra[251];
+  assign \$647  = ra[251] ? 1'h1 : 1'h0;
+  assign \$648  = ra[249] ? 1'h1 : 1'h0;
+  assign \$649  = \$646  ? { 1'h1, \$647  } : { 1'h0, \$648  };
+  assign \$650  = \$641  ? { 1'h1, \$645  } : { 1'h0, \$649  };
+  assign \$651  = ra[244] | ra[245];
+  assign \$652  = ra[246] | ra[247];
+  assign \$653  = \$651  | \$652 ;
+  assign \$654  = ra[246] | ra[247];
+  assign \$655  = ra[247] ? 1'h1 : 1'h0;
+  assign \$656  = ra[245] ? 1'h1 : 1'h0;
   assign \$657  = \$654  ? { 1'h1, \$655  } : { 1'h0, \$656  };
-  assign \$658  = \$649  ? { 1'h1, \$653  } : { 1'h0, \$657  };
-  assign \$659  = ra[228] | ra[229];
-  assign \$660  = ra[230] | ra[231];
-  assign \$661  = \$659  | \$660 ;
-  assign \$662  = ra[230] | ra[231];
-  assign \$663  = ra[231] ? 1'h1 : 1'h0;
-  assign \$664  = ra[229] ? 1'h1 : 1'h0;
-  assign \$665  = \$662  ? { 1'h1, \$663  } : { 1'h0, \$664  };
-  assign \$666  = ra[226] | ra[227];
-  assign \$667  = ra[227] ? 1'h1 : 1'h0;
-  assign \$668  = ra[225] ? 1'h1 : 1'h0;
-  assign \$669  = \$666  ? { 1'h1, \$667  } : { 1'h0, \$668  };
-  assign \$670  = \$661  ? { 1'h1, \$665  } : { 1'h0, \$669  };
-  assign \$671  = \$646  ? { 1'h1, \$658  } : { 1'h0, \$670  };
-  assign \$672  = \$607  ? { 1'h1, \$639  } : { 1'h0, \$671  };
-  assign \$673  = ra[208] | ra[209];
-  assign \$674  = ra[210] | ra[211];
-  assign \$675  = \$673  | \$674 ;
-  assign \$676  = ra[212] | ra[213];
-  assign \$677  = ra[214] | ra[215];
-  assign \$678  = \$676  | \$677 ;
-  assign \$679  = \$675  | \$678 ;
-  assign \$680  = ra[216] | ra[217];
-  assign \$681  = ra[218] | ra[219];
-  assign \$682  = \$680  | \$681 ;
-  assign \$683  = ra[220] | ra[221];
-  assign \$684  = ra[222] | ra[223];
+  assign \$658  = ra[242] | ra[243];
+  assign \$659  = ra[243] ? 1'h1 : 1'h0;
+  assign \$660  = ra[241] ? 1'h1 : 1'h0;
+  assign \$661  = \$658  ? { 1'h1, \$659  } : { 1'h0, \$660  };
+  assign \$662  = \$653  ? { 1'h1, \$657  } : { 1'h0, \$661  };
+  assign \$663  = \$638  ? { 1'h1, \$650  } : { 1'h0, \$662  };
+  assign \$664  = ra[232] | ra[233];
+  assign \$665  = ra[234] | ra[235];
+  assign \$666  = \$664  | \$665 ;
+  assign \$667  = ra[236] | ra[237];
+  assign \$668  = ra[238] | ra[239];
+  assign \$669  = \$667  | \$668 ;
+  assign \$670  = \$666  | \$669 ;
+  assign \$671  = ra[236] | ra[237];
+  assign \$672  = ra[238] | ra[239];
+  assign \$673  = \$671  | \$672 ;
+  assign \$674  = ra[238] | ra[239];
+  assign \$675  = ra[239] ? 1'h1 : 1'h0;
+  assign \$676  = ra[237] ? 1'h1 : 1'h0;
+  assign \$677  = \$674  ? { 1'h1, \$675  } : { 1'h0, \$676  };
+  assign \$678  = ra[234] | ra[235];
+  assign \$679  = ra[235] ? 1'h1 : 1'h0;
+  assign \$680  = ra[233] ? 1'h1 : 1'h0;
+  assign \$681  = \$678  ? { 1'h1, \$679  } : { 1'h0, \$680  };
+  assign \$682  = \$673  ? { 1'h1, \$677  } : { 1'h0, \$681  };
+  assign \$683  = ra[228] | ra[229];
+  assign \$684  = ra[230] | ra[231];
   assign \$685  = \$683  | \$684 ;
-  assign \$686  = \$682  | \$685 ;
-  assign \$687  = \$679  | \$686 ;
-  assign \$688  = ra[216] | ra[217];
-  assign \$689  = ra[218] | ra[219];
-  assign \$690  = \$688  | \$689 ;
-  assign \$691  = ra[220] | ra[221];
-  assign \$692  = ra[222] | ra[223];
-  assign \$693  = \$691  | \$692 ;
-  assign \$694  = \$690  | \$693 ;
-  assign \$695  = ra[220] | ra[221];
-  assign \$696  = ra[222] | ra[223];
-  assign \$697  = \$695  | \$696 ;
-  assign \$698  = ra[222] | ra[223];
-  assign \$699  = ra[223] ? 1'h1 : 1'h0;
-  assign \$700  = ra[221] ? 1'h1 : 1'h0;
-  assign \$701  = \$698  ? { 1'h1, \$699  } : { 1'h0, \$700  };
-  assign \$702  = ra[218] | ra[219];
-  assign \$703  = ra[219] ? 1'h1 : 1'h0;
-  assign \$704  = ra[217] ? 1'h1 : 1'h0;
-  assign \$705  = \$702  ? { 1'h1, \$703  } : { 1'h0, \$704  };
-  assign \$706  = \$697  ? { 1'h1, \$701  } : { 1'h0, \$705  };
-  assign \$707  = ra[212] | ra[213];
-  assign \$708  = ra[214] | ra[215];
+  assign \$686  = ra[230] | ra[231];
+  assign \$687  = ra[231] ? 1'h1 : 1'h0;
+  assign \$688  = ra[229] ? 1'h1 : 1'h0;
+  assign \$689  = \$686  ? { 1'h1, \$687  } : { 1'h0, \$688  };
+  assign \$690  = ra[226] | ra[227];
+  assign \$691  = ra[227] ? 1'h1 : 1'h0;
+  assign \$692  = ra[225] ? 1'h1 : 1'h0;
+  assign \$693  = \$690  ? { 1'h1, \$691  } : { 1'h0, \$692  };
+  assign \$694  = \$685  ? { 1'h1, \$689  } : { 1'h0, \$693  };
+  assign \$695  = \$670  ? { 1'h1, \$682  } : { 1'h0, \$694  };
+  assign \$696  = \$631  ? { 1'h1, \$663  } : { 1'h0, \$695  };
+  assign \$697  = ra[208] | ra[209];
+  assign \$698  = ra[210] | ra[211];
+  assign \$699  = \$697  | \$698 ;
+  assign \$700  = ra[212] | ra[213];
+  assign \$701  = ra[214] | ra[215];
+  assign \$702  = \$700  | \$701 ;
+  assign \$703  = \$699  | \$702 ;
+  assign \$704  = ra[216] | ra[217];
+  assign \$705  = ra[218] | ra[219];
+  assign \$706  = \$704  | \$705 ;
+  assign \$707  = ra[220] | ra[221];
+  assign \$708  = ra[222] | ra[223];
   assign \$709  = \$707  | \$708 ;
-  assign \$710  = ra[214] | ra[215];
-  assign \$711  = ra[215] ? 1'h1 : 1'h0;
-  assign \$712  = ra[213] ? 1'h1 : 1'h0;
-  assign \$713  = \$710  ? { 1'h1, \$711  } : { 1'h0, \$712  };
-  assign \$714  = ra[210] | ra[211];
-  assign \$715  = ra[211] ? 1'h1 : 1'h0;
-  assign \$716  = ra[209] ? 1'h1 : 1'h0;
-  assign \$717  = \$714  ? { 1'h1, \$715  } : { 1'h0, \$716  };
-  assign \$718  = \$709  ? { 1'h1, \$713  } : { 1'h0, \$717  };
-  assign \$719  = \$694  ? { 1'h1, \$706  } : { 1'h0, \$718  };
-  assign \$720  = ra[200] | ra[201];
-  assign \$721  = ra[202] | ra[203];
-  assign \$722  = \$720  | \$721 ;
-  assign \$723  = ra[204] | ra[205];
-  assign \$724  = ra[206] | ra[207];
-  assign \$725  = \$723  | \$724 ;
-  assign \$726  = \$722  | \$725 ;
-  assign \$727  = ra[204] | ra[205];
-  assign \$728  = ra[206] | ra[207];
-  assign \$729  = \$727  | \$728 ;
-  assign \$730  = ra[206] | ra[207];
-  assign \$731  = ra[207] ? 1'h1 : 1'h0;
-  assign \$732  = ra[205] ? 1'h1 : 1'h0;
-  assign \$733  = \$730  ? { 1'h1, \$731  } : { 1'h0, \$732  };
-  assign \$734  = ra[202] | ra[203];
-  assign \$735  = ra[203] ? 1'h1 : 1'h0;
-  assign \$736  = ra[201] ? 1'h1 : 1'h0;
+  assign \$710  = \$706  | \$709 ;
+  assign \$711  = \$703  | \$710 ;
+  assign \$712  = ra[216] | ra[217];
+  assign \$713  = ra[218] | ra[219];
+  assign \$714  = \$712  | \$713 ;
+  assign \$715  = ra[220] | ra[221];
+  assign \$716  = ra[222] | ra[223];
+  assign \$717  = \$715  | \$716 ;
+  assign \$718  = \$714  | \$717 ;
+  assign \$719  = ra[220] | ra[221];
+  assign \$720  = ra[222] | ra[223];
+  assign \$721  = \$719  | \$720 ;
+  assign \$722  = ra[222] | ra[223];
+  assign \$723  = ra[223] ? 1'h1 : 1'h0;
+  assign \$724  = ra[221] ? 1'h1 : 1'h0;
+  assign \$725  = \$722  ? { 1'h1, \$723  } : { 1'h0, \$724  };
+  assign \$726  = ra[218] | ra[219];
+  assign \$727  = ra[219] ? 1'h1 : 1'h0;
+  assign \$728  = ra[217] ? 1'h1 : 1'h0;
+  assign \$729  = \$726  ? { 1'h1, \$727  } : { 1'h0, \$728  };
+  assign \$730  = \$721  ? { 1'h1, \$725  } : { 1'h0, \$729  };
+  assign \$731  = ra[212] | ra[213];
+  assign \$732  = ra[214] | ra[215];
+  assign \$733  = \$731  | \$732 ;
+  assign \$734  = ra[214] | ra[215];
+  assign \$735  = ra[215] ? 1'h1 : 1'h0;
+  assign \$736  = ra[213] ? 1'h1 : 1'h0;
   assign \$737  = \$734  ? { 1'h1, \$735  } : { 1'h0, \$736  };
-  assign \$738  = \$729  ? { 1'h1, \$733  } : { 1'h0, \$737  };
-  assign \$739  = ra[196] | ra[197];
-  assign \$740  = ra[198] | ra[199];
-  assign \$741  = \$739  | \$740 ;
-  assign \$742  = ra[198] | ra[199];
-  assign \$743  = ra[199] ? 1'h1 : 1'h0;
-  assign \$744  = ra[197] ? 1'h1 : 1'h0;
-  assign \$745  = \$742  ? { 1'h1, \$743  } : { 1'h0, \$744  };
-  assign \$746  = ra[194] | ra[195];
-  assign \$747  = ra[195] ? 1'h1 : 1'h0;
-  assign \$748  = ra[193] ? 1'h1 : 1'h0;
-  assign \$749  = \$746  ? { 1'h1, \$747  } : { 1'h0, \$748  };
-  assign \$750  = \$741  ? { 1'h1, \$745  } : { 1'h0, \$749  };
-  assign \$751  = \$726  ? { 1'h1, \$738  } : { 1'h0, \$750  };
-  assign \$752  = \$687  ? { 1'h1, \$719  } : { 1'h0, \$751  };
-  assign \$753  = \$592  ? { 1'h1, \$672  } : { 1'h0, \$752  };
-  assign \$754  = ra[160] | ra[161];
-  assign \$755  = ra[162] | ra[163];
-  assign \$756  = \$754  | \$755 ;
-  assign \$757  = ra[164] | ra[165];
-  assign \$758  = ra[166] | ra[167];
-  assign \$759  = \$757  | \$758 ;
-  assign \$760  = \$756  | \$759 ;
-  assign \$761  = ra[168] | ra[169];
-  assign \$762  = ra[170] | ra[171];
-  assign \$763  = \$761  | \$762 ;
-  assign \$764  = ra[172] | ra[173];
-  assign \$765  = ra[174] | ra[175];
-  assign \$766  = \$764  | \$765 ;
-  assign \$767  = \$763  | \$766 ;
-  assign \$768  = \$760  | \$767 ;
-  assign \$769  = ra[176] | ra[177];
-  assign \$770  = ra[178] | ra[179];
-  assign \$771  = \$769  | \$770 ;
-  assign \$772  = ra[180] | ra[181];
-  assign \$773  = ra[182] | ra[183];
-  assign \$774  = \$772  | \$773 ;
-  assign \$775  = \$771  | \$774 ;
-  assign \$776  = ra[184] | ra[185];
-  assign \$777  = ra[186] | ra[187];
-  assign \$778  = \$776  | \$777 ;
-  assign \$779  = ra[188] | ra[189];
-  assign \$780  = ra[190] | ra[191];
-  assign \$781  = \$779  | \$780 ;
-  assign \$782  = \$778  | \$781 ;
-  assign \$783  = \$775  | \$782 ;
-  assign \$784  = \$768  | \$783 ;
-  assign \$785  = ra[176] | ra[177];
-  assign \$786  = ra[178] | ra[179];
+  assign \$738  = ra[210] | ra[211];
+  assign \$739  = ra[211] ? 1'h1 : 1'h0;
+  assign \$740  = ra[209] ? 1'h1 : 1'h0;
+  assign \$741  = \$738  ? { 1'h1, \$739  } : { 1'h0, \$740  };
+  assign \$742  = \$733  ? { 1'h1, \$737  } : { 1'h0, \$741  };
+  assign \$743  = \$718  ? { 1'h1, \$730  } : { 1'h0, \$742  };
+  assign \$744  = ra[200] | ra[201];
+  assign \$745  = ra[202] | ra[203];
+  assign \$746  = \$744  | \$745 ;
+  assign \$747  = ra[204] | ra[205];
+  assign \$748  = ra[206] | ra[207];
+  assign \$749  = \$747  | \$748 ;
+  assign \$750  = \$746  | \$749 ;
+  assign \$751  = ra[204] | ra[205];
+  assign \$752  = ra[206] | ra[207];
+  assign \$753  = \$751  | \$752 ;
+  assign \$754  = ra[206] | ra[207];
+  assign \$755  = ra[207] ? 1'h1 : 1'h0;
+  assign \$756  = ra[205] ? 1'h1 : 1'h0;
+  assign \$757  = \$754  ? { 1'h1, \$755  } : { 1'h0, \$756  };
+  assign \$758  = ra[202] | ra[203];
+  assign \$759  = ra[203] ? 1'h1 : 1'h0;
+  assign \$760  = ra[201] ? 1'h1 : 1'h0;
+  assign \$761  = \$758  ? { 1'h1, \$759  } : { 1'h0, \$760  };
+  assign \$762  = \$753  ? { 1'h1, \$757  } : { 1'h0, \$761  };
+  assign \$763  = ra[196] | ra[197];
+  assign \$764  = ra[198] | ra[199];
+  assign \$765  = \$763  | \$764 ;
+  assign \$766  = ra[198] | ra[199];
+  assign \$767  = ra[199] ? 1'h1 : 1'h0;
+  assign \$768  = ra[197] ? 1'h1 : 1'h0;
+  assign \$769  = \$766  ? { 1'h1, \$767  } : { 1'h0, \$768  };
+  assign \$770  = ra[194] | ra[195];
+  assign \$771  = ra[195] ? 1'h1 : 1'h0;
+  assign \$772  = ra[193] ? 1'h1 : 1'h0;
+  assign \$773  = \$770  ? { 1'h1, \$771  } : { 1'h0, \$772  };
+  assign \$774  = \$765  ? { 1'h1, \$769  } : { 1'h0, \$773  };
+  assign \$775  = \$750  ? { 1'h1, \$762  } : { 1'h0, \$774  };
+  assign \$776  = \$711  ? { 1'h1, \$743  } : { 1'h0, \$775  };
+  assign \$777  = \$616  ? { 1'h1, \$696  } : { 1'h0, \$776  };
+  assign \$778  = ra[160] | ra[161];
+  assign \$779  = ra[162] | ra[163];
+  assign \$780  = \$778  | \$779 ;
+  assign \$781  = ra[164] | ra[165];
+  assign \$782  = ra[166] | ra[167];
+  assign \$783  = \$781  | \$782 ;
+  assign \$784  = \$780  | \$783 ;
+  assign \$785  = ra[168] | ra[169];
+  assign \$786  = ra[170] | ra[171];
   assign \$787  = \$785  | \$786 ;
-  assign \$788  = ra[180] | ra[181];
-  assign \$789  = ra[182] | ra[183];
+  assign \$788  = ra[172] | ra[173];
+  assign \$789  = ra[174] | ra[175];
   assign \$790  = \$788  | \$789 ;
   assign \$791  = \$787  | \$790 ;
-  assign \$792  = ra[184] | ra[185];
-  assign \$793  = ra[186] | ra[187];
-  assign \$794  = \$792  | \$793 ;
-  assign \$795  = ra[188] | ra[189];
-  assign \$796  = ra[190] | ra[191];
-  assign \$797  = \$795  | \$796 ;
-  assign \$798  = \$794  | \$797 ;
-  assign \$799  = \$791  | \$798 ;
+  assign \$792  = \$784  | \$791 ;
+  assign \$793  = ra[176] | ra[177];
+  assign \$794  = ra[178] | ra[179];
+  assign \$795  = \$793  | \$794 ;
+  assign \$796  = ra[180] | ra[181];
+  assign \$797  = ra[182] | ra[183];
+  assign \$798  = \$796  | \$797 ;
+  assign \$799  = \$795  | \$798 ;
   assign \$800  = ra[184] | ra[185];
   assign \$801  = ra[186] | ra[187];
   assign \$802  = \$800  | \$801 ;
@@ -9722,255 +10580,255 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$804  = ra[190] | ra[191];
   assign \$805  = \$803  | \$804 ;
   assign \$806  = \$802  | \$805 ;
-  assign \$807  = ra[188] | ra[189];
-  assign \$808  = ra[190] | ra[191];
-  assign \$809  = \$807  | \$808 ;
-  assign \$810  = ra[190] | ra[191];
-  assign \$811  = ra[191] ? 1'h1 : 1'h0;
-  assign \$812  = ra[189] ? 1'h1 : 1'h0;
-  assign \$813  = \$810  ? { 1'h1, \$811  } : { 1'h0, \$812  };
-  assign \$814  = ra[186] | ra[187];
-  assign \$815  = ra[187] ? 1'h1 : 1'h0;
-  assign \$816  = ra[185] ? 1'h1 : 1'h0;
-  assign \$817  = \$814  ? { 1'h1, \$815  } : { 1'h0, \$816  };
-  assign \$818  = \$809  ? { 1'h1, \$813  } : { 1'h0, \$817  };
-  assign \$819  = ra[180] | ra[181];
-  assign \$820  = ra[182] | ra[183];
+  assign \$807  = \$799  | \$806 ;
+  assign \$808  = \$792  | \$807 ;
+  assign \$809  = ra[176] | ra[177];
+  assign \$810  = ra[178] | ra[179];
+  assign \$811  = \$809  | \$810 ;
+  assign \$812  = ra[180] | ra[181];
+  assign \$813  = ra[182] | ra[183];
+  assign \$814  = \$812  | \$813 ;
+  assign \$815  = \$811  | \$814 ;
+  assign \$816  = ra[184] | ra[185];
+  assign \$817  = ra[186] | ra[187];
+  assign \$818  = \$816  | \$817 ;
+  assign \$819  = ra[188] | ra[189];
+  assign \$820  = ra[190] | ra[191];
   assign \$821  = \$819  | \$820 ;
-  assign \$822  = ra[182] | ra[183];
-  assign \$823  = ra[183] ? 1'h1 : 1'h0;
-  assign \$824  = ra[181] ? 1'h1 : 1'h0;
-  assign \$825  = \$822  ? { 1'h1, \$823  } : { 1'h0, \$824  };
-  assign \$826  = ra[178] | ra[179];
-  assign \$827  = ra[179] ? 1'h1 : 1'h0;
-  assign \$828  = ra[177] ? 1'h1 : 1'h0;
-  assign \$829  = \$826  ? { 1'h1, \$827  } : { 1'h0, \$828  };
-  assign \$830  = \$821  ? { 1'h1, \$825  } : { 1'h0, \$829  };
-  assign \$831  = \$806  ? { 1'h1, \$818  } : { 1'h0, \$830  };
-  assign \$832  = ra[168] | ra[169];
-  assign \$833  = ra[170] | ra[171];
-  assign \$834  = \$832  | \$833 ;
-  assign \$835  = ra[172] | ra[173];
-  assign \$836  = ra[174] | ra[175];
-  assign \$837  = \$835  | \$836 ;
-  assign \$838  = \$834  | \$837 ;
-  assign \$839  = ra[172] | ra[173];
-  assign \$840  = ra[174] | ra[175];
-  assign \$841  = \$839  | \$840 ;
-  assign \$842  = ra[174] | ra[175];
-  assign \$843  = ra[175] ? 1'h1 : 1'h0;
-  assign \$844  = ra[173] ? 1'h1 : 1'h0;
-  assign \$845  = \$842  ? { 1'h1, \$843  } : { 1'h0, \$844  };
-  assign \$846  = ra[170] | ra[171];
-  assign \$847  = ra[171] ? 1'h1 : 1'h0;
-  assign \$848  = ra[169] ? 1'h1 : 1'h0;
+  assign \$822  = \$818  | \$821 ;
+  assign \$823  = \$815  | \$822 ;
+  assign \$824  = ra[184] | ra[185];
+  assign \$825  = ra[186] | ra[187];
+  assign \$826  = \$824  | \$825 ;
+  assign \$827  = ra[188] | ra[189];
+  assign \$828  = ra[190] | ra[191];
+  assign \$829  = \$827  | \$828 ;
+  assign \$830  = \$826  | \$829 ;
+  assign \$831  = ra[188] | ra[189];
+  assign \$832  = ra[190] | ra[191];
+  assign \$833  = \$831  | \$832 ;
+  assign \$834  = ra[190] | ra[191];
+  assign \$835  = ra[191] ? 1'h1 : 1'h0;
+  assign \$836  = ra[189] ? 1'h1 : 1'h0;
+  assign \$837  = \$834  ? { 1'h1, \$835  } : { 1'h0, \$836  };
+  assign \$838  = ra[186] | ra[187];
+  assign \$839  = ra[187] ? 1'h1 : 1'h0;
+  assign \$840  = ra[185] ? 1'h1 : 1'h0;
+  assign \$841  = \$838  ? { 1'h1, \$839  } : { 1'h0, \$840  };
+  assign \$842  = \$833  ? { 1'h1, \$837  } : { 1'h0, \$841  };
+  assign \$843  = ra[180] | ra[181];
+  assign \$844  = ra[182] | ra[183];
+  assign \$845  = \$843  | \$844 ;
+  assign \$846  = ra[182] | ra[183];
+  assign \$847  = ra[183] ? 1'h1 : 1'h0;
+  assign \$848  = ra[181] ? 1'h1 : 1'h0;
   assign \$849  = \$846  ? { 1'h1, \$847  } : { 1'h0, \$848  };
-  assign \$850  = \$841  ? { 1'h1, \$845  } : { 1'h0, \$849  };
-  assign \$851  = ra[164] | ra[165];
-  assign \$852  = ra[166] | ra[167];
-  assign \$853  = \$851  | \$852 ;
-  assign \$854  = ra[166] | ra[167];
-  assign \$855  = ra[167] ? 1'h1 : 1'h0;
-  assign \$856  = ra[165] ? 1'h1 : 1'h0;
-  assign \$857  = \$854  ? { 1'h1, \$855  } : { 1'h0, \$856  };
-  assign \$858  = ra[162] | ra[163];
-  assign \$859  = ra[163] ? 1'h1 : 1'h0;
-  assign \$860  = ra[161] ? 1'h1 : 1'h0;
-  assign \$861  = \$858  ? { 1'h1, \$859  } : { 1'h0, \$860  };
-  assign \$862  = \$853  ? { 1'h1, \$857  } : { 1'h0, \$861  };
-  assign \$863  = \$838  ? { 1'h1, \$850  } : { 1'h0, \$862  };
-  assign \$864  = \$799  ? { 1'h1, \$831  } : { 1'h0, \$863  };
-  assign \$865  = ra[144] | ra[145];
-  assign \$866  = ra[146] | ra[147];
-  assign \$867  = \$865  | \$866 ;
-  assign \$868  = ra[148] | ra[149];
-  assign \$869  = ra[150] | ra[151];
-  assign \$870  = \$868  | \$869 ;
-  assign \$871  = \$867  | \$870 ;
-  assign \$872  = ra[152] | ra[153];
-  assign \$873  = ra[154] | ra[155];
-  assign \$874  = \$872  | \$873 ;
-  assign \$875  = ra[156] | ra[157];
-  assign \$876  = ra[158] | ra[159];
+  assign \$850  = ra[178] | ra[179];
+  assign \$851  = ra[179] ? 1'h1 : 1'h0;
+  assign \$852  = ra[177] ? 1'h1 : 1'h0;
+  assign \$853  = \$850  ? { 1'h1, \$851  } : { 1'h0, \$852  };
+  assign \$854  = \$845  ? { 1'h1, \$849  } : { 1'h0, \$853  };
+  assign \$855  = \$830  ? { 1'h1, \$842  } : { 1'h0, \$854  };
+  assign \$856  = ra[168] | ra[169];
+  assign \$857  = ra[170] | ra[171];
+  assign \$858  = \$856  | \$857 ;
+  assign \$859  = ra[172] | ra[173];
+  assign \$860  = ra[174] | ra[175];
+  assign \$861  = \$859  | \$860 ;
+  assign \$862  = \$858  | \$861 ;
+  assign \$863  = ra[172] | ra[173];
+  assign \$864  = ra[174] | ra[175];
+  assign \$865  = \$863  | \$864 ;
+  assign \$866  = ra[174] | ra[175];
+  assign \$867  = ra[175] ? 1'h1 : 1'h0;
+  assign \$868  = ra[173] ? 1'h1 : 1'h0;
+  assign \$869  = \$866  ? { 1'h1, \$867  } : { 1'h0, \$868  };
+  assign \$870  = ra[170] | ra[171];
+  assign \$871  = ra[171] ? 1'h1 : 1'h0;
+  assign \$872  = ra[169] ? 1'h1 : 1'h0;
+  assign \$873  = \$870  ? { 1'h1, \$871  } : { 1'h0, \$872  };
+  assign \$874  = \$865  ? { 1'h1, \$869  } : { 1'h0, \$873  };
+  assign \$875  = ra[164] | ra[165];
+  assign \$876  = ra[166] | ra[167];
   assign \$877  = \$875  | \$876 ;
-  assign \$878  = \$874  | \$877 ;
-  assign \$879  = \$871  | \$878 ;
-  assign \$880  = ra[152] | ra[153];
-  assign \$881  = ra[154] | ra[155];
-  assign \$882  = \$880  | \$881 ;
-  assign \$883  = ra[156] | ra[157];
-  assign \$884  = ra[158] | ra[159];
-  assign \$885  = \$883  | \$884 ;
-  assign \$886  = \$882  | \$885 ;
-  assign \$887  = ra[156] | ra[157];
-  assign \$888  = ra[158] | ra[159];
-  assign \$889  = \$887  | \$888 ;
-  assign \$890  = ra[158] | ra[159];
-  assign \$891  = ra[159] ? 1'h1 : 1'h0;
-  assign \$892  = ra[157] ? 1'h1 : 1'h0;
-  assign \$893  = \$890  ? { 1'h1, \$891  } : { 1'h0, \$892  };
-  assign \$894  = ra[154] | ra[155];
-  assign \$895  = ra[155] ? 1'h1 : 1'h0;
-  assign \$896  = ra[153] ? 1'h1 : 1'h0;
-  assign \$897  = \$894  ? { 1'h1, \$895  } : { 1'h0, \$896  };
-  assign \$898  = \$889  ? { 1'h1, \$893  } : { 1'h0, \$897  };
-  assign \$899  = ra[148] | ra[149];
-  assign \$900  = ra[150] | ra[151];
+  assign \$878  = ra[166] | ra[167];
+  assign \$879  = ra[167] ? 1'h1 : 1'h0;
+  assign \$880  = ra[165] ? 1'h1 : 1'h0;
+  assign \$881  = \$878  ? { 1'h1, \$879  } : { 1'h0, \$880  };
+  assign \$882  = ra[162] | ra[163];
+  assign \$883  = ra[163] ? 1'h1 : 1'h0;
+  assign \$884  = ra[161] ? 1'h1 : 1'h0;
+  assign \$885  = \$882  ? { 1'h1, \$883  } : { 1'h0, \$884  };
+  assign \$886  = \$877  ? { 1'h1, \$881  } : { 1'h0, \$885  };
+  assign \$887  = \$862  ? { 1'h1, \$874  } : { 1'h0, \$886  };
+  assign \$888  = \$823  ? { 1'h1, \$855  } : { 1'h0, \$887  };
+  assign \$889  = ra[144] | ra[145];
+  assign \$890  = ra[146] | ra[147];
+  assign \$891  = \$889  | \$890 ;
+  assign \$892  = ra[148] | ra[149];
+  assign \$893  = ra[150] | ra[151];
+  assign \$894  = \$892  | \$893 ;
+  assign \$895  = \$891  | \$894 ;
+  assign \$896  = ra[152] | ra[153];
+  assign \$897  = ra[154] | ra[155];
+  assign \$898  = \$896  | \$897 ;
+  assign \$899  = ra[156] | ra[157];
+  assign \$900  = ra[158] | ra[159];
   assign \$901  = \$899  | \$900 ;
-  assign \$902  = ra[150] | ra[151];
-  assign \$903  = ra[151] ? 1'h1 : 1'h0;
-  assign \$904  = ra[149] ? 1'h1 : 1'h0;
-  assign \$905  = \$902  ? { 1'h1, \$903  } : { 1'h0, \$904  };
-  assign \$906  = ra[146] | ra[147];
-  assign \$907  = ra[147] ? 1'h1 : 1'h0;
-  assign \$908  = ra[145] ? 1'h1 : 1'h0;
-  assign \$909  = \$906  ? { 1'h1, \$907  } : { 1'h0, \$908  };
-  assign \$910  = \$901  ? { 1'h1, \$905  } : { 1'h0, \$909  };
-  assign \$911  = \$886  ? { 1'h1, \$898  } : { 1'h0, \$910  };
-  assign \$912  = ra[136] | ra[137];
-  assign \$913  = ra[138] | ra[139];
-  assign \$914  = \$912  | \$913 ;
-  assign \$915  = ra[140] | ra[141];
-  assign \$916  = ra[142] | ra[143];
-  assign \$917  = \$915  | \$916 ;
-  assign \$918  = \$914  | \$917 ;
-  assign \$919  = ra[140] | ra[141];
-  assign \$920  = ra[142] | ra[143];
-  assign \$921  = \$919  | \$920 ;
-  assign \$922  = ra[142] | ra[143];
-  assign \$923  = ra[143] ? 1'h1 : 1'h0;
-  assign \$924  = ra[141] ? 1'h1 : 1'h0;
-  assign \$925  = \$922  ? { 1'h1, \$923  } : { 1'h0, \$924  };
-  assign \$926  = ra[138] | ra[139];
-  assign \$927  = ra[139] ? 1'h1 : 1'h0;
-  assign \$928  = ra[137] ? 1'h1 : 1'h0;
+  assign \$902  = \$898  | \$901 ;
+  assign \$903  = \$895  | \$902 ;
+  assign \$904  = ra[152] | ra[153];
+  assign \$905  = ra[154] | ra[155];
+  assign \$906  = \$904  | \$905 ;
+  assign \$907  = ra[156] | ra[157];
+  assign \$908  = ra[158] | ra[159];
+  assign \$909  = \$907  | \$908 ;
+  assign \$910  = \$906  | \$909 ;
+  assign \$911  = ra[156] | ra[157];
+  assign \$912  = ra[158] | ra[159];
+  assign \$913  = \$911  | \$912 ;
+  assign \$914  = ra[158] | ra[159];
+  assign \$915  = ra[159] ? 1'h1 : 1'h0;
+  assign \$916  = ra[157] ? 1'h1 : 1'h0;
+  assign \$917  = \$914  ? { 1'h1, \$915  } : { 1'h0, \$916  };
+  assign \$918  = ra[154] | ra[155];
+  assign \$919  = ra[155] ? 1'h1 : 1'h0;
+  assign \$920  = ra[153] ? 1'h1 : 1'h0;
+  assign \$921  = \$918  ? { 1'h1, \$919  } : { 1'h0, \$920  };
+  assign \$922  = \$913  ? { 1'h1, \$917  } : { 1'h0, \$921  };
+  assign \$923  = ra[148] | ra[149];
+  assign \$924  = ra[150] | ra[151];
+  assign \$925  = \$923  | \$924 ;
+  assign \$926  = ra[150] | ra[151];
+  assign \$927  = ra[151] ? 1'h1 : 1'h0;
+  assign \$928  = ra[149] ? 1'h1 : 1'h0;
   assign \$929  = \$926  ? { 1'h1, \$927  } : { 1'h0, \$928  };
-  assign \$930  = \$921  ? { 1'h1, \$925  } : { 1'h0, \$929  };
-  assign \$931  = ra[132] | ra[133];
-  assign \$932  = ra[134] | ra[135];
-  assign \$933  = \$931  | \$932 ;
-  assign \$934  = ra[134] | ra[135];
-  assign \$935  = ra[135] ? 1'h1 : 1'h0;
-  assign \$936  = ra[133] ? 1'h1 : 1'h0;
-  assign \$937  = \$934  ? { 1'h1, \$935  } : { 1'h0, \$936  };
-  assign \$938  = ra[130] | ra[131];
-  assign \$939  = ra[131] ? 1'h1 : 1'h0;
-  assign \$940  = ra[129] ? 1'h1 : 1'h0;
-  assign \$941  = \$938  ? { 1'h1, \$939  } : { 1'h0, \$940  };
-  assign \$942  = \$933  ? { 1'h1, \$937  } : { 1'h0, \$941  };
-  assign \$943  = \$918  ? { 1'h1, \$930  } : { 1'h0, \$942  };
-  assign \$944  = \$879  ? { 1'h1, \$911  } : { 1'h0, \$943  };
-  assign \$945  = \$784  ? { 1'h1, \$864  } : { 1'h0, \$944  };
-  assign \$946  = \$561  ? { 1'h1, \$753  } : { 1'h0, \$945  };
-  assign \$947  = ra[64] | ra[65];
-  assign \$948  = ra[66] | ra[67];
-  assign \$949  = \$947  | \$948 ;
-  assign \$950  = ra[68] | ra[69];
-  assign \$951  = ra[70] | ra[71];
-  assign \$952  = \$950  | \$951 ;
-  assign \$953  = \$949  | \$952 ;
-  assign \$954  = ra[72] | ra[73];
-  assign \$955  = ra[74] | ra[75];
-  assign \$956  = \$954  | \$955 ;
-  assign \$957  = ra[76] | ra[77];
-  assign \$958  = ra[78] | ra[79];
-  assign \$959  = \$957  | \$958 ;
-  assign \$960  = \$956  | \$959 ;
-  assign \$961  = \$953  | \$960 ;
-  assign \$962  = ra[80] | ra[81];
-  assign \$963  = ra[82] | ra[83];
-  assign \$964  = \$962  | \$963 ;
-  assign \$965  = ra[84] | ra[85];
-  assign \$966  = ra[86] | ra[87];
-  assign \$967  = \$965  | \$966 ;
-  assign \$968  = \$964  | \$967 ;
-  assign \$969  = ra[88] | ra[89];
-  assign \$970  = ra[90] | ra[91];
-  assign \$971  = \$969  | \$970 ;
-  assign \$972  = ra[92] | ra[93];
-  assign \$973  = ra[94] | ra[95];
-  assign \$974  = \$972  | \$973 ;
-  assign \$975  = \$971  | \$974 ;
-  assign \$976  = \$968  | \$975 ;
-  assign \$977  = \$961  | \$976 ;
-  assign \$978  = ra[96] | ra[97];
-  assign \$979  = ra[98] | ra[99];
+  assign \$930  = ra[146] | ra[147];
+  assign \$931  = ra[147] ? 1'h1 : 1'h0;
+  assign \$932  = ra[145] ? 1'h1 : 1'h0;
+  assign \$933  = \$930  ? { 1'h1, \$931  } : { 1'h0, \$932  };
+  assign \$934  = \$925  ? { 1'h1, \$929  } : { 1'h0, \$933  };
+  assign \$935  = \$910  ? { 1'h1, \$922  } : { 1'h0, \$934  };
+  assign \$936  = ra[136] | ra[137];
+  assign \$937  = ra[138] | ra[139];
+  assign \$938  = \$936  | \$937 ;
+  assign \$939  = ra[140] | ra[141];
+  assign \$940  = ra[142] | ra[143];
+  assign \$941  = \$939  | \$940 ;
+  assign \$942  = \$938  | \$941 ;
+  assign \$943  = ra[140] | ra[141];
+  assign \$944  = ra[142] | ra[143];
+  assign \$945  = \$943  | \$944 ;
+  assign \$946  = ra[142] | ra[143];
+  assign \$947  = ra[143] ? 1'h1 : 1'h0;
+  assign \$948  = ra[141] ? 1'h1 : 1'h0;
+  assign \$949  = \$946  ? { 1'h1, \$947  } : { 1'h0, \$948  };
+  assign \$950  = ra[138] | ra[139];
+  assign \$951  = ra[139] ? 1'h1 : 1'h0;
+  assign \$952  = ra[137] ? 1'h1 : 1'h0;
+  assign \$953  = \$950  ? { 1'h1, \$951  } : { 1'h0, \$952  };
+  assign \$954  = \$945  ? { 1'h1, \$949  } : { 1'h0, \$953  };
+  assign \$955  = ra[132] | ra[133];
+  assign \$956  = ra[134] | ra[135];
+  assign \$957  = \$955  | \$956 ;
+  assign \$958  = ra[134] | ra[135];
+  assign \$959  = ra[135] ? 1'h1 : 1'h0;
+  assign \$960  = ra[133] ? 1'h1 : 1'h0;
+  assign \$961  = \$958  ? { 1'h1, \$959  } : { 1'h0, \$960  };
+  assign \$962  = ra[130] | ra[131];
+  assign \$963  = ra[131] ? 1'h1 : 1'h0;
+  assign \$964  = ra[129] ? 1'h1 : 1'h0;
+  assign \$965  = \$962  ? { 1'h1, \$963  } : { 1'h0, \$964  };
+  assign \$966  = \$957  ? { 1'h1, \$961  } : { 1'h0, \$965  };
+  assign \$967  = \$942  ? { 1'h1, \$954  } : { 1'h0, \$966  };
+  assign \$968  = \$903  ? { 1'h1, \$935  } : { 1'h0, \$967  };
+  assign \$969  = \$808  ? { 1'h1, \$888  } : { 1'h0, \$968  };
+  assign \$970  = \$585  ? { 1'h1, \$777  } : { 1'h0, \$969  };
+  assign \$971  = ra[64] | ra[65];
+  assign \$972  = ra[66] | ra[67];
+  assign \$973  = \$971  | \$972 ;
+  assign \$974  = ra[68] | ra[69];
+  assign \$975  = ra[70] | ra[71];
+  assign \$976  = \$974  | \$975 ;
+  assign \$977  = \$973  | \$976 ;
+  assign \$978  = ra[72] | ra[73];
+  assign \$979  = ra[74] | ra[75];
   assign \$980  = \$978  | \$979 ;
-  assign \$981  = ra[100] | ra[101];
-  assign \$982  = ra[102] | ra[103];
+  assign \$981  = ra[76] | ra[77];
+  assign \$982  = ra[78] | ra[79];
   assign \$983  = \$981  | \$982 ;
   assign \$984  = \$980  | \$983 ;
-  assign \$985  = ra[104] | ra[105];
-  assign \$986  = ra[106] | ra[107];
-  assign \$987  = \$985  | \$986 ;
-  assign \$988  = ra[108] | ra[109];
-  assign \$989  = ra[110] | ra[111];
-  assign \$990  = \$988  | \$989 ;
-  assign \$991  = \$987  | \$990 ;
-  assign \$992  = \$984  | \$991 ;
-  assign \$993  = ra[112] | ra[113];
-  assign \$994  = ra[114] | ra[115];
+  assign \$985  = \$977  | \$984 ;
+  assign \$986  = ra[80] | ra[81];
+  assign \$987  = ra[82] | ra[83];
+  assign \$988  = \$986  | \$987 ;
+  assign \$989  = ra[84] | ra[85];
+  assign \$990  = ra[86] | ra[87];
+  assign \$991  = \$989  | \$990 ;
+  assign \$992  = \$988  | \$991 ;
+  assign \$993  = ra[88] | ra[89];
+  assign \$994  = ra[90] | ra[91];
   assign \$995  = \$993  | \$994 ;
-  assign \$996  = ra[116] | ra[117];
-  assign \$997  = ra[118] | ra[119];
+  assign \$996  = ra[92] | ra[93];
+  assign \$997  = ra[94] | ra[95];
   assign \$998  = \$996  | \$997 ;
   assign \$999  = \$995  | \$998 ;
-  assign \$1000  = ra[120] | ra[121];
-  assign \$1001  = ra[122] | ra[123];
-  assign \$1002  = \$1000  | \$1001 ;
-  assign \$1003  = ra[124] | ra[125];
-  assign \$1004  = ra[126] | ra[127];
-  assign \$1005  = \$1003  | \$1004 ;
-  assign \$1006  = \$1002  | \$1005 ;
-  assign \$1007  = \$999  | \$1006 ;
-  assign \$1008  = \$992  | \$1007 ;
-  assign \$1009  = \$977  | \$1008 ;
-  assign \$1010  = ra[96] | ra[97];
-  assign \$1011  = ra[98] | ra[99];
-  assign \$1012  = \$1010  | \$1011 ;
-  assign \$1013  = ra[100] | ra[101];
-  assign \$1014  = ra[102] | ra[103];
-  assign \$1015  = \$1013  | \$1014 ;
-  assign \$1016  = \$1012  | \$1015 ;
-  assign \$1017  = ra[104] | ra[105];
-  assign \$1018  = ra[106] | ra[107];
+  assign \$1000  = \$992  | \$999 ;
+  assign \$1001  = \$985  | \$1000 ;
+  assign \$1002  = ra[96] | ra[97];
+  assign \$1003  = ra[98] | ra[99];
+  assign \$1004  = \$1002  | \$1003 ;
+  assign \$1005  = ra[100] | ra[101];
+  assign \$1006  = ra[102] | ra[103];
+  assign \$1007  = \$1005  | \$1006 ;
+  assign \$1008  = \$1004  | \$1007 ;
+  assign \$1009  = ra[104] | ra[105];
+  assign \$1010  = ra[106] | ra[107];
+  assign \$1011  = \$1009  | \$1010 ;
+  assign \$1012  = ra[108] | ra[109];
+  assign \$1013  = ra[110] | ra[111];
+  assign \$1014  = \$1012  | \$1013 ;
+  assign \$1015  = \$1011  | \$1014 ;
+  assign \$1016  = \$1008  | \$1015 ;
+  assign \$1017  = ra[112] | ra[113];
+  assign \$1018  = ra[114] | ra[115];
   assign \$1019  = \$1017  | \$1018 ;
-  assign \$1020  = ra[108] | ra[109];
-  assign \$1021  = ra[110] | ra[111];
+  assign \$1020  = ra[116] | ra[117];
+  assign \$1021  = ra[118] | ra[119];
   assign \$1022  = \$1020  | \$1021 ;
   assign \$1023  = \$1019  | \$1022 ;
-  assign \$1024  = \$1016  | \$1023 ;
-  assign \$1025  = ra[112] | ra[113];
-  assign \$1026  = ra[114] | ra[115];
-  assign \$1027  = \$1025  | \$1026 ;
-  assign \$1028  = ra[116] | ra[117];
-  assign \$1029  = ra[118] | ra[119];
-  assign \$1030  = \$1028  | \$1029 ;
-  assign \$1031  = \$1027  | \$1030 ;
-  assign \$1032  = ra[120] | ra[121];
-  assign \$1033  = ra[122] | ra[123];
-  assign \$1034  = \$1032  | \$1033 ;
-  assign \$1035  = ra[124] | ra[125];
-  assign \$1036  = ra[126] | ra[127];
-  assign \$1037  = \$1035  | \$1036 ;
-  assign \$1038  = \$1034  | \$1037 ;
-  assign \$1039  = \$1031  | \$1038 ;
-  assign \$1040  = \$1024  | \$1039 ;
-  assign \$1041  = ra[112] | ra[113];
-  assign \$1042  = ra[114] | ra[115];
+  assign \$1024  = ra[120] | ra[121];
+  assign \$1025  = ra[122] | ra[123];
+  assign \$1026  = \$1024  | \$1025 ;
+  assign \$1027  = ra[124] | ra[125];
+  assign \$1028  = ra[126] | ra[127];
+  assign \$1029  = \$1027  | \$1028 ;
+  assign \$1030  = \$1026  | \$1029 ;
+  assign \$1031  = \$1023  | \$1030 ;
+  assign \$1032  = \$1016  | \$1031 ;
+  assign \$1033  = \$1001  | \$1032 ;
+  assign \$1034  = ra[96] | ra[97];
+  assign \$1035  = ra[98] | ra[99];
+  assign \$1036  = \$1034  | \$1035 ;
+  assign \$1037  = ra[100] | ra[101];
+  assign \$1038  = ra[102] | ra[103];
+  assign \$1039  = \$1037  | \$1038 ;
+  assign \$1040  = \$1036  | \$1039 ;
+  assign \$1041  = ra[104] | ra[105];
+  assign \$1042  = ra[106] | ra[107];
   assign \$1043  = \$1041  | \$1042 ;
-  assign \$1044  = ra[116] | ra[117];
-  assign \$1045  = ra[118] | ra[119];
+  assign \$1044  = ra[108] | ra[109];
+  assign \$1045  = ra[110] | ra[111];
   assign \$1046  = \$1044  | \$1045 ;
   assign \$1047  = \$1043  | \$1046 ;
-  assign \$1048  = ra[120] | ra[121];
-  assign \$1049  = ra[122] | ra[123];
-  assign \$1050  = \$1048  | \$1049 ;
-  assign \$1051  = ra[124] | ra[125];
-  assign \$1052  = ra[126] | ra[127];
-  assign \$1053  = \$1051  | \$1052 ;
-  assign \$1054  = \$1050  | \$1053 ;
-  assign \$1055  = \$1047  | \$1054 ;
+  assign \$1048  = \$1040  | \$1047 ;
+  assign \$1049  = ra[112] | ra[113];
+  assign \$1050  = ra[114] | ra[115];
+  assign \$1051  = \$1049  | \$1050 ;
+  assign \$1052  = ra[116] | ra[117];
+  assign \$1053  = ra[118] | ra[119];
+  assign \$1054  = \$1052  | \$1053 ;
+  assign \$1055  = \$1051  | \$1054 ;
   assign \$1056  = ra[120] | ra[121];
   assign \$1057  = ra[122] | ra[123];
   assign \$1058  = \$1056  | \$1057 ;
@@ -9978,191 +10836,191 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$1060  = ra[126] | ra[127];
   assign \$1061  = \$1059  | \$1060 ;
   assign \$1062  = \$1058  | \$1061 ;
-  assign \$1063  = ra[124] | ra[125];
-  assign \$1064  = ra[126] | ra[127];
-  assign \$1065  = \$1063  | \$1064 ;
-  assign \$1066  = ra[126] | ra[127];
-  assign \$1067  = ra[127] ? 1'h1 : 1'h0;
-  assign \$1068  = ra[125] ? 1'h1 : 1'h0;
-  assign \$1069  = \$1066  ? { 1'h1, \$1067  } : { 1'h0, \$1068  };
-  assign \$1070  = ra[122] | ra[123];
-  assign \$1071  = ra[123] ? 1'h1 : 1'h0;
-  assign \$1072  = ra[121] ? 1'h1 : 1'h0;
-  assign \$1073  = \$1070  ? { 1'h1, \$1071  } : { 1'h0, \$1072  };
-  assign \$1074  = \$1065  ? { 1'h1, \$1069  } : { 1'h0, \$1073  };
-  assign \$1075  = ra[116] | ra[117];
-  assign \$1076  = ra[118] | ra[119];
+  assign \$1063  = \$1055  | \$1062 ;
+  assign \$1064  = \$1048  | \$1063 ;
+  assign \$1065  = ra[112] | ra[113];
+  assign \$1066  = ra[114] | ra[115];
+  assign \$1067  = \$1065  | \$1066 ;
+  assign \$1068  = ra[116] | ra[117];
+  assign \$1069  = ra[118] | ra[119];
+  assign \$1070  = \$1068  | \$1069 ;
+  assign \$1071  = \$1067  | \$1070 ;
+  assign \$1072  = ra[120] | ra[121];
+  assign \$1073  = ra[122] | ra[123];
+  assign \$1074  = \$1072  | \$1073 ;
+  assign \$1075  = ra[124] | ra[125];
+  assign \$1076  = ra[126] | ra[127];
   assign \$1077  = \$1075  | \$1076 ;
-  assign \$1078  = ra[118] | ra[119];
-  assign \$1079  = ra[119] ? 1'h1 : 1'h0;
-  assign \$1080  = ra[117] ? 1'h1 : 1'h0;
-  assign \$1081  = \$1078  ? { 1'h1, \$1079  } : { 1'h0, \$1080  };
-  assign \$1082  = ra[114] | ra[115];
-  assign \$1083  = ra[115] ? 1'h1 : 1'h0;
-  assign \$1084  = ra[113] ? 1'h1 : 1'h0;
-  assign \$1085  = \$1082  ? { 1'h1, \$1083  } : { 1'h0, \$1084  };
-  assign \$1086  = \$1077  ? { 1'h1, \$1081  } : { 1'h0, \$1085  };
-  assign \$1087  = \$1062  ? { 1'h1, \$1074  } : { 1'h0, \$1086  };
-  assign \$1088  = ra[104] | ra[105];
-  assign \$1089  = ra[106] | ra[107];
-  assign \$1090  = \$1088  | \$1089 ;
-  assign \$1091  = ra[108] | ra[109];
-  assign \$1092  = ra[110] | ra[111];
-  assign \$1093  = \$1091  | \$1092 ;
-  assign \$1094  = \$1090  | \$1093 ;
-  assign \$1095  = ra[108] | ra[109];
-  assign \$1096  = ra[110] | ra[111];
-  assign \$1097  = \$1095  | \$1096 ;
-  assign \$1098  = ra[110] | ra[111];
-  assign \$1099  = ra[111] ? 1'h1 : 1'h0;
-  assign \$1100  = ra[109] ? 1'h1 : 1'h0;
-  assign \$1101  = \$1098  ? { 1'h1, \$1099  } : { 1'h0, \$1100  };
-  assign \$1102  = ra[106] | ra[107];
-  assign \$1103  = ra[107] ? 1'h1 : 1'h0;
-  assign \$1104  = ra[105] ? 1'h1 : 1'h0;
+  assign \$1078  = \$1074  | \$1077 ;
+  assign \$1079  = \$1071  | \$1078 ;
+  assign \$1080  = ra[120] | ra[121];
+  assign \$1081  = ra[122] | ra[123];
+  assign \$1082  = \$1080  | \$1081 ;
+  assign \$1083  = ra[124] | ra[125];
+  assign \$1084  = ra[126] | ra[127];
+  assign \$1085  = \$1083  | \$1084 ;
+  assign \$1086  = \$1082  | \$1085 ;
+  assign \$1087  = ra[124] | ra[125];
+  assign \$1088  = ra[126] | ra[127];
+  assign \$1089  = \$1087  | \$1088 ;
+  assign \$1090  = ra[126] | ra[127];
+  assign \$1091  = ra[127] ? 1'h1 : 1'h0;
+  assign \$1092  = ra[125] ? 1'h1 : 1'h0;
+  assign \$1093  = \$1090  ? { 1'h1, \$1091  } : { 1'h0, \$1092  };
+  assign \$1094  = ra[122] | ra[123];
+  assign \$1095  = ra[123] ? 1'h1 : 1'h0;
+  assign \$1096  = ra[121] ? 1'h1 : 1'h0;
+  assign \$1097  = \$1094  ? { 1'h1, \$1095  } : { 1'h0, \$1096  };
+  assign \$1098  = \$1089  ? { 1'h1, \$1093  } : { 1'h0, \$1097  };
+  assign \$1099  = ra[116] | ra[117];
+  assign \$1100  = ra[118] | ra[119];
+  assign \$1101  = \$1099  | \$1100 ;
+  assign \$1102  = ra[118] | ra[119];
+  assign \$1103  = ra[119] ? 1'h1 : 1'h0;
+  assign \$1104  = ra[117] ? 1'h1 : 1'h0;
   assign \$1105  = \$1102  ? { 1'h1, \$1103  } : { 1'h0, \$1104  };
-  assign \$1106  = \$1097  ? { 1'h1, \$1101  } : { 1'h0, \$1105  };
-  assign \$1107  = ra[100] | ra[101];
-  assign \$1108  = ra[102] | ra[103];
-  assign \$1109  = \$1107  | \$1108 ;
-  assign \$1110  = ra[102] | ra[103];
-  assign \$1111  = ra[103] ? 1'h1 : 1'h0;
-  assign \$1112  = ra[101] ? 1'h1 : 1'h0;
-  assign \$1113  = \$1110  ? { 1'h1, \$1111  } : { 1'h0, \$1112  };
-  assign \$1114  = ra[98] | ra[99];
-  assign \$1115  = ra[99] ? 1'h1 : 1'h0;
-  assign \$1116  = ra[97] ? 1'h1 : 1'h0;
-  assign \$1117  = \$1114  ? { 1'h1, \$1115  } : { 1'h0, \$1116  };
-  assign \$1118  = \$1109  ? { 1'h1, \$1113  } : { 1'h0, \$1117  };
-  assign \$1119  = \$1094  ? { 1'h1, \$1106  } : { 1'h0, \$1118  };
-  assign \$1120  = \$1055  ? { 1'h1, \$1087  } : { 1'h0, \$1119  };
-  assign \$1121  = ra[80] | ra[81];
-  assign \$1122  = ra[82] | ra[83];
-  assign \$1123  = \$1121  | \$1122 ;
-  assign \$1124  = ra[84] | ra[85];
-  assign \$1125  = ra[86] | ra[87];
-  assign \$1126  = \$1124  | \$1125 ;
-  assign \$1127  = \$1123  | \$1126 ;
-  assign \$1128  = ra[88] | ra[89];
-  assign \$1129  = ra[90] | ra[91];
-  assign \$1130  = \$1128  | \$1129 ;
-  assign \$1131  = ra[92] | ra[93];
-  assign \$1132  = ra[94] | ra[95];
+  assign \$1106  = ra[114] | ra[115];
+  assign \$1107  = ra[115] ? 1'h1 : 1'h0;
+  assign \$1108  = ra[113] ? 1'h1 : 1'h0;
+  assign \$1109  = \$1106  ? { 1'h1, \$1107  } : { 1'h0, \$1108  };
+  assign \$1110  = \$1101  ? { 1'h1, \$1105  } : { 1'h0, \$1109  };
+  assign \$1111  = \$1086  ? { 1'h1, \$1098  } : { 1'h0, \$1110  };
+  assign \$1112  = ra[104] | ra[105];
+  assign \$1113  = ra[106] | ra[107];
+  assign \$1114  = \$1112  | \$1113 ;
+  assign \$1115  = ra[108] | ra[109];
+  assign \$1116  = ra[110] | ra[111];
+  assign \$1117  = \$1115  | \$1116 ;
+  assign \$1118  = \$1114  | \$1117 ;
+  assign \$1119  = ra[108] | ra[109];
+  assign \$1120  = ra[110] | ra[111];
+  assign \$1121  = \$1119  | \$1120 ;
+  assign \$1122  = ra[110] | ra[111];
+  assign \$1123  = ra[111] ? 1'h1 : 1'h0;
+  assign \$1124  = ra[109] ? 1'h1 : 1'h0;
+  assign \$1125  = \$1122  ? { 1'h1, \$1123  } : { 1'h0, \$1124  };
+  assign \$1126  = ra[106] | ra[107];
+  assign \$1127  = ra[107] ? 1'h1 : 1'h0;
+  assign \$1128  = ra[105] ? 1'h1 : 1'h0;
+  assign \$1129  = \$1126  ? { 1'h1, \$1127  } : { 1'h0, \$1128  };
+  assign \$1130  = \$1121  ? { 1'h1, \$1125  } : { 1'h0, \$1129  };
+  assign \$1131  = ra[100] | ra[101];
+  assign \$1132  = ra[102] | ra[103];
   assign \$1133  = \$1131  | \$1132 ;
-  assign \$1134  = \$1130  | \$1133 ;
-  assign \$1135  = \$1127  | \$1134 ;
-  assign \$1136  = ra[88] | ra[89];
-  assign \$1137  = ra[90] | ra[91];
-  assign \$1138  = \$1136  | \$1137 ;
-  assign \$1139  = ra[92] | ra[93];
-  assign \$1140  = ra[94] | ra[95];
-  assign \$1141  = \$1139  | \$1140 ;
-  assign \$1142  = \$1138  | \$1141 ;
-  assign \$1143  = ra[92] | ra[93];
-  assign \$1144  = ra[94] | ra[95];
-  assign \$1145  = \$1143  | \$1144 ;
-  assign \$1146  = ra[94] | ra[95];
-  assign \$1147  = ra[95] ? 1'h1 : 1'h0;
-  assign \$1148  = ra[93] ? 1'h1 : 1'h0;
-  assign \$1149  = \$1146  ? { 1'h1, \$1147  } : { 1'h0, \$1148  };
-  assign \$1150  = ra[90] | ra[91];
-  assign \$1151  = ra[91] ? 1'h1 : 1'h0;
-  assign \$1152  = ra[89] ? 1'h1 : 1'h0;
-  assign \$1153  = \$1150  ? { 1'h1, \$1151  } : { 1'h0, \$1152  };
-  assign \$1154  = \$1145  ? { 1'h1, \$1149  } : { 1'h0, \$1153  };
-  assign \$1155  = ra[84] | ra[85];
-  assign \$1156  = ra[86] | ra[87];
+  assign \$1134  = ra[102] | ra[103];
+  assign \$1135  = ra[103] ? 1'h1 : 1'h0;
+  assign \$1136  = ra[101] ? 1'h1 : 1'h0;
+  assign \$1137  = \$1134  ? { 1'h1, \$1135  } : { 1'h0, \$1136  };
+  assign \$1138  = ra[98] | ra[99];
+  assign \$1139  = ra[99] ? 1'h1 : 1'h0;
+  assign \$1140  = ra[97] ? 1'h1 : 1'h0;
+  assign \$1141  = \$1138  ? { 1'h1, \$1139  } : { 1'h0, \$1140  };
+  assign \$1142  = \$1133  ? { 1'h1, \$1137  } : { 1'h0, \$1141  };
+  assign \$1143  = \$1118  ? { 1'h1, \$1130  } : { 1'h0, \$1142  };
+  assign \$1144  = \$1079  ? { 1'h1, \$1111  } : { 1'h0, \$1143  };
+  assign \$1145  = ra[80] | ra[81];
+  assign \$1146  = ra[82] | ra[83];
+  assign \$1147  = \$1145  | \$1146 ;
+  assign \$1148  = ra[84] | ra[85];
+  assign \$1149  = ra[86] | ra[87];
+  assign \$1150  = \$1148  | \$1149 ;
+  assign \$1151  = \$1147  | \$1150 ;
+  assign \$1152  = ra[88] | ra[89];
+  assign \$1153  = ra[90] | ra[91];
+  assign \$1154  = \$1152  | \$1153 ;
+  assign \$1155  = ra[92] | ra[93];
+  assign \$1156  = ra[94] | ra[95];
   assign \$1157  = \$1155  | \$1156 ;
-  assign \$1158  = ra[86] | ra[87];
-  assign \$1159  = ra[87] ? 1'h1 : 1'h0;
-  assign \$1160  = ra[85] ? 1'h1 : 1'h0;
-  assign \$1161  = \$1158  ? { 1'h1, \$1159  } : { 1'h0, \$1160  };
-  assign \$1162  = ra[82] | ra[83];
-  assign \$1163  = ra[83] ? 1'h1 : 1'h0;
-  assign \$1164  = ra[81] ? 1'h1 : 1'h0;
-  assign \$1165  = \$1162  ? { 1'h1, \$1163  } : { 1'h0, \$1164  };
-  assign \$1166  = \$1157  ? { 1'h1, \$1161  } : { 1'h0, \$1165  };
-  assign \$1167  = \$1142  ? { 1'h1, \$1154  } : { 1'h0, \$1166  };
-  assign \$1168  = ra[72] | ra[73];
-  assign \$1169  = ra[74] | ra[75];
-  assign \$1170  = \$1168  | \$1169 ;
-  assign \$1171  = ra[76] | ra[77];
-  assign \$1172  = ra[78] | ra[79];
-  assign \$1173  = \$1171  | \$1172 ;
-  assign \$1174  = \$1170  | \$1173 ;
-  assign \$1175  = ra[76] | ra[77];
-  assign \$1176  = ra[78] | ra[79];
-  assign \$1177  = \$1175  | \$1176 ;
-  assign \$1178  = ra[78] | ra[79];
-  assign \$1179  = ra[79] ? 1'h1 : 1'h0;
-  assign \$1180  = ra[77] ? 1'h1 : 1'h0;
-  assign \$1181  = \$1178  ? { 1'h1, \$1179  } : { 1'h0, \$1180  };
-  assign \$1182  = ra[74] | ra[75];
-  assign \$1183  = ra[75] ? 1'h1 : 1'h0;
-  assign \$1184  = ra[73] ? 1'h1 : 1'h0;
+  assign \$1158  = \$1154  | \$1157 ;
+  assign \$1159  = \$1151  | \$1158 ;
+  assign \$1160  = ra[88] | ra[89];
+  assign \$1161  = ra[90] | ra[91];
+  assign \$1162  = \$1160  | \$1161 ;
+  assign \$1163  = ra[92] | ra[93];
+  assign \$1164  = ra[94] | ra[95];
+  assign \$1165  = \$1163  | \$1164 ;
+  assign \$1166  = \$1162  | \$1165 ;
+  assign \$1167  = ra[92] | ra[93];
+  assign \$1168  = ra[94] | ra[95];
+  assign \$1169  = \$1167  | \$1168 ;
+  assign \$1170  = ra[94] | ra[95];
+  assign \$1171  = ra[95] ? 1'h1 : 1'h0;
+  assign \$1172  = ra[93] ? 1'h1 : 1'h0;
+  assign \$1173  = \$1170  ? { 1'h1, \$1171  } : { 1'h0, \$1172  };
+  assign \$1174  = ra[90] | ra[91];
+  assign \$1175  = ra[91] ? 1'h1 : 1'h0;
+  assign \$1176  = ra[89] ? 1'h1 : 1'h0;
+  assign \$1177  = \$1174  ? { 1'h1, \$1175  } : { 1'h0, \$1176  };
+  assign \$1178  = \$1169  ? { 1'h1, \$1173  } : { 1'h0, \$1177  };
+  assign \$1179  = ra[84] | ra[85];
+  assign \$1180  = ra[86] | ra[87];
+  assign \$1181  = \$1179  | \$1180 ;
+  assign \$1182  = ra[86] | ra[87];
+  assign \$1183  = ra[87] ? 1'h1 : 1'h0;
+  assign \$1184  = ra[85] ? 1'h1 : 1'h0;
   assign \$1185  = \$1182  ? { 1'h1, \$1183  } : { 1'h0, \$1184  };
-  assign \$1186  = \$1177  ? { 1'h1, \$1181  } : { 1'h0, \$1185  };
-  assign \$1187  = ra[68] | ra[69];
-  assign \$1188  = ra[70] | ra[71];
-  assign \$1189  = \$1187  | \$1188 ;
-  assign \$1190  = ra[70] | ra[71];
-  assign \$1191  = ra[71] ? 1'h1 : 1'h0;
-  assign \$1192  = ra[69] ? 1'h1 : 1'h0;
-  assign \$1193  = \$1190  ? { 1'h1, \$1191  } : { 1'h0, \$1192  };
-  assign \$1194  = ra[66] | ra[67];
-  assign \$1195  = ra[67] ? 1'h1 : 1'h0;
-  assign \$1196  = ra[65] ? 1'h1 : 1'h0;
-  assign \$1197  = \$1194  ? { 1'h1, \$1195  } : { 1'h0, \$1196  };
-  assign \$1198  = \$1189  ? { 1'h1, \$1193  } : { 1'h0, \$1197  };
-  assign \$1199  = \$1174  ? { 1'h1, \$1186  } : { 1'h0, \$1198  };
-  assign \$1200  = \$1135  ? { 1'h1, \$1167  } : { 1'h0, \$1199  };
-  assign \$1201  = \$1040  ? { 1'h1, \$1120  } : { 1'h0, \$1200  };
-  assign \$1202  = ra[32] | ra[33];
-  assign \$1203  = ra[34] | ra[35];
-  assign \$1204  = \$1202  | \$1203 ;
-  assign \$1205  = ra[36] | ra[37];
-  assign \$1206  = ra[38] | ra[39];
-  assign \$1207  = \$1205  | \$1206 ;
-  assign \$1208  = \$1204  | \$1207 ;
-  assign \$1209  = ra[40] | ra[41];
-  assign \$1210  = ra[42] | ra[43];
-  assign \$1211  = \$1209  | \$1210 ;
-  assign \$1212  = ra[44] | ra[45];
-  assign \$1213  = ra[46] | ra[47];
-  assign \$1214  = \$1212  | \$1213 ;
-  assign \$1215  = \$1211  | \$1214 ;
-  assign \$1216  = \$1208  | \$1215 ;
-  assign \$1217  = ra[48] | ra[49];
-  assign \$1218  = ra[50] | ra[51];
-  assign \$1219  = \$1217  | \$1218 ;
-  assign \$1220  = ra[52] | ra[53];
-  assign \$1221  = ra[54] | ra[55];
-  assign \$1222  = \$1220  | \$1221 ;
-  assign \$1223  = \$1219  | \$1222 ;
-  assign \$1224  = ra[56] | ra[57];
-  assign \$1225  = ra[58] | ra[59];
-  assign \$1226  = \$1224  | \$1225 ;
-  assign \$1227  = ra[60] | ra[61];
-  assign \$1228  = ra[62] | ra[63];
-  assign \$1229  = \$1227  | \$1228 ;
-  assign \$1230  = \$1226  | \$1229 ;
-  assign \$1231  = \$1223  | \$1230 ;
-  assign \$1232  = \$1216  | \$1231 ;
-  assign \$1233  = ra[48] | ra[49];
-  assign \$1234  = ra[50] | ra[51];
+  assign \$1186  = ra[82] | ra[83];
+  assign \$1187  = ra[83] ? 1'h1 : 1'h0;
+  assign \$1188  = ra[81] ? 1'h1 : 1'h0;
+  assign \$1189  = \$1186  ? { 1'h1, \$1187  } : { 1'h0, \$1188  };
+  assign \$1190  = \$1181  ? { 1'h1, \$1185  } : { 1'h0, \$1189  };
+  assign \$1191  = \$1166  ? { 1'h1, \$1178  } : { 1'h0, \$1190  };
+  assign \$1192  = ra[72] | ra[73];
+  assign \$1193  = ra[74] | ra[75];
+  assign \$1194  = \$1192  | \$1193 ;
+  assign \$1195  = ra[76] | ra[77];
+  assign \$1196  = ra[78] | ra[79];
+  assign \$1197  = \$1195  | \$1196 ;
+  assign \$1198  = \$1194  | \$1197 ;
+  assign \$1199  = ra[76] | ra[77];
+  assign \$1200  = ra[78] | ra[79];
+  assign \$1201  = \$1199  | \$1200 ;
+  assign \$1202  = ra[78] | ra[79];
+  assign \$1203  = ra[79] ? 1'h1 : 1'h0;
+  assign \$1204  = ra[77] ? 1'h1 : 1'h0;
+  assign \$1205  = \$1202  ? { 1'h1, \$1203  } : { 1'h0, \$1204  };
+  assign \$1206  = ra[74] | ra[75];
+  assign \$1207  = ra[75] ? 1'h1 : 1'h0;
+  assign \$1208  = ra[73] ? 1'h1 : 1'h0;
+  assign \$1209  = \$1206  ? { 1'h1, \$1207  } : { 1'h0, \$1208  };
+  assign \$1210  = \$1201  ? { 1'h1, \$1205  } : { 1'h0, \$1209  };
+  assign \$1211  = ra[68] | ra[69];
+  assign \$1212  = ra[70] | ra[71];
+  assign \$1213  = \$1211  | \$1212 ;
+  assign \$1214  = ra[70] | ra[71];
+  assign \$1215  = ra[71] ? 1'h1 : 1'h0;
+  assign \$1216  = ra[69] ? 1'h1 : 1'h0;
+  assign \$1217  = \$1214  ? { 1'h1, \$1215  } : { 1'h0, \$1216  };
+  assign \$1218  = ra[66] | ra[67];
+  assign \$1219  = ra[67] ? 1'h1 : 1'h0;
+  assign \$1220  = ra[65] ? 1'h1 : 1'h0;
+  assign \$1221  = \$1218  ? { 1'h1, \$1219  } : { 1'h0, \$1220  };
+  assign \$1222  = \$1213  ? { 1'h1, \$1217  } : { 1'h0, \$1221  };
+  assign \$1223  = \$1198  ? { 1'h1, \$1210  } : { 1'h0, \$1222  };
+  assign \$1224  = \$1159  ? { 1'h1, \$1191  } : { 1'h0, \$1223  };
+  assign \$1225  = \$1064  ? { 1'h1, \$1144  } : { 1'h0, \$1224  };
+  assign \$1226  = ra[32] | ra[33];
+  assign \$1227  = ra[34] | ra[35];
+  assign \$1228  = \$1226  | \$1227 ;
+  assign \$1229  = ra[36] | ra[37];
+  assign \$1230  = ra[38] | ra[39];
+  assign \$1231  = \$1229  | \$1230 ;
+  assign \$1232  = \$1228  | \$1231 ;
+  assign \$1233  = ra[40] | ra[41];
+  assign \$1234  = ra[42] | ra[43];
   assign \$1235  = \$1233  | \$1234 ;
-  assign \$1236  = ra[52] | ra[53];
-  assign \$1237  = ra[54] | ra[55];
+  assign \$1236  = ra[44] | ra[45];
+  assign \$1237  = ra[46] | ra[47];
   assign \$1238  = \$1236  | \$1237 ;
   assign \$1239  = \$1235  | \$1238 ;
-  assign \$1240  = ra[56] | ra[57];
-  assign \$1241  = ra[58] | ra[59];
-  assign \$1242  = \$1240  | \$1241 ;
-  assign \$1243  = ra[60] | ra[61];
-  assign \$1244  = ra[62] | ra[63];
-  assign \$1245  = \$1243  | \$1244 ;
-  assign \$1246  = \$1242  | \$1245 ;
-  assign \$1247  = \$1239  | \$1246 ;
+  assign \$1240  = \$1232  | \$1239 ;
+  assign \$1241  = ra[48] | ra[49];
+  assign \$1242  = ra[50] | ra[51];
+  assign \$1243  = \$1241  | \$1242 ;
+  assign \$1244  = ra[52] | ra[53];
+  assign \$1245  = ra[54] | ra[55];
+  assign \$1246  = \$1244  | \$1245 ;
+  assign \$1247  = \$1243  | \$1246 ;
   assign \$1248  = ra[56] | ra[57];
   assign \$1249  = ra[58] | ra[59];
   assign \$1250  = \$1248  | \$1249 ;
@@ -10170,451 +11028,451 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$1252  = ra[62] | ra[63];
   assign \$1253  = \$1251  | \$1252 ;
   assign \$1254  = \$1250  | \$1253 ;
-  assign \$1255  = ra[60] | ra[61];
-  assign \$1256  = ra[62] | ra[63];
-  assign \$1257  = \$1255  | \$1256 ;
-  assign \$1258  = ra[62] | ra[63];
-  assign \$1259  = ra[63] ? 1'h1 : 1'h0;
-  assign \$1260  = ra[61] ? 1'h1 : 1'h0;
-  assign \$1261  = \$1258  ? { 1'h1, \$1259  } : { 1'h0, \$1260  };
-  assign \$1262  = ra[58] | ra[59];
-  assign \$1263  = ra[59] ? 1'h1 : 1'h0;
-  assign \$1264  = ra[57] ? 1'h1 : 1'h0;
-  assign \$1265  = \$1262  ? { 1'h1, \$1263  } : { 1'h0, \$1264  };
-  assign \$1266  = \$1257  ? { 1'h1, \$1261  } : { 1'h0, \$1265  };
-  assign \$1267  = ra[52] | ra[53];
-  assign \$1268  = ra[54] | ra[55];
+  assign \$1255  = \$1247  | \$1254 ;
+  assign \$1256  = \$1240  | \$1255 ;
+  assign \$1257  = ra[48] | ra[49];
+  assign \$1258  = ra[50] | ra[51];
+  assign \$1259  = \$1257  | \$1258 ;
+  assign \$1260  = ra[52] | ra[53];
+  assign \$1261  = ra[54] | ra[55];
+  assign \$1262  = \$1260  | \$1261 ;
+  assign \$1263  = \$1259  | \$1262 ;
+  assign \$1264  = ra[56] | ra[57];
+  assign \$1265  = ra[58] | ra[59];
+  assign \$1266  = \$1264  | \$1265 ;
+  assign \$1267  = ra[60] | ra[61];
+  assign \$1268  = ra[62] | ra[63];
   assign \$1269  = \$1267  | \$1268 ;
-  assign \$1270  = ra[54] | ra[55];
-  assign \$1271  = ra[55] ? 1'h1 : 1'h0;
-  assign \$1272  = ra[53] ? 1'h1 : 1'h0;
-  assign \$1273  = \$1270  ? { 1'h1, \$1271  } : { 1'h0, \$1272  };
-  assign \$1274  = ra[50] | ra[51];
-  assign \$1275  = ra[51] ? 1'h1 : 1'h0;
-  assign \$1276  = ra[49] ? 1'h1 : 1'h0;
-  assign \$1277  = \$1274  ? { 1'h1, \$1275  } : { 1'h0, \$1276  };
-  assign \$1278  = \$1269  ? { 1'h1, \$1273  } : { 1'h0, \$1277  };
-  assign \$1279  = \$1254  ? { 1'h1, \$1266  } : { 1'h0, \$1278  };
-  assign \$1280  = ra[40] | ra[41];
-  assign \$1281  = ra[42] | ra[43];
-  assign \$1282  = \$1280  | \$1281 ;
-  assign \$1283  = ra[44] | ra[45];
-  assign \$1284  = ra[46] | ra[47];
-  assign \$1285  = \$1283  | \$1284 ;
-  assign \$1286  = \$1282  | \$1285 ;
-  assign \$1287  = ra[44] | ra[45];
-  assign \$1288  = ra[46] | ra[47];
-  assign \$1289  = \$1287  | \$1288 ;
-  assign \$1290  = ra[46] | ra[47];
-  assign \$1291  = ra[47] ? 1'h1 : 1'h0;
-  assign \$1292  = ra[45] ? 1'h1 : 1'h0;
-  assign \$1293  = \$1290  ? { 1'h1, \$1291  } : { 1'h0, \$1292  };
-  assign \$1294  = ra[42] | ra[43];
-  assign \$1295  = ra[43] ? 1'h1 : 1'h0;
-  assign \$1296  = ra[41] ? 1'h1 : 1'h0;
+  assign \$1270  = \$1266  | \$1269 ;
+  assign \$1271  = \$1263  | \$1270 ;
+  assign \$1272  = ra[56] | ra[57];
+  assign \$1273  = ra[58] | ra[59];
+  assign \$1274  = \$1272  | \$1273 ;
+  assign \$1275  = ra[60] | ra[61];
+  assign \$1276  = ra[62] | ra[63];
+  assign \$1277  = \$1275  | \$1276 ;
+  assign \$1278  = \$1274  | \$1277 ;
+  assign \$1279  = ra[60] | ra[61];
+  assign \$1280  = ra[62] | ra[63];
+  assign \$1281  = \$1279  | \$1280 ;
+  assign \$1282  = ra[62] | ra[63];
+  assign \$1283  = ra[63] ? 1'h1 : 1'h0;
+  assign \$1284  = ra[61] ? 1'h1 : 1'h0;
+  assign \$1285  = \$1282  ? { 1'h1, \$1283  } : { 1'h0, \$1284  };
+  assign \$1286  = ra[58] | ra[59];
+  assign \$1287  = ra[59] ? 1'h1 : 1'h0;
+  assign \$1288  = ra[57] ? 1'h1 : 1'h0;
+  assign \$1289  = \$1286  ? { 1'h1, \$1287  } : { 1'h0, \$1288  };
+  assign \$1290  = \$1281  ? { 1'h1, \$1285  } : { 1'h0, \$1289  };
+  assign \$1291  = ra[52] | ra[53];
+  assign \$1292  = ra[54] | ra[55];
+  assign \$1293  = \$1291  | \$1292 ;
+  assign \$1294  = ra[54] | ra[55];
+  assign \$1295  = ra[55] ? 1'h1 : 1'h0;
+  assign \$1296  = ra[53] ? 1'h1 : 1'h0;
   assign \$1297  = \$1294  ? { 1'h1, \$1295  } : { 1'h0, \$1296  };
-  assign \$1298  = \$1289  ? { 1'h1, \$1293  } : { 1'h0, \$1297  };
-  assign \$1299  = ra[36] | ra[37];
-  assign \$1300  = ra[38] | ra[39];
-  assign \$1301  = \$1299  | \$1300 ;
-  assign \$1302  = ra[38] | ra[39];
-  assign \$1303  = ra[39] ? 1'h1 : 1'h0;
-  assign \$1304  = ra[37] ? 1'h1 : 1'h0;
-  assign \$1305  = \$1302  ? { 1'h1, \$1303  } : { 1'h0, \$1304  };
-  assign \$1306  = ra[34] | ra[35];
-  assign \$1307  = ra[35] ? 1'h1 : 1'h0;
-  assign \$1308  = ra[33] ? 1'h1 : 1'h0;
-  assign \$1309  = \$1306  ? { 1'h1, \$1307  } : { 1'h0, \$1308  };
-  assign \$1310  = \$1301  ? { 1'h1, \$1305  } : { 1'h0, \$1309  };
-  assign \$1311  = \$1286  ? { 1'h1, \$1298  } : { 1'h0, \$1310  };
-  assign \$1312  = \$1247  ? { 1'h1, \$1279  } : { 1'h0, \$1311  };
-  assign \$1313  = ra[16] | ra[17];
-  assign \$1314  = ra[18] | ra[19];
-  assign \$1315  = \$1313  | \$1314 ;
-  assign \$1316  = ra[20] | ra[21];
-  assign \$1317  = ra[22] | ra[23];
-  assign \$1318  = \$1316  | \$1317 ;
-  assign \$1319  = \$1315  | \$1318 ;
-  assign \$1320  = ra[24] | ra[25];
-  assign \$1321  = ra[26] | ra[27];
-  assign \$1322  = \$1320  | \$1321 ;
-  assign \$1323  = ra[28] | ra[29];
-  assign \$1324  = ra[30] | ra[31];
+  assign \$1298  = ra[50] | ra[51];
+  assign \$1299  = ra[51] ? 1'h1 : 1'h0;
+  assign \$1300  = ra[49] ? 1'h1 : 1'h0;
+  assign \$1301  = \$1298  ? { 1'h1, \$1299  } : { 1'h0, \$1300  };
+  assign \$1302  = \$1293  ? { 1'h1, \$1297  } : { 1'h0, \$1301  };
+  assign \$1303  = \$1278  ? { 1'h1, \$1290  } : { 1'h0, \$1302  };
+  assign \$1304  = ra[40] | ra[41];
+  assign \$1305  = ra[42] | ra[43];
+  assign \$1306  = \$1304  | \$1305 ;
+  assign \$1307  = ra[44] | ra[45];
+  assign \$1308  = ra[46] | ra[47];
+  assign \$1309  = \$1307  | \$1308 ;
+  assign \$1310  = \$1306  | \$1309 ;
+  assign \$1311  = ra[44] | ra[45];
+  assign \$1312  = ra[46] | ra[47];
+  assign \$1313  = \$1311  | \$1312 ;
+  assign \$1314  = ra[46] | ra[47];
+  assign \$1315  = ra[47] ? 1'h1 : 1'h0;
+  assign \$1316  = ra[45] ? 1'h1 : 1'h0;
+  assign \$1317  = \$1314  ? { 1'h1, \$1315  } : { 1'h0, \$1316  };
+  assign \$1318  = ra[42] | ra[43];
+  assign \$1319  = ra[43] ? 1'h1 : 1'h0;
+  assign \$1320  = ra[41] ? 1'h1 : 1'h0;
+  assign \$1321  = \$1318  ? { 1'h1, \$1319  } : { 1'h0, \$1320  };
+  assign \$1322  = \$1313  ? { 1'h1, \$1317  } : { 1'h0, \$1321  };
+  assign \$1323  = ra[36] | ra[37];
+  assign \$1324  = ra[38] | ra[39];
   assign \$1325  = \$1323  | \$1324 ;
-  assign \$1326  = \$1322  | \$1325 ;
-  assign \$1327  = \$1319  | \$1326 ;
-  assign \$1328  = ra[24] | ra[25];
-  assign \$1329  = ra[26] | ra[27];
-  assign \$1330  = \$1328  | \$1329 ;
-  assign \$1331  = ra[28] | ra[29];
-  assign \$1332  = ra[30] | ra[31];
-  assign \$1333  = \$1331  | \$1332 ;
-  assign \$1334  = \$1330  | \$1333 ;
-  assign \$1335  = ra[28] | ra[29];
-  assign \$1336  = ra[30] | ra[31];
-  assign \$1337  = \$1335  | \$1336 ;
-  assign \$1338  = ra[30] | ra[31];
-  assign \$1339  = ra[31] ? 1'h1 : 1'h0;
-  assign \$1340  = ra[29] ? 1'h1 : 1'h0;
-  assign \$1341  = \$1338  ? { 1'h1, \$1339  } : { 1'h0, \$1340  };
-  assign \$1342  = ra[26] | ra[27];
-  assign \$1343  = ra[27] ? 1'h1 : 1'h0;
-  assign \$1344  = ra[25] ? 1'h1 : 1'h0;
-  assign \$1345  = \$1342  ? { 1'h1, \$1343  } : { 1'h0, \$1344  };
-  assign \$1346  = \$1337  ? { 1'h1, \$1341  } : { 1'h0, \$1345  };
-  assign \$1347  = ra[20] | ra[21];
-  assign \$1348  = ra[22] | ra[23];
+  assign \$1326  = ra[38] | ra[39];
+  assign \$1327  = ra[39] ? 1'h1 : 1'h0;
+  assign \$1328  = ra[37] ? 1'h1 : 1'h0;
+  assign \$1329  = \$1326  ? { 1'h1, \$1327  } : { 1'h0, \$1328  };
+  assign \$1330  = ra[34] | ra[35];
+  assign \$1331  = ra[35] ? 1'h1 : 1'h0;
+  assign \$1332  = ra[33] ? 1'h1 : 1'h0;
+  assign \$1333  = \$1330  ? { 1'h1, \$1331  } : { 1'h0, \$1332  };
+  assign \$1334  = \$1325  ? { 1'h1, \$1329  } : { 1'h0, \$1333  };
+  assign \$1335  = \$1310  ? { 1'h1, \$1322  } : { 1'h0, \$1334  };
+  assign \$1336  = \$1271  ? { 1'h1, \$1303  } : { 1'h0, \$1335  };
+  assign \$1337  = ra[16] | ra[17];
+  assign \$1338  = ra[18] | ra[19];
+  assign \$1339  = \$1337  | \$1338 ;
+  assign \$1340  = ra[20] | ra[21];
+  assign \$1341  = ra[22] | ra[23];
+  assign \$1342  = \$1340  | \$1341 ;
+  assign \$1343  = \$1339  | \$1342 ;
+  assign \$1344  = ra[24] | ra[25];
+  assign \$1345  = ra[26] | ra[27];
+  assign \$1346  = \$1344  | \$1345 ;
+  assign \$1347  = ra[28] | ra[29];
+  assign \$1348  = ra[30] | ra[31];
   assign \$1349  = \$1347  | \$1348 ;
-  assign \$1350  = ra[22] | ra[23];
-  assign \$1351  = ra[23] ? 1'h1 : 1'h0;
-  assign \$1352  = ra[21] ? 1'h1 : 1'h0;
-  assign \$1353  = \$1350  ? { 1'h1, \$1351  } : { 1'h0, \$1352  };
-  assign \$1354  = ra[18] | ra[19];
-  assign \$1355  = ra[19] ? 1'h1 : 1'h0;
-  assign \$1356  = ra[17] ? 1'h1 : 1'h0;
-  assign \$1357  = \$1354  ? { 1'h1, \$1355  } : { 1'h0, \$1356  };
-  assign \$1358  = \$1349  ? { 1'h1, \$1353  } : { 1'h0, \$1357  };
-  assign \$1359  = \$1334  ? { 1'h1, \$1346  } : { 1'h0, \$1358  };
-  assign \$1360  = ra[8] | ra[9];
-  assign \$1361  = ra[10] | ra[11];
-  assign \$1362  = \$1360  | \$1361 ;
-  assign \$1363  = ra[12] | ra[13];
-  assign \$1364  = ra[14] | ra[15];
-  assign \$1365  = \$1363  | \$1364 ;
-  assign \$1366  = \$1362  | \$1365 ;
-  assign \$1367  = ra[12] | ra[13];
-  assign \$1368  = ra[14] | ra[15];
-  assign \$1369  = \$1367  | \$1368 ;
-  assign \$1370  = ra[14] | ra[15];
-  assign \$1371  = ra[15] ? 1'h1 : 1'h0;
-  assign \$1372  = ra[13] ? 1'h1 : 1'h0;
-  assign \$1373  = \$1370  ? { 1'h1, \$1371  } : { 1'h0, \$1372  };
-  assign \$1374  = ra[10] | ra[11];
-  assign \$1375  = ra[11] ? 1'h1 : 1'h0;
-  assign \$1376  = ra[9] ? 1'h1 : 1'h0;
+  assign \$1350  = \$1346  | \$1349 ;
+  assign \$1351  = \$1343  | \$1350 ;
+  assign \$1352  = ra[24] | ra[25];
+  assign \$1353  = ra[26] | ra[27];
+  assign \$1354  = \$1352  | \$1353 ;
+  assign \$1355  = ra[28] | ra[29];
+  assign \$1356  = ra[30] | ra[31];
+  assign \$1357  = \$1355  | \$1356 ;
+  assign \$1358  = \$1354  | \$1357 ;
+  assign \$1359  = ra[28] | ra[29];
+  assign \$1360  = ra[30] | ra[31];
+  assign \$1361  = \$1359  | \$1360 ;
+  assign \$1362  = ra[30] | ra[31];
+  assign \$1363  = ra[31] ? 1'h1 : 1'h0;
+  assign \$1364  = ra[29] ? 1'h1 : 1'h0;
+  assign \$1365  = \$1362  ? { 1'h1, \$1363  } : { 1'h0, \$1364  };
+  assign \$1366  = ra[26] | ra[27];
+  assign \$1367  = ra[27] ? 1'h1 : 1'h0;
+  assign \$1368  = ra[25] ? 1'h1 : 1'h0;
+  assign \$1369  = \$1366  ? { 1'h1, \$1367  } : { 1'h0, \$1368  };
+  assign \$1370  = \$1361  ? { 1'h1, \$1365  } : { 1'h0, \$1369  };
+  assign \$1371  = ra[20] | ra[21];
+  assign \$1372  = ra[22] | ra[23];
+  assign \$1373  = \$1371  | \$1372 ;
+  assign \$1374  = ra[22] | ra[23];
+  assign \$1375  = ra[23] ? 1'h1 : 1'h0;
+  assign \$1376  = ra[21] ? 1'h1 : 1'h0;
   assign \$1377  = \$1374  ? { 1'h1, \$1375  } : { 1'h0, \$1376  };
-  assign \$1378  = \$1369  ? { 1'h1, \$1373  } : { 1'h0, \$1377  };
-  assign \$1379  = ra[4] | ra[5];
-  assign \$1380  = ra[6] | ra[7];
-  assign \$1381  = \$1379  | \$1380 ;
-  assign \$1382  = ra[6] | ra[7];
-  assign \$1383  = ra[7] ? 1'h1 : 1'h0;
-  assign \$1384  = ra[5] ? 1'h1 : 1'h0;
-  assign \$1385  = \$1382  ? { 1'h1, \$1383  } : { 1'h0, \$1384  };
-  assign \$1386  = ra[2] | ra[3];
-  assign \$1387  = ra[3] ? 1'h1 : 1'h0;
-  assign \$1388  = ra[1] ? 1'h1 : 1'h0;
-  assign \$1389  = \$1386  ? { 1'h1, \$1387  } : { 1'h0, \$1388  };
-  assign \$1390  = \$1381  ? { 1'h1, \$1385  } : { 1'h0, \$1389  };
-  assign \$1391  = \$1366  ? { 1'h1, \$1378  } : { 1'h0, \$1390  };
-  assign \$1392  = \$1327  ? { 1'h1, \$1359  } : { 1'h0, \$1391  };
-  assign \$1393  = \$1232  ? { 1'h1, \$1312  } : { 1'h0, \$1392  };
-  assign \$1394  = \$1009  ? { 1'h1, \$1201  } : { 1'h0, \$1393  };
-  assign \$1395  = \$498  ? { 1'h1, \$946  } : { 1'h0, \$1394  };
-  assign \$1396  = \$1395  + 1'h1;
-  assign bl_a = \$371  ? \$1396  : 9'h000;
-  assign \$1397  = rb[0] | rb[1];
-  assign \$1398  = rb[2] | rb[3];
-  assign \$1399  = \$1397  | \$1398 ;
-  assign \$1400  = rb[4] | rb[5];
-  assign \$1401  = rb[6] | rb[7];
-  assign \$1402  = \$1400  | \$1401 ;
-  assign \$1403  = \$1399  | \$1402 ;
-  assign \$1404  = rb[8] | rb[9];
-  assign \$1405  = rb[10] | rb[11];
-  assign \$1406  = \$1404  | \$1405 ;
-  assign \$1407  = rb[12] | rb[13];
-  assign \$1408  = rb[14] | rb[15];
-  assign \$1409  = \$1407  | \$1408 ;
-  assign \$1410  = \$1406  | \$1409 ;
-  assign \$1411  = \$1403  | \$1410 ;
-  assign \$1412  = rb[16] | rb[17];
-  assign \$1413  = rb[18] | rb[19];
-  assign \$1414  = \$1412  | \$1413 ;
-  assign \$1415  = rb[20] | rb[21];
-  assign \$1416  = rb[22] | rb[23];
-  assign \$1417  = \$1415  | \$1416 ;
-  assign \$1418  = \$1414  | \$1417 ;
-  assign \$1419  = rb[24] | rb[25];
-  assign \$1420  = rb[26] | rb[27];
-  assign \$1421  = \$1419  | \$1420 ;
-  assign \$1422  = rb[28] | rb[29];
-  assign \$1423  = rb[30] | rb[31];
-  assign \$1424  = \$1422  | \$1423 ;
-  assign \$1425  = \$1421  | \$1424 ;
-  assign \$1426  = \$1418  | \$1425 ;
-  assign \$1427  = \$1411  | \$1426 ;
-  assign \$1428  = rb[32] | rb[33];
-  assign \$1429  = rb[34] | rb[35];
+  assign \$1378  = ra[18] | ra[19];
+  assign \$1379  = ra[19] ? 1'h1 : 1'h0;
+  assign \$1380  = ra[17] ? 1'h1 : 1'h0;
+  assign \$1381  = \$1378  ? { 1'h1, \$1379  } : { 1'h0, \$1380  };
+  assign \$1382  = \$1373  ? { 1'h1, \$1377  } : { 1'h0, \$1381  };
+  assign \$1383  = \$1358  ? { 1'h1, \$1370  } : { 1'h0, \$1382  };
+  assign \$1384  = ra[8] | ra[9];
+  assign \$1385  = ra[10] | ra[11];
+  assign \$1386  = \$1384  | \$1385 ;
+  assign \$1387  = ra[12] | ra[13];
+  assign \$1388  = ra[14] | ra[15];
+  assign \$1389  = \$1387  | \$1388 ;
+  assign \$1390  = \$1386  | \$1389 ;
+  assign \$1391  = ra[12] | ra[13];
+  assign \$1392  = ra[14] | ra[15];
+  assign \$1393  = \$1391  | \$1392 ;
+  assign \$1394  = ra[14] | ra[15];
+  assign \$1395  = ra[15] ? 1'h1 : 1'h0;
+  assign \$1396  = ra[13] ? 1'h1 : 1'h0;
+  assign \$1397  = \$1394  ? { 1'h1, \$1395  } : { 1'h0, \$1396  };
+  assign \$1398  = ra[10] | ra[11];
+  assign \$1399  = ra[11] ? 1'h1 : 1'h0;
+  assign \$1400  = ra[9] ? 1'h1 : 1'h0;
+  assign \$1401  = \$1398  ? { 1'h1, \$1399  } : { 1'h0, \$1400  };
+  assign \$1402  = \$1393  ? { 1'h1, \$1397  } : { 1'h0, \$1401  };
+  assign \$1403  = ra[4] | ra[5];
+  assign \$1404  = ra[6] | ra[7];
+  assign \$1405  = \$1403  | \$1404 ;
+  assign \$1406  = ra[6] | ra[7];
+  assign \$1407  = ra[7] ? 1'h1 : 1'h0;
+  assign \$1408  = ra[5] ? 1'h1 : 1'h0;
+  assign \$1409  = \$1406  ? { 1'h1, \$1407  } : { 1'h0, \$1408  };
+  assign \$1410  = ra[2] | ra[3];
+  assign \$1411  = ra[3] ? 1'h1 : 1'h0;
+  assign \$1412  = ra[1] ? 1'h1 : 1'h0;
+  assign \$1413  = \$1410  ? { 1'h1, \$1411  } : { 1'h0, \$1412  };
+  assign \$1414  = \$1405  ? { 1'h1, \$1409  } : { 1'h0, \$1413  };
+  assign \$1415  = \$1390  ? { 1'h1, \$1402  } : { 1'h0, \$1414  };
+  assign \$1416  = \$1351  ? { 1'h1, \$1383  } : { 1'h0, \$1415  };
+  assign \$1417  = \$1256  ? { 1'h1, \$1336  } : { 1'h0, \$1416  };
+  assign \$1418  = \$1033  ? { 1'h1, \$1225  } : { 1'h0, \$1417  };
+  assign \$1419  = \$522  ? { 1'h1, \$970  } : { 1'h0, \$1418  };
+  assign \$1420  = \$1419  + 1'h1;
+  assign bl_a = \$395  ? \$1420  : 9'h000;
+  assign \$1421  = rb[0] | rb[1];
+  assign \$1422  = rb[2] | rb[3];
+  assign \$1423  = \$1421  | \$1422 ;
+  assign \$1424  = rb[4] | rb[5];
+  assign \$1425  = rb[6] | rb[7];
+  assign \$1426  = \$1424  | \$1425 ;
+  assign \$1427  = \$1423  | \$1426 ;
+  assign \$1428  = rb[8] | rb[9];
+  assign \$1429  = rb[10] | rb[11];
   assign \$1430  = \$1428  | \$1429 ;
-  assign \$1431  = rb[36] | rb[37];
-  assign \$1432  = rb[38] | rb[39];
+  assign \$1431  = rb[12] | rb[13];
+  assign \$1432  = rb[14] | rb[15];
   assign \$1433  = \$1431  | \$1432 ;
   assign \$1434  = \$1430  | \$1433 ;
-  assign \$1435  = rb[40] | rb[41];
-  assign \$1436  = rb[42] | rb[43];
-  assign \$1437  = \$1435  | \$1436 ;
-  assign \$1438  = rb[44] | rb[45];
-  assign \$1439  = rb[46] | rb[47];
-  assign \$1440  = \$1438  | \$1439 ;
-  assign \$1441  = \$1437  | \$1440 ;
-  assign \$1442  = \$1434  | \$1441 ;
-  assign \$1443  = rb[48] | rb[49];
-  assign \$1444  = rb[50] | rb[51];
+  assign \$1435  = \$1427  | \$1434 ;
+  assign \$1436  = rb[16] | rb[17];
+  assign \$1437  = rb[18] | rb[19];
+  assign \$1438  = \$1436  | \$1437 ;
+  assign \$1439  = rb[20] | rb[21];
+  assign \$1440  = rb[22] | rb[23];
+  assign \$1441  = \$1439  | \$1440 ;
+  assign \$1442  = \$1438  | \$1441 ;
+  assign \$1443  = rb[24] | rb[25];
+  assign \$1444  = rb[26] | rb[27];
   assign \$1445  = \$1443  | \$1444 ;
-  assign \$1446  = rb[52] | rb[53];
-  assign \$1447  = rb[54] | rb[55];
+  assign \$1446  = rb[28] | rb[29];
+  assign \$1447  = rb[30] | rb[31];
   assign \$1448  = \$1446  | \$1447 ;
   assign \$1449  = \$1445  | \$1448 ;
-  assign \$1450  = rb[56] | rb[57];
-  assign \$1451  = rb[58] | rb[59];
-  assign \$1452  = \$1450  | \$1451 ;
-  assign \$1453  = rb[60] | rb[61];
-  assign \$1454  = rb[62] | rb[63];
-  assign \$1455  = \$1453  | \$1454 ;
-  assign \$1456  = \$1452  | \$1455 ;
-  assign \$1457  = \$1449  | \$1456 ;
-  assign \$1458  = \$1442  | \$1457 ;
-  assign \$1459  = \$1427  | \$1458 ;
-  assign \$1460  = rb[64] | rb[65];
-  assign \$1461  = rb[66] | rb[67];
-  assign \$1462  = \$1460  | \$1461 ;
-  assign \$1463  = rb[68] | rb[69];
-  assign \$1464  = rb[70] | rb[71];
-  assign \$1465  = \$1463  | \$1464 ;
-  assign \$1466  = \$1462  | \$1465 ;
-  assign \$1467  = rb[72] | rb[73];
-  assign \$1468  = rb[74] | rb[75];
+  assign \$1450  = \$1442  | \$1449 ;
+  assign \$1451  = \$1435  | \$1450 ;
+  assign \$1452  = rb[32] | rb[33];
+  assign \$1453  = rb[34] | rb[35];
+  assign \$1454  = \$1452  | \$1453 ;
+  assign \$1455  = rb[36] | rb[37];
+  assign \$1456  = rb[38] | rb[39];
+  assign \$1457  = \$1455  | \$1456 ;
+  assign \$1458  = \$1454  | \$1457 ;
+  assign \$1459  = rb[40] | rb[41];
+  assign \$1460  = rb[42] | rb[43];
+  assign \$1461  = \$1459  | \$1460 ;
+  assign \$1462  = rb[44] | rb[45];
+  assign \$1463  = rb[46] | rb[47];
+  assign \$1464  = \$1462  | \$1463 ;
+  assign \$1465  = \$1461  | \$1464 ;
+  assign \$1466  = \$1458  | \$1465 ;
+  assign \$1467  = rb[48] | rb[49];
+  assign \$1468  = rb[50] | rb[51];
   assign \$1469  = \$1467  | \$1468 ;
-  assign \$1470  = rb[76] | rb[77];
-  assign \$1471  = rb[78] | rb[79];
+  assign \$1470  = rb[52] | rb[53];
+  assign \$1471  = rb[54] | rb[55];
   assign \$1472  = \$1470  | \$1471 ;
   assign \$1473  = \$1469  | \$1472 ;
-  assign \$1474  = \$1466  | \$1473 ;
-  assign \$1475  = rb[80] | rb[81];
-  assign \$1476  = rb[82] | rb[83];
-  assign \$1477  = \$1475  | \$1476 ;
-  assign \$1478  = rb[84] | rb[85];
-  assign \$1479  = rb[86] | rb[87];
-  assign \$1480  = \$1478  | \$1479 ;
-  assign \$1481  = \$1477  | \$1480 ;
-  assign \$1482  = rb[88] | rb[89];
-  assign \$1483  = rb[90] | rb[91];
-  assign \$1484  = \$1482  | \$1483 ;
-  assign \$1485  = rb[92] | rb[93];
-  assign \$1486  = rb[94] | rb[95];
-  assign \$1487  = \$1485  | \$1486 ;
-  assign \$1488  = \$1484  | \$1487 ;
-  assign \$1489  = \$1481  | \$1488 ;
-  assign \$1490  = \$1474  | \$1489 ;
-  assign \$1491  = rb[96] | rb[97];
-  assign \$1492  = rb[98] | rb[99];
+  assign \$1474  = rb[56] | rb[57];
+  assign \$1475  = rb[58] | rb[59];
+  assign \$1476  = \$1474  | \$1475 ;
+  assign \$1477  = rb[60] | rb[61];
+  assign \$1478  = rb[62] | rb[63];
+  assign \$1479  = \$1477  | \$1478 ;
+  assign \$1480  = \$1476  | \$1479 ;
+  assign \$1481  = \$1473  | \$1480 ;
+  assign \$1482  = \$1466  | \$1481 ;
+  assign \$1483  = \$1451  | \$1482 ;
+  assign \$1484  = rb[64] | rb[65];
+  assign \$1485  = rb[66] | rb[67];
+  assign \$1486  = \$1484  | \$1485 ;
+  assign \$1487  = rb[68] | rb[69];
+  assign \$1488  = rb[70] | rb[71];
+  assign \$1489  = \$1487  | \$1488 ;
+  assign \$1490  = \$1486  | \$1489 ;
+  assign \$1491  = rb[72] | rb[73];
+  assign \$1492  = rb[74] | rb[75];
   assign \$1493  = \$1491  | \$1492 ;
-  assign \$1494  = rb[100] | rb[101];
-  assign \$1495  = rb[102] | rb[103];
+  assign \$1494  = rb[76] | rb[77];
+  assign \$1495  = rb[78] | rb[79];
   assign \$1496  = \$1494  | \$1495 ;
   assign \$1497  = \$1493  | \$1496 ;
-  assign \$1498  = rb[104] | rb[105];
-  assign \$1499  = rb[106] | rb[107];
-  assign \$1500  = \$1498  | \$1499 ;
-  assign \$1501  = rb[108] | rb[109];
-  assign \$1502  = rb[110] | rb[111];
-  assign \$1503  = \$1501  | \$1502 ;
-  assign \$1504  = \$1500  | \$1503 ;
-  assign \$1505  = \$1497  | \$1504 ;
-  assign \$1506  = rb[112] | rb[113];
-  assign \$1507  = rb[114] | rb[115];
+  assign \$1498  = \$1490  | \$1497 ;
+  assign \$1499  = rb[80] | rb[81];
+  assign \$1500  = rb[82] | rb[83];
+  assign \$1501  = \$1499  | \$1500 ;
+  assign \$1502  = rb[84] | rb[85];
+  assign \$1503  = rb[86] | rb[87];
+  assign \$1504  = \$1502  | \$1503 ;
+  assign \$1505  = \$1501  | \$1504 ;
+  assign \$1506  = rb[88] | rb[89];
+  assign \$1507  = rb[90] | rb[91];
   assign \$1508  = \$1506  | \$1507 ;
-  assign \$1509  = rb[116] | rb[117];
-  assign \$1510  = rb[118] | rb[119];
+  assign \$1509  = rb[92] | rb[93];
+  assign \$1510  = rb[94] | rb[95];
   assign \$1511  = \$1509  | \$1510 ;
   assign \$1512  = \$1508  | \$1511 ;
-  assign \$1513  = rb[120] | rb[121];
-  assign \$1514  = rb[122] | rb[123];
-  assign \$1515  = \$1513  | \$1514 ;
-  assign \$1516  = rb[124] | rb[125];
-  assign \$1517  = rb[126] | rb[127];
-  assign \$1518  = \$1516  | \$1517 ;
-  assign \$1519  = \$1515  | \$1518 ;
-  assign \$1520  = \$1512  | \$1519 ;
-  assign \$1521  = \$1505  | \$1520 ;
-  assign \$1522  = \$1490  | \$1521 ;
-  assign \$1523  = \$1459  | \$1522 ;
-  assign \$1524  = rb[128] | rb[129];
-  assign \$1525  = rb[130] | rb[131];
-  assign \$1526  = \$1524  | \$1525 ;
-  assign \$1527  = rb[132] | rb[133];
-  assign \$1528  = rb[134] | rb[135];
-  assign \$1529  = \$1527  | \$1528 ;
-  assign \$1530  = \$1526  | \$1529 ;
-  assign \$1531  = rb[136] | rb[137];
-  assign \$1532  = rb[138] | rb[139];
-  assign \$1533  = \$1531  | \$1532 ;
-  assign \$1534  = rb[140] | rb[141];
-  assign \$1535  = rb[142] | rb[143];
-  assign \$1536  = \$1534  | \$1535 ;
-  assign \$1537  = \$1533  | \$1536 ;
-  assign \$1538  = \$1530  | \$1537 ;
-  assign \$1554  = \$1538  | \$1553 ;
-  assign \$1651  = \$1523  | \$1650 ;
-  assign \$1652  = rb[128] | rb[129];
-  assign \$1653  = rb[130] | rb[131];
-  assign \$1654  = \$1652  | \$1653 ;
-  assign \$1655  = rb[132] | rb[133];
-  assign \$1656  = rb[134] | rb[135];
-  assign \$1657  = \$1655  | \$1656 ;
-  assign \$1658  = \$1654  | \$1657 ;
-  assign \$1659  = rb[136] | rb[137];
-  assign \$1660  = rb[138] | rb[139];
-  assign \$1661  = \$1659  | \$1660 ;
-  assign \$1662  = rb[140] | rb[141];
-  assign \$1663  = rb[142] | rb[143];
-  assign \$1664  = \$1662  | \$1663 ;
-  assign \$1665  = \$1661  | \$1664 ;
-  assign \$1666  = \$1658  | \$1665 ;
-  assign \$1682  = \$1666  | \$1681 ;
-  assign \$2192  = rb[136] | rb[137];
-  assign \$2193  = rb[138] | rb[139];
-  assign \$2194  = \$2192  | \$2193 ;
-  assign \$2195  = rb[140] | rb[141];
-  assign \$2196  = rb[142] | rb[143];
-  assign \$2197  = \$2195  | \$2196 ;
-  assign \$2198  = \$2194  | \$2197 ;
-  assign \$2199  = rb[140] | rb[141];
-  assign \$2200  = rb[142] | rb[143];
-  assign \$2201  = \$2199  | \$2200 ;
-  assign \$2202  = rb[142] | rb[143];
-  assign \$2203  = rb[143] ? 1'h1 : 1'h0;
-  assign \$2204  = rb[141] ? 1'h1 : 1'h0;
-  assign \$2205  = \$2202  ? { 1'h1, \$2203  } : { 1'h0, \$2204  };
-  assign \$2206  = rb[138] | rb[139];
-  assign \$2207  = rb[139] ? 1'h1 : 1'h0;
-  assign \$2208  = rb[137] ? 1'h1 : 1'h0;
-  assign \$2209  = \$2206  ? { 1'h1, \$2207  } : { 1'h0, \$2208  };
-  assign \$2210  = \$2201  ? { 1'h1, \$2205  } : { 1'h0, \$2209  };
-  assign \$2211  = rb[132] | rb[133];
-  assign \$2212  = rb[134] | rb[135];
-  assign \$2213  = \$2211  | \$2212 ;
-  assign \$2214  = rb[134] | rb[135];
-  assign \$2215  = rb[135] ? 1'h1 : 1'h0;
-  assign \$2216  = rb[133] ? 1'h1 : 1'h0;
-  assign \$2217  = \$2214  ? { 1'h1, \$2215  } : { 1'h0, \$2216  };
-  assign \$2218  = rb[130] | rb[131];
-  assign \$2219  = rb[131] ? 1'h1 : 1'h0;
-  assign \$2220  = rb[129] ? 1'h1 : 1'h0;
-  assign \$2221  = \$2218  ? { 1'h1, \$2219  } : { 1'h0, \$2220  };
-  assign \$2222  = \$2213  ? { 1'h1, \$2217  } : { 1'h0, \$2221  };
-  assign \$2223  = \$2198  ? { 1'h1, \$2210  } : { 1'h0, \$2222  };
-  assign \$2224  = \$2159  ? 5'h10 : { 1'h0, \$2223  };
-  assign \$2227  = rb[64] | rb[65];
-  assign \$2228  = rb[66] | rb[67];
-  assign \$2229  = \$2227  | \$2228 ;
-  assign \$2230  = rb[68] | rb[69];
-  assign \$2231  = rb[70] | rb[71];
-  assign \$2232  = \$2230  | \$2231 ;
-  assign \$2233  = \$2229  | \$2232 ;
-  assign \$2234  = rb[72] | rb[73];
-  assign \$2235  = rb[74] | rb[75];
-  assign \$2236  = \$2234  | \$2235 ;
-  assign \$2237  = rb[76] | rb[77];
-  assign \$2238  = rb[78] | rb[79];
-  assign \$2239  = \$2237  | \$2238 ;
-  assign \$2240  = \$2236  | \$2239 ;
-  assign \$2241  = \$2233  | \$2240 ;
-  assign \$2242  = rb[80] | rb[81];
-  assign \$2243  = rb[82] | rb[83];
-  assign \$2244  = \$2242  | \$2243 ;
-  assign \$2245  = rb[84] | rb[85];
-  assign \$2246  = rb[86] | rb[87];
-  assign \$2247  = \$2245  | \$2246 ;
-  assign \$2248  = \$2244  | \$2247 ;
-  assign \$2249  = rb[88] | rb[89];
-  assign \$2250  = rb[90] | rb[91];
-  assign \$2251  = \$2249  | \$2250 ;
-  assign \$2252  = rb[92] | rb[93];
-  assign \$2253  = rb[94] | rb[95];
-  assign \$2254  = \$2252  | \$2253 ;
-  assign \$2255  = \$2251  | \$2254 ;
-  assign \$2256  = \$2248  | \$2255 ;
-  assign \$2257  = \$2241  | \$2256 ;
-  assign \$2258  = rb[96] | rb[97];
-  assign \$2259  = rb[98] | rb[99];
+  assign \$1513  = \$1505  | \$1512 ;
+  assign \$1514  = \$1498  | \$1513 ;
+  assign \$1515  = rb[96] | rb[97];
+  assign \$1516  = rb[98] | rb[99];
+  assign \$1517  = \$1515  | \$1516 ;
+  assign \$1518  = rb[100] | rb[101];
+  assign \$1519  = rb[102] | rb[103];
+  assign \$1520  = \$1518  | \$1519 ;
+  assign \$1521  = \$1517  | \$1520 ;
+  assign \$1522  = rb[104] | rb[105];
+  assign \$1523  = rb[106] | rb[107];
+  assign \$1524  = \$1522  | \$1523 ;
+  assign \$1525  = rb[108] | rb[109];
+  assign \$1526  = rb[110] | rb[111];
+  assign \$1527  = \$1525  | \$1526 ;
+  assign \$1528  = \$1524  | \$1527 ;
+  assign \$1529  = \$1521  | \$1528 ;
+  assign \$1530  = rb[112] | rb[113];
+  assign \$1531  = rb[114] | rb[115];
+  assign \$1532  = \$1530  | \$1531 ;
+  assign \$1533  = rb[116] | rb[117];
+  assign \$1534  = rb[118] | rb[119];
+  assign \$1535  = \$1533  | \$1534 ;
+  assign \$1536  = \$1532  | \$1535 ;
+  assign \$1537  = rb[120] | rb[121];
+  assign \$1538  = rb[122] | rb[123];
+  assign \$1539  = \$1537  | \$1538 ;
+  assign \$1540  = rb[124] | rb[125];
+  assign \$1541  = rb[126] | rb[127];
+  assign \$1542  = \$1540  | \$1541 ;
+  assign \$1543  = \$1539  | \$1542 ;
+  assign \$1544  = \$1536  | \$1543 ;
+  assign \$1545  = \$1529  | \$1544 ;
+  assign \$1546  = \$1514  | \$1545 ;
+  assign \$1547  = \$1483  | \$1546 ;
+  assign \$1548  = rb[128] | rb[129];
+  assign \$1549  = rb[130] | rb[131];
+  assign \$1550  = \$1548  | \$1549 ;
+  assign \$1551  = rb[132] | rb[133];
+  assign \$1552  = rb[134] | rb[135];
+  assign \$1553  = \$1551  | \$1552 ;
+  assign \$1554  = \$1550  | \$1553 ;
+  assign \$1555  = rb[136] | rb[137];
+  assign \$1556  = rb[138] | rb[139];
+  assign \$1557  = \$1555  | \$1556 ;
+  assign \$1558  = rb[140] | rb[141];
+  assign \$1559  = rb[142] | rb[143];
+  assign \$1560  = \$1558  | \$1559 ;
+  assign \$1561  = \$1557  | \$1560 ;
+  assign \$1562  = \$1554  | \$1561 ;
+  assign \$1578  = \$1562  | \$1577 ;
+  assign \$1675  = \$1547  | \$1674 ;
+  assign \$1676  = rb[128] | rb[129];
+  assign \$1677  = rb[130] | rb[131];
+  assign \$1678  = \$1676  | \$1677 ;
+  assign \$1679  = rb[132] | rb[133];
+  assign \$1680  = rb[134] | rb[135];
+  assign \$1681  = \$1679  | \$1680 ;
+  assign \$1682  = \$1678  | \$1681 ;
+  assign \$1683  = rb[136] | rb[137];
+  assign \$1684  = rb[138] | rb[139];
+  assign \$1685  = \$1683  | \$1684 ;
+  assign \$1686  = rb[140] | rb[141];
+  assign \$1687  = rb[142] | rb[143];
+  assign \$1688  = \$1686  | \$1687 ;
+  assign \$1689  = \$1685  | \$1688 ;
+  assign \$1690  = \$1682  | \$1689 ;
+  assign \$1706  = \$1690  | \$1705 ;
+  assign \$2216  = rb[136] | rb[137];
+  assign \$2217  = rb[138] | rb[139];
+  assign \$2218  = \$2216  | \$2217 ;
+  assign \$2219  = rb[140] | rb[141];
+  assign \$2220  = rb[142] | rb[143];
+  assign \$2221  = \$2219  | \$2220 ;
+  assign \$2222  = \$2218  | \$2221 ;
+  assign \$2223  = rb[140] | rb[141];
+  assign \$2224  = rb[142] | rb[143];
+  assign \$2225  = \$2223  | \$2224 ;
+  assign \$2226  = rb[142] | rb[143];
+  assign \$2227  = rb[143] ? 1'h1 : 1'h0;
+  assign \$2228  = rb[141] ? 1'h1 : 1'h0;
+  assign \$2229  = \$2226  ? { 1'h1, \$2227  } : { 1'h0, \$2228  };
+  assign \$2230  = rb[138] | rb[139];
+  assign \$2231  = rb[139] ? 1'h1 : 1'h0;
+  assign \$2232  = rb[137] ? 1'h1 : 1'h0;
+  assign \$2233  = \$2230  ? { 1'h1, \$2231  } : { 1'h0, \$2232  };
+  assign \$2234  = \$2225  ? { 1'h1, \$2229  } : { 1'h0, \$2233  };
+  assign \$2235  = rb[132] | rb[133];
+  assign \$2236  = rb[134] | rb[135];
+  assign \$2237  = \$2235  | \$2236 ;
+  assign \$2238  = rb[134] | rb[135];
+  assign \$2239  = rb[135] ? 1'h1 : 1'h0;
+  assign \$2240  = rb[133] ? 1'h1 : 1'h0;
+  assign \$2241  = \$2238  ? { 1'h1, \$2239  } : { 1'h0, \$2240  };
+  assign \$2242  = rb[130] | rb[131];
+  assign \$2243  = rb[131] ? 1'h1 : 1'h0;
+  assign \$2244  = rb[129] ? 1'h1 : 1'h0;
+  assign \$2245  = \$2242  ? { 1'h1, \$2243  } : { 1'h0, \$2244  };
+  assign \$2246  = \$2237  ? { 1'h1, \$2241  } : { 1'h0, \$2245  };
+  assign \$2247  = \$2222  ? { 1'h1, \$2234  } : { 1'h0, \$2246  };
+  assign \$2248  = \$2183  ? 5'h10 : { 1'h0, \$2247  };
+  assign \$2251  = rb[64] | rb[65];
+  assign \$2252  = rb[66] | rb[67];
+  assign \$2253  = \$2251  | \$2252 ;
+  assign \$2254  = rb[68] | rb[69];
+  assign \$2255  = rb[70] | rb[71];
+  assign \$2256  = \$2254  | \$2255 ;
+  assign \$2257  = \$2253  | \$2256 ;
+  assign \$2258  = rb[72] | rb[73];
+  assign \$2259  = rb[74] | rb[75];
   assign \$2260  = \$2258  | \$2259 ;
-  assign \$2261  = rb[100] | rb[101];
-  assign \$2262  = rb[102] | rb[103];
+  assign \$2261  = rb[76] | rb[77];
+  assign \$2262  = rb[78] | rb[79];
   assign \$2263  = \$2261  | \$2262 ;
   assign \$2264  = \$2260  | \$2263 ;
-  assign \$2265  = rb[104] | rb[105];
-  assign \$2266  = rb[106] | rb[107];
-  assign \$2267  = \$2265  | \$2266 ;
-  assign \$2268  = rb[108] | rb[109];
-  assign \$2269  = rb[110] | rb[111];
-  assign \$2270  = \$2268  | \$2269 ;
-  assign \$2271  = \$2267  | \$2270 ;
-  assign \$2272  = \$2264  | \$2271 ;
-  assign \$2273  = rb[112] | rb[113];
-  assign \$2274  = rb[114] | rb[115];
+  assign \$2265  = \$2257  | \$2264 ;
+  assign \$2266  = rb[80] | rb[81];
+  assign \$2267  = rb[82] | rb[83];
+  assign \$2268  = \$2266  | \$2267 ;
+  assign \$2269  = rb[84] | rb[85];
+  assign \$2270  = rb[86] | rb[87];
+  assign \$2271  = \$2269  | \$2270 ;
+  assign \$2272  = \$2268  | \$2271 ;
+  assign \$2273  = rb[88] | rb[89];
+  assign \$2274  = rb[90] | rb[91];
   assign \$2275  = \$2273  | \$2274 ;
-  assign \$2276  = rb[116] | rb[117];
-  assign \$2277  = rb[118] | rb[119];
+  assign \$2276  = rb[92] | rb[93];
+  assign \$2277  = rb[94] | rb[95];
   assign \$2278  = \$2276  | \$2277 ;
   assign \$2279  = \$2275  | \$2278 ;
-  assign \$2280  = rb[120] | rb[121];
-  assign \$2281  = rb[122] | rb[123];
-  assign \$2282  = \$2280  | \$2281 ;
-  assign \$2283  = rb[124] | rb[125];
-  assign \$2284  = rb[126] | rb[127];
-  assign \$2285  = \$2283  | \$2284 ;
-  assign \$2286  = \$2282  | \$2285 ;
-  assign \$2287  = \$2279  | \$2286 ;
-  assign \$2288  = \$2272  | \$2287 ;
-  assign \$2289  = \$2257  | \$2288 ;
-  assign \$2290  = rb[96] | rb[97];
-  assign \$2291  = rb[98] | rb[99];
-  assign \$2292  = \$2290  | \$2291 ;
-  assign \$2293  = rb[100] | rb[101];
-  assign \$2294  = rb[102] | rb[103];
-  assign \$2295  = \$2293  | \$2294 ;
-  assign \$2296  = \$2292  | \$2295 ;
-  assign \$2297  = rb[104] | rb[105];
-  assign \$2298  = rb[106] | rb[107];
+  assign \$2280  = \$2272  | \$2279 ;
+  assign \$2281  = \$2265  | \$2280 ;
+  assign \$2282  = rb[96] | rb[97];
+  assign \$2283  = rb[98] | rb[99];
+  assign \$2284  = \$2282  | \$2283 ;
+  assign \$2285  = rb[100] | rb[101];
+  assign \$2286  = rb[102] | rb[103];
+  assign \$2287  = \$2285  | \$2286 ;
+  assign \$2288  = \$2284  | \$2287 ;
+  assign \$2289  = rb[104] | rb[105];
+  assign \$2290  = rb[106] | rb[107];
+  assign \$2291  = \$2289  | \$2290 ;
+  assign \$2292  = rb[108] | rb[109];
+  assign \$2293  = rb[110] | rb[111];
+  assign \$2294  = \$2292  | \$2293 ;
+  assign \$2295  = \$2291  | \$2294 ;
+  assign \$2296  = \$2288  | \$2295 ;
+  assign \$2297  = rb[112] | rb[113];
+  assign \$2298  = rb[114] | rb[115];
   assign \$2299  = \$2297  | \$2298 ;
-  assign \$2300  = rb[108] | rb[109];
-  assign \$2301  = rb[110] | rb[111];
+  assign \$2300  = rb[116] | rb[117];
+  assign \$2301  = rb[118] | rb[119];
   assign \$2302  = \$2300  | \$2301 ;
   assign \$2303  = \$2299  | \$2302 ;
-  assign \$2304  = \$2296  | \$2303 ;
-  assign \$2305  = rb[112] | rb[113];
-  assign \$2306  = rb[114] | rb[115];
-  assign \$2307  = \$2305  | \$2306 ;
-  assign \$2308  = rb[116] | rb[117];
-  assign \$2309  = rb[118] | rb[119];
-  assign \$2310  = \$2308  | \$2309 ;
-  assign \$2311  = \$2307  | \$2310 ;
-  assign \$2312  = rb[120] | rb[121];
-  assign \$2313  = rb[122] | rb[123];
-  assign \$2314  = \$2312  | \$2313 ;
-  assign \$2315  = rb[124] | rb[125];
-  assign \$2316  = rb[126] | rb[127];
-  assign \$2317  = \$2315  | \$2316 ;
-  assign \$2318  = \$2314  | \$2317 ;
-  assign \$2319  = \$2311  | \$2318 ;
-  assign \$2320  = \$2304  | \$2319 ;
-  assign \$2321  = rb[112] | rb[113];
-  assign \$2322  = rb[114] | rb[115];
+  assign \$2304  = rb[120] | rb[121];
+  assign \$2305  = rb[122] | rb[123];
+  assign \$2306  = \$2304  | \$2305 ;
+  assign \$2307  = rb[124] | rb[125];
+  assign \$2308  = rb[126] | rb[127];
+  assign \$2309  = \$2307  | \$2308 ;
+  assign \$2310  = \$2306  | \$2309 ;
+  assign \$2311  = \$2303  | \$2310 ;
+  assign \$2312  = \$2296  | \$2311 ;
+  assign \$2313  = \$2281  | \$2312 ;
+  assign \$2314  = rb[96] | rb[97];
+  assign \$2315  = rb[98] | rb[99];
+  assign \$2316  = \$2314  | \$2315 ;
+  assign \$2317  = rb[100] | rb[101];
+  assign \$2318  = rb[102] | rb[103];
+  assign \$2319  = \$2317  | \$2318 ;
+  assign \$2320  = \$2316  | \$2319 ;
+  assign \$2321  = rb[104] | rb[105];
+  assign \$2322  = rb[106] | rb[107];
   assign \$2323  = \$2321  | \$2322 ;
-  assign \$2324  = rb[116] | rb[117];
-  assign \$2325  = rb[118] | rb[119];
+  assign \$2324  = rb[108] | rb[109];
+  assign \$2325  = rb[110] | rb[111];
   assign \$2326  = \$2324  | \$2325 ;
   assign \$2327  = \$2323  | \$2326 ;
-  assign \$2328  = rb[120] | rb[121];
-  assign \$2329  = rb[122] | rb[123];
-  assign \$2330  = \$2328  | \$2329 ;
-  assign \$2331  = rb[124] | rb[125];
-  assign \$2332  = rb[126] | rb[127];
-  assign \$2333  = \$2331  | \$2332 ;
-  assign \$2334  = \$2330  | \$2333 ;
-  assign \$2335  = \$2327  | \$2334 ;
+  assign \$2328  = \$2320  | \$2327 ;
+  assign \$2329  = rb[112] | rb[113];
+  assign \$2330  = rb[114] | rb[115];
+  assign \$2331  = \$2329  | \$2330 ;
+  assign \$2332  = rb[116] | rb[117];
+  assign \$2333  = rb[118] | rb[119];
+  assign \$2334  = \$2332  | \$2333 ;
+  assign \$2335  = \$2331  | \$2334 ;
   assign \$2336  = rb[120] | rb[121];
   assign \$2337  = rb[122] | rb[123];
   assign \$2338  = \$2336  | \$2337 ;
@@ -10622,191 +11480,191 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$2340  = rb[126] | rb[127];
   assign \$2341  = \$2339  | \$2340 ;
   assign \$2342  = \$2338  | \$2341 ;
-  assign \$2343  = rb[124] | rb[125];
-  assign \$2344  = rb[126] | rb[127];
-  assign \$2345  = \$2343  | \$2344 ;
-  assign \$2346  = rb[126] | rb[127];
-  assign \$2347  = rb[127] ? 1'h1 : 1'h0;
-  assign \$2348  = rb[125] ? 1'h1 : 1'h0;
-  assign \$2349  = \$2346  ? { 1'h1, \$2347  } : { 1'h0, \$2348  };
-  assign \$2350  = rb[122] | rb[123];
-  assign \$2351  = rb[123] ? 1'h1 : 1'h0;
-  assign \$2352  = rb[121] ? 1'h1 : 1'h0;
-  assign \$2353  = \$2350  ? { 1'h1, \$2351  } : { 1'h0, \$2352  };
-  assign \$2354  = \$2345  ? { 1'h1, \$2349  } : { 1'h0, \$2353  };
-  assign \$2355  = rb[116] | rb[117];
-  assign \$2356  = rb[118] | rb[119];
+  assign \$2343  = \$2335  | \$2342 ;
+  assign \$2344  = \$2328  | \$2343 ;
+  assign \$2345  = rb[112] | rb[113];
+  assign \$2346  = rb[114] | rb[115];
+  assign \$2347  = \$2345  | \$2346 ;
+  assign \$2348  = rb[116] | rb[117];
+  assign \$2349  = rb[118] | rb[119];
+  assign \$2350  = \$2348  | \$2349 ;
+  assign \$2351  = \$2347  | \$2350 ;
+  assign \$2352  = rb[120] | rb[121];
+  assign \$2353  = rb[122] | rb[123];
+  assign \$2354  = \$2352  | \$2353 ;
+  assign \$2355  = rb[124] | rb[125];
+  assign \$2356  = rb[126] | rb[127];
   assign \$2357  = \$2355  | \$2356 ;
-  assign \$2358  = rb[118] | rb[119];
-  assign \$2359  = rb[119] ? 1'h1 : 1'h0;
-  assign \$2360  = rb[117] ? 1'h1 : 1'h0;
-  assign \$2361  = \$2358  ? { 1'h1, \$2359  } : { 1'h0, \$2360  };
-  assign \$2362  = rb[114] | rb[115];
-  assign \$2363  = rb[115] ? 1'h1 : 1'h0;
-  assign \$2364  = rb[113] ? 1'h1 : 1'h0;
-  assign \$2365  = \$2362  ? { 1'h1, \$2363  } : { 1'h0, \$2364  };
-  assign \$2366  = \$2357  ? { 1'h1, \$2361  } : { 1'h0, \$2365  };
-  assign \$2367  = \$2342  ? { 1'h1, \$2354  } : { 1'h0, \$2366  };
-  assign \$2368  = rb[104] | rb[105];
-  assign \$2369  = rb[106] | rb[107];
-  assign \$2370  = \$2368  | \$2369 ;
-  assign \$2371  = rb[108] | rb[109];
-  assign \$2372  = rb[110] | rb[111];
-  assign \$2373  = \$2371  | \$2372 ;
-  assign \$2374  = \$2370  | \$2373 ;
-  assign \$2375  = rb[108] | rb[109];
-  assign \$2376  = rb[110] | rb[111];
-  assign \$2377  = \$2375  | \$2376 ;
-  assign \$2378  = rb[110] | rb[111];
-  assign \$2379  = rb[111] ? 1'h1 : 1'h0;
-  assign \$2380  = rb[109] ? 1'h1 : 1'h0;
-  assign \$2381  = \$2378  ? { 1'h1, \$2379  } : { 1'h0, \$2380  };
-  assign \$2382  = rb[106] | rb[107];
-  assign \$2383  = rb[107] ? 1'h1 : 1'h0;
-  assign \$2384  = rb[105] ? 1'h1 : 1'h0;
+  assign \$2358  = \$2354  | \$2357 ;
+  assign \$2359  = \$2351  | \$2358 ;
+  assign \$2360  = rb[120] | rb[121];
+  assign \$2361  = rb[122] | rb[123];
+  assign \$2362  = \$2360  | \$2361 ;
+  assign \$2363  = rb[124] | rb[125];
+  assign \$2364  = rb[126] | rb[127];
+  assign \$2365  = \$2363  | \$2364 ;
+  assign \$2366  = \$2362  | \$2365 ;
+  assign \$2367  = rb[124] | rb[125];
+  assign \$2368  = rb[126] | rb[127];
+  assign \$2369  = \$2367  | \$2368 ;
+  assign \$2370  = rb[126] | rb[127];
+  assign \$2371  = rb[127] ? 1'h1 : 1'h0;
+  assign \$2372  = rb[125] ? 1'h1 : 1'h0;
+  assign \$2373  = \$2370  ? { 1'h1, \$2371  } : { 1'h0, \$2372  };
+  assign \$2374  = rb[122] | rb[123];
+  assign \$2375  = rb[123] ? 1'h1 : 1'h0;
+  assign \$2376  = rb[121] ? 1'h1 : 1'h0;
+  assign \$2377  = \$2374  ? { 1'h1, \$2375  } : { 1'h0, \$2376  };
+  assign \$2378  = \$2369  ? { 1'h1, \$2373  } : { 1'h0, \$2377  };
+  assign \$2379  = rb[116] | rb[117];
+  assign \$2380  = rb[118] | rb[119];
+  assign \$2381  = \$2379  | \$2380 ;
+  assign \$2382  = rb[118] | rb[119];
+  assign \$2383  = rb[119] ? 1'h1 : 1'h0;
+  assign \$2384  = rb[117] ? 1'h1 : 1'h0;
   assign \$2385  = \$2382  ? { 1'h1, \$2383  } : { 1'h0, \$2384  };
-  assign \$2386  = \$2377  ? { 1'h1, \$2381  } : { 1'h0, \$2385  };
-  assign \$2387  = rb[100] | rb[101];
-  assign \$2388  = rb[102] | rb[103];
-  assign \$2389  = \$2387  | \$2388 ;
-  assign \$2390  = rb[102] | rb[103];
-  assign \$2391  = rb[103] ? 1'h1 : 1'h0;
-  assign \$2392  = rb[101] ? 1'h1 : 1'h0;
-  assign \$2393  = \$2390  ? { 1'h1, \$2391  } : { 1'h0, \$2392  };
-  assign \$2394  = rb[98] | rb[99];
-  assign \$2395  = rb[99] ? 1'h1 : 1'h0;
-  assign \$2396  = rb[97] ? 1'h1 : 1'h0;
-  assign \$2397  = \$2394  ? { 1'h1, \$2395  } : { 1'h0, \$2396  };
-  assign \$2398  = \$2389  ? { 1'h1, \$2393  } : { 1'h0, \$2397  };
-  assign \$2399  = \$2374  ? { 1'h1, \$2386  } : { 1'h0, \$2398  };
-  assign \$2400  = \$2335  ? { 1'h1, \$2367  } : { 1'h0, \$2399  };
-  assign \$2401  = rb[80] | rb[81];
-  assign \$2402  = rb[82] | rb[83];
-  assign \$2403  = \$2401  | \$2402 ;
-  assign \$2404  = rb[84] | rb[85];
-  assign \$2405  = rb[86] | rb[87];
-  assign \$2406  = \$2404  | \$2405 ;
-  assign \$2407  = \$2403  | \$2406 ;
-  assign \$2408  = rb[88] | rb[89];
-  assign \$2409  = rb[90] | rb[91];
-  assign \$2410  = \$2408  | \$2409 ;
-  assign \$2411  = rb[92] | rb[93];
-  assign \$2412  = rb[94] | rb[95];
+  assign \$2386  = rb[114] | rb[115];
+  assign \$2387  = rb[115] ? 1'h1 : 1'h0;
+  assign \$2388  = rb[113] ? 1'h1 : 1'h0;
+  assign \$2389  = \$2386  ? { 1'h1, \$2387  } : { 1'h0, \$2388  };
+  assign \$2390  = \$2381  ? { 1'h1, \$2385  } : { 1'h0, \$2389  };
+  assign \$2391  = \$2366  ? { 1'h1, \$2378  } : { 1'h0, \$2390  };
+  assign \$2392  = rb[104] | rb[105];
+  assign \$2393  = rb[106] | rb[107];
+  assign \$2394  = \$2392  | \$2393 ;
+  assign \$2395  = rb[108] | rb[109];
+  assign \$2396  = rb[110] | rb[111];
+  assign \$2397  = \$2395  | \$2396 ;
+  assign \$2398  = \$2394  | \$2397 ;
+  assign \$2399  = rb[108] | rb[109];
+  assign \$2400  = rb[110] | rb[111];
+  assign \$2401  = \$2399  | \$2400 ;
+  assign \$2402  = rb[110] | rb[111];
+  assign \$2403  = rb[111] ? 1'h1 : 1'h0;
+  assign \$2404  = rb[109] ? 1'h1 : 1'h0;
+  assign \$2405  = \$2402  ? { 1'h1, \$2403  } : { 1'h0, \$2404  };
+  assign \$2406  = rb[106] | rb[107];
+  assign \$2407  = rb[107] ? 1'h1 : 1'h0;
+  assign \$2408  = rb[105] ? 1'h1 : 1'h0;
+  assign \$2409  = \$2406  ? { 1'h1, \$2407  } : { 1'h0, \$2408  };
+  assign \$2410  = \$2401  ? { 1'h1, \$2405  } : { 1'h0, \$2409  };
+  assign \$2411  = rb[100] | rb[101];
+  assign \$2412  = rb[102] | rb[103];
   assign \$2413  = \$2411  | \$2412 ;
-  assign \$2414  = \$2410  | \$2413 ;
-  assign \$2415  = \$2407  | \$2414 ;
-  assign \$2416  = rb[88] | rb[89];
-  assign \$2417  = rb[90] | rb[91];
-  assign \$2418  = \$2416  | \$2417 ;
-  assign \$2419  = rb[92] | rb[93];
-  assign \$2420  = rb[94] | rb[95];
-  assign \$2421  = \$2419  | \$2420 ;
-  assign \$2422  = \$2418  | \$2421 ;
-  assign \$2423  = rb[92] | rb[93];
-  assign \$2424  = rb[94] | rb[95];
-  assign \$2425  = \$2423  | \$2424 ;
-  assign \$2426  = rb[94] | rb[95];
-  assign \$2427  = rb[95] ? 1'h1 : 1'h0;
-  assign \$2428  = rb[93] ? 1'h1 : 1'h0;
-  assign \$2429  = \$2426  ? { 1'h1, \$2427  } : { 1'h0, \$2428  };
-  assign \$2430  = rb[90] | rb[91];
-  assign \$2431  = rb[91] ? 1'h1 : 1'h0;
-  assign \$2432  = rb[89] ? 1'h1 : 1'h0;
-  assign \$2433  = \$2430  ? { 1'h1, \$2431  } : { 1'h0, \$2432  };
-  assign \$2434  = \$2425  ? { 1'h1, \$2429  } : { 1'h0, \$2433  };
-  assign \$2435  = rb[84] | rb[85];
-  assign \$2436  = rb[86] | rb[87];
+  assign \$2414  = rb[102] | rb[103];
+  assign \$2415  = rb[103] ? 1'h1 : 1'h0;
+  assign \$2416  = rb[101] ? 1'h1 : 1'h0;
+  assign \$2417  = \$2414  ? { 1'h1, \$2415  } : { 1'h0, \$2416  };
+  assign \$2418  = rb[98] | rb[99];
+  assign \$2419  = rb[99] ? 1'h1 : 1'h0;
+  assign \$2420  = rb[97] ? 1'h1 : 1'h0;
+  assign \$2421  = \$2418  ? { 1'h1, \$2419  } : { 1'h0, \$2420  };
+  assign \$2422  = \$2413  ? { 1'h1, \$2417  } : { 1'h0, \$2421  };
+  assign \$2423  = \$2398  ? { 1'h1, \$2410  } : { 1'h0, \$2422  };
+  assign \$2424  = \$2359  ? { 1'h1, \$2391  } : { 1'h0, \$2423  };
+  assign \$2425  = rb[80] | rb[81];
+  assign \$2426  = rb[82] | rb[83];
+  assign \$2427  = \$2425  | \$2426 ;
+  assign \$2428  = rb[84] | rb[85];
+  assign \$2429  = rb[86] | rb[87];
+  assign \$2430  = \$2428  | \$2429 ;
+  assign \$2431  = \$2427  | \$2430 ;
+  assign \$2432  = rb[88] | rb[89];
+  assign \$2433  = rb[90] | rb[91];
+  assign \$2434  = \$2432  | \$2433 ;
+  assign \$2435  = rb[92] | rb[93];
+  assign \$2436  = rb[94] | rb[95];
   assign \$2437  = \$2435  | \$2436 ;
-  assign \$2438  = rb[86] | rb[87];
-  assign \$2439  = rb[87] ? 1'h1 : 1'h0;
-  assign \$2440  = rb[85] ? 1'h1 : 1'h0;
-  assign \$2441  = \$2438  ? { 1'h1, \$2439  } : { 1'h0, \$2440  };
-  assign \$2442  = rb[82] | rb[83];
-  assign \$2443  = rb[83] ? 1'h1 : 1'h0;
-  assign \$2444  = rb[81] ? 1'h1 : 1'h0;
-  assign \$2445  = \$2442  ? { 1'h1, \$2443  } : { 1'h0, \$2444  };
-  assign \$2446  = \$2437  ? { 1'h1, \$2441  } : { 1'h0, \$2445  };
-  assign \$2447  = \$2422  ? { 1'h1, \$2434  } : { 1'h0, \$2446  };
-  assign \$2448  = rb[72] | rb[73];
-  assign \$2449  = rb[74] | rb[75];
-  assign \$2450  = \$2448  | \$2449 ;
-  assign \$2451  = rb[76] | rb[77];
-  assign \$2452  = rb[78] | rb[79];
-  assign \$2453  = \$2451  | \$2452 ;
-  assign \$2454  = \$2450  | \$2453 ;
-  assign \$2455  = rb[76] | rb[77];
-  assign \$2456  = rb[78] | rb[79];
-  assign \$2457  = \$2455  | \$2456 ;
-  assign \$2458  = rb[78] | rb[79];
-  assign \$2459  = rb[79] ? 1'h1 : 1'h0;
-  assign \$2460  = rb[77] ? 1'h1 : 1'h0;
-  assign \$2461  = \$2458  ? { 1'h1, \$2459  } : { 1'h0, \$2460  };
-  assign \$2462  = rb[74] | rb[75];
-  assign \$2463  = rb[75] ? 1'h1 : 1'h0;
-  assign \$2464  = rb[73] ? 1'h1 : 1'h0;
+  assign \$2438  = \$2434  | \$2437 ;
+  assign \$2439  = \$2431  | \$2438 ;
+  assign \$2440  = rb[88] | rb[89];
+  assign \$2441  = rb[90] | rb[91];
+  assign \$2442  = \$2440  | \$2441 ;
+  assign \$2443  = rb[92] | rb[93];
+  assign \$2444  = rb[94] | rb[95];
+  assign \$2445  = \$2443  | \$2444 ;
+  assign \$2446  = \$2442  | \$2445 ;
+  assign \$2447  = rb[92] | rb[93];
+  assign \$2448  = rb[94] | rb[95];
+  assign \$2449  = \$2447  | \$2448 ;
+  assign \$2450  = rb[94] | rb[95];
+  assign \$2451  = rb[95] ? 1'h1 : 1'h0;
+  assign \$2452  = rb[93] ? 1'h1 : 1'h0;
+  assign \$2453  = \$2450  ? { 1'h1, \$2451  } : { 1'h0, \$2452  };
+  assign \$2454  = rb[90] | rb[91];
+  assign \$2455  = rb[91] ? 1'h1 : 1'h0;
+  assign \$2456  = rb[89] ? 1'h1 : 1'h0;
+  assign \$2457  = \$2454  ? { 1'h1, \$2455  } : { 1'h0, \$2456  };
+  assign \$2458  = \$2449  ? { 1'h1, \$2453  } : { 1'h0, \$2457  };
+  assign \$2459  = rb[84] | rb[85];
+  assign \$2460  = rb[86] | rb[87];
+  assign \$2461  = \$2459  | \$2460 ;
+  assign \$2462  = rb[86] | rb[87];
+  assign \$2463  = rb[87] ? 1'h1 : 1'h0;
+  assign \$2464  = rb[85] ? 1'h1 : 1'h0;
   assign \$2465  = \$2462  ? { 1'h1, \$2463  } : { 1'h0, \$2464  };
-  assign \$2466  = \$2457  ? { 1'h1, \$2461  } : { 1'h0, \$2465  };
-  assign \$2467  = rb[68] | rb[69];
-  assign \$2468  = rb[70] | rb[71];
-  assign \$2469  = \$2467  | \$2468 ;
-  assign \$2470  = rb[70] | rb[71];
-  assign \$2471  = rb[71] ? 1'h1 : 1'h0;
-  assign \$2472  = rb[69] ? 1'h1 : 1'h0;
-  assign \$2473  = \$2470  ? { 1'h1, \$2471  } : { 1'h0, \$2472  };
-  assign \$2474  = rb[66] | rb[67];
-  assign \$2475  = rb[67] ? 1'h1 : 1'h0;
-  assign \$2476  = rb[65] ? 1'h1 : 1'h0;
-  assign \$2477  = \$2474  ? { 1'h1, \$2475  } : { 1'h0, \$2476  };
-  assign \$2478  = \$2469  ? { 1'h1, \$2473  } : { 1'h0, \$2477  };
-  assign \$2479  = \$2454  ? { 1'h1, \$2466  } : { 1'h0, \$2478  };
-  assign \$2480  = \$2415  ? { 1'h1, \$2447  } : { 1'h0, \$2479  };
-  assign \$2481  = \$2320  ? { 1'h1, \$2400  } : { 1'h0, \$2480  };
-  assign \$2482  = rb[32] | rb[33];
-  assign \$2483  = rb[34] | rb[35];
-  assign \$2484  = \$2482  | \$2483 ;
-  assign \$2485  = rb[36] | rb[37];
-  assign \$2486  = rb[38] | rb[39];
-  assign \$2487  = \$2485  | \$2486 ;
-  assign \$2488  = \$2484  | \$2487 ;
-  assign \$2489  = rb[40] | rb[41];
-  assign \$2490  = rb[42] | rb[43];
-  assign \$2491  = \$2489  | \$2490 ;
-  assign \$2492  = rb[44] | rb[45];
-  assign \$2493  = rb[46] | rb[47];
-  assign \$2494  = \$2492  | \$2493 ;
-  assign \$2495  = \$2491  | \$2494 ;
-  assign \$2496  = \$2488  | \$2495 ;
-  assign \$2497  = rb[48] | rb[49];
-  assign \$2498  = rb[50] | rb[51];
-  assign \$2499  = \$2497  | \$2498 ;
-  assign \$2500  = rb[52] | rb[53];
-  assign \$2501  = rb[54] | rb[55];
-  assign \$2502  = \$2500  | \$2501 ;
-  assign \$2503  = \$2499  | \$2502 ;
-  assign \$2504  = rb[56] | rb[57];
-  assign \$2505  = rb[58] | rb[59];
-  assign \$2506  = \$2504  | \$2505 ;
-  assign \$2507  = rb[60] | rb[61];
-  assign \$2508  = rb[62] | rb[63];
-  assign \$2509  = \$2507  | \$2508 ;
-  assign \$2510  = \$2506  | \$2509 ;
-  assign \$2511  = \$2503  | \$2510 ;
-  assign \$2512  = \$2496  | \$2511 ;
-  assign \$2513  = rb[48] | rb[49];
-  assign \$2514  = rb[50] | rb[51];
+  assign \$2466  = rb[82] | rb[83];
+  assign \$2467  = rb[83] ? 1'h1 : 1'h0;
+  assign \$2468  = rb[81] ? 1'h1 : 1'h0;
+  assign \$2469  = \$2466  ? { 1'h1, \$2467  } : { 1'h0, \$2468  };
+  assign \$2470  = \$2461  ? { 1'h1, \$2465  } : { 1'h0, \$2469  };
+  assign \$2471  = \$2446  ? { 1'h1, \$2458  } : { 1'h0, \$2470  };
+  assign \$2472  = rb[72] | rb[73];
+  assign \$2473  = rb[74] | rb[75];
+  assign \$2474  = \$2472  | \$2473 ;
+  assign \$2475  = rb[76] | rb[77];
+  assign \$2476  = rb[78] | rb[79];
+  assign \$2477  = \$2475  | \$2476 ;
+  assign \$2478  = \$2474  | \$2477 ;
+  assign \$2479  = rb[76] | rb[77];
+  assign \$2480  = rb[78] | rb[79];
+  assign \$2481  = \$2479  | \$2480 ;
+  assign \$2482  = rb[78] | rb[79];
+  assign \$2483  = rb[79] ? 1'h1 : 1'h0;
+  assign \$2484  = rb[77] ? 1'h1 : 1'h0;
+  assign \$2485  = \$2482  ? { 1'h1, \$2483  } : { 1'h0, \$2484  };
+  assign \$2486  = rb[74] | rb[75];
+  assign \$2487  = rb[75] ? 1'h1 : 1'h0;
+  assign \$2488  = rb[73] ? 1'h1 : 1'h0;
+  assign \$2489  = \$2486  ? { 1'h1, \$2487  } : { 1'h0, \$2488  };
+  assign \$2490  = \$2481  ? { 1'h1, \$2485  } : { 1'h0, \$2489  };
+  assign \$2491  = rb[68] | rb[69];
+  assign \$2492  = rb[70] | rb[71];
+  assign \$2493  = \$2491  | \$2492 ;
+  assign \$2494  = rb[70] | rb[71];
+  assign \$2495  = rb[71] ? 1'h1 : 1'h0;
+  assign \$2496  = rb[69] ? 1'h1 : 1'h0;
+  assign \$2497  = \$2494  ? { 1'h1, \$2495  } : { 1'h0, \$2496  };
+  assign \$2498  = rb[66] | rb[67];
+  assign \$2499  = rb[67] ? 1'h1 : 1'h0;
+  assign \$2500  = rb[65] ? 1'h1 : 1'h0;
+  assign \$2501  = \$2498  ? { 1'h1, \$2499  } : { 1'h0, \$2500  };
+  assign \$2502  = \$2493  ? { 1'h1, \$2497  } : { 1'h0, \$2501  };
+  assign \$2503  = \$2478  ? { 1'h1, \$2490  } : { 1'h0, \$2502  };
+  assign \$2504  = \$2439  ? { 1'h1, \$2471  } : { 1'h0, \$2503  };
+  assign \$2505  = \$2344  ? { 1'h1, \$2424  } : { 1'h0, \$2504  };
+  assign \$2506  = rb[32] | rb[33];
+  assign \$2507  = rb[34] | rb[35];
+  assign \$2508  = \$2506  | \$2507 ;
+  assign \$2509  = rb[36] | rb[37];
+  assign \$2510  = rb[38] | rb[39];
+  assign \$2511  = \$2509  | \$2510 ;
+  assign \$2512  = \$2508  | \$2511 ;
+  assign \$2513  = rb[40] | rb[41];
+  assign \$2514  = rb[42] | rb[43];
   assign \$2515  = \$2513  | \$2514 ;
-  assign \$2516  = rb[52] | rb[53];
-  assign \$2517  = rb[54] | rb[55];
+  assign \$2516  = rb[44] | rb[45];
+  assign \$2517  = rb[46] | rb[47];
   assign \$2518  = \$2516  | \$2517 ;
   assign \$2519  = \$2515  | \$2518 ;
-  assign \$2520  = rb[56] | rb[57];
-  assign \$2521  = rb[58] | rb[59];
-  assign \$2522  = \$2520  | \$2521 ;
-  assign \$2523  = rb[60] | rb[61];
-  assign \$2524  = rb[62] | rb[63];
-  assign \$2525  = \$2523  | \$2524 ;
-  assign \$2526  = \$2522  | \$2525 ;
-  assign \$2527  = \$2519  | \$2526 ;
+  assign \$2520  = \$2512  | \$2519 ;
+  assign \$2521  = rb[48] | rb[49];
+  assign \$2522  = rb[50] | rb[51];
+  assign \$2523  = \$2521  | \$2522 ;
+  assign \$2524  = rb[52] | rb[53];
+  assign \$2525  = rb[54] | rb[55];
+  assign \$2526  = \$2524  | \$2525 ;
+  assign \$2527  = \$2523  | \$2526 ;
   assign \$2528  = rb[56] | rb[57];
   assign \$2529  = rb[58] | rb[59];
   assign \$2530  = \$2528  | \$2529 ;
@@ -10814,1622 +11672,2535 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$2532  = rb[62] | rb[63];
   assign \$2533  = \$2531  | \$2532 ;
   assign \$2534  = \$2530  | \$2533 ;
-  assign \$2535  = rb[60] | rb[61];
-  assign \$2536  = rb[62] | rb[63];
-  assign \$2537  = \$2535  | \$2536 ;
-  assign \$2538  = rb[62] | rb[63];
-  assign \$2539  = rb[63] ? 1'h1 : 1'h0;
-  assign \$2540  = rb[61] ? 1'h1 : 1'h0;
-  assign \$2541  = \$2538  ? { 1'h1, \$2539  } : { 1'h0, \$2540  };
-  assign \$2542  = rb[58] | rb[59];
-  assign \$2543  = rb[59] ? 1'h1 : 1'h0;
-  assign \$2544  = rb[57] ? 1'h1 : 1'h0;
-  assign \$2545  = \$2542  ? { 1'h1, \$2543  } : { 1'h0, \$2544  };
-  assign \$2546  = \$2537  ? { 1'h1, \$2541  } : { 1'h0, \$2545  };
-  assign \$2547  = rb[52] | rb[53];
-  assign \$2548  = rb[54] | rb[55];
+  assign \$2535  = \$2527  | \$2534 ;
+  assign \$2536  = \$2520  | \$2535 ;
+  assign \$2537  = rb[48] | rb[49];
+  assign \$2538  = rb[50] | rb[51];
+  assign \$2539  = \$2537  | \$2538 ;
+  assign \$2540  = rb[52] | rb[53];
+  assign \$2541  = rb[54] | rb[55];
+  assign \$2542  = \$2540  | \$2541 ;
+  assign \$2543  = \$2539  | \$2542 ;
+  assign \$2544  = rb[56] | rb[57];
+  assign \$2545  = rb[58] | rb[59];
+  assign \$2546  = \$2544  | \$2545 ;
+  assign \$2547  = rb[60] | rb[61];
+  assign \$2548  = rb[62] | rb[63];
   assign \$2549  = \$2547  | \$2548 ;
-  assign \$2550  = rb[54] | rb[55];
-  assign \$2551  = rb[55] ? 1'h1 : 1'h0;
-  assign \$2552  = rb[53] ? 1'h1 : 1'h0;
-  assign \$2553  = \$2550  ? { 1'h1, \$2551  } : { 1'h0, \$2552  };
-  assign \$2554  = rb[50] | rb[51];
-  assign \$2555  = rb[51] ? 1'h1 : 1'h0;
-  assign \$2556  = rb[49] ? 1'h1 : 1'h0;
-  assign \$2557  = \$2554  ? { 1'h1, \$2555  } : { 1'h0, \$2556  };
-  assign \$2558  = \$2549  ? { 1'h1, \$2553  } : { 1'h0, \$2557  };
-  assign \$2559  = \$2534  ? { 1'h1, \$2546  } : { 1'h0, \$2558  };
-  assign \$2560  = rb[40] | rb[41];
-  assign \$2561  = rb[42] | rb[43];
-  assign \$2562  = \$2560  | \$2561 ;
-  assign \$2563  = rb[44] | rb[45];
-  assign \$2564  = rb[46] | rb[47];
-  assign \$2565  = \$2563  | \$2564 ;
-  assign \$2566  = \$2562  | \$2565 ;
-  assign \$2567  = rb[44] | rb[45];
-  assign \$2568  = rb[46] | rb[47];
-  assign \$2569  = \$2567  | \$2568 ;
-  assign \$2570  = rb[46] | rb[47];
-  assign \$2571  = rb[47] ? 1'h1 : 1'h0;
-  assign \$2572  = rb[45] ? 1'h1 : 1'h0;
-  assign \$2573  = \$2570  ? { 1'h1, \$2571  } : { 1'h0, \$2572  };
-  assign \$2574  = rb[42] | rb[43];
-  assign \$2575  = rb[43] ? 1'h1 : 1'h0;
-  assign \$2576  = rb[41] ? 1'h1 : 1'h0;
+  assign \$2550  = \$2546  | \$2549 ;
+  assign \$2551  = \$2543  | \$2550 ;
+  assign \$2552  = rb[56] | rb[57];
+  assign \$2553  = rb[58] | rb[59];
+  assign \$2554  = \$2552  | \$2553 ;
+  assign \$2555  = rb[60] | rb[61];
+  assign \$2556  = rb[62] | rb[63];
+  assign \$2557  = \$2555  | \$2556 ;
+  assign \$2558  = \$2554  | \$2557 ;
+  assign \$2559  = rb[60] | rb[61];
+  assign \$2560  = rb[62] | rb[63];
+  assign \$2561  = \$2559  | \$2560 ;
+  assign \$2562  = rb[62] | rb[63];
+  assign \$2563  = rb[63] ? 1'h1 : 1'h0;
+  assign \$2564  = rb[61] ? 1'h1 : 1'h0;
+  assign \$2565  = \$2562  ? { 1'h1, \$2563  } : { 1'h0, \$2564  };
+  assign \$2566  = rb[58] | rb[59];
+  assign \$2567  = rb[59] ? 1'h1 : 1'h0;
+  assign \$2568  = rb[57] ? 1'h1 : 1'h0;
+  assign \$2569  = \$2566  ? { 1'h1, \$2567  } : { 1'h0, \$2568  };
+  assign \$2570  = \$2561  ? { 1'h1, \$2565  } : { 1'h0, \$2569  };
+  assign \$2571  = rb[52] | rb[53];
+  assign \$2572  = rb[54] | rb[55];
+  assign \$2573  = \$2571  | \$2572 ;
+  assign \$2574  = rb[54] | rb[55];
+  assign \$2575  = rb[55] ? 1'h1 : 1'h0;
+  assign \$2576  = rb[53] ? 1'h1 : 1'h0;
   assign \$2577  = \$2574  ? { 1'h1, \$2575  } : { 1'h0, \$2576  };
-  assign \$2578  = \$2569  ? { 1'h1, \$2573  } : { 1'h0, \$2577  };
-  assign \$2579  = rb[36] | rb[37];
-  assign \$2580  = rb[38] | rb[39];
-  assign \$2581  = \$2579  | \$2580 ;
-  assign \$2582  = rb[38] | rb[39];
-  assign \$2583  = rb[39] ? 1'h1 : 1'h0;
-  assign \$2584  = rb[37] ? 1'h1 : 1'h0;
-  assign \$2585  = \$2582  ? { 1'h1, \$2583  } : { 1'h0, \$2584  };
-  assign \$2586  = rb[34] | rb[35];
-  assign \$2587  = rb[35] ? 1'h1 : 1'h0;
-  assign \$2588  = rb[33] ? 1'h1 : 1'h0;
-  assign \$2589  = \$2586  ? { 1'h1, \$2587  } : { 1'h0, \$2588  };
-  assign \$2590  = \$2581  ? { 1'h1, \$2585  } : { 1'h0, \$2589  };
-  assign \$2591  = \$2566  ? { 1'h1, \$2578  } : { 1'h0, \$2590  };
-  assign \$2592  = \$2527  ? { 1'h1, \$2559  } : { 1'h0, \$2591  };
-  assign \$2593  = rb[16] | rb[17];
-  assign \$2594  = rb[18] | rb[19];
-  assign \$2595  = \$2593  | \$2594 ;
-  assign \$2596  = rb[20] | rb[21];
-  assign \$2597  = rb[22] | rb[23];
-  assign \$2598  = \$2596  | \$2597 ;
-  assign \$2599  = \$2595  | \$2598 ;
-  assign \$2600  = rb[24] | rb[25];
-  assign \$2601  = rb[26] | rb[27];
-  assign \$2602  = \$2600  | \$2601 ;
-  assign \$2603  = rb[28] | rb[29];
-  assign \$2604  = rb[30] | rb[31];
+  assign \$2578  = rb[50] | rb[51];
+  assign \$2579  = rb[51] ? 1'h1 : 1'h0;
+  assign \$2580  = rb[49] ? 1'h1 : 1'h0;
+  assign \$2581  = \$2578  ? { 1'h1, \$2579  } : { 1'h0, \$2580  };
+  assign \$2582  = \$2573  ? { 1'h1, \$2577  } : { 1'h0, \$2581  };
+  assign \$2583  = \$2558  ? { 1'h1, \$2570  } : { 1'h0, \$2582  };
+  assign \$2584  = rb[40] | rb[41];
+  assign \$2585  = rb[42] | rb[43];
+  assign \$2586  = \$2584  | \$2585 ;
+  assign \$2587  = rb[44] | rb[45];
+  assign \$2588  = rb[46] | rb[47];
+  assign \$2589  = \$2587  | \$2588 ;
+  assign \$2590  = \$2586  | \$2589 ;
+  assign \$2591  = rb[44] | rb[45];
+  assign \$2592  = rb[46] | rb[47];
+  assign \$2593  = \$2591  | \$2592 ;
+  assign \$2594  = rb[46] | rb[47];
+  assign \$2595  = rb[47] ? 1'h1 : 1'h0;
+  assign \$2596  = rb[45] ? 1'h1 : 1'h0;
+  assign \$2597  = \$2594  ? { 1'h1, \$2595  } : { 1'h0, \$2596  };
+  assign \$2598  = rb[42] | rb[43];
+  assign \$2599  = rb[43] ? 1'h1 : 1'h0;
+  assign \$2600  = rb[41] ? 1'h1 : 1'h0;
+  assign \$2601  = \$2598  ? { 1'h1, \$2599  } : { 1'h0, \$2600  };
+  assign \$2602  = \$2593  ? { 1'h1, \$2597  } : { 1'h0, \$2601  };
+  assign \$2603  = rb[36] | rb[37];
+  assign \$2604  = rb[38] | rb[39];
   assign \$2605  = \$2603  | \$2604 ;
-  assign \$2606  = \$2602  | \$2605 ;
-  assign \$2607  = \$2599  | \$2606 ;
-  assign \$2608  = rb[24] | rb[25];
-  assign \$2609  = rb[26] | rb[27];
-  assign \$2610  = \$2608  | \$2609 ;
-  assign \$2611  = rb[28] | rb[29];
-  assign \$2612  = rb[30] | rb[31];
-  assign \$2613  = \$2611  | \$2612 ;
-  assign \$2614  = \$2610  | \$2613 ;
-  assign \$2615  = rb[28] | rb[29];
-  assign \$2616  = rb[30] | rb[31];
-  assign \$2617  = \$2615  | \$2616 ;
-  assign \$2618  = rb[30] | rb[31];
-  assign \$2619  = rb[31] ? 1'h1 : 1'h0;
-  assign \$2620  = rb[29] ? 1'h1 : 1'h0;
-  assign \$2621  = \$2618  ? { 1'h1, \$2619  } : { 1'h0, \$2620  };
-  assign \$2622  = rb[26] | rb[27];
-  assign \$2623  = rb[27] ? 1'h1 : 1'h0;
-  assign \$2624  = rb[25] ? 1'h1 : 1'h0;
-  assign \$2625  = \$2622  ? { 1'h1, \$2623  } : { 1'h0, \$2624  };
-  assign \$2626  = \$2617  ? { 1'h1, \$2621  } : { 1'h0, \$2625  };
-  assign \$2627  = rb[20] | rb[21];
-  assign \$2628  = rb[22] | rb[23];
+  assign \$2606  = rb[38] | rb[39];
+  assign \$2607  = rb[39] ? 1'h1 : 1'h0;
+  assign \$2608  = rb[37] ? 1'h1 : 1'h0;
+  assign \$2609  = \$2606  ? { 1'h1, \$2607  } : { 1'h0, \$2608  };
+  assign \$2610  = rb[34] | rb[35];
+  assign \$2611  = rb[35] ? 1'h1 : 1'h0;
+  assign \$2612  = rb[33] ? 1'h1 : 1'h0;
+  assign \$2613  = \$2610  ? { 1'h1, \$2611  } : { 1'h0, \$2612  };
+  assign \$2614  = \$2605  ? { 1'h1, \$2609  } : { 1'h0, \$2613  };
+  assign \$2615  = \$2590  ? { 1'h1, \$2602  } : { 1'h0, \$2614  };
+  assign \$2616  = \$2551  ? { 1'h1, \$2583  } : { 1'h0, \$2615  };
+  assign \$2617  = rb[16] | rb[17];
+  assign \$2618  = rb[18] | rb[19];
+  assign \$2619  = \$2617  | \$2618 ;
+  assign \$2620  = rb[20] | rb[21];
+  assign \$2621  = rb[22] | rb[23];
+  assign \$2622  = \$2620  | \$2621 ;
+  assign \$2623  = \$2619  | \$2622 ;
+  assign \$2624  = rb[24] | rb[25];
+  assign \$2625  = rb[26] | rb[27];
+  assign \$2626  = \$2624  | \$2625 ;
+  assign \$2627  = rb[28] | rb[29];
+  assign \$2628  = rb[30] | rb[31];
   assign \$2629  = \$2627  | \$2628 ;
-  assign \$2630  = rb[22] | rb[23];
-  assign \$2631  = rb[23] ? 1'h1 : 1'h0;
-  assign \$2632  = rb[21] ? 1'h1 : 1'h0;
-  assign \$2633  = \$2630  ? { 1'h1, \$2631  } : { 1'h0, \$2632  };
-  assign \$2634  = rb[18] | rb[19];
-  assign \$2635  = rb[19] ? 1'h1 : 1'h0;
-  assign \$2636  = rb[17] ? 1'h1 : 1'h0;
-  assign \$2637  = \$2634  ? { 1'h1, \$2635  } : { 1'h0, \$2636  };
-  assign \$2638  = \$2629  ? { 1'h1, \$2633  } : { 1'h0, \$2637  };
-  assign \$2639  = \$2614  ? { 1'h1, \$2626  } : { 1'h0, \$2638  };
-  assign \$2640  = rb[8] | rb[9];
-  assign \$2641  = rb[10] | rb[11];
-  assign \$2642  = \$2640  | \$2641 ;
-  assign \$2643  = rb[12] | rb[13];
-  assign \$2644  = rb[14] | rb[15];
-  assign \$2645  = \$2643  | \$2644 ;
-  assign \$2646  = \$2642  | \$2645 ;
-  assign \$2647  = rb[12] | rb[13];
-  assign \$2648  = rb[14] | rb[15];
-  assign \$2649  = \$2647  | \$2648 ;
-  assign \$2650  = rb[14] | rb[15];
-  assign \$2651  = rb[15] ? 1'h1 : 1'h0;
-  assign \$2652  = rb[13] ? 1'h1 : 1'h0;
-  assign \$2653  = \$2650  ? { 1'h1, \$2651  } : { 1'h0, \$2652  };
-  assign \$2654  = rb[10] | rb[11];
-  assign \$2655  = rb[11] ? 1'h1 : 1'h0;
-  assign \$2656  = rb[9] ? 1'h1 : 1'h0;
+  assign \$2630  = \$2626  | \$2629 ;
+  assign \$2631  = \$2623  | \$2630 ;
+  assign \$2632  = rb[24] | rb[25];
+  assign \$2633  = rb[26] | rb[27];
+  assign \$2634  = \$2632  | \$2633 ;
+  assign \$2635  = rb[28] | rb[29];
+  assign \$2636  = rb[30] | rb[31];
+  assign \$2637  = \$2635  | \$2636 ;
+  assign \$2638  = \$2634  | \$2637 ;
+  assign \$2639  = rb[28] | rb[29];
+  assign \$2640  = rb[30] | rb[31];
+  assign \$2641  = \$2639  | \$2640 ;
+  assign \$2642  = rb[30] | rb[31];
+  assign \$2643  = rb[31] ? 1'h1 : 1'h0;
+  assign \$2644  = rb[29] ? 1'h1 : 1'h0;
+  assign \$2645  = \$2642  ? { 1'h1, \$2643  } : { 1'h0, \$2644  };
+  assign \$2646  = rb[26] | rb[27];
+  assign \$2647  = rb[27] ? 1'h1 : 1'h0;
+  assign \$2648  = rb[25] ? 1'h1 : 1'h0;
+  assign \$2649  = \$2646  ? { 1'h1, \$2647  } : { 1'h0, \$2648  };
+  assign \$2650  = \$2641  ? { 1'h1, \$2645  } : { 1'h0, \$2649  };
+  assign \$2651  = rb[20] | rb[21];
+  assign \$2652  = rb[22] | rb[23];
+  assign \$2653  = \$2651  | \$2652 ;
+  assign \$2654  = rb[22] | rb[23];
+  assign \$2655  = rb[23] ? 1'h1 : 1'h0;
+  assign \$2656  = rb[21] ? 1'h1 : 1'h0;
   assign \$2657  = \$2654  ? { 1'h1, \$2655  } : { 1'h0, \$2656  };
-  assign \$2658  = \$2649  ? { 1'h1, \$2653  } : { 1'h0, \$2657  };
-  assign \$2659  = rb[4] | rb[5];
-  assign \$2660  = rb[6] | rb[7];
-  assign \$2661  = \$2659  | \$2660 ;
-  assign \$2662  = rb[6] | rb[7];
-  assign \$2663  = rb[7] ? 1'h1 : 1'h0;
-  assign \$2664  = rb[5] ? 1'h1 : 1'h0;
-  assign \$2665  = \$2662  ? { 1'h1, \$2663  } : { 1'h0, \$2664  };
-  assign \$2666  = rb[2] | rb[3];
-  assign \$2667  = rb[3] ? 1'h1 : 1'h0;
-  assign \$2668  = rb[1] ? 1'h1 : 1'h0;
-  assign \$2669  = \$2666  ? { 1'h1, \$2667  } : { 1'h0, \$2668  };
-  assign \$2670  = \$2661  ? { 1'h1, \$2665  } : { 1'h0, \$2669  };
-  assign \$2671  = \$2646  ? { 1'h1, \$2658  } : { 1'h0, \$2670  };
-  assign \$2672  = \$2607  ? { 1'h1, \$2639  } : { 1'h0, \$2671  };
-  assign \$2673  = \$2512  ? { 1'h1, \$2592  } : { 1'h0, \$2672  };
-  assign \$2674  = \$2289  ? { 1'h1, \$2481  } : { 1'h0, \$2673  };
-  assign \$2675  = \$1778  ? { 1'h1, \$2226  } : { 1'h0, \$2674  };
-  assign \$2676  = \$2675  + 1'h1;
-  assign \$2677  = \$1651  ? \$2676  : 9'h000;
-  assign \$2678  = bl_a + 1'h1;
-  assign \$2679  = \$2678  > \$2677 [7:0];
-  assign \$2680  = bl_a + 1'h1;
-  assign \$2681  = \$2680  - \$2677 [7:0];
-  assign \$2682  = qb_raw + 2'h3;
-  assign \$2684  = 9'h100 - \$2683 [8:0];
-  assign \$2685  = { drem, dnum[255] } >= den;
-  assign \$2686  = { drem, dnum[255] } - den;
-  assign \$2687  = \$2685  ? \$2686  : { 1'h0, drem, dnum[255] };
-  assign \$2688  = { drem, dnum[255] } >= den;
-  assign \$2690  = { \$2687 [144:0], \$2689 [255] } >= den;
-  assign \$2691  = { \$2687 [144:0], \$2689 [255] } - den;
-  assign \$2692  = \$2690  ? \$2691  : { 1'h0, \$2687 [144:0], \$2689 [255] };
-  assign \$2693  = { \$2687 [144:0], \$2689 [255] } >= den;
-  assign \$2695  = { \$2692 [144:0], \$2694 [255] } >= den;
-  assign \$2696  = { \$2692 [144:0], \$2694 [255] } - den;
-  assign \$2697  = \$2695  ? \$2696  : { 1'h0, \$2692 [144:0], \$2694 [255] };
-  assign \$2698  = { \$2692 [144:0], \$2694 [255] } >= den;
-  assign \$2700  = { \$2697 [144:0], \$2699 [255] } >= den;
-  assign \$2701  = { \$2697 [144:0], \$2699 [255] } == den;
-  assign \$2702  = ! { \$2697 [144:0], \$2699 [255] };
-  assign rem_zero = \$2700  ? \$2701  : \$2702 ;
-  assign \$2703  = { \$2697 [144:0], \$2699 [255] } >= den;
-  assign \$2704  = { \$2697 [144:0], \$2699 [255] } - den;
-  assign \$2705  = \$2703  ? \$2704  : { 1'h0, \$2697 [144:0], \$2699 [255] };
-  assign \$2706  = { \$2697 [144:0], \$2699 [255] } >= den;
-  assign \$2708  = ~ rem_zero;
-  assign div_up = ceil & \$2708 ;
-  assign q_lo = { \$2688 , \$2693 , \$2698 , \$2706  } + div_up;
-  assign \$2709  = quo[251:0] + 1'h1;
-  assign \$2710  = q_lo[4] ? \$2709 [251:0] : quo[251:0];
-  assign \$2711  = ra[0] | ra[1];
-  assign \$2712  = ra[2] | ra[3];
-  assign \$2713  = \$2711  | \$2712 ;
-  assign \$2714  = ra[4] | ra[5];
-  assign \$2715  = ra[6] | ra[7];
-  assign \$2716  = \$2714  | \$2715 ;
-  assign \$2717  = \$2713  | \$2716 ;
-  assign \$2718  = ra[8] | ra[9];
-  assign \$2719  = ra[10] | ra[11];
-  assign \$2720  = \$2718  | \$2719 ;
-  assign \$2721  = ra[12] | ra[13];
-  assign \$2722  = ra[14] | ra[15];
-  assign \$2723  = \$2721  | \$2722 ;
-  assign \$2724  = \$2720  | \$2723 ;
-  assign \$2725  = \$2717  | \$2724 ;
-  assign \$2726  = ra[16] | ra[17];
-  assign \$2727  = ra[18] | ra[19];
-  assign \$2728  = \$2726  | \$2727 ;
-  assign \$2729  = ra[20] | ra[21];
-  assign \$2730  = ra[22] | ra[23];
-  assign \$2731  = \$2729  | \$2730 ;
-  assign \$2732  = \$2728  | \$2731 ;
-  assign \$2733  = ra[24] | ra[25];
-  assign \$2734  = ra[26] | ra[27];
-  assign \$2735  = \$2733  | \$2734 ;
-  assign \$2736  = ra[28] | ra[29];
-  assign \$2737  = ra[30] | ra[31];
-  assign \$2738  = \$2736  | \$2737 ;
-  assign \$2739  = \$2735  | \$2738 ;
-  assign \$2740  = \$2732  | \$2739 ;
-  assign \$2741  = \$2725  | \$2740 ;
-  assign \$2742  = ra[32] | ra[33];
-  assign \$2743  = ra[34] | ra[35];
-  assign \$2744  = \$2742  | \$2743 ;
-  assign \$2745  = ra[36] | ra[37];
-  assign \$2746  = ra[38] | ra[39];
-  assign \$2747  = \$2745  | \$2746 ;
-  assign \$2748  = \$2744  | \$2747 ;
-  assign \$2749  = ra[40] | ra[41];
-  assign \$2750  = ra[42] | ra[43];
-  assign \$2751  = \$2749  | \$2750 ;
-  assign \$2752  = ra[44] | ra[45];
-  assign \$2753  = ra[46] | ra[47];
-  assign \$2754  = \$2752  | \$2753 ;
-  assign \$2755  = \$2751  | \$2754 ;
-  assign \$2756  = \$2748  | \$2755 ;
-  assign \$2757  = ra[48] | ra[49];
-  assign \$2758  = ra[50] | ra[51];
-  assign \$2759  = \$2757  | \$2758 ;
-  assign \$2760  = ra[52] | ra[53];
-  assign \$2761  = ra[54] | ra[55];
-  assign \$2762  = \$2760  | \$2761 ;
-  assign \$2763  = \$2759  | \$2762 ;
-  assign \$2764  = ra[56] | ra[57];
-  assign \$2765  = ra[58] | ra[59];
-  assign \$2766  = \$2764  | \$2765 ;
-  assign \$2767  = ra[60] | ra[61];
-  assign \$2768  = ra[62] | ra[63];
-  assign \$2769  = \$2767  | \$2768 ;
-  assign \$2770  = \$2766  | \$2769 ;
-  assign \$2771  = \$2763  | \$2770 ;
-  assign \$2772  = \$2756  | \$2771 ;
-  assign \$2773  = \$2741  | \$2772 ;
-  assign \$2774  = ra[64] | ra[65];
-  assign \$2775  = ra[66] | ra[67];
-  assign \$2776  = \$2774  | \$2775 ;
-  assign \$2777  = ra[68] | ra[69];
-  assign \$2778  = ra[70] | ra[71];
+  assign \$2658  = rb[18] | rb[19];
+  assign \$2659  = rb[19] ? 1'h1 : 1'h0;
+  assign \$2660  = rb[17] ? 1'h1 : 1'h0;
+  assign \$2661  = \$2658  ? { 1'h1, \$2659  } : { 1'h0, \$2660  };
+  assign \$2662  = \$2653  ? { 1'h1, \$2657  } : { 1'h0, \$2661  };
+  assign \$2663  = \$2638  ? { 1'h1, \$2650  } : { 1'h0, \$2662  };
+  assign \$2664  = rb[8] | rb[9];
+  assign \$2665  = rb[10] | rb[11];
+  assign \$2666  = \$2664  | \$2665 ;
+  assign \$2667  = rb[12] | rb[13];
+  assign \$2668  = rb[14] | rb[15];
+  assign \$2669  = \$2667  | \$2668 ;
+  assign \$2670  = \$2666  | \$2669 ;
+  assign \$2671  = rb[12] | rb[13];
+  assign \$2672  = rb[14] | rb[15];
+  assign \$2673  = \$2671  | \$2672 ;
+  assign \$2674  = rb[14] | rb[15];
+  assign \$2675  = rb[15] ? 1'h1 : 1'h0;
+  assign \$2676  = rb[13] ? 1'h1 : 1'h0;
+  assign \$2677  = \$2674  ? { 1'h1, \$2675  } : { 1'h0, \$2676  };
+  assign \$2678  = rb[10] | rb[11];
+  assign \$2679  = rb[11] ? 1'h1 : 1'h0;
+  assign \$2680  = rb[9] ? 1'h1 : 1'h0;
+  assign \$2681  = \$2678  ? { 1'h1, \$2679  } : { 1'h0, \$2680  };
+  assign \$2682  = \$2673  ? { 1'h1, \$2677  } : { 1'h0, \$2681  };
+  assign \$2683  = rb[4] | rb[5];
+  assign \$2684  = rb[6] | rb[7];
+  assign \$2685  = \$2683  | \$2684 ;
+  assign \$2686  = rb[6] | rb[7];
+  assign \$2687  = rb[7] ? 1'h1 : 1'h0;
+  assign \$2688  = rb[5] ? 1'h1 : 1'h0;
+  assign \$2689  = \$2686  ? { 1'h1, \$2687  } : { 1'h0, \$2688  };
+  assign \$2690  = rb[2] | rb[3];
+  assign \$2691  = rb[3] ? 1'h1 : 1'h0;
+  assign \$2692  = rb[1] ? 1'h1 : 1'h0;
+  assign \$2693  = \$2690  ? { 1'h1, \$2691  } : { 1'h0, \$2692  };
+  assign \$2694  = \$2685  ? { 1'h1, \$2689  } : { 1'h0, \$2693  };
+  assign \$2695  = \$2670  ? { 1'h1, \$2682  } : { 1'h0, \$2694  };
+  assign \$2696  = \$2631  ? { 1'h1, \$2663  } : { 1'h0, \$2695  };
+  assign \$2697  = \$2536  ? { 1'h1, \$2616  } : { 1'h0, \$2696  };
+  assign \$2698  = \$2313  ? { 1'h1, \$2505  } : { 1'h0, \$2697  };
+  assign \$2699  = \$1802  ? { 1'h1, \$2250  } : { 1'h0, \$2698  };
+  assign \$2700  = \$2699  + 1'h1;
+  assign \$2701  = \$1675  ? \$2700  : 9'h000;
+  assign \$2702  = bla_r + 1'h1;
+  assign \$2703  = \$2702  > blb_r;
+  assign \$2704  = bla_r + 1'h1;
+  assign \$2705  = \$2704  - blb_r;
+  assign \$2706  = 9'h102 - qbits;
+  assign div0_nd = ~ { 1'h0, den };
+  assign div0_c0_full = { drem[35:0], dnum[257], 1'h1 } + { div0_nd[36:0], 1'h1 };
+  assign div0_c1n_full = { drem[72:36], 1'h0 } + { div0_nd[73:37], 1'h0 };
+  assign div0_c1y_full = { drem[72:36], 1'h1 } + { div0_nd[73:37], 1'h1 };
+  assign div0_c2n_full = { drem[109:73], 1'h0 } + { div0_nd[110:74], 1'h0 };
+  assign div0_c2y_full = { drem[109:73], 1'h1 } + { div0_nd[110:74], 1'h1 };
+  assign div0_c3n_full = { drem[144:110], 1'h0 } + { div0_nd[145:111], 1'h0 };
+  assign div0_c3y_full = { drem[144:110], 1'h1 } + { div0_nd[145:111], 1'h1 };
+  assign \$2707  = div0_c0_full[38] & div0_c1y_full[38];
+  assign div0_p0_1a = div0_c1n_full[38] | \$2707 ;
+  assign \$2708  = div0_c2n_full[38] & div0_c3y_full[36];
+  assign div0_p0_3a = div0_c3n_full[36] | \$2708 ;
+  assign \$2709  = div0_c2y_full[38] & div0_c3y_full[36];
+  assign div0_p0_3b = div0_c3n_full[36] | \$2709 ;
+  assign \$2710  = div0_p0_1a & div0_c2y_full[38];
+  assign div0_p1_2a = div0_c2n_full[38] | \$2710 ;
+  assign \$2711  = div0_p0_1a & div0_p0_3b;
+  assign div0_p1_3a = div0_p0_3a | \$2711 ;
+  assign \$2712  = ~ { div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38] };
+  assign \$2713  = div0_c1n_full[37:1] & \$2712 ;
+  assign \$2714  = div0_c1y_full[37:1] & { div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38] };
+  assign div0_s1 = \$2713  | \$2714 ;
+  assign \$2715  = ~ { div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a };
+  assign \$2716  = div0_c2n_full[37:1] & \$2715 ;
+  assign \$2717  = div0_c2y_full[37:1] & { div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a };
+  assign div0_s2 = \$2716  | \$2717 ;
+  assign \$2718  = ~ { div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a };
+  assign \$2719  = div0_c3n_full[35:1] & \$2718 ;
+  assign \$2720  = div0_c3y_full[35:1] & { div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a };
+  assign div0_s3 = \$2719  | \$2720 ;
+  assign \$2721  = div0_p1_3a ? { div0_s3, div0_s2, div0_s1, div0_c0_full[37:1] } : { drem, dnum[257] };
+  assign div1_nd = ~ { 1'h0, den };
+  assign div1_c0_full = { \$2721 [35:0], \$2722 [257], 1'h1 } + { div1_nd[36:0], 1'h1 };
+  assign div1_c1n_full = { \$2721 [72:36], 1'h0 } + { div1_nd[73:37], 1'h0 };
+  assign div1_c1y_full = { \$2721 [72:36], 1'h1 } + { div1_nd[73:37], 1'h1 };
+  assign div1_c2n_full = { \$2721 [109:73], 1'h0 } + { div1_nd[110:74], 1'h0 };
+  assign div1_c2y_full = { \$2721 [109:73], 1'h1 } + { div1_nd[110:74], 1'h1 };
+  assign div1_c3n_full = { \$2721 [144:110], 1'h0 } + { div1_nd[145:111], 1'h0 };
+  assign div1_c3y_full = { \$2721 [144:110], 1'h1 } + { div1_nd[145:111], 1'h1 };
+  assign \$2723  = div1_c0_full[38] & div1_c1y_full[38];
+  assign div1_p0_1a = div1_c1n_full[38] | \$2723 ;
+  assign \$2724  = div1_c2n_full[38] & div1_c3y_full[36];
+  assign div1_p0_3a = div1_c3n_full[36] | \$2724 ;
+  assign \$2725  = div1_c2y_full[38] & div1_c3y_full[36];
+  assign div1_p0_3b = div1_c3n_full[36] | \$2725 ;
+  assign \$2726  = div1_p0_1a & div1_c2y_full[38];
+  assign div1_p1_2a = div1_c2n_full[38] | \$2726 ;
+  assign \$2727  = div1_p0_1a & div1_p0_3b;
+  assign div1_p1_3a = div1_p0_3a | \$2727 ;
+  assign \$2728  = ~ { div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38] };
+  assign \$2729  = div1_c1n_full[37:1] & \$2728 ;
+  assign \$2730  = div1_c1y_full[37:1] & { div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38] };
+  assign div1_s1 = \$2729  | \$2730 ;
+  assign \$2731  = ~ { div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a };
+  assign \$2732  = div1_c2n_full[37:1] & \$2731 ;
+  assign \$2733  = div1_c2y_full[37:1] & { div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a };
+  assign div1_s2 = \$2732  | \$2733 ;
+  assign \$2734  = ~ { div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a };
+  assign \$2735  = div1_c3n_full[35:1] & \$2734 ;
+  assign \$2736  = div1_c3y_full[35:1] & { div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a };
+  assign div1_s3 = \$2735  | \$2736 ;
+  assign \$2737  = div1_p1_3a ? { div1_s3, div1_s2, div1_s1, div1_c0_full[37:1] } : { \$2721 [144:0], \$2722 [257] };
+  assign div2_nd = ~ { 1'h0, den };
+  assign div2_c0_full = { \$2737 [35:0], \$2738 [257], 1'h1 } + { div2_nd[36:0], 1'h1 };
+  assign div2_c1n_full = { \$2737 [72:36], 1'h0 } + { div2_nd[73:37], 1'h0 };
+  assign div2_c1y_full = { \$2737 [72:36], 1'h1 } + { div2_nd[73:37], 1'h1 };
+  assign div2_c2n_full = { \$2737 [109:73], 1'h0 } + { div2_nd[110:74], 1'h0 };
+  assign div2_c2y_full = { \$2737 [109:73], 1'h1 } + { div2_nd[110:74], 1'h1 };
+  assign div2_c3n_full = { \$2737 [144:110], 1'h0 } + { div2_nd[145:111], 1'h0 };
+  assign div2_c3y_full = { \$2737 [144:110], 1'h1 } + { div2_nd[145:111], 1'h1 };
+  assign \$2739  = div2_c0_full[38] & div2_c1y_full[38];
+  assign div2_p0_1a = div2_c1n_full[38] | \$2739 ;
+  assign \$2740  = div2_c2n_full[38] & div2_c3y_full[36];
+  assign div2_p0_3a = div2_c3n_full[36] | \$2740 ;
+  assign \$2741  = div2_c2y_full[38] & div2_c3y_full[36];
+  assign div2_p0_3b = div2_c3n_full[36] | \$2741 ;
+  assign \$2742  = div2_p0_1a & div2_c2y_full[38];
+  assign div2_p1_2a = div2_c2n_full[38] | \$2742 ;
+  assign \$2743  = div2_p0_1a & div2_p0_3b;
+  assign div2_p1_3a = div2_p0_3a | \$2743 ;
+  assign \$2744  = ~ { div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38] };
+  assign \$2745  = div2_c1n_full[37:1] & \$2744 ;
+  assign \$2746  = div2_c1y_full[37:1] & { div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38] };
+  assign div2_s1 = \$2745  | \$2746 ;
+  assign \$2747  = ~ { div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a };
+  assign \$2748  = div2_c2n_full[37:1] & \$2747 ;
+  assign \$2749  = div2_c2y_full[37:1] & { div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a };
+  assign div2_s2 = \$2748  | \$2749 ;
+  assign \$2750  = ~ { div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a };
+  assign \$2751  = div2_c3n_full[35:1] & \$2750 ;
+  assign \$2752  = div2_c3y_full[35:1] & { div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a };
+  assign div2_s3 = \$2751  | \$2752 ;
+  assign \$2753  = div2_p1_3a ? { div2_s3, div2_s2, div2_s1, div2_c0_full[37:1] } : { \$2737 [144:0], \$2738 [257] };
+  assign \$2755  = ra[0] | ra[1];
+  assign \$2756  = ra[2] | ra[3];
+  assign \$2757  = \$2755  | \$2756 ;
+  assign \$2758  = ra[4] | ra[5];
+  assign \$2759  = ra[6] | ra[7];
+  assign \$2760  = \$2758  | \$2759 ;
+  assign \$2761  = \$2757  | \$2760 ;
+  assign \$2762  = ra[8] | ra[9];
+  assign \$2763  = ra[10] | ra[11];
+  assign \$2764  = \$2762  | \$2763 ;
+  assign \$2765  = ra[12] | ra[13];
+  assign \$2766  = ra[14] | ra[15];
+  assign \$2767  = \$2765  | \$2766 ;
+  assign \$2768  = \$2764  | \$2767 ;
+  assign \$2769  = \$2761  | \$2768 ;
+  assign \$2770  = ra[16] | ra[17];
+  assign \$2771  = ra[18] | ra[19];
+  assign \$2772  = \$2770  | \$2771 ;
+  assign \$2773  = ra[20] | ra[21];
+  assign \$2774  = ra[22] | ra[23];
+  assign \$2775  = \$2773  | \$2774 ;
+  assign \$2776  = \$2772  | \$2775 ;
+  assign \$2777  = ra[24] | ra[25];
+  assign \$2778  = ra[26] | ra[27];
   assign \$2779  = \$2777  | \$2778 ;
-  assign \$2780  = \$2776  | \$2779 ;
-  assign \$2781  = ra[72] | ra[73];
-  assign \$2782  = ra[74] | ra[75];
-  assign \$2783  = \$2781  | \$2782 ;
-  assign \$2784  = ra[76] | ra[77];
-  assign \$2785  = ra[78] | ra[79];
-  assign \$2786  = \$2784  | \$2785 ;
-  assign \$2787  = \$2783  | \$2786 ;
-  assign \$2788  = \$2780  | \$2787 ;
-  assign \$2789  = ra[80] | ra[81];
-  assign \$2790  = ra[82] | ra[83];
+  assign \$2780  = ra[28] | ra[29];
+  assign \$2781  = ra[30] | ra[31];
+  assign \$2782  = \$2780  | \$2781 ;
+  assign \$2783  = \$2779  | \$2782 ;
+  assign \$2784  = \$2776  | \$2783 ;
+  assign \$2785  = \$2769  | \$2784 ;
+  assign \$2786  = ra[32] | ra[33];
+  assign \$2787  = ra[34] | ra[35];
+  assign \$2788  = \$2786  | \$2787 ;
+  assign \$2789  = ra[36] | ra[37];
+  assign \$2790  = ra[38] | ra[39];
   assign \$2791  = \$2789  | \$2790 ;
-  assign \$2792  = ra[84] | ra[85];
-  assign \$2793  = ra[86] | ra[87];
-  assign \$2794  = \$2792  | \$2793 ;
-  assign \$2795  = \$2791  | \$2794 ;
-  assign \$2796  = ra[88] | ra[89];
-  assign \$2797  = ra[90] | ra[91];
+  assign \$2792  = \$2788  | \$2791 ;
+  assign \$2793  = ra[40] | ra[41];
+  assign \$2794  = ra[42] | ra[43];
+  assign \$2795  = \$2793  | \$2794 ;
+  assign \$2796  = ra[44] | ra[45];
+  assign \$2797  = ra[46] | ra[47];
   assign \$2798  = \$2796  | \$2797 ;
-  assign \$2799  = ra[92] | ra[93];
-  assign \$2800  = ra[94] | ra[95];
-  assign \$2801  = \$2799  | \$2800 ;
-  assign \$2802  = \$2798  | \$2801 ;
-  assign \$2803  = \$2795  | \$2802 ;
-  assign \$2804  = \$2788  | \$2803 ;
-  assign \$2805  = ra[96] | ra[97];
-  assign \$2806  = ra[98] | ra[99];
-  assign \$2807  = \$2805  | \$2806 ;
-  assign \$2808  = ra[100] | ra[101];
-  assign \$2809  = ra[102] | ra[103];
+  assign \$2799  = \$2795  | \$2798 ;
+  assign \$2800  = \$2792  | \$2799 ;
+  assign \$2801  = ra[48] | ra[49];
+  assign \$2802  = ra[50] | ra[51];
+  assign \$2803  = \$2801  | \$2802 ;
+  assign \$2804  = ra[52] | ra[53];
+  assign \$2805  = ra[54] | ra[55];
+  assign \$2806  = \$2804  | \$2805 ;
+  assign \$2807  = \$2803  | \$2806 ;
+  assign \$2808  = ra[56] | ra[57];
+  assign \$2809  = ra[58] | ra[59];
   assign \$2810  = \$2808  | \$2809 ;
-  assign \$2811  = \$2807  | \$2810 ;
-  assign \$2812  = ra[104] | ra[105];
-  assign \$2813  = ra[106] | ra[107];
-  assign \$2814  = \$2812  | \$2813 ;
-  assign \$2815  = ra[108] | ra[109];
-  assign \$2816  = ra[110] | ra[111];
-  assign \$2817  = \$2815  | \$2816 ;
-  assign \$2818  = \$2814  | \$2817 ;
-  assign \$2819  = \$2811  | \$2818 ;
-  assign \$2820  = ra[112] | ra[113];
-  assign \$2821  = ra[114] | ra[115];
-  assign \$2822  = \$2820  | \$2821 ;
-  assign \$2823  = ra[116] | ra[117];
-  assign \$2824  = ra[118] | ra[119];
-  assign \$2825  = \$2823  | \$2824 ;
-  assign \$2826  = \$2822  | \$2825 ;
-  assign \$2827  = ra[120] | ra[121];
-  assign \$2828  = ra[122] | ra[123];
-  assign \$2829  = \$2827  | \$2828 ;
-  assign \$2830  = ra[124] | ra[125];
-  assign \$2831  = ra[126] | ra[127];
-  assign \$2832  = \$2830  | \$2831 ;
-  assign \$2833  = \$2829  | \$2832 ;
-  assign \$2834  = \$2826  | \$2833 ;
-  assign \$2835  = \$2819  | \$2834 ;
-  assign \$2836  = \$2804  | \$2835 ;
-  assign \$2837  = \$2773  | \$2836 ;
-  assign \$2838  = ra[128] | ra[129];
-  assign \$2839  = ra[130] | ra[131];
-  assign \$2840  = \$2838  | \$2839 ;
-  assign \$2841  = ra[132] | ra[133];
-  assign \$2842  = ra[134] | ra[135];
-  assign \$2843  = \$2841  | \$2842 ;
-  assign \$2844  = \$2840  | \$2843 ;
-  assign \$2845  = ra[136] | ra[137];
-  assign \$2846  = ra[138] | ra[139];
-  assign \$2847  = \$2845  | \$2846 ;
-  assign \$2848  = ra[140] | ra[141];
-  assign \$2849  = ra[142] | ra[143];
-  assign \$2850  = \$2848  | \$2849 ;
-  assign \$2851  = \$2847  | \$2850 ;
-  assign \$2852  = \$2844  | \$2851 ;
-  assign \$2853  = ra[144] | ra[145];
-  assign \$2854  = ra[146] | ra[147];
-  assign \$2855  = \$2853  | \$2854 ;
-  assign \$2856  = ra[148] | ra[149];
-  assign \$2857  = ra[150] | ra[151];
+  assign \$2811  = ra[60] | ra[61];
+  assign \$2812  = ra[62] | ra[63];
+  assign \$2813  = \$2811  | \$2812 ;
+  assign \$2814  = \$2810  | \$2813 ;
+  assign \$2815  = \$2807  | \$2814 ;
+  assign \$2816  = \$2800  | \$2815 ;
+  assign \$2817  = \$2785  | \$2816 ;
+  assign \$2818  = ra[64] | ra[65];
+  assign \$2819  = ra[66] | ra[67];
+  assign \$2820  = \$2818  | \$2819 ;
+  assign \$2821  = ra[68] | ra[69];
+  assign \$2822  = ra[70] | ra[71];
+  assign \$2823  = \$2821  | \$2822 ;
+  assign \$2824  = \$2820  | \$2823 ;
+  assign \$2825  = ra[72] | ra[73];
+  assign \$2826  = ra[74] | ra[75];
+  assign \$2827  = \$2825  | \$2826 ;
+  assign \$2828  = ra[76] | ra[77];
+  assign \$2829  = ra[78] | ra[79];
+  assign \$2830  = \$2828  | \$2829 ;
+  assign \$2831  = \$2827  | \$2830 ;
+  assign \$2832  = \$2824  | \$2831 ;
+  assign \$2833  = ra[80] | ra[81];
+  assign \$2834  = ra[82] | ra[83];
+  assign \$2835  = \$2833  | \$2834 ;
+  assign \$2836  = ra[84] | ra[85];
+  assign \$2837  = ra[86] | ra[87];
+  assign \$2838  = \$2836  | \$2837 ;
+  assign \$2839  = \$2835  | \$2838 ;
+  assign \$2840  = ra[88] | ra[89];
+  assign \$2841  = ra[90] | ra[91];
+  assign \$2842  = \$2840  | \$2841 ;
+  assign \$2843  = ra[92] | ra[93];
+  assign \$2844  = ra[94] | ra[95];
+  assign \$2845  = \$2843  | \$2844 ;
+  assign \$2846  = \$2842  | \$2845 ;
+  assign \$2847  = \$2839  | \$2846 ;
+  assign \$2848  = \$2832  | \$2847 ;
+  assign \$2849  = ra[96] | ra[97];
+  assign \$2850  = ra[98] | ra[99];
+  assign \$2851  = \$2849  | \$2850 ;
+  assign \$2852  = ra[100] | ra[101];
+  assign \$2853  = ra[102] | ra[103];
+  assign \$2854  = \$2852  | \$2853 ;
+  assign \$2855  = \$2851  | \$2854 ;
+  assign \$2856  = ra[104] | ra[105];
+  assign \$2857  = ra[106] | ra[107];
   assign \$2858  = \$2856  | \$2857 ;
-  assign \$2859  = \$2855  | \$2858 ;
-  assign \$2860  = ra[152] | ra[153];
-  assign \$2861  = ra[154] | ra[155];
-  assign \$2862  = \$2860  | \$2861 ;
-  assign \$2863  = ra[156] | ra[157];
-  assign \$2864  = ra[158] | ra[159];
-  assign \$2865  = \$2863  | \$2864 ;
-  assign \$2866  = \$2862  | \$2865 ;
-  assign \$2867  = \$2859  | \$2866 ;
-  assign \$2868  = \$2852  | \$2867 ;
-  assign \$2869  = ra[160] | ra[161];
-  assign \$2870  = ra[162] | ra[163];
-  assign \$2871  = \$2869  | \$2870 ;
-  assign \$2872  = ra[164] | ra[165];
-  assign \$2873  = ra[166] | ra[167];
-  assign \$2874  = \$2872  | \$2873 ;
-  assign \$2875  = \$2871  | \$2874 ;
-  assign \$2876  = ra[168] | ra[169];
-  assign \$2877  = ra[170] | ra[171];
-  assign \$2878  = \$2876  | \$2877 ;
-  assign \$2879  = ra[172] | ra[173];
-  assign \$2880  = ra[174] | ra[175];
-  assign \$2881  = \$2879  | \$2880 ;
-  assign \$2882  = \$2878  | \$2881 ;
-  assign \$2883  = \$2875  | \$2882 ;
-  assign \$2884  = ra[176] | ra[177];
-  assign \$2885  = ra[178] | ra[179];
-  assign \$2886  = \$2884  | \$2885 ;
-  assign \$2887  = ra[180] | ra[181];
-  assign \$2888  = ra[182] | ra[183];
-  assign \$2889  = \$2887  | \$2888 ;
-  assign \$2890  = \$2886  | \$2889 ;
-  assign \$2891  = ra[184] | ra[185];
-  assign \$2892  = ra[186] | ra[187];
-  assign \$2893  = \$2891  | \$2892 ;
-  assign \$2894  = ra[188] | ra[189];
-  assign \$2895  = ra[190] | ra[191];
-  assign \$2896  = \$2894  | \$2895 ;
-  assign \$2897  = \$2893  | \$2896 ;
-  assign \$2898  = \$2890  | \$2897 ;
-  assign \$2899  = \$2883  | \$2898 ;
-  assign \$2900  = \$2868  | \$2899 ;
-  assign \$2901  = ra[192] | ra[193];
-  assign \$2902  = ra[194] | ra[195];
-  assign \$2903  = \$2901  | \$2902 ;
-  assign \$2904  = ra[196] | ra[197];
-  assign \$2905  = ra[198] | ra[199];
+  assign \$2859  = ra[108] | ra[109];
+  assign \$2860  = ra[110] | ra[111];
+  assign \$2861  = \$2859  | \$2860 ;
+  assign \$2862  = \$2858  | \$2861 ;
+  assign \$2863  = \$2855  | \$2862 ;
+  assign \$2864  = ra[112] | ra[113];
+  assign \$2865  = ra[114] | ra[115];
+  assign \$2866  = \$2864  | \$2865 ;
+  assign \$2867  = ra[116] | ra[117];
+  assign \$2868  = ra[118] | ra[119];
+  assign \$2869  = \$2867  | \$2868 ;
+  assign \$2870  = \$2866  | \$2869 ;
+  assign \$2871  = ra[120] | ra[121];
+  assign \$2872  = ra[122] | ra[123];
+  assign \$2873  = \$2871  | \$2872 ;
+  assign \$2874  = ra[124] | ra[125];
+  assign \$2875  = ra[126] | ra[127];
+  assign \$2876  = \$2874  | \$2875 ;
+  assign \$2877  = \$2873  | \$2876 ;
+  assign \$2878  = \$2870  | \$2877 ;
+  assign \$2879  = \$2863  | \$2878 ;
+  assign \$2880  = \$2848  | \$2879 ;
+  assign \$2881  = \$2817  | \$2880 ;
+  assign \$2882  = ra[128] | ra[129];
+  assign \$2883  = ra[130] | ra[131];
+  assign \$2884  = \$2882  | \$2883 ;
+  assign \$2885  = ra[132] | ra[133];
+  assign \$2886  = ra[134] | ra[135];
+  assign \$2887  = \$2885  | \$2886 ;
+  assign \$2888  = \$2884  | \$2887 ;
+  assign \$2889  = ra[136] | ra[137];
+  assign \$2890  = ra[138] | ra[139];
+  assign \$2891  = \$2889  | \$2890 ;
+  assign \$2892  = ra[140] | ra[141];
+  assign \$2893  = ra[142] | ra[143];
+  assign \$2894  = \$2892  | \$2893 ;
+  assign \$2895  = \$2891  | \$2894 ;
+  assign \$2896  = \$2888  | \$2895 ;
+  assign \$2897  = ra[144] | ra[145];
+  assign \$2898  = ra[146] | ra[147];
+  assign \$2899  = \$2897  | \$2898 ;
+  assign \$2900  = ra[148] | ra[149];
+  assign \$2901  = ra[150] | ra[151];
+  assign \$2902  = \$2900  | \$2901 ;
+  assign \$2903  = \$2899  | \$2902 ;
+  assign \$2904  = ra[152] | ra[153];
+  assign \$2905  = ra[154] | ra[155];
   assign \$2906  = \$2904  | \$2905 ;
-  assign \$2907  = \$2903  | \$2906 ;
-  assign \$2908  = ra[200] | ra[201];
-  assign \$2909  = ra[202] | ra[203];
-  assign \$2910  = \$2908  | \$2909 ;
-  assign \$2911  = ra[204] | ra[205];
-  assign \$2912  = ra[206] | ra[207];
-  assign \$2913  = \$2911  | \$2912 ;
-  assign \$2914  = \$2910  | \$2913 ;
-  assign \$2915  = \$2907  | \$2914 ;
-  assign \$2916  = ra[208] | ra[209];
-  assign \$2917  = ra[210] | ra[211];
+  assign \$2907  = ra[156] | ra[157];
+  assign \$2908  = ra[158] | ra[159];
+  assign \$2909  = \$2907  | \$2908 ;
+  assign \$2910  = \$2906  | \$2909 ;
+  assign \$2911  = \$2903  | \$2910 ;
+  assign \$2912  = \$2896  | \$2911 ;
+  assign \$2913  = ra[160] | ra[161];
+  assign \$2914  = ra[162] | ra[163];
+  assign \$2915  = \$2913  | \$2914 ;
+  assign \$2916  = ra[164] | ra[165];
+  assign \$2917  = ra[166] | ra[167];
   assign \$2918  = \$2916  | \$2917 ;
-  assign \$2919  = ra[212] | ra[213];
-  assign \$2920  = ra[214] | ra[215];
-  assign \$2921  = \$2919  | \$2920 ;
-  assign \$2922  = \$2918  | \$2921 ;
-  assign \$2923  = ra[216] | ra[217];
-  assign \$2924  = ra[218] | ra[219];
+  assign \$2919  = \$2915  | \$2918 ;
+  assign \$2920  = ra[168] | ra[169];
+  assign \$2921  = ra[170] | ra[171];
+  assign \$2922  = \$2920  | \$2921 ;
+  assign \$2923  = ra[172] | ra[173];
+  assign \$2924  = ra[174] | ra[175];
   assign \$2925  = \$2923  | \$2924 ;
-  assign \$2926  = ra[220] | ra[221];
-  assign \$2927  = ra[222] | ra[223];
-  assign \$2928  = \$2926  | \$2927 ;
-  assign \$2929  = \$2925  | \$2928 ;
-  assign \$2930  = \$2922  | \$2929 ;
-  assign \$2931  = \$2915  | \$2930 ;
-  assign \$2932  = ra[224] | ra[225];
-  assign \$2933  = ra[226] | ra[227];
-  assign \$2934  = \$2932  | \$2933 ;
-  assign \$2935  = ra[228] | ra[229];
-  assign \$2936  = ra[230] | ra[231];
+  assign \$2926  = \$2922  | \$2925 ;
+  assign \$2927  = \$2919  | \$2926 ;
+  assign \$2928  = ra[176] | ra[177];
+  assign \$2929  = ra[178] | ra[179];
+  assign \$2930  = \$2928  | \$2929 ;
+  assign \$2931  = ra[180] | ra[181];
+  assign \$2932  = ra[182] | ra[183];
+  assign \$2933  = \$2931  | \$2932 ;
+  assign \$2934  = \$2930  | \$2933 ;
+  assign \$2935  = ra[184] | ra[185];
+  assign \$2936  = ra[186] | ra[187];
   assign \$2937  = \$2935  | \$2936 ;
-  assign \$2938  = \$2934  | \$2937 ;
-  assign \$2939  = ra[232] | ra[233];
-  assign \$2940  = ra[234] | ra[235];
-  assign \$2941  = \$2939  | \$2940 ;
-  assign \$2942  = ra[236] | ra[237];
-  assign \$2943  = ra[238] | ra[239];
-  assign \$2944  = \$2942  | \$2943 ;
-  assign \$2945  = \$2941  | \$2944 ;
-  assign \$2946  = \$2938  | \$2945 ;
-  assign \$2947  = ra[240] | ra[241];
-  assign \$2948  = ra[242] | ra[243];
-  assign \$2949  = \$2947  | \$2948 ;
-  assign \$2950  = ra[244] | ra[245];
-  assign \$2951  = ra[246] | ra[247];
-  assign \$2952  = \$2950  | \$2951 ;
-  assign \$2953  = \$2949  | \$2952 ;
-  assign \$2954  = ra[248] | ra[249];
-  assign \$2955  = ra[250] | ra[251];
-  assign \$2956  = \$2954  | \$2955 ;
-  assign \$2957  = ra[252] | ra[253];
-  assign \$2958  = ra[254] | ra[255];
-  assign \$2959  = \$2957  | \$2958 ;
-  assign \$2960  = \$2956  | \$2959 ;
-  assign \$2961  = \$2953  | \$2960 ;
-  assign \$2962  = \$2946  | \$2961 ;
-  assign \$2963  = \$2931  | \$2962 ;
-  assign \$2964  = \$2900  | \$2963 ;
-  assign \$2965  = \$2837  | \$2964 ;
-  assign \$2966  = ra[256] | ra[257];
-  assign \$2967  = ra[258] | ra[259];
-  assign \$2968  = \$2966  | \$2967 ;
-  assign \$2969  = ra[260] | ra[261];
-  assign \$2970  = ra[262] | ra[263];
-  assign \$2971  = \$2969  | \$2970 ;
-  assign \$2972  = \$2968  | \$2971 ;
-  assign \$2973  = ra[264] | ra[265];
-  assign \$2974  = ra[266] | ra[267];
-  assign \$2975  = \$2973  | \$2974 ;
-  assign \$2976  = ra[268] | ra[269];
-  assign \$2977  = ra[270] | ra[271];
+  assign \$2938  = ra[188] | ra[189];
+  assign \$2939  = ra[190] | ra[191];
+  assign \$2940  = \$2938  | \$2939 ;
+  assign \$2941  = \$2937  | \$2940 ;
+  assign \$2942  = \$2934  | \$2941 ;
+  assign \$2943  = \$2927  | \$2942 ;
+  assign \$2944  = \$2912  | \$2943 ;
+  assign \$2945  = ra[192] | ra[193];
+  assign \$2946  = ra[194] | ra[195];
+  assign \$2947  = \$2945  | \$2946 ;
+  assign \$2948  = ra[196] | ra[197];
+  assign \$2949  = ra[198] | ra[199];
+  assign \$2950  = \$2948  | \$2949 ;
+  assign \$2951  = \$2947  | \$2950 ;
+  assign \$2952  = ra[200] | ra[201];
+  assign \$2953  = ra[202] | ra[203];
+  assign \$2954  = \$2952  | \$2953 ;
+  assign \$2955  = ra[204] | ra[205];
+  assign \$2956  = ra[206] | ra[207];
+  assign \$2957  = \$2955  | \$2956 ;
+  assign \$2958  = \$2954  | \$2957 ;
+  assign \$2959  = \$2951  | \$2958 ;
+  assign \$2960  = ra[208] | ra[209];
+  assign \$2961  = ra[210] | ra[211];
+  assign \$2962  = \$2960  | \$2961 ;
+  assign \$2963  = ra[212] | ra[213];
+  assign \$2964  = ra[214] | ra[215];
+  assign \$2965  = \$2963  | \$2964 ;
+  assign \$2966  = \$2962  | \$2965 ;
+  assign \$2967  = ra[216] | ra[217];
+  assign \$2968  = ra[218] | ra[219];
+  assign \$2969  = \$2967  | \$2968 ;
+  assign \$2970  = ra[220] | ra[221];
+  assign \$2971  = ra[222] | ra[223];
+  assign \$2972  = \$2970  | \$2971 ;
+  assign \$2973  = \$2969  | \$2972 ;
+  assign \$2974  = \$2966  | \$2973 ;
+  assign \$2975  = \$2959  | \$2974 ;
+  assign \$2976  = ra[224] | ra[225];
+  assign \$2977  = ra[226] | ra[227];
   assign \$2978  = \$2976  | \$2977 ;
-  assign \$2979  = \$2975  | \$2978 ;
-  assign \$2980  = \$2972  | \$2979 ;
-  assign \$2981  = ra[272] | ra[273];
-  assign \$2982  = ra[274] | ra[275];
-  assign \$2983  = \$2981  | \$2982 ;
-  assign \$2984  = ra[276] | ra[277];
-  assign \$2985  = ra[278] | ra[279];
-  assign \$2986  = \$2984  | \$2985 ;
-  assign \$2987  = \$2983  | \$2986 ;
-  assign \$2988  = ra[280] | ra[281];
-  assign \$2989  = ra[282] | ra[283];
-  assign \$2990  = \$2988  | \$2989 ;
-  assign \$2991  = ra[284] | ra[285];
-  assign \$2992  = ra[286] | ra[287];
+  assign \$2979  = ra[228] | ra[229];
+  assign \$2980  = ra[230] | ra[231];
+  assign \$2981  = \$2979  | \$2980 ;
+  assign \$2982  = \$2978  | \$2981 ;
+  assign \$2983  = ra[232] | ra[233];
+  assign \$2984  = ra[234] | ra[235];
+  assign \$2985  = \$2983  | \$2984 ;
+  assign \$2986  = ra[236] | ra[237];
+  assign \$2987  = ra[238] | ra[239];
+  assign \$2988  = \$2986  | \$2987 ;
+  assign \$2989  = \$2985  | \$2988 ;
+  assign \$2990  = \$2982  | \$2989 ;
+  assign \$2991  = ra[240] | ra[241];
+  assign \$2992  = ra[242] | ra[243];
   assign \$2993  = \$2991  | \$2992 ;
-  assign \$2994  = \$2990  | \$2993 ;
-  assign \$2995  = \$2987  | \$2994 ;
-  assign \$2996  = \$2980  | \$2995 ;
-  assign \$2997  = ra[288] | ra[289];
-  assign \$2998  = ra[290] | ra[291];
-  assign \$2999  = \$2997  | \$2998 ;
-  assign \$3000  = ra[292] | ra[293];
-  assign \$3001  = ra[294] | ra[295];
-  assign \$3002  = \$3000  | \$3001 ;
-  assign \$3003  = \$2999  | \$3002 ;
-  assign \$3004  = ra[296] | ra[297];
-  assign \$3005  = ra[298] | ra[299];
-  assign \$3006  = \$3004  | \$3005 ;
-  assign \$3007  = ra[300] | ra[301];
-  assign \$3008  = ra[302] | ra[303];
-  assign \$3009  = \$3007  | \$3008 ;
-  assign \$3010  = \$3006  | \$3009 ;
-  assign \$3011  = \$3003  | \$3010 ;
-  assign \$3012  = ra[304] | ra[305];
-  assign \$3013  = ra[306] | ra[307];
-  assign \$3014  = \$3012  | \$3013 ;
-  assign \$3015  = ra[308] | ra[309];
-  assign \$3016  = ra[310] | ra[311];
-  assign \$3017  = \$3015  | \$3016 ;
-  assign \$3018  = \$3014  | \$3017 ;
-  assign \$3019  = ra[312] | ra[313];
-  assign \$3020  = ra[314] | ra[315];
-  assign \$3021  = \$3019  | \$3020 ;
-  assign \$3022  = ra[316] | ra[317];
-  assign \$3023  = ra[318] | ra[319];
-  assign \$3024  = \$3022  | \$3023 ;
-  assign \$3025  = \$3021  | \$3024 ;
-  assign \$3026  = \$3018  | \$3025 ;
-  assign \$3027  = \$3011  | \$3026 ;
-  assign \$3028  = \$2996  | \$3027 ;
-  assign \$3029  = ra[320] | ra[321];
-  assign \$3030  = ra[322] | ra[323];
-  assign \$3031  = \$3029  | \$3030 ;
-  assign \$3032  = ra[324] | ra[325];
-  assign \$3033  = ra[326] | ra[327];
+  assign \$2994  = ra[244] | ra[245];
+  assign \$2995  = ra[246] | ra[247];
+  assign \$2996  = \$2994  | \$2995 ;
+  assign \$2997  = \$2993  | \$2996 ;
+  assign \$2998  = ra[248] | ra[249];
+  assign \$2999  = ra[250] | ra[251];
+  assign \$3000  = \$2998  | \$2999 ;
+  assign \$3001  = ra[252] | ra[253];
+  assign \$3002  = ra[254] | ra[255];
+  assign \$3003  = \$3001  | \$3002 ;
+  assign \$3004  = \$3000  | \$3003 ;
+  assign \$3005  = \$2997  | \$3004 ;
+  assign \$3006  = \$2990  | \$3005 ;
+  assign \$3007  = \$2975  | \$3006 ;
+  assign \$3008  = \$2944  | \$3007 ;
+  assign \$3009  = \$2881  | \$3008 ;
+  assign \$3010  = ra[256] | ra[257];
+  assign \$3011  = ra[258] | ra[259];
+  assign \$3012  = \$3010  | \$3011 ;
+  assign \$3013  = ra[260] | ra[261];
+  assign \$3014  = ra[262] | ra[263];
+  assign \$3015  = \$3013  | \$3014 ;
+  assign \$3016  = \$3012  | \$3015 ;
+  assign \$3017  = ra[264] | ra[265];
+  assign \$3018  = ra[266] | ra[267];
+  assign \$3019  = \$3017  | \$3018 ;
+  assign \$3020  = ra[268] | ra[269];
+  assign \$3021  = ra[270] | ra[271];
+  assign \$3022  = \$3020  | \$3021 ;
+  assign \$3023  = \$3019  | \$3022 ;
+  assign \$3024  = \$3016  | \$3023 ;
+  assign \$3025  = ra[272] | ra[273];
+  assign \$3026  = ra[274] | ra[275];
+  assign \$3027  = \$3025  | \$3026 ;
+  assign \$3028  = ra[276] | ra[277];
+  assign \$3029  = ra[278] | ra[279];
+  assign \$3030  = \$3028  | \$3029 ;
+  assign \$3031  = \$3027  | \$3030 ;
+  assign \$3032  = ra[280] | ra[281];
+  assign \$3033  = ra[282] | ra[283];
   assign \$3034  = \$3032  | \$3033 ;
-  assign \$3035  = \$3031  | \$3034 ;
-  assign \$3036  = ra[328] | ra[329];
-  assign \$3037  = ra[330] | ra[331];
-  assign \$3038  = \$3036  | \$3037 ;
-  assign \$3039  = ra[332] | ra[333];
-  assign \$3040  = ra[334] | ra[335];
-  assign \$3041  = \$3039  | \$3040 ;
-  assign \$3042  = \$3038  | \$3041 ;
-  assign \$3043  = \$3035  | \$3042 ;
-  assign \$3044  = ra[336] | ra[337];
-  assign \$3045  = ra[338] | ra[339];
+  assign \$3035  = ra[284] | ra[285];
+  assign \$3036  = ra[286] | ra[287];
+  assign \$3037  = \$3035  | \$3036 ;
+  assign \$3038  = \$3034  | \$3037 ;
+  assign \$3039  = \$3031  | \$3038 ;
+  assign \$3040  = \$3024  | \$3039 ;
+  assign \$3041  = ra[288] | ra[289];
+  assign \$3042  = ra[290] | ra[291];
+  assign \$3043  = \$3041  | \$3042 ;
+  assign \$3044  = ra[292] | ra[293];
+  assign \$3045  = ra[294] | ra[295];
   assign \$3046  = \$3044  | \$3045 ;
-  assign \$3047  = ra[340] | ra[341];
-  assign \$3048  = ra[342] | ra[343];
-  assign \$3049  = \$3047  | \$3048 ;
-  assign \$3050  = \$3046  | \$3049 ;
-  assign \$3051  = ra[344] | ra[345];
-  assign \$3052  = ra[346] | ra[347];
+  assign \$3047  = \$3043  | \$3046 ;
+  assign \$3048  = ra[296] | ra[297];
+  assign \$3049  = ra[298] | ra[299];
+  assign \$3050  = \$3048  | \$3049 ;
+  assign \$3051  = ra[300] | ra[301];
+  assign \$3052  = ra[302] | ra[303];
   assign \$3053  = \$3051  | \$3052 ;
-  assign \$3054  = ra[348] | ra[349];
-  assign \$3055  = ra[350] | ra[351];
-  assign \$3056  = \$3054  | \$3055 ;
-  assign \$3057  = \$3053  | \$3056 ;
-  assign \$3058  = \$3050  | \$3057 ;
-  assign \$3059  = \$3043  | \$3058 ;
-  assign \$3060  = ra[352] | ra[353];
-  assign \$3061  = ra[354] | ra[355];
-  assign \$3062  = \$3060  | \$3061 ;
-  assign \$3063  = ra[356] | ra[357];
-  assign \$3064  = ra[358] | ra[359];
+  assign \$3054  = \$3050  | \$3053 ;
+  assign \$3055  = \$3047  | \$3054 ;
+  assign \$3056  = ra[304] | ra[305];
+  assign \$3057  = ra[306] | ra[307];
+  assign \$3058  = \$3056  | \$3057 ;
+  assign \$3059  = ra[308] | ra[309];
+  assign \$3060  = ra[310] | ra[311];
+  assign \$3061  = \$3059  | \$3060 ;
+  assign \$3062  = \$3058  | \$3061 ;
+  assign \$3063  = ra[312] | ra[313];
+  assign \$3064  = ra[314] | ra[315];
   assign \$3065  = \$3063  | \$3064 ;
-  assign \$3066  = \$3062  | \$3065 ;
-  assign \$3067  = ra[360] | ra[361];
-  assign \$3068  = ra[362] | ra[363];
-  assign \$3069  = \$3067  | \$3068 ;
-  assign \$3070  = ra[364] | ra[365];
-  assign \$3071  = ra[366] | ra[367];
-  assign \$3072  = \$3070  | \$3071 ;
-  assign \$3073  = \$3069  | \$3072 ;
-  assign \$3074  = \$3066  | \$3073 ;
-  assign \$3075  = ra[368] | ra[369];
-  assign \$3076  = ra[370] | ra[371];
-  assign \$3077  = \$3075  | \$3076 ;
-  assign \$3078  = ra[372] | ra[373];
-  assign \$3079  = ra[374] | ra[375];
-  assign \$3080  = \$3078  | \$3079 ;
-  assign \$3081  = \$3077  | \$3080 ;
-  assign \$3082  = ra[376] | ra[377];
-  assign \$3083  = ra[378] | ra[379];
-  assign \$3084  = \$3082  | \$3083 ;
-  assign \$3085  = ra[380] | ra[381];
-  assign \$3086  = ra[382] | ra[383];
-  assign \$3087  = \$3085  | \$3086 ;
-  assign \$3088  = \$3084  | \$3087 ;
-  assign \$3089  = \$3081  | \$3088 ;
-  assign \$3090  = \$3074  | \$3089 ;
-  assign \$3091  = \$3059  | \$3090 ;
-  assign \$3092  = \$3028  | \$3091 ;
-  assign \$3093  = ra[384] | ra[385];
-  assign \$3094  = ra[386] | ra[387];
-  assign \$3095  = \$3093  | \$3094 ;
-  assign \$3096  = ra[388] | ra[389];
-  assign \$3097  = ra[390] | ra[391];
-  assign \$3098  = \$3096  | \$3097 ;
-  assign \$3099  = \$3095  | \$3098 ;
-  assign \$3100  = ra[392] | ra[393];
-  assign \$3101  = ra[394] | ra[395];
-  assign \$3102  = \$3100  | \$3101 ;
-  assign \$3103  = ra[396] | ra[397];
-  assign \$3104  = ra[398] | ra[399];
-  assign \$3105  = \$3103  | \$3104 ;
-  assign \$3106  = \$3102  | \$3105 ;
-  assign \$3107  = \$3099  | \$3106 ;
-  assign \$3108  = ra[400] | ra[401];
-  assign \$3109  = ra[402] | ra[403];
-  assign \$3110  = \$3108  | \$3109 ;
-  assign \$3111  = ra[404] | ra[405];
-  assign \$3112  = ra[406] | ra[407];
+  assign \$3066  = ra[316] | ra[317];
+  assign \$3067  = ra[318] | ra[319];
+  assign \$3068  = \$3066  | \$3067 ;
+  assign \$3069  = \$3065  | \$3068 ;
+  assign \$3070  = \$3062  | \$3069 ;
+  assign \$3071  = \$3055  | \$3070 ;
+  assign \$3072  = \$3040  | \$3071 ;
+  assign \$3073  = ra[320] | ra[321];
+  assign \$3074  = ra[322] | ra[323];
+  assign \$3075  = \$3073  | \$3074 ;
+  assign \$3076  = ra[324] | ra[325];
+  assign \$3077  = ra[326] | ra[327];
+  assign \$3078  = \$3076  | \$3077 ;
+  assign \$3079  = \$3075  | \$3078 ;
+  assign \$3080  = ra[328] | ra[329];
+  assign \$3081  = ra[330] | ra[331];
+  assign \$3082  = \$3080  | \$3081 ;
+  assign \$3083  = ra[332] | ra[333];
+  assign \$3084  = ra[334] | ra[335];
+  assign \$3085  = \$3083  | \$3084 ;
+  assign \$3086  = \$3082  | \$3085 ;
+  assign \$3087  = \$3079  | \$3086 ;
+  assign \$3088  = ra[336] | ra[337];
+  assign \$3089  = ra[338] | ra[339];
+  assign \$3090  = \$3088  | \$3089 ;
+  assign \$3091  = ra[340] | ra[341];
+  assign \$3092  = ra[342] | ra[343];
+  assign \$3093  = \$3091  | \$3092 ;
+  assign \$3094  = \$3090  | \$3093 ;
+  assign \$3095  = ra[344] | ra[345];
+  assign \$3096  = ra[346] | ra[347];
+  assign \$3097  = \$3095  | \$3096 ;
+  assign \$3098  = ra[348] | ra[349];
+  assign \$3099  = ra[350] | ra[351];
+  assign \$3100  = \$3098  | \$3099 ;
+  assign \$3101  = \$3097  | \$3100 ;
+  assign \$3102  = \$3094  | \$3101 ;
+  assign \$3103  = \$3087  | \$3102 ;
+  assign \$3104  = ra[352] | ra[353];
+  assign \$3105  = ra[354] | ra[355];
+  assign \$3106  = \$3104  | \$3105 ;
+  assign \$3107  = ra[356] | ra[357];
+  assign \$3108  = ra[358] | ra[359];
+  assign \$3109  = \$3107  | \$3108 ;
+  assign \$3110  = \$3106  | \$3109 ;
+  assign \$3111  = ra[360] | ra[361];
+  assign \$3112  = ra[362] | ra[363];
   assign \$3113  = \$3111  | \$3112 ;
-  assign \$3114  = \$3110  | \$3113 ;
-  assign \$3115  = ra[408] | ra[409];
-  assign \$3116  = ra[410] | ra[411];
-  assign \$3117  = \$3115  | \$3116 ;
-  assign \$3118  = ra[412] | ra[413];
-  assign \$3119  = ra[414] | ra[415];
-  assign \$3120  = \$3118  | \$3119 ;
-  assign \$3121  = \$3117  | \$3120 ;
-  assign \$3122  = \$3114  | \$3121 ;
-  assign \$3123  = \$3107  | \$3122 ;
-  assign \$3124  = ra[416] | ra[417];
-  assign \$3125  = ra[418] | ra[419];
-  assign \$3126  = \$3124  | \$3125 ;
-  assign \$3127  = ra[420] | ra[421];
-  assign \$3128  = ra[422] | ra[423];
-  assign \$3129  = \$3127  | \$3128 ;
-  assign \$3130  = \$3126  | \$3129 ;
-  assign \$3131  = ra[424] | ra[425];
-  assign \$3132  = ra[426] | ra[427];
-  assign \$3133  = \$3131  | \$3132 ;
-  assign \$3134  = ra[428] | ra[429];
-  assign \$3135  = ra[430] | ra[431];
-  assign \$3136  = \$3134  | \$3135 ;
-  assign \$3137  = \$3133  | \$3136 ;
-  assign \$3138  = \$3130  | \$3137 ;
-  assign \$3139  = ra[432] | ra[433];
-  assign \$3140  = ra[434] | ra[435];
-  assign \$3141  = \$3139  | \$3140 ;
-  assign \$3142  = ra[436] | ra[437];
-  assign \$3143  = ra[438] | ra[439];
-  assign \$3144  = \$3142  | \$3143 ;
-  assign \$3145  = \$3141  | \$3144 ;
-  assign \$3146  = ra[440] | ra[441];
-  assign \$3147  = ra[442] | ra[443];
-  assign \$3148  = \$3146  | \$3147 ;
-  assign \$3149  = ra[444] | ra[445];
-  assign \$3150  = ra[446] | ra[447];
-  assign \$3151  = \$3149  | \$3150 ;
-  assign \$3152  = \$3148  | \$3151 ;
-  assign \$3153  = \$3145  | \$3152 ;
-  assign \$3154  = \$3138  | \$3153 ;
-  assign \$3155  = \$3123  | \$3154 ;
-  assign \$3156  = ra[448] | ra[449];
-  assign \$3157  = ra[450] | ra[451];
-  assign \$3158  = \$3156  | \$3157 ;
-  assign \$3159  = ra[452] | ra[453];
-  assign \$3160  = ra[454] | ra[455];
+  assign \$3114  = ra[364] | ra[365];
+  assign \$3115  = ra[366] | ra[367];
+  assign \$3116  = \$3114  | \$3115 ;
+  assign \$3117  = \$3113  | \$3116 ;
+  assign \$3118  = \$3110  | \$3117 ;
+  assign \$3119  = ra[368] | ra[369];
+  assign \$3120  = ra[370] | ra[371];
+  assign \$3121  = \$3119  | \$3120 ;
+  assign \$3122  = ra[372] | ra[373];
+  assign \$3123  = ra[374] | ra[375];
+  assign \$3124  = \$3122  | \$3123 ;
+  assign \$3125  = \$3121  | \$3124 ;
+  assign \$3126  = ra[376] | ra[377];
+  assign \$3127  = ra[378] | ra[379];
+  assign \$3128  = \$3126  | \$3127 ;
+  assign \$3129  = ra[380] | ra[381];
+  assign \$3130  = ra[382] | ra[383];
+  assign \$3131  = \$3129  | \$3130 ;
+  assign \$3132  = \$3128  | \$3131 ;
+  assign \$3133  = \$3125  | \$3132 ;
+  assign \$3134  = \$3118  | \$3133 ;
+  assign \$3135  = \$3103  | \$3134 ;
+  assign \$3136  = \$3072  | \$3135 ;
+  assign \$3137  = ra[384] | ra[385];
+  assign \$3138  = ra[386] | ra[387];
+  assign \$3139  = \$3137  | \$3138 ;
+  assign \$3140  = ra[388] | ra[389];
+  assign \$3141  = ra[390] | ra[391];
+  assign \$3142  = \$3140  | \$3141 ;
+  assign \$3143  = \$3139  | \$3142 ;
+  assign \$3144  = ra[392] | ra[393];
+  assign \$3145  = ra[394] | ra[395];
+  assign \$3146  = \$3144  | \$3145 ;
+  assign \$3147  = ra[396] | ra[397];
+  assign \$3148  = ra[398] | ra[399];
+  assign \$3149  = \$3147  | \$3148 ;
+  assign \$3150  = \$3146  | \$3149 ;
+  assign \$3151  = \$3143  | \$3150 ;
+  assign \$3152  = ra[400] | ra[401];
+  assign \$3153  = ra[402] | ra[403];
+  assign \$3154  = \$3152  | \$3153 ;
+  assign \$3155  = ra[404] | ra[405];
+  assign \$3156  = ra[406] | ra[407];
+  assign \$3157  = \$3155  | \$3156 ;
+  assign \$3158  = \$3154  | \$3157 ;
+  assign \$3159  = ra[408] | ra[409];
+  assign \$3160  = ra[410] | ra[411];
   assign \$3161  = \$3159  | \$3160 ;
-  assign \$3162  = \$3158  | \$3161 ;
-  assign \$3163  = ra[456] | ra[457];
-  assign \$3164  = ra[458] | ra[459];
-  assign \$3165  = \$3163  | \$3164 ;
-  assign \$3166  = ra[460] | ra[461];
-  assign \$3167  = ra[462] | ra[463];
-  assign \$3168  = \$3166  | \$3167 ;
-  assign \$3169  = \$3165  | \$3168 ;
-  assign \$3170  = \$3162  | \$3169 ;
-  assign \$3171  = ra[464] | ra[465];
-  assign \$3172  = ra[466] | ra[467];
+  assign \$3162  = ra[412] | ra[413];
+  assign \$3163  = ra[414] | ra[415];
+  assign \$3164  = \$3162  | \$3163 ;
+  assign \$3165  = \$3161  | \$3164 ;
+  assign \$3166  = \$3158  | \$3165 ;
+  assign \$3167  = \$3151  | \$3166 ;
+  assign \$3168  = ra[416] | ra[417];
+  assign \$3169  = ra[418] | ra[419];
+  assign \$3170  = \$3168  | \$3169 ;
+  assign \$3171  = ra[420] | ra[421];
+  assign \$3172  = ra[422] | ra[423];
   assign \$3173  = \$3171  | \$3172 ;
-  assign \$3174  = ra[468] | ra[469];
-  assign \$3175  = ra[470] | ra[471];
-  assign \$3176  = \$3174  | \$3175 ;
-  assign \$3177  = \$3173  | \$3176 ;
-  assign \$3178  = ra[472] | ra[473];
-  assign \$3179  = ra[474] | ra[475];
+  assign \$3174  = \$3170  | \$3173 ;
+  assign \$3175  = ra[424] | ra[425];
+  assign \$3176  = ra[426] | ra[427];
+  assign \$3177  = \$3175  | \$3176 ;
+  assign \$3178  = ra[428] | ra[429];
+  assign \$3179  = ra[430] | ra[431];
   assign \$3180  = \$3178  | \$3179 ;
-  assign \$3181  = ra[476] | ra[477];
-  assign \$3182  = ra[478] | ra[479];
-  assign \$3183  = \$3181  | \$3182 ;
-  assign \$3184  = \$3180  | \$3183 ;
-  assign \$3185  = \$3177  | \$3184 ;
-  assign \$3186  = \$3170  | \$3185 ;
-  assign \$3187  = ra[480] | ra[481];
-  assign \$3188  = ra[482] | ra[483];
-  assign \$3189  = \$3187  | \$3188 ;
-  assign \$3190  = ra[484] | ra[485];
-  assign \$3191  = ra[486] | ra[487];
+  assign \$3181  = \$3177  | \$3180 ;
+  assign \$3182  = \$3174  | \$3181 ;
+  assign \$3183  = ra[432] | ra[433];
+  assign \$3184  = ra[434] | ra[435];
+  assign \$3185  = \$3183  | \$3184 ;
+  assign \$3186  = ra[436] | ra[437];
+  assign \$3187  = ra[438] | ra[439];
+  assign \$3188  = \$3186  | \$3187 ;
+  assign \$3189  = \$3185  | \$3188 ;
+  assign \$3190  = ra[440] | ra[441];
+  assign \$3191  = ra[442] | ra[443];
   assign \$3192  = \$3190  | \$3191 ;
-  assign \$3193  = \$3189  | \$3192 ;
-  assign \$3194  = ra[488] | ra[489];
-  assign \$3195  = ra[490] | ra[491];
-  assign \$3196  = \$3194  | \$3195 ;
-  assign \$3197  = ra[492] | ra[493];
-  assign \$3198  = ra[494] | ra[495];
-  assign \$3199  = \$3197  | \$3198 ;
-  assign \$3200  = \$3196  | \$3199 ;
-  assign \$3201  = \$3193  | \$3200 ;
-  assign \$3202  = ra[496] | ra[497];
-  assign \$3203  = ra[498] | ra[499];
-  assign \$3204  = \$3202  | \$3203 ;
-  assign \$3205  = ra[500] | ra[501];
-  assign \$3206  = ra[502] | ra[503];
-  assign \$3207  = \$3205  | \$3206 ;
-  assign \$3208  = \$3204  | \$3207 ;
-  assign \$3209  = ra[504] | ra[505];
-  assign \$3210  = ra[506] | ra[507];
-  assign \$3211  = \$3209  | \$3210 ;
-  assign \$3212  = ra[508] | ra[509];
-  assign \$3213  = ra[510] | ra[511];
-  assign \$3214  = \$3212  | \$3213 ;
-  assign \$3215  = \$3211  | \$3214 ;
-  assign \$3216  = \$3208  | \$3215 ;
-  assign \$3217  = \$3201  | \$3216 ;
-  assign \$3218  = \$3186  | \$3217 ;
-  assign \$3219  = \$3155  | \$3218 ;
-  assign \$3220  = \$3092  | \$3219 ;
-  assign \$3221  = \$2965  | \$3220 ;
-  assign \$3222  = ra[256] | ra[257];
-  assign \$3223  = ra[258] | ra[259];
+  assign \$3193  = ra[444] | ra[445];
+  assign \$3194  = ra[446] | ra[447];
+  assign \$3195  = \$3193  | \$3194 ;
+  assign \$3196  = \$3192  | \$3195 ;
+  assign \$3197  = \$3189  | \$3196 ;
+  assign \$3198  = \$3182  | \$3197 ;
+  assign \$3199  = \$3167  | \$3198 ;
+  assign \$3200  = ra[448] | ra[449];
+  assign \$3201  = ra[450] | ra[451];
+  assign \$3202  = \$3200  | \$3201 ;
+  assign \$3203  = ra[452] | ra[453];
+  assign \$3204  = ra[454] | ra[455];
+  assign \$3205  = \$3203  | \$3204 ;
+  assign \$3206  = \$3202  | \$3205 ;
+  assign \$3207  = ra[456] | ra[457];
+  assign \$3208  = ra[458] | ra[459];
+  assign \$3209  = \$3207  | \$3208 ;
+  assign \$3210  = ra[460] | ra[461];
+  assign \$3211  = ra[462] | ra[463];
+  assign \$3212  = \$3210  | \$3211 ;
+  assign \$3213  = \$3209  | \$3212 ;
+  assign \$3214  = \$3206  | \$3213 ;
+  assign \$3215  = ra[464] | ra[465];
+  assign \$3216  = ra[466] | ra[467];
+  assign \$3217  = \$3215  | \$3216 ;
+  assign \$3218  = ra[468] | ra[469];
+  assign \$3219  = ra[470] | ra[471];
+  assign \$3220  = \$3218  | \$3219 ;
+  assign \$3221  = \$3217  | \$3220 ;
+  assign \$3222  = ra[472] | ra[473];
+  assign \$3223  = ra[474] | ra[475];
   assign \$3224  = \$3222  | \$3223 ;
-  assign \$3225  = ra[260] | ra[261];
-  assign \$3226  = ra[262] | ra[263];
+  assign \$3225  = ra[476] | ra[477];
+  assign \$3226  = ra[478] | ra[479];
   assign \$3227  = \$3225  | \$3226 ;
   assign \$3228  = \$3224  | \$3227 ;
-  assign \$3229  = ra[264] | ra[265];
-  assign \$3230  = ra[266] | ra[267];
-  assign \$3231  = \$3229  | \$3230 ;
-  assign \$3232  = ra[268] | ra[269];
-  assign \$3233  = ra[270] | ra[271];
-  assign \$3234  = \$3232  | \$3233 ;
-  assign \$3235  = \$3231  | \$3234 ;
-  assign \$3236  = \$3228  | \$3235 ;
-  assign \$3237  = ra[272] | ra[273];
-  assign \$3238  = ra[274] | ra[275];
-  assign \$3239  = \$3237  | \$3238 ;
-  assign \$3240  = ra[276] | ra[277];
-  assign \$3241  = ra[278] | ra[279];
-  assign \$3242  = \$3240  | \$3241 ;
-  assign \$3243  = \$3239  | \$3242 ;
-  assign \$3244  = ra[280] | ra[281];
-  assign \$3245  = ra[282] | ra[283];
-  assign \$3246  = \$3244  | \$3245 ;
-  assign \$3247  = ra[284] | ra[285];
-  assign \$3248  = ra[286] | ra[287];
-  assign \$3249  = \$3247  | \$3248 ;
-  assign \$3250  = \$3246  | \$3249 ;
-  assign \$3251  = \$3243  | \$3250 ;
-  assign \$3252  = \$3236  | \$3251 ;
-  assign \$3253  = ra[288] | ra[289];
-  assign \$3254  = ra[290] | ra[291];
+  assign \$3229  = \$3221  | \$3228 ;
+  assign \$3230  = \$3214  | \$3229 ;
+  assign \$3231  = ra[480] | ra[481];
+  assign \$3232  = ra[482] | ra[483];
+  assign \$3233  = \$3231  | \$3232 ;
+  assign \$3234  = ra[484] | ra[485];
+  assign \$3235  = ra[486] | ra[487];
+  assign \$3236  = \$3234  | \$3235 ;
+  assign \$3237  = \$3233  | \$3236 ;
+  assign \$3238  = ra[488] | ra[489];
+  assign \$3239  = ra[490] | ra[491];
+  assign \$3240  = \$3238  | \$3239 ;
+  assign \$3241  = ra[492] | ra[493];
+  assign \$3242  = ra[494] | ra[495];
+  assign \$3243  = \$3241  | \$3242 ;
+  assign \$3244  = \$3240  | \$3243 ;
+  assign \$3245  = \$3237  | \$3244 ;
+  assign \$3246  = ra[496] | ra[497];
+  assign \$3247  = ra[498] | ra[499];
+  assign \$3248  = \$3246  | \$3247 ;
+  assign \$3249  = ra[500] | ra[501];
+  assign \$3250  = ra[502] | ra[503];
+  assign \$3251  = \$3249  | \$3250 ;
+  assign \$3252  = \$3248  | \$3251 ;
+  assign \$3253  = ra[504] | ra[505];
+  assign \$3254  = ra[506] | ra[507];
   assign \$3255  = \$3253  | \$3254 ;
-  assign \$3256  = ra[292] | ra[293];
-  assign \$3257  = ra[294] | ra[295];
+  assign \$3256  = ra[508] | ra[509];
+  assign \$3257  = ra[510] | ra[511];
   assign \$3258  = \$3256  | \$3257 ;
   assign \$3259  = \$3255  | \$3258 ;
-  assign \$3260  = ra[296] | ra[297];
-  assign \$3261  = ra[298] | ra[299];
-  assign \$3262  = \$3260  | \$3261 ;
-  assign \$3263  = ra[300] | ra[301];
-  assign \$3264  = ra[302] | ra[303];
-  assign \$3265  = \$3263  | \$3264 ;
-  assign \$3266  = \$3262  | \$3265 ;
-  assign \$3267  = \$3259  | \$3266 ;
-  assign \$3268  = ra[304] | ra[305];
-  assign \$3269  = ra[306] | ra[307];
-  assign \$3270  = \$3268  | \$3269 ;
-  assign \$3271  = ra[308] | ra[309];
-  assign \$3272  = ra[310] | ra[311];
-  assign \$3273  = \$3271  | \$3272 ;
-  assign \$3274  = \$3270  | \$3273 ;
-  assign \$3275  = ra[312] | ra[313];
-  assign \$3276  = ra[314] | ra[315];
-  assign \$3277  = \$3275  | \$3276 ;
-  assign \$3278  = ra[316] | ra[317];
-  assign \$3279  = ra[318] | ra[319];
-  assign \$3280  = \$3278  | \$3279 ;
-  assign \$3281  = \$3277  | \$3280 ;
-  assign \$3282  = \$3274  | \$3281 ;
-  assign \$3283  = \$3267  | \$3282 ;
-  assign \$3284  = \$3252  | \$3283 ;
-  assign \$3285  = ra[320] | ra[321];
-  assign \$3286  = ra[322] | ra[323];
-  assign \$3287  = \$3285  | \$3286 ;
-  assign \$3288  = ra[324] | ra[325];
-  assign \$3289  = ra[326] | ra[327];
+  assign \$3260  = \$3252  | \$3259 ;
+  assign \$3261  = \$3245  | \$3260 ;
+  assign \$3262  = \$3230  | \$3261 ;
+  assign \$3263  = \$3199  | \$3262 ;
+  assign \$3264  = \$3136  | \$3263 ;
+  assign \$3265  = \$3009  | \$3264 ;
+  assign \$3266  = ra[256] | ra[257];
+  assign \$3267  = ra[258] | ra[259];
+  assign \$3268  = \$3266  | \$3267 ;
+  assign \$3269  = ra[260] | ra[261];
+  assign \$3270  = ra[262] | ra[263];
+  assign \$3271  = \$3269  | \$3270 ;
+  assign \$3272  = \$3268  | \$3271 ;
+  assign \$3273  = ra[264] | ra[265];
+  assign \$3274  = ra[266] | ra[267];
+  assign \$3275  = \$3273  | \$3274 ;
+  assign \$3276  = ra[268] | ra[269];
+  assign \$3277  = ra[270] | ra[271];
+  assign \$3278  = \$3276  | \$3277 ;
+  assign \$3279  = \$3275  | \$3278 ;
+  assign \$3280  = \$3272  | \$3279 ;
+  assign \$3281  = ra[272] | ra[273];
+  assign \$3282  = ra[274] | ra[275];
+  assign \$3283  = \$3281  | \$3282 ;
+  assign \$3284  = ra[276] | ra[277];
+  assign \$3285  = ra[278] | ra[279];
+  assign \$3286  = \$3284  | \$3285 ;
+  assign \$3287  = \$3283  | \$3286 ;
+  assign \$3288  = ra[280] | ra[281];
+  assign \$3289  = ra[282] | ra[283];
   assign \$3290  = \$3288  | \$3289 ;
-  assign \$3291  = \$3287  | \$3290 ;
-  assign \$3292  = ra[328] | ra[329];
-  assign \$3293  = ra[330] | ra[331];
-  assign \$3294  = \$3292  | \$3293 ;
-  assign \$3295  = ra[332] | ra[333];
-  assign \$3296  = ra[334] | ra[335];
-  assign \$3297  = \$3295  | \$3296 ;
-  assign \$3298  = \$3294  | \$3297 ;
-  assign \$3299  = \$3291  | \$3298 ;
-  assign \$3300  = ra[336] | ra[337];
-  assign \$3301  = ra[338] | ra[339];
+  assign \$3291  = ra[284] | ra[285];
+  assign \$3292  = ra[286] | ra[287];
+  assign \$3293  = \$3291  | \$3292 ;
+  assign \$3294  = \$3290  | \$3293 ;
+  assign \$3295  = \$3287  | \$3294 ;
+  assign \$3296  = \$3280  | \$3295 ;
+  assign \$3297  = ra[288] | ra[289];
+  assign \$3298  = ra[290] | ra[291];
+  assign \$3299  = \$3297  | \$3298 ;
+  assign \$3300  = ra[292] | ra[293];
+  assign \$3301  = ra[294] | ra[295];
   assign \$3302  = \$3300  | \$3301 ;
-  assign \$3303  = ra[340] | ra[341];
-  assign \$3304  = ra[342] | ra[343];
-  assign \$3305  = \$3303  | \$3304 ;
-  assign \$3306  = \$3302  | \$3305 ;
-  assign \$3307  = ra[344] | ra[345];
-  assign \$3308  = ra[346] | ra[347];
+  assign \$3303  = \$3299  | \$3302 ;
+  assign \$3304  = ra[296] | ra[297];
+  assign \$3305  = ra[298] | ra[299];
+  assign \$3306  = \$3304  | \$3305 ;
+  assign \$3307  = ra[300] | ra[301];
+  assign \$3308  = ra[302] | ra[303];
   assign \$3309  = \$3307  | \$3308 ;
-  assign \$3310  = ra[348] | ra[349];
-  assign \$3311  = ra[350] | ra[351];
-  assign \$3312  = \$3310  | \$3311 ;
-  assign \$3313  = \$3309  | \$3312 ;
-  assign \$3314  = \$3306  | \$3313 ;
-  assign \$3315  = \$3299  | \$3314 ;
-  assign \$3316  = ra[352] | ra[353];
-  assign \$3317  = ra[354] | ra[355];
-  assign \$3318  = \$3316  | \$3317 ;
-  assign \$3319  = ra[356] | ra[357];
-  assign \$3320  = ra[358] | ra[359];
+  assign \$3310  = \$3306  | \$3309 ;
+  assign \$3311  = \$3303  | \$3310 ;
+  assign \$3312  = ra[304] | ra[305];
+  assign \$3313  = ra[306] | ra[307];
+  assign \$3314  = \$3312  | \$3313 ;
+  assign \$3315  = ra[308] | ra[309];
+  assign \$3316  = ra[310] | ra[311];
+  assign \$3317  = \$3315  | \$3316 ;
+  assign \$3318  = \$3314  | \$3317 ;
+  assign \$3319  = ra[312] | ra[313];
+  assign \$3320  = ra[314] | ra[315];
   assign \$3321  = \$3319  | \$3320 ;
-  assign \$3322  = \$3318  | \$3321 ;
-  assign \$3323  = ra[360] | ra[361];
-  assign \$3324  = ra[362] | ra[363];
-  assign \$3325  = \$3323  | \$3324 ;
-  assign \$3326  = ra[364] | ra[365];
-  assign \$3327  = ra[366] | ra[367];
-  assign \$3328  = \$3326  | \$3327 ;
-  assign \$3329  = \$3325  | \$3328 ;
-  assign \$3330  = \$3322  | \$3329 ;
-  assign \$3331  = ra[368] | ra[369];
-  assign \$3332  = ra[370] | ra[371];
-  assign \$3333  = \$3331  | \$3332 ;
-  assign \$3334  = ra[372] | ra[373];
-  assign \$3335  = ra[374] | ra[375];
-  assign \$3336  = \$3334  | \$3335 ;
-  assign \$3337  = \$3333  | \$3336 ;
-  assign \$3338  = ra[376] | ra[377];
-  assign \$3339  = ra[378] | ra[379];
-  assign \$3340  = \$3338  | \$3339 ;
-  assign \$3341  = ra[380] | ra[381];
-  assign \$3342  = ra[382] | ra[383];
-  assign \$3343  = \$3341  | \$3342 ;
-  assign \$3344  = \$3340  | \$3343 ;
-  assign \$3345  = \$3337  | \$3344 ;
-  assign \$3346  = \$3330  | \$3345 ;
-  assign \$3347  = \$3315  | \$3346 ;
-  assign \$3348  = \$3284  | \$3347 ;
-  assign \$3349  = ra[384] | ra[385];
-  assign \$3350  = ra[386] | ra[387];
-  assign \$3351  = \$3349  | \$3350 ;
-  assign \$3352  = ra[388] | ra[389];
-  assign \$3353  = ra[390] | ra[391];
-  assign \$3354  = \$3352  | \$3353 ;
-  assign \$3355  = \$3351  | \$3354 ;
-  assign \$3356  = ra[392] | ra[393];
-  assign \$3357  = ra[394] | ra[395];
-  assign \$3358  = \$3356  | \$3357 ;
-  assign \$3359  = ra[396] | ra[397];
-  assign \$3360  = ra[398] | ra[399];
-  assign \$3361  = \$3359  | \$3360 ;
-  assign \$3362  = \$3358  | \$3361 ;
-  assign \$3363  = \$3355  | \$3362 ;
-  assign \$3364  = ra[400] | ra[401];
-  assign \$3365  = ra[402] | ra[403];
-  assign \$3366  = \$3364  | \$3365 ;
-  assign \$3367  = ra[404] | ra[405];
-  assign \$3368  = ra[406] | ra[407];
+  assign \$3322  = ra[316] | ra[317];
+  assign \$3323  = ra[318] | ra[319];
+  assign \$3324  = \$3322  | \$3323 ;
+  assign \$3325  = \$3321  | \$3324 ;
+  assign \$3326  = \$3318  | \$3325 ;
+  assign \$3327  = \$3311  | \$3326 ;
+  assign \$3328  = \$3296  | \$3327 ;
+  assign \$3329  = ra[320] | ra[321];
+  assign \$3330  = ra[322] | ra[323];
+  assign \$3331  = \$3329  | \$3330 ;
+  assign \$3332  = ra[324] | ra[325];
+  assign \$3333  = ra[326] | ra[327];
+  assign \$3334  = \$3332  | \$3333 ;
+  assign \$3335  = \$3331  | \$3334 ;
+  assign \$3336  = ra[328] | ra[329];
+  assign \$3337  = ra[330] | ra[331];
+  assign \$3338  = \$3336  | \$3337 ;
+  assign \$3339  = ra[332] | ra[333];
+  assign \$3340  = ra[334] | ra[335];
+  assign \$3341  = \$3339  | \$3340 ;
+  assign \$3342  = \$3338  | \$3341 ;
+  assign \$3343  = \$3335  | \$3342 ;
+  assign \$3344  = ra[336] | ra[337];
+  assign \$3345  = ra[338] | ra[339];
+  assign \$3346  = \$3344  | \$3345 ;
+  assign \$3347  = ra[340] | ra[341];
+  assign \$3348  = ra[342] | ra[343];
+  assign \$3349  = \$3347  | \$3348 ;
+  assign \$3350  = \$3346  | \$3349 ;
+  assign \$3351  = ra[344] | ra[345];
+  assign \$3352  = ra[346] | ra[347];
+  assign \$3353  = \$3351  | \$3352 ;
+  assign \$3354  = ra[348] | ra[349];
+  assign \$3355  = ra[350] | ra[351];
+  assign \$3356  = \$3354  | \$3355 ;
+  assign \$3357  = \$3353  | \$3356 ;
+  assign \$3358  = \$3350  | \$3357 ;
+  assign \$3359  = \$3343  | \$3358 ;
+  assign \$3360  = ra[352] | ra[353];
+  assign \$3361  = ra[354] | ra[355];
+  assign \$3362  = \$3360  | \$3361 ;
+  assign \$3363  = ra[356] | ra[357];
+  assign \$3364  = ra[358] | ra[359];
+  assign \$3365  = \$3363  | \$3364 ;
+  assign \$3366  = \$3362  | \$3365 ;
+  assign \$3367  = ra[360] | ra[361];
+  assign \$3368  = ra[362] | ra[363];
   assign \$3369  = \$3367  | \$3368 ;
-  assign \$3370  = \$3366  | \$3369 ;
-  assign \$3371  = ra[408] | ra[409];
-  assign \$3372  = ra[410] | ra[411];
-  assign \$3373  = \$3371  | \$3372 ;
-  assign \$3374  = ra[412] | ra[413];
-  assign \$3375  = ra[414] | ra[415];
-  assign \$3376  = \$3374  | \$3375 ;
-  assign \$3377  = \$3373  | \$3376 ;
-  assign \$3378  = \$3370  | \$3377 ;
-  assign \$3379  = \$3363  | \$3378 ;
-  assign \$3380  = ra[416] | ra[417];
-  assign \$3381  = ra[418] | ra[419];
-  assign \$3382  = \$3380  | \$3381 ;
-  assign \$3383  = ra[420] | ra[421];
-  assign \$3384  = ra[422] | ra[423];
-  assign \$3385  = \$3383  | \$3384 ;
-  assign \$3386  = \$3382  | \$3385 ;
-  assign \$3387  = ra[424] | ra[425];
-  assign \$3388  = ra[426] | ra[427];
-  assign \$3389  = \$3387  | \$3388 ;
-  assign \$3390  = ra[428] | ra[429];
-  assign \$3391  = ra[430] | ra[431];
-  assign \$3392  = \$3390  | \$3391 ;
-  assign \$3393  = \$3389  | \$3392 ;
-  assign \$3394  = \$3386  | \$3393 ;
-  assign \$3395  = ra[432] | ra[433];
-  assign \$3396  = ra[434] | ra[435];
-  assign \$3397  = \$3395  | \$3396 ;
-  assign \$3398  = ra[436] | ra[437];
-  assign \$3399  = ra[438] | ra[439];
-  assign \$3400  = \$3398  | \$3399 ;
-  assign \$3401  = \$3397  | \$3400 ;
-  assign \$3402  = ra[440] | ra[441];
-  assign \$3403  = ra[442] | ra[443];
-  assign \$3404  = \$3402  | \$3403 ;
-  assign \$3405  = ra[444] | ra[445];
-  assign \$3406  = ra[446] | ra[447];
-  assign \$3407  = \$3405  | \$3406 ;
-  assign \$3408  = \$3404  | \$3407 ;
-  assign \$3409  = \$3401  | \$3408 ;
-  assign \$3410  = \$3394  | \$3409 ;
-  assign \$3411  = \$3379  | \$3410 ;
-  assign \$3412  = ra[448] | ra[449];
-  assign \$3413  = ra[450] | ra[451];
-  assign \$3414  = \$3412  | \$3413 ;
-  assign \$3415  = ra[452] | ra[453];
-  assign \$3416  = ra[454] | ra[455];
+  assign \$3370  = ra[364] | ra[365];
+  assign \$3371  = ra[366] | ra[367];
+  assign \$3372  = \$3370  | \$3371 ;
+  assign \$3373  = \$3369  | \$3372 ;
+  assign \$3374  = \$3366  | \$3373 ;
+  assign \$3375  = ra[368] | ra[369];
+  assign \$3376  = ra[370] | ra[371];
+  assign \$3377  = \$3375  | \$3376 ;
+  assign \$3378  = ra[372] | ra[373];
+  assign \$3379  = ra[374] | ra[375];
+  assign \$3380  = \$3378  | \$3379 ;
+  assign \$3381  = \$3377  | \$3380 ;
+  assign \$3382  = ra[376] | ra[377];
+  assign \$3383  = ra[378] | ra[379];
+  assign \$3384  = \$3382  | \$3383 ;
+  assign \$3385  = ra[380] | ra[381];
+  assign \$3386  = ra[382] | ra[383];
+  assign \$3387  = \$3385  | \$3386 ;
+  assign \$3388  = \$3384  | \$3387 ;
+  assign \$3389  = \$3381  | \$3388 ;
+  assign \$3390  = \$3374  | \$3389 ;
+  assign \$3391  = \$3359  | \$3390 ;
+  assign \$3392  = \$3328  | \$3391 ;
+  assign \$3393  = ra[384] | ra[385];
+  assign \$3394  = ra[386] | ra[387];
+  assign \$3395  = \$3393  | \$3394 ;
+  assign \$3396  = ra[388] | ra[389];
+  assign \$3397  = ra[390] | ra[391];
+  assign \$3398  = \$3396  | \$3397 ;
+  assign \$3399  = \$3395  | \$3398 ;
+  assign \$3400  = ra[392] | ra[393];
+  assign \$3401  = ra[394] | ra[395];
+  assign \$3402  = \$3400  | \$3401 ;
+  assign \$3403  = ra[396] | ra[397];
+  assign \$3404  = ra[398] | ra[399];
+  assign \$3405  = \$3403  | \$3404 ;
+  assign \$3406  = \$3402  | \$3405 ;
+  assign \$3407  = \$3399  | \$3406 ;
+  assign \$3408  = ra[400] | ra[401];
+  assign \$3409  = ra[402] | ra[403];
+  assign \$3410  = \$3408  | \$3409 ;
+  assign \$3411  = ra[404] | ra[405];
+  assign \$3412  = ra[406] | ra[407];
+  assign \$3413  = \$3411  | \$3412 ;
+  assign \$3414  = \$3410  | \$3413 ;
+  assign \$3415  = ra[408] | ra[409];
+  assign \$3416  = ra[410] | ra[411];
   assign \$3417  = \$3415  | \$3416 ;
-  assign \$3418  = \$3414  | \$3417 ;
-  assign \$3419  = ra[456] | ra[457];
-  assign \$3420  = ra[458] | ra[459];
-  assign \$3421  = \$3419  | \$3420 ;
-  assign \$3422  = ra[460] | ra[461];
-  assign \$3423  = ra[462] | ra[463];
-  assign \$3424  = \$3422  | \$3423 ;
-  assign \$3425  = \$3421  | \$3424 ;
-  assign \$3426  = \$3418  | \$3425 ;
-  assign \$3427  = ra[464] | ra[465];
-  assign \$3428  = ra[466] | ra[467];
+  assign \$3418  = ra[412] | ra[413];
+  assign \$3419  = ra[414] | ra[415];
+  assign \$3420  = \$3418  | \$3419 ;
+  assign \$3421  = \$3417  | \$3420 ;
+  assign \$3422  = \$3414  | \$3421 ;
+  assign \$3423  = \$3407  | \$3422 ;
+  assign \$3424  = ra[416] | ra[417];
+  assign \$3425  = ra[418] | ra[419];
+  assign \$3426  = \$3424  | \$3425 ;
+  assign \$3427  = ra[420] | ra[421];
+  assign \$3428  = ra[422] | ra[423];
   assign \$3429  = \$3427  | \$3428 ;
-  assign \$3430  = ra[468] | ra[469];
-  assign \$3431  = ra[470] | ra[471];
-  assign \$3432  = \$3430  | \$3431 ;
-  assign \$3433  = \$3429  | \$3432 ;
-  assign \$3434  = ra[472] | ra[473];
-  assign \$3435  = ra[474] | ra[475];
+  assign \$3430  = \$3426  | \$3429 ;
+  assign \$3431  = ra[424] | ra[425];
+  assign \$3432  = ra[426] | ra[427];
+  assign \$3433  = \$3431  | \$3432 ;
+  assign \$3434  = ra[428] | ra[429];
+  assign \$3435  = ra[430] | ra[431];
   assign \$3436  = \$3434  | \$3435 ;
-  assign \$3437  = ra[476] | ra[477];
-  assign \$3438  = ra[478] | ra[479];
-  assign \$3439  = \$3437  | \$3438 ;
-  assign \$3440  = \$3436  | \$3439 ;
-  assign \$3441  = \$3433  | \$3440 ;
-  assign \$3442  = \$3426  | \$3441 ;
-  assign \$3443  = ra[480] | ra[481];
-  assign \$3444  = ra[482] | ra[483];
-  assign \$3445  = \$3443  | \$3444 ;
-  assign \$3446  = ra[484] | ra[485];
-  assign \$3447  = ra[486] | ra[487];
+  assign \$3437  = \$3433  | \$3436 ;
+  assign \$3438  = \$3430  | \$3437 ;
+  assign \$3439  = ra[432] | ra[433];
+  assign \$3440  = ra[434] | ra[435];
+  assign \$3441  = \$3439  | \$3440 ;
+  assign \$3442  = ra[436] | ra[437];
+  assign \$3443  = ra[438] | ra[439];
+  assign \$3444  = \$3442  | \$3443 ;
+  assign \$3445  = \$3441  | \$3444 ;
+  assign \$3446  = ra[440] | ra[441];
+  assign \$3447  = ra[442] | ra[443];
   assign \$3448  = \$3446  | \$3447 ;
-  assign \$3449  = \$3445  | \$3448 ;
-  assign \$3450  = ra[488] | ra[489];
-  assign \$3451  = ra[490] | ra[491];
-  assign \$3452  = \$3450  | \$3451 ;
-  assign \$3453  = ra[492] | ra[493];
-  assign \$3454  = ra[494] | ra[495];
-  assign \$3455  = \$3453  | \$3454 ;
-  assign \$3456  = \$3452  | \$3455 ;
-  assign \$3457  = \$3449  | \$3456 ;
-  assign \$3458  = ra[496] | ra[497];
-  assign \$3459  = ra[498] | ra[499];
-  assign \$3460  = \$3458  | \$3459 ;
-  assign \$3461  = ra[500] | ra[501];
-  assign \$3462  = ra[502] | ra[503];
-  assign \$3463  = \$3461  | \$3462 ;
-  assign \$3464  = \$3460  | \$3463 ;
-  assign \$3465  = ra[504] | ra[505];
-  assign \$3466  = ra[506] | ra[507];
-  assign \$3467  = \$3465  | \$3466 ;
-  assign \$3468  = ra[508] | ra[509];
-  assign \$3469  = ra[510] | ra[511];
-  assign \$3470  = \$3468  | \$3469 ;
-  assign \$3471  = \$3467  | \$3470 ;
-  assign \$3472  = \$3464  | \$3471 ;
-  assign \$3473  = \$3457  | \$3472 ;
-  assign \$3474  = \$3442  | \$3473 ;
-  assign \$3475  = \$3411  | \$3474 ;
-  assign \$3476  = \$3348  | \$3475 ;
-  assign \$3477  = ra[384] | ra[385];
-  assign \$3478  = ra[386] | ra[387];
-  assign \$3479  = \$3477  | \$3478 ;
-  assign \$3480  = ra[388] | ra[389];
-  assign \$3481  = ra[390] | ra[391];
-  assign \$3482  = \$3480  | \$3481 ;
-  assign \$3483  = \$3479  | \$3482 ;
-  assign \$3484  = ra[392] | ra[393];
-  assign \$3485  = ra[394] | ra[395];
-  assign \$3486  = \$3484  | \$3485 ;
-  assign \$3487  = ra[396] | ra[397];
-  assign \$3488  = ra[398] | ra[399];
+  assign \$3449  = ra[444] | ra[445];
+  assign \$3450  = ra[446] | ra[447];
+  assign \$3451  = \$3449  | \$3450 ;
+  assign \$3452  = \$3448  | \$3451 ;
+  assign \$3453  = \$3445  | \$3452 ;
+  assign \$3454  = \$3438  | \$3453 ;
+  assign \$3455  = \$3423  | \$3454 ;
+  assign \$3456  = ra[448] | ra[449];
+  assign \$3457  = ra[450] | ra[451];
+  assign \$3458  = \$3456  | \$3457 ;
+  assign \$3459  = ra[452] | ra[453];
+  assign \$3460  = ra[454] | ra[455];
+  assign \$3461  = \$3459  | \$3460 ;
+  assign \$3462  = \$3458  | \$3461 ;
+  assign \$3463  = ra[456] | ra[457];
+  assign \$3464  = ra[458] | ra[459];
+  assign \$3465  = \$3463  | \$3464 ;
+  assign \$3466  = ra[460] | ra[461];
+  assign \$3467  = ra[462] | ra[463];
+  assign \$3468  = \$3466  | \$3467 ;
+  assign \$3469  = \$3465  | \$3468 ;
+  assign \$3470  = \$3462  | \$3469 ;
+  assign \$3471  = ra[464] | ra[465];
+  assign \$3472  = ra[466] | ra[467];
+  assign \$3473  = \$3471  | \$3472 ;
+  assign \$3474  = ra[468] | ra[469];
+  assign \$3475  = ra[470] | ra[471];
+  assign \$3476  = \$3474  | \$3475 ;
+  assign \$3477  = \$3473  | \$3476 ;
+  assign \$3478  = ra[472] | ra[473];
+  assign \$3479  = ra[474] | ra[475];
+  assign \$3480  = \$3478  | \$3479 ;
+  assign \$3481  = ra[476] | ra[477];
+  assign \$3482  = ra[478] | ra[479];
+  assign \$3483  = \$3481  | \$3482 ;
+  assign \$3484  = \$3480  | \$3483 ;
+  assign \$3485  = \$3477  | \$3484 ;
+  assign \$3486  = \$3470  | \$3485 ;
+  assign \$3487  = ra[480] | ra[481];
+  assign \$3488  = ra[482] | ra[483];
   assign \$3489  = \$3487  | \$3488 ;
-  assign \$3490  = \$3486  | \$3489 ;
-  assign \$3491  = \$3483  | \$3490 ;
-  assign \$3492  = ra[400] | ra[401];
-  assign \$3493  = ra[402] | ra[403];
-  assign \$3494  = \$3492  | \$3493 ;
-  assign \$3495  = ra[404] | ra[405];
-  assign \$3496  = ra[406] | ra[407];
-  assign \$3497  = \$3495  | \$3496 ;
-  assign \$3498  = \$3494  | \$3497 ;
-  assign \$3499  = ra[408] | ra[409];
-  assign \$3500  = ra[410] | ra[411];
-  assign \$3501  = \$3499  | \$3500 ;
-  assign \$3502  = ra[412] | ra[413];
-  assign \$3503  = ra[414] | ra[415];
+  assign \$3490  = ra[484] | ra[485];
+  assign \$3491  = ra[486] | ra[487];
+  assign \$3492  = \$3490  | \$3491 ;
+  assign \$3493  = \$3489  | \$3492 ;
+  assign \$3494  = ra[488] | ra[489];
+  assign \$3495  = ra[490] | ra[491];
+  assign \$3496  = \$3494  | \$3495 ;
+  assign \$3497  = ra[492] | ra[493];
+  assign \$3498  = ra[494] | ra[495];
+  assign \$3499  = \$3497  | \$3498 ;
+  assign \$3500  = \$3496  | \$3499 ;
+  assign \$3501  = \$3493  | \$3500 ;
+  assign \$3502  = ra[496] | ra[497];
+  assign \$3503  = ra[498] | ra[499];
   assign \$3504  = \$3502  | \$3503 ;
-  assign \$3505  = \$3501  | \$3504 ;
-  assign \$3506  = \$3498  | \$3505 ;
-  assign \$3507  = \$3491  | \$3506 ;
-  assign \$3508  = ra[416] | ra[417];
-  assign \$3509  = ra[418] | ra[419];
-  assign \$3510  = \$3508  | \$3509 ;
-  assign \$3511  = ra[420] | ra[421];
-  assign \$3512  = ra[422] | ra[423];
-  assign \$3513  = \$3511  | \$3512 ;
-  assign \$3514  = \$3510  | \$3513 ;
-  assign \$3515  = ra[424] | ra[425];
-  assign \$3516  = ra[426] | ra[427];
-  assign \$3517  = \$3515  | \$3516 ;
-  assign \$3518  = ra[428] | ra[429];
-  assign \$3519  = ra[430] | ra[431];
-  assign \$3520  = \$3518  | \$3519 ;
-  assign \$3521  = \$3517  | \$3520 ;
-  assign \$3522  = \$3514  | \$3521 ;
-  assign \$3523  = ra[432] | ra[433];
-  assign \$3524  = ra[434] | ra[435];
-  assign \$3525  = \$3523  | \$3524 ;
-  assign \$3526  = ra[436] | ra[437];
-  assign \$3527  = ra[438] | ra[439];
-  assign \$3528  = \$3526  | \$3527 ;
-  assign \$3529  = \$3525  | \$3528 ;
-  assign \$3530  = ra[440] | ra[441];
-  assign \$3531  = ra[442] | ra[443];
-  assign \$3532  = \$3530  | \$3531 ;
-  assign \$3533  = ra[444] | ra[445];
-  assign \$3534  = ra[446] | ra[447];
-  assign \$3535  = \$3533  | \$3534 ;
-  assign \$3536  = \$3532  | \$3535 ;
-  assign \$3537  = \$3529  | \$3536 ;
-  assign \$3538  = \$3522  | \$3537 ;
-  assign \$3539  = \$3507  | \$3538 ;
-  assign \$3540  = ra[448] | ra[449];
-  assign \$3541  = ra[450] | ra[451];
-  assign \$3542  = \$3540  | \$3541 ;
-  assign \$3543  = ra[452] | ra[453];
-  assign \$3544  = ra[454] | ra[455];
+  assign \$3505  = ra[500] | ra[501];
+  assign \$3506  = ra[502] | ra[503];
+  assign \$3507  = \$3505  | \$3506 ;
+  assign \$3508  = \$3504  | \$3507 ;
+  assign \$3509  = ra[504] | ra[505];
+  assign \$3510  = ra[506] | ra[507];
+  assign \$3511  = \$3509  | \$3510 ;
+  assign \$3512  = ra[508] | ra[509];
+  assign \$3513  = ra[510] | ra[511];
+  assign \$3514  = \$3512  | \$3513 ;
+  assign \$3515  = \$3511  | \$3514 ;
+  assign \$3516  = \$3508  | \$3515 ;
+  assign \$3517  = \$3501  | \$3516 ;
+  assign \$3518  = \$3486  | \$3517 ;
+  assign \$3519  = \$3455  | \$3518 ;
+  assign \$3520  = \$3392  | \$3519 ;
+  assign \$3521  = ra[384] | ra[385];
+  assign \$3522  = ra[386] | ra[387];
+  assign \$3523  = \$3521  | \$3522 ;
+  assign \$3524  = ra[388] | ra[389];
+  assign \$3525  = ra[390] | ra[391];
+  assign \$3526  = \$3524  | \$3525 ;
+  assign \$3527  = \$3523  | \$3526 ;
+  assign \$3528  = ra[392] | ra[393];
+  assign \$3529  = ra[394] | ra[395];
+  assign \$3530  = \$3528  | \$3529 ;
+  assign \$3531  = ra[396] | ra[397];
+  assign \$3532  = ra[398] | ra[399];
+  assign \$3533  = \$3531  | \$3532 ;
+  assign \$3534  = \$3530  | \$3533 ;
+  assign \$3535  = \$3527  | \$3534 ;
+  assign \$3536  = ra[400] | ra[401];
+  assign \$3537  = ra[402] | ra[403];
+  assign \$3538  = \$3536  | \$3537 ;
+  assign \$3539  = ra[404] | ra[405];
+  assign \$3540  = ra[406] | ra[407];
+  assign \$3541  = \$3539  | \$3540 ;
+  assign \$3542  = \$3538  | \$3541 ;
+  assign \$3543  = ra[408] | ra[409];
+  assign \$3544  = ra[410] | ra[411];
   assign \$3545  = \$3543  | \$3544 ;
-  assign \$3546  = \$3542  | \$3545 ;
-  assign \$3547  = ra[456] | ra[457];
-  assign \$3548  = ra[458] | ra[459];
-  assign \$3549  = \$3547  | \$3548 ;
-  assign \$3550  = ra[460] | ra[461];
-  assign \$3551  = ra[462] | ra[463];
-  assign \$3552  = \$3550  | \$3551 ;
-  assign \$3553  = \$3549  | \$3552 ;
-  assign \$3554  = \$3546  | \$3553 ;
-  assign \$3555  = ra[464] | ra[465];
-  assign \$3556  = ra[466] | ra[467];
+  assign \$3546  = ra[412] | ra[413];
+  assign \$3547  = ra[414] | ra[415];
+  assign \$3548  = \$3546  | \$3547 ;
+  assign \$3549  = \$3545  | \$3548 ;
+  assign \$3550  = \$3542  | \$3549 ;
+  assign \$3551  = \$3535  | \$3550 ;
+  assign \$3552  = ra[416] | ra[417];
+  assign \$3553  = ra[418] | ra[419];
+  assign \$3554  = \$3552  | \$3553 ;
+  assign \$3555  = ra[420] | ra[421];
+  assign \$3556  = ra[422] | ra[423];
   assign \$3557  = \$3555  | \$3556 ;
-  assign \$3558  = ra[468] | ra[469];
-  assign \$3559  = ra[470] | ra[471];
-  assign \$3560  = \$3558  | \$3559 ;
-  assign \$3561  = \$3557  | \$3560 ;
-  assign \$3562  = ra[472] | ra[473];
-  assign \$3563  = ra[474] | ra[475];
+  assign \$3558  = \$3554  | \$3557 ;
+  assign \$3559  = ra[424] | ra[425];
+  assign \$3560  = ra[426] | ra[427];
+  assign \$3561  = \$3559  | \$3560 ;
+  assign \$3562  = ra[428] | ra[429];
+  assign \$3563  = ra[430] | ra[431];
   assign \$3564  = \$3562  | \$3563 ;
-  assign \$3565  = ra[476] | ra[477];
-  assign \$3566  = ra[478] | ra[479];
-  assign \$3567  = \$3565  | \$3566 ;
-  assign \$3568  = \$3564  | \$3567 ;
-  assign \$3569  = \$3561  | \$3568 ;
-  assign \$3570  = \$3554  | \$3569 ;
-  assign \$3571  = ra[480] | ra[481];
-  assign \$3572  = ra[482] | ra[483];
-  assign \$3573  = \$3571  | \$3572 ;
-  assign \$3574  = ra[484] | ra[485];
-  assign \$3575  = ra[486] | ra[487];
+  assign \$3565  = \$3561  | \$3564 ;
+  assign \$3566  = \$3558  | \$3565 ;
+  assign \$3567  = ra[432] | ra[433];
+  assign \$3568  = ra[434] | ra[435];
+  assign \$3569  = \$3567  | \$3568 ;
+  assign \$3570  = ra[436] | ra[437];
+  assign \$3571  = ra[438] | ra[439];
+  assign \$3572  = \$3570  | \$3571 ;
+  assign \$3573  = \$3569  | \$3572 ;
+  assign \$3574  = ra[440] | ra[441];
+  assign \$3575  = ra[442] | ra[443];
   assign \$3576  = \$3574  | \$3575 ;
-  assign \$3577  = \$3573  | \$3576 ;
-  assign \$3578  = ra[488] | ra[489];
-  assign \$3579  = ra[490] | ra[491];
-  assign \$3580  = \$3578  | \$3579 ;
-  assign \$3581  = ra[492] | ra[493];
-  assign \$3582  = ra[494] | ra[495];
-  assign \$3583  = \$3581  | \$3582 ;
-  assign \$3584  = \$3580  | \$3583 ;
-  assign \$3585  = \$3577  | \$3584 ;
-  assign \$3586  = ra[496] | ra[497];
-  assign \$3587  = ra[498] | ra[499];
-  assign \$3588  = \$3586  | \$3587 ;
-  assign \$3589  = ra[500] | ra[501];
-  assign \$3590  = ra[502] | ra[503];
-  assign \$3591  = \$3589  | \$3590 ;
-  assign \$3592  = \$3588  | \$3591 ;
-  assign \$3593  = ra[504] | ra[505];
-  assign \$3594  = ra[506] | ra[507];
-  assign \$3595  = \$3593  | \$3594 ;
-  assign \$3596  = ra[508] | ra[509];
-  assign \$3597  = ra[510] | ra[511];
-  assign \$3598  = \$3596  | \$3597 ;
-  assign \$3599  = \$3595  | \$3598 ;
-  assign \$3600  = \$3592  | \$3599 ;
-  assign \$3601  = \$3585  | \$3600 ;
-  assign \$3602  = \$3570  | \$3601 ;
-  assign \$3603  = \$3539  | \$3602 ;
-  assign \$3604  = ra[448] | ra[449];
-  assign \$3605  = ra[450] | ra[451];
-  assign \$3606  = \$3604  | \$3605 ;
-  assign \$3607  = ra[452] | ra[453];
-  assign \$3608  = ra[454] | ra[455];
-  assign \$3609  = \$3607  | \$3608 ;
-  assign \$3610  = \$3606  | \$3609 ;
-  assign \$3611  = ra[456] | ra[457];
-  assign \$3612  = ra[458] | ra[459];
-  assign \$3613  = \$3611  | \$3612 ;
-  assign \$3614  = ra[460] | ra[461];
-  assign \$3615  = ra[462] | ra[463];
-  assign \$3616  = \$3614  | \$3615 ;
-  assign \$3617  = \$3613  | \$3616 ;
-  assign \$3618  = \$3610  | \$3617 ;
-  assign \$3619  = ra[464] | ra[465];
-  assign \$3620  = ra[466] | ra[467];
-  assign \$3621  = \$3619  | \$3620 ;
-  assign \$3622  = ra[468] | ra[469];
-  assign \$3623  = ra[470] | ra[471];
+  assign \$3577  = ra[444] | ra[445];
+  assign \$3578  = ra[446] | ra[447];
+  assign \$3579  = \$3577  | \$3578 ;
+  assign \$3580  = \$3576  | \$3579 ;
+  assign \$3581  = \$3573  | \$3580 ;
+  assign \$3582  = \$3566  | \$3581 ;
+  assign \$3583  = \$3551  | \$3582 ;
+  assign \$3584  = ra[448] | ra[449];
+  assign \$3585  = ra[450] | ra[451];
+  assign \$3586  = \$3584  | \$3585 ;
+  assign \$3587  = ra[452] | ra[453];
+  assign \$3588  = ra[454] | ra[455];
+  assign \$3589  = \$3587  | \$3588 ;
+  assign \$3590  = \$3586  | \$3589 ;
+  assign \$3591  = ra[456] | ra[457];
+  assign \$3592  = ra[458] | ra[459];
+  assign \$3593  = \$3591  | \$3592 ;
+  assign \$3594  = ra[460] | ra[461];
+  assign \$3595  = ra[462] | ra[463];
+  assign \$3596  = \$3594  | \$3595 ;
+  assign \$3597  = \$3593  | \$3596 ;
+  assign \$3598  = \$3590  | \$3597 ;
+  assign \$3599  = ra[464] | ra[465];
+  assign \$3600  = ra[466] | ra[467];
+  assign \$3601  = \$3599  | \$3600 ;
+  assign \$3602  = ra[468] | ra[469];
+  assign \$3603  = ra[470] | ra[471];
+  assign \$3604  = \$3602  | \$3603 ;
+  assign \$3605  = \$3601  | \$3604 ;
+  assign \$3606  = ra[472] | ra[473];
+  assign \$3607  = ra[474] | ra[475];
+  assign \$3608  = \$3606  | \$3607 ;
+  assign \$3609  = ra[476] | ra[477];
+  assign \$3610  = ra[478] | ra[479];
+  assign \$3611  = \$3609  | \$3610 ;
+  assign \$3612  = \$3608  | \$3611 ;
+  assign \$3613  = \$3605  | \$3612 ;
+  assign \$3614  = \$3598  | \$3613 ;
+  assign \$3615  = ra[480] | ra[481];
+  assign \$3616  = ra[482] | ra[483];
+  assign \$3617  = \$3615  | \$3616 ;
+  assign \$3618  = ra[484] | ra[485];
+  assign \$3619  = ra[486] | ra[487];
+  assign \$3620  = \$3618  | \$3619 ;
+  assign \$3621  = \$3617  | \$3620 ;
+  assign \$3622  = ra[488] | ra[489];
+  assign \$3623  = ra[490] | ra[491];
   assign \$3624  = \$3622  | \$3623 ;
-  assign \$3625  = \$3621  | \$3624 ;
-  assign \$3626  = ra[472] | ra[473];
-  assign \$3627  = ra[474] | ra[475];
-  assign \$3628  = \$3626  | \$3627 ;
-  assign \$3629  = ra[476] | ra[477];
-  assign \$3630  = ra[478] | ra[479];
-  assign \$3631  = \$3629  | \$3630 ;
-  assign \$3632  = \$3628  | \$3631 ;
-  assign \$3633  = \$3625  | \$3632 ;
-  assign \$3634  = \$3618  | \$3633 ;
-  assign \$3635  = ra[480] | ra[481];
-  assign \$3636  = ra[482] | ra[483];
-  assign \$3637  = \$3635  | \$3636 ;
-  assign \$3638  = ra[484] | ra[485];
-  assign \$3639  = ra[486] | ra[487];
-  assign \$3640  = \$3638  | \$3639 ;
-  assign \$3641  = \$3637  | \$3640 ;
-  assign \$3642  = ra[488] | ra[489];
-  assign \$3643  = ra[490] | ra[491];
-  assign \$3644  = \$3642  | \$3643 ;
-  assign \$3645  = ra[492] | ra[493];
-  assign \$3646  = ra[494] | ra[495];
-  assign \$3647  = \$3645  | \$3646 ;
-  assign \$3648  = \$3644  | \$3647 ;
-  assign \$3649  = \$3641  | \$3648 ;
-  assign \$3650  = ra[496] | ra[497];
-  assign \$3651  = ra[498] | ra[499];
-  assign \$3652  = \$3650  | \$3651 ;
-  assign \$3653  = ra[500] | ra[501];
-  assign \$3654  = ra[502] | ra[503];
-  assign \$3655  = \$3653  | \$3654 ;
-  assign \$3656  = \$3652  | \$3655 ;
-  assign \$3657  = ra[504] | ra[505];
-  assign \$3658  = ra[506] | ra[507];
-  assign \$3659  = \$3657  | \$3658 ;
-  assign \$3660  = ra[508] | ra[509];
-  assign \$3661  = ra[510] | ra[511];
-  assign \$3662  = \$3660  | \$3661 ;
-  assign \$3663  = \$3659  | \$3662 ;
-  assign \$3664  = \$3656  | \$3663 ;
-  assign \$3665  = \$3649  | \$3664 ;
-  assign \$3666  = \$3634  | \$3665 ;
-  assign \$3667  = ra[480] | ra[481];
-  assign \$3668  = ra[482] | ra[483];
-  assign \$3669  = \$3667  | \$3668 ;
-  assign \$3670  = ra[484] | ra[485];
-  assign \$3671  = ra[486] | ra[487];
+  assign \$3625  = ra[492] | ra[493];
+  assign \$3626  = ra[494] | ra[495];
+  assign \$3627  = \$3625  | \$3626 ;
+  assign \$3628  = \$3624  | \$3627 ;
+  assign \$3629  = \$3621  | \$3628 ;
+  assign \$3630  = ra[496] | ra[497];
+  assign \$3631  = ra[498] | ra[499];
+  assign \$3632  = \$3630  | \$3631 ;
+  assign \$3633  = ra[500] | ra[501];
+  assign \$3634  = ra[502] | ra[503];
+  assign \$3635  = \$3633  | \$3634 ;
+  assign \$3636  = \$3632  | \$3635 ;
+  assign \$3637  = ra[504] | ra[505];
+  assign \$3638  = ra[506] | ra[507];
+  assign \$3639  = \$3637  | \$3638 ;
+  assign \$3640  = ra[508] | ra[509];
+  assign \$3641  = ra[510] | ra[511];
+  assign \$3642  = \$3640  | \$3641 ;
+  assign \$3643  = \$3639  | \$3642 ;
+  assign \$3644  = \$3636  | \$3643 ;
+  assign \$3645  = \$3629  | \$3644 ;
+  assign \$3646  = \$3614  | \$3645 ;
+  assign \$3647  = \$3583  | \$3646 ;
+  assign \$3648  = ra[448] | ra[449];
+  assign \$3649  = ra[450] | ra[451];
+  assign \$3650  = \$3648  | \$3649 ;
+  assign \$3651  = ra[452] | ra[453];
+  assign \$3652  = ra[454] | ra[455];
+  assign \$3653  = \$3651  | \$3652 ;
+  assign \$3654  = \$3650  | \$3653 ;
+  assign \$3655  = ra[456] | ra[457];
+  assign \$3656  = ra[458] | ra[459];
+  assign \$3657  = \$3655  | \$3656 ;
+  assign \$3658  = ra[460] | ra[461];
+  assign \$3659  = ra[462] | ra[463];
+  assign \$3660  = \$3658  | \$3659 ;
+  assign \$3661  = \$3657  | \$3660 ;
+  assign \$3662  = \$3654  | \$3661 ;
+  assign \$3663  = ra[464] | ra[465];
+  assign \$3664  = ra[466] | ra[467];
+  assign \$3665  = \$3663  | \$3664 ;
+  assign \$3666  = ra[468] | ra[469];
+  assign \$3667  = ra[470] | ra[471];
+  assign \$3668  = \$3666  | \$3667 ;
+  assign \$3669  = \$3665  | \$3668 ;
+  assign \$3670  = ra[472] | ra[473];
+  assign \$3671  = ra[474] | ra[475];
   assign \$3672  = \$3670  | \$3671 ;
-  assign \$3673  = \$3669  | \$3672 ;
-  assign \$3674  = ra[488] | ra[489];
-  assign \$3675  = ra[490] | ra[491];
-  assign \$3676  = \$3674  | \$3675 ;
-  assign \$3677  = ra[492] | ra[493];
-  assign \$3678  = ra[494] | ra[495];
-  assign \$3679  = \$3677  | \$3678 ;
-  assign \$3680  = \$3676  | \$3679 ;
-  assign \$3681  = \$3673  | \$3680 ;
-  assign \$3682  = ra[496] | ra[497];
-  assign \$3683  = ra[498] | ra[499];
+  assign \$3673  = ra[476] | ra[477];
+  assign \$3674  = ra[478] | ra[479];
+  assign \$3675  = \$3673  | \$3674 ;
+  assign \$3676  = \$3672  | \$3675 ;
+  assign \$3677  = \$3669  | \$3676 ;
+  assign \$3678  = \$3662  | \$3677 ;
+  assign \$3679  = ra[480] | ra[481];
+  assign \$3680  = ra[482] | ra[483];
+  assign \$3681  = \$3679  | \$3680 ;
+  assign \$3682  = ra[484] | ra[485];
+  assign \$3683  = ra[486] | ra[487];
   assign \$3684  = \$3682  | \$3683 ;
-  assign \$3685  = ra[500] | ra[501];
-  assign \$3686  = ra[502] | ra[503];
-  assign \$3687  = \$3685  | \$3686 ;
-  assign \$3688  = \$3684  | \$3687 ;
-  assign \$3689  = ra[504] | ra[505];
-  assign \$3690  = ra[506] | ra[507];
+  assign \$3685  = \$3681  | \$3684 ;
+  assign \$3686  = ra[488] | ra[489];
+  assign \$3687  = ra[490] | ra[491];
+  assign \$3688  = \$3686  | \$3687 ;
+  assign \$3689  = ra[492] | ra[493];
+  assign \$3690  = ra[494] | ra[495];
   assign \$3691  = \$3689  | \$3690 ;
-  assign \$3692  = ra[508] | ra[509];
-  assign \$3693  = ra[510] | ra[511];
-  assign \$3694  = \$3692  | \$3693 ;
-  assign \$3695  = \$3691  | \$3694 ;
-  assign \$3696  = \$3688  | \$3695 ;
-  assign \$3697  = \$3681  | \$3696 ;
-  assign \$3698  = ra[496] | ra[497];
-  assign \$3699  = ra[498] | ra[499];
-  assign \$3700  = \$3698  | \$3699 ;
-  assign \$3701  = ra[500] | ra[501];
-  assign \$3702  = ra[502] | ra[503];
+  assign \$3692  = \$3688  | \$3691 ;
+  assign \$3693  = \$3685  | \$3692 ;
+  assign \$3694  = ra[496] | ra[497];
+  assign \$3695  = ra[498] | ra[499];
+  assign \$3696  = \$3694  | \$3695 ;
+  assign \$3697  = ra[500] | ra[501];
+  assign \$3698  = ra[502] | ra[503];
+  assign \$3699  = \$3697  | \$3698 ;
+  assign \$3700  = \$3696  | \$3699 ;
+  assign \$3701  = ra[504] | ra[505];
+  assign \$3702  = ra[506] | ra[507];
   assign \$3703  = \$3701  | \$3702 ;
-  assign \$3704  = \$3700  | \$3703 ;
-  assign \$3705  = ra[504] | ra[505];
-  assign \$3706  = ra[506] | ra[507];
-  assign \$3707  = \$3705  | \$3706 ;
-  assign \$3708  = ra[508] | ra[509];
-  assign \$3709  = ra[510] | ra[511];
-  assign \$3710  = \$3708  | \$3709 ;
-  assign \$3711  = \$3707  | \$3710 ;
-  assign \$3712  = \$3704  | \$3711 ;
-  assign \$3713  = ra[504] | ra[505];
-  assign \$3714  = ra[506] | ra[507];
-  assign \$3715  = \$3713  | \$3714 ;
-  assign \$3716  = ra[508] | ra[509];
-  assign \$3717  = ra[510] | ra[511];
-  assign \$3718  = \$3716  | \$3717 ;
-  assign \$3719  = \$3715  | \$3718 ;
-  assign \$3720  = ra[508] | ra[509];
-  assign \$3721  = ra[510] | ra[511];
-  assign \$3722  = \$3720  | \$3721 ;
-  assign \$3723  = ra[510] | ra[511];
-  assign \$3724  = ra[511] ? 1'h1 : 1'h0;
-  assign \$3725  = ra[509] ? 1'h1 : 1'h0;
-  assign \$3726  = \$3723  ? { 1'h1, \$3724  } : { 1'h0, \$3725  };
-  assign \$3727  = ra[506] | ra[507];
-  assign \$3728  = ra[507] ? 1'h1 : 1'h0;
-  assign \$3729  = ra[505] ? 1'h1 : 1'h0;
-  assign \$3730  = \$3727  ? { 1'h1, \$3728  } : { 1'h0, \$3729  };
-  assign \$3731  = \$3722  ? { 1'h1, \$3726  } : { 1'h0, \$3730  };
-  assign \$3732  = ra[500] | ra[501];
-  assign \$3733  = ra[502] | ra[503];
-  assign \$3734  = \$3732  | \$3733 ;
-  assign \$3735  = ra[502] | ra[503];
-  assign \$3736  = ra[503] ? 1'h1 : 1'h0;
-  assign \$3737  = ra[501] ? 1'h1 : 1'h0;
-  assign \$3738  = \$3735  ? { 1'h1, \$3736  } : { 1'h0, \$3737  };
-  assign \$3739  = ra[498] | ra[499];
-  assign \$3740  = ra[499] ? 1'h1 : 1'h0;
-  assign \$3741  = ra[497] ? 1'h1 : 1'h0;
-  assign \$3742  = \$3739  ? { 1'h1, \$3740  } : { 1'h0, \$3741  };
-  assign \$3743  = \$3734  ? { 1'h1, \$3738  } : { 1'h0, \$3742  };
-  assign \$3744  = \$3719  ? { 1'h1, \$3731  } : { 1'h0, \$3743  };
-  assign \$3745  = ra[488] | ra[489];
-  assign \$3746  = ra[490] | ra[491];
+  assign \$3704  = ra[508] | ra[509];
+  assign \$3705  = ra[510] | ra[511];
+  assign \$3706  = \$3704  | \$3705 ;
+  assign \$3707  = \$3703  | \$3706 ;
+  assign \$3708  = \$3700  | \$3707 ;
+  assign \$3709  = \$3693  | \$3708 ;
+  assign \$3710  = \$3678  | \$3709 ;
+  assign \$3711  = ra[480] | ra[481];
+  assign \$3712  = ra[482] | ra[483];
+  assign \$3713  = \$3711  | \$3712 ;
+  assign \$3714  = ra[484] | ra[485];
+  assign \$3715  = ra[486] | ra[487];
+  assign \$3716  = \$3714  | \$3715 ;
+  assign \$3717  = \$3713  | \$3716 ;
+  assign \$3718  = ra[488] | ra[489];
+  assign \$3719  = ra[490] | ra[491];
+  assign \$3720  = \$3718  | \$3719 ;
+  assign \$3721  = ra[492] | ra[493];
+  assign \$3722  = ra[494] | ra[495];
+  assign \$3723  = \$3721  | \$3722 ;
+  assign \$3724  = \$3720  | \$3723 ;
+  assign \$3725  = \$3717  | \$3724 ;
+  assign \$3726  = ra[496] | ra[497];
+  assign \$3727  = ra[498] | ra[499];
+  assign \$3728  = \$3726  | \$3727 ;
+  assign \$3729  = ra[500] | ra[501];
+  assign \$3730  = ra[502] | ra[503];
+  assign \$3731  = \$3729  | \$3730 ;
+  assign \$3732  = \$3728  | \$3731 ;
+  assign \$3733  = ra[504] | ra[505];
+  assign \$3734  = ra[506] | ra[507];
+  assign \$3735  = \$3733  | \$3734 ;
+  assign \$3736  = ra[508] | ra[509];
+  assign \$3737  = ra[510] | ra[511];
+  assign \$3738  = \$3736  | \$3737 ;
+  assign \$3739  = \$3735  | \$3738 ;
+  assign \$3740  = \$3732  | \$3739 ;
+  assign \$3741  = \$3725  | \$3740 ;
+  assign \$3742  = ra[496] | ra[497];
+  assign \$3743  = ra[498] | ra[499];
+  assign \$3744  = \$3742  | \$3743 ;
+  assign \$3745  = ra[500] | ra[501];
+  assign \$3746  = ra[502] | ra[503];
   assign \$3747  = \$3745  | \$3746 ;
-  assign \$3748  = ra[492] | ra[493];
-  assign \$3749  = ra[494] | ra[495];
-  assign \$3750  = \$3748  | \$3749 ;
-  assign \$3751  = \$3747  | \$3750 ;
-  assign \$3752  = ra[492] | ra[493];
-  assign \$3753  = ra[494] | ra[495];
+  assign \$3748  = \$3744  | \$3747 ;
+  assign \$3749  = ra[504] | ra[505];
+  assign \$3750  = ra[506] | ra[507];
+  assign \$3751  = \$3749  | \$3750 ;
+  assign \$3752  = ra[508] | ra[509];
+  assign \$3753  = ra[510] | ra[511];
   assign \$3754  = \$3752  | \$3753 ;
-  assign \$3755  = ra[494] | ra[495];
-  assign \$3756  = ra[495] ? 1'h1 : 1'h0;
-  assign \$3757  = ra[493] ? 1'h1 : 1'h0;
-  assign \$3758  = \$3755  ? { 1'h1, \$3756  } : { 1'h0, \$3757  };
-  assign \$3759  = ra[490] | ra[491];
-  assign \$3760  = ra[491] ? 1'h1 : 1'h0;
-  assign \$3761  = ra[489] ? 1'h1 : 1'h0;
-  assign \$3762  = \$3759  ? { 1'h1, \$3760  } : { 1'h0, \$3761  };
-  assign \$3763  = \$3754  ? { 1'h1, \$3758  } : { 1'h0, \$3762  };
-  assign \$3764  = ra[484] | ra[485];
-  assign \$3765  = ra[486] | ra[487];
+  assign \$3755  = \$3751  | \$3754 ;
+  assign \$3756  = \$3748  | \$3755 ;
+  assign \$3757  = ra[504] | ra[505];
+  assign \$3758  = ra[506] | ra[507];
+  assign \$3759  = \$3757  | \$3758 ;
+  assign \$3760  = ra[508] | ra[509];
+  assign \$3761  = ra[510] | ra[511];
+  assign \$3762  = \$3760  | \$3761 ;
+  assign \$3763  = \$3759  | \$3762 ;
+  assign \$3764  = ra[508] | ra[509];
+  assign \$3765  = ra[510] | ra[511];
   assign \$3766  = \$3764  | \$3765 ;
-  assign \$3767  = ra[486] | ra[487];
-  assign \$3768  = ra[487] ? 1'h1 : 1'h0;
-  assign \$3769  = ra[485] ? 1'h1 : 1'h0;
+  assign \$3767  = ra[510] | ra[511];
+  assign \$3768  = ra[511] ? 1'h1 : 1'h0;
+  assign \$3769  = ra[509] ? 1'h1 : 1'h0;
   assign \$3770  = \$3767  ? { 1'h1, \$3768  } : { 1'h0, \$3769  };
-  assign \$3771  = ra[482] | ra[483];
-  assign \$3772  = ra[483] ? 1'h1 : 1'h0;
-  assign \$3773  = ra[481] ? 1'h1 : 1'h0;
+  assign \$3771  = ra[506] | ra[507];
+  assign \$3772  = ra[507] ? 1'h1 : 1'h0;
+  assign \$3773  = ra[505] ? 1'h1 : 1'h0;
   assign \$3774  = \$3771  ? { 1'h1, \$3772  } : { 1'h0, \$3773  };
   assign \$3775  = \$3766  ? { 1'h1, \$3770  } : { 1'h0, \$3774  };
-  assign \$3776  = \$3751  ? { 1'h1, \$3763  } : { 1'h0, \$3775  };
-  assign \$3777  = \$3712  ? { 1'h1, \$3744  } : { 1'h0, \$3776  };
-  assign \$3778  = ra[464] | ra[465];
-  assign \$3779  = ra[466] | ra[467];
-  assign \$3780  = \$3778  | \$3779 ;
-  assign \$3781  = ra[468] | ra[469];
-  assign \$3782  = ra[470] | ra[471];
-  assign \$3783  = \$3781  | \$3782 ;
-  assign \$3784  = \$3780  | \$3783 ;
-  assign \$3785  = ra[472] | ra[473];
-  assign \$3786  = ra[474] | ra[475];
-  assign \$3787  = \$3785  | \$3786 ;
-  assign \$3788  = ra[476] | ra[477];
-  assign \$3789  = ra[478] | ra[479];
-  assign \$3790  = \$3788  | \$3789 ;
-  assign \$3791  = \$3787  | \$3790 ;
-  assign \$3792  = \$3784  | \$3791 ;
-  assign \$3793  = ra[472] | ra[473];
-  assign \$3794  = ra[474] | ra[475];
-  assign \$3795  = \$3793  | \$3794 ;
-  assign \$3796  = ra[476] | ra[477];
-  assign \$3797  = ra[478] | ra[479];
+  assign \$3776  = ra[500] | ra[501];
+  assign \$3777  = ra[502] | ra[503];
+  assign \$3778  = \$3776  | \$3777 ;
+  assign \$3779  = ra[502] | ra[503];
+  assign \$3780  = ra[503] ? 1'h1 : 1'h0;
+  assign \$3781  = ra[501] ? 1'h1 : 1'h0;
+  assign \$3782  = \$3779  ? { 1'h1, \$3780  } : { 1'h0, \$3781  };
+  assign \$3783  = ra[498] | ra[499];
+  assign \$3784  = ra[499] ? 1'h1 : 1'h0;
+  assign \$3785  = ra[497] ? 1'h1 : 1'h0;
+  assign \$3786  = \$3783  ? { 1'h1, \$3784  } : { 1'h0, \$3785  };
+  assign \$3787  = \$3778  ? { 1'h1, \$3782  } : { 1'h0, \$3786  };
+  assign \$3788  = \$3763  ? { 1'h1, \$3775  } : { 1'h0, \$3787  };
+  assign \$3789  = ra[488] | ra[489];
+  assign \$3790  = ra[490] | ra[491];
+  assign \$3791  = \$3789  | \$3790 ;
+  assign \$3792  = ra[492] | ra[493];
+  assign \$3793  = ra[494] | ra[495];
+  assign \$3794  = \$3792  | \$3793 ;
+  assign \$3795  = \$3791  | \$3794 ;
+  assign \$3796  = ra[492] | ra[493];
+  assign \$3797  = ra[494] | ra[495];
   assign \$3798  = \$3796  | \$3797 ;
-  assign \$3799  = \$3795  | \$3798 ;
-  assign \$3800  = ra[476] | ra[477];
-  assign \$3801  = ra[478] | ra[479];
-  assign \$3802  = \$3800  | \$3801 ;
-  assign \$3803  = ra[478] | ra[479];
-  assign \$3804  = ra[479] ? 1'h1 : 1'h0;
-  assign \$3805  = ra[477] ? 1'h1 : 1'h0;
+  assign \$3799  = ra[494] | ra[495];
+  assign \$3800  = ra[495] ? 1'h1 : 1'h0;
+  assign \$3801  = ra[493] ? 1'h1 : 1'h0;
+  assign \$3802  = \$3799  ? { 1'h1, \$3800  } : { 1'h0, \$3801  };
+  assign \$3803  = ra[490] | ra[491];
+  assign \$3804  = ra[491] ? 1'h1 : 1'h0;
+  assign \$3805  = ra[489] ? 1'h1 : 1'h0;
   assign \$3806  = \$3803  ? { 1'h1, \$3804  } : { 1'h0, \$3805  };
-  assign \$3807  = ra[474] | ra[475];
-  assign \$3808  = ra[475] ? 1'h1 : 1'h0;
-  assign \$3809  = ra[473] ? 1'h1 : 1'h0;
-  assign \$3810  = \$3807  ? { 1'h1, \$3808  } : { 1'h0, \$3809  };
-  assign \$3811  = \$3802  ? { 1'h1, \$3806  } : { 1'h0, \$3810  };
-  assign \$3812  = ra[468] | ra[469];
-  assign \$3813  = ra[470] | ra[471];
-  assign \$3814  = \$3812  | \$3813 ;
-  assign \$3815  = ra[470] | ra[471];
-  assign \$3816  = ra[471] ? 1'h1 : 1'h0;
-  assign \$3817  = ra[469] ? 1'h1 : 1'h0;
+  assign \$3807  = \$3798  ? { 1'h1, \$3802  } : { 1'h0, \$3806  };
+  assign \$3808  = ra[484] | ra[485];
+  assign \$3809  = ra[486] | ra[487];
+  assign \$3810  = \$3808  | \$3809 ;
+  assign \$3811  = ra[486] | ra[487];
+  assign \$3812  = ra[487] ? 1'h1 : 1'h0;
+  assign \$3813  = ra[485] ? 1'h1 : 1'h0;
+  assign \$3814  = \$3811  ? { 1'h1, \$3812  } : { 1'h0, \$3813  };
+  assign \$3815  = ra[482] | ra[483];
+  assign \$3816  = ra[483] ? 1'h1 : 1'h0;
+  assign \$3817  = ra[481] ? 1'h1 : 1'h0;
   assign \$3818  = \$3815  ? { 1'h1, \$3816  } : { 1'h0, \$3817  };
-  assign \$3819  = ra[466] | ra[467];
-  assign \$3820  = ra[467] ? 1'h1 : 1'h0;
-  assign \$3821  = ra[465] ? 1'h1 : 1'h0;
-  assign \$3822  = \$3819  ? { 1'h1, \$3820  } : { 1'h0, \$3821  };
-  assign \$3823  = \$3814  ? { 1'h1, \$3818  } : { 1'h0, \$3822  };
-  assign \$3824  = \$3799  ? { 1'h1, \$3811  } : { 1'h0, \$3823  };
-  assign \$3825  = ra[456] | ra[457];
-  assign \$3826  = ra[458] | ra[459];
+  assign \$3819  = \$3810  ? { 1'h1, \$3814  } : { 1'h0, \$3818  };
+  assign \$3820  = \$3795  ? { 1'h1, \$3807  } : { 1'h0, \$3819  };
+  assign \$3821  = \$3756  ? { 1'h1, \$3788  } : { 1'h0, \$3820  };
+  assign \$3822  = ra[464] | ra[465];
+  assign \$3823  = ra[466] | ra[467];
+  assign \$3824  = \$3822  | \$3823 ;
+  assign \$3825  = ra[468] | ra[469];
+  assign \$3826  = ra[470] | ra[471];
   assign \$3827  = \$3825  | \$3826 ;
-  assign \$3828  = ra[460] | ra[461];
-  assign \$3829  = ra[462] | ra[463];
-  assign \$3830  = \$3828  | \$3829 ;
-  assign \$3831  = \$3827  | \$3830 ;
-  assign \$3832  = ra[460] | ra[461];
-  assign \$3833  = ra[462] | ra[463];
+  assign \$3828  = \$3824  | \$3827 ;
+  assign \$3829  = ra[472] | ra[473];
+  assign \$3830  = ra[474] | ra[475];
+  assign \$3831  = \$3829  | \$3830 ;
+  assign \$3832  = ra[476] | ra[477];
+  assign \$3833  = ra[478] | ra[479];
   assign \$3834  = \$3832  | \$3833 ;
-  assign \$3835  = ra[462] | ra[463];
-  assign \$3836  = ra[463] ? 1'h1 : 1'h0;
-  assign \$3837  = ra[461] ? 1'h1 : 1'h0;
-  assign \$3838  = \$3835  ? { 1'h1, \$3836  } : { 1'h0, \$3837  };
-  assign \$3839  = ra[458] | ra[459];
-  assign \$3840  = ra[459] ? 1'h1 : 1'h0;
-  assign \$3841  = ra[457] ? 1'h1 : 1'h0;
-  assign \$3842  = \$3839  ? { 1'h1, \$3840  } : { 1'h0, \$3841  };
-  assign \$3843  = \$3834  ? { 1'h1, \$3838  } : { 1'h0, \$3842  };
-  assign \$3844  = ra[452] | ra[453];
-  assign \$3845  = ra[454] | ra[455];
+  assign \$3835  = \$3831  | \$3834 ;
+  assign \$3836  = \$3828  | \$3835 ;
+  assign \$3837  = ra[472] | ra[473];
+  assign \$3838  = ra[474] | ra[475];
+  assign \$3839  = \$3837  | \$3838 ;
+  assign \$3840  = ra[476] | ra[477];
+  assign \$3841  = ra[478] | ra[479];
+  assign \$3842  = \$3840  | \$3841 ;
+  assign \$3843  = \$3839  | \$3842 ;
+  assign \$3844  = ra[476] | ra[477];
+  assign \$3845  = ra[478] | ra[479];
   assign \$3846  = \$3844  | \$3845 ;
-  assign \$3847  = ra[454] | ra[455];
-  assign \$3848  = ra[455] ? 1'h1 : 1'h0;
-  assign \$3849  = ra[453] ? 1'h1 : 1'h0;
+  assign \$3847  = ra[478] | ra[479];
+  assign \$3848  = ra[479] ? 1'h1 : 1'h0;
+  assign \$3849  = ra[477] ? 1'h1 : 1'h0;
   assign \$3850  = \$3847  ? { 1'h1, \$3848  } : { 1'h0, \$3849  };
-  assign \$3851  = ra[450] | ra[451];
-  assign \$3852  = ra[451] ? 1'h1 : 1'h0;
-  assign \$3853  = ra[449] ? 1'h1 : 1'h0;
+  assign \$3851  = ra[474] | ra[475];
+  assign \$3852  = ra[475] ? 1'h1 : 1'h0;
+  assign \$3853  = ra[473] ? 1'h1 : 1'h0;
   assign \$3854  = \$3851  ? { 1'h1, \$3852  } : { 1'h0, \$3853  };
   assign \$3855  = \$3846  ? { 1'h1, \$3850  } : { 1'h0, \$3854  };
-  assign \$3856  = \$3831  ? { 1'h1, \$3843  } : { 1'h0, \$3855  };
-  assign \$3857  = \$3792  ? { 1'h1, \$3824  } : { 1'h0, \$3856  };
-  assign \$3858  = \$3697  ? { 1'h1, \$3777  } : { 1'h0, \$3857  };
-  assign \$3859  = ra[416] | ra[417];
-  assign \$3860  = ra[418] | ra[419];
-  assign \$3861  = \$3859  | \$3860 ;
-  assign \$3862  = ra[420] | ra[421];
-  assign \$3863  = ra[422] | ra[423];
-  assign \$3864  = \$3862  | \$3863 ;
-  assign \$3865  = \$3861  | \$3864 ;
-  assign \$3866  = ra[424] | ra[425];
-  assign \$3867  = ra[426] | ra[427];
-  assign \$3868  = \$3866  | \$3867 ;
-  assign \$3869  = ra[428] | ra[429];
-  assign \$3870  = ra[430] | ra[431];
+  assign \$3856  = ra[468] | ra[469];
+  assign \$3857  = ra[470] | ra[471];
+  assign \$3858  = \$3856  | \$3857 ;
+  assign \$3859  = ra[470] | ra[471];
+  assign \$3860  = ra[471] ? 1'h1 : 1'h0;
+  assign \$3861  = ra[469] ? 1'h1 : 1'h0;
+  assign \$3862  = \$3859  ? { 1'h1, \$3860  } : { 1'h0, \$3861  };
+  assign \$3863  = ra[466] | ra[467];
+  assign \$3864  = ra[467] ? 1'h1 : 1'h0;
+  assign \$3865  = ra[465] ? 1'h1 : 1'h0;
+  assign \$3866  = \$3863  ? { 1'h1, \$3864  } : { 1'h0, \$3865  };
+  assign \$3867  = \$3858  ? { 1'h1, \$3862  } : { 1'h0, \$3866  };
+  assign \$3868  = \$3843  ? { 1'h1, \$3855  } : { 1'h0, \$3867  };
+  assign \$3869  = ra[456] | ra[457];
+  assign \$3870  = ra[458] | ra[459];
   assign \$3871  = \$3869  | \$3870 ;
-  assign \$3872  = \$3868  | \$3871 ;
-  assign \$3873  = \$3865  | \$3872 ;
-  assign \$3874  = ra[432] | ra[433];
-  assign \$3875  = ra[434] | ra[435];
-  assign \$3876  = \$3874  | \$3875 ;
-  assign \$3877  = ra[436] | ra[437];
-  assign \$3878  = ra[438] | ra[439];
-  assign \$3879  = \$3877  | \$3878 ;
-  assign \$3880  = \$3876  | \$3879 ;
-  assign \$3881  = ra[440] | ra[441];
-  assign \$3882  = ra[442] | ra[443];
-  assign \$3883  = \$3881  | \$3882 ;
-  assign \$3884  = ra[444] | ra[445];
-  assign \$3885  = ra[446] | ra[447];
-  assign \$3886  = \$3884  | \$3885 ;
-  assign \$3887  = \$3883  | \$3886 ;
-  assign \$3888  = \$3880  | \$3887 ;
-  assign \$3889  = \$3873  | \$3888 ;
-  assign \$3890  = ra[432] | ra[433];
-  assign \$3891  = ra[434] | ra[435];
-  assign \$3892  = \$3890  | \$3891 ;
-  assign \$3893  = ra[436] | ra[437];
-  assign \$3894  = ra[438] | ra[439];
-  assign \$3895  = \$3893  | \$3894 ;
-  assign \$3896  = \$3892  | \$3895 ;
-  assign \$3897  = ra[440] | ra[441];
-  assign \$3898  = ra[442] | ra[443];
-  assign \$3899  = \$3897  | \$3898 ;
-  assign \$3900  = ra[444] | ra[445];
-  assign \$3901  = ra[446] | ra[447];
-  assign \$3902  = \$3900  | \$3901 ;
-  assign \$3903  = \$3899  | \$3902 ;
-  assign \$3904  = \$3896  | \$3903 ;
-  assign \$3905  = ra[440] | ra[441];
-  assign \$3906  = ra[442] | ra[443];
-  assign \$3907  = \$3905  | \$3906 ;
-  assign \$3908  = ra[444] | ra[445];
-  assign \$3909  = ra[446] | ra[447];
-  assign \$3910  = \$3908  | \$3909 ;
-  assign \$3911  = \$3907  | \$3910 ;
-  assign \$3912  = ra[444] | ra[445];
-  assign \$3913  = ra[446] | ra[447];
-  assign \$3914  = \$3912  | \$3913 ;
-  assign \$3915  = ra[446] | ra[447];
-  assign \$3916  = ra[447] ? 1'h1 : 1'h0;
-  assign \$3917  = ra[445] ? 1'h1 : 1'h0;
-  assign \$3918  = \$3915  ? { 1'h1, \$3916  } : { 1'h0, \$3917  };
-  assign \$3919  = ra[442] | ra[443];
-  assign \$3920  = ra[443] ? 1'h1 : 1'h0;
-  assign \$3921  = ra[441] ? 1'h1 : 1'h0;
-  assign \$3922  = \$3919  ? { 1'h1, \$3920  } : { 1'h0, \$3921  };
-  assign \$3923  = \$3914  ? { 1'h1, \$3918  } : { 1'h0, \$3922  };
-  assign \$3924  = ra[436] | ra[437];
-  assign \$3925  = ra[438] | ra[439];
-  assign \$3926  = \$3924  | \$3925 ;
-  assign \$3927  = ra[438] | ra[439];
-  assign \$3928  = ra[439] ? 1'h1 : 1'h0;
-  assign \$3929  = ra[437] ? 1'h1 : 1'h0;
-  assign \$3930  = \$3927  ? { 1'h1, \$3928  } : { 1'h0, \$3929  };
-  assign \$3931  = ra[434] | ra[435];
-  assign \$3932  = ra[435] ? 1'h1 : 1'h0;
-  assign \$3933  = ra[433] ? 1'h1 : 1'h0;
-  assign \$3934  = \$3931  ? { 1'h1, \$3932  } : { 1'h0, \$3933  };
-  assign \$3935  = \$3926  ? { 1'h1, \$3930  } : { 1'h0, \$3934  };
-  assign \$3936  = \$3911  ? { 1'h1, \$3923  } : { 1'h0, \$3935  };
-  assign \$3937  = ra[424] | ra[425];
-  assign \$3938  = ra[426] | ra[427];
+  assign \$3872  = ra[460] | ra[461];
+  assign \$3873  = ra[462] | ra[463];
+  assign \$3874  = \$3872  | \$3873 ;
+  assign \$3875  = \$3871  | \$3874 ;
+  assign \$3876  = ra[460] | ra[461];
+  assign \$3877  = ra[462] | ra[463];
+  assign \$3878  = \$3876  | \$3877 ;
+  assign \$3879  = ra[462] | ra[463];
+  assign \$3880  = ra[463] ? 1'h1 : 1'h0;
+  assign \$3881  = ra[461] ? 1'h1 : 1'h0;
+  assign \$3882  = \$3879  ? { 1'h1, \$3880  } : { 1'h0, \$3881  };
+  assign \$3883  = ra[458] | ra[459];
+  assign \$3884  = ra[459] ? 1'h1 : 1'h0;
+  assign \$3885  = ra[457] ? 1'h1 : 1'h0;
+  assign \$3886  = \$3883  ? { 1'h1, \$3884  } : { 1'h0, \$3885  };
+  assign \$3887  = \$3878  ? { 1'h1, \$3882  } : { 1'h0, \$3886  };
+  assign \$3888  = ra[452] | ra[453];
+  assign \$3889  = ra[454] | ra[455];
+  assign \$3890  = \$3888  | \$3889 ;
+  assign \$3891  = ra[454] | ra[455];
+  assign \$3892  = ra[455] ? 1'h1 : 1'h0;
+  assign \$3893  = ra[453] ? 1'h1 : 1'h0;
+  assign \$3894  = \$3891  ? { 1'h1, \$3892  } : { 1'h0, \$3893  };
+  assign \$3895  = ra[450] | ra[451];
+  assign \$3896  = ra[451] ? 1'h1 : 1'h0;
+  assign \$3897  = ra[449] ? 1'h1 : 1'h0;
+  assign \$3898  = \$3895  ? { 1'h1, \$3896  } : { 1'h0, \$3897  };
+  assign \$3899  = \$3890  ? { 1'h1, \$3894  } : { 1'h0, \$3898  };
+  assign \$3900  = \$3875  ? { 1'h1, \$3887  } : { 1'h0, \$3899  };
+  assign \$3901  = \$3836  ? { 1'h1, \$3868  } : { 1'h0, \$3900  };
+  assign \$3902  = \$3741  ? { 1'h1, \$3821  } : { 1'h0, \$3901  };
+  assign \$3903  = ra[416] | ra[417];
+  assign \$3904  = ra[418] | ra[419];
+  assign \$3905  = \$3903  | \$3904 ;
+  assign \$3906  = ra[420] | ra[421];
+  assign \$3907  = ra[422] | ra[423];
+  assign \$3908  = \$3906  | \$3907 ;
+  assign \$3909  = \$3905  | \$3908 ;
+  assign \$3910  = ra[424] | ra[425];
+  assign \$3911  = ra[426] | ra[427];
+  assign \$3912  = \$3910  | \$3911 ;
+  assign \$3913  = ra[428] | ra[429];
+  assign \$3914  = ra[430] | ra[431];
+  assign \$3915  = \$3913  | \$3914 ;
+  assign \$3916  = \$3912  | \$3915 ;
+  assign \$3917  = \$3909  | \$3916 ;
+  assign \$3918  = ra[432] | ra[433];
+  assign \$3919  = ra[434] | ra[435];
+  assign \$3920  = \$3918  | \$3919 ;
+  assign \$3921  = ra[436] | ra[437];
+  assign \$3922  = ra[438] | ra[439];
+  assign \$3923  = \$3921  | \$3922 ;
+  assign \$3924  = \$3920  | \$3923 ;
+  assign \$3925  = ra[440] | ra[441];
+  assign \$3926  = ra[442] | ra[443];
+  assign \$3927  = \$3925  | \$3926 ;
+  assign \$3928  = ra[444] | ra[445];
+  assign \$3929  = ra[446] | ra[447];
+  assign \$3930  = \$3928  | \$3929 ;
+  assign \$3931  = \$3927  | \$3930 ;
+  assign \$3932  = \$3924  | \$3931 ;
+  assign \$3933  = \$3917  | \$3932 ;
+  assign \$3934  = ra[432] | ra[433];
+  assign \$3935  = ra[434] | ra[435];
+  assign \$3936  = \$3934  | \$3935 ;
+  assign \$3937  = ra[436] | ra[437];
+  assign \$3938  = ra[438] | ra[439];
   assign \$3939  = \$3937  | \$3938 ;
-  assign \$3940  = ra[428] | ra[429];
-  assign \$3941  = ra[430] | ra[431];
-  assign \$3942  = \$3940  | \$3941 ;
-  assign \$3943  = \$3939  | \$3942 ;
-  assign \$3944  = ra[428] | ra[429];
-  assign \$3945  = ra[430] | ra[431];
+  assign \$3940  = \$3936  | \$3939 ;
+  assign \$3941  = ra[440] | ra[441];
+  assign \$3942  = ra[442] | ra[443];
+  assign \$3943  = \$3941  | \$3942 ;
+  assign \$3944  = ra[444] | ra[445];
+  assign \$3945  = ra[446] | ra[447];
   assign \$3946  = \$3944  | \$3945 ;
-  assign \$3947  = ra[430] | ra[431];
-  assign \$3948  = ra[431] ? 1'h1 : 1'h0;
-  assign \$3949  = ra[429] ? 1'h1 : 1'h0;
-  assign \$3950  = \$3947  ? { 1'h1, \$3948  } : { 1'h0, \$3949  };
-  assign \$3951  = ra[426] | ra[427];
-  assign \$3952  = ra[427] ? 1'h1 : 1'h0;
-  assign \$3953  = ra[425] ? 1'h1 : 1'h0;
-  assign \$3954  = \$3951  ? { 1'h1, \$3952  } : { 1'h0, \$3953  };
-  assign \$3955  = \$3946  ? { 1'h1, \$3950  } : { 1'h0, \$3954  };
-  assign \$3956  = ra[420] | ra[421];
-  assign \$3957  = ra[422] | ra[423];
+  assign \$3947  = \$3943  | \$3946 ;
+  assign \$3948  = \$3940  | \$3947 ;
+  assign \$3949  = ra[440] | ra[441];
+  assign \$3950  = ra[442] | ra[443];
+  assign \$3951  = \$3949  | \$3950 ;
+  assign \$3952  = ra[444] | ra[445];
+  assign \$3953  = ra[446] | ra[447];
+  assign \$3954  = \$3952  | \$3953 ;
+  assign \$3955  = \$3951  | \$3954 ;
+  assign \$3956  = ra[444] | ra[445];
+  assign \$3957  = ra[446] | ra[447];
   assign \$3958  = \$3956  | \$3957 ;
-  assign \$3959  = ra[422] | ra[423];
-  assign \$3960  = ra[423] ? 1'h1 : 1'h0;
-  assign \$3961  = ra[421] ? 1'h1 : 1'h0;
+  assign \$3959  = ra[446] | ra[447];
+  assign \$3960  = ra[447] ? 1'h1 : 1'h0;
+  assign \$3961  = ra[445] ? 1'h1 : 1'h0;
   assign \$3962  = \$3959  ? { 1'h1, \$3960  } : { 1'h0, \$3961  };
-  assign \$3963  = ra[418] | ra[419];
-  assign \$3964  = ra[419] ? 1'h1 : 1'h0;
-  assign \$3965  = ra[417] ? 1'h1 : 1'h0;
+  assign \$3963  = ra[442] | ra[443];
+  assign \$3964  = ra[443] ? 1'h1 : 1'h0;
+  assign \$3965  = ra[441] ? 1'h1 : 1'h0;
   assign \$3966  = \$3963  ? { 1'h1, \$3964  } : { 1'h0, \$3965  };
   assign \$3967  = \$3958  ? { 1'h1, \$3962  } : { 1'h0, \$3966  };
-  assign \$3968  = \$3943  ? { 1'h1, \$3955  } : { 1'h0, \$3967  };
-  assign \$3969  = \$3904  ? { 1'h1, \$3936  } : { 1'h0, \$3968  };
-  assign \$3970  = ra[400] | ra[401];
-  assign \$3971  = ra[402] | ra[403];
-  assign \$3972  = \$3970  | \$3971 ;
-  assign \$3973  = ra[404] | ra[405];
-  assign \$3974  = ra[406] | ra[407];
-  assign \$3975  = \$3973  | \$3974 ;
-  assign \$3976  = \$3972  | \$3975 ;
-  assign \$3977  = ra[408] | ra[409];
-  assign \$3978  = ra[410] | ra[411];
-  assign \$3979  = \$3977  | \$3978 ;
-  assign \$3980  = ra[412] | ra[413];
-  assign \$3981  = ra[414] | ra[415];
-  assign \$3982  = \$3980  | \$3981 ;
-  assign \$3983  = \$3979  | \$3982 ;
-  assign \$3984  = \$3976  | \$3983 ;
-  assign \$3985  = ra[408] | ra[409];
-  assign \$3986  = ra[410] | ra[411];
-  assign \$3987  = \$3985  | \$3986 ;
-  assign \$3988  = ra[412] | ra[413];
-  assign \$3989  = ra[414] | ra[415];
-  assign \$3990  = \$3988  | \$3989 ;
-  assign \$3991  = \$3987  | \$3990 ;
-  assign \$3992  = ra[412] | ra[413];
-  assign \$3993  = ra[414] | ra[415];
-  assign \$3994  = \$3992  | \$3993 ;
-  assign \$3995  = ra[414] | ra[415];
-  assign \$3996  = ra[415] ? 1'h1 : 1'h0;
-  assign \$3997  = ra[413] ? 1'h1 : 1'h0;
-  assign \$3998  = \$3995  ? { 1'h1, \$3996  } : { 1'h0, \$3997  };
-  assign \$3999  = ra[410] | ra[411];
-  assign \$4000  = ra[411] ? 1'h1 : 1'h0;
-  assign \$4001  = ra[409] ? 1'h1 : 1'h0;
-  assign \$4002  = \$3999  ? { 1'h1, \$4000  } : { 1'h0, \$4001  };
-  assign \$4003  = \$3994  ? { 1'h1, \$3998  } : { 1'h0, \$4002  };
-  assign \$4004  = ra[404] | ra[405];
-  assign \$4005  = ra[406] | ra[407];
-  assign \$4006  = \$4004  | \$4005 ;
-  assign \$4007  = ra[406] | ra[407];
-  assign \$4008  = ra[407] ? 1'h1 : 1'h0;
-  assign \$4009  = ra[405] ? 1'h1 : 1'h0;
-  assign \$4010  = \$4007  ? { 1'h1, \$4008  } : { 1'h0, \$4009  };
-  assign \$4011  = ra[402] | ra[403];
-  assign \$4012  = ra[403] ? 1'h1 : 1'h0;
-  assign \$4013  = ra[401] ? 1'h1 : 1'h0;
-  assign \$4014  = \$4011  ? { 1'h1, \$4012  } : { 1'h0, \$4013  };
-  assign \$4015  = \$4006  ? { 1'h1, \$4010  } : { 1'h0, \$4014  };
-  assign \$4016  = \$3991  ? { 1'h1, \$4003  } : { 1'h0, \$4015  };
-  assign \$4017  = ra[392] | ra[393];
-  assign \$4018  = ra[394] | ra[395];
-  assign \$4019  = \$4017  | \$4018 ;
-  assign \$4020  = ra[396] | ra[397];
-  assign \$4021  = ra[398] | ra[399];
-  assign \$4022  = \$4020  | \$4021 ;
-  assign \$4023  = \$4019  | \$4022 ;
-  assign \$4024  = ra[396] | ra[397];
-  assign \$4025  = ra[398] | ra[399];
-  assign \$4026  = \$4024  | \$4025 ;
-  assign \$4027  = ra[398] | ra[399];
-  assign \$4028  = ra[399] ? 1'h1 : 1'h0;
-  assign \$4029  = ra[397] ? 1'h1 : 1'h0;
-  assign \$4030  = \$4027  ? { 1'h1, \$4028  } : { 1'h0, \$4029  };
-  assign \$4031  = ra[394] | ra[395];
-  assign \$4032  = ra[395] ? 1'h1 : 1'h0;
-  assign \$4033  = ra[393] ? 1'h1 : 1'h0;
-  assign \$4034  = \$4031  ? { 1'h1, \$4032  } : { 1'h0, \$4033  };
-  assign \$4035  = \$4026  ? { 1'h1, \$4030  } : { 1'h0, \$4034  };
-  assign \$4036  = ra[388] | ra[389];
-  assign \$4037  = ra[390] | ra[391];
-  assign \$4038  = \$4036  | \$4037 ;
-  assign \$4039  = ra[390] | ra[391];
-  assign \$4040  = ra[391] ? 1'h1 : 1'h0;
-  assign \$4041  = ra[389] ? 1'h1 : 1'h0;
-  assign \$4042  = \$4039  ? { 1'h1, \$4040  } : { 1'h0, \$4041  };
-  assign \$4043  = ra[386] | ra[387];
-  assign \$4044  = ra[387] ? 1'h1 : 1'h0;
-  assign \$4045  = ra[385] ? 1'h1 : 1'h0;
-  assign \$4046  = \$4043  ? { 1'h1, \$4044  } : { 1'h0, \$4045  };
-  assign \$4047  = \$4038  ? { 1'h1, \$4042  } : { 1'h0, \$4046  };
-  assign \$4048  = \$4023  ? { 1'h1, \$4035  } : { 1'h0, \$4047  };
-  assign \$4049  = \$3984  ? { 1'h1, \$4016  } : { 1'h0, \$4048  };
-  assign \$4050  = \$3889  ? { 1'h1, \$3969  } : { 1'h0, \$4049  };
-  assign \$4051  = \$3666  ? { 1'h1, \$3858  } : { 1'h0, \$4050  };
-  assign \$4052  = ra[320] | ra[321];
-  assign \$4053  = ra[322] | ra[323];
-  assign \$4054  = \$4052  | \$4053 ;
-  assign \$4055  = ra[324] | ra[325];
-  assign \$4056  = ra[326] | ra[327];
-  assign \$4057  = \$4055  | \$4056 ;
-  assign \$4058  = \$4054  | \$4057 ;
-  assign \$4059  = ra[328] | ra[329];
-  assign \$4060  = ra[330] | ra[331];
-  assign \$4061  = \$4059  | \$4060 ;
-  assign \$4062  = ra[332] | ra[333];
-  assign \$4063  = ra[334] | ra[335];
-  assign \$4064  = \$4062  | \$4063 ;
-  assign \$4065  = \$4061  | \$4064 ;
-  assign \$4066  = \$4058  | \$4065 ;
-  assign \$4067  = ra[336] | ra[337];
-  assign \$4068  = ra[338] | ra[339];
-  assign \$4069  = \$4067  | \$4068 ;
-  assign \$4070  = ra[340] | ra[341];
-  assign \$4071  = ra[342] | ra[343];
-  assign \$4072  = \$4070  | \$4071 ;
-  assign \$4073  = \$4069  | \$4072 ;
-  assign \$4074  = ra[344] | ra[345];
-  assign \$4075  = ra[346] | ra[347];
-  assign \$4076  = \$4074  | \$4075 ;
-  assign \$4077  = ra[348] | ra[349];
-  assign \$4078  = ra[350] | ra[351];
-  assign \$4079  = \$4077  | \$4078 ;
-  assign \$4080  = \$4076  | \$4079 ;
-  assign \$4081  = \$4073  | \$4080 ;
-  assign \$4082  = \$4066  | \$4081 ;
-  assign \$4083  = ra[352] | ra[353];
-  assign \$4084  = ra[354] | ra[355];
-  assign \$4085  = \$4083  | \$4084 ;
-  assign \$4086  = ra[356] | ra[357];
-  assign \$4087  = ra[358] | ra[359];
-  assign \$4088  = \$4086  | \$4087 ;
-  assign \$4089  = \$4085  | \$4088 ;
-  assign \$4090  = ra[360] | ra[361];
-  assign \$4091  = ra[362] | ra[363];
-  assign \$4092  = \$4090  | \$4091 ;
-  assign \$4093  = ra[364] | ra[365];
-  assign \$4094  = ra[366] | ra[367];
-  assign \$4095  = \$4093  | \$4094 ;
-  assign \$4096  = \$4092  | \$4095 ;
-  assign \$4097  = \$4089  | \$4096 ;
-  assign \$4098  = ra[368] | ra[369];
-  assign \$4099  = ra[370] | ra[371];
-  assign \$4100  = \$4098  | \$4099 ;
-  assign \$4101  = ra[372] | ra[373];
-  assign \$4102  = ra[374] | ra[375];
-  assign \$4103  = \$4101  | \$4102 ;
-  assign \$4104  = \$4100  | \$4103 ;
-  assign \$4105  = ra[376] | ra[377];
-  assign \$4106  = ra[378] | ra[379];
-  assign \$4107  = \$4105  | \$4106 ;
-  assign \$4108  = ra[380] | ra[381];
-  assign \$4109  = ra[382] | ra[383];
-  assign \$4110  = \$4108  | \$4109 ;
-  assign \$4111  = \$4107  | \$4110 ;
-  assign \$4112  = \$4104  | \$4111 ;
-  assign \$4113  = \$4097  | \$4112 ;
-  assign \$4114  = \$4082  | \$4113 ;
-  assign \$4115  = ra[352] | ra[353];
-  assign \$4116  = ra[354] | ra[355];
-  assign \$4117  = \$4115  | \$4116 ;
-  assign \$4118  = ra[356] | ra[357];
-  assign \$4119  = ra[358] | ra[359];
-  assign \$4120  = \$4118  | \$4119 ;
-  assign \$4121  = \$4117  | \$4120 ;
-  assign \$4122  = ra[360] | ra[361];
-  assign \$4123  = ra[362] | ra[363];
-  assign \$4124  = \$4122  | \$4123 ;
-  assign \$4125  = ra[364] | ra[365];
-  assign \$4126  = ra[366] | ra[367];
-  assign \$4127  = \$4125  | \$4126 ;
-  assign \$4128  = \$4124  | \$4127 ;
-  assign \$4129  = \$4121  | \$4128 ;
-  assign \$4130  = ra[368] | ra[369];
-  assign \$4131  = ra[370] | ra[371];
-  assign \$4132  = \$4130  | \$4131 ;
-  assign \$4133  = ra[372] | ra[373];
-  assign \$4134  = ra[374] | ra[375];
-  assign \$4135  = \$4133  | \$4134 ;
-  assign \$4136  = \$4132  | \$4135 ;
-  assign \$4137  = ra[376] | ra[377];
-  assign \$4138  = ra[378] | ra[379];
-  assign \$4139  = \$4137  | \$4138 ;
-  assign \$4140  = ra[380] | ra[381];
-  assign \$4141  = ra[382] | ra[383];
-  assign \$4142  = \$4140  | \$4141 ;
-  assign \$4143  = \$4139  | \$4142 ;
-  assign \$4144  = \$4136  | \$4143 ;
-  assign \$4145  = \$4129  | \$4144 ;
-  assign \$4146  = ra[368] | ra[369];
-  assign \$4147  = ra[370] | ra[371];
-  assign \$4148  = \$4146  | \$4147 ;
-  assign \$4149  = ra[372] | ra[373];
-  assign \$4150  = ra[374] | ra[375];
-  assign \$4151  = \$4149  | \$4150 ;
-  assign \$4152  = \$4148  | \$4151 ;
+  assign \$3968  = ra[436] | ra[437];
+  assign \$3969  = ra[438] | ra[439];
+  assign \$3970  = \$3968  | \$3969 ;
+  assign \$3971  = ra[438] | ra[439];
+  assign \$3972  = ra[439] ? 1'h1 : 1'h0;
+  assign \$3973  = ra[437] ? 1'h1 : 1'h0;
+  assign \$3974  = \$3971  ? { 1'h1, \$3972  } : { 1'h0, \$3973  };
+  assign \$3975  = ra[434] | ra[435];
+  assign \$3976  = ra[435] ? 1'h1 : 1'h0;
+  assign \$3977  = ra[433] ? 1'h1 : 1'h0;
+  assign \$3978  = \$3975  ? { 1'h1, \$3976  } : { 1'h0, \$3977  };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    psteps = 7'h00;
+    casez (\$5572 [8:0])
+      9'h000:
+          psteps = 7'h00;
+      9'h001:
+          psteps = 7'h01;
+      9'h002:
+          psteps = 7'h01;
+      9'h003:
+          psteps = 7'h01;
+      9'h004:
+          psteps = 7'h02;
+      9'h005:
+          psteps = 7'h02;
+      9'h006:
+          psteps = 7'h02;
+      9'h007:
+          psteps = 7'h03;
+      9'h008:
+          psteps = 7'h03;
+      9'h009:
+          psteps = 7'h03;
+      9'h00a:
+          psteps = 7'h04;
+      9'h00b:
+          psteps = 7'h04;
+      9'h00c:
+          psteps = 7'h04;
+      9'h00d:
+          psteps = 7'h05;
+      9'h00e:
+          psteps = 7'h05;
+      9'h00f:
+          psteps = 7'h05;
+      9'h010:
+          psteps = 7'h06;
+      9'h011:
+          psteps = 7'h06;
+      9'h012:
+          psteps = 7'h06;
+      9'h013:
+          psteps = 7'h07;
+      9'h014:
+          psteps = 7'h07;
+      9'h015:
+          psteps = 7'h07;
+      9'h016:
+          psteps = 7'h08;
+      9'h017:
+          psteps = 7'h08;
+      9'h018:
+          psteps = 7'h08;
+      9'h019:
+          psteps = 7'h09;
+      9'h01a:
+          psteps = 7'h09;
+      9'h01b:
+          psteps = 7'h09;
+      9'h01c:
+          psteps = 7'h0a;
+      9'h01d:
+          psteps = 7'h0a;
+      9'h01e:
+          psteps = 7'h0a;
+      9'h01f:
+          psteps = 7'h0b;
+      9'h020:
+          psteps = 7'h0b;
+      9'h021:
+          psteps = 7'h0b;
+      9'h022:
+          psteps = 7'h0c;
+      9'h023:
+          psteps = 7'h0c;
+      9'h024:
+          psteps = 7'h0c;
+      9'h025:
+          psteps = 7'h0d;
+      9'h026:
+          psteps = 7'h0d;
+      9'h027:
+          psteps = 7'h0d;
+      9'h028:
+          psteps = 7'h0e;
+      9'h029:
+          psteps = 7'h0e;
+      9'h02a:
+          psteps = 7'h0e;
+      9'h02b:
+          psteps = 7'h0f;
+      9'h02c:
+          psteps = 7'h0f;
+      9'h02d:
+          psteps = 7'h0f;
+      9'h02e:
+          psteps = 7'h10;
+      9'h02f:
+          psteps = 7'h10;
+      9'h030:
+          psteps = 7'h10;
+      9'h031:
+          psteps = 7'h11;
+      9'h032:
+          psteps = 7'h11;
+      9'h033:
+          psteps = 7'h11;
+      9'h034:
+          psteps = 7'h12;
+      9'h035:
+          psteps = 7'h12;
+      9'h036:
+          psteps = 7'h12;
+      9'h037:
+          psteps = 7'h13;
+      9'h038:
+          psteps = 7'h13;
+      9'h039:
+          psteps = 7'h13;
+      9'h03a:
+          psteps = 7'h14;
+      9'h03b:
+          psteps = 7'h14;
+      9'h03c:
+          psteps = 7'h14;
+      9'h03d:
+          psteps = 7'h15;
+      9'h03e:
+          psteps = 7'h15;
+      9'h03f:
+          psteps = 7'h15;
+      9'h040:
+          psteps = 7'h16;
+      9'h041:
+          psteps = 7'h16;
+      9'h042:
+          psteps = 7'h16;
+      9'h043:
+          psteps = 7'h17;
+      9'h044:
+          psteps = 7'h17;
+      9'h045:
+          psteps = 7'h17;
+      9'h046:
+          psteps = 7'h18;
+      9'h047:
+          psteps = 7'h18;
+      9'h048:
+          psteps = 7'h18;
+      9'h049:
+          psteps = 7'h19;
+      9'h04a:
+          psteps = 7'h19;
+      9'h04b:
+          psteps = 7'h19;
+      9'h04c:
+          psteps = 7'h1a;
+      9'h04d:
+          psteps = 7'h1a;
+      9'h04e:
+          psteps = 7'h1a;
+      9'h04f:
+          psteps = 7'h1b;
+      9'h050:
+          psteps = 7'h1b;
+      9'h051:
+          psteps = 7'h1b;
+      9'h052:
+          psteps = 7'h1c;
+      9'h053:
+          psteps = 7'h1c;
+      9'h054:
+          psteps = 7'h1c;
+      9'h055:
+          psteps = 7'h1d;
+      9'h056:
+          psteps = 7'h1d;
+      9'h057:
+          psteps = 7'h1d;
+      9'h058:
+          psteps = 7'h1e;
+      9'h059:
+          psteps = 7'h1e;
+      9'h05a:
+          psteps = 7'h1e;
+      9'h05b:
+          psteps = 7'h1f;
+      9'h05c:
+          psteps = 7'h1f;
+      9'h05d:
+          psteps = 7'h1f;
+      9'h05e:
+          psteps = 7'h20;
+      9'h05f:
+          psteps = 7'h20;
+      9'h060:
+          psteps = 7'h20;
+      9'h061:
+          psteps = 7'h21;
+      9'h062:
+          psteps = 7'h21;
+      9'h063:
+          psteps = 7'h21;
+      9'h064:
+          psteps = 7'h22;
+      9'h065:
+          psteps = 7'h22;
+      9'h066:
+          psteps = 7'h22;
+      9'h067:
+          psteps = 7'h23;
+      9'h068:
+          psteps = 7'h23;
+      9'h069:
+          psteps = 7'h23;
+      9'h06a:
+          psteps = 7'h24;
+      9'h06b:
+          psteps = 7'h24;
+      9'h06c:
+          psteps = 7'h24;
+      9'h06d:
+          psteps = 7'h25;
+      9'h06e:
+          psteps = 7'h25;
+      9'h06f:
+          psteps = 7'h25;
+      9'h070:
+          psteps = 7'h26;
+      9'h071:
+          psteps = 7'h26;
+      9'h072:
+          psteps = 7'h26;
+      9'h073:
+          psteps = 7'h27;
+      9'h074:
+          psteps = 7'h27;
+      9'h075:
+          psteps = 7'h27;
+      9'h076:
+          psteps = 7'h28;
+      9'h077:
+          psteps = 7'h28;
+      9'h078:
+          psteps = 7'h28;
+      9'h079:
+          psteps = 7'h29;
+      9'h07a:
+          psteps = 7'h29;
+      9'h07b:
+          psteps = 7'h29;
+      9'h07c:
+          psteps = 7'h2a;
+      9'h07d:
+          psteps = 7'h2a;
+      9'h07e:
+          psteps = 7'h2a;
+      9'h07f:
+          psteps = 7'h2b;
+      9'h080:
+          psteps = 7'h2b;
+      9'h081:
+          psteps = 7'h2b;
+      9'h082:
+          psteps = 7'h2c;
+      9'h083:
+          psteps = 7'h2c;
+      9'h084:
+          psteps = 7'h2c;
+      9'h085:
+          psteps = 7'h2d;
+      9'h086:
+          psteps = 7'h2d;
+      9'h087:
+          psteps = 7'h2d;
+      9'h088:
+          psteps = 7'h2e;
+      9'h089:
+          psteps = 7'h2e;
+      9'h08a:
+          psteps = 7'h2e;
+      9'h08b:
+          psteps = 7'h2f;
+      9'h08c:
+          psteps = 7'h2f;
+      9'h08d:
+          psteps = 7'h2f;
+      9'h08e:
+          psteps = 7'h30;
+      9'h08f:
+          psteps = 7'h30;
+      9'h090:
+          psteps = 7'h30;
+      9'h091:
+          psteps = 7'h31;
+      9'h092:
+          psteps = 7'h31;
+      9'h093:
+          psteps = 7'h31;
+      9'h094:
+          psteps = 7'h32;
+      9'h095:
+          psteps = 7'h32;
+      9'h096:
+          psteps = 7'h32;
+      9'h097:
+          psteps = 7'h33;
+      9'h098:
+          psteps = 7'h33;
+      9'h099:
+          psteps = 7'h33;
+      9'h09a:
+          psteps = 7'h34;
+      9'h09b:
+          psteps = 7'h34;
+      9'h09c:
+          psteps = 7'h34;
+      9'h09d:
+          psteps = 7'h35;
+      9'h09e:
+          psteps = 7'h35;
+      9'h09f:
+          psteps = 7'h35;
+      9'h0a0:
+          psteps = 7'h36;
+      9'h0a1:
+          psteps = 7'h36;
+      9'h0a2:
+          psteps = 7'h36;
+      9'h0a3:
+          psteps = 7'h37;
+      9'h0a4:
+          psteps = 7'h37;
+      9'h0a5:
+          psteps = 7'h37;
+      9'h0a6:
+          psteps = 7'h38;
+      9'h0a7:
+          psteps = 7'h38;
+      9'h0a8:
+          psteps = 7'h38;
+      9'h0a9:
+          psteps = 7'h39;
+      9'h0aa:
+          psteps = 7'h39;
+      9'h0ab:
+          psteps = 7'h39;
+      9'h0ac:
+          psteps = 7'h3a;
+      9'h0ad:
+          psteps = 7'h3a;
+      9'h0ae:
+          psteps = 7'h3a;
+      9'h0af:
+          psteps = 7'h3b;
+      9'h0b0:
+          psteps = 7'h3b;
+      9'h0b1:
+          psteps = 7'h3b;
+      9'h0b2:
+          psteps = 7'h3c;
+      9'h0b3:
+          psteps = 7'h3c;
+      9'h0b4:
+          psteps = 7'h3c;
+      9'h0b5:
+          psteps = 7'h3d;
+      9'h0b6:
+          psteps = 7'h3d;
+      9'h0b7:
+          psteps = 7'h3d;
+      9'h0b8:
+          psteps = 7'h3e;
+      9'h0b9:
+          psteps = 7'h3e;
+      9'h0ba:
+          psteps = 7'h3e;
+      9'h0bb:
+          psteps = 7'h3f;
+      9'h0bc:
+          psteps = 7'h3f;
+      9'h0bd:
+          psteps = 7'h3f;
+      9'h0be:
+          psteps = 7'h40;
+      9'h0bf:
+          psteps = 7'h40;
+      9'h0c0:
+          psteps = 7'h40;
+      9'h0c1:
+          psteps = 7'h41;
+      9'h0c2:
+          psteps = 7'h41;
+      9'h0c3:
+          psteps = 7'h41;
+      9'h0c4:
+          psteps = 7'h42;
+      9'h0c5:
+          psteps = 7'h42;
+      9'h0c6:
+          psteps = 7'h42;
+      9'h0c7:
+          psteps = 7'h43;
+      9'h0c8:
+          psteps = 7'h43;
+      9'h0c9:
+          psteps = 7'h43;
+      9'h0ca:
+          psteps = 7'h44;
+      9'h0cb:
+          psteps = 7'h44;
+      9'h0cc:
+          psteps = 7'h44;
+      9'h0cd:
+          psteps = 7'h45;
+      9'h0ce:
+          psteps = 7'h45;
+      9'h0cf:
+          psteps = 7'h45;
+      9'h0d0:
+          psteps = 7'h46;
+      9'h0d1:
+          psteps = 7'h46;
+      9'h0d2:
+          psteps = 7'h46;
+      9'h0d3:
+          psteps = 7'h47;
+      9'h0d4:
+          psteps = 7'h47;
+      9'h0d5:
+          psteps = 7'h47;
+      9'h0d6:
+          psteps = 7'h48;
+      9'h0d7:
+          psteps = 7'h48;
+      9'h0d8:
+          psteps = 7'h48;
+      9'h0d9:
+          psteps = 7'h49;
+      9'h0da:
+          psteps = 7'h49;
+      9'h0db:
+          psteps = 7'h49;
+      9'h0dc:
+          psteps = 7'h4a;
+      9'h0dd:
+          psteps = 7'h4a;
+      9'h0de:
+          psteps = 7'h4a;
+      9'h0df:
+          psteps = 7'h4b;
+      9'h0e0:
+          psteps = 7'h4b;
+      9'h0e1:
+          psteps = 7'h4b;
+      9'h0e2:
+          psteps = 7'h4c;
+      9'h0e3:
+          psteps = 7'h4c;
+      9'h0e4:
+          psteps = 7'h4c;
+      9'h0e5:
+          psteps = 7'h4d;
+      9'h0e6:
+          psteps = 7'h4d;
+      9'h0e7:
+          psteps = 7'h4d;
+      9'h0e8:
+          psteps = 7'h4e;
+      9'h0e9:
+          psteps = 7'h4e;
+      9'h0ea:
+          psteps = 7'h4e;
+      9'h0eb:
+          psteps = 7'h4f;
+      9'h0ec:
+          psteps = 7'h4f;
+      9'h0ed:
+          psteps = 7'h4f;
+      9'h0ee:
+          psteps = 7'h50;
+      9'h0ef:
+          psteps = 7'h50;
+      9'h0f0:
+          psteps = 7'h50;
+      9'h0f1:
+          psteps = 7'h51;
+      9'h0f2:
+          psteps = 7'h51;
+      9'h0f3:
+          psteps = 7'h51;
+      9'h0f4:
+          psteps = 7'h52;
+      9'h0f5:
+          psteps = 7'h52;
+      9'h0f6:
+          psteps = 7'h52;
+      9'h0f7:
+          psteps = 7'h53;
+      9'h0f8:
+          psteps = 7'h53;
+      9'h0f9:
+          psteps = 7'h53;
+      9'h0fa:
+          psteps = 7'h54;
+      9'h0fb:
+          psteps = 7'h54;
+      9'h0fc:
+          psteps = 7'h54;
+      9'h0fd:
+          psteps = 7'h55;
+      9'h0fe:
+          psteps = 7'h55;
+      9'h0ff:
+          psteps = 7'h55;
+      9'h100:
+          psteps = 7'h56;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    pbits = 9'h000;
+    casez (\$5572 [8:0])
+      9'h000:
+          pbits = 9'h000;
+      9'h001:
+          pbits = 9'h003;
+      9'h002:
+          pbits = 9'h003;
+      9'h003:
+          pbits = 9'h003;
+      9'h004:
+          pbits = 9'h006;
+      9'h005:
+          pbits = 9'h006;
+      9'h006:
+          pbits = 9'h006;
+      9'h007:
+          pbits = 9'h009;
+      9'h008:
+          pbits = 9'h009;
+      9'h009:
+          pbits = 9'h009;
+      9'h00a:
+          pbits = 9'h00c;
+      9'h00b:
+          pbits = 9'h00c;
+      9'h00c:
+          pbits = 9'h00c;
+      9'h00d:
+          pbits = 9'h00f;
+      9'h00e:
+          pbits = 9'h00f;
+      9'h00f:
+          pbits = 9'h00f;
+      9'h010:
+          pbits = 9'h012;
+      9'h011:
+          pbits = 9'h012;
+      9'h012:
+          pbits = 9'h012;
+      9'h013:
+          pbits = 9'h015;
+      9'h014:
+          pbits = 9'h015;
+      9'h015:
+          pbits = 9'h015;
+      9'h016:
+          pbits = 9'h018;
+      9'h017:
+          pbits = 9'h018;
+      9'h018:
+          pbits = 9'h018;
+      9'h019:
+          pbits = 9'h01b;
+      9'h01a:
+          pbits = 9'h01b;
+      9'h01b:
+          pbits = 9'h01b;
+      9'h01c:
+          pbits = 9'h01e;
+      9'h01d:
+          pbits = 9'h01e;
+      9'h01e:
+          pbits = 9'h01e;
+      9'h01f:
+          pbits = 9'h021;
+      9'h020:
+          pbits = 9'h021;
+      9'h021:
+          pbits = 9'h021;
+      9'h022:
+          pbits = 9'h024;
+      9'h023:
+          pbits = 9'h024;
+      9'h024:
+          pbits = 9'h024;
+      9'h025:
+          pbits = 9'h027;
+      9'h026:
+          pbits = 9'h027;
+      9'h027:
+          pbits = 9'h027;
+      9'h028:
+          pbits = 9'h02a;
+      9'h029:
+          pbits = 9'h02a;
+      9'h02a:
+          pbits = 9'h02a;
+      9'h02b:
+          pbits = 9'h02d;
+      9'h02c:
+          pbits = 9'h02d;
+      9'h02d:
+          pbits = 9'h02d;
+      9'h02e:
+          pbits = 9'h030;
+      9'h02f:
+          pbits = 9'h030;
+      9'h030:
+          pbits = 9'h030;
+      9'h031:
+          pbits = 9'h033;
+      9'h032:
+          pbits = 9'h033;
+      9'h033:
+          pbits = 9'h033;
+      9'h034:
+          pbits = 9'h036;
+      9'h035:
+          pbits = 9'h036;
+      9'h036:
+          pbits = 9'h036;
+      9'h037:
+          pbits = 9'h039;
+      9'h038:
+          pbits = 9'h039;
+      9'h039:
+          pbits = 9'h039;
+      9'h03a:
+          pbits = 9'h03c;
+      9'h03b:
+          pbits = 9'h03c;
+      9'h03c:
+          pbits = 9'h03c;
+      9'h03d:
+          pbits = 9'h03f;
+      9'h03e:
+          pbits = 9'h03f;
+      9'h03f:
+          pbits = 9'h03f;
+      9'h040:
+          pbits = 9'h042;
+      9'h041:
+          pbits = 9'h042;
+      9'h042:
+          pbits = 9'h042;
+      9'h043:
+          pbits = 9'h045;
+      9'h044:
+          pbits = 9'h045;
+      9'h045:
+          pbits = 9'h045;
+      9'h046:
+          pbits = 9'h048;
+      9'h047:
+          pbits = 9'h048;
+      9'h048:
+          pbits = 9'h048;
+      9'h049:
+          pbits = 9'h04b;
+      9'h04a:
+          pbits = 9'h04b;
+      9'h04b:
+          pbits = 9'h04b;
+      9'h04c:
+          pbits = 9'h04e;
+      9'h04d:
+          pbits = 9'h04e;
+      9'h04e:
+          pbits = 9'h04e;
+      9'h04f:
+          pbits = 9'h051;
+      9'h050:
+          pbits = 9'h051;
+      9'h051:
+          pbits = 9'h051;
+      9'h052:
+          pbits = 9'h054;
+      9'h053:
+          pbits = 9'h054;
+      9'h054:
+          pbits = 9'h054;
+      9'h055:
+          pbits = 9'h057;
+      9'h056:
+          pbits = 9'h057;
+      9'h057:
+          pbits = 9'h057;
+      9'h058:
+          pbits = 9'h05a;
+      9'h059:
+          pbits = 9'h05a;
+      9'h05a:
+          pbits = 9'h05a;
+      9'h05b:
+          pbits = 9'h05d;
+      9'h05c:
+          pbits = 9'h05d;
+      9'h05d:
+          pbits = 9'h05d;
+      9'h05e:
+          pbits = 9'h060;
+      9'h05f:
+          pbits = 9'h060;
+      9'h060:
+          pbits = 9'h060;
+      9'h061:
+          pbits = 9'h063;
+      9'h062:
+          pbits = 9'h063;
+      9'h063:
+          pbits = 9'h063;
+      9'h064:
+          pbits = 9'h066;
+      9'h065:
+          pbits = 9'h066;
+      9'h066:
+          pbits = 9'h066;
+      9'h067:
+          pbits = 9'h069;
+      9'h068:
+          pbits = 9'h069;
+      9'h069:
+          pbits = 9'h069;
+      9'h06a:
+          pbits = 9'h06c;
+      9'h06b:
+          pbits = 9'h06c;
+      9'h06c:
+          pbits = 9'h06c;
+      9'h06d:
+          pbits = 9'h06f;
+      9'h06e:
+          pbits = 9'h06f;
+      9'h06f:
+          pbits = 9'h06f;
+      9'h070:
+          pbits = 9'h072;
+      9'h071:
+          pbits = 9'h072;
+      9'h072:
+          pbits = 9'h072;
+      9'h073:
+          pbits = 9'h075;
+      9'h074:
+          pbits = 9'h075;
+      9'h075:
+          pbits = 9'h075;
+      9'h076:
+          pbits = 9'h078;
+      9'h077:
+          pbits = 9'h078;
+      9'h078:
+          pbits = 9'h078;
+      9'h079:
+          pbits = 9'h07b;
+      9'h07a:
+          pbits = 9'h07b;
+      9'h07b:
+          pbits = 9'h07b;
+      9'h07c:
+          pbits = 9'h07e;
+      9'h07d:
+          pbits = 9'h07e;
+      9'h07e:
+          pbits = 9'h07e;
+      9'h07f:
+          pbits = 9'h081;
+      9'h080:
+          pbits = 9'h081;
+      9'h081:
+          pbits = 9'h081;
+      9'h082:
+          pbits = 9'h084;
+      9'h083:
+          pbits = 9'h084;
+      9'h084:
+          pbits = 9'h084;
+      9'h085:
+          pbits = 9'h087;
+      9'h086:
+          pbits = 9'h087;
+      9'h087:
+          pbits = 9'h087;
+      9'h088:
+          pbits = 9'h08a;
+      9'h089:
+          pbits = 9'h08a;
+      9'h08a:
+          pbits = 9'h08a;
+      9'h08b:
+          pbits = 9'h08d;
+      9'h08c:
+          pbits = 9'h08d;
+      9'h08d:
+          pbits = 9'h08d;
+      9'h08e:
+          pbits = 9'h090;
+      9'h08f:
+          pbits = 9'h090;
+      9'h090:
+          pbits = 9'h090;
+      9'h091:
+          pbits = 9'h093;
+      9'h092:
+          pbits = 9'h093;
+      9'h093:
+          pbits = 9'h093;
+      9'h094:
+          pbits = 9'h096;
+      9'h095:
+          pbits = 9'h096;
+      9'h096:
+          pbits = 9'h096;
+      9'h097:
+          pbits = 9'h099;
+      9'h098:
+          pbits = 9'h099;
+      9'h099:
+          pbits = 9'h099;
+      9'h09a:
+          pbits = 9'h09c;
+      9'h09b:
+          pbits = 9'h09c;
+      9'h09c:
+          pbits = 9'h09c;
+      9'h09d:
+          pbits = 9'h09f;
+      9'h09e:
+          pbits = 9'h09f;
+      9'h09f:
+          pbits = 9'h09f;
+      9'h0a0:
+          pbits = 9'h0a2;
+      9'h0a1:
+          pbits = 9'h0a2;
+      9'h0a2:
+          pbits = 9'h0a2;
+      9'h0a3:
+          pbits = 9'h0a5;
+      9'h0a4:
+          pbits = 9'h0a5;
+      9'h0a5:
+          pbits = 9'h0a5;
+      9'h0a6:
+          pbits = 9'h0a8;
+      9'h0a7:
+          pbits = 9'h0a8;
+      9'h0a8:
+          pbits = 9'h0a8;
+      9'h0a9:
+          pbits = 9'h0ab;
+      9'h0aa:
+          pbits = 9'h0ab;
+      9'h0ab:
+          pbits = 9'h0ab;
+      9'h0ac:
+          pbits = 9'h0ae;
+      9'h0ad:
+          pbits = 9'h0ae;
+      9'h0ae:
+          pbits = 9'h0ae;
+      9'h0af:
+          pbits = 9'h0b1;
+      9'h0b0:
+          pbits = 9'h0b1;
+      9'h0b1:
+          pbits = 9'h0b1;
+      9'h0b2:
+          pbits = 9'h0b4;
+      9'h0b3:
+          pbits = 9'h0b4;
+      9'h0b4:
+          pbits = 9'h0b4;
+      9'h0b5:
+          pbits = 9'h0b7;
+      9'h0b6:
+          pbits = 9'h0b7;
+      9'h0b7:
+          pbits = 9'h0b7;
+      9'h0b8:
+          pbits = 9'h0ba;
+      9'h0b9:
+          pbits = 9'h0ba;
+      9'h0ba:
+          pbits = 9'h0ba;
+      9'h0bb:
+          pbits = 9'h0bd;
+      9'h0bc:
+          pbits = 9'h0bd;
+      9'h0bd:
+          pbits = 9'h0bd;
+      9'h0be:
+          pbits = 9'h0c0;
+      9'h0bf:
+          pbits = 9'h0c0;
+      9'h0c0:
+          pbits = 9'h0c0;
+      9'h0c1:
+          pbits = 9'h0c3;
+      9'h0c2:
+          pbits = 9'h0c3;
+      9'h0c3:
+          pbits = 9'h0c3;
+      9'h0c4:
+          pbits = 9'h0c6;
+      9'h0c5:
+          pbits = 9'h0c6;
+      9'h0c6:
+          pbits = 9'h0c6;
+      9'h0c7:
+          pbits = 9'h0c9;
+      9'h0c8:
+          pbits = 9'h0c9;
+      9'h0c9:
+          pbits = 9'h0c9;
+      9'h0ca:
+          pbits = 9'h0cc;
+      9'h0cb:
+          pbits = 9'h0cc;
+      9'h0cc:
+          pbits = 9'h0cc;
+      9'h0cd:
+          pbits = 9'h0cf;
+      9'h0ce:
+          pbits = 9'h0cf;
+      9'h0cf:
+          pbits = 9'h0cf;
+      9'h0d0:
+          pbits = 9'h0d2;
+      9'h0d1:
+          pbits = 9'h0d2;
+      9'h0d2:
+          pbits = 9'h0d2;
+      9'h0d3:
+          pbits = 9'h0d5;
+      9'h0d4:
+          pbits = 9'h0d5;
+      9'h0d5:
+          pbits = 9'h0d5;
+      9'h0d6:
+          pbits = 9'h0d8;
+      9'h0d7:
+          pbits = 9'h0d8;
+      9'h0d8:
+          pbits = 9'h0d8;
+      9'h0d9:
+          pbits = 9'h0db;
+      9'h0da:
+          pbits = 9'h0db;
+      9'h0db:
+          pbits = 9'h0db;
+      9'h0dc:
+          pbits = 9'h0de;
+      9'h0dd:
+          pbits = 9'h0de;
+      9'h0de:
+          pbits = 9'h0de;
+      9'h0df:
+          pbits = 9'h0e1;
+      9'h0e0:
+          pbits = 9'h0e1;
+      9'h0e1:
+          pbits = 9'h0e1;
+      9'h0e2:
+          pbits = 9'h0e4;
+      9'h0e3:
+          pbits = 9'h0e4;
+      9'h0e4:
+          pbits = 9'h0e4;
+      9'h0e5:
+          pbits = 9'h0e7;
+      9'h0e6:
+          pbits = 9'h0e7;
+      9'h0e7:
+          pbits = 9'h0e7;
+      9'h0e8:
+          pbits = 9'h0ea;
+      9'h0e9:
+          pbits = 9'h0ea;
+      9'h0ea:
+          pbits = 9'h0ea;
+      9'h0eb:
+          pbits = 9'h0ed;
+      9'h0ec:
+          pbits = 9'h0ed;
+      9'h0ed:
+          pbits = 9'h0ed;
+      9'h0ee:
+          pbits = 9'h0f0;
+      9'h0ef:
+          pbits = 9'h0f0;
+      9'h0f0:
+          pbits = 9'h0f0;
+      9'h0f1:
+          pbits = 9'h0f3;
+      9'h0f2:
+          pbits = 9'h0f3;
+      9'h0f3:
+          pbits = 9'h0f3;
+      9'h0f4:
+          pbits = 9'h0f6;
+      9'h0f5:
+          pbits = 9'h0f6;
+      9'h0f6:
+          pbits = 9'h0f6;
+      9'h0f7:
+          pbits = 9'h0f9;
+      9'h0f8:
+          pbits = 9'h0f9;
+      9'h0f9:
+          pbits = 9'h0f9;
+      9'h0fa:
+          pbits = 9'h0fc;
+      9'h0fb:
+          pbits = 9'h0fc;
+      9'h0fc:
+          pbits = 9'h0fc;
+      9'h0fd:
+          pbits = 9'h0ff;
+      9'h0fe:
+          pbits = 9'h0ff;
+      9'h0ff:
+          pbits = 9'h0ff;
+      9'h100:
+          pbits = 9'h102;
+    endcase
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
@@ -12568,16 +14339,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     qb_raw = 9'h000;
-    if (\$2679 ) begin
-      qb_raw = \$2681 [8:0];
+    if (\$2703 ) begin
+      qb_raw = \$2705 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (alu_sub) begin
-      alu_y = \$5677 ;
-    end else if (\$5676 ) begin
+    if (word[42]) begin
+      alu_y = \$5743 ;
+    end else if (word[43]) begin
       alu_y = { word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41:26] };
     end else begin
       alu_y = rb;
@@ -12588,67 +14359,67 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     i__ready = 1'h0;
     casez (fsm_state)
       3'h0:
-          i__ready = \$5706 ;
+          i__ready = \$5824 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     wr_en = 1'h0;
+    (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           casez (word[4:0])
             5'h00:
-                wr_en = \$5707 ;
+                wr_en = \$5825 ;
             5'h01:
-                wr_en = \$5708 ;
+                wr_en = \$5826 ;
             5'h02, 5'h03, 5'h04:
-                wr_en = \$5709 ;
+                wr_en = \$5827 ;
             5'h05:
-                wr_en = \$5710 ;
+                wr_en = \$5828 ;
             5'h06:
-                if (\$5713 ) begin
-                  wr_en = \$5714 ;
+                if (\$5831 ) begin
+                  wr_en = \$5832 ;
                 end
             5'h07, 5'h08:
-                if (\$5715 ) begin
-                  wr_en = \$5716 ;
-                end
+                /* empty */;
             5'h09:
-                if (\$5720 ) begin
-                  wr_en = \$5721 ;
-                end
-            5'h0a:
-                /* empty */;
-            5'h0b:
-                /* empty */;
-            5'h0c:
-                /* empty */;
-            5'h0d:
-                /* empty */;
-            5'h0e:
                 /* empty */;
             5'h0f:
-                wr_en = \$5722 ;
+                wr_en = \$5833 ;
           endcase
       3'h2:
-          if (\$5725 ) begin
-            wr_en = \$5726 ;
+          if (\$5836 ) begin
+            wr_en = \$5837 ;
           end
       3'h3:
-          if (\$5727 ) begin
-            wr_en = \$5728 ;
+          if (\$5838 ) begin
+            wr_en = \$5839 ;
+          end
+      3'h5:
+          if (\$5842 ) begin
+            (* full_case = 32'd1 *)
+            if (ceil) begin
+            end else begin
+              wr_en = \$5843 ;
+            end
           end
       3'h4:
-          if (\$5729 ) begin
-            wr_en = \$5730 ;
+          if (\$5844 ) begin
+            wr_en = \$5845 ;
           end
+      3'h7:
+          /* empty */;
+      3'h6:
+          wr_en = \$5846 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     wp__addr = 7'h00;
+    (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -12663,47 +14434,46 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h05:
                 wp__addr = word[11:5];
             5'h06:
-                if (\$5713 ) begin
+                if (\$5831 ) begin
                   wp__addr = word[11:5];
                 end
             5'h07, 5'h08:
-                if (\$5715 ) begin
-                  wp__addr = word[11:5];
-                end
+                /* empty */;
             5'h09:
-                if (\$5720 ) begin
-                  wp__addr = word[11:5];
-                end
-            5'h0a:
-                /* empty */;
-            5'h0b:
-                /* empty */;
-            5'h0c:
-                /* empty */;
-            5'h0d:
-                /* empty */;
-            5'h0e:
                 /* empty */;
             5'h0f:
                 wp__addr = word[11:5];
           endcase
       3'h2:
-          if (\$5725 ) begin
+          if (\$5836 ) begin
             wp__addr = dst;
           end
       3'h3:
-          if (\$5727 ) begin
+          if (\$5838 ) begin
             wp__addr = dst;
+          end
+      3'h5:
+          if (\$5842 ) begin
+            (* full_case = 32'd1 *)
+            if (ceil) begin
+            end else begin
+              wp__addr = dst;
+            end
           end
       3'h4:
-          if (\$5729 ) begin
+          if (\$5844 ) begin
             wp__addr = dst;
           end
+      3'h7:
+          /* empty */;
+      3'h6:
+          wp__addr = dst;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     wp__data = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -12714,46 +14484,44 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h01:
                 wp__data = ra;
             5'h02, 5'h03, 5'h04:
-                wp__data = { alu_s4, alu_s3, alu_s2, alu_s1, alu_c0_full[128:1] };
+                wp__data = { alu_s9, alu_s8, alu_s7, alu_s6, alu_s5, alu_s4, alu_s3, alu_s2, alu_s1, alu_c0_full[64:1] };
             5'h05:
-                wp__data = \$5711 ;
+                wp__data = \$5829 ;
             5'h06:
-                if (\$5713 ) begin
-                  wp__data = { mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[128:1] };
+                if (\$5831 ) begin
+                  wp__data = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
                 end
             5'h07, 5'h08:
-                if (\$5715 ) begin
-                  wp__data = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5719  };
-                end
+                /* empty */;
             5'h09:
-                if (\$5720 ) begin
-                  wp__data = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-                end
-            5'h0a:
-                /* empty */;
-            5'h0b:
-                /* empty */;
-            5'h0c:
-                /* empty */;
-            5'h0d:
-                /* empty */;
-            5'h0e:
                 /* empty */;
             5'h0f:
-                wp__data = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5723  };
+                wp__data = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5834  };
           endcase
       3'h2:
-          if (\$5725 ) begin
-            wp__data = { mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[128:1] };
+          if (\$5836 ) begin
+            wp__data = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
           end
       3'h3:
-          if (\$5727 ) begin
-            wp__data = { 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$2710 , q_lo[3:0] };
+          if (\$5838 ) begin
+            wp__data = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5841  };
+          end
+      3'h5:
+          if (\$5842 ) begin
+            (* full_case = 32'd1 *)
+            if (ceil) begin
+            end else begin
+              wp__data = { 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, quo[252:0], div0_p1_3a, div1_p1_3a, div2_p1_3a };
+            end
           end
       3'h4:
-          if (\$5729 ) begin
-            wp__data = { 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, root[251:0], sq0_co4, sq1_co4, sq2_co4, sq3_co4 };
+          if (\$5844 ) begin
+            wp__data = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
           end
+      3'h7:
+          /* empty */;
+      3'h6:
+          wp__data = { 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, wb_val };
     endcase
   end
   always @* begin
@@ -12781,7 +14549,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    mul_y = 32'd0;
+    mul_y = 36'h000000000;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -12796,10 +14564,10 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h05:
                 /* empty */;
             5'h06:
-                mul_y = rb[31:0];
+                mul_y = rb[35:0];
           endcase
       3'h2:
-          mul_y = mb[31:0];
+          mul_y = mb[35:0];
     endcase
   end
   always @* begin
@@ -12816,7 +14584,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5791  = r_resx;
+    \$5882  = r_resx;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -12846,16 +14614,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0c:
             /* empty */;
         7'h0d:
-            \$5791  = wp__data[127:0];
+            \$5882  = wp__data[127:0];
       endcase
     end
     if (rst) begin
-      \$5791  = 128'h00000000000000000000000000000000;
+      \$5882  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5792  = r_resp;
+    \$5883  = r_resp;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -12887,16 +14655,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0d:
             /* empty */;
         7'h0e:
-            \$5792  = wp__data[127:0];
+            \$5883  = wp__data[127:0];
       endcase
     end
     if (rst) begin
-      \$5792  = 128'h00000000000000000000000000000000;
+      \$5883  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5793  = r_rese;
+    \$5884  = r_rese;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -12930,16 +14698,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0e:
             /* empty */;
         7'h0f:
-            \$5793  = wp__data[0];
+            \$5884  = wp__data[0];
       endcase
     end
     if (rst) begin
-      \$5793  = 1'h0;
+      \$5884  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5794  = r_resc;
+    \$5885  = r_resc;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -12975,16 +14743,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0f:
             /* empty */;
         7'h10:
-            \$5794  = wp__data[16:0];
+            \$5885  = wp__data[16:0];
       endcase
     end
     if (rst) begin
-      \$5794  = 17'h00000;
+      \$5885  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5795  = r_dir;
+    \$5886  = r_dir;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -13022,18 +14790,18 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h10:
             /* empty */;
         7'h11:
-            \$5795  = wp__data[0];
+            \$5886  = wp__data[0];
       endcase
     end
     if (rst) begin
-      \$5795  = 1'h0;
+      \$5886  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5796  = o__valid;
+    \$5887  = o__valid;
     if (o__ready) begin
-      \$5796  = 1'h0;
+      \$5887  = 1'h0;
     end
     casez (fsm_state)
       3'h0:
@@ -13054,248 +14822,209 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h09:
                 /* empty */;
-            5'h0a:
-                /* empty */;
-            5'h0b:
-                /* empty */;
-            5'h0c:
-                /* empty */;
-            5'h0d:
-                /* empty */;
-            5'h0e:
-                /* empty */;
             5'h0f:
-                /* empty */;
-            5'h10:
                 /* empty */;
             5'h11:
-                \$5796  = 1'h1;
+                \$5887  = 1'h1;
           endcase
     endcase
     if (rst) begin
-      \$5796  = 1'h0;
+      \$5887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5797  = r_mode;
+    \$5888  = r_mode;
     casez (fsm_state)
       3'h0:
-          if (\$5736 ) begin
-            \$5797  = i__payload[0];
+          if (\$5855 ) begin
+            \$5888  = i__payload[0];
           end
     endcase
     if (rst) begin
-      \$5797  = 1'h0;
+      \$5888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5798  = r_a_base;
+    \$5889  = r_a_base;
     casez (fsm_state)
       3'h0:
-          if (\$5736 ) begin
-            \$5798  = i__payload[112:1];
+          if (\$5855 ) begin
+            \$5889  = i__payload[112:1];
           end
     endcase
     if (rst) begin
-      \$5798  = 112'h0000000000000000000000000000;
+      \$5889  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5799  = r_a_other;
+    \$5890  = r_a_other;
     casez (fsm_state)
       3'h0:
-          if (\$5736 ) begin
-            \$5799  = i__payload[224:113];
+          if (\$5855 ) begin
+            \$5890  = i__payload[224:113];
           end
     endcase
     if (rst) begin
-      \$5799  = 112'h0000000000000000000000000000;
+      \$5890  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5800  = r_a_fn;
+    \$5891  = r_a_fn;
     casez (fsm_state)
       3'h0:
-          if (\$5736 ) begin
-            \$5800  = i__payload[240:225];
+          if (\$5855 ) begin
+            \$5891  = i__payload[240:225];
           end
     endcase
     if (rst) begin
-      \$5800  = 16'h0000;
+      \$5891  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5801  = r_a_fd;
+    \$5892  = r_a_fd;
     casez (fsm_state)
       3'h0:
-          if (\$5736 ) begin
-            \$5801  = i__payload[256:241];
+          if (\$5855 ) begin
+            \$5892  = i__payload[256:241];
           end
     endcase
     if (rst) begin
-      \$5801  = 16'h0000;
+      \$5892  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5802  = r_b_base;
+    \$5893  = r_b_base;
     casez (fsm_state)
       3'h0:
-          if (\$5736 ) begin
-            \$5802  = i__payload[368:257];
+          if (\$5855 ) begin
+            \$5893  = i__payload[368:257];
           end
     endcase
     if (rst) begin
-      \$5802  = 112'h0000000000000000000000000000;
+      \$5893  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5803  = r_b_other;
+    \$5894  = r_b_other;
     casez (fsm_state)
       3'h0:
-          if (\$5736 ) begin
-            \$5803  = i__payload[480:369];
+          if (\$5855 ) begin
+            \$5894  = i__payload[480:369];
           end
     endcase
     if (rst) begin
-      \$5803  = 112'h0000000000000000000000000000;
+      \$5894  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5804  = r_b_fn;
+    \$5895  = r_b_fn;
     casez (fsm_state)
       3'h0:
-          if (\$5736 ) begin
-            \$5804  = i__payload[496:481];
+          if (\$5855 ) begin
+            \$5895  = i__payload[496:481];
           end
     endcase
     if (rst) begin
-      \$5804  = 16'h0000;
+      \$5895  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5805  = r_b_fd;
+    \$5896  = r_b_fd;
     casez (fsm_state)
       3'h0:
-          if (\$5736 ) begin
-            \$5805  = i__payload[512:497];
+          if (\$5855 ) begin
+            \$5896  = i__payload[512:497];
           end
     endcase
     if (rst) begin
-      \$5805  = 16'h0000;
+      \$5896  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5806  = r_maxc;
+    \$5897  = r_maxc;
     casez (fsm_state)
       3'h0:
-          if (\$5736 ) begin
-            \$5806  = i__payload[529:513];
+          if (\$5855 ) begin
+            \$5897  = i__payload[529:513];
           end
     endcase
     if (rst) begin
-      \$5806  = 17'h00000;
+      \$5897  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5807  = tag;
+    \$5898  = tag;
     casez (fsm_state)
       3'h0:
-          if (\$5736 ) begin
-            \$5807  = i__payload[561:530];
+          if (\$5855 ) begin
+            \$5898  = i__payload[561:530];
           end
     endcase
     if (rst) begin
-      \$5807  = 32'd0;
+      \$5898  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5808  = pc;
+    \$5899  = pc;
+    (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
-          if (\$5736 ) begin
-            \$5808  = 16'h0000;
+          if (\$5855 ) begin
+            \$5899  = 16'h0000;
           end
       3'h1:
-        begin
-          casez (word[4:0])
-            5'h00:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                /* empty */;
-            5'h09:
-                /* empty */;
-            5'h0a:
-                \$5808  = \$5748 [15:0];
-            5'h0b:
-                \$5808  = \$5750 [15:0];
-            5'h0c:
-                \$5808  = \$5753 [15:0];
-            5'h0d:
-                \$5808  = \$5756 [15:0];
-            5'h0e:
-                \$5808  = word[41:26];
-            5'h0f:
-                \$5808  = word[41:26];
-            5'h10:
-                \$5808  = ra[15:0];
-          endcase
-          if (\$5763 ) begin
-            \$5808  = \$5764 [15:0];
+          if (\$5856 ) begin
+            \$5899  = \$5858 [15:0];
           end
-          if (\$5768 ) begin
-            \$5808  = \$5769 [15:0];
-          end
-          if (\$5774 ) begin
-            \$5808  = \$5775 [15:0];
-          end
-          if (\$5778 ) begin
-            \$5808  = \$5779 [15:0];
-          end
-        end
       3'h2:
-          if (\$5783 ) begin
-            \$5808  = \$5784 [15:0];
+          if (\$5867 ) begin
+            \$5899  = \$5868 [15:0];
           end
       3'h3:
-          if (\$5786 ) begin
-            \$5808  = \$5787 [15:0];
+          if (\$5869 ) begin
+            \$5899  = \$5870 [15:0];
+          end
+      3'h5:
+          if (\$5874 ) begin
+            (* full_case = 32'd1 *)
+            if (ceil) begin
+            end else begin
+              \$5899  = \$5875 [15:0];
+            end
           end
       3'h4:
-          if (\$5789 ) begin
-            \$5808  = \$5790 [15:0];
+          if (\$5876 ) begin
+            \$5899  = \$5877 [15:0];
           end
+      3'h7:
+          /* empty */;
+      3'h6:
+          \$5899  = \$5881 [15:0];
     endcase
     if (rst) begin
-      \$5808  = 16'h0000;
+      \$5899  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5809  = fsm_state;
+    \$5900  = fsm_state;
+    (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
-          if (\$5736 ) begin
-            \$5809  = 3'h1;
+          if (\$5855 ) begin
+            \$5900  = 3'h1;
           end
       3'h1:
           casez (word[4:0])
@@ -13309,59 +15038,60 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$5738 ) begin
+                if (\$5860 ) begin
                 end else begin
-                  \$5809  = 3'h2;
+                  \$5900  = 3'h2;
                 end
             5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$5742 ) begin
-                end else begin
-                  \$5809  = 3'h3;
-                end
+                \$5900  = 3'h3;
             5'h09:
-                (* full_case = 32'd1 *)
-                if (\$5745 ) begin
-                end else begin
-                  \$5809  = 3'h4;
-                end
-            5'h0a:
-                /* empty */;
-            5'h0b:
-                /* empty */;
-            5'h0c:
-                /* empty */;
-            5'h0d:
-                /* empty */;
-            5'h0e:
-                /* empty */;
+                \$5900  = 3'h4;
             5'h0f:
-                /* empty */;
-            5'h10:
                 /* empty */;
             5'h11:
-                \$5809  = 3'h0;
+                \$5900  = 3'h0;
           endcase
       3'h2:
-          if (\$5783 ) begin
-            \$5809  = 3'h1;
+          if (\$5867 ) begin
+            \$5900  = 3'h1;
           end
       3'h3:
-          if (\$5786 ) begin
-            \$5809  = 3'h1;
+          (* full_case = 32'd1 *)
+          if (\$5869 ) begin
+            \$5900  = 3'h1;
+          end else begin
+            \$5900  = 3'h5;
+          end
+      3'h5:
+          if (\$5874 ) begin
+            (* full_case = 32'd1 *)
+            if (ceil) begin
+              \$5900  = 3'h6;
+            end else begin
+              \$5900  = 3'h1;
+            end
           end
       3'h4:
-          if (\$5789 ) begin
-            \$5809  = 3'h1;
+          (* full_case = 32'd1 *)
+          if (\$5876 ) begin
+            \$5900  = 3'h1;
+          end else begin
+            \$5900  = 3'h7;
           end
+      3'h7:
+          if (\$5880 ) begin
+            \$5900  = 3'h6;
+          end
+      3'h6:
+          \$5900  = 3'h1;
     endcase
     if (rst) begin
-      \$5809  = 3'h0;
+      \$5900  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5810  = acc;
+    \$5901  = acc;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -13377,21 +15107,21 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$5738 ) begin
+                if (\$5860 ) begin
                 end else begin
-                  \$5810  = { mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[128:1] };
+                  \$5901  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
                 end
           endcase
       3'h2:
-          \$5810  = { mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[128:1] };
+          \$5901  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
     endcase
     if (rst) begin
-      \$5810  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5901  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5811  = ma;
+    \$5902  = ma;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -13407,21 +15137,21 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$5738 ) begin
+                if (\$5860 ) begin
                 end else begin
-                  \$5811  = \$5739 [639:0];
+                  \$5902  = \$5861 [639:0];
                 end
           endcase
       3'h2:
-          \$5811  = \$5780 [639:0];
+          \$5902  = \$5864 [639:0];
     endcase
     if (rst) begin
-      \$5811  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5902  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5812  = mb;
+    \$5903  = mb;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -13437,21 +15167,21 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$5738 ) begin
+                if (\$5860 ) begin
                 end else begin
-                  \$5812  = \$5740 ;
+                  \$5903  = \$5862 ;
                 end
           endcase
       3'h2:
-          \$5812  = \$5781 ;
+          \$5903  = \$5865 ;
     endcase
     if (rst) begin
-      \$5812  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5903  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5813  = dst;
+    \$5904  = dst;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -13467,23 +15197,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$5738 ) begin
+                if (\$5860 ) begin
                 end else begin
-                  \$5813  = word[11:5];
+                  \$5904  = word[11:5];
                 end
             5'h07, 5'h08:
-                \$5813  = word[11:5];
+                \$5904  = word[11:5];
             5'h09:
-                \$5813  = word[11:5];
+                \$5904  = word[11:5];
           endcase
     endcase
     if (rst) begin
-      \$5813  = 7'h00;
+      \$5904  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5814  = ceil;
+    \$5905  = ceil;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -13500,190 +15230,160 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                \$5814  = \$5741 ;
-          endcase
-    endcase
-    if (rst) begin
-      \$5814  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5815  = den;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          casez (word[4:0])
-            5'h00:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$5742 ) begin
-                end else begin
-                  \$5815  = rb[144:0];
-                end
-          endcase
-    endcase
-    if (rst) begin
-      \$5815  = 145'h0000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5816  = drem;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          casez (word[4:0])
-            5'h00:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$5742 ) begin
-                end else begin
-                  \$5816  = \$5743 [144:0];
-                end
-          endcase
-      3'h2:
-          /* empty */;
-      3'h3:
-          \$5816  = \$2705 [144:0];
-    endcase
-    if (rst) begin
-      \$5816  = 145'h0000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5817  = dnum;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          casez (word[4:0])
-            5'h00:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$5742 ) begin
-                end else begin
-                  \$5817  = \$5744 [255:0];
-                end
-          endcase
-      3'h2:
-          /* empty */;
-      3'h3:
-          \$5817  = \$2707 [255:0];
-    endcase
-    if (rst) begin
-      \$5817  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5818  = quo;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          casez (word[4:0])
-            5'h00:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$5742 ) begin
-                end else begin
-                  \$5818  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-                end
-          endcase
-      3'h2:
-          /* empty */;
-      3'h3:
-          \$5818  = { quo[251:0], \$2688 , \$2693 , \$2698 , \$2706  };
-    endcase
-    if (rst) begin
-      \$5818  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5819  = count;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          casez (word[4:0])
-            5'h00:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$5742 ) begin
-                end else begin
-                  \$5819  = { 1'h0, \$2683 [8:0] };
-                end
+                \$5905  = \$5863 ;
             5'h09:
-                (* full_case = 32'd1 *)
-                if (\$5745 ) begin
-                end else begin
-                  \$5819  = { 1'h0, \$5530 [8:0] };
-                end
+                \$5905  = 1'h0;
           endcase
-      3'h2:
-          /* empty */;
-      3'h3:
-          \$5819  = \$5785 [9:0];
-      3'h4:
-          \$5819  = \$5788 [9:0];
     endcase
     if (rst) begin
-      \$5819  = 10'h000;
+      \$5905  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5820  = work;
+    \$5906  = is_sqrt;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                \$5906  = 1'h0;
+            5'h09:
+                \$5906  = 1'h1;
+          endcase
+    endcase
+    if (rst) begin
+      \$5906  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$5907  = den;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                \$5907  = rb[144:0];
+          endcase
+    endcase
+    if (rst) begin
+      \$5907  = 145'h0000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$5908  = dnum;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                \$5908  = { 2'h0, ra[255:0] };
+          endcase
+      3'h2:
+          /* empty */;
+      3'h3:
+          (* full_case = 32'd1 *)
+          if (\$5869 ) begin
+          end else begin
+            \$5908  = \$5872 [257:0];
+          end
+      3'h5:
+          \$5908  = \$2754 [257:0];
+    endcase
+    if (rst) begin
+      \$5908  = 258'h00000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$5909  = bla_r;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                \$5909  = bl_a;
+          endcase
+    endcase
+    if (rst) begin
+      \$5909  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$5910  = blb_r;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                \$5910  = \$2701 [7:0];
+          endcase
+    endcase
+    if (rst) begin
+      \$5910  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$5911  = work;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -13702,26 +15402,30 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h07, 5'h08:
                 /* empty */;
             5'h09:
-                (* full_case = 32'd1 *)
-                if (\$5745 ) begin
-                end else begin
-                  \$5820  = \$5746 [511:0];
-                end
+                \$5911  = { 4'h0, ra[511:0] };
           endcase
       3'h2:
           /* empty */;
       3'h3:
+          /* empty */;
+      3'h5:
           /* empty */;
       3'h4:
-          \$5820  = \$5672 [511:0];
+          (* full_case = 32'd1 *)
+          if (\$5876 ) begin
+          end else begin
+            \$5911  = \$5878 [515:0];
+          end
+      3'h7:
+          \$5911  = \$5739 [515:0];
     endcase
     if (rst) begin
-      \$5820  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5911  = 516'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5821  = srem;
+    \$5912  = blsq_r;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -13740,26 +15444,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h07, 5'h08:
                 /* empty */;
             5'h09:
-                (* full_case = 32'd1 *)
-                if (\$5745 ) begin
-                end else begin
-                  \$5821  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
-                end
+                \$5912  = bl_sq;
           endcase
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          \$5821  = \$5671 [259:0];
     endcase
     if (rst) begin
-      \$5821  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+      \$5912  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5822  = root;
+    \$5913  = o__payload;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -13778,73 +15472,1198 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h07, 5'h08:
                 /* empty */;
             5'h09:
-                (* full_case = 32'd1 *)
-                if (\$5745 ) begin
-                end else begin
-                  \$5822  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-                end
-          endcase
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          \$5822  = { root[251:0], sq0_co4, sq1_co4, sq2_co4, sq3_co4 };
-    endcase
-    if (rst) begin
-      \$5822  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5823  = o__payload;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          casez (word[4:0])
-            5'h00:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                /* empty */;
-            5'h09:
-                /* empty */;
-            5'h0a:
-                /* empty */;
-            5'h0b:
-                /* empty */;
-            5'h0c:
-                /* empty */;
-            5'h0d:
-                /* empty */;
-            5'h0e:
                 /* empty */;
             5'h0f:
-                /* empty */;
-            5'h10:
                 /* empty */;
             5'h11:
               begin
-                \$5823 [31:0] = tag;
-                \$5823 [32] = r_dir;
-                \$5823 [33] = r_rese;
-                \$5823 [50:34] = r_resc;
-                \$5823 [178:51] = r_resx;
-                \$5823 [306:179] = r_resp;
+                \$5913 [31:0] = tag;
+                \$5913 [32] = r_dir;
+                \$5913 [33] = r_rese;
+                \$5913 [50:34] = r_resc;
+                \$5913 [178:51] = r_resx;
+                \$5913 [306:179] = r_resp;
               end
           endcase
     endcase
     if (rst) begin
-      \$5823  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5913  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$5914  = drem;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          (* full_case = 32'd1 *)
+          if (\$5869 ) begin
+          end else begin
+            \$5914  = \$5871 [144:0];
+          end
+      3'h5:
+          \$5914  = \$2753 [144:0];
+    endcase
+    if (rst) begin
+      \$5914  = 145'h0000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$5915  = quo;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          (* full_case = 32'd1 *)
+          if (\$5869 ) begin
+          end else begin
+            \$5915  = 258'h00000000000000000000000000000000000000000000000000000000000000000;
+          end
+      3'h5:
+          \$5915  = { quo[254:0], div0_p1_3a, div1_p1_3a, div2_p1_3a };
+    endcase
+    if (rst) begin
+      \$5915  = 258'h00000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$5916  = count;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          (* full_case = 32'd1 *)
+          if (\$5869 ) begin
+          end else begin
+            \$5916  = { 2'h0, qsteps };
+          end
+      3'h5:
+          \$5916  = \$5873 [8:0];
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$5876 ) begin
+          end else begin
+            \$5916  = { 2'h0, psteps };
+          end
+      3'h7:
+          \$5916  = \$5879 [8:0];
+    endcase
+    if (rst) begin
+      \$5916  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$5917  = srem;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$5876 ) begin
+          end else begin
+            \$5917  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+          end
+      3'h7:
+          \$5917  = \$5738 [259:0];
+    endcase
+    if (rst) begin
+      \$5917  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$5918  = root;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$5876 ) begin
+          end else begin
+            \$5918  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          end
+      3'h7:
+          \$5918  = { root[252:0], sq0_p2_7a, sq1_p2_7a, sq2_p2_7a };
+    endcase
+    if (rst) begin
+      \$5918  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    qsteps = 7'h00;
+    casez (qb_raw)
+      9'h000:
+          qsteps = 7'h00;
+      9'h001:
+          qsteps = 7'h01;
+      9'h002:
+          qsteps = 7'h01;
+      9'h003:
+          qsteps = 7'h01;
+      9'h004:
+          qsteps = 7'h02;
+      9'h005:
+          qsteps = 7'h02;
+      9'h006:
+          qsteps = 7'h02;
+      9'h007:
+          qsteps = 7'h03;
+      9'h008:
+          qsteps = 7'h03;
+      9'h009:
+          qsteps = 7'h03;
+      9'h00a:
+          qsteps = 7'h04;
+      9'h00b:
+          qsteps = 7'h04;
+      9'h00c:
+          qsteps = 7'h04;
+      9'h00d:
+          qsteps = 7'h05;
+      9'h00e:
+          qsteps = 7'h05;
+      9'h00f:
+          qsteps = 7'h05;
+      9'h010:
+          qsteps = 7'h06;
+      9'h011:
+          qsteps = 7'h06;
+      9'h012:
+          qsteps = 7'h06;
+      9'h013:
+          qsteps = 7'h07;
+      9'h014:
+          qsteps = 7'h07;
+      9'h015:
+          qsteps = 7'h07;
+      9'h016:
+          qsteps = 7'h08;
+      9'h017:
+          qsteps = 7'h08;
+      9'h018:
+          qsteps = 7'h08;
+      9'h019:
+          qsteps = 7'h09;
+      9'h01a:
+          qsteps = 7'h09;
+      9'h01b:
+          qsteps = 7'h09;
+      9'h01c:
+          qsteps = 7'h0a;
+      9'h01d:
+          qsteps = 7'h0a;
+      9'h01e:
+          qsteps = 7'h0a;
+      9'h01f:
+          qsteps = 7'h0b;
+      9'h020:
+          qsteps = 7'h0b;
+      9'h021:
+          qsteps = 7'h0b;
+      9'h022:
+          qsteps = 7'h0c;
+      9'h023:
+          qsteps = 7'h0c;
+      9'h024:
+          qsteps = 7'h0c;
+      9'h025:
+          qsteps = 7'h0d;
+      9'h026:
+          qsteps = 7'h0d;
+      9'h027:
+          qsteps = 7'h0d;
+      9'h028:
+          qsteps = 7'h0e;
+      9'h029:
+          qsteps = 7'h0e;
+      9'h02a:
+          qsteps = 7'h0e;
+      9'h02b:
+          qsteps = 7'h0f;
+      9'h02c:
+          qsteps = 7'h0f;
+      9'h02d:
+          qsteps = 7'h0f;
+      9'h02e:
+          qsteps = 7'h10;
+      9'h02f:
+          qsteps = 7'h10;
+      9'h030:
+          qsteps = 7'h10;
+      9'h031:
+          qsteps = 7'h11;
+      9'h032:
+          qsteps = 7'h11;
+      9'h033:
+          qsteps = 7'h11;
+      9'h034:
+          qsteps = 7'h12;
+      9'h035:
+          qsteps = 7'h12;
+      9'h036:
+          qsteps = 7'h12;
+      9'h037:
+          qsteps = 7'h13;
+      9'h038:
+          qsteps = 7'h13;
+      9'h039:
+          qsteps = 7'h13;
+      9'h03a:
+          qsteps = 7'h14;
+      9'h03b:
+          qsteps = 7'h14;
+      9'h03c:
+          qsteps = 7'h14;
+      9'h03d:
+          qsteps = 7'h15;
+      9'h03e:
+          qsteps = 7'h15;
+      9'h03f:
+          qsteps = 7'h15;
+      9'h040:
+          qsteps = 7'h16;
+      9'h041:
+          qsteps = 7'h16;
+      9'h042:
+          qsteps = 7'h16;
+      9'h043:
+          qsteps = 7'h17;
+      9'h044:
+          qsteps = 7'h17;
+      9'h045:
+          qsteps = 7'h17;
+      9'h046:
+          qsteps = 7'h18;
+      9'h047:
+          qsteps = 7'h18;
+      9'h048:
+          qsteps = 7'h18;
+      9'h049:
+          qsteps = 7'h19;
+      9'h04a:
+          qsteps = 7'h19;
+      9'h04b:
+          qsteps = 7'h19;
+      9'h04c:
+          qsteps = 7'h1a;
+      9'h04d:
+          qsteps = 7'h1a;
+      9'h04e:
+          qsteps = 7'h1a;
+      9'h04f:
+          qsteps = 7'h1b;
+      9'h050:
+          qsteps = 7'h1b;
+      9'h051:
+          qsteps = 7'h1b;
+      9'h052:
+          qsteps = 7'h1c;
+      9'h053:
+          qsteps = 7'h1c;
+      9'h054:
+          qsteps = 7'h1c;
+      9'h055:
+          qsteps = 7'h1d;
+      9'h056:
+          qsteps = 7'h1d;
+      9'h057:
+          qsteps = 7'h1d;
+      9'h058:
+          qsteps = 7'h1e;
+      9'h059:
+          qsteps = 7'h1e;
+      9'h05a:
+          qsteps = 7'h1e;
+      9'h05b:
+          qsteps = 7'h1f;
+      9'h05c:
+          qsteps = 7'h1f;
+      9'h05d:
+          qsteps = 7'h1f;
+      9'h05e:
+          qsteps = 7'h20;
+      9'h05f:
+          qsteps = 7'h20;
+      9'h060:
+          qsteps = 7'h20;
+      9'h061:
+          qsteps = 7'h21;
+      9'h062:
+          qsteps = 7'h21;
+      9'h063:
+          qsteps = 7'h21;
+      9'h064:
+          qsteps = 7'h22;
+      9'h065:
+          qsteps = 7'h22;
+      9'h066:
+          qsteps = 7'h22;
+      9'h067:
+          qsteps = 7'h23;
+      9'h068:
+          qsteps = 7'h23;
+      9'h069:
+          qsteps = 7'h23;
+      9'h06a:
+          qsteps = 7'h24;
+      9'h06b:
+          qsteps = 7'h24;
+      9'h06c:
+          qsteps = 7'h24;
+      9'h06d:
+          qsteps = 7'h25;
+      9'h06e:
+          qsteps = 7'h25;
+      9'h06f:
+          qsteps = 7'h25;
+      9'h070:
+          qsteps = 7'h26;
+      9'h071:
+          qsteps = 7'h26;
+      9'h072:
+          qsteps = 7'h26;
+      9'h073:
+          qsteps = 7'h27;
+      9'h074:
+          qsteps = 7'h27;
+      9'h075:
+          qsteps = 7'h27;
+      9'h076:
+          qsteps = 7'h28;
+      9'h077:
+          qsteps = 7'h28;
+      9'h078:
+          qsteps = 7'h28;
+      9'h079:
+          qsteps = 7'h29;
+      9'h07a:
+          qsteps = 7'h29;
+      9'h07b:
+          qsteps = 7'h29;
+      9'h07c:
+          qsteps = 7'h2a;
+      9'h07d:
+          qsteps = 7'h2a;
+      9'h07e:
+          qsteps = 7'h2a;
+      9'h07f:
+          qsteps = 7'h2b;
+      9'h080:
+          qsteps = 7'h2b;
+      9'h081:
+          qsteps = 7'h2b;
+      9'h082:
+          qsteps = 7'h2c;
+      9'h083:
+          qsteps = 7'h2c;
+      9'h084:
+          qsteps = 7'h2c;
+      9'h085:
+          qsteps = 7'h2d;
+      9'h086:
+          qsteps = 7'h2d;
+      9'h087:
+          qsteps = 7'h2d;
+      9'h088:
+          qsteps = 7'h2e;
+      9'h089:
+          qsteps = 7'h2e;
+      9'h08a:
+          qsteps = 7'h2e;
+      9'h08b:
+          qsteps = 7'h2f;
+      9'h08c:
+          qsteps = 7'h2f;
+      9'h08d:
+          qsteps = 7'h2f;
+      9'h08e:
+          qsteps = 7'h30;
+      9'h08f:
+          qsteps = 7'h30;
+      9'h090:
+          qsteps = 7'h30;
+      9'h091:
+          qsteps = 7'h31;
+      9'h092:
+          qsteps = 7'h31;
+      9'h093:
+          qsteps = 7'h31;
+      9'h094:
+          qsteps = 7'h32;
+      9'h095:
+          qsteps = 7'h32;
+      9'h096:
+          qsteps = 7'h32;
+      9'h097:
+          qsteps = 7'h33;
+      9'h098:
+          qsteps = 7'h33;
+      9'h099:
+          qsteps = 7'h33;
+      9'h09a:
+          qsteps = 7'h34;
+      9'h09b:
+          qsteps = 7'h34;
+      9'h09c:
+          qsteps = 7'h34;
+      9'h09d:
+          qsteps = 7'h35;
+      9'h09e:
+          qsteps = 7'h35;
+      9'h09f:
+          qsteps = 7'h35;
+      9'h0a0:
+          qsteps = 7'h36;
+      9'h0a1:
+          qsteps = 7'h36;
+      9'h0a2:
+          qsteps = 7'h36;
+      9'h0a3:
+          qsteps = 7'h37;
+      9'h0a4:
+          qsteps = 7'h37;
+      9'h0a5:
+          qsteps = 7'h37;
+      9'h0a6:
+          qsteps = 7'h38;
+      9'h0a7:
+          qsteps = 7'h38;
+      9'h0a8:
+          qsteps = 7'h38;
+      9'h0a9:
+          qsteps = 7'h39;
+      9'h0aa:
+          qsteps = 7'h39;
+      9'h0ab:
+          qsteps = 7'h39;
+      9'h0ac:
+          qsteps = 7'h3a;
+      9'h0ad:
+          qsteps = 7'h3a;
+      9'h0ae:
+          qsteps = 7'h3a;
+      9'h0af:
+          qsteps = 7'h3b;
+      9'h0b0:
+          qsteps = 7'h3b;
+      9'h0b1:
+          qsteps = 7'h3b;
+      9'h0b2:
+          qsteps = 7'h3c;
+      9'h0b3:
+          qsteps = 7'h3c;
+      9'h0b4:
+          qsteps = 7'h3c;
+      9'h0b5:
+          qsteps = 7'h3d;
+      9'h0b6:
+          qsteps = 7'h3d;
+      9'h0b7:
+          qsteps = 7'h3d;
+      9'h0b8:
+          qsteps = 7'h3e;
+      9'h0b9:
+          qsteps = 7'h3e;
+      9'h0ba:
+          qsteps = 7'h3e;
+      9'h0bb:
+          qsteps = 7'h3f;
+      9'h0bc:
+          qsteps = 7'h3f;
+      9'h0bd:
+          qsteps = 7'h3f;
+      9'h0be:
+          qsteps = 7'h40;
+      9'h0bf:
+          qsteps = 7'h40;
+      9'h0c0:
+          qsteps = 7'h40;
+      9'h0c1:
+          qsteps = 7'h41;
+      9'h0c2:
+          qsteps = 7'h41;
+      9'h0c3:
+          qsteps = 7'h41;
+      9'h0c4:
+          qsteps = 7'h42;
+      9'h0c5:
+          qsteps = 7'h42;
+      9'h0c6:
+          qsteps = 7'h42;
+      9'h0c7:
+          qsteps = 7'h43;
+      9'h0c8:
+          qsteps = 7'h43;
+      9'h0c9:
+          qsteps = 7'h43;
+      9'h0ca:
+          qsteps = 7'h44;
+      9'h0cb:
+          qsteps = 7'h44;
+      9'h0cc:
+          qsteps = 7'h44;
+      9'h0cd:
+          qsteps = 7'h45;
+      9'h0ce:
+          qsteps = 7'h45;
+      9'h0cf:
+          qsteps = 7'h45;
+      9'h0d0:
+          qsteps = 7'h46;
+      9'h0d1:
+          qsteps = 7'h46;
+      9'h0d2:
+          qsteps = 7'h46;
+      9'h0d3:
+          qsteps = 7'h47;
+      9'h0d4:
+          qsteps = 7'h47;
+      9'h0d5:
+          qsteps = 7'h47;
+      9'h0d6:
+          qsteps = 7'h48;
+      9'h0d7:
+          qsteps = 7'h48;
+      9'h0d8:
+          qsteps = 7'h48;
+      9'h0d9:
+          qsteps = 7'h49;
+      9'h0da:
+          qsteps = 7'h49;
+      9'h0db:
+          qsteps = 7'h49;
+      9'h0dc:
+          qsteps = 7'h4a;
+      9'h0dd:
+          qsteps = 7'h4a;
+      9'h0de:
+          qsteps = 7'h4a;
+      9'h0df:
+          qsteps = 7'h4b;
+      9'h0e0:
+          qsteps = 7'h4b;
+      9'h0e1:
+          qsteps = 7'h4b;
+      9'h0e2:
+          qsteps = 7'h4c;
+      9'h0e3:
+          qsteps = 7'h4c;
+      9'h0e4:
+          qsteps = 7'h4c;
+      9'h0e5:
+          qsteps = 7'h4d;
+      9'h0e6:
+          qsteps = 7'h4d;
+      9'h0e7:
+          qsteps = 7'h4d;
+      9'h0e8:
+          qsteps = 7'h4e;
+      9'h0e9:
+          qsteps = 7'h4e;
+      9'h0ea:
+          qsteps = 7'h4e;
+      9'h0eb:
+          qsteps = 7'h4f;
+      9'h0ec:
+          qsteps = 7'h4f;
+      9'h0ed:
+          qsteps = 7'h4f;
+      9'h0ee:
+          qsteps = 7'h50;
+      9'h0ef:
+          qsteps = 7'h50;
+      9'h0f0:
+          qsteps = 7'h50;
+      9'h0f1:
+          qsteps = 7'h51;
+      9'h0f2:
+          qsteps = 7'h51;
+      9'h0f3:
+          qsteps = 7'h51;
+      9'h0f4:
+          qsteps = 7'h52;
+      9'h0f5:
+          qsteps = 7'h52;
+      9'h0f6:
+          qsteps = 7'h52;
+      9'h0f7:
+          qsteps = 7'h53;
+      9'h0f8:
+          qsteps = 7'h53;
+      9'h0f9:
+          qsteps = 7'h53;
+      9'h0fa:
+          qsteps = 7'h54;
+      9'h0fb:
+          qsteps = 7'h54;
+      9'h0fc:
+          qsteps = 7'h54;
+      9'h0fd:
+          qsteps = 7'h55;
+      9'h0fe:
+          qsteps = 7'h55;
+      9'h0ff:
+          qsteps = 7'h55;
+      9'h100:
+          qsteps = 7'h56;
+      9'h101:
+          qsteps = 7'h56;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    qbits = 9'h000;
+    casez (qb_raw)
+      9'h000:
+          qbits = 9'h000;
+      9'h001:
+          qbits = 9'h003;
+      9'h002:
+          qbits = 9'h003;
+      9'h003:
+          qbits = 9'h003;
+      9'h004:
+          qbits = 9'h006;
+      9'h005:
+          qbits = 9'h006;
+      9'h006:
+          qbits = 9'h006;
+      9'h007:
+          qbits = 9'h009;
+      9'h008:
+          qbits = 9'h009;
+      9'h009:
+          qbits = 9'h009;
+      9'h00a:
+          qbits = 9'h00c;
+      9'h00b:
+          qbits = 9'h00c;
+      9'h00c:
+          qbits = 9'h00c;
+      9'h00d:
+          qbits = 9'h00f;
+      9'h00e:
+          qbits = 9'h00f;
+      9'h00f:
+          qbits = 9'h00f;
+      9'h010:
+          qbits = 9'h012;
+      9'h011:
+          qbits = 9'h012;
+      9'h012:
+          qbits = 9'h012;
+      9'h013:
+          qbits = 9'h015;
+      9'h014:
+          qbits = 9'h015;
+      9'h015:
+          qbits = 9'h015;
+      9'h016:
+          qbits = 9'h018;
+      9'h017:
+          qbits = 9'h018;
+      9'h018:
+          qbits = 9'h018;
+      9'h019:
+          qbits = 9'h01b;
+      9'h01a:
+          qbits = 9'h01b;
+      9'h01b:
+          qbits = 9'h01b;
+      9'h01c:
+          qbits = 9'h01e;
+      9'h01d:
+          qbits = 9'h01e;
+      9'h01e:
+          qbits = 9'h01e;
+      9'h01f:
+          qbits = 9'h021;
+      9'h020:
+          qbits = 9'h021;
+      9'h021:
+          qbits = 9'h021;
+      9'h022:
+          qbits = 9'h024;
+      9'h023:
+          qbits = 9'h024;
+      9'h024:
+          qbits = 9'h024;
+      9'h025:
+          qbits = 9'h027;
+      9'h026:
+          qbits = 9'h027;
+      9'h027:
+          qbits = 9'h027;
+      9'h028:
+          qbits = 9'h02a;
+      9'h029:
+          qbits = 9'h02a;
+      9'h02a:
+          qbits = 9'h02a;
+      9'h02b:
+          qbits = 9'h02d;
+      9'h02c:
+          qbits = 9'h02d;
+      9'h02d:
+          qbits = 9'h02d;
+      9'h02e:
+          qbits = 9'h030;
+      9'h02f:
+          qbits = 9'h030;
+      9'h030:
+          qbits = 9'h030;
+      9'h031:
+          qbits = 9'h033;
+      9'h032:
+          qbits = 9'h033;
+      9'h033:
+          qbits = 9'h033;
+      9'h034:
+          qbits = 9'h036;
+      9'h035:
+          qbits = 9'h036;
+      9'h036:
+          qbits = 9'h036;
+      9'h037:
+          qbits = 9'h039;
+      9'h038:
+          qbits = 9'h039;
+      9'h039:
+          qbits = 9'h039;
+      9'h03a:
+          qbits = 9'h03c;
+      9'h03b:
+          qbits = 9'h03c;
+      9'h03c:
+          qbits = 9'h03c;
+      9'h03d:
+          qbits = 9'h03f;
+      9'h03e:
+          qbits = 9'h03f;
+      9'h03f:
+          qbits = 9'h03f;
+      9'h040:
+          qbits = 9'h042;
+      9'h041:
+          qbits = 9'h042;
+      9'h042:
+          qbits = 9'h042;
+      9'h043:
+          qbits = 9'h045;
+      9'h044:
+          qbits = 9'h045;
+      9'h045:
+          qbits = 9'h045;
+      9'h046:
+          qbits = 9'h048;
+      9'h047:
+          qbits = 9'h048;
+      9'h048:
+          qbits = 9'h048;
+      9'h049:
+          qbits = 9'h04b;
+      9'h04a:
+          qbits = 9'h04b;
+      9'h04b:
+          qbits = 9'h04b;
+      9'h04c:
+          qbits = 9'h04e;
+      9'h04d:
+          qbits = 9'h04e;
+      9'h04e:
+          qbits = 9'h04e;
+      9'h04f:
+          qbits = 9'h051;
+      9'h050:
+          qbits = 9'h051;
+      9'h051:
+          qbits = 9'h051;
+      9'h052:
+          qbits = 9'h054;
+      9'h053:
+          qbits = 9'h054;
+      9'h054:
+          qbits = 9'h054;
+      9'h055:
+          qbits = 9'h057;
+      9'h056:
+          qbits = 9'h057;
+      9'h057:
+          qbits = 9'h057;
+      9'h058:
+          qbits = 9'h05a;
+      9'h059:
+          qbits = 9'h05a;
+      9'h05a:
+          qbits = 9'h05a;
+      9'h05b:
+          qbits = 9'h05d;
+      9'h05c:
+          qbits = 9'h05d;
+      9'h05d:
+          qbits = 9'h05d;
+      9'h05e:
+          qbits = 9'h060;
+      9'h05f:
+          qbits = 9'h060;
+      9'h060:
+          qbits = 9'h060;
+      9'h061:
+          qbits = 9'h063;
+      9'h062:
+          qbits = 9'h063;
+      9'h063:
+          qbits = 9'h063;
+      9'h064:
+          qbits = 9'h066;
+      9'h065:
+          qbits = 9'h066;
+      9'h066:
+          qbits = 9'h066;
+      9'h067:
+          qbits = 9'h069;
+      9'h068:
+          qbits = 9'h069;
+      9'h069:
+          qbits = 9'h069;
+      9'h06a:
+          qbits = 9'h06c;
+      9'h06b:
+          qbits = 9'h06c;
+      9'h06c:
+          qbits = 9'h06c;
+      9'h06d:
+          qbits = 9'h06f;
+      9'h06e:
+          qbits = 9'h06f;
+      9'h06f:
+          qbits = 9'h06f;
+      9'h070:
+          qbits = 9'h072;
+      9'h071:
+          qbits = 9'h072;
+      9'h072:
+          qbits = 9'h072;
+      9'h073:
+          qbits = 9'h075;
+      9'h074:
+          qbits = 9'h075;
+      9'h075:
+          qbits = 9'h075;
+      9'h076:
+          qbits = 9'h078;
+      9'h077:
+          qbits = 9'h078;
+      9'h078:
+          qbits = 9'h078;
+      9'h079:
+          qbits = 9'h07b;
+      9'h07a:
+          qbits = 9'h07b;
+      9'h07b:
+          qbits = 9'h07b;
+      9'h07c:
+          qbits = 9'h07e;
+      9'h07d:
+          qbits = 9'h07e;
+      9'h07e:
+          qbits = 9'h07e;
+      9'h07f:
+          qbits = 9'h081;
+      9'h080:
+          qbits = 9'h081;
+      9'h081:
+          qbits = 9'h081;
+      9'h082:
+          qbits = 9'h084;
+      9'h083:
+          qbits = 9'h084;
+      9'h084:
+          qbits = 9'h084;
+      9'h085:
+          qbits = 9'h087;
+      9'h086:
+          qbits = 9'h087;
+      9'h087:
+          qbits = 9'h087;
+      9'h088:
+          qbits = 9'h08a;
+      9'h089:
+          qbits = 9'h08a;
+      9'h08a:
+          qbits = 9'h08a;
+      9'h08b:
+          qbits = 9'h08d;
+      9'h08c:
+          qbits = 9'h08d;
+      9'h08d:
+          qbits = 9'h08d;
+      9'h08e:
+          qbits = 9'h090;
+      9'h08f:
+          qbits = 9'h090;
+      9'h090:
+          qbits = 9'h090;
+      9'h091:
+          qbits = 9'h093;
+      9'h092:
+          qbits = 9'h093;
+      9'h093:
+          qbits = 9'h093;
+      9'h094:
+          qbits = 9'h096;
+      9'h095:
+          qbits = 9'h096;
+      9'h096:
+          qbits = 9'h096;
+      9'h097:
+          qbits = 9'h099;
+      9'h098:
+          qbits = 9'h099;
+      9'h099:
+          qbits = 9'h099;
+      9'h09a:
+          qbits = 9'h09c;
+      9'h09b:
+          qbits = 9'h09c;
+      9'h09c:
+          qbits = 9'h09c;
+      9'h09d:
+          qbits = 9'h09f;
+      9'h09e:
+          qbits = 9'h09f;
+      9'h09f:
+          qbits = 9'h09f;
+      9'h0a0:
+          qbits = 9'h0a2;
+      9'h0a1:
+          qbits = 9'h0a2;
+      9'h0a2:
+          qbits = 9'h0a2;
+      9'h0a3:
+          qbits = 9'h0a5;
+      9'h0a4:
+          qbits = 9'h0a5;
+      9'h0a5:
+          qbits = 9'h0a5;
+      9'h0a6:
+          qbits = 9'h0a8;
+      9'h0a7:
+          qbits = 9'h0a8;
+      9'h0a8:
+          qbits = 9'h0a8;
+      9'h0a9:
+          qbits = 9'h0ab;
+      9'h0aa:
+          qbits = 9'h0ab;
+      9'h0ab:
+          qbits = 9'h0ab;
+      9'h0ac:
+          qbits = 9'h0ae;
+      9'h0ad:
+          qbits = 9'h0ae;
+      9'h0ae:
+          qbits = 9'h0ae;
+      9'h0af:
+          qbits = 9'h0b1;
+      9'h0b0:
+          qbits = 9'h0b1;
+      9'h0b1:
+          qbits = 9'h0b1;
+      9'h0b2:
+          qbits = 9'h0b4;
+      9'h0b3:
+          qbits = 9'h0b4;
+      9'h0b4:
+          qbits = 9'h0b4;
+      9'h0b5:
+          qbits = 9'h0b7;
+      9'h0b6:
+          qbits = 9'h0b7;
+      9'h0b7:
+          qbits = 9'h0b7;
+      9'h0b8:
+          qbits = 9'h0ba;
+      9'h0b9:
+          qbits = 9'h0ba;
+      9'h0ba:
+          qbits = 9'h0ba;
+      9'h0bb:
+          qbits = 9'h0bd;
+      9'h0bc:
+          qbits = 9'h0bd;
+      9'h0bd:
+          qbits = 9'h0bd;
+      9'h0be:
+          qbits = 9'h0c0;
+      9'h0bf:
+          qbits = 9'h0c0;
+      9'h0c0:
+          qbits = 9'h0c0;
+      9'h0c1:
+          qbits = 9'h0c3;
+      9'h0c2:
+          qbits = 9'h0c3;
+      9'h0c3:
+          qbits = 9'h0c3;
+      9'h0c4:
+          qbits = 9'h0c6;
+      9'h0c5:
+          qbits = 9'h0c6;
+      9'h0c6:
+          qbits = 9'h0c6;
+      9'h0c7:
+          qbits = 9'h0c9;
+      9'h0c8:
+          qbits = 9'h0c9;
+      9'h0c9:
+          qbits = 9'h0c9;
+      9'h0ca:
+          qbits = 9'h0cc;
+      9'h0cb:
+          qbits = 9'h0cc;
+      9'h0cc:
+          qbits = 9'h0cc;
+      9'h0cd:
+          qbits = 9'h0cf;
+      9'h0ce:
+          qbits = 9'h0cf;
+      9'h0cf:
+          qbits = 9'h0cf;
+      9'h0d0:
+          qbits = 9'h0d2;
+      9'h0d1:
+          qbits = 9'h0d2;
+      9'h0d2:
+          qbits = 9'h0d2;
+      9'h0d3:
+          qbits = 9'h0d5;
+      9'h0d4:
+          qbits = 9'h0d5;
+      9'h0d5:
+          qbits = 9'h0d5;
+      9'h0d6:
+          qbits = 9'h0d8;
+      9'h0d7:
+          qbits = 9'h0d8;
+      9'h0d8:
+          qbits = 9'h0d8;
+      9'h0d9:
+          qbits = 9'h0db;
+      9'h0da:
+          qbits = 9'h0db;
+      9'h0db:
+          qbits = 9'h0db;
+      9'h0dc:
+          qbits = 9'h0de;
+      9'h0dd:
+          qbits = 9'h0de;
+      9'h0de:
+          qbits = 9'h0de;
+      9'h0df:
+          qbits = 9'h0e1;
+      9'h0e0:
+          qbits = 9'h0e1;
+      9'h0e1:
+          qbits = 9'h0e1;
+      9'h0e2:
+          qbits = 9'h0e4;
+      9'h0e3:
+          qbits = 9'h0e4;
+      9'h0e4:
+          qbits = 9'h0e4;
+      9'h0e5:
+          qbits = 9'h0e7;
+      9'h0e6:
+          qbits = 9'h0e7;
+      9'h0e7:
+          qbits = 9'h0e7;
+      9'h0e8:
+          qbits = 9'h0ea;
+      9'h0e9:
+          qbits = 9'h0ea;
+      9'h0ea:
+          qbits = 9'h0ea;
+      9'h0eb:
+          qbits = 9'h0ed;
+      9'h0ec:
+          qbits = 9'h0ed;
+      9'h0ed:
+          qbits = 9'h0ed;
+      9'h0ee:
+          qbits = 9'h0f0;
+      9'h0ef:
+          qbits = 9'h0f0;
+      9'h0f0:
+          qbits = 9'h0f0;
+      9'h0f1:
+          qbits = 9'h0f3;
+      9'h0f2:
+          qbits = 9'h0f3;
+      9'h0f3:
+          qbits = 9'h0f3;
+      9'h0f4:
+          qbits = 9'h0f6;
+      9'h0f5:
+          qbits = 9'h0f6;
+      9'h0f6:
+          qbits = 9'h0f6;
+      9'h0f7:
+          qbits = 9'h0f9;
+      9'h0f8:
+          qbits = 9'h0f9;
+      9'h0f9:
+          qbits = 9'h0f9;
+      9'h0fa:
+          qbits = 9'h0fc;
+      9'h0fb:
+          qbits = 9'h0fc;
+      9'h0fc:
+          qbits = 9'h0fc;
+      9'h0fd:
+          qbits = 9'h0ff;
+      9'h0fe:
+          qbits = 9'h0ff;
+      9'h0ff:
+          qbits = 9'h0ff;
+      9'h100:
+          qbits = 9'h102;
+      9'h101:
+          qbits = 9'h102;
+    endcase
   end
   assign rom_rd__addr = pc[9:0];
   assign rom_rd__data = word;
@@ -13853,98 +16672,122 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign f_a = word[18:12];
   assign f_b = word[25:19];
   assign imm = word[41:26];
+  assign p_sub = word[42];
+  assign p_imm = word[43];
   assign rd_a__addr = word[18:12];
   assign rd_b__addr = word[25:19];
   assign wr_addr = wp__addr;
   assign wr_data = wp__data;
   assign mul_v00 = { \$18 [27:0], \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2 , \$1  };
   assign mul_v01 = { \$36 [9:0], \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , 18'h00000 };
-  assign mul_v10 = { \$54 [9:0], 4'h0, \$53 , 4'h0, \$52 , 4'h0, \$51 , 4'h0, \$50 , 4'h0, \$49 , 4'h0, \$48 , 4'h0, \$47 , 4'h0, \$46 , 4'h0, \$45 , 4'h0, \$44 , 4'h0, \$43 , 4'h0, \$42 , 4'h0, \$41 , 4'h0, \$40 , 4'h0, \$39 , 4'h0, \$38 , 4'h0, \$37 , 18'h00000 };
-  assign mul_v11 = { \$71 [27:0], 4'h0, \$70 , 4'h0, \$69 , 4'h0, \$68 , 4'h0, \$67 , 4'h0, \$66 , 4'h0, \$65 , 4'h0, \$64 , 4'h0, \$63 , 4'h0, \$62 , 4'h0, \$61 , 4'h0, \$60 , 4'h0, \$59 , 4'h0, \$58 , 4'h0, \$57 , 4'h0, \$56 , 4'h0, \$55 , 36'h000000000 };
+  assign mul_v10 = { \$54 [9:0], \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , 18'h00000 };
+  assign mul_v11 = { \$71 [27:0], \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , 36'h000000000 };
   assign mul_csa1_c = { \$77 [638:0], 1'h0 };
   assign mul_csa2_c = { \$86 [638:0], 1'h0 };
   assign mul_csa3_c = { \$92 [638:0], 1'h0 };
-  assign mul_cpa_cin1 = mul_cpa_c0_full[129];
-  assign mul_cpa_cin2 = mul_cpa_co1;
-  assign mul_cpa_cin3 = mul_cpa_co2;
-  assign mul_cpa_cin4 = mul_cpa_co3;
-  assign mul_cpa_sum = { mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[128:1] };
-  assign mul_cpa_cout = mul_cpa_co4;
+  assign mul_cpa_cin1 = mul_cpa_c0_full[65];
+  assign mul_cpa_cin2 = mul_cpa_p0_1a;
+  assign mul_cpa_cin3 = mul_cpa_p1_2a;
+  assign mul_cpa_cin4 = mul_cpa_p1_3a;
+  assign mul_cpa_cin5 = mul_cpa_p2_4a;
+  assign mul_cpa_cin6 = mul_cpa_p2_5a;
+  assign mul_cpa_cin7 = mul_cpa_p2_6a;
+  assign mul_cpa_cin8 = mul_cpa_p2_7a;
+  assign mul_cpa_cin9 = mul_cpa_p3_8a;
+  assign mul_cpa_sum = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
+  assign mul_cpa_cout = mul_cpa_p3_9a;
   assign a_lo = ra[255:0];
   assign b_lo = rb[144:0];
-  assign bl_b = \$2677 [7:0];
-  assign qb = \$2683 [8:0];
-  assign div_shl = \$2684 [8:0];
-  assign drem_0 = \$2687 [144:0];
-  assign quo_0 = { quo[254:0], \$2688  };
-  assign dnum_0 = \$2689 [255:0];
-  assign drem_1 = \$2692 [144:0];
-  assign quo_1 = { quo[253:0], \$2688 , \$2693  };
-  assign dnum_1 = \$2694 [255:0];
-  assign drem_2 = \$2697 [144:0];
-  assign quo_2 = { quo[252:0], \$2688 , \$2693 , \$2698  };
-  assign dnum_2 = \$2699 [255:0];
-  assign drem_3 = \$2705 [144:0];
-  assign quo_3 = { quo[251:0], \$2688 , \$2693 , \$2698 , \$2706  };
-  assign dnum_3 = \$2707 [255:0];
-  assign q_hi_inc = \$2709 [251:0];
-  assign div_result = { \$2710 , q_lo[3:0] };
+  assign bl_b = \$2701 [7:0];
+  assign div_shl = \$2706 [8:0];
+  assign div0_sh = { drem, dnum[257] };
+  assign div0_cin1 = div0_c0_full[38];
+  assign div0_cin2 = div0_p0_1a;
+  assign div0_cin3 = div0_p1_2a;
+  assign div0_sum = { div0_s3, div0_s2, div0_s1, div0_c0_full[37:1] };
+  assign div0_cout = div0_p1_3a;
+  assign div0_r = \$2721 [144:0];
+  assign quo_0 = { quo[256:0], div0_p1_3a };
+  assign dnum_0 = \$2722 [257:0];
+  assign div1_sh = { \$2721 [144:0], \$2722 [257] };
+  assign div1_cin1 = div1_c0_full[38];
+  assign div1_cin2 = div1_p0_1a;
+  assign div1_cin3 = div1_p1_2a;
+  assign div1_sum = { div1_s3, div1_s2, div1_s1, div1_c0_full[37:1] };
+  assign div1_cout = div1_p1_3a;
+  assign div1_r = \$2737 [144:0];
+  assign quo_1 = { quo[255:0], div0_p1_3a, div1_p1_3a };
+  assign dnum_1 = \$2738 [257:0];
+  assign div2_sh = { \$2737 [144:0], \$2738 [257] };
+  assign div2_cin1 = div2_c0_full[38];
+  assign div2_cin2 = div2_p0_1a;
+  assign div2_cin3 = div2_p1_2a;
+  assign div2_sum = { div2_s3, div2_s2, div2_s1, div2_c0_full[37:1] };
+  assign div2_cout = div2_p1_3a;
+  assign div2_r = \$2753 [144:0];
+  assign quo_2 = { quo[254:0], div0_p1_3a, div1_p1_3a, div2_p1_3a };
+  assign dnum_2 = \$2754 [257:0];
   assign a_sq = ra[511:0];
-  assign pairs = \$5530 [8:0];
-  assign sq_shl = \$5532 [9:0];
-  assign sq_r2_0 = { srem, work[511:510] };
+  assign pairs_raw = \$5572 [8:0];
+  assign sq_shl = \$5574 [9:0];
+  assign sq_r2_0 = { srem, work[515:514] };
   assign sq_trial_0 = { 4'h0, root, 2'h1 };
-  assign sq0_cin1 = sq0_c0_full[65];
-  assign sq0_cin2 = sq0_co1;
-  assign sq0_cin3 = sq0_co2;
-  assign sq0_cin4 = sq0_co3;
-  assign sq0_sum = { sq0_s4, sq0_s3, sq0_s2, sq0_s1, sq0_c0_full[64:1] };
-  assign sq0_cout = sq0_co4;
-  assign srem_0 = \$5566 [259:0];
-  assign root_0 = { root[254:0], sq0_co4 };
-  assign work_0 = \$5567 [511:0];
-  assign sq_r2_1 = { \$5566 [259:0], \$5567 [511:510] };
-  assign sq_trial_1 = { 4'h0, root[254:0], sq0_co4, 2'h1 };
-  assign sq1_cin1 = sq1_c0_full[65];
-  assign sq1_cin2 = sq1_co1;
-  assign sq1_cin3 = sq1_co2;
-  assign sq1_cin4 = sq1_co3;
-  assign sq1_sum = { sq1_s4, sq1_s3, sq1_s2, sq1_s1, sq1_c0_full[64:1] };
-  assign sq1_cout = sq1_co4;
-  assign srem_1 = \$5601 [259:0];
-  assign root_1 = { root[253:0], sq0_co4, sq1_co4 };
-  assign work_1 = \$5602 [511:0];
-  assign sq_r2_2 = { \$5601 [259:0], \$5602 [511:510] };
-  assign sq_trial_2 = { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
-  assign sq2_cin1 = sq2_c0_full[65];
-  assign sq2_cin2 = sq2_co1;
-  assign sq2_cin3 = sq2_co2;
-  assign sq2_cin4 = sq2_co3;
-  assign sq2_sum = { sq2_s4, sq2_s3, sq2_s2, sq2_s1, sq2_c0_full[64:1] };
-  assign sq2_cout = sq2_co4;
-  assign srem_2 = \$5636 [259:0];
-  assign root_2 = { root[252:0], sq0_co4, sq1_co4, sq2_co4 };
-  assign work_2 = \$5637 [511:0];
-  assign sq_r2_3 = { \$5636 [259:0], \$5637 [511:510] };
-  assign sq_trial_3 = { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
-  assign sq3_cin1 = sq3_c0_full[65];
-  assign sq3_cin2 = sq3_co1;
-  assign sq3_cin3 = sq3_co2;
-  assign sq3_cin4 = sq3_co3;
-  assign sq3_sum = { sq3_s4, sq3_s3, sq3_s2, sq3_s1, sq3_c0_full[64:1] };
-  assign sq3_cout = sq3_co4;
-  assign srem_3 = \$5671 [259:0];
-  assign root_3 = { root[251:0], sq0_co4, sq1_co4, sq2_co4, sq3_co4 };
-  assign work_3 = \$5672 [511:0];
+  assign sq0_cin1 = sq0_c0_full[34];
+  assign sq0_cin2 = sq0_p0_1a;
+  assign sq0_cin3 = sq0_p1_2a;
+  assign sq0_cin4 = sq0_p1_3a;
+  assign sq0_cin5 = sq0_p2_4a;
+  assign sq0_cin6 = sq0_p2_5a;
+  assign sq0_cin7 = sq0_p2_6a;
+  assign sq0_sum = { sq0_s7, sq0_s6, sq0_s5, sq0_s4, sq0_s3, sq0_s2, sq0_s1, sq0_c0_full[33:1] };
+  assign sq0_cout = sq0_p2_7a;
+  assign srem_0 = \$5628 [259:0];
+  assign root_0 = { root[254:0], sq0_p2_7a };
+  assign work_0 = \$5629 [515:0];
+  assign sq_r2_1 = { \$5628 [259:0], \$5629 [515:514] };
+  assign sq_trial_1 = { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
+  assign sq1_cin1 = sq1_c0_full[34];
+  assign sq1_cin2 = sq1_p0_1a;
+  assign sq1_cin3 = sq1_p1_2a;
+  assign sq1_cin4 = sq1_p1_3a;
+  assign sq1_cin5 = sq1_p2_4a;
+  assign sq1_cin6 = sq1_p2_5a;
+  assign sq1_cin7 = sq1_p2_6a;
+  assign sq1_sum = { sq1_s7, sq1_s6, sq1_s5, sq1_s4, sq1_s3, sq1_s2, sq1_s1, sq1_c0_full[33:1] };
+  assign sq1_cout = sq1_p2_7a;
+  assign srem_1 = \$5683 [259:0];
+  assign root_1 = { root[253:0], sq0_p2_7a, sq1_p2_7a };
+  assign work_1 = \$5684 [515:0];
+  assign sq_r2_2 = { \$5683 [259:0], \$5684 [515:514] };
+  assign sq_trial_2 = { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
+  assign sq2_cin1 = sq2_c0_full[34];
+  assign sq2_cin2 = sq2_p0_1a;
+  assign sq2_cin3 = sq2_p1_2a;
+  assign sq2_cin4 = sq2_p1_3a;
+  assign sq2_cin5 = sq2_p2_4a;
+  assign sq2_cin6 = sq2_p2_5a;
+  assign sq2_cin7 = sq2_p2_6a;
+  assign sq2_sum = { sq2_s7, sq2_s6, sq2_s5, sq2_s4, sq2_s3, sq2_s2, sq2_s1, sq2_c0_full[33:1] };
+  assign sq2_cout = sq2_p2_7a;
+  assign srem_2 = \$5738 [259:0];
+  assign root_2 = { root[252:0], sq0_p2_7a, sq1_p2_7a, sq2_p2_7a };
+  assign work_2 = \$5739 [515:0];
+  assign quo_up = \$5741 [255:0];
   assign o_valid = o__valid;
   assign rec = o__payload;
   assign imm_sext = { word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41:26] };
-  assign alu_cin1 = alu_c0_full[129];
-  assign alu_cin2 = alu_co1;
-  assign alu_cin3 = alu_co2;
-  assign alu_cin4 = alu_co3;
-  assign alu_sum = { alu_s4, alu_s3, alu_s2, alu_s1, alu_c0_full[128:1] };
-  assign alu_cout = alu_co4;
+  assign alu_sub = word[42];
+  assign alu_cin1 = alu_c0_full[65];
+  assign alu_cin2 = alu_p0_1a;
+  assign alu_cin3 = alu_p1_2a;
+  assign alu_cin4 = alu_p1_3a;
+  assign alu_cin5 = alu_p2_4a;
+  assign alu_cin6 = alu_p2_5a;
+  assign alu_cin7 = alu_p2_6a;
+  assign alu_cin8 = alu_p2_7a;
+  assign alu_cin9 = alu_p3_8a;
+  assign alu_sum = { alu_s9, alu_s8, alu_s7, alu_s6, alu_s5, alu_s4, alu_s3, alu_s2, alu_s1, alu_c0_full[64:1] };
+  assign alu_cout = alu_p3_9a;
   assign \o__payload.tag  = o__payload[31:0];
   assign \o__payload.direction  = o__payload[32];
   assign \o__payload.exact  = o__payload[33];
@@ -13968,36 +16811,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \i__payload.b_fd  = i__payload[512:497];
   assign \i__payload.maxc  = i__payload[529:513];
   assign \i__payload.tag  = i__payload[561:530];
-  assign \$1539  = rb[144];
-  assign \$1540  = 1'h0;
-  assign \$1541  = rb[144];
-  assign \$1542  = 1'h0;
-  assign \$1543  = 1'h0;
-  assign \$1544  = 1'h0;
-  assign \$1545  = rb[144];
-  assign \$1546  = 1'h0;
-  assign \$1547  = 1'h0;
-  assign \$1548  = 1'h0;
-  assign \$1549  = 1'h0;
-  assign \$1550  = 1'h0;
-  assign \$1551  = 1'h0;
-  assign \$1552  = 1'h0;
-  assign \$1553  = rb[144];
-  assign \$1555  = 1'h0;
-  assign \$1556  = 1'h0;
-  assign \$1557  = 1'h0;
-  assign \$1558  = 1'h0;
-  assign \$1559  = 1'h0;
-  assign \$1560  = 1'h0;
-  assign \$1561  = 1'h0;
-  assign \$1562  = 1'h0;
-  assign \$1563  = 1'h0;
+  assign \$1563  = rb[144];
   assign \$1564  = 1'h0;
-  assign \$1565  = 1'h0;
+  assign \$1565  = rb[144];
   assign \$1566  = 1'h0;
   assign \$1567  = 1'h0;
   assign \$1568  = 1'h0;
-  assign \$1569  = 1'h0;
+  assign \$1569  = rb[144];
   assign \$1570  = 1'h0;
   assign \$1571  = 1'h0;
   assign \$1572  = 1'h0;
@@ -14005,8 +16825,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$1574  = 1'h0;
   assign \$1575  = 1'h0;
   assign \$1576  = 1'h0;
-  assign \$1577  = 1'h0;
-  assign \$1578  = 1'h0;
+  assign \$1577  = rb[144];
   assign \$1579  = 1'h0;
   assign \$1580  = 1'h0;
   assign \$1581  = 1'h0;
@@ -14014,7 +16833,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$1583  = 1'h0;
   assign \$1584  = 1'h0;
   assign \$1585  = 1'h0;
-  assign \$1586  = \$1554 ;
+  assign \$1586  = 1'h0;
   assign \$1587  = 1'h0;
   assign \$1588  = 1'h0;
   assign \$1589  = 1'h0;
@@ -14038,7 +16857,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$1607  = 1'h0;
   assign \$1608  = 1'h0;
   assign \$1609  = 1'h0;
-  assign \$1610  = 1'h0;
+  assign \$1610  = \$1578 ;
   assign \$1611  = 1'h0;
   assign \$1612  = 1'h0;
   assign \$1613  = 1'h0;
@@ -14078,37 +16897,38 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$1647  = 1'h0;
   assign \$1648  = 1'h0;
   assign \$1649  = 1'h0;
-  assign \$1650  = \$1554 ;
-  assign \$1667  = rb[144];
+  assign \$1650  = 1'h0;
+  assign \$1651  = 1'h0;
+  assign \$1652  = 1'h0;
+  assign \$1653  = 1'h0;
+  assign \$1654  = 1'h0;
+  assign \$1655  = 1'h0;
+  assign \$1656  = 1'h0;
+  assign \$1657  = 1'h0;
+  assign \$1658  = 1'h0;
+  assign \$1659  = 1'h0;
+  assign \$1660  = 1'h0;
+  assign \$1661  = 1'h0;
+  assign \$1662  = 1'h0;
+  assign \$1663  = 1'h0;
+  assign \$1664  = 1'h0;
+  assign \$1665  = 1'h0;
+  assign \$1666  = 1'h0;
+  assign \$1667  = 1'h0;
   assign \$1668  = 1'h0;
-  assign \$1669  = rb[144];
+  assign \$1669  = 1'h0;
   assign \$1670  = 1'h0;
   assign \$1671  = 1'h0;
   assign \$1672  = 1'h0;
-  assign \$1673  = rb[144];
-  assign \$1674  = 1'h0;
-  assign \$1675  = 1'h0;
-  assign \$1676  = 1'h0;
-  assign \$1677  = 1'h0;
-  assign \$1678  = 1'h0;
-  assign \$1679  = 1'h0;
-  assign \$1680  = 1'h0;
-  assign \$1681  = rb[144];
-  assign \$1683  = 1'h0;
-  assign \$1684  = 1'h0;
-  assign \$1685  = 1'h0;
-  assign \$1686  = 1'h0;
-  assign \$1687  = 1'h0;
-  assign \$1688  = 1'h0;
-  assign \$1689  = 1'h0;
-  assign \$1690  = 1'h0;
-  assign \$1691  = 1'h0;
+  assign \$1673  = 1'h0;
+  assign \$1674  = \$1578 ;
+  assign \$1691  = rb[144];
   assign \$1692  = 1'h0;
-  assign \$1693  = 1'h0;
+  assign \$1693  = rb[144];
   assign \$1694  = 1'h0;
   assign \$1695  = 1'h0;
   assign \$1696  = 1'h0;
-  assign \$1697  = 1'h0;
+  assign \$1697  = rb[144];
   assign \$1698  = 1'h0;
   assign \$1699  = 1'h0;
   assign \$1700  = 1'h0;
@@ -14116,8 +16936,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$1702  = 1'h0;
   assign \$1703  = 1'h0;
   assign \$1704  = 1'h0;
-  assign \$1705  = 1'h0;
-  assign \$1706  = 1'h0;
+  assign \$1705  = rb[144];
   assign \$1707  = 1'h0;
   assign \$1708  = 1'h0;
   assign \$1709  = 1'h0;
@@ -14125,7 +16944,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$1711  = 1'h0;
   assign \$1712  = 1'h0;
   assign \$1713  = 1'h0;
-  assign \$1714  = \$1682 ;
+  assign \$1714  = 1'h0;
   assign \$1715  = 1'h0;
   assign \$1716  = 1'h0;
   assign \$1717  = 1'h0;
@@ -14149,7 +16968,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$1735  = 1'h0;
   assign \$1736  = 1'h0;
   assign \$1737  = 1'h0;
-  assign \$1738  = 1'h0;
+  assign \$1738  = \$1706 ;
   assign \$1739  = 1'h0;
   assign \$1740  = 1'h0;
   assign \$1741  = 1'h0;
@@ -14189,7 +17008,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$1775  = 1'h0;
   assign \$1776  = 1'h0;
   assign \$1777  = 1'h0;
-  assign \$1778  = \$1682 ;
+  assign \$1778  = 1'h0;
   assign \$1779  = 1'h0;
   assign \$1780  = 1'h0;
   assign \$1781  = 1'h0;
@@ -14213,7 +17032,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$1799  = 1'h0;
   assign \$1800  = 1'h0;
   assign \$1801  = 1'h0;
-  assign \$1802  = 1'h0;
+  assign \$1802  = \$1706 ;
   assign \$1803  = 1'h0;
   assign \$1804  = 1'h0;
   assign \$1805  = 1'h0;
@@ -14312,163 +17131,163 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$1898  = 1'h0;
   assign \$1899  = 1'h0;
   assign \$1900  = 1'h0;
-  assign \$1901  = 2'h0;
+  assign \$1901  = 1'h0;
   assign \$1902  = 1'h0;
   assign \$1903  = 1'h0;
   assign \$1904  = 1'h0;
-  assign \$1905  = 2'h0;
-  assign \$1906  = 3'h0;
+  assign \$1905  = 1'h0;
+  assign \$1906  = 1'h0;
   assign \$1907  = 1'h0;
   assign \$1908  = 1'h0;
   assign \$1909  = 1'h0;
   assign \$1910  = 1'h0;
   assign \$1911  = 1'h0;
   assign \$1912  = 1'h0;
-  assign \$1913  = 2'h0;
+  assign \$1913  = 1'h0;
   assign \$1914  = 1'h0;
   assign \$1915  = 1'h0;
   assign \$1916  = 1'h0;
-  assign \$1917  = 2'h0;
-  assign \$1918  = 3'h0;
-  assign \$1919  = 4'h0;
+  assign \$1917  = 1'h0;
+  assign \$1918  = 1'h0;
+  assign \$1919  = 1'h0;
   assign \$1920  = 1'h0;
   assign \$1921  = 1'h0;
   assign \$1922  = 1'h0;
   assign \$1923  = 1'h0;
   assign \$1924  = 1'h0;
-  assign \$1925  = 1'h0;
+  assign \$1925  = 2'h0;
   assign \$1926  = 1'h0;
   assign \$1927  = 1'h0;
   assign \$1928  = 1'h0;
-  assign \$1929  = 1'h0;
-  assign \$1930  = 1'h0;
+  assign \$1929  = 2'h0;
+  assign \$1930  = 3'h0;
   assign \$1931  = 1'h0;
   assign \$1932  = 1'h0;
-  assign \$1933  = 2'h0;
+  assign \$1933  = 1'h0;
   assign \$1934  = 1'h0;
   assign \$1935  = 1'h0;
   assign \$1936  = 1'h0;
   assign \$1937  = 2'h0;
-  assign \$1938  = 3'h0;
+  assign \$1938  = 1'h0;
   assign \$1939  = 1'h0;
   assign \$1940  = 1'h0;
-  assign \$1941  = 1'h0;
-  assign \$1942  = 1'h0;
-  assign \$1943  = 1'h0;
+  assign \$1941  = 2'h0;
+  assign \$1942  = 3'h0;
+  assign \$1943  = 4'h0;
   assign \$1944  = 1'h0;
-  assign \$1945  = 2'h0;
+  assign \$1945  = 1'h0;
   assign \$1946  = 1'h0;
   assign \$1947  = 1'h0;
   assign \$1948  = 1'h0;
-  assign \$1949  = 2'h0;
-  assign \$1950  = 3'h0;
-  assign \$1951  = 4'h0;
-  assign \$1952  = 5'h00;
+  assign \$1949  = 1'h0;
+  assign \$1950  = 1'h0;
+  assign \$1951  = 1'h0;
+  assign \$1952  = 1'h0;
   assign \$1953  = 1'h0;
   assign \$1954  = 1'h0;
   assign \$1955  = 1'h0;
   assign \$1956  = 1'h0;
-  assign \$1957  = 1'h0;
+  assign \$1957  = 2'h0;
   assign \$1958  = 1'h0;
   assign \$1959  = 1'h0;
   assign \$1960  = 1'h0;
-  assign \$1961  = 1'h0;
-  assign \$1962  = 1'h0;
+  assign \$1961  = 2'h0;
+  assign \$1962  = 3'h0;
   assign \$1963  = 1'h0;
   assign \$1964  = 1'h0;
   assign \$1965  = 1'h0;
   assign \$1966  = 1'h0;
   assign \$1967  = 1'h0;
   assign \$1968  = 1'h0;
-  assign \$1969  = 1'h0;
+  assign \$1969  = 2'h0;
   assign \$1970  = 1'h0;
   assign \$1971  = 1'h0;
   assign \$1972  = 1'h0;
-  assign \$1973  = 1'h0;
-  assign \$1974  = 1'h0;
-  assign \$1975  = 1'h0;
-  assign \$1976  = 1'h0;
+  assign \$1973  = 2'h0;
+  assign \$1974  = 3'h0;
+  assign \$1975  = 4'h0;
+  assign \$1976  = 5'h00;
   assign \$1977  = 1'h0;
   assign \$1978  = 1'h0;
   assign \$1979  = 1'h0;
   assign \$1980  = 1'h0;
-  assign \$1981  = 2'h0;
+  assign \$1981  = 1'h0;
   assign \$1982  = 1'h0;
   assign \$1983  = 1'h0;
   assign \$1984  = 1'h0;
-  assign \$1985  = 2'h0;
-  assign \$1986  = 3'h0;
+  assign \$1985  = 1'h0;
+  assign \$1986  = 1'h0;
   assign \$1987  = 1'h0;
   assign \$1988  = 1'h0;
   assign \$1989  = 1'h0;
   assign \$1990  = 1'h0;
   assign \$1991  = 1'h0;
   assign \$1992  = 1'h0;
-  assign \$1993  = 2'h0;
+  assign \$1993  = 1'h0;
   assign \$1994  = 1'h0;
   assign \$1995  = 1'h0;
   assign \$1996  = 1'h0;
-  assign \$1997  = 2'h0;
-  assign \$1998  = 3'h0;
-  assign \$1999  = 4'h0;
+  assign \$1997  = 1'h0;
+  assign \$1998  = 1'h0;
+  assign \$1999  = 1'h0;
   assign \$2000  = 1'h0;
   assign \$2001  = 1'h0;
   assign \$2002  = 1'h0;
   assign \$2003  = 1'h0;
   assign \$2004  = 1'h0;
-  assign \$2005  = 1'h0;
+  assign \$2005  = 2'h0;
   assign \$2006  = 1'h0;
   assign \$2007  = 1'h0;
   assign \$2008  = 1'h0;
-  assign \$2009  = 1'h0;
-  assign \$2010  = 1'h0;
+  assign \$2009  = 2'h0;
+  assign \$2010  = 3'h0;
   assign \$2011  = 1'h0;
   assign \$2012  = 1'h0;
-  assign \$2013  = 2'h0;
+  assign \$2013  = 1'h0;
   assign \$2014  = 1'h0;
   assign \$2015  = 1'h0;
   assign \$2016  = 1'h0;
   assign \$2017  = 2'h0;
-  assign \$2018  = 3'h0;
+  assign \$2018  = 1'h0;
   assign \$2019  = 1'h0;
   assign \$2020  = 1'h0;
-  assign \$2021  = 1'h0;
-  assign \$2022  = 1'h0;
-  assign \$2023  = 1'h0;
+  assign \$2021  = 2'h0;
+  assign \$2022  = 3'h0;
+  assign \$2023  = 4'h0;
   assign \$2024  = 1'h0;
-  assign \$2025  = 2'h0;
+  assign \$2025  = 1'h0;
   assign \$2026  = 1'h0;
   assign \$2027  = 1'h0;
   assign \$2028  = 1'h0;
-  assign \$2029  = 2'h0;
-  assign \$2030  = 3'h0;
-  assign \$2031  = 4'h0;
-  assign \$2032  = 5'h00;
-  assign \$2033  = 6'h00;
+  assign \$2029  = 1'h0;
+  assign \$2030  = 1'h0;
+  assign \$2031  = 1'h0;
+  assign \$2032  = 1'h0;
+  assign \$2033  = 1'h0;
   assign \$2034  = 1'h0;
   assign \$2035  = 1'h0;
   assign \$2036  = 1'h0;
-  assign \$2037  = 1'h0;
+  assign \$2037  = 2'h0;
   assign \$2038  = 1'h0;
   assign \$2039  = 1'h0;
   assign \$2040  = 1'h0;
-  assign \$2041  = 1'h0;
-  assign \$2042  = 1'h0;
+  assign \$2041  = 2'h0;
+  assign \$2042  = 3'h0;
   assign \$2043  = 1'h0;
   assign \$2044  = 1'h0;
   assign \$2045  = 1'h0;
   assign \$2046  = 1'h0;
   assign \$2047  = 1'h0;
   assign \$2048  = 1'h0;
-  assign \$2049  = 1'h0;
+  assign \$2049  = 2'h0;
   assign \$2050  = 1'h0;
   assign \$2051  = 1'h0;
   assign \$2052  = 1'h0;
-  assign \$2053  = 1'h0;
-  assign \$2054  = 1'h0;
-  assign \$2055  = 1'h0;
-  assign \$2056  = 1'h0;
-  assign \$2057  = 1'h0;
+  assign \$2053  = 2'h0;
+  assign \$2054  = 3'h0;
+  assign \$2055  = 4'h0;
+  assign \$2056  = 5'h00;
+  assign \$2057  = 6'h00;
   assign \$2058  = 1'h0;
   assign \$2059  = 1'h0;
   assign \$2060  = 1'h0;
@@ -14504,128 +17323,146 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$2090  = 1'h0;
   assign \$2091  = 1'h0;
   assign \$2092  = 1'h0;
-  assign \$2093  = 2'h0;
+  assign \$2093  = 1'h0;
   assign \$2094  = 1'h0;
   assign \$2095  = 1'h0;
   assign \$2096  = 1'h0;
-  assign \$2097  = 2'h0;
-  assign \$2098  = 3'h0;
+  assign \$2097  = 1'h0;
+  assign \$2098  = 1'h0;
   assign \$2099  = 1'h0;
   assign \$2100  = 1'h0;
   assign \$2101  = 1'h0;
   assign \$2102  = 1'h0;
   assign \$2103  = 1'h0;
   assign \$2104  = 1'h0;
-  assign \$2105  = 2'h0;
+  assign \$2105  = 1'h0;
   assign \$2106  = 1'h0;
   assign \$2107  = 1'h0;
   assign \$2108  = 1'h0;
-  assign \$2109  = 2'h0;
-  assign \$2110  = 3'h0;
-  assign \$2111  = 4'h0;
+  assign \$2109  = 1'h0;
+  assign \$2110  = 1'h0;
+  assign \$2111  = 1'h0;
   assign \$2112  = 1'h0;
   assign \$2113  = 1'h0;
   assign \$2114  = 1'h0;
   assign \$2115  = 1'h0;
   assign \$2116  = 1'h0;
-  assign \$2117  = 1'h0;
+  assign \$2117  = 2'h0;
   assign \$2118  = 1'h0;
   assign \$2119  = 1'h0;
   assign \$2120  = 1'h0;
-  assign \$2121  = 1'h0;
-  assign \$2122  = 1'h0;
+  assign \$2121  = 2'h0;
+  assign \$2122  = 3'h0;
   assign \$2123  = 1'h0;
   assign \$2124  = 1'h0;
-  assign \$2125  = 2'h0;
+  assign \$2125  = 1'h0;
   assign \$2126  = 1'h0;
   assign \$2127  = 1'h0;
   assign \$2128  = 1'h0;
   assign \$2129  = 2'h0;
-  assign \$2130  = 3'h0;
+  assign \$2130  = 1'h0;
   assign \$2131  = 1'h0;
   assign \$2132  = 1'h0;
-  assign \$2133  = 1'h0;
-  assign \$2134  = 1'h0;
-  assign \$2135  = 1'h0;
+  assign \$2133  = 2'h0;
+  assign \$2134  = 3'h0;
+  assign \$2135  = 4'h0;
   assign \$2136  = 1'h0;
-  assign \$2137  = 2'h0;
+  assign \$2137  = 1'h0;
   assign \$2138  = 1'h0;
   assign \$2139  = 1'h0;
   assign \$2140  = 1'h0;
-  assign \$2141  = 2'h0;
-  assign \$2142  = 3'h0;
-  assign \$2143  = 4'h0;
-  assign \$2144  = 5'h00;
-  assign \$2145  = rb[144];
+  assign \$2141  = 1'h0;
+  assign \$2142  = 1'h0;
+  assign \$2143  = 1'h0;
+  assign \$2144  = 1'h0;
+  assign \$2145  = 1'h0;
   assign \$2146  = 1'h0;
-  assign \$2147  = rb[144];
+  assign \$2147  = 1'h0;
   assign \$2148  = 1'h0;
-  assign \$2149  = 1'h0;
+  assign \$2149  = 2'h0;
   assign \$2150  = 1'h0;
-  assign \$2151  = rb[144];
+  assign \$2151  = 1'h0;
   assign \$2152  = 1'h0;
-  assign \$2153  = 1'h0;
-  assign \$2154  = 1'h0;
+  assign \$2153  = 2'h0;
+  assign \$2154  = 3'h0;
   assign \$2155  = 1'h0;
   assign \$2156  = 1'h0;
   assign \$2157  = 1'h0;
   assign \$2158  = 1'h0;
-  assign \$2159  = rb[144];
+  assign \$2159  = 1'h0;
   assign \$2160  = 1'h0;
-  assign \$2161  = 1'h0;
+  assign \$2161  = 2'h0;
   assign \$2162  = 1'h0;
   assign \$2163  = 1'h0;
   assign \$2164  = 1'h0;
-  assign \$2165  = 1'h0;
-  assign \$2166  = 1'h0;
-  assign \$2167  = 1'h0;
-  assign \$2168  = 1'h0;
-  assign \$2169  = 1'h0;
+  assign \$2165  = 2'h0;
+  assign \$2166  = 3'h0;
+  assign \$2167  = 4'h0;
+  assign \$2168  = 5'h00;
+  assign \$2169  = rb[144];
   assign \$2170  = 1'h0;
-  assign \$2171  = 1'h0;
+  assign \$2171  = rb[144];
   assign \$2172  = 1'h0;
-  assign \$2173  = 2'h0;
+  assign \$2173  = 1'h0;
   assign \$2174  = 1'h0;
-  assign \$2175  = 1'h0;
+  assign \$2175  = rb[144];
   assign \$2176  = 1'h0;
-  assign \$2177  = 2'h0;
-  assign \$2178  = 3'h0;
+  assign \$2177  = 1'h0;
+  assign \$2178  = 1'h0;
   assign \$2179  = 1'h0;
   assign \$2180  = 1'h0;
   assign \$2181  = 1'h0;
   assign \$2182  = 1'h0;
-  assign \$2183  = 1'h0;
+  assign \$2183  = rb[144];
   assign \$2184  = 1'h0;
-  assign \$2185  = 2'h0;
+  assign \$2185  = 1'h0;
   assign \$2186  = 1'h0;
   assign \$2187  = 1'h0;
   assign \$2188  = 1'h0;
-  assign \$2189  = 2'h0;
-  assign \$2190  = 3'h0;
-  assign \$2191  = 4'h0;
-  assign \$2225  = { 1'h0, \$2224  };
-  assign \$2226  = { 1'h0, \$2225  };
-  assign \$2683 [1:0] = 2'h0;
-  assign \$2683 [10:2] = { 1'h0, \$2682 [9:2] };
-  assign \$2689  = { dnum, 1'h0 };
-  assign \$2694  = { \$2689 [255:0], 1'h0 };
-  assign \$2699  = { \$2694 [255:0], 1'h0 };
-  assign \$2707  = { \$2699 [255:0], 1'h0 };
-  assign \$5528  = { 1'h0, \$5527 [10:1] };
-  assign \$5530 [1:0] = 2'h0;
-  assign \$5530 [12:2] = { 1'h0, \$5529 [11:2] };
-  assign \$5567  = { 1'h0, work, 2'h0 };
-  assign \$5602  = { 1'h0, \$5567 [511:0], 2'h0 };
-  assign \$5637  = { 1'h0, \$5602 [511:0], 2'h0 };
-  assign \$5672  = { 1'h0, \$5637 [511:0], 2'h0 };
-  assign \$5711  = { 1'h0, ra[639:1] };
-  assign \$5712  = { 32'h00000000, rb[639:32] };
-  assign \$5724  = { 32'h00000000, mb[639:32] };
-  assign \$5737  = { 32'h00000000, rb[639:32] };
-  assign \$5739  = { 31'h00000000, ra, 32'h00000000 };
-  assign \$5740  = { 32'h00000000, rb[639:32] };
-  assign \$5766  = { 32'h00000000, rb[639:32] };
-  assign \$5780  = { 31'h00000000, ma, 32'h00000000 };
-  assign \$5781  = { 32'h00000000, mb[639:32] };
-  assign \$5782  = { 32'h00000000, mb[639:32] };
+  assign \$2189  = 1'h0;
+  assign \$2190  = 1'h0;
+  assign \$2191  = 1'h0;
+  assign \$2192  = 1'h0;
+  assign \$2193  = 1'h0;
+  assign \$2194  = 1'h0;
+  assign \$2195  = 1'h0;
+  assign \$2196  = 1'h0;
+  assign \$2197  = 2'h0;
+  assign \$2198  = 1'h0;
+  assign \$2199  = 1'h0;
+  assign \$2200  = 1'h0;
+  assign \$2201  = 2'h0;
+  assign \$2202  = 3'h0;
+  assign \$2203  = 1'h0;
+  assign \$2204  = 1'h0;
+  assign \$2205  = 1'h0;
+  assign \$2206  = 1'h0;
+  assign \$2207  = 1'h0;
+  assign \$2208  = 1'h0;
+  assign \$2209  = 2'h0;
+  assign \$2210  = 1'h0;
+  assign \$2211  = 1'h0;
+  assign \$2212  = 1'h0;
+  assign \$2213  = 2'h0;
+  assign \$2214  = 3'h0;
+  assign \$2215  = 4'h0;
+  assign \$2249  = { 1'h0, \$2248  };
+  assign \$2250  = { 1'h0, \$2249  };
+  assign \$2722  = { dnum, 1'h0 };
+  assign \$2738  = { \$2722 [257:0], 1'h0 };
+  assign \$2754  = { \$2738 [257:0], 1'h0 };
+  assign \$5572  = { 1'h0, \$5571 [10:1] };
+  assign \$5629  = { 1'h0, work, 2'h0 };
+  assign \$5684  = { 1'h0, \$5629 [515:0], 2'h0 };
+  assign \$5739  = { 1'h0, \$5684 [515:0], 2'h0 };
+  assign \$5820  = { 36'h000000000, rb[639:36] };
+  assign \$5829  = { 1'h0, ra[639:1] };
+  assign \$5830  = { 36'h000000000, rb[639:36] };
+  assign \$5835  = { 36'h000000000, mb[639:36] };
+  assign \$5859  = { 36'h000000000, rb[639:36] };
+  assign \$5861  = { 27'h0000000, ra, 36'h000000000 };
+  assign \$5862  = { 36'h000000000, rb[639:36] };
+  assign \$5864  = { 27'h0000000, ma, 36'h000000000 };
+  assign \$5865  = { 36'h000000000, mb[639:36] };
+  assign \$5866  = { 36'h000000000, mb[639:36] };
 endmodule

@@ -143,110 +143,135 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
   input [368:0] i__payload;
   wire [368:0] i__payload;
   wire \$1 ;
-  wire [132:0] \$10 ;
-  reg [239:0] \$100 ;
-  reg [4:0] \$101 ;
+  wire [240:0] \$10 ;
   wire \$11 ;
-  wire [240:0] \$12 ;
-  wire \$13 ;
-  wire [132:0] \$14 ;
-  wire [132:0] \$15 ;
-  wire \$16 ;
-  wire [240:0] \$17 ;
+  wire [64:0] \$12 ;
+  wire [64:0] \$13 ;
+  wire [64:0] \$14 ;
+  wire [129:0] \$15 ;
+  wire [240:0] \$16 ;
+  wire [241:0] \$17 ;
   wire \$18 ;
-  wire [132:0] \$19 ;
-  wire \$2 ;
-  wire [132:0] \$20 ;
-  wire \$21 ;
-  wire [240:0] \$22 ;
+  wire [64:0] \$19 ;
+  wire [112:0] \$2 ;
+  wire [64:0] \$20 ;
+  wire [64:0] \$21 ;
+  wire [129:0] \$22 ;
   wire \$23 ;
-  wire [132:0] \$24 ;
-  wire [132:0] \$25 ;
+  wire \$24 ;
+  wire \$25 ;
   wire \$26 ;
-  wire [240:0] \$27 ;
+  wire \$27 ;
   wire \$28 ;
-  wire [132:0] \$29 ;
-  wire \$3 ;
-  wire [132:0] \$30 ;
+  wire \$29 ;
+  wire [112:0] \$3 ;
+  wire \$30 ;
   wire \$31 ;
-  wire [240:0] \$32 ;
-  wire \$33 ;
-  wire [132:0] \$34 ;
-  wire [132:0] \$35 ;
+  wire \$32 ;
+  wire [127:0] \$33 ;
+  wire \$34 ;
+  wire \$35 ;
   wire \$36 ;
-  wire [240:0] \$37 ;
+  wire \$37 ;
   wire \$38 ;
-  wire [132:0] \$39 ;
-  wire [132:0] \$4 ;
-  wire [132:0] \$40 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire \$40 ;
   wire \$41 ;
-  wire [240:0] \$42 ;
+  wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
+  wire [256:0] \$45 ;
+  wire [270:0] \$46 ;
+  wire [111:0] \$47 ;
+  wire [3:0] \$48 ;
   wire \$49 ;
-  wire [132:0] \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
+  wire \$5 ;
+  wire [256:0] \$50 ;
+  wire [366:0] \$51 ;
+  wire [256:0] \$52 ;
+  wire [239:0] \$53 ;
+  wire [128:0] \$54 ;
+  wire [256:0] \$55 ;
+  wire [270:0] \$56 ;
+  wire [111:0] \$57 ;
+  wire [3:0] \$58 ;
   wire \$59 ;
-  wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire [256:0] \$67 ;
-  wire [270:0] \$68 ;
-  wire [111:0] \$69 ;
-  wire [240:0] \$7 ;
-  wire [3:0] \$70 ;
-  wire \$71 ;
-  wire [366:0] \$72 ;
-  wire [239:0] \$73 ;
-  wire [256:0] \$74 ;
-  wire [256:0] \$75 ;
-  wire [270:0] \$76 ;
-  wire [111:0] \$77 ;
-  wire [3:0] \$78 ;
-  wire \$79 ;
-  wire \$8 ;
-  wire [112:0] \$80 ;
-  wire [240:0] \$81 ;
-  wire [239:0] \$82 ;
-  wire [5:0] \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire [240:0] \$86 ;
-  wire [240:0] \$87 ;
-  reg \$88 ;
-  reg [368:0] \$89 ;
-  wire [132:0] \$9 ;
-  reg [3:0] \$90 ;
-  reg [243:0] \$91 ;
-  reg [255:0] \$92 ;
-  reg [239:0] \$93 ;
-  reg [111:0] \$94 ;
-  reg [2:0] \$95 ;
-  reg [127:0] \$96 ;
-  reg [239:0] \$97 ;
-  reg [130:0] \$98 ;
-  reg [129:0] \$99 ;
+  wire [64:0] \$6 ;
+  wire [256:0] \$60 ;
+  wire [240:0] \$61 ;
+  wire [239:0] \$62 ;
+  wire [240:0] \$63 ;
+  wire [241:0] \$64 ;
+  wire [242:0] \$65 ;
+  wire [7:0] \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire [240:0] \$69 ;
+  wire [64:0] \$7 ;
+  reg \$70 ;
+  reg [368:0] \$71 ;
+  reg [239:0] \$72 ;
+  reg [111:0] \$73 ;
+  reg [2:0] \$74 ;
+  reg [127:0] \$75 ;
+  reg [243:0] \$76 ;
+  reg [127:0] \$77 ;
+  reg [255:0] \$78 ;
+  reg [2:0] \$79 ;
+  wire [64:0] \$8 ;
+  reg [239:0] \$80 ;
+  reg [128:0] \$81 ;
+  reg [128:0] \$82 ;
+  reg [239:0] \$83 ;
+  reg [6:0] \$84 ;
+  wire [129:0] \$9 ;
   reg [255:0] acc = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  reg [4:0] count = 5'h00;
-  reg [129:0] den = 130'h000000000000000000000000000000000;
-  reg [3:0] fsm_state = 4'h0;
+  reg [6:0] count = 7'h00;
+  reg [128:0] den = 129'h000000000000000000000000000000000;
+  wire [66:0] div0_c0_full;
+  wire [66:0] div0_c1n_full;
+  wire [66:0] div0_c1y_full;
+  wire div0_cin1;
+  (* keep = 32'd1 *)
+  wire div0_cout;
+  wire [129:0] div0_nd;
+  (* keep = 32'd1 *)
+  wire div0_p0_1a;
+  (* keep = 32'd1 *)
+  wire [128:0] div0_r;
+  wire [64:0] div0_s1;
+  wire [129:0] div0_sh;
+  wire [129:0] div0_sum;
+  wire [66:0] div1_c0_full;
+  wire [66:0] div1_c1n_full;
+  wire [66:0] div1_c1y_full;
+  wire div1_cin1;
+  (* keep = 32'd1 *)
+  wire div1_cout;
+  wire [129:0] div1_nd;
+  (* keep = 32'd1 *)
+  wire div1_p0_1a;
+  (* keep = 32'd1 *)
+  wire [128:0] div1_r;
+  wire [64:0] div1_s1;
+  wire [129:0] div1_sh;
+  wire [129:0] div1_sum;
+  wire [66:0] div2_c0_full;
+  wire [66:0] div2_c1n_full;
+  wire [66:0] div2_c1y_full;
+  wire div2_cin1;
+  (* keep = 32'd1 *)
+  wire div2_cout;
+  wire [129:0] div2_nd;
+  (* keep = 32'd1 *)
+  wire div2_p0_1a;
+  (* keep = 32'd1 *)
+  wire [128:0] div2_r;
+  wire [64:0] div2_s1;
+  wire [129:0] div2_sh;
+  wire [129:0] div2_sum;
+  reg [2:0] fsm_state = 3'h0;
   wire [111:0] \i__payload.amount ;
   wire [15:0] \i__payload.fee_den ;
   wire [15:0] \i__payload.fee_num ;
@@ -257,14 +282,6 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
   wire [111:0] \i__payload.reserve_in ;
   wire [111:0] \i__payload.reserve_out ;
   reg [239:0] num = 240'h000000000000000000000000000000000000000000000000000000000000;
-  reg [239:0] num_0;
-  reg [239:0] num_1;
-  reg [239:0] num_2;
-  reg [239:0] num_3;
-  reg [239:0] num_4;
-  reg [239:0] num_5;
-  reg [239:0] num_6;
-  reg [239:0] num_7;
   wire [240:0] \o__payload.result ;
   (* enum_base_type = "AmountRevert" *)
   (* enum_value_000 = "NONE" *)
@@ -278,23 +295,10 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
   wire o_valid;
   wire [255:0] partial;
   reg [239:0] quo = 240'h000000000000000000000000000000000000000000000000000000000000;
-  reg [239:0] quo_0;
-  reg [239:0] quo_1;
-  reg [239:0] quo_2;
-  reg [239:0] quo_3;
-  reg [239:0] quo_4;
-  reg [239:0] quo_5;
-  reg [239:0] quo_6;
-  reg [239:0] quo_7;
-  reg [130:0] rem = 131'h000000000000000000000000000000000;
-  reg [130:0] rem_0;
-  reg [130:0] rem_1;
-  reg [130:0] rem_2;
-  reg [130:0] rem_3;
-  reg [130:0] rem_4;
-  reg [130:0] rem_5;
-  reg [130:0] rem_6;
-  reg [130:0] rem_7;
+  wire [239:0] quo_0;
+  wire [239:0] quo_1;
+  wire [239:0] quo_2;
+  reg [128:0] rem = 129'h000000000000000000000000000000000;
   reg [368:0] req = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   wire [111:0] \req.amount ;
   wire [15:0] \req.fee_den ;
@@ -316,1324 +320,626 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
   (* enum_value_100 = "SUB_UNDERFLOW" *)
   (* enum_value_101 = "DIVISION_BY_ZERO" *)
   wire [2:0] \resp.revert ;
+  reg [127:0] \small  = 128'h00000000000000000000000000000000;
+  wire [111:0] small_x;
+  wire [15:0] small_y;
   reg [2:0] steps = 3'h0;
   reg [127:0] w = 128'h00000000000000000000000000000000;
   reg [239:0] x = 240'h000000000000000000000000000000000000000000000000000000000000;
   reg [111:0] y = 112'h0000000000000000000000000000;
+  assign div0_s1 = \$7  | \$8 ;
+  assign \$9  = div0_p0_1a ? { div0_s1, div0_c0_full[65:1] } : { rem, num[239] };
+  assign div1_nd = ~ { 1'h0, den };
+  assign div1_c0_full = { \$9 [63:0], \$10 [239], 1'h1 } + { div1_nd[64:0], 1'h1 };
+  assign div1_c1n_full = { \$9 [128:64], 1'h0 } + { div1_nd[129:65], 1'h0 };
+  assign div1_c1y_full = { \$9 [128:64], 1'h1 } + { div1_nd[129:65], 1'h1 };
+  assign \$11  = div1_c0_full[66] & div1_c1y_full[66];
+  assign div1_p0_1a = div1_c1n_full[66] | \$11 ;
+  assign \$12  = ~ { div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66] };
+  assign \$13  = div1_c1n_full[65:1] & \$12 ;
+  assign \$14  = div1_c1y_full[65:1] & { div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66] };
+  assign div1_s1 = \$13  | \$14 ;
+  assign \$15  = div1_p0_1a ? { div1_s1, div1_c0_full[65:1] } : { \$9 [128:0], \$10 [239] };
+  assign div2_nd = ~ { 1'h0, den };
+  assign div2_c0_full = { \$15 [63:0], \$17 [239], 1'h1 } + { div2_nd[64:0], 1'h1 };
+  assign div2_c1n_full = { \$15 [128:64], 1'h0 } + { div2_nd[129:65], 1'h0 };
+  assign div2_c1y_full = { \$15 [128:64], 1'h1 } + { div2_nd[129:65], 1'h1 };
+  assign \$18  = div2_c0_full[66] & div2_c1y_full[66];
+  assign div2_p0_1a = div2_c1n_full[66] | \$18 ;
+  assign \$19  = ~ { div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66] };
+  assign \$20  = div2_c1n_full[65:1] & \$19 ;
+  assign \$21  = div2_c1y_full[65:1] & { div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66] };
+  assign div2_s1 = \$20  | \$21 ;
+  assign \$22  = div2_p0_1a ? { div2_s1, div2_c0_full[65:1] } : { \$15 [128:0], \$17 [239] };
+  assign \$23  = ~ o__valid;
+  assign \$24  = \$23  | o__ready;
+  assign \$25  = ! fsm_state;
+  assign \$26  = fsm_state == 1'h1;
+  assign \$27  = fsm_state == 2'h2;
+  assign \$28  = fsm_state == 2'h3;
+  assign \$29  = fsm_state == 3'h4;
+  assign \$30  = fsm_state == 3'h5;
+  assign \$31  = fsm_state == 3'h6;
+  assign \$32  = i__valid & i__ready;
+  assign \$33  = \$3 [111:0] * small_y;
+  assign \$34  = ! req[0];
+  assign \$35  = ! req[112:1];
+  assign \$36  = ! req[224:113];
+  assign \$37  = ! req[336:225];
+  assign \$38  = \$36  | \$37 ;
+  assign \$39  = ! req[112:1];
+  assign \$40  = ! req[224:113];
+  assign \$41  = ! req[336:225];
+  assign \$42  = \$40  | \$41 ;
+  assign \$43  = req[112:1] > req[336:225];
+  assign \$44  = req[112:1] == req[336:225];
+  assign \$45  = acc + partial;
+  assign \$48  = steps - 1'h1;
+  assign \$49  = steps == 1'h1;
+  assign \$50  = acc + partial;
+  assign \$52  = acc + partial;
+  assign \$54  = \small  + w;
+  assign \$55  = acc + partial;
+  assign \$58  = steps - 1'h1;
+  assign \$59  = steps == 1'h1;
+  assign \$60  = acc + partial;
+  assign \$66  = count - 1'h1;
+  assign \$67  = count == 1'h1;
+  assign \$68  = ! req[0];
+  assign \$69  = quo + 1'h1;
+  always @(posedge clk)
+    o__valid <= \$70 ;
+  always @(posedge clk)
+    req <= \$71 ;
+  always @(posedge clk)
+    x <= \$72 ;
+  always @(posedge clk)
+    y <= \$73 ;
+  always @(posedge clk)
+    fsm_state <= \$74 ;
+  always @(posedge clk)
+    \small  <= \$75 ;
+  always @(posedge clk)
+    o__payload <= \$76 ;
+  always @(posedge clk)
+    w <= \$77 ;
+  always @(posedge clk)
+    acc <= \$78 ;
+  always @(posedge clk)
+    steps <= \$79 ;
+  always @(posedge clk)
+    num <= \$80 ;
+  always @(posedge clk)
+    rem <= \$81 ;
+  always @(posedge clk)
+    den <= \$82 ;
+  always @(posedge clk)
+    quo <= \$83 ;
+  always @(posedge clk)
+    count <= \$84 ;
   assign partial = x * y[15:0];
-  assign \$1  = ~ o__valid;
-  assign \$2  = \$1  | o__ready;
-  assign \$3  = { rem, num[239] } >= den;
-  assign \$4  = { rem, num[239] } - den;
-  assign \$5  = \$3  ? \$4  : { 1'h0, rem, num[239] };
-  assign \$6  = { rem, num[239] } >= den;
-  assign \$8  = { rem_0, num_0[239] } >= den;
-  assign \$9  = { rem_0, num_0[239] } - den;
-  assign \$10  = \$8  ? \$9  : { 1'h0, rem_0, num_0[239] };
-  assign \$11  = { rem_0, num_0[239] } >= den;
-  assign \$13  = { rem_1, num_1[239] } >= den;
-  assign \$14  = { rem_1, num_1[239] } - den;
-  assign \$15  = \$13  ? \$14  : { 1'h0, rem_1, num_1[239] };
-  assign \$16  = { rem_1, num_1[239] } >= den;
-  assign \$18  = { rem_2, num_2[239] } >= den;
-  assign \$19  = { rem_2, num_2[239] } - den;
-  assign \$20  = \$18  ? \$19  : { 1'h0, rem_2, num_2[239] };
-  assign \$21  = { rem_2, num_2[239] } >= den;
-  assign \$23  = { rem_3, num_3[239] } >= den;
-  assign \$24  = { rem_3, num_3[239] } - den;
-  assign \$25  = \$23  ? \$24  : { 1'h0, rem_3, num_3[239] };
-  assign \$26  = { rem_3, num_3[239] } >= den;
-  assign \$28  = { rem_4, num_4[239] } >= den;
-  assign \$29  = { rem_4, num_4[239] } - den;
-  assign \$30  = \$28  ? \$29  : { 1'h0, rem_4, num_4[239] };
-  assign \$31  = { rem_4, num_4[239] } >= den;
-  assign \$33  = { rem_5, num_5[239] } >= den;
-  assign \$34  = { rem_5, num_5[239] } - den;
-  assign \$35  = \$33  ? \$34  : { 1'h0, rem_5, num_5[239] };
-  assign \$36  = { rem_5, num_5[239] } >= den;
-  assign \$38  = { rem_6, num_6[239] } >= den;
-  assign \$39  = { rem_6, num_6[239] } - den;
-  assign \$40  = \$38  ? \$39  : { 1'h0, rem_6, num_6[239] };
-  assign \$41  = { rem_6, num_6[239] } >= den;
-  assign \$43  = ! fsm_state;
-  assign \$44  = fsm_state == 1'h1;
-  assign \$45  = fsm_state == 2'h2;
-  assign \$46  = fsm_state == 2'h3;
-  assign \$47  = fsm_state == 3'h4;
-  assign \$48  = fsm_state == 3'h5;
-  assign \$49  = fsm_state == 3'h6;
-  assign \$50  = fsm_state == 3'h7;
-  assign \$51  = fsm_state == 4'h8;
-  assign \$52  = fsm_state == 4'h9;
-  assign \$53  = fsm_state == 4'ha;
-  assign \$54  = fsm_state == 4'hb;
-  assign \$55  = i__valid & i__ready;
-  assign \$56  = ! req[0];
-  assign \$57  = ! req[112:1];
-  assign \$58  = ! req[224:113];
-  assign \$59  = ! req[336:225];
-  assign \$60  = \$58  | \$59 ;
-  assign \$61  = ! req[112:1];
-  assign \$62  = ! req[224:113];
-  assign \$63  = ! req[336:225];
-  assign \$64  = \$62  | \$63 ;
-  assign \$65  = req[112:1] > req[336:225];
-  assign \$66  = req[112:1] == req[336:225];
-  assign \$67  = acc + partial;
-  assign \$70  = steps - 1'h1;
-  assign \$71  = steps == 1'h1;
-  assign \$74  = partial + w;
-  assign \$75  = acc + partial;
-  assign \$78  = steps - 1'h1;
-  assign \$79  = steps == 1'h1;
-  assign \$80  = req[336:225] - req[112:1];
-  assign \$83  = count - 1'h1;
-  assign \$84  = count == 1'h1;
-  assign \$86  = quo + 1'h1;
-  assign \$87  = \$85  ? \$86  : { 1'h0, quo };
-  always @(posedge clk)
-    o__valid <= \$88 ;
-  always @(posedge clk)
-    req <= \$89 ;
-  always @(posedge clk)
-    fsm_state <= \$90 ;
-  always @(posedge clk)
-    o__payload <= \$91 ;
-  always @(posedge clk)
-    acc <= \$92 ;
-  always @(posedge clk)
-    x <= \$93 ;
-  always @(posedge clk)
-    y <= \$94 ;
-  always @(posedge clk)
-    steps <= \$95 ;
-  always @(posedge clk)
-    w <= \$96 ;
-  always @(posedge clk)
-    num <= \$97 ;
-  always @(posedge clk)
-    rem <= \$98 ;
-  always @(posedge clk)
-    den <= \$99 ;
-  always @(posedge clk)
-    quo <= \$100 ;
-  always @(posedge clk)
-    count <= \$101 ;
+  assign \$1  = ! req[0];
+  assign \$2  = req[336:225] - req[112:1];
+  assign \$3  = req[0] ? \$2  : { 1'h0, req[224:113] };
+  assign \$4  = ! req[0];
+  assign small_y = req[0] ? req[352:337] : req[368:353];
+  assign div0_nd = ~ { 1'h0, den };
+  assign div0_c0_full = { rem[63:0], num[239], 1'h1 } + { div0_nd[64:0], 1'h1 };
+  assign div0_c1n_full = { rem[128:64], 1'h0 } + { div0_nd[129:65], 1'h0 };
+  assign div0_c1y_full = { rem[128:64], 1'h1 } + { div0_nd[129:65], 1'h1 };
+  assign \$5  = div0_c0_full[66] & div0_c1y_full[66];
+  assign div0_p0_1a = div0_c1n_full[66] | \$5 ;
+  assign \$6  = ~ { div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66] };
+  assign \$7  = div0_c1n_full[65:1] & \$6 ;
+  assign \$8  = div0_c1y_full[65:1] & { div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66] };
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     i__ready = 1'h0;
     casez (fsm_state)
-      4'h0:
-          i__ready = \$2 ;
+      3'h0:
+          i__ready = \$24 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    rem_0 = 131'h000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          rem_0 = \$5 [130:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    quo_0 = 240'h000000000000000000000000000000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          quo_0 = { quo[238:0], \$6  };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    num_0 = 240'h000000000000000000000000000000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          num_0 = \$7 [239:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    rem_1 = 131'h000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          rem_1 = \$10 [130:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    quo_1 = 240'h000000000000000000000000000000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          quo_1 = { quo_0[238:0], \$11  };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    num_1 = 240'h000000000000000000000000000000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          num_1 = \$12 [239:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    rem_2 = 131'h000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          rem_2 = \$15 [130:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    quo_2 = 240'h000000000000000000000000000000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          quo_2 = { quo_1[238:0], \$16  };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    num_2 = 240'h000000000000000000000000000000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          num_2 = \$17 [239:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    rem_3 = 131'h000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          rem_3 = \$20 [130:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    quo_3 = 240'h000000000000000000000000000000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          quo_3 = { quo_2[238:0], \$21  };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    num_3 = 240'h000000000000000000000000000000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          num_3 = \$22 [239:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    rem_4 = 131'h000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          rem_4 = \$25 [130:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    quo_4 = 240'h000000000000000000000000000000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          quo_4 = { quo_3[238:0], \$26  };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    num_4 = 240'h000000000000000000000000000000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          num_4 = \$27 [239:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    rem_5 = 131'h000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          rem_5 = \$30 [130:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    quo_5 = 240'h000000000000000000000000000000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          quo_5 = { quo_4[238:0], \$31  };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    num_5 = 240'h000000000000000000000000000000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          num_5 = \$32 [239:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    rem_6 = 131'h000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          rem_6 = \$35 [130:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    quo_6 = 240'h000000000000000000000000000000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          quo_6 = { quo_5[238:0], \$36  };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    num_6 = 240'h000000000000000000000000000000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          num_6 = \$37 [239:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    rem_7 = 131'h000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          rem_7 = \$40 [130:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    quo_7 = 240'h000000000000000000000000000000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          quo_7 = { quo_6[238:0], \$41  };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    num_7 = 240'h000000000000000000000000000000000000000000000000000000000000;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          num_7 = \$42 [239:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$88  = o__valid;
+    \$70  = o__valid;
     if (o__ready) begin
-      \$88  = 1'h0;
+      \$70  = 1'h0;
     end
     casez (fsm_state)
-      4'h0:
+      3'h0:
           /* empty */;
-      4'h1:
+      3'h1:
           (* full_case = 32'd1 *)
-          if (\$56 ) begin
-            if (\$57 ) begin
-              \$88  = 1'h1;
-            end else if (\$60 ) begin
-              \$88  = 1'h1;
+          if (\$34 ) begin
+            if (\$35 ) begin
+              \$70  = 1'h1;
+            end else if (\$38 ) begin
+              \$70  = 1'h1;
             end
           end else begin
-            if (\$61 ) begin
-              \$88  = 1'h1;
-            end else if (\$64 ) begin
-              \$88  = 1'h1;
-            end else if (\$65 ) begin
-              \$88  = 1'h1;
-            end else if (\$66 ) begin
-              \$88  = 1'h1;
+            if (\$39 ) begin
+              \$70  = 1'h1;
+            end else if (\$42 ) begin
+              \$70  = 1'h1;
+            end else if (\$43 ) begin
+              \$70  = 1'h1;
+            end else if (\$44 ) begin
+              \$70  = 1'h1;
             end
           end
-      4'h2:
+      3'h2:
           /* empty */;
-      4'h4:
+      3'h3:
           /* empty */;
-      4'h5:
+      3'h5:
           /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'hb:
-          \$88  = 1'h1;
+      3'h4:
+          if (\$67 ) begin
+            if (\$68 ) begin
+              \$70  = 1'h1;
+            end
+          end
+      3'h6:
+          \$70  = 1'h1;
     endcase
     if (rst) begin
-      \$88  = 1'h0;
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$89  = req;
+    \$71  = req;
     casez (fsm_state)
-      4'h0:
-          if (\$55 ) begin
-            \$89  = i__payload;
+      3'h0:
+          if (\$32 ) begin
+            \$71  = i__payload;
           end
     endcase
     if (rst) begin
-      \$89  = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$71  = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$90  = fsm_state;
+    \$72  = x;
     casez (fsm_state)
-      4'h0:
-          if (\$55 ) begin
-            \$90  = 4'h1;
+      3'h0:
+          if (\$32 ) begin
+            \$72  = { 128'h00000000000000000000000000000000, i__payload[112:1] };
           end
-      4'h1:
+      3'h1:
           (* full_case = 32'd1 *)
-          if (\$56 ) begin
+          if (\$34 ) begin
             (* full_case = 32'd1 *)
-            if (\$57 ) begin
-              \$90  = 4'h0;
-            end else if (\$60 ) begin
-              \$90  = 4'h0;
+            if (\$35 ) begin
+            end else if (\$38 ) begin
             end else begin
-              \$90  = 4'h2;
+              \$72  = partial[239:0];
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$61 ) begin
-              \$90  = 4'h0;
-            end else if (\$64 ) begin
-              \$90  = 4'h0;
-            end else if (\$65 ) begin
-              \$90  = 4'h0;
-            end else if (\$66 ) begin
-              \$90  = 4'h0;
+            if (\$39 ) begin
+            end else if (\$42 ) begin
+            end else if (\$43 ) begin
+            end else if (\$44 ) begin
             end else begin
-              \$90  = 4'h3;
+              \$72  = { 128'h00000000000000000000000000000000, req[224:113] };
             end
           end
-      4'h2:
-          \$90  = 4'h4;
-      4'h4:
-          if (\$71 ) begin
-            \$90  = 4'h5;
-          end
-      4'h5:
-          \$90  = 4'h6;
-      4'h6:
-          \$90  = 4'h7;
-      4'h3:
-          if (\$79 ) begin
-            \$90  = 4'h8;
-          end
-      4'h8:
-          \$90  = 4'h9;
-      4'h9:
-          \$90  = 4'ha;
-      4'ha:
-          \$90  = 4'h7;
-      4'h7:
-          if (\$84 ) begin
-            \$90  = 4'hb;
-          end
-      4'hb:
-          \$90  = 4'h0;
-    endcase
-    if (rst) begin
-      \$90  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$91  = o__payload;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          (* full_case = 32'd1 *)
-          if (\$56 ) begin
-            if (\$57 ) begin
-              \$91 [2:0] = 3'h1;
-              \$91 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
-            end else if (\$60 ) begin
-              \$91 [2:0] = 3'h3;
-              \$91 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
-            end
-          end else begin
-            if (\$61 ) begin
-              \$91 [2:0] = 3'h2;
-              \$91 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
-            end else if (\$64 ) begin
-              \$91 [2:0] = 3'h3;
-              \$91 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
-            end else if (\$65 ) begin
-              \$91 [2:0] = 3'h4;
-              \$91 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
-            end else if (\$66 ) begin
-              \$91 [2:0] = 3'h5;
-              \$91 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
-            end
-          end
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'hb:
+      3'h2:
+          \$72  = \$46 [239:0];
+      3'h3:
         begin
-          \$91 [2:0] = 3'h0;
-          \$91 [243:3] = \$87 ;
+          \$72  = \$56 [239:0];
+          if (\$59 ) begin
+            \$72  = \$60 [239:0];
+          end
         end
     endcase
     if (rst) begin
-      \$91  = 244'h0000000000000000000000000000000000000000000000000000000000000;
+      \$72  = 240'h000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$92  = acc;
+    \$73  = y;
     casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
+      3'h0:
+          if (\$32 ) begin
+            \$73  = { 96'h000000000000000000000000, i__payload[352:337] };
+          end
+      3'h1:
           (* full_case = 32'd1 *)
-          if (\$56 ) begin
+          if (\$34 ) begin
             (* full_case = 32'd1 *)
-            if (\$57 ) begin
-            end else if (\$60 ) begin
+            if (\$35 ) begin
+            end else if (\$38 ) begin
             end else begin
-              \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+              \$73  = req[336:225];
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$61 ) begin
-            end else if (\$64 ) begin
-            end else if (\$65 ) begin
-            end else if (\$66 ) begin
+            if (\$39 ) begin
+            end else if (\$42 ) begin
+            end else if (\$43 ) begin
+            end else if (\$44 ) begin
             end else begin
-              \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+              \$73  = req[112:1];
             end
           end
-      4'h2:
-          \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      4'h4:
-          \$92  = \$67 [255:0];
-      4'h5:
-          \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      4'h6:
-          /* empty */;
-      4'h3:
-          \$92  = \$75 [255:0];
-      4'h8:
-          \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      4'h9:
-          \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      3'h2:
+          \$73  = \$47 ;
+      3'h3:
+        begin
+          \$73  = \$57 ;
+          if (\$59 ) begin
+            \$73  = { 96'h000000000000000000000000, req[368:353] };
+          end
+        end
     endcase
     if (rst) begin
-      \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$73  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$93  = x;
+    \$74  = fsm_state;
     casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
+      3'h0:
+          if (\$32 ) begin
+            \$74  = 3'h1;
+          end
+      3'h1:
           (* full_case = 32'd1 *)
-          if (\$56 ) begin
+          if (\$34 ) begin
             (* full_case = 32'd1 *)
-            if (\$57 ) begin
-            end else if (\$60 ) begin
+            if (\$35 ) begin
+              \$74  = 3'h0;
+            end else if (\$38 ) begin
+              \$74  = 3'h0;
             end else begin
-              \$93  = { 128'h00000000000000000000000000000000, req[112:1] };
+              \$74  = 3'h2;
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$61 ) begin
-            end else if (\$64 ) begin
-            end else if (\$65 ) begin
-            end else if (\$66 ) begin
+            if (\$39 ) begin
+              \$74  = 3'h0;
+            end else if (\$42 ) begin
+              \$74  = 3'h0;
+            end else if (\$43 ) begin
+              \$74  = 3'h0;
+            end else if (\$44 ) begin
+              \$74  = 3'h0;
             end else begin
-              \$93  = { 128'h00000000000000000000000000000000, req[224:113] };
+              \$74  = 3'h3;
             end
           end
-      4'h2:
-          \$93  = partial[239:0];
-      4'h4:
-          \$93  = \$68 [239:0];
-      4'h5:
-          \$93  = { 128'h00000000000000000000000000000000, req[224:113] };
-      4'h6:
-          /* empty */;
-      4'h3:
-          \$93  = \$76 [239:0];
-      4'h8:
-          \$93  = acc[239:0];
-      4'h9:
-          \$93  = { \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80  };
+      3'h2:
+          if (\$49 ) begin
+            \$74  = 3'h4;
+          end
+      3'h3:
+          if (\$59 ) begin
+            \$74  = 3'h5;
+          end
+      3'h5:
+          \$74  = 3'h4;
+      3'h4:
+          if (\$67 ) begin
+            (* full_case = 32'd1 *)
+            if (\$68 ) begin
+              \$74  = 3'h0;
+            end else begin
+              \$74  = 3'h6;
+            end
+          end
+      3'h6:
+          \$74  = 3'h0;
     endcase
     if (rst) begin
-      \$93  = 240'h000000000000000000000000000000000000000000000000000000000000;
+      \$74  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$94  = y;
+    \$75  = \small ;
     casez (fsm_state)
-      4'h0:
+      3'h0:
           /* empty */;
-      4'h1:
+      3'h1:
+          \$75  = \$33 ;
+    endcase
+    if (rst) begin
+      \$75  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$76  = o__payload;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
           (* full_case = 32'd1 *)
-          if (\$56 ) begin
+          if (\$34 ) begin
+            if (\$35 ) begin
+              \$76 [2:0] = 3'h1;
+              \$76 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end else if (\$38 ) begin
+              \$76 [2:0] = 3'h3;
+              \$76 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end
+          end else begin
+            if (\$39 ) begin
+              \$76 [2:0] = 3'h2;
+              \$76 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end else if (\$42 ) begin
+              \$76 [2:0] = 3'h3;
+              \$76 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end else if (\$43 ) begin
+              \$76 [2:0] = 3'h4;
+              \$76 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end else if (\$44 ) begin
+              \$76 [2:0] = 3'h5;
+              \$76 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end
+          end
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h4:
+          if (\$67 ) begin
+            if (\$68 ) begin
+              \$76 [2:0] = 3'h0;
+              \$76 [243:3] = { 1'h0, quo[236:0], div0_p0_1a, div1_p0_1a, div2_p0_1a };
+            end
+          end
+      3'h6:
+        begin
+          \$76 [2:0] = 3'h0;
+          \$76 [243:3] = \$69 ;
+        end
+    endcase
+    if (rst) begin
+      \$76  = 244'h0000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$77  = w;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          if (\$34 ) begin
             (* full_case = 32'd1 *)
-            if (\$57 ) begin
-            end else if (\$60 ) begin
+            if (\$35 ) begin
+            end else if (\$38 ) begin
             end else begin
-              \$94  = { 96'h000000000000000000000000, req[352:337] };
+              \$77  = partial[127:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$77  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$78  = acc;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          (* full_case = 32'd1 *)
+          if (\$34 ) begin
+            (* full_case = 32'd1 *)
+            if (\$35 ) begin
+            end else if (\$38 ) begin
+            end else begin
+              \$78  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$61 ) begin
-            end else if (\$64 ) begin
-            end else if (\$65 ) begin
-            end else if (\$66 ) begin
+            if (\$39 ) begin
+            end else if (\$42 ) begin
+            end else if (\$43 ) begin
+            end else if (\$44 ) begin
             end else begin
-              \$94  = req[112:1];
+              \$78  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
             end
           end
-      4'h2:
-          \$94  = req[336:225];
-      4'h4:
-          \$94  = \$69 ;
-      4'h5:
-          \$94  = { 96'h000000000000000000000000, req[368:353] };
-      4'h6:
-          /* empty */;
-      4'h3:
-          \$94  = \$77 ;
-      4'h8:
-          \$94  = { 96'h000000000000000000000000, req[368:353] };
-      4'h9:
-          \$94  = { 96'h000000000000000000000000, req[352:337] };
+      3'h2:
+          \$78  = \$45 [255:0];
+      3'h3:
+        begin
+          \$78  = \$55 [255:0];
+          if (\$59 ) begin
+            \$78  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          end
+        end
     endcase
     if (rst) begin
-      \$94  = 112'h0000000000000000000000000000;
+      \$78  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$95  = steps;
+    \$79  = steps;
     casez (fsm_state)
-      4'h0:
+      3'h0:
           /* empty */;
-      4'h1:
+      3'h1:
           (* full_case = 32'd1 *)
-          if (\$56 ) begin
+          if (\$34 ) begin
             (* full_case = 32'd1 *)
-            if (\$57 ) begin
-            end else if (\$60 ) begin
+            if (\$35 ) begin
+            end else if (\$38 ) begin
             end else begin
-              \$95  = 3'h1;
+              \$79  = 3'h7;
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$61 ) begin
-            end else if (\$64 ) begin
-            end else if (\$65 ) begin
-            end else if (\$66 ) begin
+            if (\$39 ) begin
+            end else if (\$42 ) begin
+            end else if (\$43 ) begin
+            end else if (\$44 ) begin
             end else begin
-              \$95  = 3'h7;
+              \$79  = 3'h7;
             end
           end
-      4'h2:
-          \$95  = 3'h7;
-      4'h4:
-          \$95  = \$70 [2:0];
-      4'h5:
-          \$95  = 3'h1;
-      4'h6:
-          /* empty */;
-      4'h3:
-          \$95  = \$78 [2:0];
-      4'h8:
-          \$95  = 3'h1;
-      4'h9:
-          \$95  = 3'h1;
+      3'h2:
+          \$79  = \$48 [2:0];
+      3'h3:
+        begin
+          \$79  = \$58 [2:0];
+          if (\$59 ) begin
+            \$79  = 3'h1;
+          end
+        end
     endcase
     if (rst) begin
-      \$95  = 3'h0;
+      \$79  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$96  = w;
+    \$80  = num;
     casez (fsm_state)
-      4'h0:
+      3'h0:
           /* empty */;
-      4'h1:
+      3'h1:
           /* empty */;
-      4'h2:
-          \$96  = partial[127:0];
+      3'h2:
+          if (\$49 ) begin
+            \$80  = \$51 [239:0];
+          end
+      3'h3:
+          /* empty */;
+      3'h5:
+          \$80  = \$61 [239:0];
+      3'h4:
+          \$80  = \$65 [239:0];
     endcase
     if (rst) begin
-      \$96  = 128'h00000000000000000000000000000000;
+      \$80  = 240'h000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$97  = num;
+    \$81  = rem;
     casez (fsm_state)
-      4'h0:
+      3'h0:
           /* empty */;
-      4'h1:
+      3'h1:
           /* empty */;
-      4'h2:
+      3'h2:
+          if (\$49 ) begin
+            \$81  = \$53 [128:0];
+          end
+      3'h3:
           /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          \$97  = acc[239:0];
-      4'h6:
-          \$97  = \$72 [239:0];
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          \$97  = partial[239:0];
-      4'ha:
-          \$97  = \$81 [239:0];
-      4'h7:
-          \$97  = num_7;
+      3'h5:
+          \$81  = \$62 [128:0];
+      3'h4:
+          \$81  = \$22 [128:0];
     endcase
     if (rst) begin
-      \$97  = 240'h000000000000000000000000000000000000000000000000000000000000;
+      \$81  = 129'h000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$98  = rem;
+    \$82  = den;
     casez (fsm_state)
-      4'h0:
+      3'h0:
           /* empty */;
-      4'h1:
+      3'h1:
           /* empty */;
-      4'h2:
+      3'h2:
+          if (\$49 ) begin
+            \$82  = \$54 ;
+          end
+      3'h3:
           /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          \$98  = \$73 [130:0];
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          \$98  = \$82 [130:0];
-      4'h7:
-          \$98  = rem_7;
+      3'h5:
+          \$82  = { 1'h0, \small  };
     endcase
     if (rst) begin
-      \$98  = 131'h000000000000000000000000000000000;
+      \$82  = 129'h000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$99  = den;
+    \$83  = quo;
     casez (fsm_state)
-      4'h0:
+      3'h0:
           /* empty */;
-      4'h1:
+      3'h1:
           /* empty */;
-      4'h2:
+      3'h2:
+          if (\$49 ) begin
+            \$83  = 240'h000000000000000000000000000000000000000000000000000000000000;
+          end
+      3'h3:
           /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          \$99  = \$74 [129:0];
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          \$99  = partial[129:0];
+      3'h5:
+          \$83  = 240'h000000000000000000000000000000000000000000000000000000000000;
+      3'h4:
+          \$83  = { quo[236:0], div0_p0_1a, div1_p0_1a, div2_p0_1a };
     endcase
     if (rst) begin
-      \$99  = 130'h000000000000000000000000000000000;
+      \$83  = 240'h000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$100  = quo;
+    \$84  = count;
     casez (fsm_state)
-      4'h0:
+      3'h0:
           /* empty */;
-      4'h1:
+      3'h1:
           /* empty */;
-      4'h2:
+      3'h2:
+          if (\$49 ) begin
+            \$84  = 7'h26;
+          end
+      3'h3:
           /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          \$100  = 240'h000000000000000000000000000000000000000000000000000000000000;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          \$100  = 240'h000000000000000000000000000000000000000000000000000000000000;
-      4'h7:
-          \$100  = quo_7;
+      3'h5:
+          \$84  = 7'h50;
+      3'h4:
+          \$84  = \$66 [6:0];
     endcase
     if (rst) begin
-      \$100  = 240'h000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$101  = count;
-    casez (fsm_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          \$101  = 5'h0f;
-      4'h3:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          \$101  = 5'h1e;
-      4'h7:
-          \$101  = \$83 [4:0];
-    endcase
-    if (rst) begin
-      \$101  = 5'h00;
+      \$84  = 7'h00;
     end
   end
   assign resp = o__payload;
   assign o_valid = o__valid;
+  assign small_x = \$3 [111:0];
+  assign div0_sh = { rem, num[239] };
+  assign div0_cin1 = div0_c0_full[66];
+  assign div0_sum = { div0_s1, div0_c0_full[65:1] };
+  assign div0_cout = div0_p0_1a;
+  assign div0_r = \$9 [128:0];
+  assign quo_0 = { quo[238:0], div0_p0_1a };
+  assign div1_sh = { \$9 [128:0], \$10 [239] };
+  assign div1_cin1 = div1_c0_full[66];
+  assign div1_sum = { div1_s1, div1_c0_full[65:1] };
+  assign div1_cout = div1_p0_1a;
+  assign div1_r = \$15 [128:0];
+  assign quo_1 = { quo[237:0], div0_p0_1a, div1_p0_1a };
+  assign div2_sh = { \$15 [128:0], \$17 [239] };
+  assign div2_cin1 = div2_c0_full[66];
+  assign div2_sum = { div2_s1, div2_c0_full[65:1] };
+  assign div2_cout = div2_p0_1a;
+  assign div2_r = \$22 [128:0];
+  assign quo_2 = { quo[236:0], div0_p0_1a, div1_p0_1a, div2_p0_1a };
   assign \o__payload.revert  = o__payload[2:0];
   assign \o__payload.result  = o__payload[243:3];
   assign \resp.revert  = o__payload[2:0];
@@ -1650,23 +956,20 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
   assign \i__payload.reserve_out  = i__payload[336:225];
   assign \i__payload.fee_num  = i__payload[352:337];
   assign \i__payload.fee_den  = i__payload[368:353];
-  assign \$7  = { num, 1'h0 };
-  assign \$12  = { num_0, 1'h0 };
-  assign \$17  = { num_1, 1'h0 };
-  assign \$22  = { num_2, 1'h0 };
-  assign \$27  = { num_3, 1'h0 };
-  assign \$32  = { num_4, 1'h0 };
-  assign \$37  = { num_5, 1'h0 };
-  assign \$42  = { num_6, 1'h0 };
-  assign \$68  = { 15'h0000, x, 16'h0000 };
-  assign \$69  = { 16'h0000, y[111:16] };
-  assign \$72  = { 7'h00, num, 120'h000000000000000000000000000000 };
-  assign \$73  = { 120'h000000000000000000000000000000, num[239:120] };
-  assign \$76  = { 15'h0000, x, 16'h0000 };
-  assign \$77  = { 16'h0000, y[111:16] };
-  assign \$81  = { 1'h0, num };
-  assign \$82  = 240'h000000000000000000000000000000000000000000000000000000000000;
-  assign \$85  = req[0];
+  assign \$10  = { num, 1'h0 };
+  assign \$16  = { num, 1'h0 };
+  assign \$17  = { \$16 , 1'h0 };
+  assign \$46  = { 15'h0000, x, 16'h0000 };
+  assign \$47  = { 16'h0000, y[111:16] };
+  assign \$51  = { 1'h0, \$50 [239:0], 126'h00000000000000000000000000000000 };
+  assign \$53  = { 114'h00000000000000000000000000000, \$52 [239:114] };
+  assign \$56  = { 15'h0000, x, 16'h0000 };
+  assign \$57  = { 16'h0000, y[111:16] };
+  assign \$61  = { 1'h0, partial[239:0] };
+  assign \$62  = 240'h000000000000000000000000000000000000000000000000000000000000;
+  assign \$63  = { num, 1'h0 };
+  assign \$64  = { \$63 , 1'h0 };
+  assign \$65  = { \$64 , 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)

@@ -24,8 +24,9 @@ CYCLES = [
 ]
 
 
-def simulate(reqs: list[dict[str, int]], hold: int = 0) -> tuple[list[dict[str, int]], list[int]]:
-    dut = EvalSearch()
+def simulate(reqs: list[dict[str, int]], hold: int = 0,
+             words: list[int] | None = None) -> tuple[list[dict[str, int]], list[int]]:
+    dut = EvalSearch(words)
     got: list[dict[str, int]] = []
     lat: list[int] = []
 
@@ -84,10 +85,70 @@ def test_pair_record_held_under_back_pressure() -> None:
     assert [r["tag"] for r in got] == [0xBEEF, 0xCAFE]
 
 
+def _unit_program() -> list[int]:
+    """A short program aimed at the divider and the square root: wide and zero quotients, DIVC with
+    and without a remainder, the widest divisor, the widest radicand, radicands 0 and 1; every result
+    folded into ``resx`` / ``resp`` / ``resc`` (multiply-add mix), then OUT."""
+    O = ep.Op
+    P = ep.Program()
+    P(O.MUL, "n", "a_base", "a_other")
+    P(O.MUL, "n", "n", "a_fn")
+    P(O.MUL, "n", "n", "a_fd")          # < 2**256: the widest numerator
+    P(O.MUL, "d", "b_base", "b_fn")
+    P(O.MUL, "d", "d", "b_fd")          # < 2**144
+    P(O.ADD, "d2", "d", "d")            # < 2**145: the widest divisor
+    P(O.MUL, "e", "d", "b_other")       # a multiple of d (DIVC without a remainder)
+    P(O.MUL, "s", "n", "n")             # < 2**512: the widest radicand, a square
+    P(O.SUB, "s1", "s", "ONE")
+    P(O.LDI, "k", imm=40503)
+    P(O.LDI, "acc", imm=0)
+    units = [(O.DIV, "n", "d"), (O.DIVC, "n", "d2"), (O.DIVC, "e", "d"), (O.DIV, "e", "d2"), (O.DIV, "d", "d2"),
+             (O.DIVC, "ONE", "d2"), (O.DIVC, "ZERO", "d"), (O.DIV, "n", "ONE"), (O.DIVC, "d2", "d"),
+             (O.ISQRT, "s", None), (O.ISQRT, "s1", None), (O.ISQRT, "ZERO", None), (O.ISQRT, "ONE", None),
+             (O.ISQRT, "n", None), (O.ISQRT, "d", None)]
+    for i, (op, x, y) in enumerate(units):
+        P(op, f"u{i}", x, y)
+        P(O.MUL, "acc", "acc", "k")
+        P(O.ADD, "acc", "acc", f"u{i}")
+    P(O.MOV, "resx", "acc")
+    P(O.MOV, "resp", "u7")               # n // 1: the 256-bit quotient (low 128 bits in the record)
+    P(O.MOV, "resc", "u1")
+    P(O.OUT)
+    return P.words()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_divider_and_root_edges_equal_the_interpreter(seed: int) -> None:
+    """The unit program above on extreme and random operands: record and cycle count equal to the
+    interpreter's (which divides and takes roots with Python integers), so the issue / normalise /
+    step / write-back cycles of DIV, DIVC and ISQRT are checked op by op, not only through the search."""
+    import random
+
+    rng = random.Random(seed)
+    u112, u16 = (1 << 112) - 1, (1 << 16) - 1
+    extreme = {"a_base": u112, "a_other": u112, "a_fn": u16, "a_fd": u16, "b_base": u112, "b_other": u112,
+               "b_fn": u16, "b_fd": u16}
+    reqs = [extreme] if seed == 0 else []
+    for _ in range(2 if seed == 0 else 3):
+        reqs.append({k: rng.getrandbits(min(v.bit_length(), rng.choice([1, 8, 40, 112]))) or 1
+                     for k, v in extreme.items()})
+    reqs = [r | {"mode": 0, "maxc": 1, "tag": i} for i, r in enumerate(reqs)]
+    words = _unit_program()
+    got, lat = simulate(reqs, words=words)
+    mask = (1 << 128) - 1
+    for req, rec, n in zip(reqs, got, lat, strict=True):
+        want = ep.run({k: v for k, v in req.items() if k != "tag"}, words=words)
+        assert (rec["amount_in"], rec["profit"] & mask, rec["candidates"]) == (
+            want.amount_in & mask, want.profit & mask, want.candidates & ((1 << 17) - 1)), req
+        assert n == want.cycles, req
+
+
 def _alu_cases() -> list[tuple[int, int]]:
     import random
 
-    W, C = ep.WIDTH, 128
+    from mevblade.hw.eval_search import ADD_CHUNK
+
+    W, C = ep.WIDTH, ADD_CHUNK
     rng = random.Random(11)
     top = 1 << (W - 1)
     edges = [0, 1, top - 1, top, (1 << W) - 1]
