@@ -59,14 +59,14 @@ class TxCalldataAligner(wiring.Component):
         n = self.i.payload.n
         size = Signal(range(WORD_BYTES + 1))
         m.d.comb += size.eq(Mux(is_arg, WORD_BYTES, SELECTOR_BYTES))
-        room = Signal(range(WORD_BYTES + 1))
-        m.d.comb += room.eq(size - fill)
+        # the word's room (``size - fill``) is a register kept with ``fill`` and ``is_arg``, so the
+        # chunk's size ``n`` meets one small compare (``n ≥ room``) and subtract, and the bytes
+        # carried into the next word are picked by the registered room, not by a sum of ``n``
+        room = Signal(range(WORD_BYTES + 1), init=SELECTOR_BYTES)
         complete = Signal()
-        m.d.comb += complete.eq(fill + n >= size)
-        take = Signal(range(WORD_BYTES + 1))
-        m.d.comb += take.eq(Mux(complete, room, n))
+        m.d.comb += complete.eq(n >= room)
         left = Signal(range(BEAT_BYTES + 1))
-        m.d.comb += left.eq(n - take)
+        m.d.comb += left.eq(Mux(complete, n - room, 0))
 
         merged = [Signal(8, name=f"merged{k}") for k in range(WORD_BYTES)]
         for k in range(WORD_BYTES):
@@ -78,7 +78,7 @@ class TxCalldataAligner(wiring.Component):
                             m.d.comb += merged[k].eq(chunk[k - f])
         carry = [Signal(8, name=f"carry{j}") for j in range(BEAT_BYTES)]
         for j in range(BEAT_BYTES):
-            with m.Switch(take):
+            with m.Switch(room):     # the bytes a completing chunk takes (room ≤ n ≤ 8)
                 for tk in range(BEAT_BYTES + 1):
                     with m.Case(tk):
                         if tk + j < BEAT_BYTES:
@@ -88,7 +88,7 @@ class TxCalldataAligner(wiring.Component):
             return Cat(*reversed(bytes_))  # byte 0 in bits 255..248
 
         def start_over():
-            m.d.sync += [fill.eq(0), is_arg.eq(0), index.eq(0)] + [b.eq(0) for b in wb]
+            m.d.sync += [fill.eq(0), is_arg.eq(0), index.eq(0), room.eq(SELECTOR_BYTES)] + [b.eq(0) for b in wb]
 
         with m.If(flush):
             with m.If(out_free):
@@ -110,6 +110,7 @@ class TxCalldataAligner(wiring.Component):
                         out.last.eq(self.i.payload.end & (left == 0)),
                         out_valid.eq(1),
                         fill.eq(left), is_arg.eq(1), index.eq(Mux(is_arg, index + 1, 0)),
+                        room.eq(WORD_BYTES - left),
                     ]
                     m.d.sync += [wb[j].eq(carry[j]) for j in range(BEAT_BYTES)]
                     m.d.sync += [wb[j].eq(0) for j in range(BEAT_BYTES, WORD_BYTES)]
@@ -127,5 +128,5 @@ class TxCalldataAligner(wiring.Component):
                         ]
                         start_over()
                     with m.Else():
-                        m.d.sync += [fill.eq(fill + n)] + [wb[k].eq(merged[k]) for k in range(WORD_BYTES)]
+                        m.d.sync += [fill.eq(fill + n), room.eq(room - n)] + [wb[k].eq(merged[k]) for k in range(WORD_BYTES)]
         return m

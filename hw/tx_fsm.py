@@ -335,7 +335,10 @@ class GrammarFsm(wiring.Component):
         m.d.comb += w_skip.eq(Mux(w["a_hi"] | (w["a_end"][POS_BITS + 1:] != 0), (1 << (POS_BITS + 1)) - 1,
                                   w["a_end"][:POS_BITS + 1]))
 
-        # W → W2 register (the entry, what W2 writes and the verdict)
+        # W → W2 register (the entry, what W2 writes and the verdict), with a spare as a skid
+        # buffer: W (and so F, whose go is the select of the stack update) moves while the spare
+        # is empty — a few registers, not W2's go behind the output spares. No cycle is added: W2
+        # loads straight from W when it is free.
         w2_valid = Signal()
         w2_go = Signal()
         w2_src = {
@@ -345,11 +348,14 @@ class GrammarFsm(wiring.Component):
             "phase": v_phase, "code": v_code, "ok_item": v_ok_item, "ok_open": v_ok_open,
         }
         w2 = {name: Signal.like(sig, name=f"w2_{name}") for name, sig in w2_src.items()}
-        m.d.comb += w_go.eq(w_valid & (~w2_valid | w2_go))
-        with m.If(w_go):
-            m.d.sync += [w2_valid.eq(1)] + [w2[n].eq(v) for n, v in w2_src.items()]
-        with m.Elif(w2_go):
-            m.d.sync += w2_valid.eq(0)
+        sp_valid = Signal()
+        sp = {name: Signal.like(sig, name=f"sp_{name}") for name, sig in w2_src.items()}
+        m.d.comb += w_go.eq(w_valid & ~sp_valid)
+        with m.If(~w2_valid | w2_go):
+            m.d.sync += [w2_valid.eq(sp_valid | w_go), sp_valid.eq(0)]
+            m.d.sync += [w2[n].eq(Mux(sp_valid, Value.cast(sp[n]), Value.cast(v))) for n, v in w2_src.items()]
+        with m.Elif(w_go):
+            m.d.sync += [sp_valid.eq(1)] + [sp[n].eq(v) for n, v in w2_src.items()]
 
         # ---------------------------------------------------------------- W2: report, record, job
         halted = Signal()

@@ -2172,87 +2172,87 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
-  wire \$233 ;
-  wire [7:0] \$234 ;
-  wire \$235 ;
-  wire [7:0] \$236 ;
-  wire \$237 ;
-  wire [7:0] \$238 ;
-  wire \$239 ;
+  wire [7:0] \$233 ;
+  wire \$234 ;
+  wire [7:0] \$235 ;
+  wire \$236 ;
+  wire [7:0] \$237 ;
+  wire \$238 ;
+  wire [7:0] \$239 ;
   wire \$24 ;
-  wire [7:0] \$240 ;
-  wire \$241 ;
-  wire [7:0] \$242 ;
-  wire \$243 ;
-  wire [7:0] \$244 ;
-  wire \$245 ;
-  wire [7:0] \$246 ;
-  wire \$247 ;
-  wire [7:0] \$248 ;
-  wire \$249 ;
+  wire \$240 ;
+  wire [7:0] \$241 ;
+  wire \$242 ;
+  wire [7:0] \$243 ;
+  wire \$244 ;
+  wire [7:0] \$245 ;
+  wire \$246 ;
+  wire [7:0] \$247 ;
+  wire \$248 ;
+  wire [7:0] \$249 ;
   wire \$25 ;
-  wire [7:0] \$250 ;
-  wire \$251 ;
-  wire [7:0] \$252 ;
-  wire \$253 ;
-  wire [7:0] \$254 ;
-  wire \$255 ;
-  wire [7:0] \$256 ;
-  wire \$257 ;
-  wire [7:0] \$258 ;
-  wire \$259 ;
+  wire \$250 ;
+  wire [7:0] \$251 ;
+  wire \$252 ;
+  wire [7:0] \$253 ;
+  wire \$254 ;
+  wire [7:0] \$255 ;
+  wire \$256 ;
+  wire [7:0] \$257 ;
+  wire \$258 ;
+  wire [7:0] \$259 ;
   wire \$26 ;
-  wire [7:0] \$260 ;
-  wire \$261 ;
-  wire [7:0] \$262 ;
-  wire \$263 ;
-  wire [7:0] \$264 ;
-  wire \$265 ;
-  wire [7:0] \$266 ;
-  wire \$267 ;
-  wire [7:0] \$268 ;
-  wire \$269 ;
+  wire \$260 ;
+  wire [7:0] \$261 ;
+  wire \$262 ;
+  wire [7:0] \$263 ;
+  wire \$264 ;
+  wire [7:0] \$265 ;
+  wire \$266 ;
+  wire [7:0] \$267 ;
+  wire \$268 ;
+  wire [7:0] \$269 ;
   wire \$27 ;
-  wire [7:0] \$270 ;
-  wire \$271 ;
-  wire [7:0] \$272 ;
-  wire \$273 ;
-  wire [7:0] \$274 ;
-  wire \$275 ;
-  wire [7:0] \$276 ;
-  wire \$277 ;
-  wire [7:0] \$278 ;
-  wire \$279 ;
+  wire \$270 ;
+  wire [7:0] \$271 ;
+  wire \$272 ;
+  wire [7:0] \$273 ;
+  wire \$274 ;
+  wire [7:0] \$275 ;
+  wire \$276 ;
+  wire [7:0] \$277 ;
+  wire \$278 ;
+  wire [7:0] \$279 ;
   wire \$28 ;
-  wire [7:0] \$280 ;
-  wire \$281 ;
-  wire [7:0] \$282 ;
-  wire \$283 ;
-  wire [7:0] \$284 ;
-  wire \$285 ;
-  wire [7:0] \$286 ;
-  wire \$287 ;
-  wire [7:0] \$288 ;
-  wire \$289 ;
+  wire \$280 ;
+  wire [7:0] \$281 ;
+  wire \$282 ;
+  wire [7:0] \$283 ;
+  wire \$284 ;
+  wire [7:0] \$285 ;
+  wire \$286 ;
+  wire [7:0] \$287 ;
+  wire \$288 ;
+  wire [7:0] \$289 ;
   wire \$29 ;
-  wire [7:0] \$290 ;
-  wire \$291 ;
-  wire [7:0] \$292 ;
-  wire \$293 ;
-  wire [7:0] \$294 ;
-  wire \$295 ;
-  wire [7:0] \$296 ;
-  wire \$297 ;
-  wire [7:0] \$298 ;
-  wire \$299 ;
+  wire \$290 ;
+  wire [7:0] \$291 ;
+  wire \$292 ;
+  wire [7:0] \$293 ;
+  wire \$294 ;
+  wire [7:0] \$295 ;
+  wire \$296 ;
+  wire [7:0] \$297 ;
+  wire \$298 ;
+  wire [7:0] \$299 ;
   wire [6:0] \$3 ;
   wire \$30 ;
-  wire [7:0] \$300 ;
-  wire \$301 ;
-  wire [7:0] \$302 ;
-  wire \$303 ;
-  wire [7:0] \$304 ;
-  wire \$305 ;
+  wire \$300 ;
+  wire [7:0] \$301 ;
+  wire \$302 ;
+  wire [7:0] \$303 ;
+  wire \$304 ;
+  wire [7:0] \$305 ;
   wire [7:0] \$306 ;
   wire [7:0] \$307 ;
   wire [7:0] \$308 ;
@@ -2283,27 +2283,27 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   wire [7:0] \$330 ;
   wire [7:0] \$331 ;
   wire [7:0] \$332 ;
-  wire [7:0] \$333 ;
-  wire \$334 ;
-  wire [15:0] \$335 ;
+  wire \$333 ;
+  wire [15:0] \$334 ;
+  wire \$335 ;
   wire \$336 ;
-  wire \$337 ;
+  wire [16:0] \$337 ;
   wire [16:0] \$338 ;
-  wire [16:0] \$339 ;
+  wire [6:0] \$339 ;
   wire \$34 ;
   wire \$340 ;
   wire [6:0] \$341 ;
   wire \$342 ;
   wire [6:0] \$343 ;
-  reg \$344 ;
-  reg [279:0] \$345 ;
-  reg \$346 ;
-  reg [5:0] \$347 ;
-  reg \$348 ;
-  reg [15:0] \$349 ;
+  wire [6:0] \$344 ;
+  reg \$345 ;
+  reg [279:0] \$346 ;
+  reg \$347 ;
+  reg [5:0] \$348 ;
+  reg \$349 ;
   wire \$35 ;
-  reg [7:0] \$350 ;
-  reg [7:0] \$351 ;
+  reg [15:0] \$350 ;
+  reg [5:0] \$351 ;
   reg [7:0] \$352 ;
   reg [7:0] \$353 ;
   reg [7:0] \$354 ;
@@ -2337,8 +2337,10 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   wire \$38 ;
   reg [7:0] \$380 ;
   reg [7:0] \$381 ;
+  reg [7:0] \$382 ;
+  reg [7:0] \$383 ;
   wire \$39 ;
-  wire [6:0] \$4 ;
+  wire \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
@@ -2474,9 +2476,8 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   wire out_free;
   (* init = 1'h0 *)
   wire out_valid;
-  wire [5:0] room;
+  reg [5:0] room = 6'h04;
   wire [5:0] size;
-  wire [5:0] take;
   reg [7:0] wb0 = 8'h00;
   reg [7:0] wb1 = 8'h00;
   reg [7:0] wb10 = 8'h00;
@@ -2512,432 +2513,434 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   assign \$1  = ~ o__valid;
   assign out_free = \$1  | o__ready;
   assign size = is_arg ? 6'h20 : 6'h04;
-  assign \$2  = size - fill;
-  assign \$3  = fill + i__payload[67:64];
-  assign complete = \$3  >= size;
-  assign take = complete ? \$2 [5:0] : { 2'h0, i__payload[67:64] };
-  assign \$4  = i__payload[67:64] - take;
-  assign \$5  = i__payload[67:64] > 1'h0;
-  assign \$6  = i__payload[67:64] > 1'h1;
-  assign \$7  = i__payload[67:64] > 1'h0;
-  assign \$8  = i__payload[67:64] > 2'h2;
-  assign \$9  = i__payload[67:64] > 1'h1;
-  assign \$10  = i__payload[67:64] > 1'h0;
-  assign \$11  = i__payload[67:64] > 2'h3;
-  assign \$12  = i__payload[67:64] > 2'h2;
-  assign \$13  = i__payload[67:64] > 1'h1;
-  assign \$14  = i__payload[67:64] > 1'h0;
-  assign \$15  = i__payload[67:64] > 3'h4;
-  assign \$16  = i__payload[67:64] > 2'h3;
-  assign \$17  = i__payload[67:64] > 2'h2;
-  assign \$18  = i__payload[67:64] > 1'h1;
-  assign \$19  = i__payload[67:64] > 1'h0;
-  assign \$20  = i__payload[67:64] > 3'h5;
-  assign \$21  = i__payload[67:64] > 3'h4;
-  assign \$22  = i__payload[67:64] > 2'h3;
-  assign \$23  = i__payload[67:64] > 2'h2;
-  assign \$24  = i__payload[67:64] > 1'h1;
-  assign \$25  = i__payload[67:64] > 1'h0;
-  assign \$26  = i__payload[67:64] > 3'h6;
-  assign \$27  = i__payload[67:64] > 3'h5;
-  assign \$28  = i__payload[67:64] > 3'h4;
-  assign \$29  = i__payload[67:64] > 2'h3;
-  assign \$30  = i__payload[67:64] > 2'h2;
-  assign \$31  = i__payload[67:64] > 1'h1;
-  assign \$32  = i__payload[67:64] > 1'h0;
-  assign \$33  = i__payload[67:64] > 3'h7;
-  assign \$34  = i__payload[67:64] > 3'h6;
-  assign \$35  = i__payload[67:64] > 3'h5;
-  assign \$36  = i__payload[67:64] > 3'h4;
-  assign \$37  = i__payload[67:64] > 2'h3;
-  assign \$38  = i__payload[67:64] > 2'h2;
-  assign \$39  = i__payload[67:64] > 1'h1;
-  assign \$40  = i__payload[67:64] > 1'h0;
-  assign \$41  = i__payload[67:64] > 3'h7;
-  assign \$42  = i__payload[67:64] > 3'h6;
-  assign \$43  = i__payload[67:64] > 3'h5;
-  assign \$44  = i__payload[67:64] > 3'h4;
-  assign \$45  = i__payload[67:64] > 2'h3;
-  assign \$46  = i__payload[67:64] > 2'h2;
-  assign \$47  = i__payload[67:64] > 1'h1;
-  assign \$48  = i__payload[67:64] > 1'h0;
-  assign \$49  = i__payload[67:64] > 3'h7;
-  assign \$50  = i__payload[67:64] > 3'h6;
-  assign \$51  = i__payload[67:64] > 3'h5;
-  assign \$52  = i__payload[67:64] > 3'h4;
-  assign \$53  = i__payload[67:64] > 2'h3;
-  assign \$54  = i__payload[67:64] > 2'h2;
-  assign \$55  = i__payload[67:64] > 1'h1;
-  assign \$56  = i__payload[67:64] > 1'h0;
-  assign \$57  = i__payload[67:64] > 3'h7;
-  assign \$58  = i__payload[67:64] > 3'h6;
-  assign \$59  = i__payload[67:64] > 3'h5;
-  assign \$60  = i__payload[67:64] > 3'h4;
-  assign \$61  = i__payload[67:64] > 2'h3;
-  assign \$62  = i__payload[67:64] > 2'h2;
-  assign \$63  = i__payload[67:64] > 1'h1;
-  assign \$64  = i__payload[67:64] > 1'h0;
-  assign \$65  = i__payload[67:64] > 3'h7;
-  assign \$66  = i__payload[67:64] > 3'h6;
-  assign \$67  = i__payload[67:64] > 3'h5;
-  assign \$68  = i__payload[67:64] > 3'h4;
-  assign \$69  = i__payload[67:64] > 2'h3;
-  assign \$70  = i__payload[67:64] > 2'h2;
-  assign \$71  = i__payload[67:64] > 1'h1;
-  assign \$72  = i__payload[67:64] > 1'h0;
-  assign \$73  = i__payload[67:64] > 3'h7;
-  assign \$74  = i__payload[67:64] > 3'h6;
-  assign \$75  = i__payload[67:64] > 3'h5;
-  assign \$76  = i__payload[67:64] > 3'h4;
-  assign \$77  = i__payload[67:64] > 2'h3;
-  assign \$78  = i__payload[67:64] > 2'h2;
-  assign \$79  = i__payload[67:64] > 1'h1;
-  assign \$80  = i__payload[67:64] > 1'h0;
-  assign \$81  = i__payload[67:64] > 3'h7;
-  assign \$82  = i__payload[67:64] > 3'h6;
-  assign \$83  = i__payload[67:64] > 3'h5;
-  assign \$84  = i__payload[67:64] > 3'h4;
-  assign \$85  = i__payload[67:64] > 2'h3;
-  assign \$86  = i__payload[67:64] > 2'h2;
-  assign \$87  = i__payload[67:64] > 1'h1;
-  assign \$88  = i__payload[67:64] > 1'h0;
-  assign \$89  = i__payload[67:64] > 3'h7;
-  assign \$90  = i__payload[67:64] > 3'h6;
-  assign \$91  = i__payload[67:64] > 3'h5;
-  assign \$92  = i__payload[67:64] > 3'h4;
-  assign \$93  = i__payload[67:64] > 2'h3;
-  assign \$94  = i__payload[67:64] > 2'h2;
-  assign \$95  = i__payload[67:64] > 1'h1;
-  assign \$96  = i__payload[67:64] > 1'h0;
-  assign \$97  = i__payload[67:64] > 3'h7;
-  assign \$98  = i__payload[67:64] > 3'h6;
-  assign \$99  = i__payload[67:64] > 3'h5;
-  assign \$100  = i__payload[67:64] > 3'h4;
-  assign \$101  = i__payload[67:64] > 2'h3;
-  assign \$102  = i__payload[67:64] > 2'h2;
-  assign \$103  = i__payload[67:64] > 1'h1;
-  assign \$104  = i__payload[67:64] > 1'h0;
-  assign \$105  = i__payload[67:64] > 3'h7;
-  assign \$106  = i__payload[67:64] > 3'h6;
-  assign \$107  = i__payload[67:64] > 3'h5;
-  assign \$108  = i__payload[67:64] > 3'h4;
-  assign \$109  = i__payload[67:64] > 2'h3;
-  assign \$110  = i__payload[67:64] > 2'h2;
-  assign \$111  = i__payload[67:64] > 1'h1;
-  assign \$112  = i__payload[67:64] > 1'h0;
-  assign \$113  = i__payload[67:64] > 3'h7;
-  assign \$114  = i__payload[67:64] > 3'h6;
-  assign \$115  = i__payload[67:64] > 3'h5;
-  assign \$116  = i__payload[67:64] > 3'h4;
-  assign \$117  = i__payload[67:64] > 2'h3;
-  assign \$118  = i__payload[67:64] > 2'h2;
-  assign \$119  = i__payload[67:64] > 1'h1;
-  assign \$120  = i__payload[67:64] > 1'h0;
-  assign \$121  = i__payload[67:64] > 3'h7;
-  assign \$122  = i__payload[67:64] > 3'h6;
-  assign \$123  = i__payload[67:64] > 3'h5;
-  assign \$124  = i__payload[67:64] > 3'h4;
-  assign \$125  = i__payload[67:64] > 2'h3;
-  assign \$126  = i__payload[67:64] > 2'h2;
-  assign \$127  = i__payload[67:64] > 1'h1;
-  assign \$128  = i__payload[67:64] > 1'h0;
-  assign \$129  = i__payload[67:64] > 3'h7;
-  assign \$130  = i__payload[67:64] > 3'h6;
-  assign \$131  = i__payload[67:64] > 3'h5;
-  assign \$132  = i__payload[67:64] > 3'h4;
-  assign \$133  = i__payload[67:64] > 2'h3;
-  assign \$134  = i__payload[67:64] > 2'h2;
-  assign \$135  = i__payload[67:64] > 1'h1;
-  assign \$136  = i__payload[67:64] > 1'h0;
-  assign \$137  = i__payload[67:64] > 3'h7;
-  assign \$138  = i__payload[67:64] > 3'h6;
-  assign \$139  = i__payload[67:64] > 3'h5;
-  assign \$140  = i__payload[67:64] > 3'h4;
-  assign \$141  = i__payload[67:64] > 2'h3;
-  assign \$142  = i__payload[67:64] > 2'h2;
-  assign \$143  = i__payload[67:64] > 1'h1;
-  assign \$144  = i__payload[67:64] > 1'h0;
-  assign \$145  = i__payload[67:64] > 3'h7;
-  assign \$146  = i__payload[67:64] > 3'h6;
-  assign \$147  = i__payload[67:64] > 3'h5;
-  assign \$148  = i__payload[67:64] > 3'h4;
-  assign \$149  = i__payload[67:64] > 2'h3;
-  assign \$150  = i__payload[67:64] > 2'h2;
-  assign \$151  = i__payload[67:64] > 1'h1;
-  assign \$152  = i__payload[67:64] > 1'h0;
-  assign \$153  = i__payload[67:64] > 3'h7;
-  assign \$154  = i__payload[67:64] > 3'h6;
-  assign \$155  = i__payload[67:64] > 3'h5;
-  assign \$156  = i__payload[67:64] > 3'h4;
-  assign \$157  = i__payload[67:64] > 2'h3;
-  assign \$158  = i__payload[67:64] > 2'h2;
-  assign \$159  = i__payload[67:64] > 1'h1;
-  assign \$160  = i__payload[67:64] > 1'h0;
-  assign \$161  = i__payload[67:64] > 3'h7;
-  assign \$162  = i__payload[67:64] > 3'h6;
-  assign \$163  = i__payload[67:64] > 3'h5;
-  assign \$164  = i__payload[67:64] > 3'h4;
-  assign \$165  = i__payload[67:64] > 2'h3;
-  assign \$166  = i__payload[67:64] > 2'h2;
-  assign \$167  = i__payload[67:64] > 1'h1;
-  assign \$168  = i__payload[67:64] > 1'h0;
-  assign \$169  = i__payload[67:64] > 3'h7;
-  assign \$170  = i__payload[67:64] > 3'h6;
-  assign \$171  = i__payload[67:64] > 3'h5;
-  assign \$172  = i__payload[67:64] > 3'h4;
-  assign \$173  = i__payload[67:64] > 2'h3;
-  assign \$174  = i__payload[67:64] > 2'h2;
-  assign \$175  = i__payload[67:64] > 1'h1;
-  assign \$176  = i__payload[67:64] > 1'h0;
-  assign \$177  = i__payload[67:64] > 3'h7;
-  assign \$178  = i__payload[67:64] > 3'h6;
-  assign \$179  = i__payload[67:64] > 3'h5;
-  assign \$180  = i__payload[67:64] > 3'h4;
-  assign \$181  = i__payload[67:64] > 2'h3;
-  assign \$182  = i__payload[67:64] > 2'h2;
-  assign \$183  = i__payload[67:64] > 1'h1;
-  assign \$184  = i__payload[67:64] > 1'h0;
-  assign \$185  = i__payload[67:64] > 3'h7;
-  assign \$186  = i__payload[67:64] > 3'h6;
-  assign \$187  = i__payload[67:64] > 3'h5;
-  assign \$188  = i__payload[67:64] > 3'h4;
-  assign \$189  = i__payload[67:64] > 2'h3;
-  assign \$190  = i__payload[67:64] > 2'h2;
-  assign \$191  = i__payload[67:64] > 1'h1;
-  assign \$192  = i__payload[67:64] > 1'h0;
-  assign \$193  = i__payload[67:64] > 3'h7;
-  assign \$194  = i__payload[67:64] > 3'h6;
-  assign \$195  = i__payload[67:64] > 3'h5;
-  assign \$196  = i__payload[67:64] > 3'h4;
-  assign \$197  = i__payload[67:64] > 2'h3;
-  assign \$198  = i__payload[67:64] > 2'h2;
-  assign \$199  = i__payload[67:64] > 1'h1;
-  assign \$200  = i__payload[67:64] > 1'h0;
-  assign \$201  = i__payload[67:64] > 3'h7;
-  assign \$202  = i__payload[67:64] > 3'h6;
-  assign \$203  = i__payload[67:64] > 3'h5;
-  assign \$204  = i__payload[67:64] > 3'h4;
-  assign \$205  = i__payload[67:64] > 2'h3;
-  assign \$206  = i__payload[67:64] > 2'h2;
-  assign \$207  = i__payload[67:64] > 1'h1;
-  assign \$208  = i__payload[67:64] > 1'h0;
-  assign \$209  = i__payload[67:64] > 3'h7;
-  assign \$210  = i__payload[67:64] > 3'h6;
-  assign \$211  = i__payload[67:64] > 3'h5;
-  assign \$212  = i__payload[67:64] > 3'h4;
-  assign \$213  = i__payload[67:64] > 2'h3;
-  assign \$214  = i__payload[67:64] > 2'h2;
-  assign \$215  = i__payload[67:64] > 1'h1;
-  assign \$216  = i__payload[67:64] > 1'h0;
-  assign \$217  = i__payload[67:64] > 3'h7;
-  assign \$218  = i__payload[67:64] > 3'h6;
-  assign \$219  = i__payload[67:64] > 3'h5;
-  assign \$220  = i__payload[67:64] > 3'h4;
-  assign \$221  = i__payload[67:64] > 2'h3;
-  assign \$222  = i__payload[67:64] > 2'h2;
-  assign \$223  = i__payload[67:64] > 1'h1;
-  assign \$224  = i__payload[67:64] > 1'h0;
-  assign \$225  = i__payload[67:64] > 3'h7;
-  assign \$226  = i__payload[67:64] > 3'h6;
-  assign \$227  = i__payload[67:64] > 3'h5;
-  assign \$228  = i__payload[67:64] > 3'h4;
-  assign \$229  = i__payload[67:64] > 2'h3;
-  assign \$230  = i__payload[67:64] > 2'h2;
-  assign \$231  = i__payload[67:64] > 1'h1;
-  assign \$232  = i__payload[67:64] > 1'h0;
-  assign \$233  = \$4 [3:0] > 1'h0;
-  assign \$234  = \$233  ? i__payload[7:0] : 8'h00;
-  assign \$235  = \$4 [3:0] > 1'h0;
-  assign \$236  = \$235  ? i__payload[15:8] : 8'h00;
-  assign \$237  = \$4 [3:0] > 1'h0;
-  assign \$238  = \$237  ? i__payload[23:16] : 8'h00;
-  assign \$239  = \$4 [3:0] > 1'h0;
-  assign \$240  = \$239  ? i__payload[31:24] : 8'h00;
-  assign \$241  = \$4 [3:0] > 1'h0;
-  assign \$242  = \$241  ? i__payload[39:32] : 8'h00;
-  assign \$243  = \$4 [3:0] > 1'h0;
-  assign \$244  = \$243  ? i__payload[47:40] : 8'h00;
-  assign \$245  = \$4 [3:0] > 1'h0;
-  assign \$246  = \$245  ? i__payload[55:48] : 8'h00;
-  assign \$247  = \$4 [3:0] > 1'h0;
-  assign \$248  = \$247  ? i__payload[63:56] : 8'h00;
-  assign \$249  = \$4 [3:0] > 1'h1;
-  assign \$250  = \$249  ? i__payload[15:8] : 8'h00;
-  assign \$251  = \$4 [3:0] > 1'h1;
-  assign \$252  = \$251  ? i__payload[23:16] : 8'h00;
-  assign \$253  = \$4 [3:0] > 1'h1;
-  assign \$254  = \$253  ? i__payload[31:24] : 8'h00;
-  assign \$255  = \$4 [3:0] > 1'h1;
-  assign \$256  = \$255  ? i__payload[39:32] : 8'h00;
-  assign \$257  = \$4 [3:0] > 1'h1;
-  assign \$258  = \$257  ? i__payload[47:40] : 8'h00;
-  assign \$259  = \$4 [3:0] > 1'h1;
-  assign \$260  = \$259  ? i__payload[55:48] : 8'h00;
-  assign \$261  = \$4 [3:0] > 1'h1;
-  assign \$262  = \$261  ? i__payload[63:56] : 8'h00;
-  assign \$263  = \$4 [3:0] > 2'h2;
-  assign \$264  = \$263  ? i__payload[23:16] : 8'h00;
-  assign \$265  = \$4 [3:0] > 2'h2;
-  assign \$266  = \$265  ? i__payload[31:24] : 8'h00;
-  assign \$267  = \$4 [3:0] > 2'h2;
-  assign \$268  = \$267  ? i__payload[39:32] : 8'h00;
-  assign \$269  = \$4 [3:0] > 2'h2;
-  assign \$270  = \$269  ? i__payload[47:40] : 8'h00;
-  assign \$271  = \$4 [3:0] > 2'h2;
-  assign \$272  = \$271  ? i__payload[55:48] : 8'h00;
-  assign \$273  = \$4 [3:0] > 2'h2;
-  assign \$274  = \$273  ? i__payload[63:56] : 8'h00;
-  assign \$275  = \$4 [3:0] > 2'h3;
-  assign \$276  = \$275  ? i__payload[31:24] : 8'h00;
-  assign \$277  = \$4 [3:0] > 2'h3;
-  assign \$278  = \$277  ? i__payload[39:32] : 8'h00;
-  assign \$279  = \$4 [3:0] > 2'h3;
-  assign \$280  = \$279  ? i__payload[47:40] : 8'h00;
-  assign \$281  = \$4 [3:0] > 2'h3;
-  assign \$282  = \$281  ? i__payload[55:48] : 8'h00;
-  assign \$283  = \$4 [3:0] > 2'h3;
-  assign \$284  = \$283  ? i__payload[63:56] : 8'h00;
-  assign \$285  = \$4 [3:0] > 3'h4;
-  assign \$286  = \$285  ? i__payload[39:32] : 8'h00;
-  assign \$287  = \$4 [3:0] > 3'h4;
-  assign \$288  = \$287  ? i__payload[47:40] : 8'h00;
-  assign \$289  = \$4 [3:0] > 3'h4;
-  assign \$290  = \$289  ? i__payload[55:48] : 8'h00;
-  assign \$291  = \$4 [3:0] > 3'h4;
-  assign \$292  = \$291  ? i__payload[63:56] : 8'h00;
-  assign \$293  = \$4 [3:0] > 3'h5;
-  assign \$294  = \$293  ? i__payload[47:40] : 8'h00;
-  assign \$295  = \$4 [3:0] > 3'h5;
-  assign \$296  = \$295  ? i__payload[55:48] : 8'h00;
-  assign \$297  = \$4 [3:0] > 3'h5;
-  assign \$298  = \$297  ? i__payload[63:56] : 8'h00;
-  assign \$299  = \$4 [3:0] > 3'h6;
-  assign \$300  = \$299  ? i__payload[55:48] : 8'h00;
-  assign \$301  = \$4 [3:0] > 3'h6;
-  assign \$302  = \$301  ? i__payload[63:56] : 8'h00;
-  assign \$303  = \$4 [3:0] > 3'h7;
-  assign \$304  = \$303  ? i__payload[63:56] : 8'h00;
-  assign \$305  = i__valid & out_free;
-  assign \$306  = is_arg ? merged31 : 8'h00;
-  assign \$307  = is_arg ? merged30 : 8'h00;
-  assign \$308  = is_arg ? merged29 : 8'h00;
-  assign \$309  = is_arg ? merged28 : 8'h00;
-  assign \$310  = is_arg ? merged27 : 8'h00;
-  assign \$311  = is_arg ? merged26 : 8'h00;
-  assign \$312  = is_arg ? merged25 : 8'h00;
-  assign \$313  = is_arg ? merged24 : 8'h00;
-  assign \$314  = is_arg ? merged23 : 8'h00;
-  assign \$315  = is_arg ? merged22 : 8'h00;
-  assign \$316  = is_arg ? merged21 : 8'h00;
-  assign \$317  = is_arg ? merged20 : 8'h00;
-  assign \$318  = is_arg ? merged19 : 8'h00;
-  assign \$319  = is_arg ? merged18 : 8'h00;
-  assign \$320  = is_arg ? merged17 : 8'h00;
-  assign \$321  = is_arg ? merged16 : 8'h00;
-  assign \$322  = is_arg ? merged15 : 8'h00;
-  assign \$323  = is_arg ? merged14 : 8'h00;
-  assign \$324  = is_arg ? merged13 : 8'h00;
-  assign \$325  = is_arg ? merged12 : 8'h00;
-  assign \$326  = is_arg ? merged11 : 8'h00;
-  assign \$327  = is_arg ? merged10 : 8'h00;
-  assign \$328  = is_arg ? merged9 : 8'h00;
-  assign \$329  = is_arg ? merged8 : 8'h00;
-  assign \$330  = is_arg ? merged7 : 8'h00;
-  assign \$331  = is_arg ? merged6 : 8'h00;
-  assign \$332  = is_arg ? merged5 : 8'h00;
-  assign \$333  = is_arg ? merged4 : 8'h00;
-  assign \$334  = is_arg ? 1'h1 : 1'h0;
-  assign \$335  = is_arg ? index : 16'h0000;
-  assign \$336  = ! \$4 [3:0];
-  assign \$337  = i__payload[68] & \$336 ;
-  assign \$338  = index + 1'h1;
-  assign \$339  = is_arg ? \$338  : 17'h00000;
-  assign \$340  = | \$4 [3:0];
+  assign complete = i__payload[67:64] >= room;
+  assign \$2  = i__payload[67:64] - room;
+  assign \$3  = complete ? \$2  : 7'h00;
+  assign \$4  = i__payload[67:64] > 1'h0;
+  assign \$5  = i__payload[67:64] > 1'h1;
+  assign \$6  = i__payload[67:64] > 1'h0;
+  assign \$7  = i__payload[67:64] > 2'h2;
+  assign \$8  = i__payload[67:64] > 1'h1;
+  assign \$9  = i__payload[67:64] > 1'h0;
+  assign \$10  = i__payload[67:64] > 2'h3;
+  assign \$11  = i__payload[67:64] > 2'h2;
+  assign \$12  = i__payload[67:64] > 1'h1;
+  assign \$13  = i__payload[67:64] > 1'h0;
+  assign \$14  = i__payload[67:64] > 3'h4;
+  assign \$15  = i__payload[67:64] > 2'h3;
+  assign \$16  = i__payload[67:64] > 2'h2;
+  assign \$17  = i__payload[67:64] > 1'h1;
+  assign \$18  = i__payload[67:64] > 1'h0;
+  assign \$19  = i__payload[67:64] > 3'h5;
+  assign \$20  = i__payload[67:64] > 3'h4;
+  assign \$21  = i__payload[67:64] > 2'h3;
+  assign \$22  = i__payload[67:64] > 2'h2;
+  assign \$23  = i__payload[67:64] > 1'h1;
+  assign \$24  = i__payload[67:64] > 1'h0;
+  assign \$25  = i__payload[67:64] > 3'h6;
+  assign \$26  = i__payload[67:64] > 3'h5;
+  assign \$27  = i__payload[67:64] > 3'h4;
+  assign \$28  = i__payload[67:64] > 2'h3;
+  assign \$29  = i__payload[67:64] > 2'h2;
+  assign \$30  = i__payload[67:64] > 1'h1;
+  assign \$31  = i__payload[67:64] > 1'h0;
+  assign \$32  = i__payload[67:64] > 3'h7;
+  assign \$33  = i__payload[67:64] > 3'h6;
+  assign \$34  = i__payload[67:64] > 3'h5;
+  assign \$35  = i__payload[67:64] > 3'h4;
+  assign \$36  = i__payload[67:64] > 2'h3;
+  assign \$37  = i__payload[67:64] > 2'h2;
+  assign \$38  = i__payload[67:64] > 1'h1;
+  assign \$39  = i__payload[67:64] > 1'h0;
+  assign \$40  = i__payload[67:64] > 3'h7;
+  assign \$41  = i__payload[67:64] > 3'h6;
+  assign \$42  = i__payload[67:64] > 3'h5;
+  assign \$43  = i__payload[67:64] > 3'h4;
+  assign \$44  = i__payload[67:64] > 2'h3;
+  assign \$45  = i__payload[67:64] > 2'h2;
+  assign \$46  = i__payload[67:64] > 1'h1;
+  assign \$47  = i__payload[67:64] > 1'h0;
+  assign \$48  = i__payload[67:64] > 3'h7;
+  assign \$49  = i__payload[67:64] > 3'h6;
+  assign \$50  = i__payload[67:64] > 3'h5;
+  assign \$51  = i__payload[67:64] > 3'h4;
+  assign \$52  = i__payload[67:64] > 2'h3;
+  assign \$53  = i__payload[67:64] > 2'h2;
+  assign \$54  = i__payload[67:64] > 1'h1;
+  assign \$55  = i__payload[67:64] > 1'h0;
+  assign \$56  = i__payload[67:64] > 3'h7;
+  assign \$57  = i__payload[67:64] > 3'h6;
+  assign \$58  = i__payload[67:64] > 3'h5;
+  assign \$59  = i__payload[67:64] > 3'h4;
+  assign \$60  = i__payload[67:64] > 2'h3;
+  assign \$61  = i__payload[67:64] > 2'h2;
+  assign \$62  = i__payload[67:64] > 1'h1;
+  assign \$63  = i__payload[67:64] > 1'h0;
+  assign \$64  = i__payload[67:64] > 3'h7;
+  assign \$65  = i__payload[67:64] > 3'h6;
+  assign \$66  = i__payload[67:64] > 3'h5;
+  assign \$67  = i__payload[67:64] > 3'h4;
+  assign \$68  = i__payload[67:64] > 2'h3;
+  assign \$69  = i__payload[67:64] > 2'h2;
+  assign \$70  = i__payload[67:64] > 1'h1;
+  assign \$71  = i__payload[67:64] > 1'h0;
+  assign \$72  = i__payload[67:64] > 3'h7;
+  assign \$73  = i__payload[67:64] > 3'h6;
+  assign \$74  = i__payload[67:64] > 3'h5;
+  assign \$75  = i__payload[67:64] > 3'h4;
+  assign \$76  = i__payload[67:64] > 2'h3;
+  assign \$77  = i__payload[67:64] > 2'h2;
+  assign \$78  = i__payload[67:64] > 1'h1;
+  assign \$79  = i__payload[67:64] > 1'h0;
+  assign \$80  = i__payload[67:64] > 3'h7;
+  assign \$81  = i__payload[67:64] > 3'h6;
+  assign \$82  = i__payload[67:64] > 3'h5;
+  assign \$83  = i__payload[67:64] > 3'h4;
+  assign \$84  = i__payload[67:64] > 2'h3;
+  assign \$85  = i__payload[67:64] > 2'h2;
+  assign \$86  = i__payload[67:64] > 1'h1;
+  assign \$87  = i__payload[67:64] > 1'h0;
+  assign \$88  = i__payload[67:64] > 3'h7;
+  assign \$89  = i__payload[67:64] > 3'h6;
+  assign \$90  = i__payload[67:64] > 3'h5;
+  assign \$91  = i__payload[67:64] > 3'h4;
+  assign \$92  = i__payload[67:64] > 2'h3;
+  assign \$93  = i__payload[67:64] > 2'h2;
+  assign \$94  = i__payload[67:64] > 1'h1;
+  assign \$95  = i__payload[67:64] > 1'h0;
+  assign \$96  = i__payload[67:64] > 3'h7;
+  assign \$97  = i__payload[67:64] > 3'h6;
+  assign \$98  = i__payload[67:64] > 3'h5;
+  assign \$99  = i__payload[67:64] > 3'h4;
+  assign \$100  = i__payload[67:64] > 2'h3;
+  assign \$101  = i__payload[67:64] > 2'h2;
+  assign \$102  = i__payload[67:64] > 1'h1;
+  assign \$103  = i__payload[67:64] > 1'h0;
+  assign \$104  = i__payload[67:64] > 3'h7;
+  assign \$105  = i__payload[67:64] > 3'h6;
+  assign \$106  = i__payload[67:64] > 3'h5;
+  assign \$107  = i__payload[67:64] > 3'h4;
+  assign \$108  = i__payload[67:64] > 2'h3;
+  assign \$109  = i__payload[67:64] > 2'h2;
+  assign \$110  = i__payload[67:64] > 1'h1;
+  assign \$111  = i__payload[67:64] > 1'h0;
+  assign \$112  = i__payload[67:64] > 3'h7;
+  assign \$113  = i__payload[67:64] > 3'h6;
+  assign \$114  = i__payload[67:64] > 3'h5;
+  assign \$115  = i__payload[67:64] > 3'h4;
+  assign \$116  = i__payload[67:64] > 2'h3;
+  assign \$117  = i__payload[67:64] > 2'h2;
+  assign \$118  = i__payload[67:64] > 1'h1;
+  assign \$119  = i__payload[67:64] > 1'h0;
+  assign \$120  = i__payload[67:64] > 3'h7;
+  assign \$121  = i__payload[67:64] > 3'h6;
+  assign \$122  = i__payload[67:64] > 3'h5;
+  assign \$123  = i__payload[67:64] > 3'h4;
+  assign \$124  = i__payload[67:64] > 2'h3;
+  assign \$125  = i__payload[67:64] > 2'h2;
+  assign \$126  = i__payload[67:64] > 1'h1;
+  assign \$127  = i__payload[67:64] > 1'h0;
+  assign \$128  = i__payload[67:64] > 3'h7;
+  assign \$129  = i__payload[67:64] > 3'h6;
+  assign \$130  = i__payload[67:64] > 3'h5;
+  assign \$131  = i__payload[67:64] > 3'h4;
+  assign \$132  = i__payload[67:64] > 2'h3;
+  assign \$133  = i__payload[67:64] > 2'h2;
+  assign \$134  = i__payload[67:64] > 1'h1;
+  assign \$135  = i__payload[67:64] > 1'h0;
+  assign \$136  = i__payload[67:64] > 3'h7;
+  assign \$137  = i__payload[67:64] > 3'h6;
+  assign \$138  = i__payload[67:64] > 3'h5;
+  assign \$139  = i__payload[67:64] > 3'h4;
+  assign \$140  = i__payload[67:64] > 2'h3;
+  assign \$141  = i__payload[67:64] > 2'h2;
+  assign \$142  = i__payload[67:64] > 1'h1;
+  assign \$143  = i__payload[67:64] > 1'h0;
+  assign \$144  = i__payload[67:64] > 3'h7;
+  assign \$145  = i__payload[67:64] > 3'h6;
+  assign \$146  = i__payload[67:64] > 3'h5;
+  assign \$147  = i__payload[67:64] > 3'h4;
+  assign \$148  = i__payload[67:64] > 2'h3;
+  assign \$149  = i__payload[67:64] > 2'h2;
+  assign \$150  = i__payload[67:64] > 1'h1;
+  assign \$151  = i__payload[67:64] > 1'h0;
+  assign \$152  = i__payload[67:64] > 3'h7;
+  assign \$153  = i__payload[67:64] > 3'h6;
+  assign \$154  = i__payload[67:64] > 3'h5;
+  assign \$155  = i__payload[67:64] > 3'h4;
+  assign \$156  = i__payload[67:64] > 2'h3;
+  assign \$157  = i__payload[67:64] > 2'h2;
+  assign \$158  = i__payload[67:64] > 1'h1;
+  assign \$159  = i__payload[67:64] > 1'h0;
+  assign \$160  = i__payload[67:64] > 3'h7;
+  assign \$161  = i__payload[67:64] > 3'h6;
+  assign \$162  = i__payload[67:64] > 3'h5;
+  assign \$163  = i__payload[67:64] > 3'h4;
+  assign \$164  = i__payload[67:64] > 2'h3;
+  assign \$165  = i__payload[67:64] > 2'h2;
+  assign \$166  = i__payload[67:64] > 1'h1;
+  assign \$167  = i__payload[67:64] > 1'h0;
+  assign \$168  = i__payload[67:64] > 3'h7;
+  assign \$169  = i__payload[67:64] > 3'h6;
+  assign \$170  = i__payload[67:64] > 3'h5;
+  assign \$171  = i__payload[67:64] > 3'h4;
+  assign \$172  = i__payload[67:64] > 2'h3;
+  assign \$173  = i__payload[67:64] > 2'h2;
+  assign \$174  = i__payload[67:64] > 1'h1;
+  assign \$175  = i__payload[67:64] > 1'h0;
+  assign \$176  = i__payload[67:64] > 3'h7;
+  assign \$177  = i__payload[67:64] > 3'h6;
+  assign \$178  = i__payload[67:64] > 3'h5;
+  assign \$179  = i__payload[67:64] > 3'h4;
+  assign \$180  = i__payload[67:64] > 2'h3;
+  assign \$181  = i__payload[67:64] > 2'h2;
+  assign \$182  = i__payload[67:64] > 1'h1;
+  assign \$183  = i__payload[67:64] > 1'h0;
+  assign \$184  = i__payload[67:64] > 3'h7;
+  assign \$185  = i__payload[67:64] > 3'h6;
+  assign \$186  = i__payload[67:64] > 3'h5;
+  assign \$187  = i__payload[67:64] > 3'h4;
+  assign \$188  = i__payload[67:64] > 2'h3;
+  assign \$189  = i__payload[67:64] > 2'h2;
+  assign \$190  = i__payload[67:64] > 1'h1;
+  assign \$191  = i__payload[67:64] > 1'h0;
+  assign \$192  = i__payload[67:64] > 3'h7;
+  assign \$193  = i__payload[67:64] > 3'h6;
+  assign \$194  = i__payload[67:64] > 3'h5;
+  assign \$195  = i__payload[67:64] > 3'h4;
+  assign \$196  = i__payload[67:64] > 2'h3;
+  assign \$197  = i__payload[67:64] > 2'h2;
+  assign \$198  = i__payload[67:64] > 1'h1;
+  assign \$199  = i__payload[67:64] > 1'h0;
+  assign \$200  = i__payload[67:64] > 3'h7;
+  assign \$201  = i__payload[67:64] > 3'h6;
+  assign \$202  = i__payload[67:64] > 3'h5;
+  assign \$203  = i__payload[67:64] > 3'h4;
+  assign \$204  = i__payload[67:64] > 2'h3;
+  assign \$205  = i__payload[67:64] > 2'h2;
+  assign \$206  = i__payload[67:64] > 1'h1;
+  assign \$207  = i__payload[67:64] > 1'h0;
+  assign \$208  = i__payload[67:64] > 3'h7;
+  assign \$209  = i__payload[67:64] > 3'h6;
+  assign \$210  = i__payload[67:64] > 3'h5;
+  assign \$211  = i__payload[67:64] > 3'h4;
+  assign \$212  = i__payload[67:64] > 2'h3;
+  assign \$213  = i__payload[67:64] > 2'h2;
+  assign \$214  = i__payload[67:64] > 1'h1;
+  assign \$215  = i__payload[67:64] > 1'h0;
+  assign \$216  = i__payload[67:64] > 3'h7;
+  assign \$217  = i__payload[67:64] > 3'h6;
+  assign \$218  = i__payload[67:64] > 3'h5;
+  assign \$219  = i__payload[67:64] > 3'h4;
+  assign \$220  = i__payload[67:64] > 2'h3;
+  assign \$221  = i__payload[67:64] > 2'h2;
+  assign \$222  = i__payload[67:64] > 1'h1;
+  assign \$223  = i__payload[67:64] > 1'h0;
+  assign \$224  = i__payload[67:64] > 3'h7;
+  assign \$225  = i__payload[67:64] > 3'h6;
+  assign \$226  = i__payload[67:64] > 3'h5;
+  assign \$227  = i__payload[67:64] > 3'h4;
+  assign \$228  = i__payload[67:64] > 2'h3;
+  assign \$229  = i__payload[67:64] > 2'h2;
+  assign \$230  = i__payload[67:64] > 1'h1;
+  assign \$231  = i__payload[67:64] > 1'h0;
+  assign \$232  = \$3 [3:0] > 1'h0;
+  assign \$233  = \$232  ? i__payload[7:0] : 8'h00;
+  assign \$234  = \$3 [3:0] > 1'h0;
+  assign \$235  = \$234  ? i__payload[15:8] : 8'h00;
+  assign \$236  = \$3 [3:0] > 1'h0;
+  assign \$237  = \$236  ? i__payload[23:16] : 8'h00;
+  assign \$238  = \$3 [3:0] > 1'h0;
+  assign \$239  = \$238  ? i__payload[31:24] : 8'h00;
+  assign \$240  = \$3 [3:0] > 1'h0;
+  assign \$241  = \$240  ? i__payload[39:32] : 8'h00;
+  assign \$242  = \$3 [3:0] > 1'h0;
+  assign \$243  = \$242  ? i__payload[47:40] : 8'h00;
+  assign \$244  = \$3 [3:0] > 1'h0;
+  assign \$245  = \$244  ? i__payload[55:48] : 8'h00;
+  assign \$246  = \$3 [3:0] > 1'h0;
+  assign \$247  = \$246  ? i__payload[63:56] : 8'h00;
+  assign \$248  = \$3 [3:0] > 1'h1;
+  assign \$249  = \$248  ? i__payload[15:8] : 8'h00;
+  assign \$250  = \$3 [3:0] > 1'h1;
+  assign \$251  = \$250  ? i__payload[23:16] : 8'h00;
+  assign \$252  = \$3 [3:0] > 1'h1;
+  assign \$253  = \$252  ? i__payload[31:24] : 8'h00;
+  assign \$254  = \$3 [3:0] > 1'h1;
+  assign \$255  = \$254  ? i__payload[39:32] : 8'h00;
+  assign \$256  = \$3 [3:0] > 1'h1;
+  assign \$257  = \$256  ? i__payload[47:40] : 8'h00;
+  assign \$258  = \$3 [3:0] > 1'h1;
+  assign \$259  = \$258  ? i__payload[55:48] : 8'h00;
+  assign \$260  = \$3 [3:0] > 1'h1;
+  assign \$261  = \$260  ? i__payload[63:56] : 8'h00;
+  assign \$262  = \$3 [3:0] > 2'h2;
+  assign \$263  = \$262  ? i__payload[23:16] : 8'h00;
+  assign \$264  = \$3 [3:0] > 2'h2;
+  assign \$265  = \$264  ? i__payload[31:24] : 8'h00;
+  assign \$266  = \$3 [3:0] > 2'h2;
+  assign \$267  = \$266  ? i__payload[39:32] : 8'h00;
+  assign \$268  = \$3 [3:0] > 2'h2;
+  assign \$269  = \$268  ? i__payload[47:40] : 8'h00;
+  assign \$270  = \$3 [3:0] > 2'h2;
+  assign \$271  = \$270  ? i__payload[55:48] : 8'h00;
+  assign \$272  = \$3 [3:0] > 2'h2;
+  assign \$273  = \$272  ? i__payload[63:56] : 8'h00;
+  assign \$274  = \$3 [3:0] > 2'h3;
+  assign \$275  = \$274  ? i__payload[31:24] : 8'h00;
+  assign \$276  = \$3 [3:0] > 2'h3;
+  assign \$277  = \$276  ? i__payload[39:32] : 8'h00;
+  assign \$278  = \$3 [3:0] > 2'h3;
+  assign \$279  = \$278  ? i__payload[47:40] : 8'h00;
+  assign \$280  = \$3 [3:0] > 2'h3;
+  assign \$281  = \$280  ? i__payload[55:48] : 8'h00;
+  assign \$282  = \$3 [3:0] > 2'h3;
+  assign \$283  = \$282  ? i__payload[63:56] : 8'h00;
+  assign \$284  = \$3 [3:0] > 3'h4;
+  assign \$285  = \$284  ? i__payload[39:32] : 8'h00;
+  assign \$286  = \$3 [3:0] > 3'h4;
+  assign \$287  = \$286  ? i__payload[47:40] : 8'h00;
+  assign \$288  = \$3 [3:0] > 3'h4;
+  assign \$289  = \$288  ? i__payload[55:48] : 8'h00;
+  assign \$290  = \$3 [3:0] > 3'h4;
+  assign \$291  = \$290  ? i__payload[63:56] : 8'h00;
+  assign \$292  = \$3 [3:0] > 3'h5;
+  assign \$293  = \$292  ? i__payload[47:40] : 8'h00;
+  assign \$294  = \$3 [3:0] > 3'h5;
+  assign \$295  = \$294  ? i__payload[55:48] : 8'h00;
+  assign \$296  = \$3 [3:0] > 3'h5;
+  assign \$297  = \$296  ? i__payload[63:56] : 8'h00;
+  assign \$298  = \$3 [3:0] > 3'h6;
+  assign \$299  = \$298  ? i__payload[55:48] : 8'h00;
+  assign \$300  = \$3 [3:0] > 3'h6;
+  assign \$301  = \$300  ? i__payload[63:56] : 8'h00;
+  assign \$302  = \$3 [3:0] > 3'h7;
+  assign \$303  = \$302  ? i__payload[63:56] : 8'h00;
+  assign \$304  = i__valid & out_free;
+  assign \$305  = is_arg ? merged31 : 8'h00;
+  assign \$306  = is_arg ? merged30 : 8'h00;
+  assign \$307  = is_arg ? merged29 : 8'h00;
+  assign \$308  = is_arg ? merged28 : 8'h00;
+  assign \$309  = is_arg ? merged27 : 8'h00;
+  assign \$310  = is_arg ? merged26 : 8'h00;
+  assign \$311  = is_arg ? merged25 : 8'h00;
+  assign \$312  = is_arg ? merged24 : 8'h00;
+  assign \$313  = is_arg ? merged23 : 8'h00;
+  assign \$314  = is_arg ? merged22 : 8'h00;
+  assign \$315  = is_arg ? merged21 : 8'h00;
+  assign \$316  = is_arg ? merged20 : 8'h00;
+  assign \$317  = is_arg ? merged19 : 8'h00;
+  assign \$318  = is_arg ? merged18 : 8'h00;
+  assign \$319  = is_arg ? merged17 : 8'h00;
+  assign \$320  = is_arg ? merged16 : 8'h00;
+  assign \$321  = is_arg ? merged15 : 8'h00;
+  assign \$322  = is_arg ? merged14 : 8'h00;
+  assign \$323  = is_arg ? merged13 : 8'h00;
+  assign \$324  = is_arg ? merged12 : 8'h00;
+  assign \$325  = is_arg ? merged11 : 8'h00;
+  assign \$326  = is_arg ? merged10 : 8'h00;
+  assign \$327  = is_arg ? merged9 : 8'h00;
+  assign \$328  = is_arg ? merged8 : 8'h00;
+  assign \$329  = is_arg ? merged7 : 8'h00;
+  assign \$330  = is_arg ? merged6 : 8'h00;
+  assign \$331  = is_arg ? merged5 : 8'h00;
+  assign \$332  = is_arg ? merged4 : 8'h00;
+  assign \$333  = is_arg ? 1'h1 : 1'h0;
+  assign \$334  = is_arg ? index : 16'h0000;
+  assign \$335  = ! \$3 [3:0];
+  assign \$336  = i__payload[68] & \$335 ;
+  assign \$337  = index + 1'h1;
+  assign \$338  = is_arg ? \$337  : 17'h00000;
+  assign \$339  = 6'h20 - \$3 [3:0];
+  assign \$340  = | \$3 [3:0];
   assign \$341  = fill + i__payload[67:64];
   assign \$342  = is_arg ? 1'h1 : 1'h0;
   assign \$343  = fill + i__payload[67:64];
+  assign \$344  = room - i__payload[67:64];
   always @(posedge clk)
-    o__valid <= \$344 ;
+    o__valid <= \$345 ;
   always @(posedge clk)
-    o__payload <= \$345 ;
+    o__payload <= \$346 ;
   always @(posedge clk)
-    flush <= \$346 ;
+    flush <= \$347 ;
   always @(posedge clk)
-    fill <= \$347 ;
+    fill <= \$348 ;
   always @(posedge clk)
-    is_arg <= \$348 ;
+    is_arg <= \$349 ;
   always @(posedge clk)
-    index <= \$349 ;
+    index <= \$350 ;
   always @(posedge clk)
-    wb0 <= \$350 ;
+    room <= \$351 ;
   always @(posedge clk)
-    wb1 <= \$351 ;
+    wb0 <= \$352 ;
   always @(posedge clk)
-    wb2 <= \$352 ;
+    wb1 <= \$353 ;
   always @(posedge clk)
-    wb3 <= \$353 ;
+    wb2 <= \$354 ;
   always @(posedge clk)
-    wb4 <= \$354 ;
+    wb3 <= \$355 ;
   always @(posedge clk)
-    wb5 <= \$355 ;
+    wb4 <= \$356 ;
   always @(posedge clk)
-    wb6 <= \$356 ;
+    wb5 <= \$357 ;
   always @(posedge clk)
-    wb7 <= \$357 ;
+    wb6 <= \$358 ;
   always @(posedge clk)
-    wb8 <= \$358 ;
+    wb7 <= \$359 ;
   always @(posedge clk)
-    wb9 <= \$359 ;
+    wb8 <= \$360 ;
   always @(posedge clk)
-    wb10 <= \$360 ;
+    wb9 <= \$361 ;
   always @(posedge clk)
-    wb11 <= \$361 ;
+    wb10 <= \$362 ;
   always @(posedge clk)
-    wb12 <= \$362 ;
+    wb11 <= \$363 ;
   always @(posedge clk)
-    wb13 <= \$363 ;
+    wb12 <= \$364 ;
   always @(posedge clk)
-    wb14 <= \$364 ;
+    wb13 <= \$365 ;
   always @(posedge clk)
-    wb15 <= \$365 ;
+    wb14 <= \$366 ;
   always @(posedge clk)
-    wb16 <= \$366 ;
+    wb15 <= \$367 ;
   always @(posedge clk)
-    wb17 <= \$367 ;
+    wb16 <= \$368 ;
   always @(posedge clk)
-    wb18 <= \$368 ;
+    wb17 <= \$369 ;
   always @(posedge clk)
-    wb19 <= \$369 ;
+    wb18 <= \$370 ;
   always @(posedge clk)
-    wb20 <= \$370 ;
+    wb19 <= \$371 ;
   always @(posedge clk)
-    wb21 <= \$371 ;
+    wb20 <= \$372 ;
   always @(posedge clk)
-    wb22 <= \$372 ;
+    wb21 <= \$373 ;
   always @(posedge clk)
-    wb23 <= \$373 ;
+    wb22 <= \$374 ;
   always @(posedge clk)
-    wb24 <= \$374 ;
+    wb23 <= \$375 ;
   always @(posedge clk)
-    wb25 <= \$375 ;
+    wb24 <= \$376 ;
   always @(posedge clk)
-    wb26 <= \$376 ;
+    wb25 <= \$377 ;
   always @(posedge clk)
-    wb27 <= \$377 ;
+    wb26 <= \$378 ;
   always @(posedge clk)
-    wb28 <= \$378 ;
+    wb27 <= \$379 ;
   always @(posedge clk)
-    wb29 <= \$379 ;
+    wb28 <= \$380 ;
   always @(posedge clk)
-    wb30 <= \$380 ;
+    wb29 <= \$381 ;
   always @(posedge clk)
-    wb31 <= \$381 ;
+    wb30 <= \$382 ;
+  always @(posedge clk)
+    wb31 <= \$383 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     merged0 = wb0;
     casez (fill)
       6'h00:
-          if (\$5 ) begin
+          if (\$4 ) begin
             merged0 = i__payload[7:0];
           end
     endcase
@@ -2947,11 +2950,11 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged1 = wb1;
     casez (fill)
       6'h00:
-          if (\$6 ) begin
+          if (\$5 ) begin
             merged1 = i__payload[15:8];
           end
       6'h01:
-          if (\$7 ) begin
+          if (\$6 ) begin
             merged1 = i__payload[7:0];
           end
     endcase
@@ -2961,15 +2964,15 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged2 = wb2;
     casez (fill)
       6'h00:
-          if (\$8 ) begin
+          if (\$7 ) begin
             merged2 = i__payload[23:16];
           end
       6'h01:
-          if (\$9 ) begin
+          if (\$8 ) begin
             merged2 = i__payload[15:8];
           end
       6'h02:
-          if (\$10 ) begin
+          if (\$9 ) begin
             merged2 = i__payload[7:0];
           end
     endcase
@@ -2979,19 +2982,19 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged3 = wb3;
     casez (fill)
       6'h00:
-          if (\$11 ) begin
+          if (\$10 ) begin
             merged3 = i__payload[31:24];
           end
       6'h01:
-          if (\$12 ) begin
+          if (\$11 ) begin
             merged3 = i__payload[23:16];
           end
       6'h02:
-          if (\$13 ) begin
+          if (\$12 ) begin
             merged3 = i__payload[15:8];
           end
       6'h03:
-          if (\$14 ) begin
+          if (\$13 ) begin
             merged3 = i__payload[7:0];
           end
     endcase
@@ -3001,23 +3004,23 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged4 = wb4;
     casez (fill)
       6'h00:
-          if (\$15 ) begin
+          if (\$14 ) begin
             merged4 = i__payload[39:32];
           end
       6'h01:
-          if (\$16 ) begin
+          if (\$15 ) begin
             merged4 = i__payload[31:24];
           end
       6'h02:
-          if (\$17 ) begin
+          if (\$16 ) begin
             merged4 = i__payload[23:16];
           end
       6'h03:
-          if (\$18 ) begin
+          if (\$17 ) begin
             merged4 = i__payload[15:8];
           end
       6'h04:
-          if (\$19 ) begin
+          if (\$18 ) begin
             merged4 = i__payload[7:0];
           end
     endcase
@@ -3027,27 +3030,27 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged5 = wb5;
     casez (fill)
       6'h00:
-          if (\$20 ) begin
+          if (\$19 ) begin
             merged5 = i__payload[47:40];
           end
       6'h01:
-          if (\$21 ) begin
+          if (\$20 ) begin
             merged5 = i__payload[39:32];
           end
       6'h02:
-          if (\$22 ) begin
+          if (\$21 ) begin
             merged5 = i__payload[31:24];
           end
       6'h03:
-          if (\$23 ) begin
+          if (\$22 ) begin
             merged5 = i__payload[23:16];
           end
       6'h04:
-          if (\$24 ) begin
+          if (\$23 ) begin
             merged5 = i__payload[15:8];
           end
       6'h05:
-          if (\$25 ) begin
+          if (\$24 ) begin
             merged5 = i__payload[7:0];
           end
     endcase
@@ -3057,31 +3060,31 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged6 = wb6;
     casez (fill)
       6'h00:
-          if (\$26 ) begin
+          if (\$25 ) begin
             merged6 = i__payload[55:48];
           end
       6'h01:
-          if (\$27 ) begin
+          if (\$26 ) begin
             merged6 = i__payload[47:40];
           end
       6'h02:
-          if (\$28 ) begin
+          if (\$27 ) begin
             merged6 = i__payload[39:32];
           end
       6'h03:
-          if (\$29 ) begin
+          if (\$28 ) begin
             merged6 = i__payload[31:24];
           end
       6'h04:
-          if (\$30 ) begin
+          if (\$29 ) begin
             merged6 = i__payload[23:16];
           end
       6'h05:
-          if (\$31 ) begin
+          if (\$30 ) begin
             merged6 = i__payload[15:8];
           end
       6'h06:
-          if (\$32 ) begin
+          if (\$31 ) begin
             merged6 = i__payload[7:0];
           end
     endcase
@@ -3091,35 +3094,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged7 = wb7;
     casez (fill)
       6'h00:
-          if (\$33 ) begin
+          if (\$32 ) begin
             merged7 = i__payload[63:56];
           end
       6'h01:
-          if (\$34 ) begin
+          if (\$33 ) begin
             merged7 = i__payload[55:48];
           end
       6'h02:
-          if (\$35 ) begin
+          if (\$34 ) begin
             merged7 = i__payload[47:40];
           end
       6'h03:
-          if (\$36 ) begin
+          if (\$35 ) begin
             merged7 = i__payload[39:32];
           end
       6'h04:
-          if (\$37 ) begin
+          if (\$36 ) begin
             merged7 = i__payload[31:24];
           end
       6'h05:
-          if (\$38 ) begin
+          if (\$37 ) begin
             merged7 = i__payload[23:16];
           end
       6'h06:
-          if (\$39 ) begin
+          if (\$38 ) begin
             merged7 = i__payload[15:8];
           end
       6'h07:
-          if (\$40 ) begin
+          if (\$39 ) begin
             merged7 = i__payload[7:0];
           end
     endcase
@@ -3129,35 +3132,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged8 = wb8;
     casez (fill)
       6'h01:
-          if (\$41 ) begin
+          if (\$40 ) begin
             merged8 = i__payload[63:56];
           end
       6'h02:
-          if (\$42 ) begin
+          if (\$41 ) begin
             merged8 = i__payload[55:48];
           end
       6'h03:
-          if (\$43 ) begin
+          if (\$42 ) begin
             merged8 = i__payload[47:40];
           end
       6'h04:
-          if (\$44 ) begin
+          if (\$43 ) begin
             merged8 = i__payload[39:32];
           end
       6'h05:
-          if (\$45 ) begin
+          if (\$44 ) begin
             merged8 = i__payload[31:24];
           end
       6'h06:
-          if (\$46 ) begin
+          if (\$45 ) begin
             merged8 = i__payload[23:16];
           end
       6'h07:
-          if (\$47 ) begin
+          if (\$46 ) begin
             merged8 = i__payload[15:8];
           end
       6'h08:
-          if (\$48 ) begin
+          if (\$47 ) begin
             merged8 = i__payload[7:0];
           end
     endcase
@@ -3167,35 +3170,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged9 = wb9;
     casez (fill)
       6'h02:
-          if (\$49 ) begin
+          if (\$48 ) begin
             merged9 = i__payload[63:56];
           end
       6'h03:
-          if (\$50 ) begin
+          if (\$49 ) begin
             merged9 = i__payload[55:48];
           end
       6'h04:
-          if (\$51 ) begin
+          if (\$50 ) begin
             merged9 = i__payload[47:40];
           end
       6'h05:
-          if (\$52 ) begin
+          if (\$51 ) begin
             merged9 = i__payload[39:32];
           end
       6'h06:
-          if (\$53 ) begin
+          if (\$52 ) begin
             merged9 = i__payload[31:24];
           end
       6'h07:
-          if (\$54 ) begin
+          if (\$53 ) begin
             merged9 = i__payload[23:16];
           end
       6'h08:
-          if (\$55 ) begin
+          if (\$54 ) begin
             merged9 = i__payload[15:8];
           end
       6'h09:
-          if (\$56 ) begin
+          if (\$55 ) begin
             merged9 = i__payload[7:0];
           end
     endcase
@@ -3205,35 +3208,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged10 = wb10;
     casez (fill)
       6'h03:
-          if (\$57 ) begin
+          if (\$56 ) begin
             merged10 = i__payload[63:56];
           end
       6'h04:
-          if (\$58 ) begin
+          if (\$57 ) begin
             merged10 = i__payload[55:48];
           end
       6'h05:
-          if (\$59 ) begin
+          if (\$58 ) begin
             merged10 = i__payload[47:40];
           end
       6'h06:
-          if (\$60 ) begin
+          if (\$59 ) begin
             merged10 = i__payload[39:32];
           end
       6'h07:
-          if (\$61 ) begin
+          if (\$60 ) begin
             merged10 = i__payload[31:24];
           end
       6'h08:
-          if (\$62 ) begin
+          if (\$61 ) begin
             merged10 = i__payload[23:16];
           end
       6'h09:
-          if (\$63 ) begin
+          if (\$62 ) begin
             merged10 = i__payload[15:8];
           end
       6'h0a:
-          if (\$64 ) begin
+          if (\$63 ) begin
             merged10 = i__payload[7:0];
           end
     endcase
@@ -3243,35 +3246,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged11 = wb11;
     casez (fill)
       6'h04:
-          if (\$65 ) begin
+          if (\$64 ) begin
             merged11 = i__payload[63:56];
           end
       6'h05:
-          if (\$66 ) begin
+          if (\$65 ) begin
             merged11 = i__payload[55:48];
           end
       6'h06:
-          if (\$67 ) begin
+          if (\$66 ) begin
             merged11 = i__payload[47:40];
           end
       6'h07:
-          if (\$68 ) begin
+          if (\$67 ) begin
             merged11 = i__payload[39:32];
           end
       6'h08:
-          if (\$69 ) begin
+          if (\$68 ) begin
             merged11 = i__payload[31:24];
           end
       6'h09:
-          if (\$70 ) begin
+          if (\$69 ) begin
             merged11 = i__payload[23:16];
           end
       6'h0a:
-          if (\$71 ) begin
+          if (\$70 ) begin
             merged11 = i__payload[15:8];
           end
       6'h0b:
-          if (\$72 ) begin
+          if (\$71 ) begin
             merged11 = i__payload[7:0];
           end
     endcase
@@ -3281,35 +3284,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged12 = wb12;
     casez (fill)
       6'h05:
-          if (\$73 ) begin
+          if (\$72 ) begin
             merged12 = i__payload[63:56];
           end
       6'h06:
-          if (\$74 ) begin
+          if (\$73 ) begin
             merged12 = i__payload[55:48];
           end
       6'h07:
-          if (\$75 ) begin
+          if (\$74 ) begin
             merged12 = i__payload[47:40];
           end
       6'h08:
-          if (\$76 ) begin
+          if (\$75 ) begin
             merged12 = i__payload[39:32];
           end
       6'h09:
-          if (\$77 ) begin
+          if (\$76 ) begin
             merged12 = i__payload[31:24];
           end
       6'h0a:
-          if (\$78 ) begin
+          if (\$77 ) begin
             merged12 = i__payload[23:16];
           end
       6'h0b:
-          if (\$79 ) begin
+          if (\$78 ) begin
             merged12 = i__payload[15:8];
           end
       6'h0c:
-          if (\$80 ) begin
+          if (\$79 ) begin
             merged12 = i__payload[7:0];
           end
     endcase
@@ -3319,35 +3322,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged13 = wb13;
     casez (fill)
       6'h06:
-          if (\$81 ) begin
+          if (\$80 ) begin
             merged13 = i__payload[63:56];
           end
       6'h07:
-          if (\$82 ) begin
+          if (\$81 ) begin
             merged13 = i__payload[55:48];
           end
       6'h08:
-          if (\$83 ) begin
+          if (\$82 ) begin
             merged13 = i__payload[47:40];
           end
       6'h09:
-          if (\$84 ) begin
+          if (\$83 ) begin
             merged13 = i__payload[39:32];
           end
       6'h0a:
-          if (\$85 ) begin
+          if (\$84 ) begin
             merged13 = i__payload[31:24];
           end
       6'h0b:
-          if (\$86 ) begin
+          if (\$85 ) begin
             merged13 = i__payload[23:16];
           end
       6'h0c:
-          if (\$87 ) begin
+          if (\$86 ) begin
             merged13 = i__payload[15:8];
           end
       6'h0d:
-          if (\$88 ) begin
+          if (\$87 ) begin
             merged13 = i__payload[7:0];
           end
     endcase
@@ -3357,35 +3360,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged14 = wb14;
     casez (fill)
       6'h07:
-          if (\$89 ) begin
+          if (\$88 ) begin
             merged14 = i__payload[63:56];
           end
       6'h08:
-          if (\$90 ) begin
+          if (\$89 ) begin
             merged14 = i__payload[55:48];
           end
       6'h09:
-          if (\$91 ) begin
+          if (\$90 ) begin
             merged14 = i__payload[47:40];
           end
       6'h0a:
-          if (\$92 ) begin
+          if (\$91 ) begin
             merged14 = i__payload[39:32];
           end
       6'h0b:
-          if (\$93 ) begin
+          if (\$92 ) begin
             merged14 = i__payload[31:24];
           end
       6'h0c:
-          if (\$94 ) begin
+          if (\$93 ) begin
             merged14 = i__payload[23:16];
           end
       6'h0d:
-          if (\$95 ) begin
+          if (\$94 ) begin
             merged14 = i__payload[15:8];
           end
       6'h0e:
-          if (\$96 ) begin
+          if (\$95 ) begin
             merged14 = i__payload[7:0];
           end
     endcase
@@ -3395,35 +3398,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged15 = wb15;
     casez (fill)
       6'h08:
-          if (\$97 ) begin
+          if (\$96 ) begin
             merged15 = i__payload[63:56];
           end
       6'h09:
-          if (\$98 ) begin
+          if (\$97 ) begin
             merged15 = i__payload[55:48];
           end
       6'h0a:
-          if (\$99 ) begin
+          if (\$98 ) begin
             merged15 = i__payload[47:40];
           end
       6'h0b:
-          if (\$100 ) begin
+          if (\$99 ) begin
             merged15 = i__payload[39:32];
           end
       6'h0c:
-          if (\$101 ) begin
+          if (\$100 ) begin
             merged15 = i__payload[31:24];
           end
       6'h0d:
-          if (\$102 ) begin
+          if (\$101 ) begin
             merged15 = i__payload[23:16];
           end
       6'h0e:
-          if (\$103 ) begin
+          if (\$102 ) begin
             merged15 = i__payload[15:8];
           end
       6'h0f:
-          if (\$104 ) begin
+          if (\$103 ) begin
             merged15 = i__payload[7:0];
           end
     endcase
@@ -3433,35 +3436,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged16 = wb16;
     casez (fill)
       6'h09:
-          if (\$105 ) begin
+          if (\$104 ) begin
             merged16 = i__payload[63:56];
           end
       6'h0a:
-          if (\$106 ) begin
+          if (\$105 ) begin
             merged16 = i__payload[55:48];
           end
       6'h0b:
-          if (\$107 ) begin
+          if (\$106 ) begin
             merged16 = i__payload[47:40];
           end
       6'h0c:
-          if (\$108 ) begin
+          if (\$107 ) begin
             merged16 = i__payload[39:32];
           end
       6'h0d:
-          if (\$109 ) begin
+          if (\$108 ) begin
             merged16 = i__payload[31:24];
           end
       6'h0e:
-          if (\$110 ) begin
+          if (\$109 ) begin
             merged16 = i__payload[23:16];
           end
       6'h0f:
-          if (\$111 ) begin
+          if (\$110 ) begin
             merged16 = i__payload[15:8];
           end
       6'h10:
-          if (\$112 ) begin
+          if (\$111 ) begin
             merged16 = i__payload[7:0];
           end
     endcase
@@ -3471,35 +3474,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged17 = wb17;
     casez (fill)
       6'h0a:
-          if (\$113 ) begin
+          if (\$112 ) begin
             merged17 = i__payload[63:56];
           end
       6'h0b:
-          if (\$114 ) begin
+          if (\$113 ) begin
             merged17 = i__payload[55:48];
           end
       6'h0c:
-          if (\$115 ) begin
+          if (\$114 ) begin
             merged17 = i__payload[47:40];
           end
       6'h0d:
-          if (\$116 ) begin
+          if (\$115 ) begin
             merged17 = i__payload[39:32];
           end
       6'h0e:
-          if (\$117 ) begin
+          if (\$116 ) begin
             merged17 = i__payload[31:24];
           end
       6'h0f:
-          if (\$118 ) begin
+          if (\$117 ) begin
             merged17 = i__payload[23:16];
           end
       6'h10:
-          if (\$119 ) begin
+          if (\$118 ) begin
             merged17 = i__payload[15:8];
           end
       6'h11:
-          if (\$120 ) begin
+          if (\$119 ) begin
             merged17 = i__payload[7:0];
           end
     endcase
@@ -3509,35 +3512,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged18 = wb18;
     casez (fill)
       6'h0b:
-          if (\$121 ) begin
+          if (\$120 ) begin
             merged18 = i__payload[63:56];
           end
       6'h0c:
-          if (\$122 ) begin
+          if (\$121 ) begin
             merged18 = i__payload[55:48];
           end
       6'h0d:
-          if (\$123 ) begin
+          if (\$122 ) begin
             merged18 = i__payload[47:40];
           end
       6'h0e:
-          if (\$124 ) begin
+          if (\$123 ) begin
             merged18 = i__payload[39:32];
           end
       6'h0f:
-          if (\$125 ) begin
+          if (\$124 ) begin
             merged18 = i__payload[31:24];
           end
       6'h10:
-          if (\$126 ) begin
+          if (\$125 ) begin
             merged18 = i__payload[23:16];
           end
       6'h11:
-          if (\$127 ) begin
+          if (\$126 ) begin
             merged18 = i__payload[15:8];
           end
       6'h12:
-          if (\$128 ) begin
+          if (\$127 ) begin
             merged18 = i__payload[7:0];
           end
     endcase
@@ -3547,35 +3550,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged19 = wb19;
     casez (fill)
       6'h0c:
-          if (\$129 ) begin
+          if (\$128 ) begin
             merged19 = i__payload[63:56];
           end
       6'h0d:
-          if (\$130 ) begin
+          if (\$129 ) begin
             merged19 = i__payload[55:48];
           end
       6'h0e:
-          if (\$131 ) begin
+          if (\$130 ) begin
             merged19 = i__payload[47:40];
           end
       6'h0f:
-          if (\$132 ) begin
+          if (\$131 ) begin
             merged19 = i__payload[39:32];
           end
       6'h10:
-          if (\$133 ) begin
+          if (\$132 ) begin
             merged19 = i__payload[31:24];
           end
       6'h11:
-          if (\$134 ) begin
+          if (\$133 ) begin
             merged19 = i__payload[23:16];
           end
       6'h12:
-          if (\$135 ) begin
+          if (\$134 ) begin
             merged19 = i__payload[15:8];
           end
       6'h13:
-          if (\$136 ) begin
+          if (\$135 ) begin
             merged19 = i__payload[7:0];
           end
     endcase
@@ -3585,35 +3588,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged20 = wb20;
     casez (fill)
       6'h0d:
-          if (\$137 ) begin
+          if (\$136 ) begin
             merged20 = i__payload[63:56];
           end
       6'h0e:
-          if (\$138 ) begin
+          if (\$137 ) begin
             merged20 = i__payload[55:48];
           end
       6'h0f:
-          if (\$139 ) begin
+          if (\$138 ) begin
             merged20 = i__payload[47:40];
           end
       6'h10:
-          if (\$140 ) begin
+          if (\$139 ) begin
             merged20 = i__payload[39:32];
           end
       6'h11:
-          if (\$141 ) begin
+          if (\$140 ) begin
             merged20 = i__payload[31:24];
           end
       6'h12:
-          if (\$142 ) begin
+          if (\$141 ) begin
             merged20 = i__payload[23:16];
           end
       6'h13:
-          if (\$143 ) begin
+          if (\$142 ) begin
             merged20 = i__payload[15:8];
           end
       6'h14:
-          if (\$144 ) begin
+          if (\$143 ) begin
             merged20 = i__payload[7:0];
           end
     endcase
@@ -3623,35 +3626,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged21 = wb21;
     casez (fill)
       6'h0e:
-          if (\$145 ) begin
+          if (\$144 ) begin
             merged21 = i__payload[63:56];
           end
       6'h0f:
-          if (\$146 ) begin
+          if (\$145 ) begin
             merged21 = i__payload[55:48];
           end
       6'h10:
-          if (\$147 ) begin
+          if (\$146 ) begin
             merged21 = i__payload[47:40];
           end
       6'h11:
-          if (\$148 ) begin
+          if (\$147 ) begin
             merged21 = i__payload[39:32];
           end
       6'h12:
-          if (\$149 ) begin
+          if (\$148 ) begin
             merged21 = i__payload[31:24];
           end
       6'h13:
-          if (\$150 ) begin
+          if (\$149 ) begin
             merged21 = i__payload[23:16];
           end
       6'h14:
-          if (\$151 ) begin
+          if (\$150 ) begin
             merged21 = i__payload[15:8];
           end
       6'h15:
-          if (\$152 ) begin
+          if (\$151 ) begin
             merged21 = i__payload[7:0];
           end
     endcase
@@ -3661,35 +3664,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged22 = wb22;
     casez (fill)
       6'h0f:
-          if (\$153 ) begin
+          if (\$152 ) begin
             merged22 = i__payload[63:56];
           end
       6'h10:
-          if (\$154 ) begin
+          if (\$153 ) begin
             merged22 = i__payload[55:48];
           end
       6'h11:
-          if (\$155 ) begin
+          if (\$154 ) begin
             merged22 = i__payload[47:40];
           end
       6'h12:
-          if (\$156 ) begin
+          if (\$155 ) begin
             merged22 = i__payload[39:32];
           end
       6'h13:
-          if (\$157 ) begin
+          if (\$156 ) begin
             merged22 = i__payload[31:24];
           end
       6'h14:
-          if (\$158 ) begin
+          if (\$157 ) begin
             merged22 = i__payload[23:16];
           end
       6'h15:
-          if (\$159 ) begin
+          if (\$158 ) begin
             merged22 = i__payload[15:8];
           end
       6'h16:
-          if (\$160 ) begin
+          if (\$159 ) begin
             merged22 = i__payload[7:0];
           end
     endcase
@@ -3699,35 +3702,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged23 = wb23;
     casez (fill)
       6'h10:
-          if (\$161 ) begin
+          if (\$160 ) begin
             merged23 = i__payload[63:56];
           end
       6'h11:
-          if (\$162 ) begin
+          if (\$161 ) begin
             merged23 = i__payload[55:48];
           end
       6'h12:
-          if (\$163 ) begin
+          if (\$162 ) begin
             merged23 = i__payload[47:40];
           end
       6'h13:
-          if (\$164 ) begin
+          if (\$163 ) begin
             merged23 = i__payload[39:32];
           end
       6'h14:
-          if (\$165 ) begin
+          if (\$164 ) begin
             merged23 = i__payload[31:24];
           end
       6'h15:
-          if (\$166 ) begin
+          if (\$165 ) begin
             merged23 = i__payload[23:16];
           end
       6'h16:
-          if (\$167 ) begin
+          if (\$166 ) begin
             merged23 = i__payload[15:8];
           end
       6'h17:
-          if (\$168 ) begin
+          if (\$167 ) begin
             merged23 = i__payload[7:0];
           end
     endcase
@@ -3737,35 +3740,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged24 = wb24;
     casez (fill)
       6'h11:
-          if (\$169 ) begin
+          if (\$168 ) begin
             merged24 = i__payload[63:56];
           end
       6'h12:
-          if (\$170 ) begin
+          if (\$169 ) begin
             merged24 = i__payload[55:48];
           end
       6'h13:
-          if (\$171 ) begin
+          if (\$170 ) begin
             merged24 = i__payload[47:40];
           end
       6'h14:
-          if (\$172 ) begin
+          if (\$171 ) begin
             merged24 = i__payload[39:32];
           end
       6'h15:
-          if (\$173 ) begin
+          if (\$172 ) begin
             merged24 = i__payload[31:24];
           end
       6'h16:
-          if (\$174 ) begin
+          if (\$173 ) begin
             merged24 = i__payload[23:16];
           end
       6'h17:
-          if (\$175 ) begin
+          if (\$174 ) begin
             merged24 = i__payload[15:8];
           end
       6'h18:
-          if (\$176 ) begin
+          if (\$175 ) begin
             merged24 = i__payload[7:0];
           end
     endcase
@@ -3775,35 +3778,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged25 = wb25;
     casez (fill)
       6'h12:
-          if (\$177 ) begin
+          if (\$176 ) begin
             merged25 = i__payload[63:56];
           end
       6'h13:
-          if (\$178 ) begin
+          if (\$177 ) begin
             merged25 = i__payload[55:48];
           end
       6'h14:
-          if (\$179 ) begin
+          if (\$178 ) begin
             merged25 = i__payload[47:40];
           end
       6'h15:
-          if (\$180 ) begin
+          if (\$179 ) begin
             merged25 = i__payload[39:32];
           end
       6'h16:
-          if (\$181 ) begin
+          if (\$180 ) begin
             merged25 = i__payload[31:24];
           end
       6'h17:
-          if (\$182 ) begin
+          if (\$181 ) begin
             merged25 = i__payload[23:16];
           end
       6'h18:
-          if (\$183 ) begin
+          if (\$182 ) begin
             merged25 = i__payload[15:8];
           end
       6'h19:
-          if (\$184 ) begin
+          if (\$183 ) begin
             merged25 = i__payload[7:0];
           end
     endcase
@@ -3813,35 +3816,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged26 = wb26;
     casez (fill)
       6'h13:
-          if (\$185 ) begin
+          if (\$184 ) begin
             merged26 = i__payload[63:56];
           end
       6'h14:
-          if (\$186 ) begin
+          if (\$185 ) begin
             merged26 = i__payload[55:48];
           end
       6'h15:
-          if (\$187 ) begin
+          if (\$186 ) begin
             merged26 = i__payload[47:40];
           end
       6'h16:
-          if (\$188 ) begin
+          if (\$187 ) begin
             merged26 = i__payload[39:32];
           end
       6'h17:
-          if (\$189 ) begin
+          if (\$188 ) begin
             merged26 = i__payload[31:24];
           end
       6'h18:
-          if (\$190 ) begin
+          if (\$189 ) begin
             merged26 = i__payload[23:16];
           end
       6'h19:
-          if (\$191 ) begin
+          if (\$190 ) begin
             merged26 = i__payload[15:8];
           end
       6'h1a:
-          if (\$192 ) begin
+          if (\$191 ) begin
             merged26 = i__payload[7:0];
           end
     endcase
@@ -3851,35 +3854,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged27 = wb27;
     casez (fill)
       6'h14:
-          if (\$193 ) begin
+          if (\$192 ) begin
             merged27 = i__payload[63:56];
           end
       6'h15:
-          if (\$194 ) begin
+          if (\$193 ) begin
             merged27 = i__payload[55:48];
           end
       6'h16:
-          if (\$195 ) begin
+          if (\$194 ) begin
             merged27 = i__payload[47:40];
           end
       6'h17:
-          if (\$196 ) begin
+          if (\$195 ) begin
             merged27 = i__payload[39:32];
           end
       6'h18:
-          if (\$197 ) begin
+          if (\$196 ) begin
             merged27 = i__payload[31:24];
           end
       6'h19:
-          if (\$198 ) begin
+          if (\$197 ) begin
             merged27 = i__payload[23:16];
           end
       6'h1a:
-          if (\$199 ) begin
+          if (\$198 ) begin
             merged27 = i__payload[15:8];
           end
       6'h1b:
-          if (\$200 ) begin
+          if (\$199 ) begin
             merged27 = i__payload[7:0];
           end
     endcase
@@ -3889,35 +3892,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged28 = wb28;
     casez (fill)
       6'h15:
-          if (\$201 ) begin
+          if (\$200 ) begin
             merged28 = i__payload[63:56];
           end
       6'h16:
-          if (\$202 ) begin
+          if (\$201 ) begin
             merged28 = i__payload[55:48];
           end
       6'h17:
-          if (\$203 ) begin
+          if (\$202 ) begin
             merged28 = i__payload[47:40];
           end
       6'h18:
-          if (\$204 ) begin
+          if (\$203 ) begin
             merged28 = i__payload[39:32];
           end
       6'h19:
-          if (\$205 ) begin
+          if (\$204 ) begin
             merged28 = i__payload[31:24];
           end
       6'h1a:
-          if (\$206 ) begin
+          if (\$205 ) begin
             merged28 = i__payload[23:16];
           end
       6'h1b:
-          if (\$207 ) begin
+          if (\$206 ) begin
             merged28 = i__payload[15:8];
           end
       6'h1c:
-          if (\$208 ) begin
+          if (\$207 ) begin
             merged28 = i__payload[7:0];
           end
     endcase
@@ -3927,35 +3930,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged29 = wb29;
     casez (fill)
       6'h16:
-          if (\$209 ) begin
+          if (\$208 ) begin
             merged29 = i__payload[63:56];
           end
       6'h17:
-          if (\$210 ) begin
+          if (\$209 ) begin
             merged29 = i__payload[55:48];
           end
       6'h18:
-          if (\$211 ) begin
+          if (\$210 ) begin
             merged29 = i__payload[47:40];
           end
       6'h19:
-          if (\$212 ) begin
+          if (\$211 ) begin
             merged29 = i__payload[39:32];
           end
       6'h1a:
-          if (\$213 ) begin
+          if (\$212 ) begin
             merged29 = i__payload[31:24];
           end
       6'h1b:
-          if (\$214 ) begin
+          if (\$213 ) begin
             merged29 = i__payload[23:16];
           end
       6'h1c:
-          if (\$215 ) begin
+          if (\$214 ) begin
             merged29 = i__payload[15:8];
           end
       6'h1d:
-          if (\$216 ) begin
+          if (\$215 ) begin
             merged29 = i__payload[7:0];
           end
     endcase
@@ -3965,35 +3968,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged30 = wb30;
     casez (fill)
       6'h17:
-          if (\$217 ) begin
+          if (\$216 ) begin
             merged30 = i__payload[63:56];
           end
       6'h18:
-          if (\$218 ) begin
+          if (\$217 ) begin
             merged30 = i__payload[55:48];
           end
       6'h19:
-          if (\$219 ) begin
+          if (\$218 ) begin
             merged30 = i__payload[47:40];
           end
       6'h1a:
-          if (\$220 ) begin
+          if (\$219 ) begin
             merged30 = i__payload[39:32];
           end
       6'h1b:
-          if (\$221 ) begin
+          if (\$220 ) begin
             merged30 = i__payload[31:24];
           end
       6'h1c:
-          if (\$222 ) begin
+          if (\$221 ) begin
             merged30 = i__payload[23:16];
           end
       6'h1d:
-          if (\$223 ) begin
+          if (\$222 ) begin
             merged30 = i__payload[15:8];
           end
       6'h1e:
-          if (\$224 ) begin
+          if (\$223 ) begin
             merged30 = i__payload[7:0];
           end
     endcase
@@ -4003,35 +4006,35 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
     merged31 = wb31;
     casez (fill)
       6'h18:
-          if (\$225 ) begin
+          if (\$224 ) begin
             merged31 = i__payload[63:56];
           end
       6'h19:
-          if (\$226 ) begin
+          if (\$225 ) begin
             merged31 = i__payload[55:48];
           end
       6'h1a:
-          if (\$227 ) begin
+          if (\$226 ) begin
             merged31 = i__payload[47:40];
           end
       6'h1b:
-          if (\$228 ) begin
+          if (\$227 ) begin
             merged31 = i__payload[39:32];
           end
       6'h1c:
-          if (\$229 ) begin
+          if (\$228 ) begin
             merged31 = i__payload[31:24];
           end
       6'h1d:
-          if (\$230 ) begin
+          if (\$229 ) begin
             merged31 = i__payload[23:16];
           end
       6'h1e:
-          if (\$231 ) begin
+          if (\$230 ) begin
             merged31 = i__payload[15:8];
           end
       6'h1f:
-          if (\$232 ) begin
+          if (\$231 ) begin
             merged31 = i__payload[7:0];
           end
     endcase
@@ -4039,121 +4042,121 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     carry0 = 8'h00;
-    casez (take)
+    casez (room)
       6'h00:
-          carry0 = \$234 ;
+          carry0 = \$233 ;
       6'h01:
-          carry0 = \$236 ;
+          carry0 = \$235 ;
       6'h02:
-          carry0 = \$238 ;
+          carry0 = \$237 ;
       6'h03:
-          carry0 = \$240 ;
+          carry0 = \$239 ;
       6'h04:
-          carry0 = \$242 ;
+          carry0 = \$241 ;
       6'h05:
-          carry0 = \$244 ;
+          carry0 = \$243 ;
       6'h06:
-          carry0 = \$246 ;
+          carry0 = \$245 ;
       6'h07:
-          carry0 = \$248 ;
+          carry0 = \$247 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     carry1 = 8'h00;
-    casez (take)
+    casez (room)
       6'h00:
-          carry1 = \$250 ;
+          carry1 = \$249 ;
       6'h01:
-          carry1 = \$252 ;
+          carry1 = \$251 ;
       6'h02:
-          carry1 = \$254 ;
+          carry1 = \$253 ;
       6'h03:
-          carry1 = \$256 ;
+          carry1 = \$255 ;
       6'h04:
-          carry1 = \$258 ;
+          carry1 = \$257 ;
       6'h05:
-          carry1 = \$260 ;
+          carry1 = \$259 ;
       6'h06:
-          carry1 = \$262 ;
+          carry1 = \$261 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     carry2 = 8'h00;
-    casez (take)
+    casez (room)
       6'h00:
-          carry2 = \$264 ;
+          carry2 = \$263 ;
       6'h01:
-          carry2 = \$266 ;
+          carry2 = \$265 ;
       6'h02:
-          carry2 = \$268 ;
+          carry2 = \$267 ;
       6'h03:
-          carry2 = \$270 ;
+          carry2 = \$269 ;
       6'h04:
-          carry2 = \$272 ;
+          carry2 = \$271 ;
       6'h05:
-          carry2 = \$274 ;
+          carry2 = \$273 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     carry3 = 8'h00;
-    casez (take)
+    casez (room)
       6'h00:
-          carry3 = \$276 ;
+          carry3 = \$275 ;
       6'h01:
-          carry3 = \$278 ;
+          carry3 = \$277 ;
       6'h02:
-          carry3 = \$280 ;
+          carry3 = \$279 ;
       6'h03:
-          carry3 = \$282 ;
+          carry3 = \$281 ;
       6'h04:
-          carry3 = \$284 ;
+          carry3 = \$283 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     carry4 = 8'h00;
-    casez (take)
+    casez (room)
       6'h00:
-          carry4 = \$286 ;
+          carry4 = \$285 ;
       6'h01:
-          carry4 = \$288 ;
+          carry4 = \$287 ;
       6'h02:
-          carry4 = \$290 ;
+          carry4 = \$289 ;
       6'h03:
-          carry4 = \$292 ;
+          carry4 = \$291 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     carry5 = 8'h00;
-    casez (take)
+    casez (room)
       6'h00:
-          carry5 = \$294 ;
+          carry5 = \$293 ;
       6'h01:
-          carry5 = \$296 ;
+          carry5 = \$295 ;
       6'h02:
-          carry5 = \$298 ;
+          carry5 = \$297 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     carry6 = 8'h00;
-    casez (take)
+    casez (room)
       6'h00:
-          carry6 = \$300 ;
+          carry6 = \$299 ;
       6'h01:
-          carry6 = \$302 ;
+          carry6 = \$301 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     carry7 = 8'h00;
-    casez (take)
+    casez (room)
       6'h00:
-          carry7 = \$304 ;
+          carry7 = \$303 ;
     endcase
   end
   always @* begin
@@ -4167,267 +4170,233 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$344  = o__valid;
+    \$345  = o__valid;
     if (o__ready) begin
-      \$344  = 1'h0;
+      \$345  = 1'h0;
     end
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
-        \$344  = 1'h1;
+        \$345  = 1'h1;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$344  = 1'h1;
+          \$345  = 1'h1;
         end else begin
           if (i__payload[68]) begin
-            \$344  = 1'h1;
+            \$345  = 1'h1;
           end
         end
       end
     end
     if (rst) begin
-      \$344  = 1'h0;
+      \$345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$345  = o__payload;
+    \$346  = o__payload;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
-        \$345 [255:0] = { wb0, wb1, wb2, wb3, wb4, wb5, wb6, wb7, wb8, wb9, wb10, wb11, wb12, wb13, wb14, wb15, wb16, wb17, wb18, wb19, wb20, wb21, wb22, wb23, wb24, wb25, wb26, wb27, wb28, wb29, wb30, wb31 };
-        \$345 [261:256] = fill;
-        \$345 [262] = 1'h1;
-        \$345 [278:263] = index;
-        \$345 [279] = 1'h1;
+        \$346 [255:0] = { wb0, wb1, wb2, wb3, wb4, wb5, wb6, wb7, wb8, wb9, wb10, wb11, wb12, wb13, wb14, wb15, wb16, wb17, wb18, wb19, wb20, wb21, wb22, wb23, wb24, wb25, wb26, wb27, wb28, wb29, wb30, wb31 };
+        \$346 [261:256] = fill;
+        \$346 [262] = 1'h1;
+        \$346 [278:263] = index;
+        \$346 [279] = 1'h1;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$345 [255:0] = { merged0, merged1, merged2, merged3, \$333 , \$332 , \$331 , \$330 , \$329 , \$328 , \$327 , \$326 , \$325 , \$324 , \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311 , \$310 , \$309 , \$308 , \$307 , \$306  };
-          \$345 [261:256] = size;
-          \$345 [262] = \$334 ;
-          \$345 [278:263] = \$335 ;
-          \$345 [279] = \$337 ;
+          \$346 [255:0] = { merged0, merged1, merged2, merged3, \$332 , \$331 , \$330 , \$329 , \$328 , \$327 , \$326 , \$325 , \$324 , \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311 , \$310 , \$309 , \$308 , \$307 , \$306 , \$305  };
+          \$346 [261:256] = size;
+          \$346 [262] = \$333 ;
+          \$346 [278:263] = \$334 ;
+          \$346 [279] = \$336 ;
         end else begin
           if (i__payload[68]) begin
-            \$345 [255:0] = { merged0, merged1, merged2, merged3, merged4, merged5, merged6, merged7, merged8, merged9, merged10, merged11, merged12, merged13, merged14, merged15, merged16, merged17, merged18, merged19, merged20, merged21, merged22, merged23, merged24, merged25, merged26, merged27, merged28, merged29, merged30, merged31 };
-            \$345 [261:256] = \$341 [5:0];
-            \$345 [262] = \$342 ;
-            \$345 [278:263] = index;
-            \$345 [279] = 1'h1;
+            \$346 [255:0] = { merged0, merged1, merged2, merged3, merged4, merged5, merged6, merged7, merged8, merged9, merged10, merged11, merged12, merged13, merged14, merged15, merged16, merged17, merged18, merged19, merged20, merged21, merged22, merged23, merged24, merged25, merged26, merged27, merged28, merged29, merged30, merged31 };
+            \$346 [261:256] = \$341 [5:0];
+            \$346 [262] = \$342 ;
+            \$346 [278:263] = index;
+            \$346 [279] = 1'h1;
           end
         end
       end
     end
     if (rst) begin
-      \$345  = 280'h0000000000000000000000000000000000000000000000000000000000000000000000;
+      \$346  = 280'h0000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$346  = flush;
+    \$347  = flush;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
-        \$346  = 1'h0;
+        \$347  = 1'h0;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         if (complete) begin
           if (i__payload[68]) begin
             if (\$340 ) begin
-              \$346  = 1'h1;
+              \$347  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$346  = 1'h0;
+      \$347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$347  = fill;
+    \$348  = fill;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
-        \$347  = 6'h00;
+        \$348  = 6'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$347  = { 2'h0, \$4 [3:0] };
+          \$348  = { 2'h0, \$3 [3:0] };
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
             end else begin
-              \$347  = 6'h00;
+              \$348  = 6'h00;
             end
           end
         end else begin
           (* full_case = 32'd1 *)
           if (i__payload[68]) begin
-            \$347  = 6'h00;
+            \$348  = 6'h00;
           end else begin
-            \$347  = \$343 [5:0];
+            \$348  = \$343 [5:0];
           end
         end
       end
     end
     if (rst) begin
-      \$347  = 6'h00;
+      \$348  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$348  = is_arg;
+    \$349  = is_arg;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
-        \$348  = 1'h0;
+        \$349  = 1'h0;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$348  = 1'h1;
+          \$349  = 1'h1;
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
             end else begin
-              \$348  = 1'h0;
+              \$349  = 1'h0;
             end
           end
         end else begin
           if (i__payload[68]) begin
-            \$348  = 1'h0;
+            \$349  = 1'h0;
           end
         end
       end
     end
     if (rst) begin
-      \$348  = 1'h0;
+      \$349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$349  = index;
+    \$350  = index;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
-        \$349  = 16'h0000;
+        \$350  = 16'h0000;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$349  = \$339 [15:0];
+          \$350  = \$338 [15:0];
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
             end else begin
-              \$349  = 16'h0000;
+              \$350  = 16'h0000;
             end
           end
         end else begin
           if (i__payload[68]) begin
-            \$349  = 16'h0000;
+            \$350  = 16'h0000;
           end
         end
       end
     end
     if (rst) begin
-      \$349  = 16'h0000;
+      \$350  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$350  = wb0;
+    \$351  = room;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
-        \$350  = 8'h00;
+        \$351  = 6'h04;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$350  = carry0;
+          \$351  = \$339 [5:0];
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
             end else begin
-              \$350  = 8'h00;
+              \$351  = 6'h04;
             end
           end
         end else begin
           (* full_case = 32'd1 *)
           if (i__payload[68]) begin
-            \$350  = 8'h00;
+            \$351  = 6'h04;
           end else begin
-            \$350  = merged0;
+            \$351  = \$344 [5:0];
           end
         end
       end
     end
     if (rst) begin
-      \$350  = 8'h00;
+      \$351  = 6'h04;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$351  = wb1;
-    (* full_case = 32'd1 *)
-    if (flush) begin
-      if (out_free) begin
-        \$351  = 8'h00;
-      end
-    end else begin
-      if (\$305 ) begin
-        (* full_case = 32'd1 *)
-        if (complete) begin
-          \$351  = carry1;
-          if (i__payload[68]) begin
-            (* full_case = 32'd1 *)
-            if (\$340 ) begin
-            end else begin
-              \$351  = 8'h00;
-            end
-          end
-        end else begin
-          (* full_case = 32'd1 *)
-          if (i__payload[68]) begin
-            \$351  = 8'h00;
-          end else begin
-            \$351  = merged1;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$351  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$352  = wb2;
+    \$352  = wb0;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$352  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$352  = carry2;
+          \$352  = carry0;
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
@@ -4440,7 +4409,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$352  = 8'h00;
           end else begin
-            \$352  = merged2;
+            \$352  = merged0;
           end
         end
       end
@@ -4451,17 +4420,17 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$353  = wb3;
+    \$353  = wb1;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$353  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$353  = carry3;
+          \$353  = carry1;
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
@@ -4474,7 +4443,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$353  = 8'h00;
           end else begin
-            \$353  = merged3;
+            \$353  = merged1;
           end
         end
       end
@@ -4485,17 +4454,17 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$354  = wb4;
+    \$354  = wb2;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$354  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$354  = carry4;
+          \$354  = carry2;
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
@@ -4508,7 +4477,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$354  = 8'h00;
           end else begin
-            \$354  = merged4;
+            \$354  = merged2;
           end
         end
       end
@@ -4519,17 +4488,17 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$355  = wb5;
+    \$355  = wb3;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$355  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$355  = carry5;
+          \$355  = carry3;
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
@@ -4542,7 +4511,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$355  = 8'h00;
           end else begin
-            \$355  = merged5;
+            \$355  = merged3;
           end
         end
       end
@@ -4553,17 +4522,17 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$356  = wb6;
+    \$356  = wb4;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$356  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$356  = carry6;
+          \$356  = carry4;
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
@@ -4576,7 +4545,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$356  = 8'h00;
           end else begin
-            \$356  = merged6;
+            \$356  = merged4;
           end
         end
       end
@@ -4587,17 +4556,17 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$357  = wb7;
+    \$357  = wb5;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$357  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$357  = carry7;
+          \$357  = carry5;
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
@@ -4610,7 +4579,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$357  = 8'h00;
           end else begin
-            \$357  = merged7;
+            \$357  = merged5;
           end
         end
       end
@@ -4621,17 +4590,17 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$358  = wb8;
+    \$358  = wb6;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$358  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$358  = 8'h00;
+          \$358  = carry6;
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
@@ -4644,7 +4613,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$358  = 8'h00;
           end else begin
-            \$358  = merged8;
+            \$358  = merged6;
           end
         end
       end
@@ -4655,17 +4624,17 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$359  = wb9;
+    \$359  = wb7;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$359  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$359  = 8'h00;
+          \$359  = carry7;
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
@@ -4678,7 +4647,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$359  = 8'h00;
           end else begin
-            \$359  = merged9;
+            \$359  = merged7;
           end
         end
       end
@@ -4689,14 +4658,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$360  = wb10;
+    \$360  = wb8;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$360  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$360  = 8'h00;
@@ -4712,7 +4681,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$360  = 8'h00;
           end else begin
-            \$360  = merged10;
+            \$360  = merged8;
           end
         end
       end
@@ -4723,14 +4692,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$361  = wb11;
+    \$361  = wb9;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$361  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$361  = 8'h00;
@@ -4746,7 +4715,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$361  = 8'h00;
           end else begin
-            \$361  = merged11;
+            \$361  = merged9;
           end
         end
       end
@@ -4757,14 +4726,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$362  = wb12;
+    \$362  = wb10;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$362  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$362  = 8'h00;
@@ -4780,7 +4749,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$362  = 8'h00;
           end else begin
-            \$362  = merged12;
+            \$362  = merged10;
           end
         end
       end
@@ -4791,14 +4760,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$363  = wb13;
+    \$363  = wb11;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$363  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$363  = 8'h00;
@@ -4814,7 +4783,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$363  = 8'h00;
           end else begin
-            \$363  = merged13;
+            \$363  = merged11;
           end
         end
       end
@@ -4825,14 +4794,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$364  = wb14;
+    \$364  = wb12;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$364  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$364  = 8'h00;
@@ -4848,7 +4817,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$364  = 8'h00;
           end else begin
-            \$364  = merged14;
+            \$364  = merged12;
           end
         end
       end
@@ -4859,14 +4828,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$365  = wb15;
+    \$365  = wb13;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$365  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$365  = 8'h00;
@@ -4882,7 +4851,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$365  = 8'h00;
           end else begin
-            \$365  = merged15;
+            \$365  = merged13;
           end
         end
       end
@@ -4893,14 +4862,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$366  = wb16;
+    \$366  = wb14;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$366  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$366  = 8'h00;
@@ -4916,7 +4885,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$366  = 8'h00;
           end else begin
-            \$366  = merged16;
+            \$366  = merged14;
           end
         end
       end
@@ -4927,14 +4896,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$367  = wb17;
+    \$367  = wb15;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$367  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$367  = 8'h00;
@@ -4950,7 +4919,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$367  = 8'h00;
           end else begin
-            \$367  = merged17;
+            \$367  = merged15;
           end
         end
       end
@@ -4961,14 +4930,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$368  = wb18;
+    \$368  = wb16;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$368  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$368  = 8'h00;
@@ -4984,7 +4953,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$368  = 8'h00;
           end else begin
-            \$368  = merged18;
+            \$368  = merged16;
           end
         end
       end
@@ -4995,14 +4964,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$369  = wb19;
+    \$369  = wb17;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$369  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$369  = 8'h00;
@@ -5018,7 +4987,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$369  = 8'h00;
           end else begin
-            \$369  = merged19;
+            \$369  = merged17;
           end
         end
       end
@@ -5029,14 +4998,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$370  = wb20;
+    \$370  = wb18;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$370  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$370  = 8'h00;
@@ -5052,7 +5021,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$370  = 8'h00;
           end else begin
-            \$370  = merged20;
+            \$370  = merged18;
           end
         end
       end
@@ -5063,14 +5032,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$371  = wb21;
+    \$371  = wb19;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$371  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$371  = 8'h00;
@@ -5086,7 +5055,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$371  = 8'h00;
           end else begin
-            \$371  = merged21;
+            \$371  = merged19;
           end
         end
       end
@@ -5097,14 +5066,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$372  = wb22;
+    \$372  = wb20;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$372  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$372  = 8'h00;
@@ -5120,7 +5089,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$372  = 8'h00;
           end else begin
-            \$372  = merged22;
+            \$372  = merged20;
           end
         end
       end
@@ -5131,14 +5100,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$373  = wb23;
+    \$373  = wb21;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$373  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$373  = 8'h00;
@@ -5154,7 +5123,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$373  = 8'h00;
           end else begin
-            \$373  = merged23;
+            \$373  = merged21;
           end
         end
       end
@@ -5165,14 +5134,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$374  = wb24;
+    \$374  = wb22;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$374  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$374  = 8'h00;
@@ -5188,7 +5157,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$374  = 8'h00;
           end else begin
-            \$374  = merged24;
+            \$374  = merged22;
           end
         end
       end
@@ -5199,14 +5168,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$375  = wb25;
+    \$375  = wb23;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$375  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$375  = 8'h00;
@@ -5222,7 +5191,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$375  = 8'h00;
           end else begin
-            \$375  = merged25;
+            \$375  = merged23;
           end
         end
       end
@@ -5233,14 +5202,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$376  = wb26;
+    \$376  = wb24;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$376  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$376  = 8'h00;
@@ -5256,7 +5225,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$376  = 8'h00;
           end else begin
-            \$376  = merged26;
+            \$376  = merged24;
           end
         end
       end
@@ -5267,14 +5236,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$377  = wb27;
+    \$377  = wb25;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$377  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$377  = 8'h00;
@@ -5290,7 +5259,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$377  = 8'h00;
           end else begin
-            \$377  = merged27;
+            \$377  = merged25;
           end
         end
       end
@@ -5301,14 +5270,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$378  = wb28;
+    \$378  = wb26;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$378  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$378  = 8'h00;
@@ -5324,7 +5293,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$378  = 8'h00;
           end else begin
-            \$378  = merged28;
+            \$378  = merged26;
           end
         end
       end
@@ -5335,14 +5304,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$379  = wb29;
+    \$379  = wb27;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$379  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$379  = 8'h00;
@@ -5358,7 +5327,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$379  = 8'h00;
           end else begin
-            \$379  = merged29;
+            \$379  = merged27;
           end
         end
       end
@@ -5369,14 +5338,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$380  = wb30;
+    \$380  = wb28;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$380  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$380  = 8'h00;
@@ -5392,7 +5361,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$380  = 8'h00;
           end else begin
-            \$380  = merged30;
+            \$380  = merged28;
           end
         end
       end
@@ -5403,14 +5372,14 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$381  = wb31;
+    \$381  = wb29;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$381  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$381  = 8'h00;
@@ -5426,7 +5395,7 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
           if (i__payload[68]) begin
             \$381  = 8'h00;
           end else begin
-            \$381  = merged31;
+            \$381  = merged29;
           end
         end
       end
@@ -5435,10 +5404,77 @@ module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready
       \$381  = 8'h00;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$382  = wb30;
+    (* full_case = 32'd1 *)
+    if (flush) begin
+      if (out_free) begin
+        \$382  = 8'h00;
+      end
+    end else begin
+      if (\$304 ) begin
+        (* full_case = 32'd1 *)
+        if (complete) begin
+          \$382  = 8'h00;
+          if (i__payload[68]) begin
+            (* full_case = 32'd1 *)
+            if (\$340 ) begin
+            end else begin
+              \$382  = 8'h00;
+            end
+          end
+        end else begin
+          (* full_case = 32'd1 *)
+          if (i__payload[68]) begin
+            \$382  = 8'h00;
+          end else begin
+            \$382  = merged30;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$382  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$383  = wb31;
+    (* full_case = 32'd1 *)
+    if (flush) begin
+      if (out_free) begin
+        \$383  = 8'h00;
+      end
+    end else begin
+      if (\$304 ) begin
+        (* full_case = 32'd1 *)
+        if (complete) begin
+          \$383  = 8'h00;
+          if (i__payload[68]) begin
+            (* full_case = 32'd1 *)
+            if (\$340 ) begin
+            end else begin
+              \$383  = 8'h00;
+            end
+          end
+        end else begin
+          (* full_case = 32'd1 *)
+          if (i__payload[68]) begin
+            \$383  = 8'h00;
+          end else begin
+            \$383  = merged31;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$383  = 8'h00;
+    end
+  end
   assign out = o__payload;
   assign out_valid = o__valid;
-  assign room = \$2 [5:0];
-  assign left = \$4 [3:0];
+  assign left = \$3 [3:0];
   assign \o__payload.data  = o__payload[255:0];
   assign \o__payload.nbytes  = o__payload[261:256];
   assign \o__payload.kind  = o__payload[262];
@@ -7210,33 +7246,33 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire \$364 ;
+  wire [1:0] \$364 ;
   wire [1:0] \$365 ;
-  wire [1:0] \$366 ;
+  wire \$366 ;
   wire \$367 ;
-  wire \$368 ;
-  wire [5:0] \$369 ;
+  wire [5:0] \$368 ;
+  wire \$369 ;
   wire \$37 ;
-  wire \$370 ;
+  wire [24:0] \$370 ;
   wire [24:0] \$371 ;
   wire [24:0] \$372 ;
-  wire [24:0] \$373 ;
+  wire \$373 ;
   wire \$374 ;
-  wire \$375 ;
-  wire [25:0] \$376 ;
-  wire [64:0] \$377 ;
-  wire [25:0] \$378 ;
-  wire [26:0] \$379 ;
+  wire [25:0] \$375 ;
+  wire [64:0] \$376 ;
+  wire [25:0] \$377 ;
+  wire [26:0] \$378 ;
+  wire \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire [25:0] \$381 ;
-  wire [26:0] \$382 ;
-  wire \$383 ;
+  wire [25:0] \$380 ;
+  wire [26:0] \$381 ;
+  wire \$382 ;
+  wire [25:0] \$383 ;
   wire [25:0] \$384 ;
   wire [25:0] \$385 ;
-  wire [25:0] \$386 ;
-  wire \$387 ;
-  wire [24:0] \$388 ;
+  wire \$386 ;
+  wire [24:0] \$387 ;
+  wire \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
@@ -7247,15 +7283,15 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire \$395 ;
   wire \$396 ;
   wire \$397 ;
-  wire \$398 ;
-  wire [25:0] \$399 ;
+  wire [25:0] \$398 ;
+  wire \$399 ;
   wire \$4 ;
   wire [2:0] \$40 ;
   wire \$400 ;
   wire \$401 ;
   wire \$402 ;
   wire \$403 ;
-  wire \$404 ;
+  wire [63:0] \$404 ;
   wire [63:0] \$405 ;
   wire [63:0] \$406 ;
   wire [63:0] \$407 ;
@@ -7319,148 +7355,185 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire \$46 ;
   wire [63:0] \$460 ;
   wire [63:0] \$461 ;
-  wire [63:0] \$462 ;
+  wire \$462 ;
   wire \$463 ;
-  wire \$464 ;
-  wire [24:0] \$465 ;
+  wire [24:0] \$464 ;
+  wire \$465 ;
   wire \$466 ;
   wire \$467 ;
-  wire \$468 ;
-  wire [82:0] \$469 ;
+  wire [110:0] \$468 ;
+  wire [24:0] \$469 ;
   wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire [423:0] \$473 ;
-  wire \$474 ;
+  wire [25:0] \$470 ;
+  wire [24:0] \$471 ;
+  wire [1:0] \$472 ;
+  wire [24:0] \$473 ;
+  wire [5:0] \$474 ;
   wire \$475 ;
   wire \$476 ;
   wire \$477 ;
   wire \$478 ;
-  wire \$479 ;
+  wire [24:0] \$479 ;
   wire \$48 ;
   wire \$480 ;
   wire [2:0] \$481 ;
-  wire \$482 ;
+  wire [4:0] \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
   wire \$486 ;
   wire \$487 ;
-  wire \$488 ;
+  wire [82:0] \$488 ;
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
   wire \$491 ;
-  wire \$492 ;
-  wire [24:0] \$493 ;
-  wire [24:0] \$494 ;
-  wire [24:0] \$495 ;
-  wire [24:0] \$496 ;
-  reg \$497 ;
-  reg [110:0] \$498 ;
-  reg [65:0] \$499 ;
+  wire [423:0] \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  reg [25:0] \$500 ;
-  reg \$501 ;
-  reg [24:0] \$502 ;
-  reg [24:0] \$503 ;
-  reg [25:0] \$504 ;
-  reg [24:0] \$505 ;
-  reg \$506 ;
-  reg \$507 ;
-  reg \$508 ;
-  reg \$509 ;
+  wire [2:0] \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
   wire \$51 ;
-  reg \$510 ;
-  reg \$511 ;
-  reg \$512 ;
-  reg \$513 ;
-  reg \$514 ;
-  reg [63:0] \$515 ;
-  reg [63:0] \$516 ;
-  reg [63:0] \$517 ;
-  reg [63:0] \$518 ;
-  reg [63:0] \$519 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire [24:0] \$512 ;
+  wire [24:0] \$513 ;
+  wire [24:0] \$514 ;
+  wire [24:0] \$515 ;
+  reg \$516 ;
+  reg [110:0] \$517 ;
+  reg [65:0] \$518 ;
+  reg [25:0] \$519 ;
   wire \$52 ;
-  reg [63:0] \$520 ;
-  reg \$521 ;
-  reg [110:0] \$522 ;
-  reg [65:0] \$523 ;
-  reg [25:0] \$524 ;
+  reg \$520 ;
+  reg [24:0] \$521 ;
+  reg [24:0] \$522 ;
+  reg [25:0] \$523 ;
+  reg [24:0] \$524 ;
   reg \$525 ;
-  reg [24:0] \$526 ;
-  reg [24:0] \$527 ;
-  reg [25:0] \$528 ;
-  reg [24:0] \$529 ;
+  reg \$526 ;
+  reg \$527 ;
+  reg \$528 ;
+  reg \$529 ;
   wire [2:0] \$53 ;
-  reg [1:0] \$530 ;
-  reg [24:0] \$531 ;
-  reg [2:0] \$532 ;
-  reg [5:0] \$533 ;
-  reg \$534 ;
-  reg \$535 ;
-  reg [4:0] \$536 ;
-  reg [25:0] \$537 ;
-  reg \$538 ;
-  reg \$539 ;
+  reg \$530 ;
+  reg \$531 ;
+  reg \$532 ;
+  reg \$533 ;
+  reg [63:0] \$534 ;
+  reg [63:0] \$535 ;
+  reg [63:0] \$536 ;
+  reg [63:0] \$537 ;
+  reg [63:0] \$538 ;
+  reg [63:0] \$539 ;
   wire \$54 ;
   reg \$540 ;
-  reg \$541 ;
-  reg \$542 ;
-  reg \$543 ;
+  reg [110:0] \$541 ;
+  reg [65:0] \$542 ;
+  reg [25:0] \$543 ;
   reg \$544 ;
-  reg \$545 ;
-  reg \$546 ;
-  reg \$547 ;
-  reg \$548 ;
-  reg \$549 ;
+  reg [24:0] \$545 ;
+  reg [24:0] \$546 ;
+  reg [25:0] \$547 ;
+  reg [24:0] \$548 ;
+  reg [1:0] \$549 ;
   wire \$55 ;
-  reg \$550 ;
-  reg [1:0] \$551 ;
-  reg [24:0] \$552 ;
-  reg [2:0] \$553 ;
+  reg [24:0] \$550 ;
+  reg [2:0] \$551 ;
+  reg [5:0] \$552 ;
+  reg \$553 ;
   reg \$554 ;
-  reg [65:0] \$555 ;
-  reg \$556 ;
-  reg [23:0] \$557 ;
+  reg [4:0] \$555 ;
+  reg [25:0] \$556 ;
+  reg \$557 ;
   reg \$558 ;
-  reg [110:0] \$559 ;
+  reg \$559 ;
   wire [31:0] \$56 ;
-  reg [24:0] \$560 ;
-  reg [25:0] \$561 ;
-  reg [24:0] \$562 ;
-  reg [1:0] \$563 ;
-  reg [24:0] \$564 ;
-  reg [5:0] \$565 ;
+  reg \$560 ;
+  reg \$561 ;
+  reg \$562 ;
+  reg \$563 ;
+  reg \$564 ;
+  reg \$565 ;
   reg \$566 ;
   reg \$567 ;
   reg \$568 ;
   reg \$569 ;
   wire [31:0] \$57 ;
-  reg [24:0] \$570 ;
-  reg \$571 ;
+  reg [1:0] \$570 ;
+  reg [24:0] \$571 ;
   reg [2:0] \$572 ;
-  reg [4:0] \$573 ;
-  reg \$574 ;
+  reg \$573 ;
+  reg [65:0] \$574 ;
   reg \$575 ;
-  reg \$576 ;
-  reg [82:0] \$577 ;
+  reg [23:0] \$576 ;
+  reg \$577 ;
   reg \$578 ;
-  reg [82:0] \$579 ;
+  reg [110:0] \$579 ;
   wire \$58 ;
-  reg \$580 ;
-  reg [423:0] \$581 ;
-  reg \$582 ;
-  reg [423:0] \$583 ;
-  reg \$584 ;
-  reg [423:0] \$585 ;
+  reg [24:0] \$580 ;
+  reg [25:0] \$581 ;
+  reg [24:0] \$582 ;
+  reg [1:0] \$583 ;
+  reg [24:0] \$584 ;
+  reg [5:0] \$585 ;
+  reg \$586 ;
+  reg \$587 ;
+  reg \$588 ;
+  reg \$589 ;
   wire \$59 ;
+  reg [24:0] \$590 ;
+  reg \$591 ;
+  reg [2:0] \$592 ;
+  reg [4:0] \$593 ;
+  reg \$594 ;
+  reg \$595 ;
+  reg [110:0] \$596 ;
+  reg [24:0] \$597 ;
+  reg [25:0] \$598 ;
+  reg [24:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
+  reg [1:0] \$600 ;
+  reg [24:0] \$601 ;
+  reg [5:0] \$602 ;
+  reg \$603 ;
+  reg \$604 ;
+  reg \$605 ;
+  reg \$606 ;
+  reg [24:0] \$607 ;
+  reg \$608 ;
+  reg [2:0] \$609 ;
   wire \$61 ;
+  reg [4:0] \$610 ;
+  reg \$611 ;
+  reg \$612 ;
+  reg \$613 ;
+  reg [82:0] \$614 ;
+  reg \$615 ;
+  reg [82:0] \$616 ;
+  reg \$617 ;
+  reg [423:0] \$618 ;
+  reg \$619 ;
   wire \$62 ;
+  reg [423:0] \$620 ;
+  reg \$621 ;
+  reg [423:0] \$622 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
@@ -8205,6 +8278,41 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire [23:0] \sk_rec.tx_list_offset ;
   wire [2:0] \sk_rec.tx_type ;
   reg sk_rec_valid = 1'h0;
+  reg [110:0] sp_a = 111'h0000000000000000000000000000;
+  wire [7:0] \sp_a.byte ;
+  wire [3:0] \sp_a.cut ;
+  wire \sp_a.end ;
+  wire [3:0] \sp_a.hdr ;
+  wire \sp_a.hdr_trunc ;
+  wire \sp_a.is_list ;
+  wire \sp_a.len_lz ;
+  wire \sp_a.len_short ;
+  wire [63:0] \sp_a.length ;
+  wire [24:0] \sp_a.pos ;
+  wire \sp_a.wrapped ;
+  reg [25:0] sp_a_end = 26'h0000000;
+  reg [24:0] sp_a_len_sat = 25'h0000000;
+  reg [24:0] sp_a_start = 25'h0000000;
+  reg sp_close_fail = 1'h0;
+  reg [4:0] sp_code = 5'h00;
+  reg sp_convert = 1'h0;
+  reg sp_fail = 1'h0;
+  reg sp_fl_ne20 = 1'h0;
+  reg [5:0] sp_fld = 6'h00;
+  reg [24:0] sp_idx = 25'h0000000;
+  reg sp_ok_item = 1'h0;
+  reg sp_ok_open = 1'h0;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  reg [2:0] sp_phase = 3'h0;
+  reg [24:0] sp_skip = 25'h0000000;
+  reg [1:0] sp_top = 2'h0;
+  reg sp_trailing = 1'h0;
+  reg sp_valid = 1'h0;
   reg [1:0] top = 2'h0;
   reg [2:0] tx_type = 3'h0;
   wire [63:0] upd;
@@ -8359,298 +8467,389 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   reg [2:0] w_tx_type = 3'h0;
   reg w_valid = 1'h0;
   reg wver = 1'h0;
-  assign \$374  = ~ w2_a[0];
-  assign \$375  = \$374  & w2_a[106];
-  assign \$376  = i__payload[25:1] + i__payload[37:34];
-  assign \$377  = \$376  + i__payload[102:39];
-  assign \$378  = i__payload[25:1] + i__payload[37:34];
-  assign \$379  = \$378  + i__payload[64:39];
-  assign \$380  = | i__payload[102:65];
-  assign \$381  = i__payload[25:1] + i__payload[37:34];
-  assign \$382  = \$381  + i__payload[64:39];
-  assign \$383  = \$380  | \$382 [26];
-  assign \$384  = i__payload[25:1] + i__payload[37:34];
-  assign \$385  = i__payload[25:1] + 1'h1;
-  assign \$386  = i__payload[25:1] + i__payload[110:107];
-  assign \$387  = | i__payload[102:64];
-  assign \$388  = \$387  ? 25'h1ffffff : i__payload[63:39];
-  assign \$389  = ! i__payload[102:39];
-  assign \$390  = i__payload[102:39] > 1'h1;
-  assign \$391  = i__payload[102:39] > 4'h8;
-  assign \$392  = i__payload[102:39] > 6'h20;
-  assign \$393  = i__payload[102:39] != 5'h14;
-  assign \$394  = i__payload[102:39] != 6'h20;
-  assign \$395  = i__payload[102:39] != 6'h30;
-  assign \$396  = i__payload[102:39] != 18'h20000;
-  assign \$397  = i__payload[102:39] > 16'hc000;
-  assign \$398  = ! remaining;
-  assign \$399  = idx + 1'h1;
-  assign \$400  = ! a[37:34];
-  assign \$401  = a[33:26] >= 1'h1;
-  assign \$402  = \$400  & \$401 ;
-  assign \$403  = a[33:26] <= 3'h4;
-  assign \$404  = \$402  & \$403 ;
-  assign \$405  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
-  assign \$407  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$408  = \$406  | \$407 ;
-  assign \$409  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$410  = \$408  | \$409 ;
-  assign \$411  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$412  = \$410  | \$411 ;
-  assign \$413  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$414  = \$412  | \$413 ;
-  assign \$415  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$417  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$418  = \$416  | \$417 ;
-  assign \$419  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$420  = \$418  | \$419 ;
-  assign \$421  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$422  = \$420  | \$421 ;
-  assign \$423  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$425  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$426  = \$424  | \$425 ;
-  assign \$427  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$428  = \$426  | \$427 ;
-  assign \$429  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$431  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$432  = \$430  | \$431 ;
-  assign \$433  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
-  assign \$435  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$436  = \$434  | \$435 ;
-  assign \$437  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$438  = \$436  | \$437 ;
-  assign \$439  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$440  = \$438  | \$439 ;
-  assign \$441  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$442  = \$440  | \$441 ;
-  assign \$443  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$445  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$446  = \$444  | \$445 ;
-  assign \$447  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$448  = \$446  | \$447 ;
-  assign \$449  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$450  = \$448  | \$449 ;
-  assign \$451  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$453  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$454  = \$452  | \$453 ;
-  assign \$455  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$456  = \$454  | \$455 ;
-  assign \$457  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$459  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$460  = \$458  | \$459 ;
-  assign \$461  = sel[0] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$463  = a[38] & a_hi;
-  assign \$464  = ~ a_ne20;
-  assign \$465  = f_blobs + 1'h1;
-  assign \$466  = ~ o_job__valid;
-  assign \$467  = \$466  | o_job__ready;
-  assign \$468  = sk_job_valid | w2_go;
-  assign \$469  = sk_job_valid ? sk_job : job_n;
-  assign \$470  = ~ o_rec__valid;
-  assign \$471  = \$470  | o_rec__ready;
-  assign \$472  = sk_rec_valid | rec_go;
-  assign \$473  = sk_rec_valid ? sk_rec : rec_n;
-  assign \$474  = ~ halted;
-  assign \$475  = ~ w2_a[0];
-  assign \$476  = \$474  & \$475 ;
-  assign \$477  = ! w2_top;
-  assign \$478  = \$476  & \$477 ;
-  assign \$479  = ~ fail;
-  assign \$480  = \$478  & \$479 ;
-  assign \$481  = w2_a[38] ? 3'h0 : w2_a[28:26];
-  assign \$482  = ~ halted;
-  assign \$483  = ~ w2_a[0];
-  assign \$484  = \$482  & \$483 ;
-  assign \$485  = w2_top == 2'h2;
-  assign \$486  = \$484  & \$485 ;
-  assign \$487  = ~ w2_close_fail;
-  assign \$488  = \$486  & \$487 ;
-  assign \$489  = ~ w2_trailing;
-  assign \$490  = \$488  & \$489 ;
-  assign \$491  = \$490  & w2_convert;
-  assign \$492  = ~ w2_fl_ne20;
-  assign \$493  = rec[77:54] + 1'h1;
-  assign \$494  = rec[101:78] + 1'h1;
-  assign \$495  = rec[125:102] + 1'h1;
-  assign \$496  = rec[149:126] + 1'h1;
+  assign \$346  = ~ \$345 ;
+  assign \$347  = ! w_a[37:34];
+  assign \$348  = \$347  ? 4'h2 : 4'h9;
+  assign \$349  = ~ w_a[38];
+  assign \$350  = ! w_fld;
+  assign \$352  = w_a_hi | \$351 ;
+  assign w_skip = \$352  ? 25'h1ffffff : w_a_end[24:0];
+  assign \$353  = ~ sp_valid;
+  assign w_go = w_valid & \$353 ;
+  assign \$354  = ~ sk_job_valid;
+  assign \$355  = w2_valid & \$354 ;
+  assign \$356  = ~ w2_a[0];
+  assign \$357  = ~ sk_rec_valid;
+  assign \$358  = \$356  | \$357 ;
+  assign w2_go = \$355  & \$358 ;
+  assign rec_go = w2_go & w2_a[0];
+  assign \$359  = ~ halted;
+  assign fail = \$359  & w2_fail;
+  assign \$360  = ~ halted;
+  assign ok_item = \$360  & w2_ok_item;
+  assign \$361  = ~ halted;
+  assign ok_open = \$361  & w2_ok_open;
+  assign rep_valid = rec[390] | fail;
+  assign rep = rec[390] ? rec[423:391] : { w2_code, w2_phase, w2_idx };
+  assign \$362  = ~ w2_a[38];
+  assign \$363  = ok_item & \$362 ;
+  assign \$364  = \$363  ? 2'h0 : 2'h1;
+  assign \$365  = w2_a[0] ? 2'h2 : \$364 ;
+  assign \$366  = ~ w2_a[38];
+  assign \$367  = ok_item & \$366 ;
+  assign \$368  = \$367  ? w2_fld : 6'h00;
+  assign \$369  = halted | fail;
+  assign \$370  = \$369  ? w2_skip : w2_a_start;
+  assign \$371  = w2_a[0] ? 25'h0000000 : \$370 ;
+  assign \$372  = w2_a[0] ? w2_a[25:1] : w2_a_len_sat;
+  assign \$373  = ~ w2_a[0];
+  assign \$374  = \$373  & w2_a[106];
+  assign \$375  = i__payload[25:1] + i__payload[37:34];
+  assign \$376  = \$375  + i__payload[102:39];
+  assign \$377  = i__payload[25:1] + i__payload[37:34];
+  assign \$378  = \$377  + i__payload[64:39];
+  assign \$379  = | i__payload[102:65];
+  assign \$380  = i__payload[25:1] + i__payload[37:34];
+  assign \$381  = \$380  + i__payload[64:39];
+  assign \$382  = \$379  | \$381 [26];
+  assign \$383  = i__payload[25:1] + i__payload[37:34];
+  assign \$384  = i__payload[25:1] + 1'h1;
+  assign \$385  = i__payload[25:1] + i__payload[110:107];
+  assign \$386  = | i__payload[102:64];
+  assign \$387  = \$386  ? 25'h1ffffff : i__payload[63:39];
+  assign \$388  = ! i__payload[102:39];
+  assign \$389  = i__payload[102:39] > 1'h1;
+  assign \$390  = i__payload[102:39] > 4'h8;
+  assign \$391  = i__payload[102:39] > 6'h20;
+  assign \$392  = i__payload[102:39] != 5'h14;
+  assign \$393  = i__payload[102:39] != 6'h20;
+  assign \$394  = i__payload[102:39] != 6'h30;
+  assign \$395  = i__payload[102:39] != 18'h20000;
+  assign \$396  = i__payload[102:39] > 16'hc000;
+  assign \$397  = ! remaining;
+  assign \$398  = idx + 1'h1;
+  assign \$399  = ! a[37:34];
+  assign \$400  = a[33:26] >= 1'h1;
+  assign \$401  = \$399  & \$400 ;
+  assign \$402  = a[33:26] <= 3'h4;
+  assign \$403  = \$401  & \$402 ;
+  assign \$404  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
+  assign \$406  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$407  = \$405  | \$406 ;
+  assign \$408  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$409  = \$407  | \$408 ;
+  assign \$410  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$411  = \$409  | \$410 ;
+  assign \$412  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$413  = \$411  | \$412 ;
+  assign \$414  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$416  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$417  = \$415  | \$416 ;
+  assign \$418  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$419  = \$417  | \$418 ;
+  assign \$420  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$421  = \$419  | \$420 ;
+  assign \$422  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$424  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$425  = \$423  | \$424 ;
+  assign \$426  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$427  = \$425  | \$426 ;
+  assign \$428  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$430  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$431  = \$429  | \$430 ;
+  assign \$432  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
+  assign \$434  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$435  = \$433  | \$434 ;
+  assign \$436  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$437  = \$435  | \$436 ;
+  assign \$438  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$439  = \$437  | \$438 ;
+  assign \$440  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$441  = \$439  | \$440 ;
+  assign \$442  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$444  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$445  = \$443  | \$444 ;
+  assign \$446  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$447  = \$445  | \$446 ;
+  assign \$448  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$449  = \$447  | \$448 ;
+  assign \$450  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$452  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$453  = \$451  | \$452 ;
+  assign \$454  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$455  = \$453  | \$454 ;
+  assign \$456  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$458  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$459  = \$457  | \$458 ;
+  assign \$460  = sel[0] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$462  = a[38] & a_hi;
+  assign \$463  = ~ a_ne20;
+  assign \$464  = f_blobs + 1'h1;
+  assign \$465  = ~ w2_valid;
+  assign \$466  = \$465  | w2_go;
+  assign \$467  = sp_valid | w_go;
+  assign \$468  = sp_valid ? sp_a : w_a;
+  assign \$469  = sp_valid ? sp_a_start : w_a_start;
+  assign \$470  = sp_valid ? sp_a_end : w_a_end;
+  assign \$471  = sp_valid ? sp_a_len_sat : w_a_len_sat;
+  assign \$472  = sp_valid ? sp_top : w_top;
+  assign \$473  = sp_valid ? sp_idx : w_idx;
+  assign \$474  = sp_valid ? sp_fld : w_fld;
+  assign \$475  = sp_valid ? sp_convert : w_convert;
+  assign \$476  = sp_valid ? sp_close_fail : w_close_fail;
+  assign \$477  = sp_valid ? sp_trailing : w_trailing;
+  assign \$478  = sp_valid ? sp_fl_ne20 : w_fl_ne20;
+  assign \$479  = sp_valid ? sp_skip : w_skip;
+  assign \$480  = sp_valid ? sp_fail : v_fail;
+  assign \$481  = sp_valid ? sp_phase : v_phase;
+  assign \$482  = sp_valid ? sp_code : v_code;
+  assign \$483  = sp_valid ? sp_ok_item : v_ok_item;
+  assign \$484  = sp_valid ? sp_ok_open : v_ok_open;
+  assign \$485  = ~ o_job__valid;
+  assign \$486  = \$485  | o_job__ready;
+  assign \$487  = sk_job_valid | w2_go;
+  assign \$488  = sk_job_valid ? sk_job : job_n;
+  assign \$489  = ~ o_rec__valid;
+  assign \$490  = \$489  | o_rec__ready;
+  assign \$491  = sk_rec_valid | rec_go;
+  assign \$492  = sk_rec_valid ? sk_rec : rec_n;
+  assign \$493  = ~ halted;
+  assign \$494  = ~ w2_a[0];
+  assign \$495  = \$493  & \$494 ;
+  assign \$496  = ! w2_top;
+  assign \$497  = \$495  & \$496 ;
+  assign \$498  = ~ fail;
+  assign \$499  = \$497  & \$498 ;
+  assign \$500  = w2_a[38] ? 3'h0 : w2_a[28:26];
+  assign \$501  = ~ halted;
+  assign \$502  = ~ w2_a[0];
+  assign \$503  = \$501  & \$502 ;
+  assign \$504  = w2_top == 2'h2;
+  assign \$505  = \$503  & \$504 ;
+  assign \$506  = ~ w2_close_fail;
+  assign \$507  = \$505  & \$506 ;
+  assign \$508  = ~ w2_trailing;
+  assign \$509  = \$507  & \$508 ;
+  assign \$510  = \$509  & w2_convert;
+  assign \$511  = ~ w2_fl_ne20;
+  assign \$512  = rec[77:54] + 1'h1;
+  assign \$513  = rec[101:78] + 1'h1;
+  assign \$514  = rec[125:102] + 1'h1;
+  assign \$515  = rec[149:126] + 1'h1;
   always @(posedge clk)
-    a_valid <= \$497 ;
+    a_valid <= \$516 ;
   always @(posedge clk)
-    a <= \$498 ;
+    a <= \$517 ;
   always @(posedge clk)
-    a_full <= \$499 ;
+    a_full <= \$518 ;
   always @(posedge clk)
-    a_end <= \$500 ;
+    a_end <= \$519 ;
   always @(posedge clk)
-    a_hi <= \$501 ;
+    a_hi <= \$520 ;
   always @(posedge clk)
-    a_start <= \$502 ;
+    a_start <= \$521 ;
   always @(posedge clk)
-    a_p1 <= \$503 ;
+    a_p1 <= \$522 ;
   always @(posedge clk)
-    a_csize <= \$504 ;
+    a_csize <= \$523 ;
   always @(posedge clk)
-    a_len_sat <= \$505 ;
+    a_len_sat <= \$524 ;
   always @(posedge clk)
-    a_z <= \$506 ;
+    a_z <= \$525 ;
   always @(posedge clk)
-    a_gt1 <= \$507 ;
+    a_gt1 <= \$526 ;
   always @(posedge clk)
-    a_gt8 <= \$508 ;
+    a_gt8 <= \$527 ;
   always @(posedge clk)
-    a_gt32 <= \$509 ;
+    a_gt32 <= \$528 ;
   always @(posedge clk)
-    a_ne20 <= \$510 ;
+    a_ne20 <= \$529 ;
   always @(posedge clk)
-    a_ne32 <= \$511 ;
+    a_ne32 <= \$530 ;
   always @(posedge clk)
-    a_ne48 <= \$512 ;
+    a_ne48 <= \$531 ;
   always @(posedge clk)
-    a_neblob <= \$513 ;
+    a_neblob <= \$532 ;
   always @(posedge clk)
-    a_gtinit <= \$514 ;
+    a_gtinit <= \$533 ;
   always @(posedge clk)
-    frame0 <= \$515 ;
+    frame0 <= \$534 ;
   always @(posedge clk)
-    frame1 <= \$516 ;
+    frame1 <= \$535 ;
   always @(posedge clk)
-    frame2 <= \$517 ;
+    frame2 <= \$536 ;
   always @(posedge clk)
-    frame3 <= \$518 ;
+    frame3 <= \$537 ;
   always @(posedge clk)
-    frame4 <= \$519 ;
+    frame4 <= \$538 ;
   always @(posedge clk)
-    frame5 <= \$520 ;
+    frame5 <= \$539 ;
   always @(posedge clk)
-    w_valid <= \$521 ;
+    w_valid <= \$540 ;
   always @(posedge clk)
-    w_a <= \$522 ;
+    w_a <= \$541 ;
   always @(posedge clk)
-    w_a_full <= \$523 ;
+    w_a_full <= \$542 ;
   always @(posedge clk)
-    w_a_end <= \$524 ;
+    w_a_end <= \$543 ;
   always @(posedge clk)
-    w_a_hi <= \$525 ;
+    w_a_hi <= \$544 ;
   always @(posedge clk)
-    w_a_start <= \$526 ;
+    w_a_start <= \$545 ;
   always @(posedge clk)
-    w_a_p1 <= \$527 ;
+    w_a_p1 <= \$546 ;
   always @(posedge clk)
-    w_a_csize <= \$528 ;
+    w_a_csize <= \$547 ;
   always @(posedge clk)
-    w_a_len_sat <= \$529 ;
+    w_a_len_sat <= \$548 ;
   always @(posedge clk)
-    w_top <= \$530 ;
+    w_top <= \$549 ;
   always @(posedge clk)
-    w_idx <= \$531 ;
+    w_idx <= \$550 ;
   always @(posedge clk)
-    w_tx_type <= \$532 ;
+    w_tx_type <= \$551 ;
   always @(posedge clk)
-    w_fld <= \$533 ;
+    w_fld <= \$552 ;
   always @(posedge clk)
-    w_convert <= \$534 ;
+    w_convert <= \$553 ;
   always @(posedge clk)
-    w_close_fail <= \$535 ;
+    w_close_fail <= \$554 ;
   always @(posedge clk)
-    w_close_code <= \$536 ;
+    w_close_code <= \$555 ;
   always @(posedge clk)
-    w_pend_end <= \$537 ;
+    w_pend_end <= \$556 ;
   always @(posedge clk)
-    w_pend_hi <= \$538 ;
+    w_pend_hi <= \$557 ;
   always @(posedge clk)
-    w_hi_over <= \$539 ;
+    w_hi_over <= \$558 ;
   always @(posedge clk)
-    w_to_present <= \$540 ;
+    w_to_present <= \$559 ;
   always @(posedge clk)
-    w_fl_z <= \$541 ;
+    w_fl_z <= \$560 ;
   always @(posedge clk)
-    w_fl_gt1 <= \$542 ;
+    w_fl_gt1 <= \$561 ;
   always @(posedge clk)
-    w_fl_gt8 <= \$543 ;
+    w_fl_gt8 <= \$562 ;
   always @(posedge clk)
-    w_fl_gt32 <= \$544 ;
+    w_fl_gt32 <= \$563 ;
   always @(posedge clk)
-    w_fl_ne20 <= \$545 ;
+    w_fl_ne20 <= \$564 ;
   always @(posedge clk)
-    w_fl_ne32 <= \$546 ;
+    w_fl_ne32 <= \$565 ;
   always @(posedge clk)
-    w_fl_ne48 <= \$547 ;
+    w_fl_ne48 <= \$566 ;
   always @(posedge clk)
-    w_fl_neblob <= \$548 ;
+    w_fl_neblob <= \$567 ;
   always @(posedge clk)
-    w_fl_gtinit <= \$549 ;
+    w_fl_gtinit <= \$568 ;
   always @(posedge clk)
-    w_trailing <= \$550 ;
+    w_trailing <= \$569 ;
   always @(posedge clk)
-    top <= \$551 ;
+    top <= \$570 ;
   always @(posedge clk)
-    idx <= \$552 ;
+    idx <= \$571 ;
   always @(posedge clk)
-    tx_type <= \$553 ;
+    tx_type <= \$572 ;
   always @(posedge clk)
-    wver <= \$554 ;
+    wver <= \$573 ;
   always @(posedge clk)
-    hi_end <= \$555 ;
+    hi_end <= \$574 ;
   always @(posedge clk)
-    f_to_present <= \$556 ;
+    f_to_present <= \$575 ;
   always @(posedge clk)
-    f_blobs <= \$557 ;
+    f_blobs <= \$576 ;
   always @(posedge clk)
-    w2_valid <= \$558 ;
+    w2_valid <= \$577 ;
   always @(posedge clk)
-    w2_a <= \$559 ;
+    sp_valid <= \$578 ;
   always @(posedge clk)
-    w2_a_start <= \$560 ;
+    w2_a <= \$579 ;
   always @(posedge clk)
-    w2_a_end <= \$561 ;
+    w2_a_start <= \$580 ;
   always @(posedge clk)
-    w2_a_len_sat <= \$562 ;
+    w2_a_end <= \$581 ;
   always @(posedge clk)
-    w2_top <= \$563 ;
+    w2_a_len_sat <= \$582 ;
   always @(posedge clk)
-    w2_idx <= \$564 ;
+    w2_top <= \$583 ;
   always @(posedge clk)
-    w2_fld <= \$565 ;
+    w2_idx <= \$584 ;
   always @(posedge clk)
-    w2_convert <= \$566 ;
+    w2_fld <= \$585 ;
   always @(posedge clk)
-    w2_close_fail <= \$567 ;
+    w2_convert <= \$586 ;
   always @(posedge clk)
-    w2_trailing <= \$568 ;
+    w2_close_fail <= \$587 ;
   always @(posedge clk)
-    w2_fl_ne20 <= \$569 ;
+    w2_trailing <= \$588 ;
   always @(posedge clk)
-    w2_skip <= \$570 ;
+    w2_fl_ne20 <= \$589 ;
   always @(posedge clk)
-    w2_fail <= \$571 ;
+    w2_skip <= \$590 ;
   always @(posedge clk)
-    w2_phase <= \$572 ;
+    w2_fail <= \$591 ;
   always @(posedge clk)
-    w2_code <= \$573 ;
+    w2_phase <= \$592 ;
   always @(posedge clk)
-    w2_ok_item <= \$574 ;
+    w2_code <= \$593 ;
   always @(posedge clk)
-    w2_ok_open <= \$575 ;
+    w2_ok_item <= \$594 ;
   always @(posedge clk)
-    o_job__valid <= \$576 ;
+    w2_ok_open <= \$595 ;
   always @(posedge clk)
-    o_job__payload <= \$577 ;
+    sp_a <= \$596 ;
   always @(posedge clk)
-    sk_job_valid <= \$578 ;
+    sp_a_start <= \$597 ;
   always @(posedge clk)
-    sk_job <= \$579 ;
+    sp_a_end <= \$598 ;
   always @(posedge clk)
-    o_rec__valid <= \$580 ;
+    sp_a_len_sat <= \$599 ;
   always @(posedge clk)
-    o_rec__payload <= \$581 ;
+    sp_top <= \$600 ;
   always @(posedge clk)
-    sk_rec_valid <= \$582 ;
+    sp_idx <= \$601 ;
   always @(posedge clk)
-    sk_rec <= \$583 ;
+    sp_fld <= \$602 ;
   always @(posedge clk)
-    halted <= \$584 ;
+    sp_convert <= \$603 ;
   always @(posedge clk)
-    rec <= \$585 ;
+    sp_close_fail <= \$604 ;
+  always @(posedge clk)
+    sp_trailing <= \$605 ;
+  always @(posedge clk)
+    sp_fl_ne20 <= \$606 ;
+  always @(posedge clk)
+    sp_skip <= \$607 ;
+  always @(posedge clk)
+    sp_fail <= \$608 ;
+  always @(posedge clk)
+    sp_phase <= \$609 ;
+  always @(posedge clk)
+    sp_code <= \$610 ;
+  always @(posedge clk)
+    sp_ok_item <= \$611 ;
+  always @(posedge clk)
+    sp_ok_open <= \$612 ;
+  always @(posedge clk)
+    o_job__valid <= \$613 ;
+  always @(posedge clk)
+    o_job__payload <= \$614 ;
+  always @(posedge clk)
+    sk_job_valid <= \$615 ;
+  always @(posedge clk)
+    sk_job <= \$616 ;
+  always @(posedge clk)
+    o_rec__valid <= \$617 ;
+  always @(posedge clk)
+    o_rec__payload <= \$618 ;
+  always @(posedge clk)
+    sk_rec_valid <= \$619 ;
+  always @(posedge clk)
+    sk_rec <= \$620 ;
+  always @(posedge clk)
+    halted <= \$621 ;
+  always @(posedge clk)
+    rec <= \$622 ;
   assign \$1  = ~ a_valid;
   assign i__ready = \$1  | f_go;
   assign a_take = i__valid & i__ready;
@@ -9015,42 +9214,6 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign \$343  = \$341  & \$342 ;
   assign \$344  = w_a[33:26] <= 3'h4;
   assign \$345  = \$343  & \$344 ;
-  assign \$346  = ~ \$345 ;
-  assign \$347  = ! w_a[37:34];
-  assign \$348  = \$347  ? 4'h2 : 4'h9;
-  assign \$349  = ~ w_a[38];
-  assign \$350  = ! w_fld;
-  assign \$352  = w_a_hi | \$351 ;
-  assign w_skip = \$352  ? 25'h1ffffff : w_a_end[24:0];
-  assign \$353  = ~ w2_valid;
-  assign \$354  = \$353  | w2_go;
-  assign w_go = w_valid & \$354 ;
-  assign \$355  = ~ sk_job_valid;
-  assign \$356  = w2_valid & \$355 ;
-  assign \$357  = ~ w2_a[0];
-  assign \$358  = ~ sk_rec_valid;
-  assign \$359  = \$357  | \$358 ;
-  assign w2_go = \$356  & \$359 ;
-  assign rec_go = w2_go & w2_a[0];
-  assign \$360  = ~ halted;
-  assign fail = \$360  & w2_fail;
-  assign \$361  = ~ halted;
-  assign ok_item = \$361  & w2_ok_item;
-  assign \$362  = ~ halted;
-  assign ok_open = \$362  & w2_ok_open;
-  assign rep_valid = rec[390] | fail;
-  assign rep = rec[390] ? rec[423:391] : { w2_code, w2_phase, w2_idx };
-  assign \$363  = ~ w2_a[38];
-  assign \$364  = ok_item & \$363 ;
-  assign \$365  = \$364  ? 2'h0 : 2'h1;
-  assign \$366  = w2_a[0] ? 2'h2 : \$365 ;
-  assign \$367  = ~ w2_a[38];
-  assign \$368  = ok_item & \$367 ;
-  assign \$369  = \$368  ? w2_fld : 6'h00;
-  assign \$370  = halted | fail;
-  assign \$371  = \$370  ? w2_skip : w2_a_start;
-  assign \$372  = w2_a[0] ? 25'h0000000 : \$371 ;
-  assign \$373  = w2_a[0] ? w2_a[25:1] : w2_a_len_sat;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     n_tx = 4'h0;
@@ -12355,416 +12518,101 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$497  = a_valid;
+    \$516  = a_valid;
     if (a_take) begin
-      \$497  = 1'h1;
+      \$516  = 1'h1;
     end else if (f_go) begin
-      \$497  = 1'h0;
+      \$516  = 1'h0;
     end
     if (rst) begin
-      \$497  = 1'h0;
+      \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$498  = a;
+    \$517  = a;
     if (a_take) begin
-      \$498  = i__payload;
+      \$517  = i__payload;
     end
     if (rst) begin
-      \$498  = 111'h0000000000000000000000000000;
+      \$517  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$499  = a_full;
+    \$518  = a_full;
     if (a_take) begin
-      \$499  = { 1'h0, \$377  };
+      \$518  = { 1'h0, \$376  };
     end
     if (rst) begin
-      \$499  = 66'h00000000000000000;
+      \$518  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$500  = a_end;
+    \$519  = a_end;
     if (a_take) begin
-      \$500  = \$379 [25:0];
+      \$519  = \$378 [25:0];
     end
     if (rst) begin
-      \$500  = 26'h0000000;
+      \$519  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$501  = a_hi;
+    \$520  = a_hi;
     if (a_take) begin
-      \$501  = \$383 ;
+      \$520  = \$382 ;
     end
     if (rst) begin
-      \$501  = 1'h0;
+      \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$502  = a_start;
+    \$521  = a_start;
     if (a_take) begin
-      \$502  = \$384 [24:0];
+      \$521  = \$383 [24:0];
     end
     if (rst) begin
-      \$502  = 25'h0000000;
+      \$521  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$503  = a_p1;
+    \$522  = a_p1;
     if (a_take) begin
-      \$503  = \$385 [24:0];
+      \$522  = \$384 [24:0];
     end
     if (rst) begin
-      \$503  = 25'h0000000;
+      \$522  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$504  = a_csize;
+    \$523  = a_csize;
     if (a_take) begin
-      \$504  = \$386 ;
+      \$523  = \$385 ;
     end
     if (rst) begin
-      \$504  = 26'h0000000;
+      \$523  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$505  = a_len_sat;
+    \$524  = a_len_sat;
     if (a_take) begin
-      \$505  = \$388 ;
+      \$524  = \$387 ;
     end
     if (rst) begin
-      \$505  = 25'h0000000;
+      \$524  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$506  = a_z;
+    \$525  = a_z;
     if (a_take) begin
-      \$506  = \$389 ;
-    end
-    if (rst) begin
-      \$506  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$507  = a_gt1;
-    if (a_take) begin
-      \$507  = \$390 ;
-    end
-    if (rst) begin
-      \$507  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$508  = a_gt8;
-    if (a_take) begin
-      \$508  = \$391 ;
-    end
-    if (rst) begin
-      \$508  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$509  = a_gt32;
-    if (a_take) begin
-      \$509  = \$392 ;
-    end
-    if (rst) begin
-      \$509  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$510  = a_ne20;
-    if (a_take) begin
-      \$510  = \$393 ;
-    end
-    if (rst) begin
-      \$510  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$511  = a_ne32;
-    if (a_take) begin
-      \$511  = \$394 ;
-    end
-    if (rst) begin
-      \$511  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$512  = a_ne48;
-    if (a_take) begin
-      \$512  = \$395 ;
-    end
-    if (rst) begin
-      \$512  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$513  = a_neblob;
-    if (a_take) begin
-      \$513  = \$396 ;
-    end
-    if (rst) begin
-      \$513  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$514  = a_gtinit;
-    if (a_take) begin
-      \$514  = \$397 ;
-    end
-    if (rst) begin
-      \$514  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$515  = frame0;
-    if (\a_take$5 ) begin
-      \$515 [63] = \$2 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$515  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$515  = \new ;
-              end else begin
-                \$515  = upd;
-              end
-        endcase
-        if (open_outer) begin
-          \$515  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
-        end
-      end
-    end
-    if (rst) begin
-      \$515  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$516  = frame1;
-    if (\a_take$5 ) begin
-      \$516 [63] = \$3 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$516  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$516  = upd;
-              end else begin
-                \$516  = \$442 ;
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$516  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$517  = frame2;
-    if (\a_take$5 ) begin
-      \$517 [63] = \$4 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$517  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$517  = \$414 ;
-              end else begin
-                \$517  = \$450 ;
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$517  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$518  = frame3;
-    if (\a_take$5 ) begin
-      \$518 [63] = \$5 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$518  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$518  = \$422 ;
-              end else begin
-                \$518  = \$456 ;
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$518  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$519  = frame4;
-    if (\a_take$5 ) begin
-      \$519 [63] = \$6 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$519  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$519  = \$428 ;
-              end else begin
-                \$519  = \$460 ;
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$519  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$520  = frame5;
-    if (\a_take$5 ) begin
-      \$520 [63] = \$7 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$520  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$520  = \$432 ;
-              end else begin
-                \$520  = \$462 ;
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$520  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$521  = w_valid;
-    if (f_go) begin
-      \$521  = 1'h1;
-    end else if (w_go) begin
-      \$521  = 1'h0;
-    end
-    if (rst) begin
-      \$521  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$522  = w_a;
-    if (f_go) begin
-      \$522  = a;
-    end
-    if (rst) begin
-      \$522  = 111'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$523  = w_a_full;
-    if (f_go) begin
-      \$523  = a_full;
-    end
-    if (rst) begin
-      \$523  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$524  = w_a_end;
-    if (f_go) begin
-      \$524  = a_end;
-    end
-    if (rst) begin
-      \$524  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$525  = w_a_hi;
-    if (f_go) begin
-      \$525  = a_hi;
+      \$525  = \$388 ;
     end
     if (rst) begin
       \$525  = 1'h0;
@@ -12772,149 +12620,274 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$526  = w_a_start;
-    if (f_go) begin
-      \$526  = a_start;
+    \$526  = a_gt1;
+    if (a_take) begin
+      \$526  = \$389 ;
     end
     if (rst) begin
-      \$526  = 25'h0000000;
+      \$526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$527  = w_a_p1;
-    if (f_go) begin
-      \$527  = a_p1;
+    \$527  = a_gt8;
+    if (a_take) begin
+      \$527  = \$390 ;
     end
     if (rst) begin
-      \$527  = 25'h0000000;
+      \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$528  = w_a_csize;
-    if (f_go) begin
-      \$528  = a_csize;
+    \$528  = a_gt32;
+    if (a_take) begin
+      \$528  = \$391 ;
     end
     if (rst) begin
-      \$528  = 26'h0000000;
+      \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$529  = w_a_len_sat;
-    if (f_go) begin
-      \$529  = a_len_sat;
+    \$529  = a_ne20;
+    if (a_take) begin
+      \$529  = \$392 ;
     end
     if (rst) begin
-      \$529  = 25'h0000000;
+      \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$530  = w_top;
-    if (f_go) begin
-      \$530  = top;
+    \$530  = a_ne32;
+    if (a_take) begin
+      \$530  = \$393 ;
     end
     if (rst) begin
-      \$530  = 2'h0;
+      \$530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$531  = w_idx;
-    if (f_go) begin
-      \$531  = idx;
+    \$531  = a_ne48;
+    if (a_take) begin
+      \$531  = \$394 ;
     end
     if (rst) begin
-      \$531  = 25'h0000000;
+      \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$532  = w_tx_type;
-    if (f_go) begin
-      \$532  = tx_type;
+    \$532  = a_neblob;
+    if (a_take) begin
+      \$532  = \$395 ;
     end
     if (rst) begin
-      \$532  = 3'h0;
+      \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$533  = w_fld;
-    if (f_go) begin
-      \$533  = fld;
+    \$533  = a_gtinit;
+    if (a_take) begin
+      \$533  = \$396 ;
     end
     if (rst) begin
-      \$533  = 6'h00;
+      \$533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$534  = w_convert;
+    \$534  = frame0;
+    if (\a_take$5 ) begin
+      \$534 [63] = \$2 ;
+    end
     if (f_go) begin
-      \$534  = convert;
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$534  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$534  = \new ;
+              end else begin
+                \$534  = upd;
+              end
+        endcase
+        if (open_outer) begin
+          \$534  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
+        end
+      end
     end
     if (rst) begin
-      \$534  = 1'h0;
+      \$534  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$535  = w_close_fail;
+    \$535  = frame1;
+    if (\a_take$5 ) begin
+      \$535 [63] = \$3 ;
+    end
     if (f_go) begin
-      \$535  = close_fail;
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$535  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$535  = upd;
+              end else begin
+                \$535  = \$441 ;
+              end
+        endcase
+      end
     end
     if (rst) begin
-      \$535  = 1'h0;
+      \$535  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$536  = w_close_code;
+    \$536  = frame2;
+    if (\a_take$5 ) begin
+      \$536 [63] = \$4 ;
+    end
     if (f_go) begin
-      \$536  = close_code;
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$536  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$536  = \$413 ;
+              end else begin
+                \$536  = \$449 ;
+              end
+        endcase
+      end
     end
     if (rst) begin
-      \$536  = 5'h00;
+      \$536  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$537  = w_pend_end;
+    \$537  = frame3;
+    if (\a_take$5 ) begin
+      \$537 [63] = \$5 ;
+    end
     if (f_go) begin
-      \$537  = pend_end;
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$537  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$537  = \$421 ;
+              end else begin
+                \$537  = \$455 ;
+              end
+        endcase
+      end
     end
     if (rst) begin
-      \$537  = 26'h0000000;
+      \$537  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$538  = w_pend_hi;
+    \$538  = frame4;
+    if (\a_take$5 ) begin
+      \$538 [63] = \$6 ;
+    end
     if (f_go) begin
-      \$538  = pend_hi;
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$538  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$538  = \$427 ;
+              end else begin
+                \$538  = \$459 ;
+              end
+        endcase
+      end
     end
     if (rst) begin
-      \$538  = 1'h0;
+      \$538  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$539  = w_hi_over;
+    \$539  = frame5;
+    if (\a_take$5 ) begin
+      \$539 [63] = \$7 ;
+    end
     if (f_go) begin
-      \$539  = hi_over;
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$539  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$539  = \$431 ;
+              end else begin
+                \$539  = \$461 ;
+              end
+        endcase
+      end
     end
     if (rst) begin
-      \$539  = 1'h0;
+      \$539  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$540  = w_to_present;
+    \$540  = w_valid;
     if (f_go) begin
-      \$540  = f_to_present;
+      \$540  = 1'h1;
+    end else if (w_go) begin
+      \$540  = 1'h0;
     end
     if (rst) begin
       \$540  = 1'h0;
@@ -12922,39 +12895,39 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$541  = w_fl_z;
+    \$541  = w_a;
     if (f_go) begin
-      \$541  = a_z;
+      \$541  = a;
     end
     if (rst) begin
-      \$541  = 1'h0;
+      \$541  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$542  = w_fl_gt1;
+    \$542  = w_a_full;
     if (f_go) begin
-      \$542  = a_gt1;
+      \$542  = a_full;
     end
     if (rst) begin
-      \$542  = 1'h0;
+      \$542  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$543  = w_fl_gt8;
+    \$543  = w_a_end;
     if (f_go) begin
-      \$543  = a_gt8;
+      \$543  = a_end;
     end
     if (rst) begin
-      \$543  = 1'h0;
+      \$543  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$544  = w_fl_gt32;
+    \$544  = w_a_hi;
     if (f_go) begin
-      \$544  = a_gt32;
+      \$544  = a_hi;
     end
     if (rst) begin
       \$544  = 1'h0;
@@ -12962,131 +12935,321 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$545  = w_fl_ne20;
+    \$545  = w_a_start;
     if (f_go) begin
-      \$545  = a_ne20;
+      \$545  = a_start;
     end
     if (rst) begin
-      \$545  = 1'h0;
+      \$545  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$546  = w_fl_ne32;
+    \$546  = w_a_p1;
     if (f_go) begin
-      \$546  = a_ne32;
+      \$546  = a_p1;
     end
     if (rst) begin
-      \$546  = 1'h0;
+      \$546  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$547  = w_fl_ne48;
+    \$547  = w_a_csize;
     if (f_go) begin
-      \$547  = a_ne48;
+      \$547  = a_csize;
     end
     if (rst) begin
-      \$547  = 1'h0;
+      \$547  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$548  = w_fl_neblob;
+    \$548  = w_a_len_sat;
     if (f_go) begin
-      \$548  = a_neblob;
+      \$548  = a_len_sat;
     end
     if (rst) begin
-      \$548  = 1'h0;
+      \$548  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$549  = w_fl_gtinit;
+    \$549  = w_top;
     if (f_go) begin
-      \$549  = a_gtinit;
+      \$549  = top;
     end
     if (rst) begin
-      \$549  = 1'h0;
+      \$549  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$550  = w_trailing;
+    \$550  = w_idx;
     if (f_go) begin
-      \$550  = \$398 ;
+      \$550  = idx;
     end
     if (rst) begin
-      \$550  = 1'h0;
+      \$550  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$551  = top;
+    \$551  = w_tx_type;
+    if (f_go) begin
+      \$551  = tx_type;
+    end
+    if (rst) begin
+      \$551  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$552  = w_fld;
+    if (f_go) begin
+      \$552  = fld;
+    end
+    if (rst) begin
+      \$552  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$553  = w_convert;
+    if (f_go) begin
+      \$553  = convert;
+    end
+    if (rst) begin
+      \$553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$554  = w_close_fail;
+    if (f_go) begin
+      \$554  = close_fail;
+    end
+    if (rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$555  = w_close_code;
+    if (f_go) begin
+      \$555  = close_code;
+    end
+    if (rst) begin
+      \$555  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$556  = w_pend_end;
+    if (f_go) begin
+      \$556  = pend_end;
+    end
+    if (rst) begin
+      \$556  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$557  = w_pend_hi;
+    if (f_go) begin
+      \$557  = pend_hi;
+    end
+    if (rst) begin
+      \$557  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$558  = w_hi_over;
+    if (f_go) begin
+      \$558  = hi_over;
+    end
+    if (rst) begin
+      \$558  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$559  = w_to_present;
+    if (f_go) begin
+      \$559  = f_to_present;
+    end
+    if (rst) begin
+      \$559  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$560  = w_fl_z;
+    if (f_go) begin
+      \$560  = a_z;
+    end
+    if (rst) begin
+      \$560  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$561  = w_fl_gt1;
+    if (f_go) begin
+      \$561  = a_gt1;
+    end
+    if (rst) begin
+      \$561  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$562  = w_fl_gt8;
+    if (f_go) begin
+      \$562  = a_gt8;
+    end
+    if (rst) begin
+      \$562  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$563  = w_fl_gt32;
+    if (f_go) begin
+      \$563  = a_gt32;
+    end
+    if (rst) begin
+      \$563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$564  = w_fl_ne20;
+    if (f_go) begin
+      \$564  = a_ne20;
+    end
+    if (rst) begin
+      \$564  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$565  = w_fl_ne32;
+    if (f_go) begin
+      \$565  = a_ne32;
+    end
+    if (rst) begin
+      \$565  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$566  = w_fl_ne48;
+    if (f_go) begin
+      \$566  = a_ne48;
+    end
+    if (rst) begin
+      \$566  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$567  = w_fl_neblob;
+    if (f_go) begin
+      \$567  = a_neblob;
+    end
+    if (rst) begin
+      \$567  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$568  = w_fl_gtinit;
+    if (f_go) begin
+      \$568  = a_gtinit;
+    end
+    if (rst) begin
+      \$568  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$569  = w_trailing;
+    if (f_go) begin
+      \$569  = \$397 ;
+    end
+    if (rst) begin
+      \$569  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$570  = top;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$551  = 2'h0;
+        \$570  = 2'h0;
       end else begin
         casez (top)
           2'h0:
               if (a[38]) begin
-              end else if (\$404 ) begin
-                \$551  = 2'h1;
+              end else if (\$403 ) begin
+                \$570  = 2'h1;
               end
         endcase
         if (open_outer) begin
-          \$551  = 2'h2;
+          \$570  = 2'h2;
         end
       end
     end
     if (rst) begin
-      \$551  = 2'h0;
+      \$570  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$552  = idx;
+    \$571  = idx;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$552  = 25'h0000000;
+        \$571  = 25'h0000000;
       end else begin
-        \$552  = \$399 [24:0];
+        \$571  = \$398 [24:0];
       end
     end
     if (rst) begin
-      \$552  = 25'h0000000;
+      \$571  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$553  = tx_type;
+    \$572  = tx_type;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$553  = 3'h0;
+        \$572  = 3'h0;
       end else begin
         casez (top)
           2'h0:
               if (a[38]) begin
-              end else if (\$404 ) begin
-                \$553  = a[28:26];
+              end else if (\$403 ) begin
+                \$572  = a[28:26];
               end
         endcase
       end
     end
     if (rst) begin
-      \$553  = 3'h0;
+      \$572  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$554  = wver;
+    \$573  = wver;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$554  = 1'h0;
+        \$573  = 1'h0;
       end else begin
         casez (top)
           2'h0:
@@ -13096,22 +13259,22 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
           2'h2:
               casez (fld)
                 6'h20:
-                    \$554  = 1'h1;
+                    \$573  = 1'h1;
               endcase
         endcase
       end
     end
     if (rst) begin
-      \$554  = 1'h0;
+      \$573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$555  = hi_end;
+    \$574  = hi_end;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$555  = 66'h00000000000000000;
+        \$574  = 66'h00000000000000000;
       end else begin
         casez (top)
           2'h0:
@@ -13119,28 +13282,28 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
           2'h1:
               /* empty */;
           2'h2:
-              if (\$463 ) begin
-                \$555  = a_full;
+              if (\$462 ) begin
+                \$574  = a_full;
               end
         endcase
         if (open_outer) begin
           if (a_hi) begin
-            \$555  = a_full;
+            \$574  = a_full;
           end
         end
       end
     end
     if (rst) begin
-      \$555  = 66'h00000000000000000;
+      \$574  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$556  = f_to_present;
+    \$575  = f_to_present;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$556  = 1'h0;
+        \$575  = 1'h0;
       end else begin
         casez (top)
           2'h0:
@@ -13152,22 +13315,22 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
                 6'h20:
                     /* empty */;
                 6'h08:
-                    \$556  = \$464 ;
+                    \$575  = \$463 ;
               endcase
         endcase
       end
     end
     if (rst) begin
-      \$556  = 1'h0;
+      \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$557  = f_blobs;
+    \$576  = f_blobs;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$557  = 24'h000000;
+        \$576  = 24'h000000;
       end else begin
         casez (top)
           2'h0:
@@ -13181,223 +13344,31 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
                 6'h08:
                     /* empty */;
                 6'h17:
-                    \$557  = \$465 [23:0];
+                    \$576  = \$464 [23:0];
               endcase
         endcase
       end
     end
     if (rst) begin
-      \$557  = 24'h000000;
+      \$576  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$558  = w2_valid;
-    if (w_go) begin
-      \$558  = 1'h1;
-    end else if (w2_go) begin
-      \$558  = 1'h0;
+    \$577  = w2_valid;
+    if (\$466 ) begin
+      \$577  = \$467 ;
     end
     if (rst) begin
-      \$558  = 1'h0;
+      \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$559  = w2_a;
-    if (w_go) begin
-      \$559  = w_a;
-    end
-    if (rst) begin
-      \$559  = 111'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$560  = w2_a_start;
-    if (w_go) begin
-      \$560  = w_a_start;
-    end
-    if (rst) begin
-      \$560  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$561  = w2_a_end;
-    if (w_go) begin
-      \$561  = w_a_end;
-    end
-    if (rst) begin
-      \$561  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$562  = w2_a_len_sat;
-    if (w_go) begin
-      \$562  = w_a_len_sat;
-    end
-    if (rst) begin
-      \$562  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$563  = w2_top;
-    if (w_go) begin
-      \$563  = w_top;
-    end
-    if (rst) begin
-      \$563  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$564  = w2_idx;
-    if (w_go) begin
-      \$564  = w_idx;
-    end
-    if (rst) begin
-      \$564  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$565  = w2_fld;
-    if (w_go) begin
-      \$565  = w_fld;
-    end
-    if (rst) begin
-      \$565  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$566  = w2_convert;
-    if (w_go) begin
-      \$566  = w_convert;
-    end
-    if (rst) begin
-      \$566  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$567  = w2_close_fail;
-    if (w_go) begin
-      \$567  = w_close_fail;
-    end
-    if (rst) begin
-      \$567  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$568  = w2_trailing;
-    if (w_go) begin
-      \$568  = w_trailing;
-    end
-    if (rst) begin
-      \$568  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$569  = w2_fl_ne20;
-    if (w_go) begin
-      \$569  = w_fl_ne20;
-    end
-    if (rst) begin
-      \$569  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$570  = w2_skip;
-    if (w_go) begin
-      \$570  = w_skip;
-    end
-    if (rst) begin
-      \$570  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$571  = w2_fail;
-    if (w_go) begin
-      \$571  = v_fail;
-    end
-    if (rst) begin
-      \$571  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$572  = w2_phase;
-    if (w_go) begin
-      \$572  = v_phase;
-    end
-    if (rst) begin
-      \$572  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$573  = w2_code;
-    if (w_go) begin
-      \$573  = v_code;
-    end
-    if (rst) begin
-      \$573  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$574  = w2_ok_item;
-    if (w_go) begin
-      \$574  = v_ok_item;
-    end
-    if (rst) begin
-      \$574  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$575  = w2_ok_open;
-    if (w_go) begin
-      \$575  = v_ok_open;
-    end
-    if (rst) begin
-      \$575  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$576  = o_job__valid;
-    if (\$467 ) begin
-      \$576  = \$468 ;
-    end
-    if (rst) begin
-      \$576  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$577  = o_job__payload;
-    if (\$467 ) begin
-      \$577  = \$469 ;
-    end
-    if (rst) begin
-      \$577  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$578  = sk_job_valid;
-    if (\$467 ) begin
+    \$578  = sp_valid;
+    if (\$466 ) begin
       \$578  = 1'h0;
-    end else if (w2_go) begin
+    end else if (w_go) begin
       \$578  = 1'h1;
     end
     if (rst) begin
@@ -13406,142 +13377,531 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$579  = sk_job;
-    if (\$467 ) begin
+    \$579  = w2_a;
+    if (\$466 ) begin
+      \$579  = \$468 ;
+    end
+    if (rst) begin
+      \$579  = 111'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$580  = w2_a_start;
+    if (\$466 ) begin
+      \$580  = \$469 ;
+    end
+    if (rst) begin
+      \$580  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$581  = w2_a_end;
+    if (\$466 ) begin
+      \$581  = \$470 ;
+    end
+    if (rst) begin
+      \$581  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$582  = w2_a_len_sat;
+    if (\$466 ) begin
+      \$582  = \$471 ;
+    end
+    if (rst) begin
+      \$582  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$583  = w2_top;
+    if (\$466 ) begin
+      \$583  = \$472 ;
+    end
+    if (rst) begin
+      \$583  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$584  = w2_idx;
+    if (\$466 ) begin
+      \$584  = \$473 ;
+    end
+    if (rst) begin
+      \$584  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$585  = w2_fld;
+    if (\$466 ) begin
+      \$585  = \$474 ;
+    end
+    if (rst) begin
+      \$585  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$586  = w2_convert;
+    if (\$466 ) begin
+      \$586  = \$475 ;
+    end
+    if (rst) begin
+      \$586  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$587  = w2_close_fail;
+    if (\$466 ) begin
+      \$587  = \$476 ;
+    end
+    if (rst) begin
+      \$587  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$588  = w2_trailing;
+    if (\$466 ) begin
+      \$588  = \$477 ;
+    end
+    if (rst) begin
+      \$588  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$589  = w2_fl_ne20;
+    if (\$466 ) begin
+      \$589  = \$478 ;
+    end
+    if (rst) begin
+      \$589  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$590  = w2_skip;
+    if (\$466 ) begin
+      \$590  = \$479 ;
+    end
+    if (rst) begin
+      \$590  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$591  = w2_fail;
+    if (\$466 ) begin
+      \$591  = \$480 ;
+    end
+    if (rst) begin
+      \$591  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$592  = w2_phase;
+    if (\$466 ) begin
+      \$592  = \$481 ;
+    end
+    if (rst) begin
+      \$592  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$593  = w2_code;
+    if (\$466 ) begin
+      \$593  = \$482 ;
+    end
+    if (rst) begin
+      \$593  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$594  = w2_ok_item;
+    if (\$466 ) begin
+      \$594  = \$483 ;
+    end
+    if (rst) begin
+      \$594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$595  = w2_ok_open;
+    if (\$466 ) begin
+      \$595  = \$484 ;
+    end
+    if (rst) begin
+      \$595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$596  = sp_a;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$596  = w_a;
+    end
+    if (rst) begin
+      \$596  = 111'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$597  = sp_a_start;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$597  = w_a_start;
+    end
+    if (rst) begin
+      \$597  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$598  = sp_a_end;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$598  = w_a_end;
+    end
+    if (rst) begin
+      \$598  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$599  = sp_a_len_sat;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$599  = w_a_len_sat;
+    end
+    if (rst) begin
+      \$599  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$600  = sp_top;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$600  = w_top;
+    end
+    if (rst) begin
+      \$600  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$601  = sp_idx;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$601  = w_idx;
+    end
+    if (rst) begin
+      \$601  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$602  = sp_fld;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$602  = w_fld;
+    end
+    if (rst) begin
+      \$602  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$603  = sp_convert;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$603  = w_convert;
+    end
+    if (rst) begin
+      \$603  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$604  = sp_close_fail;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$604  = w_close_fail;
+    end
+    if (rst) begin
+      \$604  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$605  = sp_trailing;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$605  = w_trailing;
+    end
+    if (rst) begin
+      \$605  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$606  = sp_fl_ne20;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$606  = w_fl_ne20;
+    end
+    if (rst) begin
+      \$606  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$607  = sp_skip;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$607  = w_skip;
+    end
+    if (rst) begin
+      \$607  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$608  = sp_fail;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$608  = v_fail;
+    end
+    if (rst) begin
+      \$608  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$609  = sp_phase;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$609  = v_phase;
+    end
+    if (rst) begin
+      \$609  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$610  = sp_code;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$610  = v_code;
+    end
+    if (rst) begin
+      \$610  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$611  = sp_ok_item;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$611  = v_ok_item;
+    end
+    if (rst) begin
+      \$611  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$612  = sp_ok_open;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$612  = v_ok_open;
+    end
+    if (rst) begin
+      \$612  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$613  = o_job__valid;
+    if (\$486 ) begin
+      \$613  = \$487 ;
+    end
+    if (rst) begin
+      \$613  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$614  = o_job__payload;
+    if (\$486 ) begin
+      \$614  = \$488 ;
+    end
+    if (rst) begin
+      \$614  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$615  = sk_job_valid;
+    if (\$486 ) begin
+      \$615  = 1'h0;
     end else if (w2_go) begin
-      \$579  = job_n;
+      \$615  = 1'h1;
     end
     if (rst) begin
-      \$579  = 83'h000000000000000000000;
+      \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$580  = o_rec__valid;
-    if (\$471 ) begin
-      \$580  = \$472 ;
+    \$616  = sk_job;
+    if (\$486 ) begin
+    end else if (w2_go) begin
+      \$616  = job_n;
     end
     if (rst) begin
-      \$580  = 1'h0;
+      \$616  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$581  = o_rec__payload;
-    if (\$471 ) begin
-      \$581  = \$473 ;
+    \$617  = o_rec__valid;
+    if (\$490 ) begin
+      \$617  = \$491 ;
     end
     if (rst) begin
-      \$581  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$582  = sk_rec_valid;
-    if (\$471 ) begin
-      \$582  = 1'h0;
+    \$618  = o_rec__payload;
+    if (\$490 ) begin
+      \$618  = \$492 ;
+    end
+    if (rst) begin
+      \$618  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$619  = sk_rec_valid;
+    if (\$490 ) begin
+      \$619  = 1'h0;
     end else if (rec_go) begin
-      \$582  = 1'h1;
+      \$619  = 1'h1;
     end
     if (rst) begin
-      \$582  = 1'h0;
+      \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$583  = sk_rec;
-    if (\$471 ) begin
+    \$620  = sk_rec;
+    if (\$490 ) begin
     end else if (rec_go) begin
-      \$583  = rec_n;
+      \$620  = rec_n;
     end
     if (rst) begin
-      \$583  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$620  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$584  = halted;
+    \$621  = halted;
     if (w2_go) begin
       if (fail) begin
-        \$584  = 1'h1;
+        \$621  = 1'h1;
       end
       if (w2_a[0]) begin
-        \$584  = 1'h0;
+        \$621  = 1'h0;
       end
     end
     if (rst) begin
-      \$584  = 1'h0;
+      \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$585  = rec;
+    \$622  = rec;
     if (w2_go) begin
       if (fail) begin
-        \$585 [390] = 1'h1;
-        \$585 [423:391] = rep;
+        \$622 [390] = 1'h1;
+        \$622 [423:391] = rep;
       end
-      if (\$480 ) begin
-        \$585 [2:0] = \$481 ;
+      if (\$499 ) begin
+        \$622 [2:0] = \$500 ;
       end
       if (ok_open) begin
-        \$585 [317:294] = w2_a[24:1];
-        \$585 [341:318] = w2_a_start[23:0];
-        \$585 [389:366] = w2_a_end[23:0];
+        \$622 [317:294] = w2_a[24:1];
+        \$622 [341:318] = w2_a_start[23:0];
+        \$622 [389:366] = w2_a_end[23:0];
       end
-      if (\$491 ) begin
-        \$585 [3] = 1'h1;
+      if (\$510 ) begin
+        \$622 [3] = 1'h1;
       end
       if (ok_item) begin
         casez (w2_fld)
           6'h1f:
             begin
-              \$585 [317:294] = w2_a[24:1];
-              \$585 [341:318] = w2_a_start[23:0];
-              \$585 [389:366] = w2_a_end[23:0];
+              \$622 [317:294] = w2_a[24:1];
+              \$622 [341:318] = w2_a_start[23:0];
+              \$622 [389:366] = w2_a_end[23:0];
             end
           6'h0f, 6'h10:
-              \$585 [365:342] = w2_a[24:1];
+              \$622 [365:342] = w2_a[24:1];
           6'h08:
-              \$585 [5] = \$492 ;
+              \$622 [5] = \$511 ;
           6'h0a:
             begin
-              \$585 [29:6] = w2_a_start[23:0];
-              \$585 [53:30] = w2_a[62:39];
+              \$622 [29:6] = w2_a_start[23:0];
+              \$622 [53:30] = w2_a[62:39];
             end
           6'h0b:
             begin
-              \$585 [173:150] = w2_a[24:1];
-              \$585 [197:174] = w2_a_end[23:0];
+              \$622 [173:150] = w2_a[24:1];
+              \$622 [197:174] = w2_a_end[23:0];
             end
           6'h0d:
             begin
-              \$585 [221:198] = w2_a[24:1];
-              \$585 [245:222] = w2_a_end[23:0];
+              \$622 [221:198] = w2_a[24:1];
+              \$622 [245:222] = w2_a_end[23:0];
             end
           6'h0e:
             begin
-              \$585 [269:246] = w2_a[24:1];
-              \$585 [293:270] = w2_a_end[23:0];
+              \$622 [269:246] = w2_a[24:1];
+              \$622 [293:270] = w2_a_end[23:0];
             end
           6'h13:
-              \$585 [77:54] = \$493 [23:0];
+              \$622 [77:54] = \$512 [23:0];
           6'h16:
-              \$585 [101:78] = \$494 [23:0];
+              \$622 [101:78] = \$513 [23:0];
           6'h17:
-              \$585 [125:102] = \$495 [23:0];
+              \$622 [125:102] = \$514 [23:0];
           6'h18:
-              \$585 [149:126] = \$496 [23:0];
+              \$622 [149:126] = \$515 [23:0];
           6'h02:
-              \$585 [4] = 1'h1;
+              \$622 [4] = 1'h1;
         endcase
       end
       if (w2_a[0]) begin
-        \$585  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+        \$622  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$585  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$622  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign le_old = { \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
@@ -13885,6 +14245,17 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign \rec_n.err.seq  = rec_n[415:391];
   assign \rec_n.err.phase  = rec_n[418:416];
   assign \rec_n.err.code  = rec_n[423:419];
+  assign \sp_a.end  = sp_a[0];
+  assign \sp_a.pos  = sp_a[25:1];
+  assign \sp_a.byte  = sp_a[33:26];
+  assign \sp_a.hdr  = sp_a[37:34];
+  assign \sp_a.is_list  = sp_a[38];
+  assign \sp_a.length  = sp_a[102:39];
+  assign \sp_a.hdr_trunc  = sp_a[103];
+  assign \sp_a.len_lz  = sp_a[104];
+  assign \sp_a.len_short  = sp_a[105];
+  assign \sp_a.wrapped  = sp_a[106];
+  assign \sp_a.cut  = sp_a[110:107];
   assign \sk_job.kind  = sk_job[1:0];
   assign \sk_job.seq  = sk_job[25:2];
   assign \sk_job.fld  = sk_job[31:26];
@@ -13919,11 +14290,11 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign rec_n[423:391] = rep;
   assign rec_n[390] = rep_valid;
   assign rec_n[389:0] = rec[389:0];
-  assign job_n[82] = \$375 ;
-  assign job_n[81:57] = \$373 ;
-  assign job_n[56:32] = \$372 ;
-  assign job_n[31:26] = \$369 ;
-  assign job_n[1:0] = \$366 ;
+  assign job_n[82] = \$374 ;
+  assign job_n[81:57] = \$372 ;
+  assign job_n[56:32] = \$371 ;
+  assign job_n[31:26] = \$368 ;
+  assign job_n[1:0] = \$365 ;
   assign job_n[25:2] = w2_idx[23:0];
   always @*
     \new [62:32] = 31'h00000000;
@@ -14000,15 +14371,15 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign \$265  = 1'h0;
   assign \$270  = 1'h0;
   assign \$275  = \$274 ;
-  assign \$406  = \$405 ;
-  assign \$416  = \$415 ;
-  assign \$424  = \$423 ;
-  assign \$430  = \$429 ;
-  assign \$434  = \$433 ;
-  assign \$444  = \$443 ;
-  assign \$452  = \$451 ;
-  assign \$458  = \$457 ;
-  assign \$462  = \$461 ;
+  assign \$405  = \$404 ;
+  assign \$415  = \$414 ;
+  assign \$423  = \$422 ;
+  assign \$429  = \$428 ;
+  assign \$433  = \$432 ;
+  assign \$443  = \$442 ;
+  assign \$451  = \$450 ;
+  assign \$457  = \$456 ;
+  assign \$461  = \$460 ;
   assign \$351  = w_a_end[25];
 endmodule
 
@@ -17057,8 +17428,8 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
     t4_end <= \$408 ;
   \tx_decoder_top.decoder.values.ends  ends (
     .clk(clk),
-    .\port$4593$0 (\$13 [22:0]),
-    .\port$4595$0 (\$15 [24:0]),
+    .\port$4612$0 (\$13 [22:0]),
+    .\port$4614$0 (\$15 [24:0]),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(have_last),
@@ -19939,14 +20310,14 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.values.ends (rst, \port$4593$0 , \port$4595$0 , w_en, w_rdy, r_data, r_en, r_rdy, clk);
+module \tx_decoder_top.decoder.values.ends (rst, \port$4612$0 , \port$4614$0 , w_en, w_rdy, r_data, r_en, r_rdy, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$11  = 0;
   input rst;
   wire rst;
-  input [22:0] \port$4593$0 ;
-  wire [22:0] \port$4593$0 ;
-  input [24:0] \port$4595$0 ;
-  wire [24:0] \port$4595$0 ;
+  input [22:0] \port$4612$0 ;
+  wire [22:0] \port$4612$0 ;
+  input [24:0] \port$4614$0 ;
+  wire [24:0] \port$4614$0 ;
   input w_en;
   wire w_en;
   output w_rdy;
@@ -20020,7 +20391,7 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4593$0 , \port$4595$0 , w
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$4595$0 , \port$4593$0  };
+      storage[w_port__addr] <= { \port$4614$0 , \port$4612$0  };
   end
   reg [47:0] _0_;
   always @(posedge clk) begin
@@ -20119,8 +20490,8 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4593$0 , \port$4595$0 , w
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$4595$0 , \port$4593$0  };
-  assign w_data = { \port$4595$0 , \port$4593$0  };
+  assign w_port__data = { \port$4614$0 , \port$4612$0  };
+  assign w_data = { \port$4614$0 , \port$4612$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule

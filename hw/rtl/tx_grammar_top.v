@@ -2453,33 +2453,33 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire \$364 ;
+  wire [1:0] \$364 ;
   wire [1:0] \$365 ;
-  wire [1:0] \$366 ;
+  wire \$366 ;
   wire \$367 ;
-  wire \$368 ;
-  wire [5:0] \$369 ;
+  wire [5:0] \$368 ;
+  wire \$369 ;
   wire \$37 ;
-  wire \$370 ;
+  wire [24:0] \$370 ;
   wire [24:0] \$371 ;
   wire [24:0] \$372 ;
-  wire [24:0] \$373 ;
+  wire \$373 ;
   wire \$374 ;
-  wire \$375 ;
-  wire [25:0] \$376 ;
-  wire [64:0] \$377 ;
-  wire [25:0] \$378 ;
-  wire [26:0] \$379 ;
+  wire [25:0] \$375 ;
+  wire [64:0] \$376 ;
+  wire [25:0] \$377 ;
+  wire [26:0] \$378 ;
+  wire \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire [25:0] \$381 ;
-  wire [26:0] \$382 ;
-  wire \$383 ;
+  wire [25:0] \$380 ;
+  wire [26:0] \$381 ;
+  wire \$382 ;
+  wire [25:0] \$383 ;
   wire [25:0] \$384 ;
   wire [25:0] \$385 ;
-  wire [25:0] \$386 ;
-  wire \$387 ;
-  wire [24:0] \$388 ;
+  wire \$386 ;
+  wire [24:0] \$387 ;
+  wire \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
@@ -2490,15 +2490,15 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire \$395 ;
   wire \$396 ;
   wire \$397 ;
-  wire \$398 ;
-  wire [25:0] \$399 ;
+  wire [25:0] \$398 ;
+  wire \$399 ;
   wire \$4 ;
   wire [2:0] \$40 ;
   wire \$400 ;
   wire \$401 ;
   wire \$402 ;
   wire \$403 ;
-  wire \$404 ;
+  wire [63:0] \$404 ;
   wire [63:0] \$405 ;
   wire [63:0] \$406 ;
   wire [63:0] \$407 ;
@@ -2562,148 +2562,185 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire \$46 ;
   wire [63:0] \$460 ;
   wire [63:0] \$461 ;
-  wire [63:0] \$462 ;
+  wire \$462 ;
   wire \$463 ;
-  wire \$464 ;
-  wire [24:0] \$465 ;
+  wire [24:0] \$464 ;
+  wire \$465 ;
   wire \$466 ;
   wire \$467 ;
-  wire \$468 ;
-  wire [82:0] \$469 ;
+  wire [110:0] \$468 ;
+  wire [24:0] \$469 ;
   wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire [423:0] \$473 ;
-  wire \$474 ;
+  wire [25:0] \$470 ;
+  wire [24:0] \$471 ;
+  wire [1:0] \$472 ;
+  wire [24:0] \$473 ;
+  wire [5:0] \$474 ;
   wire \$475 ;
   wire \$476 ;
   wire \$477 ;
   wire \$478 ;
-  wire \$479 ;
+  wire [24:0] \$479 ;
   wire \$48 ;
   wire \$480 ;
   wire [2:0] \$481 ;
-  wire \$482 ;
+  wire [4:0] \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
   wire \$486 ;
   wire \$487 ;
-  wire \$488 ;
+  wire [82:0] \$488 ;
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
   wire \$491 ;
-  wire \$492 ;
-  wire [24:0] \$493 ;
-  wire [24:0] \$494 ;
-  wire [24:0] \$495 ;
-  wire [24:0] \$496 ;
-  reg \$497 ;
-  reg [110:0] \$498 ;
-  reg [65:0] \$499 ;
+  wire [423:0] \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  reg [25:0] \$500 ;
-  reg \$501 ;
-  reg [24:0] \$502 ;
-  reg [24:0] \$503 ;
-  reg [25:0] \$504 ;
-  reg [24:0] \$505 ;
-  reg \$506 ;
-  reg \$507 ;
-  reg \$508 ;
-  reg \$509 ;
+  wire [2:0] \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
   wire \$51 ;
-  reg \$510 ;
-  reg \$511 ;
-  reg \$512 ;
-  reg \$513 ;
-  reg \$514 ;
-  reg [63:0] \$515 ;
-  reg [63:0] \$516 ;
-  reg [63:0] \$517 ;
-  reg [63:0] \$518 ;
-  reg [63:0] \$519 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire [24:0] \$512 ;
+  wire [24:0] \$513 ;
+  wire [24:0] \$514 ;
+  wire [24:0] \$515 ;
+  reg \$516 ;
+  reg [110:0] \$517 ;
+  reg [65:0] \$518 ;
+  reg [25:0] \$519 ;
   wire \$52 ;
-  reg [63:0] \$520 ;
-  reg \$521 ;
-  reg [110:0] \$522 ;
-  reg [65:0] \$523 ;
-  reg [25:0] \$524 ;
+  reg \$520 ;
+  reg [24:0] \$521 ;
+  reg [24:0] \$522 ;
+  reg [25:0] \$523 ;
+  reg [24:0] \$524 ;
   reg \$525 ;
-  reg [24:0] \$526 ;
-  reg [24:0] \$527 ;
-  reg [25:0] \$528 ;
-  reg [24:0] \$529 ;
+  reg \$526 ;
+  reg \$527 ;
+  reg \$528 ;
+  reg \$529 ;
   wire [2:0] \$53 ;
-  reg [1:0] \$530 ;
-  reg [24:0] \$531 ;
-  reg [2:0] \$532 ;
-  reg [5:0] \$533 ;
-  reg \$534 ;
-  reg \$535 ;
-  reg [4:0] \$536 ;
-  reg [25:0] \$537 ;
-  reg \$538 ;
-  reg \$539 ;
+  reg \$530 ;
+  reg \$531 ;
+  reg \$532 ;
+  reg \$533 ;
+  reg [63:0] \$534 ;
+  reg [63:0] \$535 ;
+  reg [63:0] \$536 ;
+  reg [63:0] \$537 ;
+  reg [63:0] \$538 ;
+  reg [63:0] \$539 ;
   wire \$54 ;
   reg \$540 ;
-  reg \$541 ;
-  reg \$542 ;
-  reg \$543 ;
+  reg [110:0] \$541 ;
+  reg [65:0] \$542 ;
+  reg [25:0] \$543 ;
   reg \$544 ;
-  reg \$545 ;
-  reg \$546 ;
-  reg \$547 ;
-  reg \$548 ;
-  reg \$549 ;
+  reg [24:0] \$545 ;
+  reg [24:0] \$546 ;
+  reg [25:0] \$547 ;
+  reg [24:0] \$548 ;
+  reg [1:0] \$549 ;
   wire \$55 ;
-  reg \$550 ;
-  reg [1:0] \$551 ;
-  reg [24:0] \$552 ;
-  reg [2:0] \$553 ;
+  reg [24:0] \$550 ;
+  reg [2:0] \$551 ;
+  reg [5:0] \$552 ;
+  reg \$553 ;
   reg \$554 ;
-  reg [65:0] \$555 ;
-  reg \$556 ;
-  reg [23:0] \$557 ;
+  reg [4:0] \$555 ;
+  reg [25:0] \$556 ;
+  reg \$557 ;
   reg \$558 ;
-  reg [110:0] \$559 ;
+  reg \$559 ;
   wire [31:0] \$56 ;
-  reg [24:0] \$560 ;
-  reg [25:0] \$561 ;
-  reg [24:0] \$562 ;
-  reg [1:0] \$563 ;
-  reg [24:0] \$564 ;
-  reg [5:0] \$565 ;
+  reg \$560 ;
+  reg \$561 ;
+  reg \$562 ;
+  reg \$563 ;
+  reg \$564 ;
+  reg \$565 ;
   reg \$566 ;
   reg \$567 ;
   reg \$568 ;
   reg \$569 ;
   wire [31:0] \$57 ;
-  reg [24:0] \$570 ;
-  reg \$571 ;
+  reg [1:0] \$570 ;
+  reg [24:0] \$571 ;
   reg [2:0] \$572 ;
-  reg [4:0] \$573 ;
-  reg \$574 ;
+  reg \$573 ;
+  reg [65:0] \$574 ;
   reg \$575 ;
-  reg \$576 ;
-  reg [82:0] \$577 ;
+  reg [23:0] \$576 ;
+  reg \$577 ;
   reg \$578 ;
-  reg [82:0] \$579 ;
+  reg [110:0] \$579 ;
   wire \$58 ;
-  reg \$580 ;
-  reg [423:0] \$581 ;
-  reg \$582 ;
-  reg [423:0] \$583 ;
-  reg \$584 ;
-  reg [423:0] \$585 ;
+  reg [24:0] \$580 ;
+  reg [25:0] \$581 ;
+  reg [24:0] \$582 ;
+  reg [1:0] \$583 ;
+  reg [24:0] \$584 ;
+  reg [5:0] \$585 ;
+  reg \$586 ;
+  reg \$587 ;
+  reg \$588 ;
+  reg \$589 ;
   wire \$59 ;
+  reg [24:0] \$590 ;
+  reg \$591 ;
+  reg [2:0] \$592 ;
+  reg [4:0] \$593 ;
+  reg \$594 ;
+  reg \$595 ;
+  reg [110:0] \$596 ;
+  reg [24:0] \$597 ;
+  reg [25:0] \$598 ;
+  reg [24:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
+  reg [1:0] \$600 ;
+  reg [24:0] \$601 ;
+  reg [5:0] \$602 ;
+  reg \$603 ;
+  reg \$604 ;
+  reg \$605 ;
+  reg \$606 ;
+  reg [24:0] \$607 ;
+  reg \$608 ;
+  reg [2:0] \$609 ;
   wire \$61 ;
+  reg [4:0] \$610 ;
+  reg \$611 ;
+  reg \$612 ;
+  reg \$613 ;
+  reg [82:0] \$614 ;
+  reg \$615 ;
+  reg [82:0] \$616 ;
+  reg \$617 ;
+  reg [423:0] \$618 ;
+  reg \$619 ;
   wire \$62 ;
+  reg [423:0] \$620 ;
+  reg \$621 ;
+  reg [423:0] \$622 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
@@ -3448,6 +3485,41 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [23:0] \sk_rec.tx_list_offset ;
   wire [2:0] \sk_rec.tx_type ;
   reg sk_rec_valid = 1'h0;
+  reg [110:0] sp_a = 111'h0000000000000000000000000000;
+  wire [7:0] \sp_a.byte ;
+  wire [3:0] \sp_a.cut ;
+  wire \sp_a.end ;
+  wire [3:0] \sp_a.hdr ;
+  wire \sp_a.hdr_trunc ;
+  wire \sp_a.is_list ;
+  wire \sp_a.len_lz ;
+  wire \sp_a.len_short ;
+  wire [63:0] \sp_a.length ;
+  wire [24:0] \sp_a.pos ;
+  wire \sp_a.wrapped ;
+  reg [25:0] sp_a_end = 26'h0000000;
+  reg [24:0] sp_a_len_sat = 25'h0000000;
+  reg [24:0] sp_a_start = 25'h0000000;
+  reg sp_close_fail = 1'h0;
+  reg [4:0] sp_code = 5'h00;
+  reg sp_convert = 1'h0;
+  reg sp_fail = 1'h0;
+  reg sp_fl_ne20 = 1'h0;
+  reg [5:0] sp_fld = 6'h00;
+  reg [24:0] sp_idx = 25'h0000000;
+  reg sp_ok_item = 1'h0;
+  reg sp_ok_open = 1'h0;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  reg [2:0] sp_phase = 3'h0;
+  reg [24:0] sp_skip = 25'h0000000;
+  reg [1:0] sp_top = 2'h0;
+  reg sp_trailing = 1'h0;
+  reg sp_valid = 1'h0;
   reg [1:0] top = 2'h0;
   reg [2:0] tx_type = 3'h0;
   wire [63:0] upd;
@@ -3602,298 +3674,389 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   reg [2:0] w_tx_type = 3'h0;
   reg w_valid = 1'h0;
   reg wver = 1'h0;
-  assign \$374  = ~ w2_a[0];
-  assign \$375  = \$374  & w2_a[106];
-  assign \$376  = i__payload[25:1] + i__payload[37:34];
-  assign \$377  = \$376  + i__payload[102:39];
-  assign \$378  = i__payload[25:1] + i__payload[37:34];
-  assign \$379  = \$378  + i__payload[64:39];
-  assign \$380  = | i__payload[102:65];
-  assign \$381  = i__payload[25:1] + i__payload[37:34];
-  assign \$382  = \$381  + i__payload[64:39];
-  assign \$383  = \$380  | \$382 [26];
-  assign \$384  = i__payload[25:1] + i__payload[37:34];
-  assign \$385  = i__payload[25:1] + 1'h1;
-  assign \$386  = i__payload[25:1] + i__payload[110:107];
-  assign \$387  = | i__payload[102:64];
-  assign \$388  = \$387  ? 25'h1ffffff : i__payload[63:39];
-  assign \$389  = ! i__payload[102:39];
-  assign \$390  = i__payload[102:39] > 1'h1;
-  assign \$391  = i__payload[102:39] > 4'h8;
-  assign \$392  = i__payload[102:39] > 6'h20;
-  assign \$393  = i__payload[102:39] != 5'h14;
-  assign \$394  = i__payload[102:39] != 6'h20;
-  assign \$395  = i__payload[102:39] != 6'h30;
-  assign \$396  = i__payload[102:39] != 18'h20000;
-  assign \$397  = i__payload[102:39] > 16'hc000;
-  assign \$398  = ! remaining;
-  assign \$399  = idx + 1'h1;
-  assign \$400  = ! a[37:34];
-  assign \$401  = a[33:26] >= 1'h1;
-  assign \$402  = \$400  & \$401 ;
-  assign \$403  = a[33:26] <= 3'h4;
-  assign \$404  = \$402  & \$403 ;
-  assign \$405  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
-  assign \$407  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$408  = \$406  | \$407 ;
-  assign \$409  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$410  = \$408  | \$409 ;
-  assign \$411  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$412  = \$410  | \$411 ;
-  assign \$413  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$414  = \$412  | \$413 ;
-  assign \$415  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$417  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$418  = \$416  | \$417 ;
-  assign \$419  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$420  = \$418  | \$419 ;
-  assign \$421  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$422  = \$420  | \$421 ;
-  assign \$423  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$425  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$426  = \$424  | \$425 ;
-  assign \$427  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$428  = \$426  | \$427 ;
-  assign \$429  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$431  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$432  = \$430  | \$431 ;
-  assign \$433  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
-  assign \$435  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$436  = \$434  | \$435 ;
-  assign \$437  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$438  = \$436  | \$437 ;
-  assign \$439  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$440  = \$438  | \$439 ;
-  assign \$441  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$442  = \$440  | \$441 ;
-  assign \$443  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$445  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$446  = \$444  | \$445 ;
-  assign \$447  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$448  = \$446  | \$447 ;
-  assign \$449  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$450  = \$448  | \$449 ;
-  assign \$451  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$453  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$454  = \$452  | \$453 ;
-  assign \$455  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$456  = \$454  | \$455 ;
-  assign \$457  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$459  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$460  = \$458  | \$459 ;
-  assign \$461  = sel[0] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$463  = a[38] & a_hi;
-  assign \$464  = ~ a_ne20;
-  assign \$465  = f_blobs + 1'h1;
-  assign \$466  = ~ o_job__valid;
-  assign \$467  = \$466  | o_job__ready;
-  assign \$468  = sk_job_valid | w2_go;
-  assign \$469  = sk_job_valid ? sk_job : job_n;
-  assign \$470  = ~ o_rec__valid;
-  assign \$471  = \$470  | o_rec__ready;
-  assign \$472  = sk_rec_valid | rec_go;
-  assign \$473  = sk_rec_valid ? sk_rec : rec_n;
-  assign \$474  = ~ halted;
-  assign \$475  = ~ w2_a[0];
-  assign \$476  = \$474  & \$475 ;
-  assign \$477  = ! w2_top;
-  assign \$478  = \$476  & \$477 ;
-  assign \$479  = ~ fail;
-  assign \$480  = \$478  & \$479 ;
-  assign \$481  = w2_a[38] ? 3'h0 : w2_a[28:26];
-  assign \$482  = ~ halted;
-  assign \$483  = ~ w2_a[0];
-  assign \$484  = \$482  & \$483 ;
-  assign \$485  = w2_top == 2'h2;
-  assign \$486  = \$484  & \$485 ;
-  assign \$487  = ~ w2_close_fail;
-  assign \$488  = \$486  & \$487 ;
-  assign \$489  = ~ w2_trailing;
-  assign \$490  = \$488  & \$489 ;
-  assign \$491  = \$490  & w2_convert;
-  assign \$492  = ~ w2_fl_ne20;
-  assign \$493  = rec[77:54] + 1'h1;
-  assign \$494  = rec[101:78] + 1'h1;
-  assign \$495  = rec[125:102] + 1'h1;
-  assign \$496  = rec[149:126] + 1'h1;
+  assign \$346  = ~ \$345 ;
+  assign \$347  = ! w_a[37:34];
+  assign \$348  = \$347  ? 4'h2 : 4'h9;
+  assign \$349  = ~ w_a[38];
+  assign \$350  = ! w_fld;
+  assign \$352  = w_a_hi | \$351 ;
+  assign w_skip = \$352  ? 25'h1ffffff : w_a_end[24:0];
+  assign \$353  = ~ sp_valid;
+  assign w_go = w_valid & \$353 ;
+  assign \$354  = ~ sk_job_valid;
+  assign \$355  = w2_valid & \$354 ;
+  assign \$356  = ~ w2_a[0];
+  assign \$357  = ~ sk_rec_valid;
+  assign \$358  = \$356  | \$357 ;
+  assign w2_go = \$355  & \$358 ;
+  assign rec_go = w2_go & w2_a[0];
+  assign \$359  = ~ halted;
+  assign fail = \$359  & w2_fail;
+  assign \$360  = ~ halted;
+  assign ok_item = \$360  & w2_ok_item;
+  assign \$361  = ~ halted;
+  assign ok_open = \$361  & w2_ok_open;
+  assign rep_valid = rec[390] | fail;
+  assign rep = rec[390] ? rec[423:391] : { w2_code, w2_phase, w2_idx };
+  assign \$362  = ~ w2_a[38];
+  assign \$363  = ok_item & \$362 ;
+  assign \$364  = \$363  ? 2'h0 : 2'h1;
+  assign \$365  = w2_a[0] ? 2'h2 : \$364 ;
+  assign \$366  = ~ w2_a[38];
+  assign \$367  = ok_item & \$366 ;
+  assign \$368  = \$367  ? w2_fld : 6'h00;
+  assign \$369  = halted | fail;
+  assign \$370  = \$369  ? w2_skip : w2_a_start;
+  assign \$371  = w2_a[0] ? 25'h0000000 : \$370 ;
+  assign \$372  = w2_a[0] ? w2_a[25:1] : w2_a_len_sat;
+  assign \$373  = ~ w2_a[0];
+  assign \$374  = \$373  & w2_a[106];
+  assign \$375  = i__payload[25:1] + i__payload[37:34];
+  assign \$376  = \$375  + i__payload[102:39];
+  assign \$377  = i__payload[25:1] + i__payload[37:34];
+  assign \$378  = \$377  + i__payload[64:39];
+  assign \$379  = | i__payload[102:65];
+  assign \$380  = i__payload[25:1] + i__payload[37:34];
+  assign \$381  = \$380  + i__payload[64:39];
+  assign \$382  = \$379  | \$381 [26];
+  assign \$383  = i__payload[25:1] + i__payload[37:34];
+  assign \$384  = i__payload[25:1] + 1'h1;
+  assign \$385  = i__payload[25:1] + i__payload[110:107];
+  assign \$386  = | i__payload[102:64];
+  assign \$387  = \$386  ? 25'h1ffffff : i__payload[63:39];
+  assign \$388  = ! i__payload[102:39];
+  assign \$389  = i__payload[102:39] > 1'h1;
+  assign \$390  = i__payload[102:39] > 4'h8;
+  assign \$391  = i__payload[102:39] > 6'h20;
+  assign \$392  = i__payload[102:39] != 5'h14;
+  assign \$393  = i__payload[102:39] != 6'h20;
+  assign \$394  = i__payload[102:39] != 6'h30;
+  assign \$395  = i__payload[102:39] != 18'h20000;
+  assign \$396  = i__payload[102:39] > 16'hc000;
+  assign \$397  = ! remaining;
+  assign \$398  = idx + 1'h1;
+  assign \$399  = ! a[37:34];
+  assign \$400  = a[33:26] >= 1'h1;
+  assign \$401  = \$399  & \$400 ;
+  assign \$402  = a[33:26] <= 3'h4;
+  assign \$403  = \$401  & \$402 ;
+  assign \$404  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
+  assign \$406  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$407  = \$405  | \$406 ;
+  assign \$408  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$409  = \$407  | \$408 ;
+  assign \$410  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$411  = \$409  | \$410 ;
+  assign \$412  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$413  = \$411  | \$412 ;
+  assign \$414  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$416  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$417  = \$415  | \$416 ;
+  assign \$418  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$419  = \$417  | \$418 ;
+  assign \$420  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$421  = \$419  | \$420 ;
+  assign \$422  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$424  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$425  = \$423  | \$424 ;
+  assign \$426  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$427  = \$425  | \$426 ;
+  assign \$428  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$430  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$431  = \$429  | \$430 ;
+  assign \$432  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
+  assign \$434  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$435  = \$433  | \$434 ;
+  assign \$436  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$437  = \$435  | \$436 ;
+  assign \$438  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$439  = \$437  | \$438 ;
+  assign \$440  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$441  = \$439  | \$440 ;
+  assign \$442  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$444  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$445  = \$443  | \$444 ;
+  assign \$446  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$447  = \$445  | \$446 ;
+  assign \$448  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$449  = \$447  | \$448 ;
+  assign \$450  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$452  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$453  = \$451  | \$452 ;
+  assign \$454  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$455  = \$453  | \$454 ;
+  assign \$456  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$458  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$459  = \$457  | \$458 ;
+  assign \$460  = sel[0] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$462  = a[38] & a_hi;
+  assign \$463  = ~ a_ne20;
+  assign \$464  = f_blobs + 1'h1;
+  assign \$465  = ~ w2_valid;
+  assign \$466  = \$465  | w2_go;
+  assign \$467  = sp_valid | w_go;
+  assign \$468  = sp_valid ? sp_a : w_a;
+  assign \$469  = sp_valid ? sp_a_start : w_a_start;
+  assign \$470  = sp_valid ? sp_a_end : w_a_end;
+  assign \$471  = sp_valid ? sp_a_len_sat : w_a_len_sat;
+  assign \$472  = sp_valid ? sp_top : w_top;
+  assign \$473  = sp_valid ? sp_idx : w_idx;
+  assign \$474  = sp_valid ? sp_fld : w_fld;
+  assign \$475  = sp_valid ? sp_convert : w_convert;
+  assign \$476  = sp_valid ? sp_close_fail : w_close_fail;
+  assign \$477  = sp_valid ? sp_trailing : w_trailing;
+  assign \$478  = sp_valid ? sp_fl_ne20 : w_fl_ne20;
+  assign \$479  = sp_valid ? sp_skip : w_skip;
+  assign \$480  = sp_valid ? sp_fail : v_fail;
+  assign \$481  = sp_valid ? sp_phase : v_phase;
+  assign \$482  = sp_valid ? sp_code : v_code;
+  assign \$483  = sp_valid ? sp_ok_item : v_ok_item;
+  assign \$484  = sp_valid ? sp_ok_open : v_ok_open;
+  assign \$485  = ~ o_job__valid;
+  assign \$486  = \$485  | o_job__ready;
+  assign \$487  = sk_job_valid | w2_go;
+  assign \$488  = sk_job_valid ? sk_job : job_n;
+  assign \$489  = ~ o_rec__valid;
+  assign \$490  = \$489  | o_rec__ready;
+  assign \$491  = sk_rec_valid | rec_go;
+  assign \$492  = sk_rec_valid ? sk_rec : rec_n;
+  assign \$493  = ~ halted;
+  assign \$494  = ~ w2_a[0];
+  assign \$495  = \$493  & \$494 ;
+  assign \$496  = ! w2_top;
+  assign \$497  = \$495  & \$496 ;
+  assign \$498  = ~ fail;
+  assign \$499  = \$497  & \$498 ;
+  assign \$500  = w2_a[38] ? 3'h0 : w2_a[28:26];
+  assign \$501  = ~ halted;
+  assign \$502  = ~ w2_a[0];
+  assign \$503  = \$501  & \$502 ;
+  assign \$504  = w2_top == 2'h2;
+  assign \$505  = \$503  & \$504 ;
+  assign \$506  = ~ w2_close_fail;
+  assign \$507  = \$505  & \$506 ;
+  assign \$508  = ~ w2_trailing;
+  assign \$509  = \$507  & \$508 ;
+  assign \$510  = \$509  & w2_convert;
+  assign \$511  = ~ w2_fl_ne20;
+  assign \$512  = rec[77:54] + 1'h1;
+  assign \$513  = rec[101:78] + 1'h1;
+  assign \$514  = rec[125:102] + 1'h1;
+  assign \$515  = rec[149:126] + 1'h1;
   always @(posedge clk)
-    a_valid <= \$497 ;
+    a_valid <= \$516 ;
   always @(posedge clk)
-    a <= \$498 ;
+    a <= \$517 ;
   always @(posedge clk)
-    a_full <= \$499 ;
+    a_full <= \$518 ;
   always @(posedge clk)
-    a_end <= \$500 ;
+    a_end <= \$519 ;
   always @(posedge clk)
-    a_hi <= \$501 ;
+    a_hi <= \$520 ;
   always @(posedge clk)
-    a_start <= \$502 ;
+    a_start <= \$521 ;
   always @(posedge clk)
-    a_p1 <= \$503 ;
+    a_p1 <= \$522 ;
   always @(posedge clk)
-    a_csize <= \$504 ;
+    a_csize <= \$523 ;
   always @(posedge clk)
-    a_len_sat <= \$505 ;
+    a_len_sat <= \$524 ;
   always @(posedge clk)
-    a_z <= \$506 ;
+    a_z <= \$525 ;
   always @(posedge clk)
-    a_gt1 <= \$507 ;
+    a_gt1 <= \$526 ;
   always @(posedge clk)
-    a_gt8 <= \$508 ;
+    a_gt8 <= \$527 ;
   always @(posedge clk)
-    a_gt32 <= \$509 ;
+    a_gt32 <= \$528 ;
   always @(posedge clk)
-    a_ne20 <= \$510 ;
+    a_ne20 <= \$529 ;
   always @(posedge clk)
-    a_ne32 <= \$511 ;
+    a_ne32 <= \$530 ;
   always @(posedge clk)
-    a_ne48 <= \$512 ;
+    a_ne48 <= \$531 ;
   always @(posedge clk)
-    a_neblob <= \$513 ;
+    a_neblob <= \$532 ;
   always @(posedge clk)
-    a_gtinit <= \$514 ;
+    a_gtinit <= \$533 ;
   always @(posedge clk)
-    frame0 <= \$515 ;
+    frame0 <= \$534 ;
   always @(posedge clk)
-    frame1 <= \$516 ;
+    frame1 <= \$535 ;
   always @(posedge clk)
-    frame2 <= \$517 ;
+    frame2 <= \$536 ;
   always @(posedge clk)
-    frame3 <= \$518 ;
+    frame3 <= \$537 ;
   always @(posedge clk)
-    frame4 <= \$519 ;
+    frame4 <= \$538 ;
   always @(posedge clk)
-    frame5 <= \$520 ;
+    frame5 <= \$539 ;
   always @(posedge clk)
-    w_valid <= \$521 ;
+    w_valid <= \$540 ;
   always @(posedge clk)
-    w_a <= \$522 ;
+    w_a <= \$541 ;
   always @(posedge clk)
-    w_a_full <= \$523 ;
+    w_a_full <= \$542 ;
   always @(posedge clk)
-    w_a_end <= \$524 ;
+    w_a_end <= \$543 ;
   always @(posedge clk)
-    w_a_hi <= \$525 ;
+    w_a_hi <= \$544 ;
   always @(posedge clk)
-    w_a_start <= \$526 ;
+    w_a_start <= \$545 ;
   always @(posedge clk)
-    w_a_p1 <= \$527 ;
+    w_a_p1 <= \$546 ;
   always @(posedge clk)
-    w_a_csize <= \$528 ;
+    w_a_csize <= \$547 ;
   always @(posedge clk)
-    w_a_len_sat <= \$529 ;
+    w_a_len_sat <= \$548 ;
   always @(posedge clk)
-    w_top <= \$530 ;
+    w_top <= \$549 ;
   always @(posedge clk)
-    w_idx <= \$531 ;
+    w_idx <= \$550 ;
   always @(posedge clk)
-    w_tx_type <= \$532 ;
+    w_tx_type <= \$551 ;
   always @(posedge clk)
-    w_fld <= \$533 ;
+    w_fld <= \$552 ;
   always @(posedge clk)
-    w_convert <= \$534 ;
+    w_convert <= \$553 ;
   always @(posedge clk)
-    w_close_fail <= \$535 ;
+    w_close_fail <= \$554 ;
   always @(posedge clk)
-    w_close_code <= \$536 ;
+    w_close_code <= \$555 ;
   always @(posedge clk)
-    w_pend_end <= \$537 ;
+    w_pend_end <= \$556 ;
   always @(posedge clk)
-    w_pend_hi <= \$538 ;
+    w_pend_hi <= \$557 ;
   always @(posedge clk)
-    w_hi_over <= \$539 ;
+    w_hi_over <= \$558 ;
   always @(posedge clk)
-    w_to_present <= \$540 ;
+    w_to_present <= \$559 ;
   always @(posedge clk)
-    w_fl_z <= \$541 ;
+    w_fl_z <= \$560 ;
   always @(posedge clk)
-    w_fl_gt1 <= \$542 ;
+    w_fl_gt1 <= \$561 ;
   always @(posedge clk)
-    w_fl_gt8 <= \$543 ;
+    w_fl_gt8 <= \$562 ;
   always @(posedge clk)
-    w_fl_gt32 <= \$544 ;
+    w_fl_gt32 <= \$563 ;
   always @(posedge clk)
-    w_fl_ne20 <= \$545 ;
+    w_fl_ne20 <= \$564 ;
   always @(posedge clk)
-    w_fl_ne32 <= \$546 ;
+    w_fl_ne32 <= \$565 ;
   always @(posedge clk)
-    w_fl_ne48 <= \$547 ;
+    w_fl_ne48 <= \$566 ;
   always @(posedge clk)
-    w_fl_neblob <= \$548 ;
+    w_fl_neblob <= \$567 ;
   always @(posedge clk)
-    w_fl_gtinit <= \$549 ;
+    w_fl_gtinit <= \$568 ;
   always @(posedge clk)
-    w_trailing <= \$550 ;
+    w_trailing <= \$569 ;
   always @(posedge clk)
-    top <= \$551 ;
+    top <= \$570 ;
   always @(posedge clk)
-    idx <= \$552 ;
+    idx <= \$571 ;
   always @(posedge clk)
-    tx_type <= \$553 ;
+    tx_type <= \$572 ;
   always @(posedge clk)
-    wver <= \$554 ;
+    wver <= \$573 ;
   always @(posedge clk)
-    hi_end <= \$555 ;
+    hi_end <= \$574 ;
   always @(posedge clk)
-    f_to_present <= \$556 ;
+    f_to_present <= \$575 ;
   always @(posedge clk)
-    f_blobs <= \$557 ;
+    f_blobs <= \$576 ;
   always @(posedge clk)
-    w2_valid <= \$558 ;
+    w2_valid <= \$577 ;
   always @(posedge clk)
-    w2_a <= \$559 ;
+    sp_valid <= \$578 ;
   always @(posedge clk)
-    w2_a_start <= \$560 ;
+    w2_a <= \$579 ;
   always @(posedge clk)
-    w2_a_end <= \$561 ;
+    w2_a_start <= \$580 ;
   always @(posedge clk)
-    w2_a_len_sat <= \$562 ;
+    w2_a_end <= \$581 ;
   always @(posedge clk)
-    w2_top <= \$563 ;
+    w2_a_len_sat <= \$582 ;
   always @(posedge clk)
-    w2_idx <= \$564 ;
+    w2_top <= \$583 ;
   always @(posedge clk)
-    w2_fld <= \$565 ;
+    w2_idx <= \$584 ;
   always @(posedge clk)
-    w2_convert <= \$566 ;
+    w2_fld <= \$585 ;
   always @(posedge clk)
-    w2_close_fail <= \$567 ;
+    w2_convert <= \$586 ;
   always @(posedge clk)
-    w2_trailing <= \$568 ;
+    w2_close_fail <= \$587 ;
   always @(posedge clk)
-    w2_fl_ne20 <= \$569 ;
+    w2_trailing <= \$588 ;
   always @(posedge clk)
-    w2_skip <= \$570 ;
+    w2_fl_ne20 <= \$589 ;
   always @(posedge clk)
-    w2_fail <= \$571 ;
+    w2_skip <= \$590 ;
   always @(posedge clk)
-    w2_phase <= \$572 ;
+    w2_fail <= \$591 ;
   always @(posedge clk)
-    w2_code <= \$573 ;
+    w2_phase <= \$592 ;
   always @(posedge clk)
-    w2_ok_item <= \$574 ;
+    w2_code <= \$593 ;
   always @(posedge clk)
-    w2_ok_open <= \$575 ;
+    w2_ok_item <= \$594 ;
   always @(posedge clk)
-    o_job__valid <= \$576 ;
+    w2_ok_open <= \$595 ;
   always @(posedge clk)
-    o_job__payload <= \$577 ;
+    sp_a <= \$596 ;
   always @(posedge clk)
-    sk_job_valid <= \$578 ;
+    sp_a_start <= \$597 ;
   always @(posedge clk)
-    sk_job <= \$579 ;
+    sp_a_end <= \$598 ;
   always @(posedge clk)
-    o_rec__valid <= \$580 ;
+    sp_a_len_sat <= \$599 ;
   always @(posedge clk)
-    o_rec__payload <= \$581 ;
+    sp_top <= \$600 ;
   always @(posedge clk)
-    sk_rec_valid <= \$582 ;
+    sp_idx <= \$601 ;
   always @(posedge clk)
-    sk_rec <= \$583 ;
+    sp_fld <= \$602 ;
   always @(posedge clk)
-    halted <= \$584 ;
+    sp_convert <= \$603 ;
   always @(posedge clk)
-    rec <= \$585 ;
+    sp_close_fail <= \$604 ;
+  always @(posedge clk)
+    sp_trailing <= \$605 ;
+  always @(posedge clk)
+    sp_fl_ne20 <= \$606 ;
+  always @(posedge clk)
+    sp_skip <= \$607 ;
+  always @(posedge clk)
+    sp_fail <= \$608 ;
+  always @(posedge clk)
+    sp_phase <= \$609 ;
+  always @(posedge clk)
+    sp_code <= \$610 ;
+  always @(posedge clk)
+    sp_ok_item <= \$611 ;
+  always @(posedge clk)
+    sp_ok_open <= \$612 ;
+  always @(posedge clk)
+    o_job__valid <= \$613 ;
+  always @(posedge clk)
+    o_job__payload <= \$614 ;
+  always @(posedge clk)
+    sk_job_valid <= \$615 ;
+  always @(posedge clk)
+    sk_job <= \$616 ;
+  always @(posedge clk)
+    o_rec__valid <= \$617 ;
+  always @(posedge clk)
+    o_rec__payload <= \$618 ;
+  always @(posedge clk)
+    sk_rec_valid <= \$619 ;
+  always @(posedge clk)
+    sk_rec <= \$620 ;
+  always @(posedge clk)
+    halted <= \$621 ;
+  always @(posedge clk)
+    rec <= \$622 ;
   assign \$1  = ~ a_valid;
   assign i__ready = \$1  | f_go;
   assign a_take = i__valid & i__ready;
@@ -4258,42 +4421,6 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \$343  = \$341  & \$342 ;
   assign \$344  = w_a[33:26] <= 3'h4;
   assign \$345  = \$343  & \$344 ;
-  assign \$346  = ~ \$345 ;
-  assign \$347  = ! w_a[37:34];
-  assign \$348  = \$347  ? 4'h2 : 4'h9;
-  assign \$349  = ~ w_a[38];
-  assign \$350  = ! w_fld;
-  assign \$352  = w_a_hi | \$351 ;
-  assign w_skip = \$352  ? 25'h1ffffff : w_a_end[24:0];
-  assign \$353  = ~ w2_valid;
-  assign \$354  = \$353  | w2_go;
-  assign w_go = w_valid & \$354 ;
-  assign \$355  = ~ sk_job_valid;
-  assign \$356  = w2_valid & \$355 ;
-  assign \$357  = ~ w2_a[0];
-  assign \$358  = ~ sk_rec_valid;
-  assign \$359  = \$357  | \$358 ;
-  assign w2_go = \$356  & \$359 ;
-  assign rec_go = w2_go & w2_a[0];
-  assign \$360  = ~ halted;
-  assign fail = \$360  & w2_fail;
-  assign \$361  = ~ halted;
-  assign ok_item = \$361  & w2_ok_item;
-  assign \$362  = ~ halted;
-  assign ok_open = \$362  & w2_ok_open;
-  assign rep_valid = rec[390] | fail;
-  assign rep = rec[390] ? rec[423:391] : { w2_code, w2_phase, w2_idx };
-  assign \$363  = ~ w2_a[38];
-  assign \$364  = ok_item & \$363 ;
-  assign \$365  = \$364  ? 2'h0 : 2'h1;
-  assign \$366  = w2_a[0] ? 2'h2 : \$365 ;
-  assign \$367  = ~ w2_a[38];
-  assign \$368  = ok_item & \$367 ;
-  assign \$369  = \$368  ? w2_fld : 6'h00;
-  assign \$370  = halted | fail;
-  assign \$371  = \$370  ? w2_skip : w2_a_start;
-  assign \$372  = w2_a[0] ? 25'h0000000 : \$371 ;
-  assign \$373  = w2_a[0] ? w2_a[25:1] : w2_a_len_sat;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     n_tx = 4'h0;
@@ -7598,416 +7725,101 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$497  = a_valid;
+    \$516  = a_valid;
     if (a_take) begin
-      \$497  = 1'h1;
+      \$516  = 1'h1;
     end else if (f_go) begin
-      \$497  = 1'h0;
+      \$516  = 1'h0;
     end
     if (rst) begin
-      \$497  = 1'h0;
+      \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$498  = a;
+    \$517  = a;
     if (a_take) begin
-      \$498  = i__payload;
+      \$517  = i__payload;
     end
     if (rst) begin
-      \$498  = 111'h0000000000000000000000000000;
+      \$517  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$499  = a_full;
+    \$518  = a_full;
     if (a_take) begin
-      \$499  = { 1'h0, \$377  };
+      \$518  = { 1'h0, \$376  };
     end
     if (rst) begin
-      \$499  = 66'h00000000000000000;
+      \$518  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$500  = a_end;
+    \$519  = a_end;
     if (a_take) begin
-      \$500  = \$379 [25:0];
+      \$519  = \$378 [25:0];
     end
     if (rst) begin
-      \$500  = 26'h0000000;
+      \$519  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$501  = a_hi;
+    \$520  = a_hi;
     if (a_take) begin
-      \$501  = \$383 ;
+      \$520  = \$382 ;
     end
     if (rst) begin
-      \$501  = 1'h0;
+      \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$502  = a_start;
+    \$521  = a_start;
     if (a_take) begin
-      \$502  = \$384 [24:0];
+      \$521  = \$383 [24:0];
     end
     if (rst) begin
-      \$502  = 25'h0000000;
+      \$521  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$503  = a_p1;
+    \$522  = a_p1;
     if (a_take) begin
-      \$503  = \$385 [24:0];
+      \$522  = \$384 [24:0];
     end
     if (rst) begin
-      \$503  = 25'h0000000;
+      \$522  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$504  = a_csize;
+    \$523  = a_csize;
     if (a_take) begin
-      \$504  = \$386 ;
+      \$523  = \$385 ;
     end
     if (rst) begin
-      \$504  = 26'h0000000;
+      \$523  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$505  = a_len_sat;
+    \$524  = a_len_sat;
     if (a_take) begin
-      \$505  = \$388 ;
+      \$524  = \$387 ;
     end
     if (rst) begin
-      \$505  = 25'h0000000;
+      \$524  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$506  = a_z;
+    \$525  = a_z;
     if (a_take) begin
-      \$506  = \$389 ;
-    end
-    if (rst) begin
-      \$506  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$507  = a_gt1;
-    if (a_take) begin
-      \$507  = \$390 ;
-    end
-    if (rst) begin
-      \$507  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$508  = a_gt8;
-    if (a_take) begin
-      \$508  = \$391 ;
-    end
-    if (rst) begin
-      \$508  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$509  = a_gt32;
-    if (a_take) begin
-      \$509  = \$392 ;
-    end
-    if (rst) begin
-      \$509  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$510  = a_ne20;
-    if (a_take) begin
-      \$510  = \$393 ;
-    end
-    if (rst) begin
-      \$510  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$511  = a_ne32;
-    if (a_take) begin
-      \$511  = \$394 ;
-    end
-    if (rst) begin
-      \$511  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$512  = a_ne48;
-    if (a_take) begin
-      \$512  = \$395 ;
-    end
-    if (rst) begin
-      \$512  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$513  = a_neblob;
-    if (a_take) begin
-      \$513  = \$396 ;
-    end
-    if (rst) begin
-      \$513  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$514  = a_gtinit;
-    if (a_take) begin
-      \$514  = \$397 ;
-    end
-    if (rst) begin
-      \$514  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$515  = frame0;
-    if (\a_take$5 ) begin
-      \$515 [63] = \$2 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$515  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$515  = \new ;
-              end else begin
-                \$515  = upd;
-              end
-        endcase
-        if (open_outer) begin
-          \$515  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
-        end
-      end
-    end
-    if (rst) begin
-      \$515  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$516  = frame1;
-    if (\a_take$5 ) begin
-      \$516 [63] = \$3 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$516  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$516  = upd;
-              end else begin
-                \$516  = \$442 ;
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$516  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$517  = frame2;
-    if (\a_take$5 ) begin
-      \$517 [63] = \$4 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$517  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$517  = \$414 ;
-              end else begin
-                \$517  = \$450 ;
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$517  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$518  = frame3;
-    if (\a_take$5 ) begin
-      \$518 [63] = \$5 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$518  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$518  = \$422 ;
-              end else begin
-                \$518  = \$456 ;
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$518  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$519  = frame4;
-    if (\a_take$5 ) begin
-      \$519 [63] = \$6 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$519  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$519  = \$428 ;
-              end else begin
-                \$519  = \$460 ;
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$519  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$520  = frame5;
-    if (\a_take$5 ) begin
-      \$520 [63] = \$7 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$520  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$520  = \$432 ;
-              end else begin
-                \$520  = \$462 ;
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$520  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$521  = w_valid;
-    if (f_go) begin
-      \$521  = 1'h1;
-    end else if (w_go) begin
-      \$521  = 1'h0;
-    end
-    if (rst) begin
-      \$521  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$522  = w_a;
-    if (f_go) begin
-      \$522  = a;
-    end
-    if (rst) begin
-      \$522  = 111'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$523  = w_a_full;
-    if (f_go) begin
-      \$523  = a_full;
-    end
-    if (rst) begin
-      \$523  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$524  = w_a_end;
-    if (f_go) begin
-      \$524  = a_end;
-    end
-    if (rst) begin
-      \$524  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$525  = w_a_hi;
-    if (f_go) begin
-      \$525  = a_hi;
+      \$525  = \$388 ;
     end
     if (rst) begin
       \$525  = 1'h0;
@@ -8015,149 +7827,274 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$526  = w_a_start;
-    if (f_go) begin
-      \$526  = a_start;
+    \$526  = a_gt1;
+    if (a_take) begin
+      \$526  = \$389 ;
     end
     if (rst) begin
-      \$526  = 25'h0000000;
+      \$526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$527  = w_a_p1;
-    if (f_go) begin
-      \$527  = a_p1;
+    \$527  = a_gt8;
+    if (a_take) begin
+      \$527  = \$390 ;
     end
     if (rst) begin
-      \$527  = 25'h0000000;
+      \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$528  = w_a_csize;
-    if (f_go) begin
-      \$528  = a_csize;
+    \$528  = a_gt32;
+    if (a_take) begin
+      \$528  = \$391 ;
     end
     if (rst) begin
-      \$528  = 26'h0000000;
+      \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$529  = w_a_len_sat;
-    if (f_go) begin
-      \$529  = a_len_sat;
+    \$529  = a_ne20;
+    if (a_take) begin
+      \$529  = \$392 ;
     end
     if (rst) begin
-      \$529  = 25'h0000000;
+      \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$530  = w_top;
-    if (f_go) begin
-      \$530  = top;
+    \$530  = a_ne32;
+    if (a_take) begin
+      \$530  = \$393 ;
     end
     if (rst) begin
-      \$530  = 2'h0;
+      \$530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$531  = w_idx;
-    if (f_go) begin
-      \$531  = idx;
+    \$531  = a_ne48;
+    if (a_take) begin
+      \$531  = \$394 ;
     end
     if (rst) begin
-      \$531  = 25'h0000000;
+      \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$532  = w_tx_type;
-    if (f_go) begin
-      \$532  = tx_type;
+    \$532  = a_neblob;
+    if (a_take) begin
+      \$532  = \$395 ;
     end
     if (rst) begin
-      \$532  = 3'h0;
+      \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$533  = w_fld;
-    if (f_go) begin
-      \$533  = fld;
+    \$533  = a_gtinit;
+    if (a_take) begin
+      \$533  = \$396 ;
     end
     if (rst) begin
-      \$533  = 6'h00;
+      \$533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$534  = w_convert;
+    \$534  = frame0;
+    if (\a_take$5 ) begin
+      \$534 [63] = \$2 ;
+    end
     if (f_go) begin
-      \$534  = convert;
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$534  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$534  = \new ;
+              end else begin
+                \$534  = upd;
+              end
+        endcase
+        if (open_outer) begin
+          \$534  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
+        end
+      end
     end
     if (rst) begin
-      \$534  = 1'h0;
+      \$534  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$535  = w_close_fail;
+    \$535  = frame1;
+    if (\a_take$5 ) begin
+      \$535 [63] = \$3 ;
+    end
     if (f_go) begin
-      \$535  = close_fail;
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$535  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$535  = upd;
+              end else begin
+                \$535  = \$441 ;
+              end
+        endcase
+      end
     end
     if (rst) begin
-      \$535  = 1'h0;
+      \$535  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$536  = w_close_code;
+    \$536  = frame2;
+    if (\a_take$5 ) begin
+      \$536 [63] = \$4 ;
+    end
     if (f_go) begin
-      \$536  = close_code;
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$536  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$536  = \$413 ;
+              end else begin
+                \$536  = \$449 ;
+              end
+        endcase
+      end
     end
     if (rst) begin
-      \$536  = 5'h00;
+      \$536  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$537  = w_pend_end;
+    \$537  = frame3;
+    if (\a_take$5 ) begin
+      \$537 [63] = \$5 ;
+    end
     if (f_go) begin
-      \$537  = pend_end;
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$537  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$537  = \$421 ;
+              end else begin
+                \$537  = \$455 ;
+              end
+        endcase
+      end
     end
     if (rst) begin
-      \$537  = 26'h0000000;
+      \$537  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$538  = w_pend_hi;
+    \$538  = frame4;
+    if (\a_take$5 ) begin
+      \$538 [63] = \$6 ;
+    end
     if (f_go) begin
-      \$538  = pend_hi;
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$538  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$538  = \$427 ;
+              end else begin
+                \$538  = \$459 ;
+              end
+        endcase
+      end
     end
     if (rst) begin
-      \$538  = 1'h0;
+      \$538  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$539  = w_hi_over;
+    \$539  = frame5;
+    if (\a_take$5 ) begin
+      \$539 [63] = \$7 ;
+    end
     if (f_go) begin
-      \$539  = hi_over;
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$539  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$539  = \$431 ;
+              end else begin
+                \$539  = \$461 ;
+              end
+        endcase
+      end
     end
     if (rst) begin
-      \$539  = 1'h0;
+      \$539  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$540  = w_to_present;
+    \$540  = w_valid;
     if (f_go) begin
-      \$540  = f_to_present;
+      \$540  = 1'h1;
+    end else if (w_go) begin
+      \$540  = 1'h0;
     end
     if (rst) begin
       \$540  = 1'h0;
@@ -8165,39 +8102,39 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$541  = w_fl_z;
+    \$541  = w_a;
     if (f_go) begin
-      \$541  = a_z;
+      \$541  = a;
     end
     if (rst) begin
-      \$541  = 1'h0;
+      \$541  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$542  = w_fl_gt1;
+    \$542  = w_a_full;
     if (f_go) begin
-      \$542  = a_gt1;
+      \$542  = a_full;
     end
     if (rst) begin
-      \$542  = 1'h0;
+      \$542  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$543  = w_fl_gt8;
+    \$543  = w_a_end;
     if (f_go) begin
-      \$543  = a_gt8;
+      \$543  = a_end;
     end
     if (rst) begin
-      \$543  = 1'h0;
+      \$543  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$544  = w_fl_gt32;
+    \$544  = w_a_hi;
     if (f_go) begin
-      \$544  = a_gt32;
+      \$544  = a_hi;
     end
     if (rst) begin
       \$544  = 1'h0;
@@ -8205,131 +8142,321 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$545  = w_fl_ne20;
+    \$545  = w_a_start;
     if (f_go) begin
-      \$545  = a_ne20;
+      \$545  = a_start;
     end
     if (rst) begin
-      \$545  = 1'h0;
+      \$545  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$546  = w_fl_ne32;
+    \$546  = w_a_p1;
     if (f_go) begin
-      \$546  = a_ne32;
+      \$546  = a_p1;
     end
     if (rst) begin
-      \$546  = 1'h0;
+      \$546  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$547  = w_fl_ne48;
+    \$547  = w_a_csize;
     if (f_go) begin
-      \$547  = a_ne48;
+      \$547  = a_csize;
     end
     if (rst) begin
-      \$547  = 1'h0;
+      \$547  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$548  = w_fl_neblob;
+    \$548  = w_a_len_sat;
     if (f_go) begin
-      \$548  = a_neblob;
+      \$548  = a_len_sat;
     end
     if (rst) begin
-      \$548  = 1'h0;
+      \$548  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$549  = w_fl_gtinit;
+    \$549  = w_top;
     if (f_go) begin
-      \$549  = a_gtinit;
+      \$549  = top;
     end
     if (rst) begin
-      \$549  = 1'h0;
+      \$549  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$550  = w_trailing;
+    \$550  = w_idx;
     if (f_go) begin
-      \$550  = \$398 ;
+      \$550  = idx;
     end
     if (rst) begin
-      \$550  = 1'h0;
+      \$550  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$551  = top;
+    \$551  = w_tx_type;
+    if (f_go) begin
+      \$551  = tx_type;
+    end
+    if (rst) begin
+      \$551  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$552  = w_fld;
+    if (f_go) begin
+      \$552  = fld;
+    end
+    if (rst) begin
+      \$552  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$553  = w_convert;
+    if (f_go) begin
+      \$553  = convert;
+    end
+    if (rst) begin
+      \$553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$554  = w_close_fail;
+    if (f_go) begin
+      \$554  = close_fail;
+    end
+    if (rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$555  = w_close_code;
+    if (f_go) begin
+      \$555  = close_code;
+    end
+    if (rst) begin
+      \$555  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$556  = w_pend_end;
+    if (f_go) begin
+      \$556  = pend_end;
+    end
+    if (rst) begin
+      \$556  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$557  = w_pend_hi;
+    if (f_go) begin
+      \$557  = pend_hi;
+    end
+    if (rst) begin
+      \$557  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$558  = w_hi_over;
+    if (f_go) begin
+      \$558  = hi_over;
+    end
+    if (rst) begin
+      \$558  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$559  = w_to_present;
+    if (f_go) begin
+      \$559  = f_to_present;
+    end
+    if (rst) begin
+      \$559  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$560  = w_fl_z;
+    if (f_go) begin
+      \$560  = a_z;
+    end
+    if (rst) begin
+      \$560  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$561  = w_fl_gt1;
+    if (f_go) begin
+      \$561  = a_gt1;
+    end
+    if (rst) begin
+      \$561  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$562  = w_fl_gt8;
+    if (f_go) begin
+      \$562  = a_gt8;
+    end
+    if (rst) begin
+      \$562  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$563  = w_fl_gt32;
+    if (f_go) begin
+      \$563  = a_gt32;
+    end
+    if (rst) begin
+      \$563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$564  = w_fl_ne20;
+    if (f_go) begin
+      \$564  = a_ne20;
+    end
+    if (rst) begin
+      \$564  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$565  = w_fl_ne32;
+    if (f_go) begin
+      \$565  = a_ne32;
+    end
+    if (rst) begin
+      \$565  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$566  = w_fl_ne48;
+    if (f_go) begin
+      \$566  = a_ne48;
+    end
+    if (rst) begin
+      \$566  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$567  = w_fl_neblob;
+    if (f_go) begin
+      \$567  = a_neblob;
+    end
+    if (rst) begin
+      \$567  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$568  = w_fl_gtinit;
+    if (f_go) begin
+      \$568  = a_gtinit;
+    end
+    if (rst) begin
+      \$568  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$569  = w_trailing;
+    if (f_go) begin
+      \$569  = \$397 ;
+    end
+    if (rst) begin
+      \$569  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$570  = top;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$551  = 2'h0;
+        \$570  = 2'h0;
       end else begin
         casez (top)
           2'h0:
               if (a[38]) begin
-              end else if (\$404 ) begin
-                \$551  = 2'h1;
+              end else if (\$403 ) begin
+                \$570  = 2'h1;
               end
         endcase
         if (open_outer) begin
-          \$551  = 2'h2;
+          \$570  = 2'h2;
         end
       end
     end
     if (rst) begin
-      \$551  = 2'h0;
+      \$570  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$552  = idx;
+    \$571  = idx;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$552  = 25'h0000000;
+        \$571  = 25'h0000000;
       end else begin
-        \$552  = \$399 [24:0];
+        \$571  = \$398 [24:0];
       end
     end
     if (rst) begin
-      \$552  = 25'h0000000;
+      \$571  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$553  = tx_type;
+    \$572  = tx_type;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$553  = 3'h0;
+        \$572  = 3'h0;
       end else begin
         casez (top)
           2'h0:
               if (a[38]) begin
-              end else if (\$404 ) begin
-                \$553  = a[28:26];
+              end else if (\$403 ) begin
+                \$572  = a[28:26];
               end
         endcase
       end
     end
     if (rst) begin
-      \$553  = 3'h0;
+      \$572  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$554  = wver;
+    \$573  = wver;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$554  = 1'h0;
+        \$573  = 1'h0;
       end else begin
         casez (top)
           2'h0:
@@ -8339,22 +8466,22 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
           2'h2:
               casez (fld)
                 6'h20:
-                    \$554  = 1'h1;
+                    \$573  = 1'h1;
               endcase
         endcase
       end
     end
     if (rst) begin
-      \$554  = 1'h0;
+      \$573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$555  = hi_end;
+    \$574  = hi_end;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$555  = 66'h00000000000000000;
+        \$574  = 66'h00000000000000000;
       end else begin
         casez (top)
           2'h0:
@@ -8362,28 +8489,28 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
           2'h1:
               /* empty */;
           2'h2:
-              if (\$463 ) begin
-                \$555  = a_full;
+              if (\$462 ) begin
+                \$574  = a_full;
               end
         endcase
         if (open_outer) begin
           if (a_hi) begin
-            \$555  = a_full;
+            \$574  = a_full;
           end
         end
       end
     end
     if (rst) begin
-      \$555  = 66'h00000000000000000;
+      \$574  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$556  = f_to_present;
+    \$575  = f_to_present;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$556  = 1'h0;
+        \$575  = 1'h0;
       end else begin
         casez (top)
           2'h0:
@@ -8395,22 +8522,22 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
                 6'h20:
                     /* empty */;
                 6'h08:
-                    \$556  = \$464 ;
+                    \$575  = \$463 ;
               endcase
         endcase
       end
     end
     if (rst) begin
-      \$556  = 1'h0;
+      \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$557  = f_blobs;
+    \$576  = f_blobs;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$557  = 24'h000000;
+        \$576  = 24'h000000;
       end else begin
         casez (top)
           2'h0:
@@ -8424,223 +8551,31 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
                 6'h08:
                     /* empty */;
                 6'h17:
-                    \$557  = \$465 [23:0];
+                    \$576  = \$464 [23:0];
               endcase
         endcase
       end
     end
     if (rst) begin
-      \$557  = 24'h000000;
+      \$576  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$558  = w2_valid;
-    if (w_go) begin
-      \$558  = 1'h1;
-    end else if (w2_go) begin
-      \$558  = 1'h0;
+    \$577  = w2_valid;
+    if (\$466 ) begin
+      \$577  = \$467 ;
     end
     if (rst) begin
-      \$558  = 1'h0;
+      \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$559  = w2_a;
-    if (w_go) begin
-      \$559  = w_a;
-    end
-    if (rst) begin
-      \$559  = 111'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$560  = w2_a_start;
-    if (w_go) begin
-      \$560  = w_a_start;
-    end
-    if (rst) begin
-      \$560  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$561  = w2_a_end;
-    if (w_go) begin
-      \$561  = w_a_end;
-    end
-    if (rst) begin
-      \$561  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$562  = w2_a_len_sat;
-    if (w_go) begin
-      \$562  = w_a_len_sat;
-    end
-    if (rst) begin
-      \$562  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$563  = w2_top;
-    if (w_go) begin
-      \$563  = w_top;
-    end
-    if (rst) begin
-      \$563  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$564  = w2_idx;
-    if (w_go) begin
-      \$564  = w_idx;
-    end
-    if (rst) begin
-      \$564  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$565  = w2_fld;
-    if (w_go) begin
-      \$565  = w_fld;
-    end
-    if (rst) begin
-      \$565  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$566  = w2_convert;
-    if (w_go) begin
-      \$566  = w_convert;
-    end
-    if (rst) begin
-      \$566  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$567  = w2_close_fail;
-    if (w_go) begin
-      \$567  = w_close_fail;
-    end
-    if (rst) begin
-      \$567  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$568  = w2_trailing;
-    if (w_go) begin
-      \$568  = w_trailing;
-    end
-    if (rst) begin
-      \$568  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$569  = w2_fl_ne20;
-    if (w_go) begin
-      \$569  = w_fl_ne20;
-    end
-    if (rst) begin
-      \$569  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$570  = w2_skip;
-    if (w_go) begin
-      \$570  = w_skip;
-    end
-    if (rst) begin
-      \$570  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$571  = w2_fail;
-    if (w_go) begin
-      \$571  = v_fail;
-    end
-    if (rst) begin
-      \$571  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$572  = w2_phase;
-    if (w_go) begin
-      \$572  = v_phase;
-    end
-    if (rst) begin
-      \$572  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$573  = w2_code;
-    if (w_go) begin
-      \$573  = v_code;
-    end
-    if (rst) begin
-      \$573  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$574  = w2_ok_item;
-    if (w_go) begin
-      \$574  = v_ok_item;
-    end
-    if (rst) begin
-      \$574  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$575  = w2_ok_open;
-    if (w_go) begin
-      \$575  = v_ok_open;
-    end
-    if (rst) begin
-      \$575  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$576  = o_job__valid;
-    if (\$467 ) begin
-      \$576  = \$468 ;
-    end
-    if (rst) begin
-      \$576  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$577  = o_job__payload;
-    if (\$467 ) begin
-      \$577  = \$469 ;
-    end
-    if (rst) begin
-      \$577  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$578  = sk_job_valid;
-    if (\$467 ) begin
+    \$578  = sp_valid;
+    if (\$466 ) begin
       \$578  = 1'h0;
-    end else if (w2_go) begin
+    end else if (w_go) begin
       \$578  = 1'h1;
     end
     if (rst) begin
@@ -8649,142 +8584,531 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$579  = sk_job;
-    if (\$467 ) begin
+    \$579  = w2_a;
+    if (\$466 ) begin
+      \$579  = \$468 ;
+    end
+    if (rst) begin
+      \$579  = 111'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$580  = w2_a_start;
+    if (\$466 ) begin
+      \$580  = \$469 ;
+    end
+    if (rst) begin
+      \$580  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$581  = w2_a_end;
+    if (\$466 ) begin
+      \$581  = \$470 ;
+    end
+    if (rst) begin
+      \$581  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$582  = w2_a_len_sat;
+    if (\$466 ) begin
+      \$582  = \$471 ;
+    end
+    if (rst) begin
+      \$582  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$583  = w2_top;
+    if (\$466 ) begin
+      \$583  = \$472 ;
+    end
+    if (rst) begin
+      \$583  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$584  = w2_idx;
+    if (\$466 ) begin
+      \$584  = \$473 ;
+    end
+    if (rst) begin
+      \$584  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$585  = w2_fld;
+    if (\$466 ) begin
+      \$585  = \$474 ;
+    end
+    if (rst) begin
+      \$585  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$586  = w2_convert;
+    if (\$466 ) begin
+      \$586  = \$475 ;
+    end
+    if (rst) begin
+      \$586  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$587  = w2_close_fail;
+    if (\$466 ) begin
+      \$587  = \$476 ;
+    end
+    if (rst) begin
+      \$587  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$588  = w2_trailing;
+    if (\$466 ) begin
+      \$588  = \$477 ;
+    end
+    if (rst) begin
+      \$588  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$589  = w2_fl_ne20;
+    if (\$466 ) begin
+      \$589  = \$478 ;
+    end
+    if (rst) begin
+      \$589  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$590  = w2_skip;
+    if (\$466 ) begin
+      \$590  = \$479 ;
+    end
+    if (rst) begin
+      \$590  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$591  = w2_fail;
+    if (\$466 ) begin
+      \$591  = \$480 ;
+    end
+    if (rst) begin
+      \$591  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$592  = w2_phase;
+    if (\$466 ) begin
+      \$592  = \$481 ;
+    end
+    if (rst) begin
+      \$592  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$593  = w2_code;
+    if (\$466 ) begin
+      \$593  = \$482 ;
+    end
+    if (rst) begin
+      \$593  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$594  = w2_ok_item;
+    if (\$466 ) begin
+      \$594  = \$483 ;
+    end
+    if (rst) begin
+      \$594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$595  = w2_ok_open;
+    if (\$466 ) begin
+      \$595  = \$484 ;
+    end
+    if (rst) begin
+      \$595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$596  = sp_a;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$596  = w_a;
+    end
+    if (rst) begin
+      \$596  = 111'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$597  = sp_a_start;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$597  = w_a_start;
+    end
+    if (rst) begin
+      \$597  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$598  = sp_a_end;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$598  = w_a_end;
+    end
+    if (rst) begin
+      \$598  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$599  = sp_a_len_sat;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$599  = w_a_len_sat;
+    end
+    if (rst) begin
+      \$599  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$600  = sp_top;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$600  = w_top;
+    end
+    if (rst) begin
+      \$600  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$601  = sp_idx;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$601  = w_idx;
+    end
+    if (rst) begin
+      \$601  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$602  = sp_fld;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$602  = w_fld;
+    end
+    if (rst) begin
+      \$602  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$603  = sp_convert;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$603  = w_convert;
+    end
+    if (rst) begin
+      \$603  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$604  = sp_close_fail;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$604  = w_close_fail;
+    end
+    if (rst) begin
+      \$604  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$605  = sp_trailing;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$605  = w_trailing;
+    end
+    if (rst) begin
+      \$605  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$606  = sp_fl_ne20;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$606  = w_fl_ne20;
+    end
+    if (rst) begin
+      \$606  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$607  = sp_skip;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$607  = w_skip;
+    end
+    if (rst) begin
+      \$607  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$608  = sp_fail;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$608  = v_fail;
+    end
+    if (rst) begin
+      \$608  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$609  = sp_phase;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$609  = v_phase;
+    end
+    if (rst) begin
+      \$609  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$610  = sp_code;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$610  = v_code;
+    end
+    if (rst) begin
+      \$610  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$611  = sp_ok_item;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$611  = v_ok_item;
+    end
+    if (rst) begin
+      \$611  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$612  = sp_ok_open;
+    if (\$466 ) begin
+    end else if (w_go) begin
+      \$612  = v_ok_open;
+    end
+    if (rst) begin
+      \$612  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$613  = o_job__valid;
+    if (\$486 ) begin
+      \$613  = \$487 ;
+    end
+    if (rst) begin
+      \$613  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$614  = o_job__payload;
+    if (\$486 ) begin
+      \$614  = \$488 ;
+    end
+    if (rst) begin
+      \$614  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$615  = sk_job_valid;
+    if (\$486 ) begin
+      \$615  = 1'h0;
     end else if (w2_go) begin
-      \$579  = job_n;
+      \$615  = 1'h1;
     end
     if (rst) begin
-      \$579  = 83'h000000000000000000000;
+      \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$580  = o_rec__valid;
-    if (\$471 ) begin
-      \$580  = \$472 ;
+    \$616  = sk_job;
+    if (\$486 ) begin
+    end else if (w2_go) begin
+      \$616  = job_n;
     end
     if (rst) begin
-      \$580  = 1'h0;
+      \$616  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$581  = o_rec__payload;
-    if (\$471 ) begin
-      \$581  = \$473 ;
+    \$617  = o_rec__valid;
+    if (\$490 ) begin
+      \$617  = \$491 ;
     end
     if (rst) begin
-      \$581  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$582  = sk_rec_valid;
-    if (\$471 ) begin
-      \$582  = 1'h0;
+    \$618  = o_rec__payload;
+    if (\$490 ) begin
+      \$618  = \$492 ;
+    end
+    if (rst) begin
+      \$618  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$619  = sk_rec_valid;
+    if (\$490 ) begin
+      \$619  = 1'h0;
     end else if (rec_go) begin
-      \$582  = 1'h1;
+      \$619  = 1'h1;
     end
     if (rst) begin
-      \$582  = 1'h0;
+      \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$583  = sk_rec;
-    if (\$471 ) begin
+    \$620  = sk_rec;
+    if (\$490 ) begin
     end else if (rec_go) begin
-      \$583  = rec_n;
+      \$620  = rec_n;
     end
     if (rst) begin
-      \$583  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$620  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$584  = halted;
+    \$621  = halted;
     if (w2_go) begin
       if (fail) begin
-        \$584  = 1'h1;
+        \$621  = 1'h1;
       end
       if (w2_a[0]) begin
-        \$584  = 1'h0;
+        \$621  = 1'h0;
       end
     end
     if (rst) begin
-      \$584  = 1'h0;
+      \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$585  = rec;
+    \$622  = rec;
     if (w2_go) begin
       if (fail) begin
-        \$585 [390] = 1'h1;
-        \$585 [423:391] = rep;
+        \$622 [390] = 1'h1;
+        \$622 [423:391] = rep;
       end
-      if (\$480 ) begin
-        \$585 [2:0] = \$481 ;
+      if (\$499 ) begin
+        \$622 [2:0] = \$500 ;
       end
       if (ok_open) begin
-        \$585 [317:294] = w2_a[24:1];
-        \$585 [341:318] = w2_a_start[23:0];
-        \$585 [389:366] = w2_a_end[23:0];
+        \$622 [317:294] = w2_a[24:1];
+        \$622 [341:318] = w2_a_start[23:0];
+        \$622 [389:366] = w2_a_end[23:0];
       end
-      if (\$491 ) begin
-        \$585 [3] = 1'h1;
+      if (\$510 ) begin
+        \$622 [3] = 1'h1;
       end
       if (ok_item) begin
         casez (w2_fld)
           6'h1f:
             begin
-              \$585 [317:294] = w2_a[24:1];
-              \$585 [341:318] = w2_a_start[23:0];
-              \$585 [389:366] = w2_a_end[23:0];
+              \$622 [317:294] = w2_a[24:1];
+              \$622 [341:318] = w2_a_start[23:0];
+              \$622 [389:366] = w2_a_end[23:0];
             end
           6'h0f, 6'h10:
-              \$585 [365:342] = w2_a[24:1];
+              \$622 [365:342] = w2_a[24:1];
           6'h08:
-              \$585 [5] = \$492 ;
+              \$622 [5] = \$511 ;
           6'h0a:
             begin
-              \$585 [29:6] = w2_a_start[23:0];
-              \$585 [53:30] = w2_a[62:39];
+              \$622 [29:6] = w2_a_start[23:0];
+              \$622 [53:30] = w2_a[62:39];
             end
           6'h0b:
             begin
-              \$585 [173:150] = w2_a[24:1];
-              \$585 [197:174] = w2_a_end[23:0];
+              \$622 [173:150] = w2_a[24:1];
+              \$622 [197:174] = w2_a_end[23:0];
             end
           6'h0d:
             begin
-              \$585 [221:198] = w2_a[24:1];
-              \$585 [245:222] = w2_a_end[23:0];
+              \$622 [221:198] = w2_a[24:1];
+              \$622 [245:222] = w2_a_end[23:0];
             end
           6'h0e:
             begin
-              \$585 [269:246] = w2_a[24:1];
-              \$585 [293:270] = w2_a_end[23:0];
+              \$622 [269:246] = w2_a[24:1];
+              \$622 [293:270] = w2_a_end[23:0];
             end
           6'h13:
-              \$585 [77:54] = \$493 [23:0];
+              \$622 [77:54] = \$512 [23:0];
           6'h16:
-              \$585 [101:78] = \$494 [23:0];
+              \$622 [101:78] = \$513 [23:0];
           6'h17:
-              \$585 [125:102] = \$495 [23:0];
+              \$622 [125:102] = \$514 [23:0];
           6'h18:
-              \$585 [149:126] = \$496 [23:0];
+              \$622 [149:126] = \$515 [23:0];
           6'h02:
-              \$585 [4] = 1'h1;
+              \$622 [4] = 1'h1;
         endcase
       end
       if (w2_a[0]) begin
-        \$585  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+        \$622  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$585  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$622  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign le_old = { \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
@@ -9128,6 +9452,17 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \rec_n.err.seq  = rec_n[415:391];
   assign \rec_n.err.phase  = rec_n[418:416];
   assign \rec_n.err.code  = rec_n[423:419];
+  assign \sp_a.end  = sp_a[0];
+  assign \sp_a.pos  = sp_a[25:1];
+  assign \sp_a.byte  = sp_a[33:26];
+  assign \sp_a.hdr  = sp_a[37:34];
+  assign \sp_a.is_list  = sp_a[38];
+  assign \sp_a.length  = sp_a[102:39];
+  assign \sp_a.hdr_trunc  = sp_a[103];
+  assign \sp_a.len_lz  = sp_a[104];
+  assign \sp_a.len_short  = sp_a[105];
+  assign \sp_a.wrapped  = sp_a[106];
+  assign \sp_a.cut  = sp_a[110:107];
   assign \sk_job.kind  = sk_job[1:0];
   assign \sk_job.seq  = sk_job[25:2];
   assign \sk_job.fld  = sk_job[31:26];
@@ -9162,11 +9497,11 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign rec_n[423:391] = rep;
   assign rec_n[390] = rep_valid;
   assign rec_n[389:0] = rec[389:0];
-  assign job_n[82] = \$375 ;
-  assign job_n[81:57] = \$373 ;
-  assign job_n[56:32] = \$372 ;
-  assign job_n[31:26] = \$369 ;
-  assign job_n[1:0] = \$366 ;
+  assign job_n[82] = \$374 ;
+  assign job_n[81:57] = \$372 ;
+  assign job_n[56:32] = \$371 ;
+  assign job_n[31:26] = \$368 ;
+  assign job_n[1:0] = \$365 ;
   assign job_n[25:2] = w2_idx[23:0];
   always @*
     \new [62:32] = 31'h00000000;
@@ -9243,15 +9578,15 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \$265  = 1'h0;
   assign \$270  = 1'h0;
   assign \$275  = \$274 ;
-  assign \$406  = \$405 ;
-  assign \$416  = \$415 ;
-  assign \$424  = \$423 ;
-  assign \$430  = \$429 ;
-  assign \$434  = \$433 ;
-  assign \$444  = \$443 ;
-  assign \$452  = \$451 ;
-  assign \$458  = \$457 ;
-  assign \$462  = \$461 ;
+  assign \$405  = \$404 ;
+  assign \$415  = \$414 ;
+  assign \$423  = \$422 ;
+  assign \$429  = \$428 ;
+  assign \$433  = \$432 ;
+  assign \$443  = \$442 ;
+  assign \$451  = \$450 ;
+  assign \$457  = \$456 ;
+  assign \$461  = \$460 ;
   assign \$351  = w_a_end[25];
 endmodule
 

@@ -399,87 +399,87 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
-  wire \$233 ;
-  wire [7:0] \$234 ;
-  wire \$235 ;
-  wire [7:0] \$236 ;
-  wire \$237 ;
-  wire [7:0] \$238 ;
-  wire \$239 ;
+  wire [7:0] \$233 ;
+  wire \$234 ;
+  wire [7:0] \$235 ;
+  wire \$236 ;
+  wire [7:0] \$237 ;
+  wire \$238 ;
+  wire [7:0] \$239 ;
   wire \$24 ;
-  wire [7:0] \$240 ;
-  wire \$241 ;
-  wire [7:0] \$242 ;
-  wire \$243 ;
-  wire [7:0] \$244 ;
-  wire \$245 ;
-  wire [7:0] \$246 ;
-  wire \$247 ;
-  wire [7:0] \$248 ;
-  wire \$249 ;
+  wire \$240 ;
+  wire [7:0] \$241 ;
+  wire \$242 ;
+  wire [7:0] \$243 ;
+  wire \$244 ;
+  wire [7:0] \$245 ;
+  wire \$246 ;
+  wire [7:0] \$247 ;
+  wire \$248 ;
+  wire [7:0] \$249 ;
   wire \$25 ;
-  wire [7:0] \$250 ;
-  wire \$251 ;
-  wire [7:0] \$252 ;
-  wire \$253 ;
-  wire [7:0] \$254 ;
-  wire \$255 ;
-  wire [7:0] \$256 ;
-  wire \$257 ;
-  wire [7:0] \$258 ;
-  wire \$259 ;
+  wire \$250 ;
+  wire [7:0] \$251 ;
+  wire \$252 ;
+  wire [7:0] \$253 ;
+  wire \$254 ;
+  wire [7:0] \$255 ;
+  wire \$256 ;
+  wire [7:0] \$257 ;
+  wire \$258 ;
+  wire [7:0] \$259 ;
   wire \$26 ;
-  wire [7:0] \$260 ;
-  wire \$261 ;
-  wire [7:0] \$262 ;
-  wire \$263 ;
-  wire [7:0] \$264 ;
-  wire \$265 ;
-  wire [7:0] \$266 ;
-  wire \$267 ;
-  wire [7:0] \$268 ;
-  wire \$269 ;
+  wire \$260 ;
+  wire [7:0] \$261 ;
+  wire \$262 ;
+  wire [7:0] \$263 ;
+  wire \$264 ;
+  wire [7:0] \$265 ;
+  wire \$266 ;
+  wire [7:0] \$267 ;
+  wire \$268 ;
+  wire [7:0] \$269 ;
   wire \$27 ;
-  wire [7:0] \$270 ;
-  wire \$271 ;
-  wire [7:0] \$272 ;
-  wire \$273 ;
-  wire [7:0] \$274 ;
-  wire \$275 ;
-  wire [7:0] \$276 ;
-  wire \$277 ;
-  wire [7:0] \$278 ;
-  wire \$279 ;
+  wire \$270 ;
+  wire [7:0] \$271 ;
+  wire \$272 ;
+  wire [7:0] \$273 ;
+  wire \$274 ;
+  wire [7:0] \$275 ;
+  wire \$276 ;
+  wire [7:0] \$277 ;
+  wire \$278 ;
+  wire [7:0] \$279 ;
   wire \$28 ;
-  wire [7:0] \$280 ;
-  wire \$281 ;
-  wire [7:0] \$282 ;
-  wire \$283 ;
-  wire [7:0] \$284 ;
-  wire \$285 ;
-  wire [7:0] \$286 ;
-  wire \$287 ;
-  wire [7:0] \$288 ;
-  wire \$289 ;
+  wire \$280 ;
+  wire [7:0] \$281 ;
+  wire \$282 ;
+  wire [7:0] \$283 ;
+  wire \$284 ;
+  wire [7:0] \$285 ;
+  wire \$286 ;
+  wire [7:0] \$287 ;
+  wire \$288 ;
+  wire [7:0] \$289 ;
   wire \$29 ;
-  wire [7:0] \$290 ;
-  wire \$291 ;
-  wire [7:0] \$292 ;
-  wire \$293 ;
-  wire [7:0] \$294 ;
-  wire \$295 ;
-  wire [7:0] \$296 ;
-  wire \$297 ;
-  wire [7:0] \$298 ;
-  wire \$299 ;
+  wire \$290 ;
+  wire [7:0] \$291 ;
+  wire \$292 ;
+  wire [7:0] \$293 ;
+  wire \$294 ;
+  wire [7:0] \$295 ;
+  wire \$296 ;
+  wire [7:0] \$297 ;
+  wire \$298 ;
+  wire [7:0] \$299 ;
   wire [6:0] \$3 ;
   wire \$30 ;
-  wire [7:0] \$300 ;
-  wire \$301 ;
-  wire [7:0] \$302 ;
-  wire \$303 ;
-  wire [7:0] \$304 ;
-  wire \$305 ;
+  wire \$300 ;
+  wire [7:0] \$301 ;
+  wire \$302 ;
+  wire [7:0] \$303 ;
+  wire \$304 ;
+  wire [7:0] \$305 ;
   wire [7:0] \$306 ;
   wire [7:0] \$307 ;
   wire [7:0] \$308 ;
@@ -510,27 +510,27 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   wire [7:0] \$330 ;
   wire [7:0] \$331 ;
   wire [7:0] \$332 ;
-  wire [7:0] \$333 ;
-  wire \$334 ;
-  wire [15:0] \$335 ;
+  wire \$333 ;
+  wire [15:0] \$334 ;
+  wire \$335 ;
   wire \$336 ;
-  wire \$337 ;
+  wire [16:0] \$337 ;
   wire [16:0] \$338 ;
-  wire [16:0] \$339 ;
+  wire [6:0] \$339 ;
   wire \$34 ;
   wire \$340 ;
   wire [6:0] \$341 ;
   wire \$342 ;
   wire [6:0] \$343 ;
-  reg \$344 ;
-  reg [279:0] \$345 ;
-  reg \$346 ;
-  reg [5:0] \$347 ;
-  reg \$348 ;
-  reg [15:0] \$349 ;
+  wire [6:0] \$344 ;
+  reg \$345 ;
+  reg [279:0] \$346 ;
+  reg \$347 ;
+  reg [5:0] \$348 ;
+  reg \$349 ;
   wire \$35 ;
-  reg [7:0] \$350 ;
-  reg [7:0] \$351 ;
+  reg [15:0] \$350 ;
+  reg [5:0] \$351 ;
   reg [7:0] \$352 ;
   reg [7:0] \$353 ;
   reg [7:0] \$354 ;
@@ -564,8 +564,10 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   wire \$38 ;
   reg [7:0] \$380 ;
   reg [7:0] \$381 ;
+  reg [7:0] \$382 ;
+  reg [7:0] \$383 ;
   wire \$39 ;
-  wire [6:0] \$4 ;
+  wire \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
@@ -701,9 +703,8 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   wire out_free;
   (* init = 1'h0 *)
   wire out_valid;
-  wire [5:0] room;
+  reg [5:0] room = 6'h04;
   wire [5:0] size;
-  wire [5:0] take;
   reg [7:0] wb0 = 8'h00;
   reg [7:0] wb1 = 8'h00;
   reg [7:0] wb10 = 8'h00;
@@ -739,432 +740,434 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   assign \$1  = ~ o__valid;
   assign out_free = \$1  | o__ready;
   assign size = is_arg ? 6'h20 : 6'h04;
-  assign \$2  = size - fill;
-  assign \$3  = fill + i__payload[67:64];
-  assign complete = \$3  >= size;
-  assign take = complete ? \$2 [5:0] : { 2'h0, i__payload[67:64] };
-  assign \$4  = i__payload[67:64] - take;
-  assign \$5  = i__payload[67:64] > 1'h0;
-  assign \$6  = i__payload[67:64] > 1'h1;
-  assign \$7  = i__payload[67:64] > 1'h0;
-  assign \$8  = i__payload[67:64] > 2'h2;
-  assign \$9  = i__payload[67:64] > 1'h1;
-  assign \$10  = i__payload[67:64] > 1'h0;
-  assign \$11  = i__payload[67:64] > 2'h3;
-  assign \$12  = i__payload[67:64] > 2'h2;
-  assign \$13  = i__payload[67:64] > 1'h1;
-  assign \$14  = i__payload[67:64] > 1'h0;
-  assign \$15  = i__payload[67:64] > 3'h4;
-  assign \$16  = i__payload[67:64] > 2'h3;
-  assign \$17  = i__payload[67:64] > 2'h2;
-  assign \$18  = i__payload[67:64] > 1'h1;
-  assign \$19  = i__payload[67:64] > 1'h0;
-  assign \$20  = i__payload[67:64] > 3'h5;
-  assign \$21  = i__payload[67:64] > 3'h4;
-  assign \$22  = i__payload[67:64] > 2'h3;
-  assign \$23  = i__payload[67:64] > 2'h2;
-  assign \$24  = i__payload[67:64] > 1'h1;
-  assign \$25  = i__payload[67:64] > 1'h0;
-  assign \$26  = i__payload[67:64] > 3'h6;
-  assign \$27  = i__payload[67:64] > 3'h5;
-  assign \$28  = i__payload[67:64] > 3'h4;
-  assign \$29  = i__payload[67:64] > 2'h3;
-  assign \$30  = i__payload[67:64] > 2'h2;
-  assign \$31  = i__payload[67:64] > 1'h1;
-  assign \$32  = i__payload[67:64] > 1'h0;
-  assign \$33  = i__payload[67:64] > 3'h7;
-  assign \$34  = i__payload[67:64] > 3'h6;
-  assign \$35  = i__payload[67:64] > 3'h5;
-  assign \$36  = i__payload[67:64] > 3'h4;
-  assign \$37  = i__payload[67:64] > 2'h3;
-  assign \$38  = i__payload[67:64] > 2'h2;
-  assign \$39  = i__payload[67:64] > 1'h1;
-  assign \$40  = i__payload[67:64] > 1'h0;
-  assign \$41  = i__payload[67:64] > 3'h7;
-  assign \$42  = i__payload[67:64] > 3'h6;
-  assign \$43  = i__payload[67:64] > 3'h5;
-  assign \$44  = i__payload[67:64] > 3'h4;
-  assign \$45  = i__payload[67:64] > 2'h3;
-  assign \$46  = i__payload[67:64] > 2'h2;
-  assign \$47  = i__payload[67:64] > 1'h1;
-  assign \$48  = i__payload[67:64] > 1'h0;
-  assign \$49  = i__payload[67:64] > 3'h7;
-  assign \$50  = i__payload[67:64] > 3'h6;
-  assign \$51  = i__payload[67:64] > 3'h5;
-  assign \$52  = i__payload[67:64] > 3'h4;
-  assign \$53  = i__payload[67:64] > 2'h3;
-  assign \$54  = i__payload[67:64] > 2'h2;
-  assign \$55  = i__payload[67:64] > 1'h1;
-  assign \$56  = i__payload[67:64] > 1'h0;
-  assign \$57  = i__payload[67:64] > 3'h7;
-  assign \$58  = i__payload[67:64] > 3'h6;
-  assign \$59  = i__payload[67:64] > 3'h5;
-  assign \$60  = i__payload[67:64] > 3'h4;
-  assign \$61  = i__payload[67:64] > 2'h3;
-  assign \$62  = i__payload[67:64] > 2'h2;
-  assign \$63  = i__payload[67:64] > 1'h1;
-  assign \$64  = i__payload[67:64] > 1'h0;
-  assign \$65  = i__payload[67:64] > 3'h7;
-  assign \$66  = i__payload[67:64] > 3'h6;
-  assign \$67  = i__payload[67:64] > 3'h5;
-  assign \$68  = i__payload[67:64] > 3'h4;
-  assign \$69  = i__payload[67:64] > 2'h3;
-  assign \$70  = i__payload[67:64] > 2'h2;
-  assign \$71  = i__payload[67:64] > 1'h1;
-  assign \$72  = i__payload[67:64] > 1'h0;
-  assign \$73  = i__payload[67:64] > 3'h7;
-  assign \$74  = i__payload[67:64] > 3'h6;
-  assign \$75  = i__payload[67:64] > 3'h5;
-  assign \$76  = i__payload[67:64] > 3'h4;
-  assign \$77  = i__payload[67:64] > 2'h3;
-  assign \$78  = i__payload[67:64] > 2'h2;
-  assign \$79  = i__payload[67:64] > 1'h1;
-  assign \$80  = i__payload[67:64] > 1'h0;
-  assign \$81  = i__payload[67:64] > 3'h7;
-  assign \$82  = i__payload[67:64] > 3'h6;
-  assign \$83  = i__payload[67:64] > 3'h5;
-  assign \$84  = i__payload[67:64] > 3'h4;
-  assign \$85  = i__payload[67:64] > 2'h3;
-  assign \$86  = i__payload[67:64] > 2'h2;
-  assign \$87  = i__payload[67:64] > 1'h1;
-  assign \$88  = i__payload[67:64] > 1'h0;
-  assign \$89  = i__payload[67:64] > 3'h7;
-  assign \$90  = i__payload[67:64] > 3'h6;
-  assign \$91  = i__payload[67:64] > 3'h5;
-  assign \$92  = i__payload[67:64] > 3'h4;
-  assign \$93  = i__payload[67:64] > 2'h3;
-  assign \$94  = i__payload[67:64] > 2'h2;
-  assign \$95  = i__payload[67:64] > 1'h1;
-  assign \$96  = i__payload[67:64] > 1'h0;
-  assign \$97  = i__payload[67:64] > 3'h7;
-  assign \$98  = i__payload[67:64] > 3'h6;
-  assign \$99  = i__payload[67:64] > 3'h5;
-  assign \$100  = i__payload[67:64] > 3'h4;
-  assign \$101  = i__payload[67:64] > 2'h3;
-  assign \$102  = i__payload[67:64] > 2'h2;
-  assign \$103  = i__payload[67:64] > 1'h1;
-  assign \$104  = i__payload[67:64] > 1'h0;
-  assign \$105  = i__payload[67:64] > 3'h7;
-  assign \$106  = i__payload[67:64] > 3'h6;
-  assign \$107  = i__payload[67:64] > 3'h5;
-  assign \$108  = i__payload[67:64] > 3'h4;
-  assign \$109  = i__payload[67:64] > 2'h3;
-  assign \$110  = i__payload[67:64] > 2'h2;
-  assign \$111  = i__payload[67:64] > 1'h1;
-  assign \$112  = i__payload[67:64] > 1'h0;
-  assign \$113  = i__payload[67:64] > 3'h7;
-  assign \$114  = i__payload[67:64] > 3'h6;
-  assign \$115  = i__payload[67:64] > 3'h5;
-  assign \$116  = i__payload[67:64] > 3'h4;
-  assign \$117  = i__payload[67:64] > 2'h3;
-  assign \$118  = i__payload[67:64] > 2'h2;
-  assign \$119  = i__payload[67:64] > 1'h1;
-  assign \$120  = i__payload[67:64] > 1'h0;
-  assign \$121  = i__payload[67:64] > 3'h7;
-  assign \$122  = i__payload[67:64] > 3'h6;
-  assign \$123  = i__payload[67:64] > 3'h5;
-  assign \$124  = i__payload[67:64] > 3'h4;
-  assign \$125  = i__payload[67:64] > 2'h3;
-  assign \$126  = i__payload[67:64] > 2'h2;
-  assign \$127  = i__payload[67:64] > 1'h1;
-  assign \$128  = i__payload[67:64] > 1'h0;
-  assign \$129  = i__payload[67:64] > 3'h7;
-  assign \$130  = i__payload[67:64] > 3'h6;
-  assign \$131  = i__payload[67:64] > 3'h5;
-  assign \$132  = i__payload[67:64] > 3'h4;
-  assign \$133  = i__payload[67:64] > 2'h3;
-  assign \$134  = i__payload[67:64] > 2'h2;
-  assign \$135  = i__payload[67:64] > 1'h1;
-  assign \$136  = i__payload[67:64] > 1'h0;
-  assign \$137  = i__payload[67:64] > 3'h7;
-  assign \$138  = i__payload[67:64] > 3'h6;
-  assign \$139  = i__payload[67:64] > 3'h5;
-  assign \$140  = i__payload[67:64] > 3'h4;
-  assign \$141  = i__payload[67:64] > 2'h3;
-  assign \$142  = i__payload[67:64] > 2'h2;
-  assign \$143  = i__payload[67:64] > 1'h1;
-  assign \$144  = i__payload[67:64] > 1'h0;
-  assign \$145  = i__payload[67:64] > 3'h7;
-  assign \$146  = i__payload[67:64] > 3'h6;
-  assign \$147  = i__payload[67:64] > 3'h5;
-  assign \$148  = i__payload[67:64] > 3'h4;
-  assign \$149  = i__payload[67:64] > 2'h3;
-  assign \$150  = i__payload[67:64] > 2'h2;
-  assign \$151  = i__payload[67:64] > 1'h1;
-  assign \$152  = i__payload[67:64] > 1'h0;
-  assign \$153  = i__payload[67:64] > 3'h7;
-  assign \$154  = i__payload[67:64] > 3'h6;
-  assign \$155  = i__payload[67:64] > 3'h5;
-  assign \$156  = i__payload[67:64] > 3'h4;
-  assign \$157  = i__payload[67:64] > 2'h3;
-  assign \$158  = i__payload[67:64] > 2'h2;
-  assign \$159  = i__payload[67:64] > 1'h1;
-  assign \$160  = i__payload[67:64] > 1'h0;
-  assign \$161  = i__payload[67:64] > 3'h7;
-  assign \$162  = i__payload[67:64] > 3'h6;
-  assign \$163  = i__payload[67:64] > 3'h5;
-  assign \$164  = i__payload[67:64] > 3'h4;
-  assign \$165  = i__payload[67:64] > 2'h3;
-  assign \$166  = i__payload[67:64] > 2'h2;
-  assign \$167  = i__payload[67:64] > 1'h1;
-  assign \$168  = i__payload[67:64] > 1'h0;
-  assign \$169  = i__payload[67:64] > 3'h7;
-  assign \$170  = i__payload[67:64] > 3'h6;
-  assign \$171  = i__payload[67:64] > 3'h5;
-  assign \$172  = i__payload[67:64] > 3'h4;
-  assign \$173  = i__payload[67:64] > 2'h3;
-  assign \$174  = i__payload[67:64] > 2'h2;
-  assign \$175  = i__payload[67:64] > 1'h1;
-  assign \$176  = i__payload[67:64] > 1'h0;
-  assign \$177  = i__payload[67:64] > 3'h7;
-  assign \$178  = i__payload[67:64] > 3'h6;
-  assign \$179  = i__payload[67:64] > 3'h5;
-  assign \$180  = i__payload[67:64] > 3'h4;
-  assign \$181  = i__payload[67:64] > 2'h3;
-  assign \$182  = i__payload[67:64] > 2'h2;
-  assign \$183  = i__payload[67:64] > 1'h1;
-  assign \$184  = i__payload[67:64] > 1'h0;
-  assign \$185  = i__payload[67:64] > 3'h7;
-  assign \$186  = i__payload[67:64] > 3'h6;
-  assign \$187  = i__payload[67:64] > 3'h5;
-  assign \$188  = i__payload[67:64] > 3'h4;
-  assign \$189  = i__payload[67:64] > 2'h3;
-  assign \$190  = i__payload[67:64] > 2'h2;
-  assign \$191  = i__payload[67:64] > 1'h1;
-  assign \$192  = i__payload[67:64] > 1'h0;
-  assign \$193  = i__payload[67:64] > 3'h7;
-  assign \$194  = i__payload[67:64] > 3'h6;
-  assign \$195  = i__payload[67:64] > 3'h5;
-  assign \$196  = i__payload[67:64] > 3'h4;
-  assign \$197  = i__payload[67:64] > 2'h3;
-  assign \$198  = i__payload[67:64] > 2'h2;
-  assign \$199  = i__payload[67:64] > 1'h1;
-  assign \$200  = i__payload[67:64] > 1'h0;
-  assign \$201  = i__payload[67:64] > 3'h7;
-  assign \$202  = i__payload[67:64] > 3'h6;
-  assign \$203  = i__payload[67:64] > 3'h5;
-  assign \$204  = i__payload[67:64] > 3'h4;
-  assign \$205  = i__payload[67:64] > 2'h3;
-  assign \$206  = i__payload[67:64] > 2'h2;
-  assign \$207  = i__payload[67:64] > 1'h1;
-  assign \$208  = i__payload[67:64] > 1'h0;
-  assign \$209  = i__payload[67:64] > 3'h7;
-  assign \$210  = i__payload[67:64] > 3'h6;
-  assign \$211  = i__payload[67:64] > 3'h5;
-  assign \$212  = i__payload[67:64] > 3'h4;
-  assign \$213  = i__payload[67:64] > 2'h3;
-  assign \$214  = i__payload[67:64] > 2'h2;
-  assign \$215  = i__payload[67:64] > 1'h1;
-  assign \$216  = i__payload[67:64] > 1'h0;
-  assign \$217  = i__payload[67:64] > 3'h7;
-  assign \$218  = i__payload[67:64] > 3'h6;
-  assign \$219  = i__payload[67:64] > 3'h5;
-  assign \$220  = i__payload[67:64] > 3'h4;
-  assign \$221  = i__payload[67:64] > 2'h3;
-  assign \$222  = i__payload[67:64] > 2'h2;
-  assign \$223  = i__payload[67:64] > 1'h1;
-  assign \$224  = i__payload[67:64] > 1'h0;
-  assign \$225  = i__payload[67:64] > 3'h7;
-  assign \$226  = i__payload[67:64] > 3'h6;
-  assign \$227  = i__payload[67:64] > 3'h5;
-  assign \$228  = i__payload[67:64] > 3'h4;
-  assign \$229  = i__payload[67:64] > 2'h3;
-  assign \$230  = i__payload[67:64] > 2'h2;
-  assign \$231  = i__payload[67:64] > 1'h1;
-  assign \$232  = i__payload[67:64] > 1'h0;
-  assign \$233  = \$4 [3:0] > 1'h0;
-  assign \$234  = \$233  ? i__payload[7:0] : 8'h00;
-  assign \$235  = \$4 [3:0] > 1'h0;
-  assign \$236  = \$235  ? i__payload[15:8] : 8'h00;
-  assign \$237  = \$4 [3:0] > 1'h0;
-  assign \$238  = \$237  ? i__payload[23:16] : 8'h00;
-  assign \$239  = \$4 [3:0] > 1'h0;
-  assign \$240  = \$239  ? i__payload[31:24] : 8'h00;
-  assign \$241  = \$4 [3:0] > 1'h0;
-  assign \$242  = \$241  ? i__payload[39:32] : 8'h00;
-  assign \$243  = \$4 [3:0] > 1'h0;
-  assign \$244  = \$243  ? i__payload[47:40] : 8'h00;
-  assign \$245  = \$4 [3:0] > 1'h0;
-  assign \$246  = \$245  ? i__payload[55:48] : 8'h00;
-  assign \$247  = \$4 [3:0] > 1'h0;
-  assign \$248  = \$247  ? i__payload[63:56] : 8'h00;
-  assign \$249  = \$4 [3:0] > 1'h1;
-  assign \$250  = \$249  ? i__payload[15:8] : 8'h00;
-  assign \$251  = \$4 [3:0] > 1'h1;
-  assign \$252  = \$251  ? i__payload[23:16] : 8'h00;
-  assign \$253  = \$4 [3:0] > 1'h1;
-  assign \$254  = \$253  ? i__payload[31:24] : 8'h00;
-  assign \$255  = \$4 [3:0] > 1'h1;
-  assign \$256  = \$255  ? i__payload[39:32] : 8'h00;
-  assign \$257  = \$4 [3:0] > 1'h1;
-  assign \$258  = \$257  ? i__payload[47:40] : 8'h00;
-  assign \$259  = \$4 [3:0] > 1'h1;
-  assign \$260  = \$259  ? i__payload[55:48] : 8'h00;
-  assign \$261  = \$4 [3:0] > 1'h1;
-  assign \$262  = \$261  ? i__payload[63:56] : 8'h00;
-  assign \$263  = \$4 [3:0] > 2'h2;
-  assign \$264  = \$263  ? i__payload[23:16] : 8'h00;
-  assign \$265  = \$4 [3:0] > 2'h2;
-  assign \$266  = \$265  ? i__payload[31:24] : 8'h00;
-  assign \$267  = \$4 [3:0] > 2'h2;
-  assign \$268  = \$267  ? i__payload[39:32] : 8'h00;
-  assign \$269  = \$4 [3:0] > 2'h2;
-  assign \$270  = \$269  ? i__payload[47:40] : 8'h00;
-  assign \$271  = \$4 [3:0] > 2'h2;
-  assign \$272  = \$271  ? i__payload[55:48] : 8'h00;
-  assign \$273  = \$4 [3:0] > 2'h2;
-  assign \$274  = \$273  ? i__payload[63:56] : 8'h00;
-  assign \$275  = \$4 [3:0] > 2'h3;
-  assign \$276  = \$275  ? i__payload[31:24] : 8'h00;
-  assign \$277  = \$4 [3:0] > 2'h3;
-  assign \$278  = \$277  ? i__payload[39:32] : 8'h00;
-  assign \$279  = \$4 [3:0] > 2'h3;
-  assign \$280  = \$279  ? i__payload[47:40] : 8'h00;
-  assign \$281  = \$4 [3:0] > 2'h3;
-  assign \$282  = \$281  ? i__payload[55:48] : 8'h00;
-  assign \$283  = \$4 [3:0] > 2'h3;
-  assign \$284  = \$283  ? i__payload[63:56] : 8'h00;
-  assign \$285  = \$4 [3:0] > 3'h4;
-  assign \$286  = \$285  ? i__payload[39:32] : 8'h00;
-  assign \$287  = \$4 [3:0] > 3'h4;
-  assign \$288  = \$287  ? i__payload[47:40] : 8'h00;
-  assign \$289  = \$4 [3:0] > 3'h4;
-  assign \$290  = \$289  ? i__payload[55:48] : 8'h00;
-  assign \$291  = \$4 [3:0] > 3'h4;
-  assign \$292  = \$291  ? i__payload[63:56] : 8'h00;
-  assign \$293  = \$4 [3:0] > 3'h5;
-  assign \$294  = \$293  ? i__payload[47:40] : 8'h00;
-  assign \$295  = \$4 [3:0] > 3'h5;
-  assign \$296  = \$295  ? i__payload[55:48] : 8'h00;
-  assign \$297  = \$4 [3:0] > 3'h5;
-  assign \$298  = \$297  ? i__payload[63:56] : 8'h00;
-  assign \$299  = \$4 [3:0] > 3'h6;
-  assign \$300  = \$299  ? i__payload[55:48] : 8'h00;
-  assign \$301  = \$4 [3:0] > 3'h6;
-  assign \$302  = \$301  ? i__payload[63:56] : 8'h00;
-  assign \$303  = \$4 [3:0] > 3'h7;
-  assign \$304  = \$303  ? i__payload[63:56] : 8'h00;
-  assign \$305  = i__valid & out_free;
-  assign \$306  = is_arg ? merged31 : 8'h00;
-  assign \$307  = is_arg ? merged30 : 8'h00;
-  assign \$308  = is_arg ? merged29 : 8'h00;
-  assign \$309  = is_arg ? merged28 : 8'h00;
-  assign \$310  = is_arg ? merged27 : 8'h00;
-  assign \$311  = is_arg ? merged26 : 8'h00;
-  assign \$312  = is_arg ? merged25 : 8'h00;
-  assign \$313  = is_arg ? merged24 : 8'h00;
-  assign \$314  = is_arg ? merged23 : 8'h00;
-  assign \$315  = is_arg ? merged22 : 8'h00;
-  assign \$316  = is_arg ? merged21 : 8'h00;
-  assign \$317  = is_arg ? merged20 : 8'h00;
-  assign \$318  = is_arg ? merged19 : 8'h00;
-  assign \$319  = is_arg ? merged18 : 8'h00;
-  assign \$320  = is_arg ? merged17 : 8'h00;
-  assign \$321  = is_arg ? merged16 : 8'h00;
-  assign \$322  = is_arg ? merged15 : 8'h00;
-  assign \$323  = is_arg ? merged14 : 8'h00;
-  assign \$324  = is_arg ? merged13 : 8'h00;
-  assign \$325  = is_arg ? merged12 : 8'h00;
-  assign \$326  = is_arg ? merged11 : 8'h00;
-  assign \$327  = is_arg ? merged10 : 8'h00;
-  assign \$328  = is_arg ? merged9 : 8'h00;
-  assign \$329  = is_arg ? merged8 : 8'h00;
-  assign \$330  = is_arg ? merged7 : 8'h00;
-  assign \$331  = is_arg ? merged6 : 8'h00;
-  assign \$332  = is_arg ? merged5 : 8'h00;
-  assign \$333  = is_arg ? merged4 : 8'h00;
-  assign \$334  = is_arg ? 1'h1 : 1'h0;
-  assign \$335  = is_arg ? index : 16'h0000;
-  assign \$336  = ! \$4 [3:0];
-  assign \$337  = i__payload[68] & \$336 ;
-  assign \$338  = index + 1'h1;
-  assign \$339  = is_arg ? \$338  : 17'h00000;
-  assign \$340  = | \$4 [3:0];
+  assign complete = i__payload[67:64] >= room;
+  assign \$2  = i__payload[67:64] - room;
+  assign \$3  = complete ? \$2  : 7'h00;
+  assign \$4  = i__payload[67:64] > 1'h0;
+  assign \$5  = i__payload[67:64] > 1'h1;
+  assign \$6  = i__payload[67:64] > 1'h0;
+  assign \$7  = i__payload[67:64] > 2'h2;
+  assign \$8  = i__payload[67:64] > 1'h1;
+  assign \$9  = i__payload[67:64] > 1'h0;
+  assign \$10  = i__payload[67:64] > 2'h3;
+  assign \$11  = i__payload[67:64] > 2'h2;
+  assign \$12  = i__payload[67:64] > 1'h1;
+  assign \$13  = i__payload[67:64] > 1'h0;
+  assign \$14  = i__payload[67:64] > 3'h4;
+  assign \$15  = i__payload[67:64] > 2'h3;
+  assign \$16  = i__payload[67:64] > 2'h2;
+  assign \$17  = i__payload[67:64] > 1'h1;
+  assign \$18  = i__payload[67:64] > 1'h0;
+  assign \$19  = i__payload[67:64] > 3'h5;
+  assign \$20  = i__payload[67:64] > 3'h4;
+  assign \$21  = i__payload[67:64] > 2'h3;
+  assign \$22  = i__payload[67:64] > 2'h2;
+  assign \$23  = i__payload[67:64] > 1'h1;
+  assign \$24  = i__payload[67:64] > 1'h0;
+  assign \$25  = i__payload[67:64] > 3'h6;
+  assign \$26  = i__payload[67:64] > 3'h5;
+  assign \$27  = i__payload[67:64] > 3'h4;
+  assign \$28  = i__payload[67:64] > 2'h3;
+  assign \$29  = i__payload[67:64] > 2'h2;
+  assign \$30  = i__payload[67:64] > 1'h1;
+  assign \$31  = i__payload[67:64] > 1'h0;
+  assign \$32  = i__payload[67:64] > 3'h7;
+  assign \$33  = i__payload[67:64] > 3'h6;
+  assign \$34  = i__payload[67:64] > 3'h5;
+  assign \$35  = i__payload[67:64] > 3'h4;
+  assign \$36  = i__payload[67:64] > 2'h3;
+  assign \$37  = i__payload[67:64] > 2'h2;
+  assign \$38  = i__payload[67:64] > 1'h1;
+  assign \$39  = i__payload[67:64] > 1'h0;
+  assign \$40  = i__payload[67:64] > 3'h7;
+  assign \$41  = i__payload[67:64] > 3'h6;
+  assign \$42  = i__payload[67:64] > 3'h5;
+  assign \$43  = i__payload[67:64] > 3'h4;
+  assign \$44  = i__payload[67:64] > 2'h3;
+  assign \$45  = i__payload[67:64] > 2'h2;
+  assign \$46  = i__payload[67:64] > 1'h1;
+  assign \$47  = i__payload[67:64] > 1'h0;
+  assign \$48  = i__payload[67:64] > 3'h7;
+  assign \$49  = i__payload[67:64] > 3'h6;
+  assign \$50  = i__payload[67:64] > 3'h5;
+  assign \$51  = i__payload[67:64] > 3'h4;
+  assign \$52  = i__payload[67:64] > 2'h3;
+  assign \$53  = i__payload[67:64] > 2'h2;
+  assign \$54  = i__payload[67:64] > 1'h1;
+  assign \$55  = i__payload[67:64] > 1'h0;
+  assign \$56  = i__payload[67:64] > 3'h7;
+  assign \$57  = i__payload[67:64] > 3'h6;
+  assign \$58  = i__payload[67:64] > 3'h5;
+  assign \$59  = i__payload[67:64] > 3'h4;
+  assign \$60  = i__payload[67:64] > 2'h3;
+  assign \$61  = i__payload[67:64] > 2'h2;
+  assign \$62  = i__payload[67:64] > 1'h1;
+  assign \$63  = i__payload[67:64] > 1'h0;
+  assign \$64  = i__payload[67:64] > 3'h7;
+  assign \$65  = i__payload[67:64] > 3'h6;
+  assign \$66  = i__payload[67:64] > 3'h5;
+  assign \$67  = i__payload[67:64] > 3'h4;
+  assign \$68  = i__payload[67:64] > 2'h3;
+  assign \$69  = i__payload[67:64] > 2'h2;
+  assign \$70  = i__payload[67:64] > 1'h1;
+  assign \$71  = i__payload[67:64] > 1'h0;
+  assign \$72  = i__payload[67:64] > 3'h7;
+  assign \$73  = i__payload[67:64] > 3'h6;
+  assign \$74  = i__payload[67:64] > 3'h5;
+  assign \$75  = i__payload[67:64] > 3'h4;
+  assign \$76  = i__payload[67:64] > 2'h3;
+  assign \$77  = i__payload[67:64] > 2'h2;
+  assign \$78  = i__payload[67:64] > 1'h1;
+  assign \$79  = i__payload[67:64] > 1'h0;
+  assign \$80  = i__payload[67:64] > 3'h7;
+  assign \$81  = i__payload[67:64] > 3'h6;
+  assign \$82  = i__payload[67:64] > 3'h5;
+  assign \$83  = i__payload[67:64] > 3'h4;
+  assign \$84  = i__payload[67:64] > 2'h3;
+  assign \$85  = i__payload[67:64] > 2'h2;
+  assign \$86  = i__payload[67:64] > 1'h1;
+  assign \$87  = i__payload[67:64] > 1'h0;
+  assign \$88  = i__payload[67:64] > 3'h7;
+  assign \$89  = i__payload[67:64] > 3'h6;
+  assign \$90  = i__payload[67:64] > 3'h5;
+  assign \$91  = i__payload[67:64] > 3'h4;
+  assign \$92  = i__payload[67:64] > 2'h3;
+  assign \$93  = i__payload[67:64] > 2'h2;
+  assign \$94  = i__payload[67:64] > 1'h1;
+  assign \$95  = i__payload[67:64] > 1'h0;
+  assign \$96  = i__payload[67:64] > 3'h7;
+  assign \$97  = i__payload[67:64] > 3'h6;
+  assign \$98  = i__payload[67:64] > 3'h5;
+  assign \$99  = i__payload[67:64] > 3'h4;
+  assign \$100  = i__payload[67:64] > 2'h3;
+  assign \$101  = i__payload[67:64] > 2'h2;
+  assign \$102  = i__payload[67:64] > 1'h1;
+  assign \$103  = i__payload[67:64] > 1'h0;
+  assign \$104  = i__payload[67:64] > 3'h7;
+  assign \$105  = i__payload[67:64] > 3'h6;
+  assign \$106  = i__payload[67:64] > 3'h5;
+  assign \$107  = i__payload[67:64] > 3'h4;
+  assign \$108  = i__payload[67:64] > 2'h3;
+  assign \$109  = i__payload[67:64] > 2'h2;
+  assign \$110  = i__payload[67:64] > 1'h1;
+  assign \$111  = i__payload[67:64] > 1'h0;
+  assign \$112  = i__payload[67:64] > 3'h7;
+  assign \$113  = i__payload[67:64] > 3'h6;
+  assign \$114  = i__payload[67:64] > 3'h5;
+  assign \$115  = i__payload[67:64] > 3'h4;
+  assign \$116  = i__payload[67:64] > 2'h3;
+  assign \$117  = i__payload[67:64] > 2'h2;
+  assign \$118  = i__payload[67:64] > 1'h1;
+  assign \$119  = i__payload[67:64] > 1'h0;
+  assign \$120  = i__payload[67:64] > 3'h7;
+  assign \$121  = i__payload[67:64] > 3'h6;
+  assign \$122  = i__payload[67:64] > 3'h5;
+  assign \$123  = i__payload[67:64] > 3'h4;
+  assign \$124  = i__payload[67:64] > 2'h3;
+  assign \$125  = i__payload[67:64] > 2'h2;
+  assign \$126  = i__payload[67:64] > 1'h1;
+  assign \$127  = i__payload[67:64] > 1'h0;
+  assign \$128  = i__payload[67:64] > 3'h7;
+  assign \$129  = i__payload[67:64] > 3'h6;
+  assign \$130  = i__payload[67:64] > 3'h5;
+  assign \$131  = i__payload[67:64] > 3'h4;
+  assign \$132  = i__payload[67:64] > 2'h3;
+  assign \$133  = i__payload[67:64] > 2'h2;
+  assign \$134  = i__payload[67:64] > 1'h1;
+  assign \$135  = i__payload[67:64] > 1'h0;
+  assign \$136  = i__payload[67:64] > 3'h7;
+  assign \$137  = i__payload[67:64] > 3'h6;
+  assign \$138  = i__payload[67:64] > 3'h5;
+  assign \$139  = i__payload[67:64] > 3'h4;
+  assign \$140  = i__payload[67:64] > 2'h3;
+  assign \$141  = i__payload[67:64] > 2'h2;
+  assign \$142  = i__payload[67:64] > 1'h1;
+  assign \$143  = i__payload[67:64] > 1'h0;
+  assign \$144  = i__payload[67:64] > 3'h7;
+  assign \$145  = i__payload[67:64] > 3'h6;
+  assign \$146  = i__payload[67:64] > 3'h5;
+  assign \$147  = i__payload[67:64] > 3'h4;
+  assign \$148  = i__payload[67:64] > 2'h3;
+  assign \$149  = i__payload[67:64] > 2'h2;
+  assign \$150  = i__payload[67:64] > 1'h1;
+  assign \$151  = i__payload[67:64] > 1'h0;
+  assign \$152  = i__payload[67:64] > 3'h7;
+  assign \$153  = i__payload[67:64] > 3'h6;
+  assign \$154  = i__payload[67:64] > 3'h5;
+  assign \$155  = i__payload[67:64] > 3'h4;
+  assign \$156  = i__payload[67:64] > 2'h3;
+  assign \$157  = i__payload[67:64] > 2'h2;
+  assign \$158  = i__payload[67:64] > 1'h1;
+  assign \$159  = i__payload[67:64] > 1'h0;
+  assign \$160  = i__payload[67:64] > 3'h7;
+  assign \$161  = i__payload[67:64] > 3'h6;
+  assign \$162  = i__payload[67:64] > 3'h5;
+  assign \$163  = i__payload[67:64] > 3'h4;
+  assign \$164  = i__payload[67:64] > 2'h3;
+  assign \$165  = i__payload[67:64] > 2'h2;
+  assign \$166  = i__payload[67:64] > 1'h1;
+  assign \$167  = i__payload[67:64] > 1'h0;
+  assign \$168  = i__payload[67:64] > 3'h7;
+  assign \$169  = i__payload[67:64] > 3'h6;
+  assign \$170  = i__payload[67:64] > 3'h5;
+  assign \$171  = i__payload[67:64] > 3'h4;
+  assign \$172  = i__payload[67:64] > 2'h3;
+  assign \$173  = i__payload[67:64] > 2'h2;
+  assign \$174  = i__payload[67:64] > 1'h1;
+  assign \$175  = i__payload[67:64] > 1'h0;
+  assign \$176  = i__payload[67:64] > 3'h7;
+  assign \$177  = i__payload[67:64] > 3'h6;
+  assign \$178  = i__payload[67:64] > 3'h5;
+  assign \$179  = i__payload[67:64] > 3'h4;
+  assign \$180  = i__payload[67:64] > 2'h3;
+  assign \$181  = i__payload[67:64] > 2'h2;
+  assign \$182  = i__payload[67:64] > 1'h1;
+  assign \$183  = i__payload[67:64] > 1'h0;
+  assign \$184  = i__payload[67:64] > 3'h7;
+  assign \$185  = i__payload[67:64] > 3'h6;
+  assign \$186  = i__payload[67:64] > 3'h5;
+  assign \$187  = i__payload[67:64] > 3'h4;
+  assign \$188  = i__payload[67:64] > 2'h3;
+  assign \$189  = i__payload[67:64] > 2'h2;
+  assign \$190  = i__payload[67:64] > 1'h1;
+  assign \$191  = i__payload[67:64] > 1'h0;
+  assign \$192  = i__payload[67:64] > 3'h7;
+  assign \$193  = i__payload[67:64] > 3'h6;
+  assign \$194  = i__payload[67:64] > 3'h5;
+  assign \$195  = i__payload[67:64] > 3'h4;
+  assign \$196  = i__payload[67:64] > 2'h3;
+  assign \$197  = i__payload[67:64] > 2'h2;
+  assign \$198  = i__payload[67:64] > 1'h1;
+  assign \$199  = i__payload[67:64] > 1'h0;
+  assign \$200  = i__payload[67:64] > 3'h7;
+  assign \$201  = i__payload[67:64] > 3'h6;
+  assign \$202  = i__payload[67:64] > 3'h5;
+  assign \$203  = i__payload[67:64] > 3'h4;
+  assign \$204  = i__payload[67:64] > 2'h3;
+  assign \$205  = i__payload[67:64] > 2'h2;
+  assign \$206  = i__payload[67:64] > 1'h1;
+  assign \$207  = i__payload[67:64] > 1'h0;
+  assign \$208  = i__payload[67:64] > 3'h7;
+  assign \$209  = i__payload[67:64] > 3'h6;
+  assign \$210  = i__payload[67:64] > 3'h5;
+  assign \$211  = i__payload[67:64] > 3'h4;
+  assign \$212  = i__payload[67:64] > 2'h3;
+  assign \$213  = i__payload[67:64] > 2'h2;
+  assign \$214  = i__payload[67:64] > 1'h1;
+  assign \$215  = i__payload[67:64] > 1'h0;
+  assign \$216  = i__payload[67:64] > 3'h7;
+  assign \$217  = i__payload[67:64] > 3'h6;
+  assign \$218  = i__payload[67:64] > 3'h5;
+  assign \$219  = i__payload[67:64] > 3'h4;
+  assign \$220  = i__payload[67:64] > 2'h3;
+  assign \$221  = i__payload[67:64] > 2'h2;
+  assign \$222  = i__payload[67:64] > 1'h1;
+  assign \$223  = i__payload[67:64] > 1'h0;
+  assign \$224  = i__payload[67:64] > 3'h7;
+  assign \$225  = i__payload[67:64] > 3'h6;
+  assign \$226  = i__payload[67:64] > 3'h5;
+  assign \$227  = i__payload[67:64] > 3'h4;
+  assign \$228  = i__payload[67:64] > 2'h3;
+  assign \$229  = i__payload[67:64] > 2'h2;
+  assign \$230  = i__payload[67:64] > 1'h1;
+  assign \$231  = i__payload[67:64] > 1'h0;
+  assign \$232  = \$3 [3:0] > 1'h0;
+  assign \$233  = \$232  ? i__payload[7:0] : 8'h00;
+  assign \$234  = \$3 [3:0] > 1'h0;
+  assign \$235  = \$234  ? i__payload[15:8] : 8'h00;
+  assign \$236  = \$3 [3:0] > 1'h0;
+  assign \$237  = \$236  ? i__payload[23:16] : 8'h00;
+  assign \$238  = \$3 [3:0] > 1'h0;
+  assign \$239  = \$238  ? i__payload[31:24] : 8'h00;
+  assign \$240  = \$3 [3:0] > 1'h0;
+  assign \$241  = \$240  ? i__payload[39:32] : 8'h00;
+  assign \$242  = \$3 [3:0] > 1'h0;
+  assign \$243  = \$242  ? i__payload[47:40] : 8'h00;
+  assign \$244  = \$3 [3:0] > 1'h0;
+  assign \$245  = \$244  ? i__payload[55:48] : 8'h00;
+  assign \$246  = \$3 [3:0] > 1'h0;
+  assign \$247  = \$246  ? i__payload[63:56] : 8'h00;
+  assign \$248  = \$3 [3:0] > 1'h1;
+  assign \$249  = \$248  ? i__payload[15:8] : 8'h00;
+  assign \$250  = \$3 [3:0] > 1'h1;
+  assign \$251  = \$250  ? i__payload[23:16] : 8'h00;
+  assign \$252  = \$3 [3:0] > 1'h1;
+  assign \$253  = \$252  ? i__payload[31:24] : 8'h00;
+  assign \$254  = \$3 [3:0] > 1'h1;
+  assign \$255  = \$254  ? i__payload[39:32] : 8'h00;
+  assign \$256  = \$3 [3:0] > 1'h1;
+  assign \$257  = \$256  ? i__payload[47:40] : 8'h00;
+  assign \$258  = \$3 [3:0] > 1'h1;
+  assign \$259  = \$258  ? i__payload[55:48] : 8'h00;
+  assign \$260  = \$3 [3:0] > 1'h1;
+  assign \$261  = \$260  ? i__payload[63:56] : 8'h00;
+  assign \$262  = \$3 [3:0] > 2'h2;
+  assign \$263  = \$262  ? i__payload[23:16] : 8'h00;
+  assign \$264  = \$3 [3:0] > 2'h2;
+  assign \$265  = \$264  ? i__payload[31:24] : 8'h00;
+  assign \$266  = \$3 [3:0] > 2'h2;
+  assign \$267  = \$266  ? i__payload[39:32] : 8'h00;
+  assign \$268  = \$3 [3:0] > 2'h2;
+  assign \$269  = \$268  ? i__payload[47:40] : 8'h00;
+  assign \$270  = \$3 [3:0] > 2'h2;
+  assign \$271  = \$270  ? i__payload[55:48] : 8'h00;
+  assign \$272  = \$3 [3:0] > 2'h2;
+  assign \$273  = \$272  ? i__payload[63:56] : 8'h00;
+  assign \$274  = \$3 [3:0] > 2'h3;
+  assign \$275  = \$274  ? i__payload[31:24] : 8'h00;
+  assign \$276  = \$3 [3:0] > 2'h3;
+  assign \$277  = \$276  ? i__payload[39:32] : 8'h00;
+  assign \$278  = \$3 [3:0] > 2'h3;
+  assign \$279  = \$278  ? i__payload[47:40] : 8'h00;
+  assign \$280  = \$3 [3:0] > 2'h3;
+  assign \$281  = \$280  ? i__payload[55:48] : 8'h00;
+  assign \$282  = \$3 [3:0] > 2'h3;
+  assign \$283  = \$282  ? i__payload[63:56] : 8'h00;
+  assign \$284  = \$3 [3:0] > 3'h4;
+  assign \$285  = \$284  ? i__payload[39:32] : 8'h00;
+  assign \$286  = \$3 [3:0] > 3'h4;
+  assign \$287  = \$286  ? i__payload[47:40] : 8'h00;
+  assign \$288  = \$3 [3:0] > 3'h4;
+  assign \$289  = \$288  ? i__payload[55:48] : 8'h00;
+  assign \$290  = \$3 [3:0] > 3'h4;
+  assign \$291  = \$290  ? i__payload[63:56] : 8'h00;
+  assign \$292  = \$3 [3:0] > 3'h5;
+  assign \$293  = \$292  ? i__payload[47:40] : 8'h00;
+  assign \$294  = \$3 [3:0] > 3'h5;
+  assign \$295  = \$294  ? i__payload[55:48] : 8'h00;
+  assign \$296  = \$3 [3:0] > 3'h5;
+  assign \$297  = \$296  ? i__payload[63:56] : 8'h00;
+  assign \$298  = \$3 [3:0] > 3'h6;
+  assign \$299  = \$298  ? i__payload[55:48] : 8'h00;
+  assign \$300  = \$3 [3:0] > 3'h6;
+  assign \$301  = \$300  ? i__payload[63:56] : 8'h00;
+  assign \$302  = \$3 [3:0] > 3'h7;
+  assign \$303  = \$302  ? i__payload[63:56] : 8'h00;
+  assign \$304  = i__valid & out_free;
+  assign \$305  = is_arg ? merged31 : 8'h00;
+  assign \$306  = is_arg ? merged30 : 8'h00;
+  assign \$307  = is_arg ? merged29 : 8'h00;
+  assign \$308  = is_arg ? merged28 : 8'h00;
+  assign \$309  = is_arg ? merged27 : 8'h00;
+  assign \$310  = is_arg ? merged26 : 8'h00;
+  assign \$311  = is_arg ? merged25 : 8'h00;
+  assign \$312  = is_arg ? merged24 : 8'h00;
+  assign \$313  = is_arg ? merged23 : 8'h00;
+  assign \$314  = is_arg ? merged22 : 8'h00;
+  assign \$315  = is_arg ? merged21 : 8'h00;
+  assign \$316  = is_arg ? merged20 : 8'h00;
+  assign \$317  = is_arg ? merged19 : 8'h00;
+  assign \$318  = is_arg ? merged18 : 8'h00;
+  assign \$319  = is_arg ? merged17 : 8'h00;
+  assign \$320  = is_arg ? merged16 : 8'h00;
+  assign \$321  = is_arg ? merged15 : 8'h00;
+  assign \$322  = is_arg ? merged14 : 8'h00;
+  assign \$323  = is_arg ? merged13 : 8'h00;
+  assign \$324  = is_arg ? merged12 : 8'h00;
+  assign \$325  = is_arg ? merged11 : 8'h00;
+  assign \$326  = is_arg ? merged10 : 8'h00;
+  assign \$327  = is_arg ? merged9 : 8'h00;
+  assign \$328  = is_arg ? merged8 : 8'h00;
+  assign \$329  = is_arg ? merged7 : 8'h00;
+  assign \$330  = is_arg ? merged6 : 8'h00;
+  assign \$331  = is_arg ? merged5 : 8'h00;
+  assign \$332  = is_arg ? merged4 : 8'h00;
+  assign \$333  = is_arg ? 1'h1 : 1'h0;
+  assign \$334  = is_arg ? index : 16'h0000;
+  assign \$335  = ! \$3 [3:0];
+  assign \$336  = i__payload[68] & \$335 ;
+  assign \$337  = index + 1'h1;
+  assign \$338  = is_arg ? \$337  : 17'h00000;
+  assign \$339  = 6'h20 - \$3 [3:0];
+  assign \$340  = | \$3 [3:0];
   assign \$341  = fill + i__payload[67:64];
   assign \$342  = is_arg ? 1'h1 : 1'h0;
   assign \$343  = fill + i__payload[67:64];
+  assign \$344  = room - i__payload[67:64];
   always @(posedge clk)
-    o__valid <= \$344 ;
+    o__valid <= \$345 ;
   always @(posedge clk)
-    o__payload <= \$345 ;
+    o__payload <= \$346 ;
   always @(posedge clk)
-    flush <= \$346 ;
+    flush <= \$347 ;
   always @(posedge clk)
-    fill <= \$347 ;
+    fill <= \$348 ;
   always @(posedge clk)
-    is_arg <= \$348 ;
+    is_arg <= \$349 ;
   always @(posedge clk)
-    index <= \$349 ;
+    index <= \$350 ;
   always @(posedge clk)
-    wb0 <= \$350 ;
+    room <= \$351 ;
   always @(posedge clk)
-    wb1 <= \$351 ;
+    wb0 <= \$352 ;
   always @(posedge clk)
-    wb2 <= \$352 ;
+    wb1 <= \$353 ;
   always @(posedge clk)
-    wb3 <= \$353 ;
+    wb2 <= \$354 ;
   always @(posedge clk)
-    wb4 <= \$354 ;
+    wb3 <= \$355 ;
   always @(posedge clk)
-    wb5 <= \$355 ;
+    wb4 <= \$356 ;
   always @(posedge clk)
-    wb6 <= \$356 ;
+    wb5 <= \$357 ;
   always @(posedge clk)
-    wb7 <= \$357 ;
+    wb6 <= \$358 ;
   always @(posedge clk)
-    wb8 <= \$358 ;
+    wb7 <= \$359 ;
   always @(posedge clk)
-    wb9 <= \$359 ;
+    wb8 <= \$360 ;
   always @(posedge clk)
-    wb10 <= \$360 ;
+    wb9 <= \$361 ;
   always @(posedge clk)
-    wb11 <= \$361 ;
+    wb10 <= \$362 ;
   always @(posedge clk)
-    wb12 <= \$362 ;
+    wb11 <= \$363 ;
   always @(posedge clk)
-    wb13 <= \$363 ;
+    wb12 <= \$364 ;
   always @(posedge clk)
-    wb14 <= \$364 ;
+    wb13 <= \$365 ;
   always @(posedge clk)
-    wb15 <= \$365 ;
+    wb14 <= \$366 ;
   always @(posedge clk)
-    wb16 <= \$366 ;
+    wb15 <= \$367 ;
   always @(posedge clk)
-    wb17 <= \$367 ;
+    wb16 <= \$368 ;
   always @(posedge clk)
-    wb18 <= \$368 ;
+    wb17 <= \$369 ;
   always @(posedge clk)
-    wb19 <= \$369 ;
+    wb18 <= \$370 ;
   always @(posedge clk)
-    wb20 <= \$370 ;
+    wb19 <= \$371 ;
   always @(posedge clk)
-    wb21 <= \$371 ;
+    wb20 <= \$372 ;
   always @(posedge clk)
-    wb22 <= \$372 ;
+    wb21 <= \$373 ;
   always @(posedge clk)
-    wb23 <= \$373 ;
+    wb22 <= \$374 ;
   always @(posedge clk)
-    wb24 <= \$374 ;
+    wb23 <= \$375 ;
   always @(posedge clk)
-    wb25 <= \$375 ;
+    wb24 <= \$376 ;
   always @(posedge clk)
-    wb26 <= \$376 ;
+    wb25 <= \$377 ;
   always @(posedge clk)
-    wb27 <= \$377 ;
+    wb26 <= \$378 ;
   always @(posedge clk)
-    wb28 <= \$378 ;
+    wb27 <= \$379 ;
   always @(posedge clk)
-    wb29 <= \$379 ;
+    wb28 <= \$380 ;
   always @(posedge clk)
-    wb30 <= \$380 ;
+    wb29 <= \$381 ;
   always @(posedge clk)
-    wb31 <= \$381 ;
+    wb30 <= \$382 ;
+  always @(posedge clk)
+    wb31 <= \$383 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     merged0 = wb0;
     casez (fill)
       6'h00:
-          if (\$5 ) begin
+          if (\$4 ) begin
             merged0 = i__payload[7:0];
           end
     endcase
@@ -1174,11 +1177,11 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged1 = wb1;
     casez (fill)
       6'h00:
-          if (\$6 ) begin
+          if (\$5 ) begin
             merged1 = i__payload[15:8];
           end
       6'h01:
-          if (\$7 ) begin
+          if (\$6 ) begin
             merged1 = i__payload[7:0];
           end
     endcase
@@ -1188,15 +1191,15 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged2 = wb2;
     casez (fill)
       6'h00:
-          if (\$8 ) begin
+          if (\$7 ) begin
             merged2 = i__payload[23:16];
           end
       6'h01:
-          if (\$9 ) begin
+          if (\$8 ) begin
             merged2 = i__payload[15:8];
           end
       6'h02:
-          if (\$10 ) begin
+          if (\$9 ) begin
             merged2 = i__payload[7:0];
           end
     endcase
@@ -1206,19 +1209,19 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged3 = wb3;
     casez (fill)
       6'h00:
-          if (\$11 ) begin
+          if (\$10 ) begin
             merged3 = i__payload[31:24];
           end
       6'h01:
-          if (\$12 ) begin
+          if (\$11 ) begin
             merged3 = i__payload[23:16];
           end
       6'h02:
-          if (\$13 ) begin
+          if (\$12 ) begin
             merged3 = i__payload[15:8];
           end
       6'h03:
-          if (\$14 ) begin
+          if (\$13 ) begin
             merged3 = i__payload[7:0];
           end
     endcase
@@ -1228,23 +1231,23 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged4 = wb4;
     casez (fill)
       6'h00:
-          if (\$15 ) begin
+          if (\$14 ) begin
             merged4 = i__payload[39:32];
           end
       6'h01:
-          if (\$16 ) begin
+          if (\$15 ) begin
             merged4 = i__payload[31:24];
           end
       6'h02:
-          if (\$17 ) begin
+          if (\$16 ) begin
             merged4 = i__payload[23:16];
           end
       6'h03:
-          if (\$18 ) begin
+          if (\$17 ) begin
             merged4 = i__payload[15:8];
           end
       6'h04:
-          if (\$19 ) begin
+          if (\$18 ) begin
             merged4 = i__payload[7:0];
           end
     endcase
@@ -1254,27 +1257,27 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged5 = wb5;
     casez (fill)
       6'h00:
-          if (\$20 ) begin
+          if (\$19 ) begin
             merged5 = i__payload[47:40];
           end
       6'h01:
-          if (\$21 ) begin
+          if (\$20 ) begin
             merged5 = i__payload[39:32];
           end
       6'h02:
-          if (\$22 ) begin
+          if (\$21 ) begin
             merged5 = i__payload[31:24];
           end
       6'h03:
-          if (\$23 ) begin
+          if (\$22 ) begin
             merged5 = i__payload[23:16];
           end
       6'h04:
-          if (\$24 ) begin
+          if (\$23 ) begin
             merged5 = i__payload[15:8];
           end
       6'h05:
-          if (\$25 ) begin
+          if (\$24 ) begin
             merged5 = i__payload[7:0];
           end
     endcase
@@ -1284,31 +1287,31 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged6 = wb6;
     casez (fill)
       6'h00:
-          if (\$26 ) begin
+          if (\$25 ) begin
             merged6 = i__payload[55:48];
           end
       6'h01:
-          if (\$27 ) begin
+          if (\$26 ) begin
             merged6 = i__payload[47:40];
           end
       6'h02:
-          if (\$28 ) begin
+          if (\$27 ) begin
             merged6 = i__payload[39:32];
           end
       6'h03:
-          if (\$29 ) begin
+          if (\$28 ) begin
             merged6 = i__payload[31:24];
           end
       6'h04:
-          if (\$30 ) begin
+          if (\$29 ) begin
             merged6 = i__payload[23:16];
           end
       6'h05:
-          if (\$31 ) begin
+          if (\$30 ) begin
             merged6 = i__payload[15:8];
           end
       6'h06:
-          if (\$32 ) begin
+          if (\$31 ) begin
             merged6 = i__payload[7:0];
           end
     endcase
@@ -1318,35 +1321,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged7 = wb7;
     casez (fill)
       6'h00:
-          if (\$33 ) begin
+          if (\$32 ) begin
             merged7 = i__payload[63:56];
           end
       6'h01:
-          if (\$34 ) begin
+          if (\$33 ) begin
             merged7 = i__payload[55:48];
           end
       6'h02:
-          if (\$35 ) begin
+          if (\$34 ) begin
             merged7 = i__payload[47:40];
           end
       6'h03:
-          if (\$36 ) begin
+          if (\$35 ) begin
             merged7 = i__payload[39:32];
           end
       6'h04:
-          if (\$37 ) begin
+          if (\$36 ) begin
             merged7 = i__payload[31:24];
           end
       6'h05:
-          if (\$38 ) begin
+          if (\$37 ) begin
             merged7 = i__payload[23:16];
           end
       6'h06:
-          if (\$39 ) begin
+          if (\$38 ) begin
             merged7 = i__payload[15:8];
           end
       6'h07:
-          if (\$40 ) begin
+          if (\$39 ) begin
             merged7 = i__payload[7:0];
           end
     endcase
@@ -1356,35 +1359,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged8 = wb8;
     casez (fill)
       6'h01:
-          if (\$41 ) begin
+          if (\$40 ) begin
             merged8 = i__payload[63:56];
           end
       6'h02:
-          if (\$42 ) begin
+          if (\$41 ) begin
             merged8 = i__payload[55:48];
           end
       6'h03:
-          if (\$43 ) begin
+          if (\$42 ) begin
             merged8 = i__payload[47:40];
           end
       6'h04:
-          if (\$44 ) begin
+          if (\$43 ) begin
             merged8 = i__payload[39:32];
           end
       6'h05:
-          if (\$45 ) begin
+          if (\$44 ) begin
             merged8 = i__payload[31:24];
           end
       6'h06:
-          if (\$46 ) begin
+          if (\$45 ) begin
             merged8 = i__payload[23:16];
           end
       6'h07:
-          if (\$47 ) begin
+          if (\$46 ) begin
             merged8 = i__payload[15:8];
           end
       6'h08:
-          if (\$48 ) begin
+          if (\$47 ) begin
             merged8 = i__payload[7:0];
           end
     endcase
@@ -1394,35 +1397,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged9 = wb9;
     casez (fill)
       6'h02:
-          if (\$49 ) begin
+          if (\$48 ) begin
             merged9 = i__payload[63:56];
           end
       6'h03:
-          if (\$50 ) begin
+          if (\$49 ) begin
             merged9 = i__payload[55:48];
           end
       6'h04:
-          if (\$51 ) begin
+          if (\$50 ) begin
             merged9 = i__payload[47:40];
           end
       6'h05:
-          if (\$52 ) begin
+          if (\$51 ) begin
             merged9 = i__payload[39:32];
           end
       6'h06:
-          if (\$53 ) begin
+          if (\$52 ) begin
             merged9 = i__payload[31:24];
           end
       6'h07:
-          if (\$54 ) begin
+          if (\$53 ) begin
             merged9 = i__payload[23:16];
           end
       6'h08:
-          if (\$55 ) begin
+          if (\$54 ) begin
             merged9 = i__payload[15:8];
           end
       6'h09:
-          if (\$56 ) begin
+          if (\$55 ) begin
             merged9 = i__payload[7:0];
           end
     endcase
@@ -1432,35 +1435,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged10 = wb10;
     casez (fill)
       6'h03:
-          if (\$57 ) begin
+          if (\$56 ) begin
             merged10 = i__payload[63:56];
           end
       6'h04:
-          if (\$58 ) begin
+          if (\$57 ) begin
             merged10 = i__payload[55:48];
           end
       6'h05:
-          if (\$59 ) begin
+          if (\$58 ) begin
             merged10 = i__payload[47:40];
           end
       6'h06:
-          if (\$60 ) begin
+          if (\$59 ) begin
             merged10 = i__payload[39:32];
           end
       6'h07:
-          if (\$61 ) begin
+          if (\$60 ) begin
             merged10 = i__payload[31:24];
           end
       6'h08:
-          if (\$62 ) begin
+          if (\$61 ) begin
             merged10 = i__payload[23:16];
           end
       6'h09:
-          if (\$63 ) begin
+          if (\$62 ) begin
             merged10 = i__payload[15:8];
           end
       6'h0a:
-          if (\$64 ) begin
+          if (\$63 ) begin
             merged10 = i__payload[7:0];
           end
     endcase
@@ -1470,35 +1473,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged11 = wb11;
     casez (fill)
       6'h04:
-          if (\$65 ) begin
+          if (\$64 ) begin
             merged11 = i__payload[63:56];
           end
       6'h05:
-          if (\$66 ) begin
+          if (\$65 ) begin
             merged11 = i__payload[55:48];
           end
       6'h06:
-          if (\$67 ) begin
+          if (\$66 ) begin
             merged11 = i__payload[47:40];
           end
       6'h07:
-          if (\$68 ) begin
+          if (\$67 ) begin
             merged11 = i__payload[39:32];
           end
       6'h08:
-          if (\$69 ) begin
+          if (\$68 ) begin
             merged11 = i__payload[31:24];
           end
       6'h09:
-          if (\$70 ) begin
+          if (\$69 ) begin
             merged11 = i__payload[23:16];
           end
       6'h0a:
-          if (\$71 ) begin
+          if (\$70 ) begin
             merged11 = i__payload[15:8];
           end
       6'h0b:
-          if (\$72 ) begin
+          if (\$71 ) begin
             merged11 = i__payload[7:0];
           end
     endcase
@@ -1508,35 +1511,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged12 = wb12;
     casez (fill)
       6'h05:
-          if (\$73 ) begin
+          if (\$72 ) begin
             merged12 = i__payload[63:56];
           end
       6'h06:
-          if (\$74 ) begin
+          if (\$73 ) begin
             merged12 = i__payload[55:48];
           end
       6'h07:
-          if (\$75 ) begin
+          if (\$74 ) begin
             merged12 = i__payload[47:40];
           end
       6'h08:
-          if (\$76 ) begin
+          if (\$75 ) begin
             merged12 = i__payload[39:32];
           end
       6'h09:
-          if (\$77 ) begin
+          if (\$76 ) begin
             merged12 = i__payload[31:24];
           end
       6'h0a:
-          if (\$78 ) begin
+          if (\$77 ) begin
             merged12 = i__payload[23:16];
           end
       6'h0b:
-          if (\$79 ) begin
+          if (\$78 ) begin
             merged12 = i__payload[15:8];
           end
       6'h0c:
-          if (\$80 ) begin
+          if (\$79 ) begin
             merged12 = i__payload[7:0];
           end
     endcase
@@ -1546,35 +1549,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged13 = wb13;
     casez (fill)
       6'h06:
-          if (\$81 ) begin
+          if (\$80 ) begin
             merged13 = i__payload[63:56];
           end
       6'h07:
-          if (\$82 ) begin
+          if (\$81 ) begin
             merged13 = i__payload[55:48];
           end
       6'h08:
-          if (\$83 ) begin
+          if (\$82 ) begin
             merged13 = i__payload[47:40];
           end
       6'h09:
-          if (\$84 ) begin
+          if (\$83 ) begin
             merged13 = i__payload[39:32];
           end
       6'h0a:
-          if (\$85 ) begin
+          if (\$84 ) begin
             merged13 = i__payload[31:24];
           end
       6'h0b:
-          if (\$86 ) begin
+          if (\$85 ) begin
             merged13 = i__payload[23:16];
           end
       6'h0c:
-          if (\$87 ) begin
+          if (\$86 ) begin
             merged13 = i__payload[15:8];
           end
       6'h0d:
-          if (\$88 ) begin
+          if (\$87 ) begin
             merged13 = i__payload[7:0];
           end
     endcase
@@ -1584,35 +1587,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged14 = wb14;
     casez (fill)
       6'h07:
-          if (\$89 ) begin
+          if (\$88 ) begin
             merged14 = i__payload[63:56];
           end
       6'h08:
-          if (\$90 ) begin
+          if (\$89 ) begin
             merged14 = i__payload[55:48];
           end
       6'h09:
-          if (\$91 ) begin
+          if (\$90 ) begin
             merged14 = i__payload[47:40];
           end
       6'h0a:
-          if (\$92 ) begin
+          if (\$91 ) begin
             merged14 = i__payload[39:32];
           end
       6'h0b:
-          if (\$93 ) begin
+          if (\$92 ) begin
             merged14 = i__payload[31:24];
           end
       6'h0c:
-          if (\$94 ) begin
+          if (\$93 ) begin
             merged14 = i__payload[23:16];
           end
       6'h0d:
-          if (\$95 ) begin
+          if (\$94 ) begin
             merged14 = i__payload[15:8];
           end
       6'h0e:
-          if (\$96 ) begin
+          if (\$95 ) begin
             merged14 = i__payload[7:0];
           end
     endcase
@@ -1622,35 +1625,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged15 = wb15;
     casez (fill)
       6'h08:
-          if (\$97 ) begin
+          if (\$96 ) begin
             merged15 = i__payload[63:56];
           end
       6'h09:
-          if (\$98 ) begin
+          if (\$97 ) begin
             merged15 = i__payload[55:48];
           end
       6'h0a:
-          if (\$99 ) begin
+          if (\$98 ) begin
             merged15 = i__payload[47:40];
           end
       6'h0b:
-          if (\$100 ) begin
+          if (\$99 ) begin
             merged15 = i__payload[39:32];
           end
       6'h0c:
-          if (\$101 ) begin
+          if (\$100 ) begin
             merged15 = i__payload[31:24];
           end
       6'h0d:
-          if (\$102 ) begin
+          if (\$101 ) begin
             merged15 = i__payload[23:16];
           end
       6'h0e:
-          if (\$103 ) begin
+          if (\$102 ) begin
             merged15 = i__payload[15:8];
           end
       6'h0f:
-          if (\$104 ) begin
+          if (\$103 ) begin
             merged15 = i__payload[7:0];
           end
     endcase
@@ -1660,35 +1663,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged16 = wb16;
     casez (fill)
       6'h09:
-          if (\$105 ) begin
+          if (\$104 ) begin
             merged16 = i__payload[63:56];
           end
       6'h0a:
-          if (\$106 ) begin
+          if (\$105 ) begin
             merged16 = i__payload[55:48];
           end
       6'h0b:
-          if (\$107 ) begin
+          if (\$106 ) begin
             merged16 = i__payload[47:40];
           end
       6'h0c:
-          if (\$108 ) begin
+          if (\$107 ) begin
             merged16 = i__payload[39:32];
           end
       6'h0d:
-          if (\$109 ) begin
+          if (\$108 ) begin
             merged16 = i__payload[31:24];
           end
       6'h0e:
-          if (\$110 ) begin
+          if (\$109 ) begin
             merged16 = i__payload[23:16];
           end
       6'h0f:
-          if (\$111 ) begin
+          if (\$110 ) begin
             merged16 = i__payload[15:8];
           end
       6'h10:
-          if (\$112 ) begin
+          if (\$111 ) begin
             merged16 = i__payload[7:0];
           end
     endcase
@@ -1698,35 +1701,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged17 = wb17;
     casez (fill)
       6'h0a:
-          if (\$113 ) begin
+          if (\$112 ) begin
             merged17 = i__payload[63:56];
           end
       6'h0b:
-          if (\$114 ) begin
+          if (\$113 ) begin
             merged17 = i__payload[55:48];
           end
       6'h0c:
-          if (\$115 ) begin
+          if (\$114 ) begin
             merged17 = i__payload[47:40];
           end
       6'h0d:
-          if (\$116 ) begin
+          if (\$115 ) begin
             merged17 = i__payload[39:32];
           end
       6'h0e:
-          if (\$117 ) begin
+          if (\$116 ) begin
             merged17 = i__payload[31:24];
           end
       6'h0f:
-          if (\$118 ) begin
+          if (\$117 ) begin
             merged17 = i__payload[23:16];
           end
       6'h10:
-          if (\$119 ) begin
+          if (\$118 ) begin
             merged17 = i__payload[15:8];
           end
       6'h11:
-          if (\$120 ) begin
+          if (\$119 ) begin
             merged17 = i__payload[7:0];
           end
     endcase
@@ -1736,35 +1739,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged18 = wb18;
     casez (fill)
       6'h0b:
-          if (\$121 ) begin
+          if (\$120 ) begin
             merged18 = i__payload[63:56];
           end
       6'h0c:
-          if (\$122 ) begin
+          if (\$121 ) begin
             merged18 = i__payload[55:48];
           end
       6'h0d:
-          if (\$123 ) begin
+          if (\$122 ) begin
             merged18 = i__payload[47:40];
           end
       6'h0e:
-          if (\$124 ) begin
+          if (\$123 ) begin
             merged18 = i__payload[39:32];
           end
       6'h0f:
-          if (\$125 ) begin
+          if (\$124 ) begin
             merged18 = i__payload[31:24];
           end
       6'h10:
-          if (\$126 ) begin
+          if (\$125 ) begin
             merged18 = i__payload[23:16];
           end
       6'h11:
-          if (\$127 ) begin
+          if (\$126 ) begin
             merged18 = i__payload[15:8];
           end
       6'h12:
-          if (\$128 ) begin
+          if (\$127 ) begin
             merged18 = i__payload[7:0];
           end
     endcase
@@ -1774,35 +1777,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged19 = wb19;
     casez (fill)
       6'h0c:
-          if (\$129 ) begin
+          if (\$128 ) begin
             merged19 = i__payload[63:56];
           end
       6'h0d:
-          if (\$130 ) begin
+          if (\$129 ) begin
             merged19 = i__payload[55:48];
           end
       6'h0e:
-          if (\$131 ) begin
+          if (\$130 ) begin
             merged19 = i__payload[47:40];
           end
       6'h0f:
-          if (\$132 ) begin
+          if (\$131 ) begin
             merged19 = i__payload[39:32];
           end
       6'h10:
-          if (\$133 ) begin
+          if (\$132 ) begin
             merged19 = i__payload[31:24];
           end
       6'h11:
-          if (\$134 ) begin
+          if (\$133 ) begin
             merged19 = i__payload[23:16];
           end
       6'h12:
-          if (\$135 ) begin
+          if (\$134 ) begin
             merged19 = i__payload[15:8];
           end
       6'h13:
-          if (\$136 ) begin
+          if (\$135 ) begin
             merged19 = i__payload[7:0];
           end
     endcase
@@ -1812,35 +1815,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged20 = wb20;
     casez (fill)
       6'h0d:
-          if (\$137 ) begin
+          if (\$136 ) begin
             merged20 = i__payload[63:56];
           end
       6'h0e:
-          if (\$138 ) begin
+          if (\$137 ) begin
             merged20 = i__payload[55:48];
           end
       6'h0f:
-          if (\$139 ) begin
+          if (\$138 ) begin
             merged20 = i__payload[47:40];
           end
       6'h10:
-          if (\$140 ) begin
+          if (\$139 ) begin
             merged20 = i__payload[39:32];
           end
       6'h11:
-          if (\$141 ) begin
+          if (\$140 ) begin
             merged20 = i__payload[31:24];
           end
       6'h12:
-          if (\$142 ) begin
+          if (\$141 ) begin
             merged20 = i__payload[23:16];
           end
       6'h13:
-          if (\$143 ) begin
+          if (\$142 ) begin
             merged20 = i__payload[15:8];
           end
       6'h14:
-          if (\$144 ) begin
+          if (\$143 ) begin
             merged20 = i__payload[7:0];
           end
     endcase
@@ -1850,35 +1853,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged21 = wb21;
     casez (fill)
       6'h0e:
-          if (\$145 ) begin
+          if (\$144 ) begin
             merged21 = i__payload[63:56];
           end
       6'h0f:
-          if (\$146 ) begin
+          if (\$145 ) begin
             merged21 = i__payload[55:48];
           end
       6'h10:
-          if (\$147 ) begin
+          if (\$146 ) begin
             merged21 = i__payload[47:40];
           end
       6'h11:
-          if (\$148 ) begin
+          if (\$147 ) begin
             merged21 = i__payload[39:32];
           end
       6'h12:
-          if (\$149 ) begin
+          if (\$148 ) begin
             merged21 = i__payload[31:24];
           end
       6'h13:
-          if (\$150 ) begin
+          if (\$149 ) begin
             merged21 = i__payload[23:16];
           end
       6'h14:
-          if (\$151 ) begin
+          if (\$150 ) begin
             merged21 = i__payload[15:8];
           end
       6'h15:
-          if (\$152 ) begin
+          if (\$151 ) begin
             merged21 = i__payload[7:0];
           end
     endcase
@@ -1888,35 +1891,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged22 = wb22;
     casez (fill)
       6'h0f:
-          if (\$153 ) begin
+          if (\$152 ) begin
             merged22 = i__payload[63:56];
           end
       6'h10:
-          if (\$154 ) begin
+          if (\$153 ) begin
             merged22 = i__payload[55:48];
           end
       6'h11:
-          if (\$155 ) begin
+          if (\$154 ) begin
             merged22 = i__payload[47:40];
           end
       6'h12:
-          if (\$156 ) begin
+          if (\$155 ) begin
             merged22 = i__payload[39:32];
           end
       6'h13:
-          if (\$157 ) begin
+          if (\$156 ) begin
             merged22 = i__payload[31:24];
           end
       6'h14:
-          if (\$158 ) begin
+          if (\$157 ) begin
             merged22 = i__payload[23:16];
           end
       6'h15:
-          if (\$159 ) begin
+          if (\$158 ) begin
             merged22 = i__payload[15:8];
           end
       6'h16:
-          if (\$160 ) begin
+          if (\$159 ) begin
             merged22 = i__payload[7:0];
           end
     endcase
@@ -1926,35 +1929,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged23 = wb23;
     casez (fill)
       6'h10:
-          if (\$161 ) begin
+          if (\$160 ) begin
             merged23 = i__payload[63:56];
           end
       6'h11:
-          if (\$162 ) begin
+          if (\$161 ) begin
             merged23 = i__payload[55:48];
           end
       6'h12:
-          if (\$163 ) begin
+          if (\$162 ) begin
             merged23 = i__payload[47:40];
           end
       6'h13:
-          if (\$164 ) begin
+          if (\$163 ) begin
             merged23 = i__payload[39:32];
           end
       6'h14:
-          if (\$165 ) begin
+          if (\$164 ) begin
             merged23 = i__payload[31:24];
           end
       6'h15:
-          if (\$166 ) begin
+          if (\$165 ) begin
             merged23 = i__payload[23:16];
           end
       6'h16:
-          if (\$167 ) begin
+          if (\$166 ) begin
             merged23 = i__payload[15:8];
           end
       6'h17:
-          if (\$168 ) begin
+          if (\$167 ) begin
             merged23 = i__payload[7:0];
           end
     endcase
@@ -1964,35 +1967,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged24 = wb24;
     casez (fill)
       6'h11:
-          if (\$169 ) begin
+          if (\$168 ) begin
             merged24 = i__payload[63:56];
           end
       6'h12:
-          if (\$170 ) begin
+          if (\$169 ) begin
             merged24 = i__payload[55:48];
           end
       6'h13:
-          if (\$171 ) begin
+          if (\$170 ) begin
             merged24 = i__payload[47:40];
           end
       6'h14:
-          if (\$172 ) begin
+          if (\$171 ) begin
             merged24 = i__payload[39:32];
           end
       6'h15:
-          if (\$173 ) begin
+          if (\$172 ) begin
             merged24 = i__payload[31:24];
           end
       6'h16:
-          if (\$174 ) begin
+          if (\$173 ) begin
             merged24 = i__payload[23:16];
           end
       6'h17:
-          if (\$175 ) begin
+          if (\$174 ) begin
             merged24 = i__payload[15:8];
           end
       6'h18:
-          if (\$176 ) begin
+          if (\$175 ) begin
             merged24 = i__payload[7:0];
           end
     endcase
@@ -2002,35 +2005,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged25 = wb25;
     casez (fill)
       6'h12:
-          if (\$177 ) begin
+          if (\$176 ) begin
             merged25 = i__payload[63:56];
           end
       6'h13:
-          if (\$178 ) begin
+          if (\$177 ) begin
             merged25 = i__payload[55:48];
           end
       6'h14:
-          if (\$179 ) begin
+          if (\$178 ) begin
             merged25 = i__payload[47:40];
           end
       6'h15:
-          if (\$180 ) begin
+          if (\$179 ) begin
             merged25 = i__payload[39:32];
           end
       6'h16:
-          if (\$181 ) begin
+          if (\$180 ) begin
             merged25 = i__payload[31:24];
           end
       6'h17:
-          if (\$182 ) begin
+          if (\$181 ) begin
             merged25 = i__payload[23:16];
           end
       6'h18:
-          if (\$183 ) begin
+          if (\$182 ) begin
             merged25 = i__payload[15:8];
           end
       6'h19:
-          if (\$184 ) begin
+          if (\$183 ) begin
             merged25 = i__payload[7:0];
           end
     endcase
@@ -2040,35 +2043,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged26 = wb26;
     casez (fill)
       6'h13:
-          if (\$185 ) begin
+          if (\$184 ) begin
             merged26 = i__payload[63:56];
           end
       6'h14:
-          if (\$186 ) begin
+          if (\$185 ) begin
             merged26 = i__payload[55:48];
           end
       6'h15:
-          if (\$187 ) begin
+          if (\$186 ) begin
             merged26 = i__payload[47:40];
           end
       6'h16:
-          if (\$188 ) begin
+          if (\$187 ) begin
             merged26 = i__payload[39:32];
           end
       6'h17:
-          if (\$189 ) begin
+          if (\$188 ) begin
             merged26 = i__payload[31:24];
           end
       6'h18:
-          if (\$190 ) begin
+          if (\$189 ) begin
             merged26 = i__payload[23:16];
           end
       6'h19:
-          if (\$191 ) begin
+          if (\$190 ) begin
             merged26 = i__payload[15:8];
           end
       6'h1a:
-          if (\$192 ) begin
+          if (\$191 ) begin
             merged26 = i__payload[7:0];
           end
     endcase
@@ -2078,35 +2081,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged27 = wb27;
     casez (fill)
       6'h14:
-          if (\$193 ) begin
+          if (\$192 ) begin
             merged27 = i__payload[63:56];
           end
       6'h15:
-          if (\$194 ) begin
+          if (\$193 ) begin
             merged27 = i__payload[55:48];
           end
       6'h16:
-          if (\$195 ) begin
+          if (\$194 ) begin
             merged27 = i__payload[47:40];
           end
       6'h17:
-          if (\$196 ) begin
+          if (\$195 ) begin
             merged27 = i__payload[39:32];
           end
       6'h18:
-          if (\$197 ) begin
+          if (\$196 ) begin
             merged27 = i__payload[31:24];
           end
       6'h19:
-          if (\$198 ) begin
+          if (\$197 ) begin
             merged27 = i__payload[23:16];
           end
       6'h1a:
-          if (\$199 ) begin
+          if (\$198 ) begin
             merged27 = i__payload[15:8];
           end
       6'h1b:
-          if (\$200 ) begin
+          if (\$199 ) begin
             merged27 = i__payload[7:0];
           end
     endcase
@@ -2116,35 +2119,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged28 = wb28;
     casez (fill)
       6'h15:
-          if (\$201 ) begin
+          if (\$200 ) begin
             merged28 = i__payload[63:56];
           end
       6'h16:
-          if (\$202 ) begin
+          if (\$201 ) begin
             merged28 = i__payload[55:48];
           end
       6'h17:
-          if (\$203 ) begin
+          if (\$202 ) begin
             merged28 = i__payload[47:40];
           end
       6'h18:
-          if (\$204 ) begin
+          if (\$203 ) begin
             merged28 = i__payload[39:32];
           end
       6'h19:
-          if (\$205 ) begin
+          if (\$204 ) begin
             merged28 = i__payload[31:24];
           end
       6'h1a:
-          if (\$206 ) begin
+          if (\$205 ) begin
             merged28 = i__payload[23:16];
           end
       6'h1b:
-          if (\$207 ) begin
+          if (\$206 ) begin
             merged28 = i__payload[15:8];
           end
       6'h1c:
-          if (\$208 ) begin
+          if (\$207 ) begin
             merged28 = i__payload[7:0];
           end
     endcase
@@ -2154,35 +2157,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged29 = wb29;
     casez (fill)
       6'h16:
-          if (\$209 ) begin
+          if (\$208 ) begin
             merged29 = i__payload[63:56];
           end
       6'h17:
-          if (\$210 ) begin
+          if (\$209 ) begin
             merged29 = i__payload[55:48];
           end
       6'h18:
-          if (\$211 ) begin
+          if (\$210 ) begin
             merged29 = i__payload[47:40];
           end
       6'h19:
-          if (\$212 ) begin
+          if (\$211 ) begin
             merged29 = i__payload[39:32];
           end
       6'h1a:
-          if (\$213 ) begin
+          if (\$212 ) begin
             merged29 = i__payload[31:24];
           end
       6'h1b:
-          if (\$214 ) begin
+          if (\$213 ) begin
             merged29 = i__payload[23:16];
           end
       6'h1c:
-          if (\$215 ) begin
+          if (\$214 ) begin
             merged29 = i__payload[15:8];
           end
       6'h1d:
-          if (\$216 ) begin
+          if (\$215 ) begin
             merged29 = i__payload[7:0];
           end
     endcase
@@ -2192,35 +2195,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged30 = wb30;
     casez (fill)
       6'h17:
-          if (\$217 ) begin
+          if (\$216 ) begin
             merged30 = i__payload[63:56];
           end
       6'h18:
-          if (\$218 ) begin
+          if (\$217 ) begin
             merged30 = i__payload[55:48];
           end
       6'h19:
-          if (\$219 ) begin
+          if (\$218 ) begin
             merged30 = i__payload[47:40];
           end
       6'h1a:
-          if (\$220 ) begin
+          if (\$219 ) begin
             merged30 = i__payload[39:32];
           end
       6'h1b:
-          if (\$221 ) begin
+          if (\$220 ) begin
             merged30 = i__payload[31:24];
           end
       6'h1c:
-          if (\$222 ) begin
+          if (\$221 ) begin
             merged30 = i__payload[23:16];
           end
       6'h1d:
-          if (\$223 ) begin
+          if (\$222 ) begin
             merged30 = i__payload[15:8];
           end
       6'h1e:
-          if (\$224 ) begin
+          if (\$223 ) begin
             merged30 = i__payload[7:0];
           end
     endcase
@@ -2230,35 +2233,35 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
     merged31 = wb31;
     casez (fill)
       6'h18:
-          if (\$225 ) begin
+          if (\$224 ) begin
             merged31 = i__payload[63:56];
           end
       6'h19:
-          if (\$226 ) begin
+          if (\$225 ) begin
             merged31 = i__payload[55:48];
           end
       6'h1a:
-          if (\$227 ) begin
+          if (\$226 ) begin
             merged31 = i__payload[47:40];
           end
       6'h1b:
-          if (\$228 ) begin
+          if (\$227 ) begin
             merged31 = i__payload[39:32];
           end
       6'h1c:
-          if (\$229 ) begin
+          if (\$228 ) begin
             merged31 = i__payload[31:24];
           end
       6'h1d:
-          if (\$230 ) begin
+          if (\$229 ) begin
             merged31 = i__payload[23:16];
           end
       6'h1e:
-          if (\$231 ) begin
+          if (\$230 ) begin
             merged31 = i__payload[15:8];
           end
       6'h1f:
-          if (\$232 ) begin
+          if (\$231 ) begin
             merged31 = i__payload[7:0];
           end
     endcase
@@ -2266,121 +2269,121 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     carry0 = 8'h00;
-    casez (take)
+    casez (room)
       6'h00:
-          carry0 = \$234 ;
+          carry0 = \$233 ;
       6'h01:
-          carry0 = \$236 ;
+          carry0 = \$235 ;
       6'h02:
-          carry0 = \$238 ;
+          carry0 = \$237 ;
       6'h03:
-          carry0 = \$240 ;
+          carry0 = \$239 ;
       6'h04:
-          carry0 = \$242 ;
+          carry0 = \$241 ;
       6'h05:
-          carry0 = \$244 ;
+          carry0 = \$243 ;
       6'h06:
-          carry0 = \$246 ;
+          carry0 = \$245 ;
       6'h07:
-          carry0 = \$248 ;
+          carry0 = \$247 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     carry1 = 8'h00;
-    casez (take)
+    casez (room)
       6'h00:
-          carry1 = \$250 ;
+          carry1 = \$249 ;
       6'h01:
-          carry1 = \$252 ;
+          carry1 = \$251 ;
       6'h02:
-          carry1 = \$254 ;
+          carry1 = \$253 ;
       6'h03:
-          carry1 = \$256 ;
+          carry1 = \$255 ;
       6'h04:
-          carry1 = \$258 ;
+          carry1 = \$257 ;
       6'h05:
-          carry1 = \$260 ;
+          carry1 = \$259 ;
       6'h06:
-          carry1 = \$262 ;
+          carry1 = \$261 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     carry2 = 8'h00;
-    casez (take)
+    casez (room)
       6'h00:
-          carry2 = \$264 ;
+          carry2 = \$263 ;
       6'h01:
-          carry2 = \$266 ;
+          carry2 = \$265 ;
       6'h02:
-          carry2 = \$268 ;
+          carry2 = \$267 ;
       6'h03:
-          carry2 = \$270 ;
+          carry2 = \$269 ;
       6'h04:
-          carry2 = \$272 ;
+          carry2 = \$271 ;
       6'h05:
-          carry2 = \$274 ;
+          carry2 = \$273 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     carry3 = 8'h00;
-    casez (take)
+    casez (room)
       6'h00:
-          carry3 = \$276 ;
+          carry3 = \$275 ;
       6'h01:
-          carry3 = \$278 ;
+          carry3 = \$277 ;
       6'h02:
-          carry3 = \$280 ;
+          carry3 = \$279 ;
       6'h03:
-          carry3 = \$282 ;
+          carry3 = \$281 ;
       6'h04:
-          carry3 = \$284 ;
+          carry3 = \$283 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     carry4 = 8'h00;
-    casez (take)
+    casez (room)
       6'h00:
-          carry4 = \$286 ;
+          carry4 = \$285 ;
       6'h01:
-          carry4 = \$288 ;
+          carry4 = \$287 ;
       6'h02:
-          carry4 = \$290 ;
+          carry4 = \$289 ;
       6'h03:
-          carry4 = \$292 ;
+          carry4 = \$291 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     carry5 = 8'h00;
-    casez (take)
+    casez (room)
       6'h00:
-          carry5 = \$294 ;
+          carry5 = \$293 ;
       6'h01:
-          carry5 = \$296 ;
+          carry5 = \$295 ;
       6'h02:
-          carry5 = \$298 ;
+          carry5 = \$297 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     carry6 = 8'h00;
-    casez (take)
+    casez (room)
       6'h00:
-          carry6 = \$300 ;
+          carry6 = \$299 ;
       6'h01:
-          carry6 = \$302 ;
+          carry6 = \$301 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     carry7 = 8'h00;
-    casez (take)
+    casez (room)
       6'h00:
-          carry7 = \$304 ;
+          carry7 = \$303 ;
     endcase
   end
   always @* begin
@@ -2394,267 +2397,233 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$344  = o__valid;
+    \$345  = o__valid;
     if (o__ready) begin
-      \$344  = 1'h0;
+      \$345  = 1'h0;
     end
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
-        \$344  = 1'h1;
+        \$345  = 1'h1;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$344  = 1'h1;
+          \$345  = 1'h1;
         end else begin
           if (i__payload[68]) begin
-            \$344  = 1'h1;
+            \$345  = 1'h1;
           end
         end
       end
     end
     if (rst) begin
-      \$344  = 1'h0;
+      \$345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$345  = o__payload;
+    \$346  = o__payload;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
-        \$345 [255:0] = { wb0, wb1, wb2, wb3, wb4, wb5, wb6, wb7, wb8, wb9, wb10, wb11, wb12, wb13, wb14, wb15, wb16, wb17, wb18, wb19, wb20, wb21, wb22, wb23, wb24, wb25, wb26, wb27, wb28, wb29, wb30, wb31 };
-        \$345 [261:256] = fill;
-        \$345 [262] = 1'h1;
-        \$345 [278:263] = index;
-        \$345 [279] = 1'h1;
+        \$346 [255:0] = { wb0, wb1, wb2, wb3, wb4, wb5, wb6, wb7, wb8, wb9, wb10, wb11, wb12, wb13, wb14, wb15, wb16, wb17, wb18, wb19, wb20, wb21, wb22, wb23, wb24, wb25, wb26, wb27, wb28, wb29, wb30, wb31 };
+        \$346 [261:256] = fill;
+        \$346 [262] = 1'h1;
+        \$346 [278:263] = index;
+        \$346 [279] = 1'h1;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$345 [255:0] = { merged0, merged1, merged2, merged3, \$333 , \$332 , \$331 , \$330 , \$329 , \$328 , \$327 , \$326 , \$325 , \$324 , \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311 , \$310 , \$309 , \$308 , \$307 , \$306  };
-          \$345 [261:256] = size;
-          \$345 [262] = \$334 ;
-          \$345 [278:263] = \$335 ;
-          \$345 [279] = \$337 ;
+          \$346 [255:0] = { merged0, merged1, merged2, merged3, \$332 , \$331 , \$330 , \$329 , \$328 , \$327 , \$326 , \$325 , \$324 , \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311 , \$310 , \$309 , \$308 , \$307 , \$306 , \$305  };
+          \$346 [261:256] = size;
+          \$346 [262] = \$333 ;
+          \$346 [278:263] = \$334 ;
+          \$346 [279] = \$336 ;
         end else begin
           if (i__payload[68]) begin
-            \$345 [255:0] = { merged0, merged1, merged2, merged3, merged4, merged5, merged6, merged7, merged8, merged9, merged10, merged11, merged12, merged13, merged14, merged15, merged16, merged17, merged18, merged19, merged20, merged21, merged22, merged23, merged24, merged25, merged26, merged27, merged28, merged29, merged30, merged31 };
-            \$345 [261:256] = \$341 [5:0];
-            \$345 [262] = \$342 ;
-            \$345 [278:263] = index;
-            \$345 [279] = 1'h1;
+            \$346 [255:0] = { merged0, merged1, merged2, merged3, merged4, merged5, merged6, merged7, merged8, merged9, merged10, merged11, merged12, merged13, merged14, merged15, merged16, merged17, merged18, merged19, merged20, merged21, merged22, merged23, merged24, merged25, merged26, merged27, merged28, merged29, merged30, merged31 };
+            \$346 [261:256] = \$341 [5:0];
+            \$346 [262] = \$342 ;
+            \$346 [278:263] = index;
+            \$346 [279] = 1'h1;
           end
         end
       end
     end
     if (rst) begin
-      \$345  = 280'h0000000000000000000000000000000000000000000000000000000000000000000000;
+      \$346  = 280'h0000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$346  = flush;
+    \$347  = flush;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
-        \$346  = 1'h0;
+        \$347  = 1'h0;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         if (complete) begin
           if (i__payload[68]) begin
             if (\$340 ) begin
-              \$346  = 1'h1;
+              \$347  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$346  = 1'h0;
+      \$347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$347  = fill;
+    \$348  = fill;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
-        \$347  = 6'h00;
+        \$348  = 6'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$347  = { 2'h0, \$4 [3:0] };
+          \$348  = { 2'h0, \$3 [3:0] };
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
             end else begin
-              \$347  = 6'h00;
+              \$348  = 6'h00;
             end
           end
         end else begin
           (* full_case = 32'd1 *)
           if (i__payload[68]) begin
-            \$347  = 6'h00;
+            \$348  = 6'h00;
           end else begin
-            \$347  = \$343 [5:0];
+            \$348  = \$343 [5:0];
           end
         end
       end
     end
     if (rst) begin
-      \$347  = 6'h00;
+      \$348  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$348  = is_arg;
+    \$349  = is_arg;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
-        \$348  = 1'h0;
+        \$349  = 1'h0;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$348  = 1'h1;
+          \$349  = 1'h1;
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
             end else begin
-              \$348  = 1'h0;
+              \$349  = 1'h0;
             end
           end
         end else begin
           if (i__payload[68]) begin
-            \$348  = 1'h0;
+            \$349  = 1'h0;
           end
         end
       end
     end
     if (rst) begin
-      \$348  = 1'h0;
+      \$349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$349  = index;
+    \$350  = index;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
-        \$349  = 16'h0000;
+        \$350  = 16'h0000;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$349  = \$339 [15:0];
+          \$350  = \$338 [15:0];
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
             end else begin
-              \$349  = 16'h0000;
+              \$350  = 16'h0000;
             end
           end
         end else begin
           if (i__payload[68]) begin
-            \$349  = 16'h0000;
+            \$350  = 16'h0000;
           end
         end
       end
     end
     if (rst) begin
-      \$349  = 16'h0000;
+      \$350  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$350  = wb0;
+    \$351  = room;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
-        \$350  = 8'h00;
+        \$351  = 6'h04;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$350  = carry0;
+          \$351  = \$339 [5:0];
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
             end else begin
-              \$350  = 8'h00;
+              \$351  = 6'h04;
             end
           end
         end else begin
           (* full_case = 32'd1 *)
           if (i__payload[68]) begin
-            \$350  = 8'h00;
+            \$351  = 6'h04;
           end else begin
-            \$350  = merged0;
+            \$351  = \$344 [5:0];
           end
         end
       end
     end
     if (rst) begin
-      \$350  = 8'h00;
+      \$351  = 6'h04;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$351  = wb1;
-    (* full_case = 32'd1 *)
-    if (flush) begin
-      if (out_free) begin
-        \$351  = 8'h00;
-      end
-    end else begin
-      if (\$305 ) begin
-        (* full_case = 32'd1 *)
-        if (complete) begin
-          \$351  = carry1;
-          if (i__payload[68]) begin
-            (* full_case = 32'd1 *)
-            if (\$340 ) begin
-            end else begin
-              \$351  = 8'h00;
-            end
-          end
-        end else begin
-          (* full_case = 32'd1 *)
-          if (i__payload[68]) begin
-            \$351  = 8'h00;
-          end else begin
-            \$351  = merged1;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$351  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$352  = wb2;
+    \$352  = wb0;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$352  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$352  = carry2;
+          \$352  = carry0;
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
@@ -2667,7 +2636,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$352  = 8'h00;
           end else begin
-            \$352  = merged2;
+            \$352  = merged0;
           end
         end
       end
@@ -2678,17 +2647,17 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$353  = wb3;
+    \$353  = wb1;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$353  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$353  = carry3;
+          \$353  = carry1;
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
@@ -2701,7 +2670,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$353  = 8'h00;
           end else begin
-            \$353  = merged3;
+            \$353  = merged1;
           end
         end
       end
@@ -2712,17 +2681,17 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$354  = wb4;
+    \$354  = wb2;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$354  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$354  = carry4;
+          \$354  = carry2;
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
@@ -2735,7 +2704,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$354  = 8'h00;
           end else begin
-            \$354  = merged4;
+            \$354  = merged2;
           end
         end
       end
@@ -2746,17 +2715,17 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$355  = wb5;
+    \$355  = wb3;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$355  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$355  = carry5;
+          \$355  = carry3;
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
@@ -2769,7 +2738,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$355  = 8'h00;
           end else begin
-            \$355  = merged5;
+            \$355  = merged3;
           end
         end
       end
@@ -2780,17 +2749,17 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$356  = wb6;
+    \$356  = wb4;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$356  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$356  = carry6;
+          \$356  = carry4;
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
@@ -2803,7 +2772,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$356  = 8'h00;
           end else begin
-            \$356  = merged6;
+            \$356  = merged4;
           end
         end
       end
@@ -2814,17 +2783,17 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$357  = wb7;
+    \$357  = wb5;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$357  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$357  = carry7;
+          \$357  = carry5;
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
@@ -2837,7 +2806,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$357  = 8'h00;
           end else begin
-            \$357  = merged7;
+            \$357  = merged5;
           end
         end
       end
@@ -2848,17 +2817,17 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$358  = wb8;
+    \$358  = wb6;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$358  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$358  = 8'h00;
+          \$358  = carry6;
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
@@ -2871,7 +2840,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$358  = 8'h00;
           end else begin
-            \$358  = merged8;
+            \$358  = merged6;
           end
         end
       end
@@ -2882,17 +2851,17 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$359  = wb9;
+    \$359  = wb7;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$359  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
-          \$359  = 8'h00;
+          \$359  = carry7;
           if (i__payload[68]) begin
             (* full_case = 32'd1 *)
             if (\$340 ) begin
@@ -2905,7 +2874,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$359  = 8'h00;
           end else begin
-            \$359  = merged9;
+            \$359  = merged7;
           end
         end
       end
@@ -2916,14 +2885,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$360  = wb10;
+    \$360  = wb8;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$360  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$360  = 8'h00;
@@ -2939,7 +2908,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$360  = 8'h00;
           end else begin
-            \$360  = merged10;
+            \$360  = merged8;
           end
         end
       end
@@ -2950,14 +2919,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$361  = wb11;
+    \$361  = wb9;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$361  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$361  = 8'h00;
@@ -2973,7 +2942,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$361  = 8'h00;
           end else begin
-            \$361  = merged11;
+            \$361  = merged9;
           end
         end
       end
@@ -2984,14 +2953,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$362  = wb12;
+    \$362  = wb10;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$362  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$362  = 8'h00;
@@ -3007,7 +2976,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$362  = 8'h00;
           end else begin
-            \$362  = merged12;
+            \$362  = merged10;
           end
         end
       end
@@ -3018,14 +2987,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$363  = wb13;
+    \$363  = wb11;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$363  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$363  = 8'h00;
@@ -3041,7 +3010,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$363  = 8'h00;
           end else begin
-            \$363  = merged13;
+            \$363  = merged11;
           end
         end
       end
@@ -3052,14 +3021,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$364  = wb14;
+    \$364  = wb12;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$364  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$364  = 8'h00;
@@ -3075,7 +3044,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$364  = 8'h00;
           end else begin
-            \$364  = merged14;
+            \$364  = merged12;
           end
         end
       end
@@ -3086,14 +3055,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$365  = wb15;
+    \$365  = wb13;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$365  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$365  = 8'h00;
@@ -3109,7 +3078,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$365  = 8'h00;
           end else begin
-            \$365  = merged15;
+            \$365  = merged13;
           end
         end
       end
@@ -3120,14 +3089,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$366  = wb16;
+    \$366  = wb14;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$366  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$366  = 8'h00;
@@ -3143,7 +3112,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$366  = 8'h00;
           end else begin
-            \$366  = merged16;
+            \$366  = merged14;
           end
         end
       end
@@ -3154,14 +3123,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$367  = wb17;
+    \$367  = wb15;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$367  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$367  = 8'h00;
@@ -3177,7 +3146,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$367  = 8'h00;
           end else begin
-            \$367  = merged17;
+            \$367  = merged15;
           end
         end
       end
@@ -3188,14 +3157,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$368  = wb18;
+    \$368  = wb16;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$368  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$368  = 8'h00;
@@ -3211,7 +3180,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$368  = 8'h00;
           end else begin
-            \$368  = merged18;
+            \$368  = merged16;
           end
         end
       end
@@ -3222,14 +3191,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$369  = wb19;
+    \$369  = wb17;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$369  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$369  = 8'h00;
@@ -3245,7 +3214,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$369  = 8'h00;
           end else begin
-            \$369  = merged19;
+            \$369  = merged17;
           end
         end
       end
@@ -3256,14 +3225,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$370  = wb20;
+    \$370  = wb18;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$370  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$370  = 8'h00;
@@ -3279,7 +3248,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$370  = 8'h00;
           end else begin
-            \$370  = merged20;
+            \$370  = merged18;
           end
         end
       end
@@ -3290,14 +3259,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$371  = wb21;
+    \$371  = wb19;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$371  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$371  = 8'h00;
@@ -3313,7 +3282,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$371  = 8'h00;
           end else begin
-            \$371  = merged21;
+            \$371  = merged19;
           end
         end
       end
@@ -3324,14 +3293,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$372  = wb22;
+    \$372  = wb20;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$372  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$372  = 8'h00;
@@ -3347,7 +3316,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$372  = 8'h00;
           end else begin
-            \$372  = merged22;
+            \$372  = merged20;
           end
         end
       end
@@ -3358,14 +3327,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$373  = wb23;
+    \$373  = wb21;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$373  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$373  = 8'h00;
@@ -3381,7 +3350,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$373  = 8'h00;
           end else begin
-            \$373  = merged23;
+            \$373  = merged21;
           end
         end
       end
@@ -3392,14 +3361,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$374  = wb24;
+    \$374  = wb22;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$374  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$374  = 8'h00;
@@ -3415,7 +3384,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$374  = 8'h00;
           end else begin
-            \$374  = merged24;
+            \$374  = merged22;
           end
         end
       end
@@ -3426,14 +3395,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$375  = wb25;
+    \$375  = wb23;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$375  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$375  = 8'h00;
@@ -3449,7 +3418,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$375  = 8'h00;
           end else begin
-            \$375  = merged25;
+            \$375  = merged23;
           end
         end
       end
@@ -3460,14 +3429,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$376  = wb26;
+    \$376  = wb24;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$376  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$376  = 8'h00;
@@ -3483,7 +3452,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$376  = 8'h00;
           end else begin
-            \$376  = merged26;
+            \$376  = merged24;
           end
         end
       end
@@ -3494,14 +3463,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$377  = wb27;
+    \$377  = wb25;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$377  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$377  = 8'h00;
@@ -3517,7 +3486,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$377  = 8'h00;
           end else begin
-            \$377  = merged27;
+            \$377  = merged25;
           end
         end
       end
@@ -3528,14 +3497,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$378  = wb28;
+    \$378  = wb26;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$378  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$378  = 8'h00;
@@ -3551,7 +3520,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$378  = 8'h00;
           end else begin
-            \$378  = merged28;
+            \$378  = merged26;
           end
         end
       end
@@ -3562,14 +3531,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$379  = wb29;
+    \$379  = wb27;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$379  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$379  = 8'h00;
@@ -3585,7 +3554,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$379  = 8'h00;
           end else begin
-            \$379  = merged29;
+            \$379  = merged27;
           end
         end
       end
@@ -3596,14 +3565,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$380  = wb30;
+    \$380  = wb28;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$380  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$380  = 8'h00;
@@ -3619,7 +3588,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$380  = 8'h00;
           end else begin
-            \$380  = merged30;
+            \$380  = merged28;
           end
         end
       end
@@ -3630,14 +3599,14 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$381  = wb31;
+    \$381  = wb29;
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
         \$381  = 8'h00;
       end
     end else begin
-      if (\$305 ) begin
+      if (\$304 ) begin
         (* full_case = 32'd1 *)
         if (complete) begin
           \$381  = 8'h00;
@@ -3653,7 +3622,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
           if (i__payload[68]) begin
             \$381  = 8'h00;
           end else begin
-            \$381  = merged31;
+            \$381  = merged29;
           end
         end
       end
@@ -3662,10 +3631,77 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
       \$381  = 8'h00;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$382  = wb30;
+    (* full_case = 32'd1 *)
+    if (flush) begin
+      if (out_free) begin
+        \$382  = 8'h00;
+      end
+    end else begin
+      if (\$304 ) begin
+        (* full_case = 32'd1 *)
+        if (complete) begin
+          \$382  = 8'h00;
+          if (i__payload[68]) begin
+            (* full_case = 32'd1 *)
+            if (\$340 ) begin
+            end else begin
+              \$382  = 8'h00;
+            end
+          end
+        end else begin
+          (* full_case = 32'd1 *)
+          if (i__payload[68]) begin
+            \$382  = 8'h00;
+          end else begin
+            \$382  = merged30;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$382  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$383  = wb31;
+    (* full_case = 32'd1 *)
+    if (flush) begin
+      if (out_free) begin
+        \$383  = 8'h00;
+      end
+    end else begin
+      if (\$304 ) begin
+        (* full_case = 32'd1 *)
+        if (complete) begin
+          \$383  = 8'h00;
+          if (i__payload[68]) begin
+            (* full_case = 32'd1 *)
+            if (\$340 ) begin
+            end else begin
+              \$383  = 8'h00;
+            end
+          end
+        end else begin
+          (* full_case = 32'd1 *)
+          if (i__payload[68]) begin
+            \$383  = 8'h00;
+          end else begin
+            \$383  = merged31;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$383  = 8'h00;
+    end
+  end
   assign out = o__payload;
   assign out_valid = o__valid;
-  assign room = \$2 [5:0];
-  assign left = \$4 [3:0];
+  assign left = \$3 [3:0];
   assign \o__payload.data  = o__payload[255:0];
   assign \o__payload.nbytes  = o__payload[261:256];
   assign \o__payload.kind  = o__payload[262];
