@@ -224,7 +224,14 @@ class ItemFifo(wiring.Component):
         taken = Signal(LANES + 1)
         cur = Signal(LANES + 1)
         pick = Signal(LANES + 1)
-        m.d.comb += [cur.eq(head.mask & ~taken), pick.eq(cur & (~cur + 1))]
+        # the lowest entry left (one-hot) and whether it is the word's last, by a prefix OR of the
+        # lanes below each one (a few LUT levels; ``cur & (~cur + 1)`` was a carry chain before the
+        # pop and the FIFO's level)
+        below = Signal(LANES + 1)   # some entry left below lane k
+        m.d.comb += below.eq(Cat(Const(0, 1), *[cur[:k].any() for k in range(1, LANES + 1)]))
+        m.d.comb += [cur.eq(head.mask & ~taken), pick.eq(cur & ~below)]
+        last = Signal()             # the picked entry is the word's last
+        m.d.comb += last.eq(~(cur & below).any())
 
         e_valid = Signal()
         e = Signal(ItemEntry)
@@ -262,7 +269,7 @@ class ItemFifo(wiring.Component):
         ]
         with m.If(adv):
             m.d.sync += [e_valid.eq(1), e.eq(nxt)]
-            with m.If((cur & ~pick) == 0):
+            with m.If(last):
                 m.d.comb += q.r_en.eq(1)
                 m.d.sync += taken.eq(0)
             with m.Else():

@@ -14585,41 +14585,44 @@ module \tx_decoder_top.decoder.items (rst, i__ready, o__ready, w_en, w_data, o__
   reg [110:0] o__payload = 111'h0000000000000000000000000000;
   input clk;
   wire clk;
-  wire [8:0] \$1 ;
-  wire [84:0] \$10 ;
-  wire [84:0] \$11 ;
-  wire [84:0] \$12 ;
-  wire [84:0] \$13 ;
-  wire [84:0] \$14 ;
-  wire [84:0] \$15 ;
+  wire \$1 ;
+  wire [8:0] \$10 ;
+  wire [8:0] \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
   wire [84:0] \$16 ;
   wire [84:0] \$17 ;
   wire [84:0] \$18 ;
   wire [84:0] \$19 ;
-  wire [8:0] \$2 ;
+  wire \$2 ;
   wire [84:0] \$20 ;
   wire [84:0] \$21 ;
   wire [84:0] \$22 ;
-  wire [3:0] \$23 ;
-  wire [25:0] \$24 ;
-  wire [8:0] \$25 ;
-  wire [8:0] \$26 ;
-  wire \$27 ;
-  wire [8:0] \$28 ;
-  wire [8:0] \$29 ;
-  wire [9:0] \$3 ;
-  wire \$30 ;
-  wire [8:0] \$31 ;
-  reg \$32 ;
-  reg [110:0] \$33 ;
-  reg [8:0] \$34 ;
-  wire [9:0] \$4 ;
+  wire [84:0] \$23 ;
+  wire [84:0] \$24 ;
+  wire [84:0] \$25 ;
+  wire [84:0] \$26 ;
+  wire [84:0] \$27 ;
+  wire [84:0] \$28 ;
+  wire [84:0] \$29 ;
+  wire \$3 ;
+  wire [84:0] \$30 ;
+  wire [3:0] \$31 ;
+  wire [25:0] \$32 ;
+  wire [8:0] \$33 ;
+  reg \$34 ;
+  reg [110:0] \$35 ;
+  reg [8:0] \$36 ;
+  wire \$4 ;
   wire \$5 ;
   wire \$6 ;
   wire \$7 ;
-  wire [84:0] \$8 ;
-  wire [84:0] \$9 ;
+  wire \$8 ;
+  wire [8:0] \$9 ;
   wire adv;
+  wire [8:0] below;
   wire [8:0] cur;
   (* init = 111'h0000000000000000000000000000 *)
   wire [110:0] e;
@@ -14809,6 +14812,7 @@ module \tx_decoder_top.decoder.items (rst, i__ready, o__ready, w_en, w_data, o__
   wire i__valid;
   reg [2:0] idx;
   wire [7:0] lane_sel;
+  wire last;
   wire [110:0] nxt;
   wire [7:0] \nxt.byte ;
   wire [3:0] \nxt.cut ;
@@ -14848,45 +14852,48 @@ module \tx_decoder_top.decoder.items (rst, i__ready, o__ready, w_en, w_data, o__
   wire \sel.wrapped ;
   reg [8:0] taken = 9'h000;
   wire w_rdy;
-  assign \$1  = ~ taken;
-  assign cur = head[30:22] & \$1 ;
-  assign \$2  = ~ cur;
-  assign \$3  = \$2  + 1'h1;
-  assign \$4  = { 1'h0, cur } & \$3 ;
-  assign \$5  = ~ o__valid;
-  assign \$6  = \$5  | o__ready;
-  assign adv = r_rdy & \$6 ;
-  assign \$7  = \$4 [0] | \$4 [8];
-  assign \$8  = \$7  ? head[119:35] : 85'h0000000000000000000000;
-  assign \$10  = \$4 [1] ? head[204:120] : 85'h0000000000000000000000;
-  assign \$11  = \$9  | \$10 ;
-  assign \$12  = \$4 [2] ? head[289:205] : 85'h0000000000000000000000;
-  assign \$13  = \$11  | \$12 ;
-  assign \$14  = \$4 [3] ? head[374:290] : 85'h0000000000000000000000;
-  assign \$15  = \$13  | \$14 ;
-  assign \$16  = \$4 [4] ? head[459:375] : 85'h0000000000000000000000;
-  assign \$17  = \$15  | \$16 ;
-  assign \$18  = \$4 [5] ? head[544:460] : 85'h0000000000000000000000;
+  assign \$2  = | cur[1:0];
+  assign \$3  = | cur[2:0];
+  assign \$4  = | cur[3:0];
+  assign \$5  = | cur[4:0];
+  assign \$6  = | cur[5:0];
+  assign \$7  = | cur[6:0];
+  assign \$8  = | cur[7:0];
+  assign \$9  = ~ taken;
+  assign cur = head[30:22] & \$9 ;
+  assign \$10  = ~ { \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2 , \$1 , 1'h0 };
+  assign pick = cur & \$10 ;
+  assign \$11  = cur & { \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2 , \$1 , 1'h0 };
+  assign \$12  = | \$11 ;
+  assign last = ~ \$12 ;
+  assign \$13  = ~ o__valid;
+  assign \$14  = \$13  | o__ready;
+  assign adv = r_rdy & \$14 ;
+  assign \$15  = pick[0] | pick[8];
+  assign \$16  = \$15  ? head[119:35] : 85'h0000000000000000000000;
+  assign \$18  = pick[1] ? head[204:120] : 85'h0000000000000000000000;
   assign \$19  = \$17  | \$18 ;
-  assign \$20  = \$4 [6] ? head[629:545] : 85'h0000000000000000000000;
+  assign \$20  = pick[2] ? head[289:205] : 85'h0000000000000000000000;
   assign \$21  = \$19  | \$20 ;
-  assign \$22  = \$4 [7] ? head[714:630] : 85'h0000000000000000000000;
-  assign sel = \$21  | \$22 ;
-  assign \$23  = \$4 [8] ? head[34:31] : { 1'h0, idx };
-  assign \$24  = { head[21:0], 3'h0 } + \$23 ;
-  assign \$25  = ~ \$4 [8:0];
-  assign \$26  = cur & \$25 ;
-  assign \$27  = ! \$26 ;
-  assign \$28  = ~ \$4 [8:0];
-  assign \$29  = cur & \$28 ;
-  assign \$30  = ! \$29 ;
-  assign \$31  = taken | \$4 [8:0];
+  assign \$22  = pick[3] ? head[374:290] : 85'h0000000000000000000000;
+  assign \$23  = \$21  | \$22 ;
+  assign \$24  = pick[4] ? head[459:375] : 85'h0000000000000000000000;
+  assign \$25  = \$23  | \$24 ;
+  assign \$26  = pick[5] ? head[544:460] : 85'h0000000000000000000000;
+  assign \$27  = \$25  | \$26 ;
+  assign \$28  = pick[6] ? head[629:545] : 85'h0000000000000000000000;
+  assign \$29  = \$27  | \$28 ;
+  assign \$30  = pick[7] ? head[714:630] : 85'h0000000000000000000000;
+  assign sel = \$29  | \$30 ;
+  assign \$31  = pick[8] ? head[34:31] : { 1'h0, idx };
+  assign \$32  = { head[21:0], 3'h0 } + \$31 ;
+  assign \$33  = taken | pick;
   always @(posedge clk)
-    o__valid <= \$32 ;
+    o__valid <= \$34 ;
   always @(posedge clk)
-    o__payload <= \$33 ;
+    o__payload <= \$35 ;
   always @(posedge clk)
-    taken <= \$34 ;
+    taken <= \$36 ;
   \tx_decoder_top.decoder.items.beats  beats (
     .clk(clk),
     .r_data(head),
@@ -14900,28 +14907,28 @@ module \tx_decoder_top.decoder.items (rst, i__ready, o__ready, w_en, w_data, o__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
     idx = 3'h0;
-    if (\$4 [7]) begin
+    if (pick[7]) begin
       idx = 3'h7;
     end
-    if (\$4 [6]) begin
+    if (pick[6]) begin
       idx = 3'h6;
     end
-    if (\$4 [5]) begin
+    if (pick[5]) begin
       idx = 3'h5;
     end
-    if (\$4 [4]) begin
+    if (pick[4]) begin
       idx = 3'h4;
     end
-    if (\$4 [3]) begin
+    if (pick[3]) begin
       idx = 3'h3;
     end
-    if (\$4 [2]) begin
+    if (pick[2]) begin
       idx = 3'h2;
     end
-    if (\$4 [1]) begin
+    if (pick[1]) begin
       idx = 3'h1;
     end
-    if (\$4 [0]) begin
+    if (pick[0]) begin
       idx = 3'h0;
     end
   end
@@ -14929,56 +14936,56 @@ module \tx_decoder_top.decoder.items (rst, i__ready, o__ready, w_en, w_data, o__
     if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
     r_en = 1'h0;
     if (adv) begin
-      if (\$27 ) begin
+      if (last) begin
         r_en = 1'h1;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
-    \$32  = o__valid;
+    \$34  = o__valid;
     if (adv) begin
-      \$32  = 1'h1;
+      \$34  = 1'h1;
     end else if (o__ready) begin
-      \$32  = 1'h0;
+      \$34  = 1'h0;
     end
     if (rst) begin
-      \$32  = 1'h0;
+      \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
-    \$33  = o__payload;
+    \$35  = o__payload;
     if (adv) begin
-      \$33  = nxt;
+      \$35  = nxt;
     end
     if (rst) begin
-      \$33  = 111'h0000000000000000000000000000;
+      \$35  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
-    \$34  = taken;
+    \$36  = taken;
     if (adv) begin
       (* full_case = 32'd1 *)
-      if (\$30 ) begin
-        \$34  = 9'h000;
+      if (last) begin
+        \$36  = 9'h000;
       end else begin
-        \$34  = \$31 ;
+        \$36  = \$33 ;
       end
     end
     if (rst) begin
-      \$34  = 9'h000;
+      \$36  = 9'h000;
     end
   end
   assign i__payload = w_data;
   assign i__valid = w_en;
   assign w_rdy = i__ready;
   assign r_data = head;
-  assign pick = \$4 [8:0];
+  assign below = { \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2 , \$1 , 1'h0 };
   assign e_valid = o__valid;
   assign e = o__payload;
-  assign lane_sel = { \$4 [7:1], \$7  };
+  assign lane_sel = { pick[7:1], \$15  };
   assign \i__payload.base  = w_data[21:0];
   assign \i__payload.mask  = w_data[30:22];
   assign \i__payload.nkeep  = w_data[34:31];
@@ -15198,9 +15205,10 @@ module \tx_decoder_top.decoder.items (rst, i__ready, o__ready, w_en, w_data, o__
   assign nxt[38] = sel[12];
   assign nxt[37:34] = sel[11:8];
   assign nxt[33:26] = sel[7:0];
-  assign nxt[25:1] = \$24 [24:0];
-  assign nxt[0] = \$4 [8];
-  assign \$9  = \$8 ;
+  assign nxt[25:1] = \$32 [24:0];
+  assign nxt[0] = pick[8];
+  assign \$1  = cur[0];
+  assign \$17  = \$16 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -17428,8 +17436,8 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
     t4_end <= \$408 ;
   \tx_decoder_top.decoder.values.ends  ends (
     .clk(clk),
-    .\port$4612$0 (\$13 [22:0]),
-    .\port$4614$0 (\$15 [24:0]),
+    .\port$4614$0 (\$13 [22:0]),
+    .\port$4616$0 (\$15 [24:0]),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(have_last),
@@ -20310,14 +20318,14 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.values.ends (rst, \port$4612$0 , \port$4614$0 , w_en, w_rdy, r_data, r_en, r_rdy, clk);
+module \tx_decoder_top.decoder.values.ends (rst, \port$4614$0 , \port$4616$0 , w_en, w_rdy, r_data, r_en, r_rdy, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$11  = 0;
   input rst;
   wire rst;
-  input [22:0] \port$4612$0 ;
-  wire [22:0] \port$4612$0 ;
-  input [24:0] \port$4614$0 ;
-  wire [24:0] \port$4614$0 ;
+  input [22:0] \port$4614$0 ;
+  wire [22:0] \port$4614$0 ;
+  input [24:0] \port$4616$0 ;
+  wire [24:0] \port$4616$0 ;
   input w_en;
   wire w_en;
   output w_rdy;
@@ -20391,7 +20399,7 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4612$0 , \port$4614$0 , w
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$4614$0 , \port$4612$0  };
+      storage[w_port__addr] <= { \port$4616$0 , \port$4614$0  };
   end
   reg [47:0] _0_;
   always @(posedge clk) begin
@@ -20490,8 +20498,8 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4612$0 , \port$4614$0 , w
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$4614$0 , \port$4612$0  };
-  assign w_data = { \port$4614$0 , \port$4612$0  };
+  assign w_port__data = { \port$4616$0 , \port$4614$0  };
+  assign w_data = { \port$4616$0 , \port$4614$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
