@@ -94,7 +94,7 @@ DIV_BITS = 256
 DEN_BITS = 145
 #: quotient bits per cycle of the divider / root bits per cycle of the square root (any >= 1)
 DIV_RADIX_BITS = 3
-SQRT_RADIX_BITS = 3
+SQRT_RADIX_BITS = 2
 IMM_BITS = 16
 MASK = (1 << WIDTH) - 1
 

@@ -269,11 +269,11 @@ class EvalSearch(wiring.Component):
     Latency
     -------
     Data dependent: exactly the cycles :func:`mevblade.hw.eval_program.run` reports for
-    the same request (checked by the tests). Session 9 (3 quotient / root bits per cycle,
-    36-bit multiplier digit, two more cycles per division / root): realistic cycles p50
-    ~380 (p90 ~890), pairs (``MODE_PAIR``) p50 ~335, was ~335 / ~300 in session 8 — at a
-    clock twice as fast (fmax proxy, cell delays only: 10.2 ns, was 20.1 ns; 60.3 ns before
-    session 8), so ~1.75× less time per evaluation; ``mevblade bench gateware_eval_search``.
+    the same request (checked by the tests). Session 9 (3 quotient / 2 root bits per cycle,
+    36-bit multiplier digit, one or two more cycles per division / root): realistic cycles
+    p50 ~400 (p90 ~910), pairs (``MODE_PAIR``) p50 ~355, was ~335 / ~300 in session 8 — at a
+    clock 2.2× as fast (fmax proxy, cell delays only: 9.1 ns, was 20.1 ns; 60.3 ns before
+    session 8), so ~1.85× less time per evaluation; ``mevblade bench gateware_eval_search``.
     Cases near the ``uint112`` limit need the feasibility search and take thousands. The ROM
     holds ``len(eval_program.WORDS)`` words (777), read asynchronously (LUT ROM).
 
@@ -395,8 +395,13 @@ class EvalSearch(wiring.Component):
         m.d.comb += div_shl.eq(DQ - qbits)
         den = Signal(DN)
         dnum = Signal(DQ)
+        # the normalised remainder and numerator of DIVN as nets of their own, so the registers'
+        # input select after the steps stays one LUT level
+        drem_init = Signal(DN, attrs={"keep": 1})
+        dnum_init = Signal(DQ, attrs={"keep": 1})
         drem = Signal(DN)
         quo = Signal(DQ)
+        m.d.comb += [drem_init.eq(dnum >> qbits), dnum_init.eq(dnum << div_shl)]
         count = Signal(range(DQ + 1))
 
         # div steps (combinational chain of RD radix-2 restoring steps)
@@ -559,7 +564,7 @@ class EvalSearch(wiring.Component):
                     m.d.sync += pc.eq(pc + 1)
                     m.next = "RUN"
                 with m.Else():
-                    m.d.sync += [drem.eq(dnum >> qbits), dnum.eq(dnum << div_shl), quo.eq(0),
+                    m.d.sync += [drem.eq(drem_init), dnum.eq(dnum_init), quo.eq(0),
                                  count.eq(qsteps)]
                     m.next = "DIV"
             with m.State("DIV"):

@@ -25,11 +25,11 @@ OUT_DIV_BITS = 112
 #: quotient bits of getAmountIn (numerator < 2**240, denominator >= 1)
 IN_DIV_BITS = 240
 #: quotient bits per cycle of AmountUnit's divider (chained restoring steps on 130 bits; 8 in
-#: sessions 4-8, whose 32.9 ns cell-only path set the backrun unit's clock; session 9: 3, 9.4 ns,
+#: sessions 4-8, whose 32.9 ns cell-only path set the backrun unit's clock; session 9: 3, 8.9 ns,
 #: below EvalSearch's clock — fmax proxy, cell delays only)
 AMOUNT_DIV_RADIX_BITS = 3
-#: carry-chain length of the divider steps' carry-select subtraction (130 bits: two chains)
-AMOUNT_DIV_CHUNK = 65
+#: carry-chain length of the divider steps' carry-select subtraction (130 bits: four chains)
+AMOUNT_DIV_CHUNK = 33
 
 
 def _div_steps(bits: int) -> int:
@@ -99,8 +99,8 @@ class AmountUnit(wiring.Component):
     ``getAmountOut`` 1 (checks, ``a·f``, ``rIn·d``) + 7 (``a·f·rOut``) + 38 (divider, 114
     bits; the last step answers) = 46; ``getAmountIn`` 1 + 7 + 1 + 80 (240 bits) + 1 = 90;
     a revert 1 (:data:`LATENCY_OUT` etc.). Session 9 traded cycles for the clock: 27 / 42
-    cycles at 8 quotient bits per cycle and a 32.9 ns cell-only path before, 46 / 90 at 9.4 ns
-    now (fmax proxy): getAmountOut 889 → 432 ns. (One quotient bit per cycle until
+    cycles at 8 quotient bits per cycle and a 32.9 ns cell-only path before, 46 / 90 at 8.9 ns
+    now (fmax proxy): getAmountOut 889 → 408 ns. (One quotient bit per cycle until
     session 4: 125 / 252.)
 
     Throughput

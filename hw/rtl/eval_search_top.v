@@ -1994,61 +1994,61 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [9:0] \$2704 ;
   wire [10:0] \$2705 ;
   wire [9:0] \$2706 ;
-  wire \$2707 ;
-  wire \$2708 ;
+  wire [257:0] \$2707 ;
+  wire [768:0] \$2708 ;
   wire \$2709 ;
   wire \$271 ;
   wire \$2710 ;
   wire \$2711 ;
-  wire [36:0] \$2712 ;
-  wire [36:0] \$2713 ;
+  wire \$2712 ;
+  wire \$2713 ;
   wire [36:0] \$2714 ;
   wire [36:0] \$2715 ;
   wire [36:0] \$2716 ;
   wire [36:0] \$2717 ;
-  wire [34:0] \$2718 ;
-  wire [34:0] \$2719 ;
+  wire [36:0] \$2718 ;
+  wire [36:0] \$2719 ;
   wire \$272 ;
   wire [34:0] \$2720 ;
-  wire [145:0] \$2721 ;
-  wire [258:0] \$2722 ;
-  wire \$2723 ;
-  wire \$2724 ;
+  wire [34:0] \$2721 ;
+  wire [34:0] \$2722 ;
+  wire [145:0] \$2723 ;
+  wire [258:0] \$2724 ;
   wire \$2725 ;
   wire \$2726 ;
   wire \$2727 ;
-  wire [36:0] \$2728 ;
-  wire [36:0] \$2729 ;
+  wire \$2728 ;
+  wire \$2729 ;
   wire \$273 ;
   wire [36:0] \$2730 ;
   wire [36:0] \$2731 ;
   wire [36:0] \$2732 ;
   wire [36:0] \$2733 ;
-  wire [34:0] \$2734 ;
-  wire [34:0] \$2735 ;
+  wire [36:0] \$2734 ;
+  wire [36:0] \$2735 ;
   wire [34:0] \$2736 ;
-  wire [145:0] \$2737 ;
-  wire [258:0] \$2738 ;
-  wire \$2739 ;
+  wire [34:0] \$2737 ;
+  wire [34:0] \$2738 ;
+  wire [145:0] \$2739 ;
   wire \$274 ;
-  wire \$2740 ;
+  wire [258:0] \$2740 ;
   wire \$2741 ;
   wire \$2742 ;
   wire \$2743 ;
-  wire [36:0] \$2744 ;
-  wire [36:0] \$2745 ;
+  wire \$2744 ;
+  wire \$2745 ;
   wire [36:0] \$2746 ;
   wire [36:0] \$2747 ;
   wire [36:0] \$2748 ;
   wire [36:0] \$2749 ;
   wire \$275 ;
-  wire [34:0] \$2750 ;
-  wire [34:0] \$2751 ;
+  wire [36:0] \$2750 ;
+  wire [36:0] \$2751 ;
   wire [34:0] \$2752 ;
-  wire [145:0] \$2753 ;
-  wire [258:0] \$2754 ;
-  wire \$2755 ;
-  wire \$2756 ;
+  wire [34:0] \$2753 ;
+  wire [34:0] \$2754 ;
+  wire [145:0] \$2755 ;
+  wire [258:0] \$2756 ;
   wire \$2757 ;
   wire \$2758 ;
   wire \$2759 ;
@@ -3175,29 +3175,29 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3768 ;
   wire \$3769 ;
   wire \$377 ;
-  wire [1:0] \$3770 ;
+  wire \$3770 ;
   wire \$3771 ;
-  wire \$3772 ;
+  wire [1:0] \$3772 ;
   wire \$3773 ;
-  wire [1:0] \$3774 ;
-  wire [2:0] \$3775 ;
-  wire \$3776 ;
-  wire \$3777 ;
+  wire \$3774 ;
+  wire \$3775 ;
+  wire [1:0] \$3776 ;
+  wire [2:0] \$3777 ;
   wire \$3778 ;
   wire \$3779 ;
   wire \$378 ;
   wire \$3780 ;
   wire \$3781 ;
-  wire [1:0] \$3782 ;
+  wire \$3782 ;
   wire \$3783 ;
-  wire \$3784 ;
+  wire [1:0] \$3784 ;
   wire \$3785 ;
-  wire [1:0] \$3786 ;
-  wire [2:0] \$3787 ;
-  wire [3:0] \$3788 ;
-  wire \$3789 ;
+  wire \$3786 ;
+  wire \$3787 ;
+  wire [1:0] \$3788 ;
+  wire [2:0] \$3789 ;
   wire \$379 ;
-  wire \$3790 ;
+  wire [3:0] \$3790 ;
   wire \$3791 ;
   wire \$3792 ;
   wire \$3793 ;
@@ -3211,30 +3211,30 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$380 ;
   wire \$3800 ;
   wire \$3801 ;
-  wire [1:0] \$3802 ;
+  wire \$3802 ;
   wire \$3803 ;
-  wire \$3804 ;
+  wire [1:0] \$3804 ;
   wire \$3805 ;
-  wire [1:0] \$3806 ;
-  wire [2:0] \$3807 ;
-  wire \$3808 ;
-  wire \$3809 ;
+  wire \$3806 ;
+  wire \$3807 ;
+  wire [1:0] \$3808 ;
+  wire [2:0] \$3809 ;
   wire \$381 ;
   wire \$3810 ;
   wire \$3811 ;
   wire \$3812 ;
   wire \$3813 ;
-  wire [1:0] \$3814 ;
+  wire \$3814 ;
   wire \$3815 ;
-  wire \$3816 ;
+  wire [1:0] \$3816 ;
   wire \$3817 ;
-  wire [1:0] \$3818 ;
-  wire [2:0] \$3819 ;
+  wire \$3818 ;
+  wire \$3819 ;
   wire \$382 ;
-  wire [3:0] \$3820 ;
-  wire [4:0] \$3821 ;
-  wire \$3822 ;
-  wire \$3823 ;
+  wire [1:0] \$3820 ;
+  wire [2:0] \$3821 ;
+  wire [3:0] \$3822 ;
+  wire [4:0] \$3823 ;
   wire \$3824 ;
   wire \$3825 ;
   wire \$3826 ;
@@ -3264,29 +3264,29 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3848 ;
   wire \$3849 ;
   wire \$385 ;
-  wire [1:0] \$3850 ;
+  wire \$3850 ;
   wire \$3851 ;
-  wire \$3852 ;
+  wire [1:0] \$3852 ;
   wire \$3853 ;
-  wire [1:0] \$3854 ;
-  wire [2:0] \$3855 ;
-  wire \$3856 ;
-  wire \$3857 ;
+  wire \$3854 ;
+  wire \$3855 ;
+  wire [1:0] \$3856 ;
+  wire [2:0] \$3857 ;
   wire \$3858 ;
   wire \$3859 ;
   wire \$386 ;
   wire \$3860 ;
   wire \$3861 ;
-  wire [1:0] \$3862 ;
+  wire \$3862 ;
   wire \$3863 ;
-  wire \$3864 ;
+  wire [1:0] \$3864 ;
   wire \$3865 ;
-  wire [1:0] \$3866 ;
-  wire [2:0] \$3867 ;
-  wire [3:0] \$3868 ;
-  wire \$3869 ;
+  wire \$3866 ;
+  wire \$3867 ;
+  wire [1:0] \$3868 ;
+  wire [2:0] \$3869 ;
   wire \$387 ;
-  wire \$3870 ;
+  wire [3:0] \$3870 ;
   wire \$3871 ;
   wire \$3872 ;
   wire \$3873 ;
@@ -3299,32 +3299,32 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$388 ;
   wire \$3880 ;
   wire \$3881 ;
-  wire [1:0] \$3882 ;
+  wire \$3882 ;
   wire \$3883 ;
-  wire \$3884 ;
+  wire [1:0] \$3884 ;
   wire \$3885 ;
-  wire [1:0] \$3886 ;
-  wire [2:0] \$3887 ;
-  wire \$3888 ;
-  wire \$3889 ;
+  wire \$3886 ;
+  wire \$3887 ;
+  wire [1:0] \$3888 ;
+  wire [2:0] \$3889 ;
   wire \$389 ;
   wire \$3890 ;
   wire \$3891 ;
   wire \$3892 ;
   wire \$3893 ;
-  wire [1:0] \$3894 ;
+  wire \$3894 ;
   wire \$3895 ;
-  wire \$3896 ;
+  wire [1:0] \$3896 ;
   wire \$3897 ;
-  wire [1:0] \$3898 ;
-  wire [2:0] \$3899 ;
+  wire \$3898 ;
+  wire \$3899 ;
   wire [35:0] \$39 ;
   wire \$390 ;
-  wire [3:0] \$3900 ;
-  wire [4:0] \$3901 ;
-  wire [5:0] \$3902 ;
-  wire \$3903 ;
-  wire \$3904 ;
+  wire [1:0] \$3900 ;
+  wire [2:0] \$3901 ;
+  wire [3:0] \$3902 ;
+  wire [4:0] \$3903 ;
+  wire [5:0] \$3904 ;
   wire \$3905 ;
   wire \$3906 ;
   wire \$3907 ;
@@ -3388,29 +3388,29 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$396 ;
   wire \$3960 ;
   wire \$3961 ;
-  wire [1:0] \$3962 ;
+  wire \$3962 ;
   wire \$3963 ;
-  wire \$3964 ;
+  wire [1:0] \$3964 ;
   wire \$3965 ;
-  wire [1:0] \$3966 ;
-  wire [2:0] \$3967 ;
-  wire \$3968 ;
-  wire \$3969 ;
+  wire \$3966 ;
+  wire \$3967 ;
+  wire [1:0] \$3968 ;
+  wire [2:0] \$3969 ;
   wire \$397 ;
   wire \$3970 ;
   wire \$3971 ;
   wire \$3972 ;
   wire \$3973 ;
-  wire [1:0] \$3974 ;
+  wire \$3974 ;
   wire \$3975 ;
-  wire \$3976 ;
+  wire [1:0] \$3976 ;
   wire \$3977 ;
-  wire [1:0] \$3978 ;
-  wire [2:0] \$3979 ;
+  wire \$3978 ;
+  wire \$3979 ;
   wire \$398 ;
-  wire [3:0] \$3980 ;
-  wire \$3981 ;
-  wire \$3982 ;
+  wire [1:0] \$3980 ;
+  wire [2:0] \$3981 ;
+  wire [3:0] \$3982 ;
   wire \$3983 ;
   wire \$3984 ;
   wire \$3985 ;
@@ -3423,32 +3423,32 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3991 ;
   wire \$3992 ;
   wire \$3993 ;
-  wire [1:0] \$3994 ;
+  wire \$3994 ;
   wire \$3995 ;
-  wire \$3996 ;
+  wire [1:0] \$3996 ;
   wire \$3997 ;
-  wire [1:0] \$3998 ;
-  wire [2:0] \$3999 ;
+  wire \$3998 ;
+  wire \$3999 ;
   wire [35:0] \$4 ;
   wire [35:0] \$40 ;
   wire \$400 ;
-  wire \$4000 ;
-  wire \$4001 ;
+  wire [1:0] \$4000 ;
+  wire [2:0] \$4001 ;
   wire \$4002 ;
   wire \$4003 ;
   wire \$4004 ;
   wire \$4005 ;
-  wire [1:0] \$4006 ;
+  wire \$4006 ;
   wire \$4007 ;
-  wire \$4008 ;
+  wire [1:0] \$4008 ;
   wire \$4009 ;
   wire \$401 ;
-  wire [1:0] \$4010 ;
-  wire [2:0] \$4011 ;
-  wire [3:0] \$4012 ;
-  wire [4:0] \$4013 ;
-  wire \$4014 ;
-  wire \$4015 ;
+  wire \$4010 ;
+  wire \$4011 ;
+  wire [1:0] \$4012 ;
+  wire [2:0] \$4013 ;
+  wire [3:0] \$4014 ;
+  wire [4:0] \$4015 ;
   wire \$4016 ;
   wire \$4017 ;
   wire \$4018 ;
@@ -3478,29 +3478,29 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$404 ;
   wire \$4040 ;
   wire \$4041 ;
-  wire [1:0] \$4042 ;
+  wire \$4042 ;
   wire \$4043 ;
-  wire \$4044 ;
+  wire [1:0] \$4044 ;
   wire \$4045 ;
-  wire [1:0] \$4046 ;
-  wire [2:0] \$4047 ;
-  wire \$4048 ;
-  wire \$4049 ;
+  wire \$4046 ;
+  wire \$4047 ;
+  wire [1:0] \$4048 ;
+  wire [2:0] \$4049 ;
   wire \$405 ;
   wire \$4050 ;
   wire \$4051 ;
   wire \$4052 ;
   wire \$4053 ;
-  wire [1:0] \$4054 ;
+  wire \$4054 ;
   wire \$4055 ;
-  wire \$4056 ;
+  wire [1:0] \$4056 ;
   wire \$4057 ;
-  wire [1:0] \$4058 ;
-  wire [2:0] \$4059 ;
+  wire \$4058 ;
+  wire \$4059 ;
   wire \$406 ;
-  wire [3:0] \$4060 ;
-  wire \$4061 ;
-  wire \$4062 ;
+  wire [1:0] \$4060 ;
+  wire [2:0] \$4061 ;
+  wire [3:0] \$4062 ;
   wire \$4063 ;
   wire \$4064 ;
   wire \$4065 ;
@@ -3513,32 +3513,32 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4071 ;
   wire \$4072 ;
   wire \$4073 ;
-  wire [1:0] \$4074 ;
+  wire \$4074 ;
   wire \$4075 ;
-  wire \$4076 ;
+  wire [1:0] \$4076 ;
   wire \$4077 ;
-  wire [1:0] \$4078 ;
-  wire [2:0] \$4079 ;
+  wire \$4078 ;
+  wire \$4079 ;
   wire \$408 ;
-  wire \$4080 ;
-  wire \$4081 ;
+  wire [1:0] \$4080 ;
+  wire [2:0] \$4081 ;
   wire \$4082 ;
   wire \$4083 ;
   wire \$4084 ;
   wire \$4085 ;
-  wire [1:0] \$4086 ;
+  wire \$4086 ;
   wire \$4087 ;
-  wire \$4088 ;
+  wire [1:0] \$4088 ;
   wire \$4089 ;
   wire \$409 ;
-  wire [1:0] \$4090 ;
-  wire [2:0] \$4091 ;
-  wire [3:0] \$4092 ;
-  wire [4:0] \$4093 ;
-  wire [5:0] \$4094 ;
-  wire [6:0] \$4095 ;
-  wire \$4096 ;
-  wire \$4097 ;
+  wire \$4090 ;
+  wire \$4091 ;
+  wire [1:0] \$4092 ;
+  wire [2:0] \$4093 ;
+  wire [3:0] \$4094 ;
+  wire [4:0] \$4095 ;
+  wire [5:0] \$4096 ;
+  wire [6:0] \$4097 ;
   wire \$4098 ;
   wire \$4099 ;
   wire [35:0] \$41 ;
@@ -3673,29 +3673,29 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4215 ;
   wire \$4216 ;
   wire \$4217 ;
-  wire [1:0] \$4218 ;
+  wire \$4218 ;
   wire \$4219 ;
   wire \$422 ;
-  wire \$4220 ;
+  wire [1:0] \$4220 ;
   wire \$4221 ;
-  wire [1:0] \$4222 ;
-  wire [2:0] \$4223 ;
-  wire \$4224 ;
-  wire \$4225 ;
+  wire \$4222 ;
+  wire \$4223 ;
+  wire [1:0] \$4224 ;
+  wire [2:0] \$4225 ;
   wire \$4226 ;
   wire \$4227 ;
   wire \$4228 ;
   wire \$4229 ;
   wire \$423 ;
-  wire [1:0] \$4230 ;
+  wire \$4230 ;
   wire \$4231 ;
-  wire \$4232 ;
+  wire [1:0] \$4232 ;
   wire \$4233 ;
-  wire [1:0] \$4234 ;
-  wire [2:0] \$4235 ;
-  wire [3:0] \$4236 ;
-  wire \$4237 ;
-  wire \$4238 ;
+  wire \$4234 ;
+  wire \$4235 ;
+  wire [1:0] \$4236 ;
+  wire [2:0] \$4237 ;
+  wire [3:0] \$4238 ;
   wire \$4239 ;
   wire \$424 ;
   wire \$4240 ;
@@ -3709,30 +3709,30 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4248 ;
   wire \$4249 ;
   wire \$425 ;
-  wire [1:0] \$4250 ;
+  wire \$4250 ;
   wire \$4251 ;
-  wire \$4252 ;
+  wire [1:0] \$4252 ;
   wire \$4253 ;
-  wire [1:0] \$4254 ;
-  wire [2:0] \$4255 ;
-  wire \$4256 ;
-  wire \$4257 ;
+  wire \$4254 ;
+  wire \$4255 ;
+  wire [1:0] \$4256 ;
+  wire [2:0] \$4257 ;
   wire \$4258 ;
   wire \$4259 ;
   wire \$426 ;
   wire \$4260 ;
   wire \$4261 ;
-  wire [1:0] \$4262 ;
+  wire \$4262 ;
   wire \$4263 ;
-  wire \$4264 ;
+  wire [1:0] \$4264 ;
   wire \$4265 ;
-  wire [1:0] \$4266 ;
-  wire [2:0] \$4267 ;
-  wire [3:0] \$4268 ;
-  wire [4:0] \$4269 ;
+  wire \$4266 ;
+  wire \$4267 ;
+  wire [1:0] \$4268 ;
+  wire [2:0] \$4269 ;
   wire \$427 ;
-  wire \$4270 ;
-  wire \$4271 ;
+  wire [3:0] \$4270 ;
+  wire [4:0] \$4271 ;
   wire \$4272 ;
   wire \$4273 ;
   wire \$4274 ;
@@ -3761,30 +3761,30 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4295 ;
   wire \$4296 ;
   wire \$4297 ;
-  wire [1:0] \$4298 ;
+  wire \$4298 ;
   wire \$4299 ;
   wire [35:0] \$43 ;
   wire \$430 ;
-  wire \$4300 ;
+  wire [1:0] \$4300 ;
   wire \$4301 ;
-  wire [1:0] \$4302 ;
-  wire [2:0] \$4303 ;
-  wire \$4304 ;
-  wire \$4305 ;
+  wire \$4302 ;
+  wire \$4303 ;
+  wire [1:0] \$4304 ;
+  wire [2:0] \$4305 ;
   wire \$4306 ;
   wire \$4307 ;
   wire \$4308 ;
   wire \$4309 ;
   wire \$431 ;
-  wire [1:0] \$4310 ;
+  wire \$4310 ;
   wire \$4311 ;
-  wire \$4312 ;
+  wire [1:0] \$4312 ;
   wire \$4313 ;
-  wire [1:0] \$4314 ;
-  wire [2:0] \$4315 ;
-  wire [3:0] \$4316 ;
-  wire \$4317 ;
-  wire \$4318 ;
+  wire \$4314 ;
+  wire \$4315 ;
+  wire [1:0] \$4316 ;
+  wire [2:0] \$4317 ;
+  wire [3:0] \$4318 ;
   wire \$4319 ;
   wire \$432 ;
   wire \$4320 ;
@@ -3798,31 +3798,31 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4328 ;
   wire \$4329 ;
   wire \$433 ;
-  wire [1:0] \$4330 ;
+  wire \$4330 ;
   wire \$4331 ;
-  wire \$4332 ;
+  wire [1:0] \$4332 ;
   wire \$4333 ;
-  wire [1:0] \$4334 ;
-  wire [2:0] \$4335 ;
-  wire \$4336 ;
-  wire \$4337 ;
+  wire \$4334 ;
+  wire \$4335 ;
+  wire [1:0] \$4336 ;
+  wire [2:0] \$4337 ;
   wire \$4338 ;
   wire \$4339 ;
   wire \$434 ;
   wire \$4340 ;
   wire \$4341 ;
-  wire [1:0] \$4342 ;
+  wire \$4342 ;
   wire \$4343 ;
-  wire \$4344 ;
+  wire [1:0] \$4344 ;
   wire \$4345 ;
-  wire [1:0] \$4346 ;
-  wire [2:0] \$4347 ;
-  wire [3:0] \$4348 ;
-  wire [4:0] \$4349 ;
+  wire \$4346 ;
+  wire \$4347 ;
+  wire [1:0] \$4348 ;
+  wire [2:0] \$4349 ;
   wire \$435 ;
-  wire [5:0] \$4350 ;
-  wire \$4351 ;
-  wire \$4352 ;
+  wire [3:0] \$4350 ;
+  wire [4:0] \$4351 ;
+  wire [5:0] \$4352 ;
   wire \$4353 ;
   wire \$4354 ;
   wire \$4355 ;
@@ -3887,29 +3887,29 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4408 ;
   wire \$4409 ;
   wire \$441 ;
-  wire [1:0] \$4410 ;
+  wire \$4410 ;
   wire \$4411 ;
-  wire \$4412 ;
+  wire [1:0] \$4412 ;
   wire \$4413 ;
-  wire [1:0] \$4414 ;
-  wire [2:0] \$4415 ;
-  wire \$4416 ;
-  wire \$4417 ;
+  wire \$4414 ;
+  wire \$4415 ;
+  wire [1:0] \$4416 ;
+  wire [2:0] \$4417 ;
   wire \$4418 ;
   wire \$4419 ;
   wire \$442 ;
   wire \$4420 ;
   wire \$4421 ;
-  wire [1:0] \$4422 ;
+  wire \$4422 ;
   wire \$4423 ;
-  wire \$4424 ;
+  wire [1:0] \$4424 ;
   wire \$4425 ;
-  wire [1:0] \$4426 ;
-  wire [2:0] \$4427 ;
-  wire [3:0] \$4428 ;
-  wire \$4429 ;
+  wire \$4426 ;
+  wire \$4427 ;
+  wire [1:0] \$4428 ;
+  wire [2:0] \$4429 ;
   wire \$443 ;
-  wire \$4430 ;
+  wire [3:0] \$4430 ;
   wire \$4431 ;
   wire \$4432 ;
   wire \$4433 ;
@@ -3922,30 +3922,30 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$444 ;
   wire \$4440 ;
   wire \$4441 ;
-  wire [1:0] \$4442 ;
+  wire \$4442 ;
   wire \$4443 ;
-  wire \$4444 ;
+  wire [1:0] \$4444 ;
   wire \$4445 ;
-  wire [1:0] \$4446 ;
-  wire [2:0] \$4447 ;
-  wire \$4448 ;
-  wire \$4449 ;
+  wire \$4446 ;
+  wire \$4447 ;
+  wire [1:0] \$4448 ;
+  wire [2:0] \$4449 ;
   wire \$445 ;
   wire \$4450 ;
   wire \$4451 ;
   wire \$4452 ;
   wire \$4453 ;
-  wire [1:0] \$4454 ;
+  wire \$4454 ;
   wire \$4455 ;
-  wire \$4456 ;
+  wire [1:0] \$4456 ;
   wire \$4457 ;
-  wire [1:0] \$4458 ;
-  wire [2:0] \$4459 ;
+  wire \$4458 ;
+  wire \$4459 ;
   wire \$446 ;
-  wire [3:0] \$4460 ;
-  wire [4:0] \$4461 ;
-  wire \$4462 ;
-  wire \$4463 ;
+  wire [1:0] \$4460 ;
+  wire [2:0] \$4461 ;
+  wire [3:0] \$4462 ;
+  wire [4:0] \$4463 ;
   wire \$4464 ;
   wire \$4465 ;
   wire \$4466 ;
@@ -3975,30 +3975,30 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4488 ;
   wire \$4489 ;
   wire \$449 ;
-  wire [1:0] \$4490 ;
+  wire \$4490 ;
   wire \$4491 ;
-  wire \$4492 ;
+  wire [1:0] \$4492 ;
   wire \$4493 ;
-  wire [1:0] \$4494 ;
-  wire [2:0] \$4495 ;
-  wire \$4496 ;
-  wire \$4497 ;
+  wire \$4494 ;
+  wire \$4495 ;
+  wire [1:0] \$4496 ;
+  wire [2:0] \$4497 ;
   wire \$4498 ;
   wire \$4499 ;
   wire [35:0] \$45 ;
   wire \$450 ;
   wire \$4500 ;
   wire \$4501 ;
-  wire [1:0] \$4502 ;
+  wire \$4502 ;
   wire \$4503 ;
-  wire \$4504 ;
+  wire [1:0] \$4504 ;
   wire \$4505 ;
-  wire [1:0] \$4506 ;
-  wire [2:0] \$4507 ;
-  wire [3:0] \$4508 ;
-  wire \$4509 ;
+  wire \$4506 ;
+  wire \$4507 ;
+  wire [1:0] \$4508 ;
+  wire [2:0] \$4509 ;
   wire \$451 ;
-  wire \$4510 ;
+  wire [3:0] \$4510 ;
   wire \$4511 ;
   wire \$4512 ;
   wire \$4513 ;
@@ -4011,33 +4011,33 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$452 ;
   wire \$4520 ;
   wire \$4521 ;
-  wire [1:0] \$4522 ;
+  wire \$4522 ;
   wire \$4523 ;
-  wire \$4524 ;
+  wire [1:0] \$4524 ;
   wire \$4525 ;
-  wire [1:0] \$4526 ;
-  wire [2:0] \$4527 ;
-  wire \$4528 ;
-  wire \$4529 ;
+  wire \$4526 ;
+  wire \$4527 ;
+  wire [1:0] \$4528 ;
+  wire [2:0] \$4529 ;
   wire \$453 ;
   wire \$4530 ;
   wire \$4531 ;
   wire \$4532 ;
   wire \$4533 ;
-  wire [1:0] \$4534 ;
+  wire \$4534 ;
   wire \$4535 ;
-  wire \$4536 ;
+  wire [1:0] \$4536 ;
   wire \$4537 ;
-  wire [1:0] \$4538 ;
-  wire [2:0] \$4539 ;
+  wire \$4538 ;
+  wire \$4539 ;
   wire \$454 ;
-  wire [3:0] \$4540 ;
-  wire [4:0] \$4541 ;
-  wire [5:0] \$4542 ;
-  wire [6:0] \$4543 ;
-  wire [7:0] \$4544 ;
-  wire \$4545 ;
-  wire \$4546 ;
+  wire [1:0] \$4540 ;
+  wire [2:0] \$4541 ;
+  wire [3:0] \$4542 ;
+  wire [4:0] \$4543 ;
+  wire [5:0] \$4544 ;
+  wire [6:0] \$4545 ;
+  wire [7:0] \$4546 ;
   wire \$4547 ;
   wire \$4548 ;
   wire \$4549 ;
@@ -4312,30 +4312,30 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4791 ;
   wire \$4792 ;
   wire \$4793 ;
-  wire [1:0] \$4794 ;
+  wire \$4794 ;
   wire \$4795 ;
-  wire \$4796 ;
+  wire [1:0] \$4796 ;
   wire \$4797 ;
-  wire [1:0] \$4798 ;
-  wire [2:0] \$4799 ;
+  wire \$4798 ;
+  wire \$4799 ;
   wire [35:0] \$48 ;
   wire \$480 ;
-  wire \$4800 ;
-  wire \$4801 ;
+  wire [1:0] \$4800 ;
+  wire [2:0] \$4801 ;
   wire \$4802 ;
   wire \$4803 ;
   wire \$4804 ;
   wire \$4805 ;
-  wire [1:0] \$4806 ;
+  wire \$4806 ;
   wire \$4807 ;
-  wire \$4808 ;
+  wire [1:0] \$4808 ;
   wire \$4809 ;
   wire \$481 ;
-  wire [1:0] \$4810 ;
-  wire [2:0] \$4811 ;
-  wire [3:0] \$4812 ;
-  wire \$4813 ;
-  wire \$4814 ;
+  wire \$4810 ;
+  wire \$4811 ;
+  wire [1:0] \$4812 ;
+  wire [2:0] \$4813 ;
+  wire [3:0] \$4814 ;
   wire \$4815 ;
   wire \$4816 ;
   wire \$4817 ;
@@ -4348,30 +4348,30 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4823 ;
   wire \$4824 ;
   wire \$4825 ;
-  wire [1:0] \$4826 ;
+  wire \$4826 ;
   wire \$4827 ;
-  wire \$4828 ;
+  wire [1:0] \$4828 ;
   wire \$4829 ;
   wire \$483 ;
-  wire [1:0] \$4830 ;
-  wire [2:0] \$4831 ;
-  wire \$4832 ;
-  wire \$4833 ;
+  wire \$4830 ;
+  wire \$4831 ;
+  wire [1:0] \$4832 ;
+  wire [2:0] \$4833 ;
   wire \$4834 ;
   wire \$4835 ;
   wire \$4836 ;
   wire \$4837 ;
-  wire [1:0] \$4838 ;
+  wire \$4838 ;
   wire \$4839 ;
   wire \$484 ;
-  wire \$4840 ;
+  wire [1:0] \$4840 ;
   wire \$4841 ;
-  wire [1:0] \$4842 ;
-  wire [2:0] \$4843 ;
-  wire [3:0] \$4844 ;
-  wire [4:0] \$4845 ;
-  wire \$4846 ;
-  wire \$4847 ;
+  wire \$4842 ;
+  wire \$4843 ;
+  wire [1:0] \$4844 ;
+  wire [2:0] \$4845 ;
+  wire [3:0] \$4846 ;
+  wire [4:0] \$4847 ;
   wire \$4848 ;
   wire \$4849 ;
   wire \$485 ;
@@ -4401,29 +4401,29 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4871 ;
   wire \$4872 ;
   wire \$4873 ;
-  wire [1:0] \$4874 ;
+  wire \$4874 ;
   wire \$4875 ;
-  wire \$4876 ;
+  wire [1:0] \$4876 ;
   wire \$4877 ;
-  wire [1:0] \$4878 ;
-  wire [2:0] \$4879 ;
+  wire \$4878 ;
+  wire \$4879 ;
   wire \$488 ;
-  wire \$4880 ;
-  wire \$4881 ;
+  wire [1:0] \$4880 ;
+  wire [2:0] \$4881 ;
   wire \$4882 ;
   wire \$4883 ;
   wire \$4884 ;
   wire \$4885 ;
-  wire [1:0] \$4886 ;
+  wire \$4886 ;
   wire \$4887 ;
-  wire \$4888 ;
+  wire [1:0] \$4888 ;
   wire \$4889 ;
   wire \$489 ;
-  wire [1:0] \$4890 ;
-  wire [2:0] \$4891 ;
-  wire [3:0] \$4892 ;
-  wire \$4893 ;
-  wire \$4894 ;
+  wire \$4890 ;
+  wire \$4891 ;
+  wire [1:0] \$4892 ;
+  wire [2:0] \$4893 ;
+  wire [3:0] \$4894 ;
   wire \$4895 ;
   wire \$4896 ;
   wire \$4897 ;
@@ -4437,31 +4437,31 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4903 ;
   wire \$4904 ;
   wire \$4905 ;
-  wire [1:0] \$4906 ;
+  wire \$4906 ;
   wire \$4907 ;
-  wire \$4908 ;
+  wire [1:0] \$4908 ;
   wire \$4909 ;
   wire \$491 ;
-  wire [1:0] \$4910 ;
-  wire [2:0] \$4911 ;
-  wire \$4912 ;
-  wire \$4913 ;
+  wire \$4910 ;
+  wire \$4911 ;
+  wire [1:0] \$4912 ;
+  wire [2:0] \$4913 ;
   wire \$4914 ;
   wire \$4915 ;
   wire \$4916 ;
   wire \$4917 ;
-  wire [1:0] \$4918 ;
+  wire \$4918 ;
   wire \$4919 ;
   wire \$492 ;
-  wire \$4920 ;
+  wire [1:0] \$4920 ;
   wire \$4921 ;
-  wire [1:0] \$4922 ;
-  wire [2:0] \$4923 ;
-  wire [3:0] \$4924 ;
-  wire [4:0] \$4925 ;
-  wire [5:0] \$4926 ;
-  wire \$4927 ;
-  wire \$4928 ;
+  wire \$4922 ;
+  wire \$4923 ;
+  wire [1:0] \$4924 ;
+  wire [2:0] \$4925 ;
+  wire [3:0] \$4926 ;
+  wire [4:0] \$4927 ;
+  wire [5:0] \$4928 ;
   wire \$4929 ;
   wire \$493 ;
   wire \$4930 ;
@@ -4525,31 +4525,31 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4983 ;
   wire \$4984 ;
   wire \$4985 ;
-  wire [1:0] \$4986 ;
+  wire \$4986 ;
   wire \$4987 ;
-  wire \$4988 ;
+  wire [1:0] \$4988 ;
   wire \$4989 ;
   wire \$499 ;
-  wire [1:0] \$4990 ;
-  wire [2:0] \$4991 ;
-  wire \$4992 ;
-  wire \$4993 ;
+  wire \$4990 ;
+  wire \$4991 ;
+  wire [1:0] \$4992 ;
+  wire [2:0] \$4993 ;
   wire \$4994 ;
   wire \$4995 ;
   wire \$4996 ;
   wire \$4997 ;
-  wire [1:0] \$4998 ;
+  wire \$4998 ;
   wire \$4999 ;
   wire [35:0] \$5 ;
   wire [35:0] \$50 ;
   wire \$500 ;
-  wire \$5000 ;
+  wire [1:0] \$5000 ;
   wire \$5001 ;
-  wire [1:0] \$5002 ;
-  wire [2:0] \$5003 ;
-  wire [3:0] \$5004 ;
-  wire \$5005 ;
-  wire \$5006 ;
+  wire \$5002 ;
+  wire \$5003 ;
+  wire [1:0] \$5004 ;
+  wire [2:0] \$5005 ;
+  wire [3:0] \$5006 ;
   wire \$5007 ;
   wire \$5008 ;
   wire \$5009 ;
@@ -4562,30 +4562,30 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5015 ;
   wire \$5016 ;
   wire \$5017 ;
-  wire [1:0] \$5018 ;
+  wire \$5018 ;
   wire \$5019 ;
   wire \$502 ;
-  wire \$5020 ;
+  wire [1:0] \$5020 ;
   wire \$5021 ;
-  wire [1:0] \$5022 ;
-  wire [2:0] \$5023 ;
-  wire \$5024 ;
-  wire \$5025 ;
+  wire \$5022 ;
+  wire \$5023 ;
+  wire [1:0] \$5024 ;
+  wire [2:0] \$5025 ;
   wire \$5026 ;
   wire \$5027 ;
   wire \$5028 ;
   wire \$5029 ;
   wire \$503 ;
-  wire [1:0] \$5030 ;
+  wire \$5030 ;
   wire \$5031 ;
-  wire \$5032 ;
+  wire [1:0] \$5032 ;
   wire \$5033 ;
-  wire [1:0] \$5034 ;
-  wire [2:0] \$5035 ;
-  wire [3:0] \$5036 ;
-  wire [4:0] \$5037 ;
-  wire \$5038 ;
-  wire \$5039 ;
+  wire \$5034 ;
+  wire \$5035 ;
+  wire [1:0] \$5036 ;
+  wire [2:0] \$5037 ;
+  wire [3:0] \$5038 ;
+  wire [4:0] \$5039 ;
   wire \$504 ;
   wire \$5040 ;
   wire \$5041 ;
@@ -4615,29 +4615,29 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5063 ;
   wire \$5064 ;
   wire \$5065 ;
-  wire [1:0] \$5066 ;
+  wire \$5066 ;
   wire \$5067 ;
-  wire \$5068 ;
+  wire [1:0] \$5068 ;
   wire \$5069 ;
   wire \$507 ;
-  wire [1:0] \$5070 ;
-  wire [2:0] \$5071 ;
-  wire \$5072 ;
-  wire \$5073 ;
+  wire \$5070 ;
+  wire \$5071 ;
+  wire [1:0] \$5072 ;
+  wire [2:0] \$5073 ;
   wire \$5074 ;
   wire \$5075 ;
   wire \$5076 ;
   wire \$5077 ;
-  wire [1:0] \$5078 ;
+  wire \$5078 ;
   wire \$5079 ;
   wire \$508 ;
-  wire \$5080 ;
+  wire [1:0] \$5080 ;
   wire \$5081 ;
-  wire [1:0] \$5082 ;
-  wire [2:0] \$5083 ;
-  wire [3:0] \$5084 ;
-  wire \$5085 ;
-  wire \$5086 ;
+  wire \$5082 ;
+  wire \$5083 ;
+  wire [1:0] \$5084 ;
+  wire [2:0] \$5085 ;
+  wire [3:0] \$5086 ;
   wire \$5087 ;
   wire \$5088 ;
   wire \$5089 ;
@@ -4650,34 +4650,34 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5095 ;
   wire \$5096 ;
   wire \$5097 ;
-  wire [1:0] \$5098 ;
+  wire \$5098 ;
   wire \$5099 ;
   wire [35:0] \$51 ;
   wire \$510 ;
-  wire \$5100 ;
+  wire [1:0] \$5100 ;
   wire \$5101 ;
-  wire [1:0] \$5102 ;
-  wire [2:0] \$5103 ;
-  wire \$5104 ;
-  wire \$5105 ;
+  wire \$5102 ;
+  wire \$5103 ;
+  wire [1:0] \$5104 ;
+  wire [2:0] \$5105 ;
   wire \$5106 ;
   wire \$5107 ;
   wire \$5108 ;
   wire \$5109 ;
   wire \$511 ;
-  wire [1:0] \$5110 ;
+  wire \$5110 ;
   wire \$5111 ;
-  wire \$5112 ;
+  wire [1:0] \$5112 ;
   wire \$5113 ;
-  wire [1:0] \$5114 ;
-  wire [2:0] \$5115 ;
-  wire [3:0] \$5116 ;
-  wire [4:0] \$5117 ;
-  wire [5:0] \$5118 ;
-  wire [6:0] \$5119 ;
+  wire \$5114 ;
+  wire \$5115 ;
+  wire [1:0] \$5116 ;
+  wire [2:0] \$5117 ;
+  wire [3:0] \$5118 ;
+  wire [4:0] \$5119 ;
   wire \$512 ;
-  wire \$5120 ;
-  wire \$5121 ;
+  wire [5:0] \$5120 ;
+  wire [6:0] \$5121 ;
   wire \$5122 ;
   wire \$5123 ;
   wire \$5124 ;
@@ -4811,29 +4811,29 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$524 ;
   wire \$5240 ;
   wire \$5241 ;
-  wire [1:0] \$5242 ;
+  wire \$5242 ;
   wire \$5243 ;
-  wire \$5244 ;
+  wire [1:0] \$5244 ;
   wire \$5245 ;
-  wire [1:0] \$5246 ;
-  wire [2:0] \$5247 ;
-  wire \$5248 ;
-  wire \$5249 ;
+  wire \$5246 ;
+  wire \$5247 ;
+  wire [1:0] \$5248 ;
+  wire [2:0] \$5249 ;
   wire \$525 ;
   wire \$5250 ;
   wire \$5251 ;
   wire \$5252 ;
   wire \$5253 ;
-  wire [1:0] \$5254 ;
+  wire \$5254 ;
   wire \$5255 ;
-  wire \$5256 ;
+  wire [1:0] \$5256 ;
   wire \$5257 ;
-  wire [1:0] \$5258 ;
-  wire [2:0] \$5259 ;
+  wire \$5258 ;
+  wire \$5259 ;
   wire \$526 ;
-  wire [3:0] \$5260 ;
-  wire \$5261 ;
-  wire \$5262 ;
+  wire [1:0] \$5260 ;
+  wire [2:0] \$5261 ;
+  wire [3:0] \$5262 ;
   wire \$5263 ;
   wire \$5264 ;
   wire \$5265 ;
@@ -4846,30 +4846,30 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5271 ;
   wire \$5272 ;
   wire \$5273 ;
-  wire [1:0] \$5274 ;
+  wire \$5274 ;
   wire \$5275 ;
-  wire \$5276 ;
+  wire [1:0] \$5276 ;
   wire \$5277 ;
-  wire [1:0] \$5278 ;
-  wire [2:0] \$5279 ;
+  wire \$5278 ;
+  wire \$5279 ;
   wire \$528 ;
-  wire \$5280 ;
-  wire \$5281 ;
+  wire [1:0] \$5280 ;
+  wire [2:0] \$5281 ;
   wire \$5282 ;
   wire \$5283 ;
   wire \$5284 ;
   wire \$5285 ;
-  wire [1:0] \$5286 ;
+  wire \$5286 ;
   wire \$5287 ;
-  wire \$5288 ;
+  wire [1:0] \$5288 ;
   wire \$5289 ;
   wire \$529 ;
-  wire [1:0] \$5290 ;
-  wire [2:0] \$5291 ;
-  wire [3:0] \$5292 ;
-  wire [4:0] \$5293 ;
-  wire \$5294 ;
-  wire \$5295 ;
+  wire \$5290 ;
+  wire \$5291 ;
+  wire [1:0] \$5292 ;
+  wire [2:0] \$5293 ;
+  wire [3:0] \$5294 ;
+  wire [4:0] \$5295 ;
   wire \$5296 ;
   wire \$5297 ;
   wire \$5298 ;
@@ -4900,29 +4900,29 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$532 ;
   wire \$5320 ;
   wire \$5321 ;
-  wire [1:0] \$5322 ;
+  wire \$5322 ;
   wire \$5323 ;
-  wire \$5324 ;
+  wire [1:0] \$5324 ;
   wire \$5325 ;
-  wire [1:0] \$5326 ;
-  wire [2:0] \$5327 ;
-  wire \$5328 ;
-  wire \$5329 ;
+  wire \$5326 ;
+  wire \$5327 ;
+  wire [1:0] \$5328 ;
+  wire [2:0] \$5329 ;
   wire \$533 ;
   wire \$5330 ;
   wire \$5331 ;
   wire \$5332 ;
   wire \$5333 ;
-  wire [1:0] \$5334 ;
+  wire \$5334 ;
   wire \$5335 ;
-  wire \$5336 ;
+  wire [1:0] \$5336 ;
   wire \$5337 ;
-  wire [1:0] \$5338 ;
-  wire [2:0] \$5339 ;
+  wire \$5338 ;
+  wire \$5339 ;
   wire \$534 ;
-  wire [3:0] \$5340 ;
-  wire \$5341 ;
-  wire \$5342 ;
+  wire [1:0] \$5340 ;
+  wire [2:0] \$5341 ;
+  wire [3:0] \$5342 ;
   wire \$5343 ;
   wire \$5344 ;
   wire \$5345 ;
@@ -4935,31 +4935,31 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5351 ;
   wire \$5352 ;
   wire \$5353 ;
-  wire [1:0] \$5354 ;
+  wire \$5354 ;
   wire \$5355 ;
-  wire \$5356 ;
+  wire [1:0] \$5356 ;
   wire \$5357 ;
-  wire [1:0] \$5358 ;
-  wire [2:0] \$5359 ;
+  wire \$5358 ;
+  wire \$5359 ;
   wire \$536 ;
-  wire \$5360 ;
-  wire \$5361 ;
+  wire [1:0] \$5360 ;
+  wire [2:0] \$5361 ;
   wire \$5362 ;
   wire \$5363 ;
   wire \$5364 ;
   wire \$5365 ;
-  wire [1:0] \$5366 ;
+  wire \$5366 ;
   wire \$5367 ;
-  wire \$5368 ;
+  wire [1:0] \$5368 ;
   wire \$5369 ;
   wire \$537 ;
-  wire [1:0] \$5370 ;
-  wire [2:0] \$5371 ;
-  wire [3:0] \$5372 ;
-  wire [4:0] \$5373 ;
-  wire [5:0] \$5374 ;
-  wire \$5375 ;
-  wire \$5376 ;
+  wire \$5370 ;
+  wire \$5371 ;
+  wire [1:0] \$5372 ;
+  wire [2:0] \$5373 ;
+  wire [3:0] \$5374 ;
+  wire [4:0] \$5375 ;
+  wire [5:0] \$5376 ;
   wire \$5377 ;
   wire \$5378 ;
   wire \$5379 ;
@@ -5024,29 +5024,29 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5431 ;
   wire \$5432 ;
   wire \$5433 ;
-  wire [1:0] \$5434 ;
+  wire \$5434 ;
   wire \$5435 ;
-  wire \$5436 ;
+  wire [1:0] \$5436 ;
   wire \$5437 ;
-  wire [1:0] \$5438 ;
-  wire [2:0] \$5439 ;
+  wire \$5438 ;
+  wire \$5439 ;
   wire \$544 ;
-  wire \$5440 ;
-  wire \$5441 ;
+  wire [1:0] \$5440 ;
+  wire [2:0] \$5441 ;
   wire \$5442 ;
   wire \$5443 ;
   wire \$5444 ;
   wire \$5445 ;
-  wire [1:0] \$5446 ;
+  wire \$5446 ;
   wire \$5447 ;
-  wire \$5448 ;
+  wire [1:0] \$5448 ;
   wire \$5449 ;
   wire \$545 ;
-  wire [1:0] \$5450 ;
-  wire [2:0] \$5451 ;
-  wire [3:0] \$5452 ;
-  wire \$5453 ;
-  wire \$5454 ;
+  wire \$5450 ;
+  wire \$5451 ;
+  wire [1:0] \$5452 ;
+  wire [2:0] \$5453 ;
+  wire [3:0] \$5454 ;
   wire \$5455 ;
   wire \$5456 ;
   wire \$5457 ;
@@ -5059,30 +5059,30 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5463 ;
   wire \$5464 ;
   wire \$5465 ;
-  wire [1:0] \$5466 ;
+  wire \$5466 ;
   wire \$5467 ;
-  wire \$5468 ;
+  wire [1:0] \$5468 ;
   wire \$5469 ;
   wire \$547 ;
-  wire [1:0] \$5470 ;
-  wire [2:0] \$5471 ;
-  wire \$5472 ;
-  wire \$5473 ;
+  wire \$5470 ;
+  wire \$5471 ;
+  wire [1:0] \$5472 ;
+  wire [2:0] \$5473 ;
   wire \$5474 ;
   wire \$5475 ;
   wire \$5476 ;
   wire \$5477 ;
-  wire [1:0] \$5478 ;
+  wire \$5478 ;
   wire \$5479 ;
   wire \$548 ;
-  wire \$5480 ;
+  wire [1:0] \$5480 ;
   wire \$5481 ;
-  wire [1:0] \$5482 ;
-  wire [2:0] \$5483 ;
-  wire [3:0] \$5484 ;
-  wire [4:0] \$5485 ;
-  wire \$5486 ;
-  wire \$5487 ;
+  wire \$5482 ;
+  wire \$5483 ;
+  wire [1:0] \$5484 ;
+  wire [2:0] \$5485 ;
+  wire [3:0] \$5486 ;
+  wire [4:0] \$5487 ;
   wire \$5488 ;
   wire \$5489 ;
   wire \$549 ;
@@ -5113,29 +5113,29 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5511 ;
   wire \$5512 ;
   wire \$5513 ;
-  wire [1:0] \$5514 ;
+  wire \$5514 ;
   wire \$5515 ;
-  wire \$5516 ;
+  wire [1:0] \$5516 ;
   wire \$5517 ;
-  wire [1:0] \$5518 ;
-  wire [2:0] \$5519 ;
+  wire \$5518 ;
+  wire \$5519 ;
   wire \$552 ;
-  wire \$5520 ;
-  wire \$5521 ;
+  wire [1:0] \$5520 ;
+  wire [2:0] \$5521 ;
   wire \$5522 ;
   wire \$5523 ;
   wire \$5524 ;
   wire \$5525 ;
-  wire [1:0] \$5526 ;
+  wire \$5526 ;
   wire \$5527 ;
-  wire \$5528 ;
+  wire [1:0] \$5528 ;
   wire \$5529 ;
   wire \$553 ;
-  wire [1:0] \$5530 ;
-  wire [2:0] \$5531 ;
-  wire [3:0] \$5532 ;
-  wire \$5533 ;
-  wire \$5534 ;
+  wire \$5530 ;
+  wire \$5531 ;
+  wire [1:0] \$5532 ;
+  wire [2:0] \$5533 ;
+  wire [3:0] \$5534 ;
   wire \$5535 ;
   wire \$5536 ;
   wire \$5537 ;
@@ -5148,40 +5148,40 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5543 ;
   wire \$5544 ;
   wire \$5545 ;
-  wire [1:0] \$5546 ;
+  wire \$5546 ;
   wire \$5547 ;
-  wire \$5548 ;
+  wire [1:0] \$5548 ;
   wire \$5549 ;
   wire \$555 ;
-  wire [1:0] \$5550 ;
-  wire [2:0] \$5551 ;
-  wire \$5552 ;
-  wire \$5553 ;
+  wire \$5550 ;
+  wire \$5551 ;
+  wire [1:0] \$5552 ;
+  wire [2:0] \$5553 ;
   wire \$5554 ;
   wire \$5555 ;
   wire \$5556 ;
   wire \$5557 ;
-  wire [1:0] \$5558 ;
+  wire \$5558 ;
   wire \$5559 ;
   wire \$556 ;
-  wire \$5560 ;
+  wire [1:0] \$5560 ;
   wire \$5561 ;
-  wire [1:0] \$5562 ;
-  wire [2:0] \$5563 ;
-  wire [3:0] \$5564 ;
-  wire [4:0] \$5565 ;
-  wire [5:0] \$5566 ;
-  wire [6:0] \$5567 ;
-  wire [7:0] \$5568 ;
-  wire [8:0] \$5569 ;
+  wire \$5562 ;
+  wire \$5563 ;
+  wire [1:0] \$5564 ;
+  wire [2:0] \$5565 ;
+  wire [3:0] \$5566 ;
+  wire [4:0] \$5567 ;
+  wire [5:0] \$5568 ;
+  wire [6:0] \$5569 ;
   wire \$557 ;
-  wire [9:0] \$5570 ;
-  wire [10:0] \$5571 ;
-  wire [10:0] \$5572 ;
+  wire [7:0] \$5570 ;
+  wire [8:0] \$5571 ;
+  wire [9:0] \$5572 ;
   wire [10:0] \$5573 ;
-  wire [11:0] \$5574 ;
-  wire [261:0] \$5575 ;
-  wire [261:0] \$5576 ;
+  wire [10:0] \$5574 ;
+  wire [10:0] \$5575 ;
+  wire [11:0] \$5576 ;
   wire [261:0] \$5577 ;
   wire [261:0] \$5578 ;
   wire [261:0] \$5579 ;
@@ -5197,8 +5197,8 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [261:0] \$5588 ;
   wire [261:0] \$5589 ;
   wire \$559 ;
-  wire \$5590 ;
-  wire \$5591 ;
+  wire [261:0] \$5590 ;
+  wire [261:0] \$5591 ;
   wire \$5592 ;
   wire \$5593 ;
   wire \$5594 ;
@@ -5216,8 +5216,8 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5604 ;
   wire \$5605 ;
   wire \$5606 ;
-  wire [32:0] \$5607 ;
-  wire [32:0] \$5608 ;
+  wire \$5607 ;
+  wire \$5608 ;
   wire [32:0] \$5609 ;
   wire \$561 ;
   wire [32:0] \$5610 ;
@@ -5236,14 +5236,14 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [32:0] \$5622 ;
   wire [32:0] \$5623 ;
   wire [32:0] \$5624 ;
-  wire [30:0] \$5625 ;
-  wire [30:0] \$5626 ;
+  wire [32:0] \$5625 ;
+  wire [32:0] \$5626 ;
   wire [30:0] \$5627 ;
-  wire [261:0] \$5628 ;
-  wire [518:0] \$5629 ;
+  wire [30:0] \$5628 ;
+  wire [30:0] \$5629 ;
   wire \$563 ;
   wire [261:0] \$5630 ;
-  wire [261:0] \$5631 ;
+  wire [514:0] \$5631 ;
   wire [261:0] \$5632 ;
   wire [261:0] \$5633 ;
   wire [261:0] \$5634 ;
@@ -5258,8 +5258,8 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [261:0] \$5642 ;
   wire [261:0] \$5643 ;
   wire [261:0] \$5644 ;
-  wire \$5645 ;
-  wire \$5646 ;
+  wire [261:0] \$5645 ;
+  wire [261:0] \$5646 ;
   wire \$5647 ;
   wire \$5648 ;
   wire \$5649 ;
@@ -5277,8 +5277,8 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$566 ;
   wire \$5660 ;
   wire \$5661 ;
-  wire [32:0] \$5662 ;
-  wire [32:0] \$5663 ;
+  wire \$5662 ;
+  wire \$5663 ;
   wire [32:0] \$5664 ;
   wire [32:0] \$5665 ;
   wire [32:0] \$5666 ;
@@ -5297,27 +5297,27 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [32:0] \$5678 ;
   wire [32:0] \$5679 ;
   wire \$568 ;
-  wire [30:0] \$5680 ;
-  wire [30:0] \$5681 ;
+  wire [32:0] \$5680 ;
+  wire [32:0] \$5681 ;
   wire [30:0] \$5682 ;
-  wire [261:0] \$5683 ;
-  wire [518:0] \$5684 ;
+  wire [30:0] \$5683 ;
+  wire [30:0] \$5684 ;
   wire [261:0] \$5685 ;
-  wire [261:0] \$5686 ;
-  wire [261:0] \$5687 ;
-  wire [261:0] \$5688 ;
-  wire [261:0] \$5689 ;
+  wire [514:0] \$5686 ;
+  wire \$5687 ;
+  wire [256:0] \$5688 ;
+  wire [255:0] \$5689 ;
   wire \$569 ;
-  wire [261:0] \$5690 ;
-  wire [261:0] \$5691 ;
-  wire [261:0] \$5692 ;
-  wire [261:0] \$5693 ;
-  wire [261:0] \$5694 ;
-  wire [261:0] \$5695 ;
-  wire [261:0] \$5696 ;
-  wire [261:0] \$5697 ;
-  wire [261:0] \$5698 ;
-  wire [261:0] \$5699 ;
+  wire [639:0] \$5690 ;
+  wire \$5691 ;
+  wire \$5692 ;
+  wire \$5693 ;
+  wire \$5694 ;
+  wire \$5695 ;
+  wire \$5696 ;
+  wire \$5697 ;
+  wire \$5698 ;
+  wire \$5699 ;
   wire [35:0] \$57 ;
   wire \$570 ;
   wire \$5700 ;
@@ -5333,41 +5333,41 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$571 ;
   wire \$5710 ;
   wire \$5711 ;
-  wire \$5712 ;
-  wire \$5713 ;
-  wire \$5714 ;
-  wire \$5715 ;
-  wire \$5716 ;
-  wire [32:0] \$5717 ;
-  wire [32:0] \$5718 ;
-  wire [32:0] \$5719 ;
+  wire [63:0] \$5712 ;
+  wire [63:0] \$5713 ;
+  wire [63:0] \$5714 ;
+  wire [63:0] \$5715 ;
+  wire [63:0] \$5716 ;
+  wire [63:0] \$5717 ;
+  wire [63:0] \$5718 ;
+  wire [63:0] \$5719 ;
   wire \$572 ;
-  wire [32:0] \$5720 ;
-  wire [32:0] \$5721 ;
-  wire [32:0] \$5722 ;
-  wire [32:0] \$5723 ;
-  wire [32:0] \$5724 ;
-  wire [32:0] \$5725 ;
-  wire [32:0] \$5726 ;
-  wire [32:0] \$5727 ;
-  wire [32:0] \$5728 ;
-  wire [32:0] \$5729 ;
+  wire [63:0] \$5720 ;
+  wire [63:0] \$5721 ;
+  wire [63:0] \$5722 ;
+  wire [63:0] \$5723 ;
+  wire [63:0] \$5724 ;
+  wire [63:0] \$5725 ;
+  wire [63:0] \$5726 ;
+  wire [63:0] \$5727 ;
+  wire [63:0] \$5728 ;
+  wire [63:0] \$5729 ;
   wire \$573 ;
-  wire [32:0] \$5730 ;
-  wire [32:0] \$5731 ;
-  wire [32:0] \$5732 ;
-  wire [32:0] \$5733 ;
-  wire [32:0] \$5734 ;
-  wire [30:0] \$5735 ;
-  wire [30:0] \$5736 ;
-  wire [30:0] \$5737 ;
-  wire [261:0] \$5738 ;
-  wire [518:0] \$5739 ;
+  wire [63:0] \$5730 ;
+  wire [63:0] \$5731 ;
+  wire [63:0] \$5732 ;
+  wire [63:0] \$5733 ;
+  wire [63:0] \$5734 ;
+  wire [63:0] \$5735 ;
+  wire [63:0] \$5736 ;
+  wire [63:0] \$5737 ;
+  wire [63:0] \$5738 ;
+  wire \$5739 ;
   wire \$574 ;
   wire \$5740 ;
-  wire [256:0] \$5741 ;
-  wire [255:0] \$5742 ;
-  wire [639:0] \$5743 ;
+  wire \$5741 ;
+  wire \$5742 ;
+  wire \$5743 ;
   wire \$5744 ;
   wire \$5745 ;
   wire \$5746 ;
@@ -5391,36 +5391,36 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5762 ;
   wire \$5763 ;
   wire \$5764 ;
-  wire [63:0] \$5765 ;
-  wire [63:0] \$5766 ;
-  wire [63:0] \$5767 ;
-  wire [63:0] \$5768 ;
-  wire [63:0] \$5769 ;
+  wire \$5765 ;
+  wire \$5766 ;
+  wire [639:0] \$5767 ;
+  wire \$5768 ;
+  wire \$5769 ;
   wire \$577 ;
-  wire [63:0] \$5770 ;
-  wire [63:0] \$5771 ;
-  wire [63:0] \$5772 ;
-  wire [63:0] \$5773 ;
-  wire [63:0] \$5774 ;
-  wire [63:0] \$5775 ;
-  wire [63:0] \$5776 ;
-  wire [63:0] \$5777 ;
-  wire [63:0] \$5778 ;
-  wire [63:0] \$5779 ;
+  wire \$5770 ;
+  wire \$5771 ;
+  wire \$5772 ;
+  wire \$5773 ;
+  wire \$5774 ;
+  wire \$5775 ;
+  wire [639:0] \$5776 ;
+  wire [639:0] \$5777 ;
+  wire \$5778 ;
+  wire \$5779 ;
   wire \$578 ;
-  wire [63:0] \$5780 ;
-  wire [63:0] \$5781 ;
-  wire [63:0] \$5782 ;
-  wire [63:0] \$5783 ;
-  wire [63:0] \$5784 ;
-  wire [63:0] \$5785 ;
-  wire [63:0] \$5786 ;
-  wire [63:0] \$5787 ;
-  wire [63:0] \$5788 ;
-  wire [63:0] \$5789 ;
+  wire \$5780 ;
+  wire [16:0] \$5781 ;
+  wire [639:0] \$5782 ;
+  wire \$5783 ;
+  wire \$5784 ;
+  wire \$5785 ;
+  wire \$5786 ;
+  wire \$5787 ;
+  wire \$5788 ;
+  wire \$5789 ;
   wire \$579 ;
-  wire [63:0] \$5790 ;
-  wire [63:0] \$5791 ;
+  wire \$5790 ;
+  wire \$5791 ;
   wire \$5792 ;
   wire \$5793 ;
   wire \$5794 ;
@@ -5435,133 +5435,78 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5801 ;
   wire \$5802 ;
   wire \$5803 ;
-  wire \$5804 ;
-  wire \$5805 ;
-  wire \$5806 ;
+  wire [16:0] \$5804 ;
+  wire [16:0] \$5805 ;
+  wire [639:0] \$5806 ;
   wire \$5807 ;
-  wire \$5808 ;
-  wire \$5809 ;
+  wire [702:0] \$5808 ;
+  wire [639:0] \$5809 ;
   wire \$581 ;
   wire \$5810 ;
-  wire \$5811 ;
-  wire \$5812 ;
-  wire \$5813 ;
+  wire [702:0] \$5811 ;
+  wire [639:0] \$5812 ;
+  wire [639:0] \$5813 ;
   wire \$5814 ;
-  wire \$5815 ;
+  wire [16:0] \$5815 ;
   wire \$5816 ;
-  wire \$5817 ;
-  wire \$5818 ;
+  wire [16:0] \$5817 ;
+  wire [9:0] \$5818 ;
   wire \$5819 ;
   wire \$582 ;
-  wire [639:0] \$5820 ;
+  wire [16:0] \$5820 ;
   wire \$5821 ;
-  wire \$5822 ;
-  wire \$5823 ;
-  wire \$5824 ;
+  wire [16:0] \$5822 ;
+  wire [1534:0] \$5823 ;
+  wire [9:0] \$5824 ;
   wire \$5825 ;
-  wire \$5826 ;
-  wire \$5827 ;
-  wire \$5828 ;
-  wire [639:0] \$5829 ;
+  wire [16:0] \$5826 ;
+  reg [127:0] \$5827 ;
+  reg [127:0] \$5828 ;
+  reg \$5829 ;
   wire \$583 ;
-  wire [639:0] \$5830 ;
-  wire \$5831 ;
-  wire \$5832 ;
-  wire \$5833 ;
-  wire [16:0] \$5834 ;
-  wire [639:0] \$5835 ;
-  wire \$5836 ;
-  wire \$5837 ;
-  wire \$5838 ;
-  wire \$5839 ;
+  reg [16:0] \$5830 ;
+  reg \$5831 ;
+  reg \$5832 ;
+  reg \$5833 ;
+  reg [111:0] \$5834 ;
+  reg [111:0] \$5835 ;
+  reg [15:0] \$5836 ;
+  reg [15:0] \$5837 ;
+  reg [111:0] \$5838 ;
+  reg [111:0] \$5839 ;
   wire \$584 ;
-  wire \$5840 ;
-  wire \$5841 ;
-  wire \$5842 ;
-  wire \$5843 ;
-  wire \$5844 ;
-  wire \$5845 ;
-  wire \$5846 ;
-  wire \$5847 ;
-  wire \$5848 ;
-  wire \$5849 ;
+  reg [15:0] \$5840 ;
+  reg [15:0] \$5841 ;
+  reg [16:0] \$5842 ;
+  reg [31:0] \$5843 ;
+  reg [15:0] \$5844 ;
+  reg [2:0] \$5845 ;
+  reg [639:0] \$5846 ;
+  reg [639:0] \$5847 ;
+  reg [639:0] \$5848 ;
+  reg [6:0] \$5849 ;
   wire \$585 ;
-  wire \$5850 ;
-  wire \$5851 ;
-  wire \$5852 ;
-  wire \$5853 ;
-  wire \$5854 ;
-  wire \$5855 ;
-  wire \$5856 ;
-  wire [16:0] \$5857 ;
-  wire [16:0] \$5858 ;
-  wire [639:0] \$5859 ;
+  reg \$5850 ;
+  reg \$5851 ;
+  reg [144:0] \$5852 ;
+  reg [257:0] \$5853 ;
+  reg [8:0] \$5854 ;
+  reg [7:0] \$5855 ;
+  reg [511:0] \$5856 ;
+  reg [9:0] \$5857 ;
+  reg [306:0] \$5858 ;
+  reg [144:0] \$5859 ;
   wire \$586 ;
-  wire \$5860 ;
-  wire [702:0] \$5861 ;
-  wire [639:0] \$5862 ;
-  wire \$5863 ;
-  wire [702:0] \$5864 ;
-  wire [639:0] \$5865 ;
-  wire [639:0] \$5866 ;
-  wire \$5867 ;
-  wire [16:0] \$5868 ;
-  wire \$5869 ;
+  reg [257:0] \$5860 ;
+  reg [8:0] \$5861 ;
+  reg [259:0] \$5862 ;
+  reg [255:0] \$5863 ;
   wire \$587 ;
-  wire [16:0] \$5870 ;
-  wire [257:0] \$5871 ;
-  wire [768:0] \$5872 ;
-  wire [9:0] \$5873 ;
-  wire \$5874 ;
-  wire [16:0] \$5875 ;
-  wire \$5876 ;
-  wire [16:0] \$5877 ;
-  wire [1538:0] \$5878 ;
-  wire [9:0] \$5879 ;
   wire \$588 ;
-  wire \$5880 ;
-  wire [16:0] \$5881 ;
-  reg [127:0] \$5882 ;
-  reg [127:0] \$5883 ;
-  reg \$5884 ;
-  reg [16:0] \$5885 ;
-  reg \$5886 ;
-  reg \$5887 ;
-  reg \$5888 ;
-  reg [111:0] \$5889 ;
   wire \$589 ;
-  reg [111:0] \$5890 ;
-  reg [15:0] \$5891 ;
-  reg [15:0] \$5892 ;
-  reg [111:0] \$5893 ;
-  reg [111:0] \$5894 ;
-  reg [15:0] \$5895 ;
-  reg [15:0] \$5896 ;
-  reg [16:0] \$5897 ;
-  reg [31:0] \$5898 ;
-  reg [15:0] \$5899 ;
   wire [35:0] \$59 ;
   wire \$590 ;
-  reg [2:0] \$5900 ;
-  reg [639:0] \$5901 ;
-  reg [639:0] \$5902 ;
-  reg [639:0] \$5903 ;
-  reg [6:0] \$5904 ;
-  reg \$5905 ;
-  reg \$5906 ;
-  reg [144:0] \$5907 ;
-  reg [257:0] \$5908 ;
-  reg [8:0] \$5909 ;
   wire \$591 ;
-  reg [7:0] \$5910 ;
-  reg [515:0] \$5911 ;
-  reg [9:0] \$5912 ;
-  reg [306:0] \$5913 ;
-  reg [144:0] \$5914 ;
-  reg [257:0] \$5915 ;
-  reg [8:0] \$5916 ;
-  reg [259:0] \$5917 ;
-  reg [255:0] \$5918 ;
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
@@ -6225,7 +6170,11 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [257:0] dnum_0;
   wire [257:0] dnum_1;
   wire [257:0] dnum_2;
+  (* keep = 32'd1 *)
+  wire [257:0] dnum_init;
   reg [144:0] drem = 145'h0000000000000000000000000000000000000;
+  (* keep = 32'd1 *)
+  wire [144:0] drem_init;
   reg [6:0] dst = 7'h00;
   wire early;
   wire eq_ab;
@@ -6366,7 +6315,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [8:0] pairs_raw;
   reg [8:0] pbits;
   reg [15:0] pc = 16'h0000;
-  reg [6:0] psteps;
+  reg [7:0] psteps;
   reg [8:0] qb_raw;
   reg [8:0] qbits;
   reg [6:0] qsteps;
@@ -6409,7 +6358,6 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   reg [255:0] root = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] root_0;
   wire [255:0] root_1;
-  wire [255:0] root_2;
   wire signs_differ;
   wire [34:0] sq0_c0_full;
   wire [34:0] sq0_c1n_full;
@@ -6555,92 +6503,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [32:0] sq1_s6;
   wire [30:0] sq1_s7;
   wire [261:0] sq1_sum;
-  wire [34:0] sq2_c0_full;
-  wire [34:0] sq2_c1n_full;
-  wire [34:0] sq2_c1y_full;
-  wire [34:0] sq2_c2n_full;
-  wire [34:0] sq2_c2y_full;
-  wire [34:0] sq2_c3n_full;
-  wire [34:0] sq2_c3y_full;
-  wire [34:0] sq2_c4n_full;
-  wire [34:0] sq2_c4y_full;
-  wire [34:0] sq2_c5n_full;
-  wire [34:0] sq2_c5y_full;
-  wire [34:0] sq2_c6n_full;
-  wire [34:0] sq2_c6y_full;
-  wire [32:0] sq2_c7n_full;
-  wire [32:0] sq2_c7y_full;
-  wire sq2_cin1;
-  (* keep = 32'd1 *)
-  wire sq2_cin2;
-  (* keep = 32'd1 *)
-  wire sq2_cin3;
-  (* keep = 32'd1 *)
-  wire sq2_cin4;
-  (* keep = 32'd1 *)
-  wire sq2_cin5;
-  (* keep = 32'd1 *)
-  wire sq2_cin6;
-  (* keep = 32'd1 *)
-  wire sq2_cin7;
-  (* keep = 32'd1 *)
-  wire sq2_cout;
-  (* keep = 32'd1 *)
-  wire sq2_p0_1a;
-  (* keep = 32'd1 *)
-  wire sq2_p0_3a;
-  (* keep = 32'd1 *)
-  wire sq2_p0_3b;
-  (* keep = 32'd1 *)
-  wire sq2_p0_5a;
-  (* keep = 32'd1 *)
-  wire sq2_p0_5b;
-  (* keep = 32'd1 *)
-  wire sq2_p0_7a;
-  (* keep = 32'd1 *)
-  wire sq2_p0_7b;
-  (* keep = 32'd1 *)
-  wire sq2_p1_2a;
-  (* keep = 32'd1 *)
-  wire sq2_p1_3a;
-  (* keep = 32'd1 *)
-  wire sq2_p1_6a;
-  (* keep = 32'd1 *)
-  wire sq2_p1_6b;
-  (* keep = 32'd1 *)
-  wire sq2_p1_7a;
-  (* keep = 32'd1 *)
-  wire sq2_p1_7b;
-  (* keep = 32'd1 *)
-  wire sq2_p2_4a;
-  (* keep = 32'd1 *)
-  wire sq2_p2_5a;
-  (* keep = 32'd1 *)
-  wire sq2_p2_6a;
-  (* keep = 32'd1 *)
-  wire sq2_p2_7a;
-  wire [32:0] sq2_s1;
-  wire [32:0] sq2_s2;
-  wire [32:0] sq2_s3;
-  wire [32:0] sq2_s4;
-  wire [32:0] sq2_s5;
-  wire [32:0] sq2_s6;
-  wire [30:0] sq2_s7;
-  wire [261:0] sq2_sum;
   wire [261:0] sq_r2_0;
   wire [261:0] sq_r2_1;
-  wire [261:0] sq_r2_2;
   wire [9:0] sq_shl;
   wire [261:0] sq_trial_0;
   wire [261:0] sq_trial_1;
-  wire [261:0] sq_trial_2;
   reg [259:0] srem = 260'h00000000000000000000000000000000000000000000000000000000000000000;
   (* keep = 32'd1 *)
   wire [259:0] srem_0;
   (* keep = 32'd1 *)
   wire [259:0] srem_1;
-  (* keep = 32'd1 *)
-  wire [259:0] srem_2;
   reg [31:0] tag = 32'd0;
   (* keep = 32'd1 *)
   wire take;
@@ -6652,10 +6524,9 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire wb_up;
   wire [255:0] wb_val;
   wire [43:0] word;
-  reg [515:0] work = 516'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire [515:0] work_0;
-  wire [515:0] work_1;
-  wire [515:0] work_2;
+  reg [511:0] work = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [511:0] work_0;
+  wire [511:0] work_1;
   reg [6:0] wp__addr;
   reg [639:0] wp__data;
   reg wp__en;
@@ -7580,1887 +7451,1741 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[776] = 44'h00000025010;
   end
   assign word = rom[pc[9:0]];
-  assign \$3979  = \$3970  ? { 1'h1, \$3974  } : { 1'h0, \$3978  };
-  assign \$3980  = \$3955  ? { 1'h1, \$3967  } : { 1'h0, \$3979  };
-  assign \$3981  = ra[424] | ra[425];
-  assign \$3982  = ra[426] | ra[427];
-  assign \$3983  = \$3981  | \$3982 ;
-  assign \$3984  = ra[428] | ra[429];
-  assign \$3985  = ra[430] | ra[431];
-  assign \$3986  = \$3984  | \$3985 ;
-  assign \$3987  = \$3983  | \$3986 ;
-  assign \$3988  = ra[428] | ra[429];
-  assign \$3989  = ra[430] | ra[431];
-  assign \$3990  = \$3988  | \$3989 ;
-  assign \$3991  = ra[430] | ra[431];
-  assign \$3992  = ra[431] ? 1'h1 : 1'h0;
-  assign \$3993  = ra[429] ? 1'h1 : 1'h0;
-  assign \$3994  = \$3991  ? { 1'h1, \$3992  } : { 1'h0, \$3993  };
-  assign \$3995  = ra[426] | ra[427];
-  assign \$3996  = ra[427] ? 1'h1 : 1'h0;
-  assign \$3997  = ra[425] ? 1'h1 : 1'h0;
-  assign \$3998  = \$3995  ? { 1'h1, \$3996  } : { 1'h0, \$3997  };
-  assign \$3999  = \$3990  ? { 1'h1, \$3994  } : { 1'h0, \$3998  };
-  assign \$4000  = ra[420] | ra[421];
-  assign \$4001  = ra[422] | ra[423];
-  assign \$4002  = \$4000  | \$4001 ;
-  assign \$4003  = ra[422] | ra[423];
-  assign \$4004  = ra[423] ? 1'h1 : 1'h0;
-  assign \$4005  = ra[421] ? 1'h1 : 1'h0;
-  assign \$4006  = \$4003  ? { 1'h1, \$4004  } : { 1'h0, \$4005  };
-  assign \$4007  = ra[418] | ra[419];
-  assign \$4008  = ra[419] ? 1'h1 : 1'h0;
-  assign \$4009  = ra[417] ? 1'h1 : 1'h0;
-  assign \$4010  = \$4007  ? { 1'h1, \$4008  } : { 1'h0, \$4009  };
-  assign \$4011  = \$4002  ? { 1'h1, \$4006  } : { 1'h0, \$4010  };
-  assign \$4012  = \$3987  ? { 1'h1, \$3999  } : { 1'h0, \$4011  };
-  assign \$4013  = \$3948  ? { 1'h1, \$3980  } : { 1'h0, \$4012  };
-  assign \$4014  = ra[400] | ra[401];
-  assign \$4015  = ra[402] | ra[403];
-  assign \$4016  = \$4014  | \$4015 ;
-  assign \$4017  = ra[404] | ra[405];
-  assign \$4018  = ra[406] | ra[407];
-  assign \$4019  = \$4017  | \$4018 ;
-  assign \$4020  = \$4016  | \$4019 ;
-  assign \$4021  = ra[408] | ra[409];
-  assign \$4022  = ra[410] | ra[411];
-  assign \$4023  = \$4021  | \$4022 ;
-  assign \$4024  = ra[412] | ra[413];
-  assign \$4025  = ra[414] | ra[415];
-  assign \$4026  = \$4024  | \$4025 ;
-  assign \$4027  = \$4023  | \$4026 ;
-  assign \$4028  = \$4020  | \$4027 ;
-  assign \$4029  = ra[408] | ra[409];
-  assign \$4030  = ra[410] | ra[411];
-  assign \$4031  = \$4029  | \$4030 ;
-  assign \$4032  = ra[412] | ra[413];
-  assign \$4033  = ra[414] | ra[415];
-  assign \$4034  = \$4032  | \$4033 ;
-  assign \$4035  = \$4031  | \$4034 ;
-  assign \$4036  = ra[412] | ra[413];
-  assign \$4037  = ra[414] | ra[415];
-  assign \$4038  = \$4036  | \$4037 ;
+  assign \$4034  = ra[412] | ra[413];
+  assign \$4035  = ra[414] | ra[415];
+  assign \$4036  = \$4034  | \$4035 ;
+  assign \$4037  = \$4033  | \$4036 ;
+  assign \$4038  = ra[412] | ra[413];
   assign \$4039  = ra[414] | ra[415];
-  assign \$4040  = ra[415] ? 1'h1 : 1'h0;
-  assign \$4041  = ra[413] ? 1'h1 : 1'h0;
-  assign \$4042  = \$4039  ? { 1'h1, \$4040  } : { 1'h0, \$4041  };
-  assign \$4043  = ra[410] | ra[411];
-  assign \$4044  = ra[411] ? 1'h1 : 1'h0;
-  assign \$4045  = ra[409] ? 1'h1 : 1'h0;
-  assign \$4046  = \$4043  ? { 1'h1, \$4044  } : { 1'h0, \$4045  };
-  assign \$4047  = \$4038  ? { 1'h1, \$4042  } : { 1'h0, \$4046  };
-  assign \$4048  = ra[404] | ra[405];
-  assign \$4049  = ra[406] | ra[407];
-  assign \$4050  = \$4048  | \$4049 ;
+  assign \$4040  = \$4038  | \$4039 ;
+  assign \$4041  = ra[414] | ra[415];
+  assign \$4042  = ra[415] ? 1'h1 : 1'h0;
+  assign \$4043  = ra[413] ? 1'h1 : 1'h0;
+  assign \$4044  = \$4041  ? { 1'h1, \$4042  } : { 1'h0, \$4043  };
+  assign \$4045  = ra[410] | ra[411];
+  assign \$4046  = ra[411] ? 1'h1 : 1'h0;
+  assign \$4047  = ra[409] ? 1'h1 : 1'h0;
+  assign \$4048  = \$4045  ? { 1'h1, \$4046  } : { 1'h0, \$4047  };
+  assign \$4049  = \$4040  ? { 1'h1, \$4044  } : { 1'h0, \$4048  };
+  assign \$4050  = ra[404] | ra[405];
   assign \$4051  = ra[406] | ra[407];
-  assign \$4052  = ra[407] ? 1'h1 : 1'h0;
-  assign \$4053  = ra[405] ? 1'h1 : 1'h0;
-  assign \$4054  = \$4051  ? { 1'h1, \$4052  } : { 1'h0, \$4053  };
-  assign \$4055  = ra[402] | ra[403];
-  assign \$4056  = ra[403] ? 1'h1 : 1'h0;
-  assign \$4057  = ra[401] ? 1'h1 : 1'h0;
-  assign \$4058  = \$4055  ? { 1'h1, \$4056  } : { 1'h0, \$4057  };
-  assign \$4059  = \$4050  ? { 1'h1, \$4054  } : { 1'h0, \$4058  };
-  assign \$4060  = \$4035  ? { 1'h1, \$4047  } : { 1'h0, \$4059  };
-  assign \$4061  = ra[392] | ra[393];
-  assign \$4062  = ra[394] | ra[395];
-  assign \$4063  = \$4061  | \$4062 ;
-  assign \$4064  = ra[396] | ra[397];
-  assign \$4065  = ra[398] | ra[399];
-  assign \$4066  = \$4064  | \$4065 ;
-  assign \$4067  = \$4063  | \$4066 ;
-  assign \$4068  = ra[396] | ra[397];
-  assign \$4069  = ra[398] | ra[399];
-  assign \$4070  = \$4068  | \$4069 ;
+  assign \$4052  = \$4050  | \$4051 ;
+  assign \$4053  = ra[406] | ra[407];
+  assign \$4054  = ra[407] ? 1'h1 : 1'h0;
+  assign \$4055  = ra[405] ? 1'h1 : 1'h0;
+  assign \$4056  = \$4053  ? { 1'h1, \$4054  } : { 1'h0, \$4055  };
+  assign \$4057  = ra[402] | ra[403];
+  assign \$4058  = ra[403] ? 1'h1 : 1'h0;
+  assign \$4059  = ra[401] ? 1'h1 : 1'h0;
+  assign \$4060  = \$4057  ? { 1'h1, \$4058  } : { 1'h0, \$4059  };
+  assign \$4061  = \$4052  ? { 1'h1, \$4056  } : { 1'h0, \$4060  };
+  assign \$4062  = \$4037  ? { 1'h1, \$4049  } : { 1'h0, \$4061  };
+  assign \$4063  = ra[392] | ra[393];
+  assign \$4064  = ra[394] | ra[395];
+  assign \$4065  = \$4063  | \$4064 ;
+  assign \$4066  = ra[396] | ra[397];
+  assign \$4067  = ra[398] | ra[399];
+  assign \$4068  = \$4066  | \$4067 ;
+  assign \$4069  = \$4065  | \$4068 ;
+  assign \$4070  = ra[396] | ra[397];
   assign \$4071  = ra[398] | ra[399];
-  assign \$4072  = ra[399] ? 1'h1 : 1'h0;
-  assign \$4073  = ra[397] ? 1'h1 : 1'h0;
-  assign \$4074  = \$4071  ? { 1'h1, \$4072  } : { 1'h0, \$4073  };
-  assign \$4075  = ra[394] | ra[395];
-  assign \$4076  = ra[395] ? 1'h1 : 1'h0;
-  assign \$4077  = ra[393] ? 1'h1 : 1'h0;
-  assign \$4078  = \$4075  ? { 1'h1, \$4076  } : { 1'h0, \$4077  };
-  assign \$4079  = \$4070  ? { 1'h1, \$4074  } : { 1'h0, \$4078  };
-  assign \$4080  = ra[388] | ra[389];
-  assign \$4081  = ra[390] | ra[391];
-  assign \$4082  = \$4080  | \$4081 ;
+  assign \$4072  = \$4070  | \$4071 ;
+  assign \$4073  = ra[398] | ra[399];
+  assign \$4074  = ra[399] ? 1'h1 : 1'h0;
+  assign \$4075  = ra[397] ? 1'h1 : 1'h0;
+  assign \$4076  = \$4073  ? { 1'h1, \$4074  } : { 1'h0, \$4075  };
+  assign \$4077  = ra[394] | ra[395];
+  assign \$4078  = ra[395] ? 1'h1 : 1'h0;
+  assign \$4079  = ra[393] ? 1'h1 : 1'h0;
+  assign \$4080  = \$4077  ? { 1'h1, \$4078  } : { 1'h0, \$4079  };
+  assign \$4081  = \$4072  ? { 1'h1, \$4076  } : { 1'h0, \$4080  };
+  assign \$4082  = ra[388] | ra[389];
   assign \$4083  = ra[390] | ra[391];
-  assign \$4084  = ra[391] ? 1'h1 : 1'h0;
-  assign \$4085  = ra[389] ? 1'h1 : 1'h0;
-  assign \$4086  = \$4083  ? { 1'h1, \$4084  } : { 1'h0, \$4085  };
-  assign \$4087  = ra[386] | ra[387];
-  assign \$4088  = ra[387] ? 1'h1 : 1'h0;
-  assign \$4089  = ra[385] ? 1'h1 : 1'h0;
-  assign \$4090  = \$4087  ? { 1'h1, \$4088  } : { 1'h0, \$4089  };
-  assign \$4091  = \$4082  ? { 1'h1, \$4086  } : { 1'h0, \$4090  };
-  assign \$4092  = \$4067  ? { 1'h1, \$4079  } : { 1'h0, \$4091  };
-  assign \$4093  = \$4028  ? { 1'h1, \$4060  } : { 1'h0, \$4092  };
-  assign \$4094  = \$3933  ? { 1'h1, \$4013  } : { 1'h0, \$4093  };
-  assign \$4095  = \$3710  ? { 1'h1, \$3902  } : { 1'h0, \$4094  };
-  assign \$4096  = ra[320] | ra[321];
-  assign \$4097  = ra[322] | ra[323];
-  assign \$4098  = \$4096  | \$4097 ;
-  assign \$4099  = ra[324] | ra[325];
-  assign \$4100  = ra[326] | ra[327];
-  assign \$4101  = \$4099  | \$4100 ;
-  assign \$4102  = \$4098  | \$4101 ;
-  assign \$4103  = ra[328] | ra[329];
-  assign \$4104  = ra[330] | ra[331];
-  assign \$4105  = \$4103  | \$4104 ;
-  assign \$4106  = ra[332] | ra[333];
-  assign \$4107  = ra[334] | ra[335];
-  assign \$4108  = \$4106  | \$4107 ;
-  assign \$4109  = \$4105  | \$4108 ;
-  assign \$4110  = \$4102  | \$4109 ;
-  assign \$4111  = ra[336] | ra[337];
-  assign \$4112  = ra[338] | ra[339];
-  assign \$4113  = \$4111  | \$4112 ;
-  assign \$4114  = ra[340] | ra[341];
-  assign \$4115  = ra[342] | ra[343];
-  assign \$4116  = \$4114  | \$4115 ;
-  assign \$4117  = \$4113  | \$4116 ;
-  assign \$4118  = ra[344] | ra[345];
-  assign \$4119  = ra[346] | ra[347];
-  assign \$4120  = \$4118  | \$4119 ;
-  assign \$4121  = ra[348] | ra[349];
-  assign \$4122  = ra[350] | ra[351];
-  assign \$4123  = \$4121  | \$4122 ;
-  assign \$4124  = \$4120  | \$4123 ;
-  assign \$4125  = \$4117  | \$4124 ;
-  assign \$4126  = \$4110  | \$4125 ;
-  assign \$4127  = ra[352] | ra[353];
-  assign \$4128  = ra[354] | ra[355];
-  assign \$4129  = \$4127  | \$4128 ;
-  assign \$4130  = ra[356] | ra[357];
-  assign \$4131  = ra[358] | ra[359];
-  assign \$4132  = \$4130  | \$4131 ;
-  assign \$4133  = \$4129  | \$4132 ;
-  assign \$4134  = ra[360] | ra[361];
-  assign \$4135  = ra[362] | ra[363];
-  assign \$4136  = \$4134  | \$4135 ;
-  assign \$4137  = ra[364] | ra[365];
-  assign \$4138  = ra[366] | ra[367];
-  assign \$4139  = \$4137  | \$4138 ;
-  assign \$4140  = \$4136  | \$4139 ;
-  assign \$4141  = \$4133  | \$4140 ;
-  assign \$4142  = ra[368] | ra[369];
-  assign \$4143  = ra[370] | ra[371];
-  assign \$4144  = \$4142  | \$4143 ;
-  assign \$4145  = ra[372] | ra[373];
-  assign \$4146  = ra[374] | ra[375];
-  assign \$4147  = \$4145  | \$4146 ;
-  assign \$4148  = \$4144  | \$4147 ;
-  assign \$4149  = ra[376] | ra[377];
-  assign \$4150  = ra[378] | ra[379];
-  assign \$4151  = \$4149  | \$4150 ;
-  assign \$4152  = ra[380] | ra[381];
-  assign \$4153  = ra[382] | ra[383];
-  assign \$4154  = \$4152  | \$4153 ;
-  assign \$4155  = \$4151  | \$4154 ;
-  assign \$4156  = \$4148  | \$4155 ;
-  assign \$4157  = \$4141  | \$4156 ;
-  assign \$4158  = \$4126  | \$4157 ;
-  assign \$4159  = ra[352] | ra[353];
-  assign \$4160  = ra[354] | ra[355];
-  assign \$4161  = \$4159  | \$4160 ;
-  assign \$4162  = ra[356] | ra[357];
-  assign \$4163  = ra[358] | ra[359];
-  assign \$4164  = \$4162  | \$4163 ;
-  assign \$4165  = \$4161  | \$4164 ;
-  assign \$4166  = ra[360] | ra[361];
-  assign \$4167  = ra[362] | ra[363];
-  assign \$4168  = \$4166  | \$4167 ;
-  assign \$4169  = ra[364] | ra[365];
-  assign \$4170  = ra[366] | ra[367];
-  assign \$4171  = \$4169  | \$4170 ;
-  assign \$4172  = \$4168  | \$4171 ;
-  assign \$4173  = \$4165  | \$4172 ;
-  assign \$4174  = ra[368] | ra[369];
-  assign \$4175  = ra[370] | ra[371];
-  assign \$4176  = \$4174  | \$4175 ;
-  assign \$4177  = ra[372] | ra[373];
-  assign \$4178  = ra[374] | ra[375];
-  assign \$4179  = \$4177  | \$4178 ;
-  assign \$4180  = \$4176  | \$4179 ;
-  assign \$4181  = ra[376] | ra[377];
-  assign \$4182  = ra[378] | ra[379];
-  assign \$4183  = \$4181  | \$4182 ;
-  assign \$4184  = ra[380] | ra[381];
-  assign \$4185  = ra[382] | ra[383];
-  assign \$4186  = \$4184  | \$4185 ;
-  assign \$4187  = \$4183  | \$4186 ;
-  assign \$4188  = \$4180  | \$4187 ;
-  assign \$4189  = \$4173  | \$4188 ;
-  assign \$4190  = ra[368] | ra[369];
-  assign \$4191  = ra[370] | ra[371];
-  assign \$4192  = \$4190  | \$4191 ;
-  assign \$4193  = ra[372] | ra[373];
-  assign \$4194  = ra[374] | ra[375];
-  assign \$4195  = \$4193  | \$4194 ;
-  assign \$4196  = \$4192  | \$4195 ;
-  assign \$4197  = ra[376] | ra[377];
-  assign \$4198  = ra[378] | ra[379];
-  assign \$4199  = \$4197  | \$4198 ;
-  assign \$4200  = ra[380] | ra[381];
-  assign \$4201  = ra[382] | ra[383];
-  assign \$4202  = \$4200  | \$4201 ;
-  assign \$4203  = \$4199  | \$4202 ;
-  assign \$4204  = \$4196  | \$4203 ;
-  assign \$4205  = ra[376] | ra[377];
-  assign \$4206  = ra[378] | ra[379];
-  assign \$4207  = \$4205  | \$4206 ;
-  assign \$4208  = ra[380] | ra[381];
-  assign \$4209  = ra[382] | ra[383];
-  assign \$4210  = \$4208  | \$4209 ;
-  assign \$4211  = \$4207  | \$4210 ;
-  assign \$4212  = ra[380] | ra[381];
-  assign \$4213  = ra[382] | ra[383];
-  assign \$4214  = \$4212  | \$4213 ;
+  assign \$4084  = \$4082  | \$4083 ;
+  assign \$4085  = ra[390] | ra[391];
+  assign \$4086  = ra[391] ? 1'h1 : 1'h0;
+  assign \$4087  = ra[389] ? 1'h1 : 1'h0;
+  assign \$4088  = \$4085  ? { 1'h1, \$4086  } : { 1'h0, \$4087  };
+  assign \$4089  = ra[386] | ra[387];
+  assign \$4090  = ra[387] ? 1'h1 : 1'h0;
+  assign \$4091  = ra[385] ? 1'h1 : 1'h0;
+  assign \$4092  = \$4089  ? { 1'h1, \$4090  } : { 1'h0, \$4091  };
+  assign \$4093  = \$4084  ? { 1'h1, \$4088  } : { 1'h0, \$4092  };
+  assign \$4094  = \$4069  ? { 1'h1, \$4081  } : { 1'h0, \$4093  };
+  assign \$4095  = \$4030  ? { 1'h1, \$4062  } : { 1'h0, \$4094  };
+  assign \$4096  = \$3935  ? { 1'h1, \$4015  } : { 1'h0, \$4095  };
+  assign \$4097  = \$3712  ? { 1'h1, \$3904  } : { 1'h0, \$4096  };
+  assign \$4098  = ra[320] | ra[321];
+  assign \$4099  = ra[322] | ra[323];
+  assign \$4100  = \$4098  | \$4099 ;
+  assign \$4101  = ra[324] | ra[325];
+  assign \$4102  = ra[326] | ra[327];
+  assign \$4103  = \$4101  | \$4102 ;
+  assign \$4104  = \$4100  | \$4103 ;
+  assign \$4105  = ra[328] | ra[329];
+  assign \$4106  = ra[330] | ra[331];
+  assign \$4107  = \$4105  | \$4106 ;
+  assign \$4108  = ra[332] | ra[333];
+  assign \$4109  = ra[334] | ra[335];
+  assign \$4110  = \$4108  | \$4109 ;
+  assign \$4111  = \$4107  | \$4110 ;
+  assign \$4112  = \$4104  | \$4111 ;
+  assign \$4113  = ra[336] | ra[337];
+  assign \$4114  = ra[338] | ra[339];
+  assign \$4115  = \$4113  | \$4114 ;
+  assign \$4116  = ra[340] | ra[341];
+  assign \$4117  = ra[342] | ra[343];
+  assign \$4118  = \$4116  | \$4117 ;
+  assign \$4119  = \$4115  | \$4118 ;
+  assign \$4120  = ra[344] | ra[345];
+  assign \$4121  = ra[346] | ra[347];
+  assign \$4122  = \$4120  | \$4121 ;
+  assign \$4123  = ra[348] | ra[349];
+  assign \$4124  = ra[350] | ra[351];
+  assign \$4125  = \$4123  | \$4124 ;
+  assign \$4126  = \$4122  | \$4125 ;
+  assign \$4127  = \$4119  | \$4126 ;
+  assign \$4128  = \$4112  | \$4127 ;
+  assign \$4129  = ra[352] | ra[353];
+  assign \$4130  = ra[354] | ra[355];
+  assign \$4131  = \$4129  | \$4130 ;
+  assign \$4132  = ra[356] | ra[357];
+  assign \$4133  = ra[358] | ra[359];
+  assign \$4134  = \$4132  | \$4133 ;
+  assign \$4135  = \$4131  | \$4134 ;
+  assign \$4136  = ra[360] | ra[361];
+  assign \$4137  = ra[362] | ra[363];
+  assign \$4138  = \$4136  | \$4137 ;
+  assign \$4139  = ra[364] | ra[365];
+  assign \$4140  = ra[366] | ra[367];
+  assign \$4141  = \$4139  | \$4140 ;
+  assign \$4142  = \$4138  | \$4141 ;
+  assign \$4143  = \$4135  | \$4142 ;
+  assign \$4144  = ra[368] | ra[369];
+  assign \$4145  = ra[370] | ra[371];
+  assign \$4146  = \$4144  | \$4145 ;
+  assign \$4147  = ra[372] | ra[373];
+  assign \$4148  = ra[374] | ra[375];
+  assign \$4149  = \$4147  | \$4148 ;
+  assign \$4150  = \$4146  | \$4149 ;
+  assign \$4151  = ra[376] | ra[377];
+  assign \$4152  = ra[378] | ra[379];
+  assign \$4153  = \$4151  | \$4152 ;
+  assign \$4154  = ra[380] | ra[381];
+  assign \$4155  = ra[382] | ra[383];
+  assign \$4156  = \$4154  | \$4155 ;
+  assign \$4157  = \$4153  | \$4156 ;
+  assign \$4158  = \$4150  | \$4157 ;
+  assign \$4159  = \$4143  | \$4158 ;
+  assign \$4160  = \$4128  | \$4159 ;
+  assign \$4161  = ra[352] | ra[353];
+  assign \$4162  = ra[354] | ra[355];
+  assign \$4163  = \$4161  | \$4162 ;
+  assign \$4164  = ra[356] | ra[357];
+  assign \$4165  = ra[358] | ra[359];
+  assign \$4166  = \$4164  | \$4165 ;
+  assign \$4167  = \$4163  | \$4166 ;
+  assign \$4168  = ra[360] | ra[361];
+  assign \$4169  = ra[362] | ra[363];
+  assign \$4170  = \$4168  | \$4169 ;
+  assign \$4171  = ra[364] | ra[365];
+  assign \$4172  = ra[366] | ra[367];
+  assign \$4173  = \$4171  | \$4172 ;
+  assign \$4174  = \$4170  | \$4173 ;
+  assign \$4175  = \$4167  | \$4174 ;
+  assign \$4176  = ra[368] | ra[369];
+  assign \$4177  = ra[370] | ra[371];
+  assign \$4178  = \$4176  | \$4177 ;
+  assign \$4179  = ra[372] | ra[373];
+  assign \$4180  = ra[374] | ra[375];
+  assign \$4181  = \$4179  | \$4180 ;
+  assign \$4182  = \$4178  | \$4181 ;
+  assign \$4183  = ra[376] | ra[377];
+  assign \$4184  = ra[378] | ra[379];
+  assign \$4185  = \$4183  | \$4184 ;
+  assign \$4186  = ra[380] | ra[381];
+  assign \$4187  = ra[382] | ra[383];
+  assign \$4188  = \$4186  | \$4187 ;
+  assign \$4189  = \$4185  | \$4188 ;
+  assign \$4190  = \$4182  | \$4189 ;
+  assign \$4191  = \$4175  | \$4190 ;
+  assign \$4192  = ra[368] | ra[369];
+  assign \$4193  = ra[370] | ra[371];
+  assign \$4194  = \$4192  | \$4193 ;
+  assign \$4195  = ra[372] | ra[373];
+  assign \$4196  = ra[374] | ra[375];
+  assign \$4197  = \$4195  | \$4196 ;
+  assign \$4198  = \$4194  | \$4197 ;
+  assign \$4199  = ra[376] | ra[377];
+  assign \$4200  = ra[378] | ra[379];
+  assign \$4201  = \$4199  | \$4200 ;
+  assign \$4202  = ra[380] | ra[381];
+  assign \$4203  = ra[382] | ra[383];
+  assign \$4204  = \$4202  | \$4203 ;
+  assign \$4205  = \$4201  | \$4204 ;
+  assign \$4206  = \$4198  | \$4205 ;
+  assign \$4207  = ra[376] | ra[377];
+  assign \$4208  = ra[378] | ra[379];
+  assign \$4209  = \$4207  | \$4208 ;
+  assign \$4210  = ra[380] | ra[381];
+  assign \$4211  = ra[382] | ra[383];
+  assign \$4212  = \$4210  | \$4211 ;
+  assign \$4213  = \$4209  | \$4212 ;
+  assign \$4214  = ra[380] | ra[381];
   assign \$4215  = ra[382] | ra[383];
-  assign \$4216  = ra[383] ? 1'h1 : 1'h0;
-  assign \$4217  = ra[381] ? 1'h1 : 1'h0;
-  assign \$4218  = \$4215  ? { 1'h1, \$4216  } : { 1'h0, \$4217  };
-  assign \$4219  = ra[378] | ra[379];
-  assign \$4220  = ra[379] ? 1'h1 : 1'h0;
-  assign \$4221  = ra[377] ? 1'h1 : 1'h0;
-  assign \$4222  = \$4219  ? { 1'h1, \$4220  } : { 1'h0, \$4221  };
-  assign \$4223  = \$4214  ? { 1'h1, \$4218  } : { 1'h0, \$4222  };
-  assign \$4224  = ra[372] | ra[373];
-  assign \$4225  = ra[374] | ra[375];
-  assign \$4226  = \$4224  | \$4225 ;
+  assign \$4216  = \$4214  | \$4215 ;
+  assign \$4217  = ra[382] | ra[383];
+  assign \$4218  = ra[383] ? 1'h1 : 1'h0;
+  assign \$4219  = ra[381] ? 1'h1 : 1'h0;
+  assign \$4220  = \$4217  ? { 1'h1, \$4218  } : { 1'h0, \$4219  };
+  assign \$4221  = ra[378] | ra[379];
+  assign \$4222  = ra[379] ? 1'h1 : 1'h0;
+  assign \$4223  = ra[377] ? 1'h1 : 1'h0;
+  assign \$4224  = \$4221  ? { 1'h1, \$4222  } : { 1'h0, \$4223  };
+  assign \$4225  = \$4216  ? { 1'h1, \$4220  } : { 1'h0, \$4224  };
+  assign \$4226  = ra[372] | ra[373];
   assign \$4227  = ra[374] | ra[375];
-  assign \$4228  = ra[375] ? 1'h1 : 1'h0;
-  assign \$4229  = ra[373] ? 1'h1 : 1'h0;
-  assign \$4230  = \$4227  ? { 1'h1, \$4228  } : { 1'h0, \$4229  };
-  assign \$4231  = ra[370] | ra[371];
-  assign \$4232  = ra[371] ? 1'h1 : 1'h0;
-  assign \$4233  = ra[369] ? 1'h1 : 1'h0;
-  assign \$4234  = \$4231  ? { 1'h1, \$4232  } : { 1'h0, \$4233  };
-  assign \$4235  = \$4226  ? { 1'h1, \$4230  } : { 1'h0, \$4234  };
-  assign \$4236  = \$4211  ? { 1'h1, \$4223  } : { 1'h0, \$4235  };
-  assign \$4237  = ra[360] | ra[361];
-  assign \$4238  = ra[362] | ra[363];
-  assign \$4239  = \$4237  | \$4238 ;
-  assign \$4240  = ra[364] | ra[365];
-  assign \$4241  = ra[366] | ra[367];
-  assign \$4242  = \$4240  | \$4241 ;
-  assign \$4243  = \$4239  | \$4242 ;
-  assign \$4244  = ra[364] | ra[365];
-  assign \$4245  = ra[366] | ra[367];
-  assign \$4246  = \$4244  | \$4245 ;
+  assign \$4228  = \$4226  | \$4227 ;
+  assign \$4229  = ra[374] | ra[375];
+  assign \$4230  = ra[375] ? 1'h1 : 1'h0;
+  assign \$4231  = ra[373] ? 1'h1 : 1'h0;
+  assign \$4232  = \$4229  ? { 1'h1, \$4230  } : { 1'h0, \$4231  };
+  assign \$4233  = ra[370] | ra[371];
+  assign \$4234  = ra[371] ? 1'h1 : 1'h0;
+  assign \$4235  = ra[369] ? 1'h1 : 1'h0;
+  assign \$4236  = \$4233  ? { 1'h1, \$4234  } : { 1'h0, \$4235  };
+  assign \$4237  = \$4228  ? { 1'h1, \$4232  } : { 1'h0, \$4236  };
+  assign \$4238  = \$4213  ? { 1'h1, \$4225  } : { 1'h0, \$4237  };
+  assign \$4239  = ra[360] | ra[361];
+  assign \$4240  = ra[362] | ra[363];
+  assign \$4241  = \$4239  | \$4240 ;
+  assign \$4242  = ra[364] | ra[365];
+  assign \$4243  = ra[366] | ra[367];
+  assign \$4244  = \$4242  | \$4243 ;
+  assign \$4245  = \$4241  | \$4244 ;
+  assign \$4246  = ra[364] | ra[365];
   assign \$4247  = ra[366] | ra[367];
-  assign \$4248  = ra[367] ? 1'h1 : 1'h0;
-  assign \$4249  = ra[365] ? 1'h1 : 1'h0;
-  assign \$4250  = \$4247  ? { 1'h1, \$4248  } : { 1'h0, \$4249  };
-  assign \$4251  = ra[362] | ra[363];
-  assign \$4252  = ra[363] ? 1'h1 : 1'h0;
-  assign \$4253  = ra[361] ? 1'h1 : 1'h0;
-  assign \$4254  = \$4251  ? { 1'h1, \$4252  } : { 1'h0, \$4253  };
-  assign \$4255  = \$4246  ? { 1'h1, \$4250  } : { 1'h0, \$4254  };
-  assign \$4256  = ra[356] | ra[357];
-  assign \$4257  = ra[358] | ra[359];
-  assign \$4258  = \$4256  | \$4257 ;
+  assign \$4248  = \$4246  | \$4247 ;
+  assign \$4249  = ra[366] | ra[367];
+  assign \$4250  = ra[367] ? 1'h1 : 1'h0;
+  assign \$4251  = ra[365] ? 1'h1 : 1'h0;
+  assign \$4252  = \$4249  ? { 1'h1, \$4250  } : { 1'h0, \$4251  };
+  assign \$4253  = ra[362] | ra[363];
+  assign \$4254  = ra[363] ? 1'h1 : 1'h0;
+  assign \$4255  = ra[361] ? 1'h1 : 1'h0;
+  assign \$4256  = \$4253  ? { 1'h1, \$4254  } : { 1'h0, \$4255  };
+  assign \$4257  = \$4248  ? { 1'h1, \$4252  } : { 1'h0, \$4256  };
+  assign \$4258  = ra[356] | ra[357];
   assign \$4259  = ra[358] | ra[359];
-  assign \$4260  = ra[359] ? 1'h1 : 1'h0;
-  assign \$4261  = ra[357] ? 1'h1 : 1'h0;
-  assign \$4262  = \$4259  ? { 1'h1, \$4260  } : { 1'h0, \$4261  };
-  assign \$4263  = ra[354] | ra[355];
-  assign \$4264  = ra[355] ? 1'h1 : 1'h0;
-  assign \$4265  = ra[353] ? 1'h1 : 1'h0;
-  assign \$4266  = \$4263  ? { 1'h1, \$4264  } : { 1'h0, \$4265  };
-  assign \$4267  = \$4258  ? { 1'h1, \$4262  } : { 1'h0, \$4266  };
-  assign \$4268  = \$4243  ? { 1'h1, \$4255  } : { 1'h0, \$4267  };
-  assign \$4269  = \$4204  ? { 1'h1, \$4236  } : { 1'h0, \$4268  };
-  assign \$4270  = ra[336] | ra[337];
-  assign \$4271  = ra[338] | ra[339];
-  assign \$4272  = \$4270  | \$4271 ;
-  assign \$4273  = ra[340] | ra[341];
-  assign \$4274  = ra[342] | ra[343];
-  assign \$4275  = \$4273  | \$4274 ;
-  assign \$4276  = \$4272  | \$4275 ;
-  assign \$4277  = ra[344] | ra[345];
-  assign \$4278  = ra[346] | ra[347];
-  assign \$4279  = \$4277  | \$4278 ;
-  assign \$4280  = ra[348] | ra[349];
-  assign \$4281  = ra[350] | ra[351];
-  assign \$4282  = \$4280  | \$4281 ;
-  assign \$4283  = \$4279  | \$4282 ;
-  assign \$4284  = \$4276  | \$4283 ;
-  assign \$4285  = ra[344] | ra[345];
-  assign \$4286  = ra[346] | ra[347];
-  assign \$4287  = \$4285  | \$4286 ;
-  assign \$4288  = ra[348] | ra[349];
-  assign \$4289  = ra[350] | ra[351];
-  assign \$4290  = \$4288  | \$4289 ;
-  assign \$4291  = \$4287  | \$4290 ;
-  assign \$4292  = ra[348] | ra[349];
-  assign \$4293  = ra[350] | ra[351];
-  assign \$4294  = \$4292  | \$4293 ;
+  assign \$4260  = \$4258  | \$4259 ;
+  assign \$4261  = ra[358] | ra[359];
+  assign \$4262  = ra[359] ? 1'h1 : 1'h0;
+  assign \$4263  = ra[357] ? 1'h1 : 1'h0;
+  assign \$4264  = \$4261  ? { 1'h1, \$4262  } : { 1'h0, \$4263  };
+  assign \$4265  = ra[354] | ra[355];
+  assign \$4266  = ra[355] ? 1'h1 : 1'h0;
+  assign \$4267  = ra[353] ? 1'h1 : 1'h0;
+  assign \$4268  = \$4265  ? { 1'h1, \$4266  } : { 1'h0, \$4267  };
+  assign \$4269  = \$4260  ? { 1'h1, \$4264  } : { 1'h0, \$4268  };
+  assign \$4270  = \$4245  ? { 1'h1, \$4257  } : { 1'h0, \$4269  };
+  assign \$4271  = \$4206  ? { 1'h1, \$4238  } : { 1'h0, \$4270  };
+  assign \$4272  = ra[336] | ra[337];
+  assign \$4273  = ra[338] | ra[339];
+  assign \$4274  = \$4272  | \$4273 ;
+  assign \$4275  = ra[340] | ra[341];
+  assign \$4276  = ra[342] | ra[343];
+  assign \$4277  = \$4275  | \$4276 ;
+  assign \$4278  = \$4274  | \$4277 ;
+  assign \$4279  = ra[344] | ra[345];
+  assign \$4280  = ra[346] | ra[347];
+  assign \$4281  = \$4279  | \$4280 ;
+  assign \$4282  = ra[348] | ra[349];
+  assign \$4283  = ra[350] | ra[351];
+  assign \$4284  = \$4282  | \$4283 ;
+  assign \$4285  = \$4281  | \$4284 ;
+  assign \$4286  = \$4278  | \$4285 ;
+  assign \$4287  = ra[344] | ra[345];
+  assign \$4288  = ra[346] | ra[347];
+  assign \$4289  = \$4287  | \$4288 ;
+  assign \$4290  = ra[348] | ra[349];
+  assign \$4291  = ra[350] | ra[351];
+  assign \$4292  = \$4290  | \$4291 ;
+  assign \$4293  = \$4289  | \$4292 ;
+  assign \$4294  = ra[348] | ra[349];
   assign \$4295  = ra[350] | ra[351];
-  assign \$4296  = ra[351] ? 1'h1 : 1'h0;
-  assign \$4297  = ra[349] ? 1'h1 : 1'h0;
-  assign \$4298  = \$4295  ? { 1'h1, \$4296  } : { 1'h0, \$4297  };
-  assign \$4299  = ra[346] | ra[347];
-  assign \$4300  = ra[347] ? 1'h1 : 1'h0;
-  assign \$4301  = ra[345] ? 1'h1 : 1'h0;
-  assign \$4302  = \$4299  ? { 1'h1, \$4300  } : { 1'h0, \$4301  };
-  assign \$4303  = \$4294  ? { 1'h1, \$4298  } : { 1'h0, \$4302  };
-  assign \$4304  = ra[340] | ra[341];
-  assign \$4305  = ra[342] | ra[343];
-  assign \$4306  = \$4304  | \$4305 ;
+  assign \$4296  = \$4294  | \$4295 ;
+  assign \$4297  = ra[350] | ra[351];
+  assign \$4298  = ra[351] ? 1'h1 : 1'h0;
+  assign \$4299  = ra[349] ? 1'h1 : 1'h0;
+  assign \$4300  = \$4297  ? { 1'h1, \$4298  } : { 1'h0, \$4299  };
+  assign \$4301  = ra[346] | ra[347];
+  assign \$4302  = ra[347] ? 1'h1 : 1'h0;
+  assign \$4303  = ra[345] ? 1'h1 : 1'h0;
+  assign \$4304  = \$4301  ? { 1'h1, \$4302  } : { 1'h0, \$4303  };
+  assign \$4305  = \$4296  ? { 1'h1, \$4300  } : { 1'h0, \$4304  };
+  assign \$4306  = ra[340] | ra[341];
   assign \$4307  = ra[342] | ra[343];
-  assign \$4308  = ra[343] ? 1'h1 : 1'h0;
-  assign \$4309  = ra[341] ? 1'h1 : 1'h0;
-  assign \$4310  = \$4307  ? { 1'h1, \$4308  } : { 1'h0, \$4309  };
-  assign \$4311  = ra[338] | ra[339];
-  assign \$4312  = ra[339] ? 1'h1 : 1'h0;
-  assign \$4313  = ra[337] ? 1'h1 : 1'h0;
-  assign \$4314  = \$4311  ? { 1'h1, \$4312  } : { 1'h0, \$4313  };
-  assign \$4315  = \$4306  ? { 1'h1, \$4310  } : { 1'h0, \$4314  };
-  assign \$4316  = \$4291  ? { 1'h1, \$4303  } : { 1'h0, \$4315  };
-  assign \$4317  = ra[328] | ra[329];
-  assign \$4318  = ra[330] | ra[331];
-  assign \$4319  = \$4317  | \$4318 ;
-  assign \$4320  = ra[332] | ra[333];
-  assign \$4321  = ra[334] | ra[335];
-  assign \$4322  = \$4320  | \$4321 ;
-  assign \$4323  = \$4319  | \$4322 ;
-  assign \$4324  = ra[332] | ra[333];
-  assign \$4325  = ra[334] | ra[335];
-  assign \$4326  = \$4324  | \$4325 ;
+  assign \$4308  = \$4306  | \$4307 ;
+  assign \$4309  = ra[342] | ra[343];
+  assign \$4310  = ra[343] ? 1'h1 : 1'h0;
+  assign \$4311  = ra[341] ? 1'h1 : 1'h0;
+  assign \$4312  = \$4309  ? { 1'h1, \$4310  } : { 1'h0, \$4311  };
+  assign \$4313  = ra[338] | ra[339];
+  assign \$4314  = ra[339] ? 1'h1 : 1'h0;
+  assign \$4315  = ra[337] ? 1'h1 : 1'h0;
+  assign \$4316  = \$4313  ? { 1'h1, \$4314  } : { 1'h0, \$4315  };
+  assign \$4317  = \$4308  ? { 1'h1, \$4312  } : { 1'h0, \$4316  };
+  assign \$4318  = \$4293  ? { 1'h1, \$4305  } : { 1'h0, \$4317  };
+  assign \$4319  = ra[328] | ra[329];
+  assign \$4320  = ra[330] | ra[331];
+  assign \$4321  = \$4319  | \$4320 ;
+  assign \$4322  = ra[332] | ra[333];
+  assign \$4323  = ra[334] | ra[335];
+  assign \$4324  = \$4322  | \$4323 ;
+  assign \$4325  = \$4321  | \$4324 ;
+  assign \$4326  = ra[332] | ra[333];
   assign \$4327  = ra[334] | ra[335];
-  assign \$4328  = ra[335] ? 1'h1 : 1'h0;
-  assign \$4329  = ra[333] ? 1'h1 : 1'h0;
-  assign \$4330  = \$4327  ? { 1'h1, \$4328  } : { 1'h0, \$4329  };
-  assign \$4331  = ra[330] | ra[331];
-  assign \$4332  = ra[331] ? 1'h1 : 1'h0;
-  assign \$4333  = ra[329] ? 1'h1 : 1'h0;
-  assign \$4334  = \$4331  ? { 1'h1, \$4332  } : { 1'h0, \$4333  };
-  assign \$4335  = \$4326  ? { 1'h1, \$4330  } : { 1'h0, \$4334  };
-  assign \$4336  = ra[324] | ra[325];
-  assign \$4337  = ra[326] | ra[327];
-  assign \$4338  = \$4336  | \$4337 ;
+  assign \$4328  = \$4326  | \$4327 ;
+  assign \$4329  = ra[334] | ra[335];
+  assign \$4330  = ra[335] ? 1'h1 : 1'h0;
+  assign \$4331  = ra[333] ? 1'h1 : 1'h0;
+  assign \$4332  = \$4329  ? { 1'h1, \$4330  } : { 1'h0, \$4331  };
+  assign \$4333  = ra[330] | ra[331];
+  assign \$4334  = ra[331] ? 1'h1 : 1'h0;
+  assign \$4335  = ra[329] ? 1'h1 : 1'h0;
+  assign \$4336  = \$4333  ? { 1'h1, \$4334  } : { 1'h0, \$4335  };
+  assign \$4337  = \$4328  ? { 1'h1, \$4332  } : { 1'h0, \$4336  };
+  assign \$4338  = ra[324] | ra[325];
   assign \$4339  = ra[326] | ra[327];
-  assign \$4340  = ra[327] ? 1'h1 : 1'h0;
-  assign \$4341  = ra[325] ? 1'h1 : 1'h0;
-  assign \$4342  = \$4339  ? { 1'h1, \$4340  } : { 1'h0, \$4341  };
-  assign \$4343  = ra[322] | ra[323];
-  assign \$4344  = ra[323] ? 1'h1 : 1'h0;
-  assign \$4345  = ra[321] ? 1'h1 : 1'h0;
-  assign \$4346  = \$4343  ? { 1'h1, \$4344  } : { 1'h0, \$4345  };
-  assign \$4347  = \$4338  ? { 1'h1, \$4342  } : { 1'h0, \$4346  };
-  assign \$4348  = \$4323  ? { 1'h1, \$4335  } : { 1'h0, \$4347  };
-  assign \$4349  = \$4284  ? { 1'h1, \$4316  } : { 1'h0, \$4348  };
-  assign \$4350  = \$4189  ? { 1'h1, \$4269  } : { 1'h0, \$4349  };
-  assign \$4351  = ra[288] | ra[289];
-  assign \$4352  = ra[290] | ra[291];
-  assign \$4353  = \$4351  | \$4352 ;
-  assign \$4354  = ra[292] | ra[293];
-  assign \$4355  = ra[294] | ra[295];
-  assign \$4356  = \$4354  | \$4355 ;
-  assign \$4357  = \$4353  | \$4356 ;
-  assign \$4358  = ra[296] | ra[297];
-  assign \$4359  = ra[298] | ra[299];
-  assign \$4360  = \$4358  | \$4359 ;
-  assign \$4361  = ra[300] | ra[301];
-  assign \$4362  = ra[302] | ra[303];
-  assign \$4363  = \$4361  | \$4362 ;
-  assign \$4364  = \$4360  | \$4363 ;
-  assign \$4365  = \$4357  | \$4364 ;
-  assign \$4366  = ra[304] | ra[305];
-  assign \$4367  = ra[306] | ra[307];
-  assign \$4368  = \$4366  | \$4367 ;
-  assign \$4369  = ra[308] | ra[309];
-  assign \$4370  = ra[310] | ra[311];
-  assign \$4371  = \$4369  | \$4370 ;
-  assign \$4372  = \$4368  | \$4371 ;
-  assign \$4373  = ra[312] | ra[313];
-  assign \$4374  = ra[314] | ra[315];
-  assign \$4375  = \$4373  | \$4374 ;
-  assign \$4376  = ra[316] | ra[317];
-  assign \$4377  = ra[318] | ra[319];
-  assign \$4378  = \$4376  | \$4377 ;
-  assign \$4379  = \$4375  | \$4378 ;
-  assign \$4380  = \$4372  | \$4379 ;
-  assign \$4381  = \$4365  | \$4380 ;
-  assign \$4382  = ra[304] | ra[305];
-  assign \$4383  = ra[306] | ra[307];
-  assign \$4384  = \$4382  | \$4383 ;
-  assign \$4385  = ra[308] | ra[309];
-  assign \$4386  = ra[310] | ra[311];
-  assign \$4387  = \$4385  | \$4386 ;
-  assign \$4388  = \$4384  | \$4387 ;
-  assign \$4389  = ra[312] | ra[313];
-  assign \$4390  = ra[314] | ra[315];
-  assign \$4391  = \$4389  | \$4390 ;
-  assign \$4392  = ra[316] | ra[317];
-  assign \$4393  = ra[318] | ra[319];
-  assign \$4394  = \$4392  | \$4393 ;
-  assign \$4395  = \$4391  | \$4394 ;
-  assign \$4396  = \$4388  | \$4395 ;
-  assign \$4397  = ra[312] | ra[313];
-  assign \$4398  = ra[314] | ra[315];
-  assign \$4399  = \$4397  | \$4398 ;
-  assign \$4400  = ra[316] | ra[317];
-  assign \$4401  = ra[318] | ra[319];
-  assign \$4402  = \$4400  | \$4401 ;
-  assign \$4403  = \$4399  | \$4402 ;
-  assign \$4404  = ra[316] | ra[317];
-  assign \$4405  = ra[318] | ra[319];
-  assign \$4406  = \$4404  | \$4405 ;
+  assign \$4340  = \$4338  | \$4339 ;
+  assign \$4341  = ra[326] | ra[327];
+  assign \$4342  = ra[327] ? 1'h1 : 1'h0;
+  assign \$4343  = ra[325] ? 1'h1 : 1'h0;
+  assign \$4344  = \$4341  ? { 1'h1, \$4342  } : { 1'h0, \$4343  };
+  assign \$4345  = ra[322] | ra[323];
+  assign \$4346  = ra[323] ? 1'h1 : 1'h0;
+  assign \$4347  = ra[321] ? 1'h1 : 1'h0;
+  assign \$4348  = \$4345  ? { 1'h1, \$4346  } : { 1'h0, \$4347  };
+  assign \$4349  = \$4340  ? { 1'h1, \$4344  } : { 1'h0, \$4348  };
+  assign \$4350  = \$4325  ? { 1'h1, \$4337  } : { 1'h0, \$4349  };
+  assign \$4351  = \$4286  ? { 1'h1, \$4318  } : { 1'h0, \$4350  };
+  assign \$4352  = \$4191  ? { 1'h1, \$4271  } : { 1'h0, \$4351  };
+  assign \$4353  = ra[288] | ra[289];
+  assign \$4354  = ra[290] | ra[291];
+  assign \$4355  = \$4353  | \$4354 ;
+  assign \$4356  = ra[292] | ra[293];
+  assign \$4357  = ra[294] | ra[295];
+  assign \$4358  = \$4356  | \$4357 ;
+  assign \$4359  = \$4355  | \$4358 ;
+  assign \$4360  = ra[296] | ra[297];
+  assign \$4361  = ra[298] | ra[299];
+  assign \$4362  = \$4360  | \$4361 ;
+  assign \$4363  = ra[300] | ra[301];
+  assign \$4364  = ra[302] | ra[303];
+  assign \$4365  = \$4363  | \$4364 ;
+  assign \$4366  = \$4362  | \$4365 ;
+  assign \$4367  = \$4359  | \$4366 ;
+  assign \$4368  = ra[304] | ra[305];
+  assign \$4369  = ra[306] | ra[307];
+  assign \$4370  = \$4368  | \$4369 ;
+  assign \$4371  = ra[308] | ra[309];
+  assign \$4372  = ra[310] | ra[311];
+  assign \$4373  = \$4371  | \$4372 ;
+  assign \$4374  = \$4370  | \$4373 ;
+  assign \$4375  = ra[312] | ra[313];
+  assign \$4376  = ra[314] | ra[315];
+  assign \$4377  = \$4375  | \$4376 ;
+  assign \$4378  = ra[316] | ra[317];
+  assign \$4379  = ra[318] | ra[319];
+  assign \$4380  = \$4378  | \$4379 ;
+  assign \$4381  = \$4377  | \$4380 ;
+  assign \$4382  = \$4374  | \$4381 ;
+  assign \$4383  = \$4367  | \$4382 ;
+  assign \$4384  = ra[304] | ra[305];
+  assign \$4385  = ra[306] | ra[307];
+  assign \$4386  = \$4384  | \$4385 ;
+  assign \$4387  = ra[308] | ra[309];
+  assign \$4388  = ra[310] | ra[311];
+  assign \$4389  = \$4387  | \$4388 ;
+  assign \$4390  = \$4386  | \$4389 ;
+  assign \$4391  = ra[312] | ra[313];
+  assign \$4392  = ra[314] | ra[315];
+  assign \$4393  = \$4391  | \$4392 ;
+  assign \$4394  = ra[316] | ra[317];
+  assign \$4395  = ra[318] | ra[319];
+  assign \$4396  = \$4394  | \$4395 ;
+  assign \$4397  = \$4393  | \$4396 ;
+  assign \$4398  = \$4390  | \$4397 ;
+  assign \$4399  = ra[312] | ra[313];
+  assign \$4400  = ra[314] | ra[315];
+  assign \$4401  = \$4399  | \$4400 ;
+  assign \$4402  = ra[316] | ra[317];
+  assign \$4403  = ra[318] | ra[319];
+  assign \$4404  = \$4402  | \$4403 ;
+  assign \$4405  = \$4401  | \$4404 ;
+  assign \$4406  = ra[316] | ra[317];
   assign \$4407  = ra[318] | ra[319];
-  assign \$4408  = ra[319] ? 1'h1 : 1'h0;
-  assign \$4409  = ra[317] ? 1'h1 : 1'h0;
-  assign \$4410  = \$4407  ? { 1'h1, \$4408  } : { 1'h0, \$4409  };
-  assign \$4411  = ra[314] | ra[315];
-  assign \$4412  = ra[315] ? 1'h1 : 1'h0;
-  assign \$4413  = ra[313] ? 1'h1 : 1'h0;
-  assign \$4414  = \$4411  ? { 1'h1, \$4412  } : { 1'h0, \$4413  };
-  assign \$4415  = \$4406  ? { 1'h1, \$4410  } : { 1'h0, \$4414  };
-  assign \$4416  = ra[308] | ra[309];
-  assign \$4417  = ra[310] | ra[311];
-  assign \$4418  = \$4416  | \$4417 ;
+  assign \$4408  = \$4406  | \$4407 ;
+  assign \$4409  = ra[318] | ra[319];
+  assign \$4410  = ra[319] ? 1'h1 : 1'h0;
+  assign \$4411  = ra[317] ? 1'h1 : 1'h0;
+  assign \$4412  = \$4409  ? { 1'h1, \$4410  } : { 1'h0, \$4411  };
+  assign \$4413  = ra[314] | ra[315];
+  assign \$4414  = ra[315] ? 1'h1 : 1'h0;
+  assign \$4415  = ra[313] ? 1'h1 : 1'h0;
+  assign \$4416  = \$4413  ? { 1'h1, \$4414  } : { 1'h0, \$4415  };
+  assign \$4417  = \$4408  ? { 1'h1, \$4412  } : { 1'h0, \$4416  };
+  assign \$4418  = ra[308] | ra[309];
   assign \$4419  = ra[310] | ra[311];
-  assign \$4420  = ra[311] ? 1'h1 : 1'h0;
-  assign \$4421  = ra[309] ? 1'h1 : 1'h0;
-  assign \$4422  = \$4419  ? { 1'h1, \$4420  } : { 1'h0, \$4421  };
-  assign \$4423  = ra[306] | ra[307];
-  assign \$4424  = ra[307] ? 1'h1 : 1'h0;
-  assign \$4425  = ra[305] ? 1'h1 : 1'h0;
-  assign \$4426  = \$4423  ? { 1'h1, \$4424  } : { 1'h0, \$4425  };
-  assign \$4427  = \$4418  ? { 1'h1, \$4422  } : { 1'h0, \$4426  };
-  assign \$4428  = \$4403  ? { 1'h1, \$4415  } : { 1'h0, \$4427  };
-  assign \$4429  = ra[296] | ra[297];
-  assign \$4430  = ra[298] | ra[299];
-  assign \$4431  = \$4429  | \$4430 ;
-  assign \$4432  = ra[300] | ra[301];
-  assign \$4433  = ra[302] | ra[303];
-  assign \$4434  = \$4432  | \$4433 ;
-  assign \$4435  = \$4431  | \$4434 ;
-  assign \$4436  = ra[300] | ra[301];
-  assign \$4437  = ra[302] | ra[303];
-  assign \$4438  = \$4436  | \$4437 ;
+  assign \$4420  = \$4418  | \$4419 ;
+  assign \$4421  = ra[310] | ra[311];
+  assign \$4422  = ra[311] ? 1'h1 : 1'h0;
+  assign \$4423  = ra[309] ? 1'h1 : 1'h0;
+  assign \$4424  = \$4421  ? { 1'h1, \$4422  } : { 1'h0, \$4423  };
+  assign \$4425  = ra[306] | ra[307];
+  assign \$4426  = ra[307] ? 1'h1 : 1'h0;
+  assign \$4427  = ra[305] ? 1'h1 : 1'h0;
+  assign \$4428  = \$4425  ? { 1'h1, \$4426  } : { 1'h0, \$4427  };
+  assign \$4429  = \$4420  ? { 1'h1, \$4424  } : { 1'h0, \$4428  };
+  assign \$4430  = \$4405  ? { 1'h1, \$4417  } : { 1'h0, \$4429  };
+  assign \$4431  = ra[296] | ra[297];
+  assign \$4432  = ra[298] | ra[299];
+  assign \$4433  = \$4431  | \$4432 ;
+  assign \$4434  = ra[300] | ra[301];
+  assign \$4435  = ra[302] | ra[303];
+  assign \$4436  = \$4434  | \$4435 ;
+  assign \$4437  = \$4433  | \$4436 ;
+  assign \$4438  = ra[300] | ra[301];
   assign \$4439  = ra[302] | ra[303];
-  assign \$4440  = ra[303] ? 1'h1 : 1'h0;
-  assign \$4441  = ra[301] ? 1'h1 : 1'h0;
-  assign \$4442  = \$4439  ? { 1'h1, \$4440  } : { 1'h0, \$4441  };
-  assign \$4443  = ra[298] | ra[299];
-  assign \$4444  = ra[299] ? 1'h1 : 1'h0;
-  assign \$4445  = ra[297] ? 1'h1 : 1'h0;
-  assign \$4446  = \$4443  ? { 1'h1, \$4444  } : { 1'h0, \$4445  };
-  assign \$4447  = \$4438  ? { 1'h1, \$4442  } : { 1'h0, \$4446  };
-  assign \$4448  = ra[292] | ra[293];
-  assign \$4449  = ra[294] | ra[295];
-  assign \$4450  = \$4448  | \$4449 ;
+  assign \$4440  = \$4438  | \$4439 ;
+  assign \$4441  = ra[302] | ra[303];
+  assign \$4442  = ra[303] ? 1'h1 : 1'h0;
+  assign \$4443  = ra[301] ? 1'h1 : 1'h0;
+  assign \$4444  = \$4441  ? { 1'h1, \$4442  } : { 1'h0, \$4443  };
+  assign \$4445  = ra[298] | ra[299];
+  assign \$4446  = ra[299] ? 1'h1 : 1'h0;
+  assign \$4447  = ra[297] ? 1'h1 : 1'h0;
+  assign \$4448  = \$4445  ? { 1'h1, \$4446  } : { 1'h0, \$4447  };
+  assign \$4449  = \$4440  ? { 1'h1, \$4444  } : { 1'h0, \$4448  };
+  assign \$4450  = ra[292] | ra[293];
   assign \$4451  = ra[294] | ra[295];
-  assign \$4452  = ra[295] ? 1'h1 : 1'h0;
-  assign \$4453  = ra[293] ? 1'h1 : 1'h0;
-  assign \$4454  = \$4451  ? { 1'h1, \$4452  } : { 1'h0, \$4453  };
-  assign \$4455  = ra[290] | ra[291];
-  assign \$4456  = ra[291] ? 1'h1 : 1'h0;
-  assign \$4457  = ra[289] ? 1'h1 : 1'h0;
-  assign \$4458  = \$4455  ? { 1'h1, \$4456  } : { 1'h0, \$4457  };
-  assign \$4459  = \$4450  ? { 1'h1, \$4454  } : { 1'h0, \$4458  };
-  assign \$4460  = \$4435  ? { 1'h1, \$4447  } : { 1'h0, \$4459  };
-  assign \$4461  = \$4396  ? { 1'h1, \$4428  } : { 1'h0, \$4460  };
-  assign \$4462  = ra[272] | ra[273];
-  assign \$4463  = ra[274] | ra[275];
-  assign \$4464  = \$4462  | \$4463 ;
-  assign \$4465  = ra[276] | ra[277];
-  assign \$4466  = ra[278] | ra[279];
-  assign \$4467  = \$4465  | \$4466 ;
-  assign \$4468  = \$4464  | \$4467 ;
-  assign \$4469  = ra[280] | ra[281];
-  assign \$4470  = ra[282] | ra[283];
-  assign \$4471  = \$4469  | \$4470 ;
-  assign \$4472  = ra[284] | ra[285];
-  assign \$4473  = ra[286] | ra[287];
-  assign \$4474  = \$4472  | \$4473 ;
-  assign \$4475  = \$4471  | \$4474 ;
-  assign \$4476  = \$4468  | \$4475 ;
-  assign \$4477  = ra[280] | ra[281];
-  assign \$4478  = ra[282] | ra[283];
-  assign \$4479  = \$4477  | \$4478 ;
-  assign \$4480  = ra[284] | ra[285];
-  assign \$4481  = ra[286] | ra[287];
-  assign \$4482  = \$4480  | \$4481 ;
-  assign \$4483  = \$4479  | \$4482 ;
-  assign \$4484  = ra[284] | ra[285];
-  assign \$4485  = ra[286] | ra[287];
-  assign \$4486  = \$4484  | \$4485 ;
+  assign \$4452  = \$4450  | \$4451 ;
+  assign \$4453  = ra[294] | ra[295];
+  assign \$4454  = ra[295] ? 1'h1 : 1'h0;
+  assign \$4455  = ra[293] ? 1'h1 : 1'h0;
+  assign \$4456  = \$4453  ? { 1'h1, \$4454  } : { 1'h0, \$4455  };
+  assign \$4457  = ra[290] | ra[291];
+  assign \$4458  = ra[291] ? 1'h1 : 1'h0;
+  assign \$4459  = ra[289] ? 1'h1 : 1'h0;
+  assign \$4460  = \$4457  ? { 1'h1, \$4458  } : { 1'h0, \$4459  };
+  assign \$4461  = \$4452  ? { 1'h1, \$4456  } : { 1'h0, \$4460  };
+  assign \$4462  = \$4437  ? { 1'h1, \$4449  } : { 1'h0, \$4461  };
+  assign \$4463  = \$4398  ? { 1'h1, \$4430  } : { 1'h0, \$4462  };
+  assign \$4464  = ra[272] | ra[273];
+  assign \$4465  = ra[274] | ra[275];
+  assign \$4466  = \$4464  | \$4465 ;
+  assign \$4467  = ra[276] | ra[277];
+  assign \$4468  = ra[278] | ra[279];
+  assign \$4469  = \$4467  | \$4468 ;
+  assign \$4470  = \$4466  | \$4469 ;
+  assign \$4471  = ra[280] | ra[281];
+  assign \$4472  = ra[282] | ra[283];
+  assign \$4473  = \$4471  | \$4472 ;
+  assign \$4474  = ra[284] | ra[285];
+  assign \$4475  = ra[286] | ra[287];
+  assign \$4476  = \$4474  | \$4475 ;
+  assign \$4477  = \$4473  | \$4476 ;
+  assign \$4478  = \$4470  | \$4477 ;
+  assign \$4479  = ra[280] | ra[281];
+  assign \$4480  = ra[282] | ra[283];
+  assign \$4481  = \$4479  | \$4480 ;
+  assign \$4482  = ra[284] | ra[285];
+  assign \$4483  = ra[286] | ra[287];
+  assign \$4484  = \$4482  | \$4483 ;
+  assign \$4485  = \$4481  | \$4484 ;
+  assign \$4486  = ra[284] | ra[285];
   assign \$4487  = ra[286] | ra[287];
-  assign \$4488  = ra[287] ? 1'h1 : 1'h0;
-  assign \$4489  = ra[285] ? 1'h1 : 1'h0;
-  assign \$4490  = \$4487  ? { 1'h1, \$4488  } : { 1'h0, \$4489  };
-  assign \$4491  = ra[282] | ra[283];
-  assign \$4492  = ra[283] ? 1'h1 : 1'h0;
-  assign \$4493  = ra[281] ? 1'h1 : 1'h0;
-  assign \$4494  = \$4491  ? { 1'h1, \$4492  } : { 1'h0, \$4493  };
-  assign \$4495  = \$4486  ? { 1'h1, \$4490  } : { 1'h0, \$4494  };
-  assign \$4496  = ra[276] | ra[277];
-  assign \$4497  = ra[278] | ra[279];
-  assign \$4498  = \$4496  | \$4497 ;
+  assign \$4488  = \$4486  | \$4487 ;
+  assign \$4489  = ra[286] | ra[287];
+  assign \$4490  = ra[287] ? 1'h1 : 1'h0;
+  assign \$4491  = ra[285] ? 1'h1 : 1'h0;
+  assign \$4492  = \$4489  ? { 1'h1, \$4490  } : { 1'h0, \$4491  };
+  assign \$4493  = ra[282] | ra[283];
+  assign \$4494  = ra[283] ? 1'h1 : 1'h0;
+  assign \$4495  = ra[281] ? 1'h1 : 1'h0;
+  assign \$4496  = \$4493  ? { 1'h1, \$4494  } : { 1'h0, \$4495  };
+  assign \$4497  = \$4488  ? { 1'h1, \$4492  } : { 1'h0, \$4496  };
+  assign \$4498  = ra[276] | ra[277];
   assign \$4499  = ra[278] | ra[279];
-  assign \$4500  = ra[279] ? 1'h1 : 1'h0;
-  assign \$4501  = ra[277] ? 1'h1 : 1'h0;
-  assign \$4502  = \$4499  ? { 1'h1, \$4500  } : { 1'h0, \$4501  };
-  assign \$4503  = ra[274] | ra[275];
-  assign \$4504  = ra[275] ? 1'h1 : 1'h0;
-  assign \$4505  = ra[273] ? 1'h1 : 1'h0;
-  assign \$4506  = \$4503  ? { 1'h1, \$4504  } : { 1'h0, \$4505  };
-  assign \$4507  = \$4498  ? { 1'h1, \$4502  } : { 1'h0, \$4506  };
-  assign \$4508  = \$4483  ? { 1'h1, \$4495  } : { 1'h0, \$4507  };
-  assign \$4509  = ra[264] | ra[265];
-  assign \$4510  = ra[266] | ra[267];
-  assign \$4511  = \$4509  | \$4510 ;
-  assign \$4512  = ra[268] | ra[269];
-  assign \$4513  = ra[270] | ra[271];
-  assign \$4514  = \$4512  | \$4513 ;
-  assign \$4515  = \$4511  | \$4514 ;
-  assign \$4516  = ra[268] | ra[269];
-  assign \$4517  = ra[270] | ra[271];
-  assign \$4518  = \$4516  | \$4517 ;
+  assign \$4500  = \$4498  | \$4499 ;
+  assign \$4501  = ra[278] | ra[279];
+  assign \$4502  = ra[279] ? 1'h1 : 1'h0;
+  assign \$4503  = ra[277] ? 1'h1 : 1'h0;
+  assign \$4504  = \$4501  ? { 1'h1, \$4502  } : { 1'h0, \$4503  };
+  assign \$4505  = ra[274] | ra[275];
+  assign \$4506  = ra[275] ? 1'h1 : 1'h0;
+  assign \$4507  = ra[273] ? 1'h1 : 1'h0;
+  assign \$4508  = \$4505  ? { 1'h1, \$4506  } : { 1'h0, \$4507  };
+  assign \$4509  = \$4500  ? { 1'h1, \$4504  } : { 1'h0, \$4508  };
+  assign \$4510  = \$4485  ? { 1'h1, \$4497  } : { 1'h0, \$4509  };
+  assign \$4511  = ra[264] | ra[265];
+  assign \$4512  = ra[266] | ra[267];
+  assign \$4513  = \$4511  | \$4512 ;
+  assign \$4514  = ra[268] | ra[269];
+  assign \$4515  = ra[270] | ra[271];
+  assign \$4516  = \$4514  | \$4515 ;
+  assign \$4517  = \$4513  | \$4516 ;
+  assign \$4518  = ra[268] | ra[269];
   assign \$4519  = ra[270] | ra[271];
-  assign \$4520  = ra[271] ? 1'h1 : 1'h0;
-  assign \$4521  = ra[269] ? 1'h1 : 1'h0;
-  assign \$4522  = \$4519  ? { 1'h1, \$4520  } : { 1'h0, \$4521  };
-  assign \$4523  = ra[266] | ra[267];
-  assign \$4524  = ra[267] ? 1'h1 : 1'h0;
-  assign \$4525  = ra[265] ? 1'h1 : 1'h0;
-  assign \$4526  = \$4523  ? { 1'h1, \$4524  } : { 1'h0, \$4525  };
-  assign \$4527  = \$4518  ? { 1'h1, \$4522  } : { 1'h0, \$4526  };
-  assign \$4528  = ra[260] | ra[261];
-  assign \$4529  = ra[262] | ra[263];
-  assign \$4530  = \$4528  | \$4529 ;
+  assign \$4520  = \$4518  | \$4519 ;
+  assign \$4521  = ra[270] | ra[271];
+  assign \$4522  = ra[271] ? 1'h1 : 1'h0;
+  assign \$4523  = ra[269] ? 1'h1 : 1'h0;
+  assign \$4524  = \$4521  ? { 1'h1, \$4522  } : { 1'h0, \$4523  };
+  assign \$4525  = ra[266] | ra[267];
+  assign \$4526  = ra[267] ? 1'h1 : 1'h0;
+  assign \$4527  = ra[265] ? 1'h1 : 1'h0;
+  assign \$4528  = \$4525  ? { 1'h1, \$4526  } : { 1'h0, \$4527  };
+  assign \$4529  = \$4520  ? { 1'h1, \$4524  } : { 1'h0, \$4528  };
+  assign \$4530  = ra[260] | ra[261];
   assign \$4531  = ra[262] | ra[263];
-  assign \$4532  = ra[263] ? 1'h1 : 1'h0;
-  assign \$4533  = ra[261] ? 1'h1 : 1'h0;
-  assign \$4534  = \$4531  ? { 1'h1, \$4532  } : { 1'h0, \$4533  };
-  assign \$4535  = ra[258] | ra[259];
-  assign \$4536  = ra[259] ? 1'h1 : 1'h0;
-  assign \$4537  = ra[257] ? 1'h1 : 1'h0;
-  assign \$4538  = \$4535  ? { 1'h1, \$4536  } : { 1'h0, \$4537  };
-  assign \$4539  = \$4530  ? { 1'h1, \$4534  } : { 1'h0, \$4538  };
-  assign \$4540  = \$4515  ? { 1'h1, \$4527  } : { 1'h0, \$4539  };
-  assign \$4541  = \$4476  ? { 1'h1, \$4508  } : { 1'h0, \$4540  };
-  assign \$4542  = \$4381  ? { 1'h1, \$4461  } : { 1'h0, \$4541  };
-  assign \$4543  = \$4158  ? { 1'h1, \$4350  } : { 1'h0, \$4542  };
-  assign \$4544  = \$3647  ? { 1'h1, \$4095  } : { 1'h0, \$4543  };
-  assign \$4545  = ra[128] | ra[129];
-  assign \$4546  = ra[130] | ra[131];
-  assign \$4547  = \$4545  | \$4546 ;
-  assign \$4548  = ra[132] | ra[133];
-  assign \$4549  = ra[134] | ra[135];
-  assign \$4550  = \$4548  | \$4549 ;
-  assign \$4551  = \$4547  | \$4550 ;
-  assign \$4552  = ra[136] | ra[137];
-  assign \$4553  = ra[138] | ra[139];
-  assign \$4554  = \$4552  | \$4553 ;
-  assign \$4555  = ra[140] | ra[141];
-  assign \$4556  = ra[142] | ra[143];
-  assign \$4557  = \$4555  | \$4556 ;
-  assign \$4558  = \$4554  | \$4557 ;
-  assign \$4559  = \$4551  | \$4558 ;
-  assign \$4560  = ra[144] | ra[145];
-  assign \$4561  = ra[146] | ra[147];
-  assign \$4562  = \$4560  | \$4561 ;
-  assign \$4563  = ra[148] | ra[149];
-  assign \$4564  = ra[150] | ra[151];
-  assign \$4565  = \$4563  | \$4564 ;
-  assign \$4566  = \$4562  | \$4565 ;
-  assign \$4567  = ra[152] | ra[153];
-  assign \$4568  = ra[154] | ra[155];
-  assign \$4569  = \$4567  | \$4568 ;
-  assign \$4570  = ra[156] | ra[157];
-  assign \$4571  = ra[158] | ra[159];
-  assign \$4572  = \$4570  | \$4571 ;
-  assign \$4573  = \$4569  | \$4572 ;
-  assign \$4574  = \$4566  | \$4573 ;
-  assign \$4575  = \$4559  | \$4574 ;
-  assign \$4576  = ra[160] | ra[161];
-  assign \$4577  = ra[162] | ra[163];
-  assign \$4578  = \$4576  | \$4577 ;
-  assign \$4579  = ra[164] | ra[165];
-  assign \$4580  = ra[166] | ra[167];
-  assign \$4581  = \$4579  | \$4580 ;
-  assign \$4582  = \$4578  | \$4581 ;
-  assign \$4583  = ra[168] | ra[169];
-  assign \$4584  = ra[170] | ra[171];
-  assign \$4585  = \$4583  | \$4584 ;
-  assign \$4586  = ra[172] | ra[173];
-  assign \$4587  = ra[174] | ra[175];
-  assign \$4588  = \$4586  | \$4587 ;
-  assign \$4589  = \$4585  | \$4588 ;
-  assign \$4590  = \$4582  | \$4589 ;
-  assign \$4591  = ra[176] | ra[177];
-  assign \$4592  = ra[178] | ra[179];
-  assign \$4593  = \$4591  | \$4592 ;
-  assign \$4594  = ra[180] | ra[181];
-  assign \$4595  = ra[182] | ra[183];
-  assign \$4596  = \$4594  | \$4595 ;
-  assign \$4597  = \$4593  | \$4596 ;
-  assign \$4598  = ra[184] | ra[185];
-  assign \$4599  = ra[186] | ra[187];
-  assign \$4600  = \$4598  | \$4599 ;
-  assign \$4601  = ra[188] | ra[189];
-  assign \$4602  = ra[190] | ra[191];
-  assign \$4603  = \$4601  | \$4602 ;
-  assign \$4604  = \$4600  | \$4603 ;
-  assign \$4605  = \$4597  | \$4604 ;
-  assign \$4606  = \$4590  | \$4605 ;
-  assign \$4607  = \$4575  | \$4606 ;
-  assign \$4608  = ra[192] | ra[193];
-  assign \$4609  = ra[194] | ra[195];
-  assign \$4610  = \$4608  | \$4609 ;
-  assign \$4611  = ra[196] | ra[197];
-  assign \$4612  = ra[198] | ra[199];
-  assign \$4613  = \$4611  | \$4612 ;
-  assign \$4614  = \$4610  | \$4613 ;
-  assign \$4615  = ra[200] | ra[201];
-  assign \$4616  = ra[202] | ra[203];
-  assign \$4617  = \$4615  | \$4616 ;
-  assign \$4618  = ra[204] | ra[205];
-  assign \$4619  = ra[206] | ra[207];
-  assign \$4620  = \$4618  | \$4619 ;
-  assign \$4621  = \$4617  | \$4620 ;
-  assign \$4622  = \$4614  | \$4621 ;
-  assign \$4623  = ra[208] | ra[209];
-  assign \$4624  = ra[210] | ra[211];
-  assign \$4625  = \$4623  | \$4624 ;
-  assign \$4626  = ra[212] | ra[213];
-  assign \$4627  = ra[214] | ra[215];
-  assign \$4628  = \$4626  | \$4627 ;
-  assign \$4629  = \$4625  | \$4628 ;
-  assign \$4630  = ra[216] | ra[217];
-  assign \$4631  = ra[218] | ra[219];
-  assign \$4632  = \$4630  | \$4631 ;
-  assign \$4633  = ra[220] | ra[221];
-  assign \$4634  = ra[222] | ra[223];
-  assign \$4635  = \$4633  | \$4634 ;
-  assign \$4636  = \$4632  | \$4635 ;
-  assign \$4637  = \$4629  | \$4636 ;
-  assign \$4638  = \$4622  | \$4637 ;
-  assign \$4639  = ra[224] | ra[225];
-  assign \$4640  = ra[226] | ra[227];
-  assign \$4641  = \$4639  | \$4640 ;
-  assign \$4642  = ra[228] | ra[229];
-  assign \$4643  = ra[230] | ra[231];
-  assign \$4644  = \$4642  | \$4643 ;
-  assign \$4645  = \$4641  | \$4644 ;
-  assign \$4646  = ra[232] | ra[233];
-  assign \$4647  = ra[234] | ra[235];
-  assign \$4648  = \$4646  | \$4647 ;
-  assign \$4649  = ra[236] | ra[237];
-  assign \$4650  = ra[238] | ra[239];
-  assign \$4651  = \$4649  | \$4650 ;
-  assign \$4652  = \$4648  | \$4651 ;
-  assign \$4653  = \$4645  | \$4652 ;
-  assign \$4654  = ra[240] | ra[241];
-  assign \$4655  = ra[242] | ra[243];
-  assign \$4656  = \$4654  | \$4655 ;
-  assign \$4657  = ra[244] | ra[245];
-  assign \$4658  = ra[246] | ra[247];
-  assign \$4659  = \$4657  | \$4658 ;
-  assign \$4660  = \$4656  | \$4659 ;
-  assign \$4661  = ra[248] | ra[249];
-  assign \$4662  = ra[250] | ra[251];
-  assign \$4663  = \$4661  | \$4662 ;
-  assign \$4664  = ra[252] | ra[253];
-  assign \$4665  = ra[254] | ra[255];
-  assign \$4666  = \$4664  | \$4665 ;
-  assign \$4667  = \$4663  | \$4666 ;
-  assign \$4668  = \$4660  | \$4667 ;
-  assign \$4669  = \$4653  | \$4668 ;
-  assign \$4670  = \$4638  | \$4669 ;
-  assign \$4671  = \$4607  | \$4670 ;
-  assign \$4672  = ra[192] | ra[193];
-  assign \$4673  = ra[194] | ra[195];
-  assign \$4674  = \$4672  | \$4673 ;
-  assign \$4675  = ra[196] | ra[197];
-  assign \$4676  = ra[198] | ra[199];
-  assign \$4677  = \$4675  | \$4676 ;
-  assign \$4678  = \$4674  | \$4677 ;
-  assign \$4679  = ra[200] | ra[201];
-  assign \$4680  = ra[202] | ra[203];
-  assign \$4681  = \$4679  | \$4680 ;
-  assign \$4682  = ra[204] | ra[205];
-  assign \$4683  = ra[206] | ra[207];
-  assign \$4684  = \$4682  | \$4683 ;
-  assign \$4685  = \$4681  | \$4684 ;
-  assign \$4686  = \$4678  | \$4685 ;
-  assign \$4687  = ra[208] | ra[209];
-  assign \$4688  = ra[210] | ra[211];
-  assign \$4689  = \$4687  | \$4688 ;
-  assign \$4690  = ra[212] | ra[213];
-  assign \$4691  = ra[214] | ra[215];
-  assign \$4692  = \$4690  | \$4691 ;
-  assign \$4693  = \$4689  | \$4692 ;
-  assign \$4694  = ra[216] | ra[217];
-  assign \$4695  = ra[218] | ra[219];
-  assign \$4696  = \$4694  | \$4695 ;
-  assign \$4697  = ra[220] | ra[221];
-  assign \$4698  = ra[222] | ra[223];
-  assign \$4699  = \$4697  | \$4698 ;
-  assign \$4700  = \$4696  | \$4699 ;
-  assign \$4701  = \$4693  | \$4700 ;
-  assign \$4702  = \$4686  | \$4701 ;
-  assign \$4703  = ra[224] | ra[225];
-  assign \$4704  = ra[226] | ra[227];
-  assign \$4705  = \$4703  | \$4704 ;
-  assign \$4706  = ra[228] | ra[229];
-  assign \$4707  = ra[230] | ra[231];
-  assign \$4708  = \$4706  | \$4707 ;
-  assign \$4709  = \$4705  | \$4708 ;
-  assign \$4710  = ra[232] | ra[233];
-  assign \$4711  = ra[234] | ra[235];
-  assign \$4712  = \$4710  | \$4711 ;
-  assign \$4713  = ra[236] | ra[237];
-  assign \$4714  = ra[238] | ra[239];
-  assign \$4715  = \$4713  | \$4714 ;
-  assign \$4716  = \$4712  | \$4715 ;
-  assign \$4717  = \$4709  | \$4716 ;
-  assign \$4718  = ra[240] | ra[241];
-  assign \$4719  = ra[242] | ra[243];
-  assign \$4720  = \$4718  | \$4719 ;
-  assign \$4721  = ra[244] | ra[245];
-  assign \$4722  = ra[246] | ra[247];
-  assign \$4723  = \$4721  | \$4722 ;
-  assign \$4724  = \$4720  | \$4723 ;
-  assign \$4725  = ra[248] | ra[249];
-  assign \$4726  = ra[250] | ra[251];
-  assign \$4727  = \$4725  | \$4726 ;
-  assign \$4728  = ra[252] | ra[253];
-  assign \$4729  = ra[254] | ra[255];
-  assign \$4730  = \$4728  | \$4729 ;
-  assign \$4731  = \$4727  | \$4730 ;
-  assign \$4732  = \$4724  | \$4731 ;
-  assign \$4733  = \$4717  | \$4732 ;
-  assign \$4734  = \$4702  | \$4733 ;
-  assign \$4735  = ra[224] | ra[225];
-  assign \$4736  = ra[226] | ra[227];
-  assign \$4737  = \$4735  | \$4736 ;
-  assign \$4738  = ra[228] | ra[229];
-  assign \$4739  = ra[230] | ra[231];
-  assign \$4740  = \$4738  | \$4739 ;
-  assign \$4741  = \$4737  | \$4740 ;
-  assign \$4742  = ra[232] | ra[233];
-  assign \$4743  = ra[234] | ra[235];
-  assign \$4744  = \$4742  | \$4743 ;
-  assign \$4745  = ra[236] | ra[237];
-  assign \$4746  = ra[238] | ra[239];
-  assign \$4747  = \$4745  | \$4746 ;
-  assign \$4748  = \$4744  | \$4747 ;
-  assign \$4749  = \$4741  | \$4748 ;
-  assign \$4750  = ra[240] | ra[241];
-  assign \$4751  = ra[242] | ra[243];
-  assign \$4752  = \$4750  | \$4751 ;
-  assign \$4753  = ra[244] | ra[245];
-  assign \$4754  = ra[246] | ra[247];
-  assign \$4755  = \$4753  | \$4754 ;
-  assign \$4756  = \$4752  | \$4755 ;
-  assign \$4757  = ra[248] | ra[249];
-  assign \$4758  = ra[250] | ra[251];
-  assign \$4759  = \$4757  | \$4758 ;
-  assign \$4760  = ra[252] | ra[253];
-  assign \$4761  = ra[254] | ra[255];
-  assign \$4762  = \$4760  | \$4761 ;
-  assign \$4763  = \$4759  | \$4762 ;
-  assign \$4764  = \$4756  | \$4763 ;
-  assign \$4765  = \$4749  | \$4764 ;
-  assign \$4766  = ra[240] | ra[241];
-  assign \$4767  = ra[242] | ra[243];
-  assign \$4768  = \$4766  | \$4767 ;
-  assign \$4769  = ra[244] | ra[245];
-  assign \$4770  = ra[246] | ra[247];
-  assign \$4771  = \$4769  | \$4770 ;
-  assign \$4772  = \$4768  | \$4771 ;
-  assign \$4773  = ra[248] | ra[249];
-  assign \$4774  = ra[250] | ra[251];
-  assign \$4775  = \$4773  | \$4774 ;
-  assign \$4776  = ra[252] | ra[253];
-  assign \$4777  = ra[254] | ra[255];
-  assign \$4778  = \$4776  | \$4777 ;
-  assign \$4779  = \$4775  | \$4778 ;
-  assign \$4780  = \$4772  | \$4779 ;
-  assign \$4781  = ra[248] | ra[249];
-  assign \$4782  = ra[250] | ra[251];
-  assign \$4783  = \$4781  | \$4782 ;
-  assign \$4784  = ra[252] | ra[253];
-  assign \$4785  = ra[254] | ra[255];
-  assign \$4786  = \$4784  | \$4785 ;
-  assign \$4787  = \$4783  | \$4786 ;
-  assign \$4788  = ra[252] | ra[253];
-  assign \$4789  = ra[254] | ra[255];
-  assign \$4790  = \$4788  | \$4789 ;
+  assign \$4532  = \$4530  | \$4531 ;
+  assign \$4533  = ra[262] | ra[263];
+  assign \$4534  = ra[263] ? 1'h1 : 1'h0;
+  assign \$4535  = ra[261] ? 1'h1 : 1'h0;
+  assign \$4536  = \$4533  ? { 1'h1, \$4534  } : { 1'h0, \$4535  };
+  assign \$4537  = ra[258] | ra[259];
+  assign \$4538  = ra[259] ? 1'h1 : 1'h0;
+  assign \$4539  = ra[257] ? 1'h1 : 1'h0;
+  assign \$4540  = \$4537  ? { 1'h1, \$4538  } : { 1'h0, \$4539  };
+  assign \$4541  = \$4532  ? { 1'h1, \$4536  } : { 1'h0, \$4540  };
+  assign \$4542  = \$4517  ? { 1'h1, \$4529  } : { 1'h0, \$4541  };
+  assign \$4543  = \$4478  ? { 1'h1, \$4510  } : { 1'h0, \$4542  };
+  assign \$4544  = \$4383  ? { 1'h1, \$4463  } : { 1'h0, \$4543  };
+  assign \$4545  = \$4160  ? { 1'h1, \$4352  } : { 1'h0, \$4544  };
+  assign \$4546  = \$3649  ? { 1'h1, \$4097  } : { 1'h0, \$4545  };
+  assign \$4547  = ra[128] | ra[129];
+  assign \$4548  = ra[130] | ra[131];
+  assign \$4549  = \$4547  | \$4548 ;
+  assign \$4550  = ra[132] | ra[133];
+  assign \$4551  = ra[134] | ra[135];
+  assign \$4552  = \$4550  | \$4551 ;
+  assign \$4553  = \$4549  | \$4552 ;
+  assign \$4554  = ra[136] | ra[137];
+  assign \$4555  = ra[138] | ra[139];
+  assign \$4556  = \$4554  | \$4555 ;
+  assign \$4557  = ra[140] | ra[141];
+  assign \$4558  = ra[142] | ra[143];
+  assign \$4559  = \$4557  | \$4558 ;
+  assign \$4560  = \$4556  | \$4559 ;
+  assign \$4561  = \$4553  | \$4560 ;
+  assign \$4562  = ra[144] | ra[145];
+  assign \$4563  = ra[146] | ra[147];
+  assign \$4564  = \$4562  | \$4563 ;
+  assign \$4565  = ra[148] | ra[149];
+  assign \$4566  = ra[150] | ra[151];
+  assign \$4567  = \$4565  | \$4566 ;
+  assign \$4568  = \$4564  | \$4567 ;
+  assign \$4569  = ra[152] | ra[153];
+  assign \$4570  = ra[154] | ra[155];
+  assign \$4571  = \$4569  | \$4570 ;
+  assign \$4572  = ra[156] | ra[157];
+  assign \$4573  = ra[158] | ra[159];
+  assign \$4574  = \$4572  | \$4573 ;
+  assign \$4575  = \$4571  | \$4574 ;
+  assign \$4576  = \$4568  | \$4575 ;
+  assign \$4577  = \$4561  | \$4576 ;
+  assign \$4578  = ra[160] | ra[161];
+  assign \$4579  = ra[162] | ra[163];
+  assign \$4580  = \$4578  | \$4579 ;
+  assign \$4581  = ra[164] | ra[165];
+  assign \$4582  = ra[166] | ra[167];
+  assign \$4583  = \$4581  | \$4582 ;
+  assign \$4584  = \$4580  | \$4583 ;
+  assign \$4585  = ra[168] | ra[169];
+  assign \$4586  = ra[170] | ra[171];
+  assign \$4587  = \$4585  | \$4586 ;
+  assign \$4588  = ra[172] | ra[173];
+  assign \$4589  = ra[174] | ra[175];
+  assign \$4590  = \$4588  | \$4589 ;
+  assign \$4591  = \$4587  | \$4590 ;
+  assign \$4592  = \$4584  | \$4591 ;
+  assign \$4593  = ra[176] | ra[177];
+  assign \$4594  = ra[178] | ra[179];
+  assign \$4595  = \$4593  | \$4594 ;
+  assign \$4596  = ra[180] | ra[181];
+  assign \$4597  = ra[182] | ra[183];
+  assign \$4598  = \$4596  | \$4597 ;
+  assign \$4599  = \$4595  | \$4598 ;
+  assign \$4600  = ra[184] | ra[185];
+  assign \$4601  = ra[186] | ra[187];
+  assign \$4602  = \$4600  | \$4601 ;
+  assign \$4603  = ra[188] | ra[189];
+  assign \$4604  = ra[190] | ra[191];
+  assign \$4605  = \$4603  | \$4604 ;
+  assign \$4606  = \$4602  | \$4605 ;
+  assign \$4607  = \$4599  | \$4606 ;
+  assign \$4608  = \$4592  | \$4607 ;
+  assign \$4609  = \$4577  | \$4608 ;
+  assign \$4610  = ra[192] | ra[193];
+  assign \$4611  = ra[194] | ra[195];
+  assign \$4612  = \$4610  | \$4611 ;
+  assign \$4613  = ra[196] | ra[197];
+  assign \$4614  = ra[198] | ra[199];
+  assign \$4615  = \$4613  | \$4614 ;
+  assign \$4616  = \$4612  | \$4615 ;
+  assign \$4617  = ra[200] | ra[201];
+  assign \$4618  = ra[202] | ra[203];
+  assign \$4619  = \$4617  | \$4618 ;
+  assign \$4620  = ra[204] | ra[205];
+  assign \$4621  = ra[206] | ra[207];
+  assign \$4622  = \$4620  | \$4621 ;
+  assign \$4623  = \$4619  | \$4622 ;
+  assign \$4624  = \$4616  | \$4623 ;
+  assign \$4625  = ra[208] | ra[209];
+  assign \$4626  = ra[210] | ra[211];
+  assign \$4627  = \$4625  | \$4626 ;
+  assign \$4628  = ra[212] | ra[213];
+  assign \$4629  = ra[214] | ra[215];
+  assign \$4630  = \$4628  | \$4629 ;
+  assign \$4631  = \$4627  | \$4630 ;
+  assign \$4632  = ra[216] | ra[217];
+  assign \$4633  = ra[218] | ra[219];
+  assign \$4634  = \$4632  | \$4633 ;
+  assign \$4635  = ra[220] | ra[221];
+  assign \$4636  = ra[222] | ra[223];
+  assign \$4637  = \$4635  | \$4636 ;
+  assign \$4638  = \$4634  | \$4637 ;
+  assign \$4639  = \$4631  | \$4638 ;
+  assign \$4640  = \$4624  | \$4639 ;
+  assign \$4641  = ra[224] | ra[225];
+  assign \$4642  = ra[226] | ra[227];
+  assign \$4643  = \$4641  | \$4642 ;
+  assign \$4644  = ra[228] | ra[229];
+  assign \$4645  = ra[230] | ra[231];
+  assign \$4646  = \$4644  | \$4645 ;
+  assign \$4647  = \$4643  | \$4646 ;
+  assign \$4648  = ra[232] | ra[233];
+  assign \$4649  = ra[234] | ra[235];
+  assign \$4650  = \$4648  | \$4649 ;
+  assign \$4651  = ra[236] | ra[237];
+  assign \$4652  = ra[238] | ra[239];
+  assign \$4653  = \$4651  | \$4652 ;
+  assign \$4654  = \$4650  | \$4653 ;
+  assign \$4655  = \$4647  | \$4654 ;
+  assign \$4656  = ra[240] | ra[241];
+  assign \$4657  = ra[242] | ra[243];
+  assign \$4658  = \$4656  | \$4657 ;
+  assign \$4659  = ra[244] | ra[245];
+  assign \$4660  = ra[246] | ra[247];
+  assign \$4661  = \$4659  | \$4660 ;
+  assign \$4662  = \$4658  | \$4661 ;
+  assign \$4663  = ra[248] | ra[249];
+  assign \$4664  = ra[250] | ra[251];
+  assign \$4665  = \$4663  | \$4664 ;
+  assign \$4666  = ra[252] | ra[253];
+  assign \$4667  = ra[254] | ra[255];
+  assign \$4668  = \$4666  | \$4667 ;
+  assign \$4669  = \$4665  | \$4668 ;
+  assign \$4670  = \$4662  | \$4669 ;
+  assign \$4671  = \$4655  | \$4670 ;
+  assign \$4672  = \$4640  | \$4671 ;
+  assign \$4673  = \$4609  | \$4672 ;
+  assign \$4674  = ra[192] | ra[193];
+  assign \$4675  = ra[194] | ra[195];
+  assign \$4676  = \$4674  | \$4675 ;
+  assign \$4677  = ra[196] | ra[197];
+  assign \$4678  = ra[198] | ra[199];
+  assign \$4679  = \$4677  | \$4678 ;
+  assign \$4680  = \$4676  | \$4679 ;
+  assign \$4681  = ra[200] | ra[201];
+  assign \$4682  = ra[202] | ra[203];
+  assign \$4683  = \$4681  | \$4682 ;
+  assign \$4684  = ra[204] | ra[205];
+  assign \$4685  = ra[206] | ra[207];
+  assign \$4686  = \$4684  | \$4685 ;
+  assign \$4687  = \$4683  | \$4686 ;
+  assign \$4688  = \$4680  | \$4687 ;
+  assign \$4689  = ra[208] | ra[209];
+  assign \$4690  = ra[210] | ra[211];
+  assign \$4691  = \$4689  | \$4690 ;
+  assign \$4692  = ra[212] | ra[213];
+  assign \$4693  = ra[214] | ra[215];
+  assign \$4694  = \$4692  | \$4693 ;
+  assign \$4695  = \$4691  | \$4694 ;
+  assign \$4696  = ra[216] | ra[217];
+  assign \$4697  = ra[218] | ra[219];
+  assign \$4698  = \$4696  | \$4697 ;
+  assign \$4699  = ra[220] | ra[221];
+  assign \$4700  = ra[222] | ra[223];
+  assign \$4701  = \$4699  | \$4700 ;
+  assign \$4702  = \$4698  | \$4701 ;
+  assign \$4703  = \$4695  | \$4702 ;
+  assign \$4704  = \$4688  | \$4703 ;
+  assign \$4705  = ra[224] | ra[225];
+  assign \$4706  = ra[226] | ra[227];
+  assign \$4707  = \$4705  | \$4706 ;
+  assign \$4708  = ra[228] | ra[229];
+  assign \$4709  = ra[230] | ra[231];
+  assign \$4710  = \$4708  | \$4709 ;
+  assign \$4711  = \$4707  | \$4710 ;
+  assign \$4712  = ra[232] | ra[233];
+  assign \$4713  = ra[234] | ra[235];
+  assign \$4714  = \$4712  | \$4713 ;
+  assign \$4715  = ra[236] | ra[237];
+  assign \$4716  = ra[238] | ra[239];
+  assign \$4717  = \$4715  | \$4716 ;
+  assign \$4718  = \$4714  | \$4717 ;
+  assign \$4719  = \$4711  | \$4718 ;
+  assign \$4720  = ra[240] | ra[241];
+  assign \$4721  = ra[242] | ra[243];
+  assign \$4722  = \$4720  | \$4721 ;
+  assign \$4723  = ra[244] | ra[245];
+  assign \$4724  = ra[246] | ra[247];
+  assign \$4725  = \$4723  | \$4724 ;
+  assign \$4726  = \$4722  | \$4725 ;
+  assign \$4727  = ra[248] | ra[249];
+  assign \$4728  = ra[250] | ra[251];
+  assign \$4729  = \$4727  | \$4728 ;
+  assign \$4730  = ra[252] | ra[253];
+  assign \$4731  = ra[254] | ra[255];
+  assign \$4732  = \$4730  | \$4731 ;
+  assign \$4733  = \$4729  | \$4732 ;
+  assign \$4734  = \$4726  | \$4733 ;
+  assign \$4735  = \$4719  | \$4734 ;
+  assign \$4736  = \$4704  | \$4735 ;
+  assign \$4737  = ra[224] | ra[225];
+  assign \$4738  = ra[226] | ra[227];
+  assign \$4739  = \$4737  | \$4738 ;
+  assign \$4740  = ra[228] | ra[229];
+  assign \$4741  = ra[230] | ra[231];
+  assign \$4742  = \$4740  | \$4741 ;
+  assign \$4743  = \$4739  | \$4742 ;
+  assign \$4744  = ra[232] | ra[233];
+  assign \$4745  = ra[234] | ra[235];
+  assign \$4746  = \$4744  | \$4745 ;
+  assign \$4747  = ra[236] | ra[237];
+  assign \$4748  = ra[238] | ra[239];
+  assign \$4749  = \$4747  | \$4748 ;
+  assign \$4750  = \$4746  | \$4749 ;
+  assign \$4751  = \$4743  | \$4750 ;
+  assign \$4752  = ra[240] | ra[241];
+  assign \$4753  = ra[242] | ra[243];
+  assign \$4754  = \$4752  | \$4753 ;
+  assign \$4755  = ra[244] | ra[245];
+  assign \$4756  = ra[246] | ra[247];
+  assign \$4757  = \$4755  | \$4756 ;
+  assign \$4758  = \$4754  | \$4757 ;
+  assign \$4759  = ra[248] | ra[249];
+  assign \$4760  = ra[250] | ra[251];
+  assign \$4761  = \$4759  | \$4760 ;
+  assign \$4762  = ra[252] | ra[253];
+  assign \$4763  = ra[254] | ra[255];
+  assign \$4764  = \$4762  | \$4763 ;
+  assign \$4765  = \$4761  | \$4764 ;
+  assign \$4766  = \$4758  | \$4765 ;
+  assign \$4767  = \$4751  | \$4766 ;
+  assign \$4768  = ra[240] | ra[241];
+  assign \$4769  = ra[242] | ra[243];
+  assign \$4770  = \$4768  | \$4769 ;
+  assign \$4771  = ra[244] | ra[245];
+  assign \$4772  = ra[246] | ra[247];
+  assign \$4773  = \$4771  | \$4772 ;
+  assign \$4774  = \$4770  | \$4773 ;
+  assign \$4775  = ra[248] | ra[249];
+  assign \$4776  = ra[250] | ra[251];
+  assign \$4777  = \$4775  | \$4776 ;
+  assign \$4778  = ra[252] | ra[253];
+  assign \$4779  = ra[254] | ra[255];
+  assign \$4780  = \$4778  | \$4779 ;
+  assign \$4781  = \$4777  | \$4780 ;
+  assign \$4782  = \$4774  | \$4781 ;
+  assign \$4783  = ra[248] | ra[249];
+  assign \$4784  = ra[250] | ra[251];
+  assign \$4785  = \$4783  | \$4784 ;
+  assign \$4786  = ra[252] | ra[253];
+  assign \$4787  = ra[254] | ra[255];
+  assign \$4788  = \$4786  | \$4787 ;
+  assign \$4789  = \$4785  | \$4788 ;
+  assign \$4790  = ra[252] | ra[253];
   assign \$4791  = ra[254] | ra[255];
-  assign \$4792  = ra[255] ? 1'h1 : 1'h0;
-  assign \$4793  = ra[253] ? 1'h1 : 1'h0;
-  assign \$4794  = \$4791  ? { 1'h1, \$4792  } : { 1'h0, \$4793  };
-  assign \$4795  = ra[250] | ra[251];
-  assign \$4796  = ra[251] ? 1'h1 : 1'h0;
-  assign \$4797  = ra[249] ? 1'h1 : 1'h0;
-  assign \$4798  = \$4795  ? { 1'h1, \$4796  } : { 1'h0, \$4797  };
-  assign \$4799  = \$4790  ? { 1'h1, \$4794  } : { 1'h0, \$4798  };
-  assign \$4800  = ra[244] | ra[245];
-  assign \$4801  = ra[246] | ra[247];
-  assign \$4802  = \$4800  | \$4801 ;
+  assign \$4792  = \$4790  | \$4791 ;
+  assign \$4793  = ra[254] | ra[255];
+  assign \$4794  = ra[255] ? 1'h1 : 1'h0;
+  assign \$4795  = ra[253] ? 1'h1 : 1'h0;
+  assign \$4796  = \$4793  ? { 1'h1, \$4794  } : { 1'h0, \$4795  };
+  assign \$4797  = ra[250] | ra[251];
+  assign \$4798  = ra[251] ? 1'h1 : 1'h0;
+  assign \$4799  = ra[249] ? 1'h1 : 1'h0;
+  assign \$4800  = \$4797  ? { 1'h1, \$4798  } : { 1'h0, \$4799  };
+  assign \$4801  = \$4792  ? { 1'h1, \$4796  } : { 1'h0, \$4800  };
+  assign \$4802  = ra[244] | ra[245];
   assign \$4803  = ra[246] | ra[247];
-  assign \$4804  = ra[247] ? 1'h1 : 1'h0;
-  assign \$4805  = ra[245] ? 1'h1 : 1'h0;
-  assign \$4806  = \$4803  ? { 1'h1, \$4804  } : { 1'h0, \$4805  };
-  assign \$4807  = ra[242] | ra[243];
-  assign \$4808  = ra[243] ? 1'h1 : 1'h0;
-  assign \$4809  = ra[241] ? 1'h1 : 1'h0;
-  assign \$4810  = \$4807  ? { 1'h1, \$4808  } : { 1'h0, \$4809  };
-  assign \$4811  = \$4802  ? { 1'h1, \$4806  } : { 1'h0, \$4810  };
-  assign \$4812  = \$4787  ? { 1'h1, \$4799  } : { 1'h0, \$4811  };
-  assign \$4813  = ra[232] | ra[233];
-  assign \$4814  = ra[234] | ra[235];
-  assign \$4815  = \$4813  | \$4814 ;
-  assign \$4816  = ra[236] | ra[237];
-  assign \$4817  = ra[238] | ra[239];
-  assign \$4818  = \$4816  | \$4817 ;
-  assign \$4819  = \$4815  | \$4818 ;
-  assign \$4820  = ra[236] | ra[237];
-  assign \$4821  = ra[238] | ra[239];
-  assign \$4822  = \$4820  | \$4821 ;
+  assign \$4804  = \$4802  | \$4803 ;
+  assign \$4805  = ra[246] | ra[247];
+  assign \$4806  = ra[247] ? 1'h1 : 1'h0;
+  assign \$4807  = ra[245] ? 1'h1 : 1'h0;
+  assign \$4808  = \$4805  ? { 1'h1, \$4806  } : { 1'h0, \$4807  };
+  assign \$4809  = ra[242] | ra[243];
+  assign \$4810  = ra[243] ? 1'h1 : 1'h0;
+  assign \$4811  = ra[241] ? 1'h1 : 1'h0;
+  assign \$4812  = \$4809  ? { 1'h1, \$4810  } : { 1'h0, \$4811  };
+  assign \$4813  = \$4804  ? { 1'h1, \$4808  } : { 1'h0, \$4812  };
+  assign \$4814  = \$4789  ? { 1'h1, \$4801  } : { 1'h0, \$4813  };
+  assign \$4815  = ra[232] | ra[233];
+  assign \$4816  = ra[234] | ra[235];
+  assign \$4817  = \$4815  | \$4816 ;
+  assign \$4818  = ra[236] | ra[237];
+  assign \$4819  = ra[238] | ra[239];
+  assign \$4820  = \$4818  | \$4819 ;
+  assign \$4821  = \$4817  | \$4820 ;
+  assign \$4822  = ra[236] | ra[237];
   assign \$4823  = ra[238] | ra[239];
-  assign \$4824  = ra[239] ? 1'h1 : 1'h0;
-  assign \$4825  = ra[237] ? 1'h1 : 1'h0;
-  assign \$4826  = \$4823  ? { 1'h1, \$4824  } : { 1'h0, \$4825  };
-  assign \$4827  = ra[234] | ra[235];
-  assign \$4828  = ra[235] ? 1'h1 : 1'h0;
-  assign \$4829  = ra[233] ? 1'h1 : 1'h0;
-  assign \$4830  = \$4827  ? { 1'h1, \$4828  } : { 1'h0, \$4829  };
-  assign \$4831  = \$4822  ? { 1'h1, \$4826  } : { 1'h0, \$4830  };
-  assign \$4832  = ra[228] | ra[229];
-  assign \$4833  = ra[230] | ra[231];
-  assign \$4834  = \$4832  | \$4833 ;
+  assign \$4824  = \$4822  | \$4823 ;
+  assign \$4825  = ra[238] | ra[239];
+  assign \$4826  = ra[239] ? 1'h1 : 1'h0;
+  assign \$4827  = ra[237] ? 1'h1 : 1'h0;
+  assign \$4828  = \$4825  ? { 1'h1, \$4826  } : { 1'h0, \$4827  };
+  assign \$4829  = ra[234] | ra[235];
+  assign \$4830  = ra[235] ? 1'h1 : 1'h0;
+  assign \$4831  = ra[233] ? 1'h1 : 1'h0;
+  assign \$4832  = \$4829  ? { 1'h1, \$4830  } : { 1'h0, \$4831  };
+  assign \$4833  = \$4824  ? { 1'h1, \$4828  } : { 1'h0, \$4832  };
+  assign \$4834  = ra[228] | ra[229];
   assign \$4835  = ra[230] | ra[231];
-  assign \$4836  = ra[231] ? 1'h1 : 1'h0;
-  assign \$4837  = ra[229] ? 1'h1 : 1'h0;
-  assign \$4838  = \$4835  ? { 1'h1, \$4836  } : { 1'h0, \$4837  };
-  assign \$4839  = ra[226] | ra[227];
-  assign \$4840  = ra[227] ? 1'h1 : 1'h0;
-  assign \$4841  = ra[225] ? 1'h1 : 1'h0;
-  assign \$4842  = \$4839  ? { 1'h1, \$4840  } : { 1'h0, \$4841  };
-  assign \$4843  = \$4834  ? { 1'h1, \$4838  } : { 1'h0, \$4842  };
-  assign \$4844  = \$4819  ? { 1'h1, \$4831  } : { 1'h0, \$4843  };
-  assign \$4845  = \$4780  ? { 1'h1, \$4812  } : { 1'h0, \$4844  };
-  assign \$4846  = ra[208] | ra[209];
-  assign \$4847  = ra[210] | ra[211];
-  assign \$4848  = \$4846  | \$4847 ;
-  assign \$4849  = ra[212] | ra[213];
-  assign \$4850  = ra[214] | ra[215];
-  assign \$4851  = \$4849  | \$4850 ;
-  assign \$4852  = \$4848  | \$4851 ;
-  assign \$4853  = ra[216] | ra[217];
-  assign \$4854  = ra[218] | ra[219];
-  assign \$4855  = \$4853  | \$4854 ;
-  assign \$4856  = ra[220] | ra[221];
-  assign \$4857  = ra[222] | ra[223];
-  assign \$4858  = \$4856  | \$4857 ;
-  assign \$4859  = \$4855  | \$4858 ;
-  assign \$4860  = \$4852  | \$4859 ;
-  assign \$4861  = ra[216] | ra[217];
-  assign \$4862  = ra[218] | ra[219];
-  assign \$4863  = \$4861  | \$4862 ;
-  assign \$4864  = ra[220] | ra[221];
-  assign \$4865  = ra[222] | ra[223];
-  assign \$4866  = \$4864  | \$4865 ;
-  assign \$4867  = \$4863  | \$4866 ;
-  assign \$4868  = ra[220] | ra[221];
-  assign \$4869  = ra[222] | ra[223];
-  assign \$4870  = \$4868  | \$4869 ;
+  assign \$4836  = \$4834  | \$4835 ;
+  assign \$4837  = ra[230] | ra[231];
+  assign \$4838  = ra[231] ? 1'h1 : 1'h0;
+  assign \$4839  = ra[229] ? 1'h1 : 1'h0;
+  assign \$4840  = \$4837  ? { 1'h1, \$4838  } : { 1'h0, \$4839  };
+  assign \$4841  = ra[226] | ra[227];
+  assign \$4842  = ra[227] ? 1'h1 : 1'h0;
+  assign \$4843  = ra[225] ? 1'h1 : 1'h0;
+  assign \$4844  = \$4841  ? { 1'h1, \$4842  } : { 1'h0, \$4843  };
+  assign \$4845  = \$4836  ? { 1'h1, \$4840  } : { 1'h0, \$4844  };
+  assign \$4846  = \$4821  ? { 1'h1, \$4833  } : { 1'h0, \$4845  };
+  assign \$4847  = \$4782  ? { 1'h1, \$4814  } : { 1'h0, \$4846  };
+  assign \$4848  = ra[208] | ra[209];
+  assign \$4849  = ra[210] | ra[211];
+  assign \$4850  = \$4848  | \$4849 ;
+  assign \$4851  = ra[212] | ra[213];
+  assign \$4852  = ra[214] | ra[215];
+  assign \$4853  = \$4851  | \$4852 ;
+  assign \$4854  = \$4850  | \$4853 ;
+  assign \$4855  = ra[216] | ra[217];
+  assign \$4856  = ra[218] | ra[219];
+  assign \$4857  = \$4855  | \$4856 ;
+  assign \$4858  = ra[220] | ra[221];
+  assign \$4859  = ra[222] | ra[223];
+  assign \$4860  = \$4858  | \$4859 ;
+  assign \$4861  = \$4857  | \$4860 ;
+  assign \$4862  = \$4854  | \$4861 ;
+  assign \$4863  = ra[216] | ra[217];
+  assign \$4864  = ra[218] | ra[219];
+  assign \$4865  = \$4863  | \$4864 ;
+  assign \$4866  = ra[220] | ra[221];
+  assign \$4867  = ra[222] | ra[223];
+  assign \$4868  = \$4866  | \$4867 ;
+  assign \$4869  = \$4865  | \$4868 ;
+  assign \$4870  = ra[220] | ra[221];
   assign \$4871  = ra[222] | ra[223];
-  assign \$4872  = ra[223] ? 1'h1 : 1'h0;
-  assign \$4873  = ra[221] ? 1'h1 : 1'h0;
-  assign \$4874  = \$4871  ? { 1'h1, \$4872  } : { 1'h0, \$4873  };
-  assign \$4875  = ra[218] | ra[219];
-  assign \$4876  = ra[219] ? 1'h1 : 1'h0;
-  assign \$4877  = ra[217] ? 1'h1 : 1'h0;
-  assign \$4878  = \$4875  ? { 1'h1, \$4876  } : { 1'h0, \$4877  };
-  assign \$4879  = \$4870  ? { 1'h1, \$4874  } : { 1'h0, \$4878  };
-  assign \$4880  = ra[212] | ra[213];
-  assign \$4881  = ra[214] | ra[215];
-  assign \$4882  = \$4880  | \$4881 ;
+  assign \$4872  = \$4870  | \$4871 ;
+  assign \$4873  = ra[222] | ra[223];
+  assign \$4874  = ra[223] ? 1'h1 : 1'h0;
+  assign \$4875  = ra[221] ? 1'h1 : 1'h0;
+  assign \$4876  = \$4873  ? { 1'h1, \$4874  } : { 1'h0, \$4875  };
+  assign \$4877  = ra[218] | ra[219];
+  assign \$4878  = ra[219] ? 1'h1 : 1'h0;
+  assign \$4879  = ra[217] ? 1'h1 : 1'h0;
+  assign \$4880  = \$4877  ? { 1'h1, \$4878  } : { 1'h0, \$4879  };
+  assign \$4881  = \$4872  ? { 1'h1, \$4876  } : { 1'h0, \$4880  };
+  assign \$4882  = ra[212] | ra[213];
   assign \$4883  = ra[214] | ra[215];
-  assign \$4884  = ra[215] ? 1'h1 : 1'h0;
-  assign \$4885  = ra[213] ? 1'h1 : 1'h0;
-  assign \$4886  = \$4883  ? { 1'h1, \$4884  } : { 1'h0, \$4885  };
-  assign \$4887  = ra[210] | ra[211];
-  assign \$4888  = ra[211] ? 1'h1 : 1'h0;
-  assign \$4889  = ra[209] ? 1'h1 : 1'h0;
-  assign \$4890  = \$4887  ? { 1'h1, \$4888  } : { 1'h0, \$4889  };
-  assign \$4891  = \$4882  ? { 1'h1, \$4886  } : { 1'h0, \$4890  };
-  assign \$4892  = \$4867  ? { 1'h1, \$4879  } : { 1'h0, \$4891  };
-  assign \$4893  = ra[200] | ra[201];
-  assign \$4894  = ra[202] | ra[203];
-  assign \$4895  = \$4893  | \$4894 ;
-  assign \$4896  = ra[204] | ra[205];
-  assign \$4897  = ra[206] | ra[207];
-  assign \$4898  = \$4896  | \$4897 ;
-  assign \$4899  = \$4895  | \$4898 ;
-  assign \$4900  = ra[204] | ra[205];
-  assign \$4901  = ra[206] | ra[207];
-  assign \$4902  = \$4900  | \$4901 ;
+  assign \$4884  = \$4882  | \$4883 ;
+  assign \$4885  = ra[214] | ra[215];
+  assign \$4886  = ra[215] ? 1'h1 : 1'h0;
+  assign \$4887  = ra[213] ? 1'h1 : 1'h0;
+  assign \$4888  = \$4885  ? { 1'h1, \$4886  } : { 1'h0, \$4887  };
+  assign \$4889  = ra[210] | ra[211];
+  assign \$4890  = ra[211] ? 1'h1 : 1'h0;
+  assign \$4891  = ra[209] ? 1'h1 : 1'h0;
+  assign \$4892  = \$4889  ? { 1'h1, \$4890  } : { 1'h0, \$4891  };
+  assign \$4893  = \$4884  ? { 1'h1, \$4888  } : { 1'h0, \$4892  };
+  assign \$4894  = \$4869  ? { 1'h1, \$4881  } : { 1'h0, \$4893  };
+  assign \$4895  = ra[200] | ra[201];
+  assign \$4896  = ra[202] | ra[203];
+  assign \$4897  = \$4895  | \$4896 ;
+  assign \$4898  = ra[204] | ra[205];
+  assign \$4899  = ra[206] | ra[207];
+  assign \$4900  = \$4898  | \$4899 ;
+  assign \$4901  = \$4897  | \$4900 ;
+  assign \$4902  = ra[204] | ra[205];
   assign \$4903  = ra[206] | ra[207];
-  assign \$4904  = ra[207] ? 1'h1 : 1'h0;
-  assign \$4905  = ra[205] ? 1'h1 : 1'h0;
-  assign \$4906  = \$4903  ? { 1'h1, \$4904  } : { 1'h0, \$4905  };
-  assign \$4907  = ra[202] | ra[203];
-  assign \$4908  = ra[203] ? 1'h1 : 1'h0;
-  assign \$4909  = ra[201] ? 1'h1 : 1'h0;
-  assign \$4910  = \$4907  ? { 1'h1, \$4908  } : { 1'h0, \$4909  };
-  assign \$4911  = \$4902  ? { 1'h1, \$4906  } : { 1'h0, \$4910  };
-  assign \$4912  = ra[196] | ra[197];
-  assign \$4913  = ra[198] | ra[199];
-  assign \$4914  = \$4912  | \$4913 ;
+  assign \$4904  = \$4902  | \$4903 ;
+  assign \$4905  = ra[206] | ra[207];
+  assign \$4906  = ra[207] ? 1'h1 : 1'h0;
+  assign \$4907  = ra[205] ? 1'h1 : 1'h0;
+  assign \$4908  = \$4905  ? { 1'h1, \$4906  } : { 1'h0, \$4907  };
+  assign \$4909  = ra[202] | ra[203];
+  assign \$4910  = ra[203] ? 1'h1 : 1'h0;
+  assign \$4911  = ra[201] ? 1'h1 : 1'h0;
+  assign \$4912  = \$4909  ? { 1'h1, \$4910  } : { 1'h0, \$4911  };
+  assign \$4913  = \$4904  ? { 1'h1, \$4908  } : { 1'h0, \$4912  };
+  assign \$4914  = ra[196] | ra[197];
   assign \$4915  = ra[198] | ra[199];
-  assign \$4916  = ra[199] ? 1'h1 : 1'h0;
-  assign \$4917  = ra[197] ? 1'h1 : 1'h0;
-  assign \$4918  = \$4915  ? { 1'h1, \$4916  } : { 1'h0, \$4917  };
-  assign \$4919  = ra[194] | ra[195];
-  assign \$4920  = ra[195] ? 1'h1 : 1'h0;
-  assign \$4921  = ra[193] ? 1'h1 : 1'h0;
-  assign \$4922  = \$4919  ? { 1'h1, \$4920  } : { 1'h0, \$4921  };
-  assign \$4923  = \$4914  ? { 1'h1, \$4918  } : { 1'h0, \$4922  };
-  assign \$4924  = \$4899  ? { 1'h1, \$4911  } : { 1'h0, \$4923  };
-  assign \$4925  = \$4860  ? { 1'h1, \$4892  } : { 1'h0, \$4924  };
-  assign \$4926  = \$4765  ? { 1'h1, \$4845  } : { 1'h0, \$4925  };
-  assign \$4927  = ra[160] | ra[161];
-  assign \$4928  = ra[162] | ra[163];
-  assign \$4929  = \$4927  | \$4928 ;
-  assign \$4930  = ra[164] | ra[165];
-  assign \$4931  = ra[166] | ra[167];
-  assign \$4932  = \$4930  | \$4931 ;
-  assign \$4933  = \$4929  | \$4932 ;
-  assign \$4934  = ra[168] | ra[169];
-  assign \$4935  = ra[170] | ra[171];
-  assign \$4936  = \$4934  | \$4935 ;
-  assign \$4937  = ra[172] | ra[173];
-  assign \$4938  = ra[174] | ra[175];
-  assign \$4939  = \$4937  | \$4938 ;
-  assign \$4940  = \$4936  | \$4939 ;
-  assign \$4941  = \$4933  | \$4940 ;
-  assign \$4942  = ra[176] | ra[177];
-  assign \$4943  = ra[178] | ra[179];
-  assign \$4944  = \$4942  | \$4943 ;
-  assign \$4945  = ra[180] | ra[181];
-  assign \$4946  = ra[182] | ra[183];
-  assign \$4947  = \$4945  | \$4946 ;
-  assign \$4948  = \$4944  | \$4947 ;
-  assign \$4949  = ra[184] | ra[185];
-  assign \$4950  = ra[186] | ra[187];
-  assign \$4951  = \$4949  | \$4950 ;
-  assign \$4952  = ra[188] | ra[189];
-  assign \$4953  = ra[190] | ra[191];
-  assign \$4954  = \$4952  | \$4953 ;
-  assign \$4955  = \$4951  | \$4954 ;
-  assign \$4956  = \$4948  | \$4955 ;
-  assign \$4957  = \$4941  | \$4956 ;
-  assign \$4958  = ra[176] | ra[177];
-  assign \$4959  = ra[178] | ra[179];
-  assign \$4960  = \$4958  | \$4959 ;
-  assign \$4961  = ra[180] | ra[181];
-  assign \$4962  = ra[182] | ra[183];
-  assign \$4963  = \$4961  | \$4962 ;
-  assign \$4964  = \$4960  | \$4963 ;
-  assign \$4965  = ra[184] | ra[185];
-  assign \$4966  = ra[186] | ra[187];
-  assign \$4967  = \$4965  | \$4966 ;
-  assign \$4968  = ra[188] | ra[189];
-  assign \$4969  = ra[190] | ra[191];
-  assign \$4970  = \$4968  | \$4969 ;
-  assign \$4971  = \$4967  | \$4970 ;
-  assign \$4972  = \$4964  | \$4971 ;
-  assign \$4973  = ra[184] | ra[185];
-  assign \$4974  = ra[186] | ra[187];
-  assign \$4975  = \$4973  | \$4974 ;
-  assign \$4976  = ra[188] | ra[189];
-  assign \$4977  = ra[190] | ra[191];
-  assign \$4978  = \$4976  | \$4977 ;
-  assign \$4979  = \$4975  | \$4978 ;
-  assign \$4980  = ra[188] | ra[189];
-  assign \$4981  = ra[190] | ra[191];
-  assign \$4982  = \$4980  | \$4981 ;
+  assign \$4916  = \$4914  | \$4915 ;
+  assign \$4917  = ra[198] | ra[199];
+  assign \$4918  = ra[199] ? 1'h1 : 1'h0;
+  assign \$4919  = ra[197] ? 1'h1 : 1'h0;
+  assign \$4920  = \$4917  ? { 1'h1, \$4918  } : { 1'h0, \$4919  };
+  assign \$4921  = ra[194] | ra[195];
+  assign \$4922  = ra[195] ? 1'h1 : 1'h0;
+  assign \$4923  = ra[193] ? 1'h1 : 1'h0;
+  assign \$4924  = \$4921  ? { 1'h1, \$4922  } : { 1'h0, \$4923  };
+  assign \$4925  = \$4916  ? { 1'h1, \$4920  } : { 1'h0, \$4924  };
+  assign \$4926  = \$4901  ? { 1'h1, \$4913  } : { 1'h0, \$4925  };
+  assign \$4927  = \$4862  ? { 1'h1, \$4894  } : { 1'h0, \$4926  };
+  assign \$4928  = \$4767  ? { 1'h1, \$4847  } : { 1'h0, \$4927  };
+  assign \$4929  = ra[160] | ra[161];
+  assign \$4930  = ra[162] | ra[163];
+  assign \$4931  = \$4929  | \$4930 ;
+  assign \$4932  = ra[164] | ra[165];
+  assign \$4933  = ra[166] | ra[167];
+  assign \$4934  = \$4932  | \$4933 ;
+  assign \$4935  = \$4931  | \$4934 ;
+  assign \$4936  = ra[168] | ra[169];
+  assign \$4937  = ra[170] | ra[171];
+  assign \$4938  = \$4936  | \$4937 ;
+  assign \$4939  = ra[172] | ra[173];
+  assign \$4940  = ra[174] | ra[175];
+  assign \$4941  = \$4939  | \$4940 ;
+  assign \$4942  = \$4938  | \$4941 ;
+  assign \$4943  = \$4935  | \$4942 ;
+  assign \$4944  = ra[176] | ra[177];
+  assign \$4945  = ra[178] | ra[179];
+  assign \$4946  = \$4944  | \$4945 ;
+  assign \$4947  = ra[180] | ra[181];
+  assign \$4948  = ra[182] | ra[183];
+  assign \$4949  = \$4947  | \$4948 ;
+  assign \$4950  = \$4946  | \$4949 ;
+  assign \$4951  = ra[184] | ra[185];
+  assign \$4952  = ra[186] | ra[187];
+  assign \$4953  = \$4951  | \$4952 ;
+  assign \$4954  = ra[188] | ra[189];
+  assign \$4955  = ra[190] | ra[191];
+  assign \$4956  = \$4954  | \$4955 ;
+  assign \$4957  = \$4953  | \$4956 ;
+  assign \$4958  = \$4950  | \$4957 ;
+  assign \$4959  = \$4943  | \$4958 ;
+  assign \$4960  = ra[176] | ra[177];
+  assign \$4961  = ra[178] | ra[179];
+  assign \$4962  = \$4960  | \$4961 ;
+  assign \$4963  = ra[180] | ra[181];
+  assign \$4964  = ra[182] | ra[183];
+  assign \$4965  = \$4963  | \$4964 ;
+  assign \$4966  = \$4962  | \$4965 ;
+  assign \$4967  = ra[184] | ra[185];
+  assign \$4968  = ra[186] | ra[187];
+  assign \$4969  = \$4967  | \$4968 ;
+  assign \$4970  = ra[188] | ra[189];
+  assign \$4971  = ra[190] | ra[191];
+  assign \$4972  = \$4970  | \$4971 ;
+  assign \$4973  = \$4969  | \$4972 ;
+  assign \$4974  = \$4966  | \$4973 ;
+  assign \$4975  = ra[184] | ra[185];
+  assign \$4976  = ra[186] | ra[187];
+  assign \$4977  = \$4975  | \$4976 ;
+  assign \$4978  = ra[188] | ra[189];
+  assign \$4979  = ra[190] | ra[191];
+  assign \$4980  = \$4978  | \$4979 ;
+  assign \$4981  = \$4977  | \$4980 ;
+  assign \$4982  = ra[188] | ra[189];
   assign \$4983  = ra[190] | ra[191];
-  assign \$4984  = ra[191] ? 1'h1 : 1'h0;
-  assign \$4985  = ra[189] ? 1'h1 : 1'h0;
-  assign \$4986  = \$4983  ? { 1'h1, \$4984  } : { 1'h0, \$4985  };
-  assign \$4987  = ra[186] | ra[187];
-  assign \$4988  = ra[187] ? 1'h1 : 1'h0;
-  assign \$4989  = ra[185] ? 1'h1 : 1'h0;
-  assign \$4990  = \$4987  ? { 1'h1, \$4988  } : { 1'h0, \$4989  };
-  assign \$4991  = \$4982  ? { 1'h1, \$4986  } : { 1'h0, \$4990  };
-  assign \$4992  = ra[180] | ra[181];
-  assign \$4993  = ra[182] | ra[183];
-  assign \$4994  = \$4992  | \$4993 ;
+  assign \$4984  = \$4982  | \$4983 ;
+  assign \$4985  = ra[190] | ra[191];
+  assign \$4986  = ra[191] ? 1'h1 : 1'h0;
+  assign \$4987  = ra[189] ? 1'h1 : 1'h0;
+  assign \$4988  = \$4985  ? { 1'h1, \$4986  } : { 1'h0, \$4987  };
+  assign \$4989  = ra[186] | ra[187];
+  assign \$4990  = ra[187] ? 1'h1 : 1'h0;
+  assign \$4991  = ra[185] ? 1'h1 : 1'h0;
+  assign \$4992  = \$4989  ? { 1'h1, \$4990  } : { 1'h0, \$4991  };
+  assign \$4993  = \$4984  ? { 1'h1, \$4988  } : { 1'h0, \$4992  };
+  assign \$4994  = ra[180] | ra[181];
   assign \$4995  = ra[182] | ra[183];
-  assign \$4996  = ra[183] ? 1'h1 : 1'h0;
-  assign \$4997  = ra[181] ? 1'h1 : 1'h0;
-  assign \$4998  = \$4995  ? { 1'h1, \$4996  } : { 1'h0, \$4997  };
-  assign \$4999  = ra[178] | ra[179];
-  assign \$5000  = ra[179] ? 1'h1 : 1'h0;
-  assign \$5001  = ra[177] ? 1'h1 : 1'h0;
-  assign \$5002  = \$4999  ? { 1'h1, \$5000  } : { 1'h0, \$5001  };
-  assign \$5003  = \$4994  ? { 1'h1, \$4998  } : { 1'h0, \$5002  };
-  assign \$5004  = \$4979  ? { 1'h1, \$4991  } : { 1'h0, \$5003  };
-  assign \$5005  = ra[168] | ra[169];
-  assign \$5006  = ra[170] | ra[171];
-  assign \$5007  = \$5005  | \$5006 ;
-  assign \$5008  = ra[172] | ra[173];
-  assign \$5009  = ra[174] | ra[175];
-  assign \$5010  = \$5008  | \$5009 ;
-  assign \$5011  = \$5007  | \$5010 ;
-  assign \$5012  = ra[172] | ra[173];
-  assign \$5013  = ra[174] | ra[175];
-  assign \$5014  = \$5012  | \$5013 ;
+  assign \$4996  = \$4994  | \$4995 ;
+  assign \$4997  = ra[182] | ra[183];
+  assign \$4998  = ra[183] ? 1'h1 : 1'h0;
+  assign \$4999  = ra[181] ? 1'h1 : 1'h0;
+  assign \$5000  = \$4997  ? { 1'h1, \$4998  } : { 1'h0, \$4999  };
+  assign \$5001  = ra[178] | ra[179];
+  assign \$5002  = ra[179] ? 1'h1 : 1'h0;
+  assign \$5003  = ra[177] ? 1'h1 : 1'h0;
+  assign \$5004  = \$5001  ? { 1'h1, \$5002  } : { 1'h0, \$5003  };
+  assign \$5005  = \$4996  ? { 1'h1, \$5000  } : { 1'h0, \$5004  };
+  assign \$5006  = \$4981  ? { 1'h1, \$4993  } : { 1'h0, \$5005  };
+  assign \$5007  = ra[168] | ra[169];
+  assign \$5008  = ra[170] | ra[171];
+  assign \$5009  = \$5007  | \$5008 ;
+  assign \$5010  = ra[172] | ra[173];
+  assign \$5011  = ra[174] | ra[175];
+  assign \$5012  = \$5010  | \$5011 ;
+  assign \$5013  = \$5009  | \$5012 ;
+  assign \$5014  = ra[172] | ra[173];
   assign \$5015  = ra[174] | ra[175];
-  assign \$5016  = ra[175] ? 1'h1 : 1'h0;
-  assign \$5017  = ra[173] ? 1'h1 : 1'h0;
-  assign \$5018  = \$5015  ? { 1'h1, \$5016  } : { 1'h0, \$5017  };
-  assign \$5019  = ra[170] | ra[171];
-  assign \$5020  = ra[171] ? 1'h1 : 1'h0;
-  assign \$5021  = ra[169] ? 1'h1 : 1'h0;
-  assign \$5022  = \$5019  ? { 1'h1, \$5020  } : { 1'h0, \$5021  };
-  assign \$5023  = \$5014  ? { 1'h1, \$5018  } : { 1'h0, \$5022  };
-  assign \$5024  = ra[164] | ra[165];
-  assign \$5025  = ra[166] | ra[167];
-  assign \$5026  = \$5024  | \$5025 ;
+  assign \$5016  = \$5014  | \$5015 ;
+  assign \$5017  = ra[174] | ra[175];
+  assign \$5018  = ra[175] ? 1'h1 : 1'h0;
+  assign \$5019  = ra[173] ? 1'h1 : 1'h0;
+  assign \$5020  = \$5017  ? { 1'h1, \$5018  } : { 1'h0, \$5019  };
+  assign \$5021  = ra[170] | ra[171];
+  assign \$5022  = ra[171] ? 1'h1 : 1'h0;
+  assign \$5023  = ra[169] ? 1'h1 : 1'h0;
+  assign \$5024  = \$5021  ? { 1'h1, \$5022  } : { 1'h0, \$5023  };
+  assign \$5025  = \$5016  ? { 1'h1, \$5020  } : { 1'h0, \$5024  };
+  assign \$5026  = ra[164] | ra[165];
   assign \$5027  = ra[166] | ra[167];
-  assign \$5028  = ra[167] ? 1'h1 : 1'h0;
-  assign \$5029  = ra[165] ? 1'h1 : 1'h0;
-  assign \$5030  = \$5027  ? { 1'h1, \$5028  } : { 1'h0, \$5029  };
-  assign \$5031  = ra[162] | ra[163];
-  assign \$5032  = ra[163] ? 1'h1 : 1'h0;
-  assign \$5033  = ra[161] ? 1'h1 : 1'h0;
-  assign \$5034  = \$5031  ? { 1'h1, \$5032  } : { 1'h0, \$5033  };
-  assign \$5035  = \$5026  ? { 1'h1, \$5030  } : { 1'h0, \$5034  };
-  assign \$5036  = \$5011  ? { 1'h1, \$5023  } : { 1'h0, \$5035  };
-  assign \$5037  = \$4972  ? { 1'h1, \$5004  } : { 1'h0, \$5036  };
-  assign \$5038  = ra[144] | ra[145];
-  assign \$5039  = ra[146] | ra[147];
-  assign \$5040  = \$5038  | \$5039 ;
-  assign \$5041  = ra[148] | ra[149];
-  assign \$5042  = ra[150] | ra[151];
-  assign \$5043  = \$5041  | \$5042 ;
-  assign \$5044  = \$5040  | \$5043 ;
-  assign \$5045  = ra[152] | ra[153];
-  assign \$5046  = ra[154] | ra[155];
-  assign \$5047  = \$5045  | \$5046 ;
-  assign \$5048  = ra[156] | ra[157];
-  assign \$5049  = ra[158] | ra[159];
-  assign \$5050  = \$5048  | \$5049 ;
-  assign \$5051  = \$5047  | \$5050 ;
-  assign \$5052  = \$5044  | \$5051 ;
-  assign \$5053  = ra[152] | ra[153];
-  assign \$5054  = ra[154] | ra[155];
-  assign \$5055  = \$5053  | \$5054 ;
-  assign \$5056  = ra[156] | ra[157];
-  assign \$5057  = ra[158] | ra[159];
-  assign \$5058  = \$5056  | \$5057 ;
-  assign \$5059  = \$5055  | \$5058 ;
-  assign \$5060  = ra[156] | ra[157];
-  assign \$5061  = ra[158] | ra[159];
-  assign \$5062  = \$5060  | \$5061 ;
+  assign \$5028  = \$5026  | \$5027 ;
+  assign \$5029  = ra[166] | ra[167];
+  assign \$5030  = ra[167] ? 1'h1 : 1'h0;
+  assign \$5031  = ra[165] ? 1'h1 : 1'h0;
+  assign \$5032  = \$5029  ? { 1'h1, \$5030  } : { 1'h0, \$5031  };
+  assign \$5033  = ra[162] | ra[163];
+  assign \$5034  = ra[163] ? 1'h1 : 1'h0;
+  assign \$5035  = ra[161] ? 1'h1 : 1'h0;
+  assign \$5036  = \$5033  ? { 1'h1, \$5034  } : { 1'h0, \$5035  };
+  assign \$5037  = \$5028  ? { 1'h1, \$5032  } : { 1'h0, \$5036  };
+  assign \$5038  = \$5013  ? { 1'h1, \$5025  } : { 1'h0, \$5037  };
+  assign \$5039  = \$4974  ? { 1'h1, \$5006  } : { 1'h0, \$5038  };
+  assign \$5040  = ra[144] | ra[145];
+  assign \$5041  = ra[146] | ra[147];
+  assign \$5042  = \$5040  | \$5041 ;
+  assign \$5043  = ra[148] | ra[149];
+  assign \$5044  = ra[150] | ra[151];
+  assign \$5045  = \$5043  | \$5044 ;
+  assign \$5046  = \$5042  | \$5045 ;
+  assign \$5047  = ra[152] | ra[153];
+  assign \$5048  = ra[154] | ra[155];
+  assign \$5049  = \$5047  | \$5048 ;
+  assign \$5050  = ra[156] | ra[157];
+  assign \$5051  = ra[158] | ra[159];
+  assign \$5052  = \$5050  | \$5051 ;
+  assign \$5053  = \$5049  | \$5052 ;
+  assign \$5054  = \$5046  | \$5053 ;
+  assign \$5055  = ra[152] | ra[153];
+  assign \$5056  = ra[154] | ra[155];
+  assign \$5057  = \$5055  | \$5056 ;
+  assign \$5058  = ra[156] | ra[157];
+  assign \$5059  = ra[158] | ra[159];
+  assign \$5060  = \$5058  | \$5059 ;
+  assign \$5061  = \$5057  | \$5060 ;
+  assign \$5062  = ra[156] | ra[157];
   assign \$5063  = ra[158] | ra[159];
-  assign \$5064  = ra[159] ? 1'h1 : 1'h0;
-  assign \$5065  = ra[157] ? 1'h1 : 1'h0;
-  assign \$5066  = \$5063  ? { 1'h1, \$5064  } : { 1'h0, \$5065  };
-  assign \$5067  = ra[154] | ra[155];
-  assign \$5068  = ra[155] ? 1'h1 : 1'h0;
-  assign \$5069  = ra[153] ? 1'h1 : 1'h0;
-  assign \$5070  = \$5067  ? { 1'h1, \$5068  } : { 1'h0, \$5069  };
-  assign \$5071  = \$5062  ? { 1'h1, \$5066  } : { 1'h0, \$5070  };
-  assign \$5072  = ra[148] | ra[149];
-  assign \$5073  = ra[150] | ra[151];
-  assign \$5074  = \$5072  | \$5073 ;
+  assign \$5064  = \$5062  | \$5063 ;
+  assign \$5065  = ra[158] | ra[159];
+  assign \$5066  = ra[159] ? 1'h1 : 1'h0;
+  assign \$5067  = ra[157] ? 1'h1 : 1'h0;
+  assign \$5068  = \$5065  ? { 1'h1, \$5066  } : { 1'h0, \$5067  };
+  assign \$5069  = ra[154] | ra[155];
+  assign \$5070  = ra[155] ? 1'h1 : 1'h0;
+  assign \$5071  = ra[153] ? 1'h1 : 1'h0;
+  assign \$5072  = \$5069  ? { 1'h1, \$5070  } : { 1'h0, \$5071  };
+  assign \$5073  = \$5064  ? { 1'h1, \$5068  } : { 1'h0, \$5072  };
+  assign \$5074  = ra[148] | ra[149];
   assign \$5075  = ra[150] | ra[151];
-  assign \$5076  = ra[151] ? 1'h1 : 1'h0;
-  assign \$5077  = ra[149] ? 1'h1 : 1'h0;
-  assign \$5078  = \$5075  ? { 1'h1, \$5076  } : { 1'h0, \$5077  };
-  assign \$5079  = ra[146] | ra[147];
-  assign \$5080  = ra[147] ? 1'h1 : 1'h0;
-  assign \$5081  = ra[145] ? 1'h1 : 1'h0;
-  assign \$5082  = \$5079  ? { 1'h1, \$5080  } : { 1'h0, \$5081  };
-  assign \$5083  = \$5074  ? { 1'h1, \$5078  } : { 1'h0, \$5082  };
-  assign \$5084  = \$5059  ? { 1'h1, \$5071  } : { 1'h0, \$5083  };
-  assign \$5085  = ra[136] | ra[137];
-  assign \$5086  = ra[138] | ra[139];
-  assign \$5087  = \$5085  | \$5086 ;
-  assign \$5088  = ra[140] | ra[141];
-  assign \$5089  = ra[142] | ra[143];
-  assign \$5090  = \$5088  | \$5089 ;
-  assign \$5091  = \$5087  | \$5090 ;
-  assign \$5092  = ra[140] | ra[141];
-  assign \$5093  = ra[142] | ra[143];
-  assign \$5094  = \$5092  | \$5093 ;
+  assign \$5076  = \$5074  | \$5075 ;
+  assign \$5077  = ra[150] | ra[151];
+  assign \$5078  = ra[151] ? 1'h1 : 1'h0;
+  assign \$5079  = ra[149] ? 1'h1 : 1'h0;
+  assign \$5080  = \$5077  ? { 1'h1, \$5078  } : { 1'h0, \$5079  };
+  assign \$5081  = ra[146] | ra[147];
+  assign \$5082  = ra[147] ? 1'h1 : 1'h0;
+  assign \$5083  = ra[145] ? 1'h1 : 1'h0;
+  assign \$5084  = \$5081  ? { 1'h1, \$5082  } : { 1'h0, \$5083  };
+  assign \$5085  = \$5076  ? { 1'h1, \$5080  } : { 1'h0, \$5084  };
+  assign \$5086  = \$5061  ? { 1'h1, \$5073  } : { 1'h0, \$5085  };
+  assign \$5087  = ra[136] | ra[137];
+  assign \$5088  = ra[138] | ra[139];
+  assign \$5089  = \$5087  | \$5088 ;
+  assign \$5090  = ra[140] | ra[141];
+  assign \$5091  = ra[142] | ra[143];
+  assign \$5092  = \$5090  | \$5091 ;
+  assign \$5093  = \$5089  | \$5092 ;
+  assign \$5094  = ra[140] | ra[141];
   assign \$5095  = ra[142] | ra[143];
-  assign \$5096  = ra[143] ? 1'h1 : 1'h0;
-  assign \$5097  = ra[141] ? 1'h1 : 1'h0;
-  assign \$5098  = \$5095  ? { 1'h1, \$5096  } : { 1'h0, \$5097  };
-  assign \$5099  = ra[138] | ra[139];
-  assign \$5100  = ra[139] ? 1'h1 : 1'h0;
-  assign \$5101  = ra[137] ? 1'h1 : 1'h0;
-  assign \$5102  = \$5099  ? { 1'h1, \$5100  } : { 1'h0, \$5101  };
-  assign \$5103  = \$5094  ? { 1'h1, \$5098  } : { 1'h0, \$5102  };
-  assign \$5104  = ra[132] | ra[133];
-  assign \$5105  = ra[134] | ra[135];
-  assign \$5106  = \$5104  | \$5105 ;
+  assign \$5096  = \$5094  | \$5095 ;
+  assign \$5097  = ra[142] | ra[143];
+  assign \$5098  = ra[143] ? 1'h1 : 1'h0;
+  assign \$5099  = ra[141] ? 1'h1 : 1'h0;
+  assign \$5100  = \$5097  ? { 1'h1, \$5098  } : { 1'h0, \$5099  };
+  assign \$5101  = ra[138] | ra[139];
+  assign \$5102  = ra[139] ? 1'h1 : 1'h0;
+  assign \$5103  = ra[137] ? 1'h1 : 1'h0;
+  assign \$5104  = \$5101  ? { 1'h1, \$5102  } : { 1'h0, \$5103  };
+  assign \$5105  = \$5096  ? { 1'h1, \$5100  } : { 1'h0, \$5104  };
+  assign \$5106  = ra[132] | ra[133];
   assign \$5107  = ra[134] | ra[135];
-  assign \$5108  = ra[135] ? 1'h1 : 1'h0;
-  assign \$5109  = ra[133] ? 1'h1 : 1'h0;
-  assign \$5110  = \$5107  ? { 1'h1, \$5108  } : { 1'h0, \$5109  };
-  assign \$5111  = ra[130] | ra[131];
-  assign \$5112  = ra[131] ? 1'h1 : 1'h0;
-  assign \$5113  = ra[129] ? 1'h1 : 1'h0;
-  assign \$5114  = \$5111  ? { 1'h1, \$5112  } : { 1'h0, \$5113  };
-  assign \$5115  = \$5106  ? { 1'h1, \$5110  } : { 1'h0, \$5114  };
-  assign \$5116  = \$5091  ? { 1'h1, \$5103  } : { 1'h0, \$5115  };
-  assign \$5117  = \$5052  ? { 1'h1, \$5084  } : { 1'h0, \$5116  };
-  assign \$5118  = \$4957  ? { 1'h1, \$5037  } : { 1'h0, \$5117  };
-  assign \$5119  = \$4734  ? { 1'h1, \$4926  } : { 1'h0, \$5118  };
-  assign \$5120  = ra[64] | ra[65];
-  assign \$5121  = ra[66] | ra[67];
-  assign \$5122  = \$5120  | \$5121 ;
-  assign \$5123  = ra[68] | ra[69];
-  assign \$5124  = ra[70] | ra[71];
-  assign \$5125  = \$5123  | \$5124 ;
-  assign \$5126  = \$5122  | \$5125 ;
-  assign \$5127  = ra[72] | ra[73];
-  assign \$5128  = ra[74] | ra[75];
-  assign \$5129  = \$5127  | \$5128 ;
-  assign \$5130  = ra[76] | ra[77];
-  assign \$5131  = ra[78] | ra[79];
-  assign \$5132  = \$5130  | \$5131 ;
-  assign \$5133  = \$5129  | \$5132 ;
-  assign \$5134  = \$5126  | \$5133 ;
-  assign \$5135  = ra[80] | ra[81];
-  assign \$5136  = ra[82] | ra[83];
-  assign \$5137  = \$5135  | \$5136 ;
-  assign \$5138  = ra[84] | ra[85];
-  assign \$5139  = ra[86] | ra[87];
-  assign \$5140  = \$5138  | \$5139 ;
-  assign \$5141  = \$5137  | \$5140 ;
-  assign \$5142  = ra[88] | ra[89];
-  assign \$5143  = ra[90] | ra[91];
-  assign \$5144  = \$5142  | \$5143 ;
-  assign \$5145  = ra[92] | ra[93];
-  assign \$5146  = ra[94] | ra[95];
-  assign \$5147  = \$5145  | \$5146 ;
-  assign \$5148  = \$5144  | \$5147 ;
-  assign \$5149  = \$5141  | \$5148 ;
-  assign \$5150  = \$5134  | \$5149 ;
-  assign \$5151  = ra[96] | ra[97];
-  assign \$5152  = ra[98] | ra[99];
-  assign \$5153  = \$5151  | \$5152 ;
-  assign \$5154  = ra[100] | ra[101];
-  assign \$5155  = ra[102] | ra[103];
-  assign \$5156  = \$5154  | \$5155 ;
-  assign \$5157  = \$5153  | \$5156 ;
-  assign \$5158  = ra[104] | ra[105];
-  assign \$5159  = ra[106] | ra[107];
-  assign \$5160  = \$5158  | \$5159 ;
-  assign \$5161  = ra[108] | ra[109];
-  assign \$5162  = ra[110] | ra[111];
-  assign \$5163  = \$5161  | \$5162 ;
-  assign \$5164  = \$5160  | \$5163 ;
-  assign \$5165  = \$5157  | \$5164 ;
-  assign \$5166  = ra[112] | ra[113];
-  assign \$5167  = ra[114] | ra[115];
-  assign \$5168  = \$5166  | \$5167 ;
-  assign \$5169  = ra[116] | ra[117];
-  assign \$5170  = ra[118] | ra[119];
-  assign \$5171  = \$5169  | \$5170 ;
-  assign \$5172  = \$5168  | \$5171 ;
-  assign \$5173  = ra[120] | ra[121];
-  assign \$5174  = ra[122] | ra[123];
-  assign \$5175  = \$5173  | \$5174 ;
-  assign \$5176  = ra[124] | ra[125];
-  assign \$5177  = ra[126] | ra[127];
-  assign \$5178  = \$5176  | \$5177 ;
-  assign \$5179  = \$5175  | \$5178 ;
-  assign \$5180  = \$5172  | \$5179 ;
-  assign \$5181  = \$5165  | \$5180 ;
-  assign \$5182  = \$5150  | \$5181 ;
-  assign \$5183  = ra[96] | ra[97];
-  assign \$5184  = ra[98] | ra[99];
-  assign \$5185  = \$5183  | \$5184 ;
-  assign \$5186  = ra[100] | ra[101];
-  assign \$5187  = ra[102] | ra[103];
-  assign \$5188  = \$5186  | \$5187 ;
-  assign \$5189  = \$5185  | \$5188 ;
-  assign \$5190  = ra[104] | ra[105];
-  assign \$5191  = ra[106] | ra[107];
-  assign \$5192  = \$5190  | \$5191 ;
-  assign \$5193  = ra[108] | ra[109];
-  assign \$5194  = ra[110] | ra[111];
-  assign \$5195  = \$5193  | \$5194 ;
-  assign \$5196  = \$5192  | \$5195 ;
-  assign \$5197  = \$5189  | \$5196 ;
-  assign \$5198  = ra[112] | ra[113];
-  assign \$5199  = ra[114] | ra[115];
-  assign \$5200  = \$5198  | \$5199 ;
-  assign \$5201  = ra[116] | ra[117];
-  assign \$5202  = ra[118] | ra[119];
-  assign \$5203  = \$5201  | \$5202 ;
-  assign \$5204  = \$5200  | \$5203 ;
-  assign \$5205  = ra[120] | ra[121];
-  assign \$5206  = ra[122] | ra[123];
-  assign \$5207  = \$5205  | \$5206 ;
-  assign \$5208  = ra[124] | ra[125];
-  assign \$5209  = ra[126] | ra[127];
-  assign \$5210  = \$5208  | \$5209 ;
-  assign \$5211  = \$5207  | \$5210 ;
-  assign \$5212  = \$5204  | \$5211 ;
-  assign \$5213  = \$5197  | \$5212 ;
-  assign \$5214  = ra[112] | ra[113];
-  assign \$5215  = ra[114] | ra[115];
-  assign \$5216  = \$5214  | \$5215 ;
-  assign \$5217  = ra[116] | ra[117];
-  assign \$5218  = ra[118] | ra[119];
-  assign \$5219  = \$5217  | \$5218 ;
-  assign \$5220  = \$5216  | \$5219 ;
-  assign \$5221  = ra[120] | ra[121];
-  assign \$5222  = ra[122] | ra[123];
-  assign \$5223  = \$5221  | \$5222 ;
-  assign \$5224  = ra[124] | ra[125];
-  assign \$5225  = ra[126] | ra[127];
-  assign \$5226  = \$5224  | \$5225 ;
-  assign \$5227  = \$5223  | \$5226 ;
-  assign \$5228  = \$5220  | \$5227 ;
-  assign \$5229  = ra[120] | ra[121];
-  assign \$5230  = ra[122] | ra[123];
-  assign \$5231  = \$5229  | \$5230 ;
-  assign \$5232  = ra[124] | ra[125];
-  assign \$5233  = ra[126] | ra[127];
-  assign \$5234  = \$5232  | \$5233 ;
-  assign \$5235  = \$5231  | \$5234 ;
-  assign \$5236  = ra[124] | ra[125];
-  assign \$5237  = ra[126] | ra[127];
-  assign \$5238  = \$5236  | \$5237 ;
+  assign \$5108  = \$5106  | \$5107 ;
+  assign \$5109  = ra[134] | ra[135];
+  assign \$5110  = ra[135] ? 1'h1 : 1'h0;
+  assign \$5111  = ra[133] ? 1'h1 : 1'h0;
+  assign \$5112  = \$5109  ? { 1'h1, \$5110  } : { 1'h0, \$5111  };
+  assign \$5113  = ra[130] | ra[131];
+  assign \$5114  = ra[131] ? 1'h1 : 1'h0;
+  assign \$5115  = ra[129] ? 1'h1 : 1'h0;
+  assign \$5116  = \$5113  ? { 1'h1, \$5114  } : { 1'h0, \$5115  };
+  assign \$5117  = \$5108  ? { 1'h1, \$5112  } : { 1'h0, \$5116  };
+  assign \$5118  = \$5093  ? { 1'h1, \$5105  } : { 1'h0, \$5117  };
+  assign \$5119  = \$5054  ? { 1'h1, \$5086  } : { 1'h0, \$5118  };
+  assign \$5120  = \$4959  ? { 1'h1, \$5039  } : { 1'h0, \$5119  };
+  assign \$5121  = \$4736  ? { 1'h1, \$4928  } : { 1'h0, \$5120  };
+  assign \$5122  = ra[64] | ra[65];
+  assign \$5123  = ra[66] | ra[67];
+  assign \$5124  = \$5122  | \$5123 ;
+  assign \$5125  = ra[68] | ra[69];
+  assign \$5126  = ra[70] | ra[71];
+  assign \$5127  = \$5125  | \$5126 ;
+  assign \$5128  = \$5124  | \$5127 ;
+  assign \$5129  = ra[72] | ra[73];
+  assign \$5130  = ra[74] | ra[75];
+  assign \$5131  = \$5129  | \$5130 ;
+  assign \$5132  = ra[76] | ra[77];
+  assign \$5133  = ra[78] | ra[79];
+  assign \$5134  = \$5132  | \$5133 ;
+  assign \$5135  = \$5131  | \$5134 ;
+  assign \$5136  = \$5128  | \$5135 ;
+  assign \$5137  = ra[80] | ra[81];
+  assign \$5138  = ra[82] | ra[83];
+  assign \$5139  = \$5137  | \$5138 ;
+  assign \$5140  = ra[84] | ra[85];
+  assign \$5141  = ra[86] | ra[87];
+  assign \$5142  = \$5140  | \$5141 ;
+  assign \$5143  = \$5139  | \$5142 ;
+  assign \$5144  = ra[88] | ra[89];
+  assign \$5145  = ra[90] | ra[91];
+  assign \$5146  = \$5144  | \$5145 ;
+  assign \$5147  = ra[92] | ra[93];
+  assign \$5148  = ra[94] | ra[95];
+  assign \$5149  = \$5147  | \$5148 ;
+  assign \$5150  = \$5146  | \$5149 ;
+  assign \$5151  = \$5143  | \$5150 ;
+  assign \$5152  = \$5136  | \$5151 ;
+  assign \$5153  = ra[96] | ra[97];
+  assign \$5154  = ra[98] | ra[99];
+  assign \$5155  = \$5153  | \$5154 ;
+  assign \$5156  = ra[100] | ra[101];
+  assign \$5157  = ra[102] | ra[103];
+  assign \$5158  = \$5156  | \$5157 ;
+  assign \$5159  = \$5155  | \$5158 ;
+  assign \$5160  = ra[104] | ra[105];
+  assign \$5161  = ra[106] | ra[107];
+  assign \$5162  = \$5160  | \$5161 ;
+  assign \$5163  = ra[108] | ra[109];
+  assign \$5164  = ra[110] | ra[111];
+  assign \$5165  = \$5163  | \$5164 ;
+  assign \$5166  = \$5162  | \$5165 ;
+  assign \$5167  = \$5159  | \$5166 ;
+  assign \$5168  = ra[112] | ra[113];
+  assign \$5169  = ra[114] | ra[115];
+  assign \$5170  = \$5168  | \$5169 ;
+  assign \$5171  = ra[116] | ra[117];
+  assign \$5172  = ra[118] | ra[119];
+  assign \$5173  = \$5171  | \$5172 ;
+  assign \$5174  = \$5170  | \$5173 ;
+  assign \$5175  = ra[120] | ra[121];
+  assign \$5176  = ra[122] | ra[123];
+  assign \$5177  = \$5175  | \$5176 ;
+  assign \$5178  = ra[124] | ra[125];
+  assign \$5179  = ra[126] | ra[127];
+  assign \$5180  = \$5178  | \$5179 ;
+  assign \$5181  = \$5177  | \$5180 ;
+  assign \$5182  = \$5174  | \$5181 ;
+  assign \$5183  = \$5167  | \$5182 ;
+  assign \$5184  = \$5152  | \$5183 ;
+  assign \$5185  = ra[96] | ra[97];
+  assign \$5186  = ra[98] | ra[99];
+  assign \$5187  = \$5185  | \$5186 ;
+  assign \$5188  = ra[100] | ra[101];
+  assign \$5189  = ra[102] | ra[103];
+  assign \$5190  = \$5188  | \$5189 ;
+  assign \$5191  = \$5187  | \$5190 ;
+  assign \$5192  = ra[104] | ra[105];
+  assign \$5193  = ra[106] | ra[107];
+  assign \$5194  = \$5192  | \$5193 ;
+  assign \$5195  = ra[108] | ra[109];
+  assign \$5196  = ra[110] | ra[111];
+  assign \$5197  = \$5195  | \$5196 ;
+  assign \$5198  = \$5194  | \$5197 ;
+  assign \$5199  = \$5191  | \$5198 ;
+  assign \$5200  = ra[112] | ra[113];
+  assign \$5201  = ra[114] | ra[115];
+  assign \$5202  = \$5200  | \$5201 ;
+  assign \$5203  = ra[116] | ra[117];
+  assign \$5204  = ra[118] | ra[119];
+  assign \$5205  = \$5203  | \$5204 ;
+  assign \$5206  = \$5202  | \$5205 ;
+  assign \$5207  = ra[120] | ra[121];
+  assign \$5208  = ra[122] | ra[123];
+  assign \$5209  = \$5207  | \$5208 ;
+  assign \$5210  = ra[124] | ra[125];
+  assign \$5211  = ra[126] | ra[127];
+  assign \$5212  = \$5210  | \$5211 ;
+  assign \$5213  = \$5209  | \$5212 ;
+  assign \$5214  = \$5206  | \$5213 ;
+  assign \$5215  = \$5199  | \$5214 ;
+  assign \$5216  = ra[112] | ra[113];
+  assign \$5217  = ra[114] | ra[115];
+  assign \$5218  = \$5216  | \$5217 ;
+  assign \$5219  = ra[116] | ra[117];
+  assign \$5220  = ra[118] | ra[119];
+  assign \$5221  = \$5219  | \$5220 ;
+  assign \$5222  = \$5218  | \$5221 ;
+  assign \$5223  = ra[120] | ra[121];
+  assign \$5224  = ra[122] | ra[123];
+  assign \$5225  = \$5223  | \$5224 ;
+  assign \$5226  = ra[124] | ra[125];
+  assign \$5227  = ra[126] | ra[127];
+  assign \$5228  = \$5226  | \$5227 ;
+  assign \$5229  = \$5225  | \$5228 ;
+  assign \$5230  = \$5222  | \$5229 ;
+  assign \$5231  = ra[120] | ra[121];
+  assign \$5232  = ra[122] | ra[123];
+  assign \$5233  = \$5231  | \$5232 ;
+  assign \$5234  = ra[124] | ra[125];
+  assign \$5235  = ra[126] | ra[127];
+  assign \$5236  = \$5234  | \$5235 ;
+  assign \$5237  = \$5233  | \$5236 ;
+  assign \$5238  = ra[124] | ra[125];
   assign \$5239  = ra[126] | ra[127];
-  assign \$5240  = ra[127] ? 1'h1 : 1'h0;
-  assign \$5241  = ra[125] ? 1'h1 : 1'h0;
-  assign \$5242  = \$5239  ? { 1'h1, \$5240  } : { 1'h0, \$5241  };
-  assign \$5243  = ra[122] | ra[123];
-  assign \$5244  = ra[123] ? 1'h1 : 1'h0;
-  assign \$5245  = ra[121] ? 1'h1 : 1'h0;
-  assign \$5246  = \$5243  ? { 1'h1, \$5244  } : { 1'h0, \$5245  };
-  assign \$5247  = \$5238  ? { 1'h1, \$5242  } : { 1'h0, \$5246  };
-  assign \$5248  = ra[116] | ra[117];
-  assign \$5249  = ra[118] | ra[119];
-  assign \$5250  = \$5248  | \$5249 ;
+  assign \$5240  = \$5238  | \$5239 ;
+  assign \$5241  = ra[126] | ra[127];
+  assign \$5242  = ra[127] ? 1'h1 : 1'h0;
+  assign \$5243  = ra[125] ? 1'h1 : 1'h0;
+  assign \$5244  = \$5241  ? { 1'h1, \$5242  } : { 1'h0, \$5243  };
+  assign \$5245  = ra[122] | ra[123];
+  assign \$5246  = ra[123] ? 1'h1 : 1'h0;
+  assign \$5247  = ra[121] ? 1'h1 : 1'h0;
+  assign \$5248  = \$5245  ? { 1'h1, \$5246  } : { 1'h0, \$5247  };
+  assign \$5249  = \$5240  ? { 1'h1, \$5244  } : { 1'h0, \$5248  };
+  assign \$5250  = ra[116] | ra[117];
   assign \$5251  = ra[118] | ra[119];
-  assign \$5252  = ra[119] ? 1'h1 : 1'h0;
-  assign \$5253  = ra[117] ? 1'h1 : 1'h0;
-  assign \$5254  = \$5251  ? { 1'h1, \$5252  } : { 1'h0, \$5253  };
-  assign \$5255  = ra[114] | ra[115];
-  assign \$5256  = ra[115] ? 1'h1 : 1'h0;
-  assign \$5257  = ra[113] ? 1'h1 : 1'h0;
-  assign \$5258  = \$5255  ? { 1'h1, \$5256  } : { 1'h0, \$5257  };
-  assign \$5259  = \$5250  ? { 1'h1, \$5254  } : { 1'h0, \$5258  };
-  assign \$5260  = \$5235  ? { 1'h1, \$5247  } : { 1'h0, \$5259  };
-  assign \$5261  = ra[104] | ra[105];
-  assign \$5262  = ra[106] | ra[107];
-  assign \$5263  = \$5261  | \$5262 ;
-  assign \$5264  = ra[108] | ra[109];
-  assign \$5265  = ra[110] | ra[111];
-  assign \$5266  = \$5264  | \$5265 ;
-  assign \$5267  = \$5263  | \$5266 ;
-  assign \$5268  = ra[108] | ra[109];
-  assign \$5269  = ra[110] | ra[111];
-  assign \$5270  = \$5268  | \$5269 ;
+  assign \$5252  = \$5250  | \$5251 ;
+  assign \$5253  = ra[118] | ra[119];
+  assign \$5254  = ra[119] ? 1'h1 : 1'h0;
+  assign \$5255  = ra[117] ? 1'h1 : 1'h0;
+  assign \$5256  = \$5253  ? { 1'h1, \$5254  } : { 1'h0, \$5255  };
+  assign \$5257  = ra[114] | ra[115];
+  assign \$5258  = ra[115] ? 1'h1 : 1'h0;
+  assign \$5259  = ra[113] ? 1'h1 : 1'h0;
+  assign \$5260  = \$5257  ? { 1'h1, \$5258  } : { 1'h0, \$5259  };
+  assign \$5261  = \$5252  ? { 1'h1, \$5256  } : { 1'h0, \$5260  };
+  assign \$5262  = \$5237  ? { 1'h1, \$5249  } : { 1'h0, \$5261  };
+  assign \$5263  = ra[104] | ra[105];
+  assign \$5264  = ra[106] | ra[107];
+  assign \$5265  = \$5263  | \$5264 ;
+  assign \$5266  = ra[108] | ra[109];
+  assign \$5267  = ra[110] | ra[111];
+  assign \$5268  = \$5266  | \$5267 ;
+  assign \$5269  = \$5265  | \$5268 ;
+  assign \$5270  = ra[108] | ra[109];
   assign \$5271  = ra[110] | ra[111];
-  assign \$5272  = ra[111] ? 1'h1 : 1'h0;
-  assign \$5273  = ra[109] ? 1'h1 : 1'h0;
-  assign \$5274  = \$5271  ? { 1'h1, \$5272  } : { 1'h0, \$5273  };
-  assign \$5275  = ra[106] | ra[107];
-  assign \$5276  = ra[107] ? 1'h1 : 1'h0;
-  assign \$5277  = ra[105] ? 1'h1 : 1'h0;
-  assign \$5278  = \$5275  ? { 1'h1, \$5276  } : { 1'h0, \$5277  };
-  assign \$5279  = \$5270  ? { 1'h1, \$5274  } : { 1'h0, \$5278  };
-  assign \$5280  = ra[100] | ra[101];
-  assign \$5281  = ra[102] | ra[103];
-  assign \$5282  = \$5280  | \$5281 ;
+  assign \$5272  = \$5270  | \$5271 ;
+  assign \$5273  = ra[110] | ra[111];
+  assign \$5274  = ra[111] ? 1'h1 : 1'h0;
+  assign \$5275  = ra[109] ? 1'h1 : 1'h0;
+  assign \$5276  = \$5273  ? { 1'h1, \$5274  } : { 1'h0, \$5275  };
+  assign \$5277  = ra[106] | ra[107];
+  assign \$5278  = ra[107] ? 1'h1 : 1'h0;
+  assign \$5279  = ra[105] ? 1'h1 : 1'h0;
+  assign \$5280  = \$5277  ? { 1'h1, \$5278  } : { 1'h0, \$5279  };
+  assign \$5281  = \$5272  ? { 1'h1, \$5276  } : { 1'h0, \$5280  };
+  assign \$5282  = ra[100] | ra[101];
   assign \$5283  = ra[102] | ra[103];
-  assign \$5284  = ra[103] ? 1'h1 : 1'h0;
-  assign \$5285  = ra[101] ? 1'h1 : 1'h0;
-  assign \$5286  = \$5283  ? { 1'h1, \$5284  } : { 1'h0, \$5285  };
-  assign \$5287  = ra[98] | ra[99];
-  assign \$5288  = ra[99] ? 1'h1 : 1'h0;
-  assign \$5289  = ra[97] ? 1'h1 : 1'h0;
-  assign \$5290  = \$5287  ? { 1'h1, \$5288  } : { 1'h0, \$5289  };
-  assign \$5291  = \$5282  ? { 1'h1, \$5286  } : { 1'h0, \$5290  };
-  assign \$5292  = \$5267  ? { 1'h1, \$5279  } : { 1'h0, \$5291  };
-  assign \$5293  = \$5228  ? { 1'h1, \$5260  } : { 1'h0, \$5292  };
-  assign \$5294  = ra[80] | ra[81];
-  assign \$5295  = ra[82] | ra[83];
-  assign \$5296  = \$5294  | \$5295 ;
-  assign \$5297  = ra[84] | ra[85];
-  assign \$5298  = ra[86] | ra[87];
-  assign \$5299  = \$5297  | \$5298 ;
-  assign \$5300  = \$5296  | \$5299 ;
-  assign \$5301  = ra[88] | ra[89];
-  assign \$5302  = ra[90] | ra[91];
-  assign \$5303  = \$5301  | \$5302 ;
-  assign \$5304  = ra[92] | ra[93];
-  assign \$5305  = ra[94] | ra[95];
-  assign \$5306  = \$5304  | \$5305 ;
-  assign \$5307  = \$5303  | \$5306 ;
-  assign \$5308  = \$5300  | \$5307 ;
-  assign \$5309  = ra[88] | ra[89];
-  assign \$5310  = ra[90] | ra[91];
-  assign \$5311  = \$5309  | \$5310 ;
-  assign \$5312  = ra[92] | ra[93];
-  assign \$5313  = ra[94] | ra[95];
-  assign \$5314  = \$5312  | \$5313 ;
-  assign \$5315  = \$5311  | \$5314 ;
-  assign \$5316  = ra[92] | ra[93];
-  assign \$5317  = ra[94] | ra[95];
-  assign \$5318  = \$5316  | \$5317 ;
+  assign \$5284  = \$5282  | \$5283 ;
+  assign \$5285  = ra[102] | ra[103];
+  assign \$5286  = ra[103] ? 1'h1 : 1'h0;
+  assign \$5287  = ra[101] ? 1'h1 : 1'h0;
+  assign \$5288  = \$5285  ? { 1'h1, \$5286  } : { 1'h0, \$5287  };
+  assign \$5289  = ra[98] | ra[99];
+  assign \$5290  = ra[99] ? 1'h1 : 1'h0;
+  assign \$5291  = ra[97] ? 1'h1 : 1'h0;
+  assign \$5292  = \$5289  ? { 1'h1, \$5290  } : { 1'h0, \$5291  };
+  assign \$5293  = \$5284  ? { 1'h1, \$5288  } : { 1'h0, \$5292  };
+  assign \$5294  = \$5269  ? { 1'h1, \$5281  } : { 1'h0, \$5293  };
+  assign \$5295  = \$5230  ? { 1'h1, \$5262  } : { 1'h0, \$5294  };
+  assign \$5296  = ra[80] | ra[81];
+  assign \$5297  = ra[82] | ra[83];
+  assign \$5298  = \$5296  | \$5297 ;
+  assign \$5299  = ra[84] | ra[85];
+  assign \$5300  = ra[86] | ra[87];
+  assign \$5301  = \$5299  | \$5300 ;
+  assign \$5302  = \$5298  | \$5301 ;
+  assign \$5303  = ra[88] | ra[89];
+  assign \$5304  = ra[90] | ra[91];
+  assign \$5305  = \$5303  | \$5304 ;
+  assign \$5306  = ra[92] | ra[93];
+  assign \$5307  = ra[94] | ra[95];
+  assign \$5308  = \$5306  | \$5307 ;
+  assign \$5309  = \$5305  | \$5308 ;
+  assign \$5310  = \$5302  | \$5309 ;
+  assign \$5311  = ra[88] | ra[89];
+  assign \$5312  = ra[90] | ra[91];
+  assign \$5313  = \$5311  | \$5312 ;
+  assign \$5314  = ra[92] | ra[93];
+  assign \$5315  = ra[94] | ra[95];
+  assign \$5316  = \$5314  | \$5315 ;
+  assign \$5317  = \$5313  | \$5316 ;
+  assign \$5318  = ra[92] | ra[93];
   assign \$5319  = ra[94] | ra[95];
-  assign \$5320  = ra[95] ? 1'h1 : 1'h0;
-  assign \$5321  = ra[93] ? 1'h1 : 1'h0;
-  assign \$5322  = \$5319  ? { 1'h1, \$5320  } : { 1'h0, \$5321  };
-  assign \$5323  = ra[90] | ra[91];
-  assign \$5324  = ra[91] ? 1'h1 : 1'h0;
-  assign \$5325  = ra[89] ? 1'h1 : 1'h0;
-  assign \$5326  = \$5323  ? { 1'h1, \$5324  } : { 1'h0, \$5325  };
-  assign \$5327  = \$5318  ? { 1'h1, \$5322  } : { 1'h0, \$5326  };
-  assign \$5328  = ra[84] | ra[85];
-  assign \$5329  = ra[86] | ra[87];
-  assign \$5330  = \$5328  | \$5329 ;
+  assign \$5320  = \$5318  | \$5319 ;
+  assign \$5321  = ra[94] | ra[95];
+  assign \$5322  = ra[95] ? 1'h1 : 1'h0;
+  assign \$5323  = ra[93] ? 1'h1 : 1'h0;
+  assign \$5324  = \$5321  ? { 1'h1, \$5322  } : { 1'h0, \$5323  };
+  assign \$5325  = ra[90] | ra[91];
+  assign \$5326  = ra[91] ? 1'h1 : 1'h0;
+  assign \$5327  = ra[89] ? 1'h1 : 1'h0;
+  assign \$5328  = \$5325  ? { 1'h1, \$5326  } : { 1'h0, \$5327  };
+  assign \$5329  = \$5320  ? { 1'h1, \$5324  } : { 1'h0, \$5328  };
+  assign \$5330  = ra[84] | ra[85];
   assign \$5331  = ra[86] | ra[87];
-  assign \$5332  = ra[87] ? 1'h1 : 1'h0;
-  assign \$5333  = ra[85] ? 1'h1 : 1'h0;
-  assign \$5334  = \$5331  ? { 1'h1, \$5332  } : { 1'h0, \$5333  };
-  assign \$5335  = ra[82] | ra[83];
-  assign \$5336  = ra[83] ? 1'h1 : 1'h0;
-  assign \$5337  = ra[81] ? 1'h1 : 1'h0;
-  assign \$5338  = \$5335  ? { 1'h1, \$5336  } : { 1'h0, \$5337  };
-  assign \$5339  = \$5330  ? { 1'h1, \$5334  } : { 1'h0, \$5338  };
-  assign \$5340  = \$5315  ? { 1'h1, \$5327  } : { 1'h0, \$5339  };
-  assign \$5341  = ra[72] | ra[73];
-  assign \$5342  = ra[74] | ra[75];
-  assign \$5343  = \$5341  | \$5342 ;
-  assign \$5344  = ra[76] | ra[77];
-  assign \$5345  = ra[78] | ra[79];
-  assign \$5346  = \$5344  | \$5345 ;
-  assign \$5347  = \$5343  | \$5346 ;
-  assign \$5348  = ra[76] | ra[77];
-  assign \$5349  = ra[78] | ra[79];
-  assign \$5350  = \$5348  | \$5349 ;
+  assign \$5332  = \$5330  | \$5331 ;
+  assign \$5333  = ra[86] | ra[87];
+  assign \$5334  = ra[87] ? 1'h1 : 1'h0;
+  assign \$5335  = ra[85] ? 1'h1 : 1'h0;
+  assign \$5336  = \$5333  ? { 1'h1, \$5334  } : { 1'h0, \$5335  };
+  assign \$5337  = ra[82] | ra[83];
+  assign \$5338  = ra[83] ? 1'h1 : 1'h0;
+  assign \$5339  = ra[81] ? 1'h1 : 1'h0;
+  assign \$5340  = \$5337  ? { 1'h1, \$5338  } : { 1'h0, \$5339  };
+  assign \$5341  = \$5332  ? { 1'h1, \$5336  } : { 1'h0, \$5340  };
+  assign \$5342  = \$5317  ? { 1'h1, \$5329  } : { 1'h0, \$5341  };
+  assign \$5343  = ra[72] | ra[73];
+  assign \$5344  = ra[74] | ra[75];
+  assign \$5345  = \$5343  | \$5344 ;
+  assign \$5346  = ra[76] | ra[77];
+  assign \$5347  = ra[78] | ra[79];
+  assign \$5348  = \$5346  | \$5347 ;
+  assign \$5349  = \$5345  | \$5348 ;
+  assign \$5350  = ra[76] | ra[77];
   assign \$5351  = ra[78] | ra[79];
-  assign \$5352  = ra[79] ? 1'h1 : 1'h0;
-  assign \$5353  = ra[77] ? 1'h1 : 1'h0;
-  assign \$5354  = \$5351  ? { 1'h1, \$5352  } : { 1'h0, \$5353  };
-  assign \$5355  = ra[74] | ra[75];
-  assign \$5356  = ra[75] ? 1'h1 : 1'h0;
-  assign \$5357  = ra[73] ? 1'h1 : 1'h0;
-  assign \$5358  = \$5355  ? { 1'h1, \$5356  } : { 1'h0, \$5357  };
-  assign \$5359  = \$5350  ? { 1'h1, \$5354  } : { 1'h0, \$5358  };
-  assign \$5360  = ra[68] | ra[69];
-  assign \$5361  = ra[70] | ra[71];
-  assign \$5362  = \$5360  | \$5361 ;
+  assign \$5352  = \$5350  | \$5351 ;
+  assign \$5353  = ra[78] | ra[79];
+  assign \$5354  = ra[79] ? 1'h1 : 1'h0;
+  assign \$5355  = ra[77] ? 1'h1 : 1'h0;
+  assign \$5356  = \$5353  ? { 1'h1, \$5354  } : { 1'h0, \$5355  };
+  assign \$5357  = ra[74] | ra[75];
+  assign \$5358  = ra[75] ? 1'h1 : 1'h0;
+  assign \$5359  = ra[73] ? 1'h1 : 1'h0;
+  assign \$5360  = \$5357  ? { 1'h1, \$5358  } : { 1'h0, \$5359  };
+  assign \$5361  = \$5352  ? { 1'h1, \$5356  } : { 1'h0, \$5360  };
+  assign \$5362  = ra[68] | ra[69];
   assign \$5363  = ra[70] | ra[71];
-  assign \$5364  = ra[71] ? 1'h1 : 1'h0;
-  assign \$5365  = ra[69] ? 1'h1 : 1'h0;
-  assign \$5366  = \$5363  ? { 1'h1, \$5364  } : { 1'h0, \$5365  };
-  assign \$5367  = ra[66] | ra[67];
-  assign \$5368  = ra[67] ? 1'h1 : 1'h0;
-  assign \$5369  = ra[65] ? 1'h1 : 1'h0;
-  assign \$5370  = \$5367  ? { 1'h1, \$5368  } : { 1'h0, \$5369  };
-  assign \$5371  = \$5362  ? { 1'h1, \$5366  } : { 1'h0, \$5370  };
-  assign \$5372  = \$5347  ? { 1'h1, \$5359  } : { 1'h0, \$5371  };
-  assign \$5373  = \$5308  ? { 1'h1, \$5340  } : { 1'h0, \$5372  };
-  assign \$5374  = \$5213  ? { 1'h1, \$5293  } : { 1'h0, \$5373  };
-  assign \$5375  = ra[32] | ra[33];
-  assign \$5376  = ra[34] | ra[35];
-  assign \$5377  = \$5375  | \$5376 ;
-  assign \$5378  = ra[36] | ra[37];
-  assign \$5379  = ra[38] | ra[39];
-  assign \$5380  = \$5378  | \$5379 ;
-  assign \$5381  = \$5377  | \$5380 ;
-  assign \$5382  = ra[40] | ra[41];
-  assign \$5383  = ra[42] | ra[43];
-  assign \$5384  = \$5382  | \$5383 ;
-  assign \$5385  = ra[44] | ra[45];
-  assign \$5386  = ra[46] | ra[47];
-  assign \$5387  = \$5385  | \$5386 ;
-  assign \$5388  = \$5384  | \$5387 ;
-  assign \$5389  = \$5381  | \$5388 ;
-  assign \$5390  = ra[48] | ra[49];
-  assign \$5391  = ra[50] | ra[51];
-  assign \$5392  = \$5390  | \$5391 ;
-  assign \$5393  = ra[52] | ra[53];
-  assign \$5394  = ra[54] | ra[55];
-  assign \$5395  = \$5393  | \$5394 ;
-  assign \$5396  = \$5392  | \$5395 ;
-  assign \$5397  = ra[56] | ra[57];
-  assign \$5398  = ra[58] | ra[59];
-  assign \$5399  = \$5397  | \$5398 ;
-  assign \$5400  = ra[60] | ra[61];
-  assign \$5401  = ra[62] | ra[63];
-  assign \$5402  = \$5400  | \$5401 ;
-  assign \$5403  = \$5399  | \$5402 ;
-  assign \$5404  = \$5396  | \$5403 ;
-  assign \$5405  = \$5389  | \$5404 ;
-  assign \$5406  = ra[48] | ra[49];
-  assign \$5407  = ra[50] | ra[51];
-  assign \$5408  = \$5406  | \$5407 ;
-  assign \$5409  = ra[52] | ra[53];
-  assign \$5410  = ra[54] | ra[55];
-  assign \$5411  = \$5409  | \$5410 ;
-  assign \$5412  = \$5408  | \$5411 ;
-  assign \$5413  = ra[56] | ra[57];
-  assign \$5414  = ra[58] | ra[59];
-  assign \$5415  = \$5413  | \$5414 ;
-  assign \$5416  = ra[60] | ra[61];
-  assign \$5417  = ra[62] | ra[63];
-  assign \$5418  = \$5416  | \$5417 ;
-  assign \$5419  = \$5415  | \$5418 ;
-  assign \$5420  = \$5412  | \$5419 ;
-  assign \$5421  = ra[56] | ra[57];
-  assign \$5422  = ra[58] | ra[59];
-  assign \$5423  = \$5421  | \$5422 ;
-  assign \$5424  = ra[60] | ra[61];
-  assign \$5425  = ra[62] | ra[63];
-  assign \$5426  = \$5424  | \$5425 ;
-  assign \$5427  = \$5423  | \$5426 ;
-  assign \$5428  = ra[60] | ra[61];
-  assign \$5429  = ra[62] | ra[63];
-  assign \$5430  = \$5428  | \$5429 ;
+  assign \$5364  = \$5362  | \$5363 ;
+  assign \$5365  = ra[70] | ra[71];
+  assign \$5366  = ra[71] ? 1'h1 : 1'h0;
+  assign \$5367  = ra[69] ? 1'h1 : 1'h0;
+  assign \$5368  = \$5365  ? { 1'h1, \$5366  } : { 1'h0, \$5367  };
+  assign \$5369  = ra[66] | ra[67];
+  assign \$5370  = ra[67] ? 1'h1 : 1'h0;
+  assign \$5371  = ra[65] ? 1'h1 : 1'h0;
+  assign \$5372  = \$5369  ? { 1'h1, \$5370  } : { 1'h0, \$5371  };
+  assign \$5373  = \$5364  ? { 1'h1, \$5368  } : { 1'h0, \$5372  };
+  assign \$5374  = \$5349  ? { 1'h1, \$5361  } : { 1'h0, \$5373  };
+  assign \$5375  = \$5310  ? { 1'h1, \$5342  } : { 1'h0, \$5374  };
+  assign \$5376  = \$5215  ? { 1'h1, \$5295  } : { 1'h0, \$5375  };
+  assign \$5377  = ra[32] | ra[33];
+  assign \$5378  = ra[34] | ra[35];
+  assign \$5379  = \$5377  | \$5378 ;
+  assign \$5380  = ra[36] | ra[37];
+  assign \$5381  = ra[38] | ra[39];
+  assign \$5382  = \$5380  | \$5381 ;
+  assign \$5383  = \$5379  | \$5382 ;
+  assign \$5384  = ra[40] | ra[41];
+  assign \$5385  = ra[42] | ra[43];
+  assign \$5386  = \$5384  | \$5385 ;
+  assign \$5387  = ra[44] | ra[45];
+  assign \$5388  = ra[46] | ra[47];
+  assign \$5389  = \$5387  | \$5388 ;
+  assign \$5390  = \$5386  | \$5389 ;
+  assign \$5391  = \$5383  | \$5390 ;
+  assign \$5392  = ra[48] | ra[49];
+  assign \$5393  = ra[50] | ra[51];
+  assign \$5394  = \$5392  | \$5393 ;
+  assign \$5395  = ra[52] | ra[53];
+  assign \$5396  = ra[54] | ra[55];
+  assign \$5397  = \$5395  | \$5396 ;
+  assign \$5398  = \$5394  | \$5397 ;
+  assign \$5399  = ra[56] | ra[57];
+  assign \$5400  = ra[58] | ra[59];
+  assign \$5401  = \$5399  | \$5400 ;
+  assign \$5402  = ra[60] | ra[61];
+  assign \$5403  = ra[62] | ra[63];
+  assign \$5404  = \$5402  | \$5403 ;
+  assign \$5405  = \$5401  | \$5404 ;
+  assign \$5406  = \$5398  | \$5405 ;
+  assign \$5407  = \$5391  | \$5406 ;
+  assign \$5408  = ra[48] | ra[49];
+  assign \$5409  = ra[50] | ra[51];
+  assign \$5410  = \$5408  | \$5409 ;
+  assign \$5411  = ra[52] | ra[53];
+  assign \$5412  = ra[54] | ra[55];
+  assign \$5413  = \$5411  | \$5412 ;
+  assign \$5414  = \$5410  | \$5413 ;
+  assign \$5415  = ra[56] | ra[57];
+  assign \$5416  = ra[58] | ra[59];
+  assign \$5417  = \$5415  | \$5416 ;
+  assign \$5418  = ra[60] | ra[61];
+  assign \$5419  = ra[62] | ra[63];
+  assign \$5420  = \$5418  | \$5419 ;
+  assign \$5421  = \$5417  | \$5420 ;
+  assign \$5422  = \$5414  | \$5421 ;
+  assign \$5423  = ra[56] | ra[57];
+  assign \$5424  = ra[58] | ra[59];
+  assign \$5425  = \$5423  | \$5424 ;
+  assign \$5426  = ra[60] | ra[61];
+  assign \$5427  = ra[62] | ra[63];
+  assign \$5428  = \$5426  | \$5427 ;
+  assign \$5429  = \$5425  | \$5428 ;
+  assign \$5430  = ra[60] | ra[61];
   assign \$5431  = ra[62] | ra[63];
-  assign \$5432  = ra[63] ? 1'h1 : 1'h0;
-  assign \$5433  = ra[61] ? 1'h1 : 1'h0;
-  assign \$5434  = \$5431  ? { 1'h1, \$5432  } : { 1'h0, \$5433  };
-  assign \$5435  = ra[58] | ra[59];
-  assign \$5436  = ra[59] ? 1'h1 : 1'h0;
-  assign \$5437  = ra[57] ? 1'h1 : 1'h0;
-  assign \$5438  = \$5435  ? { 1'h1, \$5436  } : { 1'h0, \$5437  };
-  assign \$5439  = \$5430  ? { 1'h1, \$5434  } : { 1'h0, \$5438  };
-  assign \$5440  = ra[52] | ra[53];
-  assign \$5441  = ra[54] | ra[55];
-  assign \$5442  = \$5440  | \$5441 ;
+  assign \$5432  = \$5430  | \$5431 ;
+  assign \$5433  = ra[62] | ra[63];
+  assign \$5434  = ra[63] ? 1'h1 : 1'h0;
+  assign \$5435  = ra[61] ? 1'h1 : 1'h0;
+  assign \$5436  = \$5433  ? { 1'h1, \$5434  } : { 1'h0, \$5435  };
+  assign \$5437  = ra[58] | ra[59];
+  assign \$5438  = ra[59] ? 1'h1 : 1'h0;
+  assign \$5439  = ra[57] ? 1'h1 : 1'h0;
+  assign \$5440  = \$5437  ? { 1'h1, \$5438  } : { 1'h0, \$5439  };
+  assign \$5441  = \$5432  ? { 1'h1, \$5436  } : { 1'h0, \$5440  };
+  assign \$5442  = ra[52] | ra[53];
   assign \$5443  = ra[54] | ra[55];
-  assign \$5444  = ra[55] ? 1'h1 : 1'h0;
-  assign \$5445  = ra[53] ? 1'h1 : 1'h0;
-  assign \$5446  = \$5443  ? { 1'h1, \$5444  } : { 1'h0, \$5445  };
-  assign \$5447  = ra[50] | ra[51];
-  assign \$5448  = ra[51] ? 1'h1 : 1'h0;
-  assign \$5449  = ra[49] ? 1'h1 : 1'h0;
-  assign \$5450  = \$5447  ? { 1'h1, \$5448  } : { 1'h0, \$5449  };
-  assign \$5451  = \$5442  ? { 1'h1, \$5446  } : { 1'h0, \$5450  };
-  assign \$5452  = \$5427  ? { 1'h1, \$5439  } : { 1'h0, \$5451  };
-  assign \$5453  = ra[40] | ra[41];
-  assign \$5454  = ra[42] | ra[43];
-  assign \$5455  = \$5453  | \$5454 ;
-  assign \$5456  = ra[44] | ra[45];
-  assign \$5457  = ra[46] | ra[47];
-  assign \$5458  = \$5456  | \$5457 ;
-  assign \$5459  = \$5455  | \$5458 ;
-  assign \$5460  = ra[44] | ra[45];
-  assign \$5461  = ra[46] | ra[47];
-  assign \$5462  = \$5460  | \$5461 ;
+  assign \$5444  = \$5442  | \$5443 ;
+  assign \$5445  = ra[54] | ra[55];
+  assign \$5446  = ra[55] ? 1'h1 : 1'h0;
+  assign \$5447  = ra[53] ? 1'h1 : 1'h0;
+  assign \$5448  = \$5445  ? { 1'h1, \$5446  } : { 1'h0, \$5447  };
+  assign \$5449  = ra[50] | ra[51];
+  assign \$5450  = ra[51] ? 1'h1 : 1'h0;
+  assign \$5451  = ra[49] ? 1'h1 : 1'h0;
+  assign \$5452  = \$5449  ? { 1'h1, \$5450  } : { 1'h0, \$5451  };
+  assign \$5453  = \$5444  ? { 1'h1, \$5448  } : { 1'h0, \$5452  };
+  assign \$5454  = \$5429  ? { 1'h1, \$5441  } : { 1'h0, \$5453  };
+  assign \$5455  = ra[40] | ra[41];
+  assign \$5456  = ra[42] | ra[43];
+  assign \$5457  = \$5455  | \$5456 ;
+  assign \$5458  = ra[44] | ra[45];
+  assign \$5459  = ra[46] | ra[47];
+  assign \$5460  = \$5458  | \$5459 ;
+  assign \$5461  = \$5457  | \$5460 ;
+  assign \$5462  = ra[44] | ra[45];
   assign \$5463  = ra[46] | ra[47];
-  assign \$5464  = ra[47] ? 1'h1 : 1'h0;
-  assign \$5465  = ra[45] ? 1'h1 : 1'h0;
-  assign \$5466  = \$5463  ? { 1'h1, \$5464  } : { 1'h0, \$5465  };
-  assign \$5467  = ra[42] | ra[43];
-  assign \$5468  = ra[43] ? 1'h1 : 1'h0;
-  assign \$5469  = ra[41] ? 1'h1 : 1'h0;
-  assign \$5470  = \$5467  ? { 1'h1, \$5468  } : { 1'h0, \$5469  };
-  assign \$5471  = \$5462  ? { 1'h1, \$5466  } : { 1'h0, \$5470  };
-  assign \$5472  = ra[36] | ra[37];
-  assign \$5473  = ra[38] | ra[39];
-  assign \$5474  = \$5472  | \$5473 ;
+  assign \$5464  = \$5462  | \$5463 ;
+  assign \$5465  = ra[46] | ra[47];
+  assign \$5466  = ra[47] ? 1'h1 : 1'h0;
+  assign \$5467  = ra[45] ? 1'h1 : 1'h0;
+  assign \$5468  = \$5465  ? { 1'h1, \$5466  } : { 1'h0, \$5467  };
+  assign \$5469  = ra[42] | ra[43];
+  assign \$5470  = ra[43] ? 1'h1 : 1'h0;
+  assign \$5471  = ra[41] ? 1'h1 : 1'h0;
+  assign \$5472  = \$5469  ? { 1'h1, \$5470  } : { 1'h0, \$5471  };
+  assign \$5473  = \$5464  ? { 1'h1, \$5468  } : { 1'h0, \$5472  };
+  assign \$5474  = ra[36] | ra[37];
   assign \$5475  = ra[38] | ra[39];
-  assign \$5476  = ra[39] ? 1'h1 : 1'h0;
-  assign \$5477  = ra[37] ? 1'h1 : 1'h0;
-  assign \$5478  = \$5475  ? { 1'h1, \$5476  } : { 1'h0, \$5477  };
-  assign \$5479  = ra[34] | ra[35];
-  assign \$5480  = ra[35] ? 1'h1 : 1'h0;
-  assign \$5481  = ra[33] ? 1'h1 : 1'h0;
-  assign \$5482  = \$5479  ? { 1'h1, \$5480  } : { 1'h0, \$5481  };
-  assign \$5483  = \$5474  ? { 1'h1, \$5478  } : { 1'h0, \$5482  };
-  assign \$5484  = \$5459  ? { 1'h1, \$5471  } : { 1'h0, \$5483  };
-  assign \$5485  = \$5420  ? { 1'h1, \$5452  } : { 1'h0, \$5484  };
-  assign \$5486  = ra[16] | ra[17];
-  assign \$5487  = ra[18] | ra[19];
-  assign \$5488  = \$5486  | \$5487 ;
-  assign \$5489  = ra[20] | ra[21];
-  assign \$5490  = ra[22] | ra[23];
-  assign \$5491  = \$5489  | \$5490 ;
-  assign \$5492  = \$5488  | \$5491 ;
-  assign \$5493  = ra[24] | ra[25];
-  assign \$5494  = ra[26] | ra[27];
-  assign \$5495  = \$5493  | \$5494 ;
-  assign \$5496  = ra[28] | ra[29];
-  assign \$5497  = ra[30] | ra[31];
-  assign \$5498  = \$5496  | \$5497 ;
-  assign \$5499  = \$5495  | \$5498 ;
-  assign \$5500  = \$5492  | \$5499 ;
-  assign \$5501  = ra[24] | ra[25];
-  assign \$5502  = ra[26] | ra[27];
-  assign \$5503  = \$5501  | \$5502 ;
-  assign \$5504  = ra[28] | ra[29];
-  assign \$5505  = ra[30] | ra[31];
-  assign \$5506  = \$5504  | \$5505 ;
-  assign \$5507  = \$5503  | \$5506 ;
-  assign \$5508  = ra[28] | ra[29];
-  assign \$5509  = ra[30] | ra[31];
-  assign \$5510  = \$5508  | \$5509 ;
+  assign \$5476  = \$5474  | \$5475 ;
+  assign \$5477  = ra[38] | ra[39];
+  assign \$5478  = ra[39] ? 1'h1 : 1'h0;
+  assign \$5479  = ra[37] ? 1'h1 : 1'h0;
+  assign \$5480  = \$5477  ? { 1'h1, \$5478  } : { 1'h0, \$5479  };
+  assign \$5481  = ra[34] | ra[35];
+  assign \$5482  = ra[35] ? 1'h1 : 1'h0;
+  assign \$5483  = ra[33] ? 1'h1 : 1'h0;
+  assign \$5484  = \$5481  ? { 1'h1, \$5482  } : { 1'h0, \$5483  };
+  assign \$5485  = \$5476  ? { 1'h1, \$5480  } : { 1'h0, \$5484  };
+  assign \$5486  = \$5461  ? { 1'h1, \$5473  } : { 1'h0, \$5485  };
+  assign \$5487  = \$5422  ? { 1'h1, \$5454  } : { 1'h0, \$5486  };
+  assign \$5488  = ra[16] | ra[17];
+  assign \$5489  = ra[18] | ra[19];
+  assign \$5490  = \$5488  | \$5489 ;
+  assign \$5491  = ra[20] | ra[21];
+  assign \$5492  = ra[22] | ra[23];
+  assign \$5493  = \$5491  | \$5492 ;
+  assign \$5494  = \$5490  | \$5493 ;
+  assign \$5495  = ra[24] | ra[25];
+  assign \$5496  = ra[26] | ra[27];
+  assign \$5497  = \$5495  | \$5496 ;
+  assign \$5498  = ra[28] | ra[29];
+  assign \$5499  = ra[30] | ra[31];
+  assign \$5500  = \$5498  | \$5499 ;
+  assign \$5501  = \$5497  | \$5500 ;
+  assign \$5502  = \$5494  | \$5501 ;
+  assign \$5503  = ra[24] | ra[25];
+  assign \$5504  = ra[26] | ra[27];
+  assign \$5505  = \$5503  | \$5504 ;
+  assign \$5506  = ra[28] | ra[29];
+  assign \$5507  = ra[30] | ra[31];
+  assign \$5508  = \$5506  | \$5507 ;
+  assign \$5509  = \$5505  | \$5508 ;
+  assign \$5510  = ra[28] | ra[29];
   assign \$5511  = ra[30] | ra[31];
-  assign \$5512  = ra[31] ? 1'h1 : 1'h0;
-  assign \$5513  = ra[29] ? 1'h1 : 1'h0;
-  assign \$5514  = \$5511  ? { 1'h1, \$5512  } : { 1'h0, \$5513  };
-  assign \$5515  = ra[26] | ra[27];
-  assign \$5516  = ra[27] ? 1'h1 : 1'h0;
-  assign \$5517  = ra[25] ? 1'h1 : 1'h0;
-  assign \$5518  = \$5515  ? { 1'h1, \$5516  } : { 1'h0, \$5517  };
-  assign \$5519  = \$5510  ? { 1'h1, \$5514  } : { 1'h0, \$5518  };
-  assign \$5520  = ra[20] | ra[21];
-  assign \$5521  = ra[22] | ra[23];
-  assign \$5522  = \$5520  | \$5521 ;
+  assign \$5512  = \$5510  | \$5511 ;
+  assign \$5513  = ra[30] | ra[31];
+  assign \$5514  = ra[31] ? 1'h1 : 1'h0;
+  assign \$5515  = ra[29] ? 1'h1 : 1'h0;
+  assign \$5516  = \$5513  ? { 1'h1, \$5514  } : { 1'h0, \$5515  };
+  assign \$5517  = ra[26] | ra[27];
+  assign \$5518  = ra[27] ? 1'h1 : 1'h0;
+  assign \$5519  = ra[25] ? 1'h1 : 1'h0;
+  assign \$5520  = \$5517  ? { 1'h1, \$5518  } : { 1'h0, \$5519  };
+  assign \$5521  = \$5512  ? { 1'h1, \$5516  } : { 1'h0, \$5520  };
+  assign \$5522  = ra[20] | ra[21];
   assign \$5523  = ra[22] | ra[23];
-  assign \$5524  = ra[23] ? 1'h1 : 1'h0;
-  assign \$5525  = ra[21] ? 1'h1 : 1'h0;
-  assign \$5526  = \$5523  ? { 1'h1, \$5524  } : { 1'h0, \$5525  };
-  assign \$5527  = ra[18] | ra[19];
-  assign \$5528  = ra[19] ? 1'h1 : 1'h0;
-  assign \$5529  = ra[17] ? 1'h1 : 1'h0;
-  assign \$5530  = \$5527  ? { 1'h1, \$5528  } : { 1'h0, \$5529  };
-  assign \$5531  = \$5522  ? { 1'h1, \$5526  } : { 1'h0, \$5530  };
-  assign \$5532  = \$5507  ? { 1'h1, \$5519  } : { 1'h0, \$5531  };
-  assign \$5533  = ra[8] | ra[9];
-  assign \$5534  = ra[10] | ra[11];
-  assign \$5535  = \$5533  | \$5534 ;
-  assign \$5536  = ra[12] | ra[13];
-  assign \$5537  = ra[14] | ra[15];
-  assign \$5538  = \$5536  | \$5537 ;
-  assign \$5539  = \$5535  | \$5538 ;
-  assign \$5540  = ra[12] | ra[13];
-  assign \$5541  = ra[14] | ra[15];
-  assign \$5542  = \$5540  | \$5541 ;
+  assign \$5524  = \$5522  | \$5523 ;
+  assign \$5525  = ra[22] | ra[23];
+  assign \$5526  = ra[23] ? 1'h1 : 1'h0;
+  assign \$5527  = ra[21] ? 1'h1 : 1'h0;
+  assign \$5528  = \$5525  ? { 1'h1, \$5526  } : { 1'h0, \$5527  };
+  assign \$5529  = ra[18] | ra[19];
+  assign \$5530  = ra[19] ? 1'h1 : 1'h0;
+  assign \$5531  = ra[17] ? 1'h1 : 1'h0;
+  assign \$5532  = \$5529  ? { 1'h1, \$5530  } : { 1'h0, \$5531  };
+  assign \$5533  = \$5524  ? { 1'h1, \$5528  } : { 1'h0, \$5532  };
+  assign \$5534  = \$5509  ? { 1'h1, \$5521  } : { 1'h0, \$5533  };
+  assign \$5535  = ra[8] | ra[9];
+  assign \$5536  = ra[10] | ra[11];
+  assign \$5537  = \$5535  | \$5536 ;
+  assign \$5538  = ra[12] | ra[13];
+  assign \$5539  = ra[14] | ra[15];
+  assign \$5540  = \$5538  | \$5539 ;
+  assign \$5541  = \$5537  | \$5540 ;
+  assign \$5542  = ra[12] | ra[13];
   assign \$5543  = ra[14] | ra[15];
-  assign \$5544  = ra[15] ? 1'h1 : 1'h0;
-  assign \$5545  = ra[13] ? 1'h1 : 1'h0;
-  assign \$5546  = \$5543  ? { 1'h1, \$5544  } : { 1'h0, \$5545  };
-  assign \$5547  = ra[10] | ra[11];
-  assign \$5548  = ra[11] ? 1'h1 : 1'h0;
-  assign \$5549  = ra[9] ? 1'h1 : 1'h0;
-  assign \$5550  = \$5547  ? { 1'h1, \$5548  } : { 1'h0, \$5549  };
-  assign \$5551  = \$5542  ? { 1'h1, \$5546  } : { 1'h0, \$5550  };
-  assign \$5552  = ra[4] | ra[5];
-  assign \$5553  = ra[6] | ra[7];
-  assign \$5554  = \$5552  | \$5553 ;
+  assign \$5544  = \$5542  | \$5543 ;
+  assign \$5545  = ra[14] | ra[15];
+  assign \$5546  = ra[15] ? 1'h1 : 1'h0;
+  assign \$5547  = ra[13] ? 1'h1 : 1'h0;
+  assign \$5548  = \$5545  ? { 1'h1, \$5546  } : { 1'h0, \$5547  };
+  assign \$5549  = ra[10] | ra[11];
+  assign \$5550  = ra[11] ? 1'h1 : 1'h0;
+  assign \$5551  = ra[9] ? 1'h1 : 1'h0;
+  assign \$5552  = \$5549  ? { 1'h1, \$5550  } : { 1'h0, \$5551  };
+  assign \$5553  = \$5544  ? { 1'h1, \$5548  } : { 1'h0, \$5552  };
+  assign \$5554  = ra[4] | ra[5];
   assign \$5555  = ra[6] | ra[7];
-  assign \$5556  = ra[7] ? 1'h1 : 1'h0;
-  assign \$5557  = ra[5] ? 1'h1 : 1'h0;
-  assign \$5558  = \$5555  ? { 1'h1, \$5556  } : { 1'h0, \$5557  };
-  assign \$5559  = ra[2] | ra[3];
-  assign \$5560  = ra[3] ? 1'h1 : 1'h0;
-  assign \$5561  = ra[1] ? 1'h1 : 1'h0;
-  assign \$5562  = \$5559  ? { 1'h1, \$5560  } : { 1'h0, \$5561  };
-  assign \$5563  = \$5554  ? { 1'h1, \$5558  } : { 1'h0, \$5562  };
-  assign \$5564  = \$5539  ? { 1'h1, \$5551  } : { 1'h0, \$5563  };
-  assign \$5565  = \$5500  ? { 1'h1, \$5532  } : { 1'h0, \$5564  };
-  assign \$5566  = \$5405  ? { 1'h1, \$5485  } : { 1'h0, \$5565  };
-  assign \$5567  = \$5182  ? { 1'h1, \$5374  } : { 1'h0, \$5566  };
-  assign \$5568  = \$4671  ? { 1'h1, \$5119  } : { 1'h0, \$5567  };
-  assign \$5569  = \$3520  ? { 1'h1, \$4544  } : { 1'h0, \$5568  };
-  assign \$5570  = \$5569  + 1'h1;
-  assign bl_sq = \$3265  ? \$5570  : 10'h000;
-  assign \$5571  = blsq_r + 1'h1;
-  assign \$5573  = 2'h2 * pbits;
-  assign \$5574  = 10'h204 - \$5573 ;
-  assign \$5575  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c0_full = { srem[30:0], work[515:514], 1'h1 } + { \$5575 [32:0], 1'h1 };
-  assign \$5576  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c1n_full = { srem[63:31], 1'h0 } + { \$5576 [65:33], 1'h0 };
+  assign \$5556  = \$5554  | \$5555 ;
+  assign \$5557  = ra[6] | ra[7];
+  assign \$5558  = ra[7] ? 1'h1 : 1'h0;
+  assign \$5559  = ra[5] ? 1'h1 : 1'h0;
+  assign \$5560  = \$5557  ? { 1'h1, \$5558  } : { 1'h0, \$5559  };
+  assign \$5561  = ra[2] | ra[3];
+  assign \$5562  = ra[3] ? 1'h1 : 1'h0;
+  assign \$5563  = ra[1] ? 1'h1 : 1'h0;
+  assign \$5564  = \$5561  ? { 1'h1, \$5562  } : { 1'h0, \$5563  };
+  assign \$5565  = \$5556  ? { 1'h1, \$5560  } : { 1'h0, \$5564  };
+  assign \$5566  = \$5541  ? { 1'h1, \$5553  } : { 1'h0, \$5565  };
+  assign \$5567  = \$5502  ? { 1'h1, \$5534  } : { 1'h0, \$5566  };
+  assign \$5568  = \$5407  ? { 1'h1, \$5487  } : { 1'h0, \$5567  };
+  assign \$5569  = \$5184  ? { 1'h1, \$5376  } : { 1'h0, \$5568  };
+  assign \$5570  = \$4673  ? { 1'h1, \$5121  } : { 1'h0, \$5569  };
+  assign \$5571  = \$3522  ? { 1'h1, \$4546  } : { 1'h0, \$5570  };
+  assign \$5572  = \$5571  + 1'h1;
+  assign bl_sq = \$3267  ? \$5572  : 10'h000;
+  assign \$5573  = blsq_r + 1'h1;
+  assign \$5575  = 2'h2 * pbits;
+  assign \$5576  = 10'h200 - \$5575 ;
   assign \$5577  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c1y_full = { srem[63:31], 1'h1 } + { \$5577 [65:33], 1'h1 };
+  assign sq0_c0_full = { srem[30:0], work[511:510], 1'h1 } + { \$5577 [32:0], 1'h1 };
   assign \$5578  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c2n_full = { srem[96:64], 1'h0 } + { \$5578 [98:66], 1'h0 };
+  assign sq0_c1n_full = { srem[63:31], 1'h0 } + { \$5578 [65:33], 1'h0 };
   assign \$5579  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c2y_full = { srem[96:64], 1'h1 } + { \$5579 [98:66], 1'h1 };
+  assign sq0_c1y_full = { srem[63:31], 1'h1 } + { \$5579 [65:33], 1'h1 };
   assign \$5580  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c3n_full = { srem[129:97], 1'h0 } + { \$5580 [131:99], 1'h0 };
+  assign sq0_c2n_full = { srem[96:64], 1'h0 } + { \$5580 [98:66], 1'h0 };
   assign \$5581  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c3y_full = { srem[129:97], 1'h1 } + { \$5581 [131:99], 1'h1 };
+  assign sq0_c2y_full = { srem[96:64], 1'h1 } + { \$5581 [98:66], 1'h1 };
   assign \$5582  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c4n_full = { srem[162:130], 1'h0 } + { \$5582 [164:132], 1'h0 };
+  assign sq0_c3n_full = { srem[129:97], 1'h0 } + { \$5582 [131:99], 1'h0 };
   assign \$5583  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c4y_full = { srem[162:130], 1'h1 } + { \$5583 [164:132], 1'h1 };
+  assign sq0_c3y_full = { srem[129:97], 1'h1 } + { \$5583 [131:99], 1'h1 };
   assign \$5584  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c5n_full = { srem[195:163], 1'h0 } + { \$5584 [197:165], 1'h0 };
+  assign sq0_c4n_full = { srem[162:130], 1'h0 } + { \$5584 [164:132], 1'h0 };
   assign \$5585  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c5y_full = { srem[195:163], 1'h1 } + { \$5585 [197:165], 1'h1 };
+  assign sq0_c4y_full = { srem[162:130], 1'h1 } + { \$5585 [164:132], 1'h1 };
   assign \$5586  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c6n_full = { srem[228:196], 1'h0 } + { \$5586 [230:198], 1'h0 };
+  assign sq0_c5n_full = { srem[195:163], 1'h0 } + { \$5586 [197:165], 1'h0 };
   assign \$5587  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c6y_full = { srem[228:196], 1'h1 } + { \$5587 [230:198], 1'h1 };
+  assign sq0_c5y_full = { srem[195:163], 1'h1 } + { \$5587 [197:165], 1'h1 };
   assign \$5588  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c7n_full = { srem[259:229], 1'h0 } + { \$5588 [261:231], 1'h0 };
+  assign sq0_c6n_full = { srem[228:196], 1'h0 } + { \$5588 [230:198], 1'h0 };
   assign \$5589  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c7y_full = { srem[259:229], 1'h1 } + { \$5589 [261:231], 1'h1 };
-  assign \$5590  = sq0_c0_full[34] & sq0_c1y_full[34];
-  assign sq0_p0_1a = sq0_c1n_full[34] | \$5590 ;
-  assign \$5591  = sq0_c2n_full[34] & sq0_c3y_full[34];
-  assign sq0_p0_3a = sq0_c3n_full[34] | \$5591 ;
-  assign \$5592  = sq0_c2y_full[34] & sq0_c3y_full[34];
-  assign sq0_p0_3b = sq0_c3n_full[34] | \$5592 ;
-  assign \$5593  = sq0_c4n_full[34] & sq0_c5y_full[34];
-  assign sq0_p0_5a = sq0_c5n_full[34] | \$5593 ;
-  assign \$5594  = sq0_c4y_full[34] & sq0_c5y_full[34];
-  assign sq0_p0_5b = sq0_c5n_full[34] | \$5594 ;
-  assign \$5595  = sq0_c6n_full[34] & sq0_c7y_full[32];
-  assign sq0_p0_7a = sq0_c7n_full[32] | \$5595 ;
-  assign \$5596  = sq0_c6y_full[34] & sq0_c7y_full[32];
-  assign sq0_p0_7b = sq0_c7n_full[32] | \$5596 ;
-  assign \$5597  = sq0_p0_1a & sq0_c2y_full[34];
-  assign sq0_p1_2a = sq0_c2n_full[34] | \$5597 ;
-  assign \$5598  = sq0_p0_1a & sq0_p0_3b;
-  assign sq0_p1_3a = sq0_p0_3a | \$5598 ;
-  assign \$5599  = sq0_p0_5a & sq0_c6y_full[34];
-  assign sq0_p1_6a = sq0_c6n_full[34] | \$5599 ;
-  assign \$5600  = sq0_p0_5b & sq0_c6y_full[34];
-  assign sq0_p1_6b = sq0_c6n_full[34] | \$5600 ;
-  assign \$5601  = sq0_p0_5a & sq0_p0_7b;
-  assign sq0_p1_7a = sq0_p0_7a | \$5601 ;
-  assign \$5602  = sq0_p0_5b & sq0_p0_7b;
-  assign sq0_p1_7b = sq0_p0_7a | \$5602 ;
-  assign \$5603  = sq0_p1_3a & sq0_c4y_full[34];
-  assign sq0_p2_4a = sq0_c4n_full[34] | \$5603 ;
-  assign \$5604  = sq0_p1_3a & sq0_p0_5b;
-  assign sq0_p2_5a = sq0_p0_5a | \$5604 ;
-  assign \$5605  = sq0_p1_3a & sq0_p1_6b;
-  assign sq0_p2_6a = sq0_p1_6a | \$5605 ;
-  assign \$5606  = sq0_p1_3a & sq0_p1_7b;
-  assign sq0_p2_7a = sq0_p1_7a | \$5606 ;
-  assign \$5607  = ~ { sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34] };
-  assign \$5608  = sq0_c1n_full[33:1] & \$5607 ;
-  assign \$5609  = sq0_c1y_full[33:1] & { sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34] };
-  assign sq0_s1 = \$5608  | \$5609 ;
-  assign \$5610  = ~ { sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a };
-  assign \$5611  = sq0_c2n_full[33:1] & \$5610 ;
-  assign \$5612  = sq0_c2y_full[33:1] & { sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a };
-  assign sq0_s2 = \$5611  | \$5612 ;
-  assign \$5613  = ~ { sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a };
-  assign \$5614  = sq0_c3n_full[33:1] & \$5613 ;
-  assign \$5615  = sq0_c3y_full[33:1] & { sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a };
-  assign sq0_s3 = \$5614  | \$5615 ;
-  assign \$5616  = ~ { sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a };
-  assign \$5617  = sq0_c4n_full[33:1] & \$5616 ;
-  assign \$5618  = sq0_c4y_full[33:1] & { sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a };
-  assign sq0_s4 = \$5617  | \$5618 ;
-  assign \$5619  = ~ { sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a };
-  assign \$5620  = sq0_c5n_full[33:1] & \$5619 ;
-  assign \$5621  = sq0_c5y_full[33:1] & { sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a };
-  assign sq0_s5 = \$5620  | \$5621 ;
-  assign \$5622  = ~ { sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a };
-  assign \$5623  = sq0_c6n_full[33:1] & \$5622 ;
-  assign \$5624  = sq0_c6y_full[33:1] & { sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a };
-  assign sq0_s6 = \$5623  | \$5624 ;
-  assign \$5625  = ~ { sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a };
-  assign \$5626  = sq0_c7n_full[31:1] & \$5625 ;
-  assign \$5627  = sq0_c7y_full[31:1] & { sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a };
-  assign sq0_s7 = \$5626  | \$5627 ;
-  assign \$5628  = sq0_p2_7a ? { sq0_s7, sq0_s6, sq0_s5, sq0_s4, sq0_s3, sq0_s2, sq0_s1, sq0_c0_full[33:1] } : { srem, work[515:514] };
-  assign \$5630  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c0_full = { \$5628 [30:0], \$5629 [515:514], 1'h1 } + { \$5630 [32:0], 1'h1 };
-  assign \$5631  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c1n_full = { \$5628 [63:31], 1'h0 } + { \$5631 [65:33], 1'h0 };
+  assign sq0_c6y_full = { srem[228:196], 1'h1 } + { \$5589 [230:198], 1'h1 };
+  assign \$5590  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c7n_full = { srem[259:229], 1'h0 } + { \$5590 [261:231], 1'h0 };
+  assign \$5591  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c7y_full = { srem[259:229], 1'h1 } + { \$5591 [261:231], 1'h1 };
+  assign \$5592  = sq0_c0_full[34] & sq0_c1y_full[34];
+  assign sq0_p0_1a = sq0_c1n_full[34] | \$5592 ;
+  assign \$5593  = sq0_c2n_full[34] & sq0_c3y_full[34];
+  assign sq0_p0_3a = sq0_c3n_full[34] | \$5593 ;
+  assign \$5594  = sq0_c2y_full[34] & sq0_c3y_full[34];
+  assign sq0_p0_3b = sq0_c3n_full[34] | \$5594 ;
+  assign \$5595  = sq0_c4n_full[34] & sq0_c5y_full[34];
+  assign sq0_p0_5a = sq0_c5n_full[34] | \$5595 ;
+  assign \$5596  = sq0_c4y_full[34] & sq0_c5y_full[34];
+  assign sq0_p0_5b = sq0_c5n_full[34] | \$5596 ;
+  assign \$5597  = sq0_c6n_full[34] & sq0_c7y_full[32];
+  assign sq0_p0_7a = sq0_c7n_full[32] | \$5597 ;
+  assign \$5598  = sq0_c6y_full[34] & sq0_c7y_full[32];
+  assign sq0_p0_7b = sq0_c7n_full[32] | \$5598 ;
+  assign \$5599  = sq0_p0_1a & sq0_c2y_full[34];
+  assign sq0_p1_2a = sq0_c2n_full[34] | \$5599 ;
+  assign \$5600  = sq0_p0_1a & sq0_p0_3b;
+  assign sq0_p1_3a = sq0_p0_3a | \$5600 ;
+  assign \$5601  = sq0_p0_5a & sq0_c6y_full[34];
+  assign sq0_p1_6a = sq0_c6n_full[34] | \$5601 ;
+  assign \$5602  = sq0_p0_5b & sq0_c6y_full[34];
+  assign sq0_p1_6b = sq0_c6n_full[34] | \$5602 ;
+  assign \$5603  = sq0_p0_5a & sq0_p0_7b;
+  assign sq0_p1_7a = sq0_p0_7a | \$5603 ;
+  assign \$5604  = sq0_p0_5b & sq0_p0_7b;
+  assign sq0_p1_7b = sq0_p0_7a | \$5604 ;
+  assign \$5605  = sq0_p1_3a & sq0_c4y_full[34];
+  assign sq0_p2_4a = sq0_c4n_full[34] | \$5605 ;
+  assign \$5606  = sq0_p1_3a & sq0_p0_5b;
+  assign sq0_p2_5a = sq0_p0_5a | \$5606 ;
+  assign \$5607  = sq0_p1_3a & sq0_p1_6b;
+  assign sq0_p2_6a = sq0_p1_6a | \$5607 ;
+  assign \$5608  = sq0_p1_3a & sq0_p1_7b;
+  assign sq0_p2_7a = sq0_p1_7a | \$5608 ;
+  assign \$5609  = ~ { sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34] };
+  assign \$5610  = sq0_c1n_full[33:1] & \$5609 ;
+  assign \$5611  = sq0_c1y_full[33:1] & { sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34] };
+  assign sq0_s1 = \$5610  | \$5611 ;
+  assign \$5612  = ~ { sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a };
+  assign \$5613  = sq0_c2n_full[33:1] & \$5612 ;
+  assign \$5614  = sq0_c2y_full[33:1] & { sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a };
+  assign sq0_s2 = \$5613  | \$5614 ;
+  assign \$5615  = ~ { sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a };
+  assign \$5616  = sq0_c3n_full[33:1] & \$5615 ;
+  assign \$5617  = sq0_c3y_full[33:1] & { sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a };
+  assign sq0_s3 = \$5616  | \$5617 ;
+  assign \$5618  = ~ { sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a };
+  assign \$5619  = sq0_c4n_full[33:1] & \$5618 ;
+  assign \$5620  = sq0_c4y_full[33:1] & { sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a };
+  assign sq0_s4 = \$5619  | \$5620 ;
+  assign \$5621  = ~ { sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a };
+  assign \$5622  = sq0_c5n_full[33:1] & \$5621 ;
+  assign \$5623  = sq0_c5y_full[33:1] & { sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a };
+  assign sq0_s5 = \$5622  | \$5623 ;
+  assign \$5624  = ~ { sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a };
+  assign \$5625  = sq0_c6n_full[33:1] & \$5624 ;
+  assign \$5626  = sq0_c6y_full[33:1] & { sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a };
+  assign sq0_s6 = \$5625  | \$5626 ;
+  assign \$5627  = ~ { sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a };
+  assign \$5628  = sq0_c7n_full[31:1] & \$5627 ;
+  assign \$5629  = sq0_c7y_full[31:1] & { sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a };
+  assign sq0_s7 = \$5628  | \$5629 ;
+  assign \$5630  = sq0_p2_7a ? { sq0_s7, sq0_s6, sq0_s5, sq0_s4, sq0_s3, sq0_s2, sq0_s1, sq0_c0_full[33:1] } : { srem, work[511:510] };
   assign \$5632  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c1y_full = { \$5628 [63:31], 1'h1 } + { \$5632 [65:33], 1'h1 };
+  assign sq1_c0_full = { \$5630 [30:0], \$5631 [511:510], 1'h1 } + { \$5632 [32:0], 1'h1 };
   assign \$5633  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c2n_full = { \$5628 [96:64], 1'h0 } + { \$5633 [98:66], 1'h0 };
+  assign sq1_c1n_full = { \$5630 [63:31], 1'h0 } + { \$5633 [65:33], 1'h0 };
   assign \$5634  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c2y_full = { \$5628 [96:64], 1'h1 } + { \$5634 [98:66], 1'h1 };
+  assign sq1_c1y_full = { \$5630 [63:31], 1'h1 } + { \$5634 [65:33], 1'h1 };
   assign \$5635  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c3n_full = { \$5628 [129:97], 1'h0 } + { \$5635 [131:99], 1'h0 };
+  assign sq1_c2n_full = { \$5630 [96:64], 1'h0 } + { \$5635 [98:66], 1'h0 };
   assign \$5636  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c3y_full = { \$5628 [129:97], 1'h1 } + { \$5636 [131:99], 1'h1 };
+  assign sq1_c2y_full = { \$5630 [96:64], 1'h1 } + { \$5636 [98:66], 1'h1 };
   assign \$5637  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c4n_full = { \$5628 [162:130], 1'h0 } + { \$5637 [164:132], 1'h0 };
+  assign sq1_c3n_full = { \$5630 [129:97], 1'h0 } + { \$5637 [131:99], 1'h0 };
   assign \$5638  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c4y_full = { \$5628 [162:130], 1'h1 } + { \$5638 [164:132], 1'h1 };
+  assign sq1_c3y_full = { \$5630 [129:97], 1'h1 } + { \$5638 [131:99], 1'h1 };
   assign \$5639  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c5n_full = { \$5628 [195:163], 1'h0 } + { \$5639 [197:165], 1'h0 };
+  assign sq1_c4n_full = { \$5630 [162:130], 1'h0 } + { \$5639 [164:132], 1'h0 };
   assign \$5640  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c5y_full = { \$5628 [195:163], 1'h1 } + { \$5640 [197:165], 1'h1 };
+  assign sq1_c4y_full = { \$5630 [162:130], 1'h1 } + { \$5640 [164:132], 1'h1 };
   assign \$5641  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c6n_full = { \$5628 [228:196], 1'h0 } + { \$5641 [230:198], 1'h0 };
+  assign sq1_c5n_full = { \$5630 [195:163], 1'h0 } + { \$5641 [197:165], 1'h0 };
   assign \$5642  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c6y_full = { \$5628 [228:196], 1'h1 } + { \$5642 [230:198], 1'h1 };
+  assign sq1_c5y_full = { \$5630 [195:163], 1'h1 } + { \$5642 [197:165], 1'h1 };
   assign \$5643  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c7n_full = { \$5628 [259:229], 1'h0 } + { \$5643 [261:231], 1'h0 };
+  assign sq1_c6n_full = { \$5630 [228:196], 1'h0 } + { \$5643 [230:198], 1'h0 };
   assign \$5644  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c7y_full = { \$5628 [259:229], 1'h1 } + { \$5644 [261:231], 1'h1 };
-  assign \$5645  = sq1_c0_full[34] & sq1_c1y_full[34];
-  assign sq1_p0_1a = sq1_c1n_full[34] | \$5645 ;
-  assign \$5646  = sq1_c2n_full[34] & sq1_c3y_full[34];
-  assign sq1_p0_3a = sq1_c3n_full[34] | \$5646 ;
-  assign \$5647  = sq1_c2y_full[34] & sq1_c3y_full[34];
-  assign sq1_p0_3b = sq1_c3n_full[34] | \$5647 ;
-  assign \$5648  = sq1_c4n_full[34] & sq1_c5y_full[34];
-  assign sq1_p0_5a = sq1_c5n_full[34] | \$5648 ;
-  assign \$5649  = sq1_c4y_full[34] & sq1_c5y_full[34];
-  assign sq1_p0_5b = sq1_c5n_full[34] | \$5649 ;
-  assign \$5650  = sq1_c6n_full[34] & sq1_c7y_full[32];
-  assign sq1_p0_7a = sq1_c7n_full[32] | \$5650 ;
-  assign \$5651  = sq1_c6y_full[34] & sq1_c7y_full[32];
-  assign sq1_p0_7b = sq1_c7n_full[32] | \$5651 ;
-  assign \$5652  = sq1_p0_1a & sq1_c2y_full[34];
-  assign sq1_p1_2a = sq1_c2n_full[34] | \$5652 ;
-  assign \$5653  = sq1_p0_1a & sq1_p0_3b;
-  assign sq1_p1_3a = sq1_p0_3a | \$5653 ;
-  assign \$5654  = sq1_p0_5a & sq1_c6y_full[34];
-  assign sq1_p1_6a = sq1_c6n_full[34] | \$5654 ;
-  assign \$5655  = sq1_p0_5b & sq1_c6y_full[34];
-  assign sq1_p1_6b = sq1_c6n_full[34] | \$5655 ;
-  assign \$5656  = sq1_p0_5a & sq1_p0_7b;
-  assign sq1_p1_7a = sq1_p0_7a | \$5656 ;
-  assign \$5657  = sq1_p0_5b & sq1_p0_7b;
-  assign sq1_p1_7b = sq1_p0_7a | \$5657 ;
-  assign \$5658  = sq1_p1_3a & sq1_c4y_full[34];
-  assign sq1_p2_4a = sq1_c4n_full[34] | \$5658 ;
-  assign \$5659  = sq1_p1_3a & sq1_p0_5b;
-  assign sq1_p2_5a = sq1_p0_5a | \$5659 ;
-  assign \$5660  = sq1_p1_3a & sq1_p1_6b;
-  assign sq1_p2_6a = sq1_p1_6a | \$5660 ;
-  assign \$5661  = sq1_p1_3a & sq1_p1_7b;
-  assign sq1_p2_7a = sq1_p1_7a | \$5661 ;
-  assign \$5662  = ~ { sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34] };
-  assign \$5663  = sq1_c1n_full[33:1] & \$5662 ;
-  assign \$5664  = sq1_c1y_full[33:1] & { sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34] };
-  assign sq1_s1 = \$5663  | \$5664 ;
-  assign \$5665  = ~ { sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a };
-  assign \$5666  = sq1_c2n_full[33:1] & \$5665 ;
-  assign \$5667  = sq1_c2y_full[33:1] & { sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a };
-  assign sq1_s2 = \$5666  | \$5667 ;
-  assign \$5668  = ~ { sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a };
-  assign \$5669  = sq1_c3n_full[33:1] & \$5668 ;
-  assign \$5670  = sq1_c3y_full[33:1] & { sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a };
-  assign sq1_s3 = \$5669  | \$5670 ;
-  assign \$5671  = ~ { sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a };
-  assign \$5672  = sq1_c4n_full[33:1] & \$5671 ;
-  assign \$5673  = sq1_c4y_full[33:1] & { sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a };
-  assign sq1_s4 = \$5672  | \$5673 ;
-  assign \$5674  = ~ { sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a };
-  assign \$5675  = sq1_c5n_full[33:1] & \$5674 ;
-  assign \$5676  = sq1_c5y_full[33:1] & { sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a };
-  assign sq1_s5 = \$5675  | \$5676 ;
-  assign \$5677  = ~ { sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a };
-  assign \$5678  = sq1_c6n_full[33:1] & \$5677 ;
-  assign \$5679  = sq1_c6y_full[33:1] & { sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a };
-  assign sq1_s6 = \$5678  | \$5679 ;
-  assign \$5680  = ~ { sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a };
-  assign \$5681  = sq1_c7n_full[31:1] & \$5680 ;
-  assign \$5682  = sq1_c7y_full[31:1] & { sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a };
-  assign sq1_s7 = \$5681  | \$5682 ;
-  assign \$5683  = sq1_p2_7a ? { sq1_s7, sq1_s6, sq1_s5, sq1_s4, sq1_s3, sq1_s2, sq1_s1, sq1_c0_full[33:1] } : { \$5628 [259:0], \$5629 [515:514] };
-  assign \$5685  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
-  assign sq2_c0_full = { \$5683 [30:0], \$5684 [515:514], 1'h1 } + { \$5685 [32:0], 1'h1 };
-  assign \$5686  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
-  assign sq2_c1n_full = { \$5683 [63:31], 1'h0 } + { \$5686 [65:33], 1'h0 };
-  assign \$5687  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
-  assign sq2_c1y_full = { \$5683 [63:31], 1'h1 } + { \$5687 [65:33], 1'h1 };
-  assign \$5688  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
-  assign sq2_c2n_full = { \$5683 [96:64], 1'h0 } + { \$5688 [98:66], 1'h0 };
-  assign \$5689  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
-  assign sq2_c2y_full = { \$5683 [96:64], 1'h1 } + { \$5689 [98:66], 1'h1 };
-  assign \$5690  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
-  assign sq2_c3n_full = { \$5683 [129:97], 1'h0 } + { \$5690 [131:99], 1'h0 };
-  assign \$5691  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
-  assign sq2_c3y_full = { \$5683 [129:97], 1'h1 } + { \$5691 [131:99], 1'h1 };
-  assign \$5692  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
-  assign sq2_c4n_full = { \$5683 [162:130], 1'h0 } + { \$5692 [164:132], 1'h0 };
-  assign \$5693  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
-  assign sq2_c4y_full = { \$5683 [162:130], 1'h1 } + { \$5693 [164:132], 1'h1 };
-  assign \$5694  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
-  assign sq2_c5n_full = { \$5683 [195:163], 1'h0 } + { \$5694 [197:165], 1'h0 };
-  assign \$5695  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
-  assign sq2_c5y_full = { \$5683 [195:163], 1'h1 } + { \$5695 [197:165], 1'h1 };
-  assign \$5696  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
-  assign sq2_c6n_full = { \$5683 [228:196], 1'h0 } + { \$5696 [230:198], 1'h0 };
-  assign \$5697  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
-  assign sq2_c6y_full = { \$5683 [228:196], 1'h1 } + { \$5697 [230:198], 1'h1 };
-  assign \$5698  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
-  assign sq2_c7n_full = { \$5683 [259:229], 1'h0 } + { \$5698 [261:231], 1'h0 };
-  assign \$5699  = ~ { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
-  assign sq2_c7y_full = { \$5683 [259:229], 1'h1 } + { \$5699 [261:231], 1'h1 };
-  assign \$5700  = sq2_c0_full[34] & sq2_c1y_full[34];
-  assign sq2_p0_1a = sq2_c1n_full[34] | \$5700 ;
-  assign \$5701  = sq2_c2n_full[34] & sq2_c3y_full[34];
-  assign sq2_p0_3a = sq2_c3n_full[34] | \$5701 ;
-  assign \$5702  = sq2_c2y_full[34] & sq2_c3y_full[34];
-  assign sq2_p0_3b = sq2_c3n_full[34] | \$5702 ;
-  assign \$5703  = sq2_c4n_full[34] & sq2_c5y_full[34];
-  assign sq2_p0_5a = sq2_c5n_full[34] | \$5703 ;
-  assign \$5704  = sq2_c4y_full[34] & sq2_c5y_full[34];
-  assign sq2_p0_5b = sq2_c5n_full[34] | \$5704 ;
-  assign \$5705  = sq2_c6n_full[34] & sq2_c7y_full[32];
-  assign sq2_p0_7a = sq2_c7n_full[32] | \$5705 ;
-  assign \$5706  = sq2_c6y_full[34] & sq2_c7y_full[32];
-  assign sq2_p0_7b = sq2_c7n_full[32] | \$5706 ;
-  assign \$5707  = sq2_p0_1a & sq2_c2y_full[34];
-  assign sq2_p1_2a = sq2_c2n_full[34] | \$5707 ;
-  assign \$5708  = sq2_p0_1a & sq2_p0_3b;
-  assign sq2_p1_3a = sq2_p0_3a | \$5708 ;
-  assign \$5709  = sq2_p0_5a & sq2_c6y_full[34];
-  assign sq2_p1_6a = sq2_c6n_full[34] | \$5709 ;
-  assign \$5710  = sq2_p0_5b & sq2_c6y_full[34];
-  assign sq2_p1_6b = sq2_c6n_full[34] | \$5710 ;
-  assign \$5711  = sq2_p0_5a & sq2_p0_7b;
-  assign sq2_p1_7a = sq2_p0_7a | \$5711 ;
-  assign \$5712  = sq2_p0_5b & sq2_p0_7b;
-  assign sq2_p1_7b = sq2_p0_7a | \$5712 ;
-  assign \$5713  = sq2_p1_3a & sq2_c4y_full[34];
-  assign sq2_p2_4a = sq2_c4n_full[34] | \$5713 ;
-  assign \$5714  = sq2_p1_3a & sq2_p0_5b;
-  assign sq2_p2_5a = sq2_p0_5a | \$5714 ;
-  assign \$5715  = sq2_p1_3a & sq2_p1_6b;
-  assign sq2_p2_6a = sq2_p1_6a | \$5715 ;
-  assign \$5716  = sq2_p1_3a & sq2_p1_7b;
-  assign sq2_p2_7a = sq2_p1_7a | \$5716 ;
-  assign \$5717  = ~ { sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34] };
-  assign \$5718  = sq2_c1n_full[33:1] & \$5717 ;
-  assign \$5719  = sq2_c1y_full[33:1] & { sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34], sq2_c0_full[34] };
-  assign sq2_s1 = \$5718  | \$5719 ;
-  assign \$5720  = ~ { sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a };
-  assign \$5721  = sq2_c2n_full[33:1] & \$5720 ;
-  assign \$5722  = sq2_c2y_full[33:1] & { sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a, sq2_p0_1a };
-  assign sq2_s2 = \$5721  | \$5722 ;
-  assign \$5723  = ~ { sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a };
-  assign \$5724  = sq2_c3n_full[33:1] & \$5723 ;
-  assign \$5725  = sq2_c3y_full[33:1] & { sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a, sq2_p1_2a };
-  assign sq2_s3 = \$5724  | \$5725 ;
-  assign \$5726  = ~ { sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a };
-  assign \$5727  = sq2_c4n_full[33:1] & \$5726 ;
-  assign \$5728  = sq2_c4y_full[33:1] & { sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a, sq2_p1_3a };
-  assign sq2_s4 = \$5727  | \$5728 ;
-  assign \$5729  = ~ { sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a };
-  assign \$5730  = sq2_c5n_full[33:1] & \$5729 ;
-  assign \$5731  = sq2_c5y_full[33:1] & { sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a, sq2_p2_4a };
-  assign sq2_s5 = \$5730  | \$5731 ;
-  assign \$5732  = ~ { sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a };
-  assign \$5733  = sq2_c6n_full[33:1] & \$5732 ;
-  assign \$5734  = sq2_c6y_full[33:1] & { sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a, sq2_p2_5a };
-  assign sq2_s6 = \$5733  | \$5734 ;
-  assign \$5735  = ~ { sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a };
-  assign \$5736  = sq2_c7n_full[31:1] & \$5735 ;
-  assign \$5737  = sq2_c7y_full[31:1] & { sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a, sq2_p2_6a };
-  assign sq2_s7 = \$5736  | \$5737 ;
-  assign \$5738  = sq2_p2_7a ? { sq2_s7, sq2_s6, sq2_s5, sq2_s4, sq2_s3, sq2_s2, sq2_s1, sq2_c0_full[33:1] } : { \$5683 [259:0], \$5684 [515:514] };
-  assign \$5740  = | drem;
-  assign wb_up = ceil & \$5740 ;
-  assign \$5741  = quo[255:0] + 1'h1;
-  assign \$5742  = wb_up ? \$5741 [255:0] : quo[255:0];
-  assign wb_val = is_sqrt ? root : \$5742 ;
-  assign \$5743  = ~ rb;
+  assign sq1_c6y_full = { \$5630 [228:196], 1'h1 } + { \$5644 [230:198], 1'h1 };
+  assign \$5645  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
+  assign sq1_c7n_full = { \$5630 [259:229], 1'h0 } + { \$5645 [261:231], 1'h0 };
+  assign \$5646  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
+  assign sq1_c7y_full = { \$5630 [259:229], 1'h1 } + { \$5646 [261:231], 1'h1 };
+  assign \$5647  = sq1_c0_full[34] & sq1_c1y_full[34];
+  assign sq1_p0_1a = sq1_c1n_full[34] | \$5647 ;
+  assign \$5648  = sq1_c2n_full[34] & sq1_c3y_full[34];
+  assign sq1_p0_3a = sq1_c3n_full[34] | \$5648 ;
+  assign \$5649  = sq1_c2y_full[34] & sq1_c3y_full[34];
+  assign sq1_p0_3b = sq1_c3n_full[34] | \$5649 ;
+  assign \$5650  = sq1_c4n_full[34] & sq1_c5y_full[34];
+  assign sq1_p0_5a = sq1_c5n_full[34] | \$5650 ;
+  assign \$5651  = sq1_c4y_full[34] & sq1_c5y_full[34];
+  assign sq1_p0_5b = sq1_c5n_full[34] | \$5651 ;
+  assign \$5652  = sq1_c6n_full[34] & sq1_c7y_full[32];
+  assign sq1_p0_7a = sq1_c7n_full[32] | \$5652 ;
+  assign \$5653  = sq1_c6y_full[34] & sq1_c7y_full[32];
+  assign sq1_p0_7b = sq1_c7n_full[32] | \$5653 ;
+  assign \$5654  = sq1_p0_1a & sq1_c2y_full[34];
+  assign sq1_p1_2a = sq1_c2n_full[34] | \$5654 ;
+  assign \$5655  = sq1_p0_1a & sq1_p0_3b;
+  assign sq1_p1_3a = sq1_p0_3a | \$5655 ;
+  assign \$5656  = sq1_p0_5a & sq1_c6y_full[34];
+  assign sq1_p1_6a = sq1_c6n_full[34] | \$5656 ;
+  assign \$5657  = sq1_p0_5b & sq1_c6y_full[34];
+  assign sq1_p1_6b = sq1_c6n_full[34] | \$5657 ;
+  assign \$5658  = sq1_p0_5a & sq1_p0_7b;
+  assign sq1_p1_7a = sq1_p0_7a | \$5658 ;
+  assign \$5659  = sq1_p0_5b & sq1_p0_7b;
+  assign sq1_p1_7b = sq1_p0_7a | \$5659 ;
+  assign \$5660  = sq1_p1_3a & sq1_c4y_full[34];
+  assign sq1_p2_4a = sq1_c4n_full[34] | \$5660 ;
+  assign \$5661  = sq1_p1_3a & sq1_p0_5b;
+  assign sq1_p2_5a = sq1_p0_5a | \$5661 ;
+  assign \$5662  = sq1_p1_3a & sq1_p1_6b;
+  assign sq1_p2_6a = sq1_p1_6a | \$5662 ;
+  assign \$5663  = sq1_p1_3a & sq1_p1_7b;
+  assign sq1_p2_7a = sq1_p1_7a | \$5663 ;
+  assign \$5664  = ~ { sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34] };
+  assign \$5665  = sq1_c1n_full[33:1] & \$5664 ;
+  assign \$5666  = sq1_c1y_full[33:1] & { sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34] };
+  assign sq1_s1 = \$5665  | \$5666 ;
+  assign \$5667  = ~ { sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a };
+  assign \$5668  = sq1_c2n_full[33:1] & \$5667 ;
+  assign \$5669  = sq1_c2y_full[33:1] & { sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a };
+  assign sq1_s2 = \$5668  | \$5669 ;
+  assign \$5670  = ~ { sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a };
+  assign \$5671  = sq1_c3n_full[33:1] & \$5670 ;
+  assign \$5672  = sq1_c3y_full[33:1] & { sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a };
+  assign sq1_s3 = \$5671  | \$5672 ;
+  assign \$5673  = ~ { sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a };
+  assign \$5674  = sq1_c4n_full[33:1] & \$5673 ;
+  assign \$5675  = sq1_c4y_full[33:1] & { sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a };
+  assign sq1_s4 = \$5674  | \$5675 ;
+  assign \$5676  = ~ { sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a };
+  assign \$5677  = sq1_c5n_full[33:1] & \$5676 ;
+  assign \$5678  = sq1_c5y_full[33:1] & { sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a };
+  assign sq1_s5 = \$5677  | \$5678 ;
+  assign \$5679  = ~ { sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a };
+  assign \$5680  = sq1_c6n_full[33:1] & \$5679 ;
+  assign \$5681  = sq1_c6y_full[33:1] & { sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a };
+  assign sq1_s6 = \$5680  | \$5681 ;
+  assign \$5682  = ~ { sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a };
+  assign \$5683  = sq1_c7n_full[31:1] & \$5682 ;
+  assign \$5684  = sq1_c7y_full[31:1] & { sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a };
+  assign sq1_s7 = \$5683  | \$5684 ;
+  assign \$5685  = sq1_p2_7a ? { sq1_s7, sq1_s6, sq1_s5, sq1_s4, sq1_s3, sq1_s2, sq1_s1, sq1_c0_full[33:1] } : { \$5630 [259:0], \$5631 [511:510] };
+  assign \$5687  = | drem;
+  assign wb_up = ceil & \$5687 ;
+  assign \$5688  = quo[255:0] + 1'h1;
+  assign \$5689  = wb_up ? \$5688 [255:0] : quo[255:0];
+  assign wb_val = is_sqrt ? root : \$5689 ;
+  assign \$5690  = ~ rb;
   assign alu_c0_full = { ra[63:0], word[42] } + { alu_y[63:0], word[42] };
   assign alu_c1n_full = { ra[127:64], 1'h0 } + { alu_y[127:64], 1'h0 };
   assign alu_c1y_full = { ra[127:64], 1'h1 } + { alu_y[127:64], 1'h1 };
@@ -9480,248 +9205,246 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign alu_c8y_full = { ra[575:512], 1'h1 } + { alu_y[575:512], 1'h1 };
   assign alu_c9n_full = { ra[639:576], 1'h0 } + { alu_y[639:576], 1'h0 };
   assign alu_c9y_full = { ra[639:576], 1'h1 } + { alu_y[639:576], 1'h1 };
-  assign \$5744  = alu_c0_full[65] & alu_c1y_full[65];
-  assign alu_p0_1a = alu_c1n_full[65] | \$5744 ;
-  assign \$5745  = alu_c2n_full[65] & alu_c3y_full[65];
-  assign alu_p0_3a = alu_c3n_full[65] | \$5745 ;
-  assign \$5746  = alu_c2y_full[65] & alu_c3y_full[65];
-  assign alu_p0_3b = alu_c3n_full[65] | \$5746 ;
-  assign \$5747  = alu_c4n_full[65] & alu_c5y_full[65];
-  assign alu_p0_5a = alu_c5n_full[65] | \$5747 ;
-  assign \$5748  = alu_c4y_full[65] & alu_c5y_full[65];
-  assign alu_p0_5b = alu_c5n_full[65] | \$5748 ;
-  assign \$5749  = alu_c6n_full[65] & alu_c7y_full[65];
-  assign alu_p0_7a = alu_c7n_full[65] | \$5749 ;
-  assign \$5750  = alu_c6y_full[65] & alu_c7y_full[65];
-  assign alu_p0_7b = alu_c7n_full[65] | \$5750 ;
-  assign \$5751  = alu_c8n_full[65] & alu_c9y_full[65];
-  assign alu_p0_9a = alu_c9n_full[65] | \$5751 ;
-  assign \$5752  = alu_c8y_full[65] & alu_c9y_full[65];
-  assign alu_p0_9b = alu_c9n_full[65] | \$5752 ;
-  assign \$5753  = alu_p0_1a & alu_c2y_full[65];
-  assign alu_p1_2a = alu_c2n_full[65] | \$5753 ;
-  assign \$5754  = alu_p0_1a & alu_p0_3b;
-  assign alu_p1_3a = alu_p0_3a | \$5754 ;
-  assign \$5755  = alu_p0_5a & alu_c6y_full[65];
-  assign alu_p1_6a = alu_c6n_full[65] | \$5755 ;
-  assign \$5756  = alu_p0_5b & alu_c6y_full[65];
-  assign alu_p1_6b = alu_c6n_full[65] | \$5756 ;
-  assign \$5757  = alu_p0_5a & alu_p0_7b;
-  assign alu_p1_7a = alu_p0_7a | \$5757 ;
-  assign \$5758  = alu_p0_5b & alu_p0_7b;
-  assign alu_p1_7b = alu_p0_7a | \$5758 ;
-  assign \$5759  = alu_p1_3a & alu_c4y_full[65];
-  assign alu_p2_4a = alu_c4n_full[65] | \$5759 ;
-  assign \$5760  = alu_p1_3a & alu_p0_5b;
-  assign alu_p2_5a = alu_p0_5a | \$5760 ;
-  assign \$5761  = alu_p1_3a & alu_p1_6b;
-  assign alu_p2_6a = alu_p1_6a | \$5761 ;
-  assign \$5762  = alu_p1_3a & alu_p1_7b;
-  assign alu_p2_7a = alu_p1_7a | \$5762 ;
-  assign \$5763  = alu_p2_7a & alu_c8y_full[65];
-  assign alu_p3_8a = alu_c8n_full[65] | \$5763 ;
-  assign \$5764  = alu_p2_7a & alu_p0_9b;
-  assign alu_p3_9a = alu_p0_9a | \$5764 ;
-  assign \$5765  = ~ { alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65] };
-  assign \$5766  = alu_c1n_full[64:1] & \$5765 ;
-  assign \$5767  = alu_c1y_full[64:1] & { alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65] };
-  assign alu_s1 = \$5766  | \$5767 ;
-  assign \$5768  = ~ { alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a };
-  assign \$5769  = alu_c2n_full[64:1] & \$5768 ;
-  assign \$5770  = alu_c2y_full[64:1] & { alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a };
-  assign alu_s2 = \$5769  | \$5770 ;
-  assign \$5771  = ~ { alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a };
-  assign \$5772  = alu_c3n_full[64:1] & \$5771 ;
-  assign \$5773  = alu_c3y_full[64:1] & { alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a };
-  assign alu_s3 = \$5772  | \$5773 ;
-  assign \$5774  = ~ { alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a };
-  assign \$5775  = alu_c4n_full[64:1] & \$5774 ;
-  assign \$5776  = alu_c4y_full[64:1] & { alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a };
-  assign alu_s4 = \$5775  | \$5776 ;
-  assign \$5777  = ~ { alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a };
-  assign \$5778  = alu_c5n_full[64:1] & \$5777 ;
-  assign \$5779  = alu_c5y_full[64:1] & { alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a };
-  assign alu_s5 = \$5778  | \$5779 ;
-  assign \$5780  = ~ { alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a };
-  assign \$5781  = alu_c6n_full[64:1] & \$5780 ;
-  assign \$5782  = alu_c6y_full[64:1] & { alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a };
-  assign alu_s6 = \$5781  | \$5782 ;
-  assign \$5783  = ~ { alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a };
-  assign \$5784  = alu_c7n_full[64:1] & \$5783 ;
-  assign \$5785  = alu_c7y_full[64:1] & { alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a };
-  assign alu_s7 = \$5784  | \$5785 ;
-  assign \$5786  = ~ { alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a };
-  assign \$5787  = alu_c8n_full[64:1] & \$5786 ;
-  assign \$5788  = alu_c8y_full[64:1] & { alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a };
-  assign alu_s8 = \$5787  | \$5788 ;
-  assign \$5789  = ~ { alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a };
-  assign \$5790  = alu_c9n_full[64:1] & \$5789 ;
-  assign \$5791  = alu_c9y_full[64:1] & { alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a };
-  assign alu_s9 = \$5790  | \$5791 ;
+  assign \$5691  = alu_c0_full[65] & alu_c1y_full[65];
+  assign alu_p0_1a = alu_c1n_full[65] | \$5691 ;
+  assign \$5692  = alu_c2n_full[65] & alu_c3y_full[65];
+  assign alu_p0_3a = alu_c3n_full[65] | \$5692 ;
+  assign \$5693  = alu_c2y_full[65] & alu_c3y_full[65];
+  assign alu_p0_3b = alu_c3n_full[65] | \$5693 ;
+  assign \$5694  = alu_c4n_full[65] & alu_c5y_full[65];
+  assign alu_p0_5a = alu_c5n_full[65] | \$5694 ;
+  assign \$5695  = alu_c4y_full[65] & alu_c5y_full[65];
+  assign alu_p0_5b = alu_c5n_full[65] | \$5695 ;
+  assign \$5696  = alu_c6n_full[65] & alu_c7y_full[65];
+  assign alu_p0_7a = alu_c7n_full[65] | \$5696 ;
+  assign \$5697  = alu_c6y_full[65] & alu_c7y_full[65];
+  assign alu_p0_7b = alu_c7n_full[65] | \$5697 ;
+  assign \$5698  = alu_c8n_full[65] & alu_c9y_full[65];
+  assign alu_p0_9a = alu_c9n_full[65] | \$5698 ;
+  assign \$5699  = alu_c8y_full[65] & alu_c9y_full[65];
+  assign alu_p0_9b = alu_c9n_full[65] | \$5699 ;
+  assign \$5700  = alu_p0_1a & alu_c2y_full[65];
+  assign alu_p1_2a = alu_c2n_full[65] | \$5700 ;
+  assign \$5701  = alu_p0_1a & alu_p0_3b;
+  assign alu_p1_3a = alu_p0_3a | \$5701 ;
+  assign \$5702  = alu_p0_5a & alu_c6y_full[65];
+  assign alu_p1_6a = alu_c6n_full[65] | \$5702 ;
+  assign \$5703  = alu_p0_5b & alu_c6y_full[65];
+  assign alu_p1_6b = alu_c6n_full[65] | \$5703 ;
+  assign \$5704  = alu_p0_5a & alu_p0_7b;
+  assign alu_p1_7a = alu_p0_7a | \$5704 ;
+  assign \$5705  = alu_p0_5b & alu_p0_7b;
+  assign alu_p1_7b = alu_p0_7a | \$5705 ;
+  assign \$5706  = alu_p1_3a & alu_c4y_full[65];
+  assign alu_p2_4a = alu_c4n_full[65] | \$5706 ;
+  assign \$5707  = alu_p1_3a & alu_p0_5b;
+  assign alu_p2_5a = alu_p0_5a | \$5707 ;
+  assign \$5708  = alu_p1_3a & alu_p1_6b;
+  assign alu_p2_6a = alu_p1_6a | \$5708 ;
+  assign \$5709  = alu_p1_3a & alu_p1_7b;
+  assign alu_p2_7a = alu_p1_7a | \$5709 ;
+  assign \$5710  = alu_p2_7a & alu_c8y_full[65];
+  assign alu_p3_8a = alu_c8n_full[65] | \$5710 ;
+  assign \$5711  = alu_p2_7a & alu_p0_9b;
+  assign alu_p3_9a = alu_p0_9a | \$5711 ;
+  assign \$5712  = ~ { alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65] };
+  assign \$5713  = alu_c1n_full[64:1] & \$5712 ;
+  assign \$5714  = alu_c1y_full[64:1] & { alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65] };
+  assign alu_s1 = \$5713  | \$5714 ;
+  assign \$5715  = ~ { alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a };
+  assign \$5716  = alu_c2n_full[64:1] & \$5715 ;
+  assign \$5717  = alu_c2y_full[64:1] & { alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a };
+  assign alu_s2 = \$5716  | \$5717 ;
+  assign \$5718  = ~ { alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a };
+  assign \$5719  = alu_c3n_full[64:1] & \$5718 ;
+  assign \$5720  = alu_c3y_full[64:1] & { alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a };
+  assign alu_s3 = \$5719  | \$5720 ;
+  assign \$5721  = ~ { alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a };
+  assign \$5722  = alu_c4n_full[64:1] & \$5721 ;
+  assign \$5723  = alu_c4y_full[64:1] & { alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a };
+  assign alu_s4 = \$5722  | \$5723 ;
+  assign \$5724  = ~ { alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a };
+  assign \$5725  = alu_c5n_full[64:1] & \$5724 ;
+  assign \$5726  = alu_c5y_full[64:1] & { alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a };
+  assign alu_s5 = \$5725  | \$5726 ;
+  assign \$5727  = ~ { alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a };
+  assign \$5728  = alu_c6n_full[64:1] & \$5727 ;
+  assign \$5729  = alu_c6y_full[64:1] & { alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a };
+  assign alu_s6 = \$5728  | \$5729 ;
+  assign \$5730  = ~ { alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a };
+  assign \$5731  = alu_c7n_full[64:1] & \$5730 ;
+  assign \$5732  = alu_c7y_full[64:1] & { alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a };
+  assign alu_s7 = \$5731  | \$5732 ;
+  assign \$5733  = ~ { alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a };
+  assign \$5734  = alu_c8n_full[64:1] & \$5733 ;
+  assign \$5735  = alu_c8y_full[64:1] & { alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a };
+  assign alu_s8 = \$5734  | \$5735 ;
+  assign \$5736  = ~ { alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a };
+  assign \$5737  = alu_c9n_full[64:1] & \$5736 ;
+  assign \$5738  = alu_c9y_full[64:1] & { alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a };
+  assign alu_s9 = \$5737  | \$5738 ;
   assign alu_ltu = ~ alu_p3_9a;
-  assign \$5792  = ra[639] == alu_y[639];
-  assign \$5793  = ~ alu_p3_9a;
-  assign alu_lts = \$5792  ? ra[639] : \$5793 ;
+  assign \$5739  = ra[639] == alu_y[639];
+  assign \$5740  = ~ alu_p3_9a;
+  assign alu_lts = \$5739  ? ra[639] : \$5740 ;
   assign eq_ab = ra == rb;
   assign signs_differ = ra[639] != rb[639];
-  assign \$5794  = word[4:0] == 4'he;
-  assign \$5795  = word[4:0] == 4'hf;
-  assign \$5796  = word[4:0] == 5'h10;
-  assign \$5797  = | { \$5796 , \$5795 , \$5794  };
-  assign \$5798  = word[4:0] == 4'hc;
-  assign \$5799  = \$5798  & eq_ab;
-  assign \$5800  = \$5797  | \$5799 ;
-  assign \$5801  = word[4:0] == 4'hd;
-  assign \$5802  = ~ eq_ab;
-  assign \$5803  = \$5801  & \$5802 ;
-  assign early = \$5800  | \$5803 ;
-  assign \$5804  = word[4:0] == 4'hb;
-  assign \$5805  = \$5804  & signs_differ;
-  assign \$5806  = \$5805  & ra[639];
-  assign take_c1 = early | \$5806 ;
-  assign \$5807  = word[4:0] == 4'ha;
-  assign \$5808  = early | \$5807 ;
-  assign \$5809  = word[4:0] == 4'hb;
-  assign \$5810  = ~ signs_differ;
-  assign \$5811  = \$5810  | ra[639];
-  assign \$5812  = \$5809  & \$5811 ;
-  assign take_c0 = \$5808  | \$5812 ;
+  assign \$5741  = word[4:0] == 4'he;
+  assign \$5742  = word[4:0] == 4'hf;
+  assign \$5743  = word[4:0] == 5'h10;
+  assign \$5744  = | { \$5743 , \$5742 , \$5741  };
+  assign \$5745  = word[4:0] == 4'hc;
+  assign \$5746  = \$5745  & eq_ab;
+  assign \$5747  = \$5744  | \$5746 ;
+  assign \$5748  = word[4:0] == 4'hd;
+  assign \$5749  = ~ eq_ab;
+  assign \$5750  = \$5748  & \$5749 ;
+  assign early = \$5747  | \$5750 ;
+  assign \$5751  = word[4:0] == 4'hb;
+  assign \$5752  = \$5751  & signs_differ;
+  assign \$5753  = \$5752  & ra[639];
+  assign take_c1 = early | \$5753 ;
+  assign \$5754  = word[4:0] == 4'ha;
+  assign \$5755  = early | \$5754 ;
+  assign \$5756  = word[4:0] == 4'hb;
+  assign \$5757  = ~ signs_differ;
+  assign \$5758  = \$5757  | ra[639];
+  assign \$5759  = \$5756  & \$5758 ;
+  assign take_c0 = \$5755  | \$5759 ;
   assign take = alu_p3_9a ? take_c1 : take_c0;
-  assign \$5813  = word[4:0] == 5'h10;
-  assign target = \$5813  ? ra[15:0] : word[41:26];
-  assign \$5814  = word[4:0] == 3'h7;
-  assign \$5815  = word[4:0] == 4'h8;
-  assign \$5816  = word[4:0] == 4'h9;
-  assign \$5817  = word[4:0] == 5'h11;
-  assign \$5818  = | { \$5817 , \$5816 , \$5815 , \$5814  };
-  assign \$5819  = word[4:0] == 3'h6;
-  assign \$5821  = | \$5820 ;
-  assign \$5822  = \$5819  & \$5821 ;
-  assign hold = \$5818  | \$5822 ;
-  assign \$5823  = ~ o__valid;
-  assign \$5824  = \$5823  | o__ready;
-  assign \$5825  = | word[11:5];
-  assign \$5826  = | word[11:5];
-  assign \$5827  = | word[11:5];
-  assign \$5828  = | word[11:5];
-  assign \$5831  = ! \$5830 ;
-  assign \$5832  = | word[11:5];
-  assign \$5833  = | word[11:5];
-  assign \$5834  = pc + 1'h1;
-  assign \$5836  = ! \$5835 ;
-  assign \$5837  = | dst;
-  assign \$5838  = ! qsteps;
-  assign \$5839  = | dst;
-  assign \$5840  = | dnum;
-  assign \$5841  = ceil & \$5840 ;
-  assign \$5842  = count == 1'h1;
-  assign \$5843  = | dst;
-  assign \$5844  = ! psteps;
-  assign \$5845  = | dst;
-  assign \$5846  = | dst;
-  assign \$5847  = ! fsm_state;
-  assign \$5848  = fsm_state == 1'h1;
-  assign \$5849  = fsm_state == 2'h2;
-  assign \$5850  = fsm_state == 2'h3;
-  assign \$5851  = fsm_state == 3'h4;
-  assign \$5852  = fsm_state == 3'h5;
-  assign \$5853  = fsm_state == 3'h6;
-  assign \$5854  = fsm_state == 3'h7;
-  assign \$5855  = i__valid & i__ready;
-  assign \$5856  = ~ hold;
-  assign \$5857  = pc + 1'h1;
-  assign \$5858  = take ? { 1'h0, target } : \$5857 ;
-  assign \$5860  = ! \$5859 ;
-  assign \$5863  = word[4:0] == 4'h8;
-  assign \$5867  = ! \$5866 ;
-  assign \$5868  = pc + 1'h1;
-  assign \$5869  = ! qsteps;
-  assign \$5870  = pc + 1'h1;
-  assign \$5871  = dnum >> qbits;
-  assign \$5872  = dnum << \$2706 [8:0];
-  assign \$5873  = count - 1'h1;
-  assign \$5874  = count == 1'h1;
-  assign \$5875  = pc + 1'h1;
-  assign \$5876  = ! psteps;
-  assign \$5877  = pc + 1'h1;
-  assign \$5878  = work << \$5574 [9:0];
-  assign \$5879  = count - 1'h1;
-  assign \$5880  = count == 1'h1;
-  assign \$5881  = pc + 1'h1;
+  assign \$5760  = word[4:0] == 5'h10;
+  assign target = \$5760  ? ra[15:0] : word[41:26];
+  assign \$5761  = word[4:0] == 3'h7;
+  assign \$5762  = word[4:0] == 4'h8;
+  assign \$5763  = word[4:0] == 4'h9;
+  assign \$5764  = word[4:0] == 5'h11;
+  assign \$5765  = | { \$5764 , \$5763 , \$5762 , \$5761  };
+  assign \$5766  = word[4:0] == 3'h6;
+  assign \$5768  = | \$5767 ;
+  assign \$5769  = \$5766  & \$5768 ;
+  assign hold = \$5765  | \$5769 ;
+  assign \$5770  = ~ o__valid;
+  assign \$5771  = \$5770  | o__ready;
+  assign \$5772  = | word[11:5];
+  assign \$5773  = | word[11:5];
+  assign \$5774  = | word[11:5];
+  assign \$5775  = | word[11:5];
+  assign \$5778  = ! \$5777 ;
+  assign \$5779  = | word[11:5];
+  assign \$5780  = | word[11:5];
+  assign \$5781  = pc + 1'h1;
+  assign \$5783  = ! \$5782 ;
+  assign \$5784  = | dst;
+  assign \$5785  = ! qsteps;
+  assign \$5786  = | dst;
+  assign \$5787  = | dnum;
+  assign \$5788  = ceil & \$5787 ;
+  assign \$5789  = count == 1'h1;
+  assign \$5790  = | dst;
+  assign \$5791  = ! psteps;
+  assign \$5792  = | dst;
+  assign \$5793  = | dst;
+  assign \$5794  = ! fsm_state;
+  assign \$5795  = fsm_state == 1'h1;
+  assign \$5796  = fsm_state == 2'h2;
+  assign \$5797  = fsm_state == 2'h3;
+  assign \$5798  = fsm_state == 3'h4;
+  assign \$5799  = fsm_state == 3'h5;
+  assign \$5800  = fsm_state == 3'h6;
+  assign \$5801  = fsm_state == 3'h7;
+  assign \$5802  = i__valid & i__ready;
+  assign \$5803  = ~ hold;
+  assign \$5804  = pc + 1'h1;
+  assign \$5805  = take ? { 1'h0, target } : \$5804 ;
+  assign \$5807  = ! \$5806 ;
+  assign \$5810  = word[4:0] == 4'h8;
+  assign \$5814  = ! \$5813 ;
+  assign \$5815  = pc + 1'h1;
+  assign \$5816  = ! qsteps;
+  assign \$5817  = pc + 1'h1;
+  assign \$5818  = count - 1'h1;
+  assign \$5819  = count == 1'h1;
+  assign \$5820  = pc + 1'h1;
+  assign \$5821  = ! psteps;
+  assign \$5822  = pc + 1'h1;
+  assign \$5823  = work << \$5576 [9:0];
+  assign \$5824  = count - 1'h1;
+  assign \$5825  = count == 1'h1;
+  assign \$5826  = pc + 1'h1;
   always @(posedge clk)
-    r_resx <= \$5882 ;
+    r_resx <= \$5827 ;
   always @(posedge clk)
-    r_resp <= \$5883 ;
+    r_resp <= \$5828 ;
   always @(posedge clk)
-    r_rese <= \$5884 ;
+    r_rese <= \$5829 ;
   always @(posedge clk)
-    r_resc <= \$5885 ;
+    r_resc <= \$5830 ;
   always @(posedge clk)
-    r_dir <= \$5886 ;
+    r_dir <= \$5831 ;
   always @(posedge clk)
-    o__valid <= \$5887 ;
+    o__valid <= \$5832 ;
   always @(posedge clk)
-    r_mode <= \$5888 ;
+    r_mode <= \$5833 ;
   always @(posedge clk)
-    r_a_base <= \$5889 ;
+    r_a_base <= \$5834 ;
   always @(posedge clk)
-    r_a_other <= \$5890 ;
+    r_a_other <= \$5835 ;
   always @(posedge clk)
-    r_a_fn <= \$5891 ;
+    r_a_fn <= \$5836 ;
   always @(posedge clk)
-    r_a_fd <= \$5892 ;
+    r_a_fd <= \$5837 ;
   always @(posedge clk)
-    r_b_base <= \$5893 ;
+    r_b_base <= \$5838 ;
   always @(posedge clk)
-    r_b_other <= \$5894 ;
+    r_b_other <= \$5839 ;
   always @(posedge clk)
-    r_b_fn <= \$5895 ;
+    r_b_fn <= \$5840 ;
   always @(posedge clk)
-    r_b_fd <= \$5896 ;
+    r_b_fd <= \$5841 ;
   always @(posedge clk)
-    r_maxc <= \$5897 ;
+    r_maxc <= \$5842 ;
   always @(posedge clk)
-    tag <= \$5898 ;
+    tag <= \$5843 ;
   always @(posedge clk)
-    pc <= \$5899 ;
+    pc <= \$5844 ;
   always @(posedge clk)
-    fsm_state <= \$5900 ;
+    fsm_state <= \$5845 ;
   always @(posedge clk)
-    acc <= \$5901 ;
+    acc <= \$5846 ;
   always @(posedge clk)
-    ma <= \$5902 ;
+    ma <= \$5847 ;
   always @(posedge clk)
-    mb <= \$5903 ;
+    mb <= \$5848 ;
   always @(posedge clk)
-    dst <= \$5904 ;
+    dst <= \$5849 ;
   always @(posedge clk)
-    ceil <= \$5905 ;
+    ceil <= \$5850 ;
   always @(posedge clk)
-    is_sqrt <= \$5906 ;
+    is_sqrt <= \$5851 ;
   always @(posedge clk)
-    den <= \$5907 ;
+    den <= \$5852 ;
   always @(posedge clk)
-    dnum <= \$5908 ;
+    dnum <= \$5853 ;
   always @(posedge clk)
-    bla_r <= \$5909 ;
+    bla_r <= \$5854 ;
   always @(posedge clk)
-    blb_r <= \$5910 ;
+    blb_r <= \$5855 ;
   always @(posedge clk)
-    work <= \$5911 ;
+    work <= \$5856 ;
   always @(posedge clk)
-    blsq_r <= \$5912 ;
+    blsq_r <= \$5857 ;
   always @(posedge clk)
-    o__payload <= \$5913 ;
+    o__payload <= \$5858 ;
   always @(posedge clk)
-    drem <= \$5914 ;
+    drem <= \$5859 ;
   always @(posedge clk)
-    quo <= \$5915 ;
+    quo <= \$5860 ;
   always @(posedge clk)
-    count <= \$5916 ;
+    count <= \$5861 ;
   always @(posedge clk)
-    srem <= \$5917 ;
+    srem <= \$5862 ;
   always @(posedge clk)
-    root <= \$5918 ;
+    root <= \$5863 ;
   assign \$1  = mul_x[17:0] * mul_y[17:0];
   assign \$2  = mul_x[53:36] * mul_y[17:0];
   assign \$3  = mul_x[89:72] * mul_y[17:0];
@@ -11844,6 +11567,8 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$2704  = bla_r + 1'h1;
   assign \$2705  = \$2704  - blb_r;
   assign \$2706  = 9'h102 - qbits;
+  assign \$2707  = dnum >> qbits;
+  assign \$2708  = dnum << \$2706 [8:0];
   assign div0_nd = ~ { 1'h0, den };
   assign div0_c0_full = { drem[35:0], dnum[257], 1'h1 } + { div0_nd[36:0], 1'h1 };
   assign div0_c1n_full = { drem[72:36], 1'h0 } + { div0_nd[73:37], 1'h0 };
@@ -11852,2353 +11577,2406 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign div0_c2y_full = { drem[109:73], 1'h1 } + { div0_nd[110:74], 1'h1 };
   assign div0_c3n_full = { drem[144:110], 1'h0 } + { div0_nd[145:111], 1'h0 };
   assign div0_c3y_full = { drem[144:110], 1'h1 } + { div0_nd[145:111], 1'h1 };
-  assign \$2707  = div0_c0_full[38] & div0_c1y_full[38];
-  assign div0_p0_1a = div0_c1n_full[38] | \$2707 ;
-  assign \$2708  = div0_c2n_full[38] & div0_c3y_full[36];
-  assign div0_p0_3a = div0_c3n_full[36] | \$2708 ;
-  assign \$2709  = div0_c2y_full[38] & div0_c3y_full[36];
-  assign div0_p0_3b = div0_c3n_full[36] | \$2709 ;
-  assign \$2710  = div0_p0_1a & div0_c2y_full[38];
-  assign div0_p1_2a = div0_c2n_full[38] | \$2710 ;
-  assign \$2711  = div0_p0_1a & div0_p0_3b;
-  assign div0_p1_3a = div0_p0_3a | \$2711 ;
-  assign \$2712  = ~ { div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38] };
-  assign \$2713  = div0_c1n_full[37:1] & \$2712 ;
-  assign \$2714  = div0_c1y_full[37:1] & { div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38] };
-  assign div0_s1 = \$2713  | \$2714 ;
-  assign \$2715  = ~ { div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a };
-  assign \$2716  = div0_c2n_full[37:1] & \$2715 ;
-  assign \$2717  = div0_c2y_full[37:1] & { div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a };
-  assign div0_s2 = \$2716  | \$2717 ;
-  assign \$2718  = ~ { div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a };
-  assign \$2719  = div0_c3n_full[35:1] & \$2718 ;
-  assign \$2720  = div0_c3y_full[35:1] & { div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a };
-  assign div0_s3 = \$2719  | \$2720 ;
-  assign \$2721  = div0_p1_3a ? { div0_s3, div0_s2, div0_s1, div0_c0_full[37:1] } : { drem, dnum[257] };
+  assign \$2709  = div0_c0_full[38] & div0_c1y_full[38];
+  assign div0_p0_1a = div0_c1n_full[38] | \$2709 ;
+  assign \$2710  = div0_c2n_full[38] & div0_c3y_full[36];
+  assign div0_p0_3a = div0_c3n_full[36] | \$2710 ;
+  assign \$2711  = div0_c2y_full[38] & div0_c3y_full[36];
+  assign div0_p0_3b = div0_c3n_full[36] | \$2711 ;
+  assign \$2712  = div0_p0_1a & div0_c2y_full[38];
+  assign div0_p1_2a = div0_c2n_full[38] | \$2712 ;
+  assign \$2713  = div0_p0_1a & div0_p0_3b;
+  assign div0_p1_3a = div0_p0_3a | \$2713 ;
+  assign \$2714  = ~ { div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38] };
+  assign \$2715  = div0_c1n_full[37:1] & \$2714 ;
+  assign \$2716  = div0_c1y_full[37:1] & { div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38] };
+  assign div0_s1 = \$2715  | \$2716 ;
+  assign \$2717  = ~ { div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a };
+  assign \$2718  = div0_c2n_full[37:1] & \$2717 ;
+  assign \$2719  = div0_c2y_full[37:1] & { div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a };
+  assign div0_s2 = \$2718  | \$2719 ;
+  assign \$2720  = ~ { div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a };
+  assign \$2721  = div0_c3n_full[35:1] & \$2720 ;
+  assign \$2722  = div0_c3y_full[35:1] & { div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a };
+  assign div0_s3 = \$2721  | \$2722 ;
+  assign \$2723  = div0_p1_3a ? { div0_s3, div0_s2, div0_s1, div0_c0_full[37:1] } : { drem, dnum[257] };
   assign div1_nd = ~ { 1'h0, den };
-  assign div1_c0_full = { \$2721 [35:0], \$2722 [257], 1'h1 } + { div1_nd[36:0], 1'h1 };
-  assign div1_c1n_full = { \$2721 [72:36], 1'h0 } + { div1_nd[73:37], 1'h0 };
-  assign div1_c1y_full = { \$2721 [72:36], 1'h1 } + { div1_nd[73:37], 1'h1 };
-  assign div1_c2n_full = { \$2721 [109:73], 1'h0 } + { div1_nd[110:74], 1'h0 };
-  assign div1_c2y_full = { \$2721 [109:73], 1'h1 } + { div1_nd[110:74], 1'h1 };
-  assign div1_c3n_full = { \$2721 [144:110], 1'h0 } + { div1_nd[145:111], 1'h0 };
-  assign div1_c3y_full = { \$2721 [144:110], 1'h1 } + { div1_nd[145:111], 1'h1 };
-  assign \$2723  = div1_c0_full[38] & div1_c1y_full[38];
-  assign div1_p0_1a = div1_c1n_full[38] | \$2723 ;
-  assign \$2724  = div1_c2n_full[38] & div1_c3y_full[36];
-  assign div1_p0_3a = div1_c3n_full[36] | \$2724 ;
-  assign \$2725  = div1_c2y_full[38] & div1_c3y_full[36];
-  assign div1_p0_3b = div1_c3n_full[36] | \$2725 ;
-  assign \$2726  = div1_p0_1a & div1_c2y_full[38];
-  assign div1_p1_2a = div1_c2n_full[38] | \$2726 ;
-  assign \$2727  = div1_p0_1a & div1_p0_3b;
-  assign div1_p1_3a = div1_p0_3a | \$2727 ;
-  assign \$2728  = ~ { div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38] };
-  assign \$2729  = div1_c1n_full[37:1] & \$2728 ;
-  assign \$2730  = div1_c1y_full[37:1] & { div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38] };
-  assign div1_s1 = \$2729  | \$2730 ;
-  assign \$2731  = ~ { div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a };
-  assign \$2732  = div1_c2n_full[37:1] & \$2731 ;
-  assign \$2733  = div1_c2y_full[37:1] & { div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a };
-  assign div1_s2 = \$2732  | \$2733 ;
-  assign \$2734  = ~ { div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a };
-  assign \$2735  = div1_c3n_full[35:1] & \$2734 ;
-  assign \$2736  = div1_c3y_full[35:1] & { div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a };
-  assign div1_s3 = \$2735  | \$2736 ;
-  assign \$2737  = div1_p1_3a ? { div1_s3, div1_s2, div1_s1, div1_c0_full[37:1] } : { \$2721 [144:0], \$2722 [257] };
+  assign div1_c0_full = { \$2723 [35:0], \$2724 [257], 1'h1 } + { div1_nd[36:0], 1'h1 };
+  assign div1_c1n_full = { \$2723 [72:36], 1'h0 } + { div1_nd[73:37], 1'h0 };
+  assign div1_c1y_full = { \$2723 [72:36], 1'h1 } + { div1_nd[73:37], 1'h1 };
+  assign div1_c2n_full = { \$2723 [109:73], 1'h0 } + { div1_nd[110:74], 1'h0 };
+  assign div1_c2y_full = { \$2723 [109:73], 1'h1 } + { div1_nd[110:74], 1'h1 };
+  assign div1_c3n_full = { \$2723 [144:110], 1'h0 } + { div1_nd[145:111], 1'h0 };
+  assign div1_c3y_full = { \$2723 [144:110], 1'h1 } + { div1_nd[145:111], 1'h1 };
+  assign \$2725  = div1_c0_full[38] & div1_c1y_full[38];
+  assign div1_p0_1a = div1_c1n_full[38] | \$2725 ;
+  assign \$2726  = div1_c2n_full[38] & div1_c3y_full[36];
+  assign div1_p0_3a = div1_c3n_full[36] | \$2726 ;
+  assign \$2727  = div1_c2y_full[38] & div1_c3y_full[36];
+  assign div1_p0_3b = div1_c3n_full[36] | \$2727 ;
+  assign \$2728  = div1_p0_1a & div1_c2y_full[38];
+  assign div1_p1_2a = div1_c2n_full[38] | \$2728 ;
+  assign \$2729  = div1_p0_1a & div1_p0_3b;
+  assign div1_p1_3a = div1_p0_3a | \$2729 ;
+  assign \$2730  = ~ { div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38] };
+  assign \$2731  = div1_c1n_full[37:1] & \$2730 ;
+  assign \$2732  = div1_c1y_full[37:1] & { div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38] };
+  assign div1_s1 = \$2731  | \$2732 ;
+  assign \$2733  = ~ { div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a };
+  assign \$2734  = div1_c2n_full[37:1] & \$2733 ;
+  assign \$2735  = div1_c2y_full[37:1] & { div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a };
+  assign div1_s2 = \$2734  | \$2735 ;
+  assign \$2736  = ~ { div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a };
+  assign \$2737  = div1_c3n_full[35:1] & \$2736 ;
+  assign \$2738  = div1_c3y_full[35:1] & { div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a };
+  assign div1_s3 = \$2737  | \$2738 ;
+  assign \$2739  = div1_p1_3a ? { div1_s3, div1_s2, div1_s1, div1_c0_full[37:1] } : { \$2723 [144:0], \$2724 [257] };
   assign div2_nd = ~ { 1'h0, den };
-  assign div2_c0_full = { \$2737 [35:0], \$2738 [257], 1'h1 } + { div2_nd[36:0], 1'h1 };
-  assign div2_c1n_full = { \$2737 [72:36], 1'h0 } + { div2_nd[73:37], 1'h0 };
-  assign div2_c1y_full = { \$2737 [72:36], 1'h1 } + { div2_nd[73:37], 1'h1 };
-  assign div2_c2n_full = { \$2737 [109:73], 1'h0 } + { div2_nd[110:74], 1'h0 };
-  assign div2_c2y_full = { \$2737 [109:73], 1'h1 } + { div2_nd[110:74], 1'h1 };
-  assign div2_c3n_full = { \$2737 [144:110], 1'h0 } + { div2_nd[145:111], 1'h0 };
-  assign div2_c3y_full = { \$2737 [144:110], 1'h1 } + { div2_nd[145:111], 1'h1 };
-  assign \$2739  = div2_c0_full[38] & div2_c1y_full[38];
-  assign div2_p0_1a = div2_c1n_full[38] | \$2739 ;
-  assign \$2740  = div2_c2n_full[38] & div2_c3y_full[36];
-  assign div2_p0_3a = div2_c3n_full[36] | \$2740 ;
-  assign \$2741  = div2_c2y_full[38] & div2_c3y_full[36];
-  assign div2_p0_3b = div2_c3n_full[36] | \$2741 ;
-  assign \$2742  = div2_p0_1a & div2_c2y_full[38];
-  assign div2_p1_2a = div2_c2n_full[38] | \$2742 ;
-  assign \$2743  = div2_p0_1a & div2_p0_3b;
-  assign div2_p1_3a = div2_p0_3a | \$2743 ;
-  assign \$2744  = ~ { div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38] };
-  assign \$2745  = div2_c1n_full[37:1] & \$2744 ;
-  assign \$2746  = div2_c1y_full[37:1] & { div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38] };
-  assign div2_s1 = \$2745  | \$2746 ;
-  assign \$2747  = ~ { div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a };
-  assign \$2748  = div2_c2n_full[37:1] & \$2747 ;
-  assign \$2749  = div2_c2y_full[37:1] & { div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a };
-  assign div2_s2 = \$2748  | \$2749 ;
-  assign \$2750  = ~ { div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a };
-  assign \$2751  = div2_c3n_full[35:1] & \$2750 ;
-  assign \$2752  = div2_c3y_full[35:1] & { div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a };
-  assign div2_s3 = \$2751  | \$2752 ;
-  assign \$2753  = div2_p1_3a ? { div2_s3, div2_s2, div2_s1, div2_c0_full[37:1] } : { \$2737 [144:0], \$2738 [257] };
-  assign \$2755  = ra[0] | ra[1];
-  assign \$2756  = ra[2] | ra[3];
-  assign \$2757  = \$2755  | \$2756 ;
-  assign \$2758  = ra[4] | ra[5];
-  assign \$2759  = ra[6] | ra[7];
-  assign \$2760  = \$2758  | \$2759 ;
-  assign \$2761  = \$2757  | \$2760 ;
-  assign \$2762  = ra[8] | ra[9];
-  assign \$2763  = ra[10] | ra[11];
-  assign \$2764  = \$2762  | \$2763 ;
-  assign \$2765  = ra[12] | ra[13];
-  assign \$2766  = ra[14] | ra[15];
-  assign \$2767  = \$2765  | \$2766 ;
-  assign \$2768  = \$2764  | \$2767 ;
-  assign \$2769  = \$2761  | \$2768 ;
-  assign \$2770  = ra[16] | ra[17];
-  assign \$2771  = ra[18] | ra[19];
-  assign \$2772  = \$2770  | \$2771 ;
-  assign \$2773  = ra[20] | ra[21];
-  assign \$2774  = ra[22] | ra[23];
-  assign \$2775  = \$2773  | \$2774 ;
-  assign \$2776  = \$2772  | \$2775 ;
-  assign \$2777  = ra[24] | ra[25];
-  assign \$2778  = ra[26] | ra[27];
-  assign \$2779  = \$2777  | \$2778 ;
-  assign \$2780  = ra[28] | ra[29];
-  assign \$2781  = ra[30] | ra[31];
-  assign \$2782  = \$2780  | \$2781 ;
-  assign \$2783  = \$2779  | \$2782 ;
-  assign \$2784  = \$2776  | \$2783 ;
-  assign \$2785  = \$2769  | \$2784 ;
-  assign \$2786  = ra[32] | ra[33];
-  assign \$2787  = ra[34] | ra[35];
-  assign \$2788  = \$2786  | \$2787 ;
-  assign \$2789  = ra[36] | ra[37];
-  assign \$2790  = ra[38] | ra[39];
-  assign \$2791  = \$2789  | \$2790 ;
-  assign \$2792  = \$2788  | \$2791 ;
-  assign \$2793  = ra[40] | ra[41];
-  assign \$2794  = ra[42] | ra[43];
-  assign \$2795  = \$2793  | \$2794 ;
-  assign \$2796  = ra[44] | ra[45];
-  assign \$2797  = ra[46] | ra[47];
-  assign \$2798  = \$2796  | \$2797 ;
-  assign \$2799  = \$2795  | \$2798 ;
-  assign \$2800  = \$2792  | \$2799 ;
-  assign \$2801  = ra[48] | ra[49];
-  assign \$2802  = ra[50] | ra[51];
-  assign \$2803  = \$2801  | \$2802 ;
-  assign \$2804  = ra[52] | ra[53];
-  assign \$2805  = ra[54] | ra[55];
-  assign \$2806  = \$2804  | \$2805 ;
-  assign \$2807  = \$2803  | \$2806 ;
-  assign \$2808  = ra[56] | ra[57];
-  assign \$2809  = ra[58] | ra[59];
-  assign \$2810  = \$2808  | \$2809 ;
-  assign \$2811  = ra[60] | ra[61];
-  assign \$2812  = ra[62] | ra[63];
-  assign \$2813  = \$2811  | \$2812 ;
-  assign \$2814  = \$2810  | \$2813 ;
-  assign \$2815  = \$2807  | \$2814 ;
-  assign \$2816  = \$2800  | \$2815 ;
-  assign \$2817  = \$2785  | \$2816 ;
-  assign \$2818  = ra[64] | ra[65];
-  assign \$2819  = ra[66] | ra[67];
-  assign \$2820  = \$2818  | \$2819 ;
-  assign \$2821  = ra[68] | ra[69];
-  assign \$2822  = ra[70] | ra[71];
-  assign \$2823  = \$2821  | \$2822 ;
-  assign \$2824  = \$2820  | \$2823 ;
-  assign \$2825  = ra[72] | ra[73];
-  assign \$2826  = ra[74] | ra[75];
-  assign \$2827  = \$2825  | \$2826 ;
-  assign \$2828  = ra[76] | ra[77];
-  assign \$2829  = ra[78] | ra[79];
-  assign \$2830  = \$2828  | \$2829 ;
-  assign \$2831  = \$2827  | \$2830 ;
-  assign \$2832  = \$2824  | \$2831 ;
-  assign \$2833  = ra[80] | ra[81];
-  assign \$2834  = ra[82] | ra[83];
-  assign \$2835  = \$2833  | \$2834 ;
-  assign \$2836  = ra[84] | ra[85];
-  assign \$2837  = ra[86] | ra[87];
-  assign \$2838  = \$2836  | \$2837 ;
-  assign \$2839  = \$2835  | \$2838 ;
-  assign \$2840  = ra[88] | ra[89];
-  assign \$2841  = ra[90] | ra[91];
-  assign \$2842  = \$2840  | \$2841 ;
-  assign \$2843  = ra[92] | ra[93];
-  assign \$2844  = ra[94] | ra[95];
-  assign \$2845  = \$2843  | \$2844 ;
-  assign \$2846  = \$2842  | \$2845 ;
-  assign \$2847  = \$2839  | \$2846 ;
-  assign \$2848  = \$2832  | \$2847 ;
-  assign \$2849  = ra[96] | ra[97];
-  assign \$2850  = ra[98] | ra[99];
-  assign \$2851  = \$2849  | \$2850 ;
-  assign \$2852  = ra[100] | ra[101];
-  assign \$2853  = ra[102] | ra[103];
-  assign \$2854  = \$2852  | \$2853 ;
-  assign \$2855  = \$2851  | \$2854 ;
-  assign \$2856  = ra[104] | ra[105];
-  assign \$2857  = ra[106] | ra[107];
-  assign \$2858  = \$2856  | \$2857 ;
-  assign \$2859  = ra[108] | ra[109];
-  assign \$2860  = ra[110] | ra[111];
-  assign \$2861  = \$2859  | \$2860 ;
-  assign \$2862  = \$2858  | \$2861 ;
-  assign \$2863  = \$2855  | \$2862 ;
-  assign \$2864  = ra[112] | ra[113];
-  assign \$2865  = ra[114] | ra[115];
-  assign \$2866  = \$2864  | \$2865 ;
-  assign \$2867  = ra[116] | ra[117];
-  assign \$2868  = ra[118] | ra[119];
-  assign \$2869  = \$2867  | \$2868 ;
-  assign \$2870  = \$2866  | \$2869 ;
-  assign \$2871  = ra[120] | ra[121];
-  assign \$2872  = ra[122] | ra[123];
-  assign \$2873  = \$2871  | \$2872 ;
-  assign \$2874  = ra[124] | ra[125];
-  assign \$2875  = ra[126] | ra[127];
-  assign \$2876  = \$2874  | \$2875 ;
-  assign \$2877  = \$2873  | \$2876 ;
-  assign \$2878  = \$2870  | \$2877 ;
-  assign \$2879  = \$2863  | \$2878 ;
-  assign \$2880  = \$2848  | \$2879 ;
-  assign \$2881  = \$2817  | \$2880 ;
-  assign \$2882  = ra[128] | ra[129];
-  assign \$2883  = ra[130] | ra[131];
-  assign \$2884  = \$2882  | \$2883 ;
-  assign \$2885  = ra[132] | ra[133];
-  assign \$2886  = ra[134] | ra[135];
-  assign \$2887  = \$2885  | \$2886 ;
-  assign \$2888  = \$2884  | \$2887 ;
-  assign \$2889  = ra[136] | ra[137];
-  assign \$2890  = ra[138] | ra[139];
-  assign \$2891  = \$2889  | \$2890 ;
-  assign \$2892  = ra[140] | ra[141];
-  assign \$2893  = ra[142] | ra[143];
-  assign \$2894  = \$2892  | \$2893 ;
-  assign \$2895  = \$2891  | \$2894 ;
-  assign \$2896  = \$2888  | \$2895 ;
-  assign \$2897  = ra[144] | ra[145];
-  assign \$2898  = ra[146] | ra[147];
-  assign \$2899  = \$2897  | \$2898 ;
-  assign \$2900  = ra[148] | ra[149];
-  assign \$2901  = ra[150] | ra[151];
-  assign \$2902  = \$2900  | \$2901 ;
-  assign \$2903  = \$2899  | \$2902 ;
-  assign \$2904  = ra[152] | ra[153];
-  assign \$2905  = ra[154] | ra[155];
-  assign \$2906  = \$2904  | \$2905 ;
-  assign \$2907  = ra[156] | ra[157];
-  assign \$2908  = ra[158] | ra[159];
-  assign \$2909  = \$2907  | \$2908 ;
-  assign \$2910  = \$2906  | \$2909 ;
-  assign \$2911  = \$2903  | \$2910 ;
-  assign \$2912  = \$2896  | \$2911 ;
-  assign \$2913  = ra[160] | ra[161];
-  assign \$2914  = ra[162] | ra[163];
-  assign \$2915  = \$2913  | \$2914 ;
-  assign \$2916  = ra[164] | ra[165];
-  assign \$2917  = ra[166] | ra[167];
-  assign \$2918  = \$2916  | \$2917 ;
-  assign \$2919  = \$2915  | \$2918 ;
-  assign \$2920  = ra[168] | ra[169];
-  assign \$2921  = ra[170] | ra[171];
-  assign \$2922  = \$2920  | \$2921 ;
-  assign \$2923  = ra[172] | ra[173];
-  assign \$2924  = ra[174] | ra[175];
-  assign \$2925  = \$2923  | \$2924 ;
-  assign \$2926  = \$2922  | \$2925 ;
-  assign \$2927  = \$2919  | \$2926 ;
-  assign \$2928  = ra[176] | ra[177];
-  assign \$2929  = ra[178] | ra[179];
-  assign \$2930  = \$2928  | \$2929 ;
-  assign \$2931  = ra[180] | ra[181];
-  assign \$2932  = ra[182] | ra[183];
-  assign \$2933  = \$2931  | \$2932 ;
-  assign \$2934  = \$2930  | \$2933 ;
-  assign \$2935  = ra[184] | ra[185];
-  assign \$2936  = ra[186] | ra[187];
-  assign \$2937  = \$2935  | \$2936 ;
-  assign \$2938  = ra[188] | ra[189];
-  assign \$2939  = ra[190] | ra[191];
-  assign \$2940  = \$2938  | \$2939 ;
-  assign \$2941  = \$2937  | \$2940 ;
-  assign \$2942  = \$2934  | \$2941 ;
-  assign \$2943  = \$2927  | \$2942 ;
-  assign \$2944  = \$2912  | \$2943 ;
-  assign \$2945  = ra[192] | ra[193];
-  assign \$2946  = ra[194] | ra[195];
-  assign \$2947  = \$2945  | \$2946 ;
-  assign \$2948  = ra[196] | ra[197];
-  assign \$2949  = ra[198] | ra[199];
-  assign \$2950  = \$2948  | \$2949 ;
-  assign \$2951  = \$2947  | \$2950 ;
-  assign \$2952  = ra[200] | ra[201];
-  assign \$2953  = ra[202] | ra[203];
-  assign \$2954  = \$2952  | \$2953 ;
-  assign \$2955  = ra[204] | ra[205];
-  assign \$2956  = ra[206] | ra[207];
-  assign \$2957  = \$2955  | \$2956 ;
-  assign \$2958  = \$2954  | \$2957 ;
-  assign \$2959  = \$2951  | \$2958 ;
-  assign \$2960  = ra[208] | ra[209];
-  assign \$2961  = ra[210] | ra[211];
-  assign \$2962  = \$2960  | \$2961 ;
-  assign \$2963  = ra[212] | ra[213];
-  assign \$2964  = ra[214] | ra[215];
-  assign \$2965  = \$2963  | \$2964 ;
-  assign \$2966  = \$2962  | \$2965 ;
-  assign \$2967  = ra[216] | ra[217];
-  assign \$2968  = ra[218] | ra[219];
-  assign \$2969  = \$2967  | \$2968 ;
-  assign \$2970  = ra[220] | ra[221];
-  assign \$2971  = ra[222] | ra[223];
-  assign \$2972  = \$2970  | \$2971 ;
-  assign \$2973  = \$2969  | \$2972 ;
-  assign \$2974  = \$2966  | \$2973 ;
-  assign \$2975  = \$2959  | \$2974 ;
-  assign \$2976  = ra[224] | ra[225];
-  assign \$2977  = ra[226] | ra[227];
-  assign \$2978  = \$2976  | \$2977 ;
-  assign \$2979  = ra[228] | ra[229];
-  assign \$2980  = ra[230] | ra[231];
-  assign \$2981  = \$2979  | \$2980 ;
-  assign \$2982  = \$2978  | \$2981 ;
-  assign \$2983  = ra[232] | ra[233];
-  assign \$2984  = ra[234] | ra[235];
-  assign \$2985  = \$2983  | \$2984 ;
-  assign \$2986  = ra[236] | ra[237];
-  assign \$2987  = ra[238] | ra[239];
-  assign \$2988  = \$2986  | \$2987 ;
-  assign \$2989  = \$2985  | \$2988 ;
-  assign \$2990  = \$2982  | \$2989 ;
-  assign \$2991  = ra[240] | ra[241];
-  assign \$2992  = ra[242] | ra[243];
-  assign \$2993  = \$2991  | \$2992 ;
-  assign \$2994  = ra[244] | ra[245];
-  assign \$2995  = ra[246] | ra[247];
-  assign \$2996  = \$2994  | \$2995 ;
-  assign \$2997  = \$2993  | \$2996 ;
-  assign \$2998  = ra[248] | ra[249];
-  assign \$2999  = ra[250] | ra[251];
-  assign \$3000  = \$2998  | \$2999 ;
-  assign \$3001  = ra[252] | ra[253];
-  assign \$3002  = ra[254] | ra[255];
-  assign \$3003  = \$3001  | \$3002 ;
-  assign \$3004  = \$3000  | \$3003 ;
-  assign \$3005  = \$2997  | \$3004 ;
-  assign \$3006  = \$2990  | \$3005 ;
-  assign \$3007  = \$2975  | \$3006 ;
-  assign \$3008  = \$2944  | \$3007 ;
-  assign \$3009  = \$2881  | \$3008 ;
-  assign \$3010  = ra[256] | ra[257];
-  assign \$3011  = ra[258] | ra[259];
-  assign \$3012  = \$3010  | \$3011 ;
-  assign \$3013  = ra[260] | ra[261];
-  assign \$3014  = ra[262] | ra[263];
-  assign \$3015  = \$3013  | \$3014 ;
-  assign \$3016  = \$3012  | \$3015 ;
-  assign \$3017  = ra[264] | ra[265];
-  assign \$3018  = ra[266] | ra[267];
-  assign \$3019  = \$3017  | \$3018 ;
-  assign \$3020  = ra[268] | ra[269];
-  assign \$3021  = ra[270] | ra[271];
-  assign \$3022  = \$3020  | \$3021 ;
-  assign \$3023  = \$3019  | \$3022 ;
-  assign \$3024  = \$3016  | \$3023 ;
-  assign \$3025  = ra[272] | ra[273];
-  assign \$3026  = ra[274] | ra[275];
-  assign \$3027  = \$3025  | \$3026 ;
-  assign \$3028  = ra[276] | ra[277];
-  assign \$3029  = ra[278] | ra[279];
-  assign \$3030  = \$3028  | \$3029 ;
-  assign \$3031  = \$3027  | \$3030 ;
-  assign \$3032  = ra[280] | ra[281];
-  assign \$3033  = ra[282] | ra[283];
-  assign \$3034  = \$3032  | \$3033 ;
-  assign \$3035  = ra[284] | ra[285];
-  assign \$3036  = ra[286] | ra[287];
-  assign \$3037  = \$3035  | \$3036 ;
-  assign \$3038  = \$3034  | \$3037 ;
-  assign \$3039  = \$3031  | \$3038 ;
-  assign \$3040  = \$3024  | \$3039 ;
-  assign \$3041  = ra[288] | ra[289];
-  assign \$3042  = ra[290] | ra[291];
-  assign \$3043  = \$3041  | \$3042 ;
-  assign \$3044  = ra[292] | ra[293];
-  assign \$3045  = ra[294] | ra[295];
-  assign \$3046  = \$3044  | \$3045 ;
-  assign \$3047  = \$3043  | \$3046 ;
-  assign \$3048  = ra[296] | ra[297];
-  assign \$3049  = ra[298] | ra[299];
-  assign \$3050  = \$3048  | \$3049 ;
-  assign \$3051  = ra[300] | ra[301];
-  assign \$3052  = ra[302] | ra[303];
-  assign \$3053  = \$3051  | \$3052 ;
-  assign \$3054  = \$3050  | \$3053 ;
-  assign \$3055  = \$3047  | \$3054 ;
-  assign \$3056  = ra[304] | ra[305];
-  assign \$3057  = ra[306] | ra[307];
-  assign \$3058  = \$3056  | \$3057 ;
-  assign \$3059  = ra[308] | ra[309];
-  assign \$3060  = ra[310] | ra[311];
-  assign \$3061  = \$3059  | \$3060 ;
-  assign \$3062  = \$3058  | \$3061 ;
-  assign \$3063  = ra[312] | ra[313];
-  assign \$3064  = ra[314] | ra[315];
-  assign \$3065  = \$3063  | \$3064 ;
-  assign \$3066  = ra[316] | ra[317];
-  assign \$3067  = ra[318] | ra[319];
-  assign \$3068  = \$3066  | \$3067 ;
-  assign \$3069  = \$3065  | \$3068 ;
-  assign \$3070  = \$3062  | \$3069 ;
-  assign \$3071  = \$3055  | \$3070 ;
-  assign \$3072  = \$3040  | \$3071 ;
-  assign \$3073  = ra[320] | ra[321];
-  assign \$3074  = ra[322] | ra[323];
-  assign \$3075  = \$3073  | \$3074 ;
-  assign \$3076  = ra[324] | ra[325];
-  assign \$3077  = ra[326] | ra[327];
-  assign \$3078  = \$3076  | \$3077 ;
-  assign \$3079  = \$3075  | \$3078 ;
-  assign \$3080  = ra[328] | ra[329];
-  assign \$3081  = ra[330] | ra[331];
-  assign \$3082  = \$3080  | \$3081 ;
-  assign \$3083  = ra[332] | ra[333];
-  assign \$3084  = ra[334] | ra[335];
-  assign \$3085  = \$3083  | \$3084 ;
-  assign \$3086  = \$3082  | \$3085 ;
-  assign \$3087  = \$3079  | \$3086 ;
-  assign \$3088  = ra[336] | ra[337];
-  assign \$3089  = ra[338] | ra[339];
-  assign \$3090  = \$3088  | \$3089 ;
-  assign \$3091  = ra[340] | ra[341];
-  assign \$3092  = ra[342] | ra[343];
-  assign \$3093  = \$3091  | \$3092 ;
-  assign \$3094  = \$3090  | \$3093 ;
-  assign \$3095  = ra[344] | ra[345];
-  assign \$3096  = ra[346] | ra[347];
-  assign \$3097  = \$3095  | \$3096 ;
-  assign \$3098  = ra[348] | ra[349];
-  assign \$3099  = ra[350] | ra[351];
-  assign \$3100  = \$3098  | \$3099 ;
-  assign \$3101  = \$3097  | \$3100 ;
-  assign \$3102  = \$3094  | \$3101 ;
-  assign \$3103  = \$3087  | \$3102 ;
-  assign \$3104  = ra[352] | ra[353];
-  assign \$3105  = ra[354] | ra[355];
-  assign \$3106  = \$3104  | \$3105 ;
-  assign \$3107  = ra[356] | ra[357];
-  assign \$3108  = ra[358] | ra[359];
-  assign \$3109  = \$3107  | \$3108 ;
-  assign \$3110  = \$3106  | \$3109 ;
-  assign \$3111  = ra[360] | ra[361];
-  assign \$3112  = ra[362] | ra[363];
-  assign \$3113  = \$3111  | \$3112 ;
-  assign \$3114  = ra[364] | ra[365];
-  assign \$3115  = ra[366] | ra[367];
-  assign \$3116  = \$3114  | \$3115 ;
-  assign \$3117  = \$3113  | \$3116 ;
-  assign \$3118  = \$3110  | \$3117 ;
-  assign \$3119  = ra[368] | ra[369];
-  assign \$3120  = ra[370] | ra[371];
-  assign \$3121  = \$3119  | \$3120 ;
-  assign \$3122  = ra[372] | ra[373];
-  assign \$3123  = ra[374] | ra[375];
-  assign \$3124  = \$3122  | \$3123 ;
-  assign \$3125  = \$3121  | \$3124 ;
-  assign \$3126  = ra[376] | ra[377];
-  assign \$3127  = ra[378] | ra[379];
-  assign \$3128  = \$3126  | \$3127 ;
-  assign \$3129  = ra[380] | ra[381];
-  assign \$3130  = ra[382] | ra[383];
-  assign \$3131  = \$3129  | \$3130 ;
-  assign \$3132  = \$3128  | \$3131 ;
-  assign \$3133  = \$3125  | \$3132 ;
-  assign \$3134  = \$3118  | \$3133 ;
-  assign \$3135  = \$3103  | \$3134 ;
-  assign \$3136  = \$3072  | \$3135 ;
-  assign \$3137  = ra[384] | ra[385];
-  assign \$3138  = ra[386] | ra[387];
-  assign \$3139  = \$3137  | \$3138 ;
-  assign \$3140  = ra[388] | ra[389];
-  assign \$3141  = ra[390] | ra[391];
-  assign \$3142  = \$3140  | \$3141 ;
-  assign \$3143  = \$3139  | \$3142 ;
-  assign \$3144  = ra[392] | ra[393];
-  assign \$3145  = ra[394] | ra[395];
-  assign \$3146  = \$3144  | \$3145 ;
-  assign \$3147  = ra[396] | ra[397];
-  assign \$3148  = ra[398] | ra[399];
-  assign \$3149  = \$3147  | \$3148 ;
-  assign \$3150  = \$3146  | \$3149 ;
-  assign \$3151  = \$3143  | \$3150 ;
-  assign \$3152  = ra[400] | ra[401];
-  assign \$3153  = ra[402] | ra[403];
-  assign \$3154  = \$3152  | \$3153 ;
-  assign \$3155  = ra[404] | ra[405];
-  assign \$3156  = ra[406] | ra[407];
-  assign \$3157  = \$3155  | \$3156 ;
-  assign \$3158  = \$3154  | \$3157 ;
-  assign \$3159  = ra[408] | ra[409];
-  assign \$3160  = ra[410] | ra[411];
-  assign \$3161  = \$3159  | \$3160 ;
-  assign \$3162  = ra[412] | ra[413];
-  assign \$3163  = ra[414] | ra[415];
-  assign \$3164  = \$3162  | \$3163 ;
-  assign \$3165  = \$3161  | \$3164 ;
-  assign \$3166  = \$3158  | \$3165 ;
-  assign \$3167  = \$3151  | \$3166 ;
-  assign \$3168  = ra[416] | ra[417];
-  assign \$3169  = ra[418] | ra[419];
-  assign \$3170  = \$3168  | \$3169 ;
-  assign \$3171  = ra[420] | ra[421];
-  assign \$3172  = ra[422] | ra[423];
-  assign \$3173  = \$3171  | \$3172 ;
-  assign \$3174  = \$3170  | \$3173 ;
-  assign \$3175  = ra[424] | ra[425];
-  assign \$3176  = ra[426] | ra[427];
-  assign \$3177  = \$3175  | \$3176 ;
-  assign \$3178  = ra[428] | ra[429];
-  assign \$3179  = ra[430] | ra[431];
-  assign \$3180  = \$3178  | \$3179 ;
-  assign \$3181  = \$3177  | \$3180 ;
-  assign \$3182  = \$3174  | \$3181 ;
-  assign \$3183  = ra[432] | ra[433];
-  assign \$3184  = ra[434] | ra[435];
-  assign \$3185  = \$3183  | \$3184 ;
-  assign \$3186  = ra[436] | ra[437];
-  assign \$3187  = ra[438] | ra[439];
-  assign \$3188  = \$3186  | \$3187 ;
-  assign \$3189  = \$3185  | \$3188 ;
-  assign \$3190  = ra[440] | ra[441];
-  assign \$3191  = ra[442] | ra[443];
-  assign \$3192  = \$3190  | \$3191 ;
-  assign \$3193  = ra[444] | ra[445];
-  assign \$3194  = ra[446] | ra[447];
-  assign \$3195  = \$3193  | \$3194 ;
-  assign \$3196  = \$3192  | \$3195 ;
-  assign \$3197  = \$3189  | \$3196 ;
-  assign \$3198  = \$3182  | \$3197 ;
-  assign \$3199  = \$3167  | \$3198 ;
-  assign \$3200  = ra[448] | ra[449];
-  assign \$3201  = ra[450] | ra[451];
-  assign \$3202  = \$3200  | \$3201 ;
-  assign \$3203  = ra[452] | ra[453];
-  assign \$3204  = ra[454] | ra[455];
-  assign \$3205  = \$3203  | \$3204 ;
-  assign \$3206  = \$3202  | \$3205 ;
-  assign \$3207  = ra[456] | ra[457];
-  assign \$3208  = ra[458] | ra[459];
-  assign \$3209  = \$3207  | \$3208 ;
-  assign \$3210  = ra[460] | ra[461];
-  assign \$3211  = ra[462] | ra[463];
-  assign \$3212  = \$3210  | \$3211 ;
-  assign \$3213  = \$3209  | \$3212 ;
-  assign \$3214  = \$3206  | \$3213 ;
-  assign \$3215  = ra[464] | ra[465];
-  assign \$3216  = ra[466] | ra[467];
-  assign \$3217  = \$3215  | \$3216 ;
-  assign \$3218  = ra[468] | ra[469];
-  assign \$3219  = ra[470] | ra[471];
-  assign \$3220  = \$3218  | \$3219 ;
-  assign \$3221  = \$3217  | \$3220 ;
-  assign \$3222  = ra[472] | ra[473];
-  assign \$3223  = ra[474] | ra[475];
-  assign \$3224  = \$3222  | \$3223 ;
-  assign \$3225  = ra[476] | ra[477];
-  assign \$3226  = ra[478] | ra[479];
-  assign \$3227  = \$3225  | \$3226 ;
-  assign \$3228  = \$3224  | \$3227 ;
-  assign \$3229  = \$3221  | \$3228 ;
-  assign \$3230  = \$3214  | \$3229 ;
-  assign \$3231  = ra[480] | ra[481];
-  assign \$3232  = ra[482] | ra[483];
-  assign \$3233  = \$3231  | \$3232 ;
-  assign \$3234  = ra[484] | ra[485];
-  assign \$3235  = ra[486] | ra[487];
-  assign \$3236  = \$3234  | \$3235 ;
-  assign \$3237  = \$3233  | \$3236 ;
-  assign \$3238  = ra[488] | ra[489];
-  assign \$3239  = ra[490] | ra[491];
-  assign \$3240  = \$3238  | \$3239 ;
-  assign \$3241  = ra[492] | ra[493];
-  assign \$3242  = ra[494] | ra[495];
-  assign \$3243  = \$3241  | \$3242 ;
-  assign \$3244  = \$3240  | \$3243 ;
-  assign \$3245  = \$3237  | \$3244 ;
-  assign \$3246  = ra[496] | ra[497];
-  assign \$3247  = ra[498] | ra[499];
-  assign \$3248  = \$3246  | \$3247 ;
-  assign \$3249  = ra[500] | ra[501];
-  assign \$3250  = ra[502] | ra[503];
-  assign \$3251  = \$3249  | \$3250 ;
-  assign \$3252  = \$3248  | \$3251 ;
-  assign \$3253  = ra[504] | ra[505];
-  assign \$3254  = ra[506] | ra[507];
-  assign \$3255  = \$3253  | \$3254 ;
-  assign \$3256  = ra[508] | ra[509];
-  assign \$3257  = ra[510] | ra[511];
-  assign \$3258  = \$3256  | \$3257 ;
-  assign \$3259  = \$3255  | \$3258 ;
-  assign \$3260  = \$3252  | \$3259 ;
-  assign \$3261  = \$3245  | \$3260 ;
-  assign \$3262  = \$3230  | \$3261 ;
-  assign \$3263  = \$3199  | \$3262 ;
-  assign \$3264  = \$3136  | \$3263 ;
-  assign \$3265  = \$3009  | \$3264 ;
-  assign \$3266  = ra[256] | ra[257];
-  assign \$3267  = ra[258] | ra[259];
-  assign \$3268  = \$3266  | \$3267 ;
-  assign \$3269  = ra[260] | ra[261];
-  assign \$3270  = ra[262] | ra[263];
-  assign \$3271  = \$3269  | \$3270 ;
-  assign \$3272  = \$3268  | \$3271 ;
-  assign \$3273  = ra[264] | ra[265];
-  assign \$3274  = ra[266] | ra[267];
-  assign \$3275  = \$3273  | \$3274 ;
-  assign \$3276  = ra[268] | ra[269];
-  assign \$3277  = ra[270] | ra[271];
-  assign \$3278  = \$3276  | \$3277 ;
-  assign \$3279  = \$3275  | \$3278 ;
-  assign \$3280  = \$3272  | \$3279 ;
-  assign \$3281  = ra[272] | ra[273];
-  assign \$3282  = ra[274] | ra[275];
-  assign \$3283  = \$3281  | \$3282 ;
-  assign \$3284  = ra[276] | ra[277];
-  assign \$3285  = ra[278] | ra[279];
-  assign \$3286  = \$3284  | \$3285 ;
-  assign \$3287  = \$3283  | \$3286 ;
-  assign \$3288  = ra[280] | ra[281];
-  assign \$3289  = ra[282] | ra[283];
-  assign \$3290  = \$3288  | \$3289 ;
-  assign \$3291  = ra[284] | ra[285];
-  assign \$3292  = ra[286] | ra[287];
-  assign \$3293  = \$3291  | \$3292 ;
-  assign \$3294  = \$3290  | \$3293 ;
-  assign \$3295  = \$3287  | \$3294 ;
-  assign \$3296  = \$3280  | \$3295 ;
-  assign \$3297  = ra[288] | ra[289];
-  assign \$3298  = ra[290] | ra[291];
-  assign \$3299  = \$3297  | \$3298 ;
-  assign \$3300  = ra[292] | ra[293];
-  assign \$3301  = ra[294] | ra[295];
-  assign \$3302  = \$3300  | \$3301 ;
-  assign \$3303  = \$3299  | \$3302 ;
-  assign \$3304  = ra[296] | ra[297];
-  assign \$3305  = ra[298] | ra[299];
-  assign \$3306  = \$3304  | \$3305 ;
-  assign \$3307  = ra[300] | ra[301];
-  assign \$3308  = ra[302] | ra[303];
-  assign \$3309  = \$3307  | \$3308 ;
-  assign \$3310  = \$3306  | \$3309 ;
-  assign \$3311  = \$3303  | \$3310 ;
-  assign \$3312  = ra[304] | ra[305];
-  assign \$3313  = ra[306] | ra[307];
-  assign \$3314  = \$3312  | \$3313 ;
-  assign \$3315  = ra[308] | ra[309];
-  assign \$3316  = ra[310] | ra[311];
-  assign \$3317  = \$3315  | \$3316 ;
-  assign \$3318  = \$3314  | \$3317 ;
-  assign \$3319  = ra[312] | ra[313];
-  assign \$3320  = ra[314] | ra[315];
-  assign \$3321  = \$3319  | \$3320 ;
-  assign \$3322  = ra[316] | ra[317];
-  assign \$3323  = ra[318] | ra[319];
-  assign \$3324  = \$3322  | \$3323 ;
-  assign \$3325  = \$3321  | \$3324 ;
-  assign \$3326  = \$3318  | \$3325 ;
-  assign \$3327  = \$3311  | \$3326 ;
-  assign \$3328  = \$3296  | \$3327 ;
-  assign \$3329  = ra[320] | ra[321];
-  assign \$3330  = ra[322] | ra[323];
-  assign \$3331  = \$3329  | \$3330 ;
-  assign \$3332  = ra[324] | ra[325];
-  assign \$3333  = ra[326] | ra[327];
-  assign \$3334  = \$3332  | \$3333 ;
-  assign \$3335  = \$3331  | \$3334 ;
-  assign \$3336  = ra[328] | ra[329];
-  assign \$3337  = ra[330] | ra[331];
-  assign \$3338  = \$3336  | \$3337 ;
-  assign \$3339  = ra[332] | ra[333];
-  assign \$3340  = ra[334] | ra[335];
-  assign \$3341  = \$3339  | \$3340 ;
-  assign \$3342  = \$3338  | \$3341 ;
-  assign \$3343  = \$3335  | \$3342 ;
-  assign \$3344  = ra[336] | ra[337];
-  assign \$3345  = ra[338] | ra[339];
-  assign \$3346  = \$3344  | \$3345 ;
-  assign \$3347  = ra[340] | ra[341];
-  assign \$3348  = ra[342] | ra[343];
-  assign \$3349  = \$3347  | \$3348 ;
-  assign \$3350  = \$3346  | \$3349 ;
-  assign \$3351  = ra[344] | ra[345];
-  assign \$3352  = ra[346] | ra[347];
-  assign \$3353  = \$3351  | \$3352 ;
-  assign \$3354  = ra[348] | ra[349];
-  assign \$3355  = ra[350] | ra[351];
-  assign \$3356  = \$3354  | \$3355 ;
-  assign \$3357  = \$3353  | \$3356 ;
-  assign \$3358  = \$3350  | \$3357 ;
-  assign \$3359  = \$3343  | \$3358 ;
-  assign \$3360  = ra[352] | ra[353];
-  assign \$3361  = ra[354] | ra[355];
-  assign \$3362  = \$3360  | \$3361 ;
-  assign \$3363  = ra[356] | ra[357];
-  assign \$3364  = ra[358] | ra[359];
-  assign \$3365  = \$3363  | \$3364 ;
-  assign \$3366  = \$3362  | \$3365 ;
-  assign \$3367  = ra[360] | ra[361];
-  assign \$3368  = ra[362] | ra[363];
-  assign \$3369  = \$3367  | \$3368 ;
-  assign \$3370  = ra[364] | ra[365];
-  assign \$3371  = ra[366] | ra[367];
-  assign \$3372  = \$3370  | \$3371 ;
-  assign \$3373  = \$3369  | \$3372 ;
-  assign \$3374  = \$3366  | \$3373 ;
-  assign \$3375  = ra[368] | ra[369];
-  assign \$3376  = ra[370] | ra[371];
-  assign \$3377  = \$3375  | \$3376 ;
-  assign \$3378  = ra[372] | ra[373];
-  assign \$3379  = ra[374] | ra[375];
-  assign \$3380  = \$3378  | \$3379 ;
-  assign \$3381  = \$3377  | \$3380 ;
-  assign \$3382  = ra[376] | ra[377];
-  assign \$3383  = ra[378] | ra[379];
-  assign \$3384  = \$3382  | \$3383 ;
-  assign \$3385  = ra[380] | ra[381];
-  assign \$3386  = ra[382] | ra[383];
-  assign \$3387  = \$3385  | \$3386 ;
-  assign \$3388  = \$3384  | \$3387 ;
-  assign \$3389  = \$3381  | \$3388 ;
-  assign \$3390  = \$3374  | \$3389 ;
-  assign \$3391  = \$3359  | \$3390 ;
-  assign \$3392  = \$3328  | \$3391 ;
-  assign \$3393  = ra[384] | ra[385];
-  assign \$3394  = ra[386] | ra[387];
-  assign \$3395  = \$3393  | \$3394 ;
-  assign \$3396  = ra[388] | ra[389];
-  assign \$3397  = ra[390] | ra[391];
-  assign \$3398  = \$3396  | \$3397 ;
-  assign \$3399  = \$3395  | \$3398 ;
-  assign \$3400  = ra[392] | ra[393];
-  assign \$3401  = ra[394] | ra[395];
-  assign \$3402  = \$3400  | \$3401 ;
-  assign \$3403  = ra[396] | ra[397];
-  assign \$3404  = ra[398] | ra[399];
-  assign \$3405  = \$3403  | \$3404 ;
-  assign \$3406  = \$3402  | \$3405 ;
-  assign \$3407  = \$3399  | \$3406 ;
-  assign \$3408  = ra[400] | ra[401];
-  assign \$3409  = ra[402] | ra[403];
-  assign \$3410  = \$3408  | \$3409 ;
-  assign \$3411  = ra[404] | ra[405];
-  assign \$3412  = ra[406] | ra[407];
-  assign \$3413  = \$3411  | \$3412 ;
-  assign \$3414  = \$3410  | \$3413 ;
-  assign \$3415  = ra[408] | ra[409];
-  assign \$3416  = ra[410] | ra[411];
-  assign \$3417  = \$3415  | \$3416 ;
-  assign \$3418  = ra[412] | ra[413];
-  assign \$3419  = ra[414] | ra[415];
-  assign \$3420  = \$3418  | \$3419 ;
-  assign \$3421  = \$3417  | \$3420 ;
-  assign \$3422  = \$3414  | \$3421 ;
-  assign \$3423  = \$3407  | \$3422 ;
-  assign \$3424  = ra[416] | ra[417];
-  assign \$3425  = ra[418] | ra[419];
-  assign \$3426  = \$3424  | \$3425 ;
-  assign \$3427  = ra[420] | ra[421];
-  assign \$3428  = ra[422] | ra[423];
-  assign \$3429  = \$3427  | \$3428 ;
-  assign \$3430  = \$3426  | \$3429 ;
-  assign \$3431  = ra[424] | ra[425];
-  assign \$3432  = ra[426] | ra[427];
-  assign \$3433  = \$3431  | \$3432 ;
-  assign \$3434  = ra[428] | ra[429];
-  assign \$3435  = ra[430] | ra[431];
-  assign \$3436  = \$3434  | \$3435 ;
-  assign \$3437  = \$3433  | \$3436 ;
-  assign \$3438  = \$3430  | \$3437 ;
-  assign \$3439  = ra[432] | ra[433];
-  assign \$3440  = ra[434] | ra[435];
-  assign \$3441  = \$3439  | \$3440 ;
-  assign \$3442  = ra[436] | ra[437];
-  assign \$3443  = ra[438] | ra[439];
-  assign \$3444  = \$3442  | \$3443 ;
-  assign \$3445  = \$3441  | \$3444 ;
-  assign \$3446  = ra[440] | ra[441];
-  assign \$3447  = ra[442] | ra[443];
-  assign \$3448  = \$3446  | \$3447 ;
-  assign \$3449  = ra[444] | ra[445];
-  assign \$3450  = ra[446] | ra[447];
-  assign \$3451  = \$3449  | \$3450 ;
-  assign \$3452  = \$3448  | \$3451 ;
-  assign \$3453  = \$3445  | \$3452 ;
-  assign \$3454  = \$3438  | \$3453 ;
-  assign \$3455  = \$3423  | \$3454 ;
-  assign \$3456  = ra[448] | ra[449];
-  assign \$3457  = ra[450] | ra[451];
-  assign \$3458  = \$3456  | \$3457 ;
-  assign \$3459  = ra[452] | ra[453];
-  assign \$3460  = ra[454] | ra[455];
-  assign \$3461  = \$3459  | \$3460 ;
-  assign \$3462  = \$3458  | \$3461 ;
-  assign \$3463  = ra[456] | ra[457];
-  assign \$3464  = ra[458] | ra[459];
-  assign \$3465  = \$3463  | \$3464 ;
-  assign \$3466  = ra[460] | ra[461];
-  assign \$3467  = ra[462] | ra[463];
-  assign \$3468  = \$3466  | \$3467 ;
-  assign \$3469  = \$3465  | \$3468 ;
-  assign \$3470  = \$3462  | \$3469 ;
-  assign \$3471  = ra[464] | ra[465];
-  assign \$3472  = ra[466] | ra[467];
-  assign \$3473  = \$3471  | \$3472 ;
-  assign \$3474  = ra[468] | ra[469];
-  assign \$3475  = ra[470] | ra[471];
-  assign \$3476  = \$3474  | \$3475 ;
-  assign \$3477  = \$3473  | \$3476 ;
-  assign \$3478  = ra[472] | ra[473];
-  assign \$3479  = ra[474] | ra[475];
-  assign \$3480  = \$3478  | \$3479 ;
-  assign \$3481  = ra[476] | ra[477];
-  assign \$3482  = ra[478] | ra[479];
-  assign \$3483  = \$3481  | \$3482 ;
-  assign \$3484  = \$3480  | \$3483 ;
-  assign \$3485  = \$3477  | \$3484 ;
-  assign \$3486  = \$3470  | \$3485 ;
-  assign \$3487  = ra[480] | ra[481];
-  assign \$3488  = ra[482] | ra[483];
-  assign \$3489  = \$3487  | \$3488 ;
-  assign \$3490  = ra[484] | ra[485];
-  assign \$3491  = ra[486] | ra[487];
-  assign \$3492  = \$3490  | \$3491 ;
-  assign \$3493  = \$3489  | \$3492 ;
-  assign \$3494  = ra[488] | ra[489];
-  assign \$3495  = ra[490] | ra[491];
-  assign \$3496  = \$3494  | \$3495 ;
-  assign \$3497  = ra[492] | ra[493];
-  assign \$3498  = ra[494] | ra[495];
-  assign \$3499  = \$3497  | \$3498 ;
-  assign \$3500  = \$3496  | \$3499 ;
-  assign \$3501  = \$3493  | \$3500 ;
-  assign \$3502  = ra[496] | ra[497];
-  assign \$3503  = ra[498] | ra[499];
-  assign \$3504  = \$3502  | \$3503 ;
-  assign \$3505  = ra[500] | ra[501];
-  assign \$3506  = ra[502] | ra[503];
-  assign \$3507  = \$3505  | \$3506 ;
-  assign \$3508  = \$3504  | \$3507 ;
-  assign \$3509  = ra[504] | ra[505];
-  assign \$3510  = ra[506] | ra[507];
-  assign \$3511  = \$3509  | \$3510 ;
-  assign \$3512  = ra[508] | ra[509];
-  assign \$3513  = ra[510] | ra[511];
-  assign \$3514  = \$3512  | \$3513 ;
-  assign \$3515  = \$3511  | \$3514 ;
-  assign \$3516  = \$3508  | \$3515 ;
-  assign \$3517  = \$3501  | \$3516 ;
-  assign \$3518  = \$3486  | \$3517 ;
-  assign \$3519  = \$3455  | \$3518 ;
-  assign \$3520  = \$3392  | \$3519 ;
-  assign \$3521  = ra[384] | ra[385];
-  assign \$3522  = ra[386] | ra[387];
-  assign \$3523  = \$3521  | \$3522 ;
-  assign \$3524  = ra[388] | ra[389];
-  assign \$3525  = ra[390] | ra[391];
-  assign \$3526  = \$3524  | \$3525 ;
-  assign \$3527  = \$3523  | \$3526 ;
-  assign \$3528  = ra[392] | ra[393];
-  assign \$3529  = ra[394] | ra[395];
-  assign \$3530  = \$3528  | \$3529 ;
-  assign \$3531  = ra[396] | ra[397];
-  assign \$3532  = ra[398] | ra[399];
-  assign \$3533  = \$3531  | \$3532 ;
-  assign \$3534  = \$3530  | \$3533 ;
-  assign \$3535  = \$3527  | \$3534 ;
-  assign \$3536  = ra[400] | ra[401];
-  assign \$3537  = ra[402] | ra[403];
-  assign \$3538  = \$3536  | \$3537 ;
-  assign \$3539  = ra[404] | ra[405];
-  assign \$3540  = ra[406] | ra[407];
-  assign \$3541  = \$3539  | \$3540 ;
-  assign \$3542  = \$3538  | \$3541 ;
-  assign \$3543  = ra[408] | ra[409];
-  assign \$3544  = ra[410] | ra[411];
-  assign \$3545  = \$3543  | \$3544 ;
-  assign \$3546  = ra[412] | ra[413];
-  assign \$3547  = ra[414] | ra[415];
-  assign \$3548  = \$3546  | \$3547 ;
-  assign \$3549  = \$3545  | \$3548 ;
-  assign \$3550  = \$3542  | \$3549 ;
-  assign \$3551  = \$3535  | \$3550 ;
-  assign \$3552  = ra[416] | ra[417];
-  assign \$3553  = ra[418] | ra[419];
-  assign \$3554  = \$3552  | \$3553 ;
-  assign \$3555  = ra[420] | ra[421];
-  assign \$3556  = ra[422] | ra[423];
-  assign \$3557  = \$3555  | \$3556 ;
-  assign \$3558  = \$3554  | \$3557 ;
-  assign \$3559  = ra[424] | ra[425];
-  assign \$3560  = ra[426] | ra[427];
-  assign \$3561  = \$3559  | \$3560 ;
-  assign \$3562  = ra[428] | ra[429];
-  assign \$3563  = ra[430] | ra[431];
-  assign \$3564  = \$3562  | \$3563 ;
-  assign \$3565  = \$3561  | \$3564 ;
-  assign \$3566  = \$3558  | \$3565 ;
-  assign \$3567  = ra[432] | ra[433];
-  assign \$3568  = ra[434] | ra[435];
-  assign \$3569  = \$3567  | \$3568 ;
-  assign \$3570  = ra[436] | ra[437];
-  assign \$3571  = ra[438] | ra[439];
-  assign \$3572  = \$3570  | \$3571 ;
-  assign \$3573  = \$3569  | \$3572 ;
-  assign \$3574  = ra[440] | ra[441];
-  assign \$3575  = ra[442] | ra[443];
-  assign \$3576  = \$3574  | \$3575 ;
-  assign \$3577  = ra[444] | ra[445];
-  assign \$3578  = ra[446] | ra[447];
-  assign \$3579  = \$3577  | \$3578 ;
-  assign \$3580  = \$3576  | \$3579 ;
-  assign \$3581  = \$3573  | \$3580 ;
-  assign \$3582  = \$3566  | \$3581 ;
-  assign \$3583  = \$3551  | \$3582 ;
-  assign \$3584  = ra[448] | ra[449];
-  assign \$3585  = ra[450] | ra[451];
-  assign \$3586  = \$3584  | \$3585 ;
-  assign \$3587  = ra[452] | ra[453];
-  assign \$3588  = ra[454] | ra[455];
-  assign \$3589  = \$3587  | \$3588 ;
-  assign \$3590  = \$3586  | \$3589 ;
-  assign \$3591  = ra[456] | ra[457];
-  assign \$3592  = ra[458] | ra[459];
-  assign \$3593  = \$3591  | \$3592 ;
-  assign \$3594  = ra[460] | ra[461];
-  assign \$3595  = ra[462] | ra[463];
-  assign \$3596  = \$3594  | \$3595 ;
-  assign \$3597  = \$3593  | \$3596 ;
-  assign \$3598  = \$3590  | \$3597 ;
-  assign \$3599  = ra[464] | ra[465];
-  assign \$3600  = ra[466] | ra[467];
-  assign \$3601  = \$3599  | \$3600 ;
-  assign \$3602  = ra[468] | ra[469];
-  assign \$3603  = ra[470] | ra[471];
-  assign \$3604  = \$3602  | \$3603 ;
-  assign \$3605  = \$3601  | \$3604 ;
-  assign \$3606  = ra[472] | ra[473];
-  assign \$3607  = ra[474] | ra[475];
-  assign \$3608  = \$3606  | \$3607 ;
-  assign \$3609  = ra[476] | ra[477];
-  assign \$3610  = ra[478] | ra[479];
-  assign \$3611  = \$3609  | \$3610 ;
-  assign \$3612  = \$3608  | \$3611 ;
-  assign \$3613  = \$3605  | \$3612 ;
-  assign \$3614  = \$3598  | \$3613 ;
-  assign \$3615  = ra[480] | ra[481];
-  assign \$3616  = ra[482] | ra[483];
-  assign \$3617  = \$3615  | \$3616 ;
-  assign \$3618  = ra[484] | ra[485];
-  assign \$3619  = ra[486] | ra[487];
-  assign \$3620  = \$3618  | \$3619 ;
-  assign \$3621  = \$3617  | \$3620 ;
-  assign \$3622  = ra[488] | ra[489];
-  assign \$3623  = ra[490] | ra[491];
-  assign \$3624  = \$3622  | \$3623 ;
-  assign \$3625  = ra[492] | ra[493];
-  assign \$3626  = ra[494] | ra[495];
-  assign \$3627  = \$3625  | \$3626 ;
-  assign \$3628  = \$3624  | \$3627 ;
-  assign \$3629  = \$3621  | \$3628 ;
-  assign \$3630  = ra[496] | ra[497];
-  assign \$3631  = ra[498] | ra[499];
-  assign \$3632  = \$3630  | \$3631 ;
-  assign \$3633  = ra[500] | ra[501];
-  assign \$3634  = ra[502] | ra[503];
-  assign \$3635  = \$3633  | \$3634 ;
-  assign \$3636  = \$3632  | \$3635 ;
-  assign \$3637  = ra[504] | ra[505];
-  assign \$3638  = ra[506] | ra[507];
-  assign \$3639  = \$3637  | \$3638 ;
-  assign \$3640  = ra[508] | ra[509];
-  assign \$3641  = ra[510] | ra[511];
-  assign \$3642  = \$3640  | \$3641 ;
-  assign \$3643  = \$3639  | \$3642 ;
-  assign \$3644  = \$3636  | \$3643 ;
-  assign \$3645  = \$3629  | \$3644 ;
-  assign \$3646  = \$3614  | \$3645 ;
-  assign \$3647  = \$3583  | \$3646 ;
-  assign \$3648  = ra[448] | ra[449];
-  assign \$3649  = ra[450] | ra[451];
-  assign \$3650  = \$3648  | \$3649 ;
-  assign \$3651  = ra[452] | ra[453];
-  assign \$3652  = ra[454] | ra[455];
-  assign \$3653  = \$3651  | \$3652 ;
-  assign \$3654  = \$3650  | \$3653 ;
-  assign \$3655  = ra[456] | ra[457];
-  assign \$3656  = ra[458] | ra[459];
-  assign \$3657  = \$3655  | \$3656 ;
-  assign \$3658  = ra[460] | ra[461];
-  assign \$3659  = ra[462] | ra[463];
-  assign \$3660  = \$3658  | \$3659 ;
-  assign \$3661  = \$3657  | \$3660 ;
-  assign \$3662  = \$3654  | \$3661 ;
-  assign \$3663  = ra[464] | ra[465];
-  assign \$3664  = ra[466] | ra[467];
-  assign \$3665  = \$3663  | \$3664 ;
-  assign \$3666  = ra[468] | ra[469];
-  assign \$3667  = ra[470] | ra[471];
-  assign \$3668  = \$3666  | \$3667 ;
-  assign \$3669  = \$3665  | \$3668 ;
-  assign \$3670  = ra[472] | ra[473];
-  assign \$3671  = ra[474] | ra[475];
-  assign \$3672  = \$3670  | \$3671 ;
-  assign \$3673  = ra[476] | ra[477];
-  assign \$3674  = ra[478] | ra[479];
-  assign \$3675  = \$3673  | \$3674 ;
-  assign \$3676  = \$3672  | \$3675 ;
-  assign \$3677  = \$3669  | \$3676 ;
-  assign \$3678  = \$3662  | \$3677 ;
-  assign \$3679  = ra[480] | ra[481];
-  assign \$3680  = ra[482] | ra[483];
-  assign \$3681  = \$3679  | \$3680 ;
-  assign \$3682  = ra[484] | ra[485];
-  assign \$3683  = ra[486] | ra[487];
-  assign \$3684  = \$3682  | \$3683 ;
-  assign \$3685  = \$3681  | \$3684 ;
-  assign \$3686  = ra[488] | ra[489];
-  assign \$3687  = ra[490] | ra[491];
-  assign \$3688  = \$3686  | \$3687 ;
-  assign \$3689  = ra[492] | ra[493];
-  assign \$3690  = ra[494] | ra[495];
-  assign \$3691  = \$3689  | \$3690 ;
-  assign \$3692  = \$3688  | \$3691 ;
-  assign \$3693  = \$3685  | \$3692 ;
-  assign \$3694  = ra[496] | ra[497];
-  assign \$3695  = ra[498] | ra[499];
-  assign \$3696  = \$3694  | \$3695 ;
-  assign \$3697  = ra[500] | ra[501];
-  assign \$3698  = ra[502] | ra[503];
-  assign \$3699  = \$3697  | \$3698 ;
-  assign \$3700  = \$3696  | \$3699 ;
-  assign \$3701  = ra[504] | ra[505];
-  assign \$3702  = ra[506] | ra[507];
-  assign \$3703  = \$3701  | \$3702 ;
-  assign \$3704  = ra[508] | ra[509];
-  assign \$3705  = ra[510] | ra[511];
-  assign \$3706  = \$3704  | \$3705 ;
-  assign \$3707  = \$3703  | \$3706 ;
-  assign \$3708  = \$3700  | \$3707 ;
-  assign \$3709  = \$3693  | \$3708 ;
-  assign \$3710  = \$3678  | \$3709 ;
-  assign \$3711  = ra[480] | ra[481];
-  assign \$3712  = ra[482] | ra[483];
-  assign \$3713  = \$3711  | \$3712 ;
-  assign \$3714  = ra[484] | ra[485];
-  assign \$3715  = ra[486] | ra[487];
-  assign \$3716  = \$3714  | \$3715 ;
-  assign \$3717  = \$3713  | \$3716 ;
-  assign \$3718  = ra[488] | ra[489];
-  assign \$3719  = ra[490] | ra[491];
-  assign \$3720  = \$3718  | \$3719 ;
-  assign \$3721  = ra[492] | ra[493];
-  assign \$3722  = ra[494] | ra[495];
-  assign \$3723  = \$3721  | \$3722 ;
-  assign \$3724  = \$3720  | \$3723 ;
-  assign \$3725  = \$3717  | \$3724 ;
-  assign \$3726  = ra[496] | ra[497];
-  assign \$3727  = ra[498] | ra[499];
-  assign \$3728  = \$3726  | \$3727 ;
-  assign \$3729  = ra[500] | ra[501];
-  assign \$3730  = ra[502] | ra[503];
-  assign \$3731  = \$3729  | \$3730 ;
-  assign \$3732  = \$3728  | \$3731 ;
-  assign \$3733  = ra[504] | ra[505];
-  assign \$3734  = ra[506] | ra[507];
-  assign \$3735  = \$3733  | \$3734 ;
-  assign \$3736  = ra[508] | ra[509];
-  assign \$3737  = ra[510] | ra[511];
-  assign \$3738  = \$3736  | \$3737 ;
-  assign \$3739  = \$3735  | \$3738 ;
-  assign \$3740  = \$3732  | \$3739 ;
-  assign \$3741  = \$3725  | \$3740 ;
-  assign \$3742  = ra[496] | ra[497];
-  assign \$3743  = ra[498] | ra[499];
-  assign \$3744  = \$3742  | \$3743 ;
-  assign \$3745  = ra[500] | ra[501];
-  assign \$3746  = ra[502] | ra[503];
-  assign \$3747  = \$3745  | \$3746 ;
-  assign \$3748  = \$3744  | \$3747 ;
-  assign \$3749  = ra[504] | ra[505];
-  assign \$3750  = ra[506] | ra[507];
-  assign \$3751  = \$3749  | \$3750 ;
-  assign \$3752  = ra[508] | ra[509];
-  assign \$3753  = ra[510] | ra[511];
-  assign \$3754  = \$3752  | \$3753 ;
-  assign \$3755  = \$3751  | \$3754 ;
-  assign \$3756  = \$3748  | \$3755 ;
-  assign \$3757  = ra[504] | ra[505];
-  assign \$3758  = ra[506] | ra[507];
-  assign \$3759  = \$3757  | \$3758 ;
-  assign \$3760  = ra[508] | ra[509];
-  assign \$3761  = ra[510] | ra[511];
-  assign \$3762  = \$3760  | \$3761 ;
-  assign \$3763  = \$3759  | \$3762 ;
-  assign \$3764  = ra[508] | ra[509];
-  assign \$3765  = ra[510] | ra[511];
-  assign \$3766  = \$3764  | \$3765 ;
+  assign div2_c0_full = { \$2739 [35:0], \$2740 [257], 1'h1 } + { div2_nd[36:0], 1'h1 };
+  assign div2_c1n_full = { \$2739 [72:36], 1'h0 } + { div2_nd[73:37], 1'h0 };
+  assign div2_c1y_full = { \$2739 [72:36], 1'h1 } + { div2_nd[73:37], 1'h1 };
+  assign div2_c2n_full = { \$2739 [109:73], 1'h0 } + { div2_nd[110:74], 1'h0 };
+  assign div2_c2y_full = { \$2739 [109:73], 1'h1 } + { div2_nd[110:74], 1'h1 };
+  assign div2_c3n_full = { \$2739 [144:110], 1'h0 } + { div2_nd[145:111], 1'h0 };
+  assign div2_c3y_full = { \$2739 [144:110], 1'h1 } + { div2_nd[145:111], 1'h1 };
+  assign \$2741  = div2_c0_full[38] & div2_c1y_full[38];
+  assign div2_p0_1a = div2_c1n_full[38] | \$2741 ;
+  assign \$2742  = div2_c2n_full[38] & div2_c3y_full[36];
+  assign div2_p0_3a = div2_c3n_full[36] | \$2742 ;
+  assign \$2743  = div2_c2y_full[38] & div2_c3y_full[36];
+  assign div2_p0_3b = div2_c3n_full[36] | \$2743 ;
+  assign \$2744  = div2_p0_1a & div2_c2y_full[38];
+  assign div2_p1_2a = div2_c2n_full[38] | \$2744 ;
+  assign \$2745  = div2_p0_1a & div2_p0_3b;
+  assign div2_p1_3a = div2_p0_3a | \$2745 ;
+  assign \$2746  = ~ { div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38] };
+  assign \$2747  = div2_c1n_full[37:1] & \$2746 ;
+  assign \$2748  = div2_c1y_full[37:1] & { div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38] };
+  assign div2_s1 = \$2747  | \$2748 ;
+  assign \$2749  = ~ { div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a };
+  assign \$2750  = div2_c2n_full[37:1] & \$2749 ;
+  assign \$2751  = div2_c2y_full[37:1] & { div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a };
+  assign div2_s2 = \$2750  | \$2751 ;
+  assign \$2752  = ~ { div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a };
+  assign \$2753  = div2_c3n_full[35:1] & \$2752 ;
+  assign \$2754  = div2_c3y_full[35:1] & { div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a };
+  assign div2_s3 = \$2753  | \$2754 ;
+  assign \$2755  = div2_p1_3a ? { div2_s3, div2_s2, div2_s1, div2_c0_full[37:1] } : { \$2739 [144:0], \$2740 [257] };
+  assign \$2757  = ra[0] | ra[1];
+  assign \$2758  = ra[2] | ra[3];
+  assign \$2759  = \$2757  | \$2758 ;
+  assign \$2760  = ra[4] | ra[5];
+  assign \$2761  = ra[6] | ra[7];
+  assign \$2762  = \$2760  | \$2761 ;
+  assign \$2763  = \$2759  | \$2762 ;
+  assign \$2764  = ra[8] | ra[9];
+  assign \$2765  = ra[10] | ra[11];
+  assign \$2766  = \$2764  | \$2765 ;
+  assign \$2767  = ra[12] | ra[13];
+  assign \$2768  = ra[14] | ra[15];
+  assign \$2769  = \$2767  | \$2768 ;
+  assign \$2770  = \$2766  | \$2769 ;
+  assign \$2771  = \$2763  | \$2770 ;
+  assign \$2772  = ra[16] | ra[17];
+  assign \$2773  = ra[18] | ra[19];
+  assign \$2774  = \$2772  | \$2773 ;
+  assign \$2775  = ra[20] | ra[21];
+  assign \$2776  = ra[22] | ra[23];
+  assign \$2777  = \$2775  | \$2776 ;
+  assign \$2778  = \$2774  | \$2777 ;
+  assign \$2779  = ra[24] | ra[25];
+  assign \$2780  = ra[26] | ra[27];
+  assign \$2781  = \$2779  | \$2780 ;
+  assign \$2782  = ra[28] | ra[29];
+  assign \$2783  = ra[30] | ra[31];
+  assign \$2784  = \$2782  | \$2783 ;
+  assign \$2785  = \$2781  | \$2784 ;
+  assign \$2786  = \$2778  | \$2785 ;
+  assign \$2787  = \$2771  | \$2786 ;
+  assign \$2788  = ra[32] | ra[33];
+  assign \$2789  = ra[34] | ra[35];
+  assign \$2790  = \$2788  | \$2789 ;
+  assign \$2791  = ra[36] | ra[37];
+  assign \$2792  = ra[38] | ra[39];
+  assign \$2793  = \$2791  | \$2792 ;
+  assign \$2794  = \$2790  | \$2793 ;
+  assign \$2795  = ra[40] | ra[41];
+  assign \$2796  = ra[42] | ra[43];
+  assign \$2797  = \$2795  | \$2796 ;
+  assign \$2798  = ra[44] | ra[45];
+  assign \$2799  = ra[46] | ra[47];
+  assign \$2800  = \$2798  | \$2799 ;
+  assign \$2801  = \$2797  | \$2800 ;
+  assign \$2802  = \$2794  | \$2801 ;
+  assign \$2803  = ra[48] | ra[49];
+  assign \$2804  = ra[50] | ra[51];
+  assign \$2805  = \$2803  | \$2804 ;
+  assign \$2806  = ra[52] | ra[53];
+  assign \$2807  = ra[54] | ra[55];
+  assign \$2808  = \$2806  | \$2807 ;
+  assign \$2809  = \$2805  | \$2808 ;
+  assign \$2810  = ra[56] | ra[57];
+  assign \$2811  = ra[58] | ra[59];
+  assign \$2812  = \$2810  | \$2811 ;
+  assign \$2813  = ra[60] | ra[61];
+  assign \$2814  = ra[62] | ra[63];
+  assign \$2815  = \$2813  | \$2814 ;
+  assign \$2816  = \$2812  | \$2815 ;
+  assign \$2817  = \$2809  | \$2816 ;
+  assign \$2818  = \$2802  | \$2817 ;
+  assign \$2819  = \$2787  | \$2818 ;
+  assign \$2820  = ra[64] | ra[65];
+  assign \$2821  = ra[66] | ra[67];
+  assign \$2822  = \$2820  | \$2821 ;
+  assign \$2823  = ra[68] | ra[69];
+  assign \$2824  = ra[70] | ra[71];
+  assign \$2825  = \$2823  | \$2824 ;
+  assign \$2826  = \$2822  | \$2825 ;
+  assign \$2827  = ra[72] | ra[73];
+  assign \$2828  = ra[74] | ra[75];
+  assign \$2829  = \$2827  | \$2828 ;
+  assign \$2830  = ra[76] | ra[77];
+  assign \$2831  = ra[78] | ra[79];
+  assign \$2832  = \$2830  | \$2831 ;
+  assign \$2833  = \$2829  | \$2832 ;
+  assign \$2834  = \$2826  | \$2833 ;
+  assign \$2835  = ra[80] | ra[81];
+  assign \$2836  = ra[82] | ra[83];
+  assign \$2837  = \$2835  | \$2836 ;
+  assign \$2838  = ra[84] | ra[85];
+  assign \$2839  = ra[86] | ra[87];
+  assign \$2840  = \$2838  | \$2839 ;
+  assign \$2841  = \$2837  | \$2840 ;
+  assign \$2842  = ra[88] | ra[89];
+  assign \$2843  = ra[90] | ra[91];
+  assign \$2844  = \$2842  | \$2843 ;
+  assign \$2845  = ra[92] | ra[93];
+  assign \$2846  = ra[94] | ra[95];
+  assign \$2847  = \$2845  | \$2846 ;
+  assign \$2848  = \$2844  | \$2847 ;
+  assign \$2849  = \$2841  | \$2848 ;
+  assign \$2850  = \$2834  | \$2849 ;
+  assign \$2851  = ra[96] | ra[97];
+  assign \$2852  = ra[98] | ra[99];
+  assign \$2853  = \$2851  | \$2852 ;
+  assign \$2854  = ra[100] | ra[101];
+  assign \$2855  = ra[102] | ra[103];
+  assign \$2856  = \$2854  | \$2855 ;
+  assign \$2857  = \$2853  | \$2856 ;
+  assign \$2858  = ra[104] | ra[105];
+  assign \$2859  = ra[106] | ra[107];
+  assign \$2860  = \$2858  | \$2859 ;
+  assign \$2861  = ra[108] | ra[109];
+  assign \$2862  = ra[110] | ra[111];
+  assign \$2863  = \$2861  | \$2862 ;
+  assign \$2864  = \$2860  | \$2863 ;
+  assign \$2865  = \$2857  | \$2864 ;
+  assign \$2866  = ra[112] | ra[113];
+  assign \$2867  = ra[114] | ra[115];
+  assign \$2868  = \$2866  | \$2867 ;
+  assign \$2869  = ra[116] | ra[117];
+  assign \$2870  = ra[118] | ra[119];
+  assign \$2871  = \$2869  | \$2870 ;
+  assign \$2872  = \$2868  | \$2871 ;
+  assign \$2873  = ra[120] | ra[121];
+  assign \$2874  = ra[122] | ra[123];
+  assign \$2875  = \$2873  | \$2874 ;
+  assign \$2876  = ra[124] | ra[125];
+  assign \$2877  = ra[126] | ra[127];
+  assign \$2878  = \$2876  | \$2877 ;
+  assign \$2879  = \$2875  | \$2878 ;
+  assign \$2880  = \$2872  | \$2879 ;
+  assign \$2881  = \$2865  | \$2880 ;
+  assign \$2882  = \$2850  | \$2881 ;
+  assign \$2883  = \$2819  | \$2882 ;
+  assign \$2884  = ra[128] | ra[129];
+  assign \$2885  = ra[130] | ra[131];
+  assign \$2886  = \$2884  | \$2885 ;
+  assign \$2887  = ra[132] | ra[133];
+  assign \$2888  = ra[134] | ra[135];
+  assign \$2889  = \$2887  | \$2888 ;
+  assign \$2890  = \$2886  | \$2889 ;
+  assign \$2891  = ra[136] | ra[137];
+  assign \$2892  = ra[138] | ra[139];
+  assign \$2893  = \$2891  | \$2892 ;
+  assign \$2894  = ra[140] | ra[141];
+  assign \$2895  = ra[142] | ra[143];
+  assign \$2896  = \$2894  | \$2895 ;
+  assign \$2897  = \$2893  | \$2896 ;
+  assign \$2898  = \$2890  | \$2897 ;
+  assign \$2899  = ra[144] | ra[145];
+  assign \$2900  = ra[146] | ra[147];
+  assign \$2901  = \$2899  | \$2900 ;
+  assign \$2902  = ra[148] | ra[149];
+  assign \$2903  = ra[150] | ra[151];
+  assign \$2904  = \$2902  | \$2903 ;
+  assign \$2905  = \$2901  | \$2904 ;
+  assign \$2906  = ra[152] | ra[153];
+  assign \$2907  = ra[154] | ra[155];
+  assign \$2908  = \$2906  | \$2907 ;
+  assign \$2909  = ra[156] | ra[157];
+  assign \$2910  = ra[158] | ra[159];
+  assign \$2911  = \$2909  | \$2910 ;
+  assign \$2912  = \$2908  | \$2911 ;
+  assign \$2913  = \$2905  | \$2912 ;
+  assign \$2914  = \$2898  | \$2913 ;
+  assign \$2915  = ra[160] | ra[161];
+  assign \$2916  = ra[162] | ra[163];
+  assign \$2917  = \$2915  | \$2916 ;
+  assign \$2918  = ra[164] | ra[165];
+  assign \$2919  = ra[166] | ra[167];
+  assign \$2920  = \$2918  | \$2919 ;
+  assign \$2921  = \$2917  | \$2920 ;
+  assign \$2922  = ra[168] | ra[169];
+  assign \$2923  = ra[170] | ra[171];
+  assign \$2924  = \$2922  | \$2923 ;
+  assign \$2925  = ra[172] | ra[173];
+  assign \$2926  = ra[174] | ra[175];
+  assign \$2927  = \$2925  | \$2926 ;
+  assign \$2928  = \$2924  | \$2927 ;
+  assign \$2929  = \$2921  | \$2928 ;
+  assign \$2930  = ra[176] | ra[177];
+  assign \$2931  = ra[178] | ra[179];
+  assign \$2932  = \$2930  | \$2931 ;
+  assign \$2933  = ra[180] | ra[181];
+  assign \$2934  = ra[182] | ra[183];
+  assign \$2935  = \$2933  | \$2934 ;
+  assign \$2936  = \$2932  | \$2935 ;
+  assign \$2937  = ra[184] | ra[185];
+  assign \$2938  = ra[186] | ra[187];
+  assign \$2939  = \$2937  | \$2938 ;
+  assign \$2940  = ra[188] | ra[189];
+  assign \$2941  = ra[190] | ra[191];
+  assign \$2942  = \$2940  | \$2941 ;
+  assign \$2943  = \$2939  | \$2942 ;
+  assign \$2944  = \$2936  | \$2943 ;
+  assign \$2945  = \$2929  | \$2944 ;
+  assign \$2946  = \$2914  | \$2945 ;
+  assign \$2947  = ra[192] | ra[193];
+  assign \$2948  = ra[194] | ra[195];
+  assign \$2949  = \$2947  | \$2948 ;
+  assign \$2950  = ra[196] | ra[197];
+  assign \$2951  = ra[198] | ra[199];
+  assign \$2952  = \$2950  | \$2951 ;
+  assign \$2953  = \$2949  | \$2952 ;
+  assign \$2954  = ra[200] | ra[201];
+  assign \$2955  = ra[202] | ra[203];
+  assign \$2956  = \$2954  | \$2955 ;
+  assign \$2957  = ra[204] | ra[205];
+  assign \$2958  = ra[206] | ra[207];
+  assign \$2959  = \$2957  | \$2958 ;
+  assign \$2960  = \$2956  | \$2959 ;
+  assign \$2961  = \$2953  | \$2960 ;
+  assign \$2962  = ra[208] | ra[209];
+  assign \$2963  = ra[210] | ra[211];
+  assign \$2964  = \$2962  | \$2963 ;
+  assign \$2965  = ra[212] | ra[213];
+  assign \$2966  = ra[214] | ra[215];
+  assign \$2967  = \$2965  | \$2966 ;
+  assign \$2968  = \$2964  | \$2967 ;
+  assign \$2969  = ra[216] | ra[217];
+  assign \$2970  = ra[218] | ra[219];
+  assign \$2971  = \$2969  | \$2970 ;
+  assign \$2972  = ra[220] | ra[221];
+  assign \$2973  = ra[222] | ra[223];
+  assign \$2974  = \$2972  | \$2973 ;
+  assign \$2975  = \$2971  | \$2974 ;
+  assign \$2976  = \$2968  | \$2975 ;
+  assign \$2977  = \$2961  | \$2976 ;
+  assign \$2978  = ra[224] | ra[225];
+  assign \$2979  = ra[226] | ra[227];
+  assign \$2980  = \$2978  | \$2979 ;
+  assign \$2981  = ra[228] | ra[229];
+  assign \$2982  = ra[230] | ra[231];
+  assign \$2983  = \$2981  | \$2982 ;
+  assign \$2984  = \$2980  | \$2983 ;
+  assign \$2985  = ra[232] | ra[233];
+  assign \$2986  = ra[234] | ra[235];
+  assign \$2987  = \$2985  | \$2986 ;
+  assign \$2988  = ra[236] | ra[237];
+  assign \$2989  = ra[238] | ra[239];
+  assign \$2990  = \$2988  | \$2989 ;
+  assign \$2991  = \$2987  | \$2990 ;
+  assign \$2992  = \$2984  | \$2991 ;
+  assign \$2993  = ra[240] | ra[241];
+  assign \$2994  = ra[242] | ra[243];
+  assign \$2995  = \$2993  | \$2994 ;
+  assign \$2996  = ra[244] | ra[245];
+  assign \$2997  = ra[246] | ra[247];
+  assign \$2998  = \$2996  | \$2997 ;
+  assign \$2999  = \$2995  | \$2998 ;
+  assign \$3000  = ra[248] | ra[249];
+  assign \$3001  = ra[250] | ra[251];
+  assign \$3002  = \$3000  | \$3001 ;
+  assign \$3003  = ra[252] | ra[253];
+  assign \$3004  = ra[254] | ra[255];
+  assign \$3005  = \$3003  | \$3004 ;
+  assign \$3006  = \$3002  | \$3005 ;
+  assign \$3007  = \$2999  | \$3006 ;
+  assign \$3008  = \$2992  | \$3007 ;
+  assign \$3009  = \$2977  | \$3008 ;
+  assign \$3010  = \$2946  | \$3009 ;
+  assign \$3011  = \$2883  | \$3010 ;
+  assign \$3012  = ra[256] | ra[257];
+  assign \$3013  = ra[258] | ra[259];
+  assign \$3014  = \$3012  | \$3013 ;
+  assign \$3015  = ra[260] | ra[261];
+  assign \$3016  = ra[262] | ra[263];
+  assign \$3017  = \$3015  | \$3016 ;
+  assign \$3018  = \$3014  | \$3017 ;
+  assign \$3019  = ra[264] | ra[265];
+  assign \$3020  = ra[266] | ra[267];
+  assign \$3021  = \$3019  | \$3020 ;
+  assign \$3022  = ra[268] | ra[269];
+  assign \$3023  = ra[270] | ra[271];
+  assign \$3024  = \$3022  | \$3023 ;
+  assign \$3025  = \$3021  | \$3024 ;
+  assign \$3026  = \$3018  | \$3025 ;
+  assign \$3027  = ra[272] | ra[273];
+  assign \$3028  = ra[274] | ra[275];
+  assign \$3029  = \$3027  | \$3028 ;
+  assign \$3030  = ra[276] | ra[277];
+  assign \$3031  = ra[278] | ra[279];
+  assign \$3032  = \$3030  | \$3031 ;
+  assign \$3033  = \$3029  | \$3032 ;
+  assign \$3034  = ra[280] | ra[281];
+  assign \$3035  = ra[282] | ra[283];
+  assign \$3036  = \$3034  | \$3035 ;
+  assign \$3037  = ra[284] | ra[285];
+  assign \$3038  = ra[286] | ra[287];
+  assign \$3039  = \$3037  | \$3038 ;
+  assign \$3040  = \$3036  | \$3039 ;
+  assign \$3041  = \$3033  | \$3040 ;
+  assign \$3042  = \$3026  | \$3041 ;
+  assign \$3043  = ra[288] | ra[289];
+  assign \$3044  = ra[290] | ra[291];
+  assign \$3045  = \$3043  | \$3044 ;
+  assign \$3046  = ra[292] | ra[293];
+  assign \$3047  = ra[294] | ra[295];
+  assign \$3048  = \$3046  | \$3047 ;
+  assign \$3049  = \$3045  | \$3048 ;
+  assign \$3050  = ra[296] | ra[297];
+  assign \$3051  = ra[298] | ra[299];
+  assign \$3052  = \$3050  | \$3051 ;
+  assign \$3053  = ra[300] | ra[301];
+  assign \$3054  = ra[302] | ra[303];
+  assign \$3055  = \$3053  | \$3054 ;
+  assign \$3056  = \$3052  | \$3055 ;
+  assign \$3057  = \$3049  | \$3056 ;
+  assign \$3058  = ra[304] | ra[305];
+  assign \$3059  = ra[306] | ra[307];
+  assign \$3060  = \$3058  | \$3059 ;
+  assign \$3061  = ra[308] | ra[309];
+  assign \$3062  = ra[310] | ra[311];
+  assign \$3063  = \$3061  | \$3062 ;
+  assign \$3064  = \$3060  | \$3063 ;
+  assign \$3065  = ra[312] | ra[313];
+  assign \$3066  = ra[314] | ra[315];
+  assign \$3067  = \$3065  | \$3066 ;
+  assign \$3068  = ra[316] | ra[317];
+  assign \$3069  = ra[318] | ra[319];
+  assign \$3070  = \$3068  | \$3069 ;
+  assign \$3071  = \$3067  | \$3070 ;
+  assign \$3072  = \$3064  | \$3071 ;
+  assign \$3073  = \$3057  | \$3072 ;
+  assign \$3074  = \$3042  | \$3073 ;
+  assign \$3075  = ra[320] | ra[321];
+  assign \$3076  = ra[322] | ra[323];
+  assign \$3077  = \$3075  | \$3076 ;
+  assign \$3078  = ra[324] | ra[325];
+  assign \$3079  = ra[326] | ra[327];
+  assign \$3080  = \$3078  | \$3079 ;
+  assign \$3081  = \$3077  | \$3080 ;
+  assign \$3082  = ra[328] | ra[329];
+  assign \$3083  = ra[330] | ra[331];
+  assign \$3084  = \$3082  | \$3083 ;
+  assign \$3085  = ra[332] | ra[333];
+  assign \$3086  = ra[334] | ra[335];
+  assign \$3087  = \$3085  | \$3086 ;
+  assign \$3088  = \$3084  | \$3087 ;
+  assign \$3089  = \$3081  | \$3088 ;
+  assign \$3090  = ra[336] | ra[337];
+  assign \$3091  = ra[338] | ra[339];
+  assign \$3092  = \$3090  | \$3091 ;
+  assign \$3093  = ra[340] | ra[341];
+  assign \$3094  = ra[342] | ra[343];
+  assign \$3095  = \$3093  | \$3094 ;
+  assign \$3096  = \$3092  | \$3095 ;
+  assign \$3097  = ra[344] | ra[345];
+  assign \$3098  = ra[346] | ra[347];
+  assign \$3099  = \$3097  | \$3098 ;
+  assign \$3100  = ra[348] | ra[349];
+  assign \$3101  = ra[350] | ra[351];
+  assign \$3102  = \$3100  | \$3101 ;
+  assign \$3103  = \$3099  | \$3102 ;
+  assign \$3104  = \$3096  | \$3103 ;
+  assign \$3105  = \$3089  | \$3104 ;
+  assign \$3106  = ra[352] | ra[353];
+  assign \$3107  = ra[354] | ra[355];
+  assign \$3108  = \$3106  | \$3107 ;
+  assign \$3109  = ra[356] | ra[357];
+  assign \$3110  = ra[358] | ra[359];
+  assign \$3111  = \$3109  | \$3110 ;
+  assign \$3112  = \$3108  | \$3111 ;
+  assign \$3113  = ra[360] | ra[361];
+  assign \$3114  = ra[362] | ra[363];
+  assign \$3115  = \$3113  | \$3114 ;
+  assign \$3116  = ra[364] | ra[365];
+  assign \$3117  = ra[366] | ra[367];
+  assign \$3118  = \$3116  | \$3117 ;
+  assign \$3119  = \$3115  | \$3118 ;
+  assign \$3120  = \$3112  | \$3119 ;
+  assign \$3121  = ra[368] | ra[369];
+  assign \$3122  = ra[370] | ra[371];
+  assign \$3123  = \$3121  | \$3122 ;
+  assign \$3124  = ra[372] | ra[373];
+  assign \$3125  = ra[374] | ra[375];
+  assign \$3126  = \$3124  | \$3125 ;
+  assign \$3127  = \$3123  | \$3126 ;
+  assign \$3128  = ra[376] | ra[377];
+  assign \$3129  = ra[378] | ra[379];
+  assign \$3130  = \$3128  | \$3129 ;
+  assign \$3131  = ra[380] | ra[381];
+  assign \$3132  = ra[382] | ra[383];
+  assign \$3133  = \$3131  | \$3132 ;
+  assign \$3134  = \$3130  | \$3133 ;
+  assign \$3135  = \$3127  | \$3134 ;
+  assign \$3136  = \$3120  | \$3135 ;
+  assign \$3137  = \$3105  | \$3136 ;
+  assign \$3138  = \$3074  | \$3137 ;
+  assign \$3139  = ra[384] | ra[385];
+  assign \$3140  = ra[386] | ra[387];
+  assign \$3141  = \$3139  | \$3140 ;
+  assign \$3142  = ra[388] | ra[389];
+  assign \$3143  = ra[390] | ra[391];
+  assign \$3144  = \$3142  | \$3143 ;
+  assign \$3145  = \$3141  | \$3144 ;
+  assign \$3146  = ra[392] | ra[393];
+  assign \$3147  = ra[394] | ra[395];
+  assign \$3148  = \$3146  | \$3147 ;
+  assign \$3149  = ra[396] | ra[397];
+  assign \$3150  = ra[398] | ra[399];
+  assign \$3151  = \$3149  | \$3150 ;
+  assign \$3152  = \$3148  | \$3151 ;
+  assign \$3153  = \$3145  | \$3152 ;
+  assign \$3154  = ra[400] | ra[401];
+  assign \$3155  = ra[402] | ra[403];
+  assign \$3156  = \$3154  | \$3155 ;
+  assign \$3157  = ra[404] | ra[405];
+  assign \$3158  = ra[406] | ra[407];
+  assign \$3159  = \$3157  | \$3158 ;
+  assign \$3160  = \$3156  | \$3159 ;
+  assign \$3161  = ra[408] | ra[409];
+  assign \$3162  = ra[410] | ra[411];
+  assign \$3163  = \$3161  | \$3162 ;
+  assign \$3164  = ra[412] | ra[413];
+  assign \$3165  = ra[414] | ra[415];
+  assign \$3166  = \$3164  | \$3165 ;
+  assign \$3167  = \$3163  | \$3166 ;
+  assign \$3168  = \$3160  | \$3167 ;
+  assign \$3169  = \$3153  | \$3168 ;
+  assign \$3170  = ra[416] | ra[417];
+  assign \$3171  = ra[418] | ra[419];
+  assign \$3172  = \$3170  | \$3171 ;
+  assign \$3173  = ra[420] | ra[421];
+  assign \$3174  = ra[422] | ra[423];
+  assign \$3175  = \$3173  | \$3174 ;
+  assign \$3176  = \$3172  | \$3175 ;
+  assign \$3177  = ra[424] | ra[425];
+  assign \$3178  = ra[426] | ra[427];
+  assign \$3179  = \$3177  | \$3178 ;
+  assign \$3180  = ra[428] | ra[429];
+  assign \$3181  = ra[430] | ra[431];
+  assign \$3182  = \$3180  | \$3181 ;
+  assign \$3183  = \$3179  | \$3182 ;
+  assign \$3184  = \$3176  | \$3183 ;
+  assign \$3185  = ra[432] | ra[433];
+  assign \$3186  = ra[434] | ra[435];
+  assign \$3187  = \$3185  | \$3186 ;
+  assign \$3188  = ra[436] | ra[437];
+  assign \$3189  = ra[438] | ra[439];
+  assign \$3190  = \$3188  | \$3189 ;
+  assign \$3191  = \$3187  | \$3190 ;
+  assign \$3192  = ra[440] | ra[441];
+  assign \$3193  = ra[442] | ra[443];
+  assign \$3194  = \$3192  | \$3193 ;
+  assign \$3195  = ra[444] | ra[445];
+  assign \$3196  = ra[446] | ra[447];
+  assign \$3197  = \$3195  | \$3196 ;
+  assign \$3198  = \$3194  | \$3197 ;
+  assign \$3199  = \$3191  | \$3198 ;
+  assign \$3200  = \$3184  | \$3199 ;
+  assign \$3201  = \$3169  | \$3200 ;
+  assign \$3202  = ra[448] | ra[449];
+  assign \$3203  = ra[450] | ra[451];
+  assign \$3204  = \$3202  | \$3203 ;
+  assign \$3205  = ra[452] | ra[453];
+  assign \$3206  = ra[454] | ra[455];
+  assign \$3207  = \$3205  | \$3206 ;
+  assign \$3208  = \$3204  | \$3207 ;
+  assign \$3209  = ra[456] | ra[457];
+  assign \$3210  = ra[458] | ra[459];
+  assign \$3211  = \$3209  | \$3210 ;
+  assign \$3212  = ra[460] | ra[461];
+  assign \$3213  = ra[462] | ra[463];
+  assign \$3214  = \$3212  | \$3213 ;
+  assign \$3215  = \$3211  | \$3214 ;
+  assign \$3216  = \$3208  | \$3215 ;
+  assign \$3217  = ra[464] | ra[465];
+  assign \$3218  = ra[466] | ra[467];
+  assign \$3219  = \$3217  | \$3218 ;
+  assign \$3220  = ra[468] | ra[469];
+  assign \$3221  = ra[470] | ra[471];
+  assign \$3222  = \$3220  | \$3221 ;
+  assign \$3223  = \$3219  | \$3222 ;
+  assign \$3224  = ra[472] | ra[473];
+  assign \$3225  = ra[474] | ra[475];
+  assign \$3226  = \$3224  | \$3225 ;
+  assign \$3227  = ra[476] | ra[477];
+  assign \$3228  = ra[478] | ra[479];
+  assign \$3229  = \$3227  | \$3228 ;
+  assign \$3230  = \$3226  | \$3229 ;
+  assign \$3231  = \$3223  | \$3230 ;
+  assign \$3232  = \$3216  | \$3231 ;
+  assign \$3233  = ra[480] | ra[481];
+  assign \$3234  = ra[482] | ra[483];
+  assign \$3235  = \$3233  | \$3234 ;
+  assign \$3236  = ra[484] | ra[485];
+  assign \$3237  = ra[486] | ra[487];
+  assign \$3238  = \$3236  | \$3237 ;
+  assign \$3239  = \$3235  | \$3238 ;
+  assign \$3240  = ra[488] | ra[489];
+  assign \$3241  = ra[490] | ra[491];
+  assign \$3242  = \$3240  | \$3241 ;
+  assign \$3243  = ra[492] | ra[493];
+  assign \$3244  = ra[494] | ra[495];
+  assign \$3245  = \$3243  | \$3244 ;
+  assign \$3246  = \$3242  | \$3245 ;
+  assign \$3247  = \$3239  | \$3246 ;
+  assign \$3248  = ra[496] | ra[497];
+  assign \$3249  = ra[498] | ra[499];
+  assign \$3250  = \$3248  | \$3249 ;
+  assign \$3251  = ra[500] | ra[501];
+  assign \$3252  = ra[502] | ra[503];
+  assign \$3253  = \$3251  | \$3252 ;
+  assign \$3254  = \$3250  | \$3253 ;
+  assign \$3255  = ra[504] | ra[505];
+  assign \$3256  = ra[506] | ra[507];
+  assign \$3257  = \$3255  | \$3256 ;
+  assign \$3258  = ra[508] | ra[509];
+  assign \$3259  = ra[510] | ra[511];
+  assign \$3260  = \$3258  | \$3259 ;
+  assign \$3261  = \$3257  | \$3260 ;
+  assign \$3262  = \$3254  | \$3261 ;
+  assign \$3263  = \$3247  | \$3262 ;
+  assign \$3264  = \$3232  | \$3263 ;
+  assign \$3265  = \$3201  | \$3264 ;
+  assign \$3266  = \$3138  | \$3265 ;
+  assign \$3267  = \$3011  | \$3266 ;
+  assign \$3268  = ra[256] | ra[257];
+  assign \$3269  = ra[258] | ra[259];
+  assign \$3270  = \$3268  | \$3269 ;
+  assign \$3271  = ra[260] | ra[261];
+  assign \$3272  = ra[262] | ra[263];
+  assign \$3273  = \$3271  | \$3272 ;
+  assign \$3274  = \$3270  | \$3273 ;
+  assign \$3275  = ra[264] | ra[265];
+  assign \$3276  = ra[266] | ra[267];
+  assign \$3277  = \$3275  | \$3276 ;
+  assign \$3278  = ra[268] | ra[269];
+  assign \$3279  = ra[270] | ra[271];
+  assign \$3280  = \$3278  | \$3279 ;
+  assign \$3281  = \$3277  | \$3280 ;
+  assign \$3282  = \$3274  | \$3281 ;
+  assign \$3283  = ra[272] | ra[273];
+  assign \$3284  = ra[274] | ra[275];
+  assign \$3285  = \$3283  | \$3284 ;
+  assign \$3286  = ra[276] | ra[277];
+  assign \$3287  = ra[278] | ra[279];
+  assign \$3288  = \$3286  | \$3287 ;
+  assign \$3289  = \$3285  | \$3288 ;
+  assign \$3290  = ra[280] | ra[281];
+  assign \$3291  = ra[282] | ra[283];
+  assign \$3292  = \$3290  | \$3291 ;
+  assign \$3293  = ra[284] | ra[285];
+  assign \$3294  = ra[286] | ra[287];
+  assign \$3295  = \$3293  | \$3294 ;
+  assign \$3296  = \$3292  | \$3295 ;
+  assign \$3297  = \$3289  | \$3296 ;
+  assign \$3298  = \$3282  | \$3297 ;
+  assign \$3299  = ra[288] | ra[289];
+  assign \$3300  = ra[290] | ra[291];
+  assign \$3301  = \$3299  | \$3300 ;
+  assign \$3302  = ra[292] | ra[293];
+  assign \$3303  = ra[294] | ra[295];
+  assign \$3304  = \$3302  | \$3303 ;
+  assign \$3305  = \$3301  | \$3304 ;
+  assign \$3306  = ra[296] | ra[297];
+  assign \$3307  = ra[298] | ra[299];
+  assign \$3308  = \$3306  | \$3307 ;
+  assign \$3309  = ra[300] | ra[301];
+  assign \$3310  = ra[302] | ra[303];
+  assign \$3311  = \$3309  | \$3310 ;
+  assign \$3312  = \$3308  | \$3311 ;
+  assign \$3313  = \$3305  | \$3312 ;
+  assign \$3314  = ra[304] | ra[305];
+  assign \$3315  = ra[306] | ra[307];
+  assign \$3316  = \$3314  | \$3315 ;
+  assign \$3317  = ra[308] | ra[309];
+  assign \$3318  = ra[310] | ra[311];
+  assign \$3319  = \$3317  | \$3318 ;
+  assign \$3320  = \$3316  | \$3319 ;
+  assign \$3321  = ra[312] | ra[313];
+  assign \$3322  = ra[314] | ra[315];
+  assign \$3323  = \$3321  | \$3322 ;
+  assign \$3324  = ra[316] | ra[317];
+  assign \$3325  = ra[318] | ra[319];
+  assign \$3326  = \$3324  | \$3325 ;
+  assign \$3327  = \$3323  | \$3326 ;
+  assign \$3328  = \$3320  | \$3327 ;
+  assign \$3329  = \$3313  | \$3328 ;
+  assign \$3330  = \$3298  | \$3329 ;
+  assign \$3331  = ra[320] | ra[321];
+  assign \$3332  = ra[322] | ra[323];
+  assign \$3333  = \$3331  | \$3332 ;
+  assign \$3334  = ra[324] | ra[325];
+  assign \$3335  = ra[326] | ra[327];
+  assign \$3336  = \$3334  | \$3335 ;
+  assign \$3337  = \$3333  | \$3336 ;
+  assign \$3338  = ra[328] | ra[329];
+  assign \$3339  = ra[330] | ra[331];
+  assign \$3340  = \$3338  | \$3339 ;
+  assign \$3341  = ra[332] | ra[333];
+  assign \$3342  = ra[334] | ra[335];
+  assign \$3343  = \$3341  | \$3342 ;
+  assign \$3344  = \$3340  | \$3343 ;
+  assign \$3345  = \$3337  | \$3344 ;
+  assign \$3346  = ra[336] | ra[337];
+  assign \$3347  = ra[338] | ra[339];
+  assign \$3348  = \$3346  | \$3347 ;
+  assign \$3349  = ra[340] | ra[341];
+  assign \$3350  = ra[342] | ra[343];
+  assign \$3351  = \$3349  | \$3350 ;
+  assign \$3352  = \$3348  | \$3351 ;
+  assign \$3353  = ra[344] | ra[345];
+  assign \$3354  = ra[346] | ra[347];
+  assign \$3355  = \$3353  | \$3354 ;
+  assign \$3356  = ra[348] | ra[349];
+  assign \$3357  = ra[350] | ra[351];
+  assign \$3358  = \$3356  | \$3357 ;
+  assign \$3359  = \$3355  | \$3358 ;
+  assign \$3360  = \$3352  | \$3359 ;
+  assign \$3361  = \$3345  | \$3360 ;
+  assign \$3362  = ra[352] | ra[353];
+  assign \$3363  = ra[354] | ra[355];
+  assign \$3364  = \$3362  | \$3363 ;
+  assign \$3365  = ra[356] | ra[357];
+  assign \$3366  = ra[358] | ra[359];
+  assign \$3367  = \$3365  | \$3366 ;
+  assign \$3368  = \$3364  | \$3367 ;
+  assign \$3369  = ra[360] | ra[361];
+  assign \$3370  = ra[362] | ra[363];
+  assign \$3371  = \$3369  | \$3370 ;
+  assign \$3372  = ra[364] | ra[365];
+  assign \$3373  = ra[366] | ra[367];
+  assign \$3374  = \$3372  | \$3373 ;
+  assign \$3375  = \$3371  | \$3374 ;
+  assign \$3376  = \$3368  | \$3375 ;
+  assign \$3377  = ra[368] | ra[369];
+  assign \$3378  = ra[370] | ra[371];
+  assign \$3379  = \$3377  | \$3378 ;
+  assign \$3380  = ra[372] | ra[373];
+  assign \$3381  = ra[374] | ra[375];
+  assign \$3382  = \$3380  | \$3381 ;
+  assign \$3383  = \$3379  | \$3382 ;
+  assign \$3384  = ra[376] | ra[377];
+  assign \$3385  = ra[378] | ra[379];
+  assign \$3386  = \$3384  | \$3385 ;
+  assign \$3387  = ra[380] | ra[381];
+  assign \$3388  = ra[382] | ra[383];
+  assign \$3389  = \$3387  | \$3388 ;
+  assign \$3390  = \$3386  | \$3389 ;
+  assign \$3391  = \$3383  | \$3390 ;
+  assign \$3392  = \$3376  | \$3391 ;
+  assign \$3393  = \$3361  | \$3392 ;
+  assign \$3394  = \$3330  | \$3393 ;
+  assign \$3395  = ra[384] | ra[385];
+  assign \$3396  = ra[386] | ra[387];
+  assign \$3397  = \$3395  | \$3396 ;
+  assign \$3398  = ra[388] | ra[389];
+  assign \$3399  = ra[390] | ra[391];
+  assign \$3400  = \$3398  | \$3399 ;
+  assign \$3401  = \$3397  | \$3400 ;
+  assign \$3402  = ra[392] | ra[393];
+  assign \$3403  = ra[394] | ra[395];
+  assign \$3404  = \$3402  | \$3403 ;
+  assign \$3405  = ra[396] | ra[397];
+  assign \$3406  = ra[398] | ra[399];
+  assign \$3407  = \$3405  | \$3406 ;
+  assign \$3408  = \$3404  | \$3407 ;
+  assign \$3409  = \$3401  | \$3408 ;
+  assign \$3410  = ra[400] | ra[401];
+  assign \$3411  = ra[402] | ra[403];
+  assign \$3412  = \$3410  | \$3411 ;
+  assign \$3413  = ra[404] | ra[405];
+  assign \$3414  = ra[406] | ra[407];
+  assign \$3415  = \$3413  | \$3414 ;
+  assign \$3416  = \$3412  | \$3415 ;
+  assign \$3417  = ra[408] | ra[409];
+  assign \$3418  = ra[410] | ra[411];
+  assign \$3419  = \$3417  | \$3418 ;
+  assign \$3420  = ra[412] | ra[413];
+  assign \$3421  = ra[414] | ra[415];
+  assign \$3422  = \$3420  | \$3421 ;
+  assign \$3423  = \$3419  | \$3422 ;
+  assign \$3424  = \$3416  | \$3423 ;
+  assign \$3425  = \$3409  | \$3424 ;
+  assign \$3426  = ra[416] | ra[417];
+  assign \$3427  = ra[418] | ra[419];
+  assign \$3428  = \$3426  | \$3427 ;
+  assign \$3429  = ra[420] | ra[421];
+  assign \$3430  = ra[422] | ra[423];
+  assign \$3431  = \$3429  | \$3430 ;
+  assign \$3432  = \$3428  | \$3431 ;
+  assign \$3433  = ra[424] | ra[425];
+  assign \$3434  = ra[426] | ra[427];
+  assign \$3435  = \$3433  | \$3434 ;
+  assign \$3436  = ra[428] | ra[429];
+  assign \$3437  = ra[430] | ra[431];
+  assign \$3438  = \$3436  | \$3437 ;
+  assign \$3439  = \$3435  | \$3438 ;
+  assign \$3440  = \$3432  | \$3439 ;
+  assign \$3441  = ra[432] | ra[433];
+  assign \$3442  = ra[434] | ra[435];
+  assign \$3443  = \$3441  | \$3442 ;
+  assign \$3444  = ra[436] | ra[437];
+  assign \$3445  = ra[438] | ra[439];
+  assign \$3446  = \$3444  | \$3445 ;
+  assign \$3447  = \$3443  | \$3446 ;
+  assign \$3448  = ra[440] | ra[441];
+  assign \$3449  = ra[442] | ra[443];
+  assign \$3450  = \$3448  | \$3449 ;
+  assign \$3451  = ra[444] | ra[445];
+  assign \$3452  = ra[446] | ra[447];
+  assign \$3453  = \$3451  | \$3452 ;
+  assign \$3454  = \$3450  | \$3453 ;
+  assign \$3455  = \$3447  | \$3454 ;
+  assign \$3456  = \$3440  | \$3455 ;
+  assign \$3457  = \$3425  | \$3456 ;
+  assign \$3458  = ra[448] | ra[449];
+  assign \$3459  = ra[450] | ra[451];
+  assign \$3460  = \$3458  | \$3459 ;
+  assign \$3461  = ra[452] | ra[453];
+  assign \$3462  = ra[454] | ra[455];
+  assign \$3463  = \$3461  | \$3462 ;
+  assign \$3464  = \$3460  | \$3463 ;
+  assign \$3465  = ra[456] | ra[457];
+  assign \$3466  = ra[458] | ra[459];
+  assign \$3467  = \$3465  | \$3466 ;
+  assign \$3468  = ra[460] | ra[461];
+  assign \$3469  = ra[462] | ra[463];
+  assign \$3470  = \$3468  | \$3469 ;
+  assign \$3471  = \$3467  | \$3470 ;
+  assign \$3472  = \$3464  | \$3471 ;
+  assign \$3473  = ra[464] | ra[465];
+  assign \$3474  = ra[466] | ra[467];
+  assign \$3475  = \$3473  | \$3474 ;
+  assign \$3476  = ra[468] | ra[469];
+  assign \$3477  = ra[470] | ra[471];
+  assign \$3478  = \$3476  | \$3477 ;
+  assign \$3479  = \$3475  | \$3478 ;
+  assign \$3480  = ra[472] | ra[473];
+  assign \$3481  = ra[474] | ra[475];
+  assign \$3482  = \$3480  | \$3481 ;
+  assign \$3483  = ra[476] | ra[477];
+  assign \$3484  = ra[478] | ra[479];
+  assign \$3485  = \$3483  | \$3484 ;
+  assign \$3486  = \$3482  | \$3485 ;
+  assign \$3487  = \$3479  | \$3486 ;
+  assign \$3488  = \$3472  | \$3487 ;
+  assign \$3489  = ra[480] | ra[481];
+  assign \$3490  = ra[482] | ra[483];
+  assign \$3491  = \$3489  | \$3490 ;
+  assign \$3492  = ra[484] | ra[485];
+  assign \$3493  = ra[486] | ra[487];
+  assign \$3494  = \$3492  | \$3493 ;
+  assign \$3495  = \$3491  | \$3494 ;
+  assign \$3496  = ra[488] | ra[489];
+  assign \$3497  = ra[490] | ra[491];
+  assign \$3498  = \$3496  | \$3497 ;
+  assign \$3499  = ra[492] | ra[493];
+  assign \$3500  = ra[494] | ra[495];
+  assign \$3501  = \$3499  | \$3500 ;
+  assign \$3502  = \$3498  | \$3501 ;
+  assign \$3503  = \$3495  | \$3502 ;
+  assign \$3504  = ra[496] | ra[497];
+  assign \$3505  = ra[498] | ra[499];
+  assign \$3506  = \$3504  | \$3505 ;
+  assign \$3507  = ra[500] | ra[501];
+  assign \$3508  = ra[502] | ra[503];
+  assign \$3509  = \$3507  | \$3508 ;
+  assign \$3510  = \$3506  | \$3509 ;
+  assign \$3511  = ra[504] | ra[505];
+  assign \$3512  = ra[506] | ra[507];
+  assign \$3513  = \$3511  | \$3512 ;
+  assign \$3514  = ra[508] | ra[509];
+  assign \$3515  = ra[510] | ra[511];
+  assign \$3516  = \$3514  | \$3515 ;
+  assign \$3517  = \$3513  | \$3516 ;
+  assign \$3518  = \$3510  | \$3517 ;
+  assign \$3519  = \$3503  | \$3518 ;
+  assign \$3520  = \$3488  | \$3519 ;
+  assign \$3521  = \$3457  | \$3520 ;
+  assign \$3522  = \$3394  | \$3521 ;
+  assign \$3523  = ra[384] | ra[385];
+  assign \$3524  = ra[386] | ra[387];
+  assign \$3525  = \$3523  | \$3524 ;
+  assign \$3526  = ra[388] | ra[389];
+  assign \$3527  = ra[390] | ra[391];
+  assign \$3528  = \$3526  | \$3527 ;
+  assign \$3529  = \$3525  | \$3528 ;
+  assign \$3530  = ra[392] | ra[393];
+  assign \$3531  = ra[394] | ra[395];
+  assign \$3532  = \$3530  | \$3531 ;
+  assign \$3533  = ra[396] | ra[397];
+  assign \$3534  = ra[398] | ra[399];
+  assign \$3535  = \$3533  | \$3534 ;
+  assign \$3536  = \$3532  | \$3535 ;
+  assign \$3537  = \$3529  | \$3536 ;
+  assign \$3538  = ra[400] | ra[401];
+  assign \$3539  = ra[402] | ra[403];
+  assign \$3540  = \$3538  | \$3539 ;
+  assign \$3541  = ra[404] | ra[405];
+  assign \$3542  = ra[406] | ra[407];
+  assign \$3543  = \$3541  | \$3542 ;
+  assign \$3544  = \$3540  | \$3543 ;
+  assign \$3545  = ra[408] | ra[409];
+  assign \$3546  = ra[410] | ra[411];
+  assign \$3547  = \$3545  | \$3546 ;
+  assign \$3548  = ra[412] | ra[413];
+  assign \$3549  = ra[414] | ra[415];
+  assign \$3550  = \$3548  | \$3549 ;
+  assign \$3551  = \$3547  | \$3550 ;
+  assign \$3552  = \$3544  | \$3551 ;
+  assign \$3553  = \$3537  | \$3552 ;
+  assign \$3554  = ra[416] | ra[417];
+  assign \$3555  = ra[418] | ra[419];
+  assign \$3556  = \$3554  | \$3555 ;
+  assign \$3557  = ra[420] | ra[421];
+  assign \$3558  = ra[422] | ra[423];
+  assign \$3559  = \$3557  | \$3558 ;
+  assign \$3560  = \$3556  | \$3559 ;
+  assign \$3561  = ra[424] | ra[425];
+  assign \$3562  = ra[426] | ra[427];
+  assign \$3563  = \$3561  | \$3562 ;
+  assign \$3564  = ra[428] | ra[429];
+  assign \$3565  = ra[430] | ra[431];
+  assign \$3566  = \$3564  | \$3565 ;
+  assign \$3567  = \$3563  | \$3566 ;
+  assign \$3568  = \$3560  | \$3567 ;
+  assign \$3569  = ra[432] | ra[433];
+  assign \$3570  = ra[434] | ra[435];
+  assign \$3571  = \$3569  | \$3570 ;
+  assign \$3572  = ra[436] | ra[437];
+  assign \$3573  = ra[438] | ra[439];
+  assign \$3574  = \$3572  | \$3573 ;
+  assign \$3575  = \$3571  | \$3574 ;
+  assign \$3576  = ra[440] | ra[441];
+  assign \$3577  = ra[442] | ra[443];
+  assign \$3578  = \$3576  | \$3577 ;
+  assign \$3579  = ra[444] | ra[445];
+  assign \$3580  = ra[446] | ra[447];
+  assign \$3581  = \$3579  | \$3580 ;
+  assign \$3582  = \$3578  | \$3581 ;
+  assign \$3583  = \$3575  | \$3582 ;
+  assign \$3584  = \$3568  | \$3583 ;
+  assign \$3585  = \$3553  | \$3584 ;
+  assign \$3586  = ra[448] | ra[449];
+  assign \$3587  = ra[450] | ra[451];
+  assign \$3588  = \$3586  | \$3587 ;
+  assign \$3589  = ra[452] | ra[453];
+  assign \$3590  = ra[454] | ra[455];
+  assign \$3591  = \$3589  | \$3590 ;
+  assign \$3592  = \$3588  | \$3591 ;
+  assign \$3593  = ra[456] | ra[457];
+  assign \$3594  = ra[458] | ra[459];
+  assign \$3595  = \$3593  | \$3594 ;
+  assign \$3596  = ra[460] | ra[461];
+  assign \$3597  = ra[462] | ra[463];
+  assign \$3598  = \$3596  | \$3597 ;
+  assign \$3599  = \$3595  | \$3598 ;
+  assign \$3600  = \$3592  | \$3599 ;
+  assign \$3601  = ra[464] | ra[465];
+  assign \$3602  = ra[466] | ra[467];
+  assign \$3603  = \$3601  | \$3602 ;
+  assign \$3604  = ra[468] | ra[469];
+  assign \$3605  = ra[470] | ra[471];
+  assign \$3606  = \$3604  | \$3605 ;
+  assign \$3607  = \$3603  | \$3606 ;
+  assign \$3608  = ra[472] | ra[473];
+  assign \$3609  = ra[474] | ra[475];
+  assign \$3610  = \$3608  | \$3609 ;
+  assign \$3611  = ra[476] | ra[477];
+  assign \$3612  = ra[478] | ra[479];
+  assign \$3613  = \$3611  | \$3612 ;
+  assign \$3614  = \$3610  | \$3613 ;
+  assign \$3615  = \$3607  | \$3614 ;
+  assign \$3616  = \$3600  | \$3615 ;
+  assign \$3617  = ra[480] | ra[481];
+  assign \$3618  = ra[482] | ra[483];
+  assign \$3619  = \$3617  | \$3618 ;
+  assign \$3620  = ra[484] | ra[485];
+  assign \$3621  = ra[486] | ra[487];
+  assign \$3622  = \$3620  | \$3621 ;
+  assign \$3623  = \$3619  | \$3622 ;
+  assign \$3624  = ra[488] | ra[489];
+  assign \$3625  = ra[490] | ra[491];
+  assign \$3626  = \$3624  | \$3625 ;
+  assign \$3627  = ra[492] | ra[493];
+  assign \$3628  = ra[494] | ra[495];
+  assign \$3629  = \$3627  | \$3628 ;
+  assign \$3630  = \$3626  | \$3629 ;
+  assign \$3631  = \$3623  | \$3630 ;
+  assign \$3632  = ra[496] | ra[497];
+  assign \$3633  = ra[498] | ra[499];
+  assign \$3634  = \$3632  | \$3633 ;
+  assign \$3635  = ra[500] | ra[501];
+  assign \$3636  = ra[502] | ra[503];
+  assign \$3637  = \$3635  | \$3636 ;
+  assign \$3638  = \$3634  | \$3637 ;
+  assign \$3639  = ra[504] | ra[505];
+  assign \$3640  = ra[506] | ra[507];
+  assign \$3641  = \$3639  | \$3640 ;
+  assign \$3642  = ra[508] | ra[509];
+  assign \$3643  = ra[510] | ra[511];
+  assign \$3644  = \$3642  | \$3643 ;
+  assign \$3645  = \$3641  | \$3644 ;
+  assign \$3646  = \$3638  | \$3645 ;
+  assign \$3647  = \$3631  | \$3646 ;
+  assign \$3648  = \$3616  | \$3647 ;
+  assign \$3649  = \$3585  | \$3648 ;
+  assign \$3650  = ra[448] | ra[449];
+  assign \$3651  = ra[450] | ra[451];
+  assign \$3652  = \$3650  | \$3651 ;
+  assign \$3653  = ra[452] | ra[453];
+  assign \$3654  = ra[454] | ra[455];
+  assign \$3655  = \$3653  | \$3654 ;
+  assign \$3656  = \$3652  | \$3655 ;
+  assign \$3657  = ra[456] | ra[457];
+  assign \$3658  = ra[458] | ra[459];
+  assign \$3659  = \$3657  | \$3658 ;
+  assign \$3660  = ra[460] | ra[461];
+  assign \$3661  = ra[462] | ra[463];
+  assign \$3662  = \$3660  | \$3661 ;
+  assign \$3663  = \$3659  | \$3662 ;
+  assign \$3664  = \$3656  | \$3663 ;
+  assign \$3665  = ra[464] | ra[465];
+  assign \$3666  = ra[466] | ra[467];
+  assign \$3667  = \$3665  | \$3666 ;
+  assign \$3668  = ra[468] | ra[469];
+  assign \$3669  = ra[470] | ra[471];
+  assign \$3670  = \$3668  | \$3669 ;
+  assign \$3671  = \$3667  | \$3670 ;
+  assign \$3672  = ra[472] | ra[473];
+  assign \$3673  = ra[474] | ra[475];
+  assign \$3674  = \$3672  | \$3673 ;
+  assign \$3675  = ra[476] | ra[477];
+  assign \$3676  = ra[478] | ra[479];
+  assign \$3677  = \$3675  | \$3676 ;
+  assign \$3678  = \$3674  | \$3677 ;
+  assign \$3679  = \$3671  | \$3678 ;
+  assign \$3680  = \$3664  | \$3679 ;
+  assign \$3681  = ra[480] | ra[481];
+  assign \$3682  = ra[482] | ra[483];
+  assign \$3683  = \$3681  | \$3682 ;
+  assign \$3684  = ra[484] | ra[485];
+  assign \$3685  = ra[486] | ra[487];
+  assign \$3686  = \$3684  | \$3685 ;
+  assign \$3687  = \$3683  | \$3686 ;
+  assign \$3688  = ra[488] | ra[489];
+  assign \$3689  = ra[490] | ra[491];
+  assign \$3690  = \$3688  | \$3689 ;
+  assign \$3691  = ra[492] | ra[493];
+  assign \$3692  = ra[494] | ra[495];
+  assign \$3693  = \$3691  | \$3692 ;
+  assign \$3694  = \$3690  | \$3693 ;
+  assign \$3695  = \$3687  | \$3694 ;
+  assign \$3696  = ra[496] | ra[497];
+  assign \$3697  = ra[498] | ra[499];
+  assign \$3698  = \$3696  | \$3697 ;
+  assign \$3699  = ra[500] | ra[501];
+  assign \$3700  = ra[502] | ra[503];
+  assign \$3701  = \$3699  | \$3700 ;
+  assign \$3702  = \$3698  | \$3701 ;
+  assign \$3703  = ra[504] | ra[505];
+  assign \$3704  = ra[506] | ra[507];
+  assign \$3705  = \$3703  | \$3704 ;
+  assign \$3706  = ra[508] | ra[509];
+  assign \$3707  = ra[510] | ra[511];
+  assign \$3708  = \$3706  | \$3707 ;
+  assign \$3709  = \$3705  | \$3708 ;
+  assign \$3710  = \$3702  | \$3709 ;
+  assign \$3711  = \$3695  | \$3710 ;
+  assign \$3712  = \$3680  | \$3711 ;
+  assign \$3713  = ra[480] | ra[481];
+  assign \$3714  = ra[482] | ra[483];
+  assign \$3715  = \$3713  | \$3714 ;
+  assign \$3716  = ra[484] | ra[485];
+  assign \$3717  = ra[486] | ra[487];
+  assign \$3718  = \$3716  | \$3717 ;
+  assign \$3719  = \$3715  | \$3718 ;
+  assign \$3720  = ra[488] | ra[489];
+  assign \$3721  = ra[490] | ra[491];
+  assign \$3722  = \$3720  | \$3721 ;
+  assign \$3723  = ra[492] | ra[493];
+  assign \$3724  = ra[494] | ra[495];
+  assign \$3725  = \$3723  | \$3724 ;
+  assign \$3726  = \$3722  | \$3725 ;
+  assign \$3727  = \$3719  | \$3726 ;
+  assign \$3728  = ra[496] | ra[497];
+  assign \$3729  = ra[498] | ra[499];
+  assign \$3730  = \$3728  | \$3729 ;
+  assign \$3731  = ra[500] | ra[501];
+  assign \$3732  = ra[502] | ra[503];
+  assign \$3733  = \$3731  | \$3732 ;
+  assign \$3734  = \$3730  | \$3733 ;
+  assign \$3735  = ra[504] | ra[505];
+  assign \$3736  = ra[506] | ra[507];
+  assign \$3737  = \$3735  | \$3736 ;
+  assign \$3738  = ra[508] | ra[509];
+  assign \$3739  = ra[510] | ra[511];
+  assign \$3740  = \$3738  | \$3739 ;
+  assign \$3741  = \$3737  | \$3740 ;
+  assign \$3742  = \$3734  | \$3741 ;
+  assign \$3743  = \$3727  | \$3742 ;
+  assign \$3744  = ra[496] | ra[497];
+  assign \$3745  = ra[498] | ra[499];
+  assign \$3746  = \$3744  | \$3745 ;
+  assign \$3747  = ra[500] | ra[501];
+  assign \$3748  = ra[502] | ra[503];
+  assign \$3749  = \$3747  | \$3748 ;
+  assign \$3750  = \$3746  | \$3749 ;
+  assign \$3751  = ra[504] | ra[505];
+  assign \$3752  = ra[506] | ra[507];
+  assign \$3753  = \$3751  | \$3752 ;
+  assign \$3754  = ra[508] | ra[509];
+  assign \$3755  = ra[510] | ra[511];
+  assign \$3756  = \$3754  | \$3755 ;
+  assign \$3757  = \$3753  | \$3756 ;
+  assign \$3758  = \$3750  | \$3757 ;
+  assign \$3759  = ra[504] | ra[505];
+  assign \$3760  = ra[506] | ra[507];
+  assign \$3761  = \$3759  | \$3760 ;
+  assign \$3762  = ra[508] | ra[509];
+  assign \$3763  = ra[510] | ra[511];
+  assign \$3764  = \$3762  | \$3763 ;
+  assign \$3765  = \$3761  | \$3764 ;
+  assign \$3766  = ra[508] | ra[509];
   assign \$3767  = ra[510] | ra[511];
-  assign \$3768  = ra[511] ? 1'h1 : 1'h0;
-  assign \$3769  = ra[509] ? 1'h1 : 1'h0;
-  assign \$3770  = \$3767  ? { 1'h1, \$3768  } : { 1'h0, \$3769  };
-  assign \$3771  = ra[506] | ra[507];
-  assign \$3772  = ra[507] ? 1'h1 : 1'h0;
-  assign \$3773  = ra[505] ? 1'h1 : 1'h0;
-  assign \$3774  = \$3771  ? { 1'h1, \$3772  } : { 1'h0, \$3773  };
-  assign \$3775  = \$3766  ? { 1'h1, \$3770  } : { 1'h0, \$3774  };
-  assign \$3776  = ra[500] | ra[501];
-  assign \$3777  = ra[502] | ra[503];
-  assign \$3778  = \$3776  | \$3777 ;
+  assign \$3768  = \$3766  | \$3767 ;
+  assign \$3769  = ra[510] | ra[511];
+  assign \$3770  = ra[511] ? 1'h1 : 1'h0;
+  assign \$3771  = ra[509] ? 1'h1 : 1'h0;
+  assign \$3772  = \$3769  ? { 1'h1, \$3770  } : { 1'h0, \$3771  };
+  assign \$3773  = ra[506] | ra[507];
+  assign \$3774  = ra[507] ? 1'h1 : 1'h0;
+  assign \$3775  = ra[505] ? 1'h1 : 1'h0;
+  assign \$3776  = \$3773  ? { 1'h1, \$3774  } : { 1'h0, \$3775  };
+  assign \$3777  = \$3768  ? { 1'h1, \$3772  } : { 1'h0, \$3776  };
+  assign \$3778  = ra[500] | ra[501];
   assign \$3779  = ra[502] | ra[503];
-  assign \$3780  = ra[503] ? 1'h1 : 1'h0;
-  assign \$3781  = ra[501] ? 1'h1 : 1'h0;
-  assign \$3782  = \$3779  ? { 1'h1, \$3780  } : { 1'h0, \$3781  };
-  assign \$3783  = ra[498] | ra[499];
-  assign \$3784  = ra[499] ? 1'h1 : 1'h0;
-  assign \$3785  = ra[497] ? 1'h1 : 1'h0;
-  assign \$3786  = \$3783  ? { 1'h1, \$3784  } : { 1'h0, \$3785  };
-  assign \$3787  = \$3778  ? { 1'h1, \$3782  } : { 1'h0, \$3786  };
-  assign \$3788  = \$3763  ? { 1'h1, \$3775  } : { 1'h0, \$3787  };
-  assign \$3789  = ra[488] | ra[489];
-  assign \$3790  = ra[490] | ra[491];
-  assign \$3791  = \$3789  | \$3790 ;
-  assign \$3792  = ra[492] | ra[493];
-  assign \$3793  = ra[494] | ra[495];
-  assign \$3794  = \$3792  | \$3793 ;
-  assign \$3795  = \$3791  | \$3794 ;
-  assign \$3796  = ra[492] | ra[493];
-  assign \$3797  = ra[494] | ra[495];
-  assign \$3798  = \$3796  | \$3797 ;
+  assign \$3780  = \$3778  | \$3779 ;
+  assign \$3781  = ra[502] | ra[503];
+  assign \$3782  = ra[503] ? 1'h1 : 1'h0;
+  assign \$3783  = ra[501] ? 1'h1 : 1'h0;
+  assign \$3784  = \$3781  ? { 1'h1, \$3782  } : { 1'h0, \$3783  };
+  assign \$3785  = ra[498] | ra[499];
+  assign \$3786  = ra[499] ? 1'h1 : 1'h0;
+  assign \$3787  = ra[497] ? 1'h1 : 1'h0;
+  assign \$3788  = \$3785  ? { 1'h1, \$3786  } : { 1'h0, \$3787  };
+  assign \$3789  = \$3780  ? { 1'h1, \$3784  } : { 1'h0, \$3788  };
+  assign \$3790  = \$3765  ? { 1'h1, \$3777  } : { 1'h0, \$3789  };
+  assign \$3791  = ra[488] | ra[489];
+  assign \$3792  = ra[490] | ra[491];
+  assign \$3793  = \$3791  | \$3792 ;
+  assign \$3794  = ra[492] | ra[493];
+  assign \$3795  = ra[494] | ra[495];
+  assign \$3796  = \$3794  | \$3795 ;
+  assign \$3797  = \$3793  | \$3796 ;
+  assign \$3798  = ra[492] | ra[493];
   assign \$3799  = ra[494] | ra[495];
-  assign \$3800  = ra[495] ? 1'h1 : 1'h0;
-  assign \$3801  = ra[493] ? 1'h1 : 1'h0;
-  assign \$3802  = \$3799  ? { 1'h1, \$3800  } : { 1'h0, \$3801  };
-  assign \$3803  = ra[490] | ra[491];
-  assign \$3804  = ra[491] ? 1'h1 : 1'h0;
-  assign \$3805  = ra[489] ? 1'h1 : 1'h0;
-  assign \$3806  = \$3803  ? { 1'h1, \$3804  } : { 1'h0, \$3805  };
-  assign \$3807  = \$3798  ? { 1'h1, \$3802  } : { 1'h0, \$3806  };
-  assign \$3808  = ra[484] | ra[485];
-  assign \$3809  = ra[486] | ra[487];
-  assign \$3810  = \$3808  | \$3809 ;
+  assign \$3800  = \$3798  | \$3799 ;
+  assign \$3801  = ra[494] | ra[495];
+  assign \$3802  = ra[495] ? 1'h1 : 1'h0;
+  assign \$3803  = ra[493] ? 1'h1 : 1'h0;
+  assign \$3804  = \$3801  ? { 1'h1, \$3802  } : { 1'h0, \$3803  };
+  assign \$3805  = ra[490] | ra[491];
+  assign \$3806  = ra[491] ? 1'h1 : 1'h0;
+  assign \$3807  = ra[489] ? 1'h1 : 1'h0;
+  assign \$3808  = \$3805  ? { 1'h1, \$3806  } : { 1'h0, \$3807  };
+  assign \$3809  = \$3800  ? { 1'h1, \$3804  } : { 1'h0, \$3808  };
+  assign \$3810  = ra[484] | ra[485];
   assign \$3811  = ra[486] | ra[487];
-  assign \$3812  = ra[487] ? 1'h1 : 1'h0;
-  assign \$3813  = ra[485] ? 1'h1 : 1'h0;
-  assign \$3814  = \$3811  ? { 1'h1, \$3812  } : { 1'h0, \$3813  };
-  assign \$3815  = ra[482] | ra[483];
-  assign \$3816  = ra[483] ? 1'h1 : 1'h0;
-  assign \$3817  = ra[481] ? 1'h1 : 1'h0;
-  assign \$3818  = \$3815  ? { 1'h1, \$3816  } : { 1'h0, \$3817  };
-  assign \$3819  = \$3810  ? { 1'h1, \$3814  } : { 1'h0, \$3818  };
-  assign \$3820  = \$3795  ? { 1'h1, \$3807  } : { 1'h0, \$3819  };
-  assign \$3821  = \$3756  ? { 1'h1, \$3788  } : { 1'h0, \$3820  };
-  assign \$3822  = ra[464] | ra[465];
-  assign \$3823  = ra[466] | ra[467];
-  assign \$3824  = \$3822  | \$3823 ;
-  assign \$3825  = ra[468] | ra[469];
-  assign \$3826  = ra[470] | ra[471];
-  assign \$3827  = \$3825  | \$3826 ;
-  assign \$3828  = \$3824  | \$3827 ;
-  assign \$3829  = ra[472] | ra[473];
-  assign \$3830  = ra[474] | ra[475];
-  assign \$3831  = \$3829  | \$3830 ;
-  assign \$3832  = ra[476] | ra[477];
-  assign \$3833  = ra[478] | ra[479];
-  assign \$3834  = \$3832  | \$3833 ;
-  assign \$3835  = \$3831  | \$3834 ;
-  assign \$3836  = \$3828  | \$3835 ;
-  assign \$3837  = ra[472] | ra[473];
-  assign \$3838  = ra[474] | ra[475];
-  assign \$3839  = \$3837  | \$3838 ;
-  assign \$3840  = ra[476] | ra[477];
-  assign \$3841  = ra[478] | ra[479];
-  assign \$3842  = \$3840  | \$3841 ;
-  assign \$3843  = \$3839  | \$3842 ;
-  assign \$3844  = ra[476] | ra[477];
-  assign \$3845  = ra[478] | ra[479];
-  assign \$3846  = \$3844  | \$3845 ;
+  assign \$3812  = \$3810  | \$3811 ;
+  assign \$3813  = ra[486] | ra[487];
+  assign \$3814  = ra[487] ? 1'h1 : 1'h0;
+  assign \$3815  = ra[485] ? 1'h1 : 1'h0;
+  assign \$3816  = \$3813  ? { 1'h1, \$3814  } : { 1'h0, \$3815  };
+  assign \$3817  = ra[482] | ra[483];
+  assign \$3818  = ra[483] ? 1'h1 : 1'h0;
+  assign \$3819  = ra[481] ? 1'h1 : 1'h0;
+  assign \$3820  = \$3817  ? { 1'h1, \$3818  } : { 1'h0, \$3819  };
+  assign \$3821  = \$3812  ? { 1'h1, \$3816  } : { 1'h0, \$3820  };
+  assign \$3822  = \$3797  ? { 1'h1, \$3809  } : { 1'h0, \$3821  };
+  assign \$3823  = \$3758  ? { 1'h1, \$3790  } : { 1'h0, \$3822  };
+  assign \$3824  = ra[464] | ra[465];
+  assign \$3825  = ra[466] | ra[467];
+  assign \$3826  = \$3824  | \$3825 ;
+  assign \$3827  = ra[468] | ra[469];
+  assign \$3828  = ra[470] | ra[471];
+  assign \$3829  = \$3827  | \$3828 ;
+  assign \$3830  = \$3826  | \$3829 ;
+  assign \$3831  = ra[472] | ra[473];
+  assign \$3832  = ra[474] | ra[475];
+  assign \$3833  = \$3831  | \$3832 ;
+  assign \$3834  = ra[476] | ra[477];
+  assign \$3835  = ra[478] | ra[479];
+  assign \$3836  = \$3834  | \$3835 ;
+  assign \$3837  = \$3833  | \$3836 ;
+  assign \$3838  = \$3830  | \$3837 ;
+  assign \$3839  = ra[472] | ra[473];
+  assign \$3840  = ra[474] | ra[475];
+  assign \$3841  = \$3839  | \$3840 ;
+  assign \$3842  = ra[476] | ra[477];
+  assign \$3843  = ra[478] | ra[479];
+  assign \$3844  = \$3842  | \$3843 ;
+  assign \$3845  = \$3841  | \$3844 ;
+  assign \$3846  = ra[476] | ra[477];
   assign \$3847  = ra[478] | ra[479];
-  assign \$3848  = ra[479] ? 1'h1 : 1'h0;
-  assign \$3849  = ra[477] ? 1'h1 : 1'h0;
-  assign \$3850  = \$3847  ? { 1'h1, \$3848  } : { 1'h0, \$3849  };
-  assign \$3851  = ra[474] | ra[475];
-  assign \$3852  = ra[475] ? 1'h1 : 1'h0;
-  assign \$3853  = ra[473] ? 1'h1 : 1'h0;
-  assign \$3854  = \$3851  ? { 1'h1, \$3852  } : { 1'h0, \$3853  };
-  assign \$3855  = \$3846  ? { 1'h1, \$3850  } : { 1'h0, \$3854  };
-  assign \$3856  = ra[468] | ra[469];
-  assign \$3857  = ra[470] | ra[471];
-  assign \$3858  = \$3856  | \$3857 ;
+  assign \$3848  = \$3846  | \$3847 ;
+  assign \$3849  = ra[478] | ra[479];
+  assign \$3850  = ra[479] ? 1'h1 : 1'h0;
+  assign \$3851  = ra[477] ? 1'h1 : 1'h0;
+  assign \$3852  = \$3849  ? { 1'h1, \$3850  } : { 1'h0, \$3851  };
+  assign \$3853  = ra[474] | ra[475];
+  assign \$3854  = ra[475] ? 1'h1 : 1'h0;
+  assign \$3855  = ra[473] ? 1'h1 : 1'h0;
+  assign \$3856  = \$3853  ? { 1'h1, \$3854  } : { 1'h0, \$3855  };
+  assign \$3857  = \$3848  ? { 1'h1, \$3852  } : { 1'h0, \$3856  };
+  assign \$3858  = ra[468] | ra[469];
   assign \$3859  = ra[470] | ra[471];
-  assign \$3860  = ra[471] ? 1'h1 : 1'h0;
-  assign \$3861  = ra[469] ? 1'h1 : 1'h0;
-  assign \$3862  = \$3859  ? { 1'h1, \$3860  } : { 1'h0, \$3861  };
-  assign \$3863  = ra[466] | ra[467];
-  assign \$3864  = ra[467] ? 1'h1 : 1'h0;
-  assign \$3865  = ra[465] ? 1'h1 : 1'h0;
-  assign \$3866  = \$3863  ? { 1'h1, \$3864  } : { 1'h0, \$3865  };
-  assign \$3867  = \$3858  ? { 1'h1, \$3862  } : { 1'h0, \$3866  };
-  assign \$3868  = \$3843  ? { 1'h1, \$3855  } : { 1'h0, \$3867  };
-  assign \$3869  = ra[456] | ra[457];
-  assign \$3870  = ra[458] | ra[459];
-  assign \$3871  = \$3869  | \$3870 ;
-  assign \$3872  = ra[460] | ra[461];
-  assign \$3873  = ra[462] | ra[463];
-  assign \$3874  = \$3872  | \$3873 ;
-  assign \$3875  = \$3871  | \$3874 ;
-  assign \$3876  = ra[460] | ra[461];
-  assign \$3877  = ra[462] | ra[463];
-  assign \$3878  = \$3876  | \$3877 ;
+  assign \$3860  = \$3858  | \$3859 ;
+  assign \$3861  = ra[470] | ra[471];
+  assign \$3862  = ra[471] ? 1'h1 : 1'h0;
+  assign \$3863  = ra[469] ? 1'h1 : 1'h0;
+  assign \$3864  = \$3861  ? { 1'h1, \$3862  } : { 1'h0, \$3863  };
+  assign \$3865  = ra[466] | ra[467];
+  assign \$3866  = ra[467] ? 1'h1 : 1'h0;
+  assign \$3867  = ra[465] ? 1'h1 : 1'h0;
+  assign \$3868  = \$3865  ? { 1'h1, \$3866  } : { 1'h0, \$3867  };
+  assign \$3869  = \$3860  ? { 1'h1, \$3864  } : { 1'h0, \$3868  };
+  assign \$3870  = \$3845  ? { 1'h1, \$3857  } : { 1'h0, \$3869  };
+  assign \$3871  = ra[456] | ra[457];
+  assign \$3872  = ra[458] | ra[459];
+  assign \$3873  = \$3871  | \$3872 ;
+  assign \$3874  = ra[460] | ra[461];
+  assign \$3875  = ra[462] | ra[463];
+  assign \$3876  = \$3874  | \$3875 ;
+  assign \$3877  = \$3873  | \$3876 ;
+  assign \$3878  = ra[460] | ra[461];
   assign \$3879  = ra[462] | ra[463];
-  assign \$3880  = ra[463] ? 1'h1 : 1'h0;
-  assign \$3881  = ra[461] ? 1'h1 : 1'h0;
-  assign \$3882  = \$3879  ? { 1'h1, \$3880  } : { 1'h0, \$3881  };
-  assign \$3883  = ra[458] | ra[459];
-  assign \$3884  = ra[459] ? 1'h1 : 1'h0;
-  assign \$3885  = ra[457] ? 1'h1 : 1'h0;
-  assign \$3886  = \$3883  ? { 1'h1, \$3884  } : { 1'h0, \$3885  };
-  assign \$3887  = \$3878  ? { 1'h1, \$3882  } : { 1'h0, \$3886  };
-  assign \$3888  = ra[452] | ra[453];
-  assign \$3889  = ra[454] | ra[455];
-  assign \$3890  = \$3888  | \$3889 ;
+  assign \$3880  = \$3878  | \$3879 ;
+  assign \$3881  = ra[462] | ra[463];
+  assign \$3882  = ra[463] ? 1'h1 : 1'h0;
+  assign \$3883  = ra[461] ? 1'h1 : 1'h0;
+  assign \$3884  = \$3881  ? { 1'h1, \$3882  } : { 1'h0, \$3883  };
+  assign \$3885  = ra[458] | ra[459];
+  assign \$3886  = ra[459] ? 1'h1 : 1'h0;
+  assign \$3887  = ra[457] ? 1'h1 : 1'h0;
+  assign \$3888  = \$3885  ? { 1'h1, \$3886  } : { 1'h0, \$3887  };
+  assign \$3889  = \$3880  ? { 1'h1, \$3884  } : { 1'h0, \$3888  };
+  assign \$3890  = ra[452] | ra[453];
   assign \$3891  = ra[454] | ra[455];
-  assign \$3892  = ra[455] ? 1'h1 : 1'h0;
-  assign \$3893  = ra[453] ? 1'h1 : 1'h0;
-  assign \$3894  = \$3891  ? { 1'h1, \$3892  } : { 1'h0, \$3893  };
-  assign \$3895  = ra[450] | ra[451];
-  assign \$3896  = ra[451] ? 1'h1 : 1'h0;
-  assign \$3897  = ra[449] ? 1'h1 : 1'h0;
-  assign \$3898  = \$3895  ? { 1'h1, \$3896  } : { 1'h0, \$3897  };
-  assign \$3899  = \$3890  ? { 1'h1, \$3894  } : { 1'h0, \$3898  };
-  assign \$3900  = \$3875  ? { 1'h1, \$3887  } : { 1'h0, \$3899  };
-  assign \$3901  = \$3836  ? { 1'h1, \$3868  } : { 1'h0, \$3900  };
-  assign \$3902  = \$3741  ? { 1'h1, \$3821  } : { 1'h0, \$3901  };
-  assign \$3903  = ra[416] | ra[417];
-  assign \$3904  = ra[418] | ra[419];
-  assign \$3905  = \$3903  | \$3904 ;
-  assign \$3906  = ra[420] | ra[421];
-  assign \$3907  = ra[422] | ra[423];
-  assign \$3908  = \$3906  | \$3907 ;
-  assign \$3909  = \$3905  | \$3908 ;
-  assign \$3910  = ra[424] | ra[425];
-  assign \$3911  = ra[426] | ra[427];
-  assign \$3912  = \$3910  | \$3911 ;
-  assign \$3913  = ra[428] | ra[429];
-  assign \$3914  = ra[430] | ra[431];
-  assign \$3915  = \$3913  | \$3914 ;
-  assign \$3916  = \$3912  | \$3915 ;
-  assign \$3917  = \$3909  | \$3916 ;
-  assign \$3918  = ra[432] | ra[433];
-  assign \$3919  = ra[434] | ra[435];
-  assign \$3920  = \$3918  | \$3919 ;
-  assign \$3921  = ra[436] | ra[437];
-  assign \$3922  = ra[438] | ra[439];
-  assign \$3923  = \$3921  | \$3922 ;
-  assign \$3924  = \$3920  | \$3923 ;
-  assign \$3925  = ra[440] | ra[441];
-  assign \$3926  = ra[442] | ra[443];
-  assign \$3927  = \$3925  | \$3926 ;
-  assign \$3928  = ra[444] | ra[445];
-  assign \$3929  = ra[446] | ra[447];
-  assign \$3930  = \$3928  | \$3929 ;
-  assign \$3931  = \$3927  | \$3930 ;
-  assign \$3932  = \$3924  | \$3931 ;
-  assign \$3933  = \$3917  | \$3932 ;
-  assign \$3934  = ra[432] | ra[433];
-  assign \$3935  = ra[434] | ra[435];
-  assign \$3936  = \$3934  | \$3935 ;
-  assign \$3937  = ra[436] | ra[437];
-  assign \$3938  = ra[438] | ra[439];
-  assign \$3939  = \$3937  | \$3938 ;
-  assign \$3940  = \$3936  | \$3939 ;
-  assign \$3941  = ra[440] | ra[441];
-  assign \$3942  = ra[442] | ra[443];
-  assign \$3943  = \$3941  | \$3942 ;
-  assign \$3944  = ra[444] | ra[445];
-  assign \$3945  = ra[446] | ra[447];
-  assign \$3946  = \$3944  | \$3945 ;
-  assign \$3947  = \$3943  | \$3946 ;
-  assign \$3948  = \$3940  | \$3947 ;
-  assign \$3949  = ra[440] | ra[441];
-  assign \$3950  = ra[442] | ra[443];
-  assign \$3951  = \$3949  | \$3950 ;
-  assign \$3952  = ra[444] | ra[445];
-  assign \$3953  = ra[446] | ra[447];
-  assign \$3954  = \$3952  | \$3953 ;
-  assign \$3955  = \$3951  | \$3954 ;
-  assign \$3956  = ra[444] | ra[445];
-  assign \$3957  = ra[446] | ra[447];
-  assign \$3958  = \$3956  | \$3957 ;
+  assign \$3892  = \$3890  | \$3891 ;
+  assign \$3893  = ra[454] | ra[455];
+  assign \$3894  = ra[455] ? 1'h1 : 1'h0;
+  assign \$3895  = ra[453] ? 1'h1 : 1'h0;
+  assign \$3896  = \$3893  ? { 1'h1, \$3894  } : { 1'h0, \$3895  };
+  assign \$3897  = ra[450] | ra[451];
+  assign \$3898  = ra[451] ? 1'h1 : 1'h0;
+  assign \$3899  = ra[449] ? 1'h1 : 1'h0;
+  assign \$3900  = \$3897  ? { 1'h1, \$3898  } : { 1'h0, \$3899  };
+  assign \$3901  = \$3892  ? { 1'h1, \$3896  } : { 1'h0, \$3900  };
+  assign \$3902  = \$3877  ? { 1'h1, \$3889  } : { 1'h0, \$3901  };
+  assign \$3903  = \$3838  ? { 1'h1, \$3870  } : { 1'h0, \$3902  };
+  assign \$3904  = \$3743  ? { 1'h1, \$3823  } : { 1'h0, \$3903  };
+  assign \$3905  = ra[416] | ra[417];
+  assign \$3906  = ra[418] | ra[419];
+  assign \$3907  = \$3905  | \$3906 ;
+  assign \$3908  = ra[420] | ra[421];
+  assign \$3909  = ra[422] | ra[423];
+  assign \$3910  = \$3908  | \$3909 ;
+  assign \$3911  = \$3907  | \$3910 ;
+  assign \$3912  = ra[424] | ra[425];
+  assign \$3913  = ra[426] | ra[427];
+  assign \$3914  = \$3912  | \$3913 ;
+  assign \$3915  = ra[428] | ra[429];
+  assign \$3916  = ra[430] | ra[431];
+  assign \$3917  = \$3915  | \$3916 ;
+  assign \$3918  = \$3914  | \$3917 ;
+  assign \$3919  = \$3911  | \$3918 ;
+  assign \$3920  = ra[432] | ra[433];
+  assign \$3921  = ra[434] | ra[435];
+  assign \$3922  = \$3920  | \$3921 ;
+  assign \$3923  = ra[436] | ra[437];
+  assign \$3924  = ra[438] | ra[439];
+  assign \$3925  = \$3923  | \$3924 ;
+  assign \$3926  = \$3922  | \$3925 ;
+  assign \$3927  = ra[440] | ra[441];
+  assign \$3928  = ra[442] | ra[443];
+  assign \$3929  = \$3927  | \$3928 ;
+  assign \$3930  = ra[444] | ra[445];
+  assign \$3931  = ra[446] | ra[447];
+  assign \$3932  = \$3930  | \$3931 ;
+  assign \$3933  = \$3929  | \$3932 ;
+  assign \$3934  = \$3926  | \$3933 ;
+  assign \$3935  = \$3919  | \$3934 ;
+  assign \$3936  = ra[432] | ra[433];
+  assign \$3937  = ra[434] | ra[435];
+  assign \$3938  = \$3936  | \$3937 ;
+  assign \$3939  = ra[436] | ra[437];
+  assign \$3940  = ra[438] | ra[439];
+  assign \$3941  = \$3939  | \$3940 ;
+  assign \$3942  = \$3938  | \$3941 ;
+  assign \$3943  = ra[440] | ra[441];
+  assign \$3944  = ra[442] | ra[443];
+  assign \$3945  = \$3943  | \$3944 ;
+  assign \$3946  = ra[444] | ra[445];
+  assign \$3947  = ra[446] | ra[447];
+  assign \$3948  = \$3946  | \$3947 ;
+  assign \$3949  = \$3945  | \$3948 ;
+  assign \$3950  = \$3942  | \$3949 ;
+  assign \$3951  = ra[440] | ra[441];
+  assign \$3952  = ra[442] | ra[443];
+  assign \$3953  = \$3951  | \$3952 ;
+  assign \$3954  = ra[444] | ra[445];
+  assign \$3955  = ra[446] | ra[447];
+  assign \$3956  = \$3954  | \$3955 ;
+  assign \$3957  = \$3953  | \$3956 ;
+  assign \$3958  = ra[444] | ra[445];
   assign \$3959  = ra[446] | ra[447];
-  assign \$3960  = ra[447] ? 1'h1 : 1'h0;
-  assign \$3961  = ra[445] ? 1'h1 : 1'h0;
-  assign \$3962  = \$3959  ? { 1'h1, \$3960  } : { 1'h0, \$3961  };
-  assign \$3963  = ra[442] | ra[443];
-  assign \$3964  = ra[443] ? 1'h1 : 1'h0;
-  assign \$3965  = ra[441] ? 1'h1 : 1'h0;
-  assign \$3966  = \$3963  ? { 1'h1, \$3964  } : { 1'h0, \$3965  };
-  assign \$3967  = \$3958  ? { 1'h1, \$3962  } : { 1'h0, \$3966  };
-  assign \$3968  = ra[436] | ra[437];
-  assign \$3969  = ra[438] | ra[439];
-  assign \$3970  = \$3968  | \$3969 ;
+  assign \$3960  = \$3958  | \$3959 ;
+  assign \$3961  = ra[446] | ra[447];
+  assign \$3962  = ra[447] ? 1'h1 : 1'h0;
+  assign \$3963  = ra[445] ? 1'h1 : 1'h0;
+  assign \$3964  = \$3961  ? { 1'h1, \$3962  } : { 1'h0, \$3963  };
+  assign \$3965  = ra[442] | ra[443];
+  assign \$3966  = ra[443] ? 1'h1 : 1'h0;
+  assign \$3967  = ra[441] ? 1'h1 : 1'h0;
+  assign \$3968  = \$3965  ? { 1'h1, \$3966  } : { 1'h0, \$3967  };
+  assign \$3969  = \$3960  ? { 1'h1, \$3964  } : { 1'h0, \$3968  };
+  assign \$3970  = ra[436] | ra[437];
   assign \$3971  = ra[438] | ra[439];
-  assign \$3972  = ra[439] ? 1'h1 : 1'h0;
-  assign \$3973  = ra[437] ? 1'h1 : 1'h0;
-  assign \$3974  = \$3971  ? { 1'h1, \$3972  } : { 1'h0, \$3973  };
-  assign \$3975  = ra[434] | ra[435];
-  assign \$3976  = ra[435] ? 1'h1 : 1'h0;
-  assign \$3977  = ra[433] ? 1'h1 : 1'h0;
-  assign \$3978  = \$3975  ? { 1'h1, \$3976  } : { 1'h0, \$3977  };
+  assign \$3972  = \$3970  | \$3971 ;
+  assign \$3973  = ra[438] | ra[439];
+  assign \$3974  = ra[439] ? 1'h1 : 1'h0;
+  assign \$3975  = ra[437] ? 1'h1 : 1'h0;
+  assign \$3976  = \$3973  ? { 1'h1, \$3974  } : { 1'h0, \$3975  };
+  assign \$3977  = ra[434] | ra[435];
+  assign \$3978  = ra[435] ? 1'h1 : 1'h0;
+  assign \$3979  = ra[433] ? 1'h1 : 1'h0;
+  assign \$3980  = \$3977  ? { 1'h1, \$3978  } : { 1'h0, \$3979  };
+  assign \$3981  = \$3972  ? { 1'h1, \$3976  } : { 1'h0, \$3980  };
+  assign \$3982  = \$3957  ? { 1'h1, \$3969  } : { 1'h0, \$3981  };
+  assign \$3983  = ra[424] | ra[425];
+  assign \$3984  = ra[426] | ra[427];
+  assign \$3985  = \$3983  | \$3984 ;
+  assign \$3986  = ra[428] | ra[429];
+  assign \$3987  = ra[430] | ra[431];
+  assign \$3988  = \$3986  | \$3987 ;
+  assign \$3989  = \$3985  | \$3988 ;
+  assign \$3990  = ra[428] | ra[429];
+  assign \$3991  = ra[430] | ra[431];
+  assign \$3992  = \$3990  | \$3991 ;
+  assign \$3993  = ra[430] | ra[431];
+  assign \$3994  = ra[431] ? 1'h1 : 1'h0;
+  assign \$3995  = ra[429] ? 1'h1 : 1'h0;
+  assign \$3996  = \$3993  ? { 1'h1, \$3994  } : { 1'h0, \$3995  };
+  assign \$3997  = ra[426] | ra[427];
+  assign \$3998  = ra[427] ? 1'h1 : 1'h0;
+  assign \$3999  = ra[425] ? 1'h1 : 1'h0;
+  assign \$4000  = \$3997  ? { 1'h1, \$3998  } : { 1'h0, \$3999  };
+  assign \$4001  = \$3992  ? { 1'h1, \$3996  } : { 1'h0, \$4000  };
+  assign \$4002  = ra[420] | ra[421];
+  assign \$4003  = ra[422] | ra[423];
+  assign \$4004  = \$4002  | \$4003 ;
+  assign \$4005  = ra[422] | ra[423];
+  assign \$4006  = ra[423] ? 1'h1 : 1'h0;
+  assign \$4007  = ra[421] ? 1'h1 : 1'h0;
+  assign \$4008  = \$4005  ? { 1'h1, \$4006  } : { 1'h0, \$4007  };
+  assign \$4009  = ra[418] | ra[419];
+  assign \$4010  = ra[419] ? 1'h1 : 1'h0;
+  assign \$4011  = ra[417] ? 1'h1 : 1'h0;
+  assign \$4012  = \$4009  ? { 1'h1, \$4010  } : { 1'h0, \$4011  };
+  assign \$4013  = \$4004  ? { 1'h1, \$4008  } : { 1'h0, \$4012  };
+  assign \$4014  = \$3989  ? { 1'h1, \$4001  } : { 1'h0, \$4013  };
+  assign \$4015  = \$3950  ? { 1'h1, \$3982  } : { 1'h0, \$4014  };
+  assign \$4016  = ra[400] | ra[401];
+  assign \$4017  = ra[402] | ra[403];
+  assign \$4018  = \$4016  | \$4017 ;
+  assign \$4019  = ra[404] | ra[405];
+  assign \$4020  = ra[406] | ra[407];
+  assign \$4021  = \$4019  | \$4020 ;
+  assign \$4022  = \$4018  | \$4021 ;
+  assign \$4023  = ra[408] | ra[409];
+  assign \$4024  = ra[410] | ra[411];
+  assign \$4025  = \$4023  | \$4024 ;
+  assign \$4026  = ra[412] | ra[413];
+  assign \$4027  = ra[414] | ra[415];
+  assign \$4028  = \$4026  | \$4027 ;
+  assign \$4029  = \$4025  | \$4028 ;
+  assign \$4030  = \$4022  | \$4029 ;
+  assign \$4031  = ra[408] | ra[409];
+  assign \$4032  = ra[410] | ra[411];
+  assign \$4033  = \$4031  | \$4032 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    psteps = 7'h00;
-    casez (\$5572 [8:0])
+    psteps = 8'h00;
+    casez (\$5574 [8:0])
       9'h000:
-          psteps = 7'h00;
+          psteps = 8'h00;
       9'h001:
-          psteps = 7'h01;
+          psteps = 8'h01;
       9'h002:
-          psteps = 7'h01;
+          psteps = 8'h01;
       9'h003:
-          psteps = 7'h01;
+          psteps = 8'h02;
       9'h004:
-          psteps = 7'h02;
+          psteps = 8'h02;
       9'h005:
-          psteps = 7'h02;
+          psteps = 8'h03;
       9'h006:
-          psteps = 7'h02;
+          psteps = 8'h03;
       9'h007:
-          psteps = 7'h03;
+          psteps = 8'h04;
       9'h008:
-          psteps = 7'h03;
+          psteps = 8'h04;
       9'h009:
-          psteps = 7'h03;
+          psteps = 8'h05;
       9'h00a:
-          psteps = 7'h04;
+          psteps = 8'h05;
       9'h00b:
-          psteps = 7'h04;
+          psteps = 8'h06;
       9'h00c:
-          psteps = 7'h04;
+          psteps = 8'h06;
       9'h00d:
-          psteps = 7'h05;
+          psteps = 8'h07;
       9'h00e:
-          psteps = 7'h05;
+          psteps = 8'h07;
       9'h00f:
-          psteps = 7'h05;
+          psteps = 8'h08;
       9'h010:
-          psteps = 7'h06;
+          psteps = 8'h08;
       9'h011:
-          psteps = 7'h06;
+          psteps = 8'h09;
       9'h012:
-          psteps = 7'h06;
+          psteps = 8'h09;
       9'h013:
-          psteps = 7'h07;
+          psteps = 8'h0a;
       9'h014:
-          psteps = 7'h07;
+          psteps = 8'h0a;
       9'h015:
-          psteps = 7'h07;
+          psteps = 8'h0b;
       9'h016:
-          psteps = 7'h08;
+          psteps = 8'h0b;
       9'h017:
-          psteps = 7'h08;
+          psteps = 8'h0c;
       9'h018:
-          psteps = 7'h08;
+          psteps = 8'h0c;
       9'h019:
-          psteps = 7'h09;
+          psteps = 8'h0d;
       9'h01a:
-          psteps = 7'h09;
+          psteps = 8'h0d;
       9'h01b:
-          psteps = 7'h09;
+          psteps = 8'h0e;
       9'h01c:
-          psteps = 7'h0a;
+          psteps = 8'h0e;
       9'h01d:
-          psteps = 7'h0a;
+          psteps = 8'h0f;
       9'h01e:
-          psteps = 7'h0a;
+          psteps = 8'h0f;
       9'h01f:
-          psteps = 7'h0b;
+          psteps = 8'h10;
       9'h020:
-          psteps = 7'h0b;
+          psteps = 8'h10;
       9'h021:
-          psteps = 7'h0b;
+          psteps = 8'h11;
       9'h022:
-          psteps = 7'h0c;
+          psteps = 8'h11;
       9'h023:
-          psteps = 7'h0c;
+          psteps = 8'h12;
       9'h024:
-          psteps = 7'h0c;
+          psteps = 8'h12;
       9'h025:
-          psteps = 7'h0d;
+          psteps = 8'h13;
       9'h026:
-          psteps = 7'h0d;
+          psteps = 8'h13;
       9'h027:
-          psteps = 7'h0d;
+          psteps = 8'h14;
       9'h028:
-          psteps = 7'h0e;
+          psteps = 8'h14;
       9'h029:
-          psteps = 7'h0e;
+          psteps = 8'h15;
       9'h02a:
-          psteps = 7'h0e;
+          psteps = 8'h15;
       9'h02b:
-          psteps = 7'h0f;
+          psteps = 8'h16;
       9'h02c:
-          psteps = 7'h0f;
+          psteps = 8'h16;
       9'h02d:
-          psteps = 7'h0f;
+          psteps = 8'h17;
       9'h02e:
-          psteps = 7'h10;
+          psteps = 8'h17;
       9'h02f:
-          psteps = 7'h10;
+          psteps = 8'h18;
       9'h030:
-          psteps = 7'h10;
+          psteps = 8'h18;
       9'h031:
-          psteps = 7'h11;
+          psteps = 8'h19;
       9'h032:
-          psteps = 7'h11;
+          psteps = 8'h19;
       9'h033:
-          psteps = 7'h11;
+          psteps = 8'h1a;
       9'h034:
-          psteps = 7'h12;
+          psteps = 8'h1a;
       9'h035:
-          psteps = 7'h12;
+          psteps = 8'h1b;
       9'h036:
-          psteps = 7'h12;
+          psteps = 8'h1b;
       9'h037:
-          psteps = 7'h13;
+          psteps = 8'h1c;
       9'h038:
-          psteps = 7'h13;
+          psteps = 8'h1c;
       9'h039:
-          psteps = 7'h13;
+          psteps = 8'h1d;
       9'h03a:
-          psteps = 7'h14;
+          psteps = 8'h1d;
       9'h03b:
-          psteps = 7'h14;
+          psteps = 8'h1e;
       9'h03c:
-          psteps = 7'h14;
+          psteps = 8'h1e;
       9'h03d:
-          psteps = 7'h15;
+          psteps = 8'h1f;
       9'h03e:
-          psteps = 7'h15;
+          psteps = 8'h1f;
       9'h03f:
-          psteps = 7'h15;
+          psteps = 8'h20;
       9'h040:
-          psteps = 7'h16;
+          psteps = 8'h20;
       9'h041:
-          psteps = 7'h16;
+          psteps = 8'h21;
       9'h042:
-          psteps = 7'h16;
+          psteps = 8'h21;
       9'h043:
-          psteps = 7'h17;
+          psteps = 8'h22;
       9'h044:
-          psteps = 7'h17;
+          psteps = 8'h22;
       9'h045:
-          psteps = 7'h17;
+          psteps = 8'h23;
       9'h046:
-          psteps = 7'h18;
+          psteps = 8'h23;
       9'h047:
-          psteps = 7'h18;
+          psteps = 8'h24;
       9'h048:
-          psteps = 7'h18;
+          psteps = 8'h24;
       9'h049:
-          psteps = 7'h19;
+          psteps = 8'h25;
       9'h04a:
-          psteps = 7'h19;
+          psteps = 8'h25;
       9'h04b:
-          psteps = 7'h19;
+          psteps = 8'h26;
       9'h04c:
-          psteps = 7'h1a;
+          psteps = 8'h26;
       9'h04d:
-          psteps = 7'h1a;
+          psteps = 8'h27;
       9'h04e:
-          psteps = 7'h1a;
+          psteps = 8'h27;
       9'h04f:
-          psteps = 7'h1b;
+          psteps = 8'h28;
       9'h050:
-          psteps = 7'h1b;
+          psteps = 8'h28;
       9'h051:
-          psteps = 7'h1b;
+          psteps = 8'h29;
       9'h052:
-          psteps = 7'h1c;
+          psteps = 8'h29;
       9'h053:
-          psteps = 7'h1c;
+          psteps = 8'h2a;
       9'h054:
-          psteps = 7'h1c;
+          psteps = 8'h2a;
       9'h055:
-          psteps = 7'h1d;
+          psteps = 8'h2b;
       9'h056:
-          psteps = 7'h1d;
+          psteps = 8'h2b;
       9'h057:
-          psteps = 7'h1d;
+          psteps = 8'h2c;
       9'h058:
-          psteps = 7'h1e;
+          psteps = 8'h2c;
       9'h059:
-          psteps = 7'h1e;
+          psteps = 8'h2d;
       9'h05a:
-          psteps = 7'h1e;
+          psteps = 8'h2d;
       9'h05b:
-          psteps = 7'h1f;
+          psteps = 8'h2e;
       9'h05c:
-          psteps = 7'h1f;
+          psteps = 8'h2e;
       9'h05d:
-          psteps = 7'h1f;
+          psteps = 8'h2f;
       9'h05e:
-          psteps = 7'h20;
+          psteps = 8'h2f;
       9'h05f:
-          psteps = 7'h20;
+          psteps = 8'h30;
       9'h060:
-          psteps = 7'h20;
+          psteps = 8'h30;
       9'h061:
-          psteps = 7'h21;
+          psteps = 8'h31;
       9'h062:
-          psteps = 7'h21;
+          psteps = 8'h31;
       9'h063:
-          psteps = 7'h21;
+          psteps = 8'h32;
       9'h064:
-          psteps = 7'h22;
+          psteps = 8'h32;
       9'h065:
-          psteps = 7'h22;
+          psteps = 8'h33;
       9'h066:
-          psteps = 7'h22;
+          psteps = 8'h33;
       9'h067:
-          psteps = 7'h23;
+          psteps = 8'h34;
       9'h068:
-          psteps = 7'h23;
+          psteps = 8'h34;
       9'h069:
-          psteps = 7'h23;
+          psteps = 8'h35;
       9'h06a:
-          psteps = 7'h24;
+          psteps = 8'h35;
       9'h06b:
-          psteps = 7'h24;
+          psteps = 8'h36;
       9'h06c:
-          psteps = 7'h24;
+          psteps = 8'h36;
       9'h06d:
-          psteps = 7'h25;
+          psteps = 8'h37;
       9'h06e:
-          psteps = 7'h25;
+          psteps = 8'h37;
       9'h06f:
-          psteps = 7'h25;
+          psteps = 8'h38;
       9'h070:
-          psteps = 7'h26;
+          psteps = 8'h38;
       9'h071:
-          psteps = 7'h26;
+          psteps = 8'h39;
       9'h072:
-          psteps = 7'h26;
+          psteps = 8'h39;
       9'h073:
-          psteps = 7'h27;
+          psteps = 8'h3a;
       9'h074:
-          psteps = 7'h27;
+          psteps = 8'h3a;
       9'h075:
-          psteps = 7'h27;
+          psteps = 8'h3b;
       9'h076:
-          psteps = 7'h28;
+          psteps = 8'h3b;
       9'h077:
-          psteps = 7'h28;
+          psteps = 8'h3c;
       9'h078:
-          psteps = 7'h28;
+          psteps = 8'h3c;
       9'h079:
-          psteps = 7'h29;
+          psteps = 8'h3d;
       9'h07a:
-          psteps = 7'h29;
+          psteps = 8'h3d;
       9'h07b:
-          psteps = 7'h29;
+          psteps = 8'h3e;
       9'h07c:
-          psteps = 7'h2a;
+          psteps = 8'h3e;
       9'h07d:
-          psteps = 7'h2a;
+          psteps = 8'h3f;
       9'h07e:
-          psteps = 7'h2a;
+          psteps = 8'h3f;
       9'h07f:
-          psteps = 7'h2b;
+          psteps = 8'h40;
       9'h080:
-          psteps = 7'h2b;
+          psteps = 8'h40;
       9'h081:
-          psteps = 7'h2b;
+          psteps = 8'h41;
       9'h082:
-          psteps = 7'h2c;
+          psteps = 8'h41;
       9'h083:
-          psteps = 7'h2c;
+          psteps = 8'h42;
       9'h084:
-          psteps = 7'h2c;
+          psteps = 8'h42;
       9'h085:
-          psteps = 7'h2d;
+          psteps = 8'h43;
       9'h086:
-          psteps = 7'h2d;
+          psteps = 8'h43;
       9'h087:
-          psteps = 7'h2d;
+          psteps = 8'h44;
       9'h088:
-          psteps = 7'h2e;
+          psteps = 8'h44;
       9'h089:
-          psteps = 7'h2e;
+          psteps = 8'h45;
       9'h08a:
-          psteps = 7'h2e;
+          psteps = 8'h45;
       9'h08b:
-          psteps = 7'h2f;
+          psteps = 8'h46;
       9'h08c:
-          psteps = 7'h2f;
+          psteps = 8'h46;
       9'h08d:
-          psteps = 7'h2f;
+          psteps = 8'h47;
       9'h08e:
-          psteps = 7'h30;
+          psteps = 8'h47;
       9'h08f:
-          psteps = 7'h30;
+          psteps = 8'h48;
       9'h090:
-          psteps = 7'h30;
+          psteps = 8'h48;
       9'h091:
-          psteps = 7'h31;
+          psteps = 8'h49;
       9'h092:
-          psteps = 7'h31;
+          psteps = 8'h49;
       9'h093:
-          psteps = 7'h31;
+          psteps = 8'h4a;
       9'h094:
-          psteps = 7'h32;
+          psteps = 8'h4a;
       9'h095:
-          psteps = 7'h32;
+          psteps = 8'h4b;
       9'h096:
-          psteps = 7'h32;
+          psteps = 8'h4b;
       9'h097:
-          psteps = 7'h33;
+          psteps = 8'h4c;
       9'h098:
-          psteps = 7'h33;
+          psteps = 8'h4c;
       9'h099:
-          psteps = 7'h33;
+          psteps = 8'h4d;
       9'h09a:
-          psteps = 7'h34;
+          psteps = 8'h4d;
       9'h09b:
-          psteps = 7'h34;
+          psteps = 8'h4e;
       9'h09c:
-          psteps = 7'h34;
+          psteps = 8'h4e;
       9'h09d:
-          psteps = 7'h35;
+          psteps = 8'h4f;
       9'h09e:
-          psteps = 7'h35;
+          psteps = 8'h4f;
       9'h09f:
-          psteps = 7'h35;
+          psteps = 8'h50;
       9'h0a0:
-          psteps = 7'h36;
+          psteps = 8'h50;
       9'h0a1:
-          psteps = 7'h36;
+          psteps = 8'h51;
       9'h0a2:
-          psteps = 7'h36;
+          psteps = 8'h51;
       9'h0a3:
-          psteps = 7'h37;
+          psteps = 8'h52;
       9'h0a4:
-          psteps = 7'h37;
+          psteps = 8'h52;
       9'h0a5:
-          psteps = 7'h37;
+          psteps = 8'h53;
       9'h0a6:
-          psteps = 7'h38;
+          psteps = 8'h53;
       9'h0a7:
-          psteps = 7'h38;
+          psteps = 8'h54;
       9'h0a8:
-          psteps = 7'h38;
+          psteps = 8'h54;
       9'h0a9:
-          psteps = 7'h39;
+          psteps = 8'h55;
       9'h0aa:
-          psteps = 7'h39;
+          psteps = 8'h55;
       9'h0ab:
-          psteps = 7'h39;
+          psteps = 8'h56;
       9'h0ac:
-          psteps = 7'h3a;
+          psteps = 8'h56;
       9'h0ad:
-          psteps = 7'h3a;
+          psteps = 8'h57;
       9'h0ae:
-          psteps = 7'h3a;
+          psteps = 8'h57;
       9'h0af:
-          psteps = 7'h3b;
+          psteps = 8'h58;
       9'h0b0:
-          psteps = 7'h3b;
+          psteps = 8'h58;
       9'h0b1:
-          psteps = 7'h3b;
+          psteps = 8'h59;
       9'h0b2:
-          psteps = 7'h3c;
+          psteps = 8'h59;
       9'h0b3:
-          psteps = 7'h3c;
+          psteps = 8'h5a;
       9'h0b4:
-          psteps = 7'h3c;
+          psteps = 8'h5a;
       9'h0b5:
-          psteps = 7'h3d;
+          psteps = 8'h5b;
       9'h0b6:
-          psteps = 7'h3d;
+          psteps = 8'h5b;
       9'h0b7:
-          psteps = 7'h3d;
+          psteps = 8'h5c;
       9'h0b8:
-          psteps = 7'h3e;
+          psteps = 8'h5c;
       9'h0b9:
-          psteps = 7'h3e;
+          psteps = 8'h5d;
       9'h0ba:
-          psteps = 7'h3e;
+          psteps = 8'h5d;
       9'h0bb:
-          psteps = 7'h3f;
+          psteps = 8'h5e;
       9'h0bc:
-          psteps = 7'h3f;
+          psteps = 8'h5e;
       9'h0bd:
-          psteps = 7'h3f;
+          psteps = 8'h5f;
       9'h0be:
-          psteps = 7'h40;
+          psteps = 8'h5f;
       9'h0bf:
-          psteps = 7'h40;
+          psteps = 8'h60;
       9'h0c0:
-          psteps = 7'h40;
+          psteps = 8'h60;
       9'h0c1:
-          psteps = 7'h41;
+          psteps = 8'h61;
       9'h0c2:
-          psteps = 7'h41;
+          psteps = 8'h61;
       9'h0c3:
-          psteps = 7'h41;
+          psteps = 8'h62;
       9'h0c4:
-          psteps = 7'h42;
+          psteps = 8'h62;
       9'h0c5:
-          psteps = 7'h42;
+          psteps = 8'h63;
       9'h0c6:
-          psteps = 7'h42;
+          psteps = 8'h63;
       9'h0c7:
-          psteps = 7'h43;
+          psteps = 8'h64;
       9'h0c8:
-          psteps = 7'h43;
+          psteps = 8'h64;
       9'h0c9:
-          psteps = 7'h43;
+          psteps = 8'h65;
       9'h0ca:
-          psteps = 7'h44;
+          psteps = 8'h65;
       9'h0cb:
-          psteps = 7'h44;
+          psteps = 8'h66;
       9'h0cc:
-          psteps = 7'h44;
+          psteps = 8'h66;
       9'h0cd:
-          psteps = 7'h45;
+          psteps = 8'h67;
       9'h0ce:
-          psteps = 7'h45;
+          psteps = 8'h67;
       9'h0cf:
-          psteps = 7'h45;
+          psteps = 8'h68;
       9'h0d0:
-          psteps = 7'h46;
+          psteps = 8'h68;
       9'h0d1:
-          psteps = 7'h46;
+          psteps = 8'h69;
       9'h0d2:
-          psteps = 7'h46;
+          psteps = 8'h69;
       9'h0d3:
-          psteps = 7'h47;
+          psteps = 8'h6a;
       9'h0d4:
-          psteps = 7'h47;
+          psteps = 8'h6a;
       9'h0d5:
-          psteps = 7'h47;
+          psteps = 8'h6b;
       9'h0d6:
-          psteps = 7'h48;
+          psteps = 8'h6b;
       9'h0d7:
-          psteps = 7'h48;
+          psteps = 8'h6c;
       9'h0d8:
-          psteps = 7'h48;
+          psteps = 8'h6c;
       9'h0d9:
-          psteps = 7'h49;
+          psteps = 8'h6d;
       9'h0da:
-          psteps = 7'h49;
+          psteps = 8'h6d;
       9'h0db:
-          psteps = 7'h49;
+          psteps = 8'h6e;
       9'h0dc:
-          psteps = 7'h4a;
+          psteps = 8'h6e;
       9'h0dd:
-          psteps = 7'h4a;
+          psteps = 8'h6f;
       9'h0de:
-          psteps = 7'h4a;
+          psteps = 8'h6f;
       9'h0df:
-          psteps = 7'h4b;
+          psteps = 8'h70;
       9'h0e0:
-          psteps = 7'h4b;
+          psteps = 8'h70;
       9'h0e1:
-          psteps = 7'h4b;
+          psteps = 8'h71;
       9'h0e2:
-          psteps = 7'h4c;
+          psteps = 8'h71;
       9'h0e3:
-          psteps = 7'h4c;
+          psteps = 8'h72;
       9'h0e4:
-          psteps = 7'h4c;
+          psteps = 8'h72;
       9'h0e5:
-          psteps = 7'h4d;
+          psteps = 8'h73;
       9'h0e6:
-          psteps = 7'h4d;
+          psteps = 8'h73;
       9'h0e7:
-          psteps = 7'h4d;
+          psteps = 8'h74;
       9'h0e8:
-          psteps = 7'h4e;
+          psteps = 8'h74;
       9'h0e9:
-          psteps = 7'h4e;
+          psteps = 8'h75;
       9'h0ea:
-          psteps = 7'h4e;
+          psteps = 8'h75;
       9'h0eb:
-          psteps = 7'h4f;
+          psteps = 8'h76;
       9'h0ec:
-          psteps = 7'h4f;
+          psteps = 8'h76;
       9'h0ed:
-          psteps = 7'h4f;
+          psteps = 8'h77;
       9'h0ee:
-          psteps = 7'h50;
+          psteps = 8'h77;
       9'h0ef:
-          psteps = 7'h50;
+          psteps = 8'h78;
       9'h0f0:
-          psteps = 7'h50;
+          psteps = 8'h78;
       9'h0f1:
-          psteps = 7'h51;
+          psteps = 8'h79;
       9'h0f2:
-          psteps = 7'h51;
+          psteps = 8'h79;
       9'h0f3:
-          psteps = 7'h51;
+          psteps = 8'h7a;
       9'h0f4:
-          psteps = 7'h52;
+          psteps = 8'h7a;
       9'h0f5:
-          psteps = 7'h52;
+          psteps = 8'h7b;
       9'h0f6:
-          psteps = 7'h52;
+          psteps = 8'h7b;
       9'h0f7:
-          psteps = 7'h53;
+          psteps = 8'h7c;
       9'h0f8:
-          psteps = 7'h53;
+          psteps = 8'h7c;
       9'h0f9:
-          psteps = 7'h53;
+          psteps = 8'h7d;
       9'h0fa:
-          psteps = 7'h54;
+          psteps = 8'h7d;
       9'h0fb:
-          psteps = 7'h54;
+          psteps = 8'h7e;
       9'h0fc:
-          psteps = 7'h54;
+          psteps = 8'h7e;
       9'h0fd:
-          psteps = 7'h55;
+          psteps = 8'h7f;
       9'h0fe:
-          psteps = 7'h55;
+          psteps = 8'h7f;
       9'h0ff:
-          psteps = 7'h55;
+          psteps = 8'h80;
       9'h100:
-          psteps = 7'h56;
+          psteps = 8'h80;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     pbits = 9'h000;
-    casez (\$5572 [8:0])
+    casez (\$5574 [8:0])
       9'h000:
           pbits = 9'h000;
       9'h001:
-          pbits = 9'h003;
+          pbits = 9'h002;
       9'h002:
-          pbits = 9'h003;
+          pbits = 9'h002;
       9'h003:
-          pbits = 9'h003;
+          pbits = 9'h004;
       9'h004:
-          pbits = 9'h006;
+          pbits = 9'h004;
       9'h005:
           pbits = 9'h006;
       9'h006:
           pbits = 9'h006;
       9'h007:
-          pbits = 9'h009;
+          pbits = 9'h008;
       9'h008:
-          pbits = 9'h009;
+          pbits = 9'h008;
       9'h009:
-          pbits = 9'h009;
+          pbits = 9'h00a;
       9'h00a:
-          pbits = 9'h00c;
+          pbits = 9'h00a;
       9'h00b:
           pbits = 9'h00c;
       9'h00c:
           pbits = 9'h00c;
       9'h00d:
-          pbits = 9'h00f;
+          pbits = 9'h00e;
       9'h00e:
-          pbits = 9'h00f;
+          pbits = 9'h00e;
       9'h00f:
-          pbits = 9'h00f;
+          pbits = 9'h010;
       9'h010:
-          pbits = 9'h012;
+          pbits = 9'h010;
       9'h011:
           pbits = 9'h012;
       9'h012:
           pbits = 9'h012;
       9'h013:
-          pbits = 9'h015;
+          pbits = 9'h014;
       9'h014:
-          pbits = 9'h015;
+          pbits = 9'h014;
       9'h015:
-          pbits = 9'h015;
+          pbits = 9'h016;
       9'h016:
-          pbits = 9'h018;
+          pbits = 9'h016;
       9'h017:
           pbits = 9'h018;
       9'h018:
           pbits = 9'h018;
       9'h019:
-          pbits = 9'h01b;
+          pbits = 9'h01a;
       9'h01a:
-          pbits = 9'h01b;
+          pbits = 9'h01a;
       9'h01b:
-          pbits = 9'h01b;
+          pbits = 9'h01c;
       9'h01c:
-          pbits = 9'h01e;
+          pbits = 9'h01c;
       9'h01d:
           pbits = 9'h01e;
       9'h01e:
           pbits = 9'h01e;
       9'h01f:
-          pbits = 9'h021;
+          pbits = 9'h020;
       9'h020:
-          pbits = 9'h021;
+          pbits = 9'h020;
       9'h021:
-          pbits = 9'h021;
+          pbits = 9'h022;
       9'h022:
-          pbits = 9'h024;
+          pbits = 9'h022;
       9'h023:
           pbits = 9'h024;
       9'h024:
           pbits = 9'h024;
       9'h025:
-          pbits = 9'h027;
+          pbits = 9'h026;
       9'h026:
-          pbits = 9'h027;
+          pbits = 9'h026;
       9'h027:
-          pbits = 9'h027;
+          pbits = 9'h028;
       9'h028:
-          pbits = 9'h02a;
+          pbits = 9'h028;
       9'h029:
           pbits = 9'h02a;
       9'h02a:
           pbits = 9'h02a;
       9'h02b:
-          pbits = 9'h02d;
+          pbits = 9'h02c;
       9'h02c:
-          pbits = 9'h02d;
+          pbits = 9'h02c;
       9'h02d:
-          pbits = 9'h02d;
+          pbits = 9'h02e;
       9'h02e:
-          pbits = 9'h030;
+          pbits = 9'h02e;
       9'h02f:
           pbits = 9'h030;
       9'h030:
           pbits = 9'h030;
       9'h031:
-          pbits = 9'h033;
+          pbits = 9'h032;
       9'h032:
-          pbits = 9'h033;
+          pbits = 9'h032;
       9'h033:
-          pbits = 9'h033;
+          pbits = 9'h034;
       9'h034:
-          pbits = 9'h036;
+          pbits = 9'h034;
       9'h035:
           pbits = 9'h036;
       9'h036:
           pbits = 9'h036;
       9'h037:
-          pbits = 9'h039;
+          pbits = 9'h038;
       9'h038:
-          pbits = 9'h039;
+          pbits = 9'h038;
       9'h039:
-          pbits = 9'h039;
+          pbits = 9'h03a;
       9'h03a:
-          pbits = 9'h03c;
+          pbits = 9'h03a;
       9'h03b:
           pbits = 9'h03c;
       9'h03c:
           pbits = 9'h03c;
       9'h03d:
-          pbits = 9'h03f;
+          pbits = 9'h03e;
       9'h03e:
-          pbits = 9'h03f;
+          pbits = 9'h03e;
       9'h03f:
-          pbits = 9'h03f;
+          pbits = 9'h040;
       9'h040:
-          pbits = 9'h042;
+          pbits = 9'h040;
       9'h041:
           pbits = 9'h042;
       9'h042:
           pbits = 9'h042;
       9'h043:
-          pbits = 9'h045;
+          pbits = 9'h044;
       9'h044:
-          pbits = 9'h045;
+          pbits = 9'h044;
       9'h045:
-          pbits = 9'h045;
+          pbits = 9'h046;
       9'h046:
-          pbits = 9'h048;
+          pbits = 9'h046;
       9'h047:
           pbits = 9'h048;
       9'h048:
           pbits = 9'h048;
       9'h049:
-          pbits = 9'h04b;
+          pbits = 9'h04a;
       9'h04a:
-          pbits = 9'h04b;
+          pbits = 9'h04a;
       9'h04b:
-          pbits = 9'h04b;
+          pbits = 9'h04c;
       9'h04c:
-          pbits = 9'h04e;
+          pbits = 9'h04c;
       9'h04d:
           pbits = 9'h04e;
       9'h04e:
           pbits = 9'h04e;
       9'h04f:
-          pbits = 9'h051;
+          pbits = 9'h050;
       9'h050:
-          pbits = 9'h051;
+          pbits = 9'h050;
       9'h051:
-          pbits = 9'h051;
+          pbits = 9'h052;
       9'h052:
-          pbits = 9'h054;
+          pbits = 9'h052;
       9'h053:
           pbits = 9'h054;
       9'h054:
           pbits = 9'h054;
       9'h055:
-          pbits = 9'h057;
+          pbits = 9'h056;
       9'h056:
-          pbits = 9'h057;
+          pbits = 9'h056;
       9'h057:
-          pbits = 9'h057;
+          pbits = 9'h058;
       9'h058:
-          pbits = 9'h05a;
+          pbits = 9'h058;
       9'h059:
           pbits = 9'h05a;
       9'h05a:
           pbits = 9'h05a;
       9'h05b:
-          pbits = 9'h05d;
+          pbits = 9'h05c;
       9'h05c:
-          pbits = 9'h05d;
+          pbits = 9'h05c;
       9'h05d:
-          pbits = 9'h05d;
+          pbits = 9'h05e;
       9'h05e:
-          pbits = 9'h060;
+          pbits = 9'h05e;
       9'h05f:
           pbits = 9'h060;
       9'h060:
           pbits = 9'h060;
       9'h061:
-          pbits = 9'h063;
+          pbits = 9'h062;
       9'h062:
-          pbits = 9'h063;
+          pbits = 9'h062;
       9'h063:
-          pbits = 9'h063;
+          pbits = 9'h064;
       9'h064:
-          pbits = 9'h066;
+          pbits = 9'h064;
       9'h065:
           pbits = 9'h066;
       9'h066:
           pbits = 9'h066;
       9'h067:
-          pbits = 9'h069;
+          pbits = 9'h068;
       9'h068:
-          pbits = 9'h069;
+          pbits = 9'h068;
       9'h069:
-          pbits = 9'h069;
+          pbits = 9'h06a;
       9'h06a:
-          pbits = 9'h06c;
+          pbits = 9'h06a;
       9'h06b:
           pbits = 9'h06c;
       9'h06c:
           pbits = 9'h06c;
       9'h06d:
-          pbits = 9'h06f;
+          pbits = 9'h06e;
       9'h06e:
-          pbits = 9'h06f;
+          pbits = 9'h06e;
       9'h06f:
-          pbits = 9'h06f;
+          pbits = 9'h070;
       9'h070:
-          pbits = 9'h072;
+          pbits = 9'h070;
       9'h071:
           pbits = 9'h072;
       9'h072:
           pbits = 9'h072;
       9'h073:
-          pbits = 9'h075;
+          pbits = 9'h074;
       9'h074:
-          pbits = 9'h075;
+          pbits = 9'h074;
       9'h075:
-          pbits = 9'h075;
+          pbits = 9'h076;
       9'h076:
-          pbits = 9'h078;
+          pbits = 9'h076;
       9'h077:
           pbits = 9'h078;
       9'h078:
           pbits = 9'h078;
       9'h079:
-          pbits = 9'h07b;
+          pbits = 9'h07a;
       9'h07a:
-          pbits = 9'h07b;
+          pbits = 9'h07a;
       9'h07b:
-          pbits = 9'h07b;
+          pbits = 9'h07c;
       9'h07c:
-          pbits = 9'h07e;
+          pbits = 9'h07c;
       9'h07d:
           pbits = 9'h07e;
       9'h07e:
           pbits = 9'h07e;
       9'h07f:
-          pbits = 9'h081;
+          pbits = 9'h080;
       9'h080:
-          pbits = 9'h081;
+          pbits = 9'h080;
       9'h081:
-          pbits = 9'h081;
+          pbits = 9'h082;
       9'h082:
-          pbits = 9'h084;
+          pbits = 9'h082;
       9'h083:
           pbits = 9'h084;
       9'h084:
           pbits = 9'h084;
       9'h085:
-          pbits = 9'h087;
+          pbits = 9'h086;
       9'h086:
-          pbits = 9'h087;
+          pbits = 9'h086;
       9'h087:
-          pbits = 9'h087;
+          pbits = 9'h088;
       9'h088:
-          pbits = 9'h08a;
+          pbits = 9'h088;
       9'h089:
           pbits = 9'h08a;
       9'h08a:
           pbits = 9'h08a;
       9'h08b:
-          pbits = 9'h08d;
+          pbits = 9'h08c;
       9'h08c:
-          pbits = 9'h08d;
+          pbits = 9'h08c;
       9'h08d:
-          pbits = 9'h08d;
+          pbits = 9'h08e;
       9'h08e:
-          pbits = 9'h090;
+          pbits = 9'h08e;
       9'h08f:
           pbits = 9'h090;
       9'h090:
           pbits = 9'h090;
       9'h091:
-          pbits = 9'h093;
+          pbits = 9'h092;
       9'h092:
-          pbits = 9'h093;
+          pbits = 9'h092;
       9'h093:
-          pbits = 9'h093;
+          pbits = 9'h094;
       9'h094:
-          pbits = 9'h096;
+          pbits = 9'h094;
       9'h095:
           pbits = 9'h096;
       9'h096:
           pbits = 9'h096;
       9'h097:
-          pbits = 9'h099;
+          pbits = 9'h098;
       9'h098:
-          pbits = 9'h099;
+          pbits = 9'h098;
       9'h099:
-          pbits = 9'h099;
+          pbits = 9'h09a;
       9'h09a:
-          pbits = 9'h09c;
+          pbits = 9'h09a;
       9'h09b:
           pbits = 9'h09c;
       9'h09c:
           pbits = 9'h09c;
       9'h09d:
-          pbits = 9'h09f;
+          pbits = 9'h09e;
       9'h09e:
-          pbits = 9'h09f;
+          pbits = 9'h09e;
       9'h09f:
-          pbits = 9'h09f;
+          pbits = 9'h0a0;
       9'h0a0:
-          pbits = 9'h0a2;
+          pbits = 9'h0a0;
       9'h0a1:
           pbits = 9'h0a2;
       9'h0a2:
           pbits = 9'h0a2;
       9'h0a3:
-          pbits = 9'h0a5;
+          pbits = 9'h0a4;
       9'h0a4:
-          pbits = 9'h0a5;
+          pbits = 9'h0a4;
       9'h0a5:
-          pbits = 9'h0a5;
+          pbits = 9'h0a6;
       9'h0a6:
-          pbits = 9'h0a8;
+          pbits = 9'h0a6;
       9'h0a7:
           pbits = 9'h0a8;
       9'h0a8:
           pbits = 9'h0a8;
       9'h0a9:
-          pbits = 9'h0ab;
+          pbits = 9'h0aa;
       9'h0aa:
-          pbits = 9'h0ab;
+          pbits = 9'h0aa;
       9'h0ab:
-          pbits = 9'h0ab;
+          pbits = 9'h0ac;
       9'h0ac:
-          pbits = 9'h0ae;
+          pbits = 9'h0ac;
       9'h0ad:
           pbits = 9'h0ae;
       9'h0ae:
           pbits = 9'h0ae;
       9'h0af:
-          pbits = 9'h0b1;
+          pbits = 9'h0b0;
       9'h0b0:
-          pbits = 9'h0b1;
+          pbits = 9'h0b0;
       9'h0b1:
-          pbits = 9'h0b1;
+          pbits = 9'h0b2;
       9'h0b2:
-          pbits = 9'h0b4;
+          pbits = 9'h0b2;
       9'h0b3:
           pbits = 9'h0b4;
       9'h0b4:
           pbits = 9'h0b4;
       9'h0b5:
-          pbits = 9'h0b7;
+          pbits = 9'h0b6;
       9'h0b6:
-          pbits = 9'h0b7;
+          pbits = 9'h0b6;
       9'h0b7:
-          pbits = 9'h0b7;
+          pbits = 9'h0b8;
       9'h0b8:
-          pbits = 9'h0ba;
+          pbits = 9'h0b8;
       9'h0b9:
           pbits = 9'h0ba;
       9'h0ba:
           pbits = 9'h0ba;
       9'h0bb:
-          pbits = 9'h0bd;
+          pbits = 9'h0bc;
       9'h0bc:
-          pbits = 9'h0bd;
+          pbits = 9'h0bc;
       9'h0bd:
-          pbits = 9'h0bd;
+          pbits = 9'h0be;
       9'h0be:
-          pbits = 9'h0c0;
+          pbits = 9'h0be;
       9'h0bf:
           pbits = 9'h0c0;
       9'h0c0:
           pbits = 9'h0c0;
       9'h0c1:
-          pbits = 9'h0c3;
+          pbits = 9'h0c2;
       9'h0c2:
-          pbits = 9'h0c3;
+          pbits = 9'h0c2;
       9'h0c3:
-          pbits = 9'h0c3;
+          pbits = 9'h0c4;
       9'h0c4:
-          pbits = 9'h0c6;
+          pbits = 9'h0c4;
       9'h0c5:
           pbits = 9'h0c6;
       9'h0c6:
           pbits = 9'h0c6;
       9'h0c7:
-          pbits = 9'h0c9;
+          pbits = 9'h0c8;
       9'h0c8:
-          pbits = 9'h0c9;
+          pbits = 9'h0c8;
       9'h0c9:
-          pbits = 9'h0c9;
+          pbits = 9'h0ca;
       9'h0ca:
-          pbits = 9'h0cc;
+          pbits = 9'h0ca;
       9'h0cb:
           pbits = 9'h0cc;
       9'h0cc:
           pbits = 9'h0cc;
       9'h0cd:
-          pbits = 9'h0cf;
+          pbits = 9'h0ce;
       9'h0ce:
-          pbits = 9'h0cf;
+          pbits = 9'h0ce;
       9'h0cf:
-          pbits = 9'h0cf;
+          pbits = 9'h0d0;
       9'h0d0:
-          pbits = 9'h0d2;
+          pbits = 9'h0d0;
       9'h0d1:
           pbits = 9'h0d2;
       9'h0d2:
           pbits = 9'h0d2;
       9'h0d3:
-          pbits = 9'h0d5;
+          pbits = 9'h0d4;
       9'h0d4:
-          pbits = 9'h0d5;
+          pbits = 9'h0d4;
       9'h0d5:
-          pbits = 9'h0d5;
+          pbits = 9'h0d6;
       9'h0d6:
-          pbits = 9'h0d8;
+          pbits = 9'h0d6;
       9'h0d7:
           pbits = 9'h0d8;
       9'h0d8:
           pbits = 9'h0d8;
       9'h0d9:
-          pbits = 9'h0db;
+          pbits = 9'h0da;
       9'h0da:
-          pbits = 9'h0db;
+          pbits = 9'h0da;
       9'h0db:
-          pbits = 9'h0db;
+          pbits = 9'h0dc;
       9'h0dc:
-          pbits = 9'h0de;
+          pbits = 9'h0dc;
       9'h0dd:
           pbits = 9'h0de;
       9'h0de:
           pbits = 9'h0de;
       9'h0df:
-          pbits = 9'h0e1;
+          pbits = 9'h0e0;
       9'h0e0:
-          pbits = 9'h0e1;
+          pbits = 9'h0e0;
       9'h0e1:
-          pbits = 9'h0e1;
+          pbits = 9'h0e2;
       9'h0e2:
-          pbits = 9'h0e4;
+          pbits = 9'h0e2;
       9'h0e3:
           pbits = 9'h0e4;
       9'h0e4:
           pbits = 9'h0e4;
       9'h0e5:
-          pbits = 9'h0e7;
+          pbits = 9'h0e6;
       9'h0e6:
-          pbits = 9'h0e7;
+          pbits = 9'h0e6;
       9'h0e7:
-          pbits = 9'h0e7;
+          pbits = 9'h0e8;
       9'h0e8:
-          pbits = 9'h0ea;
+          pbits = 9'h0e8;
       9'h0e9:
           pbits = 9'h0ea;
       9'h0ea:
           pbits = 9'h0ea;
       9'h0eb:
-          pbits = 9'h0ed;
+          pbits = 9'h0ec;
       9'h0ec:
-          pbits = 9'h0ed;
+          pbits = 9'h0ec;
       9'h0ed:
-          pbits = 9'h0ed;
+          pbits = 9'h0ee;
       9'h0ee:
-          pbits = 9'h0f0;
+          pbits = 9'h0ee;
       9'h0ef:
           pbits = 9'h0f0;
       9'h0f0:
           pbits = 9'h0f0;
       9'h0f1:
-          pbits = 9'h0f3;
+          pbits = 9'h0f2;
       9'h0f2:
-          pbits = 9'h0f3;
+          pbits = 9'h0f2;
       9'h0f3:
-          pbits = 9'h0f3;
+          pbits = 9'h0f4;
       9'h0f4:
-          pbits = 9'h0f6;
+          pbits = 9'h0f4;
       9'h0f5:
           pbits = 9'h0f6;
       9'h0f6:
           pbits = 9'h0f6;
       9'h0f7:
-          pbits = 9'h0f9;
+          pbits = 9'h0f8;
       9'h0f8:
-          pbits = 9'h0f9;
+          pbits = 9'h0f8;
       9'h0f9:
-          pbits = 9'h0f9;
+          pbits = 9'h0fa;
       9'h0fa:
-          pbits = 9'h0fc;
+          pbits = 9'h0fa;
       9'h0fb:
           pbits = 9'h0fc;
       9'h0fc:
           pbits = 9'h0fc;
       9'h0fd:
-          pbits = 9'h0ff;
+          pbits = 9'h0fe;
       9'h0fe:
-          pbits = 9'h0ff;
+          pbits = 9'h0fe;
       9'h0ff:
-          pbits = 9'h0ff;
+          pbits = 9'h100;
       9'h100:
-          pbits = 9'h102;
+          pbits = 9'h100;
     endcase
   end
   always @* begin
@@ -14347,7 +14125,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (word[42]) begin
-      alu_y = \$5743 ;
+      alu_y = \$5690 ;
     end else if (word[43]) begin
       alu_y = { word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41:26] };
     end else begin
@@ -14359,7 +14137,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     i__ready = 1'h0;
     casez (fsm_state)
       3'h0:
-          i__ready = \$5824 ;
+          i__ready = \$5771 ;
     endcase
   end
   always @* begin
@@ -14372,48 +14150,48 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       3'h1:
           casez (word[4:0])
             5'h00:
-                wr_en = \$5825 ;
+                wr_en = \$5772 ;
             5'h01:
-                wr_en = \$5826 ;
+                wr_en = \$5773 ;
             5'h02, 5'h03, 5'h04:
-                wr_en = \$5827 ;
+                wr_en = \$5774 ;
             5'h05:
-                wr_en = \$5828 ;
+                wr_en = \$5775 ;
             5'h06:
-                if (\$5831 ) begin
-                  wr_en = \$5832 ;
+                if (\$5778 ) begin
+                  wr_en = \$5779 ;
                 end
             5'h07, 5'h08:
                 /* empty */;
             5'h09:
                 /* empty */;
             5'h0f:
-                wr_en = \$5833 ;
+                wr_en = \$5780 ;
           endcase
       3'h2:
-          if (\$5836 ) begin
-            wr_en = \$5837 ;
+          if (\$5783 ) begin
+            wr_en = \$5784 ;
           end
       3'h3:
-          if (\$5838 ) begin
-            wr_en = \$5839 ;
+          if (\$5785 ) begin
+            wr_en = \$5786 ;
           end
       3'h5:
-          if (\$5842 ) begin
+          if (\$5789 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
-              wr_en = \$5843 ;
+              wr_en = \$5790 ;
             end
           end
       3'h4:
-          if (\$5844 ) begin
-            wr_en = \$5845 ;
+          if (\$5791 ) begin
+            wr_en = \$5792 ;
           end
       3'h7:
           /* empty */;
       3'h6:
-          wr_en = \$5846 ;
+          wr_en = \$5793 ;
     endcase
   end
   always @* begin
@@ -14434,7 +14212,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h05:
                 wp__addr = word[11:5];
             5'h06:
-                if (\$5831 ) begin
+                if (\$5778 ) begin
                   wp__addr = word[11:5];
                 end
             5'h07, 5'h08:
@@ -14445,15 +14223,15 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 wp__addr = word[11:5];
           endcase
       3'h2:
-          if (\$5836 ) begin
+          if (\$5783 ) begin
             wp__addr = dst;
           end
       3'h3:
-          if (\$5838 ) begin
+          if (\$5785 ) begin
             wp__addr = dst;
           end
       3'h5:
-          if (\$5842 ) begin
+          if (\$5789 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
@@ -14461,7 +14239,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             end
           end
       3'h4:
-          if (\$5844 ) begin
+          if (\$5791 ) begin
             wp__addr = dst;
           end
       3'h7:
@@ -14486,9 +14264,9 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h02, 5'h03, 5'h04:
                 wp__data = { alu_s9, alu_s8, alu_s7, alu_s6, alu_s5, alu_s4, alu_s3, alu_s2, alu_s1, alu_c0_full[64:1] };
             5'h05:
-                wp__data = \$5829 ;
+                wp__data = \$5776 ;
             5'h06:
-                if (\$5831 ) begin
+                if (\$5778 ) begin
                   wp__data = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
                 end
             5'h07, 5'h08:
@@ -14496,18 +14274,18 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h09:
                 /* empty */;
             5'h0f:
-                wp__data = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5834  };
+                wp__data = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5781  };
           endcase
       3'h2:
-          if (\$5836 ) begin
+          if (\$5783 ) begin
             wp__data = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
           end
       3'h3:
-          if (\$5838 ) begin
-            wp__data = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5841  };
+          if (\$5785 ) begin
+            wp__data = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5788  };
           end
       3'h5:
-          if (\$5842 ) begin
+          if (\$5789 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
@@ -14515,7 +14293,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             end
           end
       3'h4:
-          if (\$5844 ) begin
+          if (\$5791 ) begin
             wp__data = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
           end
       3'h7:
@@ -14584,7 +14362,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5882  = r_resx;
+    \$5827  = r_resx;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -14614,16 +14392,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0c:
             /* empty */;
         7'h0d:
-            \$5882  = wp__data[127:0];
+            \$5827  = wp__data[127:0];
       endcase
     end
     if (rst) begin
-      \$5882  = 128'h00000000000000000000000000000000;
+      \$5827  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5883  = r_resp;
+    \$5828  = r_resp;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -14655,16 +14433,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0d:
             /* empty */;
         7'h0e:
-            \$5883  = wp__data[127:0];
+            \$5828  = wp__data[127:0];
       endcase
     end
     if (rst) begin
-      \$5883  = 128'h00000000000000000000000000000000;
+      \$5828  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5884  = r_rese;
+    \$5829  = r_rese;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -14698,16 +14476,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0e:
             /* empty */;
         7'h0f:
-            \$5884  = wp__data[0];
+            \$5829  = wp__data[0];
       endcase
     end
     if (rst) begin
-      \$5884  = 1'h0;
+      \$5829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5885  = r_resc;
+    \$5830  = r_resc;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -14743,16 +14521,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0f:
             /* empty */;
         7'h10:
-            \$5885  = wp__data[16:0];
+            \$5830  = wp__data[16:0];
       endcase
     end
     if (rst) begin
-      \$5885  = 17'h00000;
+      \$5830  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5886  = r_dir;
+    \$5831  = r_dir;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -14790,18 +14568,18 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h10:
             /* empty */;
         7'h11:
-            \$5886  = wp__data[0];
+            \$5831  = wp__data[0];
       endcase
     end
     if (rst) begin
-      \$5886  = 1'h0;
+      \$5831  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5887  = o__valid;
+    \$5832  = o__valid;
     if (o__ready) begin
-      \$5887  = 1'h0;
+      \$5832  = 1'h0;
     end
     casez (fsm_state)
       3'h0:
@@ -14825,206 +14603,206 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h0f:
                 /* empty */;
             5'h11:
-                \$5887  = 1'h1;
+                \$5832  = 1'h1;
           endcase
     endcase
     if (rst) begin
-      \$5887  = 1'h0;
+      \$5832  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5888  = r_mode;
+    \$5833  = r_mode;
     casez (fsm_state)
       3'h0:
-          if (\$5855 ) begin
-            \$5888  = i__payload[0];
+          if (\$5802 ) begin
+            \$5833  = i__payload[0];
           end
     endcase
     if (rst) begin
-      \$5888  = 1'h0;
+      \$5833  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5889  = r_a_base;
+    \$5834  = r_a_base;
     casez (fsm_state)
       3'h0:
-          if (\$5855 ) begin
-            \$5889  = i__payload[112:1];
+          if (\$5802 ) begin
+            \$5834  = i__payload[112:1];
           end
     endcase
     if (rst) begin
-      \$5889  = 112'h0000000000000000000000000000;
+      \$5834  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5890  = r_a_other;
+    \$5835  = r_a_other;
     casez (fsm_state)
       3'h0:
-          if (\$5855 ) begin
-            \$5890  = i__payload[224:113];
+          if (\$5802 ) begin
+            \$5835  = i__payload[224:113];
           end
     endcase
     if (rst) begin
-      \$5890  = 112'h0000000000000000000000000000;
+      \$5835  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5891  = r_a_fn;
+    \$5836  = r_a_fn;
     casez (fsm_state)
       3'h0:
-          if (\$5855 ) begin
-            \$5891  = i__payload[240:225];
+          if (\$5802 ) begin
+            \$5836  = i__payload[240:225];
           end
     endcase
     if (rst) begin
-      \$5891  = 16'h0000;
+      \$5836  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5892  = r_a_fd;
+    \$5837  = r_a_fd;
     casez (fsm_state)
       3'h0:
-          if (\$5855 ) begin
-            \$5892  = i__payload[256:241];
+          if (\$5802 ) begin
+            \$5837  = i__payload[256:241];
           end
     endcase
     if (rst) begin
-      \$5892  = 16'h0000;
+      \$5837  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5893  = r_b_base;
+    \$5838  = r_b_base;
     casez (fsm_state)
       3'h0:
-          if (\$5855 ) begin
-            \$5893  = i__payload[368:257];
+          if (\$5802 ) begin
+            \$5838  = i__payload[368:257];
           end
     endcase
     if (rst) begin
-      \$5893  = 112'h0000000000000000000000000000;
+      \$5838  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5894  = r_b_other;
+    \$5839  = r_b_other;
     casez (fsm_state)
       3'h0:
-          if (\$5855 ) begin
-            \$5894  = i__payload[480:369];
+          if (\$5802 ) begin
+            \$5839  = i__payload[480:369];
           end
     endcase
     if (rst) begin
-      \$5894  = 112'h0000000000000000000000000000;
+      \$5839  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5895  = r_b_fn;
+    \$5840  = r_b_fn;
     casez (fsm_state)
       3'h0:
-          if (\$5855 ) begin
-            \$5895  = i__payload[496:481];
+          if (\$5802 ) begin
+            \$5840  = i__payload[496:481];
           end
     endcase
     if (rst) begin
-      \$5895  = 16'h0000;
+      \$5840  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5896  = r_b_fd;
+    \$5841  = r_b_fd;
     casez (fsm_state)
       3'h0:
-          if (\$5855 ) begin
-            \$5896  = i__payload[512:497];
+          if (\$5802 ) begin
+            \$5841  = i__payload[512:497];
           end
     endcase
     if (rst) begin
-      \$5896  = 16'h0000;
+      \$5841  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5897  = r_maxc;
+    \$5842  = r_maxc;
     casez (fsm_state)
       3'h0:
-          if (\$5855 ) begin
-            \$5897  = i__payload[529:513];
+          if (\$5802 ) begin
+            \$5842  = i__payload[529:513];
           end
     endcase
     if (rst) begin
-      \$5897  = 17'h00000;
+      \$5842  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5898  = tag;
+    \$5843  = tag;
     casez (fsm_state)
       3'h0:
-          if (\$5855 ) begin
-            \$5898  = i__payload[561:530];
+          if (\$5802 ) begin
+            \$5843  = i__payload[561:530];
           end
     endcase
     if (rst) begin
-      \$5898  = 32'd0;
+      \$5843  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5899  = pc;
+    \$5844  = pc;
     (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
-          if (\$5855 ) begin
-            \$5899  = 16'h0000;
+          if (\$5802 ) begin
+            \$5844  = 16'h0000;
           end
       3'h1:
-          if (\$5856 ) begin
-            \$5899  = \$5858 [15:0];
+          if (\$5803 ) begin
+            \$5844  = \$5805 [15:0];
           end
       3'h2:
-          if (\$5867 ) begin
-            \$5899  = \$5868 [15:0];
+          if (\$5814 ) begin
+            \$5844  = \$5815 [15:0];
           end
       3'h3:
-          if (\$5869 ) begin
-            \$5899  = \$5870 [15:0];
+          if (\$5816 ) begin
+            \$5844  = \$5817 [15:0];
           end
       3'h5:
-          if (\$5874 ) begin
+          if (\$5819 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
-              \$5899  = \$5875 [15:0];
+              \$5844  = \$5820 [15:0];
             end
           end
       3'h4:
-          if (\$5876 ) begin
-            \$5899  = \$5877 [15:0];
+          if (\$5821 ) begin
+            \$5844  = \$5822 [15:0];
           end
       3'h7:
           /* empty */;
       3'h6:
-          \$5899  = \$5881 [15:0];
+          \$5844  = \$5826 [15:0];
     endcase
     if (rst) begin
-      \$5899  = 16'h0000;
+      \$5844  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5900  = fsm_state;
+    \$5845  = fsm_state;
     (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
-          if (\$5855 ) begin
-            \$5900  = 3'h1;
+          if (\$5802 ) begin
+            \$5845  = 3'h1;
           end
       3'h1:
           casez (word[4:0])
@@ -15038,60 +14816,60 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$5860 ) begin
+                if (\$5807 ) begin
                 end else begin
-                  \$5900  = 3'h2;
+                  \$5845  = 3'h2;
                 end
             5'h07, 5'h08:
-                \$5900  = 3'h3;
+                \$5845  = 3'h3;
             5'h09:
-                \$5900  = 3'h4;
+                \$5845  = 3'h4;
             5'h0f:
                 /* empty */;
             5'h11:
-                \$5900  = 3'h0;
+                \$5845  = 3'h0;
           endcase
       3'h2:
-          if (\$5867 ) begin
-            \$5900  = 3'h1;
+          if (\$5814 ) begin
+            \$5845  = 3'h1;
           end
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5869 ) begin
-            \$5900  = 3'h1;
+          if (\$5816 ) begin
+            \$5845  = 3'h1;
           end else begin
-            \$5900  = 3'h5;
+            \$5845  = 3'h5;
           end
       3'h5:
-          if (\$5874 ) begin
+          if (\$5819 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
-              \$5900  = 3'h6;
+              \$5845  = 3'h6;
             end else begin
-              \$5900  = 3'h1;
+              \$5845  = 3'h1;
             end
           end
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5876 ) begin
-            \$5900  = 3'h1;
+          if (\$5821 ) begin
+            \$5845  = 3'h1;
           end else begin
-            \$5900  = 3'h7;
+            \$5845  = 3'h7;
           end
       3'h7:
-          if (\$5880 ) begin
-            \$5900  = 3'h6;
+          if (\$5825 ) begin
+            \$5845  = 3'h6;
           end
       3'h6:
-          \$5900  = 3'h1;
+          \$5845  = 3'h1;
     endcase
     if (rst) begin
-      \$5900  = 3'h0;
+      \$5845  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5901  = acc;
+    \$5846  = acc;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15107,21 +14885,21 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$5860 ) begin
+                if (\$5807 ) begin
                 end else begin
-                  \$5901  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
+                  \$5846  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
                 end
           endcase
       3'h2:
-          \$5901  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
+          \$5846  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
     endcase
     if (rst) begin
-      \$5901  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5846  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5902  = ma;
+    \$5847  = ma;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15137,21 +14915,21 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$5860 ) begin
+                if (\$5807 ) begin
                 end else begin
-                  \$5902  = \$5861 [639:0];
+                  \$5847  = \$5808 [639:0];
                 end
           endcase
       3'h2:
-          \$5902  = \$5864 [639:0];
+          \$5847  = \$5811 [639:0];
     endcase
     if (rst) begin
-      \$5902  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5847  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5903  = mb;
+    \$5848  = mb;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15167,21 +14945,21 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$5860 ) begin
+                if (\$5807 ) begin
                 end else begin
-                  \$5903  = \$5862 ;
+                  \$5848  = \$5809 ;
                 end
           endcase
       3'h2:
-          \$5903  = \$5865 ;
+          \$5848  = \$5812 ;
     endcase
     if (rst) begin
-      \$5903  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5848  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5904  = dst;
+    \$5849  = dst;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15197,23 +14975,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$5860 ) begin
+                if (\$5807 ) begin
                 end else begin
-                  \$5904  = word[11:5];
+                  \$5849  = word[11:5];
                 end
             5'h07, 5'h08:
-                \$5904  = word[11:5];
+                \$5849  = word[11:5];
             5'h09:
-                \$5904  = word[11:5];
+                \$5849  = word[11:5];
           endcase
     endcase
     if (rst) begin
-      \$5904  = 7'h00;
+      \$5849  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5905  = ceil;
+    \$5850  = ceil;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15230,18 +15008,18 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                \$5905  = \$5863 ;
+                \$5850  = \$5810 ;
             5'h09:
-                \$5905  = 1'h0;
+                \$5850  = 1'h0;
           endcase
     endcase
     if (rst) begin
-      \$5905  = 1'h0;
+      \$5850  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5906  = is_sqrt;
+    \$5851  = is_sqrt;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15258,18 +15036,18 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                \$5906  = 1'h0;
+                \$5851  = 1'h0;
             5'h09:
-                \$5906  = 1'h1;
+                \$5851  = 1'h1;
           endcase
     endcase
     if (rst) begin
-      \$5906  = 1'h0;
+      \$5851  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5907  = den;
+    \$5852  = den;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15286,16 +15064,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                \$5907  = rb[144:0];
+                \$5852  = rb[144:0];
           endcase
     endcase
     if (rst) begin
-      \$5907  = 145'h0000000000000000000000000000000000000;
+      \$5852  = 145'h0000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5908  = dnum;
+    \$5853  = dnum;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15312,26 +15090,26 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                \$5908  = { 2'h0, ra[255:0] };
+                \$5853  = { 2'h0, ra[255:0] };
           endcase
       3'h2:
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5869 ) begin
+          if (\$5816 ) begin
           end else begin
-            \$5908  = \$5872 [257:0];
+            \$5853  = \$2708 [257:0];
           end
       3'h5:
-          \$5908  = \$2754 [257:0];
+          \$5853  = \$2756 [257:0];
     endcase
     if (rst) begin
-      \$5908  = 258'h00000000000000000000000000000000000000000000000000000000000000000;
+      \$5853  = 258'h00000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5909  = bla_r;
+    \$5854  = bla_r;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15348,16 +15126,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                \$5909  = bl_a;
+                \$5854  = bl_a;
           endcase
     endcase
     if (rst) begin
-      \$5909  = 9'h000;
+      \$5854  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5910  = blb_r;
+    \$5855  = blb_r;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15374,16 +15152,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                \$5910  = \$2701 [7:0];
+                \$5855  = \$2701 [7:0];
           endcase
     endcase
     if (rst) begin
-      \$5910  = 8'h00;
+      \$5855  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5911  = work;
+    \$5856  = work;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15402,7 +15180,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h07, 5'h08:
                 /* empty */;
             5'h09:
-                \$5911  = { 4'h0, ra[511:0] };
+                \$5856  = ra[511:0];
           endcase
       3'h2:
           /* empty */;
@@ -15412,20 +15190,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5876 ) begin
+          if (\$5821 ) begin
           end else begin
-            \$5911  = \$5878 [515:0];
+            \$5856  = \$5823 [511:0];
           end
       3'h7:
-          \$5911  = \$5739 [515:0];
+          \$5856  = \$5686 [511:0];
     endcase
     if (rst) begin
-      \$5911  = 516'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5856  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5912  = blsq_r;
+    \$5857  = blsq_r;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15444,16 +15222,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h07, 5'h08:
                 /* empty */;
             5'h09:
-                \$5912  = bl_sq;
+                \$5857  = bl_sq;
           endcase
     endcase
     if (rst) begin
-      \$5912  = 10'h000;
+      \$5857  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5913  = o__payload;
+    \$5858  = o__payload;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15477,22 +15255,22 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h11:
               begin
-                \$5913 [31:0] = tag;
-                \$5913 [32] = r_dir;
-                \$5913 [33] = r_rese;
-                \$5913 [50:34] = r_resc;
-                \$5913 [178:51] = r_resx;
-                \$5913 [306:179] = r_resp;
+                \$5858 [31:0] = tag;
+                \$5858 [32] = r_dir;
+                \$5858 [33] = r_rese;
+                \$5858 [50:34] = r_resc;
+                \$5858 [178:51] = r_resx;
+                \$5858 [306:179] = r_resp;
               end
           endcase
     endcase
     if (rst) begin
-      \$5913  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5858  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5914  = drem;
+    \$5859  = drem;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15502,20 +15280,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5869 ) begin
+          if (\$5816 ) begin
           end else begin
-            \$5914  = \$5871 [144:0];
+            \$5859  = \$2707 [144:0];
           end
       3'h5:
-          \$5914  = \$2753 [144:0];
+          \$5859  = \$2755 [144:0];
     endcase
     if (rst) begin
-      \$5914  = 145'h0000000000000000000000000000000000000;
+      \$5859  = 145'h0000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5915  = quo;
+    \$5860  = quo;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15525,20 +15303,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5869 ) begin
+          if (\$5816 ) begin
           end else begin
-            \$5915  = 258'h00000000000000000000000000000000000000000000000000000000000000000;
+            \$5860  = 258'h00000000000000000000000000000000000000000000000000000000000000000;
           end
       3'h5:
-          \$5915  = { quo[254:0], div0_p1_3a, div1_p1_3a, div2_p1_3a };
+          \$5860  = { quo[254:0], div0_p1_3a, div1_p1_3a, div2_p1_3a };
     endcase
     if (rst) begin
-      \$5915  = 258'h00000000000000000000000000000000000000000000000000000000000000000;
+      \$5860  = 258'h00000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5916  = count;
+    \$5861  = count;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15548,55 +15326,28 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5869 ) begin
+          if (\$5816 ) begin
           end else begin
-            \$5916  = { 2'h0, qsteps };
+            \$5861  = { 2'h0, qsteps };
           end
       3'h5:
-          \$5916  = \$5873 [8:0];
+          \$5861  = \$5818 [8:0];
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5876 ) begin
+          if (\$5821 ) begin
           end else begin
-            \$5916  = { 2'h0, psteps };
+            \$5861  = { 1'h0, psteps };
           end
       3'h7:
-          \$5916  = \$5879 [8:0];
+          \$5861  = \$5824 [8:0];
     endcase
     if (rst) begin
-      \$5916  = 9'h000;
+      \$5861  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5917  = srem;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h5:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$5876 ) begin
-          end else begin
-            \$5917  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
-          end
-      3'h7:
-          \$5917  = \$5738 [259:0];
-    endcase
-    if (rst) begin
-      \$5917  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5918  = root;
+    \$5862  = srem;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15610,15 +15361,42 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5876 ) begin
+          if (\$5821 ) begin
           end else begin
-            \$5918  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            \$5862  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
           end
       3'h7:
-          \$5918  = { root[252:0], sq0_p2_7a, sq1_p2_7a, sq2_p2_7a };
+          \$5862  = \$5685 [259:0];
     endcase
     if (rst) begin
-      \$5918  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$5862  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$5863  = root;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$5821 ) begin
+          end else begin
+            \$5863  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          end
+      3'h7:
+          \$5863  = { root[253:0], sq0_p2_7a, sq1_p2_7a };
+    endcase
+    if (rst) begin
+      \$5863  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -16700,37 +16478,39 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign b_lo = rb[144:0];
   assign bl_b = \$2701 [7:0];
   assign div_shl = \$2706 [8:0];
+  assign drem_init = \$2707 [144:0];
+  assign dnum_init = \$2708 [257:0];
   assign div0_sh = { drem, dnum[257] };
   assign div0_cin1 = div0_c0_full[38];
   assign div0_cin2 = div0_p0_1a;
   assign div0_cin3 = div0_p1_2a;
   assign div0_sum = { div0_s3, div0_s2, div0_s1, div0_c0_full[37:1] };
   assign div0_cout = div0_p1_3a;
-  assign div0_r = \$2721 [144:0];
+  assign div0_r = \$2723 [144:0];
   assign quo_0 = { quo[256:0], div0_p1_3a };
-  assign dnum_0 = \$2722 [257:0];
-  assign div1_sh = { \$2721 [144:0], \$2722 [257] };
+  assign dnum_0 = \$2724 [257:0];
+  assign div1_sh = { \$2723 [144:0], \$2724 [257] };
   assign div1_cin1 = div1_c0_full[38];
   assign div1_cin2 = div1_p0_1a;
   assign div1_cin3 = div1_p1_2a;
   assign div1_sum = { div1_s3, div1_s2, div1_s1, div1_c0_full[37:1] };
   assign div1_cout = div1_p1_3a;
-  assign div1_r = \$2737 [144:0];
+  assign div1_r = \$2739 [144:0];
   assign quo_1 = { quo[255:0], div0_p1_3a, div1_p1_3a };
-  assign dnum_1 = \$2738 [257:0];
-  assign div2_sh = { \$2737 [144:0], \$2738 [257] };
+  assign dnum_1 = \$2740 [257:0];
+  assign div2_sh = { \$2739 [144:0], \$2740 [257] };
   assign div2_cin1 = div2_c0_full[38];
   assign div2_cin2 = div2_p0_1a;
   assign div2_cin3 = div2_p1_2a;
   assign div2_sum = { div2_s3, div2_s2, div2_s1, div2_c0_full[37:1] };
   assign div2_cout = div2_p1_3a;
-  assign div2_r = \$2753 [144:0];
+  assign div2_r = \$2755 [144:0];
   assign quo_2 = { quo[254:0], div0_p1_3a, div1_p1_3a, div2_p1_3a };
-  assign dnum_2 = \$2754 [257:0];
+  assign dnum_2 = \$2756 [257:0];
   assign a_sq = ra[511:0];
-  assign pairs_raw = \$5572 [8:0];
-  assign sq_shl = \$5574 [9:0];
-  assign sq_r2_0 = { srem, work[515:514] };
+  assign pairs_raw = \$5574 [8:0];
+  assign sq_shl = \$5576 [9:0];
+  assign sq_r2_0 = { srem, work[511:510] };
   assign sq_trial_0 = { 4'h0, root, 2'h1 };
   assign sq0_cin1 = sq0_c0_full[34];
   assign sq0_cin2 = sq0_p0_1a;
@@ -16741,10 +16521,10 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign sq0_cin7 = sq0_p2_6a;
   assign sq0_sum = { sq0_s7, sq0_s6, sq0_s5, sq0_s4, sq0_s3, sq0_s2, sq0_s1, sq0_c0_full[33:1] };
   assign sq0_cout = sq0_p2_7a;
-  assign srem_0 = \$5628 [259:0];
+  assign srem_0 = \$5630 [259:0];
   assign root_0 = { root[254:0], sq0_p2_7a };
-  assign work_0 = \$5629 [515:0];
-  assign sq_r2_1 = { \$5628 [259:0], \$5629 [515:514] };
+  assign work_0 = \$5631 [511:0];
+  assign sq_r2_1 = { \$5630 [259:0], \$5631 [511:510] };
   assign sq_trial_1 = { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
   assign sq1_cin1 = sq1_c0_full[34];
   assign sq1_cin2 = sq1_p0_1a;
@@ -16755,24 +16535,10 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign sq1_cin7 = sq1_p2_6a;
   assign sq1_sum = { sq1_s7, sq1_s6, sq1_s5, sq1_s4, sq1_s3, sq1_s2, sq1_s1, sq1_c0_full[33:1] };
   assign sq1_cout = sq1_p2_7a;
-  assign srem_1 = \$5683 [259:0];
+  assign srem_1 = \$5685 [259:0];
   assign root_1 = { root[253:0], sq0_p2_7a, sq1_p2_7a };
-  assign work_1 = \$5684 [515:0];
-  assign sq_r2_2 = { \$5683 [259:0], \$5684 [515:514] };
-  assign sq_trial_2 = { 4'h0, root[253:0], sq0_p2_7a, sq1_p2_7a, 2'h1 };
-  assign sq2_cin1 = sq2_c0_full[34];
-  assign sq2_cin2 = sq2_p0_1a;
-  assign sq2_cin3 = sq2_p1_2a;
-  assign sq2_cin4 = sq2_p1_3a;
-  assign sq2_cin5 = sq2_p2_4a;
-  assign sq2_cin6 = sq2_p2_5a;
-  assign sq2_cin7 = sq2_p2_6a;
-  assign sq2_sum = { sq2_s7, sq2_s6, sq2_s5, sq2_s4, sq2_s3, sq2_s2, sq2_s1, sq2_c0_full[33:1] };
-  assign sq2_cout = sq2_p2_7a;
-  assign srem_2 = \$5738 [259:0];
-  assign root_2 = { root[252:0], sq0_p2_7a, sq1_p2_7a, sq2_p2_7a };
-  assign work_2 = \$5739 [515:0];
-  assign quo_up = \$5741 [255:0];
+  assign work_1 = \$5686 [511:0];
+  assign quo_up = \$5688 [255:0];
   assign o_valid = o__valid;
   assign rec = o__payload;
   assign imm_sext = { word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41:26] };
@@ -17448,21 +17214,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$2215  = 4'h0;
   assign \$2249  = { 1'h0, \$2248  };
   assign \$2250  = { 1'h0, \$2249  };
-  assign \$2722  = { dnum, 1'h0 };
-  assign \$2738  = { \$2722 [257:0], 1'h0 };
-  assign \$2754  = { \$2738 [257:0], 1'h0 };
-  assign \$5572  = { 1'h0, \$5571 [10:1] };
-  assign \$5629  = { 1'h0, work, 2'h0 };
-  assign \$5684  = { 1'h0, \$5629 [515:0], 2'h0 };
-  assign \$5739  = { 1'h0, \$5684 [515:0], 2'h0 };
-  assign \$5820  = { 36'h000000000, rb[639:36] };
-  assign \$5829  = { 1'h0, ra[639:1] };
-  assign \$5830  = { 36'h000000000, rb[639:36] };
-  assign \$5835  = { 36'h000000000, mb[639:36] };
-  assign \$5859  = { 36'h000000000, rb[639:36] };
-  assign \$5861  = { 27'h0000000, ra, 36'h000000000 };
-  assign \$5862  = { 36'h000000000, rb[639:36] };
-  assign \$5864  = { 27'h0000000, ma, 36'h000000000 };
-  assign \$5865  = { 36'h000000000, mb[639:36] };
-  assign \$5866  = { 36'h000000000, mb[639:36] };
+  assign \$2724  = { dnum, 1'h0 };
+  assign \$2740  = { \$2724 [257:0], 1'h0 };
+  assign \$2756  = { \$2740 [257:0], 1'h0 };
+  assign \$5574  = { 1'h0, \$5573 [10:1] };
+  assign \$5631  = { 1'h0, work, 2'h0 };
+  assign \$5686  = { 1'h0, \$5631 [511:0], 2'h0 };
+  assign \$5767  = { 36'h000000000, rb[639:36] };
+  assign \$5776  = { 1'h0, ra[639:1] };
+  assign \$5777  = { 36'h000000000, rb[639:36] };
+  assign \$5782  = { 36'h000000000, mb[639:36] };
+  assign \$5806  = { 36'h000000000, rb[639:36] };
+  assign \$5808  = { 27'h0000000, ra, 36'h000000000 };
+  assign \$5809  = { 36'h000000000, rb[639:36] };
+  assign \$5811  = { 27'h0000000, ma, 36'h000000000 };
+  assign \$5812  = { 36'h000000000, mb[639:36] };
+  assign \$5813  = { 36'h000000000, mb[639:36] };
 endmodule

@@ -143,132 +143,216 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
   input [368:0] i__payload;
   wire [368:0] i__payload;
   wire \$1 ;
-  wire [240:0] \$10 ;
-  wire \$11 ;
-  wire [64:0] \$12 ;
-  wire [64:0] \$13 ;
-  wire [64:0] \$14 ;
-  wire [129:0] \$15 ;
-  wire [240:0] \$16 ;
-  wire [241:0] \$17 ;
-  wire \$18 ;
-  wire [64:0] \$19 ;
+  wire [32:0] \$10 ;
+  reg \$100 ;
+  reg [368:0] \$101 ;
+  reg [239:0] \$102 ;
+  reg [111:0] \$103 ;
+  reg [2:0] \$104 ;
+  reg [127:0] \$105 ;
+  reg [243:0] \$106 ;
+  reg [127:0] \$107 ;
+  reg [255:0] \$108 ;
+  reg [2:0] \$109 ;
+  wire [32:0] \$11 ;
+  reg [239:0] \$110 ;
+  reg [128:0] \$111 ;
+  reg [128:0] \$112 ;
+  reg [239:0] \$113 ;
+  reg [6:0] \$114 ;
+  wire [32:0] \$12 ;
+  wire [32:0] \$13 ;
+  wire [32:0] \$14 ;
+  wire [32:0] \$15 ;
+  wire [30:0] \$16 ;
+  wire [30:0] \$17 ;
+  wire [30:0] \$18 ;
+  wire [129:0] \$19 ;
   wire [112:0] \$2 ;
-  wire [64:0] \$20 ;
-  wire [64:0] \$21 ;
-  wire [129:0] \$22 ;
+  wire [240:0] \$20 ;
+  wire \$21 ;
+  wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
+  wire [32:0] \$26 ;
+  wire [32:0] \$27 ;
+  wire [32:0] \$28 ;
+  wire [32:0] \$29 ;
   wire [112:0] \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire [127:0] \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
+  wire [32:0] \$30 ;
+  wire [32:0] \$31 ;
+  wire [30:0] \$32 ;
+  wire [30:0] \$33 ;
+  wire [30:0] \$34 ;
+  wire [129:0] \$35 ;
+  wire [240:0] \$36 ;
+  wire [241:0] \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire [256:0] \$45 ;
-  wire [270:0] \$46 ;
-  wire [111:0] \$47 ;
-  wire [3:0] \$48 ;
-  wire \$49 ;
+  wire [32:0] \$43 ;
+  wire [32:0] \$44 ;
+  wire [32:0] \$45 ;
+  wire [32:0] \$46 ;
+  wire [32:0] \$47 ;
+  wire [32:0] \$48 ;
+  wire [30:0] \$49 ;
   wire \$5 ;
-  wire [256:0] \$50 ;
-  wire [366:0] \$51 ;
-  wire [256:0] \$52 ;
-  wire [239:0] \$53 ;
-  wire [128:0] \$54 ;
-  wire [256:0] \$55 ;
-  wire [270:0] \$56 ;
-  wire [111:0] \$57 ;
-  wire [3:0] \$58 ;
+  wire [30:0] \$50 ;
+  wire [30:0] \$51 ;
+  wire [129:0] \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
   wire \$59 ;
-  wire [64:0] \$6 ;
-  wire [256:0] \$60 ;
-  wire [240:0] \$61 ;
-  wire [239:0] \$62 ;
-  wire [240:0] \$63 ;
-  wire [241:0] \$64 ;
-  wire [242:0] \$65 ;
-  wire [7:0] \$66 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire [127:0] \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [240:0] \$69 ;
-  wire [64:0] \$7 ;
-  reg \$70 ;
-  reg [368:0] \$71 ;
-  reg [239:0] \$72 ;
-  reg [111:0] \$73 ;
-  reg [2:0] \$74 ;
-  reg [127:0] \$75 ;
-  reg [243:0] \$76 ;
-  reg [127:0] \$77 ;
-  reg [255:0] \$78 ;
-  reg [2:0] \$79 ;
-  wire [64:0] \$8 ;
-  reg [239:0] \$80 ;
-  reg [128:0] \$81 ;
-  reg [128:0] \$82 ;
-  reg [239:0] \$83 ;
-  reg [6:0] \$84 ;
-  wire [129:0] \$9 ;
+  wire \$69 ;
+  wire \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire [256:0] \$75 ;
+  wire [270:0] \$76 ;
+  wire [111:0] \$77 ;
+  wire [3:0] \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire [256:0] \$80 ;
+  wire [366:0] \$81 ;
+  wire [256:0] \$82 ;
+  wire [239:0] \$83 ;
+  wire [128:0] \$84 ;
+  wire [256:0] \$85 ;
+  wire [270:0] \$86 ;
+  wire [111:0] \$87 ;
+  wire [3:0] \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire [256:0] \$90 ;
+  wire [240:0] \$91 ;
+  wire [239:0] \$92 ;
+  wire [240:0] \$93 ;
+  wire [241:0] \$94 ;
+  wire [242:0] \$95 ;
+  wire [7:0] \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire [240:0] \$99 ;
   reg [255:0] acc = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [6:0] count = 7'h00;
   reg [128:0] den = 129'h000000000000000000000000000000000;
-  wire [66:0] div0_c0_full;
-  wire [66:0] div0_c1n_full;
-  wire [66:0] div0_c1y_full;
+  wire [34:0] div0_c0_full;
+  wire [34:0] div0_c1n_full;
+  wire [34:0] div0_c1y_full;
+  wire [34:0] div0_c2n_full;
+  wire [34:0] div0_c2y_full;
+  wire [32:0] div0_c3n_full;
+  wire [32:0] div0_c3y_full;
   wire div0_cin1;
+  (* keep = 32'd1 *)
+  wire div0_cin2;
+  (* keep = 32'd1 *)
+  wire div0_cin3;
   (* keep = 32'd1 *)
   wire div0_cout;
   wire [129:0] div0_nd;
   (* keep = 32'd1 *)
   wire div0_p0_1a;
   (* keep = 32'd1 *)
+  wire div0_p0_3a;
+  (* keep = 32'd1 *)
+  wire div0_p0_3b;
+  (* keep = 32'd1 *)
+  wire div0_p1_2a;
+  (* keep = 32'd1 *)
+  wire div0_p1_3a;
+  (* keep = 32'd1 *)
   wire [128:0] div0_r;
-  wire [64:0] div0_s1;
+  wire [32:0] div0_s1;
+  wire [32:0] div0_s2;
+  wire [30:0] div0_s3;
   wire [129:0] div0_sh;
   wire [129:0] div0_sum;
-  wire [66:0] div1_c0_full;
-  wire [66:0] div1_c1n_full;
-  wire [66:0] div1_c1y_full;
+  wire [34:0] div1_c0_full;
+  wire [34:0] div1_c1n_full;
+  wire [34:0] div1_c1y_full;
+  wire [34:0] div1_c2n_full;
+  wire [34:0] div1_c2y_full;
+  wire [32:0] div1_c3n_full;
+  wire [32:0] div1_c3y_full;
   wire div1_cin1;
+  (* keep = 32'd1 *)
+  wire div1_cin2;
+  (* keep = 32'd1 *)
+  wire div1_cin3;
   (* keep = 32'd1 *)
   wire div1_cout;
   wire [129:0] div1_nd;
   (* keep = 32'd1 *)
   wire div1_p0_1a;
   (* keep = 32'd1 *)
+  wire div1_p0_3a;
+  (* keep = 32'd1 *)
+  wire div1_p0_3b;
+  (* keep = 32'd1 *)
+  wire div1_p1_2a;
+  (* keep = 32'd1 *)
+  wire div1_p1_3a;
+  (* keep = 32'd1 *)
   wire [128:0] div1_r;
-  wire [64:0] div1_s1;
+  wire [32:0] div1_s1;
+  wire [32:0] div1_s2;
+  wire [30:0] div1_s3;
   wire [129:0] div1_sh;
   wire [129:0] div1_sum;
-  wire [66:0] div2_c0_full;
-  wire [66:0] div2_c1n_full;
-  wire [66:0] div2_c1y_full;
+  wire [34:0] div2_c0_full;
+  wire [34:0] div2_c1n_full;
+  wire [34:0] div2_c1y_full;
+  wire [34:0] div2_c2n_full;
+  wire [34:0] div2_c2y_full;
+  wire [32:0] div2_c3n_full;
+  wire [32:0] div2_c3y_full;
   wire div2_cin1;
+  (* keep = 32'd1 *)
+  wire div2_cin2;
+  (* keep = 32'd1 *)
+  wire div2_cin3;
   (* keep = 32'd1 *)
   wire div2_cout;
   wire [129:0] div2_nd;
   (* keep = 32'd1 *)
   wire div2_p0_1a;
   (* keep = 32'd1 *)
+  wire div2_p0_3a;
+  (* keep = 32'd1 *)
+  wire div2_p0_3b;
+  (* keep = 32'd1 *)
+  wire div2_p1_2a;
+  (* keep = 32'd1 *)
+  wire div2_p1_3a;
+  (* keep = 32'd1 *)
   wire [128:0] div2_r;
-  wire [64:0] div2_s1;
+  wire [32:0] div2_s1;
+  wire [32:0] div2_s2;
+  wire [30:0] div2_s3;
   wire [129:0] div2_sh;
   wire [129:0] div2_sum;
   reg [2:0] fsm_state = 3'h0;
@@ -327,96 +411,6 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
   reg [127:0] w = 128'h00000000000000000000000000000000;
   reg [239:0] x = 240'h000000000000000000000000000000000000000000000000000000000000;
   reg [111:0] y = 112'h0000000000000000000000000000;
-  assign div0_s1 = \$7  | \$8 ;
-  assign \$9  = div0_p0_1a ? { div0_s1, div0_c0_full[65:1] } : { rem, num[239] };
-  assign div1_nd = ~ { 1'h0, den };
-  assign div1_c0_full = { \$9 [63:0], \$10 [239], 1'h1 } + { div1_nd[64:0], 1'h1 };
-  assign div1_c1n_full = { \$9 [128:64], 1'h0 } + { div1_nd[129:65], 1'h0 };
-  assign div1_c1y_full = { \$9 [128:64], 1'h1 } + { div1_nd[129:65], 1'h1 };
-  assign \$11  = div1_c0_full[66] & div1_c1y_full[66];
-  assign div1_p0_1a = div1_c1n_full[66] | \$11 ;
-  assign \$12  = ~ { div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66] };
-  assign \$13  = div1_c1n_full[65:1] & \$12 ;
-  assign \$14  = div1_c1y_full[65:1] & { div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66], div1_c0_full[66] };
-  assign div1_s1 = \$13  | \$14 ;
-  assign \$15  = div1_p0_1a ? { div1_s1, div1_c0_full[65:1] } : { \$9 [128:0], \$10 [239] };
-  assign div2_nd = ~ { 1'h0, den };
-  assign div2_c0_full = { \$15 [63:0], \$17 [239], 1'h1 } + { div2_nd[64:0], 1'h1 };
-  assign div2_c1n_full = { \$15 [128:64], 1'h0 } + { div2_nd[129:65], 1'h0 };
-  assign div2_c1y_full = { \$15 [128:64], 1'h1 } + { div2_nd[129:65], 1'h1 };
-  assign \$18  = div2_c0_full[66] & div2_c1y_full[66];
-  assign div2_p0_1a = div2_c1n_full[66] | \$18 ;
-  assign \$19  = ~ { div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66] };
-  assign \$20  = div2_c1n_full[65:1] & \$19 ;
-  assign \$21  = div2_c1y_full[65:1] & { div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66], div2_c0_full[66] };
-  assign div2_s1 = \$20  | \$21 ;
-  assign \$22  = div2_p0_1a ? { div2_s1, div2_c0_full[65:1] } : { \$15 [128:0], \$17 [239] };
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = ! fsm_state;
-  assign \$26  = fsm_state == 1'h1;
-  assign \$27  = fsm_state == 2'h2;
-  assign \$28  = fsm_state == 2'h3;
-  assign \$29  = fsm_state == 3'h4;
-  assign \$30  = fsm_state == 3'h5;
-  assign \$31  = fsm_state == 3'h6;
-  assign \$32  = i__valid & i__ready;
-  assign \$33  = \$3 [111:0] * small_y;
-  assign \$34  = ! req[0];
-  assign \$35  = ! req[112:1];
-  assign \$36  = ! req[224:113];
-  assign \$37  = ! req[336:225];
-  assign \$38  = \$36  | \$37 ;
-  assign \$39  = ! req[112:1];
-  assign \$40  = ! req[224:113];
-  assign \$41  = ! req[336:225];
-  assign \$42  = \$40  | \$41 ;
-  assign \$43  = req[112:1] > req[336:225];
-  assign \$44  = req[112:1] == req[336:225];
-  assign \$45  = acc + partial;
-  assign \$48  = steps - 1'h1;
-  assign \$49  = steps == 1'h1;
-  assign \$50  = acc + partial;
-  assign \$52  = acc + partial;
-  assign \$54  = \small  + w;
-  assign \$55  = acc + partial;
-  assign \$58  = steps - 1'h1;
-  assign \$59  = steps == 1'h1;
-  assign \$60  = acc + partial;
-  assign \$66  = count - 1'h1;
-  assign \$67  = count == 1'h1;
-  assign \$68  = ! req[0];
-  assign \$69  = quo + 1'h1;
-  always @(posedge clk)
-    o__valid <= \$70 ;
-  always @(posedge clk)
-    req <= \$71 ;
-  always @(posedge clk)
-    x <= \$72 ;
-  always @(posedge clk)
-    y <= \$73 ;
-  always @(posedge clk)
-    fsm_state <= \$74 ;
-  always @(posedge clk)
-    \small  <= \$75 ;
-  always @(posedge clk)
-    o__payload <= \$76 ;
-  always @(posedge clk)
-    w <= \$77 ;
-  always @(posedge clk)
-    acc <= \$78 ;
-  always @(posedge clk)
-    steps <= \$79 ;
-  always @(posedge clk)
-    num <= \$80 ;
-  always @(posedge clk)
-    rem <= \$81 ;
-  always @(posedge clk)
-    den <= \$82 ;
-  always @(posedge clk)
-    quo <= \$83 ;
-  always @(posedge clk)
-    count <= \$84 ;
   assign partial = x * y[15:0];
   assign \$1  = ! req[0];
   assign \$2  = req[336:225] - req[112:1];
@@ -424,48 +418,198 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
   assign \$4  = ! req[0];
   assign small_y = req[0] ? req[352:337] : req[368:353];
   assign div0_nd = ~ { 1'h0, den };
-  assign div0_c0_full = { rem[63:0], num[239], 1'h1 } + { div0_nd[64:0], 1'h1 };
-  assign div0_c1n_full = { rem[128:64], 1'h0 } + { div0_nd[129:65], 1'h0 };
-  assign div0_c1y_full = { rem[128:64], 1'h1 } + { div0_nd[129:65], 1'h1 };
-  assign \$5  = div0_c0_full[66] & div0_c1y_full[66];
-  assign div0_p0_1a = div0_c1n_full[66] | \$5 ;
-  assign \$6  = ~ { div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66] };
-  assign \$7  = div0_c1n_full[65:1] & \$6 ;
-  assign \$8  = div0_c1y_full[65:1] & { div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66], div0_c0_full[66] };
+  assign div0_c0_full = { rem[31:0], num[239], 1'h1 } + { div0_nd[32:0], 1'h1 };
+  assign div0_c1n_full = { rem[64:32], 1'h0 } + { div0_nd[65:33], 1'h0 };
+  assign div0_c1y_full = { rem[64:32], 1'h1 } + { div0_nd[65:33], 1'h1 };
+  assign div0_c2n_full = { rem[97:65], 1'h0 } + { div0_nd[98:66], 1'h0 };
+  assign div0_c2y_full = { rem[97:65], 1'h1 } + { div0_nd[98:66], 1'h1 };
+  assign div0_c3n_full = { rem[128:98], 1'h0 } + { div0_nd[129:99], 1'h0 };
+  assign div0_c3y_full = { rem[128:98], 1'h1 } + { div0_nd[129:99], 1'h1 };
+  assign \$5  = div0_c0_full[34] & div0_c1y_full[34];
+  assign div0_p0_1a = div0_c1n_full[34] | \$5 ;
+  assign \$6  = div0_c2n_full[34] & div0_c3y_full[32];
+  assign div0_p0_3a = div0_c3n_full[32] | \$6 ;
+  assign \$7  = div0_c2y_full[34] & div0_c3y_full[32];
+  assign div0_p0_3b = div0_c3n_full[32] | \$7 ;
+  assign \$8  = div0_p0_1a & div0_c2y_full[34];
+  assign div0_p1_2a = div0_c2n_full[34] | \$8 ;
+  assign \$9  = div0_p0_1a & div0_p0_3b;
+  assign div0_p1_3a = div0_p0_3a | \$9 ;
+  assign \$10  = ~ { div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34] };
+  assign \$11  = div0_c1n_full[33:1] & \$10 ;
+  assign \$12  = div0_c1y_full[33:1] & { div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34], div0_c0_full[34] };
+  assign div0_s1 = \$11  | \$12 ;
+  assign \$13  = ~ { div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a };
+  assign \$14  = div0_c2n_full[33:1] & \$13 ;
+  assign \$15  = div0_c2y_full[33:1] & { div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a };
+  assign div0_s2 = \$14  | \$15 ;
+  assign \$16  = ~ { div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a };
+  assign \$17  = div0_c3n_full[31:1] & \$16 ;
+  assign \$18  = div0_c3y_full[31:1] & { div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a };
+  assign div0_s3 = \$17  | \$18 ;
+  assign \$19  = div0_p1_3a ? { div0_s3, div0_s2, div0_s1, div0_c0_full[33:1] } : { rem, num[239] };
+  assign div1_nd = ~ { 1'h0, den };
+  assign div1_c0_full = { \$19 [31:0], \$20 [239], 1'h1 } + { div1_nd[32:0], 1'h1 };
+  assign div1_c1n_full = { \$19 [64:32], 1'h0 } + { div1_nd[65:33], 1'h0 };
+  assign div1_c1y_full = { \$19 [64:32], 1'h1 } + { div1_nd[65:33], 1'h1 };
+  assign div1_c2n_full = { \$19 [97:65], 1'h0 } + { div1_nd[98:66], 1'h0 };
+  assign div1_c2y_full = { \$19 [97:65], 1'h1 } + { div1_nd[98:66], 1'h1 };
+  assign div1_c3n_full = { \$19 [128:98], 1'h0 } + { div1_nd[129:99], 1'h0 };
+  assign div1_c3y_full = { \$19 [128:98], 1'h1 } + { div1_nd[129:99], 1'h1 };
+  assign \$21  = div1_c0_full[34] & div1_c1y_full[34];
+  assign div1_p0_1a = div1_c1n_full[34] | \$21 ;
+  assign \$22  = div1_c2n_full[34] & div1_c3y_full[32];
+  assign div1_p0_3a = div1_c3n_full[32] | \$22 ;
+  assign \$23  = div1_c2y_full[34] & div1_c3y_full[32];
+  assign div1_p0_3b = div1_c3n_full[32] | \$23 ;
+  assign \$24  = div1_p0_1a & div1_c2y_full[34];
+  assign div1_p1_2a = div1_c2n_full[34] | \$24 ;
+  assign \$25  = div1_p0_1a & div1_p0_3b;
+  assign div1_p1_3a = div1_p0_3a | \$25 ;
+  assign \$26  = ~ { div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34] };
+  assign \$27  = div1_c1n_full[33:1] & \$26 ;
+  assign \$28  = div1_c1y_full[33:1] & { div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34], div1_c0_full[34] };
+  assign div1_s1 = \$27  | \$28 ;
+  assign \$29  = ~ { div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a };
+  assign \$30  = div1_c2n_full[33:1] & \$29 ;
+  assign \$31  = div1_c2y_full[33:1] & { div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a };
+  assign div1_s2 = \$30  | \$31 ;
+  assign \$32  = ~ { div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a };
+  assign \$33  = div1_c3n_full[31:1] & \$32 ;
+  assign \$34  = div1_c3y_full[31:1] & { div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a };
+  assign div1_s3 = \$33  | \$34 ;
+  assign \$35  = div1_p1_3a ? { div1_s3, div1_s2, div1_s1, div1_c0_full[33:1] } : { \$19 [128:0], \$20 [239] };
+  assign div2_nd = ~ { 1'h0, den };
+  assign div2_c0_full = { \$35 [31:0], \$37 [239], 1'h1 } + { div2_nd[32:0], 1'h1 };
+  assign div2_c1n_full = { \$35 [64:32], 1'h0 } + { div2_nd[65:33], 1'h0 };
+  assign div2_c1y_full = { \$35 [64:32], 1'h1 } + { div2_nd[65:33], 1'h1 };
+  assign div2_c2n_full = { \$35 [97:65], 1'h0 } + { div2_nd[98:66], 1'h0 };
+  assign div2_c2y_full = { \$35 [97:65], 1'h1 } + { div2_nd[98:66], 1'h1 };
+  assign div2_c3n_full = { \$35 [128:98], 1'h0 } + { div2_nd[129:99], 1'h0 };
+  assign div2_c3y_full = { \$35 [128:98], 1'h1 } + { div2_nd[129:99], 1'h1 };
+  assign \$38  = div2_c0_full[34] & div2_c1y_full[34];
+  assign div2_p0_1a = div2_c1n_full[34] | \$38 ;
+  assign \$39  = div2_c2n_full[34] & div2_c3y_full[32];
+  assign div2_p0_3a = div2_c3n_full[32] | \$39 ;
+  assign \$40  = div2_c2y_full[34] & div2_c3y_full[32];
+  assign div2_p0_3b = div2_c3n_full[32] | \$40 ;
+  assign \$41  = div2_p0_1a & div2_c2y_full[34];
+  assign div2_p1_2a = div2_c2n_full[34] | \$41 ;
+  assign \$42  = div2_p0_1a & div2_p0_3b;
+  assign div2_p1_3a = div2_p0_3a | \$42 ;
+  assign \$43  = ~ { div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34] };
+  assign \$44  = div2_c1n_full[33:1] & \$43 ;
+  assign \$45  = div2_c1y_full[33:1] & { div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34], div2_c0_full[34] };
+  assign div2_s1 = \$44  | \$45 ;
+  assign \$46  = ~ { div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a };
+  assign \$47  = div2_c2n_full[33:1] & \$46 ;
+  assign \$48  = div2_c2y_full[33:1] & { div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a };
+  assign div2_s2 = \$47  | \$48 ;
+  assign \$49  = ~ { div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a };
+  assign \$50  = div2_c3n_full[31:1] & \$49 ;
+  assign \$51  = div2_c3y_full[31:1] & { div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a };
+  assign div2_s3 = \$50  | \$51 ;
+  assign \$52  = div2_p1_3a ? { div2_s3, div2_s2, div2_s1, div2_c0_full[33:1] } : { \$35 [128:0], \$37 [239] };
+  assign \$53  = ~ o__valid;
+  assign \$54  = \$53  | o__ready;
+  assign \$55  = ! fsm_state;
+  assign \$56  = fsm_state == 1'h1;
+  assign \$57  = fsm_state == 2'h2;
+  assign \$58  = fsm_state == 2'h3;
+  assign \$59  = fsm_state == 3'h4;
+  assign \$60  = fsm_state == 3'h5;
+  assign \$61  = fsm_state == 3'h6;
+  assign \$62  = i__valid & i__ready;
+  assign \$63  = \$3 [111:0] * small_y;
+  assign \$64  = ! req[0];
+  assign \$65  = ! req[112:1];
+  assign \$66  = ! req[224:113];
+  assign \$67  = ! req[336:225];
+  assign \$68  = \$66  | \$67 ;
+  assign \$69  = ! req[112:1];
+  assign \$70  = ! req[224:113];
+  assign \$71  = ! req[336:225];
+  assign \$72  = \$70  | \$71 ;
+  assign \$73  = req[112:1] > req[336:225];
+  assign \$74  = req[112:1] == req[336:225];
+  assign \$75  = acc + partial;
+  assign \$78  = steps - 1'h1;
+  assign \$79  = steps == 1'h1;
+  assign \$80  = acc + partial;
+  assign \$82  = acc + partial;
+  assign \$84  = \small  + w;
+  assign \$85  = acc + partial;
+  assign \$88  = steps - 1'h1;
+  assign \$89  = steps == 1'h1;
+  assign \$90  = acc + partial;
+  assign \$96  = count - 1'h1;
+  assign \$97  = count == 1'h1;
+  assign \$98  = ! req[0];
+  assign \$99  = quo + 1'h1;
+  always @(posedge clk)
+    o__valid <= \$100 ;
+  always @(posedge clk)
+    req <= \$101 ;
+  always @(posedge clk)
+    x <= \$102 ;
+  always @(posedge clk)
+    y <= \$103 ;
+  always @(posedge clk)
+    fsm_state <= \$104 ;
+  always @(posedge clk)
+    \small  <= \$105 ;
+  always @(posedge clk)
+    o__payload <= \$106 ;
+  always @(posedge clk)
+    w <= \$107 ;
+  always @(posedge clk)
+    acc <= \$108 ;
+  always @(posedge clk)
+    steps <= \$109 ;
+  always @(posedge clk)
+    num <= \$110 ;
+  always @(posedge clk)
+    rem <= \$111 ;
+  always @(posedge clk)
+    den <= \$112 ;
+  always @(posedge clk)
+    quo <= \$113 ;
+  always @(posedge clk)
+    count <= \$114 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     i__ready = 1'h0;
     casez (fsm_state)
       3'h0:
-          i__ready = \$24 ;
+          i__ready = \$54 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$70  = o__valid;
+    \$100  = o__valid;
     if (o__ready) begin
-      \$70  = 1'h0;
+      \$100  = 1'h0;
     end
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           (* full_case = 32'd1 *)
-          if (\$34 ) begin
-            if (\$35 ) begin
-              \$70  = 1'h1;
-            end else if (\$38 ) begin
-              \$70  = 1'h1;
+          if (\$64 ) begin
+            if (\$65 ) begin
+              \$100  = 1'h1;
+            end else if (\$68 ) begin
+              \$100  = 1'h1;
             end
           end else begin
-            if (\$39 ) begin
-              \$70  = 1'h1;
-            end else if (\$42 ) begin
-              \$70  = 1'h1;
-            end else if (\$43 ) begin
-              \$70  = 1'h1;
-            end else if (\$44 ) begin
-              \$70  = 1'h1;
+            if (\$69 ) begin
+              \$100  = 1'h1;
+            end else if (\$72 ) begin
+              \$100  = 1'h1;
+            end else if (\$73 ) begin
+              \$100  = 1'h1;
+            end else if (\$74 ) begin
+              \$100  = 1'h1;
             end
           end
       3'h2:
@@ -475,214 +619,214 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
       3'h5:
           /* empty */;
       3'h4:
-          if (\$67 ) begin
-            if (\$68 ) begin
-              \$70  = 1'h1;
+          if (\$97 ) begin
+            if (\$98 ) begin
+              \$100  = 1'h1;
             end
           end
       3'h6:
-          \$70  = 1'h1;
+          \$100  = 1'h1;
     endcase
     if (rst) begin
-      \$70  = 1'h0;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$71  = req;
+    \$101  = req;
     casez (fsm_state)
       3'h0:
-          if (\$32 ) begin
-            \$71  = i__payload;
+          if (\$62 ) begin
+            \$101  = i__payload;
           end
     endcase
     if (rst) begin
-      \$71  = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$101  = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$72  = x;
+    \$102  = x;
     casez (fsm_state)
       3'h0:
-          if (\$32 ) begin
-            \$72  = { 128'h00000000000000000000000000000000, i__payload[112:1] };
+          if (\$62 ) begin
+            \$102  = { 128'h00000000000000000000000000000000, i__payload[112:1] };
           end
       3'h1:
           (* full_case = 32'd1 *)
-          if (\$34 ) begin
+          if (\$64 ) begin
             (* full_case = 32'd1 *)
-            if (\$35 ) begin
-            end else if (\$38 ) begin
+            if (\$65 ) begin
+            end else if (\$68 ) begin
             end else begin
-              \$72  = partial[239:0];
+              \$102  = partial[239:0];
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$39 ) begin
-            end else if (\$42 ) begin
-            end else if (\$43 ) begin
-            end else if (\$44 ) begin
+            if (\$69 ) begin
+            end else if (\$72 ) begin
+            end else if (\$73 ) begin
+            end else if (\$74 ) begin
             end else begin
-              \$72  = { 128'h00000000000000000000000000000000, req[224:113] };
+              \$102  = { 128'h00000000000000000000000000000000, req[224:113] };
             end
           end
       3'h2:
-          \$72  = \$46 [239:0];
+          \$102  = \$76 [239:0];
       3'h3:
         begin
-          \$72  = \$56 [239:0];
-          if (\$59 ) begin
-            \$72  = \$60 [239:0];
+          \$102  = \$86 [239:0];
+          if (\$89 ) begin
+            \$102  = \$90 [239:0];
           end
         end
     endcase
     if (rst) begin
-      \$72  = 240'h000000000000000000000000000000000000000000000000000000000000;
+      \$102  = 240'h000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$73  = y;
+    \$103  = y;
     casez (fsm_state)
       3'h0:
-          if (\$32 ) begin
-            \$73  = { 96'h000000000000000000000000, i__payload[352:337] };
+          if (\$62 ) begin
+            \$103  = { 96'h000000000000000000000000, i__payload[352:337] };
           end
       3'h1:
           (* full_case = 32'd1 *)
-          if (\$34 ) begin
+          if (\$64 ) begin
             (* full_case = 32'd1 *)
-            if (\$35 ) begin
-            end else if (\$38 ) begin
+            if (\$65 ) begin
+            end else if (\$68 ) begin
             end else begin
-              \$73  = req[336:225];
+              \$103  = req[336:225];
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$39 ) begin
-            end else if (\$42 ) begin
-            end else if (\$43 ) begin
-            end else if (\$44 ) begin
+            if (\$69 ) begin
+            end else if (\$72 ) begin
+            end else if (\$73 ) begin
+            end else if (\$74 ) begin
             end else begin
-              \$73  = req[112:1];
+              \$103  = req[112:1];
             end
           end
       3'h2:
-          \$73  = \$47 ;
+          \$103  = \$77 ;
       3'h3:
         begin
-          \$73  = \$57 ;
-          if (\$59 ) begin
-            \$73  = { 96'h000000000000000000000000, req[368:353] };
+          \$103  = \$87 ;
+          if (\$89 ) begin
+            \$103  = { 96'h000000000000000000000000, req[368:353] };
           end
         end
     endcase
     if (rst) begin
-      \$73  = 112'h0000000000000000000000000000;
+      \$103  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$74  = fsm_state;
+    \$104  = fsm_state;
     casez (fsm_state)
       3'h0:
-          if (\$32 ) begin
-            \$74  = 3'h1;
+          if (\$62 ) begin
+            \$104  = 3'h1;
           end
       3'h1:
           (* full_case = 32'd1 *)
-          if (\$34 ) begin
+          if (\$64 ) begin
             (* full_case = 32'd1 *)
-            if (\$35 ) begin
-              \$74  = 3'h0;
-            end else if (\$38 ) begin
-              \$74  = 3'h0;
+            if (\$65 ) begin
+              \$104  = 3'h0;
+            end else if (\$68 ) begin
+              \$104  = 3'h0;
             end else begin
-              \$74  = 3'h2;
+              \$104  = 3'h2;
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$39 ) begin
-              \$74  = 3'h0;
-            end else if (\$42 ) begin
-              \$74  = 3'h0;
-            end else if (\$43 ) begin
-              \$74  = 3'h0;
-            end else if (\$44 ) begin
-              \$74  = 3'h0;
+            if (\$69 ) begin
+              \$104  = 3'h0;
+            end else if (\$72 ) begin
+              \$104  = 3'h0;
+            end else if (\$73 ) begin
+              \$104  = 3'h0;
+            end else if (\$74 ) begin
+              \$104  = 3'h0;
             end else begin
-              \$74  = 3'h3;
+              \$104  = 3'h3;
             end
           end
       3'h2:
-          if (\$49 ) begin
-            \$74  = 3'h4;
+          if (\$79 ) begin
+            \$104  = 3'h4;
           end
       3'h3:
-          if (\$59 ) begin
-            \$74  = 3'h5;
+          if (\$89 ) begin
+            \$104  = 3'h5;
           end
       3'h5:
-          \$74  = 3'h4;
+          \$104  = 3'h4;
       3'h4:
-          if (\$67 ) begin
+          if (\$97 ) begin
             (* full_case = 32'd1 *)
-            if (\$68 ) begin
-              \$74  = 3'h0;
+            if (\$98 ) begin
+              \$104  = 3'h0;
             end else begin
-              \$74  = 3'h6;
+              \$104  = 3'h6;
             end
           end
       3'h6:
-          \$74  = 3'h0;
+          \$104  = 3'h0;
     endcase
     if (rst) begin
-      \$74  = 3'h0;
+      \$104  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$75  = \small ;
+    \$105  = \small ;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$75  = \$33 ;
+          \$105  = \$63 ;
     endcase
     if (rst) begin
-      \$75  = 128'h00000000000000000000000000000000;
+      \$105  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$76  = o__payload;
+    \$106  = o__payload;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           (* full_case = 32'd1 *)
-          if (\$34 ) begin
-            if (\$35 ) begin
-              \$76 [2:0] = 3'h1;
-              \$76 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
-            end else if (\$38 ) begin
-              \$76 [2:0] = 3'h3;
-              \$76 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+          if (\$64 ) begin
+            if (\$65 ) begin
+              \$106 [2:0] = 3'h1;
+              \$106 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end else if (\$68 ) begin
+              \$106 [2:0] = 3'h3;
+              \$106 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
             end
           end else begin
-            if (\$39 ) begin
-              \$76 [2:0] = 3'h2;
-              \$76 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
-            end else if (\$42 ) begin
-              \$76 [2:0] = 3'h3;
-              \$76 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
-            end else if (\$43 ) begin
-              \$76 [2:0] = 3'h4;
-              \$76 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
-            end else if (\$44 ) begin
-              \$76 [2:0] = 3'h5;
-              \$76 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            if (\$69 ) begin
+              \$106 [2:0] = 3'h2;
+              \$106 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end else if (\$72 ) begin
+              \$106 [2:0] = 3'h3;
+              \$106 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end else if (\$73 ) begin
+              \$106 [2:0] = 3'h4;
+              \$106 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end else if (\$74 ) begin
+              \$106 [2:0] = 3'h5;
+              \$106 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
             end
           end
       3'h2:
@@ -692,254 +836,260 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
       3'h5:
           /* empty */;
       3'h4:
-          if (\$67 ) begin
-            if (\$68 ) begin
-              \$76 [2:0] = 3'h0;
-              \$76 [243:3] = { 1'h0, quo[236:0], div0_p0_1a, div1_p0_1a, div2_p0_1a };
+          if (\$97 ) begin
+            if (\$98 ) begin
+              \$106 [2:0] = 3'h0;
+              \$106 [243:3] = { 1'h0, quo[236:0], div0_p1_3a, div1_p1_3a, div2_p1_3a };
             end
           end
       3'h6:
         begin
-          \$76 [2:0] = 3'h0;
-          \$76 [243:3] = \$69 ;
+          \$106 [2:0] = 3'h0;
+          \$106 [243:3] = \$99 ;
         end
     endcase
     if (rst) begin
-      \$76  = 244'h0000000000000000000000000000000000000000000000000000000000000;
+      \$106  = 244'h0000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$77  = w;
+    \$107  = w;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          if (\$34 ) begin
+          if (\$64 ) begin
             (* full_case = 32'd1 *)
-            if (\$35 ) begin
-            end else if (\$38 ) begin
+            if (\$65 ) begin
+            end else if (\$68 ) begin
             end else begin
-              \$77  = partial[127:0];
+              \$107  = partial[127:0];
             end
           end
     endcase
     if (rst) begin
-      \$77  = 128'h00000000000000000000000000000000;
+      \$107  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$78  = acc;
+    \$108  = acc;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           (* full_case = 32'd1 *)
-          if (\$34 ) begin
+          if (\$64 ) begin
             (* full_case = 32'd1 *)
-            if (\$35 ) begin
-            end else if (\$38 ) begin
+            if (\$65 ) begin
+            end else if (\$68 ) begin
             end else begin
-              \$78  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+              \$108  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$39 ) begin
-            end else if (\$42 ) begin
-            end else if (\$43 ) begin
-            end else if (\$44 ) begin
+            if (\$69 ) begin
+            end else if (\$72 ) begin
+            end else if (\$73 ) begin
+            end else if (\$74 ) begin
             end else begin
-              \$78  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+              \$108  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
             end
           end
       3'h2:
-          \$78  = \$45 [255:0];
+          \$108  = \$75 [255:0];
       3'h3:
         begin
-          \$78  = \$55 [255:0];
-          if (\$59 ) begin
-            \$78  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          \$108  = \$85 [255:0];
+          if (\$89 ) begin
+            \$108  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
           end
         end
     endcase
     if (rst) begin
-      \$78  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$108  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$79  = steps;
+    \$109  = steps;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           (* full_case = 32'd1 *)
-          if (\$34 ) begin
+          if (\$64 ) begin
             (* full_case = 32'd1 *)
-            if (\$35 ) begin
-            end else if (\$38 ) begin
+            if (\$65 ) begin
+            end else if (\$68 ) begin
             end else begin
-              \$79  = 3'h7;
+              \$109  = 3'h7;
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$39 ) begin
-            end else if (\$42 ) begin
-            end else if (\$43 ) begin
-            end else if (\$44 ) begin
+            if (\$69 ) begin
+            end else if (\$72 ) begin
+            end else if (\$73 ) begin
+            end else if (\$74 ) begin
             end else begin
-              \$79  = 3'h7;
+              \$109  = 3'h7;
             end
           end
       3'h2:
-          \$79  = \$48 [2:0];
+          \$109  = \$78 [2:0];
       3'h3:
         begin
-          \$79  = \$58 [2:0];
-          if (\$59 ) begin
-            \$79  = 3'h1;
+          \$109  = \$88 [2:0];
+          if (\$89 ) begin
+            \$109  = 3'h1;
           end
         end
     endcase
     if (rst) begin
-      \$79  = 3'h0;
+      \$109  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$80  = num;
+    \$110  = num;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           /* empty */;
       3'h2:
-          if (\$49 ) begin
-            \$80  = \$51 [239:0];
+          if (\$79 ) begin
+            \$110  = \$81 [239:0];
           end
       3'h3:
           /* empty */;
       3'h5:
-          \$80  = \$61 [239:0];
+          \$110  = \$91 [239:0];
       3'h4:
-          \$80  = \$65 [239:0];
+          \$110  = \$95 [239:0];
     endcase
     if (rst) begin
-      \$80  = 240'h000000000000000000000000000000000000000000000000000000000000;
+      \$110  = 240'h000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$81  = rem;
+    \$111  = rem;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           /* empty */;
       3'h2:
-          if (\$49 ) begin
-            \$81  = \$53 [128:0];
+          if (\$79 ) begin
+            \$111  = \$83 [128:0];
           end
       3'h3:
           /* empty */;
       3'h5:
-          \$81  = \$62 [128:0];
+          \$111  = \$92 [128:0];
       3'h4:
-          \$81  = \$22 [128:0];
+          \$111  = \$52 [128:0];
     endcase
     if (rst) begin
-      \$81  = 129'h000000000000000000000000000000000;
+      \$111  = 129'h000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$82  = den;
+    \$112  = den;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           /* empty */;
       3'h2:
-          if (\$49 ) begin
-            \$82  = \$54 ;
+          if (\$79 ) begin
+            \$112  = \$84 ;
           end
       3'h3:
           /* empty */;
       3'h5:
-          \$82  = { 1'h0, \small  };
+          \$112  = { 1'h0, \small  };
     endcase
     if (rst) begin
-      \$82  = 129'h000000000000000000000000000000000;
+      \$112  = 129'h000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$83  = quo;
+    \$113  = quo;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           /* empty */;
       3'h2:
-          if (\$49 ) begin
-            \$83  = 240'h000000000000000000000000000000000000000000000000000000000000;
+          if (\$79 ) begin
+            \$113  = 240'h000000000000000000000000000000000000000000000000000000000000;
           end
       3'h3:
           /* empty */;
       3'h5:
-          \$83  = 240'h000000000000000000000000000000000000000000000000000000000000;
+          \$113  = 240'h000000000000000000000000000000000000000000000000000000000000;
       3'h4:
-          \$83  = { quo[236:0], div0_p0_1a, div1_p0_1a, div2_p0_1a };
+          \$113  = { quo[236:0], div0_p1_3a, div1_p1_3a, div2_p1_3a };
     endcase
     if (rst) begin
-      \$83  = 240'h000000000000000000000000000000000000000000000000000000000000;
+      \$113  = 240'h000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$84  = count;
+    \$114  = count;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           /* empty */;
       3'h2:
-          if (\$49 ) begin
-            \$84  = 7'h26;
+          if (\$79 ) begin
+            \$114  = 7'h26;
           end
       3'h3:
           /* empty */;
       3'h5:
-          \$84  = 7'h50;
+          \$114  = 7'h50;
       3'h4:
-          \$84  = \$66 [6:0];
+          \$114  = \$96 [6:0];
     endcase
     if (rst) begin
-      \$84  = 7'h00;
+      \$114  = 7'h00;
     end
   end
   assign resp = o__payload;
   assign o_valid = o__valid;
   assign small_x = \$3 [111:0];
   assign div0_sh = { rem, num[239] };
-  assign div0_cin1 = div0_c0_full[66];
-  assign div0_sum = { div0_s1, div0_c0_full[65:1] };
-  assign div0_cout = div0_p0_1a;
-  assign div0_r = \$9 [128:0];
-  assign quo_0 = { quo[238:0], div0_p0_1a };
-  assign div1_sh = { \$9 [128:0], \$10 [239] };
-  assign div1_cin1 = div1_c0_full[66];
-  assign div1_sum = { div1_s1, div1_c0_full[65:1] };
-  assign div1_cout = div1_p0_1a;
-  assign div1_r = \$15 [128:0];
-  assign quo_1 = { quo[237:0], div0_p0_1a, div1_p0_1a };
-  assign div2_sh = { \$15 [128:0], \$17 [239] };
-  assign div2_cin1 = div2_c0_full[66];
-  assign div2_sum = { div2_s1, div2_c0_full[65:1] };
-  assign div2_cout = div2_p0_1a;
-  assign div2_r = \$22 [128:0];
-  assign quo_2 = { quo[236:0], div0_p0_1a, div1_p0_1a, div2_p0_1a };
+  assign div0_cin1 = div0_c0_full[34];
+  assign div0_cin2 = div0_p0_1a;
+  assign div0_cin3 = div0_p1_2a;
+  assign div0_sum = { div0_s3, div0_s2, div0_s1, div0_c0_full[33:1] };
+  assign div0_cout = div0_p1_3a;
+  assign div0_r = \$19 [128:0];
+  assign quo_0 = { quo[238:0], div0_p1_3a };
+  assign div1_sh = { \$19 [128:0], \$20 [239] };
+  assign div1_cin1 = div1_c0_full[34];
+  assign div1_cin2 = div1_p0_1a;
+  assign div1_cin3 = div1_p1_2a;
+  assign div1_sum = { div1_s3, div1_s2, div1_s1, div1_c0_full[33:1] };
+  assign div1_cout = div1_p1_3a;
+  assign div1_r = \$35 [128:0];
+  assign quo_1 = { quo[237:0], div0_p1_3a, div1_p1_3a };
+  assign div2_sh = { \$35 [128:0], \$37 [239] };
+  assign div2_cin1 = div2_c0_full[34];
+  assign div2_cin2 = div2_p0_1a;
+  assign div2_cin3 = div2_p1_2a;
+  assign div2_sum = { div2_s3, div2_s2, div2_s1, div2_c0_full[33:1] };
+  assign div2_cout = div2_p1_3a;
+  assign div2_r = \$52 [128:0];
+  assign quo_2 = { quo[236:0], div0_p1_3a, div1_p1_3a, div2_p1_3a };
   assign \o__payload.revert  = o__payload[2:0];
   assign \o__payload.result  = o__payload[243:3];
   assign \resp.revert  = o__payload[2:0];
@@ -956,20 +1106,20 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
   assign \i__payload.reserve_out  = i__payload[336:225];
   assign \i__payload.fee_num  = i__payload[352:337];
   assign \i__payload.fee_den  = i__payload[368:353];
-  assign \$10  = { num, 1'h0 };
-  assign \$16  = { num, 1'h0 };
-  assign \$17  = { \$16 , 1'h0 };
-  assign \$46  = { 15'h0000, x, 16'h0000 };
-  assign \$47  = { 16'h0000, y[111:16] };
-  assign \$51  = { 1'h0, \$50 [239:0], 126'h00000000000000000000000000000000 };
-  assign \$53  = { 114'h00000000000000000000000000000, \$52 [239:114] };
-  assign \$56  = { 15'h0000, x, 16'h0000 };
-  assign \$57  = { 16'h0000, y[111:16] };
-  assign \$61  = { 1'h0, partial[239:0] };
-  assign \$62  = 240'h000000000000000000000000000000000000000000000000000000000000;
-  assign \$63  = { num, 1'h0 };
-  assign \$64  = { \$63 , 1'h0 };
-  assign \$65  = { \$64 , 1'h0 };
+  assign \$20  = { num, 1'h0 };
+  assign \$36  = { num, 1'h0 };
+  assign \$37  = { \$36 , 1'h0 };
+  assign \$76  = { 15'h0000, x, 16'h0000 };
+  assign \$77  = { 16'h0000, y[111:16] };
+  assign \$81  = { 1'h0, \$80 [239:0], 126'h00000000000000000000000000000000 };
+  assign \$83  = { 114'h00000000000000000000000000000, \$82 [239:114] };
+  assign \$86  = { 15'h0000, x, 16'h0000 };
+  assign \$87  = { 16'h0000, y[111:16] };
+  assign \$91  = { 1'h0, partial[239:0] };
+  assign \$92  = 240'h000000000000000000000000000000000000000000000000000000000000;
+  assign \$93  = { num, 1'h0 };
+  assign \$94  = { \$93 , 1'h0 };
+  assign \$95  = { \$94 , 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
