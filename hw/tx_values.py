@@ -409,18 +409,20 @@ class TxValueStage(wiring.Component):
         with m.Elif(take):
             m.d.sync += jv.eq(0)
 
-        # ------------------------------------------------------------ stage 1: gather 5 beats
+        # ------------------------------------------------------------ stage 1: the 5 beats gathered
+        # (read at issue: the bytes a job issues for are in the buffer, and reading them a cycle
+        # earlier than the byte align keeps the buffer's read mux and the byte shift in two cycles)
         t1 = Tok("t1")
         lane1 = Signal(3)
-        g1 = Signal(AB)
+        raw1 = Signal(5 * 8 * BEAT_BYTES)
         t2 = Tok("t2")
         win = Signal(5 * 8 * BEAT_BYTES)
         with m.If(adv):
             m.d.sync += [a.eq(b) for a, b in zip(t1.regs(), t0.regs())]
-            m.d.sync += [lane1.eq(lane0), g1.eq(g0)]
+            m.d.sync += [lane1.eq(lane0), raw1.eq(Cat(*[buf[(g0 + i)[:AB]] for i in range(5)]))]
             # ------------------------------------------------------------ stage 2: byte align
             m.d.sync += [a.eq(b) for a, b in zip(t2.regs(), t1.regs())]
-            m.d.sync += win.eq(Cat(*[buf[(g1 + i)[:AB]] for i in range(5)]) >> Cat(Const(0, 3), lane1))
+            m.d.sync += win.eq(raw1 >> Cat(Const(0, 3), lane1))
 
         # ------------------------------------------------------------ stage 3: first byte, right align
         t3 = Tok("t3")

@@ -15920,7 +15920,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg [32:0] \$378 ;
   reg [2:0] \$379 ;
   wire \$38 ;
-  reg [3:0] \$380 ;
+  reg [319:0] \$380 ;
   reg \$381 ;
   reg \$382 ;
   reg [5:0] \$383 ;
@@ -16143,7 +16143,6 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire fire;
   wire first_absent;
   wire [3:0] g0;
-  reg [3:0] g1 = 4'h0;
   reg [23:0] h_base = 24'h000000;
   reg h_end = 1'h0;
   reg [23:0] h_lim = 24'h000000;
@@ -16512,6 +16511,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire [47:0] r_data;
   reg r_en;
   wire r_rdy;
+  reg [319:0] raw1 = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
   wire [32:0] rd_ok;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
@@ -17192,12 +17192,12 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign \$251  = { \$59 [22:0], 3'h0 } < in_end;
   assign \$252  = i_job__payload[56:32] < r_data[47:23];
   assign \$253  = { \$59 [22:0], 3'h0 } < r_data[47:23];
-  assign \$254  = g1 + 1'h0;
-  assign \$256  = g1 + 1'h1;
-  assign \$258  = g1 + 2'h2;
-  assign \$260  = g1 + 2'h3;
-  assign \$262  = g1 + 3'h4;
-  assign \$264  = { \$263 , \$261 , \$259 , \$257 , \$255  } >> { lane1, 3'h0 };
+  assign \$254  = \$24 [3:0] + 1'h0;
+  assign \$256  = \$24 [3:0] + 1'h1;
+  assign \$258  = \$24 [3:0] + 2'h2;
+  assign \$260  = \$24 [3:0] + 2'h3;
+  assign \$262  = \$24 [3:0] + 3'h4;
+  assign \$264  = raw1 >> { lane1, 3'h0 };
   assign \$265  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$84 [5:0], 3'h0 };
   assign \$266  = t2_own_fail | r3v;
   assign \$267  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
@@ -17377,7 +17377,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @(posedge clk)
     lane1 <= \$379 ;
   always @(posedge clk)
-    g1 <= \$380 ;
+    raw1 <= \$380 ;
   always @(posedge clk)
     t2_valid <= \$381 ;
   always @(posedge clk)
@@ -19906,12 +19906,12 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$380  = g1;
+    \$380  = raw1;
     if (adv) begin
-      \$380  = \$24 [3:0];
+      \$380  = { \$263 , \$261 , \$259 , \$257 , \$255  };
     end
     if (rst) begin
-      \$380  = 4'h0;
+      \$380  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
