@@ -251,6 +251,19 @@ class GrammarFsm(wiring.Component):
         with m.Elif(w_go):
             m.d.sync += w_valid.eq(0)
 
+        # The packet state that only later items read (the wrapper's version item, ``to`` present,
+        # the blob count) is updated from W's registered field class as the item leaves W, not from
+        # F's: no later item than the next one reads it (DATA is two items after TO; the sidecar
+        # lists that compare the blob count close long after the last blob hash; the version item
+        # matters at the proofs list's close), and F's reset at the packet-end entry below wins
+        with m.If(w_go & ~w["a"].end & (w["top"] == LISTS)):
+            with m.Switch(w["fld"]):
+                with m.Case(F.VERSION):
+                    m.d.sync += wver.eq(1)
+                with m.Case(F.TO):
+                    m.d.sync += f_to_present.eq(~w["fl_ne20"])
+                with m.Case(F.BLOB_HASH):
+                    m.d.sync += f_blobs.eq(f_blobs + 1)
         with m.If(f_go):
             with m.If(a.end):  # back to the reset state for the next packet
                 m.d.sync += [top.eq(START), idx.eq(0), tx_type.eq(0), wver.eq(0), hi_end.eq(0), f_to_present.eq(0),
@@ -271,13 +284,6 @@ class GrammarFsm(wiring.Component):
                         self._p_stack_update(m, frames, nxt_frames, sel, upd, child, a_end, a_hi, le_new, a.is_list)
                         with m.If(a.is_list & a_hi):
                             m.d.sync += hi_end.eq(a_full)
-                        with m.Switch(fld):
-                            with m.Case(F.VERSION):
-                                m.d.sync += wver.eq(1)
-                            with m.Case(F.TO):
-                                m.d.sync += f_to_present.eq(~flags["ne20"])
-                            with m.Case(F.BLOB_HASH):
-                                m.d.sync += f_blobs.eq(f_blobs + 1)
                 with m.If(open_outer):
                     m.d.sync += [top.eq(LISTS),
                                  frames[0].eq(Cat(Const(1, 1), Const(Ctx.TX, 4), a_end, a_hi,

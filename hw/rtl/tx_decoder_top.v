@@ -7283,20 +7283,20 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire \$395 ;
   wire \$396 ;
   wire \$397 ;
-  wire [25:0] \$398 ;
+  wire \$398 ;
   wire \$399 ;
   wire \$4 ;
   wire [2:0] \$40 ;
   wire \$400 ;
   wire \$401 ;
   wire \$402 ;
-  wire \$403 ;
-  wire [63:0] \$404 ;
-  wire [63:0] \$405 ;
-  wire [63:0] \$406 ;
-  wire [63:0] \$407 ;
-  wire [63:0] \$408 ;
-  wire [63:0] \$409 ;
+  wire [24:0] \$403 ;
+  wire [25:0] \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
   wire [63:0] \$410 ;
   wire [63:0] \$411 ;
@@ -7355,54 +7355,54 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire \$46 ;
   wire [63:0] \$460 ;
   wire [63:0] \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire [24:0] \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire [110:0] \$468 ;
-  wire [24:0] \$469 ;
+  wire [63:0] \$462 ;
+  wire [63:0] \$463 ;
+  wire [63:0] \$464 ;
+  wire [63:0] \$465 ;
+  wire [63:0] \$466 ;
+  wire [63:0] \$467 ;
+  wire \$468 ;
+  wire \$469 ;
   wire \$47 ;
-  wire [25:0] \$470 ;
-  wire [24:0] \$471 ;
-  wire [1:0] \$472 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire [110:0] \$472 ;
   wire [24:0] \$473 ;
-  wire [5:0] \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire [24:0] \$479 ;
+  wire [25:0] \$474 ;
+  wire [24:0] \$475 ;
+  wire [1:0] \$476 ;
+  wire [24:0] \$477 ;
+  wire [5:0] \$478 ;
+  wire \$479 ;
   wire \$48 ;
   wire \$480 ;
-  wire [2:0] \$481 ;
-  wire [4:0] \$482 ;
-  wire \$483 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire [24:0] \$483 ;
   wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
+  wire [2:0] \$485 ;
+  wire [4:0] \$486 ;
   wire \$487 ;
-  wire [82:0] \$488 ;
+  wire \$488 ;
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
   wire \$491 ;
-  wire [423:0] \$492 ;
+  wire [82:0] \$492 ;
   wire \$493 ;
   wire \$494 ;
   wire \$495 ;
-  wire \$496 ;
+  wire [423:0] \$496 ;
   wire \$497 ;
   wire \$498 ;
   wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire [2:0] \$500 ;
+  wire \$500 ;
   wire \$501 ;
   wire \$502 ;
   wire \$503 ;
-  wire \$504 ;
+  wire [2:0] \$504 ;
   wire \$505 ;
   wire \$506 ;
   wire \$507 ;
@@ -7411,60 +7411,60 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire \$51 ;
   wire \$510 ;
   wire \$511 ;
-  wire [24:0] \$512 ;
-  wire [24:0] \$513 ;
-  wire [24:0] \$514 ;
-  wire [24:0] \$515 ;
-  reg \$516 ;
-  reg [110:0] \$517 ;
-  reg [65:0] \$518 ;
-  reg [25:0] \$519 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire [24:0] \$516 ;
+  wire [24:0] \$517 ;
+  wire [24:0] \$518 ;
+  wire [24:0] \$519 ;
   wire \$52 ;
   reg \$520 ;
-  reg [24:0] \$521 ;
-  reg [24:0] \$522 ;
+  reg [110:0] \$521 ;
+  reg [65:0] \$522 ;
   reg [25:0] \$523 ;
-  reg [24:0] \$524 ;
-  reg \$525 ;
-  reg \$526 ;
-  reg \$527 ;
-  reg \$528 ;
+  reg \$524 ;
+  reg [24:0] \$525 ;
+  reg [24:0] \$526 ;
+  reg [25:0] \$527 ;
+  reg [24:0] \$528 ;
   reg \$529 ;
   wire [2:0] \$53 ;
   reg \$530 ;
   reg \$531 ;
   reg \$532 ;
   reg \$533 ;
-  reg [63:0] \$534 ;
-  reg [63:0] \$535 ;
-  reg [63:0] \$536 ;
-  reg [63:0] \$537 ;
+  reg \$534 ;
+  reg \$535 ;
+  reg \$536 ;
+  reg \$537 ;
   reg [63:0] \$538 ;
   reg [63:0] \$539 ;
   wire \$54 ;
-  reg \$540 ;
-  reg [110:0] \$541 ;
-  reg [65:0] \$542 ;
-  reg [25:0] \$543 ;
+  reg [63:0] \$540 ;
+  reg [63:0] \$541 ;
+  reg [63:0] \$542 ;
+  reg [63:0] \$543 ;
   reg \$544 ;
-  reg [24:0] \$545 ;
-  reg [24:0] \$546 ;
+  reg [110:0] \$545 ;
+  reg [65:0] \$546 ;
   reg [25:0] \$547 ;
-  reg [24:0] \$548 ;
-  reg [1:0] \$549 ;
+  reg \$548 ;
+  reg [24:0] \$549 ;
   wire \$55 ;
   reg [24:0] \$550 ;
-  reg [2:0] \$551 ;
-  reg [5:0] \$552 ;
-  reg \$553 ;
-  reg \$554 ;
-  reg [4:0] \$555 ;
-  reg [25:0] \$556 ;
+  reg [25:0] \$551 ;
+  reg [24:0] \$552 ;
+  reg [1:0] \$553 ;
+  reg [24:0] \$554 ;
+  reg [2:0] \$555 ;
+  reg [5:0] \$556 ;
   reg \$557 ;
   reg \$558 ;
-  reg \$559 ;
+  reg [4:0] \$559 ;
   wire [31:0] \$56 ;
-  reg \$560 ;
+  reg [25:0] \$560 ;
   reg \$561 ;
   reg \$562 ;
   reg \$563 ;
@@ -7475,65 +7475,69 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   reg \$568 ;
   reg \$569 ;
   wire [31:0] \$57 ;
-  reg [1:0] \$570 ;
-  reg [24:0] \$571 ;
-  reg [2:0] \$572 ;
+  reg \$570 ;
+  reg \$571 ;
+  reg \$572 ;
   reg \$573 ;
-  reg [65:0] \$574 ;
+  reg \$574 ;
   reg \$575 ;
   reg [23:0] \$576 ;
-  reg \$577 ;
-  reg \$578 ;
-  reg [110:0] \$579 ;
+  reg [1:0] \$577 ;
+  reg [24:0] \$578 ;
+  reg [2:0] \$579 ;
   wire \$58 ;
-  reg [24:0] \$580 ;
-  reg [25:0] \$581 ;
-  reg [24:0] \$582 ;
-  reg [1:0] \$583 ;
+  reg [65:0] \$580 ;
+  reg \$581 ;
+  reg \$582 ;
+  reg [110:0] \$583 ;
   reg [24:0] \$584 ;
-  reg [5:0] \$585 ;
-  reg \$586 ;
-  reg \$587 ;
-  reg \$588 ;
-  reg \$589 ;
+  reg [25:0] \$585 ;
+  reg [24:0] \$586 ;
+  reg [1:0] \$587 ;
+  reg [24:0] \$588 ;
+  reg [5:0] \$589 ;
   wire \$59 ;
-  reg [24:0] \$590 ;
+  reg \$590 ;
   reg \$591 ;
-  reg [2:0] \$592 ;
-  reg [4:0] \$593 ;
-  reg \$594 ;
+  reg \$592 ;
+  reg \$593 ;
+  reg [24:0] \$594 ;
   reg \$595 ;
-  reg [110:0] \$596 ;
-  reg [24:0] \$597 ;
-  reg [25:0] \$598 ;
-  reg [24:0] \$599 ;
+  reg [2:0] \$596 ;
+  reg [4:0] \$597 ;
+  reg \$598 ;
+  reg \$599 ;
   wire \$6 ;
   wire \$60 ;
-  reg [1:0] \$600 ;
+  reg [110:0] \$600 ;
   reg [24:0] \$601 ;
-  reg [5:0] \$602 ;
-  reg \$603 ;
-  reg \$604 ;
-  reg \$605 ;
-  reg \$606 ;
-  reg [24:0] \$607 ;
+  reg [25:0] \$602 ;
+  reg [24:0] \$603 ;
+  reg [1:0] \$604 ;
+  reg [24:0] \$605 ;
+  reg [5:0] \$606 ;
+  reg \$607 ;
   reg \$608 ;
-  reg [2:0] \$609 ;
+  reg \$609 ;
   wire \$61 ;
-  reg [4:0] \$610 ;
-  reg \$611 ;
+  reg \$610 ;
+  reg [24:0] \$611 ;
   reg \$612 ;
-  reg \$613 ;
-  reg [82:0] \$614 ;
+  reg [2:0] \$613 ;
+  reg [4:0] \$614 ;
   reg \$615 ;
-  reg [82:0] \$616 ;
+  reg \$616 ;
   reg \$617 ;
-  reg [423:0] \$618 ;
+  reg [82:0] \$618 ;
   reg \$619 ;
   wire \$62 ;
-  reg [423:0] \$620 ;
+  reg [82:0] \$620 ;
   reg \$621 ;
   reg [423:0] \$622 ;
+  reg \$623 ;
+  reg [423:0] \$624 ;
+  reg \$625 ;
+  reg [423:0] \$626 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
@@ -8467,6 +8471,10 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   reg [2:0] w_tx_type = 3'h0;
   reg w_valid = 1'h0;
   reg wver = 1'h0;
+  assign \$342  = w_a[33:26] >= 1'h1;
+  assign \$343  = \$341  & \$342 ;
+  assign \$344  = w_a[33:26] <= 3'h4;
+  assign \$345  = \$343  & \$344 ;
   assign \$346  = ~ \$345 ;
   assign \$347  = ! w_a[37:34];
   assign \$348  = \$347  ? 4'h2 : 4'h9;
@@ -8527,329 +8535,333 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign \$395  = i__payload[102:39] != 18'h20000;
   assign \$396  = i__payload[102:39] > 16'hc000;
   assign \$397  = ! remaining;
-  assign \$398  = idx + 1'h1;
-  assign \$399  = ! a[37:34];
-  assign \$400  = a[33:26] >= 1'h1;
+  assign \$398  = ~ w_a[0];
+  assign \$399  = w_go & \$398 ;
+  assign \$400  = w_top == 2'h2;
   assign \$401  = \$399  & \$400 ;
-  assign \$402  = a[33:26] <= 3'h4;
-  assign \$403  = \$401  & \$402 ;
-  assign \$404  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
-  assign \$406  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$407  = \$405  | \$406 ;
-  assign \$408  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$409  = \$407  | \$408 ;
-  assign \$410  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$411  = \$409  | \$410 ;
-  assign \$412  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$402  = ~ w_fl_ne20;
+  assign \$403  = f_blobs + 1'h1;
+  assign \$404  = idx + 1'h1;
+  assign \$405  = ! a[37:34];
+  assign \$406  = a[33:26] >= 1'h1;
+  assign \$407  = \$405  & \$406 ;
+  assign \$408  = a[33:26] <= 3'h4;
+  assign \$409  = \$407  & \$408 ;
+  assign \$410  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
+  assign \$412  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
   assign \$413  = \$411  | \$412 ;
-  assign \$414  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$416  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$414  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$415  = \$413  | \$414 ;
+  assign \$416  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
   assign \$417  = \$415  | \$416 ;
-  assign \$418  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$418  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
   assign \$419  = \$417  | \$418 ;
-  assign \$420  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$421  = \$419  | \$420 ;
-  assign \$422  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$424  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$420  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$422  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$423  = \$421  | \$422 ;
+  assign \$424  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
   assign \$425  = \$423  | \$424 ;
-  assign \$426  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$426  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
   assign \$427  = \$425  | \$426 ;
-  assign \$428  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$430  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$428  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$430  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
   assign \$431  = \$429  | \$430 ;
-  assign \$432  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
-  assign \$434  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$435  = \$433  | \$434 ;
-  assign \$436  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$432  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$433  = \$431  | \$432 ;
+  assign \$434  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$436  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
   assign \$437  = \$435  | \$436 ;
-  assign \$438  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$439  = \$437  | \$438 ;
-  assign \$440  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$438  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
+  assign \$440  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
   assign \$441  = \$439  | \$440 ;
-  assign \$442  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$444  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$442  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$443  = \$441  | \$442 ;
+  assign \$444  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
   assign \$445  = \$443  | \$444 ;
-  assign \$446  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$446  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
   assign \$447  = \$445  | \$446 ;
-  assign \$448  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$449  = \$447  | \$448 ;
-  assign \$450  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$452  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$448  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$450  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$451  = \$449  | \$450 ;
+  assign \$452  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
   assign \$453  = \$451  | \$452 ;
-  assign \$454  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$454  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
   assign \$455  = \$453  | \$454 ;
-  assign \$456  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$458  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$456  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$458  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
   assign \$459  = \$457  | \$458 ;
-  assign \$460  = sel[0] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$462  = a[38] & a_hi;
-  assign \$463  = ~ a_ne20;
-  assign \$464  = f_blobs + 1'h1;
-  assign \$465  = ~ w2_valid;
-  assign \$466  = \$465  | w2_go;
-  assign \$467  = sp_valid | w_go;
-  assign \$468  = sp_valid ? sp_a : w_a;
-  assign \$469  = sp_valid ? sp_a_start : w_a_start;
-  assign \$470  = sp_valid ? sp_a_end : w_a_end;
-  assign \$471  = sp_valid ? sp_a_len_sat : w_a_len_sat;
-  assign \$472  = sp_valid ? sp_top : w_top;
-  assign \$473  = sp_valid ? sp_idx : w_idx;
-  assign \$474  = sp_valid ? sp_fld : w_fld;
-  assign \$475  = sp_valid ? sp_convert : w_convert;
-  assign \$476  = sp_valid ? sp_close_fail : w_close_fail;
-  assign \$477  = sp_valid ? sp_trailing : w_trailing;
-  assign \$478  = sp_valid ? sp_fl_ne20 : w_fl_ne20;
-  assign \$479  = sp_valid ? sp_skip : w_skip;
-  assign \$480  = sp_valid ? sp_fail : v_fail;
-  assign \$481  = sp_valid ? sp_phase : v_phase;
-  assign \$482  = sp_valid ? sp_code : v_code;
-  assign \$483  = sp_valid ? sp_ok_item : v_ok_item;
-  assign \$484  = sp_valid ? sp_ok_open : v_ok_open;
-  assign \$485  = ~ o_job__valid;
-  assign \$486  = \$485  | o_job__ready;
-  assign \$487  = sk_job_valid | w2_go;
-  assign \$488  = sk_job_valid ? sk_job : job_n;
-  assign \$489  = ~ o_rec__valid;
-  assign \$490  = \$489  | o_rec__ready;
-  assign \$491  = sk_rec_valid | rec_go;
-  assign \$492  = sk_rec_valid ? sk_rec : rec_n;
-  assign \$493  = ~ halted;
-  assign \$494  = ~ w2_a[0];
-  assign \$495  = \$493  & \$494 ;
-  assign \$496  = ! w2_top;
-  assign \$497  = \$495  & \$496 ;
-  assign \$498  = ~ fail;
+  assign \$460  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$461  = \$459  | \$460 ;
+  assign \$462  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$464  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$465  = \$463  | \$464 ;
+  assign \$466  = sel[0] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$468  = a[38] & a_hi;
+  assign \$469  = ~ w2_valid;
+  assign \$470  = \$469  | w2_go;
+  assign \$471  = sp_valid | w_go;
+  assign \$472  = sp_valid ? sp_a : w_a;
+  assign \$473  = sp_valid ? sp_a_start : w_a_start;
+  assign \$474  = sp_valid ? sp_a_end : w_a_end;
+  assign \$475  = sp_valid ? sp_a_len_sat : w_a_len_sat;
+  assign \$476  = sp_valid ? sp_top : w_top;
+  assign \$477  = sp_valid ? sp_idx : w_idx;
+  assign \$478  = sp_valid ? sp_fld : w_fld;
+  assign \$479  = sp_valid ? sp_convert : w_convert;
+  assign \$480  = sp_valid ? sp_close_fail : w_close_fail;
+  assign \$481  = sp_valid ? sp_trailing : w_trailing;
+  assign \$482  = sp_valid ? sp_fl_ne20 : w_fl_ne20;
+  assign \$483  = sp_valid ? sp_skip : w_skip;
+  assign \$484  = sp_valid ? sp_fail : v_fail;
+  assign \$485  = sp_valid ? sp_phase : v_phase;
+  assign \$486  = sp_valid ? sp_code : v_code;
+  assign \$487  = sp_valid ? sp_ok_item : v_ok_item;
+  assign \$488  = sp_valid ? sp_ok_open : v_ok_open;
+  assign \$489  = ~ o_job__valid;
+  assign \$490  = \$489  | o_job__ready;
+  assign \$491  = sk_job_valid | w2_go;
+  assign \$492  = sk_job_valid ? sk_job : job_n;
+  assign \$493  = ~ o_rec__valid;
+  assign \$494  = \$493  | o_rec__ready;
+  assign \$495  = sk_rec_valid | rec_go;
+  assign \$496  = sk_rec_valid ? sk_rec : rec_n;
+  assign \$497  = ~ halted;
+  assign \$498  = ~ w2_a[0];
   assign \$499  = \$497  & \$498 ;
-  assign \$500  = w2_a[38] ? 3'h0 : w2_a[28:26];
-  assign \$501  = ~ halted;
-  assign \$502  = ~ w2_a[0];
+  assign \$500  = ! w2_top;
+  assign \$501  = \$499  & \$500 ;
+  assign \$502  = ~ fail;
   assign \$503  = \$501  & \$502 ;
-  assign \$504  = w2_top == 2'h2;
-  assign \$505  = \$503  & \$504 ;
-  assign \$506  = ~ w2_close_fail;
+  assign \$504  = w2_a[38] ? 3'h0 : w2_a[28:26];
+  assign \$505  = ~ halted;
+  assign \$506  = ~ w2_a[0];
   assign \$507  = \$505  & \$506 ;
-  assign \$508  = ~ w2_trailing;
+  assign \$508  = w2_top == 2'h2;
   assign \$509  = \$507  & \$508 ;
-  assign \$510  = \$509  & w2_convert;
-  assign \$511  = ~ w2_fl_ne20;
-  assign \$512  = rec[77:54] + 1'h1;
-  assign \$513  = rec[101:78] + 1'h1;
-  assign \$514  = rec[125:102] + 1'h1;
-  assign \$515  = rec[149:126] + 1'h1;
+  assign \$510  = ~ w2_close_fail;
+  assign \$511  = \$509  & \$510 ;
+  assign \$512  = ~ w2_trailing;
+  assign \$513  = \$511  & \$512 ;
+  assign \$514  = \$513  & w2_convert;
+  assign \$515  = ~ w2_fl_ne20;
+  assign \$516  = rec[77:54] + 1'h1;
+  assign \$517  = rec[101:78] + 1'h1;
+  assign \$518  = rec[125:102] + 1'h1;
+  assign \$519  = rec[149:126] + 1'h1;
   always @(posedge clk)
-    a_valid <= \$516 ;
+    a_valid <= \$520 ;
   always @(posedge clk)
-    a <= \$517 ;
+    a <= \$521 ;
   always @(posedge clk)
-    a_full <= \$518 ;
+    a_full <= \$522 ;
   always @(posedge clk)
-    a_end <= \$519 ;
+    a_end <= \$523 ;
   always @(posedge clk)
-    a_hi <= \$520 ;
+    a_hi <= \$524 ;
   always @(posedge clk)
-    a_start <= \$521 ;
+    a_start <= \$525 ;
   always @(posedge clk)
-    a_p1 <= \$522 ;
+    a_p1 <= \$526 ;
   always @(posedge clk)
-    a_csize <= \$523 ;
+    a_csize <= \$527 ;
   always @(posedge clk)
-    a_len_sat <= \$524 ;
+    a_len_sat <= \$528 ;
   always @(posedge clk)
-    a_z <= \$525 ;
+    a_z <= \$529 ;
   always @(posedge clk)
-    a_gt1 <= \$526 ;
+    a_gt1 <= \$530 ;
   always @(posedge clk)
-    a_gt8 <= \$527 ;
+    a_gt8 <= \$531 ;
   always @(posedge clk)
-    a_gt32 <= \$528 ;
+    a_gt32 <= \$532 ;
   always @(posedge clk)
-    a_ne20 <= \$529 ;
+    a_ne20 <= \$533 ;
   always @(posedge clk)
-    a_ne32 <= \$530 ;
+    a_ne32 <= \$534 ;
   always @(posedge clk)
-    a_ne48 <= \$531 ;
+    a_ne48 <= \$535 ;
   always @(posedge clk)
-    a_neblob <= \$532 ;
+    a_neblob <= \$536 ;
   always @(posedge clk)
-    a_gtinit <= \$533 ;
+    a_gtinit <= \$537 ;
   always @(posedge clk)
-    frame0 <= \$534 ;
+    frame0 <= \$538 ;
   always @(posedge clk)
-    frame1 <= \$535 ;
+    frame1 <= \$539 ;
   always @(posedge clk)
-    frame2 <= \$536 ;
+    frame2 <= \$540 ;
   always @(posedge clk)
-    frame3 <= \$537 ;
+    frame3 <= \$541 ;
   always @(posedge clk)
-    frame4 <= \$538 ;
+    frame4 <= \$542 ;
   always @(posedge clk)
-    frame5 <= \$539 ;
+    frame5 <= \$543 ;
   always @(posedge clk)
-    w_valid <= \$540 ;
+    w_valid <= \$544 ;
   always @(posedge clk)
-    w_a <= \$541 ;
+    w_a <= \$545 ;
   always @(posedge clk)
-    w_a_full <= \$542 ;
+    w_a_full <= \$546 ;
   always @(posedge clk)
-    w_a_end <= \$543 ;
+    w_a_end <= \$547 ;
   always @(posedge clk)
-    w_a_hi <= \$544 ;
+    w_a_hi <= \$548 ;
   always @(posedge clk)
-    w_a_start <= \$545 ;
+    w_a_start <= \$549 ;
   always @(posedge clk)
-    w_a_p1 <= \$546 ;
+    w_a_p1 <= \$550 ;
   always @(posedge clk)
-    w_a_csize <= \$547 ;
+    w_a_csize <= \$551 ;
   always @(posedge clk)
-    w_a_len_sat <= \$548 ;
+    w_a_len_sat <= \$552 ;
   always @(posedge clk)
-    w_top <= \$549 ;
+    w_top <= \$553 ;
   always @(posedge clk)
-    w_idx <= \$550 ;
+    w_idx <= \$554 ;
   always @(posedge clk)
-    w_tx_type <= \$551 ;
+    w_tx_type <= \$555 ;
   always @(posedge clk)
-    w_fld <= \$552 ;
+    w_fld <= \$556 ;
   always @(posedge clk)
-    w_convert <= \$553 ;
+    w_convert <= \$557 ;
   always @(posedge clk)
-    w_close_fail <= \$554 ;
+    w_close_fail <= \$558 ;
   always @(posedge clk)
-    w_close_code <= \$555 ;
+    w_close_code <= \$559 ;
   always @(posedge clk)
-    w_pend_end <= \$556 ;
+    w_pend_end <= \$560 ;
   always @(posedge clk)
-    w_pend_hi <= \$557 ;
+    w_pend_hi <= \$561 ;
   always @(posedge clk)
-    w_hi_over <= \$558 ;
+    w_hi_over <= \$562 ;
   always @(posedge clk)
-    w_to_present <= \$559 ;
+    w_to_present <= \$563 ;
   always @(posedge clk)
-    w_fl_z <= \$560 ;
+    w_fl_z <= \$564 ;
   always @(posedge clk)
-    w_fl_gt1 <= \$561 ;
+    w_fl_gt1 <= \$565 ;
   always @(posedge clk)
-    w_fl_gt8 <= \$562 ;
+    w_fl_gt8 <= \$566 ;
   always @(posedge clk)
-    w_fl_gt32 <= \$563 ;
+    w_fl_gt32 <= \$567 ;
   always @(posedge clk)
-    w_fl_ne20 <= \$564 ;
+    w_fl_ne20 <= \$568 ;
   always @(posedge clk)
-    w_fl_ne32 <= \$565 ;
+    w_fl_ne32 <= \$569 ;
   always @(posedge clk)
-    w_fl_ne48 <= \$566 ;
+    w_fl_ne48 <= \$570 ;
   always @(posedge clk)
-    w_fl_neblob <= \$567 ;
+    w_fl_neblob <= \$571 ;
   always @(posedge clk)
-    w_fl_gtinit <= \$568 ;
+    w_fl_gtinit <= \$572 ;
   always @(posedge clk)
-    w_trailing <= \$569 ;
+    w_trailing <= \$573 ;
   always @(posedge clk)
-    top <= \$570 ;
-  always @(posedge clk)
-    idx <= \$571 ;
-  always @(posedge clk)
-    tx_type <= \$572 ;
-  always @(posedge clk)
-    wver <= \$573 ;
-  always @(posedge clk)
-    hi_end <= \$574 ;
+    wver <= \$574 ;
   always @(posedge clk)
     f_to_present <= \$575 ;
   always @(posedge clk)
     f_blobs <= \$576 ;
   always @(posedge clk)
-    w2_valid <= \$577 ;
+    top <= \$577 ;
   always @(posedge clk)
-    sp_valid <= \$578 ;
+    idx <= \$578 ;
   always @(posedge clk)
-    w2_a <= \$579 ;
+    tx_type <= \$579 ;
   always @(posedge clk)
-    w2_a_start <= \$580 ;
+    hi_end <= \$580 ;
   always @(posedge clk)
-    w2_a_end <= \$581 ;
+    w2_valid <= \$581 ;
   always @(posedge clk)
-    w2_a_len_sat <= \$582 ;
+    sp_valid <= \$582 ;
   always @(posedge clk)
-    w2_top <= \$583 ;
+    w2_a <= \$583 ;
   always @(posedge clk)
-    w2_idx <= \$584 ;
+    w2_a_start <= \$584 ;
   always @(posedge clk)
-    w2_fld <= \$585 ;
+    w2_a_end <= \$585 ;
   always @(posedge clk)
-    w2_convert <= \$586 ;
+    w2_a_len_sat <= \$586 ;
   always @(posedge clk)
-    w2_close_fail <= \$587 ;
+    w2_top <= \$587 ;
   always @(posedge clk)
-    w2_trailing <= \$588 ;
+    w2_idx <= \$588 ;
   always @(posedge clk)
-    w2_fl_ne20 <= \$589 ;
+    w2_fld <= \$589 ;
   always @(posedge clk)
-    w2_skip <= \$590 ;
+    w2_convert <= \$590 ;
   always @(posedge clk)
-    w2_fail <= \$591 ;
+    w2_close_fail <= \$591 ;
   always @(posedge clk)
-    w2_phase <= \$592 ;
+    w2_trailing <= \$592 ;
   always @(posedge clk)
-    w2_code <= \$593 ;
+    w2_fl_ne20 <= \$593 ;
   always @(posedge clk)
-    w2_ok_item <= \$594 ;
+    w2_skip <= \$594 ;
   always @(posedge clk)
-    w2_ok_open <= \$595 ;
+    w2_fail <= \$595 ;
   always @(posedge clk)
-    sp_a <= \$596 ;
+    w2_phase <= \$596 ;
   always @(posedge clk)
-    sp_a_start <= \$597 ;
+    w2_code <= \$597 ;
   always @(posedge clk)
-    sp_a_end <= \$598 ;
+    w2_ok_item <= \$598 ;
   always @(posedge clk)
-    sp_a_len_sat <= \$599 ;
+    w2_ok_open <= \$599 ;
   always @(posedge clk)
-    sp_top <= \$600 ;
+    sp_a <= \$600 ;
   always @(posedge clk)
-    sp_idx <= \$601 ;
+    sp_a_start <= \$601 ;
   always @(posedge clk)
-    sp_fld <= \$602 ;
+    sp_a_end <= \$602 ;
   always @(posedge clk)
-    sp_convert <= \$603 ;
+    sp_a_len_sat <= \$603 ;
   always @(posedge clk)
-    sp_close_fail <= \$604 ;
+    sp_top <= \$604 ;
   always @(posedge clk)
-    sp_trailing <= \$605 ;
+    sp_idx <= \$605 ;
   always @(posedge clk)
-    sp_fl_ne20 <= \$606 ;
+    sp_fld <= \$606 ;
   always @(posedge clk)
-    sp_skip <= \$607 ;
+    sp_convert <= \$607 ;
   always @(posedge clk)
-    sp_fail <= \$608 ;
+    sp_close_fail <= \$608 ;
   always @(posedge clk)
-    sp_phase <= \$609 ;
+    sp_trailing <= \$609 ;
   always @(posedge clk)
-    sp_code <= \$610 ;
+    sp_fl_ne20 <= \$610 ;
   always @(posedge clk)
-    sp_ok_item <= \$611 ;
+    sp_skip <= \$611 ;
   always @(posedge clk)
-    sp_ok_open <= \$612 ;
+    sp_fail <= \$612 ;
   always @(posedge clk)
-    o_job__valid <= \$613 ;
+    sp_phase <= \$613 ;
   always @(posedge clk)
-    o_job__payload <= \$614 ;
+    sp_code <= \$614 ;
   always @(posedge clk)
-    sk_job_valid <= \$615 ;
+    sp_ok_item <= \$615 ;
   always @(posedge clk)
-    sk_job <= \$616 ;
+    sp_ok_open <= \$616 ;
   always @(posedge clk)
-    o_rec__valid <= \$617 ;
+    o_job__valid <= \$617 ;
   always @(posedge clk)
-    o_rec__payload <= \$618 ;
+    o_job__payload <= \$618 ;
   always @(posedge clk)
-    sk_rec_valid <= \$619 ;
+    sk_job_valid <= \$619 ;
   always @(posedge clk)
-    sk_rec <= \$620 ;
+    sk_job <= \$620 ;
   always @(posedge clk)
-    halted <= \$621 ;
+    o_rec__valid <= \$621 ;
   always @(posedge clk)
-    rec <= \$622 ;
+    o_rec__payload <= \$622 ;
+  always @(posedge clk)
+    sk_rec_valid <= \$623 ;
+  always @(posedge clk)
+    sk_rec <= \$624 ;
+  always @(posedge clk)
+    halted <= \$625 ;
+  always @(posedge clk)
+    rec <= \$626 ;
   assign \$1  = ~ a_valid;
   assign i__ready = \$1  | f_go;
   assign a_take = i__valid & i__ready;
@@ -9210,10 +9222,6 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign \$339  = w_top == 1'h1;
   assign \$340  = ~ w_trailing;
   assign \$341  = ! w_a[37:34];
-  assign \$342  = w_a[33:26] >= 1'h1;
-  assign \$343  = \$341  & \$342 ;
-  assign \$344  = w_a[33:26] <= 3'h4;
-  assign \$345  = \$343  & \$344 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     n_tx = 4'h0;
@@ -12518,51 +12526,11 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$516  = a_valid;
+    \$520  = a_valid;
     if (a_take) begin
-      \$516  = 1'h1;
+      \$520  = 1'h1;
     end else if (f_go) begin
-      \$516  = 1'h0;
-    end
-    if (rst) begin
-      \$516  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$517  = a;
-    if (a_take) begin
-      \$517  = i__payload;
-    end
-    if (rst) begin
-      \$517  = 111'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$518  = a_full;
-    if (a_take) begin
-      \$518  = { 1'h0, \$376  };
-    end
-    if (rst) begin
-      \$518  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$519  = a_end;
-    if (a_take) begin
-      \$519  = \$378 [25:0];
-    end
-    if (rst) begin
-      \$519  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$520  = a_hi;
-    if (a_take) begin
-      \$520  = \$382 ;
+      \$520  = 1'h0;
     end
     if (rst) begin
       \$520  = 1'h0;
@@ -12570,29 +12538,29 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$521  = a_start;
+    \$521  = a;
     if (a_take) begin
-      \$521  = \$383 [24:0];
+      \$521  = i__payload;
     end
     if (rst) begin
-      \$521  = 25'h0000000;
+      \$521  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$522  = a_p1;
+    \$522  = a_full;
     if (a_take) begin
-      \$522  = \$384 [24:0];
+      \$522  = { 1'h0, \$376  };
     end
     if (rst) begin
-      \$522  = 25'h0000000;
+      \$522  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$523  = a_csize;
+    \$523  = a_end;
     if (a_take) begin
-      \$523  = \$385 ;
+      \$523  = \$378 [25:0];
     end
     if (rst) begin
       \$523  = 26'h0000000;
@@ -12600,59 +12568,59 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$524  = a_len_sat;
+    \$524  = a_hi;
     if (a_take) begin
-      \$524  = \$387 ;
+      \$524  = \$382 ;
     end
     if (rst) begin
-      \$524  = 25'h0000000;
+      \$524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$525  = a_z;
+    \$525  = a_start;
     if (a_take) begin
-      \$525  = \$388 ;
+      \$525  = \$383 [24:0];
     end
     if (rst) begin
-      \$525  = 1'h0;
+      \$525  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$526  = a_gt1;
+    \$526  = a_p1;
     if (a_take) begin
-      \$526  = \$389 ;
+      \$526  = \$384 [24:0];
     end
     if (rst) begin
-      \$526  = 1'h0;
+      \$526  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$527  = a_gt8;
+    \$527  = a_csize;
     if (a_take) begin
-      \$527  = \$390 ;
+      \$527  = \$385 ;
     end
     if (rst) begin
-      \$527  = 1'h0;
+      \$527  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$528  = a_gt32;
+    \$528  = a_len_sat;
     if (a_take) begin
-      \$528  = \$391 ;
+      \$528  = \$387 ;
     end
     if (rst) begin
-      \$528  = 1'h0;
+      \$528  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$529  = a_ne20;
+    \$529  = a_z;
     if (a_take) begin
-      \$529  = \$392 ;
+      \$529  = \$388 ;
     end
     if (rst) begin
       \$529  = 1'h0;
@@ -12660,9 +12628,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$530  = a_ne32;
+    \$530  = a_gt1;
     if (a_take) begin
-      \$530  = \$393 ;
+      \$530  = \$389 ;
     end
     if (rst) begin
       \$530  = 1'h0;
@@ -12670,9 +12638,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$531  = a_ne48;
+    \$531  = a_gt8;
     if (a_take) begin
-      \$531  = \$394 ;
+      \$531  = \$390 ;
     end
     if (rst) begin
       \$531  = 1'h0;
@@ -12680,9 +12648,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$532  = a_neblob;
+    \$532  = a_gt32;
     if (a_take) begin
-      \$532  = \$395 ;
+      \$532  = \$391 ;
     end
     if (rst) begin
       \$532  = 1'h0;
@@ -12690,9 +12658,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$533  = a_gtinit;
+    \$533  = a_ne20;
     if (a_take) begin
-      \$533  = \$396 ;
+      \$533  = \$392 ;
     end
     if (rst) begin
       \$533  = 1'h0;
@@ -12700,132 +12668,49 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$534  = frame0;
-    if (\a_take$5 ) begin
-      \$534 [63] = \$2 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$534  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$534  = \new ;
-              end else begin
-                \$534  = upd;
-              end
-        endcase
-        if (open_outer) begin
-          \$534  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
-        end
-      end
+    \$534  = a_ne32;
+    if (a_take) begin
+      \$534  = \$393 ;
     end
     if (rst) begin
-      \$534  = 64'h0000000000000000;
+      \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$535  = frame1;
-    if (\a_take$5 ) begin
-      \$535 [63] = \$3 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$535  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$535  = upd;
-              end else begin
-                \$535  = \$441 ;
-              end
-        endcase
-      end
+    \$535  = a_ne48;
+    if (a_take) begin
+      \$535  = \$394 ;
     end
     if (rst) begin
-      \$535  = 64'h0000000000000000;
+      \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$536  = frame2;
-    if (\a_take$5 ) begin
-      \$536 [63] = \$4 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$536  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$536  = \$413 ;
-              end else begin
-                \$536  = \$449 ;
-              end
-        endcase
-      end
+    \$536  = a_neblob;
+    if (a_take) begin
+      \$536  = \$395 ;
     end
     if (rst) begin
-      \$536  = 64'h0000000000000000;
+      \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$537  = frame3;
-    if (\a_take$5 ) begin
-      \$537 [63] = \$5 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$537  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$537  = \$421 ;
-              end else begin
-                \$537  = \$455 ;
-              end
-        endcase
-      end
+    \$537  = a_gtinit;
+    if (a_take) begin
+      \$537  = \$396 ;
     end
     if (rst) begin
-      \$537  = 64'h0000000000000000;
+      \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$538  = frame4;
+    \$538  = frame0;
     if (\a_take$5 ) begin
-      \$538 [63] = \$6 ;
+      \$538 [63] = \$2 ;
     end
     if (f_go) begin
       (* full_case = 32'd1 *)
@@ -12840,11 +12725,14 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
           2'h2:
               (* full_case = 32'd1 *)
               if (a[38]) begin
-                \$538  = \$427 ;
+                \$538  = \new ;
               end else begin
-                \$538  = \$459 ;
+                \$538  = upd;
               end
         endcase
+        if (open_outer) begin
+          \$538  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
+        end
       end
     end
     if (rst) begin
@@ -12853,9 +12741,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$539  = frame5;
+    \$539  = frame1;
     if (\a_take$5 ) begin
-      \$539 [63] = \$7 ;
+      \$539 [63] = \$3 ;
     end
     if (f_go) begin
       (* full_case = 32'd1 *)
@@ -12870,9 +12758,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
           2'h2:
               (* full_case = 32'd1 *)
               if (a[38]) begin
-                \$539  = \$431 ;
+                \$539  = upd;
               end else begin
-                \$539  = \$461 ;
+                \$539  = \$447 ;
               end
         endcase
       end
@@ -12883,51 +12771,131 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$540  = w_valid;
+    \$540  = frame2;
+    if (\a_take$5 ) begin
+      \$540 [63] = \$4 ;
+    end
     if (f_go) begin
-      \$540  = 1'h1;
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$540  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$540  = \$419 ;
+              end else begin
+                \$540  = \$455 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$540  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$541  = frame3;
+    if (\a_take$5 ) begin
+      \$541 [63] = \$5 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$541  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$541  = \$427 ;
+              end else begin
+                \$541  = \$461 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$541  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$542  = frame4;
+    if (\a_take$5 ) begin
+      \$542 [63] = \$6 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$542  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$542  = \$433 ;
+              end else begin
+                \$542  = \$465 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$542  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$543  = frame5;
+    if (\a_take$5 ) begin
+      \$543 [63] = \$7 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$543  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$543  = \$437 ;
+              end else begin
+                \$543  = \$467 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$543  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$544  = w_valid;
+    if (f_go) begin
+      \$544  = 1'h1;
     end else if (w_go) begin
-      \$540  = 1'h0;
-    end
-    if (rst) begin
-      \$540  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$541  = w_a;
-    if (f_go) begin
-      \$541  = a;
-    end
-    if (rst) begin
-      \$541  = 111'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$542  = w_a_full;
-    if (f_go) begin
-      \$542  = a_full;
-    end
-    if (rst) begin
-      \$542  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$543  = w_a_end;
-    if (f_go) begin
-      \$543  = a_end;
-    end
-    if (rst) begin
-      \$543  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$544  = w_a_hi;
-    if (f_go) begin
-      \$544  = a_hi;
+      \$544  = 1'h0;
     end
     if (rst) begin
       \$544  = 1'h0;
@@ -12935,29 +12903,29 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$545  = w_a_start;
+    \$545  = w_a;
     if (f_go) begin
-      \$545  = a_start;
+      \$545  = a;
     end
     if (rst) begin
-      \$545  = 25'h0000000;
+      \$545  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$546  = w_a_p1;
+    \$546  = w_a_full;
     if (f_go) begin
-      \$546  = a_p1;
+      \$546  = a_full;
     end
     if (rst) begin
-      \$546  = 25'h0000000;
+      \$546  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$547  = w_a_csize;
+    \$547  = w_a_end;
     if (f_go) begin
-      \$547  = a_csize;
+      \$547  = a_end;
     end
     if (rst) begin
       \$547  = 26'h0000000;
@@ -12965,29 +12933,29 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$548  = w_a_len_sat;
+    \$548  = w_a_hi;
     if (f_go) begin
-      \$548  = a_len_sat;
+      \$548  = a_hi;
     end
     if (rst) begin
-      \$548  = 25'h0000000;
+      \$548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$549  = w_top;
+    \$549  = w_a_start;
     if (f_go) begin
-      \$549  = top;
+      \$549  = a_start;
     end
     if (rst) begin
-      \$549  = 2'h0;
+      \$549  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$550  = w_idx;
+    \$550  = w_a_p1;
     if (f_go) begin
-      \$550  = idx;
+      \$550  = a_p1;
     end
     if (rst) begin
       \$550  = 25'h0000000;
@@ -12995,69 +12963,69 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$551  = w_tx_type;
+    \$551  = w_a_csize;
     if (f_go) begin
-      \$551  = tx_type;
+      \$551  = a_csize;
     end
     if (rst) begin
-      \$551  = 3'h0;
+      \$551  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$552  = w_fld;
+    \$552  = w_a_len_sat;
     if (f_go) begin
-      \$552  = fld;
+      \$552  = a_len_sat;
     end
     if (rst) begin
-      \$552  = 6'h00;
+      \$552  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$553  = w_convert;
+    \$553  = w_top;
     if (f_go) begin
-      \$553  = convert;
+      \$553  = top;
     end
     if (rst) begin
-      \$553  = 1'h0;
+      \$553  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$554  = w_close_fail;
+    \$554  = w_idx;
     if (f_go) begin
-      \$554  = close_fail;
+      \$554  = idx;
     end
     if (rst) begin
-      \$554  = 1'h0;
+      \$554  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$555  = w_close_code;
+    \$555  = w_tx_type;
     if (f_go) begin
-      \$555  = close_code;
+      \$555  = tx_type;
     end
     if (rst) begin
-      \$555  = 5'h00;
+      \$555  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$556  = w_pend_end;
+    \$556  = w_fld;
     if (f_go) begin
-      \$556  = pend_end;
+      \$556  = fld;
     end
     if (rst) begin
-      \$556  = 26'h0000000;
+      \$556  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$557  = w_pend_hi;
+    \$557  = w_convert;
     if (f_go) begin
-      \$557  = pend_hi;
+      \$557  = convert;
     end
     if (rst) begin
       \$557  = 1'h0;
@@ -13065,9 +13033,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$558  = w_hi_over;
+    \$558  = w_close_fail;
     if (f_go) begin
-      \$558  = hi_over;
+      \$558  = close_fail;
     end
     if (rst) begin
       \$558  = 1'h0;
@@ -13075,29 +13043,29 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$559  = w_to_present;
+    \$559  = w_close_code;
     if (f_go) begin
-      \$559  = f_to_present;
+      \$559  = close_code;
     end
     if (rst) begin
-      \$559  = 1'h0;
+      \$559  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$560  = w_fl_z;
+    \$560  = w_pend_end;
     if (f_go) begin
-      \$560  = a_z;
+      \$560  = pend_end;
     end
     if (rst) begin
-      \$560  = 1'h0;
+      \$560  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$561  = w_fl_gt1;
+    \$561  = w_pend_hi;
     if (f_go) begin
-      \$561  = a_gt1;
+      \$561  = pend_hi;
     end
     if (rst) begin
       \$561  = 1'h0;
@@ -13105,9 +13073,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$562  = w_fl_gt8;
+    \$562  = w_hi_over;
     if (f_go) begin
-      \$562  = a_gt8;
+      \$562  = hi_over;
     end
     if (rst) begin
       \$562  = 1'h0;
@@ -13115,9 +13083,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$563  = w_fl_gt32;
+    \$563  = w_to_present;
     if (f_go) begin
-      \$563  = a_gt32;
+      \$563  = f_to_present;
     end
     if (rst) begin
       \$563  = 1'h0;
@@ -13125,9 +13093,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$564  = w_fl_ne20;
+    \$564  = w_fl_z;
     if (f_go) begin
-      \$564  = a_ne20;
+      \$564  = a_z;
     end
     if (rst) begin
       \$564  = 1'h0;
@@ -13135,9 +13103,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$565  = w_fl_ne32;
+    \$565  = w_fl_gt1;
     if (f_go) begin
-      \$565  = a_ne32;
+      \$565  = a_gt1;
     end
     if (rst) begin
       \$565  = 1'h0;
@@ -13145,9 +13113,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$566  = w_fl_ne48;
+    \$566  = w_fl_gt8;
     if (f_go) begin
-      \$566  = a_ne48;
+      \$566  = a_gt8;
     end
     if (rst) begin
       \$566  = 1'h0;
@@ -13155,9 +13123,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$567  = w_fl_neblob;
+    \$567  = w_fl_gt32;
     if (f_go) begin
-      \$567  = a_neblob;
+      \$567  = a_gt32;
     end
     if (rst) begin
       \$567  = 1'h0;
@@ -13165,9 +13133,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$568  = w_fl_gtinit;
+    \$568  = w_fl_ne20;
     if (f_go) begin
-      \$568  = a_gtinit;
+      \$568  = a_ne20;
     end
     if (rst) begin
       \$568  = 1'h0;
@@ -13175,9 +13143,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$569  = w_trailing;
+    \$569  = w_fl_ne32;
     if (f_go) begin
-      \$569  = \$397 ;
+      \$569  = a_ne32;
     end
     if (rst) begin
       \$569  = 1'h0;
@@ -13185,84 +13153,39 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$570  = top;
+    \$570  = w_fl_ne48;
     if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$570  = 2'h0;
-      end else begin
-        casez (top)
-          2'h0:
-              if (a[38]) begin
-              end else if (\$403 ) begin
-                \$570  = 2'h1;
-              end
-        endcase
-        if (open_outer) begin
-          \$570  = 2'h2;
-        end
-      end
+      \$570  = a_ne48;
     end
     if (rst) begin
-      \$570  = 2'h0;
+      \$570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$571  = idx;
+    \$571  = w_fl_neblob;
     if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$571  = 25'h0000000;
-      end else begin
-        \$571  = \$398 [24:0];
-      end
+      \$571  = a_neblob;
     end
     if (rst) begin
-      \$571  = 25'h0000000;
+      \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$572  = tx_type;
+    \$572  = w_fl_gtinit;
     if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$572  = 3'h0;
-      end else begin
-        casez (top)
-          2'h0:
-              if (a[38]) begin
-              end else if (\$403 ) begin
-                \$572  = a[28:26];
-              end
-        endcase
-      end
+      \$572  = a_gtinit;
     end
     if (rst) begin
-      \$572  = 3'h0;
+      \$572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$573  = wver;
+    \$573  = w_trailing;
     if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$573  = 1'h0;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              casez (fld)
-                6'h20:
-                    \$573  = 1'h1;
-              endcase
-        endcase
-      end
+      \$573  = \$397 ;
     end
     if (rst) begin
       \$573  = 1'h0;
@@ -13270,54 +13193,36 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$574  = hi_end;
+    \$574  = wver;
+    if (\$401 ) begin
+      casez (w_fld)
+        6'h20:
+            \$574  = 1'h1;
+      endcase
+    end
     if (f_go) begin
-      (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$574  = 66'h00000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              if (\$462 ) begin
-                \$574  = a_full;
-              end
-        endcase
-        if (open_outer) begin
-          if (a_hi) begin
-            \$574  = a_full;
-          end
-        end
+        \$574  = 1'h0;
       end
     end
     if (rst) begin
-      \$574  = 66'h00000000000000000;
+      \$574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     \$575  = f_to_present;
+    if (\$401 ) begin
+      casez (w_fld)
+        6'h20:
+            /* empty */;
+        6'h08:
+            \$575  = \$402 ;
+      endcase
+    end
     if (f_go) begin
-      (* full_case = 32'd1 *)
       if (a[0]) begin
         \$575  = 1'h0;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              casez (fld)
-                6'h20:
-                    /* empty */;
-                6'h08:
-                    \$575  = \$463 ;
-              endcase
-        endcase
       end
     end
     if (rst) begin
@@ -13327,26 +13232,19 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     \$576  = f_blobs;
+    if (\$401 ) begin
+      casez (w_fld)
+        6'h20:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h17:
+            \$576  = \$403 [23:0];
+      endcase
+    end
     if (f_go) begin
-      (* full_case = 32'd1 *)
       if (a[0]) begin
         \$576  = 24'h000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              casez (fld)
-                6'h20:
-                    /* empty */;
-                6'h08:
-                    /* empty */;
-                6'h17:
-                    \$576  = \$464 [23:0];
-              endcase
-        endcase
       end
     end
     if (rst) begin
@@ -13355,80 +13253,129 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$577  = w2_valid;
-    if (\$466 ) begin
-      \$577  = \$467 ;
+    \$577  = top;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$577  = 2'h0;
+      end else begin
+        casez (top)
+          2'h0:
+              if (a[38]) begin
+              end else if (\$409 ) begin
+                \$577  = 2'h1;
+              end
+        endcase
+        if (open_outer) begin
+          \$577  = 2'h2;
+        end
+      end
     end
     if (rst) begin
-      \$577  = 1'h0;
+      \$577  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$578  = sp_valid;
-    if (\$466 ) begin
-      \$578  = 1'h0;
+    \$578  = idx;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$578  = 25'h0000000;
+      end else begin
+        \$578  = \$404 [24:0];
+      end
+    end
+    if (rst) begin
+      \$578  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$579  = tx_type;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$579  = 3'h0;
+      end else begin
+        casez (top)
+          2'h0:
+              if (a[38]) begin
+              end else if (\$409 ) begin
+                \$579  = a[28:26];
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$579  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$580  = hi_end;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$580  = 66'h00000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              if (\$468 ) begin
+                \$580  = a_full;
+              end
+        endcase
+        if (open_outer) begin
+          if (a_hi) begin
+            \$580  = a_full;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$580  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$581  = w2_valid;
+    if (\$470 ) begin
+      \$581  = \$471 ;
+    end
+    if (rst) begin
+      \$581  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$582  = sp_valid;
+    if (\$470 ) begin
+      \$582  = 1'h0;
     end else if (w_go) begin
-      \$578  = 1'h1;
+      \$582  = 1'h1;
     end
     if (rst) begin
-      \$578  = 1'h0;
+      \$582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$579  = w2_a;
-    if (\$466 ) begin
-      \$579  = \$468 ;
-    end
-    if (rst) begin
-      \$579  = 111'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$580  = w2_a_start;
-    if (\$466 ) begin
-      \$580  = \$469 ;
-    end
-    if (rst) begin
-      \$580  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$581  = w2_a_end;
-    if (\$466 ) begin
-      \$581  = \$470 ;
-    end
-    if (rst) begin
-      \$581  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$582  = w2_a_len_sat;
-    if (\$466 ) begin
-      \$582  = \$471 ;
-    end
-    if (rst) begin
-      \$582  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$583  = w2_top;
-    if (\$466 ) begin
+    \$583  = w2_a;
+    if (\$470 ) begin
       \$583  = \$472 ;
     end
     if (rst) begin
-      \$583  = 2'h0;
+      \$583  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$584  = w2_idx;
-    if (\$466 ) begin
+    \$584  = w2_a_start;
+    if (\$470 ) begin
       \$584  = \$473 ;
     end
     if (rst) begin
@@ -13437,68 +13384,68 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$585  = w2_fld;
-    if (\$466 ) begin
+    \$585  = w2_a_end;
+    if (\$470 ) begin
       \$585  = \$474 ;
     end
     if (rst) begin
-      \$585  = 6'h00;
+      \$585  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$586  = w2_convert;
-    if (\$466 ) begin
+    \$586  = w2_a_len_sat;
+    if (\$470 ) begin
       \$586  = \$475 ;
     end
     if (rst) begin
-      \$586  = 1'h0;
+      \$586  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$587  = w2_close_fail;
-    if (\$466 ) begin
+    \$587  = w2_top;
+    if (\$470 ) begin
       \$587  = \$476 ;
     end
     if (rst) begin
-      \$587  = 1'h0;
+      \$587  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$588  = w2_trailing;
-    if (\$466 ) begin
+    \$588  = w2_idx;
+    if (\$470 ) begin
       \$588  = \$477 ;
     end
     if (rst) begin
-      \$588  = 1'h0;
+      \$588  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$589  = w2_fl_ne20;
-    if (\$466 ) begin
+    \$589  = w2_fld;
+    if (\$470 ) begin
       \$589  = \$478 ;
     end
     if (rst) begin
-      \$589  = 1'h0;
+      \$589  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$590  = w2_skip;
-    if (\$466 ) begin
+    \$590  = w2_convert;
+    if (\$470 ) begin
       \$590  = \$479 ;
     end
     if (rst) begin
-      \$590  = 25'h0000000;
+      \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$591  = w2_fail;
-    if (\$466 ) begin
+    \$591  = w2_close_fail;
+    if (\$470 ) begin
       \$591  = \$480 ;
     end
     if (rst) begin
@@ -13507,38 +13454,38 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$592  = w2_phase;
-    if (\$466 ) begin
+    \$592  = w2_trailing;
+    if (\$470 ) begin
       \$592  = \$481 ;
     end
     if (rst) begin
-      \$592  = 3'h0;
+      \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$593  = w2_code;
-    if (\$466 ) begin
+    \$593  = w2_fl_ne20;
+    if (\$470 ) begin
       \$593  = \$482 ;
     end
     if (rst) begin
-      \$593  = 5'h00;
+      \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$594  = w2_ok_item;
-    if (\$466 ) begin
+    \$594  = w2_skip;
+    if (\$470 ) begin
       \$594  = \$483 ;
     end
     if (rst) begin
-      \$594  = 1'h0;
+      \$594  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$595  = w2_ok_open;
-    if (\$466 ) begin
+    \$595  = w2_fail;
+    if (\$470 ) begin
       \$595  = \$484 ;
     end
     if (rst) begin
@@ -13547,65 +13494,61 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$596  = sp_a;
-    if (\$466 ) begin
-    end else if (w_go) begin
-      \$596  = w_a;
+    \$596  = w2_phase;
+    if (\$470 ) begin
+      \$596  = \$485 ;
     end
     if (rst) begin
-      \$596  = 111'h0000000000000000000000000000;
+      \$596  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$597  = sp_a_start;
-    if (\$466 ) begin
-    end else if (w_go) begin
-      \$597  = w_a_start;
+    \$597  = w2_code;
+    if (\$470 ) begin
+      \$597  = \$486 ;
     end
     if (rst) begin
-      \$597  = 25'h0000000;
+      \$597  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$598  = sp_a_end;
-    if (\$466 ) begin
-    end else if (w_go) begin
-      \$598  = w_a_end;
+    \$598  = w2_ok_item;
+    if (\$470 ) begin
+      \$598  = \$487 ;
     end
     if (rst) begin
-      \$598  = 26'h0000000;
+      \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$599  = sp_a_len_sat;
-    if (\$466 ) begin
-    end else if (w_go) begin
-      \$599  = w_a_len_sat;
+    \$599  = w2_ok_open;
+    if (\$470 ) begin
+      \$599  = \$488 ;
     end
     if (rst) begin
-      \$599  = 25'h0000000;
+      \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$600  = sp_top;
-    if (\$466 ) begin
+    \$600  = sp_a;
+    if (\$470 ) begin
     end else if (w_go) begin
-      \$600  = w_top;
+      \$600  = w_a;
     end
     if (rst) begin
-      \$600  = 2'h0;
+      \$600  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$601  = sp_idx;
-    if (\$466 ) begin
+    \$601  = sp_a_start;
+    if (\$470 ) begin
     end else if (w_go) begin
-      \$601  = w_idx;
+      \$601  = w_a_start;
     end
     if (rst) begin
       \$601  = 25'h0000000;
@@ -13613,76 +13556,76 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$602  = sp_fld;
-    if (\$466 ) begin
+    \$602  = sp_a_end;
+    if (\$470 ) begin
     end else if (w_go) begin
-      \$602  = w_fld;
+      \$602  = w_a_end;
     end
     if (rst) begin
-      \$602  = 6'h00;
+      \$602  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$603  = sp_convert;
-    if (\$466 ) begin
+    \$603  = sp_a_len_sat;
+    if (\$470 ) begin
     end else if (w_go) begin
-      \$603  = w_convert;
+      \$603  = w_a_len_sat;
     end
     if (rst) begin
-      \$603  = 1'h0;
+      \$603  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$604  = sp_close_fail;
-    if (\$466 ) begin
+    \$604  = sp_top;
+    if (\$470 ) begin
     end else if (w_go) begin
-      \$604  = w_close_fail;
+      \$604  = w_top;
     end
     if (rst) begin
-      \$604  = 1'h0;
+      \$604  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$605  = sp_trailing;
-    if (\$466 ) begin
+    \$605  = sp_idx;
+    if (\$470 ) begin
     end else if (w_go) begin
-      \$605  = w_trailing;
+      \$605  = w_idx;
     end
     if (rst) begin
-      \$605  = 1'h0;
+      \$605  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$606  = sp_fl_ne20;
-    if (\$466 ) begin
+    \$606  = sp_fld;
+    if (\$470 ) begin
     end else if (w_go) begin
-      \$606  = w_fl_ne20;
+      \$606  = w_fld;
     end
     if (rst) begin
-      \$606  = 1'h0;
+      \$606  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$607  = sp_skip;
-    if (\$466 ) begin
+    \$607  = sp_convert;
+    if (\$470 ) begin
     end else if (w_go) begin
-      \$607  = w_skip;
+      \$607  = w_convert;
     end
     if (rst) begin
-      \$607  = 25'h0000000;
+      \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$608  = sp_fail;
-    if (\$466 ) begin
+    \$608  = sp_close_fail;
+    if (\$470 ) begin
     end else if (w_go) begin
-      \$608  = v_fail;
+      \$608  = w_close_fail;
     end
     if (rst) begin
       \$608  = 1'h0;
@@ -13690,43 +13633,43 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$609  = sp_phase;
-    if (\$466 ) begin
+    \$609  = sp_trailing;
+    if (\$470 ) begin
     end else if (w_go) begin
-      \$609  = v_phase;
+      \$609  = w_trailing;
     end
     if (rst) begin
-      \$609  = 3'h0;
+      \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$610  = sp_code;
-    if (\$466 ) begin
+    \$610  = sp_fl_ne20;
+    if (\$470 ) begin
     end else if (w_go) begin
-      \$610  = v_code;
+      \$610  = w_fl_ne20;
     end
     if (rst) begin
-      \$610  = 5'h00;
+      \$610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$611  = sp_ok_item;
-    if (\$466 ) begin
+    \$611  = sp_skip;
+    if (\$470 ) begin
     end else if (w_go) begin
-      \$611  = v_ok_item;
+      \$611  = w_skip;
     end
     if (rst) begin
-      \$611  = 1'h0;
+      \$611  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$612  = sp_ok_open;
-    if (\$466 ) begin
+    \$612  = sp_fail;
+    if (\$470 ) begin
     end else if (w_go) begin
-      \$612  = v_ok_open;
+      \$612  = v_fail;
     end
     if (rst) begin
       \$612  = 1'h0;
@@ -13734,50 +13677,51 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$613  = o_job__valid;
-    if (\$486 ) begin
-      \$613  = \$487 ;
+    \$613  = sp_phase;
+    if (\$470 ) begin
+    end else if (w_go) begin
+      \$613  = v_phase;
     end
     if (rst) begin
-      \$613  = 1'h0;
+      \$613  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$614  = o_job__payload;
-    if (\$486 ) begin
-      \$614  = \$488 ;
+    \$614  = sp_code;
+    if (\$470 ) begin
+    end else if (w_go) begin
+      \$614  = v_code;
     end
     if (rst) begin
-      \$614  = 83'h000000000000000000000;
+      \$614  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$615  = sk_job_valid;
-    if (\$486 ) begin
+    \$615  = sp_ok_item;
+    if (\$470 ) begin
+    end else if (w_go) begin
+      \$615  = v_ok_item;
+    end
+    if (rst) begin
       \$615  = 1'h0;
-    end else if (w2_go) begin
-      \$615  = 1'h1;
-    end
-    if (rst) begin
-      \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$616  = sk_job;
-    if (\$486 ) begin
-    end else if (w2_go) begin
-      \$616  = job_n;
+    \$616  = sp_ok_open;
+    if (\$470 ) begin
+    end else if (w_go) begin
+      \$616  = v_ok_open;
     end
     if (rst) begin
-      \$616  = 83'h000000000000000000000;
+      \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$617  = o_rec__valid;
+    \$617  = o_job__valid;
     if (\$490 ) begin
       \$617  = \$491 ;
     end
@@ -13787,20 +13731,20 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$618  = o_rec__payload;
+    \$618  = o_job__payload;
     if (\$490 ) begin
       \$618  = \$492 ;
     end
     if (rst) begin
-      \$618  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$618  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$619  = sk_rec_valid;
+    \$619  = sk_job_valid;
     if (\$490 ) begin
       \$619  = 1'h0;
-    end else if (rec_go) begin
+    end else if (w2_go) begin
       \$619  = 1'h1;
     end
     if (rst) begin
@@ -13809,25 +13753,20 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$620  = sk_rec;
+    \$620  = sk_job;
     if (\$490 ) begin
-    end else if (rec_go) begin
-      \$620  = rec_n;
+    end else if (w2_go) begin
+      \$620  = job_n;
     end
     if (rst) begin
-      \$620  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$620  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$621  = halted;
-    if (w2_go) begin
-      if (fail) begin
-        \$621  = 1'h1;
-      end
-      if (w2_a[0]) begin
-        \$621  = 1'h0;
-      end
+    \$621  = o_rec__valid;
+    if (\$494 ) begin
+      \$621  = \$495 ;
     end
     if (rst) begin
       \$621  = 1'h0;
@@ -13835,73 +13774,121 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$622  = rec;
+    \$622  = o_rec__payload;
+    if (\$494 ) begin
+      \$622  = \$496 ;
+    end
+    if (rst) begin
+      \$622  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$623  = sk_rec_valid;
+    if (\$494 ) begin
+      \$623  = 1'h0;
+    end else if (rec_go) begin
+      \$623  = 1'h1;
+    end
+    if (rst) begin
+      \$623  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$624  = sk_rec;
+    if (\$494 ) begin
+    end else if (rec_go) begin
+      \$624  = rec_n;
+    end
+    if (rst) begin
+      \$624  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$625  = halted;
     if (w2_go) begin
       if (fail) begin
-        \$622 [390] = 1'h1;
-        \$622 [423:391] = rep;
+        \$625  = 1'h1;
       end
-      if (\$499 ) begin
-        \$622 [2:0] = \$500 ;
+      if (w2_a[0]) begin
+        \$625  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$625  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$626  = rec;
+    if (w2_go) begin
+      if (fail) begin
+        \$626 [390] = 1'h1;
+        \$626 [423:391] = rep;
+      end
+      if (\$503 ) begin
+        \$626 [2:0] = \$504 ;
       end
       if (ok_open) begin
-        \$622 [317:294] = w2_a[24:1];
-        \$622 [341:318] = w2_a_start[23:0];
-        \$622 [389:366] = w2_a_end[23:0];
+        \$626 [317:294] = w2_a[24:1];
+        \$626 [341:318] = w2_a_start[23:0];
+        \$626 [389:366] = w2_a_end[23:0];
       end
-      if (\$510 ) begin
-        \$622 [3] = 1'h1;
+      if (\$514 ) begin
+        \$626 [3] = 1'h1;
       end
       if (ok_item) begin
         casez (w2_fld)
           6'h1f:
             begin
-              \$622 [317:294] = w2_a[24:1];
-              \$622 [341:318] = w2_a_start[23:0];
-              \$622 [389:366] = w2_a_end[23:0];
+              \$626 [317:294] = w2_a[24:1];
+              \$626 [341:318] = w2_a_start[23:0];
+              \$626 [389:366] = w2_a_end[23:0];
             end
           6'h0f, 6'h10:
-              \$622 [365:342] = w2_a[24:1];
+              \$626 [365:342] = w2_a[24:1];
           6'h08:
-              \$622 [5] = \$511 ;
+              \$626 [5] = \$515 ;
           6'h0a:
             begin
-              \$622 [29:6] = w2_a_start[23:0];
-              \$622 [53:30] = w2_a[62:39];
+              \$626 [29:6] = w2_a_start[23:0];
+              \$626 [53:30] = w2_a[62:39];
             end
           6'h0b:
             begin
-              \$622 [173:150] = w2_a[24:1];
-              \$622 [197:174] = w2_a_end[23:0];
+              \$626 [173:150] = w2_a[24:1];
+              \$626 [197:174] = w2_a_end[23:0];
             end
           6'h0d:
             begin
-              \$622 [221:198] = w2_a[24:1];
-              \$622 [245:222] = w2_a_end[23:0];
+              \$626 [221:198] = w2_a[24:1];
+              \$626 [245:222] = w2_a_end[23:0];
             end
           6'h0e:
             begin
-              \$622 [269:246] = w2_a[24:1];
-              \$622 [293:270] = w2_a_end[23:0];
+              \$626 [269:246] = w2_a[24:1];
+              \$626 [293:270] = w2_a_end[23:0];
             end
           6'h13:
-              \$622 [77:54] = \$512 [23:0];
+              \$626 [77:54] = \$516 [23:0];
           6'h16:
-              \$622 [101:78] = \$513 [23:0];
+              \$626 [101:78] = \$517 [23:0];
           6'h17:
-              \$622 [125:102] = \$514 [23:0];
+              \$626 [125:102] = \$518 [23:0];
           6'h18:
-              \$622 [149:126] = \$515 [23:0];
+              \$626 [149:126] = \$519 [23:0];
           6'h02:
-              \$622 [4] = 1'h1;
+              \$626 [4] = 1'h1;
         endcase
       end
       if (w2_a[0]) begin
-        \$622  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+        \$626  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$622  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$626  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign le_old = { \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
@@ -14371,15 +14358,15 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign \$265  = 1'h0;
   assign \$270  = 1'h0;
   assign \$275  = \$274 ;
-  assign \$405  = \$404 ;
-  assign \$415  = \$414 ;
-  assign \$423  = \$422 ;
+  assign \$411  = \$410 ;
+  assign \$421  = \$420 ;
   assign \$429  = \$428 ;
-  assign \$433  = \$432 ;
-  assign \$443  = \$442 ;
-  assign \$451  = \$450 ;
+  assign \$435  = \$434 ;
+  assign \$439  = \$438 ;
+  assign \$449  = \$448 ;
   assign \$457  = \$456 ;
-  assign \$461  = \$460 ;
+  assign \$463  = \$462 ;
+  assign \$467  = \$466 ;
   assign \$351  = w_a_end[25];
 endmodule
 
@@ -17436,8 +17423,8 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
     t4_end <= \$408 ;
   \tx_decoder_top.decoder.values.ends  ends (
     .clk(clk),
-    .\port$4614$0 (\$13 [22:0]),
-    .\port$4616$0 (\$15 [24:0]),
+    .\port$4620$0 (\$13 [22:0]),
+    .\port$4622$0 (\$15 [24:0]),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(have_last),
@@ -20318,14 +20305,14 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.values.ends (rst, \port$4614$0 , \port$4616$0 , w_en, w_rdy, r_data, r_en, r_rdy, clk);
+module \tx_decoder_top.decoder.values.ends (rst, \port$4620$0 , \port$4622$0 , w_en, w_rdy, r_data, r_en, r_rdy, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$11  = 0;
   input rst;
   wire rst;
-  input [22:0] \port$4614$0 ;
-  wire [22:0] \port$4614$0 ;
-  input [24:0] \port$4616$0 ;
-  wire [24:0] \port$4616$0 ;
+  input [22:0] \port$4620$0 ;
+  wire [22:0] \port$4620$0 ;
+  input [24:0] \port$4622$0 ;
+  wire [24:0] \port$4622$0 ;
   input w_en;
   wire w_en;
   output w_rdy;
@@ -20399,7 +20386,7 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4614$0 , \port$4616$0 , w
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$4616$0 , \port$4614$0  };
+      storage[w_port__addr] <= { \port$4622$0 , \port$4620$0  };
   end
   reg [47:0] _0_;
   always @(posedge clk) begin
@@ -20498,8 +20485,8 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4614$0 , \port$4616$0 , w
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$4616$0 , \port$4614$0  };
-  assign w_data = { \port$4616$0 , \port$4614$0  };
+  assign w_port__data = { \port$4622$0 , \port$4620$0  };
+  assign w_data = { \port$4622$0 , \port$4620$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
