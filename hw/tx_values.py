@@ -588,16 +588,30 @@ class TxValueStage(wiring.Component):
         m.d.comb += adv.eq(~(t4.valid & t4.end & ~rec_free))
         with m.If(rec.ready):
             m.d.sync += rec.valid.eq(0)
+        # The capture goes through a register (value, field class, and whether it counts — the
+        # one bit the whole-value checks decide) and into its field the next cycle, so the checks
+        # do not drive the clock enables of the wide field registers; an END token in that next
+        # cycle takes the pending value straight from the capture register.
+        cap_v = Signal()
+        cap_fld = Signal(6)
+        cap_val = Signal(256)
+        with m.If(cap_v):
+            m.d.sync += cap_v.eq(0)
+            with m.Switch(cap_fld):
+                for f, name in _CAPTURE.items():
+                    with m.Case(f):
+                        m.d.sync += fields[name].eq(cap_val)
+
+        def cap_hit(name):
+            return cap_v & Cat(*[cap_fld == f for f, n in _CAPTURE.items() if n == name]).any()
+
         with m.If(adv & t4.valid):
             with m.If(t4.end):
                 m.d.sync += [rec.valid.eq(1), rec.payload.error.eq(merged_v), rec.payload.report.eq(merged)]
-                m.d.sync += [getattr(rec.payload, name).eq(sig) for name, sig in fields.items()]
+                m.d.sync += [getattr(rec.payload, name).eq(Mux(cap_hit(name), cap_val, sig))
+                             for name, sig in fields.items()]
                 m.d.sync += [sig.eq(0) for sig in fields.values()] + [best_v.eq(0)]
             with m.Else():
                 m.d.sync += [best_v.eq(merged_v), best.eq(merged)]
-                with m.If(t4.short & ~t4.own_fail & ~r3v_4 & ~r5v):
-                    with m.Switch(t4.fld):
-                        for f, name in _CAPTURE.items():
-                            with m.Case(f):
-                                m.d.sync += fields[name].eq(val4)
+                m.d.sync += [cap_v.eq(t4.short & ~t4.own_fail & ~r3v_4 & ~r5v), cap_fld.eq(t4.fld), cap_val.eq(val4)]
         return m

@@ -15834,164 +15834,216 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire \$314 ;
+  wire [255:0] \$314 ;
   wire \$315 ;
   wire \$316 ;
-  reg \$317 ;
-  reg \$318 ;
-  reg [3:0] \$319 ;
+  wire \$317 ;
+  wire [255:0] \$318 ;
+  wire \$319 ;
   wire [26:0] \$32 ;
-  reg [63:0] \$320 ;
-  reg [63:0] \$321 ;
-  reg [63:0] \$322 ;
-  reg [63:0] \$323 ;
-  reg [63:0] \$324 ;
-  reg [63:0] \$325 ;
-  reg [63:0] \$326 ;
-  reg [63:0] \$327 ;
-  reg [63:0] \$328 ;
-  reg [63:0] \$329 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire [255:0] \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire [255:0] \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire [4:0] \$33 ;
-  reg [63:0] \$330 ;
-  reg [63:0] \$331 ;
-  reg [63:0] \$332 ;
-  reg [63:0] \$333 ;
-  reg [63:0] \$334 ;
-  reg [63:0] \$335 ;
-  reg [63:0] \$336 ;
-  reg [23:0] \$337 ;
-  reg [22:0] \$338 ;
-  reg [23:0] \$339 ;
+  wire [255:0] \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire [255:0] \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire [255:0] \$338 ;
+  wire \$339 ;
   wire [4:0] \$34 ;
-  reg [22:0] \$340 ;
-  reg [23:0] \$341 ;
-  reg \$342 ;
-  reg [23:0] \$343 ;
-  reg [23:0] \$344 ;
-  reg \$345 ;
-  reg \$346 ;
-  reg \$347 ;
-  reg \$348 ;
-  reg \$349 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire [255:0] \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire [255:0] \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
-  reg \$350 ;
-  reg [25:0] \$351 ;
-  reg [68:0] \$352 ;
-  reg [23:0] \$353 ;
-  reg \$354 ;
-  reg [25:0] \$355 ;
-  reg [25:0] \$356 ;
-  reg \$357 ;
-  reg \$358 ;
-  reg [23:0] \$359 ;
+  wire \$350 ;
+  wire [255:0] \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire [255:0] \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire [255:0] \$359 ;
   wire \$36 ;
-  reg [25:0] \$360 ;
-  reg \$361 ;
-  reg \$362 ;
-  reg [82:0] \$363 ;
-  reg [25:0] \$364 ;
-  reg \$365 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
   reg \$366 ;
-  reg [22:0] \$367 ;
-  reg \$368 ;
-  reg \$369 ;
+  reg \$367 ;
+  reg [3:0] \$368 ;
+  reg [63:0] \$369 ;
   wire \$37 ;
-  reg [5:0] \$370 ;
-  reg [24:0] \$371 ;
-  reg [5:0] \$372 ;
-  reg \$373 ;
-  reg \$374 ;
-  reg \$375 ;
-  reg \$376 ;
-  reg \$377 ;
-  reg [32:0] \$378 ;
-  reg [2:0] \$379 ;
+  reg [63:0] \$370 ;
+  reg [63:0] \$371 ;
+  reg [63:0] \$372 ;
+  reg [63:0] \$373 ;
+  reg [63:0] \$374 ;
+  reg [63:0] \$375 ;
+  reg [63:0] \$376 ;
+  reg [63:0] \$377 ;
+  reg [63:0] \$378 ;
+  reg [63:0] \$379 ;
   wire \$38 ;
-  reg [319:0] \$380 ;
-  reg \$381 ;
-  reg \$382 ;
-  reg [5:0] \$383 ;
-  reg [24:0] \$384 ;
-  reg [5:0] \$385 ;
-  reg \$386 ;
-  reg \$387 ;
-  reg \$388 ;
-  reg \$389 ;
+  reg [63:0] \$380 ;
+  reg [63:0] \$381 ;
+  reg [63:0] \$382 ;
+  reg [63:0] \$383 ;
+  reg [63:0] \$384 ;
+  reg [63:0] \$385 ;
+  reg [23:0] \$386 ;
+  reg [22:0] \$387 ;
+  reg [23:0] \$388 ;
+  reg [22:0] \$389 ;
   wire \$39 ;
-  reg \$390 ;
-  reg [32:0] \$391 ;
-  reg [319:0] \$392 ;
-  reg \$393 ;
+  reg [23:0] \$390 ;
+  reg \$391 ;
+  reg [23:0] \$392 ;
+  reg [23:0] \$393 ;
   reg \$394 ;
-  reg [5:0] \$395 ;
-  reg [24:0] \$396 ;
-  reg [5:0] \$397 ;
+  reg \$395 ;
+  reg \$396 ;
+  reg \$397 ;
   reg \$398 ;
   reg \$399 ;
   wire [4:0] \$4 ;
   wire \$40 ;
-  reg \$400 ;
-  reg \$401 ;
-  reg \$402 ;
-  reg [32:0] \$403 ;
-  reg [255:0] \$404 ;
-  reg \$405 ;
-  reg [32:0] \$406 ;
+  reg [25:0] \$400 ;
+  reg [68:0] \$401 ;
+  reg [23:0] \$402 ;
+  reg \$403 ;
+  reg [25:0] \$404 ;
+  reg [25:0] \$405 ;
+  reg \$406 ;
   reg \$407 ;
-  reg \$408 ;
-  reg [5:0] \$409 ;
+  reg [23:0] \$408 ;
+  reg [25:0] \$409 ;
   wire \$41 ;
-  reg [24:0] \$410 ;
-  reg [5:0] \$411 ;
-  reg \$412 ;
-  reg \$413 ;
+  reg \$410 ;
+  reg \$411 ;
+  reg [82:0] \$412 ;
+  reg [25:0] \$413 ;
   reg \$414 ;
   reg \$415 ;
-  reg \$416 ;
-  reg [32:0] \$417 ;
+  reg [22:0] \$416 ;
+  reg \$417 ;
   reg \$418 ;
-  reg \$419 ;
+  reg [5:0] \$419 ;
   wire \$42 ;
-  reg \$420 ;
-  reg [255:0] \$421 ;
+  reg [24:0] \$420 ;
+  reg [5:0] \$421 ;
   reg \$422 ;
-  reg [32:0] \$423 ;
-  reg [7:0] \$424 ;
-  reg [7:0] \$425 ;
-  reg [7:0] \$426 ;
-  reg \$427 ;
-  reg \$428 ;
-  reg \$429 ;
+  reg \$423 ;
+  reg \$424 ;
+  reg \$425 ;
+  reg \$426 ;
+  reg [32:0] \$427 ;
+  reg [2:0] \$428 ;
+  reg [319:0] \$429 ;
   wire \$43 ;
   reg \$430 ;
   reg \$431 ;
-  reg \$432 ;
-  reg \$433 ;
-  reg [255:0] \$434 ;
+  reg [5:0] \$432 ;
+  reg [24:0] \$433 ;
+  reg [5:0] \$434 ;
   reg \$435 ;
-  reg [2625:0] \$436 ;
-  reg [63:0] \$437 ;
-  reg [63:0] \$438 ;
-  reg [255:0] \$439 ;
+  reg \$436 ;
+  reg \$437 ;
+  reg \$438 ;
+  reg \$439 ;
   wire \$44 ;
-  reg [255:0] \$440 ;
-  reg [255:0] \$441 ;
-  reg [255:0] \$442 ;
-  reg [255:0] \$443 ;
-  reg [255:0] \$444 ;
-  reg [255:0] \$445 ;
-  reg [255:0] \$446 ;
-  reg [255:0] \$447 ;
-  reg [159:0] \$448 ;
+  reg [32:0] \$440 ;
+  reg [319:0] \$441 ;
+  reg \$442 ;
+  reg \$443 ;
+  reg [5:0] \$444 ;
+  reg [24:0] \$445 ;
+  reg [5:0] \$446 ;
+  reg \$447 ;
+  reg \$448 ;
   reg \$449 ;
   wire \$45 ;
-  reg [32:0] \$450 ;
+  reg \$450 ;
+  reg \$451 ;
+  reg [32:0] \$452 ;
+  reg [255:0] \$453 ;
+  reg \$454 ;
+  reg [32:0] \$455 ;
+  reg \$456 ;
+  reg \$457 ;
+  reg [5:0] \$458 ;
+  reg [24:0] \$459 ;
   wire \$46 ;
+  reg [5:0] \$460 ;
+  reg \$461 ;
+  reg \$462 ;
+  reg \$463 ;
+  reg \$464 ;
+  reg \$465 ;
+  reg [32:0] \$466 ;
+  reg \$467 ;
+  reg \$468 ;
+  reg \$469 ;
   wire \$47 ;
+  reg [255:0] \$470 ;
+  reg \$471 ;
+  reg [32:0] \$472 ;
+  reg [7:0] \$473 ;
+  reg [7:0] \$474 ;
+  reg [7:0] \$475 ;
+  reg \$476 ;
+  reg \$477 ;
+  reg \$478 ;
+  reg \$479 ;
   wire \$48 ;
+  reg \$480 ;
+  reg \$481 ;
+  reg \$482 ;
+  reg [255:0] \$483 ;
+  reg \$484 ;
+  reg \$485 ;
+  reg [255:0] \$486 ;
+  reg [63:0] \$487 ;
+  reg [255:0] \$488 ;
+  reg [255:0] \$489 ;
   wire \$49 ;
+  reg [255:0] \$490 ;
+  reg [63:0] \$491 ;
+  reg [255:0] \$492 ;
+  reg [255:0] \$493 ;
+  reg [255:0] \$494 ;
+  reg [255:0] \$495 ;
+  reg [255:0] \$496 ;
+  reg [159:0] \$497 ;
+  reg [2625:0] \$498 ;
+  reg \$499 ;
   wire [5:0] \$5 ;
   wire \$50 ;
+  reg [32:0] \$500 ;
+  reg [5:0] \$501 ;
+  reg [255:0] \$502 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
@@ -16116,6 +16168,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg c0_ones = 1'h0;
   reg c0_zero = 1'h0;
   wire c_last;
+  reg [5:0] cap_fld = 6'h00;
+  reg cap_v = 1'h0;
+  reg [255:0] cap_val = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire cd_free;
   reg [7:0] cmp_h = 8'h00;
   reg [7:0] cmp_n = 8'h00;
@@ -16829,89 +16884,195 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg [23:0] wr = 24'h000000;
   reg zero_hi = 1'h0;
   always @(posedge clk)
-    t4_fld <= \$409 ;
+    d_seq <= \$408 ;
   always @(posedge clk)
-    t4_seq <= \$410 ;
+    d_end <= \$409 ;
   always @(posedge clk)
-    t4_ln <= \$411 ;
+    d_ver <= \$410 ;
   always @(posedge clk)
-    t4_short <= \$412 ;
+    jv <= \$411 ;
   always @(posedge clk)
-    t4_first <= \$413 ;
+    j <= \$412 ;
   always @(posedge clk)
-    t4_wrapped <= \$414 ;
+    j_end <= \$413 ;
   always @(posedge clk)
-    t4_own_fail <= \$415 ;
+    short <= \$414 ;
   always @(posedge clk)
-    t4_r0v <= \$416 ;
+    j_zl <= \$415 ;
   always @(posedge clk)
-    t4_r0 <= \$417 ;
+    j_nb <= \$416 ;
   always @(posedge clk)
-    lt30 <= \$418 ;
+    t1_valid <= \$417 ;
   always @(posedge clk)
-    lt50 <= \$419 ;
+    t1_end <= \$418 ;
   always @(posedge clk)
-    lt53 <= \$420 ;
+    t1_fld <= \$419 ;
   always @(posedge clk)
-    val4 <= \$421 ;
+    t1_seq <= \$420 ;
   always @(posedge clk)
-    r3v_4 <= \$422 ;
+    t1_ln <= \$421 ;
   always @(posedge clk)
-    r3_4 <= \$423 ;
+    t1_short <= \$422 ;
   always @(posedge clk)
-    cmp_n <= \$424 ;
+    t1_first <= \$423 ;
   always @(posedge clk)
-    cmp_h <= \$425 ;
+    t1_wrapped <= \$424 ;
   always @(posedge clk)
-    cmp_p <= \$426 ;
+    t1_own_fail <= \$425 ;
   always @(posedge clk)
-    zero_hi <= \$427 ;
+    t1_r0v <= \$426 ;
   always @(posedge clk)
-    c0_27_28 <= \$428 ;
+    t1_r0 <= \$427 ;
   always @(posedge clk)
-    c0_lt37 <= \$429 ;
+    lane1 <= \$428 ;
   always @(posedge clk)
-    c0_gt1 <= \$430 ;
+    raw1 <= \$429 ;
   always @(posedge clk)
-    c0_ones <= \$431 ;
+    t2_valid <= \$430 ;
   always @(posedge clk)
-    c0_zero <= \$432 ;
+    t2_end <= \$431 ;
   always @(posedge clk)
-    c0_one <= \$433 ;
+    t2_fld <= \$432 ;
   always @(posedge clk)
-    prio <= \$434 ;
+    t2_seq <= \$433 ;
   always @(posedge clk)
-    o_rec__valid <= \$435 ;
+    t2_ln <= \$434 ;
   always @(posedge clk)
-    o_rec__payload <= \$436 ;
+    t2_short <= \$435 ;
   always @(posedge clk)
-    rec_nonce <= \$437 ;
+    t2_first <= \$436 ;
   always @(posedge clk)
-    rec_gas_limit <= \$438 ;
+    t2_wrapped <= \$437 ;
   always @(posedge clk)
-    rec_chain_id <= \$439 ;
+    t2_own_fail <= \$438 ;
   always @(posedge clk)
-    rec_gas_price <= \$440 ;
+    t2_r0v <= \$439 ;
   always @(posedge clk)
-    rec_max_priority_fee_per_gas <= \$441 ;
+    t2_r0 <= \$440 ;
   always @(posedge clk)
-    rec_max_fee_per_gas <= \$442 ;
+    win <= \$441 ;
   always @(posedge clk)
-    rec_max_fee_per_blob_gas <= \$443 ;
+    t3_valid <= \$442 ;
   always @(posedge clk)
-    rec_value <= \$444 ;
+    t3_end <= \$443 ;
   always @(posedge clk)
-    rec_v <= \$445 ;
+    t3_fld <= \$444 ;
   always @(posedge clk)
-    rec_r <= \$446 ;
+    t3_seq <= \$445 ;
   always @(posedge clk)
-    rec_s <= \$447 ;
+    t3_ln <= \$446 ;
   always @(posedge clk)
-    rec_to <= \$448 ;
+    t3_short <= \$447 ;
   always @(posedge clk)
-    best_v <= \$449 ;
+    t3_first <= \$448 ;
   always @(posedge clk)
-    best <= \$450 ;
+    t3_wrapped <= \$449 ;
+  always @(posedge clk)
+    t3_own_fail <= \$450 ;
+  always @(posedge clk)
+    t3_r0v <= \$451 ;
+  always @(posedge clk)
+    t3_r0 <= \$452 ;
+  always @(posedge clk)
+    val3 <= \$453 ;
+  always @(posedge clk)
+    r3v_q <= \$454 ;
+  always @(posedge clk)
+    r3_q <= \$455 ;
+  always @(posedge clk)
+    t4_valid <= \$456 ;
+  always @(posedge clk)
+    t4_end <= \$457 ;
+  always @(posedge clk)
+    t4_fld <= \$458 ;
+  always @(posedge clk)
+    t4_seq <= \$459 ;
+  always @(posedge clk)
+    t4_ln <= \$460 ;
+  always @(posedge clk)
+    t4_short <= \$461 ;
+  always @(posedge clk)
+    t4_first <= \$462 ;
+  always @(posedge clk)
+    t4_wrapped <= \$463 ;
+  always @(posedge clk)
+    t4_own_fail <= \$464 ;
+  always @(posedge clk)
+    t4_r0v <= \$465 ;
+  always @(posedge clk)
+    t4_r0 <= \$466 ;
+  always @(posedge clk)
+    lt30 <= \$467 ;
+  always @(posedge clk)
+    lt50 <= \$468 ;
+  always @(posedge clk)
+    lt53 <= \$469 ;
+  always @(posedge clk)
+    val4 <= \$470 ;
+  always @(posedge clk)
+    r3v_4 <= \$471 ;
+  always @(posedge clk)
+    r3_4 <= \$472 ;
+  always @(posedge clk)
+    cmp_n <= \$473 ;
+  always @(posedge clk)
+    cmp_h <= \$474 ;
+  always @(posedge clk)
+    cmp_p <= \$475 ;
+  always @(posedge clk)
+    zero_hi <= \$476 ;
+  always @(posedge clk)
+    c0_27_28 <= \$477 ;
+  always @(posedge clk)
+    c0_lt37 <= \$478 ;
+  always @(posedge clk)
+    c0_gt1 <= \$479 ;
+  always @(posedge clk)
+    c0_ones <= \$480 ;
+  always @(posedge clk)
+    c0_zero <= \$481 ;
+  always @(posedge clk)
+    c0_one <= \$482 ;
+  always @(posedge clk)
+    prio <= \$483 ;
+  always @(posedge clk)
+    o_rec__valid <= \$484 ;
+  always @(posedge clk)
+    cap_v <= \$485 ;
+  always @(posedge clk)
+    rec_chain_id <= \$486 ;
+  always @(posedge clk)
+    rec_nonce <= \$487 ;
+  always @(posedge clk)
+    rec_gas_price <= \$488 ;
+  always @(posedge clk)
+    rec_max_priority_fee_per_gas <= \$489 ;
+  always @(posedge clk)
+    rec_max_fee_per_gas <= \$490 ;
+  always @(posedge clk)
+    rec_gas_limit <= \$491 ;
+  always @(posedge clk)
+    rec_value <= \$492 ;
+  always @(posedge clk)
+    rec_max_fee_per_blob_gas <= \$493 ;
+  always @(posedge clk)
+    rec_v <= \$494 ;
+  always @(posedge clk)
+    rec_r <= \$495 ;
+  always @(posedge clk)
+    rec_s <= \$496 ;
+  always @(posedge clk)
+    rec_to <= \$497 ;
+  always @(posedge clk)
+    o_rec__payload <= \$498 ;
+  always @(posedge clk)
+    best_v <= \$499 ;
+  always @(posedge clk)
+    best <= \$500 ;
+  always @(posedge clk)
+    cap_fld <= \$501 ;
+  always @(posedge clk)
+    cap_val <= \$502 ;
   assign \$1  = 1'h0 + i_beat__payload[64];
   assign \$2  = \$1  + i_beat__payload[65];
   assign \$3  = \$2  + i_beat__payload[66];
@@ -17231,196 +17392,134 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign \$308  = ~ t3_own_fail;
   assign \$309  = \$307  & \$308 ;
   assign \$310  = adv & t4_valid;
-  assign \$311  = ~ t4_own_fail;
-  assign \$312  = t4_short & \$311 ;
-  assign \$313  = ~ r3v_4;
-  assign \$314  = \$312  & \$313 ;
-  assign \$315  = ~ r5v;
-  assign \$316  = \$314  & \$315 ;
+  assign \$311  = cap_fld == 2'h3;
+  assign \$313  = cap_v & \$312 ;
+  assign \$314  = \$313  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_nonce };
+  assign \$315  = cap_fld == 3'h7;
+  assign \$317  = cap_v & \$316 ;
+  assign \$318  = \$317  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_gas_limit };
+  assign \$319  = cap_fld == 2'h2;
+  assign \$321  = cap_v & \$320 ;
+  assign \$322  = \$321  ? cap_val : rec_chain_id;
+  assign \$323  = cap_fld == 3'h4;
+  assign \$325  = cap_v & \$324 ;
+  assign \$326  = \$325  ? cap_val : rec_gas_price;
+  assign \$327  = cap_fld == 3'h5;
+  assign \$329  = cap_v & \$328 ;
+  assign \$330  = \$329  ? cap_val : rec_max_priority_fee_per_gas;
+  assign \$331  = cap_fld == 3'h6;
+  assign \$333  = cap_v & \$332 ;
+  assign \$334  = \$333  ? cap_val : rec_max_fee_per_gas;
+  assign \$335  = cap_fld == 4'hc;
+  assign \$337  = cap_v & \$336 ;
+  assign \$338  = \$337  ? cap_val : rec_max_fee_per_blob_gas;
+  assign \$339  = cap_fld == 4'h9;
+  assign \$341  = cap_v & \$340 ;
+  assign \$342  = \$341  ? cap_val : rec_value;
+  assign \$343  = cap_fld == 4'hf;
+  assign \$344  = cap_fld == 5'h10;
+  assign \$345  = | { \$344 , \$343  };
+  assign \$346  = cap_v & \$345 ;
+  assign \$347  = \$346  ? cap_val : rec_v;
+  assign \$348  = cap_fld == 5'h11;
+  assign \$350  = cap_v & \$349 ;
+  assign \$351  = \$350  ? cap_val : rec_r;
+  assign \$352  = cap_fld == 5'h12;
+  assign \$354  = cap_v & \$353 ;
+  assign \$355  = \$354  ? cap_val : rec_s;
+  assign \$356  = cap_fld == 4'h8;
+  assign \$358  = cap_v & \$357 ;
+  assign \$359  = \$358  ? cap_val : { 96'h000000000000000000000000, rec_to };
+  assign \$360  = ~ t4_own_fail;
+  assign \$361  = t4_short & \$360 ;
+  assign \$362  = ~ r3v_4;
+  assign \$363  = \$361  & \$362 ;
+  assign \$364  = ~ r5v;
+  assign \$365  = \$363  & \$364 ;
   always @(posedge clk)
-    room <= \$317 ;
+    room <= \$366 ;
   always @(posedge clk)
-    w_v <= \$318 ;
+    w_v <= \$367 ;
   always @(posedge clk)
-    w_idx <= \$319 ;
+    w_idx <= \$368 ;
   always @(posedge clk)
-    \w_data$149  <= \$320 ;
+    \w_data$149  <= \$369 ;
   always @(posedge clk)
-    buf0 <= \$321 ;
+    buf0 <= \$370 ;
   always @(posedge clk)
-    buf1 <= \$322 ;
+    buf1 <= \$371 ;
   always @(posedge clk)
-    buf2 <= \$323 ;
+    buf2 <= \$372 ;
   always @(posedge clk)
-    buf3 <= \$324 ;
+    buf3 <= \$373 ;
   always @(posedge clk)
-    buf4 <= \$325 ;
+    buf4 <= \$374 ;
   always @(posedge clk)
-    buf5 <= \$326 ;
+    buf5 <= \$375 ;
   always @(posedge clk)
-    buf6 <= \$327 ;
+    buf6 <= \$376 ;
   always @(posedge clk)
-    buf7 <= \$328 ;
+    buf7 <= \$377 ;
   always @(posedge clk)
-    buf8 <= \$329 ;
+    buf8 <= \$378 ;
   always @(posedge clk)
-    buf9 <= \$330 ;
+    buf9 <= \$379 ;
   always @(posedge clk)
-    buf10 <= \$331 ;
+    buf10 <= \$380 ;
   always @(posedge clk)
-    buf11 <= \$332 ;
+    buf11 <= \$381 ;
   always @(posedge clk)
-    buf12 <= \$333 ;
+    buf12 <= \$382 ;
   always @(posedge clk)
-    buf13 <= \$334 ;
+    buf13 <= \$383 ;
   always @(posedge clk)
-    buf14 <= \$335 ;
+    buf14 <= \$384 ;
   always @(posedge clk)
-    buf15 <= \$336 ;
+    buf15 <= \$385 ;
   always @(posedge clk)
-    wr <= \$337 ;
+    wr <= \$386 ;
   always @(posedge clk)
-    in_nb <= \$338 ;
+    in_nb <= \$387 ;
   always @(posedge clk)
-    avail <= \$339 ;
+    avail <= \$388 ;
   always @(posedge clk)
-    h_low <= \$340 ;
+    h_low <= \$389 ;
   always @(posedge clk)
-    h_lim <= \$341 ;
+    h_lim <= \$390 ;
   always @(posedge clk)
-    h_end <= \$342 ;
+    h_end <= \$391 ;
   always @(posedge clk)
-    h_base <= \$343 ;
+    h_base <= \$392 ;
   always @(posedge clk)
-    head <= \$344 ;
+    head <= \$393 ;
   always @(posedge clk)
-    o_calldata__valid <= \$345 ;
+    o_calldata__valid <= \$394 ;
   always @(posedge clk)
-    hl_prev <= \$346 ;
+    hl_prev <= \$395 ;
   always @(posedge clk)
-    q_lt_s <= \$347 ;
+    q_lt_s <= \$396 ;
   always @(posedge clk)
-    a_lt_s <= \$348 ;
+    a_lt_s <= \$397 ;
   always @(posedge clk)
-    nb_in <= \$349 ;
+    nb_in <= \$398 ;
   always @(posedge clk)
-    qb_in <= \$350 ;
+    qb_in <= \$399 ;
   always @(posedge clk)
-    low <= \$351 ;
+    low <= \$400 ;
   always @(posedge clk)
-    o_calldata__payload <= \$352 ;
+    o_calldata__payload <= \$401 ;
   always @(posedge clk)
-    cur_base <= \$353 ;
+    cur_base <= \$402 ;
   always @(posedge clk)
-    d_valid <= \$354 ;
+    d_valid <= \$403 ;
   always @(posedge clk)
-    q <= \$355 ;
+    q <= \$404 ;
   always @(posedge clk)
-    qa <= \$356 ;
+    qa <= \$405 ;
   always @(posedge clk)
-    q_lt_e <= \$357 ;
+    q_lt_e <= \$406 ;
   always @(posedge clk)
-    a_lt_e <= \$358 ;
-  always @(posedge clk)
-    d_seq <= \$359 ;
-  always @(posedge clk)
-    d_end <= \$360 ;
-  always @(posedge clk)
-    d_ver <= \$361 ;
-  always @(posedge clk)
-    jv <= \$362 ;
-  always @(posedge clk)
-    j <= \$363 ;
-  always @(posedge clk)
-    j_end <= \$364 ;
-  always @(posedge clk)
-    short <= \$365 ;
-  always @(posedge clk)
-    j_zl <= \$366 ;
-  always @(posedge clk)
-    j_nb <= \$367 ;
-  always @(posedge clk)
-    t1_valid <= \$368 ;
-  always @(posedge clk)
-    t1_end <= \$369 ;
-  always @(posedge clk)
-    t1_fld <= \$370 ;
-  always @(posedge clk)
-    t1_seq <= \$371 ;
-  always @(posedge clk)
-    t1_ln <= \$372 ;
-  always @(posedge clk)
-    t1_short <= \$373 ;
-  always @(posedge clk)
-    t1_first <= \$374 ;
-  always @(posedge clk)
-    t1_wrapped <= \$375 ;
-  always @(posedge clk)
-    t1_own_fail <= \$376 ;
-  always @(posedge clk)
-    t1_r0v <= \$377 ;
-  always @(posedge clk)
-    t1_r0 <= \$378 ;
-  always @(posedge clk)
-    lane1 <= \$379 ;
-  always @(posedge clk)
-    raw1 <= \$380 ;
-  always @(posedge clk)
-    t2_valid <= \$381 ;
-  always @(posedge clk)
-    t2_end <= \$382 ;
-  always @(posedge clk)
-    t2_fld <= \$383 ;
-  always @(posedge clk)
-    t2_seq <= \$384 ;
-  always @(posedge clk)
-    t2_ln <= \$385 ;
-  always @(posedge clk)
-    t2_short <= \$386 ;
-  always @(posedge clk)
-    t2_first <= \$387 ;
-  always @(posedge clk)
-    t2_wrapped <= \$388 ;
-  always @(posedge clk)
-    t2_own_fail <= \$389 ;
-  always @(posedge clk)
-    t2_r0v <= \$390 ;
-  always @(posedge clk)
-    t2_r0 <= \$391 ;
-  always @(posedge clk)
-    win <= \$392 ;
-  always @(posedge clk)
-    t3_valid <= \$393 ;
-  always @(posedge clk)
-    t3_end <= \$394 ;
-  always @(posedge clk)
-    t3_fld <= \$395 ;
-  always @(posedge clk)
-    t3_seq <= \$396 ;
-  always @(posedge clk)
-    t3_ln <= \$397 ;
-  always @(posedge clk)
-    t3_short <= \$398 ;
-  always @(posedge clk)
-    t3_first <= \$399 ;
-  always @(posedge clk)
-    t3_wrapped <= \$400 ;
-  always @(posedge clk)
-    t3_own_fail <= \$401 ;
-  always @(posedge clk)
-    t3_r0v <= \$402 ;
-  always @(posedge clk)
-    t3_r0 <= \$403 ;
-  always @(posedge clk)
-    val3 <= \$404 ;
-  always @(posedge clk)
-    r3v_q <= \$405 ;
-  always @(posedge clk)
-    r3_q <= \$406 ;
-  always @(posedge clk)
-    t4_valid <= \$407 ;
-  always @(posedge clk)
-    t4_end <= \$408 ;
+    a_lt_e <= \$407 ;
   \tx_decoder_top.decoder.values.ends  ends (
     .clk(clk),
     .\port$4620$0 (\$13 [22:0]),
@@ -17434,49 +17533,104 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$410  = t4_seq;
-    if (adv) begin
-      \$410  = t3_seq;
+    \$408  = d_seq;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$242 ) begin
+                \$408  = j[25:2];
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$410  = 25'h0000000;
+      \$408  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$411  = t4_ln;
-    if (adv) begin
-      \$411  = t3_ln;
+    \$409  = d_end;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$242 ) begin
+                \$409  = j_end;
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$411  = 6'h00;
+      \$409  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$412  = t4_short;
-    if (adv) begin
-      \$412  = t3_short;
+    \$410  = d_ver;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$242 ) begin
+                \$410  = \$243 ;
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$412  = 1'h0;
+      \$410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$413  = t4_first;
-    if (adv) begin
-      \$413  = t3_first;
+    \$411  = jv;
+    if (\$244 ) begin
+      \$411  = 1'h1;
+    end else if (take) begin
+      \$411  = 1'h0;
     end
     if (rst) begin
-      \$413  = 1'h0;
+      \$411  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$414  = t4_wrapped;
-    if (adv) begin
-      \$414  = t3_wrapped;
+    \$412  = j;
+    if (\$244 ) begin
+      \$412  = i_job__payload;
+    end
+    if (rst) begin
+      \$412  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$413  = j_end;
+    if (\$244 ) begin
+      \$413  = in_end;
+    end
+    if (rst) begin
+      \$413  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$414  = short;
+    if (\$244 ) begin
+      \$414  = \$245 ;
     end
     if (rst) begin
       \$414  = 1'h0;
@@ -17484,9 +17638,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$415  = t4_own_fail;
-    if (adv) begin
-      \$415  = t3_own_fail;
+    \$415  = j_zl;
+    if (\$244 ) begin
+      \$415  = \$246 ;
     end
     if (rst) begin
       \$415  = 1'h0;
@@ -17494,29 +17648,29 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$416  = t4_r0v;
-    if (adv) begin
-      \$416  = t3_r0v;
+    \$416  = j_nb;
+    if (\$244 ) begin
+      \$416  = \$57 [22:0];
     end
     if (rst) begin
-      \$416  = 1'h0;
+      \$416  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$417  = t4_r0;
+    \$417  = t1_valid;
     if (adv) begin
-      \$417  = t3_r0;
+      \$417  = t0_valid;
     end
     if (rst) begin
-      \$417  = 33'h000000000;
+      \$417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$418  = lt30;
+    \$418  = t1_end;
     if (adv) begin
-      \$418  = \$267 ;
+      \$418  = t0_end;
     end
     if (rst) begin
       \$418  = 1'h0;
@@ -17524,39 +17678,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$419  = lt50;
+    \$419  = t1_fld;
     if (adv) begin
-      \$419  = \$268 ;
+      \$419  = j[31:26];
     end
     if (rst) begin
-      \$419  = 1'h0;
+      \$419  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$420  = lt53;
+    \$420  = t1_seq;
     if (adv) begin
-      \$420  = \$269 ;
+      \$420  = t0_seq;
     end
     if (rst) begin
-      \$420  = 1'h0;
+      \$420  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$421  = val4;
+    \$421  = t1_ln;
     if (adv) begin
-      \$421  = val3;
+      \$421  = \$22 [5:0];
     end
     if (rst) begin
-      \$421  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$421  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$422  = r3v_4;
+    \$422  = t1_short;
     if (adv) begin
-      \$422  = r3v_q;
+      \$422  = short;
     end
     if (rst) begin
       \$422  = 1'h0;
@@ -17564,79 +17718,79 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$423  = r3_4;
+    \$423  = t1_first;
     if (adv) begin
-      \$423  = r3_q;
+      \$423  = t0_first;
     end
     if (rst) begin
-      \$423  = 33'h000000000;
+      \$423  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$424  = cmp_n;
+    \$424  = t1_wrapped;
     if (adv) begin
-      \$424  = { \$277 , \$276 , \$275 , \$274 , \$273 , \$272 , \$271 , \$270  };
+      \$424  = j[82];
     end
     if (rst) begin
-      \$424  = 8'h00;
+      \$424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$425  = cmp_h;
+    \$425  = t1_own_fail;
     if (adv) begin
-      \$425  = { \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278  };
+      \$425  = t0_own_fail;
     end
     if (rst) begin
-      \$425  = 8'h00;
+      \$425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$426  = cmp_p;
+    \$426  = t1_r0v;
     if (adv) begin
-      \$426  = { \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286  };
+      \$426  = t0_r0v;
     end
     if (rst) begin
-      \$426  = 8'h00;
+      \$426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$427  = zero_hi;
+    \$427  = t1_r0;
     if (adv) begin
-      \$427  = \$294 ;
+      \$427  = t0_r0;
     end
     if (rst) begin
-      \$427  = 1'h0;
+      \$427  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$428  = c0_27_28;
+    \$428  = lane1;
     if (adv) begin
-      \$428  = \$297 ;
+      \$428  = j[34:32];
     end
     if (rst) begin
-      \$428  = 1'h0;
+      \$428  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$429  = c0_lt37;
+    \$429  = raw1;
     if (adv) begin
-      \$429  = \$298 ;
+      \$429  = { \$263 , \$261 , \$259 , \$257 , \$255  };
     end
     if (rst) begin
-      \$429  = 1'h0;
+      \$429  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$430  = c0_gt1;
+    \$430  = t2_valid;
     if (adv) begin
-      \$430  = \$299 ;
+      \$430  = t1_valid;
     end
     if (rst) begin
       \$430  = 1'h0;
@@ -17644,9 +17798,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$431  = c0_ones;
+    \$431  = t2_end;
     if (adv) begin
-      \$431  = \$300 ;
+      \$431  = t1_end;
     end
     if (rst) begin
       \$431  = 1'h0;
@@ -17654,48 +17808,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$432  = c0_zero;
+    \$432  = t2_fld;
     if (adv) begin
-      \$432  = \$301 ;
+      \$432  = t1_fld;
     end
     if (rst) begin
-      \$432  = 1'h0;
+      \$432  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$433  = c0_one;
+    \$433  = t2_seq;
     if (adv) begin
-      \$433  = \$302 ;
+      \$433  = t1_seq;
     end
     if (rst) begin
-      \$433  = 1'h0;
+      \$433  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$434  = prio;
+    \$434  = t2_ln;
     if (adv) begin
-      if (\$303 ) begin
-        \$434  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else if (\$309 ) begin
-        \$434  = val3;
-      end
+      \$434  = t1_ln;
     end
     if (rst) begin
-      \$434  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$434  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$435  = o_rec__valid;
-    if (o_rec__ready) begin
-      \$435  = 1'h0;
-    end
-    if (\$310 ) begin
-      if (t4_end) begin
-        \$435  = 1'h1;
-      end
+    \$435  = t2_short;
+    if (adv) begin
+      \$435  = t1_short;
     end
     if (rst) begin
       \$435  = 1'h0;
@@ -17703,419 +17848,139 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$436  = o_rec__payload;
-    if (\$310 ) begin
-      if (t4_end) begin
-        \$436 [2592] = merged_v;
-        \$436 [2625:2593] = merged;
-        \$436 [63:0] = rec_nonce;
-        \$436 [127:64] = rec_gas_limit;
-        \$436 [383:128] = rec_chain_id;
-        \$436 [639:384] = rec_gas_price;
-        \$436 [895:640] = rec_max_priority_fee_per_gas;
-        \$436 [1151:896] = rec_max_fee_per_gas;
-        \$436 [1407:1152] = rec_max_fee_per_blob_gas;
-        \$436 [1663:1408] = rec_value;
-        \$436 [1919:1664] = rec_v;
-        \$436 [2175:1920] = rec_r;
-        \$436 [2431:2176] = rec_s;
-        \$436 [2591:2432] = rec_to;
-      end
+    \$436  = t2_first;
+    if (adv) begin
+      \$436  = t1_first;
     end
     if (rst) begin
-      \$436  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$436  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$437  = rec_nonce;
-    if (\$310 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$437  = 64'h0000000000000000;
-      end else begin
-        if (\$316 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                \$437  = val4[63:0];
-          endcase
-        end
-      end
+    \$437  = t2_wrapped;
+    if (adv) begin
+      \$437  = t1_wrapped;
     end
     if (rst) begin
-      \$437  = 64'h0000000000000000;
+      \$437  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$438  = rec_gas_limit;
-    if (\$310 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$438  = 64'h0000000000000000;
-      end else begin
-        if (\$316 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                /* empty */;
-            6'h05:
-                /* empty */;
-            6'h06:
-                /* empty */;
-            6'h07:
-                \$438  = val4[63:0];
-          endcase
-        end
-      end
+    \$438  = t2_own_fail;
+    if (adv) begin
+      \$438  = t1_own_fail;
     end
     if (rst) begin
-      \$438  = 64'h0000000000000000;
+      \$438  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$439  = rec_chain_id;
-    if (\$310 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$439  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$316 ) begin
-          casez (t4_fld)
-            6'h02:
-                \$439  = val4;
-          endcase
-        end
-      end
+    \$439  = t2_r0v;
+    if (adv) begin
+      \$439  = t1_r0v;
     end
     if (rst) begin
-      \$439  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$439  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$440  = rec_gas_price;
-    if (\$310 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$440  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$316 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                \$440  = val4;
-          endcase
-        end
-      end
+    \$440  = t2_r0;
+    if (adv) begin
+      \$440  = t1_r0;
     end
     if (rst) begin
-      \$440  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$440  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$441  = rec_max_priority_fee_per_gas;
-    if (\$310 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$441  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$316 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                /* empty */;
-            6'h05:
-                \$441  = val4;
-          endcase
-        end
-      end
+    \$441  = win;
+    if (adv) begin
+      \$441  = \$264 ;
     end
     if (rst) begin
-      \$441  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$441  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$442  = rec_max_fee_per_gas;
-    if (\$310 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$442  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$316 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                /* empty */;
-            6'h05:
-                /* empty */;
-            6'h06:
-                \$442  = val4;
-          endcase
-        end
-      end
+    \$442  = t3_valid;
+    if (adv) begin
+      \$442  = t2_valid;
     end
     if (rst) begin
-      \$442  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$442  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$443  = rec_max_fee_per_blob_gas;
-    if (\$310 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$443  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$316 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                /* empty */;
-            6'h05:
-                /* empty */;
-            6'h06:
-                /* empty */;
-            6'h07:
-                /* empty */;
-            6'h09:
-                /* empty */;
-            6'h0c:
-                \$443  = val4;
-          endcase
-        end
-      end
+    \$443  = t3_end;
+    if (adv) begin
+      \$443  = t2_end;
     end
     if (rst) begin
-      \$443  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$443  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$444  = rec_value;
-    if (\$310 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$444  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$316 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                /* empty */;
-            6'h05:
-                /* empty */;
-            6'h06:
-                /* empty */;
-            6'h07:
-                /* empty */;
-            6'h09:
-                \$444  = val4;
-          endcase
-        end
-      end
+    \$444  = t3_fld;
+    if (adv) begin
+      \$444  = t2_fld;
     end
     if (rst) begin
-      \$444  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$444  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$445  = rec_v;
-    if (\$310 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$445  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$316 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                /* empty */;
-            6'h05:
-                /* empty */;
-            6'h06:
-                /* empty */;
-            6'h07:
-                /* empty */;
-            6'h09:
-                /* empty */;
-            6'h0c:
-                /* empty */;
-            6'h0f:
-                \$445  = val4;
-            6'h10:
-                \$445  = val4;
-          endcase
-        end
-      end
+    \$445  = t3_seq;
+    if (adv) begin
+      \$445  = t2_seq;
     end
     if (rst) begin
-      \$445  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$445  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$446  = rec_r;
-    if (\$310 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$446  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$316 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                /* empty */;
-            6'h05:
-                /* empty */;
-            6'h06:
-                /* empty */;
-            6'h07:
-                /* empty */;
-            6'h09:
-                /* empty */;
-            6'h0c:
-                /* empty */;
-            6'h0f:
-                /* empty */;
-            6'h10:
-                /* empty */;
-            6'h11:
-                \$446  = val4;
-          endcase
-        end
-      end
+    \$446  = t3_ln;
+    if (adv) begin
+      \$446  = t2_ln;
     end
     if (rst) begin
-      \$446  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$446  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$447  = rec_s;
-    if (\$310 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$447  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$316 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                /* empty */;
-            6'h05:
-                /* empty */;
-            6'h06:
-                /* empty */;
-            6'h07:
-                /* empty */;
-            6'h09:
-                /* empty */;
-            6'h0c:
-                /* empty */;
-            6'h0f:
-                /* empty */;
-            6'h10:
-                /* empty */;
-            6'h11:
-                /* empty */;
-            6'h12:
-                \$447  = val4;
-          endcase
-        end
-      end
+    \$447  = t3_short;
+    if (adv) begin
+      \$447  = t2_short;
     end
     if (rst) begin
-      \$447  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$447  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$448  = rec_to;
-    if (\$310 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$448  = 160'h0000000000000000000000000000000000000000;
-      end else begin
-        if (\$316 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                /* empty */;
-            6'h05:
-                /* empty */;
-            6'h06:
-                /* empty */;
-            6'h07:
-                /* empty */;
-            6'h09:
-                /* empty */;
-            6'h0c:
-                /* empty */;
-            6'h0f:
-                /* empty */;
-            6'h10:
-                /* empty */;
-            6'h11:
-                /* empty */;
-            6'h12:
-                /* empty */;
-            6'h08:
-                \$448  = val4[159:0];
-          endcase
-        end
-      end
+    \$448  = t3_first;
+    if (adv) begin
+      \$448  = t2_first;
     end
     if (rst) begin
-      \$448  = 160'h0000000000000000000000000000000000000000;
+      \$448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$449  = best_v;
-    if (\$310 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$449  = 1'h0;
-      end else begin
-        \$449  = merged_v;
-      end
+    \$449  = t3_wrapped;
+    if (adv) begin
+      \$449  = t2_wrapped;
     end
     if (rst) begin
       \$449  = 1'h0;
@@ -18123,16 +17988,816 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$450  = best;
+    \$450  = t3_own_fail;
+    if (adv) begin
+      \$450  = \$266 ;
+    end
+    if (rst) begin
+      \$450  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$451  = t3_r0v;
+    if (adv) begin
+      \$451  = t2_r0v;
+    end
+    if (rst) begin
+      \$451  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$452  = t3_r0;
+    if (adv) begin
+      \$452  = t2_r0;
+    end
+    if (rst) begin
+      \$452  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$453  = val3;
+    if (adv) begin
+      \$453  = \$265 ;
+    end
+    if (rst) begin
+      \$453  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$454  = r3v_q;
+    if (adv) begin
+      \$454  = r3v;
+    end
+    if (rst) begin
+      \$454  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$455  = r3_q;
+    if (adv) begin
+      \$455  = r3;
+    end
+    if (rst) begin
+      \$455  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$456  = t4_valid;
+    if (adv) begin
+      \$456  = t3_valid;
+    end
+    if (rst) begin
+      \$456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$457  = t4_end;
+    if (adv) begin
+      \$457  = t3_end;
+    end
+    if (rst) begin
+      \$457  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$458  = t4_fld;
+    if (adv) begin
+      \$458  = t3_fld;
+    end
+    if (rst) begin
+      \$458  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$459  = t4_seq;
+    if (adv) begin
+      \$459  = t3_seq;
+    end
+    if (rst) begin
+      \$459  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$460  = t4_ln;
+    if (adv) begin
+      \$460  = t3_ln;
+    end
+    if (rst) begin
+      \$460  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$461  = t4_short;
+    if (adv) begin
+      \$461  = t3_short;
+    end
+    if (rst) begin
+      \$461  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$462  = t4_first;
+    if (adv) begin
+      \$462  = t3_first;
+    end
+    if (rst) begin
+      \$462  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$463  = t4_wrapped;
+    if (adv) begin
+      \$463  = t3_wrapped;
+    end
+    if (rst) begin
+      \$463  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$464  = t4_own_fail;
+    if (adv) begin
+      \$464  = t3_own_fail;
+    end
+    if (rst) begin
+      \$464  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$465  = t4_r0v;
+    if (adv) begin
+      \$465  = t3_r0v;
+    end
+    if (rst) begin
+      \$465  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$466  = t4_r0;
+    if (adv) begin
+      \$466  = t3_r0;
+    end
+    if (rst) begin
+      \$466  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$467  = lt30;
+    if (adv) begin
+      \$467  = \$267 ;
+    end
+    if (rst) begin
+      \$467  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$468  = lt50;
+    if (adv) begin
+      \$468  = \$268 ;
+    end
+    if (rst) begin
+      \$468  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$469  = lt53;
+    if (adv) begin
+      \$469  = \$269 ;
+    end
+    if (rst) begin
+      \$469  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$470  = val4;
+    if (adv) begin
+      \$470  = val3;
+    end
+    if (rst) begin
+      \$470  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$471  = r3v_4;
+    if (adv) begin
+      \$471  = r3v_q;
+    end
+    if (rst) begin
+      \$471  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$472  = r3_4;
+    if (adv) begin
+      \$472  = r3_q;
+    end
+    if (rst) begin
+      \$472  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$473  = cmp_n;
+    if (adv) begin
+      \$473  = { \$277 , \$276 , \$275 , \$274 , \$273 , \$272 , \$271 , \$270  };
+    end
+    if (rst) begin
+      \$473  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$474  = cmp_h;
+    if (adv) begin
+      \$474  = { \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278  };
+    end
+    if (rst) begin
+      \$474  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$475  = cmp_p;
+    if (adv) begin
+      \$475  = { \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286  };
+    end
+    if (rst) begin
+      \$475  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$476  = zero_hi;
+    if (adv) begin
+      \$476  = \$294 ;
+    end
+    if (rst) begin
+      \$476  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$477  = c0_27_28;
+    if (adv) begin
+      \$477  = \$297 ;
+    end
+    if (rst) begin
+      \$477  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$478  = c0_lt37;
+    if (adv) begin
+      \$478  = \$298 ;
+    end
+    if (rst) begin
+      \$478  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$479  = c0_gt1;
+    if (adv) begin
+      \$479  = \$299 ;
+    end
+    if (rst) begin
+      \$479  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$480  = c0_ones;
+    if (adv) begin
+      \$480  = \$300 ;
+    end
+    if (rst) begin
+      \$480  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$481  = c0_zero;
+    if (adv) begin
+      \$481  = \$301 ;
+    end
+    if (rst) begin
+      \$481  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$482  = c0_one;
+    if (adv) begin
+      \$482  = \$302 ;
+    end
+    if (rst) begin
+      \$482  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$483  = prio;
+    if (adv) begin
+      if (\$303 ) begin
+        \$483  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else if (\$309 ) begin
+        \$483  = val3;
+      end
+    end
+    if (rst) begin
+      \$483  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$484  = o_rec__valid;
+    if (o_rec__ready) begin
+      \$484  = 1'h0;
+    end
+    if (\$310 ) begin
+      if (t4_end) begin
+        \$484  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$484  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$485  = cap_v;
+    if (cap_v) begin
+      \$485  = 1'h0;
+    end
     if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$450  = merged;
+        \$485  = \$365 ;
       end
     end
     if (rst) begin
-      \$450  = 33'h000000000;
+      \$485  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$486  = rec_chain_id;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            \$486  = cap_val;
+      endcase
+    end
+    if (\$310 ) begin
+      if (t4_end) begin
+        \$486  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$486  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$487  = rec_nonce;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            \$487  = cap_val[63:0];
+      endcase
+    end
+    if (\$310 ) begin
+      if (t4_end) begin
+        \$487  = 64'h0000000000000000;
+      end
+    end
+    if (rst) begin
+      \$487  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$488  = rec_gas_price;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            \$488  = cap_val;
+      endcase
+    end
+    if (\$310 ) begin
+      if (t4_end) begin
+        \$488  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$488  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$489  = rec_max_priority_fee_per_gas;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            \$489  = cap_val;
+      endcase
+    end
+    if (\$310 ) begin
+      if (t4_end) begin
+        \$489  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$489  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$490  = rec_max_fee_per_gas;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            \$490  = cap_val;
+      endcase
+    end
+    if (\$310 ) begin
+      if (t4_end) begin
+        \$490  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$490  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$491  = rec_gas_limit;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            \$491  = cap_val[63:0];
+      endcase
+    end
+    if (\$310 ) begin
+      if (t4_end) begin
+        \$491  = 64'h0000000000000000;
+      end
+    end
+    if (rst) begin
+      \$491  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$492  = rec_value;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h09:
+            \$492  = cap_val;
+      endcase
+    end
+    if (\$310 ) begin
+      if (t4_end) begin
+        \$492  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$492  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$493  = rec_max_fee_per_blob_gas;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0c:
+            \$493  = cap_val;
+      endcase
+    end
+    if (\$310 ) begin
+      if (t4_end) begin
+        \$493  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$493  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$494  = rec_v;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0f:
+            \$494  = cap_val;
+        6'h10:
+            \$494  = cap_val;
+      endcase
+    end
+    if (\$310 ) begin
+      if (t4_end) begin
+        \$494  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$494  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$495  = rec_r;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            \$495  = cap_val;
+      endcase
+    end
+    if (\$310 ) begin
+      if (t4_end) begin
+        \$495  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$495  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$496  = rec_s;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            \$496  = cap_val;
+      endcase
+    end
+    if (\$310 ) begin
+      if (t4_end) begin
+        \$496  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$496  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$497  = rec_to;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h08:
+            \$497  = cap_val[159:0];
+      endcase
+    end
+    if (\$310 ) begin
+      if (t4_end) begin
+        \$497  = 160'h0000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$497  = 160'h0000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$498  = o_rec__payload;
+    if (\$310 ) begin
+      if (t4_end) begin
+        \$498 [2592] = merged_v;
+        \$498 [2625:2593] = merged;
+        \$498 [63:0] = \$314 [63:0];
+        \$498 [127:64] = \$318 [63:0];
+        \$498 [383:128] = \$322 ;
+        \$498 [639:384] = \$326 ;
+        \$498 [895:640] = \$330 ;
+        \$498 [1151:896] = \$334 ;
+        \$498 [1407:1152] = \$338 ;
+        \$498 [1663:1408] = \$342 ;
+        \$498 [1919:1664] = \$347 ;
+        \$498 [2175:1920] = \$351 ;
+        \$498 [2431:2176] = \$355 ;
+        \$498 [2591:2432] = \$359 [159:0];
+      end
+    end
+    if (rst) begin
+      \$498  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$499  = best_v;
+    if (\$310 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+        \$499  = 1'h0;
+      end else begin
+        \$499  = merged_v;
+      end
+    end
+    if (rst) begin
+      \$499  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$500  = best;
+    if (\$310 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+      end else begin
+        \$500  = merged;
+      end
+    end
+    if (rst) begin
+      \$500  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$501  = cap_fld;
+    if (\$310 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+      end else begin
+        \$501  = t4_fld;
+      end
+    end
+    if (rst) begin
+      \$501  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$502  = cap_val;
+    if (\$310 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+      end else begin
+        \$502  = val4;
+      end
+    end
+    if (rst) begin
+      \$502  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -18765,63 +19430,63 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$317  = \$192 ;
+    \$366  = \$192 ;
     if (rst) begin
-      \$317  = 1'h1;
+      \$366  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$318  = fire;
+    \$367  = fire;
     if (rst) begin
-      \$318  = 1'h0;
+      \$367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$319  = wr[3:0];
+    \$368  = wr[3:0];
     if (rst) begin
-      \$319  = 4'h0;
+      \$368  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$320  = i_beat__payload[63:0];
+    \$369  = i_beat__payload[63:0];
     if (rst) begin
-      \$320  = 64'h0000000000000000;
+      \$369  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$321  = buf0;
+    \$370  = buf0;
     if (w_v) begin
       casez (w_idx)
         4'h0:
-            \$321  = \w_data$149 ;
+            \$370  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$321  = 64'h0000000000000000;
+      \$370  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$322  = buf1;
+    \$371  = buf1;
     if (w_v) begin
       casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
-            \$322  = \w_data$149 ;
+            \$371  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$322  = 64'h0000000000000000;
+      \$371  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$323  = buf2;
+    \$372  = buf2;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -18829,16 +19494,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h1:
             /* empty */;
         4'h2:
-            \$323  = \w_data$149 ;
+            \$372  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$323  = 64'h0000000000000000;
+      \$372  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$324  = buf3;
+    \$373  = buf3;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -18848,16 +19513,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h2:
             /* empty */;
         4'h3:
-            \$324  = \w_data$149 ;
+            \$373  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$324  = 64'h0000000000000000;
+      \$373  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$325  = buf4;
+    \$374  = buf4;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -18869,16 +19534,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h3:
             /* empty */;
         4'h4:
-            \$325  = \w_data$149 ;
+            \$374  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$325  = 64'h0000000000000000;
+      \$374  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$326  = buf5;
+    \$375  = buf5;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -18892,16 +19557,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h4:
             /* empty */;
         4'h5:
-            \$326  = \w_data$149 ;
+            \$375  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$326  = 64'h0000000000000000;
+      \$375  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$327  = buf6;
+    \$376  = buf6;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -18917,16 +19582,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h5:
             /* empty */;
         4'h6:
-            \$327  = \w_data$149 ;
+            \$376  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$327  = 64'h0000000000000000;
+      \$376  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$328  = buf7;
+    \$377  = buf7;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -18944,16 +19609,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h6:
             /* empty */;
         4'h7:
-            \$328  = \w_data$149 ;
+            \$377  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$328  = 64'h0000000000000000;
+      \$377  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$329  = buf8;
+    \$378  = buf8;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -18973,16 +19638,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h7:
             /* empty */;
         4'h8:
-            \$329  = \w_data$149 ;
+            \$378  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$329  = 64'h0000000000000000;
+      \$378  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$330  = buf9;
+    \$379  = buf9;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19004,16 +19669,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h8:
             /* empty */;
         4'h9:
-            \$330  = \w_data$149 ;
+            \$379  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$330  = 64'h0000000000000000;
+      \$379  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$331  = buf10;
+    \$380  = buf10;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19037,16 +19702,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h9:
             /* empty */;
         4'ha:
-            \$331  = \w_data$149 ;
+            \$380  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$331  = 64'h0000000000000000;
+      \$380  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$332  = buf11;
+    \$381  = buf11;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19072,16 +19737,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'ha:
             /* empty */;
         4'hb:
-            \$332  = \w_data$149 ;
+            \$381  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$332  = 64'h0000000000000000;
+      \$381  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$333  = buf12;
+    \$382  = buf12;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19109,16 +19774,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hb:
             /* empty */;
         4'hc:
-            \$333  = \w_data$149 ;
+            \$382  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$333  = 64'h0000000000000000;
+      \$382  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$334  = buf13;
+    \$383  = buf13;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19148,16 +19813,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hc:
             /* empty */;
         4'hd:
-            \$334  = \w_data$149 ;
+            \$383  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$334  = 64'h0000000000000000;
+      \$383  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$335  = buf14;
+    \$384  = buf14;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19189,16 +19854,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hd:
             /* empty */;
         4'he:
-            \$335  = \w_data$149 ;
+            \$384  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$335  = 64'h0000000000000000;
+      \$384  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$336  = buf15;
+    \$385  = buf15;
     if (w_v) begin
       (* full_case = 32'd1 *)
       casez (w_idx)
@@ -19233,84 +19898,84 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'he:
             /* empty */;
         4'hf:
-            \$336  = \w_data$149 ;
+            \$385  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$336  = 64'h0000000000000000;
+      \$385  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$337  = wr;
+    \$386  = wr;
     if (fire) begin
-      \$337  = \$193 [23:0];
+      \$386  = \$193 [23:0];
     end
     if (rst) begin
-      \$337  = 24'h000000;
+      \$386  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$338  = in_nb;
+    \$387  = in_nb;
     if (fire) begin
       if (i_beat__payload[72]) begin
-        \$338  = 23'h000000;
+        \$387  = 23'h000000;
       end else if (\$194 ) begin
-        \$338  = \$195 [22:0];
+        \$387  = \$195 [22:0];
       end
     end
     if (rst) begin
-      \$338  = 23'h000000;
+      \$387  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$339  = \$198 [23:0];
+    \$388  = \$198 [23:0];
     if (rst) begin
-      \$339  = 24'h000000;
+      \$388  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$340  = \$205 [22:0];
+    \$389  = \$205 [22:0];
     if (rst) begin
-      \$340  = 23'h000000;
+      \$389  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$341  = lim;
+    \$390  = lim;
     if (rst) begin
-      \$341  = 24'h000000;
+      \$390  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$342  = \$207 ;
+    \$391  = \$207 ;
     if (rst) begin
-      \$342  = 1'h0;
+      \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$343  = cur_base;
+    \$392  = cur_base;
     if (rst) begin
-      \$343  = 24'h000000;
+      \$392  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$344  = \$212 [23:0];
+    \$393  = \$212 [23:0];
     if (rst) begin
-      \$344  = 24'h000000;
+      \$393  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$345  = o_calldata__valid;
+    \$394  = o_calldata__valid;
     if (o_calldata__ready) begin
-      \$345  = 1'h0;
+      \$394  = 1'h0;
     end
     if (\$220 ) begin
       casez (j[1:0])
@@ -19318,724 +19983,18 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             /* empty */;
         2'h2:
             if (\$222 ) begin
-              \$345  = 1'h1;
+              \$394  = 1'h1;
             end
         2'h0:
             if (is_data) begin
               if (\$224 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$345  = 1'h1;
+                  \$394  = 1'h1;
                 end
               end
             end
       endcase
-    end
-    if (rst) begin
-      \$345  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$346  = \$214 ;
-    if (rst) begin
-      \$346  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$347  = \$215 ;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$347  = \$231 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$244 ) begin
-      \$347  = \$252 ;
-    end
-    if (rst) begin
-      \$347  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$348  = \$216 ;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$348  = \$233 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$244 ) begin
-      \$348  = \$253 ;
-    end
-    if (rst) begin
-      \$348  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$349  = \$217 ;
-    if (\$244 ) begin
-      \$349  = \$247 ;
-    end
-    if (rst) begin
-      \$349  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$350  = \$219 ;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$350  = \$228 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$244 ) begin
-      \$350  = \$249 ;
-    end
-    if (rst) begin
-      \$350  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$351  = low;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            if (\$221 ) begin
-              \$351  = { 1'h0, j[56:32] };
-            end
-        2'h2:
-            if (\$222 ) begin
-              \$351  = 26'h0000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  if (\$234 ) begin
-                    \$351  = q;
-                  end
-                end
-              end
-            end else if (bytes_in) begin
-              if (\$235 ) begin
-                \$351  = j_end;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$351  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$352  = o_calldata__payload;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$222 ) begin
-              \$352 [67:64] = 4'h0;
-              \$352 [68] = 1'h1;
-              \$352 [63:0] = 64'h0000000000000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$352 [68] = 1'h0;
-                  \$352 [63:0] = \$225 ;
-                  \$352 [67:64] = \$34 [3:0];
-                end
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$352  = 69'h000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$353  = cur_base;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$222 ) begin
-              \$353  = \$223 [23:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$353  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$354  = d_valid;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$222 ) begin
-              \$354  = 1'h0;
-            end
-        2'h0:
-            if (take) begin
-              \$354  = 1'h0;
-              if (\$242 ) begin
-                \$354  = 1'h1;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$354  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$355  = q;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$355  = qa;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$244 ) begin
-      \$355  = { 1'h0, i_job__payload[56:32] };
-    end
-    if (rst) begin
-      \$355  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$356  = qa;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$356  = \$226 [25:0];
-                end
-              end
-            end
-      endcase
-    end
-    if (\$244 ) begin
-      \$356  = { \$59 [22:0], 3'h0 };
-    end
-    if (rst) begin
-      \$356  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$357  = q_lt_e;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$357  = a_lt_e;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$244 ) begin
-      \$357  = \$250 ;
-    end
-    if (rst) begin
-      \$357  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$358  = a_lt_e;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$358  = \$230 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$244 ) begin
-      \$358  = \$251 ;
-    end
-    if (rst) begin
-      \$358  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$359  = d_seq;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$242 ) begin
-                \$359  = j[25:2];
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$359  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$360  = d_end;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$242 ) begin
-                \$360  = j_end;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$360  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$361  = d_ver;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$242 ) begin
-                \$361  = \$243 ;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$361  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$362  = jv;
-    if (\$244 ) begin
-      \$362  = 1'h1;
-    end else if (take) begin
-      \$362  = 1'h0;
-    end
-    if (rst) begin
-      \$362  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$363  = j;
-    if (\$244 ) begin
-      \$363  = i_job__payload;
-    end
-    if (rst) begin
-      \$363  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$364  = j_end;
-    if (\$244 ) begin
-      \$364  = in_end;
-    end
-    if (rst) begin
-      \$364  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$365  = short;
-    if (\$244 ) begin
-      \$365  = \$245 ;
-    end
-    if (rst) begin
-      \$365  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$366  = j_zl;
-    if (\$244 ) begin
-      \$366  = \$246 ;
-    end
-    if (rst) begin
-      \$366  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$367  = j_nb;
-    if (\$244 ) begin
-      \$367  = \$57 [22:0];
-    end
-    if (rst) begin
-      \$367  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$368  = t1_valid;
-    if (adv) begin
-      \$368  = t0_valid;
-    end
-    if (rst) begin
-      \$368  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$369  = t1_end;
-    if (adv) begin
-      \$369  = t0_end;
-    end
-    if (rst) begin
-      \$369  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$370  = t1_fld;
-    if (adv) begin
-      \$370  = j[31:26];
-    end
-    if (rst) begin
-      \$370  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$371  = t1_seq;
-    if (adv) begin
-      \$371  = t0_seq;
-    end
-    if (rst) begin
-      \$371  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$372  = t1_ln;
-    if (adv) begin
-      \$372  = \$22 [5:0];
-    end
-    if (rst) begin
-      \$372  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$373  = t1_short;
-    if (adv) begin
-      \$373  = short;
-    end
-    if (rst) begin
-      \$373  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$374  = t1_first;
-    if (adv) begin
-      \$374  = t0_first;
-    end
-    if (rst) begin
-      \$374  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$375  = t1_wrapped;
-    if (adv) begin
-      \$375  = j[82];
-    end
-    if (rst) begin
-      \$375  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$376  = t1_own_fail;
-    if (adv) begin
-      \$376  = t0_own_fail;
-    end
-    if (rst) begin
-      \$376  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$377  = t1_r0v;
-    if (adv) begin
-      \$377  = t0_r0v;
-    end
-    if (rst) begin
-      \$377  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$378  = t1_r0;
-    if (adv) begin
-      \$378  = t0_r0;
-    end
-    if (rst) begin
-      \$378  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$379  = lane1;
-    if (adv) begin
-      \$379  = j[34:32];
-    end
-    if (rst) begin
-      \$379  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$380  = raw1;
-    if (adv) begin
-      \$380  = { \$263 , \$261 , \$259 , \$257 , \$255  };
-    end
-    if (rst) begin
-      \$380  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$381  = t2_valid;
-    if (adv) begin
-      \$381  = t1_valid;
-    end
-    if (rst) begin
-      \$381  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$382  = t2_end;
-    if (adv) begin
-      \$382  = t1_end;
-    end
-    if (rst) begin
-      \$382  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$383  = t2_fld;
-    if (adv) begin
-      \$383  = t1_fld;
-    end
-    if (rst) begin
-      \$383  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$384  = t2_seq;
-    if (adv) begin
-      \$384  = t1_seq;
-    end
-    if (rst) begin
-      \$384  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$385  = t2_ln;
-    if (adv) begin
-      \$385  = t1_ln;
-    end
-    if (rst) begin
-      \$385  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$386  = t2_short;
-    if (adv) begin
-      \$386  = t1_short;
-    end
-    if (rst) begin
-      \$386  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$387  = t2_first;
-    if (adv) begin
-      \$387  = t1_first;
-    end
-    if (rst) begin
-      \$387  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$388  = t2_wrapped;
-    if (adv) begin
-      \$388  = t1_wrapped;
-    end
-    if (rst) begin
-      \$388  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$389  = t2_own_fail;
-    if (adv) begin
-      \$389  = t1_own_fail;
-    end
-    if (rst) begin
-      \$389  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$390  = t2_r0v;
-    if (adv) begin
-      \$390  = t1_r0v;
-    end
-    if (rst) begin
-      \$390  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$391  = t2_r0;
-    if (adv) begin
-      \$391  = t1_r0;
-    end
-    if (rst) begin
-      \$391  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$392  = win;
-    if (adv) begin
-      \$392  = \$264 ;
-    end
-    if (rst) begin
-      \$392  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$393  = t3_valid;
-    if (adv) begin
-      \$393  = t2_valid;
-    end
-    if (rst) begin
-      \$393  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$394  = t3_end;
-    if (adv) begin
-      \$394  = t2_end;
     end
     if (rst) begin
       \$394  = 1'h0;
@@ -20043,39 +20002,70 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$395  = t3_fld;
-    if (adv) begin
-      \$395  = t2_fld;
-    end
+    \$395  = \$214 ;
     if (rst) begin
-      \$395  = 6'h00;
+      \$395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$396  = t3_seq;
-    if (adv) begin
-      \$396  = t2_seq;
+    \$396  = \$215 ;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$396  = \$231 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$396  = \$252 ;
     end
     if (rst) begin
-      \$396  = 25'h0000000;
+      \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$397  = t3_ln;
-    if (adv) begin
-      \$397  = t2_ln;
+    \$397  = \$216 ;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$397  = \$233 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$397  = \$253 ;
     end
     if (rst) begin
-      \$397  = 6'h00;
+      \$397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$398  = t3_short;
-    if (adv) begin
-      \$398  = t2_short;
+    \$398  = \$217 ;
+    if (\$244 ) begin
+      \$398  = \$247 ;
     end
     if (rst) begin
       \$398  = 1'h0;
@@ -20083,9 +20073,26 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$399  = t3_first;
-    if (adv) begin
-      \$399  = t2_first;
+    \$399  = \$219 ;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$399  = \$228 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$399  = \$249 ;
     end
     if (rst) begin
       \$399  = 1'h0;
@@ -20093,102 +20100,215 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$400  = t3_wrapped;
-    if (adv) begin
-      \$400  = t2_wrapped;
+    \$400  = low;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            if (\$221 ) begin
+              \$400  = { 1'h0, j[56:32] };
+            end
+        2'h2:
+            if (\$222 ) begin
+              \$400  = 26'h0000000;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  if (\$234 ) begin
+                    \$400  = q;
+                  end
+                end
+              end
+            end else if (bytes_in) begin
+              if (\$235 ) begin
+                \$400  = j_end;
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$400  = 1'h0;
+      \$400  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$401  = t3_own_fail;
-    if (adv) begin
-      \$401  = \$266 ;
+    \$401  = o_calldata__payload;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$222 ) begin
+              \$401 [67:64] = 4'h0;
+              \$401 [68] = 1'h1;
+              \$401 [63:0] = 64'h0000000000000000;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$401 [68] = 1'h0;
+                  \$401 [63:0] = \$225 ;
+                  \$401 [67:64] = \$34 [3:0];
+                end
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$401  = 1'h0;
+      \$401  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$402  = t3_r0v;
-    if (adv) begin
-      \$402  = t2_r0v;
+    \$402  = cur_base;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$222 ) begin
+              \$402  = \$223 [23:0];
+            end
+      endcase
     end
     if (rst) begin
-      \$402  = 1'h0;
+      \$402  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$403  = t3_r0;
-    if (adv) begin
-      \$403  = t2_r0;
+    \$403  = d_valid;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$222 ) begin
+              \$403  = 1'h0;
+            end
+        2'h0:
+            if (take) begin
+              \$403  = 1'h0;
+              if (\$242 ) begin
+                \$403  = 1'h1;
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$403  = 33'h000000000;
+      \$403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$404  = val3;
-    if (adv) begin
-      \$404  = \$265 ;
+    \$404  = q;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$404  = qa;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$404  = { 1'h0, i_job__payload[56:32] };
     end
     if (rst) begin
-      \$404  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$404  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$405  = r3v_q;
-    if (adv) begin
-      \$405  = r3v;
+    \$405  = qa;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$405  = \$226 [25:0];
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$405  = { \$59 [22:0], 3'h0 };
     end
     if (rst) begin
-      \$405  = 1'h0;
+      \$405  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$406  = r3_q;
-    if (adv) begin
-      \$406  = r3;
+    \$406  = q_lt_e;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$406  = a_lt_e;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$406  = \$250 ;
     end
     if (rst) begin
-      \$406  = 33'h000000000;
+      \$406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$407  = t4_valid;
-    if (adv) begin
-      \$407  = t3_valid;
+    \$407  = a_lt_e;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$407  = \$230 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$407  = \$251 ;
     end
     if (rst) begin
       \$407  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$408  = t4_end;
-    if (adv) begin
-      \$408  = t3_end;
-    end
-    if (rst) begin
-      \$408  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$409  = t4_fld;
-    if (adv) begin
-      \$409  = t3_fld;
-    end
-    if (rst) begin
-      \$409  = 6'h00;
     end
   end
   assign nkeep = \$8 [3:0];
@@ -20302,6 +20422,17 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign \$218  = { 3'h0, q[25:3] };
   assign \$227  = { 3'h0, qa[25:3] };
   assign \$248  = { 3'h0, i_job__payload[56:35] };
+  assign \$312  = \$311 ;
+  assign \$316  = \$315 ;
+  assign \$320  = \$319 ;
+  assign \$324  = \$323 ;
+  assign \$328  = \$327 ;
+  assign \$332  = \$331 ;
+  assign \$336  = \$335 ;
+  assign \$340  = \$339 ;
+  assign \$349  = \$348 ;
+  assign \$353  = \$352 ;
+  assign \$357  = \$356 ;
 endmodule
 
 (* generator = "Amaranth" *)
