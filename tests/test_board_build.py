@@ -328,7 +328,19 @@ def test_uart_setting_reports_the_real_baud_rate(mhz: float, divisor: int, error
      "Info: Max frequency for clock 'clk': 20.27 MHz (FAIL at 40.00 MHz)\nInfo: Routing..\n", "routing", "placement"),
     ("Info: Packing IOs..\nInfo: Routing..\nInfo: Routing complete.\n"
      "Info: Max frequency for clock 'clk': 24.50 MHz (FAIL at 40.00 MHz)\n", "routed", "routing"),
+    # router2 announces itself differently from router1
+    ("Info: Packing IOs..\nInfo: Creating initial analytic placement for 72184 cells\n"
+     "Info: Max frequency for clock 'clk': 30.53 MHz (PASS at 15.00 MHz)\nInfo: Routing globals...\n"
+     "Info: Running router2...\n", "routing", "placement"),
 ])
 def test_nextpnr_log_parser_says_how_far_it_got(log: str, stage: str, after: str | None) -> None:
     rep = parse_nextpnr_log(log)
     assert rep["stage"] == stage and rep["fmax_after"] == after
+
+
+def test_nextpnr_log_parser_keeps_router2_progress() -> None:
+    log = ("Info: Running router2...\nInfo: Running main router loop...\n"
+           "Info:     iter=1 wires=1227083 overused=102021 overuse=122243 archfail=NA\n"
+           "Info:     iter=2 wires=1273048 overused=72711 overuse=79800 archfail=NA\n")
+    assert parse_nextpnr_log(log)["router2_overused"] == [102021, 72711]
+    assert parse_nextpnr_log("Info: Routing..\n")["router2_overused"] == []

@@ -67,15 +67,16 @@ def _toolchain_env() -> None:
 
 
 #: nextpnr-ecp5 log lines that start each stage, latest first (``stage`` in the parsed log: the last one reached)
-_NEXTPNR_STAGES = (("routed", ("Routing complete", "Router2 time")), ("routing", ("Info: Routing..",)),
+_NEXTPNR_STAGES = (("routed", ("Routing complete", "Router2 time")), ("routing", ("Info: Routing..", "Info: Running router2")),
                    ("placing", ("Info: Creating initial analytic placement",)), ("packing", ("Info: Packing",)))
 
 
 def parse_nextpnr_log(text: str) -> dict[str, Any]:
     """Fmax per clock, the utilisation table, the logic demand before packing (``demand``: it is printed
     even when the design does not fit), the first ``ERROR:`` line (``error``) of a nextpnr-ecp5 log, the
-    last stage it reached (``stage``: packing, placing, routing, routed) and whether the fmax figures are
-    nextpnr's estimate after placement or its timing after routing (``fmax_after``)."""
+    last stage it reached (``stage``: packing, placing, routing, routed), whether the fmax figures are
+    nextpnr's estimate after placement or its timing after routing (``fmax_after``), and router2's overused
+    wires per iteration (``router2_overused``: how a congested route converges, or stalls)."""
     out: dict[str, Any] = {"fmax_mhz": {}, "utilisation": {}, "demand": {}, "error": None,
                            "stage": next((name for name, marks in _NEXTPNR_STAGES if any(k in text for k in marks)), None)}
     before = text.split("Logic utilisation before packing:")[-1] if "before packing:" in text else ""
@@ -89,6 +90,7 @@ def parse_nextpnr_log(text: str) -> dict[str, Any]:
     for m in re.finditer(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz \((PASS|FAIL) at ([\d.]+) MHz\)", text):
         out["fmax_mhz"][m.group(1)] = {"fmax": float(m.group(2)), "target": float(m.group(4)),
                                         "pass": m.group(3) == "PASS"}
+    out["router2_overused"] = [int(m.group(1)) for m in re.finditer(r"^Info:\s+iter=\d+ .*?overused=(\d+)", text, re.M)]
     # nextpnr prints the table after placement and again after routing: the last one counts
     out["fmax_after"] = None if not out["fmax_mhz"] else ("routing" if out["stage"] == "routed" else "placement")
     util = text.split("Device utilisation:")[-1] if "Device utilisation:" in text else ""
