@@ -72,10 +72,9 @@ rtl: setup-python
 # Without BOARD: synthesis / place / route figures of the components (ECP5 + xc7z020 estimate).
 # With BOARD=<name>: the appliance bitstream (or the Vivado project for Zynq boards); optional
 # VARIANT=frontend|full (ECP5 default: frontend, the one that fits), FREQ=<MHz>, SYNTH=auto|abc9|abc,
-# ROUTER=router1|router2 (nextpnr; router2 copes better with a well-filled ECP5), DENSITY=<0.3..1>
-# (nextpnr HeAP placement density, default 0.9; lower spreads a congested design).
+# ROUTER=router1|router2 (nextpnr; router2 copes better with a well-filled ECP5).
 bitstream: setup
-	$(if $(BOARD),$(PY) -m mevblade.hw.boards.build --board $(BOARD)$(if $(VARIANT), --variant $(VARIANT))$(if $(FREQ), --freq $(FREQ))$(if $(SYNTH), --synth $(SYNTH))$(if $(ROUTER), --router $(ROUTER))$(if $(DENSITY), --density $(DENSITY)),$(PY) -m mevblade.hw.build)
+	$(if $(BOARD),$(PY) -m mevblade.hw.boards.build --board $(BOARD)$(if $(VARIANT), --variant $(VARIANT))$(if $(FREQ), --freq $(FREQ))$(if $(SYNTH), --synth $(SYNTH))$(if $(ROUTER), --router $(ROUTER)),$(PY) -m mevblade.hw.build)
 
 # Builds the wheel, installs it into a throw-away venv and imports every subpackage.
 wheel-check: setup-python

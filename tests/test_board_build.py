@@ -226,31 +226,6 @@ def test_ecp5_build_passes_the_router_to_nextpnr(tmp_path, monkeypatch, router) 
     assert args[args.index("--router") + 1] == want
 
 
-@pytest.mark.parametrize("density", [None, 0.7])
-def test_ecp5_build_passes_the_placement_density_to_nextpnr(tmp_path, monkeypatch, density) -> None:
-    _fake_tools(tmp_path, monkeypatch)
-    rep = build_board("ulx3s-85f", out=tmp_path / "out", synth="abc", density=density)
-    assert rep["density"] == density
-    args = (tmp_path / "out" / "nextpnr.args").read_text().split()
-    if density is None:
-        assert "--placer-heap-beta" not in args  # nextpnr's own default
-    else:
-        assert float(args[args.index("--placer-heap-beta") + 1]) == density
-
-
-@pytest.mark.parametrize("density", [0.1, 1.5])
-def test_bad_density_is_rejected_before_anything_is_built(tmp_path, capsys, density) -> None:
-    from mevblade.hw.boards.build import main
-
-    with pytest.raises(ValueError, match=f"density must be between 0.3 and 1.0, not {density:g}"):
-        build_board("ulx3s-85f", out=tmp_path / "out", density=density)
-    assert not (tmp_path / "out").exists()
-    with pytest.raises(SystemExit) as exc:
-        main(["--board", "ulx3s-85f", "--density", str(density), "--out", str(tmp_path / "cli")])
-    assert exc.value.code == 2 and "density must be between" in capsys.readouterr().err
-    assert not (tmp_path / "cli").exists()
-
-
 def test_ecp5_build_rejects_an_unknown_router(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"router must be one of \('router1', 'router2'\), not 'router3'"):
         build_board("ulx3s-85f", out=tmp_path / "out", router="router3")

@@ -130,18 +130,11 @@ def uart_setting(freq_mhz: float) -> dict[str, Any]:
     return {"divisor": divisor, "baud": round(baud), "error_percent": round(100 * (baud - UART_BAUD) / UART_BAUD, 2)}
 
 
-def check_density(density: float | None) -> None:
-    """``--density`` (nextpnr's ``--placer-heap-beta``): None for nextpnr's default, else within 0.3 … 1.0."""
-    if density is not None and not 0.3 <= density <= 1.0:
-        raise ValueError(f"density must be between 0.3 and 1.0, not {density:g}")
-
-
 #: ``--router`` choices: nextpnr's router1 (its default) or router2 (faster on congested designs)
 ROUTERS = ("router1", "router2")
 
 
-def _ecp5_plan(out: Path, freq_mhz: float, variant: str, router: str = "router1",
-               density: float | None = None) -> str:
+def _ecp5_plan(out: Path, freq_mhz: float, variant: str, router: str = "router1") -> str:
     """Elaborate the appliance for the board, write the build files (yosys script, LPF, build script) and
     return the yosys script as written."""
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
@@ -151,11 +144,8 @@ def _ecp5_plan(out: Path, freq_mhz: float, variant: str, router: str = "router1"
     platform = ULX3S_85F_Platform()
     # do_build=False + extract: platform.build() would insist on the programmer
     # (openFPGALoader) being installed even when not programming.
-    opts = f"--timing-allow-fail --seed 1 --router {router}"
-    if density is not None:
-        opts += f" --placer-heap-beta {density:g}"
     plan = platform.build(ECP5Appliance(freq_mhz=freq_mhz, variant=variant), name="mevblade", build_dir=str(out),
-                          do_build=False, nextpnr_opts=opts)
+                          do_build=False, nextpnr_opts=f"--timing-allow-fail --seed 1 --router {router}")
     plan.extract(str(out))
     return (out / "mevblade.ys").read_text()
 
@@ -185,18 +175,16 @@ def _last_yosys_step(out: Path) -> str:
 
 
 def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto",
-               variant: str = DEFAULT_VARIANTS["ecp5"], router: str = "router1",
-               density: float | None = None) -> dict[str, Any]:
+               variant: str = DEFAULT_VARIANTS["ecp5"], router: str = "router1") -> dict[str, Any]:
     if synth not in SYNTH_FLOWS:
         raise ValueError(f"synth must be one of {SYNTH_FLOWS}, not {synth!r}")
     if router not in ROUTERS:
         raise ValueError(f"router must be one of {ROUTERS}, not {router!r}")
-    check_density(density)
     _toolchain_env()
     t0 = time.time()
     flows = ["abc9", "abc"] if synth == "auto" else [synth]
     notes: list[str] = []
-    script = _ecp5_plan(out, freq_mhz, variant, router, density)
+    script = _ecp5_plan(out, freq_mhz, variant, router)
     for flow in flows:
         try:
             _ecp5_run(out, script, flow)
@@ -207,7 +195,7 @@ def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto",
             notes.append(f"{flow}: failed ({where})")
             if yosys_done or flow == flows[-1]:
                 report = {"board": board.name, "part": board.part, "variant": variant, "target_mhz": freq_mhz,
-                          "uart": uart_setting(freq_mhz), "ok": False, "router": router, "density": density,
+                          "uart": uart_setting(freq_mhz), "ok": False, "router": router,
                           "seconds": round(time.time() - t0), "synth": flow, "synth_notes": notes,
                           "host_link": board.link}
                 tim = out / "mevblade.tim"
@@ -221,7 +209,7 @@ def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto",
                   file=sys.stderr)
     log = (out / "mevblade.tim").read_text(errors="replace")
     report = {"board": board.name, "part": board.part, "variant": variant, "target_mhz": freq_mhz,
-              "uart": uart_setting(freq_mhz), "ok": True, "router": router, "density": density,
+              "uart": uart_setting(freq_mhz), "ok": True, "router": router,
               "bitstream": str(out / "mevblade.bit"), "seconds": round(time.time() - t0),
               "synth": flow, "synth_notes": notes, "host_link": board.link, **parse_nextpnr_log(log)}
     _write_report(out, report)
@@ -326,19 +314,18 @@ DEFAULT_FREQ_MHZ = {"frontend": 15.0, "full": 100.0}
 
 def build_board(name: str, *, out: Path | None = None, freq_mhz: float | None = None,
                 estimate: bool = False, synth: str = "auto", variant: str | None = None,
-                router: str = "router1", density: float | None = None) -> dict[str, Any]:
+                router: str = "router1") -> dict[str, Any]:
     try:
         board = BOARDS[name]
     except KeyError:
         raise ValueError(f"board must be one of {sorted(BOARDS)}, not {name!r}") from None
     variant = resolve_variant(board, variant)
-    check_density(density)
     if freq_mhz is None:
         freq_mhz = DEFAULT_FREQ_MHZ[variant]
     out = out or REPO / "build" / "boards" / name
     out.mkdir(parents=True, exist_ok=True)
     if board.kind == "ecp5":
-        return build_ecp5(board, out, freq_mhz, synth, variant, router, density)
+        return build_ecp5(board, out, freq_mhz, synth, variant, router)
     return build_zynq(board, out, estimate)
 
 
@@ -358,18 +345,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="ECP5: synth_ecp5 with ABC9, the classic ABC, or ABC9 then ABC if it fails (default)")
     p.add_argument("--router", choices=ROUTERS, default="router1",
                    help="ECP5: nextpnr's routing algorithm (router2 copes better with a congested, well-filled part)")
-    p.add_argument("--density", type=float, default=None,
-                   help="ECP5: the placer's maximum placement density (nextpnr --placer-heap-beta, default 0.9); "
-                        "a lower value spreads the cells so a well-filled part routes with less congestion")
     args = p.parse_args(argv)
     try:
         variant = resolve_variant(BOARDS[args.board], args.variant)
-        check_density(args.density)
     except ValueError as exc:
         p.error(str(exc))  # usage + message, exit status 2 (as argparse's own choice errors)
     try:
         report = build_board(args.board, out=args.out, freq_mhz=args.freq, estimate=args.xilinx_estimate,
-                             synth=args.synth, variant=variant, router=args.router, density=args.density)
+                             synth=args.synth, variant=variant, router=args.router)
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
