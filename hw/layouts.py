@@ -20,6 +20,7 @@ __all__ = [
     "TxError",
     "BEAT_BYTES",
     "POS_BITS",
+    "CD_TUSER_BITS",
     "InputBeat",
     "CalldataChunk",
     "CalldataWordKind",
@@ -37,6 +38,9 @@ BEAT_BYTES = 8
 #: width of byte offsets / lengths inside one packet (MAX_TX_BYTES fits)
 POS_BITS = 24
 assert MAX_TX_BYTES < (1 << POS_BITS)
+#: the flat tops' calldata side stream ``*_axis_cd_tuser`` = {index[15:0], kind, nbytes[5:0]} (nbytes in the low
+#: bits); here rather than in ``top_decoder`` so that the swap decoder's top does not import the decoder
+CD_TUSER_BITS = 6 + 1 + 16
 
 #: Decode error codes as an Amaranth enum, built from the Python ``ErrorCode`` at import time.
 def _error_enum() -> type[enum.Enum]:

@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from mevblade.hw.swap_decoder import N_ROUTERS, RouterEntry, SwapDecoder, SwapRecord, SwapTxInfo
-from mevblade.hw.top_decoder import CD_TUSER_BITS
+from mevblade.hw.layouts import CD_TUSER_BITS
 
 __all__ = ["SwapDecoderTop"]
 

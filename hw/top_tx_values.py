@@ -6,7 +6,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from mevblade.hw.layouts import BEAT_BYTES
-from mevblade.hw.top_decoder import CD_TUSER_BITS
+from mevblade.hw.layouts import CD_TUSER_BITS
 from mevblade.hw.tx_calldata import TxCalldataAligner
 from mevblade.hw.tx_grammar_layouts import GrammarJob
 from mevblade.hw.tx_values import ValueRecord, TxValueStage
