@@ -38,8 +38,9 @@ BEAT_BYTES = 8
 #: width of byte offsets / lengths inside one packet (MAX_TX_BYTES fits)
 POS_BITS = 24
 assert MAX_TX_BYTES < (1 << POS_BITS)
-#: the flat tops' calldata side stream ``*_axis_cd_tuser`` = {index[15:0], kind, nbytes[5:0]} (nbytes in the low
-#: bits); here rather than in ``top_decoder`` so that the swap decoder's top does not import the decoder
+#: the flat tops' calldata side stream ``*_axis_cd_tuser`` = {index[15:0], kind, nbytes[5:0]}
+#: (nbytes in the low bits); here, not in ``top_decoder``, so the swap decoder's top does not
+#: import the decoder
 CD_TUSER_BITS = 6 + 1 + 16
 
 #: Decode error codes as an Amaranth enum, built from the Python ``ErrorCode`` at import time.

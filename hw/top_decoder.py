@@ -12,9 +12,7 @@ from amaranth.lib.wiring import In, Out
 from mevblade.hw.layouts import BEAT_BYTES, CD_TUSER_BITS, TX_HEADER_BITS, TX_HEADER_BYTES
 from mevblade.hw.tx_decoder2 import TxDecoder2
 
-__all__ = ["TxDecoderTop", "CD_TUSER_BITS"]
-
-# m_axis_cd_tuser = {index[15:0], kind, nbytes[5:0]}: CD_TUSER_BITS, from the layouts (re-exported)
+__all__ = ["TxDecoderTop"]
 
 
 class TxDecoderTop(wiring.Component):

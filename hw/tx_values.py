@@ -482,7 +482,10 @@ class TxValueStage(wiring.Component):
         def key(r):
             return Cat(r.phase, r.seq)
 
-        k5_3 = Cat(Const(Phase.VALUE.value, 3), t3.seq)
+        def value_key(seq):        # the whole-value report's key: phase VALUE, the token's seq
+            return Cat(Const(Phase.VALUE.value, 3), seq)
+
+        k5_3 = value_key(t3.seq)
         lt30 = Signal()             # key(r3) < key(r0)
         lt50 = Signal()             # key(r5) < key(r0)
         lt53 = Signal()             # key(r5) < key(r3)
@@ -562,7 +565,7 @@ class TxValueStage(wiring.Component):
         lt3b = Signal()
         lt5b = Signal()
         m.d.comb += [lt0b.eq(key(t4.r0) < key(best)), lt3b.eq(key(r3_4) < key(best)),
-                     lt5b.eq(Cat(Const(Phase.VALUE.value, 3), t4.seq) < key(best))]
+                     lt5b.eq(value_key(t4.seq) < key(best))]
         win_b = Signal()
         win0 = Signal()
         win3 = Signal()
