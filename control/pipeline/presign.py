@@ -289,9 +289,10 @@ class Presigner:
 
 
 def sign_with(ck: Any, presign: Presigner | None, digest: bytes, warm: bool = False) -> bytes:
-    """``r || s || recid`` for ``digest`` with key ``ck``: from one of ``presign``'s pre-computed nonces (``warm``:
-    its arithmetic on public constants, no nonce used, no valid signature), or RFC 6979 when ``presign`` is None.
-    The one signing switch of the transaction template and the relay-auth header."""
+    """``r || s || recid`` for ``digest`` with key ``ck``: from one of ``presign``'s pre-computed
+    nonces (``warm``: its arithmetic on public constants, no nonce used, no valid signature), or
+    RFC 6979 when ``presign`` is None. The one signing switch of the transaction template and the
+    relay-auth header."""
     if presign is None:
         return ck.sign_recoverable(digest, hasher=None)  # type: ignore[no-any-return]
     return presign.warm(digest) if warm else presign.sign(digest)

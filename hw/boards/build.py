@@ -67,7 +67,8 @@ def _toolchain_env() -> None:
 
 
 #: nextpnr-ecp5 log lines that start each stage, latest first (``stage`` in the parsed log: the last one reached)
-_NEXTPNR_STAGES = (("routed", ("Routing complete", "Router2 time")), ("routing", ("Info: Routing..", "Info: Running router2")),
+_NEXTPNR_STAGES = (("routed", ("Routing complete", "Router2 time")),
+                   ("routing", ("Info: Routing..", "Info: Running router2")),
                    ("placing", ("Info: Creating initial analytic placement",)), ("packing", ("Info: Packing",)))
 
 
@@ -90,7 +91,8 @@ def parse_nextpnr_log(text: str) -> dict[str, Any]:
     for m in re.finditer(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz \((PASS|FAIL) at ([\d.]+) MHz\)", text):
         out["fmax_mhz"][m.group(1)] = {"fmax": float(m.group(2)), "target": float(m.group(4)),
                                         "pass": m.group(3) == "PASS"}
-    out["router2_overused"] = [int(m.group(1)) for m in re.finditer(r"^Info:\s+iter=\d+ .*?overused=(\d+)", text, re.M)]
+    out["router2_overused"] = [int(m.group(1))
+                               for m in re.finditer(r"^Info:\s+iter=\d+ .*?overused=(\d+)", text, re.M)]
     # nextpnr prints the table after placement and again after routing: the last one counts
     out["fmax_after"] = None if not out["fmax_mhz"] else ("routing" if out["stage"] == "routed" else "placement")
     util = text.split("Device utilisation:")[-1] if "Device utilisation:" in text else ""

@@ -334,9 +334,10 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
         gen = net.traffic
         gen.broadcast = False
         raws = []
-        # every generated transaction is sent (filtering would leave nonce gaps). ``opportunities`` is the number
-        # of latency samples wanted — signed bundles, the span's end; seed 1 gives 0.418 opportunities and 0.310
-        # signed bundles per sent transaction (1,860 and 1,379 of 4,445, sessions 7-8), so 0.28 leaves a margin
+        # every generated transaction is sent (filtering would leave nonce gaps). ``opportunities`` is
+        # the number of latency samples wanted — signed bundles, the span's end; seed 1 gives 0.418
+        # opportunities and 0.310 signed bundles per sent transaction (1,860 and 1,379 of 4,445,
+        # sessions 7-8), so 0.28 leaves a margin
         target_tx = int(math.ceil(opportunities / 0.28))
         swaps = 0
         while len(raws) < target_tx:

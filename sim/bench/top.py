@@ -152,8 +152,8 @@ def _opportunities(reps: int, fmax: float | None) -> dict[str, Any]:
            "swap -> opportunity latency, sw engine ratio")
 def bench_top(reps: int = 3, only: str = "", ecp5_report: str = "", **_: Any) -> dict[str, Any]:
     fmax, fmax_source = _ecp5_fmax(Path(ecp5_report) if ecp5_report else None)
-    result: dict[str, Any] = {"machine": machine_info(), "ecp5_fmax_mhz": fmax, "ecp5_fmax_source": fmax_source,
-                              "xc7z020_clock_mhz": ZYNQ_PL_MHZ, "reps": reps}
+    result: dict[str, Any] = {"machine": machine_info(), "ecp5_fmax_mhz": fmax,
+                              "ecp5_fmax_source": fmax_source, "xc7z020_clock_mhz": ZYNQ_PL_MHZ, "reps": reps}
     if only not in ("", "traffic", "opportunities"):
         raise ValueError(f"only must be '', 'traffic' or 'opportunities', not {only!r}")
     if only != "traffic":
