@@ -71,7 +71,7 @@ rtl: setup-python
 
 # Without BOARD: synthesis / place / route figures of the components (ECP5 + xc7z020 estimate).
 # With BOARD=<name>: the appliance bitstream (or the Vivado project for Zynq boards); optional
-# VARIANT=frontend|full (ECP5 default: frontend, the one that fits), FREQ=<MHz>, SYNTH=auto|abc9|abc,
+# VARIANT=frontend|decode|full (ECP5 default: frontend, the one that fits), FREQ=<MHz>, SYNTH=auto|abc9|abc,
 # ROUTER=router1|router2 (nextpnr; router2 copes better with a well-filled ECP5).
 bitstream: setup
 	$(if $(BOARD),$(PY) -m mevblade.hw.boards.build --board $(BOARD)$(if $(VARIANT), --variant $(VARIANT))$(if $(FREQ), --freq $(FREQ))$(if $(SYNTH), --synth $(SYNTH))$(if $(ROUTER), --router $(ROUTER)),$(PY) -m mevblade.hw.build)

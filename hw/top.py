@@ -64,7 +64,7 @@ from __future__ import annotations
 from typing import Any
 
 from amaranth.hdl import Array, C, Cat, Module, Mux, ResetInserter, Signal
-from amaranth.lib import fifo, wiring
+from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from mevblade.control.types import ErrorCode
@@ -83,7 +83,8 @@ from mevblade.hw.csr import (
 from mevblade.hw.keccak import Keccak256
 from mevblade.hw.layouts import BEAT_BYTES, TX_HEADER_BITS
 from mevblade.hw.pool_table import PoolTable
-from mevblade.hw.swap_decoder import N_ROUTERS, SwapDecoder, SwapRecord
+from mevblade.hw.layouts import CalldataWord
+from mevblade.hw.swap_decoder import N_ROUTERS, RouterEntry, SwapDecoder, SwapRecord, SwapTxInfo
 from mevblade.hw.tx_decoder2 import TxDecoder2
 
 __all__ = ["ApplianceTop", "MSG_TX_HEADER", "MSG_SWAP", "MSG_OPPORTUNITY", "MSG_EVAL_DONE", "MSG_CYCLE", "OPP_WORDS",
@@ -120,6 +121,37 @@ PREAMBLE_WORDS = 2
 FEATURE_BITS = {"decoder": 0, "keccak": 1, "swap": 2, "pool": 3, "evaluator": 4, "cycle": 5}
 #: packets that may sit between input and record output (the input stalls on a full stamp FIFO)
 STAMP_DEPTH = 16
+
+
+class _SwapBypass(wiring.Component):
+    """Stands in for :class:`~mevblade.hw.swap_decoder.SwapDecoder` in a top built without it.
+
+    Same ports as the swap decoder (the top's wiring does not change): the calldata stream is
+    drained and dropped, and each ``i_tx`` beat is answered by one record with ``is_swap`` clear,
+    one cycle later (registered, like the decoder's own output: the top's holding register takes
+    a record only in a cycle after it handed the transaction over). Router-table writes are
+    ignored. Latency 1 cycle; throughput one packet per 2 cycles (``i_tx`` waits while the
+    record is unread), far above any packet rate. The host detects swaps in software.
+    """
+
+    def __init__(self) -> None:
+        super().__init__({
+            "i_cd": In(stream.Signature(CalldataWord)),
+            "i_tx": In(stream.Signature(SwapTxInfo)),
+            "o": Out(stream.Signature(SwapRecord)),
+            "cfg_we": In(1),
+            "cfg_index": In(range(N_ROUTERS)),
+            "cfg_entry": In(RouterEntry),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        m.d.comb += [self.i_cd.ready.eq(1), self.i_tx.ready.eq(~self.o.valid)]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(self.i_tx.valid & self.i_tx.ready):
+            m.d.sync += self.o.valid.eq(1)
+        return m
 
 
 class ApplianceTop(wiring.Component):
@@ -168,16 +200,26 @@ class ApplianceTop(wiring.Component):
         ``host_evals`` stay 0, and ``output_cfg.opportunities`` / ``cyc_cmd.go`` produce no
         message. Header and swap messages, sequence numbers and the other counters are those of
         the full top.
+    swap : bool
+        ``True`` (default): with the swap decoder. ``False`` (needs ``evaluator=False``): the
+        *decode* front end, the smallest ECP5 build: decoder and Keccak only, ``version.features``
+        bit 2 clear as well; the router registers drive nothing, no swap message is ever sent
+        (``swaps`` stays 0) and the host recognises swaps in the packets it sent.
     keccak_rounds_per_cycle : int
         Keccak-f rounds unrolled per cycle (divides 24). The default, 2, hashes at line rate
         inside a packet; 1 halves the round logic and sustains 136 bytes per 24 cycles
         (:class:`~mevblade.hw.keccak.Keccak256`), which the ECP5 front end uses.
     """
 
-    def __init__(self, *, src_hash: str | None = None, evaluator: bool = True,
+    def __init__(self, *, src_hash: str | None = None, evaluator: bool = True, swap: bool = True,
                  keccak_rounds_per_cycle: int = KECCAK_ROUNDS_PER_CYCLE) -> None:
         if not isinstance(evaluator, bool):
             raise TypeError(f"evaluator must be a bool, not {evaluator!r}")
+        if not isinstance(swap, bool):
+            raise TypeError(f"swap must be a bool, not {swap!r}")
+        if evaluator and not swap:
+            raise ValueError("the evaluator needs the swap decoder: evaluator=True requires swap=True")
+        self.swap = swap
         if keccak_rounds_per_cycle not in (1, 2, 3, 4, 6, 8, 12, 24) or isinstance(keccak_rounds_per_cycle, bool):
             raise ValueError(f"keccak_rounds_per_cycle must divide 24, not {keccak_rounds_per_cycle!r}")
         self.evaluator = evaluator
@@ -204,7 +246,9 @@ class ApplianceTop(wiring.Component):
         m.submodules.csr = csr = CSRBlock(self.memory_map)
         connect_axil_flat(m, self, csr.bus)
 
-        features = ((1 << FEATURE_BITS["decoder"]) | (1 << FEATURE_BITS["keccak"]) | (1 << FEATURE_BITS["swap"]))
+        features = (1 << FEATURE_BITS["decoder"]) | (1 << FEATURE_BITS["keccak"])
+        if self.swap:
+            features |= 1 << FEATURE_BITS["swap"]
         if self.evaluator:
             features |= ((1 << FEATURE_BITS["pool"]) | (1 << FEATURE_BITS["evaluator"])
                          | (1 << FEATURE_BITS["cycle"]))
@@ -230,7 +274,7 @@ class ApplianceTop(wiring.Component):
         m.submodules.decoder = ResetInserter(pipe_rst)(dec)
         kec = Keccak256(rounds_per_cycle=self.keccak_rounds_per_cycle)
         m.submodules.keccak = ResetInserter(pipe_rst)(kec)
-        swp = SwapDecoder()
+        swp = SwapDecoder() if self.swap else _SwapBypass()
         m.submodules.swap = ResetInserter(pipe_rst)(swp)
         stamps = fifo.SyncFIFOBuffered(width=32, depth=STAMP_DEPTH)
         m.submodules.stamps = ResetInserter(pipe_rst)(stamps)

@@ -239,7 +239,7 @@ def test_ecp5_failure_report_records_the_variant(tmp_path, monkeypatch) -> None:
 
 
 @pytest.mark.parametrize("board, variant, match", [
-    ("ulx3s-85f", "evaluator", r"variant must be one of \['frontend', 'full'\], not 'evaluator'"),
+    ("ulx3s-85f", "evaluator", r"variant must be one of \['frontend', 'decode', 'full'\], not 'evaluator'"),
     ("pynq-z2", "frontend", "variant 'frontend' is not built for pynq-z2: a zynq board builds full"),
 ])
 def test_bad_variant_is_rejected_before_anything_is_built(tmp_path, board, variant, match) -> None:
@@ -249,7 +249,8 @@ def test_bad_variant_is_rejected_before_anything_is_built(tmp_path, board, varia
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--board", "ulx3s-85f", "--variant", "tiny"], "variant must be one of ['frontend', 'full'], not 'tiny'"),
+    (["--board", "ulx3s-85f", "--variant", "tiny"],
+     "variant must be one of ['frontend', 'decode', 'full'], not 'tiny'"),
     (["--board", "kv260", "--variant", "frontend"], "variant 'frontend' is not built for kv260"),
 ])
 def test_cli_rejects_a_bad_variant_with_usage(capsys, argv, message) -> None:
@@ -268,7 +269,7 @@ def test_cli_help_states_the_ecp5_default(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "--variant {frontend,full}" in text
+    assert "--variant {frontend,decode,full}" in text
     assert "Default: frontend on ECP5 boards (the variant that fits the LFE5U-85F)" in text
 
 
@@ -284,7 +285,8 @@ def test_variants_say_what_goes_into_the_top() -> None:
 def test_board_wrapper_rejects_an_unknown_variant() -> None:
     from mevblade.hw.boards.ecp5 import ECP5Appliance
 
-    with pytest.raises(ValueError, match=r"variant must be one of \['frontend', 'full'\], not 'half'"):
+    with pytest.raises(ValueError,
+                       match=r"variant must be one of \['decode', 'frontend', 'full'\], not 'half'"):
         ECP5Appliance(variant="half")
 
 

@@ -1,8 +1,10 @@
-"""The PYNQ driver (control/engine/pynq.py) against a front-end build (``ApplianceTop(evaluator=False)``,
-the ECP5 build's top) on the simulated board (sim/pynq_shim: that top in Verilator).
+"""The PYNQ driver (control/engine/pynq.py) against the front-end builds (``ApplianceTop(evaluator=False)``,
+the ECP5 build's top, and its ``decode`` variant without the swap decoder) on the simulated board
+(sim/pynq_shim: that top in Verilator).
 
-One driver serves both builds: the same register map, the header/swap messages unchanged, swaps
-evaluated on the host (``version.features`` bit 4 clear), cycle requests refused (bit 5 clear).
+One driver serves every build: the same register map, the header/swap messages unchanged, swaps
+evaluated on the host (``version.features`` bit 4 clear), cycle requests refused (bit 5 clear); without
+the swap decoder (bit 2 clear) the host also decodes the swaps, and the results are the same.
 
 Marked ``top_full`` (``make test-top``, not ``make test``): a cold Verilator build of this top takes
 minutes on 2 cores. The front end without Verilator is covered in ``make test`` by
@@ -17,27 +19,29 @@ from pathlib import Path
 import pytest
 
 from mevblade.control.engine import EngineUnavailable, get_engine
+from mevblade.control.types import DecodedTx
 
 from .conftest import mainnet_raw, shim_pynq_engine
 
 pytestmark = [pytest.mark.rtl, pytest.mark.top_full]
 
 
-def frontend_verilog() -> Path:
-    """Verilog of the front-end top from the current sources, cached by their hash under build/rtl-cache."""
+def frontend_verilog(variant: str = "frontend") -> Path:
+    """Verilog of a front-end top (an ECP5 build variant) from the current sources, cached by their hash
+    under build/rtl-cache."""
     from mevblade.hw.boards.ecp5 import VARIANTS
     from mevblade.hw.csr import rtl_source_hash
     from mevblade.sim.tb.top.runner import BUILD, toolchain_env
 
     key = rtl_source_hash(top="top")[:12]
-    cached = BUILD / "rtl-cache" / f"appliance_top-frontend-src-{key}.v"
+    cached = BUILD / "rtl-cache" / f"appliance_top-{variant}-src-{key}.v"
     if not cached.exists():
         toolchain_env()
         from amaranth.back import verilog
 
         from mevblade.hw.top import ApplianceTop
 
-        text = verilog.convert(ApplianceTop(**VARIANTS["frontend"]), name="appliance_top", emit_src=False)
+        text = verilog.convert(ApplianceTop(**VARIANTS[variant]), name="appliance_top", emit_src=False)
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(text)
@@ -45,9 +49,10 @@ def frontend_verilog() -> Path:
     return cached
 
 
-@pytest.fixture(scope="module")
-def board():
-    eng = shim_pynq_engine(str(frontend_verilog()))
+@pytest.fixture(scope="module", params=["frontend", "decode"])
+def board(request):
+    eng = shim_pynq_engine(str(frontend_verilog(request.param)))
+    eng.variant = request.param
     yield eng
     eng.close()
 
@@ -56,7 +61,8 @@ def test_status_reports_the_front_end_features(board) -> None:
     from mevblade.hw.top import FEATURE_BITS
 
     st = board.status()
-    assert {name for name, bit in FEATURE_BITS.items() if st["features"] >> bit & 1} == {"decoder", "keccak", "swap"}
+    want = {"decoder", "keccak", "swap"} if board.variant == "frontend" else {"decoder", "keccak"}
+    assert {name for name, bit in FEATURE_BITS.items() if st["features"] >> bit & 1} == want
 
 
 def test_decode_and_swaps_equal_software(board) -> None:
@@ -64,10 +70,16 @@ def test_decode_and_swaps_equal_software(board) -> None:
 
     sw = get_engine("sw")
     raws = mainnet_raw(40)
+    before, swaps_before = board.host_swap_decodes, board.status()["swaps"]
     got = list(board.decode_with_swaps(raws))
     assert [r for r, _ in got] == list(sw.decode_many(raws))
     want = [decode_swap_tx(t) if (t := sw.decode(r)).ok else None for r in raws]
     assert [s for _, s in got] == want and any(want)
+    # the board's swap decoder, or (decode variant) the host for every decoded packet
+    host = sum(isinstance(r, DecodedTx) for r, _ in got) if board.variant == "decode" else 0
+    assert board.host_swap_decodes - before == host
+    board_swaps = sum(s is not None for s in want) if board.variant == "frontend" else 0
+    assert board.status()["swaps"] - swaps_before == board_swaps
 
 
 def test_swaps_are_evaluated_on_the_host(board) -> None:

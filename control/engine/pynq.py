@@ -48,6 +48,7 @@ MSG_OPPORTUNITY = 0x03
 MSG_EVAL_DONE = 0x04
 #: the answer to a cycle request (map >= 1.6, ``version.features`` bit 5)
 MSG_CYCLE = 0x05
+_FEATURE_SWAP = 2
 _FEATURE_EVALUATOR = 4
 _FEATURE_CYCLE = 5
 #: opportunity / eval-done message payload: the packed BackrunRecord (hw/backrun.py), 355 bits
@@ -339,10 +340,19 @@ class PynqEngine(Engine):
             yield result
 
     def decode_with_swaps(self, raws: Iterable[bytes]) -> Iterator[tuple[DecodeResult, Any]]:
-        """Each packet's decode result and the board's swap decode (a SwapCall or None)."""
+        """Each packet's decode result and the board's swap decode (a SwapCall or None).
+
+        With a bitstream that has no swap decoder (``version.features`` bit 2 clear) the swap is
+        decoded on the host from the packet, against the routers of :meth:`configure_routers`
+        (counted in :attr:`host_swap_decodes`).
+        """
         from mevblade.control.engine.rtl import header_to_result
+        from mevblade.control.engine.software.swap import SwapRegistry, decode_swap_tx
         from mevblade.hw.layouts import unpack_header
 
+        # a bitstream without the swap decoder (``version.features`` bit 2 clear, the ECP5 "decode"
+        # build) sends no swap messages: the host decodes the swap, against the same router table
+        registry = None if self._has_feature(_FEATURE_SWAP) else SwapRegistry.with_defaults(self.routers)
         for raw in raws:
             if not isinstance(raw, (bytes, bytearray, memoryview)):
                 raise TypeError(f"raw transaction must be bytes, not {type(raw).__name__}")
@@ -363,6 +373,9 @@ class PynqEngine(Engine):
             swap = None
             if swap_msg is not None:
                 swap = swap_record_to_call(int.from_bytes(swap_msg[16:], "little"), self.routers)
+            elif registry is not None and isinstance(result, DecodedTx):
+                swap = decode_swap_tx(result, registry)
+                self.host_swap_decodes += 1
             yield result, swap
 
     def _recv(self) -> bytes:
@@ -494,6 +507,8 @@ class PynqEngine(Engine):
 
     #: swaps the board left to the host (evaluated by the software engine)
     host_evaluations: int = 0
+    #: transactions whose swap the host decoded because the bitstream has no swap decoder
+    host_swap_decodes: int = 0
 
     def eval_cycle(self, hops: Sequence[Any]) -> Any:
         """The exact optimum of a 2-hop cycle on the board's evaluator (a cycle request through the

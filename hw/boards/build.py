@@ -1,12 +1,13 @@
 """Board builds of the appliance: ``make bitstream BOARD=<name>``.
 
-``python -m mevblade.hw.boards.build --board NAME [--variant frontend|full] [--freq MHZ] [--out DIR]
+``python -m mevblade.hw.boards.build --board NAME [--variant frontend|decode|full] [--freq MHZ] [--out DIR]
 [--xilinx-estimate] [--synth auto|abc9|abc]``
 
 * ``ulx3s-85f`` (ECP5 LFE5U-85F-6, open toolchain through yowasp): full bitstream
   ``build/boards/ulx3s-85f/mevblade.bit``; fmax and utilisation from nextpnr go into
   ``report.json`` next to it. ``--variant frontend`` (the default on ECP5: the variant that fits)
   builds the top without the backrun unit and the pool table (the host evaluates swaps);
+  ``--variant decode`` without the swap decoder as well (the host also recognises swaps);
   ``--variant full`` the whole top (needs ~181 % of the LFE5U-85F's LUTs).
 * ``pynq-z2`` (xc7z020), ``zcu104``, ``kv260`` (Zynq UltraScale+): writes the Verilog of
   the top, lints it with Verilator, dry-runs ``hw/boards/zynq/mevblade.tcl`` under tclsh,
@@ -117,9 +118,9 @@ SYNTH_FLOWS = ("auto", "abc9", "abc")
 #: ``--variant`` choices (what goes into the top: ``hw.boards.ecp5.VARIANTS``) and each board kind's default
 #: and allowed variants: an ECP5 board builds the front end unless told otherwise (the full top does not fit
 #: the LFE5U-85F); the Zynq flow packages the checked-in full top (``hw/rtl/appliance_top.v``) only.
-BUILD_VARIANTS = ("frontend", "full")
+BUILD_VARIANTS = ("frontend", "decode", "full")
 DEFAULT_VARIANTS = {"ecp5": "frontend", "zynq": "full"}
-ALLOWED_VARIANTS = {"ecp5": ("frontend", "full"), "zynq": ("full",)}
+ALLOWED_VARIANTS = {"ecp5": ("frontend", "decode", "full"), "zynq": ("full",)}
 
 def uart_setting(freq_mhz: float) -> dict[str, Any]:
     """The UART bridge's divisor at ``freq_mhz`` and the baud rate it really makes (the FT231X runs at exactly
@@ -311,7 +312,7 @@ def resolve_variant(board: Board, variant: str | None) -> str:
 #: the ECP5 core clock when --freq is not given, per variant: the front end placed at a 20.27 MHz estimate
 #: on the LFE5U-85F-8 (session 5), so 15 MHz (exact for the UART's 3 Mbaud) is the clock it can be expected
 #: to route at; the whole top's target stays 100 MHz (it does not fit the part today)
-DEFAULT_FREQ_MHZ = {"frontend": 15.0, "full": 100.0}
+DEFAULT_FREQ_MHZ = {"frontend": 15.0, "decode": 15.0, "full": 100.0}
 
 
 def build_board(name: str, *, out: Path | None = None, freq_mhz: float | None = None,
@@ -334,9 +335,10 @@ def build_board(name: str, *, out: Path | None = None, freq_mhz: float | None = 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mevblade.hw.boards.build", description=__doc__.splitlines()[0])
     p.add_argument("--board", required=True, choices=sorted(BOARDS))
-    p.add_argument("--variant", default=None, metavar="{frontend,full}",
+    p.add_argument("--variant", default=None, metavar="{" + ",".join(BUILD_VARIANTS) + "}",
                    help="what goes into the top: 'frontend' (decoder, Keccak, swap decoder; no backrun unit and no "
-                        "pool table: the host evaluates swaps) or 'full' (the whole top). Default: frontend on ECP5 "
+                        "pool table: the host evaluates swaps), 'decode' (decoder and Keccak only: the host "
+                        "also recognises swaps) or 'full' (the whole top). Default: frontend on ECP5 "
                         "boards (the variant that fits the LFE5U-85F), full on Zynq boards (the only one built)")
     p.add_argument("--freq", type=float, default=None,
                    help="core clock in MHz (ECP5 PLL output). Default: "

@@ -33,6 +33,7 @@ UART_BAUD = 3_000_000
 #: LFE5U-85F. ``full``: the whole top as the Zynq build packages it (does not fit an LFE5U-85F).
 VARIANTS: dict[str, dict[str, Any]] = {
     "frontend": {"evaluator": False, "keccak_rounds_per_cycle": 1},
+    "decode": {"evaluator": False, "swap": False, "keccak_rounds_per_cycle": 1},
     "full": {"evaluator": True, "keccak_rounds_per_cycle": KECCAK_ROUNDS_PER_CYCLE},
 }
 #: the variant that fits the LFE5U-85F

@@ -1,17 +1,20 @@
-"""The front-end appliance top (``ApplianceTop(evaluator=False)``, the ECP5 build's top) in the Amaranth simulator.
+"""The front-end appliance tops (``ApplianceTop(evaluator=False)``, the ECP5 build's top, and its ``decode``
+variant without the swap decoder) in the Amaranth simulator.
 
 No Verilator: the top is simulated by Amaranth's own simulator (a few transactions only — it is slow on a
 design this size). What is checked, against independent references:
 
-* identification: ``version.features`` has bits 0–2 (decoder, Keccak, swap decoder) and not 3–5 (pool
-  table, evaluator, cycle requests); the register map version and ``id`` are the full top's;
+* identification: ``version.features`` has bits 0–2 (decoder, Keccak, swap decoder; bit 2 clear in the
+  ``decode`` variant) and not 3–5 (pool table, evaluator, cycle requests); the register map version and
+  ``id`` are the full top's;
 * the evaluator's registers (pool, pair directory, cycle request, ``eval_cfg``) are inert: writes are
   accepted, ``pool_rdata_*`` read 0, ``cyc_cmd.go`` and ``output_cfg.opportunities`` produce no message,
   ``opportunities`` / ``host_evals`` stay 0;
 * a swap packet and other mainnet transactions still yield their header messages (decoded on the host
   with the RTL engine's ``header_to_result``, compared with the software engine's decode, tx hash
   included) and swap messages (compared with the software swap decoder's ``SwapCall``), with the
-  counters (packets, bytes, records, swaps, decode errors) the software engine's results imply;
+  counters (packets, bytes, records, swaps, decode errors) the software engine's results imply; the
+  ``decode`` variant sends the same header messages and no swap message (``swaps`` stays 0);
 * the Keccak core at one round per cycle (the ECP5 front end's setting) gives the same digests.
 """
 
@@ -171,14 +174,16 @@ def _traffic() -> list[bytes]:
     return [swaps[0], others[0], swaps[1], others[1], others[2], swaps[2], swaps[0][:-7]]
 
 
-@pytest.fixture(scope="module")
-def frontend() -> dict[str, Any]:
-    """Run the front-end top once: identification, the evaluator's registers exercised, the traffic through."""
+@pytest.fixture(scope="module", params=["frontend", "decode"])
+def frontend(request) -> dict[str, Any]:
+    """Run a front-end top once (each ECP5 build variant without the evaluator): identification, the
+    evaluator's registers exercised, the traffic through."""
     from mevblade.control.engine.pynq import router_registers
+    from mevblade.hw.boards.ecp5 import VARIANTS
 
-    dut = ApplianceTop(evaluator=False, keccak_rounds_per_cycle=1)
+    dut = ApplianceTop(**VARIANTS[request.param])
     traffic = _traffic()
-    out: dict[str, Any] = {"traffic": traffic}
+    out: dict[str, Any] = {"traffic": traffic, "variant": request.param, "swap": dut.swap}
 
     async def script(ctx: Any, b: _Bench) -> None:
         out["id"] = await b.read(ctx, "id")
@@ -230,8 +235,8 @@ def test_features_say_front_end(frontend) -> None:
     assert frontend["id"] == regmap.ID_MAGIC
     assert ((version >> F["version"]["major"][0]) & 0xFF, (version >> F["version"]["minor"][0]) & 0xFF) == \
         regmap.MAP_VERSION
-    for name, bit in FEATURE_BITS.items():
-        assert bool(features >> bit & 1) == (name in ("decoder", "keccak", "swap")), name
+    want = {"decoder", "keccak", "swap"} if frontend["swap"] else {"decoder", "keccak"}
+    assert {name for name, bit in FEATURE_BITS.items() if features >> bit & 1} == want
 
 
 def test_default_top_is_the_full_one() -> None:
@@ -254,6 +259,22 @@ def test_front_end_instantiates_no_backrun_unit_or_pool_table() -> None:
     assert not names & {"backrun", "pool"}
 
 
+def test_decode_variant_has_no_swap_decoder() -> None:
+    """``swap=False`` puts the bypass where the swap decoder was: no router table, no ABI walker."""
+    from amaranth.hdl import Fragment
+
+    from mevblade.hw.swap_decoder import SwapDecoder
+    from mevblade.hw.top import _SwapBypass
+
+    def swap_kinds(top: ApplianceTop) -> set[type]:
+        frag = Fragment.get(top, None)
+        (sub,) = [sub for sub, name, _src in frag.subfragments if name == "swap"]
+        return {type(o) for o in sub.origins} & {_SwapBypass, SwapDecoder}
+
+    assert swap_kinds(ApplianceTop(evaluator=False, swap=False)) == {_SwapBypass}
+    assert swap_kinds(ApplianceTop(evaluator=False)) == {SwapDecoder}
+
+
 def test_pool_registers_are_inert(frontend) -> None:
     assert frontend["pool_rdata"] == [0] * regmap.POOL_WORDS
     status = frontend["status_before"]
@@ -267,7 +288,7 @@ def test_cycle_request_sends_no_message(frontend) -> None:
 
 def test_only_header_and_swap_messages_leave(frontend) -> None:
     kinds = [int.from_bytes(m[:8], "little") & 0xFF for m in frontend["messages"]]
-    assert set(kinds) <= {MSG_TX_HEADER, MSG_SWAP}
+    assert set(kinds) <= ({MSG_TX_HEADER, MSG_SWAP} if frontend["swap"] else {MSG_TX_HEADER})
     assert kinds.count(MSG_TX_HEADER) == len(frontend["traffic"])
 
 
@@ -321,7 +342,10 @@ def test_swap_message_equals_software_swap_decoder(frontend, index: int) -> None
     tx = get_engine("sw").decode(raw)
     want = decode_swap_tx(tx) if tx.ok else None
     got = swap_record_to_call(int.from_bytes(swap[16:], "little"), _routers()) if swap is not None else None
-    assert got == want
+    if frontend["swap"]:
+        assert got == want
+    else:  # no swap decoder: no swap message, whatever the packet (the host decodes swaps)
+        assert swap is None
 
 
 def test_counters_match_the_software_engine(frontend) -> None:
@@ -341,8 +365,10 @@ def test_counters_match_the_software_engine(frontend) -> None:
         "opportunities": 0,
         "host_evals": 0,
     }
-    assert frontend["counters"] == want
     assert want["decode_errors"] == 1 and want["swaps"] == 3  # the traffic covers both paths
+    if not frontend["swap"]:
+        want["swaps"] = 0  # no swap decoder: the host counts swaps
+    assert frontend["counters"] == want
 
 
 def test_error_counter_of_the_truncated_packet(frontend) -> None:
@@ -357,6 +383,8 @@ def test_error_counter_of_the_truncated_packet(frontend) -> None:
 
 @pytest.mark.parametrize("kwargs, exc, match", [
     ({"evaluator": 1}, TypeError, "evaluator must be a bool"),
+    ({"evaluator": False, "swap": 0}, TypeError, "swap must be a bool"),
+    ({"swap": False}, ValueError, "the evaluator needs the swap decoder"),
     ({"keccak_rounds_per_cycle": 5}, ValueError, "must divide 24"),
     ({"keccak_rounds_per_cycle": True}, ValueError, "must divide 24"),
 ])
