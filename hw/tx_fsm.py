@@ -194,37 +194,51 @@ class GrammarFsm(wiring.Component):
         table: dict[int, list[int]] = {}
         for (ctx, i, ty, lst, ver), f in field_table().items():
             table.setdefault(f, []).append(i | ty << 4 | lst << 7 | ver << 8 | ctx << 9)
-        cand = []
+        # Each frame is classified for both kinds of item (a string and a list) and the kind selects
+        # last, with the parent: ``a.is_list`` drives only the final two-way selects (the field
+        # class into W, the pop / push of the stack update), not the field tables
+        cand = {0: [], 1: []}
         for j, fr in enumerate(frames):
-            conv = Signal(name=f"conv{j}")
-            m.d.comb += conv.eq((fr.ctx == Ctx.TX) & (fr.small == 0) & (tx_type == 3) & a.is_list & fr.outer)
-            ctx_j = Signal(4, name=f"ctx_eff{j}")
-            m.d.comb += ctx_j.eq(Mux(conv, Ctx.WRAP, fr.ctx))
-            fld_j = Signal(FIELD_BITS, name=f"fld{j}")
-            with m.Switch(Cat(fr.small, tx_type, a.is_list, fr.versioned, ctx_j)):
-                for f, keys in sorted(table.items()):
-                    if f == F.EXTRA:
-                        continue
-                    with m.Case(*keys):
-                        m.d.comb += fld_j.eq(f)
-                with m.Default():
-                    m.d.comb += fld_j.eq(F.EXTRA)
-            upd_j = Signal(_FrameP, name=f"upd{j}")
-            m.d.comb += [upd_j.eq(nxt_frames[j]), upd_j.ctx.eq(ctx_j), upd_j.count.eq(fr.count + 1),
-                         upd_j.small.eq(Mux(fr.small == 15, 15, fr.small + 1)),
-                         upd_j.versioned.eq(fr.versioned | (fld_j == F.VERSION))]
-            child_j = Signal(4, name=f"child{j}")
-            with m.Switch(fld_j):
-                for f, c in LIST_CHILD.items():
-                    with m.Case(f):
-                        m.d.comb += child_j.eq(c)
-            cand.append((conv, fld_j, upd_j.as_value(), child_j, fr.end, fr.hi))
-        convert = pick([c[0] for c in cand], 1, "convert")
-        fld = pick([c[1] for c in cand], FIELD_BITS, "fld")
-        upd = pick([c[2] for c in cand], _FrameP.size, "upd")
-        child = pick([c[3] for c in cand], 4, "child")
-        pend_end = pick([c[4] for c in cand], END_BITS, "pend_end")
-        pend_hi = pick([c[5] for c in cand], 1, "pend_hi")
+            for lst in (0, 1):
+                sfx = f"{j}_{'l' if lst else 's'}"
+                conv = Signal(name=f"conv{sfx}")
+                if lst:
+                    m.d.comb += conv.eq((fr.ctx == Ctx.TX) & (fr.small == 0) & (tx_type == 3) & fr.outer)
+                ctx_j = Signal(4, name=f"ctx_eff{sfx}")
+                m.d.comb += ctx_j.eq(Mux(conv, Ctx.WRAP, fr.ctx))
+                fld_j = Signal(FIELD_BITS, name=f"fld{sfx}")
+                with m.Switch(Cat(fr.small, tx_type, Const(lst, 1), fr.versioned, ctx_j)):
+                    for f, keys in sorted(table.items()):
+                        if f == F.EXTRA:
+                            continue
+                        keys = [k for k in keys if (k >> 7) & 1 == lst]
+                        if keys:
+                            with m.Case(*keys):
+                                m.d.comb += fld_j.eq(f)
+                    with m.Default():
+                        m.d.comb += fld_j.eq(F.EXTRA)
+                upd_j = Signal(_FrameP, name=f"upd{sfx}")
+                m.d.comb += [upd_j.eq(nxt_frames[j]), upd_j.ctx.eq(ctx_j), upd_j.count.eq(fr.count + 1),
+                             upd_j.small.eq(Mux(fr.small == 15, 15, fr.small + 1)),
+                             upd_j.versioned.eq(fr.versioned | (fld_j == F.VERSION))]
+                child_j = Signal(4, name=f"child{sfx}")
+                if lst:
+                    with m.Switch(fld_j):
+                        for f, c in LIST_CHILD.items():
+                            with m.Case(f):
+                                m.d.comb += child_j.eq(c)
+                cand[lst].append((conv, fld_j, upd_j.as_value(), child_j))
+        convert_l = pick([c[0] for c in cand[1]], 1, "convert_l")
+        fld_s = pick([c[1] for c in cand[0]], FIELD_BITS, "fld_s")
+        fld_l = pick([c[1] for c in cand[1]], FIELD_BITS, "fld_l")
+        upd_s = pick([c[2] for c in cand[0]], _FrameP.size, "upd_s")
+        upd_l = pick([c[2] for c in cand[1]], _FrameP.size, "upd_l")
+        child = pick([c[3] for c in cand[1]], 4, "child")
+        convert = Signal()
+        fld = Signal(FIELD_BITS)
+        m.d.comb += [convert.eq(a.is_list & convert_l), fld.eq(Mux(a.is_list, fld_l, fld_s))]
+        pend_end = pick([fr.end for fr in frames], END_BITS, "pend_end")
+        pend_hi = pick([fr.hi for fr in frames], 1, "pend_hi")
         hi_over = Signal()
         m.d.comb += hi_over.eq(a_hi & (a_full > hi_end))
 
@@ -281,7 +295,8 @@ class GrammarFsm(wiring.Component):
                     with m.Case(OUTER):
                         m.d.comb += open_outer.eq(a.is_list)
                     with m.Case(LISTS):
-                        self._p_stack_update(m, frames, nxt_frames, sel, upd, child, a_end, a_hi, le_new, a.is_list)
+                        self._p_stack_update(m, frames, nxt_frames, sel, (upd_s, upd_l), child, a_end, a_hi, le_new,
+                                            a.is_list)
                         with m.If(a.is_list & a_hi):
                             m.d.sync += hi_end.eq(a_full)
                 with m.If(open_outer):
@@ -598,8 +613,10 @@ class GrammarFsm(wiring.Component):
     @staticmethod
     def _p_stack_update(m, frames, nxt_frames, sel, upd, child, a_end, a_hi, le_new, is_list) -> None:
         """Closed lists popped (the one-hot parent select ``sel``), the parent updated (``upd``:
-        count + 1, context, version bit), the item pushed if it is a list; ``nxt_frames``: the
-        frames with their ``le`` bits for the next entry, ``le_new`` the pushed list's."""
+        count + 1, context, version bit — as (for a string, for a list)), the item pushed if it is
+        a list; ``nxt_frames``: the frames with their ``le`` bits for the next entry, ``le_new``
+        the pushed list's."""
+        upd_s, upd_l = upd
         n = len(frames)
         vals = [fr.as_value() for fr in nxt_frames]
 
@@ -613,11 +630,11 @@ class GrammarFsm(wiring.Component):
         new = Signal(_FrameP)
         m.d.comb += [new.valid.eq(1), new.ctx.eq(child), new.end.eq(a_end), new.hi.eq(a_hi), new.le.eq(le_new)]
         with m.If(is_list):
-            m.d.sync += [frames[0].eq(new), frames[1].eq(upd)]
+            m.d.sync += [frames[0].eq(new), frames[1].eq(upd_l)]
             for j in range(2, n):
                 m.d.sync += frames[j].eq(shifted(j - 1))
         with m.Else():
-            m.d.sync += frames[0].eq(upd)
+            m.d.sync += frames[0].eq(upd_s)
             for j in range(1, n):
                 m.d.sync += frames[j].eq(shifted(j))
 

@@ -288,8 +288,20 @@ class TxValueStage(wiring.Component):
         # ``qa``, the job's end and the packet size, chosen by three compares side by side.
         q = Signal(_POS)
         qa = Signal(_POS)
+        # The beat at ``q`` is read a cycle ahead into ``beat_q``, so the byte shift of a chunk starts
+        # from a register: ``qi`` (the buffer index of ``q``'s beat) and ``qi1`` (the next one) are
+        # registers, and the beat register loads the beat at ``qi`` (the job stays), ``qi1`` (a
+        # chunk goes: ``q`` moves to the next beat) or at the loaded job's start (a job comes in),
+        # the choice made last. A chunk goes only once its beat counted in ``avail`` a cycle
+        # before (``qb_in`` / ``hl2``), so it was in the buffer when it was read, and it is not
+        # overwritten while the job needs it. The job loaded in the cycle an END job leaves is never
+        # a VALUE job (see ``nb_in``), so ``cur_base`` is the loaded job's packet base.
         beat_q = Signal(8 * BEAT_BYTES)
-        m.d.comb += beat_q.eq(buf[(cur_base[:AB] + (q >> 3)[:AB])[:AB]])
+        qi = Signal(AB)
+        qi1 = Signal(AB)
+        ld_qi = Signal(AB)
+        m.d.comb += ld_qi.eq(cur_base[:AB] + (j_in.start >> 3)[:AB])
+        m.d.sync += beat_q.eq(buf[qi])
         # The DATA decisions (a chunk goes / it is the last / nothing more to send) read registers
         # only: the compares of ``q`` and ``qa`` with the job's end are registers updated with the
         # pointers (exact), those with the packet size are made one cycle early against this
@@ -348,6 +360,7 @@ class TxValueStage(wiring.Component):
                                     cd.valid.eq(1), cd.payload.end.eq(0),
                                     cd.payload.data.eq(beat_q >> Cat(Const(0, 3), q[:3])),
                                     cd.payload.n.eq(cn), q.eq(qa), qa.eq(qa + 8), qb_in.eq((qa >> 3) < avail),
+                                    qi.eq(qi1), qi1.eq(qi1 + 1), beat_q.eq(buf[qi1]),
                                     q_lt_e.eq(a_lt_e), a_lt_e.eq(qa + 8 < j_end),
                                     q_lt_s.eq(qa < p_size), a_lt_s.eq(qa + 8 < p_size),
                                 ]
@@ -402,7 +415,7 @@ class TxValueStage(wiring.Component):
             m.d.sync += [
                 jv.eq(1), j.eq(j_in), j_end.eq(in_end), short.eq(j_in.length <= 32), j_zl.eq(j_in.length == 0),
                 j_nb.eq(in_nb), nb_in.eq(in_nb < avail), qb_in.eq((j_in.start >> 3) < avail),
-                q.eq(j_in.start), qa.eq(in_qa),
+                q.eq(j_in.start), qa.eq(in_qa), qi.eq(ld_qi), qi1.eq(ld_qi + 1), beat_q.eq(buf[ld_qi]),
                 q_lt_e.eq(j_in.length != 0), a_lt_e.eq(in_qa < in_end),
                 q_lt_s.eq(j_in.start < p_size), a_lt_s.eq(in_qa < p_size),
             ]

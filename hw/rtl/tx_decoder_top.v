@@ -6966,85 +6966,85 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire \$111 ;
+  wire [25:0] \$111 ;
   wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
+  wire [4:0] \$113 ;
+  wire [4:0] \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire [25:0] \$117 ;
+  wire \$117 ;
   wire \$118 ;
-  wire [4:0] \$119 ;
+  wire \$119 ;
   wire \$12 ;
-  wire [4:0] \$120 ;
+  wire \$120 ;
   wire \$121 ;
-  wire \$122 ;
+  wire [25:0] \$122 ;
   wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
+  wire [4:0] \$124 ;
+  wire [4:0] \$125 ;
   wire \$126 ;
   wire \$127 ;
-  wire \$128 ;
-  wire [25:0] \$129 ;
+  wire [25:0] \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
+  wire [4:0] \$130 ;
   wire [4:0] \$131 ;
-  wire [4:0] \$132 ;
+  wire \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire \$139 ;
+  wire [25:0] \$139 ;
   wire [2:0] \$14 ;
   wire \$140 ;
-  wire [25:0] \$141 ;
-  wire \$142 ;
-  wire [4:0] \$143 ;
-  wire [4:0] \$144 ;
-  wire \$145 ;
+  wire [4:0] \$141 ;
+  wire [4:0] \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire [25:0] \$145 ;
   wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
+  wire [4:0] \$147 ;
+  wire [4:0] \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire [25:0] \$153 ;
+  wire \$153 ;
   wire \$154 ;
-  wire [4:0] \$155 ;
-  wire [4:0] \$156 ;
+  wire \$155 ;
+  wire [25:0] \$156 ;
   wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire [4:0] \$158 ;
+  wire [4:0] \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire \$162 ;
+  wire [25:0] \$162 ;
   wire \$163 ;
-  wire \$164 ;
-  wire [25:0] \$165 ;
+  wire [4:0] \$164 ;
+  wire [4:0] \$165 ;
   wire \$166 ;
-  wire [4:0] \$167 ;
-  wire [4:0] \$168 ;
+  wire \$167 ;
+  wire \$168 ;
   wire \$169 ;
   wire [31:0] \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire \$173 ;
+  wire [25:0] \$173 ;
   wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire [25:0] \$177 ;
+  wire [4:0] \$175 ;
+  wire [4:0] \$176 ;
+  wire \$177 ;
   wire \$178 ;
-  wire [4:0] \$179 ;
+  wire [25:0] \$179 ;
   wire [31:0] \$18 ;
-  wire [4:0] \$180 ;
-  wire \$181 ;
-  wire \$182 ;
+  wire \$180 ;
+  wire [4:0] \$181 ;
+  wire [4:0] \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
@@ -7053,116 +7053,116 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire \$190 ;
+  wire [25:0] \$190 ;
   wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire [5:0] \$194 ;
-  wire [5:0] \$195 ;
-  wire [5:0] \$196 ;
-  wire [5:0] \$197 ;
-  wire [5:0] \$198 ;
-  wire [5:0] \$199 ;
+  wire [4:0] \$192 ;
+  wire [4:0] \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire [25:0] \$196 ;
+  wire \$197 ;
+  wire [4:0] \$198 ;
+  wire [4:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [5:0] \$200 ;
-  wire [5:0] \$201 ;
-  wire [5:0] \$202 ;
-  wire [5:0] \$203 ;
-  wire [5:0] \$204 ;
-  wire [63:0] \$205 ;
-  wire [63:0] \$206 ;
-  wire [63:0] \$207 ;
-  wire [63:0] \$208 ;
-  wire [63:0] \$209 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire [25:0] \$207 ;
+  wire \$208 ;
+  wire [4:0] \$209 ;
   wire \$21 ;
-  wire [63:0] \$210 ;
-  wire [63:0] \$211 ;
-  wire [63:0] \$212 ;
-  wire [63:0] \$213 ;
-  wire [63:0] \$214 ;
-  wire [63:0] \$215 ;
-  wire [3:0] \$216 ;
-  wire [3:0] \$217 ;
-  wire [3:0] \$218 ;
-  wire [3:0] \$219 ;
+  wire [4:0] \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire \$22 ;
-  wire [3:0] \$220 ;
-  wire [3:0] \$221 ;
-  wire [3:0] \$222 ;
-  wire [3:0] \$223 ;
-  wire [3:0] \$224 ;
-  wire [3:0] \$225 ;
-  wire [3:0] \$226 ;
-  wire [25:0] \$227 ;
-  wire [25:0] \$228 ;
-  wire [25:0] \$229 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire [5:0] \$224 ;
+  wire [5:0] \$225 ;
+  wire [5:0] \$226 ;
+  wire [5:0] \$227 ;
+  wire [5:0] \$228 ;
+  wire [5:0] \$229 ;
   wire \$23 ;
-  wire [25:0] \$230 ;
-  wire [25:0] \$231 ;
-  wire [25:0] \$232 ;
-  wire [25:0] \$233 ;
-  wire [25:0] \$234 ;
-  wire [25:0] \$235 ;
-  wire [25:0] \$236 ;
-  wire [25:0] \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire [5:0] \$230 ;
+  wire [5:0] \$231 ;
+  wire [5:0] \$232 ;
+  wire [5:0] \$233 ;
+  wire [5:0] \$234 ;
+  wire [5:0] \$235 ;
+  wire [5:0] \$236 ;
+  wire [5:0] \$237 ;
+  wire [5:0] \$238 ;
+  wire [5:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  wire [5:0] \$240 ;
+  wire [5:0] \$241 ;
+  wire [5:0] \$242 ;
+  wire [5:0] \$243 ;
+  wire [5:0] \$244 ;
+  wire [5:0] \$245 ;
+  wire [63:0] \$246 ;
+  wire [63:0] \$247 ;
+  wire [63:0] \$248 ;
+  wire [63:0] \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  wire [63:0] \$250 ;
+  wire [63:0] \$251 ;
+  wire [63:0] \$252 ;
+  wire [63:0] \$253 ;
+  wire [63:0] \$254 ;
+  wire [63:0] \$255 ;
+  wire [63:0] \$256 ;
+  wire [63:0] \$257 ;
+  wire [63:0] \$258 ;
+  wire [63:0] \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  wire [63:0] \$260 ;
+  wire [63:0] \$261 ;
+  wire [63:0] \$262 ;
+  wire [63:0] \$263 ;
+  wire [63:0] \$264 ;
+  wire [63:0] \$265 ;
+  wire [63:0] \$266 ;
+  wire [63:0] \$267 ;
+  wire [3:0] \$268 ;
+  wire [3:0] \$269 ;
   wire [2:0] \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
+  wire [3:0] \$270 ;
+  wire [3:0] \$271 ;
+  wire [3:0] \$272 ;
+  wire [3:0] \$273 ;
+  wire [3:0] \$274 ;
+  wire [3:0] \$275 ;
+  wire [3:0] \$276 ;
+  wire [3:0] \$277 ;
+  wire [3:0] \$278 ;
+  wire [25:0] \$279 ;
   wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
+  wire [25:0] \$280 ;
+  wire [25:0] \$281 ;
+  wire [25:0] \$282 ;
+  wire [25:0] \$283 ;
+  wire [25:0] \$284 ;
+  wire [25:0] \$285 ;
+  wire [25:0] \$286 ;
+  wire [25:0] \$287 ;
+  wire [25:0] \$288 ;
+  wire [25:0] \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
@@ -7228,7 +7228,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire \$345 ;
   wire \$346 ;
   wire \$347 ;
-  wire [3:0] \$348 ;
+  wire \$348 ;
   wire \$349 ;
   wire \$35 ;
   wire \$350 ;
@@ -7246,32 +7246,32 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire [1:0] \$364 ;
-  wire [1:0] \$365 ;
+  wire \$364 ;
+  wire \$365 ;
   wire \$366 ;
   wire \$367 ;
-  wire [5:0] \$368 ;
+  wire \$368 ;
   wire \$369 ;
   wire \$37 ;
-  wire [24:0] \$370 ;
-  wire [24:0] \$371 ;
-  wire [24:0] \$372 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
   wire \$373 ;
   wire \$374 ;
-  wire [25:0] \$375 ;
-  wire [64:0] \$376 ;
-  wire [25:0] \$377 ;
-  wire [26:0] \$378 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
   wire \$379 ;
   wire \$38 ;
-  wire [25:0] \$380 ;
-  wire [26:0] \$381 ;
+  wire \$380 ;
+  wire \$381 ;
   wire \$382 ;
-  wire [25:0] \$383 ;
-  wire [25:0] \$384 ;
-  wire [25:0] \$385 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
   wire \$386 ;
-  wire [24:0] \$387 ;
+  wire \$387 ;
   wire \$388 ;
   wire \$389 ;
   wire \$39 ;
@@ -7287,262 +7287,314 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire \$399 ;
   wire \$4 ;
   wire [2:0] \$40 ;
-  wire \$400 ;
+  wire [3:0] \$400 ;
   wire \$401 ;
   wire \$402 ;
-  wire [24:0] \$403 ;
-  wire [25:0] \$404 ;
+  wire \$403 ;
+  wire \$404 ;
   wire \$405 ;
   wire \$406 ;
   wire \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire \$41 ;
-  wire [63:0] \$410 ;
-  wire [63:0] \$411 ;
-  wire [63:0] \$412 ;
-  wire [63:0] \$413 ;
-  wire [63:0] \$414 ;
-  wire [63:0] \$415 ;
-  wire [63:0] \$416 ;
-  wire [63:0] \$417 ;
-  wire [63:0] \$418 ;
-  wire [63:0] \$419 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire [1:0] \$416 ;
+  wire [1:0] \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire \$42 ;
-  wire [63:0] \$420 ;
-  wire [63:0] \$421 ;
-  wire [63:0] \$422 ;
-  wire [63:0] \$423 ;
-  wire [63:0] \$424 ;
-  wire [63:0] \$425 ;
-  wire [63:0] \$426 ;
-  wire [63:0] \$427 ;
-  wire [63:0] \$428 ;
-  wire [63:0] \$429 ;
+  wire [5:0] \$420 ;
+  wire \$421 ;
+  wire [24:0] \$422 ;
+  wire [24:0] \$423 ;
+  wire [24:0] \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire [25:0] \$427 ;
+  wire [64:0] \$428 ;
+  wire [25:0] \$429 ;
   wire [31:0] \$43 ;
-  wire [63:0] \$430 ;
-  wire [63:0] \$431 ;
-  wire [63:0] \$432 ;
-  wire [63:0] \$433 ;
-  wire [63:0] \$434 ;
-  wire [63:0] \$435 ;
-  wire [63:0] \$436 ;
-  wire [63:0] \$437 ;
-  wire [63:0] \$438 ;
-  wire [63:0] \$439 ;
+  wire [26:0] \$430 ;
+  wire \$431 ;
+  wire [25:0] \$432 ;
+  wire [26:0] \$433 ;
+  wire \$434 ;
+  wire [25:0] \$435 ;
+  wire [25:0] \$436 ;
+  wire [25:0] \$437 ;
+  wire \$438 ;
+  wire [24:0] \$439 ;
   wire [31:0] \$44 ;
-  wire [63:0] \$440 ;
-  wire [63:0] \$441 ;
-  wire [63:0] \$442 ;
-  wire [63:0] \$443 ;
-  wire [63:0] \$444 ;
-  wire [63:0] \$445 ;
-  wire [63:0] \$446 ;
-  wire [63:0] \$447 ;
-  wire [63:0] \$448 ;
-  wire [63:0] \$449 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
   wire \$45 ;
-  wire [63:0] \$450 ;
-  wire [63:0] \$451 ;
-  wire [63:0] \$452 ;
-  wire [63:0] \$453 ;
-  wire [63:0] \$454 ;
-  wire [63:0] \$455 ;
-  wire [63:0] \$456 ;
-  wire [63:0] \$457 ;
-  wire [63:0] \$458 ;
-  wire [63:0] \$459 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire [24:0] \$455 ;
+  wire [25:0] \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire \$46 ;
-  wire [63:0] \$460 ;
-  wire [63:0] \$461 ;
+  wire \$460 ;
+  wire \$461 ;
   wire [63:0] \$462 ;
   wire [63:0] \$463 ;
   wire [63:0] \$464 ;
   wire [63:0] \$465 ;
   wire [63:0] \$466 ;
   wire [63:0] \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  wire [63:0] \$468 ;
+  wire [63:0] \$469 ;
   wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire [110:0] \$472 ;
-  wire [24:0] \$473 ;
-  wire [25:0] \$474 ;
-  wire [24:0] \$475 ;
-  wire [1:0] \$476 ;
-  wire [24:0] \$477 ;
-  wire [5:0] \$478 ;
-  wire \$479 ;
+  wire [63:0] \$470 ;
+  wire [63:0] \$471 ;
+  wire [63:0] \$472 ;
+  wire [63:0] \$473 ;
+  wire [63:0] \$474 ;
+  wire [63:0] \$475 ;
+  wire [63:0] \$476 ;
+  wire [63:0] \$477 ;
+  wire [63:0] \$478 ;
+  wire [63:0] \$479 ;
   wire \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire [24:0] \$483 ;
-  wire \$484 ;
-  wire [2:0] \$485 ;
-  wire [4:0] \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire \$489 ;
+  wire [63:0] \$480 ;
+  wire [63:0] \$481 ;
+  wire [63:0] \$482 ;
+  wire [63:0] \$483 ;
+  wire [63:0] \$484 ;
+  wire [63:0] \$485 ;
+  wire [63:0] \$486 ;
+  wire [63:0] \$487 ;
+  wire [63:0] \$488 ;
+  wire [63:0] \$489 ;
   wire \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire [82:0] \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire [423:0] \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  wire [63:0] \$490 ;
+  wire [63:0] \$491 ;
+  wire [63:0] \$492 ;
+  wire [63:0] \$493 ;
+  wire [63:0] \$494 ;
+  wire [63:0] \$495 ;
+  wire [63:0] \$496 ;
+  wire [63:0] \$497 ;
+  wire [63:0] \$498 ;
+  wire [63:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire [2:0] \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
+  wire [63:0] \$500 ;
+  wire [63:0] \$501 ;
+  wire [63:0] \$502 ;
+  wire [63:0] \$503 ;
+  wire [63:0] \$504 ;
+  wire [63:0] \$505 ;
+  wire [63:0] \$506 ;
+  wire [63:0] \$507 ;
+  wire [63:0] \$508 ;
+  wire [63:0] \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire [24:0] \$516 ;
-  wire [24:0] \$517 ;
-  wire [24:0] \$518 ;
-  wire [24:0] \$519 ;
+  wire [63:0] \$510 ;
+  wire [63:0] \$511 ;
+  wire [63:0] \$512 ;
+  wire [63:0] \$513 ;
+  wire [63:0] \$514 ;
+  wire [63:0] \$515 ;
+  wire [63:0] \$516 ;
+  wire [63:0] \$517 ;
+  wire [63:0] \$518 ;
+  wire [63:0] \$519 ;
   wire \$52 ;
-  reg \$520 ;
-  reg [110:0] \$521 ;
-  reg [65:0] \$522 ;
-  reg [25:0] \$523 ;
-  reg \$524 ;
-  reg [24:0] \$525 ;
-  reg [24:0] \$526 ;
-  reg [25:0] \$527 ;
-  reg [24:0] \$528 ;
-  reg \$529 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire [110:0] \$524 ;
+  wire [24:0] \$525 ;
+  wire [25:0] \$526 ;
+  wire [24:0] \$527 ;
+  wire [1:0] \$528 ;
+  wire [24:0] \$529 ;
   wire [2:0] \$53 ;
-  reg \$530 ;
-  reg \$531 ;
-  reg \$532 ;
-  reg \$533 ;
-  reg \$534 ;
-  reg \$535 ;
-  reg \$536 ;
-  reg \$537 ;
-  reg [63:0] \$538 ;
-  reg [63:0] \$539 ;
+  wire [5:0] \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire [24:0] \$535 ;
+  wire \$536 ;
+  wire [2:0] \$537 ;
+  wire [4:0] \$538 ;
+  wire \$539 ;
   wire \$54 ;
-  reg [63:0] \$540 ;
-  reg [63:0] \$541 ;
-  reg [63:0] \$542 ;
-  reg [63:0] \$543 ;
-  reg \$544 ;
-  reg [110:0] \$545 ;
-  reg [65:0] \$546 ;
-  reg [25:0] \$547 ;
-  reg \$548 ;
-  reg [24:0] \$549 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire [82:0] \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire [423:0] \$548 ;
+  wire \$549 ;
   wire \$55 ;
-  reg [24:0] \$550 ;
-  reg [25:0] \$551 ;
-  reg [24:0] \$552 ;
-  reg [1:0] \$553 ;
-  reg [24:0] \$554 ;
-  reg [2:0] \$555 ;
-  reg [5:0] \$556 ;
-  reg \$557 ;
-  reg \$558 ;
-  reg [4:0] \$559 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire [2:0] \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
   wire [31:0] \$56 ;
-  reg [25:0] \$560 ;
-  reg \$561 ;
-  reg \$562 ;
-  reg \$563 ;
-  reg \$564 ;
-  reg \$565 ;
-  reg \$566 ;
-  reg \$567 ;
-  reg \$568 ;
-  reg \$569 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire [24:0] \$568 ;
+  wire [24:0] \$569 ;
   wire [31:0] \$57 ;
-  reg \$570 ;
-  reg \$571 ;
+  wire [24:0] \$570 ;
+  wire [24:0] \$571 ;
   reg \$572 ;
-  reg \$573 ;
-  reg \$574 ;
-  reg \$575 ;
-  reg [23:0] \$576 ;
-  reg [1:0] \$577 ;
+  reg [110:0] \$573 ;
+  reg [65:0] \$574 ;
+  reg [25:0] \$575 ;
+  reg \$576 ;
+  reg [24:0] \$577 ;
   reg [24:0] \$578 ;
-  reg [2:0] \$579 ;
+  reg [25:0] \$579 ;
   wire \$58 ;
-  reg [65:0] \$580 ;
+  reg [24:0] \$580 ;
   reg \$581 ;
   reg \$582 ;
-  reg [110:0] \$583 ;
-  reg [24:0] \$584 ;
-  reg [25:0] \$585 ;
-  reg [24:0] \$586 ;
-  reg [1:0] \$587 ;
-  reg [24:0] \$588 ;
-  reg [5:0] \$589 ;
+  reg \$583 ;
+  reg \$584 ;
+  reg \$585 ;
+  reg \$586 ;
+  reg \$587 ;
+  reg \$588 ;
+  reg \$589 ;
   wire \$59 ;
-  reg \$590 ;
-  reg \$591 ;
-  reg \$592 ;
-  reg \$593 ;
-  reg [24:0] \$594 ;
-  reg \$595 ;
-  reg [2:0] \$596 ;
-  reg [4:0] \$597 ;
-  reg \$598 ;
-  reg \$599 ;
+  reg [63:0] \$590 ;
+  reg [63:0] \$591 ;
+  reg [63:0] \$592 ;
+  reg [63:0] \$593 ;
+  reg [63:0] \$594 ;
+  reg [63:0] \$595 ;
+  reg \$596 ;
+  reg [110:0] \$597 ;
+  reg [65:0] \$598 ;
+  reg [25:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
-  reg [110:0] \$600 ;
+  reg \$600 ;
   reg [24:0] \$601 ;
-  reg [25:0] \$602 ;
-  reg [24:0] \$603 ;
-  reg [1:0] \$604 ;
-  reg [24:0] \$605 ;
-  reg [5:0] \$606 ;
-  reg \$607 ;
-  reg \$608 ;
+  reg [24:0] \$602 ;
+  reg [25:0] \$603 ;
+  reg [24:0] \$604 ;
+  reg [1:0] \$605 ;
+  reg [24:0] \$606 ;
+  reg [2:0] \$607 ;
+  reg [5:0] \$608 ;
   reg \$609 ;
   wire \$61 ;
   reg \$610 ;
-  reg [24:0] \$611 ;
-  reg \$612 ;
-  reg [2:0] \$613 ;
-  reg [4:0] \$614 ;
+  reg [4:0] \$611 ;
+  reg [25:0] \$612 ;
+  reg \$613 ;
+  reg \$614 ;
   reg \$615 ;
   reg \$616 ;
   reg \$617 ;
-  reg [82:0] \$618 ;
+  reg \$618 ;
   reg \$619 ;
   wire \$62 ;
-  reg [82:0] \$620 ;
+  reg \$620 ;
   reg \$621 ;
-  reg [423:0] \$622 ;
+  reg \$622 ;
   reg \$623 ;
-  reg [423:0] \$624 ;
+  reg \$624 ;
   reg \$625 ;
-  reg [423:0] \$626 ;
+  reg \$626 ;
+  reg \$627 ;
+  reg [23:0] \$628 ;
+  reg [1:0] \$629 ;
   wire \$63 ;
+  reg [24:0] \$630 ;
+  reg [2:0] \$631 ;
+  reg [65:0] \$632 ;
+  reg \$633 ;
+  reg \$634 ;
+  reg [110:0] \$635 ;
+  reg [24:0] \$636 ;
+  reg [25:0] \$637 ;
+  reg [24:0] \$638 ;
+  reg [1:0] \$639 ;
   wire \$64 ;
+  reg [24:0] \$640 ;
+  reg [5:0] \$641 ;
+  reg \$642 ;
+  reg \$643 ;
+  reg \$644 ;
+  reg \$645 ;
+  reg [24:0] \$646 ;
+  reg \$647 ;
+  reg [2:0] \$648 ;
+  reg [4:0] \$649 ;
   wire \$65 ;
+  reg \$650 ;
+  reg \$651 ;
+  reg [110:0] \$652 ;
+  reg [24:0] \$653 ;
+  reg [25:0] \$654 ;
+  reg [24:0] \$655 ;
+  reg [1:0] \$656 ;
+  reg [24:0] \$657 ;
+  reg [5:0] \$658 ;
+  reg \$659 ;
   wire [2:0] \$66 ;
+  reg \$660 ;
+  reg \$661 ;
+  reg \$662 ;
+  reg [24:0] \$663 ;
+  reg \$664 ;
+  reg [2:0] \$665 ;
+  reg [4:0] \$666 ;
+  reg \$667 ;
+  reg \$668 ;
+  reg \$669 ;
   wire \$67 ;
+  reg [82:0] \$670 ;
+  reg \$671 ;
+  reg [82:0] \$672 ;
+  reg \$673 ;
+  reg [423:0] \$674 ;
+  reg \$675 ;
+  reg [423:0] \$676 ;
+  reg \$677 ;
+  reg [423:0] \$678 ;
   wire \$68 ;
   wire [31:0] \$69 ;
   wire \$7 ;
@@ -7623,28 +7675,41 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire [4:0] ccode5;
   wire [5:0] cfail;
   wire [3:0] child;
-  reg [3:0] child0;
-  reg [3:0] child1;
-  reg [3:0] child2;
-  reg [3:0] child3;
-  reg [3:0] child4;
-  reg [3:0] child5;
+  reg [3:0] child0_l;
+  reg [3:0] child1_l;
+  reg [3:0] child2_l;
+  reg [3:0] child3_l;
+  reg [3:0] child4_l;
+  reg [3:0] child5_l;
   wire [5:0] close;
   reg [4:0] close_code;
   reg close_fail;
-  wire conv0;
-  wire conv1;
-  wire conv2;
-  wire conv3;
-  wire conv4;
-  wire conv5;
+  wire conv0_l;
+  wire conv0_s;
+  wire conv1_l;
+  wire conv1_s;
+  wire conv2_l;
+  wire conv2_s;
+  wire conv3_l;
+  wire conv3_s;
+  wire conv4_l;
+  wire conv4_s;
+  wire conv5_l;
+  wire conv5_s;
   wire convert;
-  wire [3:0] ctx_eff0;
-  wire [3:0] ctx_eff1;
-  wire [3:0] ctx_eff2;
-  wire [3:0] ctx_eff3;
-  wire [3:0] ctx_eff4;
-  wire [3:0] ctx_eff5;
+  wire convert_l;
+  wire [3:0] ctx_eff0_l;
+  wire [3:0] ctx_eff0_s;
+  wire [3:0] ctx_eff1_l;
+  wire [3:0] ctx_eff1_s;
+  wire [3:0] ctx_eff2_l;
+  wire [3:0] ctx_eff2_s;
+  wire [3:0] ctx_eff3_l;
+  wire [3:0] ctx_eff3_s;
+  wire [3:0] ctx_eff4_l;
+  wire [3:0] ctx_eff4_s;
+  wire [3:0] ctx_eff5_l;
+  wire [3:0] ctx_eff5_s;
   reg [23:0] f_blobs = 24'h000000;
   wire f_go;
   reg f_to_present = 1'h0;
@@ -7715,12 +7780,20 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   reg few4;
   reg few5;
   wire [5:0] fld;
-  reg [5:0] fld0;
-  reg [5:0] fld1;
-  reg [5:0] fld2;
-  reg [5:0] fld3;
-  reg [5:0] fld4;
-  reg [5:0] fld5;
+  reg [5:0] fld0_l;
+  reg [5:0] fld0_s;
+  reg [5:0] fld1_l;
+  reg [5:0] fld1_s;
+  reg [5:0] fld2_l;
+  reg [5:0] fld2_s;
+  reg [5:0] fld3_l;
+  reg [5:0] fld3_s;
+  reg [5:0] fld4_l;
+  reg [5:0] fld4_s;
+  reg [5:0] fld5_l;
+  reg [5:0] fld5_s;
+  wire [5:0] fld_l;
+  wire [5:0] fld_s;
   reg [63:0] frame0 = 64'h0000000000000000;
   wire [24:0] \frame0.count ;
   wire [3:0] \frame0.ctx ;
@@ -8319,67 +8392,128 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   reg sp_valid = 1'h0;
   reg [1:0] top = 2'h0;
   reg [2:0] tx_type = 3'h0;
-  wire [63:0] upd;
-  wire [63:0] upd0;
-  wire [24:0] \upd0.count ;
-  wire [3:0] \upd0.ctx ;
-  wire [25:0] \upd0.end ;
-  wire \upd0.hi ;
-  wire \upd0.le ;
-  wire \upd0.outer ;
-  wire [3:0] \upd0.small ;
-  wire \upd0.valid ;
-  wire \upd0.versioned ;
-  wire [63:0] upd1;
-  wire [24:0] \upd1.count ;
-  wire [3:0] \upd1.ctx ;
-  wire [25:0] \upd1.end ;
-  wire \upd1.hi ;
-  wire \upd1.le ;
-  wire \upd1.outer ;
-  wire [3:0] \upd1.small ;
-  wire \upd1.valid ;
-  wire \upd1.versioned ;
-  wire [63:0] upd2;
-  wire [24:0] \upd2.count ;
-  wire [3:0] \upd2.ctx ;
-  wire [25:0] \upd2.end ;
-  wire \upd2.hi ;
-  wire \upd2.le ;
-  wire \upd2.outer ;
-  wire [3:0] \upd2.small ;
-  wire \upd2.valid ;
-  wire \upd2.versioned ;
-  wire [63:0] upd3;
-  wire [24:0] \upd3.count ;
-  wire [3:0] \upd3.ctx ;
-  wire [25:0] \upd3.end ;
-  wire \upd3.hi ;
-  wire \upd3.le ;
-  wire \upd3.outer ;
-  wire [3:0] \upd3.small ;
-  wire \upd3.valid ;
-  wire \upd3.versioned ;
-  wire [63:0] upd4;
-  wire [24:0] \upd4.count ;
-  wire [3:0] \upd4.ctx ;
-  wire [25:0] \upd4.end ;
-  wire \upd4.hi ;
-  wire \upd4.le ;
-  wire \upd4.outer ;
-  wire [3:0] \upd4.small ;
-  wire \upd4.valid ;
-  wire \upd4.versioned ;
-  wire [63:0] upd5;
-  wire [24:0] \upd5.count ;
-  wire [3:0] \upd5.ctx ;
-  wire [25:0] \upd5.end ;
-  wire \upd5.hi ;
-  wire \upd5.le ;
-  wire \upd5.outer ;
-  wire [3:0] \upd5.small ;
-  wire \upd5.valid ;
-  wire \upd5.versioned ;
+  wire [63:0] upd0_l;
+  wire [24:0] \upd0_l.count ;
+  wire [3:0] \upd0_l.ctx ;
+  wire [25:0] \upd0_l.end ;
+  wire \upd0_l.hi ;
+  wire \upd0_l.le ;
+  wire \upd0_l.outer ;
+  wire [3:0] \upd0_l.small ;
+  wire \upd0_l.valid ;
+  wire \upd0_l.versioned ;
+  wire [63:0] upd0_s;
+  wire [24:0] \upd0_s.count ;
+  wire [3:0] \upd0_s.ctx ;
+  wire [25:0] \upd0_s.end ;
+  wire \upd0_s.hi ;
+  wire \upd0_s.le ;
+  wire \upd0_s.outer ;
+  wire [3:0] \upd0_s.small ;
+  wire \upd0_s.valid ;
+  wire \upd0_s.versioned ;
+  wire [63:0] upd1_l;
+  wire [24:0] \upd1_l.count ;
+  wire [3:0] \upd1_l.ctx ;
+  wire [25:0] \upd1_l.end ;
+  wire \upd1_l.hi ;
+  wire \upd1_l.le ;
+  wire \upd1_l.outer ;
+  wire [3:0] \upd1_l.small ;
+  wire \upd1_l.valid ;
+  wire \upd1_l.versioned ;
+  wire [63:0] upd1_s;
+  wire [24:0] \upd1_s.count ;
+  wire [3:0] \upd1_s.ctx ;
+  wire [25:0] \upd1_s.end ;
+  wire \upd1_s.hi ;
+  wire \upd1_s.le ;
+  wire \upd1_s.outer ;
+  wire [3:0] \upd1_s.small ;
+  wire \upd1_s.valid ;
+  wire \upd1_s.versioned ;
+  wire [63:0] upd2_l;
+  wire [24:0] \upd2_l.count ;
+  wire [3:0] \upd2_l.ctx ;
+  wire [25:0] \upd2_l.end ;
+  wire \upd2_l.hi ;
+  wire \upd2_l.le ;
+  wire \upd2_l.outer ;
+  wire [3:0] \upd2_l.small ;
+  wire \upd2_l.valid ;
+  wire \upd2_l.versioned ;
+  wire [63:0] upd2_s;
+  wire [24:0] \upd2_s.count ;
+  wire [3:0] \upd2_s.ctx ;
+  wire [25:0] \upd2_s.end ;
+  wire \upd2_s.hi ;
+  wire \upd2_s.le ;
+  wire \upd2_s.outer ;
+  wire [3:0] \upd2_s.small ;
+  wire \upd2_s.valid ;
+  wire \upd2_s.versioned ;
+  wire [63:0] upd3_l;
+  wire [24:0] \upd3_l.count ;
+  wire [3:0] \upd3_l.ctx ;
+  wire [25:0] \upd3_l.end ;
+  wire \upd3_l.hi ;
+  wire \upd3_l.le ;
+  wire \upd3_l.outer ;
+  wire [3:0] \upd3_l.small ;
+  wire \upd3_l.valid ;
+  wire \upd3_l.versioned ;
+  wire [63:0] upd3_s;
+  wire [24:0] \upd3_s.count ;
+  wire [3:0] \upd3_s.ctx ;
+  wire [25:0] \upd3_s.end ;
+  wire \upd3_s.hi ;
+  wire \upd3_s.le ;
+  wire \upd3_s.outer ;
+  wire [3:0] \upd3_s.small ;
+  wire \upd3_s.valid ;
+  wire \upd3_s.versioned ;
+  wire [63:0] upd4_l;
+  wire [24:0] \upd4_l.count ;
+  wire [3:0] \upd4_l.ctx ;
+  wire [25:0] \upd4_l.end ;
+  wire \upd4_l.hi ;
+  wire \upd4_l.le ;
+  wire \upd4_l.outer ;
+  wire [3:0] \upd4_l.small ;
+  wire \upd4_l.valid ;
+  wire \upd4_l.versioned ;
+  wire [63:0] upd4_s;
+  wire [24:0] \upd4_s.count ;
+  wire [3:0] \upd4_s.ctx ;
+  wire [25:0] \upd4_s.end ;
+  wire \upd4_s.hi ;
+  wire \upd4_s.le ;
+  wire \upd4_s.outer ;
+  wire [3:0] \upd4_s.small ;
+  wire \upd4_s.valid ;
+  wire \upd4_s.versioned ;
+  wire [63:0] upd5_l;
+  wire [24:0] \upd5_l.count ;
+  wire [3:0] \upd5_l.ctx ;
+  wire [25:0] \upd5_l.end ;
+  wire \upd5_l.hi ;
+  wire \upd5_l.le ;
+  wire \upd5_l.outer ;
+  wire [3:0] \upd5_l.small ;
+  wire \upd5_l.valid ;
+  wire \upd5_l.versioned ;
+  wire [63:0] upd5_s;
+  wire [24:0] \upd5_s.count ;
+  wire [3:0] \upd5_s.ctx ;
+  wire [25:0] \upd5_s.end ;
+  wire \upd5_s.hi ;
+  wire \upd5_s.le ;
+  wire \upd5_s.outer ;
+  wire [3:0] \upd5_s.small ;
+  wire \upd5_s.valid ;
+  wire \upd5_s.versioned ;
+  wire [63:0] upd_l;
+  wire [63:0] upd_s;
   reg [4:0] v_code;
   reg v_fail;
   reg v_ok_item;
@@ -8471,397 +8605,504 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   reg [2:0] w_tx_type = 3'h0;
   reg w_valid = 1'h0;
   reg wver = 1'h0;
-  assign \$342  = w_a[33:26] >= 1'h1;
+  assign \$285  = sel[3] ? frame3[30:5] : 26'h0000000;
+  assign \$286  = \$284  | \$285 ;
+  assign \$287  = sel[4] ? frame4[30:5] : 26'h0000000;
+  assign \$288  = \$286  | \$287 ;
+  assign \$289  = sel[5] ? frame5[30:5] : 26'h0000000;
+  assign pend_end = \$288  | \$289 ;
+  assign \$290  = sel[0] ? frame0[31] : 1'h0;
+  assign \$292  = sel[1] ? frame1[31] : 1'h0;
+  assign \$293  = \$291  | \$292 ;
+  assign \$294  = sel[2] ? frame2[31] : 1'h0;
+  assign \$295  = \$293  | \$294 ;
+  assign \$296  = sel[3] ? frame3[31] : 1'h0;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = sel[4] ? frame4[31] : 1'h0;
+  assign \$299  = \$297  | \$298 ;
+  assign \$300  = sel[5] ? frame5[31] : 1'h0;
+  assign pend_hi = \$299  | \$300 ;
+  assign \$301  = a_full > hi_end;
+  assign hi_over = a_hi & \$301 ;
+  assign \$302  = ~ w_valid;
+  assign \$303  = \$302  | w_go;
+  assign f_go = a_valid & \$303 ;
+  assign \$304  = ! a[37:34];
+  assign \$305  = a[33:26] >= 1'h1;
+  assign \$306  = \$304  & \$305 ;
+  assign \$307  = a[33:26] <= 3'h4;
+  assign \$308  = \$306  & \$307 ;
+  assign \$309  = w_a[37:34] > 1'h1;
+  assign \$310  = w_a[104] | w_a[105];
+  assign \$311  = \$309  & \$310 ;
+  assign \$312  = w_a[37:34] > 1'h1;
+  assign \$314  = w_a[37:34] > 1'h1;
+  assign \$318  = w_a[37:34] > 1'h1;
+  assign \$319  = \$318  & w_a[103];
+  assign \$320  = w_a[37:34] > 1'h1;
+  assign \$321  = \$320  & w_a[103];
+  assign \$323  = w_a[37:34] > 1'h1;
+  assign \$324  = \$323  & w_a[103];
+  assign \$325  = w_a[110:107] >= 2'h2;
+  assign \$326  = \$324  & \$325 ;
+  assign \$328  = \$327  & w_a[104];
+  assign \$329  = w_a_end > w_pend_end;
+  assign \$330  = w_a_hi | \$329 ;
+  assign \$331  = w_pend_hi ? w_hi_over : \$330 ;
+  assign \$332  = w_a[37:34] > 1'h1;
+  assign \$333  = w_a[104] | w_a[105];
+  assign \$334  = \$332  & \$333 ;
+  assign \$335  = w_a[37:34] > 1'h1;
+  assign \$336  = ~ w_pend_hi;
+  assign \$337  = w_pend_end < w_a_start;
+  assign \$338  = \$336  & \$337 ;
+  assign \$339  = \$335  & \$338 ;
+  assign \$340  = w_a[37:34] > 1'h1;
+  assign \$341  = ~ w_pend_hi;
+  assign \$342  = w_pend_end < w_a_start;
   assign \$343  = \$341  & \$342 ;
-  assign \$344  = w_a[33:26] <= 3'h4;
-  assign \$345  = \$343  & \$344 ;
-  assign \$346  = ~ \$345 ;
-  assign \$347  = ! w_a[37:34];
-  assign \$348  = \$347  ? 4'h2 : 4'h9;
-  assign \$349  = ~ w_a[38];
-  assign \$350  = ! w_fld;
-  assign \$352  = w_a_hi | \$351 ;
-  assign w_skip = \$352  ? 25'h1ffffff : w_a_end[24:0];
-  assign \$353  = ~ sp_valid;
-  assign w_go = w_valid & \$353 ;
-  assign \$354  = ~ sk_job_valid;
-  assign \$355  = w2_valid & \$354 ;
-  assign \$356  = ~ w2_a[0];
-  assign \$357  = ~ sk_rec_valid;
-  assign \$358  = \$356  | \$357 ;
-  assign w2_go = \$355  & \$358 ;
+  assign \$344  = \$340  & \$343 ;
+  assign \$345  = w_a_p1 < w_pend_end;
+  assign \$346  = w_pend_hi | \$345 ;
+  assign \$347  = \$344  & \$346 ;
+  assign \$348  = \$347  & w_a[104];
+  assign \$349  = w_a[37:34] > 1'h1;
+  assign \$350  = \$349  & w_a[103];
+  assign \$351  = w_a[37:34] > 1'h1;
+  assign \$352  = \$351  & w_a[103];
+  assign \$353  = ~ w_pend_hi;
+  assign \$354  = w_pend_end <= w_a_csize;
+  assign \$355  = \$353  & \$354 ;
+  assign \$356  = \$352  & \$355 ;
+  assign \$357  = w_a[37:34] > 1'h1;
+  assign \$358  = \$357  & w_a[103];
+  assign \$359  = w_a[110:107] >= 2'h2;
+  assign \$360  = \$358  & \$359 ;
+  assign \$361  = w_a_p1 < w_pend_end;
+  assign \$362  = w_pend_hi | \$361 ;
+  assign \$363  = \$360  & \$362 ;
+  assign \$364  = \$363  & w_a[104];
+  assign \$365  = w_fld == 1'h1;
+  assign \$366  = w_fld == 5'h1f;
+  assign \$367  = w_fld == 4'hb;
+  assign \$368  = w_fld == 5'h13;
+  assign \$369  = w_fld == 5'h15;
+  assign \$370  = w_fld == 4'hd;
+  assign \$371  = w_fld == 4'he;
+  assign \$372  = w_fld == 5'h18;
+  assign \$373  = w_fld == 6'h21;
+  assign \$374  = w_fld == 6'h22;
+  assign \$375  = w_fld == 6'h23;
+  assign fc_wants_list = | { \$375 , \$374 , \$373 , \$372 , \$371 , \$370 , \$369 , \$368 , \$367 , \$366 , \$365  };
+  assign \$376  = ~ w_fl_z;
+  assign \$377  = \$376  & w_fl_ne20;
+  assign \$378  = w_tx_type == 2'h3;
+  assign \$379  = w_tx_type == 3'h4;
+  assign \$380  = \$378  | \$379 ;
+  assign \$381  = w_fl_z & \$380 ;
+  assign \$382  = ~ w_to_present;
+  assign \$383  = \$382  & w_fl_gtinit;
+  assign \$384  = ~ w_a[38];
+  assign \$385  = \$384  & fc_wants_list;
+  assign \$386  = ~ fc_wants_list;
+  assign \$387  = w_a[38] & \$386 ;
+  assign \$388  = ! w_top;
+  assign \$389  = w_top == 1'h1;
+  assign \$390  = ! w_top;
+  assign \$391  = w_top == 1'h1;
+  assign \$392  = ~ w_trailing;
+  assign \$393  = ! w_a[37:34];
+  assign \$394  = w_a[33:26] >= 1'h1;
+  assign \$395  = \$393  & \$394 ;
+  assign \$396  = w_a[33:26] <= 3'h4;
+  assign \$397  = \$395  & \$396 ;
+  assign \$398  = ~ \$397 ;
+  assign \$399  = ! w_a[37:34];
+  assign \$400  = \$399  ? 4'h2 : 4'h9;
+  assign \$401  = ~ w_a[38];
+  assign \$402  = ! w_fld;
+  assign \$404  = w_a_hi | \$403 ;
+  assign w_skip = \$404  ? 25'h1ffffff : w_a_end[24:0];
+  assign \$405  = ~ sp_valid;
+  assign w_go = w_valid & \$405 ;
+  assign \$406  = ~ sk_job_valid;
+  assign \$407  = w2_valid & \$406 ;
+  assign \$408  = ~ w2_a[0];
+  assign \$409  = ~ sk_rec_valid;
+  assign \$410  = \$408  | \$409 ;
+  assign w2_go = \$407  & \$410 ;
   assign rec_go = w2_go & w2_a[0];
-  assign \$359  = ~ halted;
-  assign fail = \$359  & w2_fail;
-  assign \$360  = ~ halted;
-  assign ok_item = \$360  & w2_ok_item;
-  assign \$361  = ~ halted;
-  assign ok_open = \$361  & w2_ok_open;
+  assign \$411  = ~ halted;
+  assign fail = \$411  & w2_fail;
+  assign \$412  = ~ halted;
+  assign ok_item = \$412  & w2_ok_item;
+  assign \$413  = ~ halted;
+  assign ok_open = \$413  & w2_ok_open;
   assign rep_valid = rec[390] | fail;
   assign rep = rec[390] ? rec[423:391] : { w2_code, w2_phase, w2_idx };
-  assign \$362  = ~ w2_a[38];
-  assign \$363  = ok_item & \$362 ;
-  assign \$364  = \$363  ? 2'h0 : 2'h1;
-  assign \$365  = w2_a[0] ? 2'h2 : \$364 ;
-  assign \$366  = ~ w2_a[38];
-  assign \$367  = ok_item & \$366 ;
-  assign \$368  = \$367  ? w2_fld : 6'h00;
-  assign \$369  = halted | fail;
-  assign \$370  = \$369  ? w2_skip : w2_a_start;
-  assign \$371  = w2_a[0] ? 25'h0000000 : \$370 ;
-  assign \$372  = w2_a[0] ? w2_a[25:1] : w2_a_len_sat;
-  assign \$373  = ~ w2_a[0];
-  assign \$374  = \$373  & w2_a[106];
-  assign \$375  = i__payload[25:1] + i__payload[37:34];
-  assign \$376  = \$375  + i__payload[102:39];
-  assign \$377  = i__payload[25:1] + i__payload[37:34];
-  assign \$378  = \$377  + i__payload[64:39];
-  assign \$379  = | i__payload[102:65];
-  assign \$380  = i__payload[25:1] + i__payload[37:34];
-  assign \$381  = \$380  + i__payload[64:39];
-  assign \$382  = \$379  | \$381 [26];
-  assign \$383  = i__payload[25:1] + i__payload[37:34];
-  assign \$384  = i__payload[25:1] + 1'h1;
-  assign \$385  = i__payload[25:1] + i__payload[110:107];
-  assign \$386  = | i__payload[102:64];
-  assign \$387  = \$386  ? 25'h1ffffff : i__payload[63:39];
-  assign \$388  = ! i__payload[102:39];
-  assign \$389  = i__payload[102:39] > 1'h1;
-  assign \$390  = i__payload[102:39] > 4'h8;
-  assign \$391  = i__payload[102:39] > 6'h20;
-  assign \$392  = i__payload[102:39] != 5'h14;
-  assign \$393  = i__payload[102:39] != 6'h20;
-  assign \$394  = i__payload[102:39] != 6'h30;
-  assign \$395  = i__payload[102:39] != 18'h20000;
-  assign \$396  = i__payload[102:39] > 16'hc000;
-  assign \$397  = ! remaining;
-  assign \$398  = ~ w_a[0];
-  assign \$399  = w_go & \$398 ;
-  assign \$400  = w_top == 2'h2;
-  assign \$401  = \$399  & \$400 ;
-  assign \$402  = ~ w_fl_ne20;
-  assign \$403  = f_blobs + 1'h1;
-  assign \$404  = idx + 1'h1;
-  assign \$405  = ! a[37:34];
-  assign \$406  = a[33:26] >= 1'h1;
-  assign \$407  = \$405  & \$406 ;
-  assign \$408  = a[33:26] <= 3'h4;
-  assign \$409  = \$407  & \$408 ;
-  assign \$410  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
-  assign \$412  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$413  = \$411  | \$412 ;
-  assign \$414  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$415  = \$413  | \$414 ;
-  assign \$416  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$417  = \$415  | \$416 ;
-  assign \$418  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$419  = \$417  | \$418 ;
-  assign \$420  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$422  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$423  = \$421  | \$422 ;
-  assign \$424  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$425  = \$423  | \$424 ;
-  assign \$426  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$427  = \$425  | \$426 ;
-  assign \$428  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$430  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$431  = \$429  | \$430 ;
-  assign \$432  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$433  = \$431  | \$432 ;
-  assign \$434  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$436  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$437  = \$435  | \$436 ;
-  assign \$438  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
-  assign \$440  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$441  = \$439  | \$440 ;
-  assign \$442  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$443  = \$441  | \$442 ;
-  assign \$444  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$445  = \$443  | \$444 ;
-  assign \$446  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$447  = \$445  | \$446 ;
-  assign \$448  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$450  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$451  = \$449  | \$450 ;
-  assign \$452  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$453  = \$451  | \$452 ;
-  assign \$454  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$455  = \$453  | \$454 ;
-  assign \$456  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$458  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$459  = \$457  | \$458 ;
-  assign \$460  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$461  = \$459  | \$460 ;
-  assign \$462  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$464  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$414  = ~ w2_a[38];
+  assign \$415  = ok_item & \$414 ;
+  assign \$416  = \$415  ? 2'h0 : 2'h1;
+  assign \$417  = w2_a[0] ? 2'h2 : \$416 ;
+  assign \$418  = ~ w2_a[38];
+  assign \$419  = ok_item & \$418 ;
+  assign \$420  = \$419  ? w2_fld : 6'h00;
+  assign \$421  = halted | fail;
+  assign \$422  = \$421  ? w2_skip : w2_a_start;
+  assign \$423  = w2_a[0] ? 25'h0000000 : \$422 ;
+  assign \$424  = w2_a[0] ? w2_a[25:1] : w2_a_len_sat;
+  assign \$425  = ~ w2_a[0];
+  assign \$426  = \$425  & w2_a[106];
+  assign \$427  = i__payload[25:1] + i__payload[37:34];
+  assign \$428  = \$427  + i__payload[102:39];
+  assign \$429  = i__payload[25:1] + i__payload[37:34];
+  assign \$430  = \$429  + i__payload[64:39];
+  assign \$431  = | i__payload[102:65];
+  assign \$432  = i__payload[25:1] + i__payload[37:34];
+  assign \$433  = \$432  + i__payload[64:39];
+  assign \$434  = \$431  | \$433 [26];
+  assign \$435  = i__payload[25:1] + i__payload[37:34];
+  assign \$436  = i__payload[25:1] + 1'h1;
+  assign \$437  = i__payload[25:1] + i__payload[110:107];
+  assign \$438  = | i__payload[102:64];
+  assign \$439  = \$438  ? 25'h1ffffff : i__payload[63:39];
+  assign \$440  = ! i__payload[102:39];
+  assign \$441  = i__payload[102:39] > 1'h1;
+  assign \$442  = i__payload[102:39] > 4'h8;
+  assign \$443  = i__payload[102:39] > 6'h20;
+  assign \$444  = i__payload[102:39] != 5'h14;
+  assign \$445  = i__payload[102:39] != 6'h20;
+  assign \$446  = i__payload[102:39] != 6'h30;
+  assign \$447  = i__payload[102:39] != 18'h20000;
+  assign \$448  = i__payload[102:39] > 16'hc000;
+  assign \$449  = ! remaining;
+  assign \$450  = ~ w_a[0];
+  assign \$451  = w_go & \$450 ;
+  assign \$452  = w_top == 2'h2;
+  assign \$453  = \$451  & \$452 ;
+  assign \$454  = ~ w_fl_ne20;
+  assign \$455  = f_blobs + 1'h1;
+  assign \$456  = idx + 1'h1;
+  assign \$457  = ! a[37:34];
+  assign \$458  = a[33:26] >= 1'h1;
+  assign \$459  = \$457  & \$458 ;
+  assign \$460  = a[33:26] <= 3'h4;
+  assign \$461  = \$459  & \$460 ;
+  assign \$462  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
+  assign \$464  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
   assign \$465  = \$463  | \$464 ;
-  assign \$466  = sel[0] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$468  = a[38] & a_hi;
-  assign \$469  = ~ w2_valid;
-  assign \$470  = \$469  | w2_go;
-  assign \$471  = sp_valid | w_go;
-  assign \$472  = sp_valid ? sp_a : w_a;
-  assign \$473  = sp_valid ? sp_a_start : w_a_start;
-  assign \$474  = sp_valid ? sp_a_end : w_a_end;
-  assign \$475  = sp_valid ? sp_a_len_sat : w_a_len_sat;
-  assign \$476  = sp_valid ? sp_top : w_top;
-  assign \$477  = sp_valid ? sp_idx : w_idx;
-  assign \$478  = sp_valid ? sp_fld : w_fld;
-  assign \$479  = sp_valid ? sp_convert : w_convert;
-  assign \$480  = sp_valid ? sp_close_fail : w_close_fail;
-  assign \$481  = sp_valid ? sp_trailing : w_trailing;
-  assign \$482  = sp_valid ? sp_fl_ne20 : w_fl_ne20;
-  assign \$483  = sp_valid ? sp_skip : w_skip;
-  assign \$484  = sp_valid ? sp_fail : v_fail;
-  assign \$485  = sp_valid ? sp_phase : v_phase;
-  assign \$486  = sp_valid ? sp_code : v_code;
-  assign \$487  = sp_valid ? sp_ok_item : v_ok_item;
-  assign \$488  = sp_valid ? sp_ok_open : v_ok_open;
-  assign \$489  = ~ o_job__valid;
-  assign \$490  = \$489  | o_job__ready;
-  assign \$491  = sk_job_valid | w2_go;
-  assign \$492  = sk_job_valid ? sk_job : job_n;
-  assign \$493  = ~ o_rec__valid;
-  assign \$494  = \$493  | o_rec__ready;
-  assign \$495  = sk_rec_valid | rec_go;
-  assign \$496  = sk_rec_valid ? sk_rec : rec_n;
-  assign \$497  = ~ halted;
-  assign \$498  = ~ w2_a[0];
-  assign \$499  = \$497  & \$498 ;
-  assign \$500  = ! w2_top;
-  assign \$501  = \$499  & \$500 ;
-  assign \$502  = ~ fail;
-  assign \$503  = \$501  & \$502 ;
-  assign \$504  = w2_a[38] ? 3'h0 : w2_a[28:26];
-  assign \$505  = ~ halted;
-  assign \$506  = ~ w2_a[0];
-  assign \$507  = \$505  & \$506 ;
-  assign \$508  = w2_top == 2'h2;
-  assign \$509  = \$507  & \$508 ;
-  assign \$510  = ~ w2_close_fail;
-  assign \$511  = \$509  & \$510 ;
-  assign \$512  = ~ w2_trailing;
-  assign \$513  = \$511  & \$512 ;
-  assign \$514  = \$513  & w2_convert;
-  assign \$515  = ~ w2_fl_ne20;
-  assign \$516  = rec[77:54] + 1'h1;
-  assign \$517  = rec[101:78] + 1'h1;
-  assign \$518  = rec[125:102] + 1'h1;
-  assign \$519  = rec[149:126] + 1'h1;
+  assign \$466  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$467  = \$465  | \$466 ;
+  assign \$468  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$469  = \$467  | \$468 ;
+  assign \$470  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$471  = \$469  | \$470 ;
+  assign \$472  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$474  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$475  = \$473  | \$474 ;
+  assign \$476  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$477  = \$475  | \$476 ;
+  assign \$478  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$479  = \$477  | \$478 ;
+  assign \$480  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$482  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$483  = \$481  | \$482 ;
+  assign \$484  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$485  = \$483  | \$484 ;
+  assign \$486  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$488  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$489  = \$487  | \$488 ;
+  assign \$490  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
+  assign \$492  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$493  = \$491  | \$492 ;
+  assign \$494  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$495  = \$493  | \$494 ;
+  assign \$496  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$497  = \$495  | \$496 ;
+  assign \$498  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$499  = \$497  | \$498 ;
+  assign \$500  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$502  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$503  = \$501  | \$502 ;
+  assign \$504  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$505  = \$503  | \$504 ;
+  assign \$506  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$507  = \$505  | \$506 ;
+  assign \$508  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$510  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$511  = \$509  | \$510 ;
+  assign \$512  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$513  = \$511  | \$512 ;
+  assign \$514  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$516  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$517  = \$515  | \$516 ;
+  assign \$518  = sel[0] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$520  = a[38] & a_hi;
+  assign \$521  = ~ w2_valid;
+  assign \$522  = \$521  | w2_go;
+  assign \$523  = sp_valid | w_go;
+  assign \$524  = sp_valid ? sp_a : w_a;
+  assign \$525  = sp_valid ? sp_a_start : w_a_start;
+  assign \$526  = sp_valid ? sp_a_end : w_a_end;
+  assign \$527  = sp_valid ? sp_a_len_sat : w_a_len_sat;
+  assign \$528  = sp_valid ? sp_top : w_top;
+  assign \$529  = sp_valid ? sp_idx : w_idx;
+  assign \$530  = sp_valid ? sp_fld : w_fld;
+  assign \$531  = sp_valid ? sp_convert : w_convert;
+  assign \$532  = sp_valid ? sp_close_fail : w_close_fail;
+  assign \$533  = sp_valid ? sp_trailing : w_trailing;
+  assign \$534  = sp_valid ? sp_fl_ne20 : w_fl_ne20;
+  assign \$535  = sp_valid ? sp_skip : w_skip;
+  assign \$536  = sp_valid ? sp_fail : v_fail;
+  assign \$537  = sp_valid ? sp_phase : v_phase;
+  assign \$538  = sp_valid ? sp_code : v_code;
+  assign \$539  = sp_valid ? sp_ok_item : v_ok_item;
+  assign \$540  = sp_valid ? sp_ok_open : v_ok_open;
+  assign \$541  = ~ o_job__valid;
+  assign \$542  = \$541  | o_job__ready;
+  assign \$543  = sk_job_valid | w2_go;
+  assign \$544  = sk_job_valid ? sk_job : job_n;
+  assign \$545  = ~ o_rec__valid;
+  assign \$546  = \$545  | o_rec__ready;
+  assign \$547  = sk_rec_valid | rec_go;
+  assign \$548  = sk_rec_valid ? sk_rec : rec_n;
+  assign \$549  = ~ halted;
+  assign \$550  = ~ w2_a[0];
+  assign \$551  = \$549  & \$550 ;
+  assign \$552  = ! w2_top;
+  assign \$553  = \$551  & \$552 ;
+  assign \$554  = ~ fail;
+  assign \$555  = \$553  & \$554 ;
+  assign \$556  = w2_a[38] ? 3'h0 : w2_a[28:26];
+  assign \$557  = ~ halted;
+  assign \$558  = ~ w2_a[0];
+  assign \$559  = \$557  & \$558 ;
+  assign \$560  = w2_top == 2'h2;
+  assign \$561  = \$559  & \$560 ;
+  assign \$562  = ~ w2_close_fail;
+  assign \$563  = \$561  & \$562 ;
+  assign \$564  = ~ w2_trailing;
+  assign \$565  = \$563  & \$564 ;
+  assign \$566  = \$565  & w2_convert;
+  assign \$567  = ~ w2_fl_ne20;
+  assign \$568  = rec[77:54] + 1'h1;
+  assign \$569  = rec[101:78] + 1'h1;
+  assign \$570  = rec[125:102] + 1'h1;
+  assign \$571  = rec[149:126] + 1'h1;
   always @(posedge clk)
-    a_valid <= \$520 ;
+    a_valid <= \$572 ;
   always @(posedge clk)
-    a <= \$521 ;
+    a <= \$573 ;
   always @(posedge clk)
-    a_full <= \$522 ;
+    a_full <= \$574 ;
   always @(posedge clk)
-    a_end <= \$523 ;
+    a_end <= \$575 ;
   always @(posedge clk)
-    a_hi <= \$524 ;
+    a_hi <= \$576 ;
   always @(posedge clk)
-    a_start <= \$525 ;
+    a_start <= \$577 ;
   always @(posedge clk)
-    a_p1 <= \$526 ;
+    a_p1 <= \$578 ;
   always @(posedge clk)
-    a_csize <= \$527 ;
+    a_csize <= \$579 ;
   always @(posedge clk)
-    a_len_sat <= \$528 ;
+    a_len_sat <= \$580 ;
   always @(posedge clk)
-    a_z <= \$529 ;
+    a_z <= \$581 ;
   always @(posedge clk)
-    a_gt1 <= \$530 ;
+    a_gt1 <= \$582 ;
   always @(posedge clk)
-    a_gt8 <= \$531 ;
+    a_gt8 <= \$583 ;
   always @(posedge clk)
-    a_gt32 <= \$532 ;
+    a_gt32 <= \$584 ;
   always @(posedge clk)
-    a_ne20 <= \$533 ;
+    a_ne20 <= \$585 ;
   always @(posedge clk)
-    a_ne32 <= \$534 ;
+    a_ne32 <= \$586 ;
   always @(posedge clk)
-    a_ne48 <= \$535 ;
+    a_ne48 <= \$587 ;
   always @(posedge clk)
-    a_neblob <= \$536 ;
+    a_neblob <= \$588 ;
   always @(posedge clk)
-    a_gtinit <= \$537 ;
+    a_gtinit <= \$589 ;
   always @(posedge clk)
-    frame0 <= \$538 ;
+    frame0 <= \$590 ;
   always @(posedge clk)
-    frame1 <= \$539 ;
+    frame1 <= \$591 ;
   always @(posedge clk)
-    frame2 <= \$540 ;
+    frame2 <= \$592 ;
   always @(posedge clk)
-    frame3 <= \$541 ;
+    frame3 <= \$593 ;
   always @(posedge clk)
-    frame4 <= \$542 ;
+    frame4 <= \$594 ;
   always @(posedge clk)
-    frame5 <= \$543 ;
+    frame5 <= \$595 ;
   always @(posedge clk)
-    w_valid <= \$544 ;
+    w_valid <= \$596 ;
   always @(posedge clk)
-    w_a <= \$545 ;
+    w_a <= \$597 ;
   always @(posedge clk)
-    w_a_full <= \$546 ;
+    w_a_full <= \$598 ;
   always @(posedge clk)
-    w_a_end <= \$547 ;
+    w_a_end <= \$599 ;
   always @(posedge clk)
-    w_a_hi <= \$548 ;
+    w_a_hi <= \$600 ;
   always @(posedge clk)
-    w_a_start <= \$549 ;
+    w_a_start <= \$601 ;
   always @(posedge clk)
-    w_a_p1 <= \$550 ;
+    w_a_p1 <= \$602 ;
   always @(posedge clk)
-    w_a_csize <= \$551 ;
+    w_a_csize <= \$603 ;
   always @(posedge clk)
-    w_a_len_sat <= \$552 ;
+    w_a_len_sat <= \$604 ;
   always @(posedge clk)
-    w_top <= \$553 ;
+    w_top <= \$605 ;
   always @(posedge clk)
-    w_idx <= \$554 ;
+    w_idx <= \$606 ;
   always @(posedge clk)
-    w_tx_type <= \$555 ;
+    w_tx_type <= \$607 ;
   always @(posedge clk)
-    w_fld <= \$556 ;
+    w_fld <= \$608 ;
   always @(posedge clk)
-    w_convert <= \$557 ;
+    w_convert <= \$609 ;
   always @(posedge clk)
-    w_close_fail <= \$558 ;
+    w_close_fail <= \$610 ;
   always @(posedge clk)
-    w_close_code <= \$559 ;
+    w_close_code <= \$611 ;
   always @(posedge clk)
-    w_pend_end <= \$560 ;
+    w_pend_end <= \$612 ;
   always @(posedge clk)
-    w_pend_hi <= \$561 ;
+    w_pend_hi <= \$613 ;
   always @(posedge clk)
-    w_hi_over <= \$562 ;
+    w_hi_over <= \$614 ;
   always @(posedge clk)
-    w_to_present <= \$563 ;
+    w_to_present <= \$615 ;
   always @(posedge clk)
-    w_fl_z <= \$564 ;
+    w_fl_z <= \$616 ;
   always @(posedge clk)
-    w_fl_gt1 <= \$565 ;
+    w_fl_gt1 <= \$617 ;
   always @(posedge clk)
-    w_fl_gt8 <= \$566 ;
+    w_fl_gt8 <= \$618 ;
   always @(posedge clk)
-    w_fl_gt32 <= \$567 ;
+    w_fl_gt32 <= \$619 ;
   always @(posedge clk)
-    w_fl_ne20 <= \$568 ;
+    w_fl_ne20 <= \$620 ;
   always @(posedge clk)
-    w_fl_ne32 <= \$569 ;
+    w_fl_ne32 <= \$621 ;
   always @(posedge clk)
-    w_fl_ne48 <= \$570 ;
+    w_fl_ne48 <= \$622 ;
   always @(posedge clk)
-    w_fl_neblob <= \$571 ;
+    w_fl_neblob <= \$623 ;
   always @(posedge clk)
-    w_fl_gtinit <= \$572 ;
+    w_fl_gtinit <= \$624 ;
   always @(posedge clk)
-    w_trailing <= \$573 ;
+    w_trailing <= \$625 ;
   always @(posedge clk)
-    wver <= \$574 ;
+    wver <= \$626 ;
   always @(posedge clk)
-    f_to_present <= \$575 ;
+    f_to_present <= \$627 ;
   always @(posedge clk)
-    f_blobs <= \$576 ;
+    f_blobs <= \$628 ;
   always @(posedge clk)
-    top <= \$577 ;
+    top <= \$629 ;
   always @(posedge clk)
-    idx <= \$578 ;
+    idx <= \$630 ;
   always @(posedge clk)
-    tx_type <= \$579 ;
+    tx_type <= \$631 ;
   always @(posedge clk)
-    hi_end <= \$580 ;
+    hi_end <= \$632 ;
   always @(posedge clk)
-    w2_valid <= \$581 ;
+    w2_valid <= \$633 ;
   always @(posedge clk)
-    sp_valid <= \$582 ;
+    sp_valid <= \$634 ;
   always @(posedge clk)
-    w2_a <= \$583 ;
+    w2_a <= \$635 ;
   always @(posedge clk)
-    w2_a_start <= \$584 ;
+    w2_a_start <= \$636 ;
   always @(posedge clk)
-    w2_a_end <= \$585 ;
+    w2_a_end <= \$637 ;
   always @(posedge clk)
-    w2_a_len_sat <= \$586 ;
+    w2_a_len_sat <= \$638 ;
   always @(posedge clk)
-    w2_top <= \$587 ;
+    w2_top <= \$639 ;
   always @(posedge clk)
-    w2_idx <= \$588 ;
+    w2_idx <= \$640 ;
   always @(posedge clk)
-    w2_fld <= \$589 ;
+    w2_fld <= \$641 ;
   always @(posedge clk)
-    w2_convert <= \$590 ;
+    w2_convert <= \$642 ;
   always @(posedge clk)
-    w2_close_fail <= \$591 ;
+    w2_close_fail <= \$643 ;
   always @(posedge clk)
-    w2_trailing <= \$592 ;
+    w2_trailing <= \$644 ;
   always @(posedge clk)
-    w2_fl_ne20 <= \$593 ;
+    w2_fl_ne20 <= \$645 ;
   always @(posedge clk)
-    w2_skip <= \$594 ;
+    w2_skip <= \$646 ;
   always @(posedge clk)
-    w2_fail <= \$595 ;
+    w2_fail <= \$647 ;
   always @(posedge clk)
-    w2_phase <= \$596 ;
+    w2_phase <= \$648 ;
   always @(posedge clk)
-    w2_code <= \$597 ;
+    w2_code <= \$649 ;
   always @(posedge clk)
-    w2_ok_item <= \$598 ;
+    w2_ok_item <= \$650 ;
   always @(posedge clk)
-    w2_ok_open <= \$599 ;
+    w2_ok_open <= \$651 ;
   always @(posedge clk)
-    sp_a <= \$600 ;
+    sp_a <= \$652 ;
   always @(posedge clk)
-    sp_a_start <= \$601 ;
+    sp_a_start <= \$653 ;
   always @(posedge clk)
-    sp_a_end <= \$602 ;
+    sp_a_end <= \$654 ;
   always @(posedge clk)
-    sp_a_len_sat <= \$603 ;
+    sp_a_len_sat <= \$655 ;
   always @(posedge clk)
-    sp_top <= \$604 ;
+    sp_top <= \$656 ;
   always @(posedge clk)
-    sp_idx <= \$605 ;
+    sp_idx <= \$657 ;
   always @(posedge clk)
-    sp_fld <= \$606 ;
+    sp_fld <= \$658 ;
   always @(posedge clk)
-    sp_convert <= \$607 ;
+    sp_convert <= \$659 ;
   always @(posedge clk)
-    sp_close_fail <= \$608 ;
+    sp_close_fail <= \$660 ;
   always @(posedge clk)
-    sp_trailing <= \$609 ;
+    sp_trailing <= \$661 ;
   always @(posedge clk)
-    sp_fl_ne20 <= \$610 ;
+    sp_fl_ne20 <= \$662 ;
   always @(posedge clk)
-    sp_skip <= \$611 ;
+    sp_skip <= \$663 ;
   always @(posedge clk)
-    sp_fail <= \$612 ;
+    sp_fail <= \$664 ;
   always @(posedge clk)
-    sp_phase <= \$613 ;
+    sp_phase <= \$665 ;
   always @(posedge clk)
-    sp_code <= \$614 ;
+    sp_code <= \$666 ;
   always @(posedge clk)
-    sp_ok_item <= \$615 ;
+    sp_ok_item <= \$667 ;
   always @(posedge clk)
-    sp_ok_open <= \$616 ;
+    sp_ok_open <= \$668 ;
   always @(posedge clk)
-    o_job__valid <= \$617 ;
+    o_job__valid <= \$669 ;
   always @(posedge clk)
-    o_job__payload <= \$618 ;
+    o_job__payload <= \$670 ;
   always @(posedge clk)
-    sk_job_valid <= \$619 ;
+    sk_job_valid <= \$671 ;
   always @(posedge clk)
-    sk_job <= \$620 ;
+    sk_job <= \$672 ;
   always @(posedge clk)
-    o_rec__valid <= \$621 ;
+    o_rec__valid <= \$673 ;
   always @(posedge clk)
-    o_rec__payload <= \$622 ;
+    o_rec__payload <= \$674 ;
   always @(posedge clk)
-    sk_rec_valid <= \$623 ;
+    sk_rec_valid <= \$675 ;
   always @(posedge clk)
-    sk_rec <= \$624 ;
+    sk_rec <= \$676 ;
   always @(posedge clk)
-    halted <= \$625 ;
+    halted <= \$677 ;
   always @(posedge clk)
-    rec <= \$626 ;
+    rec <= \$678 ;
   assign \$1  = ~ a_valid;
   assign i__ready = \$1  | f_go;
   assign a_take = i__valid & i__ready;
@@ -8982,246 +9223,193 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign \$108  = ~ close[5];
   assign \$109  = close[4] & \$108 ;
   assign \$110  = \$109  & frame5[0];
-  assign \$111  = ! frame0[4:1];
-  assign \$112  = ! frame0[60:57];
-  assign \$113  = \$111  & \$112 ;
-  assign \$114  = tx_type == 2'h3;
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = \$115  & a[38];
-  assign conv0 = \$116  & frame0[62];
-  assign ctx_eff0 = conv0 ? 4'h7 : frame0[4:1];
-  assign \$117  = frame0[56:32] + 1'h1;
-  assign \$118  = frame0[60:57] == 4'hf;
-  assign \$119  = frame0[60:57] + 1'h1;
-  assign \$120  = \$118  ? 5'h0f : \$119 ;
-  assign \$121  = fld0 == 6'h20;
-  assign \$122  = frame0[61] | \$121 ;
-  assign \$123  = ! frame1[4:1];
-  assign \$124  = ! frame1[60:57];
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = tx_type == 2'h3;
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = \$127  & a[38];
-  assign conv1 = \$128  & frame1[62];
-  assign ctx_eff1 = conv1 ? 4'h7 : frame1[4:1];
-  assign \$129  = frame1[56:32] + 1'h1;
-  assign \$130  = frame1[60:57] == 4'hf;
-  assign \$131  = frame1[60:57] + 1'h1;
-  assign \$132  = \$130  ? 5'h0f : \$131 ;
-  assign \$133  = fld1 == 6'h20;
-  assign \$134  = frame1[61] | \$133 ;
-  assign \$135  = ! frame2[4:1];
-  assign \$136  = ! frame2[60:57];
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = tx_type == 2'h3;
-  assign \$139  = \$137  & \$138 ;
-  assign \$140  = \$139  & a[38];
-  assign conv2 = \$140  & frame2[62];
-  assign ctx_eff2 = conv2 ? 4'h7 : frame2[4:1];
-  assign \$141  = frame2[56:32] + 1'h1;
-  assign \$142  = frame2[60:57] == 4'hf;
-  assign \$143  = frame2[60:57] + 1'h1;
-  assign \$144  = \$142  ? 5'h0f : \$143 ;
-  assign \$145  = fld2 == 6'h20;
-  assign \$146  = frame2[61] | \$145 ;
-  assign \$147  = ! frame3[4:1];
-  assign \$148  = ! frame3[60:57];
-  assign \$149  = \$147  & \$148 ;
-  assign \$150  = tx_type == 2'h3;
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = \$151  & a[38];
-  assign conv3 = \$152  & frame3[62];
-  assign ctx_eff3 = conv3 ? 4'h7 : frame3[4:1];
-  assign \$153  = frame3[56:32] + 1'h1;
-  assign \$154  = frame3[60:57] == 4'hf;
-  assign \$155  = frame3[60:57] + 1'h1;
-  assign \$156  = \$154  ? 5'h0f : \$155 ;
-  assign \$157  = fld3 == 6'h20;
-  assign \$158  = frame3[61] | \$157 ;
-  assign \$159  = ! frame4[4:1];
-  assign \$160  = ! frame4[60:57];
-  assign \$161  = \$159  & \$160 ;
-  assign \$162  = tx_type == 2'h3;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = \$163  & a[38];
-  assign conv4 = \$164  & frame4[62];
-  assign ctx_eff4 = conv4 ? 4'h7 : frame4[4:1];
-  assign \$165  = frame4[56:32] + 1'h1;
-  assign \$166  = frame4[60:57] == 4'hf;
-  assign \$167  = frame4[60:57] + 1'h1;
-  assign \$168  = \$166  ? 5'h0f : \$167 ;
-  assign \$169  = fld4 == 6'h20;
-  assign \$170  = frame4[61] | \$169 ;
-  assign \$171  = ! frame5[4:1];
-  assign \$172  = ! frame5[60:57];
-  assign \$173  = \$171  & \$172 ;
-  assign \$174  = tx_type == 2'h3;
-  assign \$175  = \$173  & \$174 ;
-  assign \$176  = \$175  & a[38];
-  assign conv5 = \$176  & frame5[62];
-  assign ctx_eff5 = conv5 ? 4'h7 : frame5[4:1];
-  assign \$177  = frame5[56:32] + 1'h1;
-  assign \$178  = frame5[60:57] == 4'hf;
-  assign \$179  = frame5[60:57] + 1'h1;
-  assign \$180  = \$178  ? 5'h0f : \$179 ;
-  assign \$181  = fld5 == 6'h20;
-  assign \$182  = frame5[61] | \$181 ;
-  assign \$183  = sel[0] ? conv0 : 1'h0;
-  assign \$185  = sel[1] ? conv1 : 1'h0;
-  assign \$186  = \$184  | \$185 ;
-  assign \$187  = sel[2] ? conv2 : 1'h0;
-  assign \$188  = \$186  | \$187 ;
-  assign \$189  = sel[3] ? conv3 : 1'h0;
-  assign \$190  = \$188  | \$189 ;
-  assign \$191  = sel[4] ? conv4 : 1'h0;
-  assign \$192  = \$190  | \$191 ;
-  assign \$193  = sel[5] ? conv5 : 1'h0;
-  assign convert = \$192  | \$193 ;
-  assign \$194  = sel[0] ? fld0 : 6'h00;
-  assign \$196  = sel[1] ? fld1 : 6'h00;
-  assign \$197  = \$195  | \$196 ;
-  assign \$198  = sel[2] ? fld2 : 6'h00;
-  assign \$199  = \$197  | \$198 ;
-  assign \$200  = sel[3] ? fld3 : 6'h00;
-  assign \$201  = \$199  | \$200 ;
-  assign \$202  = sel[4] ? fld4 : 6'h00;
-  assign \$203  = \$201  | \$202 ;
-  assign \$204  = sel[5] ? fld5 : 6'h00;
-  assign fld = \$203  | \$204 ;
-  assign \$205  = sel[0] ? upd0 : 64'h0000000000000000;
-  assign \$207  = sel[1] ? upd1 : 64'h0000000000000000;
-  assign \$208  = \$206  | \$207 ;
-  assign \$209  = sel[2] ? upd2 : 64'h0000000000000000;
-  assign \$210  = \$208  | \$209 ;
-  assign \$211  = sel[3] ? upd3 : 64'h0000000000000000;
-  assign \$212  = \$210  | \$211 ;
-  assign \$213  = sel[4] ? upd4 : 64'h0000000000000000;
-  assign \$214  = \$212  | \$213 ;
-  assign \$215  = sel[5] ? upd5 : 64'h0000000000000000;
-  assign upd = \$214  | \$215 ;
-  assign \$216  = sel[0] ? child0 : 4'h0;
-  assign \$218  = sel[1] ? child1 : 4'h0;
-  assign \$219  = \$217  | \$218 ;
-  assign \$220  = sel[2] ? child2 : 4'h0;
-  assign \$221  = \$219  | \$220 ;
-  assign \$222  = sel[3] ? child3 : 4'h0;
-  assign \$223  = \$221  | \$222 ;
-  assign \$224  = sel[4] ? child4 : 4'h0;
-  assign \$225  = \$223  | \$224 ;
-  assign \$226  = sel[5] ? child5 : 4'h0;
-  assign child = \$225  | \$226 ;
-  assign \$227  = sel[0] ? frame0[30:5] : 26'h0000000;
-  assign \$229  = sel[1] ? frame1[30:5] : 26'h0000000;
-  assign \$230  = \$228  | \$229 ;
-  assign \$231  = sel[2] ? frame2[30:5] : 26'h0000000;
-  assign \$232  = \$230  | \$231 ;
-  assign \$233  = sel[3] ? frame3[30:5] : 26'h0000000;
-  assign \$234  = \$232  | \$233 ;
-  assign \$235  = sel[4] ? frame4[30:5] : 26'h0000000;
-  assign \$236  = \$234  | \$235 ;
-  assign \$237  = sel[5] ? frame5[30:5] : 26'h0000000;
-  assign pend_end = \$236  | \$237 ;
-  assign \$238  = sel[0] ? frame0[31] : 1'h0;
-  assign \$240  = sel[1] ? frame1[31] : 1'h0;
-  assign \$241  = \$239  | \$240 ;
-  assign \$242  = sel[2] ? frame2[31] : 1'h0;
-  assign \$243  = \$241  | \$242 ;
-  assign \$244  = sel[3] ? frame3[31] : 1'h0;
-  assign \$245  = \$243  | \$244 ;
-  assign \$246  = sel[4] ? frame4[31] : 1'h0;
-  assign \$247  = \$245  | \$246 ;
-  assign \$248  = sel[5] ? frame5[31] : 1'h0;
-  assign pend_hi = \$247  | \$248 ;
-  assign \$249  = a_full > hi_end;
-  assign hi_over = a_hi & \$249 ;
-  assign \$250  = ~ w_valid;
-  assign \$251  = \$250  | w_go;
-  assign f_go = a_valid & \$251 ;
-  assign \$252  = ! a[37:34];
-  assign \$253  = a[33:26] >= 1'h1;
-  assign \$254  = \$252  & \$253 ;
-  assign \$255  = a[33:26] <= 3'h4;
-  assign \$256  = \$254  & \$255 ;
-  assign \$257  = w_a[37:34] > 1'h1;
-  assign \$258  = w_a[104] | w_a[105];
-  assign \$259  = \$257  & \$258 ;
-  assign \$260  = w_a[37:34] > 1'h1;
-  assign \$262  = w_a[37:34] > 1'h1;
-  assign \$266  = w_a[37:34] > 1'h1;
-  assign \$267  = \$266  & w_a[103];
-  assign \$268  = w_a[37:34] > 1'h1;
-  assign \$269  = \$268  & w_a[103];
-  assign \$271  = w_a[37:34] > 1'h1;
-  assign \$272  = \$271  & w_a[103];
-  assign \$273  = w_a[110:107] >= 2'h2;
-  assign \$274  = \$272  & \$273 ;
-  assign \$276  = \$275  & w_a[104];
-  assign \$277  = w_a_end > w_pend_end;
-  assign \$278  = w_a_hi | \$277 ;
-  assign \$279  = w_pend_hi ? w_hi_over : \$278 ;
-  assign \$280  = w_a[37:34] > 1'h1;
-  assign \$281  = w_a[104] | w_a[105];
-  assign \$282  = \$280  & \$281 ;
-  assign \$283  = w_a[37:34] > 1'h1;
-  assign \$284  = ~ w_pend_hi;
-  assign \$285  = w_pend_end < w_a_start;
-  assign \$286  = \$284  & \$285 ;
-  assign \$287  = \$283  & \$286 ;
-  assign \$288  = w_a[37:34] > 1'h1;
-  assign \$289  = ~ w_pend_hi;
-  assign \$290  = w_pend_end < w_a_start;
-  assign \$291  = \$289  & \$290 ;
-  assign \$292  = \$288  & \$291 ;
-  assign \$293  = w_a_p1 < w_pend_end;
-  assign \$294  = w_pend_hi | \$293 ;
-  assign \$295  = \$292  & \$294 ;
-  assign \$296  = \$295  & w_a[104];
-  assign \$297  = w_a[37:34] > 1'h1;
-  assign \$298  = \$297  & w_a[103];
-  assign \$299  = w_a[37:34] > 1'h1;
-  assign \$300  = \$299  & w_a[103];
-  assign \$301  = ~ w_pend_hi;
-  assign \$302  = w_pend_end <= w_a_csize;
-  assign \$303  = \$301  & \$302 ;
-  assign \$304  = \$300  & \$303 ;
-  assign \$305  = w_a[37:34] > 1'h1;
-  assign \$306  = \$305  & w_a[103];
-  assign \$307  = w_a[110:107] >= 2'h2;
-  assign \$308  = \$306  & \$307 ;
-  assign \$309  = w_a_p1 < w_pend_end;
-  assign \$310  = w_pend_hi | \$309 ;
-  assign \$311  = \$308  & \$310 ;
-  assign \$312  = \$311  & w_a[104];
-  assign \$313  = w_fld == 1'h1;
-  assign \$314  = w_fld == 5'h1f;
-  assign \$315  = w_fld == 4'hb;
-  assign \$316  = w_fld == 5'h13;
-  assign \$317  = w_fld == 5'h15;
-  assign \$318  = w_fld == 4'hd;
-  assign \$319  = w_fld == 4'he;
-  assign \$320  = w_fld == 5'h18;
-  assign \$321  = w_fld == 6'h21;
-  assign \$322  = w_fld == 6'h22;
-  assign \$323  = w_fld == 6'h23;
-  assign fc_wants_list = | { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316 , \$315 , \$314 , \$313  };
-  assign \$324  = ~ w_fl_z;
-  assign \$325  = \$324  & w_fl_ne20;
-  assign \$326  = w_tx_type == 2'h3;
-  assign \$327  = w_tx_type == 3'h4;
-  assign \$328  = \$326  | \$327 ;
-  assign \$329  = w_fl_z & \$328 ;
-  assign \$330  = ~ w_to_present;
-  assign \$331  = \$330  & w_fl_gtinit;
-  assign \$332  = ~ w_a[38];
-  assign \$333  = \$332  & fc_wants_list;
-  assign \$334  = ~ fc_wants_list;
-  assign \$335  = w_a[38] & \$334 ;
-  assign \$336  = ! w_top;
-  assign \$337  = w_top == 1'h1;
-  assign \$338  = ! w_top;
-  assign \$339  = w_top == 1'h1;
-  assign \$340  = ~ w_trailing;
-  assign \$341  = ! w_a[37:34];
+  assign \$111  = frame0[56:32] + 1'h1;
+  assign \$112  = frame0[60:57] == 4'hf;
+  assign \$113  = frame0[60:57] + 1'h1;
+  assign \$114  = \$112  ? 5'h0f : \$113 ;
+  assign \$115  = fld0_s == 6'h20;
+  assign \$116  = frame0[61] | \$115 ;
+  assign \$117  = ! frame0[4:1];
+  assign \$118  = ! frame0[60:57];
+  assign \$119  = \$117  & \$118 ;
+  assign \$120  = tx_type == 2'h3;
+  assign \$121  = \$119  & \$120 ;
+  assign conv0_l = \$121  & frame0[62];
+  assign ctx_eff0_l = conv0_l ? 4'h7 : frame0[4:1];
+  assign \$122  = frame0[56:32] + 1'h1;
+  assign \$123  = frame0[60:57] == 4'hf;
+  assign \$124  = frame0[60:57] + 1'h1;
+  assign \$125  = \$123  ? 5'h0f : \$124 ;
+  assign \$126  = fld0_l == 6'h20;
+  assign \$127  = frame0[61] | \$126 ;
+  assign \$128  = frame1[56:32] + 1'h1;
+  assign \$129  = frame1[60:57] == 4'hf;
+  assign \$130  = frame1[60:57] + 1'h1;
+  assign \$131  = \$129  ? 5'h0f : \$130 ;
+  assign \$132  = fld1_s == 6'h20;
+  assign \$133  = frame1[61] | \$132 ;
+  assign \$134  = ! frame1[4:1];
+  assign \$135  = ! frame1[60:57];
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = tx_type == 2'h3;
+  assign \$138  = \$136  & \$137 ;
+  assign conv1_l = \$138  & frame1[62];
+  assign ctx_eff1_l = conv1_l ? 4'h7 : frame1[4:1];
+  assign \$139  = frame1[56:32] + 1'h1;
+  assign \$140  = frame1[60:57] == 4'hf;
+  assign \$141  = frame1[60:57] + 1'h1;
+  assign \$142  = \$140  ? 5'h0f : \$141 ;
+  assign \$143  = fld1_l == 6'h20;
+  assign \$144  = frame1[61] | \$143 ;
+  assign \$145  = frame2[56:32] + 1'h1;
+  assign \$146  = frame2[60:57] == 4'hf;
+  assign \$147  = frame2[60:57] + 1'h1;
+  assign \$148  = \$146  ? 5'h0f : \$147 ;
+  assign \$149  = fld2_s == 6'h20;
+  assign \$150  = frame2[61] | \$149 ;
+  assign \$151  = ! frame2[4:1];
+  assign \$152  = ! frame2[60:57];
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = tx_type == 2'h3;
+  assign \$155  = \$153  & \$154 ;
+  assign conv2_l = \$155  & frame2[62];
+  assign ctx_eff2_l = conv2_l ? 4'h7 : frame2[4:1];
+  assign \$156  = frame2[56:32] + 1'h1;
+  assign \$157  = frame2[60:57] == 4'hf;
+  assign \$158  = frame2[60:57] + 1'h1;
+  assign \$159  = \$157  ? 5'h0f : \$158 ;
+  assign \$160  = fld2_l == 6'h20;
+  assign \$161  = frame2[61] | \$160 ;
+  assign \$162  = frame3[56:32] + 1'h1;
+  assign \$163  = frame3[60:57] == 4'hf;
+  assign \$164  = frame3[60:57] + 1'h1;
+  assign \$165  = \$163  ? 5'h0f : \$164 ;
+  assign \$166  = fld3_s == 6'h20;
+  assign \$167  = frame3[61] | \$166 ;
+  assign \$168  = ! frame3[4:1];
+  assign \$169  = ! frame3[60:57];
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = tx_type == 2'h3;
+  assign \$172  = \$170  & \$171 ;
+  assign conv3_l = \$172  & frame3[62];
+  assign ctx_eff3_l = conv3_l ? 4'h7 : frame3[4:1];
+  assign \$173  = frame3[56:32] + 1'h1;
+  assign \$174  = frame3[60:57] == 4'hf;
+  assign \$175  = frame3[60:57] + 1'h1;
+  assign \$176  = \$174  ? 5'h0f : \$175 ;
+  assign \$177  = fld3_l == 6'h20;
+  assign \$178  = frame3[61] | \$177 ;
+  assign \$179  = frame4[56:32] + 1'h1;
+  assign \$180  = frame4[60:57] == 4'hf;
+  assign \$181  = frame4[60:57] + 1'h1;
+  assign \$182  = \$180  ? 5'h0f : \$181 ;
+  assign \$183  = fld4_s == 6'h20;
+  assign \$184  = frame4[61] | \$183 ;
+  assign \$185  = ! frame4[4:1];
+  assign \$186  = ! frame4[60:57];
+  assign \$187  = \$185  & \$186 ;
+  assign \$188  = tx_type == 2'h3;
+  assign \$189  = \$187  & \$188 ;
+  assign conv4_l = \$189  & frame4[62];
+  assign ctx_eff4_l = conv4_l ? 4'h7 : frame4[4:1];
+  assign \$190  = frame4[56:32] + 1'h1;
+  assign \$191  = frame4[60:57] == 4'hf;
+  assign \$192  = frame4[60:57] + 1'h1;
+  assign \$193  = \$191  ? 5'h0f : \$192 ;
+  assign \$194  = fld4_l == 6'h20;
+  assign \$195  = frame4[61] | \$194 ;
+  assign \$196  = frame5[56:32] + 1'h1;
+  assign \$197  = frame5[60:57] == 4'hf;
+  assign \$198  = frame5[60:57] + 1'h1;
+  assign \$199  = \$197  ? 5'h0f : \$198 ;
+  assign \$200  = fld5_s == 6'h20;
+  assign \$201  = frame5[61] | \$200 ;
+  assign \$202  = ! frame5[4:1];
+  assign \$203  = ! frame5[60:57];
+  assign \$204  = \$202  & \$203 ;
+  assign \$205  = tx_type == 2'h3;
+  assign \$206  = \$204  & \$205 ;
+  assign conv5_l = \$206  & frame5[62];
+  assign ctx_eff5_l = conv5_l ? 4'h7 : frame5[4:1];
+  assign \$207  = frame5[56:32] + 1'h1;
+  assign \$208  = frame5[60:57] == 4'hf;
+  assign \$209  = frame5[60:57] + 1'h1;
+  assign \$210  = \$208  ? 5'h0f : \$209 ;
+  assign \$211  = fld5_l == 6'h20;
+  assign \$212  = frame5[61] | \$211 ;
+  assign \$213  = sel[0] ? conv0_l : 1'h0;
+  assign \$215  = sel[1] ? conv1_l : 1'h0;
+  assign \$216  = \$214  | \$215 ;
+  assign \$217  = sel[2] ? conv2_l : 1'h0;
+  assign \$218  = \$216  | \$217 ;
+  assign \$219  = sel[3] ? conv3_l : 1'h0;
+  assign \$220  = \$218  | \$219 ;
+  assign \$221  = sel[4] ? conv4_l : 1'h0;
+  assign \$222  = \$220  | \$221 ;
+  assign \$223  = sel[5] ? conv5_l : 1'h0;
+  assign convert_l = \$222  | \$223 ;
+  assign \$224  = sel[0] ? fld0_s : 6'h00;
+  assign \$226  = sel[1] ? fld1_s : 6'h00;
+  assign \$227  = \$225  | \$226 ;
+  assign \$228  = sel[2] ? fld2_s : 6'h00;
+  assign \$229  = \$227  | \$228 ;
+  assign \$230  = sel[3] ? fld3_s : 6'h00;
+  assign \$231  = \$229  | \$230 ;
+  assign \$232  = sel[4] ? fld4_s : 6'h00;
+  assign \$233  = \$231  | \$232 ;
+  assign \$234  = sel[5] ? fld5_s : 6'h00;
+  assign fld_s = \$233  | \$234 ;
+  assign \$235  = sel[0] ? fld0_l : 6'h00;
+  assign \$237  = sel[1] ? fld1_l : 6'h00;
+  assign \$238  = \$236  | \$237 ;
+  assign \$239  = sel[2] ? fld2_l : 6'h00;
+  assign \$240  = \$238  | \$239 ;
+  assign \$241  = sel[3] ? fld3_l : 6'h00;
+  assign \$242  = \$240  | \$241 ;
+  assign \$243  = sel[4] ? fld4_l : 6'h00;
+  assign \$244  = \$242  | \$243 ;
+  assign \$245  = sel[5] ? fld5_l : 6'h00;
+  assign fld_l = \$244  | \$245 ;
+  assign \$246  = sel[0] ? upd0_s : 64'h0000000000000000;
+  assign \$248  = sel[1] ? upd1_s : 64'h0000000000000000;
+  assign \$249  = \$247  | \$248 ;
+  assign \$250  = sel[2] ? upd2_s : 64'h0000000000000000;
+  assign \$251  = \$249  | \$250 ;
+  assign \$252  = sel[3] ? upd3_s : 64'h0000000000000000;
+  assign \$253  = \$251  | \$252 ;
+  assign \$254  = sel[4] ? upd4_s : 64'h0000000000000000;
+  assign \$255  = \$253  | \$254 ;
+  assign \$256  = sel[5] ? upd5_s : 64'h0000000000000000;
+  assign upd_s = \$255  | \$256 ;
+  assign \$257  = sel[0] ? upd0_l : 64'h0000000000000000;
+  assign \$259  = sel[1] ? upd1_l : 64'h0000000000000000;
+  assign \$260  = \$258  | \$259 ;
+  assign \$261  = sel[2] ? upd2_l : 64'h0000000000000000;
+  assign \$262  = \$260  | \$261 ;
+  assign \$263  = sel[3] ? upd3_l : 64'h0000000000000000;
+  assign \$264  = \$262  | \$263 ;
+  assign \$265  = sel[4] ? upd4_l : 64'h0000000000000000;
+  assign \$266  = \$264  | \$265 ;
+  assign \$267  = sel[5] ? upd5_l : 64'h0000000000000000;
+  assign upd_l = \$266  | \$267 ;
+  assign \$268  = sel[0] ? child0_l : 4'h0;
+  assign \$270  = sel[1] ? child1_l : 4'h0;
+  assign \$271  = \$269  | \$270 ;
+  assign \$272  = sel[2] ? child2_l : 4'h0;
+  assign \$273  = \$271  | \$272 ;
+  assign \$274  = sel[3] ? child3_l : 4'h0;
+  assign \$275  = \$273  | \$274 ;
+  assign \$276  = sel[4] ? child4_l : 4'h0;
+  assign \$277  = \$275  | \$276 ;
+  assign \$278  = sel[5] ? child5_l : 4'h0;
+  assign child = \$277  | \$278 ;
+  assign convert = a[38] & convert_l;
+  assign fld = a[38] ? fld_l : fld_s;
+  assign \$279  = sel[0] ? frame0[30:5] : 26'h0000000;
+  assign \$281  = sel[1] ? frame1[30:5] : 26'h0000000;
+  assign \$282  = \$280  | \$281 ;
+  assign \$283  = sel[2] ? frame2[30:5] : 26'h0000000;
+  assign \$284  = \$282  | \$283 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     n_tx = 4'h0;
@@ -9477,649 +9665,1117 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ ctx_eff0, frame0[61], a[38], tx_type, frame0[60:57] })
-      13'h0010, 13'h0110, 13'h0090, 13'h0190, 13'h0020, 13'h0120, 13'h00a0, 13'h01a0, 13'h0030, 13'h0130, 13'h00b0, 13'h01b0, 13'h0040, 13'h0140, 13'h00c0, 13'h01c0:
-          fld0 = 6'h02;
-      13'h0000, 13'h0100, 13'h0080, 13'h0180, 13'h0011, 13'h0111, 13'h0091, 13'h0191, 13'h0021, 13'h0121, 13'h00a1, 13'h01a1, 13'h0031, 13'h0131, 13'h00b1, 13'h01b1, 13'h0041, 13'h0141, 13'h00c1, 13'h01c1:
-          fld0 = 6'h03;
-      13'h0001, 13'h0101, 13'h0081, 13'h0181, 13'h0012, 13'h0112, 13'h0092, 13'h0192:
-          fld0 = 6'h04;
-      13'h0022, 13'h0122, 13'h00a2, 13'h01a2, 13'h0032, 13'h0132, 13'h00b2, 13'h01b2, 13'h0042, 13'h0142, 13'h00c2, 13'h01c2:
-          fld0 = 6'h05;
-      13'h0023, 13'h0123, 13'h00a3, 13'h01a3, 13'h0033, 13'h0133, 13'h00b3, 13'h01b3, 13'h0043, 13'h0143, 13'h00c3, 13'h01c3:
-          fld0 = 6'h06;
-      13'h0002, 13'h0102, 13'h0082, 13'h0182, 13'h0013, 13'h0113, 13'h0093, 13'h0193, 13'h0024, 13'h0124, 13'h00a4, 13'h01a4, 13'h0034, 13'h0134, 13'h00b4, 13'h01b4, 13'h0044, 13'h0144, 13'h00c4, 13'h01c4:
-          fld0 = 6'h07;
-      13'h0003, 13'h0103, 13'h0083, 13'h0183, 13'h0014, 13'h0114, 13'h0094, 13'h0194, 13'h0025, 13'h0125, 13'h00a5, 13'h01a5, 13'h0035, 13'h0135, 13'h00b5, 13'h01b5, 13'h0045, 13'h0145, 13'h00c5, 13'h01c5:
-          fld0 = 6'h08;
-      13'h0004, 13'h0104, 13'h0084, 13'h0184, 13'h0015, 13'h0115, 13'h0095, 13'h0195, 13'h0026, 13'h0126, 13'h00a6, 13'h01a6, 13'h0036, 13'h0136, 13'h00b6, 13'h01b6, 13'h0046, 13'h0146, 13'h00c6, 13'h01c6:
-          fld0 = 6'h09;
-      13'h0005, 13'h0105, 13'h0085, 13'h0185, 13'h0016, 13'h0116, 13'h0096, 13'h0196, 13'h0027, 13'h0127, 13'h00a7, 13'h01a7, 13'h0037, 13'h0137, 13'h00b7, 13'h01b7, 13'h0047, 13'h0147, 13'h00c7, 13'h01c7:
-          fld0 = 6'h0a;
-      13'h0017, 13'h0117, 13'h0097, 13'h0197, 13'h0028, 13'h0128, 13'h00a8, 13'h01a8, 13'h0038, 13'h0138, 13'h00b8, 13'h01b8, 13'h0048, 13'h0148, 13'h00c8, 13'h01c8:
-          fld0 = 6'h0b;
-      13'h0039, 13'h0139, 13'h00b9, 13'h01b9:
-          fld0 = 6'h0c;
-      13'h003a, 13'h013a, 13'h00ba, 13'h01ba:
-          fld0 = 6'h0d;
-      13'h0049, 13'h0149, 13'h00c9, 13'h01c9:
-          fld0 = 6'h0e;
-      13'h0006, 13'h0106, 13'h0086, 13'h0186:
-          fld0 = 6'h0f;
-      13'h0018, 13'h0118, 13'h0098, 13'h0198, 13'h0029, 13'h0129, 13'h00a9, 13'h01a9, 13'h003b, 13'h013b, 13'h00bb, 13'h01bb, 13'h004a, 13'h014a, 13'h00ca, 13'h01ca:
-          fld0 = 6'h10;
-      13'h0007, 13'h0107, 13'h0087, 13'h0187, 13'h0019, 13'h0119, 13'h0099, 13'h0199, 13'h002a, 13'h012a, 13'h00aa, 13'h01aa, 13'h003c, 13'h013c, 13'h00bc, 13'h01bc, 13'h004b, 13'h014b, 13'h00cb, 13'h01cb:
-          fld0 = 6'h11;
-      13'h0008, 13'h0108, 13'h0088, 13'h0188, 13'h001a, 13'h011a, 13'h009a, 13'h019a, 13'h002b, 13'h012b, 13'h00ab, 13'h01ab, 13'h003d, 13'h013d, 13'h00bd, 13'h01bd, 13'h004c, 13'h014c, 13'h00cc, 13'h01cc:
-          fld0 = 6'h12;
-      13'h0200, 13'h0300, 13'h0280, 13'h0380, 13'h0201, 13'h0301, 13'h0281, 13'h0381, 13'h0202, 13'h0302, 13'h0282, 13'h0382, 13'h0203, 13'h0303, 13'h0283, 13'h0383, 13'h0204, 13'h0304, 13'h0284, 13'h0384, 13'h0205, 13'h0305, 13'h0285, 13'h0385, 13'h0206, 13'h0306, 13'h0286, 13'h0386, 13'h0207, 13'h0307, 13'h0287, 13'h0387, 13'h0208, 13'h0308, 13'h0288, 13'h0388, 13'h0209, 13'h0309, 13'h0289, 13'h0389, 13'h020a, 13'h030a, 13'h028a, 13'h038a, 13'h020b, 13'h030b, 13'h028b, 13'h038b, 13'h020c, 13'h030c, 13'h028c, 13'h038c, 13'h020d, 13'h030d, 13'h028d, 13'h038d, 13'h020e, 13'h030e, 13'h028e, 13'h038e, 13'h020f, 13'h030f, 13'h028f, 13'h038f, 13'h0210, 13'h0310, 13'h0290, 13'h0390, 13'h0211, 13'h0311, 13'h0291, 13'h0391, 13'h0212, 13'h0312, 13'h0292, 13'h0392, 13'h0213, 13'h0313, 13'h0293, 13'h0393, 13'h0214, 13'h0314, 13'h0294, 13'h0394, 13'h0215, 13'h0315, 13'h0295, 13'h0395, 13'h0216, 13'h0316, 13'h0296, 13'h0396, 13'h0217, 13'h0317, 13'h0297, 13'h0397, 13'h0218, 13'h0318, 13'h0298, 13'h0398, 13'h0219, 13'h0319, 13'h0299, 13'h0399, 13'h021a, 13'h031a, 13'h029a, 13'h039a, 13'h021b, 13'h031b, 13'h029b, 13'h039b, 13'h021c, 13'h031c, 13'h029c, 13'h039c, 13'h021d, 13'h031d, 13'h029d, 13'h039d, 13'h021e, 13'h031e, 13'h029e, 13'h039e, 13'h021f, 13'h031f, 13'h029f, 13'h039f, 13'h0220, 13'h0320, 13'h02a0, 13'h03a0, 13'h0221, 13'h0321, 13'h02a1, 13'h03a1, 13'h0222, 13'h0322, 13'h02a2, 13'h03a2, 13'h0223, 13'h0323, 13'h02a3, 13'h03a3, 13'h0224, 13'h0324, 13'h02a4, 13'h03a4, 13'h0225, 13'h0325, 13'h02a5, 13'h03a5, 13'h0226, 13'h0326, 13'h02a6, 13'h03a6, 13'h0227, 13'h0327, 13'h02a7, 13'h03a7, 13'h0228, 13'h0328, 13'h02a8, 13'h03a8, 13'h0229, 13'h0329, 13'h02a9, 13'h03a9, 13'h022a, 13'h032a, 13'h02aa, 13'h03aa, 13'h022b, 13'h032b, 13'h02ab, 13'h03ab, 13'h022c, 13'h032c, 13'h02ac, 13'h03ac, 13'h022d, 13'h032d, 13'h02ad, 13'h03ad, 13'h022e, 13'h032e, 13'h02ae, 13'h03ae, 13'h022f, 13'h032f, 13'h02af, 13'h03af, 13'h0230, 13'h0330, 13'h02b0, 13'h03b0, 13'h0231, 13'h0331, 13'h02b1, 13'h03b1, 13'h0232, 13'h0332, 13'h02b2, 13'h03b2, 13'h0233, 13'h0333, 13'h02b3, 13'h03b3, 13'h0234, 13'h0334, 13'h02b4, 13'h03b4, 13'h0235, 13'h0335, 13'h02b5, 13'h03b5, 13'h0236, 13'h0336, 13'h02b6, 13'h03b6, 13'h0237, 13'h0337, 13'h02b7, 13'h03b7, 13'h0238, 13'h0338, 13'h02b8, 13'h03b8, 13'h0239, 13'h0339, 13'h02b9, 13'h03b9, 13'h023a, 13'h033a, 13'h02ba, 13'h03ba, 13'h023b, 13'h033b, 13'h02bb, 13'h03bb, 13'h023c, 13'h033c, 13'h02bc, 13'h03bc, 13'h023d, 13'h033d, 13'h02bd, 13'h03bd, 13'h023e, 13'h033e, 13'h02be, 13'h03be, 13'h023f, 13'h033f, 13'h02bf, 13'h03bf, 13'h0240, 13'h0340, 13'h02c0, 13'h03c0, 13'h0241, 13'h0341, 13'h02c1, 13'h03c1, 13'h0242, 13'h0342, 13'h02c2, 13'h03c2, 13'h0243, 13'h0343, 13'h02c3, 13'h03c3, 13'h0244, 13'h0344, 13'h02c4, 13'h03c4, 13'h0245, 13'h0345, 13'h02c5, 13'h03c5, 13'h0246, 13'h0346, 13'h02c6, 13'h03c6, 13'h0247, 13'h0347, 13'h02c7, 13'h03c7, 13'h0248, 13'h0348, 13'h02c8, 13'h03c8, 13'h0249, 13'h0349, 13'h02c9, 13'h03c9, 13'h024a, 13'h034a, 13'h02ca, 13'h03ca, 13'h024b, 13'h034b, 13'h02cb, 13'h03cb, 13'h024c, 13'h034c, 13'h02cc, 13'h03cc, 13'h024d, 13'h034d, 13'h02cd, 13'h03cd, 13'h024e, 13'h034e, 13'h02ce, 13'h03ce, 13'h024f, 13'h034f, 13'h02cf, 13'h03cf:
-          fld0 = 6'h13;
-      13'h0400, 13'h0500, 13'h0480, 13'h0580, 13'h0410, 13'h0510, 13'h0490, 13'h0590, 13'h0420, 13'h0520, 13'h04a0, 13'h05a0, 13'h0430, 13'h0530, 13'h04b0, 13'h05b0, 13'h0440, 13'h0540, 13'h04c0, 13'h05c0:
-          fld0 = 6'h14;
-      13'h0401, 13'h0501, 13'h0481, 13'h0581, 13'h0411, 13'h0511, 13'h0491, 13'h0591, 13'h0421, 13'h0521, 13'h04a1, 13'h05a1, 13'h0431, 13'h0531, 13'h04b1, 13'h05b1, 13'h0441, 13'h0541, 13'h04c1, 13'h05c1:
-          fld0 = 6'h15;
-      13'h0600, 13'h0700, 13'h0680, 13'h0780, 13'h0601, 13'h0701, 13'h0681, 13'h0781, 13'h0602, 13'h0702, 13'h0682, 13'h0782, 13'h0603, 13'h0703, 13'h0683, 13'h0783, 13'h0604, 13'h0704, 13'h0684, 13'h0784, 13'h0605, 13'h0705, 13'h0685, 13'h0785, 13'h0606, 13'h0706, 13'h0686, 13'h0786, 13'h0607, 13'h0707, 13'h0687, 13'h0787, 13'h0608, 13'h0708, 13'h0688, 13'h0788, 13'h0609, 13'h0709, 13'h0689, 13'h0789, 13'h060a, 13'h070a, 13'h068a, 13'h078a, 13'h060b, 13'h070b, 13'h068b, 13'h078b, 13'h060c, 13'h070c, 13'h068c, 13'h078c, 13'h060d, 13'h070d, 13'h068d, 13'h078d, 13'h060e, 13'h070e, 13'h068e, 13'h078e, 13'h060f, 13'h070f, 13'h068f, 13'h078f, 13'h0610, 13'h0710, 13'h0690, 13'h0790, 13'h0611, 13'h0711, 13'h0691, 13'h0791, 13'h0612, 13'h0712, 13'h0692, 13'h0792, 13'h0613, 13'h0713, 13'h0693, 13'h0793, 13'h0614, 13'h0714, 13'h0694, 13'h0794, 13'h0615, 13'h0715, 13'h0695, 13'h0795, 13'h0616, 13'h0716, 13'h0696, 13'h0796, 13'h0617, 13'h0717, 13'h0697, 13'h0797, 13'h0618, 13'h0718, 13'h0698, 13'h0798, 13'h0619, 13'h0719, 13'h0699, 13'h0799, 13'h061a, 13'h071a, 13'h069a, 13'h079a, 13'h061b, 13'h071b, 13'h069b, 13'h079b, 13'h061c, 13'h071c, 13'h069c, 13'h079c, 13'h061d, 13'h071d, 13'h069d, 13'h079d, 13'h061e, 13'h071e, 13'h069e, 13'h079e, 13'h061f, 13'h071f, 13'h069f, 13'h079f, 13'h0620, 13'h0720, 13'h06a0, 13'h07a0, 13'h0621, 13'h0721, 13'h06a1, 13'h07a1, 13'h0622, 13'h0722, 13'h06a2, 13'h07a2, 13'h0623, 13'h0723, 13'h06a3, 13'h07a3, 13'h0624, 13'h0724, 13'h06a4, 13'h07a4, 13'h0625, 13'h0725, 13'h06a5, 13'h07a5, 13'h0626, 13'h0726, 13'h06a6, 13'h07a6, 13'h0627, 13'h0727, 13'h06a7, 13'h07a7, 13'h0628, 13'h0728, 13'h06a8, 13'h07a8, 13'h0629, 13'h0729, 13'h06a9, 13'h07a9, 13'h062a, 13'h072a, 13'h06aa, 13'h07aa, 13'h062b, 13'h072b, 13'h06ab, 13'h07ab, 13'h062c, 13'h072c, 13'h06ac, 13'h07ac, 13'h062d, 13'h072d, 13'h06ad, 13'h07ad, 13'h062e, 13'h072e, 13'h06ae, 13'h07ae, 13'h062f, 13'h072f, 13'h06af, 13'h07af, 13'h0630, 13'h0730, 13'h06b0, 13'h07b0, 13'h0631, 13'h0731, 13'h06b1, 13'h07b1, 13'h0632, 13'h0732, 13'h06b2, 13'h07b2, 13'h0633, 13'h0733, 13'h06b3, 13'h07b3, 13'h0634, 13'h0734, 13'h06b4, 13'h07b4, 13'h0635, 13'h0735, 13'h06b5, 13'h07b5, 13'h0636, 13'h0736, 13'h06b6, 13'h07b6, 13'h0637, 13'h0737, 13'h06b7, 13'h07b7, 13'h0638, 13'h0738, 13'h06b8, 13'h07b8, 13'h0639, 13'h0739, 13'h06b9, 13'h07b9, 13'h063a, 13'h073a, 13'h06ba, 13'h07ba, 13'h063b, 13'h073b, 13'h06bb, 13'h07bb, 13'h063c, 13'h073c, 13'h06bc, 13'h07bc, 13'h063d, 13'h073d, 13'h06bd, 13'h07bd, 13'h063e, 13'h073e, 13'h06be, 13'h07be, 13'h063f, 13'h073f, 13'h06bf, 13'h07bf, 13'h0640, 13'h0740, 13'h06c0, 13'h07c0, 13'h0641, 13'h0741, 13'h06c1, 13'h07c1, 13'h0642, 13'h0742, 13'h06c2, 13'h07c2, 13'h0643, 13'h0743, 13'h06c3, 13'h07c3, 13'h0644, 13'h0744, 13'h06c4, 13'h07c4, 13'h0645, 13'h0745, 13'h06c5, 13'h07c5, 13'h0646, 13'h0746, 13'h06c6, 13'h07c6, 13'h0647, 13'h0747, 13'h06c7, 13'h07c7, 13'h0648, 13'h0748, 13'h06c8, 13'h07c8, 13'h0649, 13'h0749, 13'h06c9, 13'h07c9, 13'h064a, 13'h074a, 13'h06ca, 13'h07ca, 13'h064b, 13'h074b, 13'h06cb, 13'h07cb, 13'h064c, 13'h074c, 13'h06cc, 13'h07cc, 13'h064d, 13'h074d, 13'h06cd, 13'h07cd, 13'h064e, 13'h074e, 13'h06ce, 13'h07ce, 13'h064f, 13'h074f, 13'h06cf, 13'h07cf:
-          fld0 = 6'h16;
-      13'h0800, 13'h0900, 13'h0880, 13'h0980, 13'h0801, 13'h0901, 13'h0881, 13'h0981, 13'h0802, 13'h0902, 13'h0882, 13'h0982, 13'h0803, 13'h0903, 13'h0883, 13'h0983, 13'h0804, 13'h0904, 13'h0884, 13'h0984, 13'h0805, 13'h0905, 13'h0885, 13'h0985, 13'h0806, 13'h0906, 13'h0886, 13'h0986, 13'h0807, 13'h0907, 13'h0887, 13'h0987, 13'h0808, 13'h0908, 13'h0888, 13'h0988, 13'h0809, 13'h0909, 13'h0889, 13'h0989, 13'h080a, 13'h090a, 13'h088a, 13'h098a, 13'h080b, 13'h090b, 13'h088b, 13'h098b, 13'h080c, 13'h090c, 13'h088c, 13'h098c, 13'h080d, 13'h090d, 13'h088d, 13'h098d, 13'h080e, 13'h090e, 13'h088e, 13'h098e, 13'h080f, 13'h090f, 13'h088f, 13'h098f, 13'h0810, 13'h0910, 13'h0890, 13'h0990, 13'h0811, 13'h0911, 13'h0891, 13'h0991, 13'h0812, 13'h0912, 13'h0892, 13'h0992, 13'h0813, 13'h0913, 13'h0893, 13'h0993, 13'h0814, 13'h0914, 13'h0894, 13'h0994, 13'h0815, 13'h0915, 13'h0895, 13'h0995, 13'h0816, 13'h0916, 13'h0896, 13'h0996, 13'h0817, 13'h0917, 13'h0897, 13'h0997, 13'h0818, 13'h0918, 13'h0898, 13'h0998, 13'h0819, 13'h0919, 13'h0899, 13'h0999, 13'h081a, 13'h091a, 13'h089a, 13'h099a, 13'h081b, 13'h091b, 13'h089b, 13'h099b, 13'h081c, 13'h091c, 13'h089c, 13'h099c, 13'h081d, 13'h091d, 13'h089d, 13'h099d, 13'h081e, 13'h091e, 13'h089e, 13'h099e, 13'h081f, 13'h091f, 13'h089f, 13'h099f, 13'h0820, 13'h0920, 13'h08a0, 13'h09a0, 13'h0821, 13'h0921, 13'h08a1, 13'h09a1, 13'h0822, 13'h0922, 13'h08a2, 13'h09a2, 13'h0823, 13'h0923, 13'h08a3, 13'h09a3, 13'h0824, 13'h0924, 13'h08a4, 13'h09a4, 13'h0825, 13'h0925, 13'h08a5, 13'h09a5, 13'h0826, 13'h0926, 13'h08a6, 13'h09a6, 13'h0827, 13'h0927, 13'h08a7, 13'h09a7, 13'h0828, 13'h0928, 13'h08a8, 13'h09a8, 13'h0829, 13'h0929, 13'h08a9, 13'h09a9, 13'h082a, 13'h092a, 13'h08aa, 13'h09aa, 13'h082b, 13'h092b, 13'h08ab, 13'h09ab, 13'h082c, 13'h092c, 13'h08ac, 13'h09ac, 13'h082d, 13'h092d, 13'h08ad, 13'h09ad, 13'h082e, 13'h092e, 13'h08ae, 13'h09ae, 13'h082f, 13'h092f, 13'h08af, 13'h09af, 13'h0830, 13'h0930, 13'h08b0, 13'h09b0, 13'h0831, 13'h0931, 13'h08b1, 13'h09b1, 13'h0832, 13'h0932, 13'h08b2, 13'h09b2, 13'h0833, 13'h0933, 13'h08b3, 13'h09b3, 13'h0834, 13'h0934, 13'h08b4, 13'h09b4, 13'h0835, 13'h0935, 13'h08b5, 13'h09b5, 13'h0836, 13'h0936, 13'h08b6, 13'h09b6, 13'h0837, 13'h0937, 13'h08b7, 13'h09b7, 13'h0838, 13'h0938, 13'h08b8, 13'h09b8, 13'h0839, 13'h0939, 13'h08b9, 13'h09b9, 13'h083a, 13'h093a, 13'h08ba, 13'h09ba, 13'h083b, 13'h093b, 13'h08bb, 13'h09bb, 13'h083c, 13'h093c, 13'h08bc, 13'h09bc, 13'h083d, 13'h093d, 13'h08bd, 13'h09bd, 13'h083e, 13'h093e, 13'h08be, 13'h09be, 13'h083f, 13'h093f, 13'h08bf, 13'h09bf, 13'h0840, 13'h0940, 13'h08c0, 13'h09c0, 13'h0841, 13'h0941, 13'h08c1, 13'h09c1, 13'h0842, 13'h0942, 13'h08c2, 13'h09c2, 13'h0843, 13'h0943, 13'h08c3, 13'h09c3, 13'h0844, 13'h0944, 13'h08c4, 13'h09c4, 13'h0845, 13'h0945, 13'h08c5, 13'h09c5, 13'h0846, 13'h0946, 13'h08c6, 13'h09c6, 13'h0847, 13'h0947, 13'h08c7, 13'h09c7, 13'h0848, 13'h0948, 13'h08c8, 13'h09c8, 13'h0849, 13'h0949, 13'h08c9, 13'h09c9, 13'h084a, 13'h094a, 13'h08ca, 13'h09ca, 13'h084b, 13'h094b, 13'h08cb, 13'h09cb, 13'h084c, 13'h094c, 13'h08cc, 13'h09cc, 13'h084d, 13'h094d, 13'h08cd, 13'h09cd, 13'h084e, 13'h094e, 13'h08ce, 13'h09ce, 13'h084f, 13'h094f, 13'h08cf, 13'h09cf:
-          fld0 = 6'h17;
-      13'h0a00, 13'h0b00, 13'h0a80, 13'h0b80, 13'h0a01, 13'h0b01, 13'h0a81, 13'h0b81, 13'h0a02, 13'h0b02, 13'h0a82, 13'h0b82, 13'h0a03, 13'h0b03, 13'h0a83, 13'h0b83, 13'h0a04, 13'h0b04, 13'h0a84, 13'h0b84, 13'h0a05, 13'h0b05, 13'h0a85, 13'h0b85, 13'h0a06, 13'h0b06, 13'h0a86, 13'h0b86, 13'h0a07, 13'h0b07, 13'h0a87, 13'h0b87, 13'h0a08, 13'h0b08, 13'h0a88, 13'h0b88, 13'h0a09, 13'h0b09, 13'h0a89, 13'h0b89, 13'h0a0a, 13'h0b0a, 13'h0a8a, 13'h0b8a, 13'h0a0b, 13'h0b0b, 13'h0a8b, 13'h0b8b, 13'h0a0c, 13'h0b0c, 13'h0a8c, 13'h0b8c, 13'h0a0d, 13'h0b0d, 13'h0a8d, 13'h0b8d, 13'h0a0e, 13'h0b0e, 13'h0a8e, 13'h0b8e, 13'h0a0f, 13'h0b0f, 13'h0a8f, 13'h0b8f, 13'h0a10, 13'h0b10, 13'h0a90, 13'h0b90, 13'h0a11, 13'h0b11, 13'h0a91, 13'h0b91, 13'h0a12, 13'h0b12, 13'h0a92, 13'h0b92, 13'h0a13, 13'h0b13, 13'h0a93, 13'h0b93, 13'h0a14, 13'h0b14, 13'h0a94, 13'h0b94, 13'h0a15, 13'h0b15, 13'h0a95, 13'h0b95, 13'h0a16, 13'h0b16, 13'h0a96, 13'h0b96, 13'h0a17, 13'h0b17, 13'h0a97, 13'h0b97, 13'h0a18, 13'h0b18, 13'h0a98, 13'h0b98, 13'h0a19, 13'h0b19, 13'h0a99, 13'h0b99, 13'h0a1a, 13'h0b1a, 13'h0a9a, 13'h0b9a, 13'h0a1b, 13'h0b1b, 13'h0a9b, 13'h0b9b, 13'h0a1c, 13'h0b1c, 13'h0a9c, 13'h0b9c, 13'h0a1d, 13'h0b1d, 13'h0a9d, 13'h0b9d, 13'h0a1e, 13'h0b1e, 13'h0a9e, 13'h0b9e, 13'h0a1f, 13'h0b1f, 13'h0a9f, 13'h0b9f, 13'h0a20, 13'h0b20, 13'h0aa0, 13'h0ba0, 13'h0a21, 13'h0b21, 13'h0aa1, 13'h0ba1, 13'h0a22, 13'h0b22, 13'h0aa2, 13'h0ba2, 13'h0a23, 13'h0b23, 13'h0aa3, 13'h0ba3, 13'h0a24, 13'h0b24, 13'h0aa4, 13'h0ba4, 13'h0a25, 13'h0b25, 13'h0aa5, 13'h0ba5, 13'h0a26, 13'h0b26, 13'h0aa6, 13'h0ba6, 13'h0a27, 13'h0b27, 13'h0aa7, 13'h0ba7, 13'h0a28, 13'h0b28, 13'h0aa8, 13'h0ba8, 13'h0a29, 13'h0b29, 13'h0aa9, 13'h0ba9, 13'h0a2a, 13'h0b2a, 13'h0aaa, 13'h0baa, 13'h0a2b, 13'h0b2b, 13'h0aab, 13'h0bab, 13'h0a2c, 13'h0b2c, 13'h0aac, 13'h0bac, 13'h0a2d, 13'h0b2d, 13'h0aad, 13'h0bad, 13'h0a2e, 13'h0b2e, 13'h0aae, 13'h0bae, 13'h0a2f, 13'h0b2f, 13'h0aaf, 13'h0baf, 13'h0a30, 13'h0b30, 13'h0ab0, 13'h0bb0, 13'h0a31, 13'h0b31, 13'h0ab1, 13'h0bb1, 13'h0a32, 13'h0b32, 13'h0ab2, 13'h0bb2, 13'h0a33, 13'h0b33, 13'h0ab3, 13'h0bb3, 13'h0a34, 13'h0b34, 13'h0ab4, 13'h0bb4, 13'h0a35, 13'h0b35, 13'h0ab5, 13'h0bb5, 13'h0a36, 13'h0b36, 13'h0ab6, 13'h0bb6, 13'h0a37, 13'h0b37, 13'h0ab7, 13'h0bb7, 13'h0a38, 13'h0b38, 13'h0ab8, 13'h0bb8, 13'h0a39, 13'h0b39, 13'h0ab9, 13'h0bb9, 13'h0a3a, 13'h0b3a, 13'h0aba, 13'h0bba, 13'h0a3b, 13'h0b3b, 13'h0abb, 13'h0bbb, 13'h0a3c, 13'h0b3c, 13'h0abc, 13'h0bbc, 13'h0a3d, 13'h0b3d, 13'h0abd, 13'h0bbd, 13'h0a3e, 13'h0b3e, 13'h0abe, 13'h0bbe, 13'h0a3f, 13'h0b3f, 13'h0abf, 13'h0bbf, 13'h0a40, 13'h0b40, 13'h0ac0, 13'h0bc0, 13'h0a41, 13'h0b41, 13'h0ac1, 13'h0bc1, 13'h0a42, 13'h0b42, 13'h0ac2, 13'h0bc2, 13'h0a43, 13'h0b43, 13'h0ac3, 13'h0bc3, 13'h0a44, 13'h0b44, 13'h0ac4, 13'h0bc4, 13'h0a45, 13'h0b45, 13'h0ac5, 13'h0bc5, 13'h0a46, 13'h0b46, 13'h0ac6, 13'h0bc6, 13'h0a47, 13'h0b47, 13'h0ac7, 13'h0bc7, 13'h0a48, 13'h0b48, 13'h0ac8, 13'h0bc8, 13'h0a49, 13'h0b49, 13'h0ac9, 13'h0bc9, 13'h0a4a, 13'h0b4a, 13'h0aca, 13'h0bca, 13'h0a4b, 13'h0b4b, 13'h0acb, 13'h0bcb, 13'h0a4c, 13'h0b4c, 13'h0acc, 13'h0bcc, 13'h0a4d, 13'h0b4d, 13'h0acd, 13'h0bcd, 13'h0a4e, 13'h0b4e, 13'h0ace, 13'h0bce, 13'h0a4f, 13'h0b4f, 13'h0acf, 13'h0bcf:
-          fld0 = 6'h18;
-      13'h0c00, 13'h0d00, 13'h0c80, 13'h0d80, 13'h0c10, 13'h0d10, 13'h0c90, 13'h0d90, 13'h0c20, 13'h0d20, 13'h0ca0, 13'h0da0, 13'h0c30, 13'h0d30, 13'h0cb0, 13'h0db0, 13'h0c40, 13'h0d40, 13'h0cc0, 13'h0dc0:
-          fld0 = 6'h19;
-      13'h0c01, 13'h0d01, 13'h0c81, 13'h0d81, 13'h0c11, 13'h0d11, 13'h0c91, 13'h0d91, 13'h0c21, 13'h0d21, 13'h0ca1, 13'h0da1, 13'h0c31, 13'h0d31, 13'h0cb1, 13'h0db1, 13'h0c41, 13'h0d41, 13'h0cc1, 13'h0dc1:
-          fld0 = 6'h1a;
-      13'h0c02, 13'h0d02, 13'h0c82, 13'h0d82, 13'h0c12, 13'h0d12, 13'h0c92, 13'h0d92, 13'h0c22, 13'h0d22, 13'h0ca2, 13'h0da2, 13'h0c32, 13'h0d32, 13'h0cb2, 13'h0db2, 13'h0c42, 13'h0d42, 13'h0cc2, 13'h0dc2:
-          fld0 = 6'h1b;
-      13'h0c03, 13'h0d03, 13'h0c83, 13'h0d83, 13'h0c13, 13'h0d13, 13'h0c93, 13'h0d93, 13'h0c23, 13'h0d23, 13'h0ca3, 13'h0da3, 13'h0c33, 13'h0d33, 13'h0cb3, 13'h0db3, 13'h0c43, 13'h0d43, 13'h0cc3, 13'h0dc3:
-          fld0 = 6'h1c;
-      13'h0c04, 13'h0d04, 13'h0c84, 13'h0d84, 13'h0c14, 13'h0d14, 13'h0c94, 13'h0d94, 13'h0c24, 13'h0d24, 13'h0ca4, 13'h0da4, 13'h0c34, 13'h0d34, 13'h0cb4, 13'h0db4, 13'h0c44, 13'h0d44, 13'h0cc4, 13'h0dc4:
-          fld0 = 6'h1d;
-      13'h0c05, 13'h0d05, 13'h0c85, 13'h0d85, 13'h0c15, 13'h0d15, 13'h0c95, 13'h0d95, 13'h0c25, 13'h0d25, 13'h0ca5, 13'h0da5, 13'h0c35, 13'h0d35, 13'h0cb5, 13'h0db5, 13'h0c45, 13'h0d45, 13'h0cc5, 13'h0dc5:
-          fld0 = 6'h1e;
-      13'h0e00, 13'h0f00, 13'h0e80, 13'h0f80, 13'h0e10, 13'h0f10, 13'h0e90, 13'h0f90, 13'h0e20, 13'h0f20, 13'h0ea0, 13'h0fa0, 13'h0e30, 13'h0f30, 13'h0eb0, 13'h0fb0, 13'h0e40, 13'h0f40, 13'h0ec0, 13'h0fc0:
-          fld0 = 6'h1f;
+    casez ({ ctx_eff0_s, frame0[61], 1'h0, tx_type, frame0[60:57] })
+      13'h0010, 13'h0110, 13'h0020, 13'h0120, 13'h0030, 13'h0130, 13'h0040, 13'h0140:
+          fld0_s = 6'h02;
+      13'h0000, 13'h0100, 13'h0011, 13'h0111, 13'h0021, 13'h0121, 13'h0031, 13'h0131, 13'h0041, 13'h0141:
+          fld0_s = 6'h03;
+      13'h0001, 13'h0101, 13'h0012, 13'h0112:
+          fld0_s = 6'h04;
+      13'h0022, 13'h0122, 13'h0032, 13'h0132, 13'h0042, 13'h0142:
+          fld0_s = 6'h05;
+      13'h0023, 13'h0123, 13'h0033, 13'h0133, 13'h0043, 13'h0143:
+          fld0_s = 6'h06;
+      13'h0002, 13'h0102, 13'h0013, 13'h0113, 13'h0024, 13'h0124, 13'h0034, 13'h0134, 13'h0044, 13'h0144:
+          fld0_s = 6'h07;
+      13'h0003, 13'h0103, 13'h0014, 13'h0114, 13'h0025, 13'h0125, 13'h0035, 13'h0135, 13'h0045, 13'h0145:
+          fld0_s = 6'h08;
+      13'h0004, 13'h0104, 13'h0015, 13'h0115, 13'h0026, 13'h0126, 13'h0036, 13'h0136, 13'h0046, 13'h0146:
+          fld0_s = 6'h09;
+      13'h0005, 13'h0105, 13'h0016, 13'h0116, 13'h0027, 13'h0127, 13'h0037, 13'h0137, 13'h0047, 13'h0147:
+          fld0_s = 6'h0a;
+      13'h0017, 13'h0117, 13'h0028, 13'h0128, 13'h0038, 13'h0138, 13'h0048, 13'h0148:
+          fld0_s = 6'h0b;
+      13'h0039, 13'h0139:
+          fld0_s = 6'h0c;
+      13'h003a, 13'h013a:
+          fld0_s = 6'h0d;
+      13'h0049, 13'h0149:
+          fld0_s = 6'h0e;
+      13'h0006, 13'h0106:
+          fld0_s = 6'h0f;
+      13'h0018, 13'h0118, 13'h0029, 13'h0129, 13'h003b, 13'h013b, 13'h004a, 13'h014a:
+          fld0_s = 6'h10;
+      13'h0007, 13'h0107, 13'h0019, 13'h0119, 13'h002a, 13'h012a, 13'h003c, 13'h013c, 13'h004b, 13'h014b:
+          fld0_s = 6'h11;
+      13'h0008, 13'h0108, 13'h001a, 13'h011a, 13'h002b, 13'h012b, 13'h003d, 13'h013d, 13'h004c, 13'h014c:
+          fld0_s = 6'h12;
+      13'h0200, 13'h0300, 13'h0201, 13'h0301, 13'h0202, 13'h0302, 13'h0203, 13'h0303, 13'h0204, 13'h0304, 13'h0205, 13'h0305, 13'h0206, 13'h0306, 13'h0207, 13'h0307, 13'h0208, 13'h0308, 13'h0209, 13'h0309, 13'h020a, 13'h030a, 13'h020b, 13'h030b, 13'h020c, 13'h030c, 13'h020d, 13'h030d, 13'h020e, 13'h030e, 13'h020f, 13'h030f, 13'h0210, 13'h0310, 13'h0211, 13'h0311, 13'h0212, 13'h0312, 13'h0213, 13'h0313, 13'h0214, 13'h0314, 13'h0215, 13'h0315, 13'h0216, 13'h0316, 13'h0217, 13'h0317, 13'h0218, 13'h0318, 13'h0219, 13'h0319, 13'h021a, 13'h031a, 13'h021b, 13'h031b, 13'h021c, 13'h031c, 13'h021d, 13'h031d, 13'h021e, 13'h031e, 13'h021f, 13'h031f, 13'h0220, 13'h0320, 13'h0221, 13'h0321, 13'h0222, 13'h0322, 13'h0223, 13'h0323, 13'h0224, 13'h0324, 13'h0225, 13'h0325, 13'h0226, 13'h0326, 13'h0227, 13'h0327, 13'h0228, 13'h0328, 13'h0229, 13'h0329, 13'h022a, 13'h032a, 13'h022b, 13'h032b, 13'h022c, 13'h032c, 13'h022d, 13'h032d, 13'h022e, 13'h032e, 13'h022f, 13'h032f, 13'h0230, 13'h0330, 13'h0231, 13'h0331, 13'h0232, 13'h0332, 13'h0233, 13'h0333, 13'h0234, 13'h0334, 13'h0235, 13'h0335, 13'h0236, 13'h0336, 13'h0237, 13'h0337, 13'h0238, 13'h0338, 13'h0239, 13'h0339, 13'h023a, 13'h033a, 13'h023b, 13'h033b, 13'h023c, 13'h033c, 13'h023d, 13'h033d, 13'h023e, 13'h033e, 13'h023f, 13'h033f, 13'h0240, 13'h0340, 13'h0241, 13'h0341, 13'h0242, 13'h0342, 13'h0243, 13'h0343, 13'h0244, 13'h0344, 13'h0245, 13'h0345, 13'h0246, 13'h0346, 13'h0247, 13'h0347, 13'h0248, 13'h0348, 13'h0249, 13'h0349, 13'h024a, 13'h034a, 13'h024b, 13'h034b, 13'h024c, 13'h034c, 13'h024d, 13'h034d, 13'h024e, 13'h034e, 13'h024f, 13'h034f:
+          fld0_s = 6'h13;
+      13'h0400, 13'h0500, 13'h0410, 13'h0510, 13'h0420, 13'h0520, 13'h0430, 13'h0530, 13'h0440, 13'h0540:
+          fld0_s = 6'h14;
+      13'h0401, 13'h0501, 13'h0411, 13'h0511, 13'h0421, 13'h0521, 13'h0431, 13'h0531, 13'h0441, 13'h0541:
+          fld0_s = 6'h15;
+      13'h0600, 13'h0700, 13'h0601, 13'h0701, 13'h0602, 13'h0702, 13'h0603, 13'h0703, 13'h0604, 13'h0704, 13'h0605, 13'h0705, 13'h0606, 13'h0706, 13'h0607, 13'h0707, 13'h0608, 13'h0708, 13'h0609, 13'h0709, 13'h060a, 13'h070a, 13'h060b, 13'h070b, 13'h060c, 13'h070c, 13'h060d, 13'h070d, 13'h060e, 13'h070e, 13'h060f, 13'h070f, 13'h0610, 13'h0710, 13'h0611, 13'h0711, 13'h0612, 13'h0712, 13'h0613, 13'h0713, 13'h0614, 13'h0714, 13'h0615, 13'h0715, 13'h0616, 13'h0716, 13'h0617, 13'h0717, 13'h0618, 13'h0718, 13'h0619, 13'h0719, 13'h061a, 13'h071a, 13'h061b, 13'h071b, 13'h061c, 13'h071c, 13'h061d, 13'h071d, 13'h061e, 13'h071e, 13'h061f, 13'h071f, 13'h0620, 13'h0720, 13'h0621, 13'h0721, 13'h0622, 13'h0722, 13'h0623, 13'h0723, 13'h0624, 13'h0724, 13'h0625, 13'h0725, 13'h0626, 13'h0726, 13'h0627, 13'h0727, 13'h0628, 13'h0728, 13'h0629, 13'h0729, 13'h062a, 13'h072a, 13'h062b, 13'h072b, 13'h062c, 13'h072c, 13'h062d, 13'h072d, 13'h062e, 13'h072e, 13'h062f, 13'h072f, 13'h0630, 13'h0730, 13'h0631, 13'h0731, 13'h0632, 13'h0732, 13'h0633, 13'h0733, 13'h0634, 13'h0734, 13'h0635, 13'h0735, 13'h0636, 13'h0736, 13'h0637, 13'h0737, 13'h0638, 13'h0738, 13'h0639, 13'h0739, 13'h063a, 13'h073a, 13'h063b, 13'h073b, 13'h063c, 13'h073c, 13'h063d, 13'h073d, 13'h063e, 13'h073e, 13'h063f, 13'h073f, 13'h0640, 13'h0740, 13'h0641, 13'h0741, 13'h0642, 13'h0742, 13'h0643, 13'h0743, 13'h0644, 13'h0744, 13'h0645, 13'h0745, 13'h0646, 13'h0746, 13'h0647, 13'h0747, 13'h0648, 13'h0748, 13'h0649, 13'h0749, 13'h064a, 13'h074a, 13'h064b, 13'h074b, 13'h064c, 13'h074c, 13'h064d, 13'h074d, 13'h064e, 13'h074e, 13'h064f, 13'h074f:
+          fld0_s = 6'h16;
+      13'h0800, 13'h0900, 13'h0801, 13'h0901, 13'h0802, 13'h0902, 13'h0803, 13'h0903, 13'h0804, 13'h0904, 13'h0805, 13'h0905, 13'h0806, 13'h0906, 13'h0807, 13'h0907, 13'h0808, 13'h0908, 13'h0809, 13'h0909, 13'h080a, 13'h090a, 13'h080b, 13'h090b, 13'h080c, 13'h090c, 13'h080d, 13'h090d, 13'h080e, 13'h090e, 13'h080f, 13'h090f, 13'h0810, 13'h0910, 13'h0811, 13'h0911, 13'h0812, 13'h0912, 13'h0813, 13'h0913, 13'h0814, 13'h0914, 13'h0815, 13'h0915, 13'h0816, 13'h0916, 13'h0817, 13'h0917, 13'h0818, 13'h0918, 13'h0819, 13'h0919, 13'h081a, 13'h091a, 13'h081b, 13'h091b, 13'h081c, 13'h091c, 13'h081d, 13'h091d, 13'h081e, 13'h091e, 13'h081f, 13'h091f, 13'h0820, 13'h0920, 13'h0821, 13'h0921, 13'h0822, 13'h0922, 13'h0823, 13'h0923, 13'h0824, 13'h0924, 13'h0825, 13'h0925, 13'h0826, 13'h0926, 13'h0827, 13'h0927, 13'h0828, 13'h0928, 13'h0829, 13'h0929, 13'h082a, 13'h092a, 13'h082b, 13'h092b, 13'h082c, 13'h092c, 13'h082d, 13'h092d, 13'h082e, 13'h092e, 13'h082f, 13'h092f, 13'h0830, 13'h0930, 13'h0831, 13'h0931, 13'h0832, 13'h0932, 13'h0833, 13'h0933, 13'h0834, 13'h0934, 13'h0835, 13'h0935, 13'h0836, 13'h0936, 13'h0837, 13'h0937, 13'h0838, 13'h0938, 13'h0839, 13'h0939, 13'h083a, 13'h093a, 13'h083b, 13'h093b, 13'h083c, 13'h093c, 13'h083d, 13'h093d, 13'h083e, 13'h093e, 13'h083f, 13'h093f, 13'h0840, 13'h0940, 13'h0841, 13'h0941, 13'h0842, 13'h0942, 13'h0843, 13'h0943, 13'h0844, 13'h0944, 13'h0845, 13'h0945, 13'h0846, 13'h0946, 13'h0847, 13'h0947, 13'h0848, 13'h0948, 13'h0849, 13'h0949, 13'h084a, 13'h094a, 13'h084b, 13'h094b, 13'h084c, 13'h094c, 13'h084d, 13'h094d, 13'h084e, 13'h094e, 13'h084f, 13'h094f:
+          fld0_s = 6'h17;
+      13'h0a00, 13'h0b00, 13'h0a01, 13'h0b01, 13'h0a02, 13'h0b02, 13'h0a03, 13'h0b03, 13'h0a04, 13'h0b04, 13'h0a05, 13'h0b05, 13'h0a06, 13'h0b06, 13'h0a07, 13'h0b07, 13'h0a08, 13'h0b08, 13'h0a09, 13'h0b09, 13'h0a0a, 13'h0b0a, 13'h0a0b, 13'h0b0b, 13'h0a0c, 13'h0b0c, 13'h0a0d, 13'h0b0d, 13'h0a0e, 13'h0b0e, 13'h0a0f, 13'h0b0f, 13'h0a10, 13'h0b10, 13'h0a11, 13'h0b11, 13'h0a12, 13'h0b12, 13'h0a13, 13'h0b13, 13'h0a14, 13'h0b14, 13'h0a15, 13'h0b15, 13'h0a16, 13'h0b16, 13'h0a17, 13'h0b17, 13'h0a18, 13'h0b18, 13'h0a19, 13'h0b19, 13'h0a1a, 13'h0b1a, 13'h0a1b, 13'h0b1b, 13'h0a1c, 13'h0b1c, 13'h0a1d, 13'h0b1d, 13'h0a1e, 13'h0b1e, 13'h0a1f, 13'h0b1f, 13'h0a20, 13'h0b20, 13'h0a21, 13'h0b21, 13'h0a22, 13'h0b22, 13'h0a23, 13'h0b23, 13'h0a24, 13'h0b24, 13'h0a25, 13'h0b25, 13'h0a26, 13'h0b26, 13'h0a27, 13'h0b27, 13'h0a28, 13'h0b28, 13'h0a29, 13'h0b29, 13'h0a2a, 13'h0b2a, 13'h0a2b, 13'h0b2b, 13'h0a2c, 13'h0b2c, 13'h0a2d, 13'h0b2d, 13'h0a2e, 13'h0b2e, 13'h0a2f, 13'h0b2f, 13'h0a30, 13'h0b30, 13'h0a31, 13'h0b31, 13'h0a32, 13'h0b32, 13'h0a33, 13'h0b33, 13'h0a34, 13'h0b34, 13'h0a35, 13'h0b35, 13'h0a36, 13'h0b36, 13'h0a37, 13'h0b37, 13'h0a38, 13'h0b38, 13'h0a39, 13'h0b39, 13'h0a3a, 13'h0b3a, 13'h0a3b, 13'h0b3b, 13'h0a3c, 13'h0b3c, 13'h0a3d, 13'h0b3d, 13'h0a3e, 13'h0b3e, 13'h0a3f, 13'h0b3f, 13'h0a40, 13'h0b40, 13'h0a41, 13'h0b41, 13'h0a42, 13'h0b42, 13'h0a43, 13'h0b43, 13'h0a44, 13'h0b44, 13'h0a45, 13'h0b45, 13'h0a46, 13'h0b46, 13'h0a47, 13'h0b47, 13'h0a48, 13'h0b48, 13'h0a49, 13'h0b49, 13'h0a4a, 13'h0b4a, 13'h0a4b, 13'h0b4b, 13'h0a4c, 13'h0b4c, 13'h0a4d, 13'h0b4d, 13'h0a4e, 13'h0b4e, 13'h0a4f, 13'h0b4f:
+          fld0_s = 6'h18;
+      13'h0c00, 13'h0d00, 13'h0c10, 13'h0d10, 13'h0c20, 13'h0d20, 13'h0c30, 13'h0d30, 13'h0c40, 13'h0d40:
+          fld0_s = 6'h19;
+      13'h0c01, 13'h0d01, 13'h0c11, 13'h0d11, 13'h0c21, 13'h0d21, 13'h0c31, 13'h0d31, 13'h0c41, 13'h0d41:
+          fld0_s = 6'h1a;
+      13'h0c02, 13'h0d02, 13'h0c12, 13'h0d12, 13'h0c22, 13'h0d22, 13'h0c32, 13'h0d32, 13'h0c42, 13'h0d42:
+          fld0_s = 6'h1b;
+      13'h0c03, 13'h0d03, 13'h0c13, 13'h0d13, 13'h0c23, 13'h0d23, 13'h0c33, 13'h0d33, 13'h0c43, 13'h0d43:
+          fld0_s = 6'h1c;
+      13'h0c04, 13'h0d04, 13'h0c14, 13'h0d14, 13'h0c24, 13'h0d24, 13'h0c34, 13'h0d34, 13'h0c44, 13'h0d44:
+          fld0_s = 6'h1d;
+      13'h0c05, 13'h0d05, 13'h0c15, 13'h0d15, 13'h0c25, 13'h0d25, 13'h0c35, 13'h0d35, 13'h0c45, 13'h0d45:
+          fld0_s = 6'h1e;
+      13'h0e00, 13'h0f00, 13'h0e10, 13'h0f10, 13'h0e20, 13'h0f20, 13'h0e30, 13'h0f30, 13'h0e40, 13'h0f40:
+          fld0_s = 6'h1f;
       13'h0e01, 13'h0f01, 13'h0e11, 13'h0f11, 13'h0e21, 13'h0f21, 13'h0e31, 13'h0f31, 13'h0e41, 13'h0f41:
-          fld0 = 6'h20;
-      13'h0e81, 13'h0f81, 13'h0f02, 13'h0f82, 13'h0e91, 13'h0f91, 13'h0f12, 13'h0f92, 13'h0ea1, 13'h0fa1, 13'h0f22, 13'h0fa2, 13'h0eb1, 13'h0fb1, 13'h0f32, 13'h0fb2, 13'h0ec1, 13'h0fc1, 13'h0f42, 13'h0fc2:
-          fld0 = 6'h21;
-      13'h0e02, 13'h0e82, 13'h0f03, 13'h0f83, 13'h0e12, 13'h0e92, 13'h0f13, 13'h0f93, 13'h0e22, 13'h0ea2, 13'h0f23, 13'h0fa3, 13'h0e32, 13'h0eb2, 13'h0f33, 13'h0fb3, 13'h0e42, 13'h0ec2, 13'h0f43, 13'h0fc3:
-          fld0 = 6'h22;
-      13'h0e03, 13'h0e83, 13'h0f04, 13'h0f84, 13'h0e13, 13'h0e93, 13'h0f14, 13'h0f94, 13'h0e23, 13'h0ea3, 13'h0f24, 13'h0fa4, 13'h0e33, 13'h0eb3, 13'h0f34, 13'h0fb4, 13'h0e43, 13'h0ec3, 13'h0f44, 13'h0fc4:
-          fld0 = 6'h23;
-      13'h1000, 13'h1100, 13'h1080, 13'h1180, 13'h1001, 13'h1101, 13'h1081, 13'h1181, 13'h1002, 13'h1102, 13'h1082, 13'h1182, 13'h1003, 13'h1103, 13'h1083, 13'h1183, 13'h1004, 13'h1104, 13'h1084, 13'h1184, 13'h1005, 13'h1105, 13'h1085, 13'h1185, 13'h1006, 13'h1106, 13'h1086, 13'h1186, 13'h1007, 13'h1107, 13'h1087, 13'h1187, 13'h1008, 13'h1108, 13'h1088, 13'h1188, 13'h1009, 13'h1109, 13'h1089, 13'h1189, 13'h100a, 13'h110a, 13'h108a, 13'h118a, 13'h100b, 13'h110b, 13'h108b, 13'h118b, 13'h100c, 13'h110c, 13'h108c, 13'h118c, 13'h100d, 13'h110d, 13'h108d, 13'h118d, 13'h100e, 13'h110e, 13'h108e, 13'h118e, 13'h100f, 13'h110f, 13'h108f, 13'h118f, 13'h1010, 13'h1110, 13'h1090, 13'h1190, 13'h1011, 13'h1111, 13'h1091, 13'h1191, 13'h1012, 13'h1112, 13'h1092, 13'h1192, 13'h1013, 13'h1113, 13'h1093, 13'h1193, 13'h1014, 13'h1114, 13'h1094, 13'h1194, 13'h1015, 13'h1115, 13'h1095, 13'h1195, 13'h1016, 13'h1116, 13'h1096, 13'h1196, 13'h1017, 13'h1117, 13'h1097, 13'h1197, 13'h1018, 13'h1118, 13'h1098, 13'h1198, 13'h1019, 13'h1119, 13'h1099, 13'h1199, 13'h101a, 13'h111a, 13'h109a, 13'h119a, 13'h101b, 13'h111b, 13'h109b, 13'h119b, 13'h101c, 13'h111c, 13'h109c, 13'h119c, 13'h101d, 13'h111d, 13'h109d, 13'h119d, 13'h101e, 13'h111e, 13'h109e, 13'h119e, 13'h101f, 13'h111f, 13'h109f, 13'h119f, 13'h1020, 13'h1120, 13'h10a0, 13'h11a0, 13'h1021, 13'h1121, 13'h10a1, 13'h11a1, 13'h1022, 13'h1122, 13'h10a2, 13'h11a2, 13'h1023, 13'h1123, 13'h10a3, 13'h11a3, 13'h1024, 13'h1124, 13'h10a4, 13'h11a4, 13'h1025, 13'h1125, 13'h10a5, 13'h11a5, 13'h1026, 13'h1126, 13'h10a6, 13'h11a6, 13'h1027, 13'h1127, 13'h10a7, 13'h11a7, 13'h1028, 13'h1128, 13'h10a8, 13'h11a8, 13'h1029, 13'h1129, 13'h10a9, 13'h11a9, 13'h102a, 13'h112a, 13'h10aa, 13'h11aa, 13'h102b, 13'h112b, 13'h10ab, 13'h11ab, 13'h102c, 13'h112c, 13'h10ac, 13'h11ac, 13'h102d, 13'h112d, 13'h10ad, 13'h11ad, 13'h102e, 13'h112e, 13'h10ae, 13'h11ae, 13'h102f, 13'h112f, 13'h10af, 13'h11af, 13'h1030, 13'h1130, 13'h10b0, 13'h11b0, 13'h1031, 13'h1131, 13'h10b1, 13'h11b1, 13'h1032, 13'h1132, 13'h10b2, 13'h11b2, 13'h1033, 13'h1133, 13'h10b3, 13'h11b3, 13'h1034, 13'h1134, 13'h10b4, 13'h11b4, 13'h1035, 13'h1135, 13'h10b5, 13'h11b5, 13'h1036, 13'h1136, 13'h10b6, 13'h11b6, 13'h1037, 13'h1137, 13'h10b7, 13'h11b7, 13'h1038, 13'h1138, 13'h10b8, 13'h11b8, 13'h1039, 13'h1139, 13'h10b9, 13'h11b9, 13'h103a, 13'h113a, 13'h10ba, 13'h11ba, 13'h103b, 13'h113b, 13'h10bb, 13'h11bb, 13'h103c, 13'h113c, 13'h10bc, 13'h11bc, 13'h103d, 13'h113d, 13'h10bd, 13'h11bd, 13'h103e, 13'h113e, 13'h10be, 13'h11be, 13'h103f, 13'h113f, 13'h10bf, 13'h11bf, 13'h1040, 13'h1140, 13'h10c0, 13'h11c0, 13'h1041, 13'h1141, 13'h10c1, 13'h11c1, 13'h1042, 13'h1142, 13'h10c2, 13'h11c2, 13'h1043, 13'h1143, 13'h10c3, 13'h11c3, 13'h1044, 13'h1144, 13'h10c4, 13'h11c4, 13'h1045, 13'h1145, 13'h10c5, 13'h11c5, 13'h1046, 13'h1146, 13'h10c6, 13'h11c6, 13'h1047, 13'h1147, 13'h10c7, 13'h11c7, 13'h1048, 13'h1148, 13'h10c8, 13'h11c8, 13'h1049, 13'h1149, 13'h10c9, 13'h11c9, 13'h104a, 13'h114a, 13'h10ca, 13'h11ca, 13'h104b, 13'h114b, 13'h10cb, 13'h11cb, 13'h104c, 13'h114c, 13'h10cc, 13'h11cc, 13'h104d, 13'h114d, 13'h10cd, 13'h11cd, 13'h104e, 13'h114e, 13'h10ce, 13'h11ce, 13'h104f, 13'h114f, 13'h10cf, 13'h11cf:
-          fld0 = 6'h24;
-      13'h1200, 13'h1300, 13'h1280, 13'h1380, 13'h1201, 13'h1301, 13'h1281, 13'h1381, 13'h1202, 13'h1302, 13'h1282, 13'h1382, 13'h1203, 13'h1303, 13'h1283, 13'h1383, 13'h1204, 13'h1304, 13'h1284, 13'h1384, 13'h1205, 13'h1305, 13'h1285, 13'h1385, 13'h1206, 13'h1306, 13'h1286, 13'h1386, 13'h1207, 13'h1307, 13'h1287, 13'h1387, 13'h1208, 13'h1308, 13'h1288, 13'h1388, 13'h1209, 13'h1309, 13'h1289, 13'h1389, 13'h120a, 13'h130a, 13'h128a, 13'h138a, 13'h120b, 13'h130b, 13'h128b, 13'h138b, 13'h120c, 13'h130c, 13'h128c, 13'h138c, 13'h120d, 13'h130d, 13'h128d, 13'h138d, 13'h120e, 13'h130e, 13'h128e, 13'h138e, 13'h120f, 13'h130f, 13'h128f, 13'h138f, 13'h1210, 13'h1310, 13'h1290, 13'h1390, 13'h1211, 13'h1311, 13'h1291, 13'h1391, 13'h1212, 13'h1312, 13'h1292, 13'h1392, 13'h1213, 13'h1313, 13'h1293, 13'h1393, 13'h1214, 13'h1314, 13'h1294, 13'h1394, 13'h1215, 13'h1315, 13'h1295, 13'h1395, 13'h1216, 13'h1316, 13'h1296, 13'h1396, 13'h1217, 13'h1317, 13'h1297, 13'h1397, 13'h1218, 13'h1318, 13'h1298, 13'h1398, 13'h1219, 13'h1319, 13'h1299, 13'h1399, 13'h121a, 13'h131a, 13'h129a, 13'h139a, 13'h121b, 13'h131b, 13'h129b, 13'h139b, 13'h121c, 13'h131c, 13'h129c, 13'h139c, 13'h121d, 13'h131d, 13'h129d, 13'h139d, 13'h121e, 13'h131e, 13'h129e, 13'h139e, 13'h121f, 13'h131f, 13'h129f, 13'h139f, 13'h1220, 13'h1320, 13'h12a0, 13'h13a0, 13'h1221, 13'h1321, 13'h12a1, 13'h13a1, 13'h1222, 13'h1322, 13'h12a2, 13'h13a2, 13'h1223, 13'h1323, 13'h12a3, 13'h13a3, 13'h1224, 13'h1324, 13'h12a4, 13'h13a4, 13'h1225, 13'h1325, 13'h12a5, 13'h13a5, 13'h1226, 13'h1326, 13'h12a6, 13'h13a6, 13'h1227, 13'h1327, 13'h12a7, 13'h13a7, 13'h1228, 13'h1328, 13'h12a8, 13'h13a8, 13'h1229, 13'h1329, 13'h12a9, 13'h13a9, 13'h122a, 13'h132a, 13'h12aa, 13'h13aa, 13'h122b, 13'h132b, 13'h12ab, 13'h13ab, 13'h122c, 13'h132c, 13'h12ac, 13'h13ac, 13'h122d, 13'h132d, 13'h12ad, 13'h13ad, 13'h122e, 13'h132e, 13'h12ae, 13'h13ae, 13'h122f, 13'h132f, 13'h12af, 13'h13af, 13'h1230, 13'h1330, 13'h12b0, 13'h13b0, 13'h1231, 13'h1331, 13'h12b1, 13'h13b1, 13'h1232, 13'h1332, 13'h12b2, 13'h13b2, 13'h1233, 13'h1333, 13'h12b3, 13'h13b3, 13'h1234, 13'h1334, 13'h12b4, 13'h13b4, 13'h1235, 13'h1335, 13'h12b5, 13'h13b5, 13'h1236, 13'h1336, 13'h12b6, 13'h13b6, 13'h1237, 13'h1337, 13'h12b7, 13'h13b7, 13'h1238, 13'h1338, 13'h12b8, 13'h13b8, 13'h1239, 13'h1339, 13'h12b9, 13'h13b9, 13'h123a, 13'h133a, 13'h12ba, 13'h13ba, 13'h123b, 13'h133b, 13'h12bb, 13'h13bb, 13'h123c, 13'h133c, 13'h12bc, 13'h13bc, 13'h123d, 13'h133d, 13'h12bd, 13'h13bd, 13'h123e, 13'h133e, 13'h12be, 13'h13be, 13'h123f, 13'h133f, 13'h12bf, 13'h13bf, 13'h1240, 13'h1340, 13'h12c0, 13'h13c0, 13'h1241, 13'h1341, 13'h12c1, 13'h13c1, 13'h1242, 13'h1342, 13'h12c2, 13'h13c2, 13'h1243, 13'h1343, 13'h12c3, 13'h13c3, 13'h1244, 13'h1344, 13'h12c4, 13'h13c4, 13'h1245, 13'h1345, 13'h12c5, 13'h13c5, 13'h1246, 13'h1346, 13'h12c6, 13'h13c6, 13'h1247, 13'h1347, 13'h12c7, 13'h13c7, 13'h1248, 13'h1348, 13'h12c8, 13'h13c8, 13'h1249, 13'h1349, 13'h12c9, 13'h13c9, 13'h124a, 13'h134a, 13'h12ca, 13'h13ca, 13'h124b, 13'h134b, 13'h12cb, 13'h13cb, 13'h124c, 13'h134c, 13'h12cc, 13'h13cc, 13'h124d, 13'h134d, 13'h12cd, 13'h13cd, 13'h124e, 13'h134e, 13'h12ce, 13'h13ce, 13'h124f, 13'h134f, 13'h12cf, 13'h13cf, 13'h1400, 13'h1500, 13'h1480, 13'h1580, 13'h1401, 13'h1501, 13'h1481, 13'h1581, 13'h1402, 13'h1502, 13'h1482, 13'h1582, 13'h1403, 13'h1503, 13'h1483, 13'h1583, 13'h1404, 13'h1504, 13'h1484, 13'h1584, 13'h1405, 13'h1505, 13'h1485, 13'h1585, 13'h1406, 13'h1506, 13'h1486, 13'h1586, 13'h1407, 13'h1507, 13'h1487, 13'h1587, 13'h1408, 13'h1508, 13'h1488, 13'h1588, 13'h1409, 13'h1509, 13'h1489, 13'h1589, 13'h140a, 13'h150a, 13'h148a, 13'h158a, 13'h140b, 13'h150b, 13'h148b, 13'h158b, 13'h140c, 13'h150c, 13'h148c, 13'h158c, 13'h140d, 13'h150d, 13'h148d, 13'h158d, 13'h140e, 13'h150e, 13'h148e, 13'h158e, 13'h140f, 13'h150f, 13'h148f, 13'h158f, 13'h1410, 13'h1510, 13'h1490, 13'h1590, 13'h1411, 13'h1511, 13'h1491, 13'h1591, 13'h1412, 13'h1512, 13'h1492, 13'h1592, 13'h1413, 13'h1513, 13'h1493, 13'h1593, 13'h1414, 13'h1514, 13'h1494, 13'h1594, 13'h1415, 13'h1515, 13'h1495, 13'h1595, 13'h1416, 13'h1516, 13'h1496, 13'h1596, 13'h1417, 13'h1517, 13'h1497, 13'h1597, 13'h1418, 13'h1518, 13'h1498, 13'h1598, 13'h1419, 13'h1519, 13'h1499, 13'h1599, 13'h141a, 13'h151a, 13'h149a, 13'h159a, 13'h141b, 13'h151b, 13'h149b, 13'h159b, 13'h141c, 13'h151c, 13'h149c, 13'h159c, 13'h141d, 13'h151d, 13'h149d, 13'h159d, 13'h141e, 13'h151e, 13'h149e, 13'h159e, 13'h141f, 13'h151f, 13'h149f, 13'h159f, 13'h1420, 13'h1520, 13'h14a0, 13'h15a0, 13'h1421, 13'h1521, 13'h14a1, 13'h15a1, 13'h1422, 13'h1522, 13'h14a2, 13'h15a2, 13'h1423, 13'h1523, 13'h14a3, 13'h15a3, 13'h1424, 13'h1524, 13'h14a4, 13'h15a4, 13'h1425, 13'h1525, 13'h14a5, 13'h15a5, 13'h1426, 13'h1526, 13'h14a6, 13'h15a6, 13'h1427, 13'h1527, 13'h14a7, 13'h15a7, 13'h1428, 13'h1528, 13'h14a8, 13'h15a8, 13'h1429, 13'h1529, 13'h14a9, 13'h15a9, 13'h142a, 13'h152a, 13'h14aa, 13'h15aa, 13'h142b, 13'h152b, 13'h14ab, 13'h15ab, 13'h142c, 13'h152c, 13'h14ac, 13'h15ac, 13'h142d, 13'h152d, 13'h14ad, 13'h15ad, 13'h142e, 13'h152e, 13'h14ae, 13'h15ae, 13'h142f, 13'h152f, 13'h14af, 13'h15af, 13'h1430, 13'h1530, 13'h14b0, 13'h15b0, 13'h1431, 13'h1531, 13'h14b1, 13'h15b1, 13'h1432, 13'h1532, 13'h14b2, 13'h15b2, 13'h1433, 13'h1533, 13'h14b3, 13'h15b3, 13'h1434, 13'h1534, 13'h14b4, 13'h15b4, 13'h1435, 13'h1535, 13'h14b5, 13'h15b5, 13'h1436, 13'h1536, 13'h14b6, 13'h15b6, 13'h1437, 13'h1537, 13'h14b7, 13'h15b7, 13'h1438, 13'h1538, 13'h14b8, 13'h15b8, 13'h1439, 13'h1539, 13'h14b9, 13'h15b9, 13'h143a, 13'h153a, 13'h14ba, 13'h15ba, 13'h143b, 13'h153b, 13'h14bb, 13'h15bb, 13'h143c, 13'h153c, 13'h14bc, 13'h15bc, 13'h143d, 13'h153d, 13'h14bd, 13'h15bd, 13'h143e, 13'h153e, 13'h14be, 13'h15be, 13'h143f, 13'h153f, 13'h14bf, 13'h15bf, 13'h1440, 13'h1540, 13'h14c0, 13'h15c0, 13'h1441, 13'h1541, 13'h14c1, 13'h15c1, 13'h1442, 13'h1542, 13'h14c2, 13'h15c2, 13'h1443, 13'h1543, 13'h14c3, 13'h15c3, 13'h1444, 13'h1544, 13'h14c4, 13'h15c4, 13'h1445, 13'h1545, 13'h14c5, 13'h15c5, 13'h1446, 13'h1546, 13'h14c6, 13'h15c6, 13'h1447, 13'h1547, 13'h14c7, 13'h15c7, 13'h1448, 13'h1548, 13'h14c8, 13'h15c8, 13'h1449, 13'h1549, 13'h14c9, 13'h15c9, 13'h144a, 13'h154a, 13'h14ca, 13'h15ca, 13'h144b, 13'h154b, 13'h14cb, 13'h15cb, 13'h144c, 13'h154c, 13'h14cc, 13'h15cc, 13'h144d, 13'h154d, 13'h14cd, 13'h15cd, 13'h144e, 13'h154e, 13'h14ce, 13'h15ce, 13'h144f, 13'h154f, 13'h14cf, 13'h15cf:
-          fld0 = 6'h25;
+          fld0_s = 6'h20;
+      13'h0f02, 13'h0f12, 13'h0f22, 13'h0f32, 13'h0f42:
+          fld0_s = 6'h21;
+      13'h0e02, 13'h0f03, 13'h0e12, 13'h0f13, 13'h0e22, 13'h0f23, 13'h0e32, 13'h0f33, 13'h0e42, 13'h0f43:
+          fld0_s = 6'h22;
+      13'h0e03, 13'h0f04, 13'h0e13, 13'h0f14, 13'h0e23, 13'h0f24, 13'h0e33, 13'h0f34, 13'h0e43, 13'h0f44:
+          fld0_s = 6'h23;
+      13'h1000, 13'h1100, 13'h1001, 13'h1101, 13'h1002, 13'h1102, 13'h1003, 13'h1103, 13'h1004, 13'h1104, 13'h1005, 13'h1105, 13'h1006, 13'h1106, 13'h1007, 13'h1107, 13'h1008, 13'h1108, 13'h1009, 13'h1109, 13'h100a, 13'h110a, 13'h100b, 13'h110b, 13'h100c, 13'h110c, 13'h100d, 13'h110d, 13'h100e, 13'h110e, 13'h100f, 13'h110f, 13'h1010, 13'h1110, 13'h1011, 13'h1111, 13'h1012, 13'h1112, 13'h1013, 13'h1113, 13'h1014, 13'h1114, 13'h1015, 13'h1115, 13'h1016, 13'h1116, 13'h1017, 13'h1117, 13'h1018, 13'h1118, 13'h1019, 13'h1119, 13'h101a, 13'h111a, 13'h101b, 13'h111b, 13'h101c, 13'h111c, 13'h101d, 13'h111d, 13'h101e, 13'h111e, 13'h101f, 13'h111f, 13'h1020, 13'h1120, 13'h1021, 13'h1121, 13'h1022, 13'h1122, 13'h1023, 13'h1123, 13'h1024, 13'h1124, 13'h1025, 13'h1125, 13'h1026, 13'h1126, 13'h1027, 13'h1127, 13'h1028, 13'h1128, 13'h1029, 13'h1129, 13'h102a, 13'h112a, 13'h102b, 13'h112b, 13'h102c, 13'h112c, 13'h102d, 13'h112d, 13'h102e, 13'h112e, 13'h102f, 13'h112f, 13'h1030, 13'h1130, 13'h1031, 13'h1131, 13'h1032, 13'h1132, 13'h1033, 13'h1133, 13'h1034, 13'h1134, 13'h1035, 13'h1135, 13'h1036, 13'h1136, 13'h1037, 13'h1137, 13'h1038, 13'h1138, 13'h1039, 13'h1139, 13'h103a, 13'h113a, 13'h103b, 13'h113b, 13'h103c, 13'h113c, 13'h103d, 13'h113d, 13'h103e, 13'h113e, 13'h103f, 13'h113f, 13'h1040, 13'h1140, 13'h1041, 13'h1141, 13'h1042, 13'h1142, 13'h1043, 13'h1143, 13'h1044, 13'h1144, 13'h1045, 13'h1145, 13'h1046, 13'h1146, 13'h1047, 13'h1147, 13'h1048, 13'h1148, 13'h1049, 13'h1149, 13'h104a, 13'h114a, 13'h104b, 13'h114b, 13'h104c, 13'h114c, 13'h104d, 13'h114d, 13'h104e, 13'h114e, 13'h104f, 13'h114f:
+          fld0_s = 6'h24;
+      13'h1200, 13'h1300, 13'h1201, 13'h1301, 13'h1202, 13'h1302, 13'h1203, 13'h1303, 13'h1204, 13'h1304, 13'h1205, 13'h1305, 13'h1206, 13'h1306, 13'h1207, 13'h1307, 13'h1208, 13'h1308, 13'h1209, 13'h1309, 13'h120a, 13'h130a, 13'h120b, 13'h130b, 13'h120c, 13'h130c, 13'h120d, 13'h130d, 13'h120e, 13'h130e, 13'h120f, 13'h130f, 13'h1210, 13'h1310, 13'h1211, 13'h1311, 13'h1212, 13'h1312, 13'h1213, 13'h1313, 13'h1214, 13'h1314, 13'h1215, 13'h1315, 13'h1216, 13'h1316, 13'h1217, 13'h1317, 13'h1218, 13'h1318, 13'h1219, 13'h1319, 13'h121a, 13'h131a, 13'h121b, 13'h131b, 13'h121c, 13'h131c, 13'h121d, 13'h131d, 13'h121e, 13'h131e, 13'h121f, 13'h131f, 13'h1220, 13'h1320, 13'h1221, 13'h1321, 13'h1222, 13'h1322, 13'h1223, 13'h1323, 13'h1224, 13'h1324, 13'h1225, 13'h1325, 13'h1226, 13'h1326, 13'h1227, 13'h1327, 13'h1228, 13'h1328, 13'h1229, 13'h1329, 13'h122a, 13'h132a, 13'h122b, 13'h132b, 13'h122c, 13'h132c, 13'h122d, 13'h132d, 13'h122e, 13'h132e, 13'h122f, 13'h132f, 13'h1230, 13'h1330, 13'h1231, 13'h1331, 13'h1232, 13'h1332, 13'h1233, 13'h1333, 13'h1234, 13'h1334, 13'h1235, 13'h1335, 13'h1236, 13'h1336, 13'h1237, 13'h1337, 13'h1238, 13'h1338, 13'h1239, 13'h1339, 13'h123a, 13'h133a, 13'h123b, 13'h133b, 13'h123c, 13'h133c, 13'h123d, 13'h133d, 13'h123e, 13'h133e, 13'h123f, 13'h133f, 13'h1240, 13'h1340, 13'h1241, 13'h1341, 13'h1242, 13'h1342, 13'h1243, 13'h1343, 13'h1244, 13'h1344, 13'h1245, 13'h1345, 13'h1246, 13'h1346, 13'h1247, 13'h1347, 13'h1248, 13'h1348, 13'h1249, 13'h1349, 13'h124a, 13'h134a, 13'h124b, 13'h134b, 13'h124c, 13'h134c, 13'h124d, 13'h134d, 13'h124e, 13'h134e, 13'h124f, 13'h134f, 13'h1400, 13'h1500, 13'h1401, 13'h1501, 13'h1402, 13'h1502, 13'h1403, 13'h1503, 13'h1404, 13'h1504, 13'h1405, 13'h1505, 13'h1406, 13'h1506, 13'h1407, 13'h1507, 13'h1408, 13'h1508, 13'h1409, 13'h1509, 13'h140a, 13'h150a, 13'h140b, 13'h150b, 13'h140c, 13'h150c, 13'h140d, 13'h150d, 13'h140e, 13'h150e, 13'h140f, 13'h150f, 13'h1410, 13'h1510, 13'h1411, 13'h1511, 13'h1412, 13'h1512, 13'h1413, 13'h1513, 13'h1414, 13'h1514, 13'h1415, 13'h1515, 13'h1416, 13'h1516, 13'h1417, 13'h1517, 13'h1418, 13'h1518, 13'h1419, 13'h1519, 13'h141a, 13'h151a, 13'h141b, 13'h151b, 13'h141c, 13'h151c, 13'h141d, 13'h151d, 13'h141e, 13'h151e, 13'h141f, 13'h151f, 13'h1420, 13'h1520, 13'h1421, 13'h1521, 13'h1422, 13'h1522, 13'h1423, 13'h1523, 13'h1424, 13'h1524, 13'h1425, 13'h1525, 13'h1426, 13'h1526, 13'h1427, 13'h1527, 13'h1428, 13'h1528, 13'h1429, 13'h1529, 13'h142a, 13'h152a, 13'h142b, 13'h152b, 13'h142c, 13'h152c, 13'h142d, 13'h152d, 13'h142e, 13'h152e, 13'h142f, 13'h152f, 13'h1430, 13'h1530, 13'h1431, 13'h1531, 13'h1432, 13'h1532, 13'h1433, 13'h1533, 13'h1434, 13'h1534, 13'h1435, 13'h1535, 13'h1436, 13'h1536, 13'h1437, 13'h1537, 13'h1438, 13'h1538, 13'h1439, 13'h1539, 13'h143a, 13'h153a, 13'h143b, 13'h153b, 13'h143c, 13'h153c, 13'h143d, 13'h153d, 13'h143e, 13'h153e, 13'h143f, 13'h153f, 13'h1440, 13'h1540, 13'h1441, 13'h1541, 13'h1442, 13'h1542, 13'h1443, 13'h1543, 13'h1444, 13'h1544, 13'h1445, 13'h1545, 13'h1446, 13'h1546, 13'h1447, 13'h1547, 13'h1448, 13'h1548, 13'h1449, 13'h1549, 13'h144a, 13'h154a, 13'h144b, 13'h154b, 13'h144c, 13'h154c, 13'h144d, 13'h154d, 13'h144e, 13'h154e, 13'h144f, 13'h154f:
+          fld0_s = 6'h25;
       default:
-          fld0 = 6'h00;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    child0 = 4'h0;
-    casez (fld0)
-      6'h01:
-          child0 = 4'h0;
-      6'h1f:
-          child0 = 4'h0;
-      6'h0b:
-          child0 = 4'h1;
-      6'h13:
-          child0 = 4'h2;
-      6'h15:
-          child0 = 4'h3;
-      6'h0d:
-          child0 = 4'h4;
-      6'h0e:
-          child0 = 4'h5;
-      6'h18:
-          child0 = 4'h6;
-      6'h21:
-          child0 = 4'h8;
-      6'h22:
-          child0 = 4'h9;
-      6'h23:
-          child0 = 4'ha;
+          fld0_s = 6'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ ctx_eff1, frame1[61], a[38], tx_type, frame1[60:57] })
-      13'h0010, 13'h0110, 13'h0090, 13'h0190, 13'h0020, 13'h0120, 13'h00a0, 13'h01a0, 13'h0030, 13'h0130, 13'h00b0, 13'h01b0, 13'h0040, 13'h0140, 13'h00c0, 13'h01c0:
-          fld1 = 6'h02;
-      13'h0000, 13'h0100, 13'h0080, 13'h0180, 13'h0011, 13'h0111, 13'h0091, 13'h0191, 13'h0021, 13'h0121, 13'h00a1, 13'h01a1, 13'h0031, 13'h0131, 13'h00b1, 13'h01b1, 13'h0041, 13'h0141, 13'h00c1, 13'h01c1:
-          fld1 = 6'h03;
-      13'h0001, 13'h0101, 13'h0081, 13'h0181, 13'h0012, 13'h0112, 13'h0092, 13'h0192:
-          fld1 = 6'h04;
-      13'h0022, 13'h0122, 13'h00a2, 13'h01a2, 13'h0032, 13'h0132, 13'h00b2, 13'h01b2, 13'h0042, 13'h0142, 13'h00c2, 13'h01c2:
-          fld1 = 6'h05;
-      13'h0023, 13'h0123, 13'h00a3, 13'h01a3, 13'h0033, 13'h0133, 13'h00b3, 13'h01b3, 13'h0043, 13'h0143, 13'h00c3, 13'h01c3:
-          fld1 = 6'h06;
-      13'h0002, 13'h0102, 13'h0082, 13'h0182, 13'h0013, 13'h0113, 13'h0093, 13'h0193, 13'h0024, 13'h0124, 13'h00a4, 13'h01a4, 13'h0034, 13'h0134, 13'h00b4, 13'h01b4, 13'h0044, 13'h0144, 13'h00c4, 13'h01c4:
-          fld1 = 6'h07;
-      13'h0003, 13'h0103, 13'h0083, 13'h0183, 13'h0014, 13'h0114, 13'h0094, 13'h0194, 13'h0025, 13'h0125, 13'h00a5, 13'h01a5, 13'h0035, 13'h0135, 13'h00b5, 13'h01b5, 13'h0045, 13'h0145, 13'h00c5, 13'h01c5:
-          fld1 = 6'h08;
-      13'h0004, 13'h0104, 13'h0084, 13'h0184, 13'h0015, 13'h0115, 13'h0095, 13'h0195, 13'h0026, 13'h0126, 13'h00a6, 13'h01a6, 13'h0036, 13'h0136, 13'h00b6, 13'h01b6, 13'h0046, 13'h0146, 13'h00c6, 13'h01c6:
-          fld1 = 6'h09;
-      13'h0005, 13'h0105, 13'h0085, 13'h0185, 13'h0016, 13'h0116, 13'h0096, 13'h0196, 13'h0027, 13'h0127, 13'h00a7, 13'h01a7, 13'h0037, 13'h0137, 13'h00b7, 13'h01b7, 13'h0047, 13'h0147, 13'h00c7, 13'h01c7:
-          fld1 = 6'h0a;
-      13'h0017, 13'h0117, 13'h0097, 13'h0197, 13'h0028, 13'h0128, 13'h00a8, 13'h01a8, 13'h0038, 13'h0138, 13'h00b8, 13'h01b8, 13'h0048, 13'h0148, 13'h00c8, 13'h01c8:
-          fld1 = 6'h0b;
-      13'h0039, 13'h0139, 13'h00b9, 13'h01b9:
-          fld1 = 6'h0c;
-      13'h003a, 13'h013a, 13'h00ba, 13'h01ba:
-          fld1 = 6'h0d;
-      13'h0049, 13'h0149, 13'h00c9, 13'h01c9:
-          fld1 = 6'h0e;
-      13'h0006, 13'h0106, 13'h0086, 13'h0186:
-          fld1 = 6'h0f;
-      13'h0018, 13'h0118, 13'h0098, 13'h0198, 13'h0029, 13'h0129, 13'h00a9, 13'h01a9, 13'h003b, 13'h013b, 13'h00bb, 13'h01bb, 13'h004a, 13'h014a, 13'h00ca, 13'h01ca:
-          fld1 = 6'h10;
-      13'h0007, 13'h0107, 13'h0087, 13'h0187, 13'h0019, 13'h0119, 13'h0099, 13'h0199, 13'h002a, 13'h012a, 13'h00aa, 13'h01aa, 13'h003c, 13'h013c, 13'h00bc, 13'h01bc, 13'h004b, 13'h014b, 13'h00cb, 13'h01cb:
-          fld1 = 6'h11;
-      13'h0008, 13'h0108, 13'h0088, 13'h0188, 13'h001a, 13'h011a, 13'h009a, 13'h019a, 13'h002b, 13'h012b, 13'h00ab, 13'h01ab, 13'h003d, 13'h013d, 13'h00bd, 13'h01bd, 13'h004c, 13'h014c, 13'h00cc, 13'h01cc:
-          fld1 = 6'h12;
-      13'h0200, 13'h0300, 13'h0280, 13'h0380, 13'h0201, 13'h0301, 13'h0281, 13'h0381, 13'h0202, 13'h0302, 13'h0282, 13'h0382, 13'h0203, 13'h0303, 13'h0283, 13'h0383, 13'h0204, 13'h0304, 13'h0284, 13'h0384, 13'h0205, 13'h0305, 13'h0285, 13'h0385, 13'h0206, 13'h0306, 13'h0286, 13'h0386, 13'h0207, 13'h0307, 13'h0287, 13'h0387, 13'h0208, 13'h0308, 13'h0288, 13'h0388, 13'h0209, 13'h0309, 13'h0289, 13'h0389, 13'h020a, 13'h030a, 13'h028a, 13'h038a, 13'h020b, 13'h030b, 13'h028b, 13'h038b, 13'h020c, 13'h030c, 13'h028c, 13'h038c, 13'h020d, 13'h030d, 13'h028d, 13'h038d, 13'h020e, 13'h030e, 13'h028e, 13'h038e, 13'h020f, 13'h030f, 13'h028f, 13'h038f, 13'h0210, 13'h0310, 13'h0290, 13'h0390, 13'h0211, 13'h0311, 13'h0291, 13'h0391, 13'h0212, 13'h0312, 13'h0292, 13'h0392, 13'h0213, 13'h0313, 13'h0293, 13'h0393, 13'h0214, 13'h0314, 13'h0294, 13'h0394, 13'h0215, 13'h0315, 13'h0295, 13'h0395, 13'h0216, 13'h0316, 13'h0296, 13'h0396, 13'h0217, 13'h0317, 13'h0297, 13'h0397, 13'h0218, 13'h0318, 13'h0298, 13'h0398, 13'h0219, 13'h0319, 13'h0299, 13'h0399, 13'h021a, 13'h031a, 13'h029a, 13'h039a, 13'h021b, 13'h031b, 13'h029b, 13'h039b, 13'h021c, 13'h031c, 13'h029c, 13'h039c, 13'h021d, 13'h031d, 13'h029d, 13'h039d, 13'h021e, 13'h031e, 13'h029e, 13'h039e, 13'h021f, 13'h031f, 13'h029f, 13'h039f, 13'h0220, 13'h0320, 13'h02a0, 13'h03a0, 13'h0221, 13'h0321, 13'h02a1, 13'h03a1, 13'h0222, 13'h0322, 13'h02a2, 13'h03a2, 13'h0223, 13'h0323, 13'h02a3, 13'h03a3, 13'h0224, 13'h0324, 13'h02a4, 13'h03a4, 13'h0225, 13'h0325, 13'h02a5, 13'h03a5, 13'h0226, 13'h0326, 13'h02a6, 13'h03a6, 13'h0227, 13'h0327, 13'h02a7, 13'h03a7, 13'h0228, 13'h0328, 13'h02a8, 13'h03a8, 13'h0229, 13'h0329, 13'h02a9, 13'h03a9, 13'h022a, 13'h032a, 13'h02aa, 13'h03aa, 13'h022b, 13'h032b, 13'h02ab, 13'h03ab, 13'h022c, 13'h032c, 13'h02ac, 13'h03ac, 13'h022d, 13'h032d, 13'h02ad, 13'h03ad, 13'h022e, 13'h032e, 13'h02ae, 13'h03ae, 13'h022f, 13'h032f, 13'h02af, 13'h03af, 13'h0230, 13'h0330, 13'h02b0, 13'h03b0, 13'h0231, 13'h0331, 13'h02b1, 13'h03b1, 13'h0232, 13'h0332, 13'h02b2, 13'h03b2, 13'h0233, 13'h0333, 13'h02b3, 13'h03b3, 13'h0234, 13'h0334, 13'h02b4, 13'h03b4, 13'h0235, 13'h0335, 13'h02b5, 13'h03b5, 13'h0236, 13'h0336, 13'h02b6, 13'h03b6, 13'h0237, 13'h0337, 13'h02b7, 13'h03b7, 13'h0238, 13'h0338, 13'h02b8, 13'h03b8, 13'h0239, 13'h0339, 13'h02b9, 13'h03b9, 13'h023a, 13'h033a, 13'h02ba, 13'h03ba, 13'h023b, 13'h033b, 13'h02bb, 13'h03bb, 13'h023c, 13'h033c, 13'h02bc, 13'h03bc, 13'h023d, 13'h033d, 13'h02bd, 13'h03bd, 13'h023e, 13'h033e, 13'h02be, 13'h03be, 13'h023f, 13'h033f, 13'h02bf, 13'h03bf, 13'h0240, 13'h0340, 13'h02c0, 13'h03c0, 13'h0241, 13'h0341, 13'h02c1, 13'h03c1, 13'h0242, 13'h0342, 13'h02c2, 13'h03c2, 13'h0243, 13'h0343, 13'h02c3, 13'h03c3, 13'h0244, 13'h0344, 13'h02c4, 13'h03c4, 13'h0245, 13'h0345, 13'h02c5, 13'h03c5, 13'h0246, 13'h0346, 13'h02c6, 13'h03c6, 13'h0247, 13'h0347, 13'h02c7, 13'h03c7, 13'h0248, 13'h0348, 13'h02c8, 13'h03c8, 13'h0249, 13'h0349, 13'h02c9, 13'h03c9, 13'h024a, 13'h034a, 13'h02ca, 13'h03ca, 13'h024b, 13'h034b, 13'h02cb, 13'h03cb, 13'h024c, 13'h034c, 13'h02cc, 13'h03cc, 13'h024d, 13'h034d, 13'h02cd, 13'h03cd, 13'h024e, 13'h034e, 13'h02ce, 13'h03ce, 13'h024f, 13'h034f, 13'h02cf, 13'h03cf:
-          fld1 = 6'h13;
-      13'h0400, 13'h0500, 13'h0480, 13'h0580, 13'h0410, 13'h0510, 13'h0490, 13'h0590, 13'h0420, 13'h0520, 13'h04a0, 13'h05a0, 13'h0430, 13'h0530, 13'h04b0, 13'h05b0, 13'h0440, 13'h0540, 13'h04c0, 13'h05c0:
-          fld1 = 6'h14;
-      13'h0401, 13'h0501, 13'h0481, 13'h0581, 13'h0411, 13'h0511, 13'h0491, 13'h0591, 13'h0421, 13'h0521, 13'h04a1, 13'h05a1, 13'h0431, 13'h0531, 13'h04b1, 13'h05b1, 13'h0441, 13'h0541, 13'h04c1, 13'h05c1:
-          fld1 = 6'h15;
-      13'h0600, 13'h0700, 13'h0680, 13'h0780, 13'h0601, 13'h0701, 13'h0681, 13'h0781, 13'h0602, 13'h0702, 13'h0682, 13'h0782, 13'h0603, 13'h0703, 13'h0683, 13'h0783, 13'h0604, 13'h0704, 13'h0684, 13'h0784, 13'h0605, 13'h0705, 13'h0685, 13'h0785, 13'h0606, 13'h0706, 13'h0686, 13'h0786, 13'h0607, 13'h0707, 13'h0687, 13'h0787, 13'h0608, 13'h0708, 13'h0688, 13'h0788, 13'h0609, 13'h0709, 13'h0689, 13'h0789, 13'h060a, 13'h070a, 13'h068a, 13'h078a, 13'h060b, 13'h070b, 13'h068b, 13'h078b, 13'h060c, 13'h070c, 13'h068c, 13'h078c, 13'h060d, 13'h070d, 13'h068d, 13'h078d, 13'h060e, 13'h070e, 13'h068e, 13'h078e, 13'h060f, 13'h070f, 13'h068f, 13'h078f, 13'h0610, 13'h0710, 13'h0690, 13'h0790, 13'h0611, 13'h0711, 13'h0691, 13'h0791, 13'h0612, 13'h0712, 13'h0692, 13'h0792, 13'h0613, 13'h0713, 13'h0693, 13'h0793, 13'h0614, 13'h0714, 13'h0694, 13'h0794, 13'h0615, 13'h0715, 13'h0695, 13'h0795, 13'h0616, 13'h0716, 13'h0696, 13'h0796, 13'h0617, 13'h0717, 13'h0697, 13'h0797, 13'h0618, 13'h0718, 13'h0698, 13'h0798, 13'h0619, 13'h0719, 13'h0699, 13'h0799, 13'h061a, 13'h071a, 13'h069a, 13'h079a, 13'h061b, 13'h071b, 13'h069b, 13'h079b, 13'h061c, 13'h071c, 13'h069c, 13'h079c, 13'h061d, 13'h071d, 13'h069d, 13'h079d, 13'h061e, 13'h071e, 13'h069e, 13'h079e, 13'h061f, 13'h071f, 13'h069f, 13'h079f, 13'h0620, 13'h0720, 13'h06a0, 13'h07a0, 13'h0621, 13'h0721, 13'h06a1, 13'h07a1, 13'h0622, 13'h0722, 13'h06a2, 13'h07a2, 13'h0623, 13'h0723, 13'h06a3, 13'h07a3, 13'h0624, 13'h0724, 13'h06a4, 13'h07a4, 13'h0625, 13'h0725, 13'h06a5, 13'h07a5, 13'h0626, 13'h0726, 13'h06a6, 13'h07a6, 13'h0627, 13'h0727, 13'h06a7, 13'h07a7, 13'h0628, 13'h0728, 13'h06a8, 13'h07a8, 13'h0629, 13'h0729, 13'h06a9, 13'h07a9, 13'h062a, 13'h072a, 13'h06aa, 13'h07aa, 13'h062b, 13'h072b, 13'h06ab, 13'h07ab, 13'h062c, 13'h072c, 13'h06ac, 13'h07ac, 13'h062d, 13'h072d, 13'h06ad, 13'h07ad, 13'h062e, 13'h072e, 13'h06ae, 13'h07ae, 13'h062f, 13'h072f, 13'h06af, 13'h07af, 13'h0630, 13'h0730, 13'h06b0, 13'h07b0, 13'h0631, 13'h0731, 13'h06b1, 13'h07b1, 13'h0632, 13'h0732, 13'h06b2, 13'h07b2, 13'h0633, 13'h0733, 13'h06b3, 13'h07b3, 13'h0634, 13'h0734, 13'h06b4, 13'h07b4, 13'h0635, 13'h0735, 13'h06b5, 13'h07b5, 13'h0636, 13'h0736, 13'h06b6, 13'h07b6, 13'h0637, 13'h0737, 13'h06b7, 13'h07b7, 13'h0638, 13'h0738, 13'h06b8, 13'h07b8, 13'h0639, 13'h0739, 13'h06b9, 13'h07b9, 13'h063a, 13'h073a, 13'h06ba, 13'h07ba, 13'h063b, 13'h073b, 13'h06bb, 13'h07bb, 13'h063c, 13'h073c, 13'h06bc, 13'h07bc, 13'h063d, 13'h073d, 13'h06bd, 13'h07bd, 13'h063e, 13'h073e, 13'h06be, 13'h07be, 13'h063f, 13'h073f, 13'h06bf, 13'h07bf, 13'h0640, 13'h0740, 13'h06c0, 13'h07c0, 13'h0641, 13'h0741, 13'h06c1, 13'h07c1, 13'h0642, 13'h0742, 13'h06c2, 13'h07c2, 13'h0643, 13'h0743, 13'h06c3, 13'h07c3, 13'h0644, 13'h0744, 13'h06c4, 13'h07c4, 13'h0645, 13'h0745, 13'h06c5, 13'h07c5, 13'h0646, 13'h0746, 13'h06c6, 13'h07c6, 13'h0647, 13'h0747, 13'h06c7, 13'h07c7, 13'h0648, 13'h0748, 13'h06c8, 13'h07c8, 13'h0649, 13'h0749, 13'h06c9, 13'h07c9, 13'h064a, 13'h074a, 13'h06ca, 13'h07ca, 13'h064b, 13'h074b, 13'h06cb, 13'h07cb, 13'h064c, 13'h074c, 13'h06cc, 13'h07cc, 13'h064d, 13'h074d, 13'h06cd, 13'h07cd, 13'h064e, 13'h074e, 13'h06ce, 13'h07ce, 13'h064f, 13'h074f, 13'h06cf, 13'h07cf:
-          fld1 = 6'h16;
-      13'h0800, 13'h0900, 13'h0880, 13'h0980, 13'h0801, 13'h0901, 13'h0881, 13'h0981, 13'h0802, 13'h0902, 13'h0882, 13'h0982, 13'h0803, 13'h0903, 13'h0883, 13'h0983, 13'h0804, 13'h0904, 13'h0884, 13'h0984, 13'h0805, 13'h0905, 13'h0885, 13'h0985, 13'h0806, 13'h0906, 13'h0886, 13'h0986, 13'h0807, 13'h0907, 13'h0887, 13'h0987, 13'h0808, 13'h0908, 13'h0888, 13'h0988, 13'h0809, 13'h0909, 13'h0889, 13'h0989, 13'h080a, 13'h090a, 13'h088a, 13'h098a, 13'h080b, 13'h090b, 13'h088b, 13'h098b, 13'h080c, 13'h090c, 13'h088c, 13'h098c, 13'h080d, 13'h090d, 13'h088d, 13'h098d, 13'h080e, 13'h090e, 13'h088e, 13'h098e, 13'h080f, 13'h090f, 13'h088f, 13'h098f, 13'h0810, 13'h0910, 13'h0890, 13'h0990, 13'h0811, 13'h0911, 13'h0891, 13'h0991, 13'h0812, 13'h0912, 13'h0892, 13'h0992, 13'h0813, 13'h0913, 13'h0893, 13'h0993, 13'h0814, 13'h0914, 13'h0894, 13'h0994, 13'h0815, 13'h0915, 13'h0895, 13'h0995, 13'h0816, 13'h0916, 13'h0896, 13'h0996, 13'h0817, 13'h0917, 13'h0897, 13'h0997, 13'h0818, 13'h0918, 13'h0898, 13'h0998, 13'h0819, 13'h0919, 13'h0899, 13'h0999, 13'h081a, 13'h091a, 13'h089a, 13'h099a, 13'h081b, 13'h091b, 13'h089b, 13'h099b, 13'h081c, 13'h091c, 13'h089c, 13'h099c, 13'h081d, 13'h091d, 13'h089d, 13'h099d, 13'h081e, 13'h091e, 13'h089e, 13'h099e, 13'h081f, 13'h091f, 13'h089f, 13'h099f, 13'h0820, 13'h0920, 13'h08a0, 13'h09a0, 13'h0821, 13'h0921, 13'h08a1, 13'h09a1, 13'h0822, 13'h0922, 13'h08a2, 13'h09a2, 13'h0823, 13'h0923, 13'h08a3, 13'h09a3, 13'h0824, 13'h0924, 13'h08a4, 13'h09a4, 13'h0825, 13'h0925, 13'h08a5, 13'h09a5, 13'h0826, 13'h0926, 13'h08a6, 13'h09a6, 13'h0827, 13'h0927, 13'h08a7, 13'h09a7, 13'h0828, 13'h0928, 13'h08a8, 13'h09a8, 13'h0829, 13'h0929, 13'h08a9, 13'h09a9, 13'h082a, 13'h092a, 13'h08aa, 13'h09aa, 13'h082b, 13'h092b, 13'h08ab, 13'h09ab, 13'h082c, 13'h092c, 13'h08ac, 13'h09ac, 13'h082d, 13'h092d, 13'h08ad, 13'h09ad, 13'h082e, 13'h092e, 13'h08ae, 13'h09ae, 13'h082f, 13'h092f, 13'h08af, 13'h09af, 13'h0830, 13'h0930, 13'h08b0, 13'h09b0, 13'h0831, 13'h0931, 13'h08b1, 13'h09b1, 13'h0832, 13'h0932, 13'h08b2, 13'h09b2, 13'h0833, 13'h0933, 13'h08b3, 13'h09b3, 13'h0834, 13'h0934, 13'h08b4, 13'h09b4, 13'h0835, 13'h0935, 13'h08b5, 13'h09b5, 13'h0836, 13'h0936, 13'h08b6, 13'h09b6, 13'h0837, 13'h0937, 13'h08b7, 13'h09b7, 13'h0838, 13'h0938, 13'h08b8, 13'h09b8, 13'h0839, 13'h0939, 13'h08b9, 13'h09b9, 13'h083a, 13'h093a, 13'h08ba, 13'h09ba, 13'h083b, 13'h093b, 13'h08bb, 13'h09bb, 13'h083c, 13'h093c, 13'h08bc, 13'h09bc, 13'h083d, 13'h093d, 13'h08bd, 13'h09bd, 13'h083e, 13'h093e, 13'h08be, 13'h09be, 13'h083f, 13'h093f, 13'h08bf, 13'h09bf, 13'h0840, 13'h0940, 13'h08c0, 13'h09c0, 13'h0841, 13'h0941, 13'h08c1, 13'h09c1, 13'h0842, 13'h0942, 13'h08c2, 13'h09c2, 13'h0843, 13'h0943, 13'h08c3, 13'h09c3, 13'h0844, 13'h0944, 13'h08c4, 13'h09c4, 13'h0845, 13'h0945, 13'h08c5, 13'h09c5, 13'h0846, 13'h0946, 13'h08c6, 13'h09c6, 13'h0847, 13'h0947, 13'h08c7, 13'h09c7, 13'h0848, 13'h0948, 13'h08c8, 13'h09c8, 13'h0849, 13'h0949, 13'h08c9, 13'h09c9, 13'h084a, 13'h094a, 13'h08ca, 13'h09ca, 13'h084b, 13'h094b, 13'h08cb, 13'h09cb, 13'h084c, 13'h094c, 13'h08cc, 13'h09cc, 13'h084d, 13'h094d, 13'h08cd, 13'h09cd, 13'h084e, 13'h094e, 13'h08ce, 13'h09ce, 13'h084f, 13'h094f, 13'h08cf, 13'h09cf:
-          fld1 = 6'h17;
-      13'h0a00, 13'h0b00, 13'h0a80, 13'h0b80, 13'h0a01, 13'h0b01, 13'h0a81, 13'h0b81, 13'h0a02, 13'h0b02, 13'h0a82, 13'h0b82, 13'h0a03, 13'h0b03, 13'h0a83, 13'h0b83, 13'h0a04, 13'h0b04, 13'h0a84, 13'h0b84, 13'h0a05, 13'h0b05, 13'h0a85, 13'h0b85, 13'h0a06, 13'h0b06, 13'h0a86, 13'h0b86, 13'h0a07, 13'h0b07, 13'h0a87, 13'h0b87, 13'h0a08, 13'h0b08, 13'h0a88, 13'h0b88, 13'h0a09, 13'h0b09, 13'h0a89, 13'h0b89, 13'h0a0a, 13'h0b0a, 13'h0a8a, 13'h0b8a, 13'h0a0b, 13'h0b0b, 13'h0a8b, 13'h0b8b, 13'h0a0c, 13'h0b0c, 13'h0a8c, 13'h0b8c, 13'h0a0d, 13'h0b0d, 13'h0a8d, 13'h0b8d, 13'h0a0e, 13'h0b0e, 13'h0a8e, 13'h0b8e, 13'h0a0f, 13'h0b0f, 13'h0a8f, 13'h0b8f, 13'h0a10, 13'h0b10, 13'h0a90, 13'h0b90, 13'h0a11, 13'h0b11, 13'h0a91, 13'h0b91, 13'h0a12, 13'h0b12, 13'h0a92, 13'h0b92, 13'h0a13, 13'h0b13, 13'h0a93, 13'h0b93, 13'h0a14, 13'h0b14, 13'h0a94, 13'h0b94, 13'h0a15, 13'h0b15, 13'h0a95, 13'h0b95, 13'h0a16, 13'h0b16, 13'h0a96, 13'h0b96, 13'h0a17, 13'h0b17, 13'h0a97, 13'h0b97, 13'h0a18, 13'h0b18, 13'h0a98, 13'h0b98, 13'h0a19, 13'h0b19, 13'h0a99, 13'h0b99, 13'h0a1a, 13'h0b1a, 13'h0a9a, 13'h0b9a, 13'h0a1b, 13'h0b1b, 13'h0a9b, 13'h0b9b, 13'h0a1c, 13'h0b1c, 13'h0a9c, 13'h0b9c, 13'h0a1d, 13'h0b1d, 13'h0a9d, 13'h0b9d, 13'h0a1e, 13'h0b1e, 13'h0a9e, 13'h0b9e, 13'h0a1f, 13'h0b1f, 13'h0a9f, 13'h0b9f, 13'h0a20, 13'h0b20, 13'h0aa0, 13'h0ba0, 13'h0a21, 13'h0b21, 13'h0aa1, 13'h0ba1, 13'h0a22, 13'h0b22, 13'h0aa2, 13'h0ba2, 13'h0a23, 13'h0b23, 13'h0aa3, 13'h0ba3, 13'h0a24, 13'h0b24, 13'h0aa4, 13'h0ba4, 13'h0a25, 13'h0b25, 13'h0aa5, 13'h0ba5, 13'h0a26, 13'h0b26, 13'h0aa6, 13'h0ba6, 13'h0a27, 13'h0b27, 13'h0aa7, 13'h0ba7, 13'h0a28, 13'h0b28, 13'h0aa8, 13'h0ba8, 13'h0a29, 13'h0b29, 13'h0aa9, 13'h0ba9, 13'h0a2a, 13'h0b2a, 13'h0aaa, 13'h0baa, 13'h0a2b, 13'h0b2b, 13'h0aab, 13'h0bab, 13'h0a2c, 13'h0b2c, 13'h0aac, 13'h0bac, 13'h0a2d, 13'h0b2d, 13'h0aad, 13'h0bad, 13'h0a2e, 13'h0b2e, 13'h0aae, 13'h0bae, 13'h0a2f, 13'h0b2f, 13'h0aaf, 13'h0baf, 13'h0a30, 13'h0b30, 13'h0ab0, 13'h0bb0, 13'h0a31, 13'h0b31, 13'h0ab1, 13'h0bb1, 13'h0a32, 13'h0b32, 13'h0ab2, 13'h0bb2, 13'h0a33, 13'h0b33, 13'h0ab3, 13'h0bb3, 13'h0a34, 13'h0b34, 13'h0ab4, 13'h0bb4, 13'h0a35, 13'h0b35, 13'h0ab5, 13'h0bb5, 13'h0a36, 13'h0b36, 13'h0ab6, 13'h0bb6, 13'h0a37, 13'h0b37, 13'h0ab7, 13'h0bb7, 13'h0a38, 13'h0b38, 13'h0ab8, 13'h0bb8, 13'h0a39, 13'h0b39, 13'h0ab9, 13'h0bb9, 13'h0a3a, 13'h0b3a, 13'h0aba, 13'h0bba, 13'h0a3b, 13'h0b3b, 13'h0abb, 13'h0bbb, 13'h0a3c, 13'h0b3c, 13'h0abc, 13'h0bbc, 13'h0a3d, 13'h0b3d, 13'h0abd, 13'h0bbd, 13'h0a3e, 13'h0b3e, 13'h0abe, 13'h0bbe, 13'h0a3f, 13'h0b3f, 13'h0abf, 13'h0bbf, 13'h0a40, 13'h0b40, 13'h0ac0, 13'h0bc0, 13'h0a41, 13'h0b41, 13'h0ac1, 13'h0bc1, 13'h0a42, 13'h0b42, 13'h0ac2, 13'h0bc2, 13'h0a43, 13'h0b43, 13'h0ac3, 13'h0bc3, 13'h0a44, 13'h0b44, 13'h0ac4, 13'h0bc4, 13'h0a45, 13'h0b45, 13'h0ac5, 13'h0bc5, 13'h0a46, 13'h0b46, 13'h0ac6, 13'h0bc6, 13'h0a47, 13'h0b47, 13'h0ac7, 13'h0bc7, 13'h0a48, 13'h0b48, 13'h0ac8, 13'h0bc8, 13'h0a49, 13'h0b49, 13'h0ac9, 13'h0bc9, 13'h0a4a, 13'h0b4a, 13'h0aca, 13'h0bca, 13'h0a4b, 13'h0b4b, 13'h0acb, 13'h0bcb, 13'h0a4c, 13'h0b4c, 13'h0acc, 13'h0bcc, 13'h0a4d, 13'h0b4d, 13'h0acd, 13'h0bcd, 13'h0a4e, 13'h0b4e, 13'h0ace, 13'h0bce, 13'h0a4f, 13'h0b4f, 13'h0acf, 13'h0bcf:
-          fld1 = 6'h18;
-      13'h0c00, 13'h0d00, 13'h0c80, 13'h0d80, 13'h0c10, 13'h0d10, 13'h0c90, 13'h0d90, 13'h0c20, 13'h0d20, 13'h0ca0, 13'h0da0, 13'h0c30, 13'h0d30, 13'h0cb0, 13'h0db0, 13'h0c40, 13'h0d40, 13'h0cc0, 13'h0dc0:
-          fld1 = 6'h19;
-      13'h0c01, 13'h0d01, 13'h0c81, 13'h0d81, 13'h0c11, 13'h0d11, 13'h0c91, 13'h0d91, 13'h0c21, 13'h0d21, 13'h0ca1, 13'h0da1, 13'h0c31, 13'h0d31, 13'h0cb1, 13'h0db1, 13'h0c41, 13'h0d41, 13'h0cc1, 13'h0dc1:
-          fld1 = 6'h1a;
-      13'h0c02, 13'h0d02, 13'h0c82, 13'h0d82, 13'h0c12, 13'h0d12, 13'h0c92, 13'h0d92, 13'h0c22, 13'h0d22, 13'h0ca2, 13'h0da2, 13'h0c32, 13'h0d32, 13'h0cb2, 13'h0db2, 13'h0c42, 13'h0d42, 13'h0cc2, 13'h0dc2:
-          fld1 = 6'h1b;
-      13'h0c03, 13'h0d03, 13'h0c83, 13'h0d83, 13'h0c13, 13'h0d13, 13'h0c93, 13'h0d93, 13'h0c23, 13'h0d23, 13'h0ca3, 13'h0da3, 13'h0c33, 13'h0d33, 13'h0cb3, 13'h0db3, 13'h0c43, 13'h0d43, 13'h0cc3, 13'h0dc3:
-          fld1 = 6'h1c;
-      13'h0c04, 13'h0d04, 13'h0c84, 13'h0d84, 13'h0c14, 13'h0d14, 13'h0c94, 13'h0d94, 13'h0c24, 13'h0d24, 13'h0ca4, 13'h0da4, 13'h0c34, 13'h0d34, 13'h0cb4, 13'h0db4, 13'h0c44, 13'h0d44, 13'h0cc4, 13'h0dc4:
-          fld1 = 6'h1d;
-      13'h0c05, 13'h0d05, 13'h0c85, 13'h0d85, 13'h0c15, 13'h0d15, 13'h0c95, 13'h0d95, 13'h0c25, 13'h0d25, 13'h0ca5, 13'h0da5, 13'h0c35, 13'h0d35, 13'h0cb5, 13'h0db5, 13'h0c45, 13'h0d45, 13'h0cc5, 13'h0dc5:
-          fld1 = 6'h1e;
-      13'h0e00, 13'h0f00, 13'h0e80, 13'h0f80, 13'h0e10, 13'h0f10, 13'h0e90, 13'h0f90, 13'h0e20, 13'h0f20, 13'h0ea0, 13'h0fa0, 13'h0e30, 13'h0f30, 13'h0eb0, 13'h0fb0, 13'h0e40, 13'h0f40, 13'h0ec0, 13'h0fc0:
-          fld1 = 6'h1f;
-      13'h0e01, 13'h0f01, 13'h0e11, 13'h0f11, 13'h0e21, 13'h0f21, 13'h0e31, 13'h0f31, 13'h0e41, 13'h0f41:
-          fld1 = 6'h20;
-      13'h0e81, 13'h0f81, 13'h0f02, 13'h0f82, 13'h0e91, 13'h0f91, 13'h0f12, 13'h0f92, 13'h0ea1, 13'h0fa1, 13'h0f22, 13'h0fa2, 13'h0eb1, 13'h0fb1, 13'h0f32, 13'h0fb2, 13'h0ec1, 13'h0fc1, 13'h0f42, 13'h0fc2:
-          fld1 = 6'h21;
-      13'h0e02, 13'h0e82, 13'h0f03, 13'h0f83, 13'h0e12, 13'h0e92, 13'h0f13, 13'h0f93, 13'h0e22, 13'h0ea2, 13'h0f23, 13'h0fa3, 13'h0e32, 13'h0eb2, 13'h0f33, 13'h0fb3, 13'h0e42, 13'h0ec2, 13'h0f43, 13'h0fc3:
-          fld1 = 6'h22;
-      13'h0e03, 13'h0e83, 13'h0f04, 13'h0f84, 13'h0e13, 13'h0e93, 13'h0f14, 13'h0f94, 13'h0e23, 13'h0ea3, 13'h0f24, 13'h0fa4, 13'h0e33, 13'h0eb3, 13'h0f34, 13'h0fb4, 13'h0e43, 13'h0ec3, 13'h0f44, 13'h0fc4:
-          fld1 = 6'h23;
-      13'h1000, 13'h1100, 13'h1080, 13'h1180, 13'h1001, 13'h1101, 13'h1081, 13'h1181, 13'h1002, 13'h1102, 13'h1082, 13'h1182, 13'h1003, 13'h1103, 13'h1083, 13'h1183, 13'h1004, 13'h1104, 13'h1084, 13'h1184, 13'h1005, 13'h1105, 13'h1085, 13'h1185, 13'h1006, 13'h1106, 13'h1086, 13'h1186, 13'h1007, 13'h1107, 13'h1087, 13'h1187, 13'h1008, 13'h1108, 13'h1088, 13'h1188, 13'h1009, 13'h1109, 13'h1089, 13'h1189, 13'h100a, 13'h110a, 13'h108a, 13'h118a, 13'h100b, 13'h110b, 13'h108b, 13'h118b, 13'h100c, 13'h110c, 13'h108c, 13'h118c, 13'h100d, 13'h110d, 13'h108d, 13'h118d, 13'h100e, 13'h110e, 13'h108e, 13'h118e, 13'h100f, 13'h110f, 13'h108f, 13'h118f, 13'h1010, 13'h1110, 13'h1090, 13'h1190, 13'h1011, 13'h1111, 13'h1091, 13'h1191, 13'h1012, 13'h1112, 13'h1092, 13'h1192, 13'h1013, 13'h1113, 13'h1093, 13'h1193, 13'h1014, 13'h1114, 13'h1094, 13'h1194, 13'h1015, 13'h1115, 13'h1095, 13'h1195, 13'h1016, 13'h1116, 13'h1096, 13'h1196, 13'h1017, 13'h1117, 13'h1097, 13'h1197, 13'h1018, 13'h1118, 13'h1098, 13'h1198, 13'h1019, 13'h1119, 13'h1099, 13'h1199, 13'h101a, 13'h111a, 13'h109a, 13'h119a, 13'h101b, 13'h111b, 13'h109b, 13'h119b, 13'h101c, 13'h111c, 13'h109c, 13'h119c, 13'h101d, 13'h111d, 13'h109d, 13'h119d, 13'h101e, 13'h111e, 13'h109e, 13'h119e, 13'h101f, 13'h111f, 13'h109f, 13'h119f, 13'h1020, 13'h1120, 13'h10a0, 13'h11a0, 13'h1021, 13'h1121, 13'h10a1, 13'h11a1, 13'h1022, 13'h1122, 13'h10a2, 13'h11a2, 13'h1023, 13'h1123, 13'h10a3, 13'h11a3, 13'h1024, 13'h1124, 13'h10a4, 13'h11a4, 13'h1025, 13'h1125, 13'h10a5, 13'h11a5, 13'h1026, 13'h1126, 13'h10a6, 13'h11a6, 13'h1027, 13'h1127, 13'h10a7, 13'h11a7, 13'h1028, 13'h1128, 13'h10a8, 13'h11a8, 13'h1029, 13'h1129, 13'h10a9, 13'h11a9, 13'h102a, 13'h112a, 13'h10aa, 13'h11aa, 13'h102b, 13'h112b, 13'h10ab, 13'h11ab, 13'h102c, 13'h112c, 13'h10ac, 13'h11ac, 13'h102d, 13'h112d, 13'h10ad, 13'h11ad, 13'h102e, 13'h112e, 13'h10ae, 13'h11ae, 13'h102f, 13'h112f, 13'h10af, 13'h11af, 13'h1030, 13'h1130, 13'h10b0, 13'h11b0, 13'h1031, 13'h1131, 13'h10b1, 13'h11b1, 13'h1032, 13'h1132, 13'h10b2, 13'h11b2, 13'h1033, 13'h1133, 13'h10b3, 13'h11b3, 13'h1034, 13'h1134, 13'h10b4, 13'h11b4, 13'h1035, 13'h1135, 13'h10b5, 13'h11b5, 13'h1036, 13'h1136, 13'h10b6, 13'h11b6, 13'h1037, 13'h1137, 13'h10b7, 13'h11b7, 13'h1038, 13'h1138, 13'h10b8, 13'h11b8, 13'h1039, 13'h1139, 13'h10b9, 13'h11b9, 13'h103a, 13'h113a, 13'h10ba, 13'h11ba, 13'h103b, 13'h113b, 13'h10bb, 13'h11bb, 13'h103c, 13'h113c, 13'h10bc, 13'h11bc, 13'h103d, 13'h113d, 13'h10bd, 13'h11bd, 13'h103e, 13'h113e, 13'h10be, 13'h11be, 13'h103f, 13'h113f, 13'h10bf, 13'h11bf, 13'h1040, 13'h1140, 13'h10c0, 13'h11c0, 13'h1041, 13'h1141, 13'h10c1, 13'h11c1, 13'h1042, 13'h1142, 13'h10c2, 13'h11c2, 13'h1043, 13'h1143, 13'h10c3, 13'h11c3, 13'h1044, 13'h1144, 13'h10c4, 13'h11c4, 13'h1045, 13'h1145, 13'h10c5, 13'h11c5, 13'h1046, 13'h1146, 13'h10c6, 13'h11c6, 13'h1047, 13'h1147, 13'h10c7, 13'h11c7, 13'h1048, 13'h1148, 13'h10c8, 13'h11c8, 13'h1049, 13'h1149, 13'h10c9, 13'h11c9, 13'h104a, 13'h114a, 13'h10ca, 13'h11ca, 13'h104b, 13'h114b, 13'h10cb, 13'h11cb, 13'h104c, 13'h114c, 13'h10cc, 13'h11cc, 13'h104d, 13'h114d, 13'h10cd, 13'h11cd, 13'h104e, 13'h114e, 13'h10ce, 13'h11ce, 13'h104f, 13'h114f, 13'h10cf, 13'h11cf:
-          fld1 = 6'h24;
-      13'h1200, 13'h1300, 13'h1280, 13'h1380, 13'h1201, 13'h1301, 13'h1281, 13'h1381, 13'h1202, 13'h1302, 13'h1282, 13'h1382, 13'h1203, 13'h1303, 13'h1283, 13'h1383, 13'h1204, 13'h1304, 13'h1284, 13'h1384, 13'h1205, 13'h1305, 13'h1285, 13'h1385, 13'h1206, 13'h1306, 13'h1286, 13'h1386, 13'h1207, 13'h1307, 13'h1287, 13'h1387, 13'h1208, 13'h1308, 13'h1288, 13'h1388, 13'h1209, 13'h1309, 13'h1289, 13'h1389, 13'h120a, 13'h130a, 13'h128a, 13'h138a, 13'h120b, 13'h130b, 13'h128b, 13'h138b, 13'h120c, 13'h130c, 13'h128c, 13'h138c, 13'h120d, 13'h130d, 13'h128d, 13'h138d, 13'h120e, 13'h130e, 13'h128e, 13'h138e, 13'h120f, 13'h130f, 13'h128f, 13'h138f, 13'h1210, 13'h1310, 13'h1290, 13'h1390, 13'h1211, 13'h1311, 13'h1291, 13'h1391, 13'h1212, 13'h1312, 13'h1292, 13'h1392, 13'h1213, 13'h1313, 13'h1293, 13'h1393, 13'h1214, 13'h1314, 13'h1294, 13'h1394, 13'h1215, 13'h1315, 13'h1295, 13'h1395, 13'h1216, 13'h1316, 13'h1296, 13'h1396, 13'h1217, 13'h1317, 13'h1297, 13'h1397, 13'h1218, 13'h1318, 13'h1298, 13'h1398, 13'h1219, 13'h1319, 13'h1299, 13'h1399, 13'h121a, 13'h131a, 13'h129a, 13'h139a, 13'h121b, 13'h131b, 13'h129b, 13'h139b, 13'h121c, 13'h131c, 13'h129c, 13'h139c, 13'h121d, 13'h131d, 13'h129d, 13'h139d, 13'h121e, 13'h131e, 13'h129e, 13'h139e, 13'h121f, 13'h131f, 13'h129f, 13'h139f, 13'h1220, 13'h1320, 13'h12a0, 13'h13a0, 13'h1221, 13'h1321, 13'h12a1, 13'h13a1, 13'h1222, 13'h1322, 13'h12a2, 13'h13a2, 13'h1223, 13'h1323, 13'h12a3, 13'h13a3, 13'h1224, 13'h1324, 13'h12a4, 13'h13a4, 13'h1225, 13'h1325, 13'h12a5, 13'h13a5, 13'h1226, 13'h1326, 13'h12a6, 13'h13a6, 13'h1227, 13'h1327, 13'h12a7, 13'h13a7, 13'h1228, 13'h1328, 13'h12a8, 13'h13a8, 13'h1229, 13'h1329, 13'h12a9, 13'h13a9, 13'h122a, 13'h132a, 13'h12aa, 13'h13aa, 13'h122b, 13'h132b, 13'h12ab, 13'h13ab, 13'h122c, 13'h132c, 13'h12ac, 13'h13ac, 13'h122d, 13'h132d, 13'h12ad, 13'h13ad, 13'h122e, 13'h132e, 13'h12ae, 13'h13ae, 13'h122f, 13'h132f, 13'h12af, 13'h13af, 13'h1230, 13'h1330, 13'h12b0, 13'h13b0, 13'h1231, 13'h1331, 13'h12b1, 13'h13b1, 13'h1232, 13'h1332, 13'h12b2, 13'h13b2, 13'h1233, 13'h1333, 13'h12b3, 13'h13b3, 13'h1234, 13'h1334, 13'h12b4, 13'h13b4, 13'h1235, 13'h1335, 13'h12b5, 13'h13b5, 13'h1236, 13'h1336, 13'h12b6, 13'h13b6, 13'h1237, 13'h1337, 13'h12b7, 13'h13b7, 13'h1238, 13'h1338, 13'h12b8, 13'h13b8, 13'h1239, 13'h1339, 13'h12b9, 13'h13b9, 13'h123a, 13'h133a, 13'h12ba, 13'h13ba, 13'h123b, 13'h133b, 13'h12bb, 13'h13bb, 13'h123c, 13'h133c, 13'h12bc, 13'h13bc, 13'h123d, 13'h133d, 13'h12bd, 13'h13bd, 13'h123e, 13'h133e, 13'h12be, 13'h13be, 13'h123f, 13'h133f, 13'h12bf, 13'h13bf, 13'h1240, 13'h1340, 13'h12c0, 13'h13c0, 13'h1241, 13'h1341, 13'h12c1, 13'h13c1, 13'h1242, 13'h1342, 13'h12c2, 13'h13c2, 13'h1243, 13'h1343, 13'h12c3, 13'h13c3, 13'h1244, 13'h1344, 13'h12c4, 13'h13c4, 13'h1245, 13'h1345, 13'h12c5, 13'h13c5, 13'h1246, 13'h1346, 13'h12c6, 13'h13c6, 13'h1247, 13'h1347, 13'h12c7, 13'h13c7, 13'h1248, 13'h1348, 13'h12c8, 13'h13c8, 13'h1249, 13'h1349, 13'h12c9, 13'h13c9, 13'h124a, 13'h134a, 13'h12ca, 13'h13ca, 13'h124b, 13'h134b, 13'h12cb, 13'h13cb, 13'h124c, 13'h134c, 13'h12cc, 13'h13cc, 13'h124d, 13'h134d, 13'h12cd, 13'h13cd, 13'h124e, 13'h134e, 13'h12ce, 13'h13ce, 13'h124f, 13'h134f, 13'h12cf, 13'h13cf, 13'h1400, 13'h1500, 13'h1480, 13'h1580, 13'h1401, 13'h1501, 13'h1481, 13'h1581, 13'h1402, 13'h1502, 13'h1482, 13'h1582, 13'h1403, 13'h1503, 13'h1483, 13'h1583, 13'h1404, 13'h1504, 13'h1484, 13'h1584, 13'h1405, 13'h1505, 13'h1485, 13'h1585, 13'h1406, 13'h1506, 13'h1486, 13'h1586, 13'h1407, 13'h1507, 13'h1487, 13'h1587, 13'h1408, 13'h1508, 13'h1488, 13'h1588, 13'h1409, 13'h1509, 13'h1489, 13'h1589, 13'h140a, 13'h150a, 13'h148a, 13'h158a, 13'h140b, 13'h150b, 13'h148b, 13'h158b, 13'h140c, 13'h150c, 13'h148c, 13'h158c, 13'h140d, 13'h150d, 13'h148d, 13'h158d, 13'h140e, 13'h150e, 13'h148e, 13'h158e, 13'h140f, 13'h150f, 13'h148f, 13'h158f, 13'h1410, 13'h1510, 13'h1490, 13'h1590, 13'h1411, 13'h1511, 13'h1491, 13'h1591, 13'h1412, 13'h1512, 13'h1492, 13'h1592, 13'h1413, 13'h1513, 13'h1493, 13'h1593, 13'h1414, 13'h1514, 13'h1494, 13'h1594, 13'h1415, 13'h1515, 13'h1495, 13'h1595, 13'h1416, 13'h1516, 13'h1496, 13'h1596, 13'h1417, 13'h1517, 13'h1497, 13'h1597, 13'h1418, 13'h1518, 13'h1498, 13'h1598, 13'h1419, 13'h1519, 13'h1499, 13'h1599, 13'h141a, 13'h151a, 13'h149a, 13'h159a, 13'h141b, 13'h151b, 13'h149b, 13'h159b, 13'h141c, 13'h151c, 13'h149c, 13'h159c, 13'h141d, 13'h151d, 13'h149d, 13'h159d, 13'h141e, 13'h151e, 13'h149e, 13'h159e, 13'h141f, 13'h151f, 13'h149f, 13'h159f, 13'h1420, 13'h1520, 13'h14a0, 13'h15a0, 13'h1421, 13'h1521, 13'h14a1, 13'h15a1, 13'h1422, 13'h1522, 13'h14a2, 13'h15a2, 13'h1423, 13'h1523, 13'h14a3, 13'h15a3, 13'h1424, 13'h1524, 13'h14a4, 13'h15a4, 13'h1425, 13'h1525, 13'h14a5, 13'h15a5, 13'h1426, 13'h1526, 13'h14a6, 13'h15a6, 13'h1427, 13'h1527, 13'h14a7, 13'h15a7, 13'h1428, 13'h1528, 13'h14a8, 13'h15a8, 13'h1429, 13'h1529, 13'h14a9, 13'h15a9, 13'h142a, 13'h152a, 13'h14aa, 13'h15aa, 13'h142b, 13'h152b, 13'h14ab, 13'h15ab, 13'h142c, 13'h152c, 13'h14ac, 13'h15ac, 13'h142d, 13'h152d, 13'h14ad, 13'h15ad, 13'h142e, 13'h152e, 13'h14ae, 13'h15ae, 13'h142f, 13'h152f, 13'h14af, 13'h15af, 13'h1430, 13'h1530, 13'h14b0, 13'h15b0, 13'h1431, 13'h1531, 13'h14b1, 13'h15b1, 13'h1432, 13'h1532, 13'h14b2, 13'h15b2, 13'h1433, 13'h1533, 13'h14b3, 13'h15b3, 13'h1434, 13'h1534, 13'h14b4, 13'h15b4, 13'h1435, 13'h1535, 13'h14b5, 13'h15b5, 13'h1436, 13'h1536, 13'h14b6, 13'h15b6, 13'h1437, 13'h1537, 13'h14b7, 13'h15b7, 13'h1438, 13'h1538, 13'h14b8, 13'h15b8, 13'h1439, 13'h1539, 13'h14b9, 13'h15b9, 13'h143a, 13'h153a, 13'h14ba, 13'h15ba, 13'h143b, 13'h153b, 13'h14bb, 13'h15bb, 13'h143c, 13'h153c, 13'h14bc, 13'h15bc, 13'h143d, 13'h153d, 13'h14bd, 13'h15bd, 13'h143e, 13'h153e, 13'h14be, 13'h15be, 13'h143f, 13'h153f, 13'h14bf, 13'h15bf, 13'h1440, 13'h1540, 13'h14c0, 13'h15c0, 13'h1441, 13'h1541, 13'h14c1, 13'h15c1, 13'h1442, 13'h1542, 13'h14c2, 13'h15c2, 13'h1443, 13'h1543, 13'h14c3, 13'h15c3, 13'h1444, 13'h1544, 13'h14c4, 13'h15c4, 13'h1445, 13'h1545, 13'h14c5, 13'h15c5, 13'h1446, 13'h1546, 13'h14c6, 13'h15c6, 13'h1447, 13'h1547, 13'h14c7, 13'h15c7, 13'h1448, 13'h1548, 13'h14c8, 13'h15c8, 13'h1449, 13'h1549, 13'h14c9, 13'h15c9, 13'h144a, 13'h154a, 13'h14ca, 13'h15ca, 13'h144b, 13'h154b, 13'h14cb, 13'h15cb, 13'h144c, 13'h154c, 13'h14cc, 13'h15cc, 13'h144d, 13'h154d, 13'h14cd, 13'h15cd, 13'h144e, 13'h154e, 13'h14ce, 13'h15ce, 13'h144f, 13'h154f, 13'h14cf, 13'h15cf:
-          fld1 = 6'h25;
+    casez ({ ctx_eff0_l, frame0[61], 1'h1, tx_type, frame0[60:57] })
+      13'h0090, 13'h0190, 13'h00a0, 13'h01a0, 13'h00b0, 13'h01b0, 13'h00c0, 13'h01c0:
+          fld0_l = 6'h02;
+      13'h0080, 13'h0180, 13'h0091, 13'h0191, 13'h00a1, 13'h01a1, 13'h00b1, 13'h01b1, 13'h00c1, 13'h01c1:
+          fld0_l = 6'h03;
+      13'h0081, 13'h0181, 13'h0092, 13'h0192:
+          fld0_l = 6'h04;
+      13'h00a2, 13'h01a2, 13'h00b2, 13'h01b2, 13'h00c2, 13'h01c2:
+          fld0_l = 6'h05;
+      13'h00a3, 13'h01a3, 13'h00b3, 13'h01b3, 13'h00c3, 13'h01c3:
+          fld0_l = 6'h06;
+      13'h0082, 13'h0182, 13'h0093, 13'h0193, 13'h00a4, 13'h01a4, 13'h00b4, 13'h01b4, 13'h00c4, 13'h01c4:
+          fld0_l = 6'h07;
+      13'h0083, 13'h0183, 13'h0094, 13'h0194, 13'h00a5, 13'h01a5, 13'h00b5, 13'h01b5, 13'h00c5, 13'h01c5:
+          fld0_l = 6'h08;
+      13'h0084, 13'h0184, 13'h0095, 13'h0195, 13'h00a6, 13'h01a6, 13'h00b6, 13'h01b6, 13'h00c6, 13'h01c6:
+          fld0_l = 6'h09;
+      13'h0085, 13'h0185, 13'h0096, 13'h0196, 13'h00a7, 13'h01a7, 13'h00b7, 13'h01b7, 13'h00c7, 13'h01c7:
+          fld0_l = 6'h0a;
+      13'h0097, 13'h0197, 13'h00a8, 13'h01a8, 13'h00b8, 13'h01b8, 13'h00c8, 13'h01c8:
+          fld0_l = 6'h0b;
+      13'h00b9, 13'h01b9:
+          fld0_l = 6'h0c;
+      13'h00ba, 13'h01ba:
+          fld0_l = 6'h0d;
+      13'h00c9, 13'h01c9:
+          fld0_l = 6'h0e;
+      13'h0086, 13'h0186:
+          fld0_l = 6'h0f;
+      13'h0098, 13'h0198, 13'h00a9, 13'h01a9, 13'h00bb, 13'h01bb, 13'h00ca, 13'h01ca:
+          fld0_l = 6'h10;
+      13'h0087, 13'h0187, 13'h0099, 13'h0199, 13'h00aa, 13'h01aa, 13'h00bc, 13'h01bc, 13'h00cb, 13'h01cb:
+          fld0_l = 6'h11;
+      13'h0088, 13'h0188, 13'h009a, 13'h019a, 13'h00ab, 13'h01ab, 13'h00bd, 13'h01bd, 13'h00cc, 13'h01cc:
+          fld0_l = 6'h12;
+      13'h0280, 13'h0380, 13'h0281, 13'h0381, 13'h0282, 13'h0382, 13'h0283, 13'h0383, 13'h0284, 13'h0384, 13'h0285, 13'h0385, 13'h0286, 13'h0386, 13'h0287, 13'h0387, 13'h0288, 13'h0388, 13'h0289, 13'h0389, 13'h028a, 13'h038a, 13'h028b, 13'h038b, 13'h028c, 13'h038c, 13'h028d, 13'h038d, 13'h028e, 13'h038e, 13'h028f, 13'h038f, 13'h0290, 13'h0390, 13'h0291, 13'h0391, 13'h0292, 13'h0392, 13'h0293, 13'h0393, 13'h0294, 13'h0394, 13'h0295, 13'h0395, 13'h0296, 13'h0396, 13'h0297, 13'h0397, 13'h0298, 13'h0398, 13'h0299, 13'h0399, 13'h029a, 13'h039a, 13'h029b, 13'h039b, 13'h029c, 13'h039c, 13'h029d, 13'h039d, 13'h029e, 13'h039e, 13'h029f, 13'h039f, 13'h02a0, 13'h03a0, 13'h02a1, 13'h03a1, 13'h02a2, 13'h03a2, 13'h02a3, 13'h03a3, 13'h02a4, 13'h03a4, 13'h02a5, 13'h03a5, 13'h02a6, 13'h03a6, 13'h02a7, 13'h03a7, 13'h02a8, 13'h03a8, 13'h02a9, 13'h03a9, 13'h02aa, 13'h03aa, 13'h02ab, 13'h03ab, 13'h02ac, 13'h03ac, 13'h02ad, 13'h03ad, 13'h02ae, 13'h03ae, 13'h02af, 13'h03af, 13'h02b0, 13'h03b0, 13'h02b1, 13'h03b1, 13'h02b2, 13'h03b2, 13'h02b3, 13'h03b3, 13'h02b4, 13'h03b4, 13'h02b5, 13'h03b5, 13'h02b6, 13'h03b6, 13'h02b7, 13'h03b7, 13'h02b8, 13'h03b8, 13'h02b9, 13'h03b9, 13'h02ba, 13'h03ba, 13'h02bb, 13'h03bb, 13'h02bc, 13'h03bc, 13'h02bd, 13'h03bd, 13'h02be, 13'h03be, 13'h02bf, 13'h03bf, 13'h02c0, 13'h03c0, 13'h02c1, 13'h03c1, 13'h02c2, 13'h03c2, 13'h02c3, 13'h03c3, 13'h02c4, 13'h03c4, 13'h02c5, 13'h03c5, 13'h02c6, 13'h03c6, 13'h02c7, 13'h03c7, 13'h02c8, 13'h03c8, 13'h02c9, 13'h03c9, 13'h02ca, 13'h03ca, 13'h02cb, 13'h03cb, 13'h02cc, 13'h03cc, 13'h02cd, 13'h03cd, 13'h02ce, 13'h03ce, 13'h02cf, 13'h03cf:
+          fld0_l = 6'h13;
+      13'h0480, 13'h0580, 13'h0490, 13'h0590, 13'h04a0, 13'h05a0, 13'h04b0, 13'h05b0, 13'h04c0, 13'h05c0:
+          fld0_l = 6'h14;
+      13'h0481, 13'h0581, 13'h0491, 13'h0591, 13'h04a1, 13'h05a1, 13'h04b1, 13'h05b1, 13'h04c1, 13'h05c1:
+          fld0_l = 6'h15;
+      13'h0680, 13'h0780, 13'h0681, 13'h0781, 13'h0682, 13'h0782, 13'h0683, 13'h0783, 13'h0684, 13'h0784, 13'h0685, 13'h0785, 13'h0686, 13'h0786, 13'h0687, 13'h0787, 13'h0688, 13'h0788, 13'h0689, 13'h0789, 13'h068a, 13'h078a, 13'h068b, 13'h078b, 13'h068c, 13'h078c, 13'h068d, 13'h078d, 13'h068e, 13'h078e, 13'h068f, 13'h078f, 13'h0690, 13'h0790, 13'h0691, 13'h0791, 13'h0692, 13'h0792, 13'h0693, 13'h0793, 13'h0694, 13'h0794, 13'h0695, 13'h0795, 13'h0696, 13'h0796, 13'h0697, 13'h0797, 13'h0698, 13'h0798, 13'h0699, 13'h0799, 13'h069a, 13'h079a, 13'h069b, 13'h079b, 13'h069c, 13'h079c, 13'h069d, 13'h079d, 13'h069e, 13'h079e, 13'h069f, 13'h079f, 13'h06a0, 13'h07a0, 13'h06a1, 13'h07a1, 13'h06a2, 13'h07a2, 13'h06a3, 13'h07a3, 13'h06a4, 13'h07a4, 13'h06a5, 13'h07a5, 13'h06a6, 13'h07a6, 13'h06a7, 13'h07a7, 13'h06a8, 13'h07a8, 13'h06a9, 13'h07a9, 13'h06aa, 13'h07aa, 13'h06ab, 13'h07ab, 13'h06ac, 13'h07ac, 13'h06ad, 13'h07ad, 13'h06ae, 13'h07ae, 13'h06af, 13'h07af, 13'h06b0, 13'h07b0, 13'h06b1, 13'h07b1, 13'h06b2, 13'h07b2, 13'h06b3, 13'h07b3, 13'h06b4, 13'h07b4, 13'h06b5, 13'h07b5, 13'h06b6, 13'h07b6, 13'h06b7, 13'h07b7, 13'h06b8, 13'h07b8, 13'h06b9, 13'h07b9, 13'h06ba, 13'h07ba, 13'h06bb, 13'h07bb, 13'h06bc, 13'h07bc, 13'h06bd, 13'h07bd, 13'h06be, 13'h07be, 13'h06bf, 13'h07bf, 13'h06c0, 13'h07c0, 13'h06c1, 13'h07c1, 13'h06c2, 13'h07c2, 13'h06c3, 13'h07c3, 13'h06c4, 13'h07c4, 13'h06c5, 13'h07c5, 13'h06c6, 13'h07c6, 13'h06c7, 13'h07c7, 13'h06c8, 13'h07c8, 13'h06c9, 13'h07c9, 13'h06ca, 13'h07ca, 13'h06cb, 13'h07cb, 13'h06cc, 13'h07cc, 13'h06cd, 13'h07cd, 13'h06ce, 13'h07ce, 13'h06cf, 13'h07cf:
+          fld0_l = 6'h16;
+      13'h0880, 13'h0980, 13'h0881, 13'h0981, 13'h0882, 13'h0982, 13'h0883, 13'h0983, 13'h0884, 13'h0984, 13'h0885, 13'h0985, 13'h0886, 13'h0986, 13'h0887, 13'h0987, 13'h0888, 13'h0988, 13'h0889, 13'h0989, 13'h088a, 13'h098a, 13'h088b, 13'h098b, 13'h088c, 13'h098c, 13'h088d, 13'h098d, 13'h088e, 13'h098e, 13'h088f, 13'h098f, 13'h0890, 13'h0990, 13'h0891, 13'h0991, 13'h0892, 13'h0992, 13'h0893, 13'h0993, 13'h0894, 13'h0994, 13'h0895, 13'h0995, 13'h0896, 13'h0996, 13'h0897, 13'h0997, 13'h0898, 13'h0998, 13'h0899, 13'h0999, 13'h089a, 13'h099a, 13'h089b, 13'h099b, 13'h089c, 13'h099c, 13'h089d, 13'h099d, 13'h089e, 13'h099e, 13'h089f, 13'h099f, 13'h08a0, 13'h09a0, 13'h08a1, 13'h09a1, 13'h08a2, 13'h09a2, 13'h08a3, 13'h09a3, 13'h08a4, 13'h09a4, 13'h08a5, 13'h09a5, 13'h08a6, 13'h09a6, 13'h08a7, 13'h09a7, 13'h08a8, 13'h09a8, 13'h08a9, 13'h09a9, 13'h08aa, 13'h09aa, 13'h08ab, 13'h09ab, 13'h08ac, 13'h09ac, 13'h08ad, 13'h09ad, 13'h08ae, 13'h09ae, 13'h08af, 13'h09af, 13'h08b0, 13'h09b0, 13'h08b1, 13'h09b1, 13'h08b2, 13'h09b2, 13'h08b3, 13'h09b3, 13'h08b4, 13'h09b4, 13'h08b5, 13'h09b5, 13'h08b6, 13'h09b6, 13'h08b7, 13'h09b7, 13'h08b8, 13'h09b8, 13'h08b9, 13'h09b9, 13'h08ba, 13'h09ba, 13'h08bb, 13'h09bb, 13'h08bc, 13'h09bc, 13'h08bd, 13'h09bd, 13'h08be, 13'h09be, 13'h08bf, 13'h09bf, 13'h08c0, 13'h09c0, 13'h08c1, 13'h09c1, 13'h08c2, 13'h09c2, 13'h08c3, 13'h09c3, 13'h08c4, 13'h09c4, 13'h08c5, 13'h09c5, 13'h08c6, 13'h09c6, 13'h08c7, 13'h09c7, 13'h08c8, 13'h09c8, 13'h08c9, 13'h09c9, 13'h08ca, 13'h09ca, 13'h08cb, 13'h09cb, 13'h08cc, 13'h09cc, 13'h08cd, 13'h09cd, 13'h08ce, 13'h09ce, 13'h08cf, 13'h09cf:
+          fld0_l = 6'h17;
+      13'h0a80, 13'h0b80, 13'h0a81, 13'h0b81, 13'h0a82, 13'h0b82, 13'h0a83, 13'h0b83, 13'h0a84, 13'h0b84, 13'h0a85, 13'h0b85, 13'h0a86, 13'h0b86, 13'h0a87, 13'h0b87, 13'h0a88, 13'h0b88, 13'h0a89, 13'h0b89, 13'h0a8a, 13'h0b8a, 13'h0a8b, 13'h0b8b, 13'h0a8c, 13'h0b8c, 13'h0a8d, 13'h0b8d, 13'h0a8e, 13'h0b8e, 13'h0a8f, 13'h0b8f, 13'h0a90, 13'h0b90, 13'h0a91, 13'h0b91, 13'h0a92, 13'h0b92, 13'h0a93, 13'h0b93, 13'h0a94, 13'h0b94, 13'h0a95, 13'h0b95, 13'h0a96, 13'h0b96, 13'h0a97, 13'h0b97, 13'h0a98, 13'h0b98, 13'h0a99, 13'h0b99, 13'h0a9a, 13'h0b9a, 13'h0a9b, 13'h0b9b, 13'h0a9c, 13'h0b9c, 13'h0a9d, 13'h0b9d, 13'h0a9e, 13'h0b9e, 13'h0a9f, 13'h0b9f, 13'h0aa0, 13'h0ba0, 13'h0aa1, 13'h0ba1, 13'h0aa2, 13'h0ba2, 13'h0aa3, 13'h0ba3, 13'h0aa4, 13'h0ba4, 13'h0aa5, 13'h0ba5, 13'h0aa6, 13'h0ba6, 13'h0aa7, 13'h0ba7, 13'h0aa8, 13'h0ba8, 13'h0aa9, 13'h0ba9, 13'h0aaa, 13'h0baa, 13'h0aab, 13'h0bab, 13'h0aac, 13'h0bac, 13'h0aad, 13'h0bad, 13'h0aae, 13'h0bae, 13'h0aaf, 13'h0baf, 13'h0ab0, 13'h0bb0, 13'h0ab1, 13'h0bb1, 13'h0ab2, 13'h0bb2, 13'h0ab3, 13'h0bb3, 13'h0ab4, 13'h0bb4, 13'h0ab5, 13'h0bb5, 13'h0ab6, 13'h0bb6, 13'h0ab7, 13'h0bb7, 13'h0ab8, 13'h0bb8, 13'h0ab9, 13'h0bb9, 13'h0aba, 13'h0bba, 13'h0abb, 13'h0bbb, 13'h0abc, 13'h0bbc, 13'h0abd, 13'h0bbd, 13'h0abe, 13'h0bbe, 13'h0abf, 13'h0bbf, 13'h0ac0, 13'h0bc0, 13'h0ac1, 13'h0bc1, 13'h0ac2, 13'h0bc2, 13'h0ac3, 13'h0bc3, 13'h0ac4, 13'h0bc4, 13'h0ac5, 13'h0bc5, 13'h0ac6, 13'h0bc6, 13'h0ac7, 13'h0bc7, 13'h0ac8, 13'h0bc8, 13'h0ac9, 13'h0bc9, 13'h0aca, 13'h0bca, 13'h0acb, 13'h0bcb, 13'h0acc, 13'h0bcc, 13'h0acd, 13'h0bcd, 13'h0ace, 13'h0bce, 13'h0acf, 13'h0bcf:
+          fld0_l = 6'h18;
+      13'h0c80, 13'h0d80, 13'h0c90, 13'h0d90, 13'h0ca0, 13'h0da0, 13'h0cb0, 13'h0db0, 13'h0cc0, 13'h0dc0:
+          fld0_l = 6'h19;
+      13'h0c81, 13'h0d81, 13'h0c91, 13'h0d91, 13'h0ca1, 13'h0da1, 13'h0cb1, 13'h0db1, 13'h0cc1, 13'h0dc1:
+          fld0_l = 6'h1a;
+      13'h0c82, 13'h0d82, 13'h0c92, 13'h0d92, 13'h0ca2, 13'h0da2, 13'h0cb2, 13'h0db2, 13'h0cc2, 13'h0dc2:
+          fld0_l = 6'h1b;
+      13'h0c83, 13'h0d83, 13'h0c93, 13'h0d93, 13'h0ca3, 13'h0da3, 13'h0cb3, 13'h0db3, 13'h0cc3, 13'h0dc3:
+          fld0_l = 6'h1c;
+      13'h0c84, 13'h0d84, 13'h0c94, 13'h0d94, 13'h0ca4, 13'h0da4, 13'h0cb4, 13'h0db4, 13'h0cc4, 13'h0dc4:
+          fld0_l = 6'h1d;
+      13'h0c85, 13'h0d85, 13'h0c95, 13'h0d95, 13'h0ca5, 13'h0da5, 13'h0cb5, 13'h0db5, 13'h0cc5, 13'h0dc5:
+          fld0_l = 6'h1e;
+      13'h0e80, 13'h0f80, 13'h0e90, 13'h0f90, 13'h0ea0, 13'h0fa0, 13'h0eb0, 13'h0fb0, 13'h0ec0, 13'h0fc0:
+          fld0_l = 6'h1f;
+      13'h0e81, 13'h0f81, 13'h0f82, 13'h0e91, 13'h0f91, 13'h0f92, 13'h0ea1, 13'h0fa1, 13'h0fa2, 13'h0eb1, 13'h0fb1, 13'h0fb2, 13'h0ec1, 13'h0fc1, 13'h0fc2:
+          fld0_l = 6'h21;
+      13'h0e82, 13'h0f83, 13'h0e92, 13'h0f93, 13'h0ea2, 13'h0fa3, 13'h0eb2, 13'h0fb3, 13'h0ec2, 13'h0fc3:
+          fld0_l = 6'h22;
+      13'h0e83, 13'h0f84, 13'h0e93, 13'h0f94, 13'h0ea3, 13'h0fa4, 13'h0eb3, 13'h0fb4, 13'h0ec3, 13'h0fc4:
+          fld0_l = 6'h23;
+      13'h1080, 13'h1180, 13'h1081, 13'h1181, 13'h1082, 13'h1182, 13'h1083, 13'h1183, 13'h1084, 13'h1184, 13'h1085, 13'h1185, 13'h1086, 13'h1186, 13'h1087, 13'h1187, 13'h1088, 13'h1188, 13'h1089, 13'h1189, 13'h108a, 13'h118a, 13'h108b, 13'h118b, 13'h108c, 13'h118c, 13'h108d, 13'h118d, 13'h108e, 13'h118e, 13'h108f, 13'h118f, 13'h1090, 13'h1190, 13'h1091, 13'h1191, 13'h1092, 13'h1192, 13'h1093, 13'h1193, 13'h1094, 13'h1194, 13'h1095, 13'h1195, 13'h1096, 13'h1196, 13'h1097, 13'h1197, 13'h1098, 13'h1198, 13'h1099, 13'h1199, 13'h109a, 13'h119a, 13'h109b, 13'h119b, 13'h109c, 13'h119c, 13'h109d, 13'h119d, 13'h109e, 13'h119e, 13'h109f, 13'h119f, 13'h10a0, 13'h11a0, 13'h10a1, 13'h11a1, 13'h10a2, 13'h11a2, 13'h10a3, 13'h11a3, 13'h10a4, 13'h11a4, 13'h10a5, 13'h11a5, 13'h10a6, 13'h11a6, 13'h10a7, 13'h11a7, 13'h10a8, 13'h11a8, 13'h10a9, 13'h11a9, 13'h10aa, 13'h11aa, 13'h10ab, 13'h11ab, 13'h10ac, 13'h11ac, 13'h10ad, 13'h11ad, 13'h10ae, 13'h11ae, 13'h10af, 13'h11af, 13'h10b0, 13'h11b0, 13'h10b1, 13'h11b1, 13'h10b2, 13'h11b2, 13'h10b3, 13'h11b3, 13'h10b4, 13'h11b4, 13'h10b5, 13'h11b5, 13'h10b6, 13'h11b6, 13'h10b7, 13'h11b7, 13'h10b8, 13'h11b8, 13'h10b9, 13'h11b9, 13'h10ba, 13'h11ba, 13'h10bb, 13'h11bb, 13'h10bc, 13'h11bc, 13'h10bd, 13'h11bd, 13'h10be, 13'h11be, 13'h10bf, 13'h11bf, 13'h10c0, 13'h11c0, 13'h10c1, 13'h11c1, 13'h10c2, 13'h11c2, 13'h10c3, 13'h11c3, 13'h10c4, 13'h11c4, 13'h10c5, 13'h11c5, 13'h10c6, 13'h11c6, 13'h10c7, 13'h11c7, 13'h10c8, 13'h11c8, 13'h10c9, 13'h11c9, 13'h10ca, 13'h11ca, 13'h10cb, 13'h11cb, 13'h10cc, 13'h11cc, 13'h10cd, 13'h11cd, 13'h10ce, 13'h11ce, 13'h10cf, 13'h11cf:
+          fld0_l = 6'h24;
+      13'h1280, 13'h1380, 13'h1281, 13'h1381, 13'h1282, 13'h1382, 13'h1283, 13'h1383, 13'h1284, 13'h1384, 13'h1285, 13'h1385, 13'h1286, 13'h1386, 13'h1287, 13'h1387, 13'h1288, 13'h1388, 13'h1289, 13'h1389, 13'h128a, 13'h138a, 13'h128b, 13'h138b, 13'h128c, 13'h138c, 13'h128d, 13'h138d, 13'h128e, 13'h138e, 13'h128f, 13'h138f, 13'h1290, 13'h1390, 13'h1291, 13'h1391, 13'h1292, 13'h1392, 13'h1293, 13'h1393, 13'h1294, 13'h1394, 13'h1295, 13'h1395, 13'h1296, 13'h1396, 13'h1297, 13'h1397, 13'h1298, 13'h1398, 13'h1299, 13'h1399, 13'h129a, 13'h139a, 13'h129b, 13'h139b, 13'h129c, 13'h139c, 13'h129d, 13'h139d, 13'h129e, 13'h139e, 13'h129f, 13'h139f, 13'h12a0, 13'h13a0, 13'h12a1, 13'h13a1, 13'h12a2, 13'h13a2, 13'h12a3, 13'h13a3, 13'h12a4, 13'h13a4, 13'h12a5, 13'h13a5, 13'h12a6, 13'h13a6, 13'h12a7, 13'h13a7, 13'h12a8, 13'h13a8, 13'h12a9, 13'h13a9, 13'h12aa, 13'h13aa, 13'h12ab, 13'h13ab, 13'h12ac, 13'h13ac, 13'h12ad, 13'h13ad, 13'h12ae, 13'h13ae, 13'h12af, 13'h13af, 13'h12b0, 13'h13b0, 13'h12b1, 13'h13b1, 13'h12b2, 13'h13b2, 13'h12b3, 13'h13b3, 13'h12b4, 13'h13b4, 13'h12b5, 13'h13b5, 13'h12b6, 13'h13b6, 13'h12b7, 13'h13b7, 13'h12b8, 13'h13b8, 13'h12b9, 13'h13b9, 13'h12ba, 13'h13ba, 13'h12bb, 13'h13bb, 13'h12bc, 13'h13bc, 13'h12bd, 13'h13bd, 13'h12be, 13'h13be, 13'h12bf, 13'h13bf, 13'h12c0, 13'h13c0, 13'h12c1, 13'h13c1, 13'h12c2, 13'h13c2, 13'h12c3, 13'h13c3, 13'h12c4, 13'h13c4, 13'h12c5, 13'h13c5, 13'h12c6, 13'h13c6, 13'h12c7, 13'h13c7, 13'h12c8, 13'h13c8, 13'h12c9, 13'h13c9, 13'h12ca, 13'h13ca, 13'h12cb, 13'h13cb, 13'h12cc, 13'h13cc, 13'h12cd, 13'h13cd, 13'h12ce, 13'h13ce, 13'h12cf, 13'h13cf, 13'h1480, 13'h1580, 13'h1481, 13'h1581, 13'h1482, 13'h1582, 13'h1483, 13'h1583, 13'h1484, 13'h1584, 13'h1485, 13'h1585, 13'h1486, 13'h1586, 13'h1487, 13'h1587, 13'h1488, 13'h1588, 13'h1489, 13'h1589, 13'h148a, 13'h158a, 13'h148b, 13'h158b, 13'h148c, 13'h158c, 13'h148d, 13'h158d, 13'h148e, 13'h158e, 13'h148f, 13'h158f, 13'h1490, 13'h1590, 13'h1491, 13'h1591, 13'h1492, 13'h1592, 13'h1493, 13'h1593, 13'h1494, 13'h1594, 13'h1495, 13'h1595, 13'h1496, 13'h1596, 13'h1497, 13'h1597, 13'h1498, 13'h1598, 13'h1499, 13'h1599, 13'h149a, 13'h159a, 13'h149b, 13'h159b, 13'h149c, 13'h159c, 13'h149d, 13'h159d, 13'h149e, 13'h159e, 13'h149f, 13'h159f, 13'h14a0, 13'h15a0, 13'h14a1, 13'h15a1, 13'h14a2, 13'h15a2, 13'h14a3, 13'h15a3, 13'h14a4, 13'h15a4, 13'h14a5, 13'h15a5, 13'h14a6, 13'h15a6, 13'h14a7, 13'h15a7, 13'h14a8, 13'h15a8, 13'h14a9, 13'h15a9, 13'h14aa, 13'h15aa, 13'h14ab, 13'h15ab, 13'h14ac, 13'h15ac, 13'h14ad, 13'h15ad, 13'h14ae, 13'h15ae, 13'h14af, 13'h15af, 13'h14b0, 13'h15b0, 13'h14b1, 13'h15b1, 13'h14b2, 13'h15b2, 13'h14b3, 13'h15b3, 13'h14b4, 13'h15b4, 13'h14b5, 13'h15b5, 13'h14b6, 13'h15b6, 13'h14b7, 13'h15b7, 13'h14b8, 13'h15b8, 13'h14b9, 13'h15b9, 13'h14ba, 13'h15ba, 13'h14bb, 13'h15bb, 13'h14bc, 13'h15bc, 13'h14bd, 13'h15bd, 13'h14be, 13'h15be, 13'h14bf, 13'h15bf, 13'h14c0, 13'h15c0, 13'h14c1, 13'h15c1, 13'h14c2, 13'h15c2, 13'h14c3, 13'h15c3, 13'h14c4, 13'h15c4, 13'h14c5, 13'h15c5, 13'h14c6, 13'h15c6, 13'h14c7, 13'h15c7, 13'h14c8, 13'h15c8, 13'h14c9, 13'h15c9, 13'h14ca, 13'h15ca, 13'h14cb, 13'h15cb, 13'h14cc, 13'h15cc, 13'h14cd, 13'h15cd, 13'h14ce, 13'h15ce, 13'h14cf, 13'h15cf:
+          fld0_l = 6'h25;
       default:
-          fld1 = 6'h00;
+          fld0_l = 6'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    child1 = 4'h0;
-    casez (fld1)
+    child0_l = 4'h0;
+    casez (fld0_l)
       6'h01:
-          child1 = 4'h0;
+          child0_l = 4'h0;
       6'h1f:
-          child1 = 4'h0;
+          child0_l = 4'h0;
       6'h0b:
-          child1 = 4'h1;
+          child0_l = 4'h1;
       6'h13:
-          child1 = 4'h2;
+          child0_l = 4'h2;
       6'h15:
-          child1 = 4'h3;
+          child0_l = 4'h3;
       6'h0d:
-          child1 = 4'h4;
+          child0_l = 4'h4;
       6'h0e:
-          child1 = 4'h5;
+          child0_l = 4'h5;
       6'h18:
-          child1 = 4'h6;
+          child0_l = 4'h6;
       6'h21:
-          child1 = 4'h8;
+          child0_l = 4'h8;
       6'h22:
-          child1 = 4'h9;
+          child0_l = 4'h9;
       6'h23:
-          child1 = 4'ha;
+          child0_l = 4'ha;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ ctx_eff2, frame2[61], a[38], tx_type, frame2[60:57] })
-      13'h0010, 13'h0110, 13'h0090, 13'h0190, 13'h0020, 13'h0120, 13'h00a0, 13'h01a0, 13'h0030, 13'h0130, 13'h00b0, 13'h01b0, 13'h0040, 13'h0140, 13'h00c0, 13'h01c0:
-          fld2 = 6'h02;
-      13'h0000, 13'h0100, 13'h0080, 13'h0180, 13'h0011, 13'h0111, 13'h0091, 13'h0191, 13'h0021, 13'h0121, 13'h00a1, 13'h01a1, 13'h0031, 13'h0131, 13'h00b1, 13'h01b1, 13'h0041, 13'h0141, 13'h00c1, 13'h01c1:
-          fld2 = 6'h03;
-      13'h0001, 13'h0101, 13'h0081, 13'h0181, 13'h0012, 13'h0112, 13'h0092, 13'h0192:
-          fld2 = 6'h04;
-      13'h0022, 13'h0122, 13'h00a2, 13'h01a2, 13'h0032, 13'h0132, 13'h00b2, 13'h01b2, 13'h0042, 13'h0142, 13'h00c2, 13'h01c2:
-          fld2 = 6'h05;
-      13'h0023, 13'h0123, 13'h00a3, 13'h01a3, 13'h0033, 13'h0133, 13'h00b3, 13'h01b3, 13'h0043, 13'h0143, 13'h00c3, 13'h01c3:
-          fld2 = 6'h06;
-      13'h0002, 13'h0102, 13'h0082, 13'h0182, 13'h0013, 13'h0113, 13'h0093, 13'h0193, 13'h0024, 13'h0124, 13'h00a4, 13'h01a4, 13'h0034, 13'h0134, 13'h00b4, 13'h01b4, 13'h0044, 13'h0144, 13'h00c4, 13'h01c4:
-          fld2 = 6'h07;
-      13'h0003, 13'h0103, 13'h0083, 13'h0183, 13'h0014, 13'h0114, 13'h0094, 13'h0194, 13'h0025, 13'h0125, 13'h00a5, 13'h01a5, 13'h0035, 13'h0135, 13'h00b5, 13'h01b5, 13'h0045, 13'h0145, 13'h00c5, 13'h01c5:
-          fld2 = 6'h08;
-      13'h0004, 13'h0104, 13'h0084, 13'h0184, 13'h0015, 13'h0115, 13'h0095, 13'h0195, 13'h0026, 13'h0126, 13'h00a6, 13'h01a6, 13'h0036, 13'h0136, 13'h00b6, 13'h01b6, 13'h0046, 13'h0146, 13'h00c6, 13'h01c6:
-          fld2 = 6'h09;
-      13'h0005, 13'h0105, 13'h0085, 13'h0185, 13'h0016, 13'h0116, 13'h0096, 13'h0196, 13'h0027, 13'h0127, 13'h00a7, 13'h01a7, 13'h0037, 13'h0137, 13'h00b7, 13'h01b7, 13'h0047, 13'h0147, 13'h00c7, 13'h01c7:
-          fld2 = 6'h0a;
-      13'h0017, 13'h0117, 13'h0097, 13'h0197, 13'h0028, 13'h0128, 13'h00a8, 13'h01a8, 13'h0038, 13'h0138, 13'h00b8, 13'h01b8, 13'h0048, 13'h0148, 13'h00c8, 13'h01c8:
-          fld2 = 6'h0b;
-      13'h0039, 13'h0139, 13'h00b9, 13'h01b9:
-          fld2 = 6'h0c;
-      13'h003a, 13'h013a, 13'h00ba, 13'h01ba:
-          fld2 = 6'h0d;
-      13'h0049, 13'h0149, 13'h00c9, 13'h01c9:
-          fld2 = 6'h0e;
-      13'h0006, 13'h0106, 13'h0086, 13'h0186:
-          fld2 = 6'h0f;
-      13'h0018, 13'h0118, 13'h0098, 13'h0198, 13'h0029, 13'h0129, 13'h00a9, 13'h01a9, 13'h003b, 13'h013b, 13'h00bb, 13'h01bb, 13'h004a, 13'h014a, 13'h00ca, 13'h01ca:
-          fld2 = 6'h10;
-      13'h0007, 13'h0107, 13'h0087, 13'h0187, 13'h0019, 13'h0119, 13'h0099, 13'h0199, 13'h002a, 13'h012a, 13'h00aa, 13'h01aa, 13'h003c, 13'h013c, 13'h00bc, 13'h01bc, 13'h004b, 13'h014b, 13'h00cb, 13'h01cb:
-          fld2 = 6'h11;
-      13'h0008, 13'h0108, 13'h0088, 13'h0188, 13'h001a, 13'h011a, 13'h009a, 13'h019a, 13'h002b, 13'h012b, 13'h00ab, 13'h01ab, 13'h003d, 13'h013d, 13'h00bd, 13'h01bd, 13'h004c, 13'h014c, 13'h00cc, 13'h01cc:
-          fld2 = 6'h12;
-      13'h0200, 13'h0300, 13'h0280, 13'h0380, 13'h0201, 13'h0301, 13'h0281, 13'h0381, 13'h0202, 13'h0302, 13'h0282, 13'h0382, 13'h0203, 13'h0303, 13'h0283, 13'h0383, 13'h0204, 13'h0304, 13'h0284, 13'h0384, 13'h0205, 13'h0305, 13'h0285, 13'h0385, 13'h0206, 13'h0306, 13'h0286, 13'h0386, 13'h0207, 13'h0307, 13'h0287, 13'h0387, 13'h0208, 13'h0308, 13'h0288, 13'h0388, 13'h0209, 13'h0309, 13'h0289, 13'h0389, 13'h020a, 13'h030a, 13'h028a, 13'h038a, 13'h020b, 13'h030b, 13'h028b, 13'h038b, 13'h020c, 13'h030c, 13'h028c, 13'h038c, 13'h020d, 13'h030d, 13'h028d, 13'h038d, 13'h020e, 13'h030e, 13'h028e, 13'h038e, 13'h020f, 13'h030f, 13'h028f, 13'h038f, 13'h0210, 13'h0310, 13'h0290, 13'h0390, 13'h0211, 13'h0311, 13'h0291, 13'h0391, 13'h0212, 13'h0312, 13'h0292, 13'h0392, 13'h0213, 13'h0313, 13'h0293, 13'h0393, 13'h0214, 13'h0314, 13'h0294, 13'h0394, 13'h0215, 13'h0315, 13'h0295, 13'h0395, 13'h0216, 13'h0316, 13'h0296, 13'h0396, 13'h0217, 13'h0317, 13'h0297, 13'h0397, 13'h0218, 13'h0318, 13'h0298, 13'h0398, 13'h0219, 13'h0319, 13'h0299, 13'h0399, 13'h021a, 13'h031a, 13'h029a, 13'h039a, 13'h021b, 13'h031b, 13'h029b, 13'h039b, 13'h021c, 13'h031c, 13'h029c, 13'h039c, 13'h021d, 13'h031d, 13'h029d, 13'h039d, 13'h021e, 13'h031e, 13'h029e, 13'h039e, 13'h021f, 13'h031f, 13'h029f, 13'h039f, 13'h0220, 13'h0320, 13'h02a0, 13'h03a0, 13'h0221, 13'h0321, 13'h02a1, 13'h03a1, 13'h0222, 13'h0322, 13'h02a2, 13'h03a2, 13'h0223, 13'h0323, 13'h02a3, 13'h03a3, 13'h0224, 13'h0324, 13'h02a4, 13'h03a4, 13'h0225, 13'h0325, 13'h02a5, 13'h03a5, 13'h0226, 13'h0326, 13'h02a6, 13'h03a6, 13'h0227, 13'h0327, 13'h02a7, 13'h03a7, 13'h0228, 13'h0328, 13'h02a8, 13'h03a8, 13'h0229, 13'h0329, 13'h02a9, 13'h03a9, 13'h022a, 13'h032a, 13'h02aa, 13'h03aa, 13'h022b, 13'h032b, 13'h02ab, 13'h03ab, 13'h022c, 13'h032c, 13'h02ac, 13'h03ac, 13'h022d, 13'h032d, 13'h02ad, 13'h03ad, 13'h022e, 13'h032e, 13'h02ae, 13'h03ae, 13'h022f, 13'h032f, 13'h02af, 13'h03af, 13'h0230, 13'h0330, 13'h02b0, 13'h03b0, 13'h0231, 13'h0331, 13'h02b1, 13'h03b1, 13'h0232, 13'h0332, 13'h02b2, 13'h03b2, 13'h0233, 13'h0333, 13'h02b3, 13'h03b3, 13'h0234, 13'h0334, 13'h02b4, 13'h03b4, 13'h0235, 13'h0335, 13'h02b5, 13'h03b5, 13'h0236, 13'h0336, 13'h02b6, 13'h03b6, 13'h0237, 13'h0337, 13'h02b7, 13'h03b7, 13'h0238, 13'h0338, 13'h02b8, 13'h03b8, 13'h0239, 13'h0339, 13'h02b9, 13'h03b9, 13'h023a, 13'h033a, 13'h02ba, 13'h03ba, 13'h023b, 13'h033b, 13'h02bb, 13'h03bb, 13'h023c, 13'h033c, 13'h02bc, 13'h03bc, 13'h023d, 13'h033d, 13'h02bd, 13'h03bd, 13'h023e, 13'h033e, 13'h02be, 13'h03be, 13'h023f, 13'h033f, 13'h02bf, 13'h03bf, 13'h0240, 13'h0340, 13'h02c0, 13'h03c0, 13'h0241, 13'h0341, 13'h02c1, 13'h03c1, 13'h0242, 13'h0342, 13'h02c2, 13'h03c2, 13'h0243, 13'h0343, 13'h02c3, 13'h03c3, 13'h0244, 13'h0344, 13'h02c4, 13'h03c4, 13'h0245, 13'h0345, 13'h02c5, 13'h03c5, 13'h0246, 13'h0346, 13'h02c6, 13'h03c6, 13'h0247, 13'h0347, 13'h02c7, 13'h03c7, 13'h0248, 13'h0348, 13'h02c8, 13'h03c8, 13'h0249, 13'h0349, 13'h02c9, 13'h03c9, 13'h024a, 13'h034a, 13'h02ca, 13'h03ca, 13'h024b, 13'h034b, 13'h02cb, 13'h03cb, 13'h024c, 13'h034c, 13'h02cc, 13'h03cc, 13'h024d, 13'h034d, 13'h02cd, 13'h03cd, 13'h024e, 13'h034e, 13'h02ce, 13'h03ce, 13'h024f, 13'h034f, 13'h02cf, 13'h03cf:
-          fld2 = 6'h13;
-      13'h0400, 13'h0500, 13'h0480, 13'h0580, 13'h0410, 13'h0510, 13'h0490, 13'h0590, 13'h0420, 13'h0520, 13'h04a0, 13'h05a0, 13'h0430, 13'h0530, 13'h04b0, 13'h05b0, 13'h0440, 13'h0540, 13'h04c0, 13'h05c0:
-          fld2 = 6'h14;
-      13'h0401, 13'h0501, 13'h0481, 13'h0581, 13'h0411, 13'h0511, 13'h0491, 13'h0591, 13'h0421, 13'h0521, 13'h04a1, 13'h05a1, 13'h0431, 13'h0531, 13'h04b1, 13'h05b1, 13'h0441, 13'h0541, 13'h04c1, 13'h05c1:
-          fld2 = 6'h15;
-      13'h0600, 13'h0700, 13'h0680, 13'h0780, 13'h0601, 13'h0701, 13'h0681, 13'h0781, 13'h0602, 13'h0702, 13'h0682, 13'h0782, 13'h0603, 13'h0703, 13'h0683, 13'h0783, 13'h0604, 13'h0704, 13'h0684, 13'h0784, 13'h0605, 13'h0705, 13'h0685, 13'h0785, 13'h0606, 13'h0706, 13'h0686, 13'h0786, 13'h0607, 13'h0707, 13'h0687, 13'h0787, 13'h0608, 13'h0708, 13'h0688, 13'h0788, 13'h0609, 13'h0709, 13'h0689, 13'h0789, 13'h060a, 13'h070a, 13'h068a, 13'h078a, 13'h060b, 13'h070b, 13'h068b, 13'h078b, 13'h060c, 13'h070c, 13'h068c, 13'h078c, 13'h060d, 13'h070d, 13'h068d, 13'h078d, 13'h060e, 13'h070e, 13'h068e, 13'h078e, 13'h060f, 13'h070f, 13'h068f, 13'h078f, 13'h0610, 13'h0710, 13'h0690, 13'h0790, 13'h0611, 13'h0711, 13'h0691, 13'h0791, 13'h0612, 13'h0712, 13'h0692, 13'h0792, 13'h0613, 13'h0713, 13'h0693, 13'h0793, 13'h0614, 13'h0714, 13'h0694, 13'h0794, 13'h0615, 13'h0715, 13'h0695, 13'h0795, 13'h0616, 13'h0716, 13'h0696, 13'h0796, 13'h0617, 13'h0717, 13'h0697, 13'h0797, 13'h0618, 13'h0718, 13'h0698, 13'h0798, 13'h0619, 13'h0719, 13'h0699, 13'h0799, 13'h061a, 13'h071a, 13'h069a, 13'h079a, 13'h061b, 13'h071b, 13'h069b, 13'h079b, 13'h061c, 13'h071c, 13'h069c, 13'h079c, 13'h061d, 13'h071d, 13'h069d, 13'h079d, 13'h061e, 13'h071e, 13'h069e, 13'h079e, 13'h061f, 13'h071f, 13'h069f, 13'h079f, 13'h0620, 13'h0720, 13'h06a0, 13'h07a0, 13'h0621, 13'h0721, 13'h06a1, 13'h07a1, 13'h0622, 13'h0722, 13'h06a2, 13'h07a2, 13'h0623, 13'h0723, 13'h06a3, 13'h07a3, 13'h0624, 13'h0724, 13'h06a4, 13'h07a4, 13'h0625, 13'h0725, 13'h06a5, 13'h07a5, 13'h0626, 13'h0726, 13'h06a6, 13'h07a6, 13'h0627, 13'h0727, 13'h06a7, 13'h07a7, 13'h0628, 13'h0728, 13'h06a8, 13'h07a8, 13'h0629, 13'h0729, 13'h06a9, 13'h07a9, 13'h062a, 13'h072a, 13'h06aa, 13'h07aa, 13'h062b, 13'h072b, 13'h06ab, 13'h07ab, 13'h062c, 13'h072c, 13'h06ac, 13'h07ac, 13'h062d, 13'h072d, 13'h06ad, 13'h07ad, 13'h062e, 13'h072e, 13'h06ae, 13'h07ae, 13'h062f, 13'h072f, 13'h06af, 13'h07af, 13'h0630, 13'h0730, 13'h06b0, 13'h07b0, 13'h0631, 13'h0731, 13'h06b1, 13'h07b1, 13'h0632, 13'h0732, 13'h06b2, 13'h07b2, 13'h0633, 13'h0733, 13'h06b3, 13'h07b3, 13'h0634, 13'h0734, 13'h06b4, 13'h07b4, 13'h0635, 13'h0735, 13'h06b5, 13'h07b5, 13'h0636, 13'h0736, 13'h06b6, 13'h07b6, 13'h0637, 13'h0737, 13'h06b7, 13'h07b7, 13'h0638, 13'h0738, 13'h06b8, 13'h07b8, 13'h0639, 13'h0739, 13'h06b9, 13'h07b9, 13'h063a, 13'h073a, 13'h06ba, 13'h07ba, 13'h063b, 13'h073b, 13'h06bb, 13'h07bb, 13'h063c, 13'h073c, 13'h06bc, 13'h07bc, 13'h063d, 13'h073d, 13'h06bd, 13'h07bd, 13'h063e, 13'h073e, 13'h06be, 13'h07be, 13'h063f, 13'h073f, 13'h06bf, 13'h07bf, 13'h0640, 13'h0740, 13'h06c0, 13'h07c0, 13'h0641, 13'h0741, 13'h06c1, 13'h07c1, 13'h0642, 13'h0742, 13'h06c2, 13'h07c2, 13'h0643, 13'h0743, 13'h06c3, 13'h07c3, 13'h0644, 13'h0744, 13'h06c4, 13'h07c4, 13'h0645, 13'h0745, 13'h06c5, 13'h07c5, 13'h0646, 13'h0746, 13'h06c6, 13'h07c6, 13'h0647, 13'h0747, 13'h06c7, 13'h07c7, 13'h0648, 13'h0748, 13'h06c8, 13'h07c8, 13'h0649, 13'h0749, 13'h06c9, 13'h07c9, 13'h064a, 13'h074a, 13'h06ca, 13'h07ca, 13'h064b, 13'h074b, 13'h06cb, 13'h07cb, 13'h064c, 13'h074c, 13'h06cc, 13'h07cc, 13'h064d, 13'h074d, 13'h06cd, 13'h07cd, 13'h064e, 13'h074e, 13'h06ce, 13'h07ce, 13'h064f, 13'h074f, 13'h06cf, 13'h07cf:
-          fld2 = 6'h16;
-      13'h0800, 13'h0900, 13'h0880, 13'h0980, 13'h0801, 13'h0901, 13'h0881, 13'h0981, 13'h0802, 13'h0902, 13'h0882, 13'h0982, 13'h0803, 13'h0903, 13'h0883, 13'h0983, 13'h0804, 13'h0904, 13'h0884, 13'h0984, 13'h0805, 13'h0905, 13'h0885, 13'h0985, 13'h0806, 13'h0906, 13'h0886, 13'h0986, 13'h0807, 13'h0907, 13'h0887, 13'h0987, 13'h0808, 13'h0908, 13'h0888, 13'h0988, 13'h0809, 13'h0909, 13'h0889, 13'h0989, 13'h080a, 13'h090a, 13'h088a, 13'h098a, 13'h080b, 13'h090b, 13'h088b, 13'h098b, 13'h080c, 13'h090c, 13'h088c, 13'h098c, 13'h080d, 13'h090d, 13'h088d, 13'h098d, 13'h080e, 13'h090e, 13'h088e, 13'h098e, 13'h080f, 13'h090f, 13'h088f, 13'h098f, 13'h0810, 13'h0910, 13'h0890, 13'h0990, 13'h0811, 13'h0911, 13'h0891, 13'h0991, 13'h0812, 13'h0912, 13'h0892, 13'h0992, 13'h0813, 13'h0913, 13'h0893, 13'h0993, 13'h0814, 13'h0914, 13'h0894, 13'h0994, 13'h0815, 13'h0915, 13'h0895, 13'h0995, 13'h0816, 13'h0916, 13'h0896, 13'h0996, 13'h0817, 13'h0917, 13'h0897, 13'h0997, 13'h0818, 13'h0918, 13'h0898, 13'h0998, 13'h0819, 13'h0919, 13'h0899, 13'h0999, 13'h081a, 13'h091a, 13'h089a, 13'h099a, 13'h081b, 13'h091b, 13'h089b, 13'h099b, 13'h081c, 13'h091c, 13'h089c, 13'h099c, 13'h081d, 13'h091d, 13'h089d, 13'h099d, 13'h081e, 13'h091e, 13'h089e, 13'h099e, 13'h081f, 13'h091f, 13'h089f, 13'h099f, 13'h0820, 13'h0920, 13'h08a0, 13'h09a0, 13'h0821, 13'h0921, 13'h08a1, 13'h09a1, 13'h0822, 13'h0922, 13'h08a2, 13'h09a2, 13'h0823, 13'h0923, 13'h08a3, 13'h09a3, 13'h0824, 13'h0924, 13'h08a4, 13'h09a4, 13'h0825, 13'h0925, 13'h08a5, 13'h09a5, 13'h0826, 13'h0926, 13'h08a6, 13'h09a6, 13'h0827, 13'h0927, 13'h08a7, 13'h09a7, 13'h0828, 13'h0928, 13'h08a8, 13'h09a8, 13'h0829, 13'h0929, 13'h08a9, 13'h09a9, 13'h082a, 13'h092a, 13'h08aa, 13'h09aa, 13'h082b, 13'h092b, 13'h08ab, 13'h09ab, 13'h082c, 13'h092c, 13'h08ac, 13'h09ac, 13'h082d, 13'h092d, 13'h08ad, 13'h09ad, 13'h082e, 13'h092e, 13'h08ae, 13'h09ae, 13'h082f, 13'h092f, 13'h08af, 13'h09af, 13'h0830, 13'h0930, 13'h08b0, 13'h09b0, 13'h0831, 13'h0931, 13'h08b1, 13'h09b1, 13'h0832, 13'h0932, 13'h08b2, 13'h09b2, 13'h0833, 13'h0933, 13'h08b3, 13'h09b3, 13'h0834, 13'h0934, 13'h08b4, 13'h09b4, 13'h0835, 13'h0935, 13'h08b5, 13'h09b5, 13'h0836, 13'h0936, 13'h08b6, 13'h09b6, 13'h0837, 13'h0937, 13'h08b7, 13'h09b7, 13'h0838, 13'h0938, 13'h08b8, 13'h09b8, 13'h0839, 13'h0939, 13'h08b9, 13'h09b9, 13'h083a, 13'h093a, 13'h08ba, 13'h09ba, 13'h083b, 13'h093b, 13'h08bb, 13'h09bb, 13'h083c, 13'h093c, 13'h08bc, 13'h09bc, 13'h083d, 13'h093d, 13'h08bd, 13'h09bd, 13'h083e, 13'h093e, 13'h08be, 13'h09be, 13'h083f, 13'h093f, 13'h08bf, 13'h09bf, 13'h0840, 13'h0940, 13'h08c0, 13'h09c0, 13'h0841, 13'h0941, 13'h08c1, 13'h09c1, 13'h0842, 13'h0942, 13'h08c2, 13'h09c2, 13'h0843, 13'h0943, 13'h08c3, 13'h09c3, 13'h0844, 13'h0944, 13'h08c4, 13'h09c4, 13'h0845, 13'h0945, 13'h08c5, 13'h09c5, 13'h0846, 13'h0946, 13'h08c6, 13'h09c6, 13'h0847, 13'h0947, 13'h08c7, 13'h09c7, 13'h0848, 13'h0948, 13'h08c8, 13'h09c8, 13'h0849, 13'h0949, 13'h08c9, 13'h09c9, 13'h084a, 13'h094a, 13'h08ca, 13'h09ca, 13'h084b, 13'h094b, 13'h08cb, 13'h09cb, 13'h084c, 13'h094c, 13'h08cc, 13'h09cc, 13'h084d, 13'h094d, 13'h08cd, 13'h09cd, 13'h084e, 13'h094e, 13'h08ce, 13'h09ce, 13'h084f, 13'h094f, 13'h08cf, 13'h09cf:
-          fld2 = 6'h17;
-      13'h0a00, 13'h0b00, 13'h0a80, 13'h0b80, 13'h0a01, 13'h0b01, 13'h0a81, 13'h0b81, 13'h0a02, 13'h0b02, 13'h0a82, 13'h0b82, 13'h0a03, 13'h0b03, 13'h0a83, 13'h0b83, 13'h0a04, 13'h0b04, 13'h0a84, 13'h0b84, 13'h0a05, 13'h0b05, 13'h0a85, 13'h0b85, 13'h0a06, 13'h0b06, 13'h0a86, 13'h0b86, 13'h0a07, 13'h0b07, 13'h0a87, 13'h0b87, 13'h0a08, 13'h0b08, 13'h0a88, 13'h0b88, 13'h0a09, 13'h0b09, 13'h0a89, 13'h0b89, 13'h0a0a, 13'h0b0a, 13'h0a8a, 13'h0b8a, 13'h0a0b, 13'h0b0b, 13'h0a8b, 13'h0b8b, 13'h0a0c, 13'h0b0c, 13'h0a8c, 13'h0b8c, 13'h0a0d, 13'h0b0d, 13'h0a8d, 13'h0b8d, 13'h0a0e, 13'h0b0e, 13'h0a8e, 13'h0b8e, 13'h0a0f, 13'h0b0f, 13'h0a8f, 13'h0b8f, 13'h0a10, 13'h0b10, 13'h0a90, 13'h0b90, 13'h0a11, 13'h0b11, 13'h0a91, 13'h0b91, 13'h0a12, 13'h0b12, 13'h0a92, 13'h0b92, 13'h0a13, 13'h0b13, 13'h0a93, 13'h0b93, 13'h0a14, 13'h0b14, 13'h0a94, 13'h0b94, 13'h0a15, 13'h0b15, 13'h0a95, 13'h0b95, 13'h0a16, 13'h0b16, 13'h0a96, 13'h0b96, 13'h0a17, 13'h0b17, 13'h0a97, 13'h0b97, 13'h0a18, 13'h0b18, 13'h0a98, 13'h0b98, 13'h0a19, 13'h0b19, 13'h0a99, 13'h0b99, 13'h0a1a, 13'h0b1a, 13'h0a9a, 13'h0b9a, 13'h0a1b, 13'h0b1b, 13'h0a9b, 13'h0b9b, 13'h0a1c, 13'h0b1c, 13'h0a9c, 13'h0b9c, 13'h0a1d, 13'h0b1d, 13'h0a9d, 13'h0b9d, 13'h0a1e, 13'h0b1e, 13'h0a9e, 13'h0b9e, 13'h0a1f, 13'h0b1f, 13'h0a9f, 13'h0b9f, 13'h0a20, 13'h0b20, 13'h0aa0, 13'h0ba0, 13'h0a21, 13'h0b21, 13'h0aa1, 13'h0ba1, 13'h0a22, 13'h0b22, 13'h0aa2, 13'h0ba2, 13'h0a23, 13'h0b23, 13'h0aa3, 13'h0ba3, 13'h0a24, 13'h0b24, 13'h0aa4, 13'h0ba4, 13'h0a25, 13'h0b25, 13'h0aa5, 13'h0ba5, 13'h0a26, 13'h0b26, 13'h0aa6, 13'h0ba6, 13'h0a27, 13'h0b27, 13'h0aa7, 13'h0ba7, 13'h0a28, 13'h0b28, 13'h0aa8, 13'h0ba8, 13'h0a29, 13'h0b29, 13'h0aa9, 13'h0ba9, 13'h0a2a, 13'h0b2a, 13'h0aaa, 13'h0baa, 13'h0a2b, 13'h0b2b, 13'h0aab, 13'h0bab, 13'h0a2c, 13'h0b2c, 13'h0aac, 13'h0bac, 13'h0a2d, 13'h0b2d, 13'h0aad, 13'h0bad, 13'h0a2e, 13'h0b2e, 13'h0aae, 13'h0bae, 13'h0a2f, 13'h0b2f, 13'h0aaf, 13'h0baf, 13'h0a30, 13'h0b30, 13'h0ab0, 13'h0bb0, 13'h0a31, 13'h0b31, 13'h0ab1, 13'h0bb1, 13'h0a32, 13'h0b32, 13'h0ab2, 13'h0bb2, 13'h0a33, 13'h0b33, 13'h0ab3, 13'h0bb3, 13'h0a34, 13'h0b34, 13'h0ab4, 13'h0bb4, 13'h0a35, 13'h0b35, 13'h0ab5, 13'h0bb5, 13'h0a36, 13'h0b36, 13'h0ab6, 13'h0bb6, 13'h0a37, 13'h0b37, 13'h0ab7, 13'h0bb7, 13'h0a38, 13'h0b38, 13'h0ab8, 13'h0bb8, 13'h0a39, 13'h0b39, 13'h0ab9, 13'h0bb9, 13'h0a3a, 13'h0b3a, 13'h0aba, 13'h0bba, 13'h0a3b, 13'h0b3b, 13'h0abb, 13'h0bbb, 13'h0a3c, 13'h0b3c, 13'h0abc, 13'h0bbc, 13'h0a3d, 13'h0b3d, 13'h0abd, 13'h0bbd, 13'h0a3e, 13'h0b3e, 13'h0abe, 13'h0bbe, 13'h0a3f, 13'h0b3f, 13'h0abf, 13'h0bbf, 13'h0a40, 13'h0b40, 13'h0ac0, 13'h0bc0, 13'h0a41, 13'h0b41, 13'h0ac1, 13'h0bc1, 13'h0a42, 13'h0b42, 13'h0ac2, 13'h0bc2, 13'h0a43, 13'h0b43, 13'h0ac3, 13'h0bc3, 13'h0a44, 13'h0b44, 13'h0ac4, 13'h0bc4, 13'h0a45, 13'h0b45, 13'h0ac5, 13'h0bc5, 13'h0a46, 13'h0b46, 13'h0ac6, 13'h0bc6, 13'h0a47, 13'h0b47, 13'h0ac7, 13'h0bc7, 13'h0a48, 13'h0b48, 13'h0ac8, 13'h0bc8, 13'h0a49, 13'h0b49, 13'h0ac9, 13'h0bc9, 13'h0a4a, 13'h0b4a, 13'h0aca, 13'h0bca, 13'h0a4b, 13'h0b4b, 13'h0acb, 13'h0bcb, 13'h0a4c, 13'h0b4c, 13'h0acc, 13'h0bcc, 13'h0a4d, 13'h0b4d, 13'h0acd, 13'h0bcd, 13'h0a4e, 13'h0b4e, 13'h0ace, 13'h0bce, 13'h0a4f, 13'h0b4f, 13'h0acf, 13'h0bcf:
-          fld2 = 6'h18;
-      13'h0c00, 13'h0d00, 13'h0c80, 13'h0d80, 13'h0c10, 13'h0d10, 13'h0c90, 13'h0d90, 13'h0c20, 13'h0d20, 13'h0ca0, 13'h0da0, 13'h0c30, 13'h0d30, 13'h0cb0, 13'h0db0, 13'h0c40, 13'h0d40, 13'h0cc0, 13'h0dc0:
-          fld2 = 6'h19;
-      13'h0c01, 13'h0d01, 13'h0c81, 13'h0d81, 13'h0c11, 13'h0d11, 13'h0c91, 13'h0d91, 13'h0c21, 13'h0d21, 13'h0ca1, 13'h0da1, 13'h0c31, 13'h0d31, 13'h0cb1, 13'h0db1, 13'h0c41, 13'h0d41, 13'h0cc1, 13'h0dc1:
-          fld2 = 6'h1a;
-      13'h0c02, 13'h0d02, 13'h0c82, 13'h0d82, 13'h0c12, 13'h0d12, 13'h0c92, 13'h0d92, 13'h0c22, 13'h0d22, 13'h0ca2, 13'h0da2, 13'h0c32, 13'h0d32, 13'h0cb2, 13'h0db2, 13'h0c42, 13'h0d42, 13'h0cc2, 13'h0dc2:
-          fld2 = 6'h1b;
-      13'h0c03, 13'h0d03, 13'h0c83, 13'h0d83, 13'h0c13, 13'h0d13, 13'h0c93, 13'h0d93, 13'h0c23, 13'h0d23, 13'h0ca3, 13'h0da3, 13'h0c33, 13'h0d33, 13'h0cb3, 13'h0db3, 13'h0c43, 13'h0d43, 13'h0cc3, 13'h0dc3:
-          fld2 = 6'h1c;
-      13'h0c04, 13'h0d04, 13'h0c84, 13'h0d84, 13'h0c14, 13'h0d14, 13'h0c94, 13'h0d94, 13'h0c24, 13'h0d24, 13'h0ca4, 13'h0da4, 13'h0c34, 13'h0d34, 13'h0cb4, 13'h0db4, 13'h0c44, 13'h0d44, 13'h0cc4, 13'h0dc4:
-          fld2 = 6'h1d;
-      13'h0c05, 13'h0d05, 13'h0c85, 13'h0d85, 13'h0c15, 13'h0d15, 13'h0c95, 13'h0d95, 13'h0c25, 13'h0d25, 13'h0ca5, 13'h0da5, 13'h0c35, 13'h0d35, 13'h0cb5, 13'h0db5, 13'h0c45, 13'h0d45, 13'h0cc5, 13'h0dc5:
-          fld2 = 6'h1e;
-      13'h0e00, 13'h0f00, 13'h0e80, 13'h0f80, 13'h0e10, 13'h0f10, 13'h0e90, 13'h0f90, 13'h0e20, 13'h0f20, 13'h0ea0, 13'h0fa0, 13'h0e30, 13'h0f30, 13'h0eb0, 13'h0fb0, 13'h0e40, 13'h0f40, 13'h0ec0, 13'h0fc0:
-          fld2 = 6'h1f;
+    casez ({ ctx_eff1_s, frame1[61], 1'h0, tx_type, frame1[60:57] })
+      13'h0010, 13'h0110, 13'h0020, 13'h0120, 13'h0030, 13'h0130, 13'h0040, 13'h0140:
+          fld1_s = 6'h02;
+      13'h0000, 13'h0100, 13'h0011, 13'h0111, 13'h0021, 13'h0121, 13'h0031, 13'h0131, 13'h0041, 13'h0141:
+          fld1_s = 6'h03;
+      13'h0001, 13'h0101, 13'h0012, 13'h0112:
+          fld1_s = 6'h04;
+      13'h0022, 13'h0122, 13'h0032, 13'h0132, 13'h0042, 13'h0142:
+          fld1_s = 6'h05;
+      13'h0023, 13'h0123, 13'h0033, 13'h0133, 13'h0043, 13'h0143:
+          fld1_s = 6'h06;
+      13'h0002, 13'h0102, 13'h0013, 13'h0113, 13'h0024, 13'h0124, 13'h0034, 13'h0134, 13'h0044, 13'h0144:
+          fld1_s = 6'h07;
+      13'h0003, 13'h0103, 13'h0014, 13'h0114, 13'h0025, 13'h0125, 13'h0035, 13'h0135, 13'h0045, 13'h0145:
+          fld1_s = 6'h08;
+      13'h0004, 13'h0104, 13'h0015, 13'h0115, 13'h0026, 13'h0126, 13'h0036, 13'h0136, 13'h0046, 13'h0146:
+          fld1_s = 6'h09;
+      13'h0005, 13'h0105, 13'h0016, 13'h0116, 13'h0027, 13'h0127, 13'h0037, 13'h0137, 13'h0047, 13'h0147:
+          fld1_s = 6'h0a;
+      13'h0017, 13'h0117, 13'h0028, 13'h0128, 13'h0038, 13'h0138, 13'h0048, 13'h0148:
+          fld1_s = 6'h0b;
+      13'h0039, 13'h0139:
+          fld1_s = 6'h0c;
+      13'h003a, 13'h013a:
+          fld1_s = 6'h0d;
+      13'h0049, 13'h0149:
+          fld1_s = 6'h0e;
+      13'h0006, 13'h0106:
+          fld1_s = 6'h0f;
+      13'h0018, 13'h0118, 13'h0029, 13'h0129, 13'h003b, 13'h013b, 13'h004a, 13'h014a:
+          fld1_s = 6'h10;
+      13'h0007, 13'h0107, 13'h0019, 13'h0119, 13'h002a, 13'h012a, 13'h003c, 13'h013c, 13'h004b, 13'h014b:
+          fld1_s = 6'h11;
+      13'h0008, 13'h0108, 13'h001a, 13'h011a, 13'h002b, 13'h012b, 13'h003d, 13'h013d, 13'h004c, 13'h014c:
+          fld1_s = 6'h12;
+      13'h0200, 13'h0300, 13'h0201, 13'h0301, 13'h0202, 13'h0302, 13'h0203, 13'h0303, 13'h0204, 13'h0304, 13'h0205, 13'h0305, 13'h0206, 13'h0306, 13'h0207, 13'h0307, 13'h0208, 13'h0308, 13'h0209, 13'h0309, 13'h020a, 13'h030a, 13'h020b, 13'h030b, 13'h020c, 13'h030c, 13'h020d, 13'h030d, 13'h020e, 13'h030e, 13'h020f, 13'h030f, 13'h0210, 13'h0310, 13'h0211, 13'h0311, 13'h0212, 13'h0312, 13'h0213, 13'h0313, 13'h0214, 13'h0314, 13'h0215, 13'h0315, 13'h0216, 13'h0316, 13'h0217, 13'h0317, 13'h0218, 13'h0318, 13'h0219, 13'h0319, 13'h021a, 13'h031a, 13'h021b, 13'h031b, 13'h021c, 13'h031c, 13'h021d, 13'h031d, 13'h021e, 13'h031e, 13'h021f, 13'h031f, 13'h0220, 13'h0320, 13'h0221, 13'h0321, 13'h0222, 13'h0322, 13'h0223, 13'h0323, 13'h0224, 13'h0324, 13'h0225, 13'h0325, 13'h0226, 13'h0326, 13'h0227, 13'h0327, 13'h0228, 13'h0328, 13'h0229, 13'h0329, 13'h022a, 13'h032a, 13'h022b, 13'h032b, 13'h022c, 13'h032c, 13'h022d, 13'h032d, 13'h022e, 13'h032e, 13'h022f, 13'h032f, 13'h0230, 13'h0330, 13'h0231, 13'h0331, 13'h0232, 13'h0332, 13'h0233, 13'h0333, 13'h0234, 13'h0334, 13'h0235, 13'h0335, 13'h0236, 13'h0336, 13'h0237, 13'h0337, 13'h0238, 13'h0338, 13'h0239, 13'h0339, 13'h023a, 13'h033a, 13'h023b, 13'h033b, 13'h023c, 13'h033c, 13'h023d, 13'h033d, 13'h023e, 13'h033e, 13'h023f, 13'h033f, 13'h0240, 13'h0340, 13'h0241, 13'h0341, 13'h0242, 13'h0342, 13'h0243, 13'h0343, 13'h0244, 13'h0344, 13'h0245, 13'h0345, 13'h0246, 13'h0346, 13'h0247, 13'h0347, 13'h0248, 13'h0348, 13'h0249, 13'h0349, 13'h024a, 13'h034a, 13'h024b, 13'h034b, 13'h024c, 13'h034c, 13'h024d, 13'h034d, 13'h024e, 13'h034e, 13'h024f, 13'h034f:
+          fld1_s = 6'h13;
+      13'h0400, 13'h0500, 13'h0410, 13'h0510, 13'h0420, 13'h0520, 13'h0430, 13'h0530, 13'h0440, 13'h0540:
+          fld1_s = 6'h14;
+      13'h0401, 13'h0501, 13'h0411, 13'h0511, 13'h0421, 13'h0521, 13'h0431, 13'h0531, 13'h0441, 13'h0541:
+          fld1_s = 6'h15;
+      13'h0600, 13'h0700, 13'h0601, 13'h0701, 13'h0602, 13'h0702, 13'h0603, 13'h0703, 13'h0604, 13'h0704, 13'h0605, 13'h0705, 13'h0606, 13'h0706, 13'h0607, 13'h0707, 13'h0608, 13'h0708, 13'h0609, 13'h0709, 13'h060a, 13'h070a, 13'h060b, 13'h070b, 13'h060c, 13'h070c, 13'h060d, 13'h070d, 13'h060e, 13'h070e, 13'h060f, 13'h070f, 13'h0610, 13'h0710, 13'h0611, 13'h0711, 13'h0612, 13'h0712, 13'h0613, 13'h0713, 13'h0614, 13'h0714, 13'h0615, 13'h0715, 13'h0616, 13'h0716, 13'h0617, 13'h0717, 13'h0618, 13'h0718, 13'h0619, 13'h0719, 13'h061a, 13'h071a, 13'h061b, 13'h071b, 13'h061c, 13'h071c, 13'h061d, 13'h071d, 13'h061e, 13'h071e, 13'h061f, 13'h071f, 13'h0620, 13'h0720, 13'h0621, 13'h0721, 13'h0622, 13'h0722, 13'h0623, 13'h0723, 13'h0624, 13'h0724, 13'h0625, 13'h0725, 13'h0626, 13'h0726, 13'h0627, 13'h0727, 13'h0628, 13'h0728, 13'h0629, 13'h0729, 13'h062a, 13'h072a, 13'h062b, 13'h072b, 13'h062c, 13'h072c, 13'h062d, 13'h072d, 13'h062e, 13'h072e, 13'h062f, 13'h072f, 13'h0630, 13'h0730, 13'h0631, 13'h0731, 13'h0632, 13'h0732, 13'h0633, 13'h0733, 13'h0634, 13'h0734, 13'h0635, 13'h0735, 13'h0636, 13'h0736, 13'h0637, 13'h0737, 13'h0638, 13'h0738, 13'h0639, 13'h0739, 13'h063a, 13'h073a, 13'h063b, 13'h073b, 13'h063c, 13'h073c, 13'h063d, 13'h073d, 13'h063e, 13'h073e, 13'h063f, 13'h073f, 13'h0640, 13'h0740, 13'h0641, 13'h0741, 13'h0642, 13'h0742, 13'h0643, 13'h0743, 13'h0644, 13'h0744, 13'h0645, 13'h0745, 13'h0646, 13'h0746, 13'h0647, 13'h0747, 13'h0648, 13'h0748, 13'h0649, 13'h0749, 13'h064a, 13'h074a, 13'h064b, 13'h074b, 13'h064c, 13'h074c, 13'h064d, 13'h074d, 13'h064e, 13'h074e, 13'h064f, 13'h074f:
+          fld1_s = 6'h16;
+      13'h0800, 13'h0900, 13'h0801, 13'h0901, 13'h0802, 13'h0902, 13'h0803, 13'h0903, 13'h0804, 13'h0904, 13'h0805, 13'h0905, 13'h0806, 13'h0906, 13'h0807, 13'h0907, 13'h0808, 13'h0908, 13'h0809, 13'h0909, 13'h080a, 13'h090a, 13'h080b, 13'h090b, 13'h080c, 13'h090c, 13'h080d, 13'h090d, 13'h080e, 13'h090e, 13'h080f, 13'h090f, 13'h0810, 13'h0910, 13'h0811, 13'h0911, 13'h0812, 13'h0912, 13'h0813, 13'h0913, 13'h0814, 13'h0914, 13'h0815, 13'h0915, 13'h0816, 13'h0916, 13'h0817, 13'h0917, 13'h0818, 13'h0918, 13'h0819, 13'h0919, 13'h081a, 13'h091a, 13'h081b, 13'h091b, 13'h081c, 13'h091c, 13'h081d, 13'h091d, 13'h081e, 13'h091e, 13'h081f, 13'h091f, 13'h0820, 13'h0920, 13'h0821, 13'h0921, 13'h0822, 13'h0922, 13'h0823, 13'h0923, 13'h0824, 13'h0924, 13'h0825, 13'h0925, 13'h0826, 13'h0926, 13'h0827, 13'h0927, 13'h0828, 13'h0928, 13'h0829, 13'h0929, 13'h082a, 13'h092a, 13'h082b, 13'h092b, 13'h082c, 13'h092c, 13'h082d, 13'h092d, 13'h082e, 13'h092e, 13'h082f, 13'h092f, 13'h0830, 13'h0930, 13'h0831, 13'h0931, 13'h0832, 13'h0932, 13'h0833, 13'h0933, 13'h0834, 13'h0934, 13'h0835, 13'h0935, 13'h0836, 13'h0936, 13'h0837, 13'h0937, 13'h0838, 13'h0938, 13'h0839, 13'h0939, 13'h083a, 13'h093a, 13'h083b, 13'h093b, 13'h083c, 13'h093c, 13'h083d, 13'h093d, 13'h083e, 13'h093e, 13'h083f, 13'h093f, 13'h0840, 13'h0940, 13'h0841, 13'h0941, 13'h0842, 13'h0942, 13'h0843, 13'h0943, 13'h0844, 13'h0944, 13'h0845, 13'h0945, 13'h0846, 13'h0946, 13'h0847, 13'h0947, 13'h0848, 13'h0948, 13'h0849, 13'h0949, 13'h084a, 13'h094a, 13'h084b, 13'h094b, 13'h084c, 13'h094c, 13'h084d, 13'h094d, 13'h084e, 13'h094e, 13'h084f, 13'h094f:
+          fld1_s = 6'h17;
+      13'h0a00, 13'h0b00, 13'h0a01, 13'h0b01, 13'h0a02, 13'h0b02, 13'h0a03, 13'h0b03, 13'h0a04, 13'h0b04, 13'h0a05, 13'h0b05, 13'h0a06, 13'h0b06, 13'h0a07, 13'h0b07, 13'h0a08, 13'h0b08, 13'h0a09, 13'h0b09, 13'h0a0a, 13'h0b0a, 13'h0a0b, 13'h0b0b, 13'h0a0c, 13'h0b0c, 13'h0a0d, 13'h0b0d, 13'h0a0e, 13'h0b0e, 13'h0a0f, 13'h0b0f, 13'h0a10, 13'h0b10, 13'h0a11, 13'h0b11, 13'h0a12, 13'h0b12, 13'h0a13, 13'h0b13, 13'h0a14, 13'h0b14, 13'h0a15, 13'h0b15, 13'h0a16, 13'h0b16, 13'h0a17, 13'h0b17, 13'h0a18, 13'h0b18, 13'h0a19, 13'h0b19, 13'h0a1a, 13'h0b1a, 13'h0a1b, 13'h0b1b, 13'h0a1c, 13'h0b1c, 13'h0a1d, 13'h0b1d, 13'h0a1e, 13'h0b1e, 13'h0a1f, 13'h0b1f, 13'h0a20, 13'h0b20, 13'h0a21, 13'h0b21, 13'h0a22, 13'h0b22, 13'h0a23, 13'h0b23, 13'h0a24, 13'h0b24, 13'h0a25, 13'h0b25, 13'h0a26, 13'h0b26, 13'h0a27, 13'h0b27, 13'h0a28, 13'h0b28, 13'h0a29, 13'h0b29, 13'h0a2a, 13'h0b2a, 13'h0a2b, 13'h0b2b, 13'h0a2c, 13'h0b2c, 13'h0a2d, 13'h0b2d, 13'h0a2e, 13'h0b2e, 13'h0a2f, 13'h0b2f, 13'h0a30, 13'h0b30, 13'h0a31, 13'h0b31, 13'h0a32, 13'h0b32, 13'h0a33, 13'h0b33, 13'h0a34, 13'h0b34, 13'h0a35, 13'h0b35, 13'h0a36, 13'h0b36, 13'h0a37, 13'h0b37, 13'h0a38, 13'h0b38, 13'h0a39, 13'h0b39, 13'h0a3a, 13'h0b3a, 13'h0a3b, 13'h0b3b, 13'h0a3c, 13'h0b3c, 13'h0a3d, 13'h0b3d, 13'h0a3e, 13'h0b3e, 13'h0a3f, 13'h0b3f, 13'h0a40, 13'h0b40, 13'h0a41, 13'h0b41, 13'h0a42, 13'h0b42, 13'h0a43, 13'h0b43, 13'h0a44, 13'h0b44, 13'h0a45, 13'h0b45, 13'h0a46, 13'h0b46, 13'h0a47, 13'h0b47, 13'h0a48, 13'h0b48, 13'h0a49, 13'h0b49, 13'h0a4a, 13'h0b4a, 13'h0a4b, 13'h0b4b, 13'h0a4c, 13'h0b4c, 13'h0a4d, 13'h0b4d, 13'h0a4e, 13'h0b4e, 13'h0a4f, 13'h0b4f:
+          fld1_s = 6'h18;
+      13'h0c00, 13'h0d00, 13'h0c10, 13'h0d10, 13'h0c20, 13'h0d20, 13'h0c30, 13'h0d30, 13'h0c40, 13'h0d40:
+          fld1_s = 6'h19;
+      13'h0c01, 13'h0d01, 13'h0c11, 13'h0d11, 13'h0c21, 13'h0d21, 13'h0c31, 13'h0d31, 13'h0c41, 13'h0d41:
+          fld1_s = 6'h1a;
+      13'h0c02, 13'h0d02, 13'h0c12, 13'h0d12, 13'h0c22, 13'h0d22, 13'h0c32, 13'h0d32, 13'h0c42, 13'h0d42:
+          fld1_s = 6'h1b;
+      13'h0c03, 13'h0d03, 13'h0c13, 13'h0d13, 13'h0c23, 13'h0d23, 13'h0c33, 13'h0d33, 13'h0c43, 13'h0d43:
+          fld1_s = 6'h1c;
+      13'h0c04, 13'h0d04, 13'h0c14, 13'h0d14, 13'h0c24, 13'h0d24, 13'h0c34, 13'h0d34, 13'h0c44, 13'h0d44:
+          fld1_s = 6'h1d;
+      13'h0c05, 13'h0d05, 13'h0c15, 13'h0d15, 13'h0c25, 13'h0d25, 13'h0c35, 13'h0d35, 13'h0c45, 13'h0d45:
+          fld1_s = 6'h1e;
+      13'h0e00, 13'h0f00, 13'h0e10, 13'h0f10, 13'h0e20, 13'h0f20, 13'h0e30, 13'h0f30, 13'h0e40, 13'h0f40:
+          fld1_s = 6'h1f;
       13'h0e01, 13'h0f01, 13'h0e11, 13'h0f11, 13'h0e21, 13'h0f21, 13'h0e31, 13'h0f31, 13'h0e41, 13'h0f41:
-          fld2 = 6'h20;
-      13'h0e81, 13'h0f81, 13'h0f02, 13'h0f82, 13'h0e91, 13'h0f91, 13'h0f12, 13'h0f92, 13'h0ea1, 13'h0fa1, 13'h0f22, 13'h0fa2, 13'h0eb1, 13'h0fb1, 13'h0f32, 13'h0fb2, 13'h0ec1, 13'h0fc1, 13'h0f42, 13'h0fc2:
-          fld2 = 6'h21;
-      13'h0e02, 13'h0e82, 13'h0f03, 13'h0f83, 13'h0e12, 13'h0e92, 13'h0f13, 13'h0f93, 13'h0e22, 13'h0ea2, 13'h0f23, 13'h0fa3, 13'h0e32, 13'h0eb2, 13'h0f33, 13'h0fb3, 13'h0e42, 13'h0ec2, 13'h0f43, 13'h0fc3:
-          fld2 = 6'h22;
-      13'h0e03, 13'h0e83, 13'h0f04, 13'h0f84, 13'h0e13, 13'h0e93, 13'h0f14, 13'h0f94, 13'h0e23, 13'h0ea3, 13'h0f24, 13'h0fa4, 13'h0e33, 13'h0eb3, 13'h0f34, 13'h0fb4, 13'h0e43, 13'h0ec3, 13'h0f44, 13'h0fc4:
-          fld2 = 6'h23;
-      13'h1000, 13'h1100, 13'h1080, 13'h1180, 13'h1001, 13'h1101, 13'h1081, 13'h1181, 13'h1002, 13'h1102, 13'h1082, 13'h1182, 13'h1003, 13'h1103, 13'h1083, 13'h1183, 13'h1004, 13'h1104, 13'h1084, 13'h1184, 13'h1005, 13'h1105, 13'h1085, 13'h1185, 13'h1006, 13'h1106, 13'h1086, 13'h1186, 13'h1007, 13'h1107, 13'h1087, 13'h1187, 13'h1008, 13'h1108, 13'h1088, 13'h1188, 13'h1009, 13'h1109, 13'h1089, 13'h1189, 13'h100a, 13'h110a, 13'h108a, 13'h118a, 13'h100b, 13'h110b, 13'h108b, 13'h118b, 13'h100c, 13'h110c, 13'h108c, 13'h118c, 13'h100d, 13'h110d, 13'h108d, 13'h118d, 13'h100e, 13'h110e, 13'h108e, 13'h118e, 13'h100f, 13'h110f, 13'h108f, 13'h118f, 13'h1010, 13'h1110, 13'h1090, 13'h1190, 13'h1011, 13'h1111, 13'h1091, 13'h1191, 13'h1012, 13'h1112, 13'h1092, 13'h1192, 13'h1013, 13'h1113, 13'h1093, 13'h1193, 13'h1014, 13'h1114, 13'h1094, 13'h1194, 13'h1015, 13'h1115, 13'h1095, 13'h1195, 13'h1016, 13'h1116, 13'h1096, 13'h1196, 13'h1017, 13'h1117, 13'h1097, 13'h1197, 13'h1018, 13'h1118, 13'h1098, 13'h1198, 13'h1019, 13'h1119, 13'h1099, 13'h1199, 13'h101a, 13'h111a, 13'h109a, 13'h119a, 13'h101b, 13'h111b, 13'h109b, 13'h119b, 13'h101c, 13'h111c, 13'h109c, 13'h119c, 13'h101d, 13'h111d, 13'h109d, 13'h119d, 13'h101e, 13'h111e, 13'h109e, 13'h119e, 13'h101f, 13'h111f, 13'h109f, 13'h119f, 13'h1020, 13'h1120, 13'h10a0, 13'h11a0, 13'h1021, 13'h1121, 13'h10a1, 13'h11a1, 13'h1022, 13'h1122, 13'h10a2, 13'h11a2, 13'h1023, 13'h1123, 13'h10a3, 13'h11a3, 13'h1024, 13'h1124, 13'h10a4, 13'h11a4, 13'h1025, 13'h1125, 13'h10a5, 13'h11a5, 13'h1026, 13'h1126, 13'h10a6, 13'h11a6, 13'h1027, 13'h1127, 13'h10a7, 13'h11a7, 13'h1028, 13'h1128, 13'h10a8, 13'h11a8, 13'h1029, 13'h1129, 13'h10a9, 13'h11a9, 13'h102a, 13'h112a, 13'h10aa, 13'h11aa, 13'h102b, 13'h112b, 13'h10ab, 13'h11ab, 13'h102c, 13'h112c, 13'h10ac, 13'h11ac, 13'h102d, 13'h112d, 13'h10ad, 13'h11ad, 13'h102e, 13'h112e, 13'h10ae, 13'h11ae, 13'h102f, 13'h112f, 13'h10af, 13'h11af, 13'h1030, 13'h1130, 13'h10b0, 13'h11b0, 13'h1031, 13'h1131, 13'h10b1, 13'h11b1, 13'h1032, 13'h1132, 13'h10b2, 13'h11b2, 13'h1033, 13'h1133, 13'h10b3, 13'h11b3, 13'h1034, 13'h1134, 13'h10b4, 13'h11b4, 13'h1035, 13'h1135, 13'h10b5, 13'h11b5, 13'h1036, 13'h1136, 13'h10b6, 13'h11b6, 13'h1037, 13'h1137, 13'h10b7, 13'h11b7, 13'h1038, 13'h1138, 13'h10b8, 13'h11b8, 13'h1039, 13'h1139, 13'h10b9, 13'h11b9, 13'h103a, 13'h113a, 13'h10ba, 13'h11ba, 13'h103b, 13'h113b, 13'h10bb, 13'h11bb, 13'h103c, 13'h113c, 13'h10bc, 13'h11bc, 13'h103d, 13'h113d, 13'h10bd, 13'h11bd, 13'h103e, 13'h113e, 13'h10be, 13'h11be, 13'h103f, 13'h113f, 13'h10bf, 13'h11bf, 13'h1040, 13'h1140, 13'h10c0, 13'h11c0, 13'h1041, 13'h1141, 13'h10c1, 13'h11c1, 13'h1042, 13'h1142, 13'h10c2, 13'h11c2, 13'h1043, 13'h1143, 13'h10c3, 13'h11c3, 13'h1044, 13'h1144, 13'h10c4, 13'h11c4, 13'h1045, 13'h1145, 13'h10c5, 13'h11c5, 13'h1046, 13'h1146, 13'h10c6, 13'h11c6, 13'h1047, 13'h1147, 13'h10c7, 13'h11c7, 13'h1048, 13'h1148, 13'h10c8, 13'h11c8, 13'h1049, 13'h1149, 13'h10c9, 13'h11c9, 13'h104a, 13'h114a, 13'h10ca, 13'h11ca, 13'h104b, 13'h114b, 13'h10cb, 13'h11cb, 13'h104c, 13'h114c, 13'h10cc, 13'h11cc, 13'h104d, 13'h114d, 13'h10cd, 13'h11cd, 13'h104e, 13'h114e, 13'h10ce, 13'h11ce, 13'h104f, 13'h114f, 13'h10cf, 13'h11cf:
-          fld2 = 6'h24;
-      13'h1200, 13'h1300, 13'h1280, 13'h1380, 13'h1201, 13'h1301, 13'h1281, 13'h1381, 13'h1202, 13'h1302, 13'h1282, 13'h1382, 13'h1203, 13'h1303, 13'h1283, 13'h1383, 13'h1204, 13'h1304, 13'h1284, 13'h1384, 13'h1205, 13'h1305, 13'h1285, 13'h1385, 13'h1206, 13'h1306, 13'h1286, 13'h1386, 13'h1207, 13'h1307, 13'h1287, 13'h1387, 13'h1208, 13'h1308, 13'h1288, 13'h1388, 13'h1209, 13'h1309, 13'h1289, 13'h1389, 13'h120a, 13'h130a, 13'h128a, 13'h138a, 13'h120b, 13'h130b, 13'h128b, 13'h138b, 13'h120c, 13'h130c, 13'h128c, 13'h138c, 13'h120d, 13'h130d, 13'h128d, 13'h138d, 13'h120e, 13'h130e, 13'h128e, 13'h138e, 13'h120f, 13'h130f, 13'h128f, 13'h138f, 13'h1210, 13'h1310, 13'h1290, 13'h1390, 13'h1211, 13'h1311, 13'h1291, 13'h1391, 13'h1212, 13'h1312, 13'h1292, 13'h1392, 13'h1213, 13'h1313, 13'h1293, 13'h1393, 13'h1214, 13'h1314, 13'h1294, 13'h1394, 13'h1215, 13'h1315, 13'h1295, 13'h1395, 13'h1216, 13'h1316, 13'h1296, 13'h1396, 13'h1217, 13'h1317, 13'h1297, 13'h1397, 13'h1218, 13'h1318, 13'h1298, 13'h1398, 13'h1219, 13'h1319, 13'h1299, 13'h1399, 13'h121a, 13'h131a, 13'h129a, 13'h139a, 13'h121b, 13'h131b, 13'h129b, 13'h139b, 13'h121c, 13'h131c, 13'h129c, 13'h139c, 13'h121d, 13'h131d, 13'h129d, 13'h139d, 13'h121e, 13'h131e, 13'h129e, 13'h139e, 13'h121f, 13'h131f, 13'h129f, 13'h139f, 13'h1220, 13'h1320, 13'h12a0, 13'h13a0, 13'h1221, 13'h1321, 13'h12a1, 13'h13a1, 13'h1222, 13'h1322, 13'h12a2, 13'h13a2, 13'h1223, 13'h1323, 13'h12a3, 13'h13a3, 13'h1224, 13'h1324, 13'h12a4, 13'h13a4, 13'h1225, 13'h1325, 13'h12a5, 13'h13a5, 13'h1226, 13'h1326, 13'h12a6, 13'h13a6, 13'h1227, 13'h1327, 13'h12a7, 13'h13a7, 13'h1228, 13'h1328, 13'h12a8, 13'h13a8, 13'h1229, 13'h1329, 13'h12a9, 13'h13a9, 13'h122a, 13'h132a, 13'h12aa, 13'h13aa, 13'h122b, 13'h132b, 13'h12ab, 13'h13ab, 13'h122c, 13'h132c, 13'h12ac, 13'h13ac, 13'h122d, 13'h132d, 13'h12ad, 13'h13ad, 13'h122e, 13'h132e, 13'h12ae, 13'h13ae, 13'h122f, 13'h132f, 13'h12af, 13'h13af, 13'h1230, 13'h1330, 13'h12b0, 13'h13b0, 13'h1231, 13'h1331, 13'h12b1, 13'h13b1, 13'h1232, 13'h1332, 13'h12b2, 13'h13b2, 13'h1233, 13'h1333, 13'h12b3, 13'h13b3, 13'h1234, 13'h1334, 13'h12b4, 13'h13b4, 13'h1235, 13'h1335, 13'h12b5, 13'h13b5, 13'h1236, 13'h1336, 13'h12b6, 13'h13b6, 13'h1237, 13'h1337, 13'h12b7, 13'h13b7, 13'h1238, 13'h1338, 13'h12b8, 13'h13b8, 13'h1239, 13'h1339, 13'h12b9, 13'h13b9, 13'h123a, 13'h133a, 13'h12ba, 13'h13ba, 13'h123b, 13'h133b, 13'h12bb, 13'h13bb, 13'h123c, 13'h133c, 13'h12bc, 13'h13bc, 13'h123d, 13'h133d, 13'h12bd, 13'h13bd, 13'h123e, 13'h133e, 13'h12be, 13'h13be, 13'h123f, 13'h133f, 13'h12bf, 13'h13bf, 13'h1240, 13'h1340, 13'h12c0, 13'h13c0, 13'h1241, 13'h1341, 13'h12c1, 13'h13c1, 13'h1242, 13'h1342, 13'h12c2, 13'h13c2, 13'h1243, 13'h1343, 13'h12c3, 13'h13c3, 13'h1244, 13'h1344, 13'h12c4, 13'h13c4, 13'h1245, 13'h1345, 13'h12c5, 13'h13c5, 13'h1246, 13'h1346, 13'h12c6, 13'h13c6, 13'h1247, 13'h1347, 13'h12c7, 13'h13c7, 13'h1248, 13'h1348, 13'h12c8, 13'h13c8, 13'h1249, 13'h1349, 13'h12c9, 13'h13c9, 13'h124a, 13'h134a, 13'h12ca, 13'h13ca, 13'h124b, 13'h134b, 13'h12cb, 13'h13cb, 13'h124c, 13'h134c, 13'h12cc, 13'h13cc, 13'h124d, 13'h134d, 13'h12cd, 13'h13cd, 13'h124e, 13'h134e, 13'h12ce, 13'h13ce, 13'h124f, 13'h134f, 13'h12cf, 13'h13cf, 13'h1400, 13'h1500, 13'h1480, 13'h1580, 13'h1401, 13'h1501, 13'h1481, 13'h1581, 13'h1402, 13'h1502, 13'h1482, 13'h1582, 13'h1403, 13'h1503, 13'h1483, 13'h1583, 13'h1404, 13'h1504, 13'h1484, 13'h1584, 13'h1405, 13'h1505, 13'h1485, 13'h1585, 13'h1406, 13'h1506, 13'h1486, 13'h1586, 13'h1407, 13'h1507, 13'h1487, 13'h1587, 13'h1408, 13'h1508, 13'h1488, 13'h1588, 13'h1409, 13'h1509, 13'h1489, 13'h1589, 13'h140a, 13'h150a, 13'h148a, 13'h158a, 13'h140b, 13'h150b, 13'h148b, 13'h158b, 13'h140c, 13'h150c, 13'h148c, 13'h158c, 13'h140d, 13'h150d, 13'h148d, 13'h158d, 13'h140e, 13'h150e, 13'h148e, 13'h158e, 13'h140f, 13'h150f, 13'h148f, 13'h158f, 13'h1410, 13'h1510, 13'h1490, 13'h1590, 13'h1411, 13'h1511, 13'h1491, 13'h1591, 13'h1412, 13'h1512, 13'h1492, 13'h1592, 13'h1413, 13'h1513, 13'h1493, 13'h1593, 13'h1414, 13'h1514, 13'h1494, 13'h1594, 13'h1415, 13'h1515, 13'h1495, 13'h1595, 13'h1416, 13'h1516, 13'h1496, 13'h1596, 13'h1417, 13'h1517, 13'h1497, 13'h1597, 13'h1418, 13'h1518, 13'h1498, 13'h1598, 13'h1419, 13'h1519, 13'h1499, 13'h1599, 13'h141a, 13'h151a, 13'h149a, 13'h159a, 13'h141b, 13'h151b, 13'h149b, 13'h159b, 13'h141c, 13'h151c, 13'h149c, 13'h159c, 13'h141d, 13'h151d, 13'h149d, 13'h159d, 13'h141e, 13'h151e, 13'h149e, 13'h159e, 13'h141f, 13'h151f, 13'h149f, 13'h159f, 13'h1420, 13'h1520, 13'h14a0, 13'h15a0, 13'h1421, 13'h1521, 13'h14a1, 13'h15a1, 13'h1422, 13'h1522, 13'h14a2, 13'h15a2, 13'h1423, 13'h1523, 13'h14a3, 13'h15a3, 13'h1424, 13'h1524, 13'h14a4, 13'h15a4, 13'h1425, 13'h1525, 13'h14a5, 13'h15a5, 13'h1426, 13'h1526, 13'h14a6, 13'h15a6, 13'h1427, 13'h1527, 13'h14a7, 13'h15a7, 13'h1428, 13'h1528, 13'h14a8, 13'h15a8, 13'h1429, 13'h1529, 13'h14a9, 13'h15a9, 13'h142a, 13'h152a, 13'h14aa, 13'h15aa, 13'h142b, 13'h152b, 13'h14ab, 13'h15ab, 13'h142c, 13'h152c, 13'h14ac, 13'h15ac, 13'h142d, 13'h152d, 13'h14ad, 13'h15ad, 13'h142e, 13'h152e, 13'h14ae, 13'h15ae, 13'h142f, 13'h152f, 13'h14af, 13'h15af, 13'h1430, 13'h1530, 13'h14b0, 13'h15b0, 13'h1431, 13'h1531, 13'h14b1, 13'h15b1, 13'h1432, 13'h1532, 13'h14b2, 13'h15b2, 13'h1433, 13'h1533, 13'h14b3, 13'h15b3, 13'h1434, 13'h1534, 13'h14b4, 13'h15b4, 13'h1435, 13'h1535, 13'h14b5, 13'h15b5, 13'h1436, 13'h1536, 13'h14b6, 13'h15b6, 13'h1437, 13'h1537, 13'h14b7, 13'h15b7, 13'h1438, 13'h1538, 13'h14b8, 13'h15b8, 13'h1439, 13'h1539, 13'h14b9, 13'h15b9, 13'h143a, 13'h153a, 13'h14ba, 13'h15ba, 13'h143b, 13'h153b, 13'h14bb, 13'h15bb, 13'h143c, 13'h153c, 13'h14bc, 13'h15bc, 13'h143d, 13'h153d, 13'h14bd, 13'h15bd, 13'h143e, 13'h153e, 13'h14be, 13'h15be, 13'h143f, 13'h153f, 13'h14bf, 13'h15bf, 13'h1440, 13'h1540, 13'h14c0, 13'h15c0, 13'h1441, 13'h1541, 13'h14c1, 13'h15c1, 13'h1442, 13'h1542, 13'h14c2, 13'h15c2, 13'h1443, 13'h1543, 13'h14c3, 13'h15c3, 13'h1444, 13'h1544, 13'h14c4, 13'h15c4, 13'h1445, 13'h1545, 13'h14c5, 13'h15c5, 13'h1446, 13'h1546, 13'h14c6, 13'h15c6, 13'h1447, 13'h1547, 13'h14c7, 13'h15c7, 13'h1448, 13'h1548, 13'h14c8, 13'h15c8, 13'h1449, 13'h1549, 13'h14c9, 13'h15c9, 13'h144a, 13'h154a, 13'h14ca, 13'h15ca, 13'h144b, 13'h154b, 13'h14cb, 13'h15cb, 13'h144c, 13'h154c, 13'h14cc, 13'h15cc, 13'h144d, 13'h154d, 13'h14cd, 13'h15cd, 13'h144e, 13'h154e, 13'h14ce, 13'h15ce, 13'h144f, 13'h154f, 13'h14cf, 13'h15cf:
-          fld2 = 6'h25;
+          fld1_s = 6'h20;
+      13'h0f02, 13'h0f12, 13'h0f22, 13'h0f32, 13'h0f42:
+          fld1_s = 6'h21;
+      13'h0e02, 13'h0f03, 13'h0e12, 13'h0f13, 13'h0e22, 13'h0f23, 13'h0e32, 13'h0f33, 13'h0e42, 13'h0f43:
+          fld1_s = 6'h22;
+      13'h0e03, 13'h0f04, 13'h0e13, 13'h0f14, 13'h0e23, 13'h0f24, 13'h0e33, 13'h0f34, 13'h0e43, 13'h0f44:
+          fld1_s = 6'h23;
+      13'h1000, 13'h1100, 13'h1001, 13'h1101, 13'h1002, 13'h1102, 13'h1003, 13'h1103, 13'h1004, 13'h1104, 13'h1005, 13'h1105, 13'h1006, 13'h1106, 13'h1007, 13'h1107, 13'h1008, 13'h1108, 13'h1009, 13'h1109, 13'h100a, 13'h110a, 13'h100b, 13'h110b, 13'h100c, 13'h110c, 13'h100d, 13'h110d, 13'h100e, 13'h110e, 13'h100f, 13'h110f, 13'h1010, 13'h1110, 13'h1011, 13'h1111, 13'h1012, 13'h1112, 13'h1013, 13'h1113, 13'h1014, 13'h1114, 13'h1015, 13'h1115, 13'h1016, 13'h1116, 13'h1017, 13'h1117, 13'h1018, 13'h1118, 13'h1019, 13'h1119, 13'h101a, 13'h111a, 13'h101b, 13'h111b, 13'h101c, 13'h111c, 13'h101d, 13'h111d, 13'h101e, 13'h111e, 13'h101f, 13'h111f, 13'h1020, 13'h1120, 13'h1021, 13'h1121, 13'h1022, 13'h1122, 13'h1023, 13'h1123, 13'h1024, 13'h1124, 13'h1025, 13'h1125, 13'h1026, 13'h1126, 13'h1027, 13'h1127, 13'h1028, 13'h1128, 13'h1029, 13'h1129, 13'h102a, 13'h112a, 13'h102b, 13'h112b, 13'h102c, 13'h112c, 13'h102d, 13'h112d, 13'h102e, 13'h112e, 13'h102f, 13'h112f, 13'h1030, 13'h1130, 13'h1031, 13'h1131, 13'h1032, 13'h1132, 13'h1033, 13'h1133, 13'h1034, 13'h1134, 13'h1035, 13'h1135, 13'h1036, 13'h1136, 13'h1037, 13'h1137, 13'h1038, 13'h1138, 13'h1039, 13'h1139, 13'h103a, 13'h113a, 13'h103b, 13'h113b, 13'h103c, 13'h113c, 13'h103d, 13'h113d, 13'h103e, 13'h113e, 13'h103f, 13'h113f, 13'h1040, 13'h1140, 13'h1041, 13'h1141, 13'h1042, 13'h1142, 13'h1043, 13'h1143, 13'h1044, 13'h1144, 13'h1045, 13'h1145, 13'h1046, 13'h1146, 13'h1047, 13'h1147, 13'h1048, 13'h1148, 13'h1049, 13'h1149, 13'h104a, 13'h114a, 13'h104b, 13'h114b, 13'h104c, 13'h114c, 13'h104d, 13'h114d, 13'h104e, 13'h114e, 13'h104f, 13'h114f:
+          fld1_s = 6'h24;
+      13'h1200, 13'h1300, 13'h1201, 13'h1301, 13'h1202, 13'h1302, 13'h1203, 13'h1303, 13'h1204, 13'h1304, 13'h1205, 13'h1305, 13'h1206, 13'h1306, 13'h1207, 13'h1307, 13'h1208, 13'h1308, 13'h1209, 13'h1309, 13'h120a, 13'h130a, 13'h120b, 13'h130b, 13'h120c, 13'h130c, 13'h120d, 13'h130d, 13'h120e, 13'h130e, 13'h120f, 13'h130f, 13'h1210, 13'h1310, 13'h1211, 13'h1311, 13'h1212, 13'h1312, 13'h1213, 13'h1313, 13'h1214, 13'h1314, 13'h1215, 13'h1315, 13'h1216, 13'h1316, 13'h1217, 13'h1317, 13'h1218, 13'h1318, 13'h1219, 13'h1319, 13'h121a, 13'h131a, 13'h121b, 13'h131b, 13'h121c, 13'h131c, 13'h121d, 13'h131d, 13'h121e, 13'h131e, 13'h121f, 13'h131f, 13'h1220, 13'h1320, 13'h1221, 13'h1321, 13'h1222, 13'h1322, 13'h1223, 13'h1323, 13'h1224, 13'h1324, 13'h1225, 13'h1325, 13'h1226, 13'h1326, 13'h1227, 13'h1327, 13'h1228, 13'h1328, 13'h1229, 13'h1329, 13'h122a, 13'h132a, 13'h122b, 13'h132b, 13'h122c, 13'h132c, 13'h122d, 13'h132d, 13'h122e, 13'h132e, 13'h122f, 13'h132f, 13'h1230, 13'h1330, 13'h1231, 13'h1331, 13'h1232, 13'h1332, 13'h1233, 13'h1333, 13'h1234, 13'h1334, 13'h1235, 13'h1335, 13'h1236, 13'h1336, 13'h1237, 13'h1337, 13'h1238, 13'h1338, 13'h1239, 13'h1339, 13'h123a, 13'h133a, 13'h123b, 13'h133b, 13'h123c, 13'h133c, 13'h123d, 13'h133d, 13'h123e, 13'h133e, 13'h123f, 13'h133f, 13'h1240, 13'h1340, 13'h1241, 13'h1341, 13'h1242, 13'h1342, 13'h1243, 13'h1343, 13'h1244, 13'h1344, 13'h1245, 13'h1345, 13'h1246, 13'h1346, 13'h1247, 13'h1347, 13'h1248, 13'h1348, 13'h1249, 13'h1349, 13'h124a, 13'h134a, 13'h124b, 13'h134b, 13'h124c, 13'h134c, 13'h124d, 13'h134d, 13'h124e, 13'h134e, 13'h124f, 13'h134f, 13'h1400, 13'h1500, 13'h1401, 13'h1501, 13'h1402, 13'h1502, 13'h1403, 13'h1503, 13'h1404, 13'h1504, 13'h1405, 13'h1505, 13'h1406, 13'h1506, 13'h1407, 13'h1507, 13'h1408, 13'h1508, 13'h1409, 13'h1509, 13'h140a, 13'h150a, 13'h140b, 13'h150b, 13'h140c, 13'h150c, 13'h140d, 13'h150d, 13'h140e, 13'h150e, 13'h140f, 13'h150f, 13'h1410, 13'h1510, 13'h1411, 13'h1511, 13'h1412, 13'h1512, 13'h1413, 13'h1513, 13'h1414, 13'h1514, 13'h1415, 13'h1515, 13'h1416, 13'h1516, 13'h1417, 13'h1517, 13'h1418, 13'h1518, 13'h1419, 13'h1519, 13'h141a, 13'h151a, 13'h141b, 13'h151b, 13'h141c, 13'h151c, 13'h141d, 13'h151d, 13'h141e, 13'h151e, 13'h141f, 13'h151f, 13'h1420, 13'h1520, 13'h1421, 13'h1521, 13'h1422, 13'h1522, 13'h1423, 13'h1523, 13'h1424, 13'h1524, 13'h1425, 13'h1525, 13'h1426, 13'h1526, 13'h1427, 13'h1527, 13'h1428, 13'h1528, 13'h1429, 13'h1529, 13'h142a, 13'h152a, 13'h142b, 13'h152b, 13'h142c, 13'h152c, 13'h142d, 13'h152d, 13'h142e, 13'h152e, 13'h142f, 13'h152f, 13'h1430, 13'h1530, 13'h1431, 13'h1531, 13'h1432, 13'h1532, 13'h1433, 13'h1533, 13'h1434, 13'h1534, 13'h1435, 13'h1535, 13'h1436, 13'h1536, 13'h1437, 13'h1537, 13'h1438, 13'h1538, 13'h1439, 13'h1539, 13'h143a, 13'h153a, 13'h143b, 13'h153b, 13'h143c, 13'h153c, 13'h143d, 13'h153d, 13'h143e, 13'h153e, 13'h143f, 13'h153f, 13'h1440, 13'h1540, 13'h1441, 13'h1541, 13'h1442, 13'h1542, 13'h1443, 13'h1543, 13'h1444, 13'h1544, 13'h1445, 13'h1545, 13'h1446, 13'h1546, 13'h1447, 13'h1547, 13'h1448, 13'h1548, 13'h1449, 13'h1549, 13'h144a, 13'h154a, 13'h144b, 13'h154b, 13'h144c, 13'h154c, 13'h144d, 13'h154d, 13'h144e, 13'h154e, 13'h144f, 13'h154f:
+          fld1_s = 6'h25;
       default:
-          fld2 = 6'h00;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    child2 = 4'h0;
-    casez (fld2)
-      6'h01:
-          child2 = 4'h0;
-      6'h1f:
-          child2 = 4'h0;
-      6'h0b:
-          child2 = 4'h1;
-      6'h13:
-          child2 = 4'h2;
-      6'h15:
-          child2 = 4'h3;
-      6'h0d:
-          child2 = 4'h4;
-      6'h0e:
-          child2 = 4'h5;
-      6'h18:
-          child2 = 4'h6;
-      6'h21:
-          child2 = 4'h8;
-      6'h22:
-          child2 = 4'h9;
-      6'h23:
-          child2 = 4'ha;
+          fld1_s = 6'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ ctx_eff3, frame3[61], a[38], tx_type, frame3[60:57] })
-      13'h0010, 13'h0110, 13'h0090, 13'h0190, 13'h0020, 13'h0120, 13'h00a0, 13'h01a0, 13'h0030, 13'h0130, 13'h00b0, 13'h01b0, 13'h0040, 13'h0140, 13'h00c0, 13'h01c0:
-          fld3 = 6'h02;
-      13'h0000, 13'h0100, 13'h0080, 13'h0180, 13'h0011, 13'h0111, 13'h0091, 13'h0191, 13'h0021, 13'h0121, 13'h00a1, 13'h01a1, 13'h0031, 13'h0131, 13'h00b1, 13'h01b1, 13'h0041, 13'h0141, 13'h00c1, 13'h01c1:
-          fld3 = 6'h03;
-      13'h0001, 13'h0101, 13'h0081, 13'h0181, 13'h0012, 13'h0112, 13'h0092, 13'h0192:
-          fld3 = 6'h04;
-      13'h0022, 13'h0122, 13'h00a2, 13'h01a2, 13'h0032, 13'h0132, 13'h00b2, 13'h01b2, 13'h0042, 13'h0142, 13'h00c2, 13'h01c2:
-          fld3 = 6'h05;
-      13'h0023, 13'h0123, 13'h00a3, 13'h01a3, 13'h0033, 13'h0133, 13'h00b3, 13'h01b3, 13'h0043, 13'h0143, 13'h00c3, 13'h01c3:
-          fld3 = 6'h06;
-      13'h0002, 13'h0102, 13'h0082, 13'h0182, 13'h0013, 13'h0113, 13'h0093, 13'h0193, 13'h0024, 13'h0124, 13'h00a4, 13'h01a4, 13'h0034, 13'h0134, 13'h00b4, 13'h01b4, 13'h0044, 13'h0144, 13'h00c4, 13'h01c4:
-          fld3 = 6'h07;
-      13'h0003, 13'h0103, 13'h0083, 13'h0183, 13'h0014, 13'h0114, 13'h0094, 13'h0194, 13'h0025, 13'h0125, 13'h00a5, 13'h01a5, 13'h0035, 13'h0135, 13'h00b5, 13'h01b5, 13'h0045, 13'h0145, 13'h00c5, 13'h01c5:
-          fld3 = 6'h08;
-      13'h0004, 13'h0104, 13'h0084, 13'h0184, 13'h0015, 13'h0115, 13'h0095, 13'h0195, 13'h0026, 13'h0126, 13'h00a6, 13'h01a6, 13'h0036, 13'h0136, 13'h00b6, 13'h01b6, 13'h0046, 13'h0146, 13'h00c6, 13'h01c6:
-          fld3 = 6'h09;
-      13'h0005, 13'h0105, 13'h0085, 13'h0185, 13'h0016, 13'h0116, 13'h0096, 13'h0196, 13'h0027, 13'h0127, 13'h00a7, 13'h01a7, 13'h0037, 13'h0137, 13'h00b7, 13'h01b7, 13'h0047, 13'h0147, 13'h00c7, 13'h01c7:
-          fld3 = 6'h0a;
-      13'h0017, 13'h0117, 13'h0097, 13'h0197, 13'h0028, 13'h0128, 13'h00a8, 13'h01a8, 13'h0038, 13'h0138, 13'h00b8, 13'h01b8, 13'h0048, 13'h0148, 13'h00c8, 13'h01c8:
-          fld3 = 6'h0b;
-      13'h0039, 13'h0139, 13'h00b9, 13'h01b9:
-          fld3 = 6'h0c;
-      13'h003a, 13'h013a, 13'h00ba, 13'h01ba:
-          fld3 = 6'h0d;
-      13'h0049, 13'h0149, 13'h00c9, 13'h01c9:
-          fld3 = 6'h0e;
-      13'h0006, 13'h0106, 13'h0086, 13'h0186:
-          fld3 = 6'h0f;
-      13'h0018, 13'h0118, 13'h0098, 13'h0198, 13'h0029, 13'h0129, 13'h00a9, 13'h01a9, 13'h003b, 13'h013b, 13'h00bb, 13'h01bb, 13'h004a, 13'h014a, 13'h00ca, 13'h01ca:
-          fld3 = 6'h10;
-      13'h0007, 13'h0107, 13'h0087, 13'h0187, 13'h0019, 13'h0119, 13'h0099, 13'h0199, 13'h002a, 13'h012a, 13'h00aa, 13'h01aa, 13'h003c, 13'h013c, 13'h00bc, 13'h01bc, 13'h004b, 13'h014b, 13'h00cb, 13'h01cb:
-          fld3 = 6'h11;
-      13'h0008, 13'h0108, 13'h0088, 13'h0188, 13'h001a, 13'h011a, 13'h009a, 13'h019a, 13'h002b, 13'h012b, 13'h00ab, 13'h01ab, 13'h003d, 13'h013d, 13'h00bd, 13'h01bd, 13'h004c, 13'h014c, 13'h00cc, 13'h01cc:
-          fld3 = 6'h12;
-      13'h0200, 13'h0300, 13'h0280, 13'h0380, 13'h0201, 13'h0301, 13'h0281, 13'h0381, 13'h0202, 13'h0302, 13'h0282, 13'h0382, 13'h0203, 13'h0303, 13'h0283, 13'h0383, 13'h0204, 13'h0304, 13'h0284, 13'h0384, 13'h0205, 13'h0305, 13'h0285, 13'h0385, 13'h0206, 13'h0306, 13'h0286, 13'h0386, 13'h0207, 13'h0307, 13'h0287, 13'h0387, 13'h0208, 13'h0308, 13'h0288, 13'h0388, 13'h0209, 13'h0309, 13'h0289, 13'h0389, 13'h020a, 13'h030a, 13'h028a, 13'h038a, 13'h020b, 13'h030b, 13'h028b, 13'h038b, 13'h020c, 13'h030c, 13'h028c, 13'h038c, 13'h020d, 13'h030d, 13'h028d, 13'h038d, 13'h020e, 13'h030e, 13'h028e, 13'h038e, 13'h020f, 13'h030f, 13'h028f, 13'h038f, 13'h0210, 13'h0310, 13'h0290, 13'h0390, 13'h0211, 13'h0311, 13'h0291, 13'h0391, 13'h0212, 13'h0312, 13'h0292, 13'h0392, 13'h0213, 13'h0313, 13'h0293, 13'h0393, 13'h0214, 13'h0314, 13'h0294, 13'h0394, 13'h0215, 13'h0315, 13'h0295, 13'h0395, 13'h0216, 13'h0316, 13'h0296, 13'h0396, 13'h0217, 13'h0317, 13'h0297, 13'h0397, 13'h0218, 13'h0318, 13'h0298, 13'h0398, 13'h0219, 13'h0319, 13'h0299, 13'h0399, 13'h021a, 13'h031a, 13'h029a, 13'h039a, 13'h021b, 13'h031b, 13'h029b, 13'h039b, 13'h021c, 13'h031c, 13'h029c, 13'h039c, 13'h021d, 13'h031d, 13'h029d, 13'h039d, 13'h021e, 13'h031e, 13'h029e, 13'h039e, 13'h021f, 13'h031f, 13'h029f, 13'h039f, 13'h0220, 13'h0320, 13'h02a0, 13'h03a0, 13'h0221, 13'h0321, 13'h02a1, 13'h03a1, 13'h0222, 13'h0322, 13'h02a2, 13'h03a2, 13'h0223, 13'h0323, 13'h02a3, 13'h03a3, 13'h0224, 13'h0324, 13'h02a4, 13'h03a4, 13'h0225, 13'h0325, 13'h02a5, 13'h03a5, 13'h0226, 13'h0326, 13'h02a6, 13'h03a6, 13'h0227, 13'h0327, 13'h02a7, 13'h03a7, 13'h0228, 13'h0328, 13'h02a8, 13'h03a8, 13'h0229, 13'h0329, 13'h02a9, 13'h03a9, 13'h022a, 13'h032a, 13'h02aa, 13'h03aa, 13'h022b, 13'h032b, 13'h02ab, 13'h03ab, 13'h022c, 13'h032c, 13'h02ac, 13'h03ac, 13'h022d, 13'h032d, 13'h02ad, 13'h03ad, 13'h022e, 13'h032e, 13'h02ae, 13'h03ae, 13'h022f, 13'h032f, 13'h02af, 13'h03af, 13'h0230, 13'h0330, 13'h02b0, 13'h03b0, 13'h0231, 13'h0331, 13'h02b1, 13'h03b1, 13'h0232, 13'h0332, 13'h02b2, 13'h03b2, 13'h0233, 13'h0333, 13'h02b3, 13'h03b3, 13'h0234, 13'h0334, 13'h02b4, 13'h03b4, 13'h0235, 13'h0335, 13'h02b5, 13'h03b5, 13'h0236, 13'h0336, 13'h02b6, 13'h03b6, 13'h0237, 13'h0337, 13'h02b7, 13'h03b7, 13'h0238, 13'h0338, 13'h02b8, 13'h03b8, 13'h0239, 13'h0339, 13'h02b9, 13'h03b9, 13'h023a, 13'h033a, 13'h02ba, 13'h03ba, 13'h023b, 13'h033b, 13'h02bb, 13'h03bb, 13'h023c, 13'h033c, 13'h02bc, 13'h03bc, 13'h023d, 13'h033d, 13'h02bd, 13'h03bd, 13'h023e, 13'h033e, 13'h02be, 13'h03be, 13'h023f, 13'h033f, 13'h02bf, 13'h03bf, 13'h0240, 13'h0340, 13'h02c0, 13'h03c0, 13'h0241, 13'h0341, 13'h02c1, 13'h03c1, 13'h0242, 13'h0342, 13'h02c2, 13'h03c2, 13'h0243, 13'h0343, 13'h02c3, 13'h03c3, 13'h0244, 13'h0344, 13'h02c4, 13'h03c4, 13'h0245, 13'h0345, 13'h02c5, 13'h03c5, 13'h0246, 13'h0346, 13'h02c6, 13'h03c6, 13'h0247, 13'h0347, 13'h02c7, 13'h03c7, 13'h0248, 13'h0348, 13'h02c8, 13'h03c8, 13'h0249, 13'h0349, 13'h02c9, 13'h03c9, 13'h024a, 13'h034a, 13'h02ca, 13'h03ca, 13'h024b, 13'h034b, 13'h02cb, 13'h03cb, 13'h024c, 13'h034c, 13'h02cc, 13'h03cc, 13'h024d, 13'h034d, 13'h02cd, 13'h03cd, 13'h024e, 13'h034e, 13'h02ce, 13'h03ce, 13'h024f, 13'h034f, 13'h02cf, 13'h03cf:
-          fld3 = 6'h13;
-      13'h0400, 13'h0500, 13'h0480, 13'h0580, 13'h0410, 13'h0510, 13'h0490, 13'h0590, 13'h0420, 13'h0520, 13'h04a0, 13'h05a0, 13'h0430, 13'h0530, 13'h04b0, 13'h05b0, 13'h0440, 13'h0540, 13'h04c0, 13'h05c0:
-          fld3 = 6'h14;
-      13'h0401, 13'h0501, 13'h0481, 13'h0581, 13'h0411, 13'h0511, 13'h0491, 13'h0591, 13'h0421, 13'h0521, 13'h04a1, 13'h05a1, 13'h0431, 13'h0531, 13'h04b1, 13'h05b1, 13'h0441, 13'h0541, 13'h04c1, 13'h05c1:
-          fld3 = 6'h15;
-      13'h0600, 13'h0700, 13'h0680, 13'h0780, 13'h0601, 13'h0701, 13'h0681, 13'h0781, 13'h0602, 13'h0702, 13'h0682, 13'h0782, 13'h0603, 13'h0703, 13'h0683, 13'h0783, 13'h0604, 13'h0704, 13'h0684, 13'h0784, 13'h0605, 13'h0705, 13'h0685, 13'h0785, 13'h0606, 13'h0706, 13'h0686, 13'h0786, 13'h0607, 13'h0707, 13'h0687, 13'h0787, 13'h0608, 13'h0708, 13'h0688, 13'h0788, 13'h0609, 13'h0709, 13'h0689, 13'h0789, 13'h060a, 13'h070a, 13'h068a, 13'h078a, 13'h060b, 13'h070b, 13'h068b, 13'h078b, 13'h060c, 13'h070c, 13'h068c, 13'h078c, 13'h060d, 13'h070d, 13'h068d, 13'h078d, 13'h060e, 13'h070e, 13'h068e, 13'h078e, 13'h060f, 13'h070f, 13'h068f, 13'h078f, 13'h0610, 13'h0710, 13'h0690, 13'h0790, 13'h0611, 13'h0711, 13'h0691, 13'h0791, 13'h0612, 13'h0712, 13'h0692, 13'h0792, 13'h0613, 13'h0713, 13'h0693, 13'h0793, 13'h0614, 13'h0714, 13'h0694, 13'h0794, 13'h0615, 13'h0715, 13'h0695, 13'h0795, 13'h0616, 13'h0716, 13'h0696, 13'h0796, 13'h0617, 13'h0717, 13'h0697, 13'h0797, 13'h0618, 13'h0718, 13'h0698, 13'h0798, 13'h0619, 13'h0719, 13'h0699, 13'h0799, 13'h061a, 13'h071a, 13'h069a, 13'h079a, 13'h061b, 13'h071b, 13'h069b, 13'h079b, 13'h061c, 13'h071c, 13'h069c, 13'h079c, 13'h061d, 13'h071d, 13'h069d, 13'h079d, 13'h061e, 13'h071e, 13'h069e, 13'h079e, 13'h061f, 13'h071f, 13'h069f, 13'h079f, 13'h0620, 13'h0720, 13'h06a0, 13'h07a0, 13'h0621, 13'h0721, 13'h06a1, 13'h07a1, 13'h0622, 13'h0722, 13'h06a2, 13'h07a2, 13'h0623, 13'h0723, 13'h06a3, 13'h07a3, 13'h0624, 13'h0724, 13'h06a4, 13'h07a4, 13'h0625, 13'h0725, 13'h06a5, 13'h07a5, 13'h0626, 13'h0726, 13'h06a6, 13'h07a6, 13'h0627, 13'h0727, 13'h06a7, 13'h07a7, 13'h0628, 13'h0728, 13'h06a8, 13'h07a8, 13'h0629, 13'h0729, 13'h06a9, 13'h07a9, 13'h062a, 13'h072a, 13'h06aa, 13'h07aa, 13'h062b, 13'h072b, 13'h06ab, 13'h07ab, 13'h062c, 13'h072c, 13'h06ac, 13'h07ac, 13'h062d, 13'h072d, 13'h06ad, 13'h07ad, 13'h062e, 13'h072e, 13'h06ae, 13'h07ae, 13'h062f, 13'h072f, 13'h06af, 13'h07af, 13'h0630, 13'h0730, 13'h06b0, 13'h07b0, 13'h0631, 13'h0731, 13'h06b1, 13'h07b1, 13'h0632, 13'h0732, 13'h06b2, 13'h07b2, 13'h0633, 13'h0733, 13'h06b3, 13'h07b3, 13'h0634, 13'h0734, 13'h06b4, 13'h07b4, 13'h0635, 13'h0735, 13'h06b5, 13'h07b5, 13'h0636, 13'h0736, 13'h06b6, 13'h07b6, 13'h0637, 13'h0737, 13'h06b7, 13'h07b7, 13'h0638, 13'h0738, 13'h06b8, 13'h07b8, 13'h0639, 13'h0739, 13'h06b9, 13'h07b9, 13'h063a, 13'h073a, 13'h06ba, 13'h07ba, 13'h063b, 13'h073b, 13'h06bb, 13'h07bb, 13'h063c, 13'h073c, 13'h06bc, 13'h07bc, 13'h063d, 13'h073d, 13'h06bd, 13'h07bd, 13'h063e, 13'h073e, 13'h06be, 13'h07be, 13'h063f, 13'h073f, 13'h06bf, 13'h07bf, 13'h0640, 13'h0740, 13'h06c0, 13'h07c0, 13'h0641, 13'h0741, 13'h06c1, 13'h07c1, 13'h0642, 13'h0742, 13'h06c2, 13'h07c2, 13'h0643, 13'h0743, 13'h06c3, 13'h07c3, 13'h0644, 13'h0744, 13'h06c4, 13'h07c4, 13'h0645, 13'h0745, 13'h06c5, 13'h07c5, 13'h0646, 13'h0746, 13'h06c6, 13'h07c6, 13'h0647, 13'h0747, 13'h06c7, 13'h07c7, 13'h0648, 13'h0748, 13'h06c8, 13'h07c8, 13'h0649, 13'h0749, 13'h06c9, 13'h07c9, 13'h064a, 13'h074a, 13'h06ca, 13'h07ca, 13'h064b, 13'h074b, 13'h06cb, 13'h07cb, 13'h064c, 13'h074c, 13'h06cc, 13'h07cc, 13'h064d, 13'h074d, 13'h06cd, 13'h07cd, 13'h064e, 13'h074e, 13'h06ce, 13'h07ce, 13'h064f, 13'h074f, 13'h06cf, 13'h07cf:
-          fld3 = 6'h16;
-      13'h0800, 13'h0900, 13'h0880, 13'h0980, 13'h0801, 13'h0901, 13'h0881, 13'h0981, 13'h0802, 13'h0902, 13'h0882, 13'h0982, 13'h0803, 13'h0903, 13'h0883, 13'h0983, 13'h0804, 13'h0904, 13'h0884, 13'h0984, 13'h0805, 13'h0905, 13'h0885, 13'h0985, 13'h0806, 13'h0906, 13'h0886, 13'h0986, 13'h0807, 13'h0907, 13'h0887, 13'h0987, 13'h0808, 13'h0908, 13'h0888, 13'h0988, 13'h0809, 13'h0909, 13'h0889, 13'h0989, 13'h080a, 13'h090a, 13'h088a, 13'h098a, 13'h080b, 13'h090b, 13'h088b, 13'h098b, 13'h080c, 13'h090c, 13'h088c, 13'h098c, 13'h080d, 13'h090d, 13'h088d, 13'h098d, 13'h080e, 13'h090e, 13'h088e, 13'h098e, 13'h080f, 13'h090f, 13'h088f, 13'h098f, 13'h0810, 13'h0910, 13'h0890, 13'h0990, 13'h0811, 13'h0911, 13'h0891, 13'h0991, 13'h0812, 13'h0912, 13'h0892, 13'h0992, 13'h0813, 13'h0913, 13'h0893, 13'h0993, 13'h0814, 13'h0914, 13'h0894, 13'h0994, 13'h0815, 13'h0915, 13'h0895, 13'h0995, 13'h0816, 13'h0916, 13'h0896, 13'h0996, 13'h0817, 13'h0917, 13'h0897, 13'h0997, 13'h0818, 13'h0918, 13'h0898, 13'h0998, 13'h0819, 13'h0919, 13'h0899, 13'h0999, 13'h081a, 13'h091a, 13'h089a, 13'h099a, 13'h081b, 13'h091b, 13'h089b, 13'h099b, 13'h081c, 13'h091c, 13'h089c, 13'h099c, 13'h081d, 13'h091d, 13'h089d, 13'h099d, 13'h081e, 13'h091e, 13'h089e, 13'h099e, 13'h081f, 13'h091f, 13'h089f, 13'h099f, 13'h0820, 13'h0920, 13'h08a0, 13'h09a0, 13'h0821, 13'h0921, 13'h08a1, 13'h09a1, 13'h0822, 13'h0922, 13'h08a2, 13'h09a2, 13'h0823, 13'h0923, 13'h08a3, 13'h09a3, 13'h0824, 13'h0924, 13'h08a4, 13'h09a4, 13'h0825, 13'h0925, 13'h08a5, 13'h09a5, 13'h0826, 13'h0926, 13'h08a6, 13'h09a6, 13'h0827, 13'h0927, 13'h08a7, 13'h09a7, 13'h0828, 13'h0928, 13'h08a8, 13'h09a8, 13'h0829, 13'h0929, 13'h08a9, 13'h09a9, 13'h082a, 13'h092a, 13'h08aa, 13'h09aa, 13'h082b, 13'h092b, 13'h08ab, 13'h09ab, 13'h082c, 13'h092c, 13'h08ac, 13'h09ac, 13'h082d, 13'h092d, 13'h08ad, 13'h09ad, 13'h082e, 13'h092e, 13'h08ae, 13'h09ae, 13'h082f, 13'h092f, 13'h08af, 13'h09af, 13'h0830, 13'h0930, 13'h08b0, 13'h09b0, 13'h0831, 13'h0931, 13'h08b1, 13'h09b1, 13'h0832, 13'h0932, 13'h08b2, 13'h09b2, 13'h0833, 13'h0933, 13'h08b3, 13'h09b3, 13'h0834, 13'h0934, 13'h08b4, 13'h09b4, 13'h0835, 13'h0935, 13'h08b5, 13'h09b5, 13'h0836, 13'h0936, 13'h08b6, 13'h09b6, 13'h0837, 13'h0937, 13'h08b7, 13'h09b7, 13'h0838, 13'h0938, 13'h08b8, 13'h09b8, 13'h0839, 13'h0939, 13'h08b9, 13'h09b9, 13'h083a, 13'h093a, 13'h08ba, 13'h09ba, 13'h083b, 13'h093b, 13'h08bb, 13'h09bb, 13'h083c, 13'h093c, 13'h08bc, 13'h09bc, 13'h083d, 13'h093d, 13'h08bd, 13'h09bd, 13'h083e, 13'h093e, 13'h08be, 13'h09be, 13'h083f, 13'h093f, 13'h08bf, 13'h09bf, 13'h0840, 13'h0940, 13'h08c0, 13'h09c0, 13'h0841, 13'h0941, 13'h08c1, 13'h09c1, 13'h0842, 13'h0942, 13'h08c2, 13'h09c2, 13'h0843, 13'h0943, 13'h08c3, 13'h09c3, 13'h0844, 13'h0944, 13'h08c4, 13'h09c4, 13'h0845, 13'h0945, 13'h08c5, 13'h09c5, 13'h0846, 13'h0946, 13'h08c6, 13'h09c6, 13'h0847, 13'h0947, 13'h08c7, 13'h09c7, 13'h0848, 13'h0948, 13'h08c8, 13'h09c8, 13'h0849, 13'h0949, 13'h08c9, 13'h09c9, 13'h084a, 13'h094a, 13'h08ca, 13'h09ca, 13'h084b, 13'h094b, 13'h08cb, 13'h09cb, 13'h084c, 13'h094c, 13'h08cc, 13'h09cc, 13'h084d, 13'h094d, 13'h08cd, 13'h09cd, 13'h084e, 13'h094e, 13'h08ce, 13'h09ce, 13'h084f, 13'h094f, 13'h08cf, 13'h09cf:
-          fld3 = 6'h17;
-      13'h0a00, 13'h0b00, 13'h0a80, 13'h0b80, 13'h0a01, 13'h0b01, 13'h0a81, 13'h0b81, 13'h0a02, 13'h0b02, 13'h0a82, 13'h0b82, 13'h0a03, 13'h0b03, 13'h0a83, 13'h0b83, 13'h0a04, 13'h0b04, 13'h0a84, 13'h0b84, 13'h0a05, 13'h0b05, 13'h0a85, 13'h0b85, 13'h0a06, 13'h0b06, 13'h0a86, 13'h0b86, 13'h0a07, 13'h0b07, 13'h0a87, 13'h0b87, 13'h0a08, 13'h0b08, 13'h0a88, 13'h0b88, 13'h0a09, 13'h0b09, 13'h0a89, 13'h0b89, 13'h0a0a, 13'h0b0a, 13'h0a8a, 13'h0b8a, 13'h0a0b, 13'h0b0b, 13'h0a8b, 13'h0b8b, 13'h0a0c, 13'h0b0c, 13'h0a8c, 13'h0b8c, 13'h0a0d, 13'h0b0d, 13'h0a8d, 13'h0b8d, 13'h0a0e, 13'h0b0e, 13'h0a8e, 13'h0b8e, 13'h0a0f, 13'h0b0f, 13'h0a8f, 13'h0b8f, 13'h0a10, 13'h0b10, 13'h0a90, 13'h0b90, 13'h0a11, 13'h0b11, 13'h0a91, 13'h0b91, 13'h0a12, 13'h0b12, 13'h0a92, 13'h0b92, 13'h0a13, 13'h0b13, 13'h0a93, 13'h0b93, 13'h0a14, 13'h0b14, 13'h0a94, 13'h0b94, 13'h0a15, 13'h0b15, 13'h0a95, 13'h0b95, 13'h0a16, 13'h0b16, 13'h0a96, 13'h0b96, 13'h0a17, 13'h0b17, 13'h0a97, 13'h0b97, 13'h0a18, 13'h0b18, 13'h0a98, 13'h0b98, 13'h0a19, 13'h0b19, 13'h0a99, 13'h0b99, 13'h0a1a, 13'h0b1a, 13'h0a9a, 13'h0b9a, 13'h0a1b, 13'h0b1b, 13'h0a9b, 13'h0b9b, 13'h0a1c, 13'h0b1c, 13'h0a9c, 13'h0b9c, 13'h0a1d, 13'h0b1d, 13'h0a9d, 13'h0b9d, 13'h0a1e, 13'h0b1e, 13'h0a9e, 13'h0b9e, 13'h0a1f, 13'h0b1f, 13'h0a9f, 13'h0b9f, 13'h0a20, 13'h0b20, 13'h0aa0, 13'h0ba0, 13'h0a21, 13'h0b21, 13'h0aa1, 13'h0ba1, 13'h0a22, 13'h0b22, 13'h0aa2, 13'h0ba2, 13'h0a23, 13'h0b23, 13'h0aa3, 13'h0ba3, 13'h0a24, 13'h0b24, 13'h0aa4, 13'h0ba4, 13'h0a25, 13'h0b25, 13'h0aa5, 13'h0ba5, 13'h0a26, 13'h0b26, 13'h0aa6, 13'h0ba6, 13'h0a27, 13'h0b27, 13'h0aa7, 13'h0ba7, 13'h0a28, 13'h0b28, 13'h0aa8, 13'h0ba8, 13'h0a29, 13'h0b29, 13'h0aa9, 13'h0ba9, 13'h0a2a, 13'h0b2a, 13'h0aaa, 13'h0baa, 13'h0a2b, 13'h0b2b, 13'h0aab, 13'h0bab, 13'h0a2c, 13'h0b2c, 13'h0aac, 13'h0bac, 13'h0a2d, 13'h0b2d, 13'h0aad, 13'h0bad, 13'h0a2e, 13'h0b2e, 13'h0aae, 13'h0bae, 13'h0a2f, 13'h0b2f, 13'h0aaf, 13'h0baf, 13'h0a30, 13'h0b30, 13'h0ab0, 13'h0bb0, 13'h0a31, 13'h0b31, 13'h0ab1, 13'h0bb1, 13'h0a32, 13'h0b32, 13'h0ab2, 13'h0bb2, 13'h0a33, 13'h0b33, 13'h0ab3, 13'h0bb3, 13'h0a34, 13'h0b34, 13'h0ab4, 13'h0bb4, 13'h0a35, 13'h0b35, 13'h0ab5, 13'h0bb5, 13'h0a36, 13'h0b36, 13'h0ab6, 13'h0bb6, 13'h0a37, 13'h0b37, 13'h0ab7, 13'h0bb7, 13'h0a38, 13'h0b38, 13'h0ab8, 13'h0bb8, 13'h0a39, 13'h0b39, 13'h0ab9, 13'h0bb9, 13'h0a3a, 13'h0b3a, 13'h0aba, 13'h0bba, 13'h0a3b, 13'h0b3b, 13'h0abb, 13'h0bbb, 13'h0a3c, 13'h0b3c, 13'h0abc, 13'h0bbc, 13'h0a3d, 13'h0b3d, 13'h0abd, 13'h0bbd, 13'h0a3e, 13'h0b3e, 13'h0abe, 13'h0bbe, 13'h0a3f, 13'h0b3f, 13'h0abf, 13'h0bbf, 13'h0a40, 13'h0b40, 13'h0ac0, 13'h0bc0, 13'h0a41, 13'h0b41, 13'h0ac1, 13'h0bc1, 13'h0a42, 13'h0b42, 13'h0ac2, 13'h0bc2, 13'h0a43, 13'h0b43, 13'h0ac3, 13'h0bc3, 13'h0a44, 13'h0b44, 13'h0ac4, 13'h0bc4, 13'h0a45, 13'h0b45, 13'h0ac5, 13'h0bc5, 13'h0a46, 13'h0b46, 13'h0ac6, 13'h0bc6, 13'h0a47, 13'h0b47, 13'h0ac7, 13'h0bc7, 13'h0a48, 13'h0b48, 13'h0ac8, 13'h0bc8, 13'h0a49, 13'h0b49, 13'h0ac9, 13'h0bc9, 13'h0a4a, 13'h0b4a, 13'h0aca, 13'h0bca, 13'h0a4b, 13'h0b4b, 13'h0acb, 13'h0bcb, 13'h0a4c, 13'h0b4c, 13'h0acc, 13'h0bcc, 13'h0a4d, 13'h0b4d, 13'h0acd, 13'h0bcd, 13'h0a4e, 13'h0b4e, 13'h0ace, 13'h0bce, 13'h0a4f, 13'h0b4f, 13'h0acf, 13'h0bcf:
-          fld3 = 6'h18;
-      13'h0c00, 13'h0d00, 13'h0c80, 13'h0d80, 13'h0c10, 13'h0d10, 13'h0c90, 13'h0d90, 13'h0c20, 13'h0d20, 13'h0ca0, 13'h0da0, 13'h0c30, 13'h0d30, 13'h0cb0, 13'h0db0, 13'h0c40, 13'h0d40, 13'h0cc0, 13'h0dc0:
-          fld3 = 6'h19;
-      13'h0c01, 13'h0d01, 13'h0c81, 13'h0d81, 13'h0c11, 13'h0d11, 13'h0c91, 13'h0d91, 13'h0c21, 13'h0d21, 13'h0ca1, 13'h0da1, 13'h0c31, 13'h0d31, 13'h0cb1, 13'h0db1, 13'h0c41, 13'h0d41, 13'h0cc1, 13'h0dc1:
-          fld3 = 6'h1a;
-      13'h0c02, 13'h0d02, 13'h0c82, 13'h0d82, 13'h0c12, 13'h0d12, 13'h0c92, 13'h0d92, 13'h0c22, 13'h0d22, 13'h0ca2, 13'h0da2, 13'h0c32, 13'h0d32, 13'h0cb2, 13'h0db2, 13'h0c42, 13'h0d42, 13'h0cc2, 13'h0dc2:
-          fld3 = 6'h1b;
-      13'h0c03, 13'h0d03, 13'h0c83, 13'h0d83, 13'h0c13, 13'h0d13, 13'h0c93, 13'h0d93, 13'h0c23, 13'h0d23, 13'h0ca3, 13'h0da3, 13'h0c33, 13'h0d33, 13'h0cb3, 13'h0db3, 13'h0c43, 13'h0d43, 13'h0cc3, 13'h0dc3:
-          fld3 = 6'h1c;
-      13'h0c04, 13'h0d04, 13'h0c84, 13'h0d84, 13'h0c14, 13'h0d14, 13'h0c94, 13'h0d94, 13'h0c24, 13'h0d24, 13'h0ca4, 13'h0da4, 13'h0c34, 13'h0d34, 13'h0cb4, 13'h0db4, 13'h0c44, 13'h0d44, 13'h0cc4, 13'h0dc4:
-          fld3 = 6'h1d;
-      13'h0c05, 13'h0d05, 13'h0c85, 13'h0d85, 13'h0c15, 13'h0d15, 13'h0c95, 13'h0d95, 13'h0c25, 13'h0d25, 13'h0ca5, 13'h0da5, 13'h0c35, 13'h0d35, 13'h0cb5, 13'h0db5, 13'h0c45, 13'h0d45, 13'h0cc5, 13'h0dc5:
-          fld3 = 6'h1e;
-      13'h0e00, 13'h0f00, 13'h0e80, 13'h0f80, 13'h0e10, 13'h0f10, 13'h0e90, 13'h0f90, 13'h0e20, 13'h0f20, 13'h0ea0, 13'h0fa0, 13'h0e30, 13'h0f30, 13'h0eb0, 13'h0fb0, 13'h0e40, 13'h0f40, 13'h0ec0, 13'h0fc0:
-          fld3 = 6'h1f;
-      13'h0e01, 13'h0f01, 13'h0e11, 13'h0f11, 13'h0e21, 13'h0f21, 13'h0e31, 13'h0f31, 13'h0e41, 13'h0f41:
-          fld3 = 6'h20;
-      13'h0e81, 13'h0f81, 13'h0f02, 13'h0f82, 13'h0e91, 13'h0f91, 13'h0f12, 13'h0f92, 13'h0ea1, 13'h0fa1, 13'h0f22, 13'h0fa2, 13'h0eb1, 13'h0fb1, 13'h0f32, 13'h0fb2, 13'h0ec1, 13'h0fc1, 13'h0f42, 13'h0fc2:
-          fld3 = 6'h21;
-      13'h0e02, 13'h0e82, 13'h0f03, 13'h0f83, 13'h0e12, 13'h0e92, 13'h0f13, 13'h0f93, 13'h0e22, 13'h0ea2, 13'h0f23, 13'h0fa3, 13'h0e32, 13'h0eb2, 13'h0f33, 13'h0fb3, 13'h0e42, 13'h0ec2, 13'h0f43, 13'h0fc3:
-          fld3 = 6'h22;
-      13'h0e03, 13'h0e83, 13'h0f04, 13'h0f84, 13'h0e13, 13'h0e93, 13'h0f14, 13'h0f94, 13'h0e23, 13'h0ea3, 13'h0f24, 13'h0fa4, 13'h0e33, 13'h0eb3, 13'h0f34, 13'h0fb4, 13'h0e43, 13'h0ec3, 13'h0f44, 13'h0fc4:
-          fld3 = 6'h23;
-      13'h1000, 13'h1100, 13'h1080, 13'h1180, 13'h1001, 13'h1101, 13'h1081, 13'h1181, 13'h1002, 13'h1102, 13'h1082, 13'h1182, 13'h1003, 13'h1103, 13'h1083, 13'h1183, 13'h1004, 13'h1104, 13'h1084, 13'h1184, 13'h1005, 13'h1105, 13'h1085, 13'h1185, 13'h1006, 13'h1106, 13'h1086, 13'h1186, 13'h1007, 13'h1107, 13'h1087, 13'h1187, 13'h1008, 13'h1108, 13'h1088, 13'h1188, 13'h1009, 13'h1109, 13'h1089, 13'h1189, 13'h100a, 13'h110a, 13'h108a, 13'h118a, 13'h100b, 13'h110b, 13'h108b, 13'h118b, 13'h100c, 13'h110c, 13'h108c, 13'h118c, 13'h100d, 13'h110d, 13'h108d, 13'h118d, 13'h100e, 13'h110e, 13'h108e, 13'h118e, 13'h100f, 13'h110f, 13'h108f, 13'h118f, 13'h1010, 13'h1110, 13'h1090, 13'h1190, 13'h1011, 13'h1111, 13'h1091, 13'h1191, 13'h1012, 13'h1112, 13'h1092, 13'h1192, 13'h1013, 13'h1113, 13'h1093, 13'h1193, 13'h1014, 13'h1114, 13'h1094, 13'h1194, 13'h1015, 13'h1115, 13'h1095, 13'h1195, 13'h1016, 13'h1116, 13'h1096, 13'h1196, 13'h1017, 13'h1117, 13'h1097, 13'h1197, 13'h1018, 13'h1118, 13'h1098, 13'h1198, 13'h1019, 13'h1119, 13'h1099, 13'h1199, 13'h101a, 13'h111a, 13'h109a, 13'h119a, 13'h101b, 13'h111b, 13'h109b, 13'h119b, 13'h101c, 13'h111c, 13'h109c, 13'h119c, 13'h101d, 13'h111d, 13'h109d, 13'h119d, 13'h101e, 13'h111e, 13'h109e, 13'h119e, 13'h101f, 13'h111f, 13'h109f, 13'h119f, 13'h1020, 13'h1120, 13'h10a0, 13'h11a0, 13'h1021, 13'h1121, 13'h10a1, 13'h11a1, 13'h1022, 13'h1122, 13'h10a2, 13'h11a2, 13'h1023, 13'h1123, 13'h10a3, 13'h11a3, 13'h1024, 13'h1124, 13'h10a4, 13'h11a4, 13'h1025, 13'h1125, 13'h10a5, 13'h11a5, 13'h1026, 13'h1126, 13'h10a6, 13'h11a6, 13'h1027, 13'h1127, 13'h10a7, 13'h11a7, 13'h1028, 13'h1128, 13'h10a8, 13'h11a8, 13'h1029, 13'h1129, 13'h10a9, 13'h11a9, 13'h102a, 13'h112a, 13'h10aa, 13'h11aa, 13'h102b, 13'h112b, 13'h10ab, 13'h11ab, 13'h102c, 13'h112c, 13'h10ac, 13'h11ac, 13'h102d, 13'h112d, 13'h10ad, 13'h11ad, 13'h102e, 13'h112e, 13'h10ae, 13'h11ae, 13'h102f, 13'h112f, 13'h10af, 13'h11af, 13'h1030, 13'h1130, 13'h10b0, 13'h11b0, 13'h1031, 13'h1131, 13'h10b1, 13'h11b1, 13'h1032, 13'h1132, 13'h10b2, 13'h11b2, 13'h1033, 13'h1133, 13'h10b3, 13'h11b3, 13'h1034, 13'h1134, 13'h10b4, 13'h11b4, 13'h1035, 13'h1135, 13'h10b5, 13'h11b5, 13'h1036, 13'h1136, 13'h10b6, 13'h11b6, 13'h1037, 13'h1137, 13'h10b7, 13'h11b7, 13'h1038, 13'h1138, 13'h10b8, 13'h11b8, 13'h1039, 13'h1139, 13'h10b9, 13'h11b9, 13'h103a, 13'h113a, 13'h10ba, 13'h11ba, 13'h103b, 13'h113b, 13'h10bb, 13'h11bb, 13'h103c, 13'h113c, 13'h10bc, 13'h11bc, 13'h103d, 13'h113d, 13'h10bd, 13'h11bd, 13'h103e, 13'h113e, 13'h10be, 13'h11be, 13'h103f, 13'h113f, 13'h10bf, 13'h11bf, 13'h1040, 13'h1140, 13'h10c0, 13'h11c0, 13'h1041, 13'h1141, 13'h10c1, 13'h11c1, 13'h1042, 13'h1142, 13'h10c2, 13'h11c2, 13'h1043, 13'h1143, 13'h10c3, 13'h11c3, 13'h1044, 13'h1144, 13'h10c4, 13'h11c4, 13'h1045, 13'h1145, 13'h10c5, 13'h11c5, 13'h1046, 13'h1146, 13'h10c6, 13'h11c6, 13'h1047, 13'h1147, 13'h10c7, 13'h11c7, 13'h1048, 13'h1148, 13'h10c8, 13'h11c8, 13'h1049, 13'h1149, 13'h10c9, 13'h11c9, 13'h104a, 13'h114a, 13'h10ca, 13'h11ca, 13'h104b, 13'h114b, 13'h10cb, 13'h11cb, 13'h104c, 13'h114c, 13'h10cc, 13'h11cc, 13'h104d, 13'h114d, 13'h10cd, 13'h11cd, 13'h104e, 13'h114e, 13'h10ce, 13'h11ce, 13'h104f, 13'h114f, 13'h10cf, 13'h11cf:
-          fld3 = 6'h24;
-      13'h1200, 13'h1300, 13'h1280, 13'h1380, 13'h1201, 13'h1301, 13'h1281, 13'h1381, 13'h1202, 13'h1302, 13'h1282, 13'h1382, 13'h1203, 13'h1303, 13'h1283, 13'h1383, 13'h1204, 13'h1304, 13'h1284, 13'h1384, 13'h1205, 13'h1305, 13'h1285, 13'h1385, 13'h1206, 13'h1306, 13'h1286, 13'h1386, 13'h1207, 13'h1307, 13'h1287, 13'h1387, 13'h1208, 13'h1308, 13'h1288, 13'h1388, 13'h1209, 13'h1309, 13'h1289, 13'h1389, 13'h120a, 13'h130a, 13'h128a, 13'h138a, 13'h120b, 13'h130b, 13'h128b, 13'h138b, 13'h120c, 13'h130c, 13'h128c, 13'h138c, 13'h120d, 13'h130d, 13'h128d, 13'h138d, 13'h120e, 13'h130e, 13'h128e, 13'h138e, 13'h120f, 13'h130f, 13'h128f, 13'h138f, 13'h1210, 13'h1310, 13'h1290, 13'h1390, 13'h1211, 13'h1311, 13'h1291, 13'h1391, 13'h1212, 13'h1312, 13'h1292, 13'h1392, 13'h1213, 13'h1313, 13'h1293, 13'h1393, 13'h1214, 13'h1314, 13'h1294, 13'h1394, 13'h1215, 13'h1315, 13'h1295, 13'h1395, 13'h1216, 13'h1316, 13'h1296, 13'h1396, 13'h1217, 13'h1317, 13'h1297, 13'h1397, 13'h1218, 13'h1318, 13'h1298, 13'h1398, 13'h1219, 13'h1319, 13'h1299, 13'h1399, 13'h121a, 13'h131a, 13'h129a, 13'h139a, 13'h121b, 13'h131b, 13'h129b, 13'h139b, 13'h121c, 13'h131c, 13'h129c, 13'h139c, 13'h121d, 13'h131d, 13'h129d, 13'h139d, 13'h121e, 13'h131e, 13'h129e, 13'h139e, 13'h121f, 13'h131f, 13'h129f, 13'h139f, 13'h1220, 13'h1320, 13'h12a0, 13'h13a0, 13'h1221, 13'h1321, 13'h12a1, 13'h13a1, 13'h1222, 13'h1322, 13'h12a2, 13'h13a2, 13'h1223, 13'h1323, 13'h12a3, 13'h13a3, 13'h1224, 13'h1324, 13'h12a4, 13'h13a4, 13'h1225, 13'h1325, 13'h12a5, 13'h13a5, 13'h1226, 13'h1326, 13'h12a6, 13'h13a6, 13'h1227, 13'h1327, 13'h12a7, 13'h13a7, 13'h1228, 13'h1328, 13'h12a8, 13'h13a8, 13'h1229, 13'h1329, 13'h12a9, 13'h13a9, 13'h122a, 13'h132a, 13'h12aa, 13'h13aa, 13'h122b, 13'h132b, 13'h12ab, 13'h13ab, 13'h122c, 13'h132c, 13'h12ac, 13'h13ac, 13'h122d, 13'h132d, 13'h12ad, 13'h13ad, 13'h122e, 13'h132e, 13'h12ae, 13'h13ae, 13'h122f, 13'h132f, 13'h12af, 13'h13af, 13'h1230, 13'h1330, 13'h12b0, 13'h13b0, 13'h1231, 13'h1331, 13'h12b1, 13'h13b1, 13'h1232, 13'h1332, 13'h12b2, 13'h13b2, 13'h1233, 13'h1333, 13'h12b3, 13'h13b3, 13'h1234, 13'h1334, 13'h12b4, 13'h13b4, 13'h1235, 13'h1335, 13'h12b5, 13'h13b5, 13'h1236, 13'h1336, 13'h12b6, 13'h13b6, 13'h1237, 13'h1337, 13'h12b7, 13'h13b7, 13'h1238, 13'h1338, 13'h12b8, 13'h13b8, 13'h1239, 13'h1339, 13'h12b9, 13'h13b9, 13'h123a, 13'h133a, 13'h12ba, 13'h13ba, 13'h123b, 13'h133b, 13'h12bb, 13'h13bb, 13'h123c, 13'h133c, 13'h12bc, 13'h13bc, 13'h123d, 13'h133d, 13'h12bd, 13'h13bd, 13'h123e, 13'h133e, 13'h12be, 13'h13be, 13'h123f, 13'h133f, 13'h12bf, 13'h13bf, 13'h1240, 13'h1340, 13'h12c0, 13'h13c0, 13'h1241, 13'h1341, 13'h12c1, 13'h13c1, 13'h1242, 13'h1342, 13'h12c2, 13'h13c2, 13'h1243, 13'h1343, 13'h12c3, 13'h13c3, 13'h1244, 13'h1344, 13'h12c4, 13'h13c4, 13'h1245, 13'h1345, 13'h12c5, 13'h13c5, 13'h1246, 13'h1346, 13'h12c6, 13'h13c6, 13'h1247, 13'h1347, 13'h12c7, 13'h13c7, 13'h1248, 13'h1348, 13'h12c8, 13'h13c8, 13'h1249, 13'h1349, 13'h12c9, 13'h13c9, 13'h124a, 13'h134a, 13'h12ca, 13'h13ca, 13'h124b, 13'h134b, 13'h12cb, 13'h13cb, 13'h124c, 13'h134c, 13'h12cc, 13'h13cc, 13'h124d, 13'h134d, 13'h12cd, 13'h13cd, 13'h124e, 13'h134e, 13'h12ce, 13'h13ce, 13'h124f, 13'h134f, 13'h12cf, 13'h13cf, 13'h1400, 13'h1500, 13'h1480, 13'h1580, 13'h1401, 13'h1501, 13'h1481, 13'h1581, 13'h1402, 13'h1502, 13'h1482, 13'h1582, 13'h1403, 13'h1503, 13'h1483, 13'h1583, 13'h1404, 13'h1504, 13'h1484, 13'h1584, 13'h1405, 13'h1505, 13'h1485, 13'h1585, 13'h1406, 13'h1506, 13'h1486, 13'h1586, 13'h1407, 13'h1507, 13'h1487, 13'h1587, 13'h1408, 13'h1508, 13'h1488, 13'h1588, 13'h1409, 13'h1509, 13'h1489, 13'h1589, 13'h140a, 13'h150a, 13'h148a, 13'h158a, 13'h140b, 13'h150b, 13'h148b, 13'h158b, 13'h140c, 13'h150c, 13'h148c, 13'h158c, 13'h140d, 13'h150d, 13'h148d, 13'h158d, 13'h140e, 13'h150e, 13'h148e, 13'h158e, 13'h140f, 13'h150f, 13'h148f, 13'h158f, 13'h1410, 13'h1510, 13'h1490, 13'h1590, 13'h1411, 13'h1511, 13'h1491, 13'h1591, 13'h1412, 13'h1512, 13'h1492, 13'h1592, 13'h1413, 13'h1513, 13'h1493, 13'h1593, 13'h1414, 13'h1514, 13'h1494, 13'h1594, 13'h1415, 13'h1515, 13'h1495, 13'h1595, 13'h1416, 13'h1516, 13'h1496, 13'h1596, 13'h1417, 13'h1517, 13'h1497, 13'h1597, 13'h1418, 13'h1518, 13'h1498, 13'h1598, 13'h1419, 13'h1519, 13'h1499, 13'h1599, 13'h141a, 13'h151a, 13'h149a, 13'h159a, 13'h141b, 13'h151b, 13'h149b, 13'h159b, 13'h141c, 13'h151c, 13'h149c, 13'h159c, 13'h141d, 13'h151d, 13'h149d, 13'h159d, 13'h141e, 13'h151e, 13'h149e, 13'h159e, 13'h141f, 13'h151f, 13'h149f, 13'h159f, 13'h1420, 13'h1520, 13'h14a0, 13'h15a0, 13'h1421, 13'h1521, 13'h14a1, 13'h15a1, 13'h1422, 13'h1522, 13'h14a2, 13'h15a2, 13'h1423, 13'h1523, 13'h14a3, 13'h15a3, 13'h1424, 13'h1524, 13'h14a4, 13'h15a4, 13'h1425, 13'h1525, 13'h14a5, 13'h15a5, 13'h1426, 13'h1526, 13'h14a6, 13'h15a6, 13'h1427, 13'h1527, 13'h14a7, 13'h15a7, 13'h1428, 13'h1528, 13'h14a8, 13'h15a8, 13'h1429, 13'h1529, 13'h14a9, 13'h15a9, 13'h142a, 13'h152a, 13'h14aa, 13'h15aa, 13'h142b, 13'h152b, 13'h14ab, 13'h15ab, 13'h142c, 13'h152c, 13'h14ac, 13'h15ac, 13'h142d, 13'h152d, 13'h14ad, 13'h15ad, 13'h142e, 13'h152e, 13'h14ae, 13'h15ae, 13'h142f, 13'h152f, 13'h14af, 13'h15af, 13'h1430, 13'h1530, 13'h14b0, 13'h15b0, 13'h1431, 13'h1531, 13'h14b1, 13'h15b1, 13'h1432, 13'h1532, 13'h14b2, 13'h15b2, 13'h1433, 13'h1533, 13'h14b3, 13'h15b3, 13'h1434, 13'h1534, 13'h14b4, 13'h15b4, 13'h1435, 13'h1535, 13'h14b5, 13'h15b5, 13'h1436, 13'h1536, 13'h14b6, 13'h15b6, 13'h1437, 13'h1537, 13'h14b7, 13'h15b7, 13'h1438, 13'h1538, 13'h14b8, 13'h15b8, 13'h1439, 13'h1539, 13'h14b9, 13'h15b9, 13'h143a, 13'h153a, 13'h14ba, 13'h15ba, 13'h143b, 13'h153b, 13'h14bb, 13'h15bb, 13'h143c, 13'h153c, 13'h14bc, 13'h15bc, 13'h143d, 13'h153d, 13'h14bd, 13'h15bd, 13'h143e, 13'h153e, 13'h14be, 13'h15be, 13'h143f, 13'h153f, 13'h14bf, 13'h15bf, 13'h1440, 13'h1540, 13'h14c0, 13'h15c0, 13'h1441, 13'h1541, 13'h14c1, 13'h15c1, 13'h1442, 13'h1542, 13'h14c2, 13'h15c2, 13'h1443, 13'h1543, 13'h14c3, 13'h15c3, 13'h1444, 13'h1544, 13'h14c4, 13'h15c4, 13'h1445, 13'h1545, 13'h14c5, 13'h15c5, 13'h1446, 13'h1546, 13'h14c6, 13'h15c6, 13'h1447, 13'h1547, 13'h14c7, 13'h15c7, 13'h1448, 13'h1548, 13'h14c8, 13'h15c8, 13'h1449, 13'h1549, 13'h14c9, 13'h15c9, 13'h144a, 13'h154a, 13'h14ca, 13'h15ca, 13'h144b, 13'h154b, 13'h14cb, 13'h15cb, 13'h144c, 13'h154c, 13'h14cc, 13'h15cc, 13'h144d, 13'h154d, 13'h14cd, 13'h15cd, 13'h144e, 13'h154e, 13'h14ce, 13'h15ce, 13'h144f, 13'h154f, 13'h14cf, 13'h15cf:
-          fld3 = 6'h25;
+    casez ({ ctx_eff1_l, frame1[61], 1'h1, tx_type, frame1[60:57] })
+      13'h0090, 13'h0190, 13'h00a0, 13'h01a0, 13'h00b0, 13'h01b0, 13'h00c0, 13'h01c0:
+          fld1_l = 6'h02;
+      13'h0080, 13'h0180, 13'h0091, 13'h0191, 13'h00a1, 13'h01a1, 13'h00b1, 13'h01b1, 13'h00c1, 13'h01c1:
+          fld1_l = 6'h03;
+      13'h0081, 13'h0181, 13'h0092, 13'h0192:
+          fld1_l = 6'h04;
+      13'h00a2, 13'h01a2, 13'h00b2, 13'h01b2, 13'h00c2, 13'h01c2:
+          fld1_l = 6'h05;
+      13'h00a3, 13'h01a3, 13'h00b3, 13'h01b3, 13'h00c3, 13'h01c3:
+          fld1_l = 6'h06;
+      13'h0082, 13'h0182, 13'h0093, 13'h0193, 13'h00a4, 13'h01a4, 13'h00b4, 13'h01b4, 13'h00c4, 13'h01c4:
+          fld1_l = 6'h07;
+      13'h0083, 13'h0183, 13'h0094, 13'h0194, 13'h00a5, 13'h01a5, 13'h00b5, 13'h01b5, 13'h00c5, 13'h01c5:
+          fld1_l = 6'h08;
+      13'h0084, 13'h0184, 13'h0095, 13'h0195, 13'h00a6, 13'h01a6, 13'h00b6, 13'h01b6, 13'h00c6, 13'h01c6:
+          fld1_l = 6'h09;
+      13'h0085, 13'h0185, 13'h0096, 13'h0196, 13'h00a7, 13'h01a7, 13'h00b7, 13'h01b7, 13'h00c7, 13'h01c7:
+          fld1_l = 6'h0a;
+      13'h0097, 13'h0197, 13'h00a8, 13'h01a8, 13'h00b8, 13'h01b8, 13'h00c8, 13'h01c8:
+          fld1_l = 6'h0b;
+      13'h00b9, 13'h01b9:
+          fld1_l = 6'h0c;
+      13'h00ba, 13'h01ba:
+          fld1_l = 6'h0d;
+      13'h00c9, 13'h01c9:
+          fld1_l = 6'h0e;
+      13'h0086, 13'h0186:
+          fld1_l = 6'h0f;
+      13'h0098, 13'h0198, 13'h00a9, 13'h01a9, 13'h00bb, 13'h01bb, 13'h00ca, 13'h01ca:
+          fld1_l = 6'h10;
+      13'h0087, 13'h0187, 13'h0099, 13'h0199, 13'h00aa, 13'h01aa, 13'h00bc, 13'h01bc, 13'h00cb, 13'h01cb:
+          fld1_l = 6'h11;
+      13'h0088, 13'h0188, 13'h009a, 13'h019a, 13'h00ab, 13'h01ab, 13'h00bd, 13'h01bd, 13'h00cc, 13'h01cc:
+          fld1_l = 6'h12;
+      13'h0280, 13'h0380, 13'h0281, 13'h0381, 13'h0282, 13'h0382, 13'h0283, 13'h0383, 13'h0284, 13'h0384, 13'h0285, 13'h0385, 13'h0286, 13'h0386, 13'h0287, 13'h0387, 13'h0288, 13'h0388, 13'h0289, 13'h0389, 13'h028a, 13'h038a, 13'h028b, 13'h038b, 13'h028c, 13'h038c, 13'h028d, 13'h038d, 13'h028e, 13'h038e, 13'h028f, 13'h038f, 13'h0290, 13'h0390, 13'h0291, 13'h0391, 13'h0292, 13'h0392, 13'h0293, 13'h0393, 13'h0294, 13'h0394, 13'h0295, 13'h0395, 13'h0296, 13'h0396, 13'h0297, 13'h0397, 13'h0298, 13'h0398, 13'h0299, 13'h0399, 13'h029a, 13'h039a, 13'h029b, 13'h039b, 13'h029c, 13'h039c, 13'h029d, 13'h039d, 13'h029e, 13'h039e, 13'h029f, 13'h039f, 13'h02a0, 13'h03a0, 13'h02a1, 13'h03a1, 13'h02a2, 13'h03a2, 13'h02a3, 13'h03a3, 13'h02a4, 13'h03a4, 13'h02a5, 13'h03a5, 13'h02a6, 13'h03a6, 13'h02a7, 13'h03a7, 13'h02a8, 13'h03a8, 13'h02a9, 13'h03a9, 13'h02aa, 13'h03aa, 13'h02ab, 13'h03ab, 13'h02ac, 13'h03ac, 13'h02ad, 13'h03ad, 13'h02ae, 13'h03ae, 13'h02af, 13'h03af, 13'h02b0, 13'h03b0, 13'h02b1, 13'h03b1, 13'h02b2, 13'h03b2, 13'h02b3, 13'h03b3, 13'h02b4, 13'h03b4, 13'h02b5, 13'h03b5, 13'h02b6, 13'h03b6, 13'h02b7, 13'h03b7, 13'h02b8, 13'h03b8, 13'h02b9, 13'h03b9, 13'h02ba, 13'h03ba, 13'h02bb, 13'h03bb, 13'h02bc, 13'h03bc, 13'h02bd, 13'h03bd, 13'h02be, 13'h03be, 13'h02bf, 13'h03bf, 13'h02c0, 13'h03c0, 13'h02c1, 13'h03c1, 13'h02c2, 13'h03c2, 13'h02c3, 13'h03c3, 13'h02c4, 13'h03c4, 13'h02c5, 13'h03c5, 13'h02c6, 13'h03c6, 13'h02c7, 13'h03c7, 13'h02c8, 13'h03c8, 13'h02c9, 13'h03c9, 13'h02ca, 13'h03ca, 13'h02cb, 13'h03cb, 13'h02cc, 13'h03cc, 13'h02cd, 13'h03cd, 13'h02ce, 13'h03ce, 13'h02cf, 13'h03cf:
+          fld1_l = 6'h13;
+      13'h0480, 13'h0580, 13'h0490, 13'h0590, 13'h04a0, 13'h05a0, 13'h04b0, 13'h05b0, 13'h04c0, 13'h05c0:
+          fld1_l = 6'h14;
+      13'h0481, 13'h0581, 13'h0491, 13'h0591, 13'h04a1, 13'h05a1, 13'h04b1, 13'h05b1, 13'h04c1, 13'h05c1:
+          fld1_l = 6'h15;
+      13'h0680, 13'h0780, 13'h0681, 13'h0781, 13'h0682, 13'h0782, 13'h0683, 13'h0783, 13'h0684, 13'h0784, 13'h0685, 13'h0785, 13'h0686, 13'h0786, 13'h0687, 13'h0787, 13'h0688, 13'h0788, 13'h0689, 13'h0789, 13'h068a, 13'h078a, 13'h068b, 13'h078b, 13'h068c, 13'h078c, 13'h068d, 13'h078d, 13'h068e, 13'h078e, 13'h068f, 13'h078f, 13'h0690, 13'h0790, 13'h0691, 13'h0791, 13'h0692, 13'h0792, 13'h0693, 13'h0793, 13'h0694, 13'h0794, 13'h0695, 13'h0795, 13'h0696, 13'h0796, 13'h0697, 13'h0797, 13'h0698, 13'h0798, 13'h0699, 13'h0799, 13'h069a, 13'h079a, 13'h069b, 13'h079b, 13'h069c, 13'h079c, 13'h069d, 13'h079d, 13'h069e, 13'h079e, 13'h069f, 13'h079f, 13'h06a0, 13'h07a0, 13'h06a1, 13'h07a1, 13'h06a2, 13'h07a2, 13'h06a3, 13'h07a3, 13'h06a4, 13'h07a4, 13'h06a5, 13'h07a5, 13'h06a6, 13'h07a6, 13'h06a7, 13'h07a7, 13'h06a8, 13'h07a8, 13'h06a9, 13'h07a9, 13'h06aa, 13'h07aa, 13'h06ab, 13'h07ab, 13'h06ac, 13'h07ac, 13'h06ad, 13'h07ad, 13'h06ae, 13'h07ae, 13'h06af, 13'h07af, 13'h06b0, 13'h07b0, 13'h06b1, 13'h07b1, 13'h06b2, 13'h07b2, 13'h06b3, 13'h07b3, 13'h06b4, 13'h07b4, 13'h06b5, 13'h07b5, 13'h06b6, 13'h07b6, 13'h06b7, 13'h07b7, 13'h06b8, 13'h07b8, 13'h06b9, 13'h07b9, 13'h06ba, 13'h07ba, 13'h06bb, 13'h07bb, 13'h06bc, 13'h07bc, 13'h06bd, 13'h07bd, 13'h06be, 13'h07be, 13'h06bf, 13'h07bf, 13'h06c0, 13'h07c0, 13'h06c1, 13'h07c1, 13'h06c2, 13'h07c2, 13'h06c3, 13'h07c3, 13'h06c4, 13'h07c4, 13'h06c5, 13'h07c5, 13'h06c6, 13'h07c6, 13'h06c7, 13'h07c7, 13'h06c8, 13'h07c8, 13'h06c9, 13'h07c9, 13'h06ca, 13'h07ca, 13'h06cb, 13'h07cb, 13'h06cc, 13'h07cc, 13'h06cd, 13'h07cd, 13'h06ce, 13'h07ce, 13'h06cf, 13'h07cf:
+          fld1_l = 6'h16;
+      13'h0880, 13'h0980, 13'h0881, 13'h0981, 13'h0882, 13'h0982, 13'h0883, 13'h0983, 13'h0884, 13'h0984, 13'h0885, 13'h0985, 13'h0886, 13'h0986, 13'h0887, 13'h0987, 13'h0888, 13'h0988, 13'h0889, 13'h0989, 13'h088a, 13'h098a, 13'h088b, 13'h098b, 13'h088c, 13'h098c, 13'h088d, 13'h098d, 13'h088e, 13'h098e, 13'h088f, 13'h098f, 13'h0890, 13'h0990, 13'h0891, 13'h0991, 13'h0892, 13'h0992, 13'h0893, 13'h0993, 13'h0894, 13'h0994, 13'h0895, 13'h0995, 13'h0896, 13'h0996, 13'h0897, 13'h0997, 13'h0898, 13'h0998, 13'h0899, 13'h0999, 13'h089a, 13'h099a, 13'h089b, 13'h099b, 13'h089c, 13'h099c, 13'h089d, 13'h099d, 13'h089e, 13'h099e, 13'h089f, 13'h099f, 13'h08a0, 13'h09a0, 13'h08a1, 13'h09a1, 13'h08a2, 13'h09a2, 13'h08a3, 13'h09a3, 13'h08a4, 13'h09a4, 13'h08a5, 13'h09a5, 13'h08a6, 13'h09a6, 13'h08a7, 13'h09a7, 13'h08a8, 13'h09a8, 13'h08a9, 13'h09a9, 13'h08aa, 13'h09aa, 13'h08ab, 13'h09ab, 13'h08ac, 13'h09ac, 13'h08ad, 13'h09ad, 13'h08ae, 13'h09ae, 13'h08af, 13'h09af, 13'h08b0, 13'h09b0, 13'h08b1, 13'h09b1, 13'h08b2, 13'h09b2, 13'h08b3, 13'h09b3, 13'h08b4, 13'h09b4, 13'h08b5, 13'h09b5, 13'h08b6, 13'h09b6, 13'h08b7, 13'h09b7, 13'h08b8, 13'h09b8, 13'h08b9, 13'h09b9, 13'h08ba, 13'h09ba, 13'h08bb, 13'h09bb, 13'h08bc, 13'h09bc, 13'h08bd, 13'h09bd, 13'h08be, 13'h09be, 13'h08bf, 13'h09bf, 13'h08c0, 13'h09c0, 13'h08c1, 13'h09c1, 13'h08c2, 13'h09c2, 13'h08c3, 13'h09c3, 13'h08c4, 13'h09c4, 13'h08c5, 13'h09c5, 13'h08c6, 13'h09c6, 13'h08c7, 13'h09c7, 13'h08c8, 13'h09c8, 13'h08c9, 13'h09c9, 13'h08ca, 13'h09ca, 13'h08cb, 13'h09cb, 13'h08cc, 13'h09cc, 13'h08cd, 13'h09cd, 13'h08ce, 13'h09ce, 13'h08cf, 13'h09cf:
+          fld1_l = 6'h17;
+      13'h0a80, 13'h0b80, 13'h0a81, 13'h0b81, 13'h0a82, 13'h0b82, 13'h0a83, 13'h0b83, 13'h0a84, 13'h0b84, 13'h0a85, 13'h0b85, 13'h0a86, 13'h0b86, 13'h0a87, 13'h0b87, 13'h0a88, 13'h0b88, 13'h0a89, 13'h0b89, 13'h0a8a, 13'h0b8a, 13'h0a8b, 13'h0b8b, 13'h0a8c, 13'h0b8c, 13'h0a8d, 13'h0b8d, 13'h0a8e, 13'h0b8e, 13'h0a8f, 13'h0b8f, 13'h0a90, 13'h0b90, 13'h0a91, 13'h0b91, 13'h0a92, 13'h0b92, 13'h0a93, 13'h0b93, 13'h0a94, 13'h0b94, 13'h0a95, 13'h0b95, 13'h0a96, 13'h0b96, 13'h0a97, 13'h0b97, 13'h0a98, 13'h0b98, 13'h0a99, 13'h0b99, 13'h0a9a, 13'h0b9a, 13'h0a9b, 13'h0b9b, 13'h0a9c, 13'h0b9c, 13'h0a9d, 13'h0b9d, 13'h0a9e, 13'h0b9e, 13'h0a9f, 13'h0b9f, 13'h0aa0, 13'h0ba0, 13'h0aa1, 13'h0ba1, 13'h0aa2, 13'h0ba2, 13'h0aa3, 13'h0ba3, 13'h0aa4, 13'h0ba4, 13'h0aa5, 13'h0ba5, 13'h0aa6, 13'h0ba6, 13'h0aa7, 13'h0ba7, 13'h0aa8, 13'h0ba8, 13'h0aa9, 13'h0ba9, 13'h0aaa, 13'h0baa, 13'h0aab, 13'h0bab, 13'h0aac, 13'h0bac, 13'h0aad, 13'h0bad, 13'h0aae, 13'h0bae, 13'h0aaf, 13'h0baf, 13'h0ab0, 13'h0bb0, 13'h0ab1, 13'h0bb1, 13'h0ab2, 13'h0bb2, 13'h0ab3, 13'h0bb3, 13'h0ab4, 13'h0bb4, 13'h0ab5, 13'h0bb5, 13'h0ab6, 13'h0bb6, 13'h0ab7, 13'h0bb7, 13'h0ab8, 13'h0bb8, 13'h0ab9, 13'h0bb9, 13'h0aba, 13'h0bba, 13'h0abb, 13'h0bbb, 13'h0abc, 13'h0bbc, 13'h0abd, 13'h0bbd, 13'h0abe, 13'h0bbe, 13'h0abf, 13'h0bbf, 13'h0ac0, 13'h0bc0, 13'h0ac1, 13'h0bc1, 13'h0ac2, 13'h0bc2, 13'h0ac3, 13'h0bc3, 13'h0ac4, 13'h0bc4, 13'h0ac5, 13'h0bc5, 13'h0ac6, 13'h0bc6, 13'h0ac7, 13'h0bc7, 13'h0ac8, 13'h0bc8, 13'h0ac9, 13'h0bc9, 13'h0aca, 13'h0bca, 13'h0acb, 13'h0bcb, 13'h0acc, 13'h0bcc, 13'h0acd, 13'h0bcd, 13'h0ace, 13'h0bce, 13'h0acf, 13'h0bcf:
+          fld1_l = 6'h18;
+      13'h0c80, 13'h0d80, 13'h0c90, 13'h0d90, 13'h0ca0, 13'h0da0, 13'h0cb0, 13'h0db0, 13'h0cc0, 13'h0dc0:
+          fld1_l = 6'h19;
+      13'h0c81, 13'h0d81, 13'h0c91, 13'h0d91, 13'h0ca1, 13'h0da1, 13'h0cb1, 13'h0db1, 13'h0cc1, 13'h0dc1:
+          fld1_l = 6'h1a;
+      13'h0c82, 13'h0d82, 13'h0c92, 13'h0d92, 13'h0ca2, 13'h0da2, 13'h0cb2, 13'h0db2, 13'h0cc2, 13'h0dc2:
+          fld1_l = 6'h1b;
+      13'h0c83, 13'h0d83, 13'h0c93, 13'h0d93, 13'h0ca3, 13'h0da3, 13'h0cb3, 13'h0db3, 13'h0cc3, 13'h0dc3:
+          fld1_l = 6'h1c;
+      13'h0c84, 13'h0d84, 13'h0c94, 13'h0d94, 13'h0ca4, 13'h0da4, 13'h0cb4, 13'h0db4, 13'h0cc4, 13'h0dc4:
+          fld1_l = 6'h1d;
+      13'h0c85, 13'h0d85, 13'h0c95, 13'h0d95, 13'h0ca5, 13'h0da5, 13'h0cb5, 13'h0db5, 13'h0cc5, 13'h0dc5:
+          fld1_l = 6'h1e;
+      13'h0e80, 13'h0f80, 13'h0e90, 13'h0f90, 13'h0ea0, 13'h0fa0, 13'h0eb0, 13'h0fb0, 13'h0ec0, 13'h0fc0:
+          fld1_l = 6'h1f;
+      13'h0e81, 13'h0f81, 13'h0f82, 13'h0e91, 13'h0f91, 13'h0f92, 13'h0ea1, 13'h0fa1, 13'h0fa2, 13'h0eb1, 13'h0fb1, 13'h0fb2, 13'h0ec1, 13'h0fc1, 13'h0fc2:
+          fld1_l = 6'h21;
+      13'h0e82, 13'h0f83, 13'h0e92, 13'h0f93, 13'h0ea2, 13'h0fa3, 13'h0eb2, 13'h0fb3, 13'h0ec2, 13'h0fc3:
+          fld1_l = 6'h22;
+      13'h0e83, 13'h0f84, 13'h0e93, 13'h0f94, 13'h0ea3, 13'h0fa4, 13'h0eb3, 13'h0fb4, 13'h0ec3, 13'h0fc4:
+          fld1_l = 6'h23;
+      13'h1080, 13'h1180, 13'h1081, 13'h1181, 13'h1082, 13'h1182, 13'h1083, 13'h1183, 13'h1084, 13'h1184, 13'h1085, 13'h1185, 13'h1086, 13'h1186, 13'h1087, 13'h1187, 13'h1088, 13'h1188, 13'h1089, 13'h1189, 13'h108a, 13'h118a, 13'h108b, 13'h118b, 13'h108c, 13'h118c, 13'h108d, 13'h118d, 13'h108e, 13'h118e, 13'h108f, 13'h118f, 13'h1090, 13'h1190, 13'h1091, 13'h1191, 13'h1092, 13'h1192, 13'h1093, 13'h1193, 13'h1094, 13'h1194, 13'h1095, 13'h1195, 13'h1096, 13'h1196, 13'h1097, 13'h1197, 13'h1098, 13'h1198, 13'h1099, 13'h1199, 13'h109a, 13'h119a, 13'h109b, 13'h119b, 13'h109c, 13'h119c, 13'h109d, 13'h119d, 13'h109e, 13'h119e, 13'h109f, 13'h119f, 13'h10a0, 13'h11a0, 13'h10a1, 13'h11a1, 13'h10a2, 13'h11a2, 13'h10a3, 13'h11a3, 13'h10a4, 13'h11a4, 13'h10a5, 13'h11a5, 13'h10a6, 13'h11a6, 13'h10a7, 13'h11a7, 13'h10a8, 13'h11a8, 13'h10a9, 13'h11a9, 13'h10aa, 13'h11aa, 13'h10ab, 13'h11ab, 13'h10ac, 13'h11ac, 13'h10ad, 13'h11ad, 13'h10ae, 13'h11ae, 13'h10af, 13'h11af, 13'h10b0, 13'h11b0, 13'h10b1, 13'h11b1, 13'h10b2, 13'h11b2, 13'h10b3, 13'h11b3, 13'h10b4, 13'h11b4, 13'h10b5, 13'h11b5, 13'h10b6, 13'h11b6, 13'h10b7, 13'h11b7, 13'h10b8, 13'h11b8, 13'h10b9, 13'h11b9, 13'h10ba, 13'h11ba, 13'h10bb, 13'h11bb, 13'h10bc, 13'h11bc, 13'h10bd, 13'h11bd, 13'h10be, 13'h11be, 13'h10bf, 13'h11bf, 13'h10c0, 13'h11c0, 13'h10c1, 13'h11c1, 13'h10c2, 13'h11c2, 13'h10c3, 13'h11c3, 13'h10c4, 13'h11c4, 13'h10c5, 13'h11c5, 13'h10c6, 13'h11c6, 13'h10c7, 13'h11c7, 13'h10c8, 13'h11c8, 13'h10c9, 13'h11c9, 13'h10ca, 13'h11ca, 13'h10cb, 13'h11cb, 13'h10cc, 13'h11cc, 13'h10cd, 13'h11cd, 13'h10ce, 13'h11ce, 13'h10cf, 13'h11cf:
+          fld1_l = 6'h24;
+      13'h1280, 13'h1380, 13'h1281, 13'h1381, 13'h1282, 13'h1382, 13'h1283, 13'h1383, 13'h1284, 13'h1384, 13'h1285, 13'h1385, 13'h1286, 13'h1386, 13'h1287, 13'h1387, 13'h1288, 13'h1388, 13'h1289, 13'h1389, 13'h128a, 13'h138a, 13'h128b, 13'h138b, 13'h128c, 13'h138c, 13'h128d, 13'h138d, 13'h128e, 13'h138e, 13'h128f, 13'h138f, 13'h1290, 13'h1390, 13'h1291, 13'h1391, 13'h1292, 13'h1392, 13'h1293, 13'h1393, 13'h1294, 13'h1394, 13'h1295, 13'h1395, 13'h1296, 13'h1396, 13'h1297, 13'h1397, 13'h1298, 13'h1398, 13'h1299, 13'h1399, 13'h129a, 13'h139a, 13'h129b, 13'h139b, 13'h129c, 13'h139c, 13'h129d, 13'h139d, 13'h129e, 13'h139e, 13'h129f, 13'h139f, 13'h12a0, 13'h13a0, 13'h12a1, 13'h13a1, 13'h12a2, 13'h13a2, 13'h12a3, 13'h13a3, 13'h12a4, 13'h13a4, 13'h12a5, 13'h13a5, 13'h12a6, 13'h13a6, 13'h12a7, 13'h13a7, 13'h12a8, 13'h13a8, 13'h12a9, 13'h13a9, 13'h12aa, 13'h13aa, 13'h12ab, 13'h13ab, 13'h12ac, 13'h13ac, 13'h12ad, 13'h13ad, 13'h12ae, 13'h13ae, 13'h12af, 13'h13af, 13'h12b0, 13'h13b0, 13'h12b1, 13'h13b1, 13'h12b2, 13'h13b2, 13'h12b3, 13'h13b3, 13'h12b4, 13'h13b4, 13'h12b5, 13'h13b5, 13'h12b6, 13'h13b6, 13'h12b7, 13'h13b7, 13'h12b8, 13'h13b8, 13'h12b9, 13'h13b9, 13'h12ba, 13'h13ba, 13'h12bb, 13'h13bb, 13'h12bc, 13'h13bc, 13'h12bd, 13'h13bd, 13'h12be, 13'h13be, 13'h12bf, 13'h13bf, 13'h12c0, 13'h13c0, 13'h12c1, 13'h13c1, 13'h12c2, 13'h13c2, 13'h12c3, 13'h13c3, 13'h12c4, 13'h13c4, 13'h12c5, 13'h13c5, 13'h12c6, 13'h13c6, 13'h12c7, 13'h13c7, 13'h12c8, 13'h13c8, 13'h12c9, 13'h13c9, 13'h12ca, 13'h13ca, 13'h12cb, 13'h13cb, 13'h12cc, 13'h13cc, 13'h12cd, 13'h13cd, 13'h12ce, 13'h13ce, 13'h12cf, 13'h13cf, 13'h1480, 13'h1580, 13'h1481, 13'h1581, 13'h1482, 13'h1582, 13'h1483, 13'h1583, 13'h1484, 13'h1584, 13'h1485, 13'h1585, 13'h1486, 13'h1586, 13'h1487, 13'h1587, 13'h1488, 13'h1588, 13'h1489, 13'h1589, 13'h148a, 13'h158a, 13'h148b, 13'h158b, 13'h148c, 13'h158c, 13'h148d, 13'h158d, 13'h148e, 13'h158e, 13'h148f, 13'h158f, 13'h1490, 13'h1590, 13'h1491, 13'h1591, 13'h1492, 13'h1592, 13'h1493, 13'h1593, 13'h1494, 13'h1594, 13'h1495, 13'h1595, 13'h1496, 13'h1596, 13'h1497, 13'h1597, 13'h1498, 13'h1598, 13'h1499, 13'h1599, 13'h149a, 13'h159a, 13'h149b, 13'h159b, 13'h149c, 13'h159c, 13'h149d, 13'h159d, 13'h149e, 13'h159e, 13'h149f, 13'h159f, 13'h14a0, 13'h15a0, 13'h14a1, 13'h15a1, 13'h14a2, 13'h15a2, 13'h14a3, 13'h15a3, 13'h14a4, 13'h15a4, 13'h14a5, 13'h15a5, 13'h14a6, 13'h15a6, 13'h14a7, 13'h15a7, 13'h14a8, 13'h15a8, 13'h14a9, 13'h15a9, 13'h14aa, 13'h15aa, 13'h14ab, 13'h15ab, 13'h14ac, 13'h15ac, 13'h14ad, 13'h15ad, 13'h14ae, 13'h15ae, 13'h14af, 13'h15af, 13'h14b0, 13'h15b0, 13'h14b1, 13'h15b1, 13'h14b2, 13'h15b2, 13'h14b3, 13'h15b3, 13'h14b4, 13'h15b4, 13'h14b5, 13'h15b5, 13'h14b6, 13'h15b6, 13'h14b7, 13'h15b7, 13'h14b8, 13'h15b8, 13'h14b9, 13'h15b9, 13'h14ba, 13'h15ba, 13'h14bb, 13'h15bb, 13'h14bc, 13'h15bc, 13'h14bd, 13'h15bd, 13'h14be, 13'h15be, 13'h14bf, 13'h15bf, 13'h14c0, 13'h15c0, 13'h14c1, 13'h15c1, 13'h14c2, 13'h15c2, 13'h14c3, 13'h15c3, 13'h14c4, 13'h15c4, 13'h14c5, 13'h15c5, 13'h14c6, 13'h15c6, 13'h14c7, 13'h15c7, 13'h14c8, 13'h15c8, 13'h14c9, 13'h15c9, 13'h14ca, 13'h15ca, 13'h14cb, 13'h15cb, 13'h14cc, 13'h15cc, 13'h14cd, 13'h15cd, 13'h14ce, 13'h15ce, 13'h14cf, 13'h15cf:
+          fld1_l = 6'h25;
       default:
-          fld3 = 6'h00;
+          fld1_l = 6'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    child3 = 4'h0;
-    casez (fld3)
+    child1_l = 4'h0;
+    casez (fld1_l)
       6'h01:
-          child3 = 4'h0;
+          child1_l = 4'h0;
       6'h1f:
-          child3 = 4'h0;
+          child1_l = 4'h0;
       6'h0b:
-          child3 = 4'h1;
+          child1_l = 4'h1;
       6'h13:
-          child3 = 4'h2;
+          child1_l = 4'h2;
       6'h15:
-          child3 = 4'h3;
+          child1_l = 4'h3;
       6'h0d:
-          child3 = 4'h4;
+          child1_l = 4'h4;
       6'h0e:
-          child3 = 4'h5;
+          child1_l = 4'h5;
       6'h18:
-          child3 = 4'h6;
+          child1_l = 4'h6;
       6'h21:
-          child3 = 4'h8;
+          child1_l = 4'h8;
       6'h22:
-          child3 = 4'h9;
+          child1_l = 4'h9;
       6'h23:
-          child3 = 4'ha;
+          child1_l = 4'ha;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ ctx_eff4, frame4[61], a[38], tx_type, frame4[60:57] })
-      13'h0010, 13'h0110, 13'h0090, 13'h0190, 13'h0020, 13'h0120, 13'h00a0, 13'h01a0, 13'h0030, 13'h0130, 13'h00b0, 13'h01b0, 13'h0040, 13'h0140, 13'h00c0, 13'h01c0:
-          fld4 = 6'h02;
-      13'h0000, 13'h0100, 13'h0080, 13'h0180, 13'h0011, 13'h0111, 13'h0091, 13'h0191, 13'h0021, 13'h0121, 13'h00a1, 13'h01a1, 13'h0031, 13'h0131, 13'h00b1, 13'h01b1, 13'h0041, 13'h0141, 13'h00c1, 13'h01c1:
-          fld4 = 6'h03;
-      13'h0001, 13'h0101, 13'h0081, 13'h0181, 13'h0012, 13'h0112, 13'h0092, 13'h0192:
-          fld4 = 6'h04;
-      13'h0022, 13'h0122, 13'h00a2, 13'h01a2, 13'h0032, 13'h0132, 13'h00b2, 13'h01b2, 13'h0042, 13'h0142, 13'h00c2, 13'h01c2:
-          fld4 = 6'h05;
-      13'h0023, 13'h0123, 13'h00a3, 13'h01a3, 13'h0033, 13'h0133, 13'h00b3, 13'h01b3, 13'h0043, 13'h0143, 13'h00c3, 13'h01c3:
-          fld4 = 6'h06;
-      13'h0002, 13'h0102, 13'h0082, 13'h0182, 13'h0013, 13'h0113, 13'h0093, 13'h0193, 13'h0024, 13'h0124, 13'h00a4, 13'h01a4, 13'h0034, 13'h0134, 13'h00b4, 13'h01b4, 13'h0044, 13'h0144, 13'h00c4, 13'h01c4:
-          fld4 = 6'h07;
-      13'h0003, 13'h0103, 13'h0083, 13'h0183, 13'h0014, 13'h0114, 13'h0094, 13'h0194, 13'h0025, 13'h0125, 13'h00a5, 13'h01a5, 13'h0035, 13'h0135, 13'h00b5, 13'h01b5, 13'h0045, 13'h0145, 13'h00c5, 13'h01c5:
-          fld4 = 6'h08;
-      13'h0004, 13'h0104, 13'h0084, 13'h0184, 13'h0015, 13'h0115, 13'h0095, 13'h0195, 13'h0026, 13'h0126, 13'h00a6, 13'h01a6, 13'h0036, 13'h0136, 13'h00b6, 13'h01b6, 13'h0046, 13'h0146, 13'h00c6, 13'h01c6:
-          fld4 = 6'h09;
-      13'h0005, 13'h0105, 13'h0085, 13'h0185, 13'h0016, 13'h0116, 13'h0096, 13'h0196, 13'h0027, 13'h0127, 13'h00a7, 13'h01a7, 13'h0037, 13'h0137, 13'h00b7, 13'h01b7, 13'h0047, 13'h0147, 13'h00c7, 13'h01c7:
-          fld4 = 6'h0a;
-      13'h0017, 13'h0117, 13'h0097, 13'h0197, 13'h0028, 13'h0128, 13'h00a8, 13'h01a8, 13'h0038, 13'h0138, 13'h00b8, 13'h01b8, 13'h0048, 13'h0148, 13'h00c8, 13'h01c8:
-          fld4 = 6'h0b;
-      13'h0039, 13'h0139, 13'h00b9, 13'h01b9:
-          fld4 = 6'h0c;
-      13'h003a, 13'h013a, 13'h00ba, 13'h01ba:
-          fld4 = 6'h0d;
-      13'h0049, 13'h0149, 13'h00c9, 13'h01c9:
-          fld4 = 6'h0e;
-      13'h0006, 13'h0106, 13'h0086, 13'h0186:
-          fld4 = 6'h0f;
-      13'h0018, 13'h0118, 13'h0098, 13'h0198, 13'h0029, 13'h0129, 13'h00a9, 13'h01a9, 13'h003b, 13'h013b, 13'h00bb, 13'h01bb, 13'h004a, 13'h014a, 13'h00ca, 13'h01ca:
-          fld4 = 6'h10;
-      13'h0007, 13'h0107, 13'h0087, 13'h0187, 13'h0019, 13'h0119, 13'h0099, 13'h0199, 13'h002a, 13'h012a, 13'h00aa, 13'h01aa, 13'h003c, 13'h013c, 13'h00bc, 13'h01bc, 13'h004b, 13'h014b, 13'h00cb, 13'h01cb:
-          fld4 = 6'h11;
-      13'h0008, 13'h0108, 13'h0088, 13'h0188, 13'h001a, 13'h011a, 13'h009a, 13'h019a, 13'h002b, 13'h012b, 13'h00ab, 13'h01ab, 13'h003d, 13'h013d, 13'h00bd, 13'h01bd, 13'h004c, 13'h014c, 13'h00cc, 13'h01cc:
-          fld4 = 6'h12;
-      13'h0200, 13'h0300, 13'h0280, 13'h0380, 13'h0201, 13'h0301, 13'h0281, 13'h0381, 13'h0202, 13'h0302, 13'h0282, 13'h0382, 13'h0203, 13'h0303, 13'h0283, 13'h0383, 13'h0204, 13'h0304, 13'h0284, 13'h0384, 13'h0205, 13'h0305, 13'h0285, 13'h0385, 13'h0206, 13'h0306, 13'h0286, 13'h0386, 13'h0207, 13'h0307, 13'h0287, 13'h0387, 13'h0208, 13'h0308, 13'h0288, 13'h0388, 13'h0209, 13'h0309, 13'h0289, 13'h0389, 13'h020a, 13'h030a, 13'h028a, 13'h038a, 13'h020b, 13'h030b, 13'h028b, 13'h038b, 13'h020c, 13'h030c, 13'h028c, 13'h038c, 13'h020d, 13'h030d, 13'h028d, 13'h038d, 13'h020e, 13'h030e, 13'h028e, 13'h038e, 13'h020f, 13'h030f, 13'h028f, 13'h038f, 13'h0210, 13'h0310, 13'h0290, 13'h0390, 13'h0211, 13'h0311, 13'h0291, 13'h0391, 13'h0212, 13'h0312, 13'h0292, 13'h0392, 13'h0213, 13'h0313, 13'h0293, 13'h0393, 13'h0214, 13'h0314, 13'h0294, 13'h0394, 13'h0215, 13'h0315, 13'h0295, 13'h0395, 13'h0216, 13'h0316, 13'h0296, 13'h0396, 13'h0217, 13'h0317, 13'h0297, 13'h0397, 13'h0218, 13'h0318, 13'h0298, 13'h0398, 13'h0219, 13'h0319, 13'h0299, 13'h0399, 13'h021a, 13'h031a, 13'h029a, 13'h039a, 13'h021b, 13'h031b, 13'h029b, 13'h039b, 13'h021c, 13'h031c, 13'h029c, 13'h039c, 13'h021d, 13'h031d, 13'h029d, 13'h039d, 13'h021e, 13'h031e, 13'h029e, 13'h039e, 13'h021f, 13'h031f, 13'h029f, 13'h039f, 13'h0220, 13'h0320, 13'h02a0, 13'h03a0, 13'h0221, 13'h0321, 13'h02a1, 13'h03a1, 13'h0222, 13'h0322, 13'h02a2, 13'h03a2, 13'h0223, 13'h0323, 13'h02a3, 13'h03a3, 13'h0224, 13'h0324, 13'h02a4, 13'h03a4, 13'h0225, 13'h0325, 13'h02a5, 13'h03a5, 13'h0226, 13'h0326, 13'h02a6, 13'h03a6, 13'h0227, 13'h0327, 13'h02a7, 13'h03a7, 13'h0228, 13'h0328, 13'h02a8, 13'h03a8, 13'h0229, 13'h0329, 13'h02a9, 13'h03a9, 13'h022a, 13'h032a, 13'h02aa, 13'h03aa, 13'h022b, 13'h032b, 13'h02ab, 13'h03ab, 13'h022c, 13'h032c, 13'h02ac, 13'h03ac, 13'h022d, 13'h032d, 13'h02ad, 13'h03ad, 13'h022e, 13'h032e, 13'h02ae, 13'h03ae, 13'h022f, 13'h032f, 13'h02af, 13'h03af, 13'h0230, 13'h0330, 13'h02b0, 13'h03b0, 13'h0231, 13'h0331, 13'h02b1, 13'h03b1, 13'h0232, 13'h0332, 13'h02b2, 13'h03b2, 13'h0233, 13'h0333, 13'h02b3, 13'h03b3, 13'h0234, 13'h0334, 13'h02b4, 13'h03b4, 13'h0235, 13'h0335, 13'h02b5, 13'h03b5, 13'h0236, 13'h0336, 13'h02b6, 13'h03b6, 13'h0237, 13'h0337, 13'h02b7, 13'h03b7, 13'h0238, 13'h0338, 13'h02b8, 13'h03b8, 13'h0239, 13'h0339, 13'h02b9, 13'h03b9, 13'h023a, 13'h033a, 13'h02ba, 13'h03ba, 13'h023b, 13'h033b, 13'h02bb, 13'h03bb, 13'h023c, 13'h033c, 13'h02bc, 13'h03bc, 13'h023d, 13'h033d, 13'h02bd, 13'h03bd, 13'h023e, 13'h033e, 13'h02be, 13'h03be, 13'h023f, 13'h033f, 13'h02bf, 13'h03bf, 13'h0240, 13'h0340, 13'h02c0, 13'h03c0, 13'h0241, 13'h0341, 13'h02c1, 13'h03c1, 13'h0242, 13'h0342, 13'h02c2, 13'h03c2, 13'h0243, 13'h0343, 13'h02c3, 13'h03c3, 13'h0244, 13'h0344, 13'h02c4, 13'h03c4, 13'h0245, 13'h0345, 13'h02c5, 13'h03c5, 13'h0246, 13'h0346, 13'h02c6, 13'h03c6, 13'h0247, 13'h0347, 13'h02c7, 13'h03c7, 13'h0248, 13'h0348, 13'h02c8, 13'h03c8, 13'h0249, 13'h0349, 13'h02c9, 13'h03c9, 13'h024a, 13'h034a, 13'h02ca, 13'h03ca, 13'h024b, 13'h034b, 13'h02cb, 13'h03cb, 13'h024c, 13'h034c, 13'h02cc, 13'h03cc, 13'h024d, 13'h034d, 13'h02cd, 13'h03cd, 13'h024e, 13'h034e, 13'h02ce, 13'h03ce, 13'h024f, 13'h034f, 13'h02cf, 13'h03cf:
-          fld4 = 6'h13;
-      13'h0400, 13'h0500, 13'h0480, 13'h0580, 13'h0410, 13'h0510, 13'h0490, 13'h0590, 13'h0420, 13'h0520, 13'h04a0, 13'h05a0, 13'h0430, 13'h0530, 13'h04b0, 13'h05b0, 13'h0440, 13'h0540, 13'h04c0, 13'h05c0:
-          fld4 = 6'h14;
-      13'h0401, 13'h0501, 13'h0481, 13'h0581, 13'h0411, 13'h0511, 13'h0491, 13'h0591, 13'h0421, 13'h0521, 13'h04a1, 13'h05a1, 13'h0431, 13'h0531, 13'h04b1, 13'h05b1, 13'h0441, 13'h0541, 13'h04c1, 13'h05c1:
-          fld4 = 6'h15;
-      13'h0600, 13'h0700, 13'h0680, 13'h0780, 13'h0601, 13'h0701, 13'h0681, 13'h0781, 13'h0602, 13'h0702, 13'h0682, 13'h0782, 13'h0603, 13'h0703, 13'h0683, 13'h0783, 13'h0604, 13'h0704, 13'h0684, 13'h0784, 13'h0605, 13'h0705, 13'h0685, 13'h0785, 13'h0606, 13'h0706, 13'h0686, 13'h0786, 13'h0607, 13'h0707, 13'h0687, 13'h0787, 13'h0608, 13'h0708, 13'h0688, 13'h0788, 13'h0609, 13'h0709, 13'h0689, 13'h0789, 13'h060a, 13'h070a, 13'h068a, 13'h078a, 13'h060b, 13'h070b, 13'h068b, 13'h078b, 13'h060c, 13'h070c, 13'h068c, 13'h078c, 13'h060d, 13'h070d, 13'h068d, 13'h078d, 13'h060e, 13'h070e, 13'h068e, 13'h078e, 13'h060f, 13'h070f, 13'h068f, 13'h078f, 13'h0610, 13'h0710, 13'h0690, 13'h0790, 13'h0611, 13'h0711, 13'h0691, 13'h0791, 13'h0612, 13'h0712, 13'h0692, 13'h0792, 13'h0613, 13'h0713, 13'h0693, 13'h0793, 13'h0614, 13'h0714, 13'h0694, 13'h0794, 13'h0615, 13'h0715, 13'h0695, 13'h0795, 13'h0616, 13'h0716, 13'h0696, 13'h0796, 13'h0617, 13'h0717, 13'h0697, 13'h0797, 13'h0618, 13'h0718, 13'h0698, 13'h0798, 13'h0619, 13'h0719, 13'h0699, 13'h0799, 13'h061a, 13'h071a, 13'h069a, 13'h079a, 13'h061b, 13'h071b, 13'h069b, 13'h079b, 13'h061c, 13'h071c, 13'h069c, 13'h079c, 13'h061d, 13'h071d, 13'h069d, 13'h079d, 13'h061e, 13'h071e, 13'h069e, 13'h079e, 13'h061f, 13'h071f, 13'h069f, 13'h079f, 13'h0620, 13'h0720, 13'h06a0, 13'h07a0, 13'h0621, 13'h0721, 13'h06a1, 13'h07a1, 13'h0622, 13'h0722, 13'h06a2, 13'h07a2, 13'h0623, 13'h0723, 13'h06a3, 13'h07a3, 13'h0624, 13'h0724, 13'h06a4, 13'h07a4, 13'h0625, 13'h0725, 13'h06a5, 13'h07a5, 13'h0626, 13'h0726, 13'h06a6, 13'h07a6, 13'h0627, 13'h0727, 13'h06a7, 13'h07a7, 13'h0628, 13'h0728, 13'h06a8, 13'h07a8, 13'h0629, 13'h0729, 13'h06a9, 13'h07a9, 13'h062a, 13'h072a, 13'h06aa, 13'h07aa, 13'h062b, 13'h072b, 13'h06ab, 13'h07ab, 13'h062c, 13'h072c, 13'h06ac, 13'h07ac, 13'h062d, 13'h072d, 13'h06ad, 13'h07ad, 13'h062e, 13'h072e, 13'h06ae, 13'h07ae, 13'h062f, 13'h072f, 13'h06af, 13'h07af, 13'h0630, 13'h0730, 13'h06b0, 13'h07b0, 13'h0631, 13'h0731, 13'h06b1, 13'h07b1, 13'h0632, 13'h0732, 13'h06b2, 13'h07b2, 13'h0633, 13'h0733, 13'h06b3, 13'h07b3, 13'h0634, 13'h0734, 13'h06b4, 13'h07b4, 13'h0635, 13'h0735, 13'h06b5, 13'h07b5, 13'h0636, 13'h0736, 13'h06b6, 13'h07b6, 13'h0637, 13'h0737, 13'h06b7, 13'h07b7, 13'h0638, 13'h0738, 13'h06b8, 13'h07b8, 13'h0639, 13'h0739, 13'h06b9, 13'h07b9, 13'h063a, 13'h073a, 13'h06ba, 13'h07ba, 13'h063b, 13'h073b, 13'h06bb, 13'h07bb, 13'h063c, 13'h073c, 13'h06bc, 13'h07bc, 13'h063d, 13'h073d, 13'h06bd, 13'h07bd, 13'h063e, 13'h073e, 13'h06be, 13'h07be, 13'h063f, 13'h073f, 13'h06bf, 13'h07bf, 13'h0640, 13'h0740, 13'h06c0, 13'h07c0, 13'h0641, 13'h0741, 13'h06c1, 13'h07c1, 13'h0642, 13'h0742, 13'h06c2, 13'h07c2, 13'h0643, 13'h0743, 13'h06c3, 13'h07c3, 13'h0644, 13'h0744, 13'h06c4, 13'h07c4, 13'h0645, 13'h0745, 13'h06c5, 13'h07c5, 13'h0646, 13'h0746, 13'h06c6, 13'h07c6, 13'h0647, 13'h0747, 13'h06c7, 13'h07c7, 13'h0648, 13'h0748, 13'h06c8, 13'h07c8, 13'h0649, 13'h0749, 13'h06c9, 13'h07c9, 13'h064a, 13'h074a, 13'h06ca, 13'h07ca, 13'h064b, 13'h074b, 13'h06cb, 13'h07cb, 13'h064c, 13'h074c, 13'h06cc, 13'h07cc, 13'h064d, 13'h074d, 13'h06cd, 13'h07cd, 13'h064e, 13'h074e, 13'h06ce, 13'h07ce, 13'h064f, 13'h074f, 13'h06cf, 13'h07cf:
-          fld4 = 6'h16;
-      13'h0800, 13'h0900, 13'h0880, 13'h0980, 13'h0801, 13'h0901, 13'h0881, 13'h0981, 13'h0802, 13'h0902, 13'h0882, 13'h0982, 13'h0803, 13'h0903, 13'h0883, 13'h0983, 13'h0804, 13'h0904, 13'h0884, 13'h0984, 13'h0805, 13'h0905, 13'h0885, 13'h0985, 13'h0806, 13'h0906, 13'h0886, 13'h0986, 13'h0807, 13'h0907, 13'h0887, 13'h0987, 13'h0808, 13'h0908, 13'h0888, 13'h0988, 13'h0809, 13'h0909, 13'h0889, 13'h0989, 13'h080a, 13'h090a, 13'h088a, 13'h098a, 13'h080b, 13'h090b, 13'h088b, 13'h098b, 13'h080c, 13'h090c, 13'h088c, 13'h098c, 13'h080d, 13'h090d, 13'h088d, 13'h098d, 13'h080e, 13'h090e, 13'h088e, 13'h098e, 13'h080f, 13'h090f, 13'h088f, 13'h098f, 13'h0810, 13'h0910, 13'h0890, 13'h0990, 13'h0811, 13'h0911, 13'h0891, 13'h0991, 13'h0812, 13'h0912, 13'h0892, 13'h0992, 13'h0813, 13'h0913, 13'h0893, 13'h0993, 13'h0814, 13'h0914, 13'h0894, 13'h0994, 13'h0815, 13'h0915, 13'h0895, 13'h0995, 13'h0816, 13'h0916, 13'h0896, 13'h0996, 13'h0817, 13'h0917, 13'h0897, 13'h0997, 13'h0818, 13'h0918, 13'h0898, 13'h0998, 13'h0819, 13'h0919, 13'h0899, 13'h0999, 13'h081a, 13'h091a, 13'h089a, 13'h099a, 13'h081b, 13'h091b, 13'h089b, 13'h099b, 13'h081c, 13'h091c, 13'h089c, 13'h099c, 13'h081d, 13'h091d, 13'h089d, 13'h099d, 13'h081e, 13'h091e, 13'h089e, 13'h099e, 13'h081f, 13'h091f, 13'h089f, 13'h099f, 13'h0820, 13'h0920, 13'h08a0, 13'h09a0, 13'h0821, 13'h0921, 13'h08a1, 13'h09a1, 13'h0822, 13'h0922, 13'h08a2, 13'h09a2, 13'h0823, 13'h0923, 13'h08a3, 13'h09a3, 13'h0824, 13'h0924, 13'h08a4, 13'h09a4, 13'h0825, 13'h0925, 13'h08a5, 13'h09a5, 13'h0826, 13'h0926, 13'h08a6, 13'h09a6, 13'h0827, 13'h0927, 13'h08a7, 13'h09a7, 13'h0828, 13'h0928, 13'h08a8, 13'h09a8, 13'h0829, 13'h0929, 13'h08a9, 13'h09a9, 13'h082a, 13'h092a, 13'h08aa, 13'h09aa, 13'h082b, 13'h092b, 13'h08ab, 13'h09ab, 13'h082c, 13'h092c, 13'h08ac, 13'h09ac, 13'h082d, 13'h092d, 13'h08ad, 13'h09ad, 13'h082e, 13'h092e, 13'h08ae, 13'h09ae, 13'h082f, 13'h092f, 13'h08af, 13'h09af, 13'h0830, 13'h0930, 13'h08b0, 13'h09b0, 13'h0831, 13'h0931, 13'h08b1, 13'h09b1, 13'h0832, 13'h0932, 13'h08b2, 13'h09b2, 13'h0833, 13'h0933, 13'h08b3, 13'h09b3, 13'h0834, 13'h0934, 13'h08b4, 13'h09b4, 13'h0835, 13'h0935, 13'h08b5, 13'h09b5, 13'h0836, 13'h0936, 13'h08b6, 13'h09b6, 13'h0837, 13'h0937, 13'h08b7, 13'h09b7, 13'h0838, 13'h0938, 13'h08b8, 13'h09b8, 13'h0839, 13'h0939, 13'h08b9, 13'h09b9, 13'h083a, 13'h093a, 13'h08ba, 13'h09ba, 13'h083b, 13'h093b, 13'h08bb, 13'h09bb, 13'h083c, 13'h093c, 13'h08bc, 13'h09bc, 13'h083d, 13'h093d, 13'h08bd, 13'h09bd, 13'h083e, 13'h093e, 13'h08be, 13'h09be, 13'h083f, 13'h093f, 13'h08bf, 13'h09bf, 13'h0840, 13'h0940, 13'h08c0, 13'h09c0, 13'h0841, 13'h0941, 13'h08c1, 13'h09c1, 13'h0842, 13'h0942, 13'h08c2, 13'h09c2, 13'h0843, 13'h0943, 13'h08c3, 13'h09c3, 13'h0844, 13'h0944, 13'h08c4, 13'h09c4, 13'h0845, 13'h0945, 13'h08c5, 13'h09c5, 13'h0846, 13'h0946, 13'h08c6, 13'h09c6, 13'h0847, 13'h0947, 13'h08c7, 13'h09c7, 13'h0848, 13'h0948, 13'h08c8, 13'h09c8, 13'h0849, 13'h0949, 13'h08c9, 13'h09c9, 13'h084a, 13'h094a, 13'h08ca, 13'h09ca, 13'h084b, 13'h094b, 13'h08cb, 13'h09cb, 13'h084c, 13'h094c, 13'h08cc, 13'h09cc, 13'h084d, 13'h094d, 13'h08cd, 13'h09cd, 13'h084e, 13'h094e, 13'h08ce, 13'h09ce, 13'h084f, 13'h094f, 13'h08cf, 13'h09cf:
-          fld4 = 6'h17;
-      13'h0a00, 13'h0b00, 13'h0a80, 13'h0b80, 13'h0a01, 13'h0b01, 13'h0a81, 13'h0b81, 13'h0a02, 13'h0b02, 13'h0a82, 13'h0b82, 13'h0a03, 13'h0b03, 13'h0a83, 13'h0b83, 13'h0a04, 13'h0b04, 13'h0a84, 13'h0b84, 13'h0a05, 13'h0b05, 13'h0a85, 13'h0b85, 13'h0a06, 13'h0b06, 13'h0a86, 13'h0b86, 13'h0a07, 13'h0b07, 13'h0a87, 13'h0b87, 13'h0a08, 13'h0b08, 13'h0a88, 13'h0b88, 13'h0a09, 13'h0b09, 13'h0a89, 13'h0b89, 13'h0a0a, 13'h0b0a, 13'h0a8a, 13'h0b8a, 13'h0a0b, 13'h0b0b, 13'h0a8b, 13'h0b8b, 13'h0a0c, 13'h0b0c, 13'h0a8c, 13'h0b8c, 13'h0a0d, 13'h0b0d, 13'h0a8d, 13'h0b8d, 13'h0a0e, 13'h0b0e, 13'h0a8e, 13'h0b8e, 13'h0a0f, 13'h0b0f, 13'h0a8f, 13'h0b8f, 13'h0a10, 13'h0b10, 13'h0a90, 13'h0b90, 13'h0a11, 13'h0b11, 13'h0a91, 13'h0b91, 13'h0a12, 13'h0b12, 13'h0a92, 13'h0b92, 13'h0a13, 13'h0b13, 13'h0a93, 13'h0b93, 13'h0a14, 13'h0b14, 13'h0a94, 13'h0b94, 13'h0a15, 13'h0b15, 13'h0a95, 13'h0b95, 13'h0a16, 13'h0b16, 13'h0a96, 13'h0b96, 13'h0a17, 13'h0b17, 13'h0a97, 13'h0b97, 13'h0a18, 13'h0b18, 13'h0a98, 13'h0b98, 13'h0a19, 13'h0b19, 13'h0a99, 13'h0b99, 13'h0a1a, 13'h0b1a, 13'h0a9a, 13'h0b9a, 13'h0a1b, 13'h0b1b, 13'h0a9b, 13'h0b9b, 13'h0a1c, 13'h0b1c, 13'h0a9c, 13'h0b9c, 13'h0a1d, 13'h0b1d, 13'h0a9d, 13'h0b9d, 13'h0a1e, 13'h0b1e, 13'h0a9e, 13'h0b9e, 13'h0a1f, 13'h0b1f, 13'h0a9f, 13'h0b9f, 13'h0a20, 13'h0b20, 13'h0aa0, 13'h0ba0, 13'h0a21, 13'h0b21, 13'h0aa1, 13'h0ba1, 13'h0a22, 13'h0b22, 13'h0aa2, 13'h0ba2, 13'h0a23, 13'h0b23, 13'h0aa3, 13'h0ba3, 13'h0a24, 13'h0b24, 13'h0aa4, 13'h0ba4, 13'h0a25, 13'h0b25, 13'h0aa5, 13'h0ba5, 13'h0a26, 13'h0b26, 13'h0aa6, 13'h0ba6, 13'h0a27, 13'h0b27, 13'h0aa7, 13'h0ba7, 13'h0a28, 13'h0b28, 13'h0aa8, 13'h0ba8, 13'h0a29, 13'h0b29, 13'h0aa9, 13'h0ba9, 13'h0a2a, 13'h0b2a, 13'h0aaa, 13'h0baa, 13'h0a2b, 13'h0b2b, 13'h0aab, 13'h0bab, 13'h0a2c, 13'h0b2c, 13'h0aac, 13'h0bac, 13'h0a2d, 13'h0b2d, 13'h0aad, 13'h0bad, 13'h0a2e, 13'h0b2e, 13'h0aae, 13'h0bae, 13'h0a2f, 13'h0b2f, 13'h0aaf, 13'h0baf, 13'h0a30, 13'h0b30, 13'h0ab0, 13'h0bb0, 13'h0a31, 13'h0b31, 13'h0ab1, 13'h0bb1, 13'h0a32, 13'h0b32, 13'h0ab2, 13'h0bb2, 13'h0a33, 13'h0b33, 13'h0ab3, 13'h0bb3, 13'h0a34, 13'h0b34, 13'h0ab4, 13'h0bb4, 13'h0a35, 13'h0b35, 13'h0ab5, 13'h0bb5, 13'h0a36, 13'h0b36, 13'h0ab6, 13'h0bb6, 13'h0a37, 13'h0b37, 13'h0ab7, 13'h0bb7, 13'h0a38, 13'h0b38, 13'h0ab8, 13'h0bb8, 13'h0a39, 13'h0b39, 13'h0ab9, 13'h0bb9, 13'h0a3a, 13'h0b3a, 13'h0aba, 13'h0bba, 13'h0a3b, 13'h0b3b, 13'h0abb, 13'h0bbb, 13'h0a3c, 13'h0b3c, 13'h0abc, 13'h0bbc, 13'h0a3d, 13'h0b3d, 13'h0abd, 13'h0bbd, 13'h0a3e, 13'h0b3e, 13'h0abe, 13'h0bbe, 13'h0a3f, 13'h0b3f, 13'h0abf, 13'h0bbf, 13'h0a40, 13'h0b40, 13'h0ac0, 13'h0bc0, 13'h0a41, 13'h0b41, 13'h0ac1, 13'h0bc1, 13'h0a42, 13'h0b42, 13'h0ac2, 13'h0bc2, 13'h0a43, 13'h0b43, 13'h0ac3, 13'h0bc3, 13'h0a44, 13'h0b44, 13'h0ac4, 13'h0bc4, 13'h0a45, 13'h0b45, 13'h0ac5, 13'h0bc5, 13'h0a46, 13'h0b46, 13'h0ac6, 13'h0bc6, 13'h0a47, 13'h0b47, 13'h0ac7, 13'h0bc7, 13'h0a48, 13'h0b48, 13'h0ac8, 13'h0bc8, 13'h0a49, 13'h0b49, 13'h0ac9, 13'h0bc9, 13'h0a4a, 13'h0b4a, 13'h0aca, 13'h0bca, 13'h0a4b, 13'h0b4b, 13'h0acb, 13'h0bcb, 13'h0a4c, 13'h0b4c, 13'h0acc, 13'h0bcc, 13'h0a4d, 13'h0b4d, 13'h0acd, 13'h0bcd, 13'h0a4e, 13'h0b4e, 13'h0ace, 13'h0bce, 13'h0a4f, 13'h0b4f, 13'h0acf, 13'h0bcf:
-          fld4 = 6'h18;
-      13'h0c00, 13'h0d00, 13'h0c80, 13'h0d80, 13'h0c10, 13'h0d10, 13'h0c90, 13'h0d90, 13'h0c20, 13'h0d20, 13'h0ca0, 13'h0da0, 13'h0c30, 13'h0d30, 13'h0cb0, 13'h0db0, 13'h0c40, 13'h0d40, 13'h0cc0, 13'h0dc0:
-          fld4 = 6'h19;
-      13'h0c01, 13'h0d01, 13'h0c81, 13'h0d81, 13'h0c11, 13'h0d11, 13'h0c91, 13'h0d91, 13'h0c21, 13'h0d21, 13'h0ca1, 13'h0da1, 13'h0c31, 13'h0d31, 13'h0cb1, 13'h0db1, 13'h0c41, 13'h0d41, 13'h0cc1, 13'h0dc1:
-          fld4 = 6'h1a;
-      13'h0c02, 13'h0d02, 13'h0c82, 13'h0d82, 13'h0c12, 13'h0d12, 13'h0c92, 13'h0d92, 13'h0c22, 13'h0d22, 13'h0ca2, 13'h0da2, 13'h0c32, 13'h0d32, 13'h0cb2, 13'h0db2, 13'h0c42, 13'h0d42, 13'h0cc2, 13'h0dc2:
-          fld4 = 6'h1b;
-      13'h0c03, 13'h0d03, 13'h0c83, 13'h0d83, 13'h0c13, 13'h0d13, 13'h0c93, 13'h0d93, 13'h0c23, 13'h0d23, 13'h0ca3, 13'h0da3, 13'h0c33, 13'h0d33, 13'h0cb3, 13'h0db3, 13'h0c43, 13'h0d43, 13'h0cc3, 13'h0dc3:
-          fld4 = 6'h1c;
-      13'h0c04, 13'h0d04, 13'h0c84, 13'h0d84, 13'h0c14, 13'h0d14, 13'h0c94, 13'h0d94, 13'h0c24, 13'h0d24, 13'h0ca4, 13'h0da4, 13'h0c34, 13'h0d34, 13'h0cb4, 13'h0db4, 13'h0c44, 13'h0d44, 13'h0cc4, 13'h0dc4:
-          fld4 = 6'h1d;
-      13'h0c05, 13'h0d05, 13'h0c85, 13'h0d85, 13'h0c15, 13'h0d15, 13'h0c95, 13'h0d95, 13'h0c25, 13'h0d25, 13'h0ca5, 13'h0da5, 13'h0c35, 13'h0d35, 13'h0cb5, 13'h0db5, 13'h0c45, 13'h0d45, 13'h0cc5, 13'h0dc5:
-          fld4 = 6'h1e;
-      13'h0e00, 13'h0f00, 13'h0e80, 13'h0f80, 13'h0e10, 13'h0f10, 13'h0e90, 13'h0f90, 13'h0e20, 13'h0f20, 13'h0ea0, 13'h0fa0, 13'h0e30, 13'h0f30, 13'h0eb0, 13'h0fb0, 13'h0e40, 13'h0f40, 13'h0ec0, 13'h0fc0:
-          fld4 = 6'h1f;
+    casez ({ ctx_eff2_s, frame2[61], 1'h0, tx_type, frame2[60:57] })
+      13'h0010, 13'h0110, 13'h0020, 13'h0120, 13'h0030, 13'h0130, 13'h0040, 13'h0140:
+          fld2_s = 6'h02;
+      13'h0000, 13'h0100, 13'h0011, 13'h0111, 13'h0021, 13'h0121, 13'h0031, 13'h0131, 13'h0041, 13'h0141:
+          fld2_s = 6'h03;
+      13'h0001, 13'h0101, 13'h0012, 13'h0112:
+          fld2_s = 6'h04;
+      13'h0022, 13'h0122, 13'h0032, 13'h0132, 13'h0042, 13'h0142:
+          fld2_s = 6'h05;
+      13'h0023, 13'h0123, 13'h0033, 13'h0133, 13'h0043, 13'h0143:
+          fld2_s = 6'h06;
+      13'h0002, 13'h0102, 13'h0013, 13'h0113, 13'h0024, 13'h0124, 13'h0034, 13'h0134, 13'h0044, 13'h0144:
+          fld2_s = 6'h07;
+      13'h0003, 13'h0103, 13'h0014, 13'h0114, 13'h0025, 13'h0125, 13'h0035, 13'h0135, 13'h0045, 13'h0145:
+          fld2_s = 6'h08;
+      13'h0004, 13'h0104, 13'h0015, 13'h0115, 13'h0026, 13'h0126, 13'h0036, 13'h0136, 13'h0046, 13'h0146:
+          fld2_s = 6'h09;
+      13'h0005, 13'h0105, 13'h0016, 13'h0116, 13'h0027, 13'h0127, 13'h0037, 13'h0137, 13'h0047, 13'h0147:
+          fld2_s = 6'h0a;
+      13'h0017, 13'h0117, 13'h0028, 13'h0128, 13'h0038, 13'h0138, 13'h0048, 13'h0148:
+          fld2_s = 6'h0b;
+      13'h0039, 13'h0139:
+          fld2_s = 6'h0c;
+      13'h003a, 13'h013a:
+          fld2_s = 6'h0d;
+      13'h0049, 13'h0149:
+          fld2_s = 6'h0e;
+      13'h0006, 13'h0106:
+          fld2_s = 6'h0f;
+      13'h0018, 13'h0118, 13'h0029, 13'h0129, 13'h003b, 13'h013b, 13'h004a, 13'h014a:
+          fld2_s = 6'h10;
+      13'h0007, 13'h0107, 13'h0019, 13'h0119, 13'h002a, 13'h012a, 13'h003c, 13'h013c, 13'h004b, 13'h014b:
+          fld2_s = 6'h11;
+      13'h0008, 13'h0108, 13'h001a, 13'h011a, 13'h002b, 13'h012b, 13'h003d, 13'h013d, 13'h004c, 13'h014c:
+          fld2_s = 6'h12;
+      13'h0200, 13'h0300, 13'h0201, 13'h0301, 13'h0202, 13'h0302, 13'h0203, 13'h0303, 13'h0204, 13'h0304, 13'h0205, 13'h0305, 13'h0206, 13'h0306, 13'h0207, 13'h0307, 13'h0208, 13'h0308, 13'h0209, 13'h0309, 13'h020a, 13'h030a, 13'h020b, 13'h030b, 13'h020c, 13'h030c, 13'h020d, 13'h030d, 13'h020e, 13'h030e, 13'h020f, 13'h030f, 13'h0210, 13'h0310, 13'h0211, 13'h0311, 13'h0212, 13'h0312, 13'h0213, 13'h0313, 13'h0214, 13'h0314, 13'h0215, 13'h0315, 13'h0216, 13'h0316, 13'h0217, 13'h0317, 13'h0218, 13'h0318, 13'h0219, 13'h0319, 13'h021a, 13'h031a, 13'h021b, 13'h031b, 13'h021c, 13'h031c, 13'h021d, 13'h031d, 13'h021e, 13'h031e, 13'h021f, 13'h031f, 13'h0220, 13'h0320, 13'h0221, 13'h0321, 13'h0222, 13'h0322, 13'h0223, 13'h0323, 13'h0224, 13'h0324, 13'h0225, 13'h0325, 13'h0226, 13'h0326, 13'h0227, 13'h0327, 13'h0228, 13'h0328, 13'h0229, 13'h0329, 13'h022a, 13'h032a, 13'h022b, 13'h032b, 13'h022c, 13'h032c, 13'h022d, 13'h032d, 13'h022e, 13'h032e, 13'h022f, 13'h032f, 13'h0230, 13'h0330, 13'h0231, 13'h0331, 13'h0232, 13'h0332, 13'h0233, 13'h0333, 13'h0234, 13'h0334, 13'h0235, 13'h0335, 13'h0236, 13'h0336, 13'h0237, 13'h0337, 13'h0238, 13'h0338, 13'h0239, 13'h0339, 13'h023a, 13'h033a, 13'h023b, 13'h033b, 13'h023c, 13'h033c, 13'h023d, 13'h033d, 13'h023e, 13'h033e, 13'h023f, 13'h033f, 13'h0240, 13'h0340, 13'h0241, 13'h0341, 13'h0242, 13'h0342, 13'h0243, 13'h0343, 13'h0244, 13'h0344, 13'h0245, 13'h0345, 13'h0246, 13'h0346, 13'h0247, 13'h0347, 13'h0248, 13'h0348, 13'h0249, 13'h0349, 13'h024a, 13'h034a, 13'h024b, 13'h034b, 13'h024c, 13'h034c, 13'h024d, 13'h034d, 13'h024e, 13'h034e, 13'h024f, 13'h034f:
+          fld2_s = 6'h13;
+      13'h0400, 13'h0500, 13'h0410, 13'h0510, 13'h0420, 13'h0520, 13'h0430, 13'h0530, 13'h0440, 13'h0540:
+          fld2_s = 6'h14;
+      13'h0401, 13'h0501, 13'h0411, 13'h0511, 13'h0421, 13'h0521, 13'h0431, 13'h0531, 13'h0441, 13'h0541:
+          fld2_s = 6'h15;
+      13'h0600, 13'h0700, 13'h0601, 13'h0701, 13'h0602, 13'h0702, 13'h0603, 13'h0703, 13'h0604, 13'h0704, 13'h0605, 13'h0705, 13'h0606, 13'h0706, 13'h0607, 13'h0707, 13'h0608, 13'h0708, 13'h0609, 13'h0709, 13'h060a, 13'h070a, 13'h060b, 13'h070b, 13'h060c, 13'h070c, 13'h060d, 13'h070d, 13'h060e, 13'h070e, 13'h060f, 13'h070f, 13'h0610, 13'h0710, 13'h0611, 13'h0711, 13'h0612, 13'h0712, 13'h0613, 13'h0713, 13'h0614, 13'h0714, 13'h0615, 13'h0715, 13'h0616, 13'h0716, 13'h0617, 13'h0717, 13'h0618, 13'h0718, 13'h0619, 13'h0719, 13'h061a, 13'h071a, 13'h061b, 13'h071b, 13'h061c, 13'h071c, 13'h061d, 13'h071d, 13'h061e, 13'h071e, 13'h061f, 13'h071f, 13'h0620, 13'h0720, 13'h0621, 13'h0721, 13'h0622, 13'h0722, 13'h0623, 13'h0723, 13'h0624, 13'h0724, 13'h0625, 13'h0725, 13'h0626, 13'h0726, 13'h0627, 13'h0727, 13'h0628, 13'h0728, 13'h0629, 13'h0729, 13'h062a, 13'h072a, 13'h062b, 13'h072b, 13'h062c, 13'h072c, 13'h062d, 13'h072d, 13'h062e, 13'h072e, 13'h062f, 13'h072f, 13'h0630, 13'h0730, 13'h0631, 13'h0731, 13'h0632, 13'h0732, 13'h0633, 13'h0733, 13'h0634, 13'h0734, 13'h0635, 13'h0735, 13'h0636, 13'h0736, 13'h0637, 13'h0737, 13'h0638, 13'h0738, 13'h0639, 13'h0739, 13'h063a, 13'h073a, 13'h063b, 13'h073b, 13'h063c, 13'h073c, 13'h063d, 13'h073d, 13'h063e, 13'h073e, 13'h063f, 13'h073f, 13'h0640, 13'h0740, 13'h0641, 13'h0741, 13'h0642, 13'h0742, 13'h0643, 13'h0743, 13'h0644, 13'h0744, 13'h0645, 13'h0745, 13'h0646, 13'h0746, 13'h0647, 13'h0747, 13'h0648, 13'h0748, 13'h0649, 13'h0749, 13'h064a, 13'h074a, 13'h064b, 13'h074b, 13'h064c, 13'h074c, 13'h064d, 13'h074d, 13'h064e, 13'h074e, 13'h064f, 13'h074f:
+          fld2_s = 6'h16;
+      13'h0800, 13'h0900, 13'h0801, 13'h0901, 13'h0802, 13'h0902, 13'h0803, 13'h0903, 13'h0804, 13'h0904, 13'h0805, 13'h0905, 13'h0806, 13'h0906, 13'h0807, 13'h0907, 13'h0808, 13'h0908, 13'h0809, 13'h0909, 13'h080a, 13'h090a, 13'h080b, 13'h090b, 13'h080c, 13'h090c, 13'h080d, 13'h090d, 13'h080e, 13'h090e, 13'h080f, 13'h090f, 13'h0810, 13'h0910, 13'h0811, 13'h0911, 13'h0812, 13'h0912, 13'h0813, 13'h0913, 13'h0814, 13'h0914, 13'h0815, 13'h0915, 13'h0816, 13'h0916, 13'h0817, 13'h0917, 13'h0818, 13'h0918, 13'h0819, 13'h0919, 13'h081a, 13'h091a, 13'h081b, 13'h091b, 13'h081c, 13'h091c, 13'h081d, 13'h091d, 13'h081e, 13'h091e, 13'h081f, 13'h091f, 13'h0820, 13'h0920, 13'h0821, 13'h0921, 13'h0822, 13'h0922, 13'h0823, 13'h0923, 13'h0824, 13'h0924, 13'h0825, 13'h0925, 13'h0826, 13'h0926, 13'h0827, 13'h0927, 13'h0828, 13'h0928, 13'h0829, 13'h0929, 13'h082a, 13'h092a, 13'h082b, 13'h092b, 13'h082c, 13'h092c, 13'h082d, 13'h092d, 13'h082e, 13'h092e, 13'h082f, 13'h092f, 13'h0830, 13'h0930, 13'h0831, 13'h0931, 13'h0832, 13'h0932, 13'h0833, 13'h0933, 13'h0834, 13'h0934, 13'h0835, 13'h0935, 13'h0836, 13'h0936, 13'h0837, 13'h0937, 13'h0838, 13'h0938, 13'h0839, 13'h0939, 13'h083a, 13'h093a, 13'h083b, 13'h093b, 13'h083c, 13'h093c, 13'h083d, 13'h093d, 13'h083e, 13'h093e, 13'h083f, 13'h093f, 13'h0840, 13'h0940, 13'h0841, 13'h0941, 13'h0842, 13'h0942, 13'h0843, 13'h0943, 13'h0844, 13'h0944, 13'h0845, 13'h0945, 13'h0846, 13'h0946, 13'h0847, 13'h0947, 13'h0848, 13'h0948, 13'h0849, 13'h0949, 13'h084a, 13'h094a, 13'h084b, 13'h094b, 13'h084c, 13'h094c, 13'h084d, 13'h094d, 13'h084e, 13'h094e, 13'h084f, 13'h094f:
+          fld2_s = 6'h17;
+      13'h0a00, 13'h0b00, 13'h0a01, 13'h0b01, 13'h0a02, 13'h0b02, 13'h0a03, 13'h0b03, 13'h0a04, 13'h0b04, 13'h0a05, 13'h0b05, 13'h0a06, 13'h0b06, 13'h0a07, 13'h0b07, 13'h0a08, 13'h0b08, 13'h0a09, 13'h0b09, 13'h0a0a, 13'h0b0a, 13'h0a0b, 13'h0b0b, 13'h0a0c, 13'h0b0c, 13'h0a0d, 13'h0b0d, 13'h0a0e, 13'h0b0e, 13'h0a0f, 13'h0b0f, 13'h0a10, 13'h0b10, 13'h0a11, 13'h0b11, 13'h0a12, 13'h0b12, 13'h0a13, 13'h0b13, 13'h0a14, 13'h0b14, 13'h0a15, 13'h0b15, 13'h0a16, 13'h0b16, 13'h0a17, 13'h0b17, 13'h0a18, 13'h0b18, 13'h0a19, 13'h0b19, 13'h0a1a, 13'h0b1a, 13'h0a1b, 13'h0b1b, 13'h0a1c, 13'h0b1c, 13'h0a1d, 13'h0b1d, 13'h0a1e, 13'h0b1e, 13'h0a1f, 13'h0b1f, 13'h0a20, 13'h0b20, 13'h0a21, 13'h0b21, 13'h0a22, 13'h0b22, 13'h0a23, 13'h0b23, 13'h0a24, 13'h0b24, 13'h0a25, 13'h0b25, 13'h0a26, 13'h0b26, 13'h0a27, 13'h0b27, 13'h0a28, 13'h0b28, 13'h0a29, 13'h0b29, 13'h0a2a, 13'h0b2a, 13'h0a2b, 13'h0b2b, 13'h0a2c, 13'h0b2c, 13'h0a2d, 13'h0b2d, 13'h0a2e, 13'h0b2e, 13'h0a2f, 13'h0b2f, 13'h0a30, 13'h0b30, 13'h0a31, 13'h0b31, 13'h0a32, 13'h0b32, 13'h0a33, 13'h0b33, 13'h0a34, 13'h0b34, 13'h0a35, 13'h0b35, 13'h0a36, 13'h0b36, 13'h0a37, 13'h0b37, 13'h0a38, 13'h0b38, 13'h0a39, 13'h0b39, 13'h0a3a, 13'h0b3a, 13'h0a3b, 13'h0b3b, 13'h0a3c, 13'h0b3c, 13'h0a3d, 13'h0b3d, 13'h0a3e, 13'h0b3e, 13'h0a3f, 13'h0b3f, 13'h0a40, 13'h0b40, 13'h0a41, 13'h0b41, 13'h0a42, 13'h0b42, 13'h0a43, 13'h0b43, 13'h0a44, 13'h0b44, 13'h0a45, 13'h0b45, 13'h0a46, 13'h0b46, 13'h0a47, 13'h0b47, 13'h0a48, 13'h0b48, 13'h0a49, 13'h0b49, 13'h0a4a, 13'h0b4a, 13'h0a4b, 13'h0b4b, 13'h0a4c, 13'h0b4c, 13'h0a4d, 13'h0b4d, 13'h0a4e, 13'h0b4e, 13'h0a4f, 13'h0b4f:
+          fld2_s = 6'h18;
+      13'h0c00, 13'h0d00, 13'h0c10, 13'h0d10, 13'h0c20, 13'h0d20, 13'h0c30, 13'h0d30, 13'h0c40, 13'h0d40:
+          fld2_s = 6'h19;
+      13'h0c01, 13'h0d01, 13'h0c11, 13'h0d11, 13'h0c21, 13'h0d21, 13'h0c31, 13'h0d31, 13'h0c41, 13'h0d41:
+          fld2_s = 6'h1a;
+      13'h0c02, 13'h0d02, 13'h0c12, 13'h0d12, 13'h0c22, 13'h0d22, 13'h0c32, 13'h0d32, 13'h0c42, 13'h0d42:
+          fld2_s = 6'h1b;
+      13'h0c03, 13'h0d03, 13'h0c13, 13'h0d13, 13'h0c23, 13'h0d23, 13'h0c33, 13'h0d33, 13'h0c43, 13'h0d43:
+          fld2_s = 6'h1c;
+      13'h0c04, 13'h0d04, 13'h0c14, 13'h0d14, 13'h0c24, 13'h0d24, 13'h0c34, 13'h0d34, 13'h0c44, 13'h0d44:
+          fld2_s = 6'h1d;
+      13'h0c05, 13'h0d05, 13'h0c15, 13'h0d15, 13'h0c25, 13'h0d25, 13'h0c35, 13'h0d35, 13'h0c45, 13'h0d45:
+          fld2_s = 6'h1e;
+      13'h0e00, 13'h0f00, 13'h0e10, 13'h0f10, 13'h0e20, 13'h0f20, 13'h0e30, 13'h0f30, 13'h0e40, 13'h0f40:
+          fld2_s = 6'h1f;
       13'h0e01, 13'h0f01, 13'h0e11, 13'h0f11, 13'h0e21, 13'h0f21, 13'h0e31, 13'h0f31, 13'h0e41, 13'h0f41:
-          fld4 = 6'h20;
-      13'h0e81, 13'h0f81, 13'h0f02, 13'h0f82, 13'h0e91, 13'h0f91, 13'h0f12, 13'h0f92, 13'h0ea1, 13'h0fa1, 13'h0f22, 13'h0fa2, 13'h0eb1, 13'h0fb1, 13'h0f32, 13'h0fb2, 13'h0ec1, 13'h0fc1, 13'h0f42, 13'h0fc2:
-          fld4 = 6'h21;
-      13'h0e02, 13'h0e82, 13'h0f03, 13'h0f83, 13'h0e12, 13'h0e92, 13'h0f13, 13'h0f93, 13'h0e22, 13'h0ea2, 13'h0f23, 13'h0fa3, 13'h0e32, 13'h0eb2, 13'h0f33, 13'h0fb3, 13'h0e42, 13'h0ec2, 13'h0f43, 13'h0fc3:
-          fld4 = 6'h22;
-      13'h0e03, 13'h0e83, 13'h0f04, 13'h0f84, 13'h0e13, 13'h0e93, 13'h0f14, 13'h0f94, 13'h0e23, 13'h0ea3, 13'h0f24, 13'h0fa4, 13'h0e33, 13'h0eb3, 13'h0f34, 13'h0fb4, 13'h0e43, 13'h0ec3, 13'h0f44, 13'h0fc4:
-          fld4 = 6'h23;
-      13'h1000, 13'h1100, 13'h1080, 13'h1180, 13'h1001, 13'h1101, 13'h1081, 13'h1181, 13'h1002, 13'h1102, 13'h1082, 13'h1182, 13'h1003, 13'h1103, 13'h1083, 13'h1183, 13'h1004, 13'h1104, 13'h1084, 13'h1184, 13'h1005, 13'h1105, 13'h1085, 13'h1185, 13'h1006, 13'h1106, 13'h1086, 13'h1186, 13'h1007, 13'h1107, 13'h1087, 13'h1187, 13'h1008, 13'h1108, 13'h1088, 13'h1188, 13'h1009, 13'h1109, 13'h1089, 13'h1189, 13'h100a, 13'h110a, 13'h108a, 13'h118a, 13'h100b, 13'h110b, 13'h108b, 13'h118b, 13'h100c, 13'h110c, 13'h108c, 13'h118c, 13'h100d, 13'h110d, 13'h108d, 13'h118d, 13'h100e, 13'h110e, 13'h108e, 13'h118e, 13'h100f, 13'h110f, 13'h108f, 13'h118f, 13'h1010, 13'h1110, 13'h1090, 13'h1190, 13'h1011, 13'h1111, 13'h1091, 13'h1191, 13'h1012, 13'h1112, 13'h1092, 13'h1192, 13'h1013, 13'h1113, 13'h1093, 13'h1193, 13'h1014, 13'h1114, 13'h1094, 13'h1194, 13'h1015, 13'h1115, 13'h1095, 13'h1195, 13'h1016, 13'h1116, 13'h1096, 13'h1196, 13'h1017, 13'h1117, 13'h1097, 13'h1197, 13'h1018, 13'h1118, 13'h1098, 13'h1198, 13'h1019, 13'h1119, 13'h1099, 13'h1199, 13'h101a, 13'h111a, 13'h109a, 13'h119a, 13'h101b, 13'h111b, 13'h109b, 13'h119b, 13'h101c, 13'h111c, 13'h109c, 13'h119c, 13'h101d, 13'h111d, 13'h109d, 13'h119d, 13'h101e, 13'h111e, 13'h109e, 13'h119e, 13'h101f, 13'h111f, 13'h109f, 13'h119f, 13'h1020, 13'h1120, 13'h10a0, 13'h11a0, 13'h1021, 13'h1121, 13'h10a1, 13'h11a1, 13'h1022, 13'h1122, 13'h10a2, 13'h11a2, 13'h1023, 13'h1123, 13'h10a3, 13'h11a3, 13'h1024, 13'h1124, 13'h10a4, 13'h11a4, 13'h1025, 13'h1125, 13'h10a5, 13'h11a5, 13'h1026, 13'h1126, 13'h10a6, 13'h11a6, 13'h1027, 13'h1127, 13'h10a7, 13'h11a7, 13'h1028, 13'h1128, 13'h10a8, 13'h11a8, 13'h1029, 13'h1129, 13'h10a9, 13'h11a9, 13'h102a, 13'h112a, 13'h10aa, 13'h11aa, 13'h102b, 13'h112b, 13'h10ab, 13'h11ab, 13'h102c, 13'h112c, 13'h10ac, 13'h11ac, 13'h102d, 13'h112d, 13'h10ad, 13'h11ad, 13'h102e, 13'h112e, 13'h10ae, 13'h11ae, 13'h102f, 13'h112f, 13'h10af, 13'h11af, 13'h1030, 13'h1130, 13'h10b0, 13'h11b0, 13'h1031, 13'h1131, 13'h10b1, 13'h11b1, 13'h1032, 13'h1132, 13'h10b2, 13'h11b2, 13'h1033, 13'h1133, 13'h10b3, 13'h11b3, 13'h1034, 13'h1134, 13'h10b4, 13'h11b4, 13'h1035, 13'h1135, 13'h10b5, 13'h11b5, 13'h1036, 13'h1136, 13'h10b6, 13'h11b6, 13'h1037, 13'h1137, 13'h10b7, 13'h11b7, 13'h1038, 13'h1138, 13'h10b8, 13'h11b8, 13'h1039, 13'h1139, 13'h10b9, 13'h11b9, 13'h103a, 13'h113a, 13'h10ba, 13'h11ba, 13'h103b, 13'h113b, 13'h10bb, 13'h11bb, 13'h103c, 13'h113c, 13'h10bc, 13'h11bc, 13'h103d, 13'h113d, 13'h10bd, 13'h11bd, 13'h103e, 13'h113e, 13'h10be, 13'h11be, 13'h103f, 13'h113f, 13'h10bf, 13'h11bf, 13'h1040, 13'h1140, 13'h10c0, 13'h11c0, 13'h1041, 13'h1141, 13'h10c1, 13'h11c1, 13'h1042, 13'h1142, 13'h10c2, 13'h11c2, 13'h1043, 13'h1143, 13'h10c3, 13'h11c3, 13'h1044, 13'h1144, 13'h10c4, 13'h11c4, 13'h1045, 13'h1145, 13'h10c5, 13'h11c5, 13'h1046, 13'h1146, 13'h10c6, 13'h11c6, 13'h1047, 13'h1147, 13'h10c7, 13'h11c7, 13'h1048, 13'h1148, 13'h10c8, 13'h11c8, 13'h1049, 13'h1149, 13'h10c9, 13'h11c9, 13'h104a, 13'h114a, 13'h10ca, 13'h11ca, 13'h104b, 13'h114b, 13'h10cb, 13'h11cb, 13'h104c, 13'h114c, 13'h10cc, 13'h11cc, 13'h104d, 13'h114d, 13'h10cd, 13'h11cd, 13'h104e, 13'h114e, 13'h10ce, 13'h11ce, 13'h104f, 13'h114f, 13'h10cf, 13'h11cf:
-          fld4 = 6'h24;
-      13'h1200, 13'h1300, 13'h1280, 13'h1380, 13'h1201, 13'h1301, 13'h1281, 13'h1381, 13'h1202, 13'h1302, 13'h1282, 13'h1382, 13'h1203, 13'h1303, 13'h1283, 13'h1383, 13'h1204, 13'h1304, 13'h1284, 13'h1384, 13'h1205, 13'h1305, 13'h1285, 13'h1385, 13'h1206, 13'h1306, 13'h1286, 13'h1386, 13'h1207, 13'h1307, 13'h1287, 13'h1387, 13'h1208, 13'h1308, 13'h1288, 13'h1388, 13'h1209, 13'h1309, 13'h1289, 13'h1389, 13'h120a, 13'h130a, 13'h128a, 13'h138a, 13'h120b, 13'h130b, 13'h128b, 13'h138b, 13'h120c, 13'h130c, 13'h128c, 13'h138c, 13'h120d, 13'h130d, 13'h128d, 13'h138d, 13'h120e, 13'h130e, 13'h128e, 13'h138e, 13'h120f, 13'h130f, 13'h128f, 13'h138f, 13'h1210, 13'h1310, 13'h1290, 13'h1390, 13'h1211, 13'h1311, 13'h1291, 13'h1391, 13'h1212, 13'h1312, 13'h1292, 13'h1392, 13'h1213, 13'h1313, 13'h1293, 13'h1393, 13'h1214, 13'h1314, 13'h1294, 13'h1394, 13'h1215, 13'h1315, 13'h1295, 13'h1395, 13'h1216, 13'h1316, 13'h1296, 13'h1396, 13'h1217, 13'h1317, 13'h1297, 13'h1397, 13'h1218, 13'h1318, 13'h1298, 13'h1398, 13'h1219, 13'h1319, 13'h1299, 13'h1399, 13'h121a, 13'h131a, 13'h129a, 13'h139a, 13'h121b, 13'h131b, 13'h129b, 13'h139b, 13'h121c, 13'h131c, 13'h129c, 13'h139c, 13'h121d, 13'h131d, 13'h129d, 13'h139d, 13'h121e, 13'h131e, 13'h129e, 13'h139e, 13'h121f, 13'h131f, 13'h129f, 13'h139f, 13'h1220, 13'h1320, 13'h12a0, 13'h13a0, 13'h1221, 13'h1321, 13'h12a1, 13'h13a1, 13'h1222, 13'h1322, 13'h12a2, 13'h13a2, 13'h1223, 13'h1323, 13'h12a3, 13'h13a3, 13'h1224, 13'h1324, 13'h12a4, 13'h13a4, 13'h1225, 13'h1325, 13'h12a5, 13'h13a5, 13'h1226, 13'h1326, 13'h12a6, 13'h13a6, 13'h1227, 13'h1327, 13'h12a7, 13'h13a7, 13'h1228, 13'h1328, 13'h12a8, 13'h13a8, 13'h1229, 13'h1329, 13'h12a9, 13'h13a9, 13'h122a, 13'h132a, 13'h12aa, 13'h13aa, 13'h122b, 13'h132b, 13'h12ab, 13'h13ab, 13'h122c, 13'h132c, 13'h12ac, 13'h13ac, 13'h122d, 13'h132d, 13'h12ad, 13'h13ad, 13'h122e, 13'h132e, 13'h12ae, 13'h13ae, 13'h122f, 13'h132f, 13'h12af, 13'h13af, 13'h1230, 13'h1330, 13'h12b0, 13'h13b0, 13'h1231, 13'h1331, 13'h12b1, 13'h13b1, 13'h1232, 13'h1332, 13'h12b2, 13'h13b2, 13'h1233, 13'h1333, 13'h12b3, 13'h13b3, 13'h1234, 13'h1334, 13'h12b4, 13'h13b4, 13'h1235, 13'h1335, 13'h12b5, 13'h13b5, 13'h1236, 13'h1336, 13'h12b6, 13'h13b6, 13'h1237, 13'h1337, 13'h12b7, 13'h13b7, 13'h1238, 13'h1338, 13'h12b8, 13'h13b8, 13'h1239, 13'h1339, 13'h12b9, 13'h13b9, 13'h123a, 13'h133a, 13'h12ba, 13'h13ba, 13'h123b, 13'h133b, 13'h12bb, 13'h13bb, 13'h123c, 13'h133c, 13'h12bc, 13'h13bc, 13'h123d, 13'h133d, 13'h12bd, 13'h13bd, 13'h123e, 13'h133e, 13'h12be, 13'h13be, 13'h123f, 13'h133f, 13'h12bf, 13'h13bf, 13'h1240, 13'h1340, 13'h12c0, 13'h13c0, 13'h1241, 13'h1341, 13'h12c1, 13'h13c1, 13'h1242, 13'h1342, 13'h12c2, 13'h13c2, 13'h1243, 13'h1343, 13'h12c3, 13'h13c3, 13'h1244, 13'h1344, 13'h12c4, 13'h13c4, 13'h1245, 13'h1345, 13'h12c5, 13'h13c5, 13'h1246, 13'h1346, 13'h12c6, 13'h13c6, 13'h1247, 13'h1347, 13'h12c7, 13'h13c7, 13'h1248, 13'h1348, 13'h12c8, 13'h13c8, 13'h1249, 13'h1349, 13'h12c9, 13'h13c9, 13'h124a, 13'h134a, 13'h12ca, 13'h13ca, 13'h124b, 13'h134b, 13'h12cb, 13'h13cb, 13'h124c, 13'h134c, 13'h12cc, 13'h13cc, 13'h124d, 13'h134d, 13'h12cd, 13'h13cd, 13'h124e, 13'h134e, 13'h12ce, 13'h13ce, 13'h124f, 13'h134f, 13'h12cf, 13'h13cf, 13'h1400, 13'h1500, 13'h1480, 13'h1580, 13'h1401, 13'h1501, 13'h1481, 13'h1581, 13'h1402, 13'h1502, 13'h1482, 13'h1582, 13'h1403, 13'h1503, 13'h1483, 13'h1583, 13'h1404, 13'h1504, 13'h1484, 13'h1584, 13'h1405, 13'h1505, 13'h1485, 13'h1585, 13'h1406, 13'h1506, 13'h1486, 13'h1586, 13'h1407, 13'h1507, 13'h1487, 13'h1587, 13'h1408, 13'h1508, 13'h1488, 13'h1588, 13'h1409, 13'h1509, 13'h1489, 13'h1589, 13'h140a, 13'h150a, 13'h148a, 13'h158a, 13'h140b, 13'h150b, 13'h148b, 13'h158b, 13'h140c, 13'h150c, 13'h148c, 13'h158c, 13'h140d, 13'h150d, 13'h148d, 13'h158d, 13'h140e, 13'h150e, 13'h148e, 13'h158e, 13'h140f, 13'h150f, 13'h148f, 13'h158f, 13'h1410, 13'h1510, 13'h1490, 13'h1590, 13'h1411, 13'h1511, 13'h1491, 13'h1591, 13'h1412, 13'h1512, 13'h1492, 13'h1592, 13'h1413, 13'h1513, 13'h1493, 13'h1593, 13'h1414, 13'h1514, 13'h1494, 13'h1594, 13'h1415, 13'h1515, 13'h1495, 13'h1595, 13'h1416, 13'h1516, 13'h1496, 13'h1596, 13'h1417, 13'h1517, 13'h1497, 13'h1597, 13'h1418, 13'h1518, 13'h1498, 13'h1598, 13'h1419, 13'h1519, 13'h1499, 13'h1599, 13'h141a, 13'h151a, 13'h149a, 13'h159a, 13'h141b, 13'h151b, 13'h149b, 13'h159b, 13'h141c, 13'h151c, 13'h149c, 13'h159c, 13'h141d, 13'h151d, 13'h149d, 13'h159d, 13'h141e, 13'h151e, 13'h149e, 13'h159e, 13'h141f, 13'h151f, 13'h149f, 13'h159f, 13'h1420, 13'h1520, 13'h14a0, 13'h15a0, 13'h1421, 13'h1521, 13'h14a1, 13'h15a1, 13'h1422, 13'h1522, 13'h14a2, 13'h15a2, 13'h1423, 13'h1523, 13'h14a3, 13'h15a3, 13'h1424, 13'h1524, 13'h14a4, 13'h15a4, 13'h1425, 13'h1525, 13'h14a5, 13'h15a5, 13'h1426, 13'h1526, 13'h14a6, 13'h15a6, 13'h1427, 13'h1527, 13'h14a7, 13'h15a7, 13'h1428, 13'h1528, 13'h14a8, 13'h15a8, 13'h1429, 13'h1529, 13'h14a9, 13'h15a9, 13'h142a, 13'h152a, 13'h14aa, 13'h15aa, 13'h142b, 13'h152b, 13'h14ab, 13'h15ab, 13'h142c, 13'h152c, 13'h14ac, 13'h15ac, 13'h142d, 13'h152d, 13'h14ad, 13'h15ad, 13'h142e, 13'h152e, 13'h14ae, 13'h15ae, 13'h142f, 13'h152f, 13'h14af, 13'h15af, 13'h1430, 13'h1530, 13'h14b0, 13'h15b0, 13'h1431, 13'h1531, 13'h14b1, 13'h15b1, 13'h1432, 13'h1532, 13'h14b2, 13'h15b2, 13'h1433, 13'h1533, 13'h14b3, 13'h15b3, 13'h1434, 13'h1534, 13'h14b4, 13'h15b4, 13'h1435, 13'h1535, 13'h14b5, 13'h15b5, 13'h1436, 13'h1536, 13'h14b6, 13'h15b6, 13'h1437, 13'h1537, 13'h14b7, 13'h15b7, 13'h1438, 13'h1538, 13'h14b8, 13'h15b8, 13'h1439, 13'h1539, 13'h14b9, 13'h15b9, 13'h143a, 13'h153a, 13'h14ba, 13'h15ba, 13'h143b, 13'h153b, 13'h14bb, 13'h15bb, 13'h143c, 13'h153c, 13'h14bc, 13'h15bc, 13'h143d, 13'h153d, 13'h14bd, 13'h15bd, 13'h143e, 13'h153e, 13'h14be, 13'h15be, 13'h143f, 13'h153f, 13'h14bf, 13'h15bf, 13'h1440, 13'h1540, 13'h14c0, 13'h15c0, 13'h1441, 13'h1541, 13'h14c1, 13'h15c1, 13'h1442, 13'h1542, 13'h14c2, 13'h15c2, 13'h1443, 13'h1543, 13'h14c3, 13'h15c3, 13'h1444, 13'h1544, 13'h14c4, 13'h15c4, 13'h1445, 13'h1545, 13'h14c5, 13'h15c5, 13'h1446, 13'h1546, 13'h14c6, 13'h15c6, 13'h1447, 13'h1547, 13'h14c7, 13'h15c7, 13'h1448, 13'h1548, 13'h14c8, 13'h15c8, 13'h1449, 13'h1549, 13'h14c9, 13'h15c9, 13'h144a, 13'h154a, 13'h14ca, 13'h15ca, 13'h144b, 13'h154b, 13'h14cb, 13'h15cb, 13'h144c, 13'h154c, 13'h14cc, 13'h15cc, 13'h144d, 13'h154d, 13'h14cd, 13'h15cd, 13'h144e, 13'h154e, 13'h14ce, 13'h15ce, 13'h144f, 13'h154f, 13'h14cf, 13'h15cf:
-          fld4 = 6'h25;
+          fld2_s = 6'h20;
+      13'h0f02, 13'h0f12, 13'h0f22, 13'h0f32, 13'h0f42:
+          fld2_s = 6'h21;
+      13'h0e02, 13'h0f03, 13'h0e12, 13'h0f13, 13'h0e22, 13'h0f23, 13'h0e32, 13'h0f33, 13'h0e42, 13'h0f43:
+          fld2_s = 6'h22;
+      13'h0e03, 13'h0f04, 13'h0e13, 13'h0f14, 13'h0e23, 13'h0f24, 13'h0e33, 13'h0f34, 13'h0e43, 13'h0f44:
+          fld2_s = 6'h23;
+      13'h1000, 13'h1100, 13'h1001, 13'h1101, 13'h1002, 13'h1102, 13'h1003, 13'h1103, 13'h1004, 13'h1104, 13'h1005, 13'h1105, 13'h1006, 13'h1106, 13'h1007, 13'h1107, 13'h1008, 13'h1108, 13'h1009, 13'h1109, 13'h100a, 13'h110a, 13'h100b, 13'h110b, 13'h100c, 13'h110c, 13'h100d, 13'h110d, 13'h100e, 13'h110e, 13'h100f, 13'h110f, 13'h1010, 13'h1110, 13'h1011, 13'h1111, 13'h1012, 13'h1112, 13'h1013, 13'h1113, 13'h1014, 13'h1114, 13'h1015, 13'h1115, 13'h1016, 13'h1116, 13'h1017, 13'h1117, 13'h1018, 13'h1118, 13'h1019, 13'h1119, 13'h101a, 13'h111a, 13'h101b, 13'h111b, 13'h101c, 13'h111c, 13'h101d, 13'h111d, 13'h101e, 13'h111e, 13'h101f, 13'h111f, 13'h1020, 13'h1120, 13'h1021, 13'h1121, 13'h1022, 13'h1122, 13'h1023, 13'h1123, 13'h1024, 13'h1124, 13'h1025, 13'h1125, 13'h1026, 13'h1126, 13'h1027, 13'h1127, 13'h1028, 13'h1128, 13'h1029, 13'h1129, 13'h102a, 13'h112a, 13'h102b, 13'h112b, 13'h102c, 13'h112c, 13'h102d, 13'h112d, 13'h102e, 13'h112e, 13'h102f, 13'h112f, 13'h1030, 13'h1130, 13'h1031, 13'h1131, 13'h1032, 13'h1132, 13'h1033, 13'h1133, 13'h1034, 13'h1134, 13'h1035, 13'h1135, 13'h1036, 13'h1136, 13'h1037, 13'h1137, 13'h1038, 13'h1138, 13'h1039, 13'h1139, 13'h103a, 13'h113a, 13'h103b, 13'h113b, 13'h103c, 13'h113c, 13'h103d, 13'h113d, 13'h103e, 13'h113e, 13'h103f, 13'h113f, 13'h1040, 13'h1140, 13'h1041, 13'h1141, 13'h1042, 13'h1142, 13'h1043, 13'h1143, 13'h1044, 13'h1144, 13'h1045, 13'h1145, 13'h1046, 13'h1146, 13'h1047, 13'h1147, 13'h1048, 13'h1148, 13'h1049, 13'h1149, 13'h104a, 13'h114a, 13'h104b, 13'h114b, 13'h104c, 13'h114c, 13'h104d, 13'h114d, 13'h104e, 13'h114e, 13'h104f, 13'h114f:
+          fld2_s = 6'h24;
+      13'h1200, 13'h1300, 13'h1201, 13'h1301, 13'h1202, 13'h1302, 13'h1203, 13'h1303, 13'h1204, 13'h1304, 13'h1205, 13'h1305, 13'h1206, 13'h1306, 13'h1207, 13'h1307, 13'h1208, 13'h1308, 13'h1209, 13'h1309, 13'h120a, 13'h130a, 13'h120b, 13'h130b, 13'h120c, 13'h130c, 13'h120d, 13'h130d, 13'h120e, 13'h130e, 13'h120f, 13'h130f, 13'h1210, 13'h1310, 13'h1211, 13'h1311, 13'h1212, 13'h1312, 13'h1213, 13'h1313, 13'h1214, 13'h1314, 13'h1215, 13'h1315, 13'h1216, 13'h1316, 13'h1217, 13'h1317, 13'h1218, 13'h1318, 13'h1219, 13'h1319, 13'h121a, 13'h131a, 13'h121b, 13'h131b, 13'h121c, 13'h131c, 13'h121d, 13'h131d, 13'h121e, 13'h131e, 13'h121f, 13'h131f, 13'h1220, 13'h1320, 13'h1221, 13'h1321, 13'h1222, 13'h1322, 13'h1223, 13'h1323, 13'h1224, 13'h1324, 13'h1225, 13'h1325, 13'h1226, 13'h1326, 13'h1227, 13'h1327, 13'h1228, 13'h1328, 13'h1229, 13'h1329, 13'h122a, 13'h132a, 13'h122b, 13'h132b, 13'h122c, 13'h132c, 13'h122d, 13'h132d, 13'h122e, 13'h132e, 13'h122f, 13'h132f, 13'h1230, 13'h1330, 13'h1231, 13'h1331, 13'h1232, 13'h1332, 13'h1233, 13'h1333, 13'h1234, 13'h1334, 13'h1235, 13'h1335, 13'h1236, 13'h1336, 13'h1237, 13'h1337, 13'h1238, 13'h1338, 13'h1239, 13'h1339, 13'h123a, 13'h133a, 13'h123b, 13'h133b, 13'h123c, 13'h133c, 13'h123d, 13'h133d, 13'h123e, 13'h133e, 13'h123f, 13'h133f, 13'h1240, 13'h1340, 13'h1241, 13'h1341, 13'h1242, 13'h1342, 13'h1243, 13'h1343, 13'h1244, 13'h1344, 13'h1245, 13'h1345, 13'h1246, 13'h1346, 13'h1247, 13'h1347, 13'h1248, 13'h1348, 13'h1249, 13'h1349, 13'h124a, 13'h134a, 13'h124b, 13'h134b, 13'h124c, 13'h134c, 13'h124d, 13'h134d, 13'h124e, 13'h134e, 13'h124f, 13'h134f, 13'h1400, 13'h1500, 13'h1401, 13'h1501, 13'h1402, 13'h1502, 13'h1403, 13'h1503, 13'h1404, 13'h1504, 13'h1405, 13'h1505, 13'h1406, 13'h1506, 13'h1407, 13'h1507, 13'h1408, 13'h1508, 13'h1409, 13'h1509, 13'h140a, 13'h150a, 13'h140b, 13'h150b, 13'h140c, 13'h150c, 13'h140d, 13'h150d, 13'h140e, 13'h150e, 13'h140f, 13'h150f, 13'h1410, 13'h1510, 13'h1411, 13'h1511, 13'h1412, 13'h1512, 13'h1413, 13'h1513, 13'h1414, 13'h1514, 13'h1415, 13'h1515, 13'h1416, 13'h1516, 13'h1417, 13'h1517, 13'h1418, 13'h1518, 13'h1419, 13'h1519, 13'h141a, 13'h151a, 13'h141b, 13'h151b, 13'h141c, 13'h151c, 13'h141d, 13'h151d, 13'h141e, 13'h151e, 13'h141f, 13'h151f, 13'h1420, 13'h1520, 13'h1421, 13'h1521, 13'h1422, 13'h1522, 13'h1423, 13'h1523, 13'h1424, 13'h1524, 13'h1425, 13'h1525, 13'h1426, 13'h1526, 13'h1427, 13'h1527, 13'h1428, 13'h1528, 13'h1429, 13'h1529, 13'h142a, 13'h152a, 13'h142b, 13'h152b, 13'h142c, 13'h152c, 13'h142d, 13'h152d, 13'h142e, 13'h152e, 13'h142f, 13'h152f, 13'h1430, 13'h1530, 13'h1431, 13'h1531, 13'h1432, 13'h1532, 13'h1433, 13'h1533, 13'h1434, 13'h1534, 13'h1435, 13'h1535, 13'h1436, 13'h1536, 13'h1437, 13'h1537, 13'h1438, 13'h1538, 13'h1439, 13'h1539, 13'h143a, 13'h153a, 13'h143b, 13'h153b, 13'h143c, 13'h153c, 13'h143d, 13'h153d, 13'h143e, 13'h153e, 13'h143f, 13'h153f, 13'h1440, 13'h1540, 13'h1441, 13'h1541, 13'h1442, 13'h1542, 13'h1443, 13'h1543, 13'h1444, 13'h1544, 13'h1445, 13'h1545, 13'h1446, 13'h1546, 13'h1447, 13'h1547, 13'h1448, 13'h1548, 13'h1449, 13'h1549, 13'h144a, 13'h154a, 13'h144b, 13'h154b, 13'h144c, 13'h154c, 13'h144d, 13'h154d, 13'h144e, 13'h154e, 13'h144f, 13'h154f:
+          fld2_s = 6'h25;
       default:
-          fld4 = 6'h00;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    child4 = 4'h0;
-    casez (fld4)
-      6'h01:
-          child4 = 4'h0;
-      6'h1f:
-          child4 = 4'h0;
-      6'h0b:
-          child4 = 4'h1;
-      6'h13:
-          child4 = 4'h2;
-      6'h15:
-          child4 = 4'h3;
-      6'h0d:
-          child4 = 4'h4;
-      6'h0e:
-          child4 = 4'h5;
-      6'h18:
-          child4 = 4'h6;
-      6'h21:
-          child4 = 4'h8;
-      6'h22:
-          child4 = 4'h9;
-      6'h23:
-          child4 = 4'ha;
+          fld2_s = 6'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ ctx_eff5, frame5[61], a[38], tx_type, frame5[60:57] })
-      13'h0010, 13'h0110, 13'h0090, 13'h0190, 13'h0020, 13'h0120, 13'h00a0, 13'h01a0, 13'h0030, 13'h0130, 13'h00b0, 13'h01b0, 13'h0040, 13'h0140, 13'h00c0, 13'h01c0:
-          fld5 = 6'h02;
-      13'h0000, 13'h0100, 13'h0080, 13'h0180, 13'h0011, 13'h0111, 13'h0091, 13'h0191, 13'h0021, 13'h0121, 13'h00a1, 13'h01a1, 13'h0031, 13'h0131, 13'h00b1, 13'h01b1, 13'h0041, 13'h0141, 13'h00c1, 13'h01c1:
-          fld5 = 6'h03;
-      13'h0001, 13'h0101, 13'h0081, 13'h0181, 13'h0012, 13'h0112, 13'h0092, 13'h0192:
-          fld5 = 6'h04;
-      13'h0022, 13'h0122, 13'h00a2, 13'h01a2, 13'h0032, 13'h0132, 13'h00b2, 13'h01b2, 13'h0042, 13'h0142, 13'h00c2, 13'h01c2:
-          fld5 = 6'h05;
-      13'h0023, 13'h0123, 13'h00a3, 13'h01a3, 13'h0033, 13'h0133, 13'h00b3, 13'h01b3, 13'h0043, 13'h0143, 13'h00c3, 13'h01c3:
-          fld5 = 6'h06;
-      13'h0002, 13'h0102, 13'h0082, 13'h0182, 13'h0013, 13'h0113, 13'h0093, 13'h0193, 13'h0024, 13'h0124, 13'h00a4, 13'h01a4, 13'h0034, 13'h0134, 13'h00b4, 13'h01b4, 13'h0044, 13'h0144, 13'h00c4, 13'h01c4:
-          fld5 = 6'h07;
-      13'h0003, 13'h0103, 13'h0083, 13'h0183, 13'h0014, 13'h0114, 13'h0094, 13'h0194, 13'h0025, 13'h0125, 13'h00a5, 13'h01a5, 13'h0035, 13'h0135, 13'h00b5, 13'h01b5, 13'h0045, 13'h0145, 13'h00c5, 13'h01c5:
-          fld5 = 6'h08;
-      13'h0004, 13'h0104, 13'h0084, 13'h0184, 13'h0015, 13'h0115, 13'h0095, 13'h0195, 13'h0026, 13'h0126, 13'h00a6, 13'h01a6, 13'h0036, 13'h0136, 13'h00b6, 13'h01b6, 13'h0046, 13'h0146, 13'h00c6, 13'h01c6:
-          fld5 = 6'h09;
-      13'h0005, 13'h0105, 13'h0085, 13'h0185, 13'h0016, 13'h0116, 13'h0096, 13'h0196, 13'h0027, 13'h0127, 13'h00a7, 13'h01a7, 13'h0037, 13'h0137, 13'h00b7, 13'h01b7, 13'h0047, 13'h0147, 13'h00c7, 13'h01c7:
-          fld5 = 6'h0a;
-      13'h0017, 13'h0117, 13'h0097, 13'h0197, 13'h0028, 13'h0128, 13'h00a8, 13'h01a8, 13'h0038, 13'h0138, 13'h00b8, 13'h01b8, 13'h0048, 13'h0148, 13'h00c8, 13'h01c8:
-          fld5 = 6'h0b;
-      13'h0039, 13'h0139, 13'h00b9, 13'h01b9:
-          fld5 = 6'h0c;
-      13'h003a, 13'h013a, 13'h00ba, 13'h01ba:
-          fld5 = 6'h0d;
-      13'h0049, 13'h0149, 13'h00c9, 13'h01c9:
-          fld5 = 6'h0e;
-      13'h0006, 13'h0106, 13'h0086, 13'h0186:
-          fld5 = 6'h0f;
-      13'h0018, 13'h0118, 13'h0098, 13'h0198, 13'h0029, 13'h0129, 13'h00a9, 13'h01a9, 13'h003b, 13'h013b, 13'h00bb, 13'h01bb, 13'h004a, 13'h014a, 13'h00ca, 13'h01ca:
-          fld5 = 6'h10;
-      13'h0007, 13'h0107, 13'h0087, 13'h0187, 13'h0019, 13'h0119, 13'h0099, 13'h0199, 13'h002a, 13'h012a, 13'h00aa, 13'h01aa, 13'h003c, 13'h013c, 13'h00bc, 13'h01bc, 13'h004b, 13'h014b, 13'h00cb, 13'h01cb:
-          fld5 = 6'h11;
-      13'h0008, 13'h0108, 13'h0088, 13'h0188, 13'h001a, 13'h011a, 13'h009a, 13'h019a, 13'h002b, 13'h012b, 13'h00ab, 13'h01ab, 13'h003d, 13'h013d, 13'h00bd, 13'h01bd, 13'h004c, 13'h014c, 13'h00cc, 13'h01cc:
-          fld5 = 6'h12;
-      13'h0200, 13'h0300, 13'h0280, 13'h0380, 13'h0201, 13'h0301, 13'h0281, 13'h0381, 13'h0202, 13'h0302, 13'h0282, 13'h0382, 13'h0203, 13'h0303, 13'h0283, 13'h0383, 13'h0204, 13'h0304, 13'h0284, 13'h0384, 13'h0205, 13'h0305, 13'h0285, 13'h0385, 13'h0206, 13'h0306, 13'h0286, 13'h0386, 13'h0207, 13'h0307, 13'h0287, 13'h0387, 13'h0208, 13'h0308, 13'h0288, 13'h0388, 13'h0209, 13'h0309, 13'h0289, 13'h0389, 13'h020a, 13'h030a, 13'h028a, 13'h038a, 13'h020b, 13'h030b, 13'h028b, 13'h038b, 13'h020c, 13'h030c, 13'h028c, 13'h038c, 13'h020d, 13'h030d, 13'h028d, 13'h038d, 13'h020e, 13'h030e, 13'h028e, 13'h038e, 13'h020f, 13'h030f, 13'h028f, 13'h038f, 13'h0210, 13'h0310, 13'h0290, 13'h0390, 13'h0211, 13'h0311, 13'h0291, 13'h0391, 13'h0212, 13'h0312, 13'h0292, 13'h0392, 13'h0213, 13'h0313, 13'h0293, 13'h0393, 13'h0214, 13'h0314, 13'h0294, 13'h0394, 13'h0215, 13'h0315, 13'h0295, 13'h0395, 13'h0216, 13'h0316, 13'h0296, 13'h0396, 13'h0217, 13'h0317, 13'h0297, 13'h0397, 13'h0218, 13'h0318, 13'h0298, 13'h0398, 13'h0219, 13'h0319, 13'h0299, 13'h0399, 13'h021a, 13'h031a, 13'h029a, 13'h039a, 13'h021b, 13'h031b, 13'h029b, 13'h039b, 13'h021c, 13'h031c, 13'h029c, 13'h039c, 13'h021d, 13'h031d, 13'h029d, 13'h039d, 13'h021e, 13'h031e, 13'h029e, 13'h039e, 13'h021f, 13'h031f, 13'h029f, 13'h039f, 13'h0220, 13'h0320, 13'h02a0, 13'h03a0, 13'h0221, 13'h0321, 13'h02a1, 13'h03a1, 13'h0222, 13'h0322, 13'h02a2, 13'h03a2, 13'h0223, 13'h0323, 13'h02a3, 13'h03a3, 13'h0224, 13'h0324, 13'h02a4, 13'h03a4, 13'h0225, 13'h0325, 13'h02a5, 13'h03a5, 13'h0226, 13'h0326, 13'h02a6, 13'h03a6, 13'h0227, 13'h0327, 13'h02a7, 13'h03a7, 13'h0228, 13'h0328, 13'h02a8, 13'h03a8, 13'h0229, 13'h0329, 13'h02a9, 13'h03a9, 13'h022a, 13'h032a, 13'h02aa, 13'h03aa, 13'h022b, 13'h032b, 13'h02ab, 13'h03ab, 13'h022c, 13'h032c, 13'h02ac, 13'h03ac, 13'h022d, 13'h032d, 13'h02ad, 13'h03ad, 13'h022e, 13'h032e, 13'h02ae, 13'h03ae, 13'h022f, 13'h032f, 13'h02af, 13'h03af, 13'h0230, 13'h0330, 13'h02b0, 13'h03b0, 13'h0231, 13'h0331, 13'h02b1, 13'h03b1, 13'h0232, 13'h0332, 13'h02b2, 13'h03b2, 13'h0233, 13'h0333, 13'h02b3, 13'h03b3, 13'h0234, 13'h0334, 13'h02b4, 13'h03b4, 13'h0235, 13'h0335, 13'h02b5, 13'h03b5, 13'h0236, 13'h0336, 13'h02b6, 13'h03b6, 13'h0237, 13'h0337, 13'h02b7, 13'h03b7, 13'h0238, 13'h0338, 13'h02b8, 13'h03b8, 13'h0239, 13'h0339, 13'h02b9, 13'h03b9, 13'h023a, 13'h033a, 13'h02ba, 13'h03ba, 13'h023b, 13'h033b, 13'h02bb, 13'h03bb, 13'h023c, 13'h033c, 13'h02bc, 13'h03bc, 13'h023d, 13'h033d, 13'h02bd, 13'h03bd, 13'h023e, 13'h033e, 13'h02be, 13'h03be, 13'h023f, 13'h033f, 13'h02bf, 13'h03bf, 13'h0240, 13'h0340, 13'h02c0, 13'h03c0, 13'h0241, 13'h0341, 13'h02c1, 13'h03c1, 13'h0242, 13'h0342, 13'h02c2, 13'h03c2, 13'h0243, 13'h0343, 13'h02c3, 13'h03c3, 13'h0244, 13'h0344, 13'h02c4, 13'h03c4, 13'h0245, 13'h0345, 13'h02c5, 13'h03c5, 13'h0246, 13'h0346, 13'h02c6, 13'h03c6, 13'h0247, 13'h0347, 13'h02c7, 13'h03c7, 13'h0248, 13'h0348, 13'h02c8, 13'h03c8, 13'h0249, 13'h0349, 13'h02c9, 13'h03c9, 13'h024a, 13'h034a, 13'h02ca, 13'h03ca, 13'h024b, 13'h034b, 13'h02cb, 13'h03cb, 13'h024c, 13'h034c, 13'h02cc, 13'h03cc, 13'h024d, 13'h034d, 13'h02cd, 13'h03cd, 13'h024e, 13'h034e, 13'h02ce, 13'h03ce, 13'h024f, 13'h034f, 13'h02cf, 13'h03cf:
-          fld5 = 6'h13;
-      13'h0400, 13'h0500, 13'h0480, 13'h0580, 13'h0410, 13'h0510, 13'h0490, 13'h0590, 13'h0420, 13'h0520, 13'h04a0, 13'h05a0, 13'h0430, 13'h0530, 13'h04b0, 13'h05b0, 13'h0440, 13'h0540, 13'h04c0, 13'h05c0:
-          fld5 = 6'h14;
-      13'h0401, 13'h0501, 13'h0481, 13'h0581, 13'h0411, 13'h0511, 13'h0491, 13'h0591, 13'h0421, 13'h0521, 13'h04a1, 13'h05a1, 13'h0431, 13'h0531, 13'h04b1, 13'h05b1, 13'h0441, 13'h0541, 13'h04c1, 13'h05c1:
-          fld5 = 6'h15;
-      13'h0600, 13'h0700, 13'h0680, 13'h0780, 13'h0601, 13'h0701, 13'h0681, 13'h0781, 13'h0602, 13'h0702, 13'h0682, 13'h0782, 13'h0603, 13'h0703, 13'h0683, 13'h0783, 13'h0604, 13'h0704, 13'h0684, 13'h0784, 13'h0605, 13'h0705, 13'h0685, 13'h0785, 13'h0606, 13'h0706, 13'h0686, 13'h0786, 13'h0607, 13'h0707, 13'h0687, 13'h0787, 13'h0608, 13'h0708, 13'h0688, 13'h0788, 13'h0609, 13'h0709, 13'h0689, 13'h0789, 13'h060a, 13'h070a, 13'h068a, 13'h078a, 13'h060b, 13'h070b, 13'h068b, 13'h078b, 13'h060c, 13'h070c, 13'h068c, 13'h078c, 13'h060d, 13'h070d, 13'h068d, 13'h078d, 13'h060e, 13'h070e, 13'h068e, 13'h078e, 13'h060f, 13'h070f, 13'h068f, 13'h078f, 13'h0610, 13'h0710, 13'h0690, 13'h0790, 13'h0611, 13'h0711, 13'h0691, 13'h0791, 13'h0612, 13'h0712, 13'h0692, 13'h0792, 13'h0613, 13'h0713, 13'h0693, 13'h0793, 13'h0614, 13'h0714, 13'h0694, 13'h0794, 13'h0615, 13'h0715, 13'h0695, 13'h0795, 13'h0616, 13'h0716, 13'h0696, 13'h0796, 13'h0617, 13'h0717, 13'h0697, 13'h0797, 13'h0618, 13'h0718, 13'h0698, 13'h0798, 13'h0619, 13'h0719, 13'h0699, 13'h0799, 13'h061a, 13'h071a, 13'h069a, 13'h079a, 13'h061b, 13'h071b, 13'h069b, 13'h079b, 13'h061c, 13'h071c, 13'h069c, 13'h079c, 13'h061d, 13'h071d, 13'h069d, 13'h079d, 13'h061e, 13'h071e, 13'h069e, 13'h079e, 13'h061f, 13'h071f, 13'h069f, 13'h079f, 13'h0620, 13'h0720, 13'h06a0, 13'h07a0, 13'h0621, 13'h0721, 13'h06a1, 13'h07a1, 13'h0622, 13'h0722, 13'h06a2, 13'h07a2, 13'h0623, 13'h0723, 13'h06a3, 13'h07a3, 13'h0624, 13'h0724, 13'h06a4, 13'h07a4, 13'h0625, 13'h0725, 13'h06a5, 13'h07a5, 13'h0626, 13'h0726, 13'h06a6, 13'h07a6, 13'h0627, 13'h0727, 13'h06a7, 13'h07a7, 13'h0628, 13'h0728, 13'h06a8, 13'h07a8, 13'h0629, 13'h0729, 13'h06a9, 13'h07a9, 13'h062a, 13'h072a, 13'h06aa, 13'h07aa, 13'h062b, 13'h072b, 13'h06ab, 13'h07ab, 13'h062c, 13'h072c, 13'h06ac, 13'h07ac, 13'h062d, 13'h072d, 13'h06ad, 13'h07ad, 13'h062e, 13'h072e, 13'h06ae, 13'h07ae, 13'h062f, 13'h072f, 13'h06af, 13'h07af, 13'h0630, 13'h0730, 13'h06b0, 13'h07b0, 13'h0631, 13'h0731, 13'h06b1, 13'h07b1, 13'h0632, 13'h0732, 13'h06b2, 13'h07b2, 13'h0633, 13'h0733, 13'h06b3, 13'h07b3, 13'h0634, 13'h0734, 13'h06b4, 13'h07b4, 13'h0635, 13'h0735, 13'h06b5, 13'h07b5, 13'h0636, 13'h0736, 13'h06b6, 13'h07b6, 13'h0637, 13'h0737, 13'h06b7, 13'h07b7, 13'h0638, 13'h0738, 13'h06b8, 13'h07b8, 13'h0639, 13'h0739, 13'h06b9, 13'h07b9, 13'h063a, 13'h073a, 13'h06ba, 13'h07ba, 13'h063b, 13'h073b, 13'h06bb, 13'h07bb, 13'h063c, 13'h073c, 13'h06bc, 13'h07bc, 13'h063d, 13'h073d, 13'h06bd, 13'h07bd, 13'h063e, 13'h073e, 13'h06be, 13'h07be, 13'h063f, 13'h073f, 13'h06bf, 13'h07bf, 13'h0640, 13'h0740, 13'h06c0, 13'h07c0, 13'h0641, 13'h0741, 13'h06c1, 13'h07c1, 13'h0642, 13'h0742, 13'h06c2, 13'h07c2, 13'h0643, 13'h0743, 13'h06c3, 13'h07c3, 13'h0644, 13'h0744, 13'h06c4, 13'h07c4, 13'h0645, 13'h0745, 13'h06c5, 13'h07c5, 13'h0646, 13'h0746, 13'h06c6, 13'h07c6, 13'h0647, 13'h0747, 13'h06c7, 13'h07c7, 13'h0648, 13'h0748, 13'h06c8, 13'h07c8, 13'h0649, 13'h0749, 13'h06c9, 13'h07c9, 13'h064a, 13'h074a, 13'h06ca, 13'h07ca, 13'h064b, 13'h074b, 13'h06cb, 13'h07cb, 13'h064c, 13'h074c, 13'h06cc, 13'h07cc, 13'h064d, 13'h074d, 13'h06cd, 13'h07cd, 13'h064e, 13'h074e, 13'h06ce, 13'h07ce, 13'h064f, 13'h074f, 13'h06cf, 13'h07cf:
-          fld5 = 6'h16;
-      13'h0800, 13'h0900, 13'h0880, 13'h0980, 13'h0801, 13'h0901, 13'h0881, 13'h0981, 13'h0802, 13'h0902, 13'h0882, 13'h0982, 13'h0803, 13'h0903, 13'h0883, 13'h0983, 13'h0804, 13'h0904, 13'h0884, 13'h0984, 13'h0805, 13'h0905, 13'h0885, 13'h0985, 13'h0806, 13'h0906, 13'h0886, 13'h0986, 13'h0807, 13'h0907, 13'h0887, 13'h0987, 13'h0808, 13'h0908, 13'h0888, 13'h0988, 13'h0809, 13'h0909, 13'h0889, 13'h0989, 13'h080a, 13'h090a, 13'h088a, 13'h098a, 13'h080b, 13'h090b, 13'h088b, 13'h098b, 13'h080c, 13'h090c, 13'h088c, 13'h098c, 13'h080d, 13'h090d, 13'h088d, 13'h098d, 13'h080e, 13'h090e, 13'h088e, 13'h098e, 13'h080f, 13'h090f, 13'h088f, 13'h098f, 13'h0810, 13'h0910, 13'h0890, 13'h0990, 13'h0811, 13'h0911, 13'h0891, 13'h0991, 13'h0812, 13'h0912, 13'h0892, 13'h0992, 13'h0813, 13'h0913, 13'h0893, 13'h0993, 13'h0814, 13'h0914, 13'h0894, 13'h0994, 13'h0815, 13'h0915, 13'h0895, 13'h0995, 13'h0816, 13'h0916, 13'h0896, 13'h0996, 13'h0817, 13'h0917, 13'h0897, 13'h0997, 13'h0818, 13'h0918, 13'h0898, 13'h0998, 13'h0819, 13'h0919, 13'h0899, 13'h0999, 13'h081a, 13'h091a, 13'h089a, 13'h099a, 13'h081b, 13'h091b, 13'h089b, 13'h099b, 13'h081c, 13'h091c, 13'h089c, 13'h099c, 13'h081d, 13'h091d, 13'h089d, 13'h099d, 13'h081e, 13'h091e, 13'h089e, 13'h099e, 13'h081f, 13'h091f, 13'h089f, 13'h099f, 13'h0820, 13'h0920, 13'h08a0, 13'h09a0, 13'h0821, 13'h0921, 13'h08a1, 13'h09a1, 13'h0822, 13'h0922, 13'h08a2, 13'h09a2, 13'h0823, 13'h0923, 13'h08a3, 13'h09a3, 13'h0824, 13'h0924, 13'h08a4, 13'h09a4, 13'h0825, 13'h0925, 13'h08a5, 13'h09a5, 13'h0826, 13'h0926, 13'h08a6, 13'h09a6, 13'h0827, 13'h0927, 13'h08a7, 13'h09a7, 13'h0828, 13'h0928, 13'h08a8, 13'h09a8, 13'h0829, 13'h0929, 13'h08a9, 13'h09a9, 13'h082a, 13'h092a, 13'h08aa, 13'h09aa, 13'h082b, 13'h092b, 13'h08ab, 13'h09ab, 13'h082c, 13'h092c, 13'h08ac, 13'h09ac, 13'h082d, 13'h092d, 13'h08ad, 13'h09ad, 13'h082e, 13'h092e, 13'h08ae, 13'h09ae, 13'h082f, 13'h092f, 13'h08af, 13'h09af, 13'h0830, 13'h0930, 13'h08b0, 13'h09b0, 13'h0831, 13'h0931, 13'h08b1, 13'h09b1, 13'h0832, 13'h0932, 13'h08b2, 13'h09b2, 13'h0833, 13'h0933, 13'h08b3, 13'h09b3, 13'h0834, 13'h0934, 13'h08b4, 13'h09b4, 13'h0835, 13'h0935, 13'h08b5, 13'h09b5, 13'h0836, 13'h0936, 13'h08b6, 13'h09b6, 13'h0837, 13'h0937, 13'h08b7, 13'h09b7, 13'h0838, 13'h0938, 13'h08b8, 13'h09b8, 13'h0839, 13'h0939, 13'h08b9, 13'h09b9, 13'h083a, 13'h093a, 13'h08ba, 13'h09ba, 13'h083b, 13'h093b, 13'h08bb, 13'h09bb, 13'h083c, 13'h093c, 13'h08bc, 13'h09bc, 13'h083d, 13'h093d, 13'h08bd, 13'h09bd, 13'h083e, 13'h093e, 13'h08be, 13'h09be, 13'h083f, 13'h093f, 13'h08bf, 13'h09bf, 13'h0840, 13'h0940, 13'h08c0, 13'h09c0, 13'h0841, 13'h0941, 13'h08c1, 13'h09c1, 13'h0842, 13'h0942, 13'h08c2, 13'h09c2, 13'h0843, 13'h0943, 13'h08c3, 13'h09c3, 13'h0844, 13'h0944, 13'h08c4, 13'h09c4, 13'h0845, 13'h0945, 13'h08c5, 13'h09c5, 13'h0846, 13'h0946, 13'h08c6, 13'h09c6, 13'h0847, 13'h0947, 13'h08c7, 13'h09c7, 13'h0848, 13'h0948, 13'h08c8, 13'h09c8, 13'h0849, 13'h0949, 13'h08c9, 13'h09c9, 13'h084a, 13'h094a, 13'h08ca, 13'h09ca, 13'h084b, 13'h094b, 13'h08cb, 13'h09cb, 13'h084c, 13'h094c, 13'h08cc, 13'h09cc, 13'h084d, 13'h094d, 13'h08cd, 13'h09cd, 13'h084e, 13'h094e, 13'h08ce, 13'h09ce, 13'h084f, 13'h094f, 13'h08cf, 13'h09cf:
-          fld5 = 6'h17;
-      13'h0a00, 13'h0b00, 13'h0a80, 13'h0b80, 13'h0a01, 13'h0b01, 13'h0a81, 13'h0b81, 13'h0a02, 13'h0b02, 13'h0a82, 13'h0b82, 13'h0a03, 13'h0b03, 13'h0a83, 13'h0b83, 13'h0a04, 13'h0b04, 13'h0a84, 13'h0b84, 13'h0a05, 13'h0b05, 13'h0a85, 13'h0b85, 13'h0a06, 13'h0b06, 13'h0a86, 13'h0b86, 13'h0a07, 13'h0b07, 13'h0a87, 13'h0b87, 13'h0a08, 13'h0b08, 13'h0a88, 13'h0b88, 13'h0a09, 13'h0b09, 13'h0a89, 13'h0b89, 13'h0a0a, 13'h0b0a, 13'h0a8a, 13'h0b8a, 13'h0a0b, 13'h0b0b, 13'h0a8b, 13'h0b8b, 13'h0a0c, 13'h0b0c, 13'h0a8c, 13'h0b8c, 13'h0a0d, 13'h0b0d, 13'h0a8d, 13'h0b8d, 13'h0a0e, 13'h0b0e, 13'h0a8e, 13'h0b8e, 13'h0a0f, 13'h0b0f, 13'h0a8f, 13'h0b8f, 13'h0a10, 13'h0b10, 13'h0a90, 13'h0b90, 13'h0a11, 13'h0b11, 13'h0a91, 13'h0b91, 13'h0a12, 13'h0b12, 13'h0a92, 13'h0b92, 13'h0a13, 13'h0b13, 13'h0a93, 13'h0b93, 13'h0a14, 13'h0b14, 13'h0a94, 13'h0b94, 13'h0a15, 13'h0b15, 13'h0a95, 13'h0b95, 13'h0a16, 13'h0b16, 13'h0a96, 13'h0b96, 13'h0a17, 13'h0b17, 13'h0a97, 13'h0b97, 13'h0a18, 13'h0b18, 13'h0a98, 13'h0b98, 13'h0a19, 13'h0b19, 13'h0a99, 13'h0b99, 13'h0a1a, 13'h0b1a, 13'h0a9a, 13'h0b9a, 13'h0a1b, 13'h0b1b, 13'h0a9b, 13'h0b9b, 13'h0a1c, 13'h0b1c, 13'h0a9c, 13'h0b9c, 13'h0a1d, 13'h0b1d, 13'h0a9d, 13'h0b9d, 13'h0a1e, 13'h0b1e, 13'h0a9e, 13'h0b9e, 13'h0a1f, 13'h0b1f, 13'h0a9f, 13'h0b9f, 13'h0a20, 13'h0b20, 13'h0aa0, 13'h0ba0, 13'h0a21, 13'h0b21, 13'h0aa1, 13'h0ba1, 13'h0a22, 13'h0b22, 13'h0aa2, 13'h0ba2, 13'h0a23, 13'h0b23, 13'h0aa3, 13'h0ba3, 13'h0a24, 13'h0b24, 13'h0aa4, 13'h0ba4, 13'h0a25, 13'h0b25, 13'h0aa5, 13'h0ba5, 13'h0a26, 13'h0b26, 13'h0aa6, 13'h0ba6, 13'h0a27, 13'h0b27, 13'h0aa7, 13'h0ba7, 13'h0a28, 13'h0b28, 13'h0aa8, 13'h0ba8, 13'h0a29, 13'h0b29, 13'h0aa9, 13'h0ba9, 13'h0a2a, 13'h0b2a, 13'h0aaa, 13'h0baa, 13'h0a2b, 13'h0b2b, 13'h0aab, 13'h0bab, 13'h0a2c, 13'h0b2c, 13'h0aac, 13'h0bac, 13'h0a2d, 13'h0b2d, 13'h0aad, 13'h0bad, 13'h0a2e, 13'h0b2e, 13'h0aae, 13'h0bae, 13'h0a2f, 13'h0b2f, 13'h0aaf, 13'h0baf, 13'h0a30, 13'h0b30, 13'h0ab0, 13'h0bb0, 13'h0a31, 13'h0b31, 13'h0ab1, 13'h0bb1, 13'h0a32, 13'h0b32, 13'h0ab2, 13'h0bb2, 13'h0a33, 13'h0b33, 13'h0ab3, 13'h0bb3, 13'h0a34, 13'h0b34, 13'h0ab4, 13'h0bb4, 13'h0a35, 13'h0b35, 13'h0ab5, 13'h0bb5, 13'h0a36, 13'h0b36, 13'h0ab6, 13'h0bb6, 13'h0a37, 13'h0b37, 13'h0ab7, 13'h0bb7, 13'h0a38, 13'h0b38, 13'h0ab8, 13'h0bb8, 13'h0a39, 13'h0b39, 13'h0ab9, 13'h0bb9, 13'h0a3a, 13'h0b3a, 13'h0aba, 13'h0bba, 13'h0a3b, 13'h0b3b, 13'h0abb, 13'h0bbb, 13'h0a3c, 13'h0b3c, 13'h0abc, 13'h0bbc, 13'h0a3d, 13'h0b3d, 13'h0abd, 13'h0bbd, 13'h0a3e, 13'h0b3e, 13'h0abe, 13'h0bbe, 13'h0a3f, 13'h0b3f, 13'h0abf, 13'h0bbf, 13'h0a40, 13'h0b40, 13'h0ac0, 13'h0bc0, 13'h0a41, 13'h0b41, 13'h0ac1, 13'h0bc1, 13'h0a42, 13'h0b42, 13'h0ac2, 13'h0bc2, 13'h0a43, 13'h0b43, 13'h0ac3, 13'h0bc3, 13'h0a44, 13'h0b44, 13'h0ac4, 13'h0bc4, 13'h0a45, 13'h0b45, 13'h0ac5, 13'h0bc5, 13'h0a46, 13'h0b46, 13'h0ac6, 13'h0bc6, 13'h0a47, 13'h0b47, 13'h0ac7, 13'h0bc7, 13'h0a48, 13'h0b48, 13'h0ac8, 13'h0bc8, 13'h0a49, 13'h0b49, 13'h0ac9, 13'h0bc9, 13'h0a4a, 13'h0b4a, 13'h0aca, 13'h0bca, 13'h0a4b, 13'h0b4b, 13'h0acb, 13'h0bcb, 13'h0a4c, 13'h0b4c, 13'h0acc, 13'h0bcc, 13'h0a4d, 13'h0b4d, 13'h0acd, 13'h0bcd, 13'h0a4e, 13'h0b4e, 13'h0ace, 13'h0bce, 13'h0a4f, 13'h0b4f, 13'h0acf, 13'h0bcf:
-          fld5 = 6'h18;
-      13'h0c00, 13'h0d00, 13'h0c80, 13'h0d80, 13'h0c10, 13'h0d10, 13'h0c90, 13'h0d90, 13'h0c20, 13'h0d20, 13'h0ca0, 13'h0da0, 13'h0c30, 13'h0d30, 13'h0cb0, 13'h0db0, 13'h0c40, 13'h0d40, 13'h0cc0, 13'h0dc0:
-          fld5 = 6'h19;
-      13'h0c01, 13'h0d01, 13'h0c81, 13'h0d81, 13'h0c11, 13'h0d11, 13'h0c91, 13'h0d91, 13'h0c21, 13'h0d21, 13'h0ca1, 13'h0da1, 13'h0c31, 13'h0d31, 13'h0cb1, 13'h0db1, 13'h0c41, 13'h0d41, 13'h0cc1, 13'h0dc1:
-          fld5 = 6'h1a;
-      13'h0c02, 13'h0d02, 13'h0c82, 13'h0d82, 13'h0c12, 13'h0d12, 13'h0c92, 13'h0d92, 13'h0c22, 13'h0d22, 13'h0ca2, 13'h0da2, 13'h0c32, 13'h0d32, 13'h0cb2, 13'h0db2, 13'h0c42, 13'h0d42, 13'h0cc2, 13'h0dc2:
-          fld5 = 6'h1b;
-      13'h0c03, 13'h0d03, 13'h0c83, 13'h0d83, 13'h0c13, 13'h0d13, 13'h0c93, 13'h0d93, 13'h0c23, 13'h0d23, 13'h0ca3, 13'h0da3, 13'h0c33, 13'h0d33, 13'h0cb3, 13'h0db3, 13'h0c43, 13'h0d43, 13'h0cc3, 13'h0dc3:
-          fld5 = 6'h1c;
-      13'h0c04, 13'h0d04, 13'h0c84, 13'h0d84, 13'h0c14, 13'h0d14, 13'h0c94, 13'h0d94, 13'h0c24, 13'h0d24, 13'h0ca4, 13'h0da4, 13'h0c34, 13'h0d34, 13'h0cb4, 13'h0db4, 13'h0c44, 13'h0d44, 13'h0cc4, 13'h0dc4:
-          fld5 = 6'h1d;
-      13'h0c05, 13'h0d05, 13'h0c85, 13'h0d85, 13'h0c15, 13'h0d15, 13'h0c95, 13'h0d95, 13'h0c25, 13'h0d25, 13'h0ca5, 13'h0da5, 13'h0c35, 13'h0d35, 13'h0cb5, 13'h0db5, 13'h0c45, 13'h0d45, 13'h0cc5, 13'h0dc5:
-          fld5 = 6'h1e;
-      13'h0e00, 13'h0f00, 13'h0e80, 13'h0f80, 13'h0e10, 13'h0f10, 13'h0e90, 13'h0f90, 13'h0e20, 13'h0f20, 13'h0ea0, 13'h0fa0, 13'h0e30, 13'h0f30, 13'h0eb0, 13'h0fb0, 13'h0e40, 13'h0f40, 13'h0ec0, 13'h0fc0:
-          fld5 = 6'h1f;
-      13'h0e01, 13'h0f01, 13'h0e11, 13'h0f11, 13'h0e21, 13'h0f21, 13'h0e31, 13'h0f31, 13'h0e41, 13'h0f41:
-          fld5 = 6'h20;
-      13'h0e81, 13'h0f81, 13'h0f02, 13'h0f82, 13'h0e91, 13'h0f91, 13'h0f12, 13'h0f92, 13'h0ea1, 13'h0fa1, 13'h0f22, 13'h0fa2, 13'h0eb1, 13'h0fb1, 13'h0f32, 13'h0fb2, 13'h0ec1, 13'h0fc1, 13'h0f42, 13'h0fc2:
-          fld5 = 6'h21;
-      13'h0e02, 13'h0e82, 13'h0f03, 13'h0f83, 13'h0e12, 13'h0e92, 13'h0f13, 13'h0f93, 13'h0e22, 13'h0ea2, 13'h0f23, 13'h0fa3, 13'h0e32, 13'h0eb2, 13'h0f33, 13'h0fb3, 13'h0e42, 13'h0ec2, 13'h0f43, 13'h0fc3:
-          fld5 = 6'h22;
-      13'h0e03, 13'h0e83, 13'h0f04, 13'h0f84, 13'h0e13, 13'h0e93, 13'h0f14, 13'h0f94, 13'h0e23, 13'h0ea3, 13'h0f24, 13'h0fa4, 13'h0e33, 13'h0eb3, 13'h0f34, 13'h0fb4, 13'h0e43, 13'h0ec3, 13'h0f44, 13'h0fc4:
-          fld5 = 6'h23;
-      13'h1000, 13'h1100, 13'h1080, 13'h1180, 13'h1001, 13'h1101, 13'h1081, 13'h1181, 13'h1002, 13'h1102, 13'h1082, 13'h1182, 13'h1003, 13'h1103, 13'h1083, 13'h1183, 13'h1004, 13'h1104, 13'h1084, 13'h1184, 13'h1005, 13'h1105, 13'h1085, 13'h1185, 13'h1006, 13'h1106, 13'h1086, 13'h1186, 13'h1007, 13'h1107, 13'h1087, 13'h1187, 13'h1008, 13'h1108, 13'h1088, 13'h1188, 13'h1009, 13'h1109, 13'h1089, 13'h1189, 13'h100a, 13'h110a, 13'h108a, 13'h118a, 13'h100b, 13'h110b, 13'h108b, 13'h118b, 13'h100c, 13'h110c, 13'h108c, 13'h118c, 13'h100d, 13'h110d, 13'h108d, 13'h118d, 13'h100e, 13'h110e, 13'h108e, 13'h118e, 13'h100f, 13'h110f, 13'h108f, 13'h118f, 13'h1010, 13'h1110, 13'h1090, 13'h1190, 13'h1011, 13'h1111, 13'h1091, 13'h1191, 13'h1012, 13'h1112, 13'h1092, 13'h1192, 13'h1013, 13'h1113, 13'h1093, 13'h1193, 13'h1014, 13'h1114, 13'h1094, 13'h1194, 13'h1015, 13'h1115, 13'h1095, 13'h1195, 13'h1016, 13'h1116, 13'h1096, 13'h1196, 13'h1017, 13'h1117, 13'h1097, 13'h1197, 13'h1018, 13'h1118, 13'h1098, 13'h1198, 13'h1019, 13'h1119, 13'h1099, 13'h1199, 13'h101a, 13'h111a, 13'h109a, 13'h119a, 13'h101b, 13'h111b, 13'h109b, 13'h119b, 13'h101c, 13'h111c, 13'h109c, 13'h119c, 13'h101d, 13'h111d, 13'h109d, 13'h119d, 13'h101e, 13'h111e, 13'h109e, 13'h119e, 13'h101f, 13'h111f, 13'h109f, 13'h119f, 13'h1020, 13'h1120, 13'h10a0, 13'h11a0, 13'h1021, 13'h1121, 13'h10a1, 13'h11a1, 13'h1022, 13'h1122, 13'h10a2, 13'h11a2, 13'h1023, 13'h1123, 13'h10a3, 13'h11a3, 13'h1024, 13'h1124, 13'h10a4, 13'h11a4, 13'h1025, 13'h1125, 13'h10a5, 13'h11a5, 13'h1026, 13'h1126, 13'h10a6, 13'h11a6, 13'h1027, 13'h1127, 13'h10a7, 13'h11a7, 13'h1028, 13'h1128, 13'h10a8, 13'h11a8, 13'h1029, 13'h1129, 13'h10a9, 13'h11a9, 13'h102a, 13'h112a, 13'h10aa, 13'h11aa, 13'h102b, 13'h112b, 13'h10ab, 13'h11ab, 13'h102c, 13'h112c, 13'h10ac, 13'h11ac, 13'h102d, 13'h112d, 13'h10ad, 13'h11ad, 13'h102e, 13'h112e, 13'h10ae, 13'h11ae, 13'h102f, 13'h112f, 13'h10af, 13'h11af, 13'h1030, 13'h1130, 13'h10b0, 13'h11b0, 13'h1031, 13'h1131, 13'h10b1, 13'h11b1, 13'h1032, 13'h1132, 13'h10b2, 13'h11b2, 13'h1033, 13'h1133, 13'h10b3, 13'h11b3, 13'h1034, 13'h1134, 13'h10b4, 13'h11b4, 13'h1035, 13'h1135, 13'h10b5, 13'h11b5, 13'h1036, 13'h1136, 13'h10b6, 13'h11b6, 13'h1037, 13'h1137, 13'h10b7, 13'h11b7, 13'h1038, 13'h1138, 13'h10b8, 13'h11b8, 13'h1039, 13'h1139, 13'h10b9, 13'h11b9, 13'h103a, 13'h113a, 13'h10ba, 13'h11ba, 13'h103b, 13'h113b, 13'h10bb, 13'h11bb, 13'h103c, 13'h113c, 13'h10bc, 13'h11bc, 13'h103d, 13'h113d, 13'h10bd, 13'h11bd, 13'h103e, 13'h113e, 13'h10be, 13'h11be, 13'h103f, 13'h113f, 13'h10bf, 13'h11bf, 13'h1040, 13'h1140, 13'h10c0, 13'h11c0, 13'h1041, 13'h1141, 13'h10c1, 13'h11c1, 13'h1042, 13'h1142, 13'h10c2, 13'h11c2, 13'h1043, 13'h1143, 13'h10c3, 13'h11c3, 13'h1044, 13'h1144, 13'h10c4, 13'h11c4, 13'h1045, 13'h1145, 13'h10c5, 13'h11c5, 13'h1046, 13'h1146, 13'h10c6, 13'h11c6, 13'h1047, 13'h1147, 13'h10c7, 13'h11c7, 13'h1048, 13'h1148, 13'h10c8, 13'h11c8, 13'h1049, 13'h1149, 13'h10c9, 13'h11c9, 13'h104a, 13'h114a, 13'h10ca, 13'h11ca, 13'h104b, 13'h114b, 13'h10cb, 13'h11cb, 13'h104c, 13'h114c, 13'h10cc, 13'h11cc, 13'h104d, 13'h114d, 13'h10cd, 13'h11cd, 13'h104e, 13'h114e, 13'h10ce, 13'h11ce, 13'h104f, 13'h114f, 13'h10cf, 13'h11cf:
-          fld5 = 6'h24;
-      13'h1200, 13'h1300, 13'h1280, 13'h1380, 13'h1201, 13'h1301, 13'h1281, 13'h1381, 13'h1202, 13'h1302, 13'h1282, 13'h1382, 13'h1203, 13'h1303, 13'h1283, 13'h1383, 13'h1204, 13'h1304, 13'h1284, 13'h1384, 13'h1205, 13'h1305, 13'h1285, 13'h1385, 13'h1206, 13'h1306, 13'h1286, 13'h1386, 13'h1207, 13'h1307, 13'h1287, 13'h1387, 13'h1208, 13'h1308, 13'h1288, 13'h1388, 13'h1209, 13'h1309, 13'h1289, 13'h1389, 13'h120a, 13'h130a, 13'h128a, 13'h138a, 13'h120b, 13'h130b, 13'h128b, 13'h138b, 13'h120c, 13'h130c, 13'h128c, 13'h138c, 13'h120d, 13'h130d, 13'h128d, 13'h138d, 13'h120e, 13'h130e, 13'h128e, 13'h138e, 13'h120f, 13'h130f, 13'h128f, 13'h138f, 13'h1210, 13'h1310, 13'h1290, 13'h1390, 13'h1211, 13'h1311, 13'h1291, 13'h1391, 13'h1212, 13'h1312, 13'h1292, 13'h1392, 13'h1213, 13'h1313, 13'h1293, 13'h1393, 13'h1214, 13'h1314, 13'h1294, 13'h1394, 13'h1215, 13'h1315, 13'h1295, 13'h1395, 13'h1216, 13'h1316, 13'h1296, 13'h1396, 13'h1217, 13'h1317, 13'h1297, 13'h1397, 13'h1218, 13'h1318, 13'h1298, 13'h1398, 13'h1219, 13'h1319, 13'h1299, 13'h1399, 13'h121a, 13'h131a, 13'h129a, 13'h139a, 13'h121b, 13'h131b, 13'h129b, 13'h139b, 13'h121c, 13'h131c, 13'h129c, 13'h139c, 13'h121d, 13'h131d, 13'h129d, 13'h139d, 13'h121e, 13'h131e, 13'h129e, 13'h139e, 13'h121f, 13'h131f, 13'h129f, 13'h139f, 13'h1220, 13'h1320, 13'h12a0, 13'h13a0, 13'h1221, 13'h1321, 13'h12a1, 13'h13a1, 13'h1222, 13'h1322, 13'h12a2, 13'h13a2, 13'h1223, 13'h1323, 13'h12a3, 13'h13a3, 13'h1224, 13'h1324, 13'h12a4, 13'h13a4, 13'h1225, 13'h1325, 13'h12a5, 13'h13a5, 13'h1226, 13'h1326, 13'h12a6, 13'h13a6, 13'h1227, 13'h1327, 13'h12a7, 13'h13a7, 13'h1228, 13'h1328, 13'h12a8, 13'h13a8, 13'h1229, 13'h1329, 13'h12a9, 13'h13a9, 13'h122a, 13'h132a, 13'h12aa, 13'h13aa, 13'h122b, 13'h132b, 13'h12ab, 13'h13ab, 13'h122c, 13'h132c, 13'h12ac, 13'h13ac, 13'h122d, 13'h132d, 13'h12ad, 13'h13ad, 13'h122e, 13'h132e, 13'h12ae, 13'h13ae, 13'h122f, 13'h132f, 13'h12af, 13'h13af, 13'h1230, 13'h1330, 13'h12b0, 13'h13b0, 13'h1231, 13'h1331, 13'h12b1, 13'h13b1, 13'h1232, 13'h1332, 13'h12b2, 13'h13b2, 13'h1233, 13'h1333, 13'h12b3, 13'h13b3, 13'h1234, 13'h1334, 13'h12b4, 13'h13b4, 13'h1235, 13'h1335, 13'h12b5, 13'h13b5, 13'h1236, 13'h1336, 13'h12b6, 13'h13b6, 13'h1237, 13'h1337, 13'h12b7, 13'h13b7, 13'h1238, 13'h1338, 13'h12b8, 13'h13b8, 13'h1239, 13'h1339, 13'h12b9, 13'h13b9, 13'h123a, 13'h133a, 13'h12ba, 13'h13ba, 13'h123b, 13'h133b, 13'h12bb, 13'h13bb, 13'h123c, 13'h133c, 13'h12bc, 13'h13bc, 13'h123d, 13'h133d, 13'h12bd, 13'h13bd, 13'h123e, 13'h133e, 13'h12be, 13'h13be, 13'h123f, 13'h133f, 13'h12bf, 13'h13bf, 13'h1240, 13'h1340, 13'h12c0, 13'h13c0, 13'h1241, 13'h1341, 13'h12c1, 13'h13c1, 13'h1242, 13'h1342, 13'h12c2, 13'h13c2, 13'h1243, 13'h1343, 13'h12c3, 13'h13c3, 13'h1244, 13'h1344, 13'h12c4, 13'h13c4, 13'h1245, 13'h1345, 13'h12c5, 13'h13c5, 13'h1246, 13'h1346, 13'h12c6, 13'h13c6, 13'h1247, 13'h1347, 13'h12c7, 13'h13c7, 13'h1248, 13'h1348, 13'h12c8, 13'h13c8, 13'h1249, 13'h1349, 13'h12c9, 13'h13c9, 13'h124a, 13'h134a, 13'h12ca, 13'h13ca, 13'h124b, 13'h134b, 13'h12cb, 13'h13cb, 13'h124c, 13'h134c, 13'h12cc, 13'h13cc, 13'h124d, 13'h134d, 13'h12cd, 13'h13cd, 13'h124e, 13'h134e, 13'h12ce, 13'h13ce, 13'h124f, 13'h134f, 13'h12cf, 13'h13cf, 13'h1400, 13'h1500, 13'h1480, 13'h1580, 13'h1401, 13'h1501, 13'h1481, 13'h1581, 13'h1402, 13'h1502, 13'h1482, 13'h1582, 13'h1403, 13'h1503, 13'h1483, 13'h1583, 13'h1404, 13'h1504, 13'h1484, 13'h1584, 13'h1405, 13'h1505, 13'h1485, 13'h1585, 13'h1406, 13'h1506, 13'h1486, 13'h1586, 13'h1407, 13'h1507, 13'h1487, 13'h1587, 13'h1408, 13'h1508, 13'h1488, 13'h1588, 13'h1409, 13'h1509, 13'h1489, 13'h1589, 13'h140a, 13'h150a, 13'h148a, 13'h158a, 13'h140b, 13'h150b, 13'h148b, 13'h158b, 13'h140c, 13'h150c, 13'h148c, 13'h158c, 13'h140d, 13'h150d, 13'h148d, 13'h158d, 13'h140e, 13'h150e, 13'h148e, 13'h158e, 13'h140f, 13'h150f, 13'h148f, 13'h158f, 13'h1410, 13'h1510, 13'h1490, 13'h1590, 13'h1411, 13'h1511, 13'h1491, 13'h1591, 13'h1412, 13'h1512, 13'h1492, 13'h1592, 13'h1413, 13'h1513, 13'h1493, 13'h1593, 13'h1414, 13'h1514, 13'h1494, 13'h1594, 13'h1415, 13'h1515, 13'h1495, 13'h1595, 13'h1416, 13'h1516, 13'h1496, 13'h1596, 13'h1417, 13'h1517, 13'h1497, 13'h1597, 13'h1418, 13'h1518, 13'h1498, 13'h1598, 13'h1419, 13'h1519, 13'h1499, 13'h1599, 13'h141a, 13'h151a, 13'h149a, 13'h159a, 13'h141b, 13'h151b, 13'h149b, 13'h159b, 13'h141c, 13'h151c, 13'h149c, 13'h159c, 13'h141d, 13'h151d, 13'h149d, 13'h159d, 13'h141e, 13'h151e, 13'h149e, 13'h159e, 13'h141f, 13'h151f, 13'h149f, 13'h159f, 13'h1420, 13'h1520, 13'h14a0, 13'h15a0, 13'h1421, 13'h1521, 13'h14a1, 13'h15a1, 13'h1422, 13'h1522, 13'h14a2, 13'h15a2, 13'h1423, 13'h1523, 13'h14a3, 13'h15a3, 13'h1424, 13'h1524, 13'h14a4, 13'h15a4, 13'h1425, 13'h1525, 13'h14a5, 13'h15a5, 13'h1426, 13'h1526, 13'h14a6, 13'h15a6, 13'h1427, 13'h1527, 13'h14a7, 13'h15a7, 13'h1428, 13'h1528, 13'h14a8, 13'h15a8, 13'h1429, 13'h1529, 13'h14a9, 13'h15a9, 13'h142a, 13'h152a, 13'h14aa, 13'h15aa, 13'h142b, 13'h152b, 13'h14ab, 13'h15ab, 13'h142c, 13'h152c, 13'h14ac, 13'h15ac, 13'h142d, 13'h152d, 13'h14ad, 13'h15ad, 13'h142e, 13'h152e, 13'h14ae, 13'h15ae, 13'h142f, 13'h152f, 13'h14af, 13'h15af, 13'h1430, 13'h1530, 13'h14b0, 13'h15b0, 13'h1431, 13'h1531, 13'h14b1, 13'h15b1, 13'h1432, 13'h1532, 13'h14b2, 13'h15b2, 13'h1433, 13'h1533, 13'h14b3, 13'h15b3, 13'h1434, 13'h1534, 13'h14b4, 13'h15b4, 13'h1435, 13'h1535, 13'h14b5, 13'h15b5, 13'h1436, 13'h1536, 13'h14b6, 13'h15b6, 13'h1437, 13'h1537, 13'h14b7, 13'h15b7, 13'h1438, 13'h1538, 13'h14b8, 13'h15b8, 13'h1439, 13'h1539, 13'h14b9, 13'h15b9, 13'h143a, 13'h153a, 13'h14ba, 13'h15ba, 13'h143b, 13'h153b, 13'h14bb, 13'h15bb, 13'h143c, 13'h153c, 13'h14bc, 13'h15bc, 13'h143d, 13'h153d, 13'h14bd, 13'h15bd, 13'h143e, 13'h153e, 13'h14be, 13'h15be, 13'h143f, 13'h153f, 13'h14bf, 13'h15bf, 13'h1440, 13'h1540, 13'h14c0, 13'h15c0, 13'h1441, 13'h1541, 13'h14c1, 13'h15c1, 13'h1442, 13'h1542, 13'h14c2, 13'h15c2, 13'h1443, 13'h1543, 13'h14c3, 13'h15c3, 13'h1444, 13'h1544, 13'h14c4, 13'h15c4, 13'h1445, 13'h1545, 13'h14c5, 13'h15c5, 13'h1446, 13'h1546, 13'h14c6, 13'h15c6, 13'h1447, 13'h1547, 13'h14c7, 13'h15c7, 13'h1448, 13'h1548, 13'h14c8, 13'h15c8, 13'h1449, 13'h1549, 13'h14c9, 13'h15c9, 13'h144a, 13'h154a, 13'h14ca, 13'h15ca, 13'h144b, 13'h154b, 13'h14cb, 13'h15cb, 13'h144c, 13'h154c, 13'h14cc, 13'h15cc, 13'h144d, 13'h154d, 13'h14cd, 13'h15cd, 13'h144e, 13'h154e, 13'h14ce, 13'h15ce, 13'h144f, 13'h154f, 13'h14cf, 13'h15cf:
-          fld5 = 6'h25;
+    casez ({ ctx_eff2_l, frame2[61], 1'h1, tx_type, frame2[60:57] })
+      13'h0090, 13'h0190, 13'h00a0, 13'h01a0, 13'h00b0, 13'h01b0, 13'h00c0, 13'h01c0:
+          fld2_l = 6'h02;
+      13'h0080, 13'h0180, 13'h0091, 13'h0191, 13'h00a1, 13'h01a1, 13'h00b1, 13'h01b1, 13'h00c1, 13'h01c1:
+          fld2_l = 6'h03;
+      13'h0081, 13'h0181, 13'h0092, 13'h0192:
+          fld2_l = 6'h04;
+      13'h00a2, 13'h01a2, 13'h00b2, 13'h01b2, 13'h00c2, 13'h01c2:
+          fld2_l = 6'h05;
+      13'h00a3, 13'h01a3, 13'h00b3, 13'h01b3, 13'h00c3, 13'h01c3:
+          fld2_l = 6'h06;
+      13'h0082, 13'h0182, 13'h0093, 13'h0193, 13'h00a4, 13'h01a4, 13'h00b4, 13'h01b4, 13'h00c4, 13'h01c4:
+          fld2_l = 6'h07;
+      13'h0083, 13'h0183, 13'h0094, 13'h0194, 13'h00a5, 13'h01a5, 13'h00b5, 13'h01b5, 13'h00c5, 13'h01c5:
+          fld2_l = 6'h08;
+      13'h0084, 13'h0184, 13'h0095, 13'h0195, 13'h00a6, 13'h01a6, 13'h00b6, 13'h01b6, 13'h00c6, 13'h01c6:
+          fld2_l = 6'h09;
+      13'h0085, 13'h0185, 13'h0096, 13'h0196, 13'h00a7, 13'h01a7, 13'h00b7, 13'h01b7, 13'h00c7, 13'h01c7:
+          fld2_l = 6'h0a;
+      13'h0097, 13'h0197, 13'h00a8, 13'h01a8, 13'h00b8, 13'h01b8, 13'h00c8, 13'h01c8:
+          fld2_l = 6'h0b;
+      13'h00b9, 13'h01b9:
+          fld2_l = 6'h0c;
+      13'h00ba, 13'h01ba:
+          fld2_l = 6'h0d;
+      13'h00c9, 13'h01c9:
+          fld2_l = 6'h0e;
+      13'h0086, 13'h0186:
+          fld2_l = 6'h0f;
+      13'h0098, 13'h0198, 13'h00a9, 13'h01a9, 13'h00bb, 13'h01bb, 13'h00ca, 13'h01ca:
+          fld2_l = 6'h10;
+      13'h0087, 13'h0187, 13'h0099, 13'h0199, 13'h00aa, 13'h01aa, 13'h00bc, 13'h01bc, 13'h00cb, 13'h01cb:
+          fld2_l = 6'h11;
+      13'h0088, 13'h0188, 13'h009a, 13'h019a, 13'h00ab, 13'h01ab, 13'h00bd, 13'h01bd, 13'h00cc, 13'h01cc:
+          fld2_l = 6'h12;
+      13'h0280, 13'h0380, 13'h0281, 13'h0381, 13'h0282, 13'h0382, 13'h0283, 13'h0383, 13'h0284, 13'h0384, 13'h0285, 13'h0385, 13'h0286, 13'h0386, 13'h0287, 13'h0387, 13'h0288, 13'h0388, 13'h0289, 13'h0389, 13'h028a, 13'h038a, 13'h028b, 13'h038b, 13'h028c, 13'h038c, 13'h028d, 13'h038d, 13'h028e, 13'h038e, 13'h028f, 13'h038f, 13'h0290, 13'h0390, 13'h0291, 13'h0391, 13'h0292, 13'h0392, 13'h0293, 13'h0393, 13'h0294, 13'h0394, 13'h0295, 13'h0395, 13'h0296, 13'h0396, 13'h0297, 13'h0397, 13'h0298, 13'h0398, 13'h0299, 13'h0399, 13'h029a, 13'h039a, 13'h029b, 13'h039b, 13'h029c, 13'h039c, 13'h029d, 13'h039d, 13'h029e, 13'h039e, 13'h029f, 13'h039f, 13'h02a0, 13'h03a0, 13'h02a1, 13'h03a1, 13'h02a2, 13'h03a2, 13'h02a3, 13'h03a3, 13'h02a4, 13'h03a4, 13'h02a5, 13'h03a5, 13'h02a6, 13'h03a6, 13'h02a7, 13'h03a7, 13'h02a8, 13'h03a8, 13'h02a9, 13'h03a9, 13'h02aa, 13'h03aa, 13'h02ab, 13'h03ab, 13'h02ac, 13'h03ac, 13'h02ad, 13'h03ad, 13'h02ae, 13'h03ae, 13'h02af, 13'h03af, 13'h02b0, 13'h03b0, 13'h02b1, 13'h03b1, 13'h02b2, 13'h03b2, 13'h02b3, 13'h03b3, 13'h02b4, 13'h03b4, 13'h02b5, 13'h03b5, 13'h02b6, 13'h03b6, 13'h02b7, 13'h03b7, 13'h02b8, 13'h03b8, 13'h02b9, 13'h03b9, 13'h02ba, 13'h03ba, 13'h02bb, 13'h03bb, 13'h02bc, 13'h03bc, 13'h02bd, 13'h03bd, 13'h02be, 13'h03be, 13'h02bf, 13'h03bf, 13'h02c0, 13'h03c0, 13'h02c1, 13'h03c1, 13'h02c2, 13'h03c2, 13'h02c3, 13'h03c3, 13'h02c4, 13'h03c4, 13'h02c5, 13'h03c5, 13'h02c6, 13'h03c6, 13'h02c7, 13'h03c7, 13'h02c8, 13'h03c8, 13'h02c9, 13'h03c9, 13'h02ca, 13'h03ca, 13'h02cb, 13'h03cb, 13'h02cc, 13'h03cc, 13'h02cd, 13'h03cd, 13'h02ce, 13'h03ce, 13'h02cf, 13'h03cf:
+          fld2_l = 6'h13;
+      13'h0480, 13'h0580, 13'h0490, 13'h0590, 13'h04a0, 13'h05a0, 13'h04b0, 13'h05b0, 13'h04c0, 13'h05c0:
+          fld2_l = 6'h14;
+      13'h0481, 13'h0581, 13'h0491, 13'h0591, 13'h04a1, 13'h05a1, 13'h04b1, 13'h05b1, 13'h04c1, 13'h05c1:
+          fld2_l = 6'h15;
+      13'h0680, 13'h0780, 13'h0681, 13'h0781, 13'h0682, 13'h0782, 13'h0683, 13'h0783, 13'h0684, 13'h0784, 13'h0685, 13'h0785, 13'h0686, 13'h0786, 13'h0687, 13'h0787, 13'h0688, 13'h0788, 13'h0689, 13'h0789, 13'h068a, 13'h078a, 13'h068b, 13'h078b, 13'h068c, 13'h078c, 13'h068d, 13'h078d, 13'h068e, 13'h078e, 13'h068f, 13'h078f, 13'h0690, 13'h0790, 13'h0691, 13'h0791, 13'h0692, 13'h0792, 13'h0693, 13'h0793, 13'h0694, 13'h0794, 13'h0695, 13'h0795, 13'h0696, 13'h0796, 13'h0697, 13'h0797, 13'h0698, 13'h0798, 13'h0699, 13'h0799, 13'h069a, 13'h079a, 13'h069b, 13'h079b, 13'h069c, 13'h079c, 13'h069d, 13'h079d, 13'h069e, 13'h079e, 13'h069f, 13'h079f, 13'h06a0, 13'h07a0, 13'h06a1, 13'h07a1, 13'h06a2, 13'h07a2, 13'h06a3, 13'h07a3, 13'h06a4, 13'h07a4, 13'h06a5, 13'h07a5, 13'h06a6, 13'h07a6, 13'h06a7, 13'h07a7, 13'h06a8, 13'h07a8, 13'h06a9, 13'h07a9, 13'h06aa, 13'h07aa, 13'h06ab, 13'h07ab, 13'h06ac, 13'h07ac, 13'h06ad, 13'h07ad, 13'h06ae, 13'h07ae, 13'h06af, 13'h07af, 13'h06b0, 13'h07b0, 13'h06b1, 13'h07b1, 13'h06b2, 13'h07b2, 13'h06b3, 13'h07b3, 13'h06b4, 13'h07b4, 13'h06b5, 13'h07b5, 13'h06b6, 13'h07b6, 13'h06b7, 13'h07b7, 13'h06b8, 13'h07b8, 13'h06b9, 13'h07b9, 13'h06ba, 13'h07ba, 13'h06bb, 13'h07bb, 13'h06bc, 13'h07bc, 13'h06bd, 13'h07bd, 13'h06be, 13'h07be, 13'h06bf, 13'h07bf, 13'h06c0, 13'h07c0, 13'h06c1, 13'h07c1, 13'h06c2, 13'h07c2, 13'h06c3, 13'h07c3, 13'h06c4, 13'h07c4, 13'h06c5, 13'h07c5, 13'h06c6, 13'h07c6, 13'h06c7, 13'h07c7, 13'h06c8, 13'h07c8, 13'h06c9, 13'h07c9, 13'h06ca, 13'h07ca, 13'h06cb, 13'h07cb, 13'h06cc, 13'h07cc, 13'h06cd, 13'h07cd, 13'h06ce, 13'h07ce, 13'h06cf, 13'h07cf:
+          fld2_l = 6'h16;
+      13'h0880, 13'h0980, 13'h0881, 13'h0981, 13'h0882, 13'h0982, 13'h0883, 13'h0983, 13'h0884, 13'h0984, 13'h0885, 13'h0985, 13'h0886, 13'h0986, 13'h0887, 13'h0987, 13'h0888, 13'h0988, 13'h0889, 13'h0989, 13'h088a, 13'h098a, 13'h088b, 13'h098b, 13'h088c, 13'h098c, 13'h088d, 13'h098d, 13'h088e, 13'h098e, 13'h088f, 13'h098f, 13'h0890, 13'h0990, 13'h0891, 13'h0991, 13'h0892, 13'h0992, 13'h0893, 13'h0993, 13'h0894, 13'h0994, 13'h0895, 13'h0995, 13'h0896, 13'h0996, 13'h0897, 13'h0997, 13'h0898, 13'h0998, 13'h0899, 13'h0999, 13'h089a, 13'h099a, 13'h089b, 13'h099b, 13'h089c, 13'h099c, 13'h089d, 13'h099d, 13'h089e, 13'h099e, 13'h089f, 13'h099f, 13'h08a0, 13'h09a0, 13'h08a1, 13'h09a1, 13'h08a2, 13'h09a2, 13'h08a3, 13'h09a3, 13'h08a4, 13'h09a4, 13'h08a5, 13'h09a5, 13'h08a6, 13'h09a6, 13'h08a7, 13'h09a7, 13'h08a8, 13'h09a8, 13'h08a9, 13'h09a9, 13'h08aa, 13'h09aa, 13'h08ab, 13'h09ab, 13'h08ac, 13'h09ac, 13'h08ad, 13'h09ad, 13'h08ae, 13'h09ae, 13'h08af, 13'h09af, 13'h08b0, 13'h09b0, 13'h08b1, 13'h09b1, 13'h08b2, 13'h09b2, 13'h08b3, 13'h09b3, 13'h08b4, 13'h09b4, 13'h08b5, 13'h09b5, 13'h08b6, 13'h09b6, 13'h08b7, 13'h09b7, 13'h08b8, 13'h09b8, 13'h08b9, 13'h09b9, 13'h08ba, 13'h09ba, 13'h08bb, 13'h09bb, 13'h08bc, 13'h09bc, 13'h08bd, 13'h09bd, 13'h08be, 13'h09be, 13'h08bf, 13'h09bf, 13'h08c0, 13'h09c0, 13'h08c1, 13'h09c1, 13'h08c2, 13'h09c2, 13'h08c3, 13'h09c3, 13'h08c4, 13'h09c4, 13'h08c5, 13'h09c5, 13'h08c6, 13'h09c6, 13'h08c7, 13'h09c7, 13'h08c8, 13'h09c8, 13'h08c9, 13'h09c9, 13'h08ca, 13'h09ca, 13'h08cb, 13'h09cb, 13'h08cc, 13'h09cc, 13'h08cd, 13'h09cd, 13'h08ce, 13'h09ce, 13'h08cf, 13'h09cf:
+          fld2_l = 6'h17;
+      13'h0a80, 13'h0b80, 13'h0a81, 13'h0b81, 13'h0a82, 13'h0b82, 13'h0a83, 13'h0b83, 13'h0a84, 13'h0b84, 13'h0a85, 13'h0b85, 13'h0a86, 13'h0b86, 13'h0a87, 13'h0b87, 13'h0a88, 13'h0b88, 13'h0a89, 13'h0b89, 13'h0a8a, 13'h0b8a, 13'h0a8b, 13'h0b8b, 13'h0a8c, 13'h0b8c, 13'h0a8d, 13'h0b8d, 13'h0a8e, 13'h0b8e, 13'h0a8f, 13'h0b8f, 13'h0a90, 13'h0b90, 13'h0a91, 13'h0b91, 13'h0a92, 13'h0b92, 13'h0a93, 13'h0b93, 13'h0a94, 13'h0b94, 13'h0a95, 13'h0b95, 13'h0a96, 13'h0b96, 13'h0a97, 13'h0b97, 13'h0a98, 13'h0b98, 13'h0a99, 13'h0b99, 13'h0a9a, 13'h0b9a, 13'h0a9b, 13'h0b9b, 13'h0a9c, 13'h0b9c, 13'h0a9d, 13'h0b9d, 13'h0a9e, 13'h0b9e, 13'h0a9f, 13'h0b9f, 13'h0aa0, 13'h0ba0, 13'h0aa1, 13'h0ba1, 13'h0aa2, 13'h0ba2, 13'h0aa3, 13'h0ba3, 13'h0aa4, 13'h0ba4, 13'h0aa5, 13'h0ba5, 13'h0aa6, 13'h0ba6, 13'h0aa7, 13'h0ba7, 13'h0aa8, 13'h0ba8, 13'h0aa9, 13'h0ba9, 13'h0aaa, 13'h0baa, 13'h0aab, 13'h0bab, 13'h0aac, 13'h0bac, 13'h0aad, 13'h0bad, 13'h0aae, 13'h0bae, 13'h0aaf, 13'h0baf, 13'h0ab0, 13'h0bb0, 13'h0ab1, 13'h0bb1, 13'h0ab2, 13'h0bb2, 13'h0ab3, 13'h0bb3, 13'h0ab4, 13'h0bb4, 13'h0ab5, 13'h0bb5, 13'h0ab6, 13'h0bb6, 13'h0ab7, 13'h0bb7, 13'h0ab8, 13'h0bb8, 13'h0ab9, 13'h0bb9, 13'h0aba, 13'h0bba, 13'h0abb, 13'h0bbb, 13'h0abc, 13'h0bbc, 13'h0abd, 13'h0bbd, 13'h0abe, 13'h0bbe, 13'h0abf, 13'h0bbf, 13'h0ac0, 13'h0bc0, 13'h0ac1, 13'h0bc1, 13'h0ac2, 13'h0bc2, 13'h0ac3, 13'h0bc3, 13'h0ac4, 13'h0bc4, 13'h0ac5, 13'h0bc5, 13'h0ac6, 13'h0bc6, 13'h0ac7, 13'h0bc7, 13'h0ac8, 13'h0bc8, 13'h0ac9, 13'h0bc9, 13'h0aca, 13'h0bca, 13'h0acb, 13'h0bcb, 13'h0acc, 13'h0bcc, 13'h0acd, 13'h0bcd, 13'h0ace, 13'h0bce, 13'h0acf, 13'h0bcf:
+          fld2_l = 6'h18;
+      13'h0c80, 13'h0d80, 13'h0c90, 13'h0d90, 13'h0ca0, 13'h0da0, 13'h0cb0, 13'h0db0, 13'h0cc0, 13'h0dc0:
+          fld2_l = 6'h19;
+      13'h0c81, 13'h0d81, 13'h0c91, 13'h0d91, 13'h0ca1, 13'h0da1, 13'h0cb1, 13'h0db1, 13'h0cc1, 13'h0dc1:
+          fld2_l = 6'h1a;
+      13'h0c82, 13'h0d82, 13'h0c92, 13'h0d92, 13'h0ca2, 13'h0da2, 13'h0cb2, 13'h0db2, 13'h0cc2, 13'h0dc2:
+          fld2_l = 6'h1b;
+      13'h0c83, 13'h0d83, 13'h0c93, 13'h0d93, 13'h0ca3, 13'h0da3, 13'h0cb3, 13'h0db3, 13'h0cc3, 13'h0dc3:
+          fld2_l = 6'h1c;
+      13'h0c84, 13'h0d84, 13'h0c94, 13'h0d94, 13'h0ca4, 13'h0da4, 13'h0cb4, 13'h0db4, 13'h0cc4, 13'h0dc4:
+          fld2_l = 6'h1d;
+      13'h0c85, 13'h0d85, 13'h0c95, 13'h0d95, 13'h0ca5, 13'h0da5, 13'h0cb5, 13'h0db5, 13'h0cc5, 13'h0dc5:
+          fld2_l = 6'h1e;
+      13'h0e80, 13'h0f80, 13'h0e90, 13'h0f90, 13'h0ea0, 13'h0fa0, 13'h0eb0, 13'h0fb0, 13'h0ec0, 13'h0fc0:
+          fld2_l = 6'h1f;
+      13'h0e81, 13'h0f81, 13'h0f82, 13'h0e91, 13'h0f91, 13'h0f92, 13'h0ea1, 13'h0fa1, 13'h0fa2, 13'h0eb1, 13'h0fb1, 13'h0fb2, 13'h0ec1, 13'h0fc1, 13'h0fc2:
+          fld2_l = 6'h21;
+      13'h0e82, 13'h0f83, 13'h0e92, 13'h0f93, 13'h0ea2, 13'h0fa3, 13'h0eb2, 13'h0fb3, 13'h0ec2, 13'h0fc3:
+          fld2_l = 6'h22;
+      13'h0e83, 13'h0f84, 13'h0e93, 13'h0f94, 13'h0ea3, 13'h0fa4, 13'h0eb3, 13'h0fb4, 13'h0ec3, 13'h0fc4:
+          fld2_l = 6'h23;
+      13'h1080, 13'h1180, 13'h1081, 13'h1181, 13'h1082, 13'h1182, 13'h1083, 13'h1183, 13'h1084, 13'h1184, 13'h1085, 13'h1185, 13'h1086, 13'h1186, 13'h1087, 13'h1187, 13'h1088, 13'h1188, 13'h1089, 13'h1189, 13'h108a, 13'h118a, 13'h108b, 13'h118b, 13'h108c, 13'h118c, 13'h108d, 13'h118d, 13'h108e, 13'h118e, 13'h108f, 13'h118f, 13'h1090, 13'h1190, 13'h1091, 13'h1191, 13'h1092, 13'h1192, 13'h1093, 13'h1193, 13'h1094, 13'h1194, 13'h1095, 13'h1195, 13'h1096, 13'h1196, 13'h1097, 13'h1197, 13'h1098, 13'h1198, 13'h1099, 13'h1199, 13'h109a, 13'h119a, 13'h109b, 13'h119b, 13'h109c, 13'h119c, 13'h109d, 13'h119d, 13'h109e, 13'h119e, 13'h109f, 13'h119f, 13'h10a0, 13'h11a0, 13'h10a1, 13'h11a1, 13'h10a2, 13'h11a2, 13'h10a3, 13'h11a3, 13'h10a4, 13'h11a4, 13'h10a5, 13'h11a5, 13'h10a6, 13'h11a6, 13'h10a7, 13'h11a7, 13'h10a8, 13'h11a8, 13'h10a9, 13'h11a9, 13'h10aa, 13'h11aa, 13'h10ab, 13'h11ab, 13'h10ac, 13'h11ac, 13'h10ad, 13'h11ad, 13'h10ae, 13'h11ae, 13'h10af, 13'h11af, 13'h10b0, 13'h11b0, 13'h10b1, 13'h11b1, 13'h10b2, 13'h11b2, 13'h10b3, 13'h11b3, 13'h10b4, 13'h11b4, 13'h10b5, 13'h11b5, 13'h10b6, 13'h11b6, 13'h10b7, 13'h11b7, 13'h10b8, 13'h11b8, 13'h10b9, 13'h11b9, 13'h10ba, 13'h11ba, 13'h10bb, 13'h11bb, 13'h10bc, 13'h11bc, 13'h10bd, 13'h11bd, 13'h10be, 13'h11be, 13'h10bf, 13'h11bf, 13'h10c0, 13'h11c0, 13'h10c1, 13'h11c1, 13'h10c2, 13'h11c2, 13'h10c3, 13'h11c3, 13'h10c4, 13'h11c4, 13'h10c5, 13'h11c5, 13'h10c6, 13'h11c6, 13'h10c7, 13'h11c7, 13'h10c8, 13'h11c8, 13'h10c9, 13'h11c9, 13'h10ca, 13'h11ca, 13'h10cb, 13'h11cb, 13'h10cc, 13'h11cc, 13'h10cd, 13'h11cd, 13'h10ce, 13'h11ce, 13'h10cf, 13'h11cf:
+          fld2_l = 6'h24;
+      13'h1280, 13'h1380, 13'h1281, 13'h1381, 13'h1282, 13'h1382, 13'h1283, 13'h1383, 13'h1284, 13'h1384, 13'h1285, 13'h1385, 13'h1286, 13'h1386, 13'h1287, 13'h1387, 13'h1288, 13'h1388, 13'h1289, 13'h1389, 13'h128a, 13'h138a, 13'h128b, 13'h138b, 13'h128c, 13'h138c, 13'h128d, 13'h138d, 13'h128e, 13'h138e, 13'h128f, 13'h138f, 13'h1290, 13'h1390, 13'h1291, 13'h1391, 13'h1292, 13'h1392, 13'h1293, 13'h1393, 13'h1294, 13'h1394, 13'h1295, 13'h1395, 13'h1296, 13'h1396, 13'h1297, 13'h1397, 13'h1298, 13'h1398, 13'h1299, 13'h1399, 13'h129a, 13'h139a, 13'h129b, 13'h139b, 13'h129c, 13'h139c, 13'h129d, 13'h139d, 13'h129e, 13'h139e, 13'h129f, 13'h139f, 13'h12a0, 13'h13a0, 13'h12a1, 13'h13a1, 13'h12a2, 13'h13a2, 13'h12a3, 13'h13a3, 13'h12a4, 13'h13a4, 13'h12a5, 13'h13a5, 13'h12a6, 13'h13a6, 13'h12a7, 13'h13a7, 13'h12a8, 13'h13a8, 13'h12a9, 13'h13a9, 13'h12aa, 13'h13aa, 13'h12ab, 13'h13ab, 13'h12ac, 13'h13ac, 13'h12ad, 13'h13ad, 13'h12ae, 13'h13ae, 13'h12af, 13'h13af, 13'h12b0, 13'h13b0, 13'h12b1, 13'h13b1, 13'h12b2, 13'h13b2, 13'h12b3, 13'h13b3, 13'h12b4, 13'h13b4, 13'h12b5, 13'h13b5, 13'h12b6, 13'h13b6, 13'h12b7, 13'h13b7, 13'h12b8, 13'h13b8, 13'h12b9, 13'h13b9, 13'h12ba, 13'h13ba, 13'h12bb, 13'h13bb, 13'h12bc, 13'h13bc, 13'h12bd, 13'h13bd, 13'h12be, 13'h13be, 13'h12bf, 13'h13bf, 13'h12c0, 13'h13c0, 13'h12c1, 13'h13c1, 13'h12c2, 13'h13c2, 13'h12c3, 13'h13c3, 13'h12c4, 13'h13c4, 13'h12c5, 13'h13c5, 13'h12c6, 13'h13c6, 13'h12c7, 13'h13c7, 13'h12c8, 13'h13c8, 13'h12c9, 13'h13c9, 13'h12ca, 13'h13ca, 13'h12cb, 13'h13cb, 13'h12cc, 13'h13cc, 13'h12cd, 13'h13cd, 13'h12ce, 13'h13ce, 13'h12cf, 13'h13cf, 13'h1480, 13'h1580, 13'h1481, 13'h1581, 13'h1482, 13'h1582, 13'h1483, 13'h1583, 13'h1484, 13'h1584, 13'h1485, 13'h1585, 13'h1486, 13'h1586, 13'h1487, 13'h1587, 13'h1488, 13'h1588, 13'h1489, 13'h1589, 13'h148a, 13'h158a, 13'h148b, 13'h158b, 13'h148c, 13'h158c, 13'h148d, 13'h158d, 13'h148e, 13'h158e, 13'h148f, 13'h158f, 13'h1490, 13'h1590, 13'h1491, 13'h1591, 13'h1492, 13'h1592, 13'h1493, 13'h1593, 13'h1494, 13'h1594, 13'h1495, 13'h1595, 13'h1496, 13'h1596, 13'h1497, 13'h1597, 13'h1498, 13'h1598, 13'h1499, 13'h1599, 13'h149a, 13'h159a, 13'h149b, 13'h159b, 13'h149c, 13'h159c, 13'h149d, 13'h159d, 13'h149e, 13'h159e, 13'h149f, 13'h159f, 13'h14a0, 13'h15a0, 13'h14a1, 13'h15a1, 13'h14a2, 13'h15a2, 13'h14a3, 13'h15a3, 13'h14a4, 13'h15a4, 13'h14a5, 13'h15a5, 13'h14a6, 13'h15a6, 13'h14a7, 13'h15a7, 13'h14a8, 13'h15a8, 13'h14a9, 13'h15a9, 13'h14aa, 13'h15aa, 13'h14ab, 13'h15ab, 13'h14ac, 13'h15ac, 13'h14ad, 13'h15ad, 13'h14ae, 13'h15ae, 13'h14af, 13'h15af, 13'h14b0, 13'h15b0, 13'h14b1, 13'h15b1, 13'h14b2, 13'h15b2, 13'h14b3, 13'h15b3, 13'h14b4, 13'h15b4, 13'h14b5, 13'h15b5, 13'h14b6, 13'h15b6, 13'h14b7, 13'h15b7, 13'h14b8, 13'h15b8, 13'h14b9, 13'h15b9, 13'h14ba, 13'h15ba, 13'h14bb, 13'h15bb, 13'h14bc, 13'h15bc, 13'h14bd, 13'h15bd, 13'h14be, 13'h15be, 13'h14bf, 13'h15bf, 13'h14c0, 13'h15c0, 13'h14c1, 13'h15c1, 13'h14c2, 13'h15c2, 13'h14c3, 13'h15c3, 13'h14c4, 13'h15c4, 13'h14c5, 13'h15c5, 13'h14c6, 13'h15c6, 13'h14c7, 13'h15c7, 13'h14c8, 13'h15c8, 13'h14c9, 13'h15c9, 13'h14ca, 13'h15ca, 13'h14cb, 13'h15cb, 13'h14cc, 13'h15cc, 13'h14cd, 13'h15cd, 13'h14ce, 13'h15ce, 13'h14cf, 13'h15cf:
+          fld2_l = 6'h25;
       default:
-          fld5 = 6'h00;
+          fld2_l = 6'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    child5 = 4'h0;
-    casez (fld5)
+    child2_l = 4'h0;
+    casez (fld2_l)
       6'h01:
-          child5 = 4'h0;
+          child2_l = 4'h0;
       6'h1f:
-          child5 = 4'h0;
+          child2_l = 4'h0;
       6'h0b:
-          child5 = 4'h1;
+          child2_l = 4'h1;
       6'h13:
-          child5 = 4'h2;
+          child2_l = 4'h2;
       6'h15:
-          child5 = 4'h3;
+          child2_l = 4'h3;
       6'h0d:
-          child5 = 4'h4;
+          child2_l = 4'h4;
       6'h0e:
-          child5 = 4'h5;
+          child2_l = 4'h5;
       6'h18:
-          child5 = 4'h6;
+          child2_l = 4'h6;
       6'h21:
-          child5 = 4'h8;
+          child2_l = 4'h8;
       6'h22:
-          child5 = 4'h9;
+          child2_l = 4'h9;
       6'h23:
-          child5 = 4'ha;
+          child2_l = 4'ha;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ ctx_eff3_s, frame3[61], 1'h0, tx_type, frame3[60:57] })
+      13'h0010, 13'h0110, 13'h0020, 13'h0120, 13'h0030, 13'h0130, 13'h0040, 13'h0140:
+          fld3_s = 6'h02;
+      13'h0000, 13'h0100, 13'h0011, 13'h0111, 13'h0021, 13'h0121, 13'h0031, 13'h0131, 13'h0041, 13'h0141:
+          fld3_s = 6'h03;
+      13'h0001, 13'h0101, 13'h0012, 13'h0112:
+          fld3_s = 6'h04;
+      13'h0022, 13'h0122, 13'h0032, 13'h0132, 13'h0042, 13'h0142:
+          fld3_s = 6'h05;
+      13'h0023, 13'h0123, 13'h0033, 13'h0133, 13'h0043, 13'h0143:
+          fld3_s = 6'h06;
+      13'h0002, 13'h0102, 13'h0013, 13'h0113, 13'h0024, 13'h0124, 13'h0034, 13'h0134, 13'h0044, 13'h0144:
+          fld3_s = 6'h07;
+      13'h0003, 13'h0103, 13'h0014, 13'h0114, 13'h0025, 13'h0125, 13'h0035, 13'h0135, 13'h0045, 13'h0145:
+          fld3_s = 6'h08;
+      13'h0004, 13'h0104, 13'h0015, 13'h0115, 13'h0026, 13'h0126, 13'h0036, 13'h0136, 13'h0046, 13'h0146:
+          fld3_s = 6'h09;
+      13'h0005, 13'h0105, 13'h0016, 13'h0116, 13'h0027, 13'h0127, 13'h0037, 13'h0137, 13'h0047, 13'h0147:
+          fld3_s = 6'h0a;
+      13'h0017, 13'h0117, 13'h0028, 13'h0128, 13'h0038, 13'h0138, 13'h0048, 13'h0148:
+          fld3_s = 6'h0b;
+      13'h0039, 13'h0139:
+          fld3_s = 6'h0c;
+      13'h003a, 13'h013a:
+          fld3_s = 6'h0d;
+      13'h0049, 13'h0149:
+          fld3_s = 6'h0e;
+      13'h0006, 13'h0106:
+          fld3_s = 6'h0f;
+      13'h0018, 13'h0118, 13'h0029, 13'h0129, 13'h003b, 13'h013b, 13'h004a, 13'h014a:
+          fld3_s = 6'h10;
+      13'h0007, 13'h0107, 13'h0019, 13'h0119, 13'h002a, 13'h012a, 13'h003c, 13'h013c, 13'h004b, 13'h014b:
+          fld3_s = 6'h11;
+      13'h0008, 13'h0108, 13'h001a, 13'h011a, 13'h002b, 13'h012b, 13'h003d, 13'h013d, 13'h004c, 13'h014c:
+          fld3_s = 6'h12;
+      13'h0200, 13'h0300, 13'h0201, 13'h0301, 13'h0202, 13'h0302, 13'h0203, 13'h0303, 13'h0204, 13'h0304, 13'h0205, 13'h0305, 13'h0206, 13'h0306, 13'h0207, 13'h0307, 13'h0208, 13'h0308, 13'h0209, 13'h0309, 13'h020a, 13'h030a, 13'h020b, 13'h030b, 13'h020c, 13'h030c, 13'h020d, 13'h030d, 13'h020e, 13'h030e, 13'h020f, 13'h030f, 13'h0210, 13'h0310, 13'h0211, 13'h0311, 13'h0212, 13'h0312, 13'h0213, 13'h0313, 13'h0214, 13'h0314, 13'h0215, 13'h0315, 13'h0216, 13'h0316, 13'h0217, 13'h0317, 13'h0218, 13'h0318, 13'h0219, 13'h0319, 13'h021a, 13'h031a, 13'h021b, 13'h031b, 13'h021c, 13'h031c, 13'h021d, 13'h031d, 13'h021e, 13'h031e, 13'h021f, 13'h031f, 13'h0220, 13'h0320, 13'h0221, 13'h0321, 13'h0222, 13'h0322, 13'h0223, 13'h0323, 13'h0224, 13'h0324, 13'h0225, 13'h0325, 13'h0226, 13'h0326, 13'h0227, 13'h0327, 13'h0228, 13'h0328, 13'h0229, 13'h0329, 13'h022a, 13'h032a, 13'h022b, 13'h032b, 13'h022c, 13'h032c, 13'h022d, 13'h032d, 13'h022e, 13'h032e, 13'h022f, 13'h032f, 13'h0230, 13'h0330, 13'h0231, 13'h0331, 13'h0232, 13'h0332, 13'h0233, 13'h0333, 13'h0234, 13'h0334, 13'h0235, 13'h0335, 13'h0236, 13'h0336, 13'h0237, 13'h0337, 13'h0238, 13'h0338, 13'h0239, 13'h0339, 13'h023a, 13'h033a, 13'h023b, 13'h033b, 13'h023c, 13'h033c, 13'h023d, 13'h033d, 13'h023e, 13'h033e, 13'h023f, 13'h033f, 13'h0240, 13'h0340, 13'h0241, 13'h0341, 13'h0242, 13'h0342, 13'h0243, 13'h0343, 13'h0244, 13'h0344, 13'h0245, 13'h0345, 13'h0246, 13'h0346, 13'h0247, 13'h0347, 13'h0248, 13'h0348, 13'h0249, 13'h0349, 13'h024a, 13'h034a, 13'h024b, 13'h034b, 13'h024c, 13'h034c, 13'h024d, 13'h034d, 13'h024e, 13'h034e, 13'h024f, 13'h034f:
+          fld3_s = 6'h13;
+      13'h0400, 13'h0500, 13'h0410, 13'h0510, 13'h0420, 13'h0520, 13'h0430, 13'h0530, 13'h0440, 13'h0540:
+          fld3_s = 6'h14;
+      13'h0401, 13'h0501, 13'h0411, 13'h0511, 13'h0421, 13'h0521, 13'h0431, 13'h0531, 13'h0441, 13'h0541:
+          fld3_s = 6'h15;
+      13'h0600, 13'h0700, 13'h0601, 13'h0701, 13'h0602, 13'h0702, 13'h0603, 13'h0703, 13'h0604, 13'h0704, 13'h0605, 13'h0705, 13'h0606, 13'h0706, 13'h0607, 13'h0707, 13'h0608, 13'h0708, 13'h0609, 13'h0709, 13'h060a, 13'h070a, 13'h060b, 13'h070b, 13'h060c, 13'h070c, 13'h060d, 13'h070d, 13'h060e, 13'h070e, 13'h060f, 13'h070f, 13'h0610, 13'h0710, 13'h0611, 13'h0711, 13'h0612, 13'h0712, 13'h0613, 13'h0713, 13'h0614, 13'h0714, 13'h0615, 13'h0715, 13'h0616, 13'h0716, 13'h0617, 13'h0717, 13'h0618, 13'h0718, 13'h0619, 13'h0719, 13'h061a, 13'h071a, 13'h061b, 13'h071b, 13'h061c, 13'h071c, 13'h061d, 13'h071d, 13'h061e, 13'h071e, 13'h061f, 13'h071f, 13'h0620, 13'h0720, 13'h0621, 13'h0721, 13'h0622, 13'h0722, 13'h0623, 13'h0723, 13'h0624, 13'h0724, 13'h0625, 13'h0725, 13'h0626, 13'h0726, 13'h0627, 13'h0727, 13'h0628, 13'h0728, 13'h0629, 13'h0729, 13'h062a, 13'h072a, 13'h062b, 13'h072b, 13'h062c, 13'h072c, 13'h062d, 13'h072d, 13'h062e, 13'h072e, 13'h062f, 13'h072f, 13'h0630, 13'h0730, 13'h0631, 13'h0731, 13'h0632, 13'h0732, 13'h0633, 13'h0733, 13'h0634, 13'h0734, 13'h0635, 13'h0735, 13'h0636, 13'h0736, 13'h0637, 13'h0737, 13'h0638, 13'h0738, 13'h0639, 13'h0739, 13'h063a, 13'h073a, 13'h063b, 13'h073b, 13'h063c, 13'h073c, 13'h063d, 13'h073d, 13'h063e, 13'h073e, 13'h063f, 13'h073f, 13'h0640, 13'h0740, 13'h0641, 13'h0741, 13'h0642, 13'h0742, 13'h0643, 13'h0743, 13'h0644, 13'h0744, 13'h0645, 13'h0745, 13'h0646, 13'h0746, 13'h0647, 13'h0747, 13'h0648, 13'h0748, 13'h0649, 13'h0749, 13'h064a, 13'h074a, 13'h064b, 13'h074b, 13'h064c, 13'h074c, 13'h064d, 13'h074d, 13'h064e, 13'h074e, 13'h064f, 13'h074f:
+          fld3_s = 6'h16;
+      13'h0800, 13'h0900, 13'h0801, 13'h0901, 13'h0802, 13'h0902, 13'h0803, 13'h0903, 13'h0804, 13'h0904, 13'h0805, 13'h0905, 13'h0806, 13'h0906, 13'h0807, 13'h0907, 13'h0808, 13'h0908, 13'h0809, 13'h0909, 13'h080a, 13'h090a, 13'h080b, 13'h090b, 13'h080c, 13'h090c, 13'h080d, 13'h090d, 13'h080e, 13'h090e, 13'h080f, 13'h090f, 13'h0810, 13'h0910, 13'h0811, 13'h0911, 13'h0812, 13'h0912, 13'h0813, 13'h0913, 13'h0814, 13'h0914, 13'h0815, 13'h0915, 13'h0816, 13'h0916, 13'h0817, 13'h0917, 13'h0818, 13'h0918, 13'h0819, 13'h0919, 13'h081a, 13'h091a, 13'h081b, 13'h091b, 13'h081c, 13'h091c, 13'h081d, 13'h091d, 13'h081e, 13'h091e, 13'h081f, 13'h091f, 13'h0820, 13'h0920, 13'h0821, 13'h0921, 13'h0822, 13'h0922, 13'h0823, 13'h0923, 13'h0824, 13'h0924, 13'h0825, 13'h0925, 13'h0826, 13'h0926, 13'h0827, 13'h0927, 13'h0828, 13'h0928, 13'h0829, 13'h0929, 13'h082a, 13'h092a, 13'h082b, 13'h092b, 13'h082c, 13'h092c, 13'h082d, 13'h092d, 13'h082e, 13'h092e, 13'h082f, 13'h092f, 13'h0830, 13'h0930, 13'h0831, 13'h0931, 13'h0832, 13'h0932, 13'h0833, 13'h0933, 13'h0834, 13'h0934, 13'h0835, 13'h0935, 13'h0836, 13'h0936, 13'h0837, 13'h0937, 13'h0838, 13'h0938, 13'h0839, 13'h0939, 13'h083a, 13'h093a, 13'h083b, 13'h093b, 13'h083c, 13'h093c, 13'h083d, 13'h093d, 13'h083e, 13'h093e, 13'h083f, 13'h093f, 13'h0840, 13'h0940, 13'h0841, 13'h0941, 13'h0842, 13'h0942, 13'h0843, 13'h0943, 13'h0844, 13'h0944, 13'h0845, 13'h0945, 13'h0846, 13'h0946, 13'h0847, 13'h0947, 13'h0848, 13'h0948, 13'h0849, 13'h0949, 13'h084a, 13'h094a, 13'h084b, 13'h094b, 13'h084c, 13'h094c, 13'h084d, 13'h094d, 13'h084e, 13'h094e, 13'h084f, 13'h094f:
+          fld3_s = 6'h17;
+      13'h0a00, 13'h0b00, 13'h0a01, 13'h0b01, 13'h0a02, 13'h0b02, 13'h0a03, 13'h0b03, 13'h0a04, 13'h0b04, 13'h0a05, 13'h0b05, 13'h0a06, 13'h0b06, 13'h0a07, 13'h0b07, 13'h0a08, 13'h0b08, 13'h0a09, 13'h0b09, 13'h0a0a, 13'h0b0a, 13'h0a0b, 13'h0b0b, 13'h0a0c, 13'h0b0c, 13'h0a0d, 13'h0b0d, 13'h0a0e, 13'h0b0e, 13'h0a0f, 13'h0b0f, 13'h0a10, 13'h0b10, 13'h0a11, 13'h0b11, 13'h0a12, 13'h0b12, 13'h0a13, 13'h0b13, 13'h0a14, 13'h0b14, 13'h0a15, 13'h0b15, 13'h0a16, 13'h0b16, 13'h0a17, 13'h0b17, 13'h0a18, 13'h0b18, 13'h0a19, 13'h0b19, 13'h0a1a, 13'h0b1a, 13'h0a1b, 13'h0b1b, 13'h0a1c, 13'h0b1c, 13'h0a1d, 13'h0b1d, 13'h0a1e, 13'h0b1e, 13'h0a1f, 13'h0b1f, 13'h0a20, 13'h0b20, 13'h0a21, 13'h0b21, 13'h0a22, 13'h0b22, 13'h0a23, 13'h0b23, 13'h0a24, 13'h0b24, 13'h0a25, 13'h0b25, 13'h0a26, 13'h0b26, 13'h0a27, 13'h0b27, 13'h0a28, 13'h0b28, 13'h0a29, 13'h0b29, 13'h0a2a, 13'h0b2a, 13'h0a2b, 13'h0b2b, 13'h0a2c, 13'h0b2c, 13'h0a2d, 13'h0b2d, 13'h0a2e, 13'h0b2e, 13'h0a2f, 13'h0b2f, 13'h0a30, 13'h0b30, 13'h0a31, 13'h0b31, 13'h0a32, 13'h0b32, 13'h0a33, 13'h0b33, 13'h0a34, 13'h0b34, 13'h0a35, 13'h0b35, 13'h0a36, 13'h0b36, 13'h0a37, 13'h0b37, 13'h0a38, 13'h0b38, 13'h0a39, 13'h0b39, 13'h0a3a, 13'h0b3a, 13'h0a3b, 13'h0b3b, 13'h0a3c, 13'h0b3c, 13'h0a3d, 13'h0b3d, 13'h0a3e, 13'h0b3e, 13'h0a3f, 13'h0b3f, 13'h0a40, 13'h0b40, 13'h0a41, 13'h0b41, 13'h0a42, 13'h0b42, 13'h0a43, 13'h0b43, 13'h0a44, 13'h0b44, 13'h0a45, 13'h0b45, 13'h0a46, 13'h0b46, 13'h0a47, 13'h0b47, 13'h0a48, 13'h0b48, 13'h0a49, 13'h0b49, 13'h0a4a, 13'h0b4a, 13'h0a4b, 13'h0b4b, 13'h0a4c, 13'h0b4c, 13'h0a4d, 13'h0b4d, 13'h0a4e, 13'h0b4e, 13'h0a4f, 13'h0b4f:
+          fld3_s = 6'h18;
+      13'h0c00, 13'h0d00, 13'h0c10, 13'h0d10, 13'h0c20, 13'h0d20, 13'h0c30, 13'h0d30, 13'h0c40, 13'h0d40:
+          fld3_s = 6'h19;
+      13'h0c01, 13'h0d01, 13'h0c11, 13'h0d11, 13'h0c21, 13'h0d21, 13'h0c31, 13'h0d31, 13'h0c41, 13'h0d41:
+          fld3_s = 6'h1a;
+      13'h0c02, 13'h0d02, 13'h0c12, 13'h0d12, 13'h0c22, 13'h0d22, 13'h0c32, 13'h0d32, 13'h0c42, 13'h0d42:
+          fld3_s = 6'h1b;
+      13'h0c03, 13'h0d03, 13'h0c13, 13'h0d13, 13'h0c23, 13'h0d23, 13'h0c33, 13'h0d33, 13'h0c43, 13'h0d43:
+          fld3_s = 6'h1c;
+      13'h0c04, 13'h0d04, 13'h0c14, 13'h0d14, 13'h0c24, 13'h0d24, 13'h0c34, 13'h0d34, 13'h0c44, 13'h0d44:
+          fld3_s = 6'h1d;
+      13'h0c05, 13'h0d05, 13'h0c15, 13'h0d15, 13'h0c25, 13'h0d25, 13'h0c35, 13'h0d35, 13'h0c45, 13'h0d45:
+          fld3_s = 6'h1e;
+      13'h0e00, 13'h0f00, 13'h0e10, 13'h0f10, 13'h0e20, 13'h0f20, 13'h0e30, 13'h0f30, 13'h0e40, 13'h0f40:
+          fld3_s = 6'h1f;
+      13'h0e01, 13'h0f01, 13'h0e11, 13'h0f11, 13'h0e21, 13'h0f21, 13'h0e31, 13'h0f31, 13'h0e41, 13'h0f41:
+          fld3_s = 6'h20;
+      13'h0f02, 13'h0f12, 13'h0f22, 13'h0f32, 13'h0f42:
+          fld3_s = 6'h21;
+      13'h0e02, 13'h0f03, 13'h0e12, 13'h0f13, 13'h0e22, 13'h0f23, 13'h0e32, 13'h0f33, 13'h0e42, 13'h0f43:
+          fld3_s = 6'h22;
+      13'h0e03, 13'h0f04, 13'h0e13, 13'h0f14, 13'h0e23, 13'h0f24, 13'h0e33, 13'h0f34, 13'h0e43, 13'h0f44:
+          fld3_s = 6'h23;
+      13'h1000, 13'h1100, 13'h1001, 13'h1101, 13'h1002, 13'h1102, 13'h1003, 13'h1103, 13'h1004, 13'h1104, 13'h1005, 13'h1105, 13'h1006, 13'h1106, 13'h1007, 13'h1107, 13'h1008, 13'h1108, 13'h1009, 13'h1109, 13'h100a, 13'h110a, 13'h100b, 13'h110b, 13'h100c, 13'h110c, 13'h100d, 13'h110d, 13'h100e, 13'h110e, 13'h100f, 13'h110f, 13'h1010, 13'h1110, 13'h1011, 13'h1111, 13'h1012, 13'h1112, 13'h1013, 13'h1113, 13'h1014, 13'h1114, 13'h1015, 13'h1115, 13'h1016, 13'h1116, 13'h1017, 13'h1117, 13'h1018, 13'h1118, 13'h1019, 13'h1119, 13'h101a, 13'h111a, 13'h101b, 13'h111b, 13'h101c, 13'h111c, 13'h101d, 13'h111d, 13'h101e, 13'h111e, 13'h101f, 13'h111f, 13'h1020, 13'h1120, 13'h1021, 13'h1121, 13'h1022, 13'h1122, 13'h1023, 13'h1123, 13'h1024, 13'h1124, 13'h1025, 13'h1125, 13'h1026, 13'h1126, 13'h1027, 13'h1127, 13'h1028, 13'h1128, 13'h1029, 13'h1129, 13'h102a, 13'h112a, 13'h102b, 13'h112b, 13'h102c, 13'h112c, 13'h102d, 13'h112d, 13'h102e, 13'h112e, 13'h102f, 13'h112f, 13'h1030, 13'h1130, 13'h1031, 13'h1131, 13'h1032, 13'h1132, 13'h1033, 13'h1133, 13'h1034, 13'h1134, 13'h1035, 13'h1135, 13'h1036, 13'h1136, 13'h1037, 13'h1137, 13'h1038, 13'h1138, 13'h1039, 13'h1139, 13'h103a, 13'h113a, 13'h103b, 13'h113b, 13'h103c, 13'h113c, 13'h103d, 13'h113d, 13'h103e, 13'h113e, 13'h103f, 13'h113f, 13'h1040, 13'h1140, 13'h1041, 13'h1141, 13'h1042, 13'h1142, 13'h1043, 13'h1143, 13'h1044, 13'h1144, 13'h1045, 13'h1145, 13'h1046, 13'h1146, 13'h1047, 13'h1147, 13'h1048, 13'h1148, 13'h1049, 13'h1149, 13'h104a, 13'h114a, 13'h104b, 13'h114b, 13'h104c, 13'h114c, 13'h104d, 13'h114d, 13'h104e, 13'h114e, 13'h104f, 13'h114f:
+          fld3_s = 6'h24;
+      13'h1200, 13'h1300, 13'h1201, 13'h1301, 13'h1202, 13'h1302, 13'h1203, 13'h1303, 13'h1204, 13'h1304, 13'h1205, 13'h1305, 13'h1206, 13'h1306, 13'h1207, 13'h1307, 13'h1208, 13'h1308, 13'h1209, 13'h1309, 13'h120a, 13'h130a, 13'h120b, 13'h130b, 13'h120c, 13'h130c, 13'h120d, 13'h130d, 13'h120e, 13'h130e, 13'h120f, 13'h130f, 13'h1210, 13'h1310, 13'h1211, 13'h1311, 13'h1212, 13'h1312, 13'h1213, 13'h1313, 13'h1214, 13'h1314, 13'h1215, 13'h1315, 13'h1216, 13'h1316, 13'h1217, 13'h1317, 13'h1218, 13'h1318, 13'h1219, 13'h1319, 13'h121a, 13'h131a, 13'h121b, 13'h131b, 13'h121c, 13'h131c, 13'h121d, 13'h131d, 13'h121e, 13'h131e, 13'h121f, 13'h131f, 13'h1220, 13'h1320, 13'h1221, 13'h1321, 13'h1222, 13'h1322, 13'h1223, 13'h1323, 13'h1224, 13'h1324, 13'h1225, 13'h1325, 13'h1226, 13'h1326, 13'h1227, 13'h1327, 13'h1228, 13'h1328, 13'h1229, 13'h1329, 13'h122a, 13'h132a, 13'h122b, 13'h132b, 13'h122c, 13'h132c, 13'h122d, 13'h132d, 13'h122e, 13'h132e, 13'h122f, 13'h132f, 13'h1230, 13'h1330, 13'h1231, 13'h1331, 13'h1232, 13'h1332, 13'h1233, 13'h1333, 13'h1234, 13'h1334, 13'h1235, 13'h1335, 13'h1236, 13'h1336, 13'h1237, 13'h1337, 13'h1238, 13'h1338, 13'h1239, 13'h1339, 13'h123a, 13'h133a, 13'h123b, 13'h133b, 13'h123c, 13'h133c, 13'h123d, 13'h133d, 13'h123e, 13'h133e, 13'h123f, 13'h133f, 13'h1240, 13'h1340, 13'h1241, 13'h1341, 13'h1242, 13'h1342, 13'h1243, 13'h1343, 13'h1244, 13'h1344, 13'h1245, 13'h1345, 13'h1246, 13'h1346, 13'h1247, 13'h1347, 13'h1248, 13'h1348, 13'h1249, 13'h1349, 13'h124a, 13'h134a, 13'h124b, 13'h134b, 13'h124c, 13'h134c, 13'h124d, 13'h134d, 13'h124e, 13'h134e, 13'h124f, 13'h134f, 13'h1400, 13'h1500, 13'h1401, 13'h1501, 13'h1402, 13'h1502, 13'h1403, 13'h1503, 13'h1404, 13'h1504, 13'h1405, 13'h1505, 13'h1406, 13'h1506, 13'h1407, 13'h1507, 13'h1408, 13'h1508, 13'h1409, 13'h1509, 13'h140a, 13'h150a, 13'h140b, 13'h150b, 13'h140c, 13'h150c, 13'h140d, 13'h150d, 13'h140e, 13'h150e, 13'h140f, 13'h150f, 13'h1410, 13'h1510, 13'h1411, 13'h1511, 13'h1412, 13'h1512, 13'h1413, 13'h1513, 13'h1414, 13'h1514, 13'h1415, 13'h1515, 13'h1416, 13'h1516, 13'h1417, 13'h1517, 13'h1418, 13'h1518, 13'h1419, 13'h1519, 13'h141a, 13'h151a, 13'h141b, 13'h151b, 13'h141c, 13'h151c, 13'h141d, 13'h151d, 13'h141e, 13'h151e, 13'h141f, 13'h151f, 13'h1420, 13'h1520, 13'h1421, 13'h1521, 13'h1422, 13'h1522, 13'h1423, 13'h1523, 13'h1424, 13'h1524, 13'h1425, 13'h1525, 13'h1426, 13'h1526, 13'h1427, 13'h1527, 13'h1428, 13'h1528, 13'h1429, 13'h1529, 13'h142a, 13'h152a, 13'h142b, 13'h152b, 13'h142c, 13'h152c, 13'h142d, 13'h152d, 13'h142e, 13'h152e, 13'h142f, 13'h152f, 13'h1430, 13'h1530, 13'h1431, 13'h1531, 13'h1432, 13'h1532, 13'h1433, 13'h1533, 13'h1434, 13'h1534, 13'h1435, 13'h1535, 13'h1436, 13'h1536, 13'h1437, 13'h1537, 13'h1438, 13'h1538, 13'h1439, 13'h1539, 13'h143a, 13'h153a, 13'h143b, 13'h153b, 13'h143c, 13'h153c, 13'h143d, 13'h153d, 13'h143e, 13'h153e, 13'h143f, 13'h153f, 13'h1440, 13'h1540, 13'h1441, 13'h1541, 13'h1442, 13'h1542, 13'h1443, 13'h1543, 13'h1444, 13'h1544, 13'h1445, 13'h1545, 13'h1446, 13'h1546, 13'h1447, 13'h1547, 13'h1448, 13'h1548, 13'h1449, 13'h1549, 13'h144a, 13'h154a, 13'h144b, 13'h154b, 13'h144c, 13'h154c, 13'h144d, 13'h154d, 13'h144e, 13'h154e, 13'h144f, 13'h154f:
+          fld3_s = 6'h25;
+      default:
+          fld3_s = 6'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ ctx_eff3_l, frame3[61], 1'h1, tx_type, frame3[60:57] })
+      13'h0090, 13'h0190, 13'h00a0, 13'h01a0, 13'h00b0, 13'h01b0, 13'h00c0, 13'h01c0:
+          fld3_l = 6'h02;
+      13'h0080, 13'h0180, 13'h0091, 13'h0191, 13'h00a1, 13'h01a1, 13'h00b1, 13'h01b1, 13'h00c1, 13'h01c1:
+          fld3_l = 6'h03;
+      13'h0081, 13'h0181, 13'h0092, 13'h0192:
+          fld3_l = 6'h04;
+      13'h00a2, 13'h01a2, 13'h00b2, 13'h01b2, 13'h00c2, 13'h01c2:
+          fld3_l = 6'h05;
+      13'h00a3, 13'h01a3, 13'h00b3, 13'h01b3, 13'h00c3, 13'h01c3:
+          fld3_l = 6'h06;
+      13'h0082, 13'h0182, 13'h0093, 13'h0193, 13'h00a4, 13'h01a4, 13'h00b4, 13'h01b4, 13'h00c4, 13'h01c4:
+          fld3_l = 6'h07;
+      13'h0083, 13'h0183, 13'h0094, 13'h0194, 13'h00a5, 13'h01a5, 13'h00b5, 13'h01b5, 13'h00c5, 13'h01c5:
+          fld3_l = 6'h08;
+      13'h0084, 13'h0184, 13'h0095, 13'h0195, 13'h00a6, 13'h01a6, 13'h00b6, 13'h01b6, 13'h00c6, 13'h01c6:
+          fld3_l = 6'h09;
+      13'h0085, 13'h0185, 13'h0096, 13'h0196, 13'h00a7, 13'h01a7, 13'h00b7, 13'h01b7, 13'h00c7, 13'h01c7:
+          fld3_l = 6'h0a;
+      13'h0097, 13'h0197, 13'h00a8, 13'h01a8, 13'h00b8, 13'h01b8, 13'h00c8, 13'h01c8:
+          fld3_l = 6'h0b;
+      13'h00b9, 13'h01b9:
+          fld3_l = 6'h0c;
+      13'h00ba, 13'h01ba:
+          fld3_l = 6'h0d;
+      13'h00c9, 13'h01c9:
+          fld3_l = 6'h0e;
+      13'h0086, 13'h0186:
+          fld3_l = 6'h0f;
+      13'h0098, 13'h0198, 13'h00a9, 13'h01a9, 13'h00bb, 13'h01bb, 13'h00ca, 13'h01ca:
+          fld3_l = 6'h10;
+      13'h0087, 13'h0187, 13'h0099, 13'h0199, 13'h00aa, 13'h01aa, 13'h00bc, 13'h01bc, 13'h00cb, 13'h01cb:
+          fld3_l = 6'h11;
+      13'h0088, 13'h0188, 13'h009a, 13'h019a, 13'h00ab, 13'h01ab, 13'h00bd, 13'h01bd, 13'h00cc, 13'h01cc:
+          fld3_l = 6'h12;
+      13'h0280, 13'h0380, 13'h0281, 13'h0381, 13'h0282, 13'h0382, 13'h0283, 13'h0383, 13'h0284, 13'h0384, 13'h0285, 13'h0385, 13'h0286, 13'h0386, 13'h0287, 13'h0387, 13'h0288, 13'h0388, 13'h0289, 13'h0389, 13'h028a, 13'h038a, 13'h028b, 13'h038b, 13'h028c, 13'h038c, 13'h028d, 13'h038d, 13'h028e, 13'h038e, 13'h028f, 13'h038f, 13'h0290, 13'h0390, 13'h0291, 13'h0391, 13'h0292, 13'h0392, 13'h0293, 13'h0393, 13'h0294, 13'h0394, 13'h0295, 13'h0395, 13'h0296, 13'h0396, 13'h0297, 13'h0397, 13'h0298, 13'h0398, 13'h0299, 13'h0399, 13'h029a, 13'h039a, 13'h029b, 13'h039b, 13'h029c, 13'h039c, 13'h029d, 13'h039d, 13'h029e, 13'h039e, 13'h029f, 13'h039f, 13'h02a0, 13'h03a0, 13'h02a1, 13'h03a1, 13'h02a2, 13'h03a2, 13'h02a3, 13'h03a3, 13'h02a4, 13'h03a4, 13'h02a5, 13'h03a5, 13'h02a6, 13'h03a6, 13'h02a7, 13'h03a7, 13'h02a8, 13'h03a8, 13'h02a9, 13'h03a9, 13'h02aa, 13'h03aa, 13'h02ab, 13'h03ab, 13'h02ac, 13'h03ac, 13'h02ad, 13'h03ad, 13'h02ae, 13'h03ae, 13'h02af, 13'h03af, 13'h02b0, 13'h03b0, 13'h02b1, 13'h03b1, 13'h02b2, 13'h03b2, 13'h02b3, 13'h03b3, 13'h02b4, 13'h03b4, 13'h02b5, 13'h03b5, 13'h02b6, 13'h03b6, 13'h02b7, 13'h03b7, 13'h02b8, 13'h03b8, 13'h02b9, 13'h03b9, 13'h02ba, 13'h03ba, 13'h02bb, 13'h03bb, 13'h02bc, 13'h03bc, 13'h02bd, 13'h03bd, 13'h02be, 13'h03be, 13'h02bf, 13'h03bf, 13'h02c0, 13'h03c0, 13'h02c1, 13'h03c1, 13'h02c2, 13'h03c2, 13'h02c3, 13'h03c3, 13'h02c4, 13'h03c4, 13'h02c5, 13'h03c5, 13'h02c6, 13'h03c6, 13'h02c7, 13'h03c7, 13'h02c8, 13'h03c8, 13'h02c9, 13'h03c9, 13'h02ca, 13'h03ca, 13'h02cb, 13'h03cb, 13'h02cc, 13'h03cc, 13'h02cd, 13'h03cd, 13'h02ce, 13'h03ce, 13'h02cf, 13'h03cf:
+          fld3_l = 6'h13;
+      13'h0480, 13'h0580, 13'h0490, 13'h0590, 13'h04a0, 13'h05a0, 13'h04b0, 13'h05b0, 13'h04c0, 13'h05c0:
+          fld3_l = 6'h14;
+      13'h0481, 13'h0581, 13'h0491, 13'h0591, 13'h04a1, 13'h05a1, 13'h04b1, 13'h05b1, 13'h04c1, 13'h05c1:
+          fld3_l = 6'h15;
+      13'h0680, 13'h0780, 13'h0681, 13'h0781, 13'h0682, 13'h0782, 13'h0683, 13'h0783, 13'h0684, 13'h0784, 13'h0685, 13'h0785, 13'h0686, 13'h0786, 13'h0687, 13'h0787, 13'h0688, 13'h0788, 13'h0689, 13'h0789, 13'h068a, 13'h078a, 13'h068b, 13'h078b, 13'h068c, 13'h078c, 13'h068d, 13'h078d, 13'h068e, 13'h078e, 13'h068f, 13'h078f, 13'h0690, 13'h0790, 13'h0691, 13'h0791, 13'h0692, 13'h0792, 13'h0693, 13'h0793, 13'h0694, 13'h0794, 13'h0695, 13'h0795, 13'h0696, 13'h0796, 13'h0697, 13'h0797, 13'h0698, 13'h0798, 13'h0699, 13'h0799, 13'h069a, 13'h079a, 13'h069b, 13'h079b, 13'h069c, 13'h079c, 13'h069d, 13'h079d, 13'h069e, 13'h079e, 13'h069f, 13'h079f, 13'h06a0, 13'h07a0, 13'h06a1, 13'h07a1, 13'h06a2, 13'h07a2, 13'h06a3, 13'h07a3, 13'h06a4, 13'h07a4, 13'h06a5, 13'h07a5, 13'h06a6, 13'h07a6, 13'h06a7, 13'h07a7, 13'h06a8, 13'h07a8, 13'h06a9, 13'h07a9, 13'h06aa, 13'h07aa, 13'h06ab, 13'h07ab, 13'h06ac, 13'h07ac, 13'h06ad, 13'h07ad, 13'h06ae, 13'h07ae, 13'h06af, 13'h07af, 13'h06b0, 13'h07b0, 13'h06b1, 13'h07b1, 13'h06b2, 13'h07b2, 13'h06b3, 13'h07b3, 13'h06b4, 13'h07b4, 13'h06b5, 13'h07b5, 13'h06b6, 13'h07b6, 13'h06b7, 13'h07b7, 13'h06b8, 13'h07b8, 13'h06b9, 13'h07b9, 13'h06ba, 13'h07ba, 13'h06bb, 13'h07bb, 13'h06bc, 13'h07bc, 13'h06bd, 13'h07bd, 13'h06be, 13'h07be, 13'h06bf, 13'h07bf, 13'h06c0, 13'h07c0, 13'h06c1, 13'h07c1, 13'h06c2, 13'h07c2, 13'h06c3, 13'h07c3, 13'h06c4, 13'h07c4, 13'h06c5, 13'h07c5, 13'h06c6, 13'h07c6, 13'h06c7, 13'h07c7, 13'h06c8, 13'h07c8, 13'h06c9, 13'h07c9, 13'h06ca, 13'h07ca, 13'h06cb, 13'h07cb, 13'h06cc, 13'h07cc, 13'h06cd, 13'h07cd, 13'h06ce, 13'h07ce, 13'h06cf, 13'h07cf:
+          fld3_l = 6'h16;
+      13'h0880, 13'h0980, 13'h0881, 13'h0981, 13'h0882, 13'h0982, 13'h0883, 13'h0983, 13'h0884, 13'h0984, 13'h0885, 13'h0985, 13'h0886, 13'h0986, 13'h0887, 13'h0987, 13'h0888, 13'h0988, 13'h0889, 13'h0989, 13'h088a, 13'h098a, 13'h088b, 13'h098b, 13'h088c, 13'h098c, 13'h088d, 13'h098d, 13'h088e, 13'h098e, 13'h088f, 13'h098f, 13'h0890, 13'h0990, 13'h0891, 13'h0991, 13'h0892, 13'h0992, 13'h0893, 13'h0993, 13'h0894, 13'h0994, 13'h0895, 13'h0995, 13'h0896, 13'h0996, 13'h0897, 13'h0997, 13'h0898, 13'h0998, 13'h0899, 13'h0999, 13'h089a, 13'h099a, 13'h089b, 13'h099b, 13'h089c, 13'h099c, 13'h089d, 13'h099d, 13'h089e, 13'h099e, 13'h089f, 13'h099f, 13'h08a0, 13'h09a0, 13'h08a1, 13'h09a1, 13'h08a2, 13'h09a2, 13'h08a3, 13'h09a3, 13'h08a4, 13'h09a4, 13'h08a5, 13'h09a5, 13'h08a6, 13'h09a6, 13'h08a7, 13'h09a7, 13'h08a8, 13'h09a8, 13'h08a9, 13'h09a9, 13'h08aa, 13'h09aa, 13'h08ab, 13'h09ab, 13'h08ac, 13'h09ac, 13'h08ad, 13'h09ad, 13'h08ae, 13'h09ae, 13'h08af, 13'h09af, 13'h08b0, 13'h09b0, 13'h08b1, 13'h09b1, 13'h08b2, 13'h09b2, 13'h08b3, 13'h09b3, 13'h08b4, 13'h09b4, 13'h08b5, 13'h09b5, 13'h08b6, 13'h09b6, 13'h08b7, 13'h09b7, 13'h08b8, 13'h09b8, 13'h08b9, 13'h09b9, 13'h08ba, 13'h09ba, 13'h08bb, 13'h09bb, 13'h08bc, 13'h09bc, 13'h08bd, 13'h09bd, 13'h08be, 13'h09be, 13'h08bf, 13'h09bf, 13'h08c0, 13'h09c0, 13'h08c1, 13'h09c1, 13'h08c2, 13'h09c2, 13'h08c3, 13'h09c3, 13'h08c4, 13'h09c4, 13'h08c5, 13'h09c5, 13'h08c6, 13'h09c6, 13'h08c7, 13'h09c7, 13'h08c8, 13'h09c8, 13'h08c9, 13'h09c9, 13'h08ca, 13'h09ca, 13'h08cb, 13'h09cb, 13'h08cc, 13'h09cc, 13'h08cd, 13'h09cd, 13'h08ce, 13'h09ce, 13'h08cf, 13'h09cf:
+          fld3_l = 6'h17;
+      13'h0a80, 13'h0b80, 13'h0a81, 13'h0b81, 13'h0a82, 13'h0b82, 13'h0a83, 13'h0b83, 13'h0a84, 13'h0b84, 13'h0a85, 13'h0b85, 13'h0a86, 13'h0b86, 13'h0a87, 13'h0b87, 13'h0a88, 13'h0b88, 13'h0a89, 13'h0b89, 13'h0a8a, 13'h0b8a, 13'h0a8b, 13'h0b8b, 13'h0a8c, 13'h0b8c, 13'h0a8d, 13'h0b8d, 13'h0a8e, 13'h0b8e, 13'h0a8f, 13'h0b8f, 13'h0a90, 13'h0b90, 13'h0a91, 13'h0b91, 13'h0a92, 13'h0b92, 13'h0a93, 13'h0b93, 13'h0a94, 13'h0b94, 13'h0a95, 13'h0b95, 13'h0a96, 13'h0b96, 13'h0a97, 13'h0b97, 13'h0a98, 13'h0b98, 13'h0a99, 13'h0b99, 13'h0a9a, 13'h0b9a, 13'h0a9b, 13'h0b9b, 13'h0a9c, 13'h0b9c, 13'h0a9d, 13'h0b9d, 13'h0a9e, 13'h0b9e, 13'h0a9f, 13'h0b9f, 13'h0aa0, 13'h0ba0, 13'h0aa1, 13'h0ba1, 13'h0aa2, 13'h0ba2, 13'h0aa3, 13'h0ba3, 13'h0aa4, 13'h0ba4, 13'h0aa5, 13'h0ba5, 13'h0aa6, 13'h0ba6, 13'h0aa7, 13'h0ba7, 13'h0aa8, 13'h0ba8, 13'h0aa9, 13'h0ba9, 13'h0aaa, 13'h0baa, 13'h0aab, 13'h0bab, 13'h0aac, 13'h0bac, 13'h0aad, 13'h0bad, 13'h0aae, 13'h0bae, 13'h0aaf, 13'h0baf, 13'h0ab0, 13'h0bb0, 13'h0ab1, 13'h0bb1, 13'h0ab2, 13'h0bb2, 13'h0ab3, 13'h0bb3, 13'h0ab4, 13'h0bb4, 13'h0ab5, 13'h0bb5, 13'h0ab6, 13'h0bb6, 13'h0ab7, 13'h0bb7, 13'h0ab8, 13'h0bb8, 13'h0ab9, 13'h0bb9, 13'h0aba, 13'h0bba, 13'h0abb, 13'h0bbb, 13'h0abc, 13'h0bbc, 13'h0abd, 13'h0bbd, 13'h0abe, 13'h0bbe, 13'h0abf, 13'h0bbf, 13'h0ac0, 13'h0bc0, 13'h0ac1, 13'h0bc1, 13'h0ac2, 13'h0bc2, 13'h0ac3, 13'h0bc3, 13'h0ac4, 13'h0bc4, 13'h0ac5, 13'h0bc5, 13'h0ac6, 13'h0bc6, 13'h0ac7, 13'h0bc7, 13'h0ac8, 13'h0bc8, 13'h0ac9, 13'h0bc9, 13'h0aca, 13'h0bca, 13'h0acb, 13'h0bcb, 13'h0acc, 13'h0bcc, 13'h0acd, 13'h0bcd, 13'h0ace, 13'h0bce, 13'h0acf, 13'h0bcf:
+          fld3_l = 6'h18;
+      13'h0c80, 13'h0d80, 13'h0c90, 13'h0d90, 13'h0ca0, 13'h0da0, 13'h0cb0, 13'h0db0, 13'h0cc0, 13'h0dc0:
+          fld3_l = 6'h19;
+      13'h0c81, 13'h0d81, 13'h0c91, 13'h0d91, 13'h0ca1, 13'h0da1, 13'h0cb1, 13'h0db1, 13'h0cc1, 13'h0dc1:
+          fld3_l = 6'h1a;
+      13'h0c82, 13'h0d82, 13'h0c92, 13'h0d92, 13'h0ca2, 13'h0da2, 13'h0cb2, 13'h0db2, 13'h0cc2, 13'h0dc2:
+          fld3_l = 6'h1b;
+      13'h0c83, 13'h0d83, 13'h0c93, 13'h0d93, 13'h0ca3, 13'h0da3, 13'h0cb3, 13'h0db3, 13'h0cc3, 13'h0dc3:
+          fld3_l = 6'h1c;
+      13'h0c84, 13'h0d84, 13'h0c94, 13'h0d94, 13'h0ca4, 13'h0da4, 13'h0cb4, 13'h0db4, 13'h0cc4, 13'h0dc4:
+          fld3_l = 6'h1d;
+      13'h0c85, 13'h0d85, 13'h0c95, 13'h0d95, 13'h0ca5, 13'h0da5, 13'h0cb5, 13'h0db5, 13'h0cc5, 13'h0dc5:
+          fld3_l = 6'h1e;
+      13'h0e80, 13'h0f80, 13'h0e90, 13'h0f90, 13'h0ea0, 13'h0fa0, 13'h0eb0, 13'h0fb0, 13'h0ec0, 13'h0fc0:
+          fld3_l = 6'h1f;
+      13'h0e81, 13'h0f81, 13'h0f82, 13'h0e91, 13'h0f91, 13'h0f92, 13'h0ea1, 13'h0fa1, 13'h0fa2, 13'h0eb1, 13'h0fb1, 13'h0fb2, 13'h0ec1, 13'h0fc1, 13'h0fc2:
+          fld3_l = 6'h21;
+      13'h0e82, 13'h0f83, 13'h0e92, 13'h0f93, 13'h0ea2, 13'h0fa3, 13'h0eb2, 13'h0fb3, 13'h0ec2, 13'h0fc3:
+          fld3_l = 6'h22;
+      13'h0e83, 13'h0f84, 13'h0e93, 13'h0f94, 13'h0ea3, 13'h0fa4, 13'h0eb3, 13'h0fb4, 13'h0ec3, 13'h0fc4:
+          fld3_l = 6'h23;
+      13'h1080, 13'h1180, 13'h1081, 13'h1181, 13'h1082, 13'h1182, 13'h1083, 13'h1183, 13'h1084, 13'h1184, 13'h1085, 13'h1185, 13'h1086, 13'h1186, 13'h1087, 13'h1187, 13'h1088, 13'h1188, 13'h1089, 13'h1189, 13'h108a, 13'h118a, 13'h108b, 13'h118b, 13'h108c, 13'h118c, 13'h108d, 13'h118d, 13'h108e, 13'h118e, 13'h108f, 13'h118f, 13'h1090, 13'h1190, 13'h1091, 13'h1191, 13'h1092, 13'h1192, 13'h1093, 13'h1193, 13'h1094, 13'h1194, 13'h1095, 13'h1195, 13'h1096, 13'h1196, 13'h1097, 13'h1197, 13'h1098, 13'h1198, 13'h1099, 13'h1199, 13'h109a, 13'h119a, 13'h109b, 13'h119b, 13'h109c, 13'h119c, 13'h109d, 13'h119d, 13'h109e, 13'h119e, 13'h109f, 13'h119f, 13'h10a0, 13'h11a0, 13'h10a1, 13'h11a1, 13'h10a2, 13'h11a2, 13'h10a3, 13'h11a3, 13'h10a4, 13'h11a4, 13'h10a5, 13'h11a5, 13'h10a6, 13'h11a6, 13'h10a7, 13'h11a7, 13'h10a8, 13'h11a8, 13'h10a9, 13'h11a9, 13'h10aa, 13'h11aa, 13'h10ab, 13'h11ab, 13'h10ac, 13'h11ac, 13'h10ad, 13'h11ad, 13'h10ae, 13'h11ae, 13'h10af, 13'h11af, 13'h10b0, 13'h11b0, 13'h10b1, 13'h11b1, 13'h10b2, 13'h11b2, 13'h10b3, 13'h11b3, 13'h10b4, 13'h11b4, 13'h10b5, 13'h11b5, 13'h10b6, 13'h11b6, 13'h10b7, 13'h11b7, 13'h10b8, 13'h11b8, 13'h10b9, 13'h11b9, 13'h10ba, 13'h11ba, 13'h10bb, 13'h11bb, 13'h10bc, 13'h11bc, 13'h10bd, 13'h11bd, 13'h10be, 13'h11be, 13'h10bf, 13'h11bf, 13'h10c0, 13'h11c0, 13'h10c1, 13'h11c1, 13'h10c2, 13'h11c2, 13'h10c3, 13'h11c3, 13'h10c4, 13'h11c4, 13'h10c5, 13'h11c5, 13'h10c6, 13'h11c6, 13'h10c7, 13'h11c7, 13'h10c8, 13'h11c8, 13'h10c9, 13'h11c9, 13'h10ca, 13'h11ca, 13'h10cb, 13'h11cb, 13'h10cc, 13'h11cc, 13'h10cd, 13'h11cd, 13'h10ce, 13'h11ce, 13'h10cf, 13'h11cf:
+          fld3_l = 6'h24;
+      13'h1280, 13'h1380, 13'h1281, 13'h1381, 13'h1282, 13'h1382, 13'h1283, 13'h1383, 13'h1284, 13'h1384, 13'h1285, 13'h1385, 13'h1286, 13'h1386, 13'h1287, 13'h1387, 13'h1288, 13'h1388, 13'h1289, 13'h1389, 13'h128a, 13'h138a, 13'h128b, 13'h138b, 13'h128c, 13'h138c, 13'h128d, 13'h138d, 13'h128e, 13'h138e, 13'h128f, 13'h138f, 13'h1290, 13'h1390, 13'h1291, 13'h1391, 13'h1292, 13'h1392, 13'h1293, 13'h1393, 13'h1294, 13'h1394, 13'h1295, 13'h1395, 13'h1296, 13'h1396, 13'h1297, 13'h1397, 13'h1298, 13'h1398, 13'h1299, 13'h1399, 13'h129a, 13'h139a, 13'h129b, 13'h139b, 13'h129c, 13'h139c, 13'h129d, 13'h139d, 13'h129e, 13'h139e, 13'h129f, 13'h139f, 13'h12a0, 13'h13a0, 13'h12a1, 13'h13a1, 13'h12a2, 13'h13a2, 13'h12a3, 13'h13a3, 13'h12a4, 13'h13a4, 13'h12a5, 13'h13a5, 13'h12a6, 13'h13a6, 13'h12a7, 13'h13a7, 13'h12a8, 13'h13a8, 13'h12a9, 13'h13a9, 13'h12aa, 13'h13aa, 13'h12ab, 13'h13ab, 13'h12ac, 13'h13ac, 13'h12ad, 13'h13ad, 13'h12ae, 13'h13ae, 13'h12af, 13'h13af, 13'h12b0, 13'h13b0, 13'h12b1, 13'h13b1, 13'h12b2, 13'h13b2, 13'h12b3, 13'h13b3, 13'h12b4, 13'h13b4, 13'h12b5, 13'h13b5, 13'h12b6, 13'h13b6, 13'h12b7, 13'h13b7, 13'h12b8, 13'h13b8, 13'h12b9, 13'h13b9, 13'h12ba, 13'h13ba, 13'h12bb, 13'h13bb, 13'h12bc, 13'h13bc, 13'h12bd, 13'h13bd, 13'h12be, 13'h13be, 13'h12bf, 13'h13bf, 13'h12c0, 13'h13c0, 13'h12c1, 13'h13c1, 13'h12c2, 13'h13c2, 13'h12c3, 13'h13c3, 13'h12c4, 13'h13c4, 13'h12c5, 13'h13c5, 13'h12c6, 13'h13c6, 13'h12c7, 13'h13c7, 13'h12c8, 13'h13c8, 13'h12c9, 13'h13c9, 13'h12ca, 13'h13ca, 13'h12cb, 13'h13cb, 13'h12cc, 13'h13cc, 13'h12cd, 13'h13cd, 13'h12ce, 13'h13ce, 13'h12cf, 13'h13cf, 13'h1480, 13'h1580, 13'h1481, 13'h1581, 13'h1482, 13'h1582, 13'h1483, 13'h1583, 13'h1484, 13'h1584, 13'h1485, 13'h1585, 13'h1486, 13'h1586, 13'h1487, 13'h1587, 13'h1488, 13'h1588, 13'h1489, 13'h1589, 13'h148a, 13'h158a, 13'h148b, 13'h158b, 13'h148c, 13'h158c, 13'h148d, 13'h158d, 13'h148e, 13'h158e, 13'h148f, 13'h158f, 13'h1490, 13'h1590, 13'h1491, 13'h1591, 13'h1492, 13'h1592, 13'h1493, 13'h1593, 13'h1494, 13'h1594, 13'h1495, 13'h1595, 13'h1496, 13'h1596, 13'h1497, 13'h1597, 13'h1498, 13'h1598, 13'h1499, 13'h1599, 13'h149a, 13'h159a, 13'h149b, 13'h159b, 13'h149c, 13'h159c, 13'h149d, 13'h159d, 13'h149e, 13'h159e, 13'h149f, 13'h159f, 13'h14a0, 13'h15a0, 13'h14a1, 13'h15a1, 13'h14a2, 13'h15a2, 13'h14a3, 13'h15a3, 13'h14a4, 13'h15a4, 13'h14a5, 13'h15a5, 13'h14a6, 13'h15a6, 13'h14a7, 13'h15a7, 13'h14a8, 13'h15a8, 13'h14a9, 13'h15a9, 13'h14aa, 13'h15aa, 13'h14ab, 13'h15ab, 13'h14ac, 13'h15ac, 13'h14ad, 13'h15ad, 13'h14ae, 13'h15ae, 13'h14af, 13'h15af, 13'h14b0, 13'h15b0, 13'h14b1, 13'h15b1, 13'h14b2, 13'h15b2, 13'h14b3, 13'h15b3, 13'h14b4, 13'h15b4, 13'h14b5, 13'h15b5, 13'h14b6, 13'h15b6, 13'h14b7, 13'h15b7, 13'h14b8, 13'h15b8, 13'h14b9, 13'h15b9, 13'h14ba, 13'h15ba, 13'h14bb, 13'h15bb, 13'h14bc, 13'h15bc, 13'h14bd, 13'h15bd, 13'h14be, 13'h15be, 13'h14bf, 13'h15bf, 13'h14c0, 13'h15c0, 13'h14c1, 13'h15c1, 13'h14c2, 13'h15c2, 13'h14c3, 13'h15c3, 13'h14c4, 13'h15c4, 13'h14c5, 13'h15c5, 13'h14c6, 13'h15c6, 13'h14c7, 13'h15c7, 13'h14c8, 13'h15c8, 13'h14c9, 13'h15c9, 13'h14ca, 13'h15ca, 13'h14cb, 13'h15cb, 13'h14cc, 13'h15cc, 13'h14cd, 13'h15cd, 13'h14ce, 13'h15ce, 13'h14cf, 13'h15cf:
+          fld3_l = 6'h25;
+      default:
+          fld3_l = 6'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    child3_l = 4'h0;
+    casez (fld3_l)
+      6'h01:
+          child3_l = 4'h0;
+      6'h1f:
+          child3_l = 4'h0;
+      6'h0b:
+          child3_l = 4'h1;
+      6'h13:
+          child3_l = 4'h2;
+      6'h15:
+          child3_l = 4'h3;
+      6'h0d:
+          child3_l = 4'h4;
+      6'h0e:
+          child3_l = 4'h5;
+      6'h18:
+          child3_l = 4'h6;
+      6'h21:
+          child3_l = 4'h8;
+      6'h22:
+          child3_l = 4'h9;
+      6'h23:
+          child3_l = 4'ha;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ ctx_eff4_s, frame4[61], 1'h0, tx_type, frame4[60:57] })
+      13'h0010, 13'h0110, 13'h0020, 13'h0120, 13'h0030, 13'h0130, 13'h0040, 13'h0140:
+          fld4_s = 6'h02;
+      13'h0000, 13'h0100, 13'h0011, 13'h0111, 13'h0021, 13'h0121, 13'h0031, 13'h0131, 13'h0041, 13'h0141:
+          fld4_s = 6'h03;
+      13'h0001, 13'h0101, 13'h0012, 13'h0112:
+          fld4_s = 6'h04;
+      13'h0022, 13'h0122, 13'h0032, 13'h0132, 13'h0042, 13'h0142:
+          fld4_s = 6'h05;
+      13'h0023, 13'h0123, 13'h0033, 13'h0133, 13'h0043, 13'h0143:
+          fld4_s = 6'h06;
+      13'h0002, 13'h0102, 13'h0013, 13'h0113, 13'h0024, 13'h0124, 13'h0034, 13'h0134, 13'h0044, 13'h0144:
+          fld4_s = 6'h07;
+      13'h0003, 13'h0103, 13'h0014, 13'h0114, 13'h0025, 13'h0125, 13'h0035, 13'h0135, 13'h0045, 13'h0145:
+          fld4_s = 6'h08;
+      13'h0004, 13'h0104, 13'h0015, 13'h0115, 13'h0026, 13'h0126, 13'h0036, 13'h0136, 13'h0046, 13'h0146:
+          fld4_s = 6'h09;
+      13'h0005, 13'h0105, 13'h0016, 13'h0116, 13'h0027, 13'h0127, 13'h0037, 13'h0137, 13'h0047, 13'h0147:
+          fld4_s = 6'h0a;
+      13'h0017, 13'h0117, 13'h0028, 13'h0128, 13'h0038, 13'h0138, 13'h0048, 13'h0148:
+          fld4_s = 6'h0b;
+      13'h0039, 13'h0139:
+          fld4_s = 6'h0c;
+      13'h003a, 13'h013a:
+          fld4_s = 6'h0d;
+      13'h0049, 13'h0149:
+          fld4_s = 6'h0e;
+      13'h0006, 13'h0106:
+          fld4_s = 6'h0f;
+      13'h0018, 13'h0118, 13'h0029, 13'h0129, 13'h003b, 13'h013b, 13'h004a, 13'h014a:
+          fld4_s = 6'h10;
+      13'h0007, 13'h0107, 13'h0019, 13'h0119, 13'h002a, 13'h012a, 13'h003c, 13'h013c, 13'h004b, 13'h014b:
+          fld4_s = 6'h11;
+      13'h0008, 13'h0108, 13'h001a, 13'h011a, 13'h002b, 13'h012b, 13'h003d, 13'h013d, 13'h004c, 13'h014c:
+          fld4_s = 6'h12;
+      13'h0200, 13'h0300, 13'h0201, 13'h0301, 13'h0202, 13'h0302, 13'h0203, 13'h0303, 13'h0204, 13'h0304, 13'h0205, 13'h0305, 13'h0206, 13'h0306, 13'h0207, 13'h0307, 13'h0208, 13'h0308, 13'h0209, 13'h0309, 13'h020a, 13'h030a, 13'h020b, 13'h030b, 13'h020c, 13'h030c, 13'h020d, 13'h030d, 13'h020e, 13'h030e, 13'h020f, 13'h030f, 13'h0210, 13'h0310, 13'h0211, 13'h0311, 13'h0212, 13'h0312, 13'h0213, 13'h0313, 13'h0214, 13'h0314, 13'h0215, 13'h0315, 13'h0216, 13'h0316, 13'h0217, 13'h0317, 13'h0218, 13'h0318, 13'h0219, 13'h0319, 13'h021a, 13'h031a, 13'h021b, 13'h031b, 13'h021c, 13'h031c, 13'h021d, 13'h031d, 13'h021e, 13'h031e, 13'h021f, 13'h031f, 13'h0220, 13'h0320, 13'h0221, 13'h0321, 13'h0222, 13'h0322, 13'h0223, 13'h0323, 13'h0224, 13'h0324, 13'h0225, 13'h0325, 13'h0226, 13'h0326, 13'h0227, 13'h0327, 13'h0228, 13'h0328, 13'h0229, 13'h0329, 13'h022a, 13'h032a, 13'h022b, 13'h032b, 13'h022c, 13'h032c, 13'h022d, 13'h032d, 13'h022e, 13'h032e, 13'h022f, 13'h032f, 13'h0230, 13'h0330, 13'h0231, 13'h0331, 13'h0232, 13'h0332, 13'h0233, 13'h0333, 13'h0234, 13'h0334, 13'h0235, 13'h0335, 13'h0236, 13'h0336, 13'h0237, 13'h0337, 13'h0238, 13'h0338, 13'h0239, 13'h0339, 13'h023a, 13'h033a, 13'h023b, 13'h033b, 13'h023c, 13'h033c, 13'h023d, 13'h033d, 13'h023e, 13'h033e, 13'h023f, 13'h033f, 13'h0240, 13'h0340, 13'h0241, 13'h0341, 13'h0242, 13'h0342, 13'h0243, 13'h0343, 13'h0244, 13'h0344, 13'h0245, 13'h0345, 13'h0246, 13'h0346, 13'h0247, 13'h0347, 13'h0248, 13'h0348, 13'h0249, 13'h0349, 13'h024a, 13'h034a, 13'h024b, 13'h034b, 13'h024c, 13'h034c, 13'h024d, 13'h034d, 13'h024e, 13'h034e, 13'h024f, 13'h034f:
+          fld4_s = 6'h13;
+      13'h0400, 13'h0500, 13'h0410, 13'h0510, 13'h0420, 13'h0520, 13'h0430, 13'h0530, 13'h0440, 13'h0540:
+          fld4_s = 6'h14;
+      13'h0401, 13'h0501, 13'h0411, 13'h0511, 13'h0421, 13'h0521, 13'h0431, 13'h0531, 13'h0441, 13'h0541:
+          fld4_s = 6'h15;
+      13'h0600, 13'h0700, 13'h0601, 13'h0701, 13'h0602, 13'h0702, 13'h0603, 13'h0703, 13'h0604, 13'h0704, 13'h0605, 13'h0705, 13'h0606, 13'h0706, 13'h0607, 13'h0707, 13'h0608, 13'h0708, 13'h0609, 13'h0709, 13'h060a, 13'h070a, 13'h060b, 13'h070b, 13'h060c, 13'h070c, 13'h060d, 13'h070d, 13'h060e, 13'h070e, 13'h060f, 13'h070f, 13'h0610, 13'h0710, 13'h0611, 13'h0711, 13'h0612, 13'h0712, 13'h0613, 13'h0713, 13'h0614, 13'h0714, 13'h0615, 13'h0715, 13'h0616, 13'h0716, 13'h0617, 13'h0717, 13'h0618, 13'h0718, 13'h0619, 13'h0719, 13'h061a, 13'h071a, 13'h061b, 13'h071b, 13'h061c, 13'h071c, 13'h061d, 13'h071d, 13'h061e, 13'h071e, 13'h061f, 13'h071f, 13'h0620, 13'h0720, 13'h0621, 13'h0721, 13'h0622, 13'h0722, 13'h0623, 13'h0723, 13'h0624, 13'h0724, 13'h0625, 13'h0725, 13'h0626, 13'h0726, 13'h0627, 13'h0727, 13'h0628, 13'h0728, 13'h0629, 13'h0729, 13'h062a, 13'h072a, 13'h062b, 13'h072b, 13'h062c, 13'h072c, 13'h062d, 13'h072d, 13'h062e, 13'h072e, 13'h062f, 13'h072f, 13'h0630, 13'h0730, 13'h0631, 13'h0731, 13'h0632, 13'h0732, 13'h0633, 13'h0733, 13'h0634, 13'h0734, 13'h0635, 13'h0735, 13'h0636, 13'h0736, 13'h0637, 13'h0737, 13'h0638, 13'h0738, 13'h0639, 13'h0739, 13'h063a, 13'h073a, 13'h063b, 13'h073b, 13'h063c, 13'h073c, 13'h063d, 13'h073d, 13'h063e, 13'h073e, 13'h063f, 13'h073f, 13'h0640, 13'h0740, 13'h0641, 13'h0741, 13'h0642, 13'h0742, 13'h0643, 13'h0743, 13'h0644, 13'h0744, 13'h0645, 13'h0745, 13'h0646, 13'h0746, 13'h0647, 13'h0747, 13'h0648, 13'h0748, 13'h0649, 13'h0749, 13'h064a, 13'h074a, 13'h064b, 13'h074b, 13'h064c, 13'h074c, 13'h064d, 13'h074d, 13'h064e, 13'h074e, 13'h064f, 13'h074f:
+          fld4_s = 6'h16;
+      13'h0800, 13'h0900, 13'h0801, 13'h0901, 13'h0802, 13'h0902, 13'h0803, 13'h0903, 13'h0804, 13'h0904, 13'h0805, 13'h0905, 13'h0806, 13'h0906, 13'h0807, 13'h0907, 13'h0808, 13'h0908, 13'h0809, 13'h0909, 13'h080a, 13'h090a, 13'h080b, 13'h090b, 13'h080c, 13'h090c, 13'h080d, 13'h090d, 13'h080e, 13'h090e, 13'h080f, 13'h090f, 13'h0810, 13'h0910, 13'h0811, 13'h0911, 13'h0812, 13'h0912, 13'h0813, 13'h0913, 13'h0814, 13'h0914, 13'h0815, 13'h0915, 13'h0816, 13'h0916, 13'h0817, 13'h0917, 13'h0818, 13'h0918, 13'h0819, 13'h0919, 13'h081a, 13'h091a, 13'h081b, 13'h091b, 13'h081c, 13'h091c, 13'h081d, 13'h091d, 13'h081e, 13'h091e, 13'h081f, 13'h091f, 13'h0820, 13'h0920, 13'h0821, 13'h0921, 13'h0822, 13'h0922, 13'h0823, 13'h0923, 13'h0824, 13'h0924, 13'h0825, 13'h0925, 13'h0826, 13'h0926, 13'h0827, 13'h0927, 13'h0828, 13'h0928, 13'h0829, 13'h0929, 13'h082a, 13'h092a, 13'h082b, 13'h092b, 13'h082c, 13'h092c, 13'h082d, 13'h092d, 13'h082e, 13'h092e, 13'h082f, 13'h092f, 13'h0830, 13'h0930, 13'h0831, 13'h0931, 13'h0832, 13'h0932, 13'h0833, 13'h0933, 13'h0834, 13'h0934, 13'h0835, 13'h0935, 13'h0836, 13'h0936, 13'h0837, 13'h0937, 13'h0838, 13'h0938, 13'h0839, 13'h0939, 13'h083a, 13'h093a, 13'h083b, 13'h093b, 13'h083c, 13'h093c, 13'h083d, 13'h093d, 13'h083e, 13'h093e, 13'h083f, 13'h093f, 13'h0840, 13'h0940, 13'h0841, 13'h0941, 13'h0842, 13'h0942, 13'h0843, 13'h0943, 13'h0844, 13'h0944, 13'h0845, 13'h0945, 13'h0846, 13'h0946, 13'h0847, 13'h0947, 13'h0848, 13'h0948, 13'h0849, 13'h0949, 13'h084a, 13'h094a, 13'h084b, 13'h094b, 13'h084c, 13'h094c, 13'h084d, 13'h094d, 13'h084e, 13'h094e, 13'h084f, 13'h094f:
+          fld4_s = 6'h17;
+      13'h0a00, 13'h0b00, 13'h0a01, 13'h0b01, 13'h0a02, 13'h0b02, 13'h0a03, 13'h0b03, 13'h0a04, 13'h0b04, 13'h0a05, 13'h0b05, 13'h0a06, 13'h0b06, 13'h0a07, 13'h0b07, 13'h0a08, 13'h0b08, 13'h0a09, 13'h0b09, 13'h0a0a, 13'h0b0a, 13'h0a0b, 13'h0b0b, 13'h0a0c, 13'h0b0c, 13'h0a0d, 13'h0b0d, 13'h0a0e, 13'h0b0e, 13'h0a0f, 13'h0b0f, 13'h0a10, 13'h0b10, 13'h0a11, 13'h0b11, 13'h0a12, 13'h0b12, 13'h0a13, 13'h0b13, 13'h0a14, 13'h0b14, 13'h0a15, 13'h0b15, 13'h0a16, 13'h0b16, 13'h0a17, 13'h0b17, 13'h0a18, 13'h0b18, 13'h0a19, 13'h0b19, 13'h0a1a, 13'h0b1a, 13'h0a1b, 13'h0b1b, 13'h0a1c, 13'h0b1c, 13'h0a1d, 13'h0b1d, 13'h0a1e, 13'h0b1e, 13'h0a1f, 13'h0b1f, 13'h0a20, 13'h0b20, 13'h0a21, 13'h0b21, 13'h0a22, 13'h0b22, 13'h0a23, 13'h0b23, 13'h0a24, 13'h0b24, 13'h0a25, 13'h0b25, 13'h0a26, 13'h0b26, 13'h0a27, 13'h0b27, 13'h0a28, 13'h0b28, 13'h0a29, 13'h0b29, 13'h0a2a, 13'h0b2a, 13'h0a2b, 13'h0b2b, 13'h0a2c, 13'h0b2c, 13'h0a2d, 13'h0b2d, 13'h0a2e, 13'h0b2e, 13'h0a2f, 13'h0b2f, 13'h0a30, 13'h0b30, 13'h0a31, 13'h0b31, 13'h0a32, 13'h0b32, 13'h0a33, 13'h0b33, 13'h0a34, 13'h0b34, 13'h0a35, 13'h0b35, 13'h0a36, 13'h0b36, 13'h0a37, 13'h0b37, 13'h0a38, 13'h0b38, 13'h0a39, 13'h0b39, 13'h0a3a, 13'h0b3a, 13'h0a3b, 13'h0b3b, 13'h0a3c, 13'h0b3c, 13'h0a3d, 13'h0b3d, 13'h0a3e, 13'h0b3e, 13'h0a3f, 13'h0b3f, 13'h0a40, 13'h0b40, 13'h0a41, 13'h0b41, 13'h0a42, 13'h0b42, 13'h0a43, 13'h0b43, 13'h0a44, 13'h0b44, 13'h0a45, 13'h0b45, 13'h0a46, 13'h0b46, 13'h0a47, 13'h0b47, 13'h0a48, 13'h0b48, 13'h0a49, 13'h0b49, 13'h0a4a, 13'h0b4a, 13'h0a4b, 13'h0b4b, 13'h0a4c, 13'h0b4c, 13'h0a4d, 13'h0b4d, 13'h0a4e, 13'h0b4e, 13'h0a4f, 13'h0b4f:
+          fld4_s = 6'h18;
+      13'h0c00, 13'h0d00, 13'h0c10, 13'h0d10, 13'h0c20, 13'h0d20, 13'h0c30, 13'h0d30, 13'h0c40, 13'h0d40:
+          fld4_s = 6'h19;
+      13'h0c01, 13'h0d01, 13'h0c11, 13'h0d11, 13'h0c21, 13'h0d21, 13'h0c31, 13'h0d31, 13'h0c41, 13'h0d41:
+          fld4_s = 6'h1a;
+      13'h0c02, 13'h0d02, 13'h0c12, 13'h0d12, 13'h0c22, 13'h0d22, 13'h0c32, 13'h0d32, 13'h0c42, 13'h0d42:
+          fld4_s = 6'h1b;
+      13'h0c03, 13'h0d03, 13'h0c13, 13'h0d13, 13'h0c23, 13'h0d23, 13'h0c33, 13'h0d33, 13'h0c43, 13'h0d43:
+          fld4_s = 6'h1c;
+      13'h0c04, 13'h0d04, 13'h0c14, 13'h0d14, 13'h0c24, 13'h0d24, 13'h0c34, 13'h0d34, 13'h0c44, 13'h0d44:
+          fld4_s = 6'h1d;
+      13'h0c05, 13'h0d05, 13'h0c15, 13'h0d15, 13'h0c25, 13'h0d25, 13'h0c35, 13'h0d35, 13'h0c45, 13'h0d45:
+          fld4_s = 6'h1e;
+      13'h0e00, 13'h0f00, 13'h0e10, 13'h0f10, 13'h0e20, 13'h0f20, 13'h0e30, 13'h0f30, 13'h0e40, 13'h0f40:
+          fld4_s = 6'h1f;
+      13'h0e01, 13'h0f01, 13'h0e11, 13'h0f11, 13'h0e21, 13'h0f21, 13'h0e31, 13'h0f31, 13'h0e41, 13'h0f41:
+          fld4_s = 6'h20;
+      13'h0f02, 13'h0f12, 13'h0f22, 13'h0f32, 13'h0f42:
+          fld4_s = 6'h21;
+      13'h0e02, 13'h0f03, 13'h0e12, 13'h0f13, 13'h0e22, 13'h0f23, 13'h0e32, 13'h0f33, 13'h0e42, 13'h0f43:
+          fld4_s = 6'h22;
+      13'h0e03, 13'h0f04, 13'h0e13, 13'h0f14, 13'h0e23, 13'h0f24, 13'h0e33, 13'h0f34, 13'h0e43, 13'h0f44:
+          fld4_s = 6'h23;
+      13'h1000, 13'h1100, 13'h1001, 13'h1101, 13'h1002, 13'h1102, 13'h1003, 13'h1103, 13'h1004, 13'h1104, 13'h1005, 13'h1105, 13'h1006, 13'h1106, 13'h1007, 13'h1107, 13'h1008, 13'h1108, 13'h1009, 13'h1109, 13'h100a, 13'h110a, 13'h100b, 13'h110b, 13'h100c, 13'h110c, 13'h100d, 13'h110d, 13'h100e, 13'h110e, 13'h100f, 13'h110f, 13'h1010, 13'h1110, 13'h1011, 13'h1111, 13'h1012, 13'h1112, 13'h1013, 13'h1113, 13'h1014, 13'h1114, 13'h1015, 13'h1115, 13'h1016, 13'h1116, 13'h1017, 13'h1117, 13'h1018, 13'h1118, 13'h1019, 13'h1119, 13'h101a, 13'h111a, 13'h101b, 13'h111b, 13'h101c, 13'h111c, 13'h101d, 13'h111d, 13'h101e, 13'h111e, 13'h101f, 13'h111f, 13'h1020, 13'h1120, 13'h1021, 13'h1121, 13'h1022, 13'h1122, 13'h1023, 13'h1123, 13'h1024, 13'h1124, 13'h1025, 13'h1125, 13'h1026, 13'h1126, 13'h1027, 13'h1127, 13'h1028, 13'h1128, 13'h1029, 13'h1129, 13'h102a, 13'h112a, 13'h102b, 13'h112b, 13'h102c, 13'h112c, 13'h102d, 13'h112d, 13'h102e, 13'h112e, 13'h102f, 13'h112f, 13'h1030, 13'h1130, 13'h1031, 13'h1131, 13'h1032, 13'h1132, 13'h1033, 13'h1133, 13'h1034, 13'h1134, 13'h1035, 13'h1135, 13'h1036, 13'h1136, 13'h1037, 13'h1137, 13'h1038, 13'h1138, 13'h1039, 13'h1139, 13'h103a, 13'h113a, 13'h103b, 13'h113b, 13'h103c, 13'h113c, 13'h103d, 13'h113d, 13'h103e, 13'h113e, 13'h103f, 13'h113f, 13'h1040, 13'h1140, 13'h1041, 13'h1141, 13'h1042, 13'h1142, 13'h1043, 13'h1143, 13'h1044, 13'h1144, 13'h1045, 13'h1145, 13'h1046, 13'h1146, 13'h1047, 13'h1147, 13'h1048, 13'h1148, 13'h1049, 13'h1149, 13'h104a, 13'h114a, 13'h104b, 13'h114b, 13'h104c, 13'h114c, 13'h104d, 13'h114d, 13'h104e, 13'h114e, 13'h104f, 13'h114f:
+          fld4_s = 6'h24;
+      13'h1200, 13'h1300, 13'h1201, 13'h1301, 13'h1202, 13'h1302, 13'h1203, 13'h1303, 13'h1204, 13'h1304, 13'h1205, 13'h1305, 13'h1206, 13'h1306, 13'h1207, 13'h1307, 13'h1208, 13'h1308, 13'h1209, 13'h1309, 13'h120a, 13'h130a, 13'h120b, 13'h130b, 13'h120c, 13'h130c, 13'h120d, 13'h130d, 13'h120e, 13'h130e, 13'h120f, 13'h130f, 13'h1210, 13'h1310, 13'h1211, 13'h1311, 13'h1212, 13'h1312, 13'h1213, 13'h1313, 13'h1214, 13'h1314, 13'h1215, 13'h1315, 13'h1216, 13'h1316, 13'h1217, 13'h1317, 13'h1218, 13'h1318, 13'h1219, 13'h1319, 13'h121a, 13'h131a, 13'h121b, 13'h131b, 13'h121c, 13'h131c, 13'h121d, 13'h131d, 13'h121e, 13'h131e, 13'h121f, 13'h131f, 13'h1220, 13'h1320, 13'h1221, 13'h1321, 13'h1222, 13'h1322, 13'h1223, 13'h1323, 13'h1224, 13'h1324, 13'h1225, 13'h1325, 13'h1226, 13'h1326, 13'h1227, 13'h1327, 13'h1228, 13'h1328, 13'h1229, 13'h1329, 13'h122a, 13'h132a, 13'h122b, 13'h132b, 13'h122c, 13'h132c, 13'h122d, 13'h132d, 13'h122e, 13'h132e, 13'h122f, 13'h132f, 13'h1230, 13'h1330, 13'h1231, 13'h1331, 13'h1232, 13'h1332, 13'h1233, 13'h1333, 13'h1234, 13'h1334, 13'h1235, 13'h1335, 13'h1236, 13'h1336, 13'h1237, 13'h1337, 13'h1238, 13'h1338, 13'h1239, 13'h1339, 13'h123a, 13'h133a, 13'h123b, 13'h133b, 13'h123c, 13'h133c, 13'h123d, 13'h133d, 13'h123e, 13'h133e, 13'h123f, 13'h133f, 13'h1240, 13'h1340, 13'h1241, 13'h1341, 13'h1242, 13'h1342, 13'h1243, 13'h1343, 13'h1244, 13'h1344, 13'h1245, 13'h1345, 13'h1246, 13'h1346, 13'h1247, 13'h1347, 13'h1248, 13'h1348, 13'h1249, 13'h1349, 13'h124a, 13'h134a, 13'h124b, 13'h134b, 13'h124c, 13'h134c, 13'h124d, 13'h134d, 13'h124e, 13'h134e, 13'h124f, 13'h134f, 13'h1400, 13'h1500, 13'h1401, 13'h1501, 13'h1402, 13'h1502, 13'h1403, 13'h1503, 13'h1404, 13'h1504, 13'h1405, 13'h1505, 13'h1406, 13'h1506, 13'h1407, 13'h1507, 13'h1408, 13'h1508, 13'h1409, 13'h1509, 13'h140a, 13'h150a, 13'h140b, 13'h150b, 13'h140c, 13'h150c, 13'h140d, 13'h150d, 13'h140e, 13'h150e, 13'h140f, 13'h150f, 13'h1410, 13'h1510, 13'h1411, 13'h1511, 13'h1412, 13'h1512, 13'h1413, 13'h1513, 13'h1414, 13'h1514, 13'h1415, 13'h1515, 13'h1416, 13'h1516, 13'h1417, 13'h1517, 13'h1418, 13'h1518, 13'h1419, 13'h1519, 13'h141a, 13'h151a, 13'h141b, 13'h151b, 13'h141c, 13'h151c, 13'h141d, 13'h151d, 13'h141e, 13'h151e, 13'h141f, 13'h151f, 13'h1420, 13'h1520, 13'h1421, 13'h1521, 13'h1422, 13'h1522, 13'h1423, 13'h1523, 13'h1424, 13'h1524, 13'h1425, 13'h1525, 13'h1426, 13'h1526, 13'h1427, 13'h1527, 13'h1428, 13'h1528, 13'h1429, 13'h1529, 13'h142a, 13'h152a, 13'h142b, 13'h152b, 13'h142c, 13'h152c, 13'h142d, 13'h152d, 13'h142e, 13'h152e, 13'h142f, 13'h152f, 13'h1430, 13'h1530, 13'h1431, 13'h1531, 13'h1432, 13'h1532, 13'h1433, 13'h1533, 13'h1434, 13'h1534, 13'h1435, 13'h1535, 13'h1436, 13'h1536, 13'h1437, 13'h1537, 13'h1438, 13'h1538, 13'h1439, 13'h1539, 13'h143a, 13'h153a, 13'h143b, 13'h153b, 13'h143c, 13'h153c, 13'h143d, 13'h153d, 13'h143e, 13'h153e, 13'h143f, 13'h153f, 13'h1440, 13'h1540, 13'h1441, 13'h1541, 13'h1442, 13'h1542, 13'h1443, 13'h1543, 13'h1444, 13'h1544, 13'h1445, 13'h1545, 13'h1446, 13'h1546, 13'h1447, 13'h1547, 13'h1448, 13'h1548, 13'h1449, 13'h1549, 13'h144a, 13'h154a, 13'h144b, 13'h154b, 13'h144c, 13'h154c, 13'h144d, 13'h154d, 13'h144e, 13'h154e, 13'h144f, 13'h154f:
+          fld4_s = 6'h25;
+      default:
+          fld4_s = 6'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ ctx_eff4_l, frame4[61], 1'h1, tx_type, frame4[60:57] })
+      13'h0090, 13'h0190, 13'h00a0, 13'h01a0, 13'h00b0, 13'h01b0, 13'h00c0, 13'h01c0:
+          fld4_l = 6'h02;
+      13'h0080, 13'h0180, 13'h0091, 13'h0191, 13'h00a1, 13'h01a1, 13'h00b1, 13'h01b1, 13'h00c1, 13'h01c1:
+          fld4_l = 6'h03;
+      13'h0081, 13'h0181, 13'h0092, 13'h0192:
+          fld4_l = 6'h04;
+      13'h00a2, 13'h01a2, 13'h00b2, 13'h01b2, 13'h00c2, 13'h01c2:
+          fld4_l = 6'h05;
+      13'h00a3, 13'h01a3, 13'h00b3, 13'h01b3, 13'h00c3, 13'h01c3:
+          fld4_l = 6'h06;
+      13'h0082, 13'h0182, 13'h0093, 13'h0193, 13'h00a4, 13'h01a4, 13'h00b4, 13'h01b4, 13'h00c4, 13'h01c4:
+          fld4_l = 6'h07;
+      13'h0083, 13'h0183, 13'h0094, 13'h0194, 13'h00a5, 13'h01a5, 13'h00b5, 13'h01b5, 13'h00c5, 13'h01c5:
+          fld4_l = 6'h08;
+      13'h0084, 13'h0184, 13'h0095, 13'h0195, 13'h00a6, 13'h01a6, 13'h00b6, 13'h01b6, 13'h00c6, 13'h01c6:
+          fld4_l = 6'h09;
+      13'h0085, 13'h0185, 13'h0096, 13'h0196, 13'h00a7, 13'h01a7, 13'h00b7, 13'h01b7, 13'h00c7, 13'h01c7:
+          fld4_l = 6'h0a;
+      13'h0097, 13'h0197, 13'h00a8, 13'h01a8, 13'h00b8, 13'h01b8, 13'h00c8, 13'h01c8:
+          fld4_l = 6'h0b;
+      13'h00b9, 13'h01b9:
+          fld4_l = 6'h0c;
+      13'h00ba, 13'h01ba:
+          fld4_l = 6'h0d;
+      13'h00c9, 13'h01c9:
+          fld4_l = 6'h0e;
+      13'h0086, 13'h0186:
+          fld4_l = 6'h0f;
+      13'h0098, 13'h0198, 13'h00a9, 13'h01a9, 13'h00bb, 13'h01bb, 13'h00ca, 13'h01ca:
+          fld4_l = 6'h10;
+      13'h0087, 13'h0187, 13'h0099, 13'h0199, 13'h00aa, 13'h01aa, 13'h00bc, 13'h01bc, 13'h00cb, 13'h01cb:
+          fld4_l = 6'h11;
+      13'h0088, 13'h0188, 13'h009a, 13'h019a, 13'h00ab, 13'h01ab, 13'h00bd, 13'h01bd, 13'h00cc, 13'h01cc:
+          fld4_l = 6'h12;
+      13'h0280, 13'h0380, 13'h0281, 13'h0381, 13'h0282, 13'h0382, 13'h0283, 13'h0383, 13'h0284, 13'h0384, 13'h0285, 13'h0385, 13'h0286, 13'h0386, 13'h0287, 13'h0387, 13'h0288, 13'h0388, 13'h0289, 13'h0389, 13'h028a, 13'h038a, 13'h028b, 13'h038b, 13'h028c, 13'h038c, 13'h028d, 13'h038d, 13'h028e, 13'h038e, 13'h028f, 13'h038f, 13'h0290, 13'h0390, 13'h0291, 13'h0391, 13'h0292, 13'h0392, 13'h0293, 13'h0393, 13'h0294, 13'h0394, 13'h0295, 13'h0395, 13'h0296, 13'h0396, 13'h0297, 13'h0397, 13'h0298, 13'h0398, 13'h0299, 13'h0399, 13'h029a, 13'h039a, 13'h029b, 13'h039b, 13'h029c, 13'h039c, 13'h029d, 13'h039d, 13'h029e, 13'h039e, 13'h029f, 13'h039f, 13'h02a0, 13'h03a0, 13'h02a1, 13'h03a1, 13'h02a2, 13'h03a2, 13'h02a3, 13'h03a3, 13'h02a4, 13'h03a4, 13'h02a5, 13'h03a5, 13'h02a6, 13'h03a6, 13'h02a7, 13'h03a7, 13'h02a8, 13'h03a8, 13'h02a9, 13'h03a9, 13'h02aa, 13'h03aa, 13'h02ab, 13'h03ab, 13'h02ac, 13'h03ac, 13'h02ad, 13'h03ad, 13'h02ae, 13'h03ae, 13'h02af, 13'h03af, 13'h02b0, 13'h03b0, 13'h02b1, 13'h03b1, 13'h02b2, 13'h03b2, 13'h02b3, 13'h03b3, 13'h02b4, 13'h03b4, 13'h02b5, 13'h03b5, 13'h02b6, 13'h03b6, 13'h02b7, 13'h03b7, 13'h02b8, 13'h03b8, 13'h02b9, 13'h03b9, 13'h02ba, 13'h03ba, 13'h02bb, 13'h03bb, 13'h02bc, 13'h03bc, 13'h02bd, 13'h03bd, 13'h02be, 13'h03be, 13'h02bf, 13'h03bf, 13'h02c0, 13'h03c0, 13'h02c1, 13'h03c1, 13'h02c2, 13'h03c2, 13'h02c3, 13'h03c3, 13'h02c4, 13'h03c4, 13'h02c5, 13'h03c5, 13'h02c6, 13'h03c6, 13'h02c7, 13'h03c7, 13'h02c8, 13'h03c8, 13'h02c9, 13'h03c9, 13'h02ca, 13'h03ca, 13'h02cb, 13'h03cb, 13'h02cc, 13'h03cc, 13'h02cd, 13'h03cd, 13'h02ce, 13'h03ce, 13'h02cf, 13'h03cf:
+          fld4_l = 6'h13;
+      13'h0480, 13'h0580, 13'h0490, 13'h0590, 13'h04a0, 13'h05a0, 13'h04b0, 13'h05b0, 13'h04c0, 13'h05c0:
+          fld4_l = 6'h14;
+      13'h0481, 13'h0581, 13'h0491, 13'h0591, 13'h04a1, 13'h05a1, 13'h04b1, 13'h05b1, 13'h04c1, 13'h05c1:
+          fld4_l = 6'h15;
+      13'h0680, 13'h0780, 13'h0681, 13'h0781, 13'h0682, 13'h0782, 13'h0683, 13'h0783, 13'h0684, 13'h0784, 13'h0685, 13'h0785, 13'h0686, 13'h0786, 13'h0687, 13'h0787, 13'h0688, 13'h0788, 13'h0689, 13'h0789, 13'h068a, 13'h078a, 13'h068b, 13'h078b, 13'h068c, 13'h078c, 13'h068d, 13'h078d, 13'h068e, 13'h078e, 13'h068f, 13'h078f, 13'h0690, 13'h0790, 13'h0691, 13'h0791, 13'h0692, 13'h0792, 13'h0693, 13'h0793, 13'h0694, 13'h0794, 13'h0695, 13'h0795, 13'h0696, 13'h0796, 13'h0697, 13'h0797, 13'h0698, 13'h0798, 13'h0699, 13'h0799, 13'h069a, 13'h079a, 13'h069b, 13'h079b, 13'h069c, 13'h079c, 13'h069d, 13'h079d, 13'h069e, 13'h079e, 13'h069f, 13'h079f, 13'h06a0, 13'h07a0, 13'h06a1, 13'h07a1, 13'h06a2, 13'h07a2, 13'h06a3, 13'h07a3, 13'h06a4, 13'h07a4, 13'h06a5, 13'h07a5, 13'h06a6, 13'h07a6, 13'h06a7, 13'h07a7, 13'h06a8, 13'h07a8, 13'h06a9, 13'h07a9, 13'h06aa, 13'h07aa, 13'h06ab, 13'h07ab, 13'h06ac, 13'h07ac, 13'h06ad, 13'h07ad, 13'h06ae, 13'h07ae, 13'h06af, 13'h07af, 13'h06b0, 13'h07b0, 13'h06b1, 13'h07b1, 13'h06b2, 13'h07b2, 13'h06b3, 13'h07b3, 13'h06b4, 13'h07b4, 13'h06b5, 13'h07b5, 13'h06b6, 13'h07b6, 13'h06b7, 13'h07b7, 13'h06b8, 13'h07b8, 13'h06b9, 13'h07b9, 13'h06ba, 13'h07ba, 13'h06bb, 13'h07bb, 13'h06bc, 13'h07bc, 13'h06bd, 13'h07bd, 13'h06be, 13'h07be, 13'h06bf, 13'h07bf, 13'h06c0, 13'h07c0, 13'h06c1, 13'h07c1, 13'h06c2, 13'h07c2, 13'h06c3, 13'h07c3, 13'h06c4, 13'h07c4, 13'h06c5, 13'h07c5, 13'h06c6, 13'h07c6, 13'h06c7, 13'h07c7, 13'h06c8, 13'h07c8, 13'h06c9, 13'h07c9, 13'h06ca, 13'h07ca, 13'h06cb, 13'h07cb, 13'h06cc, 13'h07cc, 13'h06cd, 13'h07cd, 13'h06ce, 13'h07ce, 13'h06cf, 13'h07cf:
+          fld4_l = 6'h16;
+      13'h0880, 13'h0980, 13'h0881, 13'h0981, 13'h0882, 13'h0982, 13'h0883, 13'h0983, 13'h0884, 13'h0984, 13'h0885, 13'h0985, 13'h0886, 13'h0986, 13'h0887, 13'h0987, 13'h0888, 13'h0988, 13'h0889, 13'h0989, 13'h088a, 13'h098a, 13'h088b, 13'h098b, 13'h088c, 13'h098c, 13'h088d, 13'h098d, 13'h088e, 13'h098e, 13'h088f, 13'h098f, 13'h0890, 13'h0990, 13'h0891, 13'h0991, 13'h0892, 13'h0992, 13'h0893, 13'h0993, 13'h0894, 13'h0994, 13'h0895, 13'h0995, 13'h0896, 13'h0996, 13'h0897, 13'h0997, 13'h0898, 13'h0998, 13'h0899, 13'h0999, 13'h089a, 13'h099a, 13'h089b, 13'h099b, 13'h089c, 13'h099c, 13'h089d, 13'h099d, 13'h089e, 13'h099e, 13'h089f, 13'h099f, 13'h08a0, 13'h09a0, 13'h08a1, 13'h09a1, 13'h08a2, 13'h09a2, 13'h08a3, 13'h09a3, 13'h08a4, 13'h09a4, 13'h08a5, 13'h09a5, 13'h08a6, 13'h09a6, 13'h08a7, 13'h09a7, 13'h08a8, 13'h09a8, 13'h08a9, 13'h09a9, 13'h08aa, 13'h09aa, 13'h08ab, 13'h09ab, 13'h08ac, 13'h09ac, 13'h08ad, 13'h09ad, 13'h08ae, 13'h09ae, 13'h08af, 13'h09af, 13'h08b0, 13'h09b0, 13'h08b1, 13'h09b1, 13'h08b2, 13'h09b2, 13'h08b3, 13'h09b3, 13'h08b4, 13'h09b4, 13'h08b5, 13'h09b5, 13'h08b6, 13'h09b6, 13'h08b7, 13'h09b7, 13'h08b8, 13'h09b8, 13'h08b9, 13'h09b9, 13'h08ba, 13'h09ba, 13'h08bb, 13'h09bb, 13'h08bc, 13'h09bc, 13'h08bd, 13'h09bd, 13'h08be, 13'h09be, 13'h08bf, 13'h09bf, 13'h08c0, 13'h09c0, 13'h08c1, 13'h09c1, 13'h08c2, 13'h09c2, 13'h08c3, 13'h09c3, 13'h08c4, 13'h09c4, 13'h08c5, 13'h09c5, 13'h08c6, 13'h09c6, 13'h08c7, 13'h09c7, 13'h08c8, 13'h09c8, 13'h08c9, 13'h09c9, 13'h08ca, 13'h09ca, 13'h08cb, 13'h09cb, 13'h08cc, 13'h09cc, 13'h08cd, 13'h09cd, 13'h08ce, 13'h09ce, 13'h08cf, 13'h09cf:
+          fld4_l = 6'h17;
+      13'h0a80, 13'h0b80, 13'h0a81, 13'h0b81, 13'h0a82, 13'h0b82, 13'h0a83, 13'h0b83, 13'h0a84, 13'h0b84, 13'h0a85, 13'h0b85, 13'h0a86, 13'h0b86, 13'h0a87, 13'h0b87, 13'h0a88, 13'h0b88, 13'h0a89, 13'h0b89, 13'h0a8a, 13'h0b8a, 13'h0a8b, 13'h0b8b, 13'h0a8c, 13'h0b8c, 13'h0a8d, 13'h0b8d, 13'h0a8e, 13'h0b8e, 13'h0a8f, 13'h0b8f, 13'h0a90, 13'h0b90, 13'h0a91, 13'h0b91, 13'h0a92, 13'h0b92, 13'h0a93, 13'h0b93, 13'h0a94, 13'h0b94, 13'h0a95, 13'h0b95, 13'h0a96, 13'h0b96, 13'h0a97, 13'h0b97, 13'h0a98, 13'h0b98, 13'h0a99, 13'h0b99, 13'h0a9a, 13'h0b9a, 13'h0a9b, 13'h0b9b, 13'h0a9c, 13'h0b9c, 13'h0a9d, 13'h0b9d, 13'h0a9e, 13'h0b9e, 13'h0a9f, 13'h0b9f, 13'h0aa0, 13'h0ba0, 13'h0aa1, 13'h0ba1, 13'h0aa2, 13'h0ba2, 13'h0aa3, 13'h0ba3, 13'h0aa4, 13'h0ba4, 13'h0aa5, 13'h0ba5, 13'h0aa6, 13'h0ba6, 13'h0aa7, 13'h0ba7, 13'h0aa8, 13'h0ba8, 13'h0aa9, 13'h0ba9, 13'h0aaa, 13'h0baa, 13'h0aab, 13'h0bab, 13'h0aac, 13'h0bac, 13'h0aad, 13'h0bad, 13'h0aae, 13'h0bae, 13'h0aaf, 13'h0baf, 13'h0ab0, 13'h0bb0, 13'h0ab1, 13'h0bb1, 13'h0ab2, 13'h0bb2, 13'h0ab3, 13'h0bb3, 13'h0ab4, 13'h0bb4, 13'h0ab5, 13'h0bb5, 13'h0ab6, 13'h0bb6, 13'h0ab7, 13'h0bb7, 13'h0ab8, 13'h0bb8, 13'h0ab9, 13'h0bb9, 13'h0aba, 13'h0bba, 13'h0abb, 13'h0bbb, 13'h0abc, 13'h0bbc, 13'h0abd, 13'h0bbd, 13'h0abe, 13'h0bbe, 13'h0abf, 13'h0bbf, 13'h0ac0, 13'h0bc0, 13'h0ac1, 13'h0bc1, 13'h0ac2, 13'h0bc2, 13'h0ac3, 13'h0bc3, 13'h0ac4, 13'h0bc4, 13'h0ac5, 13'h0bc5, 13'h0ac6, 13'h0bc6, 13'h0ac7, 13'h0bc7, 13'h0ac8, 13'h0bc8, 13'h0ac9, 13'h0bc9, 13'h0aca, 13'h0bca, 13'h0acb, 13'h0bcb, 13'h0acc, 13'h0bcc, 13'h0acd, 13'h0bcd, 13'h0ace, 13'h0bce, 13'h0acf, 13'h0bcf:
+          fld4_l = 6'h18;
+      13'h0c80, 13'h0d80, 13'h0c90, 13'h0d90, 13'h0ca0, 13'h0da0, 13'h0cb0, 13'h0db0, 13'h0cc0, 13'h0dc0:
+          fld4_l = 6'h19;
+      13'h0c81, 13'h0d81, 13'h0c91, 13'h0d91, 13'h0ca1, 13'h0da1, 13'h0cb1, 13'h0db1, 13'h0cc1, 13'h0dc1:
+          fld4_l = 6'h1a;
+      13'h0c82, 13'h0d82, 13'h0c92, 13'h0d92, 13'h0ca2, 13'h0da2, 13'h0cb2, 13'h0db2, 13'h0cc2, 13'h0dc2:
+          fld4_l = 6'h1b;
+      13'h0c83, 13'h0d83, 13'h0c93, 13'h0d93, 13'h0ca3, 13'h0da3, 13'h0cb3, 13'h0db3, 13'h0cc3, 13'h0dc3:
+          fld4_l = 6'h1c;
+      13'h0c84, 13'h0d84, 13'h0c94, 13'h0d94, 13'h0ca4, 13'h0da4, 13'h0cb4, 13'h0db4, 13'h0cc4, 13'h0dc4:
+          fld4_l = 6'h1d;
+      13'h0c85, 13'h0d85, 13'h0c95, 13'h0d95, 13'h0ca5, 13'h0da5, 13'h0cb5, 13'h0db5, 13'h0cc5, 13'h0dc5:
+          fld4_l = 6'h1e;
+      13'h0e80, 13'h0f80, 13'h0e90, 13'h0f90, 13'h0ea0, 13'h0fa0, 13'h0eb0, 13'h0fb0, 13'h0ec0, 13'h0fc0:
+          fld4_l = 6'h1f;
+      13'h0e81, 13'h0f81, 13'h0f82, 13'h0e91, 13'h0f91, 13'h0f92, 13'h0ea1, 13'h0fa1, 13'h0fa2, 13'h0eb1, 13'h0fb1, 13'h0fb2, 13'h0ec1, 13'h0fc1, 13'h0fc2:
+          fld4_l = 6'h21;
+      13'h0e82, 13'h0f83, 13'h0e92, 13'h0f93, 13'h0ea2, 13'h0fa3, 13'h0eb2, 13'h0fb3, 13'h0ec2, 13'h0fc3:
+          fld4_l = 6'h22;
+      13'h0e83, 13'h0f84, 13'h0e93, 13'h0f94, 13'h0ea3, 13'h0fa4, 13'h0eb3, 13'h0fb4, 13'h0ec3, 13'h0fc4:
+          fld4_l = 6'h23;
+      13'h1080, 13'h1180, 13'h1081, 13'h1181, 13'h1082, 13'h1182, 13'h1083, 13'h1183, 13'h1084, 13'h1184, 13'h1085, 13'h1185, 13'h1086, 13'h1186, 13'h1087, 13'h1187, 13'h1088, 13'h1188, 13'h1089, 13'h1189, 13'h108a, 13'h118a, 13'h108b, 13'h118b, 13'h108c, 13'h118c, 13'h108d, 13'h118d, 13'h108e, 13'h118e, 13'h108f, 13'h118f, 13'h1090, 13'h1190, 13'h1091, 13'h1191, 13'h1092, 13'h1192, 13'h1093, 13'h1193, 13'h1094, 13'h1194, 13'h1095, 13'h1195, 13'h1096, 13'h1196, 13'h1097, 13'h1197, 13'h1098, 13'h1198, 13'h1099, 13'h1199, 13'h109a, 13'h119a, 13'h109b, 13'h119b, 13'h109c, 13'h119c, 13'h109d, 13'h119d, 13'h109e, 13'h119e, 13'h109f, 13'h119f, 13'h10a0, 13'h11a0, 13'h10a1, 13'h11a1, 13'h10a2, 13'h11a2, 13'h10a3, 13'h11a3, 13'h10a4, 13'h11a4, 13'h10a5, 13'h11a5, 13'h10a6, 13'h11a6, 13'h10a7, 13'h11a7, 13'h10a8, 13'h11a8, 13'h10a9, 13'h11a9, 13'h10aa, 13'h11aa, 13'h10ab, 13'h11ab, 13'h10ac, 13'h11ac, 13'h10ad, 13'h11ad, 13'h10ae, 13'h11ae, 13'h10af, 13'h11af, 13'h10b0, 13'h11b0, 13'h10b1, 13'h11b1, 13'h10b2, 13'h11b2, 13'h10b3, 13'h11b3, 13'h10b4, 13'h11b4, 13'h10b5, 13'h11b5, 13'h10b6, 13'h11b6, 13'h10b7, 13'h11b7, 13'h10b8, 13'h11b8, 13'h10b9, 13'h11b9, 13'h10ba, 13'h11ba, 13'h10bb, 13'h11bb, 13'h10bc, 13'h11bc, 13'h10bd, 13'h11bd, 13'h10be, 13'h11be, 13'h10bf, 13'h11bf, 13'h10c0, 13'h11c0, 13'h10c1, 13'h11c1, 13'h10c2, 13'h11c2, 13'h10c3, 13'h11c3, 13'h10c4, 13'h11c4, 13'h10c5, 13'h11c5, 13'h10c6, 13'h11c6, 13'h10c7, 13'h11c7, 13'h10c8, 13'h11c8, 13'h10c9, 13'h11c9, 13'h10ca, 13'h11ca, 13'h10cb, 13'h11cb, 13'h10cc, 13'h11cc, 13'h10cd, 13'h11cd, 13'h10ce, 13'h11ce, 13'h10cf, 13'h11cf:
+          fld4_l = 6'h24;
+      13'h1280, 13'h1380, 13'h1281, 13'h1381, 13'h1282, 13'h1382, 13'h1283, 13'h1383, 13'h1284, 13'h1384, 13'h1285, 13'h1385, 13'h1286, 13'h1386, 13'h1287, 13'h1387, 13'h1288, 13'h1388, 13'h1289, 13'h1389, 13'h128a, 13'h138a, 13'h128b, 13'h138b, 13'h128c, 13'h138c, 13'h128d, 13'h138d, 13'h128e, 13'h138e, 13'h128f, 13'h138f, 13'h1290, 13'h1390, 13'h1291, 13'h1391, 13'h1292, 13'h1392, 13'h1293, 13'h1393, 13'h1294, 13'h1394, 13'h1295, 13'h1395, 13'h1296, 13'h1396, 13'h1297, 13'h1397, 13'h1298, 13'h1398, 13'h1299, 13'h1399, 13'h129a, 13'h139a, 13'h129b, 13'h139b, 13'h129c, 13'h139c, 13'h129d, 13'h139d, 13'h129e, 13'h139e, 13'h129f, 13'h139f, 13'h12a0, 13'h13a0, 13'h12a1, 13'h13a1, 13'h12a2, 13'h13a2, 13'h12a3, 13'h13a3, 13'h12a4, 13'h13a4, 13'h12a5, 13'h13a5, 13'h12a6, 13'h13a6, 13'h12a7, 13'h13a7, 13'h12a8, 13'h13a8, 13'h12a9, 13'h13a9, 13'h12aa, 13'h13aa, 13'h12ab, 13'h13ab, 13'h12ac, 13'h13ac, 13'h12ad, 13'h13ad, 13'h12ae, 13'h13ae, 13'h12af, 13'h13af, 13'h12b0, 13'h13b0, 13'h12b1, 13'h13b1, 13'h12b2, 13'h13b2, 13'h12b3, 13'h13b3, 13'h12b4, 13'h13b4, 13'h12b5, 13'h13b5, 13'h12b6, 13'h13b6, 13'h12b7, 13'h13b7, 13'h12b8, 13'h13b8, 13'h12b9, 13'h13b9, 13'h12ba, 13'h13ba, 13'h12bb, 13'h13bb, 13'h12bc, 13'h13bc, 13'h12bd, 13'h13bd, 13'h12be, 13'h13be, 13'h12bf, 13'h13bf, 13'h12c0, 13'h13c0, 13'h12c1, 13'h13c1, 13'h12c2, 13'h13c2, 13'h12c3, 13'h13c3, 13'h12c4, 13'h13c4, 13'h12c5, 13'h13c5, 13'h12c6, 13'h13c6, 13'h12c7, 13'h13c7, 13'h12c8, 13'h13c8, 13'h12c9, 13'h13c9, 13'h12ca, 13'h13ca, 13'h12cb, 13'h13cb, 13'h12cc, 13'h13cc, 13'h12cd, 13'h13cd, 13'h12ce, 13'h13ce, 13'h12cf, 13'h13cf, 13'h1480, 13'h1580, 13'h1481, 13'h1581, 13'h1482, 13'h1582, 13'h1483, 13'h1583, 13'h1484, 13'h1584, 13'h1485, 13'h1585, 13'h1486, 13'h1586, 13'h1487, 13'h1587, 13'h1488, 13'h1588, 13'h1489, 13'h1589, 13'h148a, 13'h158a, 13'h148b, 13'h158b, 13'h148c, 13'h158c, 13'h148d, 13'h158d, 13'h148e, 13'h158e, 13'h148f, 13'h158f, 13'h1490, 13'h1590, 13'h1491, 13'h1591, 13'h1492, 13'h1592, 13'h1493, 13'h1593, 13'h1494, 13'h1594, 13'h1495, 13'h1595, 13'h1496, 13'h1596, 13'h1497, 13'h1597, 13'h1498, 13'h1598, 13'h1499, 13'h1599, 13'h149a, 13'h159a, 13'h149b, 13'h159b, 13'h149c, 13'h159c, 13'h149d, 13'h159d, 13'h149e, 13'h159e, 13'h149f, 13'h159f, 13'h14a0, 13'h15a0, 13'h14a1, 13'h15a1, 13'h14a2, 13'h15a2, 13'h14a3, 13'h15a3, 13'h14a4, 13'h15a4, 13'h14a5, 13'h15a5, 13'h14a6, 13'h15a6, 13'h14a7, 13'h15a7, 13'h14a8, 13'h15a8, 13'h14a9, 13'h15a9, 13'h14aa, 13'h15aa, 13'h14ab, 13'h15ab, 13'h14ac, 13'h15ac, 13'h14ad, 13'h15ad, 13'h14ae, 13'h15ae, 13'h14af, 13'h15af, 13'h14b0, 13'h15b0, 13'h14b1, 13'h15b1, 13'h14b2, 13'h15b2, 13'h14b3, 13'h15b3, 13'h14b4, 13'h15b4, 13'h14b5, 13'h15b5, 13'h14b6, 13'h15b6, 13'h14b7, 13'h15b7, 13'h14b8, 13'h15b8, 13'h14b9, 13'h15b9, 13'h14ba, 13'h15ba, 13'h14bb, 13'h15bb, 13'h14bc, 13'h15bc, 13'h14bd, 13'h15bd, 13'h14be, 13'h15be, 13'h14bf, 13'h15bf, 13'h14c0, 13'h15c0, 13'h14c1, 13'h15c1, 13'h14c2, 13'h15c2, 13'h14c3, 13'h15c3, 13'h14c4, 13'h15c4, 13'h14c5, 13'h15c5, 13'h14c6, 13'h15c6, 13'h14c7, 13'h15c7, 13'h14c8, 13'h15c8, 13'h14c9, 13'h15c9, 13'h14ca, 13'h15ca, 13'h14cb, 13'h15cb, 13'h14cc, 13'h15cc, 13'h14cd, 13'h15cd, 13'h14ce, 13'h15ce, 13'h14cf, 13'h15cf:
+          fld4_l = 6'h25;
+      default:
+          fld4_l = 6'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    child4_l = 4'h0;
+    casez (fld4_l)
+      6'h01:
+          child4_l = 4'h0;
+      6'h1f:
+          child4_l = 4'h0;
+      6'h0b:
+          child4_l = 4'h1;
+      6'h13:
+          child4_l = 4'h2;
+      6'h15:
+          child4_l = 4'h3;
+      6'h0d:
+          child4_l = 4'h4;
+      6'h0e:
+          child4_l = 4'h5;
+      6'h18:
+          child4_l = 4'h6;
+      6'h21:
+          child4_l = 4'h8;
+      6'h22:
+          child4_l = 4'h9;
+      6'h23:
+          child4_l = 4'ha;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ ctx_eff5_s, frame5[61], 1'h0, tx_type, frame5[60:57] })
+      13'h0010, 13'h0110, 13'h0020, 13'h0120, 13'h0030, 13'h0130, 13'h0040, 13'h0140:
+          fld5_s = 6'h02;
+      13'h0000, 13'h0100, 13'h0011, 13'h0111, 13'h0021, 13'h0121, 13'h0031, 13'h0131, 13'h0041, 13'h0141:
+          fld5_s = 6'h03;
+      13'h0001, 13'h0101, 13'h0012, 13'h0112:
+          fld5_s = 6'h04;
+      13'h0022, 13'h0122, 13'h0032, 13'h0132, 13'h0042, 13'h0142:
+          fld5_s = 6'h05;
+      13'h0023, 13'h0123, 13'h0033, 13'h0133, 13'h0043, 13'h0143:
+          fld5_s = 6'h06;
+      13'h0002, 13'h0102, 13'h0013, 13'h0113, 13'h0024, 13'h0124, 13'h0034, 13'h0134, 13'h0044, 13'h0144:
+          fld5_s = 6'h07;
+      13'h0003, 13'h0103, 13'h0014, 13'h0114, 13'h0025, 13'h0125, 13'h0035, 13'h0135, 13'h0045, 13'h0145:
+          fld5_s = 6'h08;
+      13'h0004, 13'h0104, 13'h0015, 13'h0115, 13'h0026, 13'h0126, 13'h0036, 13'h0136, 13'h0046, 13'h0146:
+          fld5_s = 6'h09;
+      13'h0005, 13'h0105, 13'h0016, 13'h0116, 13'h0027, 13'h0127, 13'h0037, 13'h0137, 13'h0047, 13'h0147:
+          fld5_s = 6'h0a;
+      13'h0017, 13'h0117, 13'h0028, 13'h0128, 13'h0038, 13'h0138, 13'h0048, 13'h0148:
+          fld5_s = 6'h0b;
+      13'h0039, 13'h0139:
+          fld5_s = 6'h0c;
+      13'h003a, 13'h013a:
+          fld5_s = 6'h0d;
+      13'h0049, 13'h0149:
+          fld5_s = 6'h0e;
+      13'h0006, 13'h0106:
+          fld5_s = 6'h0f;
+      13'h0018, 13'h0118, 13'h0029, 13'h0129, 13'h003b, 13'h013b, 13'h004a, 13'h014a:
+          fld5_s = 6'h10;
+      13'h0007, 13'h0107, 13'h0019, 13'h0119, 13'h002a, 13'h012a, 13'h003c, 13'h013c, 13'h004b, 13'h014b:
+          fld5_s = 6'h11;
+      13'h0008, 13'h0108, 13'h001a, 13'h011a, 13'h002b, 13'h012b, 13'h003d, 13'h013d, 13'h004c, 13'h014c:
+          fld5_s = 6'h12;
+      13'h0200, 13'h0300, 13'h0201, 13'h0301, 13'h0202, 13'h0302, 13'h0203, 13'h0303, 13'h0204, 13'h0304, 13'h0205, 13'h0305, 13'h0206, 13'h0306, 13'h0207, 13'h0307, 13'h0208, 13'h0308, 13'h0209, 13'h0309, 13'h020a, 13'h030a, 13'h020b, 13'h030b, 13'h020c, 13'h030c, 13'h020d, 13'h030d, 13'h020e, 13'h030e, 13'h020f, 13'h030f, 13'h0210, 13'h0310, 13'h0211, 13'h0311, 13'h0212, 13'h0312, 13'h0213, 13'h0313, 13'h0214, 13'h0314, 13'h0215, 13'h0315, 13'h0216, 13'h0316, 13'h0217, 13'h0317, 13'h0218, 13'h0318, 13'h0219, 13'h0319, 13'h021a, 13'h031a, 13'h021b, 13'h031b, 13'h021c, 13'h031c, 13'h021d, 13'h031d, 13'h021e, 13'h031e, 13'h021f, 13'h031f, 13'h0220, 13'h0320, 13'h0221, 13'h0321, 13'h0222, 13'h0322, 13'h0223, 13'h0323, 13'h0224, 13'h0324, 13'h0225, 13'h0325, 13'h0226, 13'h0326, 13'h0227, 13'h0327, 13'h0228, 13'h0328, 13'h0229, 13'h0329, 13'h022a, 13'h032a, 13'h022b, 13'h032b, 13'h022c, 13'h032c, 13'h022d, 13'h032d, 13'h022e, 13'h032e, 13'h022f, 13'h032f, 13'h0230, 13'h0330, 13'h0231, 13'h0331, 13'h0232, 13'h0332, 13'h0233, 13'h0333, 13'h0234, 13'h0334, 13'h0235, 13'h0335, 13'h0236, 13'h0336, 13'h0237, 13'h0337, 13'h0238, 13'h0338, 13'h0239, 13'h0339, 13'h023a, 13'h033a, 13'h023b, 13'h033b, 13'h023c, 13'h033c, 13'h023d, 13'h033d, 13'h023e, 13'h033e, 13'h023f, 13'h033f, 13'h0240, 13'h0340, 13'h0241, 13'h0341, 13'h0242, 13'h0342, 13'h0243, 13'h0343, 13'h0244, 13'h0344, 13'h0245, 13'h0345, 13'h0246, 13'h0346, 13'h0247, 13'h0347, 13'h0248, 13'h0348, 13'h0249, 13'h0349, 13'h024a, 13'h034a, 13'h024b, 13'h034b, 13'h024c, 13'h034c, 13'h024d, 13'h034d, 13'h024e, 13'h034e, 13'h024f, 13'h034f:
+          fld5_s = 6'h13;
+      13'h0400, 13'h0500, 13'h0410, 13'h0510, 13'h0420, 13'h0520, 13'h0430, 13'h0530, 13'h0440, 13'h0540:
+          fld5_s = 6'h14;
+      13'h0401, 13'h0501, 13'h0411, 13'h0511, 13'h0421, 13'h0521, 13'h0431, 13'h0531, 13'h0441, 13'h0541:
+          fld5_s = 6'h15;
+      13'h0600, 13'h0700, 13'h0601, 13'h0701, 13'h0602, 13'h0702, 13'h0603, 13'h0703, 13'h0604, 13'h0704, 13'h0605, 13'h0705, 13'h0606, 13'h0706, 13'h0607, 13'h0707, 13'h0608, 13'h0708, 13'h0609, 13'h0709, 13'h060a, 13'h070a, 13'h060b, 13'h070b, 13'h060c, 13'h070c, 13'h060d, 13'h070d, 13'h060e, 13'h070e, 13'h060f, 13'h070f, 13'h0610, 13'h0710, 13'h0611, 13'h0711, 13'h0612, 13'h0712, 13'h0613, 13'h0713, 13'h0614, 13'h0714, 13'h0615, 13'h0715, 13'h0616, 13'h0716, 13'h0617, 13'h0717, 13'h0618, 13'h0718, 13'h0619, 13'h0719, 13'h061a, 13'h071a, 13'h061b, 13'h071b, 13'h061c, 13'h071c, 13'h061d, 13'h071d, 13'h061e, 13'h071e, 13'h061f, 13'h071f, 13'h0620, 13'h0720, 13'h0621, 13'h0721, 13'h0622, 13'h0722, 13'h0623, 13'h0723, 13'h0624, 13'h0724, 13'h0625, 13'h0725, 13'h0626, 13'h0726, 13'h0627, 13'h0727, 13'h0628, 13'h0728, 13'h0629, 13'h0729, 13'h062a, 13'h072a, 13'h062b, 13'h072b, 13'h062c, 13'h072c, 13'h062d, 13'h072d, 13'h062e, 13'h072e, 13'h062f, 13'h072f, 13'h0630, 13'h0730, 13'h0631, 13'h0731, 13'h0632, 13'h0732, 13'h0633, 13'h0733, 13'h0634, 13'h0734, 13'h0635, 13'h0735, 13'h0636, 13'h0736, 13'h0637, 13'h0737, 13'h0638, 13'h0738, 13'h0639, 13'h0739, 13'h063a, 13'h073a, 13'h063b, 13'h073b, 13'h063c, 13'h073c, 13'h063d, 13'h073d, 13'h063e, 13'h073e, 13'h063f, 13'h073f, 13'h0640, 13'h0740, 13'h0641, 13'h0741, 13'h0642, 13'h0742, 13'h0643, 13'h0743, 13'h0644, 13'h0744, 13'h0645, 13'h0745, 13'h0646, 13'h0746, 13'h0647, 13'h0747, 13'h0648, 13'h0748, 13'h0649, 13'h0749, 13'h064a, 13'h074a, 13'h064b, 13'h074b, 13'h064c, 13'h074c, 13'h064d, 13'h074d, 13'h064e, 13'h074e, 13'h064f, 13'h074f:
+          fld5_s = 6'h16;
+      13'h0800, 13'h0900, 13'h0801, 13'h0901, 13'h0802, 13'h0902, 13'h0803, 13'h0903, 13'h0804, 13'h0904, 13'h0805, 13'h0905, 13'h0806, 13'h0906, 13'h0807, 13'h0907, 13'h0808, 13'h0908, 13'h0809, 13'h0909, 13'h080a, 13'h090a, 13'h080b, 13'h090b, 13'h080c, 13'h090c, 13'h080d, 13'h090d, 13'h080e, 13'h090e, 13'h080f, 13'h090f, 13'h0810, 13'h0910, 13'h0811, 13'h0911, 13'h0812, 13'h0912, 13'h0813, 13'h0913, 13'h0814, 13'h0914, 13'h0815, 13'h0915, 13'h0816, 13'h0916, 13'h0817, 13'h0917, 13'h0818, 13'h0918, 13'h0819, 13'h0919, 13'h081a, 13'h091a, 13'h081b, 13'h091b, 13'h081c, 13'h091c, 13'h081d, 13'h091d, 13'h081e, 13'h091e, 13'h081f, 13'h091f, 13'h0820, 13'h0920, 13'h0821, 13'h0921, 13'h0822, 13'h0922, 13'h0823, 13'h0923, 13'h0824, 13'h0924, 13'h0825, 13'h0925, 13'h0826, 13'h0926, 13'h0827, 13'h0927, 13'h0828, 13'h0928, 13'h0829, 13'h0929, 13'h082a, 13'h092a, 13'h082b, 13'h092b, 13'h082c, 13'h092c, 13'h082d, 13'h092d, 13'h082e, 13'h092e, 13'h082f, 13'h092f, 13'h0830, 13'h0930, 13'h0831, 13'h0931, 13'h0832, 13'h0932, 13'h0833, 13'h0933, 13'h0834, 13'h0934, 13'h0835, 13'h0935, 13'h0836, 13'h0936, 13'h0837, 13'h0937, 13'h0838, 13'h0938, 13'h0839, 13'h0939, 13'h083a, 13'h093a, 13'h083b, 13'h093b, 13'h083c, 13'h093c, 13'h083d, 13'h093d, 13'h083e, 13'h093e, 13'h083f, 13'h093f, 13'h0840, 13'h0940, 13'h0841, 13'h0941, 13'h0842, 13'h0942, 13'h0843, 13'h0943, 13'h0844, 13'h0944, 13'h0845, 13'h0945, 13'h0846, 13'h0946, 13'h0847, 13'h0947, 13'h0848, 13'h0948, 13'h0849, 13'h0949, 13'h084a, 13'h094a, 13'h084b, 13'h094b, 13'h084c, 13'h094c, 13'h084d, 13'h094d, 13'h084e, 13'h094e, 13'h084f, 13'h094f:
+          fld5_s = 6'h17;
+      13'h0a00, 13'h0b00, 13'h0a01, 13'h0b01, 13'h0a02, 13'h0b02, 13'h0a03, 13'h0b03, 13'h0a04, 13'h0b04, 13'h0a05, 13'h0b05, 13'h0a06, 13'h0b06, 13'h0a07, 13'h0b07, 13'h0a08, 13'h0b08, 13'h0a09, 13'h0b09, 13'h0a0a, 13'h0b0a, 13'h0a0b, 13'h0b0b, 13'h0a0c, 13'h0b0c, 13'h0a0d, 13'h0b0d, 13'h0a0e, 13'h0b0e, 13'h0a0f, 13'h0b0f, 13'h0a10, 13'h0b10, 13'h0a11, 13'h0b11, 13'h0a12, 13'h0b12, 13'h0a13, 13'h0b13, 13'h0a14, 13'h0b14, 13'h0a15, 13'h0b15, 13'h0a16, 13'h0b16, 13'h0a17, 13'h0b17, 13'h0a18, 13'h0b18, 13'h0a19, 13'h0b19, 13'h0a1a, 13'h0b1a, 13'h0a1b, 13'h0b1b, 13'h0a1c, 13'h0b1c, 13'h0a1d, 13'h0b1d, 13'h0a1e, 13'h0b1e, 13'h0a1f, 13'h0b1f, 13'h0a20, 13'h0b20, 13'h0a21, 13'h0b21, 13'h0a22, 13'h0b22, 13'h0a23, 13'h0b23, 13'h0a24, 13'h0b24, 13'h0a25, 13'h0b25, 13'h0a26, 13'h0b26, 13'h0a27, 13'h0b27, 13'h0a28, 13'h0b28, 13'h0a29, 13'h0b29, 13'h0a2a, 13'h0b2a, 13'h0a2b, 13'h0b2b, 13'h0a2c, 13'h0b2c, 13'h0a2d, 13'h0b2d, 13'h0a2e, 13'h0b2e, 13'h0a2f, 13'h0b2f, 13'h0a30, 13'h0b30, 13'h0a31, 13'h0b31, 13'h0a32, 13'h0b32, 13'h0a33, 13'h0b33, 13'h0a34, 13'h0b34, 13'h0a35, 13'h0b35, 13'h0a36, 13'h0b36, 13'h0a37, 13'h0b37, 13'h0a38, 13'h0b38, 13'h0a39, 13'h0b39, 13'h0a3a, 13'h0b3a, 13'h0a3b, 13'h0b3b, 13'h0a3c, 13'h0b3c, 13'h0a3d, 13'h0b3d, 13'h0a3e, 13'h0b3e, 13'h0a3f, 13'h0b3f, 13'h0a40, 13'h0b40, 13'h0a41, 13'h0b41, 13'h0a42, 13'h0b42, 13'h0a43, 13'h0b43, 13'h0a44, 13'h0b44, 13'h0a45, 13'h0b45, 13'h0a46, 13'h0b46, 13'h0a47, 13'h0b47, 13'h0a48, 13'h0b48, 13'h0a49, 13'h0b49, 13'h0a4a, 13'h0b4a, 13'h0a4b, 13'h0b4b, 13'h0a4c, 13'h0b4c, 13'h0a4d, 13'h0b4d, 13'h0a4e, 13'h0b4e, 13'h0a4f, 13'h0b4f:
+          fld5_s = 6'h18;
+      13'h0c00, 13'h0d00, 13'h0c10, 13'h0d10, 13'h0c20, 13'h0d20, 13'h0c30, 13'h0d30, 13'h0c40, 13'h0d40:
+          fld5_s = 6'h19;
+      13'h0c01, 13'h0d01, 13'h0c11, 13'h0d11, 13'h0c21, 13'h0d21, 13'h0c31, 13'h0d31, 13'h0c41, 13'h0d41:
+          fld5_s = 6'h1a;
+      13'h0c02, 13'h0d02, 13'h0c12, 13'h0d12, 13'h0c22, 13'h0d22, 13'h0c32, 13'h0d32, 13'h0c42, 13'h0d42:
+          fld5_s = 6'h1b;
+      13'h0c03, 13'h0d03, 13'h0c13, 13'h0d13, 13'h0c23, 13'h0d23, 13'h0c33, 13'h0d33, 13'h0c43, 13'h0d43:
+          fld5_s = 6'h1c;
+      13'h0c04, 13'h0d04, 13'h0c14, 13'h0d14, 13'h0c24, 13'h0d24, 13'h0c34, 13'h0d34, 13'h0c44, 13'h0d44:
+          fld5_s = 6'h1d;
+      13'h0c05, 13'h0d05, 13'h0c15, 13'h0d15, 13'h0c25, 13'h0d25, 13'h0c35, 13'h0d35, 13'h0c45, 13'h0d45:
+          fld5_s = 6'h1e;
+      13'h0e00, 13'h0f00, 13'h0e10, 13'h0f10, 13'h0e20, 13'h0f20, 13'h0e30, 13'h0f30, 13'h0e40, 13'h0f40:
+          fld5_s = 6'h1f;
+      13'h0e01, 13'h0f01, 13'h0e11, 13'h0f11, 13'h0e21, 13'h0f21, 13'h0e31, 13'h0f31, 13'h0e41, 13'h0f41:
+          fld5_s = 6'h20;
+      13'h0f02, 13'h0f12, 13'h0f22, 13'h0f32, 13'h0f42:
+          fld5_s = 6'h21;
+      13'h0e02, 13'h0f03, 13'h0e12, 13'h0f13, 13'h0e22, 13'h0f23, 13'h0e32, 13'h0f33, 13'h0e42, 13'h0f43:
+          fld5_s = 6'h22;
+      13'h0e03, 13'h0f04, 13'h0e13, 13'h0f14, 13'h0e23, 13'h0f24, 13'h0e33, 13'h0f34, 13'h0e43, 13'h0f44:
+          fld5_s = 6'h23;
+      13'h1000, 13'h1100, 13'h1001, 13'h1101, 13'h1002, 13'h1102, 13'h1003, 13'h1103, 13'h1004, 13'h1104, 13'h1005, 13'h1105, 13'h1006, 13'h1106, 13'h1007, 13'h1107, 13'h1008, 13'h1108, 13'h1009, 13'h1109, 13'h100a, 13'h110a, 13'h100b, 13'h110b, 13'h100c, 13'h110c, 13'h100d, 13'h110d, 13'h100e, 13'h110e, 13'h100f, 13'h110f, 13'h1010, 13'h1110, 13'h1011, 13'h1111, 13'h1012, 13'h1112, 13'h1013, 13'h1113, 13'h1014, 13'h1114, 13'h1015, 13'h1115, 13'h1016, 13'h1116, 13'h1017, 13'h1117, 13'h1018, 13'h1118, 13'h1019, 13'h1119, 13'h101a, 13'h111a, 13'h101b, 13'h111b, 13'h101c, 13'h111c, 13'h101d, 13'h111d, 13'h101e, 13'h111e, 13'h101f, 13'h111f, 13'h1020, 13'h1120, 13'h1021, 13'h1121, 13'h1022, 13'h1122, 13'h1023, 13'h1123, 13'h1024, 13'h1124, 13'h1025, 13'h1125, 13'h1026, 13'h1126, 13'h1027, 13'h1127, 13'h1028, 13'h1128, 13'h1029, 13'h1129, 13'h102a, 13'h112a, 13'h102b, 13'h112b, 13'h102c, 13'h112c, 13'h102d, 13'h112d, 13'h102e, 13'h112e, 13'h102f, 13'h112f, 13'h1030, 13'h1130, 13'h1031, 13'h1131, 13'h1032, 13'h1132, 13'h1033, 13'h1133, 13'h1034, 13'h1134, 13'h1035, 13'h1135, 13'h1036, 13'h1136, 13'h1037, 13'h1137, 13'h1038, 13'h1138, 13'h1039, 13'h1139, 13'h103a, 13'h113a, 13'h103b, 13'h113b, 13'h103c, 13'h113c, 13'h103d, 13'h113d, 13'h103e, 13'h113e, 13'h103f, 13'h113f, 13'h1040, 13'h1140, 13'h1041, 13'h1141, 13'h1042, 13'h1142, 13'h1043, 13'h1143, 13'h1044, 13'h1144, 13'h1045, 13'h1145, 13'h1046, 13'h1146, 13'h1047, 13'h1147, 13'h1048, 13'h1148, 13'h1049, 13'h1149, 13'h104a, 13'h114a, 13'h104b, 13'h114b, 13'h104c, 13'h114c, 13'h104d, 13'h114d, 13'h104e, 13'h114e, 13'h104f, 13'h114f:
+          fld5_s = 6'h24;
+      13'h1200, 13'h1300, 13'h1201, 13'h1301, 13'h1202, 13'h1302, 13'h1203, 13'h1303, 13'h1204, 13'h1304, 13'h1205, 13'h1305, 13'h1206, 13'h1306, 13'h1207, 13'h1307, 13'h1208, 13'h1308, 13'h1209, 13'h1309, 13'h120a, 13'h130a, 13'h120b, 13'h130b, 13'h120c, 13'h130c, 13'h120d, 13'h130d, 13'h120e, 13'h130e, 13'h120f, 13'h130f, 13'h1210, 13'h1310, 13'h1211, 13'h1311, 13'h1212, 13'h1312, 13'h1213, 13'h1313, 13'h1214, 13'h1314, 13'h1215, 13'h1315, 13'h1216, 13'h1316, 13'h1217, 13'h1317, 13'h1218, 13'h1318, 13'h1219, 13'h1319, 13'h121a, 13'h131a, 13'h121b, 13'h131b, 13'h121c, 13'h131c, 13'h121d, 13'h131d, 13'h121e, 13'h131e, 13'h121f, 13'h131f, 13'h1220, 13'h1320, 13'h1221, 13'h1321, 13'h1222, 13'h1322, 13'h1223, 13'h1323, 13'h1224, 13'h1324, 13'h1225, 13'h1325, 13'h1226, 13'h1326, 13'h1227, 13'h1327, 13'h1228, 13'h1328, 13'h1229, 13'h1329, 13'h122a, 13'h132a, 13'h122b, 13'h132b, 13'h122c, 13'h132c, 13'h122d, 13'h132d, 13'h122e, 13'h132e, 13'h122f, 13'h132f, 13'h1230, 13'h1330, 13'h1231, 13'h1331, 13'h1232, 13'h1332, 13'h1233, 13'h1333, 13'h1234, 13'h1334, 13'h1235, 13'h1335, 13'h1236, 13'h1336, 13'h1237, 13'h1337, 13'h1238, 13'h1338, 13'h1239, 13'h1339, 13'h123a, 13'h133a, 13'h123b, 13'h133b, 13'h123c, 13'h133c, 13'h123d, 13'h133d, 13'h123e, 13'h133e, 13'h123f, 13'h133f, 13'h1240, 13'h1340, 13'h1241, 13'h1341, 13'h1242, 13'h1342, 13'h1243, 13'h1343, 13'h1244, 13'h1344, 13'h1245, 13'h1345, 13'h1246, 13'h1346, 13'h1247, 13'h1347, 13'h1248, 13'h1348, 13'h1249, 13'h1349, 13'h124a, 13'h134a, 13'h124b, 13'h134b, 13'h124c, 13'h134c, 13'h124d, 13'h134d, 13'h124e, 13'h134e, 13'h124f, 13'h134f, 13'h1400, 13'h1500, 13'h1401, 13'h1501, 13'h1402, 13'h1502, 13'h1403, 13'h1503, 13'h1404, 13'h1504, 13'h1405, 13'h1505, 13'h1406, 13'h1506, 13'h1407, 13'h1507, 13'h1408, 13'h1508, 13'h1409, 13'h1509, 13'h140a, 13'h150a, 13'h140b, 13'h150b, 13'h140c, 13'h150c, 13'h140d, 13'h150d, 13'h140e, 13'h150e, 13'h140f, 13'h150f, 13'h1410, 13'h1510, 13'h1411, 13'h1511, 13'h1412, 13'h1512, 13'h1413, 13'h1513, 13'h1414, 13'h1514, 13'h1415, 13'h1515, 13'h1416, 13'h1516, 13'h1417, 13'h1517, 13'h1418, 13'h1518, 13'h1419, 13'h1519, 13'h141a, 13'h151a, 13'h141b, 13'h151b, 13'h141c, 13'h151c, 13'h141d, 13'h151d, 13'h141e, 13'h151e, 13'h141f, 13'h151f, 13'h1420, 13'h1520, 13'h1421, 13'h1521, 13'h1422, 13'h1522, 13'h1423, 13'h1523, 13'h1424, 13'h1524, 13'h1425, 13'h1525, 13'h1426, 13'h1526, 13'h1427, 13'h1527, 13'h1428, 13'h1528, 13'h1429, 13'h1529, 13'h142a, 13'h152a, 13'h142b, 13'h152b, 13'h142c, 13'h152c, 13'h142d, 13'h152d, 13'h142e, 13'h152e, 13'h142f, 13'h152f, 13'h1430, 13'h1530, 13'h1431, 13'h1531, 13'h1432, 13'h1532, 13'h1433, 13'h1533, 13'h1434, 13'h1534, 13'h1435, 13'h1535, 13'h1436, 13'h1536, 13'h1437, 13'h1537, 13'h1438, 13'h1538, 13'h1439, 13'h1539, 13'h143a, 13'h153a, 13'h143b, 13'h153b, 13'h143c, 13'h153c, 13'h143d, 13'h153d, 13'h143e, 13'h153e, 13'h143f, 13'h153f, 13'h1440, 13'h1540, 13'h1441, 13'h1541, 13'h1442, 13'h1542, 13'h1443, 13'h1543, 13'h1444, 13'h1544, 13'h1445, 13'h1545, 13'h1446, 13'h1546, 13'h1447, 13'h1547, 13'h1448, 13'h1548, 13'h1449, 13'h1549, 13'h144a, 13'h154a, 13'h144b, 13'h154b, 13'h144c, 13'h154c, 13'h144d, 13'h154d, 13'h144e, 13'h154e, 13'h144f, 13'h154f:
+          fld5_s = 6'h25;
+      default:
+          fld5_s = 6'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ ctx_eff5_l, frame5[61], 1'h1, tx_type, frame5[60:57] })
+      13'h0090, 13'h0190, 13'h00a0, 13'h01a0, 13'h00b0, 13'h01b0, 13'h00c0, 13'h01c0:
+          fld5_l = 6'h02;
+      13'h0080, 13'h0180, 13'h0091, 13'h0191, 13'h00a1, 13'h01a1, 13'h00b1, 13'h01b1, 13'h00c1, 13'h01c1:
+          fld5_l = 6'h03;
+      13'h0081, 13'h0181, 13'h0092, 13'h0192:
+          fld5_l = 6'h04;
+      13'h00a2, 13'h01a2, 13'h00b2, 13'h01b2, 13'h00c2, 13'h01c2:
+          fld5_l = 6'h05;
+      13'h00a3, 13'h01a3, 13'h00b3, 13'h01b3, 13'h00c3, 13'h01c3:
+          fld5_l = 6'h06;
+      13'h0082, 13'h0182, 13'h0093, 13'h0193, 13'h00a4, 13'h01a4, 13'h00b4, 13'h01b4, 13'h00c4, 13'h01c4:
+          fld5_l = 6'h07;
+      13'h0083, 13'h0183, 13'h0094, 13'h0194, 13'h00a5, 13'h01a5, 13'h00b5, 13'h01b5, 13'h00c5, 13'h01c5:
+          fld5_l = 6'h08;
+      13'h0084, 13'h0184, 13'h0095, 13'h0195, 13'h00a6, 13'h01a6, 13'h00b6, 13'h01b6, 13'h00c6, 13'h01c6:
+          fld5_l = 6'h09;
+      13'h0085, 13'h0185, 13'h0096, 13'h0196, 13'h00a7, 13'h01a7, 13'h00b7, 13'h01b7, 13'h00c7, 13'h01c7:
+          fld5_l = 6'h0a;
+      13'h0097, 13'h0197, 13'h00a8, 13'h01a8, 13'h00b8, 13'h01b8, 13'h00c8, 13'h01c8:
+          fld5_l = 6'h0b;
+      13'h00b9, 13'h01b9:
+          fld5_l = 6'h0c;
+      13'h00ba, 13'h01ba:
+          fld5_l = 6'h0d;
+      13'h00c9, 13'h01c9:
+          fld5_l = 6'h0e;
+      13'h0086, 13'h0186:
+          fld5_l = 6'h0f;
+      13'h0098, 13'h0198, 13'h00a9, 13'h01a9, 13'h00bb, 13'h01bb, 13'h00ca, 13'h01ca:
+          fld5_l = 6'h10;
+      13'h0087, 13'h0187, 13'h0099, 13'h0199, 13'h00aa, 13'h01aa, 13'h00bc, 13'h01bc, 13'h00cb, 13'h01cb:
+          fld5_l = 6'h11;
+      13'h0088, 13'h0188, 13'h009a, 13'h019a, 13'h00ab, 13'h01ab, 13'h00bd, 13'h01bd, 13'h00cc, 13'h01cc:
+          fld5_l = 6'h12;
+      13'h0280, 13'h0380, 13'h0281, 13'h0381, 13'h0282, 13'h0382, 13'h0283, 13'h0383, 13'h0284, 13'h0384, 13'h0285, 13'h0385, 13'h0286, 13'h0386, 13'h0287, 13'h0387, 13'h0288, 13'h0388, 13'h0289, 13'h0389, 13'h028a, 13'h038a, 13'h028b, 13'h038b, 13'h028c, 13'h038c, 13'h028d, 13'h038d, 13'h028e, 13'h038e, 13'h028f, 13'h038f, 13'h0290, 13'h0390, 13'h0291, 13'h0391, 13'h0292, 13'h0392, 13'h0293, 13'h0393, 13'h0294, 13'h0394, 13'h0295, 13'h0395, 13'h0296, 13'h0396, 13'h0297, 13'h0397, 13'h0298, 13'h0398, 13'h0299, 13'h0399, 13'h029a, 13'h039a, 13'h029b, 13'h039b, 13'h029c, 13'h039c, 13'h029d, 13'h039d, 13'h029e, 13'h039e, 13'h029f, 13'h039f, 13'h02a0, 13'h03a0, 13'h02a1, 13'h03a1, 13'h02a2, 13'h03a2, 13'h02a3, 13'h03a3, 13'h02a4, 13'h03a4, 13'h02a5, 13'h03a5, 13'h02a6, 13'h03a6, 13'h02a7, 13'h03a7, 13'h02a8, 13'h03a8, 13'h02a9, 13'h03a9, 13'h02aa, 13'h03aa, 13'h02ab, 13'h03ab, 13'h02ac, 13'h03ac, 13'h02ad, 13'h03ad, 13'h02ae, 13'h03ae, 13'h02af, 13'h03af, 13'h02b0, 13'h03b0, 13'h02b1, 13'h03b1, 13'h02b2, 13'h03b2, 13'h02b3, 13'h03b3, 13'h02b4, 13'h03b4, 13'h02b5, 13'h03b5, 13'h02b6, 13'h03b6, 13'h02b7, 13'h03b7, 13'h02b8, 13'h03b8, 13'h02b9, 13'h03b9, 13'h02ba, 13'h03ba, 13'h02bb, 13'h03bb, 13'h02bc, 13'h03bc, 13'h02bd, 13'h03bd, 13'h02be, 13'h03be, 13'h02bf, 13'h03bf, 13'h02c0, 13'h03c0, 13'h02c1, 13'h03c1, 13'h02c2, 13'h03c2, 13'h02c3, 13'h03c3, 13'h02c4, 13'h03c4, 13'h02c5, 13'h03c5, 13'h02c6, 13'h03c6, 13'h02c7, 13'h03c7, 13'h02c8, 13'h03c8, 13'h02c9, 13'h03c9, 13'h02ca, 13'h03ca, 13'h02cb, 13'h03cb, 13'h02cc, 13'h03cc, 13'h02cd, 13'h03cd, 13'h02ce, 13'h03ce, 13'h02cf, 13'h03cf:
+          fld5_l = 6'h13;
+      13'h0480, 13'h0580, 13'h0490, 13'h0590, 13'h04a0, 13'h05a0, 13'h04b0, 13'h05b0, 13'h04c0, 13'h05c0:
+          fld5_l = 6'h14;
+      13'h0481, 13'h0581, 13'h0491, 13'h0591, 13'h04a1, 13'h05a1, 13'h04b1, 13'h05b1, 13'h04c1, 13'h05c1:
+          fld5_l = 6'h15;
+      13'h0680, 13'h0780, 13'h0681, 13'h0781, 13'h0682, 13'h0782, 13'h0683, 13'h0783, 13'h0684, 13'h0784, 13'h0685, 13'h0785, 13'h0686, 13'h0786, 13'h0687, 13'h0787, 13'h0688, 13'h0788, 13'h0689, 13'h0789, 13'h068a, 13'h078a, 13'h068b, 13'h078b, 13'h068c, 13'h078c, 13'h068d, 13'h078d, 13'h068e, 13'h078e, 13'h068f, 13'h078f, 13'h0690, 13'h0790, 13'h0691, 13'h0791, 13'h0692, 13'h0792, 13'h0693, 13'h0793, 13'h0694, 13'h0794, 13'h0695, 13'h0795, 13'h0696, 13'h0796, 13'h0697, 13'h0797, 13'h0698, 13'h0798, 13'h0699, 13'h0799, 13'h069a, 13'h079a, 13'h069b, 13'h079b, 13'h069c, 13'h079c, 13'h069d, 13'h079d, 13'h069e, 13'h079e, 13'h069f, 13'h079f, 13'h06a0, 13'h07a0, 13'h06a1, 13'h07a1, 13'h06a2, 13'h07a2, 13'h06a3, 13'h07a3, 13'h06a4, 13'h07a4, 13'h06a5, 13'h07a5, 13'h06a6, 13'h07a6, 13'h06a7, 13'h07a7, 13'h06a8, 13'h07a8, 13'h06a9, 13'h07a9, 13'h06aa, 13'h07aa, 13'h06ab, 13'h07ab, 13'h06ac, 13'h07ac, 13'h06ad, 13'h07ad, 13'h06ae, 13'h07ae, 13'h06af, 13'h07af, 13'h06b0, 13'h07b0, 13'h06b1, 13'h07b1, 13'h06b2, 13'h07b2, 13'h06b3, 13'h07b3, 13'h06b4, 13'h07b4, 13'h06b5, 13'h07b5, 13'h06b6, 13'h07b6, 13'h06b7, 13'h07b7, 13'h06b8, 13'h07b8, 13'h06b9, 13'h07b9, 13'h06ba, 13'h07ba, 13'h06bb, 13'h07bb, 13'h06bc, 13'h07bc, 13'h06bd, 13'h07bd, 13'h06be, 13'h07be, 13'h06bf, 13'h07bf, 13'h06c0, 13'h07c0, 13'h06c1, 13'h07c1, 13'h06c2, 13'h07c2, 13'h06c3, 13'h07c3, 13'h06c4, 13'h07c4, 13'h06c5, 13'h07c5, 13'h06c6, 13'h07c6, 13'h06c7, 13'h07c7, 13'h06c8, 13'h07c8, 13'h06c9, 13'h07c9, 13'h06ca, 13'h07ca, 13'h06cb, 13'h07cb, 13'h06cc, 13'h07cc, 13'h06cd, 13'h07cd, 13'h06ce, 13'h07ce, 13'h06cf, 13'h07cf:
+          fld5_l = 6'h16;
+      13'h0880, 13'h0980, 13'h0881, 13'h0981, 13'h0882, 13'h0982, 13'h0883, 13'h0983, 13'h0884, 13'h0984, 13'h0885, 13'h0985, 13'h0886, 13'h0986, 13'h0887, 13'h0987, 13'h0888, 13'h0988, 13'h0889, 13'h0989, 13'h088a, 13'h098a, 13'h088b, 13'h098b, 13'h088c, 13'h098c, 13'h088d, 13'h098d, 13'h088e, 13'h098e, 13'h088f, 13'h098f, 13'h0890, 13'h0990, 13'h0891, 13'h0991, 13'h0892, 13'h0992, 13'h0893, 13'h0993, 13'h0894, 13'h0994, 13'h0895, 13'h0995, 13'h0896, 13'h0996, 13'h0897, 13'h0997, 13'h0898, 13'h0998, 13'h0899, 13'h0999, 13'h089a, 13'h099a, 13'h089b, 13'h099b, 13'h089c, 13'h099c, 13'h089d, 13'h099d, 13'h089e, 13'h099e, 13'h089f, 13'h099f, 13'h08a0, 13'h09a0, 13'h08a1, 13'h09a1, 13'h08a2, 13'h09a2, 13'h08a3, 13'h09a3, 13'h08a4, 13'h09a4, 13'h08a5, 13'h09a5, 13'h08a6, 13'h09a6, 13'h08a7, 13'h09a7, 13'h08a8, 13'h09a8, 13'h08a9, 13'h09a9, 13'h08aa, 13'h09aa, 13'h08ab, 13'h09ab, 13'h08ac, 13'h09ac, 13'h08ad, 13'h09ad, 13'h08ae, 13'h09ae, 13'h08af, 13'h09af, 13'h08b0, 13'h09b0, 13'h08b1, 13'h09b1, 13'h08b2, 13'h09b2, 13'h08b3, 13'h09b3, 13'h08b4, 13'h09b4, 13'h08b5, 13'h09b5, 13'h08b6, 13'h09b6, 13'h08b7, 13'h09b7, 13'h08b8, 13'h09b8, 13'h08b9, 13'h09b9, 13'h08ba, 13'h09ba, 13'h08bb, 13'h09bb, 13'h08bc, 13'h09bc, 13'h08bd, 13'h09bd, 13'h08be, 13'h09be, 13'h08bf, 13'h09bf, 13'h08c0, 13'h09c0, 13'h08c1, 13'h09c1, 13'h08c2, 13'h09c2, 13'h08c3, 13'h09c3, 13'h08c4, 13'h09c4, 13'h08c5, 13'h09c5, 13'h08c6, 13'h09c6, 13'h08c7, 13'h09c7, 13'h08c8, 13'h09c8, 13'h08c9, 13'h09c9, 13'h08ca, 13'h09ca, 13'h08cb, 13'h09cb, 13'h08cc, 13'h09cc, 13'h08cd, 13'h09cd, 13'h08ce, 13'h09ce, 13'h08cf, 13'h09cf:
+          fld5_l = 6'h17;
+      13'h0a80, 13'h0b80, 13'h0a81, 13'h0b81, 13'h0a82, 13'h0b82, 13'h0a83, 13'h0b83, 13'h0a84, 13'h0b84, 13'h0a85, 13'h0b85, 13'h0a86, 13'h0b86, 13'h0a87, 13'h0b87, 13'h0a88, 13'h0b88, 13'h0a89, 13'h0b89, 13'h0a8a, 13'h0b8a, 13'h0a8b, 13'h0b8b, 13'h0a8c, 13'h0b8c, 13'h0a8d, 13'h0b8d, 13'h0a8e, 13'h0b8e, 13'h0a8f, 13'h0b8f, 13'h0a90, 13'h0b90, 13'h0a91, 13'h0b91, 13'h0a92, 13'h0b92, 13'h0a93, 13'h0b93, 13'h0a94, 13'h0b94, 13'h0a95, 13'h0b95, 13'h0a96, 13'h0b96, 13'h0a97, 13'h0b97, 13'h0a98, 13'h0b98, 13'h0a99, 13'h0b99, 13'h0a9a, 13'h0b9a, 13'h0a9b, 13'h0b9b, 13'h0a9c, 13'h0b9c, 13'h0a9d, 13'h0b9d, 13'h0a9e, 13'h0b9e, 13'h0a9f, 13'h0b9f, 13'h0aa0, 13'h0ba0, 13'h0aa1, 13'h0ba1, 13'h0aa2, 13'h0ba2, 13'h0aa3, 13'h0ba3, 13'h0aa4, 13'h0ba4, 13'h0aa5, 13'h0ba5, 13'h0aa6, 13'h0ba6, 13'h0aa7, 13'h0ba7, 13'h0aa8, 13'h0ba8, 13'h0aa9, 13'h0ba9, 13'h0aaa, 13'h0baa, 13'h0aab, 13'h0bab, 13'h0aac, 13'h0bac, 13'h0aad, 13'h0bad, 13'h0aae, 13'h0bae, 13'h0aaf, 13'h0baf, 13'h0ab0, 13'h0bb0, 13'h0ab1, 13'h0bb1, 13'h0ab2, 13'h0bb2, 13'h0ab3, 13'h0bb3, 13'h0ab4, 13'h0bb4, 13'h0ab5, 13'h0bb5, 13'h0ab6, 13'h0bb6, 13'h0ab7, 13'h0bb7, 13'h0ab8, 13'h0bb8, 13'h0ab9, 13'h0bb9, 13'h0aba, 13'h0bba, 13'h0abb, 13'h0bbb, 13'h0abc, 13'h0bbc, 13'h0abd, 13'h0bbd, 13'h0abe, 13'h0bbe, 13'h0abf, 13'h0bbf, 13'h0ac0, 13'h0bc0, 13'h0ac1, 13'h0bc1, 13'h0ac2, 13'h0bc2, 13'h0ac3, 13'h0bc3, 13'h0ac4, 13'h0bc4, 13'h0ac5, 13'h0bc5, 13'h0ac6, 13'h0bc6, 13'h0ac7, 13'h0bc7, 13'h0ac8, 13'h0bc8, 13'h0ac9, 13'h0bc9, 13'h0aca, 13'h0bca, 13'h0acb, 13'h0bcb, 13'h0acc, 13'h0bcc, 13'h0acd, 13'h0bcd, 13'h0ace, 13'h0bce, 13'h0acf, 13'h0bcf:
+          fld5_l = 6'h18;
+      13'h0c80, 13'h0d80, 13'h0c90, 13'h0d90, 13'h0ca0, 13'h0da0, 13'h0cb0, 13'h0db0, 13'h0cc0, 13'h0dc0:
+          fld5_l = 6'h19;
+      13'h0c81, 13'h0d81, 13'h0c91, 13'h0d91, 13'h0ca1, 13'h0da1, 13'h0cb1, 13'h0db1, 13'h0cc1, 13'h0dc1:
+          fld5_l = 6'h1a;
+      13'h0c82, 13'h0d82, 13'h0c92, 13'h0d92, 13'h0ca2, 13'h0da2, 13'h0cb2, 13'h0db2, 13'h0cc2, 13'h0dc2:
+          fld5_l = 6'h1b;
+      13'h0c83, 13'h0d83, 13'h0c93, 13'h0d93, 13'h0ca3, 13'h0da3, 13'h0cb3, 13'h0db3, 13'h0cc3, 13'h0dc3:
+          fld5_l = 6'h1c;
+      13'h0c84, 13'h0d84, 13'h0c94, 13'h0d94, 13'h0ca4, 13'h0da4, 13'h0cb4, 13'h0db4, 13'h0cc4, 13'h0dc4:
+          fld5_l = 6'h1d;
+      13'h0c85, 13'h0d85, 13'h0c95, 13'h0d95, 13'h0ca5, 13'h0da5, 13'h0cb5, 13'h0db5, 13'h0cc5, 13'h0dc5:
+          fld5_l = 6'h1e;
+      13'h0e80, 13'h0f80, 13'h0e90, 13'h0f90, 13'h0ea0, 13'h0fa0, 13'h0eb0, 13'h0fb0, 13'h0ec0, 13'h0fc0:
+          fld5_l = 6'h1f;
+      13'h0e81, 13'h0f81, 13'h0f82, 13'h0e91, 13'h0f91, 13'h0f92, 13'h0ea1, 13'h0fa1, 13'h0fa2, 13'h0eb1, 13'h0fb1, 13'h0fb2, 13'h0ec1, 13'h0fc1, 13'h0fc2:
+          fld5_l = 6'h21;
+      13'h0e82, 13'h0f83, 13'h0e92, 13'h0f93, 13'h0ea2, 13'h0fa3, 13'h0eb2, 13'h0fb3, 13'h0ec2, 13'h0fc3:
+          fld5_l = 6'h22;
+      13'h0e83, 13'h0f84, 13'h0e93, 13'h0f94, 13'h0ea3, 13'h0fa4, 13'h0eb3, 13'h0fb4, 13'h0ec3, 13'h0fc4:
+          fld5_l = 6'h23;
+      13'h1080, 13'h1180, 13'h1081, 13'h1181, 13'h1082, 13'h1182, 13'h1083, 13'h1183, 13'h1084, 13'h1184, 13'h1085, 13'h1185, 13'h1086, 13'h1186, 13'h1087, 13'h1187, 13'h1088, 13'h1188, 13'h1089, 13'h1189, 13'h108a, 13'h118a, 13'h108b, 13'h118b, 13'h108c, 13'h118c, 13'h108d, 13'h118d, 13'h108e, 13'h118e, 13'h108f, 13'h118f, 13'h1090, 13'h1190, 13'h1091, 13'h1191, 13'h1092, 13'h1192, 13'h1093, 13'h1193, 13'h1094, 13'h1194, 13'h1095, 13'h1195, 13'h1096, 13'h1196, 13'h1097, 13'h1197, 13'h1098, 13'h1198, 13'h1099, 13'h1199, 13'h109a, 13'h119a, 13'h109b, 13'h119b, 13'h109c, 13'h119c, 13'h109d, 13'h119d, 13'h109e, 13'h119e, 13'h109f, 13'h119f, 13'h10a0, 13'h11a0, 13'h10a1, 13'h11a1, 13'h10a2, 13'h11a2, 13'h10a3, 13'h11a3, 13'h10a4, 13'h11a4, 13'h10a5, 13'h11a5, 13'h10a6, 13'h11a6, 13'h10a7, 13'h11a7, 13'h10a8, 13'h11a8, 13'h10a9, 13'h11a9, 13'h10aa, 13'h11aa, 13'h10ab, 13'h11ab, 13'h10ac, 13'h11ac, 13'h10ad, 13'h11ad, 13'h10ae, 13'h11ae, 13'h10af, 13'h11af, 13'h10b0, 13'h11b0, 13'h10b1, 13'h11b1, 13'h10b2, 13'h11b2, 13'h10b3, 13'h11b3, 13'h10b4, 13'h11b4, 13'h10b5, 13'h11b5, 13'h10b6, 13'h11b6, 13'h10b7, 13'h11b7, 13'h10b8, 13'h11b8, 13'h10b9, 13'h11b9, 13'h10ba, 13'h11ba, 13'h10bb, 13'h11bb, 13'h10bc, 13'h11bc, 13'h10bd, 13'h11bd, 13'h10be, 13'h11be, 13'h10bf, 13'h11bf, 13'h10c0, 13'h11c0, 13'h10c1, 13'h11c1, 13'h10c2, 13'h11c2, 13'h10c3, 13'h11c3, 13'h10c4, 13'h11c4, 13'h10c5, 13'h11c5, 13'h10c6, 13'h11c6, 13'h10c7, 13'h11c7, 13'h10c8, 13'h11c8, 13'h10c9, 13'h11c9, 13'h10ca, 13'h11ca, 13'h10cb, 13'h11cb, 13'h10cc, 13'h11cc, 13'h10cd, 13'h11cd, 13'h10ce, 13'h11ce, 13'h10cf, 13'h11cf:
+          fld5_l = 6'h24;
+      13'h1280, 13'h1380, 13'h1281, 13'h1381, 13'h1282, 13'h1382, 13'h1283, 13'h1383, 13'h1284, 13'h1384, 13'h1285, 13'h1385, 13'h1286, 13'h1386, 13'h1287, 13'h1387, 13'h1288, 13'h1388, 13'h1289, 13'h1389, 13'h128a, 13'h138a, 13'h128b, 13'h138b, 13'h128c, 13'h138c, 13'h128d, 13'h138d, 13'h128e, 13'h138e, 13'h128f, 13'h138f, 13'h1290, 13'h1390, 13'h1291, 13'h1391, 13'h1292, 13'h1392, 13'h1293, 13'h1393, 13'h1294, 13'h1394, 13'h1295, 13'h1395, 13'h1296, 13'h1396, 13'h1297, 13'h1397, 13'h1298, 13'h1398, 13'h1299, 13'h1399, 13'h129a, 13'h139a, 13'h129b, 13'h139b, 13'h129c, 13'h139c, 13'h129d, 13'h139d, 13'h129e, 13'h139e, 13'h129f, 13'h139f, 13'h12a0, 13'h13a0, 13'h12a1, 13'h13a1, 13'h12a2, 13'h13a2, 13'h12a3, 13'h13a3, 13'h12a4, 13'h13a4, 13'h12a5, 13'h13a5, 13'h12a6, 13'h13a6, 13'h12a7, 13'h13a7, 13'h12a8, 13'h13a8, 13'h12a9, 13'h13a9, 13'h12aa, 13'h13aa, 13'h12ab, 13'h13ab, 13'h12ac, 13'h13ac, 13'h12ad, 13'h13ad, 13'h12ae, 13'h13ae, 13'h12af, 13'h13af, 13'h12b0, 13'h13b0, 13'h12b1, 13'h13b1, 13'h12b2, 13'h13b2, 13'h12b3, 13'h13b3, 13'h12b4, 13'h13b4, 13'h12b5, 13'h13b5, 13'h12b6, 13'h13b6, 13'h12b7, 13'h13b7, 13'h12b8, 13'h13b8, 13'h12b9, 13'h13b9, 13'h12ba, 13'h13ba, 13'h12bb, 13'h13bb, 13'h12bc, 13'h13bc, 13'h12bd, 13'h13bd, 13'h12be, 13'h13be, 13'h12bf, 13'h13bf, 13'h12c0, 13'h13c0, 13'h12c1, 13'h13c1, 13'h12c2, 13'h13c2, 13'h12c3, 13'h13c3, 13'h12c4, 13'h13c4, 13'h12c5, 13'h13c5, 13'h12c6, 13'h13c6, 13'h12c7, 13'h13c7, 13'h12c8, 13'h13c8, 13'h12c9, 13'h13c9, 13'h12ca, 13'h13ca, 13'h12cb, 13'h13cb, 13'h12cc, 13'h13cc, 13'h12cd, 13'h13cd, 13'h12ce, 13'h13ce, 13'h12cf, 13'h13cf, 13'h1480, 13'h1580, 13'h1481, 13'h1581, 13'h1482, 13'h1582, 13'h1483, 13'h1583, 13'h1484, 13'h1584, 13'h1485, 13'h1585, 13'h1486, 13'h1586, 13'h1487, 13'h1587, 13'h1488, 13'h1588, 13'h1489, 13'h1589, 13'h148a, 13'h158a, 13'h148b, 13'h158b, 13'h148c, 13'h158c, 13'h148d, 13'h158d, 13'h148e, 13'h158e, 13'h148f, 13'h158f, 13'h1490, 13'h1590, 13'h1491, 13'h1591, 13'h1492, 13'h1592, 13'h1493, 13'h1593, 13'h1494, 13'h1594, 13'h1495, 13'h1595, 13'h1496, 13'h1596, 13'h1497, 13'h1597, 13'h1498, 13'h1598, 13'h1499, 13'h1599, 13'h149a, 13'h159a, 13'h149b, 13'h159b, 13'h149c, 13'h159c, 13'h149d, 13'h159d, 13'h149e, 13'h159e, 13'h149f, 13'h159f, 13'h14a0, 13'h15a0, 13'h14a1, 13'h15a1, 13'h14a2, 13'h15a2, 13'h14a3, 13'h15a3, 13'h14a4, 13'h15a4, 13'h14a5, 13'h15a5, 13'h14a6, 13'h15a6, 13'h14a7, 13'h15a7, 13'h14a8, 13'h15a8, 13'h14a9, 13'h15a9, 13'h14aa, 13'h15aa, 13'h14ab, 13'h15ab, 13'h14ac, 13'h15ac, 13'h14ad, 13'h15ad, 13'h14ae, 13'h15ae, 13'h14af, 13'h15af, 13'h14b0, 13'h15b0, 13'h14b1, 13'h15b1, 13'h14b2, 13'h15b2, 13'h14b3, 13'h15b3, 13'h14b4, 13'h15b4, 13'h14b5, 13'h15b5, 13'h14b6, 13'h15b6, 13'h14b7, 13'h15b7, 13'h14b8, 13'h15b8, 13'h14b9, 13'h15b9, 13'h14ba, 13'h15ba, 13'h14bb, 13'h15bb, 13'h14bc, 13'h15bc, 13'h14bd, 13'h15bd, 13'h14be, 13'h15be, 13'h14bf, 13'h15bf, 13'h14c0, 13'h15c0, 13'h14c1, 13'h15c1, 13'h14c2, 13'h15c2, 13'h14c3, 13'h15c3, 13'h14c4, 13'h15c4, 13'h14c5, 13'h15c5, 13'h14c6, 13'h15c6, 13'h14c7, 13'h15c7, 13'h14c8, 13'h15c8, 13'h14c9, 13'h15c9, 13'h14ca, 13'h15ca, 13'h14cb, 13'h15cb, 13'h14cc, 13'h15cc, 13'h14cd, 13'h15cd, 13'h14ce, 13'h15ce, 13'h14cf, 13'h15cf:
+          fld5_l = 6'h25;
+      default:
+          fld5_l = 6'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    child5_l = 4'h0;
+    casez (fld5_l)
+      6'h01:
+          child5_l = 4'h0;
+      6'h1f:
+          child5_l = 4'h0;
+      6'h0b:
+          child5_l = 4'h1;
+      6'h13:
+          child5_l = 4'h2;
+      6'h15:
+          child5_l = 4'h3;
+      6'h0d:
+          child5_l = 4'h4;
+      6'h0e:
+          child5_l = 4'h5;
+      6'h18:
+          child5_l = 4'h6;
+      6'h21:
+          child5_l = 4'h8;
+      6'h22:
+          child5_l = 4'h9;
+      6'h23:
+          child5_l = 4'ha;
     endcase
   end
   always @* begin
@@ -10167,94 +10823,94 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     hdr_outer_hit = 1'h0;
-    if (\$259 ) begin
+    if (\$311 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$261 ) begin
+    if (\$313 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$265 ) begin
+    if (\$317 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$267 ) begin
+    if (\$319 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$270 ) begin
+    if (\$322 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$276 ) begin
+    if (\$328 ) begin
       hdr_outer_hit = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     hdr_outer_code = 5'h00;
-    if (\$259 ) begin
+    if (\$311 ) begin
       hdr_outer_code = 5'h05;
     end
-    if (\$261 ) begin
+    if (\$313 ) begin
       hdr_outer_code = 5'h07;
     end
-    if (\$265 ) begin
+    if (\$317 ) begin
       hdr_outer_code = 5'h05;
     end
-    if (\$267 ) begin
+    if (\$319 ) begin
       hdr_outer_code = 5'h03;
     end
-    if (\$270 ) begin
+    if (\$322 ) begin
       hdr_outer_code = 5'h07;
     end
-    if (\$276 ) begin
+    if (\$328 ) begin
       hdr_outer_code = 5'h05;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     hdr_in_hit = 1'h0;
-    if (\$279 ) begin
+    if (\$331 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$282 ) begin
+    if (\$334 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$287 ) begin
+    if (\$339 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$296 ) begin
+    if (\$348 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$298 ) begin
+    if (\$350 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$304 ) begin
+    if (\$356 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$312 ) begin
+    if (\$364 ) begin
       hdr_in_hit = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     hdr_in_code = 5'h00;
-    if (\$279 ) begin
+    if (\$331 ) begin
       hdr_in_code = 5'h07;
     end
-    if (\$282 ) begin
+    if (\$334 ) begin
       hdr_in_code = 5'h05;
     end
-    if (\$287 ) begin
+    if (\$339 ) begin
       hdr_in_code = 5'h07;
     end
-    if (\$296 ) begin
+    if (\$348 ) begin
       hdr_in_code = 5'h05;
     end
-    if (\$298 ) begin
+    if (\$350 ) begin
       hdr_in_code = 5'h03;
     end
-    if (\$304 ) begin
+    if (\$356 ) begin
       hdr_in_code = 5'h07;
     end
-    if (\$312 ) begin
+    if (\$364 ) begin
       hdr_in_code = 5'h05;
     end
   end
@@ -10576,10 +11232,10 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
           /* empty */;
       6'h08:
         begin
-          if (\$325 ) begin
+          if (\$377 ) begin
             fc_to_hit = 1'h1;
           end
-          if (\$329 ) begin
+          if (\$381 ) begin
             fc_to_hit = 1'h1;
           end
         end
@@ -10603,10 +11259,10 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
           /* empty */;
       6'h08:
         begin
-          if (\$325 ) begin
+          if (\$377 ) begin
             fc_to_code = 5'h0d;
           end
-          if (\$329 ) begin
+          if (\$381 ) begin
             fc_to_code = 5'h0f;
           end
         end
@@ -10681,7 +11337,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
       6'h09:
           /* empty */;
       6'h0a:
-          if (\$331 ) begin
+          if (\$383 ) begin
             fc_data_hit = 1'h1;
           end
     endcase
@@ -10707,7 +11363,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
       6'h09:
           /* empty */;
       6'h0a:
-          if (\$331 ) begin
+          if (\$383 ) begin
             fc_data_code = 5'h19;
           end
     endcase
@@ -12338,10 +12994,10 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     if (fc_wfail) begin
       fc_hit = 1'h1;
     end
-    if (\$333 ) begin
+    if (\$385 ) begin
       fc_hit = 1'h1;
     end
-    if (\$335 ) begin
+    if (\$387 ) begin
       fc_hit = 1'h1;
     end
   end
@@ -12351,10 +13007,10 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     if (fc_wfail) begin
       fc_code = fc_wcode;
     end
-    if (\$333 ) begin
+    if (\$385 ) begin
       fc_code = 5'h09;
     end
-    if (\$335 ) begin
+    if (\$387 ) begin
       fc_code = 5'h08;
     end
   end
@@ -12363,27 +13019,27 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     v_fail = 1'h0;
     (* full_case = 32'd1 *)
     if (w_a[0]) begin
-      if (\$338 ) begin
+      if (\$390 ) begin
         v_fail = 1'h1;
-      end else if (\$339 ) begin
+      end else if (\$391 ) begin
         v_fail = 1'h1;
       end else if (w_close_fail) begin
         v_fail = 1'h1;
-      end else if (\$340 ) begin
+      end else if (\$392 ) begin
         v_fail = 1'h1;
       end
-    end else if (\$336 ) begin
+    end else if (\$388 ) begin
       if (w_a[38]) begin
         if (hdr_outer_hit) begin
           v_fail = 1'h1;
         end
-      end else if (\$346 ) begin
+      end else if (\$398 ) begin
         v_fail = 1'h1;
       end
-    end else if (\$337 ) begin
+    end else if (\$389 ) begin
       if (hdr_outer_hit) begin
         v_fail = 1'h1;
-      end else if (\$349 ) begin
+      end else if (\$401 ) begin
         v_fail = 1'h1;
       end
     end else begin
@@ -12391,7 +13047,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
         v_fail = 1'h1;
       end else if (w_trailing) begin
         v_fail = 1'h1;
-      end else if (\$350 ) begin
+      end else if (\$402 ) begin
         v_fail = 1'h1;
       end else if (hdr_in_hit) begin
         v_fail = 1'h1;
@@ -12405,27 +13061,27 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     v_phase = 3'h0;
     (* full_case = 32'd1 *)
     if (w_a[0]) begin
-      if (\$338 ) begin
+      if (\$390 ) begin
         v_phase = 3'h0;
-      end else if (\$339 ) begin
+      end else if (\$391 ) begin
         v_phase = 3'h0;
       end else if (w_close_fail) begin
         v_phase = 3'h0;
-      end else if (\$340 ) begin
+      end else if (\$392 ) begin
         v_phase = 3'h1;
       end
-    end else if (\$336 ) begin
+    end else if (\$388 ) begin
       if (w_a[38]) begin
         if (hdr_outer_hit) begin
           v_phase = 3'h1;
         end
-      end else if (\$346 ) begin
+      end else if (\$398 ) begin
         v_phase = 3'h1;
       end
-    end else if (\$337 ) begin
+    end else if (\$389 ) begin
       if (hdr_outer_hit) begin
         v_phase = 3'h1;
-      end else if (\$349 ) begin
+      end else if (\$401 ) begin
         v_phase = 3'h1;
       end
     end else begin
@@ -12433,7 +13089,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
         v_phase = 3'h0;
       end else if (w_trailing) begin
         v_phase = 3'h0;
-      end else if (\$350 ) begin
+      end else if (\$402 ) begin
         v_phase = 3'h0;
       end else if (hdr_in_hit) begin
         v_phase = 3'h1;
@@ -12447,27 +13103,27 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     v_code = 5'h00;
     (* full_case = 32'd1 *)
     if (w_a[0]) begin
-      if (\$338 ) begin
+      if (\$390 ) begin
         v_code = 5'h01;
-      end else if (\$339 ) begin
+      end else if (\$391 ) begin
         v_code = 5'h03;
       end else if (w_close_fail) begin
         v_code = w_close_code;
-      end else if (\$340 ) begin
+      end else if (\$392 ) begin
         v_code = 5'h03;
       end
-    end else if (\$336 ) begin
+    end else if (\$388 ) begin
       if (w_a[38]) begin
         if (hdr_outer_hit) begin
           v_code = hdr_outer_code;
         end
-      end else if (\$346 ) begin
-        v_code = { 1'h0, \$348  };
+      end else if (\$398 ) begin
+        v_code = { 1'h0, \$400  };
       end
-    end else if (\$337 ) begin
+    end else if (\$389 ) begin
       if (hdr_outer_hit) begin
         v_code = hdr_outer_code;
-      end else if (\$349 ) begin
+      end else if (\$401 ) begin
         v_code = 5'h09;
       end
     end else begin
@@ -12475,7 +13131,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
         v_code = w_close_code;
       end else if (w_trailing) begin
         v_code = 5'h04;
-      end else if (\$350 ) begin
+      end else if (\$402 ) begin
         v_code = 5'h0b;
       end else if (hdr_in_hit) begin
         v_code = hdr_in_code;
@@ -12488,7 +13144,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     v_ok_open = 1'h0;
     if (w_a[0]) begin
-    end else if (\$336 ) begin
+    end else if (\$388 ) begin
       if (w_a[38]) begin
         (* full_case = 32'd1 *)
         if (hdr_outer_hit) begin
@@ -12496,10 +13152,10 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
           v_ok_open = 1'h1;
         end
       end
-    end else if (\$337 ) begin
+    end else if (\$389 ) begin
       (* full_case = 32'd1 *)
       if (hdr_outer_hit) begin
-      end else if (\$349 ) begin
+      end else if (\$401 ) begin
       end else begin
         v_ok_open = 1'h1;
       end
@@ -12510,13 +13166,13 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     v_ok_item = 1'h0;
     (* full_case = 32'd1 *)
     if (w_a[0]) begin
-    end else if (\$336 ) begin
-    end else if (\$337 ) begin
+    end else if (\$388 ) begin
+    end else if (\$389 ) begin
     end else begin
       (* full_case = 32'd1 *)
       if (w_close_fail) begin
       end else if (w_trailing) begin
-      end else if (\$350 ) begin
+      end else if (\$402 ) begin
       end else if (hdr_in_hit) begin
       end else if (fc_hit) begin
       end else begin
@@ -12526,656 +13182,11 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$520  = a_valid;
+    \$572  = a_valid;
     if (a_take) begin
-      \$520  = 1'h1;
+      \$572  = 1'h1;
     end else if (f_go) begin
-      \$520  = 1'h0;
-    end
-    if (rst) begin
-      \$520  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$521  = a;
-    if (a_take) begin
-      \$521  = i__payload;
-    end
-    if (rst) begin
-      \$521  = 111'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$522  = a_full;
-    if (a_take) begin
-      \$522  = { 1'h0, \$376  };
-    end
-    if (rst) begin
-      \$522  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$523  = a_end;
-    if (a_take) begin
-      \$523  = \$378 [25:0];
-    end
-    if (rst) begin
-      \$523  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$524  = a_hi;
-    if (a_take) begin
-      \$524  = \$382 ;
-    end
-    if (rst) begin
-      \$524  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$525  = a_start;
-    if (a_take) begin
-      \$525  = \$383 [24:0];
-    end
-    if (rst) begin
-      \$525  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$526  = a_p1;
-    if (a_take) begin
-      \$526  = \$384 [24:0];
-    end
-    if (rst) begin
-      \$526  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$527  = a_csize;
-    if (a_take) begin
-      \$527  = \$385 ;
-    end
-    if (rst) begin
-      \$527  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$528  = a_len_sat;
-    if (a_take) begin
-      \$528  = \$387 ;
-    end
-    if (rst) begin
-      \$528  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$529  = a_z;
-    if (a_take) begin
-      \$529  = \$388 ;
-    end
-    if (rst) begin
-      \$529  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$530  = a_gt1;
-    if (a_take) begin
-      \$530  = \$389 ;
-    end
-    if (rst) begin
-      \$530  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$531  = a_gt8;
-    if (a_take) begin
-      \$531  = \$390 ;
-    end
-    if (rst) begin
-      \$531  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$532  = a_gt32;
-    if (a_take) begin
-      \$532  = \$391 ;
-    end
-    if (rst) begin
-      \$532  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$533  = a_ne20;
-    if (a_take) begin
-      \$533  = \$392 ;
-    end
-    if (rst) begin
-      \$533  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$534  = a_ne32;
-    if (a_take) begin
-      \$534  = \$393 ;
-    end
-    if (rst) begin
-      \$534  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$535  = a_ne48;
-    if (a_take) begin
-      \$535  = \$394 ;
-    end
-    if (rst) begin
-      \$535  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$536  = a_neblob;
-    if (a_take) begin
-      \$536  = \$395 ;
-    end
-    if (rst) begin
-      \$536  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$537  = a_gtinit;
-    if (a_take) begin
-      \$537  = \$396 ;
-    end
-    if (rst) begin
-      \$537  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$538  = frame0;
-    if (\a_take$5 ) begin
-      \$538 [63] = \$2 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$538  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$538  = \new ;
-              end else begin
-                \$538  = upd;
-              end
-        endcase
-        if (open_outer) begin
-          \$538  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
-        end
-      end
-    end
-    if (rst) begin
-      \$538  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$539  = frame1;
-    if (\a_take$5 ) begin
-      \$539 [63] = \$3 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$539  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$539  = upd;
-              end else begin
-                \$539  = \$447 ;
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$539  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$540  = frame2;
-    if (\a_take$5 ) begin
-      \$540 [63] = \$4 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$540  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$540  = \$419 ;
-              end else begin
-                \$540  = \$455 ;
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$540  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$541  = frame3;
-    if (\a_take$5 ) begin
-      \$541 [63] = \$5 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$541  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$541  = \$427 ;
-              end else begin
-                \$541  = \$461 ;
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$541  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$542  = frame4;
-    if (\a_take$5 ) begin
-      \$542 [63] = \$6 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$542  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$542  = \$433 ;
-              end else begin
-                \$542  = \$465 ;
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$542  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$543  = frame5;
-    if (\a_take$5 ) begin
-      \$543 [63] = \$7 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$543  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$543  = \$437 ;
-              end else begin
-                \$543  = \$467 ;
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$543  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$544  = w_valid;
-    if (f_go) begin
-      \$544  = 1'h1;
-    end else if (w_go) begin
-      \$544  = 1'h0;
-    end
-    if (rst) begin
-      \$544  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$545  = w_a;
-    if (f_go) begin
-      \$545  = a;
-    end
-    if (rst) begin
-      \$545  = 111'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$546  = w_a_full;
-    if (f_go) begin
-      \$546  = a_full;
-    end
-    if (rst) begin
-      \$546  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$547  = w_a_end;
-    if (f_go) begin
-      \$547  = a_end;
-    end
-    if (rst) begin
-      \$547  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$548  = w_a_hi;
-    if (f_go) begin
-      \$548  = a_hi;
-    end
-    if (rst) begin
-      \$548  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$549  = w_a_start;
-    if (f_go) begin
-      \$549  = a_start;
-    end
-    if (rst) begin
-      \$549  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$550  = w_a_p1;
-    if (f_go) begin
-      \$550  = a_p1;
-    end
-    if (rst) begin
-      \$550  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$551  = w_a_csize;
-    if (f_go) begin
-      \$551  = a_csize;
-    end
-    if (rst) begin
-      \$551  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$552  = w_a_len_sat;
-    if (f_go) begin
-      \$552  = a_len_sat;
-    end
-    if (rst) begin
-      \$552  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$553  = w_top;
-    if (f_go) begin
-      \$553  = top;
-    end
-    if (rst) begin
-      \$553  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$554  = w_idx;
-    if (f_go) begin
-      \$554  = idx;
-    end
-    if (rst) begin
-      \$554  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$555  = w_tx_type;
-    if (f_go) begin
-      \$555  = tx_type;
-    end
-    if (rst) begin
-      \$555  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$556  = w_fld;
-    if (f_go) begin
-      \$556  = fld;
-    end
-    if (rst) begin
-      \$556  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$557  = w_convert;
-    if (f_go) begin
-      \$557  = convert;
-    end
-    if (rst) begin
-      \$557  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$558  = w_close_fail;
-    if (f_go) begin
-      \$558  = close_fail;
-    end
-    if (rst) begin
-      \$558  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$559  = w_close_code;
-    if (f_go) begin
-      \$559  = close_code;
-    end
-    if (rst) begin
-      \$559  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$560  = w_pend_end;
-    if (f_go) begin
-      \$560  = pend_end;
-    end
-    if (rst) begin
-      \$560  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$561  = w_pend_hi;
-    if (f_go) begin
-      \$561  = pend_hi;
-    end
-    if (rst) begin
-      \$561  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$562  = w_hi_over;
-    if (f_go) begin
-      \$562  = hi_over;
-    end
-    if (rst) begin
-      \$562  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$563  = w_to_present;
-    if (f_go) begin
-      \$563  = f_to_present;
-    end
-    if (rst) begin
-      \$563  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$564  = w_fl_z;
-    if (f_go) begin
-      \$564  = a_z;
-    end
-    if (rst) begin
-      \$564  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$565  = w_fl_gt1;
-    if (f_go) begin
-      \$565  = a_gt1;
-    end
-    if (rst) begin
-      \$565  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$566  = w_fl_gt8;
-    if (f_go) begin
-      \$566  = a_gt8;
-    end
-    if (rst) begin
-      \$566  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$567  = w_fl_gt32;
-    if (f_go) begin
-      \$567  = a_gt32;
-    end
-    if (rst) begin
-      \$567  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$568  = w_fl_ne20;
-    if (f_go) begin
-      \$568  = a_ne20;
-    end
-    if (rst) begin
-      \$568  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$569  = w_fl_ne32;
-    if (f_go) begin
-      \$569  = a_ne32;
-    end
-    if (rst) begin
-      \$569  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$570  = w_fl_ne48;
-    if (f_go) begin
-      \$570  = a_ne48;
-    end
-    if (rst) begin
-      \$570  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$571  = w_fl_neblob;
-    if (f_go) begin
-      \$571  = a_neblob;
-    end
-    if (rst) begin
-      \$571  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$572  = w_fl_gtinit;
-    if (f_go) begin
-      \$572  = a_gtinit;
+      \$572  = 1'h0;
     end
     if (rst) begin
       \$572  = 1'h0;
@@ -13183,108 +13194,59 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$573  = w_trailing;
-    if (f_go) begin
-      \$573  = \$397 ;
+    \$573  = a;
+    if (a_take) begin
+      \$573  = i__payload;
     end
     if (rst) begin
-      \$573  = 1'h0;
+      \$573  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$574  = wver;
-    if (\$401 ) begin
-      casez (w_fld)
-        6'h20:
-            \$574  = 1'h1;
-      endcase
-    end
-    if (f_go) begin
-      if (a[0]) begin
-        \$574  = 1'h0;
-      end
+    \$574  = a_full;
+    if (a_take) begin
+      \$574  = { 1'h0, \$428  };
     end
     if (rst) begin
-      \$574  = 1'h0;
+      \$574  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$575  = f_to_present;
-    if (\$401 ) begin
-      casez (w_fld)
-        6'h20:
-            /* empty */;
-        6'h08:
-            \$575  = \$402 ;
-      endcase
-    end
-    if (f_go) begin
-      if (a[0]) begin
-        \$575  = 1'h0;
-      end
+    \$575  = a_end;
+    if (a_take) begin
+      \$575  = \$430 [25:0];
     end
     if (rst) begin
-      \$575  = 1'h0;
+      \$575  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$576  = f_blobs;
-    if (\$401 ) begin
-      casez (w_fld)
-        6'h20:
-            /* empty */;
-        6'h08:
-            /* empty */;
-        6'h17:
-            \$576  = \$403 [23:0];
-      endcase
-    end
-    if (f_go) begin
-      if (a[0]) begin
-        \$576  = 24'h000000;
-      end
+    \$576  = a_hi;
+    if (a_take) begin
+      \$576  = \$434 ;
     end
     if (rst) begin
-      \$576  = 24'h000000;
+      \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$577  = top;
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$577  = 2'h0;
-      end else begin
-        casez (top)
-          2'h0:
-              if (a[38]) begin
-              end else if (\$409 ) begin
-                \$577  = 2'h1;
-              end
-        endcase
-        if (open_outer) begin
-          \$577  = 2'h2;
-        end
-      end
+    \$577  = a_start;
+    if (a_take) begin
+      \$577  = \$435 [24:0];
     end
     if (rst) begin
-      \$577  = 2'h0;
+      \$577  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$578  = idx;
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$578  = 25'h0000000;
-      end else begin
-        \$578  = \$404 [24:0];
-      end
+    \$578  = a_p1;
+    if (a_take) begin
+      \$578  = \$436 [24:0];
     end
     if (rst) begin
       \$578  = 25'h0000000;
@@ -13292,59 +13254,29 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$579  = tx_type;
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$579  = 3'h0;
-      end else begin
-        casez (top)
-          2'h0:
-              if (a[38]) begin
-              end else if (\$409 ) begin
-                \$579  = a[28:26];
-              end
-        endcase
-      end
+    \$579  = a_csize;
+    if (a_take) begin
+      \$579  = \$437 ;
     end
     if (rst) begin
-      \$579  = 3'h0;
+      \$579  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$580  = hi_end;
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$580  = 66'h00000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              if (\$468 ) begin
-                \$580  = a_full;
-              end
-        endcase
-        if (open_outer) begin
-          if (a_hi) begin
-            \$580  = a_full;
-          end
-        end
-      end
+    \$580  = a_len_sat;
+    if (a_take) begin
+      \$580  = \$439 ;
     end
     if (rst) begin
-      \$580  = 66'h00000000000000000;
+      \$580  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$581  = w2_valid;
-    if (\$470 ) begin
-      \$581  = \$471 ;
+    \$581  = a_z;
+    if (a_take) begin
+      \$581  = \$440 ;
     end
     if (rst) begin
       \$581  = 1'h0;
@@ -13352,11 +13284,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$582  = sp_valid;
-    if (\$470 ) begin
-      \$582  = 1'h0;
-    end else if (w_go) begin
-      \$582  = 1'h1;
+    \$582  = a_gt1;
+    if (a_take) begin
+      \$582  = \$441 ;
     end
     if (rst) begin
       \$582  = 1'h0;
@@ -13364,191 +13294,314 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$583  = w2_a;
-    if (\$470 ) begin
-      \$583  = \$472 ;
+    \$583  = a_gt8;
+    if (a_take) begin
+      \$583  = \$442 ;
     end
     if (rst) begin
-      \$583  = 111'h0000000000000000000000000000;
+      \$583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$584  = w2_a_start;
-    if (\$470 ) begin
-      \$584  = \$473 ;
+    \$584  = a_gt32;
+    if (a_take) begin
+      \$584  = \$443 ;
     end
     if (rst) begin
-      \$584  = 25'h0000000;
+      \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$585  = w2_a_end;
-    if (\$470 ) begin
-      \$585  = \$474 ;
+    \$585  = a_ne20;
+    if (a_take) begin
+      \$585  = \$444 ;
     end
     if (rst) begin
-      \$585  = 26'h0000000;
+      \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$586  = w2_a_len_sat;
-    if (\$470 ) begin
-      \$586  = \$475 ;
+    \$586  = a_ne32;
+    if (a_take) begin
+      \$586  = \$445 ;
     end
     if (rst) begin
-      \$586  = 25'h0000000;
+      \$586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$587  = w2_top;
-    if (\$470 ) begin
-      \$587  = \$476 ;
+    \$587  = a_ne48;
+    if (a_take) begin
+      \$587  = \$446 ;
     end
     if (rst) begin
-      \$587  = 2'h0;
+      \$587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$588  = w2_idx;
-    if (\$470 ) begin
-      \$588  = \$477 ;
+    \$588  = a_neblob;
+    if (a_take) begin
+      \$588  = \$447 ;
     end
     if (rst) begin
-      \$588  = 25'h0000000;
+      \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$589  = w2_fld;
-    if (\$470 ) begin
-      \$589  = \$478 ;
+    \$589  = a_gtinit;
+    if (a_take) begin
+      \$589  = \$448 ;
     end
     if (rst) begin
-      \$589  = 6'h00;
+      \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$590  = w2_convert;
-    if (\$470 ) begin
-      \$590  = \$479 ;
+    \$590  = frame0;
+    if (\a_take$5 ) begin
+      \$590 [63] = \$2 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$590  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$590  = \new ;
+              end else begin
+                \$590  = upd_s;
+              end
+        endcase
+        if (open_outer) begin
+          \$590  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
+        end
+      end
     end
     if (rst) begin
-      \$590  = 1'h0;
+      \$590  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$591  = w2_close_fail;
-    if (\$470 ) begin
-      \$591  = \$480 ;
+    \$591  = frame1;
+    if (\a_take$5 ) begin
+      \$591 [63] = \$3 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$591  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$591  = upd_l;
+              end else begin
+                \$591  = \$499 ;
+              end
+        endcase
+      end
     end
     if (rst) begin
-      \$591  = 1'h0;
+      \$591  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$592  = w2_trailing;
-    if (\$470 ) begin
-      \$592  = \$481 ;
+    \$592  = frame2;
+    if (\a_take$5 ) begin
+      \$592 [63] = \$4 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$592  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$592  = \$471 ;
+              end else begin
+                \$592  = \$507 ;
+              end
+        endcase
+      end
     end
     if (rst) begin
-      \$592  = 1'h0;
+      \$592  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$593  = w2_fl_ne20;
-    if (\$470 ) begin
-      \$593  = \$482 ;
+    \$593  = frame3;
+    if (\a_take$5 ) begin
+      \$593 [63] = \$5 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$593  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$593  = \$479 ;
+              end else begin
+                \$593  = \$513 ;
+              end
+        endcase
+      end
     end
     if (rst) begin
-      \$593  = 1'h0;
+      \$593  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$594  = w2_skip;
-    if (\$470 ) begin
-      \$594  = \$483 ;
+    \$594  = frame4;
+    if (\a_take$5 ) begin
+      \$594 [63] = \$6 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$594  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$594  = \$485 ;
+              end else begin
+                \$594  = \$517 ;
+              end
+        endcase
+      end
     end
     if (rst) begin
-      \$594  = 25'h0000000;
+      \$594  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$595  = w2_fail;
-    if (\$470 ) begin
-      \$595  = \$484 ;
+    \$595  = frame5;
+    if (\a_take$5 ) begin
+      \$595 [63] = \$7 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$595  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$595  = \$489 ;
+              end else begin
+                \$595  = \$519 ;
+              end
+        endcase
+      end
     end
     if (rst) begin
-      \$595  = 1'h0;
+      \$595  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$596  = w2_phase;
-    if (\$470 ) begin
-      \$596  = \$485 ;
-    end
-    if (rst) begin
-      \$596  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$597  = w2_code;
-    if (\$470 ) begin
-      \$597  = \$486 ;
-    end
-    if (rst) begin
-      \$597  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$598  = w2_ok_item;
-    if (\$470 ) begin
-      \$598  = \$487 ;
-    end
-    if (rst) begin
-      \$598  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$599  = w2_ok_open;
-    if (\$470 ) begin
-      \$599  = \$488 ;
-    end
-    if (rst) begin
-      \$599  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$600  = sp_a;
-    if (\$470 ) begin
+    \$596  = w_valid;
+    if (f_go) begin
+      \$596  = 1'h1;
     end else if (w_go) begin
-      \$600  = w_a;
+      \$596  = 1'h0;
     end
     if (rst) begin
-      \$600  = 111'h0000000000000000000000000000;
+      \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$601  = sp_a_start;
-    if (\$470 ) begin
-    end else if (w_go) begin
-      \$601  = w_a_start;
+    \$597  = w_a;
+    if (f_go) begin
+      \$597  = a;
+    end
+    if (rst) begin
+      \$597  = 111'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$598  = w_a_full;
+    if (f_go) begin
+      \$598  = a_full;
+    end
+    if (rst) begin
+      \$598  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$599  = w_a_end;
+    if (f_go) begin
+      \$599  = a_end;
+    end
+    if (rst) begin
+      \$599  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$600  = w_a_hi;
+    if (f_go) begin
+      \$600  = a_hi;
+    end
+    if (rst) begin
+      \$600  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$601  = w_a_start;
+    if (f_go) begin
+      \$601  = a_start;
     end
     if (rst) begin
       \$601  = 25'h0000000;
@@ -13556,87 +13609,79 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$602  = sp_a_end;
-    if (\$470 ) begin
-    end else if (w_go) begin
-      \$602  = w_a_end;
+    \$602  = w_a_p1;
+    if (f_go) begin
+      \$602  = a_p1;
     end
     if (rst) begin
-      \$602  = 26'h0000000;
+      \$602  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$603  = sp_a_len_sat;
-    if (\$470 ) begin
-    end else if (w_go) begin
-      \$603  = w_a_len_sat;
+    \$603  = w_a_csize;
+    if (f_go) begin
+      \$603  = a_csize;
     end
     if (rst) begin
-      \$603  = 25'h0000000;
+      \$603  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$604  = sp_top;
-    if (\$470 ) begin
-    end else if (w_go) begin
-      \$604  = w_top;
+    \$604  = w_a_len_sat;
+    if (f_go) begin
+      \$604  = a_len_sat;
     end
     if (rst) begin
-      \$604  = 2'h0;
+      \$604  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$605  = sp_idx;
-    if (\$470 ) begin
-    end else if (w_go) begin
-      \$605  = w_idx;
+    \$605  = w_top;
+    if (f_go) begin
+      \$605  = top;
     end
     if (rst) begin
-      \$605  = 25'h0000000;
+      \$605  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$606  = sp_fld;
-    if (\$470 ) begin
-    end else if (w_go) begin
-      \$606  = w_fld;
+    \$606  = w_idx;
+    if (f_go) begin
+      \$606  = idx;
     end
     if (rst) begin
-      \$606  = 6'h00;
+      \$606  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$607  = sp_convert;
-    if (\$470 ) begin
-    end else if (w_go) begin
-      \$607  = w_convert;
+    \$607  = w_tx_type;
+    if (f_go) begin
+      \$607  = tx_type;
     end
     if (rst) begin
-      \$607  = 1'h0;
+      \$607  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$608  = sp_close_fail;
-    if (\$470 ) begin
-    end else if (w_go) begin
-      \$608  = w_close_fail;
+    \$608  = w_fld;
+    if (f_go) begin
+      \$608  = fld;
     end
     if (rst) begin
-      \$608  = 1'h0;
+      \$608  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$609  = sp_trailing;
-    if (\$470 ) begin
-    end else if (w_go) begin
-      \$609  = w_trailing;
+    \$609  = w_convert;
+    if (f_go) begin
+      \$609  = convert;
     end
     if (rst) begin
       \$609  = 1'h0;
@@ -13644,10 +13689,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$610  = sp_fl_ne20;
-    if (\$470 ) begin
-    end else if (w_go) begin
-      \$610  = w_fl_ne20;
+    \$610  = w_close_fail;
+    if (f_go) begin
+      \$610  = close_fail;
     end
     if (rst) begin
       \$610  = 1'h0;
@@ -13655,54 +13699,49 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$611  = sp_skip;
-    if (\$470 ) begin
-    end else if (w_go) begin
-      \$611  = w_skip;
+    \$611  = w_close_code;
+    if (f_go) begin
+      \$611  = close_code;
     end
     if (rst) begin
-      \$611  = 25'h0000000;
+      \$611  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$612  = sp_fail;
-    if (\$470 ) begin
-    end else if (w_go) begin
-      \$612  = v_fail;
+    \$612  = w_pend_end;
+    if (f_go) begin
+      \$612  = pend_end;
     end
     if (rst) begin
-      \$612  = 1'h0;
+      \$612  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$613  = sp_phase;
-    if (\$470 ) begin
-    end else if (w_go) begin
-      \$613  = v_phase;
+    \$613  = w_pend_hi;
+    if (f_go) begin
+      \$613  = pend_hi;
     end
     if (rst) begin
-      \$613  = 3'h0;
+      \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$614  = sp_code;
-    if (\$470 ) begin
-    end else if (w_go) begin
-      \$614  = v_code;
+    \$614  = w_hi_over;
+    if (f_go) begin
+      \$614  = hi_over;
     end
     if (rst) begin
-      \$614  = 5'h00;
+      \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$615  = sp_ok_item;
-    if (\$470 ) begin
-    end else if (w_go) begin
-      \$615  = v_ok_item;
+    \$615  = w_to_present;
+    if (f_go) begin
+      \$615  = f_to_present;
     end
     if (rst) begin
       \$615  = 1'h0;
@@ -13710,10 +13749,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$616  = sp_ok_open;
-    if (\$470 ) begin
-    end else if (w_go) begin
-      \$616  = v_ok_open;
+    \$616  = w_fl_z;
+    if (f_go) begin
+      \$616  = a_z;
     end
     if (rst) begin
       \$616  = 1'h0;
@@ -13721,9 +13759,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$617  = o_job__valid;
-    if (\$490 ) begin
-      \$617  = \$491 ;
+    \$617  = w_fl_gt1;
+    if (f_go) begin
+      \$617  = a_gt1;
     end
     if (rst) begin
       \$617  = 1'h0;
@@ -13731,21 +13769,19 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$618  = o_job__payload;
-    if (\$490 ) begin
-      \$618  = \$492 ;
+    \$618  = w_fl_gt8;
+    if (f_go) begin
+      \$618  = a_gt8;
     end
     if (rst) begin
-      \$618  = 83'h000000000000000000000;
+      \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$619  = sk_job_valid;
-    if (\$490 ) begin
-      \$619  = 1'h0;
-    end else if (w2_go) begin
-      \$619  = 1'h1;
+    \$619  = w_fl_gt32;
+    if (f_go) begin
+      \$619  = a_gt32;
     end
     if (rst) begin
       \$619  = 1'h0;
@@ -13753,20 +13789,19 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$620  = sk_job;
-    if (\$490 ) begin
-    end else if (w2_go) begin
-      \$620  = job_n;
+    \$620  = w_fl_ne20;
+    if (f_go) begin
+      \$620  = a_ne20;
     end
     if (rst) begin
-      \$620  = 83'h000000000000000000000;
+      \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$621  = o_rec__valid;
-    if (\$494 ) begin
-      \$621  = \$495 ;
+    \$621  = w_fl_ne32;
+    if (f_go) begin
+      \$621  = a_ne32;
     end
     if (rst) begin
       \$621  = 1'h0;
@@ -13774,21 +13809,19 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$622  = o_rec__payload;
-    if (\$494 ) begin
-      \$622  = \$496 ;
+    \$622  = w_fl_ne48;
+    if (f_go) begin
+      \$622  = a_ne48;
     end
     if (rst) begin
-      \$622  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$623  = sk_rec_valid;
-    if (\$494 ) begin
-      \$623  = 1'h0;
-    end else if (rec_go) begin
-      \$623  = 1'h1;
+    \$623  = w_fl_neblob;
+    if (f_go) begin
+      \$623  = a_neblob;
     end
     if (rst) begin
       \$623  = 1'h0;
@@ -13796,25 +13829,19 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$624  = sk_rec;
-    if (\$494 ) begin
-    end else if (rec_go) begin
-      \$624  = rec_n;
+    \$624  = w_fl_gtinit;
+    if (f_go) begin
+      \$624  = a_gtinit;
     end
     if (rst) begin
-      \$624  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$625  = halted;
-    if (w2_go) begin
-      if (fail) begin
-        \$625  = 1'h1;
-      end
-      if (w2_a[0]) begin
-        \$625  = 1'h0;
-      end
+    \$625  = w_trailing;
+    if (f_go) begin
+      \$625  = \$449 ;
     end
     if (rst) begin
       \$625  = 1'h0;
@@ -13822,76 +13849,711 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$626  = rec;
+    \$626  = wver;
+    if (\$453 ) begin
+      casez (w_fld)
+        6'h20:
+            \$626  = 1'h1;
+      endcase
+    end
+    if (f_go) begin
+      if (a[0]) begin
+        \$626  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$626  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$627  = f_to_present;
+    if (\$453 ) begin
+      casez (w_fld)
+        6'h20:
+            /* empty */;
+        6'h08:
+            \$627  = \$454 ;
+      endcase
+    end
+    if (f_go) begin
+      if (a[0]) begin
+        \$627  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$627  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$628  = f_blobs;
+    if (\$453 ) begin
+      casez (w_fld)
+        6'h20:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h17:
+            \$628  = \$455 [23:0];
+      endcase
+    end
+    if (f_go) begin
+      if (a[0]) begin
+        \$628  = 24'h000000;
+      end
+    end
+    if (rst) begin
+      \$628  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$629  = top;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$629  = 2'h0;
+      end else begin
+        casez (top)
+          2'h0:
+              if (a[38]) begin
+              end else if (\$461 ) begin
+                \$629  = 2'h1;
+              end
+        endcase
+        if (open_outer) begin
+          \$629  = 2'h2;
+        end
+      end
+    end
+    if (rst) begin
+      \$629  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$630  = idx;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$630  = 25'h0000000;
+      end else begin
+        \$630  = \$456 [24:0];
+      end
+    end
+    if (rst) begin
+      \$630  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$631  = tx_type;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$631  = 3'h0;
+      end else begin
+        casez (top)
+          2'h0:
+              if (a[38]) begin
+              end else if (\$461 ) begin
+                \$631  = a[28:26];
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$631  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$632  = hi_end;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$632  = 66'h00000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              if (\$520 ) begin
+                \$632  = a_full;
+              end
+        endcase
+        if (open_outer) begin
+          if (a_hi) begin
+            \$632  = a_full;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$632  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$633  = w2_valid;
+    if (\$522 ) begin
+      \$633  = \$523 ;
+    end
+    if (rst) begin
+      \$633  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$634  = sp_valid;
+    if (\$522 ) begin
+      \$634  = 1'h0;
+    end else if (w_go) begin
+      \$634  = 1'h1;
+    end
+    if (rst) begin
+      \$634  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$635  = w2_a;
+    if (\$522 ) begin
+      \$635  = \$524 ;
+    end
+    if (rst) begin
+      \$635  = 111'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$636  = w2_a_start;
+    if (\$522 ) begin
+      \$636  = \$525 ;
+    end
+    if (rst) begin
+      \$636  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$637  = w2_a_end;
+    if (\$522 ) begin
+      \$637  = \$526 ;
+    end
+    if (rst) begin
+      \$637  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$638  = w2_a_len_sat;
+    if (\$522 ) begin
+      \$638  = \$527 ;
+    end
+    if (rst) begin
+      \$638  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$639  = w2_top;
+    if (\$522 ) begin
+      \$639  = \$528 ;
+    end
+    if (rst) begin
+      \$639  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$640  = w2_idx;
+    if (\$522 ) begin
+      \$640  = \$529 ;
+    end
+    if (rst) begin
+      \$640  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$641  = w2_fld;
+    if (\$522 ) begin
+      \$641  = \$530 ;
+    end
+    if (rst) begin
+      \$641  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$642  = w2_convert;
+    if (\$522 ) begin
+      \$642  = \$531 ;
+    end
+    if (rst) begin
+      \$642  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$643  = w2_close_fail;
+    if (\$522 ) begin
+      \$643  = \$532 ;
+    end
+    if (rst) begin
+      \$643  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$644  = w2_trailing;
+    if (\$522 ) begin
+      \$644  = \$533 ;
+    end
+    if (rst) begin
+      \$644  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$645  = w2_fl_ne20;
+    if (\$522 ) begin
+      \$645  = \$534 ;
+    end
+    if (rst) begin
+      \$645  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$646  = w2_skip;
+    if (\$522 ) begin
+      \$646  = \$535 ;
+    end
+    if (rst) begin
+      \$646  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$647  = w2_fail;
+    if (\$522 ) begin
+      \$647  = \$536 ;
+    end
+    if (rst) begin
+      \$647  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$648  = w2_phase;
+    if (\$522 ) begin
+      \$648  = \$537 ;
+    end
+    if (rst) begin
+      \$648  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$649  = w2_code;
+    if (\$522 ) begin
+      \$649  = \$538 ;
+    end
+    if (rst) begin
+      \$649  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$650  = w2_ok_item;
+    if (\$522 ) begin
+      \$650  = \$539 ;
+    end
+    if (rst) begin
+      \$650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$651  = w2_ok_open;
+    if (\$522 ) begin
+      \$651  = \$540 ;
+    end
+    if (rst) begin
+      \$651  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$652  = sp_a;
+    if (\$522 ) begin
+    end else if (w_go) begin
+      \$652  = w_a;
+    end
+    if (rst) begin
+      \$652  = 111'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$653  = sp_a_start;
+    if (\$522 ) begin
+    end else if (w_go) begin
+      \$653  = w_a_start;
+    end
+    if (rst) begin
+      \$653  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$654  = sp_a_end;
+    if (\$522 ) begin
+    end else if (w_go) begin
+      \$654  = w_a_end;
+    end
+    if (rst) begin
+      \$654  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$655  = sp_a_len_sat;
+    if (\$522 ) begin
+    end else if (w_go) begin
+      \$655  = w_a_len_sat;
+    end
+    if (rst) begin
+      \$655  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$656  = sp_top;
+    if (\$522 ) begin
+    end else if (w_go) begin
+      \$656  = w_top;
+    end
+    if (rst) begin
+      \$656  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$657  = sp_idx;
+    if (\$522 ) begin
+    end else if (w_go) begin
+      \$657  = w_idx;
+    end
+    if (rst) begin
+      \$657  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$658  = sp_fld;
+    if (\$522 ) begin
+    end else if (w_go) begin
+      \$658  = w_fld;
+    end
+    if (rst) begin
+      \$658  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$659  = sp_convert;
+    if (\$522 ) begin
+    end else if (w_go) begin
+      \$659  = w_convert;
+    end
+    if (rst) begin
+      \$659  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$660  = sp_close_fail;
+    if (\$522 ) begin
+    end else if (w_go) begin
+      \$660  = w_close_fail;
+    end
+    if (rst) begin
+      \$660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$661  = sp_trailing;
+    if (\$522 ) begin
+    end else if (w_go) begin
+      \$661  = w_trailing;
+    end
+    if (rst) begin
+      \$661  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$662  = sp_fl_ne20;
+    if (\$522 ) begin
+    end else if (w_go) begin
+      \$662  = w_fl_ne20;
+    end
+    if (rst) begin
+      \$662  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$663  = sp_skip;
+    if (\$522 ) begin
+    end else if (w_go) begin
+      \$663  = w_skip;
+    end
+    if (rst) begin
+      \$663  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$664  = sp_fail;
+    if (\$522 ) begin
+    end else if (w_go) begin
+      \$664  = v_fail;
+    end
+    if (rst) begin
+      \$664  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$665  = sp_phase;
+    if (\$522 ) begin
+    end else if (w_go) begin
+      \$665  = v_phase;
+    end
+    if (rst) begin
+      \$665  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$666  = sp_code;
+    if (\$522 ) begin
+    end else if (w_go) begin
+      \$666  = v_code;
+    end
+    if (rst) begin
+      \$666  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$667  = sp_ok_item;
+    if (\$522 ) begin
+    end else if (w_go) begin
+      \$667  = v_ok_item;
+    end
+    if (rst) begin
+      \$667  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$668  = sp_ok_open;
+    if (\$522 ) begin
+    end else if (w_go) begin
+      \$668  = v_ok_open;
+    end
+    if (rst) begin
+      \$668  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$669  = o_job__valid;
+    if (\$542 ) begin
+      \$669  = \$543 ;
+    end
+    if (rst) begin
+      \$669  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$670  = o_job__payload;
+    if (\$542 ) begin
+      \$670  = \$544 ;
+    end
+    if (rst) begin
+      \$670  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$671  = sk_job_valid;
+    if (\$542 ) begin
+      \$671  = 1'h0;
+    end else if (w2_go) begin
+      \$671  = 1'h1;
+    end
+    if (rst) begin
+      \$671  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$672  = sk_job;
+    if (\$542 ) begin
+    end else if (w2_go) begin
+      \$672  = job_n;
+    end
+    if (rst) begin
+      \$672  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$673  = o_rec__valid;
+    if (\$546 ) begin
+      \$673  = \$547 ;
+    end
+    if (rst) begin
+      \$673  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$674  = o_rec__payload;
+    if (\$546 ) begin
+      \$674  = \$548 ;
+    end
+    if (rst) begin
+      \$674  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$675  = sk_rec_valid;
+    if (\$546 ) begin
+      \$675  = 1'h0;
+    end else if (rec_go) begin
+      \$675  = 1'h1;
+    end
+    if (rst) begin
+      \$675  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$676  = sk_rec;
+    if (\$546 ) begin
+    end else if (rec_go) begin
+      \$676  = rec_n;
+    end
+    if (rst) begin
+      \$676  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$677  = halted;
     if (w2_go) begin
       if (fail) begin
-        \$626 [390] = 1'h1;
-        \$626 [423:391] = rep;
+        \$677  = 1'h1;
       end
-      if (\$503 ) begin
-        \$626 [2:0] = \$504 ;
+      if (w2_a[0]) begin
+        \$677  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$677  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$678  = rec;
+    if (w2_go) begin
+      if (fail) begin
+        \$678 [390] = 1'h1;
+        \$678 [423:391] = rep;
+      end
+      if (\$555 ) begin
+        \$678 [2:0] = \$556 ;
       end
       if (ok_open) begin
-        \$626 [317:294] = w2_a[24:1];
-        \$626 [341:318] = w2_a_start[23:0];
-        \$626 [389:366] = w2_a_end[23:0];
+        \$678 [317:294] = w2_a[24:1];
+        \$678 [341:318] = w2_a_start[23:0];
+        \$678 [389:366] = w2_a_end[23:0];
       end
-      if (\$514 ) begin
-        \$626 [3] = 1'h1;
+      if (\$566 ) begin
+        \$678 [3] = 1'h1;
       end
       if (ok_item) begin
         casez (w2_fld)
           6'h1f:
             begin
-              \$626 [317:294] = w2_a[24:1];
-              \$626 [341:318] = w2_a_start[23:0];
-              \$626 [389:366] = w2_a_end[23:0];
+              \$678 [317:294] = w2_a[24:1];
+              \$678 [341:318] = w2_a_start[23:0];
+              \$678 [389:366] = w2_a_end[23:0];
             end
           6'h0f, 6'h10:
-              \$626 [365:342] = w2_a[24:1];
+              \$678 [365:342] = w2_a[24:1];
           6'h08:
-              \$626 [5] = \$515 ;
+              \$678 [5] = \$567 ;
           6'h0a:
             begin
-              \$626 [29:6] = w2_a_start[23:0];
-              \$626 [53:30] = w2_a[62:39];
+              \$678 [29:6] = w2_a_start[23:0];
+              \$678 [53:30] = w2_a[62:39];
             end
           6'h0b:
             begin
-              \$626 [173:150] = w2_a[24:1];
-              \$626 [197:174] = w2_a_end[23:0];
+              \$678 [173:150] = w2_a[24:1];
+              \$678 [197:174] = w2_a_end[23:0];
             end
           6'h0d:
             begin
-              \$626 [221:198] = w2_a[24:1];
-              \$626 [245:222] = w2_a_end[23:0];
+              \$678 [221:198] = w2_a[24:1];
+              \$678 [245:222] = w2_a_end[23:0];
             end
           6'h0e:
             begin
-              \$626 [269:246] = w2_a[24:1];
-              \$626 [293:270] = w2_a_end[23:0];
+              \$678 [269:246] = w2_a[24:1];
+              \$678 [293:270] = w2_a_end[23:0];
             end
           6'h13:
-              \$626 [77:54] = \$516 [23:0];
+              \$678 [77:54] = \$568 [23:0];
           6'h16:
-              \$626 [101:78] = \$517 [23:0];
+              \$678 [101:78] = \$569 [23:0];
           6'h17:
-              \$626 [125:102] = \$518 [23:0];
+              \$678 [125:102] = \$570 [23:0];
           6'h18:
-              \$626 [149:126] = \$519 [23:0];
+              \$678 [149:126] = \$571 [23:0];
           6'h02:
-              \$626 [4] = 1'h1;
+              \$678 [4] = 1'h1;
         endcase
       end
       if (w2_a[0]) begin
-        \$626  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+        \$678  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$626  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$678  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign le_old = { \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
+  assign conv0_s = 1'h0;
+  assign conv1_s = 1'h0;
+  assign conv2_s = 1'h0;
+  assign conv3_s = 1'h0;
+  assign conv4_s = 1'h0;
+  assign conv5_s = 1'h0;
   assign job_valid = o_job__valid;
   assign job = o_job__payload;
   assign rec_valid = o_rec__valid;
@@ -14015,6 +14677,114 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign \nxt_frame5.versioned  = nxt_frame5[61];
   assign \nxt_frame5.outer  = nxt_frame5[62];
   assign \nxt_frame5.le  = nxt_frame5[63];
+  assign \upd0_s.valid  = upd0_s[0];
+  assign \upd0_s.ctx  = upd0_s[4:1];
+  assign \upd0_s.end  = upd0_s[30:5];
+  assign \upd0_s.hi  = upd0_s[31];
+  assign \upd0_s.count  = upd0_s[56:32];
+  assign \upd0_s.small  = upd0_s[60:57];
+  assign \upd0_s.versioned  = upd0_s[61];
+  assign \upd0_s.outer  = upd0_s[62];
+  assign \upd0_s.le  = upd0_s[63];
+  assign \upd0_l.valid  = upd0_l[0];
+  assign \upd0_l.ctx  = upd0_l[4:1];
+  assign \upd0_l.end  = upd0_l[30:5];
+  assign \upd0_l.hi  = upd0_l[31];
+  assign \upd0_l.count  = upd0_l[56:32];
+  assign \upd0_l.small  = upd0_l[60:57];
+  assign \upd0_l.versioned  = upd0_l[61];
+  assign \upd0_l.outer  = upd0_l[62];
+  assign \upd0_l.le  = upd0_l[63];
+  assign \upd1_s.valid  = upd1_s[0];
+  assign \upd1_s.ctx  = upd1_s[4:1];
+  assign \upd1_s.end  = upd1_s[30:5];
+  assign \upd1_s.hi  = upd1_s[31];
+  assign \upd1_s.count  = upd1_s[56:32];
+  assign \upd1_s.small  = upd1_s[60:57];
+  assign \upd1_s.versioned  = upd1_s[61];
+  assign \upd1_s.outer  = upd1_s[62];
+  assign \upd1_s.le  = upd1_s[63];
+  assign \upd1_l.valid  = upd1_l[0];
+  assign \upd1_l.ctx  = upd1_l[4:1];
+  assign \upd1_l.end  = upd1_l[30:5];
+  assign \upd1_l.hi  = upd1_l[31];
+  assign \upd1_l.count  = upd1_l[56:32];
+  assign \upd1_l.small  = upd1_l[60:57];
+  assign \upd1_l.versioned  = upd1_l[61];
+  assign \upd1_l.outer  = upd1_l[62];
+  assign \upd1_l.le  = upd1_l[63];
+  assign \upd2_s.valid  = upd2_s[0];
+  assign \upd2_s.ctx  = upd2_s[4:1];
+  assign \upd2_s.end  = upd2_s[30:5];
+  assign \upd2_s.hi  = upd2_s[31];
+  assign \upd2_s.count  = upd2_s[56:32];
+  assign \upd2_s.small  = upd2_s[60:57];
+  assign \upd2_s.versioned  = upd2_s[61];
+  assign \upd2_s.outer  = upd2_s[62];
+  assign \upd2_s.le  = upd2_s[63];
+  assign \upd2_l.valid  = upd2_l[0];
+  assign \upd2_l.ctx  = upd2_l[4:1];
+  assign \upd2_l.end  = upd2_l[30:5];
+  assign \upd2_l.hi  = upd2_l[31];
+  assign \upd2_l.count  = upd2_l[56:32];
+  assign \upd2_l.small  = upd2_l[60:57];
+  assign \upd2_l.versioned  = upd2_l[61];
+  assign \upd2_l.outer  = upd2_l[62];
+  assign \upd2_l.le  = upd2_l[63];
+  assign \upd3_s.valid  = upd3_s[0];
+  assign \upd3_s.ctx  = upd3_s[4:1];
+  assign \upd3_s.end  = upd3_s[30:5];
+  assign \upd3_s.hi  = upd3_s[31];
+  assign \upd3_s.count  = upd3_s[56:32];
+  assign \upd3_s.small  = upd3_s[60:57];
+  assign \upd3_s.versioned  = upd3_s[61];
+  assign \upd3_s.outer  = upd3_s[62];
+  assign \upd3_s.le  = upd3_s[63];
+  assign \upd3_l.valid  = upd3_l[0];
+  assign \upd3_l.ctx  = upd3_l[4:1];
+  assign \upd3_l.end  = upd3_l[30:5];
+  assign \upd3_l.hi  = upd3_l[31];
+  assign \upd3_l.count  = upd3_l[56:32];
+  assign \upd3_l.small  = upd3_l[60:57];
+  assign \upd3_l.versioned  = upd3_l[61];
+  assign \upd3_l.outer  = upd3_l[62];
+  assign \upd3_l.le  = upd3_l[63];
+  assign \upd4_s.valid  = upd4_s[0];
+  assign \upd4_s.ctx  = upd4_s[4:1];
+  assign \upd4_s.end  = upd4_s[30:5];
+  assign \upd4_s.hi  = upd4_s[31];
+  assign \upd4_s.count  = upd4_s[56:32];
+  assign \upd4_s.small  = upd4_s[60:57];
+  assign \upd4_s.versioned  = upd4_s[61];
+  assign \upd4_s.outer  = upd4_s[62];
+  assign \upd4_s.le  = upd4_s[63];
+  assign \upd4_l.valid  = upd4_l[0];
+  assign \upd4_l.ctx  = upd4_l[4:1];
+  assign \upd4_l.end  = upd4_l[30:5];
+  assign \upd4_l.hi  = upd4_l[31];
+  assign \upd4_l.count  = upd4_l[56:32];
+  assign \upd4_l.small  = upd4_l[60:57];
+  assign \upd4_l.versioned  = upd4_l[61];
+  assign \upd4_l.outer  = upd4_l[62];
+  assign \upd4_l.le  = upd4_l[63];
+  assign \upd5_s.valid  = upd5_s[0];
+  assign \upd5_s.ctx  = upd5_s[4:1];
+  assign \upd5_s.end  = upd5_s[30:5];
+  assign \upd5_s.hi  = upd5_s[31];
+  assign \upd5_s.count  = upd5_s[56:32];
+  assign \upd5_s.small  = upd5_s[60:57];
+  assign \upd5_s.versioned  = upd5_s[61];
+  assign \upd5_s.outer  = upd5_s[62];
+  assign \upd5_s.le  = upd5_s[63];
+  assign \upd5_l.valid  = upd5_l[0];
+  assign \upd5_l.ctx  = upd5_l[4:1];
+  assign \upd5_l.end  = upd5_l[30:5];
+  assign \upd5_l.hi  = upd5_l[31];
+  assign \upd5_l.count  = upd5_l[56:32];
+  assign \upd5_l.small  = upd5_l[60:57];
+  assign \upd5_l.versioned  = upd5_l[61];
+  assign \upd5_l.outer  = upd5_l[62];
+  assign \upd5_l.le  = upd5_l[63];
   assign \a.end  = a[0];
   assign \a.pos  = a[25:1];
   assign \a.byte  = a[33:26];
@@ -14026,60 +14796,6 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign \a.len_short  = a[105];
   assign \a.wrapped  = a[106];
   assign \a.cut  = a[110:107];
-  assign \upd0.valid  = upd0[0];
-  assign \upd0.ctx  = upd0[4:1];
-  assign \upd0.end  = upd0[30:5];
-  assign \upd0.hi  = upd0[31];
-  assign \upd0.count  = upd0[56:32];
-  assign \upd0.small  = upd0[60:57];
-  assign \upd0.versioned  = upd0[61];
-  assign \upd0.outer  = upd0[62];
-  assign \upd0.le  = upd0[63];
-  assign \upd1.valid  = upd1[0];
-  assign \upd1.ctx  = upd1[4:1];
-  assign \upd1.end  = upd1[30:5];
-  assign \upd1.hi  = upd1[31];
-  assign \upd1.count  = upd1[56:32];
-  assign \upd1.small  = upd1[60:57];
-  assign \upd1.versioned  = upd1[61];
-  assign \upd1.outer  = upd1[62];
-  assign \upd1.le  = upd1[63];
-  assign \upd2.valid  = upd2[0];
-  assign \upd2.ctx  = upd2[4:1];
-  assign \upd2.end  = upd2[30:5];
-  assign \upd2.hi  = upd2[31];
-  assign \upd2.count  = upd2[56:32];
-  assign \upd2.small  = upd2[60:57];
-  assign \upd2.versioned  = upd2[61];
-  assign \upd2.outer  = upd2[62];
-  assign \upd2.le  = upd2[63];
-  assign \upd3.valid  = upd3[0];
-  assign \upd3.ctx  = upd3[4:1];
-  assign \upd3.end  = upd3[30:5];
-  assign \upd3.hi  = upd3[31];
-  assign \upd3.count  = upd3[56:32];
-  assign \upd3.small  = upd3[60:57];
-  assign \upd3.versioned  = upd3[61];
-  assign \upd3.outer  = upd3[62];
-  assign \upd3.le  = upd3[63];
-  assign \upd4.valid  = upd4[0];
-  assign \upd4.ctx  = upd4[4:1];
-  assign \upd4.end  = upd4[30:5];
-  assign \upd4.hi  = upd4[31];
-  assign \upd4.count  = upd4[56:32];
-  assign \upd4.small  = upd4[60:57];
-  assign \upd4.versioned  = upd4[61];
-  assign \upd4.outer  = upd4[62];
-  assign \upd4.le  = upd4[63];
-  assign \upd5.valid  = upd5[0];
-  assign \upd5.ctx  = upd5[4:1];
-  assign \upd5.end  = upd5[30:5];
-  assign \upd5.hi  = upd5[31];
-  assign \upd5.count  = upd5[56:32];
-  assign \upd5.small  = upd5[60:57];
-  assign \upd5.versioned  = upd5[61];
-  assign \upd5.outer  = upd5[62];
-  assign \upd5.le  = upd5[63];
   assign \new.valid  = \new [0];
   assign \new.ctx  = \new [4:1];
   assign \new.end  = \new [30:5];
@@ -14277,44 +14993,74 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign rec_n[423:391] = rep;
   assign rec_n[390] = rep_valid;
   assign rec_n[389:0] = rec[389:0];
-  assign job_n[82] = \$374 ;
-  assign job_n[81:57] = \$372 ;
-  assign job_n[56:32] = \$371 ;
-  assign job_n[31:26] = \$368 ;
-  assign job_n[1:0] = \$365 ;
+  assign job_n[82] = \$426 ;
+  assign job_n[81:57] = \$424 ;
+  assign job_n[56:32] = \$423 ;
+  assign job_n[31:26] = \$420 ;
+  assign job_n[1:0] = \$417 ;
   assign job_n[25:2] = w2_idx[23:0];
   always @*
     \new [62:32] = 31'h00000000;
-  assign upd5[61] = \$182 ;
-  assign upd5[60:57] = \$180 [3:0];
-  assign upd5[56:32] = \$177 [24:0];
-  assign upd5[4:1] = ctx_eff5;
-  assign { upd5[63:62], upd5[31:5], upd5[0] } = { nxt_frame5[63:62], nxt_frame5[31:5], nxt_frame5[0] };
-  assign upd4[61] = \$170 ;
-  assign upd4[60:57] = \$168 [3:0];
-  assign upd4[56:32] = \$165 [24:0];
-  assign upd4[4:1] = ctx_eff4;
-  assign { upd4[63:62], upd4[31:5], upd4[0] } = { nxt_frame4[63:62], nxt_frame4[31:5], nxt_frame4[0] };
-  assign upd3[61] = \$158 ;
-  assign upd3[60:57] = \$156 [3:0];
-  assign upd3[56:32] = \$153 [24:0];
-  assign upd3[4:1] = ctx_eff3;
-  assign { upd3[63:62], upd3[31:5], upd3[0] } = { nxt_frame3[63:62], nxt_frame3[31:5], nxt_frame3[0] };
-  assign upd2[61] = \$146 ;
-  assign upd2[60:57] = \$144 [3:0];
-  assign upd2[56:32] = \$141 [24:0];
-  assign upd2[4:1] = ctx_eff2;
-  assign { upd2[63:62], upd2[31:5], upd2[0] } = { nxt_frame2[63:62], nxt_frame2[31:5], nxt_frame2[0] };
-  assign upd1[61] = \$134 ;
-  assign upd1[60:57] = \$132 [3:0];
-  assign upd1[56:32] = \$129 [24:0];
-  assign upd1[4:1] = ctx_eff1;
-  assign { upd1[63:62], upd1[31:5], upd1[0] } = { nxt_frame1[63:62], nxt_frame1[31:5], nxt_frame1[0] };
-  assign upd0[61] = \$122 ;
-  assign upd0[60:57] = \$120 [3:0];
-  assign upd0[56:32] = \$117 [24:0];
-  assign upd0[4:1] = ctx_eff0;
-  assign { upd0[63:62], upd0[31:5], upd0[0] } = { nxt_frame0[63:62], nxt_frame0[31:5], nxt_frame0[0] };
+  assign upd5_l[61] = \$212 ;
+  assign upd5_l[60:57] = \$210 [3:0];
+  assign upd5_l[56:32] = \$207 [24:0];
+  assign upd5_l[4:1] = ctx_eff5_l;
+  assign { upd5_l[63:62], upd5_l[31:5], upd5_l[0] } = { nxt_frame5[63:62], nxt_frame5[31:5], nxt_frame5[0] };
+  assign upd5_s[61] = \$201 ;
+  assign upd5_s[60:57] = \$199 [3:0];
+  assign upd5_s[56:32] = \$196 [24:0];
+  assign upd5_s[4:1] = ctx_eff5_s;
+  assign { upd5_s[63:62], upd5_s[31:5], upd5_s[0] } = { nxt_frame5[63:62], nxt_frame5[31:5], nxt_frame5[0] };
+  assign upd4_l[61] = \$195 ;
+  assign upd4_l[60:57] = \$193 [3:0];
+  assign upd4_l[56:32] = \$190 [24:0];
+  assign upd4_l[4:1] = ctx_eff4_l;
+  assign { upd4_l[63:62], upd4_l[31:5], upd4_l[0] } = { nxt_frame4[63:62], nxt_frame4[31:5], nxt_frame4[0] };
+  assign upd4_s[61] = \$184 ;
+  assign upd4_s[60:57] = \$182 [3:0];
+  assign upd4_s[56:32] = \$179 [24:0];
+  assign upd4_s[4:1] = ctx_eff4_s;
+  assign { upd4_s[63:62], upd4_s[31:5], upd4_s[0] } = { nxt_frame4[63:62], nxt_frame4[31:5], nxt_frame4[0] };
+  assign upd3_l[61] = \$178 ;
+  assign upd3_l[60:57] = \$176 [3:0];
+  assign upd3_l[56:32] = \$173 [24:0];
+  assign upd3_l[4:1] = ctx_eff3_l;
+  assign { upd3_l[63:62], upd3_l[31:5], upd3_l[0] } = { nxt_frame3[63:62], nxt_frame3[31:5], nxt_frame3[0] };
+  assign upd3_s[61] = \$167 ;
+  assign upd3_s[60:57] = \$165 [3:0];
+  assign upd3_s[56:32] = \$162 [24:0];
+  assign upd3_s[4:1] = ctx_eff3_s;
+  assign { upd3_s[63:62], upd3_s[31:5], upd3_s[0] } = { nxt_frame3[63:62], nxt_frame3[31:5], nxt_frame3[0] };
+  assign upd2_l[61] = \$161 ;
+  assign upd2_l[60:57] = \$159 [3:0];
+  assign upd2_l[56:32] = \$156 [24:0];
+  assign upd2_l[4:1] = ctx_eff2_l;
+  assign { upd2_l[63:62], upd2_l[31:5], upd2_l[0] } = { nxt_frame2[63:62], nxt_frame2[31:5], nxt_frame2[0] };
+  assign upd2_s[61] = \$150 ;
+  assign upd2_s[60:57] = \$148 [3:0];
+  assign upd2_s[56:32] = \$145 [24:0];
+  assign upd2_s[4:1] = ctx_eff2_s;
+  assign { upd2_s[63:62], upd2_s[31:5], upd2_s[0] } = { nxt_frame2[63:62], nxt_frame2[31:5], nxt_frame2[0] };
+  assign upd1_l[61] = \$144 ;
+  assign upd1_l[60:57] = \$142 [3:0];
+  assign upd1_l[56:32] = \$139 [24:0];
+  assign upd1_l[4:1] = ctx_eff1_l;
+  assign { upd1_l[63:62], upd1_l[31:5], upd1_l[0] } = { nxt_frame1[63:62], nxt_frame1[31:5], nxt_frame1[0] };
+  assign upd1_s[61] = \$133 ;
+  assign upd1_s[60:57] = \$131 [3:0];
+  assign upd1_s[56:32] = \$128 [24:0];
+  assign upd1_s[4:1] = ctx_eff1_s;
+  assign { upd1_s[63:62], upd1_s[31:5], upd1_s[0] } = { nxt_frame1[63:62], nxt_frame1[31:5], nxt_frame1[0] };
+  assign upd0_l[61] = \$127 ;
+  assign upd0_l[60:57] = \$125 [3:0];
+  assign upd0_l[56:32] = \$122 [24:0];
+  assign upd0_l[4:1] = ctx_eff0_l;
+  assign { upd0_l[63:62], upd0_l[31:5], upd0_l[0] } = { nxt_frame0[63:62], nxt_frame0[31:5], nxt_frame0[0] };
+  assign upd0_s[61] = \$116 ;
+  assign upd0_s[60:57] = \$114 [3:0];
+  assign upd0_s[56:32] = \$111 [24:0];
+  assign upd0_s[4:1] = ctx_eff0_s;
+  assign { upd0_s[63:62], upd0_s[31:5], upd0_s[0] } = { nxt_frame0[63:62], nxt_frame0[31:5], nxt_frame0[0] };
   assign sel[5] = \$110 ;
   assign sel[4] = \$107 ;
   assign sel[3] = \$104 ;
@@ -14346,28 +15092,36 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign nxt_frame0[63] = \$2 ;
   assign nxt_frame0[62:0] = frame0[62:0];
   assign \$94  = \$93 ;
-  assign \$184  = \$183 ;
-  assign \$195  = \$194 ;
-  assign \$206  = \$205 ;
-  assign \$217  = \$216 ;
-  assign \$228  = \$227 ;
-  assign \$239  = \$238 ;
-  assign \$261  = 1'h0;
-  assign \$263  = 1'h0;
-  assign \$264  = 1'h0;
-  assign \$265  = 1'h0;
-  assign \$270  = 1'h0;
-  assign \$275  = \$274 ;
-  assign \$411  = \$410 ;
-  assign \$421  = \$420 ;
-  assign \$429  = \$428 ;
-  assign \$435  = \$434 ;
-  assign \$439  = \$438 ;
-  assign \$449  = \$448 ;
-  assign \$457  = \$456 ;
+  assign ctx_eff0_s = frame0[4:1];
+  assign ctx_eff1_s = frame1[4:1];
+  assign ctx_eff2_s = frame2[4:1];
+  assign ctx_eff3_s = frame3[4:1];
+  assign ctx_eff4_s = frame4[4:1];
+  assign ctx_eff5_s = frame5[4:1];
+  assign \$214  = \$213 ;
+  assign \$225  = \$224 ;
+  assign \$236  = \$235 ;
+  assign \$247  = \$246 ;
+  assign \$258  = \$257 ;
+  assign \$269  = \$268 ;
+  assign \$280  = \$279 ;
+  assign \$291  = \$290 ;
+  assign \$313  = 1'h0;
+  assign \$315  = 1'h0;
+  assign \$316  = 1'h0;
+  assign \$317  = 1'h0;
+  assign \$322  = 1'h0;
+  assign \$327  = \$326 ;
   assign \$463  = \$462 ;
-  assign \$467  = \$466 ;
-  assign \$351  = w_a_end[25];
+  assign \$473  = \$472 ;
+  assign \$481  = \$480 ;
+  assign \$487  = \$486 ;
+  assign \$491  = \$490 ;
+  assign \$501  = \$500 ;
+  assign \$509  = \$508 ;
+  assign \$515  = \$514 ;
+  assign \$519  = \$518 ;
+  assign \$403  = w_a_end[25];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -15722,31 +16476,31 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$210 ;
   wire [23:0] \$211 ;
   wire [24:0] \$212 ;
-  wire \$213 ;
+  reg [63:0] \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
-  wire [25:0] \$218 ;
-  wire \$219 ;
+  wire \$218 ;
+  wire [25:0] \$219 ;
   wire [24:0] \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
-  wire [24:0] \$223 ;
-  wire \$224 ;
-  wire [63:0] \$225 ;
-  wire [26:0] \$226 ;
-  wire [25:0] \$227 ;
-  wire \$228 ;
-  wire [26:0] \$229 ;
+  wire \$223 ;
+  wire [24:0] \$224 ;
+  wire \$225 ;
+  wire [63:0] \$226 ;
+  wire [26:0] \$227 ;
+  wire [25:0] \$228 ;
+  wire \$229 ;
   wire [24:0] \$23 ;
-  wire \$230 ;
-  wire \$231 ;
+  wire [4:0] \$230 ;
+  reg [63:0] \$231 ;
   wire [26:0] \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire \$235 ;
+  wire [26:0] \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
@@ -15760,32 +16514,32 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
-  wire [24:0] \$248 ;
+  wire \$248 ;
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
-  wire \$251 ;
+  wire [24:0] \$251 ;
   wire \$252 ;
-  wire \$253 ;
-  wire [4:0] \$254 ;
-  reg [63:0] \$255 ;
-  wire [4:0] \$256 ;
-  reg [63:0] \$257 ;
-  wire [4:0] \$258 ;
-  reg [63:0] \$259 ;
-  wire [25:0] \$26 ;
-  wire [4:0] \$260 ;
-  reg [63:0] \$261 ;
-  wire [4:0] \$262 ;
-  reg [63:0] \$263 ;
-  wire [319:0] \$264 ;
-  wire [255:0] \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  wire [4:0] \$253 ;
+  reg [63:0] \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire [4:0] \$259 ;
+  wire [24:0] \$26 ;
+  reg [63:0] \$260 ;
+  wire [4:0] \$261 ;
+  reg [63:0] \$262 ;
+  wire [4:0] \$263 ;
+  reg [63:0] \$264 ;
+  wire [4:0] \$265 ;
+  reg [63:0] \$266 ;
+  wire [4:0] \$267 ;
+  reg [63:0] \$268 ;
+  wire [319:0] \$269 ;
   wire [4:0] \$27 ;
-  wire \$270 ;
+  wire [255:0] \$270 ;
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
@@ -15834,39 +16588,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire [255:0] \$314 ;
+  wire \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
-  wire [255:0] \$318 ;
-  wire \$319 ;
+  wire \$318 ;
+  wire [255:0] \$319 ;
   wire [26:0] \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire [255:0] \$322 ;
-  wire \$323 ;
+  wire \$322 ;
+  wire [255:0] \$323 ;
   wire \$324 ;
   wire \$325 ;
-  wire [255:0] \$326 ;
-  wire \$327 ;
+  wire \$326 ;
+  wire [255:0] \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire [4:0] \$33 ;
-  wire [255:0] \$330 ;
-  wire \$331 ;
+  wire \$330 ;
+  wire [255:0] \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire [255:0] \$334 ;
-  wire \$335 ;
+  wire \$334 ;
+  wire [255:0] \$335 ;
   wire \$336 ;
   wire \$337 ;
-  wire [255:0] \$338 ;
-  wire \$339 ;
+  wire \$338 ;
+  wire [255:0] \$339 ;
   wire [4:0] \$34 ;
   wire \$340 ;
   wire \$341 ;
-  wire [255:0] \$342 ;
-  wire \$343 ;
+  wire \$342 ;
+  wire [255:0] \$343 ;
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
@@ -15875,31 +16629,31 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$349 ;
   wire \$35 ;
   wire \$350 ;
-  wire [255:0] \$351 ;
-  wire \$352 ;
+  wire \$351 ;
+  wire [255:0] \$352 ;
   wire \$353 ;
   wire \$354 ;
-  wire [255:0] \$355 ;
-  wire \$356 ;
+  wire \$355 ;
+  wire [255:0] \$356 ;
   wire \$357 ;
   wire \$358 ;
-  wire [255:0] \$359 ;
+  wire \$359 ;
   wire \$36 ;
-  wire \$360 ;
+  wire [255:0] \$360 ;
   wire \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire \$364 ;
+  wire [255:0] \$364 ;
   wire \$365 ;
-  reg \$366 ;
-  reg \$367 ;
-  reg [3:0] \$368 ;
-  reg [63:0] \$369 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
   wire \$37 ;
-  reg [63:0] \$370 ;
-  reg [63:0] \$371 ;
-  reg [63:0] \$372 ;
-  reg [63:0] \$373 ;
+  wire \$370 ;
+  reg \$371 ;
+  reg \$372 ;
+  reg [3:0] \$373 ;
   reg [63:0] \$374 ;
   reg [63:0] \$375 ;
   reg [63:0] \$376 ;
@@ -15913,138 +16667,146 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg [63:0] \$383 ;
   reg [63:0] \$384 ;
   reg [63:0] \$385 ;
-  reg [23:0] \$386 ;
-  reg [22:0] \$387 ;
-  reg [23:0] \$388 ;
-  reg [22:0] \$389 ;
+  reg [63:0] \$386 ;
+  reg [63:0] \$387 ;
+  reg [63:0] \$388 ;
+  reg [63:0] \$389 ;
   wire \$39 ;
-  reg [23:0] \$390 ;
-  reg \$391 ;
-  reg [23:0] \$392 ;
+  reg [63:0] \$390 ;
+  reg [23:0] \$391 ;
+  reg [22:0] \$392 ;
   reg [23:0] \$393 ;
-  reg \$394 ;
-  reg \$395 ;
+  reg [22:0] \$394 ;
+  reg [23:0] \$395 ;
   reg \$396 ;
-  reg \$397 ;
-  reg \$398 ;
+  reg [23:0] \$397 ;
+  reg [23:0] \$398 ;
   reg \$399 ;
   wire [4:0] \$4 ;
   wire \$40 ;
-  reg [25:0] \$400 ;
-  reg [68:0] \$401 ;
-  reg [23:0] \$402 ;
+  reg [63:0] \$400 ;
+  reg \$401 ;
+  reg \$402 ;
   reg \$403 ;
-  reg [25:0] \$404 ;
-  reg [25:0] \$405 ;
-  reg \$406 ;
-  reg \$407 ;
+  reg \$404 ;
+  reg \$405 ;
+  reg [25:0] \$406 ;
+  reg [68:0] \$407 ;
   reg [23:0] \$408 ;
-  reg [25:0] \$409 ;
+  reg \$409 ;
   wire \$41 ;
-  reg \$410 ;
-  reg \$411 ;
-  reg [82:0] \$412 ;
-  reg [25:0] \$413 ;
+  reg [25:0] \$410 ;
+  reg [25:0] \$411 ;
+  reg [3:0] \$412 ;
+  reg [3:0] \$413 ;
   reg \$414 ;
   reg \$415 ;
-  reg [22:0] \$416 ;
-  reg \$417 ;
+  reg [23:0] \$416 ;
+  reg [25:0] \$417 ;
   reg \$418 ;
-  reg [5:0] \$419 ;
+  reg \$419 ;
   wire \$42 ;
-  reg [24:0] \$420 ;
-  reg [5:0] \$421 ;
+  reg [82:0] \$420 ;
+  reg [25:0] \$421 ;
   reg \$422 ;
   reg \$423 ;
-  reg \$424 ;
+  reg [22:0] \$424 ;
   reg \$425 ;
   reg \$426 ;
-  reg [32:0] \$427 ;
-  reg [2:0] \$428 ;
-  reg [319:0] \$429 ;
+  reg [5:0] \$427 ;
+  reg [24:0] \$428 ;
+  reg [5:0] \$429 ;
   wire \$43 ;
   reg \$430 ;
   reg \$431 ;
-  reg [5:0] \$432 ;
-  reg [24:0] \$433 ;
-  reg [5:0] \$434 ;
-  reg \$435 ;
-  reg \$436 ;
-  reg \$437 ;
+  reg \$432 ;
+  reg \$433 ;
+  reg \$434 ;
+  reg [32:0] \$435 ;
+  reg [2:0] \$436 ;
+  reg [319:0] \$437 ;
   reg \$438 ;
   reg \$439 ;
   wire \$44 ;
-  reg [32:0] \$440 ;
-  reg [319:0] \$441 ;
-  reg \$442 ;
+  reg [5:0] \$440 ;
+  reg [24:0] \$441 ;
+  reg [5:0] \$442 ;
   reg \$443 ;
-  reg [5:0] \$444 ;
-  reg [24:0] \$445 ;
-  reg [5:0] \$446 ;
+  reg \$444 ;
+  reg \$445 ;
+  reg \$446 ;
   reg \$447 ;
-  reg \$448 ;
-  reg \$449 ;
+  reg [32:0] \$448 ;
+  reg [319:0] \$449 ;
   wire \$45 ;
   reg \$450 ;
   reg \$451 ;
-  reg [32:0] \$452 ;
-  reg [255:0] \$453 ;
-  reg \$454 ;
-  reg [32:0] \$455 ;
+  reg [5:0] \$452 ;
+  reg [24:0] \$453 ;
+  reg [5:0] \$454 ;
+  reg \$455 ;
   reg \$456 ;
   reg \$457 ;
-  reg [5:0] \$458 ;
-  reg [24:0] \$459 ;
+  reg \$458 ;
+  reg \$459 ;
   wire \$46 ;
-  reg [5:0] \$460 ;
-  reg \$461 ;
+  reg [32:0] \$460 ;
+  reg [255:0] \$461 ;
   reg \$462 ;
-  reg \$463 ;
+  reg [32:0] \$463 ;
   reg \$464 ;
   reg \$465 ;
-  reg [32:0] \$466 ;
-  reg \$467 ;
-  reg \$468 ;
+  reg [5:0] \$466 ;
+  reg [24:0] \$467 ;
+  reg [5:0] \$468 ;
   reg \$469 ;
   wire \$47 ;
-  reg [255:0] \$470 ;
+  reg \$470 ;
   reg \$471 ;
-  reg [32:0] \$472 ;
-  reg [7:0] \$473 ;
-  reg [7:0] \$474 ;
-  reg [7:0] \$475 ;
+  reg \$472 ;
+  reg \$473 ;
+  reg [32:0] \$474 ;
+  reg \$475 ;
   reg \$476 ;
   reg \$477 ;
-  reg \$478 ;
+  reg [255:0] \$478 ;
   reg \$479 ;
   wire \$48 ;
-  reg \$480 ;
-  reg \$481 ;
-  reg \$482 ;
-  reg [255:0] \$483 ;
+  reg [32:0] \$480 ;
+  reg [7:0] \$481 ;
+  reg [7:0] \$482 ;
+  reg [7:0] \$483 ;
   reg \$484 ;
   reg \$485 ;
-  reg [255:0] \$486 ;
-  reg [63:0] \$487 ;
-  reg [255:0] \$488 ;
-  reg [255:0] \$489 ;
+  reg \$486 ;
+  reg \$487 ;
+  reg \$488 ;
+  reg \$489 ;
   wire \$49 ;
-  reg [255:0] \$490 ;
-  reg [63:0] \$491 ;
-  reg [255:0] \$492 ;
-  reg [255:0] \$493 ;
+  reg \$490 ;
+  reg [255:0] \$491 ;
+  reg \$492 ;
+  reg \$493 ;
   reg [255:0] \$494 ;
-  reg [255:0] \$495 ;
+  reg [63:0] \$495 ;
   reg [255:0] \$496 ;
-  reg [159:0] \$497 ;
-  reg [2625:0] \$498 ;
-  reg \$499 ;
+  reg [255:0] \$497 ;
+  reg [255:0] \$498 ;
+  reg [63:0] \$499 ;
   wire [5:0] \$5 ;
   wire \$50 ;
-  reg [32:0] \$500 ;
-  reg [5:0] \$501 ;
+  reg [255:0] \$500 ;
+  reg [255:0] \$501 ;
   reg [255:0] \$502 ;
+  reg [255:0] \$503 ;
+  reg [255:0] \$504 ;
+  reg [159:0] \$505 ;
+  reg [2625:0] \$506 ;
+  reg \$507 ;
+  reg [32:0] \$508 ;
+  reg [5:0] \$509 ;
   wire \$51 ;
+  reg [255:0] \$510 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
@@ -16101,7 +16863,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg a_lt_s = 1'h0;
   wire adv;
   reg [23:0] avail = 24'h000000;
-  reg [63:0] beat_q;
+  reg [63:0] beat_q = 64'h0000000000000000;
   reg [32:0] best = 33'h000000000;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
@@ -16208,7 +16970,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \i_job__payload.wrapped ;
   wire [25:0] in_end;
   reg [22:0] in_nb = 23'h000000;
-  wire [22:0] \in_nb$92 ;
+  wire [22:0] \in_nb$76 ;
   wire [25:0] in_qa;
   wire [26:0] in_size;
   wire is_data;
@@ -16229,6 +16991,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg jv = 1'h0;
   wire [2:0] lane0;
   reg [2:0] lane1 = 3'h0;
+  wire [3:0] ld_qi;
   wire [23:0] lim;
   reg [25:0] low = 26'h0000000;
   wire lt0b;
@@ -16386,6 +17149,8 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg q_lt_s = 1'h0;
   reg [25:0] qa = 26'h0000000;
   reg qb_in = 1'h0;
+  reg [3:0] qi = 4'h0;
+  reg [3:0] qi1 = 4'h0;
   reg [32:0] r3;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
@@ -16871,7 +17636,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg [255:0] val4 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] val_be;
   wire [47:0] w_data;
-  reg [63:0] \w_data$149  = 64'h0000000000000000;
+  reg [63:0] \w_data$133  = 64'h0000000000000000;
   wire w_en;
   reg [3:0] w_idx = 4'h0;
   wire w_rdy;
@@ -16884,195 +17649,213 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg [23:0] wr = 24'h000000;
   reg zero_hi = 1'h0;
   always @(posedge clk)
-    d_seq <= \$408 ;
+    o_calldata__payload <= \$407 ;
   always @(posedge clk)
-    d_end <= \$409 ;
+    cur_base <= \$408 ;
   always @(posedge clk)
-    d_ver <= \$410 ;
+    d_valid <= \$409 ;
   always @(posedge clk)
-    jv <= \$411 ;
+    q <= \$410 ;
   always @(posedge clk)
-    j <= \$412 ;
+    qa <= \$411 ;
   always @(posedge clk)
-    j_end <= \$413 ;
+    qi <= \$412 ;
   always @(posedge clk)
-    short <= \$414 ;
+    qi1 <= \$413 ;
   always @(posedge clk)
-    j_zl <= \$415 ;
+    q_lt_e <= \$414 ;
   always @(posedge clk)
-    j_nb <= \$416 ;
+    a_lt_e <= \$415 ;
   always @(posedge clk)
-    t1_valid <= \$417 ;
+    d_seq <= \$416 ;
   always @(posedge clk)
-    t1_end <= \$418 ;
+    d_end <= \$417 ;
   always @(posedge clk)
-    t1_fld <= \$419 ;
+    d_ver <= \$418 ;
   always @(posedge clk)
-    t1_seq <= \$420 ;
+    jv <= \$419 ;
   always @(posedge clk)
-    t1_ln <= \$421 ;
+    j <= \$420 ;
   always @(posedge clk)
-    t1_short <= \$422 ;
+    j_end <= \$421 ;
   always @(posedge clk)
-    t1_first <= \$423 ;
+    short <= \$422 ;
   always @(posedge clk)
-    t1_wrapped <= \$424 ;
+    j_zl <= \$423 ;
   always @(posedge clk)
-    t1_own_fail <= \$425 ;
+    j_nb <= \$424 ;
   always @(posedge clk)
-    t1_r0v <= \$426 ;
+    t1_valid <= \$425 ;
   always @(posedge clk)
-    t1_r0 <= \$427 ;
+    t1_end <= \$426 ;
   always @(posedge clk)
-    lane1 <= \$428 ;
+    t1_fld <= \$427 ;
   always @(posedge clk)
-    raw1 <= \$429 ;
+    t1_seq <= \$428 ;
   always @(posedge clk)
-    t2_valid <= \$430 ;
+    t1_ln <= \$429 ;
   always @(posedge clk)
-    t2_end <= \$431 ;
+    t1_short <= \$430 ;
   always @(posedge clk)
-    t2_fld <= \$432 ;
+    t1_first <= \$431 ;
   always @(posedge clk)
-    t2_seq <= \$433 ;
+    t1_wrapped <= \$432 ;
   always @(posedge clk)
-    t2_ln <= \$434 ;
+    t1_own_fail <= \$433 ;
   always @(posedge clk)
-    t2_short <= \$435 ;
+    t1_r0v <= \$434 ;
   always @(posedge clk)
-    t2_first <= \$436 ;
+    t1_r0 <= \$435 ;
   always @(posedge clk)
-    t2_wrapped <= \$437 ;
+    lane1 <= \$436 ;
   always @(posedge clk)
-    t2_own_fail <= \$438 ;
+    raw1 <= \$437 ;
   always @(posedge clk)
-    t2_r0v <= \$439 ;
+    t2_valid <= \$438 ;
   always @(posedge clk)
-    t2_r0 <= \$440 ;
+    t2_end <= \$439 ;
   always @(posedge clk)
-    win <= \$441 ;
+    t2_fld <= \$440 ;
   always @(posedge clk)
-    t3_valid <= \$442 ;
+    t2_seq <= \$441 ;
   always @(posedge clk)
-    t3_end <= \$443 ;
+    t2_ln <= \$442 ;
   always @(posedge clk)
-    t3_fld <= \$444 ;
+    t2_short <= \$443 ;
   always @(posedge clk)
-    t3_seq <= \$445 ;
+    t2_first <= \$444 ;
   always @(posedge clk)
-    t3_ln <= \$446 ;
+    t2_wrapped <= \$445 ;
   always @(posedge clk)
-    t3_short <= \$447 ;
+    t2_own_fail <= \$446 ;
   always @(posedge clk)
-    t3_first <= \$448 ;
+    t2_r0v <= \$447 ;
   always @(posedge clk)
-    t3_wrapped <= \$449 ;
+    t2_r0 <= \$448 ;
   always @(posedge clk)
-    t3_own_fail <= \$450 ;
+    win <= \$449 ;
   always @(posedge clk)
-    t3_r0v <= \$451 ;
+    t3_valid <= \$450 ;
   always @(posedge clk)
-    t3_r0 <= \$452 ;
+    t3_end <= \$451 ;
   always @(posedge clk)
-    val3 <= \$453 ;
+    t3_fld <= \$452 ;
   always @(posedge clk)
-    r3v_q <= \$454 ;
+    t3_seq <= \$453 ;
   always @(posedge clk)
-    r3_q <= \$455 ;
+    t3_ln <= \$454 ;
   always @(posedge clk)
-    t4_valid <= \$456 ;
+    t3_short <= \$455 ;
   always @(posedge clk)
-    t4_end <= \$457 ;
+    t3_first <= \$456 ;
   always @(posedge clk)
-    t4_fld <= \$458 ;
+    t3_wrapped <= \$457 ;
   always @(posedge clk)
-    t4_seq <= \$459 ;
+    t3_own_fail <= \$458 ;
   always @(posedge clk)
-    t4_ln <= \$460 ;
+    t3_r0v <= \$459 ;
   always @(posedge clk)
-    t4_short <= \$461 ;
+    t3_r0 <= \$460 ;
   always @(posedge clk)
-    t4_first <= \$462 ;
+    val3 <= \$461 ;
   always @(posedge clk)
-    t4_wrapped <= \$463 ;
+    r3v_q <= \$462 ;
   always @(posedge clk)
-    t4_own_fail <= \$464 ;
+    r3_q <= \$463 ;
   always @(posedge clk)
-    t4_r0v <= \$465 ;
+    t4_valid <= \$464 ;
   always @(posedge clk)
-    t4_r0 <= \$466 ;
+    t4_end <= \$465 ;
   always @(posedge clk)
-    lt30 <= \$467 ;
+    t4_fld <= \$466 ;
   always @(posedge clk)
-    lt50 <= \$468 ;
+    t4_seq <= \$467 ;
   always @(posedge clk)
-    lt53 <= \$469 ;
+    t4_ln <= \$468 ;
   always @(posedge clk)
-    val4 <= \$470 ;
+    t4_short <= \$469 ;
   always @(posedge clk)
-    r3v_4 <= \$471 ;
+    t4_first <= \$470 ;
   always @(posedge clk)
-    r3_4 <= \$472 ;
+    t4_wrapped <= \$471 ;
   always @(posedge clk)
-    cmp_n <= \$473 ;
+    t4_own_fail <= \$472 ;
   always @(posedge clk)
-    cmp_h <= \$474 ;
+    t4_r0v <= \$473 ;
   always @(posedge clk)
-    cmp_p <= \$475 ;
+    t4_r0 <= \$474 ;
   always @(posedge clk)
-    zero_hi <= \$476 ;
+    lt30 <= \$475 ;
   always @(posedge clk)
-    c0_27_28 <= \$477 ;
+    lt50 <= \$476 ;
   always @(posedge clk)
-    c0_lt37 <= \$478 ;
+    lt53 <= \$477 ;
   always @(posedge clk)
-    c0_gt1 <= \$479 ;
+    val4 <= \$478 ;
   always @(posedge clk)
-    c0_ones <= \$480 ;
+    r3v_4 <= \$479 ;
   always @(posedge clk)
-    c0_zero <= \$481 ;
+    r3_4 <= \$480 ;
   always @(posedge clk)
-    c0_one <= \$482 ;
+    cmp_n <= \$481 ;
   always @(posedge clk)
-    prio <= \$483 ;
+    cmp_h <= \$482 ;
   always @(posedge clk)
-    o_rec__valid <= \$484 ;
+    cmp_p <= \$483 ;
   always @(posedge clk)
-    cap_v <= \$485 ;
+    zero_hi <= \$484 ;
   always @(posedge clk)
-    rec_chain_id <= \$486 ;
+    c0_27_28 <= \$485 ;
   always @(posedge clk)
-    rec_nonce <= \$487 ;
+    c0_lt37 <= \$486 ;
   always @(posedge clk)
-    rec_gas_price <= \$488 ;
+    c0_gt1 <= \$487 ;
   always @(posedge clk)
-    rec_max_priority_fee_per_gas <= \$489 ;
+    c0_ones <= \$488 ;
   always @(posedge clk)
-    rec_max_fee_per_gas <= \$490 ;
+    c0_zero <= \$489 ;
   always @(posedge clk)
-    rec_gas_limit <= \$491 ;
+    c0_one <= \$490 ;
   always @(posedge clk)
-    rec_value <= \$492 ;
+    prio <= \$491 ;
   always @(posedge clk)
-    rec_max_fee_per_blob_gas <= \$493 ;
+    o_rec__valid <= \$492 ;
   always @(posedge clk)
-    rec_v <= \$494 ;
+    cap_v <= \$493 ;
   always @(posedge clk)
-    rec_r <= \$495 ;
+    rec_chain_id <= \$494 ;
   always @(posedge clk)
-    rec_s <= \$496 ;
+    rec_nonce <= \$495 ;
   always @(posedge clk)
-    rec_to <= \$497 ;
+    rec_gas_price <= \$496 ;
   always @(posedge clk)
-    o_rec__payload <= \$498 ;
+    rec_max_priority_fee_per_gas <= \$497 ;
   always @(posedge clk)
-    best_v <= \$499 ;
+    rec_max_fee_per_gas <= \$498 ;
   always @(posedge clk)
-    best <= \$500 ;
+    rec_gas_limit <= \$499 ;
   always @(posedge clk)
-    cap_fld <= \$501 ;
+    rec_value <= \$500 ;
   always @(posedge clk)
-    cap_val <= \$502 ;
+    rec_max_fee_per_blob_gas <= \$501 ;
+  always @(posedge clk)
+    rec_v <= \$502 ;
+  always @(posedge clk)
+    rec_r <= \$503 ;
+  always @(posedge clk)
+    rec_s <= \$504 ;
+  always @(posedge clk)
+    rec_to <= \$505 ;
+  always @(posedge clk)
+    o_rec__payload <= \$506 ;
+  always @(posedge clk)
+    best_v <= \$507 ;
+  always @(posedge clk)
+    best <= \$508 ;
+  always @(posedge clk)
+    cap_fld <= \$509 ;
+  always @(posedge clk)
+    cap_val <= \$510 ;
   assign \$1  = 1'h0 + i_beat__payload[64];
   assign \$2  = \$1  + i_beat__payload[65];
   assign \$3  = \$2  + i_beat__payload[66];
@@ -17302,228 +18085,218 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign \$210  = \$208  & \$209 ;
   assign \$211  = \$210  ? { 1'h0, h_low } : h_lim;
   assign \$212  = h_base + \$211 ;
-  assign \$213  = ~ r_en;
-  assign \$214  = have_last & \$213 ;
-  assign \$215  = q < r_data[47:23];
-  assign \$216  = qa < r_data[47:23];
-  assign \$217  = j_nb < avail;
-  assign \$219  = \$218  < avail;
-  assign \$220  = adv & jv;
-  assign \$221  = j[56:32] > low;
-  assign \$222  = have_last & cd_free;
-  assign \$223  = cur_base + r_data[22:0];
-  assign \$224  = s_beat_in | s_done_now;
-  assign \$225  = beat_q >> { q[2:0], 3'h0 };
-  assign \$226  = qa + 4'h8;
-  assign \$228  = \$227  < avail;
-  assign \$229  = qa + 4'h8;
-  assign \$230  = \$229  < j_end;
-  assign \$231  = qa < r_data[47:23];
+  assign \$214  = ~ r_en;
+  assign \$215  = have_last & \$214 ;
+  assign \$216  = q < r_data[47:23];
+  assign \$217  = qa < r_data[47:23];
+  assign \$218  = j_nb < avail;
+  assign \$220  = \$219  < avail;
+  assign \$221  = adv & jv;
+  assign \$222  = j[56:32] > low;
+  assign \$223  = have_last & cd_free;
+  assign \$224  = cur_base + r_data[22:0];
+  assign \$225  = s_beat_in | s_done_now;
+  assign \$226  = beat_q >> { q[2:0], 3'h0 };
+  assign \$227  = qa + 4'h8;
+  assign \$229  = \$228  < avail;
+  assign \$230  = qi1 + 1'h1;
   assign \$232  = qa + 4'h8;
-  assign \$233  = \$232  < r_data[47:23];
-  assign \$234  = q > low;
-  assign \$235  = j_end > low;
-  assign \$236  = ~ is_data;
-  assign \$237  = ~ short;
-  assign \$238  = \$236  & \$237 ;
-  assign \$239  = ~ have_last;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = ~ first_absent;
-  assign \$242  = \$240  & \$241 ;
-  assign \$243  = j[31:26] == 6'h20;
-  assign \$244  = i_job__valid & i_job__ready;
-  assign \$245  = i_job__payload[81:57] <= 6'h20;
-  assign \$246  = ! i_job__payload[81:57];
-  assign \$247  = \$57 [22:0] < avail;
-  assign \$249  = \$248  < avail;
-  assign \$250  = | i_job__payload[81:57];
-  assign \$251  = { \$59 [22:0], 3'h0 } < in_end;
-  assign \$252  = i_job__payload[56:32] < r_data[47:23];
-  assign \$253  = { \$59 [22:0], 3'h0 } < r_data[47:23];
-  assign \$254  = \$24 [3:0] + 1'h0;
-  assign \$256  = \$24 [3:0] + 1'h1;
-  assign \$258  = \$24 [3:0] + 2'h2;
-  assign \$260  = \$24 [3:0] + 2'h3;
-  assign \$262  = \$24 [3:0] + 3'h4;
-  assign \$264  = raw1 >> { lane1, 3'h0 };
-  assign \$265  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$84 [5:0], 3'h0 };
-  assign \$266  = t2_own_fail | r3v;
-  assign \$267  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
-  assign \$268  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
-  assign \$269  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
-  assign \$270  = val3[63:0] < 64'hbfd25e8cd0364141;
-  assign \$271  = val3[63:0] == 64'hbfd25e8cd0364141;
-  assign \$272  = val3[127:64] < 64'hbaaedce6af48a03b;
-  assign \$273  = val3[127:64] == 64'hbaaedce6af48a03b;
-  assign \$274  = val3[191:128] < 64'hfffffffffffffffe;
-  assign \$275  = val3[191:128] == 64'hfffffffffffffffe;
-  assign \$276  = val3[255:192] < 64'hffffffffffffffff;
-  assign \$277  = val3[255:192] == 64'hffffffffffffffff;
-  assign \$278  = val3[63:0] < 64'hdfe92f46681b20a0;
-  assign \$279  = val3[63:0] == 64'hdfe92f46681b20a0;
-  assign \$280  = val3[127:64] < 63'h5d576e7357a4501d;
-  assign \$281  = val3[127:64] == 63'h5d576e7357a4501d;
-  assign \$282  = val3[191:128] < 64'hffffffffffffffff;
-  assign \$283  = val3[191:128] == 64'hffffffffffffffff;
-  assign \$284  = val3[255:192] < 63'h7fffffffffffffff;
-  assign \$285  = val3[255:192] == 63'h7fffffffffffffff;
-  assign \$286  = val3[63:0] < prio[63:0];
-  assign \$287  = val3[63:0] == prio[63:0];
-  assign \$288  = val3[127:64] < prio[127:64];
-  assign \$289  = val3[127:64] == prio[127:64];
-  assign \$290  = val3[191:128] < prio[191:128];
-  assign \$291  = val3[191:128] == prio[191:128];
-  assign \$292  = val3[255:192] < prio[255:192];
-  assign \$293  = val3[255:192] == prio[255:192];
-  assign \$294  = ! val3[255:64];
-  assign \$295  = val3[63:0] == 5'h1b;
-  assign \$296  = val3[63:0] == 5'h1c;
-  assign \$297  = \$295  | \$296 ;
-  assign \$298  = val3[63:0] < 6'h25;
-  assign \$299  = val3[63:0] > 1'h1;
-  assign \$300  = val3[63:0] == 64'hffffffffffffffff;
-  assign \$301  = ! val3[63:0];
-  assign \$302  = val3[63:0] == 1'h1;
-  assign \$303  = t3_valid & t3_end;
-  assign \$304  = t3_fld == 3'h5;
-  assign \$305  = t3_valid & \$304 ;
-  assign \$306  = ~ t3_end;
-  assign \$307  = \$305  & \$306 ;
-  assign \$308  = ~ t3_own_fail;
-  assign \$309  = \$307  & \$308 ;
-  assign \$310  = adv & t4_valid;
-  assign \$311  = cap_fld == 2'h3;
-  assign \$313  = cap_v & \$312 ;
-  assign \$314  = \$313  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_nonce };
-  assign \$315  = cap_fld == 3'h7;
-  assign \$317  = cap_v & \$316 ;
-  assign \$318  = \$317  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_gas_limit };
-  assign \$319  = cap_fld == 2'h2;
-  assign \$321  = cap_v & \$320 ;
-  assign \$322  = \$321  ? cap_val : rec_chain_id;
-  assign \$323  = cap_fld == 3'h4;
-  assign \$325  = cap_v & \$324 ;
-  assign \$326  = \$325  ? cap_val : rec_gas_price;
-  assign \$327  = cap_fld == 3'h5;
-  assign \$329  = cap_v & \$328 ;
-  assign \$330  = \$329  ? cap_val : rec_max_priority_fee_per_gas;
-  assign \$331  = cap_fld == 3'h6;
-  assign \$333  = cap_v & \$332 ;
-  assign \$334  = \$333  ? cap_val : rec_max_fee_per_gas;
-  assign \$335  = cap_fld == 4'hc;
-  assign \$337  = cap_v & \$336 ;
-  assign \$338  = \$337  ? cap_val : rec_max_fee_per_blob_gas;
-  assign \$339  = cap_fld == 4'h9;
-  assign \$341  = cap_v & \$340 ;
-  assign \$342  = \$341  ? cap_val : rec_value;
-  assign \$343  = cap_fld == 4'hf;
-  assign \$344  = cap_fld == 5'h10;
-  assign \$345  = | { \$344 , \$343  };
+  assign \$233  = \$232  < j_end;
+  assign \$234  = qa < r_data[47:23];
+  assign \$235  = qa + 4'h8;
+  assign \$236  = \$235  < r_data[47:23];
+  assign \$237  = q > low;
+  assign \$238  = j_end > low;
+  assign \$239  = ~ is_data;
+  assign \$240  = ~ short;
+  assign \$241  = \$239  & \$240 ;
+  assign \$242  = ~ have_last;
+  assign \$243  = \$241  & \$242 ;
+  assign \$244  = ~ first_absent;
+  assign \$245  = \$243  & \$244 ;
+  assign \$246  = j[31:26] == 6'h20;
+  assign \$247  = i_job__valid & i_job__ready;
+  assign \$248  = i_job__payload[81:57] <= 6'h20;
+  assign \$249  = ! i_job__payload[81:57];
+  assign \$250  = \$57 [22:0] < avail;
+  assign \$252  = \$251  < avail;
+  assign \$253  = \$27 [3:0] + 1'h1;
+  assign \$255  = | i_job__payload[81:57];
+  assign \$256  = { \$59 [22:0], 3'h0 } < in_end;
+  assign \$257  = i_job__payload[56:32] < r_data[47:23];
+  assign \$258  = { \$59 [22:0], 3'h0 } < r_data[47:23];
+  assign \$259  = \$24 [3:0] + 1'h0;
+  assign \$261  = \$24 [3:0] + 1'h1;
+  assign \$263  = \$24 [3:0] + 2'h2;
+  assign \$265  = \$24 [3:0] + 2'h3;
+  assign \$267  = \$24 [3:0] + 3'h4;
+  assign \$269  = raw1 >> { lane1, 3'h0 };
+  assign \$270  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$84 [5:0], 3'h0 };
+  assign \$271  = t2_own_fail | r3v;
+  assign \$272  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$273  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$274  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
+  assign \$275  = val3[63:0] < 64'hbfd25e8cd0364141;
+  assign \$276  = val3[63:0] == 64'hbfd25e8cd0364141;
+  assign \$277  = val3[127:64] < 64'hbaaedce6af48a03b;
+  assign \$278  = val3[127:64] == 64'hbaaedce6af48a03b;
+  assign \$279  = val3[191:128] < 64'hfffffffffffffffe;
+  assign \$280  = val3[191:128] == 64'hfffffffffffffffe;
+  assign \$281  = val3[255:192] < 64'hffffffffffffffff;
+  assign \$282  = val3[255:192] == 64'hffffffffffffffff;
+  assign \$283  = val3[63:0] < 64'hdfe92f46681b20a0;
+  assign \$284  = val3[63:0] == 64'hdfe92f46681b20a0;
+  assign \$285  = val3[127:64] < 63'h5d576e7357a4501d;
+  assign \$286  = val3[127:64] == 63'h5d576e7357a4501d;
+  assign \$287  = val3[191:128] < 64'hffffffffffffffff;
+  assign \$288  = val3[191:128] == 64'hffffffffffffffff;
+  assign \$289  = val3[255:192] < 63'h7fffffffffffffff;
+  assign \$290  = val3[255:192] == 63'h7fffffffffffffff;
+  assign \$291  = val3[63:0] < prio[63:0];
+  assign \$292  = val3[63:0] == prio[63:0];
+  assign \$293  = val3[127:64] < prio[127:64];
+  assign \$294  = val3[127:64] == prio[127:64];
+  assign \$295  = val3[191:128] < prio[191:128];
+  assign \$296  = val3[191:128] == prio[191:128];
+  assign \$297  = val3[255:192] < prio[255:192];
+  assign \$298  = val3[255:192] == prio[255:192];
+  assign \$299  = ! val3[255:64];
+  assign \$300  = val3[63:0] == 5'h1b;
+  assign \$301  = val3[63:0] == 5'h1c;
+  assign \$302  = \$300  | \$301 ;
+  assign \$303  = val3[63:0] < 6'h25;
+  assign \$304  = val3[63:0] > 1'h1;
+  assign \$305  = val3[63:0] == 64'hffffffffffffffff;
+  assign \$306  = ! val3[63:0];
+  assign \$307  = val3[63:0] == 1'h1;
+  assign \$308  = t3_valid & t3_end;
+  assign \$309  = t3_fld == 3'h5;
+  assign \$310  = t3_valid & \$309 ;
+  assign \$311  = ~ t3_end;
+  assign \$312  = \$310  & \$311 ;
+  assign \$313  = ~ t3_own_fail;
+  assign \$314  = \$312  & \$313 ;
+  assign \$315  = adv & t4_valid;
+  assign \$316  = cap_fld == 2'h3;
+  assign \$318  = cap_v & \$317 ;
+  assign \$319  = \$318  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_nonce };
+  assign \$320  = cap_fld == 3'h7;
+  assign \$322  = cap_v & \$321 ;
+  assign \$323  = \$322  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_gas_limit };
+  assign \$324  = cap_fld == 2'h2;
+  assign \$326  = cap_v & \$325 ;
+  assign \$327  = \$326  ? cap_val : rec_chain_id;
+  assign \$328  = cap_fld == 3'h4;
+  assign \$330  = cap_v & \$329 ;
+  assign \$331  = \$330  ? cap_val : rec_gas_price;
+  assign \$332  = cap_fld == 3'h5;
+  assign \$334  = cap_v & \$333 ;
+  assign \$335  = \$334  ? cap_val : rec_max_priority_fee_per_gas;
+  assign \$336  = cap_fld == 3'h6;
+  assign \$338  = cap_v & \$337 ;
+  assign \$339  = \$338  ? cap_val : rec_max_fee_per_gas;
+  assign \$340  = cap_fld == 4'hc;
+  assign \$342  = cap_v & \$341 ;
+  assign \$343  = \$342  ? cap_val : rec_max_fee_per_blob_gas;
+  assign \$344  = cap_fld == 4'h9;
   assign \$346  = cap_v & \$345 ;
-  assign \$347  = \$346  ? cap_val : rec_v;
-  assign \$348  = cap_fld == 5'h11;
-  assign \$350  = cap_v & \$349 ;
-  assign \$351  = \$350  ? cap_val : rec_r;
-  assign \$352  = cap_fld == 5'h12;
-  assign \$354  = cap_v & \$353 ;
-  assign \$355  = \$354  ? cap_val : rec_s;
-  assign \$356  = cap_fld == 4'h8;
-  assign \$358  = cap_v & \$357 ;
-  assign \$359  = \$358  ? cap_val : { 96'h000000000000000000000000, rec_to };
-  assign \$360  = ~ t4_own_fail;
-  assign \$361  = t4_short & \$360 ;
-  assign \$362  = ~ r3v_4;
-  assign \$363  = \$361  & \$362 ;
-  assign \$364  = ~ r5v;
-  assign \$365  = \$363  & \$364 ;
+  assign \$347  = \$346  ? cap_val : rec_value;
+  assign \$348  = cap_fld == 4'hf;
+  assign \$349  = cap_fld == 5'h10;
+  assign \$350  = | { \$349 , \$348  };
+  assign \$351  = cap_v & \$350 ;
+  assign \$352  = \$351  ? cap_val : rec_v;
+  assign \$353  = cap_fld == 5'h11;
+  assign \$355  = cap_v & \$354 ;
+  assign \$356  = \$355  ? cap_val : rec_r;
+  assign \$357  = cap_fld == 5'h12;
+  assign \$359  = cap_v & \$358 ;
+  assign \$360  = \$359  ? cap_val : rec_s;
+  assign \$361  = cap_fld == 4'h8;
+  assign \$363  = cap_v & \$362 ;
+  assign \$364  = \$363  ? cap_val : { 96'h000000000000000000000000, rec_to };
+  assign \$365  = ~ t4_own_fail;
+  assign \$366  = t4_short & \$365 ;
+  assign \$367  = ~ r3v_4;
+  assign \$368  = \$366  & \$367 ;
+  assign \$369  = ~ r5v;
+  assign \$370  = \$368  & \$369 ;
   always @(posedge clk)
-    room <= \$366 ;
+    room <= \$371 ;
   always @(posedge clk)
-    w_v <= \$367 ;
+    w_v <= \$372 ;
   always @(posedge clk)
-    w_idx <= \$368 ;
+    w_idx <= \$373 ;
   always @(posedge clk)
-    \w_data$149  <= \$369 ;
+    \w_data$133  <= \$374 ;
   always @(posedge clk)
-    buf0 <= \$370 ;
+    buf0 <= \$375 ;
   always @(posedge clk)
-    buf1 <= \$371 ;
+    buf1 <= \$376 ;
   always @(posedge clk)
-    buf2 <= \$372 ;
+    buf2 <= \$377 ;
   always @(posedge clk)
-    buf3 <= \$373 ;
+    buf3 <= \$378 ;
   always @(posedge clk)
-    buf4 <= \$374 ;
+    buf4 <= \$379 ;
   always @(posedge clk)
-    buf5 <= \$375 ;
+    buf5 <= \$380 ;
   always @(posedge clk)
-    buf6 <= \$376 ;
+    buf6 <= \$381 ;
   always @(posedge clk)
-    buf7 <= \$377 ;
+    buf7 <= \$382 ;
   always @(posedge clk)
-    buf8 <= \$378 ;
+    buf8 <= \$383 ;
   always @(posedge clk)
-    buf9 <= \$379 ;
+    buf9 <= \$384 ;
   always @(posedge clk)
-    buf10 <= \$380 ;
+    buf10 <= \$385 ;
   always @(posedge clk)
-    buf11 <= \$381 ;
+    buf11 <= \$386 ;
   always @(posedge clk)
-    buf12 <= \$382 ;
+    buf12 <= \$387 ;
   always @(posedge clk)
-    buf13 <= \$383 ;
+    buf13 <= \$388 ;
   always @(posedge clk)
-    buf14 <= \$384 ;
+    buf14 <= \$389 ;
   always @(posedge clk)
-    buf15 <= \$385 ;
+    buf15 <= \$390 ;
   always @(posedge clk)
-    wr <= \$386 ;
+    wr <= \$391 ;
   always @(posedge clk)
-    in_nb <= \$387 ;
+    in_nb <= \$392 ;
   always @(posedge clk)
-    avail <= \$388 ;
+    avail <= \$393 ;
   always @(posedge clk)
-    h_low <= \$389 ;
+    h_low <= \$394 ;
   always @(posedge clk)
-    h_lim <= \$390 ;
+    h_lim <= \$395 ;
   always @(posedge clk)
-    h_end <= \$391 ;
+    h_end <= \$396 ;
   always @(posedge clk)
-    h_base <= \$392 ;
+    h_base <= \$397 ;
   always @(posedge clk)
-    head <= \$393 ;
+    head <= \$398 ;
   always @(posedge clk)
-    o_calldata__valid <= \$394 ;
+    o_calldata__valid <= \$399 ;
   always @(posedge clk)
-    hl_prev <= \$395 ;
+    beat_q <= \$400 ;
   always @(posedge clk)
-    q_lt_s <= \$396 ;
+    hl_prev <= \$401 ;
   always @(posedge clk)
-    a_lt_s <= \$397 ;
+    q_lt_s <= \$402 ;
   always @(posedge clk)
-    nb_in <= \$398 ;
+    a_lt_s <= \$403 ;
   always @(posedge clk)
-    qb_in <= \$399 ;
+    nb_in <= \$404 ;
   always @(posedge clk)
-    low <= \$400 ;
+    qb_in <= \$405 ;
   always @(posedge clk)
-    o_calldata__payload <= \$401 ;
-  always @(posedge clk)
-    cur_base <= \$402 ;
-  always @(posedge clk)
-    d_valid <= \$403 ;
-  always @(posedge clk)
-    q <= \$404 ;
-  always @(posedge clk)
-    qa <= \$405 ;
-  always @(posedge clk)
-    q_lt_e <= \$406 ;
-  always @(posedge clk)
-    a_lt_e <= \$407 ;
+    low <= \$406 ;
   \tx_decoder_top.decoder.values.ends  ends (
     .clk(clk),
-    .\port$4620$0 (\$13 [22:0]),
-    .\port$4622$0 (\$15 [24:0]),
+    .\port$4898$0 (\$13 [22:0]),
+    .\port$4900$0 (\$15 [24:0]),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(have_last),
@@ -17533,18 +18306,44 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$408  = d_seq;
-    if (\$220 ) begin
+    \$407  = o_calldata__payload;
+    if (\$221 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            /* empty */;
+            if (\$223 ) begin
+              \$407 [67:64] = 4'h0;
+              \$407 [68] = 1'h1;
+              \$407 [63:0] = 64'h0000000000000000;
+            end
         2'h0:
-            if (take) begin
-              if (\$242 ) begin
-                \$408  = j[25:2];
+            if (is_data) begin
+              if (\$225 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$407 [68] = 1'h0;
+                  \$407 [63:0] = \$226 ;
+                  \$407 [67:64] = \$34 [3:0];
+                end
               end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$407  = 69'h000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$408  = cur_base;
+    if (\$221 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$223 ) begin
+              \$408  = \$224 [23:0];
             end
       endcase
     end
@@ -17554,83 +18353,158 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$409  = d_end;
-    if (\$220 ) begin
+    \$409  = d_valid;
+    if (\$221 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$223 ) begin
+              \$409  = 1'h0;
+            end
+        2'h0:
+            if (take) begin
+              \$409  = 1'h0;
+              if (\$245 ) begin
+                \$409  = 1'h1;
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$410  = q;
+    if (\$221 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
             /* empty */;
         2'h0:
-            if (take) begin
-              if (\$242 ) begin
-                \$409  = j_end;
+            if (is_data) begin
+              if (\$225 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$410  = qa;
+                end
               end
             end
       endcase
     end
+    if (\$247 ) begin
+      \$410  = { 1'h0, i_job__payload[56:32] };
+    end
     if (rst) begin
-      \$409  = 26'h0000000;
+      \$410  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$410  = d_ver;
-    if (\$220 ) begin
+    \$411  = qa;
+    if (\$221 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
             /* empty */;
         2'h0:
-            if (take) begin
-              if (\$242 ) begin
-                \$410  = \$243 ;
+            if (is_data) begin
+              if (\$225 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$411  = \$227 [25:0];
+                end
               end
             end
       endcase
     end
+    if (\$247 ) begin
+      \$411  = { \$59 [22:0], 3'h0 };
+    end
     if (rst) begin
-      \$410  = 1'h0;
+      \$411  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$411  = jv;
-    if (\$244 ) begin
-      \$411  = 1'h1;
-    end else if (take) begin
-      \$411  = 1'h0;
+    \$412  = qi;
+    if (\$221 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$225 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$412  = qi1;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$247 ) begin
+      \$412  = \$27 [3:0];
     end
     if (rst) begin
-      \$411  = 1'h0;
+      \$412  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$412  = j;
-    if (\$244 ) begin
-      \$412  = i_job__payload;
+    \$413  = qi1;
+    if (\$221 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$225 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$413  = \$230 [3:0];
+                end
+              end
+            end
+      endcase
+    end
+    if (\$247 ) begin
+      \$413  = \$253 [3:0];
     end
     if (rst) begin
-      \$412  = 83'h000000000000000000000;
+      \$413  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$413  = j_end;
-    if (\$244 ) begin
-      \$413  = in_end;
+    \$414  = q_lt_e;
+    if (\$221 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$225 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$414  = a_lt_e;
+                end
+              end
+            end
+      endcase
     end
-    if (rst) begin
-      \$413  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$414  = short;
-    if (\$244 ) begin
-      \$414  = \$245 ;
+    if (\$247 ) begin
+      \$414  = \$255 ;
     end
     if (rst) begin
       \$414  = 1'h0;
@@ -17638,9 +18512,26 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$415  = j_zl;
-    if (\$244 ) begin
-      \$415  = \$246 ;
+    \$415  = a_lt_e;
+    if (\$221 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$225 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$415  = \$233 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$247 ) begin
+      \$415  = \$256 ;
     end
     if (rst) begin
       \$415  = 1'h0;
@@ -17648,29 +18539,62 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$416  = j_nb;
-    if (\$244 ) begin
-      \$416  = \$57 [22:0];
+    \$416  = d_seq;
+    if (\$221 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$245 ) begin
+                \$416  = j[25:2];
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$416  = 23'h000000;
+      \$416  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$417  = t1_valid;
-    if (adv) begin
-      \$417  = t0_valid;
+    \$417  = d_end;
+    if (\$221 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$245 ) begin
+                \$417  = j_end;
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$417  = 1'h0;
+      \$417  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$418  = t1_end;
-    if (adv) begin
-      \$418  = t0_end;
+    \$418  = d_ver;
+    if (\$221 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$245 ) begin
+                \$418  = \$246 ;
+              end
+            end
+      endcase
     end
     if (rst) begin
       \$418  = 1'h0;
@@ -17678,39 +18602,41 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$419  = t1_fld;
-    if (adv) begin
-      \$419  = j[31:26];
+    \$419  = jv;
+    if (\$247 ) begin
+      \$419  = 1'h1;
+    end else if (take) begin
+      \$419  = 1'h0;
     end
     if (rst) begin
-      \$419  = 6'h00;
+      \$419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$420  = t1_seq;
-    if (adv) begin
-      \$420  = t0_seq;
+    \$420  = j;
+    if (\$247 ) begin
+      \$420  = i_job__payload;
     end
     if (rst) begin
-      \$420  = 25'h0000000;
+      \$420  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$421  = t1_ln;
-    if (adv) begin
-      \$421  = \$22 [5:0];
+    \$421  = j_end;
+    if (\$247 ) begin
+      \$421  = in_end;
     end
     if (rst) begin
-      \$421  = 6'h00;
+      \$421  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$422  = t1_short;
-    if (adv) begin
-      \$422  = short;
+    \$422  = short;
+    if (\$247 ) begin
+      \$422  = \$248 ;
     end
     if (rst) begin
       \$422  = 1'h0;
@@ -17718,9 +18644,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$423  = t1_first;
-    if (adv) begin
-      \$423  = t0_first;
+    \$423  = j_zl;
+    if (\$247 ) begin
+      \$423  = \$249 ;
     end
     if (rst) begin
       \$423  = 1'h0;
@@ -17728,19 +18654,19 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$424  = t1_wrapped;
-    if (adv) begin
-      \$424  = j[82];
+    \$424  = j_nb;
+    if (\$247 ) begin
+      \$424  = \$57 [22:0];
     end
     if (rst) begin
-      \$424  = 1'h0;
+      \$424  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$425  = t1_own_fail;
+    \$425  = t1_valid;
     if (adv) begin
-      \$425  = t0_own_fail;
+      \$425  = t0_valid;
     end
     if (rst) begin
       \$425  = 1'h0;
@@ -17748,9 +18674,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$426  = t1_r0v;
+    \$426  = t1_end;
     if (adv) begin
-      \$426  = t0_r0v;
+      \$426  = t0_end;
     end
     if (rst) begin
       \$426  = 1'h0;
@@ -17758,39 +18684,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$427  = t1_r0;
+    \$427  = t1_fld;
     if (adv) begin
-      \$427  = t0_r0;
+      \$427  = j[31:26];
     end
     if (rst) begin
-      \$427  = 33'h000000000;
+      \$427  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$428  = lane1;
+    \$428  = t1_seq;
     if (adv) begin
-      \$428  = j[34:32];
+      \$428  = t0_seq;
     end
     if (rst) begin
-      \$428  = 3'h0;
+      \$428  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$429  = raw1;
+    \$429  = t1_ln;
     if (adv) begin
-      \$429  = { \$263 , \$261 , \$259 , \$257 , \$255  };
+      \$429  = \$22 [5:0];
     end
     if (rst) begin
-      \$429  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$429  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$430  = t2_valid;
+    \$430  = t1_short;
     if (adv) begin
-      \$430  = t1_valid;
+      \$430  = short;
     end
     if (rst) begin
       \$430  = 1'h0;
@@ -17798,9 +18724,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$431  = t2_end;
+    \$431  = t1_first;
     if (adv) begin
-      \$431  = t1_end;
+      \$431  = t0_first;
     end
     if (rst) begin
       \$431  = 1'h0;
@@ -17808,69 +18734,69 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$432  = t2_fld;
+    \$432  = t1_wrapped;
     if (adv) begin
-      \$432  = t1_fld;
+      \$432  = j[82];
     end
     if (rst) begin
-      \$432  = 6'h00;
+      \$432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$433  = t2_seq;
+    \$433  = t1_own_fail;
     if (adv) begin
-      \$433  = t1_seq;
+      \$433  = t0_own_fail;
     end
     if (rst) begin
-      \$433  = 25'h0000000;
+      \$433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$434  = t2_ln;
+    \$434  = t1_r0v;
     if (adv) begin
-      \$434  = t1_ln;
+      \$434  = t0_r0v;
     end
     if (rst) begin
-      \$434  = 6'h00;
+      \$434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$435  = t2_short;
+    \$435  = t1_r0;
     if (adv) begin
-      \$435  = t1_short;
+      \$435  = t0_r0;
     end
     if (rst) begin
-      \$435  = 1'h0;
+      \$435  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$436  = t2_first;
+    \$436  = lane1;
     if (adv) begin
-      \$436  = t1_first;
+      \$436  = j[34:32];
     end
     if (rst) begin
-      \$436  = 1'h0;
+      \$436  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$437  = t2_wrapped;
+    \$437  = raw1;
     if (adv) begin
-      \$437  = t1_wrapped;
+      \$437  = { \$268 , \$266 , \$264 , \$262 , \$260  };
     end
     if (rst) begin
-      \$437  = 1'h0;
+      \$437  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$438  = t2_own_fail;
+    \$438  = t2_valid;
     if (adv) begin
-      \$438  = t1_own_fail;
+      \$438  = t1_valid;
     end
     if (rst) begin
       \$438  = 1'h0;
@@ -17878,9 +18804,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$439  = t2_r0v;
+    \$439  = t2_end;
     if (adv) begin
-      \$439  = t1_r0v;
+      \$439  = t1_end;
     end
     if (rst) begin
       \$439  = 1'h0;
@@ -17888,39 +18814,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$440  = t2_r0;
+    \$440  = t2_fld;
     if (adv) begin
-      \$440  = t1_r0;
+      \$440  = t1_fld;
     end
     if (rst) begin
-      \$440  = 33'h000000000;
+      \$440  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$441  = win;
+    \$441  = t2_seq;
     if (adv) begin
-      \$441  = \$264 ;
+      \$441  = t1_seq;
     end
     if (rst) begin
-      \$441  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$441  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$442  = t3_valid;
+    \$442  = t2_ln;
     if (adv) begin
-      \$442  = t2_valid;
+      \$442  = t1_ln;
     end
     if (rst) begin
-      \$442  = 1'h0;
+      \$442  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$443  = t3_end;
+    \$443  = t2_short;
     if (adv) begin
-      \$443  = t2_end;
+      \$443  = t1_short;
     end
     if (rst) begin
       \$443  = 1'h0;
@@ -17928,39 +18854,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$444  = t3_fld;
+    \$444  = t2_first;
     if (adv) begin
-      \$444  = t2_fld;
+      \$444  = t1_first;
     end
     if (rst) begin
-      \$444  = 6'h00;
+      \$444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$445  = t3_seq;
+    \$445  = t2_wrapped;
     if (adv) begin
-      \$445  = t2_seq;
+      \$445  = t1_wrapped;
     end
     if (rst) begin
-      \$445  = 25'h0000000;
+      \$445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$446  = t3_ln;
+    \$446  = t2_own_fail;
     if (adv) begin
-      \$446  = t2_ln;
+      \$446  = t1_own_fail;
     end
     if (rst) begin
-      \$446  = 6'h00;
+      \$446  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$447  = t3_short;
+    \$447  = t2_r0v;
     if (adv) begin
-      \$447  = t2_short;
+      \$447  = t1_r0v;
     end
     if (rst) begin
       \$447  = 1'h0;
@@ -17968,29 +18894,29 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$448  = t3_first;
+    \$448  = t2_r0;
     if (adv) begin
-      \$448  = t2_first;
+      \$448  = t1_r0;
     end
     if (rst) begin
-      \$448  = 1'h0;
+      \$448  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$449  = t3_wrapped;
+    \$449  = win;
     if (adv) begin
-      \$449  = t2_wrapped;
+      \$449  = \$269 ;
     end
     if (rst) begin
-      \$449  = 1'h0;
+      \$449  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$450  = t3_own_fail;
+    \$450  = t3_valid;
     if (adv) begin
-      \$450  = \$266 ;
+      \$450  = t2_valid;
     end
     if (rst) begin
       \$450  = 1'h0;
@@ -17998,9 +18924,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$451  = t3_r0v;
+    \$451  = t3_end;
     if (adv) begin
-      \$451  = t2_r0v;
+      \$451  = t2_end;
     end
     if (rst) begin
       \$451  = 1'h0;
@@ -18008,49 +18934,49 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$452  = t3_r0;
+    \$452  = t3_fld;
     if (adv) begin
-      \$452  = t2_r0;
+      \$452  = t2_fld;
     end
     if (rst) begin
-      \$452  = 33'h000000000;
+      \$452  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$453  = val3;
+    \$453  = t3_seq;
     if (adv) begin
-      \$453  = \$265 ;
+      \$453  = t2_seq;
     end
     if (rst) begin
-      \$453  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$453  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$454  = r3v_q;
+    \$454  = t3_ln;
     if (adv) begin
-      \$454  = r3v;
+      \$454  = t2_ln;
     end
     if (rst) begin
-      \$454  = 1'h0;
+      \$454  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$455  = r3_q;
+    \$455  = t3_short;
     if (adv) begin
-      \$455  = r3;
+      \$455  = t2_short;
     end
     if (rst) begin
-      \$455  = 33'h000000000;
+      \$455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$456  = t4_valid;
+    \$456  = t3_first;
     if (adv) begin
-      \$456  = t3_valid;
+      \$456  = t2_first;
     end
     if (rst) begin
       \$456  = 1'h0;
@@ -18058,9 +18984,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$457  = t4_end;
+    \$457  = t3_wrapped;
     if (adv) begin
-      \$457  = t3_end;
+      \$457  = t2_wrapped;
     end
     if (rst) begin
       \$457  = 1'h0;
@@ -18068,49 +18994,49 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$458  = t4_fld;
+    \$458  = t3_own_fail;
     if (adv) begin
-      \$458  = t3_fld;
+      \$458  = \$271 ;
     end
     if (rst) begin
-      \$458  = 6'h00;
+      \$458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$459  = t4_seq;
+    \$459  = t3_r0v;
     if (adv) begin
-      \$459  = t3_seq;
+      \$459  = t2_r0v;
     end
     if (rst) begin
-      \$459  = 25'h0000000;
+      \$459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$460  = t4_ln;
+    \$460  = t3_r0;
     if (adv) begin
-      \$460  = t3_ln;
+      \$460  = t2_r0;
     end
     if (rst) begin
-      \$460  = 6'h00;
+      \$460  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$461  = t4_short;
+    \$461  = val3;
     if (adv) begin
-      \$461  = t3_short;
+      \$461  = \$270 ;
     end
     if (rst) begin
-      \$461  = 1'h0;
+      \$461  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$462  = t4_first;
+    \$462  = r3v_q;
     if (adv) begin
-      \$462  = t3_first;
+      \$462  = r3v;
     end
     if (rst) begin
       \$462  = 1'h0;
@@ -18118,19 +19044,19 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$463  = t4_wrapped;
+    \$463  = r3_q;
     if (adv) begin
-      \$463  = t3_wrapped;
+      \$463  = r3;
     end
     if (rst) begin
-      \$463  = 1'h0;
+      \$463  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$464  = t4_own_fail;
+    \$464  = t4_valid;
     if (adv) begin
-      \$464  = t3_own_fail;
+      \$464  = t3_valid;
     end
     if (rst) begin
       \$464  = 1'h0;
@@ -18138,9 +19064,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$465  = t4_r0v;
+    \$465  = t4_end;
     if (adv) begin
-      \$465  = t3_r0v;
+      \$465  = t3_end;
     end
     if (rst) begin
       \$465  = 1'h0;
@@ -18148,39 +19074,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$466  = t4_r0;
+    \$466  = t4_fld;
     if (adv) begin
-      \$466  = t3_r0;
+      \$466  = t3_fld;
     end
     if (rst) begin
-      \$466  = 33'h000000000;
+      \$466  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$467  = lt30;
+    \$467  = t4_seq;
     if (adv) begin
-      \$467  = \$267 ;
+      \$467  = t3_seq;
     end
     if (rst) begin
-      \$467  = 1'h0;
+      \$467  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$468  = lt50;
+    \$468  = t4_ln;
     if (adv) begin
-      \$468  = \$268 ;
+      \$468  = t3_ln;
     end
     if (rst) begin
-      \$468  = 1'h0;
+      \$468  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$469  = lt53;
+    \$469  = t4_short;
     if (adv) begin
-      \$469  = \$269 ;
+      \$469  = t3_short;
     end
     if (rst) begin
       \$469  = 1'h0;
@@ -18188,19 +19114,19 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$470  = val4;
+    \$470  = t4_first;
     if (adv) begin
-      \$470  = val3;
+      \$470  = t3_first;
     end
     if (rst) begin
-      \$470  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$471  = r3v_4;
+    \$471  = t4_wrapped;
     if (adv) begin
-      \$471  = r3v_q;
+      \$471  = t3_wrapped;
     end
     if (rst) begin
       \$471  = 1'h0;
@@ -18208,49 +19134,49 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$472  = r3_4;
+    \$472  = t4_own_fail;
     if (adv) begin
-      \$472  = r3_q;
+      \$472  = t3_own_fail;
     end
     if (rst) begin
-      \$472  = 33'h000000000;
+      \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$473  = cmp_n;
+    \$473  = t4_r0v;
     if (adv) begin
-      \$473  = { \$277 , \$276 , \$275 , \$274 , \$273 , \$272 , \$271 , \$270  };
+      \$473  = t3_r0v;
     end
     if (rst) begin
-      \$473  = 8'h00;
+      \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$474  = cmp_h;
+    \$474  = t4_r0;
     if (adv) begin
-      \$474  = { \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278  };
+      \$474  = t3_r0;
     end
     if (rst) begin
-      \$474  = 8'h00;
+      \$474  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$475  = cmp_p;
+    \$475  = lt30;
     if (adv) begin
-      \$475  = { \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286  };
+      \$475  = \$272 ;
     end
     if (rst) begin
-      \$475  = 8'h00;
+      \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$476  = zero_hi;
+    \$476  = lt50;
     if (adv) begin
-      \$476  = \$294 ;
+      \$476  = \$273 ;
     end
     if (rst) begin
       \$476  = 1'h0;
@@ -18258,9 +19184,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$477  = c0_27_28;
+    \$477  = lt53;
     if (adv) begin
-      \$477  = \$297 ;
+      \$477  = \$274 ;
     end
     if (rst) begin
       \$477  = 1'h0;
@@ -18268,19 +19194,19 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$478  = c0_lt37;
+    \$478  = val4;
     if (adv) begin
-      \$478  = \$298 ;
+      \$478  = val3;
     end
     if (rst) begin
-      \$478  = 1'h0;
+      \$478  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$479  = c0_gt1;
+    \$479  = r3v_4;
     if (adv) begin
-      \$479  = \$299 ;
+      \$479  = r3v_q;
     end
     if (rst) begin
       \$479  = 1'h0;
@@ -18288,58 +19214,49 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$480  = c0_ones;
+    \$480  = r3_4;
     if (adv) begin
-      \$480  = \$300 ;
+      \$480  = r3_q;
     end
     if (rst) begin
-      \$480  = 1'h0;
+      \$480  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$481  = c0_zero;
+    \$481  = cmp_n;
     if (adv) begin
-      \$481  = \$301 ;
+      \$481  = { \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275  };
     end
     if (rst) begin
-      \$481  = 1'h0;
+      \$481  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$482  = c0_one;
+    \$482  = cmp_h;
     if (adv) begin
-      \$482  = \$302 ;
+      \$482  = { \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283  };
     end
     if (rst) begin
-      \$482  = 1'h0;
+      \$482  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$483  = prio;
+    \$483  = cmp_p;
     if (adv) begin
-      if (\$303 ) begin
-        \$483  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else if (\$309 ) begin
-        \$483  = val3;
-      end
+      \$483  = { \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291  };
     end
     if (rst) begin
-      \$483  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$483  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$484  = o_rec__valid;
-    if (o_rec__ready) begin
-      \$484  = 1'h0;
-    end
-    if (\$310 ) begin
-      if (t4_end) begin
-        \$484  = 1'h1;
-      end
+    \$484  = zero_hi;
+    if (adv) begin
+      \$484  = \$299 ;
     end
     if (rst) begin
       \$484  = 1'h0;
@@ -18347,62 +19264,151 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$485  = cap_v;
-    if (cap_v) begin
+    \$485  = c0_27_28;
+    if (adv) begin
+      \$485  = \$302 ;
+    end
+    if (rst) begin
       \$485  = 1'h0;
     end
-    if (\$310 ) begin
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$486  = c0_lt37;
+    if (adv) begin
+      \$486  = \$303 ;
+    end
+    if (rst) begin
+      \$486  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$487  = c0_gt1;
+    if (adv) begin
+      \$487  = \$304 ;
+    end
+    if (rst) begin
+      \$487  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$488  = c0_ones;
+    if (adv) begin
+      \$488  = \$305 ;
+    end
+    if (rst) begin
+      \$488  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$489  = c0_zero;
+    if (adv) begin
+      \$489  = \$306 ;
+    end
+    if (rst) begin
+      \$489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$490  = c0_one;
+    if (adv) begin
+      \$490  = \$307 ;
+    end
+    if (rst) begin
+      \$490  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$491  = prio;
+    if (adv) begin
+      if (\$308 ) begin
+        \$491  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else if (\$314 ) begin
+        \$491  = val3;
+      end
+    end
+    if (rst) begin
+      \$491  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$492  = o_rec__valid;
+    if (o_rec__ready) begin
+      \$492  = 1'h0;
+    end
+    if (\$315 ) begin
+      if (t4_end) begin
+        \$492  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$492  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$493  = cap_v;
+    if (cap_v) begin
+      \$493  = 1'h0;
+    end
+    if (\$315 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$485  = \$365 ;
+        \$493  = \$370 ;
       end
     end
     if (rst) begin
-      \$485  = 1'h0;
+      \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$486  = rec_chain_id;
+    \$494  = rec_chain_id;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
-            \$486  = cap_val;
+            \$494  = cap_val;
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$486  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$494  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$486  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$494  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$487  = rec_nonce;
+    \$495  = rec_nonce;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
             /* empty */;
         6'h03:
-            \$487  = cap_val[63:0];
+            \$495  = cap_val[63:0];
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$487  = 64'h0000000000000000;
+        \$495  = 64'h0000000000000000;
       end
     end
     if (rst) begin
-      \$487  = 64'h0000000000000000;
+      \$495  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$488  = rec_gas_price;
+    \$496  = rec_gas_price;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -18410,21 +19416,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h03:
             /* empty */;
         6'h04:
-            \$488  = cap_val;
+            \$496  = cap_val;
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$488  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$496  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$488  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$496  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$489  = rec_max_priority_fee_per_gas;
+    \$497  = rec_max_priority_fee_per_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -18434,21 +19440,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h04:
             /* empty */;
         6'h05:
-            \$489  = cap_val;
+            \$497  = cap_val;
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$489  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$497  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$489  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$497  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$490  = rec_max_fee_per_gas;
+    \$498  = rec_max_fee_per_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -18460,21 +19466,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h05:
             /* empty */;
         6'h06:
-            \$490  = cap_val;
+            \$498  = cap_val;
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$490  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$498  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$490  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$498  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$491  = rec_gas_limit;
+    \$499  = rec_gas_limit;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -18488,21 +19494,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h06:
             /* empty */;
         6'h07:
-            \$491  = cap_val[63:0];
+            \$499  = cap_val[63:0];
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$491  = 64'h0000000000000000;
+        \$499  = 64'h0000000000000000;
       end
     end
     if (rst) begin
-      \$491  = 64'h0000000000000000;
+      \$499  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$492  = rec_value;
+    \$500  = rec_value;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -18518,21 +19524,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h07:
             /* empty */;
         6'h09:
-            \$492  = cap_val;
+            \$500  = cap_val;
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$492  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$500  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$492  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$500  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$493  = rec_max_fee_per_blob_gas;
+    \$501  = rec_max_fee_per_blob_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -18550,21 +19556,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h09:
             /* empty */;
         6'h0c:
-            \$493  = cap_val;
+            \$501  = cap_val;
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$493  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$501  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$493  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$501  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$494  = rec_v;
+    \$502  = rec_v;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -18584,23 +19590,23 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h0c:
             /* empty */;
         6'h0f:
-            \$494  = cap_val;
+            \$502  = cap_val;
         6'h10:
-            \$494  = cap_val;
+            \$502  = cap_val;
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$494  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$502  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$494  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$502  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$495  = rec_r;
+    \$503  = rec_r;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -18624,21 +19630,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h10:
             /* empty */;
         6'h11:
-            \$495  = cap_val;
+            \$503  = cap_val;
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$495  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$503  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$495  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$503  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$496  = rec_s;
+    \$504  = rec_s;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -18664,21 +19670,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h11:
             /* empty */;
         6'h12:
-            \$496  = cap_val;
+            \$504  = cap_val;
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$496  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$504  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$496  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$504  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$497  = rec_to;
+    \$505  = rec_to;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -18706,326 +19712,402 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h12:
             /* empty */;
         6'h08:
-            \$497  = cap_val[159:0];
+            \$505  = cap_val[159:0];
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$497  = 160'h0000000000000000000000000000000000000000;
+        \$505  = 160'h0000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$497  = 160'h0000000000000000000000000000000000000000;
+      \$505  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$498  = o_rec__payload;
-    if (\$310 ) begin
+    \$506  = o_rec__payload;
+    if (\$315 ) begin
       if (t4_end) begin
-        \$498 [2592] = merged_v;
-        \$498 [2625:2593] = merged;
-        \$498 [63:0] = \$314 [63:0];
-        \$498 [127:64] = \$318 [63:0];
-        \$498 [383:128] = \$322 ;
-        \$498 [639:384] = \$326 ;
-        \$498 [895:640] = \$330 ;
-        \$498 [1151:896] = \$334 ;
-        \$498 [1407:1152] = \$338 ;
-        \$498 [1663:1408] = \$342 ;
-        \$498 [1919:1664] = \$347 ;
-        \$498 [2175:1920] = \$351 ;
-        \$498 [2431:2176] = \$355 ;
-        \$498 [2591:2432] = \$359 [159:0];
+        \$506 [2592] = merged_v;
+        \$506 [2625:2593] = merged;
+        \$506 [63:0] = \$319 [63:0];
+        \$506 [127:64] = \$323 [63:0];
+        \$506 [383:128] = \$327 ;
+        \$506 [639:384] = \$331 ;
+        \$506 [895:640] = \$335 ;
+        \$506 [1151:896] = \$339 ;
+        \$506 [1407:1152] = \$343 ;
+        \$506 [1663:1408] = \$347 ;
+        \$506 [1919:1664] = \$352 ;
+        \$506 [2175:1920] = \$356 ;
+        \$506 [2431:2176] = \$360 ;
+        \$506 [2591:2432] = \$364 [159:0];
       end
     end
     if (rst) begin
-      \$498  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$506  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$499  = best_v;
-    if (\$310 ) begin
+    \$507  = best_v;
+    if (\$315 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$499  = 1'h0;
+        \$507  = 1'h0;
       end else begin
-        \$499  = merged_v;
+        \$507  = merged_v;
       end
     end
     if (rst) begin
-      \$499  = 1'h0;
+      \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$500  = best;
-    if (\$310 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-      end else begin
-        \$500  = merged;
-      end
-    end
-    if (rst) begin
-      \$500  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$501  = cap_fld;
-    if (\$310 ) begin
+    \$508  = best;
+    if (\$315 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$501  = t4_fld;
+        \$508  = merged;
       end
     end
     if (rst) begin
-      \$501  = 6'h00;
+      \$508  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$502  = cap_val;
-    if (\$310 ) begin
+    \$509  = cap_fld;
+    if (\$315 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$502  = val4;
+        \$509  = t4_fld;
       end
     end
     if (rst) begin
-      \$502  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$509  = 6'h00;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$510  = cap_val;
+    if (\$315 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+      end else begin
+        \$510  = val4;
+      end
+    end
+    if (rst) begin
+      \$510  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (qi)
+      4'h0:
+          \$213  = buf0;
+      4'h1:
+          \$213  = buf1;
+      4'h2:
+          \$213  = buf2;
+      4'h3:
+          \$213  = buf3;
+      4'h4:
+          \$213  = buf4;
+      4'h5:
+          \$213  = buf5;
+      4'h6:
+          \$213  = buf6;
+      4'h7:
+          \$213  = buf7;
+      4'h8:
+          \$213  = buf8;
+      4'h9:
+          \$213  = buf9;
+      4'ha:
+          \$213  = buf10;
+      4'hb:
+          \$213  = buf11;
+      4'hc:
+          \$213  = buf12;
+      4'hd:
+          \$213  = buf13;
+      4'he:
+          \$213  = buf14;
+      4'hf:
+          \$213  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (qi1)
+      4'h0:
+          \$231  = buf0;
+      4'h1:
+          \$231  = buf1;
+      4'h2:
+          \$231  = buf2;
+      4'h3:
+          \$231  = buf3;
+      4'h4:
+          \$231  = buf4;
+      4'h5:
+          \$231  = buf5;
+      4'h6:
+          \$231  = buf6;
+      4'h7:
+          \$231  = buf7;
+      4'h8:
+          \$231  = buf8;
+      4'h9:
+          \$231  = buf9;
+      4'ha:
+          \$231  = buf10;
+      4'hb:
+          \$231  = buf11;
+      4'hc:
+          \$231  = buf12;
+      4'hd:
+          \$231  = buf13;
+      4'he:
+          \$231  = buf14;
+      4'hf:
+          \$231  = buf15;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (\$27 [3:0])
       4'h0:
-          beat_q = buf0;
+          \$254  = buf0;
       4'h1:
-          beat_q = buf1;
+          \$254  = buf1;
       4'h2:
-          beat_q = buf2;
+          \$254  = buf2;
       4'h3:
-          beat_q = buf3;
+          \$254  = buf3;
       4'h4:
-          beat_q = buf4;
+          \$254  = buf4;
       4'h5:
-          beat_q = buf5;
+          \$254  = buf5;
       4'h6:
-          beat_q = buf6;
+          \$254  = buf6;
       4'h7:
-          beat_q = buf7;
+          \$254  = buf7;
       4'h8:
-          beat_q = buf8;
+          \$254  = buf8;
       4'h9:
-          beat_q = buf9;
+          \$254  = buf9;
       4'ha:
-          beat_q = buf10;
+          \$254  = buf10;
       4'hb:
-          beat_q = buf11;
+          \$254  = buf11;
       4'hc:
-          beat_q = buf12;
+          \$254  = buf12;
       4'hd:
-          beat_q = buf13;
+          \$254  = buf13;
       4'he:
-          beat_q = buf14;
+          \$254  = buf14;
       4'hf:
-          beat_q = buf15;
+          \$254  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$254 [3:0])
+    casez (\$259 [3:0])
       4'h0:
-          \$255  = buf0;
+          \$260  = buf0;
       4'h1:
-          \$255  = buf1;
+          \$260  = buf1;
       4'h2:
-          \$255  = buf2;
+          \$260  = buf2;
       4'h3:
-          \$255  = buf3;
+          \$260  = buf3;
       4'h4:
-          \$255  = buf4;
+          \$260  = buf4;
       4'h5:
-          \$255  = buf5;
+          \$260  = buf5;
       4'h6:
-          \$255  = buf6;
+          \$260  = buf6;
       4'h7:
-          \$255  = buf7;
+          \$260  = buf7;
       4'h8:
-          \$255  = buf8;
+          \$260  = buf8;
       4'h9:
-          \$255  = buf9;
+          \$260  = buf9;
       4'ha:
-          \$255  = buf10;
+          \$260  = buf10;
       4'hb:
-          \$255  = buf11;
+          \$260  = buf11;
       4'hc:
-          \$255  = buf12;
+          \$260  = buf12;
       4'hd:
-          \$255  = buf13;
+          \$260  = buf13;
       4'he:
-          \$255  = buf14;
+          \$260  = buf14;
       4'hf:
-          \$255  = buf15;
+          \$260  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$256 [3:0])
+    casez (\$261 [3:0])
       4'h0:
-          \$257  = buf0;
+          \$262  = buf0;
       4'h1:
-          \$257  = buf1;
+          \$262  = buf1;
       4'h2:
-          \$257  = buf2;
+          \$262  = buf2;
       4'h3:
-          \$257  = buf3;
+          \$262  = buf3;
       4'h4:
-          \$257  = buf4;
+          \$262  = buf4;
       4'h5:
-          \$257  = buf5;
+          \$262  = buf5;
       4'h6:
-          \$257  = buf6;
+          \$262  = buf6;
       4'h7:
-          \$257  = buf7;
+          \$262  = buf7;
       4'h8:
-          \$257  = buf8;
+          \$262  = buf8;
       4'h9:
-          \$257  = buf9;
+          \$262  = buf9;
       4'ha:
-          \$257  = buf10;
+          \$262  = buf10;
       4'hb:
-          \$257  = buf11;
+          \$262  = buf11;
       4'hc:
-          \$257  = buf12;
+          \$262  = buf12;
       4'hd:
-          \$257  = buf13;
+          \$262  = buf13;
       4'he:
-          \$257  = buf14;
+          \$262  = buf14;
       4'hf:
-          \$257  = buf15;
+          \$262  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$258 [3:0])
+    casez (\$263 [3:0])
       4'h0:
-          \$259  = buf0;
+          \$264  = buf0;
       4'h1:
-          \$259  = buf1;
+          \$264  = buf1;
       4'h2:
-          \$259  = buf2;
+          \$264  = buf2;
       4'h3:
-          \$259  = buf3;
+          \$264  = buf3;
       4'h4:
-          \$259  = buf4;
+          \$264  = buf4;
       4'h5:
-          \$259  = buf5;
+          \$264  = buf5;
       4'h6:
-          \$259  = buf6;
+          \$264  = buf6;
       4'h7:
-          \$259  = buf7;
+          \$264  = buf7;
       4'h8:
-          \$259  = buf8;
+          \$264  = buf8;
       4'h9:
-          \$259  = buf9;
+          \$264  = buf9;
       4'ha:
-          \$259  = buf10;
+          \$264  = buf10;
       4'hb:
-          \$259  = buf11;
+          \$264  = buf11;
       4'hc:
-          \$259  = buf12;
+          \$264  = buf12;
       4'hd:
-          \$259  = buf13;
+          \$264  = buf13;
       4'he:
-          \$259  = buf14;
+          \$264  = buf14;
       4'hf:
-          \$259  = buf15;
+          \$264  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$260 [3:0])
+    casez (\$265 [3:0])
       4'h0:
-          \$261  = buf0;
+          \$266  = buf0;
       4'h1:
-          \$261  = buf1;
+          \$266  = buf1;
       4'h2:
-          \$261  = buf2;
+          \$266  = buf2;
       4'h3:
-          \$261  = buf3;
+          \$266  = buf3;
       4'h4:
-          \$261  = buf4;
+          \$266  = buf4;
       4'h5:
-          \$261  = buf5;
+          \$266  = buf5;
       4'h6:
-          \$261  = buf6;
+          \$266  = buf6;
       4'h7:
-          \$261  = buf7;
+          \$266  = buf7;
       4'h8:
-          \$261  = buf8;
+          \$266  = buf8;
       4'h9:
-          \$261  = buf9;
+          \$266  = buf9;
       4'ha:
-          \$261  = buf10;
+          \$266  = buf10;
       4'hb:
-          \$261  = buf11;
+          \$266  = buf11;
       4'hc:
-          \$261  = buf12;
+          \$266  = buf12;
       4'hd:
-          \$261  = buf13;
+          \$266  = buf13;
       4'he:
-          \$261  = buf14;
+          \$266  = buf14;
       4'hf:
-          \$261  = buf15;
+          \$266  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$262 [3:0])
+    casez (\$267 [3:0])
       4'h0:
-          \$263  = buf0;
+          \$268  = buf0;
       4'h1:
-          \$263  = buf1;
+          \$268  = buf1;
       4'h2:
-          \$263  = buf2;
+          \$268  = buf2;
       4'h3:
-          \$263  = buf3;
+          \$268  = buf3;
       4'h4:
-          \$263  = buf4;
+          \$268  = buf4;
       4'h5:
-          \$263  = buf5;
+          \$268  = buf5;
       4'h6:
-          \$263  = buf6;
+          \$268  = buf6;
       4'h7:
-          \$263  = buf7;
+          \$268  = buf7;
       4'h8:
-          \$263  = buf8;
+          \$268  = buf8;
       4'h9:
-          \$263  = buf9;
+          \$268  = buf9;
       4'ha:
-          \$263  = buf10;
+          \$268  = buf10;
       4'hb:
-          \$263  = buf11;
+          \$268  = buf11;
       4'hc:
-          \$263  = buf12;
+          \$268  = buf12;
       4'hd:
-          \$263  = buf13;
+          \$268  = buf13;
       4'he:
-          \$263  = buf14;
+          \$268  = buf14;
       4'hf:
-          \$263  = buf15;
+          \$268  = buf15;
     endcase
   end
   always @* begin
@@ -19430,63 +20512,63 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$366  = \$192 ;
+    \$371  = \$192 ;
     if (rst) begin
-      \$366  = 1'h1;
+      \$371  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$367  = fire;
+    \$372  = fire;
     if (rst) begin
-      \$367  = 1'h0;
+      \$372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$368  = wr[3:0];
+    \$373  = wr[3:0];
     if (rst) begin
-      \$368  = 4'h0;
+      \$373  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$369  = i_beat__payload[63:0];
+    \$374  = i_beat__payload[63:0];
     if (rst) begin
-      \$369  = 64'h0000000000000000;
+      \$374  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$370  = buf0;
+    \$375  = buf0;
     if (w_v) begin
       casez (w_idx)
         4'h0:
-            \$370  = \w_data$149 ;
+            \$375  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$370  = 64'h0000000000000000;
+      \$375  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$371  = buf1;
+    \$376  = buf1;
     if (w_v) begin
       casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
-            \$371  = \w_data$149 ;
+            \$376  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$371  = 64'h0000000000000000;
+      \$376  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$372  = buf2;
+    \$377  = buf2;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19494,16 +20576,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h1:
             /* empty */;
         4'h2:
-            \$372  = \w_data$149 ;
+            \$377  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$372  = 64'h0000000000000000;
+      \$377  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$373  = buf3;
+    \$378  = buf3;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19513,16 +20595,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h2:
             /* empty */;
         4'h3:
-            \$373  = \w_data$149 ;
+            \$378  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$373  = 64'h0000000000000000;
+      \$378  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$374  = buf4;
+    \$379  = buf4;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19534,16 +20616,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h3:
             /* empty */;
         4'h4:
-            \$374  = \w_data$149 ;
+            \$379  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$374  = 64'h0000000000000000;
+      \$379  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$375  = buf5;
+    \$380  = buf5;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19557,16 +20639,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h4:
             /* empty */;
         4'h5:
-            \$375  = \w_data$149 ;
+            \$380  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$375  = 64'h0000000000000000;
+      \$380  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$376  = buf6;
+    \$381  = buf6;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19582,16 +20664,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h5:
             /* empty */;
         4'h6:
-            \$376  = \w_data$149 ;
+            \$381  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$376  = 64'h0000000000000000;
+      \$381  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$377  = buf7;
+    \$382  = buf7;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19609,16 +20691,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h6:
             /* empty */;
         4'h7:
-            \$377  = \w_data$149 ;
+            \$382  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$377  = 64'h0000000000000000;
+      \$382  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$378  = buf8;
+    \$383  = buf8;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19638,16 +20720,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h7:
             /* empty */;
         4'h8:
-            \$378  = \w_data$149 ;
+            \$383  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$378  = 64'h0000000000000000;
+      \$383  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$379  = buf9;
+    \$384  = buf9;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19669,16 +20751,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h8:
             /* empty */;
         4'h9:
-            \$379  = \w_data$149 ;
+            \$384  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$379  = 64'h0000000000000000;
+      \$384  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$380  = buf10;
+    \$385  = buf10;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19702,16 +20784,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h9:
             /* empty */;
         4'ha:
-            \$380  = \w_data$149 ;
+            \$385  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$380  = 64'h0000000000000000;
+      \$385  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$381  = buf11;
+    \$386  = buf11;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19737,16 +20819,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'ha:
             /* empty */;
         4'hb:
-            \$381  = \w_data$149 ;
+            \$386  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$381  = 64'h0000000000000000;
+      \$386  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$382  = buf12;
+    \$387  = buf12;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19774,16 +20856,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hb:
             /* empty */;
         4'hc:
-            \$382  = \w_data$149 ;
+            \$387  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$382  = 64'h0000000000000000;
+      \$387  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$383  = buf13;
+    \$388  = buf13;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19813,16 +20895,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hc:
             /* empty */;
         4'hd:
-            \$383  = \w_data$149 ;
+            \$388  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$383  = 64'h0000000000000000;
+      \$388  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$384  = buf14;
+    \$389  = buf14;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19854,16 +20936,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hd:
             /* empty */;
         4'he:
-            \$384  = \w_data$149 ;
+            \$389  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$384  = 64'h0000000000000000;
+      \$389  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$385  = buf15;
+    \$390  = buf15;
     if (w_v) begin
       (* full_case = 32'd1 *)
       casez (w_idx)
@@ -19898,201 +20980,103 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'he:
             /* empty */;
         4'hf:
-            \$385  = \w_data$149 ;
+            \$390  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$385  = 64'h0000000000000000;
+      \$390  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$386  = wr;
+    \$391  = wr;
     if (fire) begin
-      \$386  = \$193 [23:0];
+      \$391  = \$193 [23:0];
     end
     if (rst) begin
-      \$386  = 24'h000000;
+      \$391  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$387  = in_nb;
+    \$392  = in_nb;
     if (fire) begin
       if (i_beat__payload[72]) begin
-        \$387  = 23'h000000;
+        \$392  = 23'h000000;
       end else if (\$194 ) begin
-        \$387  = \$195 [22:0];
+        \$392  = \$195 [22:0];
       end
     end
     if (rst) begin
-      \$387  = 23'h000000;
+      \$392  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$388  = \$198 [23:0];
-    if (rst) begin
-      \$388  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$389  = \$205 [22:0];
-    if (rst) begin
-      \$389  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$390  = lim;
-    if (rst) begin
-      \$390  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$391  = \$207 ;
-    if (rst) begin
-      \$391  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$392  = cur_base;
-    if (rst) begin
-      \$392  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$393  = \$212 [23:0];
+    \$393  = \$198 [23:0];
     if (rst) begin
       \$393  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$394  = o_calldata__valid;
-    if (o_calldata__ready) begin
-      \$394  = 1'h0;
-    end
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$222 ) begin
-              \$394  = 1'h1;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$394  = 1'h1;
-                end
-              end
-            end
-      endcase
-    end
+    \$394  = \$205 [22:0];
     if (rst) begin
-      \$394  = 1'h0;
+      \$394  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$395  = \$214 ;
+    \$395  = lim;
     if (rst) begin
-      \$395  = 1'h0;
+      \$395  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$396  = \$215 ;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$396  = \$231 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$244 ) begin
-      \$396  = \$252 ;
-    end
+    \$396  = \$207 ;
     if (rst) begin
       \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$397  = \$216 ;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$397  = \$233 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$244 ) begin
-      \$397  = \$253 ;
-    end
+    \$397  = cur_base;
     if (rst) begin
-      \$397  = 1'h0;
+      \$397  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$398  = \$217 ;
-    if (\$244 ) begin
-      \$398  = \$247 ;
-    end
+    \$398  = \$212 [23:0];
     if (rst) begin
-      \$398  = 1'h0;
+      \$398  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$399  = \$219 ;
-    if (\$220 ) begin
+    \$399  = o_calldata__valid;
+    if (o_calldata__ready) begin
+      \$399  = 1'h0;
+    end
+    if (\$221 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            /* empty */;
+            if (\$223 ) begin
+              \$399  = 1'h1;
+            end
         2'h0:
             if (is_data) begin
-              if (\$224 ) begin
+              if (\$225 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$399  = \$228 ;
+                  \$399  = 1'h1;
                 end
               end
             end
       endcase
-    end
-    if (\$244 ) begin
-      \$399  = \$249 ;
     end
     if (rst) begin
       \$399  = 1'h0;
@@ -20100,104 +21084,87 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$400  = low;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            if (\$221 ) begin
-              \$400  = { 1'h0, j[56:32] };
-            end
-        2'h2:
-            if (\$222 ) begin
-              \$400  = 26'h0000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  if (\$234 ) begin
-                    \$400  = q;
-                  end
-                end
-              end
-            end else if (bytes_in) begin
-              if (\$235 ) begin
-                \$400  = j_end;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$400  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$401  = o_calldata__payload;
-    if (\$220 ) begin
+    \$400  = \$213 ;
+    if (\$221 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$222 ) begin
-              \$401 [67:64] = 4'h0;
-              \$401 [68] = 1'h1;
-              \$401 [63:0] = 64'h0000000000000000;
-            end
+            /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$224 ) begin
+              if (\$225 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$401 [68] = 1'h0;
-                  \$401 [63:0] = \$225 ;
-                  \$401 [67:64] = \$34 [3:0];
+                  \$400  = \$231 ;
                 end
               end
             end
       endcase
     end
+    if (\$247 ) begin
+      \$400  = \$254 ;
+    end
     if (rst) begin
-      \$401  = 69'h000000000000000000;
+      \$400  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$402  = cur_base;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$222 ) begin
-              \$402  = \$223 [23:0];
-            end
-      endcase
-    end
+    \$401  = \$215 ;
     if (rst) begin
-      \$402  = 24'h000000;
+      \$401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$403  = d_valid;
-    if (\$220 ) begin
+    \$402  = \$216 ;
+    if (\$221 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$222 ) begin
-              \$403  = 1'h0;
-            end
+            /* empty */;
         2'h0:
-            if (take) begin
-              \$403  = 1'h0;
-              if (\$242 ) begin
-                \$403  = 1'h1;
+            if (is_data) begin
+              if (\$225 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$402  = \$234 ;
+                end
               end
             end
       endcase
+    end
+    if (\$247 ) begin
+      \$402  = \$257 ;
+    end
+    if (rst) begin
+      \$402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$403  = \$217 ;
+    if (\$221 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$225 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$403  = \$236 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$247 ) begin
+      \$403  = \$258 ;
     end
     if (rst) begin
       \$403  = 1'h0;
@@ -20205,35 +21172,18 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$404  = q;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$404  = qa;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$244 ) begin
-      \$404  = { 1'h0, i_job__payload[56:32] };
+    \$404  = \$218 ;
+    if (\$247 ) begin
+      \$404  = \$250 ;
     end
     if (rst) begin
-      \$404  = 26'h0000000;
+      \$404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$405  = qa;
-    if (\$220 ) begin
+    \$405  = \$220 ;
+    if (\$221 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -20241,74 +21191,54 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$224 ) begin
+              if (\$225 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$405  = \$226 [25:0];
+                  \$405  = \$229 ;
                 end
               end
             end
       endcase
     end
-    if (\$244 ) begin
-      \$405  = { \$59 [22:0], 3'h0 };
+    if (\$247 ) begin
+      \$405  = \$252 ;
     end
     if (rst) begin
-      \$405  = 26'h0000000;
+      \$405  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$406  = q_lt_e;
-    if (\$220 ) begin
+    \$406  = low;
+    if (\$221 ) begin
       casez (j[1:0])
         2'h1:
-            /* empty */;
+            if (\$222 ) begin
+              \$406  = { 1'h0, j[56:32] };
+            end
         2'h2:
-            /* empty */;
+            if (\$223 ) begin
+              \$406  = 26'h0000000;
+            end
         2'h0:
             if (is_data) begin
-              if (\$224 ) begin
+              if (\$225 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$406  = a_lt_e;
+                  if (\$237 ) begin
+                    \$406  = q;
+                  end
                 end
+              end
+            end else if (bytes_in) begin
+              if (\$238 ) begin
+                \$406  = j_end;
               end
             end
       endcase
     end
-    if (\$244 ) begin
-      \$406  = \$250 ;
-    end
     if (rst) begin
-      \$406  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$407  = a_lt_e;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$407  = \$230 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$244 ) begin
-      \$407  = \$251 ;
-    end
-    if (rst) begin
-      \$407  = 1'h0;
+      \$406  = 26'h0000000;
     end
   end
   assign nkeep = \$8 [3:0];
@@ -20323,8 +21253,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign t0_short = short;
   assign g0 = \$24 [3:0];
   assign lane0 = j[34:32];
+  assign ld_qi = \$27 [3:0];
   assign cn = \$34 [3:0];
-  assign \in_nb$92  = \$57 [22:0];
+  assign \in_nb$76  = \$57 [22:0];
   assign in_qa = { \$59 [22:0], 3'h0 };
   assign val_be = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] };
   assign rsh = \$84 [5:0];
@@ -20406,7 +21337,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign rd_ok[27:25] = 3'h4;
   assign rd_ok[24:0] = { 1'h0, d_seq };
   assign \$23  = { 3'h0, j[56:35] };
-  assign \$26  = { 3'h0, q[25:3] };
+  assign \$26  = { 3'h0, i_job__payload[56:35] };
   assign \$57  = { 3'h0, \$56 [25:3] };
   assign \$58  = { 3'h0, i_job__payload[56:35] };
   assign \$91  = 1'h0;
@@ -20419,31 +21350,31 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign \$127  = cmp_h[0];
   assign \$203  = { 3'h0, j[56:35] };
   assign \$204  = { 3'h0, low[25:3] };
-  assign \$218  = { 3'h0, q[25:3] };
-  assign \$227  = { 3'h0, qa[25:3] };
-  assign \$248  = { 3'h0, i_job__payload[56:35] };
-  assign \$312  = \$311 ;
-  assign \$316  = \$315 ;
-  assign \$320  = \$319 ;
-  assign \$324  = \$323 ;
-  assign \$328  = \$327 ;
-  assign \$332  = \$331 ;
-  assign \$336  = \$335 ;
-  assign \$340  = \$339 ;
-  assign \$349  = \$348 ;
-  assign \$353  = \$352 ;
-  assign \$357  = \$356 ;
+  assign \$219  = { 3'h0, q[25:3] };
+  assign \$228  = { 3'h0, qa[25:3] };
+  assign \$251  = { 3'h0, i_job__payload[56:35] };
+  assign \$317  = \$316 ;
+  assign \$321  = \$320 ;
+  assign \$325  = \$324 ;
+  assign \$329  = \$328 ;
+  assign \$333  = \$332 ;
+  assign \$337  = \$336 ;
+  assign \$341  = \$340 ;
+  assign \$345  = \$344 ;
+  assign \$354  = \$353 ;
+  assign \$358  = \$357 ;
+  assign \$362  = \$361 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.values.ends (rst, \port$4620$0 , \port$4622$0 , w_en, w_rdy, r_data, r_en, r_rdy, clk);
+module \tx_decoder_top.decoder.values.ends (rst, \port$4898$0 , \port$4900$0 , w_en, w_rdy, r_data, r_en, r_rdy, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$11  = 0;
   input rst;
   wire rst;
-  input [22:0] \port$4620$0 ;
-  wire [22:0] \port$4620$0 ;
-  input [24:0] \port$4622$0 ;
-  wire [24:0] \port$4622$0 ;
+  input [22:0] \port$4898$0 ;
+  wire [22:0] \port$4898$0 ;
+  input [24:0] \port$4900$0 ;
+  wire [24:0] \port$4900$0 ;
   input w_en;
   wire w_en;
   output w_rdy;
@@ -20517,7 +21448,7 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4620$0 , \port$4622$0 , w
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$4622$0 , \port$4620$0  };
+      storage[w_port__addr] <= { \port$4900$0 , \port$4898$0  };
   end
   reg [47:0] _0_;
   always @(posedge clk) begin
@@ -20616,8 +21547,8 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4620$0 , \port$4622$0 , w
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$4622$0 , \port$4620$0  };
-  assign w_data = { \port$4622$0 , \port$4620$0  };
+  assign w_port__data = { \port$4900$0 , \port$4898$0  };
+  assign w_data = { \port$4900$0 , \port$4898$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule

@@ -3875,31 +3875,31 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$210 ;
   wire [23:0] \$211 ;
   wire [24:0] \$212 ;
-  wire \$213 ;
+  reg [63:0] \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
-  wire [25:0] \$218 ;
-  wire \$219 ;
+  wire \$218 ;
+  wire [25:0] \$219 ;
   wire [24:0] \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
-  wire [24:0] \$223 ;
-  wire \$224 ;
-  wire [63:0] \$225 ;
-  wire [26:0] \$226 ;
-  wire [25:0] \$227 ;
-  wire \$228 ;
-  wire [26:0] \$229 ;
+  wire \$223 ;
+  wire [24:0] \$224 ;
+  wire \$225 ;
+  wire [63:0] \$226 ;
+  wire [26:0] \$227 ;
+  wire [25:0] \$228 ;
+  wire \$229 ;
   wire [24:0] \$23 ;
-  wire \$230 ;
-  wire \$231 ;
+  wire [4:0] \$230 ;
+  reg [63:0] \$231 ;
   wire [26:0] \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire \$235 ;
+  wire [26:0] \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
@@ -3913,32 +3913,32 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
-  wire [24:0] \$248 ;
+  wire \$248 ;
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
-  wire \$251 ;
+  wire [24:0] \$251 ;
   wire \$252 ;
-  wire \$253 ;
-  wire [4:0] \$254 ;
-  reg [63:0] \$255 ;
-  wire [4:0] \$256 ;
-  reg [63:0] \$257 ;
-  wire [4:0] \$258 ;
-  reg [63:0] \$259 ;
-  wire [25:0] \$26 ;
-  wire [4:0] \$260 ;
-  reg [63:0] \$261 ;
-  wire [4:0] \$262 ;
-  reg [63:0] \$263 ;
-  wire [319:0] \$264 ;
-  wire [255:0] \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  wire [4:0] \$253 ;
+  reg [63:0] \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire [4:0] \$259 ;
+  wire [24:0] \$26 ;
+  reg [63:0] \$260 ;
+  wire [4:0] \$261 ;
+  reg [63:0] \$262 ;
+  wire [4:0] \$263 ;
+  reg [63:0] \$264 ;
+  wire [4:0] \$265 ;
+  reg [63:0] \$266 ;
+  wire [4:0] \$267 ;
+  reg [63:0] \$268 ;
+  wire [319:0] \$269 ;
   wire [4:0] \$27 ;
-  wire \$270 ;
+  wire [255:0] \$270 ;
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
@@ -3987,39 +3987,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire [255:0] \$314 ;
+  wire \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
-  wire [255:0] \$318 ;
-  wire \$319 ;
+  wire \$318 ;
+  wire [255:0] \$319 ;
   wire [26:0] \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire [255:0] \$322 ;
-  wire \$323 ;
+  wire \$322 ;
+  wire [255:0] \$323 ;
   wire \$324 ;
   wire \$325 ;
-  wire [255:0] \$326 ;
-  wire \$327 ;
+  wire \$326 ;
+  wire [255:0] \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire [4:0] \$33 ;
-  wire [255:0] \$330 ;
-  wire \$331 ;
+  wire \$330 ;
+  wire [255:0] \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire [255:0] \$334 ;
-  wire \$335 ;
+  wire \$334 ;
+  wire [255:0] \$335 ;
   wire \$336 ;
   wire \$337 ;
-  wire [255:0] \$338 ;
-  wire \$339 ;
+  wire \$338 ;
+  wire [255:0] \$339 ;
   wire [4:0] \$34 ;
   wire \$340 ;
   wire \$341 ;
-  wire [255:0] \$342 ;
-  wire \$343 ;
+  wire \$342 ;
+  wire [255:0] \$343 ;
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
@@ -4028,31 +4028,31 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$349 ;
   wire \$35 ;
   wire \$350 ;
-  wire [255:0] \$351 ;
-  wire \$352 ;
+  wire \$351 ;
+  wire [255:0] \$352 ;
   wire \$353 ;
   wire \$354 ;
-  wire [255:0] \$355 ;
-  wire \$356 ;
+  wire \$355 ;
+  wire [255:0] \$356 ;
   wire \$357 ;
   wire \$358 ;
-  wire [255:0] \$359 ;
+  wire \$359 ;
   wire \$36 ;
-  wire \$360 ;
+  wire [255:0] \$360 ;
   wire \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire \$364 ;
+  wire [255:0] \$364 ;
   wire \$365 ;
-  reg \$366 ;
-  reg \$367 ;
-  reg [3:0] \$368 ;
-  reg [63:0] \$369 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
   wire \$37 ;
-  reg [63:0] \$370 ;
-  reg [63:0] \$371 ;
-  reg [63:0] \$372 ;
-  reg [63:0] \$373 ;
+  wire \$370 ;
+  reg \$371 ;
+  reg \$372 ;
+  reg [3:0] \$373 ;
   reg [63:0] \$374 ;
   reg [63:0] \$375 ;
   reg [63:0] \$376 ;
@@ -4066,138 +4066,146 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [63:0] \$383 ;
   reg [63:0] \$384 ;
   reg [63:0] \$385 ;
-  reg [23:0] \$386 ;
-  reg [22:0] \$387 ;
-  reg [23:0] \$388 ;
-  reg [22:0] \$389 ;
+  reg [63:0] \$386 ;
+  reg [63:0] \$387 ;
+  reg [63:0] \$388 ;
+  reg [63:0] \$389 ;
   wire \$39 ;
-  reg [23:0] \$390 ;
-  reg \$391 ;
-  reg [23:0] \$392 ;
+  reg [63:0] \$390 ;
+  reg [23:0] \$391 ;
+  reg [22:0] \$392 ;
   reg [23:0] \$393 ;
-  reg \$394 ;
-  reg \$395 ;
+  reg [22:0] \$394 ;
+  reg [23:0] \$395 ;
   reg \$396 ;
-  reg \$397 ;
-  reg \$398 ;
+  reg [23:0] \$397 ;
+  reg [23:0] \$398 ;
   reg \$399 ;
   wire [4:0] \$4 ;
   wire \$40 ;
-  reg [25:0] \$400 ;
-  reg [68:0] \$401 ;
-  reg [23:0] \$402 ;
+  reg [63:0] \$400 ;
+  reg \$401 ;
+  reg \$402 ;
   reg \$403 ;
-  reg [25:0] \$404 ;
-  reg [25:0] \$405 ;
-  reg \$406 ;
-  reg \$407 ;
+  reg \$404 ;
+  reg \$405 ;
+  reg [25:0] \$406 ;
+  reg [68:0] \$407 ;
   reg [23:0] \$408 ;
-  reg [25:0] \$409 ;
+  reg \$409 ;
   wire \$41 ;
-  reg \$410 ;
-  reg \$411 ;
-  reg [82:0] \$412 ;
-  reg [25:0] \$413 ;
+  reg [25:0] \$410 ;
+  reg [25:0] \$411 ;
+  reg [3:0] \$412 ;
+  reg [3:0] \$413 ;
   reg \$414 ;
   reg \$415 ;
-  reg [22:0] \$416 ;
-  reg \$417 ;
+  reg [23:0] \$416 ;
+  reg [25:0] \$417 ;
   reg \$418 ;
-  reg [5:0] \$419 ;
+  reg \$419 ;
   wire \$42 ;
-  reg [24:0] \$420 ;
-  reg [5:0] \$421 ;
+  reg [82:0] \$420 ;
+  reg [25:0] \$421 ;
   reg \$422 ;
   reg \$423 ;
-  reg \$424 ;
+  reg [22:0] \$424 ;
   reg \$425 ;
   reg \$426 ;
-  reg [32:0] \$427 ;
-  reg [2:0] \$428 ;
-  reg [319:0] \$429 ;
+  reg [5:0] \$427 ;
+  reg [24:0] \$428 ;
+  reg [5:0] \$429 ;
   wire \$43 ;
   reg \$430 ;
   reg \$431 ;
-  reg [5:0] \$432 ;
-  reg [24:0] \$433 ;
-  reg [5:0] \$434 ;
-  reg \$435 ;
-  reg \$436 ;
-  reg \$437 ;
+  reg \$432 ;
+  reg \$433 ;
+  reg \$434 ;
+  reg [32:0] \$435 ;
+  reg [2:0] \$436 ;
+  reg [319:0] \$437 ;
   reg \$438 ;
   reg \$439 ;
   wire \$44 ;
-  reg [32:0] \$440 ;
-  reg [319:0] \$441 ;
-  reg \$442 ;
+  reg [5:0] \$440 ;
+  reg [24:0] \$441 ;
+  reg [5:0] \$442 ;
   reg \$443 ;
-  reg [5:0] \$444 ;
-  reg [24:0] \$445 ;
-  reg [5:0] \$446 ;
+  reg \$444 ;
+  reg \$445 ;
+  reg \$446 ;
   reg \$447 ;
-  reg \$448 ;
-  reg \$449 ;
+  reg [32:0] \$448 ;
+  reg [319:0] \$449 ;
   wire \$45 ;
   reg \$450 ;
   reg \$451 ;
-  reg [32:0] \$452 ;
-  reg [255:0] \$453 ;
-  reg \$454 ;
-  reg [32:0] \$455 ;
+  reg [5:0] \$452 ;
+  reg [24:0] \$453 ;
+  reg [5:0] \$454 ;
+  reg \$455 ;
   reg \$456 ;
   reg \$457 ;
-  reg [5:0] \$458 ;
-  reg [24:0] \$459 ;
+  reg \$458 ;
+  reg \$459 ;
   wire \$46 ;
-  reg [5:0] \$460 ;
-  reg \$461 ;
+  reg [32:0] \$460 ;
+  reg [255:0] \$461 ;
   reg \$462 ;
-  reg \$463 ;
+  reg [32:0] \$463 ;
   reg \$464 ;
   reg \$465 ;
-  reg [32:0] \$466 ;
-  reg \$467 ;
-  reg \$468 ;
+  reg [5:0] \$466 ;
+  reg [24:0] \$467 ;
+  reg [5:0] \$468 ;
   reg \$469 ;
   wire \$47 ;
-  reg [255:0] \$470 ;
+  reg \$470 ;
   reg \$471 ;
-  reg [32:0] \$472 ;
-  reg [7:0] \$473 ;
-  reg [7:0] \$474 ;
-  reg [7:0] \$475 ;
+  reg \$472 ;
+  reg \$473 ;
+  reg [32:0] \$474 ;
+  reg \$475 ;
   reg \$476 ;
   reg \$477 ;
-  reg \$478 ;
+  reg [255:0] \$478 ;
   reg \$479 ;
   wire \$48 ;
-  reg \$480 ;
-  reg \$481 ;
-  reg \$482 ;
-  reg [255:0] \$483 ;
+  reg [32:0] \$480 ;
+  reg [7:0] \$481 ;
+  reg [7:0] \$482 ;
+  reg [7:0] \$483 ;
   reg \$484 ;
   reg \$485 ;
-  reg [255:0] \$486 ;
-  reg [63:0] \$487 ;
-  reg [255:0] \$488 ;
-  reg [255:0] \$489 ;
+  reg \$486 ;
+  reg \$487 ;
+  reg \$488 ;
+  reg \$489 ;
   wire \$49 ;
-  reg [255:0] \$490 ;
-  reg [63:0] \$491 ;
-  reg [255:0] \$492 ;
-  reg [255:0] \$493 ;
+  reg \$490 ;
+  reg [255:0] \$491 ;
+  reg \$492 ;
+  reg \$493 ;
   reg [255:0] \$494 ;
-  reg [255:0] \$495 ;
+  reg [63:0] \$495 ;
   reg [255:0] \$496 ;
-  reg [159:0] \$497 ;
-  reg [2625:0] \$498 ;
-  reg \$499 ;
+  reg [255:0] \$497 ;
+  reg [255:0] \$498 ;
+  reg [63:0] \$499 ;
   wire [5:0] \$5 ;
   wire \$50 ;
-  reg [32:0] \$500 ;
-  reg [5:0] \$501 ;
+  reg [255:0] \$500 ;
+  reg [255:0] \$501 ;
   reg [255:0] \$502 ;
+  reg [255:0] \$503 ;
+  reg [255:0] \$504 ;
+  reg [159:0] \$505 ;
+  reg [2625:0] \$506 ;
+  reg \$507 ;
+  reg [32:0] \$508 ;
+  reg [5:0] \$509 ;
   wire \$51 ;
+  reg [255:0] \$510 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
@@ -4254,7 +4262,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg a_lt_s = 1'h0;
   wire adv;
   reg [23:0] avail = 24'h000000;
-  reg [63:0] beat_q;
+  reg [63:0] beat_q = 64'h0000000000000000;
   reg [32:0] best = 33'h000000000;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
@@ -4361,7 +4369,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \i_job__payload.wrapped ;
   wire [25:0] in_end;
   reg [22:0] in_nb = 23'h000000;
-  wire [22:0] \in_nb$92 ;
+  wire [22:0] \in_nb$76 ;
   wire [25:0] in_qa;
   wire [26:0] in_size;
   wire is_data;
@@ -4382,6 +4390,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg jv = 1'h0;
   wire [2:0] lane0;
   reg [2:0] lane1 = 3'h0;
+  wire [3:0] ld_qi;
   wire [23:0] lim;
   reg [25:0] low = 26'h0000000;
   wire lt0b;
@@ -4539,6 +4548,8 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg q_lt_s = 1'h0;
   reg [25:0] qa = 26'h0000000;
   reg qb_in = 1'h0;
+  reg [3:0] qi = 4'h0;
+  reg [3:0] qi1 = 4'h0;
   reg [32:0] r3;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
@@ -5024,7 +5035,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [255:0] val4 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] val_be;
   wire [47:0] w_data;
-  reg [63:0] \w_data$149  = 64'h0000000000000000;
+  reg [63:0] \w_data$133  = 64'h0000000000000000;
   wire w_en;
   reg [3:0] w_idx = 4'h0;
   wire w_rdy;
@@ -5037,195 +5048,213 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [23:0] wr = 24'h000000;
   reg zero_hi = 1'h0;
   always @(posedge clk)
-    d_seq <= \$408 ;
+    o_calldata__payload <= \$407 ;
   always @(posedge clk)
-    d_end <= \$409 ;
+    cur_base <= \$408 ;
   always @(posedge clk)
-    d_ver <= \$410 ;
+    d_valid <= \$409 ;
   always @(posedge clk)
-    jv <= \$411 ;
+    q <= \$410 ;
   always @(posedge clk)
-    j <= \$412 ;
+    qa <= \$411 ;
   always @(posedge clk)
-    j_end <= \$413 ;
+    qi <= \$412 ;
   always @(posedge clk)
-    short <= \$414 ;
+    qi1 <= \$413 ;
   always @(posedge clk)
-    j_zl <= \$415 ;
+    q_lt_e <= \$414 ;
   always @(posedge clk)
-    j_nb <= \$416 ;
+    a_lt_e <= \$415 ;
   always @(posedge clk)
-    t1_valid <= \$417 ;
+    d_seq <= \$416 ;
   always @(posedge clk)
-    t1_end <= \$418 ;
+    d_end <= \$417 ;
   always @(posedge clk)
-    t1_fld <= \$419 ;
+    d_ver <= \$418 ;
   always @(posedge clk)
-    t1_seq <= \$420 ;
+    jv <= \$419 ;
   always @(posedge clk)
-    t1_ln <= \$421 ;
+    j <= \$420 ;
   always @(posedge clk)
-    t1_short <= \$422 ;
+    j_end <= \$421 ;
   always @(posedge clk)
-    t1_first <= \$423 ;
+    short <= \$422 ;
   always @(posedge clk)
-    t1_wrapped <= \$424 ;
+    j_zl <= \$423 ;
   always @(posedge clk)
-    t1_own_fail <= \$425 ;
+    j_nb <= \$424 ;
   always @(posedge clk)
-    t1_r0v <= \$426 ;
+    t1_valid <= \$425 ;
   always @(posedge clk)
-    t1_r0 <= \$427 ;
+    t1_end <= \$426 ;
   always @(posedge clk)
-    lane1 <= \$428 ;
+    t1_fld <= \$427 ;
   always @(posedge clk)
-    raw1 <= \$429 ;
+    t1_seq <= \$428 ;
   always @(posedge clk)
-    t2_valid <= \$430 ;
+    t1_ln <= \$429 ;
   always @(posedge clk)
-    t2_end <= \$431 ;
+    t1_short <= \$430 ;
   always @(posedge clk)
-    t2_fld <= \$432 ;
+    t1_first <= \$431 ;
   always @(posedge clk)
-    t2_seq <= \$433 ;
+    t1_wrapped <= \$432 ;
   always @(posedge clk)
-    t2_ln <= \$434 ;
+    t1_own_fail <= \$433 ;
   always @(posedge clk)
-    t2_short <= \$435 ;
+    t1_r0v <= \$434 ;
   always @(posedge clk)
-    t2_first <= \$436 ;
+    t1_r0 <= \$435 ;
   always @(posedge clk)
-    t2_wrapped <= \$437 ;
+    lane1 <= \$436 ;
   always @(posedge clk)
-    t2_own_fail <= \$438 ;
+    raw1 <= \$437 ;
   always @(posedge clk)
-    t2_r0v <= \$439 ;
+    t2_valid <= \$438 ;
   always @(posedge clk)
-    t2_r0 <= \$440 ;
+    t2_end <= \$439 ;
   always @(posedge clk)
-    win <= \$441 ;
+    t2_fld <= \$440 ;
   always @(posedge clk)
-    t3_valid <= \$442 ;
+    t2_seq <= \$441 ;
   always @(posedge clk)
-    t3_end <= \$443 ;
+    t2_ln <= \$442 ;
   always @(posedge clk)
-    t3_fld <= \$444 ;
+    t2_short <= \$443 ;
   always @(posedge clk)
-    t3_seq <= \$445 ;
+    t2_first <= \$444 ;
   always @(posedge clk)
-    t3_ln <= \$446 ;
+    t2_wrapped <= \$445 ;
   always @(posedge clk)
-    t3_short <= \$447 ;
+    t2_own_fail <= \$446 ;
   always @(posedge clk)
-    t3_first <= \$448 ;
+    t2_r0v <= \$447 ;
   always @(posedge clk)
-    t3_wrapped <= \$449 ;
+    t2_r0 <= \$448 ;
   always @(posedge clk)
-    t3_own_fail <= \$450 ;
+    win <= \$449 ;
   always @(posedge clk)
-    t3_r0v <= \$451 ;
+    t3_valid <= \$450 ;
   always @(posedge clk)
-    t3_r0 <= \$452 ;
+    t3_end <= \$451 ;
   always @(posedge clk)
-    val3 <= \$453 ;
+    t3_fld <= \$452 ;
   always @(posedge clk)
-    r3v_q <= \$454 ;
+    t3_seq <= \$453 ;
   always @(posedge clk)
-    r3_q <= \$455 ;
+    t3_ln <= \$454 ;
   always @(posedge clk)
-    t4_valid <= \$456 ;
+    t3_short <= \$455 ;
   always @(posedge clk)
-    t4_end <= \$457 ;
+    t3_first <= \$456 ;
   always @(posedge clk)
-    t4_fld <= \$458 ;
+    t3_wrapped <= \$457 ;
   always @(posedge clk)
-    t4_seq <= \$459 ;
+    t3_own_fail <= \$458 ;
   always @(posedge clk)
-    t4_ln <= \$460 ;
+    t3_r0v <= \$459 ;
   always @(posedge clk)
-    t4_short <= \$461 ;
+    t3_r0 <= \$460 ;
   always @(posedge clk)
-    t4_first <= \$462 ;
+    val3 <= \$461 ;
   always @(posedge clk)
-    t4_wrapped <= \$463 ;
+    r3v_q <= \$462 ;
   always @(posedge clk)
-    t4_own_fail <= \$464 ;
+    r3_q <= \$463 ;
   always @(posedge clk)
-    t4_r0v <= \$465 ;
+    t4_valid <= \$464 ;
   always @(posedge clk)
-    t4_r0 <= \$466 ;
+    t4_end <= \$465 ;
   always @(posedge clk)
-    lt30 <= \$467 ;
+    t4_fld <= \$466 ;
   always @(posedge clk)
-    lt50 <= \$468 ;
+    t4_seq <= \$467 ;
   always @(posedge clk)
-    lt53 <= \$469 ;
+    t4_ln <= \$468 ;
   always @(posedge clk)
-    val4 <= \$470 ;
+    t4_short <= \$469 ;
   always @(posedge clk)
-    r3v_4 <= \$471 ;
+    t4_first <= \$470 ;
   always @(posedge clk)
-    r3_4 <= \$472 ;
+    t4_wrapped <= \$471 ;
   always @(posedge clk)
-    cmp_n <= \$473 ;
+    t4_own_fail <= \$472 ;
   always @(posedge clk)
-    cmp_h <= \$474 ;
+    t4_r0v <= \$473 ;
   always @(posedge clk)
-    cmp_p <= \$475 ;
+    t4_r0 <= \$474 ;
   always @(posedge clk)
-    zero_hi <= \$476 ;
+    lt30 <= \$475 ;
   always @(posedge clk)
-    c0_27_28 <= \$477 ;
+    lt50 <= \$476 ;
   always @(posedge clk)
-    c0_lt37 <= \$478 ;
+    lt53 <= \$477 ;
   always @(posedge clk)
-    c0_gt1 <= \$479 ;
+    val4 <= \$478 ;
   always @(posedge clk)
-    c0_ones <= \$480 ;
+    r3v_4 <= \$479 ;
   always @(posedge clk)
-    c0_zero <= \$481 ;
+    r3_4 <= \$480 ;
   always @(posedge clk)
-    c0_one <= \$482 ;
+    cmp_n <= \$481 ;
   always @(posedge clk)
-    prio <= \$483 ;
+    cmp_h <= \$482 ;
   always @(posedge clk)
-    o_rec__valid <= \$484 ;
+    cmp_p <= \$483 ;
   always @(posedge clk)
-    cap_v <= \$485 ;
+    zero_hi <= \$484 ;
   always @(posedge clk)
-    rec_chain_id <= \$486 ;
+    c0_27_28 <= \$485 ;
   always @(posedge clk)
-    rec_nonce <= \$487 ;
+    c0_lt37 <= \$486 ;
   always @(posedge clk)
-    rec_gas_price <= \$488 ;
+    c0_gt1 <= \$487 ;
   always @(posedge clk)
-    rec_max_priority_fee_per_gas <= \$489 ;
+    c0_ones <= \$488 ;
   always @(posedge clk)
-    rec_max_fee_per_gas <= \$490 ;
+    c0_zero <= \$489 ;
   always @(posedge clk)
-    rec_gas_limit <= \$491 ;
+    c0_one <= \$490 ;
   always @(posedge clk)
-    rec_value <= \$492 ;
+    prio <= \$491 ;
   always @(posedge clk)
-    rec_max_fee_per_blob_gas <= \$493 ;
+    o_rec__valid <= \$492 ;
   always @(posedge clk)
-    rec_v <= \$494 ;
+    cap_v <= \$493 ;
   always @(posedge clk)
-    rec_r <= \$495 ;
+    rec_chain_id <= \$494 ;
   always @(posedge clk)
-    rec_s <= \$496 ;
+    rec_nonce <= \$495 ;
   always @(posedge clk)
-    rec_to <= \$497 ;
+    rec_gas_price <= \$496 ;
   always @(posedge clk)
-    o_rec__payload <= \$498 ;
+    rec_max_priority_fee_per_gas <= \$497 ;
   always @(posedge clk)
-    best_v <= \$499 ;
+    rec_max_fee_per_gas <= \$498 ;
   always @(posedge clk)
-    best <= \$500 ;
+    rec_gas_limit <= \$499 ;
   always @(posedge clk)
-    cap_fld <= \$501 ;
+    rec_value <= \$500 ;
   always @(posedge clk)
-    cap_val <= \$502 ;
+    rec_max_fee_per_blob_gas <= \$501 ;
+  always @(posedge clk)
+    rec_v <= \$502 ;
+  always @(posedge clk)
+    rec_r <= \$503 ;
+  always @(posedge clk)
+    rec_s <= \$504 ;
+  always @(posedge clk)
+    rec_to <= \$505 ;
+  always @(posedge clk)
+    o_rec__payload <= \$506 ;
+  always @(posedge clk)
+    best_v <= \$507 ;
+  always @(posedge clk)
+    best <= \$508 ;
+  always @(posedge clk)
+    cap_fld <= \$509 ;
+  always @(posedge clk)
+    cap_val <= \$510 ;
   assign \$1  = 1'h0 + i_beat__payload[64];
   assign \$2  = \$1  + i_beat__payload[65];
   assign \$3  = \$2  + i_beat__payload[66];
@@ -5455,224 +5484,214 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign \$210  = \$208  & \$209 ;
   assign \$211  = \$210  ? { 1'h0, h_low } : h_lim;
   assign \$212  = h_base + \$211 ;
-  assign \$213  = ~ r_en;
-  assign \$214  = have_last & \$213 ;
-  assign \$215  = q < r_data[47:23];
-  assign \$216  = qa < r_data[47:23];
-  assign \$217  = j_nb < avail;
-  assign \$219  = \$218  < avail;
-  assign \$220  = adv & jv;
-  assign \$221  = j[56:32] > low;
-  assign \$222  = have_last & cd_free;
-  assign \$223  = cur_base + r_data[22:0];
-  assign \$224  = s_beat_in | s_done_now;
-  assign \$225  = beat_q >> { q[2:0], 3'h0 };
-  assign \$226  = qa + 4'h8;
-  assign \$228  = \$227  < avail;
-  assign \$229  = qa + 4'h8;
-  assign \$230  = \$229  < j_end;
-  assign \$231  = qa < r_data[47:23];
+  assign \$214  = ~ r_en;
+  assign \$215  = have_last & \$214 ;
+  assign \$216  = q < r_data[47:23];
+  assign \$217  = qa < r_data[47:23];
+  assign \$218  = j_nb < avail;
+  assign \$220  = \$219  < avail;
+  assign \$221  = adv & jv;
+  assign \$222  = j[56:32] > low;
+  assign \$223  = have_last & cd_free;
+  assign \$224  = cur_base + r_data[22:0];
+  assign \$225  = s_beat_in | s_done_now;
+  assign \$226  = beat_q >> { q[2:0], 3'h0 };
+  assign \$227  = qa + 4'h8;
+  assign \$229  = \$228  < avail;
+  assign \$230  = qi1 + 1'h1;
   assign \$232  = qa + 4'h8;
-  assign \$233  = \$232  < r_data[47:23];
-  assign \$234  = q > low;
-  assign \$235  = j_end > low;
-  assign \$236  = ~ is_data;
-  assign \$237  = ~ short;
-  assign \$238  = \$236  & \$237 ;
-  assign \$239  = ~ have_last;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = ~ first_absent;
-  assign \$242  = \$240  & \$241 ;
-  assign \$243  = j[31:26] == 6'h20;
-  assign \$244  = i_job__valid & i_job__ready;
-  assign \$245  = i_job__payload[81:57] <= 6'h20;
-  assign \$246  = ! i_job__payload[81:57];
-  assign \$247  = \$57 [22:0] < avail;
-  assign \$249  = \$248  < avail;
-  assign \$250  = | i_job__payload[81:57];
-  assign \$251  = { \$59 [22:0], 3'h0 } < in_end;
-  assign \$252  = i_job__payload[56:32] < r_data[47:23];
-  assign \$253  = { \$59 [22:0], 3'h0 } < r_data[47:23];
-  assign \$254  = \$24 [3:0] + 1'h0;
-  assign \$256  = \$24 [3:0] + 1'h1;
-  assign \$258  = \$24 [3:0] + 2'h2;
-  assign \$260  = \$24 [3:0] + 2'h3;
-  assign \$262  = \$24 [3:0] + 3'h4;
-  assign \$264  = raw1 >> { lane1, 3'h0 };
-  assign \$265  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$84 [5:0], 3'h0 };
-  assign \$266  = t2_own_fail | r3v;
-  assign \$267  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
-  assign \$268  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
-  assign \$269  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
-  assign \$270  = val3[63:0] < 64'hbfd25e8cd0364141;
-  assign \$271  = val3[63:0] == 64'hbfd25e8cd0364141;
-  assign \$272  = val3[127:64] < 64'hbaaedce6af48a03b;
-  assign \$273  = val3[127:64] == 64'hbaaedce6af48a03b;
-  assign \$274  = val3[191:128] < 64'hfffffffffffffffe;
-  assign \$275  = val3[191:128] == 64'hfffffffffffffffe;
-  assign \$276  = val3[255:192] < 64'hffffffffffffffff;
-  assign \$277  = val3[255:192] == 64'hffffffffffffffff;
-  assign \$278  = val3[63:0] < 64'hdfe92f46681b20a0;
-  assign \$279  = val3[63:0] == 64'hdfe92f46681b20a0;
-  assign \$280  = val3[127:64] < 63'h5d576e7357a4501d;
-  assign \$281  = val3[127:64] == 63'h5d576e7357a4501d;
-  assign \$282  = val3[191:128] < 64'hffffffffffffffff;
-  assign \$283  = val3[191:128] == 64'hffffffffffffffff;
-  assign \$284  = val3[255:192] < 63'h7fffffffffffffff;
-  assign \$285  = val3[255:192] == 63'h7fffffffffffffff;
-  assign \$286  = val3[63:0] < prio[63:0];
-  assign \$287  = val3[63:0] == prio[63:0];
-  assign \$288  = val3[127:64] < prio[127:64];
-  assign \$289  = val3[127:64] == prio[127:64];
-  assign \$290  = val3[191:128] < prio[191:128];
-  assign \$291  = val3[191:128] == prio[191:128];
-  assign \$292  = val3[255:192] < prio[255:192];
-  assign \$293  = val3[255:192] == prio[255:192];
-  assign \$294  = ! val3[255:64];
-  assign \$295  = val3[63:0] == 5'h1b;
-  assign \$296  = val3[63:0] == 5'h1c;
-  assign \$297  = \$295  | \$296 ;
-  assign \$298  = val3[63:0] < 6'h25;
-  assign \$299  = val3[63:0] > 1'h1;
-  assign \$300  = val3[63:0] == 64'hffffffffffffffff;
-  assign \$301  = ! val3[63:0];
-  assign \$302  = val3[63:0] == 1'h1;
-  assign \$303  = t3_valid & t3_end;
-  assign \$304  = t3_fld == 3'h5;
-  assign \$305  = t3_valid & \$304 ;
-  assign \$306  = ~ t3_end;
-  assign \$307  = \$305  & \$306 ;
-  assign \$308  = ~ t3_own_fail;
-  assign \$309  = \$307  & \$308 ;
-  assign \$310  = adv & t4_valid;
-  assign \$311  = cap_fld == 2'h3;
-  assign \$313  = cap_v & \$312 ;
-  assign \$314  = \$313  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_nonce };
-  assign \$315  = cap_fld == 3'h7;
-  assign \$317  = cap_v & \$316 ;
-  assign \$318  = \$317  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_gas_limit };
-  assign \$319  = cap_fld == 2'h2;
-  assign \$321  = cap_v & \$320 ;
-  assign \$322  = \$321  ? cap_val : rec_chain_id;
-  assign \$323  = cap_fld == 3'h4;
-  assign \$325  = cap_v & \$324 ;
-  assign \$326  = \$325  ? cap_val : rec_gas_price;
-  assign \$327  = cap_fld == 3'h5;
-  assign \$329  = cap_v & \$328 ;
-  assign \$330  = \$329  ? cap_val : rec_max_priority_fee_per_gas;
-  assign \$331  = cap_fld == 3'h6;
-  assign \$333  = cap_v & \$332 ;
-  assign \$334  = \$333  ? cap_val : rec_max_fee_per_gas;
-  assign \$335  = cap_fld == 4'hc;
-  assign \$337  = cap_v & \$336 ;
-  assign \$338  = \$337  ? cap_val : rec_max_fee_per_blob_gas;
-  assign \$339  = cap_fld == 4'h9;
-  assign \$341  = cap_v & \$340 ;
-  assign \$342  = \$341  ? cap_val : rec_value;
-  assign \$343  = cap_fld == 4'hf;
-  assign \$344  = cap_fld == 5'h10;
-  assign \$345  = | { \$344 , \$343  };
+  assign \$233  = \$232  < j_end;
+  assign \$234  = qa < r_data[47:23];
+  assign \$235  = qa + 4'h8;
+  assign \$236  = \$235  < r_data[47:23];
+  assign \$237  = q > low;
+  assign \$238  = j_end > low;
+  assign \$239  = ~ is_data;
+  assign \$240  = ~ short;
+  assign \$241  = \$239  & \$240 ;
+  assign \$242  = ~ have_last;
+  assign \$243  = \$241  & \$242 ;
+  assign \$244  = ~ first_absent;
+  assign \$245  = \$243  & \$244 ;
+  assign \$246  = j[31:26] == 6'h20;
+  assign \$247  = i_job__valid & i_job__ready;
+  assign \$248  = i_job__payload[81:57] <= 6'h20;
+  assign \$249  = ! i_job__payload[81:57];
+  assign \$250  = \$57 [22:0] < avail;
+  assign \$252  = \$251  < avail;
+  assign \$253  = \$27 [3:0] + 1'h1;
+  assign \$255  = | i_job__payload[81:57];
+  assign \$256  = { \$59 [22:0], 3'h0 } < in_end;
+  assign \$257  = i_job__payload[56:32] < r_data[47:23];
+  assign \$258  = { \$59 [22:0], 3'h0 } < r_data[47:23];
+  assign \$259  = \$24 [3:0] + 1'h0;
+  assign \$261  = \$24 [3:0] + 1'h1;
+  assign \$263  = \$24 [3:0] + 2'h2;
+  assign \$265  = \$24 [3:0] + 2'h3;
+  assign \$267  = \$24 [3:0] + 3'h4;
+  assign \$269  = raw1 >> { lane1, 3'h0 };
+  assign \$270  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$84 [5:0], 3'h0 };
+  assign \$271  = t2_own_fail | r3v;
+  assign \$272  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$273  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$274  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
+  assign \$275  = val3[63:0] < 64'hbfd25e8cd0364141;
+  assign \$276  = val3[63:0] == 64'hbfd25e8cd0364141;
+  assign \$277  = val3[127:64] < 64'hbaaedce6af48a03b;
+  assign \$278  = val3[127:64] == 64'hbaaedce6af48a03b;
+  assign \$279  = val3[191:128] < 64'hfffffffffffffffe;
+  assign \$280  = val3[191:128] == 64'hfffffffffffffffe;
+  assign \$281  = val3[255:192] < 64'hffffffffffffffff;
+  assign \$282  = val3[255:192] == 64'hffffffffffffffff;
+  assign \$283  = val3[63:0] < 64'hdfe92f46681b20a0;
+  assign \$284  = val3[63:0] == 64'hdfe92f46681b20a0;
+  assign \$285  = val3[127:64] < 63'h5d576e7357a4501d;
+  assign \$286  = val3[127:64] == 63'h5d576e7357a4501d;
+  assign \$287  = val3[191:128] < 64'hffffffffffffffff;
+  assign \$288  = val3[191:128] == 64'hffffffffffffffff;
+  assign \$289  = val3[255:192] < 63'h7fffffffffffffff;
+  assign \$290  = val3[255:192] == 63'h7fffffffffffffff;
+  assign \$291  = val3[63:0] < prio[63:0];
+  assign \$292  = val3[63:0] == prio[63:0];
+  assign \$293  = val3[127:64] < prio[127:64];
+  assign \$294  = val3[127:64] == prio[127:64];
+  assign \$295  = val3[191:128] < prio[191:128];
+  assign \$296  = val3[191:128] == prio[191:128];
+  assign \$297  = val3[255:192] < prio[255:192];
+  assign \$298  = val3[255:192] == prio[255:192];
+  assign \$299  = ! val3[255:64];
+  assign \$300  = val3[63:0] == 5'h1b;
+  assign \$301  = val3[63:0] == 5'h1c;
+  assign \$302  = \$300  | \$301 ;
+  assign \$303  = val3[63:0] < 6'h25;
+  assign \$304  = val3[63:0] > 1'h1;
+  assign \$305  = val3[63:0] == 64'hffffffffffffffff;
+  assign \$306  = ! val3[63:0];
+  assign \$307  = val3[63:0] == 1'h1;
+  assign \$308  = t3_valid & t3_end;
+  assign \$309  = t3_fld == 3'h5;
+  assign \$310  = t3_valid & \$309 ;
+  assign \$311  = ~ t3_end;
+  assign \$312  = \$310  & \$311 ;
+  assign \$313  = ~ t3_own_fail;
+  assign \$314  = \$312  & \$313 ;
+  assign \$315  = adv & t4_valid;
+  assign \$316  = cap_fld == 2'h3;
+  assign \$318  = cap_v & \$317 ;
+  assign \$319  = \$318  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_nonce };
+  assign \$320  = cap_fld == 3'h7;
+  assign \$322  = cap_v & \$321 ;
+  assign \$323  = \$322  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_gas_limit };
+  assign \$324  = cap_fld == 2'h2;
+  assign \$326  = cap_v & \$325 ;
+  assign \$327  = \$326  ? cap_val : rec_chain_id;
+  assign \$328  = cap_fld == 3'h4;
+  assign \$330  = cap_v & \$329 ;
+  assign \$331  = \$330  ? cap_val : rec_gas_price;
+  assign \$332  = cap_fld == 3'h5;
+  assign \$334  = cap_v & \$333 ;
+  assign \$335  = \$334  ? cap_val : rec_max_priority_fee_per_gas;
+  assign \$336  = cap_fld == 3'h6;
+  assign \$338  = cap_v & \$337 ;
+  assign \$339  = \$338  ? cap_val : rec_max_fee_per_gas;
+  assign \$340  = cap_fld == 4'hc;
+  assign \$342  = cap_v & \$341 ;
+  assign \$343  = \$342  ? cap_val : rec_max_fee_per_blob_gas;
+  assign \$344  = cap_fld == 4'h9;
   assign \$346  = cap_v & \$345 ;
-  assign \$347  = \$346  ? cap_val : rec_v;
-  assign \$348  = cap_fld == 5'h11;
-  assign \$350  = cap_v & \$349 ;
-  assign \$351  = \$350  ? cap_val : rec_r;
-  assign \$352  = cap_fld == 5'h12;
-  assign \$354  = cap_v & \$353 ;
-  assign \$355  = \$354  ? cap_val : rec_s;
-  assign \$356  = cap_fld == 4'h8;
-  assign \$358  = cap_v & \$357 ;
-  assign \$359  = \$358  ? cap_val : { 96'h000000000000000000000000, rec_to };
-  assign \$360  = ~ t4_own_fail;
-  assign \$361  = t4_short & \$360 ;
-  assign \$362  = ~ r3v_4;
-  assign \$363  = \$361  & \$362 ;
-  assign \$364  = ~ r5v;
-  assign \$365  = \$363  & \$364 ;
+  assign \$347  = \$346  ? cap_val : rec_value;
+  assign \$348  = cap_fld == 4'hf;
+  assign \$349  = cap_fld == 5'h10;
+  assign \$350  = | { \$349 , \$348  };
+  assign \$351  = cap_v & \$350 ;
+  assign \$352  = \$351  ? cap_val : rec_v;
+  assign \$353  = cap_fld == 5'h11;
+  assign \$355  = cap_v & \$354 ;
+  assign \$356  = \$355  ? cap_val : rec_r;
+  assign \$357  = cap_fld == 5'h12;
+  assign \$359  = cap_v & \$358 ;
+  assign \$360  = \$359  ? cap_val : rec_s;
+  assign \$361  = cap_fld == 4'h8;
+  assign \$363  = cap_v & \$362 ;
+  assign \$364  = \$363  ? cap_val : { 96'h000000000000000000000000, rec_to };
+  assign \$365  = ~ t4_own_fail;
+  assign \$366  = t4_short & \$365 ;
+  assign \$367  = ~ r3v_4;
+  assign \$368  = \$366  & \$367 ;
+  assign \$369  = ~ r5v;
+  assign \$370  = \$368  & \$369 ;
   always @(posedge clk)
-    room <= \$366 ;
+    room <= \$371 ;
   always @(posedge clk)
-    w_v <= \$367 ;
+    w_v <= \$372 ;
   always @(posedge clk)
-    w_idx <= \$368 ;
+    w_idx <= \$373 ;
   always @(posedge clk)
-    \w_data$149  <= \$369 ;
+    \w_data$133  <= \$374 ;
   always @(posedge clk)
-    buf0 <= \$370 ;
+    buf0 <= \$375 ;
   always @(posedge clk)
-    buf1 <= \$371 ;
+    buf1 <= \$376 ;
   always @(posedge clk)
-    buf2 <= \$372 ;
+    buf2 <= \$377 ;
   always @(posedge clk)
-    buf3 <= \$373 ;
+    buf3 <= \$378 ;
   always @(posedge clk)
-    buf4 <= \$374 ;
+    buf4 <= \$379 ;
   always @(posedge clk)
-    buf5 <= \$375 ;
+    buf5 <= \$380 ;
   always @(posedge clk)
-    buf6 <= \$376 ;
+    buf6 <= \$381 ;
   always @(posedge clk)
-    buf7 <= \$377 ;
+    buf7 <= \$382 ;
   always @(posedge clk)
-    buf8 <= \$378 ;
+    buf8 <= \$383 ;
   always @(posedge clk)
-    buf9 <= \$379 ;
+    buf9 <= \$384 ;
   always @(posedge clk)
-    buf10 <= \$380 ;
+    buf10 <= \$385 ;
   always @(posedge clk)
-    buf11 <= \$381 ;
+    buf11 <= \$386 ;
   always @(posedge clk)
-    buf12 <= \$382 ;
+    buf12 <= \$387 ;
   always @(posedge clk)
-    buf13 <= \$383 ;
+    buf13 <= \$388 ;
   always @(posedge clk)
-    buf14 <= \$384 ;
+    buf14 <= \$389 ;
   always @(posedge clk)
-    buf15 <= \$385 ;
+    buf15 <= \$390 ;
   always @(posedge clk)
-    wr <= \$386 ;
+    wr <= \$391 ;
   always @(posedge clk)
-    in_nb <= \$387 ;
+    in_nb <= \$392 ;
   always @(posedge clk)
-    avail <= \$388 ;
+    avail <= \$393 ;
   always @(posedge clk)
-    h_low <= \$389 ;
+    h_low <= \$394 ;
   always @(posedge clk)
-    h_lim <= \$390 ;
+    h_lim <= \$395 ;
   always @(posedge clk)
-    h_end <= \$391 ;
+    h_end <= \$396 ;
   always @(posedge clk)
-    h_base <= \$392 ;
+    h_base <= \$397 ;
   always @(posedge clk)
-    head <= \$393 ;
+    head <= \$398 ;
   always @(posedge clk)
-    o_calldata__valid <= \$394 ;
+    o_calldata__valid <= \$399 ;
   always @(posedge clk)
-    hl_prev <= \$395 ;
+    beat_q <= \$400 ;
   always @(posedge clk)
-    q_lt_s <= \$396 ;
+    hl_prev <= \$401 ;
   always @(posedge clk)
-    a_lt_s <= \$397 ;
+    q_lt_s <= \$402 ;
   always @(posedge clk)
-    nb_in <= \$398 ;
+    a_lt_s <= \$403 ;
   always @(posedge clk)
-    qb_in <= \$399 ;
+    nb_in <= \$404 ;
   always @(posedge clk)
-    low <= \$400 ;
+    qb_in <= \$405 ;
   always @(posedge clk)
-    o_calldata__payload <= \$401 ;
-  always @(posedge clk)
-    cur_base <= \$402 ;
-  always @(posedge clk)
-    d_valid <= \$403 ;
-  always @(posedge clk)
-    q <= \$404 ;
-  always @(posedge clk)
-    qa <= \$405 ;
-  always @(posedge clk)
-    q_lt_e <= \$406 ;
-  always @(posedge clk)
-    a_lt_e <= \$407 ;
+    low <= \$406 ;
   \tx_values_top.values.ends  ends (
     .clk(clk),
     .\port$20$0 (\$13 [22:0]),
@@ -5686,18 +5705,44 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$408  = d_seq;
-    if (\$220 ) begin
+    \$407  = o_calldata__payload;
+    if (\$221 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            /* empty */;
+            if (\$223 ) begin
+              \$407 [67:64] = 4'h0;
+              \$407 [68] = 1'h1;
+              \$407 [63:0] = 64'h0000000000000000;
+            end
         2'h0:
-            if (take) begin
-              if (\$242 ) begin
-                \$408  = j[25:2];
+            if (is_data) begin
+              if (\$225 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$407 [68] = 1'h0;
+                  \$407 [63:0] = \$226 ;
+                  \$407 [67:64] = \$34 [3:0];
+                end
               end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$407  = 69'h000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$408  = cur_base;
+    if (\$221 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$223 ) begin
+              \$408  = \$224 [23:0];
             end
       endcase
     end
@@ -5707,83 +5752,158 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$409  = d_end;
-    if (\$220 ) begin
+    \$409  = d_valid;
+    if (\$221 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$223 ) begin
+              \$409  = 1'h0;
+            end
+        2'h0:
+            if (take) begin
+              \$409  = 1'h0;
+              if (\$245 ) begin
+                \$409  = 1'h1;
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$410  = q;
+    if (\$221 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
             /* empty */;
         2'h0:
-            if (take) begin
-              if (\$242 ) begin
-                \$409  = j_end;
+            if (is_data) begin
+              if (\$225 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$410  = qa;
+                end
               end
             end
       endcase
     end
+    if (\$247 ) begin
+      \$410  = { 1'h0, i_job__payload[56:32] };
+    end
     if (rst) begin
-      \$409  = 26'h0000000;
+      \$410  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$410  = d_ver;
-    if (\$220 ) begin
+    \$411  = qa;
+    if (\$221 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
             /* empty */;
         2'h0:
-            if (take) begin
-              if (\$242 ) begin
-                \$410  = \$243 ;
+            if (is_data) begin
+              if (\$225 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$411  = \$227 [25:0];
+                end
               end
             end
       endcase
     end
+    if (\$247 ) begin
+      \$411  = { \$59 [22:0], 3'h0 };
+    end
     if (rst) begin
-      \$410  = 1'h0;
+      \$411  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$411  = jv;
-    if (\$244 ) begin
-      \$411  = 1'h1;
-    end else if (take) begin
-      \$411  = 1'h0;
+    \$412  = qi;
+    if (\$221 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$225 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$412  = qi1;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$247 ) begin
+      \$412  = \$27 [3:0];
     end
     if (rst) begin
-      \$411  = 1'h0;
+      \$412  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$412  = j;
-    if (\$244 ) begin
-      \$412  = i_job__payload;
+    \$413  = qi1;
+    if (\$221 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$225 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$413  = \$230 [3:0];
+                end
+              end
+            end
+      endcase
+    end
+    if (\$247 ) begin
+      \$413  = \$253 [3:0];
     end
     if (rst) begin
-      \$412  = 83'h000000000000000000000;
+      \$413  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$413  = j_end;
-    if (\$244 ) begin
-      \$413  = in_end;
+    \$414  = q_lt_e;
+    if (\$221 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$225 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$414  = a_lt_e;
+                end
+              end
+            end
+      endcase
     end
-    if (rst) begin
-      \$413  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$414  = short;
-    if (\$244 ) begin
-      \$414  = \$245 ;
+    if (\$247 ) begin
+      \$414  = \$255 ;
     end
     if (rst) begin
       \$414  = 1'h0;
@@ -5791,9 +5911,26 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$415  = j_zl;
-    if (\$244 ) begin
-      \$415  = \$246 ;
+    \$415  = a_lt_e;
+    if (\$221 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$225 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$415  = \$233 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$247 ) begin
+      \$415  = \$256 ;
     end
     if (rst) begin
       \$415  = 1'h0;
@@ -5801,29 +5938,62 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$416  = j_nb;
-    if (\$244 ) begin
-      \$416  = \$57 [22:0];
+    \$416  = d_seq;
+    if (\$221 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$245 ) begin
+                \$416  = j[25:2];
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$416  = 23'h000000;
+      \$416  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$417  = t1_valid;
-    if (adv) begin
-      \$417  = t0_valid;
+    \$417  = d_end;
+    if (\$221 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$245 ) begin
+                \$417  = j_end;
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$417  = 1'h0;
+      \$417  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$418  = t1_end;
-    if (adv) begin
-      \$418  = t0_end;
+    \$418  = d_ver;
+    if (\$221 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$245 ) begin
+                \$418  = \$246 ;
+              end
+            end
+      endcase
     end
     if (rst) begin
       \$418  = 1'h0;
@@ -5831,39 +6001,41 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$419  = t1_fld;
-    if (adv) begin
-      \$419  = j[31:26];
+    \$419  = jv;
+    if (\$247 ) begin
+      \$419  = 1'h1;
+    end else if (take) begin
+      \$419  = 1'h0;
     end
     if (rst) begin
-      \$419  = 6'h00;
+      \$419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$420  = t1_seq;
-    if (adv) begin
-      \$420  = t0_seq;
+    \$420  = j;
+    if (\$247 ) begin
+      \$420  = i_job__payload;
     end
     if (rst) begin
-      \$420  = 25'h0000000;
+      \$420  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$421  = t1_ln;
-    if (adv) begin
-      \$421  = \$22 [5:0];
+    \$421  = j_end;
+    if (\$247 ) begin
+      \$421  = in_end;
     end
     if (rst) begin
-      \$421  = 6'h00;
+      \$421  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$422  = t1_short;
-    if (adv) begin
-      \$422  = short;
+    \$422  = short;
+    if (\$247 ) begin
+      \$422  = \$248 ;
     end
     if (rst) begin
       \$422  = 1'h0;
@@ -5871,9 +6043,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$423  = t1_first;
-    if (adv) begin
-      \$423  = t0_first;
+    \$423  = j_zl;
+    if (\$247 ) begin
+      \$423  = \$249 ;
     end
     if (rst) begin
       \$423  = 1'h0;
@@ -5881,19 +6053,19 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$424  = t1_wrapped;
-    if (adv) begin
-      \$424  = j[82];
+    \$424  = j_nb;
+    if (\$247 ) begin
+      \$424  = \$57 [22:0];
     end
     if (rst) begin
-      \$424  = 1'h0;
+      \$424  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$425  = t1_own_fail;
+    \$425  = t1_valid;
     if (adv) begin
-      \$425  = t0_own_fail;
+      \$425  = t0_valid;
     end
     if (rst) begin
       \$425  = 1'h0;
@@ -5901,9 +6073,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$426  = t1_r0v;
+    \$426  = t1_end;
     if (adv) begin
-      \$426  = t0_r0v;
+      \$426  = t0_end;
     end
     if (rst) begin
       \$426  = 1'h0;
@@ -5911,39 +6083,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$427  = t1_r0;
+    \$427  = t1_fld;
     if (adv) begin
-      \$427  = t0_r0;
+      \$427  = j[31:26];
     end
     if (rst) begin
-      \$427  = 33'h000000000;
+      \$427  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$428  = lane1;
+    \$428  = t1_seq;
     if (adv) begin
-      \$428  = j[34:32];
+      \$428  = t0_seq;
     end
     if (rst) begin
-      \$428  = 3'h0;
+      \$428  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$429  = raw1;
+    \$429  = t1_ln;
     if (adv) begin
-      \$429  = { \$263 , \$261 , \$259 , \$257 , \$255  };
+      \$429  = \$22 [5:0];
     end
     if (rst) begin
-      \$429  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$429  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$430  = t2_valid;
+    \$430  = t1_short;
     if (adv) begin
-      \$430  = t1_valid;
+      \$430  = short;
     end
     if (rst) begin
       \$430  = 1'h0;
@@ -5951,9 +6123,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$431  = t2_end;
+    \$431  = t1_first;
     if (adv) begin
-      \$431  = t1_end;
+      \$431  = t0_first;
     end
     if (rst) begin
       \$431  = 1'h0;
@@ -5961,69 +6133,69 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$432  = t2_fld;
+    \$432  = t1_wrapped;
     if (adv) begin
-      \$432  = t1_fld;
+      \$432  = j[82];
     end
     if (rst) begin
-      \$432  = 6'h00;
+      \$432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$433  = t2_seq;
+    \$433  = t1_own_fail;
     if (adv) begin
-      \$433  = t1_seq;
+      \$433  = t0_own_fail;
     end
     if (rst) begin
-      \$433  = 25'h0000000;
+      \$433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$434  = t2_ln;
+    \$434  = t1_r0v;
     if (adv) begin
-      \$434  = t1_ln;
+      \$434  = t0_r0v;
     end
     if (rst) begin
-      \$434  = 6'h00;
+      \$434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$435  = t2_short;
+    \$435  = t1_r0;
     if (adv) begin
-      \$435  = t1_short;
+      \$435  = t0_r0;
     end
     if (rst) begin
-      \$435  = 1'h0;
+      \$435  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$436  = t2_first;
+    \$436  = lane1;
     if (adv) begin
-      \$436  = t1_first;
+      \$436  = j[34:32];
     end
     if (rst) begin
-      \$436  = 1'h0;
+      \$436  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$437  = t2_wrapped;
+    \$437  = raw1;
     if (adv) begin
-      \$437  = t1_wrapped;
+      \$437  = { \$268 , \$266 , \$264 , \$262 , \$260  };
     end
     if (rst) begin
-      \$437  = 1'h0;
+      \$437  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$438  = t2_own_fail;
+    \$438  = t2_valid;
     if (adv) begin
-      \$438  = t1_own_fail;
+      \$438  = t1_valid;
     end
     if (rst) begin
       \$438  = 1'h0;
@@ -6031,9 +6203,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$439  = t2_r0v;
+    \$439  = t2_end;
     if (adv) begin
-      \$439  = t1_r0v;
+      \$439  = t1_end;
     end
     if (rst) begin
       \$439  = 1'h0;
@@ -6041,39 +6213,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$440  = t2_r0;
+    \$440  = t2_fld;
     if (adv) begin
-      \$440  = t1_r0;
+      \$440  = t1_fld;
     end
     if (rst) begin
-      \$440  = 33'h000000000;
+      \$440  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$441  = win;
+    \$441  = t2_seq;
     if (adv) begin
-      \$441  = \$264 ;
+      \$441  = t1_seq;
     end
     if (rst) begin
-      \$441  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$441  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$442  = t3_valid;
+    \$442  = t2_ln;
     if (adv) begin
-      \$442  = t2_valid;
+      \$442  = t1_ln;
     end
     if (rst) begin
-      \$442  = 1'h0;
+      \$442  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$443  = t3_end;
+    \$443  = t2_short;
     if (adv) begin
-      \$443  = t2_end;
+      \$443  = t1_short;
     end
     if (rst) begin
       \$443  = 1'h0;
@@ -6081,39 +6253,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$444  = t3_fld;
+    \$444  = t2_first;
     if (adv) begin
-      \$444  = t2_fld;
+      \$444  = t1_first;
     end
     if (rst) begin
-      \$444  = 6'h00;
+      \$444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$445  = t3_seq;
+    \$445  = t2_wrapped;
     if (adv) begin
-      \$445  = t2_seq;
+      \$445  = t1_wrapped;
     end
     if (rst) begin
-      \$445  = 25'h0000000;
+      \$445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$446  = t3_ln;
+    \$446  = t2_own_fail;
     if (adv) begin
-      \$446  = t2_ln;
+      \$446  = t1_own_fail;
     end
     if (rst) begin
-      \$446  = 6'h00;
+      \$446  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$447  = t3_short;
+    \$447  = t2_r0v;
     if (adv) begin
-      \$447  = t2_short;
+      \$447  = t1_r0v;
     end
     if (rst) begin
       \$447  = 1'h0;
@@ -6121,29 +6293,29 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$448  = t3_first;
+    \$448  = t2_r0;
     if (adv) begin
-      \$448  = t2_first;
+      \$448  = t1_r0;
     end
     if (rst) begin
-      \$448  = 1'h0;
+      \$448  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$449  = t3_wrapped;
+    \$449  = win;
     if (adv) begin
-      \$449  = t2_wrapped;
+      \$449  = \$269 ;
     end
     if (rst) begin
-      \$449  = 1'h0;
+      \$449  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$450  = t3_own_fail;
+    \$450  = t3_valid;
     if (adv) begin
-      \$450  = \$266 ;
+      \$450  = t2_valid;
     end
     if (rst) begin
       \$450  = 1'h0;
@@ -6151,9 +6323,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$451  = t3_r0v;
+    \$451  = t3_end;
     if (adv) begin
-      \$451  = t2_r0v;
+      \$451  = t2_end;
     end
     if (rst) begin
       \$451  = 1'h0;
@@ -6161,49 +6333,49 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$452  = t3_r0;
+    \$452  = t3_fld;
     if (adv) begin
-      \$452  = t2_r0;
+      \$452  = t2_fld;
     end
     if (rst) begin
-      \$452  = 33'h000000000;
+      \$452  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$453  = val3;
+    \$453  = t3_seq;
     if (adv) begin
-      \$453  = \$265 ;
+      \$453  = t2_seq;
     end
     if (rst) begin
-      \$453  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$453  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$454  = r3v_q;
+    \$454  = t3_ln;
     if (adv) begin
-      \$454  = r3v;
+      \$454  = t2_ln;
     end
     if (rst) begin
-      \$454  = 1'h0;
+      \$454  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$455  = r3_q;
+    \$455  = t3_short;
     if (adv) begin
-      \$455  = r3;
+      \$455  = t2_short;
     end
     if (rst) begin
-      \$455  = 33'h000000000;
+      \$455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$456  = t4_valid;
+    \$456  = t3_first;
     if (adv) begin
-      \$456  = t3_valid;
+      \$456  = t2_first;
     end
     if (rst) begin
       \$456  = 1'h0;
@@ -6211,9 +6383,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$457  = t4_end;
+    \$457  = t3_wrapped;
     if (adv) begin
-      \$457  = t3_end;
+      \$457  = t2_wrapped;
     end
     if (rst) begin
       \$457  = 1'h0;
@@ -6221,49 +6393,49 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$458  = t4_fld;
+    \$458  = t3_own_fail;
     if (adv) begin
-      \$458  = t3_fld;
+      \$458  = \$271 ;
     end
     if (rst) begin
-      \$458  = 6'h00;
+      \$458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$459  = t4_seq;
+    \$459  = t3_r0v;
     if (adv) begin
-      \$459  = t3_seq;
+      \$459  = t2_r0v;
     end
     if (rst) begin
-      \$459  = 25'h0000000;
+      \$459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$460  = t4_ln;
+    \$460  = t3_r0;
     if (adv) begin
-      \$460  = t3_ln;
+      \$460  = t2_r0;
     end
     if (rst) begin
-      \$460  = 6'h00;
+      \$460  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$461  = t4_short;
+    \$461  = val3;
     if (adv) begin
-      \$461  = t3_short;
+      \$461  = \$270 ;
     end
     if (rst) begin
-      \$461  = 1'h0;
+      \$461  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$462  = t4_first;
+    \$462  = r3v_q;
     if (adv) begin
-      \$462  = t3_first;
+      \$462  = r3v;
     end
     if (rst) begin
       \$462  = 1'h0;
@@ -6271,19 +6443,19 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$463  = t4_wrapped;
+    \$463  = r3_q;
     if (adv) begin
-      \$463  = t3_wrapped;
+      \$463  = r3;
     end
     if (rst) begin
-      \$463  = 1'h0;
+      \$463  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$464  = t4_own_fail;
+    \$464  = t4_valid;
     if (adv) begin
-      \$464  = t3_own_fail;
+      \$464  = t3_valid;
     end
     if (rst) begin
       \$464  = 1'h0;
@@ -6291,9 +6463,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$465  = t4_r0v;
+    \$465  = t4_end;
     if (adv) begin
-      \$465  = t3_r0v;
+      \$465  = t3_end;
     end
     if (rst) begin
       \$465  = 1'h0;
@@ -6301,39 +6473,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$466  = t4_r0;
+    \$466  = t4_fld;
     if (adv) begin
-      \$466  = t3_r0;
+      \$466  = t3_fld;
     end
     if (rst) begin
-      \$466  = 33'h000000000;
+      \$466  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$467  = lt30;
+    \$467  = t4_seq;
     if (adv) begin
-      \$467  = \$267 ;
+      \$467  = t3_seq;
     end
     if (rst) begin
-      \$467  = 1'h0;
+      \$467  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$468  = lt50;
+    \$468  = t4_ln;
     if (adv) begin
-      \$468  = \$268 ;
+      \$468  = t3_ln;
     end
     if (rst) begin
-      \$468  = 1'h0;
+      \$468  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$469  = lt53;
+    \$469  = t4_short;
     if (adv) begin
-      \$469  = \$269 ;
+      \$469  = t3_short;
     end
     if (rst) begin
       \$469  = 1'h0;
@@ -6341,19 +6513,19 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$470  = val4;
+    \$470  = t4_first;
     if (adv) begin
-      \$470  = val3;
+      \$470  = t3_first;
     end
     if (rst) begin
-      \$470  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$471  = r3v_4;
+    \$471  = t4_wrapped;
     if (adv) begin
-      \$471  = r3v_q;
+      \$471  = t3_wrapped;
     end
     if (rst) begin
       \$471  = 1'h0;
@@ -6361,49 +6533,49 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$472  = r3_4;
+    \$472  = t4_own_fail;
     if (adv) begin
-      \$472  = r3_q;
+      \$472  = t3_own_fail;
     end
     if (rst) begin
-      \$472  = 33'h000000000;
+      \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$473  = cmp_n;
+    \$473  = t4_r0v;
     if (adv) begin
-      \$473  = { \$277 , \$276 , \$275 , \$274 , \$273 , \$272 , \$271 , \$270  };
+      \$473  = t3_r0v;
     end
     if (rst) begin
-      \$473  = 8'h00;
+      \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$474  = cmp_h;
+    \$474  = t4_r0;
     if (adv) begin
-      \$474  = { \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278  };
+      \$474  = t3_r0;
     end
     if (rst) begin
-      \$474  = 8'h00;
+      \$474  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$475  = cmp_p;
+    \$475  = lt30;
     if (adv) begin
-      \$475  = { \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286  };
+      \$475  = \$272 ;
     end
     if (rst) begin
-      \$475  = 8'h00;
+      \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$476  = zero_hi;
+    \$476  = lt50;
     if (adv) begin
-      \$476  = \$294 ;
+      \$476  = \$273 ;
     end
     if (rst) begin
       \$476  = 1'h0;
@@ -6411,9 +6583,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$477  = c0_27_28;
+    \$477  = lt53;
     if (adv) begin
-      \$477  = \$297 ;
+      \$477  = \$274 ;
     end
     if (rst) begin
       \$477  = 1'h0;
@@ -6421,19 +6593,19 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$478  = c0_lt37;
+    \$478  = val4;
     if (adv) begin
-      \$478  = \$298 ;
+      \$478  = val3;
     end
     if (rst) begin
-      \$478  = 1'h0;
+      \$478  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$479  = c0_gt1;
+    \$479  = r3v_4;
     if (adv) begin
-      \$479  = \$299 ;
+      \$479  = r3v_q;
     end
     if (rst) begin
       \$479  = 1'h0;
@@ -6441,58 +6613,49 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$480  = c0_ones;
+    \$480  = r3_4;
     if (adv) begin
-      \$480  = \$300 ;
+      \$480  = r3_q;
     end
     if (rst) begin
-      \$480  = 1'h0;
+      \$480  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$481  = c0_zero;
+    \$481  = cmp_n;
     if (adv) begin
-      \$481  = \$301 ;
+      \$481  = { \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275  };
     end
     if (rst) begin
-      \$481  = 1'h0;
+      \$481  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$482  = c0_one;
+    \$482  = cmp_h;
     if (adv) begin
-      \$482  = \$302 ;
+      \$482  = { \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283  };
     end
     if (rst) begin
-      \$482  = 1'h0;
+      \$482  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$483  = prio;
+    \$483  = cmp_p;
     if (adv) begin
-      if (\$303 ) begin
-        \$483  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else if (\$309 ) begin
-        \$483  = val3;
-      end
+      \$483  = { \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291  };
     end
     if (rst) begin
-      \$483  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$483  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$484  = o_rec__valid;
-    if (o_rec__ready) begin
-      \$484  = 1'h0;
-    end
-    if (\$310 ) begin
-      if (t4_end) begin
-        \$484  = 1'h1;
-      end
+    \$484  = zero_hi;
+    if (adv) begin
+      \$484  = \$299 ;
     end
     if (rst) begin
       \$484  = 1'h0;
@@ -6500,62 +6663,151 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$485  = cap_v;
-    if (cap_v) begin
+    \$485  = c0_27_28;
+    if (adv) begin
+      \$485  = \$302 ;
+    end
+    if (rst) begin
       \$485  = 1'h0;
     end
-    if (\$310 ) begin
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$486  = c0_lt37;
+    if (adv) begin
+      \$486  = \$303 ;
+    end
+    if (rst) begin
+      \$486  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$487  = c0_gt1;
+    if (adv) begin
+      \$487  = \$304 ;
+    end
+    if (rst) begin
+      \$487  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$488  = c0_ones;
+    if (adv) begin
+      \$488  = \$305 ;
+    end
+    if (rst) begin
+      \$488  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$489  = c0_zero;
+    if (adv) begin
+      \$489  = \$306 ;
+    end
+    if (rst) begin
+      \$489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$490  = c0_one;
+    if (adv) begin
+      \$490  = \$307 ;
+    end
+    if (rst) begin
+      \$490  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$491  = prio;
+    if (adv) begin
+      if (\$308 ) begin
+        \$491  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else if (\$314 ) begin
+        \$491  = val3;
+      end
+    end
+    if (rst) begin
+      \$491  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$492  = o_rec__valid;
+    if (o_rec__ready) begin
+      \$492  = 1'h0;
+    end
+    if (\$315 ) begin
+      if (t4_end) begin
+        \$492  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$492  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$493  = cap_v;
+    if (cap_v) begin
+      \$493  = 1'h0;
+    end
+    if (\$315 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$485  = \$365 ;
+        \$493  = \$370 ;
       end
     end
     if (rst) begin
-      \$485  = 1'h0;
+      \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$486  = rec_chain_id;
+    \$494  = rec_chain_id;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
-            \$486  = cap_val;
+            \$494  = cap_val;
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$486  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$494  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$486  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$494  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$487  = rec_nonce;
+    \$495  = rec_nonce;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
             /* empty */;
         6'h03:
-            \$487  = cap_val[63:0];
+            \$495  = cap_val[63:0];
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$487  = 64'h0000000000000000;
+        \$495  = 64'h0000000000000000;
       end
     end
     if (rst) begin
-      \$487  = 64'h0000000000000000;
+      \$495  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$488  = rec_gas_price;
+    \$496  = rec_gas_price;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -6563,21 +6815,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h03:
             /* empty */;
         6'h04:
-            \$488  = cap_val;
+            \$496  = cap_val;
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$488  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$496  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$488  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$496  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$489  = rec_max_priority_fee_per_gas;
+    \$497  = rec_max_priority_fee_per_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -6587,21 +6839,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h04:
             /* empty */;
         6'h05:
-            \$489  = cap_val;
+            \$497  = cap_val;
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$489  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$497  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$489  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$497  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$490  = rec_max_fee_per_gas;
+    \$498  = rec_max_fee_per_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -6613,21 +6865,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h05:
             /* empty */;
         6'h06:
-            \$490  = cap_val;
+            \$498  = cap_val;
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$490  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$498  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$490  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$498  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$491  = rec_gas_limit;
+    \$499  = rec_gas_limit;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -6641,21 +6893,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h06:
             /* empty */;
         6'h07:
-            \$491  = cap_val[63:0];
+            \$499  = cap_val[63:0];
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$491  = 64'h0000000000000000;
+        \$499  = 64'h0000000000000000;
       end
     end
     if (rst) begin
-      \$491  = 64'h0000000000000000;
+      \$499  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$492  = rec_value;
+    \$500  = rec_value;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -6671,21 +6923,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h07:
             /* empty */;
         6'h09:
-            \$492  = cap_val;
+            \$500  = cap_val;
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$492  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$500  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$492  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$500  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$493  = rec_max_fee_per_blob_gas;
+    \$501  = rec_max_fee_per_blob_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -6703,21 +6955,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h09:
             /* empty */;
         6'h0c:
-            \$493  = cap_val;
+            \$501  = cap_val;
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$493  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$501  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$493  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$501  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$494  = rec_v;
+    \$502  = rec_v;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -6737,23 +6989,23 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h0c:
             /* empty */;
         6'h0f:
-            \$494  = cap_val;
+            \$502  = cap_val;
         6'h10:
-            \$494  = cap_val;
+            \$502  = cap_val;
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$494  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$502  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$494  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$502  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$495  = rec_r;
+    \$503  = rec_r;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -6777,21 +7029,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h10:
             /* empty */;
         6'h11:
-            \$495  = cap_val;
+            \$503  = cap_val;
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$495  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$503  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$495  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$503  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$496  = rec_s;
+    \$504  = rec_s;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -6817,21 +7069,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h11:
             /* empty */;
         6'h12:
-            \$496  = cap_val;
+            \$504  = cap_val;
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$496  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$504  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$496  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$504  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$497  = rec_to;
+    \$505  = rec_to;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -6859,326 +7111,402 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h12:
             /* empty */;
         6'h08:
-            \$497  = cap_val[159:0];
+            \$505  = cap_val[159:0];
       endcase
     end
-    if (\$310 ) begin
+    if (\$315 ) begin
       if (t4_end) begin
-        \$497  = 160'h0000000000000000000000000000000000000000;
+        \$505  = 160'h0000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$497  = 160'h0000000000000000000000000000000000000000;
+      \$505  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$498  = o_rec__payload;
-    if (\$310 ) begin
+    \$506  = o_rec__payload;
+    if (\$315 ) begin
       if (t4_end) begin
-        \$498 [2592] = merged_v;
-        \$498 [2625:2593] = merged;
-        \$498 [63:0] = \$314 [63:0];
-        \$498 [127:64] = \$318 [63:0];
-        \$498 [383:128] = \$322 ;
-        \$498 [639:384] = \$326 ;
-        \$498 [895:640] = \$330 ;
-        \$498 [1151:896] = \$334 ;
-        \$498 [1407:1152] = \$338 ;
-        \$498 [1663:1408] = \$342 ;
-        \$498 [1919:1664] = \$347 ;
-        \$498 [2175:1920] = \$351 ;
-        \$498 [2431:2176] = \$355 ;
-        \$498 [2591:2432] = \$359 [159:0];
+        \$506 [2592] = merged_v;
+        \$506 [2625:2593] = merged;
+        \$506 [63:0] = \$319 [63:0];
+        \$506 [127:64] = \$323 [63:0];
+        \$506 [383:128] = \$327 ;
+        \$506 [639:384] = \$331 ;
+        \$506 [895:640] = \$335 ;
+        \$506 [1151:896] = \$339 ;
+        \$506 [1407:1152] = \$343 ;
+        \$506 [1663:1408] = \$347 ;
+        \$506 [1919:1664] = \$352 ;
+        \$506 [2175:1920] = \$356 ;
+        \$506 [2431:2176] = \$360 ;
+        \$506 [2591:2432] = \$364 [159:0];
       end
     end
     if (rst) begin
-      \$498  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$506  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$499  = best_v;
-    if (\$310 ) begin
+    \$507  = best_v;
+    if (\$315 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$499  = 1'h0;
+        \$507  = 1'h0;
       end else begin
-        \$499  = merged_v;
+        \$507  = merged_v;
       end
     end
     if (rst) begin
-      \$499  = 1'h0;
+      \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$500  = best;
-    if (\$310 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-      end else begin
-        \$500  = merged;
-      end
-    end
-    if (rst) begin
-      \$500  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$501  = cap_fld;
-    if (\$310 ) begin
+    \$508  = best;
+    if (\$315 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$501  = t4_fld;
+        \$508  = merged;
       end
     end
     if (rst) begin
-      \$501  = 6'h00;
+      \$508  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$502  = cap_val;
-    if (\$310 ) begin
+    \$509  = cap_fld;
+    if (\$315 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$502  = val4;
+        \$509  = t4_fld;
       end
     end
     if (rst) begin
-      \$502  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$509  = 6'h00;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$510  = cap_val;
+    if (\$315 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+      end else begin
+        \$510  = val4;
+      end
+    end
+    if (rst) begin
+      \$510  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (qi)
+      4'h0:
+          \$213  = buf0;
+      4'h1:
+          \$213  = buf1;
+      4'h2:
+          \$213  = buf2;
+      4'h3:
+          \$213  = buf3;
+      4'h4:
+          \$213  = buf4;
+      4'h5:
+          \$213  = buf5;
+      4'h6:
+          \$213  = buf6;
+      4'h7:
+          \$213  = buf7;
+      4'h8:
+          \$213  = buf8;
+      4'h9:
+          \$213  = buf9;
+      4'ha:
+          \$213  = buf10;
+      4'hb:
+          \$213  = buf11;
+      4'hc:
+          \$213  = buf12;
+      4'hd:
+          \$213  = buf13;
+      4'he:
+          \$213  = buf14;
+      4'hf:
+          \$213  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (qi1)
+      4'h0:
+          \$231  = buf0;
+      4'h1:
+          \$231  = buf1;
+      4'h2:
+          \$231  = buf2;
+      4'h3:
+          \$231  = buf3;
+      4'h4:
+          \$231  = buf4;
+      4'h5:
+          \$231  = buf5;
+      4'h6:
+          \$231  = buf6;
+      4'h7:
+          \$231  = buf7;
+      4'h8:
+          \$231  = buf8;
+      4'h9:
+          \$231  = buf9;
+      4'ha:
+          \$231  = buf10;
+      4'hb:
+          \$231  = buf11;
+      4'hc:
+          \$231  = buf12;
+      4'hd:
+          \$231  = buf13;
+      4'he:
+          \$231  = buf14;
+      4'hf:
+          \$231  = buf15;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
     casez (\$27 [3:0])
       4'h0:
-          beat_q = buf0;
+          \$254  = buf0;
       4'h1:
-          beat_q = buf1;
+          \$254  = buf1;
       4'h2:
-          beat_q = buf2;
+          \$254  = buf2;
       4'h3:
-          beat_q = buf3;
+          \$254  = buf3;
       4'h4:
-          beat_q = buf4;
+          \$254  = buf4;
       4'h5:
-          beat_q = buf5;
+          \$254  = buf5;
       4'h6:
-          beat_q = buf6;
+          \$254  = buf6;
       4'h7:
-          beat_q = buf7;
+          \$254  = buf7;
       4'h8:
-          beat_q = buf8;
+          \$254  = buf8;
       4'h9:
-          beat_q = buf9;
+          \$254  = buf9;
       4'ha:
-          beat_q = buf10;
+          \$254  = buf10;
       4'hb:
-          beat_q = buf11;
+          \$254  = buf11;
       4'hc:
-          beat_q = buf12;
+          \$254  = buf12;
       4'hd:
-          beat_q = buf13;
+          \$254  = buf13;
       4'he:
-          beat_q = buf14;
+          \$254  = buf14;
       4'hf:
-          beat_q = buf15;
+          \$254  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$254 [3:0])
+    casez (\$259 [3:0])
       4'h0:
-          \$255  = buf0;
+          \$260  = buf0;
       4'h1:
-          \$255  = buf1;
+          \$260  = buf1;
       4'h2:
-          \$255  = buf2;
+          \$260  = buf2;
       4'h3:
-          \$255  = buf3;
+          \$260  = buf3;
       4'h4:
-          \$255  = buf4;
+          \$260  = buf4;
       4'h5:
-          \$255  = buf5;
+          \$260  = buf5;
       4'h6:
-          \$255  = buf6;
+          \$260  = buf6;
       4'h7:
-          \$255  = buf7;
+          \$260  = buf7;
       4'h8:
-          \$255  = buf8;
+          \$260  = buf8;
       4'h9:
-          \$255  = buf9;
+          \$260  = buf9;
       4'ha:
-          \$255  = buf10;
+          \$260  = buf10;
       4'hb:
-          \$255  = buf11;
+          \$260  = buf11;
       4'hc:
-          \$255  = buf12;
+          \$260  = buf12;
       4'hd:
-          \$255  = buf13;
+          \$260  = buf13;
       4'he:
-          \$255  = buf14;
+          \$260  = buf14;
       4'hf:
-          \$255  = buf15;
+          \$260  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$256 [3:0])
+    casez (\$261 [3:0])
       4'h0:
-          \$257  = buf0;
+          \$262  = buf0;
       4'h1:
-          \$257  = buf1;
+          \$262  = buf1;
       4'h2:
-          \$257  = buf2;
+          \$262  = buf2;
       4'h3:
-          \$257  = buf3;
+          \$262  = buf3;
       4'h4:
-          \$257  = buf4;
+          \$262  = buf4;
       4'h5:
-          \$257  = buf5;
+          \$262  = buf5;
       4'h6:
-          \$257  = buf6;
+          \$262  = buf6;
       4'h7:
-          \$257  = buf7;
+          \$262  = buf7;
       4'h8:
-          \$257  = buf8;
+          \$262  = buf8;
       4'h9:
-          \$257  = buf9;
+          \$262  = buf9;
       4'ha:
-          \$257  = buf10;
+          \$262  = buf10;
       4'hb:
-          \$257  = buf11;
+          \$262  = buf11;
       4'hc:
-          \$257  = buf12;
+          \$262  = buf12;
       4'hd:
-          \$257  = buf13;
+          \$262  = buf13;
       4'he:
-          \$257  = buf14;
+          \$262  = buf14;
       4'hf:
-          \$257  = buf15;
+          \$262  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$258 [3:0])
+    casez (\$263 [3:0])
       4'h0:
-          \$259  = buf0;
+          \$264  = buf0;
       4'h1:
-          \$259  = buf1;
+          \$264  = buf1;
       4'h2:
-          \$259  = buf2;
+          \$264  = buf2;
       4'h3:
-          \$259  = buf3;
+          \$264  = buf3;
       4'h4:
-          \$259  = buf4;
+          \$264  = buf4;
       4'h5:
-          \$259  = buf5;
+          \$264  = buf5;
       4'h6:
-          \$259  = buf6;
+          \$264  = buf6;
       4'h7:
-          \$259  = buf7;
+          \$264  = buf7;
       4'h8:
-          \$259  = buf8;
+          \$264  = buf8;
       4'h9:
-          \$259  = buf9;
+          \$264  = buf9;
       4'ha:
-          \$259  = buf10;
+          \$264  = buf10;
       4'hb:
-          \$259  = buf11;
+          \$264  = buf11;
       4'hc:
-          \$259  = buf12;
+          \$264  = buf12;
       4'hd:
-          \$259  = buf13;
+          \$264  = buf13;
       4'he:
-          \$259  = buf14;
+          \$264  = buf14;
       4'hf:
-          \$259  = buf15;
+          \$264  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$260 [3:0])
+    casez (\$265 [3:0])
       4'h0:
-          \$261  = buf0;
+          \$266  = buf0;
       4'h1:
-          \$261  = buf1;
+          \$266  = buf1;
       4'h2:
-          \$261  = buf2;
+          \$266  = buf2;
       4'h3:
-          \$261  = buf3;
+          \$266  = buf3;
       4'h4:
-          \$261  = buf4;
+          \$266  = buf4;
       4'h5:
-          \$261  = buf5;
+          \$266  = buf5;
       4'h6:
-          \$261  = buf6;
+          \$266  = buf6;
       4'h7:
-          \$261  = buf7;
+          \$266  = buf7;
       4'h8:
-          \$261  = buf8;
+          \$266  = buf8;
       4'h9:
-          \$261  = buf9;
+          \$266  = buf9;
       4'ha:
-          \$261  = buf10;
+          \$266  = buf10;
       4'hb:
-          \$261  = buf11;
+          \$266  = buf11;
       4'hc:
-          \$261  = buf12;
+          \$266  = buf12;
       4'hd:
-          \$261  = buf13;
+          \$266  = buf13;
       4'he:
-          \$261  = buf14;
+          \$266  = buf14;
       4'hf:
-          \$261  = buf15;
+          \$266  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$262 [3:0])
+    casez (\$267 [3:0])
       4'h0:
-          \$263  = buf0;
+          \$268  = buf0;
       4'h1:
-          \$263  = buf1;
+          \$268  = buf1;
       4'h2:
-          \$263  = buf2;
+          \$268  = buf2;
       4'h3:
-          \$263  = buf3;
+          \$268  = buf3;
       4'h4:
-          \$263  = buf4;
+          \$268  = buf4;
       4'h5:
-          \$263  = buf5;
+          \$268  = buf5;
       4'h6:
-          \$263  = buf6;
+          \$268  = buf6;
       4'h7:
-          \$263  = buf7;
+          \$268  = buf7;
       4'h8:
-          \$263  = buf8;
+          \$268  = buf8;
       4'h9:
-          \$263  = buf9;
+          \$268  = buf9;
       4'ha:
-          \$263  = buf10;
+          \$268  = buf10;
       4'hb:
-          \$263  = buf11;
+          \$268  = buf11;
       4'hc:
-          \$263  = buf12;
+          \$268  = buf12;
       4'hd:
-          \$263  = buf13;
+          \$268  = buf13;
       4'he:
-          \$263  = buf14;
+          \$268  = buf14;
       4'hf:
-          \$263  = buf15;
+          \$268  = buf15;
     endcase
   end
   always @* begin
@@ -7583,63 +7911,63 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$366  = \$192 ;
+    \$371  = \$192 ;
     if (rst) begin
-      \$366  = 1'h1;
+      \$371  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$367  = fire;
+    \$372  = fire;
     if (rst) begin
-      \$367  = 1'h0;
+      \$372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$368  = wr[3:0];
+    \$373  = wr[3:0];
     if (rst) begin
-      \$368  = 4'h0;
+      \$373  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$369  = i_beat__payload[63:0];
+    \$374  = i_beat__payload[63:0];
     if (rst) begin
-      \$369  = 64'h0000000000000000;
+      \$374  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$370  = buf0;
+    \$375  = buf0;
     if (w_v) begin
       casez (w_idx)
         4'h0:
-            \$370  = \w_data$149 ;
+            \$375  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$370  = 64'h0000000000000000;
+      \$375  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$371  = buf1;
+    \$376  = buf1;
     if (w_v) begin
       casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
-            \$371  = \w_data$149 ;
+            \$376  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$371  = 64'h0000000000000000;
+      \$376  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$372  = buf2;
+    \$377  = buf2;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -7647,16 +7975,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h1:
             /* empty */;
         4'h2:
-            \$372  = \w_data$149 ;
+            \$377  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$372  = 64'h0000000000000000;
+      \$377  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$373  = buf3;
+    \$378  = buf3;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -7666,16 +7994,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h2:
             /* empty */;
         4'h3:
-            \$373  = \w_data$149 ;
+            \$378  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$373  = 64'h0000000000000000;
+      \$378  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$374  = buf4;
+    \$379  = buf4;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -7687,16 +8015,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h3:
             /* empty */;
         4'h4:
-            \$374  = \w_data$149 ;
+            \$379  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$374  = 64'h0000000000000000;
+      \$379  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$375  = buf5;
+    \$380  = buf5;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -7710,16 +8038,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h4:
             /* empty */;
         4'h5:
-            \$375  = \w_data$149 ;
+            \$380  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$375  = 64'h0000000000000000;
+      \$380  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$376  = buf6;
+    \$381  = buf6;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -7735,16 +8063,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h5:
             /* empty */;
         4'h6:
-            \$376  = \w_data$149 ;
+            \$381  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$376  = 64'h0000000000000000;
+      \$381  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$377  = buf7;
+    \$382  = buf7;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -7762,16 +8090,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h6:
             /* empty */;
         4'h7:
-            \$377  = \w_data$149 ;
+            \$382  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$377  = 64'h0000000000000000;
+      \$382  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$378  = buf8;
+    \$383  = buf8;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -7791,16 +8119,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h7:
             /* empty */;
         4'h8:
-            \$378  = \w_data$149 ;
+            \$383  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$378  = 64'h0000000000000000;
+      \$383  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$379  = buf9;
+    \$384  = buf9;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -7822,16 +8150,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h8:
             /* empty */;
         4'h9:
-            \$379  = \w_data$149 ;
+            \$384  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$379  = 64'h0000000000000000;
+      \$384  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$380  = buf10;
+    \$385  = buf10;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -7855,16 +8183,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h9:
             /* empty */;
         4'ha:
-            \$380  = \w_data$149 ;
+            \$385  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$380  = 64'h0000000000000000;
+      \$385  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$381  = buf11;
+    \$386  = buf11;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -7890,16 +8218,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'ha:
             /* empty */;
         4'hb:
-            \$381  = \w_data$149 ;
+            \$386  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$381  = 64'h0000000000000000;
+      \$386  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$382  = buf12;
+    \$387  = buf12;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -7927,16 +8255,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'hb:
             /* empty */;
         4'hc:
-            \$382  = \w_data$149 ;
+            \$387  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$382  = 64'h0000000000000000;
+      \$387  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$383  = buf13;
+    \$388  = buf13;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -7966,16 +8294,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'hc:
             /* empty */;
         4'hd:
-            \$383  = \w_data$149 ;
+            \$388  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$383  = 64'h0000000000000000;
+      \$388  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$384  = buf14;
+    \$389  = buf14;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8007,16 +8335,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'hd:
             /* empty */;
         4'he:
-            \$384  = \w_data$149 ;
+            \$389  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$384  = 64'h0000000000000000;
+      \$389  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$385  = buf15;
+    \$390  = buf15;
     if (w_v) begin
       (* full_case = 32'd1 *)
       casez (w_idx)
@@ -8051,201 +8379,103 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'he:
             /* empty */;
         4'hf:
-            \$385  = \w_data$149 ;
+            \$390  = \w_data$133 ;
       endcase
     end
     if (rst) begin
-      \$385  = 64'h0000000000000000;
+      \$390  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$386  = wr;
+    \$391  = wr;
     if (fire) begin
-      \$386  = \$193 [23:0];
+      \$391  = \$193 [23:0];
     end
     if (rst) begin
-      \$386  = 24'h000000;
+      \$391  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$387  = in_nb;
+    \$392  = in_nb;
     if (fire) begin
       if (i_beat__payload[72]) begin
-        \$387  = 23'h000000;
+        \$392  = 23'h000000;
       end else if (\$194 ) begin
-        \$387  = \$195 [22:0];
+        \$392  = \$195 [22:0];
       end
     end
     if (rst) begin
-      \$387  = 23'h000000;
+      \$392  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$388  = \$198 [23:0];
-    if (rst) begin
-      \$388  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$389  = \$205 [22:0];
-    if (rst) begin
-      \$389  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$390  = lim;
-    if (rst) begin
-      \$390  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$391  = \$207 ;
-    if (rst) begin
-      \$391  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$392  = cur_base;
-    if (rst) begin
-      \$392  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$393  = \$212 [23:0];
+    \$393  = \$198 [23:0];
     if (rst) begin
       \$393  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$394  = o_calldata__valid;
-    if (o_calldata__ready) begin
-      \$394  = 1'h0;
-    end
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$222 ) begin
-              \$394  = 1'h1;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$394  = 1'h1;
-                end
-              end
-            end
-      endcase
-    end
+    \$394  = \$205 [22:0];
     if (rst) begin
-      \$394  = 1'h0;
+      \$394  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$395  = \$214 ;
+    \$395  = lim;
     if (rst) begin
-      \$395  = 1'h0;
+      \$395  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$396  = \$215 ;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$396  = \$231 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$244 ) begin
-      \$396  = \$252 ;
-    end
+    \$396  = \$207 ;
     if (rst) begin
       \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$397  = \$216 ;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$397  = \$233 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$244 ) begin
-      \$397  = \$253 ;
-    end
+    \$397  = cur_base;
     if (rst) begin
-      \$397  = 1'h0;
+      \$397  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$398  = \$217 ;
-    if (\$244 ) begin
-      \$398  = \$247 ;
-    end
+    \$398  = \$212 [23:0];
     if (rst) begin
-      \$398  = 1'h0;
+      \$398  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$399  = \$219 ;
-    if (\$220 ) begin
+    \$399  = o_calldata__valid;
+    if (o_calldata__ready) begin
+      \$399  = 1'h0;
+    end
+    if (\$221 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            /* empty */;
+            if (\$223 ) begin
+              \$399  = 1'h1;
+            end
         2'h0:
             if (is_data) begin
-              if (\$224 ) begin
+              if (\$225 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$399  = \$228 ;
+                  \$399  = 1'h1;
                 end
               end
             end
       endcase
-    end
-    if (\$244 ) begin
-      \$399  = \$249 ;
     end
     if (rst) begin
       \$399  = 1'h0;
@@ -8253,104 +8483,87 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$400  = low;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            if (\$221 ) begin
-              \$400  = { 1'h0, j[56:32] };
-            end
-        2'h2:
-            if (\$222 ) begin
-              \$400  = 26'h0000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  if (\$234 ) begin
-                    \$400  = q;
-                  end
-                end
-              end
-            end else if (bytes_in) begin
-              if (\$235 ) begin
-                \$400  = j_end;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$400  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$401  = o_calldata__payload;
-    if (\$220 ) begin
+    \$400  = \$213 ;
+    if (\$221 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$222 ) begin
-              \$401 [67:64] = 4'h0;
-              \$401 [68] = 1'h1;
-              \$401 [63:0] = 64'h0000000000000000;
-            end
+            /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$224 ) begin
+              if (\$225 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$401 [68] = 1'h0;
-                  \$401 [63:0] = \$225 ;
-                  \$401 [67:64] = \$34 [3:0];
+                  \$400  = \$231 ;
                 end
               end
             end
       endcase
     end
+    if (\$247 ) begin
+      \$400  = \$254 ;
+    end
     if (rst) begin
-      \$401  = 69'h000000000000000000;
+      \$400  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$402  = cur_base;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$222 ) begin
-              \$402  = \$223 [23:0];
-            end
-      endcase
-    end
+    \$401  = \$215 ;
     if (rst) begin
-      \$402  = 24'h000000;
+      \$401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$403  = d_valid;
-    if (\$220 ) begin
+    \$402  = \$216 ;
+    if (\$221 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$222 ) begin
-              \$403  = 1'h0;
-            end
+            /* empty */;
         2'h0:
-            if (take) begin
-              \$403  = 1'h0;
-              if (\$242 ) begin
-                \$403  = 1'h1;
+            if (is_data) begin
+              if (\$225 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$402  = \$234 ;
+                end
               end
             end
       endcase
+    end
+    if (\$247 ) begin
+      \$402  = \$257 ;
+    end
+    if (rst) begin
+      \$402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$403  = \$217 ;
+    if (\$221 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$225 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$403  = \$236 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$247 ) begin
+      \$403  = \$258 ;
     end
     if (rst) begin
       \$403  = 1'h0;
@@ -8358,35 +8571,18 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$404  = q;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$404  = qa;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$244 ) begin
-      \$404  = { 1'h0, i_job__payload[56:32] };
+    \$404  = \$218 ;
+    if (\$247 ) begin
+      \$404  = \$250 ;
     end
     if (rst) begin
-      \$404  = 26'h0000000;
+      \$404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$405  = qa;
-    if (\$220 ) begin
+    \$405  = \$220 ;
+    if (\$221 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -8394,74 +8590,54 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$224 ) begin
+              if (\$225 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$405  = \$226 [25:0];
+                  \$405  = \$229 ;
                 end
               end
             end
       endcase
     end
-    if (\$244 ) begin
-      \$405  = { \$59 [22:0], 3'h0 };
+    if (\$247 ) begin
+      \$405  = \$252 ;
     end
     if (rst) begin
-      \$405  = 26'h0000000;
+      \$405  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$406  = q_lt_e;
-    if (\$220 ) begin
+    \$406  = low;
+    if (\$221 ) begin
       casez (j[1:0])
         2'h1:
-            /* empty */;
+            if (\$222 ) begin
+              \$406  = { 1'h0, j[56:32] };
+            end
         2'h2:
-            /* empty */;
+            if (\$223 ) begin
+              \$406  = 26'h0000000;
+            end
         2'h0:
             if (is_data) begin
-              if (\$224 ) begin
+              if (\$225 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$406  = a_lt_e;
+                  if (\$237 ) begin
+                    \$406  = q;
+                  end
                 end
+              end
+            end else if (bytes_in) begin
+              if (\$238 ) begin
+                \$406  = j_end;
               end
             end
       endcase
     end
-    if (\$244 ) begin
-      \$406  = \$250 ;
-    end
     if (rst) begin
-      \$406  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$407  = a_lt_e;
-    if (\$220 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$224 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$407  = \$230 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$244 ) begin
-      \$407  = \$251 ;
-    end
-    if (rst) begin
-      \$407  = 1'h0;
+      \$406  = 26'h0000000;
     end
   end
   assign nkeep = \$8 [3:0];
@@ -8476,8 +8652,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign t0_short = short;
   assign g0 = \$24 [3:0];
   assign lane0 = j[34:32];
+  assign ld_qi = \$27 [3:0];
   assign cn = \$34 [3:0];
-  assign \in_nb$92  = \$57 [22:0];
+  assign \in_nb$76  = \$57 [22:0];
   assign in_qa = { \$59 [22:0], 3'h0 };
   assign val_be = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] };
   assign rsh = \$84 [5:0];
@@ -8559,7 +8736,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign rd_ok[27:25] = 3'h4;
   assign rd_ok[24:0] = { 1'h0, d_seq };
   assign \$23  = { 3'h0, j[56:35] };
-  assign \$26  = { 3'h0, q[25:3] };
+  assign \$26  = { 3'h0, i_job__payload[56:35] };
   assign \$57  = { 3'h0, \$56 [25:3] };
   assign \$58  = { 3'h0, i_job__payload[56:35] };
   assign \$91  = 1'h0;
@@ -8572,20 +8749,20 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign \$127  = cmp_h[0];
   assign \$203  = { 3'h0, j[56:35] };
   assign \$204  = { 3'h0, low[25:3] };
-  assign \$218  = { 3'h0, q[25:3] };
-  assign \$227  = { 3'h0, qa[25:3] };
-  assign \$248  = { 3'h0, i_job__payload[56:35] };
-  assign \$312  = \$311 ;
-  assign \$316  = \$315 ;
-  assign \$320  = \$319 ;
-  assign \$324  = \$323 ;
-  assign \$328  = \$327 ;
-  assign \$332  = \$331 ;
-  assign \$336  = \$335 ;
-  assign \$340  = \$339 ;
-  assign \$349  = \$348 ;
-  assign \$353  = \$352 ;
-  assign \$357  = \$356 ;
+  assign \$219  = { 3'h0, q[25:3] };
+  assign \$228  = { 3'h0, qa[25:3] };
+  assign \$251  = { 3'h0, i_job__payload[56:35] };
+  assign \$317  = \$316 ;
+  assign \$321  = \$320 ;
+  assign \$325  = \$324 ;
+  assign \$329  = \$328 ;
+  assign \$333  = \$332 ;
+  assign \$337  = \$336 ;
+  assign \$341  = \$340 ;
+  assign \$345  = \$344 ;
+  assign \$354  = \$353 ;
+  assign \$358  = \$357 ;
+  assign \$362  = \$361 ;
 endmodule
 
 (* generator = "Amaranth" *)
