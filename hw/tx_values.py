@@ -264,8 +264,6 @@ class TxValueStage(wiring.Component):
         t0 = Tok("t0")              # what stage 0 issues this cycle (comb)
         m.d.comb += [t0.fld.eq(j.fld), t0.seq.eq(j.seq), t0.wrapped.eq(j.wrapped),
                      t0.ln.eq(Mux(short, j.length, 32)), t0.short.eq(short)]
-        g0 = Signal(AB)
-        m.d.comb += g0.eq(cur_base[:AB] + (j.start >> 3)[:AB])
         lane0 = Signal(3)
         m.d.comb += lane0.eq(j.start[:3])
 
@@ -288,20 +286,32 @@ class TxValueStage(wiring.Component):
         # ``qa``, the job's end and the packet size, chosen by three compares side by side.
         q = Signal(_POS)
         qa = Signal(_POS)
-        # The beat at ``q`` is read a cycle ahead into ``beat_q``, so the byte shift of a chunk starts
-        # from a register: ``qi`` (the buffer index of ``q``'s beat) and ``qi1`` (the next one) are
-        # registers, and the beat register loads the beat at ``qi`` (the job stays), ``qi1`` (a
-        # chunk goes: ``q`` moves to the next beat) or at the loaded job's start (a job comes in),
-        # the choice made last. A chunk goes only once its beat counted in ``avail`` a cycle
-        # before (``qb_in`` / ``hl2``), so it was in the buffer when it was read, and it is not
-        # overwritten while the job needs it. The job loaded in the cycle an END job leaves is never
-        # a VALUE job (see ``nb_in``), so ``cur_base`` is the loaded job's packet base.
-        beat_q = Signal(8 * BEAT_BYTES)
+        # The beat at ``q`` is read a cycle ahead, so the byte shift of a chunk starts from registers:
+        # ``qi`` (the buffer index of ``q``'s beat) and ``qi1`` (the next one) are registers, and
+        # every cycle three beat registers load the beat at ``qi`` (for a job that stays), at ``qi1``
+        # (for a chunk that goes: ``q`` moves to the next beat) and at the start of the job coming
+        # in; the next cycle, two registered bits (a job came in / a chunk went) pick one of them.
+        # So no late decision (``take``, ``cd.ready``) selects the wide reads. A chunk goes only once
+        # its beat counted in ``avail`` a cycle before (``qb_in`` / ``hl2``), so it was in the buffer
+        # when it was read, and it is not overwritten while the job needs it. The job loaded in the
+        # cycle an END job leaves is never a VALUE job (see ``nb_in``), so ``cur_base`` is the
+        # loaded job's packet base.
         qi = Signal(AB)
         qi1 = Signal(AB)
         ld_qi = Signal(AB)
         m.d.comb += ld_qi.eq(cur_base[:AB] + (j_in.start >> 3)[:AB])
-        m.d.sync += beat_q.eq(buf[qi])
+        bq_stay = Signal(8 * BEAT_BYTES)
+        bq_next = Signal(8 * BEAT_BYTES)
+        bq_load = Signal(8 * BEAT_BYTES)
+        m.d.sync += [bq_stay.eq(buf[qi]), bq_next.eq(buf[qi1]), bq_load.eq(buf[ld_qi])]
+        bq_went = Signal()          # a chunk went the cycle before (``q`` moved to ``qi1``)
+        bq_ld = Signal()            # a job came in the cycle before
+        m.d.sync += [bq_went.eq(0), bq_ld.eq(0)]
+        # the gather's 5 buffer indices (from the job's start beat) as registers loaded with the job:
+        # ``qi`` and ``qi1`` move only while a DATA job streams, whose gathered bytes nothing reads
+        gidx = [qi, qi1] + [Signal(AB, name=f"gidx{i}") for i in range(2, 5)]
+        beat_q = Signal(8 * BEAT_BYTES)
+        m.d.comb += beat_q.eq(Mux(bq_ld, bq_load, Mux(bq_went, bq_next, bq_stay)))
         # The DATA decisions (a chunk goes / it is the last / nothing more to send) read registers
         # only: the compares of ``q`` and ``qa`` with the job's end are registers updated with the
         # pointers (exact), those with the packet size are made one cycle early against this
@@ -360,7 +370,7 @@ class TxValueStage(wiring.Component):
                                     cd.valid.eq(1), cd.payload.end.eq(0),
                                     cd.payload.data.eq(beat_q >> Cat(Const(0, 3), q[:3])),
                                     cd.payload.n.eq(cn), q.eq(qa), qa.eq(qa + 8), qb_in.eq((qa >> 3) < avail),
-                                    qi.eq(qi1), qi1.eq(qi1 + 1), beat_q.eq(buf[qi1]),
+                                    qi.eq(qi1), qi1.eq(qi1 + 1), bq_went.eq(1),
                                     q_lt_e.eq(a_lt_e), a_lt_e.eq(qa + 8 < j_end),
                                     q_lt_s.eq(qa < p_size), a_lt_s.eq(qa + 8 < p_size),
                                 ]
@@ -415,7 +425,8 @@ class TxValueStage(wiring.Component):
             m.d.sync += [
                 jv.eq(1), j.eq(j_in), j_end.eq(in_end), short.eq(j_in.length <= 32), j_zl.eq(j_in.length == 0),
                 j_nb.eq(in_nb), nb_in.eq(in_nb < avail), qb_in.eq((j_in.start >> 3) < avail),
-                q.eq(j_in.start), qa.eq(in_qa), qi.eq(ld_qi), qi1.eq(ld_qi + 1), beat_q.eq(buf[ld_qi]),
+                q.eq(j_in.start), qa.eq(in_qa), qi.eq(ld_qi), qi1.eq(ld_qi + 1), bq_ld.eq(1),
+                *[g.eq(ld_qi + i) for i, g in enumerate(gidx) if i > 1],
                 q_lt_e.eq(j_in.length != 0), a_lt_e.eq(in_qa < in_end),
                 q_lt_s.eq(j_in.start < p_size), a_lt_s.eq(in_qa < p_size),
             ]
@@ -432,7 +443,7 @@ class TxValueStage(wiring.Component):
         win = Signal(5 * 8 * BEAT_BYTES)
         with m.If(adv):
             m.d.sync += [a.eq(b) for a, b in zip(t1.regs(), t0.regs())]
-            m.d.sync += [lane1.eq(lane0), raw1.eq(Cat(*[buf[(g0 + i)[:AB]] for i in range(5)]))]
+            m.d.sync += [lane1.eq(lane0), raw1.eq(Cat(*[buf[g] for g in gidx]))]
             # ------------------------------------------------------------ stage 2: byte align
             m.d.sync += [a.eq(b) for a, b in zip(t2.regs(), t1.regs())]
             m.d.sync += win.eq(raw1 >> Cat(Const(0, 3), lane1))

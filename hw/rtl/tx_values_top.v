@@ -3836,14 +3836,14 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire \$179 ;
+  wire [32:0] \$179 ;
   wire \$18 ;
   wire [32:0] \$180 ;
   wire [32:0] \$181 ;
   wire [32:0] \$182 ;
   wire [32:0] \$183 ;
   wire [32:0] \$184 ;
-  wire [32:0] \$185 ;
+  wire \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
@@ -3851,51 +3851,51 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire \$192 ;
-  wire [24:0] \$193 ;
-  wire \$194 ;
-  wire [23:0] \$195 ;
-  wire [24:0] \$196 ;
-  wire [22:0] \$197 ;
-  wire [25:0] \$198 ;
+  wire [24:0] \$192 ;
+  wire \$193 ;
+  wire [23:0] \$194 ;
+  wire [24:0] \$195 ;
+  wire [22:0] \$196 ;
+  wire [25:0] \$197 ;
+  wire \$198 ;
   wire \$199 ;
   wire [2:0] \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire \$202 ;
-  wire [24:0] \$203 ;
+  wire [24:0] \$202 ;
+  wire [25:0] \$203 ;
   wire [25:0] \$204 ;
-  wire [25:0] \$205 ;
+  wire \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire [23:0] \$211 ;
-  wire [24:0] \$212 ;
+  wire [23:0] \$210 ;
+  wire [24:0] \$211 ;
+  reg [63:0] \$212 ;
   reg [63:0] \$213 ;
-  wire \$214 ;
+  reg [63:0] \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire [25:0] \$219 ;
+  wire \$219 ;
   wire [24:0] \$22 ;
-  wire \$220 ;
+  wire [25:0] \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire [24:0] \$224 ;
-  wire \$225 ;
-  wire [63:0] \$226 ;
-  wire [26:0] \$227 ;
-  wire [25:0] \$228 ;
-  wire \$229 ;
-  wire [24:0] \$23 ;
-  wire [4:0] \$230 ;
-  reg [63:0] \$231 ;
+  wire \$224 ;
+  wire [24:0] \$225 ;
+  wire \$226 ;
+  wire [63:0] \$227 ;
+  wire [26:0] \$228 ;
+  wire [25:0] \$229 ;
+  wire \$23 ;
+  wire \$230 ;
+  wire [4:0] \$231 ;
   wire [26:0] \$232 ;
   wire \$233 ;
   wire \$234 ;
@@ -3904,7 +3904,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire [4:0] \$24 ;
+  wire [24:0] \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
@@ -3915,30 +3915,30 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire \$25 ;
+  wire [4:0] \$25 ;
   wire \$250 ;
   wire [24:0] \$251 ;
   wire \$252 ;
   wire [4:0] \$253 ;
-  reg [63:0] \$254 ;
-  wire \$255 ;
-  wire \$256 ;
+  wire [4:0] \$254 ;
+  wire [4:0] \$255 ;
+  wire [4:0] \$256 ;
   wire \$257 ;
   wire \$258 ;
-  wire [4:0] \$259 ;
-  wire [24:0] \$26 ;
-  reg [63:0] \$260 ;
-  wire [4:0] \$261 ;
+  wire \$259 ;
+  wire [63:0] \$26 ;
+  wire \$260 ;
+  reg [63:0] \$261 ;
   reg [63:0] \$262 ;
-  wire [4:0] \$263 ;
+  reg [63:0] \$263 ;
   reg [63:0] \$264 ;
-  wire [4:0] \$265 ;
-  reg [63:0] \$266 ;
-  wire [4:0] \$267 ;
-  reg [63:0] \$268 ;
-  wire [319:0] \$269 ;
-  wire [4:0] \$27 ;
-  wire [255:0] \$270 ;
+  reg [63:0] \$265 ;
+  wire [319:0] \$266 ;
+  wire [255:0] \$267 ;
+  wire \$268 ;
+  wire \$269 ;
+  wire \$27 ;
+  wire \$270 ;
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
@@ -3959,7 +3959,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$287 ;
   wire \$288 ;
   wire \$289 ;
-  wire \$29 ;
+  wire [26:0] \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
@@ -3971,7 +3971,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$298 ;
   wire \$299 ;
   wire [3:0] \$3 ;
-  wire [26:0] \$30 ;
+  wire [4:0] \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
@@ -3982,77 +3982,77 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
-  wire [4:0] \$31 ;
+  wire [26:0] \$31 ;
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
-  wire \$316 ;
+  wire [255:0] \$316 ;
   wire \$317 ;
   wire \$318 ;
-  wire [255:0] \$319 ;
-  wire [26:0] \$32 ;
-  wire \$320 ;
+  wire \$319 ;
+  wire [4:0] \$32 ;
+  wire [255:0] \$320 ;
   wire \$321 ;
   wire \$322 ;
-  wire [255:0] \$323 ;
-  wire \$324 ;
+  wire \$323 ;
+  wire [255:0] \$324 ;
   wire \$325 ;
   wire \$326 ;
-  wire [255:0] \$327 ;
-  wire \$328 ;
+  wire \$327 ;
+  wire [255:0] \$328 ;
   wire \$329 ;
   wire [4:0] \$33 ;
   wire \$330 ;
-  wire [255:0] \$331 ;
-  wire \$332 ;
+  wire \$331 ;
+  wire [255:0] \$332 ;
   wire \$333 ;
   wire \$334 ;
-  wire [255:0] \$335 ;
-  wire \$336 ;
+  wire \$335 ;
+  wire [255:0] \$336 ;
   wire \$337 ;
   wire \$338 ;
-  wire [255:0] \$339 ;
-  wire [4:0] \$34 ;
-  wire \$340 ;
+  wire \$339 ;
+  wire \$34 ;
+  wire [255:0] \$340 ;
   wire \$341 ;
   wire \$342 ;
-  wire [255:0] \$343 ;
-  wire \$344 ;
+  wire \$343 ;
+  wire [255:0] \$344 ;
   wire \$345 ;
   wire \$346 ;
-  wire [255:0] \$347 ;
+  wire \$347 ;
   wire \$348 ;
-  wire \$349 ;
+  wire [255:0] \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
-  wire [255:0] \$352 ;
-  wire \$353 ;
+  wire \$352 ;
+  wire [255:0] \$353 ;
   wire \$354 ;
   wire \$355 ;
-  wire [255:0] \$356 ;
-  wire \$357 ;
+  wire \$356 ;
+  wire [255:0] \$357 ;
   wire \$358 ;
   wire \$359 ;
   wire \$36 ;
-  wire [255:0] \$360 ;
-  wire \$361 ;
+  wire \$360 ;
+  wire [255:0] \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire [255:0] \$364 ;
+  wire \$364 ;
   wire \$365 ;
   wire \$366 ;
   wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
+  reg \$368 ;
+  reg \$369 ;
   wire \$37 ;
-  wire \$370 ;
-  reg \$371 ;
-  reg \$372 ;
-  reg [3:0] \$373 ;
+  reg [3:0] \$370 ;
+  reg [63:0] \$371 ;
+  reg [63:0] \$372 ;
+  reg [63:0] \$373 ;
   reg [63:0] \$374 ;
   reg [63:0] \$375 ;
   reg [63:0] \$376 ;
@@ -4068,128 +4068,128 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [63:0] \$385 ;
   reg [63:0] \$386 ;
   reg [63:0] \$387 ;
-  reg [63:0] \$388 ;
-  reg [63:0] \$389 ;
+  reg [23:0] \$388 ;
+  reg [22:0] \$389 ;
   wire \$39 ;
-  reg [63:0] \$390 ;
-  reg [23:0] \$391 ;
-  reg [22:0] \$392 ;
-  reg [23:0] \$393 ;
-  reg [22:0] \$394 ;
+  reg [23:0] \$390 ;
+  reg [22:0] \$391 ;
+  reg [23:0] \$392 ;
+  reg \$393 ;
+  reg [23:0] \$394 ;
   reg [23:0] \$395 ;
   reg \$396 ;
-  reg [23:0] \$397 ;
-  reg [23:0] \$398 ;
-  reg \$399 ;
+  reg [63:0] \$397 ;
+  reg [63:0] \$398 ;
+  reg [63:0] \$399 ;
   wire [4:0] \$4 ;
   wire \$40 ;
-  reg [63:0] \$400 ;
+  reg \$400 ;
   reg \$401 ;
   reg \$402 ;
   reg \$403 ;
   reg \$404 ;
   reg \$405 ;
-  reg [25:0] \$406 ;
-  reg [68:0] \$407 ;
-  reg [23:0] \$408 ;
-  reg \$409 ;
+  reg \$406 ;
+  reg [25:0] \$407 ;
+  reg [68:0] \$408 ;
+  reg [23:0] \$409 ;
   wire \$41 ;
-  reg [25:0] \$410 ;
+  reg \$410 ;
   reg [25:0] \$411 ;
-  reg [3:0] \$412 ;
+  reg [25:0] \$412 ;
   reg [3:0] \$413 ;
-  reg \$414 ;
+  reg [3:0] \$414 ;
   reg \$415 ;
-  reg [23:0] \$416 ;
-  reg [25:0] \$417 ;
-  reg \$418 ;
+  reg \$416 ;
+  reg [23:0] \$417 ;
+  reg [25:0] \$418 ;
   reg \$419 ;
   wire \$42 ;
-  reg [82:0] \$420 ;
-  reg [25:0] \$421 ;
-  reg \$422 ;
+  reg \$420 ;
+  reg [82:0] \$421 ;
+  reg [25:0] \$422 ;
   reg \$423 ;
-  reg [22:0] \$424 ;
-  reg \$425 ;
-  reg \$426 ;
-  reg [5:0] \$427 ;
-  reg [24:0] \$428 ;
-  reg [5:0] \$429 ;
+  reg \$424 ;
+  reg [22:0] \$425 ;
+  reg [3:0] \$426 ;
+  reg [3:0] \$427 ;
+  reg [3:0] \$428 ;
+  reg \$429 ;
   wire \$43 ;
   reg \$430 ;
-  reg \$431 ;
-  reg \$432 ;
-  reg \$433 ;
+  reg [5:0] \$431 ;
+  reg [24:0] \$432 ;
+  reg [5:0] \$433 ;
   reg \$434 ;
-  reg [32:0] \$435 ;
-  reg [2:0] \$436 ;
-  reg [319:0] \$437 ;
+  reg \$435 ;
+  reg \$436 ;
+  reg \$437 ;
   reg \$438 ;
-  reg \$439 ;
+  reg [32:0] \$439 ;
   wire \$44 ;
-  reg [5:0] \$440 ;
-  reg [24:0] \$441 ;
-  reg [5:0] \$442 ;
+  reg [2:0] \$440 ;
+  reg [319:0] \$441 ;
+  reg \$442 ;
   reg \$443 ;
-  reg \$444 ;
-  reg \$445 ;
-  reg \$446 ;
+  reg [5:0] \$444 ;
+  reg [24:0] \$445 ;
+  reg [5:0] \$446 ;
   reg \$447 ;
-  reg [32:0] \$448 ;
-  reg [319:0] \$449 ;
+  reg \$448 ;
+  reg \$449 ;
   wire \$45 ;
   reg \$450 ;
   reg \$451 ;
-  reg [5:0] \$452 ;
-  reg [24:0] \$453 ;
-  reg [5:0] \$454 ;
+  reg [32:0] \$452 ;
+  reg [319:0] \$453 ;
+  reg \$454 ;
   reg \$455 ;
-  reg \$456 ;
-  reg \$457 ;
-  reg \$458 ;
+  reg [5:0] \$456 ;
+  reg [24:0] \$457 ;
+  reg [5:0] \$458 ;
   reg \$459 ;
   wire \$46 ;
-  reg [32:0] \$460 ;
-  reg [255:0] \$461 ;
+  reg \$460 ;
+  reg \$461 ;
   reg \$462 ;
-  reg [32:0] \$463 ;
-  reg \$464 ;
-  reg \$465 ;
-  reg [5:0] \$466 ;
-  reg [24:0] \$467 ;
-  reg [5:0] \$468 ;
+  reg \$463 ;
+  reg [32:0] \$464 ;
+  reg [255:0] \$465 ;
+  reg \$466 ;
+  reg [32:0] \$467 ;
+  reg \$468 ;
   reg \$469 ;
   wire \$47 ;
-  reg \$470 ;
-  reg \$471 ;
-  reg \$472 ;
+  reg [5:0] \$470 ;
+  reg [24:0] \$471 ;
+  reg [5:0] \$472 ;
   reg \$473 ;
-  reg [32:0] \$474 ;
+  reg \$474 ;
   reg \$475 ;
   reg \$476 ;
   reg \$477 ;
-  reg [255:0] \$478 ;
+  reg [32:0] \$478 ;
   reg \$479 ;
   wire \$48 ;
-  reg [32:0] \$480 ;
-  reg [7:0] \$481 ;
-  reg [7:0] \$482 ;
-  reg [7:0] \$483 ;
-  reg \$484 ;
-  reg \$485 ;
-  reg \$486 ;
-  reg \$487 ;
+  reg \$480 ;
+  reg \$481 ;
+  reg [255:0] \$482 ;
+  reg \$483 ;
+  reg [32:0] \$484 ;
+  reg [7:0] \$485 ;
+  reg [7:0] \$486 ;
+  reg [7:0] \$487 ;
   reg \$488 ;
   reg \$489 ;
   wire \$49 ;
   reg \$490 ;
-  reg [255:0] \$491 ;
+  reg \$491 ;
   reg \$492 ;
   reg \$493 ;
-  reg [255:0] \$494 ;
-  reg [63:0] \$495 ;
-  reg [255:0] \$496 ;
-  reg [255:0] \$497 ;
+  reg \$494 ;
+  reg [255:0] \$495 ;
+  reg \$496 ;
+  reg \$497 ;
   reg [255:0] \$498 ;
   reg [63:0] \$499 ;
   wire [5:0] \$5 ;
@@ -4197,23 +4197,27 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [255:0] \$500 ;
   reg [255:0] \$501 ;
   reg [255:0] \$502 ;
-  reg [255:0] \$503 ;
+  reg [63:0] \$503 ;
   reg [255:0] \$504 ;
-  reg [159:0] \$505 ;
-  reg [2625:0] \$506 ;
-  reg \$507 ;
-  reg [32:0] \$508 ;
-  reg [5:0] \$509 ;
+  reg [255:0] \$505 ;
+  reg [255:0] \$506 ;
+  reg [255:0] \$507 ;
+  reg [255:0] \$508 ;
+  reg [159:0] \$509 ;
   wire \$51 ;
-  reg [255:0] \$510 ;
+  reg [2625:0] \$510 ;
+  reg \$511 ;
+  reg [32:0] \$512 ;
+  reg [5:0] \$513 ;
+  reg [255:0] \$514 ;
   wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
+  wire [26:0] \$54 ;
   wire [26:0] \$55 ;
-  wire [26:0] \$56 ;
-  wire [25:0] \$57 ;
-  wire [24:0] \$58 ;
-  wire [25:0] \$59 ;
+  wire [25:0] \$56 ;
+  wire [24:0] \$57 ;
+  wire [25:0] \$58 ;
+  wire \$59 ;
   wire [6:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
@@ -4240,8 +4244,8 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
-  wire [6:0] \$84 ;
+  wire [6:0] \$83 ;
+  wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
@@ -4262,7 +4266,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg a_lt_s = 1'h0;
   wire adv;
   reg [23:0] avail = 24'h000000;
-  reg [63:0] beat_q = 64'h0000000000000000;
+  wire [63:0] beat_q;
   reg [32:0] best = 33'h000000000;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
@@ -4304,6 +4308,11 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire [2:0] \best.phase ;
   wire [24:0] \best.seq ;
   reg best_v = 1'h0;
+  reg bq_ld = 1'h0;
+  reg [63:0] bq_load = 64'h0000000000000000;
+  reg [63:0] bq_next = 64'h0000000000000000;
+  reg [63:0] bq_stay = 64'h0000000000000000;
+  reg bq_went = 1'h0;
   reg [63:0] buf0 = 64'h0000000000000000;
   reg [63:0] buf1 = 64'h0000000000000000;
   reg [63:0] buf10 = 64'h0000000000000000;
@@ -4345,7 +4354,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire e_lt_s;
   wire fire;
   wire first_absent;
-  wire [3:0] g0;
+  reg [3:0] gidx2 = 4'h0;
+  reg [3:0] gidx3 = 4'h0;
+  reg [3:0] gidx4 = 4'h0;
   reg [23:0] h_base = 24'h000000;
   reg h_end = 1'h0;
   reg [23:0] h_lim = 24'h000000;
@@ -4369,7 +4380,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \i_job__payload.wrapped ;
   wire [25:0] in_end;
   reg [22:0] in_nb = 23'h000000;
-  wire [22:0] \in_nb$76 ;
+  wire [22:0] \in_nb$81 ;
   wire [25:0] in_qa;
   wire [26:0] in_size;
   wire is_data;
@@ -5035,7 +5046,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [255:0] val4 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] val_be;
   wire [47:0] w_data;
-  reg [63:0] \w_data$133  = 64'h0000000000000000;
+  reg [63:0] \w_data$138  = 64'h0000000000000000;
   wire w_en;
   reg [3:0] w_idx = 4'h0;
   wire w_rdy;
@@ -5048,213 +5059,229 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [23:0] wr = 24'h000000;
   reg zero_hi = 1'h0;
   always @(posedge clk)
-    o_calldata__payload <= \$407 ;
+    q_lt_s <= \$403 ;
   always @(posedge clk)
-    cur_base <= \$408 ;
+    a_lt_s <= \$404 ;
   always @(posedge clk)
-    d_valid <= \$409 ;
+    nb_in <= \$405 ;
   always @(posedge clk)
-    q <= \$410 ;
+    qb_in <= \$406 ;
   always @(posedge clk)
-    qa <= \$411 ;
+    low <= \$407 ;
   always @(posedge clk)
-    qi <= \$412 ;
+    o_calldata__payload <= \$408 ;
   always @(posedge clk)
-    qi1 <= \$413 ;
+    cur_base <= \$409 ;
   always @(posedge clk)
-    q_lt_e <= \$414 ;
+    d_valid <= \$410 ;
   always @(posedge clk)
-    a_lt_e <= \$415 ;
+    q <= \$411 ;
   always @(posedge clk)
-    d_seq <= \$416 ;
+    qa <= \$412 ;
   always @(posedge clk)
-    d_end <= \$417 ;
+    qi <= \$413 ;
   always @(posedge clk)
-    d_ver <= \$418 ;
+    qi1 <= \$414 ;
   always @(posedge clk)
-    jv <= \$419 ;
+    q_lt_e <= \$415 ;
   always @(posedge clk)
-    j <= \$420 ;
+    a_lt_e <= \$416 ;
   always @(posedge clk)
-    j_end <= \$421 ;
+    d_seq <= \$417 ;
   always @(posedge clk)
-    short <= \$422 ;
+    d_end <= \$418 ;
   always @(posedge clk)
-    j_zl <= \$423 ;
+    d_ver <= \$419 ;
   always @(posedge clk)
-    j_nb <= \$424 ;
+    jv <= \$420 ;
   always @(posedge clk)
-    t1_valid <= \$425 ;
+    j <= \$421 ;
   always @(posedge clk)
-    t1_end <= \$426 ;
+    j_end <= \$422 ;
   always @(posedge clk)
-    t1_fld <= \$427 ;
+    short <= \$423 ;
   always @(posedge clk)
-    t1_seq <= \$428 ;
+    j_zl <= \$424 ;
   always @(posedge clk)
-    t1_ln <= \$429 ;
+    j_nb <= \$425 ;
   always @(posedge clk)
-    t1_short <= \$430 ;
+    gidx2 <= \$426 ;
   always @(posedge clk)
-    t1_first <= \$431 ;
+    gidx3 <= \$427 ;
   always @(posedge clk)
-    t1_wrapped <= \$432 ;
+    gidx4 <= \$428 ;
   always @(posedge clk)
-    t1_own_fail <= \$433 ;
+    t1_valid <= \$429 ;
   always @(posedge clk)
-    t1_r0v <= \$434 ;
+    t1_end <= \$430 ;
   always @(posedge clk)
-    t1_r0 <= \$435 ;
+    t1_fld <= \$431 ;
   always @(posedge clk)
-    lane1 <= \$436 ;
+    t1_seq <= \$432 ;
   always @(posedge clk)
-    raw1 <= \$437 ;
+    t1_ln <= \$433 ;
   always @(posedge clk)
-    t2_valid <= \$438 ;
+    t1_short <= \$434 ;
   always @(posedge clk)
-    t2_end <= \$439 ;
+    t1_first <= \$435 ;
   always @(posedge clk)
-    t2_fld <= \$440 ;
+    t1_wrapped <= \$436 ;
   always @(posedge clk)
-    t2_seq <= \$441 ;
+    t1_own_fail <= \$437 ;
   always @(posedge clk)
-    t2_ln <= \$442 ;
+    t1_r0v <= \$438 ;
   always @(posedge clk)
-    t2_short <= \$443 ;
+    t1_r0 <= \$439 ;
   always @(posedge clk)
-    t2_first <= \$444 ;
+    lane1 <= \$440 ;
   always @(posedge clk)
-    t2_wrapped <= \$445 ;
+    raw1 <= \$441 ;
   always @(posedge clk)
-    t2_own_fail <= \$446 ;
+    t2_valid <= \$442 ;
   always @(posedge clk)
-    t2_r0v <= \$447 ;
+    t2_end <= \$443 ;
   always @(posedge clk)
-    t2_r0 <= \$448 ;
+    t2_fld <= \$444 ;
   always @(posedge clk)
-    win <= \$449 ;
+    t2_seq <= \$445 ;
   always @(posedge clk)
-    t3_valid <= \$450 ;
+    t2_ln <= \$446 ;
   always @(posedge clk)
-    t3_end <= \$451 ;
+    t2_short <= \$447 ;
   always @(posedge clk)
-    t3_fld <= \$452 ;
+    t2_first <= \$448 ;
   always @(posedge clk)
-    t3_seq <= \$453 ;
+    t2_wrapped <= \$449 ;
   always @(posedge clk)
-    t3_ln <= \$454 ;
+    t2_own_fail <= \$450 ;
   always @(posedge clk)
-    t3_short <= \$455 ;
+    t2_r0v <= \$451 ;
   always @(posedge clk)
-    t3_first <= \$456 ;
+    t2_r0 <= \$452 ;
   always @(posedge clk)
-    t3_wrapped <= \$457 ;
+    win <= \$453 ;
   always @(posedge clk)
-    t3_own_fail <= \$458 ;
+    t3_valid <= \$454 ;
   always @(posedge clk)
-    t3_r0v <= \$459 ;
+    t3_end <= \$455 ;
   always @(posedge clk)
-    t3_r0 <= \$460 ;
+    t3_fld <= \$456 ;
   always @(posedge clk)
-    val3 <= \$461 ;
+    t3_seq <= \$457 ;
   always @(posedge clk)
-    r3v_q <= \$462 ;
+    t3_ln <= \$458 ;
   always @(posedge clk)
-    r3_q <= \$463 ;
+    t3_short <= \$459 ;
   always @(posedge clk)
-    t4_valid <= \$464 ;
+    t3_first <= \$460 ;
   always @(posedge clk)
-    t4_end <= \$465 ;
+    t3_wrapped <= \$461 ;
   always @(posedge clk)
-    t4_fld <= \$466 ;
+    t3_own_fail <= \$462 ;
   always @(posedge clk)
-    t4_seq <= \$467 ;
+    t3_r0v <= \$463 ;
   always @(posedge clk)
-    t4_ln <= \$468 ;
+    t3_r0 <= \$464 ;
   always @(posedge clk)
-    t4_short <= \$469 ;
+    val3 <= \$465 ;
   always @(posedge clk)
-    t4_first <= \$470 ;
+    r3v_q <= \$466 ;
   always @(posedge clk)
-    t4_wrapped <= \$471 ;
+    r3_q <= \$467 ;
   always @(posedge clk)
-    t4_own_fail <= \$472 ;
+    t4_valid <= \$468 ;
   always @(posedge clk)
-    t4_r0v <= \$473 ;
+    t4_end <= \$469 ;
   always @(posedge clk)
-    t4_r0 <= \$474 ;
+    t4_fld <= \$470 ;
   always @(posedge clk)
-    lt30 <= \$475 ;
+    t4_seq <= \$471 ;
   always @(posedge clk)
-    lt50 <= \$476 ;
+    t4_ln <= \$472 ;
   always @(posedge clk)
-    lt53 <= \$477 ;
+    t4_short <= \$473 ;
   always @(posedge clk)
-    val4 <= \$478 ;
+    t4_first <= \$474 ;
   always @(posedge clk)
-    r3v_4 <= \$479 ;
+    t4_wrapped <= \$475 ;
   always @(posedge clk)
-    r3_4 <= \$480 ;
+    t4_own_fail <= \$476 ;
   always @(posedge clk)
-    cmp_n <= \$481 ;
+    t4_r0v <= \$477 ;
   always @(posedge clk)
-    cmp_h <= \$482 ;
+    t4_r0 <= \$478 ;
   always @(posedge clk)
-    cmp_p <= \$483 ;
+    lt30 <= \$479 ;
   always @(posedge clk)
-    zero_hi <= \$484 ;
+    lt50 <= \$480 ;
   always @(posedge clk)
-    c0_27_28 <= \$485 ;
+    lt53 <= \$481 ;
   always @(posedge clk)
-    c0_lt37 <= \$486 ;
+    val4 <= \$482 ;
   always @(posedge clk)
-    c0_gt1 <= \$487 ;
+    r3v_4 <= \$483 ;
   always @(posedge clk)
-    c0_ones <= \$488 ;
+    r3_4 <= \$484 ;
   always @(posedge clk)
-    c0_zero <= \$489 ;
+    cmp_n <= \$485 ;
   always @(posedge clk)
-    c0_one <= \$490 ;
+    cmp_h <= \$486 ;
   always @(posedge clk)
-    prio <= \$491 ;
+    cmp_p <= \$487 ;
   always @(posedge clk)
-    o_rec__valid <= \$492 ;
+    zero_hi <= \$488 ;
   always @(posedge clk)
-    cap_v <= \$493 ;
+    c0_27_28 <= \$489 ;
   always @(posedge clk)
-    rec_chain_id <= \$494 ;
+    c0_lt37 <= \$490 ;
   always @(posedge clk)
-    rec_nonce <= \$495 ;
+    c0_gt1 <= \$491 ;
   always @(posedge clk)
-    rec_gas_price <= \$496 ;
+    c0_ones <= \$492 ;
   always @(posedge clk)
-    rec_max_priority_fee_per_gas <= \$497 ;
+    c0_zero <= \$493 ;
   always @(posedge clk)
-    rec_max_fee_per_gas <= \$498 ;
+    c0_one <= \$494 ;
   always @(posedge clk)
-    rec_gas_limit <= \$499 ;
+    prio <= \$495 ;
   always @(posedge clk)
-    rec_value <= \$500 ;
+    o_rec__valid <= \$496 ;
   always @(posedge clk)
-    rec_max_fee_per_blob_gas <= \$501 ;
+    cap_v <= \$497 ;
   always @(posedge clk)
-    rec_v <= \$502 ;
+    rec_chain_id <= \$498 ;
   always @(posedge clk)
-    rec_r <= \$503 ;
+    rec_nonce <= \$499 ;
   always @(posedge clk)
-    rec_s <= \$504 ;
+    rec_gas_price <= \$500 ;
   always @(posedge clk)
-    rec_to <= \$505 ;
+    rec_max_priority_fee_per_gas <= \$501 ;
   always @(posedge clk)
-    o_rec__payload <= \$506 ;
+    rec_max_fee_per_gas <= \$502 ;
   always @(posedge clk)
-    best_v <= \$507 ;
+    rec_gas_limit <= \$503 ;
   always @(posedge clk)
-    best <= \$508 ;
+    rec_value <= \$504 ;
   always @(posedge clk)
-    cap_fld <= \$509 ;
+    rec_max_fee_per_blob_gas <= \$505 ;
   always @(posedge clk)
-    cap_val <= \$510 ;
+    rec_v <= \$506 ;
+  always @(posedge clk)
+    rec_r <= \$507 ;
+  always @(posedge clk)
+    rec_s <= \$508 ;
+  always @(posedge clk)
+    rec_to <= \$509 ;
+  always @(posedge clk)
+    o_rec__payload <= \$510 ;
+  always @(posedge clk)
+    best_v <= \$511 ;
+  always @(posedge clk)
+    best <= \$512 ;
+  always @(posedge clk)
+    cap_fld <= \$513 ;
+  always @(posedge clk)
+    cap_val <= \$514 ;
   assign \$1  = 1'h0 + i_beat__payload[64];
   assign \$2  = \$1  + i_beat__payload[65];
   assign \$3  = \$2  + i_beat__payload[66];
@@ -5288,217 +5315,218 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign \$21  = r_data[47:23] < j_end;
   assign past_end = have_last & \$21 ;
   assign \$22  = short ? j[81:57] : 25'h0000020;
-  assign \$24  = cur_base[3:0] + \$23 [3:0];
-  assign \$25  = ~ o_calldata__valid;
-  assign cd_free = \$25  | o_calldata__ready;
-  assign \$27  = cur_base[3:0] + \$26 [3:0];
+  assign \$23  = ~ o_calldata__valid;
+  assign cd_free = \$23  | o_calldata__ready;
+  assign \$25  = cur_base[3:0] + \$24 [3:0];
+  assign \$26  = bq_went ? bq_next : bq_stay;
+  assign beat_q = bq_ld ? bq_load : \$26 ;
   assign e_lt_s = j_end < r_data[47:23];
   assign hl2 = have_last & hl_prev;
-  assign \$28  = a_lt_e ? a_lt_s : e_lt_s;
-  assign \$29  = ~ \$28 ;
-  assign by_size = hl2 & \$29 ;
-  assign \$30  = r_data[47:23] - q;
-  assign \$31  = 4'h8 - q[2:0];
-  assign \$32  = j_end - q;
-  assign \$33  = a_lt_e ? \$31  : { 1'h0, \$32 [3:0] };
-  assign \$34  = by_size ? { 1'h0, \$30 [3:0] } : \$33 ;
-  assign \$35  = ~ a_lt_e;
-  assign \$36  = ~ a_lt_s;
-  assign \$37  = hl2 & \$36 ;
-  assign c_last = \$35  | \$37 ;
-  assign \$38  = ~ q_lt_e;
-  assign \$39  = ~ q_lt_s;
-  assign \$40  = hl2 & \$39 ;
-  assign s_done_now = \$38  | \$40 ;
+  assign \$27  = a_lt_e ? a_lt_s : e_lt_s;
+  assign \$28  = ~ \$27 ;
+  assign by_size = hl2 & \$28 ;
+  assign \$29  = r_data[47:23] - q;
+  assign \$30  = 4'h8 - q[2:0];
+  assign \$31  = j_end - q;
+  assign \$32  = a_lt_e ? \$30  : { 1'h0, \$31 [3:0] };
+  assign \$33  = by_size ? { 1'h0, \$29 [3:0] } : \$32 ;
+  assign \$34  = ~ a_lt_e;
+  assign \$35  = ~ a_lt_s;
+  assign \$36  = hl2 & \$35 ;
+  assign c_last = \$34  | \$36 ;
+  assign \$37  = ~ q_lt_e;
+  assign \$38  = ~ q_lt_s;
+  assign \$39  = hl2 & \$38 ;
+  assign s_done_now = \$37  | \$39 ;
   assign s_beat_in = hl2 | qb_in;
-  assign \$41  = adv & jv;
-  assign \$42  = have_last & cd_free;
-  assign \$43  = d_end > r_data[47:23];
-  assign \$44  = s_beat_in | s_done_now;
-  assign \$45  = ~ j_zl;
-  assign \$46  = \$45  & j[82];
-  assign \$47  = ~ j_zl;
-  assign \$48  = ~ first_absent;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = j[31:26] == 6'h20;
-  assign \$51  = d_valid & d_ver;
-  assign \$52  = | own[32:28];
-  assign \$53  = own_v & \$52 ;
-  assign \$54  = i_job__payload[81:57] <= 6'h20;
-  assign \$55  = in_end - 1'h1;
-  assign \$56  = \$54  ? \$55  : { 2'h0, i_job__payload[56:32] };
-  assign \$59  = \$58  + 1'h1;
-  assign \$60  = ! win[7:0];
-  assign \$61  = t2_fld == 2'h2;
-  assign \$62  = t2_fld == 2'h3;
-  assign \$63  = t2_fld == 3'h4;
-  assign \$64  = t2_fld == 3'h5;
-  assign \$65  = t2_fld == 3'h6;
-  assign \$66  = t2_fld == 3'h7;
-  assign \$67  = t2_fld == 4'h9;
-  assign \$68  = t2_fld == 4'hc;
-  assign \$69  = t2_fld == 4'hf;
-  assign \$70  = t2_fld == 5'h10;
-  assign \$71  = t2_fld == 5'h11;
-  assign \$72  = t2_fld == 5'h12;
-  assign \$73  = t2_fld == 5'h19;
-  assign \$74  = t2_fld == 5'h1b;
-  assign \$75  = t2_fld == 5'h1c;
-  assign \$76  = t2_fld == 5'h1d;
-  assign \$77  = t2_fld == 5'h1e;
-  assign \$78  = t2_fld == 6'h20;
-  assign \$79  = | { \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61  };
-  assign \$80  = \$60  & \$79 ;
-  assign \$81  = t2_fld == 5'h17;
-  assign \$82  = win[7:0] != 1'h1;
-  assign \$83  = \$81  & \$82 ;
-  assign \$84  = 6'h20 - t2_ln;
-  assign \$85  = ~ t4_end;
-  assign \$86  = t4_valid & \$85 ;
-  assign \$87  = \$86  & t4_short;
-  assign \$88  = ~ t4_own_fail;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = zero_hi & c0_ones;
-  assign \$93  = cmp_p[3] & \$92 ;
-  assign \$94  = cmp_p[2] | \$93 ;
-  assign \$95  = cmp_p[5] & \$94 ;
-  assign \$96  = cmp_p[4] | \$95 ;
-  assign \$97  = cmp_p[7] & \$96 ;
-  assign \$98  = cmp_p[6] | \$97 ;
-  assign \$99  = ~ c0_27_28;
-  assign \$100  = zero_hi & \$99 ;
-  assign \$101  = \$100  & c0_lt37;
-  assign \$102  = ~ zero_hi;
-  assign \$103  = \$102  | c0_gt1;
-  assign \$104  = zero_hi & c0_zero;
-  assign \$107  = cmp_n[3] & \$106 ;
-  assign \$108  = cmp_n[2] | \$107 ;
-  assign \$109  = cmp_n[5] & \$108 ;
-  assign \$110  = cmp_n[4] | \$109 ;
-  assign \$111  = cmp_n[7] & \$110 ;
-  assign \$112  = cmp_n[6] | \$111 ;
-  assign \$113  = ~ \$112 ;
-  assign \$114  = \$104  | \$113 ;
-  assign \$115  = zero_hi & c0_zero;
-  assign \$118  = cmp_n[3] & \$117 ;
-  assign \$119  = cmp_n[2] | \$118 ;
-  assign \$120  = cmp_n[5] & \$119 ;
-  assign \$121  = cmp_n[4] | \$120 ;
-  assign \$122  = cmp_n[7] & \$121 ;
-  assign \$123  = cmp_n[6] | \$122 ;
-  assign \$124  = ~ \$123 ;
-  assign \$125  = \$115  | \$124 ;
-  assign \$128  = cmp_h[3] & \$127 ;
-  assign \$129  = cmp_h[2] | \$128 ;
-  assign \$130  = cmp_h[5] & \$129 ;
-  assign \$131  = cmp_h[4] | \$130 ;
-  assign \$132  = cmp_h[7] & \$131 ;
-  assign \$133  = cmp_h[6] | \$132 ;
-  assign \$134  = ~ \$133 ;
-  assign \$135  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
-  assign \$136  = ~ \$135 ;
-  assign \$137  = \$134  & \$136 ;
-  assign \$138  = zero_hi & c0_one;
-  assign \$139  = ~ \$138 ;
+  assign \$40  = adv & jv;
+  assign \$41  = have_last & cd_free;
+  assign \$42  = d_end > r_data[47:23];
+  assign \$43  = s_beat_in | s_done_now;
+  assign \$44  = ~ j_zl;
+  assign \$45  = \$44  & j[82];
+  assign \$46  = ~ j_zl;
+  assign \$47  = ~ first_absent;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = j[31:26] == 6'h20;
+  assign \$50  = d_valid & d_ver;
+  assign \$51  = | own[32:28];
+  assign \$52  = own_v & \$51 ;
+  assign \$53  = i_job__payload[81:57] <= 6'h20;
+  assign \$54  = in_end - 1'h1;
+  assign \$55  = \$53  ? \$54  : { 2'h0, i_job__payload[56:32] };
+  assign \$58  = \$57  + 1'h1;
+  assign \$59  = ! win[7:0];
+  assign \$60  = t2_fld == 2'h2;
+  assign \$61  = t2_fld == 2'h3;
+  assign \$62  = t2_fld == 3'h4;
+  assign \$63  = t2_fld == 3'h5;
+  assign \$64  = t2_fld == 3'h6;
+  assign \$65  = t2_fld == 3'h7;
+  assign \$66  = t2_fld == 4'h9;
+  assign \$67  = t2_fld == 4'hc;
+  assign \$68  = t2_fld == 4'hf;
+  assign \$69  = t2_fld == 5'h10;
+  assign \$70  = t2_fld == 5'h11;
+  assign \$71  = t2_fld == 5'h12;
+  assign \$72  = t2_fld == 5'h19;
+  assign \$73  = t2_fld == 5'h1b;
+  assign \$74  = t2_fld == 5'h1c;
+  assign \$75  = t2_fld == 5'h1d;
+  assign \$76  = t2_fld == 5'h1e;
+  assign \$77  = t2_fld == 6'h20;
+  assign \$78  = | { \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60  };
+  assign \$79  = \$59  & \$78 ;
+  assign \$80  = t2_fld == 5'h17;
+  assign \$81  = win[7:0] != 1'h1;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = 6'h20 - t2_ln;
+  assign \$84  = ~ t4_end;
+  assign \$85  = t4_valid & \$84 ;
+  assign \$86  = \$85  & t4_short;
+  assign \$87  = ~ t4_own_fail;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = zero_hi & c0_ones;
+  assign \$92  = cmp_p[3] & \$91 ;
+  assign \$93  = cmp_p[2] | \$92 ;
+  assign \$94  = cmp_p[5] & \$93 ;
+  assign \$95  = cmp_p[4] | \$94 ;
+  assign \$96  = cmp_p[7] & \$95 ;
+  assign \$97  = cmp_p[6] | \$96 ;
+  assign \$98  = ~ c0_27_28;
+  assign \$99  = zero_hi & \$98 ;
+  assign \$100  = \$99  & c0_lt37;
+  assign \$101  = ~ zero_hi;
+  assign \$102  = \$101  | c0_gt1;
+  assign \$103  = zero_hi & c0_zero;
+  assign \$106  = cmp_n[3] & \$105 ;
+  assign \$107  = cmp_n[2] | \$106 ;
+  assign \$108  = cmp_n[5] & \$107 ;
+  assign \$109  = cmp_n[4] | \$108 ;
+  assign \$110  = cmp_n[7] & \$109 ;
+  assign \$111  = cmp_n[6] | \$110 ;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = \$103  | \$112 ;
+  assign \$114  = zero_hi & c0_zero;
+  assign \$117  = cmp_n[3] & \$116 ;
+  assign \$118  = cmp_n[2] | \$117 ;
+  assign \$119  = cmp_n[5] & \$118 ;
+  assign \$120  = cmp_n[4] | \$119 ;
+  assign \$121  = cmp_n[7] & \$120 ;
+  assign \$122  = cmp_n[6] | \$121 ;
+  assign \$123  = ~ \$122 ;
+  assign \$124  = \$114  | \$123 ;
+  assign \$127  = cmp_h[3] & \$126 ;
+  assign \$128  = cmp_h[2] | \$127 ;
+  assign \$129  = cmp_h[5] & \$128 ;
+  assign \$130  = cmp_h[4] | \$129 ;
+  assign \$131  = cmp_h[7] & \$130 ;
+  assign \$132  = cmp_h[6] | \$131 ;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
+  assign \$135  = ~ \$134 ;
+  assign \$136  = \$133  & \$135 ;
+  assign \$137  = zero_hi & c0_one;
+  assign \$138  = ~ \$137 ;
   assign v0 = t4_valid & t4_r0v;
   assign v3 = t4_valid & r3v_4;
   assign lt0b = { t4_r0[24:0], t4_r0[27:25] } < { best[24:0], best[27:25] };
   assign lt3b = { r3_4[24:0], r3_4[27:25] } < { best[24:0], best[27:25] };
   assign lt5b = { t4_seq, 3'h4 } < { best[24:0], best[27:25] };
-  assign \$140  = ~ v0;
-  assign \$141  = ~ lt0b;
-  assign \$142  = \$140  | \$141 ;
-  assign \$143  = best_v & \$142 ;
-  assign \$144  = ~ v3;
-  assign \$145  = ~ lt3b;
-  assign \$146  = \$144  | \$145 ;
-  assign \$147  = \$143  & \$146 ;
-  assign \$148  = ~ r5v;
-  assign \$149  = ~ lt5b;
-  assign \$150  = \$148  | \$149 ;
-  assign win_b = \$147  & \$150 ;
-  assign \$151  = ~ best_v;
-  assign \$152  = \$151  | lt0b;
-  assign \$153  = v0 & \$152 ;
-  assign \$154  = ~ v3;
-  assign \$155  = ~ lt30;
-  assign \$156  = \$154  | \$155 ;
-  assign \$157  = \$153  & \$156 ;
-  assign \$158  = ~ r5v;
-  assign \$159  = ~ lt50;
-  assign \$160  = \$158  | \$159 ;
-  assign win0 = \$157  & \$160 ;
-  assign \$161  = ~ best_v;
-  assign \$162  = \$161  | lt3b;
-  assign \$163  = v3 & \$162 ;
-  assign \$164  = ~ v0;
-  assign \$165  = \$164  | lt30;
-  assign \$166  = \$163  & \$165 ;
-  assign \$167  = ~ r5v;
-  assign \$168  = ~ lt53;
-  assign \$169  = \$167  | \$168 ;
-  assign win3 = \$166  & \$169 ;
-  assign \$170  = ~ best_v;
-  assign \$171  = \$170  | lt5b;
-  assign \$172  = r5v & \$171 ;
-  assign \$173  = ~ v0;
-  assign \$174  = \$173  | lt50;
-  assign \$175  = \$172  & \$174 ;
-  assign \$176  = ~ v3;
-  assign \$177  = \$176  | lt53;
-  assign win5 = \$175  & \$177 ;
-  assign \$178  = best_v | v0;
-  assign \$179  = \$178  | v3;
-  assign merged_v = \$179  | r5v;
-  assign \$180  = win_b ? best : 33'h000000000;
-  assign \$181  = win0 ? t4_r0 : 33'h000000000;
-  assign \$182  = \$180  | \$181 ;
-  assign \$183  = win3 ? r3_4 : 33'h000000000;
-  assign \$184  = \$182  | \$183 ;
-  assign \$185  = win5 ? r5 : 33'h000000000;
-  assign merged = \$184  | \$185 ;
-  assign \$186  = ~ o_rec__valid;
-  assign rec_free = \$186  | o_rec__ready;
-  assign \$187  = t4_valid & t4_end;
-  assign \$188  = ~ rec_free;
-  assign \$189  = \$187  & \$188 ;
-  assign adv = ~ \$189 ;
-  assign \$190  = \$9 [23:0] < 4'hf;
-  assign \$191  = \$9 [23:0] < 5'h10;
-  assign \$192  = fire ? \$190  : \$191 ;
-  assign \$193  = wr + 1'h1;
-  assign \$194  = in_nb != 23'h7ffffe;
-  assign \$195  = in_nb + 1'h1;
-  assign \$196  = avail + w_v;
-  assign \$197  = r_en ? r_data[22:0] : 23'h000000;
-  assign \$198  = \$196  - \$197 ;
-  assign \$199  = j[1:0] != 2'h2;
-  assign \$200  = jv & \$199 ;
-  assign \$201  = j[56:32] > low;
-  assign \$202  = \$200  & \$201 ;
-  assign \$205  = \$202  ? { 1'h0, \$203  } : \$204 ;
-  assign \$206  = j[1:0] == 2'h2;
-  assign \$207  = jv & \$206 ;
-  assign \$208  = h_low < h_lim;
-  assign \$209  = ~ h_end;
-  assign \$210  = \$208  & \$209 ;
-  assign \$211  = \$210  ? { 1'h0, h_low } : h_lim;
-  assign \$212  = h_base + \$211 ;
-  assign \$214  = ~ r_en;
-  assign \$215  = have_last & \$214 ;
-  assign \$216  = q < r_data[47:23];
-  assign \$217  = qa < r_data[47:23];
-  assign \$218  = j_nb < avail;
-  assign \$220  = \$219  < avail;
-  assign \$221  = adv & jv;
-  assign \$222  = j[56:32] > low;
-  assign \$223  = have_last & cd_free;
-  assign \$224  = cur_base + r_data[22:0];
-  assign \$225  = s_beat_in | s_done_now;
-  assign \$226  = beat_q >> { q[2:0], 3'h0 };
-  assign \$227  = qa + 4'h8;
-  assign \$229  = \$228  < avail;
-  assign \$230  = qi1 + 1'h1;
+  assign \$139  = ~ v0;
+  assign \$140  = ~ lt0b;
+  assign \$141  = \$139  | \$140 ;
+  assign \$142  = best_v & \$141 ;
+  assign \$143  = ~ v3;
+  assign \$144  = ~ lt3b;
+  assign \$145  = \$143  | \$144 ;
+  assign \$146  = \$142  & \$145 ;
+  assign \$147  = ~ r5v;
+  assign \$148  = ~ lt5b;
+  assign \$149  = \$147  | \$148 ;
+  assign win_b = \$146  & \$149 ;
+  assign \$150  = ~ best_v;
+  assign \$151  = \$150  | lt0b;
+  assign \$152  = v0 & \$151 ;
+  assign \$153  = ~ v3;
+  assign \$154  = ~ lt30;
+  assign \$155  = \$153  | \$154 ;
+  assign \$156  = \$152  & \$155 ;
+  assign \$157  = ~ r5v;
+  assign \$158  = ~ lt50;
+  assign \$159  = \$157  | \$158 ;
+  assign win0 = \$156  & \$159 ;
+  assign \$160  = ~ best_v;
+  assign \$161  = \$160  | lt3b;
+  assign \$162  = v3 & \$161 ;
+  assign \$163  = ~ v0;
+  assign \$164  = \$163  | lt30;
+  assign \$165  = \$162  & \$164 ;
+  assign \$166  = ~ r5v;
+  assign \$167  = ~ lt53;
+  assign \$168  = \$166  | \$167 ;
+  assign win3 = \$165  & \$168 ;
+  assign \$169  = ~ best_v;
+  assign \$170  = \$169  | lt5b;
+  assign \$171  = r5v & \$170 ;
+  assign \$172  = ~ v0;
+  assign \$173  = \$172  | lt50;
+  assign \$174  = \$171  & \$173 ;
+  assign \$175  = ~ v3;
+  assign \$176  = \$175  | lt53;
+  assign win5 = \$174  & \$176 ;
+  assign \$177  = best_v | v0;
+  assign \$178  = \$177  | v3;
+  assign merged_v = \$178  | r5v;
+  assign \$179  = win_b ? best : 33'h000000000;
+  assign \$180  = win0 ? t4_r0 : 33'h000000000;
+  assign \$181  = \$179  | \$180 ;
+  assign \$182  = win3 ? r3_4 : 33'h000000000;
+  assign \$183  = \$181  | \$182 ;
+  assign \$184  = win5 ? r5 : 33'h000000000;
+  assign merged = \$183  | \$184 ;
+  assign \$185  = ~ o_rec__valid;
+  assign rec_free = \$185  | o_rec__ready;
+  assign \$186  = t4_valid & t4_end;
+  assign \$187  = ~ rec_free;
+  assign \$188  = \$186  & \$187 ;
+  assign adv = ~ \$188 ;
+  assign \$189  = \$9 [23:0] < 4'hf;
+  assign \$190  = \$9 [23:0] < 5'h10;
+  assign \$191  = fire ? \$189  : \$190 ;
+  assign \$192  = wr + 1'h1;
+  assign \$193  = in_nb != 23'h7ffffe;
+  assign \$194  = in_nb + 1'h1;
+  assign \$195  = avail + w_v;
+  assign \$196  = r_en ? r_data[22:0] : 23'h000000;
+  assign \$197  = \$195  - \$196 ;
+  assign \$198  = j[1:0] != 2'h2;
+  assign \$199  = jv & \$198 ;
+  assign \$200  = j[56:32] > low;
+  assign \$201  = \$199  & \$200 ;
+  assign \$204  = \$201  ? { 1'h0, \$202  } : \$203 ;
+  assign \$205  = j[1:0] == 2'h2;
+  assign \$206  = jv & \$205 ;
+  assign \$207  = h_low < h_lim;
+  assign \$208  = ~ h_end;
+  assign \$209  = \$207  & \$208 ;
+  assign \$210  = \$209  ? { 1'h0, h_low } : h_lim;
+  assign \$211  = h_base + \$210 ;
+  assign \$215  = ~ r_en;
+  assign \$216  = have_last & \$215 ;
+  assign \$217  = q < r_data[47:23];
+  assign \$218  = qa < r_data[47:23];
+  assign \$219  = j_nb < avail;
+  assign \$221  = \$220  < avail;
+  assign \$222  = adv & jv;
+  assign \$223  = j[56:32] > low;
+  assign \$224  = have_last & cd_free;
+  assign \$225  = cur_base + r_data[22:0];
+  assign \$226  = s_beat_in | s_done_now;
+  assign \$227  = beat_q >> { q[2:0], 3'h0 };
+  assign \$228  = qa + 4'h8;
+  assign \$230  = \$229  < avail;
+  assign \$231  = qi1 + 1'h1;
   assign \$232  = qa + 4'h8;
   assign \$233  = \$232  < j_end;
   assign \$234  = qa < r_data[47:23];
@@ -5517,181 +5545,177 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign \$247  = i_job__valid & i_job__ready;
   assign \$248  = i_job__payload[81:57] <= 6'h20;
   assign \$249  = ! i_job__payload[81:57];
-  assign \$250  = \$57 [22:0] < avail;
+  assign \$250  = \$56 [22:0] < avail;
   assign \$252  = \$251  < avail;
-  assign \$253  = \$27 [3:0] + 1'h1;
-  assign \$255  = | i_job__payload[81:57];
-  assign \$256  = { \$59 [22:0], 3'h0 } < in_end;
-  assign \$257  = i_job__payload[56:32] < r_data[47:23];
-  assign \$258  = { \$59 [22:0], 3'h0 } < r_data[47:23];
-  assign \$259  = \$24 [3:0] + 1'h0;
-  assign \$261  = \$24 [3:0] + 1'h1;
-  assign \$263  = \$24 [3:0] + 2'h2;
-  assign \$265  = \$24 [3:0] + 2'h3;
-  assign \$267  = \$24 [3:0] + 3'h4;
-  assign \$269  = raw1 >> { lane1, 3'h0 };
-  assign \$270  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$84 [5:0], 3'h0 };
-  assign \$271  = t2_own_fail | r3v;
-  assign \$272  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
-  assign \$273  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
-  assign \$274  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
-  assign \$275  = val3[63:0] < 64'hbfd25e8cd0364141;
-  assign \$276  = val3[63:0] == 64'hbfd25e8cd0364141;
-  assign \$277  = val3[127:64] < 64'hbaaedce6af48a03b;
-  assign \$278  = val3[127:64] == 64'hbaaedce6af48a03b;
-  assign \$279  = val3[191:128] < 64'hfffffffffffffffe;
-  assign \$280  = val3[191:128] == 64'hfffffffffffffffe;
-  assign \$281  = val3[255:192] < 64'hffffffffffffffff;
-  assign \$282  = val3[255:192] == 64'hffffffffffffffff;
-  assign \$283  = val3[63:0] < 64'hdfe92f46681b20a0;
-  assign \$284  = val3[63:0] == 64'hdfe92f46681b20a0;
-  assign \$285  = val3[127:64] < 63'h5d576e7357a4501d;
-  assign \$286  = val3[127:64] == 63'h5d576e7357a4501d;
-  assign \$287  = val3[191:128] < 64'hffffffffffffffff;
-  assign \$288  = val3[191:128] == 64'hffffffffffffffff;
-  assign \$289  = val3[255:192] < 63'h7fffffffffffffff;
-  assign \$290  = val3[255:192] == 63'h7fffffffffffffff;
-  assign \$291  = val3[63:0] < prio[63:0];
-  assign \$292  = val3[63:0] == prio[63:0];
-  assign \$293  = val3[127:64] < prio[127:64];
-  assign \$294  = val3[127:64] == prio[127:64];
-  assign \$295  = val3[191:128] < prio[191:128];
-  assign \$296  = val3[191:128] == prio[191:128];
-  assign \$297  = val3[255:192] < prio[255:192];
-  assign \$298  = val3[255:192] == prio[255:192];
-  assign \$299  = ! val3[255:64];
-  assign \$300  = val3[63:0] == 5'h1b;
-  assign \$301  = val3[63:0] == 5'h1c;
-  assign \$302  = \$300  | \$301 ;
-  assign \$303  = val3[63:0] < 6'h25;
-  assign \$304  = val3[63:0] > 1'h1;
-  assign \$305  = val3[63:0] == 64'hffffffffffffffff;
-  assign \$306  = ! val3[63:0];
-  assign \$307  = val3[63:0] == 1'h1;
-  assign \$308  = t3_valid & t3_end;
-  assign \$309  = t3_fld == 3'h5;
-  assign \$310  = t3_valid & \$309 ;
-  assign \$311  = ~ t3_end;
-  assign \$312  = \$310  & \$311 ;
-  assign \$313  = ~ t3_own_fail;
-  assign \$314  = \$312  & \$313 ;
-  assign \$315  = adv & t4_valid;
-  assign \$316  = cap_fld == 2'h3;
-  assign \$318  = cap_v & \$317 ;
-  assign \$319  = \$318  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_nonce };
-  assign \$320  = cap_fld == 3'h7;
-  assign \$322  = cap_v & \$321 ;
-  assign \$323  = \$322  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_gas_limit };
-  assign \$324  = cap_fld == 2'h2;
-  assign \$326  = cap_v & \$325 ;
-  assign \$327  = \$326  ? cap_val : rec_chain_id;
-  assign \$328  = cap_fld == 3'h4;
-  assign \$330  = cap_v & \$329 ;
-  assign \$331  = \$330  ? cap_val : rec_gas_price;
-  assign \$332  = cap_fld == 3'h5;
-  assign \$334  = cap_v & \$333 ;
-  assign \$335  = \$334  ? cap_val : rec_max_priority_fee_per_gas;
-  assign \$336  = cap_fld == 3'h6;
-  assign \$338  = cap_v & \$337 ;
-  assign \$339  = \$338  ? cap_val : rec_max_fee_per_gas;
-  assign \$340  = cap_fld == 4'hc;
-  assign \$342  = cap_v & \$341 ;
-  assign \$343  = \$342  ? cap_val : rec_max_fee_per_blob_gas;
-  assign \$344  = cap_fld == 4'h9;
-  assign \$346  = cap_v & \$345 ;
-  assign \$347  = \$346  ? cap_val : rec_value;
-  assign \$348  = cap_fld == 4'hf;
-  assign \$349  = cap_fld == 5'h10;
-  assign \$350  = | { \$349 , \$348  };
-  assign \$351  = cap_v & \$350 ;
-  assign \$352  = \$351  ? cap_val : rec_v;
-  assign \$353  = cap_fld == 5'h11;
-  assign \$355  = cap_v & \$354 ;
-  assign \$356  = \$355  ? cap_val : rec_r;
-  assign \$357  = cap_fld == 5'h12;
-  assign \$359  = cap_v & \$358 ;
-  assign \$360  = \$359  ? cap_val : rec_s;
-  assign \$361  = cap_fld == 4'h8;
-  assign \$363  = cap_v & \$362 ;
-  assign \$364  = \$363  ? cap_val : { 96'h000000000000000000000000, rec_to };
-  assign \$365  = ~ t4_own_fail;
-  assign \$366  = t4_short & \$365 ;
-  assign \$367  = ~ r3v_4;
-  assign \$368  = \$366  & \$367 ;
-  assign \$369  = ~ r5v;
-  assign \$370  = \$368  & \$369 ;
+  assign \$253  = \$25 [3:0] + 1'h1;
+  assign \$254  = \$25 [3:0] + 2'h2;
+  assign \$255  = \$25 [3:0] + 2'h3;
+  assign \$256  = \$25 [3:0] + 3'h4;
+  assign \$257  = | i_job__payload[81:57];
+  assign \$258  = { \$58 [22:0], 3'h0 } < in_end;
+  assign \$259  = i_job__payload[56:32] < r_data[47:23];
+  assign \$260  = { \$58 [22:0], 3'h0 } < r_data[47:23];
+  assign \$266  = raw1 >> { lane1, 3'h0 };
+  assign \$267  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$83 [5:0], 3'h0 };
+  assign \$268  = t2_own_fail | r3v;
+  assign \$269  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$270  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$271  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
+  assign \$272  = val3[63:0] < 64'hbfd25e8cd0364141;
+  assign \$273  = val3[63:0] == 64'hbfd25e8cd0364141;
+  assign \$274  = val3[127:64] < 64'hbaaedce6af48a03b;
+  assign \$275  = val3[127:64] == 64'hbaaedce6af48a03b;
+  assign \$276  = val3[191:128] < 64'hfffffffffffffffe;
+  assign \$277  = val3[191:128] == 64'hfffffffffffffffe;
+  assign \$278  = val3[255:192] < 64'hffffffffffffffff;
+  assign \$279  = val3[255:192] == 64'hffffffffffffffff;
+  assign \$280  = val3[63:0] < 64'hdfe92f46681b20a0;
+  assign \$281  = val3[63:0] == 64'hdfe92f46681b20a0;
+  assign \$282  = val3[127:64] < 63'h5d576e7357a4501d;
+  assign \$283  = val3[127:64] == 63'h5d576e7357a4501d;
+  assign \$284  = val3[191:128] < 64'hffffffffffffffff;
+  assign \$285  = val3[191:128] == 64'hffffffffffffffff;
+  assign \$286  = val3[255:192] < 63'h7fffffffffffffff;
+  assign \$287  = val3[255:192] == 63'h7fffffffffffffff;
+  assign \$288  = val3[63:0] < prio[63:0];
+  assign \$289  = val3[63:0] == prio[63:0];
+  assign \$290  = val3[127:64] < prio[127:64];
+  assign \$291  = val3[127:64] == prio[127:64];
+  assign \$292  = val3[191:128] < prio[191:128];
+  assign \$293  = val3[191:128] == prio[191:128];
+  assign \$294  = val3[255:192] < prio[255:192];
+  assign \$295  = val3[255:192] == prio[255:192];
+  assign \$296  = ! val3[255:64];
+  assign \$297  = val3[63:0] == 5'h1b;
+  assign \$298  = val3[63:0] == 5'h1c;
+  assign \$299  = \$297  | \$298 ;
+  assign \$300  = val3[63:0] < 6'h25;
+  assign \$301  = val3[63:0] > 1'h1;
+  assign \$302  = val3[63:0] == 64'hffffffffffffffff;
+  assign \$303  = ! val3[63:0];
+  assign \$304  = val3[63:0] == 1'h1;
+  assign \$305  = t3_valid & t3_end;
+  assign \$306  = t3_fld == 3'h5;
+  assign \$307  = t3_valid & \$306 ;
+  assign \$308  = ~ t3_end;
+  assign \$309  = \$307  & \$308 ;
+  assign \$310  = ~ t3_own_fail;
+  assign \$311  = \$309  & \$310 ;
+  assign \$312  = adv & t4_valid;
+  assign \$313  = cap_fld == 2'h3;
+  assign \$315  = cap_v & \$314 ;
+  assign \$316  = \$315  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_nonce };
+  assign \$317  = cap_fld == 3'h7;
+  assign \$319  = cap_v & \$318 ;
+  assign \$320  = \$319  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_gas_limit };
+  assign \$321  = cap_fld == 2'h2;
+  assign \$323  = cap_v & \$322 ;
+  assign \$324  = \$323  ? cap_val : rec_chain_id;
+  assign \$325  = cap_fld == 3'h4;
+  assign \$327  = cap_v & \$326 ;
+  assign \$328  = \$327  ? cap_val : rec_gas_price;
+  assign \$329  = cap_fld == 3'h5;
+  assign \$331  = cap_v & \$330 ;
+  assign \$332  = \$331  ? cap_val : rec_max_priority_fee_per_gas;
+  assign \$333  = cap_fld == 3'h6;
+  assign \$335  = cap_v & \$334 ;
+  assign \$336  = \$335  ? cap_val : rec_max_fee_per_gas;
+  assign \$337  = cap_fld == 4'hc;
+  assign \$339  = cap_v & \$338 ;
+  assign \$340  = \$339  ? cap_val : rec_max_fee_per_blob_gas;
+  assign \$341  = cap_fld == 4'h9;
+  assign \$343  = cap_v & \$342 ;
+  assign \$344  = \$343  ? cap_val : rec_value;
+  assign \$345  = cap_fld == 4'hf;
+  assign \$346  = cap_fld == 5'h10;
+  assign \$347  = | { \$346 , \$345  };
+  assign \$348  = cap_v & \$347 ;
+  assign \$349  = \$348  ? cap_val : rec_v;
+  assign \$350  = cap_fld == 5'h11;
+  assign \$352  = cap_v & \$351 ;
+  assign \$353  = \$352  ? cap_val : rec_r;
+  assign \$354  = cap_fld == 5'h12;
+  assign \$356  = cap_v & \$355 ;
+  assign \$357  = \$356  ? cap_val : rec_s;
+  assign \$358  = cap_fld == 4'h8;
+  assign \$360  = cap_v & \$359 ;
+  assign \$361  = \$360  ? cap_val : { 96'h000000000000000000000000, rec_to };
+  assign \$362  = ~ t4_own_fail;
+  assign \$363  = t4_short & \$362 ;
+  assign \$364  = ~ r3v_4;
+  assign \$365  = \$363  & \$364 ;
+  assign \$366  = ~ r5v;
+  assign \$367  = \$365  & \$366 ;
   always @(posedge clk)
-    room <= \$371 ;
+    room <= \$368 ;
   always @(posedge clk)
-    w_v <= \$372 ;
+    w_v <= \$369 ;
   always @(posedge clk)
-    w_idx <= \$373 ;
+    w_idx <= \$370 ;
   always @(posedge clk)
-    \w_data$133  <= \$374 ;
+    \w_data$138  <= \$371 ;
   always @(posedge clk)
-    buf0 <= \$375 ;
+    buf0 <= \$372 ;
   always @(posedge clk)
-    buf1 <= \$376 ;
+    buf1 <= \$373 ;
   always @(posedge clk)
-    buf2 <= \$377 ;
+    buf2 <= \$374 ;
   always @(posedge clk)
-    buf3 <= \$378 ;
+    buf3 <= \$375 ;
   always @(posedge clk)
-    buf4 <= \$379 ;
+    buf4 <= \$376 ;
   always @(posedge clk)
-    buf5 <= \$380 ;
+    buf5 <= \$377 ;
   always @(posedge clk)
-    buf6 <= \$381 ;
+    buf6 <= \$378 ;
   always @(posedge clk)
-    buf7 <= \$382 ;
+    buf7 <= \$379 ;
   always @(posedge clk)
-    buf8 <= \$383 ;
+    buf8 <= \$380 ;
   always @(posedge clk)
-    buf9 <= \$384 ;
+    buf9 <= \$381 ;
   always @(posedge clk)
-    buf10 <= \$385 ;
+    buf10 <= \$382 ;
   always @(posedge clk)
-    buf11 <= \$386 ;
+    buf11 <= \$383 ;
   always @(posedge clk)
-    buf12 <= \$387 ;
+    buf12 <= \$384 ;
   always @(posedge clk)
-    buf13 <= \$388 ;
+    buf13 <= \$385 ;
   always @(posedge clk)
-    buf14 <= \$389 ;
+    buf14 <= \$386 ;
   always @(posedge clk)
-    buf15 <= \$390 ;
+    buf15 <= \$387 ;
   always @(posedge clk)
-    wr <= \$391 ;
+    wr <= \$388 ;
   always @(posedge clk)
-    in_nb <= \$392 ;
+    in_nb <= \$389 ;
   always @(posedge clk)
-    avail <= \$393 ;
+    avail <= \$390 ;
   always @(posedge clk)
-    h_low <= \$394 ;
+    h_low <= \$391 ;
   always @(posedge clk)
-    h_lim <= \$395 ;
+    h_lim <= \$392 ;
   always @(posedge clk)
-    h_end <= \$396 ;
+    h_end <= \$393 ;
   always @(posedge clk)
-    h_base <= \$397 ;
+    h_base <= \$394 ;
   always @(posedge clk)
-    head <= \$398 ;
+    head <= \$395 ;
   always @(posedge clk)
-    o_calldata__valid <= \$399 ;
+    o_calldata__valid <= \$396 ;
   always @(posedge clk)
-    beat_q <= \$400 ;
+    bq_stay <= \$397 ;
   always @(posedge clk)
-    hl_prev <= \$401 ;
+    bq_next <= \$398 ;
   always @(posedge clk)
-    q_lt_s <= \$402 ;
+    bq_load <= \$399 ;
   always @(posedge clk)
-    a_lt_s <= \$403 ;
+    bq_went <= \$400 ;
   always @(posedge clk)
-    nb_in <= \$404 ;
+    bq_ld <= \$401 ;
   always @(posedge clk)
-    qb_in <= \$405 ;
-  always @(posedge clk)
-    low <= \$406 ;
+    hl_prev <= \$402 ;
   \tx_values_top.values.ends  ends (
     .clk(clk),
     .\port$20$0 (\$13 [22:0]),
@@ -5705,79 +5729,204 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$407  = o_calldata__payload;
-    if (\$221 ) begin
+    \$403  = \$217 ;
+    if (\$222 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$226 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$403  = \$234 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$247 ) begin
+      \$403  = \$259 ;
+    end
+    if (rst) begin
+      \$403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$404  = \$218 ;
+    if (\$222 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$226 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$404  = \$236 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$247 ) begin
+      \$404  = \$260 ;
+    end
+    if (rst) begin
+      \$404  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$405  = \$219 ;
+    if (\$247 ) begin
+      \$405  = \$250 ;
+    end
+    if (rst) begin
+      \$405  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$406  = \$221 ;
+    if (\$222 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$226 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$406  = \$230 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$247 ) begin
+      \$406  = \$252 ;
+    end
+    if (rst) begin
+      \$406  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$407  = low;
+    if (\$222 ) begin
+      casez (j[1:0])
+        2'h1:
             if (\$223 ) begin
-              \$407 [67:64] = 4'h0;
-              \$407 [68] = 1'h1;
-              \$407 [63:0] = 64'h0000000000000000;
+              \$407  = { 1'h0, j[56:32] };
+            end
+        2'h2:
+            if (\$224 ) begin
+              \$407  = 26'h0000000;
             end
         2'h0:
             if (is_data) begin
-              if (\$225 ) begin
+              if (\$226 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$407 [68] = 1'h0;
-                  \$407 [63:0] = \$226 ;
-                  \$407 [67:64] = \$34 [3:0];
+                  if (\$237 ) begin
+                    \$407  = q;
+                  end
+                end
+              end
+            end else if (bytes_in) begin
+              if (\$238 ) begin
+                \$407  = j_end;
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$407  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$408  = o_calldata__payload;
+    if (\$222 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$224 ) begin
+              \$408 [67:64] = 4'h0;
+              \$408 [68] = 1'h1;
+              \$408 [63:0] = 64'h0000000000000000;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$226 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$408 [68] = 1'h0;
+                  \$408 [63:0] = \$227 ;
+                  \$408 [67:64] = \$33 [3:0];
                 end
               end
             end
       endcase
     end
     if (rst) begin
-      \$407  = 69'h000000000000000000;
+      \$408  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$408  = cur_base;
-    if (\$221 ) begin
+    \$409  = cur_base;
+    if (\$222 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$223 ) begin
-              \$408  = \$224 [23:0];
+            if (\$224 ) begin
+              \$409  = \$225 [23:0];
             end
       endcase
     end
     if (rst) begin
-      \$408  = 24'h000000;
+      \$409  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$409  = d_valid;
-    if (\$221 ) begin
+    \$410  = d_valid;
+    if (\$222 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$223 ) begin
-              \$409  = 1'h0;
+            if (\$224 ) begin
+              \$410  = 1'h0;
             end
         2'h0:
             if (take) begin
-              \$409  = 1'h0;
+              \$410  = 1'h0;
               if (\$245 ) begin
-                \$409  = 1'h1;
+                \$410  = 1'h1;
               end
             end
       endcase
     end
     if (rst) begin
-      \$409  = 1'h0;
+      \$410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$410  = q;
-    if (\$221 ) begin
+    \$411  = q;
+    if (\$222 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -5785,44 +5934,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$225 ) begin
+              if (\$226 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$410  = qa;
+                  \$411  = qa;
                 end
               end
             end
       endcase
     end
     if (\$247 ) begin
-      \$410  = { 1'h0, i_job__payload[56:32] };
-    end
-    if (rst) begin
-      \$410  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$411  = qa;
-    if (\$221 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$225 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$411  = \$227 [25:0];
-                end
-              end
-            end
-      endcase
-    end
-    if (\$247 ) begin
-      \$411  = { \$59 [22:0], 3'h0 };
+      \$411  = { 1'h0, i_job__payload[56:32] };
     end
     if (rst) begin
       \$411  = 26'h0000000;
@@ -5830,8 +5952,8 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$412  = qi;
-    if (\$221 ) begin
+    \$412  = qa;
+    if (\$222 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -5839,26 +5961,26 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$225 ) begin
+              if (\$226 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$412  = qi1;
+                  \$412  = \$228 [25:0];
                 end
               end
             end
       endcase
     end
     if (\$247 ) begin
-      \$412  = \$27 [3:0];
+      \$412  = { \$58 [22:0], 3'h0 };
     end
     if (rst) begin
-      \$412  = 4'h0;
+      \$412  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$413  = qi1;
-    if (\$221 ) begin
+    \$413  = qi;
+    if (\$222 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -5866,17 +5988,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$225 ) begin
+              if (\$226 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$413  = \$230 [3:0];
+                  \$413  = qi1;
                 end
               end
             end
       endcase
     end
     if (\$247 ) begin
-      \$413  = \$253 [3:0];
+      \$413  = \$25 [3:0];
     end
     if (rst) begin
       \$413  = 4'h0;
@@ -5884,8 +6006,8 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$414  = q_lt_e;
-    if (\$221 ) begin
+    \$414  = qi1;
+    if (\$222 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -5893,26 +6015,26 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$225 ) begin
+              if (\$226 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$414  = a_lt_e;
+                  \$414  = \$231 [3:0];
                 end
               end
             end
       endcase
     end
     if (\$247 ) begin
-      \$414  = \$255 ;
+      \$414  = \$253 [3:0];
     end
     if (rst) begin
-      \$414  = 1'h0;
+      \$414  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$415  = a_lt_e;
-    if (\$221 ) begin
+    \$415  = q_lt_e;
+    if (\$222 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -5920,17 +6042,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$225 ) begin
+              if (\$226 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$415  = \$233 ;
+                  \$415  = a_lt_e;
                 end
               end
             end
       endcase
     end
     if (\$247 ) begin
-      \$415  = \$256 ;
+      \$415  = \$257 ;
     end
     if (rst) begin
       \$415  = 1'h0;
@@ -5938,114 +6060,131 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$416  = d_seq;
-    if (\$221 ) begin
+    \$416  = a_lt_e;
+    if (\$222 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
             /* empty */;
         2'h0:
-            if (take) begin
-              if (\$245 ) begin
-                \$416  = j[25:2];
+            if (is_data) begin
+              if (\$226 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$416  = \$233 ;
+                end
               end
             end
       endcase
     end
-    if (rst) begin
-      \$416  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$417  = d_end;
-    if (\$221 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$245 ) begin
-                \$417  = j_end;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$417  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$418  = d_ver;
-    if (\$221 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$245 ) begin
-                \$418  = \$246 ;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$418  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$419  = jv;
     if (\$247 ) begin
-      \$419  = 1'h1;
+      \$416  = \$258 ;
+    end
+    if (rst) begin
+      \$416  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$417  = d_seq;
+    if (\$222 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$245 ) begin
+                \$417  = j[25:2];
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$417  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$418  = d_end;
+    if (\$222 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$245 ) begin
+                \$418  = j_end;
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$418  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$419  = d_ver;
+    if (\$222 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$245 ) begin
+                \$419  = \$246 ;
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$419  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$420  = jv;
+    if (\$247 ) begin
+      \$420  = 1'h1;
     end else if (take) begin
-      \$419  = 1'h0;
+      \$420  = 1'h0;
     end
     if (rst) begin
-      \$419  = 1'h0;
+      \$420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$420  = j;
+    \$421  = j;
     if (\$247 ) begin
-      \$420  = i_job__payload;
+      \$421  = i_job__payload;
     end
     if (rst) begin
-      \$420  = 83'h000000000000000000000;
+      \$421  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$421  = j_end;
+    \$422  = j_end;
     if (\$247 ) begin
-      \$421  = in_end;
+      \$422  = in_end;
     end
     if (rst) begin
-      \$421  = 26'h0000000;
+      \$422  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$422  = short;
+    \$423  = short;
     if (\$247 ) begin
-      \$422  = \$248 ;
-    end
-    if (rst) begin
-      \$422  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$423  = j_zl;
-    if (\$247 ) begin
-      \$423  = \$249 ;
+      \$423  = \$248 ;
     end
     if (rst) begin
       \$423  = 1'h0;
@@ -6053,69 +6192,69 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$424  = j_nb;
+    \$424  = j_zl;
     if (\$247 ) begin
-      \$424  = \$57 [22:0];
+      \$424  = \$249 ;
     end
     if (rst) begin
-      \$424  = 23'h000000;
+      \$424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$425  = t1_valid;
-    if (adv) begin
-      \$425  = t0_valid;
+    \$425  = j_nb;
+    if (\$247 ) begin
+      \$425  = \$56 [22:0];
     end
     if (rst) begin
-      \$425  = 1'h0;
+      \$425  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$426  = t1_end;
-    if (adv) begin
-      \$426  = t0_end;
+    \$426  = gidx2;
+    if (\$247 ) begin
+      \$426  = \$254 [3:0];
     end
     if (rst) begin
-      \$426  = 1'h0;
+      \$426  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$427  = t1_fld;
-    if (adv) begin
-      \$427  = j[31:26];
+    \$427  = gidx3;
+    if (\$247 ) begin
+      \$427  = \$255 [3:0];
     end
     if (rst) begin
-      \$427  = 6'h00;
+      \$427  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$428  = t1_seq;
-    if (adv) begin
-      \$428  = t0_seq;
+    \$428  = gidx4;
+    if (\$247 ) begin
+      \$428  = \$256 [3:0];
     end
     if (rst) begin
-      \$428  = 25'h0000000;
+      \$428  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$429  = t1_ln;
+    \$429  = t1_valid;
     if (adv) begin
-      \$429  = \$22 [5:0];
+      \$429  = t0_valid;
     end
     if (rst) begin
-      \$429  = 6'h00;
+      \$429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$430  = t1_short;
+    \$430  = t1_end;
     if (adv) begin
-      \$430  = short;
+      \$430  = t0_end;
     end
     if (rst) begin
       \$430  = 1'h0;
@@ -6123,39 +6262,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$431  = t1_first;
+    \$431  = t1_fld;
     if (adv) begin
-      \$431  = t0_first;
+      \$431  = j[31:26];
     end
     if (rst) begin
-      \$431  = 1'h0;
+      \$431  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$432  = t1_wrapped;
+    \$432  = t1_seq;
     if (adv) begin
-      \$432  = j[82];
+      \$432  = t0_seq;
     end
     if (rst) begin
-      \$432  = 1'h0;
+      \$432  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$433  = t1_own_fail;
+    \$433  = t1_ln;
     if (adv) begin
-      \$433  = t0_own_fail;
+      \$433  = \$22 [5:0];
     end
     if (rst) begin
-      \$433  = 1'h0;
+      \$433  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$434  = t1_r0v;
+    \$434  = t1_short;
     if (adv) begin
-      \$434  = t0_r0v;
+      \$434  = short;
     end
     if (rst) begin
       \$434  = 1'h0;
@@ -6163,39 +6302,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$435  = t1_r0;
+    \$435  = t1_first;
     if (adv) begin
-      \$435  = t0_r0;
+      \$435  = t0_first;
     end
     if (rst) begin
-      \$435  = 33'h000000000;
+      \$435  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$436  = lane1;
+    \$436  = t1_wrapped;
     if (adv) begin
-      \$436  = j[34:32];
+      \$436  = j[82];
     end
     if (rst) begin
-      \$436  = 3'h0;
+      \$436  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$437  = raw1;
+    \$437  = t1_own_fail;
     if (adv) begin
-      \$437  = { \$268 , \$266 , \$264 , \$262 , \$260  };
+      \$437  = t0_own_fail;
     end
     if (rst) begin
-      \$437  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$437  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$438  = t2_valid;
+    \$438  = t1_r0v;
     if (adv) begin
-      \$438  = t1_valid;
+      \$438  = t0_r0v;
     end
     if (rst) begin
       \$438  = 1'h0;
@@ -6203,49 +6342,49 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$439  = t2_end;
+    \$439  = t1_r0;
     if (adv) begin
-      \$439  = t1_end;
+      \$439  = t0_r0;
     end
     if (rst) begin
-      \$439  = 1'h0;
+      \$439  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$440  = t2_fld;
+    \$440  = lane1;
     if (adv) begin
-      \$440  = t1_fld;
+      \$440  = j[34:32];
     end
     if (rst) begin
-      \$440  = 6'h00;
+      \$440  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$441  = t2_seq;
+    \$441  = raw1;
     if (adv) begin
-      \$441  = t1_seq;
+      \$441  = { \$265 , \$264 , \$263 , \$262 , \$261  };
     end
     if (rst) begin
-      \$441  = 25'h0000000;
+      \$441  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$442  = t2_ln;
+    \$442  = t2_valid;
     if (adv) begin
-      \$442  = t1_ln;
+      \$442  = t1_valid;
     end
     if (rst) begin
-      \$442  = 6'h00;
+      \$442  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$443  = t2_short;
+    \$443  = t2_end;
     if (adv) begin
-      \$443  = t1_short;
+      \$443  = t1_end;
     end
     if (rst) begin
       \$443  = 1'h0;
@@ -6253,39 +6392,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$444  = t2_first;
+    \$444  = t2_fld;
     if (adv) begin
-      \$444  = t1_first;
+      \$444  = t1_fld;
     end
     if (rst) begin
-      \$444  = 1'h0;
+      \$444  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$445  = t2_wrapped;
+    \$445  = t2_seq;
     if (adv) begin
-      \$445  = t1_wrapped;
+      \$445  = t1_seq;
     end
     if (rst) begin
-      \$445  = 1'h0;
+      \$445  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$446  = t2_own_fail;
+    \$446  = t2_ln;
     if (adv) begin
-      \$446  = t1_own_fail;
+      \$446  = t1_ln;
     end
     if (rst) begin
-      \$446  = 1'h0;
+      \$446  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$447  = t2_r0v;
+    \$447  = t2_short;
     if (adv) begin
-      \$447  = t1_r0v;
+      \$447  = t1_short;
     end
     if (rst) begin
       \$447  = 1'h0;
@@ -6293,29 +6432,29 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$448  = t2_r0;
+    \$448  = t2_first;
     if (adv) begin
-      \$448  = t1_r0;
+      \$448  = t1_first;
     end
     if (rst) begin
-      \$448  = 33'h000000000;
+      \$448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$449  = win;
+    \$449  = t2_wrapped;
     if (adv) begin
-      \$449  = \$269 ;
+      \$449  = t1_wrapped;
     end
     if (rst) begin
-      \$449  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$450  = t3_valid;
+    \$450  = t2_own_fail;
     if (adv) begin
-      \$450  = t2_valid;
+      \$450  = t1_own_fail;
     end
     if (rst) begin
       \$450  = 1'h0;
@@ -6323,9 +6462,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$451  = t3_end;
+    \$451  = t2_r0v;
     if (adv) begin
-      \$451  = t2_end;
+      \$451  = t1_r0v;
     end
     if (rst) begin
       \$451  = 1'h0;
@@ -6333,39 +6472,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$452  = t3_fld;
+    \$452  = t2_r0;
     if (adv) begin
-      \$452  = t2_fld;
+      \$452  = t1_r0;
     end
     if (rst) begin
-      \$452  = 6'h00;
+      \$452  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$453  = t3_seq;
+    \$453  = win;
     if (adv) begin
-      \$453  = t2_seq;
+      \$453  = \$266 ;
     end
     if (rst) begin
-      \$453  = 25'h0000000;
+      \$453  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$454  = t3_ln;
+    \$454  = t3_valid;
     if (adv) begin
-      \$454  = t2_ln;
+      \$454  = t2_valid;
     end
     if (rst) begin
-      \$454  = 6'h00;
+      \$454  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$455  = t3_short;
+    \$455  = t3_end;
     if (adv) begin
-      \$455  = t2_short;
+      \$455  = t2_end;
     end
     if (rst) begin
       \$455  = 1'h0;
@@ -6373,39 +6512,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$456  = t3_first;
+    \$456  = t3_fld;
     if (adv) begin
-      \$456  = t2_first;
+      \$456  = t2_fld;
     end
     if (rst) begin
-      \$456  = 1'h0;
+      \$456  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$457  = t3_wrapped;
+    \$457  = t3_seq;
     if (adv) begin
-      \$457  = t2_wrapped;
+      \$457  = t2_seq;
     end
     if (rst) begin
-      \$457  = 1'h0;
+      \$457  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$458  = t3_own_fail;
+    \$458  = t3_ln;
     if (adv) begin
-      \$458  = \$271 ;
+      \$458  = t2_ln;
     end
     if (rst) begin
-      \$458  = 1'h0;
+      \$458  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$459  = t3_r0v;
+    \$459  = t3_short;
     if (adv) begin
-      \$459  = t2_r0v;
+      \$459  = t2_short;
     end
     if (rst) begin
       \$459  = 1'h0;
@@ -6413,29 +6552,29 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$460  = t3_r0;
+    \$460  = t3_first;
     if (adv) begin
-      \$460  = t2_r0;
+      \$460  = t2_first;
     end
     if (rst) begin
-      \$460  = 33'h000000000;
+      \$460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$461  = val3;
+    \$461  = t3_wrapped;
     if (adv) begin
-      \$461  = \$270 ;
+      \$461  = t2_wrapped;
     end
     if (rst) begin
-      \$461  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$462  = r3v_q;
+    \$462  = t3_own_fail;
     if (adv) begin
-      \$462  = r3v;
+      \$462  = \$268 ;
     end
     if (rst) begin
       \$462  = 1'h0;
@@ -6443,69 +6582,69 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$463  = r3_q;
+    \$463  = t3_r0v;
     if (adv) begin
-      \$463  = r3;
+      \$463  = t2_r0v;
     end
     if (rst) begin
-      \$463  = 33'h000000000;
+      \$463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$464  = t4_valid;
+    \$464  = t3_r0;
     if (adv) begin
-      \$464  = t3_valid;
+      \$464  = t2_r0;
     end
     if (rst) begin
-      \$464  = 1'h0;
+      \$464  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$465  = t4_end;
+    \$465  = val3;
     if (adv) begin
-      \$465  = t3_end;
+      \$465  = \$267 ;
     end
     if (rst) begin
-      \$465  = 1'h0;
+      \$465  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$466  = t4_fld;
+    \$466  = r3v_q;
     if (adv) begin
-      \$466  = t3_fld;
+      \$466  = r3v;
     end
     if (rst) begin
-      \$466  = 6'h00;
+      \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$467  = t4_seq;
+    \$467  = r3_q;
     if (adv) begin
-      \$467  = t3_seq;
+      \$467  = r3;
     end
     if (rst) begin
-      \$467  = 25'h0000000;
+      \$467  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$468  = t4_ln;
+    \$468  = t4_valid;
     if (adv) begin
-      \$468  = t3_ln;
+      \$468  = t3_valid;
     end
     if (rst) begin
-      \$468  = 6'h00;
+      \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$469  = t4_short;
+    \$469  = t4_end;
     if (adv) begin
-      \$469  = t3_short;
+      \$469  = t3_end;
     end
     if (rst) begin
       \$469  = 1'h0;
@@ -6513,39 +6652,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$470  = t4_first;
+    \$470  = t4_fld;
     if (adv) begin
-      \$470  = t3_first;
+      \$470  = t3_fld;
     end
     if (rst) begin
-      \$470  = 1'h0;
+      \$470  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$471  = t4_wrapped;
+    \$471  = t4_seq;
     if (adv) begin
-      \$471  = t3_wrapped;
+      \$471  = t3_seq;
     end
     if (rst) begin
-      \$471  = 1'h0;
+      \$471  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$472  = t4_own_fail;
+    \$472  = t4_ln;
     if (adv) begin
-      \$472  = t3_own_fail;
+      \$472  = t3_ln;
     end
     if (rst) begin
-      \$472  = 1'h0;
+      \$472  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$473  = t4_r0v;
+    \$473  = t4_short;
     if (adv) begin
-      \$473  = t3_r0v;
+      \$473  = t3_short;
     end
     if (rst) begin
       \$473  = 1'h0;
@@ -6553,19 +6692,19 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$474  = t4_r0;
+    \$474  = t4_first;
     if (adv) begin
-      \$474  = t3_r0;
+      \$474  = t3_first;
     end
     if (rst) begin
-      \$474  = 33'h000000000;
+      \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$475  = lt30;
+    \$475  = t4_wrapped;
     if (adv) begin
-      \$475  = \$272 ;
+      \$475  = t3_wrapped;
     end
     if (rst) begin
       \$475  = 1'h0;
@@ -6573,9 +6712,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$476  = lt50;
+    \$476  = t4_own_fail;
     if (adv) begin
-      \$476  = \$273 ;
+      \$476  = t3_own_fail;
     end
     if (rst) begin
       \$476  = 1'h0;
@@ -6583,9 +6722,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$477  = lt53;
+    \$477  = t4_r0v;
     if (adv) begin
-      \$477  = \$274 ;
+      \$477  = t3_r0v;
     end
     if (rst) begin
       \$477  = 1'h0;
@@ -6593,19 +6732,19 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$478  = val4;
+    \$478  = t4_r0;
     if (adv) begin
-      \$478  = val3;
+      \$478  = t3_r0;
     end
     if (rst) begin
-      \$478  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$478  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$479  = r3v_4;
+    \$479  = lt30;
     if (adv) begin
-      \$479  = r3v_q;
+      \$479  = \$269 ;
     end
     if (rst) begin
       \$479  = 1'h0;
@@ -6613,89 +6752,89 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$480  = r3_4;
+    \$480  = lt50;
     if (adv) begin
-      \$480  = r3_q;
+      \$480  = \$270 ;
     end
     if (rst) begin
-      \$480  = 33'h000000000;
+      \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$481  = cmp_n;
+    \$481  = lt53;
     if (adv) begin
-      \$481  = { \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275  };
+      \$481  = \$271 ;
     end
     if (rst) begin
-      \$481  = 8'h00;
+      \$481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$482  = cmp_h;
+    \$482  = val4;
     if (adv) begin
-      \$482  = { \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283  };
+      \$482  = val3;
     end
     if (rst) begin
-      \$482  = 8'h00;
+      \$482  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$483  = cmp_p;
+    \$483  = r3v_4;
     if (adv) begin
-      \$483  = { \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291  };
+      \$483  = r3v_q;
     end
     if (rst) begin
-      \$483  = 8'h00;
+      \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$484  = zero_hi;
+    \$484  = r3_4;
     if (adv) begin
-      \$484  = \$299 ;
+      \$484  = r3_q;
     end
     if (rst) begin
-      \$484  = 1'h0;
+      \$484  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$485  = c0_27_28;
+    \$485  = cmp_n;
     if (adv) begin
-      \$485  = \$302 ;
+      \$485  = { \$279 , \$278 , \$277 , \$276 , \$275 , \$274 , \$273 , \$272  };
     end
     if (rst) begin
-      \$485  = 1'h0;
+      \$485  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$486  = c0_lt37;
+    \$486  = cmp_h;
     if (adv) begin
-      \$486  = \$303 ;
+      \$486  = { \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280  };
     end
     if (rst) begin
-      \$486  = 1'h0;
+      \$486  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$487  = c0_gt1;
+    \$487  = cmp_p;
     if (adv) begin
-      \$487  = \$304 ;
+      \$487  = { \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288  };
     end
     if (rst) begin
-      \$487  = 1'h0;
+      \$487  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$488  = c0_ones;
+    \$488  = zero_hi;
     if (adv) begin
-      \$488  = \$305 ;
+      \$488  = \$296 ;
     end
     if (rst) begin
       \$488  = 1'h0;
@@ -6703,9 +6842,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$489  = c0_zero;
+    \$489  = c0_27_28;
     if (adv) begin
-      \$489  = \$306 ;
+      \$489  = \$299 ;
     end
     if (rst) begin
       \$489  = 1'h0;
@@ -6713,9 +6852,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$490  = c0_one;
+    \$490  = c0_lt37;
     if (adv) begin
-      \$490  = \$307 ;
+      \$490  = \$300 ;
     end
     if (rst) begin
       \$490  = 1'h0;
@@ -6723,28 +6862,19 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$491  = prio;
+    \$491  = c0_gt1;
     if (adv) begin
-      if (\$308 ) begin
-        \$491  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else if (\$314 ) begin
-        \$491  = val3;
-      end
+      \$491  = \$301 ;
     end
     if (rst) begin
-      \$491  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$492  = o_rec__valid;
-    if (o_rec__ready) begin
-      \$492  = 1'h0;
-    end
-    if (\$315 ) begin
-      if (t4_end) begin
-        \$492  = 1'h1;
-      end
+    \$492  = c0_ones;
+    if (adv) begin
+      \$492  = \$302 ;
     end
     if (rst) begin
       \$492  = 1'h0;
@@ -6752,62 +6882,111 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$493  = cap_v;
-    if (cap_v) begin
+    \$493  = c0_zero;
+    if (adv) begin
+      \$493  = \$303 ;
+    end
+    if (rst) begin
       \$493  = 1'h0;
     end
-    if (\$315 ) begin
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$494  = c0_one;
+    if (adv) begin
+      \$494  = \$304 ;
+    end
+    if (rst) begin
+      \$494  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$495  = prio;
+    if (adv) begin
+      if (\$305 ) begin
+        \$495  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else if (\$311 ) begin
+        \$495  = val3;
+      end
+    end
+    if (rst) begin
+      \$495  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$496  = o_rec__valid;
+    if (o_rec__ready) begin
+      \$496  = 1'h0;
+    end
+    if (\$312 ) begin
+      if (t4_end) begin
+        \$496  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$496  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$497  = cap_v;
+    if (cap_v) begin
+      \$497  = 1'h0;
+    end
+    if (\$312 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$493  = \$370 ;
+        \$497  = \$367 ;
       end
     end
     if (rst) begin
-      \$493  = 1'h0;
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$494  = rec_chain_id;
+    \$498  = rec_chain_id;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
-            \$494  = cap_val;
+            \$498  = cap_val;
       endcase
     end
-    if (\$315 ) begin
+    if (\$312 ) begin
       if (t4_end) begin
-        \$494  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$498  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$494  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$498  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$495  = rec_nonce;
+    \$499  = rec_nonce;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
             /* empty */;
         6'h03:
-            \$495  = cap_val[63:0];
+            \$499  = cap_val[63:0];
       endcase
     end
-    if (\$315 ) begin
+    if (\$312 ) begin
       if (t4_end) begin
-        \$495  = 64'h0000000000000000;
+        \$499  = 64'h0000000000000000;
       end
     end
     if (rst) begin
-      \$495  = 64'h0000000000000000;
+      \$499  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$496  = rec_gas_price;
+    \$500  = rec_gas_price;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -6815,21 +6994,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h03:
             /* empty */;
         6'h04:
-            \$496  = cap_val;
+            \$500  = cap_val;
       endcase
     end
-    if (\$315 ) begin
+    if (\$312 ) begin
       if (t4_end) begin
-        \$496  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$500  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$496  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$500  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$497  = rec_max_priority_fee_per_gas;
+    \$501  = rec_max_priority_fee_per_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -6839,21 +7018,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h04:
             /* empty */;
         6'h05:
-            \$497  = cap_val;
+            \$501  = cap_val;
       endcase
     end
-    if (\$315 ) begin
+    if (\$312 ) begin
       if (t4_end) begin
-        \$497  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$501  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$497  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$501  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$498  = rec_max_fee_per_gas;
+    \$502  = rec_max_fee_per_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -6865,21 +7044,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h05:
             /* empty */;
         6'h06:
-            \$498  = cap_val;
+            \$502  = cap_val;
       endcase
     end
-    if (\$315 ) begin
+    if (\$312 ) begin
       if (t4_end) begin
-        \$498  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$502  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$498  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$502  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$499  = rec_gas_limit;
+    \$503  = rec_gas_limit;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -6893,21 +7072,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h06:
             /* empty */;
         6'h07:
-            \$499  = cap_val[63:0];
+            \$503  = cap_val[63:0];
       endcase
     end
-    if (\$315 ) begin
+    if (\$312 ) begin
       if (t4_end) begin
-        \$499  = 64'h0000000000000000;
+        \$503  = 64'h0000000000000000;
       end
     end
     if (rst) begin
-      \$499  = 64'h0000000000000000;
+      \$503  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$500  = rec_value;
+    \$504  = rec_value;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -6923,21 +7102,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h07:
             /* empty */;
         6'h09:
-            \$500  = cap_val;
+            \$504  = cap_val;
       endcase
     end
-    if (\$315 ) begin
+    if (\$312 ) begin
       if (t4_end) begin
-        \$500  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$504  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$500  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$504  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$501  = rec_max_fee_per_blob_gas;
+    \$505  = rec_max_fee_per_blob_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -6955,21 +7134,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h09:
             /* empty */;
         6'h0c:
-            \$501  = cap_val;
+            \$505  = cap_val;
       endcase
     end
-    if (\$315 ) begin
+    if (\$312 ) begin
       if (t4_end) begin
-        \$501  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$505  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$501  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$505  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$502  = rec_v;
+    \$506  = rec_v;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -6989,23 +7168,23 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h0c:
             /* empty */;
         6'h0f:
-            \$502  = cap_val;
+            \$506  = cap_val;
         6'h10:
-            \$502  = cap_val;
+            \$506  = cap_val;
       endcase
     end
-    if (\$315 ) begin
+    if (\$312 ) begin
       if (t4_end) begin
-        \$502  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$506  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$502  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$506  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$503  = rec_r;
+    \$507  = rec_r;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7029,21 +7208,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h10:
             /* empty */;
         6'h11:
-            \$503  = cap_val;
+            \$507  = cap_val;
       endcase
     end
-    if (\$315 ) begin
+    if (\$312 ) begin
       if (t4_end) begin
-        \$503  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$507  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$503  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$507  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$504  = rec_s;
+    \$508  = rec_s;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7069,21 +7248,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h11:
             /* empty */;
         6'h12:
-            \$504  = cap_val;
+            \$508  = cap_val;
       endcase
     end
-    if (\$315 ) begin
+    if (\$312 ) begin
       if (t4_end) begin
-        \$504  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$508  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$504  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$508  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$505  = rec_to;
+    \$509  = rec_to;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7111,104 +7290,142 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h12:
             /* empty */;
         6'h08:
-            \$505  = cap_val[159:0];
+            \$509  = cap_val[159:0];
       endcase
     end
-    if (\$315 ) begin
+    if (\$312 ) begin
       if (t4_end) begin
-        \$505  = 160'h0000000000000000000000000000000000000000;
+        \$509  = 160'h0000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$505  = 160'h0000000000000000000000000000000000000000;
+      \$509  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$506  = o_rec__payload;
-    if (\$315 ) begin
+    \$510  = o_rec__payload;
+    if (\$312 ) begin
       if (t4_end) begin
-        \$506 [2592] = merged_v;
-        \$506 [2625:2593] = merged;
-        \$506 [63:0] = \$319 [63:0];
-        \$506 [127:64] = \$323 [63:0];
-        \$506 [383:128] = \$327 ;
-        \$506 [639:384] = \$331 ;
-        \$506 [895:640] = \$335 ;
-        \$506 [1151:896] = \$339 ;
-        \$506 [1407:1152] = \$343 ;
-        \$506 [1663:1408] = \$347 ;
-        \$506 [1919:1664] = \$352 ;
-        \$506 [2175:1920] = \$356 ;
-        \$506 [2431:2176] = \$360 ;
-        \$506 [2591:2432] = \$364 [159:0];
+        \$510 [2592] = merged_v;
+        \$510 [2625:2593] = merged;
+        \$510 [63:0] = \$316 [63:0];
+        \$510 [127:64] = \$320 [63:0];
+        \$510 [383:128] = \$324 ;
+        \$510 [639:384] = \$328 ;
+        \$510 [895:640] = \$332 ;
+        \$510 [1151:896] = \$336 ;
+        \$510 [1407:1152] = \$340 ;
+        \$510 [1663:1408] = \$344 ;
+        \$510 [1919:1664] = \$349 ;
+        \$510 [2175:1920] = \$353 ;
+        \$510 [2431:2176] = \$357 ;
+        \$510 [2591:2432] = \$361 [159:0];
       end
     end
     if (rst) begin
-      \$506  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$510  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$507  = best_v;
-    if (\$315 ) begin
+    \$511  = best_v;
+    if (\$312 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$507  = 1'h0;
+        \$511  = 1'h0;
       end else begin
-        \$507  = merged_v;
+        \$511  = merged_v;
       end
     end
     if (rst) begin
-      \$507  = 1'h0;
+      \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$508  = best;
-    if (\$315 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-      end else begin
-        \$508  = merged;
-      end
-    end
-    if (rst) begin
-      \$508  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$509  = cap_fld;
-    if (\$315 ) begin
+    \$512  = best;
+    if (\$312 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$509  = t4_fld;
+        \$512  = merged;
       end
     end
     if (rst) begin
-      \$509  = 6'h00;
+      \$512  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$510  = cap_val;
-    if (\$315 ) begin
+    \$513  = cap_fld;
+    if (\$312 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$510  = val4;
+        \$513  = t4_fld;
       end
     end
     if (rst) begin
-      \$510  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$513  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$514  = cap_val;
+    if (\$312 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+      end else begin
+        \$514  = val4;
+      end
+    end
+    if (rst) begin
+      \$514  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
     casez (qi)
+      4'h0:
+          \$212  = buf0;
+      4'h1:
+          \$212  = buf1;
+      4'h2:
+          \$212  = buf2;
+      4'h3:
+          \$212  = buf3;
+      4'h4:
+          \$212  = buf4;
+      4'h5:
+          \$212  = buf5;
+      4'h6:
+          \$212  = buf6;
+      4'h7:
+          \$212  = buf7;
+      4'h8:
+          \$212  = buf8;
+      4'h9:
+          \$212  = buf9;
+      4'ha:
+          \$212  = buf10;
+      4'hb:
+          \$212  = buf11;
+      4'hc:
+          \$212  = buf12;
+      4'hd:
+          \$212  = buf13;
+      4'he:
+          \$212  = buf14;
+      4'hf:
+          \$212  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (qi1)
       4'h0:
           \$213  = buf0;
       4'h1:
@@ -7246,121 +7463,83 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
+    casez (\$25 [3:0])
+      4'h0:
+          \$214  = buf0;
+      4'h1:
+          \$214  = buf1;
+      4'h2:
+          \$214  = buf2;
+      4'h3:
+          \$214  = buf3;
+      4'h4:
+          \$214  = buf4;
+      4'h5:
+          \$214  = buf5;
+      4'h6:
+          \$214  = buf6;
+      4'h7:
+          \$214  = buf7;
+      4'h8:
+          \$214  = buf8;
+      4'h9:
+          \$214  = buf9;
+      4'ha:
+          \$214  = buf10;
+      4'hb:
+          \$214  = buf11;
+      4'hc:
+          \$214  = buf12;
+      4'hd:
+          \$214  = buf13;
+      4'he:
+          \$214  = buf14;
+      4'hf:
+          \$214  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (qi)
+      4'h0:
+          \$261  = buf0;
+      4'h1:
+          \$261  = buf1;
+      4'h2:
+          \$261  = buf2;
+      4'h3:
+          \$261  = buf3;
+      4'h4:
+          \$261  = buf4;
+      4'h5:
+          \$261  = buf5;
+      4'h6:
+          \$261  = buf6;
+      4'h7:
+          \$261  = buf7;
+      4'h8:
+          \$261  = buf8;
+      4'h9:
+          \$261  = buf9;
+      4'ha:
+          \$261  = buf10;
+      4'hb:
+          \$261  = buf11;
+      4'hc:
+          \$261  = buf12;
+      4'hd:
+          \$261  = buf13;
+      4'he:
+          \$261  = buf14;
+      4'hf:
+          \$261  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
     casez (qi1)
-      4'h0:
-          \$231  = buf0;
-      4'h1:
-          \$231  = buf1;
-      4'h2:
-          \$231  = buf2;
-      4'h3:
-          \$231  = buf3;
-      4'h4:
-          \$231  = buf4;
-      4'h5:
-          \$231  = buf5;
-      4'h6:
-          \$231  = buf6;
-      4'h7:
-          \$231  = buf7;
-      4'h8:
-          \$231  = buf8;
-      4'h9:
-          \$231  = buf9;
-      4'ha:
-          \$231  = buf10;
-      4'hb:
-          \$231  = buf11;
-      4'hc:
-          \$231  = buf12;
-      4'hd:
-          \$231  = buf13;
-      4'he:
-          \$231  = buf14;
-      4'hf:
-          \$231  = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$27 [3:0])
-      4'h0:
-          \$254  = buf0;
-      4'h1:
-          \$254  = buf1;
-      4'h2:
-          \$254  = buf2;
-      4'h3:
-          \$254  = buf3;
-      4'h4:
-          \$254  = buf4;
-      4'h5:
-          \$254  = buf5;
-      4'h6:
-          \$254  = buf6;
-      4'h7:
-          \$254  = buf7;
-      4'h8:
-          \$254  = buf8;
-      4'h9:
-          \$254  = buf9;
-      4'ha:
-          \$254  = buf10;
-      4'hb:
-          \$254  = buf11;
-      4'hc:
-          \$254  = buf12;
-      4'hd:
-          \$254  = buf13;
-      4'he:
-          \$254  = buf14;
-      4'hf:
-          \$254  = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$259 [3:0])
-      4'h0:
-          \$260  = buf0;
-      4'h1:
-          \$260  = buf1;
-      4'h2:
-          \$260  = buf2;
-      4'h3:
-          \$260  = buf3;
-      4'h4:
-          \$260  = buf4;
-      4'h5:
-          \$260  = buf5;
-      4'h6:
-          \$260  = buf6;
-      4'h7:
-          \$260  = buf7;
-      4'h8:
-          \$260  = buf8;
-      4'h9:
-          \$260  = buf9;
-      4'ha:
-          \$260  = buf10;
-      4'hb:
-          \$260  = buf11;
-      4'hc:
-          \$260  = buf12;
-      4'hd:
-          \$260  = buf13;
-      4'he:
-          \$260  = buf14;
-      4'hf:
-          \$260  = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$261 [3:0])
       4'h0:
           \$262  = buf0;
       4'h1:
@@ -7398,7 +7577,45 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$263 [3:0])
+    casez (gidx2)
+      4'h0:
+          \$263  = buf0;
+      4'h1:
+          \$263  = buf1;
+      4'h2:
+          \$263  = buf2;
+      4'h3:
+          \$263  = buf3;
+      4'h4:
+          \$263  = buf4;
+      4'h5:
+          \$263  = buf5;
+      4'h6:
+          \$263  = buf6;
+      4'h7:
+          \$263  = buf7;
+      4'h8:
+          \$263  = buf8;
+      4'h9:
+          \$263  = buf9;
+      4'ha:
+          \$263  = buf10;
+      4'hb:
+          \$263  = buf11;
+      4'hc:
+          \$263  = buf12;
+      4'hd:
+          \$263  = buf13;
+      4'he:
+          \$263  = buf14;
+      4'hf:
+          \$263  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gidx3)
       4'h0:
           \$264  = buf0;
       4'h1:
@@ -7436,88 +7653,50 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$265 [3:0])
+    casez (gidx4)
       4'h0:
-          \$266  = buf0;
+          \$265  = buf0;
       4'h1:
-          \$266  = buf1;
+          \$265  = buf1;
       4'h2:
-          \$266  = buf2;
+          \$265  = buf2;
       4'h3:
-          \$266  = buf3;
+          \$265  = buf3;
       4'h4:
-          \$266  = buf4;
+          \$265  = buf4;
       4'h5:
-          \$266  = buf5;
+          \$265  = buf5;
       4'h6:
-          \$266  = buf6;
+          \$265  = buf6;
       4'h7:
-          \$266  = buf7;
+          \$265  = buf7;
       4'h8:
-          \$266  = buf8;
+          \$265  = buf8;
       4'h9:
-          \$266  = buf9;
+          \$265  = buf9;
       4'ha:
-          \$266  = buf10;
+          \$265  = buf10;
       4'hb:
-          \$266  = buf11;
+          \$265  = buf11;
       4'hc:
-          \$266  = buf12;
+          \$265  = buf12;
       4'hd:
-          \$266  = buf13;
+          \$265  = buf13;
       4'he:
-          \$266  = buf14;
+          \$265  = buf14;
       4'hf:
-          \$266  = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$267 [3:0])
-      4'h0:
-          \$268  = buf0;
-      4'h1:
-          \$268  = buf1;
-      4'h2:
-          \$268  = buf2;
-      4'h3:
-          \$268  = buf3;
-      4'h4:
-          \$268  = buf4;
-      4'h5:
-          \$268  = buf5;
-      4'h6:
-          \$268  = buf6;
-      4'h7:
-          \$268  = buf7;
-      4'h8:
-          \$268  = buf8;
-      4'h9:
-          \$268  = buf9;
-      4'ha:
-          \$268  = buf10;
-      4'hb:
-          \$268  = buf11;
-      4'hc:
-          \$268  = buf12;
-      4'hd:
-          \$268  = buf13;
-      4'he:
-          \$268  = buf14;
-      4'hf:
-          \$268  = buf15;
+          \$265  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_seq = { 1'h0, j[25:2] };
-    if (\$41 ) begin
+    if (\$40 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$42 ) begin
+            if (\$41 ) begin
               t0_seq = { 1'h0, j[25:2] };
             end
       endcase
@@ -7526,17 +7705,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     take = 1'h0;
-    if (\$41 ) begin
+    if (\$40 ) begin
       casez (j[1:0])
         2'h1:
             take = 1'h1;
         2'h2:
-            if (\$42 ) begin
+            if (\$41 ) begin
               take = 1'h1;
             end
         2'h0:
             if (is_data) begin
-              if (\$44 ) begin
+              if (\$43 ) begin
                 if (s_done_now) begin
                   take = 1'h1;
                 end else if (cd_free) begin
@@ -7554,12 +7733,12 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     r_en = 1'h0;
-    if (\$41 ) begin
+    if (\$40 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$42 ) begin
+            if (\$41 ) begin
               r_en = 1'h1;
             end
       endcase
@@ -7568,12 +7747,12 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_valid = 1'h0;
-    if (\$41 ) begin
+    if (\$40 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$42 ) begin
+            if (\$41 ) begin
               t0_valid = 1'h1;
             end
         2'h0:
@@ -7590,12 +7769,12 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_end = 1'h0;
-    if (\$41 ) begin
+    if (\$40 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$42 ) begin
+            if (\$41 ) begin
               t0_end = 1'h1;
             end
       endcase
@@ -7604,14 +7783,14 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_r0v = 1'h0;
-    if (\$41 ) begin
+    if (\$40 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$42 ) begin
+            if (\$41 ) begin
               if (d_valid) begin
-                if (\$43 ) begin
+                if (\$42 ) begin
                   t0_r0v = 1'h1;
                 end else if (d_ver) begin
                   t0_r0v = 1'h1;
@@ -7620,9 +7799,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             end
         2'h0:
             if (take) begin
-              if (\$51 ) begin
+              if (\$50 ) begin
                 t0_r0v = 1'h1;
-              end else if (\$53 ) begin
+              end else if (\$52 ) begin
                 t0_r0v = 1'h1;
               end
             end
@@ -7632,14 +7811,14 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_r0 = 33'h000000000;
-    if (\$41 ) begin
+    if (\$40 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$42 ) begin
+            if (\$41 ) begin
               if (d_valid) begin
-                if (\$43 ) begin
+                if (\$42 ) begin
                   t0_r0[24:0] = { 1'h0, d_seq };
                   t0_r0[27:25] = 3'h3;
                   t0_r0[32:28] = 5'h03;
@@ -7650,9 +7829,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             end
         2'h0:
             if (take) begin
-              if (\$51 ) begin
+              if (\$50 ) begin
                 t0_r0 = rd_ok;
-              end else if (\$53 ) begin
+              end else if (\$52 ) begin
                 t0_r0 = own;
               end
             end
@@ -7662,7 +7841,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     own_v = 1'h0;
-    if (\$41 ) begin
+    if (\$40 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -7673,7 +7852,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
               if (take) begin
                 if (first_absent) begin
                   own_v = 1'h1;
-                end else if (\$46 ) begin
+                end else if (\$45 ) begin
                   own_v = 1'h1;
                 end else if (past_end) begin
                   own_v = 1'h1;
@@ -7690,7 +7869,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
               end else if (have_last) begin
                 if (past_end) begin
                   own_v = 1'h1;
-                end else if (\$50 ) begin
+                end else if (\$49 ) begin
                   own_v = 1'h1;
                 end
               end else begin
@@ -7703,7 +7882,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     own = 33'h000000000;
-    if (\$41 ) begin
+    if (\$40 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -7716,7 +7895,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h03;
-                end else if (\$46 ) begin
+                end else if (\$45 ) begin
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h05;
@@ -7742,7 +7921,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h3;
                   own[32:28] = 5'h03;
-                end else if (\$50 ) begin
+                end else if (\$49 ) begin
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h4;
                   own[32:28] = 5'h1a;
@@ -7755,7 +7934,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_first = 1'h0;
-    if (\$41 ) begin
+    if (\$40 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -7764,7 +7943,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         2'h0:
             if (is_data) begin
             end else if (bytes_in) begin
-              t0_first = \$49 ;
+              t0_first = \$48 ;
             end
       endcase
     end
@@ -7772,7 +7951,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_own_fail = 1'h0;
-    if (\$41 ) begin
+    if (\$40 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -7791,9 +7970,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
     if (t2_first) begin
       if (t2_wrapped) begin
         r3v = 1'h1;
-      end else if (\$80 ) begin
+      end else if (\$79 ) begin
         r3v = 1'h1;
-      end else if (\$83 ) begin
+      end else if (\$82 ) begin
         r3v = 1'h1;
       end
     end
@@ -7806,11 +7985,11 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h05;
-      end else if (\$80 ) begin
+      end else if (\$79 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h06;
-      end else if (\$83 ) begin
+      end else if (\$82 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h16;
@@ -7820,36 +7999,36 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     r5v = 1'h0;
-    if (\$89 ) begin
+    if (\$88 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$90 ) begin
+            if (\$89 ) begin
               r5v = 1'h1;
             end
         6'h06:
-            if (\$98 ) begin
+            if (\$97 ) begin
               r5v = 1'h1;
             end
         6'h0f:
-            if (\$101 ) begin
+            if (\$100 ) begin
               r5v = 1'h1;
             end
         6'h10:
-            if (\$103 ) begin
+            if (\$102 ) begin
               r5v = 1'h1;
             end
         6'h11:
-            if (\$114 ) begin
+            if (\$113 ) begin
               r5v = 1'h1;
             end
         6'h12:
-            if (\$125 ) begin
+            if (\$124 ) begin
               r5v = 1'h1;
-            end else if (\$137 ) begin
+            end else if (\$136 ) begin
               r5v = 1'h1;
             end
         6'h20:
-            if (\$139 ) begin
+            if (\$138 ) begin
               r5v = 1'h1;
             end
       endcase
@@ -7858,50 +8037,50 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     r5 = 33'h000000000;
-    if (\$89 ) begin
+    if (\$88 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$90 ) begin
+            if (\$89 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h0c;
             end
         6'h06:
-            if (\$98 ) begin
+            if (\$97 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h18;
             end
         6'h0f:
-            if (\$101 ) begin
+            if (\$100 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h10;
             end
         6'h10:
-            if (\$103 ) begin
+            if (\$102 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h11;
             end
         6'h11:
-            if (\$114 ) begin
+            if (\$113 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h12;
             end
         6'h12:
-            if (\$125 ) begin
+            if (\$124 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h13;
-            end else if (\$137 ) begin
+            end else if (\$136 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h14;
             end
         6'h20:
-            if (\$139 ) begin
+            if (\$138 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h1a;
@@ -7911,63 +8090,63 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$371  = \$192 ;
+    \$368  = \$191 ;
     if (rst) begin
-      \$371  = 1'h1;
+      \$368  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$372  = fire;
+    \$369  = fire;
     if (rst) begin
-      \$372  = 1'h0;
+      \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$373  = wr[3:0];
+    \$370  = wr[3:0];
     if (rst) begin
-      \$373  = 4'h0;
+      \$370  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$374  = i_beat__payload[63:0];
+    \$371  = i_beat__payload[63:0];
     if (rst) begin
-      \$374  = 64'h0000000000000000;
+      \$371  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$375  = buf0;
+    \$372  = buf0;
     if (w_v) begin
       casez (w_idx)
         4'h0:
-            \$375  = \w_data$133 ;
+            \$372  = \w_data$138 ;
       endcase
     end
     if (rst) begin
-      \$375  = 64'h0000000000000000;
+      \$372  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$376  = buf1;
+    \$373  = buf1;
     if (w_v) begin
       casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
-            \$376  = \w_data$133 ;
+            \$373  = \w_data$138 ;
       endcase
     end
     if (rst) begin
-      \$376  = 64'h0000000000000000;
+      \$373  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$377  = buf2;
+    \$374  = buf2;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -7975,16 +8154,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h1:
             /* empty */;
         4'h2:
-            \$377  = \w_data$133 ;
+            \$374  = \w_data$138 ;
       endcase
     end
     if (rst) begin
-      \$377  = 64'h0000000000000000;
+      \$374  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$378  = buf3;
+    \$375  = buf3;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -7994,16 +8173,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h2:
             /* empty */;
         4'h3:
-            \$378  = \w_data$133 ;
+            \$375  = \w_data$138 ;
       endcase
     end
     if (rst) begin
-      \$378  = 64'h0000000000000000;
+      \$375  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$379  = buf4;
+    \$376  = buf4;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8015,16 +8194,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h3:
             /* empty */;
         4'h4:
-            \$379  = \w_data$133 ;
+            \$376  = \w_data$138 ;
       endcase
     end
     if (rst) begin
-      \$379  = 64'h0000000000000000;
+      \$376  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$380  = buf5;
+    \$377  = buf5;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8038,16 +8217,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h4:
             /* empty */;
         4'h5:
-            \$380  = \w_data$133 ;
+            \$377  = \w_data$138 ;
       endcase
     end
     if (rst) begin
-      \$380  = 64'h0000000000000000;
+      \$377  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$381  = buf6;
+    \$378  = buf6;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8063,16 +8242,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h5:
             /* empty */;
         4'h6:
-            \$381  = \w_data$133 ;
+            \$378  = \w_data$138 ;
       endcase
     end
     if (rst) begin
-      \$381  = 64'h0000000000000000;
+      \$378  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$382  = buf7;
+    \$379  = buf7;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8090,16 +8269,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h6:
             /* empty */;
         4'h7:
-            \$382  = \w_data$133 ;
+            \$379  = \w_data$138 ;
       endcase
     end
     if (rst) begin
-      \$382  = 64'h0000000000000000;
+      \$379  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$383  = buf8;
+    \$380  = buf8;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8119,16 +8298,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h7:
             /* empty */;
         4'h8:
-            \$383  = \w_data$133 ;
+            \$380  = \w_data$138 ;
       endcase
     end
     if (rst) begin
-      \$383  = 64'h0000000000000000;
+      \$380  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$384  = buf9;
+    \$381  = buf9;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8150,16 +8329,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h8:
             /* empty */;
         4'h9:
-            \$384  = \w_data$133 ;
+            \$381  = \w_data$138 ;
       endcase
     end
     if (rst) begin
-      \$384  = 64'h0000000000000000;
+      \$381  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$385  = buf10;
+    \$382  = buf10;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8183,16 +8362,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h9:
             /* empty */;
         4'ha:
-            \$385  = \w_data$133 ;
+            \$382  = \w_data$138 ;
       endcase
     end
     if (rst) begin
-      \$385  = 64'h0000000000000000;
+      \$382  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$386  = buf11;
+    \$383  = buf11;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8218,16 +8397,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'ha:
             /* empty */;
         4'hb:
-            \$386  = \w_data$133 ;
+            \$383  = \w_data$138 ;
       endcase
     end
     if (rst) begin
-      \$386  = 64'h0000000000000000;
+      \$383  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$387  = buf12;
+    \$384  = buf12;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8255,16 +8434,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'hb:
             /* empty */;
         4'hc:
-            \$387  = \w_data$133 ;
+            \$384  = \w_data$138 ;
       endcase
     end
     if (rst) begin
-      \$387  = 64'h0000000000000000;
+      \$384  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$388  = buf13;
+    \$385  = buf13;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8294,16 +8473,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'hc:
             /* empty */;
         4'hd:
-            \$388  = \w_data$133 ;
+            \$385  = \w_data$138 ;
       endcase
     end
     if (rst) begin
-      \$388  = 64'h0000000000000000;
+      \$385  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$389  = buf14;
+    \$386  = buf14;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8335,16 +8514,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'hd:
             /* empty */;
         4'he:
-            \$389  = \w_data$133 ;
+            \$386  = \w_data$138 ;
       endcase
     end
     if (rst) begin
-      \$389  = 64'h0000000000000000;
+      \$386  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$390  = buf15;
+    \$387  = buf15;
     if (w_v) begin
       (* full_case = 32'd1 *)
       casez (w_idx)
@@ -8379,112 +8558,133 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'he:
             /* empty */;
         4'hf:
-            \$390  = \w_data$133 ;
+            \$387  = \w_data$138 ;
       endcase
     end
     if (rst) begin
-      \$390  = 64'h0000000000000000;
+      \$387  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$391  = wr;
+    \$388  = wr;
     if (fire) begin
-      \$391  = \$193 [23:0];
+      \$388  = \$192 [23:0];
     end
     if (rst) begin
-      \$391  = 24'h000000;
+      \$388  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$392  = in_nb;
+    \$389  = in_nb;
     if (fire) begin
       if (i_beat__payload[72]) begin
-        \$392  = 23'h000000;
-      end else if (\$194 ) begin
-        \$392  = \$195 [22:0];
+        \$389  = 23'h000000;
+      end else if (\$193 ) begin
+        \$389  = \$194 [22:0];
       end
     end
     if (rst) begin
-      \$392  = 23'h000000;
+      \$389  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$393  = \$198 [23:0];
+    \$390  = \$197 [23:0];
     if (rst) begin
-      \$393  = 24'h000000;
+      \$390  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$394  = \$205 [22:0];
+    \$391  = \$204 [22:0];
     if (rst) begin
-      \$394  = 23'h000000;
+      \$391  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$395  = lim;
+    \$392  = lim;
+    if (rst) begin
+      \$392  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$393  = \$206 ;
+    if (rst) begin
+      \$393  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$394  = cur_base;
+    if (rst) begin
+      \$394  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$395  = \$211 [23:0];
     if (rst) begin
       \$395  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$396  = \$207 ;
+    \$396  = o_calldata__valid;
+    if (o_calldata__ready) begin
+      \$396  = 1'h0;
+    end
+    if (\$222 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$224 ) begin
+              \$396  = 1'h1;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$226 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$396  = 1'h1;
+                end
+              end
+            end
+      endcase
+    end
     if (rst) begin
       \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$397  = cur_base;
+    \$397  = \$212 ;
     if (rst) begin
-      \$397  = 24'h000000;
+      \$397  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$398  = \$212 [23:0];
+    \$398  = \$213 ;
     if (rst) begin
-      \$398  = 24'h000000;
+      \$398  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$399  = o_calldata__valid;
-    if (o_calldata__ready) begin
-      \$399  = 1'h0;
-    end
-    if (\$221 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$223 ) begin
-              \$399  = 1'h1;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$225 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$399  = 1'h1;
-                end
-              end
-            end
-      endcase
-    end
+    \$399  = \$214 ;
     if (rst) begin
-      \$399  = 1'h0;
+      \$399  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$400  = \$213 ;
-    if (\$221 ) begin
+    \$400  = 1'h0;
+    if (\$222 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -8492,25 +8692,25 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$225 ) begin
+              if (\$226 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$400  = \$231 ;
+                  \$400  = 1'h1;
                 end
               end
             end
       endcase
     end
+    if (rst) begin
+      \$400  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$401  = 1'h0;
     if (\$247 ) begin
-      \$400  = \$254 ;
+      \$401  = 1'h1;
     end
-    if (rst) begin
-      \$400  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$401  = \$215 ;
     if (rst) begin
       \$401  = 1'h0;
     end
@@ -8518,126 +8718,8 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     \$402  = \$216 ;
-    if (\$221 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$225 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$402  = \$234 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$247 ) begin
-      \$402  = \$257 ;
-    end
     if (rst) begin
       \$402  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$403  = \$217 ;
-    if (\$221 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$225 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$403  = \$236 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$247 ) begin
-      \$403  = \$258 ;
-    end
-    if (rst) begin
-      \$403  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$404  = \$218 ;
-    if (\$247 ) begin
-      \$404  = \$250 ;
-    end
-    if (rst) begin
-      \$404  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$405  = \$220 ;
-    if (\$221 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$225 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$405  = \$229 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$247 ) begin
-      \$405  = \$252 ;
-    end
-    if (rst) begin
-      \$405  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$406  = low;
-    if (\$221 ) begin
-      casez (j[1:0])
-        2'h1:
-            if (\$222 ) begin
-              \$406  = { 1'h0, j[56:32] };
-            end
-        2'h2:
-            if (\$223 ) begin
-              \$406  = 26'h0000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$225 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  if (\$237 ) begin
-                    \$406  = q;
-                  end
-                end
-              end
-            end else if (bytes_in) begin
-              if (\$238 ) begin
-                \$406  = j_end;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$406  = 26'h0000000;
     end
   end
   assign nkeep = \$8 [3:0];
@@ -8650,14 +8732,13 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign t0_wrapped = j[82];
   assign t0_ln = \$22 [5:0];
   assign t0_short = short;
-  assign g0 = \$24 [3:0];
   assign lane0 = j[34:32];
-  assign ld_qi = \$27 [3:0];
-  assign cn = \$34 [3:0];
-  assign \in_nb$76  = \$57 [22:0];
-  assign in_qa = { \$59 [22:0], 3'h0 };
+  assign ld_qi = \$25 [3:0];
+  assign cn = \$33 [3:0];
+  assign \in_nb$81  = \$56 [22:0];
+  assign in_qa = { \$58 [22:0], 3'h0 };
   assign val_be = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] };
-  assign rsh = \$84 [5:0];
+  assign rsh = \$83 [5:0];
   assign \i_beat__payload.data  = i_beat__payload[63:0];
   assign \i_beat__payload.keep  = i_beat__payload[71:64];
   assign \i_beat__payload.last  = i_beat__payload[72];
@@ -8735,34 +8816,33 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign rd_ok[32:28] = 5'h1a;
   assign rd_ok[27:25] = 3'h4;
   assign rd_ok[24:0] = { 1'h0, d_seq };
-  assign \$23  = { 3'h0, j[56:35] };
-  assign \$26  = { 3'h0, i_job__payload[56:35] };
-  assign \$57  = { 3'h0, \$56 [25:3] };
-  assign \$58  = { 3'h0, i_job__payload[56:35] };
-  assign \$91  = 1'h0;
-  assign \$92  = cmp_p[0];
-  assign \$105  = 1'h0;
-  assign \$106  = cmp_n[0];
-  assign \$116  = 1'h0;
-  assign \$117  = cmp_n[0];
-  assign \$126  = 1'h0;
-  assign \$127  = cmp_h[0];
-  assign \$203  = { 3'h0, j[56:35] };
-  assign \$204  = { 3'h0, low[25:3] };
-  assign \$219  = { 3'h0, q[25:3] };
-  assign \$228  = { 3'h0, qa[25:3] };
+  assign \$24  = { 3'h0, i_job__payload[56:35] };
+  assign \$56  = { 3'h0, \$55 [25:3] };
+  assign \$57  = { 3'h0, i_job__payload[56:35] };
+  assign \$90  = 1'h0;
+  assign \$91  = cmp_p[0];
+  assign \$104  = 1'h0;
+  assign \$105  = cmp_n[0];
+  assign \$115  = 1'h0;
+  assign \$116  = cmp_n[0];
+  assign \$125  = 1'h0;
+  assign \$126  = cmp_h[0];
+  assign \$202  = { 3'h0, j[56:35] };
+  assign \$203  = { 3'h0, low[25:3] };
+  assign \$220  = { 3'h0, q[25:3] };
+  assign \$229  = { 3'h0, qa[25:3] };
   assign \$251  = { 3'h0, i_job__payload[56:35] };
-  assign \$317  = \$316 ;
-  assign \$321  = \$320 ;
-  assign \$325  = \$324 ;
-  assign \$329  = \$328 ;
-  assign \$333  = \$332 ;
-  assign \$337  = \$336 ;
-  assign \$341  = \$340 ;
-  assign \$345  = \$344 ;
-  assign \$354  = \$353 ;
-  assign \$358  = \$357 ;
-  assign \$362  = \$361 ;
+  assign \$314  = \$313 ;
+  assign \$318  = \$317 ;
+  assign \$322  = \$321 ;
+  assign \$326  = \$325 ;
+  assign \$330  = \$329 ;
+  assign \$334  = \$333 ;
+  assign \$338  = \$337 ;
+  assign \$342  = \$341 ;
+  assign \$351  = \$350 ;
+  assign \$355  = \$354 ;
+  assign \$359  = \$358 ;
 endmodule
 
 (* generator = "Amaranth" *)
