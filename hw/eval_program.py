@@ -56,6 +56,11 @@ cycle (the round-up; the root from its register) — session 9; until session 8 
 lengths, the shifts and the round-up shared the issue and the last step's cycles
 (``1 + steps``), which set the clock.
 
+Session 10 (two pipeline stages in the gateware, fetch / operand read and execute): a taken
+branch or jump costs :data:`TAKEN_CYCLES` more (the fall-through fetched beside it is dropped;
+``BLTU``/``BLTS``/``BEQ``/``BNE`` taken, ``J``, ``JAL``, ``JR``: 2 cycles), and a request
+starts with :data:`FETCH_CYCLES` fetch cycle; the table above is the execute stage's.
+
 Registers ``0 .. N_FIXED-1`` are flip-flops (inputs, constants, results); the others
 live in a RAM with two asynchronous read ports and one write port.
 """
@@ -96,6 +101,10 @@ DEN_BITS = 145
 DIV_RADIX_BITS = 3
 SQRT_RADIX_BITS = 2
 IMM_BITS = 16
+#: pipeline (session 10): the first cycle after a request only fetches word 0 and its operands
+FETCH_CYCLES = 1
+#: extra cycles of a taken branch or jump (the fall-through fetched beside it is dropped)
+TAKEN_CYCLES = 1
 MASK = (1 << WIDTH) - 1
 
 MODE_CYCLE = 0  #: evaluate one 2-hop cycle (hop 0 = pool A base->other, hop 1 = pool B other->base)
@@ -610,9 +619,9 @@ def _signed(v: int) -> int:
 def run(inputs: Mapping[str, int], words: list[int] | None = None, max_steps: int = 10_000_000) -> RunResult:
     """Execute the microcode in Python; ``inputs`` names the :data:`INPUT_REGS`.
 
-    Cycle model (the gateware's): ``cycles`` is the sum of the executed instructions'
-    cycles (module docstring), OUT included = clock edges from the request's transfer to the
-    first cycle of ``o.valid``.
+    Cycle model (the gateware's): ``cycles`` is :data:`FETCH_CYCLES` plus the sum of the executed
+    instructions' cycles (module docstring; :data:`TAKEN_CYCLES` more for a taken branch or jump),
+    OUT included = clock edges from the request's transfer to the first cycle of ``o.valid``.
     """
     words = WORDS if words is None else words
     prog = [decode(w) for w in words]
@@ -621,7 +630,8 @@ def run(inputs: Mapping[str, int], words: list[int] | None = None, max_steps: in
         R[FIXED[name]] = v & MASK
     for name, v in CONST_REGS.items():
         R[FIXED[name]] = v
-    pc, cycles, steps, widest = 0, 0, 0, 0
+    # the first cycle after the request fetches word 0 (the execute stage idles)
+    pc, cycles, steps, widest = 0, FETCH_CYCLES, 0, 0
     while True:
         steps += 1
         if steps > max_steps:
@@ -629,6 +639,7 @@ def run(inputs: Mapping[str, int], words: list[int] | None = None, max_steps: in
         ins = prog[pc]
         a, b = R[ins.a], R[ins.b]
         nxt = pc + 1
+        taken = False
         cyc = 1
         val: int | None = None
         op = ins.op
@@ -665,18 +676,20 @@ def run(inputs: Mapping[str, int], words: list[int] | None = None, max_steps: in
             else:
                 take = a != b
             if take:
-                nxt = ins.imm
+                nxt, taken = ins.imm, True
         elif op is Op.J:
-            nxt = ins.imm
+            nxt, taken = ins.imm, True
         elif op is Op.JAL:
-            val, nxt = pc + 1, ins.imm
+            val, nxt, taken = pc + 1, ins.imm, True
         elif op is Op.JR:
-            nxt = a
+            nxt, taken = a, True
         elif op is Op.OUT:
             cycles += 1
             break
         if val is not None and ins.d != 0:
             R[ins.d] = val & MASK
+        if taken:
+            cyc += TAKEN_CYCLES     # a taken branch / jump: the fetched fall-through is dropped
         cycles += cyc
         pc = nxt
     g = {n: R[FIXED[n]] for n in RESULT_REGS}

@@ -260,16 +260,24 @@ class EvalSearch(wiring.Component):
     when the multiplier's remaining bits are zero), a restoring divider (``DIV_RADIX_BITS``
     quotient bits per cycle on ``DEN_BITS + 1``-bit carry-select steps, leading zero quotient
     bits skipped by tree bit lengths) and a restoring integer square root (``SQRT_RADIX_BITS``
-    root bits per cycle on carry-select steps, leading zero pairs skipped). No pipeline
-    registers: a single-cycle instruction goes ROM → register read → unit → write-back /
-    ``pc``; a division or root registers its operands' bit lengths at issue, shifts in a
-    second cycle, steps, and writes a floor quotient with its last step (``DIVC`` and
-    ``ISQRT`` in one more cycle).
+    root bits per cycle on carry-select steps, leading zero pairs skipped). Two stages
+    (session 10; until session 9 ROM → register read → unit → write-back / ``pc`` was one
+    cycle, 58.5 ns after placement): fetch (F) reads the ROM word at ``fpc`` and its two
+    operands — the register file, the fixed registers, or the value execute writes in the same
+    cycle (forwarded) — into the instruction and operand registers when execute (X) completes
+    its instruction; X runs the units from those registers and writes back. A taken branch or
+    jump (``take`` is known only in X) drops the fall-through F fetched beside it: one bubble
+    cycle, then the target. The first cycle after a request is a bubble too (F fetches word
+    0). A division or root registers its operands' bit lengths at issue, shifts in a second
+    cycle, steps, and writes a floor quotient with its last step (``DIVC`` and ``ISQRT`` in
+    one more cycle).
 
     Latency
     -------
     Data dependent: exactly the cycles :func:`mevblade.hw.eval_program.run` reports for
-    the same request (checked by the tests). Session 9 (3 quotient / 2 root bits per cycle,
+    the same request (checked by the tests). Session 10's pipeline adds the start cycle and one
+    per taken branch / jump: realistic p50 400.5 → 417.5 (p90 909 → 935), pairs 357 → 372.5
+    (``docs/PERFORMANCE.md``, session 10, for the placed clock). Session 9 (3 quotient / 2 root bits per cycle,
     36-bit multiplier digit, one or two more cycles per division / root): realistic cycles
     p50 ~400 (p90 ~910), pairs (``MODE_PAIR``) p50 ~355, was ~335 / ~300 in session 8 — at a
     clock 2.2× as fast (fmax proxy, cell delays only: 9.1 ns, was 20.1 ns; 60.3 ns before
@@ -312,9 +320,24 @@ class EvalSearch(wiring.Component):
 
         fixed = {name: Signal(w, name=f"r_{name}") for name, w in _FIXED_WIDTH.items()}
 
+        # ---- fetch / read stage (F): the next instruction and its operands into registers ----------
+        # ``fpc`` addresses the instruction after the one in execute (X); each cycle F reads its ROM
+        # word and its two operands (the register file, the fixed registers, and the value X writes
+        # in this very cycle, forwarded); the registers take them when X completes its instruction.
+        fpc = Signal(ep.IMM_BITS)
+        f_word = Signal(ep.INSTR_BITS)
+        m.d.comb += [rom_rd.addr.eq(fpc), f_word.eq(rom_rd.data)]
+        fa = Signal(ep.REG_BITS)
+        fb = Signal(ep.REG_BITS)
+        m.d.comb += [fa.eq(f_word[5 + ep.REG_BITS:5 + 2 * ep.REG_BITS]),
+                     fb.eq(f_word[5 + 2 * ep.REG_BITS:5 + 3 * ep.REG_BITS])]
+
+        # execute stage (X): the instruction register, its pc and its operand registers
+        xvalid = Signal()   # X holds an instruction (0: a bubble after the start or a taken branch)
         pc = Signal(ep.IMM_BITS)
         word = Signal(ep.INSTR_BITS)
-        m.d.comb += [rom_rd.addr.eq(pc), word.eq(rom_rd.data)]
+        a = Signal(W, name="ra")
+        b = Signal(W, name="rb")
         op = Signal(5)
         f_d = Signal(ep.REG_BITS)
         f_a = Signal(ep.REG_BITS)
@@ -324,27 +347,45 @@ class EvalSearch(wiring.Component):
         p_imm = Signal()    # the ALU adds the immediate (ADDI)
         m.d.comb += Cat(op, f_d, f_a, f_b, imm, p_sub, p_imm).eq(word)
 
-        def read(port, addr, name):
-            val = Signal(W, name=name)
-            m.d.comb += port.addr.eq(addr)
-            with m.Switch(addr):
-                for rname, idx in ep.FIXED.items():
-                    with m.Case(idx):
-                        if rname in fixed:
-                            m.d.comb += val.eq(fixed[rname])
-                        else:
-                            m.d.comb += val.eq(ep.CONST_REGS.get(rname, 0))
-                with m.Default():
-                    m.d.comb += val.eq(port.data)
-            return val
-
-        a = read(rd_a, f_a, "ra")
-        b = read(rd_b, f_b, "rb")
-
-        # ---- the one register write per cycle -------------------------------------------------
+        # the one register write per cycle (by X; read by F's forwarding)
         wr_en = Signal()
         wr_addr = Signal(ep.REG_BITS)
         wr_data = Signal(W)
+        # the write lands in a register (RAM, or a writable fixed one): only then is it forwarded
+        wr_lands = Signal()
+        m.d.comb += wr_lands.eq(wr_en & ((wr_addr >= ep.N_FIXED)
+                                         | wr_addr.matches(*(ep.FIXED[n] for n in ep.RESULT_REGS))))
+
+        def read(port, addr, name):
+            val = Signal(W, name=name)
+            fwd = Signal(name=f"{name}_fwd")
+            m.d.comb += [port.addr.eq(addr), fwd.eq(wr_lands & (wr_addr == addr))]
+            with m.If(fwd):
+                m.d.comb += val.eq(wr_data)
+            with m.Else():
+                with m.Switch(addr):
+                    for rname, idx in ep.FIXED.items():
+                        with m.Case(idx):
+                            if rname in fixed:
+                                m.d.comb += val.eq(fixed[rname])
+                            else:
+                                m.d.comb += val.eq(ep.CONST_REGS.get(rname, 0))
+                    with m.Default():
+                        m.d.comb += val.eq(port.data)
+            return val
+
+        f_a_val = read(rd_a, fa, "fa_val")
+        f_b_val = read(rd_b, fb, "fb_val")
+        advance = Signal()      # X completes its instruction and falls through: F's results into X
+        redirect = Signal()     # X completes a taken branch / jump: X gets a bubble, F goes to ``target``
+        target = Signal(ep.IMM_BITS)
+        with m.If(advance):
+            m.d.sync += [word.eq(f_word), a.eq(f_a_val), b.eq(f_b_val), pc.eq(fpc), fpc.eq(fpc + 1),
+                         xvalid.eq(1)]
+        with m.Elif(redirect):
+            m.d.sync += [fpc.eq(target), xvalid.eq(0)]
+
+        # ---- the one register write per cycle -------------------------------------------------
         m.d.comb += [wp.addr.eq(wr_addr), wp.data.eq(wr_data)]
         with m.If(wr_en):
             with m.Switch(wr_addr):
@@ -479,11 +520,10 @@ class EvalSearch(wiring.Component):
             m.d.comb += alu_y.eq(b)
         alu_sum, lt_u, lt_s = _alu(m, a, alu_y, alu_sub, ADD_CHUNK)
 
-        # ---- the next pc of a RUN cycle: one select by ``take`` (the compares enter last) --------
+        # ---- a RUN cycle's branch decision: ``take`` (the compares enter last) -------------------
         eq_ab = Signal()
         take = Signal(attrs={"keep": 1})
-        target = Signal(ep.IMM_BITS)
-        hold = Signal()     # a multi-cycle op (its own states advance the pc) or OUT
+        hold = Signal()     # a multi-cycle op (its own states complete it) or OUT
         # take as one select by the adder's carry out (lt_u = ~cout; lt_s = the sign of a where the
         # signs differ, else lt_u) between two values that do not wait for it
         signs_differ = Signal()
@@ -508,16 +548,19 @@ class EvalSearch(wiring.Component):
                     p = self.i.payload
                     for name in ep.INPUT_REGS:
                         m.d.sync += fixed[name].eq(getattr(p, name))
-                    m.d.sync += [tag.eq(p.tag), pc.eq(0)]
+                    # F fetches word 0 in the first RUN cycle (X: a bubble)
+                    m.d.sync += [tag.eq(p.tag), fpc.eq(0), xvalid.eq(0)]
                     m.next = "RUN"
             with m.State("RUN"):
                 def write(value):
                     m.d.comb += [wr_en.eq(f_d != 0), wr_addr.eq(f_d), wr_data.eq(value)]
 
-                with m.If(~hold):
-                    m.d.sync += pc.eq(Mux(take, target, pc + 1))
+                with m.If(~xvalid):
+                    m.d.comb += advance.eq(1)
+                with m.Elif(~hold):
+                    m.d.comb += [advance.eq(~take), redirect.eq(take)]
 
-                with m.Switch(op):
+                with m.If(xvalid), m.Switch(op):
                     with m.Case(Op.LDI):
                         write(imm)
                     with m.Case(Op.MOV):
@@ -555,13 +598,13 @@ class EvalSearch(wiring.Component):
                 m.d.sync += [acc.eq(mul_total), ma.eq(ma << D), mb.eq(mb >> D)]
                 with m.If((mb >> D) == 0):
                     m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(mul_total)]
-                    m.d.sync += pc.eq(pc + 1)
+                    m.d.comb += advance.eq(1)
                     m.next = "RUN"
             with m.State("DIVN"):
                 with m.If(qsteps == 0):
                     # the quotient is 0; ceil(a/b) = (a != 0)
                     m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(ceil & (dnum != 0))]
-                    m.d.sync += pc.eq(pc + 1)
+                    m.d.comb += advance.eq(1)
                     m.next = "RUN"
                 with m.Else():
                     m.d.sync += [drem.eq(drem_init), dnum.eq(dnum_init), quo.eq(0),
@@ -575,12 +618,12 @@ class EvalSearch(wiring.Component):
                         m.next = "WB"       # DIVC: the round-up from the registers
                     with m.Else():
                         m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(div_quo_next[:DB])]
-                        m.d.sync += pc.eq(pc + 1)
+                        m.d.comb += advance.eq(1)
                         m.next = "RUN"
             with m.State("SQRTN"):
                 with m.If(psteps == 0):
                     m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(0)]
-                    m.d.sync += pc.eq(pc + 1)
+                    m.d.comb += advance.eq(1)
                     m.next = "RUN"
                 with m.Else():
                     m.d.sync += [work.eq(work << sq_shl), srem.eq(0), root.eq(0), count.eq(psteps)]
@@ -592,6 +635,6 @@ class EvalSearch(wiring.Component):
                     m.next = "WB"
             with m.State("WB"):
                 m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(wb_val)]
-                m.d.sync += pc.eq(pc + 1)
+                m.d.comb += advance.eq(1)
                 m.next = "RUN"
         return m

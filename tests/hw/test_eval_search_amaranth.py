@@ -143,6 +143,73 @@ def test_divider_and_root_edges_equal_the_interpreter(seed: int) -> None:
         assert n == want.cycles, req
 
 
+def _hazard_program() -> list[int]:
+    """Back-to-back dependencies through the fetch / execute pipeline (session 10): every kind of write
+    (single-cycle ALU, a multi-digit MUL, DIV / DIVC / ISQRT with and without steps, a result register)
+    read by the very next instruction on both operands; branches on just-written values, taken (one to
+    the next word) and not taken; JAL then JR on the link register it wrote."""
+    O = ep.Op
+    P = ep.Program()
+    P(O.LDI, "resc", imm=0)              # result registers keep their value between requests
+    P(O.ADD, "x", "a_base", "a_other")
+    P(O.ADD, "x", "x", "x")              # both operands forwarded from a single-cycle op
+    P(O.MUL, "y", "a_fn", "x")           # multiplier x: several digits
+    P(O.ADD, "z", "y", "y")              # forwarded from the MUL's last digit
+    P(O.DIV, "q", "z", "b_fn")
+    P(O.ADD, "q", "q", "ONE")            # from the divider's last step
+    P(O.DIVC, "c", "z", "b_fd")
+    P(O.ADD, "c", "c", "q")              # from DIVC's write-back
+    P(O.DIV, "w", "ONE", "z")            # quotient 0: written by the normalise cycle
+    P(O.ADD, "c", "c", "w")
+    P(O.ISQRT, "s", "c")
+    P(O.ADD, "s", "s", "c")              # from ISQRT's write-back
+    P(O.ISQRT, "v", "ZERO")              # no root bits
+    P(O.ADD, "s", "s", "v")
+    P(O.MOV, "resx", "s")                # a result register (flip-flops) ...
+    P(O.ADD, "resp", "resx", "ONE")      # ... read at once
+    P(O.BEQ, None, "resp", "resp", imm="next")   # taken, to the next word
+    P.label("next")
+    P(O.SUB, "t", "resp", "resx")        # 1
+    P(O.BLTU, None, "t", "ONE", imm="bad")       # not taken
+    P(O.BNE, None, "t", "ONE", imm="bad")        # not taken
+    P(O.BLTS, None, "ZERO", "t", imm="call")     # taken
+    P(O.J, imm="bad")
+    P.label("call")
+    P(O.JAL, "lr", imm="sub")
+    P(O.ADDI, "resc", "resc", imm=1)
+    P(O.OUT)
+    P.label("sub")
+    P(O.JR, None, "lr")                  # the link register JAL just wrote
+    P.label("bad")
+    P(O.LDI, "resx", imm=0xDEAD)
+    P(O.OUT)
+    return P.words()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pipeline_hazards_equal_the_interpreter(seed: int) -> None:
+    """The hazard program above: record and cycle count equal to the interpreter's (forwarding into
+    the operand registers, the taken-branch bubble, the start bubble)."""
+    import random
+
+    rng = random.Random(100 + seed)
+    words = _hazard_program()
+    reqs = []
+    for i in range(3):
+        r = {k: rng.getrandbits(rng.choice([8, 40, 112])) | 1
+             for k in ("a_base", "a_other", "b_base", "b_other")}
+        r |= {k: rng.getrandbits(16) | 1 for k in ("a_fn", "a_fd", "b_fn", "b_fd")}
+        reqs.append(r | {"mode": 0, "maxc": 1, "tag": i})
+    got, lat = simulate(reqs, words=words)
+    mask = (1 << 128) - 1
+    for req, rec, n in zip(reqs, got, lat, strict=True):
+        want = ep.run({k: v for k, v in req.items() if k != "tag"}, words=words)
+        assert want.amount_in != 0xDEAD
+        assert (rec["amount_in"], rec["profit"] & mask, rec["candidates"]) == (
+            want.amount_in & mask, want.profit & mask, want.candidates & ((1 << 17) - 1)), req
+        assert n == want.cycles, req
+
+
 def _alu_cases() -> list[tuple[int, int]]:
     import random
 
