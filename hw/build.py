@@ -14,11 +14,13 @@ For one registered top (``--target``, default ``tx_decoder_top``; the registry i
 nextpnr runs with ``--timing-allow-fail`` (unless ``--strict-timing``), so a design that
 misses the constraint still gives its report: ``timing_met`` says whether it was met and
 ``critical_path`` holds the first lines of nextpnr's critical-path listing.
-``--no-route`` stops after placement (``fmax_kind`` is then ``post-placement estimate``); the log
-has no critical-path listing then, but the JSON report has: ``report_path`` is its worst path
-(segments, logic and routing ns; :func:`report_critical_path`), routed or placed.
+``report_path`` is the worst path of nextpnr's JSON report (segments, logic and routing ns;
+:func:`report_critical_path`). ``--no-route`` stops after placement (``fmax_kind`` is then
+``post-placement estimate``): nextpnr 0.11 then writes neither paths nor fmax into the JSON
+report (checked on ``eval_search_top``, session 10) and lists no critical path in the log, so the
+fmax comes from the log's "Max frequency" line (:func:`log_fmax`) and there is no path.
 ``--detailed-timing-report`` adds nextpnr's per-net, per-sink delays to ``nextpnr_report.json``
-(for a placed STA over the netlist beyond the one worst path).
+(routed runs only, as above).
 
 ``--proxy`` is the quick fmax loop (minutes instead of an hour on the shared VM): yosys
 ``synth_ecp5`` up to the LUT mapping, a plain ``abc -lut 4`` (delay-oriented, instead
@@ -49,7 +51,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SYNTH_ROOT", "result_path", "load_result", "synthesize", "report_critical_path", "main"]
+__all__ = ["SYNTH_ROOT", "result_path", "load_result", "synthesize", "report_critical_path", "log_fmax",
+           "main"]
 
 REPO = Path(__file__).resolve().parent.parent
 SYNTH_ROOT = REPO / "build" / "synth"
@@ -103,11 +106,18 @@ def _critical_path(log: Path, lines: int = 40) -> list[str]:
     return [line.removeprefix("Info: ").rstrip() for line in text[starts[-1]: starts[-1] + lines]]
 
 
+def log_fmax(text: str) -> dict[str, float]:
+    """Clock → MHz from the last "Max frequency for clock" line of each clock in a nextpnr log (the
+    post-placement estimate of a ``--no-route`` run, which the JSON report leaves out)."""
+    return {m.group(1): float(m.group(2)) for m in
+            re.finditer(r"Max frequency for clock '([^']+)': ([0-9.]+) MHz", text)}
+
+
 def report_critical_path(rep: dict[str, Any]) -> dict[str, Any] | None:
-    """The worst critical path of a nextpnr JSON report (``--report``; after placement too, where
-    the log lists none): its segments (``"<ns> <type> <from cell>.<port> -> <to cell>.<port>"``,
-    routing segments with their net), the total and its logic / routing split (clock-to-q and
-    setup count as logic). ``None`` when the report has no path."""
+    """The worst critical path of a nextpnr JSON report (``--report``; routed runs: after
+    ``--no-route`` nextpnr 0.11 writes none): its segments
+    (``"<ns> <type> <from cell>.<port> -> <to cell>.<port>"``, routing segments with their net), the
+    total and its logic / routing split (clock-to-q and setup count as logic). ``None`` when the report has no path."""
     paths = [p for p in rep.get("critical_paths") or [] if p.get("path")]
     if not paths:
         return None
@@ -154,6 +164,8 @@ def _ecp5(target: str, work: Path, clock_mhz: float, seed: int, route: bool = Tr
         return int(util.get(cell, {}).get("used", 0))
 
     fmax = {name: v.get("achieved") for name, v in rep.get("fmax", {}).items()}
+    if not fmax:
+        fmax = log_fmax((work / "nextpnr.log").read_text(errors="replace"))
     achieved = min((f for f in fmax.values() if f), default=None)
     return {
         "device": f"{ECP5_DEVICE['name']}-{ECP5_DEVICE['speed']} ({ECP5_DEVICE['package']}, out of context)",
@@ -448,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--proxy", action="store_true",
                         help="quick fmax proxy only (yosys abc -lut 4 + cell-delay STA, no place and route)")
     parser.add_argument("--detailed-timing-report", action="store_true",
-                        help="nextpnr's per-net sink delays into nextpnr_report.json (large)")
+                        help="nextpnr's per-net sink delays into nextpnr_report.json (routed runs; large)")
     args = parser.parse_args(argv)
     res = synthesize(args.target, args.clock_mhz, args.seed, xilinx=not args.no_xilinx,
                      verilog=args.verilog.resolve() if args.verilog else None,

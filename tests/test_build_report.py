@@ -34,3 +34,13 @@ def test_worst_path_and_its_logic_routing_split() -> None:
 def test_no_path() -> None:
     assert report_critical_path({}) is None
     assert report_critical_path({"critical_paths": [{"from": "x", "to": "x", "path": []}]}) is None
+
+
+def test_fmax_from_the_log_after_placement() -> None:
+    from mevblade.hw.build import log_fmax
+
+    log = ("Info: Max frequency for clock 'clk': 12.50 MHz (FAIL at 100.00 MHz)\n"
+           "Info: Max frequency for clock 'clk': 17.09 MHz (FAIL at 100.00 MHz)\n"
+           "Info: Max frequency for clock 'clk2$glb': 250.1 MHz (PASS at 100.00 MHz)\n")
+    assert log_fmax(log) == {"clk": 17.09, "clk2$glb": 250.1}
+    assert log_fmax("Info: Program finished normally.\n") == {}
