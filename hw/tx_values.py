@@ -298,8 +298,16 @@ class TxValueStage(wiring.Component):
         # loaded job's packet base.
         qi = Signal(AB)
         qi1 = Signal(AB)
-        ld_qi = Signal(AB)
-        m.d.comb += ld_qi.eq(cur_base[:AB] + (j_in.start >> 3)[:AB])
+        # ``cur_base + k`` (k = 0..4, the low index bits) as registers of their own, each moved with
+        # ``cur_base`` at END: the loaded job's buffer indices are then one 4-bit sum each from
+        # registers that sit by the read muxes (no ``+ k`` behind ``cur_base + start``, no route
+        # from the widely used ``cur_base``)
+        cbk = [Signal(AB, init=k, name=f"cb{k}") for k in range(5)]
+        ld_beat = Signal(AB)
+        m.d.comb += ld_beat.eq((j_in.start >> 3)[:AB])
+        ld_idx = [Signal(AB, name=f"ld_idx{k}") for k in range(5)]
+        m.d.comb += [ix.eq(c + ld_beat) for ix, c in zip(ld_idx, cbk)]
+        ld_qi = ld_idx[0]
         bq_stay = Signal(8 * BEAT_BYTES)
         bq_next = Signal(8 * BEAT_BYTES)
         bq_load = Signal(8 * BEAT_BYTES)
@@ -351,7 +359,8 @@ class TxValueStage(wiring.Component):
                         m.d.comb += [take.eq(1), ends.r_en.eq(1), t0.valid.eq(1), t0.end.eq(1),
                                      t0.seq.eq(j.seq)]
                         m.d.sync += [cd.valid.eq(1), cd.payload.n.eq(0), cd.payload.end.eq(1), cd.payload.data.eq(0),
-                                     cur_base.eq(cur_base + p_nbeats), low.eq(0), d_valid.eq(0)]
+                                     cur_base.eq(cur_base + p_nbeats), low.eq(0), d_valid.eq(0),
+                                     *[c.eq(c + p_nbeats[:AB]) for c in cbk]]
                         with m.If(d_valid):
                             with m.If(d_end > p_size):
                                 m.d.comb += [t0.r0v.eq(1), *report(t0.r0, d_seq, Phase.TRUNC, E.TRUNCATED)]
@@ -425,8 +434,8 @@ class TxValueStage(wiring.Component):
             m.d.sync += [
                 jv.eq(1), j.eq(j_in), j_end.eq(in_end), short.eq(j_in.length <= 32), j_zl.eq(j_in.length == 0),
                 j_nb.eq(in_nb), nb_in.eq(in_nb < avail), qb_in.eq((j_in.start >> 3) < avail),
-                q.eq(j_in.start), qa.eq(in_qa), qi.eq(ld_qi), qi1.eq(ld_qi + 1), bq_ld.eq(1),
-                *[g.eq(ld_qi + i) for i, g in enumerate(gidx) if i > 1],
+                q.eq(j_in.start), qa.eq(in_qa), qi.eq(ld_qi), qi1.eq(ld_idx[1]), bq_ld.eq(1),
+                *[g.eq(ld_idx[i]) for i, g in enumerate(gidx) if i > 1],
                 q_lt_e.eq(j_in.length != 0), a_lt_e.eq(in_qa < in_end),
                 q_lt_s.eq(j_in.start < p_size), a_lt_s.eq(in_qa < p_size),
             ]

@@ -16451,80 +16451,80 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire [32:0] \$179 ;
+  wire \$179 ;
   wire \$18 ;
-  wire [32:0] \$180 ;
-  wire [32:0] \$181 ;
-  wire [32:0] \$182 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
   wire [32:0] \$183 ;
   wire [32:0] \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
+  wire [32:0] \$185 ;
+  wire [32:0] \$186 ;
+  wire [32:0] \$187 ;
+  wire [32:0] \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire [24:0] \$192 ;
+  wire \$192 ;
   wire \$193 ;
-  wire [23:0] \$194 ;
-  wire [24:0] \$195 ;
-  wire [22:0] \$196 ;
-  wire [25:0] \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire [24:0] \$196 ;
+  wire \$197 ;
+  wire [23:0] \$198 ;
+  wire [24:0] \$199 ;
   wire [2:0] \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire [24:0] \$202 ;
-  wire [25:0] \$203 ;
-  wire [25:0] \$204 ;
+  wire [22:0] \$200 ;
+  wire [25:0] \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
   wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
+  wire [24:0] \$206 ;
+  wire [25:0] \$207 ;
+  wire [25:0] \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire [23:0] \$210 ;
-  wire [24:0] \$211 ;
-  reg [63:0] \$212 ;
-  reg [63:0] \$213 ;
-  reg [63:0] \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire [23:0] \$214 ;
+  wire [24:0] \$215 ;
+  reg [63:0] \$216 ;
+  reg [63:0] \$217 ;
+  reg [63:0] \$218 ;
   wire \$219 ;
   wire [24:0] \$22 ;
-  wire [25:0] \$220 ;
+  wire \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire \$224 ;
-  wire [24:0] \$225 ;
+  wire [25:0] \$224 ;
+  wire \$225 ;
   wire \$226 ;
-  wire [63:0] \$227 ;
-  wire [26:0] \$228 ;
-  wire [25:0] \$229 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire [24:0] \$229 ;
   wire \$23 ;
-  wire \$230 ;
+  wire [4:0] \$230 ;
   wire [4:0] \$231 ;
-  wire [26:0] \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire [26:0] \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
+  wire [4:0] \$232 ;
+  wire [4:0] \$233 ;
+  wire [4:0] \$234 ;
+  wire \$235 ;
+  wire [63:0] \$236 ;
+  wire [26:0] \$237 ;
+  wire [25:0] \$238 ;
   wire \$239 ;
   wire [24:0] \$24 ;
-  wire \$240 ;
-  wire \$241 ;
+  wire [4:0] \$240 ;
+  wire [26:0] \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire \$244 ;
+  wire [26:0] \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
@@ -16532,30 +16532,30 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$249 ;
   wire [4:0] \$25 ;
   wire \$250 ;
-  wire [24:0] \$251 ;
+  wire \$251 ;
   wire \$252 ;
-  wire [4:0] \$253 ;
-  wire [4:0] \$254 ;
-  wire [4:0] \$255 ;
-  wire [4:0] \$256 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
-  wire [63:0] \$26 ;
-  wire \$260 ;
-  reg [63:0] \$261 ;
-  reg [63:0] \$262 ;
-  reg [63:0] \$263 ;
-  reg [63:0] \$264 ;
-  reg [63:0] \$265 ;
-  wire [319:0] \$266 ;
-  wire [255:0] \$267 ;
-  wire \$268 ;
-  wire \$269 ;
-  wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
+  wire [4:0] \$26 ;
+  wire [24:0] \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  reg [63:0] \$266 ;
+  reg [63:0] \$267 ;
+  reg [63:0] \$268 ;
+  reg [63:0] \$269 ;
+  wire [4:0] \$27 ;
+  reg [63:0] \$270 ;
+  wire [319:0] \$271 ;
+  wire [255:0] \$272 ;
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
@@ -16563,7 +16563,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$277 ;
   wire \$278 ;
   wire \$279 ;
-  wire \$28 ;
+  wire [4:0] \$28 ;
   wire \$280 ;
   wire \$281 ;
   wire \$282 ;
@@ -16574,7 +16574,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$287 ;
   wire \$288 ;
   wire \$289 ;
-  wire [26:0] \$29 ;
+  wire [4:0] \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
@@ -16586,7 +16586,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$298 ;
   wire \$299 ;
   wire [3:0] \$3 ;
-  wire [4:0] \$30 ;
+  wire [63:0] \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
@@ -16597,79 +16597,79 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
-  wire [26:0] \$31 ;
+  wire \$31 ;
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
-  wire [255:0] \$316 ;
+  wire \$316 ;
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
-  wire [4:0] \$32 ;
-  wire [255:0] \$320 ;
-  wire \$321 ;
+  wire \$32 ;
+  wire \$320 ;
+  wire [255:0] \$321 ;
   wire \$322 ;
   wire \$323 ;
-  wire [255:0] \$324 ;
-  wire \$325 ;
+  wire \$324 ;
+  wire [255:0] \$325 ;
   wire \$326 ;
   wire \$327 ;
-  wire [255:0] \$328 ;
-  wire \$329 ;
-  wire [4:0] \$33 ;
+  wire \$328 ;
+  wire [255:0] \$329 ;
+  wire [26:0] \$33 ;
   wire \$330 ;
   wire \$331 ;
-  wire [255:0] \$332 ;
-  wire \$333 ;
+  wire \$332 ;
+  wire [255:0] \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire [255:0] \$336 ;
-  wire \$337 ;
+  wire \$336 ;
+  wire [255:0] \$337 ;
   wire \$338 ;
   wire \$339 ;
-  wire \$34 ;
-  wire [255:0] \$340 ;
-  wire \$341 ;
+  wire [4:0] \$34 ;
+  wire \$340 ;
+  wire [255:0] \$341 ;
   wire \$342 ;
   wire \$343 ;
-  wire [255:0] \$344 ;
-  wire \$345 ;
+  wire \$344 ;
+  wire [255:0] \$345 ;
   wire \$346 ;
   wire \$347 ;
   wire \$348 ;
   wire [255:0] \$349 ;
-  wire \$35 ;
+  wire [26:0] \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
-  wire [255:0] \$353 ;
-  wire \$354 ;
+  wire \$353 ;
+  wire [255:0] \$354 ;
   wire \$355 ;
   wire \$356 ;
-  wire [255:0] \$357 ;
-  wire \$358 ;
+  wire \$357 ;
+  wire [255:0] \$358 ;
   wire \$359 ;
-  wire \$36 ;
+  wire [4:0] \$36 ;
   wire \$360 ;
-  wire [255:0] \$361 ;
-  wire \$362 ;
+  wire \$361 ;
+  wire [255:0] \$362 ;
   wire \$363 ;
   wire \$364 ;
   wire \$365 ;
-  wire \$366 ;
+  wire [255:0] \$366 ;
   wire \$367 ;
-  reg \$368 ;
-  reg \$369 ;
-  wire \$37 ;
-  reg [3:0] \$370 ;
-  reg [63:0] \$371 ;
-  reg [63:0] \$372 ;
-  reg [63:0] \$373 ;
-  reg [63:0] \$374 ;
-  reg [63:0] \$375 ;
+  wire \$368 ;
+  wire \$369 ;
+  wire [4:0] \$37 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  reg \$373 ;
+  reg \$374 ;
+  reg [3:0] \$375 ;
   reg [63:0] \$376 ;
   reg [63:0] \$377 ;
   reg [63:0] \$378 ;
@@ -16683,160 +16683,170 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg [63:0] \$385 ;
   reg [63:0] \$386 ;
   reg [63:0] \$387 ;
-  reg [23:0] \$388 ;
-  reg [22:0] \$389 ;
+  reg [63:0] \$388 ;
+  reg [63:0] \$389 ;
   wire \$39 ;
-  reg [23:0] \$390 ;
-  reg [22:0] \$391 ;
-  reg [23:0] \$392 ;
-  reg \$393 ;
-  reg [23:0] \$394 ;
+  reg [63:0] \$390 ;
+  reg [63:0] \$391 ;
+  reg [63:0] \$392 ;
+  reg [23:0] \$393 ;
+  reg [22:0] \$394 ;
   reg [23:0] \$395 ;
-  reg \$396 ;
-  reg [63:0] \$397 ;
-  reg [63:0] \$398 ;
-  reg [63:0] \$399 ;
+  reg [22:0] \$396 ;
+  reg [23:0] \$397 ;
+  reg \$398 ;
+  reg [23:0] \$399 ;
   wire [4:0] \$4 ;
   wire \$40 ;
-  reg \$400 ;
+  reg [23:0] \$400 ;
   reg \$401 ;
-  reg \$402 ;
-  reg \$403 ;
-  reg \$404 ;
+  reg [63:0] \$402 ;
+  reg [63:0] \$403 ;
+  reg [63:0] \$404 ;
   reg \$405 ;
   reg \$406 ;
-  reg [25:0] \$407 ;
-  reg [68:0] \$408 ;
-  reg [23:0] \$409 ;
+  reg \$407 ;
+  reg \$408 ;
+  reg \$409 ;
   wire \$41 ;
   reg \$410 ;
-  reg [25:0] \$411 ;
+  reg \$411 ;
   reg [25:0] \$412 ;
-  reg [3:0] \$413 ;
-  reg [3:0] \$414 ;
+  reg [68:0] \$413 ;
+  reg [23:0] \$414 ;
   reg \$415 ;
-  reg \$416 ;
-  reg [23:0] \$417 ;
-  reg [25:0] \$418 ;
-  reg \$419 ;
+  reg [3:0] \$416 ;
+  reg [3:0] \$417 ;
+  reg [3:0] \$418 ;
+  reg [3:0] \$419 ;
   wire \$42 ;
-  reg \$420 ;
-  reg [82:0] \$421 ;
+  reg [3:0] \$420 ;
+  reg [25:0] \$421 ;
   reg [25:0] \$422 ;
-  reg \$423 ;
-  reg \$424 ;
-  reg [22:0] \$425 ;
-  reg [3:0] \$426 ;
-  reg [3:0] \$427 ;
-  reg [3:0] \$428 ;
+  reg [3:0] \$423 ;
+  reg [3:0] \$424 ;
+  reg \$425 ;
+  reg \$426 ;
+  reg [23:0] \$427 ;
+  reg [25:0] \$428 ;
   reg \$429 ;
   wire \$43 ;
   reg \$430 ;
-  reg [5:0] \$431 ;
-  reg [24:0] \$432 ;
-  reg [5:0] \$433 ;
+  reg [82:0] \$431 ;
+  reg [25:0] \$432 ;
+  reg \$433 ;
   reg \$434 ;
-  reg \$435 ;
-  reg \$436 ;
-  reg \$437 ;
-  reg \$438 ;
-  reg [32:0] \$439 ;
+  reg [22:0] \$435 ;
+  reg [3:0] \$436 ;
+  reg [3:0] \$437 ;
+  reg [3:0] \$438 ;
+  reg \$439 ;
   wire \$44 ;
-  reg [2:0] \$440 ;
-  reg [319:0] \$441 ;
-  reg \$442 ;
-  reg \$443 ;
-  reg [5:0] \$444 ;
-  reg [24:0] \$445 ;
-  reg [5:0] \$446 ;
+  reg \$440 ;
+  reg [5:0] \$441 ;
+  reg [24:0] \$442 ;
+  reg [5:0] \$443 ;
+  reg \$444 ;
+  reg \$445 ;
+  reg \$446 ;
   reg \$447 ;
   reg \$448 ;
-  reg \$449 ;
+  reg [32:0] \$449 ;
   wire \$45 ;
-  reg \$450 ;
-  reg \$451 ;
-  reg [32:0] \$452 ;
-  reg [319:0] \$453 ;
-  reg \$454 ;
-  reg \$455 ;
+  reg [2:0] \$450 ;
+  reg [319:0] \$451 ;
+  reg \$452 ;
+  reg \$453 ;
+  reg [5:0] \$454 ;
+  reg [24:0] \$455 ;
   reg [5:0] \$456 ;
-  reg [24:0] \$457 ;
-  reg [5:0] \$458 ;
+  reg \$457 ;
+  reg \$458 ;
   reg \$459 ;
   wire \$46 ;
   reg \$460 ;
   reg \$461 ;
-  reg \$462 ;
-  reg \$463 ;
-  reg [32:0] \$464 ;
-  reg [255:0] \$465 ;
-  reg \$466 ;
-  reg [32:0] \$467 ;
-  reg \$468 ;
+  reg [32:0] \$462 ;
+  reg [319:0] \$463 ;
+  reg \$464 ;
+  reg \$465 ;
+  reg [5:0] \$466 ;
+  reg [24:0] \$467 ;
+  reg [5:0] \$468 ;
   reg \$469 ;
   wire \$47 ;
-  reg [5:0] \$470 ;
-  reg [24:0] \$471 ;
-  reg [5:0] \$472 ;
+  reg \$470 ;
+  reg \$471 ;
+  reg \$472 ;
   reg \$473 ;
-  reg \$474 ;
-  reg \$475 ;
+  reg [32:0] \$474 ;
+  reg [255:0] \$475 ;
   reg \$476 ;
-  reg \$477 ;
-  reg [32:0] \$478 ;
+  reg [32:0] \$477 ;
+  reg \$478 ;
   reg \$479 ;
   wire \$48 ;
-  reg \$480 ;
-  reg \$481 ;
-  reg [255:0] \$482 ;
+  reg [5:0] \$480 ;
+  reg [24:0] \$481 ;
+  reg [5:0] \$482 ;
   reg \$483 ;
-  reg [32:0] \$484 ;
-  reg [7:0] \$485 ;
-  reg [7:0] \$486 ;
-  reg [7:0] \$487 ;
-  reg \$488 ;
+  reg \$484 ;
+  reg \$485 ;
+  reg \$486 ;
+  reg \$487 ;
+  reg [32:0] \$488 ;
   reg \$489 ;
   wire \$49 ;
   reg \$490 ;
   reg \$491 ;
-  reg \$492 ;
+  reg [255:0] \$492 ;
   reg \$493 ;
-  reg \$494 ;
-  reg [255:0] \$495 ;
-  reg \$496 ;
-  reg \$497 ;
-  reg [255:0] \$498 ;
-  reg [63:0] \$499 ;
+  reg [32:0] \$494 ;
+  reg [7:0] \$495 ;
+  reg [7:0] \$496 ;
+  reg [7:0] \$497 ;
+  reg \$498 ;
+  reg \$499 ;
   wire [5:0] \$5 ;
   wire \$50 ;
-  reg [255:0] \$500 ;
-  reg [255:0] \$501 ;
-  reg [255:0] \$502 ;
-  reg [63:0] \$503 ;
-  reg [255:0] \$504 ;
+  reg \$500 ;
+  reg \$501 ;
+  reg \$502 ;
+  reg \$503 ;
+  reg \$504 ;
   reg [255:0] \$505 ;
-  reg [255:0] \$506 ;
-  reg [255:0] \$507 ;
+  reg \$506 ;
+  reg \$507 ;
   reg [255:0] \$508 ;
-  reg [159:0] \$509 ;
+  reg [63:0] \$509 ;
   wire \$51 ;
-  reg [2625:0] \$510 ;
-  reg \$511 ;
-  reg [32:0] \$512 ;
-  reg [5:0] \$513 ;
+  reg [255:0] \$510 ;
+  reg [255:0] \$511 ;
+  reg [255:0] \$512 ;
+  reg [63:0] \$513 ;
   reg [255:0] \$514 ;
+  reg [255:0] \$515 ;
+  reg [255:0] \$516 ;
+  reg [255:0] \$517 ;
+  reg [255:0] \$518 ;
+  reg [159:0] \$519 ;
   wire \$52 ;
+  reg [2625:0] \$520 ;
+  reg \$521 ;
+  reg [32:0] \$522 ;
+  reg [5:0] \$523 ;
+  reg [255:0] \$524 ;
   wire \$53 ;
-  wire [26:0] \$54 ;
-  wire [26:0] \$55 ;
-  wire [25:0] \$56 ;
-  wire [24:0] \$57 ;
-  wire [25:0] \$58 ;
-  wire \$59 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire [26:0] \$58 ;
+  wire [26:0] \$59 ;
   wire [6:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
+  wire [25:0] \$60 ;
+  wire [24:0] \$61 ;
+  wire [25:0] \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
@@ -16859,11 +16869,11 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [6:0] \$83 ;
+  wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
+  wire [6:0] \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire [24:0] \$9 ;
@@ -16956,6 +16966,11 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg [5:0] cap_fld = 6'h00;
   reg cap_v = 1'h0;
   reg [255:0] cap_val = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [3:0] cb0 = 4'h0;
+  reg [3:0] cb1 = 4'h1;
+  reg [3:0] cb2 = 4'h2;
+  reg [3:0] cb3 = 4'h3;
+  reg [3:0] cb4 = 4'h4;
   wire cd_free;
   reg [7:0] cmp_h = 8'h00;
   reg [7:0] cmp_n = 8'h00;
@@ -16995,7 +17010,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \i_job__payload.wrapped ;
   wire [25:0] in_end;
   reg [22:0] in_nb = 23'h000000;
-  wire [22:0] \in_nb$81 ;
+  wire [22:0] \in_nb$90 ;
   wire [25:0] in_qa;
   wire [26:0] in_size;
   wire is_data;
@@ -17016,7 +17031,12 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg jv = 1'h0;
   wire [2:0] lane0;
   reg [2:0] lane1 = 3'h0;
-  wire [3:0] ld_qi;
+  wire [3:0] ld_beat;
+  wire [3:0] ld_idx0;
+  wire [3:0] ld_idx1;
+  wire [3:0] ld_idx2;
+  wire [3:0] ld_idx3;
+  wire [3:0] ld_idx4;
   wire [23:0] lim;
   reg [25:0] low = 26'h0000000;
   wire lt0b;
@@ -17661,7 +17681,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg [255:0] val4 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] val_be;
   wire [47:0] w_data;
-  reg [63:0] \w_data$138  = 64'h0000000000000000;
+  reg [63:0] \w_data$147  = 64'h0000000000000000;
   wire w_en;
   reg [3:0] w_idx = 4'h0;
   wire w_rdy;
@@ -17674,229 +17694,255 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg [23:0] wr = 24'h000000;
   reg zero_hi = 1'h0;
   always @(posedge clk)
-    q_lt_s <= \$403 ;
+    head <= \$400 ;
   always @(posedge clk)
-    a_lt_s <= \$404 ;
+    o_calldata__valid <= \$401 ;
   always @(posedge clk)
-    nb_in <= \$405 ;
+    bq_stay <= \$402 ;
   always @(posedge clk)
-    qb_in <= \$406 ;
+    bq_next <= \$403 ;
   always @(posedge clk)
-    low <= \$407 ;
+    bq_load <= \$404 ;
   always @(posedge clk)
-    o_calldata__payload <= \$408 ;
+    bq_went <= \$405 ;
   always @(posedge clk)
-    cur_base <= \$409 ;
+    bq_ld <= \$406 ;
   always @(posedge clk)
-    d_valid <= \$410 ;
+    hl_prev <= \$407 ;
   always @(posedge clk)
-    q <= \$411 ;
+    q_lt_s <= \$408 ;
   always @(posedge clk)
-    qa <= \$412 ;
+    a_lt_s <= \$409 ;
   always @(posedge clk)
-    qi <= \$413 ;
+    nb_in <= \$410 ;
   always @(posedge clk)
-    qi1 <= \$414 ;
+    qb_in <= \$411 ;
   always @(posedge clk)
-    q_lt_e <= \$415 ;
+    low <= \$412 ;
   always @(posedge clk)
-    a_lt_e <= \$416 ;
+    o_calldata__payload <= \$413 ;
   always @(posedge clk)
-    d_seq <= \$417 ;
+    cur_base <= \$414 ;
   always @(posedge clk)
-    d_end <= \$418 ;
+    d_valid <= \$415 ;
   always @(posedge clk)
-    d_ver <= \$419 ;
+    cb0 <= \$416 ;
   always @(posedge clk)
-    jv <= \$420 ;
+    cb1 <= \$417 ;
   always @(posedge clk)
-    j <= \$421 ;
+    cb2 <= \$418 ;
   always @(posedge clk)
-    j_end <= \$422 ;
+    cb3 <= \$419 ;
   always @(posedge clk)
-    short <= \$423 ;
+    cb4 <= \$420 ;
   always @(posedge clk)
-    j_zl <= \$424 ;
+    q <= \$421 ;
   always @(posedge clk)
-    j_nb <= \$425 ;
+    qa <= \$422 ;
   always @(posedge clk)
-    gidx2 <= \$426 ;
+    qi <= \$423 ;
   always @(posedge clk)
-    gidx3 <= \$427 ;
+    qi1 <= \$424 ;
   always @(posedge clk)
-    gidx4 <= \$428 ;
+    q_lt_e <= \$425 ;
   always @(posedge clk)
-    t1_valid <= \$429 ;
+    a_lt_e <= \$426 ;
   always @(posedge clk)
-    t1_end <= \$430 ;
+    d_seq <= \$427 ;
   always @(posedge clk)
-    t1_fld <= \$431 ;
+    d_end <= \$428 ;
   always @(posedge clk)
-    t1_seq <= \$432 ;
+    d_ver <= \$429 ;
   always @(posedge clk)
-    t1_ln <= \$433 ;
+    jv <= \$430 ;
   always @(posedge clk)
-    t1_short <= \$434 ;
+    j <= \$431 ;
   always @(posedge clk)
-    t1_first <= \$435 ;
+    j_end <= \$432 ;
   always @(posedge clk)
-    t1_wrapped <= \$436 ;
+    short <= \$433 ;
   always @(posedge clk)
-    t1_own_fail <= \$437 ;
+    j_zl <= \$434 ;
   always @(posedge clk)
-    t1_r0v <= \$438 ;
+    j_nb <= \$435 ;
   always @(posedge clk)
-    t1_r0 <= \$439 ;
+    gidx2 <= \$436 ;
   always @(posedge clk)
-    lane1 <= \$440 ;
+    gidx3 <= \$437 ;
   always @(posedge clk)
-    raw1 <= \$441 ;
+    gidx4 <= \$438 ;
   always @(posedge clk)
-    t2_valid <= \$442 ;
+    t1_valid <= \$439 ;
   always @(posedge clk)
-    t2_end <= \$443 ;
+    t1_end <= \$440 ;
   always @(posedge clk)
-    t2_fld <= \$444 ;
+    t1_fld <= \$441 ;
   always @(posedge clk)
-    t2_seq <= \$445 ;
+    t1_seq <= \$442 ;
   always @(posedge clk)
-    t2_ln <= \$446 ;
+    t1_ln <= \$443 ;
   always @(posedge clk)
-    t2_short <= \$447 ;
+    t1_short <= \$444 ;
   always @(posedge clk)
-    t2_first <= \$448 ;
+    t1_first <= \$445 ;
   always @(posedge clk)
-    t2_wrapped <= \$449 ;
+    t1_wrapped <= \$446 ;
   always @(posedge clk)
-    t2_own_fail <= \$450 ;
+    t1_own_fail <= \$447 ;
   always @(posedge clk)
-    t2_r0v <= \$451 ;
+    t1_r0v <= \$448 ;
   always @(posedge clk)
-    t2_r0 <= \$452 ;
+    t1_r0 <= \$449 ;
   always @(posedge clk)
-    win <= \$453 ;
+    lane1 <= \$450 ;
   always @(posedge clk)
-    t3_valid <= \$454 ;
+    raw1 <= \$451 ;
   always @(posedge clk)
-    t3_end <= \$455 ;
+    t2_valid <= \$452 ;
   always @(posedge clk)
-    t3_fld <= \$456 ;
+    t2_end <= \$453 ;
   always @(posedge clk)
-    t3_seq <= \$457 ;
+    t2_fld <= \$454 ;
   always @(posedge clk)
-    t3_ln <= \$458 ;
+    t2_seq <= \$455 ;
   always @(posedge clk)
-    t3_short <= \$459 ;
+    t2_ln <= \$456 ;
   always @(posedge clk)
-    t3_first <= \$460 ;
+    t2_short <= \$457 ;
   always @(posedge clk)
-    t3_wrapped <= \$461 ;
+    t2_first <= \$458 ;
   always @(posedge clk)
-    t3_own_fail <= \$462 ;
+    t2_wrapped <= \$459 ;
   always @(posedge clk)
-    t3_r0v <= \$463 ;
+    t2_own_fail <= \$460 ;
   always @(posedge clk)
-    t3_r0 <= \$464 ;
+    t2_r0v <= \$461 ;
   always @(posedge clk)
-    val3 <= \$465 ;
+    t2_r0 <= \$462 ;
   always @(posedge clk)
-    r3v_q <= \$466 ;
+    win <= \$463 ;
   always @(posedge clk)
-    r3_q <= \$467 ;
+    t3_valid <= \$464 ;
   always @(posedge clk)
-    t4_valid <= \$468 ;
+    t3_end <= \$465 ;
   always @(posedge clk)
-    t4_end <= \$469 ;
+    t3_fld <= \$466 ;
   always @(posedge clk)
-    t4_fld <= \$470 ;
+    t3_seq <= \$467 ;
   always @(posedge clk)
-    t4_seq <= \$471 ;
+    t3_ln <= \$468 ;
   always @(posedge clk)
-    t4_ln <= \$472 ;
+    t3_short <= \$469 ;
   always @(posedge clk)
-    t4_short <= \$473 ;
+    t3_first <= \$470 ;
   always @(posedge clk)
-    t4_first <= \$474 ;
+    t3_wrapped <= \$471 ;
   always @(posedge clk)
-    t4_wrapped <= \$475 ;
+    t3_own_fail <= \$472 ;
   always @(posedge clk)
-    t4_own_fail <= \$476 ;
+    t3_r0v <= \$473 ;
   always @(posedge clk)
-    t4_r0v <= \$477 ;
+    t3_r0 <= \$474 ;
   always @(posedge clk)
-    t4_r0 <= \$478 ;
+    val3 <= \$475 ;
   always @(posedge clk)
-    lt30 <= \$479 ;
+    r3v_q <= \$476 ;
   always @(posedge clk)
-    lt50 <= \$480 ;
+    r3_q <= \$477 ;
   always @(posedge clk)
-    lt53 <= \$481 ;
+    t4_valid <= \$478 ;
   always @(posedge clk)
-    val4 <= \$482 ;
+    t4_end <= \$479 ;
   always @(posedge clk)
-    r3v_4 <= \$483 ;
+    t4_fld <= \$480 ;
   always @(posedge clk)
-    r3_4 <= \$484 ;
+    t4_seq <= \$481 ;
   always @(posedge clk)
-    cmp_n <= \$485 ;
+    t4_ln <= \$482 ;
   always @(posedge clk)
-    cmp_h <= \$486 ;
+    t4_short <= \$483 ;
   always @(posedge clk)
-    cmp_p <= \$487 ;
+    t4_first <= \$484 ;
   always @(posedge clk)
-    zero_hi <= \$488 ;
+    t4_wrapped <= \$485 ;
   always @(posedge clk)
-    c0_27_28 <= \$489 ;
+    t4_own_fail <= \$486 ;
   always @(posedge clk)
-    c0_lt37 <= \$490 ;
+    t4_r0v <= \$487 ;
   always @(posedge clk)
-    c0_gt1 <= \$491 ;
+    t4_r0 <= \$488 ;
   always @(posedge clk)
-    c0_ones <= \$492 ;
+    lt30 <= \$489 ;
   always @(posedge clk)
-    c0_zero <= \$493 ;
+    lt50 <= \$490 ;
   always @(posedge clk)
-    c0_one <= \$494 ;
+    lt53 <= \$491 ;
   always @(posedge clk)
-    prio <= \$495 ;
+    val4 <= \$492 ;
   always @(posedge clk)
-    o_rec__valid <= \$496 ;
+    r3v_4 <= \$493 ;
   always @(posedge clk)
-    cap_v <= \$497 ;
+    r3_4 <= \$494 ;
   always @(posedge clk)
-    rec_chain_id <= \$498 ;
+    cmp_n <= \$495 ;
   always @(posedge clk)
-    rec_nonce <= \$499 ;
+    cmp_h <= \$496 ;
   always @(posedge clk)
-    rec_gas_price <= \$500 ;
+    cmp_p <= \$497 ;
   always @(posedge clk)
-    rec_max_priority_fee_per_gas <= \$501 ;
+    zero_hi <= \$498 ;
   always @(posedge clk)
-    rec_max_fee_per_gas <= \$502 ;
+    c0_27_28 <= \$499 ;
   always @(posedge clk)
-    rec_gas_limit <= \$503 ;
+    c0_lt37 <= \$500 ;
   always @(posedge clk)
-    rec_value <= \$504 ;
+    c0_gt1 <= \$501 ;
   always @(posedge clk)
-    rec_max_fee_per_blob_gas <= \$505 ;
+    c0_ones <= \$502 ;
   always @(posedge clk)
-    rec_v <= \$506 ;
+    c0_zero <= \$503 ;
   always @(posedge clk)
-    rec_r <= \$507 ;
+    c0_one <= \$504 ;
   always @(posedge clk)
-    rec_s <= \$508 ;
+    prio <= \$505 ;
   always @(posedge clk)
-    rec_to <= \$509 ;
+    o_rec__valid <= \$506 ;
   always @(posedge clk)
-    o_rec__payload <= \$510 ;
+    cap_v <= \$507 ;
   always @(posedge clk)
-    best_v <= \$511 ;
+    rec_chain_id <= \$508 ;
   always @(posedge clk)
-    best <= \$512 ;
+    rec_nonce <= \$509 ;
   always @(posedge clk)
-    cap_fld <= \$513 ;
+    rec_gas_price <= \$510 ;
   always @(posedge clk)
-    cap_val <= \$514 ;
+    rec_max_priority_fee_per_gas <= \$511 ;
+  always @(posedge clk)
+    rec_max_fee_per_gas <= \$512 ;
+  always @(posedge clk)
+    rec_gas_limit <= \$513 ;
+  always @(posedge clk)
+    rec_value <= \$514 ;
+  always @(posedge clk)
+    rec_max_fee_per_blob_gas <= \$515 ;
+  always @(posedge clk)
+    rec_v <= \$516 ;
+  always @(posedge clk)
+    rec_r <= \$517 ;
+  always @(posedge clk)
+    rec_s <= \$518 ;
+  always @(posedge clk)
+    rec_to <= \$519 ;
+  always @(posedge clk)
+    o_rec__payload <= \$520 ;
+  always @(posedge clk)
+    best_v <= \$521 ;
+  always @(posedge clk)
+    best <= \$522 ;
+  always @(posedge clk)
+    cap_fld <= \$523 ;
+  always @(posedge clk)
+    cap_val <= \$524 ;
   assign \$1  = 1'h0 + i_beat__payload[64];
   assign \$2  = \$1  + i_beat__payload[65];
   assign \$3  = \$2  + i_beat__payload[66];
@@ -17932,405 +17978,394 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign \$22  = short ? j[81:57] : 25'h0000020;
   assign \$23  = ~ o_calldata__valid;
   assign cd_free = \$23  | o_calldata__ready;
-  assign \$25  = cur_base[3:0] + \$24 [3:0];
-  assign \$26  = bq_went ? bq_next : bq_stay;
-  assign beat_q = bq_ld ? bq_load : \$26 ;
+  assign \$25  = cb0 + \$24 [3:0];
+  assign \$26  = cb1 + \$24 [3:0];
+  assign \$27  = cb2 + \$24 [3:0];
+  assign \$28  = cb3 + \$24 [3:0];
+  assign \$29  = cb4 + \$24 [3:0];
+  assign \$30  = bq_went ? bq_next : bq_stay;
+  assign beat_q = bq_ld ? bq_load : \$30 ;
   assign e_lt_s = j_end < r_data[47:23];
   assign hl2 = have_last & hl_prev;
-  assign \$27  = a_lt_e ? a_lt_s : e_lt_s;
-  assign \$28  = ~ \$27 ;
-  assign by_size = hl2 & \$28 ;
-  assign \$29  = r_data[47:23] - q;
-  assign \$30  = 4'h8 - q[2:0];
-  assign \$31  = j_end - q;
-  assign \$32  = a_lt_e ? \$30  : { 1'h0, \$31 [3:0] };
-  assign \$33  = by_size ? { 1'h0, \$29 [3:0] } : \$32 ;
-  assign \$34  = ~ a_lt_e;
-  assign \$35  = ~ a_lt_s;
-  assign \$36  = hl2 & \$35 ;
-  assign c_last = \$34  | \$36 ;
-  assign \$37  = ~ q_lt_e;
-  assign \$38  = ~ q_lt_s;
-  assign \$39  = hl2 & \$38 ;
-  assign s_done_now = \$37  | \$39 ;
+  assign \$31  = a_lt_e ? a_lt_s : e_lt_s;
+  assign \$32  = ~ \$31 ;
+  assign by_size = hl2 & \$32 ;
+  assign \$33  = r_data[47:23] - q;
+  assign \$34  = 4'h8 - q[2:0];
+  assign \$35  = j_end - q;
+  assign \$36  = a_lt_e ? \$34  : { 1'h0, \$35 [3:0] };
+  assign \$37  = by_size ? { 1'h0, \$33 [3:0] } : \$36 ;
+  assign \$38  = ~ a_lt_e;
+  assign \$39  = ~ a_lt_s;
+  assign \$40  = hl2 & \$39 ;
+  assign c_last = \$38  | \$40 ;
+  assign \$41  = ~ q_lt_e;
+  assign \$42  = ~ q_lt_s;
+  assign \$43  = hl2 & \$42 ;
+  assign s_done_now = \$41  | \$43 ;
   assign s_beat_in = hl2 | qb_in;
-  assign \$40  = adv & jv;
-  assign \$41  = have_last & cd_free;
-  assign \$42  = d_end > r_data[47:23];
-  assign \$43  = s_beat_in | s_done_now;
-  assign \$44  = ~ j_zl;
-  assign \$45  = \$44  & j[82];
-  assign \$46  = ~ j_zl;
-  assign \$47  = ~ first_absent;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = j[31:26] == 6'h20;
-  assign \$50  = d_valid & d_ver;
-  assign \$51  = | own[32:28];
-  assign \$52  = own_v & \$51 ;
-  assign \$53  = i_job__payload[81:57] <= 6'h20;
-  assign \$54  = in_end - 1'h1;
-  assign \$55  = \$53  ? \$54  : { 2'h0, i_job__payload[56:32] };
-  assign \$58  = \$57  + 1'h1;
-  assign \$59  = ! win[7:0];
-  assign \$60  = t2_fld == 2'h2;
-  assign \$61  = t2_fld == 2'h3;
-  assign \$62  = t2_fld == 3'h4;
-  assign \$63  = t2_fld == 3'h5;
-  assign \$64  = t2_fld == 3'h6;
-  assign \$65  = t2_fld == 3'h7;
-  assign \$66  = t2_fld == 4'h9;
-  assign \$67  = t2_fld == 4'hc;
-  assign \$68  = t2_fld == 4'hf;
-  assign \$69  = t2_fld == 5'h10;
-  assign \$70  = t2_fld == 5'h11;
-  assign \$71  = t2_fld == 5'h12;
-  assign \$72  = t2_fld == 5'h19;
-  assign \$73  = t2_fld == 5'h1b;
-  assign \$74  = t2_fld == 5'h1c;
-  assign \$75  = t2_fld == 5'h1d;
-  assign \$76  = t2_fld == 5'h1e;
-  assign \$77  = t2_fld == 6'h20;
-  assign \$78  = | { \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60  };
-  assign \$79  = \$59  & \$78 ;
-  assign \$80  = t2_fld == 5'h17;
-  assign \$81  = win[7:0] != 1'h1;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = 6'h20 - t2_ln;
-  assign \$84  = ~ t4_end;
-  assign \$85  = t4_valid & \$84 ;
-  assign \$86  = \$85  & t4_short;
-  assign \$87  = ~ t4_own_fail;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = zero_hi & c0_ones;
-  assign \$92  = cmp_p[3] & \$91 ;
-  assign \$93  = cmp_p[2] | \$92 ;
-  assign \$94  = cmp_p[5] & \$93 ;
-  assign \$95  = cmp_p[4] | \$94 ;
-  assign \$96  = cmp_p[7] & \$95 ;
-  assign \$97  = cmp_p[6] | \$96 ;
-  assign \$98  = ~ c0_27_28;
-  assign \$99  = zero_hi & \$98 ;
-  assign \$100  = \$99  & c0_lt37;
-  assign \$101  = ~ zero_hi;
-  assign \$102  = \$101  | c0_gt1;
-  assign \$103  = zero_hi & c0_zero;
-  assign \$106  = cmp_n[3] & \$105 ;
-  assign \$107  = cmp_n[2] | \$106 ;
-  assign \$108  = cmp_n[5] & \$107 ;
-  assign \$109  = cmp_n[4] | \$108 ;
-  assign \$110  = cmp_n[7] & \$109 ;
-  assign \$111  = cmp_n[6] | \$110 ;
-  assign \$112  = ~ \$111 ;
-  assign \$113  = \$103  | \$112 ;
-  assign \$114  = zero_hi & c0_zero;
-  assign \$117  = cmp_n[3] & \$116 ;
-  assign \$118  = cmp_n[2] | \$117 ;
-  assign \$119  = cmp_n[5] & \$118 ;
-  assign \$120  = cmp_n[4] | \$119 ;
-  assign \$121  = cmp_n[7] & \$120 ;
-  assign \$122  = cmp_n[6] | \$121 ;
-  assign \$123  = ~ \$122 ;
-  assign \$124  = \$114  | \$123 ;
-  assign \$127  = cmp_h[3] & \$126 ;
-  assign \$128  = cmp_h[2] | \$127 ;
-  assign \$129  = cmp_h[5] & \$128 ;
-  assign \$130  = cmp_h[4] | \$129 ;
-  assign \$131  = cmp_h[7] & \$130 ;
-  assign \$132  = cmp_h[6] | \$131 ;
-  assign \$133  = ~ \$132 ;
-  assign \$134  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
-  assign \$135  = ~ \$134 ;
-  assign \$136  = \$133  & \$135 ;
-  assign \$137  = zero_hi & c0_one;
-  assign \$138  = ~ \$137 ;
+  assign \$44  = adv & jv;
+  assign \$45  = have_last & cd_free;
+  assign \$46  = d_end > r_data[47:23];
+  assign \$47  = s_beat_in | s_done_now;
+  assign \$48  = ~ j_zl;
+  assign \$49  = \$48  & j[82];
+  assign \$50  = ~ j_zl;
+  assign \$51  = ~ first_absent;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = j[31:26] == 6'h20;
+  assign \$54  = d_valid & d_ver;
+  assign \$55  = | own[32:28];
+  assign \$56  = own_v & \$55 ;
+  assign \$57  = i_job__payload[81:57] <= 6'h20;
+  assign \$58  = in_end - 1'h1;
+  assign \$59  = \$57  ? \$58  : { 2'h0, i_job__payload[56:32] };
+  assign \$62  = \$61  + 1'h1;
+  assign \$63  = ! win[7:0];
+  assign \$64  = t2_fld == 2'h2;
+  assign \$65  = t2_fld == 2'h3;
+  assign \$66  = t2_fld == 3'h4;
+  assign \$67  = t2_fld == 3'h5;
+  assign \$68  = t2_fld == 3'h6;
+  assign \$69  = t2_fld == 3'h7;
+  assign \$70  = t2_fld == 4'h9;
+  assign \$71  = t2_fld == 4'hc;
+  assign \$72  = t2_fld == 4'hf;
+  assign \$73  = t2_fld == 5'h10;
+  assign \$74  = t2_fld == 5'h11;
+  assign \$75  = t2_fld == 5'h12;
+  assign \$76  = t2_fld == 5'h19;
+  assign \$77  = t2_fld == 5'h1b;
+  assign \$78  = t2_fld == 5'h1c;
+  assign \$79  = t2_fld == 5'h1d;
+  assign \$80  = t2_fld == 5'h1e;
+  assign \$81  = t2_fld == 6'h20;
+  assign \$82  = | { \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64  };
+  assign \$83  = \$63  & \$82 ;
+  assign \$84  = t2_fld == 5'h17;
+  assign \$85  = win[7:0] != 1'h1;
+  assign \$86  = \$84  & \$85 ;
+  assign \$87  = 6'h20 - t2_ln;
+  assign \$88  = ~ t4_end;
+  assign \$89  = t4_valid & \$88 ;
+  assign \$90  = \$89  & t4_short;
+  assign \$91  = ~ t4_own_fail;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = zero_hi & c0_ones;
+  assign \$96  = cmp_p[3] & \$95 ;
+  assign \$97  = cmp_p[2] | \$96 ;
+  assign \$98  = cmp_p[5] & \$97 ;
+  assign \$99  = cmp_p[4] | \$98 ;
+  assign \$100  = cmp_p[7] & \$99 ;
+  assign \$101  = cmp_p[6] | \$100 ;
+  assign \$102  = ~ c0_27_28;
+  assign \$103  = zero_hi & \$102 ;
+  assign \$104  = \$103  & c0_lt37;
+  assign \$105  = ~ zero_hi;
+  assign \$106  = \$105  | c0_gt1;
+  assign \$107  = zero_hi & c0_zero;
+  assign \$110  = cmp_n[3] & \$109 ;
+  assign \$111  = cmp_n[2] | \$110 ;
+  assign \$112  = cmp_n[5] & \$111 ;
+  assign \$113  = cmp_n[4] | \$112 ;
+  assign \$114  = cmp_n[7] & \$113 ;
+  assign \$115  = cmp_n[6] | \$114 ;
+  assign \$116  = ~ \$115 ;
+  assign \$117  = \$107  | \$116 ;
+  assign \$118  = zero_hi & c0_zero;
+  assign \$121  = cmp_n[3] & \$120 ;
+  assign \$122  = cmp_n[2] | \$121 ;
+  assign \$123  = cmp_n[5] & \$122 ;
+  assign \$124  = cmp_n[4] | \$123 ;
+  assign \$125  = cmp_n[7] & \$124 ;
+  assign \$126  = cmp_n[6] | \$125 ;
+  assign \$127  = ~ \$126 ;
+  assign \$128  = \$118  | \$127 ;
+  assign \$131  = cmp_h[3] & \$130 ;
+  assign \$132  = cmp_h[2] | \$131 ;
+  assign \$133  = cmp_h[5] & \$132 ;
+  assign \$134  = cmp_h[4] | \$133 ;
+  assign \$135  = cmp_h[7] & \$134 ;
+  assign \$136  = cmp_h[6] | \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
+  assign \$139  = ~ \$138 ;
+  assign \$140  = \$137  & \$139 ;
+  assign \$141  = zero_hi & c0_one;
+  assign \$142  = ~ \$141 ;
   assign v0 = t4_valid & t4_r0v;
   assign v3 = t4_valid & r3v_4;
   assign lt0b = { t4_r0[24:0], t4_r0[27:25] } < { best[24:0], best[27:25] };
   assign lt3b = { r3_4[24:0], r3_4[27:25] } < { best[24:0], best[27:25] };
   assign lt5b = { t4_seq, 3'h4 } < { best[24:0], best[27:25] };
-  assign \$139  = ~ v0;
-  assign \$140  = ~ lt0b;
-  assign \$141  = \$139  | \$140 ;
-  assign \$142  = best_v & \$141 ;
-  assign \$143  = ~ v3;
-  assign \$144  = ~ lt3b;
+  assign \$143  = ~ v0;
+  assign \$144  = ~ lt0b;
   assign \$145  = \$143  | \$144 ;
-  assign \$146  = \$142  & \$145 ;
-  assign \$147  = ~ r5v;
-  assign \$148  = ~ lt5b;
+  assign \$146  = best_v & \$145 ;
+  assign \$147  = ~ v3;
+  assign \$148  = ~ lt3b;
   assign \$149  = \$147  | \$148 ;
-  assign win_b = \$146  & \$149 ;
-  assign \$150  = ~ best_v;
-  assign \$151  = \$150  | lt0b;
-  assign \$152  = v0 & \$151 ;
-  assign \$153  = ~ v3;
-  assign \$154  = ~ lt30;
-  assign \$155  = \$153  | \$154 ;
-  assign \$156  = \$152  & \$155 ;
-  assign \$157  = ~ r5v;
-  assign \$158  = ~ lt50;
+  assign \$150  = \$146  & \$149 ;
+  assign \$151  = ~ r5v;
+  assign \$152  = ~ lt5b;
+  assign \$153  = \$151  | \$152 ;
+  assign win_b = \$150  & \$153 ;
+  assign \$154  = ~ best_v;
+  assign \$155  = \$154  | lt0b;
+  assign \$156  = v0 & \$155 ;
+  assign \$157  = ~ v3;
+  assign \$158  = ~ lt30;
   assign \$159  = \$157  | \$158 ;
-  assign win0 = \$156  & \$159 ;
-  assign \$160  = ~ best_v;
-  assign \$161  = \$160  | lt3b;
-  assign \$162  = v3 & \$161 ;
-  assign \$163  = ~ v0;
-  assign \$164  = \$163  | lt30;
-  assign \$165  = \$162  & \$164 ;
-  assign \$166  = ~ r5v;
-  assign \$167  = ~ lt53;
-  assign \$168  = \$166  | \$167 ;
-  assign win3 = \$165  & \$168 ;
-  assign \$169  = ~ best_v;
-  assign \$170  = \$169  | lt5b;
-  assign \$171  = r5v & \$170 ;
-  assign \$172  = ~ v0;
-  assign \$173  = \$172  | lt50;
-  assign \$174  = \$171  & \$173 ;
-  assign \$175  = ~ v3;
-  assign \$176  = \$175  | lt53;
-  assign win5 = \$174  & \$176 ;
-  assign \$177  = best_v | v0;
-  assign \$178  = \$177  | v3;
-  assign merged_v = \$178  | r5v;
-  assign \$179  = win_b ? best : 33'h000000000;
-  assign \$180  = win0 ? t4_r0 : 33'h000000000;
-  assign \$181  = \$179  | \$180 ;
-  assign \$182  = win3 ? r3_4 : 33'h000000000;
-  assign \$183  = \$181  | \$182 ;
-  assign \$184  = win5 ? r5 : 33'h000000000;
-  assign merged = \$183  | \$184 ;
-  assign \$185  = ~ o_rec__valid;
-  assign rec_free = \$185  | o_rec__ready;
-  assign \$186  = t4_valid & t4_end;
-  assign \$187  = ~ rec_free;
-  assign \$188  = \$186  & \$187 ;
-  assign adv = ~ \$188 ;
-  assign \$189  = \$9 [23:0] < 4'hf;
-  assign \$190  = \$9 [23:0] < 5'h10;
-  assign \$191  = fire ? \$189  : \$190 ;
-  assign \$192  = wr + 1'h1;
-  assign \$193  = in_nb != 23'h7ffffe;
-  assign \$194  = in_nb + 1'h1;
-  assign \$195  = avail + w_v;
-  assign \$196  = r_en ? r_data[22:0] : 23'h000000;
-  assign \$197  = \$195  - \$196 ;
-  assign \$198  = j[1:0] != 2'h2;
-  assign \$199  = jv & \$198 ;
-  assign \$200  = j[56:32] > low;
-  assign \$201  = \$199  & \$200 ;
-  assign \$204  = \$201  ? { 1'h0, \$202  } : \$203 ;
-  assign \$205  = j[1:0] == 2'h2;
-  assign \$206  = jv & \$205 ;
-  assign \$207  = h_low < h_lim;
-  assign \$208  = ~ h_end;
-  assign \$209  = \$207  & \$208 ;
-  assign \$210  = \$209  ? { 1'h0, h_low } : h_lim;
-  assign \$211  = h_base + \$210 ;
-  assign \$215  = ~ r_en;
-  assign \$216  = have_last & \$215 ;
-  assign \$217  = q < r_data[47:23];
-  assign \$218  = qa < r_data[47:23];
-  assign \$219  = j_nb < avail;
-  assign \$221  = \$220  < avail;
-  assign \$222  = adv & jv;
-  assign \$223  = j[56:32] > low;
-  assign \$224  = have_last & cd_free;
-  assign \$225  = cur_base + r_data[22:0];
-  assign \$226  = s_beat_in | s_done_now;
-  assign \$227  = beat_q >> { q[2:0], 3'h0 };
-  assign \$228  = qa + 4'h8;
-  assign \$230  = \$229  < avail;
-  assign \$231  = qi1 + 1'h1;
-  assign \$232  = qa + 4'h8;
-  assign \$233  = \$232  < j_end;
-  assign \$234  = qa < r_data[47:23];
-  assign \$235  = qa + 4'h8;
-  assign \$236  = \$235  < r_data[47:23];
-  assign \$237  = q > low;
-  assign \$238  = j_end > low;
-  assign \$239  = ~ is_data;
-  assign \$240  = ~ short;
-  assign \$241  = \$239  & \$240 ;
-  assign \$242  = ~ have_last;
-  assign \$243  = \$241  & \$242 ;
-  assign \$244  = ~ first_absent;
-  assign \$245  = \$243  & \$244 ;
-  assign \$246  = j[31:26] == 6'h20;
-  assign \$247  = i_job__valid & i_job__ready;
-  assign \$248  = i_job__payload[81:57] <= 6'h20;
-  assign \$249  = ! i_job__payload[81:57];
-  assign \$250  = \$56 [22:0] < avail;
-  assign \$252  = \$251  < avail;
-  assign \$253  = \$25 [3:0] + 1'h1;
-  assign \$254  = \$25 [3:0] + 2'h2;
-  assign \$255  = \$25 [3:0] + 2'h3;
-  assign \$256  = \$25 [3:0] + 3'h4;
-  assign \$257  = | i_job__payload[81:57];
-  assign \$258  = { \$58 [22:0], 3'h0 } < in_end;
-  assign \$259  = i_job__payload[56:32] < r_data[47:23];
-  assign \$260  = { \$58 [22:0], 3'h0 } < r_data[47:23];
-  assign \$266  = raw1 >> { lane1, 3'h0 };
-  assign \$267  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$83 [5:0], 3'h0 };
-  assign \$268  = t2_own_fail | r3v;
-  assign \$269  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
-  assign \$270  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
-  assign \$271  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
-  assign \$272  = val3[63:0] < 64'hbfd25e8cd0364141;
-  assign \$273  = val3[63:0] == 64'hbfd25e8cd0364141;
-  assign \$274  = val3[127:64] < 64'hbaaedce6af48a03b;
-  assign \$275  = val3[127:64] == 64'hbaaedce6af48a03b;
-  assign \$276  = val3[191:128] < 64'hfffffffffffffffe;
-  assign \$277  = val3[191:128] == 64'hfffffffffffffffe;
-  assign \$278  = val3[255:192] < 64'hffffffffffffffff;
-  assign \$279  = val3[255:192] == 64'hffffffffffffffff;
-  assign \$280  = val3[63:0] < 64'hdfe92f46681b20a0;
-  assign \$281  = val3[63:0] == 64'hdfe92f46681b20a0;
-  assign \$282  = val3[127:64] < 63'h5d576e7357a4501d;
-  assign \$283  = val3[127:64] == 63'h5d576e7357a4501d;
-  assign \$284  = val3[191:128] < 64'hffffffffffffffff;
-  assign \$285  = val3[191:128] == 64'hffffffffffffffff;
-  assign \$286  = val3[255:192] < 63'h7fffffffffffffff;
-  assign \$287  = val3[255:192] == 63'h7fffffffffffffff;
-  assign \$288  = val3[63:0] < prio[63:0];
-  assign \$289  = val3[63:0] == prio[63:0];
-  assign \$290  = val3[127:64] < prio[127:64];
-  assign \$291  = val3[127:64] == prio[127:64];
-  assign \$292  = val3[191:128] < prio[191:128];
-  assign \$293  = val3[191:128] == prio[191:128];
-  assign \$294  = val3[255:192] < prio[255:192];
-  assign \$295  = val3[255:192] == prio[255:192];
-  assign \$296  = ! val3[255:64];
-  assign \$297  = val3[63:0] == 5'h1b;
-  assign \$298  = val3[63:0] == 5'h1c;
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = val3[63:0] < 6'h25;
-  assign \$301  = val3[63:0] > 1'h1;
-  assign \$302  = val3[63:0] == 64'hffffffffffffffff;
-  assign \$303  = ! val3[63:0];
-  assign \$304  = val3[63:0] == 1'h1;
-  assign \$305  = t3_valid & t3_end;
-  assign \$306  = t3_fld == 3'h5;
-  assign \$307  = t3_valid & \$306 ;
-  assign \$308  = ~ t3_end;
-  assign \$309  = \$307  & \$308 ;
-  assign \$310  = ~ t3_own_fail;
-  assign \$311  = \$309  & \$310 ;
-  assign \$312  = adv & t4_valid;
-  assign \$313  = cap_fld == 2'h3;
-  assign \$315  = cap_v & \$314 ;
-  assign \$316  = \$315  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_nonce };
-  assign \$317  = cap_fld == 3'h7;
-  assign \$319  = cap_v & \$318 ;
-  assign \$320  = \$319  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_gas_limit };
-  assign \$321  = cap_fld == 2'h2;
-  assign \$323  = cap_v & \$322 ;
-  assign \$324  = \$323  ? cap_val : rec_chain_id;
-  assign \$325  = cap_fld == 3'h4;
-  assign \$327  = cap_v & \$326 ;
-  assign \$328  = \$327  ? cap_val : rec_gas_price;
-  assign \$329  = cap_fld == 3'h5;
-  assign \$331  = cap_v & \$330 ;
-  assign \$332  = \$331  ? cap_val : rec_max_priority_fee_per_gas;
-  assign \$333  = cap_fld == 3'h6;
-  assign \$335  = cap_v & \$334 ;
-  assign \$336  = \$335  ? cap_val : rec_max_fee_per_gas;
-  assign \$337  = cap_fld == 4'hc;
-  assign \$339  = cap_v & \$338 ;
-  assign \$340  = \$339  ? cap_val : rec_max_fee_per_blob_gas;
-  assign \$341  = cap_fld == 4'h9;
-  assign \$343  = cap_v & \$342 ;
-  assign \$344  = \$343  ? cap_val : rec_value;
-  assign \$345  = cap_fld == 4'hf;
-  assign \$346  = cap_fld == 5'h10;
-  assign \$347  = | { \$346 , \$345  };
+  assign \$160  = \$156  & \$159 ;
+  assign \$161  = ~ r5v;
+  assign \$162  = ~ lt50;
+  assign \$163  = \$161  | \$162 ;
+  assign win0 = \$160  & \$163 ;
+  assign \$164  = ~ best_v;
+  assign \$165  = \$164  | lt3b;
+  assign \$166  = v3 & \$165 ;
+  assign \$167  = ~ v0;
+  assign \$168  = \$167  | lt30;
+  assign \$169  = \$166  & \$168 ;
+  assign \$170  = ~ r5v;
+  assign \$171  = ~ lt53;
+  assign \$172  = \$170  | \$171 ;
+  assign win3 = \$169  & \$172 ;
+  assign \$173  = ~ best_v;
+  assign \$174  = \$173  | lt5b;
+  assign \$175  = r5v & \$174 ;
+  assign \$176  = ~ v0;
+  assign \$177  = \$176  | lt50;
+  assign \$178  = \$175  & \$177 ;
+  assign \$179  = ~ v3;
+  assign \$180  = \$179  | lt53;
+  assign win5 = \$178  & \$180 ;
+  assign \$181  = best_v | v0;
+  assign \$182  = \$181  | v3;
+  assign merged_v = \$182  | r5v;
+  assign \$183  = win_b ? best : 33'h000000000;
+  assign \$184  = win0 ? t4_r0 : 33'h000000000;
+  assign \$185  = \$183  | \$184 ;
+  assign \$186  = win3 ? r3_4 : 33'h000000000;
+  assign \$187  = \$185  | \$186 ;
+  assign \$188  = win5 ? r5 : 33'h000000000;
+  assign merged = \$187  | \$188 ;
+  assign \$189  = ~ o_rec__valid;
+  assign rec_free = \$189  | o_rec__ready;
+  assign \$190  = t4_valid & t4_end;
+  assign \$191  = ~ rec_free;
+  assign \$192  = \$190  & \$191 ;
+  assign adv = ~ \$192 ;
+  assign \$193  = \$9 [23:0] < 4'hf;
+  assign \$194  = \$9 [23:0] < 5'h10;
+  assign \$195  = fire ? \$193  : \$194 ;
+  assign \$196  = wr + 1'h1;
+  assign \$197  = in_nb != 23'h7ffffe;
+  assign \$198  = in_nb + 1'h1;
+  assign \$199  = avail + w_v;
+  assign \$200  = r_en ? r_data[22:0] : 23'h000000;
+  assign \$201  = \$199  - \$200 ;
+  assign \$202  = j[1:0] != 2'h2;
+  assign \$203  = jv & \$202 ;
+  assign \$204  = j[56:32] > low;
+  assign \$205  = \$203  & \$204 ;
+  assign \$208  = \$205  ? { 1'h0, \$206  } : \$207 ;
+  assign \$209  = j[1:0] == 2'h2;
+  assign \$210  = jv & \$209 ;
+  assign \$211  = h_low < h_lim;
+  assign \$212  = ~ h_end;
+  assign \$213  = \$211  & \$212 ;
+  assign \$214  = \$213  ? { 1'h0, h_low } : h_lim;
+  assign \$215  = h_base + \$214 ;
+  assign \$219  = ~ r_en;
+  assign \$220  = have_last & \$219 ;
+  assign \$221  = q < r_data[47:23];
+  assign \$222  = qa < r_data[47:23];
+  assign \$223  = j_nb < avail;
+  assign \$225  = \$224  < avail;
+  assign \$226  = adv & jv;
+  assign \$227  = j[56:32] > low;
+  assign \$228  = have_last & cd_free;
+  assign \$229  = cur_base + r_data[22:0];
+  assign \$230  = cb0 + r_data[3:0];
+  assign \$231  = cb1 + r_data[3:0];
+  assign \$232  = cb2 + r_data[3:0];
+  assign \$233  = cb3 + r_data[3:0];
+  assign \$234  = cb4 + r_data[3:0];
+  assign \$235  = s_beat_in | s_done_now;
+  assign \$236  = beat_q >> { q[2:0], 3'h0 };
+  assign \$237  = qa + 4'h8;
+  assign \$239  = \$238  < avail;
+  assign \$240  = qi1 + 1'h1;
+  assign \$241  = qa + 4'h8;
+  assign \$242  = \$241  < j_end;
+  assign \$243  = qa < r_data[47:23];
+  assign \$244  = qa + 4'h8;
+  assign \$245  = \$244  < r_data[47:23];
+  assign \$246  = q > low;
+  assign \$247  = j_end > low;
+  assign \$248  = ~ is_data;
+  assign \$249  = ~ short;
+  assign \$250  = \$248  & \$249 ;
+  assign \$251  = ~ have_last;
+  assign \$252  = \$250  & \$251 ;
+  assign \$253  = ~ first_absent;
+  assign \$254  = \$252  & \$253 ;
+  assign \$255  = j[31:26] == 6'h20;
+  assign \$256  = i_job__valid & i_job__ready;
+  assign \$257  = i_job__payload[81:57] <= 6'h20;
+  assign \$258  = ! i_job__payload[81:57];
+  assign \$259  = \$60 [22:0] < avail;
+  assign \$261  = \$260  < avail;
+  assign \$262  = | i_job__payload[81:57];
+  assign \$263  = { \$62 [22:0], 3'h0 } < in_end;
+  assign \$264  = i_job__payload[56:32] < r_data[47:23];
+  assign \$265  = { \$62 [22:0], 3'h0 } < r_data[47:23];
+  assign \$271  = raw1 >> { lane1, 3'h0 };
+  assign \$272  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$87 [5:0], 3'h0 };
+  assign \$273  = t2_own_fail | r3v;
+  assign \$274  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$275  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$276  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
+  assign \$277  = val3[63:0] < 64'hbfd25e8cd0364141;
+  assign \$278  = val3[63:0] == 64'hbfd25e8cd0364141;
+  assign \$279  = val3[127:64] < 64'hbaaedce6af48a03b;
+  assign \$280  = val3[127:64] == 64'hbaaedce6af48a03b;
+  assign \$281  = val3[191:128] < 64'hfffffffffffffffe;
+  assign \$282  = val3[191:128] == 64'hfffffffffffffffe;
+  assign \$283  = val3[255:192] < 64'hffffffffffffffff;
+  assign \$284  = val3[255:192] == 64'hffffffffffffffff;
+  assign \$285  = val3[63:0] < 64'hdfe92f46681b20a0;
+  assign \$286  = val3[63:0] == 64'hdfe92f46681b20a0;
+  assign \$287  = val3[127:64] < 63'h5d576e7357a4501d;
+  assign \$288  = val3[127:64] == 63'h5d576e7357a4501d;
+  assign \$289  = val3[191:128] < 64'hffffffffffffffff;
+  assign \$290  = val3[191:128] == 64'hffffffffffffffff;
+  assign \$291  = val3[255:192] < 63'h7fffffffffffffff;
+  assign \$292  = val3[255:192] == 63'h7fffffffffffffff;
+  assign \$293  = val3[63:0] < prio[63:0];
+  assign \$294  = val3[63:0] == prio[63:0];
+  assign \$295  = val3[127:64] < prio[127:64];
+  assign \$296  = val3[127:64] == prio[127:64];
+  assign \$297  = val3[191:128] < prio[191:128];
+  assign \$298  = val3[191:128] == prio[191:128];
+  assign \$299  = val3[255:192] < prio[255:192];
+  assign \$300  = val3[255:192] == prio[255:192];
+  assign \$301  = ! val3[255:64];
+  assign \$302  = val3[63:0] == 5'h1b;
+  assign \$303  = val3[63:0] == 5'h1c;
+  assign \$304  = \$302  | \$303 ;
+  assign \$305  = val3[63:0] < 6'h25;
+  assign \$306  = val3[63:0] > 1'h1;
+  assign \$307  = val3[63:0] == 64'hffffffffffffffff;
+  assign \$308  = ! val3[63:0];
+  assign \$309  = val3[63:0] == 1'h1;
+  assign \$310  = t3_valid & t3_end;
+  assign \$311  = t3_fld == 3'h5;
+  assign \$312  = t3_valid & \$311 ;
+  assign \$313  = ~ t3_end;
+  assign \$314  = \$312  & \$313 ;
+  assign \$315  = ~ t3_own_fail;
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = adv & t4_valid;
+  assign \$318  = cap_fld == 2'h3;
+  assign \$320  = cap_v & \$319 ;
+  assign \$321  = \$320  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_nonce };
+  assign \$322  = cap_fld == 3'h7;
+  assign \$324  = cap_v & \$323 ;
+  assign \$325  = \$324  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_gas_limit };
+  assign \$326  = cap_fld == 2'h2;
+  assign \$328  = cap_v & \$327 ;
+  assign \$329  = \$328  ? cap_val : rec_chain_id;
+  assign \$330  = cap_fld == 3'h4;
+  assign \$332  = cap_v & \$331 ;
+  assign \$333  = \$332  ? cap_val : rec_gas_price;
+  assign \$334  = cap_fld == 3'h5;
+  assign \$336  = cap_v & \$335 ;
+  assign \$337  = \$336  ? cap_val : rec_max_priority_fee_per_gas;
+  assign \$338  = cap_fld == 3'h6;
+  assign \$340  = cap_v & \$339 ;
+  assign \$341  = \$340  ? cap_val : rec_max_fee_per_gas;
+  assign \$342  = cap_fld == 4'hc;
+  assign \$344  = cap_v & \$343 ;
+  assign \$345  = \$344  ? cap_val : rec_max_fee_per_blob_gas;
+  assign \$346  = cap_fld == 4'h9;
   assign \$348  = cap_v & \$347 ;
-  assign \$349  = \$348  ? cap_val : rec_v;
-  assign \$350  = cap_fld == 5'h11;
-  assign \$352  = cap_v & \$351 ;
-  assign \$353  = \$352  ? cap_val : rec_r;
-  assign \$354  = cap_fld == 5'h12;
-  assign \$356  = cap_v & \$355 ;
-  assign \$357  = \$356  ? cap_val : rec_s;
-  assign \$358  = cap_fld == 4'h8;
-  assign \$360  = cap_v & \$359 ;
-  assign \$361  = \$360  ? cap_val : { 96'h000000000000000000000000, rec_to };
-  assign \$362  = ~ t4_own_fail;
-  assign \$363  = t4_short & \$362 ;
-  assign \$364  = ~ r3v_4;
-  assign \$365  = \$363  & \$364 ;
-  assign \$366  = ~ r5v;
-  assign \$367  = \$365  & \$366 ;
+  assign \$349  = \$348  ? cap_val : rec_value;
+  assign \$350  = cap_fld == 4'hf;
+  assign \$351  = cap_fld == 5'h10;
+  assign \$352  = | { \$351 , \$350  };
+  assign \$353  = cap_v & \$352 ;
+  assign \$354  = \$353  ? cap_val : rec_v;
+  assign \$355  = cap_fld == 5'h11;
+  assign \$357  = cap_v & \$356 ;
+  assign \$358  = \$357  ? cap_val : rec_r;
+  assign \$359  = cap_fld == 5'h12;
+  assign \$361  = cap_v & \$360 ;
+  assign \$362  = \$361  ? cap_val : rec_s;
+  assign \$363  = cap_fld == 4'h8;
+  assign \$365  = cap_v & \$364 ;
+  assign \$366  = \$365  ? cap_val : { 96'h000000000000000000000000, rec_to };
+  assign \$367  = ~ t4_own_fail;
+  assign \$368  = t4_short & \$367 ;
+  assign \$369  = ~ r3v_4;
+  assign \$370  = \$368  & \$369 ;
+  assign \$371  = ~ r5v;
+  assign \$372  = \$370  & \$371 ;
   always @(posedge clk)
-    room <= \$368 ;
+    room <= \$373 ;
   always @(posedge clk)
-    w_v <= \$369 ;
+    w_v <= \$374 ;
   always @(posedge clk)
-    w_idx <= \$370 ;
+    w_idx <= \$375 ;
   always @(posedge clk)
-    \w_data$138  <= \$371 ;
+    \w_data$147  <= \$376 ;
   always @(posedge clk)
-    buf0 <= \$372 ;
+    buf0 <= \$377 ;
   always @(posedge clk)
-    buf1 <= \$373 ;
+    buf1 <= \$378 ;
   always @(posedge clk)
-    buf2 <= \$374 ;
+    buf2 <= \$379 ;
   always @(posedge clk)
-    buf3 <= \$375 ;
+    buf3 <= \$380 ;
   always @(posedge clk)
-    buf4 <= \$376 ;
+    buf4 <= \$381 ;
   always @(posedge clk)
-    buf5 <= \$377 ;
+    buf5 <= \$382 ;
   always @(posedge clk)
-    buf6 <= \$378 ;
+    buf6 <= \$383 ;
   always @(posedge clk)
-    buf7 <= \$379 ;
+    buf7 <= \$384 ;
   always @(posedge clk)
-    buf8 <= \$380 ;
+    buf8 <= \$385 ;
   always @(posedge clk)
-    buf9 <= \$381 ;
+    buf9 <= \$386 ;
   always @(posedge clk)
-    buf10 <= \$382 ;
+    buf10 <= \$387 ;
   always @(posedge clk)
-    buf11 <= \$383 ;
+    buf11 <= \$388 ;
   always @(posedge clk)
-    buf12 <= \$384 ;
+    buf12 <= \$389 ;
   always @(posedge clk)
-    buf13 <= \$385 ;
+    buf13 <= \$390 ;
   always @(posedge clk)
-    buf14 <= \$386 ;
+    buf14 <= \$391 ;
   always @(posedge clk)
-    buf15 <= \$387 ;
+    buf15 <= \$392 ;
   always @(posedge clk)
-    wr <= \$388 ;
+    wr <= \$393 ;
   always @(posedge clk)
-    in_nb <= \$389 ;
+    in_nb <= \$394 ;
   always @(posedge clk)
-    avail <= \$390 ;
+    avail <= \$395 ;
   always @(posedge clk)
-    h_low <= \$391 ;
+    h_low <= \$396 ;
   always @(posedge clk)
-    h_lim <= \$392 ;
+    h_lim <= \$397 ;
   always @(posedge clk)
-    h_end <= \$393 ;
+    h_end <= \$398 ;
   always @(posedge clk)
-    h_base <= \$394 ;
-  always @(posedge clk)
-    head <= \$395 ;
-  always @(posedge clk)
-    o_calldata__valid <= \$396 ;
-  always @(posedge clk)
-    bq_stay <= \$397 ;
-  always @(posedge clk)
-    bq_next <= \$398 ;
-  always @(posedge clk)
-    bq_load <= \$399 ;
-  always @(posedge clk)
-    bq_went <= \$400 ;
-  always @(posedge clk)
-    bq_ld <= \$401 ;
-  always @(posedge clk)
-    hl_prev <= \$402 ;
+    h_base <= \$399 ;
   \tx_decoder_top.decoder.values.ends  ends (
     .clk(clk),
     .\port$4898$0 (\$13 [22:0]),
@@ -18344,35 +18379,58 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$403  = \$217 ;
-    if (\$222 ) begin
+    \$401  = o_calldata__valid;
+    if (o_calldata__ready) begin
+      \$401  = 1'h0;
+    end
+    if (\$226 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            /* empty */;
+            if (\$228 ) begin
+              \$401  = 1'h1;
+            end
         2'h0:
             if (is_data) begin
-              if (\$226 ) begin
+              if (\$235 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$403  = \$234 ;
+                  \$401  = 1'h1;
                 end
               end
             end
       endcase
     end
-    if (\$247 ) begin
-      \$403  = \$259 ;
-    end
     if (rst) begin
-      \$403  = 1'h0;
+      \$401  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$402  = \$216 ;
+    if (rst) begin
+      \$402  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$403  = \$217 ;
+    if (rst) begin
+      \$403  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$404  = \$218 ;
-    if (\$222 ) begin
+    if (rst) begin
+      \$404  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$405  = 1'h0;
+    if (\$226 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -18380,27 +18438,14 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$226 ) begin
+              if (\$235 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$404  = \$236 ;
+                  \$405  = 1'h1;
                 end
               end
             end
       endcase
-    end
-    if (\$247 ) begin
-      \$404  = \$260 ;
-    end
-    if (rst) begin
-      \$404  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$405  = \$219 ;
-    if (\$247 ) begin
-      \$405  = \$250 ;
     end
     if (rst) begin
       \$405  = 1'h0;
@@ -18408,26 +18453,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$406  = \$221 ;
-    if (\$222 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$226 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$406  = \$230 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$247 ) begin
-      \$406  = \$252 ;
+    \$406  = 1'h0;
+    if (\$256 ) begin
+      \$406  = 1'h1;
     end
     if (rst) begin
       \$406  = 1'h0;
@@ -18435,104 +18463,70 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$407  = low;
-    if (\$222 ) begin
-      casez (j[1:0])
-        2'h1:
-            if (\$223 ) begin
-              \$407  = { 1'h0, j[56:32] };
-            end
-        2'h2:
-            if (\$224 ) begin
-              \$407  = 26'h0000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$226 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  if (\$237 ) begin
-                    \$407  = q;
-                  end
-                end
-              end
-            end else if (bytes_in) begin
-              if (\$238 ) begin
-                \$407  = j_end;
-              end
-            end
-      endcase
-    end
+    \$407  = \$220 ;
     if (rst) begin
-      \$407  = 26'h0000000;
+      \$407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$408  = o_calldata__payload;
-    if (\$222 ) begin
+    \$408  = \$221 ;
+    if (\$226 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$224 ) begin
-              \$408 [67:64] = 4'h0;
-              \$408 [68] = 1'h1;
-              \$408 [63:0] = 64'h0000000000000000;
-            end
+            /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$226 ) begin
+              if (\$235 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$408 [68] = 1'h0;
-                  \$408 [63:0] = \$227 ;
-                  \$408 [67:64] = \$33 [3:0];
+                  \$408  = \$243 ;
                 end
               end
             end
       endcase
     end
+    if (\$256 ) begin
+      \$408  = \$264 ;
+    end
     if (rst) begin
-      \$408  = 69'h000000000000000000;
+      \$408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$409  = cur_base;
-    if (\$222 ) begin
+    \$409  = \$222 ;
+    if (\$226 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$224 ) begin
-              \$409  = \$225 [23:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$409  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$410  = d_valid;
-    if (\$222 ) begin
-      casez (j[1:0])
-        2'h1:
             /* empty */;
-        2'h2:
-            if (\$224 ) begin
-              \$410  = 1'h0;
-            end
         2'h0:
-            if (take) begin
-              \$410  = 1'h0;
-              if (\$245 ) begin
-                \$410  = 1'h1;
+            if (is_data) begin
+              if (\$235 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$409  = \$245 ;
+                end
               end
             end
       endcase
+    end
+    if (\$256 ) begin
+      \$409  = \$265 ;
+    end
+    if (rst) begin
+      \$409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$410  = \$223 ;
+    if (\$256 ) begin
+      \$410  = \$259 ;
     end
     if (rst) begin
       \$410  = 1'h0;
@@ -18540,8 +18534,8 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$411  = q;
-    if (\$222 ) begin
+    \$411  = \$225 ;
+    if (\$226 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -18549,44 +18543,51 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$226 ) begin
+              if (\$235 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$411  = qa;
+                  \$411  = \$239 ;
                 end
               end
             end
       endcase
     end
-    if (\$247 ) begin
-      \$411  = { 1'h0, i_job__payload[56:32] };
+    if (\$256 ) begin
+      \$411  = \$261 ;
     end
     if (rst) begin
-      \$411  = 26'h0000000;
+      \$411  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$412  = qa;
-    if (\$222 ) begin
+    \$412  = low;
+    if (\$226 ) begin
       casez (j[1:0])
         2'h1:
-            /* empty */;
+            if (\$227 ) begin
+              \$412  = { 1'h0, j[56:32] };
+            end
         2'h2:
-            /* empty */;
+            if (\$228 ) begin
+              \$412  = 26'h0000000;
+            end
         2'h0:
             if (is_data) begin
-              if (\$226 ) begin
+              if (\$235 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$412  = \$228 [25:0];
+                  if (\$246 ) begin
+                    \$412  = q;
+                  end
                 end
+              end
+            end else if (bytes_in) begin
+              if (\$247 ) begin
+                \$412  = j_end;
               end
             end
       endcase
-    end
-    if (\$247 ) begin
-      \$412  = { \$58 [22:0], 3'h0 };
     end
     if (rst) begin
       \$412  = 26'h0000000;
@@ -18594,80 +18595,70 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$413  = qi;
-    if (\$222 ) begin
+    \$413  = o_calldata__payload;
+    if (\$226 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            /* empty */;
+            if (\$228 ) begin
+              \$413 [67:64] = 4'h0;
+              \$413 [68] = 1'h1;
+              \$413 [63:0] = 64'h0000000000000000;
+            end
         2'h0:
             if (is_data) begin
-              if (\$226 ) begin
+              if (\$235 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$413  = qi1;
+                  \$413 [68] = 1'h0;
+                  \$413 [63:0] = \$236 ;
+                  \$413 [67:64] = \$37 [3:0];
                 end
               end
             end
       endcase
     end
-    if (\$247 ) begin
-      \$413  = \$25 [3:0];
-    end
     if (rst) begin
-      \$413  = 4'h0;
+      \$413  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$414  = qi1;
-    if (\$222 ) begin
+    \$414  = cur_base;
+    if (\$226 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$226 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$414  = \$231 [3:0];
-                end
-              end
+            if (\$228 ) begin
+              \$414  = \$229 [23:0];
             end
       endcase
     end
-    if (\$247 ) begin
-      \$414  = \$253 [3:0];
-    end
     if (rst) begin
-      \$414  = 4'h0;
+      \$414  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$415  = q_lt_e;
-    if (\$222 ) begin
+    \$415  = d_valid;
+    if (\$226 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            /* empty */;
+            if (\$228 ) begin
+              \$415  = 1'h0;
+            end
         2'h0:
-            if (is_data) begin
-              if (\$226 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$415  = a_lt_e;
-                end
+            if (take) begin
+              \$415  = 1'h0;
+              if (\$254 ) begin
+                \$415  = 1'h1;
               end
             end
       endcase
-    end
-    if (\$247 ) begin
-      \$415  = \$257 ;
     end
     if (rst) begin
       \$415  = 1'h0;
@@ -18675,8 +18666,93 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$416  = a_lt_e;
-    if (\$222 ) begin
+    \$416  = cb0;
+    if (\$226 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$228 ) begin
+              \$416  = \$230 [3:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$416  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$417  = cb1;
+    if (\$226 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$228 ) begin
+              \$417  = \$231 [3:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$417  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$418  = cb2;
+    if (\$226 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$228 ) begin
+              \$418  = \$232 [3:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$418  = 4'h2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$419  = cb3;
+    if (\$226 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$228 ) begin
+              \$419  = \$233 [3:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$419  = 4'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$420  = cb4;
+    if (\$226 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$228 ) begin
+              \$420  = \$234 [3:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$420  = 4'h4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$421  = q;
+    if (\$226 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -18684,112 +18760,44 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$226 ) begin
+              if (\$235 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$416  = \$233 ;
+                  \$421  = qa;
                 end
               end
             end
       endcase
     end
-    if (\$247 ) begin
-      \$416  = \$258 ;
+    if (\$256 ) begin
+      \$421  = { 1'h0, i_job__payload[56:32] };
     end
     if (rst) begin
-      \$416  = 1'h0;
+      \$421  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$417  = d_seq;
-    if (\$222 ) begin
+    \$422  = qa;
+    if (\$226 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
             /* empty */;
         2'h0:
-            if (take) begin
-              if (\$245 ) begin
-                \$417  = j[25:2];
+            if (is_data) begin
+              if (\$235 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$422  = \$237 [25:0];
+                end
               end
             end
       endcase
     end
-    if (rst) begin
-      \$417  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$418  = d_end;
-    if (\$222 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$245 ) begin
-                \$418  = j_end;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$418  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$419  = d_ver;
-    if (\$222 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$245 ) begin
-                \$419  = \$246 ;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$419  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$420  = jv;
-    if (\$247 ) begin
-      \$420  = 1'h1;
-    end else if (take) begin
-      \$420  = 1'h0;
-    end
-    if (rst) begin
-      \$420  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$421  = j;
-    if (\$247 ) begin
-      \$421  = i_job__payload;
-    end
-    if (rst) begin
-      \$421  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$422  = j_end;
-    if (\$247 ) begin
-      \$422  = in_end;
+    if (\$256 ) begin
+      \$422  = { \$62 [22:0], 3'h0 };
     end
     if (rst) begin
       \$422  = 26'h0000000;
@@ -18797,69 +18805,170 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$423  = short;
-    if (\$247 ) begin
-      \$423  = \$248 ;
+    \$423  = qi;
+    if (\$226 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$235 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$423  = qi1;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$256 ) begin
+      \$423  = \$25 [3:0];
     end
     if (rst) begin
-      \$423  = 1'h0;
+      \$423  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$424  = j_zl;
-    if (\$247 ) begin
-      \$424  = \$249 ;
+    \$424  = qi1;
+    if (\$226 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$235 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$424  = \$240 [3:0];
+                end
+              end
+            end
+      endcase
+    end
+    if (\$256 ) begin
+      \$424  = \$26 [3:0];
     end
     if (rst) begin
-      \$424  = 1'h0;
+      \$424  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$425  = j_nb;
-    if (\$247 ) begin
-      \$425  = \$56 [22:0];
+    \$425  = q_lt_e;
+    if (\$226 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$235 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$425  = a_lt_e;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$256 ) begin
+      \$425  = \$262 ;
     end
     if (rst) begin
-      \$425  = 23'h000000;
+      \$425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$426  = gidx2;
-    if (\$247 ) begin
-      \$426  = \$254 [3:0];
+    \$426  = a_lt_e;
+    if (\$226 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$235 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$426  = \$242 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$256 ) begin
+      \$426  = \$263 ;
     end
     if (rst) begin
-      \$426  = 4'h0;
+      \$426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$427  = gidx3;
-    if (\$247 ) begin
-      \$427  = \$255 [3:0];
+    \$427  = d_seq;
+    if (\$226 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$254 ) begin
+                \$427  = j[25:2];
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$427  = 4'h0;
+      \$427  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$428  = gidx4;
-    if (\$247 ) begin
-      \$428  = \$256 [3:0];
+    \$428  = d_end;
+    if (\$226 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$254 ) begin
+                \$428  = j_end;
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$428  = 4'h0;
+      \$428  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$429  = t1_valid;
-    if (adv) begin
-      \$429  = t0_valid;
+    \$429  = d_ver;
+    if (\$226 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$254 ) begin
+                \$429  = \$255 ;
+              end
+            end
+      endcase
     end
     if (rst) begin
       \$429  = 1'h0;
@@ -18867,9 +18976,11 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$430  = t1_end;
-    if (adv) begin
-      \$430  = t0_end;
+    \$430  = jv;
+    if (\$256 ) begin
+      \$430  = 1'h1;
+    end else if (take) begin
+      \$430  = 1'h0;
     end
     if (rst) begin
       \$430  = 1'h0;
@@ -18877,39 +18988,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$431  = t1_fld;
-    if (adv) begin
-      \$431  = j[31:26];
+    \$431  = j;
+    if (\$256 ) begin
+      \$431  = i_job__payload;
     end
     if (rst) begin
-      \$431  = 6'h00;
+      \$431  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$432  = t1_seq;
-    if (adv) begin
-      \$432  = t0_seq;
+    \$432  = j_end;
+    if (\$256 ) begin
+      \$432  = in_end;
     end
     if (rst) begin
-      \$432  = 25'h0000000;
+      \$432  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$433  = t1_ln;
-    if (adv) begin
-      \$433  = \$22 [5:0];
+    \$433  = short;
+    if (\$256 ) begin
+      \$433  = \$257 ;
     end
     if (rst) begin
-      \$433  = 6'h00;
+      \$433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$434  = t1_short;
-    if (adv) begin
-      \$434  = short;
+    \$434  = j_zl;
+    if (\$256 ) begin
+      \$434  = \$258 ;
     end
     if (rst) begin
       \$434  = 1'h0;
@@ -18917,129 +19028,129 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$435  = t1_first;
-    if (adv) begin
-      \$435  = t0_first;
+    \$435  = j_nb;
+    if (\$256 ) begin
+      \$435  = \$60 [22:0];
     end
     if (rst) begin
-      \$435  = 1'h0;
+      \$435  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$436  = t1_wrapped;
-    if (adv) begin
-      \$436  = j[82];
+    \$436  = gidx2;
+    if (\$256 ) begin
+      \$436  = \$27 [3:0];
     end
     if (rst) begin
-      \$436  = 1'h0;
+      \$436  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$437  = t1_own_fail;
-    if (adv) begin
-      \$437  = t0_own_fail;
+    \$437  = gidx3;
+    if (\$256 ) begin
+      \$437  = \$28 [3:0];
     end
     if (rst) begin
-      \$437  = 1'h0;
+      \$437  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$438  = t1_r0v;
-    if (adv) begin
-      \$438  = t0_r0v;
+    \$438  = gidx4;
+    if (\$256 ) begin
+      \$438  = \$29 [3:0];
     end
     if (rst) begin
-      \$438  = 1'h0;
+      \$438  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$439  = t1_r0;
+    \$439  = t1_valid;
     if (adv) begin
-      \$439  = t0_r0;
+      \$439  = t0_valid;
     end
     if (rst) begin
-      \$439  = 33'h000000000;
+      \$439  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$440  = lane1;
+    \$440  = t1_end;
     if (adv) begin
-      \$440  = j[34:32];
+      \$440  = t0_end;
     end
     if (rst) begin
-      \$440  = 3'h0;
+      \$440  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$441  = raw1;
+    \$441  = t1_fld;
     if (adv) begin
-      \$441  = { \$265 , \$264 , \$263 , \$262 , \$261  };
+      \$441  = j[31:26];
     end
     if (rst) begin
-      \$441  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$441  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$442  = t2_valid;
+    \$442  = t1_seq;
     if (adv) begin
-      \$442  = t1_valid;
+      \$442  = t0_seq;
     end
     if (rst) begin
-      \$442  = 1'h0;
+      \$442  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$443  = t2_end;
+    \$443  = t1_ln;
     if (adv) begin
-      \$443  = t1_end;
+      \$443  = \$22 [5:0];
     end
     if (rst) begin
-      \$443  = 1'h0;
+      \$443  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$444  = t2_fld;
+    \$444  = t1_short;
     if (adv) begin
-      \$444  = t1_fld;
+      \$444  = short;
     end
     if (rst) begin
-      \$444  = 6'h00;
+      \$444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$445  = t2_seq;
+    \$445  = t1_first;
     if (adv) begin
-      \$445  = t1_seq;
+      \$445  = t0_first;
     end
     if (rst) begin
-      \$445  = 25'h0000000;
+      \$445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$446  = t2_ln;
+    \$446  = t1_wrapped;
     if (adv) begin
-      \$446  = t1_ln;
+      \$446  = j[82];
     end
     if (rst) begin
-      \$446  = 6'h00;
+      \$446  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$447  = t2_short;
+    \$447  = t1_own_fail;
     if (adv) begin
-      \$447  = t1_short;
+      \$447  = t0_own_fail;
     end
     if (rst) begin
       \$447  = 1'h0;
@@ -19047,9 +19158,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$448  = t2_first;
+    \$448  = t1_r0v;
     if (adv) begin
-      \$448  = t1_first;
+      \$448  = t0_r0v;
     end
     if (rst) begin
       \$448  = 1'h0;
@@ -19057,79 +19168,79 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$449  = t2_wrapped;
+    \$449  = t1_r0;
     if (adv) begin
-      \$449  = t1_wrapped;
+      \$449  = t0_r0;
     end
     if (rst) begin
-      \$449  = 1'h0;
+      \$449  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$450  = t2_own_fail;
+    \$450  = lane1;
     if (adv) begin
-      \$450  = t1_own_fail;
+      \$450  = j[34:32];
     end
     if (rst) begin
-      \$450  = 1'h0;
+      \$450  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$451  = t2_r0v;
+    \$451  = raw1;
     if (adv) begin
-      \$451  = t1_r0v;
+      \$451  = { \$270 , \$269 , \$268 , \$267 , \$266  };
     end
     if (rst) begin
-      \$451  = 1'h0;
+      \$451  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$452  = t2_r0;
+    \$452  = t2_valid;
     if (adv) begin
-      \$452  = t1_r0;
+      \$452  = t1_valid;
     end
     if (rst) begin
-      \$452  = 33'h000000000;
+      \$452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$453  = win;
+    \$453  = t2_end;
     if (adv) begin
-      \$453  = \$266 ;
+      \$453  = t1_end;
     end
     if (rst) begin
-      \$453  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$454  = t3_valid;
+    \$454  = t2_fld;
     if (adv) begin
-      \$454  = t2_valid;
+      \$454  = t1_fld;
     end
     if (rst) begin
-      \$454  = 1'h0;
+      \$454  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$455  = t3_end;
+    \$455  = t2_seq;
     if (adv) begin
-      \$455  = t2_end;
+      \$455  = t1_seq;
     end
     if (rst) begin
-      \$455  = 1'h0;
+      \$455  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$456  = t3_fld;
+    \$456  = t2_ln;
     if (adv) begin
-      \$456  = t2_fld;
+      \$456  = t1_ln;
     end
     if (rst) begin
       \$456  = 6'h00;
@@ -19137,29 +19248,29 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$457  = t3_seq;
+    \$457  = t2_short;
     if (adv) begin
-      \$457  = t2_seq;
+      \$457  = t1_short;
     end
     if (rst) begin
-      \$457  = 25'h0000000;
+      \$457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$458  = t3_ln;
+    \$458  = t2_first;
     if (adv) begin
-      \$458  = t2_ln;
+      \$458  = t1_first;
     end
     if (rst) begin
-      \$458  = 6'h00;
+      \$458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$459  = t3_short;
+    \$459  = t2_wrapped;
     if (adv) begin
-      \$459  = t2_short;
+      \$459  = t1_wrapped;
     end
     if (rst) begin
       \$459  = 1'h0;
@@ -19167,9 +19278,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$460  = t3_first;
+    \$460  = t2_own_fail;
     if (adv) begin
-      \$460  = t2_first;
+      \$460  = t1_own_fail;
     end
     if (rst) begin
       \$460  = 1'h0;
@@ -19177,9 +19288,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$461  = t3_wrapped;
+    \$461  = t2_r0v;
     if (adv) begin
-      \$461  = t2_wrapped;
+      \$461  = t1_r0v;
     end
     if (rst) begin
       \$461  = 1'h0;
@@ -19187,79 +19298,79 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$462  = t3_own_fail;
+    \$462  = t2_r0;
     if (adv) begin
-      \$462  = \$268 ;
+      \$462  = t1_r0;
     end
     if (rst) begin
-      \$462  = 1'h0;
+      \$462  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$463  = t3_r0v;
+    \$463  = win;
     if (adv) begin
-      \$463  = t2_r0v;
+      \$463  = \$271 ;
     end
     if (rst) begin
-      \$463  = 1'h0;
+      \$463  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$464  = t3_r0;
+    \$464  = t3_valid;
     if (adv) begin
-      \$464  = t2_r0;
+      \$464  = t2_valid;
     end
     if (rst) begin
-      \$464  = 33'h000000000;
+      \$464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$465  = val3;
+    \$465  = t3_end;
     if (adv) begin
-      \$465  = \$267 ;
+      \$465  = t2_end;
     end
     if (rst) begin
-      \$465  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$466  = r3v_q;
+    \$466  = t3_fld;
     if (adv) begin
-      \$466  = r3v;
+      \$466  = t2_fld;
     end
     if (rst) begin
-      \$466  = 1'h0;
+      \$466  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$467  = r3_q;
+    \$467  = t3_seq;
     if (adv) begin
-      \$467  = r3;
+      \$467  = t2_seq;
     end
     if (rst) begin
-      \$467  = 33'h000000000;
+      \$467  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$468  = t4_valid;
+    \$468  = t3_ln;
     if (adv) begin
-      \$468  = t3_valid;
+      \$468  = t2_ln;
     end
     if (rst) begin
-      \$468  = 1'h0;
+      \$468  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$469  = t4_end;
+    \$469  = t3_short;
     if (adv) begin
-      \$469  = t3_end;
+      \$469  = t2_short;
     end
     if (rst) begin
       \$469  = 1'h0;
@@ -19267,39 +19378,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$470  = t4_fld;
+    \$470  = t3_first;
     if (adv) begin
-      \$470  = t3_fld;
+      \$470  = t2_first;
     end
     if (rst) begin
-      \$470  = 6'h00;
+      \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$471  = t4_seq;
+    \$471  = t3_wrapped;
     if (adv) begin
-      \$471  = t3_seq;
+      \$471  = t2_wrapped;
     end
     if (rst) begin
-      \$471  = 25'h0000000;
+      \$471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$472  = t4_ln;
+    \$472  = t3_own_fail;
     if (adv) begin
-      \$472  = t3_ln;
+      \$472  = \$273 ;
     end
     if (rst) begin
-      \$472  = 6'h00;
+      \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$473  = t4_short;
+    \$473  = t3_r0v;
     if (adv) begin
-      \$473  = t3_short;
+      \$473  = t2_r0v;
     end
     if (rst) begin
       \$473  = 1'h0;
@@ -19307,29 +19418,29 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$474  = t4_first;
+    \$474  = t3_r0;
     if (adv) begin
-      \$474  = t3_first;
+      \$474  = t2_r0;
     end
     if (rst) begin
-      \$474  = 1'h0;
+      \$474  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$475  = t4_wrapped;
+    \$475  = val3;
     if (adv) begin
-      \$475  = t3_wrapped;
+      \$475  = \$272 ;
     end
     if (rst) begin
-      \$475  = 1'h0;
+      \$475  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$476  = t4_own_fail;
+    \$476  = r3v_q;
     if (adv) begin
-      \$476  = t3_own_fail;
+      \$476  = r3v;
     end
     if (rst) begin
       \$476  = 1'h0;
@@ -19337,29 +19448,29 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$477  = t4_r0v;
+    \$477  = r3_q;
     if (adv) begin
-      \$477  = t3_r0v;
+      \$477  = r3;
     end
     if (rst) begin
-      \$477  = 1'h0;
+      \$477  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$478  = t4_r0;
+    \$478  = t4_valid;
     if (adv) begin
-      \$478  = t3_r0;
+      \$478  = t3_valid;
     end
     if (rst) begin
-      \$478  = 33'h000000000;
+      \$478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$479  = lt30;
+    \$479  = t4_end;
     if (adv) begin
-      \$479  = \$269 ;
+      \$479  = t3_end;
     end
     if (rst) begin
       \$479  = 1'h0;
@@ -19367,39 +19478,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$480  = lt50;
+    \$480  = t4_fld;
     if (adv) begin
-      \$480  = \$270 ;
+      \$480  = t3_fld;
     end
     if (rst) begin
-      \$480  = 1'h0;
+      \$480  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$481  = lt53;
+    \$481  = t4_seq;
     if (adv) begin
-      \$481  = \$271 ;
+      \$481  = t3_seq;
     end
     if (rst) begin
-      \$481  = 1'h0;
+      \$481  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$482  = val4;
+    \$482  = t4_ln;
     if (adv) begin
-      \$482  = val3;
+      \$482  = t3_ln;
     end
     if (rst) begin
-      \$482  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$482  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$483  = r3v_4;
+    \$483  = t4_short;
     if (adv) begin
-      \$483  = r3v_q;
+      \$483  = t3_short;
     end
     if (rst) begin
       \$483  = 1'h0;
@@ -19407,59 +19518,59 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$484  = r3_4;
+    \$484  = t4_first;
     if (adv) begin
-      \$484  = r3_q;
+      \$484  = t3_first;
     end
     if (rst) begin
-      \$484  = 33'h000000000;
+      \$484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$485  = cmp_n;
+    \$485  = t4_wrapped;
     if (adv) begin
-      \$485  = { \$279 , \$278 , \$277 , \$276 , \$275 , \$274 , \$273 , \$272  };
+      \$485  = t3_wrapped;
     end
     if (rst) begin
-      \$485  = 8'h00;
+      \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$486  = cmp_h;
+    \$486  = t4_own_fail;
     if (adv) begin
-      \$486  = { \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280  };
+      \$486  = t3_own_fail;
     end
     if (rst) begin
-      \$486  = 8'h00;
+      \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$487  = cmp_p;
+    \$487  = t4_r0v;
     if (adv) begin
-      \$487  = { \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288  };
+      \$487  = t3_r0v;
     end
     if (rst) begin
-      \$487  = 8'h00;
+      \$487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$488  = zero_hi;
+    \$488  = t4_r0;
     if (adv) begin
-      \$488  = \$296 ;
+      \$488  = t3_r0;
     end
     if (rst) begin
-      \$488  = 1'h0;
+      \$488  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$489  = c0_27_28;
+    \$489  = lt30;
     if (adv) begin
-      \$489  = \$299 ;
+      \$489  = \$274 ;
     end
     if (rst) begin
       \$489  = 1'h0;
@@ -19467,9 +19578,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$490  = c0_lt37;
+    \$490  = lt50;
     if (adv) begin
-      \$490  = \$300 ;
+      \$490  = \$275 ;
     end
     if (rst) begin
       \$490  = 1'h0;
@@ -19477,9 +19588,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$491  = c0_gt1;
+    \$491  = lt53;
     if (adv) begin
-      \$491  = \$301 ;
+      \$491  = \$276 ;
     end
     if (rst) begin
       \$491  = 1'h0;
@@ -19487,19 +19598,19 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$492  = c0_ones;
+    \$492  = val4;
     if (adv) begin
-      \$492  = \$302 ;
+      \$492  = val3;
     end
     if (rst) begin
-      \$492  = 1'h0;
+      \$492  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$493  = c0_zero;
+    \$493  = r3v_4;
     if (adv) begin
-      \$493  = \$303 ;
+      \$493  = r3v_q;
     end
     if (rst) begin
       \$493  = 1'h0;
@@ -19507,101 +19618,201 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$494  = c0_one;
+    \$494  = r3_4;
     if (adv) begin
-      \$494  = \$304 ;
+      \$494  = r3_q;
     end
     if (rst) begin
-      \$494  = 1'h0;
+      \$494  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$495  = prio;
+    \$495  = cmp_n;
     if (adv) begin
-      if (\$305 ) begin
-        \$495  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else if (\$311 ) begin
-        \$495  = val3;
+      \$495  = { \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277  };
+    end
+    if (rst) begin
+      \$495  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$496  = cmp_h;
+    if (adv) begin
+      \$496  = { \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285  };
+    end
+    if (rst) begin
+      \$496  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$497  = cmp_p;
+    if (adv) begin
+      \$497  = { \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293  };
+    end
+    if (rst) begin
+      \$497  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$498  = zero_hi;
+    if (adv) begin
+      \$498  = \$301 ;
+    end
+    if (rst) begin
+      \$498  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$499  = c0_27_28;
+    if (adv) begin
+      \$499  = \$304 ;
+    end
+    if (rst) begin
+      \$499  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$500  = c0_lt37;
+    if (adv) begin
+      \$500  = \$305 ;
+    end
+    if (rst) begin
+      \$500  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$501  = c0_gt1;
+    if (adv) begin
+      \$501  = \$306 ;
+    end
+    if (rst) begin
+      \$501  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$502  = c0_ones;
+    if (adv) begin
+      \$502  = \$307 ;
+    end
+    if (rst) begin
+      \$502  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$503  = c0_zero;
+    if (adv) begin
+      \$503  = \$308 ;
+    end
+    if (rst) begin
+      \$503  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$504  = c0_one;
+    if (adv) begin
+      \$504  = \$309 ;
+    end
+    if (rst) begin
+      \$504  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$505  = prio;
+    if (adv) begin
+      if (\$310 ) begin
+        \$505  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else if (\$316 ) begin
+        \$505  = val3;
       end
     end
     if (rst) begin
-      \$495  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$505  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$496  = o_rec__valid;
+    \$506  = o_rec__valid;
     if (o_rec__ready) begin
-      \$496  = 1'h0;
+      \$506  = 1'h0;
     end
-    if (\$312 ) begin
+    if (\$317 ) begin
       if (t4_end) begin
-        \$496  = 1'h1;
+        \$506  = 1'h1;
       end
     end
     if (rst) begin
-      \$496  = 1'h0;
+      \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$497  = cap_v;
+    \$507  = cap_v;
     if (cap_v) begin
-      \$497  = 1'h0;
+      \$507  = 1'h0;
     end
-    if (\$312 ) begin
+    if (\$317 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$497  = \$367 ;
+        \$507  = \$372 ;
       end
     end
     if (rst) begin
-      \$497  = 1'h0;
+      \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$498  = rec_chain_id;
+    \$508  = rec_chain_id;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
-            \$498  = cap_val;
+            \$508  = cap_val;
       endcase
     end
-    if (\$312 ) begin
+    if (\$317 ) begin
       if (t4_end) begin
-        \$498  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$508  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$498  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$508  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$499  = rec_nonce;
+    \$509  = rec_nonce;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
             /* empty */;
         6'h03:
-            \$499  = cap_val[63:0];
+            \$509  = cap_val[63:0];
       endcase
     end
-    if (\$312 ) begin
+    if (\$317 ) begin
       if (t4_end) begin
-        \$499  = 64'h0000000000000000;
+        \$509  = 64'h0000000000000000;
       end
     end
     if (rst) begin
-      \$499  = 64'h0000000000000000;
+      \$509  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$500  = rec_gas_price;
+    \$510  = rec_gas_price;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -19609,21 +19820,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h03:
             /* empty */;
         6'h04:
-            \$500  = cap_val;
+            \$510  = cap_val;
       endcase
     end
-    if (\$312 ) begin
+    if (\$317 ) begin
       if (t4_end) begin
-        \$500  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$510  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$500  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$510  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$501  = rec_max_priority_fee_per_gas;
+    \$511  = rec_max_priority_fee_per_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -19633,21 +19844,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h04:
             /* empty */;
         6'h05:
-            \$501  = cap_val;
+            \$511  = cap_val;
       endcase
     end
-    if (\$312 ) begin
+    if (\$317 ) begin
       if (t4_end) begin
-        \$501  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$511  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$501  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$511  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$502  = rec_max_fee_per_gas;
+    \$512  = rec_max_fee_per_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -19659,21 +19870,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h05:
             /* empty */;
         6'h06:
-            \$502  = cap_val;
+            \$512  = cap_val;
       endcase
     end
-    if (\$312 ) begin
+    if (\$317 ) begin
       if (t4_end) begin
-        \$502  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$512  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$502  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$512  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$503  = rec_gas_limit;
+    \$513  = rec_gas_limit;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -19687,21 +19898,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h06:
             /* empty */;
         6'h07:
-            \$503  = cap_val[63:0];
+            \$513  = cap_val[63:0];
       endcase
     end
-    if (\$312 ) begin
+    if (\$317 ) begin
       if (t4_end) begin
-        \$503  = 64'h0000000000000000;
+        \$513  = 64'h0000000000000000;
       end
     end
     if (rst) begin
-      \$503  = 64'h0000000000000000;
+      \$513  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$504  = rec_value;
+    \$514  = rec_value;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -19717,21 +19928,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h07:
             /* empty */;
         6'h09:
-            \$504  = cap_val;
+            \$514  = cap_val;
       endcase
     end
-    if (\$312 ) begin
+    if (\$317 ) begin
       if (t4_end) begin
-        \$504  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$514  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$504  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$514  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$505  = rec_max_fee_per_blob_gas;
+    \$515  = rec_max_fee_per_blob_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -19749,21 +19960,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h09:
             /* empty */;
         6'h0c:
-            \$505  = cap_val;
+            \$515  = cap_val;
       endcase
     end
-    if (\$312 ) begin
+    if (\$317 ) begin
       if (t4_end) begin
-        \$505  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$515  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$505  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$515  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$506  = rec_v;
+    \$516  = rec_v;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -19783,23 +19994,23 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h0c:
             /* empty */;
         6'h0f:
-            \$506  = cap_val;
+            \$516  = cap_val;
         6'h10:
-            \$506  = cap_val;
+            \$516  = cap_val;
       endcase
     end
-    if (\$312 ) begin
+    if (\$317 ) begin
       if (t4_end) begin
-        \$506  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$506  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$507  = rec_r;
+    \$517  = rec_r;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -19823,21 +20034,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h10:
             /* empty */;
         6'h11:
-            \$507  = cap_val;
+            \$517  = cap_val;
       endcase
     end
-    if (\$312 ) begin
+    if (\$317 ) begin
       if (t4_end) begin
-        \$507  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$517  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$507  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$517  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$508  = rec_s;
+    \$518  = rec_s;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -19863,21 +20074,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h11:
             /* empty */;
         6'h12:
-            \$508  = cap_val;
+            \$518  = cap_val;
       endcase
     end
-    if (\$312 ) begin
+    if (\$317 ) begin
       if (t4_end) begin
-        \$508  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$518  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$508  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$518  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$509  = rec_to;
+    \$519  = rec_to;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -19905,98 +20116,98 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h12:
             /* empty */;
         6'h08:
-            \$509  = cap_val[159:0];
+            \$519  = cap_val[159:0];
       endcase
     end
-    if (\$312 ) begin
+    if (\$317 ) begin
       if (t4_end) begin
-        \$509  = 160'h0000000000000000000000000000000000000000;
+        \$519  = 160'h0000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$509  = 160'h0000000000000000000000000000000000000000;
+      \$519  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$510  = o_rec__payload;
-    if (\$312 ) begin
+    \$520  = o_rec__payload;
+    if (\$317 ) begin
       if (t4_end) begin
-        \$510 [2592] = merged_v;
-        \$510 [2625:2593] = merged;
-        \$510 [63:0] = \$316 [63:0];
-        \$510 [127:64] = \$320 [63:0];
-        \$510 [383:128] = \$324 ;
-        \$510 [639:384] = \$328 ;
-        \$510 [895:640] = \$332 ;
-        \$510 [1151:896] = \$336 ;
-        \$510 [1407:1152] = \$340 ;
-        \$510 [1663:1408] = \$344 ;
-        \$510 [1919:1664] = \$349 ;
-        \$510 [2175:1920] = \$353 ;
-        \$510 [2431:2176] = \$357 ;
-        \$510 [2591:2432] = \$361 [159:0];
+        \$520 [2592] = merged_v;
+        \$520 [2625:2593] = merged;
+        \$520 [63:0] = \$321 [63:0];
+        \$520 [127:64] = \$325 [63:0];
+        \$520 [383:128] = \$329 ;
+        \$520 [639:384] = \$333 ;
+        \$520 [895:640] = \$337 ;
+        \$520 [1151:896] = \$341 ;
+        \$520 [1407:1152] = \$345 ;
+        \$520 [1663:1408] = \$349 ;
+        \$520 [1919:1664] = \$354 ;
+        \$520 [2175:1920] = \$358 ;
+        \$520 [2431:2176] = \$362 ;
+        \$520 [2591:2432] = \$366 [159:0];
       end
     end
     if (rst) begin
-      \$510  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$520  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$511  = best_v;
-    if (\$312 ) begin
+    \$521  = best_v;
+    if (\$317 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$511  = 1'h0;
+        \$521  = 1'h0;
       end else begin
-        \$511  = merged_v;
+        \$521  = merged_v;
       end
     end
     if (rst) begin
-      \$511  = 1'h0;
+      \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$512  = best;
-    if (\$312 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-      end else begin
-        \$512  = merged;
-      end
-    end
-    if (rst) begin
-      \$512  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$513  = cap_fld;
-    if (\$312 ) begin
+    \$522  = best;
+    if (\$317 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$513  = t4_fld;
+        \$522  = merged;
       end
     end
     if (rst) begin
-      \$513  = 6'h00;
+      \$522  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$514  = cap_val;
-    if (\$312 ) begin
+    \$523  = cap_fld;
+    if (\$317 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$514  = val4;
+        \$523  = t4_fld;
       end
     end
     if (rst) begin
-      \$514  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$523  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$524  = cap_val;
+    if (\$317 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+      end else begin
+        \$524  = val4;
+      end
+    end
+    if (rst) begin
+      \$524  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -20004,37 +20215,37 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
     (* full_case = 32'd1 *)
     casez (qi)
       4'h0:
-          \$212  = buf0;
+          \$216  = buf0;
       4'h1:
-          \$212  = buf1;
+          \$216  = buf1;
       4'h2:
-          \$212  = buf2;
+          \$216  = buf2;
       4'h3:
-          \$212  = buf3;
+          \$216  = buf3;
       4'h4:
-          \$212  = buf4;
+          \$216  = buf4;
       4'h5:
-          \$212  = buf5;
+          \$216  = buf5;
       4'h6:
-          \$212  = buf6;
+          \$216  = buf6;
       4'h7:
-          \$212  = buf7;
+          \$216  = buf7;
       4'h8:
-          \$212  = buf8;
+          \$216  = buf8;
       4'h9:
-          \$212  = buf9;
+          \$216  = buf9;
       4'ha:
-          \$212  = buf10;
+          \$216  = buf10;
       4'hb:
-          \$212  = buf11;
+          \$216  = buf11;
       4'hc:
-          \$212  = buf12;
+          \$216  = buf12;
       4'hd:
-          \$212  = buf13;
+          \$216  = buf13;
       4'he:
-          \$212  = buf14;
+          \$216  = buf14;
       4'hf:
-          \$212  = buf15;
+          \$216  = buf15;
     endcase
   end
   always @* begin
@@ -20042,37 +20253,37 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
     (* full_case = 32'd1 *)
     casez (qi1)
       4'h0:
-          \$213  = buf0;
+          \$217  = buf0;
       4'h1:
-          \$213  = buf1;
+          \$217  = buf1;
       4'h2:
-          \$213  = buf2;
+          \$217  = buf2;
       4'h3:
-          \$213  = buf3;
+          \$217  = buf3;
       4'h4:
-          \$213  = buf4;
+          \$217  = buf4;
       4'h5:
-          \$213  = buf5;
+          \$217  = buf5;
       4'h6:
-          \$213  = buf6;
+          \$217  = buf6;
       4'h7:
-          \$213  = buf7;
+          \$217  = buf7;
       4'h8:
-          \$213  = buf8;
+          \$217  = buf8;
       4'h9:
-          \$213  = buf9;
+          \$217  = buf9;
       4'ha:
-          \$213  = buf10;
+          \$217  = buf10;
       4'hb:
-          \$213  = buf11;
+          \$217  = buf11;
       4'hc:
-          \$213  = buf12;
+          \$217  = buf12;
       4'hd:
-          \$213  = buf13;
+          \$217  = buf13;
       4'he:
-          \$213  = buf14;
+          \$217  = buf14;
       4'hf:
-          \$213  = buf15;
+          \$217  = buf15;
     endcase
   end
   always @* begin
@@ -20080,37 +20291,37 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
     (* full_case = 32'd1 *)
     casez (\$25 [3:0])
       4'h0:
-          \$214  = buf0;
+          \$218  = buf0;
       4'h1:
-          \$214  = buf1;
+          \$218  = buf1;
       4'h2:
-          \$214  = buf2;
+          \$218  = buf2;
       4'h3:
-          \$214  = buf3;
+          \$218  = buf3;
       4'h4:
-          \$214  = buf4;
+          \$218  = buf4;
       4'h5:
-          \$214  = buf5;
+          \$218  = buf5;
       4'h6:
-          \$214  = buf6;
+          \$218  = buf6;
       4'h7:
-          \$214  = buf7;
+          \$218  = buf7;
       4'h8:
-          \$214  = buf8;
+          \$218  = buf8;
       4'h9:
-          \$214  = buf9;
+          \$218  = buf9;
       4'ha:
-          \$214  = buf10;
+          \$218  = buf10;
       4'hb:
-          \$214  = buf11;
+          \$218  = buf11;
       4'hc:
-          \$214  = buf12;
+          \$218  = buf12;
       4'hd:
-          \$214  = buf13;
+          \$218  = buf13;
       4'he:
-          \$214  = buf14;
+          \$218  = buf14;
       4'hf:
-          \$214  = buf15;
+          \$218  = buf15;
     endcase
   end
   always @* begin
@@ -20118,37 +20329,37 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
     (* full_case = 32'd1 *)
     casez (qi)
       4'h0:
-          \$261  = buf0;
+          \$266  = buf0;
       4'h1:
-          \$261  = buf1;
+          \$266  = buf1;
       4'h2:
-          \$261  = buf2;
+          \$266  = buf2;
       4'h3:
-          \$261  = buf3;
+          \$266  = buf3;
       4'h4:
-          \$261  = buf4;
+          \$266  = buf4;
       4'h5:
-          \$261  = buf5;
+          \$266  = buf5;
       4'h6:
-          \$261  = buf6;
+          \$266  = buf6;
       4'h7:
-          \$261  = buf7;
+          \$266  = buf7;
       4'h8:
-          \$261  = buf8;
+          \$266  = buf8;
       4'h9:
-          \$261  = buf9;
+          \$266  = buf9;
       4'ha:
-          \$261  = buf10;
+          \$266  = buf10;
       4'hb:
-          \$261  = buf11;
+          \$266  = buf11;
       4'hc:
-          \$261  = buf12;
+          \$266  = buf12;
       4'hd:
-          \$261  = buf13;
+          \$266  = buf13;
       4'he:
-          \$261  = buf14;
+          \$266  = buf14;
       4'hf:
-          \$261  = buf15;
+          \$266  = buf15;
     endcase
   end
   always @* begin
@@ -20156,37 +20367,37 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
     (* full_case = 32'd1 *)
     casez (qi1)
       4'h0:
-          \$262  = buf0;
+          \$267  = buf0;
       4'h1:
-          \$262  = buf1;
+          \$267  = buf1;
       4'h2:
-          \$262  = buf2;
+          \$267  = buf2;
       4'h3:
-          \$262  = buf3;
+          \$267  = buf3;
       4'h4:
-          \$262  = buf4;
+          \$267  = buf4;
       4'h5:
-          \$262  = buf5;
+          \$267  = buf5;
       4'h6:
-          \$262  = buf6;
+          \$267  = buf6;
       4'h7:
-          \$262  = buf7;
+          \$267  = buf7;
       4'h8:
-          \$262  = buf8;
+          \$267  = buf8;
       4'h9:
-          \$262  = buf9;
+          \$267  = buf9;
       4'ha:
-          \$262  = buf10;
+          \$267  = buf10;
       4'hb:
-          \$262  = buf11;
+          \$267  = buf11;
       4'hc:
-          \$262  = buf12;
+          \$267  = buf12;
       4'hd:
-          \$262  = buf13;
+          \$267  = buf13;
       4'he:
-          \$262  = buf14;
+          \$267  = buf14;
       4'hf:
-          \$262  = buf15;
+          \$267  = buf15;
     endcase
   end
   always @* begin
@@ -20194,37 +20405,37 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
     (* full_case = 32'd1 *)
     casez (gidx2)
       4'h0:
-          \$263  = buf0;
+          \$268  = buf0;
       4'h1:
-          \$263  = buf1;
+          \$268  = buf1;
       4'h2:
-          \$263  = buf2;
+          \$268  = buf2;
       4'h3:
-          \$263  = buf3;
+          \$268  = buf3;
       4'h4:
-          \$263  = buf4;
+          \$268  = buf4;
       4'h5:
-          \$263  = buf5;
+          \$268  = buf5;
       4'h6:
-          \$263  = buf6;
+          \$268  = buf6;
       4'h7:
-          \$263  = buf7;
+          \$268  = buf7;
       4'h8:
-          \$263  = buf8;
+          \$268  = buf8;
       4'h9:
-          \$263  = buf9;
+          \$268  = buf9;
       4'ha:
-          \$263  = buf10;
+          \$268  = buf10;
       4'hb:
-          \$263  = buf11;
+          \$268  = buf11;
       4'hc:
-          \$263  = buf12;
+          \$268  = buf12;
       4'hd:
-          \$263  = buf13;
+          \$268  = buf13;
       4'he:
-          \$263  = buf14;
+          \$268  = buf14;
       4'hf:
-          \$263  = buf15;
+          \$268  = buf15;
     endcase
   end
   always @* begin
@@ -20232,37 +20443,37 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
     (* full_case = 32'd1 *)
     casez (gidx3)
       4'h0:
-          \$264  = buf0;
+          \$269  = buf0;
       4'h1:
-          \$264  = buf1;
+          \$269  = buf1;
       4'h2:
-          \$264  = buf2;
+          \$269  = buf2;
       4'h3:
-          \$264  = buf3;
+          \$269  = buf3;
       4'h4:
-          \$264  = buf4;
+          \$269  = buf4;
       4'h5:
-          \$264  = buf5;
+          \$269  = buf5;
       4'h6:
-          \$264  = buf6;
+          \$269  = buf6;
       4'h7:
-          \$264  = buf7;
+          \$269  = buf7;
       4'h8:
-          \$264  = buf8;
+          \$269  = buf8;
       4'h9:
-          \$264  = buf9;
+          \$269  = buf9;
       4'ha:
-          \$264  = buf10;
+          \$269  = buf10;
       4'hb:
-          \$264  = buf11;
+          \$269  = buf11;
       4'hc:
-          \$264  = buf12;
+          \$269  = buf12;
       4'hd:
-          \$264  = buf13;
+          \$269  = buf13;
       4'he:
-          \$264  = buf14;
+          \$269  = buf14;
       4'hf:
-          \$264  = buf15;
+          \$269  = buf15;
     endcase
   end
   always @* begin
@@ -20270,48 +20481,48 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
     (* full_case = 32'd1 *)
     casez (gidx4)
       4'h0:
-          \$265  = buf0;
+          \$270  = buf0;
       4'h1:
-          \$265  = buf1;
+          \$270  = buf1;
       4'h2:
-          \$265  = buf2;
+          \$270  = buf2;
       4'h3:
-          \$265  = buf3;
+          \$270  = buf3;
       4'h4:
-          \$265  = buf4;
+          \$270  = buf4;
       4'h5:
-          \$265  = buf5;
+          \$270  = buf5;
       4'h6:
-          \$265  = buf6;
+          \$270  = buf6;
       4'h7:
-          \$265  = buf7;
+          \$270  = buf7;
       4'h8:
-          \$265  = buf8;
+          \$270  = buf8;
       4'h9:
-          \$265  = buf9;
+          \$270  = buf9;
       4'ha:
-          \$265  = buf10;
+          \$270  = buf10;
       4'hb:
-          \$265  = buf11;
+          \$270  = buf11;
       4'hc:
-          \$265  = buf12;
+          \$270  = buf12;
       4'hd:
-          \$265  = buf13;
+          \$270  = buf13;
       4'he:
-          \$265  = buf14;
+          \$270  = buf14;
       4'hf:
-          \$265  = buf15;
+          \$270  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_seq = { 1'h0, j[25:2] };
-    if (\$40 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$41 ) begin
+            if (\$45 ) begin
               t0_seq = { 1'h0, j[25:2] };
             end
       endcase
@@ -20320,17 +20531,17 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     take = 1'h0;
-    if (\$40 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             take = 1'h1;
         2'h2:
-            if (\$41 ) begin
+            if (\$45 ) begin
               take = 1'h1;
             end
         2'h0:
             if (is_data) begin
-              if (\$43 ) begin
+              if (\$47 ) begin
                 if (s_done_now) begin
                   take = 1'h1;
                 end else if (cd_free) begin
@@ -20348,12 +20559,12 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     r_en = 1'h0;
-    if (\$40 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$41 ) begin
+            if (\$45 ) begin
               r_en = 1'h1;
             end
       endcase
@@ -20362,12 +20573,12 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_valid = 1'h0;
-    if (\$40 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$41 ) begin
+            if (\$45 ) begin
               t0_valid = 1'h1;
             end
         2'h0:
@@ -20384,12 +20595,12 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_end = 1'h0;
-    if (\$40 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$41 ) begin
+            if (\$45 ) begin
               t0_end = 1'h1;
             end
       endcase
@@ -20398,14 +20609,14 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_r0v = 1'h0;
-    if (\$40 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$41 ) begin
+            if (\$45 ) begin
               if (d_valid) begin
-                if (\$42 ) begin
+                if (\$46 ) begin
                   t0_r0v = 1'h1;
                 end else if (d_ver) begin
                   t0_r0v = 1'h1;
@@ -20414,9 +20625,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             end
         2'h0:
             if (take) begin
-              if (\$50 ) begin
+              if (\$54 ) begin
                 t0_r0v = 1'h1;
-              end else if (\$52 ) begin
+              end else if (\$56 ) begin
                 t0_r0v = 1'h1;
               end
             end
@@ -20426,14 +20637,14 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_r0 = 33'h000000000;
-    if (\$40 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$41 ) begin
+            if (\$45 ) begin
               if (d_valid) begin
-                if (\$42 ) begin
+                if (\$46 ) begin
                   t0_r0[24:0] = { 1'h0, d_seq };
                   t0_r0[27:25] = 3'h3;
                   t0_r0[32:28] = 5'h03;
@@ -20444,9 +20655,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             end
         2'h0:
             if (take) begin
-              if (\$50 ) begin
+              if (\$54 ) begin
                 t0_r0 = rd_ok;
-              end else if (\$52 ) begin
+              end else if (\$56 ) begin
                 t0_r0 = own;
               end
             end
@@ -20456,7 +20667,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     own_v = 1'h0;
-    if (\$40 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -20467,7 +20678,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
               if (take) begin
                 if (first_absent) begin
                   own_v = 1'h1;
-                end else if (\$45 ) begin
+                end else if (\$49 ) begin
                   own_v = 1'h1;
                 end else if (past_end) begin
                   own_v = 1'h1;
@@ -20484,7 +20695,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
               end else if (have_last) begin
                 if (past_end) begin
                   own_v = 1'h1;
-                end else if (\$49 ) begin
+                end else if (\$53 ) begin
                   own_v = 1'h1;
                 end
               end else begin
@@ -20497,7 +20708,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     own = 33'h000000000;
-    if (\$40 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -20510,7 +20721,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h03;
-                end else if (\$45 ) begin
+                end else if (\$49 ) begin
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h05;
@@ -20536,7 +20747,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h3;
                   own[32:28] = 5'h03;
-                end else if (\$49 ) begin
+                end else if (\$53 ) begin
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h4;
                   own[32:28] = 5'h1a;
@@ -20549,7 +20760,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_first = 1'h0;
-    if (\$40 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -20558,7 +20769,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         2'h0:
             if (is_data) begin
             end else if (bytes_in) begin
-              t0_first = \$48 ;
+              t0_first = \$52 ;
             end
       endcase
     end
@@ -20566,7 +20777,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_own_fail = 1'h0;
-    if (\$40 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -20585,9 +20796,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
     if (t2_first) begin
       if (t2_wrapped) begin
         r3v = 1'h1;
-      end else if (\$79 ) begin
+      end else if (\$83 ) begin
         r3v = 1'h1;
-      end else if (\$82 ) begin
+      end else if (\$86 ) begin
         r3v = 1'h1;
       end
     end
@@ -20600,11 +20811,11 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h05;
-      end else if (\$79 ) begin
+      end else if (\$83 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h06;
-      end else if (\$82 ) begin
+      end else if (\$86 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h16;
@@ -20614,36 +20825,36 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     r5v = 1'h0;
-    if (\$88 ) begin
+    if (\$92 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$89 ) begin
+            if (\$93 ) begin
               r5v = 1'h1;
             end
         6'h06:
-            if (\$97 ) begin
+            if (\$101 ) begin
               r5v = 1'h1;
             end
         6'h0f:
-            if (\$100 ) begin
+            if (\$104 ) begin
               r5v = 1'h1;
             end
         6'h10:
-            if (\$102 ) begin
+            if (\$106 ) begin
               r5v = 1'h1;
             end
         6'h11:
-            if (\$113 ) begin
+            if (\$117 ) begin
               r5v = 1'h1;
             end
         6'h12:
-            if (\$124 ) begin
+            if (\$128 ) begin
               r5v = 1'h1;
-            end else if (\$136 ) begin
+            end else if (\$140 ) begin
               r5v = 1'h1;
             end
         6'h20:
-            if (\$138 ) begin
+            if (\$142 ) begin
               r5v = 1'h1;
             end
       endcase
@@ -20652,50 +20863,50 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     r5 = 33'h000000000;
-    if (\$88 ) begin
+    if (\$92 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$89 ) begin
+            if (\$93 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h0c;
             end
         6'h06:
-            if (\$97 ) begin
+            if (\$101 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h18;
             end
         6'h0f:
-            if (\$100 ) begin
+            if (\$104 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h10;
             end
         6'h10:
-            if (\$102 ) begin
+            if (\$106 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h11;
             end
         6'h11:
-            if (\$113 ) begin
+            if (\$117 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h12;
             end
         6'h12:
-            if (\$124 ) begin
+            if (\$128 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h13;
-            end else if (\$136 ) begin
+            end else if (\$140 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h14;
             end
         6'h20:
-            if (\$138 ) begin
+            if (\$142 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h1a;
@@ -20705,63 +20916,63 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$368  = \$191 ;
+    \$373  = \$195 ;
     if (rst) begin
-      \$368  = 1'h1;
+      \$373  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$369  = fire;
+    \$374  = fire;
     if (rst) begin
-      \$369  = 1'h0;
+      \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$370  = wr[3:0];
+    \$375  = wr[3:0];
     if (rst) begin
-      \$370  = 4'h0;
+      \$375  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$371  = i_beat__payload[63:0];
+    \$376  = i_beat__payload[63:0];
     if (rst) begin
-      \$371  = 64'h0000000000000000;
+      \$376  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$372  = buf0;
+    \$377  = buf0;
     if (w_v) begin
       casez (w_idx)
         4'h0:
-            \$372  = \w_data$138 ;
+            \$377  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$372  = 64'h0000000000000000;
+      \$377  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$373  = buf1;
+    \$378  = buf1;
     if (w_v) begin
       casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
-            \$373  = \w_data$138 ;
+            \$378  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$373  = 64'h0000000000000000;
+      \$378  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$374  = buf2;
+    \$379  = buf2;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -20769,16 +20980,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h1:
             /* empty */;
         4'h2:
-            \$374  = \w_data$138 ;
+            \$379  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$374  = 64'h0000000000000000;
+      \$379  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$375  = buf3;
+    \$380  = buf3;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -20788,16 +20999,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h2:
             /* empty */;
         4'h3:
-            \$375  = \w_data$138 ;
+            \$380  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$375  = 64'h0000000000000000;
+      \$380  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$376  = buf4;
+    \$381  = buf4;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -20809,16 +21020,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h3:
             /* empty */;
         4'h4:
-            \$376  = \w_data$138 ;
+            \$381  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$376  = 64'h0000000000000000;
+      \$381  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$377  = buf5;
+    \$382  = buf5;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -20832,16 +21043,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h4:
             /* empty */;
         4'h5:
-            \$377  = \w_data$138 ;
+            \$382  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$377  = 64'h0000000000000000;
+      \$382  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$378  = buf6;
+    \$383  = buf6;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -20857,16 +21068,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h5:
             /* empty */;
         4'h6:
-            \$378  = \w_data$138 ;
+            \$383  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$378  = 64'h0000000000000000;
+      \$383  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$379  = buf7;
+    \$384  = buf7;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -20884,16 +21095,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h6:
             /* empty */;
         4'h7:
-            \$379  = \w_data$138 ;
+            \$384  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$379  = 64'h0000000000000000;
+      \$384  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$380  = buf8;
+    \$385  = buf8;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -20913,16 +21124,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h7:
             /* empty */;
         4'h8:
-            \$380  = \w_data$138 ;
+            \$385  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$380  = 64'h0000000000000000;
+      \$385  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$381  = buf9;
+    \$386  = buf9;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -20944,16 +21155,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h8:
             /* empty */;
         4'h9:
-            \$381  = \w_data$138 ;
+            \$386  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$381  = 64'h0000000000000000;
+      \$386  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$382  = buf10;
+    \$387  = buf10;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -20977,16 +21188,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h9:
             /* empty */;
         4'ha:
-            \$382  = \w_data$138 ;
+            \$387  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$382  = 64'h0000000000000000;
+      \$387  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$383  = buf11;
+    \$388  = buf11;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -21012,16 +21223,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'ha:
             /* empty */;
         4'hb:
-            \$383  = \w_data$138 ;
+            \$388  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$383  = 64'h0000000000000000;
+      \$388  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$384  = buf12;
+    \$389  = buf12;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -21049,16 +21260,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hb:
             /* empty */;
         4'hc:
-            \$384  = \w_data$138 ;
+            \$389  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$384  = 64'h0000000000000000;
+      \$389  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$385  = buf13;
+    \$390  = buf13;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -21088,16 +21299,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hc:
             /* empty */;
         4'hd:
-            \$385  = \w_data$138 ;
+            \$390  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$385  = 64'h0000000000000000;
+      \$390  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$386  = buf14;
+    \$391  = buf14;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -21129,16 +21340,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hd:
             /* empty */;
         4'he:
-            \$386  = \w_data$138 ;
+            \$391  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$386  = 64'h0000000000000000;
+      \$391  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$387  = buf15;
+    \$392  = buf15;
     if (w_v) begin
       (* full_case = 32'd1 *)
       casez (w_idx)
@@ -21173,168 +21384,77 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'he:
             /* empty */;
         4'hf:
-            \$387  = \w_data$138 ;
+            \$392  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$387  = 64'h0000000000000000;
+      \$392  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$388  = wr;
+    \$393  = wr;
     if (fire) begin
-      \$388  = \$192 [23:0];
+      \$393  = \$196 [23:0];
     end
     if (rst) begin
-      \$388  = 24'h000000;
+      \$393  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$389  = in_nb;
+    \$394  = in_nb;
     if (fire) begin
       if (i_beat__payload[72]) begin
-        \$389  = 23'h000000;
-      end else if (\$193 ) begin
-        \$389  = \$194 [22:0];
+        \$394  = 23'h000000;
+      end else if (\$197 ) begin
+        \$394  = \$198 [22:0];
       end
     end
     if (rst) begin
-      \$389  = 23'h000000;
+      \$394  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$390  = \$197 [23:0];
-    if (rst) begin
-      \$390  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$391  = \$204 [22:0];
-    if (rst) begin
-      \$391  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$392  = lim;
-    if (rst) begin
-      \$392  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$393  = \$206 ;
-    if (rst) begin
-      \$393  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$394  = cur_base;
-    if (rst) begin
-      \$394  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$395  = \$211 [23:0];
+    \$395  = \$201 [23:0];
     if (rst) begin
       \$395  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$396  = o_calldata__valid;
-    if (o_calldata__ready) begin
-      \$396  = 1'h0;
-    end
-    if (\$222 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$224 ) begin
-              \$396  = 1'h1;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$226 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$396  = 1'h1;
-                end
-              end
-            end
-      endcase
-    end
+    \$396  = \$208 [22:0];
     if (rst) begin
-      \$396  = 1'h0;
+      \$396  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$397  = \$212 ;
+    \$397  = lim;
     if (rst) begin
-      \$397  = 64'h0000000000000000;
+      \$397  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$398  = \$213 ;
+    \$398  = \$210 ;
     if (rst) begin
-      \$398  = 64'h0000000000000000;
+      \$398  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$399  = \$214 ;
+    \$399  = cur_base;
     if (rst) begin
-      \$399  = 64'h0000000000000000;
+      \$399  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$400  = 1'h0;
-    if (\$222 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$226 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$400  = 1'h1;
-                end
-              end
-            end
-      endcase
-    end
+    \$400  = \$215 [23:0];
     if (rst) begin
-      \$400  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$401  = 1'h0;
-    if (\$247 ) begin
-      \$401  = 1'h1;
-    end
-    if (rst) begin
-      \$401  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$402  = \$216 ;
-    if (rst) begin
-      \$402  = 1'h0;
+      \$400  = 24'h000000;
     end
   end
   assign nkeep = \$8 [3:0];
@@ -21348,12 +21468,17 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign t0_ln = \$22 [5:0];
   assign t0_short = short;
   assign lane0 = j[34:32];
-  assign ld_qi = \$25 [3:0];
-  assign cn = \$33 [3:0];
-  assign \in_nb$81  = \$56 [22:0];
-  assign in_qa = { \$58 [22:0], 3'h0 };
+  assign ld_beat = \$24 [3:0];
+  assign ld_idx0 = \$25 [3:0];
+  assign ld_idx1 = \$26 [3:0];
+  assign ld_idx2 = \$27 [3:0];
+  assign ld_idx3 = \$28 [3:0];
+  assign ld_idx4 = \$29 [3:0];
+  assign cn = \$37 [3:0];
+  assign \in_nb$90  = \$60 [22:0];
+  assign in_qa = { \$62 [22:0], 3'h0 };
   assign val_be = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] };
-  assign rsh = \$83 [5:0];
+  assign rsh = \$87 [5:0];
   assign \i_beat__payload.data  = i_beat__payload[63:0];
   assign \i_beat__payload.keep  = i_beat__payload[71:64];
   assign \i_beat__payload.last  = i_beat__payload[72];
@@ -21432,32 +21557,32 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign rd_ok[27:25] = 3'h4;
   assign rd_ok[24:0] = { 1'h0, d_seq };
   assign \$24  = { 3'h0, i_job__payload[56:35] };
-  assign \$56  = { 3'h0, \$55 [25:3] };
-  assign \$57  = { 3'h0, i_job__payload[56:35] };
-  assign \$90  = 1'h0;
-  assign \$91  = cmp_p[0];
-  assign \$104  = 1'h0;
-  assign \$105  = cmp_n[0];
-  assign \$115  = 1'h0;
-  assign \$116  = cmp_n[0];
-  assign \$125  = 1'h0;
-  assign \$126  = cmp_h[0];
-  assign \$202  = { 3'h0, j[56:35] };
-  assign \$203  = { 3'h0, low[25:3] };
-  assign \$220  = { 3'h0, q[25:3] };
-  assign \$229  = { 3'h0, qa[25:3] };
-  assign \$251  = { 3'h0, i_job__payload[56:35] };
-  assign \$314  = \$313 ;
-  assign \$318  = \$317 ;
-  assign \$322  = \$321 ;
-  assign \$326  = \$325 ;
-  assign \$330  = \$329 ;
-  assign \$334  = \$333 ;
-  assign \$338  = \$337 ;
-  assign \$342  = \$341 ;
-  assign \$351  = \$350 ;
-  assign \$355  = \$354 ;
-  assign \$359  = \$358 ;
+  assign \$60  = { 3'h0, \$59 [25:3] };
+  assign \$61  = { 3'h0, i_job__payload[56:35] };
+  assign \$94  = 1'h0;
+  assign \$95  = cmp_p[0];
+  assign \$108  = 1'h0;
+  assign \$109  = cmp_n[0];
+  assign \$119  = 1'h0;
+  assign \$120  = cmp_n[0];
+  assign \$129  = 1'h0;
+  assign \$130  = cmp_h[0];
+  assign \$206  = { 3'h0, j[56:35] };
+  assign \$207  = { 3'h0, low[25:3] };
+  assign \$224  = { 3'h0, q[25:3] };
+  assign \$238  = { 3'h0, qa[25:3] };
+  assign \$260  = { 3'h0, i_job__payload[56:35] };
+  assign \$319  = \$318 ;
+  assign \$323  = \$322 ;
+  assign \$327  = \$326 ;
+  assign \$331  = \$330 ;
+  assign \$335  = \$334 ;
+  assign \$339  = \$338 ;
+  assign \$343  = \$342 ;
+  assign \$347  = \$346 ;
+  assign \$356  = \$355 ;
+  assign \$360  = \$359 ;
+  assign \$364  = \$363 ;
 endmodule
 
 (* generator = "Amaranth" *)
