@@ -107,10 +107,12 @@ class GrammarFsm(wiring.Component):
     the entry is taken into A, its position is compared with every stack frame's end and with
     the end of the list *F* may push in the same cycle (the ``le`` bits that move with the
     frames). *F* is the structure (closes from ``le``, every frame classified as if it were the
-    parent, one-hot parent select, speculative stack update) and registers the entry with what
-    it found; *W* runs the header / field checks against the registered parent and registers the
-    item's verdict (made as if the FSM had not halted); *W2* keeps the first error (then halts:
-    PROGRESS jobs only) and loads the output registers of ``o_job`` and ``o_rec``.
+    parent, for a string and for a list, the entry's kind selecting last; one-hot parent
+    select, speculative stack update) and registers the entry with what it found (both field
+    class candidates: W picks one by the kind); *W* runs the header / field checks against the
+    registered parent and registers the item's verdict (made as if the FSM had not halted);
+    *W2* keeps the first error (then halts: PROGRESS jobs only) and loads the output registers
+    of ``o_job`` and ``o_rec``.
 
     Interface
     ---------
