@@ -61,9 +61,11 @@ off: one message per opportunity and one eval-done message per swap.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from amaranth.hdl import Array, C, Cat, Module, Mux, ResetInserter, Signal
+from amaranth.hdl import (Array, C, Cat, ClockDomain, ClockSignal, DomainRenamer, Module, Mux, ResetSignal,
+                          Signal, Value)
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -81,9 +83,8 @@ from mevblade.hw.csr import (
     rtl_source_hash,
 )
 from mevblade.hw.keccak import Keccak256
-from mevblade.hw.layouts import BEAT_BYTES, TX_HEADER_BITS
+from mevblade.hw.layouts import BEAT_BYTES, TX_HEADER_BITS, CalldataWord
 from mevblade.hw.pool_table import PoolTable
-from mevblade.hw.layouts import CalldataWord
 from mevblade.hw.swap_decoder import N_ROUTERS, RouterEntry, SwapDecoder, SwapRecord, SwapTxInfo
 from mevblade.hw.tx_decoder2 import TxDecoder2
 
@@ -205,6 +206,10 @@ class ApplianceTop(wiring.Component):
         *decode* front end, the smallest ECP5 build: decoder and Keccak only, ``version.features``
         bit 2 clear as well; the router registers drive nothing, no swap message is ever sent
         (``swaps`` stays 0) and the host recognises swaps in the packets it sent.
+    reset_buffer : callable, optional
+        ``reset_buffer(m, rst)`` returns the signal that resets the pipeline's registers, given
+        ``rst`` (sync reset OR soft reset OR flush), e.g. through a global clock buffer (the ECP5
+        build: a ``DCCA``, so that reset does not load the fabric's routing). Default: ``rst``.
     keccak_rounds_per_cycle : int
         Keccak-f rounds unrolled per cycle (divides 24). The default, 2, hashes at line rate
         inside a packet; 1 halves the round logic and sustains 136 bytes per 24 cycles
@@ -212,14 +217,18 @@ class ApplianceTop(wiring.Component):
     """
 
     def __init__(self, *, src_hash: str | None = None, evaluator: bool = True, swap: bool = True,
-                 keccak_rounds_per_cycle: int = KECCAK_ROUNDS_PER_CYCLE) -> None:
+                 keccak_rounds_per_cycle: int = KECCAK_ROUNDS_PER_CYCLE,
+                 reset_buffer: Callable[[Module, Value], Value] | None = None) -> None:
         if not isinstance(evaluator, bool):
             raise TypeError(f"evaluator must be a bool, not {evaluator!r}")
         if not isinstance(swap, bool):
             raise TypeError(f"swap must be a bool, not {swap!r}")
         if evaluator and not swap:
             raise ValueError("the evaluator needs the swap decoder: evaluator=True requires swap=True")
+        if reset_buffer is not None and not callable(reset_buffer):
+            raise TypeError(f"reset_buffer must be callable, not {reset_buffer!r}")
         self.swap = swap
+        self.reset_buffer = reset_buffer
         if keccak_rounds_per_cycle not in (1, 2, 3, 4, 6, 8, 12, 24) or isinstance(keccak_rounds_per_cycle, bool):
             raise ValueError(f"keccak_rounds_per_cycle must divide 24, not {keccak_rounds_per_cycle!r}")
         self.evaluator = evaluator
@@ -270,14 +279,25 @@ class ApplianceTop(wiring.Component):
         m.d.sync += cycle.eq(cycle + 1)
         m.d.comb += csr.cycle_value.eq(cycle)
 
+        # The pipeline (decoder, Keccak, swap decoder, stamps, backrun unit) runs in the local domain
+        # "pipe": the sync clock, reset by the sync reset or a soft reset / flush — one reset net for
+        # all of its registers (tens of thousands), which a board build may put on a global network
+        # (``reset_buffer``; the ECP5 build's DCCA) instead of the fabric's routing.
+        m.domains.pipe = ClockDomain("pipe", local=True)
+        pipe_rst_all = Signal()
+        pipe_rst_net = self.reset_buffer(m, pipe_rst_all) if self.reset_buffer else pipe_rst_all
+        m.d.comb += [ClockSignal("pipe").eq(ClockSignal("sync")), pipe_rst_all.eq(ResetSignal("sync") | pipe_rst),
+                     ResetSignal("pipe").eq(pipe_rst_net)]
+        to_pipe = DomainRenamer("pipe")
+
         dec = TxDecoder2()
-        m.submodules.decoder = ResetInserter(pipe_rst)(dec)
+        m.submodules.decoder = to_pipe(dec)
         kec = Keccak256(rounds_per_cycle=self.keccak_rounds_per_cycle)
-        m.submodules.keccak = ResetInserter(pipe_rst)(kec)
+        m.submodules.keccak = to_pipe(kec)
         swp = SwapDecoder() if self.swap else _SwapBypass()
-        m.submodules.swap = ResetInserter(pipe_rst)(swp)
+        m.submodules.swap = to_pipe(swp)
         stamps = fifo.SyncFIFOBuffered(width=32, depth=STAMP_DEPTH)
-        m.submodules.stamps = ResetInserter(pipe_rst)(stamps)
+        m.submodules.stamps = to_pipe(stamps)
 
         # Input gate. The entry stamp is pushed with a packet's *first* beat: a record can
         # leave the decoder before its packet's tlast has entered (an early error while the
@@ -342,7 +362,7 @@ class ApplianceTop(wiring.Component):
         br: Any = None
         if self.evaluator:
             br = Backrun(dir_depth=DIR_DEPTH, pool_slots=POOL_CAPACITY)
-            m.submodules.backrun = ResetInserter(pipe_rst)(br)
+            m.submodules.backrun = to_pipe(br)
             m.d.comb += [
                 br.dir_we.eq(csr.dir_cmd_commit),
                 br.dir_index.eq(csr.dir_addr_index),

@@ -23,7 +23,7 @@ from amaranth.lib.cdc import ResetSynchronizer
 from mevblade.hw.boards.uart_bridge import UARTBridge
 from mevblade.hw.top import KECCAK_ROUNDS_PER_CYCLE, ApplianceTop
 
-__all__ = ["ECP5Appliance", "pll_params", "UART_BAUD", "VARIANTS", "DEFAULT_VARIANT"]
+__all__ = ["ECP5Appliance", "global_buffer", "pll_params", "UART_BAUD", "VARIANTS", "DEFAULT_VARIANT"]
 
 UART_BAUD = 3_000_000
 
@@ -38,6 +38,15 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 #: the variant that fits the LFE5U-85F
 DEFAULT_VARIANT = "frontend"
+
+
+def global_buffer(m: Module, signal: Any) -> Signal:
+    """``signal`` through a ``DCCA`` (clock enable tied high): nextpnr routes its output on one of the
+    ECP5's global networks. The top's pipeline reset goes through it: it drives the LSR pin of some
+    25,000 flip-flops in the front end, which on the fabric's routing was the build's largest net."""
+    out = Signal(name="pipe_rst_global")
+    m.submodules += Instance("DCCA", i_CLKI=signal, i_CE=1, o_CLKO=out)
+    return out
 
 
 def pll_params(f_in_mhz: float, f_out_mhz: float) -> dict[str, int]:
@@ -91,7 +100,8 @@ class ECP5Appliance(Elaboratable):
         m.submodules.rst_sync = ResetSynchronizer(~locked, domain="sync")
         platform.add_clock_constraint(core_clk, self.freq_mhz * 1e6)
 
-        m.submodules.top = top = ApplianceTop(src_hash=self.src_hash, **VARIANTS[self.variant])
+        m.submodules.top = top = ApplianceTop(src_hash=self.src_hash, reset_buffer=global_buffer,
+                                              **VARIANTS[self.variant])
         divisor = round(self.freq_mhz * 1e6 / UART_BAUD)
         m.submodules.bridge = bridge = UARTBridge(divisor=divisor, addr_width=top.memory_map.addr_width)
         uart = platform.request("uart", 0)
