@@ -108,11 +108,10 @@ class GrammarFsm(wiring.Component):
     the end of the list *F* may push in the same cycle (the ``le`` bits that move with the
     frames). *F* is the structure (closes from ``le``, every frame classified as if it were the
     parent, for a string and for a list, the entry's kind selecting last; one-hot parent
-    select, speculative stack update) and registers the entry with what it found (both field
-    class candidates: W picks one by the kind); *W* runs the header / field checks against the
-    registered parent and registers the item's verdict (made as if the FSM had not halted);
-    *W2* keeps the first error (then halts: PROGRESS jobs only) and loads the output registers
-    of ``o_job`` and ``o_rec``.
+    select, speculative stack update) and registers the entry with what it found; *W* runs the
+    header / field checks against the registered parent and registers the item's verdict (made
+    as if the FSM had not halted); *W2* keeps the first error (then halts: PROGRESS jobs only)
+    and loads the output registers of ``o_job`` and ``o_rec``.
 
     Interface
     ---------
@@ -236,6 +235,9 @@ class GrammarFsm(wiring.Component):
         upd_s = pick([c[2] for c in cand[0]], _FrameP.size, "upd_s")
         upd_l = pick([c[2] for c in cand[1]], _FrameP.size, "upd_l")
         child = pick([c[3] for c in cand[1]], 4, "child")
+        convert = Signal()
+        fld = Signal(FIELD_BITS)
+        m.d.comb += [convert.eq(a.is_list & convert_l), fld.eq(Mux(a.is_list, fld_l, fld_s))]
         pend_end = pick([fr.end for fr in frames], END_BITS, "pend_end")
         pend_hi = pick([fr.hi for fr in frames], 1, "pend_hi")
         hi_over = Signal()
@@ -246,8 +248,7 @@ class GrammarFsm(wiring.Component):
         w = {name: Signal.like(sig, name=f"w_{name}") for name, sig in {
             "a": a, "a_full": a_full, "a_end": a_end, "a_hi": a_hi, "a_start": a_start, "a_p1": a_p1,
             "a_csize": a_csize, "a_len_sat": a_len_sat, "top": top, "idx": idx, "tx_type": tx_type,
-            "fld_s": fld_s, "fld_l": fld_l, "convert_l": convert_l, "close_fail": close_fail,
-            "close_code": close_code,
+            "fld": fld, "convert": convert, "close_fail": close_fail, "close_code": close_code,
             "trailing": Signal(), "open": Signal(), "pend_end": pend_end, "pend_hi": pend_hi,
             "hi_over": hi_over, "to_present": f_to_present, **{f"fl_{k}": v for k, v in flags.items()},
         }.items()}
@@ -258,19 +259,12 @@ class GrammarFsm(wiring.Component):
             m.d.sync += [w[n].eq(v) for n, v in {
                 "a": a, "a_full": a_full, "a_end": a_end, "a_hi": a_hi, "a_start": a_start, "a_p1": a_p1,
                 "a_csize": a_csize, "a_len_sat": a_len_sat, "top": top, "idx": idx, "tx_type": tx_type,
-                "fld_s": fld_s, "fld_l": fld_l, "convert_l": convert_l, "close_fail": close_fail,
-                "close_code": close_code,
+                "fld": fld, "convert": convert, "close_fail": close_fail, "close_code": close_code,
                 "pend_end": pend_end, "pend_hi": pend_hi, "hi_over": hi_over, "to_present": f_to_present,
                 **{f"fl_{k}": v for k, v in flags.items()}}.items()]
             m.d.sync += [w["trailing"].eq(remaining == 0)]
         with m.Elif(w_go):
             m.d.sync += w_valid.eq(0)
-        # the item's field class (and the wrapper conversion) picked in W by the item's kind: F
-        # registers both candidates, so ``a.is_list`` selects after the register, not before it
-        for name, width in (("fld", FIELD_BITS), ("convert", 1)):
-            w[name] = Signal(width, name=f"w_{name}")
-        m.d.comb += [w["fld"].eq(Mux(w["a"].is_list, w["fld_l"], w["fld_s"])),
-                     w["convert"].eq(w["a"].is_list & w["convert_l"])]
 
         # The packet state that only later items read (the wrapper's version item, ``to`` present,
         # the blob count) is updated from W's registered field class as the item leaves W, not from

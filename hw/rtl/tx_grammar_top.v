@@ -2725,12 +2725,12 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   reg [24:0] \$606 ;
   reg [2:0] \$607 ;
   reg [5:0] \$608 ;
-  reg [5:0] \$609 ;
+  reg \$609 ;
   wire \$61 ;
   reg \$610 ;
-  reg \$611 ;
-  reg [4:0] \$612 ;
-  reg [25:0] \$613 ;
+  reg [4:0] \$611 ;
+  reg [25:0] \$612 ;
+  reg \$613 ;
   reg \$614 ;
   reg \$615 ;
   reg \$616 ;
@@ -2746,63 +2746,62 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   reg \$625 ;
   reg \$626 ;
   reg \$627 ;
-  reg \$628 ;
-  reg [23:0] \$629 ;
+  reg [23:0] \$628 ;
+  reg [1:0] \$629 ;
   wire \$63 ;
-  reg [1:0] \$630 ;
-  reg [24:0] \$631 ;
-  reg [2:0] \$632 ;
-  reg [65:0] \$633 ;
+  reg [24:0] \$630 ;
+  reg [2:0] \$631 ;
+  reg [65:0] \$632 ;
+  reg \$633 ;
   reg \$634 ;
-  reg \$635 ;
-  reg [110:0] \$636 ;
-  reg [24:0] \$637 ;
-  reg [25:0] \$638 ;
-  reg [24:0] \$639 ;
+  reg [110:0] \$635 ;
+  reg [24:0] \$636 ;
+  reg [25:0] \$637 ;
+  reg [24:0] \$638 ;
+  reg [1:0] \$639 ;
   wire \$64 ;
-  reg [1:0] \$640 ;
-  reg [24:0] \$641 ;
-  reg [5:0] \$642 ;
+  reg [24:0] \$640 ;
+  reg [5:0] \$641 ;
+  reg \$642 ;
   reg \$643 ;
   reg \$644 ;
   reg \$645 ;
-  reg \$646 ;
-  reg [24:0] \$647 ;
-  reg \$648 ;
-  reg [2:0] \$649 ;
+  reg [24:0] \$646 ;
+  reg \$647 ;
+  reg [2:0] \$648 ;
+  reg [4:0] \$649 ;
   wire \$65 ;
-  reg [4:0] \$650 ;
+  reg \$650 ;
   reg \$651 ;
-  reg \$652 ;
-  reg [110:0] \$653 ;
-  reg [24:0] \$654 ;
-  reg [25:0] \$655 ;
-  reg [24:0] \$656 ;
-  reg [1:0] \$657 ;
-  reg [24:0] \$658 ;
-  reg [5:0] \$659 ;
+  reg [110:0] \$652 ;
+  reg [24:0] \$653 ;
+  reg [25:0] \$654 ;
+  reg [24:0] \$655 ;
+  reg [1:0] \$656 ;
+  reg [24:0] \$657 ;
+  reg [5:0] \$658 ;
+  reg \$659 ;
   wire [2:0] \$66 ;
   reg \$660 ;
   reg \$661 ;
   reg \$662 ;
-  reg \$663 ;
-  reg [24:0] \$664 ;
-  reg \$665 ;
-  reg [2:0] \$666 ;
-  reg [4:0] \$667 ;
+  reg [24:0] \$663 ;
+  reg \$664 ;
+  reg [2:0] \$665 ;
+  reg [4:0] \$666 ;
+  reg \$667 ;
   reg \$668 ;
   reg \$669 ;
   wire \$67 ;
-  reg \$670 ;
-  reg [82:0] \$671 ;
-  reg \$672 ;
-  reg [82:0] \$673 ;
-  reg \$674 ;
-  reg [423:0] \$675 ;
-  reg \$676 ;
-  reg [423:0] \$677 ;
-  reg \$678 ;
-  reg [423:0] \$679 ;
+  reg [82:0] \$670 ;
+  reg \$671 ;
+  reg [82:0] \$672 ;
+  reg \$673 ;
+  reg [423:0] \$674 ;
+  reg \$675 ;
+  reg [423:0] \$676 ;
+  reg \$677 ;
+  reg [423:0] \$678 ;
   wire \$68 ;
   wire [31:0] \$69 ;
   wire \$7 ;
@@ -2904,6 +2903,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire conv4_s;
   wire conv5_l;
   wire conv5_s;
+  wire convert;
   wire convert_l;
   wire [3:0] ctx_eff0_l;
   wire [3:0] ctx_eff0_s;
@@ -2986,6 +2986,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   reg few3;
   reg few4;
   reg few5;
+  wire [5:0] fld;
   reg [5:0] fld0_l;
   reg [5:0] fld0_s;
   reg [5:0] fld1_l;
@@ -3788,8 +3789,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   reg [24:0] w_a_start = 25'h0000000;
   reg [4:0] w_close_code = 5'h00;
   reg w_close_fail = 1'h0;
-  wire w_convert;
-  reg w_convert_l = 1'h0;
+  reg w_convert = 1'h0;
   reg w_fl_gt1 = 1'h0;
   reg w_fl_gt32 = 1'h0;
   reg w_fl_gt8 = 1'h0;
@@ -3799,9 +3799,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   reg w_fl_ne48 = 1'h0;
   reg w_fl_neblob = 1'h0;
   reg w_fl_z = 1'h0;
-  wire [5:0] w_fld;
-  reg [5:0] w_fld_l = 6'h00;
-  reg [5:0] w_fld_s = 6'h00;
+  reg [5:0] w_fld = 6'h00;
   wire w_go;
   reg w_hi_over = 1'h0;
   reg [24:0] w_idx = 25'h0000000;
@@ -3814,6 +3812,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   reg [2:0] w_tx_type = 3'h0;
   reg w_valid = 1'h0;
   reg wver = 1'h0;
+  assign \$285  = sel[3] ? frame3[30:5] : 26'h0000000;
   assign \$286  = \$284  | \$285 ;
   assign \$287  = sel[4] ? frame4[30:5] : 26'h0000000;
   assign \$288  = \$286  | \$287 ;
@@ -3835,8 +3834,6 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \$302  = ~ w_valid;
   assign \$303  = \$302  | w_go;
   assign f_go = a_valid & \$303 ;
-  assign w_fld = w_a[38] ? w_fld_l : w_fld_s;
-  assign w_convert = w_a[38] & w_convert_l;
   assign \$304  = ! a[37:34];
   assign \$305  = a[33:26] >= 1'h1;
   assign \$306  = \$304  & \$305 ;
@@ -4172,149 +4169,147 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   always @(posedge clk)
     w_tx_type <= \$607 ;
   always @(posedge clk)
-    w_fld_s <= \$608 ;
+    w_fld <= \$608 ;
   always @(posedge clk)
-    w_fld_l <= \$609 ;
+    w_convert <= \$609 ;
   always @(posedge clk)
-    w_convert_l <= \$610 ;
+    w_close_fail <= \$610 ;
   always @(posedge clk)
-    w_close_fail <= \$611 ;
+    w_close_code <= \$611 ;
   always @(posedge clk)
-    w_close_code <= \$612 ;
+    w_pend_end <= \$612 ;
   always @(posedge clk)
-    w_pend_end <= \$613 ;
+    w_pend_hi <= \$613 ;
   always @(posedge clk)
-    w_pend_hi <= \$614 ;
+    w_hi_over <= \$614 ;
   always @(posedge clk)
-    w_hi_over <= \$615 ;
+    w_to_present <= \$615 ;
   always @(posedge clk)
-    w_to_present <= \$616 ;
+    w_fl_z <= \$616 ;
   always @(posedge clk)
-    w_fl_z <= \$617 ;
+    w_fl_gt1 <= \$617 ;
   always @(posedge clk)
-    w_fl_gt1 <= \$618 ;
+    w_fl_gt8 <= \$618 ;
   always @(posedge clk)
-    w_fl_gt8 <= \$619 ;
+    w_fl_gt32 <= \$619 ;
   always @(posedge clk)
-    w_fl_gt32 <= \$620 ;
+    w_fl_ne20 <= \$620 ;
   always @(posedge clk)
-    w_fl_ne20 <= \$621 ;
+    w_fl_ne32 <= \$621 ;
   always @(posedge clk)
-    w_fl_ne32 <= \$622 ;
+    w_fl_ne48 <= \$622 ;
   always @(posedge clk)
-    w_fl_ne48 <= \$623 ;
+    w_fl_neblob <= \$623 ;
   always @(posedge clk)
-    w_fl_neblob <= \$624 ;
+    w_fl_gtinit <= \$624 ;
   always @(posedge clk)
-    w_fl_gtinit <= \$625 ;
+    w_trailing <= \$625 ;
   always @(posedge clk)
-    w_trailing <= \$626 ;
+    wver <= \$626 ;
   always @(posedge clk)
-    wver <= \$627 ;
+    f_to_present <= \$627 ;
   always @(posedge clk)
-    f_to_present <= \$628 ;
+    f_blobs <= \$628 ;
   always @(posedge clk)
-    f_blobs <= \$629 ;
+    top <= \$629 ;
   always @(posedge clk)
-    top <= \$630 ;
+    idx <= \$630 ;
   always @(posedge clk)
-    idx <= \$631 ;
+    tx_type <= \$631 ;
   always @(posedge clk)
-    tx_type <= \$632 ;
+    hi_end <= \$632 ;
   always @(posedge clk)
-    hi_end <= \$633 ;
+    w2_valid <= \$633 ;
   always @(posedge clk)
-    w2_valid <= \$634 ;
+    sp_valid <= \$634 ;
   always @(posedge clk)
-    sp_valid <= \$635 ;
+    w2_a <= \$635 ;
   always @(posedge clk)
-    w2_a <= \$636 ;
+    w2_a_start <= \$636 ;
   always @(posedge clk)
-    w2_a_start <= \$637 ;
+    w2_a_end <= \$637 ;
   always @(posedge clk)
-    w2_a_end <= \$638 ;
+    w2_a_len_sat <= \$638 ;
   always @(posedge clk)
-    w2_a_len_sat <= \$639 ;
+    w2_top <= \$639 ;
   always @(posedge clk)
-    w2_top <= \$640 ;
+    w2_idx <= \$640 ;
   always @(posedge clk)
-    w2_idx <= \$641 ;
+    w2_fld <= \$641 ;
   always @(posedge clk)
-    w2_fld <= \$642 ;
+    w2_convert <= \$642 ;
   always @(posedge clk)
-    w2_convert <= \$643 ;
+    w2_close_fail <= \$643 ;
   always @(posedge clk)
-    w2_close_fail <= \$644 ;
+    w2_trailing <= \$644 ;
   always @(posedge clk)
-    w2_trailing <= \$645 ;
+    w2_fl_ne20 <= \$645 ;
   always @(posedge clk)
-    w2_fl_ne20 <= \$646 ;
+    w2_skip <= \$646 ;
   always @(posedge clk)
-    w2_skip <= \$647 ;
+    w2_fail <= \$647 ;
   always @(posedge clk)
-    w2_fail <= \$648 ;
+    w2_phase <= \$648 ;
   always @(posedge clk)
-    w2_phase <= \$649 ;
+    w2_code <= \$649 ;
   always @(posedge clk)
-    w2_code <= \$650 ;
+    w2_ok_item <= \$650 ;
   always @(posedge clk)
-    w2_ok_item <= \$651 ;
+    w2_ok_open <= \$651 ;
   always @(posedge clk)
-    w2_ok_open <= \$652 ;
+    sp_a <= \$652 ;
   always @(posedge clk)
-    sp_a <= \$653 ;
+    sp_a_start <= \$653 ;
   always @(posedge clk)
-    sp_a_start <= \$654 ;
+    sp_a_end <= \$654 ;
   always @(posedge clk)
-    sp_a_end <= \$655 ;
+    sp_a_len_sat <= \$655 ;
   always @(posedge clk)
-    sp_a_len_sat <= \$656 ;
+    sp_top <= \$656 ;
   always @(posedge clk)
-    sp_top <= \$657 ;
+    sp_idx <= \$657 ;
   always @(posedge clk)
-    sp_idx <= \$658 ;
+    sp_fld <= \$658 ;
   always @(posedge clk)
-    sp_fld <= \$659 ;
+    sp_convert <= \$659 ;
   always @(posedge clk)
-    sp_convert <= \$660 ;
+    sp_close_fail <= \$660 ;
   always @(posedge clk)
-    sp_close_fail <= \$661 ;
+    sp_trailing <= \$661 ;
   always @(posedge clk)
-    sp_trailing <= \$662 ;
+    sp_fl_ne20 <= \$662 ;
   always @(posedge clk)
-    sp_fl_ne20 <= \$663 ;
+    sp_skip <= \$663 ;
   always @(posedge clk)
-    sp_skip <= \$664 ;
+    sp_fail <= \$664 ;
   always @(posedge clk)
-    sp_fail <= \$665 ;
+    sp_phase <= \$665 ;
   always @(posedge clk)
-    sp_phase <= \$666 ;
+    sp_code <= \$666 ;
   always @(posedge clk)
-    sp_code <= \$667 ;
+    sp_ok_item <= \$667 ;
   always @(posedge clk)
-    sp_ok_item <= \$668 ;
+    sp_ok_open <= \$668 ;
   always @(posedge clk)
-    sp_ok_open <= \$669 ;
+    o_job__valid <= \$669 ;
   always @(posedge clk)
-    o_job__valid <= \$670 ;
+    o_job__payload <= \$670 ;
   always @(posedge clk)
-    o_job__payload <= \$671 ;
+    sk_job_valid <= \$671 ;
   always @(posedge clk)
-    sk_job_valid <= \$672 ;
+    sk_job <= \$672 ;
   always @(posedge clk)
-    sk_job <= \$673 ;
+    o_rec__valid <= \$673 ;
   always @(posedge clk)
-    o_rec__valid <= \$674 ;
+    o_rec__payload <= \$674 ;
   always @(posedge clk)
-    o_rec__payload <= \$675 ;
+    sk_rec_valid <= \$675 ;
   always @(posedge clk)
-    sk_rec_valid <= \$676 ;
+    sk_rec <= \$676 ;
   always @(posedge clk)
-    sk_rec <= \$677 ;
+    halted <= \$677 ;
   always @(posedge clk)
-    halted <= \$678 ;
-  always @(posedge clk)
-    rec <= \$679 ;
+    rec <= \$678 ;
   assign \$1  = ~ a_valid;
   assign i__ready = \$1  | f_go;
   assign a_take = i__valid & i__ready;
@@ -4615,12 +4610,13 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \$277  = \$275  | \$276 ;
   assign \$278  = sel[5] ? child5_l : 4'h0;
   assign child = \$277  | \$278 ;
+  assign convert = a[38] & convert_l;
+  assign fld = a[38] ? fld_l : fld_s;
   assign \$279  = sel[0] ? frame0[30:5] : 26'h0000000;
   assign \$281  = sel[1] ? frame1[30:5] : 26'h0000000;
   assign \$282  = \$280  | \$281 ;
   assign \$283  = sel[2] ? frame2[30:5] : 26'h0000000;
   assign \$284  = \$282  | \$283 ;
-  assign \$285  = sel[3] ? frame3[30:5] : 26'h0000000;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     n_tx = 4'h0;
@@ -8880,9 +8876,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$608  = w_fld_s;
+    \$608  = w_fld;
     if (f_go) begin
-      \$608  = fld_s;
+      \$608  = fld;
     end
     if (rst) begin
       \$608  = 6'h00;
@@ -8890,19 +8886,19 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$609  = w_fld_l;
+    \$609  = w_convert;
     if (f_go) begin
-      \$609  = fld_l;
+      \$609  = convert;
     end
     if (rst) begin
-      \$609  = 6'h00;
+      \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$610  = w_convert_l;
+    \$610  = w_close_fail;
     if (f_go) begin
-      \$610  = convert_l;
+      \$610  = close_fail;
     end
     if (rst) begin
       \$610  = 1'h0;
@@ -8910,39 +8906,39 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$611  = w_close_fail;
+    \$611  = w_close_code;
     if (f_go) begin
-      \$611  = close_fail;
+      \$611  = close_code;
     end
     if (rst) begin
-      \$611  = 1'h0;
+      \$611  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$612  = w_close_code;
+    \$612  = w_pend_end;
     if (f_go) begin
-      \$612  = close_code;
+      \$612  = pend_end;
     end
     if (rst) begin
-      \$612  = 5'h00;
+      \$612  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$613  = w_pend_end;
+    \$613  = w_pend_hi;
     if (f_go) begin
-      \$613  = pend_end;
+      \$613  = pend_hi;
     end
     if (rst) begin
-      \$613  = 26'h0000000;
+      \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$614  = w_pend_hi;
+    \$614  = w_hi_over;
     if (f_go) begin
-      \$614  = pend_hi;
+      \$614  = hi_over;
     end
     if (rst) begin
       \$614  = 1'h0;
@@ -8950,9 +8946,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$615  = w_hi_over;
+    \$615  = w_to_present;
     if (f_go) begin
-      \$615  = hi_over;
+      \$615  = f_to_present;
     end
     if (rst) begin
       \$615  = 1'h0;
@@ -8960,9 +8956,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$616  = w_to_present;
+    \$616  = w_fl_z;
     if (f_go) begin
-      \$616  = f_to_present;
+      \$616  = a_z;
     end
     if (rst) begin
       \$616  = 1'h0;
@@ -8970,9 +8966,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$617  = w_fl_z;
+    \$617  = w_fl_gt1;
     if (f_go) begin
-      \$617  = a_z;
+      \$617  = a_gt1;
     end
     if (rst) begin
       \$617  = 1'h0;
@@ -8980,9 +8976,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$618  = w_fl_gt1;
+    \$618  = w_fl_gt8;
     if (f_go) begin
-      \$618  = a_gt1;
+      \$618  = a_gt8;
     end
     if (rst) begin
       \$618  = 1'h0;
@@ -8990,9 +8986,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$619  = w_fl_gt8;
+    \$619  = w_fl_gt32;
     if (f_go) begin
-      \$619  = a_gt8;
+      \$619  = a_gt32;
     end
     if (rst) begin
       \$619  = 1'h0;
@@ -9000,9 +8996,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$620  = w_fl_gt32;
+    \$620  = w_fl_ne20;
     if (f_go) begin
-      \$620  = a_gt32;
+      \$620  = a_ne20;
     end
     if (rst) begin
       \$620  = 1'h0;
@@ -9010,9 +9006,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$621  = w_fl_ne20;
+    \$621  = w_fl_ne32;
     if (f_go) begin
-      \$621  = a_ne20;
+      \$621  = a_ne32;
     end
     if (rst) begin
       \$621  = 1'h0;
@@ -9020,9 +9016,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$622  = w_fl_ne32;
+    \$622  = w_fl_ne48;
     if (f_go) begin
-      \$622  = a_ne32;
+      \$622  = a_ne48;
     end
     if (rst) begin
       \$622  = 1'h0;
@@ -9030,9 +9026,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$623  = w_fl_ne48;
+    \$623  = w_fl_neblob;
     if (f_go) begin
-      \$623  = a_ne48;
+      \$623  = a_neblob;
     end
     if (rst) begin
       \$623  = 1'h0;
@@ -9040,9 +9036,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$624  = w_fl_neblob;
+    \$624  = w_fl_gtinit;
     if (f_go) begin
-      \$624  = a_neblob;
+      \$624  = a_gtinit;
     end
     if (rst) begin
       \$624  = 1'h0;
@@ -9050,9 +9046,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$625  = w_fl_gtinit;
+    \$625  = w_trailing;
     if (f_go) begin
-      \$625  = a_gtinit;
+      \$625  = \$449 ;
     end
     if (rst) begin
       \$625  = 1'h0;
@@ -9060,9 +9056,17 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$626  = w_trailing;
+    \$626  = wver;
+    if (\$453 ) begin
+      casez (w_fld)
+        6'h20:
+            \$626  = 1'h1;
+      endcase
+    end
     if (f_go) begin
-      \$626  = \$449 ;
+      if (a[0]) begin
+        \$626  = 1'h0;
+      end
     end
     if (rst) begin
       \$626  = 1'h0;
@@ -9070,11 +9074,13 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$627  = wver;
+    \$627  = f_to_present;
     if (\$453 ) begin
       casez (w_fld)
         6'h20:
-            \$627  = 1'h1;
+            /* empty */;
+        6'h08:
+            \$627  = \$454 ;
       endcase
     end
     if (f_go) begin
@@ -9088,27 +9094,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$628  = f_to_present;
-    if (\$453 ) begin
-      casez (w_fld)
-        6'h20:
-            /* empty */;
-        6'h08:
-            \$628  = \$454 ;
-      endcase
-    end
-    if (f_go) begin
-      if (a[0]) begin
-        \$628  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$628  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$629  = f_blobs;
+    \$628  = f_blobs;
     if (\$453 ) begin
       casez (w_fld)
         6'h20:
@@ -9116,85 +9102,85 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
         6'h08:
             /* empty */;
         6'h17:
-            \$629  = \$455 [23:0];
+            \$628  = \$455 [23:0];
       endcase
     end
     if (f_go) begin
       if (a[0]) begin
-        \$629  = 24'h000000;
+        \$628  = 24'h000000;
       end
     end
     if (rst) begin
-      \$629  = 24'h000000;
+      \$628  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$630  = top;
+    \$629  = top;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$630  = 2'h0;
+        \$629  = 2'h0;
       end else begin
         casez (top)
           2'h0:
               if (a[38]) begin
               end else if (\$461 ) begin
-                \$630  = 2'h1;
+                \$629  = 2'h1;
               end
         endcase
         if (open_outer) begin
-          \$630  = 2'h2;
+          \$629  = 2'h2;
         end
       end
     end
     if (rst) begin
-      \$630  = 2'h0;
+      \$629  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$631  = idx;
+    \$630  = idx;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$631  = 25'h0000000;
+        \$630  = 25'h0000000;
       end else begin
-        \$631  = \$456 [24:0];
+        \$630  = \$456 [24:0];
       end
     end
     if (rst) begin
-      \$631  = 25'h0000000;
+      \$630  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$632  = tx_type;
+    \$631  = tx_type;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$632  = 3'h0;
+        \$631  = 3'h0;
       end else begin
         casez (top)
           2'h0:
               if (a[38]) begin
               end else if (\$461 ) begin
-                \$632  = a[28:26];
+                \$631  = a[28:26];
               end
         endcase
       end
     end
     if (rst) begin
-      \$632  = 3'h0;
+      \$631  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$633  = hi_end;
+    \$632  = hi_end;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$633  = 66'h00000000000000000;
+        \$632  = 66'h00000000000000000;
       end else begin
         casez (top)
           2'h0:
@@ -9203,25 +9189,37 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
               /* empty */;
           2'h2:
               if (\$520 ) begin
-                \$633  = a_full;
+                \$632  = a_full;
               end
         endcase
         if (open_outer) begin
           if (a_hi) begin
-            \$633  = a_full;
+            \$632  = a_full;
           end
         end
       end
     end
     if (rst) begin
-      \$633  = 66'h00000000000000000;
+      \$632  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$634  = w2_valid;
+    \$633  = w2_valid;
     if (\$522 ) begin
-      \$634  = \$523 ;
+      \$633  = \$523 ;
+    end
+    if (rst) begin
+      \$633  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$634  = sp_valid;
+    if (\$522 ) begin
+      \$634  = 1'h0;
+    end else if (w_go) begin
+      \$634  = 1'h1;
     end
     if (rst) begin
       \$634  = 1'h0;
@@ -9229,91 +9227,89 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$635  = sp_valid;
+    \$635  = w2_a;
     if (\$522 ) begin
-      \$635  = 1'h0;
-    end else if (w_go) begin
-      \$635  = 1'h1;
+      \$635  = \$524 ;
     end
     if (rst) begin
-      \$635  = 1'h0;
+      \$635  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$636  = w2_a;
+    \$636  = w2_a_start;
     if (\$522 ) begin
-      \$636  = \$524 ;
+      \$636  = \$525 ;
     end
     if (rst) begin
-      \$636  = 111'h0000000000000000000000000000;
+      \$636  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$637  = w2_a_start;
+    \$637  = w2_a_end;
     if (\$522 ) begin
-      \$637  = \$525 ;
+      \$637  = \$526 ;
     end
     if (rst) begin
-      \$637  = 25'h0000000;
+      \$637  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$638  = w2_a_end;
+    \$638  = w2_a_len_sat;
     if (\$522 ) begin
-      \$638  = \$526 ;
+      \$638  = \$527 ;
     end
     if (rst) begin
-      \$638  = 26'h0000000;
+      \$638  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$639  = w2_a_len_sat;
+    \$639  = w2_top;
     if (\$522 ) begin
-      \$639  = \$527 ;
+      \$639  = \$528 ;
     end
     if (rst) begin
-      \$639  = 25'h0000000;
+      \$639  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$640  = w2_top;
+    \$640  = w2_idx;
     if (\$522 ) begin
-      \$640  = \$528 ;
+      \$640  = \$529 ;
     end
     if (rst) begin
-      \$640  = 2'h0;
+      \$640  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$641  = w2_idx;
+    \$641  = w2_fld;
     if (\$522 ) begin
-      \$641  = \$529 ;
+      \$641  = \$530 ;
     end
     if (rst) begin
-      \$641  = 25'h0000000;
+      \$641  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$642  = w2_fld;
+    \$642  = w2_convert;
     if (\$522 ) begin
-      \$642  = \$530 ;
+      \$642  = \$531 ;
     end
     if (rst) begin
-      \$642  = 6'h00;
+      \$642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$643  = w2_convert;
+    \$643  = w2_close_fail;
     if (\$522 ) begin
-      \$643  = \$531 ;
+      \$643  = \$532 ;
     end
     if (rst) begin
       \$643  = 1'h0;
@@ -9321,9 +9317,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$644  = w2_close_fail;
+    \$644  = w2_trailing;
     if (\$522 ) begin
-      \$644  = \$532 ;
+      \$644  = \$533 ;
     end
     if (rst) begin
       \$644  = 1'h0;
@@ -9331,9 +9327,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$645  = w2_trailing;
+    \$645  = w2_fl_ne20;
     if (\$522 ) begin
-      \$645  = \$533 ;
+      \$645  = \$534 ;
     end
     if (rst) begin
       \$645  = 1'h0;
@@ -9341,59 +9337,59 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$646  = w2_fl_ne20;
+    \$646  = w2_skip;
     if (\$522 ) begin
-      \$646  = \$534 ;
+      \$646  = \$535 ;
     end
     if (rst) begin
-      \$646  = 1'h0;
+      \$646  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$647  = w2_skip;
+    \$647  = w2_fail;
     if (\$522 ) begin
-      \$647  = \$535 ;
+      \$647  = \$536 ;
     end
     if (rst) begin
-      \$647  = 25'h0000000;
+      \$647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$648  = w2_fail;
+    \$648  = w2_phase;
     if (\$522 ) begin
-      \$648  = \$536 ;
+      \$648  = \$537 ;
     end
     if (rst) begin
-      \$648  = 1'h0;
+      \$648  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$649  = w2_phase;
+    \$649  = w2_code;
     if (\$522 ) begin
-      \$649  = \$537 ;
+      \$649  = \$538 ;
     end
     if (rst) begin
-      \$649  = 3'h0;
+      \$649  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$650  = w2_code;
+    \$650  = w2_ok_item;
     if (\$522 ) begin
-      \$650  = \$538 ;
+      \$650  = \$539 ;
     end
     if (rst) begin
-      \$650  = 5'h00;
+      \$650  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$651  = w2_ok_item;
+    \$651  = w2_ok_open;
     if (\$522 ) begin
-      \$651  = \$539 ;
+      \$651  = \$540 ;
     end
     if (rst) begin
       \$651  = 1'h0;
@@ -9401,97 +9397,98 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$652  = w2_ok_open;
+    \$652  = sp_a;
     if (\$522 ) begin
-      \$652  = \$540 ;
+    end else if (w_go) begin
+      \$652  = w_a;
     end
     if (rst) begin
-      \$652  = 1'h0;
+      \$652  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$653  = sp_a;
+    \$653  = sp_a_start;
     if (\$522 ) begin
     end else if (w_go) begin
-      \$653  = w_a;
+      \$653  = w_a_start;
     end
     if (rst) begin
-      \$653  = 111'h0000000000000000000000000000;
+      \$653  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$654  = sp_a_start;
+    \$654  = sp_a_end;
     if (\$522 ) begin
     end else if (w_go) begin
-      \$654  = w_a_start;
+      \$654  = w_a_end;
     end
     if (rst) begin
-      \$654  = 25'h0000000;
+      \$654  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$655  = sp_a_end;
+    \$655  = sp_a_len_sat;
     if (\$522 ) begin
     end else if (w_go) begin
-      \$655  = w_a_end;
+      \$655  = w_a_len_sat;
     end
     if (rst) begin
-      \$655  = 26'h0000000;
+      \$655  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$656  = sp_a_len_sat;
+    \$656  = sp_top;
     if (\$522 ) begin
     end else if (w_go) begin
-      \$656  = w_a_len_sat;
+      \$656  = w_top;
     end
     if (rst) begin
-      \$656  = 25'h0000000;
+      \$656  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$657  = sp_top;
+    \$657  = sp_idx;
     if (\$522 ) begin
     end else if (w_go) begin
-      \$657  = w_top;
+      \$657  = w_idx;
     end
     if (rst) begin
-      \$657  = 2'h0;
+      \$657  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$658  = sp_idx;
+    \$658  = sp_fld;
     if (\$522 ) begin
     end else if (w_go) begin
-      \$658  = w_idx;
+      \$658  = w_fld;
     end
     if (rst) begin
-      \$658  = 25'h0000000;
+      \$658  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$659  = sp_fld;
+    \$659  = sp_convert;
     if (\$522 ) begin
     end else if (w_go) begin
-      \$659  = w_fld;
+      \$659  = w_convert;
     end
     if (rst) begin
-      \$659  = 6'h00;
+      \$659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$660  = sp_convert;
+    \$660  = sp_close_fail;
     if (\$522 ) begin
     end else if (w_go) begin
-      \$660  = w_convert;
+      \$660  = w_close_fail;
     end
     if (rst) begin
       \$660  = 1'h0;
@@ -9499,10 +9496,10 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$661  = sp_close_fail;
+    \$661  = sp_trailing;
     if (\$522 ) begin
     end else if (w_go) begin
-      \$661  = w_close_fail;
+      \$661  = w_trailing;
     end
     if (rst) begin
       \$661  = 1'h0;
@@ -9510,10 +9507,10 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$662  = sp_trailing;
+    \$662  = sp_fl_ne20;
     if (\$522 ) begin
     end else if (w_go) begin
-      \$662  = w_trailing;
+      \$662  = w_fl_ne20;
     end
     if (rst) begin
       \$662  = 1'h0;
@@ -9521,65 +9518,65 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$663  = sp_fl_ne20;
+    \$663  = sp_skip;
     if (\$522 ) begin
     end else if (w_go) begin
-      \$663  = w_fl_ne20;
+      \$663  = w_skip;
     end
     if (rst) begin
-      \$663  = 1'h0;
+      \$663  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$664  = sp_skip;
+    \$664  = sp_fail;
     if (\$522 ) begin
     end else if (w_go) begin
-      \$664  = w_skip;
+      \$664  = v_fail;
     end
     if (rst) begin
-      \$664  = 25'h0000000;
+      \$664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$665  = sp_fail;
+    \$665  = sp_phase;
     if (\$522 ) begin
     end else if (w_go) begin
-      \$665  = v_fail;
+      \$665  = v_phase;
     end
     if (rst) begin
-      \$665  = 1'h0;
+      \$665  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$666  = sp_phase;
+    \$666  = sp_code;
     if (\$522 ) begin
     end else if (w_go) begin
-      \$666  = v_phase;
+      \$666  = v_code;
     end
     if (rst) begin
-      \$666  = 3'h0;
+      \$666  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$667  = sp_code;
+    \$667  = sp_ok_item;
     if (\$522 ) begin
     end else if (w_go) begin
-      \$667  = v_code;
+      \$667  = v_ok_item;
     end
     if (rst) begin
-      \$667  = 5'h00;
+      \$667  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$668  = sp_ok_item;
+    \$668  = sp_ok_open;
     if (\$522 ) begin
     end else if (w_go) begin
-      \$668  = v_ok_item;
+      \$668  = v_ok_open;
     end
     if (rst) begin
       \$668  = 1'h0;
@@ -9587,10 +9584,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$669  = sp_ok_open;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$669  = v_ok_open;
+    \$669  = o_job__valid;
+    if (\$542 ) begin
+      \$669  = \$543 ;
     end
     if (rst) begin
       \$669  = 1'h0;
@@ -9598,174 +9594,164 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$670  = o_job__valid;
+    \$670  = o_job__payload;
     if (\$542 ) begin
-      \$670  = \$543 ;
+      \$670  = \$544 ;
     end
     if (rst) begin
-      \$670  = 1'h0;
+      \$670  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$671  = o_job__payload;
+    \$671  = sk_job_valid;
     if (\$542 ) begin
-      \$671  = \$544 ;
-    end
-    if (rst) begin
-      \$671  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$672  = sk_job_valid;
-    if (\$542 ) begin
-      \$672  = 1'h0;
+      \$671  = 1'h0;
     end else if (w2_go) begin
-      \$672  = 1'h1;
+      \$671  = 1'h1;
     end
     if (rst) begin
-      \$672  = 1'h0;
+      \$671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$673  = sk_job;
+    \$672  = sk_job;
     if (\$542 ) begin
     end else if (w2_go) begin
-      \$673  = job_n;
+      \$672  = job_n;
     end
     if (rst) begin
-      \$673  = 83'h000000000000000000000;
+      \$672  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$674  = o_rec__valid;
+    \$673  = o_rec__valid;
     if (\$546 ) begin
-      \$674  = \$547 ;
+      \$673  = \$547 ;
     end
     if (rst) begin
-      \$674  = 1'h0;
+      \$673  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$675  = o_rec__payload;
+    \$674  = o_rec__payload;
     if (\$546 ) begin
-      \$675  = \$548 ;
+      \$674  = \$548 ;
     end
     if (rst) begin
-      \$675  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$674  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$676  = sk_rec_valid;
+    \$675  = sk_rec_valid;
     if (\$546 ) begin
-      \$676  = 1'h0;
+      \$675  = 1'h0;
     end else if (rec_go) begin
-      \$676  = 1'h1;
+      \$675  = 1'h1;
     end
     if (rst) begin
-      \$676  = 1'h0;
+      \$675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$677  = sk_rec;
+    \$676  = sk_rec;
     if (\$546 ) begin
     end else if (rec_go) begin
-      \$677  = rec_n;
+      \$676  = rec_n;
     end
     if (rst) begin
-      \$677  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$676  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$678  = halted;
+    \$677  = halted;
     if (w2_go) begin
       if (fail) begin
-        \$678  = 1'h1;
+        \$677  = 1'h1;
       end
       if (w2_a[0]) begin
-        \$678  = 1'h0;
+        \$677  = 1'h0;
       end
     end
     if (rst) begin
-      \$678  = 1'h0;
+      \$677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$679  = rec;
+    \$678  = rec;
     if (w2_go) begin
       if (fail) begin
-        \$679 [390] = 1'h1;
-        \$679 [423:391] = rep;
+        \$678 [390] = 1'h1;
+        \$678 [423:391] = rep;
       end
       if (\$555 ) begin
-        \$679 [2:0] = \$556 ;
+        \$678 [2:0] = \$556 ;
       end
       if (ok_open) begin
-        \$679 [317:294] = w2_a[24:1];
-        \$679 [341:318] = w2_a_start[23:0];
-        \$679 [389:366] = w2_a_end[23:0];
+        \$678 [317:294] = w2_a[24:1];
+        \$678 [341:318] = w2_a_start[23:0];
+        \$678 [389:366] = w2_a_end[23:0];
       end
       if (\$566 ) begin
-        \$679 [3] = 1'h1;
+        \$678 [3] = 1'h1;
       end
       if (ok_item) begin
         casez (w2_fld)
           6'h1f:
             begin
-              \$679 [317:294] = w2_a[24:1];
-              \$679 [341:318] = w2_a_start[23:0];
-              \$679 [389:366] = w2_a_end[23:0];
+              \$678 [317:294] = w2_a[24:1];
+              \$678 [341:318] = w2_a_start[23:0];
+              \$678 [389:366] = w2_a_end[23:0];
             end
           6'h0f, 6'h10:
-              \$679 [365:342] = w2_a[24:1];
+              \$678 [365:342] = w2_a[24:1];
           6'h08:
-              \$679 [5] = \$567 ;
+              \$678 [5] = \$567 ;
           6'h0a:
             begin
-              \$679 [29:6] = w2_a_start[23:0];
-              \$679 [53:30] = w2_a[62:39];
+              \$678 [29:6] = w2_a_start[23:0];
+              \$678 [53:30] = w2_a[62:39];
             end
           6'h0b:
             begin
-              \$679 [173:150] = w2_a[24:1];
-              \$679 [197:174] = w2_a_end[23:0];
+              \$678 [173:150] = w2_a[24:1];
+              \$678 [197:174] = w2_a_end[23:0];
             end
           6'h0d:
             begin
-              \$679 [221:198] = w2_a[24:1];
-              \$679 [245:222] = w2_a_end[23:0];
+              \$678 [221:198] = w2_a[24:1];
+              \$678 [245:222] = w2_a_end[23:0];
             end
           6'h0e:
             begin
-              \$679 [269:246] = w2_a[24:1];
-              \$679 [293:270] = w2_a_end[23:0];
+              \$678 [269:246] = w2_a[24:1];
+              \$678 [293:270] = w2_a_end[23:0];
             end
           6'h13:
-              \$679 [77:54] = \$568 [23:0];
+              \$678 [77:54] = \$568 [23:0];
           6'h16:
-              \$679 [101:78] = \$569 [23:0];
+              \$678 [101:78] = \$569 [23:0];
           6'h17:
-              \$679 [125:102] = \$570 [23:0];
+              \$678 [125:102] = \$570 [23:0];
           6'h18:
-              \$679 [149:126] = \$571 [23:0];
+              \$678 [149:126] = \$571 [23:0];
           6'h02:
-              \$679 [4] = 1'h1;
+              \$678 [4] = 1'h1;
         endcase
       end
       if (w2_a[0]) begin
-        \$679  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+        \$678  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$679  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$678  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign le_old = { \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
@@ -10006,17 +9992,6 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \upd5_l.versioned  = upd5_l[61];
   assign \upd5_l.outer  = upd5_l[62];
   assign \upd5_l.le  = upd5_l[63];
-  assign \w_a.end  = w_a[0];
-  assign \w_a.pos  = w_a[25:1];
-  assign \w_a.byte  = w_a[33:26];
-  assign \w_a.hdr  = w_a[37:34];
-  assign \w_a.is_list  = w_a[38];
-  assign \w_a.length  = w_a[102:39];
-  assign \w_a.hdr_trunc  = w_a[103];
-  assign \w_a.len_lz  = w_a[104];
-  assign \w_a.len_short  = w_a[105];
-  assign \w_a.wrapped  = w_a[106];
-  assign \w_a.cut  = w_a[110:107];
   assign \a.end  = a[0];
   assign \a.pos  = a[25:1];
   assign \a.byte  = a[33:26];
@@ -10037,6 +10012,17 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \new.versioned  = \new [61];
   assign \new.outer  = \new [62];
   assign \new.le  = \new [63];
+  assign \w_a.end  = w_a[0];
+  assign \w_a.pos  = w_a[25:1];
+  assign \w_a.byte  = w_a[33:26];
+  assign \w_a.hdr  = w_a[37:34];
+  assign \w_a.is_list  = w_a[38];
+  assign \w_a.length  = w_a[102:39];
+  assign \w_a.hdr_trunc  = w_a[103];
+  assign \w_a.len_lz  = w_a[104];
+  assign \w_a.len_short  = w_a[105];
+  assign \w_a.wrapped  = w_a[106];
+  assign \w_a.cut  = w_a[110:107];
   assign \o_job__payload.kind  = o_job__payload[1:0];
   assign \o_job__payload.seq  = o_job__payload[25:2];
   assign \o_job__payload.fld  = o_job__payload[31:26];
