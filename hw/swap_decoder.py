@@ -22,6 +22,7 @@ __all__ = [
     "SwapTxInfo",
     "SwapRecord",
     "RouterEntry",
+    "swap_decoder_signature",
     "SWAP_FUNCTIONS",
     "N_ROUTERS",
     "WINDOW_WORDS",
@@ -98,6 +99,18 @@ def _funnel(items: list, sh, want) -> dict[int, object]:
     for s, (bit, k) in enumerate(amounts):
         cur = {i: Mux(sh[bit], cur[i + k], cur[i]) for i in need[s + 1]}
     return cur
+
+
+def swap_decoder_signature() -> wiring.Signature:
+    """The ports of :class:`SwapDecoder` (also those of anything that stands in for it in a top)."""
+    return wiring.Signature({
+        "i_cd": In(stream.Signature(CalldataWord)),
+        "i_tx": In(stream.Signature(SwapTxInfo)),
+        "o": Out(stream.Signature(SwapRecord)),
+        "cfg_we": In(1),
+        "cfg_index": In(range(N_ROUTERS)),
+        "cfg_entry": In(RouterEntry),
+    })
 
 
 class SwapDecoder(wiring.Component):
@@ -184,14 +197,7 @@ class SwapDecoder(wiring.Component):
     """
 
     def __init__(self):
-        super().__init__({
-            "i_cd": In(stream.Signature(CalldataWord)),
-            "i_tx": In(stream.Signature(SwapTxInfo)),
-            "o": Out(stream.Signature(SwapRecord)),
-            "cfg_we": In(1),
-            "cfg_index": In(range(N_ROUTERS)),
-            "cfg_entry": In(RouterEntry),
-        })
+        super().__init__(swap_decoder_signature())
 
     def elaborate(self, platform):
         m = Module()

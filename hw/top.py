@@ -66,7 +66,7 @@ from typing import Any
 
 from amaranth.hdl import (Array, C, Cat, ClockDomain, ClockSignal, DomainRenamer, Module, Mux, ResetSignal,
                           Signal, Value)
-from amaranth.lib import fifo, stream, wiring
+from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
 from mevblade.control.types import ErrorCode
@@ -83,9 +83,9 @@ from mevblade.hw.csr import (
     rtl_source_hash,
 )
 from mevblade.hw.keccak import Keccak256
-from mevblade.hw.layouts import BEAT_BYTES, TX_HEADER_BITS, CalldataWord
+from mevblade.hw.layouts import BEAT_BYTES, TX_HEADER_BITS
 from mevblade.hw.pool_table import PoolTable
-from mevblade.hw.swap_decoder import N_ROUTERS, RouterEntry, SwapDecoder, SwapRecord, SwapTxInfo
+from mevblade.hw.swap_decoder import N_ROUTERS, SwapDecoder, SwapRecord, swap_decoder_signature
 from mevblade.hw.tx_decoder2 import TxDecoder2
 
 __all__ = ["ApplianceTop", "MSG_TX_HEADER", "MSG_SWAP", "MSG_OPPORTUNITY", "MSG_EVAL_DONE", "MSG_CYCLE", "OPP_WORDS",
@@ -136,14 +136,7 @@ class _SwapBypass(wiring.Component):
     """
 
     def __init__(self) -> None:
-        super().__init__({
-            "i_cd": In(stream.Signature(CalldataWord)),
-            "i_tx": In(stream.Signature(SwapTxInfo)),
-            "o": Out(stream.Signature(SwapRecord)),
-            "cfg_we": In(1),
-            "cfg_index": In(range(N_ROUTERS)),
-            "cfg_entry": In(RouterEntry),
-        })
+        super().__init__(swap_decoder_signature())
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
