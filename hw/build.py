@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["SYNTH_ROOT", "result_path", "load_result", "synthesize", "report_critical_path", "log_fmax",
-           "placed_sta", "main"]
+           "log_fmax_table", "placed_sta", "main"]
 
 REPO = Path(__file__).resolve().parent.parent
 SYNTH_ROOT = REPO / "build" / "synth"
@@ -108,11 +108,21 @@ def _critical_path(log: Path, lines: int = 40) -> list[str]:
     return [line.removeprefix("Info: ").rstrip() for line in text[starts[-1]: starts[-1] + lines]]
 
 
+#: nextpnr's per-clock timing line (printed after placement and again after routing)
+_FMAX_LINE = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz \((PASS|FAIL) at ([\d.]+) MHz\)")
+
+
+def log_fmax_table(text: str) -> dict[str, dict[str, Any]]:
+    """Clock → ``{"fmax", "target", "pass"}`` from the last "Max frequency for clock" line of each clock in
+    a nextpnr log (the one parser of that line: :func:`log_fmax` and the board builds' log parser use it)."""
+    return {m.group(1): {"fmax": float(m.group(2)), "target": float(m.group(4)), "pass": m.group(3) == "PASS"}
+            for m in _FMAX_LINE.finditer(text)}
+
+
 def log_fmax(text: str) -> dict[str, float]:
     """Clock → MHz from the last "Max frequency for clock" line of each clock in a nextpnr log (the
     post-placement estimate of a ``--no-route`` run, which the JSON report leaves out)."""
-    return {m.group(1): float(m.group(2)) for m in
-            re.finditer(r"Max frequency for clock '([^']+)': ([0-9.]+) MHz", text)}
+    return {clock: row["fmax"] for clock, row in log_fmax_table(text).items()}
 
 
 def report_critical_path(rep: dict[str, Any]) -> dict[str, Any] | None:

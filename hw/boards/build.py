@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mevblade.hw.build import log_fmax_table
+
 __all__ = ["BOARDS", "Board", "build_board", "parse_nextpnr_log", "main"]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,9 +91,7 @@ def parse_nextpnr_log(text: str) -> dict[str, Any]:
     error = re.search(r"^ERROR: (.+)$", text, re.M)
     if error:
         out["error"] = error.group(1).strip()
-    for m in re.finditer(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz \((PASS|FAIL) at ([\d.]+) MHz\)", text):
-        out["fmax_mhz"][m.group(1)] = {"fmax": float(m.group(2)), "target": float(m.group(4)),
-                                        "pass": m.group(3) == "PASS"}
+    out["fmax_mhz"] = log_fmax_table(text)
     out["router2_overused"] = [int(m.group(1))
                                for m in re.finditer(r"^Info:\s+iter=\d+ .*?overused=(\d+)", text, re.M)]
     # nextpnr prints the table after placement and again after routing: the last one counts
