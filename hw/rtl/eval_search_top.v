@@ -6701,7 +6701,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[3] = 44'h00000487366;
     rom[4] = 44'h00000d99386;
     rom[5] = 44'h0004401c00c;
-    rom[6] = 44'h00000d183a6;
+    rom[6] = 44'h00000c1a3a6;
     rom[7] = 44'h40088e9c00a;
     rom[8] = 44'h0004400100c;
     rom[9] = 44'h00000407306;
@@ -6710,7 +6710,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[12] = 44'h00000283366;
     rom[13] = 44'h00000d99386;
     rom[14] = 44'h0004401c00c;
-    rom[15] = 44'h00000d183a6;
+    rom[15] = 44'h00000c1a3a6;
     rom[16] = 44'h4005ce9c00a;
     rom[17] = 44'h000000001a0;
     rom[18] = 44'h000000001c0;
@@ -7056,7 +7056,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[358] = 44'h00000000200;
     rom[359] = 44'h00000025010;
     rom[360] = 44'h00000d9a866;
-    rom[361] = 44'h00000c98886;
+    rom[361] = 44'h00000c19886;
     rom[362] = 44'h0000002b581;
     rom[363] = 44'h005b402c00d;
     rom[364] = 44'h00004000580;
@@ -7190,7 +7190,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[492] = 44'h4000161f783;
     rom[493] = 44'h4085c5bc00b;
     rom[494] = 44'h000010ac766;
-    rom[495] = 44'h00000f3b766;
+    rom[495] = 44'h00001d9e766;
     rom[496] = 44'h0000103c786;
     rom[497] = 44'h00001e3b808;
     rom[498] = 44'h0000201e762;
@@ -7202,7 +7202,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[504] = 44'h00001ea2762;
     rom[505] = 44'h4085dd8c00a;
     rom[506] = 44'h0000123d766;
-    rom[507] = 44'h000011bb786;
+    rom[507] = 44'h00001da3786;
     rom[508] = 44'h00000dbb762;
     rom[509] = 44'h00001dbc7c7;
     rom[510] = 44'h4000203e7e3;
@@ -7213,7 +7213,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[515] = 44'h00001239826;
     rom[516] = 44'h00000dc1822;
     rom[517] = 44'h0000239a846;
-    rom[518] = 44'h00000cc1906;
+    rom[518] = 44'h00002099906;
     rom[519] = 44'h40002442843;
     rom[520] = 44'h000023c1826;
     rom[521] = 44'h00001cc2846;
@@ -7233,7 +7233,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[535] = 44'h4000059f783;
     rom[536] = 44'h40c105bc00b;
     rom[537] = 44'h0000108b766;
-    rom[538] = 44'h00000f3b766;
+    rom[538] = 44'h00001d9e766;
     rom[539] = 44'h0000103c786;
     rom[540] = 44'h00001e3b808;
     rom[541] = 44'h0000201e762;
@@ -7245,7 +7245,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[547] = 44'h00001ea2762;
     rom[548] = 44'h40c11d8c00a;
     rom[549] = 44'h0000123d766;
-    rom[550] = 44'h000011bb786;
+    rom[550] = 44'h00001da3786;
     rom[551] = 44'h00000dbb762;
     rom[552] = 44'h00001dbc7c7;
     rom[553] = 44'h4000203e7e3;
@@ -7260,7 +7260,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[562] = 44'h40001a1f783;
     rom[563] = 44'h4091c5bc00b;
     rom[564] = 44'h000010b4766;
-    rom[565] = 44'h00000f3b766;
+    rom[565] = 44'h00001d9e766;
     rom[566] = 44'h0000103c786;
     rom[567] = 44'h00001e3b808;
     rom[568] = 44'h0000201e762;
@@ -7272,7 +7272,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[574] = 44'h00001ea2762;
     rom[575] = 44'h4091dd8c00a;
     rom[576] = 44'h0000123d766;
-    rom[577] = 44'h000011bb786;
+    rom[577] = 44'h00001da3786;
     rom[578] = 44'h00000dbb762;
     rom[579] = 44'h00001dbc7c7;
     rom[580] = 44'h4000203e7e3;
@@ -7287,7 +7287,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[589] = 44'h00001239826;
     rom[590] = 44'h00000dc1822;
     rom[591] = 44'h0000239a846;
-    rom[592] = 44'h00000cc1906;
+    rom[592] = 44'h00002099906;
     rom[593] = 44'h40002442843;
     rom[594] = 44'h000023c1826;
     rom[595] = 44'h00001cc2846;
@@ -7299,7 +7299,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[601] = 44'h40001c9f783;
     rom[602] = 44'h409cc5bc00b;
     rom[603] = 44'h000010b9766;
-    rom[604] = 44'h00000f3b766;
+    rom[604] = 44'h00001d9e766;
     rom[605] = 44'h0000103c786;
     rom[606] = 44'h00001e3b808;
     rom[607] = 44'h0000201e762;
@@ -7311,7 +7311,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[613] = 44'h00001ea2762;
     rom[614] = 44'h409cdd8c00a;
     rom[615] = 44'h0000123d766;
-    rom[616] = 44'h000011bb786;
+    rom[616] = 44'h00001da3786;
     rom[617] = 44'h00000dbb762;
     rom[618] = 44'h00001dbc7c7;
     rom[619] = 44'h4000203e7e3;
@@ -7331,7 +7331,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[633] = 44'h0000123a826;
     rom[634] = 44'h00000dc1822;
     rom[635] = 44'h0000239a846;
-    rom[636] = 44'h00000cc1906;
+    rom[636] = 44'h00002099906;
     rom[637] = 44'h40002442843;
     rom[638] = 44'h000023c1826;
     rom[639] = 44'h00001d42846;
@@ -7343,7 +7343,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[645] = 44'h40001d1f783;
     rom[646] = 44'h40a7c5bc00b;
     rom[647] = 44'h000010ba766;
-    rom[648] = 44'h00000f3b766;
+    rom[648] = 44'h00001d9e766;
     rom[649] = 44'h0000103c786;
     rom[650] = 44'h00001e3b808;
     rom[651] = 44'h0000201e762;
@@ -7355,7 +7355,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[657] = 44'h00001ea2762;
     rom[658] = 44'h40a7dd8c00a;
     rom[659] = 44'h0000123d766;
-    rom[660] = 44'h000011bb786;
+    rom[660] = 44'h00001da3786;
     rom[661] = 44'h00000dbb762;
     rom[662] = 44'h00001dbc7c7;
     rom[663] = 44'h4000203e7e3;
@@ -7375,7 +7375,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[677] = 44'h00001239826;
     rom[678] = 44'h00000dc1822;
     rom[679] = 44'h0000239a846;
-    rom[680] = 44'h00000cc1906;
+    rom[680] = 44'h00002099906;
     rom[681] = 44'h40002442843;
     rom[682] = 44'h000023c1826;
     rom[683] = 44'h00001cc2846;
@@ -7387,7 +7387,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[689] = 44'h40001c9f783;
     rom[690] = 44'h40b2c5bc00b;
     rom[691] = 44'h000010b9766;
-    rom[692] = 44'h00000f3b766;
+    rom[692] = 44'h00001d9e766;
     rom[693] = 44'h0000103c786;
     rom[694] = 44'h00001e3b808;
     rom[695] = 44'h0000201e762;
@@ -7399,7 +7399,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[701] = 44'h00001ea2762;
     rom[702] = 44'h40b2dd8c00a;
     rom[703] = 44'h0000123d766;
-    rom[704] = 44'h000011bb786;
+    rom[704] = 44'h00001da3786;
     rom[705] = 44'h00000dbb762;
     rom[706] = 44'h00001dbc7c7;
     rom[707] = 44'h4000203e7e3;
@@ -7419,7 +7419,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[721] = 44'h0000123a826;
     rom[722] = 44'h00000dc1822;
     rom[723] = 44'h0000239a846;
-    rom[724] = 44'h00000cc1906;
+    rom[724] = 44'h00002099906;
     rom[725] = 44'h40002442843;
     rom[726] = 44'h000023c1826;
     rom[727] = 44'h00001d42846;
@@ -7431,7 +7431,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[733] = 44'h40001d1f783;
     rom[734] = 44'h40bdc5bc00b;
     rom[735] = 44'h000010ba766;
-    rom[736] = 44'h00000f3b766;
+    rom[736] = 44'h00001d9e766;
     rom[737] = 44'h0000103c786;
     rom[738] = 44'h00001e3b808;
     rom[739] = 44'h0000201e762;
@@ -7443,7 +7443,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[745] = 44'h00001ea2762;
     rom[746] = 44'h40bddd8c00a;
     rom[747] = 44'h0000123d766;
-    rom[748] = 44'h000011bb786;
+    rom[748] = 44'h00001da3786;
     rom[749] = 44'h00000dbb762;
     rom[750] = 44'h00001dbc7c7;
     rom[751] = 44'h4000203e7e3;
