@@ -61,6 +61,9 @@ branch or jump costs :data:`TAKEN_CYCLES` more (the fall-through fetched beside 
 ``BLTU``/``BLTS``/``BEQ``/``BNE`` taken, ``J``, ``JAL``, ``JR``: 2 cycles), and a request
 starts with :data:`FETCH_CYCLES` fetch cycle; the table above is the execute stage's.
 
+Session 11: 4 quotient bits per divider cycle (:data:`DIV_RADIX_BITS`, was 3), and the program's
+``MUL`` operands ordered so the shorter one is the multiplier on the realistic pools (same values).
+
 Registers ``0 .. N_FIXED-1`` are flip-flops (inputs, constants, results); the others
 live in a RAM with two asynchronous read ports and one write port.
 """
@@ -97,8 +100,11 @@ DIV_BITS = 256
 #: restoring division stays below the divisor, so the divider's compare/subtract steps are
 #: ``DEN_BITS + 1`` bits wide, not ``DIV_BITS + 1``.
 DEN_BITS = 145
-#: quotient bits per cycle of the divider / root bits per cycle of the square root (any >= 1)
-DIV_RADIX_BITS = 3
+#: quotient bits per cycle of the divider / root bits per cycle of the square root. Session 11: the
+#: gateware takes them as radix-4 steps (``DIV_RADIX_BITS / 2`` divider steps and one root step per
+#: cycle, each one carry-select subtraction per candidate digit and a 4:1 select), so both must be
+#: even; 3 quotient bits (three chained radix-2 steps) until session 10
+DIV_RADIX_BITS = 4
 SQRT_RADIX_BITS = 2
 IMM_BITS = 16
 #: pipeline (session 10): the first cycle after a request only fetches word 0 and its operands

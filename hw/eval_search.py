@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 from mevblade.hw import eval_program as ep
 from mevblade.hw.eval_program import Op
 
-__all__ = ["EvalRequest", "EvalRecord", "EvalSearch", "ADD_CHUNK", "restoring_step"]
+__all__ = ["EvalRequest", "EvalRecord", "EvalSearch", "ADD_CHUNK", "restoring_step", "restoring_step4", "sqrt_step4"]
 
 #: carry-chain length of the 640-bit adders (ALU, multiplier accumulator): carry-select in
 #: chunks of this many bits
@@ -151,6 +151,82 @@ def restoring_step(m: Module, rem, bit, den, chunk: int, name: str) -> tuple[Sig
     return r_new, ge
 
 
+def restoring_step4(m: Module, rem, bits, den, den3, chunk: int, name: str) -> tuple[Signal, Signal]:
+    """One radix-4 restoring division step: ``s = 4·rem + bits`` (``bits``: 2 numerator bits, high
+    first); the largest ``k`` in 0..3 with ``s >= k·den``; (``s − k·den``, ``k``).
+
+    The three compares are three subtractions side by side (``den``, ``2·den`` — a shift —, and
+    ``den3 = 3·den`` from a register), each a :func:`_carry_select_add` whose carry out is the
+    compare, then one 4:1 select: one carry-select chain and the select for two quotient bits,
+    where two radix-2 steps (:func:`restoring_step`) chain two of them (session 11).
+    ``rem < den`` on entry; the new remainder has ``len(rem)`` bits; ``3·den < 2**(len(rem) + 2)``.
+    """
+    n = len(rem) + 2
+    s = Signal(n, name=f"{name}_sh")
+    m.d.comb += s.eq(Cat(bits[0], bits[1], rem))
+    diffs, ges = [], []
+    for k, mult in ((1, den), (2, Cat(Const(0, 1), den)), (3, den3)):
+        nd = Signal(n, name=f"{name}_nd{k}")
+        m.d.comb += nd.eq(~Cat(mult, Const(0, n - len(mult))))
+        diff, ge = _carry_select_add(m, s, nd, Const(1, 1), chunk, f"{name}_k{k}")
+        diffs.append(diff)
+        ges.append(ge)
+    ge1, ge2, ge3 = ges
+    r_new = Signal(len(rem), name=f"{name}_r", attrs={"keep": 1})
+    q = Signal(2, name=f"{name}_q")
+    m.d.comb += [
+        r_new.eq(Mux(ge2, Mux(ge3, diffs[2], diffs[1]), Mux(ge1, diffs[0], s))),
+        q.eq(Cat(ge3 | (ge1 & ~ge2), ge2)),
+    ]
+    return r_new, q
+
+
+def sqrt_step4(m: Module, rem, bits, root, chunk: int, name: str) -> tuple[Signal, Signal]:
+    """One radix-4 restoring square-root step: ``s = 16·rem + bits`` (``bits``: the radicand's next
+    4 bits, high first), root ``Q``: the largest digit ``d`` in 0..3 with ``s >= 8·Q·d + d²``
+    (``8Q + 1``, ``16Q + 4``: shifts; ``24Q + 9 = (16Q | 9) + 8Q`` by one carry-save level before
+    its carry-select subtraction); (``s − 8·Q·d − d²``, ``4·Q + d``).
+
+    Two root bits in one carry-select chain and a 4:1 select, where two radix-2 steps chained two
+    (session 11). ``rem <= 2·Q`` on entry (the restoring invariant), and so on exit.
+    """
+    n = len(rem) + 4
+    assert len(root) + 5 <= n
+    s = Signal(n, name=f"{name}_sh")
+    m.d.comb += s.eq(Cat(bits, rem))
+    t1 = Cat(Const(1, 3), root)                 # 8Q + 1
+    t2 = Cat(Const(4, 4), root)                 # 16Q + 4
+    diffs, ges = [], []
+    for k, t in ((1, t1), (2, t2)):
+        nt = Signal(n, name=f"{name}_nt{k}")
+        m.d.comb += nt.eq(~Cat(t, Const(0, n - len(t))))
+        diff, ge = _carry_select_add(m, s, nt, Const(1, 1), chunk, f"{name}_k{k}")
+        diffs.append(diff)
+        ges.append(ge)
+    # s - (16Q | 9) - 8Q in n + 1 bits: s + ~X + ~Y + 2 by a 3:2 level (the +2: the carry vector's
+    # free bit 0 and the adder's carry in); |s - 24Q - 9| < 2**n, so bit n is the sign
+    x = Signal(n + 1, name=f"{name}_x3")
+    y = Signal(n + 1, name=f"{name}_y3")
+    s1 = Signal(n + 1, name=f"{name}_s3")
+    m.d.comb += [x.eq(~Cat(Const(9, 4), root, Const(0, n + 1 - 4 - len(root)))),
+                 y.eq(~Cat(Const(0, 3), root, Const(0, n + 1 - 3 - len(root)))), s1.eq(s)]
+    cs_s = Signal(n + 1, name=f"{name}_cs_s")
+    cs_c = Signal(n + 1, name=f"{name}_cs_c")
+    m.d.comb += [cs_s.eq(s1 ^ x ^ y),
+                 cs_c.eq(Cat(Const(1, 1), ((s1 & x) | (s1 & y) | (x & y))[:n]))]
+    d3, _ = _carry_select_add(m, cs_s, cs_c, Const(1, 1), chunk, f"{name}_k3")
+    ge1, ge2 = ges
+    ge3 = Signal(name=f"{name}_ge3")
+    m.d.comb += ge3.eq(~d3[n])
+    r_new = Signal(len(rem), name=f"{name}_r", attrs={"keep": 1})
+    q = Signal(len(root) + 2, name=f"{name}_q")
+    m.d.comb += [
+        r_new.eq(Mux(ge2, Mux(ge3, d3[:n], diffs[1]), Mux(ge1, diffs[0], s))),
+        q.eq(Cat(ge3 | (ge1 & ~ge2), ge2, root)),
+    ]
+    return r_new, q
+
+
 def _alu(m: Module, x, y, sub, chunk: int, name: str = "alu") -> tuple[Signal, Signal, Signal]:
     """``x + y + sub`` by :func:`_carry_select_add`, and for ``y = ~b``, ``sub = 1`` (``x - b``)
     the compares ``x < b`` unsigned (no carry out) and signed (``x``'s sign where the signs differ,
@@ -258,8 +334,11 @@ class EvalSearch(wiring.Component):
     multiplier (``640 × MUL_DIGIT`` bits per cycle from 18 × 18 DSP tiles, carry-save reduction
     with the accumulator and one carry-select sum; the first digit in the issue cycle, stopping
     when the multiplier's remaining bits are zero), a restoring divider (``DIV_RADIX_BITS``
-    quotient bits per cycle on ``DEN_BITS + 1``-bit carry-select steps, leading zero quotient
-    bits skipped by tree bit lengths) and a restoring integer square root (``SQRT_RADIX_BITS``
+    quotient bits per cycle as radix-4 steps on ``DEN_BITS + 2``-bit carry-select subtractions of
+    ``den``, ``2·den`` and ``3·den`` side by side — ``3·den`` registered in the normalising cycle —,
+    leading zero quotient bits skipped by tree bit lengths) and a restoring integer square root
+    (one radix-4 step per cycle since session 11: ``8Q + 1``, ``16Q + 4`` and ``24Q + 9`` subtracted
+    side by side; ``SQRT_RADIX_BITS``
     root bits per cycle on carry-select steps, leading zero pairs skipped). Two stages
     (session 10; until session 9 ROM → register read → unit → write-back / ``pc`` was one
     cycle, 58.5 ns after placement): fetch (F) reads the ROM word at ``fpc`` and its two
@@ -275,7 +354,10 @@ class EvalSearch(wiring.Component):
     Latency
     -------
     Data dependent: exactly the cycles :func:`mevblade.hw.eval_program.run` reports for
-    the same request (checked by the tests). Session 10's pipeline adds the start cycle and one
+    the same request (checked by the tests). Session 11: radix-4 divider steps, 4 quotient bits
+    per cycle (was 3), and the microcode's ``MUL`` operands reordered: realistic p50 417.5 → 382.5
+    cycles, pairs 372.5 → 342 (interpreter; the root keeps 2 bits per cycle, now in one radix-4 step
+    instead of two chained radix-2 steps). Session 10's pipeline adds the start cycle and one
     per taken branch / jump: realistic p50 400.5 → 417.5 (p90 909 → 935), pairs 357 → 372.5
     (``docs/PERFORMANCE.md``, session 10, for the placed clock). Session 9 (3 quotient / 2 root bits per cycle,
     36-bit multiplier digit, one or two more cycles per division / root): realistic cycles
@@ -414,7 +496,7 @@ class EvalSearch(wiring.Component):
         # numerator DB bits, divisor (and so the remainder) DN bits: the steps are DN + 1 bits wide.
         # Issue cycle: operands and their bit lengths into registers; DIVN: the quotient's step count
         # and the normalising shifts from those registers (or the result at once if the quotient is
-        # 0); DIV: RD restoring steps per cycle; WB: the result (DIVC's round-up) into the register.
+        # 0); DIV: RD quotient bits (RD / 2 radix-4 steps) per cycle; WB: the result (DIVC's round-up) into the register.
         DN = ep.DEN_BITS
         DQ = RD * -(-DB // RD)              # numerator register: a whole number of steps
         a_lo = Signal(DB)
@@ -445,13 +527,17 @@ class EvalSearch(wiring.Component):
         m.d.comb += [drem_init.eq(dnum >> qbits), dnum_init.eq(dnum << div_shl)]
         count = Signal(range(DQ + 1))
 
-        # div steps (combinational chain of RD radix-2 restoring steps)
+        # div steps (combinational chain of RD / 2 radix-4 restoring steps; 3·den registered by DIVN)
+        assert RD % 2 == 0
+        den3 = Signal(DN + 2)
+        den3_c, _ = _carry_select_add(m, Cat(den, Const(0, 2)), Cat(Const(0, 1), den, Const(0, 1)), Const(0, 1),
+                                      DIV_CHUNK, "den3")
         rem_c, num_c, quo_c = drem, dnum, quo
-        for k in range(RD):
-            rem_c, ge = restoring_step(m, rem_c, num_c[DQ - 1], den, DIV_CHUNK, f"div{k}")
+        for k in range(RD // 2):
+            rem_c, q2 = restoring_step4(m, rem_c, num_c[DQ - 2:DQ], den, den3, DIV_CHUNK, f"div{k}")
             q_new = Signal(DQ, name=f"quo_{k}")
             n_new = Signal(DQ, name=f"dnum_{k}")
-            m.d.comb += [q_new.eq(Cat(ge, quo_c)), n_new.eq(num_c << 1)]
+            m.d.comb += [q_new.eq(Cat(q2, quo_c)), n_new.eq(num_c << 2)]
             num_c, quo_c = n_new, q_new
         div_rem_next, div_num_next, div_quo_next = rem_c, num_c, quo_c
 
@@ -474,19 +560,11 @@ class EvalSearch(wiring.Component):
         work = Signal(SW)
         srem = Signal(DB + 4)
         root = Signal(DB)
-        rem_c, work_c, root_c = srem, work, root
-        for k in range(RS):
-            # r2 - trial by a carry-select subtraction (SQRT_CHUNK-bit chains); ge = its carry out
-            r2 = Signal(DB + 6, name=f"sq_r2_{k}")
-            trial = Signal(DB + 6, name=f"sq_trial_{k}")
-            m.d.comb += [r2.eq(Cat(work_c[SW - 2:SW], rem_c)), trial.eq(Cat(Const(1, 2), root_c))]
-            diff, ge = _carry_select_add(m, r2, ~trial, Const(1, 1), SQRT_CHUNK, f"sq{k}")
-            r_new = Signal(DB + 4, name=f"srem_{k}", attrs={"keep": 1})
-            t_new = Signal(DB, name=f"root_{k}")
-            w_new = Signal(SW, name=f"work_{k}")
-            m.d.comb += [r_new.eq(Mux(ge, diff, r2)), t_new.eq(Cat(ge, root_c)), w_new.eq(work_c << 2)]
-            rem_c, work_c, root_c = r_new, w_new, t_new
-        sq_rem_next, sq_work_next, sq_root_next = rem_c, work_c, root_c
+        # one radix-4 step per cycle (2 root bits; session 10: two chained radix-2 steps)
+        assert RS == 2
+        sq_rem_next, sq_root_next = sqrt_step4(m, srem, work[SW - 4:SW], root, SQRT_CHUNK, "sq")
+        sq_work_next = Signal(SW, name="work_next")
+        m.d.comb += sq_work_next.eq(work << 4)
 
         # ---- write-back of a division / square root (from registers) ----------------------------
         is_sqrt = Signal()
@@ -608,7 +686,7 @@ class EvalSearch(wiring.Component):
                     m.next = "RUN"
                 with m.Else():
                     m.d.sync += [drem.eq(drem_init), dnum.eq(dnum_init), quo.eq(0),
-                                 count.eq(qsteps)]
+                                 count.eq(qsteps), den3.eq(den3_c)]
                     m.next = "DIV"
             with m.State("DIV"):
                 m.d.sync += [drem.eq(div_rem_next), dnum.eq(div_num_next), quo.eq(div_quo_next),

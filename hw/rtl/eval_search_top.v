@@ -2005,8 +2005,8 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [9:0] \$2714 ;
   wire [10:0] \$2715 ;
   wire [9:0] \$2716 ;
-  wire [257:0] \$2717 ;
-  wire [768:0] \$2718 ;
+  wire [255:0] \$2717 ;
+  wire [766:0] \$2718 ;
   wire \$2719 ;
   wire \$272 ;
   wire \$2720 ;
@@ -2020,78 +2020,78 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [36:0] \$2728 ;
   wire [36:0] \$2729 ;
   wire \$273 ;
-  wire [34:0] \$2730 ;
-  wire [34:0] \$2731 ;
-  wire [34:0] \$2732 ;
-  wire [145:0] \$2733 ;
-  wire [258:0] \$2734 ;
+  wire [35:0] \$2730 ;
+  wire [35:0] \$2731 ;
+  wire [35:0] \$2732 ;
+  wire \$2733 ;
+  wire \$2734 ;
   wire \$2735 ;
   wire \$2736 ;
   wire \$2737 ;
-  wire \$2738 ;
-  wire \$2739 ;
+  wire [36:0] \$2738 ;
+  wire [36:0] \$2739 ;
   wire \$274 ;
   wire [36:0] \$2740 ;
   wire [36:0] \$2741 ;
   wire [36:0] \$2742 ;
   wire [36:0] \$2743 ;
-  wire [36:0] \$2744 ;
-  wire [36:0] \$2745 ;
-  wire [34:0] \$2746 ;
-  wire [34:0] \$2747 ;
-  wire [34:0] \$2748 ;
-  wire [145:0] \$2749 ;
+  wire [35:0] \$2744 ;
+  wire [35:0] \$2745 ;
+  wire [35:0] \$2746 ;
+  wire \$2747 ;
+  wire \$2748 ;
+  wire \$2749 ;
   wire \$275 ;
-  wire [258:0] \$2750 ;
+  wire \$2750 ;
   wire \$2751 ;
-  wire \$2752 ;
-  wire \$2753 ;
-  wire \$2754 ;
-  wire \$2755 ;
+  wire [36:0] \$2752 ;
+  wire [36:0] \$2753 ;
+  wire [36:0] \$2754 ;
+  wire [36:0] \$2755 ;
   wire [36:0] \$2756 ;
   wire [36:0] \$2757 ;
-  wire [36:0] \$2758 ;
-  wire [36:0] \$2759 ;
+  wire [35:0] \$2758 ;
+  wire [35:0] \$2759 ;
   wire \$276 ;
-  wire [36:0] \$2760 ;
-  wire [36:0] \$2761 ;
-  wire [34:0] \$2762 ;
-  wire [34:0] \$2763 ;
-  wire [34:0] \$2764 ;
-  wire [145:0] \$2765 ;
-  wire [258:0] \$2766 ;
-  wire \$2767 ;
-  wire \$2768 ;
-  wire \$2769 ;
+  wire [35:0] \$2760 ;
+  wire \$2761 ;
+  wire \$2762 ;
+  wire \$2763 ;
+  wire \$2764 ;
+  wire \$2765 ;
+  wire [36:0] \$2766 ;
+  wire [36:0] \$2767 ;
+  wire [36:0] \$2768 ;
+  wire [36:0] \$2769 ;
   wire \$277 ;
-  wire \$2770 ;
-  wire \$2771 ;
-  wire \$2772 ;
-  wire \$2773 ;
-  wire \$2774 ;
-  wire \$2775 ;
-  wire \$2776 ;
-  wire \$2777 ;
+  wire [36:0] \$2770 ;
+  wire [36:0] \$2771 ;
+  wire [35:0] \$2772 ;
+  wire [35:0] \$2773 ;
+  wire [35:0] \$2774 ;
+  wire [146:0] \$2775 ;
+  wire [146:0] \$2776 ;
+  wire [146:0] \$2777 ;
   wire \$2778 ;
   wire \$2779 ;
   wire \$278 ;
   wire \$2780 ;
-  wire \$2781 ;
+  wire [258:0] \$2781 ;
   wire \$2782 ;
   wire \$2783 ;
   wire \$2784 ;
   wire \$2785 ;
   wire \$2786 ;
-  wire \$2787 ;
-  wire \$2788 ;
-  wire \$2789 ;
+  wire [36:0] \$2787 ;
+  wire [36:0] \$2788 ;
+  wire [36:0] \$2789 ;
   wire \$279 ;
-  wire \$2790 ;
-  wire \$2791 ;
-  wire \$2792 ;
-  wire \$2793 ;
-  wire \$2794 ;
-  wire \$2795 ;
+  wire [36:0] \$2790 ;
+  wire [36:0] \$2791 ;
+  wire [36:0] \$2792 ;
+  wire [35:0] \$2793 ;
+  wire [35:0] \$2794 ;
+  wire [35:0] \$2795 ;
   wire \$2796 ;
   wire \$2797 ;
   wire \$2798 ;
@@ -2099,39 +2099,39 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [35:0] \$28 ;
   wire \$280 ;
   wire \$2800 ;
-  wire \$2801 ;
-  wire \$2802 ;
-  wire \$2803 ;
-  wire \$2804 ;
-  wire \$2805 ;
-  wire \$2806 ;
-  wire \$2807 ;
-  wire \$2808 ;
-  wire \$2809 ;
+  wire [36:0] \$2801 ;
+  wire [36:0] \$2802 ;
+  wire [36:0] \$2803 ;
+  wire [36:0] \$2804 ;
+  wire [36:0] \$2805 ;
+  wire [36:0] \$2806 ;
+  wire [35:0] \$2807 ;
+  wire [35:0] \$2808 ;
+  wire [35:0] \$2809 ;
   wire \$281 ;
   wire \$2810 ;
   wire \$2811 ;
   wire \$2812 ;
   wire \$2813 ;
   wire \$2814 ;
-  wire \$2815 ;
-  wire \$2816 ;
-  wire \$2817 ;
-  wire \$2818 ;
-  wire \$2819 ;
+  wire [36:0] \$2815 ;
+  wire [36:0] \$2816 ;
+  wire [36:0] \$2817 ;
+  wire [36:0] \$2818 ;
+  wire [36:0] \$2819 ;
   wire \$282 ;
-  wire \$2820 ;
-  wire \$2821 ;
-  wire \$2822 ;
-  wire \$2823 ;
-  wire \$2824 ;
-  wire \$2825 ;
-  wire \$2826 ;
+  wire [36:0] \$2820 ;
+  wire [35:0] \$2821 ;
+  wire [35:0] \$2822 ;
+  wire [35:0] \$2823 ;
+  wire [146:0] \$2824 ;
+  wire [146:0] \$2825 ;
+  wire [146:0] \$2826 ;
   wire \$2827 ;
   wire \$2828 ;
   wire \$2829 ;
   wire \$283 ;
-  wire \$2830 ;
+  wire [258:0] \$2830 ;
   wire \$2831 ;
   wire \$2832 ;
   wire \$2833 ;
@@ -3188,12 +3188,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$378 ;
   wire \$3780 ;
   wire \$3781 ;
-  wire [1:0] \$3782 ;
+  wire \$3782 ;
   wire \$3783 ;
   wire \$3784 ;
   wire \$3785 ;
-  wire [1:0] \$3786 ;
-  wire [2:0] \$3787 ;
+  wire \$3786 ;
+  wire \$3787 ;
   wire \$3788 ;
   wire \$3789 ;
   wire \$379 ;
@@ -3201,15 +3201,15 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3791 ;
   wire \$3792 ;
   wire \$3793 ;
-  wire [1:0] \$3794 ;
+  wire \$3794 ;
   wire \$3795 ;
   wire \$3796 ;
   wire \$3797 ;
-  wire [1:0] \$3798 ;
-  wire [2:0] \$3799 ;
+  wire \$3798 ;
+  wire \$3799 ;
   wire [35:0] \$38 ;
   wire \$380 ;
-  wire [3:0] \$3800 ;
+  wire \$3800 ;
   wire \$3801 ;
   wire \$3802 ;
   wire \$3803 ;
@@ -3224,12 +3224,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3811 ;
   wire \$3812 ;
   wire \$3813 ;
-  wire [1:0] \$3814 ;
+  wire \$3814 ;
   wire \$3815 ;
   wire \$3816 ;
   wire \$3817 ;
-  wire [1:0] \$3818 ;
-  wire [2:0] \$3819 ;
+  wire \$3818 ;
+  wire \$3819 ;
   wire \$382 ;
   wire \$3820 ;
   wire \$3821 ;
@@ -3237,15 +3237,15 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3823 ;
   wire \$3824 ;
   wire \$3825 ;
-  wire [1:0] \$3826 ;
+  wire \$3826 ;
   wire \$3827 ;
   wire \$3828 ;
   wire \$3829 ;
   wire \$383 ;
-  wire [1:0] \$3830 ;
-  wire [2:0] \$3831 ;
-  wire [3:0] \$3832 ;
-  wire [4:0] \$3833 ;
+  wire \$3830 ;
+  wire \$3831 ;
+  wire \$3832 ;
+  wire \$3833 ;
   wire \$3834 ;
   wire \$3835 ;
   wire \$3836 ;
@@ -3259,30 +3259,30 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3843 ;
   wire \$3844 ;
   wire \$3845 ;
-  wire \$3846 ;
+  wire [1:0] \$3846 ;
   wire \$3847 ;
   wire \$3848 ;
   wire \$3849 ;
   wire \$385 ;
-  wire \$3850 ;
-  wire \$3851 ;
+  wire [1:0] \$3850 ;
+  wire [2:0] \$3851 ;
   wire \$3852 ;
   wire \$3853 ;
   wire \$3854 ;
   wire \$3855 ;
   wire \$3856 ;
   wire \$3857 ;
-  wire \$3858 ;
+  wire [1:0] \$3858 ;
   wire \$3859 ;
   wire \$386 ;
   wire \$3860 ;
   wire \$3861 ;
   wire [1:0] \$3862 ;
-  wire \$3863 ;
-  wire \$3864 ;
+  wire [2:0] \$3863 ;
+  wire [3:0] \$3864 ;
   wire \$3865 ;
-  wire [1:0] \$3866 ;
-  wire [2:0] \$3867 ;
+  wire \$3866 ;
+  wire \$3867 ;
   wire \$3868 ;
   wire \$3869 ;
   wire \$387 ;
@@ -3290,17 +3290,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3871 ;
   wire \$3872 ;
   wire \$3873 ;
-  wire [1:0] \$3874 ;
+  wire \$3874 ;
   wire \$3875 ;
   wire \$3876 ;
   wire \$3877 ;
   wire [1:0] \$3878 ;
-  wire [2:0] \$3879 ;
+  wire \$3879 ;
   wire \$388 ;
-  wire [3:0] \$3880 ;
+  wire \$3880 ;
   wire \$3881 ;
-  wire \$3882 ;
-  wire \$3883 ;
+  wire [1:0] \$3882 ;
+  wire [2:0] \$3883 ;
   wire \$3884 ;
   wire \$3885 ;
   wire \$3886 ;
@@ -3308,16 +3308,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3888 ;
   wire \$3889 ;
   wire \$389 ;
-  wire \$3890 ;
+  wire [1:0] \$3890 ;
   wire \$3891 ;
   wire \$3892 ;
   wire \$3893 ;
   wire [1:0] \$3894 ;
-  wire \$3895 ;
-  wire \$3896 ;
-  wire \$3897 ;
-  wire [1:0] \$3898 ;
-  wire [2:0] \$3899 ;
+  wire [2:0] \$3895 ;
+  wire [3:0] \$3896 ;
+  wire [4:0] \$3897 ;
+  wire \$3898 ;
+  wire \$3899 ;
   wire [35:0] \$39 ;
   wire \$390 ;
   wire \$3900 ;
@@ -3326,16 +3326,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3903 ;
   wire \$3904 ;
   wire \$3905 ;
-  wire [1:0] \$3906 ;
+  wire \$3906 ;
   wire \$3907 ;
   wire \$3908 ;
   wire \$3909 ;
   wire \$391 ;
-  wire [1:0] \$3910 ;
-  wire [2:0] \$3911 ;
-  wire [3:0] \$3912 ;
-  wire [4:0] \$3913 ;
-  wire [5:0] \$3914 ;
+  wire \$3910 ;
+  wire \$3911 ;
+  wire \$3912 ;
+  wire \$3913 ;
+  wire \$3914 ;
   wire \$3915 ;
   wire \$3916 ;
   wire \$3917 ;
@@ -3348,27 +3348,27 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3923 ;
   wire \$3924 ;
   wire \$3925 ;
-  wire \$3926 ;
+  wire [1:0] \$3926 ;
   wire \$3927 ;
   wire \$3928 ;
   wire \$3929 ;
   wire \$393 ;
-  wire \$3930 ;
-  wire \$3931 ;
+  wire [1:0] \$3930 ;
+  wire [2:0] \$3931 ;
   wire \$3932 ;
   wire \$3933 ;
   wire \$3934 ;
   wire \$3935 ;
   wire \$3936 ;
   wire \$3937 ;
-  wire \$3938 ;
+  wire [1:0] \$3938 ;
   wire \$3939 ;
   wire \$394 ;
   wire \$3940 ;
   wire \$3941 ;
-  wire \$3942 ;
-  wire \$3943 ;
-  wire \$3944 ;
+  wire [1:0] \$3942 ;
+  wire [2:0] \$3943 ;
+  wire [3:0] \$3944 ;
   wire \$3945 ;
   wire \$3946 ;
   wire \$3947 ;
@@ -3383,13 +3383,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3955 ;
   wire \$3956 ;
   wire \$3957 ;
-  wire \$3958 ;
+  wire [1:0] \$3958 ;
   wire \$3959 ;
   wire \$396 ;
   wire \$3960 ;
   wire \$3961 ;
-  wire \$3962 ;
-  wire \$3963 ;
+  wire [1:0] \$3962 ;
+  wire [2:0] \$3963 ;
   wire \$3964 ;
   wire \$3965 ;
   wire \$3966 ;
@@ -3397,16 +3397,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3968 ;
   wire \$3969 ;
   wire \$397 ;
-  wire \$3970 ;
+  wire [1:0] \$3970 ;
   wire \$3971 ;
   wire \$3972 ;
   wire \$3973 ;
   wire [1:0] \$3974 ;
-  wire \$3975 ;
-  wire \$3976 ;
-  wire \$3977 ;
-  wire [1:0] \$3978 ;
-  wire [2:0] \$3979 ;
+  wire [2:0] \$3975 ;
+  wire [3:0] \$3976 ;
+  wire [4:0] \$3977 ;
+  wire [5:0] \$3978 ;
+  wire \$3979 ;
   wire \$398 ;
   wire \$3980 ;
   wire \$3981 ;
@@ -3414,14 +3414,14 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$3983 ;
   wire \$3984 ;
   wire \$3985 ;
-  wire [1:0] \$3986 ;
+  wire \$3986 ;
   wire \$3987 ;
   wire \$3988 ;
   wire \$3989 ;
   wire \$399 ;
-  wire [1:0] \$3990 ;
-  wire [2:0] \$3991 ;
-  wire [3:0] \$3992 ;
+  wire \$3990 ;
+  wire \$3991 ;
+  wire \$3992 ;
   wire \$3993 ;
   wire \$3994 ;
   wire \$3995 ;
@@ -3438,28 +3438,28 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4003 ;
   wire \$4004 ;
   wire \$4005 ;
-  wire [1:0] \$4006 ;
+  wire \$4006 ;
   wire \$4007 ;
   wire \$4008 ;
   wire \$4009 ;
   wire \$401 ;
-  wire [1:0] \$4010 ;
-  wire [2:0] \$4011 ;
+  wire \$4010 ;
+  wire \$4011 ;
   wire \$4012 ;
   wire \$4013 ;
   wire \$4014 ;
   wire \$4015 ;
   wire \$4016 ;
   wire \$4017 ;
-  wire [1:0] \$4018 ;
+  wire \$4018 ;
   wire \$4019 ;
   wire \$402 ;
   wire \$4020 ;
   wire \$4021 ;
-  wire [1:0] \$4022 ;
-  wire [2:0] \$4023 ;
-  wire [3:0] \$4024 ;
-  wire [4:0] \$4025 ;
+  wire \$4022 ;
+  wire \$4023 ;
+  wire \$4024 ;
+  wire \$4025 ;
   wire \$4026 ;
   wire \$4027 ;
   wire \$4028 ;
@@ -3473,13 +3473,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4035 ;
   wire \$4036 ;
   wire \$4037 ;
-  wire \$4038 ;
+  wire [1:0] \$4038 ;
   wire \$4039 ;
   wire \$404 ;
   wire \$4040 ;
   wire \$4041 ;
-  wire \$4042 ;
-  wire \$4043 ;
+  wire [1:0] \$4042 ;
+  wire [2:0] \$4043 ;
   wire \$4044 ;
   wire \$4045 ;
   wire \$4046 ;
@@ -3487,16 +3487,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4048 ;
   wire \$4049 ;
   wire \$405 ;
-  wire \$4050 ;
+  wire [1:0] \$4050 ;
   wire \$4051 ;
   wire \$4052 ;
   wire \$4053 ;
   wire [1:0] \$4054 ;
-  wire \$4055 ;
-  wire \$4056 ;
+  wire [2:0] \$4055 ;
+  wire [3:0] \$4056 ;
   wire \$4057 ;
-  wire [1:0] \$4058 ;
-  wire [2:0] \$4059 ;
+  wire \$4058 ;
+  wire \$4059 ;
   wire \$406 ;
   wire \$4060 ;
   wire \$4061 ;
@@ -3504,17 +3504,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4063 ;
   wire \$4064 ;
   wire \$4065 ;
-  wire [1:0] \$4066 ;
+  wire \$4066 ;
   wire \$4067 ;
   wire \$4068 ;
   wire \$4069 ;
   wire \$407 ;
   wire [1:0] \$4070 ;
-  wire [2:0] \$4071 ;
-  wire [3:0] \$4072 ;
+  wire \$4071 ;
+  wire \$4072 ;
   wire \$4073 ;
-  wire \$4074 ;
-  wire \$4075 ;
+  wire [1:0] \$4074 ;
+  wire [2:0] \$4075 ;
   wire \$4076 ;
   wire \$4077 ;
   wire \$4078 ;
@@ -3522,35 +3522,35 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$408 ;
   wire \$4080 ;
   wire \$4081 ;
-  wire \$4082 ;
+  wire [1:0] \$4082 ;
   wire \$4083 ;
   wire \$4084 ;
   wire \$4085 ;
   wire [1:0] \$4086 ;
-  wire \$4087 ;
-  wire \$4088 ;
-  wire \$4089 ;
+  wire [2:0] \$4087 ;
+  wire [3:0] \$4088 ;
+  wire [4:0] \$4089 ;
   wire \$409 ;
-  wire [1:0] \$4090 ;
-  wire [2:0] \$4091 ;
+  wire \$4090 ;
+  wire \$4091 ;
   wire \$4092 ;
   wire \$4093 ;
   wire \$4094 ;
   wire \$4095 ;
   wire \$4096 ;
   wire \$4097 ;
-  wire [1:0] \$4098 ;
+  wire \$4098 ;
   wire \$4099 ;
   wire [35:0] \$41 ;
   wire \$410 ;
   wire \$4100 ;
   wire \$4101 ;
-  wire [1:0] \$4102 ;
-  wire [2:0] \$4103 ;
-  wire [3:0] \$4104 ;
-  wire [4:0] \$4105 ;
-  wire [5:0] \$4106 ;
-  wire [6:0] \$4107 ;
+  wire \$4102 ;
+  wire \$4103 ;
+  wire \$4104 ;
+  wire \$4105 ;
+  wire \$4106 ;
+  wire \$4107 ;
   wire \$4108 ;
   wire \$4109 ;
   wire \$411 ;
@@ -3562,13 +3562,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4115 ;
   wire \$4116 ;
   wire \$4117 ;
-  wire \$4118 ;
+  wire [1:0] \$4118 ;
   wire \$4119 ;
   wire \$412 ;
   wire \$4120 ;
   wire \$4121 ;
-  wire \$4122 ;
-  wire \$4123 ;
+  wire [1:0] \$4122 ;
+  wire [2:0] \$4123 ;
   wire \$4124 ;
   wire \$4125 ;
   wire \$4126 ;
@@ -3576,13 +3576,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4128 ;
   wire \$4129 ;
   wire \$413 ;
-  wire \$4130 ;
+  wire [1:0] \$4130 ;
   wire \$4131 ;
   wire \$4132 ;
   wire \$4133 ;
-  wire \$4134 ;
-  wire \$4135 ;
-  wire \$4136 ;
+  wire [1:0] \$4134 ;
+  wire [2:0] \$4135 ;
+  wire [3:0] \$4136 ;
   wire \$4137 ;
   wire \$4138 ;
   wire \$4139 ;
@@ -3598,12 +3598,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4148 ;
   wire \$4149 ;
   wire \$415 ;
-  wire \$4150 ;
+  wire [1:0] \$4150 ;
   wire \$4151 ;
   wire \$4152 ;
   wire \$4153 ;
-  wire \$4154 ;
-  wire \$4155 ;
+  wire [1:0] \$4154 ;
+  wire [2:0] \$4155 ;
   wire \$4156 ;
   wire \$4157 ;
   wire \$4158 ;
@@ -3611,17 +3611,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$416 ;
   wire \$4160 ;
   wire \$4161 ;
-  wire \$4162 ;
+  wire [1:0] \$4162 ;
   wire \$4163 ;
   wire \$4164 ;
   wire \$4165 ;
-  wire \$4166 ;
-  wire \$4167 ;
-  wire \$4168 ;
-  wire \$4169 ;
+  wire [1:0] \$4166 ;
+  wire [2:0] \$4167 ;
+  wire [3:0] \$4168 ;
+  wire [4:0] \$4169 ;
   wire \$417 ;
-  wire \$4170 ;
-  wire \$4171 ;
+  wire [5:0] \$4170 ;
+  wire [6:0] \$4171 ;
   wire \$4172 ;
   wire \$4173 ;
   wire \$4174 ;
@@ -3687,12 +3687,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4228 ;
   wire \$4229 ;
   wire \$423 ;
-  wire [1:0] \$4230 ;
+  wire \$4230 ;
   wire \$4231 ;
   wire \$4232 ;
   wire \$4233 ;
-  wire [1:0] \$4234 ;
-  wire [2:0] \$4235 ;
+  wire \$4234 ;
+  wire \$4235 ;
   wire \$4236 ;
   wire \$4237 ;
   wire \$4238 ;
@@ -3700,13 +3700,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$424 ;
   wire \$4240 ;
   wire \$4241 ;
-  wire [1:0] \$4242 ;
+  wire \$4242 ;
   wire \$4243 ;
   wire \$4244 ;
   wire \$4245 ;
-  wire [1:0] \$4246 ;
-  wire [2:0] \$4247 ;
-  wire [3:0] \$4248 ;
+  wire \$4246 ;
+  wire \$4247 ;
+  wire \$4248 ;
   wire \$4249 ;
   wire \$425 ;
   wire \$4250 ;
@@ -3722,12 +3722,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$426 ;
   wire \$4260 ;
   wire \$4261 ;
-  wire [1:0] \$4262 ;
+  wire \$4262 ;
   wire \$4263 ;
   wire \$4264 ;
   wire \$4265 ;
-  wire [1:0] \$4266 ;
-  wire [2:0] \$4267 ;
+  wire \$4266 ;
+  wire \$4267 ;
   wire \$4268 ;
   wire \$4269 ;
   wire \$427 ;
@@ -3735,15 +3735,15 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4271 ;
   wire \$4272 ;
   wire \$4273 ;
-  wire [1:0] \$4274 ;
+  wire \$4274 ;
   wire \$4275 ;
   wire \$4276 ;
   wire \$4277 ;
-  wire [1:0] \$4278 ;
-  wire [2:0] \$4279 ;
+  wire \$4278 ;
+  wire \$4279 ;
   wire \$428 ;
-  wire [3:0] \$4280 ;
-  wire [4:0] \$4281 ;
+  wire \$4280 ;
+  wire \$4281 ;
   wire \$4282 ;
   wire \$4283 ;
   wire \$4284 ;
@@ -3757,12 +3757,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4291 ;
   wire \$4292 ;
   wire \$4293 ;
-  wire \$4294 ;
+  wire [1:0] \$4294 ;
   wire \$4295 ;
   wire \$4296 ;
   wire \$4297 ;
-  wire \$4298 ;
-  wire \$4299 ;
+  wire [1:0] \$4298 ;
+  wire [2:0] \$4299 ;
   wire [35:0] \$43 ;
   wire \$430 ;
   wire \$4300 ;
@@ -3771,17 +3771,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4303 ;
   wire \$4304 ;
   wire \$4305 ;
-  wire \$4306 ;
+  wire [1:0] \$4306 ;
   wire \$4307 ;
   wire \$4308 ;
   wire \$4309 ;
   wire \$431 ;
   wire [1:0] \$4310 ;
-  wire \$4311 ;
-  wire \$4312 ;
+  wire [2:0] \$4311 ;
+  wire [3:0] \$4312 ;
   wire \$4313 ;
-  wire [1:0] \$4314 ;
-  wire [2:0] \$4315 ;
+  wire \$4314 ;
+  wire \$4315 ;
   wire \$4316 ;
   wire \$4317 ;
   wire \$4318 ;
@@ -3789,34 +3789,34 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$432 ;
   wire \$4320 ;
   wire \$4321 ;
-  wire [1:0] \$4322 ;
+  wire \$4322 ;
   wire \$4323 ;
   wire \$4324 ;
   wire \$4325 ;
   wire [1:0] \$4326 ;
-  wire [2:0] \$4327 ;
-  wire [3:0] \$4328 ;
+  wire \$4327 ;
+  wire \$4328 ;
   wire \$4329 ;
   wire \$433 ;
-  wire \$4330 ;
-  wire \$4331 ;
+  wire [1:0] \$4330 ;
+  wire [2:0] \$4331 ;
   wire \$4332 ;
   wire \$4333 ;
   wire \$4334 ;
   wire \$4335 ;
   wire \$4336 ;
   wire \$4337 ;
-  wire \$4338 ;
+  wire [1:0] \$4338 ;
   wire \$4339 ;
   wire \$434 ;
   wire \$4340 ;
   wire \$4341 ;
   wire [1:0] \$4342 ;
-  wire \$4343 ;
-  wire \$4344 ;
-  wire \$4345 ;
-  wire [1:0] \$4346 ;
-  wire [2:0] \$4347 ;
+  wire [2:0] \$4343 ;
+  wire [3:0] \$4344 ;
+  wire [4:0] \$4345 ;
+  wire \$4346 ;
+  wire \$4347 ;
   wire \$4348 ;
   wire \$4349 ;
   wire \$435 ;
@@ -3824,16 +3824,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4351 ;
   wire \$4352 ;
   wire \$4353 ;
-  wire [1:0] \$4354 ;
+  wire \$4354 ;
   wire \$4355 ;
   wire \$4356 ;
   wire \$4357 ;
-  wire [1:0] \$4358 ;
-  wire [2:0] \$4359 ;
+  wire \$4358 ;
+  wire \$4359 ;
   wire \$436 ;
-  wire [3:0] \$4360 ;
-  wire [4:0] \$4361 ;
-  wire [5:0] \$4362 ;
+  wire \$4360 ;
+  wire \$4361 ;
+  wire \$4362 ;
   wire \$4363 ;
   wire \$4364 ;
   wire \$4365 ;
@@ -3846,12 +3846,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4371 ;
   wire \$4372 ;
   wire \$4373 ;
-  wire \$4374 ;
+  wire [1:0] \$4374 ;
   wire \$4375 ;
   wire \$4376 ;
   wire \$4377 ;
-  wire \$4378 ;
-  wire \$4379 ;
+  wire [1:0] \$4378 ;
+  wire [2:0] \$4379 ;
   wire \$438 ;
   wire \$4380 ;
   wire \$4381 ;
@@ -3859,14 +3859,14 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4383 ;
   wire \$4384 ;
   wire \$4385 ;
-  wire \$4386 ;
+  wire [1:0] \$4386 ;
   wire \$4387 ;
   wire \$4388 ;
   wire \$4389 ;
   wire \$439 ;
-  wire \$4390 ;
-  wire \$4391 ;
-  wire \$4392 ;
+  wire [1:0] \$4390 ;
+  wire [2:0] \$4391 ;
+  wire [3:0] \$4392 ;
   wire \$4393 ;
   wire \$4394 ;
   wire \$4395 ;
@@ -3882,30 +3882,30 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4403 ;
   wire \$4404 ;
   wire \$4405 ;
-  wire \$4406 ;
+  wire [1:0] \$4406 ;
   wire \$4407 ;
   wire \$4408 ;
   wire \$4409 ;
   wire \$441 ;
-  wire \$4410 ;
-  wire \$4411 ;
+  wire [1:0] \$4410 ;
+  wire [2:0] \$4411 ;
   wire \$4412 ;
   wire \$4413 ;
   wire \$4414 ;
   wire \$4415 ;
   wire \$4416 ;
   wire \$4417 ;
-  wire \$4418 ;
+  wire [1:0] \$4418 ;
   wire \$4419 ;
   wire \$442 ;
   wire \$4420 ;
   wire \$4421 ;
   wire [1:0] \$4422 ;
-  wire \$4423 ;
-  wire \$4424 ;
-  wire \$4425 ;
-  wire [1:0] \$4426 ;
-  wire [2:0] \$4427 ;
+  wire [2:0] \$4423 ;
+  wire [3:0] \$4424 ;
+  wire [4:0] \$4425 ;
+  wire [5:0] \$4426 ;
+  wire \$4427 ;
   wire \$4428 ;
   wire \$4429 ;
   wire \$443 ;
@@ -3913,14 +3913,14 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4431 ;
   wire \$4432 ;
   wire \$4433 ;
-  wire [1:0] \$4434 ;
+  wire \$4434 ;
   wire \$4435 ;
   wire \$4436 ;
   wire \$4437 ;
-  wire [1:0] \$4438 ;
-  wire [2:0] \$4439 ;
+  wire \$4438 ;
+  wire \$4439 ;
   wire \$444 ;
-  wire [3:0] \$4440 ;
+  wire \$4440 ;
   wire \$4441 ;
   wire \$4442 ;
   wire \$4443 ;
@@ -3935,12 +3935,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4451 ;
   wire \$4452 ;
   wire \$4453 ;
-  wire [1:0] \$4454 ;
+  wire \$4454 ;
   wire \$4455 ;
   wire \$4456 ;
   wire \$4457 ;
-  wire [1:0] \$4458 ;
-  wire [2:0] \$4459 ;
+  wire \$4458 ;
+  wire \$4459 ;
   wire \$446 ;
   wire \$4460 ;
   wire \$4461 ;
@@ -3948,15 +3948,15 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4463 ;
   wire \$4464 ;
   wire \$4465 ;
-  wire [1:0] \$4466 ;
+  wire \$4466 ;
   wire \$4467 ;
   wire \$4468 ;
   wire \$4469 ;
   wire \$447 ;
-  wire [1:0] \$4470 ;
-  wire [2:0] \$4471 ;
-  wire [3:0] \$4472 ;
-  wire [4:0] \$4473 ;
+  wire \$4470 ;
+  wire \$4471 ;
+  wire \$4472 ;
+  wire \$4473 ;
   wire \$4474 ;
   wire \$4475 ;
   wire \$4476 ;
@@ -3970,31 +3970,31 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4483 ;
   wire \$4484 ;
   wire \$4485 ;
-  wire \$4486 ;
+  wire [1:0] \$4486 ;
   wire \$4487 ;
   wire \$4488 ;
   wire \$4489 ;
   wire \$449 ;
-  wire \$4490 ;
-  wire \$4491 ;
+  wire [1:0] \$4490 ;
+  wire [2:0] \$4491 ;
   wire \$4492 ;
   wire \$4493 ;
   wire \$4494 ;
   wire \$4495 ;
   wire \$4496 ;
   wire \$4497 ;
-  wire \$4498 ;
+  wire [1:0] \$4498 ;
   wire \$4499 ;
   wire [35:0] \$45 ;
   wire \$450 ;
   wire \$4500 ;
   wire \$4501 ;
   wire [1:0] \$4502 ;
-  wire \$4503 ;
-  wire \$4504 ;
+  wire [2:0] \$4503 ;
+  wire [3:0] \$4504 ;
   wire \$4505 ;
-  wire [1:0] \$4506 ;
-  wire [2:0] \$4507 ;
+  wire \$4506 ;
+  wire \$4507 ;
   wire \$4508 ;
   wire \$4509 ;
   wire \$451 ;
@@ -4002,17 +4002,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4511 ;
   wire \$4512 ;
   wire \$4513 ;
-  wire [1:0] \$4514 ;
+  wire \$4514 ;
   wire \$4515 ;
   wire \$4516 ;
   wire \$4517 ;
   wire [1:0] \$4518 ;
-  wire [2:0] \$4519 ;
+  wire \$4519 ;
   wire \$452 ;
-  wire [3:0] \$4520 ;
+  wire \$4520 ;
   wire \$4521 ;
-  wire \$4522 ;
-  wire \$4523 ;
+  wire [1:0] \$4522 ;
+  wire [2:0] \$4523 ;
   wire \$4524 ;
   wire \$4525 ;
   wire \$4526 ;
@@ -4020,16 +4020,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4528 ;
   wire \$4529 ;
   wire \$453 ;
-  wire \$4530 ;
+  wire [1:0] \$4530 ;
   wire \$4531 ;
   wire \$4532 ;
   wire \$4533 ;
   wire [1:0] \$4534 ;
-  wire \$4535 ;
-  wire \$4536 ;
-  wire \$4537 ;
-  wire [1:0] \$4538 ;
-  wire [2:0] \$4539 ;
+  wire [2:0] \$4535 ;
+  wire [3:0] \$4536 ;
+  wire [4:0] \$4537 ;
+  wire \$4538 ;
+  wire \$4539 ;
   wire \$454 ;
   wire \$4540 ;
   wire \$4541 ;
@@ -4037,18 +4037,18 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4543 ;
   wire \$4544 ;
   wire \$4545 ;
-  wire [1:0] \$4546 ;
+  wire \$4546 ;
   wire \$4547 ;
   wire \$4548 ;
   wire \$4549 ;
   wire \$455 ;
-  wire [1:0] \$4550 ;
-  wire [2:0] \$4551 ;
-  wire [3:0] \$4552 ;
-  wire [4:0] \$4553 ;
-  wire [5:0] \$4554 ;
-  wire [6:0] \$4555 ;
-  wire [7:0] \$4556 ;
+  wire \$4550 ;
+  wire \$4551 ;
+  wire \$4552 ;
+  wire \$4553 ;
+  wire \$4554 ;
+  wire \$4555 ;
+  wire \$4556 ;
   wire \$4557 ;
   wire \$4558 ;
   wire \$4559 ;
@@ -4059,27 +4059,27 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4563 ;
   wire \$4564 ;
   wire \$4565 ;
-  wire \$4566 ;
+  wire [1:0] \$4566 ;
   wire \$4567 ;
   wire \$4568 ;
   wire \$4569 ;
   wire \$457 ;
-  wire \$4570 ;
-  wire \$4571 ;
+  wire [1:0] \$4570 ;
+  wire [2:0] \$4571 ;
   wire \$4572 ;
   wire \$4573 ;
   wire \$4574 ;
   wire \$4575 ;
   wire \$4576 ;
   wire \$4577 ;
-  wire \$4578 ;
+  wire [1:0] \$4578 ;
   wire \$4579 ;
   wire \$458 ;
   wire \$4580 ;
   wire \$4581 ;
-  wire \$4582 ;
-  wire \$4583 ;
-  wire \$4584 ;
+  wire [1:0] \$4582 ;
+  wire [2:0] \$4583 ;
+  wire [3:0] \$4584 ;
   wire \$4585 ;
   wire \$4586 ;
   wire \$4587 ;
@@ -4094,14 +4094,14 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4595 ;
   wire \$4596 ;
   wire \$4597 ;
-  wire \$4598 ;
+  wire [1:0] \$4598 ;
   wire \$4599 ;
   wire [27:0] \$46 ;
   wire \$460 ;
   wire \$4600 ;
   wire \$4601 ;
-  wire \$4602 ;
-  wire \$4603 ;
+  wire [1:0] \$4602 ;
+  wire [2:0] \$4603 ;
   wire \$4604 ;
   wire \$4605 ;
   wire \$4606 ;
@@ -4109,18 +4109,18 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4608 ;
   wire \$4609 ;
   wire \$461 ;
-  wire \$4610 ;
+  wire [1:0] \$4610 ;
   wire \$4611 ;
   wire \$4612 ;
   wire \$4613 ;
-  wire \$4614 ;
-  wire \$4615 ;
-  wire \$4616 ;
-  wire \$4617 ;
-  wire \$4618 ;
-  wire \$4619 ;
+  wire [1:0] \$4614 ;
+  wire [2:0] \$4615 ;
+  wire [3:0] \$4616 ;
+  wire [4:0] \$4617 ;
+  wire [5:0] \$4618 ;
+  wire [6:0] \$4619 ;
   wire \$462 ;
-  wire \$4620 ;
+  wire [7:0] \$4620 ;
   wire \$4621 ;
   wire \$4622 ;
   wire \$4623 ;
@@ -4326,27 +4326,27 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4803 ;
   wire \$4804 ;
   wire \$4805 ;
-  wire [1:0] \$4806 ;
+  wire \$4806 ;
   wire \$4807 ;
   wire \$4808 ;
   wire \$4809 ;
   wire \$481 ;
-  wire [1:0] \$4810 ;
-  wire [2:0] \$4811 ;
+  wire \$4810 ;
+  wire \$4811 ;
   wire \$4812 ;
   wire \$4813 ;
   wire \$4814 ;
   wire \$4815 ;
   wire \$4816 ;
   wire \$4817 ;
-  wire [1:0] \$4818 ;
+  wire \$4818 ;
   wire \$4819 ;
   wire \$482 ;
   wire \$4820 ;
   wire \$4821 ;
-  wire [1:0] \$4822 ;
-  wire [2:0] \$4823 ;
-  wire [3:0] \$4824 ;
+  wire \$4822 ;
+  wire \$4823 ;
+  wire \$4824 ;
   wire \$4825 ;
   wire \$4826 ;
   wire \$4827 ;
@@ -4361,13 +4361,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4835 ;
   wire \$4836 ;
   wire \$4837 ;
-  wire [1:0] \$4838 ;
+  wire \$4838 ;
   wire \$4839 ;
   wire \$484 ;
   wire \$4840 ;
   wire \$4841 ;
-  wire [1:0] \$4842 ;
-  wire [2:0] \$4843 ;
+  wire \$4842 ;
+  wire \$4843 ;
   wire \$4844 ;
   wire \$4845 ;
   wire \$4846 ;
@@ -4375,14 +4375,14 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4848 ;
   wire \$4849 ;
   wire \$485 ;
-  wire [1:0] \$4850 ;
+  wire \$4850 ;
   wire \$4851 ;
   wire \$4852 ;
   wire \$4853 ;
-  wire [1:0] \$4854 ;
-  wire [2:0] \$4855 ;
-  wire [3:0] \$4856 ;
-  wire [4:0] \$4857 ;
+  wire \$4854 ;
+  wire \$4855 ;
+  wire \$4856 ;
+  wire \$4857 ;
   wire \$4858 ;
   wire \$4859 ;
   wire \$486 ;
@@ -4397,12 +4397,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4868 ;
   wire \$4869 ;
   wire \$487 ;
-  wire \$4870 ;
+  wire [1:0] \$4870 ;
   wire \$4871 ;
   wire \$4872 ;
   wire \$4873 ;
-  wire \$4874 ;
-  wire \$4875 ;
+  wire [1:0] \$4874 ;
+  wire [2:0] \$4875 ;
   wire \$4876 ;
   wire \$4877 ;
   wire \$4878 ;
@@ -4410,35 +4410,35 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$488 ;
   wire \$4880 ;
   wire \$4881 ;
-  wire \$4882 ;
+  wire [1:0] \$4882 ;
   wire \$4883 ;
   wire \$4884 ;
   wire \$4885 ;
   wire [1:0] \$4886 ;
-  wire \$4887 ;
-  wire \$4888 ;
+  wire [2:0] \$4887 ;
+  wire [3:0] \$4888 ;
   wire \$4889 ;
   wire \$489 ;
-  wire [1:0] \$4890 ;
-  wire [2:0] \$4891 ;
+  wire \$4890 ;
+  wire \$4891 ;
   wire \$4892 ;
   wire \$4893 ;
   wire \$4894 ;
   wire \$4895 ;
   wire \$4896 ;
   wire \$4897 ;
-  wire [1:0] \$4898 ;
+  wire \$4898 ;
   wire \$4899 ;
   wire [35:0] \$49 ;
   wire \$490 ;
   wire \$4900 ;
   wire \$4901 ;
   wire [1:0] \$4902 ;
-  wire [2:0] \$4903 ;
-  wire [3:0] \$4904 ;
+  wire \$4903 ;
+  wire \$4904 ;
   wire \$4905 ;
-  wire \$4906 ;
-  wire \$4907 ;
+  wire [1:0] \$4906 ;
+  wire [2:0] \$4907 ;
   wire \$4908 ;
   wire \$4909 ;
   wire \$491 ;
@@ -4446,17 +4446,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4911 ;
   wire \$4912 ;
   wire \$4913 ;
-  wire \$4914 ;
+  wire [1:0] \$4914 ;
   wire \$4915 ;
   wire \$4916 ;
   wire \$4917 ;
   wire [1:0] \$4918 ;
-  wire \$4919 ;
+  wire [2:0] \$4919 ;
   wire \$492 ;
-  wire \$4920 ;
-  wire \$4921 ;
-  wire [1:0] \$4922 ;
-  wire [2:0] \$4923 ;
+  wire [3:0] \$4920 ;
+  wire [4:0] \$4921 ;
+  wire \$4922 ;
+  wire \$4923 ;
   wire \$4924 ;
   wire \$4925 ;
   wire \$4926 ;
@@ -4464,15 +4464,15 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4928 ;
   wire \$4929 ;
   wire \$493 ;
-  wire [1:0] \$4930 ;
+  wire \$4930 ;
   wire \$4931 ;
   wire \$4932 ;
   wire \$4933 ;
-  wire [1:0] \$4934 ;
-  wire [2:0] \$4935 ;
-  wire [3:0] \$4936 ;
-  wire [4:0] \$4937 ;
-  wire [5:0] \$4938 ;
+  wire \$4934 ;
+  wire \$4935 ;
+  wire \$4936 ;
+  wire \$4937 ;
+  wire \$4938 ;
   wire \$4939 ;
   wire \$494 ;
   wire \$4940 ;
@@ -4486,12 +4486,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4948 ;
   wire \$4949 ;
   wire \$495 ;
-  wire \$4950 ;
+  wire [1:0] \$4950 ;
   wire \$4951 ;
   wire \$4952 ;
   wire \$4953 ;
-  wire \$4954 ;
-  wire \$4955 ;
+  wire [1:0] \$4954 ;
+  wire [2:0] \$4955 ;
   wire \$4956 ;
   wire \$4957 ;
   wire \$4958 ;
@@ -4499,13 +4499,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$496 ;
   wire \$4960 ;
   wire \$4961 ;
-  wire \$4962 ;
+  wire [1:0] \$4962 ;
   wire \$4963 ;
   wire \$4964 ;
   wire \$4965 ;
-  wire \$4966 ;
-  wire \$4967 ;
-  wire \$4968 ;
+  wire [1:0] \$4966 ;
+  wire [2:0] \$4967 ;
+  wire [3:0] \$4968 ;
   wire \$4969 ;
   wire \$497 ;
   wire \$4970 ;
@@ -4521,12 +4521,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$498 ;
   wire \$4980 ;
   wire \$4981 ;
-  wire \$4982 ;
+  wire [1:0] \$4982 ;
   wire \$4983 ;
   wire \$4984 ;
   wire \$4985 ;
-  wire \$4986 ;
-  wire \$4987 ;
+  wire [1:0] \$4986 ;
+  wire [2:0] \$4987 ;
   wire \$4988 ;
   wire \$4989 ;
   wire \$499 ;
@@ -4534,19 +4534,19 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$4991 ;
   wire \$4992 ;
   wire \$4993 ;
-  wire \$4994 ;
+  wire [1:0] \$4994 ;
   wire \$4995 ;
   wire \$4996 ;
   wire \$4997 ;
   wire [1:0] \$4998 ;
-  wire \$4999 ;
+  wire [2:0] \$4999 ;
   wire \$5 ;
   wire [35:0] \$50 ;
   wire \$500 ;
-  wire \$5000 ;
-  wire \$5001 ;
-  wire [1:0] \$5002 ;
-  wire [2:0] \$5003 ;
+  wire [3:0] \$5000 ;
+  wire [4:0] \$5001 ;
+  wire [5:0] \$5002 ;
+  wire \$5003 ;
   wire \$5004 ;
   wire \$5005 ;
   wire \$5006 ;
@@ -4554,13 +4554,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5008 ;
   wire \$5009 ;
   wire \$501 ;
-  wire [1:0] \$5010 ;
+  wire \$5010 ;
   wire \$5011 ;
   wire \$5012 ;
   wire \$5013 ;
-  wire [1:0] \$5014 ;
-  wire [2:0] \$5015 ;
-  wire [3:0] \$5016 ;
+  wire \$5014 ;
+  wire \$5015 ;
+  wire \$5016 ;
   wire \$5017 ;
   wire \$5018 ;
   wire \$5019 ;
@@ -4576,12 +4576,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5028 ;
   wire \$5029 ;
   wire \$503 ;
-  wire [1:0] \$5030 ;
+  wire \$5030 ;
   wire \$5031 ;
   wire \$5032 ;
   wire \$5033 ;
-  wire [1:0] \$5034 ;
-  wire [2:0] \$5035 ;
+  wire \$5034 ;
+  wire \$5035 ;
   wire \$5036 ;
   wire \$5037 ;
   wire \$5038 ;
@@ -4589,14 +4589,14 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$504 ;
   wire \$5040 ;
   wire \$5041 ;
-  wire [1:0] \$5042 ;
+  wire \$5042 ;
   wire \$5043 ;
   wire \$5044 ;
   wire \$5045 ;
-  wire [1:0] \$5046 ;
-  wire [2:0] \$5047 ;
-  wire [3:0] \$5048 ;
-  wire [4:0] \$5049 ;
+  wire \$5046 ;
+  wire \$5047 ;
+  wire \$5048 ;
+  wire \$5049 ;
   wire \$505 ;
   wire \$5050 ;
   wire \$5051 ;
@@ -4611,12 +4611,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$506 ;
   wire \$5060 ;
   wire \$5061 ;
-  wire \$5062 ;
+  wire [1:0] \$5062 ;
   wire \$5063 ;
   wire \$5064 ;
   wire \$5065 ;
-  wire \$5066 ;
-  wire \$5067 ;
+  wire [1:0] \$5066 ;
+  wire [2:0] \$5067 ;
   wire \$5068 ;
   wire \$5069 ;
   wire \$507 ;
@@ -4624,17 +4624,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5071 ;
   wire \$5072 ;
   wire \$5073 ;
-  wire \$5074 ;
+  wire [1:0] \$5074 ;
   wire \$5075 ;
   wire \$5076 ;
   wire \$5077 ;
   wire [1:0] \$5078 ;
-  wire \$5079 ;
+  wire [2:0] \$5079 ;
   wire \$508 ;
-  wire \$5080 ;
+  wire [3:0] \$5080 ;
   wire \$5081 ;
-  wire [1:0] \$5082 ;
-  wire [2:0] \$5083 ;
+  wire \$5082 ;
+  wire \$5083 ;
   wire \$5084 ;
   wire \$5085 ;
   wire \$5086 ;
@@ -4642,16 +4642,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5088 ;
   wire \$5089 ;
   wire \$509 ;
-  wire [1:0] \$5090 ;
+  wire \$5090 ;
   wire \$5091 ;
   wire \$5092 ;
   wire \$5093 ;
   wire [1:0] \$5094 ;
-  wire [2:0] \$5095 ;
-  wire [3:0] \$5096 ;
+  wire \$5095 ;
+  wire \$5096 ;
   wire \$5097 ;
-  wire \$5098 ;
-  wire \$5099 ;
+  wire [1:0] \$5098 ;
+  wire [2:0] \$5099 ;
   wire [35:0] \$51 ;
   wire \$510 ;
   wire \$5100 ;
@@ -4660,17 +4660,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5103 ;
   wire \$5104 ;
   wire \$5105 ;
-  wire \$5106 ;
+  wire [1:0] \$5106 ;
   wire \$5107 ;
   wire \$5108 ;
   wire \$5109 ;
   wire \$511 ;
   wire [1:0] \$5110 ;
-  wire \$5111 ;
-  wire \$5112 ;
-  wire \$5113 ;
-  wire [1:0] \$5114 ;
-  wire [2:0] \$5115 ;
+  wire [2:0] \$5111 ;
+  wire [3:0] \$5112 ;
+  wire [4:0] \$5113 ;
+  wire \$5114 ;
+  wire \$5115 ;
   wire \$5116 ;
   wire \$5117 ;
   wire \$5118 ;
@@ -4678,17 +4678,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$512 ;
   wire \$5120 ;
   wire \$5121 ;
-  wire [1:0] \$5122 ;
+  wire \$5122 ;
   wire \$5123 ;
   wire \$5124 ;
   wire \$5125 ;
-  wire [1:0] \$5126 ;
-  wire [2:0] \$5127 ;
-  wire [3:0] \$5128 ;
-  wire [4:0] \$5129 ;
+  wire \$5126 ;
+  wire \$5127 ;
+  wire \$5128 ;
+  wire \$5129 ;
   wire \$513 ;
-  wire [5:0] \$5130 ;
-  wire [6:0] \$5131 ;
+  wire \$5130 ;
+  wire \$5131 ;
   wire \$5132 ;
   wire \$5133 ;
   wire \$5134 ;
@@ -4700,12 +4700,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$514 ;
   wire \$5140 ;
   wire \$5141 ;
-  wire \$5142 ;
+  wire [1:0] \$5142 ;
   wire \$5143 ;
   wire \$5144 ;
   wire \$5145 ;
-  wire \$5146 ;
-  wire \$5147 ;
+  wire [1:0] \$5146 ;
+  wire [2:0] \$5147 ;
   wire \$5148 ;
   wire \$5149 ;
   wire \$515 ;
@@ -4713,14 +4713,14 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5151 ;
   wire \$5152 ;
   wire \$5153 ;
-  wire \$5154 ;
+  wire [1:0] \$5154 ;
   wire \$5155 ;
   wire \$5156 ;
   wire \$5157 ;
-  wire \$5158 ;
-  wire \$5159 ;
+  wire [1:0] \$5158 ;
+  wire [2:0] \$5159 ;
   wire \$516 ;
-  wire \$5160 ;
+  wire [3:0] \$5160 ;
   wire \$5161 ;
   wire \$5162 ;
   wire \$5163 ;
@@ -4735,12 +4735,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5171 ;
   wire \$5172 ;
   wire \$5173 ;
-  wire \$5174 ;
+  wire [1:0] \$5174 ;
   wire \$5175 ;
   wire \$5176 ;
   wire \$5177 ;
-  wire \$5178 ;
-  wire \$5179 ;
+  wire [1:0] \$5178 ;
+  wire [2:0] \$5179 ;
   wire \$518 ;
   wire \$5180 ;
   wire \$5181 ;
@@ -4748,17 +4748,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5183 ;
   wire \$5184 ;
   wire \$5185 ;
-  wire \$5186 ;
+  wire [1:0] \$5186 ;
   wire \$5187 ;
   wire \$5188 ;
   wire \$5189 ;
   wire \$519 ;
-  wire \$5190 ;
-  wire \$5191 ;
-  wire \$5192 ;
-  wire \$5193 ;
-  wire \$5194 ;
-  wire \$5195 ;
+  wire [1:0] \$5190 ;
+  wire [2:0] \$5191 ;
+  wire [3:0] \$5192 ;
+  wire [4:0] \$5193 ;
+  wire [5:0] \$5194 ;
+  wire [6:0] \$5195 ;
   wire \$5196 ;
   wire \$5197 ;
   wire \$5198 ;
@@ -4824,12 +4824,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5251 ;
   wire \$5252 ;
   wire \$5253 ;
-  wire [1:0] \$5254 ;
+  wire \$5254 ;
   wire \$5255 ;
   wire \$5256 ;
   wire \$5257 ;
-  wire [1:0] \$5258 ;
-  wire [2:0] \$5259 ;
+  wire \$5258 ;
+  wire \$5259 ;
   wire \$526 ;
   wire \$5260 ;
   wire \$5261 ;
@@ -4837,14 +4837,14 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5263 ;
   wire \$5264 ;
   wire \$5265 ;
-  wire [1:0] \$5266 ;
+  wire \$5266 ;
   wire \$5267 ;
   wire \$5268 ;
   wire \$5269 ;
   wire \$527 ;
-  wire [1:0] \$5270 ;
-  wire [2:0] \$5271 ;
-  wire [3:0] \$5272 ;
+  wire \$5270 ;
+  wire \$5271 ;
+  wire \$5272 ;
   wire \$5273 ;
   wire \$5274 ;
   wire \$5275 ;
@@ -4859,29 +4859,29 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5283 ;
   wire \$5284 ;
   wire \$5285 ;
-  wire [1:0] \$5286 ;
+  wire \$5286 ;
   wire \$5287 ;
   wire \$5288 ;
   wire \$5289 ;
   wire \$529 ;
-  wire [1:0] \$5290 ;
-  wire [2:0] \$5291 ;
+  wire \$5290 ;
+  wire \$5291 ;
   wire \$5292 ;
   wire \$5293 ;
   wire \$5294 ;
   wire \$5295 ;
   wire \$5296 ;
   wire \$5297 ;
-  wire [1:0] \$5298 ;
+  wire \$5298 ;
   wire \$5299 ;
   wire [35:0] \$53 ;
   wire \$530 ;
   wire \$5300 ;
   wire \$5301 ;
-  wire [1:0] \$5302 ;
-  wire [2:0] \$5303 ;
-  wire [3:0] \$5304 ;
-  wire [4:0] \$5305 ;
+  wire \$5302 ;
+  wire \$5303 ;
+  wire \$5304 ;
+  wire \$5305 ;
   wire \$5306 ;
   wire \$5307 ;
   wire \$5308 ;
@@ -4895,13 +4895,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5315 ;
   wire \$5316 ;
   wire \$5317 ;
-  wire \$5318 ;
+  wire [1:0] \$5318 ;
   wire \$5319 ;
   wire \$532 ;
   wire \$5320 ;
   wire \$5321 ;
-  wire \$5322 ;
-  wire \$5323 ;
+  wire [1:0] \$5322 ;
+  wire [2:0] \$5323 ;
   wire \$5324 ;
   wire \$5325 ;
   wire \$5326 ;
@@ -4909,16 +4909,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5328 ;
   wire \$5329 ;
   wire \$533 ;
-  wire \$5330 ;
+  wire [1:0] \$5330 ;
   wire \$5331 ;
   wire \$5332 ;
   wire \$5333 ;
   wire [1:0] \$5334 ;
-  wire \$5335 ;
-  wire \$5336 ;
+  wire [2:0] \$5335 ;
+  wire [3:0] \$5336 ;
   wire \$5337 ;
-  wire [1:0] \$5338 ;
-  wire [2:0] \$5339 ;
+  wire \$5338 ;
+  wire \$5339 ;
   wire \$534 ;
   wire \$5340 ;
   wire \$5341 ;
@@ -4926,17 +4926,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5343 ;
   wire \$5344 ;
   wire \$5345 ;
-  wire [1:0] \$5346 ;
+  wire \$5346 ;
   wire \$5347 ;
   wire \$5348 ;
   wire \$5349 ;
   wire \$535 ;
   wire [1:0] \$5350 ;
-  wire [2:0] \$5351 ;
-  wire [3:0] \$5352 ;
+  wire \$5351 ;
+  wire \$5352 ;
   wire \$5353 ;
-  wire \$5354 ;
-  wire \$5355 ;
+  wire [1:0] \$5354 ;
+  wire [2:0] \$5355 ;
   wire \$5356 ;
   wire \$5357 ;
   wire \$5358 ;
@@ -4944,33 +4944,33 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$536 ;
   wire \$5360 ;
   wire \$5361 ;
-  wire \$5362 ;
+  wire [1:0] \$5362 ;
   wire \$5363 ;
   wire \$5364 ;
   wire \$5365 ;
   wire [1:0] \$5366 ;
-  wire \$5367 ;
-  wire \$5368 ;
-  wire \$5369 ;
+  wire [2:0] \$5367 ;
+  wire [3:0] \$5368 ;
+  wire [4:0] \$5369 ;
   wire \$537 ;
-  wire [1:0] \$5370 ;
-  wire [2:0] \$5371 ;
+  wire \$5370 ;
+  wire \$5371 ;
   wire \$5372 ;
   wire \$5373 ;
   wire \$5374 ;
   wire \$5375 ;
   wire \$5376 ;
   wire \$5377 ;
-  wire [1:0] \$5378 ;
+  wire \$5378 ;
   wire \$5379 ;
   wire \$538 ;
   wire \$5380 ;
   wire \$5381 ;
-  wire [1:0] \$5382 ;
-  wire [2:0] \$5383 ;
-  wire [3:0] \$5384 ;
-  wire [4:0] \$5385 ;
-  wire [5:0] \$5386 ;
+  wire \$5382 ;
+  wire \$5383 ;
+  wire \$5384 ;
+  wire \$5385 ;
+  wire \$5386 ;
   wire \$5387 ;
   wire \$5388 ;
   wire \$5389 ;
@@ -4983,14 +4983,14 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5395 ;
   wire \$5396 ;
   wire \$5397 ;
-  wire \$5398 ;
+  wire [1:0] \$5398 ;
   wire \$5399 ;
   wire [35:0] \$54 ;
   wire \$540 ;
   wire \$5400 ;
   wire \$5401 ;
-  wire \$5402 ;
-  wire \$5403 ;
+  wire [1:0] \$5402 ;
+  wire [2:0] \$5403 ;
   wire \$5404 ;
   wire \$5405 ;
   wire \$5406 ;
@@ -4998,13 +4998,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5408 ;
   wire \$5409 ;
   wire \$541 ;
-  wire \$5410 ;
+  wire [1:0] \$5410 ;
   wire \$5411 ;
   wire \$5412 ;
   wire \$5413 ;
-  wire \$5414 ;
-  wire \$5415 ;
-  wire \$5416 ;
+  wire [1:0] \$5414 ;
+  wire [2:0] \$5415 ;
+  wire [3:0] \$5416 ;
   wire \$5417 ;
   wire \$5418 ;
   wire \$5419 ;
@@ -5020,12 +5020,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5428 ;
   wire \$5429 ;
   wire \$543 ;
-  wire \$5430 ;
+  wire [1:0] \$5430 ;
   wire \$5431 ;
   wire \$5432 ;
   wire \$5433 ;
-  wire \$5434 ;
-  wire \$5435 ;
+  wire [1:0] \$5434 ;
+  wire [2:0] \$5435 ;
   wire \$5436 ;
   wire \$5437 ;
   wire \$5438 ;
@@ -5033,31 +5033,31 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$544 ;
   wire \$5440 ;
   wire \$5441 ;
-  wire \$5442 ;
+  wire [1:0] \$5442 ;
   wire \$5443 ;
   wire \$5444 ;
   wire \$5445 ;
   wire [1:0] \$5446 ;
-  wire \$5447 ;
-  wire \$5448 ;
-  wire \$5449 ;
+  wire [2:0] \$5447 ;
+  wire [3:0] \$5448 ;
+  wire [4:0] \$5449 ;
   wire \$545 ;
-  wire [1:0] \$5450 ;
-  wire [2:0] \$5451 ;
+  wire [5:0] \$5450 ;
+  wire \$5451 ;
   wire \$5452 ;
   wire \$5453 ;
   wire \$5454 ;
   wire \$5455 ;
   wire \$5456 ;
   wire \$5457 ;
-  wire [1:0] \$5458 ;
+  wire \$5458 ;
   wire \$5459 ;
   wire \$546 ;
   wire \$5460 ;
   wire \$5461 ;
-  wire [1:0] \$5462 ;
-  wire [2:0] \$5463 ;
-  wire [3:0] \$5464 ;
+  wire \$5462 ;
+  wire \$5463 ;
+  wire \$5464 ;
   wire \$5465 ;
   wire \$5466 ;
   wire \$5467 ;
@@ -5072,13 +5072,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5475 ;
   wire \$5476 ;
   wire \$5477 ;
-  wire [1:0] \$5478 ;
+  wire \$5478 ;
   wire \$5479 ;
   wire \$548 ;
   wire \$5480 ;
   wire \$5481 ;
-  wire [1:0] \$5482 ;
-  wire [2:0] \$5483 ;
+  wire \$5482 ;
+  wire \$5483 ;
   wire \$5484 ;
   wire \$5485 ;
   wire \$5486 ;
@@ -5086,14 +5086,14 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5488 ;
   wire \$5489 ;
   wire \$549 ;
-  wire [1:0] \$5490 ;
+  wire \$5490 ;
   wire \$5491 ;
   wire \$5492 ;
   wire \$5493 ;
-  wire [1:0] \$5494 ;
-  wire [2:0] \$5495 ;
-  wire [3:0] \$5496 ;
-  wire [4:0] \$5497 ;
+  wire \$5494 ;
+  wire \$5495 ;
+  wire \$5496 ;
+  wire \$5497 ;
   wire \$5498 ;
   wire \$5499 ;
   wire [35:0] \$55 ;
@@ -5109,12 +5109,12 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5508 ;
   wire \$5509 ;
   wire \$551 ;
-  wire \$5510 ;
+  wire [1:0] \$5510 ;
   wire \$5511 ;
   wire \$5512 ;
   wire \$5513 ;
-  wire \$5514 ;
-  wire \$5515 ;
+  wire [1:0] \$5514 ;
+  wire [2:0] \$5515 ;
   wire \$5516 ;
   wire \$5517 ;
   wire \$5518 ;
@@ -5122,34 +5122,34 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$552 ;
   wire \$5520 ;
   wire \$5521 ;
-  wire \$5522 ;
+  wire [1:0] \$5522 ;
   wire \$5523 ;
   wire \$5524 ;
   wire \$5525 ;
   wire [1:0] \$5526 ;
-  wire \$5527 ;
-  wire \$5528 ;
+  wire [2:0] \$5527 ;
+  wire [3:0] \$5528 ;
   wire \$5529 ;
   wire \$553 ;
-  wire [1:0] \$5530 ;
-  wire [2:0] \$5531 ;
+  wire \$5530 ;
+  wire \$5531 ;
   wire \$5532 ;
   wire \$5533 ;
   wire \$5534 ;
   wire \$5535 ;
   wire \$5536 ;
   wire \$5537 ;
-  wire [1:0] \$5538 ;
+  wire \$5538 ;
   wire \$5539 ;
   wire \$554 ;
   wire \$5540 ;
   wire \$5541 ;
   wire [1:0] \$5542 ;
-  wire [2:0] \$5543 ;
-  wire [3:0] \$5544 ;
+  wire \$5543 ;
+  wire \$5544 ;
   wire \$5545 ;
-  wire \$5546 ;
-  wire \$5547 ;
+  wire [1:0] \$5546 ;
+  wire [2:0] \$5547 ;
   wire \$5548 ;
   wire \$5549 ;
   wire \$555 ;
@@ -5157,17 +5157,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5551 ;
   wire \$5552 ;
   wire \$5553 ;
-  wire \$5554 ;
+  wire [1:0] \$5554 ;
   wire \$5555 ;
   wire \$5556 ;
   wire \$5557 ;
   wire [1:0] \$5558 ;
-  wire \$5559 ;
+  wire [2:0] \$5559 ;
   wire \$556 ;
-  wire \$5560 ;
-  wire \$5561 ;
-  wire [1:0] \$5562 ;
-  wire [2:0] \$5563 ;
+  wire [3:0] \$5560 ;
+  wire [4:0] \$5561 ;
+  wire \$5562 ;
+  wire \$5563 ;
   wire \$5564 ;
   wire \$5565 ;
   wire \$5566 ;
@@ -5175,49 +5175,49 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5568 ;
   wire \$5569 ;
   wire \$557 ;
-  wire [1:0] \$5570 ;
+  wire \$5570 ;
   wire \$5571 ;
   wire \$5572 ;
   wire \$5573 ;
-  wire [1:0] \$5574 ;
-  wire [2:0] \$5575 ;
-  wire [3:0] \$5576 ;
-  wire [4:0] \$5577 ;
-  wire [5:0] \$5578 ;
-  wire [6:0] \$5579 ;
+  wire \$5574 ;
+  wire \$5575 ;
+  wire \$5576 ;
+  wire \$5577 ;
+  wire \$5578 ;
+  wire \$5579 ;
   wire \$558 ;
-  wire [7:0] \$5580 ;
-  wire [8:0] \$5581 ;
-  wire [9:0] \$5582 ;
-  wire [10:0] \$5583 ;
-  wire [10:0] \$5584 ;
-  wire [10:0] \$5585 ;
-  wire [11:0] \$5586 ;
-  wire [261:0] \$5587 ;
-  wire [261:0] \$5588 ;
-  wire [261:0] \$5589 ;
+  wire \$5580 ;
+  wire \$5581 ;
+  wire \$5582 ;
+  wire \$5583 ;
+  wire \$5584 ;
+  wire \$5585 ;
+  wire \$5586 ;
+  wire \$5587 ;
+  wire \$5588 ;
+  wire \$5589 ;
   wire \$559 ;
-  wire [261:0] \$5590 ;
-  wire [261:0] \$5591 ;
-  wire [261:0] \$5592 ;
-  wire [261:0] \$5593 ;
-  wire [261:0] \$5594 ;
-  wire [261:0] \$5595 ;
-  wire [261:0] \$5596 ;
-  wire [261:0] \$5597 ;
-  wire [261:0] \$5598 ;
-  wire [261:0] \$5599 ;
+  wire [1:0] \$5590 ;
+  wire \$5591 ;
+  wire \$5592 ;
+  wire \$5593 ;
+  wire [1:0] \$5594 ;
+  wire [2:0] \$5595 ;
+  wire \$5596 ;
+  wire \$5597 ;
+  wire \$5598 ;
+  wire \$5599 ;
   wire [35:0] \$56 ;
   wire \$560 ;
-  wire [261:0] \$5600 ;
-  wire [261:0] \$5601 ;
-  wire \$5602 ;
+  wire \$5600 ;
+  wire \$5601 ;
+  wire [1:0] \$5602 ;
   wire \$5603 ;
   wire \$5604 ;
   wire \$5605 ;
-  wire \$5606 ;
-  wire \$5607 ;
-  wire \$5608 ;
+  wire [1:0] \$5606 ;
+  wire [2:0] \$5607 ;
+  wire [3:0] \$5608 ;
   wire \$5609 ;
   wire \$561 ;
   wire \$5610 ;
@@ -5229,48 +5229,48 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5616 ;
   wire \$5617 ;
   wire \$5618 ;
-  wire [32:0] \$5619 ;
+  wire \$5619 ;
   wire \$562 ;
-  wire [32:0] \$5620 ;
-  wire [32:0] \$5621 ;
-  wire [32:0] \$5622 ;
-  wire [32:0] \$5623 ;
-  wire [32:0] \$5624 ;
-  wire [32:0] \$5625 ;
-  wire [32:0] \$5626 ;
-  wire [32:0] \$5627 ;
-  wire [32:0] \$5628 ;
-  wire [32:0] \$5629 ;
+  wire \$5620 ;
+  wire \$5621 ;
+  wire [1:0] \$5622 ;
+  wire \$5623 ;
+  wire \$5624 ;
+  wire \$5625 ;
+  wire [1:0] \$5626 ;
+  wire [2:0] \$5627 ;
+  wire \$5628 ;
+  wire \$5629 ;
   wire \$563 ;
-  wire [32:0] \$5630 ;
-  wire [32:0] \$5631 ;
-  wire [32:0] \$5632 ;
-  wire [32:0] \$5633 ;
-  wire [32:0] \$5634 ;
-  wire [32:0] \$5635 ;
-  wire [32:0] \$5636 ;
-  wire [30:0] \$5637 ;
-  wire [30:0] \$5638 ;
-  wire [30:0] \$5639 ;
+  wire \$5630 ;
+  wire \$5631 ;
+  wire \$5632 ;
+  wire \$5633 ;
+  wire [1:0] \$5634 ;
+  wire \$5635 ;
+  wire \$5636 ;
+  wire \$5637 ;
+  wire [1:0] \$5638 ;
+  wire [2:0] \$5639 ;
   wire \$564 ;
-  wire [261:0] \$5640 ;
-  wire [514:0] \$5641 ;
-  wire [261:0] \$5642 ;
-  wire [261:0] \$5643 ;
-  wire [261:0] \$5644 ;
-  wire [261:0] \$5645 ;
-  wire [261:0] \$5646 ;
-  wire [261:0] \$5647 ;
-  wire [261:0] \$5648 ;
-  wire [261:0] \$5649 ;
+  wire [3:0] \$5640 ;
+  wire [4:0] \$5641 ;
+  wire [5:0] \$5642 ;
+  wire [6:0] \$5643 ;
+  wire [7:0] \$5644 ;
+  wire [8:0] \$5645 ;
+  wire [9:0] \$5646 ;
+  wire [10:0] \$5647 ;
+  wire [10:0] \$5648 ;
+  wire [10:0] \$5649 ;
   wire \$565 ;
-  wire [261:0] \$5650 ;
-  wire [261:0] \$5651 ;
-  wire [261:0] \$5652 ;
-  wire [261:0] \$5653 ;
-  wire [261:0] \$5654 ;
-  wire [261:0] \$5655 ;
-  wire [261:0] \$5656 ;
+  wire [11:0] \$5650 ;
+  wire \$5651 ;
+  wire \$5652 ;
+  wire \$5653 ;
+  wire \$5654 ;
+  wire \$5655 ;
+  wire \$5656 ;
   wire \$5657 ;
   wire \$5658 ;
   wire \$5659 ;
@@ -5283,13 +5283,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5665 ;
   wire \$5666 ;
   wire \$5667 ;
-  wire \$5668 ;
-  wire \$5669 ;
+  wire [32:0] \$5668 ;
+  wire [32:0] \$5669 ;
   wire \$567 ;
-  wire \$5670 ;
-  wire \$5671 ;
-  wire \$5672 ;
-  wire \$5673 ;
+  wire [32:0] \$5670 ;
+  wire [32:0] \$5671 ;
+  wire [32:0] \$5672 ;
+  wire [32:0] \$5673 ;
   wire [32:0] \$5674 ;
   wire [32:0] \$5675 ;
   wire [32:0] \$5676 ;
@@ -5306,125 +5306,125 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [32:0] \$5686 ;
   wire [32:0] \$5687 ;
   wire [32:0] \$5688 ;
-  wire [32:0] \$5689 ;
+  wire \$5689 ;
   wire \$569 ;
-  wire [32:0] \$5690 ;
-  wire [32:0] \$5691 ;
-  wire [30:0] \$5692 ;
-  wire [30:0] \$5693 ;
-  wire [30:0] \$5694 ;
-  wire [261:0] \$5695 ;
-  wire [514:0] \$5696 ;
+  wire \$5690 ;
+  wire \$5691 ;
+  wire \$5692 ;
+  wire \$5693 ;
+  wire \$5694 ;
+  wire \$5695 ;
+  wire \$5696 ;
   wire \$5697 ;
-  wire [256:0] \$5698 ;
-  wire [255:0] \$5699 ;
+  wire \$5698 ;
+  wire \$5699 ;
   wire [35:0] \$57 ;
   wire \$570 ;
-  wire [639:0] \$5700 ;
+  wire \$5700 ;
   wire \$5701 ;
   wire \$5702 ;
   wire \$5703 ;
   wire \$5704 ;
   wire \$5705 ;
-  wire \$5706 ;
-  wire \$5707 ;
-  wire \$5708 ;
-  wire \$5709 ;
+  wire [32:0] \$5706 ;
+  wire [32:0] \$5707 ;
+  wire [32:0] \$5708 ;
+  wire [32:0] \$5709 ;
   wire \$571 ;
-  wire \$5710 ;
-  wire \$5711 ;
-  wire \$5712 ;
-  wire \$5713 ;
-  wire \$5714 ;
-  wire \$5715 ;
-  wire \$5716 ;
-  wire \$5717 ;
-  wire \$5718 ;
-  wire \$5719 ;
+  wire [32:0] \$5710 ;
+  wire [32:0] \$5711 ;
+  wire [32:0] \$5712 ;
+  wire [32:0] \$5713 ;
+  wire [32:0] \$5714 ;
+  wire [32:0] \$5715 ;
+  wire [32:0] \$5716 ;
+  wire [32:0] \$5717 ;
+  wire [32:0] \$5718 ;
+  wire [32:0] \$5719 ;
   wire \$572 ;
-  wire \$5720 ;
-  wire \$5721 ;
-  wire [63:0] \$5722 ;
-  wire [63:0] \$5723 ;
-  wire [63:0] \$5724 ;
-  wire [63:0] \$5725 ;
-  wire [63:0] \$5726 ;
-  wire [63:0] \$5727 ;
-  wire [63:0] \$5728 ;
-  wire [63:0] \$5729 ;
+  wire [32:0] \$5720 ;
+  wire [32:0] \$5721 ;
+  wire [32:0] \$5722 ;
+  wire [32:0] \$5723 ;
+  wire [32:0] \$5724 ;
+  wire [32:0] \$5725 ;
+  wire [32:0] \$5726 ;
+  wire [264:0] \$5727 ;
+  wire [264:0] \$5728 ;
+  wire [264:0] \$5729 ;
   wire \$573 ;
-  wire [63:0] \$5730 ;
-  wire [63:0] \$5731 ;
-  wire [63:0] \$5732 ;
-  wire [63:0] \$5733 ;
-  wire [63:0] \$5734 ;
-  wire [63:0] \$5735 ;
-  wire [63:0] \$5736 ;
-  wire [63:0] \$5737 ;
-  wire [63:0] \$5738 ;
-  wire [63:0] \$5739 ;
+  wire [264:0] \$5730 ;
+  wire [264:0] \$5731 ;
+  wire [264:0] \$5732 ;
+  wire \$5733 ;
+  wire \$5734 ;
+  wire \$5735 ;
+  wire \$5736 ;
+  wire \$5737 ;
+  wire \$5738 ;
+  wire \$5739 ;
   wire \$574 ;
-  wire [63:0] \$5740 ;
-  wire [63:0] \$5741 ;
-  wire [63:0] \$5742 ;
-  wire [63:0] \$5743 ;
-  wire [63:0] \$5744 ;
-  wire [63:0] \$5745 ;
-  wire [63:0] \$5746 ;
-  wire [63:0] \$5747 ;
-  wire [63:0] \$5748 ;
+  wire \$5740 ;
+  wire \$5741 ;
+  wire \$5742 ;
+  wire \$5743 ;
+  wire \$5744 ;
+  wire \$5745 ;
+  wire \$5746 ;
+  wire \$5747 ;
+  wire \$5748 ;
   wire \$5749 ;
   wire \$575 ;
   wire \$5750 ;
-  wire \$5751 ;
-  wire \$5752 ;
-  wire \$5753 ;
-  wire \$5754 ;
-  wire \$5755 ;
-  wire \$5756 ;
-  wire \$5757 ;
-  wire \$5758 ;
-  wire \$5759 ;
+  wire [32:0] \$5751 ;
+  wire [32:0] \$5752 ;
+  wire [32:0] \$5753 ;
+  wire [32:0] \$5754 ;
+  wire [32:0] \$5755 ;
+  wire [32:0] \$5756 ;
+  wire [32:0] \$5757 ;
+  wire [32:0] \$5758 ;
+  wire [32:0] \$5759 ;
   wire \$576 ;
-  wire \$5760 ;
-  wire \$5761 ;
-  wire \$5762 ;
-  wire \$5763 ;
-  wire \$5764 ;
-  wire \$5765 ;
-  wire \$5766 ;
-  wire \$5767 ;
-  wire \$5768 ;
-  wire \$5769 ;
+  wire [32:0] \$5760 ;
+  wire [32:0] \$5761 ;
+  wire [32:0] \$5762 ;
+  wire [32:0] \$5763 ;
+  wire [32:0] \$5764 ;
+  wire [32:0] \$5765 ;
+  wire [32:0] \$5766 ;
+  wire [32:0] \$5767 ;
+  wire [32:0] \$5768 ;
+  wire [32:0] \$5769 ;
   wire \$577 ;
-  wire \$5770 ;
-  wire \$5771 ;
+  wire [32:0] \$5770 ;
+  wire [32:0] \$5771 ;
   wire \$5772 ;
   wire \$5773 ;
   wire \$5774 ;
-  wire \$5775 ;
-  wire \$5776 ;
-  wire [639:0] \$5777 ;
+  wire [263:0] \$5775 ;
+  wire [263:0] \$5776 ;
+  wire [263:0] \$5777 ;
   wire \$5778 ;
   wire \$5779 ;
   wire \$578 ;
   wire \$5780 ;
-  wire \$5781 ;
+  wire [518:0] \$5781 ;
   wire \$5782 ;
-  wire \$5783 ;
-  wire \$5784 ;
-  wire \$5785 ;
+  wire [256:0] \$5783 ;
+  wire [255:0] \$5784 ;
+  wire [639:0] \$5785 ;
   wire \$5786 ;
   wire \$5787 ;
   wire \$5788 ;
-  wire [639:0] \$5789 ;
+  wire \$5789 ;
   wire \$579 ;
-  wire [639:0] \$5790 ;
+  wire \$5790 ;
   wire \$5791 ;
   wire \$5792 ;
   wire \$5793 ;
-  wire [16:0] \$5794 ;
-  wire [639:0] \$5795 ;
+  wire \$5794 ;
+  wire \$5795 ;
   wire \$5796 ;
   wire \$5797 ;
   wire \$5798 ;
@@ -5438,91 +5438,177 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5804 ;
   wire \$5805 ;
   wire \$5806 ;
-  wire \$5807 ;
-  wire \$5808 ;
-  wire \$5809 ;
+  wire [63:0] \$5807 ;
+  wire [63:0] \$5808 ;
+  wire [63:0] \$5809 ;
   wire \$581 ;
-  wire \$5810 ;
-  wire \$5811 ;
-  wire \$5812 ;
-  wire \$5813 ;
-  wire \$5814 ;
-  wire [16:0] \$5815 ;
-  wire \$5816 ;
-  wire [639:0] \$5817 ;
-  wire \$5818 ;
-  wire [702:0] \$5819 ;
+  wire [63:0] \$5810 ;
+  wire [63:0] \$5811 ;
+  wire [63:0] \$5812 ;
+  wire [63:0] \$5813 ;
+  wire [63:0] \$5814 ;
+  wire [63:0] \$5815 ;
+  wire [63:0] \$5816 ;
+  wire [63:0] \$5817 ;
+  wire [63:0] \$5818 ;
+  wire [63:0] \$5819 ;
   wire \$582 ;
-  wire [639:0] \$5820 ;
-  wire \$5821 ;
-  wire [702:0] \$5822 ;
-  wire [639:0] \$5823 ;
-  wire [639:0] \$5824 ;
-  wire \$5825 ;
-  wire \$5826 ;
-  wire [9:0] \$5827 ;
-  wire \$5828 ;
-  wire \$5829 ;
+  wire [63:0] \$5820 ;
+  wire [63:0] \$5821 ;
+  wire [63:0] \$5822 ;
+  wire [63:0] \$5823 ;
+  wire [63:0] \$5824 ;
+  wire [63:0] \$5825 ;
+  wire [63:0] \$5826 ;
+  wire [63:0] \$5827 ;
+  wire [63:0] \$5828 ;
+  wire [63:0] \$5829 ;
   wire \$583 ;
-  wire [1534:0] \$5830 ;
-  wire [9:0] \$5831 ;
-  wire \$5832 ;
-  reg [43:0] \$5833 ;
-  reg [639:0] \$5834 ;
-  reg [639:0] \$5835 ;
-  reg [15:0] \$5836 ;
-  reg [15:0] \$5837 ;
-  reg \$5838 ;
-  reg [127:0] \$5839 ;
+  wire [63:0] \$5830 ;
+  wire [63:0] \$5831 ;
+  wire [63:0] \$5832 ;
+  wire [63:0] \$5833 ;
+  wire \$5834 ;
+  wire \$5835 ;
+  wire \$5836 ;
+  wire \$5837 ;
+  wire \$5838 ;
+  wire \$5839 ;
   wire \$584 ;
-  reg [127:0] \$5840 ;
-  reg \$5841 ;
-  reg [16:0] \$5842 ;
-  reg \$5843 ;
-  reg \$5844 ;
-  reg \$5845 ;
-  reg [111:0] \$5846 ;
-  reg [111:0] \$5847 ;
-  reg [15:0] \$5848 ;
-  reg [15:0] \$5849 ;
+  wire \$5840 ;
+  wire \$5841 ;
+  wire \$5842 ;
+  wire \$5843 ;
+  wire \$5844 ;
+  wire \$5845 ;
+  wire \$5846 ;
+  wire \$5847 ;
+  wire \$5848 ;
+  wire \$5849 ;
   wire \$585 ;
-  reg [111:0] \$5850 ;
-  reg [111:0] \$5851 ;
-  reg [15:0] \$5852 ;
-  reg [15:0] \$5853 ;
-  reg [16:0] \$5854 ;
-  reg [31:0] \$5855 ;
-  reg [2:0] \$5856 ;
-  reg [639:0] \$5857 ;
-  reg [639:0] \$5858 ;
-  reg [639:0] \$5859 ;
+  wire \$5850 ;
+  wire \$5851 ;
+  wire \$5852 ;
+  wire \$5853 ;
+  wire \$5854 ;
+  wire \$5855 ;
+  wire \$5856 ;
+  wire \$5857 ;
+  wire \$5858 ;
+  wire \$5859 ;
   wire \$586 ;
-  reg [6:0] \$5860 ;
-  reg \$5861 ;
-  reg \$5862 ;
-  reg [144:0] \$5863 ;
-  reg [257:0] \$5864 ;
-  reg [8:0] \$5865 ;
-  reg [7:0] \$5866 ;
-  reg [511:0] \$5867 ;
-  reg [9:0] \$5868 ;
-  reg [306:0] \$5869 ;
+  wire \$5860 ;
+  wire \$5861 ;
+  wire [639:0] \$5862 ;
+  wire \$5863 ;
+  wire \$5864 ;
+  wire \$5865 ;
+  wire \$5866 ;
+  wire \$5867 ;
+  wire \$5868 ;
+  wire \$5869 ;
   wire \$587 ;
-  reg [144:0] \$5870 ;
-  reg [257:0] \$5871 ;
-  reg [8:0] \$5872 ;
-  reg [259:0] \$5873 ;
-  reg [255:0] \$5874 ;
+  wire \$5870 ;
+  wire \$5871 ;
+  wire \$5872 ;
+  wire \$5873 ;
+  wire [639:0] \$5874 ;
+  wire [639:0] \$5875 ;
+  wire \$5876 ;
+  wire \$5877 ;
+  wire \$5878 ;
+  wire [16:0] \$5879 ;
   wire \$588 ;
+  wire [639:0] \$5880 ;
+  wire \$5881 ;
+  wire \$5882 ;
+  wire \$5883 ;
+  wire \$5884 ;
+  wire \$5885 ;
+  wire \$5886 ;
+  wire \$5887 ;
+  wire \$5888 ;
+  wire \$5889 ;
   wire \$589 ;
+  wire \$5890 ;
+  wire \$5891 ;
+  wire \$5892 ;
+  wire \$5893 ;
+  wire \$5894 ;
+  wire \$5895 ;
+  wire \$5896 ;
+  wire \$5897 ;
+  wire \$5898 ;
+  wire \$5899 ;
   wire [35:0] \$59 ;
   wire \$590 ;
+  wire [16:0] \$5900 ;
+  wire \$5901 ;
+  wire [639:0] \$5902 ;
+  wire \$5903 ;
+  wire [702:0] \$5904 ;
+  wire [639:0] \$5905 ;
+  wire \$5906 ;
+  wire [702:0] \$5907 ;
+  wire [639:0] \$5908 ;
+  wire [639:0] \$5909 ;
   wire \$591 ;
+  wire \$5910 ;
+  wire \$5911 ;
+  wire [9:0] \$5912 ;
+  wire \$5913 ;
+  wire \$5914 ;
+  wire [1534:0] \$5915 ;
+  wire [9:0] \$5916 ;
+  wire \$5917 ;
+  reg [43:0] \$5918 ;
+  reg [639:0] \$5919 ;
   wire \$592 ;
+  reg [639:0] \$5920 ;
+  reg [15:0] \$5921 ;
+  reg [15:0] \$5922 ;
+  reg \$5923 ;
+  reg [127:0] \$5924 ;
+  reg [127:0] \$5925 ;
+  reg \$5926 ;
+  reg [16:0] \$5927 ;
+  reg \$5928 ;
+  reg \$5929 ;
   wire \$593 ;
+  reg \$5930 ;
+  reg [111:0] \$5931 ;
+  reg [111:0] \$5932 ;
+  reg [15:0] \$5933 ;
+  reg [15:0] \$5934 ;
+  reg [111:0] \$5935 ;
+  reg [111:0] \$5936 ;
+  reg [15:0] \$5937 ;
+  reg [15:0] \$5938 ;
+  reg [16:0] \$5939 ;
   wire \$594 ;
+  reg [31:0] \$5940 ;
+  reg [2:0] \$5941 ;
+  reg [639:0] \$5942 ;
+  reg [639:0] \$5943 ;
+  reg [639:0] \$5944 ;
+  reg [6:0] \$5945 ;
+  reg \$5946 ;
+  reg \$5947 ;
+  reg [144:0] \$5948 ;
+  reg [255:0] \$5949 ;
   wire \$595 ;
+  reg [8:0] \$5950 ;
+  reg [7:0] \$5951 ;
+  reg [511:0] \$5952 ;
+  reg [9:0] \$5953 ;
+  reg [306:0] \$5954 ;
+  reg [144:0] \$5955 ;
+  reg [255:0] \$5956 ;
+  reg [8:0] \$5957 ;
+  reg [146:0] \$5958 ;
+  reg [259:0] \$5959 ;
   wire \$596 ;
+  reg [255:0] \$5960 ;
   wire \$597 ;
   wire \$598 ;
   wire \$599 ;
@@ -6081,109 +6167,223 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   reg ceil = 1'h0;
   reg [8:0] count = 9'h000;
   reg [144:0] den = 145'h0000000000000000000000000000000000000;
-  wire [38:0] div0_c0_full;
-  wire [38:0] div0_c1n_full;
-  wire [38:0] div0_c1y_full;
-  wire [38:0] div0_c2n_full;
-  wire [38:0] div0_c2y_full;
-  wire [36:0] div0_c3n_full;
-  wire [36:0] div0_c3y_full;
-  wire div0_cin1;
+  reg [146:0] den3 = 147'h0000000000000000000000000000000000000;
+  wire [38:0] den3_c0_full;
+  wire [38:0] den3_c1n_full;
+  wire [38:0] den3_c1y_full;
+  wire [38:0] den3_c2n_full;
+  wire [38:0] den3_c2y_full;
+  wire [37:0] den3_c3n_full;
+  wire [37:0] den3_c3y_full;
+  wire den3_cin1;
   (* keep = 32'd1 *)
-  wire div0_cin2;
+  wire den3_cin2;
   (* keep = 32'd1 *)
-  wire div0_cin3;
+  wire den3_cin3;
   (* keep = 32'd1 *)
-  wire div0_cout;
-  wire [145:0] div0_nd;
+  wire den3_cout;
   (* keep = 32'd1 *)
-  wire div0_p0_1a;
+  wire den3_p0_1a;
   (* keep = 32'd1 *)
-  wire div0_p0_3a;
+  wire den3_p0_3a;
   (* keep = 32'd1 *)
-  wire div0_p0_3b;
+  wire den3_p0_3b;
   (* keep = 32'd1 *)
-  wire div0_p1_2a;
+  wire den3_p1_2a;
   (* keep = 32'd1 *)
-  wire div0_p1_3a;
+  wire den3_p1_3a;
+  wire [36:0] den3_s1;
+  wire [36:0] den3_s2;
+  wire [35:0] den3_s3;
+  wire [146:0] den3_sum;
+  wire [38:0] div0_k1_c0_full;
+  wire [38:0] div0_k1_c1n_full;
+  wire [38:0] div0_k1_c1y_full;
+  wire [38:0] div0_k1_c2n_full;
+  wire [38:0] div0_k1_c2y_full;
+  wire [37:0] div0_k1_c3n_full;
+  wire [37:0] div0_k1_c3y_full;
+  wire div0_k1_cin1;
+  (* keep = 32'd1 *)
+  wire div0_k1_cin2;
+  (* keep = 32'd1 *)
+  wire div0_k1_cin3;
+  (* keep = 32'd1 *)
+  wire div0_k1_cout;
+  (* keep = 32'd1 *)
+  wire div0_k1_p0_1a;
+  (* keep = 32'd1 *)
+  wire div0_k1_p0_3a;
+  (* keep = 32'd1 *)
+  wire div0_k1_p0_3b;
+  (* keep = 32'd1 *)
+  wire div0_k1_p1_2a;
+  (* keep = 32'd1 *)
+  wire div0_k1_p1_3a;
+  wire [36:0] div0_k1_s1;
+  wire [36:0] div0_k1_s2;
+  wire [35:0] div0_k1_s3;
+  wire [146:0] div0_k1_sum;
+  wire [38:0] div0_k2_c0_full;
+  wire [38:0] div0_k2_c1n_full;
+  wire [38:0] div0_k2_c1y_full;
+  wire [38:0] div0_k2_c2n_full;
+  wire [38:0] div0_k2_c2y_full;
+  wire [37:0] div0_k2_c3n_full;
+  wire [37:0] div0_k2_c3y_full;
+  wire div0_k2_cin1;
+  (* keep = 32'd1 *)
+  wire div0_k2_cin2;
+  (* keep = 32'd1 *)
+  wire div0_k2_cin3;
+  (* keep = 32'd1 *)
+  wire div0_k2_cout;
+  (* keep = 32'd1 *)
+  wire div0_k2_p0_1a;
+  (* keep = 32'd1 *)
+  wire div0_k2_p0_3a;
+  (* keep = 32'd1 *)
+  wire div0_k2_p0_3b;
+  (* keep = 32'd1 *)
+  wire div0_k2_p1_2a;
+  (* keep = 32'd1 *)
+  wire div0_k2_p1_3a;
+  wire [36:0] div0_k2_s1;
+  wire [36:0] div0_k2_s2;
+  wire [35:0] div0_k2_s3;
+  wire [146:0] div0_k2_sum;
+  wire [38:0] div0_k3_c0_full;
+  wire [38:0] div0_k3_c1n_full;
+  wire [38:0] div0_k3_c1y_full;
+  wire [38:0] div0_k3_c2n_full;
+  wire [38:0] div0_k3_c2y_full;
+  wire [37:0] div0_k3_c3n_full;
+  wire [37:0] div0_k3_c3y_full;
+  wire div0_k3_cin1;
+  (* keep = 32'd1 *)
+  wire div0_k3_cin2;
+  (* keep = 32'd1 *)
+  wire div0_k3_cin3;
+  (* keep = 32'd1 *)
+  wire div0_k3_cout;
+  (* keep = 32'd1 *)
+  wire div0_k3_p0_1a;
+  (* keep = 32'd1 *)
+  wire div0_k3_p0_3a;
+  (* keep = 32'd1 *)
+  wire div0_k3_p0_3b;
+  (* keep = 32'd1 *)
+  wire div0_k3_p1_2a;
+  (* keep = 32'd1 *)
+  wire div0_k3_p1_3a;
+  wire [36:0] div0_k3_s1;
+  wire [36:0] div0_k3_s2;
+  wire [35:0] div0_k3_s3;
+  wire [146:0] div0_k3_sum;
+  wire [146:0] div0_nd1;
+  wire [146:0] div0_nd2;
+  wire [146:0] div0_nd3;
+  wire [1:0] div0_q;
   (* keep = 32'd1 *)
   wire [144:0] div0_r;
-  wire [36:0] div0_s1;
-  wire [36:0] div0_s2;
-  wire [34:0] div0_s3;
-  wire [145:0] div0_sh;
-  wire [145:0] div0_sum;
-  wire [38:0] div1_c0_full;
-  wire [38:0] div1_c1n_full;
-  wire [38:0] div1_c1y_full;
-  wire [38:0] div1_c2n_full;
-  wire [38:0] div1_c2y_full;
-  wire [36:0] div1_c3n_full;
-  wire [36:0] div1_c3y_full;
-  wire div1_cin1;
+  wire [146:0] div0_sh;
+  wire [38:0] div1_k1_c0_full;
+  wire [38:0] div1_k1_c1n_full;
+  wire [38:0] div1_k1_c1y_full;
+  wire [38:0] div1_k1_c2n_full;
+  wire [38:0] div1_k1_c2y_full;
+  wire [37:0] div1_k1_c3n_full;
+  wire [37:0] div1_k1_c3y_full;
+  wire div1_k1_cin1;
   (* keep = 32'd1 *)
-  wire div1_cin2;
+  wire div1_k1_cin2;
   (* keep = 32'd1 *)
-  wire div1_cin3;
+  wire div1_k1_cin3;
   (* keep = 32'd1 *)
-  wire div1_cout;
-  wire [145:0] div1_nd;
+  wire div1_k1_cout;
   (* keep = 32'd1 *)
-  wire div1_p0_1a;
+  wire div1_k1_p0_1a;
   (* keep = 32'd1 *)
-  wire div1_p0_3a;
+  wire div1_k1_p0_3a;
   (* keep = 32'd1 *)
-  wire div1_p0_3b;
+  wire div1_k1_p0_3b;
   (* keep = 32'd1 *)
-  wire div1_p1_2a;
+  wire div1_k1_p1_2a;
   (* keep = 32'd1 *)
-  wire div1_p1_3a;
+  wire div1_k1_p1_3a;
+  wire [36:0] div1_k1_s1;
+  wire [36:0] div1_k1_s2;
+  wire [35:0] div1_k1_s3;
+  wire [146:0] div1_k1_sum;
+  wire [38:0] div1_k2_c0_full;
+  wire [38:0] div1_k2_c1n_full;
+  wire [38:0] div1_k2_c1y_full;
+  wire [38:0] div1_k2_c2n_full;
+  wire [38:0] div1_k2_c2y_full;
+  wire [37:0] div1_k2_c3n_full;
+  wire [37:0] div1_k2_c3y_full;
+  wire div1_k2_cin1;
+  (* keep = 32'd1 *)
+  wire div1_k2_cin2;
+  (* keep = 32'd1 *)
+  wire div1_k2_cin3;
+  (* keep = 32'd1 *)
+  wire div1_k2_cout;
+  (* keep = 32'd1 *)
+  wire div1_k2_p0_1a;
+  (* keep = 32'd1 *)
+  wire div1_k2_p0_3a;
+  (* keep = 32'd1 *)
+  wire div1_k2_p0_3b;
+  (* keep = 32'd1 *)
+  wire div1_k2_p1_2a;
+  (* keep = 32'd1 *)
+  wire div1_k2_p1_3a;
+  wire [36:0] div1_k2_s1;
+  wire [36:0] div1_k2_s2;
+  wire [35:0] div1_k2_s3;
+  wire [146:0] div1_k2_sum;
+  wire [38:0] div1_k3_c0_full;
+  wire [38:0] div1_k3_c1n_full;
+  wire [38:0] div1_k3_c1y_full;
+  wire [38:0] div1_k3_c2n_full;
+  wire [38:0] div1_k3_c2y_full;
+  wire [37:0] div1_k3_c3n_full;
+  wire [37:0] div1_k3_c3y_full;
+  wire div1_k3_cin1;
+  (* keep = 32'd1 *)
+  wire div1_k3_cin2;
+  (* keep = 32'd1 *)
+  wire div1_k3_cin3;
+  (* keep = 32'd1 *)
+  wire div1_k3_cout;
+  (* keep = 32'd1 *)
+  wire div1_k3_p0_1a;
+  (* keep = 32'd1 *)
+  wire div1_k3_p0_3a;
+  (* keep = 32'd1 *)
+  wire div1_k3_p0_3b;
+  (* keep = 32'd1 *)
+  wire div1_k3_p1_2a;
+  (* keep = 32'd1 *)
+  wire div1_k3_p1_3a;
+  wire [36:0] div1_k3_s1;
+  wire [36:0] div1_k3_s2;
+  wire [35:0] div1_k3_s3;
+  wire [146:0] div1_k3_sum;
+  wire [146:0] div1_nd1;
+  wire [146:0] div1_nd2;
+  wire [146:0] div1_nd3;
+  wire [1:0] div1_q;
   (* keep = 32'd1 *)
   wire [144:0] div1_r;
-  wire [36:0] div1_s1;
-  wire [36:0] div1_s2;
-  wire [34:0] div1_s3;
-  wire [145:0] div1_sh;
-  wire [145:0] div1_sum;
-  wire [38:0] div2_c0_full;
-  wire [38:0] div2_c1n_full;
-  wire [38:0] div2_c1y_full;
-  wire [38:0] div2_c2n_full;
-  wire [38:0] div2_c2y_full;
-  wire [36:0] div2_c3n_full;
-  wire [36:0] div2_c3y_full;
-  wire div2_cin1;
-  (* keep = 32'd1 *)
-  wire div2_cin2;
-  (* keep = 32'd1 *)
-  wire div2_cin3;
-  (* keep = 32'd1 *)
-  wire div2_cout;
-  wire [145:0] div2_nd;
-  (* keep = 32'd1 *)
-  wire div2_p0_1a;
-  (* keep = 32'd1 *)
-  wire div2_p0_3a;
-  (* keep = 32'd1 *)
-  wire div2_p0_3b;
-  (* keep = 32'd1 *)
-  wire div2_p1_2a;
-  (* keep = 32'd1 *)
-  wire div2_p1_3a;
-  (* keep = 32'd1 *)
-  wire [144:0] div2_r;
-  wire [36:0] div2_s1;
-  wire [36:0] div2_s2;
-  wire [34:0] div2_s3;
-  wire [145:0] div2_sh;
-  wire [145:0] div2_sum;
+  wire [146:0] div1_sh;
   wire [8:0] div_shl;
-  reg [257:0] dnum = 258'h00000000000000000000000000000000000000000000000000000000000000000;
-  wire [257:0] dnum_0;
-  wire [257:0] dnum_1;
-  wire [257:0] dnum_2;
+  reg [255:0] dnum = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  wire [255:0] dnum_0;
+  wire [255:0] dnum_1;
   (* keep = 32'd1 *)
-  wire [257:0] dnum_init;
+  wire [255:0] dnum_init;
   reg [144:0] drem = 145'h0000000000000000000000000000000000000;
   (* keep = 32'd1 *)
   wire [144:0] drem_init;
@@ -6339,10 +6539,9 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   reg [8:0] qb_raw;
   reg [8:0] qbits;
   reg [6:0] qsteps;
-  reg [257:0] quo = 258'h00000000000000000000000000000000000000000000000000000000000000000;
-  wire [257:0] quo_0;
-  wire [257:0] quo_1;
-  wire [257:0] quo_2;
+  reg [255:0] quo = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  wire [255:0] quo_0;
+  wire [255:0] quo_1;
   wire [255:0] quo_up;
   reg [111:0] r_a_base = 112'h0000000000000000000000000000;
   reg [15:0] r_a_fd = 16'h0000;
@@ -6377,163 +6576,244 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [9:0] rom_rd__addr;
   wire [43:0] rom_rd__data;
   reg [255:0] root = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  wire [255:0] root_0;
-  wire [255:0] root_1;
   wire signs_differ;
-  wire [34:0] sq0_c0_full;
-  wire [34:0] sq0_c1n_full;
-  wire [34:0] sq0_c1y_full;
-  wire [34:0] sq0_c2n_full;
-  wire [34:0] sq0_c2y_full;
-  wire [34:0] sq0_c3n_full;
-  wire [34:0] sq0_c3y_full;
-  wire [34:0] sq0_c4n_full;
-  wire [34:0] sq0_c4y_full;
-  wire [34:0] sq0_c5n_full;
-  wire [34:0] sq0_c5y_full;
-  wire [34:0] sq0_c6n_full;
-  wire [34:0] sq0_c6y_full;
-  wire [32:0] sq0_c7n_full;
-  wire [32:0] sq0_c7y_full;
-  wire sq0_cin1;
+  wire [264:0] sq_cs_c;
+  wire [264:0] sq_cs_s;
+  wire sq_ge3;
+  wire [34:0] sq_k1_c0_full;
+  wire [34:0] sq_k1_c1n_full;
+  wire [34:0] sq_k1_c1y_full;
+  wire [34:0] sq_k1_c2n_full;
+  wire [34:0] sq_k1_c2y_full;
+  wire [34:0] sq_k1_c3n_full;
+  wire [34:0] sq_k1_c3y_full;
+  wire [34:0] sq_k1_c4n_full;
+  wire [34:0] sq_k1_c4y_full;
+  wire [34:0] sq_k1_c5n_full;
+  wire [34:0] sq_k1_c5y_full;
+  wire [34:0] sq_k1_c6n_full;
+  wire [34:0] sq_k1_c6y_full;
+  wire [34:0] sq_k1_c7n_full;
+  wire [34:0] sq_k1_c7y_full;
+  wire sq_k1_cin1;
   (* keep = 32'd1 *)
-  wire sq0_cin2;
+  wire sq_k1_cin2;
   (* keep = 32'd1 *)
-  wire sq0_cin3;
+  wire sq_k1_cin3;
   (* keep = 32'd1 *)
-  wire sq0_cin4;
+  wire sq_k1_cin4;
   (* keep = 32'd1 *)
-  wire sq0_cin5;
+  wire sq_k1_cin5;
   (* keep = 32'd1 *)
-  wire sq0_cin6;
+  wire sq_k1_cin6;
   (* keep = 32'd1 *)
-  wire sq0_cin7;
+  wire sq_k1_cin7;
   (* keep = 32'd1 *)
-  wire sq0_cout;
+  wire sq_k1_cout;
   (* keep = 32'd1 *)
-  wire sq0_p0_1a;
+  wire sq_k1_p0_1a;
   (* keep = 32'd1 *)
-  wire sq0_p0_3a;
+  wire sq_k1_p0_3a;
   (* keep = 32'd1 *)
-  wire sq0_p0_3b;
+  wire sq_k1_p0_3b;
   (* keep = 32'd1 *)
-  wire sq0_p0_5a;
+  wire sq_k1_p0_5a;
   (* keep = 32'd1 *)
-  wire sq0_p0_5b;
+  wire sq_k1_p0_5b;
   (* keep = 32'd1 *)
-  wire sq0_p0_7a;
+  wire sq_k1_p0_7a;
   (* keep = 32'd1 *)
-  wire sq0_p0_7b;
+  wire sq_k1_p0_7b;
   (* keep = 32'd1 *)
-  wire sq0_p1_2a;
+  wire sq_k1_p1_2a;
   (* keep = 32'd1 *)
-  wire sq0_p1_3a;
+  wire sq_k1_p1_3a;
   (* keep = 32'd1 *)
-  wire sq0_p1_6a;
+  wire sq_k1_p1_6a;
   (* keep = 32'd1 *)
-  wire sq0_p1_6b;
+  wire sq_k1_p1_6b;
   (* keep = 32'd1 *)
-  wire sq0_p1_7a;
+  wire sq_k1_p1_7a;
   (* keep = 32'd1 *)
-  wire sq0_p1_7b;
+  wire sq_k1_p1_7b;
   (* keep = 32'd1 *)
-  wire sq0_p2_4a;
+  wire sq_k1_p2_4a;
   (* keep = 32'd1 *)
-  wire sq0_p2_5a;
+  wire sq_k1_p2_5a;
   (* keep = 32'd1 *)
-  wire sq0_p2_6a;
+  wire sq_k1_p2_6a;
   (* keep = 32'd1 *)
-  wire sq0_p2_7a;
-  wire [32:0] sq0_s1;
-  wire [32:0] sq0_s2;
-  wire [32:0] sq0_s3;
-  wire [32:0] sq0_s4;
-  wire [32:0] sq0_s5;
-  wire [32:0] sq0_s6;
-  wire [30:0] sq0_s7;
-  wire [261:0] sq0_sum;
-  wire [34:0] sq1_c0_full;
-  wire [34:0] sq1_c1n_full;
-  wire [34:0] sq1_c1y_full;
-  wire [34:0] sq1_c2n_full;
-  wire [34:0] sq1_c2y_full;
-  wire [34:0] sq1_c3n_full;
-  wire [34:0] sq1_c3y_full;
-  wire [34:0] sq1_c4n_full;
-  wire [34:0] sq1_c4y_full;
-  wire [34:0] sq1_c5n_full;
-  wire [34:0] sq1_c5y_full;
-  wire [34:0] sq1_c6n_full;
-  wire [34:0] sq1_c6y_full;
-  wire [32:0] sq1_c7n_full;
-  wire [32:0] sq1_c7y_full;
-  wire sq1_cin1;
+  wire sq_k1_p2_7a;
+  wire [32:0] sq_k1_s1;
+  wire [32:0] sq_k1_s2;
+  wire [32:0] sq_k1_s3;
+  wire [32:0] sq_k1_s4;
+  wire [32:0] sq_k1_s5;
+  wire [32:0] sq_k1_s6;
+  wire [32:0] sq_k1_s7;
+  wire [263:0] sq_k1_sum;
+  wire [34:0] sq_k2_c0_full;
+  wire [34:0] sq_k2_c1n_full;
+  wire [34:0] sq_k2_c1y_full;
+  wire [34:0] sq_k2_c2n_full;
+  wire [34:0] sq_k2_c2y_full;
+  wire [34:0] sq_k2_c3n_full;
+  wire [34:0] sq_k2_c3y_full;
+  wire [34:0] sq_k2_c4n_full;
+  wire [34:0] sq_k2_c4y_full;
+  wire [34:0] sq_k2_c5n_full;
+  wire [34:0] sq_k2_c5y_full;
+  wire [34:0] sq_k2_c6n_full;
+  wire [34:0] sq_k2_c6y_full;
+  wire [34:0] sq_k2_c7n_full;
+  wire [34:0] sq_k2_c7y_full;
+  wire sq_k2_cin1;
   (* keep = 32'd1 *)
-  wire sq1_cin2;
+  wire sq_k2_cin2;
   (* keep = 32'd1 *)
-  wire sq1_cin3;
+  wire sq_k2_cin3;
   (* keep = 32'd1 *)
-  wire sq1_cin4;
+  wire sq_k2_cin4;
   (* keep = 32'd1 *)
-  wire sq1_cin5;
+  wire sq_k2_cin5;
   (* keep = 32'd1 *)
-  wire sq1_cin6;
+  wire sq_k2_cin6;
   (* keep = 32'd1 *)
-  wire sq1_cin7;
+  wire sq_k2_cin7;
   (* keep = 32'd1 *)
-  wire sq1_cout;
+  wire sq_k2_cout;
   (* keep = 32'd1 *)
-  wire sq1_p0_1a;
+  wire sq_k2_p0_1a;
   (* keep = 32'd1 *)
-  wire sq1_p0_3a;
+  wire sq_k2_p0_3a;
   (* keep = 32'd1 *)
-  wire sq1_p0_3b;
+  wire sq_k2_p0_3b;
   (* keep = 32'd1 *)
-  wire sq1_p0_5a;
+  wire sq_k2_p0_5a;
   (* keep = 32'd1 *)
-  wire sq1_p0_5b;
+  wire sq_k2_p0_5b;
   (* keep = 32'd1 *)
-  wire sq1_p0_7a;
+  wire sq_k2_p0_7a;
   (* keep = 32'd1 *)
-  wire sq1_p0_7b;
+  wire sq_k2_p0_7b;
   (* keep = 32'd1 *)
-  wire sq1_p1_2a;
+  wire sq_k2_p1_2a;
   (* keep = 32'd1 *)
-  wire sq1_p1_3a;
+  wire sq_k2_p1_3a;
   (* keep = 32'd1 *)
-  wire sq1_p1_6a;
+  wire sq_k2_p1_6a;
   (* keep = 32'd1 *)
-  wire sq1_p1_6b;
+  wire sq_k2_p1_6b;
   (* keep = 32'd1 *)
-  wire sq1_p1_7a;
+  wire sq_k2_p1_7a;
   (* keep = 32'd1 *)
-  wire sq1_p1_7b;
+  wire sq_k2_p1_7b;
   (* keep = 32'd1 *)
-  wire sq1_p2_4a;
+  wire sq_k2_p2_4a;
   (* keep = 32'd1 *)
-  wire sq1_p2_5a;
+  wire sq_k2_p2_5a;
   (* keep = 32'd1 *)
-  wire sq1_p2_6a;
+  wire sq_k2_p2_6a;
   (* keep = 32'd1 *)
-  wire sq1_p2_7a;
-  wire [32:0] sq1_s1;
-  wire [32:0] sq1_s2;
-  wire [32:0] sq1_s3;
-  wire [32:0] sq1_s4;
-  wire [32:0] sq1_s5;
-  wire [32:0] sq1_s6;
-  wire [30:0] sq1_s7;
-  wire [261:0] sq1_sum;
-  wire [261:0] sq_r2_0;
-  wire [261:0] sq_r2_1;
+  wire sq_k2_p2_7a;
+  wire [32:0] sq_k2_s1;
+  wire [32:0] sq_k2_s2;
+  wire [32:0] sq_k2_s3;
+  wire [32:0] sq_k2_s4;
+  wire [32:0] sq_k2_s5;
+  wire [32:0] sq_k2_s6;
+  wire [32:0] sq_k2_s7;
+  wire [263:0] sq_k2_sum;
+  wire [34:0] sq_k3_c0_full;
+  wire [34:0] sq_k3_c1n_full;
+  wire [34:0] sq_k3_c1y_full;
+  wire [34:0] sq_k3_c2n_full;
+  wire [34:0] sq_k3_c2y_full;
+  wire [34:0] sq_k3_c3n_full;
+  wire [34:0] sq_k3_c3y_full;
+  wire [34:0] sq_k3_c4n_full;
+  wire [34:0] sq_k3_c4y_full;
+  wire [34:0] sq_k3_c5n_full;
+  wire [34:0] sq_k3_c5y_full;
+  wire [34:0] sq_k3_c6n_full;
+  wire [34:0] sq_k3_c6y_full;
+  wire [34:0] sq_k3_c7n_full;
+  wire [34:0] sq_k3_c7y_full;
+  wire [2:0] sq_k3_c8n_full;
+  wire [2:0] sq_k3_c8y_full;
+  wire sq_k3_cin1;
+  (* keep = 32'd1 *)
+  wire sq_k3_cin2;
+  (* keep = 32'd1 *)
+  wire sq_k3_cin3;
+  (* keep = 32'd1 *)
+  wire sq_k3_cin4;
+  (* keep = 32'd1 *)
+  wire sq_k3_cin5;
+  (* keep = 32'd1 *)
+  wire sq_k3_cin6;
+  (* keep = 32'd1 *)
+  wire sq_k3_cin7;
+  (* keep = 32'd1 *)
+  wire sq_k3_cin8;
+  (* keep = 32'd1 *)
+  wire sq_k3_cout;
+  (* keep = 32'd1 *)
+  wire sq_k3_p0_1a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p0_3a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p0_3b;
+  (* keep = 32'd1 *)
+  wire sq_k3_p0_5a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p0_5b;
+  (* keep = 32'd1 *)
+  wire sq_k3_p0_7a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p0_7b;
+  (* keep = 32'd1 *)
+  wire sq_k3_p1_2a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p1_3a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p1_6a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p1_6b;
+  (* keep = 32'd1 *)
+  wire sq_k3_p1_7a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p1_7b;
+  (* keep = 32'd1 *)
+  wire sq_k3_p2_4a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p2_5a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p2_6a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p2_7a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p3_8a;
+  wire [32:0] sq_k3_s1;
+  wire [32:0] sq_k3_s2;
+  wire [32:0] sq_k3_s3;
+  wire [32:0] sq_k3_s4;
+  wire [32:0] sq_k3_s5;
+  wire [32:0] sq_k3_s6;
+  wire [32:0] sq_k3_s7;
+  wire sq_k3_s8;
+  wire [264:0] sq_k3_sum;
+  wire [263:0] sq_nt1;
+  wire [263:0] sq_nt2;
+  wire [257:0] sq_q;
+  (* keep = 32'd1 *)
+  wire [259:0] sq_r;
+  wire [264:0] sq_s3;
+  wire [263:0] sq_sh;
   wire [9:0] sq_shl;
-  wire [261:0] sq_trial_0;
-  wire [261:0] sq_trial_1;
+  wire [264:0] sq_x3;
+  wire [264:0] sq_y3;
   reg [259:0] srem = 260'h00000000000000000000000000000000000000000000000000000000000000000;
-  (* keep = 32'd1 *)
-  wire [259:0] srem_0;
-  (* keep = 32'd1 *)
-  wire [259:0] srem_1;
   reg [31:0] tag = 32'd0;
   (* keep = 32'd1 *)
   wire take;
@@ -6546,8 +6826,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [255:0] wb_val;
   reg [43:0] word = 44'h00000000000;
   reg [511:0] work = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire [511:0] work_0;
-  wire [511:0] work_1;
+  wire [511:0] work_next;
   wire [6:0] wp__addr;
   wire [639:0] wp__data;
   reg wp__en;
@@ -7474,670 +7753,819 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[776] = 44'h00000025010;
   end
   assign f_word = rom[fpc[9:0]];
-  assign \$4020  = ra[419] ? 1'h1 : 1'h0;
-  assign \$4021  = ra[417] ? 1'h1 : 1'h0;
-  assign \$4022  = \$4019  ? { 1'h1, \$4020  } : { 1'h0, \$4021  };
-  assign \$4023  = \$4014  ? { 1'h1, \$4018  } : { 1'h0, \$4022  };
-  assign \$4024  = \$3999  ? { 1'h1, \$4011  } : { 1'h0, \$4023  };
-  assign \$4025  = \$3960  ? { 1'h1, \$3992  } : { 1'h0, \$4024  };
-  assign \$4026  = ra[400] | ra[401];
-  assign \$4027  = ra[402] | ra[403];
-  assign \$4028  = \$4026  | \$4027 ;
-  assign \$4029  = ra[404] | ra[405];
-  assign \$4030  = ra[406] | ra[407];
-  assign \$4031  = \$4029  | \$4030 ;
-  assign \$4032  = \$4028  | \$4031 ;
-  assign \$4033  = ra[408] | ra[409];
-  assign \$4034  = ra[410] | ra[411];
-  assign \$4035  = \$4033  | \$4034 ;
-  assign \$4036  = ra[412] | ra[413];
-  assign \$4037  = ra[414] | ra[415];
-  assign \$4038  = \$4036  | \$4037 ;
-  assign \$4039  = \$4035  | \$4038 ;
-  assign \$4040  = \$4032  | \$4039 ;
-  assign \$4041  = ra[408] | ra[409];
-  assign \$4042  = ra[410] | ra[411];
-  assign \$4043  = \$4041  | \$4042 ;
-  assign \$4044  = ra[412] | ra[413];
-  assign \$4045  = ra[414] | ra[415];
+  assign \$3871  = \$3867  | \$3870 ;
+  assign \$3872  = ra[492] | ra[493];
+  assign \$3873  = ra[494] | ra[495];
+  assign \$3874  = \$3872  | \$3873 ;
+  assign \$3875  = ra[494] | ra[495];
+  assign \$3876  = ra[495] ? 1'h1 : 1'h0;
+  assign \$3877  = ra[493] ? 1'h1 : 1'h0;
+  assign \$3878  = \$3875  ? { 1'h1, \$3876  } : { 1'h0, \$3877  };
+  assign \$3879  = ra[490] | ra[491];
+  assign \$3880  = ra[491] ? 1'h1 : 1'h0;
+  assign \$3881  = ra[489] ? 1'h1 : 1'h0;
+  assign \$3882  = \$3879  ? { 1'h1, \$3880  } : { 1'h0, \$3881  };
+  assign \$3883  = \$3874  ? { 1'h1, \$3878  } : { 1'h0, \$3882  };
+  assign \$3884  = ra[484] | ra[485];
+  assign \$3885  = ra[486] | ra[487];
+  assign \$3886  = \$3884  | \$3885 ;
+  assign \$3887  = ra[486] | ra[487];
+  assign \$3888  = ra[487] ? 1'h1 : 1'h0;
+  assign \$3889  = ra[485] ? 1'h1 : 1'h0;
+  assign \$3890  = \$3887  ? { 1'h1, \$3888  } : { 1'h0, \$3889  };
+  assign \$3891  = ra[482] | ra[483];
+  assign \$3892  = ra[483] ? 1'h1 : 1'h0;
+  assign \$3893  = ra[481] ? 1'h1 : 1'h0;
+  assign \$3894  = \$3891  ? { 1'h1, \$3892  } : { 1'h0, \$3893  };
+  assign \$3895  = \$3886  ? { 1'h1, \$3890  } : { 1'h0, \$3894  };
+  assign \$3896  = \$3871  ? { 1'h1, \$3883  } : { 1'h0, \$3895  };
+  assign \$3897  = \$3832  ? { 1'h1, \$3864  } : { 1'h0, \$3896  };
+  assign \$3898  = ra[464] | ra[465];
+  assign \$3899  = ra[466] | ra[467];
+  assign \$3900  = \$3898  | \$3899 ;
+  assign \$3901  = ra[468] | ra[469];
+  assign \$3902  = ra[470] | ra[471];
+  assign \$3903  = \$3901  | \$3902 ;
+  assign \$3904  = \$3900  | \$3903 ;
+  assign \$3905  = ra[472] | ra[473];
+  assign \$3906  = ra[474] | ra[475];
+  assign \$3907  = \$3905  | \$3906 ;
+  assign \$3908  = ra[476] | ra[477];
+  assign \$3909  = ra[478] | ra[479];
+  assign \$3910  = \$3908  | \$3909 ;
+  assign \$3911  = \$3907  | \$3910 ;
+  assign \$3912  = \$3904  | \$3911 ;
+  assign \$3913  = ra[472] | ra[473];
+  assign \$3914  = ra[474] | ra[475];
+  assign \$3915  = \$3913  | \$3914 ;
+  assign \$3916  = ra[476] | ra[477];
+  assign \$3917  = ra[478] | ra[479];
+  assign \$3918  = \$3916  | \$3917 ;
+  assign \$3919  = \$3915  | \$3918 ;
+  assign \$3920  = ra[476] | ra[477];
+  assign \$3921  = ra[478] | ra[479];
+  assign \$3922  = \$3920  | \$3921 ;
+  assign \$3923  = ra[478] | ra[479];
+  assign \$3924  = ra[479] ? 1'h1 : 1'h0;
+  assign \$3925  = ra[477] ? 1'h1 : 1'h0;
+  assign \$3926  = \$3923  ? { 1'h1, \$3924  } : { 1'h0, \$3925  };
+  assign \$3927  = ra[474] | ra[475];
+  assign \$3928  = ra[475] ? 1'h1 : 1'h0;
+  assign \$3929  = ra[473] ? 1'h1 : 1'h0;
+  assign \$3930  = \$3927  ? { 1'h1, \$3928  } : { 1'h0, \$3929  };
+  assign \$3931  = \$3922  ? { 1'h1, \$3926  } : { 1'h0, \$3930  };
+  assign \$3932  = ra[468] | ra[469];
+  assign \$3933  = ra[470] | ra[471];
+  assign \$3934  = \$3932  | \$3933 ;
+  assign \$3935  = ra[470] | ra[471];
+  assign \$3936  = ra[471] ? 1'h1 : 1'h0;
+  assign \$3937  = ra[469] ? 1'h1 : 1'h0;
+  assign \$3938  = \$3935  ? { 1'h1, \$3936  } : { 1'h0, \$3937  };
+  assign \$3939  = ra[466] | ra[467];
+  assign \$3940  = ra[467] ? 1'h1 : 1'h0;
+  assign \$3941  = ra[465] ? 1'h1 : 1'h0;
+  assign \$3942  = \$3939  ? { 1'h1, \$3940  } : { 1'h0, \$3941  };
+  assign \$3943  = \$3934  ? { 1'h1, \$3938  } : { 1'h0, \$3942  };
+  assign \$3944  = \$3919  ? { 1'h1, \$3931  } : { 1'h0, \$3943  };
+  assign \$3945  = ra[456] | ra[457];
+  assign \$3946  = ra[458] | ra[459];
+  assign \$3947  = \$3945  | \$3946 ;
+  assign \$3948  = ra[460] | ra[461];
+  assign \$3949  = ra[462] | ra[463];
+  assign \$3950  = \$3948  | \$3949 ;
+  assign \$3951  = \$3947  | \$3950 ;
+  assign \$3952  = ra[460] | ra[461];
+  assign \$3953  = ra[462] | ra[463];
+  assign \$3954  = \$3952  | \$3953 ;
+  assign \$3955  = ra[462] | ra[463];
+  assign \$3956  = ra[463] ? 1'h1 : 1'h0;
+  assign \$3957  = ra[461] ? 1'h1 : 1'h0;
+  assign \$3958  = \$3955  ? { 1'h1, \$3956  } : { 1'h0, \$3957  };
+  assign \$3959  = ra[458] | ra[459];
+  assign \$3960  = ra[459] ? 1'h1 : 1'h0;
+  assign \$3961  = ra[457] ? 1'h1 : 1'h0;
+  assign \$3962  = \$3959  ? { 1'h1, \$3960  } : { 1'h0, \$3961  };
+  assign \$3963  = \$3954  ? { 1'h1, \$3958  } : { 1'h0, \$3962  };
+  assign \$3964  = ra[452] | ra[453];
+  assign \$3965  = ra[454] | ra[455];
+  assign \$3966  = \$3964  | \$3965 ;
+  assign \$3967  = ra[454] | ra[455];
+  assign \$3968  = ra[455] ? 1'h1 : 1'h0;
+  assign \$3969  = ra[453] ? 1'h1 : 1'h0;
+  assign \$3970  = \$3967  ? { 1'h1, \$3968  } : { 1'h0, \$3969  };
+  assign \$3971  = ra[450] | ra[451];
+  assign \$3972  = ra[451] ? 1'h1 : 1'h0;
+  assign \$3973  = ra[449] ? 1'h1 : 1'h0;
+  assign \$3974  = \$3971  ? { 1'h1, \$3972  } : { 1'h0, \$3973  };
+  assign \$3975  = \$3966  ? { 1'h1, \$3970  } : { 1'h0, \$3974  };
+  assign \$3976  = \$3951  ? { 1'h1, \$3963  } : { 1'h0, \$3975  };
+  assign \$3977  = \$3912  ? { 1'h1, \$3944  } : { 1'h0, \$3976  };
+  assign \$3978  = \$3817  ? { 1'h1, \$3897  } : { 1'h0, \$3977  };
+  assign \$3979  = ra[416] | ra[417];
+  assign \$3980  = ra[418] | ra[419];
+  assign \$3981  = \$3979  | \$3980 ;
+  assign \$3982  = ra[420] | ra[421];
+  assign \$3983  = ra[422] | ra[423];
+  assign \$3984  = \$3982  | \$3983 ;
+  assign \$3985  = \$3981  | \$3984 ;
+  assign \$3986  = ra[424] | ra[425];
+  assign \$3987  = ra[426] | ra[427];
+  assign \$3988  = \$3986  | \$3987 ;
+  assign \$3989  = ra[428] | ra[429];
+  assign \$3990  = ra[430] | ra[431];
+  assign \$3991  = \$3989  | \$3990 ;
+  assign \$3992  = \$3988  | \$3991 ;
+  assign \$3993  = \$3985  | \$3992 ;
+  assign \$3994  = ra[432] | ra[433];
+  assign \$3995  = ra[434] | ra[435];
+  assign \$3996  = \$3994  | \$3995 ;
+  assign \$3997  = ra[436] | ra[437];
+  assign \$3998  = ra[438] | ra[439];
+  assign \$3999  = \$3997  | \$3998 ;
+  assign \$4000  = \$3996  | \$3999 ;
+  assign \$4001  = ra[440] | ra[441];
+  assign \$4002  = ra[442] | ra[443];
+  assign \$4003  = \$4001  | \$4002 ;
+  assign \$4004  = ra[444] | ra[445];
+  assign \$4005  = ra[446] | ra[447];
+  assign \$4006  = \$4004  | \$4005 ;
+  assign \$4007  = \$4003  | \$4006 ;
+  assign \$4008  = \$4000  | \$4007 ;
+  assign \$4009  = \$3993  | \$4008 ;
+  assign \$4010  = ra[432] | ra[433];
+  assign \$4011  = ra[434] | ra[435];
+  assign \$4012  = \$4010  | \$4011 ;
+  assign \$4013  = ra[436] | ra[437];
+  assign \$4014  = ra[438] | ra[439];
+  assign \$4015  = \$4013  | \$4014 ;
+  assign \$4016  = \$4012  | \$4015 ;
+  assign \$4017  = ra[440] | ra[441];
+  assign \$4018  = ra[442] | ra[443];
+  assign \$4019  = \$4017  | \$4018 ;
+  assign \$4020  = ra[444] | ra[445];
+  assign \$4021  = ra[446] | ra[447];
+  assign \$4022  = \$4020  | \$4021 ;
+  assign \$4023  = \$4019  | \$4022 ;
+  assign \$4024  = \$4016  | \$4023 ;
+  assign \$4025  = ra[440] | ra[441];
+  assign \$4026  = ra[442] | ra[443];
+  assign \$4027  = \$4025  | \$4026 ;
+  assign \$4028  = ra[444] | ra[445];
+  assign \$4029  = ra[446] | ra[447];
+  assign \$4030  = \$4028  | \$4029 ;
+  assign \$4031  = \$4027  | \$4030 ;
+  assign \$4032  = ra[444] | ra[445];
+  assign \$4033  = ra[446] | ra[447];
+  assign \$4034  = \$4032  | \$4033 ;
+  assign \$4035  = ra[446] | ra[447];
+  assign \$4036  = ra[447] ? 1'h1 : 1'h0;
+  assign \$4037  = ra[445] ? 1'h1 : 1'h0;
+  assign \$4038  = \$4035  ? { 1'h1, \$4036  } : { 1'h0, \$4037  };
+  assign \$4039  = ra[442] | ra[443];
+  assign \$4040  = ra[443] ? 1'h1 : 1'h0;
+  assign \$4041  = ra[441] ? 1'h1 : 1'h0;
+  assign \$4042  = \$4039  ? { 1'h1, \$4040  } : { 1'h0, \$4041  };
+  assign \$4043  = \$4034  ? { 1'h1, \$4038  } : { 1'h0, \$4042  };
+  assign \$4044  = ra[436] | ra[437];
+  assign \$4045  = ra[438] | ra[439];
   assign \$4046  = \$4044  | \$4045 ;
-  assign \$4047  = \$4043  | \$4046 ;
-  assign \$4048  = ra[412] | ra[413];
-  assign \$4049  = ra[414] | ra[415];
-  assign \$4050  = \$4048  | \$4049 ;
-  assign \$4051  = ra[414] | ra[415];
-  assign \$4052  = ra[415] ? 1'h1 : 1'h0;
-  assign \$4053  = ra[413] ? 1'h1 : 1'h0;
+  assign \$4047  = ra[438] | ra[439];
+  assign \$4048  = ra[439] ? 1'h1 : 1'h0;
+  assign \$4049  = ra[437] ? 1'h1 : 1'h0;
+  assign \$4050  = \$4047  ? { 1'h1, \$4048  } : { 1'h0, \$4049  };
+  assign \$4051  = ra[434] | ra[435];
+  assign \$4052  = ra[435] ? 1'h1 : 1'h0;
+  assign \$4053  = ra[433] ? 1'h1 : 1'h0;
   assign \$4054  = \$4051  ? { 1'h1, \$4052  } : { 1'h0, \$4053  };
-  assign \$4055  = ra[410] | ra[411];
-  assign \$4056  = ra[411] ? 1'h1 : 1'h0;
-  assign \$4057  = ra[409] ? 1'h1 : 1'h0;
-  assign \$4058  = \$4055  ? { 1'h1, \$4056  } : { 1'h0, \$4057  };
-  assign \$4059  = \$4050  ? { 1'h1, \$4054  } : { 1'h0, \$4058  };
-  assign \$4060  = ra[404] | ra[405];
-  assign \$4061  = ra[406] | ra[407];
+  assign \$4055  = \$4046  ? { 1'h1, \$4050  } : { 1'h0, \$4054  };
+  assign \$4056  = \$4031  ? { 1'h1, \$4043  } : { 1'h0, \$4055  };
+  assign \$4057  = ra[424] | ra[425];
+  assign \$4058  = ra[426] | ra[427];
+  assign \$4059  = \$4057  | \$4058 ;
+  assign \$4060  = ra[428] | ra[429];
+  assign \$4061  = ra[430] | ra[431];
   assign \$4062  = \$4060  | \$4061 ;
-  assign \$4063  = ra[406] | ra[407];
-  assign \$4064  = ra[407] ? 1'h1 : 1'h0;
-  assign \$4065  = ra[405] ? 1'h1 : 1'h0;
-  assign \$4066  = \$4063  ? { 1'h1, \$4064  } : { 1'h0, \$4065  };
-  assign \$4067  = ra[402] | ra[403];
-  assign \$4068  = ra[403] ? 1'h1 : 1'h0;
-  assign \$4069  = ra[401] ? 1'h1 : 1'h0;
+  assign \$4063  = \$4059  | \$4062 ;
+  assign \$4064  = ra[428] | ra[429];
+  assign \$4065  = ra[430] | ra[431];
+  assign \$4066  = \$4064  | \$4065 ;
+  assign \$4067  = ra[430] | ra[431];
+  assign \$4068  = ra[431] ? 1'h1 : 1'h0;
+  assign \$4069  = ra[429] ? 1'h1 : 1'h0;
   assign \$4070  = \$4067  ? { 1'h1, \$4068  } : { 1'h0, \$4069  };
-  assign \$4071  = \$4062  ? { 1'h1, \$4066  } : { 1'h0, \$4070  };
-  assign \$4072  = \$4047  ? { 1'h1, \$4059  } : { 1'h0, \$4071  };
-  assign \$4073  = ra[392] | ra[393];
-  assign \$4074  = ra[394] | ra[395];
-  assign \$4075  = \$4073  | \$4074 ;
-  assign \$4076  = ra[396] | ra[397];
-  assign \$4077  = ra[398] | ra[399];
+  assign \$4071  = ra[426] | ra[427];
+  assign \$4072  = ra[427] ? 1'h1 : 1'h0;
+  assign \$4073  = ra[425] ? 1'h1 : 1'h0;
+  assign \$4074  = \$4071  ? { 1'h1, \$4072  } : { 1'h0, \$4073  };
+  assign \$4075  = \$4066  ? { 1'h1, \$4070  } : { 1'h0, \$4074  };
+  assign \$4076  = ra[420] | ra[421];
+  assign \$4077  = ra[422] | ra[423];
   assign \$4078  = \$4076  | \$4077 ;
-  assign \$4079  = \$4075  | \$4078 ;
-  assign \$4080  = ra[396] | ra[397];
-  assign \$4081  = ra[398] | ra[399];
-  assign \$4082  = \$4080  | \$4081 ;
-  assign \$4083  = ra[398] | ra[399];
-  assign \$4084  = ra[399] ? 1'h1 : 1'h0;
-  assign \$4085  = ra[397] ? 1'h1 : 1'h0;
+  assign \$4079  = ra[422] | ra[423];
+  assign \$4080  = ra[423] ? 1'h1 : 1'h0;
+  assign \$4081  = ra[421] ? 1'h1 : 1'h0;
+  assign \$4082  = \$4079  ? { 1'h1, \$4080  } : { 1'h0, \$4081  };
+  assign \$4083  = ra[418] | ra[419];
+  assign \$4084  = ra[419] ? 1'h1 : 1'h0;
+  assign \$4085  = ra[417] ? 1'h1 : 1'h0;
   assign \$4086  = \$4083  ? { 1'h1, \$4084  } : { 1'h0, \$4085  };
-  assign \$4087  = ra[394] | ra[395];
-  assign \$4088  = ra[395] ? 1'h1 : 1'h0;
-  assign \$4089  = ra[393] ? 1'h1 : 1'h0;
-  assign \$4090  = \$4087  ? { 1'h1, \$4088  } : { 1'h0, \$4089  };
-  assign \$4091  = \$4082  ? { 1'h1, \$4086  } : { 1'h0, \$4090  };
-  assign \$4092  = ra[388] | ra[389];
-  assign \$4093  = ra[390] | ra[391];
-  assign \$4094  = \$4092  | \$4093 ;
-  assign \$4095  = ra[390] | ra[391];
-  assign \$4096  = ra[391] ? 1'h1 : 1'h0;
-  assign \$4097  = ra[389] ? 1'h1 : 1'h0;
-  assign \$4098  = \$4095  ? { 1'h1, \$4096  } : { 1'h0, \$4097  };
-  assign \$4099  = ra[386] | ra[387];
-  assign \$4100  = ra[387] ? 1'h1 : 1'h0;
-  assign \$4101  = ra[385] ? 1'h1 : 1'h0;
-  assign \$4102  = \$4099  ? { 1'h1, \$4100  } : { 1'h0, \$4101  };
-  assign \$4103  = \$4094  ? { 1'h1, \$4098  } : { 1'h0, \$4102  };
-  assign \$4104  = \$4079  ? { 1'h1, \$4091  } : { 1'h0, \$4103  };
-  assign \$4105  = \$4040  ? { 1'h1, \$4072  } : { 1'h0, \$4104  };
-  assign \$4106  = \$3945  ? { 1'h1, \$4025  } : { 1'h0, \$4105  };
-  assign \$4107  = \$3722  ? { 1'h1, \$3914  } : { 1'h0, \$4106  };
-  assign \$4108  = ra[320] | ra[321];
-  assign \$4109  = ra[322] | ra[323];
+  assign \$4087  = \$4078  ? { 1'h1, \$4082  } : { 1'h0, \$4086  };
+  assign \$4088  = \$4063  ? { 1'h1, \$4075  } : { 1'h0, \$4087  };
+  assign \$4089  = \$4024  ? { 1'h1, \$4056  } : { 1'h0, \$4088  };
+  assign \$4090  = ra[400] | ra[401];
+  assign \$4091  = ra[402] | ra[403];
+  assign \$4092  = \$4090  | \$4091 ;
+  assign \$4093  = ra[404] | ra[405];
+  assign \$4094  = ra[406] | ra[407];
+  assign \$4095  = \$4093  | \$4094 ;
+  assign \$4096  = \$4092  | \$4095 ;
+  assign \$4097  = ra[408] | ra[409];
+  assign \$4098  = ra[410] | ra[411];
+  assign \$4099  = \$4097  | \$4098 ;
+  assign \$4100  = ra[412] | ra[413];
+  assign \$4101  = ra[414] | ra[415];
+  assign \$4102  = \$4100  | \$4101 ;
+  assign \$4103  = \$4099  | \$4102 ;
+  assign \$4104  = \$4096  | \$4103 ;
+  assign \$4105  = ra[408] | ra[409];
+  assign \$4106  = ra[410] | ra[411];
+  assign \$4107  = \$4105  | \$4106 ;
+  assign \$4108  = ra[412] | ra[413];
+  assign \$4109  = ra[414] | ra[415];
   assign \$4110  = \$4108  | \$4109 ;
-  assign \$4111  = ra[324] | ra[325];
-  assign \$4112  = ra[326] | ra[327];
-  assign \$4113  = \$4111  | \$4112 ;
-  assign \$4114  = \$4110  | \$4113 ;
-  assign \$4115  = ra[328] | ra[329];
-  assign \$4116  = ra[330] | ra[331];
-  assign \$4117  = \$4115  | \$4116 ;
-  assign \$4118  = ra[332] | ra[333];
-  assign \$4119  = ra[334] | ra[335];
-  assign \$4120  = \$4118  | \$4119 ;
-  assign \$4121  = \$4117  | \$4120 ;
-  assign \$4122  = \$4114  | \$4121 ;
-  assign \$4123  = ra[336] | ra[337];
-  assign \$4124  = ra[338] | ra[339];
-  assign \$4125  = \$4123  | \$4124 ;
-  assign \$4126  = ra[340] | ra[341];
-  assign \$4127  = ra[342] | ra[343];
-  assign \$4128  = \$4126  | \$4127 ;
-  assign \$4129  = \$4125  | \$4128 ;
-  assign \$4130  = ra[344] | ra[345];
-  assign \$4131  = ra[346] | ra[347];
-  assign \$4132  = \$4130  | \$4131 ;
-  assign \$4133  = ra[348] | ra[349];
-  assign \$4134  = ra[350] | ra[351];
-  assign \$4135  = \$4133  | \$4134 ;
-  assign \$4136  = \$4132  | \$4135 ;
-  assign \$4137  = \$4129  | \$4136 ;
-  assign \$4138  = \$4122  | \$4137 ;
-  assign \$4139  = ra[352] | ra[353];
-  assign \$4140  = ra[354] | ra[355];
-  assign \$4141  = \$4139  | \$4140 ;
-  assign \$4142  = ra[356] | ra[357];
-  assign \$4143  = ra[358] | ra[359];
-  assign \$4144  = \$4142  | \$4143 ;
-  assign \$4145  = \$4141  | \$4144 ;
-  assign \$4146  = ra[360] | ra[361];
-  assign \$4147  = ra[362] | ra[363];
-  assign \$4148  = \$4146  | \$4147 ;
-  assign \$4149  = ra[364] | ra[365];
-  assign \$4150  = ra[366] | ra[367];
-  assign \$4151  = \$4149  | \$4150 ;
-  assign \$4152  = \$4148  | \$4151 ;
-  assign \$4153  = \$4145  | \$4152 ;
-  assign \$4154  = ra[368] | ra[369];
-  assign \$4155  = ra[370] | ra[371];
-  assign \$4156  = \$4154  | \$4155 ;
-  assign \$4157  = ra[372] | ra[373];
-  assign \$4158  = ra[374] | ra[375];
-  assign \$4159  = \$4157  | \$4158 ;
-  assign \$4160  = \$4156  | \$4159 ;
-  assign \$4161  = ra[376] | ra[377];
-  assign \$4162  = ra[378] | ra[379];
-  assign \$4163  = \$4161  | \$4162 ;
-  assign \$4164  = ra[380] | ra[381];
-  assign \$4165  = ra[382] | ra[383];
-  assign \$4166  = \$4164  | \$4165 ;
-  assign \$4167  = \$4163  | \$4166 ;
-  assign \$4168  = \$4160  | \$4167 ;
-  assign \$4169  = \$4153  | \$4168 ;
-  assign \$4170  = \$4138  | \$4169 ;
-  assign \$4171  = ra[352] | ra[353];
-  assign \$4172  = ra[354] | ra[355];
-  assign \$4173  = \$4171  | \$4172 ;
-  assign \$4174  = ra[356] | ra[357];
-  assign \$4175  = ra[358] | ra[359];
-  assign \$4176  = \$4174  | \$4175 ;
-  assign \$4177  = \$4173  | \$4176 ;
-  assign \$4178  = ra[360] | ra[361];
-  assign \$4179  = ra[362] | ra[363];
-  assign \$4180  = \$4178  | \$4179 ;
-  assign \$4181  = ra[364] | ra[365];
-  assign \$4182  = ra[366] | ra[367];
-  assign \$4183  = \$4181  | \$4182 ;
-  assign \$4184  = \$4180  | \$4183 ;
-  assign \$4185  = \$4177  | \$4184 ;
-  assign \$4186  = ra[368] | ra[369];
-  assign \$4187  = ra[370] | ra[371];
-  assign \$4188  = \$4186  | \$4187 ;
-  assign \$4189  = ra[372] | ra[373];
-  assign \$4190  = ra[374] | ra[375];
-  assign \$4191  = \$4189  | \$4190 ;
-  assign \$4192  = \$4188  | \$4191 ;
-  assign \$4193  = ra[376] | ra[377];
-  assign \$4194  = ra[378] | ra[379];
-  assign \$4195  = \$4193  | \$4194 ;
-  assign \$4196  = ra[380] | ra[381];
-  assign \$4197  = ra[382] | ra[383];
-  assign \$4198  = \$4196  | \$4197 ;
-  assign \$4199  = \$4195  | \$4198 ;
-  assign \$4200  = \$4192  | \$4199 ;
-  assign \$4201  = \$4185  | \$4200 ;
-  assign \$4202  = ra[368] | ra[369];
-  assign \$4203  = ra[370] | ra[371];
-  assign \$4204  = \$4202  | \$4203 ;
-  assign \$4205  = ra[372] | ra[373];
-  assign \$4206  = ra[374] | ra[375];
-  assign \$4207  = \$4205  | \$4206 ;
-  assign \$4208  = \$4204  | \$4207 ;
-  assign \$4209  = ra[376] | ra[377];
-  assign \$4210  = ra[378] | ra[379];
-  assign \$4211  = \$4209  | \$4210 ;
-  assign \$4212  = ra[380] | ra[381];
-  assign \$4213  = ra[382] | ra[383];
-  assign \$4214  = \$4212  | \$4213 ;
-  assign \$4215  = \$4211  | \$4214 ;
-  assign \$4216  = \$4208  | \$4215 ;
-  assign \$4217  = ra[376] | ra[377];
-  assign \$4218  = ra[378] | ra[379];
-  assign \$4219  = \$4217  | \$4218 ;
-  assign \$4220  = ra[380] | ra[381];
-  assign \$4221  = ra[382] | ra[383];
-  assign \$4222  = \$4220  | \$4221 ;
-  assign \$4223  = \$4219  | \$4222 ;
-  assign \$4224  = ra[380] | ra[381];
-  assign \$4225  = ra[382] | ra[383];
-  assign \$4226  = \$4224  | \$4225 ;
-  assign \$4227  = ra[382] | ra[383];
-  assign \$4228  = ra[383] ? 1'h1 : 1'h0;
-  assign \$4229  = ra[381] ? 1'h1 : 1'h0;
-  assign \$4230  = \$4227  ? { 1'h1, \$4228  } : { 1'h0, \$4229  };
-  assign \$4231  = ra[378] | ra[379];
-  assign \$4232  = ra[379] ? 1'h1 : 1'h0;
-  assign \$4233  = ra[377] ? 1'h1 : 1'h0;
-  assign \$4234  = \$4231  ? { 1'h1, \$4232  } : { 1'h0, \$4233  };
-  assign \$4235  = \$4226  ? { 1'h1, \$4230  } : { 1'h0, \$4234  };
-  assign \$4236  = ra[372] | ra[373];
-  assign \$4237  = ra[374] | ra[375];
-  assign \$4238  = \$4236  | \$4237 ;
-  assign \$4239  = ra[374] | ra[375];
-  assign \$4240  = ra[375] ? 1'h1 : 1'h0;
-  assign \$4241  = ra[373] ? 1'h1 : 1'h0;
-  assign \$4242  = \$4239  ? { 1'h1, \$4240  } : { 1'h0, \$4241  };
-  assign \$4243  = ra[370] | ra[371];
-  assign \$4244  = ra[371] ? 1'h1 : 1'h0;
-  assign \$4245  = ra[369] ? 1'h1 : 1'h0;
-  assign \$4246  = \$4243  ? { 1'h1, \$4244  } : { 1'h0, \$4245  };
-  assign \$4247  = \$4238  ? { 1'h1, \$4242  } : { 1'h0, \$4246  };
-  assign \$4248  = \$4223  ? { 1'h1, \$4235  } : { 1'h0, \$4247  };
-  assign \$4249  = ra[360] | ra[361];
-  assign \$4250  = ra[362] | ra[363];
-  assign \$4251  = \$4249  | \$4250 ;
-  assign \$4252  = ra[364] | ra[365];
-  assign \$4253  = ra[366] | ra[367];
-  assign \$4254  = \$4252  | \$4253 ;
-  assign \$4255  = \$4251  | \$4254 ;
-  assign \$4256  = ra[364] | ra[365];
-  assign \$4257  = ra[366] | ra[367];
-  assign \$4258  = \$4256  | \$4257 ;
-  assign \$4259  = ra[366] | ra[367];
-  assign \$4260  = ra[367] ? 1'h1 : 1'h0;
-  assign \$4261  = ra[365] ? 1'h1 : 1'h0;
-  assign \$4262  = \$4259  ? { 1'h1, \$4260  } : { 1'h0, \$4261  };
-  assign \$4263  = ra[362] | ra[363];
-  assign \$4264  = ra[363] ? 1'h1 : 1'h0;
-  assign \$4265  = ra[361] ? 1'h1 : 1'h0;
-  assign \$4266  = \$4263  ? { 1'h1, \$4264  } : { 1'h0, \$4265  };
-  assign \$4267  = \$4258  ? { 1'h1, \$4262  } : { 1'h0, \$4266  };
-  assign \$4268  = ra[356] | ra[357];
-  assign \$4269  = ra[358] | ra[359];
-  assign \$4270  = \$4268  | \$4269 ;
-  assign \$4271  = ra[358] | ra[359];
-  assign \$4272  = ra[359] ? 1'h1 : 1'h0;
-  assign \$4273  = ra[357] ? 1'h1 : 1'h0;
-  assign \$4274  = \$4271  ? { 1'h1, \$4272  } : { 1'h0, \$4273  };
-  assign \$4275  = ra[354] | ra[355];
-  assign \$4276  = ra[355] ? 1'h1 : 1'h0;
-  assign \$4277  = ra[353] ? 1'h1 : 1'h0;
-  assign \$4278  = \$4275  ? { 1'h1, \$4276  } : { 1'h0, \$4277  };
-  assign \$4279  = \$4270  ? { 1'h1, \$4274  } : { 1'h0, \$4278  };
-  assign \$4280  = \$4255  ? { 1'h1, \$4267  } : { 1'h0, \$4279  };
-  assign \$4281  = \$4216  ? { 1'h1, \$4248  } : { 1'h0, \$4280  };
-  assign \$4282  = ra[336] | ra[337];
-  assign \$4283  = ra[338] | ra[339];
-  assign \$4284  = \$4282  | \$4283 ;
-  assign \$4285  = ra[340] | ra[341];
-  assign \$4286  = ra[342] | ra[343];
-  assign \$4287  = \$4285  | \$4286 ;
-  assign \$4288  = \$4284  | \$4287 ;
-  assign \$4289  = ra[344] | ra[345];
-  assign \$4290  = ra[346] | ra[347];
-  assign \$4291  = \$4289  | \$4290 ;
-  assign \$4292  = ra[348] | ra[349];
-  assign \$4293  = ra[350] | ra[351];
-  assign \$4294  = \$4292  | \$4293 ;
-  assign \$4295  = \$4291  | \$4294 ;
-  assign \$4296  = \$4288  | \$4295 ;
-  assign \$4297  = ra[344] | ra[345];
-  assign \$4298  = ra[346] | ra[347];
-  assign \$4299  = \$4297  | \$4298 ;
-  assign \$4300  = ra[348] | ra[349];
-  assign \$4301  = ra[350] | ra[351];
+  assign \$4111  = \$4107  | \$4110 ;
+  assign \$4112  = ra[412] | ra[413];
+  assign \$4113  = ra[414] | ra[415];
+  assign \$4114  = \$4112  | \$4113 ;
+  assign \$4115  = ra[414] | ra[415];
+  assign \$4116  = ra[415] ? 1'h1 : 1'h0;
+  assign \$4117  = ra[413] ? 1'h1 : 1'h0;
+  assign \$4118  = \$4115  ? { 1'h1, \$4116  } : { 1'h0, \$4117  };
+  assign \$4119  = ra[410] | ra[411];
+  assign \$4120  = ra[411] ? 1'h1 : 1'h0;
+  assign \$4121  = ra[409] ? 1'h1 : 1'h0;
+  assign \$4122  = \$4119  ? { 1'h1, \$4120  } : { 1'h0, \$4121  };
+  assign \$4123  = \$4114  ? { 1'h1, \$4118  } : { 1'h0, \$4122  };
+  assign \$4124  = ra[404] | ra[405];
+  assign \$4125  = ra[406] | ra[407];
+  assign \$4126  = \$4124  | \$4125 ;
+  assign \$4127  = ra[406] | ra[407];
+  assign \$4128  = ra[407] ? 1'h1 : 1'h0;
+  assign \$4129  = ra[405] ? 1'h1 : 1'h0;
+  assign \$4130  = \$4127  ? { 1'h1, \$4128  } : { 1'h0, \$4129  };
+  assign \$4131  = ra[402] | ra[403];
+  assign \$4132  = ra[403] ? 1'h1 : 1'h0;
+  assign \$4133  = ra[401] ? 1'h1 : 1'h0;
+  assign \$4134  = \$4131  ? { 1'h1, \$4132  } : { 1'h0, \$4133  };
+  assign \$4135  = \$4126  ? { 1'h1, \$4130  } : { 1'h0, \$4134  };
+  assign \$4136  = \$4111  ? { 1'h1, \$4123  } : { 1'h0, \$4135  };
+  assign \$4137  = ra[392] | ra[393];
+  assign \$4138  = ra[394] | ra[395];
+  assign \$4139  = \$4137  | \$4138 ;
+  assign \$4140  = ra[396] | ra[397];
+  assign \$4141  = ra[398] | ra[399];
+  assign \$4142  = \$4140  | \$4141 ;
+  assign \$4143  = \$4139  | \$4142 ;
+  assign \$4144  = ra[396] | ra[397];
+  assign \$4145  = ra[398] | ra[399];
+  assign \$4146  = \$4144  | \$4145 ;
+  assign \$4147  = ra[398] | ra[399];
+  assign \$4148  = ra[399] ? 1'h1 : 1'h0;
+  assign \$4149  = ra[397] ? 1'h1 : 1'h0;
+  assign \$4150  = \$4147  ? { 1'h1, \$4148  } : { 1'h0, \$4149  };
+  assign \$4151  = ra[394] | ra[395];
+  assign \$4152  = ra[395] ? 1'h1 : 1'h0;
+  assign \$4153  = ra[393] ? 1'h1 : 1'h0;
+  assign \$4154  = \$4151  ? { 1'h1, \$4152  } : { 1'h0, \$4153  };
+  assign \$4155  = \$4146  ? { 1'h1, \$4150  } : { 1'h0, \$4154  };
+  assign \$4156  = ra[388] | ra[389];
+  assign \$4157  = ra[390] | ra[391];
+  assign \$4158  = \$4156  | \$4157 ;
+  assign \$4159  = ra[390] | ra[391];
+  assign \$4160  = ra[391] ? 1'h1 : 1'h0;
+  assign \$4161  = ra[389] ? 1'h1 : 1'h0;
+  assign \$4162  = \$4159  ? { 1'h1, \$4160  } : { 1'h0, \$4161  };
+  assign \$4163  = ra[386] | ra[387];
+  assign \$4164  = ra[387] ? 1'h1 : 1'h0;
+  assign \$4165  = ra[385] ? 1'h1 : 1'h0;
+  assign \$4166  = \$4163  ? { 1'h1, \$4164  } : { 1'h0, \$4165  };
+  assign \$4167  = \$4158  ? { 1'h1, \$4162  } : { 1'h0, \$4166  };
+  assign \$4168  = \$4143  ? { 1'h1, \$4155  } : { 1'h0, \$4167  };
+  assign \$4169  = \$4104  ? { 1'h1, \$4136  } : { 1'h0, \$4168  };
+  assign \$4170  = \$4009  ? { 1'h1, \$4089  } : { 1'h0, \$4169  };
+  assign \$4171  = \$3786  ? { 1'h1, \$3978  } : { 1'h0, \$4170  };
+  assign \$4172  = ra[320] | ra[321];
+  assign \$4173  = ra[322] | ra[323];
+  assign \$4174  = \$4172  | \$4173 ;
+  assign \$4175  = ra[324] | ra[325];
+  assign \$4176  = ra[326] | ra[327];
+  assign \$4177  = \$4175  | \$4176 ;
+  assign \$4178  = \$4174  | \$4177 ;
+  assign \$4179  = ra[328] | ra[329];
+  assign \$4180  = ra[330] | ra[331];
+  assign \$4181  = \$4179  | \$4180 ;
+  assign \$4182  = ra[332] | ra[333];
+  assign \$4183  = ra[334] | ra[335];
+  assign \$4184  = \$4182  | \$4183 ;
+  assign \$4185  = \$4181  | \$4184 ;
+  assign \$4186  = \$4178  | \$4185 ;
+  assign \$4187  = ra[336] | ra[337];
+  assign \$4188  = ra[338] | ra[339];
+  assign \$4189  = \$4187  | \$4188 ;
+  assign \$4190  = ra[340] | ra[341];
+  assign \$4191  = ra[342] | ra[343];
+  assign \$4192  = \$4190  | \$4191 ;
+  assign \$4193  = \$4189  | \$4192 ;
+  assign \$4194  = ra[344] | ra[345];
+  assign \$4195  = ra[346] | ra[347];
+  assign \$4196  = \$4194  | \$4195 ;
+  assign \$4197  = ra[348] | ra[349];
+  assign \$4198  = ra[350] | ra[351];
+  assign \$4199  = \$4197  | \$4198 ;
+  assign \$4200  = \$4196  | \$4199 ;
+  assign \$4201  = \$4193  | \$4200 ;
+  assign \$4202  = \$4186  | \$4201 ;
+  assign \$4203  = ra[352] | ra[353];
+  assign \$4204  = ra[354] | ra[355];
+  assign \$4205  = \$4203  | \$4204 ;
+  assign \$4206  = ra[356] | ra[357];
+  assign \$4207  = ra[358] | ra[359];
+  assign \$4208  = \$4206  | \$4207 ;
+  assign \$4209  = \$4205  | \$4208 ;
+  assign \$4210  = ra[360] | ra[361];
+  assign \$4211  = ra[362] | ra[363];
+  assign \$4212  = \$4210  | \$4211 ;
+  assign \$4213  = ra[364] | ra[365];
+  assign \$4214  = ra[366] | ra[367];
+  assign \$4215  = \$4213  | \$4214 ;
+  assign \$4216  = \$4212  | \$4215 ;
+  assign \$4217  = \$4209  | \$4216 ;
+  assign \$4218  = ra[368] | ra[369];
+  assign \$4219  = ra[370] | ra[371];
+  assign \$4220  = \$4218  | \$4219 ;
+  assign \$4221  = ra[372] | ra[373];
+  assign \$4222  = ra[374] | ra[375];
+  assign \$4223  = \$4221  | \$4222 ;
+  assign \$4224  = \$4220  | \$4223 ;
+  assign \$4225  = ra[376] | ra[377];
+  assign \$4226  = ra[378] | ra[379];
+  assign \$4227  = \$4225  | \$4226 ;
+  assign \$4228  = ra[380] | ra[381];
+  assign \$4229  = ra[382] | ra[383];
+  assign \$4230  = \$4228  | \$4229 ;
+  assign \$4231  = \$4227  | \$4230 ;
+  assign \$4232  = \$4224  | \$4231 ;
+  assign \$4233  = \$4217  | \$4232 ;
+  assign \$4234  = \$4202  | \$4233 ;
+  assign \$4235  = ra[352] | ra[353];
+  assign \$4236  = ra[354] | ra[355];
+  assign \$4237  = \$4235  | \$4236 ;
+  assign \$4238  = ra[356] | ra[357];
+  assign \$4239  = ra[358] | ra[359];
+  assign \$4240  = \$4238  | \$4239 ;
+  assign \$4241  = \$4237  | \$4240 ;
+  assign \$4242  = ra[360] | ra[361];
+  assign \$4243  = ra[362] | ra[363];
+  assign \$4244  = \$4242  | \$4243 ;
+  assign \$4245  = ra[364] | ra[365];
+  assign \$4246  = ra[366] | ra[367];
+  assign \$4247  = \$4245  | \$4246 ;
+  assign \$4248  = \$4244  | \$4247 ;
+  assign \$4249  = \$4241  | \$4248 ;
+  assign \$4250  = ra[368] | ra[369];
+  assign \$4251  = ra[370] | ra[371];
+  assign \$4252  = \$4250  | \$4251 ;
+  assign \$4253  = ra[372] | ra[373];
+  assign \$4254  = ra[374] | ra[375];
+  assign \$4255  = \$4253  | \$4254 ;
+  assign \$4256  = \$4252  | \$4255 ;
+  assign \$4257  = ra[376] | ra[377];
+  assign \$4258  = ra[378] | ra[379];
+  assign \$4259  = \$4257  | \$4258 ;
+  assign \$4260  = ra[380] | ra[381];
+  assign \$4261  = ra[382] | ra[383];
+  assign \$4262  = \$4260  | \$4261 ;
+  assign \$4263  = \$4259  | \$4262 ;
+  assign \$4264  = \$4256  | \$4263 ;
+  assign \$4265  = \$4249  | \$4264 ;
+  assign \$4266  = ra[368] | ra[369];
+  assign \$4267  = ra[370] | ra[371];
+  assign \$4268  = \$4266  | \$4267 ;
+  assign \$4269  = ra[372] | ra[373];
+  assign \$4270  = ra[374] | ra[375];
+  assign \$4271  = \$4269  | \$4270 ;
+  assign \$4272  = \$4268  | \$4271 ;
+  assign \$4273  = ra[376] | ra[377];
+  assign \$4274  = ra[378] | ra[379];
+  assign \$4275  = \$4273  | \$4274 ;
+  assign \$4276  = ra[380] | ra[381];
+  assign \$4277  = ra[382] | ra[383];
+  assign \$4278  = \$4276  | \$4277 ;
+  assign \$4279  = \$4275  | \$4278 ;
+  assign \$4280  = \$4272  | \$4279 ;
+  assign \$4281  = ra[376] | ra[377];
+  assign \$4282  = ra[378] | ra[379];
+  assign \$4283  = \$4281  | \$4282 ;
+  assign \$4284  = ra[380] | ra[381];
+  assign \$4285  = ra[382] | ra[383];
+  assign \$4286  = \$4284  | \$4285 ;
+  assign \$4287  = \$4283  | \$4286 ;
+  assign \$4288  = ra[380] | ra[381];
+  assign \$4289  = ra[382] | ra[383];
+  assign \$4290  = \$4288  | \$4289 ;
+  assign \$4291  = ra[382] | ra[383];
+  assign \$4292  = ra[383] ? 1'h1 : 1'h0;
+  assign \$4293  = ra[381] ? 1'h1 : 1'h0;
+  assign \$4294  = \$4291  ? { 1'h1, \$4292  } : { 1'h0, \$4293  };
+  assign \$4295  = ra[378] | ra[379];
+  assign \$4296  = ra[379] ? 1'h1 : 1'h0;
+  assign \$4297  = ra[377] ? 1'h1 : 1'h0;
+  assign \$4298  = \$4295  ? { 1'h1, \$4296  } : { 1'h0, \$4297  };
+  assign \$4299  = \$4290  ? { 1'h1, \$4294  } : { 1'h0, \$4298  };
+  assign \$4300  = ra[372] | ra[373];
+  assign \$4301  = ra[374] | ra[375];
   assign \$4302  = \$4300  | \$4301 ;
-  assign \$4303  = \$4299  | \$4302 ;
-  assign \$4304  = ra[348] | ra[349];
-  assign \$4305  = ra[350] | ra[351];
-  assign \$4306  = \$4304  | \$4305 ;
-  assign \$4307  = ra[350] | ra[351];
-  assign \$4308  = ra[351] ? 1'h1 : 1'h0;
-  assign \$4309  = ra[349] ? 1'h1 : 1'h0;
+  assign \$4303  = ra[374] | ra[375];
+  assign \$4304  = ra[375] ? 1'h1 : 1'h0;
+  assign \$4305  = ra[373] ? 1'h1 : 1'h0;
+  assign \$4306  = \$4303  ? { 1'h1, \$4304  } : { 1'h0, \$4305  };
+  assign \$4307  = ra[370] | ra[371];
+  assign \$4308  = ra[371] ? 1'h1 : 1'h0;
+  assign \$4309  = ra[369] ? 1'h1 : 1'h0;
   assign \$4310  = \$4307  ? { 1'h1, \$4308  } : { 1'h0, \$4309  };
-  assign \$4311  = ra[346] | ra[347];
-  assign \$4312  = ra[347] ? 1'h1 : 1'h0;
-  assign \$4313  = ra[345] ? 1'h1 : 1'h0;
-  assign \$4314  = \$4311  ? { 1'h1, \$4312  } : { 1'h0, \$4313  };
-  assign \$4315  = \$4306  ? { 1'h1, \$4310  } : { 1'h0, \$4314  };
-  assign \$4316  = ra[340] | ra[341];
-  assign \$4317  = ra[342] | ra[343];
+  assign \$4311  = \$4302  ? { 1'h1, \$4306  } : { 1'h0, \$4310  };
+  assign \$4312  = \$4287  ? { 1'h1, \$4299  } : { 1'h0, \$4311  };
+  assign \$4313  = ra[360] | ra[361];
+  assign \$4314  = ra[362] | ra[363];
+  assign \$4315  = \$4313  | \$4314 ;
+  assign \$4316  = ra[364] | ra[365];
+  assign \$4317  = ra[366] | ra[367];
   assign \$4318  = \$4316  | \$4317 ;
-  assign \$4319  = ra[342] | ra[343];
-  assign \$4320  = ra[343] ? 1'h1 : 1'h0;
-  assign \$4321  = ra[341] ? 1'h1 : 1'h0;
-  assign \$4322  = \$4319  ? { 1'h1, \$4320  } : { 1'h0, \$4321  };
-  assign \$4323  = ra[338] | ra[339];
-  assign \$4324  = ra[339] ? 1'h1 : 1'h0;
-  assign \$4325  = ra[337] ? 1'h1 : 1'h0;
+  assign \$4319  = \$4315  | \$4318 ;
+  assign \$4320  = ra[364] | ra[365];
+  assign \$4321  = ra[366] | ra[367];
+  assign \$4322  = \$4320  | \$4321 ;
+  assign \$4323  = ra[366] | ra[367];
+  assign \$4324  = ra[367] ? 1'h1 : 1'h0;
+  assign \$4325  = ra[365] ? 1'h1 : 1'h0;
   assign \$4326  = \$4323  ? { 1'h1, \$4324  } : { 1'h0, \$4325  };
-  assign \$4327  = \$4318  ? { 1'h1, \$4322  } : { 1'h0, \$4326  };
-  assign \$4328  = \$4303  ? { 1'h1, \$4315  } : { 1'h0, \$4327  };
-  assign \$4329  = ra[328] | ra[329];
-  assign \$4330  = ra[330] | ra[331];
-  assign \$4331  = \$4329  | \$4330 ;
-  assign \$4332  = ra[332] | ra[333];
-  assign \$4333  = ra[334] | ra[335];
+  assign \$4327  = ra[362] | ra[363];
+  assign \$4328  = ra[363] ? 1'h1 : 1'h0;
+  assign \$4329  = ra[361] ? 1'h1 : 1'h0;
+  assign \$4330  = \$4327  ? { 1'h1, \$4328  } : { 1'h0, \$4329  };
+  assign \$4331  = \$4322  ? { 1'h1, \$4326  } : { 1'h0, \$4330  };
+  assign \$4332  = ra[356] | ra[357];
+  assign \$4333  = ra[358] | ra[359];
   assign \$4334  = \$4332  | \$4333 ;
-  assign \$4335  = \$4331  | \$4334 ;
-  assign \$4336  = ra[332] | ra[333];
-  assign \$4337  = ra[334] | ra[335];
-  assign \$4338  = \$4336  | \$4337 ;
-  assign \$4339  = ra[334] | ra[335];
-  assign \$4340  = ra[335] ? 1'h1 : 1'h0;
-  assign \$4341  = ra[333] ? 1'h1 : 1'h0;
+  assign \$4335  = ra[358] | ra[359];
+  assign \$4336  = ra[359] ? 1'h1 : 1'h0;
+  assign \$4337  = ra[357] ? 1'h1 : 1'h0;
+  assign \$4338  = \$4335  ? { 1'h1, \$4336  } : { 1'h0, \$4337  };
+  assign \$4339  = ra[354] | ra[355];
+  assign \$4340  = ra[355] ? 1'h1 : 1'h0;
+  assign \$4341  = ra[353] ? 1'h1 : 1'h0;
   assign \$4342  = \$4339  ? { 1'h1, \$4340  } : { 1'h0, \$4341  };
-  assign \$4343  = ra[330] | ra[331];
-  assign \$4344  = ra[331] ? 1'h1 : 1'h0;
-  assign \$4345  = ra[329] ? 1'h1 : 1'h0;
-  assign \$4346  = \$4343  ? { 1'h1, \$4344  } : { 1'h0, \$4345  };
-  assign \$4347  = \$4338  ? { 1'h1, \$4342  } : { 1'h0, \$4346  };
-  assign \$4348  = ra[324] | ra[325];
-  assign \$4349  = ra[326] | ra[327];
-  assign \$4350  = \$4348  | \$4349 ;
-  assign \$4351  = ra[326] | ra[327];
-  assign \$4352  = ra[327] ? 1'h1 : 1'h0;
-  assign \$4353  = ra[325] ? 1'h1 : 1'h0;
-  assign \$4354  = \$4351  ? { 1'h1, \$4352  } : { 1'h0, \$4353  };
-  assign \$4355  = ra[322] | ra[323];
-  assign \$4356  = ra[323] ? 1'h1 : 1'h0;
-  assign \$4357  = ra[321] ? 1'h1 : 1'h0;
-  assign \$4358  = \$4355  ? { 1'h1, \$4356  } : { 1'h0, \$4357  };
-  assign \$4359  = \$4350  ? { 1'h1, \$4354  } : { 1'h0, \$4358  };
-  assign \$4360  = \$4335  ? { 1'h1, \$4347  } : { 1'h0, \$4359  };
-  assign \$4361  = \$4296  ? { 1'h1, \$4328  } : { 1'h0, \$4360  };
-  assign \$4362  = \$4201  ? { 1'h1, \$4281  } : { 1'h0, \$4361  };
-  assign \$4363  = ra[288] | ra[289];
-  assign \$4364  = ra[290] | ra[291];
-  assign \$4365  = \$4363  | \$4364 ;
-  assign \$4366  = ra[292] | ra[293];
-  assign \$4367  = ra[294] | ra[295];
-  assign \$4368  = \$4366  | \$4367 ;
-  assign \$4369  = \$4365  | \$4368 ;
-  assign \$4370  = ra[296] | ra[297];
-  assign \$4371  = ra[298] | ra[299];
-  assign \$4372  = \$4370  | \$4371 ;
-  assign \$4373  = ra[300] | ra[301];
-  assign \$4374  = ra[302] | ra[303];
-  assign \$4375  = \$4373  | \$4374 ;
-  assign \$4376  = \$4372  | \$4375 ;
-  assign \$4377  = \$4369  | \$4376 ;
-  assign \$4378  = ra[304] | ra[305];
-  assign \$4379  = ra[306] | ra[307];
-  assign \$4380  = \$4378  | \$4379 ;
-  assign \$4381  = ra[308] | ra[309];
-  assign \$4382  = ra[310] | ra[311];
-  assign \$4383  = \$4381  | \$4382 ;
-  assign \$4384  = \$4380  | \$4383 ;
-  assign \$4385  = ra[312] | ra[313];
-  assign \$4386  = ra[314] | ra[315];
-  assign \$4387  = \$4385  | \$4386 ;
-  assign \$4388  = ra[316] | ra[317];
-  assign \$4389  = ra[318] | ra[319];
-  assign \$4390  = \$4388  | \$4389 ;
-  assign \$4391  = \$4387  | \$4390 ;
-  assign \$4392  = \$4384  | \$4391 ;
-  assign \$4393  = \$4377  | \$4392 ;
-  assign \$4394  = ra[304] | ra[305];
-  assign \$4395  = ra[306] | ra[307];
-  assign \$4396  = \$4394  | \$4395 ;
-  assign \$4397  = ra[308] | ra[309];
-  assign \$4398  = ra[310] | ra[311];
-  assign \$4399  = \$4397  | \$4398 ;
-  assign \$4400  = \$4396  | \$4399 ;
-  assign \$4401  = ra[312] | ra[313];
-  assign \$4402  = ra[314] | ra[315];
-  assign \$4403  = \$4401  | \$4402 ;
-  assign \$4404  = ra[316] | ra[317];
-  assign \$4405  = ra[318] | ra[319];
-  assign \$4406  = \$4404  | \$4405 ;
-  assign \$4407  = \$4403  | \$4406 ;
-  assign \$4408  = \$4400  | \$4407 ;
-  assign \$4409  = ra[312] | ra[313];
-  assign \$4410  = ra[314] | ra[315];
-  assign \$4411  = \$4409  | \$4410 ;
-  assign \$4412  = ra[316] | ra[317];
-  assign \$4413  = ra[318] | ra[319];
+  assign \$4343  = \$4334  ? { 1'h1, \$4338  } : { 1'h0, \$4342  };
+  assign \$4344  = \$4319  ? { 1'h1, \$4331  } : { 1'h0, \$4343  };
+  assign \$4345  = \$4280  ? { 1'h1, \$4312  } : { 1'h0, \$4344  };
+  assign \$4346  = ra[336] | ra[337];
+  assign \$4347  = ra[338] | ra[339];
+  assign \$4348  = \$4346  | \$4347 ;
+  assign \$4349  = ra[340] | ra[341];
+  assign \$4350  = ra[342] | ra[343];
+  assign \$4351  = \$4349  | \$4350 ;
+  assign \$4352  = \$4348  | \$4351 ;
+  assign \$4353  = ra[344] | ra[345];
+  assign \$4354  = ra[346] | ra[347];
+  assign \$4355  = \$4353  | \$4354 ;
+  assign \$4356  = ra[348] | ra[349];
+  assign \$4357  = ra[350] | ra[351];
+  assign \$4358  = \$4356  | \$4357 ;
+  assign \$4359  = \$4355  | \$4358 ;
+  assign \$4360  = \$4352  | \$4359 ;
+  assign \$4361  = ra[344] | ra[345];
+  assign \$4362  = ra[346] | ra[347];
+  assign \$4363  = \$4361  | \$4362 ;
+  assign \$4364  = ra[348] | ra[349];
+  assign \$4365  = ra[350] | ra[351];
+  assign \$4366  = \$4364  | \$4365 ;
+  assign \$4367  = \$4363  | \$4366 ;
+  assign \$4368  = ra[348] | ra[349];
+  assign \$4369  = ra[350] | ra[351];
+  assign \$4370  = \$4368  | \$4369 ;
+  assign \$4371  = ra[350] | ra[351];
+  assign \$4372  = ra[351] ? 1'h1 : 1'h0;
+  assign \$4373  = ra[349] ? 1'h1 : 1'h0;
+  assign \$4374  = \$4371  ? { 1'h1, \$4372  } : { 1'h0, \$4373  };
+  assign \$4375  = ra[346] | ra[347];
+  assign \$4376  = ra[347] ? 1'h1 : 1'h0;
+  assign \$4377  = ra[345] ? 1'h1 : 1'h0;
+  assign \$4378  = \$4375  ? { 1'h1, \$4376  } : { 1'h0, \$4377  };
+  assign \$4379  = \$4370  ? { 1'h1, \$4374  } : { 1'h0, \$4378  };
+  assign \$4380  = ra[340] | ra[341];
+  assign \$4381  = ra[342] | ra[343];
+  assign \$4382  = \$4380  | \$4381 ;
+  assign \$4383  = ra[342] | ra[343];
+  assign \$4384  = ra[343] ? 1'h1 : 1'h0;
+  assign \$4385  = ra[341] ? 1'h1 : 1'h0;
+  assign \$4386  = \$4383  ? { 1'h1, \$4384  } : { 1'h0, \$4385  };
+  assign \$4387  = ra[338] | ra[339];
+  assign \$4388  = ra[339] ? 1'h1 : 1'h0;
+  assign \$4389  = ra[337] ? 1'h1 : 1'h0;
+  assign \$4390  = \$4387  ? { 1'h1, \$4388  } : { 1'h0, \$4389  };
+  assign \$4391  = \$4382  ? { 1'h1, \$4386  } : { 1'h0, \$4390  };
+  assign \$4392  = \$4367  ? { 1'h1, \$4379  } : { 1'h0, \$4391  };
+  assign \$4393  = ra[328] | ra[329];
+  assign \$4394  = ra[330] | ra[331];
+  assign \$4395  = \$4393  | \$4394 ;
+  assign \$4396  = ra[332] | ra[333];
+  assign \$4397  = ra[334] | ra[335];
+  assign \$4398  = \$4396  | \$4397 ;
+  assign \$4399  = \$4395  | \$4398 ;
+  assign \$4400  = ra[332] | ra[333];
+  assign \$4401  = ra[334] | ra[335];
+  assign \$4402  = \$4400  | \$4401 ;
+  assign \$4403  = ra[334] | ra[335];
+  assign \$4404  = ra[335] ? 1'h1 : 1'h0;
+  assign \$4405  = ra[333] ? 1'h1 : 1'h0;
+  assign \$4406  = \$4403  ? { 1'h1, \$4404  } : { 1'h0, \$4405  };
+  assign \$4407  = ra[330] | ra[331];
+  assign \$4408  = ra[331] ? 1'h1 : 1'h0;
+  assign \$4409  = ra[329] ? 1'h1 : 1'h0;
+  assign \$4410  = \$4407  ? { 1'h1, \$4408  } : { 1'h0, \$4409  };
+  assign \$4411  = \$4402  ? { 1'h1, \$4406  } : { 1'h0, \$4410  };
+  assign \$4412  = ra[324] | ra[325];
+  assign \$4413  = ra[326] | ra[327];
   assign \$4414  = \$4412  | \$4413 ;
-  assign \$4415  = \$4411  | \$4414 ;
-  assign \$4416  = ra[316] | ra[317];
-  assign \$4417  = ra[318] | ra[319];
-  assign \$4418  = \$4416  | \$4417 ;
-  assign \$4419  = ra[318] | ra[319];
-  assign \$4420  = ra[319] ? 1'h1 : 1'h0;
-  assign \$4421  = ra[317] ? 1'h1 : 1'h0;
+  assign \$4415  = ra[326] | ra[327];
+  assign \$4416  = ra[327] ? 1'h1 : 1'h0;
+  assign \$4417  = ra[325] ? 1'h1 : 1'h0;
+  assign \$4418  = \$4415  ? { 1'h1, \$4416  } : { 1'h0, \$4417  };
+  assign \$4419  = ra[322] | ra[323];
+  assign \$4420  = ra[323] ? 1'h1 : 1'h0;
+  assign \$4421  = ra[321] ? 1'h1 : 1'h0;
   assign \$4422  = \$4419  ? { 1'h1, \$4420  } : { 1'h0, \$4421  };
-  assign \$4423  = ra[314] | ra[315];
-  assign \$4424  = ra[315] ? 1'h1 : 1'h0;
-  assign \$4425  = ra[313] ? 1'h1 : 1'h0;
-  assign \$4426  = \$4423  ? { 1'h1, \$4424  } : { 1'h0, \$4425  };
-  assign \$4427  = \$4418  ? { 1'h1, \$4422  } : { 1'h0, \$4426  };
-  assign \$4428  = ra[308] | ra[309];
-  assign \$4429  = ra[310] | ra[311];
-  assign \$4430  = \$4428  | \$4429 ;
-  assign \$4431  = ra[310] | ra[311];
-  assign \$4432  = ra[311] ? 1'h1 : 1'h0;
-  assign \$4433  = ra[309] ? 1'h1 : 1'h0;
-  assign \$4434  = \$4431  ? { 1'h1, \$4432  } : { 1'h0, \$4433  };
-  assign \$4435  = ra[306] | ra[307];
-  assign \$4436  = ra[307] ? 1'h1 : 1'h0;
-  assign \$4437  = ra[305] ? 1'h1 : 1'h0;
-  assign \$4438  = \$4435  ? { 1'h1, \$4436  } : { 1'h0, \$4437  };
-  assign \$4439  = \$4430  ? { 1'h1, \$4434  } : { 1'h0, \$4438  };
-  assign \$4440  = \$4415  ? { 1'h1, \$4427  } : { 1'h0, \$4439  };
-  assign \$4441  = ra[296] | ra[297];
-  assign \$4442  = ra[298] | ra[299];
-  assign \$4443  = \$4441  | \$4442 ;
-  assign \$4444  = ra[300] | ra[301];
-  assign \$4445  = ra[302] | ra[303];
-  assign \$4446  = \$4444  | \$4445 ;
-  assign \$4447  = \$4443  | \$4446 ;
-  assign \$4448  = ra[300] | ra[301];
-  assign \$4449  = ra[302] | ra[303];
-  assign \$4450  = \$4448  | \$4449 ;
-  assign \$4451  = ra[302] | ra[303];
-  assign \$4452  = ra[303] ? 1'h1 : 1'h0;
-  assign \$4453  = ra[301] ? 1'h1 : 1'h0;
-  assign \$4454  = \$4451  ? { 1'h1, \$4452  } : { 1'h0, \$4453  };
-  assign \$4455  = ra[298] | ra[299];
-  assign \$4456  = ra[299] ? 1'h1 : 1'h0;
-  assign \$4457  = ra[297] ? 1'h1 : 1'h0;
-  assign \$4458  = \$4455  ? { 1'h1, \$4456  } : { 1'h0, \$4457  };
-  assign \$4459  = \$4450  ? { 1'h1, \$4454  } : { 1'h0, \$4458  };
-  assign \$4460  = ra[292] | ra[293];
-  assign \$4461  = ra[294] | ra[295];
-  assign \$4462  = \$4460  | \$4461 ;
-  assign \$4463  = ra[294] | ra[295];
-  assign \$4464  = ra[295] ? 1'h1 : 1'h0;
-  assign \$4465  = ra[293] ? 1'h1 : 1'h0;
-  assign \$4466  = \$4463  ? { 1'h1, \$4464  } : { 1'h0, \$4465  };
-  assign \$4467  = ra[290] | ra[291];
-  assign \$4468  = ra[291] ? 1'h1 : 1'h0;
-  assign \$4469  = ra[289] ? 1'h1 : 1'h0;
-  assign \$4470  = \$4467  ? { 1'h1, \$4468  } : { 1'h0, \$4469  };
-  assign \$4471  = \$4462  ? { 1'h1, \$4466  } : { 1'h0, \$4470  };
-  assign \$4472  = \$4447  ? { 1'h1, \$4459  } : { 1'h0, \$4471  };
-  assign \$4473  = \$4408  ? { 1'h1, \$4440  } : { 1'h0, \$4472  };
-  assign \$4474  = ra[272] | ra[273];
-  assign \$4475  = ra[274] | ra[275];
-  assign \$4476  = \$4474  | \$4475 ;
-  assign \$4477  = ra[276] | ra[277];
-  assign \$4478  = ra[278] | ra[279];
-  assign \$4479  = \$4477  | \$4478 ;
-  assign \$4480  = \$4476  | \$4479 ;
-  assign \$4481  = ra[280] | ra[281];
-  assign \$4482  = ra[282] | ra[283];
-  assign \$4483  = \$4481  | \$4482 ;
-  assign \$4484  = ra[284] | ra[285];
-  assign \$4485  = ra[286] | ra[287];
-  assign \$4486  = \$4484  | \$4485 ;
-  assign \$4487  = \$4483  | \$4486 ;
-  assign \$4488  = \$4480  | \$4487 ;
-  assign \$4489  = ra[280] | ra[281];
-  assign \$4490  = ra[282] | ra[283];
-  assign \$4491  = \$4489  | \$4490 ;
-  assign \$4492  = ra[284] | ra[285];
-  assign \$4493  = ra[286] | ra[287];
+  assign \$4423  = \$4414  ? { 1'h1, \$4418  } : { 1'h0, \$4422  };
+  assign \$4424  = \$4399  ? { 1'h1, \$4411  } : { 1'h0, \$4423  };
+  assign \$4425  = \$4360  ? { 1'h1, \$4392  } : { 1'h0, \$4424  };
+  assign \$4426  = \$4265  ? { 1'h1, \$4345  } : { 1'h0, \$4425  };
+  assign \$4427  = ra[288] | ra[289];
+  assign \$4428  = ra[290] | ra[291];
+  assign \$4429  = \$4427  | \$4428 ;
+  assign \$4430  = ra[292] | ra[293];
+  assign \$4431  = ra[294] | ra[295];
+  assign \$4432  = \$4430  | \$4431 ;
+  assign \$4433  = \$4429  | \$4432 ;
+  assign \$4434  = ra[296] | ra[297];
+  assign \$4435  = ra[298] | ra[299];
+  assign \$4436  = \$4434  | \$4435 ;
+  assign \$4437  = ra[300] | ra[301];
+  assign \$4438  = ra[302] | ra[303];
+  assign \$4439  = \$4437  | \$4438 ;
+  assign \$4440  = \$4436  | \$4439 ;
+  assign \$4441  = \$4433  | \$4440 ;
+  assign \$4442  = ra[304] | ra[305];
+  assign \$4443  = ra[306] | ra[307];
+  assign \$4444  = \$4442  | \$4443 ;
+  assign \$4445  = ra[308] | ra[309];
+  assign \$4446  = ra[310] | ra[311];
+  assign \$4447  = \$4445  | \$4446 ;
+  assign \$4448  = \$4444  | \$4447 ;
+  assign \$4449  = ra[312] | ra[313];
+  assign \$4450  = ra[314] | ra[315];
+  assign \$4451  = \$4449  | \$4450 ;
+  assign \$4452  = ra[316] | ra[317];
+  assign \$4453  = ra[318] | ra[319];
+  assign \$4454  = \$4452  | \$4453 ;
+  assign \$4455  = \$4451  | \$4454 ;
+  assign \$4456  = \$4448  | \$4455 ;
+  assign \$4457  = \$4441  | \$4456 ;
+  assign \$4458  = ra[304] | ra[305];
+  assign \$4459  = ra[306] | ra[307];
+  assign \$4460  = \$4458  | \$4459 ;
+  assign \$4461  = ra[308] | ra[309];
+  assign \$4462  = ra[310] | ra[311];
+  assign \$4463  = \$4461  | \$4462 ;
+  assign \$4464  = \$4460  | \$4463 ;
+  assign \$4465  = ra[312] | ra[313];
+  assign \$4466  = ra[314] | ra[315];
+  assign \$4467  = \$4465  | \$4466 ;
+  assign \$4468  = ra[316] | ra[317];
+  assign \$4469  = ra[318] | ra[319];
+  assign \$4470  = \$4468  | \$4469 ;
+  assign \$4471  = \$4467  | \$4470 ;
+  assign \$4472  = \$4464  | \$4471 ;
+  assign \$4473  = ra[312] | ra[313];
+  assign \$4474  = ra[314] | ra[315];
+  assign \$4475  = \$4473  | \$4474 ;
+  assign \$4476  = ra[316] | ra[317];
+  assign \$4477  = ra[318] | ra[319];
+  assign \$4478  = \$4476  | \$4477 ;
+  assign \$4479  = \$4475  | \$4478 ;
+  assign \$4480  = ra[316] | ra[317];
+  assign \$4481  = ra[318] | ra[319];
+  assign \$4482  = \$4480  | \$4481 ;
+  assign \$4483  = ra[318] | ra[319];
+  assign \$4484  = ra[319] ? 1'h1 : 1'h0;
+  assign \$4485  = ra[317] ? 1'h1 : 1'h0;
+  assign \$4486  = \$4483  ? { 1'h1, \$4484  } : { 1'h0, \$4485  };
+  assign \$4487  = ra[314] | ra[315];
+  assign \$4488  = ra[315] ? 1'h1 : 1'h0;
+  assign \$4489  = ra[313] ? 1'h1 : 1'h0;
+  assign \$4490  = \$4487  ? { 1'h1, \$4488  } : { 1'h0, \$4489  };
+  assign \$4491  = \$4482  ? { 1'h1, \$4486  } : { 1'h0, \$4490  };
+  assign \$4492  = ra[308] | ra[309];
+  assign \$4493  = ra[310] | ra[311];
   assign \$4494  = \$4492  | \$4493 ;
-  assign \$4495  = \$4491  | \$4494 ;
-  assign \$4496  = ra[284] | ra[285];
-  assign \$4497  = ra[286] | ra[287];
-  assign \$4498  = \$4496  | \$4497 ;
-  assign \$4499  = ra[286] | ra[287];
-  assign \$4500  = ra[287] ? 1'h1 : 1'h0;
-  assign \$4501  = ra[285] ? 1'h1 : 1'h0;
+  assign \$4495  = ra[310] | ra[311];
+  assign \$4496  = ra[311] ? 1'h1 : 1'h0;
+  assign \$4497  = ra[309] ? 1'h1 : 1'h0;
+  assign \$4498  = \$4495  ? { 1'h1, \$4496  } : { 1'h0, \$4497  };
+  assign \$4499  = ra[306] | ra[307];
+  assign \$4500  = ra[307] ? 1'h1 : 1'h0;
+  assign \$4501  = ra[305] ? 1'h1 : 1'h0;
   assign \$4502  = \$4499  ? { 1'h1, \$4500  } : { 1'h0, \$4501  };
-  assign \$4503  = ra[282] | ra[283];
-  assign \$4504  = ra[283] ? 1'h1 : 1'h0;
-  assign \$4505  = ra[281] ? 1'h1 : 1'h0;
-  assign \$4506  = \$4503  ? { 1'h1, \$4504  } : { 1'h0, \$4505  };
-  assign \$4507  = \$4498  ? { 1'h1, \$4502  } : { 1'h0, \$4506  };
-  assign \$4508  = ra[276] | ra[277];
-  assign \$4509  = ra[278] | ra[279];
+  assign \$4503  = \$4494  ? { 1'h1, \$4498  } : { 1'h0, \$4502  };
+  assign \$4504  = \$4479  ? { 1'h1, \$4491  } : { 1'h0, \$4503  };
+  assign \$4505  = ra[296] | ra[297];
+  assign \$4506  = ra[298] | ra[299];
+  assign \$4507  = \$4505  | \$4506 ;
+  assign \$4508  = ra[300] | ra[301];
+  assign \$4509  = ra[302] | ra[303];
   assign \$4510  = \$4508  | \$4509 ;
-  assign \$4511  = ra[278] | ra[279];
-  assign \$4512  = ra[279] ? 1'h1 : 1'h0;
-  assign \$4513  = ra[277] ? 1'h1 : 1'h0;
-  assign \$4514  = \$4511  ? { 1'h1, \$4512  } : { 1'h0, \$4513  };
-  assign \$4515  = ra[274] | ra[275];
-  assign \$4516  = ra[275] ? 1'h1 : 1'h0;
-  assign \$4517  = ra[273] ? 1'h1 : 1'h0;
+  assign \$4511  = \$4507  | \$4510 ;
+  assign \$4512  = ra[300] | ra[301];
+  assign \$4513  = ra[302] | ra[303];
+  assign \$4514  = \$4512  | \$4513 ;
+  assign \$4515  = ra[302] | ra[303];
+  assign \$4516  = ra[303] ? 1'h1 : 1'h0;
+  assign \$4517  = ra[301] ? 1'h1 : 1'h0;
   assign \$4518  = \$4515  ? { 1'h1, \$4516  } : { 1'h0, \$4517  };
-  assign \$4519  = \$4510  ? { 1'h1, \$4514  } : { 1'h0, \$4518  };
-  assign \$4520  = \$4495  ? { 1'h1, \$4507  } : { 1'h0, \$4519  };
-  assign \$4521  = ra[264] | ra[265];
-  assign \$4522  = ra[266] | ra[267];
-  assign \$4523  = \$4521  | \$4522 ;
-  assign \$4524  = ra[268] | ra[269];
-  assign \$4525  = ra[270] | ra[271];
+  assign \$4519  = ra[298] | ra[299];
+  assign \$4520  = ra[299] ? 1'h1 : 1'h0;
+  assign \$4521  = ra[297] ? 1'h1 : 1'h0;
+  assign \$4522  = \$4519  ? { 1'h1, \$4520  } : { 1'h0, \$4521  };
+  assign \$4523  = \$4514  ? { 1'h1, \$4518  } : { 1'h0, \$4522  };
+  assign \$4524  = ra[292] | ra[293];
+  assign \$4525  = ra[294] | ra[295];
   assign \$4526  = \$4524  | \$4525 ;
-  assign \$4527  = \$4523  | \$4526 ;
-  assign \$4528  = ra[268] | ra[269];
-  assign \$4529  = ra[270] | ra[271];
-  assign \$4530  = \$4528  | \$4529 ;
-  assign \$4531  = ra[270] | ra[271];
-  assign \$4532  = ra[271] ? 1'h1 : 1'h0;
-  assign \$4533  = ra[269] ? 1'h1 : 1'h0;
+  assign \$4527  = ra[294] | ra[295];
+  assign \$4528  = ra[295] ? 1'h1 : 1'h0;
+  assign \$4529  = ra[293] ? 1'h1 : 1'h0;
+  assign \$4530  = \$4527  ? { 1'h1, \$4528  } : { 1'h0, \$4529  };
+  assign \$4531  = ra[290] | ra[291];
+  assign \$4532  = ra[291] ? 1'h1 : 1'h0;
+  assign \$4533  = ra[289] ? 1'h1 : 1'h0;
   assign \$4534  = \$4531  ? { 1'h1, \$4532  } : { 1'h0, \$4533  };
-  assign \$4535  = ra[266] | ra[267];
-  assign \$4536  = ra[267] ? 1'h1 : 1'h0;
-  assign \$4537  = ra[265] ? 1'h1 : 1'h0;
-  assign \$4538  = \$4535  ? { 1'h1, \$4536  } : { 1'h0, \$4537  };
-  assign \$4539  = \$4530  ? { 1'h1, \$4534  } : { 1'h0, \$4538  };
-  assign \$4540  = ra[260] | ra[261];
-  assign \$4541  = ra[262] | ra[263];
-  assign \$4542  = \$4540  | \$4541 ;
-  assign \$4543  = ra[262] | ra[263];
-  assign \$4544  = ra[263] ? 1'h1 : 1'h0;
-  assign \$4545  = ra[261] ? 1'h1 : 1'h0;
-  assign \$4546  = \$4543  ? { 1'h1, \$4544  } : { 1'h0, \$4545  };
-  assign \$4547  = ra[258] | ra[259];
-  assign \$4548  = ra[259] ? 1'h1 : 1'h0;
-  assign \$4549  = ra[257] ? 1'h1 : 1'h0;
-  assign \$4550  = \$4547  ? { 1'h1, \$4548  } : { 1'h0, \$4549  };
-  assign \$4551  = \$4542  ? { 1'h1, \$4546  } : { 1'h0, \$4550  };
-  assign \$4552  = \$4527  ? { 1'h1, \$4539  } : { 1'h0, \$4551  };
-  assign \$4553  = \$4488  ? { 1'h1, \$4520  } : { 1'h0, \$4552  };
-  assign \$4554  = \$4393  ? { 1'h1, \$4473  } : { 1'h0, \$4553  };
-  assign \$4555  = \$4170  ? { 1'h1, \$4362  } : { 1'h0, \$4554  };
-  assign \$4556  = \$3659  ? { 1'h1, \$4107  } : { 1'h0, \$4555  };
-  assign \$4557  = ra[128] | ra[129];
-  assign \$4558  = ra[130] | ra[131];
-  assign \$4559  = \$4557  | \$4558 ;
-  assign \$4560  = ra[132] | ra[133];
-  assign \$4561  = ra[134] | ra[135];
+  assign \$4535  = \$4526  ? { 1'h1, \$4530  } : { 1'h0, \$4534  };
+  assign \$4536  = \$4511  ? { 1'h1, \$4523  } : { 1'h0, \$4535  };
+  assign \$4537  = \$4472  ? { 1'h1, \$4504  } : { 1'h0, \$4536  };
+  assign \$4538  = ra[272] | ra[273];
+  assign \$4539  = ra[274] | ra[275];
+  assign \$4540  = \$4538  | \$4539 ;
+  assign \$4541  = ra[276] | ra[277];
+  assign \$4542  = ra[278] | ra[279];
+  assign \$4543  = \$4541  | \$4542 ;
+  assign \$4544  = \$4540  | \$4543 ;
+  assign \$4545  = ra[280] | ra[281];
+  assign \$4546  = ra[282] | ra[283];
+  assign \$4547  = \$4545  | \$4546 ;
+  assign \$4548  = ra[284] | ra[285];
+  assign \$4549  = ra[286] | ra[287];
+  assign \$4550  = \$4548  | \$4549 ;
+  assign \$4551  = \$4547  | \$4550 ;
+  assign \$4552  = \$4544  | \$4551 ;
+  assign \$4553  = ra[280] | ra[281];
+  assign \$4554  = ra[282] | ra[283];
+  assign \$4555  = \$4553  | \$4554 ;
+  assign \$4556  = ra[284] | ra[285];
+  assign \$4557  = ra[286] | ra[287];
+  assign \$4558  = \$4556  | \$4557 ;
+  assign \$4559  = \$4555  | \$4558 ;
+  assign \$4560  = ra[284] | ra[285];
+  assign \$4561  = ra[286] | ra[287];
   assign \$4562  = \$4560  | \$4561 ;
-  assign \$4563  = \$4559  | \$4562 ;
-  assign \$4564  = ra[136] | ra[137];
-  assign \$4565  = ra[138] | ra[139];
-  assign \$4566  = \$4564  | \$4565 ;
-  assign \$4567  = ra[140] | ra[141];
-  assign \$4568  = ra[142] | ra[143];
-  assign \$4569  = \$4567  | \$4568 ;
-  assign \$4570  = \$4566  | \$4569 ;
-  assign \$4571  = \$4563  | \$4570 ;
-  assign \$4572  = ra[144] | ra[145];
-  assign \$4573  = ra[146] | ra[147];
+  assign \$4563  = ra[286] | ra[287];
+  assign \$4564  = ra[287] ? 1'h1 : 1'h0;
+  assign \$4565  = ra[285] ? 1'h1 : 1'h0;
+  assign \$4566  = \$4563  ? { 1'h1, \$4564  } : { 1'h0, \$4565  };
+  assign \$4567  = ra[282] | ra[283];
+  assign \$4568  = ra[283] ? 1'h1 : 1'h0;
+  assign \$4569  = ra[281] ? 1'h1 : 1'h0;
+  assign \$4570  = \$4567  ? { 1'h1, \$4568  } : { 1'h0, \$4569  };
+  assign \$4571  = \$4562  ? { 1'h1, \$4566  } : { 1'h0, \$4570  };
+  assign \$4572  = ra[276] | ra[277];
+  assign \$4573  = ra[278] | ra[279];
   assign \$4574  = \$4572  | \$4573 ;
-  assign \$4575  = ra[148] | ra[149];
-  assign \$4576  = ra[150] | ra[151];
-  assign \$4577  = \$4575  | \$4576 ;
-  assign \$4578  = \$4574  | \$4577 ;
-  assign \$4579  = ra[152] | ra[153];
-  assign \$4580  = ra[154] | ra[155];
-  assign \$4581  = \$4579  | \$4580 ;
-  assign \$4582  = ra[156] | ra[157];
-  assign \$4583  = ra[158] | ra[159];
-  assign \$4584  = \$4582  | \$4583 ;
-  assign \$4585  = \$4581  | \$4584 ;
-  assign \$4586  = \$4578  | \$4585 ;
-  assign \$4587  = \$4571  | \$4586 ;
-  assign \$4588  = ra[160] | ra[161];
-  assign \$4589  = ra[162] | ra[163];
+  assign \$4575  = ra[278] | ra[279];
+  assign \$4576  = ra[279] ? 1'h1 : 1'h0;
+  assign \$4577  = ra[277] ? 1'h1 : 1'h0;
+  assign \$4578  = \$4575  ? { 1'h1, \$4576  } : { 1'h0, \$4577  };
+  assign \$4579  = ra[274] | ra[275];
+  assign \$4580  = ra[275] ? 1'h1 : 1'h0;
+  assign \$4581  = ra[273] ? 1'h1 : 1'h0;
+  assign \$4582  = \$4579  ? { 1'h1, \$4580  } : { 1'h0, \$4581  };
+  assign \$4583  = \$4574  ? { 1'h1, \$4578  } : { 1'h0, \$4582  };
+  assign \$4584  = \$4559  ? { 1'h1, \$4571  } : { 1'h0, \$4583  };
+  assign \$4585  = ra[264] | ra[265];
+  assign \$4586  = ra[266] | ra[267];
+  assign \$4587  = \$4585  | \$4586 ;
+  assign \$4588  = ra[268] | ra[269];
+  assign \$4589  = ra[270] | ra[271];
   assign \$4590  = \$4588  | \$4589 ;
-  assign \$4591  = ra[164] | ra[165];
-  assign \$4592  = ra[166] | ra[167];
-  assign \$4593  = \$4591  | \$4592 ;
-  assign \$4594  = \$4590  | \$4593 ;
-  assign \$4595  = ra[168] | ra[169];
-  assign \$4596  = ra[170] | ra[171];
-  assign \$4597  = \$4595  | \$4596 ;
-  assign \$4598  = ra[172] | ra[173];
-  assign \$4599  = ra[174] | ra[175];
-  assign \$4600  = \$4598  | \$4599 ;
-  assign \$4601  = \$4597  | \$4600 ;
-  assign \$4602  = \$4594  | \$4601 ;
-  assign \$4603  = ra[176] | ra[177];
-  assign \$4604  = ra[178] | ra[179];
-  assign \$4605  = \$4603  | \$4604 ;
-  assign \$4606  = ra[180] | ra[181];
-  assign \$4607  = ra[182] | ra[183];
-  assign \$4608  = \$4606  | \$4607 ;
-  assign \$4609  = \$4605  | \$4608 ;
-  assign \$4610  = ra[184] | ra[185];
-  assign \$4611  = ra[186] | ra[187];
-  assign \$4612  = \$4610  | \$4611 ;
-  assign \$4613  = ra[188] | ra[189];
-  assign \$4614  = ra[190] | ra[191];
-  assign \$4615  = \$4613  | \$4614 ;
-  assign \$4616  = \$4612  | \$4615 ;
-  assign \$4617  = \$4609  | \$4616 ;
-  assign \$4618  = \$4602  | \$4617 ;
-  assign \$4619  = \$4587  | \$4618 ;
-  assign \$4620  = ra[192] | ra[193];
-  assign \$4621  = ra[194] | ra[195];
-  assign \$4622  = \$4620  | \$4621 ;
-  assign \$4623  = ra[196] | ra[197];
-  assign \$4624  = ra[198] | ra[199];
-  assign \$4625  = \$4623  | \$4624 ;
-  assign \$4626  = \$4622  | \$4625 ;
-  assign \$4627  = ra[200] | ra[201];
-  assign \$4628  = ra[202] | ra[203];
-  assign \$4629  = \$4627  | \$4628 ;
-  assign \$4630  = ra[204] | ra[205];
-  assign \$4631  = ra[206] | ra[207];
-  assign \$4632  = \$4630  | \$4631 ;
-  assign \$4633  = \$4629  | \$4632 ;
-  assign \$4634  = \$4626  | \$4633 ;
-  assign \$4635  = ra[208] | ra[209];
-  assign \$4636  = ra[210] | ra[211];
-  assign \$4637  = \$4635  | \$4636 ;
-  assign \$4638  = ra[212] | ra[213];
-  assign \$4639  = ra[214] | ra[215];
-  assign \$4640  = \$4638  | \$4639 ;
-  assign \$4641  = \$4637  | \$4640 ;
-  assign \$4642  = ra[216] | ra[217];
-  assign \$4643  = ra[218] | ra[219];
-  assign \$4644  = \$4642  | \$4643 ;
-  assign \$4645  = ra[220] | ra[221];
-  assign \$4646  = ra[222] | ra[223];
-  assign \$4647  = \$4645  | \$4646 ;
-  assign \$4648  = \$4644  | \$4647 ;
-  assign \$4649  = \$4641  | \$4648 ;
-  assign \$4650  = \$4634  | \$4649 ;
-  assign \$4651  = ra[224] | ra[225];
-  assign \$4652  = ra[226] | ra[227];
-  assign \$4653  = \$4651  | \$4652 ;
-  assign \$4654  = ra[228] | ra[229];
-  assign \$4655  = ra[230] | ra[231];
-  assign \$4656  = \$4654  | \$4655 ;
-  assign \$4657  = \$4653  | \$4656 ;
-  assign \$4658  = ra[232] | ra[233];
-  assign \$4659  = ra[234] | ra[235];
-  assign \$4660  = \$4658  | \$4659 ;
-  assign \$4661  = ra[236] | ra[237];
-  assign \$4662  = ra[238] | ra[239];
-  assign \$4663  = \$4661  | \$4662 ;
-  assign \$4664  = \$4660  | \$4663 ;
-  assign \$4665  = \$4657  | \$4664 ;
-  assign \$4666  = ra[240] | ra[241];
-  assign \$4667  = ra[242] | ra[243];
-  assign \$4668  = \$4666  | \$4667 ;
-  assign \$4669  = ra[244] | ra[245];
-  assign \$4670  = ra[246] | ra[247];
-  assign \$4671  = \$4669  | \$4670 ;
-  assign \$4672  = \$4668  | \$4671 ;
-  assign \$4673  = ra[248] | ra[249];
-  assign \$4674  = ra[250] | ra[251];
-  assign \$4675  = \$4673  | \$4674 ;
-  assign \$4676  = ra[252] | ra[253];
-  assign \$4677  = ra[254] | ra[255];
-  assign \$4678  = \$4676  | \$4677 ;
-  assign \$4679  = \$4675  | \$4678 ;
-  assign \$4680  = \$4672  | \$4679 ;
-  assign \$4681  = \$4665  | \$4680 ;
-  assign \$4682  = \$4650  | \$4681 ;
-  assign \$4683  = \$4619  | \$4682 ;
+  assign \$4591  = \$4587  | \$4590 ;
+  assign \$4592  = ra[268] | ra[269];
+  assign \$4593  = ra[270] | ra[271];
+  assign \$4594  = \$4592  | \$4593 ;
+  assign \$4595  = ra[270] | ra[271];
+  assign \$4596  = ra[271] ? 1'h1 : 1'h0;
+  assign \$4597  = ra[269] ? 1'h1 : 1'h0;
+  assign \$4598  = \$4595  ? { 1'h1, \$4596  } : { 1'h0, \$4597  };
+  assign \$4599  = ra[266] | ra[267];
+  assign \$4600  = ra[267] ? 1'h1 : 1'h0;
+  assign \$4601  = ra[265] ? 1'h1 : 1'h0;
+  assign \$4602  = \$4599  ? { 1'h1, \$4600  } : { 1'h0, \$4601  };
+  assign \$4603  = \$4594  ? { 1'h1, \$4598  } : { 1'h0, \$4602  };
+  assign \$4604  = ra[260] | ra[261];
+  assign \$4605  = ra[262] | ra[263];
+  assign \$4606  = \$4604  | \$4605 ;
+  assign \$4607  = ra[262] | ra[263];
+  assign \$4608  = ra[263] ? 1'h1 : 1'h0;
+  assign \$4609  = ra[261] ? 1'h1 : 1'h0;
+  assign \$4610  = \$4607  ? { 1'h1, \$4608  } : { 1'h0, \$4609  };
+  assign \$4611  = ra[258] | ra[259];
+  assign \$4612  = ra[259] ? 1'h1 : 1'h0;
+  assign \$4613  = ra[257] ? 1'h1 : 1'h0;
+  assign \$4614  = \$4611  ? { 1'h1, \$4612  } : { 1'h0, \$4613  };
+  assign \$4615  = \$4606  ? { 1'h1, \$4610  } : { 1'h0, \$4614  };
+  assign \$4616  = \$4591  ? { 1'h1, \$4603  } : { 1'h0, \$4615  };
+  assign \$4617  = \$4552  ? { 1'h1, \$4584  } : { 1'h0, \$4616  };
+  assign \$4618  = \$4457  ? { 1'h1, \$4537  } : { 1'h0, \$4617  };
+  assign \$4619  = \$4234  ? { 1'h1, \$4426  } : { 1'h0, \$4618  };
+  assign \$4620  = \$3723  ? { 1'h1, \$4171  } : { 1'h0, \$4619  };
+  assign \$4621  = ra[128] | ra[129];
+  assign \$4622  = ra[130] | ra[131];
+  assign \$4623  = \$4621  | \$4622 ;
+  assign \$4624  = ra[132] | ra[133];
+  assign \$4625  = ra[134] | ra[135];
+  assign \$4626  = \$4624  | \$4625 ;
+  assign \$4627  = \$4623  | \$4626 ;
+  assign \$4628  = ra[136] | ra[137];
+  assign \$4629  = ra[138] | ra[139];
+  assign \$4630  = \$4628  | \$4629 ;
+  assign \$4631  = ra[140] | ra[141];
+  assign \$4632  = ra[142] | ra[143];
+  assign \$4633  = \$4631  | \$4632 ;
+  assign \$4634  = \$4630  | \$4633 ;
+  assign \$4635  = \$4627  | \$4634 ;
+  assign \$4636  = ra[144] | ra[145];
+  assign \$4637  = ra[146] | ra[147];
+  assign \$4638  = \$4636  | \$4637 ;
+  assign \$4639  = ra[148] | ra[149];
+  assign \$4640  = ra[150] | ra[151];
+  assign \$4641  = \$4639  | \$4640 ;
+  assign \$4642  = \$4638  | \$4641 ;
+  assign \$4643  = ra[152] | ra[153];
+  assign \$4644  = ra[154] | ra[155];
+  assign \$4645  = \$4643  | \$4644 ;
+  assign \$4646  = ra[156] | ra[157];
+  assign \$4647  = ra[158] | ra[159];
+  assign \$4648  = \$4646  | \$4647 ;
+  assign \$4649  = \$4645  | \$4648 ;
+  assign \$4650  = \$4642  | \$4649 ;
+  assign \$4651  = \$4635  | \$4650 ;
+  assign \$4652  = ra[160] | ra[161];
+  assign \$4653  = ra[162] | ra[163];
+  assign \$4654  = \$4652  | \$4653 ;
+  assign \$4655  = ra[164] | ra[165];
+  assign \$4656  = ra[166] | ra[167];
+  assign \$4657  = \$4655  | \$4656 ;
+  assign \$4658  = \$4654  | \$4657 ;
+  assign \$4659  = ra[168] | ra[169];
+  assign \$4660  = ra[170] | ra[171];
+  assign \$4661  = \$4659  | \$4660 ;
+  assign \$4662  = ra[172] | ra[173];
+  assign \$4663  = ra[174] | ra[175];
+  assign \$4664  = \$4662  | \$4663 ;
+  assign \$4665  = \$4661  | \$4664 ;
+  assign \$4666  = \$4658  | \$4665 ;
+  assign \$4667  = ra[176] | ra[177];
+  assign \$4668  = ra[178] | ra[179];
+  assign \$4669  = \$4667  | \$4668 ;
+  assign \$4670  = ra[180] | ra[181];
+  assign \$4671  = ra[182] | ra[183];
+  assign \$4672  = \$4670  | \$4671 ;
+  assign \$4673  = \$4669  | \$4672 ;
+  assign \$4674  = ra[184] | ra[185];
+  assign \$4675  = ra[186] | ra[187];
+  assign \$4676  = \$4674  | \$4675 ;
+  assign \$4677  = ra[188] | ra[189];
+  assign \$4678  = ra[190] | ra[191];
+  assign \$4679  = \$4677  | \$4678 ;
+  assign \$4680  = \$4676  | \$4679 ;
+  assign \$4681  = \$4673  | \$4680 ;
+  assign \$4682  = \$4666  | \$4681 ;
+  assign \$4683  = \$4651  | \$4682 ;
   assign \$4684  = ra[192] | ra[193];
   assign \$4685  = ra[194] | ra[195];
   assign \$4686  = \$4684  | \$4685 ;
@@ -8201,1038 +8629,1173 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$4744  = \$4736  | \$4743 ;
   assign \$4745  = \$4729  | \$4744 ;
   assign \$4746  = \$4714  | \$4745 ;
-  assign \$4747  = ra[224] | ra[225];
-  assign \$4748  = ra[226] | ra[227];
-  assign \$4749  = \$4747  | \$4748 ;
-  assign \$4750  = ra[228] | ra[229];
-  assign \$4751  = ra[230] | ra[231];
-  assign \$4752  = \$4750  | \$4751 ;
-  assign \$4753  = \$4749  | \$4752 ;
-  assign \$4754  = ra[232] | ra[233];
-  assign \$4755  = ra[234] | ra[235];
-  assign \$4756  = \$4754  | \$4755 ;
-  assign \$4757  = ra[236] | ra[237];
-  assign \$4758  = ra[238] | ra[239];
-  assign \$4759  = \$4757  | \$4758 ;
-  assign \$4760  = \$4756  | \$4759 ;
-  assign \$4761  = \$4753  | \$4760 ;
-  assign \$4762  = ra[240] | ra[241];
-  assign \$4763  = ra[242] | ra[243];
-  assign \$4764  = \$4762  | \$4763 ;
-  assign \$4765  = ra[244] | ra[245];
-  assign \$4766  = ra[246] | ra[247];
-  assign \$4767  = \$4765  | \$4766 ;
-  assign \$4768  = \$4764  | \$4767 ;
-  assign \$4769  = ra[248] | ra[249];
-  assign \$4770  = ra[250] | ra[251];
-  assign \$4771  = \$4769  | \$4770 ;
-  assign \$4772  = ra[252] | ra[253];
-  assign \$4773  = ra[254] | ra[255];
-  assign \$4774  = \$4772  | \$4773 ;
-  assign \$4775  = \$4771  | \$4774 ;
-  assign \$4776  = \$4768  | \$4775 ;
-  assign \$4777  = \$4761  | \$4776 ;
-  assign \$4778  = ra[240] | ra[241];
-  assign \$4779  = ra[242] | ra[243];
-  assign \$4780  = \$4778  | \$4779 ;
-  assign \$4781  = ra[244] | ra[245];
-  assign \$4782  = ra[246] | ra[247];
-  assign \$4783  = \$4781  | \$4782 ;
-  assign \$4784  = \$4780  | \$4783 ;
-  assign \$4785  = ra[248] | ra[249];
-  assign \$4786  = ra[250] | ra[251];
-  assign \$4787  = \$4785  | \$4786 ;
-  assign \$4788  = ra[252] | ra[253];
-  assign \$4789  = ra[254] | ra[255];
-  assign \$4790  = \$4788  | \$4789 ;
-  assign \$4791  = \$4787  | \$4790 ;
-  assign \$4792  = \$4784  | \$4791 ;
-  assign \$4793  = ra[248] | ra[249];
-  assign \$4794  = ra[250] | ra[251];
-  assign \$4795  = \$4793  | \$4794 ;
-  assign \$4796  = ra[252] | ra[253];
-  assign \$4797  = ra[254] | ra[255];
-  assign \$4798  = \$4796  | \$4797 ;
-  assign \$4799  = \$4795  | \$4798 ;
-  assign \$4800  = ra[252] | ra[253];
-  assign \$4801  = ra[254] | ra[255];
-  assign \$4802  = \$4800  | \$4801 ;
-  assign \$4803  = ra[254] | ra[255];
-  assign \$4804  = ra[255] ? 1'h1 : 1'h0;
-  assign \$4805  = ra[253] ? 1'h1 : 1'h0;
-  assign \$4806  = \$4803  ? { 1'h1, \$4804  } : { 1'h0, \$4805  };
-  assign \$4807  = ra[250] | ra[251];
-  assign \$4808  = ra[251] ? 1'h1 : 1'h0;
-  assign \$4809  = ra[249] ? 1'h1 : 1'h0;
-  assign \$4810  = \$4807  ? { 1'h1, \$4808  } : { 1'h0, \$4809  };
-  assign \$4811  = \$4802  ? { 1'h1, \$4806  } : { 1'h0, \$4810  };
-  assign \$4812  = ra[244] | ra[245];
-  assign \$4813  = ra[246] | ra[247];
-  assign \$4814  = \$4812  | \$4813 ;
-  assign \$4815  = ra[246] | ra[247];
-  assign \$4816  = ra[247] ? 1'h1 : 1'h0;
-  assign \$4817  = ra[245] ? 1'h1 : 1'h0;
-  assign \$4818  = \$4815  ? { 1'h1, \$4816  } : { 1'h0, \$4817  };
-  assign \$4819  = ra[242] | ra[243];
-  assign \$4820  = ra[243] ? 1'h1 : 1'h0;
-  assign \$4821  = ra[241] ? 1'h1 : 1'h0;
-  assign \$4822  = \$4819  ? { 1'h1, \$4820  } : { 1'h0, \$4821  };
-  assign \$4823  = \$4814  ? { 1'h1, \$4818  } : { 1'h0, \$4822  };
-  assign \$4824  = \$4799  ? { 1'h1, \$4811  } : { 1'h0, \$4823  };
-  assign \$4825  = ra[232] | ra[233];
-  assign \$4826  = ra[234] | ra[235];
-  assign \$4827  = \$4825  | \$4826 ;
-  assign \$4828  = ra[236] | ra[237];
-  assign \$4829  = ra[238] | ra[239];
-  assign \$4830  = \$4828  | \$4829 ;
-  assign \$4831  = \$4827  | \$4830 ;
-  assign \$4832  = ra[236] | ra[237];
-  assign \$4833  = ra[238] | ra[239];
-  assign \$4834  = \$4832  | \$4833 ;
-  assign \$4835  = ra[238] | ra[239];
-  assign \$4836  = ra[239] ? 1'h1 : 1'h0;
-  assign \$4837  = ra[237] ? 1'h1 : 1'h0;
-  assign \$4838  = \$4835  ? { 1'h1, \$4836  } : { 1'h0, \$4837  };
-  assign \$4839  = ra[234] | ra[235];
-  assign \$4840  = ra[235] ? 1'h1 : 1'h0;
-  assign \$4841  = ra[233] ? 1'h1 : 1'h0;
-  assign \$4842  = \$4839  ? { 1'h1, \$4840  } : { 1'h0, \$4841  };
-  assign \$4843  = \$4834  ? { 1'h1, \$4838  } : { 1'h0, \$4842  };
-  assign \$4844  = ra[228] | ra[229];
-  assign \$4845  = ra[230] | ra[231];
-  assign \$4846  = \$4844  | \$4845 ;
-  assign \$4847  = ra[230] | ra[231];
-  assign \$4848  = ra[231] ? 1'h1 : 1'h0;
-  assign \$4849  = ra[229] ? 1'h1 : 1'h0;
-  assign \$4850  = \$4847  ? { 1'h1, \$4848  } : { 1'h0, \$4849  };
-  assign \$4851  = ra[226] | ra[227];
-  assign \$4852  = ra[227] ? 1'h1 : 1'h0;
-  assign \$4853  = ra[225] ? 1'h1 : 1'h0;
-  assign \$4854  = \$4851  ? { 1'h1, \$4852  } : { 1'h0, \$4853  };
-  assign \$4855  = \$4846  ? { 1'h1, \$4850  } : { 1'h0, \$4854  };
-  assign \$4856  = \$4831  ? { 1'h1, \$4843  } : { 1'h0, \$4855  };
-  assign \$4857  = \$4792  ? { 1'h1, \$4824  } : { 1'h0, \$4856  };
-  assign \$4858  = ra[208] | ra[209];
-  assign \$4859  = ra[210] | ra[211];
-  assign \$4860  = \$4858  | \$4859 ;
-  assign \$4861  = ra[212] | ra[213];
-  assign \$4862  = ra[214] | ra[215];
-  assign \$4863  = \$4861  | \$4862 ;
-  assign \$4864  = \$4860  | \$4863 ;
-  assign \$4865  = ra[216] | ra[217];
-  assign \$4866  = ra[218] | ra[219];
-  assign \$4867  = \$4865  | \$4866 ;
-  assign \$4868  = ra[220] | ra[221];
-  assign \$4869  = ra[222] | ra[223];
-  assign \$4870  = \$4868  | \$4869 ;
-  assign \$4871  = \$4867  | \$4870 ;
-  assign \$4872  = \$4864  | \$4871 ;
-  assign \$4873  = ra[216] | ra[217];
-  assign \$4874  = ra[218] | ra[219];
-  assign \$4875  = \$4873  | \$4874 ;
-  assign \$4876  = ra[220] | ra[221];
-  assign \$4877  = ra[222] | ra[223];
+  assign \$4747  = \$4683  | \$4746 ;
+  assign \$4748  = ra[192] | ra[193];
+  assign \$4749  = ra[194] | ra[195];
+  assign \$4750  = \$4748  | \$4749 ;
+  assign \$4751  = ra[196] | ra[197];
+  assign \$4752  = ra[198] | ra[199];
+  assign \$4753  = \$4751  | \$4752 ;
+  assign \$4754  = \$4750  | \$4753 ;
+  assign \$4755  = ra[200] | ra[201];
+  assign \$4756  = ra[202] | ra[203];
+  assign \$4757  = \$4755  | \$4756 ;
+  assign \$4758  = ra[204] | ra[205];
+  assign \$4759  = ra[206] | ra[207];
+  assign \$4760  = \$4758  | \$4759 ;
+  assign \$4761  = \$4757  | \$4760 ;
+  assign \$4762  = \$4754  | \$4761 ;
+  assign \$4763  = ra[208] | ra[209];
+  assign \$4764  = ra[210] | ra[211];
+  assign \$4765  = \$4763  | \$4764 ;
+  assign \$4766  = ra[212] | ra[213];
+  assign \$4767  = ra[214] | ra[215];
+  assign \$4768  = \$4766  | \$4767 ;
+  assign \$4769  = \$4765  | \$4768 ;
+  assign \$4770  = ra[216] | ra[217];
+  assign \$4771  = ra[218] | ra[219];
+  assign \$4772  = \$4770  | \$4771 ;
+  assign \$4773  = ra[220] | ra[221];
+  assign \$4774  = ra[222] | ra[223];
+  assign \$4775  = \$4773  | \$4774 ;
+  assign \$4776  = \$4772  | \$4775 ;
+  assign \$4777  = \$4769  | \$4776 ;
+  assign \$4778  = \$4762  | \$4777 ;
+  assign \$4779  = ra[224] | ra[225];
+  assign \$4780  = ra[226] | ra[227];
+  assign \$4781  = \$4779  | \$4780 ;
+  assign \$4782  = ra[228] | ra[229];
+  assign \$4783  = ra[230] | ra[231];
+  assign \$4784  = \$4782  | \$4783 ;
+  assign \$4785  = \$4781  | \$4784 ;
+  assign \$4786  = ra[232] | ra[233];
+  assign \$4787  = ra[234] | ra[235];
+  assign \$4788  = \$4786  | \$4787 ;
+  assign \$4789  = ra[236] | ra[237];
+  assign \$4790  = ra[238] | ra[239];
+  assign \$4791  = \$4789  | \$4790 ;
+  assign \$4792  = \$4788  | \$4791 ;
+  assign \$4793  = \$4785  | \$4792 ;
+  assign \$4794  = ra[240] | ra[241];
+  assign \$4795  = ra[242] | ra[243];
+  assign \$4796  = \$4794  | \$4795 ;
+  assign \$4797  = ra[244] | ra[245];
+  assign \$4798  = ra[246] | ra[247];
+  assign \$4799  = \$4797  | \$4798 ;
+  assign \$4800  = \$4796  | \$4799 ;
+  assign \$4801  = ra[248] | ra[249];
+  assign \$4802  = ra[250] | ra[251];
+  assign \$4803  = \$4801  | \$4802 ;
+  assign \$4804  = ra[252] | ra[253];
+  assign \$4805  = ra[254] | ra[255];
+  assign \$4806  = \$4804  | \$4805 ;
+  assign \$4807  = \$4803  | \$4806 ;
+  assign \$4808  = \$4800  | \$4807 ;
+  assign \$4809  = \$4793  | \$4808 ;
+  assign \$4810  = \$4778  | \$4809 ;
+  assign \$4811  = ra[224] | ra[225];
+  assign \$4812  = ra[226] | ra[227];
+  assign \$4813  = \$4811  | \$4812 ;
+  assign \$4814  = ra[228] | ra[229];
+  assign \$4815  = ra[230] | ra[231];
+  assign \$4816  = \$4814  | \$4815 ;
+  assign \$4817  = \$4813  | \$4816 ;
+  assign \$4818  = ra[232] | ra[233];
+  assign \$4819  = ra[234] | ra[235];
+  assign \$4820  = \$4818  | \$4819 ;
+  assign \$4821  = ra[236] | ra[237];
+  assign \$4822  = ra[238] | ra[239];
+  assign \$4823  = \$4821  | \$4822 ;
+  assign \$4824  = \$4820  | \$4823 ;
+  assign \$4825  = \$4817  | \$4824 ;
+  assign \$4826  = ra[240] | ra[241];
+  assign \$4827  = ra[242] | ra[243];
+  assign \$4828  = \$4826  | \$4827 ;
+  assign \$4829  = ra[244] | ra[245];
+  assign \$4830  = ra[246] | ra[247];
+  assign \$4831  = \$4829  | \$4830 ;
+  assign \$4832  = \$4828  | \$4831 ;
+  assign \$4833  = ra[248] | ra[249];
+  assign \$4834  = ra[250] | ra[251];
+  assign \$4835  = \$4833  | \$4834 ;
+  assign \$4836  = ra[252] | ra[253];
+  assign \$4837  = ra[254] | ra[255];
+  assign \$4838  = \$4836  | \$4837 ;
+  assign \$4839  = \$4835  | \$4838 ;
+  assign \$4840  = \$4832  | \$4839 ;
+  assign \$4841  = \$4825  | \$4840 ;
+  assign \$4842  = ra[240] | ra[241];
+  assign \$4843  = ra[242] | ra[243];
+  assign \$4844  = \$4842  | \$4843 ;
+  assign \$4845  = ra[244] | ra[245];
+  assign \$4846  = ra[246] | ra[247];
+  assign \$4847  = \$4845  | \$4846 ;
+  assign \$4848  = \$4844  | \$4847 ;
+  assign \$4849  = ra[248] | ra[249];
+  assign \$4850  = ra[250] | ra[251];
+  assign \$4851  = \$4849  | \$4850 ;
+  assign \$4852  = ra[252] | ra[253];
+  assign \$4853  = ra[254] | ra[255];
+  assign \$4854  = \$4852  | \$4853 ;
+  assign \$4855  = \$4851  | \$4854 ;
+  assign \$4856  = \$4848  | \$4855 ;
+  assign \$4857  = ra[248] | ra[249];
+  assign \$4858  = ra[250] | ra[251];
+  assign \$4859  = \$4857  | \$4858 ;
+  assign \$4860  = ra[252] | ra[253];
+  assign \$4861  = ra[254] | ra[255];
+  assign \$4862  = \$4860  | \$4861 ;
+  assign \$4863  = \$4859  | \$4862 ;
+  assign \$4864  = ra[252] | ra[253];
+  assign \$4865  = ra[254] | ra[255];
+  assign \$4866  = \$4864  | \$4865 ;
+  assign \$4867  = ra[254] | ra[255];
+  assign \$4868  = ra[255] ? 1'h1 : 1'h0;
+  assign \$4869  = ra[253] ? 1'h1 : 1'h0;
+  assign \$4870  = \$4867  ? { 1'h1, \$4868  } : { 1'h0, \$4869  };
+  assign \$4871  = ra[250] | ra[251];
+  assign \$4872  = ra[251] ? 1'h1 : 1'h0;
+  assign \$4873  = ra[249] ? 1'h1 : 1'h0;
+  assign \$4874  = \$4871  ? { 1'h1, \$4872  } : { 1'h0, \$4873  };
+  assign \$4875  = \$4866  ? { 1'h1, \$4870  } : { 1'h0, \$4874  };
+  assign \$4876  = ra[244] | ra[245];
+  assign \$4877  = ra[246] | ra[247];
   assign \$4878  = \$4876  | \$4877 ;
-  assign \$4879  = \$4875  | \$4878 ;
-  assign \$4880  = ra[220] | ra[221];
-  assign \$4881  = ra[222] | ra[223];
-  assign \$4882  = \$4880  | \$4881 ;
-  assign \$4883  = ra[222] | ra[223];
-  assign \$4884  = ra[223] ? 1'h1 : 1'h0;
-  assign \$4885  = ra[221] ? 1'h1 : 1'h0;
+  assign \$4879  = ra[246] | ra[247];
+  assign \$4880  = ra[247] ? 1'h1 : 1'h0;
+  assign \$4881  = ra[245] ? 1'h1 : 1'h0;
+  assign \$4882  = \$4879  ? { 1'h1, \$4880  } : { 1'h0, \$4881  };
+  assign \$4883  = ra[242] | ra[243];
+  assign \$4884  = ra[243] ? 1'h1 : 1'h0;
+  assign \$4885  = ra[241] ? 1'h1 : 1'h0;
   assign \$4886  = \$4883  ? { 1'h1, \$4884  } : { 1'h0, \$4885  };
-  assign \$4887  = ra[218] | ra[219];
-  assign \$4888  = ra[219] ? 1'h1 : 1'h0;
-  assign \$4889  = ra[217] ? 1'h1 : 1'h0;
-  assign \$4890  = \$4887  ? { 1'h1, \$4888  } : { 1'h0, \$4889  };
-  assign \$4891  = \$4882  ? { 1'h1, \$4886  } : { 1'h0, \$4890  };
-  assign \$4892  = ra[212] | ra[213];
-  assign \$4893  = ra[214] | ra[215];
+  assign \$4887  = \$4878  ? { 1'h1, \$4882  } : { 1'h0, \$4886  };
+  assign \$4888  = \$4863  ? { 1'h1, \$4875  } : { 1'h0, \$4887  };
+  assign \$4889  = ra[232] | ra[233];
+  assign \$4890  = ra[234] | ra[235];
+  assign \$4891  = \$4889  | \$4890 ;
+  assign \$4892  = ra[236] | ra[237];
+  assign \$4893  = ra[238] | ra[239];
   assign \$4894  = \$4892  | \$4893 ;
-  assign \$4895  = ra[214] | ra[215];
-  assign \$4896  = ra[215] ? 1'h1 : 1'h0;
-  assign \$4897  = ra[213] ? 1'h1 : 1'h0;
-  assign \$4898  = \$4895  ? { 1'h1, \$4896  } : { 1'h0, \$4897  };
-  assign \$4899  = ra[210] | ra[211];
-  assign \$4900  = ra[211] ? 1'h1 : 1'h0;
-  assign \$4901  = ra[209] ? 1'h1 : 1'h0;
+  assign \$4895  = \$4891  | \$4894 ;
+  assign \$4896  = ra[236] | ra[237];
+  assign \$4897  = ra[238] | ra[239];
+  assign \$4898  = \$4896  | \$4897 ;
+  assign \$4899  = ra[238] | ra[239];
+  assign \$4900  = ra[239] ? 1'h1 : 1'h0;
+  assign \$4901  = ra[237] ? 1'h1 : 1'h0;
   assign \$4902  = \$4899  ? { 1'h1, \$4900  } : { 1'h0, \$4901  };
-  assign \$4903  = \$4894  ? { 1'h1, \$4898  } : { 1'h0, \$4902  };
-  assign \$4904  = \$4879  ? { 1'h1, \$4891  } : { 1'h0, \$4903  };
-  assign \$4905  = ra[200] | ra[201];
-  assign \$4906  = ra[202] | ra[203];
-  assign \$4907  = \$4905  | \$4906 ;
-  assign \$4908  = ra[204] | ra[205];
-  assign \$4909  = ra[206] | ra[207];
+  assign \$4903  = ra[234] | ra[235];
+  assign \$4904  = ra[235] ? 1'h1 : 1'h0;
+  assign \$4905  = ra[233] ? 1'h1 : 1'h0;
+  assign \$4906  = \$4903  ? { 1'h1, \$4904  } : { 1'h0, \$4905  };
+  assign \$4907  = \$4898  ? { 1'h1, \$4902  } : { 1'h0, \$4906  };
+  assign \$4908  = ra[228] | ra[229];
+  assign \$4909  = ra[230] | ra[231];
   assign \$4910  = \$4908  | \$4909 ;
-  assign \$4911  = \$4907  | \$4910 ;
-  assign \$4912  = ra[204] | ra[205];
-  assign \$4913  = ra[206] | ra[207];
-  assign \$4914  = \$4912  | \$4913 ;
-  assign \$4915  = ra[206] | ra[207];
-  assign \$4916  = ra[207] ? 1'h1 : 1'h0;
-  assign \$4917  = ra[205] ? 1'h1 : 1'h0;
+  assign \$4911  = ra[230] | ra[231];
+  assign \$4912  = ra[231] ? 1'h1 : 1'h0;
+  assign \$4913  = ra[229] ? 1'h1 : 1'h0;
+  assign \$4914  = \$4911  ? { 1'h1, \$4912  } : { 1'h0, \$4913  };
+  assign \$4915  = ra[226] | ra[227];
+  assign \$4916  = ra[227] ? 1'h1 : 1'h0;
+  assign \$4917  = ra[225] ? 1'h1 : 1'h0;
   assign \$4918  = \$4915  ? { 1'h1, \$4916  } : { 1'h0, \$4917  };
-  assign \$4919  = ra[202] | ra[203];
-  assign \$4920  = ra[203] ? 1'h1 : 1'h0;
-  assign \$4921  = ra[201] ? 1'h1 : 1'h0;
-  assign \$4922  = \$4919  ? { 1'h1, \$4920  } : { 1'h0, \$4921  };
-  assign \$4923  = \$4914  ? { 1'h1, \$4918  } : { 1'h0, \$4922  };
-  assign \$4924  = ra[196] | ra[197];
-  assign \$4925  = ra[198] | ra[199];
-  assign \$4926  = \$4924  | \$4925 ;
-  assign \$4927  = ra[198] | ra[199];
-  assign \$4928  = ra[199] ? 1'h1 : 1'h0;
-  assign \$4929  = ra[197] ? 1'h1 : 1'h0;
-  assign \$4930  = \$4927  ? { 1'h1, \$4928  } : { 1'h0, \$4929  };
-  assign \$4931  = ra[194] | ra[195];
-  assign \$4932  = ra[195] ? 1'h1 : 1'h0;
-  assign \$4933  = ra[193] ? 1'h1 : 1'h0;
-  assign \$4934  = \$4931  ? { 1'h1, \$4932  } : { 1'h0, \$4933  };
-  assign \$4935  = \$4926  ? { 1'h1, \$4930  } : { 1'h0, \$4934  };
-  assign \$4936  = \$4911  ? { 1'h1, \$4923  } : { 1'h0, \$4935  };
-  assign \$4937  = \$4872  ? { 1'h1, \$4904  } : { 1'h0, \$4936  };
-  assign \$4938  = \$4777  ? { 1'h1, \$4857  } : { 1'h0, \$4937  };
-  assign \$4939  = ra[160] | ra[161];
-  assign \$4940  = ra[162] | ra[163];
-  assign \$4941  = \$4939  | \$4940 ;
-  assign \$4942  = ra[164] | ra[165];
-  assign \$4943  = ra[166] | ra[167];
-  assign \$4944  = \$4942  | \$4943 ;
-  assign \$4945  = \$4941  | \$4944 ;
-  assign \$4946  = ra[168] | ra[169];
-  assign \$4947  = ra[170] | ra[171];
-  assign \$4948  = \$4946  | \$4947 ;
-  assign \$4949  = ra[172] | ra[173];
-  assign \$4950  = ra[174] | ra[175];
-  assign \$4951  = \$4949  | \$4950 ;
-  assign \$4952  = \$4948  | \$4951 ;
-  assign \$4953  = \$4945  | \$4952 ;
-  assign \$4954  = ra[176] | ra[177];
-  assign \$4955  = ra[178] | ra[179];
-  assign \$4956  = \$4954  | \$4955 ;
-  assign \$4957  = ra[180] | ra[181];
-  assign \$4958  = ra[182] | ra[183];
-  assign \$4959  = \$4957  | \$4958 ;
-  assign \$4960  = \$4956  | \$4959 ;
-  assign \$4961  = ra[184] | ra[185];
-  assign \$4962  = ra[186] | ra[187];
-  assign \$4963  = \$4961  | \$4962 ;
-  assign \$4964  = ra[188] | ra[189];
-  assign \$4965  = ra[190] | ra[191];
-  assign \$4966  = \$4964  | \$4965 ;
-  assign \$4967  = \$4963  | \$4966 ;
-  assign \$4968  = \$4960  | \$4967 ;
-  assign \$4969  = \$4953  | \$4968 ;
-  assign \$4970  = ra[176] | ra[177];
-  assign \$4971  = ra[178] | ra[179];
-  assign \$4972  = \$4970  | \$4971 ;
-  assign \$4973  = ra[180] | ra[181];
-  assign \$4974  = ra[182] | ra[183];
-  assign \$4975  = \$4973  | \$4974 ;
-  assign \$4976  = \$4972  | \$4975 ;
-  assign \$4977  = ra[184] | ra[185];
-  assign \$4978  = ra[186] | ra[187];
-  assign \$4979  = \$4977  | \$4978 ;
-  assign \$4980  = ra[188] | ra[189];
-  assign \$4981  = ra[190] | ra[191];
-  assign \$4982  = \$4980  | \$4981 ;
-  assign \$4983  = \$4979  | \$4982 ;
-  assign \$4984  = \$4976  | \$4983 ;
-  assign \$4985  = ra[184] | ra[185];
-  assign \$4986  = ra[186] | ra[187];
-  assign \$4987  = \$4985  | \$4986 ;
-  assign \$4988  = ra[188] | ra[189];
-  assign \$4989  = ra[190] | ra[191];
+  assign \$4919  = \$4910  ? { 1'h1, \$4914  } : { 1'h0, \$4918  };
+  assign \$4920  = \$4895  ? { 1'h1, \$4907  } : { 1'h0, \$4919  };
+  assign \$4921  = \$4856  ? { 1'h1, \$4888  } : { 1'h0, \$4920  };
+  assign \$4922  = ra[208] | ra[209];
+  assign \$4923  = ra[210] | ra[211];
+  assign \$4924  = \$4922  | \$4923 ;
+  assign \$4925  = ra[212] | ra[213];
+  assign \$4926  = ra[214] | ra[215];
+  assign \$4927  = \$4925  | \$4926 ;
+  assign \$4928  = \$4924  | \$4927 ;
+  assign \$4929  = ra[216] | ra[217];
+  assign \$4930  = ra[218] | ra[219];
+  assign \$4931  = \$4929  | \$4930 ;
+  assign \$4932  = ra[220] | ra[221];
+  assign \$4933  = ra[222] | ra[223];
+  assign \$4934  = \$4932  | \$4933 ;
+  assign \$4935  = \$4931  | \$4934 ;
+  assign \$4936  = \$4928  | \$4935 ;
+  assign \$4937  = ra[216] | ra[217];
+  assign \$4938  = ra[218] | ra[219];
+  assign \$4939  = \$4937  | \$4938 ;
+  assign \$4940  = ra[220] | ra[221];
+  assign \$4941  = ra[222] | ra[223];
+  assign \$4942  = \$4940  | \$4941 ;
+  assign \$4943  = \$4939  | \$4942 ;
+  assign \$4944  = ra[220] | ra[221];
+  assign \$4945  = ra[222] | ra[223];
+  assign \$4946  = \$4944  | \$4945 ;
+  assign \$4947  = ra[222] | ra[223];
+  assign \$4948  = ra[223] ? 1'h1 : 1'h0;
+  assign \$4949  = ra[221] ? 1'h1 : 1'h0;
+  assign \$4950  = \$4947  ? { 1'h1, \$4948  } : { 1'h0, \$4949  };
+  assign \$4951  = ra[218] | ra[219];
+  assign \$4952  = ra[219] ? 1'h1 : 1'h0;
+  assign \$4953  = ra[217] ? 1'h1 : 1'h0;
+  assign \$4954  = \$4951  ? { 1'h1, \$4952  } : { 1'h0, \$4953  };
+  assign \$4955  = \$4946  ? { 1'h1, \$4950  } : { 1'h0, \$4954  };
+  assign \$4956  = ra[212] | ra[213];
+  assign \$4957  = ra[214] | ra[215];
+  assign \$4958  = \$4956  | \$4957 ;
+  assign \$4959  = ra[214] | ra[215];
+  assign \$4960  = ra[215] ? 1'h1 : 1'h0;
+  assign \$4961  = ra[213] ? 1'h1 : 1'h0;
+  assign \$4962  = \$4959  ? { 1'h1, \$4960  } : { 1'h0, \$4961  };
+  assign \$4963  = ra[210] | ra[211];
+  assign \$4964  = ra[211] ? 1'h1 : 1'h0;
+  assign \$4965  = ra[209] ? 1'h1 : 1'h0;
+  assign \$4966  = \$4963  ? { 1'h1, \$4964  } : { 1'h0, \$4965  };
+  assign \$4967  = \$4958  ? { 1'h1, \$4962  } : { 1'h0, \$4966  };
+  assign \$4968  = \$4943  ? { 1'h1, \$4955  } : { 1'h0, \$4967  };
+  assign \$4969  = ra[200] | ra[201];
+  assign \$4970  = ra[202] | ra[203];
+  assign \$4971  = \$4969  | \$4970 ;
+  assign \$4972  = ra[204] | ra[205];
+  assign \$4973  = ra[206] | ra[207];
+  assign \$4974  = \$4972  | \$4973 ;
+  assign \$4975  = \$4971  | \$4974 ;
+  assign \$4976  = ra[204] | ra[205];
+  assign \$4977  = ra[206] | ra[207];
+  assign \$4978  = \$4976  | \$4977 ;
+  assign \$4979  = ra[206] | ra[207];
+  assign \$4980  = ra[207] ? 1'h1 : 1'h0;
+  assign \$4981  = ra[205] ? 1'h1 : 1'h0;
+  assign \$4982  = \$4979  ? { 1'h1, \$4980  } : { 1'h0, \$4981  };
+  assign \$4983  = ra[202] | ra[203];
+  assign \$4984  = ra[203] ? 1'h1 : 1'h0;
+  assign \$4985  = ra[201] ? 1'h1 : 1'h0;
+  assign \$4986  = \$4983  ? { 1'h1, \$4984  } : { 1'h0, \$4985  };
+  assign \$4987  = \$4978  ? { 1'h1, \$4982  } : { 1'h0, \$4986  };
+  assign \$4988  = ra[196] | ra[197];
+  assign \$4989  = ra[198] | ra[199];
   assign \$4990  = \$4988  | \$4989 ;
-  assign \$4991  = \$4987  | \$4990 ;
-  assign \$4992  = ra[188] | ra[189];
-  assign \$4993  = ra[190] | ra[191];
-  assign \$4994  = \$4992  | \$4993 ;
-  assign \$4995  = ra[190] | ra[191];
-  assign \$4996  = ra[191] ? 1'h1 : 1'h0;
-  assign \$4997  = ra[189] ? 1'h1 : 1'h0;
+  assign \$4991  = ra[198] | ra[199];
+  assign \$4992  = ra[199] ? 1'h1 : 1'h0;
+  assign \$4993  = ra[197] ? 1'h1 : 1'h0;
+  assign \$4994  = \$4991  ? { 1'h1, \$4992  } : { 1'h0, \$4993  };
+  assign \$4995  = ra[194] | ra[195];
+  assign \$4996  = ra[195] ? 1'h1 : 1'h0;
+  assign \$4997  = ra[193] ? 1'h1 : 1'h0;
   assign \$4998  = \$4995  ? { 1'h1, \$4996  } : { 1'h0, \$4997  };
-  assign \$4999  = ra[186] | ra[187];
-  assign \$5000  = ra[187] ? 1'h1 : 1'h0;
-  assign \$5001  = ra[185] ? 1'h1 : 1'h0;
-  assign \$5002  = \$4999  ? { 1'h1, \$5000  } : { 1'h0, \$5001  };
-  assign \$5003  = \$4994  ? { 1'h1, \$4998  } : { 1'h0, \$5002  };
-  assign \$5004  = ra[180] | ra[181];
-  assign \$5005  = ra[182] | ra[183];
-  assign \$5006  = \$5004  | \$5005 ;
-  assign \$5007  = ra[182] | ra[183];
-  assign \$5008  = ra[183] ? 1'h1 : 1'h0;
-  assign \$5009  = ra[181] ? 1'h1 : 1'h0;
-  assign \$5010  = \$5007  ? { 1'h1, \$5008  } : { 1'h0, \$5009  };
-  assign \$5011  = ra[178] | ra[179];
-  assign \$5012  = ra[179] ? 1'h1 : 1'h0;
-  assign \$5013  = ra[177] ? 1'h1 : 1'h0;
-  assign \$5014  = \$5011  ? { 1'h1, \$5012  } : { 1'h0, \$5013  };
-  assign \$5015  = \$5006  ? { 1'h1, \$5010  } : { 1'h0, \$5014  };
-  assign \$5016  = \$4991  ? { 1'h1, \$5003  } : { 1'h0, \$5015  };
-  assign \$5017  = ra[168] | ra[169];
-  assign \$5018  = ra[170] | ra[171];
-  assign \$5019  = \$5017  | \$5018 ;
-  assign \$5020  = ra[172] | ra[173];
-  assign \$5021  = ra[174] | ra[175];
-  assign \$5022  = \$5020  | \$5021 ;
-  assign \$5023  = \$5019  | \$5022 ;
-  assign \$5024  = ra[172] | ra[173];
-  assign \$5025  = ra[174] | ra[175];
-  assign \$5026  = \$5024  | \$5025 ;
-  assign \$5027  = ra[174] | ra[175];
-  assign \$5028  = ra[175] ? 1'h1 : 1'h0;
-  assign \$5029  = ra[173] ? 1'h1 : 1'h0;
-  assign \$5030  = \$5027  ? { 1'h1, \$5028  } : { 1'h0, \$5029  };
-  assign \$5031  = ra[170] | ra[171];
-  assign \$5032  = ra[171] ? 1'h1 : 1'h0;
-  assign \$5033  = ra[169] ? 1'h1 : 1'h0;
-  assign \$5034  = \$5031  ? { 1'h1, \$5032  } : { 1'h0, \$5033  };
-  assign \$5035  = \$5026  ? { 1'h1, \$5030  } : { 1'h0, \$5034  };
-  assign \$5036  = ra[164] | ra[165];
-  assign \$5037  = ra[166] | ra[167];
-  assign \$5038  = \$5036  | \$5037 ;
-  assign \$5039  = ra[166] | ra[167];
-  assign \$5040  = ra[167] ? 1'h1 : 1'h0;
-  assign \$5041  = ra[165] ? 1'h1 : 1'h0;
-  assign \$5042  = \$5039  ? { 1'h1, \$5040  } : { 1'h0, \$5041  };
-  assign \$5043  = ra[162] | ra[163];
-  assign \$5044  = ra[163] ? 1'h1 : 1'h0;
-  assign \$5045  = ra[161] ? 1'h1 : 1'h0;
-  assign \$5046  = \$5043  ? { 1'h1, \$5044  } : { 1'h0, \$5045  };
-  assign \$5047  = \$5038  ? { 1'h1, \$5042  } : { 1'h0, \$5046  };
-  assign \$5048  = \$5023  ? { 1'h1, \$5035  } : { 1'h0, \$5047  };
-  assign \$5049  = \$4984  ? { 1'h1, \$5016  } : { 1'h0, \$5048  };
-  assign \$5050  = ra[144] | ra[145];
-  assign \$5051  = ra[146] | ra[147];
-  assign \$5052  = \$5050  | \$5051 ;
-  assign \$5053  = ra[148] | ra[149];
-  assign \$5054  = ra[150] | ra[151];
-  assign \$5055  = \$5053  | \$5054 ;
-  assign \$5056  = \$5052  | \$5055 ;
-  assign \$5057  = ra[152] | ra[153];
-  assign \$5058  = ra[154] | ra[155];
-  assign \$5059  = \$5057  | \$5058 ;
-  assign \$5060  = ra[156] | ra[157];
-  assign \$5061  = ra[158] | ra[159];
-  assign \$5062  = \$5060  | \$5061 ;
-  assign \$5063  = \$5059  | \$5062 ;
-  assign \$5064  = \$5056  | \$5063 ;
-  assign \$5065  = ra[152] | ra[153];
-  assign \$5066  = ra[154] | ra[155];
-  assign \$5067  = \$5065  | \$5066 ;
-  assign \$5068  = ra[156] | ra[157];
-  assign \$5069  = ra[158] | ra[159];
+  assign \$4999  = \$4990  ? { 1'h1, \$4994  } : { 1'h0, \$4998  };
+  assign \$5000  = \$4975  ? { 1'h1, \$4987  } : { 1'h0, \$4999  };
+  assign \$5001  = \$4936  ? { 1'h1, \$4968  } : { 1'h0, \$5000  };
+  assign \$5002  = \$4841  ? { 1'h1, \$4921  } : { 1'h0, \$5001  };
+  assign \$5003  = ra[160] | ra[161];
+  assign \$5004  = ra[162] | ra[163];
+  assign \$5005  = \$5003  | \$5004 ;
+  assign \$5006  = ra[164] | ra[165];
+  assign \$5007  = ra[166] | ra[167];
+  assign \$5008  = \$5006  | \$5007 ;
+  assign \$5009  = \$5005  | \$5008 ;
+  assign \$5010  = ra[168] | ra[169];
+  assign \$5011  = ra[170] | ra[171];
+  assign \$5012  = \$5010  | \$5011 ;
+  assign \$5013  = ra[172] | ra[173];
+  assign \$5014  = ra[174] | ra[175];
+  assign \$5015  = \$5013  | \$5014 ;
+  assign \$5016  = \$5012  | \$5015 ;
+  assign \$5017  = \$5009  | \$5016 ;
+  assign \$5018  = ra[176] | ra[177];
+  assign \$5019  = ra[178] | ra[179];
+  assign \$5020  = \$5018  | \$5019 ;
+  assign \$5021  = ra[180] | ra[181];
+  assign \$5022  = ra[182] | ra[183];
+  assign \$5023  = \$5021  | \$5022 ;
+  assign \$5024  = \$5020  | \$5023 ;
+  assign \$5025  = ra[184] | ra[185];
+  assign \$5026  = ra[186] | ra[187];
+  assign \$5027  = \$5025  | \$5026 ;
+  assign \$5028  = ra[188] | ra[189];
+  assign \$5029  = ra[190] | ra[191];
+  assign \$5030  = \$5028  | \$5029 ;
+  assign \$5031  = \$5027  | \$5030 ;
+  assign \$5032  = \$5024  | \$5031 ;
+  assign \$5033  = \$5017  | \$5032 ;
+  assign \$5034  = ra[176] | ra[177];
+  assign \$5035  = ra[178] | ra[179];
+  assign \$5036  = \$5034  | \$5035 ;
+  assign \$5037  = ra[180] | ra[181];
+  assign \$5038  = ra[182] | ra[183];
+  assign \$5039  = \$5037  | \$5038 ;
+  assign \$5040  = \$5036  | \$5039 ;
+  assign \$5041  = ra[184] | ra[185];
+  assign \$5042  = ra[186] | ra[187];
+  assign \$5043  = \$5041  | \$5042 ;
+  assign \$5044  = ra[188] | ra[189];
+  assign \$5045  = ra[190] | ra[191];
+  assign \$5046  = \$5044  | \$5045 ;
+  assign \$5047  = \$5043  | \$5046 ;
+  assign \$5048  = \$5040  | \$5047 ;
+  assign \$5049  = ra[184] | ra[185];
+  assign \$5050  = ra[186] | ra[187];
+  assign \$5051  = \$5049  | \$5050 ;
+  assign \$5052  = ra[188] | ra[189];
+  assign \$5053  = ra[190] | ra[191];
+  assign \$5054  = \$5052  | \$5053 ;
+  assign \$5055  = \$5051  | \$5054 ;
+  assign \$5056  = ra[188] | ra[189];
+  assign \$5057  = ra[190] | ra[191];
+  assign \$5058  = \$5056  | \$5057 ;
+  assign \$5059  = ra[190] | ra[191];
+  assign \$5060  = ra[191] ? 1'h1 : 1'h0;
+  assign \$5061  = ra[189] ? 1'h1 : 1'h0;
+  assign \$5062  = \$5059  ? { 1'h1, \$5060  } : { 1'h0, \$5061  };
+  assign \$5063  = ra[186] | ra[187];
+  assign \$5064  = ra[187] ? 1'h1 : 1'h0;
+  assign \$5065  = ra[185] ? 1'h1 : 1'h0;
+  assign \$5066  = \$5063  ? { 1'h1, \$5064  } : { 1'h0, \$5065  };
+  assign \$5067  = \$5058  ? { 1'h1, \$5062  } : { 1'h0, \$5066  };
+  assign \$5068  = ra[180] | ra[181];
+  assign \$5069  = ra[182] | ra[183];
   assign \$5070  = \$5068  | \$5069 ;
-  assign \$5071  = \$5067  | \$5070 ;
-  assign \$5072  = ra[156] | ra[157];
-  assign \$5073  = ra[158] | ra[159];
-  assign \$5074  = \$5072  | \$5073 ;
-  assign \$5075  = ra[158] | ra[159];
-  assign \$5076  = ra[159] ? 1'h1 : 1'h0;
-  assign \$5077  = ra[157] ? 1'h1 : 1'h0;
+  assign \$5071  = ra[182] | ra[183];
+  assign \$5072  = ra[183] ? 1'h1 : 1'h0;
+  assign \$5073  = ra[181] ? 1'h1 : 1'h0;
+  assign \$5074  = \$5071  ? { 1'h1, \$5072  } : { 1'h0, \$5073  };
+  assign \$5075  = ra[178] | ra[179];
+  assign \$5076  = ra[179] ? 1'h1 : 1'h0;
+  assign \$5077  = ra[177] ? 1'h1 : 1'h0;
   assign \$5078  = \$5075  ? { 1'h1, \$5076  } : { 1'h0, \$5077  };
-  assign \$5079  = ra[154] | ra[155];
-  assign \$5080  = ra[155] ? 1'h1 : 1'h0;
-  assign \$5081  = ra[153] ? 1'h1 : 1'h0;
-  assign \$5082  = \$5079  ? { 1'h1, \$5080  } : { 1'h0, \$5081  };
-  assign \$5083  = \$5074  ? { 1'h1, \$5078  } : { 1'h0, \$5082  };
-  assign \$5084  = ra[148] | ra[149];
-  assign \$5085  = ra[150] | ra[151];
+  assign \$5079  = \$5070  ? { 1'h1, \$5074  } : { 1'h0, \$5078  };
+  assign \$5080  = \$5055  ? { 1'h1, \$5067  } : { 1'h0, \$5079  };
+  assign \$5081  = ra[168] | ra[169];
+  assign \$5082  = ra[170] | ra[171];
+  assign \$5083  = \$5081  | \$5082 ;
+  assign \$5084  = ra[172] | ra[173];
+  assign \$5085  = ra[174] | ra[175];
   assign \$5086  = \$5084  | \$5085 ;
-  assign \$5087  = ra[150] | ra[151];
-  assign \$5088  = ra[151] ? 1'h1 : 1'h0;
-  assign \$5089  = ra[149] ? 1'h1 : 1'h0;
-  assign \$5090  = \$5087  ? { 1'h1, \$5088  } : { 1'h0, \$5089  };
-  assign \$5091  = ra[146] | ra[147];
-  assign \$5092  = ra[147] ? 1'h1 : 1'h0;
-  assign \$5093  = ra[145] ? 1'h1 : 1'h0;
+  assign \$5087  = \$5083  | \$5086 ;
+  assign \$5088  = ra[172] | ra[173];
+  assign \$5089  = ra[174] | ra[175];
+  assign \$5090  = \$5088  | \$5089 ;
+  assign \$5091  = ra[174] | ra[175];
+  assign \$5092  = ra[175] ? 1'h1 : 1'h0;
+  assign \$5093  = ra[173] ? 1'h1 : 1'h0;
   assign \$5094  = \$5091  ? { 1'h1, \$5092  } : { 1'h0, \$5093  };
-  assign \$5095  = \$5086  ? { 1'h1, \$5090  } : { 1'h0, \$5094  };
-  assign \$5096  = \$5071  ? { 1'h1, \$5083  } : { 1'h0, \$5095  };
-  assign \$5097  = ra[136] | ra[137];
-  assign \$5098  = ra[138] | ra[139];
-  assign \$5099  = \$5097  | \$5098 ;
-  assign \$5100  = ra[140] | ra[141];
-  assign \$5101  = ra[142] | ra[143];
+  assign \$5095  = ra[170] | ra[171];
+  assign \$5096  = ra[171] ? 1'h1 : 1'h0;
+  assign \$5097  = ra[169] ? 1'h1 : 1'h0;
+  assign \$5098  = \$5095  ? { 1'h1, \$5096  } : { 1'h0, \$5097  };
+  assign \$5099  = \$5090  ? { 1'h1, \$5094  } : { 1'h0, \$5098  };
+  assign \$5100  = ra[164] | ra[165];
+  assign \$5101  = ra[166] | ra[167];
   assign \$5102  = \$5100  | \$5101 ;
-  assign \$5103  = \$5099  | \$5102 ;
-  assign \$5104  = ra[140] | ra[141];
-  assign \$5105  = ra[142] | ra[143];
-  assign \$5106  = \$5104  | \$5105 ;
-  assign \$5107  = ra[142] | ra[143];
-  assign \$5108  = ra[143] ? 1'h1 : 1'h0;
-  assign \$5109  = ra[141] ? 1'h1 : 1'h0;
+  assign \$5103  = ra[166] | ra[167];
+  assign \$5104  = ra[167] ? 1'h1 : 1'h0;
+  assign \$5105  = ra[165] ? 1'h1 : 1'h0;
+  assign \$5106  = \$5103  ? { 1'h1, \$5104  } : { 1'h0, \$5105  };
+  assign \$5107  = ra[162] | ra[163];
+  assign \$5108  = ra[163] ? 1'h1 : 1'h0;
+  assign \$5109  = ra[161] ? 1'h1 : 1'h0;
   assign \$5110  = \$5107  ? { 1'h1, \$5108  } : { 1'h0, \$5109  };
-  assign \$5111  = ra[138] | ra[139];
-  assign \$5112  = ra[139] ? 1'h1 : 1'h0;
-  assign \$5113  = ra[137] ? 1'h1 : 1'h0;
-  assign \$5114  = \$5111  ? { 1'h1, \$5112  } : { 1'h0, \$5113  };
-  assign \$5115  = \$5106  ? { 1'h1, \$5110  } : { 1'h0, \$5114  };
-  assign \$5116  = ra[132] | ra[133];
-  assign \$5117  = ra[134] | ra[135];
-  assign \$5118  = \$5116  | \$5117 ;
-  assign \$5119  = ra[134] | ra[135];
-  assign \$5120  = ra[135] ? 1'h1 : 1'h0;
-  assign \$5121  = ra[133] ? 1'h1 : 1'h0;
-  assign \$5122  = \$5119  ? { 1'h1, \$5120  } : { 1'h0, \$5121  };
-  assign \$5123  = ra[130] | ra[131];
-  assign \$5124  = ra[131] ? 1'h1 : 1'h0;
-  assign \$5125  = ra[129] ? 1'h1 : 1'h0;
-  assign \$5126  = \$5123  ? { 1'h1, \$5124  } : { 1'h0, \$5125  };
-  assign \$5127  = \$5118  ? { 1'h1, \$5122  } : { 1'h0, \$5126  };
-  assign \$5128  = \$5103  ? { 1'h1, \$5115  } : { 1'h0, \$5127  };
-  assign \$5129  = \$5064  ? { 1'h1, \$5096  } : { 1'h0, \$5128  };
-  assign \$5130  = \$4969  ? { 1'h1, \$5049  } : { 1'h0, \$5129  };
-  assign \$5131  = \$4746  ? { 1'h1, \$4938  } : { 1'h0, \$5130  };
-  assign \$5132  = ra[64] | ra[65];
-  assign \$5133  = ra[66] | ra[67];
+  assign \$5111  = \$5102  ? { 1'h1, \$5106  } : { 1'h0, \$5110  };
+  assign \$5112  = \$5087  ? { 1'h1, \$5099  } : { 1'h0, \$5111  };
+  assign \$5113  = \$5048  ? { 1'h1, \$5080  } : { 1'h0, \$5112  };
+  assign \$5114  = ra[144] | ra[145];
+  assign \$5115  = ra[146] | ra[147];
+  assign \$5116  = \$5114  | \$5115 ;
+  assign \$5117  = ra[148] | ra[149];
+  assign \$5118  = ra[150] | ra[151];
+  assign \$5119  = \$5117  | \$5118 ;
+  assign \$5120  = \$5116  | \$5119 ;
+  assign \$5121  = ra[152] | ra[153];
+  assign \$5122  = ra[154] | ra[155];
+  assign \$5123  = \$5121  | \$5122 ;
+  assign \$5124  = ra[156] | ra[157];
+  assign \$5125  = ra[158] | ra[159];
+  assign \$5126  = \$5124  | \$5125 ;
+  assign \$5127  = \$5123  | \$5126 ;
+  assign \$5128  = \$5120  | \$5127 ;
+  assign \$5129  = ra[152] | ra[153];
+  assign \$5130  = ra[154] | ra[155];
+  assign \$5131  = \$5129  | \$5130 ;
+  assign \$5132  = ra[156] | ra[157];
+  assign \$5133  = ra[158] | ra[159];
   assign \$5134  = \$5132  | \$5133 ;
-  assign \$5135  = ra[68] | ra[69];
-  assign \$5136  = ra[70] | ra[71];
-  assign \$5137  = \$5135  | \$5136 ;
-  assign \$5138  = \$5134  | \$5137 ;
-  assign \$5139  = ra[72] | ra[73];
-  assign \$5140  = ra[74] | ra[75];
-  assign \$5141  = \$5139  | \$5140 ;
-  assign \$5142  = ra[76] | ra[77];
-  assign \$5143  = ra[78] | ra[79];
-  assign \$5144  = \$5142  | \$5143 ;
-  assign \$5145  = \$5141  | \$5144 ;
-  assign \$5146  = \$5138  | \$5145 ;
-  assign \$5147  = ra[80] | ra[81];
-  assign \$5148  = ra[82] | ra[83];
-  assign \$5149  = \$5147  | \$5148 ;
-  assign \$5150  = ra[84] | ra[85];
-  assign \$5151  = ra[86] | ra[87];
-  assign \$5152  = \$5150  | \$5151 ;
-  assign \$5153  = \$5149  | \$5152 ;
-  assign \$5154  = ra[88] | ra[89];
-  assign \$5155  = ra[90] | ra[91];
-  assign \$5156  = \$5154  | \$5155 ;
-  assign \$5157  = ra[92] | ra[93];
-  assign \$5158  = ra[94] | ra[95];
-  assign \$5159  = \$5157  | \$5158 ;
-  assign \$5160  = \$5156  | \$5159 ;
-  assign \$5161  = \$5153  | \$5160 ;
-  assign \$5162  = \$5146  | \$5161 ;
-  assign \$5163  = ra[96] | ra[97];
-  assign \$5164  = ra[98] | ra[99];
-  assign \$5165  = \$5163  | \$5164 ;
-  assign \$5166  = ra[100] | ra[101];
-  assign \$5167  = ra[102] | ra[103];
-  assign \$5168  = \$5166  | \$5167 ;
-  assign \$5169  = \$5165  | \$5168 ;
-  assign \$5170  = ra[104] | ra[105];
-  assign \$5171  = ra[106] | ra[107];
-  assign \$5172  = \$5170  | \$5171 ;
-  assign \$5173  = ra[108] | ra[109];
-  assign \$5174  = ra[110] | ra[111];
-  assign \$5175  = \$5173  | \$5174 ;
-  assign \$5176  = \$5172  | \$5175 ;
-  assign \$5177  = \$5169  | \$5176 ;
-  assign \$5178  = ra[112] | ra[113];
-  assign \$5179  = ra[114] | ra[115];
-  assign \$5180  = \$5178  | \$5179 ;
-  assign \$5181  = ra[116] | ra[117];
-  assign \$5182  = ra[118] | ra[119];
-  assign \$5183  = \$5181  | \$5182 ;
-  assign \$5184  = \$5180  | \$5183 ;
-  assign \$5185  = ra[120] | ra[121];
-  assign \$5186  = ra[122] | ra[123];
-  assign \$5187  = \$5185  | \$5186 ;
-  assign \$5188  = ra[124] | ra[125];
-  assign \$5189  = ra[126] | ra[127];
-  assign \$5190  = \$5188  | \$5189 ;
-  assign \$5191  = \$5187  | \$5190 ;
-  assign \$5192  = \$5184  | \$5191 ;
-  assign \$5193  = \$5177  | \$5192 ;
-  assign \$5194  = \$5162  | \$5193 ;
-  assign \$5195  = ra[96] | ra[97];
-  assign \$5196  = ra[98] | ra[99];
-  assign \$5197  = \$5195  | \$5196 ;
-  assign \$5198  = ra[100] | ra[101];
-  assign \$5199  = ra[102] | ra[103];
-  assign \$5200  = \$5198  | \$5199 ;
-  assign \$5201  = \$5197  | \$5200 ;
-  assign \$5202  = ra[104] | ra[105];
-  assign \$5203  = ra[106] | ra[107];
-  assign \$5204  = \$5202  | \$5203 ;
-  assign \$5205  = ra[108] | ra[109];
-  assign \$5206  = ra[110] | ra[111];
-  assign \$5207  = \$5205  | \$5206 ;
-  assign \$5208  = \$5204  | \$5207 ;
-  assign \$5209  = \$5201  | \$5208 ;
-  assign \$5210  = ra[112] | ra[113];
-  assign \$5211  = ra[114] | ra[115];
-  assign \$5212  = \$5210  | \$5211 ;
-  assign \$5213  = ra[116] | ra[117];
-  assign \$5214  = ra[118] | ra[119];
-  assign \$5215  = \$5213  | \$5214 ;
-  assign \$5216  = \$5212  | \$5215 ;
-  assign \$5217  = ra[120] | ra[121];
-  assign \$5218  = ra[122] | ra[123];
-  assign \$5219  = \$5217  | \$5218 ;
-  assign \$5220  = ra[124] | ra[125];
-  assign \$5221  = ra[126] | ra[127];
-  assign \$5222  = \$5220  | \$5221 ;
-  assign \$5223  = \$5219  | \$5222 ;
-  assign \$5224  = \$5216  | \$5223 ;
-  assign \$5225  = \$5209  | \$5224 ;
-  assign \$5226  = ra[112] | ra[113];
-  assign \$5227  = ra[114] | ra[115];
-  assign \$5228  = \$5226  | \$5227 ;
-  assign \$5229  = ra[116] | ra[117];
-  assign \$5230  = ra[118] | ra[119];
-  assign \$5231  = \$5229  | \$5230 ;
-  assign \$5232  = \$5228  | \$5231 ;
-  assign \$5233  = ra[120] | ra[121];
-  assign \$5234  = ra[122] | ra[123];
-  assign \$5235  = \$5233  | \$5234 ;
-  assign \$5236  = ra[124] | ra[125];
-  assign \$5237  = ra[126] | ra[127];
-  assign \$5238  = \$5236  | \$5237 ;
-  assign \$5239  = \$5235  | \$5238 ;
-  assign \$5240  = \$5232  | \$5239 ;
-  assign \$5241  = ra[120] | ra[121];
-  assign \$5242  = ra[122] | ra[123];
-  assign \$5243  = \$5241  | \$5242 ;
-  assign \$5244  = ra[124] | ra[125];
-  assign \$5245  = ra[126] | ra[127];
-  assign \$5246  = \$5244  | \$5245 ;
-  assign \$5247  = \$5243  | \$5246 ;
-  assign \$5248  = ra[124] | ra[125];
-  assign \$5249  = ra[126] | ra[127];
-  assign \$5250  = \$5248  | \$5249 ;
-  assign \$5251  = ra[126] | ra[127];
-  assign \$5252  = ra[127] ? 1'h1 : 1'h0;
-  assign \$5253  = ra[125] ? 1'h1 : 1'h0;
-  assign \$5254  = \$5251  ? { 1'h1, \$5252  } : { 1'h0, \$5253  };
-  assign \$5255  = ra[122] | ra[123];
-  assign \$5256  = ra[123] ? 1'h1 : 1'h0;
-  assign \$5257  = ra[121] ? 1'h1 : 1'h0;
-  assign \$5258  = \$5255  ? { 1'h1, \$5256  } : { 1'h0, \$5257  };
-  assign \$5259  = \$5250  ? { 1'h1, \$5254  } : { 1'h0, \$5258  };
-  assign \$5260  = ra[116] | ra[117];
-  assign \$5261  = ra[118] | ra[119];
-  assign \$5262  = \$5260  | \$5261 ;
-  assign \$5263  = ra[118] | ra[119];
-  assign \$5264  = ra[119] ? 1'h1 : 1'h0;
-  assign \$5265  = ra[117] ? 1'h1 : 1'h0;
-  assign \$5266  = \$5263  ? { 1'h1, \$5264  } : { 1'h0, \$5265  };
-  assign \$5267  = ra[114] | ra[115];
-  assign \$5268  = ra[115] ? 1'h1 : 1'h0;
-  assign \$5269  = ra[113] ? 1'h1 : 1'h0;
-  assign \$5270  = \$5267  ? { 1'h1, \$5268  } : { 1'h0, \$5269  };
-  assign \$5271  = \$5262  ? { 1'h1, \$5266  } : { 1'h0, \$5270  };
-  assign \$5272  = \$5247  ? { 1'h1, \$5259  } : { 1'h0, \$5271  };
-  assign \$5273  = ra[104] | ra[105];
-  assign \$5274  = ra[106] | ra[107];
-  assign \$5275  = \$5273  | \$5274 ;
-  assign \$5276  = ra[108] | ra[109];
-  assign \$5277  = ra[110] | ra[111];
-  assign \$5278  = \$5276  | \$5277 ;
-  assign \$5279  = \$5275  | \$5278 ;
-  assign \$5280  = ra[108] | ra[109];
-  assign \$5281  = ra[110] | ra[111];
-  assign \$5282  = \$5280  | \$5281 ;
-  assign \$5283  = ra[110] | ra[111];
-  assign \$5284  = ra[111] ? 1'h1 : 1'h0;
-  assign \$5285  = ra[109] ? 1'h1 : 1'h0;
-  assign \$5286  = \$5283  ? { 1'h1, \$5284  } : { 1'h0, \$5285  };
-  assign \$5287  = ra[106] | ra[107];
-  assign \$5288  = ra[107] ? 1'h1 : 1'h0;
-  assign \$5289  = ra[105] ? 1'h1 : 1'h0;
-  assign \$5290  = \$5287  ? { 1'h1, \$5288  } : { 1'h0, \$5289  };
-  assign \$5291  = \$5282  ? { 1'h1, \$5286  } : { 1'h0, \$5290  };
-  assign \$5292  = ra[100] | ra[101];
-  assign \$5293  = ra[102] | ra[103];
-  assign \$5294  = \$5292  | \$5293 ;
-  assign \$5295  = ra[102] | ra[103];
-  assign \$5296  = ra[103] ? 1'h1 : 1'h0;
-  assign \$5297  = ra[101] ? 1'h1 : 1'h0;
-  assign \$5298  = \$5295  ? { 1'h1, \$5296  } : { 1'h0, \$5297  };
-  assign \$5299  = ra[98] | ra[99];
-  assign \$5300  = ra[99] ? 1'h1 : 1'h0;
-  assign \$5301  = ra[97] ? 1'h1 : 1'h0;
-  assign \$5302  = \$5299  ? { 1'h1, \$5300  } : { 1'h0, \$5301  };
-  assign \$5303  = \$5294  ? { 1'h1, \$5298  } : { 1'h0, \$5302  };
-  assign \$5304  = \$5279  ? { 1'h1, \$5291  } : { 1'h0, \$5303  };
-  assign \$5305  = \$5240  ? { 1'h1, \$5272  } : { 1'h0, \$5304  };
-  assign \$5306  = ra[80] | ra[81];
-  assign \$5307  = ra[82] | ra[83];
-  assign \$5308  = \$5306  | \$5307 ;
-  assign \$5309  = ra[84] | ra[85];
-  assign \$5310  = ra[86] | ra[87];
-  assign \$5311  = \$5309  | \$5310 ;
-  assign \$5312  = \$5308  | \$5311 ;
-  assign \$5313  = ra[88] | ra[89];
-  assign \$5314  = ra[90] | ra[91];
-  assign \$5315  = \$5313  | \$5314 ;
-  assign \$5316  = ra[92] | ra[93];
-  assign \$5317  = ra[94] | ra[95];
-  assign \$5318  = \$5316  | \$5317 ;
-  assign \$5319  = \$5315  | \$5318 ;
-  assign \$5320  = \$5312  | \$5319 ;
-  assign \$5321  = ra[88] | ra[89];
-  assign \$5322  = ra[90] | ra[91];
-  assign \$5323  = \$5321  | \$5322 ;
-  assign \$5324  = ra[92] | ra[93];
-  assign \$5325  = ra[94] | ra[95];
+  assign \$5135  = \$5131  | \$5134 ;
+  assign \$5136  = ra[156] | ra[157];
+  assign \$5137  = ra[158] | ra[159];
+  assign \$5138  = \$5136  | \$5137 ;
+  assign \$5139  = ra[158] | ra[159];
+  assign \$5140  = ra[159] ? 1'h1 : 1'h0;
+  assign \$5141  = ra[157] ? 1'h1 : 1'h0;
+  assign \$5142  = \$5139  ? { 1'h1, \$5140  } : { 1'h0, \$5141  };
+  assign \$5143  = ra[154] | ra[155];
+  assign \$5144  = ra[155] ? 1'h1 : 1'h0;
+  assign \$5145  = ra[153] ? 1'h1 : 1'h0;
+  assign \$5146  = \$5143  ? { 1'h1, \$5144  } : { 1'h0, \$5145  };
+  assign \$5147  = \$5138  ? { 1'h1, \$5142  } : { 1'h0, \$5146  };
+  assign \$5148  = ra[148] | ra[149];
+  assign \$5149  = ra[150] | ra[151];
+  assign \$5150  = \$5148  | \$5149 ;
+  assign \$5151  = ra[150] | ra[151];
+  assign \$5152  = ra[151] ? 1'h1 : 1'h0;
+  assign \$5153  = ra[149] ? 1'h1 : 1'h0;
+  assign \$5154  = \$5151  ? { 1'h1, \$5152  } : { 1'h0, \$5153  };
+  assign \$5155  = ra[146] | ra[147];
+  assign \$5156  = ra[147] ? 1'h1 : 1'h0;
+  assign \$5157  = ra[145] ? 1'h1 : 1'h0;
+  assign \$5158  = \$5155  ? { 1'h1, \$5156  } : { 1'h0, \$5157  };
+  assign \$5159  = \$5150  ? { 1'h1, \$5154  } : { 1'h0, \$5158  };
+  assign \$5160  = \$5135  ? { 1'h1, \$5147  } : { 1'h0, \$5159  };
+  assign \$5161  = ra[136] | ra[137];
+  assign \$5162  = ra[138] | ra[139];
+  assign \$5163  = \$5161  | \$5162 ;
+  assign \$5164  = ra[140] | ra[141];
+  assign \$5165  = ra[142] | ra[143];
+  assign \$5166  = \$5164  | \$5165 ;
+  assign \$5167  = \$5163  | \$5166 ;
+  assign \$5168  = ra[140] | ra[141];
+  assign \$5169  = ra[142] | ra[143];
+  assign \$5170  = \$5168  | \$5169 ;
+  assign \$5171  = ra[142] | ra[143];
+  assign \$5172  = ra[143] ? 1'h1 : 1'h0;
+  assign \$5173  = ra[141] ? 1'h1 : 1'h0;
+  assign \$5174  = \$5171  ? { 1'h1, \$5172  } : { 1'h0, \$5173  };
+  assign \$5175  = ra[138] | ra[139];
+  assign \$5176  = ra[139] ? 1'h1 : 1'h0;
+  assign \$5177  = ra[137] ? 1'h1 : 1'h0;
+  assign \$5178  = \$5175  ? { 1'h1, \$5176  } : { 1'h0, \$5177  };
+  assign \$5179  = \$5170  ? { 1'h1, \$5174  } : { 1'h0, \$5178  };
+  assign \$5180  = ra[132] | ra[133];
+  assign \$5181  = ra[134] | ra[135];
+  assign \$5182  = \$5180  | \$5181 ;
+  assign \$5183  = ra[134] | ra[135];
+  assign \$5184  = ra[135] ? 1'h1 : 1'h0;
+  assign \$5185  = ra[133] ? 1'h1 : 1'h0;
+  assign \$5186  = \$5183  ? { 1'h1, \$5184  } : { 1'h0, \$5185  };
+  assign \$5187  = ra[130] | ra[131];
+  assign \$5188  = ra[131] ? 1'h1 : 1'h0;
+  assign \$5189  = ra[129] ? 1'h1 : 1'h0;
+  assign \$5190  = \$5187  ? { 1'h1, \$5188  } : { 1'h0, \$5189  };
+  assign \$5191  = \$5182  ? { 1'h1, \$5186  } : { 1'h0, \$5190  };
+  assign \$5192  = \$5167  ? { 1'h1, \$5179  } : { 1'h0, \$5191  };
+  assign \$5193  = \$5128  ? { 1'h1, \$5160  } : { 1'h0, \$5192  };
+  assign \$5194  = \$5033  ? { 1'h1, \$5113  } : { 1'h0, \$5193  };
+  assign \$5195  = \$4810  ? { 1'h1, \$5002  } : { 1'h0, \$5194  };
+  assign \$5196  = ra[64] | ra[65];
+  assign \$5197  = ra[66] | ra[67];
+  assign \$5198  = \$5196  | \$5197 ;
+  assign \$5199  = ra[68] | ra[69];
+  assign \$5200  = ra[70] | ra[71];
+  assign \$5201  = \$5199  | \$5200 ;
+  assign \$5202  = \$5198  | \$5201 ;
+  assign \$5203  = ra[72] | ra[73];
+  assign \$5204  = ra[74] | ra[75];
+  assign \$5205  = \$5203  | \$5204 ;
+  assign \$5206  = ra[76] | ra[77];
+  assign \$5207  = ra[78] | ra[79];
+  assign \$5208  = \$5206  | \$5207 ;
+  assign \$5209  = \$5205  | \$5208 ;
+  assign \$5210  = \$5202  | \$5209 ;
+  assign \$5211  = ra[80] | ra[81];
+  assign \$5212  = ra[82] | ra[83];
+  assign \$5213  = \$5211  | \$5212 ;
+  assign \$5214  = ra[84] | ra[85];
+  assign \$5215  = ra[86] | ra[87];
+  assign \$5216  = \$5214  | \$5215 ;
+  assign \$5217  = \$5213  | \$5216 ;
+  assign \$5218  = ra[88] | ra[89];
+  assign \$5219  = ra[90] | ra[91];
+  assign \$5220  = \$5218  | \$5219 ;
+  assign \$5221  = ra[92] | ra[93];
+  assign \$5222  = ra[94] | ra[95];
+  assign \$5223  = \$5221  | \$5222 ;
+  assign \$5224  = \$5220  | \$5223 ;
+  assign \$5225  = \$5217  | \$5224 ;
+  assign \$5226  = \$5210  | \$5225 ;
+  assign \$5227  = ra[96] | ra[97];
+  assign \$5228  = ra[98] | ra[99];
+  assign \$5229  = \$5227  | \$5228 ;
+  assign \$5230  = ra[100] | ra[101];
+  assign \$5231  = ra[102] | ra[103];
+  assign \$5232  = \$5230  | \$5231 ;
+  assign \$5233  = \$5229  | \$5232 ;
+  assign \$5234  = ra[104] | ra[105];
+  assign \$5235  = ra[106] | ra[107];
+  assign \$5236  = \$5234  | \$5235 ;
+  assign \$5237  = ra[108] | ra[109];
+  assign \$5238  = ra[110] | ra[111];
+  assign \$5239  = \$5237  | \$5238 ;
+  assign \$5240  = \$5236  | \$5239 ;
+  assign \$5241  = \$5233  | \$5240 ;
+  assign \$5242  = ra[112] | ra[113];
+  assign \$5243  = ra[114] | ra[115];
+  assign \$5244  = \$5242  | \$5243 ;
+  assign \$5245  = ra[116] | ra[117];
+  assign \$5246  = ra[118] | ra[119];
+  assign \$5247  = \$5245  | \$5246 ;
+  assign \$5248  = \$5244  | \$5247 ;
+  assign \$5249  = ra[120] | ra[121];
+  assign \$5250  = ra[122] | ra[123];
+  assign \$5251  = \$5249  | \$5250 ;
+  assign \$5252  = ra[124] | ra[125];
+  assign \$5253  = ra[126] | ra[127];
+  assign \$5254  = \$5252  | \$5253 ;
+  assign \$5255  = \$5251  | \$5254 ;
+  assign \$5256  = \$5248  | \$5255 ;
+  assign \$5257  = \$5241  | \$5256 ;
+  assign \$5258  = \$5226  | \$5257 ;
+  assign \$5259  = ra[96] | ra[97];
+  assign \$5260  = ra[98] | ra[99];
+  assign \$5261  = \$5259  | \$5260 ;
+  assign \$5262  = ra[100] | ra[101];
+  assign \$5263  = ra[102] | ra[103];
+  assign \$5264  = \$5262  | \$5263 ;
+  assign \$5265  = \$5261  | \$5264 ;
+  assign \$5266  = ra[104] | ra[105];
+  assign \$5267  = ra[106] | ra[107];
+  assign \$5268  = \$5266  | \$5267 ;
+  assign \$5269  = ra[108] | ra[109];
+  assign \$5270  = ra[110] | ra[111];
+  assign \$5271  = \$5269  | \$5270 ;
+  assign \$5272  = \$5268  | \$5271 ;
+  assign \$5273  = \$5265  | \$5272 ;
+  assign \$5274  = ra[112] | ra[113];
+  assign \$5275  = ra[114] | ra[115];
+  assign \$5276  = \$5274  | \$5275 ;
+  assign \$5277  = ra[116] | ra[117];
+  assign \$5278  = ra[118] | ra[119];
+  assign \$5279  = \$5277  | \$5278 ;
+  assign \$5280  = \$5276  | \$5279 ;
+  assign \$5281  = ra[120] | ra[121];
+  assign \$5282  = ra[122] | ra[123];
+  assign \$5283  = \$5281  | \$5282 ;
+  assign \$5284  = ra[124] | ra[125];
+  assign \$5285  = ra[126] | ra[127];
+  assign \$5286  = \$5284  | \$5285 ;
+  assign \$5287  = \$5283  | \$5286 ;
+  assign \$5288  = \$5280  | \$5287 ;
+  assign \$5289  = \$5273  | \$5288 ;
+  assign \$5290  = ra[112] | ra[113];
+  assign \$5291  = ra[114] | ra[115];
+  assign \$5292  = \$5290  | \$5291 ;
+  assign \$5293  = ra[116] | ra[117];
+  assign \$5294  = ra[118] | ra[119];
+  assign \$5295  = \$5293  | \$5294 ;
+  assign \$5296  = \$5292  | \$5295 ;
+  assign \$5297  = ra[120] | ra[121];
+  assign \$5298  = ra[122] | ra[123];
+  assign \$5299  = \$5297  | \$5298 ;
+  assign \$5300  = ra[124] | ra[125];
+  assign \$5301  = ra[126] | ra[127];
+  assign \$5302  = \$5300  | \$5301 ;
+  assign \$5303  = \$5299  | \$5302 ;
+  assign \$5304  = \$5296  | \$5303 ;
+  assign \$5305  = ra[120] | ra[121];
+  assign \$5306  = ra[122] | ra[123];
+  assign \$5307  = \$5305  | \$5306 ;
+  assign \$5308  = ra[124] | ra[125];
+  assign \$5309  = ra[126] | ra[127];
+  assign \$5310  = \$5308  | \$5309 ;
+  assign \$5311  = \$5307  | \$5310 ;
+  assign \$5312  = ra[124] | ra[125];
+  assign \$5313  = ra[126] | ra[127];
+  assign \$5314  = \$5312  | \$5313 ;
+  assign \$5315  = ra[126] | ra[127];
+  assign \$5316  = ra[127] ? 1'h1 : 1'h0;
+  assign \$5317  = ra[125] ? 1'h1 : 1'h0;
+  assign \$5318  = \$5315  ? { 1'h1, \$5316  } : { 1'h0, \$5317  };
+  assign \$5319  = ra[122] | ra[123];
+  assign \$5320  = ra[123] ? 1'h1 : 1'h0;
+  assign \$5321  = ra[121] ? 1'h1 : 1'h0;
+  assign \$5322  = \$5319  ? { 1'h1, \$5320  } : { 1'h0, \$5321  };
+  assign \$5323  = \$5314  ? { 1'h1, \$5318  } : { 1'h0, \$5322  };
+  assign \$5324  = ra[116] | ra[117];
+  assign \$5325  = ra[118] | ra[119];
   assign \$5326  = \$5324  | \$5325 ;
-  assign \$5327  = \$5323  | \$5326 ;
-  assign \$5328  = ra[92] | ra[93];
-  assign \$5329  = ra[94] | ra[95];
-  assign \$5330  = \$5328  | \$5329 ;
-  assign \$5331  = ra[94] | ra[95];
-  assign \$5332  = ra[95] ? 1'h1 : 1'h0;
-  assign \$5333  = ra[93] ? 1'h1 : 1'h0;
+  assign \$5327  = ra[118] | ra[119];
+  assign \$5328  = ra[119] ? 1'h1 : 1'h0;
+  assign \$5329  = ra[117] ? 1'h1 : 1'h0;
+  assign \$5330  = \$5327  ? { 1'h1, \$5328  } : { 1'h0, \$5329  };
+  assign \$5331  = ra[114] | ra[115];
+  assign \$5332  = ra[115] ? 1'h1 : 1'h0;
+  assign \$5333  = ra[113] ? 1'h1 : 1'h0;
   assign \$5334  = \$5331  ? { 1'h1, \$5332  } : { 1'h0, \$5333  };
-  assign \$5335  = ra[90] | ra[91];
-  assign \$5336  = ra[91] ? 1'h1 : 1'h0;
-  assign \$5337  = ra[89] ? 1'h1 : 1'h0;
-  assign \$5338  = \$5335  ? { 1'h1, \$5336  } : { 1'h0, \$5337  };
-  assign \$5339  = \$5330  ? { 1'h1, \$5334  } : { 1'h0, \$5338  };
-  assign \$5340  = ra[84] | ra[85];
-  assign \$5341  = ra[86] | ra[87];
+  assign \$5335  = \$5326  ? { 1'h1, \$5330  } : { 1'h0, \$5334  };
+  assign \$5336  = \$5311  ? { 1'h1, \$5323  } : { 1'h0, \$5335  };
+  assign \$5337  = ra[104] | ra[105];
+  assign \$5338  = ra[106] | ra[107];
+  assign \$5339  = \$5337  | \$5338 ;
+  assign \$5340  = ra[108] | ra[109];
+  assign \$5341  = ra[110] | ra[111];
   assign \$5342  = \$5340  | \$5341 ;
-  assign \$5343  = ra[86] | ra[87];
-  assign \$5344  = ra[87] ? 1'h1 : 1'h0;
-  assign \$5345  = ra[85] ? 1'h1 : 1'h0;
-  assign \$5346  = \$5343  ? { 1'h1, \$5344  } : { 1'h0, \$5345  };
-  assign \$5347  = ra[82] | ra[83];
-  assign \$5348  = ra[83] ? 1'h1 : 1'h0;
-  assign \$5349  = ra[81] ? 1'h1 : 1'h0;
+  assign \$5343  = \$5339  | \$5342 ;
+  assign \$5344  = ra[108] | ra[109];
+  assign \$5345  = ra[110] | ra[111];
+  assign \$5346  = \$5344  | \$5345 ;
+  assign \$5347  = ra[110] | ra[111];
+  assign \$5348  = ra[111] ? 1'h1 : 1'h0;
+  assign \$5349  = ra[109] ? 1'h1 : 1'h0;
   assign \$5350  = \$5347  ? { 1'h1, \$5348  } : { 1'h0, \$5349  };
-  assign \$5351  = \$5342  ? { 1'h1, \$5346  } : { 1'h0, \$5350  };
-  assign \$5352  = \$5327  ? { 1'h1, \$5339  } : { 1'h0, \$5351  };
-  assign \$5353  = ra[72] | ra[73];
-  assign \$5354  = ra[74] | ra[75];
-  assign \$5355  = \$5353  | \$5354 ;
-  assign \$5356  = ra[76] | ra[77];
-  assign \$5357  = ra[78] | ra[79];
+  assign \$5351  = ra[106] | ra[107];
+  assign \$5352  = ra[107] ? 1'h1 : 1'h0;
+  assign \$5353  = ra[105] ? 1'h1 : 1'h0;
+  assign \$5354  = \$5351  ? { 1'h1, \$5352  } : { 1'h0, \$5353  };
+  assign \$5355  = \$5346  ? { 1'h1, \$5350  } : { 1'h0, \$5354  };
+  assign \$5356  = ra[100] | ra[101];
+  assign \$5357  = ra[102] | ra[103];
   assign \$5358  = \$5356  | \$5357 ;
-  assign \$5359  = \$5355  | \$5358 ;
-  assign \$5360  = ra[76] | ra[77];
-  assign \$5361  = ra[78] | ra[79];
-  assign \$5362  = \$5360  | \$5361 ;
-  assign \$5363  = ra[78] | ra[79];
-  assign \$5364  = ra[79] ? 1'h1 : 1'h0;
-  assign \$5365  = ra[77] ? 1'h1 : 1'h0;
+  assign \$5359  = ra[102] | ra[103];
+  assign \$5360  = ra[103] ? 1'h1 : 1'h0;
+  assign \$5361  = ra[101] ? 1'h1 : 1'h0;
+  assign \$5362  = \$5359  ? { 1'h1, \$5360  } : { 1'h0, \$5361  };
+  assign \$5363  = ra[98] | ra[99];
+  assign \$5364  = ra[99] ? 1'h1 : 1'h0;
+  assign \$5365  = ra[97] ? 1'h1 : 1'h0;
   assign \$5366  = \$5363  ? { 1'h1, \$5364  } : { 1'h0, \$5365  };
-  assign \$5367  = ra[74] | ra[75];
-  assign \$5368  = ra[75] ? 1'h1 : 1'h0;
-  assign \$5369  = ra[73] ? 1'h1 : 1'h0;
-  assign \$5370  = \$5367  ? { 1'h1, \$5368  } : { 1'h0, \$5369  };
-  assign \$5371  = \$5362  ? { 1'h1, \$5366  } : { 1'h0, \$5370  };
-  assign \$5372  = ra[68] | ra[69];
-  assign \$5373  = ra[70] | ra[71];
-  assign \$5374  = \$5372  | \$5373 ;
-  assign \$5375  = ra[70] | ra[71];
-  assign \$5376  = ra[71] ? 1'h1 : 1'h0;
-  assign \$5377  = ra[69] ? 1'h1 : 1'h0;
-  assign \$5378  = \$5375  ? { 1'h1, \$5376  } : { 1'h0, \$5377  };
-  assign \$5379  = ra[66] | ra[67];
-  assign \$5380  = ra[67] ? 1'h1 : 1'h0;
-  assign \$5381  = ra[65] ? 1'h1 : 1'h0;
-  assign \$5382  = \$5379  ? { 1'h1, \$5380  } : { 1'h0, \$5381  };
-  assign \$5383  = \$5374  ? { 1'h1, \$5378  } : { 1'h0, \$5382  };
-  assign \$5384  = \$5359  ? { 1'h1, \$5371  } : { 1'h0, \$5383  };
-  assign \$5385  = \$5320  ? { 1'h1, \$5352  } : { 1'h0, \$5384  };
-  assign \$5386  = \$5225  ? { 1'h1, \$5305  } : { 1'h0, \$5385  };
-  assign \$5387  = ra[32] | ra[33];
-  assign \$5388  = ra[34] | ra[35];
-  assign \$5389  = \$5387  | \$5388 ;
-  assign \$5390  = ra[36] | ra[37];
-  assign \$5391  = ra[38] | ra[39];
-  assign \$5392  = \$5390  | \$5391 ;
-  assign \$5393  = \$5389  | \$5392 ;
-  assign \$5394  = ra[40] | ra[41];
-  assign \$5395  = ra[42] | ra[43];
-  assign \$5396  = \$5394  | \$5395 ;
-  assign \$5397  = ra[44] | ra[45];
-  assign \$5398  = ra[46] | ra[47];
-  assign \$5399  = \$5397  | \$5398 ;
-  assign \$5400  = \$5396  | \$5399 ;
-  assign \$5401  = \$5393  | \$5400 ;
-  assign \$5402  = ra[48] | ra[49];
-  assign \$5403  = ra[50] | ra[51];
-  assign \$5404  = \$5402  | \$5403 ;
-  assign \$5405  = ra[52] | ra[53];
-  assign \$5406  = ra[54] | ra[55];
-  assign \$5407  = \$5405  | \$5406 ;
-  assign \$5408  = \$5404  | \$5407 ;
-  assign \$5409  = ra[56] | ra[57];
-  assign \$5410  = ra[58] | ra[59];
-  assign \$5411  = \$5409  | \$5410 ;
-  assign \$5412  = ra[60] | ra[61];
-  assign \$5413  = ra[62] | ra[63];
-  assign \$5414  = \$5412  | \$5413 ;
-  assign \$5415  = \$5411  | \$5414 ;
-  assign \$5416  = \$5408  | \$5415 ;
-  assign \$5417  = \$5401  | \$5416 ;
-  assign \$5418  = ra[48] | ra[49];
-  assign \$5419  = ra[50] | ra[51];
-  assign \$5420  = \$5418  | \$5419 ;
-  assign \$5421  = ra[52] | ra[53];
-  assign \$5422  = ra[54] | ra[55];
-  assign \$5423  = \$5421  | \$5422 ;
-  assign \$5424  = \$5420  | \$5423 ;
-  assign \$5425  = ra[56] | ra[57];
-  assign \$5426  = ra[58] | ra[59];
-  assign \$5427  = \$5425  | \$5426 ;
-  assign \$5428  = ra[60] | ra[61];
-  assign \$5429  = ra[62] | ra[63];
-  assign \$5430  = \$5428  | \$5429 ;
-  assign \$5431  = \$5427  | \$5430 ;
-  assign \$5432  = \$5424  | \$5431 ;
-  assign \$5433  = ra[56] | ra[57];
-  assign \$5434  = ra[58] | ra[59];
-  assign \$5435  = \$5433  | \$5434 ;
-  assign \$5436  = ra[60] | ra[61];
-  assign \$5437  = ra[62] | ra[63];
+  assign \$5367  = \$5358  ? { 1'h1, \$5362  } : { 1'h0, \$5366  };
+  assign \$5368  = \$5343  ? { 1'h1, \$5355  } : { 1'h0, \$5367  };
+  assign \$5369  = \$5304  ? { 1'h1, \$5336  } : { 1'h0, \$5368  };
+  assign \$5370  = ra[80] | ra[81];
+  assign \$5371  = ra[82] | ra[83];
+  assign \$5372  = \$5370  | \$5371 ;
+  assign \$5373  = ra[84] | ra[85];
+  assign \$5374  = ra[86] | ra[87];
+  assign \$5375  = \$5373  | \$5374 ;
+  assign \$5376  = \$5372  | \$5375 ;
+  assign \$5377  = ra[88] | ra[89];
+  assign \$5378  = ra[90] | ra[91];
+  assign \$5379  = \$5377  | \$5378 ;
+  assign \$5380  = ra[92] | ra[93];
+  assign \$5381  = ra[94] | ra[95];
+  assign \$5382  = \$5380  | \$5381 ;
+  assign \$5383  = \$5379  | \$5382 ;
+  assign \$5384  = \$5376  | \$5383 ;
+  assign \$5385  = ra[88] | ra[89];
+  assign \$5386  = ra[90] | ra[91];
+  assign \$5387  = \$5385  | \$5386 ;
+  assign \$5388  = ra[92] | ra[93];
+  assign \$5389  = ra[94] | ra[95];
+  assign \$5390  = \$5388  | \$5389 ;
+  assign \$5391  = \$5387  | \$5390 ;
+  assign \$5392  = ra[92] | ra[93];
+  assign \$5393  = ra[94] | ra[95];
+  assign \$5394  = \$5392  | \$5393 ;
+  assign \$5395  = ra[94] | ra[95];
+  assign \$5396  = ra[95] ? 1'h1 : 1'h0;
+  assign \$5397  = ra[93] ? 1'h1 : 1'h0;
+  assign \$5398  = \$5395  ? { 1'h1, \$5396  } : { 1'h0, \$5397  };
+  assign \$5399  = ra[90] | ra[91];
+  assign \$5400  = ra[91] ? 1'h1 : 1'h0;
+  assign \$5401  = ra[89] ? 1'h1 : 1'h0;
+  assign \$5402  = \$5399  ? { 1'h1, \$5400  } : { 1'h0, \$5401  };
+  assign \$5403  = \$5394  ? { 1'h1, \$5398  } : { 1'h0, \$5402  };
+  assign \$5404  = ra[84] | ra[85];
+  assign \$5405  = ra[86] | ra[87];
+  assign \$5406  = \$5404  | \$5405 ;
+  assign \$5407  = ra[86] | ra[87];
+  assign \$5408  = ra[87] ? 1'h1 : 1'h0;
+  assign \$5409  = ra[85] ? 1'h1 : 1'h0;
+  assign \$5410  = \$5407  ? { 1'h1, \$5408  } : { 1'h0, \$5409  };
+  assign \$5411  = ra[82] | ra[83];
+  assign \$5412  = ra[83] ? 1'h1 : 1'h0;
+  assign \$5413  = ra[81] ? 1'h1 : 1'h0;
+  assign \$5414  = \$5411  ? { 1'h1, \$5412  } : { 1'h0, \$5413  };
+  assign \$5415  = \$5406  ? { 1'h1, \$5410  } : { 1'h0, \$5414  };
+  assign \$5416  = \$5391  ? { 1'h1, \$5403  } : { 1'h0, \$5415  };
+  assign \$5417  = ra[72] | ra[73];
+  assign \$5418  = ra[74] | ra[75];
+  assign \$5419  = \$5417  | \$5418 ;
+  assign \$5420  = ra[76] | ra[77];
+  assign \$5421  = ra[78] | ra[79];
+  assign \$5422  = \$5420  | \$5421 ;
+  assign \$5423  = \$5419  | \$5422 ;
+  assign \$5424  = ra[76] | ra[77];
+  assign \$5425  = ra[78] | ra[79];
+  assign \$5426  = \$5424  | \$5425 ;
+  assign \$5427  = ra[78] | ra[79];
+  assign \$5428  = ra[79] ? 1'h1 : 1'h0;
+  assign \$5429  = ra[77] ? 1'h1 : 1'h0;
+  assign \$5430  = \$5427  ? { 1'h1, \$5428  } : { 1'h0, \$5429  };
+  assign \$5431  = ra[74] | ra[75];
+  assign \$5432  = ra[75] ? 1'h1 : 1'h0;
+  assign \$5433  = ra[73] ? 1'h1 : 1'h0;
+  assign \$5434  = \$5431  ? { 1'h1, \$5432  } : { 1'h0, \$5433  };
+  assign \$5435  = \$5426  ? { 1'h1, \$5430  } : { 1'h0, \$5434  };
+  assign \$5436  = ra[68] | ra[69];
+  assign \$5437  = ra[70] | ra[71];
   assign \$5438  = \$5436  | \$5437 ;
-  assign \$5439  = \$5435  | \$5438 ;
-  assign \$5440  = ra[60] | ra[61];
-  assign \$5441  = ra[62] | ra[63];
-  assign \$5442  = \$5440  | \$5441 ;
-  assign \$5443  = ra[62] | ra[63];
-  assign \$5444  = ra[63] ? 1'h1 : 1'h0;
-  assign \$5445  = ra[61] ? 1'h1 : 1'h0;
+  assign \$5439  = ra[70] | ra[71];
+  assign \$5440  = ra[71] ? 1'h1 : 1'h0;
+  assign \$5441  = ra[69] ? 1'h1 : 1'h0;
+  assign \$5442  = \$5439  ? { 1'h1, \$5440  } : { 1'h0, \$5441  };
+  assign \$5443  = ra[66] | ra[67];
+  assign \$5444  = ra[67] ? 1'h1 : 1'h0;
+  assign \$5445  = ra[65] ? 1'h1 : 1'h0;
   assign \$5446  = \$5443  ? { 1'h1, \$5444  } : { 1'h0, \$5445  };
-  assign \$5447  = ra[58] | ra[59];
-  assign \$5448  = ra[59] ? 1'h1 : 1'h0;
-  assign \$5449  = ra[57] ? 1'h1 : 1'h0;
-  assign \$5450  = \$5447  ? { 1'h1, \$5448  } : { 1'h0, \$5449  };
-  assign \$5451  = \$5442  ? { 1'h1, \$5446  } : { 1'h0, \$5450  };
-  assign \$5452  = ra[52] | ra[53];
-  assign \$5453  = ra[54] | ra[55];
-  assign \$5454  = \$5452  | \$5453 ;
-  assign \$5455  = ra[54] | ra[55];
-  assign \$5456  = ra[55] ? 1'h1 : 1'h0;
-  assign \$5457  = ra[53] ? 1'h1 : 1'h0;
-  assign \$5458  = \$5455  ? { 1'h1, \$5456  } : { 1'h0, \$5457  };
-  assign \$5459  = ra[50] | ra[51];
-  assign \$5460  = ra[51] ? 1'h1 : 1'h0;
-  assign \$5461  = ra[49] ? 1'h1 : 1'h0;
-  assign \$5462  = \$5459  ? { 1'h1, \$5460  } : { 1'h0, \$5461  };
-  assign \$5463  = \$5454  ? { 1'h1, \$5458  } : { 1'h0, \$5462  };
-  assign \$5464  = \$5439  ? { 1'h1, \$5451  } : { 1'h0, \$5463  };
-  assign \$5465  = ra[40] | ra[41];
-  assign \$5466  = ra[42] | ra[43];
-  assign \$5467  = \$5465  | \$5466 ;
-  assign \$5468  = ra[44] | ra[45];
-  assign \$5469  = ra[46] | ra[47];
-  assign \$5470  = \$5468  | \$5469 ;
-  assign \$5471  = \$5467  | \$5470 ;
-  assign \$5472  = ra[44] | ra[45];
-  assign \$5473  = ra[46] | ra[47];
-  assign \$5474  = \$5472  | \$5473 ;
-  assign \$5475  = ra[46] | ra[47];
-  assign \$5476  = ra[47] ? 1'h1 : 1'h0;
-  assign \$5477  = ra[45] ? 1'h1 : 1'h0;
-  assign \$5478  = \$5475  ? { 1'h1, \$5476  } : { 1'h0, \$5477  };
-  assign \$5479  = ra[42] | ra[43];
-  assign \$5480  = ra[43] ? 1'h1 : 1'h0;
-  assign \$5481  = ra[41] ? 1'h1 : 1'h0;
-  assign \$5482  = \$5479  ? { 1'h1, \$5480  } : { 1'h0, \$5481  };
-  assign \$5483  = \$5474  ? { 1'h1, \$5478  } : { 1'h0, \$5482  };
-  assign \$5484  = ra[36] | ra[37];
-  assign \$5485  = ra[38] | ra[39];
-  assign \$5486  = \$5484  | \$5485 ;
-  assign \$5487  = ra[38] | ra[39];
-  assign \$5488  = ra[39] ? 1'h1 : 1'h0;
-  assign \$5489  = ra[37] ? 1'h1 : 1'h0;
-  assign \$5490  = \$5487  ? { 1'h1, \$5488  } : { 1'h0, \$5489  };
-  assign \$5491  = ra[34] | ra[35];
-  assign \$5492  = ra[35] ? 1'h1 : 1'h0;
-  assign \$5493  = ra[33] ? 1'h1 : 1'h0;
-  assign \$5494  = \$5491  ? { 1'h1, \$5492  } : { 1'h0, \$5493  };
-  assign \$5495  = \$5486  ? { 1'h1, \$5490  } : { 1'h0, \$5494  };
-  assign \$5496  = \$5471  ? { 1'h1, \$5483  } : { 1'h0, \$5495  };
-  assign \$5497  = \$5432  ? { 1'h1, \$5464  } : { 1'h0, \$5496  };
-  assign \$5498  = ra[16] | ra[17];
-  assign \$5499  = ra[18] | ra[19];
-  assign \$5500  = \$5498  | \$5499 ;
-  assign \$5501  = ra[20] | ra[21];
-  assign \$5502  = ra[22] | ra[23];
-  assign \$5503  = \$5501  | \$5502 ;
-  assign \$5504  = \$5500  | \$5503 ;
-  assign \$5505  = ra[24] | ra[25];
-  assign \$5506  = ra[26] | ra[27];
-  assign \$5507  = \$5505  | \$5506 ;
-  assign \$5508  = ra[28] | ra[29];
-  assign \$5509  = ra[30] | ra[31];
-  assign \$5510  = \$5508  | \$5509 ;
-  assign \$5511  = \$5507  | \$5510 ;
-  assign \$5512  = \$5504  | \$5511 ;
-  assign \$5513  = ra[24] | ra[25];
-  assign \$5514  = ra[26] | ra[27];
-  assign \$5515  = \$5513  | \$5514 ;
-  assign \$5516  = ra[28] | ra[29];
-  assign \$5517  = ra[30] | ra[31];
+  assign \$5447  = \$5438  ? { 1'h1, \$5442  } : { 1'h0, \$5446  };
+  assign \$5448  = \$5423  ? { 1'h1, \$5435  } : { 1'h0, \$5447  };
+  assign \$5449  = \$5384  ? { 1'h1, \$5416  } : { 1'h0, \$5448  };
+  assign \$5450  = \$5289  ? { 1'h1, \$5369  } : { 1'h0, \$5449  };
+  assign \$5451  = ra[32] | ra[33];
+  assign \$5452  = ra[34] | ra[35];
+  assign \$5453  = \$5451  | \$5452 ;
+  assign \$5454  = ra[36] | ra[37];
+  assign \$5455  = ra[38] | ra[39];
+  assign \$5456  = \$5454  | \$5455 ;
+  assign \$5457  = \$5453  | \$5456 ;
+  assign \$5458  = ra[40] | ra[41];
+  assign \$5459  = ra[42] | ra[43];
+  assign \$5460  = \$5458  | \$5459 ;
+  assign \$5461  = ra[44] | ra[45];
+  assign \$5462  = ra[46] | ra[47];
+  assign \$5463  = \$5461  | \$5462 ;
+  assign \$5464  = \$5460  | \$5463 ;
+  assign \$5465  = \$5457  | \$5464 ;
+  assign \$5466  = ra[48] | ra[49];
+  assign \$5467  = ra[50] | ra[51];
+  assign \$5468  = \$5466  | \$5467 ;
+  assign \$5469  = ra[52] | ra[53];
+  assign \$5470  = ra[54] | ra[55];
+  assign \$5471  = \$5469  | \$5470 ;
+  assign \$5472  = \$5468  | \$5471 ;
+  assign \$5473  = ra[56] | ra[57];
+  assign \$5474  = ra[58] | ra[59];
+  assign \$5475  = \$5473  | \$5474 ;
+  assign \$5476  = ra[60] | ra[61];
+  assign \$5477  = ra[62] | ra[63];
+  assign \$5478  = \$5476  | \$5477 ;
+  assign \$5479  = \$5475  | \$5478 ;
+  assign \$5480  = \$5472  | \$5479 ;
+  assign \$5481  = \$5465  | \$5480 ;
+  assign \$5482  = ra[48] | ra[49];
+  assign \$5483  = ra[50] | ra[51];
+  assign \$5484  = \$5482  | \$5483 ;
+  assign \$5485  = ra[52] | ra[53];
+  assign \$5486  = ra[54] | ra[55];
+  assign \$5487  = \$5485  | \$5486 ;
+  assign \$5488  = \$5484  | \$5487 ;
+  assign \$5489  = ra[56] | ra[57];
+  assign \$5490  = ra[58] | ra[59];
+  assign \$5491  = \$5489  | \$5490 ;
+  assign \$5492  = ra[60] | ra[61];
+  assign \$5493  = ra[62] | ra[63];
+  assign \$5494  = \$5492  | \$5493 ;
+  assign \$5495  = \$5491  | \$5494 ;
+  assign \$5496  = \$5488  | \$5495 ;
+  assign \$5497  = ra[56] | ra[57];
+  assign \$5498  = ra[58] | ra[59];
+  assign \$5499  = \$5497  | \$5498 ;
+  assign \$5500  = ra[60] | ra[61];
+  assign \$5501  = ra[62] | ra[63];
+  assign \$5502  = \$5500  | \$5501 ;
+  assign \$5503  = \$5499  | \$5502 ;
+  assign \$5504  = ra[60] | ra[61];
+  assign \$5505  = ra[62] | ra[63];
+  assign \$5506  = \$5504  | \$5505 ;
+  assign \$5507  = ra[62] | ra[63];
+  assign \$5508  = ra[63] ? 1'h1 : 1'h0;
+  assign \$5509  = ra[61] ? 1'h1 : 1'h0;
+  assign \$5510  = \$5507  ? { 1'h1, \$5508  } : { 1'h0, \$5509  };
+  assign \$5511  = ra[58] | ra[59];
+  assign \$5512  = ra[59] ? 1'h1 : 1'h0;
+  assign \$5513  = ra[57] ? 1'h1 : 1'h0;
+  assign \$5514  = \$5511  ? { 1'h1, \$5512  } : { 1'h0, \$5513  };
+  assign \$5515  = \$5506  ? { 1'h1, \$5510  } : { 1'h0, \$5514  };
+  assign \$5516  = ra[52] | ra[53];
+  assign \$5517  = ra[54] | ra[55];
   assign \$5518  = \$5516  | \$5517 ;
-  assign \$5519  = \$5515  | \$5518 ;
-  assign \$5520  = ra[28] | ra[29];
-  assign \$5521  = ra[30] | ra[31];
-  assign \$5522  = \$5520  | \$5521 ;
-  assign \$5523  = ra[30] | ra[31];
-  assign \$5524  = ra[31] ? 1'h1 : 1'h0;
-  assign \$5525  = ra[29] ? 1'h1 : 1'h0;
+  assign \$5519  = ra[54] | ra[55];
+  assign \$5520  = ra[55] ? 1'h1 : 1'h0;
+  assign \$5521  = ra[53] ? 1'h1 : 1'h0;
+  assign \$5522  = \$5519  ? { 1'h1, \$5520  } : { 1'h0, \$5521  };
+  assign \$5523  = ra[50] | ra[51];
+  assign \$5524  = ra[51] ? 1'h1 : 1'h0;
+  assign \$5525  = ra[49] ? 1'h1 : 1'h0;
   assign \$5526  = \$5523  ? { 1'h1, \$5524  } : { 1'h0, \$5525  };
-  assign \$5527  = ra[26] | ra[27];
-  assign \$5528  = ra[27] ? 1'h1 : 1'h0;
-  assign \$5529  = ra[25] ? 1'h1 : 1'h0;
-  assign \$5530  = \$5527  ? { 1'h1, \$5528  } : { 1'h0, \$5529  };
-  assign \$5531  = \$5522  ? { 1'h1, \$5526  } : { 1'h0, \$5530  };
-  assign \$5532  = ra[20] | ra[21];
-  assign \$5533  = ra[22] | ra[23];
+  assign \$5527  = \$5518  ? { 1'h1, \$5522  } : { 1'h0, \$5526  };
+  assign \$5528  = \$5503  ? { 1'h1, \$5515  } : { 1'h0, \$5527  };
+  assign \$5529  = ra[40] | ra[41];
+  assign \$5530  = ra[42] | ra[43];
+  assign \$5531  = \$5529  | \$5530 ;
+  assign \$5532  = ra[44] | ra[45];
+  assign \$5533  = ra[46] | ra[47];
   assign \$5534  = \$5532  | \$5533 ;
-  assign \$5535  = ra[22] | ra[23];
-  assign \$5536  = ra[23] ? 1'h1 : 1'h0;
-  assign \$5537  = ra[21] ? 1'h1 : 1'h0;
-  assign \$5538  = \$5535  ? { 1'h1, \$5536  } : { 1'h0, \$5537  };
-  assign \$5539  = ra[18] | ra[19];
-  assign \$5540  = ra[19] ? 1'h1 : 1'h0;
-  assign \$5541  = ra[17] ? 1'h1 : 1'h0;
+  assign \$5535  = \$5531  | \$5534 ;
+  assign \$5536  = ra[44] | ra[45];
+  assign \$5537  = ra[46] | ra[47];
+  assign \$5538  = \$5536  | \$5537 ;
+  assign \$5539  = ra[46] | ra[47];
+  assign \$5540  = ra[47] ? 1'h1 : 1'h0;
+  assign \$5541  = ra[45] ? 1'h1 : 1'h0;
   assign \$5542  = \$5539  ? { 1'h1, \$5540  } : { 1'h0, \$5541  };
-  assign \$5543  = \$5534  ? { 1'h1, \$5538  } : { 1'h0, \$5542  };
-  assign \$5544  = \$5519  ? { 1'h1, \$5531  } : { 1'h0, \$5543  };
-  assign \$5545  = ra[8] | ra[9];
-  assign \$5546  = ra[10] | ra[11];
-  assign \$5547  = \$5545  | \$5546 ;
-  assign \$5548  = ra[12] | ra[13];
-  assign \$5549  = ra[14] | ra[15];
+  assign \$5543  = ra[42] | ra[43];
+  assign \$5544  = ra[43] ? 1'h1 : 1'h0;
+  assign \$5545  = ra[41] ? 1'h1 : 1'h0;
+  assign \$5546  = \$5543  ? { 1'h1, \$5544  } : { 1'h0, \$5545  };
+  assign \$5547  = \$5538  ? { 1'h1, \$5542  } : { 1'h0, \$5546  };
+  assign \$5548  = ra[36] | ra[37];
+  assign \$5549  = ra[38] | ra[39];
   assign \$5550  = \$5548  | \$5549 ;
-  assign \$5551  = \$5547  | \$5550 ;
-  assign \$5552  = ra[12] | ra[13];
-  assign \$5553  = ra[14] | ra[15];
-  assign \$5554  = \$5552  | \$5553 ;
-  assign \$5555  = ra[14] | ra[15];
-  assign \$5556  = ra[15] ? 1'h1 : 1'h0;
-  assign \$5557  = ra[13] ? 1'h1 : 1'h0;
+  assign \$5551  = ra[38] | ra[39];
+  assign \$5552  = ra[39] ? 1'h1 : 1'h0;
+  assign \$5553  = ra[37] ? 1'h1 : 1'h0;
+  assign \$5554  = \$5551  ? { 1'h1, \$5552  } : { 1'h0, \$5553  };
+  assign \$5555  = ra[34] | ra[35];
+  assign \$5556  = ra[35] ? 1'h1 : 1'h0;
+  assign \$5557  = ra[33] ? 1'h1 : 1'h0;
   assign \$5558  = \$5555  ? { 1'h1, \$5556  } : { 1'h0, \$5557  };
-  assign \$5559  = ra[10] | ra[11];
-  assign \$5560  = ra[11] ? 1'h1 : 1'h0;
-  assign \$5561  = ra[9] ? 1'h1 : 1'h0;
-  assign \$5562  = \$5559  ? { 1'h1, \$5560  } : { 1'h0, \$5561  };
-  assign \$5563  = \$5554  ? { 1'h1, \$5558  } : { 1'h0, \$5562  };
-  assign \$5564  = ra[4] | ra[5];
-  assign \$5565  = ra[6] | ra[7];
-  assign \$5566  = \$5564  | \$5565 ;
-  assign \$5567  = ra[6] | ra[7];
-  assign \$5568  = ra[7] ? 1'h1 : 1'h0;
-  assign \$5569  = ra[5] ? 1'h1 : 1'h0;
-  assign \$5570  = \$5567  ? { 1'h1, \$5568  } : { 1'h0, \$5569  };
-  assign \$5571  = ra[2] | ra[3];
-  assign \$5572  = ra[3] ? 1'h1 : 1'h0;
-  assign \$5573  = ra[1] ? 1'h1 : 1'h0;
-  assign \$5574  = \$5571  ? { 1'h1, \$5572  } : { 1'h0, \$5573  };
-  assign \$5575  = \$5566  ? { 1'h1, \$5570  } : { 1'h0, \$5574  };
-  assign \$5576  = \$5551  ? { 1'h1, \$5563  } : { 1'h0, \$5575  };
-  assign \$5577  = \$5512  ? { 1'h1, \$5544  } : { 1'h0, \$5576  };
-  assign \$5578  = \$5417  ? { 1'h1, \$5497  } : { 1'h0, \$5577  };
-  assign \$5579  = \$5194  ? { 1'h1, \$5386  } : { 1'h0, \$5578  };
-  assign \$5580  = \$4683  ? { 1'h1, \$5131  } : { 1'h0, \$5579  };
-  assign \$5581  = \$3532  ? { 1'h1, \$4556  } : { 1'h0, \$5580  };
-  assign \$5582  = \$5581  + 1'h1;
-  assign bl_sq = \$3277  ? \$5582  : 10'h000;
-  assign \$5583  = blsq_r + 1'h1;
-  assign \$5585  = 2'h2 * pbits;
-  assign \$5586  = 10'h200 - \$5585 ;
-  assign \$5587  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c0_full = { srem[30:0], work[511:510], 1'h1 } + { \$5587 [32:0], 1'h1 };
-  assign \$5588  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c1n_full = { srem[63:31], 1'h0 } + { \$5588 [65:33], 1'h0 };
-  assign \$5589  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c1y_full = { srem[63:31], 1'h1 } + { \$5589 [65:33], 1'h1 };
-  assign \$5590  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c2n_full = { srem[96:64], 1'h0 } + { \$5590 [98:66], 1'h0 };
-  assign \$5591  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c2y_full = { srem[96:64], 1'h1 } + { \$5591 [98:66], 1'h1 };
-  assign \$5592  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c3n_full = { srem[129:97], 1'h0 } + { \$5592 [131:99], 1'h0 };
-  assign \$5593  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c3y_full = { srem[129:97], 1'h1 } + { \$5593 [131:99], 1'h1 };
-  assign \$5594  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c4n_full = { srem[162:130], 1'h0 } + { \$5594 [164:132], 1'h0 };
-  assign \$5595  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c4y_full = { srem[162:130], 1'h1 } + { \$5595 [164:132], 1'h1 };
-  assign \$5596  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c5n_full = { srem[195:163], 1'h0 } + { \$5596 [197:165], 1'h0 };
-  assign \$5597  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c5y_full = { srem[195:163], 1'h1 } + { \$5597 [197:165], 1'h1 };
-  assign \$5598  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c6n_full = { srem[228:196], 1'h0 } + { \$5598 [230:198], 1'h0 };
-  assign \$5599  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c6y_full = { srem[228:196], 1'h1 } + { \$5599 [230:198], 1'h1 };
-  assign \$5600  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c7n_full = { srem[259:229], 1'h0 } + { \$5600 [261:231], 1'h0 };
-  assign \$5601  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c7y_full = { srem[259:229], 1'h1 } + { \$5601 [261:231], 1'h1 };
-  assign \$5602  = sq0_c0_full[34] & sq0_c1y_full[34];
-  assign sq0_p0_1a = sq0_c1n_full[34] | \$5602 ;
-  assign \$5603  = sq0_c2n_full[34] & sq0_c3y_full[34];
-  assign sq0_p0_3a = sq0_c3n_full[34] | \$5603 ;
-  assign \$5604  = sq0_c2y_full[34] & sq0_c3y_full[34];
-  assign sq0_p0_3b = sq0_c3n_full[34] | \$5604 ;
-  assign \$5605  = sq0_c4n_full[34] & sq0_c5y_full[34];
-  assign sq0_p0_5a = sq0_c5n_full[34] | \$5605 ;
-  assign \$5606  = sq0_c4y_full[34] & sq0_c5y_full[34];
-  assign sq0_p0_5b = sq0_c5n_full[34] | \$5606 ;
-  assign \$5607  = sq0_c6n_full[34] & sq0_c7y_full[32];
-  assign sq0_p0_7a = sq0_c7n_full[32] | \$5607 ;
-  assign \$5608  = sq0_c6y_full[34] & sq0_c7y_full[32];
-  assign sq0_p0_7b = sq0_c7n_full[32] | \$5608 ;
-  assign \$5609  = sq0_p0_1a & sq0_c2y_full[34];
-  assign sq0_p1_2a = sq0_c2n_full[34] | \$5609 ;
-  assign \$5610  = sq0_p0_1a & sq0_p0_3b;
-  assign sq0_p1_3a = sq0_p0_3a | \$5610 ;
-  assign \$5611  = sq0_p0_5a & sq0_c6y_full[34];
-  assign sq0_p1_6a = sq0_c6n_full[34] | \$5611 ;
-  assign \$5612  = sq0_p0_5b & sq0_c6y_full[34];
-  assign sq0_p1_6b = sq0_c6n_full[34] | \$5612 ;
-  assign \$5613  = sq0_p0_5a & sq0_p0_7b;
-  assign sq0_p1_7a = sq0_p0_7a | \$5613 ;
-  assign \$5614  = sq0_p0_5b & sq0_p0_7b;
-  assign sq0_p1_7b = sq0_p0_7a | \$5614 ;
-  assign \$5615  = sq0_p1_3a & sq0_c4y_full[34];
-  assign sq0_p2_4a = sq0_c4n_full[34] | \$5615 ;
-  assign \$5616  = sq0_p1_3a & sq0_p0_5b;
-  assign sq0_p2_5a = sq0_p0_5a | \$5616 ;
-  assign \$5617  = sq0_p1_3a & sq0_p1_6b;
-  assign sq0_p2_6a = sq0_p1_6a | \$5617 ;
-  assign \$5618  = sq0_p1_3a & sq0_p1_7b;
-  assign sq0_p2_7a = sq0_p1_7a | \$5618 ;
-  assign \$5619  = ~ { sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34] };
-  assign \$5620  = sq0_c1n_full[33:1] & \$5619 ;
-  assign \$5621  = sq0_c1y_full[33:1] & { sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34] };
-  assign sq0_s1 = \$5620  | \$5621 ;
-  assign \$5622  = ~ { sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a };
-  assign \$5623  = sq0_c2n_full[33:1] & \$5622 ;
-  assign \$5624  = sq0_c2y_full[33:1] & { sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a };
-  assign sq0_s2 = \$5623  | \$5624 ;
-  assign \$5625  = ~ { sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a };
-  assign \$5626  = sq0_c3n_full[33:1] & \$5625 ;
-  assign \$5627  = sq0_c3y_full[33:1] & { sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a };
-  assign sq0_s3 = \$5626  | \$5627 ;
-  assign \$5628  = ~ { sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a };
-  assign \$5629  = sq0_c4n_full[33:1] & \$5628 ;
-  assign \$5630  = sq0_c4y_full[33:1] & { sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a };
-  assign sq0_s4 = \$5629  | \$5630 ;
-  assign \$5631  = ~ { sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a };
-  assign \$5632  = sq0_c5n_full[33:1] & \$5631 ;
-  assign \$5633  = sq0_c5y_full[33:1] & { sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a };
-  assign sq0_s5 = \$5632  | \$5633 ;
-  assign \$5634  = ~ { sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a };
-  assign \$5635  = sq0_c6n_full[33:1] & \$5634 ;
-  assign \$5636  = sq0_c6y_full[33:1] & { sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a };
-  assign sq0_s6 = \$5635  | \$5636 ;
-  assign \$5637  = ~ { sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a };
-  assign \$5638  = sq0_c7n_full[31:1] & \$5637 ;
-  assign \$5639  = sq0_c7y_full[31:1] & { sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a };
-  assign sq0_s7 = \$5638  | \$5639 ;
-  assign \$5640  = sq0_p2_7a ? { sq0_s7, sq0_s6, sq0_s5, sq0_s4, sq0_s3, sq0_s2, sq0_s1, sq0_c0_full[33:1] } : { srem, work[511:510] };
-  assign \$5642  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c0_full = { \$5640 [30:0], \$5641 [511:510], 1'h1 } + { \$5642 [32:0], 1'h1 };
-  assign \$5643  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c1n_full = { \$5640 [63:31], 1'h0 } + { \$5643 [65:33], 1'h0 };
-  assign \$5644  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c1y_full = { \$5640 [63:31], 1'h1 } + { \$5644 [65:33], 1'h1 };
-  assign \$5645  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c2n_full = { \$5640 [96:64], 1'h0 } + { \$5645 [98:66], 1'h0 };
-  assign \$5646  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c2y_full = { \$5640 [96:64], 1'h1 } + { \$5646 [98:66], 1'h1 };
-  assign \$5647  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c3n_full = { \$5640 [129:97], 1'h0 } + { \$5647 [131:99], 1'h0 };
-  assign \$5648  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c3y_full = { \$5640 [129:97], 1'h1 } + { \$5648 [131:99], 1'h1 };
-  assign \$5649  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c4n_full = { \$5640 [162:130], 1'h0 } + { \$5649 [164:132], 1'h0 };
-  assign \$5650  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c4y_full = { \$5640 [162:130], 1'h1 } + { \$5650 [164:132], 1'h1 };
-  assign \$5651  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c5n_full = { \$5640 [195:163], 1'h0 } + { \$5651 [197:165], 1'h0 };
-  assign \$5652  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c5y_full = { \$5640 [195:163], 1'h1 } + { \$5652 [197:165], 1'h1 };
-  assign \$5653  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c6n_full = { \$5640 [228:196], 1'h0 } + { \$5653 [230:198], 1'h0 };
-  assign \$5654  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c6y_full = { \$5640 [228:196], 1'h1 } + { \$5654 [230:198], 1'h1 };
-  assign \$5655  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c7n_full = { \$5640 [259:229], 1'h0 } + { \$5655 [261:231], 1'h0 };
-  assign \$5656  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c7y_full = { \$5640 [259:229], 1'h1 } + { \$5656 [261:231], 1'h1 };
-  assign \$5657  = sq1_c0_full[34] & sq1_c1y_full[34];
-  assign sq1_p0_1a = sq1_c1n_full[34] | \$5657 ;
-  assign \$5658  = sq1_c2n_full[34] & sq1_c3y_full[34];
-  assign sq1_p0_3a = sq1_c3n_full[34] | \$5658 ;
-  assign \$5659  = sq1_c2y_full[34] & sq1_c3y_full[34];
-  assign sq1_p0_3b = sq1_c3n_full[34] | \$5659 ;
-  assign \$5660  = sq1_c4n_full[34] & sq1_c5y_full[34];
-  assign sq1_p0_5a = sq1_c5n_full[34] | \$5660 ;
-  assign \$5661  = sq1_c4y_full[34] & sq1_c5y_full[34];
-  assign sq1_p0_5b = sq1_c5n_full[34] | \$5661 ;
-  assign \$5662  = sq1_c6n_full[34] & sq1_c7y_full[32];
-  assign sq1_p0_7a = sq1_c7n_full[32] | \$5662 ;
-  assign \$5663  = sq1_c6y_full[34] & sq1_c7y_full[32];
-  assign sq1_p0_7b = sq1_c7n_full[32] | \$5663 ;
-  assign \$5664  = sq1_p0_1a & sq1_c2y_full[34];
-  assign sq1_p1_2a = sq1_c2n_full[34] | \$5664 ;
-  assign \$5665  = sq1_p0_1a & sq1_p0_3b;
-  assign sq1_p1_3a = sq1_p0_3a | \$5665 ;
-  assign \$5666  = sq1_p0_5a & sq1_c6y_full[34];
-  assign sq1_p1_6a = sq1_c6n_full[34] | \$5666 ;
-  assign \$5667  = sq1_p0_5b & sq1_c6y_full[34];
-  assign sq1_p1_6b = sq1_c6n_full[34] | \$5667 ;
-  assign \$5668  = sq1_p0_5a & sq1_p0_7b;
-  assign sq1_p1_7a = sq1_p0_7a | \$5668 ;
-  assign \$5669  = sq1_p0_5b & sq1_p0_7b;
-  assign sq1_p1_7b = sq1_p0_7a | \$5669 ;
-  assign \$5670  = sq1_p1_3a & sq1_c4y_full[34];
-  assign sq1_p2_4a = sq1_c4n_full[34] | \$5670 ;
-  assign \$5671  = sq1_p1_3a & sq1_p0_5b;
-  assign sq1_p2_5a = sq1_p0_5a | \$5671 ;
-  assign \$5672  = sq1_p1_3a & sq1_p1_6b;
-  assign sq1_p2_6a = sq1_p1_6a | \$5672 ;
-  assign \$5673  = sq1_p1_3a & sq1_p1_7b;
-  assign sq1_p2_7a = sq1_p1_7a | \$5673 ;
-  assign \$5674  = ~ { sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34] };
-  assign \$5675  = sq1_c1n_full[33:1] & \$5674 ;
-  assign \$5676  = sq1_c1y_full[33:1] & { sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34] };
-  assign sq1_s1 = \$5675  | \$5676 ;
-  assign \$5677  = ~ { sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a };
-  assign \$5678  = sq1_c2n_full[33:1] & \$5677 ;
-  assign \$5679  = sq1_c2y_full[33:1] & { sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a };
-  assign sq1_s2 = \$5678  | \$5679 ;
-  assign \$5680  = ~ { sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a };
-  assign \$5681  = sq1_c3n_full[33:1] & \$5680 ;
-  assign \$5682  = sq1_c3y_full[33:1] & { sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a };
-  assign sq1_s3 = \$5681  | \$5682 ;
-  assign \$5683  = ~ { sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a };
-  assign \$5684  = sq1_c4n_full[33:1] & \$5683 ;
-  assign \$5685  = sq1_c4y_full[33:1] & { sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a };
-  assign sq1_s4 = \$5684  | \$5685 ;
-  assign \$5686  = ~ { sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a };
-  assign \$5687  = sq1_c5n_full[33:1] & \$5686 ;
-  assign \$5688  = sq1_c5y_full[33:1] & { sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a };
-  assign sq1_s5 = \$5687  | \$5688 ;
-  assign \$5689  = ~ { sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a };
-  assign \$5690  = sq1_c6n_full[33:1] & \$5689 ;
-  assign \$5691  = sq1_c6y_full[33:1] & { sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a };
-  assign sq1_s6 = \$5690  | \$5691 ;
-  assign \$5692  = ~ { sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a };
-  assign \$5693  = sq1_c7n_full[31:1] & \$5692 ;
-  assign \$5694  = sq1_c7y_full[31:1] & { sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a };
-  assign sq1_s7 = \$5693  | \$5694 ;
-  assign \$5695  = sq1_p2_7a ? { sq1_s7, sq1_s6, sq1_s5, sq1_s4, sq1_s3, sq1_s2, sq1_s1, sq1_c0_full[33:1] } : { \$5640 [259:0], \$5641 [511:510] };
-  assign \$5697  = | drem;
-  assign wb_up = ceil & \$5697 ;
-  assign \$5698  = quo[255:0] + 1'h1;
-  assign \$5699  = wb_up ? \$5698 [255:0] : quo[255:0];
-  assign wb_val = is_sqrt ? root : \$5699 ;
-  assign \$5700  = ~ rb;
+  assign \$5559  = \$5550  ? { 1'h1, \$5554  } : { 1'h0, \$5558  };
+  assign \$5560  = \$5535  ? { 1'h1, \$5547  } : { 1'h0, \$5559  };
+  assign \$5561  = \$5496  ? { 1'h1, \$5528  } : { 1'h0, \$5560  };
+  assign \$5562  = ra[16] | ra[17];
+  assign \$5563  = ra[18] | ra[19];
+  assign \$5564  = \$5562  | \$5563 ;
+  assign \$5565  = ra[20] | ra[21];
+  assign \$5566  = ra[22] | ra[23];
+  assign \$5567  = \$5565  | \$5566 ;
+  assign \$5568  = \$5564  | \$5567 ;
+  assign \$5569  = ra[24] | ra[25];
+  assign \$5570  = ra[26] | ra[27];
+  assign \$5571  = \$5569  | \$5570 ;
+  assign \$5572  = ra[28] | ra[29];
+  assign \$5573  = ra[30] | ra[31];
+  assign \$5574  = \$5572  | \$5573 ;
+  assign \$5575  = \$5571  | \$5574 ;
+  assign \$5576  = \$5568  | \$5575 ;
+  assign \$5577  = ra[24] | ra[25];
+  assign \$5578  = ra[26] | ra[27];
+  assign \$5579  = \$5577  | \$5578 ;
+  assign \$5580  = ra[28] | ra[29];
+  assign \$5581  = ra[30] | ra[31];
+  assign \$5582  = \$5580  | \$5581 ;
+  assign \$5583  = \$5579  | \$5582 ;
+  assign \$5584  = ra[28] | ra[29];
+  assign \$5585  = ra[30] | ra[31];
+  assign \$5586  = \$5584  | \$5585 ;
+  assign \$5587  = ra[30] | ra[31];
+  assign \$5588  = ra[31] ? 1'h1 : 1'h0;
+  assign \$5589  = ra[29] ? 1'h1 : 1'h0;
+  assign \$5590  = \$5587  ? { 1'h1, \$5588  } : { 1'h0, \$5589  };
+  assign \$5591  = ra[26] | ra[27];
+  assign \$5592  = ra[27] ? 1'h1 : 1'h0;
+  assign \$5593  = ra[25] ? 1'h1 : 1'h0;
+  assign \$5594  = \$5591  ? { 1'h1, \$5592  } : { 1'h0, \$5593  };
+  assign \$5595  = \$5586  ? { 1'h1, \$5590  } : { 1'h0, \$5594  };
+  assign \$5596  = ra[20] | ra[21];
+  assign \$5597  = ra[22] | ra[23];
+  assign \$5598  = \$5596  | \$5597 ;
+  assign \$5599  = ra[22] | ra[23];
+  assign \$5600  = ra[23] ? 1'h1 : 1'h0;
+  assign \$5601  = ra[21] ? 1'h1 : 1'h0;
+  assign \$5602  = \$5599  ? { 1'h1, \$5600  } : { 1'h0, \$5601  };
+  assign \$5603  = ra[18] | ra[19];
+  assign \$5604  = ra[19] ? 1'h1 : 1'h0;
+  assign \$5605  = ra[17] ? 1'h1 : 1'h0;
+  assign \$5606  = \$5603  ? { 1'h1, \$5604  } : { 1'h0, \$5605  };
+  assign \$5607  = \$5598  ? { 1'h1, \$5602  } : { 1'h0, \$5606  };
+  assign \$5608  = \$5583  ? { 1'h1, \$5595  } : { 1'h0, \$5607  };
+  assign \$5609  = ra[8] | ra[9];
+  assign \$5610  = ra[10] | ra[11];
+  assign \$5611  = \$5609  | \$5610 ;
+  assign \$5612  = ra[12] | ra[13];
+  assign \$5613  = ra[14] | ra[15];
+  assign \$5614  = \$5612  | \$5613 ;
+  assign \$5615  = \$5611  | \$5614 ;
+  assign \$5616  = ra[12] | ra[13];
+  assign \$5617  = ra[14] | ra[15];
+  assign \$5618  = \$5616  | \$5617 ;
+  assign \$5619  = ra[14] | ra[15];
+  assign \$5620  = ra[15] ? 1'h1 : 1'h0;
+  assign \$5621  = ra[13] ? 1'h1 : 1'h0;
+  assign \$5622  = \$5619  ? { 1'h1, \$5620  } : { 1'h0, \$5621  };
+  assign \$5623  = ra[10] | ra[11];
+  assign \$5624  = ra[11] ? 1'h1 : 1'h0;
+  assign \$5625  = ra[9] ? 1'h1 : 1'h0;
+  assign \$5626  = \$5623  ? { 1'h1, \$5624  } : { 1'h0, \$5625  };
+  assign \$5627  = \$5618  ? { 1'h1, \$5622  } : { 1'h0, \$5626  };
+  assign \$5628  = ra[4] | ra[5];
+  assign \$5629  = ra[6] | ra[7];
+  assign \$5630  = \$5628  | \$5629 ;
+  assign \$5631  = ra[6] | ra[7];
+  assign \$5632  = ra[7] ? 1'h1 : 1'h0;
+  assign \$5633  = ra[5] ? 1'h1 : 1'h0;
+  assign \$5634  = \$5631  ? { 1'h1, \$5632  } : { 1'h0, \$5633  };
+  assign \$5635  = ra[2] | ra[3];
+  assign \$5636  = ra[3] ? 1'h1 : 1'h0;
+  assign \$5637  = ra[1] ? 1'h1 : 1'h0;
+  assign \$5638  = \$5635  ? { 1'h1, \$5636  } : { 1'h0, \$5637  };
+  assign \$5639  = \$5630  ? { 1'h1, \$5634  } : { 1'h0, \$5638  };
+  assign \$5640  = \$5615  ? { 1'h1, \$5627  } : { 1'h0, \$5639  };
+  assign \$5641  = \$5576  ? { 1'h1, \$5608  } : { 1'h0, \$5640  };
+  assign \$5642  = \$5481  ? { 1'h1, \$5561  } : { 1'h0, \$5641  };
+  assign \$5643  = \$5258  ? { 1'h1, \$5450  } : { 1'h0, \$5642  };
+  assign \$5644  = \$4747  ? { 1'h1, \$5195  } : { 1'h0, \$5643  };
+  assign \$5645  = \$3596  ? { 1'h1, \$4620  } : { 1'h0, \$5644  };
+  assign \$5646  = \$5645  + 1'h1;
+  assign bl_sq = \$3341  ? \$5646  : 10'h000;
+  assign \$5647  = blsq_r + 1'h1;
+  assign \$5649  = 2'h2 * pbits;
+  assign \$5650  = 10'h200 - \$5649 ;
+  assign sq_nt1 = ~ { 5'h00, root, 3'h1 };
+  assign sq_k1_c0_full = { srem[28:0], work[511:508], 1'h1 } + { sq_nt1[32:0], 1'h1 };
+  assign sq_k1_c1n_full = { srem[61:29], 1'h0 } + { sq_nt1[65:33], 1'h0 };
+  assign sq_k1_c1y_full = { srem[61:29], 1'h1 } + { sq_nt1[65:33], 1'h1 };
+  assign sq_k1_c2n_full = { srem[94:62], 1'h0 } + { sq_nt1[98:66], 1'h0 };
+  assign sq_k1_c2y_full = { srem[94:62], 1'h1 } + { sq_nt1[98:66], 1'h1 };
+  assign sq_k1_c3n_full = { srem[127:95], 1'h0 } + { sq_nt1[131:99], 1'h0 };
+  assign sq_k1_c3y_full = { srem[127:95], 1'h1 } + { sq_nt1[131:99], 1'h1 };
+  assign sq_k1_c4n_full = { srem[160:128], 1'h0 } + { sq_nt1[164:132], 1'h0 };
+  assign sq_k1_c4y_full = { srem[160:128], 1'h1 } + { sq_nt1[164:132], 1'h1 };
+  assign sq_k1_c5n_full = { srem[193:161], 1'h0 } + { sq_nt1[197:165], 1'h0 };
+  assign sq_k1_c5y_full = { srem[193:161], 1'h1 } + { sq_nt1[197:165], 1'h1 };
+  assign sq_k1_c6n_full = { srem[226:194], 1'h0 } + { sq_nt1[230:198], 1'h0 };
+  assign sq_k1_c6y_full = { srem[226:194], 1'h1 } + { sq_nt1[230:198], 1'h1 };
+  assign sq_k1_c7n_full = { srem[259:227], 1'h0 } + { sq_nt1[263:231], 1'h0 };
+  assign sq_k1_c7y_full = { srem[259:227], 1'h1 } + { sq_nt1[263:231], 1'h1 };
+  assign \$5651  = sq_k1_c0_full[34] & sq_k1_c1y_full[34];
+  assign sq_k1_p0_1a = sq_k1_c1n_full[34] | \$5651 ;
+  assign \$5652  = sq_k1_c2n_full[34] & sq_k1_c3y_full[34];
+  assign sq_k1_p0_3a = sq_k1_c3n_full[34] | \$5652 ;
+  assign \$5653  = sq_k1_c2y_full[34] & sq_k1_c3y_full[34];
+  assign sq_k1_p0_3b = sq_k1_c3n_full[34] | \$5653 ;
+  assign \$5654  = sq_k1_c4n_full[34] & sq_k1_c5y_full[34];
+  assign sq_k1_p0_5a = sq_k1_c5n_full[34] | \$5654 ;
+  assign \$5655  = sq_k1_c4y_full[34] & sq_k1_c5y_full[34];
+  assign sq_k1_p0_5b = sq_k1_c5n_full[34] | \$5655 ;
+  assign \$5656  = sq_k1_c6n_full[34] & sq_k1_c7y_full[34];
+  assign sq_k1_p0_7a = sq_k1_c7n_full[34] | \$5656 ;
+  assign \$5657  = sq_k1_c6y_full[34] & sq_k1_c7y_full[34];
+  assign sq_k1_p0_7b = sq_k1_c7n_full[34] | \$5657 ;
+  assign \$5658  = sq_k1_p0_1a & sq_k1_c2y_full[34];
+  assign sq_k1_p1_2a = sq_k1_c2n_full[34] | \$5658 ;
+  assign \$5659  = sq_k1_p0_1a & sq_k1_p0_3b;
+  assign sq_k1_p1_3a = sq_k1_p0_3a | \$5659 ;
+  assign \$5660  = sq_k1_p0_5a & sq_k1_c6y_full[34];
+  assign sq_k1_p1_6a = sq_k1_c6n_full[34] | \$5660 ;
+  assign \$5661  = sq_k1_p0_5b & sq_k1_c6y_full[34];
+  assign sq_k1_p1_6b = sq_k1_c6n_full[34] | \$5661 ;
+  assign \$5662  = sq_k1_p0_5a & sq_k1_p0_7b;
+  assign sq_k1_p1_7a = sq_k1_p0_7a | \$5662 ;
+  assign \$5663  = sq_k1_p0_5b & sq_k1_p0_7b;
+  assign sq_k1_p1_7b = sq_k1_p0_7a | \$5663 ;
+  assign \$5664  = sq_k1_p1_3a & sq_k1_c4y_full[34];
+  assign sq_k1_p2_4a = sq_k1_c4n_full[34] | \$5664 ;
+  assign \$5665  = sq_k1_p1_3a & sq_k1_p0_5b;
+  assign sq_k1_p2_5a = sq_k1_p0_5a | \$5665 ;
+  assign \$5666  = sq_k1_p1_3a & sq_k1_p1_6b;
+  assign sq_k1_p2_6a = sq_k1_p1_6a | \$5666 ;
+  assign \$5667  = sq_k1_p1_3a & sq_k1_p1_7b;
+  assign sq_k1_p2_7a = sq_k1_p1_7a | \$5667 ;
+  assign \$5668  = ~ { sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34] };
+  assign \$5669  = sq_k1_c1n_full[33:1] & \$5668 ;
+  assign \$5670  = sq_k1_c1y_full[33:1] & { sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34] };
+  assign sq_k1_s1 = \$5669  | \$5670 ;
+  assign \$5671  = ~ { sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a };
+  assign \$5672  = sq_k1_c2n_full[33:1] & \$5671 ;
+  assign \$5673  = sq_k1_c2y_full[33:1] & { sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a };
+  assign sq_k1_s2 = \$5672  | \$5673 ;
+  assign \$5674  = ~ { sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a };
+  assign \$5675  = sq_k1_c3n_full[33:1] & \$5674 ;
+  assign \$5676  = sq_k1_c3y_full[33:1] & { sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a };
+  assign sq_k1_s3 = \$5675  | \$5676 ;
+  assign \$5677  = ~ { sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a };
+  assign \$5678  = sq_k1_c4n_full[33:1] & \$5677 ;
+  assign \$5679  = sq_k1_c4y_full[33:1] & { sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a };
+  assign sq_k1_s4 = \$5678  | \$5679 ;
+  assign \$5680  = ~ { sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a };
+  assign \$5681  = sq_k1_c5n_full[33:1] & \$5680 ;
+  assign \$5682  = sq_k1_c5y_full[33:1] & { sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a };
+  assign sq_k1_s5 = \$5681  | \$5682 ;
+  assign \$5683  = ~ { sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a };
+  assign \$5684  = sq_k1_c6n_full[33:1] & \$5683 ;
+  assign \$5685  = sq_k1_c6y_full[33:1] & { sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a };
+  assign sq_k1_s6 = \$5684  | \$5685 ;
+  assign \$5686  = ~ { sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a };
+  assign \$5687  = sq_k1_c7n_full[33:1] & \$5686 ;
+  assign \$5688  = sq_k1_c7y_full[33:1] & { sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a };
+  assign sq_k1_s7 = \$5687  | \$5688 ;
+  assign sq_nt2 = ~ { 4'h0, root, 4'h4 };
+  assign sq_k2_c0_full = { srem[28:0], work[511:508], 1'h1 } + { sq_nt2[32:0], 1'h1 };
+  assign sq_k2_c1n_full = { srem[61:29], 1'h0 } + { sq_nt2[65:33], 1'h0 };
+  assign sq_k2_c1y_full = { srem[61:29], 1'h1 } + { sq_nt2[65:33], 1'h1 };
+  assign sq_k2_c2n_full = { srem[94:62], 1'h0 } + { sq_nt2[98:66], 1'h0 };
+  assign sq_k2_c2y_full = { srem[94:62], 1'h1 } + { sq_nt2[98:66], 1'h1 };
+  assign sq_k2_c3n_full = { srem[127:95], 1'h0 } + { sq_nt2[131:99], 1'h0 };
+  assign sq_k2_c3y_full = { srem[127:95], 1'h1 } + { sq_nt2[131:99], 1'h1 };
+  assign sq_k2_c4n_full = { srem[160:128], 1'h0 } + { sq_nt2[164:132], 1'h0 };
+  assign sq_k2_c4y_full = { srem[160:128], 1'h1 } + { sq_nt2[164:132], 1'h1 };
+  assign sq_k2_c5n_full = { srem[193:161], 1'h0 } + { sq_nt2[197:165], 1'h0 };
+  assign sq_k2_c5y_full = { srem[193:161], 1'h1 } + { sq_nt2[197:165], 1'h1 };
+  assign sq_k2_c6n_full = { srem[226:194], 1'h0 } + { sq_nt2[230:198], 1'h0 };
+  assign sq_k2_c6y_full = { srem[226:194], 1'h1 } + { sq_nt2[230:198], 1'h1 };
+  assign sq_k2_c7n_full = { srem[259:227], 1'h0 } + { sq_nt2[263:231], 1'h0 };
+  assign sq_k2_c7y_full = { srem[259:227], 1'h1 } + { sq_nt2[263:231], 1'h1 };
+  assign \$5689  = sq_k2_c0_full[34] & sq_k2_c1y_full[34];
+  assign sq_k2_p0_1a = sq_k2_c1n_full[34] | \$5689 ;
+  assign \$5690  = sq_k2_c2n_full[34] & sq_k2_c3y_full[34];
+  assign sq_k2_p0_3a = sq_k2_c3n_full[34] | \$5690 ;
+  assign \$5691  = sq_k2_c2y_full[34] & sq_k2_c3y_full[34];
+  assign sq_k2_p0_3b = sq_k2_c3n_full[34] | \$5691 ;
+  assign \$5692  = sq_k2_c4n_full[34] & sq_k2_c5y_full[34];
+  assign sq_k2_p0_5a = sq_k2_c5n_full[34] | \$5692 ;
+  assign \$5693  = sq_k2_c4y_full[34] & sq_k2_c5y_full[34];
+  assign sq_k2_p0_5b = sq_k2_c5n_full[34] | \$5693 ;
+  assign \$5694  = sq_k2_c6n_full[34] & sq_k2_c7y_full[34];
+  assign sq_k2_p0_7a = sq_k2_c7n_full[34] | \$5694 ;
+  assign \$5695  = sq_k2_c6y_full[34] & sq_k2_c7y_full[34];
+  assign sq_k2_p0_7b = sq_k2_c7n_full[34] | \$5695 ;
+  assign \$5696  = sq_k2_p0_1a & sq_k2_c2y_full[34];
+  assign sq_k2_p1_2a = sq_k2_c2n_full[34] | \$5696 ;
+  assign \$5697  = sq_k2_p0_1a & sq_k2_p0_3b;
+  assign sq_k2_p1_3a = sq_k2_p0_3a | \$5697 ;
+  assign \$5698  = sq_k2_p0_5a & sq_k2_c6y_full[34];
+  assign sq_k2_p1_6a = sq_k2_c6n_full[34] | \$5698 ;
+  assign \$5699  = sq_k2_p0_5b & sq_k2_c6y_full[34];
+  assign sq_k2_p1_6b = sq_k2_c6n_full[34] | \$5699 ;
+  assign \$5700  = sq_k2_p0_5a & sq_k2_p0_7b;
+  assign sq_k2_p1_7a = sq_k2_p0_7a | \$5700 ;
+  assign \$5701  = sq_k2_p0_5b & sq_k2_p0_7b;
+  assign sq_k2_p1_7b = sq_k2_p0_7a | \$5701 ;
+  assign \$5702  = sq_k2_p1_3a & sq_k2_c4y_full[34];
+  assign sq_k2_p2_4a = sq_k2_c4n_full[34] | \$5702 ;
+  assign \$5703  = sq_k2_p1_3a & sq_k2_p0_5b;
+  assign sq_k2_p2_5a = sq_k2_p0_5a | \$5703 ;
+  assign \$5704  = sq_k2_p1_3a & sq_k2_p1_6b;
+  assign sq_k2_p2_6a = sq_k2_p1_6a | \$5704 ;
+  assign \$5705  = sq_k2_p1_3a & sq_k2_p1_7b;
+  assign sq_k2_p2_7a = sq_k2_p1_7a | \$5705 ;
+  assign \$5706  = ~ { sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34] };
+  assign \$5707  = sq_k2_c1n_full[33:1] & \$5706 ;
+  assign \$5708  = sq_k2_c1y_full[33:1] & { sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34] };
+  assign sq_k2_s1 = \$5707  | \$5708 ;
+  assign \$5709  = ~ { sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a };
+  assign \$5710  = sq_k2_c2n_full[33:1] & \$5709 ;
+  assign \$5711  = sq_k2_c2y_full[33:1] & { sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a };
+  assign sq_k2_s2 = \$5710  | \$5711 ;
+  assign \$5712  = ~ { sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a };
+  assign \$5713  = sq_k2_c3n_full[33:1] & \$5712 ;
+  assign \$5714  = sq_k2_c3y_full[33:1] & { sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a };
+  assign sq_k2_s3 = \$5713  | \$5714 ;
+  assign \$5715  = ~ { sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a };
+  assign \$5716  = sq_k2_c4n_full[33:1] & \$5715 ;
+  assign \$5717  = sq_k2_c4y_full[33:1] & { sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a };
+  assign sq_k2_s4 = \$5716  | \$5717 ;
+  assign \$5718  = ~ { sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a };
+  assign \$5719  = sq_k2_c5n_full[33:1] & \$5718 ;
+  assign \$5720  = sq_k2_c5y_full[33:1] & { sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a };
+  assign sq_k2_s5 = \$5719  | \$5720 ;
+  assign \$5721  = ~ { sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a };
+  assign \$5722  = sq_k2_c6n_full[33:1] & \$5721 ;
+  assign \$5723  = sq_k2_c6y_full[33:1] & { sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a };
+  assign sq_k2_s6 = \$5722  | \$5723 ;
+  assign \$5724  = ~ { sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a };
+  assign \$5725  = sq_k2_c7n_full[33:1] & \$5724 ;
+  assign \$5726  = sq_k2_c7y_full[33:1] & { sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a };
+  assign sq_k2_s7 = \$5725  | \$5726 ;
+  assign sq_x3 = ~ { 5'h00, root, 4'h9 };
+  assign sq_y3 = ~ { 6'h00, root, 3'h0 };
+  assign \$5727  = { 1'h0, srem, work[511:508] } ^ sq_x3;
+  assign sq_cs_s = \$5727  ^ sq_y3;
+  assign \$5728  = { 1'h0, srem, work[511:508] } & sq_x3;
+  assign \$5729  = { 1'h0, srem, work[511:508] } & sq_y3;
+  assign \$5730  = \$5728  | \$5729 ;
+  assign \$5731  = sq_x3 & sq_y3;
+  assign \$5732  = \$5730  | \$5731 ;
+  assign sq_k3_c0_full = { sq_cs_s[32:0], 1'h1 } + { \$5732 [31:0], 2'h3 };
+  assign sq_k3_c1n_full = { sq_cs_s[65:33], 1'h0 } + { \$5732 [64:32], 1'h0 };
+  assign sq_k3_c1y_full = { sq_cs_s[65:33], 1'h1 } + { \$5732 [64:32], 1'h1 };
+  assign sq_k3_c2n_full = { sq_cs_s[98:66], 1'h0 } + { \$5732 [97:65], 1'h0 };
+  assign sq_k3_c2y_full = { sq_cs_s[98:66], 1'h1 } + { \$5732 [97:65], 1'h1 };
+  assign sq_k3_c3n_full = { sq_cs_s[131:99], 1'h0 } + { \$5732 [130:98], 1'h0 };
+  assign sq_k3_c3y_full = { sq_cs_s[131:99], 1'h1 } + { \$5732 [130:98], 1'h1 };
+  assign sq_k3_c4n_full = { sq_cs_s[164:132], 1'h0 } + { \$5732 [163:131], 1'h0 };
+  assign sq_k3_c4y_full = { sq_cs_s[164:132], 1'h1 } + { \$5732 [163:131], 1'h1 };
+  assign sq_k3_c5n_full = { sq_cs_s[197:165], 1'h0 } + { \$5732 [196:164], 1'h0 };
+  assign sq_k3_c5y_full = { sq_cs_s[197:165], 1'h1 } + { \$5732 [196:164], 1'h1 };
+  assign sq_k3_c6n_full = { sq_cs_s[230:198], 1'h0 } + { \$5732 [229:197], 1'h0 };
+  assign sq_k3_c6y_full = { sq_cs_s[230:198], 1'h1 } + { \$5732 [229:197], 1'h1 };
+  assign sq_k3_c7n_full = { sq_cs_s[263:231], 1'h0 } + { \$5732 [262:230], 1'h0 };
+  assign sq_k3_c7y_full = { sq_cs_s[263:231], 1'h1 } + { \$5732 [262:230], 1'h1 };
+  assign sq_k3_c8n_full = { sq_cs_s[264], 1'h0 } + { \$5732 [263], 1'h0 };
+  assign sq_k3_c8y_full = { sq_cs_s[264], 1'h1 } + { \$5732 [263], 1'h1 };
+  assign \$5733  = sq_k3_c0_full[34] & sq_k3_c1y_full[34];
+  assign sq_k3_p0_1a = sq_k3_c1n_full[34] | \$5733 ;
+  assign \$5734  = sq_k3_c2n_full[34] & sq_k3_c3y_full[34];
+  assign sq_k3_p0_3a = sq_k3_c3n_full[34] | \$5734 ;
+  assign \$5735  = sq_k3_c2y_full[34] & sq_k3_c3y_full[34];
+  assign sq_k3_p0_3b = sq_k3_c3n_full[34] | \$5735 ;
+  assign \$5736  = sq_k3_c4n_full[34] & sq_k3_c5y_full[34];
+  assign sq_k3_p0_5a = sq_k3_c5n_full[34] | \$5736 ;
+  assign \$5737  = sq_k3_c4y_full[34] & sq_k3_c5y_full[34];
+  assign sq_k3_p0_5b = sq_k3_c5n_full[34] | \$5737 ;
+  assign \$5738  = sq_k3_c6n_full[34] & sq_k3_c7y_full[34];
+  assign sq_k3_p0_7a = sq_k3_c7n_full[34] | \$5738 ;
+  assign \$5739  = sq_k3_c6y_full[34] & sq_k3_c7y_full[34];
+  assign sq_k3_p0_7b = sq_k3_c7n_full[34] | \$5739 ;
+  assign \$5740  = sq_k3_p0_1a & sq_k3_c2y_full[34];
+  assign sq_k3_p1_2a = sq_k3_c2n_full[34] | \$5740 ;
+  assign \$5741  = sq_k3_p0_1a & sq_k3_p0_3b;
+  assign sq_k3_p1_3a = sq_k3_p0_3a | \$5741 ;
+  assign \$5742  = sq_k3_p0_5a & sq_k3_c6y_full[34];
+  assign sq_k3_p1_6a = sq_k3_c6n_full[34] | \$5742 ;
+  assign \$5743  = sq_k3_p0_5b & sq_k3_c6y_full[34];
+  assign sq_k3_p1_6b = sq_k3_c6n_full[34] | \$5743 ;
+  assign \$5744  = sq_k3_p0_5a & sq_k3_p0_7b;
+  assign sq_k3_p1_7a = sq_k3_p0_7a | \$5744 ;
+  assign \$5745  = sq_k3_p0_5b & sq_k3_p0_7b;
+  assign sq_k3_p1_7b = sq_k3_p0_7a | \$5745 ;
+  assign \$5746  = sq_k3_p1_3a & sq_k3_c4y_full[34];
+  assign sq_k3_p2_4a = sq_k3_c4n_full[34] | \$5746 ;
+  assign \$5747  = sq_k3_p1_3a & sq_k3_p0_5b;
+  assign sq_k3_p2_5a = sq_k3_p0_5a | \$5747 ;
+  assign \$5748  = sq_k3_p1_3a & sq_k3_p1_6b;
+  assign sq_k3_p2_6a = sq_k3_p1_6a | \$5748 ;
+  assign \$5749  = sq_k3_p1_3a & sq_k3_p1_7b;
+  assign sq_k3_p2_7a = sq_k3_p1_7a | \$5749 ;
+  assign \$5750  = sq_k3_p2_7a & sq_k3_c8y_full[2];
+  assign sq_k3_p3_8a = sq_k3_c8n_full[2] | \$5750 ;
+  assign \$5751  = ~ { sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34] };
+  assign \$5752  = sq_k3_c1n_full[33:1] & \$5751 ;
+  assign \$5753  = sq_k3_c1y_full[33:1] & { sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34] };
+  assign sq_k3_s1 = \$5752  | \$5753 ;
+  assign \$5754  = ~ { sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a };
+  assign \$5755  = sq_k3_c2n_full[33:1] & \$5754 ;
+  assign \$5756  = sq_k3_c2y_full[33:1] & { sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a };
+  assign sq_k3_s2 = \$5755  | \$5756 ;
+  assign \$5757  = ~ { sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a };
+  assign \$5758  = sq_k3_c3n_full[33:1] & \$5757 ;
+  assign \$5759  = sq_k3_c3y_full[33:1] & { sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a };
+  assign sq_k3_s3 = \$5758  | \$5759 ;
+  assign \$5760  = ~ { sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a };
+  assign \$5761  = sq_k3_c4n_full[33:1] & \$5760 ;
+  assign \$5762  = sq_k3_c4y_full[33:1] & { sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a };
+  assign sq_k3_s4 = \$5761  | \$5762 ;
+  assign \$5763  = ~ { sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a };
+  assign \$5764  = sq_k3_c5n_full[33:1] & \$5763 ;
+  assign \$5765  = sq_k3_c5y_full[33:1] & { sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a };
+  assign sq_k3_s5 = \$5764  | \$5765 ;
+  assign \$5766  = ~ { sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a };
+  assign \$5767  = sq_k3_c6n_full[33:1] & \$5766 ;
+  assign \$5768  = sq_k3_c6y_full[33:1] & { sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a };
+  assign sq_k3_s6 = \$5767  | \$5768 ;
+  assign \$5769  = ~ { sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a };
+  assign \$5770  = sq_k3_c7n_full[33:1] & \$5769 ;
+  assign \$5771  = sq_k3_c7y_full[33:1] & { sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a };
+  assign sq_k3_s7 = \$5770  | \$5771 ;
+  assign \$5772  = ~ sq_k3_p2_7a;
+  assign \$5773  = sq_k3_c8n_full[1] & \$5772 ;
+  assign \$5774  = sq_k3_c8y_full[1] & sq_k3_p2_7a;
+  assign sq_k3_s8 = \$5773  | \$5774 ;
+  assign sq_ge3 = ~ sq_k3_s8;
+  assign \$5775  = sq_k3_s8 ? { sq_k2_s7, sq_k2_s6, sq_k2_s5, sq_k2_s4, sq_k2_s3, sq_k2_s2, sq_k2_s1, sq_k2_c0_full[33:1] } : { sq_k3_s7, sq_k3_s6, sq_k3_s5, sq_k3_s4, sq_k3_s3, sq_k3_s2, sq_k3_s1, sq_k3_c0_full[33:1] };
+  assign \$5776  = sq_k1_p2_7a ? { sq_k1_s7, sq_k1_s6, sq_k1_s5, sq_k1_s4, sq_k1_s3, sq_k1_s2, sq_k1_s1, sq_k1_c0_full[33:1] } : { srem, work[511:508] };
+  assign \$5777  = sq_k2_p2_7a ? \$5775  : \$5776 ;
+  assign \$5778  = ~ sq_k2_p2_7a;
+  assign \$5779  = sq_k1_p2_7a & \$5778 ;
+  assign \$5780  = sq_ge3 | \$5779 ;
+  assign \$5782  = | drem;
+  assign wb_up = ceil & \$5782 ;
+  assign \$5783  = quo + 1'h1;
+  assign \$5784  = wb_up ? \$5783 [255:0] : quo;
+  assign wb_val = is_sqrt ? root : \$5784 ;
+  assign \$5785  = ~ rb;
   assign alu_c0_full = { ra[63:0], word[42] } + { alu_y[63:0], word[42] };
   assign alu_c1n_full = { ra[127:64], 1'h0 } + { alu_y[127:64], 1'h0 };
   assign alu_c1y_full = { ra[127:64], 1'h1 } + { alu_y[127:64], 1'h1 };
@@ -9252,252 +9815,254 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign alu_c8y_full = { ra[575:512], 1'h1 } + { alu_y[575:512], 1'h1 };
   assign alu_c9n_full = { ra[639:576], 1'h0 } + { alu_y[639:576], 1'h0 };
   assign alu_c9y_full = { ra[639:576], 1'h1 } + { alu_y[639:576], 1'h1 };
-  assign \$5701  = alu_c0_full[65] & alu_c1y_full[65];
-  assign alu_p0_1a = alu_c1n_full[65] | \$5701 ;
-  assign \$5702  = alu_c2n_full[65] & alu_c3y_full[65];
-  assign alu_p0_3a = alu_c3n_full[65] | \$5702 ;
-  assign \$5703  = alu_c2y_full[65] & alu_c3y_full[65];
-  assign alu_p0_3b = alu_c3n_full[65] | \$5703 ;
-  assign \$5704  = alu_c4n_full[65] & alu_c5y_full[65];
-  assign alu_p0_5a = alu_c5n_full[65] | \$5704 ;
-  assign \$5705  = alu_c4y_full[65] & alu_c5y_full[65];
-  assign alu_p0_5b = alu_c5n_full[65] | \$5705 ;
-  assign \$5706  = alu_c6n_full[65] & alu_c7y_full[65];
-  assign alu_p0_7a = alu_c7n_full[65] | \$5706 ;
-  assign \$5707  = alu_c6y_full[65] & alu_c7y_full[65];
-  assign alu_p0_7b = alu_c7n_full[65] | \$5707 ;
-  assign \$5708  = alu_c8n_full[65] & alu_c9y_full[65];
-  assign alu_p0_9a = alu_c9n_full[65] | \$5708 ;
-  assign \$5709  = alu_c8y_full[65] & alu_c9y_full[65];
-  assign alu_p0_9b = alu_c9n_full[65] | \$5709 ;
-  assign \$5710  = alu_p0_1a & alu_c2y_full[65];
-  assign alu_p1_2a = alu_c2n_full[65] | \$5710 ;
-  assign \$5711  = alu_p0_1a & alu_p0_3b;
-  assign alu_p1_3a = alu_p0_3a | \$5711 ;
-  assign \$5712  = alu_p0_5a & alu_c6y_full[65];
-  assign alu_p1_6a = alu_c6n_full[65] | \$5712 ;
-  assign \$5713  = alu_p0_5b & alu_c6y_full[65];
-  assign alu_p1_6b = alu_c6n_full[65] | \$5713 ;
-  assign \$5714  = alu_p0_5a & alu_p0_7b;
-  assign alu_p1_7a = alu_p0_7a | \$5714 ;
-  assign \$5715  = alu_p0_5b & alu_p0_7b;
-  assign alu_p1_7b = alu_p0_7a | \$5715 ;
-  assign \$5716  = alu_p1_3a & alu_c4y_full[65];
-  assign alu_p2_4a = alu_c4n_full[65] | \$5716 ;
-  assign \$5717  = alu_p1_3a & alu_p0_5b;
-  assign alu_p2_5a = alu_p0_5a | \$5717 ;
-  assign \$5718  = alu_p1_3a & alu_p1_6b;
-  assign alu_p2_6a = alu_p1_6a | \$5718 ;
-  assign \$5719  = alu_p1_3a & alu_p1_7b;
-  assign alu_p2_7a = alu_p1_7a | \$5719 ;
-  assign \$5720  = alu_p2_7a & alu_c8y_full[65];
-  assign alu_p3_8a = alu_c8n_full[65] | \$5720 ;
-  assign \$5721  = alu_p2_7a & alu_p0_9b;
-  assign alu_p3_9a = alu_p0_9a | \$5721 ;
-  assign \$5722  = ~ { alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65] };
-  assign \$5723  = alu_c1n_full[64:1] & \$5722 ;
-  assign \$5724  = alu_c1y_full[64:1] & { alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65] };
-  assign alu_s1 = \$5723  | \$5724 ;
-  assign \$5725  = ~ { alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a };
-  assign \$5726  = alu_c2n_full[64:1] & \$5725 ;
-  assign \$5727  = alu_c2y_full[64:1] & { alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a };
-  assign alu_s2 = \$5726  | \$5727 ;
-  assign \$5728  = ~ { alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a };
-  assign \$5729  = alu_c3n_full[64:1] & \$5728 ;
-  assign \$5730  = alu_c3y_full[64:1] & { alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a };
-  assign alu_s3 = \$5729  | \$5730 ;
-  assign \$5731  = ~ { alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a };
-  assign \$5732  = alu_c4n_full[64:1] & \$5731 ;
-  assign \$5733  = alu_c4y_full[64:1] & { alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a };
-  assign alu_s4 = \$5732  | \$5733 ;
-  assign \$5734  = ~ { alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a };
-  assign \$5735  = alu_c5n_full[64:1] & \$5734 ;
-  assign \$5736  = alu_c5y_full[64:1] & { alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a };
-  assign alu_s5 = \$5735  | \$5736 ;
-  assign \$5737  = ~ { alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a };
-  assign \$5738  = alu_c6n_full[64:1] & \$5737 ;
-  assign \$5739  = alu_c6y_full[64:1] & { alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a };
-  assign alu_s6 = \$5738  | \$5739 ;
-  assign \$5740  = ~ { alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a };
-  assign \$5741  = alu_c7n_full[64:1] & \$5740 ;
-  assign \$5742  = alu_c7y_full[64:1] & { alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a };
-  assign alu_s7 = \$5741  | \$5742 ;
-  assign \$5743  = ~ { alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a };
-  assign \$5744  = alu_c8n_full[64:1] & \$5743 ;
-  assign \$5745  = alu_c8y_full[64:1] & { alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a };
-  assign alu_s8 = \$5744  | \$5745 ;
-  assign \$5746  = ~ { alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a };
-  assign \$5747  = alu_c9n_full[64:1] & \$5746 ;
-  assign \$5748  = alu_c9y_full[64:1] & { alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a };
-  assign alu_s9 = \$5747  | \$5748 ;
+  assign \$5786  = alu_c0_full[65] & alu_c1y_full[65];
+  assign alu_p0_1a = alu_c1n_full[65] | \$5786 ;
+  assign \$5787  = alu_c2n_full[65] & alu_c3y_full[65];
+  assign alu_p0_3a = alu_c3n_full[65] | \$5787 ;
+  assign \$5788  = alu_c2y_full[65] & alu_c3y_full[65];
+  assign alu_p0_3b = alu_c3n_full[65] | \$5788 ;
+  assign \$5789  = alu_c4n_full[65] & alu_c5y_full[65];
+  assign alu_p0_5a = alu_c5n_full[65] | \$5789 ;
+  assign \$5790  = alu_c4y_full[65] & alu_c5y_full[65];
+  assign alu_p0_5b = alu_c5n_full[65] | \$5790 ;
+  assign \$5791  = alu_c6n_full[65] & alu_c7y_full[65];
+  assign alu_p0_7a = alu_c7n_full[65] | \$5791 ;
+  assign \$5792  = alu_c6y_full[65] & alu_c7y_full[65];
+  assign alu_p0_7b = alu_c7n_full[65] | \$5792 ;
+  assign \$5793  = alu_c8n_full[65] & alu_c9y_full[65];
+  assign alu_p0_9a = alu_c9n_full[65] | \$5793 ;
+  assign \$5794  = alu_c8y_full[65] & alu_c9y_full[65];
+  assign alu_p0_9b = alu_c9n_full[65] | \$5794 ;
+  assign \$5795  = alu_p0_1a & alu_c2y_full[65];
+  assign alu_p1_2a = alu_c2n_full[65] | \$5795 ;
+  assign \$5796  = alu_p0_1a & alu_p0_3b;
+  assign alu_p1_3a = alu_p0_3a | \$5796 ;
+  assign \$5797  = alu_p0_5a & alu_c6y_full[65];
+  assign alu_p1_6a = alu_c6n_full[65] | \$5797 ;
+  assign \$5798  = alu_p0_5b & alu_c6y_full[65];
+  assign alu_p1_6b = alu_c6n_full[65] | \$5798 ;
+  assign \$5799  = alu_p0_5a & alu_p0_7b;
+  assign alu_p1_7a = alu_p0_7a | \$5799 ;
+  assign \$5800  = alu_p0_5b & alu_p0_7b;
+  assign alu_p1_7b = alu_p0_7a | \$5800 ;
+  assign \$5801  = alu_p1_3a & alu_c4y_full[65];
+  assign alu_p2_4a = alu_c4n_full[65] | \$5801 ;
+  assign \$5802  = alu_p1_3a & alu_p0_5b;
+  assign alu_p2_5a = alu_p0_5a | \$5802 ;
+  assign \$5803  = alu_p1_3a & alu_p1_6b;
+  assign alu_p2_6a = alu_p1_6a | \$5803 ;
+  assign \$5804  = alu_p1_3a & alu_p1_7b;
+  assign alu_p2_7a = alu_p1_7a | \$5804 ;
+  assign \$5805  = alu_p2_7a & alu_c8y_full[65];
+  assign alu_p3_8a = alu_c8n_full[65] | \$5805 ;
+  assign \$5806  = alu_p2_7a & alu_p0_9b;
+  assign alu_p3_9a = alu_p0_9a | \$5806 ;
+  assign \$5807  = ~ { alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65] };
+  assign \$5808  = alu_c1n_full[64:1] & \$5807 ;
+  assign \$5809  = alu_c1y_full[64:1] & { alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65] };
+  assign alu_s1 = \$5808  | \$5809 ;
+  assign \$5810  = ~ { alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a };
+  assign \$5811  = alu_c2n_full[64:1] & \$5810 ;
+  assign \$5812  = alu_c2y_full[64:1] & { alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a };
+  assign alu_s2 = \$5811  | \$5812 ;
+  assign \$5813  = ~ { alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a };
+  assign \$5814  = alu_c3n_full[64:1] & \$5813 ;
+  assign \$5815  = alu_c3y_full[64:1] & { alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a };
+  assign alu_s3 = \$5814  | \$5815 ;
+  assign \$5816  = ~ { alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a };
+  assign \$5817  = alu_c4n_full[64:1] & \$5816 ;
+  assign \$5818  = alu_c4y_full[64:1] & { alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a };
+  assign alu_s4 = \$5817  | \$5818 ;
+  assign \$5819  = ~ { alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a };
+  assign \$5820  = alu_c5n_full[64:1] & \$5819 ;
+  assign \$5821  = alu_c5y_full[64:1] & { alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a };
+  assign alu_s5 = \$5820  | \$5821 ;
+  assign \$5822  = ~ { alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a };
+  assign \$5823  = alu_c6n_full[64:1] & \$5822 ;
+  assign \$5824  = alu_c6y_full[64:1] & { alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a };
+  assign alu_s6 = \$5823  | \$5824 ;
+  assign \$5825  = ~ { alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a };
+  assign \$5826  = alu_c7n_full[64:1] & \$5825 ;
+  assign \$5827  = alu_c7y_full[64:1] & { alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a };
+  assign alu_s7 = \$5826  | \$5827 ;
+  assign \$5828  = ~ { alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a };
+  assign \$5829  = alu_c8n_full[64:1] & \$5828 ;
+  assign \$5830  = alu_c8y_full[64:1] & { alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a };
+  assign alu_s8 = \$5829  | \$5830 ;
+  assign \$5831  = ~ { alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a };
+  assign \$5832  = alu_c9n_full[64:1] & \$5831 ;
+  assign \$5833  = alu_c9y_full[64:1] & { alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a };
+  assign alu_s9 = \$5832  | \$5833 ;
   assign alu_ltu = ~ alu_p3_9a;
-  assign \$5749  = ra[639] == alu_y[639];
-  assign \$5750  = ~ alu_p3_9a;
-  assign alu_lts = \$5749  ? ra[639] : \$5750 ;
+  assign \$5834  = ra[639] == alu_y[639];
+  assign \$5835  = ~ alu_p3_9a;
+  assign alu_lts = \$5834  ? ra[639] : \$5835 ;
   assign eq_ab = ra == rb;
   assign signs_differ = ra[639] != rb[639];
-  assign \$5751  = word[4:0] == 4'he;
-  assign \$5752  = word[4:0] == 4'hf;
-  assign \$5753  = word[4:0] == 5'h10;
-  assign \$5754  = | { \$5753 , \$5752 , \$5751  };
-  assign \$5755  = word[4:0] == 4'hc;
-  assign \$5756  = \$5755  & eq_ab;
-  assign \$5757  = \$5754  | \$5756 ;
-  assign \$5758  = word[4:0] == 4'hd;
-  assign \$5759  = ~ eq_ab;
-  assign \$5760  = \$5758  & \$5759 ;
-  assign early = \$5757  | \$5760 ;
-  assign \$5761  = word[4:0] == 4'hb;
-  assign \$5762  = \$5761  & signs_differ;
-  assign \$5763  = \$5762  & ra[639];
-  assign take_c1 = early | \$5763 ;
-  assign \$5764  = word[4:0] == 4'ha;
-  assign \$5765  = early | \$5764 ;
-  assign \$5766  = word[4:0] == 4'hb;
-  assign \$5767  = ~ signs_differ;
-  assign \$5768  = \$5767  | ra[639];
-  assign \$5769  = \$5766  & \$5768 ;
-  assign take_c0 = \$5765  | \$5769 ;
+  assign \$5836  = word[4:0] == 4'he;
+  assign \$5837  = word[4:0] == 4'hf;
+  assign \$5838  = word[4:0] == 5'h10;
+  assign \$5839  = | { \$5838 , \$5837 , \$5836  };
+  assign \$5840  = word[4:0] == 4'hc;
+  assign \$5841  = \$5840  & eq_ab;
+  assign \$5842  = \$5839  | \$5841 ;
+  assign \$5843  = word[4:0] == 4'hd;
+  assign \$5844  = ~ eq_ab;
+  assign \$5845  = \$5843  & \$5844 ;
+  assign early = \$5842  | \$5845 ;
+  assign \$5846  = word[4:0] == 4'hb;
+  assign \$5847  = \$5846  & signs_differ;
+  assign \$5848  = \$5847  & ra[639];
+  assign take_c1 = early | \$5848 ;
+  assign \$5849  = word[4:0] == 4'ha;
+  assign \$5850  = early | \$5849 ;
+  assign \$5851  = word[4:0] == 4'hb;
+  assign \$5852  = ~ signs_differ;
+  assign \$5853  = \$5852  | ra[639];
+  assign \$5854  = \$5851  & \$5853 ;
+  assign take_c0 = \$5850  | \$5854 ;
   assign take = alu_p3_9a ? take_c1 : take_c0;
-  assign \$5770  = word[4:0] == 5'h10;
-  assign target = \$5770  ? ra[15:0] : word[41:26];
-  assign \$5771  = word[4:0] == 3'h7;
-  assign \$5772  = word[4:0] == 4'h8;
-  assign \$5773  = word[4:0] == 4'h9;
-  assign \$5774  = word[4:0] == 5'h11;
-  assign \$5775  = | { \$5774 , \$5773 , \$5772 , \$5771  };
-  assign \$5776  = word[4:0] == 3'h6;
-  assign \$5778  = | \$5777 ;
-  assign \$5779  = \$5776  & \$5778 ;
-  assign hold = \$5775  | \$5779 ;
-  assign \$5780  = ~ o__valid;
-  assign \$5781  = \$5780  | o__ready;
-  assign \$5782  = ~ xvalid;
-  assign \$5783  = ~ hold;
-  assign \$5784  = ~ take;
-  assign \$5785  = | word[11:5];
-  assign \$5786  = | word[11:5];
-  assign \$5787  = | word[11:5];
-  assign \$5788  = | word[11:5];
-  assign \$5791  = ! \$5790 ;
-  assign \$5792  = | word[11:5];
-  assign \$5793  = | word[11:5];
-  assign \$5794  = pc + 1'h1;
-  assign \$5796  = ! \$5795 ;
-  assign \$5797  = | dst;
-  assign \$5798  = ! qsteps;
-  assign \$5799  = | dst;
-  assign \$5800  = | dnum;
-  assign \$5801  = ceil & \$5800 ;
-  assign \$5802  = count == 1'h1;
-  assign \$5803  = | dst;
-  assign \$5804  = ! psteps;
-  assign \$5805  = | dst;
-  assign \$5806  = | dst;
-  assign \$5807  = ! fsm_state;
-  assign \$5808  = fsm_state == 1'h1;
-  assign \$5809  = fsm_state == 2'h2;
-  assign \$5810  = fsm_state == 2'h3;
-  assign \$5811  = fsm_state == 3'h4;
-  assign \$5812  = fsm_state == 3'h5;
-  assign \$5813  = fsm_state == 3'h6;
-  assign \$5814  = fsm_state == 3'h7;
-  assign \$5815  = fpc + 1'h1;
-  assign \$5816  = i__valid & i__ready;
-  assign \$5818  = ! \$5817 ;
-  assign \$5821  = word[4:0] == 4'h8;
-  assign \$5825  = ! \$5824 ;
-  assign \$5826  = ! qsteps;
-  assign \$5827  = count - 1'h1;
-  assign \$5828  = count == 1'h1;
-  assign \$5829  = ! psteps;
-  assign \$5830  = work << \$5586 [9:0];
-  assign \$5831  = count - 1'h1;
-  assign \$5832  = count == 1'h1;
+  assign \$5855  = word[4:0] == 5'h10;
+  assign target = \$5855  ? ra[15:0] : word[41:26];
+  assign \$5856  = word[4:0] == 3'h7;
+  assign \$5857  = word[4:0] == 4'h8;
+  assign \$5858  = word[4:0] == 4'h9;
+  assign \$5859  = word[4:0] == 5'h11;
+  assign \$5860  = | { \$5859 , \$5858 , \$5857 , \$5856  };
+  assign \$5861  = word[4:0] == 3'h6;
+  assign \$5863  = | \$5862 ;
+  assign \$5864  = \$5861  & \$5863 ;
+  assign hold = \$5860  | \$5864 ;
+  assign \$5865  = ~ o__valid;
+  assign \$5866  = \$5865  | o__ready;
+  assign \$5867  = ~ xvalid;
+  assign \$5868  = ~ hold;
+  assign \$5869  = ~ take;
+  assign \$5870  = | word[11:5];
+  assign \$5871  = | word[11:5];
+  assign \$5872  = | word[11:5];
+  assign \$5873  = | word[11:5];
+  assign \$5876  = ! \$5875 ;
+  assign \$5877  = | word[11:5];
+  assign \$5878  = | word[11:5];
+  assign \$5879  = pc + 1'h1;
+  assign \$5881  = ! \$5880 ;
+  assign \$5882  = | dst;
+  assign \$5883  = ! qsteps;
+  assign \$5884  = | dst;
+  assign \$5885  = | dnum;
+  assign \$5886  = ceil & \$5885 ;
+  assign \$5887  = count == 1'h1;
+  assign \$5888  = | dst;
+  assign \$5889  = ! psteps;
+  assign \$5890  = | dst;
+  assign \$5891  = | dst;
+  assign \$5892  = ! fsm_state;
+  assign \$5893  = fsm_state == 1'h1;
+  assign \$5894  = fsm_state == 2'h2;
+  assign \$5895  = fsm_state == 2'h3;
+  assign \$5896  = fsm_state == 3'h4;
+  assign \$5897  = fsm_state == 3'h5;
+  assign \$5898  = fsm_state == 3'h6;
+  assign \$5899  = fsm_state == 3'h7;
+  assign \$5900  = fpc + 1'h1;
+  assign \$5901  = i__valid & i__ready;
+  assign \$5903  = ! \$5902 ;
+  assign \$5906  = word[4:0] == 4'h8;
+  assign \$5910  = ! \$5909 ;
+  assign \$5911  = ! qsteps;
+  assign \$5912  = count - 1'h1;
+  assign \$5913  = count == 1'h1;
+  assign \$5914  = ! psteps;
+  assign \$5915  = work << \$5650 [9:0];
+  assign \$5916  = count - 1'h1;
+  assign \$5917  = count == 1'h1;
   always @(posedge clk)
-    word <= \$5833 ;
+    word <= \$5918 ;
   always @(posedge clk)
-    ra <= \$5834 ;
+    ra <= \$5919 ;
   always @(posedge clk)
-    rb <= \$5835 ;
+    rb <= \$5920 ;
   always @(posedge clk)
-    pc <= \$5836 ;
+    pc <= \$5921 ;
   always @(posedge clk)
-    fpc <= \$5837 ;
+    fpc <= \$5922 ;
   always @(posedge clk)
-    xvalid <= \$5838 ;
+    xvalid <= \$5923 ;
   always @(posedge clk)
-    r_resx <= \$5839 ;
+    r_resx <= \$5924 ;
   always @(posedge clk)
-    r_resp <= \$5840 ;
+    r_resp <= \$5925 ;
   always @(posedge clk)
-    r_rese <= \$5841 ;
+    r_rese <= \$5926 ;
   always @(posedge clk)
-    r_resc <= \$5842 ;
+    r_resc <= \$5927 ;
   always @(posedge clk)
-    r_dir <= \$5843 ;
+    r_dir <= \$5928 ;
   always @(posedge clk)
-    o__valid <= \$5844 ;
+    o__valid <= \$5929 ;
   always @(posedge clk)
-    r_mode <= \$5845 ;
+    r_mode <= \$5930 ;
   always @(posedge clk)
-    r_a_base <= \$5846 ;
+    r_a_base <= \$5931 ;
   always @(posedge clk)
-    r_a_other <= \$5847 ;
+    r_a_other <= \$5932 ;
   always @(posedge clk)
-    r_a_fn <= \$5848 ;
+    r_a_fn <= \$5933 ;
   always @(posedge clk)
-    r_a_fd <= \$5849 ;
+    r_a_fd <= \$5934 ;
   always @(posedge clk)
-    r_b_base <= \$5850 ;
+    r_b_base <= \$5935 ;
   always @(posedge clk)
-    r_b_other <= \$5851 ;
+    r_b_other <= \$5936 ;
   always @(posedge clk)
-    r_b_fn <= \$5852 ;
+    r_b_fn <= \$5937 ;
   always @(posedge clk)
-    r_b_fd <= \$5853 ;
+    r_b_fd <= \$5938 ;
   always @(posedge clk)
-    r_maxc <= \$5854 ;
+    r_maxc <= \$5939 ;
   always @(posedge clk)
-    tag <= \$5855 ;
+    tag <= \$5940 ;
   always @(posedge clk)
-    fsm_state <= \$5856 ;
+    fsm_state <= \$5941 ;
   always @(posedge clk)
-    acc <= \$5857 ;
+    acc <= \$5942 ;
   always @(posedge clk)
-    ma <= \$5858 ;
+    ma <= \$5943 ;
   always @(posedge clk)
-    mb <= \$5859 ;
+    mb <= \$5944 ;
   always @(posedge clk)
-    dst <= \$5860 ;
+    dst <= \$5945 ;
   always @(posedge clk)
-    ceil <= \$5861 ;
+    ceil <= \$5946 ;
   always @(posedge clk)
-    is_sqrt <= \$5862 ;
+    is_sqrt <= \$5947 ;
   always @(posedge clk)
-    den <= \$5863 ;
+    den <= \$5948 ;
   always @(posedge clk)
-    dnum <= \$5864 ;
+    dnum <= \$5949 ;
   always @(posedge clk)
-    bla_r <= \$5865 ;
+    bla_r <= \$5950 ;
   always @(posedge clk)
-    blb_r <= \$5866 ;
+    blb_r <= \$5951 ;
   always @(posedge clk)
-    work <= \$5867 ;
+    work <= \$5952 ;
   always @(posedge clk)
-    blsq_r <= \$5868 ;
+    blsq_r <= \$5953 ;
   always @(posedge clk)
-    o__payload <= \$5869 ;
+    o__payload <= \$5954 ;
   always @(posedge clk)
-    drem <= \$5870 ;
+    drem <= \$5955 ;
   always @(posedge clk)
-    quo <= \$5871 ;
+    quo <= \$5956 ;
   always @(posedge clk)
-    count <= \$5872 ;
+    count <= \$5957 ;
   always @(posedge clk)
-    srem <= \$5873 ;
+    den3 <= \$5958 ;
   always @(posedge clk)
-    root <= \$5874 ;
+    srem <= \$5959 ;
+  always @(posedge clk)
+    root <= \$5960 ;
   assign \$1  = wr_addr >= 5'h18;
   assign \$2  = wr_addr == 4'hd;
   assign \$3  = wr_addr == 4'he;
@@ -11632,995 +12197,1059 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$2713  = \$2712  > blb_r;
   assign \$2714  = bla_r + 1'h1;
   assign \$2715  = \$2714  - blb_r;
-  assign \$2716  = 9'h102 - qbits;
+  assign \$2716  = 9'h100 - qbits;
   assign \$2717  = dnum >> qbits;
   assign \$2718  = dnum << \$2716 [8:0];
-  assign div0_nd = ~ { 1'h0, den };
-  assign div0_c0_full = { drem[35:0], dnum[257], 1'h1 } + { div0_nd[36:0], 1'h1 };
-  assign div0_c1n_full = { drem[72:36], 1'h0 } + { div0_nd[73:37], 1'h0 };
-  assign div0_c1y_full = { drem[72:36], 1'h1 } + { div0_nd[73:37], 1'h1 };
-  assign div0_c2n_full = { drem[109:73], 1'h0 } + { div0_nd[110:74], 1'h0 };
-  assign div0_c2y_full = { drem[109:73], 1'h1 } + { div0_nd[110:74], 1'h1 };
-  assign div0_c3n_full = { drem[144:110], 1'h0 } + { div0_nd[145:111], 1'h0 };
-  assign div0_c3y_full = { drem[144:110], 1'h1 } + { div0_nd[145:111], 1'h1 };
-  assign \$2719  = div0_c0_full[38] & div0_c1y_full[38];
-  assign div0_p0_1a = div0_c1n_full[38] | \$2719 ;
-  assign \$2720  = div0_c2n_full[38] & div0_c3y_full[36];
-  assign div0_p0_3a = div0_c3n_full[36] | \$2720 ;
-  assign \$2721  = div0_c2y_full[38] & div0_c3y_full[36];
-  assign div0_p0_3b = div0_c3n_full[36] | \$2721 ;
-  assign \$2722  = div0_p0_1a & div0_c2y_full[38];
-  assign div0_p1_2a = div0_c2n_full[38] | \$2722 ;
-  assign \$2723  = div0_p0_1a & div0_p0_3b;
-  assign div0_p1_3a = div0_p0_3a | \$2723 ;
-  assign \$2724  = ~ { div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38] };
-  assign \$2725  = div0_c1n_full[37:1] & \$2724 ;
-  assign \$2726  = div0_c1y_full[37:1] & { div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38] };
-  assign div0_s1 = \$2725  | \$2726 ;
-  assign \$2727  = ~ { div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a };
-  assign \$2728  = div0_c2n_full[37:1] & \$2727 ;
-  assign \$2729  = div0_c2y_full[37:1] & { div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a };
-  assign div0_s2 = \$2728  | \$2729 ;
-  assign \$2730  = ~ { div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a };
-  assign \$2731  = div0_c3n_full[35:1] & \$2730 ;
-  assign \$2732  = div0_c3y_full[35:1] & { div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a };
-  assign div0_s3 = \$2731  | \$2732 ;
-  assign \$2733  = div0_p1_3a ? { div0_s3, div0_s2, div0_s1, div0_c0_full[37:1] } : { drem, dnum[257] };
-  assign div1_nd = ~ { 1'h0, den };
-  assign div1_c0_full = { \$2733 [35:0], \$2734 [257], 1'h1 } + { div1_nd[36:0], 1'h1 };
-  assign div1_c1n_full = { \$2733 [72:36], 1'h0 } + { div1_nd[73:37], 1'h0 };
-  assign div1_c1y_full = { \$2733 [72:36], 1'h1 } + { div1_nd[73:37], 1'h1 };
-  assign div1_c2n_full = { \$2733 [109:73], 1'h0 } + { div1_nd[110:74], 1'h0 };
-  assign div1_c2y_full = { \$2733 [109:73], 1'h1 } + { div1_nd[110:74], 1'h1 };
-  assign div1_c3n_full = { \$2733 [144:110], 1'h0 } + { div1_nd[145:111], 1'h0 };
-  assign div1_c3y_full = { \$2733 [144:110], 1'h1 } + { div1_nd[145:111], 1'h1 };
-  assign \$2735  = div1_c0_full[38] & div1_c1y_full[38];
-  assign div1_p0_1a = div1_c1n_full[38] | \$2735 ;
-  assign \$2736  = div1_c2n_full[38] & div1_c3y_full[36];
-  assign div1_p0_3a = div1_c3n_full[36] | \$2736 ;
-  assign \$2737  = div1_c2y_full[38] & div1_c3y_full[36];
-  assign div1_p0_3b = div1_c3n_full[36] | \$2737 ;
-  assign \$2738  = div1_p0_1a & div1_c2y_full[38];
-  assign div1_p1_2a = div1_c2n_full[38] | \$2738 ;
-  assign \$2739  = div1_p0_1a & div1_p0_3b;
-  assign div1_p1_3a = div1_p0_3a | \$2739 ;
-  assign \$2740  = ~ { div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38] };
-  assign \$2741  = div1_c1n_full[37:1] & \$2740 ;
-  assign \$2742  = div1_c1y_full[37:1] & { div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38] };
-  assign div1_s1 = \$2741  | \$2742 ;
-  assign \$2743  = ~ { div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a };
-  assign \$2744  = div1_c2n_full[37:1] & \$2743 ;
-  assign \$2745  = div1_c2y_full[37:1] & { div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a };
-  assign div1_s2 = \$2744  | \$2745 ;
-  assign \$2746  = ~ { div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a };
-  assign \$2747  = div1_c3n_full[35:1] & \$2746 ;
-  assign \$2748  = div1_c3y_full[35:1] & { div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a };
-  assign div1_s3 = \$2747  | \$2748 ;
-  assign \$2749  = div1_p1_3a ? { div1_s3, div1_s2, div1_s1, div1_c0_full[37:1] } : { \$2733 [144:0], \$2734 [257] };
-  assign div2_nd = ~ { 1'h0, den };
-  assign div2_c0_full = { \$2749 [35:0], \$2750 [257], 1'h1 } + { div2_nd[36:0], 1'h1 };
-  assign div2_c1n_full = { \$2749 [72:36], 1'h0 } + { div2_nd[73:37], 1'h0 };
-  assign div2_c1y_full = { \$2749 [72:36], 1'h1 } + { div2_nd[73:37], 1'h1 };
-  assign div2_c2n_full = { \$2749 [109:73], 1'h0 } + { div2_nd[110:74], 1'h0 };
-  assign div2_c2y_full = { \$2749 [109:73], 1'h1 } + { div2_nd[110:74], 1'h1 };
-  assign div2_c3n_full = { \$2749 [144:110], 1'h0 } + { div2_nd[145:111], 1'h0 };
-  assign div2_c3y_full = { \$2749 [144:110], 1'h1 } + { div2_nd[145:111], 1'h1 };
-  assign \$2751  = div2_c0_full[38] & div2_c1y_full[38];
-  assign div2_p0_1a = div2_c1n_full[38] | \$2751 ;
-  assign \$2752  = div2_c2n_full[38] & div2_c3y_full[36];
-  assign div2_p0_3a = div2_c3n_full[36] | \$2752 ;
-  assign \$2753  = div2_c2y_full[38] & div2_c3y_full[36];
-  assign div2_p0_3b = div2_c3n_full[36] | \$2753 ;
-  assign \$2754  = div2_p0_1a & div2_c2y_full[38];
-  assign div2_p1_2a = div2_c2n_full[38] | \$2754 ;
-  assign \$2755  = div2_p0_1a & div2_p0_3b;
-  assign div2_p1_3a = div2_p0_3a | \$2755 ;
-  assign \$2756  = ~ { div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38] };
-  assign \$2757  = div2_c1n_full[37:1] & \$2756 ;
-  assign \$2758  = div2_c1y_full[37:1] & { div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38] };
-  assign div2_s1 = \$2757  | \$2758 ;
-  assign \$2759  = ~ { div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a };
-  assign \$2760  = div2_c2n_full[37:1] & \$2759 ;
-  assign \$2761  = div2_c2y_full[37:1] & { div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a };
-  assign div2_s2 = \$2760  | \$2761 ;
-  assign \$2762  = ~ { div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a };
-  assign \$2763  = div2_c3n_full[35:1] & \$2762 ;
-  assign \$2764  = div2_c3y_full[35:1] & { div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a };
-  assign div2_s3 = \$2763  | \$2764 ;
-  assign \$2765  = div2_p1_3a ? { div2_s3, div2_s2, div2_s1, div2_c0_full[37:1] } : { \$2749 [144:0], \$2750 [257] };
-  assign \$2767  = ra[0] | ra[1];
-  assign \$2768  = ra[2] | ra[3];
-  assign \$2769  = \$2767  | \$2768 ;
-  assign \$2770  = ra[4] | ra[5];
-  assign \$2771  = ra[6] | ra[7];
-  assign \$2772  = \$2770  | \$2771 ;
-  assign \$2773  = \$2769  | \$2772 ;
-  assign \$2774  = ra[8] | ra[9];
-  assign \$2775  = ra[10] | ra[11];
-  assign \$2776  = \$2774  | \$2775 ;
-  assign \$2777  = ra[12] | ra[13];
-  assign \$2778  = ra[14] | ra[15];
-  assign \$2779  = \$2777  | \$2778 ;
-  assign \$2780  = \$2776  | \$2779 ;
-  assign \$2781  = \$2773  | \$2780 ;
-  assign \$2782  = ra[16] | ra[17];
-  assign \$2783  = ra[18] | ra[19];
-  assign \$2784  = \$2782  | \$2783 ;
-  assign \$2785  = ra[20] | ra[21];
-  assign \$2786  = ra[22] | ra[23];
-  assign \$2787  = \$2785  | \$2786 ;
-  assign \$2788  = \$2784  | \$2787 ;
-  assign \$2789  = ra[24] | ra[25];
-  assign \$2790  = ra[26] | ra[27];
-  assign \$2791  = \$2789  | \$2790 ;
-  assign \$2792  = ra[28] | ra[29];
-  assign \$2793  = ra[30] | ra[31];
-  assign \$2794  = \$2792  | \$2793 ;
-  assign \$2795  = \$2791  | \$2794 ;
-  assign \$2796  = \$2788  | \$2795 ;
-  assign \$2797  = \$2781  | \$2796 ;
-  assign \$2798  = ra[32] | ra[33];
-  assign \$2799  = ra[34] | ra[35];
-  assign \$2800  = \$2798  | \$2799 ;
-  assign \$2801  = ra[36] | ra[37];
-  assign \$2802  = ra[38] | ra[39];
-  assign \$2803  = \$2801  | \$2802 ;
-  assign \$2804  = \$2800  | \$2803 ;
-  assign \$2805  = ra[40] | ra[41];
-  assign \$2806  = ra[42] | ra[43];
-  assign \$2807  = \$2805  | \$2806 ;
-  assign \$2808  = ra[44] | ra[45];
-  assign \$2809  = ra[46] | ra[47];
-  assign \$2810  = \$2808  | \$2809 ;
-  assign \$2811  = \$2807  | \$2810 ;
-  assign \$2812  = \$2804  | \$2811 ;
-  assign \$2813  = ra[48] | ra[49];
-  assign \$2814  = ra[50] | ra[51];
-  assign \$2815  = \$2813  | \$2814 ;
-  assign \$2816  = ra[52] | ra[53];
-  assign \$2817  = ra[54] | ra[55];
-  assign \$2818  = \$2816  | \$2817 ;
-  assign \$2819  = \$2815  | \$2818 ;
-  assign \$2820  = ra[56] | ra[57];
-  assign \$2821  = ra[58] | ra[59];
-  assign \$2822  = \$2820  | \$2821 ;
-  assign \$2823  = ra[60] | ra[61];
-  assign \$2824  = ra[62] | ra[63];
-  assign \$2825  = \$2823  | \$2824 ;
-  assign \$2826  = \$2822  | \$2825 ;
-  assign \$2827  = \$2819  | \$2826 ;
-  assign \$2828  = \$2812  | \$2827 ;
-  assign \$2829  = \$2797  | \$2828 ;
-  assign \$2830  = ra[64] | ra[65];
-  assign \$2831  = ra[66] | ra[67];
-  assign \$2832  = \$2830  | \$2831 ;
-  assign \$2833  = ra[68] | ra[69];
-  assign \$2834  = ra[70] | ra[71];
-  assign \$2835  = \$2833  | \$2834 ;
-  assign \$2836  = \$2832  | \$2835 ;
-  assign \$2837  = ra[72] | ra[73];
-  assign \$2838  = ra[74] | ra[75];
-  assign \$2839  = \$2837  | \$2838 ;
-  assign \$2840  = ra[76] | ra[77];
-  assign \$2841  = ra[78] | ra[79];
-  assign \$2842  = \$2840  | \$2841 ;
-  assign \$2843  = \$2839  | \$2842 ;
-  assign \$2844  = \$2836  | \$2843 ;
-  assign \$2845  = ra[80] | ra[81];
-  assign \$2846  = ra[82] | ra[83];
-  assign \$2847  = \$2845  | \$2846 ;
-  assign \$2848  = ra[84] | ra[85];
-  assign \$2849  = ra[86] | ra[87];
-  assign \$2850  = \$2848  | \$2849 ;
-  assign \$2851  = \$2847  | \$2850 ;
-  assign \$2852  = ra[88] | ra[89];
-  assign \$2853  = ra[90] | ra[91];
-  assign \$2854  = \$2852  | \$2853 ;
-  assign \$2855  = ra[92] | ra[93];
-  assign \$2856  = ra[94] | ra[95];
-  assign \$2857  = \$2855  | \$2856 ;
-  assign \$2858  = \$2854  | \$2857 ;
-  assign \$2859  = \$2851  | \$2858 ;
-  assign \$2860  = \$2844  | \$2859 ;
-  assign \$2861  = ra[96] | ra[97];
-  assign \$2862  = ra[98] | ra[99];
-  assign \$2863  = \$2861  | \$2862 ;
-  assign \$2864  = ra[100] | ra[101];
-  assign \$2865  = ra[102] | ra[103];
-  assign \$2866  = \$2864  | \$2865 ;
-  assign \$2867  = \$2863  | \$2866 ;
-  assign \$2868  = ra[104] | ra[105];
-  assign \$2869  = ra[106] | ra[107];
-  assign \$2870  = \$2868  | \$2869 ;
-  assign \$2871  = ra[108] | ra[109];
-  assign \$2872  = ra[110] | ra[111];
-  assign \$2873  = \$2871  | \$2872 ;
-  assign \$2874  = \$2870  | \$2873 ;
-  assign \$2875  = \$2867  | \$2874 ;
-  assign \$2876  = ra[112] | ra[113];
-  assign \$2877  = ra[114] | ra[115];
-  assign \$2878  = \$2876  | \$2877 ;
-  assign \$2879  = ra[116] | ra[117];
-  assign \$2880  = ra[118] | ra[119];
-  assign \$2881  = \$2879  | \$2880 ;
-  assign \$2882  = \$2878  | \$2881 ;
-  assign \$2883  = ra[120] | ra[121];
-  assign \$2884  = ra[122] | ra[123];
-  assign \$2885  = \$2883  | \$2884 ;
-  assign \$2886  = ra[124] | ra[125];
-  assign \$2887  = ra[126] | ra[127];
-  assign \$2888  = \$2886  | \$2887 ;
-  assign \$2889  = \$2885  | \$2888 ;
-  assign \$2890  = \$2882  | \$2889 ;
-  assign \$2891  = \$2875  | \$2890 ;
-  assign \$2892  = \$2860  | \$2891 ;
-  assign \$2893  = \$2829  | \$2892 ;
-  assign \$2894  = ra[128] | ra[129];
-  assign \$2895  = ra[130] | ra[131];
+  assign den3_c0_full = { den[36:0], 1'h0 } + { den[35:0], 2'h0 };
+  assign den3_c1n_full = { den[73:37], 1'h0 } + { den[72:36], 1'h0 };
+  assign den3_c1y_full = { den[73:37], 1'h1 } + { den[72:36], 1'h1 };
+  assign den3_c2n_full = { den[110:74], 1'h0 } + { den[109:73], 1'h0 };
+  assign den3_c2y_full = { den[110:74], 1'h1 } + { den[109:73], 1'h1 };
+  assign den3_c3n_full = { den[144:111], 1'h0 } + { den[144:110], 1'h0 };
+  assign den3_c3y_full = { den[144:111], 1'h1 } + { den[144:110], 1'h1 };
+  assign \$2719  = den3_c0_full[38] & den3_c1y_full[38];
+  assign den3_p0_1a = den3_c1n_full[38] | \$2719 ;
+  assign \$2720  = den3_c2n_full[38] & den3_c3y_full[37];
+  assign den3_p0_3a = den3_c3n_full[37] | \$2720 ;
+  assign \$2721  = den3_c2y_full[38] & den3_c3y_full[37];
+  assign den3_p0_3b = den3_c3n_full[37] | \$2721 ;
+  assign \$2722  = den3_p0_1a & den3_c2y_full[38];
+  assign den3_p1_2a = den3_c2n_full[38] | \$2722 ;
+  assign \$2723  = den3_p0_1a & den3_p0_3b;
+  assign den3_p1_3a = den3_p0_3a | \$2723 ;
+  assign \$2724  = ~ { den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38] };
+  assign \$2725  = den3_c1n_full[37:1] & \$2724 ;
+  assign \$2726  = den3_c1y_full[37:1] & { den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38] };
+  assign den3_s1 = \$2725  | \$2726 ;
+  assign \$2727  = ~ { den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a };
+  assign \$2728  = den3_c2n_full[37:1] & \$2727 ;
+  assign \$2729  = den3_c2y_full[37:1] & { den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a };
+  assign den3_s2 = \$2728  | \$2729 ;
+  assign \$2730  = ~ { den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a };
+  assign \$2731  = den3_c3n_full[36:1] & \$2730 ;
+  assign \$2732  = den3_c3y_full[36:1] & { den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a };
+  assign den3_s3 = \$2731  | \$2732 ;
+  assign div0_nd1 = ~ { 2'h0, den };
+  assign div0_k1_c0_full = { drem[34:0], dnum[255:254], 1'h1 } + { div0_nd1[36:0], 1'h1 };
+  assign div0_k1_c1n_full = { drem[71:35], 1'h0 } + { div0_nd1[73:37], 1'h0 };
+  assign div0_k1_c1y_full = { drem[71:35], 1'h1 } + { div0_nd1[73:37], 1'h1 };
+  assign div0_k1_c2n_full = { drem[108:72], 1'h0 } + { div0_nd1[110:74], 1'h0 };
+  assign div0_k1_c2y_full = { drem[108:72], 1'h1 } + { div0_nd1[110:74], 1'h1 };
+  assign div0_k1_c3n_full = { drem[144:109], 1'h0 } + { div0_nd1[146:111], 1'h0 };
+  assign div0_k1_c3y_full = { drem[144:109], 1'h1 } + { div0_nd1[146:111], 1'h1 };
+  assign \$2733  = div0_k1_c0_full[38] & div0_k1_c1y_full[38];
+  assign div0_k1_p0_1a = div0_k1_c1n_full[38] | \$2733 ;
+  assign \$2734  = div0_k1_c2n_full[38] & div0_k1_c3y_full[37];
+  assign div0_k1_p0_3a = div0_k1_c3n_full[37] | \$2734 ;
+  assign \$2735  = div0_k1_c2y_full[38] & div0_k1_c3y_full[37];
+  assign div0_k1_p0_3b = div0_k1_c3n_full[37] | \$2735 ;
+  assign \$2736  = div0_k1_p0_1a & div0_k1_c2y_full[38];
+  assign div0_k1_p1_2a = div0_k1_c2n_full[38] | \$2736 ;
+  assign \$2737  = div0_k1_p0_1a & div0_k1_p0_3b;
+  assign div0_k1_p1_3a = div0_k1_p0_3a | \$2737 ;
+  assign \$2738  = ~ { div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38] };
+  assign \$2739  = div0_k1_c1n_full[37:1] & \$2738 ;
+  assign \$2740  = div0_k1_c1y_full[37:1] & { div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38] };
+  assign div0_k1_s1 = \$2739  | \$2740 ;
+  assign \$2741  = ~ { div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a };
+  assign \$2742  = div0_k1_c2n_full[37:1] & \$2741 ;
+  assign \$2743  = div0_k1_c2y_full[37:1] & { div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a };
+  assign div0_k1_s2 = \$2742  | \$2743 ;
+  assign \$2744  = ~ { div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a };
+  assign \$2745  = div0_k1_c3n_full[36:1] & \$2744 ;
+  assign \$2746  = div0_k1_c3y_full[36:1] & { div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a };
+  assign div0_k1_s3 = \$2745  | \$2746 ;
+  assign div0_nd2 = ~ { 1'h0, den, 1'h0 };
+  assign div0_k2_c0_full = { drem[34:0], dnum[255:254], 1'h1 } + { div0_nd2[36:0], 1'h1 };
+  assign div0_k2_c1n_full = { drem[71:35], 1'h0 } + { div0_nd2[73:37], 1'h0 };
+  assign div0_k2_c1y_full = { drem[71:35], 1'h1 } + { div0_nd2[73:37], 1'h1 };
+  assign div0_k2_c2n_full = { drem[108:72], 1'h0 } + { div0_nd2[110:74], 1'h0 };
+  assign div0_k2_c2y_full = { drem[108:72], 1'h1 } + { div0_nd2[110:74], 1'h1 };
+  assign div0_k2_c3n_full = { drem[144:109], 1'h0 } + { div0_nd2[146:111], 1'h0 };
+  assign div0_k2_c3y_full = { drem[144:109], 1'h1 } + { div0_nd2[146:111], 1'h1 };
+  assign \$2747  = div0_k2_c0_full[38] & div0_k2_c1y_full[38];
+  assign div0_k2_p0_1a = div0_k2_c1n_full[38] | \$2747 ;
+  assign \$2748  = div0_k2_c2n_full[38] & div0_k2_c3y_full[37];
+  assign div0_k2_p0_3a = div0_k2_c3n_full[37] | \$2748 ;
+  assign \$2749  = div0_k2_c2y_full[38] & div0_k2_c3y_full[37];
+  assign div0_k2_p0_3b = div0_k2_c3n_full[37] | \$2749 ;
+  assign \$2750  = div0_k2_p0_1a & div0_k2_c2y_full[38];
+  assign div0_k2_p1_2a = div0_k2_c2n_full[38] | \$2750 ;
+  assign \$2751  = div0_k2_p0_1a & div0_k2_p0_3b;
+  assign div0_k2_p1_3a = div0_k2_p0_3a | \$2751 ;
+  assign \$2752  = ~ { div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38] };
+  assign \$2753  = div0_k2_c1n_full[37:1] & \$2752 ;
+  assign \$2754  = div0_k2_c1y_full[37:1] & { div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38] };
+  assign div0_k2_s1 = \$2753  | \$2754 ;
+  assign \$2755  = ~ { div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a };
+  assign \$2756  = div0_k2_c2n_full[37:1] & \$2755 ;
+  assign \$2757  = div0_k2_c2y_full[37:1] & { div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a };
+  assign div0_k2_s2 = \$2756  | \$2757 ;
+  assign \$2758  = ~ { div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a };
+  assign \$2759  = div0_k2_c3n_full[36:1] & \$2758 ;
+  assign \$2760  = div0_k2_c3y_full[36:1] & { div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a };
+  assign div0_k2_s3 = \$2759  | \$2760 ;
+  assign div0_nd3 = ~ den3;
+  assign div0_k3_c0_full = { drem[34:0], dnum[255:254], 1'h1 } + { div0_nd3[36:0], 1'h1 };
+  assign div0_k3_c1n_full = { drem[71:35], 1'h0 } + { div0_nd3[73:37], 1'h0 };
+  assign div0_k3_c1y_full = { drem[71:35], 1'h1 } + { div0_nd3[73:37], 1'h1 };
+  assign div0_k3_c2n_full = { drem[108:72], 1'h0 } + { div0_nd3[110:74], 1'h0 };
+  assign div0_k3_c2y_full = { drem[108:72], 1'h1 } + { div0_nd3[110:74], 1'h1 };
+  assign div0_k3_c3n_full = { drem[144:109], 1'h0 } + { div0_nd3[146:111], 1'h0 };
+  assign div0_k3_c3y_full = { drem[144:109], 1'h1 } + { div0_nd3[146:111], 1'h1 };
+  assign \$2761  = div0_k3_c0_full[38] & div0_k3_c1y_full[38];
+  assign div0_k3_p0_1a = div0_k3_c1n_full[38] | \$2761 ;
+  assign \$2762  = div0_k3_c2n_full[38] & div0_k3_c3y_full[37];
+  assign div0_k3_p0_3a = div0_k3_c3n_full[37] | \$2762 ;
+  assign \$2763  = div0_k3_c2y_full[38] & div0_k3_c3y_full[37];
+  assign div0_k3_p0_3b = div0_k3_c3n_full[37] | \$2763 ;
+  assign \$2764  = div0_k3_p0_1a & div0_k3_c2y_full[38];
+  assign div0_k3_p1_2a = div0_k3_c2n_full[38] | \$2764 ;
+  assign \$2765  = div0_k3_p0_1a & div0_k3_p0_3b;
+  assign div0_k3_p1_3a = div0_k3_p0_3a | \$2765 ;
+  assign \$2766  = ~ { div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38] };
+  assign \$2767  = div0_k3_c1n_full[37:1] & \$2766 ;
+  assign \$2768  = div0_k3_c1y_full[37:1] & { div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38] };
+  assign div0_k3_s1 = \$2767  | \$2768 ;
+  assign \$2769  = ~ { div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a };
+  assign \$2770  = div0_k3_c2n_full[37:1] & \$2769 ;
+  assign \$2771  = div0_k3_c2y_full[37:1] & { div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a };
+  assign div0_k3_s2 = \$2770  | \$2771 ;
+  assign \$2772  = ~ { div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a };
+  assign \$2773  = div0_k3_c3n_full[36:1] & \$2772 ;
+  assign \$2774  = div0_k3_c3y_full[36:1] & { div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a };
+  assign div0_k3_s3 = \$2773  | \$2774 ;
+  assign \$2775  = div0_k3_p1_3a ? { div0_k3_s3, div0_k3_s2, div0_k3_s1, div0_k3_c0_full[37:1] } : { div0_k2_s3, div0_k2_s2, div0_k2_s1, div0_k2_c0_full[37:1] };
+  assign \$2776  = div0_k1_p1_3a ? { div0_k1_s3, div0_k1_s2, div0_k1_s1, div0_k1_c0_full[37:1] } : { drem, dnum[255:254] };
+  assign \$2777  = div0_k2_p1_3a ? \$2775  : \$2776 ;
+  assign \$2778  = ~ div0_k2_p1_3a;
+  assign \$2779  = div0_k1_p1_3a & \$2778 ;
+  assign \$2780  = div0_k3_p1_3a | \$2779 ;
+  assign div1_nd1 = ~ { 2'h0, den };
+  assign div1_k1_c0_full = { \$2777 [34:0], \$2781 [255:254], 1'h1 } + { div1_nd1[36:0], 1'h1 };
+  assign div1_k1_c1n_full = { \$2777 [71:35], 1'h0 } + { div1_nd1[73:37], 1'h0 };
+  assign div1_k1_c1y_full = { \$2777 [71:35], 1'h1 } + { div1_nd1[73:37], 1'h1 };
+  assign div1_k1_c2n_full = { \$2777 [108:72], 1'h0 } + { div1_nd1[110:74], 1'h0 };
+  assign div1_k1_c2y_full = { \$2777 [108:72], 1'h1 } + { div1_nd1[110:74], 1'h1 };
+  assign div1_k1_c3n_full = { \$2777 [144:109], 1'h0 } + { div1_nd1[146:111], 1'h0 };
+  assign div1_k1_c3y_full = { \$2777 [144:109], 1'h1 } + { div1_nd1[146:111], 1'h1 };
+  assign \$2782  = div1_k1_c0_full[38] & div1_k1_c1y_full[38];
+  assign div1_k1_p0_1a = div1_k1_c1n_full[38] | \$2782 ;
+  assign \$2783  = div1_k1_c2n_full[38] & div1_k1_c3y_full[37];
+  assign div1_k1_p0_3a = div1_k1_c3n_full[37] | \$2783 ;
+  assign \$2784  = div1_k1_c2y_full[38] & div1_k1_c3y_full[37];
+  assign div1_k1_p0_3b = div1_k1_c3n_full[37] | \$2784 ;
+  assign \$2785  = div1_k1_p0_1a & div1_k1_c2y_full[38];
+  assign div1_k1_p1_2a = div1_k1_c2n_full[38] | \$2785 ;
+  assign \$2786  = div1_k1_p0_1a & div1_k1_p0_3b;
+  assign div1_k1_p1_3a = div1_k1_p0_3a | \$2786 ;
+  assign \$2787  = ~ { div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38] };
+  assign \$2788  = div1_k1_c1n_full[37:1] & \$2787 ;
+  assign \$2789  = div1_k1_c1y_full[37:1] & { div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38] };
+  assign div1_k1_s1 = \$2788  | \$2789 ;
+  assign \$2790  = ~ { div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a };
+  assign \$2791  = div1_k1_c2n_full[37:1] & \$2790 ;
+  assign \$2792  = div1_k1_c2y_full[37:1] & { div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a };
+  assign div1_k1_s2 = \$2791  | \$2792 ;
+  assign \$2793  = ~ { div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a };
+  assign \$2794  = div1_k1_c3n_full[36:1] & \$2793 ;
+  assign \$2795  = div1_k1_c3y_full[36:1] & { div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a };
+  assign div1_k1_s3 = \$2794  | \$2795 ;
+  assign div1_nd2 = ~ { 1'h0, den, 1'h0 };
+  assign div1_k2_c0_full = { \$2777 [34:0], \$2781 [255:254], 1'h1 } + { div1_nd2[36:0], 1'h1 };
+  assign div1_k2_c1n_full = { \$2777 [71:35], 1'h0 } + { div1_nd2[73:37], 1'h0 };
+  assign div1_k2_c1y_full = { \$2777 [71:35], 1'h1 } + { div1_nd2[73:37], 1'h1 };
+  assign div1_k2_c2n_full = { \$2777 [108:72], 1'h0 } + { div1_nd2[110:74], 1'h0 };
+  assign div1_k2_c2y_full = { \$2777 [108:72], 1'h1 } + { div1_nd2[110:74], 1'h1 };
+  assign div1_k2_c3n_full = { \$2777 [144:109], 1'h0 } + { div1_nd2[146:111], 1'h0 };
+  assign div1_k2_c3y_full = { \$2777 [144:109], 1'h1 } + { div1_nd2[146:111], 1'h1 };
+  assign \$2796  = div1_k2_c0_full[38] & div1_k2_c1y_full[38];
+  assign div1_k2_p0_1a = div1_k2_c1n_full[38] | \$2796 ;
+  assign \$2797  = div1_k2_c2n_full[38] & div1_k2_c3y_full[37];
+  assign div1_k2_p0_3a = div1_k2_c3n_full[37] | \$2797 ;
+  assign \$2798  = div1_k2_c2y_full[38] & div1_k2_c3y_full[37];
+  assign div1_k2_p0_3b = div1_k2_c3n_full[37] | \$2798 ;
+  assign \$2799  = div1_k2_p0_1a & div1_k2_c2y_full[38];
+  assign div1_k2_p1_2a = div1_k2_c2n_full[38] | \$2799 ;
+  assign \$2800  = div1_k2_p0_1a & div1_k2_p0_3b;
+  assign div1_k2_p1_3a = div1_k2_p0_3a | \$2800 ;
+  assign \$2801  = ~ { div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38] };
+  assign \$2802  = div1_k2_c1n_full[37:1] & \$2801 ;
+  assign \$2803  = div1_k2_c1y_full[37:1] & { div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38] };
+  assign div1_k2_s1 = \$2802  | \$2803 ;
+  assign \$2804  = ~ { div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a };
+  assign \$2805  = div1_k2_c2n_full[37:1] & \$2804 ;
+  assign \$2806  = div1_k2_c2y_full[37:1] & { div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a };
+  assign div1_k2_s2 = \$2805  | \$2806 ;
+  assign \$2807  = ~ { div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a };
+  assign \$2808  = div1_k2_c3n_full[36:1] & \$2807 ;
+  assign \$2809  = div1_k2_c3y_full[36:1] & { div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a };
+  assign div1_k2_s3 = \$2808  | \$2809 ;
+  assign div1_nd3 = ~ den3;
+  assign div1_k3_c0_full = { \$2777 [34:0], \$2781 [255:254], 1'h1 } + { div1_nd3[36:0], 1'h1 };
+  assign div1_k3_c1n_full = { \$2777 [71:35], 1'h0 } + { div1_nd3[73:37], 1'h0 };
+  assign div1_k3_c1y_full = { \$2777 [71:35], 1'h1 } + { div1_nd3[73:37], 1'h1 };
+  assign div1_k3_c2n_full = { \$2777 [108:72], 1'h0 } + { div1_nd3[110:74], 1'h0 };
+  assign div1_k3_c2y_full = { \$2777 [108:72], 1'h1 } + { div1_nd3[110:74], 1'h1 };
+  assign div1_k3_c3n_full = { \$2777 [144:109], 1'h0 } + { div1_nd3[146:111], 1'h0 };
+  assign div1_k3_c3y_full = { \$2777 [144:109], 1'h1 } + { div1_nd3[146:111], 1'h1 };
+  assign \$2810  = div1_k3_c0_full[38] & div1_k3_c1y_full[38];
+  assign div1_k3_p0_1a = div1_k3_c1n_full[38] | \$2810 ;
+  assign \$2811  = div1_k3_c2n_full[38] & div1_k3_c3y_full[37];
+  assign div1_k3_p0_3a = div1_k3_c3n_full[37] | \$2811 ;
+  assign \$2812  = div1_k3_c2y_full[38] & div1_k3_c3y_full[37];
+  assign div1_k3_p0_3b = div1_k3_c3n_full[37] | \$2812 ;
+  assign \$2813  = div1_k3_p0_1a & div1_k3_c2y_full[38];
+  assign div1_k3_p1_2a = div1_k3_c2n_full[38] | \$2813 ;
+  assign \$2814  = div1_k3_p0_1a & div1_k3_p0_3b;
+  assign div1_k3_p1_3a = div1_k3_p0_3a | \$2814 ;
+  assign \$2815  = ~ { div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38] };
+  assign \$2816  = div1_k3_c1n_full[37:1] & \$2815 ;
+  assign \$2817  = div1_k3_c1y_full[37:1] & { div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38] };
+  assign div1_k3_s1 = \$2816  | \$2817 ;
+  assign \$2818  = ~ { div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a };
+  assign \$2819  = div1_k3_c2n_full[37:1] & \$2818 ;
+  assign \$2820  = div1_k3_c2y_full[37:1] & { div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a };
+  assign div1_k3_s2 = \$2819  | \$2820 ;
+  assign \$2821  = ~ { div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a };
+  assign \$2822  = div1_k3_c3n_full[36:1] & \$2821 ;
+  assign \$2823  = div1_k3_c3y_full[36:1] & { div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a };
+  assign div1_k3_s3 = \$2822  | \$2823 ;
+  assign \$2824  = div1_k3_p1_3a ? { div1_k3_s3, div1_k3_s2, div1_k3_s1, div1_k3_c0_full[37:1] } : { div1_k2_s3, div1_k2_s2, div1_k2_s1, div1_k2_c0_full[37:1] };
+  assign \$2825  = div1_k1_p1_3a ? { div1_k1_s3, div1_k1_s2, div1_k1_s1, div1_k1_c0_full[37:1] } : { \$2777 [144:0], \$2781 [255:254] };
+  assign \$2826  = div1_k2_p1_3a ? \$2824  : \$2825 ;
+  assign \$2827  = ~ div1_k2_p1_3a;
+  assign \$2828  = div1_k1_p1_3a & \$2827 ;
+  assign \$2829  = div1_k3_p1_3a | \$2828 ;
+  assign \$2831  = ra[0] | ra[1];
+  assign \$2832  = ra[2] | ra[3];
+  assign \$2833  = \$2831  | \$2832 ;
+  assign \$2834  = ra[4] | ra[5];
+  assign \$2835  = ra[6] | ra[7];
+  assign \$2836  = \$2834  | \$2835 ;
+  assign \$2837  = \$2833  | \$2836 ;
+  assign \$2838  = ra[8] | ra[9];
+  assign \$2839  = ra[10] | ra[11];
+  assign \$2840  = \$2838  | \$2839 ;
+  assign \$2841  = ra[12] | ra[13];
+  assign \$2842  = ra[14] | ra[15];
+  assign \$2843  = \$2841  | \$2842 ;
+  assign \$2844  = \$2840  | \$2843 ;
+  assign \$2845  = \$2837  | \$2844 ;
+  assign \$2846  = ra[16] | ra[17];
+  assign \$2847  = ra[18] | ra[19];
+  assign \$2848  = \$2846  | \$2847 ;
+  assign \$2849  = ra[20] | ra[21];
+  assign \$2850  = ra[22] | ra[23];
+  assign \$2851  = \$2849  | \$2850 ;
+  assign \$2852  = \$2848  | \$2851 ;
+  assign \$2853  = ra[24] | ra[25];
+  assign \$2854  = ra[26] | ra[27];
+  assign \$2855  = \$2853  | \$2854 ;
+  assign \$2856  = ra[28] | ra[29];
+  assign \$2857  = ra[30] | ra[31];
+  assign \$2858  = \$2856  | \$2857 ;
+  assign \$2859  = \$2855  | \$2858 ;
+  assign \$2860  = \$2852  | \$2859 ;
+  assign \$2861  = \$2845  | \$2860 ;
+  assign \$2862  = ra[32] | ra[33];
+  assign \$2863  = ra[34] | ra[35];
+  assign \$2864  = \$2862  | \$2863 ;
+  assign \$2865  = ra[36] | ra[37];
+  assign \$2866  = ra[38] | ra[39];
+  assign \$2867  = \$2865  | \$2866 ;
+  assign \$2868  = \$2864  | \$2867 ;
+  assign \$2869  = ra[40] | ra[41];
+  assign \$2870  = ra[42] | ra[43];
+  assign \$2871  = \$2869  | \$2870 ;
+  assign \$2872  = ra[44] | ra[45];
+  assign \$2873  = ra[46] | ra[47];
+  assign \$2874  = \$2872  | \$2873 ;
+  assign \$2875  = \$2871  | \$2874 ;
+  assign \$2876  = \$2868  | \$2875 ;
+  assign \$2877  = ra[48] | ra[49];
+  assign \$2878  = ra[50] | ra[51];
+  assign \$2879  = \$2877  | \$2878 ;
+  assign \$2880  = ra[52] | ra[53];
+  assign \$2881  = ra[54] | ra[55];
+  assign \$2882  = \$2880  | \$2881 ;
+  assign \$2883  = \$2879  | \$2882 ;
+  assign \$2884  = ra[56] | ra[57];
+  assign \$2885  = ra[58] | ra[59];
+  assign \$2886  = \$2884  | \$2885 ;
+  assign \$2887  = ra[60] | ra[61];
+  assign \$2888  = ra[62] | ra[63];
+  assign \$2889  = \$2887  | \$2888 ;
+  assign \$2890  = \$2886  | \$2889 ;
+  assign \$2891  = \$2883  | \$2890 ;
+  assign \$2892  = \$2876  | \$2891 ;
+  assign \$2893  = \$2861  | \$2892 ;
+  assign \$2894  = ra[64] | ra[65];
+  assign \$2895  = ra[66] | ra[67];
   assign \$2896  = \$2894  | \$2895 ;
-  assign \$2897  = ra[132] | ra[133];
-  assign \$2898  = ra[134] | ra[135];
+  assign \$2897  = ra[68] | ra[69];
+  assign \$2898  = ra[70] | ra[71];
   assign \$2899  = \$2897  | \$2898 ;
   assign \$2900  = \$2896  | \$2899 ;
-  assign \$2901  = ra[136] | ra[137];
-  assign \$2902  = ra[138] | ra[139];
+  assign \$2901  = ra[72] | ra[73];
+  assign \$2902  = ra[74] | ra[75];
   assign \$2903  = \$2901  | \$2902 ;
-  assign \$2904  = ra[140] | ra[141];
-  assign \$2905  = ra[142] | ra[143];
+  assign \$2904  = ra[76] | ra[77];
+  assign \$2905  = ra[78] | ra[79];
   assign \$2906  = \$2904  | \$2905 ;
   assign \$2907  = \$2903  | \$2906 ;
   assign \$2908  = \$2900  | \$2907 ;
-  assign \$2909  = ra[144] | ra[145];
-  assign \$2910  = ra[146] | ra[147];
+  assign \$2909  = ra[80] | ra[81];
+  assign \$2910  = ra[82] | ra[83];
   assign \$2911  = \$2909  | \$2910 ;
-  assign \$2912  = ra[148] | ra[149];
-  assign \$2913  = ra[150] | ra[151];
+  assign \$2912  = ra[84] | ra[85];
+  assign \$2913  = ra[86] | ra[87];
   assign \$2914  = \$2912  | \$2913 ;
   assign \$2915  = \$2911  | \$2914 ;
-  assign \$2916  = ra[152] | ra[153];
-  assign \$2917  = ra[154] | ra[155];
+  assign \$2916  = ra[88] | ra[89];
+  assign \$2917  = ra[90] | ra[91];
   assign \$2918  = \$2916  | \$2917 ;
-  assign \$2919  = ra[156] | ra[157];
-  assign \$2920  = ra[158] | ra[159];
+  assign \$2919  = ra[92] | ra[93];
+  assign \$2920  = ra[94] | ra[95];
   assign \$2921  = \$2919  | \$2920 ;
   assign \$2922  = \$2918  | \$2921 ;
   assign \$2923  = \$2915  | \$2922 ;
   assign \$2924  = \$2908  | \$2923 ;
-  assign \$2925  = ra[160] | ra[161];
-  assign \$2926  = ra[162] | ra[163];
+  assign \$2925  = ra[96] | ra[97];
+  assign \$2926  = ra[98] | ra[99];
   assign \$2927  = \$2925  | \$2926 ;
-  assign \$2928  = ra[164] | ra[165];
-  assign \$2929  = ra[166] | ra[167];
+  assign \$2928  = ra[100] | ra[101];
+  assign \$2929  = ra[102] | ra[103];
   assign \$2930  = \$2928  | \$2929 ;
   assign \$2931  = \$2927  | \$2930 ;
-  assign \$2932  = ra[168] | ra[169];
-  assign \$2933  = ra[170] | ra[171];
+  assign \$2932  = ra[104] | ra[105];
+  assign \$2933  = ra[106] | ra[107];
   assign \$2934  = \$2932  | \$2933 ;
-  assign \$2935  = ra[172] | ra[173];
-  assign \$2936  = ra[174] | ra[175];
+  assign \$2935  = ra[108] | ra[109];
+  assign \$2936  = ra[110] | ra[111];
   assign \$2937  = \$2935  | \$2936 ;
   assign \$2938  = \$2934  | \$2937 ;
   assign \$2939  = \$2931  | \$2938 ;
-  assign \$2940  = ra[176] | ra[177];
-  assign \$2941  = ra[178] | ra[179];
+  assign \$2940  = ra[112] | ra[113];
+  assign \$2941  = ra[114] | ra[115];
   assign \$2942  = \$2940  | \$2941 ;
-  assign \$2943  = ra[180] | ra[181];
-  assign \$2944  = ra[182] | ra[183];
+  assign \$2943  = ra[116] | ra[117];
+  assign \$2944  = ra[118] | ra[119];
   assign \$2945  = \$2943  | \$2944 ;
   assign \$2946  = \$2942  | \$2945 ;
-  assign \$2947  = ra[184] | ra[185];
-  assign \$2948  = ra[186] | ra[187];
+  assign \$2947  = ra[120] | ra[121];
+  assign \$2948  = ra[122] | ra[123];
   assign \$2949  = \$2947  | \$2948 ;
-  assign \$2950  = ra[188] | ra[189];
-  assign \$2951  = ra[190] | ra[191];
+  assign \$2950  = ra[124] | ra[125];
+  assign \$2951  = ra[126] | ra[127];
   assign \$2952  = \$2950  | \$2951 ;
   assign \$2953  = \$2949  | \$2952 ;
   assign \$2954  = \$2946  | \$2953 ;
   assign \$2955  = \$2939  | \$2954 ;
   assign \$2956  = \$2924  | \$2955 ;
-  assign \$2957  = ra[192] | ra[193];
-  assign \$2958  = ra[194] | ra[195];
-  assign \$2959  = \$2957  | \$2958 ;
-  assign \$2960  = ra[196] | ra[197];
-  assign \$2961  = ra[198] | ra[199];
-  assign \$2962  = \$2960  | \$2961 ;
-  assign \$2963  = \$2959  | \$2962 ;
-  assign \$2964  = ra[200] | ra[201];
-  assign \$2965  = ra[202] | ra[203];
-  assign \$2966  = \$2964  | \$2965 ;
-  assign \$2967  = ra[204] | ra[205];
-  assign \$2968  = ra[206] | ra[207];
-  assign \$2969  = \$2967  | \$2968 ;
-  assign \$2970  = \$2966  | \$2969 ;
-  assign \$2971  = \$2963  | \$2970 ;
-  assign \$2972  = ra[208] | ra[209];
-  assign \$2973  = ra[210] | ra[211];
-  assign \$2974  = \$2972  | \$2973 ;
-  assign \$2975  = ra[212] | ra[213];
-  assign \$2976  = ra[214] | ra[215];
-  assign \$2977  = \$2975  | \$2976 ;
-  assign \$2978  = \$2974  | \$2977 ;
-  assign \$2979  = ra[216] | ra[217];
-  assign \$2980  = ra[218] | ra[219];
-  assign \$2981  = \$2979  | \$2980 ;
-  assign \$2982  = ra[220] | ra[221];
-  assign \$2983  = ra[222] | ra[223];
-  assign \$2984  = \$2982  | \$2983 ;
-  assign \$2985  = \$2981  | \$2984 ;
-  assign \$2986  = \$2978  | \$2985 ;
-  assign \$2987  = \$2971  | \$2986 ;
-  assign \$2988  = ra[224] | ra[225];
-  assign \$2989  = ra[226] | ra[227];
-  assign \$2990  = \$2988  | \$2989 ;
-  assign \$2991  = ra[228] | ra[229];
-  assign \$2992  = ra[230] | ra[231];
-  assign \$2993  = \$2991  | \$2992 ;
-  assign \$2994  = \$2990  | \$2993 ;
-  assign \$2995  = ra[232] | ra[233];
-  assign \$2996  = ra[234] | ra[235];
-  assign \$2997  = \$2995  | \$2996 ;
-  assign \$2998  = ra[236] | ra[237];
-  assign \$2999  = ra[238] | ra[239];
-  assign \$3000  = \$2998  | \$2999 ;
-  assign \$3001  = \$2997  | \$3000 ;
-  assign \$3002  = \$2994  | \$3001 ;
-  assign \$3003  = ra[240] | ra[241];
-  assign \$3004  = ra[242] | ra[243];
-  assign \$3005  = \$3003  | \$3004 ;
-  assign \$3006  = ra[244] | ra[245];
-  assign \$3007  = ra[246] | ra[247];
-  assign \$3008  = \$3006  | \$3007 ;
-  assign \$3009  = \$3005  | \$3008 ;
-  assign \$3010  = ra[248] | ra[249];
-  assign \$3011  = ra[250] | ra[251];
-  assign \$3012  = \$3010  | \$3011 ;
-  assign \$3013  = ra[252] | ra[253];
-  assign \$3014  = ra[254] | ra[255];
-  assign \$3015  = \$3013  | \$3014 ;
-  assign \$3016  = \$3012  | \$3015 ;
-  assign \$3017  = \$3009  | \$3016 ;
-  assign \$3018  = \$3002  | \$3017 ;
-  assign \$3019  = \$2987  | \$3018 ;
-  assign \$3020  = \$2956  | \$3019 ;
-  assign \$3021  = \$2893  | \$3020 ;
-  assign \$3022  = ra[256] | ra[257];
-  assign \$3023  = ra[258] | ra[259];
-  assign \$3024  = \$3022  | \$3023 ;
-  assign \$3025  = ra[260] | ra[261];
-  assign \$3026  = ra[262] | ra[263];
-  assign \$3027  = \$3025  | \$3026 ;
-  assign \$3028  = \$3024  | \$3027 ;
-  assign \$3029  = ra[264] | ra[265];
-  assign \$3030  = ra[266] | ra[267];
-  assign \$3031  = \$3029  | \$3030 ;
-  assign \$3032  = ra[268] | ra[269];
-  assign \$3033  = ra[270] | ra[271];
-  assign \$3034  = \$3032  | \$3033 ;
-  assign \$3035  = \$3031  | \$3034 ;
-  assign \$3036  = \$3028  | \$3035 ;
-  assign \$3037  = ra[272] | ra[273];
-  assign \$3038  = ra[274] | ra[275];
-  assign \$3039  = \$3037  | \$3038 ;
-  assign \$3040  = ra[276] | ra[277];
-  assign \$3041  = ra[278] | ra[279];
-  assign \$3042  = \$3040  | \$3041 ;
-  assign \$3043  = \$3039  | \$3042 ;
-  assign \$3044  = ra[280] | ra[281];
-  assign \$3045  = ra[282] | ra[283];
-  assign \$3046  = \$3044  | \$3045 ;
-  assign \$3047  = ra[284] | ra[285];
-  assign \$3048  = ra[286] | ra[287];
-  assign \$3049  = \$3047  | \$3048 ;
-  assign \$3050  = \$3046  | \$3049 ;
-  assign \$3051  = \$3043  | \$3050 ;
-  assign \$3052  = \$3036  | \$3051 ;
-  assign \$3053  = ra[288] | ra[289];
-  assign \$3054  = ra[290] | ra[291];
-  assign \$3055  = \$3053  | \$3054 ;
-  assign \$3056  = ra[292] | ra[293];
-  assign \$3057  = ra[294] | ra[295];
-  assign \$3058  = \$3056  | \$3057 ;
-  assign \$3059  = \$3055  | \$3058 ;
-  assign \$3060  = ra[296] | ra[297];
-  assign \$3061  = ra[298] | ra[299];
-  assign \$3062  = \$3060  | \$3061 ;
-  assign \$3063  = ra[300] | ra[301];
-  assign \$3064  = ra[302] | ra[303];
-  assign \$3065  = \$3063  | \$3064 ;
-  assign \$3066  = \$3062  | \$3065 ;
-  assign \$3067  = \$3059  | \$3066 ;
-  assign \$3068  = ra[304] | ra[305];
-  assign \$3069  = ra[306] | ra[307];
-  assign \$3070  = \$3068  | \$3069 ;
-  assign \$3071  = ra[308] | ra[309];
-  assign \$3072  = ra[310] | ra[311];
-  assign \$3073  = \$3071  | \$3072 ;
-  assign \$3074  = \$3070  | \$3073 ;
-  assign \$3075  = ra[312] | ra[313];
-  assign \$3076  = ra[314] | ra[315];
-  assign \$3077  = \$3075  | \$3076 ;
-  assign \$3078  = ra[316] | ra[317];
-  assign \$3079  = ra[318] | ra[319];
-  assign \$3080  = \$3078  | \$3079 ;
-  assign \$3081  = \$3077  | \$3080 ;
-  assign \$3082  = \$3074  | \$3081 ;
-  assign \$3083  = \$3067  | \$3082 ;
-  assign \$3084  = \$3052  | \$3083 ;
-  assign \$3085  = ra[320] | ra[321];
-  assign \$3086  = ra[322] | ra[323];
-  assign \$3087  = \$3085  | \$3086 ;
-  assign \$3088  = ra[324] | ra[325];
-  assign \$3089  = ra[326] | ra[327];
-  assign \$3090  = \$3088  | \$3089 ;
-  assign \$3091  = \$3087  | \$3090 ;
-  assign \$3092  = ra[328] | ra[329];
-  assign \$3093  = ra[330] | ra[331];
-  assign \$3094  = \$3092  | \$3093 ;
-  assign \$3095  = ra[332] | ra[333];
-  assign \$3096  = ra[334] | ra[335];
-  assign \$3097  = \$3095  | \$3096 ;
-  assign \$3098  = \$3094  | \$3097 ;
-  assign \$3099  = \$3091  | \$3098 ;
-  assign \$3100  = ra[336] | ra[337];
-  assign \$3101  = ra[338] | ra[339];
-  assign \$3102  = \$3100  | \$3101 ;
-  assign \$3103  = ra[340] | ra[341];
-  assign \$3104  = ra[342] | ra[343];
-  assign \$3105  = \$3103  | \$3104 ;
-  assign \$3106  = \$3102  | \$3105 ;
-  assign \$3107  = ra[344] | ra[345];
-  assign \$3108  = ra[346] | ra[347];
-  assign \$3109  = \$3107  | \$3108 ;
-  assign \$3110  = ra[348] | ra[349];
-  assign \$3111  = ra[350] | ra[351];
-  assign \$3112  = \$3110  | \$3111 ;
-  assign \$3113  = \$3109  | \$3112 ;
-  assign \$3114  = \$3106  | \$3113 ;
-  assign \$3115  = \$3099  | \$3114 ;
-  assign \$3116  = ra[352] | ra[353];
-  assign \$3117  = ra[354] | ra[355];
-  assign \$3118  = \$3116  | \$3117 ;
-  assign \$3119  = ra[356] | ra[357];
-  assign \$3120  = ra[358] | ra[359];
-  assign \$3121  = \$3119  | \$3120 ;
-  assign \$3122  = \$3118  | \$3121 ;
-  assign \$3123  = ra[360] | ra[361];
-  assign \$3124  = ra[362] | ra[363];
-  assign \$3125  = \$3123  | \$3124 ;
-  assign \$3126  = ra[364] | ra[365];
-  assign \$3127  = ra[366] | ra[367];
-  assign \$3128  = \$3126  | \$3127 ;
-  assign \$3129  = \$3125  | \$3128 ;
-  assign \$3130  = \$3122  | \$3129 ;
-  assign \$3131  = ra[368] | ra[369];
-  assign \$3132  = ra[370] | ra[371];
-  assign \$3133  = \$3131  | \$3132 ;
-  assign \$3134  = ra[372] | ra[373];
-  assign \$3135  = ra[374] | ra[375];
-  assign \$3136  = \$3134  | \$3135 ;
-  assign \$3137  = \$3133  | \$3136 ;
-  assign \$3138  = ra[376] | ra[377];
-  assign \$3139  = ra[378] | ra[379];
-  assign \$3140  = \$3138  | \$3139 ;
-  assign \$3141  = ra[380] | ra[381];
-  assign \$3142  = ra[382] | ra[383];
-  assign \$3143  = \$3141  | \$3142 ;
-  assign \$3144  = \$3140  | \$3143 ;
-  assign \$3145  = \$3137  | \$3144 ;
-  assign \$3146  = \$3130  | \$3145 ;
-  assign \$3147  = \$3115  | \$3146 ;
-  assign \$3148  = \$3084  | \$3147 ;
-  assign \$3149  = ra[384] | ra[385];
-  assign \$3150  = ra[386] | ra[387];
+  assign \$2957  = \$2893  | \$2956 ;
+  assign \$2958  = ra[128] | ra[129];
+  assign \$2959  = ra[130] | ra[131];
+  assign \$2960  = \$2958  | \$2959 ;
+  assign \$2961  = ra[132] | ra[133];
+  assign \$2962  = ra[134] | ra[135];
+  assign \$2963  = \$2961  | \$2962 ;
+  assign \$2964  = \$2960  | \$2963 ;
+  assign \$2965  = ra[136] | ra[137];
+  assign \$2966  = ra[138] | ra[139];
+  assign \$2967  = \$2965  | \$2966 ;
+  assign \$2968  = ra[140] | ra[141];
+  assign \$2969  = ra[142] | ra[143];
+  assign \$2970  = \$2968  | \$2969 ;
+  assign \$2971  = \$2967  | \$2970 ;
+  assign \$2972  = \$2964  | \$2971 ;
+  assign \$2973  = ra[144] | ra[145];
+  assign \$2974  = ra[146] | ra[147];
+  assign \$2975  = \$2973  | \$2974 ;
+  assign \$2976  = ra[148] | ra[149];
+  assign \$2977  = ra[150] | ra[151];
+  assign \$2978  = \$2976  | \$2977 ;
+  assign \$2979  = \$2975  | \$2978 ;
+  assign \$2980  = ra[152] | ra[153];
+  assign \$2981  = ra[154] | ra[155];
+  assign \$2982  = \$2980  | \$2981 ;
+  assign \$2983  = ra[156] | ra[157];
+  assign \$2984  = ra[158] | ra[159];
+  assign \$2985  = \$2983  | \$2984 ;
+  assign \$2986  = \$2982  | \$2985 ;
+  assign \$2987  = \$2979  | \$2986 ;
+  assign \$2988  = \$2972  | \$2987 ;
+  assign \$2989  = ra[160] | ra[161];
+  assign \$2990  = ra[162] | ra[163];
+  assign \$2991  = \$2989  | \$2990 ;
+  assign \$2992  = ra[164] | ra[165];
+  assign \$2993  = ra[166] | ra[167];
+  assign \$2994  = \$2992  | \$2993 ;
+  assign \$2995  = \$2991  | \$2994 ;
+  assign \$2996  = ra[168] | ra[169];
+  assign \$2997  = ra[170] | ra[171];
+  assign \$2998  = \$2996  | \$2997 ;
+  assign \$2999  = ra[172] | ra[173];
+  assign \$3000  = ra[174] | ra[175];
+  assign \$3001  = \$2999  | \$3000 ;
+  assign \$3002  = \$2998  | \$3001 ;
+  assign \$3003  = \$2995  | \$3002 ;
+  assign \$3004  = ra[176] | ra[177];
+  assign \$3005  = ra[178] | ra[179];
+  assign \$3006  = \$3004  | \$3005 ;
+  assign \$3007  = ra[180] | ra[181];
+  assign \$3008  = ra[182] | ra[183];
+  assign \$3009  = \$3007  | \$3008 ;
+  assign \$3010  = \$3006  | \$3009 ;
+  assign \$3011  = ra[184] | ra[185];
+  assign \$3012  = ra[186] | ra[187];
+  assign \$3013  = \$3011  | \$3012 ;
+  assign \$3014  = ra[188] | ra[189];
+  assign \$3015  = ra[190] | ra[191];
+  assign \$3016  = \$3014  | \$3015 ;
+  assign \$3017  = \$3013  | \$3016 ;
+  assign \$3018  = \$3010  | \$3017 ;
+  assign \$3019  = \$3003  | \$3018 ;
+  assign \$3020  = \$2988  | \$3019 ;
+  assign \$3021  = ra[192] | ra[193];
+  assign \$3022  = ra[194] | ra[195];
+  assign \$3023  = \$3021  | \$3022 ;
+  assign \$3024  = ra[196] | ra[197];
+  assign \$3025  = ra[198] | ra[199];
+  assign \$3026  = \$3024  | \$3025 ;
+  assign \$3027  = \$3023  | \$3026 ;
+  assign \$3028  = ra[200] | ra[201];
+  assign \$3029  = ra[202] | ra[203];
+  assign \$3030  = \$3028  | \$3029 ;
+  assign \$3031  = ra[204] | ra[205];
+  assign \$3032  = ra[206] | ra[207];
+  assign \$3033  = \$3031  | \$3032 ;
+  assign \$3034  = \$3030  | \$3033 ;
+  assign \$3035  = \$3027  | \$3034 ;
+  assign \$3036  = ra[208] | ra[209];
+  assign \$3037  = ra[210] | ra[211];
+  assign \$3038  = \$3036  | \$3037 ;
+  assign \$3039  = ra[212] | ra[213];
+  assign \$3040  = ra[214] | ra[215];
+  assign \$3041  = \$3039  | \$3040 ;
+  assign \$3042  = \$3038  | \$3041 ;
+  assign \$3043  = ra[216] | ra[217];
+  assign \$3044  = ra[218] | ra[219];
+  assign \$3045  = \$3043  | \$3044 ;
+  assign \$3046  = ra[220] | ra[221];
+  assign \$3047  = ra[222] | ra[223];
+  assign \$3048  = \$3046  | \$3047 ;
+  assign \$3049  = \$3045  | \$3048 ;
+  assign \$3050  = \$3042  | \$3049 ;
+  assign \$3051  = \$3035  | \$3050 ;
+  assign \$3052  = ra[224] | ra[225];
+  assign \$3053  = ra[226] | ra[227];
+  assign \$3054  = \$3052  | \$3053 ;
+  assign \$3055  = ra[228] | ra[229];
+  assign \$3056  = ra[230] | ra[231];
+  assign \$3057  = \$3055  | \$3056 ;
+  assign \$3058  = \$3054  | \$3057 ;
+  assign \$3059  = ra[232] | ra[233];
+  assign \$3060  = ra[234] | ra[235];
+  assign \$3061  = \$3059  | \$3060 ;
+  assign \$3062  = ra[236] | ra[237];
+  assign \$3063  = ra[238] | ra[239];
+  assign \$3064  = \$3062  | \$3063 ;
+  assign \$3065  = \$3061  | \$3064 ;
+  assign \$3066  = \$3058  | \$3065 ;
+  assign \$3067  = ra[240] | ra[241];
+  assign \$3068  = ra[242] | ra[243];
+  assign \$3069  = \$3067  | \$3068 ;
+  assign \$3070  = ra[244] | ra[245];
+  assign \$3071  = ra[246] | ra[247];
+  assign \$3072  = \$3070  | \$3071 ;
+  assign \$3073  = \$3069  | \$3072 ;
+  assign \$3074  = ra[248] | ra[249];
+  assign \$3075  = ra[250] | ra[251];
+  assign \$3076  = \$3074  | \$3075 ;
+  assign \$3077  = ra[252] | ra[253];
+  assign \$3078  = ra[254] | ra[255];
+  assign \$3079  = \$3077  | \$3078 ;
+  assign \$3080  = \$3076  | \$3079 ;
+  assign \$3081  = \$3073  | \$3080 ;
+  assign \$3082  = \$3066  | \$3081 ;
+  assign \$3083  = \$3051  | \$3082 ;
+  assign \$3084  = \$3020  | \$3083 ;
+  assign \$3085  = \$2957  | \$3084 ;
+  assign \$3086  = ra[256] | ra[257];
+  assign \$3087  = ra[258] | ra[259];
+  assign \$3088  = \$3086  | \$3087 ;
+  assign \$3089  = ra[260] | ra[261];
+  assign \$3090  = ra[262] | ra[263];
+  assign \$3091  = \$3089  | \$3090 ;
+  assign \$3092  = \$3088  | \$3091 ;
+  assign \$3093  = ra[264] | ra[265];
+  assign \$3094  = ra[266] | ra[267];
+  assign \$3095  = \$3093  | \$3094 ;
+  assign \$3096  = ra[268] | ra[269];
+  assign \$3097  = ra[270] | ra[271];
+  assign \$3098  = \$3096  | \$3097 ;
+  assign \$3099  = \$3095  | \$3098 ;
+  assign \$3100  = \$3092  | \$3099 ;
+  assign \$3101  = ra[272] | ra[273];
+  assign \$3102  = ra[274] | ra[275];
+  assign \$3103  = \$3101  | \$3102 ;
+  assign \$3104  = ra[276] | ra[277];
+  assign \$3105  = ra[278] | ra[279];
+  assign \$3106  = \$3104  | \$3105 ;
+  assign \$3107  = \$3103  | \$3106 ;
+  assign \$3108  = ra[280] | ra[281];
+  assign \$3109  = ra[282] | ra[283];
+  assign \$3110  = \$3108  | \$3109 ;
+  assign \$3111  = ra[284] | ra[285];
+  assign \$3112  = ra[286] | ra[287];
+  assign \$3113  = \$3111  | \$3112 ;
+  assign \$3114  = \$3110  | \$3113 ;
+  assign \$3115  = \$3107  | \$3114 ;
+  assign \$3116  = \$3100  | \$3115 ;
+  assign \$3117  = ra[288] | ra[289];
+  assign \$3118  = ra[290] | ra[291];
+  assign \$3119  = \$3117  | \$3118 ;
+  assign \$3120  = ra[292] | ra[293];
+  assign \$3121  = ra[294] | ra[295];
+  assign \$3122  = \$3120  | \$3121 ;
+  assign \$3123  = \$3119  | \$3122 ;
+  assign \$3124  = ra[296] | ra[297];
+  assign \$3125  = ra[298] | ra[299];
+  assign \$3126  = \$3124  | \$3125 ;
+  assign \$3127  = ra[300] | ra[301];
+  assign \$3128  = ra[302] | ra[303];
+  assign \$3129  = \$3127  | \$3128 ;
+  assign \$3130  = \$3126  | \$3129 ;
+  assign \$3131  = \$3123  | \$3130 ;
+  assign \$3132  = ra[304] | ra[305];
+  assign \$3133  = ra[306] | ra[307];
+  assign \$3134  = \$3132  | \$3133 ;
+  assign \$3135  = ra[308] | ra[309];
+  assign \$3136  = ra[310] | ra[311];
+  assign \$3137  = \$3135  | \$3136 ;
+  assign \$3138  = \$3134  | \$3137 ;
+  assign \$3139  = ra[312] | ra[313];
+  assign \$3140  = ra[314] | ra[315];
+  assign \$3141  = \$3139  | \$3140 ;
+  assign \$3142  = ra[316] | ra[317];
+  assign \$3143  = ra[318] | ra[319];
+  assign \$3144  = \$3142  | \$3143 ;
+  assign \$3145  = \$3141  | \$3144 ;
+  assign \$3146  = \$3138  | \$3145 ;
+  assign \$3147  = \$3131  | \$3146 ;
+  assign \$3148  = \$3116  | \$3147 ;
+  assign \$3149  = ra[320] | ra[321];
+  assign \$3150  = ra[322] | ra[323];
   assign \$3151  = \$3149  | \$3150 ;
-  assign \$3152  = ra[388] | ra[389];
-  assign \$3153  = ra[390] | ra[391];
+  assign \$3152  = ra[324] | ra[325];
+  assign \$3153  = ra[326] | ra[327];
   assign \$3154  = \$3152  | \$3153 ;
   assign \$3155  = \$3151  | \$3154 ;
-  assign \$3156  = ra[392] | ra[393];
-  assign \$3157  = ra[394] | ra[395];
+  assign \$3156  = ra[328] | ra[329];
+  assign \$3157  = ra[330] | ra[331];
   assign \$3158  = \$3156  | \$3157 ;
-  assign \$3159  = ra[396] | ra[397];
-  assign \$3160  = ra[398] | ra[399];
+  assign \$3159  = ra[332] | ra[333];
+  assign \$3160  = ra[334] | ra[335];
   assign \$3161  = \$3159  | \$3160 ;
   assign \$3162  = \$3158  | \$3161 ;
   assign \$3163  = \$3155  | \$3162 ;
-  assign \$3164  = ra[400] | ra[401];
-  assign \$3165  = ra[402] | ra[403];
+  assign \$3164  = ra[336] | ra[337];
+  assign \$3165  = ra[338] | ra[339];
   assign \$3166  = \$3164  | \$3165 ;
-  assign \$3167  = ra[404] | ra[405];
-  assign \$3168  = ra[406] | ra[407];
+  assign \$3167  = ra[340] | ra[341];
+  assign \$3168  = ra[342] | ra[343];
   assign \$3169  = \$3167  | \$3168 ;
   assign \$3170  = \$3166  | \$3169 ;
-  assign \$3171  = ra[408] | ra[409];
-  assign \$3172  = ra[410] | ra[411];
+  assign \$3171  = ra[344] | ra[345];
+  assign \$3172  = ra[346] | ra[347];
   assign \$3173  = \$3171  | \$3172 ;
-  assign \$3174  = ra[412] | ra[413];
-  assign \$3175  = ra[414] | ra[415];
+  assign \$3174  = ra[348] | ra[349];
+  assign \$3175  = ra[350] | ra[351];
   assign \$3176  = \$3174  | \$3175 ;
   assign \$3177  = \$3173  | \$3176 ;
   assign \$3178  = \$3170  | \$3177 ;
   assign \$3179  = \$3163  | \$3178 ;
-  assign \$3180  = ra[416] | ra[417];
-  assign \$3181  = ra[418] | ra[419];
+  assign \$3180  = ra[352] | ra[353];
+  assign \$3181  = ra[354] | ra[355];
   assign \$3182  = \$3180  | \$3181 ;
-  assign \$3183  = ra[420] | ra[421];
-  assign \$3184  = ra[422] | ra[423];
+  assign \$3183  = ra[356] | ra[357];
+  assign \$3184  = ra[358] | ra[359];
   assign \$3185  = \$3183  | \$3184 ;
   assign \$3186  = \$3182  | \$3185 ;
-  assign \$3187  = ra[424] | ra[425];
-  assign \$3188  = ra[426] | ra[427];
+  assign \$3187  = ra[360] | ra[361];
+  assign \$3188  = ra[362] | ra[363];
   assign \$3189  = \$3187  | \$3188 ;
-  assign \$3190  = ra[428] | ra[429];
-  assign \$3191  = ra[430] | ra[431];
+  assign \$3190  = ra[364] | ra[365];
+  assign \$3191  = ra[366] | ra[367];
   assign \$3192  = \$3190  | \$3191 ;
   assign \$3193  = \$3189  | \$3192 ;
   assign \$3194  = \$3186  | \$3193 ;
-  assign \$3195  = ra[432] | ra[433];
-  assign \$3196  = ra[434] | ra[435];
+  assign \$3195  = ra[368] | ra[369];
+  assign \$3196  = ra[370] | ra[371];
   assign \$3197  = \$3195  | \$3196 ;
-  assign \$3198  = ra[436] | ra[437];
-  assign \$3199  = ra[438] | ra[439];
+  assign \$3198  = ra[372] | ra[373];
+  assign \$3199  = ra[374] | ra[375];
   assign \$3200  = \$3198  | \$3199 ;
   assign \$3201  = \$3197  | \$3200 ;
-  assign \$3202  = ra[440] | ra[441];
-  assign \$3203  = ra[442] | ra[443];
+  assign \$3202  = ra[376] | ra[377];
+  assign \$3203  = ra[378] | ra[379];
   assign \$3204  = \$3202  | \$3203 ;
-  assign \$3205  = ra[444] | ra[445];
-  assign \$3206  = ra[446] | ra[447];
+  assign \$3205  = ra[380] | ra[381];
+  assign \$3206  = ra[382] | ra[383];
   assign \$3207  = \$3205  | \$3206 ;
   assign \$3208  = \$3204  | \$3207 ;
   assign \$3209  = \$3201  | \$3208 ;
   assign \$3210  = \$3194  | \$3209 ;
   assign \$3211  = \$3179  | \$3210 ;
-  assign \$3212  = ra[448] | ra[449];
-  assign \$3213  = ra[450] | ra[451];
-  assign \$3214  = \$3212  | \$3213 ;
-  assign \$3215  = ra[452] | ra[453];
-  assign \$3216  = ra[454] | ra[455];
-  assign \$3217  = \$3215  | \$3216 ;
-  assign \$3218  = \$3214  | \$3217 ;
-  assign \$3219  = ra[456] | ra[457];
-  assign \$3220  = ra[458] | ra[459];
-  assign \$3221  = \$3219  | \$3220 ;
-  assign \$3222  = ra[460] | ra[461];
-  assign \$3223  = ra[462] | ra[463];
-  assign \$3224  = \$3222  | \$3223 ;
-  assign \$3225  = \$3221  | \$3224 ;
-  assign \$3226  = \$3218  | \$3225 ;
-  assign \$3227  = ra[464] | ra[465];
-  assign \$3228  = ra[466] | ra[467];
-  assign \$3229  = \$3227  | \$3228 ;
-  assign \$3230  = ra[468] | ra[469];
-  assign \$3231  = ra[470] | ra[471];
-  assign \$3232  = \$3230  | \$3231 ;
-  assign \$3233  = \$3229  | \$3232 ;
-  assign \$3234  = ra[472] | ra[473];
-  assign \$3235  = ra[474] | ra[475];
-  assign \$3236  = \$3234  | \$3235 ;
-  assign \$3237  = ra[476] | ra[477];
-  assign \$3238  = ra[478] | ra[479];
-  assign \$3239  = \$3237  | \$3238 ;
-  assign \$3240  = \$3236  | \$3239 ;
-  assign \$3241  = \$3233  | \$3240 ;
-  assign \$3242  = \$3226  | \$3241 ;
-  assign \$3243  = ra[480] | ra[481];
-  assign \$3244  = ra[482] | ra[483];
-  assign \$3245  = \$3243  | \$3244 ;
-  assign \$3246  = ra[484] | ra[485];
-  assign \$3247  = ra[486] | ra[487];
-  assign \$3248  = \$3246  | \$3247 ;
-  assign \$3249  = \$3245  | \$3248 ;
-  assign \$3250  = ra[488] | ra[489];
-  assign \$3251  = ra[490] | ra[491];
-  assign \$3252  = \$3250  | \$3251 ;
-  assign \$3253  = ra[492] | ra[493];
-  assign \$3254  = ra[494] | ra[495];
-  assign \$3255  = \$3253  | \$3254 ;
-  assign \$3256  = \$3252  | \$3255 ;
-  assign \$3257  = \$3249  | \$3256 ;
-  assign \$3258  = ra[496] | ra[497];
-  assign \$3259  = ra[498] | ra[499];
-  assign \$3260  = \$3258  | \$3259 ;
-  assign \$3261  = ra[500] | ra[501];
-  assign \$3262  = ra[502] | ra[503];
-  assign \$3263  = \$3261  | \$3262 ;
-  assign \$3264  = \$3260  | \$3263 ;
-  assign \$3265  = ra[504] | ra[505];
-  assign \$3266  = ra[506] | ra[507];
-  assign \$3267  = \$3265  | \$3266 ;
-  assign \$3268  = ra[508] | ra[509];
-  assign \$3269  = ra[510] | ra[511];
-  assign \$3270  = \$3268  | \$3269 ;
-  assign \$3271  = \$3267  | \$3270 ;
-  assign \$3272  = \$3264  | \$3271 ;
-  assign \$3273  = \$3257  | \$3272 ;
-  assign \$3274  = \$3242  | \$3273 ;
-  assign \$3275  = \$3211  | \$3274 ;
-  assign \$3276  = \$3148  | \$3275 ;
-  assign \$3277  = \$3021  | \$3276 ;
-  assign \$3278  = ra[256] | ra[257];
-  assign \$3279  = ra[258] | ra[259];
-  assign \$3280  = \$3278  | \$3279 ;
-  assign \$3281  = ra[260] | ra[261];
-  assign \$3282  = ra[262] | ra[263];
-  assign \$3283  = \$3281  | \$3282 ;
-  assign \$3284  = \$3280  | \$3283 ;
-  assign \$3285  = ra[264] | ra[265];
-  assign \$3286  = ra[266] | ra[267];
-  assign \$3287  = \$3285  | \$3286 ;
-  assign \$3288  = ra[268] | ra[269];
-  assign \$3289  = ra[270] | ra[271];
-  assign \$3290  = \$3288  | \$3289 ;
-  assign \$3291  = \$3287  | \$3290 ;
-  assign \$3292  = \$3284  | \$3291 ;
-  assign \$3293  = ra[272] | ra[273];
-  assign \$3294  = ra[274] | ra[275];
-  assign \$3295  = \$3293  | \$3294 ;
-  assign \$3296  = ra[276] | ra[277];
-  assign \$3297  = ra[278] | ra[279];
-  assign \$3298  = \$3296  | \$3297 ;
-  assign \$3299  = \$3295  | \$3298 ;
-  assign \$3300  = ra[280] | ra[281];
-  assign \$3301  = ra[282] | ra[283];
-  assign \$3302  = \$3300  | \$3301 ;
-  assign \$3303  = ra[284] | ra[285];
-  assign \$3304  = ra[286] | ra[287];
-  assign \$3305  = \$3303  | \$3304 ;
-  assign \$3306  = \$3302  | \$3305 ;
-  assign \$3307  = \$3299  | \$3306 ;
-  assign \$3308  = \$3292  | \$3307 ;
-  assign \$3309  = ra[288] | ra[289];
-  assign \$3310  = ra[290] | ra[291];
-  assign \$3311  = \$3309  | \$3310 ;
-  assign \$3312  = ra[292] | ra[293];
-  assign \$3313  = ra[294] | ra[295];
-  assign \$3314  = \$3312  | \$3313 ;
-  assign \$3315  = \$3311  | \$3314 ;
-  assign \$3316  = ra[296] | ra[297];
-  assign \$3317  = ra[298] | ra[299];
-  assign \$3318  = \$3316  | \$3317 ;
-  assign \$3319  = ra[300] | ra[301];
-  assign \$3320  = ra[302] | ra[303];
-  assign \$3321  = \$3319  | \$3320 ;
-  assign \$3322  = \$3318  | \$3321 ;
-  assign \$3323  = \$3315  | \$3322 ;
-  assign \$3324  = ra[304] | ra[305];
-  assign \$3325  = ra[306] | ra[307];
-  assign \$3326  = \$3324  | \$3325 ;
-  assign \$3327  = ra[308] | ra[309];
-  assign \$3328  = ra[310] | ra[311];
-  assign \$3329  = \$3327  | \$3328 ;
-  assign \$3330  = \$3326  | \$3329 ;
-  assign \$3331  = ra[312] | ra[313];
-  assign \$3332  = ra[314] | ra[315];
-  assign \$3333  = \$3331  | \$3332 ;
-  assign \$3334  = ra[316] | ra[317];
-  assign \$3335  = ra[318] | ra[319];
-  assign \$3336  = \$3334  | \$3335 ;
-  assign \$3337  = \$3333  | \$3336 ;
-  assign \$3338  = \$3330  | \$3337 ;
-  assign \$3339  = \$3323  | \$3338 ;
-  assign \$3340  = \$3308  | \$3339 ;
-  assign \$3341  = ra[320] | ra[321];
-  assign \$3342  = ra[322] | ra[323];
-  assign \$3343  = \$3341  | \$3342 ;
-  assign \$3344  = ra[324] | ra[325];
-  assign \$3345  = ra[326] | ra[327];
-  assign \$3346  = \$3344  | \$3345 ;
-  assign \$3347  = \$3343  | \$3346 ;
-  assign \$3348  = ra[328] | ra[329];
-  assign \$3349  = ra[330] | ra[331];
-  assign \$3350  = \$3348  | \$3349 ;
-  assign \$3351  = ra[332] | ra[333];
-  assign \$3352  = ra[334] | ra[335];
-  assign \$3353  = \$3351  | \$3352 ;
-  assign \$3354  = \$3350  | \$3353 ;
-  assign \$3355  = \$3347  | \$3354 ;
-  assign \$3356  = ra[336] | ra[337];
-  assign \$3357  = ra[338] | ra[339];
-  assign \$3358  = \$3356  | \$3357 ;
-  assign \$3359  = ra[340] | ra[341];
-  assign \$3360  = ra[342] | ra[343];
-  assign \$3361  = \$3359  | \$3360 ;
-  assign \$3362  = \$3358  | \$3361 ;
-  assign \$3363  = ra[344] | ra[345];
-  assign \$3364  = ra[346] | ra[347];
-  assign \$3365  = \$3363  | \$3364 ;
-  assign \$3366  = ra[348] | ra[349];
-  assign \$3367  = ra[350] | ra[351];
-  assign \$3368  = \$3366  | \$3367 ;
-  assign \$3369  = \$3365  | \$3368 ;
-  assign \$3370  = \$3362  | \$3369 ;
-  assign \$3371  = \$3355  | \$3370 ;
-  assign \$3372  = ra[352] | ra[353];
-  assign \$3373  = ra[354] | ra[355];
-  assign \$3374  = \$3372  | \$3373 ;
-  assign \$3375  = ra[356] | ra[357];
-  assign \$3376  = ra[358] | ra[359];
-  assign \$3377  = \$3375  | \$3376 ;
-  assign \$3378  = \$3374  | \$3377 ;
-  assign \$3379  = ra[360] | ra[361];
-  assign \$3380  = ra[362] | ra[363];
-  assign \$3381  = \$3379  | \$3380 ;
-  assign \$3382  = ra[364] | ra[365];
-  assign \$3383  = ra[366] | ra[367];
-  assign \$3384  = \$3382  | \$3383 ;
-  assign \$3385  = \$3381  | \$3384 ;
-  assign \$3386  = \$3378  | \$3385 ;
-  assign \$3387  = ra[368] | ra[369];
-  assign \$3388  = ra[370] | ra[371];
-  assign \$3389  = \$3387  | \$3388 ;
-  assign \$3390  = ra[372] | ra[373];
-  assign \$3391  = ra[374] | ra[375];
-  assign \$3392  = \$3390  | \$3391 ;
-  assign \$3393  = \$3389  | \$3392 ;
-  assign \$3394  = ra[376] | ra[377];
-  assign \$3395  = ra[378] | ra[379];
-  assign \$3396  = \$3394  | \$3395 ;
-  assign \$3397  = ra[380] | ra[381];
-  assign \$3398  = ra[382] | ra[383];
-  assign \$3399  = \$3397  | \$3398 ;
-  assign \$3400  = \$3396  | \$3399 ;
-  assign \$3401  = \$3393  | \$3400 ;
-  assign \$3402  = \$3386  | \$3401 ;
-  assign \$3403  = \$3371  | \$3402 ;
-  assign \$3404  = \$3340  | \$3403 ;
-  assign \$3405  = ra[384] | ra[385];
-  assign \$3406  = ra[386] | ra[387];
+  assign \$3212  = \$3148  | \$3211 ;
+  assign \$3213  = ra[384] | ra[385];
+  assign \$3214  = ra[386] | ra[387];
+  assign \$3215  = \$3213  | \$3214 ;
+  assign \$3216  = ra[388] | ra[389];
+  assign \$3217  = ra[390] | ra[391];
+  assign \$3218  = \$3216  | \$3217 ;
+  assign \$3219  = \$3215  | \$3218 ;
+  assign \$3220  = ra[392] | ra[393];
+  assign \$3221  = ra[394] | ra[395];
+  assign \$3222  = \$3220  | \$3221 ;
+  assign \$3223  = ra[396] | ra[397];
+  assign \$3224  = ra[398] | ra[399];
+  assign \$3225  = \$3223  | \$3224 ;
+  assign \$3226  = \$3222  | \$3225 ;
+  assign \$3227  = \$3219  | \$3226 ;
+  assign \$3228  = ra[400] | ra[401];
+  assign \$3229  = ra[402] | ra[403];
+  assign \$3230  = \$3228  | \$3229 ;
+  assign \$3231  = ra[404] | ra[405];
+  assign \$3232  = ra[406] | ra[407];
+  assign \$3233  = \$3231  | \$3232 ;
+  assign \$3234  = \$3230  | \$3233 ;
+  assign \$3235  = ra[408] | ra[409];
+  assign \$3236  = ra[410] | ra[411];
+  assign \$3237  = \$3235  | \$3236 ;
+  assign \$3238  = ra[412] | ra[413];
+  assign \$3239  = ra[414] | ra[415];
+  assign \$3240  = \$3238  | \$3239 ;
+  assign \$3241  = \$3237  | \$3240 ;
+  assign \$3242  = \$3234  | \$3241 ;
+  assign \$3243  = \$3227  | \$3242 ;
+  assign \$3244  = ra[416] | ra[417];
+  assign \$3245  = ra[418] | ra[419];
+  assign \$3246  = \$3244  | \$3245 ;
+  assign \$3247  = ra[420] | ra[421];
+  assign \$3248  = ra[422] | ra[423];
+  assign \$3249  = \$3247  | \$3248 ;
+  assign \$3250  = \$3246  | \$3249 ;
+  assign \$3251  = ra[424] | ra[425];
+  assign \$3252  = ra[426] | ra[427];
+  assign \$3253  = \$3251  | \$3252 ;
+  assign \$3254  = ra[428] | ra[429];
+  assign \$3255  = ra[430] | ra[431];
+  assign \$3256  = \$3254  | \$3255 ;
+  assign \$3257  = \$3253  | \$3256 ;
+  assign \$3258  = \$3250  | \$3257 ;
+  assign \$3259  = ra[432] | ra[433];
+  assign \$3260  = ra[434] | ra[435];
+  assign \$3261  = \$3259  | \$3260 ;
+  assign \$3262  = ra[436] | ra[437];
+  assign \$3263  = ra[438] | ra[439];
+  assign \$3264  = \$3262  | \$3263 ;
+  assign \$3265  = \$3261  | \$3264 ;
+  assign \$3266  = ra[440] | ra[441];
+  assign \$3267  = ra[442] | ra[443];
+  assign \$3268  = \$3266  | \$3267 ;
+  assign \$3269  = ra[444] | ra[445];
+  assign \$3270  = ra[446] | ra[447];
+  assign \$3271  = \$3269  | \$3270 ;
+  assign \$3272  = \$3268  | \$3271 ;
+  assign \$3273  = \$3265  | \$3272 ;
+  assign \$3274  = \$3258  | \$3273 ;
+  assign \$3275  = \$3243  | \$3274 ;
+  assign \$3276  = ra[448] | ra[449];
+  assign \$3277  = ra[450] | ra[451];
+  assign \$3278  = \$3276  | \$3277 ;
+  assign \$3279  = ra[452] | ra[453];
+  assign \$3280  = ra[454] | ra[455];
+  assign \$3281  = \$3279  | \$3280 ;
+  assign \$3282  = \$3278  | \$3281 ;
+  assign \$3283  = ra[456] | ra[457];
+  assign \$3284  = ra[458] | ra[459];
+  assign \$3285  = \$3283  | \$3284 ;
+  assign \$3286  = ra[460] | ra[461];
+  assign \$3287  = ra[462] | ra[463];
+  assign \$3288  = \$3286  | \$3287 ;
+  assign \$3289  = \$3285  | \$3288 ;
+  assign \$3290  = \$3282  | \$3289 ;
+  assign \$3291  = ra[464] | ra[465];
+  assign \$3292  = ra[466] | ra[467];
+  assign \$3293  = \$3291  | \$3292 ;
+  assign \$3294  = ra[468] | ra[469];
+  assign \$3295  = ra[470] | ra[471];
+  assign \$3296  = \$3294  | \$3295 ;
+  assign \$3297  = \$3293  | \$3296 ;
+  assign \$3298  = ra[472] | ra[473];
+  assign \$3299  = ra[474] | ra[475];
+  assign \$3300  = \$3298  | \$3299 ;
+  assign \$3301  = ra[476] | ra[477];
+  assign \$3302  = ra[478] | ra[479];
+  assign \$3303  = \$3301  | \$3302 ;
+  assign \$3304  = \$3300  | \$3303 ;
+  assign \$3305  = \$3297  | \$3304 ;
+  assign \$3306  = \$3290  | \$3305 ;
+  assign \$3307  = ra[480] | ra[481];
+  assign \$3308  = ra[482] | ra[483];
+  assign \$3309  = \$3307  | \$3308 ;
+  assign \$3310  = ra[484] | ra[485];
+  assign \$3311  = ra[486] | ra[487];
+  assign \$3312  = \$3310  | \$3311 ;
+  assign \$3313  = \$3309  | \$3312 ;
+  assign \$3314  = ra[488] | ra[489];
+  assign \$3315  = ra[490] | ra[491];
+  assign \$3316  = \$3314  | \$3315 ;
+  assign \$3317  = ra[492] | ra[493];
+  assign \$3318  = ra[494] | ra[495];
+  assign \$3319  = \$3317  | \$3318 ;
+  assign \$3320  = \$3316  | \$3319 ;
+  assign \$3321  = \$3313  | \$3320 ;
+  assign \$3322  = ra[496] | ra[497];
+  assign \$3323  = ra[498] | ra[499];
+  assign \$3324  = \$3322  | \$3323 ;
+  assign \$3325  = ra[500] | ra[501];
+  assign \$3326  = ra[502] | ra[503];
+  assign \$3327  = \$3325  | \$3326 ;
+  assign \$3328  = \$3324  | \$3327 ;
+  assign \$3329  = ra[504] | ra[505];
+  assign \$3330  = ra[506] | ra[507];
+  assign \$3331  = \$3329  | \$3330 ;
+  assign \$3332  = ra[508] | ra[509];
+  assign \$3333  = ra[510] | ra[511];
+  assign \$3334  = \$3332  | \$3333 ;
+  assign \$3335  = \$3331  | \$3334 ;
+  assign \$3336  = \$3328  | \$3335 ;
+  assign \$3337  = \$3321  | \$3336 ;
+  assign \$3338  = \$3306  | \$3337 ;
+  assign \$3339  = \$3275  | \$3338 ;
+  assign \$3340  = \$3212  | \$3339 ;
+  assign \$3341  = \$3085  | \$3340 ;
+  assign \$3342  = ra[256] | ra[257];
+  assign \$3343  = ra[258] | ra[259];
+  assign \$3344  = \$3342  | \$3343 ;
+  assign \$3345  = ra[260] | ra[261];
+  assign \$3346  = ra[262] | ra[263];
+  assign \$3347  = \$3345  | \$3346 ;
+  assign \$3348  = \$3344  | \$3347 ;
+  assign \$3349  = ra[264] | ra[265];
+  assign \$3350  = ra[266] | ra[267];
+  assign \$3351  = \$3349  | \$3350 ;
+  assign \$3352  = ra[268] | ra[269];
+  assign \$3353  = ra[270] | ra[271];
+  assign \$3354  = \$3352  | \$3353 ;
+  assign \$3355  = \$3351  | \$3354 ;
+  assign \$3356  = \$3348  | \$3355 ;
+  assign \$3357  = ra[272] | ra[273];
+  assign \$3358  = ra[274] | ra[275];
+  assign \$3359  = \$3357  | \$3358 ;
+  assign \$3360  = ra[276] | ra[277];
+  assign \$3361  = ra[278] | ra[279];
+  assign \$3362  = \$3360  | \$3361 ;
+  assign \$3363  = \$3359  | \$3362 ;
+  assign \$3364  = ra[280] | ra[281];
+  assign \$3365  = ra[282] | ra[283];
+  assign \$3366  = \$3364  | \$3365 ;
+  assign \$3367  = ra[284] | ra[285];
+  assign \$3368  = ra[286] | ra[287];
+  assign \$3369  = \$3367  | \$3368 ;
+  assign \$3370  = \$3366  | \$3369 ;
+  assign \$3371  = \$3363  | \$3370 ;
+  assign \$3372  = \$3356  | \$3371 ;
+  assign \$3373  = ra[288] | ra[289];
+  assign \$3374  = ra[290] | ra[291];
+  assign \$3375  = \$3373  | \$3374 ;
+  assign \$3376  = ra[292] | ra[293];
+  assign \$3377  = ra[294] | ra[295];
+  assign \$3378  = \$3376  | \$3377 ;
+  assign \$3379  = \$3375  | \$3378 ;
+  assign \$3380  = ra[296] | ra[297];
+  assign \$3381  = ra[298] | ra[299];
+  assign \$3382  = \$3380  | \$3381 ;
+  assign \$3383  = ra[300] | ra[301];
+  assign \$3384  = ra[302] | ra[303];
+  assign \$3385  = \$3383  | \$3384 ;
+  assign \$3386  = \$3382  | \$3385 ;
+  assign \$3387  = \$3379  | \$3386 ;
+  assign \$3388  = ra[304] | ra[305];
+  assign \$3389  = ra[306] | ra[307];
+  assign \$3390  = \$3388  | \$3389 ;
+  assign \$3391  = ra[308] | ra[309];
+  assign \$3392  = ra[310] | ra[311];
+  assign \$3393  = \$3391  | \$3392 ;
+  assign \$3394  = \$3390  | \$3393 ;
+  assign \$3395  = ra[312] | ra[313];
+  assign \$3396  = ra[314] | ra[315];
+  assign \$3397  = \$3395  | \$3396 ;
+  assign \$3398  = ra[316] | ra[317];
+  assign \$3399  = ra[318] | ra[319];
+  assign \$3400  = \$3398  | \$3399 ;
+  assign \$3401  = \$3397  | \$3400 ;
+  assign \$3402  = \$3394  | \$3401 ;
+  assign \$3403  = \$3387  | \$3402 ;
+  assign \$3404  = \$3372  | \$3403 ;
+  assign \$3405  = ra[320] | ra[321];
+  assign \$3406  = ra[322] | ra[323];
   assign \$3407  = \$3405  | \$3406 ;
-  assign \$3408  = ra[388] | ra[389];
-  assign \$3409  = ra[390] | ra[391];
+  assign \$3408  = ra[324] | ra[325];
+  assign \$3409  = ra[326] | ra[327];
   assign \$3410  = \$3408  | \$3409 ;
   assign \$3411  = \$3407  | \$3410 ;
-  assign \$3412  = ra[392] | ra[393];
-  assign \$3413  = ra[394] | ra[395];
+  assign \$3412  = ra[328] | ra[329];
+  assign \$3413  = ra[330] | ra[331];
   assign \$3414  = \$3412  | \$3413 ;
-  assign \$3415  = ra[396] | ra[397];
-  assign \$3416  = ra[398] | ra[399];
+  assign \$3415  = ra[332] | ra[333];
+  assign \$3416  = ra[334] | ra[335];
   assign \$3417  = \$3415  | \$3416 ;
   assign \$3418  = \$3414  | \$3417 ;
   assign \$3419  = \$3411  | \$3418 ;
-  assign \$3420  = ra[400] | ra[401];
-  assign \$3421  = ra[402] | ra[403];
+  assign \$3420  = ra[336] | ra[337];
+  assign \$3421  = ra[338] | ra[339];
   assign \$3422  = \$3420  | \$3421 ;
-  assign \$3423  = ra[404] | ra[405];
-  assign \$3424  = ra[406] | ra[407];
+  assign \$3423  = ra[340] | ra[341];
+  assign \$3424  = ra[342] | ra[343];
   assign \$3425  = \$3423  | \$3424 ;
   assign \$3426  = \$3422  | \$3425 ;
-  assign \$3427  = ra[408] | ra[409];
-  assign \$3428  = ra[410] | ra[411];
+  assign \$3427  = ra[344] | ra[345];
+  assign \$3428  = ra[346] | ra[347];
   assign \$3429  = \$3427  | \$3428 ;
-  assign \$3430  = ra[412] | ra[413];
-  assign \$3431  = ra[414] | ra[415];
+  assign \$3430  = ra[348] | ra[349];
+  assign \$3431  = ra[350] | ra[351];
   assign \$3432  = \$3430  | \$3431 ;
   assign \$3433  = \$3429  | \$3432 ;
   assign \$3434  = \$3426  | \$3433 ;
   assign \$3435  = \$3419  | \$3434 ;
-  assign \$3436  = ra[416] | ra[417];
-  assign \$3437  = ra[418] | ra[419];
+  assign \$3436  = ra[352] | ra[353];
+  assign \$3437  = ra[354] | ra[355];
   assign \$3438  = \$3436  | \$3437 ;
-  assign \$3439  = ra[420] | ra[421];
-  assign \$3440  = ra[422] | ra[423];
+  assign \$3439  = ra[356] | ra[357];
+  assign \$3440  = ra[358] | ra[359];
   assign \$3441  = \$3439  | \$3440 ;
   assign \$3442  = \$3438  | \$3441 ;
-  assign \$3443  = ra[424] | ra[425];
-  assign \$3444  = ra[426] | ra[427];
+  assign \$3443  = ra[360] | ra[361];
+  assign \$3444  = ra[362] | ra[363];
   assign \$3445  = \$3443  | \$3444 ;
-  assign \$3446  = ra[428] | ra[429];
-  assign \$3447  = ra[430] | ra[431];
+  assign \$3446  = ra[364] | ra[365];
+  assign \$3447  = ra[366] | ra[367];
   assign \$3448  = \$3446  | \$3447 ;
   assign \$3449  = \$3445  | \$3448 ;
   assign \$3450  = \$3442  | \$3449 ;
-  assign \$3451  = ra[432] | ra[433];
-  assign \$3452  = ra[434] | ra[435];
+  assign \$3451  = ra[368] | ra[369];
+  assign \$3452  = ra[370] | ra[371];
   assign \$3453  = \$3451  | \$3452 ;
-  assign \$3454  = ra[436] | ra[437];
-  assign \$3455  = ra[438] | ra[439];
+  assign \$3454  = ra[372] | ra[373];
+  assign \$3455  = ra[374] | ra[375];
   assign \$3456  = \$3454  | \$3455 ;
   assign \$3457  = \$3453  | \$3456 ;
-  assign \$3458  = ra[440] | ra[441];
-  assign \$3459  = ra[442] | ra[443];
+  assign \$3458  = ra[376] | ra[377];
+  assign \$3459  = ra[378] | ra[379];
   assign \$3460  = \$3458  | \$3459 ;
-  assign \$3461  = ra[444] | ra[445];
-  assign \$3462  = ra[446] | ra[447];
+  assign \$3461  = ra[380] | ra[381];
+  assign \$3462  = ra[382] | ra[383];
   assign \$3463  = \$3461  | \$3462 ;
   assign \$3464  = \$3460  | \$3463 ;
   assign \$3465  = \$3457  | \$3464 ;
   assign \$3466  = \$3450  | \$3465 ;
   assign \$3467  = \$3435  | \$3466 ;
-  assign \$3468  = ra[448] | ra[449];
-  assign \$3469  = ra[450] | ra[451];
-  assign \$3470  = \$3468  | \$3469 ;
-  assign \$3471  = ra[452] | ra[453];
-  assign \$3472  = ra[454] | ra[455];
-  assign \$3473  = \$3471  | \$3472 ;
-  assign \$3474  = \$3470  | \$3473 ;
-  assign \$3475  = ra[456] | ra[457];
-  assign \$3476  = ra[458] | ra[459];
-  assign \$3477  = \$3475  | \$3476 ;
-  assign \$3478  = ra[460] | ra[461];
-  assign \$3479  = ra[462] | ra[463];
-  assign \$3480  = \$3478  | \$3479 ;
-  assign \$3481  = \$3477  | \$3480 ;
-  assign \$3482  = \$3474  | \$3481 ;
-  assign \$3483  = ra[464] | ra[465];
-  assign \$3484  = ra[466] | ra[467];
-  assign \$3485  = \$3483  | \$3484 ;
-  assign \$3486  = ra[468] | ra[469];
-  assign \$3487  = ra[470] | ra[471];
-  assign \$3488  = \$3486  | \$3487 ;
-  assign \$3489  = \$3485  | \$3488 ;
-  assign \$3490  = ra[472] | ra[473];
-  assign \$3491  = ra[474] | ra[475];
-  assign \$3492  = \$3490  | \$3491 ;
-  assign \$3493  = ra[476] | ra[477];
-  assign \$3494  = ra[478] | ra[479];
-  assign \$3495  = \$3493  | \$3494 ;
-  assign \$3496  = \$3492  | \$3495 ;
-  assign \$3497  = \$3489  | \$3496 ;
-  assign \$3498  = \$3482  | \$3497 ;
-  assign \$3499  = ra[480] | ra[481];
-  assign \$3500  = ra[482] | ra[483];
-  assign \$3501  = \$3499  | \$3500 ;
-  assign \$3502  = ra[484] | ra[485];
-  assign \$3503  = ra[486] | ra[487];
-  assign \$3504  = \$3502  | \$3503 ;
-  assign \$3505  = \$3501  | \$3504 ;
-  assign \$3506  = ra[488] | ra[489];
-  assign \$3507  = ra[490] | ra[491];
-  assign \$3508  = \$3506  | \$3507 ;
-  assign \$3509  = ra[492] | ra[493];
-  assign \$3510  = ra[494] | ra[495];
-  assign \$3511  = \$3509  | \$3510 ;
-  assign \$3512  = \$3508  | \$3511 ;
-  assign \$3513  = \$3505  | \$3512 ;
-  assign \$3514  = ra[496] | ra[497];
-  assign \$3515  = ra[498] | ra[499];
-  assign \$3516  = \$3514  | \$3515 ;
-  assign \$3517  = ra[500] | ra[501];
-  assign \$3518  = ra[502] | ra[503];
-  assign \$3519  = \$3517  | \$3518 ;
-  assign \$3520  = \$3516  | \$3519 ;
-  assign \$3521  = ra[504] | ra[505];
-  assign \$3522  = ra[506] | ra[507];
-  assign \$3523  = \$3521  | \$3522 ;
-  assign \$3524  = ra[508] | ra[509];
-  assign \$3525  = ra[510] | ra[511];
-  assign \$3526  = \$3524  | \$3525 ;
-  assign \$3527  = \$3523  | \$3526 ;
-  assign \$3528  = \$3520  | \$3527 ;
-  assign \$3529  = \$3513  | \$3528 ;
-  assign \$3530  = \$3498  | \$3529 ;
-  assign \$3531  = \$3467  | \$3530 ;
-  assign \$3532  = \$3404  | \$3531 ;
-  assign \$3533  = ra[384] | ra[385];
-  assign \$3534  = ra[386] | ra[387];
-  assign \$3535  = \$3533  | \$3534 ;
-  assign \$3536  = ra[388] | ra[389];
-  assign \$3537  = ra[390] | ra[391];
-  assign \$3538  = \$3536  | \$3537 ;
-  assign \$3539  = \$3535  | \$3538 ;
-  assign \$3540  = ra[392] | ra[393];
-  assign \$3541  = ra[394] | ra[395];
-  assign \$3542  = \$3540  | \$3541 ;
-  assign \$3543  = ra[396] | ra[397];
-  assign \$3544  = ra[398] | ra[399];
-  assign \$3545  = \$3543  | \$3544 ;
-  assign \$3546  = \$3542  | \$3545 ;
-  assign \$3547  = \$3539  | \$3546 ;
-  assign \$3548  = ra[400] | ra[401];
-  assign \$3549  = ra[402] | ra[403];
-  assign \$3550  = \$3548  | \$3549 ;
-  assign \$3551  = ra[404] | ra[405];
-  assign \$3552  = ra[406] | ra[407];
-  assign \$3553  = \$3551  | \$3552 ;
-  assign \$3554  = \$3550  | \$3553 ;
-  assign \$3555  = ra[408] | ra[409];
-  assign \$3556  = ra[410] | ra[411];
-  assign \$3557  = \$3555  | \$3556 ;
-  assign \$3558  = ra[412] | ra[413];
-  assign \$3559  = ra[414] | ra[415];
-  assign \$3560  = \$3558  | \$3559 ;
-  assign \$3561  = \$3557  | \$3560 ;
-  assign \$3562  = \$3554  | \$3561 ;
-  assign \$3563  = \$3547  | \$3562 ;
-  assign \$3564  = ra[416] | ra[417];
-  assign \$3565  = ra[418] | ra[419];
-  assign \$3566  = \$3564  | \$3565 ;
-  assign \$3567  = ra[420] | ra[421];
-  assign \$3568  = ra[422] | ra[423];
-  assign \$3569  = \$3567  | \$3568 ;
-  assign \$3570  = \$3566  | \$3569 ;
-  assign \$3571  = ra[424] | ra[425];
-  assign \$3572  = ra[426] | ra[427];
-  assign \$3573  = \$3571  | \$3572 ;
-  assign \$3574  = ra[428] | ra[429];
-  assign \$3575  = ra[430] | ra[431];
-  assign \$3576  = \$3574  | \$3575 ;
-  assign \$3577  = \$3573  | \$3576 ;
-  assign \$3578  = \$3570  | \$3577 ;
-  assign \$3579  = ra[432] | ra[433];
-  assign \$3580  = ra[434] | ra[435];
-  assign \$3581  = \$3579  | \$3580 ;
-  assign \$3582  = ra[436] | ra[437];
-  assign \$3583  = ra[438] | ra[439];
-  assign \$3584  = \$3582  | \$3583 ;
-  assign \$3585  = \$3581  | \$3584 ;
-  assign \$3586  = ra[440] | ra[441];
-  assign \$3587  = ra[442] | ra[443];
-  assign \$3588  = \$3586  | \$3587 ;
-  assign \$3589  = ra[444] | ra[445];
-  assign \$3590  = ra[446] | ra[447];
-  assign \$3591  = \$3589  | \$3590 ;
-  assign \$3592  = \$3588  | \$3591 ;
-  assign \$3593  = \$3585  | \$3592 ;
-  assign \$3594  = \$3578  | \$3593 ;
-  assign \$3595  = \$3563  | \$3594 ;
-  assign \$3596  = ra[448] | ra[449];
-  assign \$3597  = ra[450] | ra[451];
-  assign \$3598  = \$3596  | \$3597 ;
-  assign \$3599  = ra[452] | ra[453];
-  assign \$3600  = ra[454] | ra[455];
-  assign \$3601  = \$3599  | \$3600 ;
-  assign \$3602  = \$3598  | \$3601 ;
-  assign \$3603  = ra[456] | ra[457];
-  assign \$3604  = ra[458] | ra[459];
-  assign \$3605  = \$3603  | \$3604 ;
-  assign \$3606  = ra[460] | ra[461];
-  assign \$3607  = ra[462] | ra[463];
-  assign \$3608  = \$3606  | \$3607 ;
-  assign \$3609  = \$3605  | \$3608 ;
-  assign \$3610  = \$3602  | \$3609 ;
-  assign \$3611  = ra[464] | ra[465];
-  assign \$3612  = ra[466] | ra[467];
-  assign \$3613  = \$3611  | \$3612 ;
-  assign \$3614  = ra[468] | ra[469];
-  assign \$3615  = ra[470] | ra[471];
-  assign \$3616  = \$3614  | \$3615 ;
-  assign \$3617  = \$3613  | \$3616 ;
-  assign \$3618  = ra[472] | ra[473];
-  assign \$3619  = ra[474] | ra[475];
-  assign \$3620  = \$3618  | \$3619 ;
-  assign \$3621  = ra[476] | ra[477];
-  assign \$3622  = ra[478] | ra[479];
-  assign \$3623  = \$3621  | \$3622 ;
-  assign \$3624  = \$3620  | \$3623 ;
-  assign \$3625  = \$3617  | \$3624 ;
-  assign \$3626  = \$3610  | \$3625 ;
-  assign \$3627  = ra[480] | ra[481];
-  assign \$3628  = ra[482] | ra[483];
-  assign \$3629  = \$3627  | \$3628 ;
-  assign \$3630  = ra[484] | ra[485];
-  assign \$3631  = ra[486] | ra[487];
-  assign \$3632  = \$3630  | \$3631 ;
-  assign \$3633  = \$3629  | \$3632 ;
-  assign \$3634  = ra[488] | ra[489];
-  assign \$3635  = ra[490] | ra[491];
-  assign \$3636  = \$3634  | \$3635 ;
-  assign \$3637  = ra[492] | ra[493];
-  assign \$3638  = ra[494] | ra[495];
-  assign \$3639  = \$3637  | \$3638 ;
-  assign \$3640  = \$3636  | \$3639 ;
-  assign \$3641  = \$3633  | \$3640 ;
-  assign \$3642  = ra[496] | ra[497];
-  assign \$3643  = ra[498] | ra[499];
-  assign \$3644  = \$3642  | \$3643 ;
-  assign \$3645  = ra[500] | ra[501];
-  assign \$3646  = ra[502] | ra[503];
-  assign \$3647  = \$3645  | \$3646 ;
-  assign \$3648  = \$3644  | \$3647 ;
-  assign \$3649  = ra[504] | ra[505];
-  assign \$3650  = ra[506] | ra[507];
-  assign \$3651  = \$3649  | \$3650 ;
-  assign \$3652  = ra[508] | ra[509];
-  assign \$3653  = ra[510] | ra[511];
-  assign \$3654  = \$3652  | \$3653 ;
-  assign \$3655  = \$3651  | \$3654 ;
-  assign \$3656  = \$3648  | \$3655 ;
-  assign \$3657  = \$3641  | \$3656 ;
-  assign \$3658  = \$3626  | \$3657 ;
-  assign \$3659  = \$3595  | \$3658 ;
+  assign \$3468  = \$3404  | \$3467 ;
+  assign \$3469  = ra[384] | ra[385];
+  assign \$3470  = ra[386] | ra[387];
+  assign \$3471  = \$3469  | \$3470 ;
+  assign \$3472  = ra[388] | ra[389];
+  assign \$3473  = ra[390] | ra[391];
+  assign \$3474  = \$3472  | \$3473 ;
+  assign \$3475  = \$3471  | \$3474 ;
+  assign \$3476  = ra[392] | ra[393];
+  assign \$3477  = ra[394] | ra[395];
+  assign \$3478  = \$3476  | \$3477 ;
+  assign \$3479  = ra[396] | ra[397];
+  assign \$3480  = ra[398] | ra[399];
+  assign \$3481  = \$3479  | \$3480 ;
+  assign \$3482  = \$3478  | \$3481 ;
+  assign \$3483  = \$3475  | \$3482 ;
+  assign \$3484  = ra[400] | ra[401];
+  assign \$3485  = ra[402] | ra[403];
+  assign \$3486  = \$3484  | \$3485 ;
+  assign \$3487  = ra[404] | ra[405];
+  assign \$3488  = ra[406] | ra[407];
+  assign \$3489  = \$3487  | \$3488 ;
+  assign \$3490  = \$3486  | \$3489 ;
+  assign \$3491  = ra[408] | ra[409];
+  assign \$3492  = ra[410] | ra[411];
+  assign \$3493  = \$3491  | \$3492 ;
+  assign \$3494  = ra[412] | ra[413];
+  assign \$3495  = ra[414] | ra[415];
+  assign \$3496  = \$3494  | \$3495 ;
+  assign \$3497  = \$3493  | \$3496 ;
+  assign \$3498  = \$3490  | \$3497 ;
+  assign \$3499  = \$3483  | \$3498 ;
+  assign \$3500  = ra[416] | ra[417];
+  assign \$3501  = ra[418] | ra[419];
+  assign \$3502  = \$3500  | \$3501 ;
+  assign \$3503  = ra[420] | ra[421];
+  assign \$3504  = ra[422] | ra[423];
+  assign \$3505  = \$3503  | \$3504 ;
+  assign \$3506  = \$3502  | \$3505 ;
+  assign \$3507  = ra[424] | ra[425];
+  assign \$3508  = ra[426] | ra[427];
+  assign \$3509  = \$3507  | \$3508 ;
+  assign \$3510  = ra[428] | ra[429];
+  assign \$3511  = ra[430] | ra[431];
+  assign \$3512  = \$3510  | \$3511 ;
+  assign \$3513  = \$3509  | \$3512 ;
+  assign \$3514  = \$3506  | \$3513 ;
+  assign \$3515  = ra[432] | ra[433];
+  assign \$3516  = ra[434] | ra[435];
+  assign \$3517  = \$3515  | \$3516 ;
+  assign \$3518  = ra[436] | ra[437];
+  assign \$3519  = ra[438] | ra[439];
+  assign \$3520  = \$3518  | \$3519 ;
+  assign \$3521  = \$3517  | \$3520 ;
+  assign \$3522  = ra[440] | ra[441];
+  assign \$3523  = ra[442] | ra[443];
+  assign \$3524  = \$3522  | \$3523 ;
+  assign \$3525  = ra[444] | ra[445];
+  assign \$3526  = ra[446] | ra[447];
+  assign \$3527  = \$3525  | \$3526 ;
+  assign \$3528  = \$3524  | \$3527 ;
+  assign \$3529  = \$3521  | \$3528 ;
+  assign \$3530  = \$3514  | \$3529 ;
+  assign \$3531  = \$3499  | \$3530 ;
+  assign \$3532  = ra[448] | ra[449];
+  assign \$3533  = ra[450] | ra[451];
+  assign \$3534  = \$3532  | \$3533 ;
+  assign \$3535  = ra[452] | ra[453];
+  assign \$3536  = ra[454] | ra[455];
+  assign \$3537  = \$3535  | \$3536 ;
+  assign \$3538  = \$3534  | \$3537 ;
+  assign \$3539  = ra[456] | ra[457];
+  assign \$3540  = ra[458] | ra[459];
+  assign \$3541  = \$3539  | \$3540 ;
+  assign \$3542  = ra[460] | ra[461];
+  assign \$3543  = ra[462] | ra[463];
+  assign \$3544  = \$3542  | \$3543 ;
+  assign \$3545  = \$3541  | \$3544 ;
+  assign \$3546  = \$3538  | \$3545 ;
+  assign \$3547  = ra[464] | ra[465];
+  assign \$3548  = ra[466] | ra[467];
+  assign \$3549  = \$3547  | \$3548 ;
+  assign \$3550  = ra[468] | ra[469];
+  assign \$3551  = ra[470] | ra[471];
+  assign \$3552  = \$3550  | \$3551 ;
+  assign \$3553  = \$3549  | \$3552 ;
+  assign \$3554  = ra[472] | ra[473];
+  assign \$3555  = ra[474] | ra[475];
+  assign \$3556  = \$3554  | \$3555 ;
+  assign \$3557  = ra[476] | ra[477];
+  assign \$3558  = ra[478] | ra[479];
+  assign \$3559  = \$3557  | \$3558 ;
+  assign \$3560  = \$3556  | \$3559 ;
+  assign \$3561  = \$3553  | \$3560 ;
+  assign \$3562  = \$3546  | \$3561 ;
+  assign \$3563  = ra[480] | ra[481];
+  assign \$3564  = ra[482] | ra[483];
+  assign \$3565  = \$3563  | \$3564 ;
+  assign \$3566  = ra[484] | ra[485];
+  assign \$3567  = ra[486] | ra[487];
+  assign \$3568  = \$3566  | \$3567 ;
+  assign \$3569  = \$3565  | \$3568 ;
+  assign \$3570  = ra[488] | ra[489];
+  assign \$3571  = ra[490] | ra[491];
+  assign \$3572  = \$3570  | \$3571 ;
+  assign \$3573  = ra[492] | ra[493];
+  assign \$3574  = ra[494] | ra[495];
+  assign \$3575  = \$3573  | \$3574 ;
+  assign \$3576  = \$3572  | \$3575 ;
+  assign \$3577  = \$3569  | \$3576 ;
+  assign \$3578  = ra[496] | ra[497];
+  assign \$3579  = ra[498] | ra[499];
+  assign \$3580  = \$3578  | \$3579 ;
+  assign \$3581  = ra[500] | ra[501];
+  assign \$3582  = ra[502] | ra[503];
+  assign \$3583  = \$3581  | \$3582 ;
+  assign \$3584  = \$3580  | \$3583 ;
+  assign \$3585  = ra[504] | ra[505];
+  assign \$3586  = ra[506] | ra[507];
+  assign \$3587  = \$3585  | \$3586 ;
+  assign \$3588  = ra[508] | ra[509];
+  assign \$3589  = ra[510] | ra[511];
+  assign \$3590  = \$3588  | \$3589 ;
+  assign \$3591  = \$3587  | \$3590 ;
+  assign \$3592  = \$3584  | \$3591 ;
+  assign \$3593  = \$3577  | \$3592 ;
+  assign \$3594  = \$3562  | \$3593 ;
+  assign \$3595  = \$3531  | \$3594 ;
+  assign \$3596  = \$3468  | \$3595 ;
+  assign \$3597  = ra[384] | ra[385];
+  assign \$3598  = ra[386] | ra[387];
+  assign \$3599  = \$3597  | \$3598 ;
+  assign \$3600  = ra[388] | ra[389];
+  assign \$3601  = ra[390] | ra[391];
+  assign \$3602  = \$3600  | \$3601 ;
+  assign \$3603  = \$3599  | \$3602 ;
+  assign \$3604  = ra[392] | ra[393];
+  assign \$3605  = ra[394] | ra[395];
+  assign \$3606  = \$3604  | \$3605 ;
+  assign \$3607  = ra[396] | ra[397];
+  assign \$3608  = ra[398] | ra[399];
+  assign \$3609  = \$3607  | \$3608 ;
+  assign \$3610  = \$3606  | \$3609 ;
+  assign \$3611  = \$3603  | \$3610 ;
+  assign \$3612  = ra[400] | ra[401];
+  assign \$3613  = ra[402] | ra[403];
+  assign \$3614  = \$3612  | \$3613 ;
+  assign \$3615  = ra[404] | ra[405];
+  assign \$3616  = ra[406] | ra[407];
+  assign \$3617  = \$3615  | \$3616 ;
+  assign \$3618  = \$3614  | \$3617 ;
+  assign \$3619  = ra[408] | ra[409];
+  assign \$3620  = ra[410] | ra[411];
+  assign \$3621  = \$3619  | \$3620 ;
+  assign \$3622  = ra[412] | ra[413];
+  assign \$3623  = ra[414] | ra[415];
+  assign \$3624  = \$3622  | \$3623 ;
+  assign \$3625  = \$3621  | \$3624 ;
+  assign \$3626  = \$3618  | \$3625 ;
+  assign \$3627  = \$3611  | \$3626 ;
+  assign \$3628  = ra[416] | ra[417];
+  assign \$3629  = ra[418] | ra[419];
+  assign \$3630  = \$3628  | \$3629 ;
+  assign \$3631  = ra[420] | ra[421];
+  assign \$3632  = ra[422] | ra[423];
+  assign \$3633  = \$3631  | \$3632 ;
+  assign \$3634  = \$3630  | \$3633 ;
+  assign \$3635  = ra[424] | ra[425];
+  assign \$3636  = ra[426] | ra[427];
+  assign \$3637  = \$3635  | \$3636 ;
+  assign \$3638  = ra[428] | ra[429];
+  assign \$3639  = ra[430] | ra[431];
+  assign \$3640  = \$3638  | \$3639 ;
+  assign \$3641  = \$3637  | \$3640 ;
+  assign \$3642  = \$3634  | \$3641 ;
+  assign \$3643  = ra[432] | ra[433];
+  assign \$3644  = ra[434] | ra[435];
+  assign \$3645  = \$3643  | \$3644 ;
+  assign \$3646  = ra[436] | ra[437];
+  assign \$3647  = ra[438] | ra[439];
+  assign \$3648  = \$3646  | \$3647 ;
+  assign \$3649  = \$3645  | \$3648 ;
+  assign \$3650  = ra[440] | ra[441];
+  assign \$3651  = ra[442] | ra[443];
+  assign \$3652  = \$3650  | \$3651 ;
+  assign \$3653  = ra[444] | ra[445];
+  assign \$3654  = ra[446] | ra[447];
+  assign \$3655  = \$3653  | \$3654 ;
+  assign \$3656  = \$3652  | \$3655 ;
+  assign \$3657  = \$3649  | \$3656 ;
+  assign \$3658  = \$3642  | \$3657 ;
+  assign \$3659  = \$3627  | \$3658 ;
   assign \$3660  = ra[448] | ra[449];
   assign \$3661  = ra[450] | ra[451];
   assign \$3662  = \$3660  | \$3661 ;
@@ -12684,307 +13313,158 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$3720  = \$3712  | \$3719 ;
   assign \$3721  = \$3705  | \$3720 ;
   assign \$3722  = \$3690  | \$3721 ;
-  assign \$3723  = ra[480] | ra[481];
-  assign \$3724  = ra[482] | ra[483];
-  assign \$3725  = \$3723  | \$3724 ;
-  assign \$3726  = ra[484] | ra[485];
-  assign \$3727  = ra[486] | ra[487];
-  assign \$3728  = \$3726  | \$3727 ;
-  assign \$3729  = \$3725  | \$3728 ;
-  assign \$3730  = ra[488] | ra[489];
-  assign \$3731  = ra[490] | ra[491];
-  assign \$3732  = \$3730  | \$3731 ;
-  assign \$3733  = ra[492] | ra[493];
-  assign \$3734  = ra[494] | ra[495];
-  assign \$3735  = \$3733  | \$3734 ;
-  assign \$3736  = \$3732  | \$3735 ;
-  assign \$3737  = \$3729  | \$3736 ;
-  assign \$3738  = ra[496] | ra[497];
-  assign \$3739  = ra[498] | ra[499];
-  assign \$3740  = \$3738  | \$3739 ;
-  assign \$3741  = ra[500] | ra[501];
-  assign \$3742  = ra[502] | ra[503];
-  assign \$3743  = \$3741  | \$3742 ;
-  assign \$3744  = \$3740  | \$3743 ;
-  assign \$3745  = ra[504] | ra[505];
-  assign \$3746  = ra[506] | ra[507];
-  assign \$3747  = \$3745  | \$3746 ;
-  assign \$3748  = ra[508] | ra[509];
-  assign \$3749  = ra[510] | ra[511];
-  assign \$3750  = \$3748  | \$3749 ;
-  assign \$3751  = \$3747  | \$3750 ;
-  assign \$3752  = \$3744  | \$3751 ;
-  assign \$3753  = \$3737  | \$3752 ;
-  assign \$3754  = ra[496] | ra[497];
-  assign \$3755  = ra[498] | ra[499];
-  assign \$3756  = \$3754  | \$3755 ;
-  assign \$3757  = ra[500] | ra[501];
-  assign \$3758  = ra[502] | ra[503];
-  assign \$3759  = \$3757  | \$3758 ;
-  assign \$3760  = \$3756  | \$3759 ;
-  assign \$3761  = ra[504] | ra[505];
-  assign \$3762  = ra[506] | ra[507];
-  assign \$3763  = \$3761  | \$3762 ;
-  assign \$3764  = ra[508] | ra[509];
-  assign \$3765  = ra[510] | ra[511];
-  assign \$3766  = \$3764  | \$3765 ;
-  assign \$3767  = \$3763  | \$3766 ;
-  assign \$3768  = \$3760  | \$3767 ;
-  assign \$3769  = ra[504] | ra[505];
-  assign \$3770  = ra[506] | ra[507];
-  assign \$3771  = \$3769  | \$3770 ;
-  assign \$3772  = ra[508] | ra[509];
-  assign \$3773  = ra[510] | ra[511];
-  assign \$3774  = \$3772  | \$3773 ;
-  assign \$3775  = \$3771  | \$3774 ;
-  assign \$3776  = ra[508] | ra[509];
-  assign \$3777  = ra[510] | ra[511];
-  assign \$3778  = \$3776  | \$3777 ;
-  assign \$3779  = ra[510] | ra[511];
-  assign \$3780  = ra[511] ? 1'h1 : 1'h0;
-  assign \$3781  = ra[509] ? 1'h1 : 1'h0;
-  assign \$3782  = \$3779  ? { 1'h1, \$3780  } : { 1'h0, \$3781  };
-  assign \$3783  = ra[506] | ra[507];
-  assign \$3784  = ra[507] ? 1'h1 : 1'h0;
-  assign \$3785  = ra[505] ? 1'h1 : 1'h0;
-  assign \$3786  = \$3783  ? { 1'h1, \$3784  } : { 1'h0, \$3785  };
-  assign \$3787  = \$3778  ? { 1'h1, \$3782  } : { 1'h0, \$3786  };
-  assign \$3788  = ra[500] | ra[501];
-  assign \$3789  = ra[502] | ra[503];
-  assign \$3790  = \$3788  | \$3789 ;
-  assign \$3791  = ra[502] | ra[503];
-  assign \$3792  = ra[503] ? 1'h1 : 1'h0;
-  assign \$3793  = ra[501] ? 1'h1 : 1'h0;
-  assign \$3794  = \$3791  ? { 1'h1, \$3792  } : { 1'h0, \$3793  };
-  assign \$3795  = ra[498] | ra[499];
-  assign \$3796  = ra[499] ? 1'h1 : 1'h0;
-  assign \$3797  = ra[497] ? 1'h1 : 1'h0;
-  assign \$3798  = \$3795  ? { 1'h1, \$3796  } : { 1'h0, \$3797  };
-  assign \$3799  = \$3790  ? { 1'h1, \$3794  } : { 1'h0, \$3798  };
-  assign \$3800  = \$3775  ? { 1'h1, \$3787  } : { 1'h0, \$3799  };
-  assign \$3801  = ra[488] | ra[489];
-  assign \$3802  = ra[490] | ra[491];
-  assign \$3803  = \$3801  | \$3802 ;
-  assign \$3804  = ra[492] | ra[493];
-  assign \$3805  = ra[494] | ra[495];
-  assign \$3806  = \$3804  | \$3805 ;
-  assign \$3807  = \$3803  | \$3806 ;
-  assign \$3808  = ra[492] | ra[493];
-  assign \$3809  = ra[494] | ra[495];
-  assign \$3810  = \$3808  | \$3809 ;
-  assign \$3811  = ra[494] | ra[495];
-  assign \$3812  = ra[495] ? 1'h1 : 1'h0;
-  assign \$3813  = ra[493] ? 1'h1 : 1'h0;
-  assign \$3814  = \$3811  ? { 1'h1, \$3812  } : { 1'h0, \$3813  };
-  assign \$3815  = ra[490] | ra[491];
-  assign \$3816  = ra[491] ? 1'h1 : 1'h0;
-  assign \$3817  = ra[489] ? 1'h1 : 1'h0;
-  assign \$3818  = \$3815  ? { 1'h1, \$3816  } : { 1'h0, \$3817  };
-  assign \$3819  = \$3810  ? { 1'h1, \$3814  } : { 1'h0, \$3818  };
-  assign \$3820  = ra[484] | ra[485];
-  assign \$3821  = ra[486] | ra[487];
-  assign \$3822  = \$3820  | \$3821 ;
-  assign \$3823  = ra[486] | ra[487];
-  assign \$3824  = ra[487] ? 1'h1 : 1'h0;
-  assign \$3825  = ra[485] ? 1'h1 : 1'h0;
-  assign \$3826  = \$3823  ? { 1'h1, \$3824  } : { 1'h0, \$3825  };
-  assign \$3827  = ra[482] | ra[483];
-  assign \$3828  = ra[483] ? 1'h1 : 1'h0;
-  assign \$3829  = ra[481] ? 1'h1 : 1'h0;
-  assign \$3830  = \$3827  ? { 1'h1, \$3828  } : { 1'h0, \$3829  };
-  assign \$3831  = \$3822  ? { 1'h1, \$3826  } : { 1'h0, \$3830  };
-  assign \$3832  = \$3807  ? { 1'h1, \$3819  } : { 1'h0, \$3831  };
-  assign \$3833  = \$3768  ? { 1'h1, \$3800  } : { 1'h0, \$3832  };
-  assign \$3834  = ra[464] | ra[465];
-  assign \$3835  = ra[466] | ra[467];
-  assign \$3836  = \$3834  | \$3835 ;
-  assign \$3837  = ra[468] | ra[469];
-  assign \$3838  = ra[470] | ra[471];
-  assign \$3839  = \$3837  | \$3838 ;
-  assign \$3840  = \$3836  | \$3839 ;
-  assign \$3841  = ra[472] | ra[473];
-  assign \$3842  = ra[474] | ra[475];
-  assign \$3843  = \$3841  | \$3842 ;
-  assign \$3844  = ra[476] | ra[477];
-  assign \$3845  = ra[478] | ra[479];
-  assign \$3846  = \$3844  | \$3845 ;
-  assign \$3847  = \$3843  | \$3846 ;
-  assign \$3848  = \$3840  | \$3847 ;
-  assign \$3849  = ra[472] | ra[473];
-  assign \$3850  = ra[474] | ra[475];
-  assign \$3851  = \$3849  | \$3850 ;
-  assign \$3852  = ra[476] | ra[477];
-  assign \$3853  = ra[478] | ra[479];
+  assign \$3723  = \$3659  | \$3722 ;
+  assign \$3724  = ra[448] | ra[449];
+  assign \$3725  = ra[450] | ra[451];
+  assign \$3726  = \$3724  | \$3725 ;
+  assign \$3727  = ra[452] | ra[453];
+  assign \$3728  = ra[454] | ra[455];
+  assign \$3729  = \$3727  | \$3728 ;
+  assign \$3730  = \$3726  | \$3729 ;
+  assign \$3731  = ra[456] | ra[457];
+  assign \$3732  = ra[458] | ra[459];
+  assign \$3733  = \$3731  | \$3732 ;
+  assign \$3734  = ra[460] | ra[461];
+  assign \$3735  = ra[462] | ra[463];
+  assign \$3736  = \$3734  | \$3735 ;
+  assign \$3737  = \$3733  | \$3736 ;
+  assign \$3738  = \$3730  | \$3737 ;
+  assign \$3739  = ra[464] | ra[465];
+  assign \$3740  = ra[466] | ra[467];
+  assign \$3741  = \$3739  | \$3740 ;
+  assign \$3742  = ra[468] | ra[469];
+  assign \$3743  = ra[470] | ra[471];
+  assign \$3744  = \$3742  | \$3743 ;
+  assign \$3745  = \$3741  | \$3744 ;
+  assign \$3746  = ra[472] | ra[473];
+  assign \$3747  = ra[474] | ra[475];
+  assign \$3748  = \$3746  | \$3747 ;
+  assign \$3749  = ra[476] | ra[477];
+  assign \$3750  = ra[478] | ra[479];
+  assign \$3751  = \$3749  | \$3750 ;
+  assign \$3752  = \$3748  | \$3751 ;
+  assign \$3753  = \$3745  | \$3752 ;
+  assign \$3754  = \$3738  | \$3753 ;
+  assign \$3755  = ra[480] | ra[481];
+  assign \$3756  = ra[482] | ra[483];
+  assign \$3757  = \$3755  | \$3756 ;
+  assign \$3758  = ra[484] | ra[485];
+  assign \$3759  = ra[486] | ra[487];
+  assign \$3760  = \$3758  | \$3759 ;
+  assign \$3761  = \$3757  | \$3760 ;
+  assign \$3762  = ra[488] | ra[489];
+  assign \$3763  = ra[490] | ra[491];
+  assign \$3764  = \$3762  | \$3763 ;
+  assign \$3765  = ra[492] | ra[493];
+  assign \$3766  = ra[494] | ra[495];
+  assign \$3767  = \$3765  | \$3766 ;
+  assign \$3768  = \$3764  | \$3767 ;
+  assign \$3769  = \$3761  | \$3768 ;
+  assign \$3770  = ra[496] | ra[497];
+  assign \$3771  = ra[498] | ra[499];
+  assign \$3772  = \$3770  | \$3771 ;
+  assign \$3773  = ra[500] | ra[501];
+  assign \$3774  = ra[502] | ra[503];
+  assign \$3775  = \$3773  | \$3774 ;
+  assign \$3776  = \$3772  | \$3775 ;
+  assign \$3777  = ra[504] | ra[505];
+  assign \$3778  = ra[506] | ra[507];
+  assign \$3779  = \$3777  | \$3778 ;
+  assign \$3780  = ra[508] | ra[509];
+  assign \$3781  = ra[510] | ra[511];
+  assign \$3782  = \$3780  | \$3781 ;
+  assign \$3783  = \$3779  | \$3782 ;
+  assign \$3784  = \$3776  | \$3783 ;
+  assign \$3785  = \$3769  | \$3784 ;
+  assign \$3786  = \$3754  | \$3785 ;
+  assign \$3787  = ra[480] | ra[481];
+  assign \$3788  = ra[482] | ra[483];
+  assign \$3789  = \$3787  | \$3788 ;
+  assign \$3790  = ra[484] | ra[485];
+  assign \$3791  = ra[486] | ra[487];
+  assign \$3792  = \$3790  | \$3791 ;
+  assign \$3793  = \$3789  | \$3792 ;
+  assign \$3794  = ra[488] | ra[489];
+  assign \$3795  = ra[490] | ra[491];
+  assign \$3796  = \$3794  | \$3795 ;
+  assign \$3797  = ra[492] | ra[493];
+  assign \$3798  = ra[494] | ra[495];
+  assign \$3799  = \$3797  | \$3798 ;
+  assign \$3800  = \$3796  | \$3799 ;
+  assign \$3801  = \$3793  | \$3800 ;
+  assign \$3802  = ra[496] | ra[497];
+  assign \$3803  = ra[498] | ra[499];
+  assign \$3804  = \$3802  | \$3803 ;
+  assign \$3805  = ra[500] | ra[501];
+  assign \$3806  = ra[502] | ra[503];
+  assign \$3807  = \$3805  | \$3806 ;
+  assign \$3808  = \$3804  | \$3807 ;
+  assign \$3809  = ra[504] | ra[505];
+  assign \$3810  = ra[506] | ra[507];
+  assign \$3811  = \$3809  | \$3810 ;
+  assign \$3812  = ra[508] | ra[509];
+  assign \$3813  = ra[510] | ra[511];
+  assign \$3814  = \$3812  | \$3813 ;
+  assign \$3815  = \$3811  | \$3814 ;
+  assign \$3816  = \$3808  | \$3815 ;
+  assign \$3817  = \$3801  | \$3816 ;
+  assign \$3818  = ra[496] | ra[497];
+  assign \$3819  = ra[498] | ra[499];
+  assign \$3820  = \$3818  | \$3819 ;
+  assign \$3821  = ra[500] | ra[501];
+  assign \$3822  = ra[502] | ra[503];
+  assign \$3823  = \$3821  | \$3822 ;
+  assign \$3824  = \$3820  | \$3823 ;
+  assign \$3825  = ra[504] | ra[505];
+  assign \$3826  = ra[506] | ra[507];
+  assign \$3827  = \$3825  | \$3826 ;
+  assign \$3828  = ra[508] | ra[509];
+  assign \$3829  = ra[510] | ra[511];
+  assign \$3830  = \$3828  | \$3829 ;
+  assign \$3831  = \$3827  | \$3830 ;
+  assign \$3832  = \$3824  | \$3831 ;
+  assign \$3833  = ra[504] | ra[505];
+  assign \$3834  = ra[506] | ra[507];
+  assign \$3835  = \$3833  | \$3834 ;
+  assign \$3836  = ra[508] | ra[509];
+  assign \$3837  = ra[510] | ra[511];
+  assign \$3838  = \$3836  | \$3837 ;
+  assign \$3839  = \$3835  | \$3838 ;
+  assign \$3840  = ra[508] | ra[509];
+  assign \$3841  = ra[510] | ra[511];
+  assign \$3842  = \$3840  | \$3841 ;
+  assign \$3843  = ra[510] | ra[511];
+  assign \$3844  = ra[511] ? 1'h1 : 1'h0;
+  assign \$3845  = ra[509] ? 1'h1 : 1'h0;
+  assign \$3846  = \$3843  ? { 1'h1, \$3844  } : { 1'h0, \$3845  };
+  assign \$3847  = ra[506] | ra[507];
+  assign \$3848  = ra[507] ? 1'h1 : 1'h0;
+  assign \$3849  = ra[505] ? 1'h1 : 1'h0;
+  assign \$3850  = \$3847  ? { 1'h1, \$3848  } : { 1'h0, \$3849  };
+  assign \$3851  = \$3842  ? { 1'h1, \$3846  } : { 1'h0, \$3850  };
+  assign \$3852  = ra[500] | ra[501];
+  assign \$3853  = ra[502] | ra[503];
   assign \$3854  = \$3852  | \$3853 ;
-  assign \$3855  = \$3851  | \$3854 ;
-  assign \$3856  = ra[476] | ra[477];
-  assign \$3857  = ra[478] | ra[479];
-  assign \$3858  = \$3856  | \$3857 ;
-  assign \$3859  = ra[478] | ra[479];
-  assign \$3860  = ra[479] ? 1'h1 : 1'h0;
-  assign \$3861  = ra[477] ? 1'h1 : 1'h0;
+  assign \$3855  = ra[502] | ra[503];
+  assign \$3856  = ra[503] ? 1'h1 : 1'h0;
+  assign \$3857  = ra[501] ? 1'h1 : 1'h0;
+  assign \$3858  = \$3855  ? { 1'h1, \$3856  } : { 1'h0, \$3857  };
+  assign \$3859  = ra[498] | ra[499];
+  assign \$3860  = ra[499] ? 1'h1 : 1'h0;
+  assign \$3861  = ra[497] ? 1'h1 : 1'h0;
   assign \$3862  = \$3859  ? { 1'h1, \$3860  } : { 1'h0, \$3861  };
-  assign \$3863  = ra[474] | ra[475];
-  assign \$3864  = ra[475] ? 1'h1 : 1'h0;
-  assign \$3865  = ra[473] ? 1'h1 : 1'h0;
-  assign \$3866  = \$3863  ? { 1'h1, \$3864  } : { 1'h0, \$3865  };
-  assign \$3867  = \$3858  ? { 1'h1, \$3862  } : { 1'h0, \$3866  };
-  assign \$3868  = ra[468] | ra[469];
-  assign \$3869  = ra[470] | ra[471];
+  assign \$3863  = \$3854  ? { 1'h1, \$3858  } : { 1'h0, \$3862  };
+  assign \$3864  = \$3839  ? { 1'h1, \$3851  } : { 1'h0, \$3863  };
+  assign \$3865  = ra[488] | ra[489];
+  assign \$3866  = ra[490] | ra[491];
+  assign \$3867  = \$3865  | \$3866 ;
+  assign \$3868  = ra[492] | ra[493];
+  assign \$3869  = ra[494] | ra[495];
   assign \$3870  = \$3868  | \$3869 ;
-  assign \$3871  = ra[470] | ra[471];
-  assign \$3872  = ra[471] ? 1'h1 : 1'h0;
-  assign \$3873  = ra[469] ? 1'h1 : 1'h0;
-  assign \$3874  = \$3871  ? { 1'h1, \$3872  } : { 1'h0, \$3873  };
-  assign \$3875  = ra[466] | ra[467];
-  assign \$3876  = ra[467] ? 1'h1 : 1'h0;
-  assign \$3877  = ra[465] ? 1'h1 : 1'h0;
-  assign \$3878  = \$3875  ? { 1'h1, \$3876  } : { 1'h0, \$3877  };
-  assign \$3879  = \$3870  ? { 1'h1, \$3874  } : { 1'h0, \$3878  };
-  assign \$3880  = \$3855  ? { 1'h1, \$3867  } : { 1'h0, \$3879  };
-  assign \$3881  = ra[456] | ra[457];
-  assign \$3882  = ra[458] | ra[459];
-  assign \$3883  = \$3881  | \$3882 ;
-  assign \$3884  = ra[460] | ra[461];
-  assign \$3885  = ra[462] | ra[463];
-  assign \$3886  = \$3884  | \$3885 ;
-  assign \$3887  = \$3883  | \$3886 ;
-  assign \$3888  = ra[460] | ra[461];
-  assign \$3889  = ra[462] | ra[463];
-  assign \$3890  = \$3888  | \$3889 ;
-  assign \$3891  = ra[462] | ra[463];
-  assign \$3892  = ra[463] ? 1'h1 : 1'h0;
-  assign \$3893  = ra[461] ? 1'h1 : 1'h0;
-  assign \$3894  = \$3891  ? { 1'h1, \$3892  } : { 1'h0, \$3893  };
-  assign \$3895  = ra[458] | ra[459];
-  assign \$3896  = ra[459] ? 1'h1 : 1'h0;
-  assign \$3897  = ra[457] ? 1'h1 : 1'h0;
-  assign \$3898  = \$3895  ? { 1'h1, \$3896  } : { 1'h0, \$3897  };
-  assign \$3899  = \$3890  ? { 1'h1, \$3894  } : { 1'h0, \$3898  };
-  assign \$3900  = ra[452] | ra[453];
-  assign \$3901  = ra[454] | ra[455];
-  assign \$3902  = \$3900  | \$3901 ;
-  assign \$3903  = ra[454] | ra[455];
-  assign \$3904  = ra[455] ? 1'h1 : 1'h0;
-  assign \$3905  = ra[453] ? 1'h1 : 1'h0;
-  assign \$3906  = \$3903  ? { 1'h1, \$3904  } : { 1'h0, \$3905  };
-  assign \$3907  = ra[450] | ra[451];
-  assign \$3908  = ra[451] ? 1'h1 : 1'h0;
-  assign \$3909  = ra[449] ? 1'h1 : 1'h0;
-  assign \$3910  = \$3907  ? { 1'h1, \$3908  } : { 1'h0, \$3909  };
-  assign \$3911  = \$3902  ? { 1'h1, \$3906  } : { 1'h0, \$3910  };
-  assign \$3912  = \$3887  ? { 1'h1, \$3899  } : { 1'h0, \$3911  };
-  assign \$3913  = \$3848  ? { 1'h1, \$3880  } : { 1'h0, \$3912  };
-  assign \$3914  = \$3753  ? { 1'h1, \$3833  } : { 1'h0, \$3913  };
-  assign \$3915  = ra[416] | ra[417];
-  assign \$3916  = ra[418] | ra[419];
-  assign \$3917  = \$3915  | \$3916 ;
-  assign \$3918  = ra[420] | ra[421];
-  assign \$3919  = ra[422] | ra[423];
-  assign \$3920  = \$3918  | \$3919 ;
-  assign \$3921  = \$3917  | \$3920 ;
-  assign \$3922  = ra[424] | ra[425];
-  assign \$3923  = ra[426] | ra[427];
-  assign \$3924  = \$3922  | \$3923 ;
-  assign \$3925  = ra[428] | ra[429];
-  assign \$3926  = ra[430] | ra[431];
-  assign \$3927  = \$3925  | \$3926 ;
-  assign \$3928  = \$3924  | \$3927 ;
-  assign \$3929  = \$3921  | \$3928 ;
-  assign \$3930  = ra[432] | ra[433];
-  assign \$3931  = ra[434] | ra[435];
-  assign \$3932  = \$3930  | \$3931 ;
-  assign \$3933  = ra[436] | ra[437];
-  assign \$3934  = ra[438] | ra[439];
-  assign \$3935  = \$3933  | \$3934 ;
-  assign \$3936  = \$3932  | \$3935 ;
-  assign \$3937  = ra[440] | ra[441];
-  assign \$3938  = ra[442] | ra[443];
-  assign \$3939  = \$3937  | \$3938 ;
-  assign \$3940  = ra[444] | ra[445];
-  assign \$3941  = ra[446] | ra[447];
-  assign \$3942  = \$3940  | \$3941 ;
-  assign \$3943  = \$3939  | \$3942 ;
-  assign \$3944  = \$3936  | \$3943 ;
-  assign \$3945  = \$3929  | \$3944 ;
-  assign \$3946  = ra[432] | ra[433];
-  assign \$3947  = ra[434] | ra[435];
-  assign \$3948  = \$3946  | \$3947 ;
-  assign \$3949  = ra[436] | ra[437];
-  assign \$3950  = ra[438] | ra[439];
-  assign \$3951  = \$3949  | \$3950 ;
-  assign \$3952  = \$3948  | \$3951 ;
-  assign \$3953  = ra[440] | ra[441];
-  assign \$3954  = ra[442] | ra[443];
-  assign \$3955  = \$3953  | \$3954 ;
-  assign \$3956  = ra[444] | ra[445];
-  assign \$3957  = ra[446] | ra[447];
-  assign \$3958  = \$3956  | \$3957 ;
-  assign \$3959  = \$3955  | \$3958 ;
-  assign \$3960  = \$3952  | \$3959 ;
-  assign \$3961  = ra[440] | ra[441];
-  assign \$3962  = ra[442] | ra[443];
-  assign \$3963  = \$3961  | \$3962 ;
-  assign \$3964  = ra[444] | ra[445];
-  assign \$3965  = ra[446] | ra[447];
-  assign \$3966  = \$3964  | \$3965 ;
-  assign \$3967  = \$3963  | \$3966 ;
-  assign \$3968  = ra[444] | ra[445];
-  assign \$3969  = ra[446] | ra[447];
-  assign \$3970  = \$3968  | \$3969 ;
-  assign \$3971  = ra[446] | ra[447];
-  assign \$3972  = ra[447] ? 1'h1 : 1'h0;
-  assign \$3973  = ra[445] ? 1'h1 : 1'h0;
-  assign \$3974  = \$3971  ? { 1'h1, \$3972  } : { 1'h0, \$3973  };
-  assign \$3975  = ra[442] | ra[443];
-  assign \$3976  = ra[443] ? 1'h1 : 1'h0;
-  assign \$3977  = ra[441] ? 1'h1 : 1'h0;
-  assign \$3978  = \$3975  ? { 1'h1, \$3976  } : { 1'h0, \$3977  };
-  assign \$3979  = \$3970  ? { 1'h1, \$3974  } : { 1'h0, \$3978  };
-  assign \$3980  = ra[436] | ra[437];
-  assign \$3981  = ra[438] | ra[439];
-  assign \$3982  = \$3980  | \$3981 ;
-  assign \$3983  = ra[438] | ra[439];
-  assign \$3984  = ra[439] ? 1'h1 : 1'h0;
-  assign \$3985  = ra[437] ? 1'h1 : 1'h0;
-  assign \$3986  = \$3983  ? { 1'h1, \$3984  } : { 1'h0, \$3985  };
-  assign \$3987  = ra[434] | ra[435];
-  assign \$3988  = ra[435] ? 1'h1 : 1'h0;
-  assign \$3989  = ra[433] ? 1'h1 : 1'h0;
-  assign \$3990  = \$3987  ? { 1'h1, \$3988  } : { 1'h0, \$3989  };
-  assign \$3991  = \$3982  ? { 1'h1, \$3986  } : { 1'h0, \$3990  };
-  assign \$3992  = \$3967  ? { 1'h1, \$3979  } : { 1'h0, \$3991  };
-  assign \$3993  = ra[424] | ra[425];
-  assign \$3994  = ra[426] | ra[427];
-  assign \$3995  = \$3993  | \$3994 ;
-  assign \$3996  = ra[428] | ra[429];
-  assign \$3997  = ra[430] | ra[431];
-  assign \$3998  = \$3996  | \$3997 ;
-  assign \$3999  = \$3995  | \$3998 ;
-  assign \$4000  = ra[428] | ra[429];
-  assign \$4001  = ra[430] | ra[431];
-  assign \$4002  = \$4000  | \$4001 ;
-  assign \$4003  = ra[430] | ra[431];
-  assign \$4004  = ra[431] ? 1'h1 : 1'h0;
-  assign \$4005  = ra[429] ? 1'h1 : 1'h0;
-  assign \$4006  = \$4003  ? { 1'h1, \$4004  } : { 1'h0, \$4005  };
-  assign \$4007  = ra[426] | ra[427];
-  assign \$4008  = ra[427] ? 1'h1 : 1'h0;
-  assign \$4009  = ra[425] ? 1'h1 : 1'h0;
-  assign \$4010  = \$4007  ? { 1'h1, \$4008  } : { 1'h0, \$4009  };
-  assign \$4011  = \$4002  ? { 1'h1, \$4006  } : { 1'h0, \$4010  };
-  assign \$4012  = ra[420] | ra[421];
-  assign \$4013  = ra[422] | ra[423];
-  assign \$4014  = \$4012  | \$4013 ;
-  assign \$4015  = ra[422] | ra[423];
-  assign \$4016  = ra[423] ? 1'h1 : 1'h0;
-  assign \$4017  = ra[421] ? 1'h1 : 1'h0;
-  assign \$4018  = \$4015  ? { 1'h1, \$4016  } : { 1'h0, \$4017  };
-  assign \$4019  = ra[418] | ra[419];
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     psteps = 8'h00;
-    casez (\$5584 [8:0])
+    casez (\$5648 [8:0])
       9'h000:
           psteps = 8'h00;
       9'h001:
@@ -13504,7 +13984,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     pbits = 9'h000;
-    casez (\$5584 [8:0])
+    casez (\$5648 [8:0])
       9'h000:
           pbits = 9'h000;
       9'h001:
@@ -14177,7 +14657,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (word[42]) begin
-      alu_y = \$5700 ;
+      alu_y = \$5785 ;
     end else if (word[43]) begin
       alu_y = { word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41:26] };
     end else begin
@@ -14189,7 +14669,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     i__ready = 1'h0;
     casez (fsm_state)
       3'h0:
-          i__ready = \$5781 ;
+          i__ready = \$5866 ;
     endcase
   end
   always @* begin
@@ -14200,21 +14680,21 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       3'h0:
           /* empty */;
       3'h1:
-          if (\$5782 ) begin
+          if (\$5867 ) begin
             advance = 1'h1;
-          end else if (\$5783 ) begin
-            advance = \$5784 ;
+          end else if (\$5868 ) begin
+            advance = \$5869 ;
           end
       3'h2:
-          if (\$5796 ) begin
+          if (\$5881 ) begin
             advance = 1'h1;
           end
       3'h3:
-          if (\$5798 ) begin
+          if (\$5883 ) begin
             advance = 1'h1;
           end
       3'h5:
-          if (\$5802 ) begin
+          if (\$5887 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
@@ -14222,7 +14702,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             end
           end
       3'h4:
-          if (\$5804 ) begin
+          if (\$5889 ) begin
             advance = 1'h1;
           end
       3'h7:
@@ -14238,8 +14718,8 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       3'h0:
           /* empty */;
       3'h1:
-          if (\$5782 ) begin
-          end else if (\$5783 ) begin
+          if (\$5867 ) begin
+          end else if (\$5868 ) begin
             redirect = take;
           end
     endcase
@@ -14255,49 +14735,49 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           if (xvalid) begin
             casez (word[4:0])
               5'h00:
-                  wr_en = \$5785 ;
+                  wr_en = \$5870 ;
               5'h01:
-                  wr_en = \$5786 ;
+                  wr_en = \$5871 ;
               5'h02, 5'h03, 5'h04:
-                  wr_en = \$5787 ;
+                  wr_en = \$5872 ;
               5'h05:
-                  wr_en = \$5788 ;
+                  wr_en = \$5873 ;
               5'h06:
-                  if (\$5791 ) begin
-                    wr_en = \$5792 ;
+                  if (\$5876 ) begin
+                    wr_en = \$5877 ;
                   end
               5'h07, 5'h08:
                   /* empty */;
               5'h09:
                   /* empty */;
               5'h0f:
-                  wr_en = \$5793 ;
+                  wr_en = \$5878 ;
             endcase
           end
       3'h2:
-          if (\$5796 ) begin
-            wr_en = \$5797 ;
+          if (\$5881 ) begin
+            wr_en = \$5882 ;
           end
       3'h3:
-          if (\$5798 ) begin
-            wr_en = \$5799 ;
+          if (\$5883 ) begin
+            wr_en = \$5884 ;
           end
       3'h5:
-          if (\$5802 ) begin
+          if (\$5887 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
-              wr_en = \$5803 ;
+              wr_en = \$5888 ;
             end
           end
       3'h4:
-          if (\$5804 ) begin
-            wr_en = \$5805 ;
+          if (\$5889 ) begin
+            wr_en = \$5890 ;
           end
       3'h7:
           /* empty */;
       3'h6:
-          wr_en = \$5806 ;
+          wr_en = \$5891 ;
     endcase
   end
   always @* begin
@@ -14319,7 +14799,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h05:
                   wr_addr = word[11:5];
               5'h06:
-                  if (\$5791 ) begin
+                  if (\$5876 ) begin
                     wr_addr = word[11:5];
                   end
               5'h07, 5'h08:
@@ -14331,15 +14811,15 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             endcase
           end
       3'h2:
-          if (\$5796 ) begin
+          if (\$5881 ) begin
             wr_addr = dst;
           end
       3'h3:
-          if (\$5798 ) begin
+          if (\$5883 ) begin
             wr_addr = dst;
           end
       3'h5:
-          if (\$5802 ) begin
+          if (\$5887 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
@@ -14347,7 +14827,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             end
           end
       3'h4:
-          if (\$5804 ) begin
+          if (\$5889 ) begin
             wr_addr = dst;
           end
       3'h7:
@@ -14373,9 +14853,9 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h02, 5'h03, 5'h04:
                   wr_data = { alu_s9, alu_s8, alu_s7, alu_s6, alu_s5, alu_s4, alu_s3, alu_s2, alu_s1, alu_c0_full[64:1] };
               5'h05:
-                  wr_data = \$5789 ;
+                  wr_data = \$5874 ;
               5'h06:
-                  if (\$5791 ) begin
+                  if (\$5876 ) begin
                     wr_data = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
                   end
               5'h07, 5'h08:
@@ -14383,27 +14863,27 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h09:
                   /* empty */;
               5'h0f:
-                  wr_data = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5794  };
+                  wr_data = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5879  };
             endcase
           end
       3'h2:
-          if (\$5796 ) begin
+          if (\$5881 ) begin
             wr_data = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
           end
       3'h3:
-          if (\$5798 ) begin
-            wr_data = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5801  };
+          if (\$5883 ) begin
+            wr_data = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5886  };
           end
       3'h5:
-          if (\$5802 ) begin
+          if (\$5887 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
-              wr_data = { 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, quo[252:0], div0_p1_3a, div1_p1_3a, div2_p1_3a };
+              wr_data = { 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, quo[251:0], div0_k2_p1_3a, \$2780 , div1_k2_p1_3a, \$2829  };
             end
           end
       3'h4:
-          if (\$5804 ) begin
+          if (\$5889 ) begin
             wr_data = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
           end
       3'h7:
@@ -14476,83 +14956,83 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5833  = word;
+    \$5918  = word;
     if (advance) begin
-      \$5833  = f_word;
+      \$5918  = f_word;
     end
     if (rst) begin
-      \$5833  = 44'h00000000000;
+      \$5918  = 44'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5834  = ra;
+    \$5919  = ra;
     if (advance) begin
-      \$5834  = fa_val;
+      \$5919  = fa_val;
     end
     if (rst) begin
-      \$5834  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5919  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5835  = rb;
+    \$5920  = rb;
     if (advance) begin
-      \$5835  = fb_val;
+      \$5920  = fb_val;
     end
     if (rst) begin
-      \$5835  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5920  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5836  = pc;
+    \$5921  = pc;
     if (advance) begin
-      \$5836  = fpc;
+      \$5921  = fpc;
     end
     if (rst) begin
-      \$5836  = 16'h0000;
+      \$5921  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5837  = fpc;
+    \$5922  = fpc;
     if (advance) begin
-      \$5837  = \$5815 [15:0];
+      \$5922  = \$5900 [15:0];
     end else if (redirect) begin
-      \$5837  = target;
+      \$5922  = target;
     end
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5837  = 16'h0000;
+          if (\$5901 ) begin
+            \$5922  = 16'h0000;
           end
     endcase
     if (rst) begin
-      \$5837  = 16'h0000;
+      \$5922  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5838  = xvalid;
+    \$5923  = xvalid;
     if (advance) begin
-      \$5838  = 1'h1;
+      \$5923  = 1'h1;
     end else if (redirect) begin
-      \$5838  = 1'h0;
+      \$5923  = 1'h0;
     end
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5838  = 1'h0;
+          if (\$5901 ) begin
+            \$5923  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$5838  = 1'h0;
+      \$5923  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5839  = r_resx;
+    \$5924  = r_resx;
     if (wr_en) begin
       casez (wr_addr)
         7'h00:
@@ -14582,16 +15062,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0c:
             /* empty */;
         7'h0d:
-            \$5839  = wr_data[127:0];
+            \$5924  = wr_data[127:0];
       endcase
     end
     if (rst) begin
-      \$5839  = 128'h00000000000000000000000000000000;
+      \$5924  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5840  = r_resp;
+    \$5925  = r_resp;
     if (wr_en) begin
       casez (wr_addr)
         7'h00:
@@ -14623,16 +15103,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0d:
             /* empty */;
         7'h0e:
-            \$5840  = wr_data[127:0];
+            \$5925  = wr_data[127:0];
       endcase
     end
     if (rst) begin
-      \$5840  = 128'h00000000000000000000000000000000;
+      \$5925  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5841  = r_rese;
+    \$5926  = r_rese;
     if (wr_en) begin
       casez (wr_addr)
         7'h00:
@@ -14666,16 +15146,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0e:
             /* empty */;
         7'h0f:
-            \$5841  = wr_data[0];
+            \$5926  = wr_data[0];
       endcase
     end
     if (rst) begin
-      \$5841  = 1'h0;
+      \$5926  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5842  = r_resc;
+    \$5927  = r_resc;
     if (wr_en) begin
       casez (wr_addr)
         7'h00:
@@ -14711,16 +15191,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0f:
             /* empty */;
         7'h10:
-            \$5842  = wr_data[16:0];
+            \$5927  = wr_data[16:0];
       endcase
     end
     if (rst) begin
-      \$5842  = 17'h00000;
+      \$5927  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5843  = r_dir;
+    \$5928  = r_dir;
     if (wr_en) begin
       casez (wr_addr)
         7'h00:
@@ -14758,18 +15238,18 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h10:
             /* empty */;
         7'h11:
-            \$5843  = wr_data[0];
+            \$5928  = wr_data[0];
       endcase
     end
     if (rst) begin
-      \$5843  = 1'h0;
+      \$5928  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5844  = o__valid;
+    \$5929  = o__valid;
     if (o__ready) begin
-      \$5844  = 1'h0;
+      \$5929  = 1'h0;
     end
     casez (fsm_state)
       3'h0:
@@ -14794,165 +15274,165 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h0f:
                   /* empty */;
               5'h11:
-                  \$5844  = 1'h1;
+                  \$5929  = 1'h1;
             endcase
           end
     endcase
     if (rst) begin
-      \$5844  = 1'h0;
+      \$5929  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5845  = r_mode;
+    \$5930  = r_mode;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5845  = i__payload[0];
+          if (\$5901 ) begin
+            \$5930  = i__payload[0];
           end
     endcase
     if (rst) begin
-      \$5845  = 1'h0;
+      \$5930  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5846  = r_a_base;
+    \$5931  = r_a_base;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5846  = i__payload[112:1];
+          if (\$5901 ) begin
+            \$5931  = i__payload[112:1];
           end
     endcase
     if (rst) begin
-      \$5846  = 112'h0000000000000000000000000000;
+      \$5931  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5847  = r_a_other;
+    \$5932  = r_a_other;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5847  = i__payload[224:113];
+          if (\$5901 ) begin
+            \$5932  = i__payload[224:113];
           end
     endcase
     if (rst) begin
-      \$5847  = 112'h0000000000000000000000000000;
+      \$5932  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5848  = r_a_fn;
+    \$5933  = r_a_fn;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5848  = i__payload[240:225];
+          if (\$5901 ) begin
+            \$5933  = i__payload[240:225];
           end
     endcase
     if (rst) begin
-      \$5848  = 16'h0000;
+      \$5933  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5849  = r_a_fd;
+    \$5934  = r_a_fd;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5849  = i__payload[256:241];
+          if (\$5901 ) begin
+            \$5934  = i__payload[256:241];
           end
     endcase
     if (rst) begin
-      \$5849  = 16'h0000;
+      \$5934  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5850  = r_b_base;
+    \$5935  = r_b_base;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5850  = i__payload[368:257];
+          if (\$5901 ) begin
+            \$5935  = i__payload[368:257];
           end
     endcase
     if (rst) begin
-      \$5850  = 112'h0000000000000000000000000000;
+      \$5935  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5851  = r_b_other;
+    \$5936  = r_b_other;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5851  = i__payload[480:369];
+          if (\$5901 ) begin
+            \$5936  = i__payload[480:369];
           end
     endcase
     if (rst) begin
-      \$5851  = 112'h0000000000000000000000000000;
+      \$5936  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5852  = r_b_fn;
+    \$5937  = r_b_fn;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5852  = i__payload[496:481];
+          if (\$5901 ) begin
+            \$5937  = i__payload[496:481];
           end
     endcase
     if (rst) begin
-      \$5852  = 16'h0000;
+      \$5937  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5853  = r_b_fd;
+    \$5938  = r_b_fd;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5853  = i__payload[512:497];
+          if (\$5901 ) begin
+            \$5938  = i__payload[512:497];
           end
     endcase
     if (rst) begin
-      \$5853  = 16'h0000;
+      \$5938  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5854  = r_maxc;
+    \$5939  = r_maxc;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5854  = i__payload[529:513];
+          if (\$5901 ) begin
+            \$5939  = i__payload[529:513];
           end
     endcase
     if (rst) begin
-      \$5854  = 17'h00000;
+      \$5939  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5855  = tag;
+    \$5940  = tag;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5855  = i__payload[561:530];
+          if (\$5901 ) begin
+            \$5940  = i__payload[561:530];
           end
     endcase
     if (rst) begin
-      \$5855  = 32'd0;
+      \$5940  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5856  = fsm_state;
+    \$5941  = fsm_state;
     (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5856  = 3'h1;
+          if (\$5901 ) begin
+            \$5941  = 3'h1;
           end
       3'h1:
           if (xvalid) begin
@@ -14967,61 +15447,61 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                   /* empty */;
               5'h06:
                   (* full_case = 32'd1 *)
-                  if (\$5818 ) begin
+                  if (\$5903 ) begin
                   end else begin
-                    \$5856  = 3'h2;
+                    \$5941  = 3'h2;
                   end
               5'h07, 5'h08:
-                  \$5856  = 3'h3;
+                  \$5941  = 3'h3;
               5'h09:
-                  \$5856  = 3'h4;
+                  \$5941  = 3'h4;
               5'h0f:
                   /* empty */;
               5'h11:
-                  \$5856  = 3'h0;
+                  \$5941  = 3'h0;
             endcase
           end
       3'h2:
-          if (\$5825 ) begin
-            \$5856  = 3'h1;
+          if (\$5910 ) begin
+            \$5941  = 3'h1;
           end
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5826 ) begin
-            \$5856  = 3'h1;
+          if (\$5911 ) begin
+            \$5941  = 3'h1;
           end else begin
-            \$5856  = 3'h5;
+            \$5941  = 3'h5;
           end
       3'h5:
-          if (\$5828 ) begin
+          if (\$5913 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
-              \$5856  = 3'h6;
+              \$5941  = 3'h6;
             end else begin
-              \$5856  = 3'h1;
+              \$5941  = 3'h1;
             end
           end
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5829 ) begin
-            \$5856  = 3'h1;
+          if (\$5914 ) begin
+            \$5941  = 3'h1;
           end else begin
-            \$5856  = 3'h7;
+            \$5941  = 3'h7;
           end
       3'h7:
-          if (\$5832 ) begin
-            \$5856  = 3'h6;
+          if (\$5917 ) begin
+            \$5941  = 3'h6;
           end
       3'h6:
-          \$5856  = 3'h1;
+          \$5941  = 3'h1;
     endcase
     if (rst) begin
-      \$5856  = 3'h0;
+      \$5941  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5857  = acc;
+    \$5942  = acc;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15038,22 +15518,22 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                   /* empty */;
               5'h06:
                   (* full_case = 32'd1 *)
-                  if (\$5818 ) begin
+                  if (\$5903 ) begin
                   end else begin
-                    \$5857  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
+                    \$5942  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
                   end
             endcase
           end
       3'h2:
-          \$5857  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
+          \$5942  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
     endcase
     if (rst) begin
-      \$5857  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5942  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5858  = ma;
+    \$5943  = ma;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15070,22 +15550,22 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                   /* empty */;
               5'h06:
                   (* full_case = 32'd1 *)
-                  if (\$5818 ) begin
+                  if (\$5903 ) begin
                   end else begin
-                    \$5858  = \$5819 [639:0];
+                    \$5943  = \$5904 [639:0];
                   end
             endcase
           end
       3'h2:
-          \$5858  = \$5822 [639:0];
+          \$5943  = \$5907 [639:0];
     endcase
     if (rst) begin
-      \$5858  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5943  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5859  = mb;
+    \$5944  = mb;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15102,22 +15582,22 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                   /* empty */;
               5'h06:
                   (* full_case = 32'd1 *)
-                  if (\$5818 ) begin
+                  if (\$5903 ) begin
                   end else begin
-                    \$5859  = \$5820 ;
+                    \$5944  = \$5905 ;
                   end
             endcase
           end
       3'h2:
-          \$5859  = \$5823 ;
+          \$5944  = \$5908 ;
     endcase
     if (rst) begin
-      \$5859  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5944  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5860  = dst;
+    \$5945  = dst;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15134,24 +15614,24 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                   /* empty */;
               5'h06:
                   (* full_case = 32'd1 *)
-                  if (\$5818 ) begin
+                  if (\$5903 ) begin
                   end else begin
-                    \$5860  = word[11:5];
+                    \$5945  = word[11:5];
                   end
               5'h07, 5'h08:
-                  \$5860  = word[11:5];
+                  \$5945  = word[11:5];
               5'h09:
-                  \$5860  = word[11:5];
+                  \$5945  = word[11:5];
             endcase
           end
     endcase
     if (rst) begin
-      \$5860  = 7'h00;
+      \$5945  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5861  = ceil;
+    \$5946  = ceil;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15169,19 +15649,19 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h06:
                   /* empty */;
               5'h07, 5'h08:
-                  \$5861  = \$5821 ;
+                  \$5946  = \$5906 ;
               5'h09:
-                  \$5861  = 1'h0;
+                  \$5946  = 1'h0;
             endcase
           end
     endcase
     if (rst) begin
-      \$5861  = 1'h0;
+      \$5946  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5862  = is_sqrt;
+    \$5947  = is_sqrt;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15199,19 +15679,19 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h06:
                   /* empty */;
               5'h07, 5'h08:
-                  \$5862  = 1'h0;
+                  \$5947  = 1'h0;
               5'h09:
-                  \$5862  = 1'h1;
+                  \$5947  = 1'h1;
             endcase
           end
     endcase
     if (rst) begin
-      \$5862  = 1'h0;
+      \$5947  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5863  = den;
+    \$5948  = den;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15229,17 +15709,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h06:
                   /* empty */;
               5'h07, 5'h08:
-                  \$5863  = rb[144:0];
+                  \$5948  = rb[144:0];
             endcase
           end
     endcase
     if (rst) begin
-      \$5863  = 145'h0000000000000000000000000000000000000;
+      \$5948  = 145'h0000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5864  = dnum;
+    \$5949  = dnum;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15257,27 +15737,27 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h06:
                   /* empty */;
               5'h07, 5'h08:
-                  \$5864  = { 2'h0, ra[255:0] };
+                  \$5949  = ra[255:0];
             endcase
           end
       3'h2:
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5826 ) begin
+          if (\$5911 ) begin
           end else begin
-            \$5864  = \$2718 [257:0];
+            \$5949  = \$2718 [255:0];
           end
       3'h5:
-          \$5864  = \$2766 [257:0];
+          \$5949  = \$2830 [255:0];
     endcase
     if (rst) begin
-      \$5864  = 258'h00000000000000000000000000000000000000000000000000000000000000000;
+      \$5949  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5865  = bla_r;
+    \$5950  = bla_r;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15295,17 +15775,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h06:
                   /* empty */;
               5'h07, 5'h08:
-                  \$5865  = bl_a;
+                  \$5950  = bl_a;
             endcase
           end
     endcase
     if (rst) begin
-      \$5865  = 9'h000;
+      \$5950  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5866  = blb_r;
+    \$5951  = blb_r;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15323,17 +15803,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h06:
                   /* empty */;
               5'h07, 5'h08:
-                  \$5866  = \$2711 [7:0];
+                  \$5951  = \$2711 [7:0];
             endcase
           end
     endcase
     if (rst) begin
-      \$5866  = 8'h00;
+      \$5951  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5867  = work;
+    \$5952  = work;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15353,7 +15833,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h07, 5'h08:
                   /* empty */;
               5'h09:
-                  \$5867  = ra[511:0];
+                  \$5952  = ra[511:0];
             endcase
           end
       3'h2:
@@ -15364,20 +15844,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5829 ) begin
+          if (\$5914 ) begin
           end else begin
-            \$5867  = \$5830 [511:0];
+            \$5952  = \$5915 [511:0];
           end
       3'h7:
-          \$5867  = \$5696 [511:0];
+          \$5952  = \$5781 [511:0];
     endcase
     if (rst) begin
-      \$5867  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5952  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5868  = blsq_r;
+    \$5953  = blsq_r;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15397,17 +15877,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h07, 5'h08:
                   /* empty */;
               5'h09:
-                  \$5868  = bl_sq;
+                  \$5953  = bl_sq;
             endcase
           end
     endcase
     if (rst) begin
-      \$5868  = 10'h000;
+      \$5953  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5869  = o__payload;
+    \$5954  = o__payload;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15432,23 +15912,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                   /* empty */;
               5'h11:
                 begin
-                  \$5869 [31:0] = tag;
-                  \$5869 [32] = r_dir;
-                  \$5869 [33] = r_rese;
-                  \$5869 [50:34] = r_resc;
-                  \$5869 [178:51] = r_resx;
-                  \$5869 [306:179] = r_resp;
+                  \$5954 [31:0] = tag;
+                  \$5954 [32] = r_dir;
+                  \$5954 [33] = r_rese;
+                  \$5954 [50:34] = r_resc;
+                  \$5954 [178:51] = r_resx;
+                  \$5954 [306:179] = r_resp;
                 end
             endcase
           end
     endcase
     if (rst) begin
-      \$5869  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5954  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5870  = drem;
+    \$5955  = drem;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15458,20 +15938,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5826 ) begin
+          if (\$5911 ) begin
           end else begin
-            \$5870  = \$2717 [144:0];
+            \$5955  = \$2717 [144:0];
           end
       3'h5:
-          \$5870  = \$2765 [144:0];
+          \$5955  = \$2826 [144:0];
     endcase
     if (rst) begin
-      \$5870  = 145'h0000000000000000000000000000000000000;
+      \$5955  = 145'h0000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5871  = quo;
+    \$5956  = quo;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15481,20 +15961,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5826 ) begin
+          if (\$5911 ) begin
           end else begin
-            \$5871  = 258'h00000000000000000000000000000000000000000000000000000000000000000;
+            \$5956  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
           end
       3'h5:
-          \$5871  = { quo[254:0], div0_p1_3a, div1_p1_3a, div2_p1_3a };
+          \$5956  = { quo[251:0], div0_k2_p1_3a, \$2780 , div1_k2_p1_3a, \$2829  };
     endcase
     if (rst) begin
-      \$5871  = 258'h00000000000000000000000000000000000000000000000000000000000000000;
+      \$5956  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5872  = count;
+    \$5957  = count;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15504,28 +15984,28 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5826 ) begin
+          if (\$5911 ) begin
           end else begin
-            \$5872  = { 2'h0, qsteps };
+            \$5957  = { 2'h0, qsteps };
           end
       3'h5:
-          \$5872  = \$5827 [8:0];
+          \$5957  = \$5912 [8:0];
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5829 ) begin
+          if (\$5914 ) begin
           end else begin
-            \$5872  = { 1'h0, psteps };
+            \$5957  = { 1'h0, psteps };
           end
       3'h7:
-          \$5872  = \$5831 [8:0];
+          \$5957  = \$5916 [8:0];
     endcase
     if (rst) begin
-      \$5872  = 9'h000;
+      \$5957  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5873  = srem;
+    \$5958  = den3;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15534,25 +16014,19 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       3'h2:
           /* empty */;
       3'h3:
-          /* empty */;
-      3'h5:
-          /* empty */;
-      3'h4:
           (* full_case = 32'd1 *)
-          if (\$5829 ) begin
+          if (\$5911 ) begin
           end else begin
-            \$5873  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+            \$5958  = { den3_s3, den3_s2, den3_s1, den3_c0_full[37:1] };
           end
-      3'h7:
-          \$5873  = \$5695 [259:0];
     endcase
     if (rst) begin
-      \$5873  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+      \$5958  = 147'h0000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5874  = root;
+    \$5959  = srem;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15566,15 +16040,42 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5829 ) begin
+          if (\$5914 ) begin
           end else begin
-            \$5874  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            \$5959  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
           end
       3'h7:
-          \$5874  = { root[253:0], sq0_p2_7a, sq1_p2_7a };
+          \$5959  = \$5777 [259:0];
     endcase
     if (rst) begin
-      \$5874  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$5959  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$5960  = root;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$5914 ) begin
+          end else begin
+            \$5960  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          end
+      3'h7:
+          \$5960  = { root[253:0], sq_k2_p2_7a, \$5780  };
+    endcase
+    if (rst) begin
+      \$5960  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -15590,513 +16091,513 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h003:
           qsteps = 7'h01;
       9'h004:
-          qsteps = 7'h02;
+          qsteps = 7'h01;
       9'h005:
           qsteps = 7'h02;
       9'h006:
           qsteps = 7'h02;
       9'h007:
-          qsteps = 7'h03;
+          qsteps = 7'h02;
       9'h008:
-          qsteps = 7'h03;
+          qsteps = 7'h02;
       9'h009:
           qsteps = 7'h03;
       9'h00a:
-          qsteps = 7'h04;
+          qsteps = 7'h03;
       9'h00b:
-          qsteps = 7'h04;
+          qsteps = 7'h03;
       9'h00c:
-          qsteps = 7'h04;
+          qsteps = 7'h03;
       9'h00d:
-          qsteps = 7'h05;
+          qsteps = 7'h04;
       9'h00e:
-          qsteps = 7'h05;
+          qsteps = 7'h04;
       9'h00f:
-          qsteps = 7'h05;
+          qsteps = 7'h04;
       9'h010:
-          qsteps = 7'h06;
+          qsteps = 7'h04;
       9'h011:
-          qsteps = 7'h06;
+          qsteps = 7'h05;
       9'h012:
-          qsteps = 7'h06;
+          qsteps = 7'h05;
       9'h013:
-          qsteps = 7'h07;
+          qsteps = 7'h05;
       9'h014:
-          qsteps = 7'h07;
+          qsteps = 7'h05;
       9'h015:
-          qsteps = 7'h07;
+          qsteps = 7'h06;
       9'h016:
-          qsteps = 7'h08;
+          qsteps = 7'h06;
       9'h017:
-          qsteps = 7'h08;
+          qsteps = 7'h06;
       9'h018:
-          qsteps = 7'h08;
+          qsteps = 7'h06;
       9'h019:
-          qsteps = 7'h09;
+          qsteps = 7'h07;
       9'h01a:
-          qsteps = 7'h09;
+          qsteps = 7'h07;
       9'h01b:
-          qsteps = 7'h09;
+          qsteps = 7'h07;
       9'h01c:
-          qsteps = 7'h0a;
+          qsteps = 7'h07;
       9'h01d:
-          qsteps = 7'h0a;
+          qsteps = 7'h08;
       9'h01e:
-          qsteps = 7'h0a;
+          qsteps = 7'h08;
       9'h01f:
-          qsteps = 7'h0b;
+          qsteps = 7'h08;
       9'h020:
-          qsteps = 7'h0b;
+          qsteps = 7'h08;
       9'h021:
-          qsteps = 7'h0b;
+          qsteps = 7'h09;
       9'h022:
-          qsteps = 7'h0c;
+          qsteps = 7'h09;
       9'h023:
-          qsteps = 7'h0c;
+          qsteps = 7'h09;
       9'h024:
-          qsteps = 7'h0c;
+          qsteps = 7'h09;
       9'h025:
-          qsteps = 7'h0d;
+          qsteps = 7'h0a;
       9'h026:
-          qsteps = 7'h0d;
+          qsteps = 7'h0a;
       9'h027:
-          qsteps = 7'h0d;
+          qsteps = 7'h0a;
       9'h028:
-          qsteps = 7'h0e;
+          qsteps = 7'h0a;
       9'h029:
-          qsteps = 7'h0e;
+          qsteps = 7'h0b;
       9'h02a:
-          qsteps = 7'h0e;
+          qsteps = 7'h0b;
       9'h02b:
-          qsteps = 7'h0f;
+          qsteps = 7'h0b;
       9'h02c:
-          qsteps = 7'h0f;
+          qsteps = 7'h0b;
       9'h02d:
-          qsteps = 7'h0f;
+          qsteps = 7'h0c;
       9'h02e:
-          qsteps = 7'h10;
+          qsteps = 7'h0c;
       9'h02f:
-          qsteps = 7'h10;
+          qsteps = 7'h0c;
       9'h030:
-          qsteps = 7'h10;
+          qsteps = 7'h0c;
       9'h031:
-          qsteps = 7'h11;
+          qsteps = 7'h0d;
       9'h032:
-          qsteps = 7'h11;
+          qsteps = 7'h0d;
       9'h033:
-          qsteps = 7'h11;
+          qsteps = 7'h0d;
       9'h034:
-          qsteps = 7'h12;
+          qsteps = 7'h0d;
       9'h035:
-          qsteps = 7'h12;
+          qsteps = 7'h0e;
       9'h036:
-          qsteps = 7'h12;
+          qsteps = 7'h0e;
       9'h037:
-          qsteps = 7'h13;
+          qsteps = 7'h0e;
       9'h038:
-          qsteps = 7'h13;
+          qsteps = 7'h0e;
       9'h039:
-          qsteps = 7'h13;
+          qsteps = 7'h0f;
       9'h03a:
-          qsteps = 7'h14;
+          qsteps = 7'h0f;
       9'h03b:
-          qsteps = 7'h14;
+          qsteps = 7'h0f;
       9'h03c:
-          qsteps = 7'h14;
+          qsteps = 7'h0f;
       9'h03d:
-          qsteps = 7'h15;
+          qsteps = 7'h10;
       9'h03e:
-          qsteps = 7'h15;
+          qsteps = 7'h10;
       9'h03f:
-          qsteps = 7'h15;
+          qsteps = 7'h10;
       9'h040:
-          qsteps = 7'h16;
+          qsteps = 7'h10;
       9'h041:
-          qsteps = 7'h16;
+          qsteps = 7'h11;
       9'h042:
-          qsteps = 7'h16;
+          qsteps = 7'h11;
       9'h043:
-          qsteps = 7'h17;
+          qsteps = 7'h11;
       9'h044:
-          qsteps = 7'h17;
+          qsteps = 7'h11;
       9'h045:
-          qsteps = 7'h17;
+          qsteps = 7'h12;
       9'h046:
-          qsteps = 7'h18;
+          qsteps = 7'h12;
       9'h047:
-          qsteps = 7'h18;
+          qsteps = 7'h12;
       9'h048:
-          qsteps = 7'h18;
+          qsteps = 7'h12;
       9'h049:
-          qsteps = 7'h19;
+          qsteps = 7'h13;
       9'h04a:
-          qsteps = 7'h19;
+          qsteps = 7'h13;
       9'h04b:
-          qsteps = 7'h19;
+          qsteps = 7'h13;
       9'h04c:
-          qsteps = 7'h1a;
+          qsteps = 7'h13;
       9'h04d:
-          qsteps = 7'h1a;
+          qsteps = 7'h14;
       9'h04e:
-          qsteps = 7'h1a;
+          qsteps = 7'h14;
       9'h04f:
-          qsteps = 7'h1b;
+          qsteps = 7'h14;
       9'h050:
-          qsteps = 7'h1b;
+          qsteps = 7'h14;
       9'h051:
-          qsteps = 7'h1b;
+          qsteps = 7'h15;
       9'h052:
-          qsteps = 7'h1c;
+          qsteps = 7'h15;
       9'h053:
-          qsteps = 7'h1c;
+          qsteps = 7'h15;
       9'h054:
-          qsteps = 7'h1c;
+          qsteps = 7'h15;
       9'h055:
-          qsteps = 7'h1d;
+          qsteps = 7'h16;
       9'h056:
-          qsteps = 7'h1d;
+          qsteps = 7'h16;
       9'h057:
-          qsteps = 7'h1d;
+          qsteps = 7'h16;
       9'h058:
-          qsteps = 7'h1e;
+          qsteps = 7'h16;
       9'h059:
-          qsteps = 7'h1e;
+          qsteps = 7'h17;
       9'h05a:
-          qsteps = 7'h1e;
+          qsteps = 7'h17;
       9'h05b:
-          qsteps = 7'h1f;
+          qsteps = 7'h17;
       9'h05c:
-          qsteps = 7'h1f;
+          qsteps = 7'h17;
       9'h05d:
-          qsteps = 7'h1f;
+          qsteps = 7'h18;
       9'h05e:
-          qsteps = 7'h20;
+          qsteps = 7'h18;
       9'h05f:
-          qsteps = 7'h20;
+          qsteps = 7'h18;
       9'h060:
-          qsteps = 7'h20;
+          qsteps = 7'h18;
       9'h061:
-          qsteps = 7'h21;
+          qsteps = 7'h19;
       9'h062:
-          qsteps = 7'h21;
+          qsteps = 7'h19;
       9'h063:
-          qsteps = 7'h21;
+          qsteps = 7'h19;
       9'h064:
-          qsteps = 7'h22;
+          qsteps = 7'h19;
       9'h065:
-          qsteps = 7'h22;
+          qsteps = 7'h1a;
       9'h066:
-          qsteps = 7'h22;
+          qsteps = 7'h1a;
       9'h067:
-          qsteps = 7'h23;
+          qsteps = 7'h1a;
       9'h068:
-          qsteps = 7'h23;
+          qsteps = 7'h1a;
       9'h069:
-          qsteps = 7'h23;
+          qsteps = 7'h1b;
       9'h06a:
-          qsteps = 7'h24;
+          qsteps = 7'h1b;
       9'h06b:
-          qsteps = 7'h24;
+          qsteps = 7'h1b;
       9'h06c:
-          qsteps = 7'h24;
+          qsteps = 7'h1b;
       9'h06d:
-          qsteps = 7'h25;
+          qsteps = 7'h1c;
       9'h06e:
-          qsteps = 7'h25;
+          qsteps = 7'h1c;
       9'h06f:
-          qsteps = 7'h25;
+          qsteps = 7'h1c;
       9'h070:
-          qsteps = 7'h26;
+          qsteps = 7'h1c;
       9'h071:
-          qsteps = 7'h26;
+          qsteps = 7'h1d;
       9'h072:
-          qsteps = 7'h26;
+          qsteps = 7'h1d;
       9'h073:
-          qsteps = 7'h27;
+          qsteps = 7'h1d;
       9'h074:
-          qsteps = 7'h27;
+          qsteps = 7'h1d;
       9'h075:
-          qsteps = 7'h27;
+          qsteps = 7'h1e;
       9'h076:
-          qsteps = 7'h28;
+          qsteps = 7'h1e;
       9'h077:
-          qsteps = 7'h28;
+          qsteps = 7'h1e;
       9'h078:
-          qsteps = 7'h28;
+          qsteps = 7'h1e;
       9'h079:
-          qsteps = 7'h29;
+          qsteps = 7'h1f;
       9'h07a:
-          qsteps = 7'h29;
+          qsteps = 7'h1f;
       9'h07b:
-          qsteps = 7'h29;
+          qsteps = 7'h1f;
       9'h07c:
-          qsteps = 7'h2a;
+          qsteps = 7'h1f;
       9'h07d:
-          qsteps = 7'h2a;
+          qsteps = 7'h20;
       9'h07e:
-          qsteps = 7'h2a;
+          qsteps = 7'h20;
       9'h07f:
-          qsteps = 7'h2b;
+          qsteps = 7'h20;
       9'h080:
-          qsteps = 7'h2b;
+          qsteps = 7'h20;
       9'h081:
-          qsteps = 7'h2b;
+          qsteps = 7'h21;
       9'h082:
-          qsteps = 7'h2c;
+          qsteps = 7'h21;
       9'h083:
-          qsteps = 7'h2c;
+          qsteps = 7'h21;
       9'h084:
-          qsteps = 7'h2c;
+          qsteps = 7'h21;
       9'h085:
-          qsteps = 7'h2d;
+          qsteps = 7'h22;
       9'h086:
-          qsteps = 7'h2d;
+          qsteps = 7'h22;
       9'h087:
-          qsteps = 7'h2d;
+          qsteps = 7'h22;
       9'h088:
-          qsteps = 7'h2e;
+          qsteps = 7'h22;
       9'h089:
-          qsteps = 7'h2e;
+          qsteps = 7'h23;
       9'h08a:
-          qsteps = 7'h2e;
+          qsteps = 7'h23;
       9'h08b:
-          qsteps = 7'h2f;
+          qsteps = 7'h23;
       9'h08c:
-          qsteps = 7'h2f;
+          qsteps = 7'h23;
       9'h08d:
-          qsteps = 7'h2f;
+          qsteps = 7'h24;
       9'h08e:
-          qsteps = 7'h30;
+          qsteps = 7'h24;
       9'h08f:
-          qsteps = 7'h30;
+          qsteps = 7'h24;
       9'h090:
-          qsteps = 7'h30;
+          qsteps = 7'h24;
       9'h091:
-          qsteps = 7'h31;
+          qsteps = 7'h25;
       9'h092:
-          qsteps = 7'h31;
+          qsteps = 7'h25;
       9'h093:
-          qsteps = 7'h31;
+          qsteps = 7'h25;
       9'h094:
-          qsteps = 7'h32;
+          qsteps = 7'h25;
       9'h095:
-          qsteps = 7'h32;
+          qsteps = 7'h26;
       9'h096:
-          qsteps = 7'h32;
+          qsteps = 7'h26;
       9'h097:
-          qsteps = 7'h33;
+          qsteps = 7'h26;
       9'h098:
-          qsteps = 7'h33;
+          qsteps = 7'h26;
       9'h099:
-          qsteps = 7'h33;
+          qsteps = 7'h27;
       9'h09a:
-          qsteps = 7'h34;
+          qsteps = 7'h27;
       9'h09b:
-          qsteps = 7'h34;
+          qsteps = 7'h27;
       9'h09c:
-          qsteps = 7'h34;
+          qsteps = 7'h27;
       9'h09d:
-          qsteps = 7'h35;
+          qsteps = 7'h28;
       9'h09e:
-          qsteps = 7'h35;
+          qsteps = 7'h28;
       9'h09f:
-          qsteps = 7'h35;
+          qsteps = 7'h28;
       9'h0a0:
-          qsteps = 7'h36;
+          qsteps = 7'h28;
       9'h0a1:
-          qsteps = 7'h36;
+          qsteps = 7'h29;
       9'h0a2:
-          qsteps = 7'h36;
+          qsteps = 7'h29;
       9'h0a3:
-          qsteps = 7'h37;
+          qsteps = 7'h29;
       9'h0a4:
-          qsteps = 7'h37;
+          qsteps = 7'h29;
       9'h0a5:
-          qsteps = 7'h37;
+          qsteps = 7'h2a;
       9'h0a6:
-          qsteps = 7'h38;
+          qsteps = 7'h2a;
       9'h0a7:
-          qsteps = 7'h38;
+          qsteps = 7'h2a;
       9'h0a8:
-          qsteps = 7'h38;
+          qsteps = 7'h2a;
       9'h0a9:
-          qsteps = 7'h39;
+          qsteps = 7'h2b;
       9'h0aa:
-          qsteps = 7'h39;
+          qsteps = 7'h2b;
       9'h0ab:
-          qsteps = 7'h39;
+          qsteps = 7'h2b;
       9'h0ac:
-          qsteps = 7'h3a;
+          qsteps = 7'h2b;
       9'h0ad:
-          qsteps = 7'h3a;
+          qsteps = 7'h2c;
       9'h0ae:
-          qsteps = 7'h3a;
+          qsteps = 7'h2c;
       9'h0af:
-          qsteps = 7'h3b;
+          qsteps = 7'h2c;
       9'h0b0:
-          qsteps = 7'h3b;
+          qsteps = 7'h2c;
       9'h0b1:
-          qsteps = 7'h3b;
+          qsteps = 7'h2d;
       9'h0b2:
-          qsteps = 7'h3c;
+          qsteps = 7'h2d;
       9'h0b3:
-          qsteps = 7'h3c;
+          qsteps = 7'h2d;
       9'h0b4:
-          qsteps = 7'h3c;
+          qsteps = 7'h2d;
       9'h0b5:
-          qsteps = 7'h3d;
+          qsteps = 7'h2e;
       9'h0b6:
-          qsteps = 7'h3d;
+          qsteps = 7'h2e;
       9'h0b7:
-          qsteps = 7'h3d;
+          qsteps = 7'h2e;
       9'h0b8:
-          qsteps = 7'h3e;
+          qsteps = 7'h2e;
       9'h0b9:
-          qsteps = 7'h3e;
+          qsteps = 7'h2f;
       9'h0ba:
-          qsteps = 7'h3e;
+          qsteps = 7'h2f;
       9'h0bb:
-          qsteps = 7'h3f;
+          qsteps = 7'h2f;
       9'h0bc:
-          qsteps = 7'h3f;
+          qsteps = 7'h2f;
       9'h0bd:
-          qsteps = 7'h3f;
+          qsteps = 7'h30;
       9'h0be:
-          qsteps = 7'h40;
+          qsteps = 7'h30;
       9'h0bf:
-          qsteps = 7'h40;
+          qsteps = 7'h30;
       9'h0c0:
-          qsteps = 7'h40;
+          qsteps = 7'h30;
       9'h0c1:
-          qsteps = 7'h41;
+          qsteps = 7'h31;
       9'h0c2:
-          qsteps = 7'h41;
+          qsteps = 7'h31;
       9'h0c3:
-          qsteps = 7'h41;
+          qsteps = 7'h31;
       9'h0c4:
-          qsteps = 7'h42;
+          qsteps = 7'h31;
       9'h0c5:
-          qsteps = 7'h42;
+          qsteps = 7'h32;
       9'h0c6:
-          qsteps = 7'h42;
+          qsteps = 7'h32;
       9'h0c7:
-          qsteps = 7'h43;
+          qsteps = 7'h32;
       9'h0c8:
-          qsteps = 7'h43;
+          qsteps = 7'h32;
       9'h0c9:
-          qsteps = 7'h43;
+          qsteps = 7'h33;
       9'h0ca:
-          qsteps = 7'h44;
+          qsteps = 7'h33;
       9'h0cb:
-          qsteps = 7'h44;
+          qsteps = 7'h33;
       9'h0cc:
-          qsteps = 7'h44;
+          qsteps = 7'h33;
       9'h0cd:
-          qsteps = 7'h45;
+          qsteps = 7'h34;
       9'h0ce:
-          qsteps = 7'h45;
+          qsteps = 7'h34;
       9'h0cf:
-          qsteps = 7'h45;
+          qsteps = 7'h34;
       9'h0d0:
-          qsteps = 7'h46;
+          qsteps = 7'h34;
       9'h0d1:
-          qsteps = 7'h46;
+          qsteps = 7'h35;
       9'h0d2:
-          qsteps = 7'h46;
+          qsteps = 7'h35;
       9'h0d3:
-          qsteps = 7'h47;
+          qsteps = 7'h35;
       9'h0d4:
-          qsteps = 7'h47;
+          qsteps = 7'h35;
       9'h0d5:
-          qsteps = 7'h47;
+          qsteps = 7'h36;
       9'h0d6:
-          qsteps = 7'h48;
+          qsteps = 7'h36;
       9'h0d7:
-          qsteps = 7'h48;
+          qsteps = 7'h36;
       9'h0d8:
-          qsteps = 7'h48;
+          qsteps = 7'h36;
       9'h0d9:
-          qsteps = 7'h49;
+          qsteps = 7'h37;
       9'h0da:
-          qsteps = 7'h49;
+          qsteps = 7'h37;
       9'h0db:
-          qsteps = 7'h49;
+          qsteps = 7'h37;
       9'h0dc:
-          qsteps = 7'h4a;
+          qsteps = 7'h37;
       9'h0dd:
-          qsteps = 7'h4a;
+          qsteps = 7'h38;
       9'h0de:
-          qsteps = 7'h4a;
+          qsteps = 7'h38;
       9'h0df:
-          qsteps = 7'h4b;
+          qsteps = 7'h38;
       9'h0e0:
-          qsteps = 7'h4b;
+          qsteps = 7'h38;
       9'h0e1:
-          qsteps = 7'h4b;
+          qsteps = 7'h39;
       9'h0e2:
-          qsteps = 7'h4c;
+          qsteps = 7'h39;
       9'h0e3:
-          qsteps = 7'h4c;
+          qsteps = 7'h39;
       9'h0e4:
-          qsteps = 7'h4c;
+          qsteps = 7'h39;
       9'h0e5:
-          qsteps = 7'h4d;
+          qsteps = 7'h3a;
       9'h0e6:
-          qsteps = 7'h4d;
+          qsteps = 7'h3a;
       9'h0e7:
-          qsteps = 7'h4d;
+          qsteps = 7'h3a;
       9'h0e8:
-          qsteps = 7'h4e;
+          qsteps = 7'h3a;
       9'h0e9:
-          qsteps = 7'h4e;
+          qsteps = 7'h3b;
       9'h0ea:
-          qsteps = 7'h4e;
+          qsteps = 7'h3b;
       9'h0eb:
-          qsteps = 7'h4f;
+          qsteps = 7'h3b;
       9'h0ec:
-          qsteps = 7'h4f;
+          qsteps = 7'h3b;
       9'h0ed:
-          qsteps = 7'h4f;
+          qsteps = 7'h3c;
       9'h0ee:
-          qsteps = 7'h50;
+          qsteps = 7'h3c;
       9'h0ef:
-          qsteps = 7'h50;
+          qsteps = 7'h3c;
       9'h0f0:
-          qsteps = 7'h50;
+          qsteps = 7'h3c;
       9'h0f1:
-          qsteps = 7'h51;
+          qsteps = 7'h3d;
       9'h0f2:
-          qsteps = 7'h51;
+          qsteps = 7'h3d;
       9'h0f3:
-          qsteps = 7'h51;
+          qsteps = 7'h3d;
       9'h0f4:
-          qsteps = 7'h52;
+          qsteps = 7'h3d;
       9'h0f5:
-          qsteps = 7'h52;
+          qsteps = 7'h3e;
       9'h0f6:
-          qsteps = 7'h52;
+          qsteps = 7'h3e;
       9'h0f7:
-          qsteps = 7'h53;
+          qsteps = 7'h3e;
       9'h0f8:
-          qsteps = 7'h53;
+          qsteps = 7'h3e;
       9'h0f9:
-          qsteps = 7'h53;
+          qsteps = 7'h3f;
       9'h0fa:
-          qsteps = 7'h54;
+          qsteps = 7'h3f;
       9'h0fb:
-          qsteps = 7'h54;
+          qsteps = 7'h3f;
       9'h0fc:
-          qsteps = 7'h54;
+          qsteps = 7'h3f;
       9'h0fd:
-          qsteps = 7'h55;
+          qsteps = 7'h40;
       9'h0fe:
-          qsteps = 7'h55;
+          qsteps = 7'h40;
       9'h0ff:
-          qsteps = 7'h55;
+          qsteps = 7'h40;
       9'h100:
-          qsteps = 7'h56;
+          qsteps = 7'h40;
       9'h101:
-          qsteps = 7'h56;
+          qsteps = 7'h41;
     endcase
   end
   always @* begin
@@ -16106,23 +16607,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h000:
           qbits = 9'h000;
       9'h001:
-          qbits = 9'h003;
+          qbits = 9'h004;
       9'h002:
-          qbits = 9'h003;
+          qbits = 9'h004;
       9'h003:
-          qbits = 9'h003;
+          qbits = 9'h004;
       9'h004:
-          qbits = 9'h006;
+          qbits = 9'h004;
       9'h005:
-          qbits = 9'h006;
+          qbits = 9'h008;
       9'h006:
-          qbits = 9'h006;
+          qbits = 9'h008;
       9'h007:
-          qbits = 9'h009;
+          qbits = 9'h008;
       9'h008:
-          qbits = 9'h009;
+          qbits = 9'h008;
       9'h009:
-          qbits = 9'h009;
+          qbits = 9'h00c;
       9'h00a:
           qbits = 9'h00c;
       9'h00b:
@@ -16130,23 +16631,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h00c:
           qbits = 9'h00c;
       9'h00d:
-          qbits = 9'h00f;
+          qbits = 9'h010;
       9'h00e:
-          qbits = 9'h00f;
+          qbits = 9'h010;
       9'h00f:
-          qbits = 9'h00f;
+          qbits = 9'h010;
       9'h010:
-          qbits = 9'h012;
+          qbits = 9'h010;
       9'h011:
-          qbits = 9'h012;
+          qbits = 9'h014;
       9'h012:
-          qbits = 9'h012;
+          qbits = 9'h014;
       9'h013:
-          qbits = 9'h015;
+          qbits = 9'h014;
       9'h014:
-          qbits = 9'h015;
+          qbits = 9'h014;
       9'h015:
-          qbits = 9'h015;
+          qbits = 9'h018;
       9'h016:
           qbits = 9'h018;
       9'h017:
@@ -16154,23 +16655,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h018:
           qbits = 9'h018;
       9'h019:
-          qbits = 9'h01b;
+          qbits = 9'h01c;
       9'h01a:
-          qbits = 9'h01b;
+          qbits = 9'h01c;
       9'h01b:
-          qbits = 9'h01b;
+          qbits = 9'h01c;
       9'h01c:
-          qbits = 9'h01e;
+          qbits = 9'h01c;
       9'h01d:
-          qbits = 9'h01e;
+          qbits = 9'h020;
       9'h01e:
-          qbits = 9'h01e;
+          qbits = 9'h020;
       9'h01f:
-          qbits = 9'h021;
+          qbits = 9'h020;
       9'h020:
-          qbits = 9'h021;
+          qbits = 9'h020;
       9'h021:
-          qbits = 9'h021;
+          qbits = 9'h024;
       9'h022:
           qbits = 9'h024;
       9'h023:
@@ -16178,23 +16679,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h024:
           qbits = 9'h024;
       9'h025:
-          qbits = 9'h027;
+          qbits = 9'h028;
       9'h026:
-          qbits = 9'h027;
+          qbits = 9'h028;
       9'h027:
-          qbits = 9'h027;
+          qbits = 9'h028;
       9'h028:
-          qbits = 9'h02a;
+          qbits = 9'h028;
       9'h029:
-          qbits = 9'h02a;
+          qbits = 9'h02c;
       9'h02a:
-          qbits = 9'h02a;
+          qbits = 9'h02c;
       9'h02b:
-          qbits = 9'h02d;
+          qbits = 9'h02c;
       9'h02c:
-          qbits = 9'h02d;
+          qbits = 9'h02c;
       9'h02d:
-          qbits = 9'h02d;
+          qbits = 9'h030;
       9'h02e:
           qbits = 9'h030;
       9'h02f:
@@ -16202,23 +16703,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h030:
           qbits = 9'h030;
       9'h031:
-          qbits = 9'h033;
+          qbits = 9'h034;
       9'h032:
-          qbits = 9'h033;
+          qbits = 9'h034;
       9'h033:
-          qbits = 9'h033;
+          qbits = 9'h034;
       9'h034:
-          qbits = 9'h036;
+          qbits = 9'h034;
       9'h035:
-          qbits = 9'h036;
+          qbits = 9'h038;
       9'h036:
-          qbits = 9'h036;
+          qbits = 9'h038;
       9'h037:
-          qbits = 9'h039;
+          qbits = 9'h038;
       9'h038:
-          qbits = 9'h039;
+          qbits = 9'h038;
       9'h039:
-          qbits = 9'h039;
+          qbits = 9'h03c;
       9'h03a:
           qbits = 9'h03c;
       9'h03b:
@@ -16226,23 +16727,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h03c:
           qbits = 9'h03c;
       9'h03d:
-          qbits = 9'h03f;
+          qbits = 9'h040;
       9'h03e:
-          qbits = 9'h03f;
+          qbits = 9'h040;
       9'h03f:
-          qbits = 9'h03f;
+          qbits = 9'h040;
       9'h040:
-          qbits = 9'h042;
+          qbits = 9'h040;
       9'h041:
-          qbits = 9'h042;
+          qbits = 9'h044;
       9'h042:
-          qbits = 9'h042;
+          qbits = 9'h044;
       9'h043:
-          qbits = 9'h045;
+          qbits = 9'h044;
       9'h044:
-          qbits = 9'h045;
+          qbits = 9'h044;
       9'h045:
-          qbits = 9'h045;
+          qbits = 9'h048;
       9'h046:
           qbits = 9'h048;
       9'h047:
@@ -16250,23 +16751,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h048:
           qbits = 9'h048;
       9'h049:
-          qbits = 9'h04b;
+          qbits = 9'h04c;
       9'h04a:
-          qbits = 9'h04b;
+          qbits = 9'h04c;
       9'h04b:
-          qbits = 9'h04b;
+          qbits = 9'h04c;
       9'h04c:
-          qbits = 9'h04e;
+          qbits = 9'h04c;
       9'h04d:
-          qbits = 9'h04e;
+          qbits = 9'h050;
       9'h04e:
-          qbits = 9'h04e;
+          qbits = 9'h050;
       9'h04f:
-          qbits = 9'h051;
+          qbits = 9'h050;
       9'h050:
-          qbits = 9'h051;
+          qbits = 9'h050;
       9'h051:
-          qbits = 9'h051;
+          qbits = 9'h054;
       9'h052:
           qbits = 9'h054;
       9'h053:
@@ -16274,23 +16775,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h054:
           qbits = 9'h054;
       9'h055:
-          qbits = 9'h057;
+          qbits = 9'h058;
       9'h056:
-          qbits = 9'h057;
+          qbits = 9'h058;
       9'h057:
-          qbits = 9'h057;
+          qbits = 9'h058;
       9'h058:
-          qbits = 9'h05a;
+          qbits = 9'h058;
       9'h059:
-          qbits = 9'h05a;
+          qbits = 9'h05c;
       9'h05a:
-          qbits = 9'h05a;
+          qbits = 9'h05c;
       9'h05b:
-          qbits = 9'h05d;
+          qbits = 9'h05c;
       9'h05c:
-          qbits = 9'h05d;
+          qbits = 9'h05c;
       9'h05d:
-          qbits = 9'h05d;
+          qbits = 9'h060;
       9'h05e:
           qbits = 9'h060;
       9'h05f:
@@ -16298,23 +16799,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h060:
           qbits = 9'h060;
       9'h061:
-          qbits = 9'h063;
+          qbits = 9'h064;
       9'h062:
-          qbits = 9'h063;
+          qbits = 9'h064;
       9'h063:
-          qbits = 9'h063;
+          qbits = 9'h064;
       9'h064:
-          qbits = 9'h066;
+          qbits = 9'h064;
       9'h065:
-          qbits = 9'h066;
+          qbits = 9'h068;
       9'h066:
-          qbits = 9'h066;
+          qbits = 9'h068;
       9'h067:
-          qbits = 9'h069;
+          qbits = 9'h068;
       9'h068:
-          qbits = 9'h069;
+          qbits = 9'h068;
       9'h069:
-          qbits = 9'h069;
+          qbits = 9'h06c;
       9'h06a:
           qbits = 9'h06c;
       9'h06b:
@@ -16322,23 +16823,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h06c:
           qbits = 9'h06c;
       9'h06d:
-          qbits = 9'h06f;
+          qbits = 9'h070;
       9'h06e:
-          qbits = 9'h06f;
+          qbits = 9'h070;
       9'h06f:
-          qbits = 9'h06f;
+          qbits = 9'h070;
       9'h070:
-          qbits = 9'h072;
+          qbits = 9'h070;
       9'h071:
-          qbits = 9'h072;
+          qbits = 9'h074;
       9'h072:
-          qbits = 9'h072;
+          qbits = 9'h074;
       9'h073:
-          qbits = 9'h075;
+          qbits = 9'h074;
       9'h074:
-          qbits = 9'h075;
+          qbits = 9'h074;
       9'h075:
-          qbits = 9'h075;
+          qbits = 9'h078;
       9'h076:
           qbits = 9'h078;
       9'h077:
@@ -16346,23 +16847,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h078:
           qbits = 9'h078;
       9'h079:
-          qbits = 9'h07b;
+          qbits = 9'h07c;
       9'h07a:
-          qbits = 9'h07b;
+          qbits = 9'h07c;
       9'h07b:
-          qbits = 9'h07b;
+          qbits = 9'h07c;
       9'h07c:
-          qbits = 9'h07e;
+          qbits = 9'h07c;
       9'h07d:
-          qbits = 9'h07e;
+          qbits = 9'h080;
       9'h07e:
-          qbits = 9'h07e;
+          qbits = 9'h080;
       9'h07f:
-          qbits = 9'h081;
+          qbits = 9'h080;
       9'h080:
-          qbits = 9'h081;
+          qbits = 9'h080;
       9'h081:
-          qbits = 9'h081;
+          qbits = 9'h084;
       9'h082:
           qbits = 9'h084;
       9'h083:
@@ -16370,23 +16871,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h084:
           qbits = 9'h084;
       9'h085:
-          qbits = 9'h087;
+          qbits = 9'h088;
       9'h086:
-          qbits = 9'h087;
+          qbits = 9'h088;
       9'h087:
-          qbits = 9'h087;
+          qbits = 9'h088;
       9'h088:
-          qbits = 9'h08a;
+          qbits = 9'h088;
       9'h089:
-          qbits = 9'h08a;
+          qbits = 9'h08c;
       9'h08a:
-          qbits = 9'h08a;
+          qbits = 9'h08c;
       9'h08b:
-          qbits = 9'h08d;
+          qbits = 9'h08c;
       9'h08c:
-          qbits = 9'h08d;
+          qbits = 9'h08c;
       9'h08d:
-          qbits = 9'h08d;
+          qbits = 9'h090;
       9'h08e:
           qbits = 9'h090;
       9'h08f:
@@ -16394,23 +16895,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h090:
           qbits = 9'h090;
       9'h091:
-          qbits = 9'h093;
+          qbits = 9'h094;
       9'h092:
-          qbits = 9'h093;
+          qbits = 9'h094;
       9'h093:
-          qbits = 9'h093;
+          qbits = 9'h094;
       9'h094:
-          qbits = 9'h096;
+          qbits = 9'h094;
       9'h095:
-          qbits = 9'h096;
+          qbits = 9'h098;
       9'h096:
-          qbits = 9'h096;
+          qbits = 9'h098;
       9'h097:
-          qbits = 9'h099;
+          qbits = 9'h098;
       9'h098:
-          qbits = 9'h099;
+          qbits = 9'h098;
       9'h099:
-          qbits = 9'h099;
+          qbits = 9'h09c;
       9'h09a:
           qbits = 9'h09c;
       9'h09b:
@@ -16418,23 +16919,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h09c:
           qbits = 9'h09c;
       9'h09d:
-          qbits = 9'h09f;
+          qbits = 9'h0a0;
       9'h09e:
-          qbits = 9'h09f;
+          qbits = 9'h0a0;
       9'h09f:
-          qbits = 9'h09f;
+          qbits = 9'h0a0;
       9'h0a0:
-          qbits = 9'h0a2;
+          qbits = 9'h0a0;
       9'h0a1:
-          qbits = 9'h0a2;
+          qbits = 9'h0a4;
       9'h0a2:
-          qbits = 9'h0a2;
+          qbits = 9'h0a4;
       9'h0a3:
-          qbits = 9'h0a5;
+          qbits = 9'h0a4;
       9'h0a4:
-          qbits = 9'h0a5;
+          qbits = 9'h0a4;
       9'h0a5:
-          qbits = 9'h0a5;
+          qbits = 9'h0a8;
       9'h0a6:
           qbits = 9'h0a8;
       9'h0a7:
@@ -16442,23 +16943,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h0a8:
           qbits = 9'h0a8;
       9'h0a9:
-          qbits = 9'h0ab;
+          qbits = 9'h0ac;
       9'h0aa:
-          qbits = 9'h0ab;
+          qbits = 9'h0ac;
       9'h0ab:
-          qbits = 9'h0ab;
+          qbits = 9'h0ac;
       9'h0ac:
-          qbits = 9'h0ae;
+          qbits = 9'h0ac;
       9'h0ad:
-          qbits = 9'h0ae;
+          qbits = 9'h0b0;
       9'h0ae:
-          qbits = 9'h0ae;
+          qbits = 9'h0b0;
       9'h0af:
-          qbits = 9'h0b1;
+          qbits = 9'h0b0;
       9'h0b0:
-          qbits = 9'h0b1;
+          qbits = 9'h0b0;
       9'h0b1:
-          qbits = 9'h0b1;
+          qbits = 9'h0b4;
       9'h0b2:
           qbits = 9'h0b4;
       9'h0b3:
@@ -16466,23 +16967,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h0b4:
           qbits = 9'h0b4;
       9'h0b5:
-          qbits = 9'h0b7;
+          qbits = 9'h0b8;
       9'h0b6:
-          qbits = 9'h0b7;
+          qbits = 9'h0b8;
       9'h0b7:
-          qbits = 9'h0b7;
+          qbits = 9'h0b8;
       9'h0b8:
-          qbits = 9'h0ba;
+          qbits = 9'h0b8;
       9'h0b9:
-          qbits = 9'h0ba;
+          qbits = 9'h0bc;
       9'h0ba:
-          qbits = 9'h0ba;
+          qbits = 9'h0bc;
       9'h0bb:
-          qbits = 9'h0bd;
+          qbits = 9'h0bc;
       9'h0bc:
-          qbits = 9'h0bd;
+          qbits = 9'h0bc;
       9'h0bd:
-          qbits = 9'h0bd;
+          qbits = 9'h0c0;
       9'h0be:
           qbits = 9'h0c0;
       9'h0bf:
@@ -16490,23 +16991,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h0c0:
           qbits = 9'h0c0;
       9'h0c1:
-          qbits = 9'h0c3;
+          qbits = 9'h0c4;
       9'h0c2:
-          qbits = 9'h0c3;
+          qbits = 9'h0c4;
       9'h0c3:
-          qbits = 9'h0c3;
+          qbits = 9'h0c4;
       9'h0c4:
-          qbits = 9'h0c6;
+          qbits = 9'h0c4;
       9'h0c5:
-          qbits = 9'h0c6;
+          qbits = 9'h0c8;
       9'h0c6:
-          qbits = 9'h0c6;
+          qbits = 9'h0c8;
       9'h0c7:
-          qbits = 9'h0c9;
+          qbits = 9'h0c8;
       9'h0c8:
-          qbits = 9'h0c9;
+          qbits = 9'h0c8;
       9'h0c9:
-          qbits = 9'h0c9;
+          qbits = 9'h0cc;
       9'h0ca:
           qbits = 9'h0cc;
       9'h0cb:
@@ -16514,23 +17015,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h0cc:
           qbits = 9'h0cc;
       9'h0cd:
-          qbits = 9'h0cf;
+          qbits = 9'h0d0;
       9'h0ce:
-          qbits = 9'h0cf;
+          qbits = 9'h0d0;
       9'h0cf:
-          qbits = 9'h0cf;
+          qbits = 9'h0d0;
       9'h0d0:
-          qbits = 9'h0d2;
+          qbits = 9'h0d0;
       9'h0d1:
-          qbits = 9'h0d2;
+          qbits = 9'h0d4;
       9'h0d2:
-          qbits = 9'h0d2;
+          qbits = 9'h0d4;
       9'h0d3:
-          qbits = 9'h0d5;
+          qbits = 9'h0d4;
       9'h0d4:
-          qbits = 9'h0d5;
+          qbits = 9'h0d4;
       9'h0d5:
-          qbits = 9'h0d5;
+          qbits = 9'h0d8;
       9'h0d6:
           qbits = 9'h0d8;
       9'h0d7:
@@ -16538,23 +17039,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h0d8:
           qbits = 9'h0d8;
       9'h0d9:
-          qbits = 9'h0db;
+          qbits = 9'h0dc;
       9'h0da:
-          qbits = 9'h0db;
+          qbits = 9'h0dc;
       9'h0db:
-          qbits = 9'h0db;
+          qbits = 9'h0dc;
       9'h0dc:
-          qbits = 9'h0de;
+          qbits = 9'h0dc;
       9'h0dd:
-          qbits = 9'h0de;
+          qbits = 9'h0e0;
       9'h0de:
-          qbits = 9'h0de;
+          qbits = 9'h0e0;
       9'h0df:
-          qbits = 9'h0e1;
+          qbits = 9'h0e0;
       9'h0e0:
-          qbits = 9'h0e1;
+          qbits = 9'h0e0;
       9'h0e1:
-          qbits = 9'h0e1;
+          qbits = 9'h0e4;
       9'h0e2:
           qbits = 9'h0e4;
       9'h0e3:
@@ -16562,23 +17063,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h0e4:
           qbits = 9'h0e4;
       9'h0e5:
-          qbits = 9'h0e7;
+          qbits = 9'h0e8;
       9'h0e6:
-          qbits = 9'h0e7;
+          qbits = 9'h0e8;
       9'h0e7:
-          qbits = 9'h0e7;
+          qbits = 9'h0e8;
       9'h0e8:
-          qbits = 9'h0ea;
+          qbits = 9'h0e8;
       9'h0e9:
-          qbits = 9'h0ea;
+          qbits = 9'h0ec;
       9'h0ea:
-          qbits = 9'h0ea;
+          qbits = 9'h0ec;
       9'h0eb:
-          qbits = 9'h0ed;
+          qbits = 9'h0ec;
       9'h0ec:
-          qbits = 9'h0ed;
+          qbits = 9'h0ec;
       9'h0ed:
-          qbits = 9'h0ed;
+          qbits = 9'h0f0;
       9'h0ee:
           qbits = 9'h0f0;
       9'h0ef:
@@ -16586,23 +17087,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h0f0:
           qbits = 9'h0f0;
       9'h0f1:
-          qbits = 9'h0f3;
+          qbits = 9'h0f4;
       9'h0f2:
-          qbits = 9'h0f3;
+          qbits = 9'h0f4;
       9'h0f3:
-          qbits = 9'h0f3;
+          qbits = 9'h0f4;
       9'h0f4:
-          qbits = 9'h0f6;
+          qbits = 9'h0f4;
       9'h0f5:
-          qbits = 9'h0f6;
+          qbits = 9'h0f8;
       9'h0f6:
-          qbits = 9'h0f6;
+          qbits = 9'h0f8;
       9'h0f7:
-          qbits = 9'h0f9;
+          qbits = 9'h0f8;
       9'h0f8:
-          qbits = 9'h0f9;
+          qbits = 9'h0f8;
       9'h0f9:
-          qbits = 9'h0f9;
+          qbits = 9'h0fc;
       9'h0fa:
           qbits = 9'h0fc;
       9'h0fb:
@@ -16610,15 +17111,15 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       9'h0fc:
           qbits = 9'h0fc;
       9'h0fd:
-          qbits = 9'h0ff;
+          qbits = 9'h100;
       9'h0fe:
-          qbits = 9'h0ff;
+          qbits = 9'h100;
       9'h0ff:
-          qbits = 9'h0ff;
+          qbits = 9'h100;
       9'h100:
-          qbits = 9'h102;
+          qbits = 9'h100;
       9'h101:
-          qbits = 9'h102;
+          qbits = 9'h104;
     endcase
   end
   assign rom_rd__addr = fpc[9:0];
@@ -16659,66 +17160,90 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign bl_b = \$2711 [7:0];
   assign div_shl = \$2716 [8:0];
   assign drem_init = \$2717 [144:0];
-  assign dnum_init = \$2718 [257:0];
-  assign div0_sh = { drem, dnum[257] };
-  assign div0_cin1 = div0_c0_full[38];
-  assign div0_cin2 = div0_p0_1a;
-  assign div0_cin3 = div0_p1_2a;
-  assign div0_sum = { div0_s3, div0_s2, div0_s1, div0_c0_full[37:1] };
-  assign div0_cout = div0_p1_3a;
-  assign div0_r = \$2733 [144:0];
-  assign quo_0 = { quo[256:0], div0_p1_3a };
-  assign dnum_0 = \$2734 [257:0];
-  assign div1_sh = { \$2733 [144:0], \$2734 [257] };
-  assign div1_cin1 = div1_c0_full[38];
-  assign div1_cin2 = div1_p0_1a;
-  assign div1_cin3 = div1_p1_2a;
-  assign div1_sum = { div1_s3, div1_s2, div1_s1, div1_c0_full[37:1] };
-  assign div1_cout = div1_p1_3a;
-  assign div1_r = \$2749 [144:0];
-  assign quo_1 = { quo[255:0], div0_p1_3a, div1_p1_3a };
-  assign dnum_1 = \$2750 [257:0];
-  assign div2_sh = { \$2749 [144:0], \$2750 [257] };
-  assign div2_cin1 = div2_c0_full[38];
-  assign div2_cin2 = div2_p0_1a;
-  assign div2_cin3 = div2_p1_2a;
-  assign div2_sum = { div2_s3, div2_s2, div2_s1, div2_c0_full[37:1] };
-  assign div2_cout = div2_p1_3a;
-  assign div2_r = \$2765 [144:0];
-  assign quo_2 = { quo[254:0], div0_p1_3a, div1_p1_3a, div2_p1_3a };
-  assign dnum_2 = \$2766 [257:0];
+  assign dnum_init = \$2718 [255:0];
+  assign den3_cin1 = den3_c0_full[38];
+  assign den3_cin2 = den3_p0_1a;
+  assign den3_cin3 = den3_p1_2a;
+  assign den3_sum = { den3_s3, den3_s2, den3_s1, den3_c0_full[37:1] };
+  assign den3_cout = den3_p1_3a;
+  assign div0_sh = { drem, dnum[255:254] };
+  assign div0_k1_cin1 = div0_k1_c0_full[38];
+  assign div0_k1_cin2 = div0_k1_p0_1a;
+  assign div0_k1_cin3 = div0_k1_p1_2a;
+  assign div0_k1_sum = { div0_k1_s3, div0_k1_s2, div0_k1_s1, div0_k1_c0_full[37:1] };
+  assign div0_k1_cout = div0_k1_p1_3a;
+  assign div0_k2_cin1 = div0_k2_c0_full[38];
+  assign div0_k2_cin2 = div0_k2_p0_1a;
+  assign div0_k2_cin3 = div0_k2_p1_2a;
+  assign div0_k2_sum = { div0_k2_s3, div0_k2_s2, div0_k2_s1, div0_k2_c0_full[37:1] };
+  assign div0_k2_cout = div0_k2_p1_3a;
+  assign div0_k3_cin1 = div0_k3_c0_full[38];
+  assign div0_k3_cin2 = div0_k3_p0_1a;
+  assign div0_k3_cin3 = div0_k3_p1_2a;
+  assign div0_k3_sum = { div0_k3_s3, div0_k3_s2, div0_k3_s1, div0_k3_c0_full[37:1] };
+  assign div0_k3_cout = div0_k3_p1_3a;
+  assign div0_r = \$2777 [144:0];
+  assign div0_q = { div0_k2_p1_3a, \$2780  };
+  assign quo_0 = { quo[253:0], div0_k2_p1_3a, \$2780  };
+  assign dnum_0 = \$2781 [255:0];
+  assign div1_sh = { \$2777 [144:0], \$2781 [255:254] };
+  assign div1_k1_cin1 = div1_k1_c0_full[38];
+  assign div1_k1_cin2 = div1_k1_p0_1a;
+  assign div1_k1_cin3 = div1_k1_p1_2a;
+  assign div1_k1_sum = { div1_k1_s3, div1_k1_s2, div1_k1_s1, div1_k1_c0_full[37:1] };
+  assign div1_k1_cout = div1_k1_p1_3a;
+  assign div1_k2_cin1 = div1_k2_c0_full[38];
+  assign div1_k2_cin2 = div1_k2_p0_1a;
+  assign div1_k2_cin3 = div1_k2_p1_2a;
+  assign div1_k2_sum = { div1_k2_s3, div1_k2_s2, div1_k2_s1, div1_k2_c0_full[37:1] };
+  assign div1_k2_cout = div1_k2_p1_3a;
+  assign div1_k3_cin1 = div1_k3_c0_full[38];
+  assign div1_k3_cin2 = div1_k3_p0_1a;
+  assign div1_k3_cin3 = div1_k3_p1_2a;
+  assign div1_k3_sum = { div1_k3_s3, div1_k3_s2, div1_k3_s1, div1_k3_c0_full[37:1] };
+  assign div1_k3_cout = div1_k3_p1_3a;
+  assign div1_r = \$2826 [144:0];
+  assign div1_q = { div1_k2_p1_3a, \$2829  };
+  assign quo_1 = { quo[251:0], div0_k2_p1_3a, \$2780 , div1_k2_p1_3a, \$2829  };
+  assign dnum_1 = \$2830 [255:0];
   assign a_sq = ra[511:0];
-  assign pairs_raw = \$5584 [8:0];
-  assign sq_shl = \$5586 [9:0];
-  assign sq_r2_0 = { srem, work[511:510] };
-  assign sq_trial_0 = { 4'h0, root, 2'h1 };
-  assign sq0_cin1 = sq0_c0_full[34];
-  assign sq0_cin2 = sq0_p0_1a;
-  assign sq0_cin3 = sq0_p1_2a;
-  assign sq0_cin4 = sq0_p1_3a;
-  assign sq0_cin5 = sq0_p2_4a;
-  assign sq0_cin6 = sq0_p2_5a;
-  assign sq0_cin7 = sq0_p2_6a;
-  assign sq0_sum = { sq0_s7, sq0_s6, sq0_s5, sq0_s4, sq0_s3, sq0_s2, sq0_s1, sq0_c0_full[33:1] };
-  assign sq0_cout = sq0_p2_7a;
-  assign srem_0 = \$5640 [259:0];
-  assign root_0 = { root[254:0], sq0_p2_7a };
-  assign work_0 = \$5641 [511:0];
-  assign sq_r2_1 = { \$5640 [259:0], \$5641 [511:510] };
-  assign sq_trial_1 = { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_cin1 = sq1_c0_full[34];
-  assign sq1_cin2 = sq1_p0_1a;
-  assign sq1_cin3 = sq1_p1_2a;
-  assign sq1_cin4 = sq1_p1_3a;
-  assign sq1_cin5 = sq1_p2_4a;
-  assign sq1_cin6 = sq1_p2_5a;
-  assign sq1_cin7 = sq1_p2_6a;
-  assign sq1_sum = { sq1_s7, sq1_s6, sq1_s5, sq1_s4, sq1_s3, sq1_s2, sq1_s1, sq1_c0_full[33:1] };
-  assign sq1_cout = sq1_p2_7a;
-  assign srem_1 = \$5695 [259:0];
-  assign root_1 = { root[253:0], sq0_p2_7a, sq1_p2_7a };
-  assign work_1 = \$5696 [511:0];
-  assign quo_up = \$5698 [255:0];
+  assign pairs_raw = \$5648 [8:0];
+  assign sq_shl = \$5650 [9:0];
+  assign sq_sh = { srem, work[511:508] };
+  assign sq_k1_cin1 = sq_k1_c0_full[34];
+  assign sq_k1_cin2 = sq_k1_p0_1a;
+  assign sq_k1_cin3 = sq_k1_p1_2a;
+  assign sq_k1_cin4 = sq_k1_p1_3a;
+  assign sq_k1_cin5 = sq_k1_p2_4a;
+  assign sq_k1_cin6 = sq_k1_p2_5a;
+  assign sq_k1_cin7 = sq_k1_p2_6a;
+  assign sq_k1_sum = { sq_k1_s7, sq_k1_s6, sq_k1_s5, sq_k1_s4, sq_k1_s3, sq_k1_s2, sq_k1_s1, sq_k1_c0_full[33:1] };
+  assign sq_k1_cout = sq_k1_p2_7a;
+  assign sq_k2_cin1 = sq_k2_c0_full[34];
+  assign sq_k2_cin2 = sq_k2_p0_1a;
+  assign sq_k2_cin3 = sq_k2_p1_2a;
+  assign sq_k2_cin4 = sq_k2_p1_3a;
+  assign sq_k2_cin5 = sq_k2_p2_4a;
+  assign sq_k2_cin6 = sq_k2_p2_5a;
+  assign sq_k2_cin7 = sq_k2_p2_6a;
+  assign sq_k2_sum = { sq_k2_s7, sq_k2_s6, sq_k2_s5, sq_k2_s4, sq_k2_s3, sq_k2_s2, sq_k2_s1, sq_k2_c0_full[33:1] };
+  assign sq_k2_cout = sq_k2_p2_7a;
+  assign sq_s3 = { 1'h0, srem, work[511:508] };
+  assign sq_cs_c = { \$5732 [263:0], 1'h1 };
+  assign sq_k3_cin1 = sq_k3_c0_full[34];
+  assign sq_k3_cin2 = sq_k3_p0_1a;
+  assign sq_k3_cin3 = sq_k3_p1_2a;
+  assign sq_k3_cin4 = sq_k3_p1_3a;
+  assign sq_k3_cin5 = sq_k3_p2_4a;
+  assign sq_k3_cin6 = sq_k3_p2_5a;
+  assign sq_k3_cin7 = sq_k3_p2_6a;
+  assign sq_k3_cin8 = sq_k3_p2_7a;
+  assign sq_k3_sum = { sq_k3_s8, sq_k3_s7, sq_k3_s6, sq_k3_s5, sq_k3_s4, sq_k3_s3, sq_k3_s2, sq_k3_s1, sq_k3_c0_full[33:1] };
+  assign sq_k3_cout = sq_k3_p3_8a;
+  assign sq_r = \$5777 [259:0];
+  assign sq_q = { root, sq_k2_p2_7a, \$5780  };
+  assign work_next = \$5781 [511:0];
+  assign quo_up = \$5783 [255:0];
   assign o_valid = o__valid;
   assign rec = o__payload;
   assign imm_sext = { word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41:26] };
@@ -17394,20 +17919,18 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$2225  = 4'h0;
   assign \$2259  = { 1'h0, \$2258  };
   assign \$2260  = { 1'h0, \$2259  };
-  assign \$2734  = { dnum, 1'h0 };
-  assign \$2750  = { \$2734 [257:0], 1'h0 };
-  assign \$2766  = { \$2750 [257:0], 1'h0 };
-  assign \$5584  = { 1'h0, \$5583 [10:1] };
-  assign \$5641  = { 1'h0, work, 2'h0 };
-  assign \$5696  = { 1'h0, \$5641 [511:0], 2'h0 };
-  assign \$5777  = { 36'h000000000, rb[639:36] };
-  assign \$5789  = { 1'h0, ra[639:1] };
-  assign \$5790  = { 36'h000000000, rb[639:36] };
-  assign \$5795  = { 36'h000000000, mb[639:36] };
-  assign \$5817  = { 36'h000000000, rb[639:36] };
-  assign \$5819  = { 27'h0000000, ra, 36'h000000000 };
-  assign \$5820  = { 36'h000000000, rb[639:36] };
-  assign \$5822  = { 27'h0000000, ma, 36'h000000000 };
-  assign \$5823  = { 36'h000000000, mb[639:36] };
-  assign \$5824  = { 36'h000000000, mb[639:36] };
+  assign \$2781  = { 1'h0, dnum, 2'h0 };
+  assign \$2830  = { 1'h0, \$2781 [255:0], 2'h0 };
+  assign \$5648  = { 1'h0, \$5647 [10:1] };
+  assign \$5781  = { 3'h0, work, 4'h0 };
+  assign \$5862  = { 36'h000000000, rb[639:36] };
+  assign \$5874  = { 1'h0, ra[639:1] };
+  assign \$5875  = { 36'h000000000, rb[639:36] };
+  assign \$5880  = { 36'h000000000, mb[639:36] };
+  assign \$5902  = { 36'h000000000, rb[639:36] };
+  assign \$5904  = { 27'h0000000, ra, 36'h000000000 };
+  assign \$5905  = { 36'h000000000, rb[639:36] };
+  assign \$5907  = { 27'h0000000, ma, 36'h000000000 };
+  assign \$5908  = { 36'h000000000, mb[639:36] };
+  assign \$5909  = { 36'h000000000, mb[639:36] };
 endmodule

@@ -317,3 +317,53 @@ def test_multiplier_digit_step_equals_python() -> None:
     sim = Simulator(m)
     sim.add_testbench(bench)
     sim.run()
+
+
+def test_radix4_division_and_root_steps_equal_python() -> None:
+    """One radix-4 divider step (``restoring_step4``: ``s = 4·rem + 2 bits``, the largest ``k <= 3`` with
+    ``k·den <= s``) and one radix-4 root step (``sqrt_step4``: ``s = 16·rem + 4 bits``, the largest digit
+    ``d`` with ``8·Q·d + d² <= s``) against Python integers, at EvalSearch's widths: remainders at
+    their bounds (``den - 1``, ``2·Q``), all-ones divisors, zero, and random operands."""
+    import random
+
+    from amaranth.hdl import Module, Signal
+
+    from mevblade.hw.eval_search import DIV_CHUNK, SQRT_CHUNK, restoring_step4, sqrt_step4
+
+    DN, DB = ep.DEN_BITS, ep.DIV_BITS
+    m = Module()
+    rem, bits2, den, den3 = Signal(DN), Signal(2), Signal(DN), Signal(DN + 2)
+    d_rem, d_q = restoring_step4(m, rem, bits2, den, den3, DIV_CHUNK, "t_div")
+    srem, bits4, root = Signal(DB + 4), Signal(4), Signal(DB)
+    s_rem, s_q = sqrt_step4(m, srem, bits4, root, SQRT_CHUNK, "t_sq")
+    rng = random.Random(11)
+    dcases = [((1 << DN) - 1, (1 << DN) - 2, 3), ((1 << DN) - 1, 0, 0), (1, 0, 3), (1, 0, 0), (3, 2, 3), (2, 1, 1)]
+    for _ in range(150):
+        dv = rng.getrandbits(rng.choice([2, 20, 100, DN])) or 1
+        rv = rng.choice([dv - 1, 0, rng.randrange(dv)])
+        dcases.append((dv, rv, rng.getrandbits(2)))
+    scases = [((1 << DB) - 1, 2 * ((1 << DB) - 1) & ((1 << (DB + 4)) - 1), 15), (0, 0, 0), (0, 0, 1), (1, 2, 15), (1, 0, 8)]
+    for _ in range(150):
+        qv = rng.getrandbits(rng.choice([1, 30, 130, DB - 2]))
+        rv = rng.choice([2 * qv, 0, rng.randrange(2 * qv + 1)])
+        scases.append((qv, rv, rng.getrandbits(4)))
+
+    async def bench(ctx):
+        for dv, rv, b in dcases:
+            ctx.set(den, dv)
+            ctx.set(den3, 3 * dv)
+            ctx.set(rem, rv)
+            ctx.set(bits2, b)
+            q, r = divmod(4 * rv + b, dv)
+            assert (ctx.get(d_q), ctx.get(d_rem)) == (q, r), (dv, rv, b)
+        for qv, rv, b in scases:
+            ctx.set(root, qv)
+            ctx.set(srem, rv)
+            ctx.set(bits4, b)
+            s = 16 * rv + b
+            d = max(k for k in range(4) if 8 * qv * k + k * k <= s)
+            assert (ctx.get(s_q), ctx.get(s_rem)) == (4 * qv + d, s - 8 * qv * d - d * d), (qv, rv, b)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
