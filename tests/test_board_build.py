@@ -220,10 +220,29 @@ def test_ecp5_build_passes_the_router_to_nextpnr(tmp_path, monkeypatch, router) 
     _fake_tools(tmp_path, monkeypatch)
     kw = {} if router is None else {"router": router}
     rep = build_board("ulx3s-85f", out=tmp_path / "out", synth="abc", **kw)
-    want = router or "router1"
+    want = router or "router2"
     assert rep["router"] == want
     args = (tmp_path / "out" / "nextpnr.args").read_text().split()
     assert args[args.index("--router") + 1] == want
+
+
+@pytest.mark.parametrize("placer, seed", [(None, None), ("heap", 3)])
+def test_ecp5_build_passes_the_placer_and_seed_to_nextpnr(tmp_path, monkeypatch, placer, seed) -> None:
+    """The default placer is the electrostatic one (the build that routed); the report says which ran."""
+    _fake_tools(tmp_path, monkeypatch)
+    kw = {k: v for k, v in (("placer", placer), ("seed", seed)) if v is not None}
+    rep = build_board("ulx3s-85f", out=tmp_path / "out", synth="abc", **kw)
+    assert (rep["placer"], rep["seed"]) == (placer or "static", seed or 1)
+    args = (tmp_path / "out" / "nextpnr.args").read_text().split()
+    assert args[args.index("--placer") + 1] == (placer or "static")
+    assert args[args.index("--seed") + 1] == str(seed or 1)
+
+
+@pytest.mark.parametrize("kw, match", [({"placer": "sa"}, r"placer must be one of \('static', 'heap'\), not 'sa'"),
+                                       ({"seed": 0}, "seed must be a positive integer, not 0")])
+def test_ecp5_build_rejects_a_bad_placer_or_seed(tmp_path, kw, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        build_board("ulx3s-85f", out=tmp_path / "out", **kw)
 
 
 def test_ecp5_build_rejects_an_unknown_router(tmp_path) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 
 from mevblade.hw.build import log_fmax_table
 
-__all__ = ["BOARDS", "Board", "build_board", "parse_nextpnr_log", "main"]
+__all__ = ["BOARDS", "Board", "PLACERS", "ROUTERS", "build_board", "parse_nextpnr_log", "main"]
 
 REPO = Path(__file__).resolve().parents[2]
 ZYNQ_TCL = Path(__file__).resolve().parent / "zynq" / "mevblade.tcl"
@@ -133,11 +133,17 @@ def uart_setting(freq_mhz: float) -> dict[str, Any]:
     return {"divisor": divisor, "baud": round(baud), "error_percent": round(100 * (baud - UART_BAUD) / UART_BAUD, 2)}
 
 
-#: ``--router`` choices: nextpnr's router1 (its default) or router2 (faster on congested designs)
+#: ``--router`` choices: nextpnr's router1 or router2 (router2, the board builds' default, copes with a
+#: congested, well-filled part; router1 never finished an appliance build on the LFE5U-85F)
 ROUTERS = ("router1", "router2")
+#: ``--placer`` choices: nextpnr's analytic placer HeAP (its own default) or the electrostatic placer ``static``
+#: (the board builds' default: the first LFE5U-85F appliance build that routed, session 11, placed with it; with
+#: HeAP the same netlist stalled in router2 at thousands of overused wires)
+PLACERS = ("static", "heap")
 
 
-def _ecp5_plan(out: Path, freq_mhz: float, variant: str, router: str = "router1") -> str:
+def _ecp5_plan(out: Path, freq_mhz: float, variant: str, router: str = "router2", placer: str = "static",
+               seed: int = 1) -> str:
     """Elaborate the appliance for the board, write the build files (yosys script, LPF, build script) and
     return the yosys script as written."""
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
@@ -148,7 +154,7 @@ def _ecp5_plan(out: Path, freq_mhz: float, variant: str, router: str = "router1"
     # do_build=False + extract: platform.build() would insist on the programmer
     # (openFPGALoader) being installed even when not programming.
     plan = platform.build(ECP5Appliance(freq_mhz=freq_mhz, variant=variant), name="mevblade", build_dir=str(out),
-                          do_build=False, nextpnr_opts=f"--timing-allow-fail --seed 1 --router {router}")
+                          do_build=False, nextpnr_opts=f"--timing-allow-fail --seed {seed} --placer {placer} --router {router}")
     plan.extract(str(out))
     return (out / "mevblade.ys").read_text()
 
@@ -178,16 +184,21 @@ def _last_yosys_step(out: Path) -> str:
 
 
 def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto",
-               variant: str = DEFAULT_VARIANTS["ecp5"], router: str = "router1") -> dict[str, Any]:
+               variant: str = DEFAULT_VARIANTS["ecp5"], router: str = "router2", placer: str = "static",
+               seed: int = 1) -> dict[str, Any]:
     if synth not in SYNTH_FLOWS:
         raise ValueError(f"synth must be one of {SYNTH_FLOWS}, not {synth!r}")
     if router not in ROUTERS:
         raise ValueError(f"router must be one of {ROUTERS}, not {router!r}")
+    if placer not in PLACERS:
+        raise ValueError(f"placer must be one of {PLACERS}, not {placer!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 1:
+        raise ValueError(f"seed must be a positive integer, not {seed!r}")
     _toolchain_env()
     t0 = time.time()
     flows = ["abc9", "abc"] if synth == "auto" else [synth]
     notes: list[str] = []
-    script = _ecp5_plan(out, freq_mhz, variant, router)
+    script = _ecp5_plan(out, freq_mhz, variant, router, placer, seed)
     for flow in flows:
         try:
             _ecp5_run(out, script, flow)
@@ -199,6 +210,7 @@ def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto",
             if yosys_done or flow == flows[-1]:
                 report = {"board": board.name, "part": board.part, "variant": variant, "target_mhz": freq_mhz,
                           "uart": uart_setting(freq_mhz), "ok": False, "router": router,
+                          "placer": placer, "seed": seed,
                           "seconds": round(time.time() - t0), "synth": flow, "synth_notes": notes,
                           "host_link": board.link}
                 tim = out / "mevblade.tim"
@@ -213,6 +225,7 @@ def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto",
     log = (out / "mevblade.tim").read_text(errors="replace")
     report = {"board": board.name, "part": board.part, "variant": variant, "target_mhz": freq_mhz,
               "uart": uart_setting(freq_mhz), "ok": True, "router": router,
+              "placer": placer, "seed": seed,
               "bitstream": str(out / "mevblade.bit"), "seconds": round(time.time() - t0),
               "synth": flow, "synth_notes": notes, "host_link": board.link, **parse_nextpnr_log(log)}
     _write_report(out, report)
@@ -317,7 +330,7 @@ DEFAULT_FREQ_MHZ = {"frontend": 15.0, "decode": 15.0, "full": 100.0}
 
 def build_board(name: str, *, out: Path | None = None, freq_mhz: float | None = None,
                 estimate: bool = False, synth: str = "auto", variant: str | None = None,
-                router: str = "router1") -> dict[str, Any]:
+                router: str = "router2", placer: str = "static", seed: int = 1) -> dict[str, Any]:
     try:
         board = BOARDS[name]
     except KeyError:
@@ -328,7 +341,7 @@ def build_board(name: str, *, out: Path | None = None, freq_mhz: float | None = 
     out = out or REPO / "build" / "boards" / name
     out.mkdir(parents=True, exist_ok=True)
     if board.kind == "ecp5":
-        return build_ecp5(board, out, freq_mhz, synth, variant, router)
+        return build_ecp5(board, out, freq_mhz, synth, variant, router, placer, seed)
     return build_zynq(board, out, estimate)
 
 
@@ -347,8 +360,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--xilinx-estimate", action="store_true", help="Zynq: add a yosys synth_xilinx estimate")
     p.add_argument("--synth", choices=SYNTH_FLOWS, default="auto",
                    help="ECP5: synth_ecp5 with ABC9, the classic ABC, or ABC9 then ABC if it fails (default)")
-    p.add_argument("--router", choices=ROUTERS, default="router1",
-                   help="ECP5: nextpnr's routing algorithm (router2 copes better with a congested, well-filled part)")
+    p.add_argument("--router", choices=ROUTERS, default="router2",
+                   help="ECP5: nextpnr's routing algorithm (default router2: it copes with a congested, well-filled "
+                        "part)")
+    p.add_argument("--placer", choices=PLACERS, default="static",
+                   help="ECP5: nextpnr's placer (default static, the electrostatic placer: with it the LFE5U-85F "
+                        "build routes; with heap, nextpnr's own default, router2 stalled on the same netlist)")
+    p.add_argument("--seed", type=int, default=1, help="ECP5: nextpnr's placement seed (default 1)")
     args = p.parse_args(argv)
     try:
         variant = resolve_variant(BOARDS[args.board], args.variant)
@@ -356,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(str(exc))  # usage + message, exit status 2 (as argparse's own choice errors)
     try:
         report = build_board(args.board, out=args.out, freq_mhz=args.freq, estimate=args.xilinx_estimate,
-                             synth=args.synth, variant=variant, router=args.router)
+                             synth=args.synth, variant=variant, router=args.router, placer=args.placer,
+                             seed=args.seed)
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
