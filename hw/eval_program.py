@@ -62,7 +62,10 @@ branch or jump costs :data:`TAKEN_CYCLES` more (the fall-through fetched beside 
 starts with :data:`FETCH_CYCLES` fetch cycle; the table above is the execute stage's.
 
 Session 11: 4 quotient bits per divider cycle (:data:`DIV_RADIX_BITS`, was 3), and the program's
-``MUL`` operands ordered so the shorter one is the multiplier on the realistic pools (same values).
+``MUL`` operands ordered so the shorter one is the multiplier on the realistic pools (same values);
+in the ``j = 1`` search the first hop's output of a candidate is its coordinate itself when
+``n1 <= m1`` (no division; see :func:`_exec`), and the scan's common paths fall through (the
+budget test ``count == maxc``, "not better" as ``eprof < bp1``, rare blocks out of line).
 
 Registers ``0 .. N_FIXED-1`` are flip-flops (inputs, constants, results); the others
 live in a RAM with two asynchronous read ports and one write port.
@@ -196,6 +199,9 @@ class Program:
         self.regs: dict[str, int] = dict(FIXED)
         self.code: list[tuple[Op, str | None, str | None, str | None, int | str]] = []
         self.labels: dict[str, int] = {}
+        #: out-of-line blocks (emitted by :func:`build_program` after the main code): the rare paths,
+        #: so the common one falls through instead of jumping around them
+        self.deferred: list = []
 
     def r(self, name: str) -> int:
         if name not in self.regs:
@@ -327,6 +333,8 @@ def build_program() -> Program:  # noqa: PLR0915 - one straight transcription
     P(O.LDI, "p", imm=1)
     P.label("j1_go")
     _search(P, 1, lab)
+    while P.deferred:
+        P.deferred.pop(0)()
     return P
 
 
@@ -406,10 +414,29 @@ def _exec(P: Program, j: int, s: str, no: str, lab) -> None:
     # cycle_output(x): overflow checks, then the floors
     P(O.ADD, "t3", "h0ri", x)
     P(O.BLTU, None, "U112", "t3", no)
-    P(O.MUL, "t3", x, "f0")
-    P(O.MUL, "t4", "t3", "h0ro")
-    P(O.ADD, "t3", "t3", "m1")
-    P(O.DIV, "ey", "t4", "t3")
+    if j == 0:
+        P(O.MUL, "t3", x, "f0")
+        P(O.MUL, "t4", "t3", "h0ro")
+        P(O.ADD, "t3", "t3", "m1")
+        P(O.DIV, "ey", "t4", "t3")
+    else:
+        # ey = fwd(ex, hop0) is s itself when n1 <= m1 (session 11): g(x) = x·n1 / (m1 + x·f0) rises
+        # by at most g'(0) = n1 / m1 <= 1 per unit of x, so floor(g) takes every integer; ex is the
+        # least x with g(x) >= s, so fwd(ex - 1) <= s - 1 and s <= fwd(ex) <= fwd(ex - 1) + 1 = s.
+        # Otherwise (m1 < n1) the division, out of line.
+        slow, join = lab("ey_div"), lab("ey_join")
+        P(O.MOV, "ey", s)
+        P(O.BLTU, None, "m1", "n1", slow)
+        P.label(join)
+
+        def ey_div() -> None:
+            P.label(slow)
+            P(O.MUL, "t3", x, "f0")
+            P(O.MUL, "t4", "t3", "h0ro")
+            P(O.ADD, "t3", "t3", "m1")
+            P(O.DIV, "ey", "t4", "t3")
+            P(O.J, imm=join)
+        P.deferred.append(ey_div)
     P(O.ADD, "t3", "h1ri", "ey")
     P(O.BLTU, None, "U112", "t3", no)
     P(O.MUL, "t3", "ey", "f1")
@@ -429,7 +456,7 @@ def _search(P: Program, j: int, lab) -> None:
     O = Op
     L = {k: lab(f"j{j}_{k}") for k in ("right", "lw", "rw", "lbs", "gal", "bs", "bs_step", "bs_hi", "done",
                                          "fb", "fb_loop", "fb_step", "fb_hi", "BL", "BR", "LO", "RO", "end",
-                                         "budget", "zero", "first_no", "first_go")}
+                                         "budget", "zero")}
     # ---- d. integer peak of D from s0 = p: walk (PEAK_WALK_MAX), then doubling + binary search
     _rises(P, j, "p", L["right"], None, lab)
     P(O.LDI, "cnt", imm=64)
@@ -490,22 +517,47 @@ def _search(P: Program, j: int, lab) -> None:
     P(O.MOV, "left", "p")
     P(O.ADD, "right", "p", "ONE")
     _exec(P, j, "p", L["fb"], lab)
-    # both sides open, first candidate = the peak (left side): its exec is the one just done
-    _at_least(P, j, "left", L["first_no"], lab)
-    P(O.BLTU, None, "count", "maxc", L["first_go"])
-    P(O.J, imm=L["budget"])
-    P.label(L["first_go"])
+    # both sides open, first candidate = the peak (left side): its exec is the one just done.
+    # Session 11 layout: the common paths fall through (the budget test is ``count == maxc``, as
+    # ``count <= maxc`` always; "not better" is ``eprof < bp1 = best + 1``; the state BR follows
+    # the first candidate, BL follows BR's "better" block; the rare blocks are out of line).
+    _at_least(P, j, "left", L["RO"], lab)
+    P(O.BEQ, None, "count", "maxc", L["budget"])
     P(O.ADDI, "count", "count", imm=1)
     P(O.SUB, "left", "left", "ONE")
-    P(O.BLTS, None, "best", "eprof", lab_first_better := lab(f"j{j}_first_better"))
-    P(O.J, imm=L["BR"])
-    P.label(lab_first_better)
+    P(O.BLTS, None, "eprof", "bp1", L["BR"])
     P(O.MOV, "best", "eprof")
     P(O.MOV, "bestx", "ex")
     P(O.ADD, "bp1", "eprof", "ONE")
-    P(O.J, imm=L["BR"])
-    P.label(L["first_no"])
-    P(O.J, imm=L["RO"])
+
+    # ---- e. scan outwards from the peak: left on even steps while both sides are open. States:
+    # BL (both open, left next), BR (both open, right next), LO (left only), RO (right only).
+    def side(state: str, cur: str, closed: str, after: str, infeasible: str, falls_into_after: bool) -> None:
+        P.label(L[state])
+        _at_least(P, j, cur, L[closed], lab)
+        P(O.BEQ, None, "count", "maxc", L["budget"])
+        P(O.ADDI, "count", "count", imm=1)
+        cand_no = lab(f"j{j}_{state}_inf")
+        _exec(P, j, cur, cand_no, lab)
+        P(O.ADDI, cur, cur, imm=-1 if cur == "left" else 1)
+        P(O.BLTS, None, "eprof", "bp1", L[after])
+        P(O.MOV, "best", "eprof")
+        P(O.MOV, "bestx", "ex")
+        P(O.ADD, "bp1", "eprof", "ONE")
+        if not falls_into_after:
+            P(O.J, imm=L[after])
+
+        def infeasible_block() -> None:
+            P.label(cand_no)
+            P(O.ADDI, cur, cur, imm=-1 if cur == "left" else 1)
+            P(O.J, imm=L[infeasible])
+        P.deferred.append(infeasible_block)
+
+    side("BR", "right", "LO", "BL", "LO", True)      # an infeasible right candidate closes the right side
+    side("BL", "left", "RO", "BR", "BR", False)      # an infeasible left candidate closes nothing
+    side("LO", "left", "end", "LO", "LO", False)
+    side("RO", "right", "end", "RO", "end", False)
+
     P.label(L["fb"])
     _exec(P, j, "ONE", L["zero"], lab)
     P(O.MOV, "lo", "ONE")
@@ -525,34 +577,6 @@ def _search(P: Program, j: int, lab) -> None:
     P(O.MOV, "hi", "mid")
     P(O.J, imm=L["fb_loop"])
 
-    # ---- e. scan outwards from the peak: left on even steps while both sides are open. States:
-    # BL (both open, left next), BR (both open, right next), LO (left only), RO (right only).
-    def side(state: str, cur: str, closed: str, after: str, infeasible: str) -> None:
-        P.label(L[state])
-        _at_least(P, j, cur, L[closed], lab)
-        P(O.BLTU, None, "count", "maxc", ok := lab(f"j{j}_{state}_ok"))
-        P(O.J, imm=L["budget"])
-        P.label(ok)
-        P(O.ADDI, "count", "count", imm=1)
-        cand_no = lab(f"j{j}_{state}_inf")
-        _exec(P, j, cur, cand_no, lab)
-        P(O.ADDI, cur, cur, imm=-1 if cur == "left" else 1)
-        P(O.BLTS, None, "best", "eprof", better := lab(f"j{j}_{state}_better"))
-        P(O.J, imm=L[after])
-        P.label(better)
-        P(O.MOV, "best", "eprof")
-        P(O.MOV, "bestx", "ex")
-        P(O.ADD, "bp1", "eprof", "ONE")
-        P(O.J, imm=L[after])
-        P.label(cand_no)
-        P(O.ADDI, cur, cur, imm=-1 if cur == "left" else 1)
-        P(O.J, imm=L[infeasible])
-
-    side("BL", "left", "RO", "BR", "BR")       # an infeasible left candidate closes nothing
-    side("BR", "right", "LO", "BL", "LO")      # an infeasible right candidate closes the right side
-    side("LO", "left", "end", "LO", "LO")
-    side("RO", "right", "end", "RO", "end")
-
     P.label(L["budget"])
     P(O.LDI, "rese", imm=0)
     P(O.J, imm=(fin := lab(f"j{j}_fin")))
@@ -560,13 +584,13 @@ def _search(P: Program, j: int, lab) -> None:
     P(O.LDI, "rese", imm=1)
     P.label(fin)
     P(O.MOV, "resc", "count")
-    P(O.BLTS, None, "ZERO", "best", pos := lab(f"j{j}_pos"))
-    P(O.LDI, "resx", imm=0)
-    P(O.LDI, "resp", imm=0)
-    P(O.JR, None, "lr1")
-    P.label(pos)
+    P(O.BLTS, None, "best", "ONE", nonpos := lab(f"j{j}_nonpos"))
     P(O.MOV, "resx", "bestx")
     P(O.MOV, "resp", "best")
+    P(O.JR, None, "lr1")
+    P.label(nonpos)
+    P(O.LDI, "resx", imm=0)
+    P(O.LDI, "resp", imm=0)
     P(O.JR, None, "lr1")
     P.label(L["zero"])
     P(O.LDI, "resx", imm=0)

@@ -355,9 +355,10 @@ class EvalSearch(wiring.Component):
     -------
     Data dependent: exactly the cycles :func:`mevblade.hw.eval_program.run` reports for
     the same request (checked by the tests). Session 11: radix-4 divider steps, 4 quotient bits
-    per cycle (was 3), and the microcode's ``MUL`` operands reordered: realistic p50 417.5 → 382.5
-    cycles, pairs 372.5 → 342 (interpreter; the root keeps 2 bits per cycle, now in one radix-4 step
-    instead of two chained radix-2 steps). Session 10's pipeline adds the start cycle and one
+    per cycle (was 3), and in the microcode ``MUL`` operands reordered, the first hop's division
+    skipped where its quotient is known (``n1 <= m1``) and the scan's common paths falling through:
+    realistic p50 417.5 → 357.5 cycles, pairs 372.5 → 324 (interpreter; the root keeps 2 bits per
+    cycle, now in one radix-4 step instead of two chained radix-2 steps). Session 10's pipeline adds the start cycle and one
     per taken branch / jump: realistic p50 400.5 → 417.5 (p90 909 → 935), pairs 357 → 372.5
     (``docs/PERFORMANCE.md``, session 10, for the placed clock). Session 9 (3 quotient / 2 root bits per cycle,
     36-bit multiplier digit, one or two more cycles per division / root): realistic cycles
@@ -365,7 +366,7 @@ class EvalSearch(wiring.Component):
     clock 2.2× as fast (fmax proxy, cell delays only: 9.1 ns, was 20.1 ns; 60.3 ns before
     session 8), so ~1.85× less time per evaluation; ``mevblade bench gateware_eval_search``.
     Cases near the ``uint112`` limit need the feasibility search and take thousands. The ROM
-    holds ``len(eval_program.WORDS)`` words (777), read asynchronously (LUT ROM).
+    holds ``len(eval_program.WORDS)`` words (772), read asynchronously (LUT ROM).
 
     Throughput
     ----------
