@@ -171,9 +171,10 @@ class TxDecoder2(wiring.Component):
         dec = [Signal(64, name=f"vdec{k}") for k in range(1, 4)]    # v piece − 1
         zero = [Signal(name=f"vzero{k}") for k in range(1, 4)]      # v piece == 0
         ge37 = Signal()
+        # J1's registers load whenever J1 is free (what they take when ``take`` is low is never
+        # used: ``j1_valid`` is then low), so their clock enable is ``j1_free``, not the handshake
         with m.If(j1_free):
             m.d.sync += j1_valid.eq(take)
-        with m.If(take):
             fields = {name: getattr(frec, name) for name in model.FSM_RECORD_FIELDS}
             fields.update({name: getattr(vrec, name) for name in VALUE_FIELDS})
             m.d.sync += [getattr(j1, name).eq(sig) for name, sig in fields.items()]
@@ -195,8 +196,8 @@ class TxDecoder2(wiring.Component):
         m.d.comb += eip155.eq((j1.error == TxError.OK) & (j1.tx_type == 0) & ge37)
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
-        with m.If(out_free & j1_valid):
-            m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(j1)]
+        with m.If(out_free):
+            m.d.sync += [self.o.valid.eq(j1_valid), self.o.payload.eq(j1)]
             with m.If(eip155):
                 m.d.sync += [self.o.payload.chain_id_present.eq(1), self.o.payload.chain_id.eq(vm35[1:])]
         return m

@@ -95,8 +95,10 @@ class TxValueStage(wiring.Component):
     room. END waits for the packet's last beat.
     Back-pressure: ``i_beat.ready`` is low while the buffer is full (``depth`` beats past the
     oldest one still needed) or the pipeline is held; ``i_job.ready`` is low while the job's bytes
-    are not in, while a DATA job streams, while ``o_calldata`` is full (DATA, END) and while a
-    finished record cannot move to ``o_rec``.
+    are not in, while a DATA job streams, while the chunk register and its spare are both full
+    (DATA, END) and while an END token meets a full ``o_rec`` register. Neither hold looks at
+    the consumers' ``ready`` in the same cycle (``o_calldata`` has a one-chunk spare, ``o_rec``
+    holds the pipeline while it is full), so the downstream ready chains end at a few registers.
 
     Buffer depth: the decoder forks the beats before the walker, so they lead the jobs by the
     walker's latency (9), the extractor's look-ahead (1–2) and the item FIFO / FSM (≥ 2), about
@@ -275,11 +277,26 @@ class TxValueStage(wiring.Component):
         m.d.comb += report(rd_ok, d_seq, Phase.VALUE, E.BAD_SIDECAR)
 
         # ------------------------------------------------------------ calldata register
-        cd = self.o_calldata
+        # The chunk register ``cd`` (written here) and a spare ``cs`` behind it: ``o_calldata`` shows
+        # the spare while it is full, else ``cd``. ``cd`` leaves every cycle the spare is empty (out,
+        # or into the spare when ``o_calldata.ready`` is low), so whether a chunk may be written
+        # (``cd_free``) is a function of two local registers, not of the aligner's ready chain;
+        # ``o_calldata.ready`` only drives the spare's valid bit. Without back-pressure the spare
+        # stays empty and the chunks go out the cycle after they are written, as before.
+        cd_valid = Signal()
+        cd_pay = Signal(CalldataChunk)
+        cs_valid = Signal()
+        cs_pay = Signal(CalldataChunk)
+        m.d.comb += [
+            self.o_calldata.valid.eq(cs_valid | cd_valid),
+            self.o_calldata.payload.eq(Mux(cs_valid, cs_pay.as_value(), cd_pay.as_value())),
+        ]
         cd_free = Signal()
-        m.d.comb += cd_free.eq(~cd.valid | cd.ready)
-        with m.If(cd.ready):
-            m.d.sync += cd.valid.eq(0)
+        m.d.comb += cd_free.eq(~cd_valid | ~cs_valid)
+        with m.If(~cs_valid):
+            m.d.sync += [cd_valid.eq(0), cs_valid.eq(cd_valid & ~self.o_calldata.ready), cs_pay.eq(cd_pay)]
+        with m.Elif(self.o_calldata.ready):
+            m.d.sync += cs_valid.eq(0)
 
         # DATA streaming (stays in stage 0, one chunk a cycle). ``q`` (next calldata byte) and ``qa``
         # (the next 8-byte boundary above it) are loaded with the job; the chunk end is the least of
@@ -291,7 +308,7 @@ class TxValueStage(wiring.Component):
         # every cycle three beat registers load the beat at ``qi`` (for a job that stays), at ``qi1``
         # (for a chunk that goes: ``q`` moves to the next beat) and at the start of the job coming
         # in; the next cycle, two registered bits (a job came in / a chunk went) pick one of them.
-        # So no late decision (``take``, ``cd.ready``) selects the wide reads. A chunk goes only once
+        # So no late decision (``take``, ``cd_free``) selects the wide reads. A chunk goes only once
         # its beat counted in ``avail`` a cycle before (``qb_in`` / ``hl2``), so it was in the buffer
         # when it was read, and it is not overwritten while the job needs it. The job loaded in the
         # cycle an END job leaves is never a VALUE job (see ``nb_in``), so ``cur_base`` is the
@@ -358,7 +375,7 @@ class TxValueStage(wiring.Component):
                     with m.If(have_last & cd_free):
                         m.d.comb += [take.eq(1), ends.r_en.eq(1), t0.valid.eq(1), t0.end.eq(1),
                                      t0.seq.eq(j.seq)]
-                        m.d.sync += [cd.valid.eq(1), cd.payload.n.eq(0), cd.payload.end.eq(1), cd.payload.data.eq(0),
+                        m.d.sync += [cd_valid.eq(1), cd_pay.n.eq(0), cd_pay.end.eq(1), cd_pay.data.eq(0),
                                      cur_base.eq(cur_base + p_nbeats), low.eq(0), d_valid.eq(0),
                                      *[c.eq(c + p_nbeats[:AB]) for c in cbk]]
                         with m.If(d_valid):
@@ -376,9 +393,9 @@ class TxValueStage(wiring.Component):
                                 m.d.comb += take.eq(1)
                             with m.Elif(cd_free):
                                 m.d.sync += [
-                                    cd.valid.eq(1), cd.payload.end.eq(0),
-                                    cd.payload.data.eq(beat_q >> Cat(Const(0, 3), q[:3])),
-                                    cd.payload.n.eq(cn), q.eq(qa), qa.eq(qa + 8), qb_in.eq((qa >> 3) < avail),
+                                    cd_valid.eq(1), cd_pay.end.eq(0),
+                                    cd_pay.data.eq(beat_q >> Cat(Const(0, 3), q[:3])),
+                                    cd_pay.n.eq(cn), q.eq(qa), qa.eq(qa + 8), qb_in.eq((qa >> 3) < avail),
                                     qi.eq(qi1), qi1.eq(qi1 + 1), bq_went.eq(1),
                                     q_lt_e.eq(a_lt_e), a_lt_e.eq(qa + 8 < j_end),
                                     q_lt_s.eq(qa < p_size), a_lt_s.eq(qa + 8 < p_size),
@@ -619,9 +636,12 @@ class TxValueStage(wiring.Component):
 
         fields = {name: Signal(dict(TxHeader)[name].shape, name=f"rec_{name}") for name in VALUE_FIELDS}
         rec = self.o_rec
-        rec_free = Signal()
-        m.d.comb += rec_free.eq(~rec.valid | rec.ready)
-        m.d.comb += adv.eq(~(t4.valid & t4.end & ~rec_free))
+        # The pipeline holds while an END token meets a full record register — full, not "full and
+        # not taken this cycle": ``adv`` (the clock enable of every stage and the issue's go) is then
+        # a function of registers only, not of the join's ready chain. The cost is one cycle when
+        # the previous record is still there the cycle the next END arrives (records are taken the
+        # cycle after they are made while the join has room, so tiny packets back to back only).
+        m.d.comb += adv.eq(~(t4.valid & t4.end & rec.valid))
         with m.If(rec.ready):
             m.d.sync += rec.valid.eq(0)
         # The capture goes through a register (value, field class, and whether it counts — the

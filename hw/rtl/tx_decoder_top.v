@@ -241,27 +241,26 @@ module \tx_decoder_top.decoder (\o__ready$63 , \o__ready$57 , clk, rst, \i__read
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  wire \$27 ;
-  wire [63:0] \$28 ;
-  wire \$29 ;
+  wire [63:0] \$27 ;
+  wire \$28 ;
+  wire [63:0] \$29 ;
   wire \$3 ;
-  wire [63:0] \$30 ;
+  wire \$30 ;
   wire \$31 ;
-  wire \$32 ;
-  wire [63:0] \$33 ;
-  reg \$34 ;
-  reg [3011:0] \$35 ;
-  reg [64:0] \$36 ;
-  reg \$37 ;
+  wire [63:0] \$32 ;
+  reg \$33 ;
+  reg [3011:0] \$34 ;
+  reg [64:0] \$35 ;
+  reg \$36 ;
+  reg [63:0] \$37 ;
   reg [63:0] \$38 ;
   reg [63:0] \$39 ;
   wire \$4 ;
-  reg [63:0] \$40 ;
+  reg \$40 ;
   reg \$41 ;
   reg \$42 ;
   reg \$43 ;
-  reg \$44 ;
-  reg [3011:0] \$45 ;
+  reg [3011:0] \$44 ;
   wire \$5 ;
   wire \$6 ;
   wire \$7 ;
@@ -1115,21 +1114,19 @@ module \tx_decoder_top.decoder (\o__ready$63 , \o__ready$57 , clk, rst, \i__read
   wire \w_rdy$38 ;
   wire \w_rdy$48 ;
   always @(posedge clk)
-    vdec1 <= \$38 ;
+    vdec2 <= \$38 ;
   always @(posedge clk)
-    vdec2 <= \$39 ;
+    vdec3 <= \$39 ;
   always @(posedge clk)
-    vdec3 <= \$40 ;
+    vzero1 <= \$40 ;
   always @(posedge clk)
-    vzero1 <= \$41 ;
+    vzero2 <= \$41 ;
   always @(posedge clk)
-    vzero2 <= \$42 ;
+    vzero3 <= \$42 ;
   always @(posedge clk)
-    vzero3 <= \$43 ;
+    \o__valid$62  <= \$43 ;
   always @(posedge clk)
-    \o__valid$62  <= \$44 ;
-  always @(posedge clk)
-    \o__payload$92  <= \$45 ;
+    \o__payload$92  <= \$44 ;
   assign i__valid = \i__valid$3  & w_rdy;
   assign w_en = \i__valid$3  & i__ready;
   assign \i__ready$8  = i__ready & w_rdy;
@@ -1168,21 +1165,22 @@ module \tx_decoder_top.decoder (\o__ready$63 , \o__ready$57 , clk, rst, \i__read
   assign \$24  = ! vrec[1791:1728];
   assign \$25  = ! vrec[1855:1792];
   assign \$26  = ! vrec[1919:1856];
-  assign \$27  = out_free & j1_valid;
-  assign \$28  = lo[64] ? vdec1 : j1[1802:1739];
-  assign \$29  = lo[64] & vzero1;
-  assign \$30  = \$29  ? vdec2 : j1[1866:1803];
-  assign \$31  = lo[64] & vzero1;
-  assign \$32  = \$31  & vzero2;
-  assign \$33  = \$32  ? vdec3 : j1[1930:1867];
+  assign \$27  = lo[64] ? vdec1 : j1[1802:1739];
+  assign \$28  = lo[64] & vzero1;
+  assign \$29  = \$28  ? vdec2 : j1[1866:1803];
+  assign \$30  = lo[64] & vzero1;
+  assign \$31  = \$30  & vzero2;
+  assign \$32  = \$31  ? vdec3 : j1[1930:1867];
   always @(posedge clk)
-    j1_valid <= \$34 ;
+    j1_valid <= \$33 ;
   always @(posedge clk)
-    j1 <= \$35 ;
+    j1 <= \$34 ;
   always @(posedge clk)
-    lo <= \$36 ;
+    lo <= \$35 ;
   always @(posedge clk)
-    ge37 <= \$37 ;
+    ge37 <= \$36 ;
+  always @(posedge clk)
+    vdec1 <= \$37 ;
   \tx_decoder_top.decoder.aligner  aligner (
     .clk(clk),
     .i__payload(\i__payload$49 ),
@@ -1284,9 +1282,9 @@ module \tx_decoder_top.decoder (\o__ready$63 , \o__ready$57 , clk, rst, \i__read
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$38  = vdec1;
-    if (take) begin
-      \$38  = \$21 [63:0];
+    \$38  = vdec2;
+    if (j1_free) begin
+      \$38  = \$22 [63:0];
     end
     if (rst) begin
       \$38  = 64'h0000000000000000;
@@ -1294,9 +1292,9 @@ module \tx_decoder_top.decoder (\o__ready$63 , \o__ready$57 , clk, rst, \i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$39  = vdec2;
-    if (take) begin
-      \$39  = \$22 [63:0];
+    \$39  = vdec3;
+    if (j1_free) begin
+      \$39  = \$23 [63:0];
     end
     if (rst) begin
       \$39  = 64'h0000000000000000;
@@ -1304,19 +1302,19 @@ module \tx_decoder_top.decoder (\o__ready$63 , \o__ready$57 , clk, rst, \i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$40  = vdec3;
-    if (take) begin
-      \$40  = \$23 [63:0];
+    \$40  = vzero1;
+    if (j1_free) begin
+      \$40  = \$24 ;
     end
     if (rst) begin
-      \$40  = 64'h0000000000000000;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$41  = vzero1;
-    if (take) begin
-      \$41  = \$24 ;
+    \$41  = vzero2;
+    if (j1_free) begin
+      \$41  = \$25 ;
     end
     if (rst) begin
       \$41  = 1'h0;
@@ -1324,9 +1322,9 @@ module \tx_decoder_top.decoder (\o__ready$63 , \o__ready$57 , clk, rst, \i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$42  = vzero2;
-    if (take) begin
-      \$42  = \$25 ;
+    \$42  = vzero3;
+    if (j1_free) begin
+      \$42  = \$26 ;
     end
     if (rst) begin
       \$42  = 1'h0;
@@ -1334,9 +1332,12 @@ module \tx_decoder_top.decoder (\o__ready$63 , \o__ready$57 , clk, rst, \i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$43  = vzero3;
-    if (take) begin
-      \$43  = \$26 ;
+    \$43  = \o__valid$62 ;
+    if (\o__ready$63 ) begin
+      \$43  = 1'h0;
+    end
+    if (out_free) begin
+      \$43  = j1_valid;
     end
     if (rst) begin
       \$43  = 1'h0;
@@ -1344,29 +1345,16 @@ module \tx_decoder_top.decoder (\o__ready$63 , \o__ready$57 , clk, rst, \i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$44  = \o__valid$62 ;
-    if (\o__ready$63 ) begin
-      \$44  = 1'h0;
-    end
-    if (\$27 ) begin
-      \$44  = 1'h1;
-    end
-    if (rst) begin
-      \$44  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$45  = \o__payload$92 ;
-    if (\$27 ) begin
-      \$45  = j1;
+    \$44  = \o__payload$92 ;
+    if (out_free) begin
+      \$44  = j1;
       if (eip155) begin
-        \$45 [9] = 1'h1;
-        \$45 [394:139] = { 1'h0, \$33 , \$30 , \$28 , lo[63:1] };
+        \$44 [9] = 1'h1;
+        \$44 [394:139] = { 1'h0, \$32 , \$29 , \$27 , lo[63:1] };
       end
     end
     if (rst) begin
-      \$45  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$44  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -1384,75 +1372,85 @@ module \tx_decoder_top.decoder (\o__ready$63 , \o__ready$57 , clk, rst, \i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$34  = j1_valid;
+    \$33  = j1_valid;
     if (j1_free) begin
-      \$34  = take;
+      \$33  = take;
     end
     if (rst) begin
-      \$34  = 1'h0;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$35  = j1;
-    if (take) begin
-      \$35 [7:5] = frec[2:0];
-      \$35 [8] = frec[3];
-      \$35 [9] = frec[4];
-      \$35 [10] = frec[5];
-      \$35 [2626:2603] = frec[29:6];
-      \$35 [2650:2627] = frec[53:30];
-      \$35 [2674:2651] = frec[77:54];
-      \$35 [2698:2675] = frec[101:78];
-      \$35 [2722:2699] = frec[125:102];
-      \$35 [2746:2723] = frec[149:126];
-      \$35 [2770:2747] = frec[173:150];
-      \$35 [2794:2771] = frec[197:174];
-      \$35 [2818:2795] = frec[221:198];
-      \$35 [2842:2819] = frec[245:222];
-      \$35 [2866:2843] = frec[269:246];
-      \$35 [2890:2867] = frec[293:270];
-      \$35 [2914:2891] = frec[317:294];
-      \$35 [2938:2915] = frec[341:318];
-      \$35 [2962:2939] = frec[365:342];
-      \$35 [2986:2963] = frec[389:366];
-      \$35 [74:11] = vrec[63:0];
-      \$35 [138:75] = vrec[127:64];
-      \$35 [394:139] = vrec[383:128];
-      \$35 [650:395] = vrec[639:384];
-      \$35 [906:651] = vrec[895:640];
-      \$35 [1162:907] = vrec[1151:896];
-      \$35 [1418:1163] = vrec[1407:1152];
-      \$35 [1674:1419] = vrec[1663:1408];
-      \$35 [1930:1675] = vrec[1919:1664];
-      \$35 [2186:1931] = vrec[2175:1920];
-      \$35 [2442:2187] = vrec[2431:2176];
-      \$35 [2602:2443] = vrec[2591:2432];
-      \$35 [4:0] = code;
-      \$35 [3011:2987] = \r_data$78 ;
+    \$34  = j1;
+    if (j1_free) begin
+      \$34 [7:5] = frec[2:0];
+      \$34 [8] = frec[3];
+      \$34 [9] = frec[4];
+      \$34 [10] = frec[5];
+      \$34 [2626:2603] = frec[29:6];
+      \$34 [2650:2627] = frec[53:30];
+      \$34 [2674:2651] = frec[77:54];
+      \$34 [2698:2675] = frec[101:78];
+      \$34 [2722:2699] = frec[125:102];
+      \$34 [2746:2723] = frec[149:126];
+      \$34 [2770:2747] = frec[173:150];
+      \$34 [2794:2771] = frec[197:174];
+      \$34 [2818:2795] = frec[221:198];
+      \$34 [2842:2819] = frec[245:222];
+      \$34 [2866:2843] = frec[269:246];
+      \$34 [2890:2867] = frec[293:270];
+      \$34 [2914:2891] = frec[317:294];
+      \$34 [2938:2915] = frec[341:318];
+      \$34 [2962:2939] = frec[365:342];
+      \$34 [2986:2963] = frec[389:366];
+      \$34 [74:11] = vrec[63:0];
+      \$34 [138:75] = vrec[127:64];
+      \$34 [394:139] = vrec[383:128];
+      \$34 [650:395] = vrec[639:384];
+      \$34 [906:651] = vrec[895:640];
+      \$34 [1162:907] = vrec[1151:896];
+      \$34 [1418:1163] = vrec[1407:1152];
+      \$34 [1674:1419] = vrec[1663:1408];
+      \$34 [1930:1675] = vrec[1919:1664];
+      \$34 [2186:1931] = vrec[2175:1920];
+      \$34 [2442:2187] = vrec[2431:2176];
+      \$34 [2602:2443] = vrec[2591:2432];
+      \$34 [4:0] = code;
+      \$34 [3011:2987] = \r_data$78 ;
     end
     if (rst) begin
-      \$35  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$34  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$36  = lo;
-    if (take) begin
-      \$36  = \$17 ;
+    \$35  = lo;
+    if (j1_free) begin
+      \$35  = \$17 ;
     end
     if (rst) begin
-      \$36  = 65'h00000000000000000;
+      \$35  = 65'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$37  = ge37;
-    if (take) begin
-      \$37  = \$20 ;
+    \$36  = ge37;
+    if (j1_free) begin
+      \$36  = \$20 ;
     end
     if (rst) begin
-      \$37  = 1'h0;
+      \$36  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$37  = vdec1;
+    if (j1_free) begin
+      \$37  = \$21 [63:0];
+    end
+    if (rst) begin
+      \$37  = 64'h0000000000000000;
     end
   end
   assign \i__payload$1  = i__payload;
@@ -16319,7 +16317,7 @@ module \tx_decoder_top.decoder.sizes (rst, w_en, r_en, w_rdy, r_data, w_port__da
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__ready, i_job__ready, i_beat__payload, i_job__payload, o_calldata__valid, o_calldata__payload, o_rec__valid, o_rec__payload, o_calldata__ready, i_beat__valid, clk);
+module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__ready, i_job__ready, o_calldata__valid, o_calldata__payload, i_beat__payload, i_job__payload, o_rec__valid, o_rec__payload, o_calldata__ready, i_beat__valid, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$10  = 0;
   input rst;
   wire rst;
@@ -16331,14 +16329,14 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire i_beat__ready;
   output i_job__ready;
   wire i_job__ready;
+  output o_calldata__valid;
+  wire o_calldata__valid;
+  output [68:0] o_calldata__payload;
+  wire [68:0] o_calldata__payload;
   input [72:0] i_beat__payload;
   wire [72:0] i_beat__payload;
   input [82:0] i_job__payload;
   wire [82:0] i_job__payload;
-  output o_calldata__valid;
-  reg o_calldata__valid = 1'h0;
-  output [68:0] o_calldata__payload;
-  reg [68:0] o_calldata__payload = 69'h000000000000000000;
   output o_rec__valid;
   reg o_rec__valid = 1'h0;
   output [2625:0] o_rec__payload;
@@ -16442,81 +16440,81 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
-  wire [32:0] \$183 ;
+  wire \$183 ;
   wire [32:0] \$184 ;
   wire [32:0] \$185 ;
   wire [32:0] \$186 ;
   wire [32:0] \$187 ;
   wire [32:0] \$188 ;
-  wire \$189 ;
+  wire [32:0] \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
-  wire \$195 ;
-  wire [24:0] \$196 ;
-  wire \$197 ;
-  wire [23:0] \$198 ;
-  wire [24:0] \$199 ;
+  wire [24:0] \$195 ;
+  wire \$196 ;
+  wire [23:0] \$197 ;
+  wire [24:0] \$198 ;
+  wire [22:0] \$199 ;
   wire [2:0] \$2 ;
   wire \$20 ;
-  wire [22:0] \$200 ;
-  wire [25:0] \$201 ;
+  wire [25:0] \$200 ;
+  wire \$201 ;
   wire \$202 ;
   wire \$203 ;
   wire \$204 ;
-  wire \$205 ;
-  wire [24:0] \$206 ;
+  wire [24:0] \$205 ;
+  wire [25:0] \$206 ;
   wire [25:0] \$207 ;
-  wire [25:0] \$208 ;
+  wire \$208 ;
   wire \$209 ;
   wire \$21 ;
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
-  wire \$213 ;
-  wire [23:0] \$214 ;
-  wire [24:0] \$215 ;
-  reg [63:0] \$216 ;
-  reg [63:0] \$217 ;
+  wire [23:0] \$213 ;
+  wire [24:0] \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
   reg [63:0] \$218 ;
-  wire \$219 ;
+  reg [63:0] \$219 ;
   wire [24:0] \$22 ;
-  wire \$220 ;
+  reg [63:0] \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire [25:0] \$224 ;
+  wire \$224 ;
   wire \$225 ;
-  wire \$226 ;
+  wire [25:0] \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire [24:0] \$229 ;
+  wire \$229 ;
   wire \$23 ;
-  wire [4:0] \$230 ;
-  wire [4:0] \$231 ;
+  wire \$230 ;
+  wire [24:0] \$231 ;
   wire [4:0] \$232 ;
   wire [4:0] \$233 ;
   wire [4:0] \$234 ;
-  wire \$235 ;
-  wire [63:0] \$236 ;
-  wire [26:0] \$237 ;
-  wire [25:0] \$238 ;
-  wire \$239 ;
-  wire [24:0] \$24 ;
-  wire [4:0] \$240 ;
-  wire [26:0] \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire [26:0] \$244 ;
+  wire [4:0] \$235 ;
+  wire [4:0] \$236 ;
+  wire \$237 ;
+  wire [63:0] \$238 ;
+  wire [26:0] \$239 ;
+  wire \$24 ;
+  wire [25:0] \$240 ;
+  wire \$241 ;
+  wire [4:0] \$242 ;
+  wire [26:0] \$243 ;
+  wire \$244 ;
   wire \$245 ;
-  wire \$246 ;
+  wire [26:0] \$246 ;
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire [4:0] \$25 ;
+  wire [24:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
@@ -16528,22 +16526,22 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$258 ;
   wire \$259 ;
   wire [4:0] \$26 ;
-  wire [24:0] \$260 ;
+  wire \$260 ;
   wire \$261 ;
-  wire \$262 ;
+  wire [24:0] \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
-  reg [63:0] \$266 ;
-  reg [63:0] \$267 ;
+  wire \$266 ;
+  wire \$267 ;
   reg [63:0] \$268 ;
   reg [63:0] \$269 ;
   wire [4:0] \$27 ;
   reg [63:0] \$270 ;
-  wire [319:0] \$271 ;
-  wire [255:0] \$272 ;
-  wire \$273 ;
-  wire \$274 ;
+  reg [63:0] \$271 ;
+  reg [63:0] \$272 ;
+  wire [319:0] \$273 ;
+  wire [255:0] \$274 ;
   wire \$275 ;
   wire \$276 ;
   wire \$277 ;
@@ -16572,7 +16570,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$298 ;
   wire \$299 ;
   wire [3:0] \$3 ;
-  wire [63:0] \$30 ;
+  wire [4:0] \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
@@ -16583,7 +16581,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
-  wire \$31 ;
+  wire [63:0] \$31 ;
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
@@ -16596,71 +16594,71 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire [255:0] \$321 ;
+  wire \$321 ;
   wire \$322 ;
-  wire \$323 ;
+  wire [255:0] \$323 ;
   wire \$324 ;
-  wire [255:0] \$325 ;
+  wire \$325 ;
   wire \$326 ;
-  wire \$327 ;
+  wire [255:0] \$327 ;
   wire \$328 ;
-  wire [255:0] \$329 ;
-  wire [26:0] \$33 ;
+  wire \$329 ;
+  wire \$33 ;
   wire \$330 ;
-  wire \$331 ;
+  wire [255:0] \$331 ;
   wire \$332 ;
-  wire [255:0] \$333 ;
+  wire \$333 ;
   wire \$334 ;
-  wire \$335 ;
+  wire [255:0] \$335 ;
   wire \$336 ;
-  wire [255:0] \$337 ;
+  wire \$337 ;
   wire \$338 ;
-  wire \$339 ;
-  wire [4:0] \$34 ;
+  wire [255:0] \$339 ;
+  wire [26:0] \$34 ;
   wire \$340 ;
-  wire [255:0] \$341 ;
+  wire \$341 ;
   wire \$342 ;
-  wire \$343 ;
+  wire [255:0] \$343 ;
   wire \$344 ;
-  wire [255:0] \$345 ;
+  wire \$345 ;
   wire \$346 ;
-  wire \$347 ;
+  wire [255:0] \$347 ;
   wire \$348 ;
-  wire [255:0] \$349 ;
-  wire [26:0] \$35 ;
+  wire \$349 ;
+  wire [4:0] \$35 ;
   wire \$350 ;
-  wire \$351 ;
+  wire [255:0] \$351 ;
   wire \$352 ;
   wire \$353 ;
-  wire [255:0] \$354 ;
+  wire \$354 ;
   wire \$355 ;
-  wire \$356 ;
+  wire [255:0] \$356 ;
   wire \$357 ;
-  wire [255:0] \$358 ;
+  wire \$358 ;
   wire \$359 ;
-  wire [4:0] \$36 ;
-  wire \$360 ;
+  wire [26:0] \$36 ;
+  wire [255:0] \$360 ;
   wire \$361 ;
-  wire [255:0] \$362 ;
+  wire \$362 ;
   wire \$363 ;
-  wire \$364 ;
+  wire [255:0] \$364 ;
   wire \$365 ;
-  wire [255:0] \$366 ;
+  wire \$366 ;
   wire \$367 ;
-  wire \$368 ;
+  wire [255:0] \$368 ;
   wire \$369 ;
   wire [4:0] \$37 ;
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
-  reg \$373 ;
-  reg \$374 ;
-  reg [3:0] \$375 ;
-  reg [63:0] \$376 ;
-  reg [63:0] \$377 ;
+  wire \$373 ;
+  wire \$374 ;
+  reg \$375 ;
+  reg \$376 ;
+  reg [3:0] \$377 ;
   reg [63:0] \$378 ;
   reg [63:0] \$379 ;
-  wire \$38 ;
+  wire [4:0] \$38 ;
   reg [63:0] \$380 ;
   reg [63:0] \$381 ;
   reg [63:0] \$382 ;
@@ -16675,165 +16673,169 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg [63:0] \$390 ;
   reg [63:0] \$391 ;
   reg [63:0] \$392 ;
-  reg [23:0] \$393 ;
-  reg [22:0] \$394 ;
+  reg [63:0] \$393 ;
+  reg [63:0] \$394 ;
   reg [23:0] \$395 ;
   reg [22:0] \$396 ;
   reg [23:0] \$397 ;
-  reg \$398 ;
+  reg [22:0] \$398 ;
   reg [23:0] \$399 ;
   wire [4:0] \$4 ;
   wire \$40 ;
-  reg [23:0] \$400 ;
-  reg \$401 ;
-  reg [63:0] \$402 ;
-  reg [63:0] \$403 ;
-  reg [63:0] \$404 ;
-  reg \$405 ;
-  reg \$406 ;
-  reg \$407 ;
-  reg \$408 ;
+  reg \$400 ;
+  reg [23:0] \$401 ;
+  reg [23:0] \$402 ;
+  reg \$403 ;
+  reg \$404 ;
+  reg [68:0] \$405 ;
+  reg [63:0] \$406 ;
+  reg [63:0] \$407 ;
+  reg [63:0] \$408 ;
   reg \$409 ;
   wire \$41 ;
   reg \$410 ;
   reg \$411 ;
-  reg [25:0] \$412 ;
-  reg [68:0] \$413 ;
-  reg [23:0] \$414 ;
+  reg \$412 ;
+  reg \$413 ;
+  reg \$414 ;
   reg \$415 ;
-  reg [3:0] \$416 ;
-  reg [3:0] \$417 ;
-  reg [3:0] \$418 ;
-  reg [3:0] \$419 ;
+  reg [25:0] \$416 ;
+  reg [68:0] \$417 ;
+  reg [23:0] \$418 ;
+  reg \$419 ;
   wire \$42 ;
   reg [3:0] \$420 ;
-  reg [25:0] \$421 ;
-  reg [25:0] \$422 ;
+  reg [3:0] \$421 ;
+  reg [3:0] \$422 ;
   reg [3:0] \$423 ;
   reg [3:0] \$424 ;
-  reg \$425 ;
-  reg \$426 ;
-  reg [23:0] \$427 ;
-  reg [25:0] \$428 ;
+  reg [25:0] \$425 ;
+  reg [25:0] \$426 ;
+  reg [3:0] \$427 ;
+  reg [3:0] \$428 ;
   reg \$429 ;
   wire \$43 ;
   reg \$430 ;
-  reg [82:0] \$431 ;
+  reg [23:0] \$431 ;
   reg [25:0] \$432 ;
   reg \$433 ;
   reg \$434 ;
-  reg [22:0] \$435 ;
-  reg [3:0] \$436 ;
-  reg [3:0] \$437 ;
-  reg [3:0] \$438 ;
-  reg \$439 ;
+  reg [82:0] \$435 ;
+  reg [25:0] \$436 ;
+  reg \$437 ;
+  reg \$438 ;
+  reg [22:0] \$439 ;
   wire \$44 ;
-  reg \$440 ;
-  reg [5:0] \$441 ;
-  reg [24:0] \$442 ;
-  reg [5:0] \$443 ;
+  reg [3:0] \$440 ;
+  reg [3:0] \$441 ;
+  reg [3:0] \$442 ;
+  reg \$443 ;
   reg \$444 ;
-  reg \$445 ;
-  reg \$446 ;
-  reg \$447 ;
+  reg [5:0] \$445 ;
+  reg [24:0] \$446 ;
+  reg [5:0] \$447 ;
   reg \$448 ;
-  reg [32:0] \$449 ;
+  reg \$449 ;
   wire \$45 ;
-  reg [2:0] \$450 ;
-  reg [319:0] \$451 ;
+  reg \$450 ;
+  reg \$451 ;
   reg \$452 ;
-  reg \$453 ;
-  reg [5:0] \$454 ;
-  reg [24:0] \$455 ;
-  reg [5:0] \$456 ;
+  reg [32:0] \$453 ;
+  reg [2:0] \$454 ;
+  reg [319:0] \$455 ;
+  reg \$456 ;
   reg \$457 ;
-  reg \$458 ;
-  reg \$459 ;
+  reg [5:0] \$458 ;
+  reg [24:0] \$459 ;
   wire \$46 ;
-  reg \$460 ;
+  reg [5:0] \$460 ;
   reg \$461 ;
-  reg [32:0] \$462 ;
-  reg [319:0] \$463 ;
+  reg \$462 ;
+  reg \$463 ;
   reg \$464 ;
   reg \$465 ;
-  reg [5:0] \$466 ;
-  reg [24:0] \$467 ;
-  reg [5:0] \$468 ;
+  reg [32:0] \$466 ;
+  reg [319:0] \$467 ;
+  reg \$468 ;
   reg \$469 ;
   wire \$47 ;
-  reg \$470 ;
-  reg \$471 ;
-  reg \$472 ;
+  reg [5:0] \$470 ;
+  reg [24:0] \$471 ;
+  reg [5:0] \$472 ;
   reg \$473 ;
-  reg [32:0] \$474 ;
-  reg [255:0] \$475 ;
+  reg \$474 ;
+  reg \$475 ;
   reg \$476 ;
-  reg [32:0] \$477 ;
-  reg \$478 ;
-  reg \$479 ;
+  reg \$477 ;
+  reg [32:0] \$478 ;
+  reg [255:0] \$479 ;
   wire \$48 ;
-  reg [5:0] \$480 ;
-  reg [24:0] \$481 ;
-  reg [5:0] \$482 ;
+  reg \$480 ;
+  reg [32:0] \$481 ;
+  reg \$482 ;
   reg \$483 ;
-  reg \$484 ;
-  reg \$485 ;
-  reg \$486 ;
+  reg [5:0] \$484 ;
+  reg [24:0] \$485 ;
+  reg [5:0] \$486 ;
   reg \$487 ;
-  reg [32:0] \$488 ;
+  reg \$488 ;
   reg \$489 ;
   wire \$49 ;
   reg \$490 ;
   reg \$491 ;
-  reg [255:0] \$492 ;
+  reg [32:0] \$492 ;
   reg \$493 ;
-  reg [32:0] \$494 ;
-  reg [7:0] \$495 ;
-  reg [7:0] \$496 ;
-  reg [7:0] \$497 ;
-  reg \$498 ;
-  reg \$499 ;
+  reg \$494 ;
+  reg \$495 ;
+  reg [255:0] \$496 ;
+  reg \$497 ;
+  reg [32:0] \$498 ;
+  reg [7:0] \$499 ;
   wire [5:0] \$5 ;
   wire \$50 ;
-  reg \$500 ;
-  reg \$501 ;
+  reg [7:0] \$500 ;
+  reg [7:0] \$501 ;
   reg \$502 ;
   reg \$503 ;
   reg \$504 ;
-  reg [255:0] \$505 ;
+  reg \$505 ;
   reg \$506 ;
   reg \$507 ;
-  reg [255:0] \$508 ;
-  reg [63:0] \$509 ;
+  reg \$508 ;
+  reg [255:0] \$509 ;
   wire \$51 ;
-  reg [255:0] \$510 ;
-  reg [255:0] \$511 ;
+  reg \$510 ;
+  reg \$511 ;
   reg [255:0] \$512 ;
   reg [63:0] \$513 ;
   reg [255:0] \$514 ;
   reg [255:0] \$515 ;
   reg [255:0] \$516 ;
-  reg [255:0] \$517 ;
+  reg [63:0] \$517 ;
   reg [255:0] \$518 ;
-  reg [159:0] \$519 ;
+  reg [255:0] \$519 ;
   wire \$52 ;
-  reg [2625:0] \$520 ;
-  reg \$521 ;
-  reg [32:0] \$522 ;
-  reg [5:0] \$523 ;
-  reg [255:0] \$524 ;
+  reg [255:0] \$520 ;
+  reg [255:0] \$521 ;
+  reg [255:0] \$522 ;
+  reg [159:0] \$523 ;
+  reg [2625:0] \$524 ;
+  reg \$525 ;
+  reg [32:0] \$526 ;
+  reg [5:0] \$527 ;
+  reg [255:0] \$528 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [26:0] \$58 ;
+  wire \$58 ;
   wire [26:0] \$59 ;
   wire [6:0] \$6 ;
-  wire [25:0] \$60 ;
-  wire [24:0] \$61 ;
-  wire [25:0] \$62 ;
-  wire \$63 ;
+  wire [26:0] \$60 ;
+  wire [25:0] \$61 ;
+  wire [24:0] \$62 ;
+  wire [25:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
@@ -16859,8 +16861,8 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire [6:0] \$87 ;
-  wire \$88 ;
+  wire \$87 ;
+  wire [6:0] \$88 ;
   wire \$89 ;
   wire [24:0] \$9 ;
   wire \$90 ;
@@ -16958,10 +16960,20 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg [3:0] cb3 = 4'h3;
   reg [3:0] cb4 = 4'h4;
   wire cd_free;
+  reg [68:0] cd_pay = 69'h000000000000000000;
+  wire [63:0] \cd_pay.data ;
+  wire \cd_pay.end ;
+  wire [3:0] \cd_pay.n ;
+  reg cd_valid = 1'h0;
   reg [7:0] cmp_h = 8'h00;
   reg [7:0] cmp_n = 8'h00;
   reg [7:0] cmp_p = 8'h00;
   wire [3:0] cn;
+  reg [68:0] cs_pay = 69'h000000000000000000;
+  wire [63:0] \cs_pay.data ;
+  wire \cs_pay.end ;
+  wire [3:0] \cs_pay.n ;
+  reg cs_valid = 1'h0;
   reg [23:0] cur_base = 24'h000000;
   reg [25:0] d_end = 26'h0000000;
   reg [23:0] d_seq = 24'h000000;
@@ -16996,7 +17008,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \i_job__payload.wrapped ;
   wire [25:0] in_end;
   reg [22:0] in_nb = 23'h000000;
-  wire [22:0] \in_nb$90 ;
+  wire [22:0] \in_nb$94 ;
   wire [25:0] in_qa;
   wire [26:0] in_size;
   wire is_data;
@@ -17391,7 +17403,6 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire [2:0] \rd_ok.phase ;
   wire [24:0] \rd_ok.seq ;
   reg [255:0] rec_chain_id = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  wire rec_free;
   reg [63:0] rec_gas_limit = 64'h0000000000000000;
   reg [255:0] rec_gas_price = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] rec_max_fee_per_blob_gas = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -17667,7 +17678,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg [255:0] val4 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] val_be;
   wire [47:0] w_data;
-  reg [63:0] \w_data$147  = 64'h0000000000000000;
+  reg [63:0] \w_data$149  = 64'h0000000000000000;
   wire w_en;
   reg [3:0] w_idx = 4'h0;
   wire w_rdy;
@@ -17680,255 +17691,265 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg [23:0] wr = 24'h000000;
   reg zero_hi = 1'h0;
   always @(posedge clk)
-    head <= \$400 ;
+    h_lim <= \$399 ;
   always @(posedge clk)
-    o_calldata__valid <= \$401 ;
+    h_end <= \$400 ;
   always @(posedge clk)
-    bq_stay <= \$402 ;
+    h_base <= \$401 ;
   always @(posedge clk)
-    bq_next <= \$403 ;
+    head <= \$402 ;
   always @(posedge clk)
-    bq_load <= \$404 ;
+    cd_valid <= \$403 ;
   always @(posedge clk)
-    bq_went <= \$405 ;
+    cs_valid <= \$404 ;
   always @(posedge clk)
-    bq_ld <= \$406 ;
+    cs_pay <= \$405 ;
   always @(posedge clk)
-    hl_prev <= \$407 ;
+    bq_stay <= \$406 ;
   always @(posedge clk)
-    q_lt_s <= \$408 ;
+    bq_next <= \$407 ;
   always @(posedge clk)
-    a_lt_s <= \$409 ;
+    bq_load <= \$408 ;
   always @(posedge clk)
-    nb_in <= \$410 ;
+    bq_went <= \$409 ;
   always @(posedge clk)
-    qb_in <= \$411 ;
+    bq_ld <= \$410 ;
   always @(posedge clk)
-    low <= \$412 ;
+    hl_prev <= \$411 ;
   always @(posedge clk)
-    o_calldata__payload <= \$413 ;
+    q_lt_s <= \$412 ;
   always @(posedge clk)
-    cur_base <= \$414 ;
+    a_lt_s <= \$413 ;
   always @(posedge clk)
-    d_valid <= \$415 ;
+    nb_in <= \$414 ;
   always @(posedge clk)
-    cb0 <= \$416 ;
+    qb_in <= \$415 ;
   always @(posedge clk)
-    cb1 <= \$417 ;
+    low <= \$416 ;
   always @(posedge clk)
-    cb2 <= \$418 ;
+    cd_pay <= \$417 ;
   always @(posedge clk)
-    cb3 <= \$419 ;
+    cur_base <= \$418 ;
   always @(posedge clk)
-    cb4 <= \$420 ;
+    d_valid <= \$419 ;
   always @(posedge clk)
-    q <= \$421 ;
+    cb0 <= \$420 ;
   always @(posedge clk)
-    qa <= \$422 ;
+    cb1 <= \$421 ;
   always @(posedge clk)
-    qi <= \$423 ;
+    cb2 <= \$422 ;
   always @(posedge clk)
-    qi1 <= \$424 ;
+    cb3 <= \$423 ;
   always @(posedge clk)
-    q_lt_e <= \$425 ;
+    cb4 <= \$424 ;
   always @(posedge clk)
-    a_lt_e <= \$426 ;
+    q <= \$425 ;
   always @(posedge clk)
-    d_seq <= \$427 ;
+    qa <= \$426 ;
   always @(posedge clk)
-    d_end <= \$428 ;
+    qi <= \$427 ;
   always @(posedge clk)
-    d_ver <= \$429 ;
+    qi1 <= \$428 ;
   always @(posedge clk)
-    jv <= \$430 ;
+    q_lt_e <= \$429 ;
   always @(posedge clk)
-    j <= \$431 ;
+    a_lt_e <= \$430 ;
   always @(posedge clk)
-    j_end <= \$432 ;
+    d_seq <= \$431 ;
   always @(posedge clk)
-    short <= \$433 ;
+    d_end <= \$432 ;
   always @(posedge clk)
-    j_zl <= \$434 ;
+    d_ver <= \$433 ;
   always @(posedge clk)
-    j_nb <= \$435 ;
+    jv <= \$434 ;
   always @(posedge clk)
-    gidx2 <= \$436 ;
+    j <= \$435 ;
   always @(posedge clk)
-    gidx3 <= \$437 ;
+    j_end <= \$436 ;
   always @(posedge clk)
-    gidx4 <= \$438 ;
+    short <= \$437 ;
   always @(posedge clk)
-    t1_valid <= \$439 ;
+    j_zl <= \$438 ;
   always @(posedge clk)
-    t1_end <= \$440 ;
+    j_nb <= \$439 ;
   always @(posedge clk)
-    t1_fld <= \$441 ;
+    gidx2 <= \$440 ;
   always @(posedge clk)
-    t1_seq <= \$442 ;
+    gidx3 <= \$441 ;
   always @(posedge clk)
-    t1_ln <= \$443 ;
+    gidx4 <= \$442 ;
   always @(posedge clk)
-    t1_short <= \$444 ;
+    t1_valid <= \$443 ;
   always @(posedge clk)
-    t1_first <= \$445 ;
+    t1_end <= \$444 ;
   always @(posedge clk)
-    t1_wrapped <= \$446 ;
+    t1_fld <= \$445 ;
   always @(posedge clk)
-    t1_own_fail <= \$447 ;
+    t1_seq <= \$446 ;
   always @(posedge clk)
-    t1_r0v <= \$448 ;
+    t1_ln <= \$447 ;
   always @(posedge clk)
-    t1_r0 <= \$449 ;
+    t1_short <= \$448 ;
   always @(posedge clk)
-    lane1 <= \$450 ;
+    t1_first <= \$449 ;
   always @(posedge clk)
-    raw1 <= \$451 ;
+    t1_wrapped <= \$450 ;
   always @(posedge clk)
-    t2_valid <= \$452 ;
+    t1_own_fail <= \$451 ;
   always @(posedge clk)
-    t2_end <= \$453 ;
+    t1_r0v <= \$452 ;
   always @(posedge clk)
-    t2_fld <= \$454 ;
+    t1_r0 <= \$453 ;
   always @(posedge clk)
-    t2_seq <= \$455 ;
+    lane1 <= \$454 ;
   always @(posedge clk)
-    t2_ln <= \$456 ;
+    raw1 <= \$455 ;
   always @(posedge clk)
-    t2_short <= \$457 ;
+    t2_valid <= \$456 ;
   always @(posedge clk)
-    t2_first <= \$458 ;
+    t2_end <= \$457 ;
   always @(posedge clk)
-    t2_wrapped <= \$459 ;
+    t2_fld <= \$458 ;
   always @(posedge clk)
-    t2_own_fail <= \$460 ;
+    t2_seq <= \$459 ;
   always @(posedge clk)
-    t2_r0v <= \$461 ;
+    t2_ln <= \$460 ;
   always @(posedge clk)
-    t2_r0 <= \$462 ;
+    t2_short <= \$461 ;
   always @(posedge clk)
-    win <= \$463 ;
+    t2_first <= \$462 ;
   always @(posedge clk)
-    t3_valid <= \$464 ;
+    t2_wrapped <= \$463 ;
   always @(posedge clk)
-    t3_end <= \$465 ;
+    t2_own_fail <= \$464 ;
   always @(posedge clk)
-    t3_fld <= \$466 ;
+    t2_r0v <= \$465 ;
   always @(posedge clk)
-    t3_seq <= \$467 ;
+    t2_r0 <= \$466 ;
   always @(posedge clk)
-    t3_ln <= \$468 ;
+    win <= \$467 ;
   always @(posedge clk)
-    t3_short <= \$469 ;
+    t3_valid <= \$468 ;
   always @(posedge clk)
-    t3_first <= \$470 ;
+    t3_end <= \$469 ;
   always @(posedge clk)
-    t3_wrapped <= \$471 ;
+    t3_fld <= \$470 ;
   always @(posedge clk)
-    t3_own_fail <= \$472 ;
+    t3_seq <= \$471 ;
   always @(posedge clk)
-    t3_r0v <= \$473 ;
+    t3_ln <= \$472 ;
   always @(posedge clk)
-    t3_r0 <= \$474 ;
+    t3_short <= \$473 ;
   always @(posedge clk)
-    val3 <= \$475 ;
+    t3_first <= \$474 ;
   always @(posedge clk)
-    r3v_q <= \$476 ;
+    t3_wrapped <= \$475 ;
   always @(posedge clk)
-    r3_q <= \$477 ;
+    t3_own_fail <= \$476 ;
   always @(posedge clk)
-    t4_valid <= \$478 ;
+    t3_r0v <= \$477 ;
   always @(posedge clk)
-    t4_end <= \$479 ;
+    t3_r0 <= \$478 ;
   always @(posedge clk)
-    t4_fld <= \$480 ;
+    val3 <= \$479 ;
   always @(posedge clk)
-    t4_seq <= \$481 ;
+    r3v_q <= \$480 ;
   always @(posedge clk)
-    t4_ln <= \$482 ;
+    r3_q <= \$481 ;
   always @(posedge clk)
-    t4_short <= \$483 ;
+    t4_valid <= \$482 ;
   always @(posedge clk)
-    t4_first <= \$484 ;
+    t4_end <= \$483 ;
   always @(posedge clk)
-    t4_wrapped <= \$485 ;
+    t4_fld <= \$484 ;
   always @(posedge clk)
-    t4_own_fail <= \$486 ;
+    t4_seq <= \$485 ;
   always @(posedge clk)
-    t4_r0v <= \$487 ;
+    t4_ln <= \$486 ;
   always @(posedge clk)
-    t4_r0 <= \$488 ;
+    t4_short <= \$487 ;
   always @(posedge clk)
-    lt30 <= \$489 ;
+    t4_first <= \$488 ;
   always @(posedge clk)
-    lt50 <= \$490 ;
+    t4_wrapped <= \$489 ;
   always @(posedge clk)
-    lt53 <= \$491 ;
+    t4_own_fail <= \$490 ;
   always @(posedge clk)
-    val4 <= \$492 ;
+    t4_r0v <= \$491 ;
   always @(posedge clk)
-    r3v_4 <= \$493 ;
+    t4_r0 <= \$492 ;
   always @(posedge clk)
-    r3_4 <= \$494 ;
+    lt30 <= \$493 ;
   always @(posedge clk)
-    cmp_n <= \$495 ;
+    lt50 <= \$494 ;
   always @(posedge clk)
-    cmp_h <= \$496 ;
+    lt53 <= \$495 ;
   always @(posedge clk)
-    cmp_p <= \$497 ;
+    val4 <= \$496 ;
   always @(posedge clk)
-    zero_hi <= \$498 ;
+    r3v_4 <= \$497 ;
   always @(posedge clk)
-    c0_27_28 <= \$499 ;
+    r3_4 <= \$498 ;
   always @(posedge clk)
-    c0_lt37 <= \$500 ;
+    cmp_n <= \$499 ;
   always @(posedge clk)
-    c0_gt1 <= \$501 ;
+    cmp_h <= \$500 ;
   always @(posedge clk)
-    c0_ones <= \$502 ;
+    cmp_p <= \$501 ;
   always @(posedge clk)
-    c0_zero <= \$503 ;
+    zero_hi <= \$502 ;
   always @(posedge clk)
-    c0_one <= \$504 ;
+    c0_27_28 <= \$503 ;
   always @(posedge clk)
-    prio <= \$505 ;
+    c0_lt37 <= \$504 ;
   always @(posedge clk)
-    o_rec__valid <= \$506 ;
+    c0_gt1 <= \$505 ;
   always @(posedge clk)
-    cap_v <= \$507 ;
+    c0_ones <= \$506 ;
   always @(posedge clk)
-    rec_chain_id <= \$508 ;
+    c0_zero <= \$507 ;
   always @(posedge clk)
-    rec_nonce <= \$509 ;
+    c0_one <= \$508 ;
   always @(posedge clk)
-    rec_gas_price <= \$510 ;
+    prio <= \$509 ;
   always @(posedge clk)
-    rec_max_priority_fee_per_gas <= \$511 ;
+    o_rec__valid <= \$510 ;
   always @(posedge clk)
-    rec_max_fee_per_gas <= \$512 ;
+    cap_v <= \$511 ;
   always @(posedge clk)
-    rec_gas_limit <= \$513 ;
+    rec_chain_id <= \$512 ;
   always @(posedge clk)
-    rec_value <= \$514 ;
+    rec_nonce <= \$513 ;
   always @(posedge clk)
-    rec_max_fee_per_blob_gas <= \$515 ;
+    rec_gas_price <= \$514 ;
   always @(posedge clk)
-    rec_v <= \$516 ;
+    rec_max_priority_fee_per_gas <= \$515 ;
   always @(posedge clk)
-    rec_r <= \$517 ;
+    rec_max_fee_per_gas <= \$516 ;
   always @(posedge clk)
-    rec_s <= \$518 ;
+    rec_gas_limit <= \$517 ;
   always @(posedge clk)
-    rec_to <= \$519 ;
+    rec_value <= \$518 ;
   always @(posedge clk)
-    o_rec__payload <= \$520 ;
+    rec_max_fee_per_blob_gas <= \$519 ;
   always @(posedge clk)
-    best_v <= \$521 ;
+    rec_v <= \$520 ;
   always @(posedge clk)
-    best <= \$522 ;
+    rec_r <= \$521 ;
   always @(posedge clk)
-    cap_fld <= \$523 ;
+    rec_s <= \$522 ;
   always @(posedge clk)
-    cap_val <= \$524 ;
+    rec_to <= \$523 ;
+  always @(posedge clk)
+    o_rec__payload <= \$524 ;
+  always @(posedge clk)
+    best_v <= \$525 ;
+  always @(posedge clk)
+    best <= \$526 ;
+  always @(posedge clk)
+    cap_fld <= \$527 ;
+  always @(posedge clk)
+    cap_val <= \$528 ;
   assign \$1  = 1'h0 + i_beat__payload[64];
   assign \$2  = \$1  + i_beat__payload[65];
   assign \$3  = \$2  + i_beat__payload[66];
@@ -17962,400 +17983,397 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign \$21  = r_data[47:23] < j_end;
   assign past_end = have_last & \$21 ;
   assign \$22  = short ? j[81:57] : 25'h0000020;
-  assign \$23  = ~ o_calldata__valid;
-  assign cd_free = \$23  | o_calldata__ready;
-  assign \$25  = cb0 + \$24 [3:0];
-  assign \$26  = cb1 + \$24 [3:0];
-  assign \$27  = cb2 + \$24 [3:0];
-  assign \$28  = cb3 + \$24 [3:0];
-  assign \$29  = cb4 + \$24 [3:0];
-  assign \$30  = bq_went ? bq_next : bq_stay;
-  assign beat_q = bq_ld ? bq_load : \$30 ;
+  assign o_calldata__valid = cs_valid | cd_valid;
+  assign o_calldata__payload = cs_valid ? cs_pay : cd_pay;
+  assign \$23  = ~ cd_valid;
+  assign \$24  = ~ cs_valid;
+  assign cd_free = \$23  | \$24 ;
+  assign \$26  = cb0 + \$25 [3:0];
+  assign \$27  = cb1 + \$25 [3:0];
+  assign \$28  = cb2 + \$25 [3:0];
+  assign \$29  = cb3 + \$25 [3:0];
+  assign \$30  = cb4 + \$25 [3:0];
+  assign \$31  = bq_went ? bq_next : bq_stay;
+  assign beat_q = bq_ld ? bq_load : \$31 ;
   assign e_lt_s = j_end < r_data[47:23];
   assign hl2 = have_last & hl_prev;
-  assign \$31  = a_lt_e ? a_lt_s : e_lt_s;
-  assign \$32  = ~ \$31 ;
-  assign by_size = hl2 & \$32 ;
-  assign \$33  = r_data[47:23] - q;
-  assign \$34  = 4'h8 - q[2:0];
-  assign \$35  = j_end - q;
-  assign \$36  = a_lt_e ? \$34  : { 1'h0, \$35 [3:0] };
-  assign \$37  = by_size ? { 1'h0, \$33 [3:0] } : \$36 ;
-  assign \$38  = ~ a_lt_e;
-  assign \$39  = ~ a_lt_s;
-  assign \$40  = hl2 & \$39 ;
-  assign c_last = \$38  | \$40 ;
-  assign \$41  = ~ q_lt_e;
-  assign \$42  = ~ q_lt_s;
-  assign \$43  = hl2 & \$42 ;
-  assign s_done_now = \$41  | \$43 ;
+  assign \$32  = a_lt_e ? a_lt_s : e_lt_s;
+  assign \$33  = ~ \$32 ;
+  assign by_size = hl2 & \$33 ;
+  assign \$34  = r_data[47:23] - q;
+  assign \$35  = 4'h8 - q[2:0];
+  assign \$36  = j_end - q;
+  assign \$37  = a_lt_e ? \$35  : { 1'h0, \$36 [3:0] };
+  assign \$38  = by_size ? { 1'h0, \$34 [3:0] } : \$37 ;
+  assign \$39  = ~ a_lt_e;
+  assign \$40  = ~ a_lt_s;
+  assign \$41  = hl2 & \$40 ;
+  assign c_last = \$39  | \$41 ;
+  assign \$42  = ~ q_lt_e;
+  assign \$43  = ~ q_lt_s;
+  assign \$44  = hl2 & \$43 ;
+  assign s_done_now = \$42  | \$44 ;
   assign s_beat_in = hl2 | qb_in;
-  assign \$44  = adv & jv;
-  assign \$45  = have_last & cd_free;
-  assign \$46  = d_end > r_data[47:23];
-  assign \$47  = s_beat_in | s_done_now;
-  assign \$48  = ~ j_zl;
-  assign \$49  = \$48  & j[82];
-  assign \$50  = ~ j_zl;
-  assign \$51  = ~ first_absent;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = j[31:26] == 6'h20;
-  assign \$54  = d_valid & d_ver;
-  assign \$55  = | own[32:28];
-  assign \$56  = own_v & \$55 ;
-  assign \$57  = i_job__payload[81:57] <= 6'h20;
-  assign \$58  = in_end - 1'h1;
-  assign \$59  = \$57  ? \$58  : { 2'h0, i_job__payload[56:32] };
-  assign \$62  = \$61  + 1'h1;
-  assign \$63  = ! win[7:0];
-  assign \$64  = t2_fld == 2'h2;
-  assign \$65  = t2_fld == 2'h3;
-  assign \$66  = t2_fld == 3'h4;
-  assign \$67  = t2_fld == 3'h5;
-  assign \$68  = t2_fld == 3'h6;
-  assign \$69  = t2_fld == 3'h7;
-  assign \$70  = t2_fld == 4'h9;
-  assign \$71  = t2_fld == 4'hc;
-  assign \$72  = t2_fld == 4'hf;
-  assign \$73  = t2_fld == 5'h10;
-  assign \$74  = t2_fld == 5'h11;
-  assign \$75  = t2_fld == 5'h12;
-  assign \$76  = t2_fld == 5'h19;
-  assign \$77  = t2_fld == 5'h1b;
-  assign \$78  = t2_fld == 5'h1c;
-  assign \$79  = t2_fld == 5'h1d;
-  assign \$80  = t2_fld == 5'h1e;
-  assign \$81  = t2_fld == 6'h20;
-  assign \$82  = | { \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64  };
-  assign \$83  = \$63  & \$82 ;
-  assign \$84  = t2_fld == 5'h17;
-  assign \$85  = win[7:0] != 1'h1;
-  assign \$86  = \$84  & \$85 ;
-  assign \$87  = 6'h20 - t2_ln;
-  assign \$88  = ~ t4_end;
-  assign \$89  = t4_valid & \$88 ;
-  assign \$90  = \$89  & t4_short;
-  assign \$91  = ~ t4_own_fail;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = zero_hi & c0_ones;
-  assign \$96  = cmp_p[3] & \$95 ;
-  assign \$97  = cmp_p[2] | \$96 ;
-  assign \$98  = cmp_p[5] & \$97 ;
-  assign \$99  = cmp_p[4] | \$98 ;
-  assign \$100  = cmp_p[7] & \$99 ;
-  assign \$101  = cmp_p[6] | \$100 ;
-  assign \$102  = ~ c0_27_28;
-  assign \$103  = zero_hi & \$102 ;
-  assign \$104  = \$103  & c0_lt37;
-  assign \$105  = ~ zero_hi;
-  assign \$106  = \$105  | c0_gt1;
-  assign \$107  = zero_hi & c0_zero;
-  assign \$110  = cmp_n[3] & \$109 ;
-  assign \$111  = cmp_n[2] | \$110 ;
-  assign \$112  = cmp_n[5] & \$111 ;
-  assign \$113  = cmp_n[4] | \$112 ;
-  assign \$114  = cmp_n[7] & \$113 ;
-  assign \$115  = cmp_n[6] | \$114 ;
-  assign \$116  = ~ \$115 ;
-  assign \$117  = \$107  | \$116 ;
-  assign \$118  = zero_hi & c0_zero;
-  assign \$121  = cmp_n[3] & \$120 ;
-  assign \$122  = cmp_n[2] | \$121 ;
-  assign \$123  = cmp_n[5] & \$122 ;
-  assign \$124  = cmp_n[4] | \$123 ;
-  assign \$125  = cmp_n[7] & \$124 ;
-  assign \$126  = cmp_n[6] | \$125 ;
-  assign \$127  = ~ \$126 ;
-  assign \$128  = \$118  | \$127 ;
-  assign \$131  = cmp_h[3] & \$130 ;
-  assign \$132  = cmp_h[2] | \$131 ;
-  assign \$133  = cmp_h[5] & \$132 ;
-  assign \$134  = cmp_h[4] | \$133 ;
-  assign \$135  = cmp_h[7] & \$134 ;
-  assign \$136  = cmp_h[6] | \$135 ;
-  assign \$137  = ~ \$136 ;
-  assign \$138  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
-  assign \$139  = ~ \$138 ;
-  assign \$140  = \$137  & \$139 ;
-  assign \$141  = zero_hi & c0_one;
-  assign \$142  = ~ \$141 ;
+  assign \$45  = adv & jv;
+  assign \$46  = have_last & cd_free;
+  assign \$47  = d_end > r_data[47:23];
+  assign \$48  = s_beat_in | s_done_now;
+  assign \$49  = ~ j_zl;
+  assign \$50  = \$49  & j[82];
+  assign \$51  = ~ j_zl;
+  assign \$52  = ~ first_absent;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = j[31:26] == 6'h20;
+  assign \$55  = d_valid & d_ver;
+  assign \$56  = | own[32:28];
+  assign \$57  = own_v & \$56 ;
+  assign \$58  = i_job__payload[81:57] <= 6'h20;
+  assign \$59  = in_end - 1'h1;
+  assign \$60  = \$58  ? \$59  : { 2'h0, i_job__payload[56:32] };
+  assign \$63  = \$62  + 1'h1;
+  assign \$64  = ! win[7:0];
+  assign \$65  = t2_fld == 2'h2;
+  assign \$66  = t2_fld == 2'h3;
+  assign \$67  = t2_fld == 3'h4;
+  assign \$68  = t2_fld == 3'h5;
+  assign \$69  = t2_fld == 3'h6;
+  assign \$70  = t2_fld == 3'h7;
+  assign \$71  = t2_fld == 4'h9;
+  assign \$72  = t2_fld == 4'hc;
+  assign \$73  = t2_fld == 4'hf;
+  assign \$74  = t2_fld == 5'h10;
+  assign \$75  = t2_fld == 5'h11;
+  assign \$76  = t2_fld == 5'h12;
+  assign \$77  = t2_fld == 5'h19;
+  assign \$78  = t2_fld == 5'h1b;
+  assign \$79  = t2_fld == 5'h1c;
+  assign \$80  = t2_fld == 5'h1d;
+  assign \$81  = t2_fld == 5'h1e;
+  assign \$82  = t2_fld == 6'h20;
+  assign \$83  = | { \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65  };
+  assign \$84  = \$64  & \$83 ;
+  assign \$85  = t2_fld == 5'h17;
+  assign \$86  = win[7:0] != 1'h1;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = 6'h20 - t2_ln;
+  assign \$89  = ~ t4_end;
+  assign \$90  = t4_valid & \$89 ;
+  assign \$91  = \$90  & t4_short;
+  assign \$92  = ~ t4_own_fail;
+  assign \$93  = \$91  & \$92 ;
+  assign \$94  = zero_hi & c0_ones;
+  assign \$97  = cmp_p[3] & \$96 ;
+  assign \$98  = cmp_p[2] | \$97 ;
+  assign \$99  = cmp_p[5] & \$98 ;
+  assign \$100  = cmp_p[4] | \$99 ;
+  assign \$101  = cmp_p[7] & \$100 ;
+  assign \$102  = cmp_p[6] | \$101 ;
+  assign \$103  = ~ c0_27_28;
+  assign \$104  = zero_hi & \$103 ;
+  assign \$105  = \$104  & c0_lt37;
+  assign \$106  = ~ zero_hi;
+  assign \$107  = \$106  | c0_gt1;
+  assign \$108  = zero_hi & c0_zero;
+  assign \$111  = cmp_n[3] & \$110 ;
+  assign \$112  = cmp_n[2] | \$111 ;
+  assign \$113  = cmp_n[5] & \$112 ;
+  assign \$114  = cmp_n[4] | \$113 ;
+  assign \$115  = cmp_n[7] & \$114 ;
+  assign \$116  = cmp_n[6] | \$115 ;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = \$108  | \$117 ;
+  assign \$119  = zero_hi & c0_zero;
+  assign \$122  = cmp_n[3] & \$121 ;
+  assign \$123  = cmp_n[2] | \$122 ;
+  assign \$124  = cmp_n[5] & \$123 ;
+  assign \$125  = cmp_n[4] | \$124 ;
+  assign \$126  = cmp_n[7] & \$125 ;
+  assign \$127  = cmp_n[6] | \$126 ;
+  assign \$128  = ~ \$127 ;
+  assign \$129  = \$119  | \$128 ;
+  assign \$132  = cmp_h[3] & \$131 ;
+  assign \$133  = cmp_h[2] | \$132 ;
+  assign \$134  = cmp_h[5] & \$133 ;
+  assign \$135  = cmp_h[4] | \$134 ;
+  assign \$136  = cmp_h[7] & \$135 ;
+  assign \$137  = cmp_h[6] | \$136 ;
+  assign \$138  = ~ \$137 ;
+  assign \$139  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
+  assign \$140  = ~ \$139 ;
+  assign \$141  = \$138  & \$140 ;
+  assign \$142  = zero_hi & c0_one;
+  assign \$143  = ~ \$142 ;
   assign v0 = t4_valid & t4_r0v;
   assign v3 = t4_valid & r3v_4;
   assign lt0b = { t4_r0[24:0], t4_r0[27:25] } < { best[24:0], best[27:25] };
   assign lt3b = { r3_4[24:0], r3_4[27:25] } < { best[24:0], best[27:25] };
   assign lt5b = { t4_seq, 3'h4 } < { best[24:0], best[27:25] };
-  assign \$143  = ~ v0;
-  assign \$144  = ~ lt0b;
-  assign \$145  = \$143  | \$144 ;
-  assign \$146  = best_v & \$145 ;
-  assign \$147  = ~ v3;
-  assign \$148  = ~ lt3b;
-  assign \$149  = \$147  | \$148 ;
-  assign \$150  = \$146  & \$149 ;
-  assign \$151  = ~ r5v;
-  assign \$152  = ~ lt5b;
-  assign \$153  = \$151  | \$152 ;
-  assign win_b = \$150  & \$153 ;
-  assign \$154  = ~ best_v;
-  assign \$155  = \$154  | lt0b;
-  assign \$156  = v0 & \$155 ;
-  assign \$157  = ~ v3;
-  assign \$158  = ~ lt30;
-  assign \$159  = \$157  | \$158 ;
-  assign \$160  = \$156  & \$159 ;
-  assign \$161  = ~ r5v;
-  assign \$162  = ~ lt50;
-  assign \$163  = \$161  | \$162 ;
-  assign win0 = \$160  & \$163 ;
-  assign \$164  = ~ best_v;
-  assign \$165  = \$164  | lt3b;
-  assign \$166  = v3 & \$165 ;
-  assign \$167  = ~ v0;
-  assign \$168  = \$167  | lt30;
-  assign \$169  = \$166  & \$168 ;
-  assign \$170  = ~ r5v;
-  assign \$171  = ~ lt53;
-  assign \$172  = \$170  | \$171 ;
-  assign win3 = \$169  & \$172 ;
-  assign \$173  = ~ best_v;
-  assign \$174  = \$173  | lt5b;
-  assign \$175  = r5v & \$174 ;
-  assign \$176  = ~ v0;
-  assign \$177  = \$176  | lt50;
-  assign \$178  = \$175  & \$177 ;
-  assign \$179  = ~ v3;
-  assign \$180  = \$179  | lt53;
-  assign win5 = \$178  & \$180 ;
-  assign \$181  = best_v | v0;
-  assign \$182  = \$181  | v3;
-  assign merged_v = \$182  | r5v;
-  assign \$183  = win_b ? best : 33'h000000000;
-  assign \$184  = win0 ? t4_r0 : 33'h000000000;
-  assign \$185  = \$183  | \$184 ;
-  assign \$186  = win3 ? r3_4 : 33'h000000000;
-  assign \$187  = \$185  | \$186 ;
-  assign \$188  = win5 ? r5 : 33'h000000000;
-  assign merged = \$187  | \$188 ;
-  assign \$189  = ~ o_rec__valid;
-  assign rec_free = \$189  | o_rec__ready;
+  assign \$144  = ~ v0;
+  assign \$145  = ~ lt0b;
+  assign \$146  = \$144  | \$145 ;
+  assign \$147  = best_v & \$146 ;
+  assign \$148  = ~ v3;
+  assign \$149  = ~ lt3b;
+  assign \$150  = \$148  | \$149 ;
+  assign \$151  = \$147  & \$150 ;
+  assign \$152  = ~ r5v;
+  assign \$153  = ~ lt5b;
+  assign \$154  = \$152  | \$153 ;
+  assign win_b = \$151  & \$154 ;
+  assign \$155  = ~ best_v;
+  assign \$156  = \$155  | lt0b;
+  assign \$157  = v0 & \$156 ;
+  assign \$158  = ~ v3;
+  assign \$159  = ~ lt30;
+  assign \$160  = \$158  | \$159 ;
+  assign \$161  = \$157  & \$160 ;
+  assign \$162  = ~ r5v;
+  assign \$163  = ~ lt50;
+  assign \$164  = \$162  | \$163 ;
+  assign win0 = \$161  & \$164 ;
+  assign \$165  = ~ best_v;
+  assign \$166  = \$165  | lt3b;
+  assign \$167  = v3 & \$166 ;
+  assign \$168  = ~ v0;
+  assign \$169  = \$168  | lt30;
+  assign \$170  = \$167  & \$169 ;
+  assign \$171  = ~ r5v;
+  assign \$172  = ~ lt53;
+  assign \$173  = \$171  | \$172 ;
+  assign win3 = \$170  & \$173 ;
+  assign \$174  = ~ best_v;
+  assign \$175  = \$174  | lt5b;
+  assign \$176  = r5v & \$175 ;
+  assign \$177  = ~ v0;
+  assign \$178  = \$177  | lt50;
+  assign \$179  = \$176  & \$178 ;
+  assign \$180  = ~ v3;
+  assign \$181  = \$180  | lt53;
+  assign win5 = \$179  & \$181 ;
+  assign \$182  = best_v | v0;
+  assign \$183  = \$182  | v3;
+  assign merged_v = \$183  | r5v;
+  assign \$184  = win_b ? best : 33'h000000000;
+  assign \$185  = win0 ? t4_r0 : 33'h000000000;
+  assign \$186  = \$184  | \$185 ;
+  assign \$187  = win3 ? r3_4 : 33'h000000000;
+  assign \$188  = \$186  | \$187 ;
+  assign \$189  = win5 ? r5 : 33'h000000000;
+  assign merged = \$188  | \$189 ;
   assign \$190  = t4_valid & t4_end;
-  assign \$191  = ~ rec_free;
-  assign \$192  = \$190  & \$191 ;
-  assign adv = ~ \$192 ;
-  assign \$193  = \$9 [23:0] < 4'hf;
-  assign \$194  = \$9 [23:0] < 5'h10;
-  assign \$195  = fire ? \$193  : \$194 ;
-  assign \$196  = wr + 1'h1;
-  assign \$197  = in_nb != 23'h7ffffe;
-  assign \$198  = in_nb + 1'h1;
-  assign \$199  = avail + w_v;
-  assign \$200  = r_en ? r_data[22:0] : 23'h000000;
-  assign \$201  = \$199  - \$200 ;
-  assign \$202  = j[1:0] != 2'h2;
-  assign \$203  = jv & \$202 ;
-  assign \$204  = j[56:32] > low;
-  assign \$205  = \$203  & \$204 ;
-  assign \$208  = \$205  ? { 1'h0, \$206  } : \$207 ;
-  assign \$209  = j[1:0] == 2'h2;
-  assign \$210  = jv & \$209 ;
-  assign \$211  = h_low < h_lim;
-  assign \$212  = ~ h_end;
-  assign \$213  = \$211  & \$212 ;
-  assign \$214  = \$213  ? { 1'h0, h_low } : h_lim;
-  assign \$215  = h_base + \$214 ;
-  assign \$219  = ~ r_en;
-  assign \$220  = have_last & \$219 ;
-  assign \$221  = q < r_data[47:23];
-  assign \$222  = qa < r_data[47:23];
-  assign \$223  = j_nb < avail;
-  assign \$225  = \$224  < avail;
-  assign \$226  = adv & jv;
-  assign \$227  = j[56:32] > low;
-  assign \$228  = have_last & cd_free;
-  assign \$229  = cur_base + r_data[22:0];
-  assign \$230  = cb0 + r_data[3:0];
-  assign \$231  = cb1 + r_data[3:0];
-  assign \$232  = cb2 + r_data[3:0];
-  assign \$233  = cb3 + r_data[3:0];
-  assign \$234  = cb4 + r_data[3:0];
-  assign \$235  = s_beat_in | s_done_now;
-  assign \$236  = beat_q >> { q[2:0], 3'h0 };
-  assign \$237  = qa + 4'h8;
-  assign \$239  = \$238  < avail;
-  assign \$240  = qi1 + 1'h1;
-  assign \$241  = qa + 4'h8;
-  assign \$242  = \$241  < j_end;
-  assign \$243  = qa < r_data[47:23];
-  assign \$244  = qa + 4'h8;
-  assign \$245  = \$244  < r_data[47:23];
-  assign \$246  = q > low;
-  assign \$247  = j_end > low;
-  assign \$248  = ~ is_data;
-  assign \$249  = ~ short;
-  assign \$250  = \$248  & \$249 ;
-  assign \$251  = ~ have_last;
+  assign \$191  = \$190  & o_rec__valid;
+  assign adv = ~ \$191 ;
+  assign \$192  = \$9 [23:0] < 4'hf;
+  assign \$193  = \$9 [23:0] < 5'h10;
+  assign \$194  = fire ? \$192  : \$193 ;
+  assign \$195  = wr + 1'h1;
+  assign \$196  = in_nb != 23'h7ffffe;
+  assign \$197  = in_nb + 1'h1;
+  assign \$198  = avail + w_v;
+  assign \$199  = r_en ? r_data[22:0] : 23'h000000;
+  assign \$200  = \$198  - \$199 ;
+  assign \$201  = j[1:0] != 2'h2;
+  assign \$202  = jv & \$201 ;
+  assign \$203  = j[56:32] > low;
+  assign \$204  = \$202  & \$203 ;
+  assign \$207  = \$204  ? { 1'h0, \$205  } : \$206 ;
+  assign \$208  = j[1:0] == 2'h2;
+  assign \$209  = jv & \$208 ;
+  assign \$210  = h_low < h_lim;
+  assign \$211  = ~ h_end;
+  assign \$212  = \$210  & \$211 ;
+  assign \$213  = \$212  ? { 1'h0, h_low } : h_lim;
+  assign \$214  = h_base + \$213 ;
+  assign \$215  = ~ cs_valid;
+  assign \$216  = ~ o_calldata__ready;
+  assign \$217  = cd_valid & \$216 ;
+  assign \$221  = ~ r_en;
+  assign \$222  = have_last & \$221 ;
+  assign \$223  = q < r_data[47:23];
+  assign \$224  = qa < r_data[47:23];
+  assign \$225  = j_nb < avail;
+  assign \$227  = \$226  < avail;
+  assign \$228  = adv & jv;
+  assign \$229  = j[56:32] > low;
+  assign \$230  = have_last & cd_free;
+  assign \$231  = cur_base + r_data[22:0];
+  assign \$232  = cb0 + r_data[3:0];
+  assign \$233  = cb1 + r_data[3:0];
+  assign \$234  = cb2 + r_data[3:0];
+  assign \$235  = cb3 + r_data[3:0];
+  assign \$236  = cb4 + r_data[3:0];
+  assign \$237  = s_beat_in | s_done_now;
+  assign \$238  = beat_q >> { q[2:0], 3'h0 };
+  assign \$239  = qa + 4'h8;
+  assign \$241  = \$240  < avail;
+  assign \$242  = qi1 + 1'h1;
+  assign \$243  = qa + 4'h8;
+  assign \$244  = \$243  < j_end;
+  assign \$245  = qa < r_data[47:23];
+  assign \$246  = qa + 4'h8;
+  assign \$247  = \$246  < r_data[47:23];
+  assign \$248  = q > low;
+  assign \$249  = j_end > low;
+  assign \$250  = ~ is_data;
+  assign \$251  = ~ short;
   assign \$252  = \$250  & \$251 ;
-  assign \$253  = ~ first_absent;
+  assign \$253  = ~ have_last;
   assign \$254  = \$252  & \$253 ;
-  assign \$255  = j[31:26] == 6'h20;
-  assign \$256  = i_job__valid & i_job__ready;
-  assign \$257  = i_job__payload[81:57] <= 6'h20;
-  assign \$258  = ! i_job__payload[81:57];
-  assign \$259  = \$60 [22:0] < avail;
-  assign \$261  = \$260  < avail;
-  assign \$262  = | i_job__payload[81:57];
-  assign \$263  = { \$62 [22:0], 3'h0 } < in_end;
-  assign \$264  = i_job__payload[56:32] < r_data[47:23];
-  assign \$265  = { \$62 [22:0], 3'h0 } < r_data[47:23];
-  assign \$271  = raw1 >> { lane1, 3'h0 };
-  assign \$272  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$87 [5:0], 3'h0 };
-  assign \$273  = t2_own_fail | r3v;
-  assign \$274  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
-  assign \$275  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
-  assign \$276  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
-  assign \$277  = val3[63:0] < 64'hbfd25e8cd0364141;
-  assign \$278  = val3[63:0] == 64'hbfd25e8cd0364141;
-  assign \$279  = val3[127:64] < 64'hbaaedce6af48a03b;
-  assign \$280  = val3[127:64] == 64'hbaaedce6af48a03b;
-  assign \$281  = val3[191:128] < 64'hfffffffffffffffe;
-  assign \$282  = val3[191:128] == 64'hfffffffffffffffe;
-  assign \$283  = val3[255:192] < 64'hffffffffffffffff;
-  assign \$284  = val3[255:192] == 64'hffffffffffffffff;
-  assign \$285  = val3[63:0] < 64'hdfe92f46681b20a0;
-  assign \$286  = val3[63:0] == 64'hdfe92f46681b20a0;
-  assign \$287  = val3[127:64] < 63'h5d576e7357a4501d;
-  assign \$288  = val3[127:64] == 63'h5d576e7357a4501d;
-  assign \$289  = val3[191:128] < 64'hffffffffffffffff;
-  assign \$290  = val3[191:128] == 64'hffffffffffffffff;
-  assign \$291  = val3[255:192] < 63'h7fffffffffffffff;
-  assign \$292  = val3[255:192] == 63'h7fffffffffffffff;
-  assign \$293  = val3[63:0] < prio[63:0];
-  assign \$294  = val3[63:0] == prio[63:0];
-  assign \$295  = val3[127:64] < prio[127:64];
-  assign \$296  = val3[127:64] == prio[127:64];
-  assign \$297  = val3[191:128] < prio[191:128];
-  assign \$298  = val3[191:128] == prio[191:128];
-  assign \$299  = val3[255:192] < prio[255:192];
-  assign \$300  = val3[255:192] == prio[255:192];
-  assign \$301  = ! val3[255:64];
-  assign \$302  = val3[63:0] == 5'h1b;
-  assign \$303  = val3[63:0] == 5'h1c;
-  assign \$304  = \$302  | \$303 ;
-  assign \$305  = val3[63:0] < 6'h25;
-  assign \$306  = val3[63:0] > 1'h1;
-  assign \$307  = val3[63:0] == 64'hffffffffffffffff;
-  assign \$308  = ! val3[63:0];
-  assign \$309  = val3[63:0] == 1'h1;
-  assign \$310  = t3_valid & t3_end;
-  assign \$311  = t3_fld == 3'h5;
-  assign \$312  = t3_valid & \$311 ;
-  assign \$313  = ~ t3_end;
-  assign \$314  = \$312  & \$313 ;
-  assign \$315  = ~ t3_own_fail;
+  assign \$255  = ~ first_absent;
+  assign \$256  = \$254  & \$255 ;
+  assign \$257  = j[31:26] == 6'h20;
+  assign \$258  = i_job__valid & i_job__ready;
+  assign \$259  = i_job__payload[81:57] <= 6'h20;
+  assign \$260  = ! i_job__payload[81:57];
+  assign \$261  = \$61 [22:0] < avail;
+  assign \$263  = \$262  < avail;
+  assign \$264  = | i_job__payload[81:57];
+  assign \$265  = { \$63 [22:0], 3'h0 } < in_end;
+  assign \$266  = i_job__payload[56:32] < r_data[47:23];
+  assign \$267  = { \$63 [22:0], 3'h0 } < r_data[47:23];
+  assign \$273  = raw1 >> { lane1, 3'h0 };
+  assign \$274  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$88 [5:0], 3'h0 };
+  assign \$275  = t2_own_fail | r3v;
+  assign \$276  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$277  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$278  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
+  assign \$279  = val3[63:0] < 64'hbfd25e8cd0364141;
+  assign \$280  = val3[63:0] == 64'hbfd25e8cd0364141;
+  assign \$281  = val3[127:64] < 64'hbaaedce6af48a03b;
+  assign \$282  = val3[127:64] == 64'hbaaedce6af48a03b;
+  assign \$283  = val3[191:128] < 64'hfffffffffffffffe;
+  assign \$284  = val3[191:128] == 64'hfffffffffffffffe;
+  assign \$285  = val3[255:192] < 64'hffffffffffffffff;
+  assign \$286  = val3[255:192] == 64'hffffffffffffffff;
+  assign \$287  = val3[63:0] < 64'hdfe92f46681b20a0;
+  assign \$288  = val3[63:0] == 64'hdfe92f46681b20a0;
+  assign \$289  = val3[127:64] < 63'h5d576e7357a4501d;
+  assign \$290  = val3[127:64] == 63'h5d576e7357a4501d;
+  assign \$291  = val3[191:128] < 64'hffffffffffffffff;
+  assign \$292  = val3[191:128] == 64'hffffffffffffffff;
+  assign \$293  = val3[255:192] < 63'h7fffffffffffffff;
+  assign \$294  = val3[255:192] == 63'h7fffffffffffffff;
+  assign \$295  = val3[63:0] < prio[63:0];
+  assign \$296  = val3[63:0] == prio[63:0];
+  assign \$297  = val3[127:64] < prio[127:64];
+  assign \$298  = val3[127:64] == prio[127:64];
+  assign \$299  = val3[191:128] < prio[191:128];
+  assign \$300  = val3[191:128] == prio[191:128];
+  assign \$301  = val3[255:192] < prio[255:192];
+  assign \$302  = val3[255:192] == prio[255:192];
+  assign \$303  = ! val3[255:64];
+  assign \$304  = val3[63:0] == 5'h1b;
+  assign \$305  = val3[63:0] == 5'h1c;
+  assign \$306  = \$304  | \$305 ;
+  assign \$307  = val3[63:0] < 6'h25;
+  assign \$308  = val3[63:0] > 1'h1;
+  assign \$309  = val3[63:0] == 64'hffffffffffffffff;
+  assign \$310  = ! val3[63:0];
+  assign \$311  = val3[63:0] == 1'h1;
+  assign \$312  = t3_valid & t3_end;
+  assign \$313  = t3_fld == 3'h5;
+  assign \$314  = t3_valid & \$313 ;
+  assign \$315  = ~ t3_end;
   assign \$316  = \$314  & \$315 ;
-  assign \$317  = adv & t4_valid;
-  assign \$318  = cap_fld == 2'h3;
-  assign \$320  = cap_v & \$319 ;
-  assign \$321  = \$320  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_nonce };
-  assign \$322  = cap_fld == 3'h7;
-  assign \$324  = cap_v & \$323 ;
-  assign \$325  = \$324  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_gas_limit };
-  assign \$326  = cap_fld == 2'h2;
-  assign \$328  = cap_v & \$327 ;
-  assign \$329  = \$328  ? cap_val : rec_chain_id;
-  assign \$330  = cap_fld == 3'h4;
-  assign \$332  = cap_v & \$331 ;
-  assign \$333  = \$332  ? cap_val : rec_gas_price;
-  assign \$334  = cap_fld == 3'h5;
-  assign \$336  = cap_v & \$335 ;
-  assign \$337  = \$336  ? cap_val : rec_max_priority_fee_per_gas;
-  assign \$338  = cap_fld == 3'h6;
-  assign \$340  = cap_v & \$339 ;
-  assign \$341  = \$340  ? cap_val : rec_max_fee_per_gas;
-  assign \$342  = cap_fld == 4'hc;
-  assign \$344  = cap_v & \$343 ;
-  assign \$345  = \$344  ? cap_val : rec_max_fee_per_blob_gas;
-  assign \$346  = cap_fld == 4'h9;
-  assign \$348  = cap_v & \$347 ;
-  assign \$349  = \$348  ? cap_val : rec_value;
-  assign \$350  = cap_fld == 4'hf;
-  assign \$351  = cap_fld == 5'h10;
-  assign \$352  = | { \$351 , \$350  };
-  assign \$353  = cap_v & \$352 ;
-  assign \$354  = \$353  ? cap_val : rec_v;
-  assign \$355  = cap_fld == 5'h11;
-  assign \$357  = cap_v & \$356 ;
-  assign \$358  = \$357  ? cap_val : rec_r;
-  assign \$359  = cap_fld == 5'h12;
-  assign \$361  = cap_v & \$360 ;
-  assign \$362  = \$361  ? cap_val : rec_s;
-  assign \$363  = cap_fld == 4'h8;
-  assign \$365  = cap_v & \$364 ;
-  assign \$366  = \$365  ? cap_val : { 96'h000000000000000000000000, rec_to };
-  assign \$367  = ~ t4_own_fail;
-  assign \$368  = t4_short & \$367 ;
-  assign \$369  = ~ r3v_4;
-  assign \$370  = \$368  & \$369 ;
-  assign \$371  = ~ r5v;
+  assign \$317  = ~ t3_own_fail;
+  assign \$318  = \$316  & \$317 ;
+  assign \$319  = adv & t4_valid;
+  assign \$320  = cap_fld == 2'h3;
+  assign \$322  = cap_v & \$321 ;
+  assign \$323  = \$322  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_nonce };
+  assign \$324  = cap_fld == 3'h7;
+  assign \$326  = cap_v & \$325 ;
+  assign \$327  = \$326  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_gas_limit };
+  assign \$328  = cap_fld == 2'h2;
+  assign \$330  = cap_v & \$329 ;
+  assign \$331  = \$330  ? cap_val : rec_chain_id;
+  assign \$332  = cap_fld == 3'h4;
+  assign \$334  = cap_v & \$333 ;
+  assign \$335  = \$334  ? cap_val : rec_gas_price;
+  assign \$336  = cap_fld == 3'h5;
+  assign \$338  = cap_v & \$337 ;
+  assign \$339  = \$338  ? cap_val : rec_max_priority_fee_per_gas;
+  assign \$340  = cap_fld == 3'h6;
+  assign \$342  = cap_v & \$341 ;
+  assign \$343  = \$342  ? cap_val : rec_max_fee_per_gas;
+  assign \$344  = cap_fld == 4'hc;
+  assign \$346  = cap_v & \$345 ;
+  assign \$347  = \$346  ? cap_val : rec_max_fee_per_blob_gas;
+  assign \$348  = cap_fld == 4'h9;
+  assign \$350  = cap_v & \$349 ;
+  assign \$351  = \$350  ? cap_val : rec_value;
+  assign \$352  = cap_fld == 4'hf;
+  assign \$353  = cap_fld == 5'h10;
+  assign \$354  = | { \$353 , \$352  };
+  assign \$355  = cap_v & \$354 ;
+  assign \$356  = \$355  ? cap_val : rec_v;
+  assign \$357  = cap_fld == 5'h11;
+  assign \$359  = cap_v & \$358 ;
+  assign \$360  = \$359  ? cap_val : rec_r;
+  assign \$361  = cap_fld == 5'h12;
+  assign \$363  = cap_v & \$362 ;
+  assign \$364  = \$363  ? cap_val : rec_s;
+  assign \$365  = cap_fld == 4'h8;
+  assign \$367  = cap_v & \$366 ;
+  assign \$368  = \$367  ? cap_val : { 96'h000000000000000000000000, rec_to };
+  assign \$369  = ~ t4_own_fail;
+  assign \$370  = t4_short & \$369 ;
+  assign \$371  = ~ r3v_4;
   assign \$372  = \$370  & \$371 ;
+  assign \$373  = ~ r5v;
+  assign \$374  = \$372  & \$373 ;
   always @(posedge clk)
-    room <= \$373 ;
+    room <= \$375 ;
   always @(posedge clk)
-    w_v <= \$374 ;
+    w_v <= \$376 ;
   always @(posedge clk)
-    w_idx <= \$375 ;
+    w_idx <= \$377 ;
   always @(posedge clk)
-    \w_data$147  <= \$376 ;
+    \w_data$149  <= \$378 ;
   always @(posedge clk)
-    buf0 <= \$377 ;
+    buf0 <= \$379 ;
   always @(posedge clk)
-    buf1 <= \$378 ;
+    buf1 <= \$380 ;
   always @(posedge clk)
-    buf2 <= \$379 ;
+    buf2 <= \$381 ;
   always @(posedge clk)
-    buf3 <= \$380 ;
+    buf3 <= \$382 ;
   always @(posedge clk)
-    buf4 <= \$381 ;
+    buf4 <= \$383 ;
   always @(posedge clk)
-    buf5 <= \$382 ;
+    buf5 <= \$384 ;
   always @(posedge clk)
-    buf6 <= \$383 ;
+    buf6 <= \$385 ;
   always @(posedge clk)
-    buf7 <= \$384 ;
+    buf7 <= \$386 ;
   always @(posedge clk)
-    buf8 <= \$385 ;
+    buf8 <= \$387 ;
   always @(posedge clk)
-    buf9 <= \$386 ;
+    buf9 <= \$388 ;
   always @(posedge clk)
-    buf10 <= \$387 ;
+    buf10 <= \$389 ;
   always @(posedge clk)
-    buf11 <= \$388 ;
+    buf11 <= \$390 ;
   always @(posedge clk)
-    buf12 <= \$389 ;
+    buf12 <= \$391 ;
   always @(posedge clk)
-    buf13 <= \$390 ;
+    buf13 <= \$392 ;
   always @(posedge clk)
-    buf14 <= \$391 ;
+    buf14 <= \$393 ;
   always @(posedge clk)
-    buf15 <= \$392 ;
+    buf15 <= \$394 ;
   always @(posedge clk)
-    wr <= \$393 ;
+    wr <= \$395 ;
   always @(posedge clk)
-    in_nb <= \$394 ;
+    in_nb <= \$396 ;
   always @(posedge clk)
-    avail <= \$395 ;
+    avail <= \$397 ;
   always @(posedge clk)
-    h_low <= \$396 ;
-  always @(posedge clk)
-    h_lim <= \$397 ;
-  always @(posedge clk)
-    h_end <= \$398 ;
-  always @(posedge clk)
-    h_base <= \$399 ;
+    h_low <= \$398 ;
   \tx_decoder_top.decoder.values.ends  ends (
     .clk(clk),
-    .\port$4898$0 (\$13 [22:0]),
-    .\port$4900$0 (\$15 [24:0]),
+    .\port$4895$0 (\$13 [22:0]),
+    .\port$4897$0 (\$15 [24:0]),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(have_last),
@@ -18365,126 +18383,108 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$401  = o_calldata__valid;
-    if (o_calldata__ready) begin
-      \$401  = 1'h0;
+    \$399  = lim;
+    if (rst) begin
+      \$399  = 24'h000000;
     end
-    if (\$226 ) begin
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$400  = \$209 ;
+    if (rst) begin
+      \$400  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$401  = cur_base;
+    if (rst) begin
+      \$401  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$402  = \$214 [23:0];
+    if (rst) begin
+      \$402  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$403  = cd_valid;
+    if (\$215 ) begin
+      \$403  = 1'h0;
+    end
+    if (\$228 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$228 ) begin
-              \$401  = 1'h1;
+            if (\$230 ) begin
+              \$403  = 1'h1;
             end
         2'h0:
             if (is_data) begin
-              if (\$235 ) begin
+              if (\$237 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$401  = 1'h1;
+                  \$403  = 1'h1;
                 end
               end
             end
       endcase
     end
     if (rst) begin
-      \$401  = 1'h0;
+      \$403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$402  = \$216 ;
-    if (rst) begin
-      \$402  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$403  = \$217 ;
-    if (rst) begin
-      \$403  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$404  = \$218 ;
-    if (rst) begin
-      \$404  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$405  = 1'h0;
-    if (\$226 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$235 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$405  = 1'h1;
-                end
-              end
-            end
-      endcase
+    \$404  = cs_valid;
+    if (\$215 ) begin
+      \$404  = \$217 ;
+    end else if (o_calldata__ready) begin
+      \$404  = 1'h0;
     end
     if (rst) begin
-      \$405  = 1'h0;
+      \$404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$406  = 1'h0;
-    if (\$256 ) begin
-      \$406  = 1'h1;
+    \$405  = cs_pay;
+    if (\$215 ) begin
+      \$405  = cd_pay;
     end
     if (rst) begin
-      \$406  = 1'h0;
+      \$405  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$407  = \$220 ;
+    \$406  = \$218 ;
     if (rst) begin
-      \$407  = 1'h0;
+      \$406  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$408  = \$221 ;
-    if (\$226 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$235 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$408  = \$243 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$256 ) begin
-      \$408  = \$264 ;
-    end
+    \$407  = \$219 ;
     if (rst) begin
-      \$408  = 1'h0;
+      \$407  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$409  = \$222 ;
-    if (\$226 ) begin
+    \$408  = \$220 ;
+    if (rst) begin
+      \$408  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$409  = 1'h0;
+    if (\$228 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -18492,17 +18492,14 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$235 ) begin
+              if (\$237 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$409  = \$245 ;
+                  \$409  = 1'h1;
                 end
               end
             end
       endcase
-    end
-    if (\$256 ) begin
-      \$409  = \$265 ;
     end
     if (rst) begin
       \$409  = 1'h0;
@@ -18510,9 +18507,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$410  = \$223 ;
-    if (\$256 ) begin
-      \$410  = \$259 ;
+    \$410  = 1'h0;
+    if (\$258 ) begin
+      \$410  = 1'h1;
     end
     if (rst) begin
       \$410  = 1'h0;
@@ -18520,131 +18517,97 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$411  = \$225 ;
-    if (\$226 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$235 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$411  = \$239 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$256 ) begin
-      \$411  = \$261 ;
-    end
+    \$411  = \$222 ;
     if (rst) begin
       \$411  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$412  = low;
-    if (\$226 ) begin
-      casez (j[1:0])
-        2'h1:
-            if (\$227 ) begin
-              \$412  = { 1'h0, j[56:32] };
-            end
-        2'h2:
-            if (\$228 ) begin
-              \$412  = 26'h0000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$235 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  if (\$246 ) begin
-                    \$412  = q;
-                  end
-                end
-              end
-            end else if (bytes_in) begin
-              if (\$247 ) begin
-                \$412  = j_end;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$412  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$413  = o_calldata__payload;
-    if (\$226 ) begin
+    \$412  = \$223 ;
+    if (\$228 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$228 ) begin
-              \$413 [67:64] = 4'h0;
-              \$413 [68] = 1'h1;
-              \$413 [63:0] = 64'h0000000000000000;
-            end
+            /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$235 ) begin
+              if (\$237 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$413 [68] = 1'h0;
-                  \$413 [63:0] = \$236 ;
-                  \$413 [67:64] = \$37 [3:0];
+                  \$412  = \$245 ;
                 end
               end
             end
       endcase
     end
+    if (\$258 ) begin
+      \$412  = \$266 ;
+    end
     if (rst) begin
-      \$413  = 69'h000000000000000000;
+      \$412  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$414  = cur_base;
-    if (\$226 ) begin
+    \$413  = \$224 ;
+    if (\$228 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$228 ) begin
-              \$414  = \$229 [23:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$414  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$415  = d_valid;
-    if (\$226 ) begin
-      casez (j[1:0])
-        2'h1:
             /* empty */;
-        2'h2:
-            if (\$228 ) begin
-              \$415  = 1'h0;
-            end
         2'h0:
-            if (take) begin
-              \$415  = 1'h0;
-              if (\$254 ) begin
-                \$415  = 1'h1;
+            if (is_data) begin
+              if (\$237 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$413  = \$247 ;
+                end
               end
             end
       endcase
+    end
+    if (\$258 ) begin
+      \$413  = \$267 ;
+    end
+    if (rst) begin
+      \$413  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$414  = \$225 ;
+    if (\$258 ) begin
+      \$414  = \$261 ;
+    end
+    if (rst) begin
+      \$414  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$415  = \$227 ;
+    if (\$228 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$237 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$415  = \$241 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$258 ) begin
+      \$415  = \$263 ;
     end
     if (rst) begin
       \$415  = 1'h0;
@@ -18652,309 +18615,324 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$416  = cb0;
-    if (\$226 ) begin
+    \$416  = low;
+    if (\$228 ) begin
       casez (j[1:0])
         2'h1:
-            /* empty */;
-        2'h2:
-            if (\$228 ) begin
-              \$416  = \$230 [3:0];
+            if (\$229 ) begin
+              \$416  = { 1'h0, j[56:32] };
             end
-      endcase
-    end
-    if (rst) begin
-      \$416  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$417  = cb1;
-    if (\$226 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
         2'h2:
-            if (\$228 ) begin
-              \$417  = \$231 [3:0];
+            if (\$230 ) begin
+              \$416  = 26'h0000000;
             end
-      endcase
-    end
-    if (rst) begin
-      \$417  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$418  = cb2;
-    if (\$226 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$228 ) begin
-              \$418  = \$232 [3:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$418  = 4'h2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$419  = cb3;
-    if (\$226 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$228 ) begin
-              \$419  = \$233 [3:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$419  = 4'h3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$420  = cb4;
-    if (\$226 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$228 ) begin
-              \$420  = \$234 [3:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$420  = 4'h4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$421  = q;
-    if (\$226 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$235 ) begin
+              if (\$237 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$421  = qa;
+                  if (\$248 ) begin
+                    \$416  = q;
+                  end
+                end
+              end
+            end else if (bytes_in) begin
+              if (\$249 ) begin
+                \$416  = j_end;
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$416  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$417  = cd_pay;
+    if (\$228 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$230 ) begin
+              \$417 [67:64] = 4'h0;
+              \$417 [68] = 1'h1;
+              \$417 [63:0] = 64'h0000000000000000;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$237 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$417 [68] = 1'h0;
+                  \$417 [63:0] = \$238 ;
+                  \$417 [67:64] = \$38 [3:0];
                 end
               end
             end
       endcase
     end
-    if (\$256 ) begin
-      \$421  = { 1'h0, i_job__payload[56:32] };
-    end
     if (rst) begin
-      \$421  = 26'h0000000;
+      \$417  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$422  = qa;
-    if (\$226 ) begin
+    \$418  = cur_base;
+    if (\$228 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$235 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$422  = \$237 [25:0];
-                end
-              end
+            if (\$230 ) begin
+              \$418  = \$231 [23:0];
             end
       endcase
     end
-    if (\$256 ) begin
-      \$422  = { \$62 [22:0], 3'h0 };
-    end
     if (rst) begin
-      \$422  = 26'h0000000;
+      \$418  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$423  = qi;
-    if (\$226 ) begin
+    \$419  = d_valid;
+    if (\$228 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$235 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$423  = qi1;
-                end
-              end
+            if (\$230 ) begin
+              \$419  = 1'h0;
             end
-      endcase
-    end
-    if (\$256 ) begin
-      \$423  = \$25 [3:0];
-    end
-    if (rst) begin
-      \$423  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$424  = qi1;
-    if (\$226 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$235 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$424  = \$240 [3:0];
-                end
-              end
-            end
-      endcase
-    end
-    if (\$256 ) begin
-      \$424  = \$26 [3:0];
-    end
-    if (rst) begin
-      \$424  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$425  = q_lt_e;
-    if (\$226 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$235 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$425  = a_lt_e;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$256 ) begin
-      \$425  = \$262 ;
-    end
-    if (rst) begin
-      \$425  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$426  = a_lt_e;
-    if (\$226 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$235 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$426  = \$242 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$256 ) begin
-      \$426  = \$263 ;
-    end
-    if (rst) begin
-      \$426  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$427  = d_seq;
-    if (\$226 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
         2'h0:
             if (take) begin
-              if (\$254 ) begin
-                \$427  = j[25:2];
+              \$419  = 1'h0;
+              if (\$256 ) begin
+                \$419  = 1'h1;
               end
             end
       endcase
     end
     if (rst) begin
-      \$427  = 24'h000000;
+      \$419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$428  = d_end;
-    if (\$226 ) begin
+    \$420  = cb0;
+    if (\$228 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$230 ) begin
+              \$420  = \$232 [3:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$420  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$421  = cb1;
+    if (\$228 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$230 ) begin
+              \$421  = \$233 [3:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$421  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$422  = cb2;
+    if (\$228 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$230 ) begin
+              \$422  = \$234 [3:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$422  = 4'h2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$423  = cb3;
+    if (\$228 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$230 ) begin
+              \$423  = \$235 [3:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$423  = 4'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$424  = cb4;
+    if (\$228 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$230 ) begin
+              \$424  = \$236 [3:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$424  = 4'h4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$425  = q;
+    if (\$228 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
             /* empty */;
         2'h0:
-            if (take) begin
-              if (\$254 ) begin
-                \$428  = j_end;
+            if (is_data) begin
+              if (\$237 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$425  = qa;
+                end
               end
             end
       endcase
     end
+    if (\$258 ) begin
+      \$425  = { 1'h0, i_job__payload[56:32] };
+    end
     if (rst) begin
-      \$428  = 26'h0000000;
+      \$425  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$429  = d_ver;
-    if (\$226 ) begin
+    \$426  = qa;
+    if (\$228 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
             /* empty */;
         2'h0:
-            if (take) begin
-              if (\$254 ) begin
-                \$429  = \$255 ;
+            if (is_data) begin
+              if (\$237 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$426  = \$239 [25:0];
+                end
               end
             end
       endcase
+    end
+    if (\$258 ) begin
+      \$426  = { \$63 [22:0], 3'h0 };
+    end
+    if (rst) begin
+      \$426  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$427  = qi;
+    if (\$228 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$237 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$427  = qi1;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$258 ) begin
+      \$427  = \$26 [3:0];
+    end
+    if (rst) begin
+      \$427  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$428  = qi1;
+    if (\$228 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$237 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$428  = \$242 [3:0];
+                end
+              end
+            end
+      endcase
+    end
+    if (\$258 ) begin
+      \$428  = \$27 [3:0];
+    end
+    if (rst) begin
+      \$428  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$429  = q_lt_e;
+    if (\$228 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$237 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$429  = a_lt_e;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$258 ) begin
+      \$429  = \$264 ;
     end
     if (rst) begin
       \$429  = 1'h0;
@@ -18962,11 +18940,26 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$430  = jv;
-    if (\$256 ) begin
-      \$430  = 1'h1;
-    end else if (take) begin
-      \$430  = 1'h0;
+    \$430  = a_lt_e;
+    if (\$228 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$237 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$430  = \$244 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$258 ) begin
+      \$430  = \$265 ;
     end
     if (rst) begin
       \$430  = 1'h0;
@@ -18974,19 +18967,41 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$431  = j;
-    if (\$256 ) begin
-      \$431  = i_job__payload;
+    \$431  = d_seq;
+    if (\$228 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$256 ) begin
+                \$431  = j[25:2];
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$431  = 83'h000000000000000000000;
+      \$431  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$432  = j_end;
-    if (\$256 ) begin
-      \$432  = in_end;
+    \$432  = d_end;
+    if (\$228 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$256 ) begin
+                \$432  = j_end;
+              end
+            end
+      endcase
     end
     if (rst) begin
       \$432  = 26'h0000000;
@@ -18994,9 +19009,20 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$433  = short;
-    if (\$256 ) begin
-      \$433  = \$257 ;
+    \$433  = d_ver;
+    if (\$228 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$256 ) begin
+                \$433  = \$257 ;
+              end
+            end
+      endcase
     end
     if (rst) begin
       \$433  = 1'h0;
@@ -19004,9 +19030,11 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$434  = j_zl;
-    if (\$256 ) begin
-      \$434  = \$258 ;
+    \$434  = jv;
+    if (\$258 ) begin
+      \$434  = 1'h1;
+    end else if (take) begin
+      \$434  = 1'h0;
     end
     if (rst) begin
       \$434  = 1'h0;
@@ -19014,99 +19042,99 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$435  = j_nb;
-    if (\$256 ) begin
-      \$435  = \$60 [22:0];
+    \$435  = j;
+    if (\$258 ) begin
+      \$435  = i_job__payload;
     end
     if (rst) begin
-      \$435  = 23'h000000;
+      \$435  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$436  = gidx2;
-    if (\$256 ) begin
-      \$436  = \$27 [3:0];
+    \$436  = j_end;
+    if (\$258 ) begin
+      \$436  = in_end;
     end
     if (rst) begin
-      \$436  = 4'h0;
+      \$436  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$437  = gidx3;
-    if (\$256 ) begin
-      \$437  = \$28 [3:0];
+    \$437  = short;
+    if (\$258 ) begin
+      \$437  = \$259 ;
     end
     if (rst) begin
-      \$437  = 4'h0;
+      \$437  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$438  = gidx4;
-    if (\$256 ) begin
-      \$438  = \$29 [3:0];
+    \$438  = j_zl;
+    if (\$258 ) begin
+      \$438  = \$260 ;
     end
     if (rst) begin
-      \$438  = 4'h0;
+      \$438  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$439  = t1_valid;
+    \$439  = j_nb;
+    if (\$258 ) begin
+      \$439  = \$61 [22:0];
+    end
+    if (rst) begin
+      \$439  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$440  = gidx2;
+    if (\$258 ) begin
+      \$440  = \$28 [3:0];
+    end
+    if (rst) begin
+      \$440  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$441  = gidx3;
+    if (\$258 ) begin
+      \$441  = \$29 [3:0];
+    end
+    if (rst) begin
+      \$441  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$442  = gidx4;
+    if (\$258 ) begin
+      \$442  = \$30 [3:0];
+    end
+    if (rst) begin
+      \$442  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$443  = t1_valid;
     if (adv) begin
-      \$439  = t0_valid;
+      \$443  = t0_valid;
     end
     if (rst) begin
-      \$439  = 1'h0;
+      \$443  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$440  = t1_end;
+    \$444  = t1_end;
     if (adv) begin
-      \$440  = t0_end;
-    end
-    if (rst) begin
-      \$440  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$441  = t1_fld;
-    if (adv) begin
-      \$441  = j[31:26];
-    end
-    if (rst) begin
-      \$441  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$442  = t1_seq;
-    if (adv) begin
-      \$442  = t0_seq;
-    end
-    if (rst) begin
-      \$442  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$443  = t1_ln;
-    if (adv) begin
-      \$443  = \$22 [5:0];
-    end
-    if (rst) begin
-      \$443  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$444  = t1_short;
-    if (adv) begin
-      \$444  = short;
+      \$444  = t0_end;
     end
     if (rst) begin
       \$444  = 1'h0;
@@ -19114,39 +19142,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$445  = t1_first;
+    \$445  = t1_fld;
     if (adv) begin
-      \$445  = t0_first;
+      \$445  = j[31:26];
     end
     if (rst) begin
-      \$445  = 1'h0;
+      \$445  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$446  = t1_wrapped;
+    \$446  = t1_seq;
     if (adv) begin
-      \$446  = j[82];
+      \$446  = t0_seq;
     end
     if (rst) begin
-      \$446  = 1'h0;
+      \$446  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$447  = t1_own_fail;
+    \$447  = t1_ln;
     if (adv) begin
-      \$447  = t0_own_fail;
+      \$447  = \$22 [5:0];
     end
     if (rst) begin
-      \$447  = 1'h0;
+      \$447  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$448  = t1_r0v;
+    \$448  = t1_short;
     if (adv) begin
-      \$448  = t0_r0v;
+      \$448  = short;
     end
     if (rst) begin
       \$448  = 1'h0;
@@ -19154,39 +19182,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$449  = t1_r0;
+    \$449  = t1_first;
     if (adv) begin
-      \$449  = t0_r0;
+      \$449  = t0_first;
     end
     if (rst) begin
-      \$449  = 33'h000000000;
+      \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$450  = lane1;
+    \$450  = t1_wrapped;
     if (adv) begin
-      \$450  = j[34:32];
+      \$450  = j[82];
     end
     if (rst) begin
-      \$450  = 3'h0;
+      \$450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$451  = raw1;
+    \$451  = t1_own_fail;
     if (adv) begin
-      \$451  = { \$270 , \$269 , \$268 , \$267 , \$266  };
+      \$451  = t0_own_fail;
     end
     if (rst) begin
-      \$451  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$452  = t2_valid;
+    \$452  = t1_r0v;
     if (adv) begin
-      \$452  = t1_valid;
+      \$452  = t0_r0v;
     end
     if (rst) begin
       \$452  = 1'h0;
@@ -19194,49 +19222,49 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$453  = t2_end;
+    \$453  = t1_r0;
     if (adv) begin
-      \$453  = t1_end;
+      \$453  = t0_r0;
     end
     if (rst) begin
-      \$453  = 1'h0;
+      \$453  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$454  = t2_fld;
+    \$454  = lane1;
     if (adv) begin
-      \$454  = t1_fld;
+      \$454  = j[34:32];
     end
     if (rst) begin
-      \$454  = 6'h00;
+      \$454  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$455  = t2_seq;
+    \$455  = raw1;
     if (adv) begin
-      \$455  = t1_seq;
+      \$455  = { \$272 , \$271 , \$270 , \$269 , \$268  };
     end
     if (rst) begin
-      \$455  = 25'h0000000;
+      \$455  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$456  = t2_ln;
+    \$456  = t2_valid;
     if (adv) begin
-      \$456  = t1_ln;
+      \$456  = t1_valid;
     end
     if (rst) begin
-      \$456  = 6'h00;
+      \$456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$457  = t2_short;
+    \$457  = t2_end;
     if (adv) begin
-      \$457  = t1_short;
+      \$457  = t1_end;
     end
     if (rst) begin
       \$457  = 1'h0;
@@ -19244,39 +19272,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$458  = t2_first;
+    \$458  = t2_fld;
     if (adv) begin
-      \$458  = t1_first;
+      \$458  = t1_fld;
     end
     if (rst) begin
-      \$458  = 1'h0;
+      \$458  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$459  = t2_wrapped;
+    \$459  = t2_seq;
     if (adv) begin
-      \$459  = t1_wrapped;
+      \$459  = t1_seq;
     end
     if (rst) begin
-      \$459  = 1'h0;
+      \$459  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$460  = t2_own_fail;
+    \$460  = t2_ln;
     if (adv) begin
-      \$460  = t1_own_fail;
+      \$460  = t1_ln;
     end
     if (rst) begin
-      \$460  = 1'h0;
+      \$460  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$461  = t2_r0v;
+    \$461  = t2_short;
     if (adv) begin
-      \$461  = t1_r0v;
+      \$461  = t1_short;
     end
     if (rst) begin
       \$461  = 1'h0;
@@ -19284,29 +19312,29 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$462  = t2_r0;
+    \$462  = t2_first;
     if (adv) begin
-      \$462  = t1_r0;
+      \$462  = t1_first;
     end
     if (rst) begin
-      \$462  = 33'h000000000;
+      \$462  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$463  = win;
+    \$463  = t2_wrapped;
     if (adv) begin
-      \$463  = \$271 ;
+      \$463  = t1_wrapped;
     end
     if (rst) begin
-      \$463  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$464  = t3_valid;
+    \$464  = t2_own_fail;
     if (adv) begin
-      \$464  = t2_valid;
+      \$464  = t1_own_fail;
     end
     if (rst) begin
       \$464  = 1'h0;
@@ -19314,9 +19342,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$465  = t3_end;
+    \$465  = t2_r0v;
     if (adv) begin
-      \$465  = t2_end;
+      \$465  = t1_r0v;
     end
     if (rst) begin
       \$465  = 1'h0;
@@ -19324,39 +19352,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$466  = t3_fld;
+    \$466  = t2_r0;
     if (adv) begin
-      \$466  = t2_fld;
+      \$466  = t1_r0;
     end
     if (rst) begin
-      \$466  = 6'h00;
+      \$466  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$467  = t3_seq;
+    \$467  = win;
     if (adv) begin
-      \$467  = t2_seq;
+      \$467  = \$273 ;
     end
     if (rst) begin
-      \$467  = 25'h0000000;
+      \$467  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$468  = t3_ln;
+    \$468  = t3_valid;
     if (adv) begin
-      \$468  = t2_ln;
+      \$468  = t2_valid;
     end
     if (rst) begin
-      \$468  = 6'h00;
+      \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$469  = t3_short;
+    \$469  = t3_end;
     if (adv) begin
-      \$469  = t2_short;
+      \$469  = t2_end;
     end
     if (rst) begin
       \$469  = 1'h0;
@@ -19364,39 +19392,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$470  = t3_first;
+    \$470  = t3_fld;
     if (adv) begin
-      \$470  = t2_first;
+      \$470  = t2_fld;
     end
     if (rst) begin
-      \$470  = 1'h0;
+      \$470  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$471  = t3_wrapped;
+    \$471  = t3_seq;
     if (adv) begin
-      \$471  = t2_wrapped;
+      \$471  = t2_seq;
     end
     if (rst) begin
-      \$471  = 1'h0;
+      \$471  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$472  = t3_own_fail;
+    \$472  = t3_ln;
     if (adv) begin
-      \$472  = \$273 ;
+      \$472  = t2_ln;
     end
     if (rst) begin
-      \$472  = 1'h0;
+      \$472  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$473  = t3_r0v;
+    \$473  = t3_short;
     if (adv) begin
-      \$473  = t2_r0v;
+      \$473  = t2_short;
     end
     if (rst) begin
       \$473  = 1'h0;
@@ -19404,29 +19432,29 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$474  = t3_r0;
+    \$474  = t3_first;
     if (adv) begin
-      \$474  = t2_r0;
+      \$474  = t2_first;
     end
     if (rst) begin
-      \$474  = 33'h000000000;
+      \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$475  = val3;
+    \$475  = t3_wrapped;
     if (adv) begin
-      \$475  = \$272 ;
+      \$475  = t2_wrapped;
     end
     if (rst) begin
-      \$475  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$476  = r3v_q;
+    \$476  = t3_own_fail;
     if (adv) begin
-      \$476  = r3v;
+      \$476  = \$275 ;
     end
     if (rst) begin
       \$476  = 1'h0;
@@ -19434,69 +19462,69 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$477  = r3_q;
+    \$477  = t3_r0v;
     if (adv) begin
-      \$477  = r3;
+      \$477  = t2_r0v;
     end
     if (rst) begin
-      \$477  = 33'h000000000;
+      \$477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$478  = t4_valid;
+    \$478  = t3_r0;
     if (adv) begin
-      \$478  = t3_valid;
+      \$478  = t2_r0;
     end
     if (rst) begin
-      \$478  = 1'h0;
+      \$478  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$479  = t4_end;
+    \$479  = val3;
     if (adv) begin
-      \$479  = t3_end;
+      \$479  = \$274 ;
     end
     if (rst) begin
-      \$479  = 1'h0;
+      \$479  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$480  = t4_fld;
+    \$480  = r3v_q;
     if (adv) begin
-      \$480  = t3_fld;
+      \$480  = r3v;
     end
     if (rst) begin
-      \$480  = 6'h00;
+      \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$481  = t4_seq;
+    \$481  = r3_q;
     if (adv) begin
-      \$481  = t3_seq;
+      \$481  = r3;
     end
     if (rst) begin
-      \$481  = 25'h0000000;
+      \$481  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$482  = t4_ln;
+    \$482  = t4_valid;
     if (adv) begin
-      \$482  = t3_ln;
+      \$482  = t3_valid;
     end
     if (rst) begin
-      \$482  = 6'h00;
+      \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$483  = t4_short;
+    \$483  = t4_end;
     if (adv) begin
-      \$483  = t3_short;
+      \$483  = t3_end;
     end
     if (rst) begin
       \$483  = 1'h0;
@@ -19504,39 +19532,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$484  = t4_first;
+    \$484  = t4_fld;
     if (adv) begin
-      \$484  = t3_first;
+      \$484  = t3_fld;
     end
     if (rst) begin
-      \$484  = 1'h0;
+      \$484  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$485  = t4_wrapped;
+    \$485  = t4_seq;
     if (adv) begin
-      \$485  = t3_wrapped;
+      \$485  = t3_seq;
     end
     if (rst) begin
-      \$485  = 1'h0;
+      \$485  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$486  = t4_own_fail;
+    \$486  = t4_ln;
     if (adv) begin
-      \$486  = t3_own_fail;
+      \$486  = t3_ln;
     end
     if (rst) begin
-      \$486  = 1'h0;
+      \$486  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$487  = t4_r0v;
+    \$487  = t4_short;
     if (adv) begin
-      \$487  = t3_r0v;
+      \$487  = t3_short;
     end
     if (rst) begin
       \$487  = 1'h0;
@@ -19544,19 +19572,19 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$488  = t4_r0;
+    \$488  = t4_first;
     if (adv) begin
-      \$488  = t3_r0;
+      \$488  = t3_first;
     end
     if (rst) begin
-      \$488  = 33'h000000000;
+      \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$489  = lt30;
+    \$489  = t4_wrapped;
     if (adv) begin
-      \$489  = \$274 ;
+      \$489  = t3_wrapped;
     end
     if (rst) begin
       \$489  = 1'h0;
@@ -19564,9 +19592,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$490  = lt50;
+    \$490  = t4_own_fail;
     if (adv) begin
-      \$490  = \$275 ;
+      \$490  = t3_own_fail;
     end
     if (rst) begin
       \$490  = 1'h0;
@@ -19574,9 +19602,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$491  = lt53;
+    \$491  = t4_r0v;
     if (adv) begin
-      \$491  = \$276 ;
+      \$491  = t3_r0v;
     end
     if (rst) begin
       \$491  = 1'h0;
@@ -19584,19 +19612,19 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$492  = val4;
+    \$492  = t4_r0;
     if (adv) begin
-      \$492  = val3;
+      \$492  = t3_r0;
     end
     if (rst) begin
-      \$492  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$492  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$493  = r3v_4;
+    \$493  = lt30;
     if (adv) begin
-      \$493  = r3v_q;
+      \$493  = \$276 ;
     end
     if (rst) begin
       \$493  = 1'h0;
@@ -19604,89 +19632,89 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$494  = r3_4;
+    \$494  = lt50;
     if (adv) begin
-      \$494  = r3_q;
+      \$494  = \$277 ;
     end
     if (rst) begin
-      \$494  = 33'h000000000;
+      \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$495  = cmp_n;
+    \$495  = lt53;
     if (adv) begin
-      \$495  = { \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277  };
+      \$495  = \$278 ;
     end
     if (rst) begin
-      \$495  = 8'h00;
+      \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$496  = cmp_h;
+    \$496  = val4;
     if (adv) begin
-      \$496  = { \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285  };
+      \$496  = val3;
     end
     if (rst) begin
-      \$496  = 8'h00;
+      \$496  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$497  = cmp_p;
+    \$497  = r3v_4;
     if (adv) begin
-      \$497  = { \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293  };
+      \$497  = r3v_q;
     end
     if (rst) begin
-      \$497  = 8'h00;
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$498  = zero_hi;
+    \$498  = r3_4;
     if (adv) begin
-      \$498  = \$301 ;
+      \$498  = r3_q;
     end
     if (rst) begin
-      \$498  = 1'h0;
+      \$498  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$499  = c0_27_28;
+    \$499  = cmp_n;
     if (adv) begin
-      \$499  = \$304 ;
+      \$499  = { \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279  };
     end
     if (rst) begin
-      \$499  = 1'h0;
+      \$499  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$500  = c0_lt37;
+    \$500  = cmp_h;
     if (adv) begin
-      \$500  = \$305 ;
+      \$500  = { \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287  };
     end
     if (rst) begin
-      \$500  = 1'h0;
+      \$500  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$501  = c0_gt1;
+    \$501  = cmp_p;
     if (adv) begin
-      \$501  = \$306 ;
+      \$501  = { \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295  };
     end
     if (rst) begin
-      \$501  = 1'h0;
+      \$501  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$502  = c0_ones;
+    \$502  = zero_hi;
     if (adv) begin
-      \$502  = \$307 ;
+      \$502  = \$303 ;
     end
     if (rst) begin
       \$502  = 1'h0;
@@ -19694,9 +19722,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$503  = c0_zero;
+    \$503  = c0_27_28;
     if (adv) begin
-      \$503  = \$308 ;
+      \$503  = \$306 ;
     end
     if (rst) begin
       \$503  = 1'h0;
@@ -19704,9 +19732,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$504  = c0_one;
+    \$504  = c0_lt37;
     if (adv) begin
-      \$504  = \$309 ;
+      \$504  = \$307 ;
     end
     if (rst) begin
       \$504  = 1'h0;
@@ -19714,28 +19742,19 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$505  = prio;
+    \$505  = c0_gt1;
     if (adv) begin
-      if (\$310 ) begin
-        \$505  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else if (\$316 ) begin
-        \$505  = val3;
-      end
+      \$505  = \$308 ;
     end
     if (rst) begin
-      \$505  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$506  = o_rec__valid;
-    if (o_rec__ready) begin
-      \$506  = 1'h0;
-    end
-    if (\$317 ) begin
-      if (t4_end) begin
-        \$506  = 1'h1;
-      end
+    \$506  = c0_ones;
+    if (adv) begin
+      \$506  = \$309 ;
     end
     if (rst) begin
       \$506  = 1'h0;
@@ -19743,62 +19762,111 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$507  = cap_v;
-    if (cap_v) begin
+    \$507  = c0_zero;
+    if (adv) begin
+      \$507  = \$310 ;
+    end
+    if (rst) begin
       \$507  = 1'h0;
     end
-    if (\$317 ) begin
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$508  = c0_one;
+    if (adv) begin
+      \$508  = \$311 ;
+    end
+    if (rst) begin
+      \$508  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$509  = prio;
+    if (adv) begin
+      if (\$312 ) begin
+        \$509  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else if (\$318 ) begin
+        \$509  = val3;
+      end
+    end
+    if (rst) begin
+      \$509  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$510  = o_rec__valid;
+    if (o_rec__ready) begin
+      \$510  = 1'h0;
+    end
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$510  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$510  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$511  = cap_v;
+    if (cap_v) begin
+      \$511  = 1'h0;
+    end
+    if (\$319 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$507  = \$372 ;
+        \$511  = \$374 ;
       end
     end
     if (rst) begin
-      \$507  = 1'h0;
+      \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$508  = rec_chain_id;
+    \$512  = rec_chain_id;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
-            \$508  = cap_val;
+            \$512  = cap_val;
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$508  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$512  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$508  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$512  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$509  = rec_nonce;
+    \$513  = rec_nonce;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
             /* empty */;
         6'h03:
-            \$509  = cap_val[63:0];
+            \$513  = cap_val[63:0];
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$509  = 64'h0000000000000000;
+        \$513  = 64'h0000000000000000;
       end
     end
     if (rst) begin
-      \$509  = 64'h0000000000000000;
+      \$513  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$510  = rec_gas_price;
+    \$514  = rec_gas_price;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -19806,21 +19874,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h03:
             /* empty */;
         6'h04:
-            \$510  = cap_val;
+            \$514  = cap_val;
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$510  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$514  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$510  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$514  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$511  = rec_max_priority_fee_per_gas;
+    \$515  = rec_max_priority_fee_per_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -19830,21 +19898,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h04:
             /* empty */;
         6'h05:
-            \$511  = cap_val;
+            \$515  = cap_val;
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$511  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$515  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$511  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$515  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$512  = rec_max_fee_per_gas;
+    \$516  = rec_max_fee_per_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -19856,21 +19924,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h05:
             /* empty */;
         6'h06:
-            \$512  = cap_val;
+            \$516  = cap_val;
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$512  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$512  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$513  = rec_gas_limit;
+    \$517  = rec_gas_limit;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -19884,21 +19952,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h06:
             /* empty */;
         6'h07:
-            \$513  = cap_val[63:0];
+            \$517  = cap_val[63:0];
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$513  = 64'h0000000000000000;
+        \$517  = 64'h0000000000000000;
       end
     end
     if (rst) begin
-      \$513  = 64'h0000000000000000;
+      \$517  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$514  = rec_value;
+    \$518  = rec_value;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -19914,21 +19982,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h07:
             /* empty */;
         6'h09:
-            \$514  = cap_val;
+            \$518  = cap_val;
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$514  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$518  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$514  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$518  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$515  = rec_max_fee_per_blob_gas;
+    \$519  = rec_max_fee_per_blob_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -19946,21 +20014,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h09:
             /* empty */;
         6'h0c:
-            \$515  = cap_val;
+            \$519  = cap_val;
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$515  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$519  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$515  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$519  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$516  = rec_v;
+    \$520  = rec_v;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -19980,23 +20048,23 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h0c:
             /* empty */;
         6'h0f:
-            \$516  = cap_val;
+            \$520  = cap_val;
         6'h10:
-            \$516  = cap_val;
+            \$520  = cap_val;
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$520  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$520  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$517  = rec_r;
+    \$521  = rec_r;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -20020,21 +20088,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h10:
             /* empty */;
         6'h11:
-            \$517  = cap_val;
+            \$521  = cap_val;
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$517  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$521  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$517  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$521  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$518  = rec_s;
+    \$522  = rec_s;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -20060,21 +20128,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h11:
             /* empty */;
         6'h12:
-            \$518  = cap_val;
+            \$522  = cap_val;
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$518  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$522  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$518  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$522  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$519  = rec_to;
+    \$523  = rec_to;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -20102,180 +20170,104 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         6'h12:
             /* empty */;
         6'h08:
-            \$519  = cap_val[159:0];
+            \$523  = cap_val[159:0];
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$519  = 160'h0000000000000000000000000000000000000000;
+        \$523  = 160'h0000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$519  = 160'h0000000000000000000000000000000000000000;
+      \$523  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$520  = o_rec__payload;
-    if (\$317 ) begin
+    \$524  = o_rec__payload;
+    if (\$319 ) begin
       if (t4_end) begin
-        \$520 [2592] = merged_v;
-        \$520 [2625:2593] = merged;
-        \$520 [63:0] = \$321 [63:0];
-        \$520 [127:64] = \$325 [63:0];
-        \$520 [383:128] = \$329 ;
-        \$520 [639:384] = \$333 ;
-        \$520 [895:640] = \$337 ;
-        \$520 [1151:896] = \$341 ;
-        \$520 [1407:1152] = \$345 ;
-        \$520 [1663:1408] = \$349 ;
-        \$520 [1919:1664] = \$354 ;
-        \$520 [2175:1920] = \$358 ;
-        \$520 [2431:2176] = \$362 ;
-        \$520 [2591:2432] = \$366 [159:0];
+        \$524 [2592] = merged_v;
+        \$524 [2625:2593] = merged;
+        \$524 [63:0] = \$323 [63:0];
+        \$524 [127:64] = \$327 [63:0];
+        \$524 [383:128] = \$331 ;
+        \$524 [639:384] = \$335 ;
+        \$524 [895:640] = \$339 ;
+        \$524 [1151:896] = \$343 ;
+        \$524 [1407:1152] = \$347 ;
+        \$524 [1663:1408] = \$351 ;
+        \$524 [1919:1664] = \$356 ;
+        \$524 [2175:1920] = \$360 ;
+        \$524 [2431:2176] = \$364 ;
+        \$524 [2591:2432] = \$368 [159:0];
       end
     end
     if (rst) begin
-      \$520  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$524  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$521  = best_v;
-    if (\$317 ) begin
+    \$525  = best_v;
+    if (\$319 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$521  = 1'h0;
+        \$525  = 1'h0;
       end else begin
-        \$521  = merged_v;
+        \$525  = merged_v;
       end
     end
     if (rst) begin
-      \$521  = 1'h0;
+      \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$522  = best;
-    if (\$317 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-      end else begin
-        \$522  = merged;
-      end
-    end
-    if (rst) begin
-      \$522  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$523  = cap_fld;
-    if (\$317 ) begin
+    \$526  = best;
+    if (\$319 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$523  = t4_fld;
+        \$526  = merged;
       end
     end
     if (rst) begin
-      \$523  = 6'h00;
+      \$526  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$524  = cap_val;
-    if (\$317 ) begin
+    \$527  = cap_fld;
+    if (\$319 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$524  = val4;
+        \$527  = t4_fld;
       end
     end
     if (rst) begin
-      \$524  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$527  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$528  = cap_val;
+    if (\$319 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+      end else begin
+        \$528  = val4;
+      end
+    end
+    if (rst) begin
+      \$528  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (qi)
-      4'h0:
-          \$216  = buf0;
-      4'h1:
-          \$216  = buf1;
-      4'h2:
-          \$216  = buf2;
-      4'h3:
-          \$216  = buf3;
-      4'h4:
-          \$216  = buf4;
-      4'h5:
-          \$216  = buf5;
-      4'h6:
-          \$216  = buf6;
-      4'h7:
-          \$216  = buf7;
-      4'h8:
-          \$216  = buf8;
-      4'h9:
-          \$216  = buf9;
-      4'ha:
-          \$216  = buf10;
-      4'hb:
-          \$216  = buf11;
-      4'hc:
-          \$216  = buf12;
-      4'hd:
-          \$216  = buf13;
-      4'he:
-          \$216  = buf14;
-      4'hf:
-          \$216  = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (qi1)
-      4'h0:
-          \$217  = buf0;
-      4'h1:
-          \$217  = buf1;
-      4'h2:
-          \$217  = buf2;
-      4'h3:
-          \$217  = buf3;
-      4'h4:
-          \$217  = buf4;
-      4'h5:
-          \$217  = buf5;
-      4'h6:
-          \$217  = buf6;
-      4'h7:
-          \$217  = buf7;
-      4'h8:
-          \$217  = buf8;
-      4'h9:
-          \$217  = buf9;
-      4'ha:
-          \$217  = buf10;
-      4'hb:
-          \$217  = buf11;
-      4'hc:
-          \$217  = buf12;
-      4'hd:
-          \$217  = buf13;
-      4'he:
-          \$217  = buf14;
-      4'hf:
-          \$217  = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$25 [3:0])
       4'h0:
           \$218  = buf0;
       4'h1:
@@ -20313,83 +20305,83 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (qi)
-      4'h0:
-          \$266  = buf0;
-      4'h1:
-          \$266  = buf1;
-      4'h2:
-          \$266  = buf2;
-      4'h3:
-          \$266  = buf3;
-      4'h4:
-          \$266  = buf4;
-      4'h5:
-          \$266  = buf5;
-      4'h6:
-          \$266  = buf6;
-      4'h7:
-          \$266  = buf7;
-      4'h8:
-          \$266  = buf8;
-      4'h9:
-          \$266  = buf9;
-      4'ha:
-          \$266  = buf10;
-      4'hb:
-          \$266  = buf11;
-      4'hc:
-          \$266  = buf12;
-      4'hd:
-          \$266  = buf13;
-      4'he:
-          \$266  = buf14;
-      4'hf:
-          \$266  = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
     casez (qi1)
       4'h0:
-          \$267  = buf0;
+          \$219  = buf0;
       4'h1:
-          \$267  = buf1;
+          \$219  = buf1;
       4'h2:
-          \$267  = buf2;
+          \$219  = buf2;
       4'h3:
-          \$267  = buf3;
+          \$219  = buf3;
       4'h4:
-          \$267  = buf4;
+          \$219  = buf4;
       4'h5:
-          \$267  = buf5;
+          \$219  = buf5;
       4'h6:
-          \$267  = buf6;
+          \$219  = buf6;
       4'h7:
-          \$267  = buf7;
+          \$219  = buf7;
       4'h8:
-          \$267  = buf8;
+          \$219  = buf8;
       4'h9:
-          \$267  = buf9;
+          \$219  = buf9;
       4'ha:
-          \$267  = buf10;
+          \$219  = buf10;
       4'hb:
-          \$267  = buf11;
+          \$219  = buf11;
       4'hc:
-          \$267  = buf12;
+          \$219  = buf12;
       4'hd:
-          \$267  = buf13;
+          \$219  = buf13;
       4'he:
-          \$267  = buf14;
+          \$219  = buf14;
       4'hf:
-          \$267  = buf15;
+          \$219  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (gidx2)
+    casez (\$26 [3:0])
+      4'h0:
+          \$220  = buf0;
+      4'h1:
+          \$220  = buf1;
+      4'h2:
+          \$220  = buf2;
+      4'h3:
+          \$220  = buf3;
+      4'h4:
+          \$220  = buf4;
+      4'h5:
+          \$220  = buf5;
+      4'h6:
+          \$220  = buf6;
+      4'h7:
+          \$220  = buf7;
+      4'h8:
+          \$220  = buf8;
+      4'h9:
+          \$220  = buf9;
+      4'ha:
+          \$220  = buf10;
+      4'hb:
+          \$220  = buf11;
+      4'hc:
+          \$220  = buf12;
+      4'hd:
+          \$220  = buf13;
+      4'he:
+          \$220  = buf14;
+      4'hf:
+          \$220  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (qi)
       4'h0:
           \$268  = buf0;
       4'h1:
@@ -20427,7 +20419,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (gidx3)
+    casez (qi1)
       4'h0:
           \$269  = buf0;
       4'h1:
@@ -20465,7 +20457,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (gidx4)
+    casez (gidx2)
       4'h0:
           \$270  = buf0;
       4'h1:
@@ -20502,13 +20494,89 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gidx3)
+      4'h0:
+          \$271  = buf0;
+      4'h1:
+          \$271  = buf1;
+      4'h2:
+          \$271  = buf2;
+      4'h3:
+          \$271  = buf3;
+      4'h4:
+          \$271  = buf4;
+      4'h5:
+          \$271  = buf5;
+      4'h6:
+          \$271  = buf6;
+      4'h7:
+          \$271  = buf7;
+      4'h8:
+          \$271  = buf8;
+      4'h9:
+          \$271  = buf9;
+      4'ha:
+          \$271  = buf10;
+      4'hb:
+          \$271  = buf11;
+      4'hc:
+          \$271  = buf12;
+      4'hd:
+          \$271  = buf13;
+      4'he:
+          \$271  = buf14;
+      4'hf:
+          \$271  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gidx4)
+      4'h0:
+          \$272  = buf0;
+      4'h1:
+          \$272  = buf1;
+      4'h2:
+          \$272  = buf2;
+      4'h3:
+          \$272  = buf3;
+      4'h4:
+          \$272  = buf4;
+      4'h5:
+          \$272  = buf5;
+      4'h6:
+          \$272  = buf6;
+      4'h7:
+          \$272  = buf7;
+      4'h8:
+          \$272  = buf8;
+      4'h9:
+          \$272  = buf9;
+      4'ha:
+          \$272  = buf10;
+      4'hb:
+          \$272  = buf11;
+      4'hc:
+          \$272  = buf12;
+      4'hd:
+          \$272  = buf13;
+      4'he:
+          \$272  = buf14;
+      4'hf:
+          \$272  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_seq = { 1'h0, j[25:2] };
-    if (\$44 ) begin
+    if (\$45 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$45 ) begin
+            if (\$46 ) begin
               t0_seq = { 1'h0, j[25:2] };
             end
       endcase
@@ -20517,17 +20585,17 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     take = 1'h0;
-    if (\$44 ) begin
+    if (\$45 ) begin
       casez (j[1:0])
         2'h1:
             take = 1'h1;
         2'h2:
-            if (\$45 ) begin
+            if (\$46 ) begin
               take = 1'h1;
             end
         2'h0:
             if (is_data) begin
-              if (\$47 ) begin
+              if (\$48 ) begin
                 if (s_done_now) begin
                   take = 1'h1;
                 end else if (cd_free) begin
@@ -20545,12 +20613,12 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     r_en = 1'h0;
-    if (\$44 ) begin
+    if (\$45 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$45 ) begin
+            if (\$46 ) begin
               r_en = 1'h1;
             end
       endcase
@@ -20559,12 +20627,12 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_valid = 1'h0;
-    if (\$44 ) begin
+    if (\$45 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$45 ) begin
+            if (\$46 ) begin
               t0_valid = 1'h1;
             end
         2'h0:
@@ -20581,12 +20649,12 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_end = 1'h0;
-    if (\$44 ) begin
+    if (\$45 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$45 ) begin
+            if (\$46 ) begin
               t0_end = 1'h1;
             end
       endcase
@@ -20595,14 +20663,14 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_r0v = 1'h0;
-    if (\$44 ) begin
+    if (\$45 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$45 ) begin
+            if (\$46 ) begin
               if (d_valid) begin
-                if (\$46 ) begin
+                if (\$47 ) begin
                   t0_r0v = 1'h1;
                 end else if (d_ver) begin
                   t0_r0v = 1'h1;
@@ -20611,9 +20679,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             end
         2'h0:
             if (take) begin
-              if (\$54 ) begin
+              if (\$55 ) begin
                 t0_r0v = 1'h1;
-              end else if (\$56 ) begin
+              end else if (\$57 ) begin
                 t0_r0v = 1'h1;
               end
             end
@@ -20623,14 +20691,14 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_r0 = 33'h000000000;
-    if (\$44 ) begin
+    if (\$45 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$45 ) begin
+            if (\$46 ) begin
               if (d_valid) begin
-                if (\$46 ) begin
+                if (\$47 ) begin
                   t0_r0[24:0] = { 1'h0, d_seq };
                   t0_r0[27:25] = 3'h3;
                   t0_r0[32:28] = 5'h03;
@@ -20641,9 +20709,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             end
         2'h0:
             if (take) begin
-              if (\$54 ) begin
+              if (\$55 ) begin
                 t0_r0 = rd_ok;
-              end else if (\$56 ) begin
+              end else if (\$57 ) begin
                 t0_r0 = own;
               end
             end
@@ -20653,7 +20721,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     own_v = 1'h0;
-    if (\$44 ) begin
+    if (\$45 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -20664,7 +20732,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
               if (take) begin
                 if (first_absent) begin
                   own_v = 1'h1;
-                end else if (\$49 ) begin
+                end else if (\$50 ) begin
                   own_v = 1'h1;
                 end else if (past_end) begin
                   own_v = 1'h1;
@@ -20681,7 +20749,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
               end else if (have_last) begin
                 if (past_end) begin
                   own_v = 1'h1;
-                end else if (\$53 ) begin
+                end else if (\$54 ) begin
                   own_v = 1'h1;
                 end
               end else begin
@@ -20694,7 +20762,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     own = 33'h000000000;
-    if (\$44 ) begin
+    if (\$45 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -20707,7 +20775,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h03;
-                end else if (\$49 ) begin
+                end else if (\$50 ) begin
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h05;
@@ -20733,7 +20801,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h3;
                   own[32:28] = 5'h03;
-                end else if (\$53 ) begin
+                end else if (\$54 ) begin
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h4;
                   own[32:28] = 5'h1a;
@@ -20746,7 +20814,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_first = 1'h0;
-    if (\$44 ) begin
+    if (\$45 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -20755,7 +20823,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         2'h0:
             if (is_data) begin
             end else if (bytes_in) begin
-              t0_first = \$52 ;
+              t0_first = \$53 ;
             end
       endcase
     end
@@ -20763,7 +20831,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_own_fail = 1'h0;
-    if (\$44 ) begin
+    if (\$45 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -20782,9 +20850,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
     if (t2_first) begin
       if (t2_wrapped) begin
         r3v = 1'h1;
-      end else if (\$83 ) begin
+      end else if (\$84 ) begin
         r3v = 1'h1;
-      end else if (\$86 ) begin
+      end else if (\$87 ) begin
         r3v = 1'h1;
       end
     end
@@ -20797,11 +20865,11 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h05;
-      end else if (\$83 ) begin
+      end else if (\$84 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h06;
-      end else if (\$86 ) begin
+      end else if (\$87 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h16;
@@ -20811,36 +20879,36 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     r5v = 1'h0;
-    if (\$92 ) begin
+    if (\$93 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$93 ) begin
+            if (\$94 ) begin
               r5v = 1'h1;
             end
         6'h06:
-            if (\$101 ) begin
+            if (\$102 ) begin
               r5v = 1'h1;
             end
         6'h0f:
-            if (\$104 ) begin
+            if (\$105 ) begin
               r5v = 1'h1;
             end
         6'h10:
-            if (\$106 ) begin
+            if (\$107 ) begin
               r5v = 1'h1;
             end
         6'h11:
-            if (\$117 ) begin
+            if (\$118 ) begin
               r5v = 1'h1;
             end
         6'h12:
-            if (\$128 ) begin
+            if (\$129 ) begin
               r5v = 1'h1;
-            end else if (\$140 ) begin
+            end else if (\$141 ) begin
               r5v = 1'h1;
             end
         6'h20:
-            if (\$142 ) begin
+            if (\$143 ) begin
               r5v = 1'h1;
             end
       endcase
@@ -20849,50 +20917,50 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     r5 = 33'h000000000;
-    if (\$92 ) begin
+    if (\$93 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$93 ) begin
+            if (\$94 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h0c;
             end
         6'h06:
-            if (\$101 ) begin
+            if (\$102 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h18;
             end
         6'h0f:
-            if (\$104 ) begin
+            if (\$105 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h10;
             end
         6'h10:
-            if (\$106 ) begin
+            if (\$107 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h11;
             end
         6'h11:
-            if (\$117 ) begin
+            if (\$118 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h12;
             end
         6'h12:
-            if (\$128 ) begin
+            if (\$129 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h13;
-            end else if (\$140 ) begin
+            end else if (\$141 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h14;
             end
         6'h20:
-            if (\$142 ) begin
+            if (\$143 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h1a;
@@ -20902,71 +20970,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$373  = \$195 ;
+    \$375  = \$194 ;
     if (rst) begin
-      \$373  = 1'h1;
+      \$375  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$374  = fire;
+    \$376  = fire;
     if (rst) begin
-      \$374  = 1'h0;
+      \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$375  = wr[3:0];
+    \$377  = wr[3:0];
     if (rst) begin
-      \$375  = 4'h0;
+      \$377  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$376  = i_beat__payload[63:0];
-    if (rst) begin
-      \$376  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$377  = buf0;
-    if (w_v) begin
-      casez (w_idx)
-        4'h0:
-            \$377  = \w_data$147 ;
-      endcase
-    end
-    if (rst) begin
-      \$377  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$378  = buf1;
-    if (w_v) begin
-      casez (w_idx)
-        4'h0:
-            /* empty */;
-        4'h1:
-            \$378  = \w_data$147 ;
-      endcase
-    end
+    \$378  = i_beat__payload[63:0];
     if (rst) begin
       \$378  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$379  = buf2;
+    \$379  = buf0;
     if (w_v) begin
       casez (w_idx)
         4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            \$379  = \w_data$147 ;
+            \$379  = \w_data$149 ;
       endcase
     end
     if (rst) begin
@@ -20975,7 +21011,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$380  = buf3;
+    \$380  = buf1;
+    if (w_v) begin
+      casez (w_idx)
+        4'h0:
+            /* empty */;
+        4'h1:
+            \$380  = \w_data$149 ;
+      endcase
+    end
+    if (rst) begin
+      \$380  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$381  = buf2;
+    if (w_v) begin
+      casez (w_idx)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            \$381  = \w_data$149 ;
+      endcase
+    end
+    if (rst) begin
+      \$381  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$382  = buf3;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -20985,16 +21053,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h2:
             /* empty */;
         4'h3:
-            \$380  = \w_data$147 ;
+            \$382  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$380  = 64'h0000000000000000;
+      \$382  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$381  = buf4;
+    \$383  = buf4;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -21006,16 +21074,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h3:
             /* empty */;
         4'h4:
-            \$381  = \w_data$147 ;
+            \$383  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$381  = 64'h0000000000000000;
+      \$383  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$382  = buf5;
+    \$384  = buf5;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -21029,16 +21097,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h4:
             /* empty */;
         4'h5:
-            \$382  = \w_data$147 ;
+            \$384  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$382  = 64'h0000000000000000;
+      \$384  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$383  = buf6;
+    \$385  = buf6;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -21054,16 +21122,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h5:
             /* empty */;
         4'h6:
-            \$383  = \w_data$147 ;
+            \$385  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$383  = 64'h0000000000000000;
+      \$385  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$384  = buf7;
+    \$386  = buf7;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -21081,16 +21149,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h6:
             /* empty */;
         4'h7:
-            \$384  = \w_data$147 ;
+            \$386  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$384  = 64'h0000000000000000;
+      \$386  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$385  = buf8;
+    \$387  = buf8;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -21110,16 +21178,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h7:
             /* empty */;
         4'h8:
-            \$385  = \w_data$147 ;
+            \$387  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$385  = 64'h0000000000000000;
+      \$387  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$386  = buf9;
+    \$388  = buf9;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -21141,16 +21209,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h8:
             /* empty */;
         4'h9:
-            \$386  = \w_data$147 ;
+            \$388  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$386  = 64'h0000000000000000;
+      \$388  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$387  = buf10;
+    \$389  = buf10;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -21174,16 +21242,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h9:
             /* empty */;
         4'ha:
-            \$387  = \w_data$147 ;
+            \$389  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$387  = 64'h0000000000000000;
+      \$389  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$388  = buf11;
+    \$390  = buf11;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -21209,16 +21277,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'ha:
             /* empty */;
         4'hb:
-            \$388  = \w_data$147 ;
+            \$390  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$388  = 64'h0000000000000000;
+      \$390  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$389  = buf12;
+    \$391  = buf12;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -21246,16 +21314,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hb:
             /* empty */;
         4'hc:
-            \$389  = \w_data$147 ;
+            \$391  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$389  = 64'h0000000000000000;
+      \$391  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$390  = buf13;
+    \$392  = buf13;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -21285,16 +21353,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hc:
             /* empty */;
         4'hd:
-            \$390  = \w_data$147 ;
+            \$392  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$390  = 64'h0000000000000000;
+      \$392  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$391  = buf14;
+    \$393  = buf14;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -21326,16 +21394,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hd:
             /* empty */;
         4'he:
-            \$391  = \w_data$147 ;
+            \$393  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$391  = 64'h0000000000000000;
+      \$393  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$392  = buf15;
+    \$394  = buf15;
     if (w_v) begin
       (* full_case = 32'd1 *)
       casez (w_idx)
@@ -21370,77 +21438,49 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'he:
             /* empty */;
         4'hf:
-            \$392  = \w_data$147 ;
+            \$394  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$392  = 64'h0000000000000000;
+      \$394  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$393  = wr;
+    \$395  = wr;
     if (fire) begin
-      \$393  = \$196 [23:0];
+      \$395  = \$195 [23:0];
     end
-    if (rst) begin
-      \$393  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$394  = in_nb;
-    if (fire) begin
-      if (i_beat__payload[72]) begin
-        \$394  = 23'h000000;
-      end else if (\$197 ) begin
-        \$394  = \$198 [22:0];
-      end
-    end
-    if (rst) begin
-      \$394  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$395  = \$201 [23:0];
     if (rst) begin
       \$395  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$396  = \$208 [22:0];
+    \$396  = in_nb;
+    if (fire) begin
+      if (i_beat__payload[72]) begin
+        \$396  = 23'h000000;
+      end else if (\$196 ) begin
+        \$396  = \$197 [22:0];
+      end
+    end
     if (rst) begin
       \$396  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$397  = lim;
+    \$397  = \$200 [23:0];
     if (rst) begin
       \$397  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$398  = \$210 ;
+    \$398  = \$207 [22:0];
     if (rst) begin
-      \$398  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$399  = cur_base;
-    if (rst) begin
-      \$399  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$400  = \$215 [23:0];
-    if (rst) begin
-      \$400  = 24'h000000;
+      \$398  = 23'h000000;
     end
   end
   assign nkeep = \$8 [3:0];
@@ -21454,17 +21494,17 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign t0_ln = \$22 [5:0];
   assign t0_short = short;
   assign lane0 = j[34:32];
-  assign ld_beat = \$24 [3:0];
-  assign ld_idx0 = \$25 [3:0];
-  assign ld_idx1 = \$26 [3:0];
-  assign ld_idx2 = \$27 [3:0];
-  assign ld_idx3 = \$28 [3:0];
-  assign ld_idx4 = \$29 [3:0];
-  assign cn = \$37 [3:0];
-  assign \in_nb$90  = \$60 [22:0];
-  assign in_qa = { \$62 [22:0], 3'h0 };
+  assign ld_beat = \$25 [3:0];
+  assign ld_idx0 = \$26 [3:0];
+  assign ld_idx1 = \$27 [3:0];
+  assign ld_idx2 = \$28 [3:0];
+  assign ld_idx3 = \$29 [3:0];
+  assign ld_idx4 = \$30 [3:0];
+  assign cn = \$38 [3:0];
+  assign \in_nb$94  = \$61 [22:0];
+  assign in_qa = { \$63 [22:0], 3'h0 };
   assign val_be = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] };
-  assign rsh = \$87 [5:0];
+  assign rsh = \$88 [5:0];
   assign \i_beat__payload.data  = i_beat__payload[63:0];
   assign \i_beat__payload.keep  = i_beat__payload[71:64];
   assign \i_beat__payload.last  = i_beat__payload[72];
@@ -21483,6 +21523,15 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign \rd_ok.seq  = rd_ok[24:0];
   assign \rd_ok.phase  = rd_ok[27:25];
   assign \rd_ok.code  = rd_ok[32:28];
+  assign \o_calldata__payload.data  = o_calldata__payload[63:0];
+  assign \o_calldata__payload.n  = o_calldata__payload[67:64];
+  assign \o_calldata__payload.end  = o_calldata__payload[68];
+  assign \cd_pay.data  = cd_pay[63:0];
+  assign \cd_pay.n  = cd_pay[67:64];
+  assign \cd_pay.end  = cd_pay[68];
+  assign \cs_pay.data  = cs_pay[63:0];
+  assign \cs_pay.n  = cs_pay[67:64];
+  assign \cs_pay.end  = cs_pay[68];
   assign \t0_r0.seq  = t0_r0[24:0];
   assign \t0_r0.phase  = t0_r0[27:25];
   assign \t0_r0.code  = t0_r0[32:28];
@@ -21507,9 +21556,6 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign \merged.seq  = merged[24:0];
   assign \merged.phase  = merged[27:25];
   assign \merged.code  = merged[32:28];
-  assign \o_calldata__payload.data  = o_calldata__payload[63:0];
-  assign \o_calldata__payload.n  = o_calldata__payload[67:64];
-  assign \o_calldata__payload.end  = o_calldata__payload[68];
   assign \t1_r0.seq  = t1_r0[24:0];
   assign \t1_r0.phase  = t1_r0[27:25];
   assign \t1_r0.code  = t1_r0[32:28];
@@ -21542,44 +21588,44 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign rd_ok[32:28] = 5'h1a;
   assign rd_ok[27:25] = 3'h4;
   assign rd_ok[24:0] = { 1'h0, d_seq };
-  assign \$24  = { 3'h0, i_job__payload[56:35] };
-  assign \$60  = { 3'h0, \$59 [25:3] };
-  assign \$61  = { 3'h0, i_job__payload[56:35] };
-  assign \$94  = 1'h0;
-  assign \$95  = cmp_p[0];
-  assign \$108  = 1'h0;
-  assign \$109  = cmp_n[0];
-  assign \$119  = 1'h0;
-  assign \$120  = cmp_n[0];
-  assign \$129  = 1'h0;
-  assign \$130  = cmp_h[0];
-  assign \$206  = { 3'h0, j[56:35] };
-  assign \$207  = { 3'h0, low[25:3] };
-  assign \$224  = { 3'h0, q[25:3] };
-  assign \$238  = { 3'h0, qa[25:3] };
-  assign \$260  = { 3'h0, i_job__payload[56:35] };
-  assign \$319  = \$318 ;
-  assign \$323  = \$322 ;
-  assign \$327  = \$326 ;
-  assign \$331  = \$330 ;
-  assign \$335  = \$334 ;
-  assign \$339  = \$338 ;
-  assign \$343  = \$342 ;
-  assign \$347  = \$346 ;
-  assign \$356  = \$355 ;
-  assign \$360  = \$359 ;
-  assign \$364  = \$363 ;
+  assign \$25  = { 3'h0, i_job__payload[56:35] };
+  assign \$61  = { 3'h0, \$60 [25:3] };
+  assign \$62  = { 3'h0, i_job__payload[56:35] };
+  assign \$95  = 1'h0;
+  assign \$96  = cmp_p[0];
+  assign \$109  = 1'h0;
+  assign \$110  = cmp_n[0];
+  assign \$120  = 1'h0;
+  assign \$121  = cmp_n[0];
+  assign \$130  = 1'h0;
+  assign \$131  = cmp_h[0];
+  assign \$205  = { 3'h0, j[56:35] };
+  assign \$206  = { 3'h0, low[25:3] };
+  assign \$226  = { 3'h0, q[25:3] };
+  assign \$240  = { 3'h0, qa[25:3] };
+  assign \$262  = { 3'h0, i_job__payload[56:35] };
+  assign \$321  = \$320 ;
+  assign \$325  = \$324 ;
+  assign \$329  = \$328 ;
+  assign \$333  = \$332 ;
+  assign \$337  = \$336 ;
+  assign \$341  = \$340 ;
+  assign \$345  = \$344 ;
+  assign \$349  = \$348 ;
+  assign \$358  = \$357 ;
+  assign \$362  = \$361 ;
+  assign \$366  = \$365 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.values.ends (rst, \port$4898$0 , \port$4900$0 , w_en, w_rdy, r_data, r_en, r_rdy, clk);
+module \tx_decoder_top.decoder.values.ends (rst, \port$4895$0 , \port$4897$0 , w_en, w_rdy, r_data, r_en, r_rdy, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$11  = 0;
   input rst;
   wire rst;
-  input [22:0] \port$4898$0 ;
-  wire [22:0] \port$4898$0 ;
-  input [24:0] \port$4900$0 ;
-  wire [24:0] \port$4900$0 ;
+  input [22:0] \port$4895$0 ;
+  wire [22:0] \port$4895$0 ;
+  input [24:0] \port$4897$0 ;
+  wire [24:0] \port$4897$0 ;
   input w_en;
   wire w_en;
   output w_rdy;
@@ -21653,7 +21699,7 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4898$0 , \port$4900$0 , w
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$4900$0 , \port$4898$0  };
+      storage[w_port__addr] <= { \port$4897$0 , \port$4895$0  };
   end
   reg [47:0] _0_;
   always @(posedge clk) begin
@@ -21752,8 +21798,8 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4898$0 , \port$4900$0 , w
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$4900$0 , \port$4898$0  };
-  assign w_data = { \port$4900$0 , \port$4898$0  };
+  assign w_port__data = { \port$4897$0 , \port$4895$0  };
+  assign w_data = { \port$4897$0 , \port$4895$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
