@@ -32,9 +32,9 @@ word 0
     message for this packet follows, ``[31:17]`` 0, ``[63:32]`` sequence number (records,
     mod 2^32; swap, opportunity and eval-done messages repeat their packet's).
 word 1
-    ``[31:0]`` cycle stamp when the packet's last beat entered, ``[63:32]`` cycle
-    stamp when this message started leaving (the difference is the packet's
-    time inside the appliance, its own length included).
+    ``[31:0]`` cycle stamp when the packet's first beat entered (the same in all of a
+    packet's messages), ``[63:32]`` cycle stamp when this message started leaving (the
+    difference is the packet's time inside the appliance, its own length included).
 words 2..
     the payload, LSB first. For :data:`MSG_TX_HEADER`: the packed
     :data:`~mevblade.hw.layouts.TxHeader` zero-padded to :data:`HEADER_WORDS` words,
@@ -55,7 +55,12 @@ words 2..
     ``candidates``); word 0's sequence field counts cycle requests (from 0 after a reset).
 
 The framer can be told (``output_cfg``) not to emit header or swap messages; it then
-drops them after counting. The production setting is opportunities on, headers and swaps
+drops them after counting. It sends a message word by word from the registers that hold it
+(the preamble register and the message's source: the holding register for a header message,
+the swap or backrun record register), selected by the word index: no message-wide shift
+register. A header message keeps the holding register until its last word has left, so the
+next record joins only then (header mode only; with header messages off a record leaves the
+holding register at once). The production setting is opportunities on, headers and swaps
 off: one message per opportunity and one eval-done message per swap.
 """
 
@@ -122,6 +127,8 @@ PREAMBLE_WORDS = 2
 FEATURE_BITS = {"decoder": 0, "keccak": 1, "swap": 2, "pool": 3, "evaluator": 4, "cycle": 5}
 #: packets that may sit between input and record output (the input stalls on a full stamp FIFO)
 STAMP_DEPTH = 16
+# the framer's message sources (the payload after the two preamble words)
+_SRC_HEADER, _SRC_SWAP, _SRC_RECORD = 0, 1, 2
 
 
 class _SwapBypass(wiring.Component):
@@ -388,7 +395,8 @@ class ApplianceTop(wiring.Component):
 
         # --- stage A: join header record + digest + entry stamp; hand the tx fields to the
         # swap decoder and park the rest in one holding register until its swap record comes.
-        hold_full = Signal()
+        hold_full = Signal()   # a joined record waits in the holding register for its swap record
+        hold_busy = Signal()   # its header message is leaving from the holding register
         hold_hdr = Signal(TX_HEADER_BITS)
         hold_digest = Signal(256)
         hold_stamp = Signal(32)
@@ -396,7 +404,7 @@ class ApplianceTop(wiring.Component):
         a_take = Signal()
         hdr = dec.o.payload
         m.d.comb += [
-            swp.i_tx.valid.eq(dec.o.valid & kec.o.valid & stamps.r_rdy & ~hold_full),
+            swp.i_tx.valid.eq(dec.o.valid & kec.o.valid & stamps.r_rdy & ~hold_full & ~hold_busy),
             swp.i_tx.payload.ok.eq(hdr.error.as_value() == 0),
             swp.i_tx.payload.to_present.eq(hdr.to_present),
             swp.i_tx.payload.to.eq(hdr.to),
@@ -411,21 +419,43 @@ class ApplianceTop(wiring.Component):
             m.d.sync += [hold_full.eq(1), hold_hdr.eq(hdr.as_value()), hold_digest.eq(kec.o.payload.digest),
                          hold_stamp.eq(stamps.r_data), hold_err.eq(hdr.error.as_value())]
 
-        # --- framer: header message, then (if a swap) the swap message.
+        # --- framer: header message, then (if a swap) the swap message. A message leaves word by word,
+        # picked by the word index from the preamble register and the message's source register.
         total_words = PREAMBLE_WORDS + PAYLOAD_WORDS
-        shreg = Signal(64 * total_words)
-        left = Signal(range(total_words + 1))
+        left = Signal(range(total_words + 1))   # words still to leave
+        widx = Signal(range(total_words))       # index of the word on m_axis
+        src = Signal(2)                          # _SRC_HEADER / _SRC_SWAP / _SRC_RECORD
+        pre = Signal(64 * PREAMBLE_WORDS)        # words 0 and 1 of the message leaving
         seq = Signal(32)
         emit_headers = csr.output_cfg_tx_headers
         emit_swaps = csr.output_cfg_swaps
         swap_pend = Signal()
         swap_rec = Signal(SwapRecord.size)
+        swap_stamp = Signal(32)  # the entry stamp of the pending swap message's packet
         record_take = Signal()  # stage B: a record leaves the holding register
         is_swap = Signal()
         eval_on = csr.output_cfg_opportunities
         opp_go = Signal()  # a backrun record is loaded into the framer
+        opp_rec = Signal(64 * OPP_WORDS) if self.evaluator else C(0, 64 * OPP_WORDS)
+
+        def words(value: Value, n: int) -> list[Value]:
+            return [value[64 * i:64 * i + 64] for i in range(n)]
+
+        pre_words = words(pre, PREAMBLE_WORDS)
+        sources = {
+            _SRC_HEADER: pre_words + words(Cat(hold_hdr, C(0, 64 * HEADER_WORDS - TX_HEADER_BITS), hold_digest),
+                                           PAYLOAD_WORDS),
+            _SRC_SWAP: pre_words + words(Cat(swap_rec, C(0, 64 * SWAP_WORDS - SwapRecord.size)), SWAP_WORDS),
+            _SRC_RECORD: pre_words + words(opp_rec, OPP_WORDS),
+        }
+        word = {k: Signal(64, name=f"word_{k}") for k in sources}
+        for k, ws in sources.items():
+            m.d.comb += word[k].eq(Array(ws)[widx])
+        transfer = Signal()
         m.d.comb += [
-            self.m_axis_tdata.eq(shreg[:64]),
+            transfer.eq(self.m_axis_tvalid & self.m_axis_tready),
+            self.m_axis_tdata.eq(Mux(src == _SRC_HEADER, word[_SRC_HEADER],
+                                     Mux(src == _SRC_SWAP, word[_SRC_SWAP], word[_SRC_RECORD]))),
             self.m_axis_tkeep.eq(0xFF),
             self.m_axis_tvalid.eq(left != 0),
             self.m_axis_tlast.eq(left == 1),
@@ -437,8 +467,10 @@ class ApplianceTop(wiring.Component):
             swp.o.ready.eq(record_take),
             is_swap.eq(swp.o.payload.is_swap & csr.selector_mask_enable.bit_select(swp.o.payload.fn, 1)),
         ]
-        with m.If(self.m_axis_tvalid & self.m_axis_tready):
-            m.d.sync += [shreg.eq(shreg >> 64), left.eq(left - 1)]
+        with m.If(transfer):
+            m.d.sync += [left.eq(left - 1), widx.eq(widx + 1)]
+            with m.If(left == 1):
+                m.d.sync += hold_busy.eq(0)  # a header message's last word: the holding register is free
         with m.If(record_take):
             preamble = Signal(128)
             m.d.comb += [
@@ -451,12 +483,15 @@ class ApplianceTop(wiring.Component):
                 preamble[96:128].eq(cycle[:32] + 1),
             ]
             m.d.sync += [
-                shreg.eq(preamble | (hold_hdr << 128)
-                         | (hold_digest << (64 * (PREAMBLE_WORDS + HEADER_WORDS)))),
+                pre.eq(preamble),
+                src.eq(_SRC_HEADER),
+                widx.eq(0),
                 left.eq(total_words * emit_headers),
                 hold_full.eq(0),
+                hold_busy.eq(emit_headers),
                 swap_pend.eq(is_swap & emit_swaps),
                 swap_rec.eq(swp.o.payload.as_value()),
+                swap_stamp.eq(hold_stamp),
             ]
             if self.evaluator:
                 with m.If(is_swap & eval_on):
@@ -475,10 +510,10 @@ class ApplianceTop(wiring.Component):
                 spre[0:8].eq(MSG_SWAP),
                 spre[8:16].eq(SWAP_WORDS),
                 spre[32:64].eq(seq),
-                spre[64:96].eq(hold_stamp),
+                spre[64:96].eq(swap_stamp),
                 spre[96:128].eq(cycle[:32] + 1),
             ]
-            m.d.sync += [shreg.eq(spre | (swap_rec << 128)), left.eq(PREAMBLE_WORDS + SWAP_WORDS),
+            m.d.sync += [pre.eq(spre), src.eq(_SRC_SWAP), widx.eq(0), left.eq(PREAMBLE_WORDS + SWAP_WORDS),
                          swap_pend.eq(0), seq.eq(seq + 1)]
         if self.evaluator:  # backrun records (the front-end build has none)
             with m.Elif(opp_go):
@@ -492,14 +527,15 @@ class ApplianceTop(wiring.Component):
                     opre[64:96].eq(cur_stamp),
                     opre[96:128].eq(cycle[:32] + 1),
                 ]
-                m.d.sync += [shreg.eq(opre | (brec.as_value() << 128)), left.eq(PREAMBLE_WORDS + OPP_WORDS)]
+                m.d.sync += [pre.eq(opre), opp_rec.eq(brec.as_value()), src.eq(_SRC_RECORD), widx.eq(0),
+                             left.eq(PREAMBLE_WORDS + OPP_WORDS)]
                 with m.If(brec.cycle):
                     m.d.sync += cyc_seq.eq(cyc_seq + 1)
         with m.If(record_take & ~(is_swap & emit_swaps)):
             m.d.sync += seq.eq(seq + 1)
         with m.If(pipe_rst):
-            m.d.sync += [left.eq(0), seq.eq(0), hold_full.eq(0), swap_pend.eq(0), br_pend.eq(0), cyc_pend.eq(0),
-                         cyc_seq.eq(0)]
+            m.d.sync += [left.eq(0), seq.eq(0), hold_full.eq(0), hold_busy.eq(0), swap_pend.eq(0), br_pend.eq(0),
+                         cyc_pend.eq(0), cyc_seq.eq(0)]
 
         # --- counters (cleared by soft reset only)
         packets = Signal(64)

@@ -307,6 +307,9 @@ def _pairs(frontend) -> list[tuple[bytes, bytes | None]]:
             swap = msgs.pop(0)
             s0 = int.from_bytes(swap[:8], "little")
             assert (s0 & 0xFF, (s0 >> 8) & 0xFF, s0 >> 32) == (MSG_SWAP, SWAP_WORDS, seq)
+            # word 1's low half is the packet's entry stamp: the same in both of its messages, even when the
+            # next packet's record has entered the top while the header message was leaving
+            assert swap[8:12] == hdr[8:12]
         out.append((hdr, swap))
     assert not msgs
     return out
