@@ -490,8 +490,12 @@ class EvalSearch(wiring.Component):
         mb = Signal(W)
         mul_x = Signal(W)
         mul_y = Signal(D)
-        acc_use = Signal()      # the MUL state adds the accumulator; the issue cycle does not
-        mul_total = _mul_acc(m, mul_x, mul_y, acc & acc_use.replicate(W))
+        # session 11: the DSP operands and the accumulator select by one flip-flop (set in the MUL
+        # state), not by a decode of ``op``; the issue cycle takes ``a`` / ``b``, the MUL state ``ma`` / ``mb``
+        mul_st = Signal()
+        mb_last = Signal()      # the MUL state's digit is the multiplier's last (registered zero test)
+        m.d.comb += [mul_x.eq(Mux(mul_st, ma, a)), mul_y.eq(Mux(mul_st, mb[:D], b[:D]))]
+        mul_total = _mul_acc(m, mul_x, mul_y, acc & mul_st.replicate(W))
 
         # ---- divider -----------------------------------------------------------------------------
         # numerator DB bits, divisor (and so the remainder) DN bits: the steps are DN + 1 bits wide.
@@ -649,12 +653,15 @@ class EvalSearch(wiring.Component):
                     with m.Case(Op.SHR1):
                         write(a >> 1)
                     with m.Case(Op.MUL):
-                        # first digit now; done at once when the multiplier has no more bits
-                        m.d.comb += [mul_x.eq(a), mul_y.eq(b[:D])]
-                        with m.If((b >> D) == 0):
-                            write(mul_total)
-                        with m.Else():
-                            m.d.sync += [acc.eq(mul_total), ma.eq(a << D), mb.eq(b >> D), dst.eq(f_d)]
+                        # first digit now; done at once when the multiplier has no more bits. The
+                        # product is written either way (session 11: the write port does not wait
+                        # for the zero test): with more digits the MUL state writes the true
+                        # product before anything reads the register (F's operands are taken only
+                        # when X completes, with the MUL state's write forwarded)
+                        write(mul_total)
+                        with m.If((b >> D) != 0):
+                            m.d.sync += [acc.eq(mul_total), ma.eq(a << D), mb.eq(b >> D), dst.eq(f_d),
+                                         mul_st.eq(1), mb_last.eq((b >> (2 * D)) == 0)]
                             m.next = "MUL"
                     with m.Case(Op.DIV, Op.DIVC):
                         m.d.sync += [dst.eq(f_d), ceil.eq(op == Op.DIVC), is_sqrt.eq(0), den.eq(b_lo),
@@ -673,10 +680,13 @@ class EvalSearch(wiring.Component):
                         ]
                         m.next = "IDLE"
             with m.State("MUL"):
-                m.d.comb += [mul_x.eq(ma), mul_y.eq(mb[:D]), acc_use.eq(1)]
-                m.d.sync += [acc.eq(mul_total), ma.eq(ma << D), mb.eq(mb >> D)]
-                with m.If((mb >> D) == 0):
-                    m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(mul_total)]
+                m.d.sync += [acc.eq(mul_total), ma.eq(ma << D), mb.eq(mb >> D),
+                             mb_last.eq((mb >> (2 * D)) == 0)]
+                # every MUL cycle writes its partial product (the last one the product), so the
+                # write port waits for no zero test; the last digit is known from a register
+                m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(mul_total)]
+                with m.If(mb_last):
+                    m.d.sync += mul_st.eq(0)
                     m.d.comb += advance.eq(1)
                     m.next = "RUN"
             with m.State("DIVN"):

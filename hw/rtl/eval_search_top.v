@@ -5513,13 +5513,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5872 ;
   wire \$5873 ;
   wire [639:0] \$5874 ;
-  wire [639:0] \$5875 ;
+  wire \$5875 ;
   wire \$5876 ;
-  wire \$5877 ;
+  wire [16:0] \$5877 ;
   wire \$5878 ;
-  wire [16:0] \$5879 ;
+  wire \$5879 ;
   wire \$588 ;
-  wire [639:0] \$5880 ;
+  wire \$5880 ;
   wire \$5881 ;
   wire \$5882 ;
   wire \$5883 ;
@@ -5536,62 +5536,62 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5893 ;
   wire \$5894 ;
   wire \$5895 ;
-  wire \$5896 ;
+  wire [16:0] \$5896 ;
   wire \$5897 ;
-  wire \$5898 ;
+  wire [639:0] \$5898 ;
   wire \$5899 ;
   wire [35:0] \$59 ;
   wire \$590 ;
-  wire [16:0] \$5900 ;
-  wire \$5901 ;
+  wire [702:0] \$5900 ;
+  wire [639:0] \$5901 ;
   wire [639:0] \$5902 ;
   wire \$5903 ;
-  wire [702:0] \$5904 ;
-  wire [639:0] \$5905 ;
-  wire \$5906 ;
-  wire [702:0] \$5907 ;
-  wire [639:0] \$5908 ;
-  wire [639:0] \$5909 ;
+  wire \$5904 ;
+  wire [702:0] \$5905 ;
+  wire [639:0] \$5906 ;
+  wire [639:0] \$5907 ;
+  wire \$5908 ;
+  wire \$5909 ;
   wire \$591 ;
-  wire \$5910 ;
+  wire [9:0] \$5910 ;
   wire \$5911 ;
-  wire [9:0] \$5912 ;
-  wire \$5913 ;
-  wire \$5914 ;
-  wire [1534:0] \$5915 ;
-  wire [9:0] \$5916 ;
-  wire \$5917 ;
-  reg [43:0] \$5918 ;
-  reg [639:0] \$5919 ;
+  wire \$5912 ;
+  wire [1534:0] \$5913 ;
+  wire [9:0] \$5914 ;
+  wire \$5915 ;
+  reg [43:0] \$5916 ;
+  reg [639:0] \$5917 ;
+  reg [639:0] \$5918 ;
+  reg [15:0] \$5919 ;
   wire \$592 ;
-  reg [639:0] \$5920 ;
-  reg [15:0] \$5921 ;
-  reg [15:0] \$5922 ;
-  reg \$5923 ;
-  reg [127:0] \$5924 ;
-  reg [127:0] \$5925 ;
+  reg [15:0] \$5920 ;
+  reg \$5921 ;
+  reg [127:0] \$5922 ;
+  reg [127:0] \$5923 ;
+  reg \$5924 ;
+  reg [16:0] \$5925 ;
   reg \$5926 ;
-  reg [16:0] \$5927 ;
+  reg \$5927 ;
   reg \$5928 ;
-  reg \$5929 ;
+  reg [111:0] \$5929 ;
   wire \$593 ;
-  reg \$5930 ;
-  reg [111:0] \$5931 ;
-  reg [111:0] \$5932 ;
-  reg [15:0] \$5933 ;
-  reg [15:0] \$5934 ;
-  reg [111:0] \$5935 ;
-  reg [111:0] \$5936 ;
-  reg [15:0] \$5937 ;
-  reg [15:0] \$5938 ;
-  reg [16:0] \$5939 ;
+  reg [111:0] \$5930 ;
+  reg [15:0] \$5931 ;
+  reg [15:0] \$5932 ;
+  reg [111:0] \$5933 ;
+  reg [111:0] \$5934 ;
+  reg [15:0] \$5935 ;
+  reg [15:0] \$5936 ;
+  reg [16:0] \$5937 ;
+  reg [31:0] \$5938 ;
+  reg [2:0] \$5939 ;
   wire \$594 ;
-  reg [31:0] \$5940 ;
-  reg [2:0] \$5941 ;
+  reg [639:0] \$5940 ;
+  reg [639:0] \$5941 ;
   reg [639:0] \$5942 ;
-  reg [639:0] \$5943 ;
-  reg [639:0] \$5944 ;
-  reg [6:0] \$5945 ;
+  reg [6:0] \$5943 ;
+  reg \$5944 ;
+  reg \$5945 ;
   reg \$5946 ;
   reg \$5947 ;
   reg [144:0] \$5948 ;
@@ -6059,7 +6059,6 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [255:0] a_lo;
   wire [511:0] a_sq;
   reg [639:0] acc = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg acc_use;
   reg advance;
   wire [65:0] alu_c0_full;
   wire [65:0] alu_c1n_full;
@@ -6419,6 +6418,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   reg is_sqrt = 1'h0;
   reg [639:0] ma = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   reg [639:0] mb = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg mb_last = 1'h0;
   wire [65:0] mul_cpa_c0_full;
   wire [65:0] mul_cpa_c1n_full;
   wire [65:0] mul_cpa_c1y_full;
@@ -6515,12 +6515,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [639:0] mul_csa2_s;
   wire [639:0] mul_csa3_c;
   wire [639:0] mul_csa3_s;
+  reg mul_st = 1'h0;
   wire [639:0] mul_v00;
   wire [639:0] mul_v01;
   wire [639:0] mul_v10;
   wire [639:0] mul_v11;
-  reg [639:0] mul_x;
-  reg [35:0] mul_y;
+  wire [639:0] mul_x;
+  wire [35:0] mul_y;
   wire [127:0] \o__payload.amount_in ;
   wire [16:0] \o__payload.candidates ;
   wire \o__payload.direction ;
@@ -7748,6 +7749,8 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[771] = 44'h00ad800000e;
   end
   assign f_word = rom[fpc[9:0]];
+  assign \$3869  = ra[494] | ra[495];
+  assign \$3870  = \$3868  | \$3869 ;
   assign \$3871  = \$3867  | \$3870 ;
   assign \$3872  = ra[492] | ra[493];
   assign \$3873  = ra[494] | ra[495];
@@ -9937,97 +9940,100 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$5871  = | word[11:5];
   assign \$5872  = | word[11:5];
   assign \$5873  = | word[11:5];
-  assign \$5876  = ! \$5875 ;
-  assign \$5877  = | word[11:5];
-  assign \$5878  = | word[11:5];
-  assign \$5879  = pc + 1'h1;
-  assign \$5881  = ! \$5880 ;
-  assign \$5882  = | dst;
-  assign \$5883  = ! qsteps;
+  assign \$5875  = | word[11:5];
+  assign \$5876  = | word[11:5];
+  assign \$5877  = pc + 1'h1;
+  assign \$5878  = | dst;
+  assign \$5879  = ! qsteps;
+  assign \$5880  = | dst;
+  assign \$5881  = | dnum;
+  assign \$5882  = ceil & \$5881 ;
+  assign \$5883  = count == 1'h1;
   assign \$5884  = | dst;
-  assign \$5885  = | dnum;
-  assign \$5886  = ceil & \$5885 ;
-  assign \$5887  = count == 1'h1;
-  assign \$5888  = | dst;
-  assign \$5889  = ! psteps;
-  assign \$5890  = | dst;
-  assign \$5891  = | dst;
-  assign \$5892  = ! fsm_state;
-  assign \$5893  = fsm_state == 1'h1;
-  assign \$5894  = fsm_state == 2'h2;
-  assign \$5895  = fsm_state == 2'h3;
-  assign \$5896  = fsm_state == 3'h4;
-  assign \$5897  = fsm_state == 3'h5;
-  assign \$5898  = fsm_state == 3'h6;
-  assign \$5899  = fsm_state == 3'h7;
-  assign \$5900  = fpc + 1'h1;
-  assign \$5901  = i__valid & i__ready;
+  assign \$5885  = ! psteps;
+  assign \$5886  = | dst;
+  assign \$5887  = | dst;
+  assign \$5888  = ! fsm_state;
+  assign \$5889  = fsm_state == 1'h1;
+  assign \$5890  = fsm_state == 2'h2;
+  assign \$5891  = fsm_state == 2'h3;
+  assign \$5892  = fsm_state == 3'h4;
+  assign \$5893  = fsm_state == 3'h5;
+  assign \$5894  = fsm_state == 3'h6;
+  assign \$5895  = fsm_state == 3'h7;
+  assign \$5896  = fpc + 1'h1;
+  assign \$5897  = i__valid & i__ready;
+  assign \$5899  = | \$5898 ;
   assign \$5903  = ! \$5902 ;
-  assign \$5906  = word[4:0] == 4'h8;
-  assign \$5910  = ! \$5909 ;
-  assign \$5911  = ! qsteps;
-  assign \$5912  = count - 1'h1;
-  assign \$5913  = count == 1'h1;
-  assign \$5914  = ! psteps;
-  assign \$5915  = work << \$5650 [9:0];
-  assign \$5916  = count - 1'h1;
-  assign \$5917  = count == 1'h1;
+  assign \$5904  = word[4:0] == 4'h8;
+  assign \$5908  = ! \$5907 ;
+  assign \$5909  = ! qsteps;
+  assign \$5910  = count - 1'h1;
+  assign \$5911  = count == 1'h1;
+  assign \$5912  = ! psteps;
+  assign \$5913  = work << \$5650 [9:0];
+  assign \$5914  = count - 1'h1;
+  assign \$5915  = count == 1'h1;
   always @(posedge clk)
-    word <= \$5918 ;
+    word <= \$5916 ;
   always @(posedge clk)
-    ra <= \$5919 ;
+    ra <= \$5917 ;
   always @(posedge clk)
-    rb <= \$5920 ;
+    rb <= \$5918 ;
   always @(posedge clk)
-    pc <= \$5921 ;
+    pc <= \$5919 ;
   always @(posedge clk)
-    fpc <= \$5922 ;
+    fpc <= \$5920 ;
   always @(posedge clk)
-    xvalid <= \$5923 ;
+    xvalid <= \$5921 ;
   always @(posedge clk)
-    r_resx <= \$5924 ;
+    r_resx <= \$5922 ;
   always @(posedge clk)
-    r_resp <= \$5925 ;
+    r_resp <= \$5923 ;
   always @(posedge clk)
-    r_rese <= \$5926 ;
+    r_rese <= \$5924 ;
   always @(posedge clk)
-    r_resc <= \$5927 ;
+    r_resc <= \$5925 ;
   always @(posedge clk)
-    r_dir <= \$5928 ;
+    r_dir <= \$5926 ;
   always @(posedge clk)
-    o__valid <= \$5929 ;
+    o__valid <= \$5927 ;
   always @(posedge clk)
-    r_mode <= \$5930 ;
+    r_mode <= \$5928 ;
   always @(posedge clk)
-    r_a_base <= \$5931 ;
+    r_a_base <= \$5929 ;
   always @(posedge clk)
-    r_a_other <= \$5932 ;
+    r_a_other <= \$5930 ;
   always @(posedge clk)
-    r_a_fn <= \$5933 ;
+    r_a_fn <= \$5931 ;
   always @(posedge clk)
-    r_a_fd <= \$5934 ;
+    r_a_fd <= \$5932 ;
   always @(posedge clk)
-    r_b_base <= \$5935 ;
+    r_b_base <= \$5933 ;
   always @(posedge clk)
-    r_b_other <= \$5936 ;
+    r_b_other <= \$5934 ;
   always @(posedge clk)
-    r_b_fn <= \$5937 ;
+    r_b_fn <= \$5935 ;
   always @(posedge clk)
-    r_b_fd <= \$5938 ;
+    r_b_fd <= \$5936 ;
   always @(posedge clk)
-    r_maxc <= \$5939 ;
+    r_maxc <= \$5937 ;
   always @(posedge clk)
-    tag <= \$5940 ;
+    tag <= \$5938 ;
   always @(posedge clk)
-    fsm_state <= \$5941 ;
+    fsm_state <= \$5939 ;
   always @(posedge clk)
-    acc <= \$5942 ;
+    acc <= \$5940 ;
   always @(posedge clk)
-    ma <= \$5943 ;
+    ma <= \$5941 ;
   always @(posedge clk)
-    mb <= \$5944 ;
+    mb <= \$5942 ;
   always @(posedge clk)
-    dst <= \$5945 ;
+    dst <= \$5943 ;
+  always @(posedge clk)
+    mul_st <= \$5944 ;
+  always @(posedge clk)
+    mb_last <= \$5945 ;
   always @(posedge clk)
     ceil <= \$5946 ;
   always @(posedge clk)
@@ -10071,6 +10077,8 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign fa_val_fwd = wr_lands & \$9 ;
   assign \$10  = wr_addr == f_word[25:19];
   assign fb_val_fwd = wr_lands & \$10 ;
+  assign mul_x = mul_st ? ma : ra;
+  assign mul_y = mul_st ? mb[35:0] : rb[35:0];
   assign \$11  = mul_x[17:0] * mul_y[17:0];
   assign \$12  = mul_x[53:36] * mul_y[17:0];
   assign \$13  = mul_x[89:72] * mul_y[17:0];
@@ -10149,14 +10157,14 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$85  = \$83  | \$84 ;
   assign \$86  = { \$46 [9:0], \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , 18'h00000 } & { \$64 [9:0], \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , 18'h00000 };
   assign \$87  = \$85  | \$86 ;
-  assign \$88  = acc & { acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use };
+  assign \$88  = acc & { mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st };
   assign \$89  = { \$81 [27:0], \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , 36'h000000000 } ^ \$88 ;
   assign mul_csa2_s = \$89  ^ mul_csa1_s;
-  assign \$90  = acc & { acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use };
+  assign \$90  = acc & { mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st };
   assign \$91  = { \$81 [27:0], \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , 36'h000000000 } & \$90 ;
   assign \$92  = { \$81 [27:0], \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , 36'h000000000 } & mul_csa1_s;
   assign \$93  = \$91  | \$92 ;
-  assign \$94  = acc & { acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use };
+  assign \$94  = acc & { mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st };
   assign \$95  = \$94  & mul_csa1_s;
   assign \$96  = \$93  | \$95 ;
   assign \$97  = { \$87 [638:0], 1'h0 } ^ mul_csa2_s;
@@ -13454,8 +13462,6 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$3866  = ra[490] | ra[491];
   assign \$3867  = \$3865  | \$3866 ;
   assign \$3868  = ra[492] | ra[493];
-  assign \$3869  = ra[494] | ra[495];
-  assign \$3870  = \$3868  | \$3869 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     psteps = 8'h00;
@@ -14681,15 +14687,15 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             advance = \$5869 ;
           end
       3'h2:
-          if (\$5881 ) begin
+          if (mb_last) begin
             advance = 1'h1;
           end
       3'h3:
-          if (\$5883 ) begin
+          if (\$5879 ) begin
             advance = 1'h1;
           end
       3'h5:
-          if (\$5887 ) begin
+          if (\$5883 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
@@ -14697,7 +14703,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             end
           end
       3'h4:
-          if (\$5889 ) begin
+          if (\$5885 ) begin
             advance = 1'h1;
           end
       3'h7:
@@ -14738,41 +14744,37 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h05:
                   wr_en = \$5873 ;
               5'h06:
-                  if (\$5876 ) begin
-                    wr_en = \$5877 ;
-                  end
+                  wr_en = \$5875 ;
               5'h07, 5'h08:
                   /* empty */;
               5'h09:
                   /* empty */;
               5'h0f:
-                  wr_en = \$5878 ;
+                  wr_en = \$5876 ;
             endcase
           end
       3'h2:
-          if (\$5881 ) begin
-            wr_en = \$5882 ;
-          end
+          wr_en = \$5878 ;
       3'h3:
-          if (\$5883 ) begin
-            wr_en = \$5884 ;
+          if (\$5879 ) begin
+            wr_en = \$5880 ;
           end
       3'h5:
-          if (\$5887 ) begin
+          if (\$5883 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
-              wr_en = \$5888 ;
+              wr_en = \$5884 ;
             end
           end
       3'h4:
-          if (\$5889 ) begin
-            wr_en = \$5890 ;
+          if (\$5885 ) begin
+            wr_en = \$5886 ;
           end
       3'h7:
           /* empty */;
       3'h6:
-          wr_en = \$5891 ;
+          wr_en = \$5887 ;
     endcase
   end
   always @* begin
@@ -14794,9 +14796,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h05:
                   wr_addr = word[11:5];
               5'h06:
-                  if (\$5876 ) begin
-                    wr_addr = word[11:5];
-                  end
+                  wr_addr = word[11:5];
               5'h07, 5'h08:
                   /* empty */;
               5'h09:
@@ -14806,15 +14806,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             endcase
           end
       3'h2:
-          if (\$5881 ) begin
-            wr_addr = dst;
-          end
+          wr_addr = dst;
       3'h3:
-          if (\$5883 ) begin
+          if (\$5879 ) begin
             wr_addr = dst;
           end
       3'h5:
-          if (\$5887 ) begin
+          if (\$5883 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
@@ -14822,7 +14820,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             end
           end
       3'h4:
-          if (\$5889 ) begin
+          if (\$5885 ) begin
             wr_addr = dst;
           end
       3'h7:
@@ -14850,27 +14848,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h05:
                   wr_data = \$5874 ;
               5'h06:
-                  if (\$5876 ) begin
-                    wr_data = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
-                  end
+                  wr_data = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
               5'h07, 5'h08:
                   /* empty */;
               5'h09:
                   /* empty */;
               5'h0f:
-                  wr_data = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5879  };
+                  wr_data = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5877  };
             endcase
           end
       3'h2:
-          if (\$5881 ) begin
-            wr_data = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
-          end
+          wr_data = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
       3'h3:
-          if (\$5883 ) begin
-            wr_data = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5886  };
+          if (\$5879 ) begin
+            wr_data = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5882  };
           end
       3'h5:
-          if (\$5887 ) begin
+          if (\$5883 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
@@ -14878,7 +14872,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             end
           end
       3'h4:
-          if (\$5889 ) begin
+          if (\$5885 ) begin
             wr_data = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
           end
       3'h7:
@@ -14889,145 +14883,83 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    mul_x = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (xvalid) begin
-            casez (word[4:0])
-              5'h00:
-                  /* empty */;
-              5'h01:
-                  /* empty */;
-              5'h02, 5'h03, 5'h04:
-                  /* empty */;
-              5'h05:
-                  /* empty */;
-              5'h06:
-                  mul_x = ra;
-            endcase
-          end
-      3'h2:
-          mul_x = ma;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    mul_y = 36'h000000000;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (xvalid) begin
-            casez (word[4:0])
-              5'h00:
-                  /* empty */;
-              5'h01:
-                  /* empty */;
-              5'h02, 5'h03, 5'h04:
-                  /* empty */;
-              5'h05:
-                  /* empty */;
-              5'h06:
-                  mul_y = rb[35:0];
-            endcase
-          end
-      3'h2:
-          mul_y = mb[35:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    acc_use = 1'h0;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          acc_use = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5918  = word;
+    \$5916  = word;
     if (advance) begin
-      \$5918  = f_word;
+      \$5916  = f_word;
     end
     if (rst) begin
-      \$5918  = 44'h00000000000;
+      \$5916  = 44'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5919  = ra;
+    \$5917  = ra;
     if (advance) begin
-      \$5919  = fa_val;
+      \$5917  = fa_val;
     end
     if (rst) begin
-      \$5919  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5917  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5920  = rb;
+    \$5918  = rb;
     if (advance) begin
-      \$5920  = fb_val;
+      \$5918  = fb_val;
     end
     if (rst) begin
-      \$5920  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5918  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5921  = pc;
+    \$5919  = pc;
     if (advance) begin
-      \$5921  = fpc;
+      \$5919  = fpc;
     end
     if (rst) begin
-      \$5921  = 16'h0000;
+      \$5919  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5922  = fpc;
+    \$5920  = fpc;
     if (advance) begin
-      \$5922  = \$5900 [15:0];
+      \$5920  = \$5896 [15:0];
     end else if (redirect) begin
-      \$5922  = target;
+      \$5920  = target;
     end
     casez (fsm_state)
       3'h0:
-          if (\$5901 ) begin
-            \$5922  = 16'h0000;
+          if (\$5897 ) begin
+            \$5920  = 16'h0000;
           end
     endcase
     if (rst) begin
-      \$5922  = 16'h0000;
+      \$5920  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5923  = xvalid;
+    \$5921  = xvalid;
     if (advance) begin
-      \$5923  = 1'h1;
+      \$5921  = 1'h1;
     end else if (redirect) begin
-      \$5923  = 1'h0;
+      \$5921  = 1'h0;
     end
     casez (fsm_state)
       3'h0:
-          if (\$5901 ) begin
-            \$5923  = 1'h0;
+          if (\$5897 ) begin
+            \$5921  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$5923  = 1'h0;
+      \$5921  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5924  = r_resx;
+    \$5922  = r_resx;
     if (wr_en) begin
       casez (wr_addr)
         7'h00:
@@ -15057,16 +14989,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0c:
             /* empty */;
         7'h0d:
-            \$5924  = wr_data[127:0];
+            \$5922  = wr_data[127:0];
       endcase
     end
     if (rst) begin
-      \$5924  = 128'h00000000000000000000000000000000;
+      \$5922  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5925  = r_resp;
+    \$5923  = r_resp;
     if (wr_en) begin
       casez (wr_addr)
         7'h00:
@@ -15098,16 +15030,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0d:
             /* empty */;
         7'h0e:
-            \$5925  = wr_data[127:0];
+            \$5923  = wr_data[127:0];
       endcase
     end
     if (rst) begin
-      \$5925  = 128'h00000000000000000000000000000000;
+      \$5923  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5926  = r_rese;
+    \$5924  = r_rese;
     if (wr_en) begin
       casez (wr_addr)
         7'h00:
@@ -15141,16 +15073,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0e:
             /* empty */;
         7'h0f:
-            \$5926  = wr_data[0];
+            \$5924  = wr_data[0];
       endcase
     end
     if (rst) begin
-      \$5926  = 1'h0;
+      \$5924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5927  = r_resc;
+    \$5925  = r_resc;
     if (wr_en) begin
       casez (wr_addr)
         7'h00:
@@ -15186,16 +15118,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0f:
             /* empty */;
         7'h10:
-            \$5927  = wr_data[16:0];
+            \$5925  = wr_data[16:0];
       endcase
     end
     if (rst) begin
-      \$5927  = 17'h00000;
+      \$5925  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5928  = r_dir;
+    \$5926  = r_dir;
     if (wr_en) begin
       casez (wr_addr)
         7'h00:
@@ -15233,201 +15165,201 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h10:
             /* empty */;
         7'h11:
-            \$5928  = wr_data[0];
+            \$5926  = wr_data[0];
       endcase
     end
+    if (rst) begin
+      \$5926  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$5927  = o__valid;
+    if (o__ready) begin
+      \$5927  = 1'h0;
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          if (xvalid) begin
+            casez (word[4:0])
+              5'h00:
+                  /* empty */;
+              5'h01:
+                  /* empty */;
+              5'h02, 5'h03, 5'h04:
+                  /* empty */;
+              5'h05:
+                  /* empty */;
+              5'h06:
+                  /* empty */;
+              5'h07, 5'h08:
+                  /* empty */;
+              5'h09:
+                  /* empty */;
+              5'h0f:
+                  /* empty */;
+              5'h11:
+                  \$5927  = 1'h1;
+            endcase
+          end
+    endcase
+    if (rst) begin
+      \$5927  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$5928  = r_mode;
+    casez (fsm_state)
+      3'h0:
+          if (\$5897 ) begin
+            \$5928  = i__payload[0];
+          end
+    endcase
     if (rst) begin
       \$5928  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5929  = o__valid;
-    if (o__ready) begin
-      \$5929  = 1'h0;
-    end
+    \$5929  = r_a_base;
     casez (fsm_state)
       3'h0:
-          /* empty */;
-      3'h1:
-          if (xvalid) begin
-            casez (word[4:0])
-              5'h00:
-                  /* empty */;
-              5'h01:
-                  /* empty */;
-              5'h02, 5'h03, 5'h04:
-                  /* empty */;
-              5'h05:
-                  /* empty */;
-              5'h06:
-                  /* empty */;
-              5'h07, 5'h08:
-                  /* empty */;
-              5'h09:
-                  /* empty */;
-              5'h0f:
-                  /* empty */;
-              5'h11:
-                  \$5929  = 1'h1;
-            endcase
+          if (\$5897 ) begin
+            \$5929  = i__payload[112:1];
           end
     endcase
     if (rst) begin
-      \$5929  = 1'h0;
+      \$5929  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5930  = r_mode;
+    \$5930  = r_a_other;
     casez (fsm_state)
       3'h0:
-          if (\$5901 ) begin
-            \$5930  = i__payload[0];
+          if (\$5897 ) begin
+            \$5930  = i__payload[224:113];
           end
     endcase
     if (rst) begin
-      \$5930  = 1'h0;
+      \$5930  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5931  = r_a_base;
+    \$5931  = r_a_fn;
     casez (fsm_state)
       3'h0:
-          if (\$5901 ) begin
-            \$5931  = i__payload[112:1];
+          if (\$5897 ) begin
+            \$5931  = i__payload[240:225];
           end
     endcase
     if (rst) begin
-      \$5931  = 112'h0000000000000000000000000000;
+      \$5931  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5932  = r_a_other;
+    \$5932  = r_a_fd;
     casez (fsm_state)
       3'h0:
-          if (\$5901 ) begin
-            \$5932  = i__payload[224:113];
+          if (\$5897 ) begin
+            \$5932  = i__payload[256:241];
           end
     endcase
     if (rst) begin
-      \$5932  = 112'h0000000000000000000000000000;
+      \$5932  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5933  = r_a_fn;
+    \$5933  = r_b_base;
     casez (fsm_state)
       3'h0:
-          if (\$5901 ) begin
-            \$5933  = i__payload[240:225];
+          if (\$5897 ) begin
+            \$5933  = i__payload[368:257];
           end
     endcase
     if (rst) begin
-      \$5933  = 16'h0000;
+      \$5933  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5934  = r_a_fd;
+    \$5934  = r_b_other;
     casez (fsm_state)
       3'h0:
-          if (\$5901 ) begin
-            \$5934  = i__payload[256:241];
+          if (\$5897 ) begin
+            \$5934  = i__payload[480:369];
           end
     endcase
     if (rst) begin
-      \$5934  = 16'h0000;
+      \$5934  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5935  = r_b_base;
+    \$5935  = r_b_fn;
     casez (fsm_state)
       3'h0:
-          if (\$5901 ) begin
-            \$5935  = i__payload[368:257];
+          if (\$5897 ) begin
+            \$5935  = i__payload[496:481];
           end
     endcase
     if (rst) begin
-      \$5935  = 112'h0000000000000000000000000000;
+      \$5935  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5936  = r_b_other;
+    \$5936  = r_b_fd;
     casez (fsm_state)
       3'h0:
-          if (\$5901 ) begin
-            \$5936  = i__payload[480:369];
+          if (\$5897 ) begin
+            \$5936  = i__payload[512:497];
           end
     endcase
     if (rst) begin
-      \$5936  = 112'h0000000000000000000000000000;
+      \$5936  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5937  = r_b_fn;
+    \$5937  = r_maxc;
     casez (fsm_state)
       3'h0:
-          if (\$5901 ) begin
-            \$5937  = i__payload[496:481];
+          if (\$5897 ) begin
+            \$5937  = i__payload[529:513];
           end
     endcase
     if (rst) begin
-      \$5937  = 16'h0000;
+      \$5937  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5938  = r_b_fd;
+    \$5938  = tag;
     casez (fsm_state)
       3'h0:
-          if (\$5901 ) begin
-            \$5938  = i__payload[512:497];
+          if (\$5897 ) begin
+            \$5938  = i__payload[561:530];
           end
     endcase
     if (rst) begin
-      \$5938  = 16'h0000;
+      \$5938  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5939  = r_maxc;
-    casez (fsm_state)
-      3'h0:
-          if (\$5901 ) begin
-            \$5939  = i__payload[529:513];
-          end
-    endcase
-    if (rst) begin
-      \$5939  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5940  = tag;
-    casez (fsm_state)
-      3'h0:
-          if (\$5901 ) begin
-            \$5940  = i__payload[561:530];
-          end
-    endcase
-    if (rst) begin
-      \$5940  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5941  = fsm_state;
+    \$5939  = fsm_state;
     (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
-          if (\$5901 ) begin
-            \$5941  = 3'h1;
+          if (\$5897 ) begin
+            \$5939  = 3'h1;
           end
       3'h1:
           if (xvalid) begin
@@ -15441,62 +15373,60 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h05:
                   /* empty */;
               5'h06:
-                  (* full_case = 32'd1 *)
-                  if (\$5903 ) begin
-                  end else begin
-                    \$5941  = 3'h2;
+                  if (\$5899 ) begin
+                    \$5939  = 3'h2;
                   end
               5'h07, 5'h08:
-                  \$5941  = 3'h3;
+                  \$5939  = 3'h3;
               5'h09:
-                  \$5941  = 3'h4;
+                  \$5939  = 3'h4;
               5'h0f:
                   /* empty */;
               5'h11:
-                  \$5941  = 3'h0;
+                  \$5939  = 3'h0;
             endcase
           end
       3'h2:
-          if (\$5910 ) begin
-            \$5941  = 3'h1;
+          if (mb_last) begin
+            \$5939  = 3'h1;
           end
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5911 ) begin
-            \$5941  = 3'h1;
+          if (\$5909 ) begin
+            \$5939  = 3'h1;
           end else begin
-            \$5941  = 3'h5;
+            \$5939  = 3'h5;
           end
       3'h5:
-          if (\$5913 ) begin
+          if (\$5911 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
-              \$5941  = 3'h6;
+              \$5939  = 3'h6;
             end else begin
-              \$5941  = 3'h1;
+              \$5939  = 3'h1;
             end
           end
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5914 ) begin
-            \$5941  = 3'h1;
+          if (\$5912 ) begin
+            \$5939  = 3'h1;
           end else begin
-            \$5941  = 3'h7;
+            \$5939  = 3'h7;
           end
       3'h7:
-          if (\$5917 ) begin
-            \$5941  = 3'h6;
+          if (\$5915 ) begin
+            \$5939  = 3'h6;
           end
       3'h6:
-          \$5941  = 3'h1;
+          \$5939  = 3'h1;
     endcase
     if (rst) begin
-      \$5941  = 3'h0;
+      \$5939  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5942  = acc;
+    \$5940  = acc;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15512,15 +15442,73 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h05:
                   /* empty */;
               5'h06:
-                  (* full_case = 32'd1 *)
-                  if (\$5903 ) begin
-                  end else begin
-                    \$5942  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
+                  if (\$5899 ) begin
+                    \$5940  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
                   end
             endcase
           end
       3'h2:
-          \$5942  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
+          \$5940  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
+    endcase
+    if (rst) begin
+      \$5940  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$5941  = ma;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          if (xvalid) begin
+            casez (word[4:0])
+              5'h00:
+                  /* empty */;
+              5'h01:
+                  /* empty */;
+              5'h02, 5'h03, 5'h04:
+                  /* empty */;
+              5'h05:
+                  /* empty */;
+              5'h06:
+                  if (\$5899 ) begin
+                    \$5941  = \$5900 [639:0];
+                  end
+            endcase
+          end
+      3'h2:
+          \$5941  = \$5905 [639:0];
+    endcase
+    if (rst) begin
+      \$5941  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$5942  = mb;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          if (xvalid) begin
+            casez (word[4:0])
+              5'h00:
+                  /* empty */;
+              5'h01:
+                  /* empty */;
+              5'h02, 5'h03, 5'h04:
+                  /* empty */;
+              5'h05:
+                  /* empty */;
+              5'h06:
+                  if (\$5899 ) begin
+                    \$5942  = \$5901 ;
+                  end
+            endcase
+          end
+      3'h2:
+          \$5942  = \$5906 ;
     endcase
     if (rst) begin
       \$5942  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -15528,7 +15516,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5943  = ma;
+    \$5943  = dst;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15544,84 +15532,80 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h05:
                   /* empty */;
               5'h06:
-                  (* full_case = 32'd1 *)
-                  if (\$5903 ) begin
-                  end else begin
-                    \$5943  = \$5904 [639:0];
-                  end
-            endcase
-          end
-      3'h2:
-          \$5943  = \$5907 [639:0];
-    endcase
-    if (rst) begin
-      \$5943  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5944  = mb;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (xvalid) begin
-            casez (word[4:0])
-              5'h00:
-                  /* empty */;
-              5'h01:
-                  /* empty */;
-              5'h02, 5'h03, 5'h04:
-                  /* empty */;
-              5'h05:
-                  /* empty */;
-              5'h06:
-                  (* full_case = 32'd1 *)
-                  if (\$5903 ) begin
-                  end else begin
-                    \$5944  = \$5905 ;
-                  end
-            endcase
-          end
-      3'h2:
-          \$5944  = \$5908 ;
-    endcase
-    if (rst) begin
-      \$5944  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5945  = dst;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (xvalid) begin
-            casez (word[4:0])
-              5'h00:
-                  /* empty */;
-              5'h01:
-                  /* empty */;
-              5'h02, 5'h03, 5'h04:
-                  /* empty */;
-              5'h05:
-                  /* empty */;
-              5'h06:
-                  (* full_case = 32'd1 *)
-                  if (\$5903 ) begin
-                  end else begin
-                    \$5945  = word[11:5];
+                  if (\$5899 ) begin
+                    \$5943  = word[11:5];
                   end
               5'h07, 5'h08:
-                  \$5945  = word[11:5];
+                  \$5943  = word[11:5];
               5'h09:
-                  \$5945  = word[11:5];
+                  \$5943  = word[11:5];
             endcase
           end
     endcase
     if (rst) begin
-      \$5945  = 7'h00;
+      \$5943  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$5944  = mul_st;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          if (xvalid) begin
+            casez (word[4:0])
+              5'h00:
+                  /* empty */;
+              5'h01:
+                  /* empty */;
+              5'h02, 5'h03, 5'h04:
+                  /* empty */;
+              5'h05:
+                  /* empty */;
+              5'h06:
+                  if (\$5899 ) begin
+                    \$5944  = 1'h1;
+                  end
+            endcase
+          end
+      3'h2:
+          if (mb_last) begin
+            \$5944  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$5944  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$5945  = mb_last;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          if (xvalid) begin
+            casez (word[4:0])
+              5'h00:
+                  /* empty */;
+              5'h01:
+                  /* empty */;
+              5'h02, 5'h03, 5'h04:
+                  /* empty */;
+              5'h05:
+                  /* empty */;
+              5'h06:
+                  if (\$5899 ) begin
+                    \$5945  = \$5903 ;
+                  end
+            endcase
+          end
+      3'h2:
+          \$5945  = \$5908 ;
+    endcase
+    if (rst) begin
+      \$5945  = 1'h0;
     end
   end
   always @* begin
@@ -15644,7 +15628,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h06:
                   /* empty */;
               5'h07, 5'h08:
-                  \$5946  = \$5906 ;
+                  \$5946  = \$5904 ;
               5'h09:
                   \$5946  = 1'h0;
             endcase
@@ -15739,7 +15723,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5911 ) begin
+          if (\$5909 ) begin
           end else begin
             \$5949  = \$2718 [255:0];
           end
@@ -15839,9 +15823,9 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5914 ) begin
+          if (\$5912 ) begin
           end else begin
-            \$5952  = \$5915 [511:0];
+            \$5952  = \$5913 [511:0];
           end
       3'h7:
           \$5952  = \$5781 [511:0];
@@ -15933,7 +15917,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5911 ) begin
+          if (\$5909 ) begin
           end else begin
             \$5955  = \$2717 [144:0];
           end
@@ -15956,7 +15940,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5911 ) begin
+          if (\$5909 ) begin
           end else begin
             \$5956  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
           end
@@ -15979,20 +15963,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5911 ) begin
+          if (\$5909 ) begin
           end else begin
             \$5957  = { 2'h0, qsteps };
           end
       3'h5:
-          \$5957  = \$5912 [8:0];
+          \$5957  = \$5910 [8:0];
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5914 ) begin
+          if (\$5912 ) begin
           end else begin
             \$5957  = { 1'h0, psteps };
           end
       3'h7:
-          \$5957  = \$5916 [8:0];
+          \$5957  = \$5914 [8:0];
     endcase
     if (rst) begin
       \$5957  = 9'h000;
@@ -16010,7 +15994,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5911 ) begin
+          if (\$5909 ) begin
           end else begin
             \$5958  = { den3_s3, den3_s2, den3_s1, den3_c0_full[37:1] };
           end
@@ -16035,7 +16019,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5914 ) begin
+          if (\$5912 ) begin
           end else begin
             \$5959  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
           end
@@ -16062,7 +16046,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5914 ) begin
+          if (\$5912 ) begin
           end else begin
             \$5960  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
           end
@@ -17920,12 +17904,11 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$5781  = { 3'h0, work, 4'h0 };
   assign \$5862  = { 36'h000000000, rb[639:36] };
   assign \$5874  = { 1'h0, ra[639:1] };
-  assign \$5875  = { 36'h000000000, rb[639:36] };
-  assign \$5880  = { 36'h000000000, mb[639:36] };
-  assign \$5902  = { 36'h000000000, rb[639:36] };
-  assign \$5904  = { 27'h0000000, ra, 36'h000000000 };
-  assign \$5905  = { 36'h000000000, rb[639:36] };
-  assign \$5907  = { 27'h0000000, ma, 36'h000000000 };
-  assign \$5908  = { 36'h000000000, mb[639:36] };
-  assign \$5909  = { 36'h000000000, mb[639:36] };
+  assign \$5898  = { 36'h000000000, rb[639:36] };
+  assign \$5900  = { 27'h0000000, ra, 36'h000000000 };
+  assign \$5901  = { 36'h000000000, rb[639:36] };
+  assign \$5902  = { 72'h000000000000000000, rb[639:72] };
+  assign \$5905  = { 27'h0000000, ma, 36'h000000000 };
+  assign \$5906  = { 36'h000000000, mb[639:36] };
+  assign \$5907  = { 72'h000000000000000000, mb[639:72] };
 endmodule
