@@ -95,10 +95,10 @@ class TxValueStage(wiring.Component):
     room. END waits for the packet's last beat.
     Back-pressure: ``i_beat.ready`` is low while the buffer is full (``depth`` beats past the
     oldest one still needed) or the pipeline is held; ``i_job.ready`` is low while the job's bytes
-    are not in, while a DATA job streams, while the chunk register and its spare are both full
-    (DATA, END) and while an END token meets a full ``o_rec`` register. Neither hold looks at
-    the consumers' ``ready`` in the same cycle (``o_calldata`` has a one-chunk spare, ``o_rec``
-    holds the pipeline while it is full), so the downstream ready chains end at a few registers.
+    are not in, while a DATA job streams, while ``o_calldata`` is full (DATA, END) and while an
+    END token meets a full ``o_rec`` register (full, whether or not it is taken that cycle: the
+    pipeline's hold does not look at the join's ``ready``). ``o_calldata.ready`` does reach the
+    issue's go; in the decoder it is a register (the skid buffer in front of the aligner).
 
     Buffer depth: the decoder forks the beats before the walker, so they lead the jobs by the
     walker's latency (9), the extractor's look-ahead (1–2) and the item FIFO / FSM (≥ 2), about
@@ -277,26 +277,11 @@ class TxValueStage(wiring.Component):
         m.d.comb += report(rd_ok, d_seq, Phase.VALUE, E.BAD_SIDECAR)
 
         # ------------------------------------------------------------ calldata register
-        # The chunk register ``cd`` (written here) and a spare ``cs`` behind it: ``o_calldata`` shows
-        # the spare while it is full, else ``cd``. ``cd`` leaves every cycle the spare is empty (out,
-        # or into the spare when ``o_calldata.ready`` is low), so whether a chunk may be written
-        # (``cd_free``) is a function of two local registers, not of the aligner's ready chain;
-        # ``o_calldata.ready`` only drives the spare's valid bit. Without back-pressure the spare
-        # stays empty and the chunks go out the cycle after they are written, as before.
-        cd_valid = Signal()
-        cd_pay = Signal(CalldataChunk)
-        cs_valid = Signal()
-        cs_pay = Signal(CalldataChunk)
-        m.d.comb += [
-            self.o_calldata.valid.eq(cs_valid | cd_valid),
-            self.o_calldata.payload.eq(Mux(cs_valid, cs_pay.as_value(), cd_pay.as_value())),
-        ]
+        cd = self.o_calldata
         cd_free = Signal()
-        m.d.comb += cd_free.eq(~cd_valid | ~cs_valid)
-        with m.If(~cs_valid):
-            m.d.sync += [cd_valid.eq(0), cs_valid.eq(cd_valid & ~self.o_calldata.ready), cs_pay.eq(cd_pay)]
-        with m.Elif(self.o_calldata.ready):
-            m.d.sync += cs_valid.eq(0)
+        m.d.comb += cd_free.eq(~cd.valid | cd.ready)
+        with m.If(cd.ready):
+            m.d.sync += cd.valid.eq(0)
 
         # DATA streaming (stays in stage 0, one chunk a cycle). ``q`` (next calldata byte) and ``qa``
         # (the next 8-byte boundary above it) are loaded with the job; the chunk end is the least of
@@ -308,7 +293,7 @@ class TxValueStage(wiring.Component):
         # every cycle three beat registers load the beat at ``qi`` (for a job that stays), at ``qi1``
         # (for a chunk that goes: ``q`` moves to the next beat) and at the start of the job coming
         # in; the next cycle, two registered bits (a job came in / a chunk went) pick one of them.
-        # So no late decision (``take``, ``cd_free``) selects the wide reads. A chunk goes only once
+        # So no late decision (``take``, ``cd.ready``) selects the wide reads. A chunk goes only once
         # its beat counted in ``avail`` a cycle before (``qb_in`` / ``hl2``), so it was in the buffer
         # when it was read, and it is not overwritten while the job needs it. The job loaded in the
         # cycle an END job leaves is never a VALUE job (see ``nb_in``), so ``cur_base`` is the
@@ -375,7 +360,7 @@ class TxValueStage(wiring.Component):
                     with m.If(have_last & cd_free):
                         m.d.comb += [take.eq(1), ends.r_en.eq(1), t0.valid.eq(1), t0.end.eq(1),
                                      t0.seq.eq(j.seq)]
-                        m.d.sync += [cd_valid.eq(1), cd_pay.n.eq(0), cd_pay.end.eq(1), cd_pay.data.eq(0),
+                        m.d.sync += [cd.valid.eq(1), cd.payload.n.eq(0), cd.payload.end.eq(1), cd.payload.data.eq(0),
                                      cur_base.eq(cur_base + p_nbeats), low.eq(0), d_valid.eq(0),
                                      *[c.eq(c + p_nbeats[:AB]) for c in cbk]]
                         with m.If(d_valid):
@@ -393,9 +378,9 @@ class TxValueStage(wiring.Component):
                                 m.d.comb += take.eq(1)
                             with m.Elif(cd_free):
                                 m.d.sync += [
-                                    cd_valid.eq(1), cd_pay.end.eq(0),
-                                    cd_pay.data.eq(beat_q >> Cat(Const(0, 3), q[:3])),
-                                    cd_pay.n.eq(cn), q.eq(qa), qa.eq(qa + 8), qb_in.eq((qa >> 3) < avail),
+                                    cd.valid.eq(1), cd.payload.end.eq(0),
+                                    cd.payload.data.eq(beat_q >> Cat(Const(0, 3), q[:3])),
+                                    cd.payload.n.eq(cn), q.eq(qa), qa.eq(qa + 8), qb_in.eq((qa >> 3) < avail),
                                     qi.eq(qi1), qi1.eq(qi1 + 1), bq_went.eq(1),
                                     q_lt_e.eq(a_lt_e), a_lt_e.eq(qa + 8 < j_end),
                                     q_lt_s.eq(qa < p_size), a_lt_s.eq(qa + 8 < p_size),
@@ -447,13 +432,22 @@ class TxValueStage(wiring.Component):
         m.d.comb += in_nb.eq(Mux(j_in.length <= 32, in_end - 1, j_in.start)[:_POS] >> 3)
         in_qa = Signal(_POS)
         m.d.comb += in_qa.eq(Cat(Const(0, 3), (j_in.start >> 3) + 1))
+        # the loaded job's compares without chained adders: for a value of ≤ 32 bytes
+        # ``((end - 1) >> 3) < avail`` is ``end ≤ 8·avail`` (one sum, one compare; the empty value,
+        # whose ``end - 1`` would wrap, is taken by ``j_zl`` whatever ``nb_in`` says), and
+        # ``qa < end`` is ``length > 8 - start % 8`` (``qa`` is the 8-byte boundary above ``start``)
+        in_nb_in = Signal()
+        m.d.comb += in_nb_in.eq(Mux(j_in.length <= 32, in_end <= Cat(Const(0, 3), avail),
+                                    (j_in.start >> 3) < avail))
+        in_lane_room = Signal(4)
+        m.d.comb += in_lane_room.eq(8 - j_in.start[:3])
         with m.If(self.i_job.valid & self.i_job.ready):
             m.d.sync += [
                 jv.eq(1), j.eq(j_in), j_end.eq(in_end), short.eq(j_in.length <= 32), j_zl.eq(j_in.length == 0),
-                j_nb.eq(in_nb), nb_in.eq(in_nb < avail), qb_in.eq((j_in.start >> 3) < avail),
+                j_nb.eq(in_nb), nb_in.eq(in_nb_in), qb_in.eq((j_in.start >> 3) < avail),
                 q.eq(j_in.start), qa.eq(in_qa), qi.eq(ld_qi), qi1.eq(ld_idx[1]), bq_ld.eq(1),
                 *[g.eq(ld_idx[i]) for i, g in enumerate(gidx) if i > 1],
-                q_lt_e.eq(j_in.length != 0), a_lt_e.eq(in_qa < in_end),
+                q_lt_e.eq(j_in.length != 0), a_lt_e.eq(j_in.length > in_lane_room),
                 q_lt_s.eq(j_in.start < p_size), a_lt_s.eq(in_qa < p_size),
             ]
         with m.Elif(take):

@@ -3718,7 +3718,7 @@ module \tx_values_top.aligner (clk, rst, i__valid, i__payload, i__ready, o__vali
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, rst, i_beat__ready, i_job__ready, o_calldata__valid, o_calldata__payload, i_beat__payload, o_rec__valid, o_rec__payload, o_calldata__ready, i_beat__valid);
+module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, rst, i_beat__ready, i_job__ready, i_beat__payload, o_calldata__valid, o_calldata__payload, o_rec__valid, o_rec__payload, o_calldata__ready, i_beat__valid);
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
   input [82:0] i_job__payload;
   wire [82:0] i_job__payload;
@@ -3734,12 +3734,12 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire i_beat__ready;
   output i_job__ready;
   wire i_job__ready;
-  output o_calldata__valid;
-  wire o_calldata__valid;
-  output [68:0] o_calldata__payload;
-  wire [68:0] o_calldata__payload;
   input [72:0] i_beat__payload;
   wire [72:0] i_beat__payload;
+  output o_calldata__valid;
+  reg o_calldata__valid = 1'h0;
+  output [68:0] o_calldata__payload;
+  reg [68:0] o_calldata__payload = 69'h000000000000000000;
   output o_rec__valid;
   reg o_rec__valid = 1'h0;
   output [2625:0] o_rec__payload;
@@ -3842,80 +3842,80 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
-  wire [32:0] \$184 ;
-  wire [32:0] \$185 ;
-  wire [32:0] \$186 ;
-  wire [32:0] \$187 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
   wire [32:0] \$188 ;
   wire [32:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
+  wire [32:0] \$190 ;
+  wire [32:0] \$191 ;
+  wire [32:0] \$192 ;
+  wire [32:0] \$193 ;
   wire \$194 ;
-  wire [24:0] \$195 ;
+  wire \$195 ;
   wire \$196 ;
-  wire [23:0] \$197 ;
-  wire [24:0] \$198 ;
-  wire [22:0] \$199 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire [24:0] \$199 ;
   wire [2:0] \$2 ;
   wire \$20 ;
-  wire [25:0] \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire [24:0] \$205 ;
-  wire [25:0] \$206 ;
-  wire [25:0] \$207 ;
+  wire \$200 ;
+  wire [23:0] \$201 ;
+  wire [24:0] \$202 ;
+  wire [22:0] \$203 ;
+  wire [25:0] \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
   wire \$208 ;
-  wire \$209 ;
+  wire [24:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
+  wire [25:0] \$210 ;
+  wire [25:0] \$211 ;
   wire \$212 ;
-  wire [23:0] \$213 ;
-  wire [24:0] \$214 ;
+  wire \$213 ;
+  wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire \$217 ;
-  reg [63:0] \$218 ;
+  wire [23:0] \$217 ;
+  wire [24:0] \$218 ;
   reg [63:0] \$219 ;
   wire [24:0] \$22 ;
   reg [63:0] \$220 ;
-  wire \$221 ;
+  reg [63:0] \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire [25:0] \$226 ;
-  wire \$227 ;
+  wire \$226 ;
+  wire [25:0] \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire \$23 ;
   wire \$230 ;
-  wire [24:0] \$231 ;
-  wire [4:0] \$232 ;
+  wire \$231 ;
+  wire [24:0] \$232 ;
   wire [4:0] \$233 ;
   wire [4:0] \$234 ;
   wire [4:0] \$235 ;
   wire [4:0] \$236 ;
-  wire \$237 ;
-  wire [63:0] \$238 ;
-  wire [26:0] \$239 ;
-  wire \$24 ;
-  wire [25:0] \$240 ;
-  wire \$241 ;
-  wire [4:0] \$242 ;
-  wire [26:0] \$243 ;
-  wire \$244 ;
+  wire [4:0] \$237 ;
+  wire \$238 ;
+  wire [63:0] \$239 ;
+  wire [24:0] \$24 ;
+  wire [26:0] \$240 ;
+  wire [25:0] \$241 ;
+  wire \$242 ;
+  wire [4:0] \$243 ;
+  wire [26:0] \$244 ;
   wire \$245 ;
-  wire [26:0] \$246 ;
-  wire \$247 ;
+  wire \$246 ;
+  wire [26:0] \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire [24:0] \$25 ;
+  wire [4:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
@@ -3971,7 +3971,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$298 ;
   wire \$299 ;
   wire [3:0] \$3 ;
-  wire [4:0] \$30 ;
+  wire [63:0] \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
@@ -3982,7 +3982,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
-  wire [63:0] \$31 ;
+  wire \$31 ;
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
@@ -4004,7 +4004,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire [255:0] \$327 ;
   wire \$328 ;
   wire \$329 ;
-  wire \$33 ;
+  wire [26:0] \$33 ;
   wire \$330 ;
   wire [255:0] \$331 ;
   wire \$332 ;
@@ -4015,7 +4015,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$337 ;
   wire \$338 ;
   wire [255:0] \$339 ;
-  wire [26:0] \$34 ;
+  wire [4:0] \$34 ;
   wire \$340 ;
   wire \$341 ;
   wire \$342 ;
@@ -4026,7 +4026,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire [255:0] \$347 ;
   wire \$348 ;
   wire \$349 ;
-  wire [4:0] \$35 ;
+  wire [26:0] \$35 ;
   wire \$350 ;
   wire [255:0] \$351 ;
   wire \$352 ;
@@ -4037,7 +4037,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
-  wire [26:0] \$36 ;
+  wire [4:0] \$36 ;
   wire [255:0] \$360 ;
   wire \$361 ;
   wire \$362 ;
@@ -4059,7 +4059,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [3:0] \$377 ;
   reg [63:0] \$378 ;
   reg [63:0] \$379 ;
-  wire [4:0] \$38 ;
+  wire \$38 ;
   reg [63:0] \$380 ;
   reg [63:0] \$381 ;
   reg [63:0] \$382 ;
@@ -4087,160 +4087,158 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [23:0] \$401 ;
   reg [23:0] \$402 ;
   reg \$403 ;
-  reg \$404 ;
-  reg [68:0] \$405 ;
+  reg [63:0] \$404 ;
+  reg [63:0] \$405 ;
   reg [63:0] \$406 ;
-  reg [63:0] \$407 ;
-  reg [63:0] \$408 ;
+  reg \$407 ;
+  reg \$408 ;
   reg \$409 ;
   wire \$41 ;
   reg \$410 ;
   reg \$411 ;
   reg \$412 ;
   reg \$413 ;
-  reg \$414 ;
-  reg \$415 ;
-  reg [25:0] \$416 ;
-  reg [68:0] \$417 ;
-  reg [23:0] \$418 ;
-  reg \$419 ;
+  reg [25:0] \$414 ;
+  reg [68:0] \$415 ;
+  reg [23:0] \$416 ;
+  reg \$417 ;
+  reg [3:0] \$418 ;
+  reg [3:0] \$419 ;
   wire \$42 ;
   reg [3:0] \$420 ;
   reg [3:0] \$421 ;
   reg [3:0] \$422 ;
-  reg [3:0] \$423 ;
-  reg [3:0] \$424 ;
-  reg [25:0] \$425 ;
-  reg [25:0] \$426 ;
-  reg [3:0] \$427 ;
-  reg [3:0] \$428 ;
-  reg \$429 ;
+  reg [25:0] \$423 ;
+  reg [25:0] \$424 ;
+  reg [3:0] \$425 ;
+  reg [3:0] \$426 ;
+  reg \$427 ;
+  reg \$428 ;
+  reg [23:0] \$429 ;
   wire \$43 ;
-  reg \$430 ;
-  reg [23:0] \$431 ;
-  reg [25:0] \$432 ;
-  reg \$433 ;
-  reg \$434 ;
-  reg [82:0] \$435 ;
-  reg [25:0] \$436 ;
-  reg \$437 ;
-  reg \$438 ;
-  reg [22:0] \$439 ;
+  reg [25:0] \$430 ;
+  reg \$431 ;
+  reg \$432 ;
+  reg [82:0] \$433 ;
+  reg [25:0] \$434 ;
+  reg \$435 ;
+  reg \$436 ;
+  reg [22:0] \$437 ;
+  reg [3:0] \$438 ;
+  reg [3:0] \$439 ;
   wire \$44 ;
   reg [3:0] \$440 ;
-  reg [3:0] \$441 ;
-  reg [3:0] \$442 ;
-  reg \$443 ;
-  reg \$444 ;
+  reg \$441 ;
+  reg \$442 ;
+  reg [5:0] \$443 ;
+  reg [24:0] \$444 ;
   reg [5:0] \$445 ;
-  reg [24:0] \$446 ;
-  reg [5:0] \$447 ;
+  reg \$446 ;
+  reg \$447 ;
   reg \$448 ;
   reg \$449 ;
   wire \$45 ;
   reg \$450 ;
-  reg \$451 ;
-  reg \$452 ;
-  reg [32:0] \$453 ;
-  reg [2:0] \$454 ;
-  reg [319:0] \$455 ;
-  reg \$456 ;
-  reg \$457 ;
+  reg [32:0] \$451 ;
+  reg [2:0] \$452 ;
+  reg [319:0] \$453 ;
+  reg \$454 ;
+  reg \$455 ;
+  reg [5:0] \$456 ;
+  reg [24:0] \$457 ;
   reg [5:0] \$458 ;
-  reg [24:0] \$459 ;
+  reg \$459 ;
   wire \$46 ;
-  reg [5:0] \$460 ;
+  reg \$460 ;
   reg \$461 ;
   reg \$462 ;
   reg \$463 ;
-  reg \$464 ;
-  reg \$465 ;
-  reg [32:0] \$466 ;
-  reg [319:0] \$467 ;
-  reg \$468 ;
-  reg \$469 ;
+  reg [32:0] \$464 ;
+  reg [319:0] \$465 ;
+  reg \$466 ;
+  reg \$467 ;
+  reg [5:0] \$468 ;
+  reg [24:0] \$469 ;
   wire \$47 ;
   reg [5:0] \$470 ;
-  reg [24:0] \$471 ;
-  reg [5:0] \$472 ;
+  reg \$471 ;
+  reg \$472 ;
   reg \$473 ;
   reg \$474 ;
   reg \$475 ;
-  reg \$476 ;
-  reg \$477 ;
-  reg [32:0] \$478 ;
-  reg [255:0] \$479 ;
+  reg [32:0] \$476 ;
+  reg [255:0] \$477 ;
+  reg \$478 ;
+  reg [32:0] \$479 ;
   wire \$48 ;
   reg \$480 ;
-  reg [32:0] \$481 ;
-  reg \$482 ;
-  reg \$483 ;
+  reg \$481 ;
+  reg [5:0] \$482 ;
+  reg [24:0] \$483 ;
   reg [5:0] \$484 ;
-  reg [24:0] \$485 ;
-  reg [5:0] \$486 ;
+  reg \$485 ;
+  reg \$486 ;
   reg \$487 ;
   reg \$488 ;
   reg \$489 ;
   wire \$49 ;
-  reg \$490 ;
+  reg [32:0] \$490 ;
   reg \$491 ;
-  reg [32:0] \$492 ;
+  reg \$492 ;
   reg \$493 ;
-  reg \$494 ;
+  reg [255:0] \$494 ;
   reg \$495 ;
-  reg [255:0] \$496 ;
-  reg \$497 ;
-  reg [32:0] \$498 ;
+  reg [32:0] \$496 ;
+  reg [7:0] \$497 ;
+  reg [7:0] \$498 ;
   reg [7:0] \$499 ;
   wire [5:0] \$5 ;
   wire \$50 ;
-  reg [7:0] \$500 ;
-  reg [7:0] \$501 ;
+  reg \$500 ;
+  reg \$501 ;
   reg \$502 ;
   reg \$503 ;
   reg \$504 ;
   reg \$505 ;
   reg \$506 ;
-  reg \$507 ;
+  reg [255:0] \$507 ;
   reg \$508 ;
-  reg [255:0] \$509 ;
+  reg \$509 ;
   wire \$51 ;
-  reg \$510 ;
-  reg \$511 ;
+  reg [255:0] \$510 ;
+  reg [63:0] \$511 ;
   reg [255:0] \$512 ;
-  reg [63:0] \$513 ;
+  reg [255:0] \$513 ;
   reg [255:0] \$514 ;
-  reg [255:0] \$515 ;
+  reg [63:0] \$515 ;
   reg [255:0] \$516 ;
-  reg [63:0] \$517 ;
+  reg [255:0] \$517 ;
   reg [255:0] \$518 ;
   reg [255:0] \$519 ;
   wire \$52 ;
   reg [255:0] \$520 ;
-  reg [255:0] \$521 ;
-  reg [255:0] \$522 ;
-  reg [159:0] \$523 ;
-  reg [2625:0] \$524 ;
-  reg \$525 ;
-  reg [32:0] \$526 ;
-  reg [5:0] \$527 ;
-  reg [255:0] \$528 ;
+  reg [159:0] \$521 ;
+  reg [2625:0] \$522 ;
+  reg \$523 ;
+  reg [32:0] \$524 ;
+  reg [5:0] \$525 ;
+  reg [255:0] \$526 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
+  wire [26:0] \$58 ;
   wire [26:0] \$59 ;
   wire [6:0] \$6 ;
-  wire [26:0] \$60 ;
-  wire [25:0] \$61 ;
-  wire [24:0] \$62 ;
-  wire [25:0] \$63 ;
+  wire [25:0] \$60 ;
+  wire [24:0] \$61 ;
+  wire [25:0] \$62 ;
+  wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
+  wire [24:0] \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [7:0] \$7 ;
@@ -4263,12 +4261,12 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [6:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
   wire [24:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire \$92 ;
+  wire [6:0] \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
@@ -4361,20 +4359,10 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [3:0] cb3 = 4'h3;
   reg [3:0] cb4 = 4'h4;
   wire cd_free;
-  reg [68:0] cd_pay = 69'h000000000000000000;
-  wire [63:0] \cd_pay.data ;
-  wire \cd_pay.end ;
-  wire [3:0] \cd_pay.n ;
-  reg cd_valid = 1'h0;
   reg [7:0] cmp_h = 8'h00;
   reg [7:0] cmp_n = 8'h00;
   reg [7:0] cmp_p = 8'h00;
   wire [3:0] cn;
-  reg [68:0] cs_pay = 69'h000000000000000000;
-  wire [63:0] \cs_pay.data ;
-  wire \cs_pay.end ;
-  wire [3:0] \cs_pay.n ;
-  reg cs_valid = 1'h0;
   reg [23:0] cur_base = 24'h000000;
   reg [25:0] d_end = 26'h0000000;
   reg [23:0] d_seq = 24'h000000;
@@ -4408,8 +4396,10 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire [24:0] \i_job__payload.start ;
   wire \i_job__payload.wrapped ;
   wire [25:0] in_end;
+  wire [3:0] in_lane_room;
   reg [22:0] in_nb = 23'h000000;
-  wire [22:0] \in_nb$94 ;
+  wire [22:0] \in_nb$90 ;
+  wire in_nb_in;
   wire [25:0] in_qa;
   wire [26:0] in_size;
   wire is_data;
@@ -5079,7 +5069,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [255:0] val4 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] val_be;
   wire [47:0] w_data;
-  reg [63:0] \w_data$149  = 64'h0000000000000000;
+  reg [63:0] \w_data$147  = 64'h0000000000000000;
   wire w_en;
   reg [3:0] w_idx = 4'h0;
   wire w_rdy;
@@ -5092,265 +5082,259 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [23:0] wr = 24'h000000;
   reg zero_hi = 1'h0;
   always @(posedge clk)
-    h_lim <= \$399 ;
-  always @(posedge clk)
     h_end <= \$400 ;
   always @(posedge clk)
     h_base <= \$401 ;
   always @(posedge clk)
     head <= \$402 ;
   always @(posedge clk)
-    cd_valid <= \$403 ;
+    o_calldata__valid <= \$403 ;
   always @(posedge clk)
-    cs_valid <= \$404 ;
+    bq_stay <= \$404 ;
   always @(posedge clk)
-    cs_pay <= \$405 ;
+    bq_next <= \$405 ;
   always @(posedge clk)
-    bq_stay <= \$406 ;
+    bq_load <= \$406 ;
   always @(posedge clk)
-    bq_next <= \$407 ;
+    bq_went <= \$407 ;
   always @(posedge clk)
-    bq_load <= \$408 ;
+    bq_ld <= \$408 ;
   always @(posedge clk)
-    bq_went <= \$409 ;
+    hl_prev <= \$409 ;
   always @(posedge clk)
-    bq_ld <= \$410 ;
+    q_lt_s <= \$410 ;
   always @(posedge clk)
-    hl_prev <= \$411 ;
+    a_lt_s <= \$411 ;
   always @(posedge clk)
-    q_lt_s <= \$412 ;
+    nb_in <= \$412 ;
   always @(posedge clk)
-    a_lt_s <= \$413 ;
+    qb_in <= \$413 ;
   always @(posedge clk)
-    nb_in <= \$414 ;
+    low <= \$414 ;
   always @(posedge clk)
-    qb_in <= \$415 ;
+    o_calldata__payload <= \$415 ;
   always @(posedge clk)
-    low <= \$416 ;
+    cur_base <= \$416 ;
   always @(posedge clk)
-    cd_pay <= \$417 ;
+    d_valid <= \$417 ;
   always @(posedge clk)
-    cur_base <= \$418 ;
+    cb0 <= \$418 ;
   always @(posedge clk)
-    d_valid <= \$419 ;
+    cb1 <= \$419 ;
   always @(posedge clk)
-    cb0 <= \$420 ;
+    cb2 <= \$420 ;
   always @(posedge clk)
-    cb1 <= \$421 ;
+    cb3 <= \$421 ;
   always @(posedge clk)
-    cb2 <= \$422 ;
+    cb4 <= \$422 ;
   always @(posedge clk)
-    cb3 <= \$423 ;
+    q <= \$423 ;
   always @(posedge clk)
-    cb4 <= \$424 ;
+    qa <= \$424 ;
   always @(posedge clk)
-    q <= \$425 ;
+    qi <= \$425 ;
   always @(posedge clk)
-    qa <= \$426 ;
+    qi1 <= \$426 ;
   always @(posedge clk)
-    qi <= \$427 ;
+    q_lt_e <= \$427 ;
   always @(posedge clk)
-    qi1 <= \$428 ;
+    a_lt_e <= \$428 ;
   always @(posedge clk)
-    q_lt_e <= \$429 ;
+    d_seq <= \$429 ;
   always @(posedge clk)
-    a_lt_e <= \$430 ;
+    d_end <= \$430 ;
   always @(posedge clk)
-    d_seq <= \$431 ;
+    d_ver <= \$431 ;
   always @(posedge clk)
-    d_end <= \$432 ;
+    jv <= \$432 ;
   always @(posedge clk)
-    d_ver <= \$433 ;
+    j <= \$433 ;
   always @(posedge clk)
-    jv <= \$434 ;
+    j_end <= \$434 ;
   always @(posedge clk)
-    j <= \$435 ;
+    short <= \$435 ;
   always @(posedge clk)
-    j_end <= \$436 ;
+    j_zl <= \$436 ;
   always @(posedge clk)
-    short <= \$437 ;
+    j_nb <= \$437 ;
   always @(posedge clk)
-    j_zl <= \$438 ;
+    gidx2 <= \$438 ;
   always @(posedge clk)
-    j_nb <= \$439 ;
+    gidx3 <= \$439 ;
   always @(posedge clk)
-    gidx2 <= \$440 ;
+    gidx4 <= \$440 ;
   always @(posedge clk)
-    gidx3 <= \$441 ;
+    t1_valid <= \$441 ;
   always @(posedge clk)
-    gidx4 <= \$442 ;
+    t1_end <= \$442 ;
   always @(posedge clk)
-    t1_valid <= \$443 ;
+    t1_fld <= \$443 ;
   always @(posedge clk)
-    t1_end <= \$444 ;
+    t1_seq <= \$444 ;
   always @(posedge clk)
-    t1_fld <= \$445 ;
+    t1_ln <= \$445 ;
   always @(posedge clk)
-    t1_seq <= \$446 ;
+    t1_short <= \$446 ;
   always @(posedge clk)
-    t1_ln <= \$447 ;
+    t1_first <= \$447 ;
   always @(posedge clk)
-    t1_short <= \$448 ;
+    t1_wrapped <= \$448 ;
   always @(posedge clk)
-    t1_first <= \$449 ;
+    t1_own_fail <= \$449 ;
   always @(posedge clk)
-    t1_wrapped <= \$450 ;
+    t1_r0v <= \$450 ;
   always @(posedge clk)
-    t1_own_fail <= \$451 ;
+    t1_r0 <= \$451 ;
   always @(posedge clk)
-    t1_r0v <= \$452 ;
+    lane1 <= \$452 ;
   always @(posedge clk)
-    t1_r0 <= \$453 ;
+    raw1 <= \$453 ;
   always @(posedge clk)
-    lane1 <= \$454 ;
+    t2_valid <= \$454 ;
   always @(posedge clk)
-    raw1 <= \$455 ;
+    t2_end <= \$455 ;
   always @(posedge clk)
-    t2_valid <= \$456 ;
+    t2_fld <= \$456 ;
   always @(posedge clk)
-    t2_end <= \$457 ;
+    t2_seq <= \$457 ;
   always @(posedge clk)
-    t2_fld <= \$458 ;
+    t2_ln <= \$458 ;
   always @(posedge clk)
-    t2_seq <= \$459 ;
+    t2_short <= \$459 ;
   always @(posedge clk)
-    t2_ln <= \$460 ;
+    t2_first <= \$460 ;
   always @(posedge clk)
-    t2_short <= \$461 ;
+    t2_wrapped <= \$461 ;
   always @(posedge clk)
-    t2_first <= \$462 ;
+    t2_own_fail <= \$462 ;
   always @(posedge clk)
-    t2_wrapped <= \$463 ;
+    t2_r0v <= \$463 ;
   always @(posedge clk)
-    t2_own_fail <= \$464 ;
+    t2_r0 <= \$464 ;
   always @(posedge clk)
-    t2_r0v <= \$465 ;
+    win <= \$465 ;
   always @(posedge clk)
-    t2_r0 <= \$466 ;
+    t3_valid <= \$466 ;
   always @(posedge clk)
-    win <= \$467 ;
+    t3_end <= \$467 ;
   always @(posedge clk)
-    t3_valid <= \$468 ;
+    t3_fld <= \$468 ;
   always @(posedge clk)
-    t3_end <= \$469 ;
+    t3_seq <= \$469 ;
   always @(posedge clk)
-    t3_fld <= \$470 ;
+    t3_ln <= \$470 ;
   always @(posedge clk)
-    t3_seq <= \$471 ;
+    t3_short <= \$471 ;
   always @(posedge clk)
-    t3_ln <= \$472 ;
+    t3_first <= \$472 ;
   always @(posedge clk)
-    t3_short <= \$473 ;
+    t3_wrapped <= \$473 ;
   always @(posedge clk)
-    t3_first <= \$474 ;
+    t3_own_fail <= \$474 ;
   always @(posedge clk)
-    t3_wrapped <= \$475 ;
+    t3_r0v <= \$475 ;
   always @(posedge clk)
-    t3_own_fail <= \$476 ;
+    t3_r0 <= \$476 ;
   always @(posedge clk)
-    t3_r0v <= \$477 ;
+    val3 <= \$477 ;
   always @(posedge clk)
-    t3_r0 <= \$478 ;
+    r3v_q <= \$478 ;
   always @(posedge clk)
-    val3 <= \$479 ;
+    r3_q <= \$479 ;
   always @(posedge clk)
-    r3v_q <= \$480 ;
+    t4_valid <= \$480 ;
   always @(posedge clk)
-    r3_q <= \$481 ;
+    t4_end <= \$481 ;
   always @(posedge clk)
-    t4_valid <= \$482 ;
+    t4_fld <= \$482 ;
   always @(posedge clk)
-    t4_end <= \$483 ;
+    t4_seq <= \$483 ;
   always @(posedge clk)
-    t4_fld <= \$484 ;
+    t4_ln <= \$484 ;
   always @(posedge clk)
-    t4_seq <= \$485 ;
+    t4_short <= \$485 ;
   always @(posedge clk)
-    t4_ln <= \$486 ;
+    t4_first <= \$486 ;
   always @(posedge clk)
-    t4_short <= \$487 ;
+    t4_wrapped <= \$487 ;
   always @(posedge clk)
-    t4_first <= \$488 ;
+    t4_own_fail <= \$488 ;
   always @(posedge clk)
-    t4_wrapped <= \$489 ;
+    t4_r0v <= \$489 ;
   always @(posedge clk)
-    t4_own_fail <= \$490 ;
+    t4_r0 <= \$490 ;
   always @(posedge clk)
-    t4_r0v <= \$491 ;
+    lt30 <= \$491 ;
   always @(posedge clk)
-    t4_r0 <= \$492 ;
+    lt50 <= \$492 ;
   always @(posedge clk)
-    lt30 <= \$493 ;
+    lt53 <= \$493 ;
   always @(posedge clk)
-    lt50 <= \$494 ;
+    val4 <= \$494 ;
   always @(posedge clk)
-    lt53 <= \$495 ;
+    r3v_4 <= \$495 ;
   always @(posedge clk)
-    val4 <= \$496 ;
+    r3_4 <= \$496 ;
   always @(posedge clk)
-    r3v_4 <= \$497 ;
+    cmp_n <= \$497 ;
   always @(posedge clk)
-    r3_4 <= \$498 ;
+    cmp_h <= \$498 ;
   always @(posedge clk)
-    cmp_n <= \$499 ;
+    cmp_p <= \$499 ;
   always @(posedge clk)
-    cmp_h <= \$500 ;
+    zero_hi <= \$500 ;
   always @(posedge clk)
-    cmp_p <= \$501 ;
+    c0_27_28 <= \$501 ;
   always @(posedge clk)
-    zero_hi <= \$502 ;
+    c0_lt37 <= \$502 ;
   always @(posedge clk)
-    c0_27_28 <= \$503 ;
+    c0_gt1 <= \$503 ;
   always @(posedge clk)
-    c0_lt37 <= \$504 ;
+    c0_ones <= \$504 ;
   always @(posedge clk)
-    c0_gt1 <= \$505 ;
+    c0_zero <= \$505 ;
   always @(posedge clk)
-    c0_ones <= \$506 ;
+    c0_one <= \$506 ;
   always @(posedge clk)
-    c0_zero <= \$507 ;
+    prio <= \$507 ;
   always @(posedge clk)
-    c0_one <= \$508 ;
+    o_rec__valid <= \$508 ;
   always @(posedge clk)
-    prio <= \$509 ;
+    cap_v <= \$509 ;
   always @(posedge clk)
-    o_rec__valid <= \$510 ;
+    rec_chain_id <= \$510 ;
   always @(posedge clk)
-    cap_v <= \$511 ;
+    rec_nonce <= \$511 ;
   always @(posedge clk)
-    rec_chain_id <= \$512 ;
+    rec_gas_price <= \$512 ;
   always @(posedge clk)
-    rec_nonce <= \$513 ;
+    rec_max_priority_fee_per_gas <= \$513 ;
   always @(posedge clk)
-    rec_gas_price <= \$514 ;
+    rec_max_fee_per_gas <= \$514 ;
   always @(posedge clk)
-    rec_max_priority_fee_per_gas <= \$515 ;
+    rec_gas_limit <= \$515 ;
   always @(posedge clk)
-    rec_max_fee_per_gas <= \$516 ;
+    rec_value <= \$516 ;
   always @(posedge clk)
-    rec_gas_limit <= \$517 ;
+    rec_max_fee_per_blob_gas <= \$517 ;
   always @(posedge clk)
-    rec_value <= \$518 ;
+    rec_v <= \$518 ;
   always @(posedge clk)
-    rec_max_fee_per_blob_gas <= \$519 ;
+    rec_r <= \$519 ;
   always @(posedge clk)
-    rec_v <= \$520 ;
+    rec_s <= \$520 ;
   always @(posedge clk)
-    rec_r <= \$521 ;
+    rec_to <= \$521 ;
   always @(posedge clk)
-    rec_s <= \$522 ;
+    o_rec__payload <= \$522 ;
   always @(posedge clk)
-    rec_to <= \$523 ;
+    best_v <= \$523 ;
   always @(posedge clk)
-    o_rec__payload <= \$524 ;
+    best <= \$524 ;
   always @(posedge clk)
-    best_v <= \$525 ;
+    cap_fld <= \$525 ;
   always @(posedge clk)
-    best <= \$526 ;
-  always @(posedge clk)
-    cap_fld <= \$527 ;
-  always @(posedge clk)
-    cap_val <= \$528 ;
+    cap_val <= \$526 ;
   assign \$1  = 1'h0 + i_beat__payload[64];
   assign \$2  = \$1  + i_beat__payload[65];
   assign \$3  = \$2  + i_beat__payload[66];
@@ -5384,256 +5368,254 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign \$21  = r_data[47:23] < j_end;
   assign past_end = have_last & \$21 ;
   assign \$22  = short ? j[81:57] : 25'h0000020;
-  assign o_calldata__valid = cs_valid | cd_valid;
-  assign o_calldata__payload = cs_valid ? cs_pay : cd_pay;
-  assign \$23  = ~ cd_valid;
-  assign \$24  = ~ cs_valid;
-  assign cd_free = \$23  | \$24 ;
-  assign \$26  = cb0 + \$25 [3:0];
-  assign \$27  = cb1 + \$25 [3:0];
-  assign \$28  = cb2 + \$25 [3:0];
-  assign \$29  = cb3 + \$25 [3:0];
-  assign \$30  = cb4 + \$25 [3:0];
-  assign \$31  = bq_went ? bq_next : bq_stay;
-  assign beat_q = bq_ld ? bq_load : \$31 ;
+  assign \$23  = ~ o_calldata__valid;
+  assign cd_free = \$23  | o_calldata__ready;
+  assign \$25  = cb0 + \$24 [3:0];
+  assign \$26  = cb1 + \$24 [3:0];
+  assign \$27  = cb2 + \$24 [3:0];
+  assign \$28  = cb3 + \$24 [3:0];
+  assign \$29  = cb4 + \$24 [3:0];
+  assign \$30  = bq_went ? bq_next : bq_stay;
+  assign beat_q = bq_ld ? bq_load : \$30 ;
   assign e_lt_s = j_end < r_data[47:23];
   assign hl2 = have_last & hl_prev;
-  assign \$32  = a_lt_e ? a_lt_s : e_lt_s;
-  assign \$33  = ~ \$32 ;
-  assign by_size = hl2 & \$33 ;
-  assign \$34  = r_data[47:23] - q;
-  assign \$35  = 4'h8 - q[2:0];
-  assign \$36  = j_end - q;
-  assign \$37  = a_lt_e ? \$35  : { 1'h0, \$36 [3:0] };
-  assign \$38  = by_size ? { 1'h0, \$34 [3:0] } : \$37 ;
-  assign \$39  = ~ a_lt_e;
-  assign \$40  = ~ a_lt_s;
-  assign \$41  = hl2 & \$40 ;
-  assign c_last = \$39  | \$41 ;
-  assign \$42  = ~ q_lt_e;
-  assign \$43  = ~ q_lt_s;
-  assign \$44  = hl2 & \$43 ;
-  assign s_done_now = \$42  | \$44 ;
+  assign \$31  = a_lt_e ? a_lt_s : e_lt_s;
+  assign \$32  = ~ \$31 ;
+  assign by_size = hl2 & \$32 ;
+  assign \$33  = r_data[47:23] - q;
+  assign \$34  = 4'h8 - q[2:0];
+  assign \$35  = j_end - q;
+  assign \$36  = a_lt_e ? \$34  : { 1'h0, \$35 [3:0] };
+  assign \$37  = by_size ? { 1'h0, \$33 [3:0] } : \$36 ;
+  assign \$38  = ~ a_lt_e;
+  assign \$39  = ~ a_lt_s;
+  assign \$40  = hl2 & \$39 ;
+  assign c_last = \$38  | \$40 ;
+  assign \$41  = ~ q_lt_e;
+  assign \$42  = ~ q_lt_s;
+  assign \$43  = hl2 & \$42 ;
+  assign s_done_now = \$41  | \$43 ;
   assign s_beat_in = hl2 | qb_in;
-  assign \$45  = adv & jv;
-  assign \$46  = have_last & cd_free;
-  assign \$47  = d_end > r_data[47:23];
-  assign \$48  = s_beat_in | s_done_now;
-  assign \$49  = ~ j_zl;
-  assign \$50  = \$49  & j[82];
-  assign \$51  = ~ j_zl;
-  assign \$52  = ~ first_absent;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = j[31:26] == 6'h20;
-  assign \$55  = d_valid & d_ver;
-  assign \$56  = | own[32:28];
-  assign \$57  = own_v & \$56 ;
-  assign \$58  = i_job__payload[81:57] <= 6'h20;
-  assign \$59  = in_end - 1'h1;
-  assign \$60  = \$58  ? \$59  : { 2'h0, i_job__payload[56:32] };
-  assign \$63  = \$62  + 1'h1;
-  assign \$64  = ! win[7:0];
-  assign \$65  = t2_fld == 2'h2;
-  assign \$66  = t2_fld == 2'h3;
-  assign \$67  = t2_fld == 3'h4;
-  assign \$68  = t2_fld == 3'h5;
-  assign \$69  = t2_fld == 3'h6;
-  assign \$70  = t2_fld == 3'h7;
-  assign \$71  = t2_fld == 4'h9;
-  assign \$72  = t2_fld == 4'hc;
-  assign \$73  = t2_fld == 4'hf;
-  assign \$74  = t2_fld == 5'h10;
-  assign \$75  = t2_fld == 5'h11;
-  assign \$76  = t2_fld == 5'h12;
-  assign \$77  = t2_fld == 5'h19;
-  assign \$78  = t2_fld == 5'h1b;
-  assign \$79  = t2_fld == 5'h1c;
-  assign \$80  = t2_fld == 5'h1d;
-  assign \$81  = t2_fld == 5'h1e;
-  assign \$82  = t2_fld == 6'h20;
-  assign \$83  = | { \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65  };
-  assign \$84  = \$64  & \$83 ;
-  assign \$85  = t2_fld == 5'h17;
-  assign \$86  = win[7:0] != 1'h1;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = 6'h20 - t2_ln;
-  assign \$89  = ~ t4_end;
-  assign \$90  = t4_valid & \$89 ;
-  assign \$91  = \$90  & t4_short;
-  assign \$92  = ~ t4_own_fail;
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = zero_hi & c0_ones;
-  assign \$97  = cmp_p[3] & \$96 ;
-  assign \$98  = cmp_p[2] | \$97 ;
-  assign \$99  = cmp_p[5] & \$98 ;
-  assign \$100  = cmp_p[4] | \$99 ;
-  assign \$101  = cmp_p[7] & \$100 ;
-  assign \$102  = cmp_p[6] | \$101 ;
-  assign \$103  = ~ c0_27_28;
-  assign \$104  = zero_hi & \$103 ;
-  assign \$105  = \$104  & c0_lt37;
-  assign \$106  = ~ zero_hi;
-  assign \$107  = \$106  | c0_gt1;
-  assign \$108  = zero_hi & c0_zero;
-  assign \$111  = cmp_n[3] & \$110 ;
-  assign \$112  = cmp_n[2] | \$111 ;
-  assign \$113  = cmp_n[5] & \$112 ;
-  assign \$114  = cmp_n[4] | \$113 ;
-  assign \$115  = cmp_n[7] & \$114 ;
-  assign \$116  = cmp_n[6] | \$115 ;
-  assign \$117  = ~ \$116 ;
-  assign \$118  = \$108  | \$117 ;
-  assign \$119  = zero_hi & c0_zero;
-  assign \$122  = cmp_n[3] & \$121 ;
-  assign \$123  = cmp_n[2] | \$122 ;
-  assign \$124  = cmp_n[5] & \$123 ;
-  assign \$125  = cmp_n[4] | \$124 ;
-  assign \$126  = cmp_n[7] & \$125 ;
-  assign \$127  = cmp_n[6] | \$126 ;
-  assign \$128  = ~ \$127 ;
-  assign \$129  = \$119  | \$128 ;
-  assign \$132  = cmp_h[3] & \$131 ;
-  assign \$133  = cmp_h[2] | \$132 ;
-  assign \$134  = cmp_h[5] & \$133 ;
-  assign \$135  = cmp_h[4] | \$134 ;
-  assign \$136  = cmp_h[7] & \$135 ;
-  assign \$137  = cmp_h[6] | \$136 ;
-  assign \$138  = ~ \$137 ;
-  assign \$139  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
-  assign \$140  = ~ \$139 ;
-  assign \$141  = \$138  & \$140 ;
-  assign \$142  = zero_hi & c0_one;
-  assign \$143  = ~ \$142 ;
+  assign \$44  = adv & jv;
+  assign \$45  = have_last & cd_free;
+  assign \$46  = d_end > r_data[47:23];
+  assign \$47  = s_beat_in | s_done_now;
+  assign \$48  = ~ j_zl;
+  assign \$49  = \$48  & j[82];
+  assign \$50  = ~ j_zl;
+  assign \$51  = ~ first_absent;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = j[31:26] == 6'h20;
+  assign \$54  = d_valid & d_ver;
+  assign \$55  = | own[32:28];
+  assign \$56  = own_v & \$55 ;
+  assign \$57  = i_job__payload[81:57] <= 6'h20;
+  assign \$58  = in_end - 1'h1;
+  assign \$59  = \$57  ? \$58  : { 2'h0, i_job__payload[56:32] };
+  assign \$62  = \$61  + 1'h1;
+  assign \$63  = i_job__payload[81:57] <= 6'h20;
+  assign \$64  = in_end <= { avail, 3'h0 };
+  assign \$66  = \$65  < avail;
+  assign in_nb_in = \$63  ? \$64  : \$66 ;
+  assign \$67  = 4'h8 - i_job__payload[34:32];
+  assign \$68  = ! win[7:0];
+  assign \$69  = t2_fld == 2'h2;
+  assign \$70  = t2_fld == 2'h3;
+  assign \$71  = t2_fld == 3'h4;
+  assign \$72  = t2_fld == 3'h5;
+  assign \$73  = t2_fld == 3'h6;
+  assign \$74  = t2_fld == 3'h7;
+  assign \$75  = t2_fld == 4'h9;
+  assign \$76  = t2_fld == 4'hc;
+  assign \$77  = t2_fld == 4'hf;
+  assign \$78  = t2_fld == 5'h10;
+  assign \$79  = t2_fld == 5'h11;
+  assign \$80  = t2_fld == 5'h12;
+  assign \$81  = t2_fld == 5'h19;
+  assign \$82  = t2_fld == 5'h1b;
+  assign \$83  = t2_fld == 5'h1c;
+  assign \$84  = t2_fld == 5'h1d;
+  assign \$85  = t2_fld == 5'h1e;
+  assign \$86  = t2_fld == 6'h20;
+  assign \$87  = | { \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69  };
+  assign \$88  = \$68  & \$87 ;
+  assign \$89  = t2_fld == 5'h17;
+  assign \$90  = win[7:0] != 1'h1;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = 6'h20 - t2_ln;
+  assign \$93  = ~ t4_end;
+  assign \$94  = t4_valid & \$93 ;
+  assign \$95  = \$94  & t4_short;
+  assign \$96  = ~ t4_own_fail;
+  assign \$97  = \$95  & \$96 ;
+  assign \$98  = zero_hi & c0_ones;
+  assign \$101  = cmp_p[3] & \$100 ;
+  assign \$102  = cmp_p[2] | \$101 ;
+  assign \$103  = cmp_p[5] & \$102 ;
+  assign \$104  = cmp_p[4] | \$103 ;
+  assign \$105  = cmp_p[7] & \$104 ;
+  assign \$106  = cmp_p[6] | \$105 ;
+  assign \$107  = ~ c0_27_28;
+  assign \$108  = zero_hi & \$107 ;
+  assign \$109  = \$108  & c0_lt37;
+  assign \$110  = ~ zero_hi;
+  assign \$111  = \$110  | c0_gt1;
+  assign \$112  = zero_hi & c0_zero;
+  assign \$115  = cmp_n[3] & \$114 ;
+  assign \$116  = cmp_n[2] | \$115 ;
+  assign \$117  = cmp_n[5] & \$116 ;
+  assign \$118  = cmp_n[4] | \$117 ;
+  assign \$119  = cmp_n[7] & \$118 ;
+  assign \$120  = cmp_n[6] | \$119 ;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = \$112  | \$121 ;
+  assign \$123  = zero_hi & c0_zero;
+  assign \$126  = cmp_n[3] & \$125 ;
+  assign \$127  = cmp_n[2] | \$126 ;
+  assign \$128  = cmp_n[5] & \$127 ;
+  assign \$129  = cmp_n[4] | \$128 ;
+  assign \$130  = cmp_n[7] & \$129 ;
+  assign \$131  = cmp_n[6] | \$130 ;
+  assign \$132  = ~ \$131 ;
+  assign \$133  = \$123  | \$132 ;
+  assign \$136  = cmp_h[3] & \$135 ;
+  assign \$137  = cmp_h[2] | \$136 ;
+  assign \$138  = cmp_h[5] & \$137 ;
+  assign \$139  = cmp_h[4] | \$138 ;
+  assign \$140  = cmp_h[7] & \$139 ;
+  assign \$141  = cmp_h[6] | \$140 ;
+  assign \$142  = ~ \$141 ;
+  assign \$143  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
+  assign \$144  = ~ \$143 ;
+  assign \$145  = \$142  & \$144 ;
+  assign \$146  = zero_hi & c0_one;
+  assign \$147  = ~ \$146 ;
   assign v0 = t4_valid & t4_r0v;
   assign v3 = t4_valid & r3v_4;
   assign lt0b = { t4_r0[24:0], t4_r0[27:25] } < { best[24:0], best[27:25] };
   assign lt3b = { r3_4[24:0], r3_4[27:25] } < { best[24:0], best[27:25] };
   assign lt5b = { t4_seq, 3'h4 } < { best[24:0], best[27:25] };
-  assign \$144  = ~ v0;
-  assign \$145  = ~ lt0b;
-  assign \$146  = \$144  | \$145 ;
-  assign \$147  = best_v & \$146 ;
-  assign \$148  = ~ v3;
-  assign \$149  = ~ lt3b;
+  assign \$148  = ~ v0;
+  assign \$149  = ~ lt0b;
   assign \$150  = \$148  | \$149 ;
-  assign \$151  = \$147  & \$150 ;
-  assign \$152  = ~ r5v;
-  assign \$153  = ~ lt5b;
+  assign \$151  = best_v & \$150 ;
+  assign \$152  = ~ v3;
+  assign \$153  = ~ lt3b;
   assign \$154  = \$152  | \$153 ;
-  assign win_b = \$151  & \$154 ;
-  assign \$155  = ~ best_v;
-  assign \$156  = \$155  | lt0b;
-  assign \$157  = v0 & \$156 ;
-  assign \$158  = ~ v3;
-  assign \$159  = ~ lt30;
-  assign \$160  = \$158  | \$159 ;
-  assign \$161  = \$157  & \$160 ;
-  assign \$162  = ~ r5v;
-  assign \$163  = ~ lt50;
+  assign \$155  = \$151  & \$154 ;
+  assign \$156  = ~ r5v;
+  assign \$157  = ~ lt5b;
+  assign \$158  = \$156  | \$157 ;
+  assign win_b = \$155  & \$158 ;
+  assign \$159  = ~ best_v;
+  assign \$160  = \$159  | lt0b;
+  assign \$161  = v0 & \$160 ;
+  assign \$162  = ~ v3;
+  assign \$163  = ~ lt30;
   assign \$164  = \$162  | \$163 ;
-  assign win0 = \$161  & \$164 ;
-  assign \$165  = ~ best_v;
-  assign \$166  = \$165  | lt3b;
-  assign \$167  = v3 & \$166 ;
-  assign \$168  = ~ v0;
-  assign \$169  = \$168  | lt30;
-  assign \$170  = \$167  & \$169 ;
-  assign \$171  = ~ r5v;
-  assign \$172  = ~ lt53;
-  assign \$173  = \$171  | \$172 ;
-  assign win3 = \$170  & \$173 ;
-  assign \$174  = ~ best_v;
-  assign \$175  = \$174  | lt5b;
-  assign \$176  = r5v & \$175 ;
-  assign \$177  = ~ v0;
-  assign \$178  = \$177  | lt50;
-  assign \$179  = \$176  & \$178 ;
-  assign \$180  = ~ v3;
-  assign \$181  = \$180  | lt53;
-  assign win5 = \$179  & \$181 ;
-  assign \$182  = best_v | v0;
-  assign \$183  = \$182  | v3;
-  assign merged_v = \$183  | r5v;
-  assign \$184  = win_b ? best : 33'h000000000;
-  assign \$185  = win0 ? t4_r0 : 33'h000000000;
-  assign \$186  = \$184  | \$185 ;
-  assign \$187  = win3 ? r3_4 : 33'h000000000;
-  assign \$188  = \$186  | \$187 ;
-  assign \$189  = win5 ? r5 : 33'h000000000;
-  assign merged = \$188  | \$189 ;
-  assign \$190  = t4_valid & t4_end;
-  assign \$191  = \$190  & o_rec__valid;
-  assign adv = ~ \$191 ;
-  assign \$192  = \$9 [23:0] < 4'hf;
-  assign \$193  = \$9 [23:0] < 5'h10;
-  assign \$194  = fire ? \$192  : \$193 ;
-  assign \$195  = wr + 1'h1;
-  assign \$196  = in_nb != 23'h7ffffe;
-  assign \$197  = in_nb + 1'h1;
-  assign \$198  = avail + w_v;
-  assign \$199  = r_en ? r_data[22:0] : 23'h000000;
-  assign \$200  = \$198  - \$199 ;
-  assign \$201  = j[1:0] != 2'h2;
-  assign \$202  = jv & \$201 ;
-  assign \$203  = j[56:32] > low;
-  assign \$204  = \$202  & \$203 ;
-  assign \$207  = \$204  ? { 1'h0, \$205  } : \$206 ;
-  assign \$208  = j[1:0] == 2'h2;
-  assign \$209  = jv & \$208 ;
-  assign \$210  = h_low < h_lim;
-  assign \$211  = ~ h_end;
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = \$212  ? { 1'h0, h_low } : h_lim;
-  assign \$214  = h_base + \$213 ;
-  assign \$215  = ~ cs_valid;
-  assign \$216  = ~ o_calldata__ready;
-  assign \$217  = cd_valid & \$216 ;
-  assign \$221  = ~ r_en;
-  assign \$222  = have_last & \$221 ;
-  assign \$223  = q < r_data[47:23];
-  assign \$224  = qa < r_data[47:23];
-  assign \$225  = j_nb < avail;
-  assign \$227  = \$226  < avail;
-  assign \$228  = adv & jv;
-  assign \$229  = j[56:32] > low;
-  assign \$230  = have_last & cd_free;
-  assign \$231  = cur_base + r_data[22:0];
-  assign \$232  = cb0 + r_data[3:0];
-  assign \$233  = cb1 + r_data[3:0];
-  assign \$234  = cb2 + r_data[3:0];
-  assign \$235  = cb3 + r_data[3:0];
-  assign \$236  = cb4 + r_data[3:0];
-  assign \$237  = s_beat_in | s_done_now;
-  assign \$238  = beat_q >> { q[2:0], 3'h0 };
-  assign \$239  = qa + 4'h8;
-  assign \$241  = \$240  < avail;
-  assign \$242  = qi1 + 1'h1;
-  assign \$243  = qa + 4'h8;
-  assign \$244  = \$243  < j_end;
-  assign \$245  = qa < r_data[47:23];
-  assign \$246  = qa + 4'h8;
-  assign \$247  = \$246  < r_data[47:23];
-  assign \$248  = q > low;
-  assign \$249  = j_end > low;
-  assign \$250  = ~ is_data;
-  assign \$251  = ~ short;
-  assign \$252  = \$250  & \$251 ;
-  assign \$253  = ~ have_last;
-  assign \$254  = \$252  & \$253 ;
-  assign \$255  = ~ first_absent;
-  assign \$256  = \$254  & \$255 ;
-  assign \$257  = j[31:26] == 6'h20;
-  assign \$258  = i_job__valid & i_job__ready;
-  assign \$259  = i_job__payload[81:57] <= 6'h20;
-  assign \$260  = ! i_job__payload[81:57];
-  assign \$261  = \$61 [22:0] < avail;
+  assign \$165  = \$161  & \$164 ;
+  assign \$166  = ~ r5v;
+  assign \$167  = ~ lt50;
+  assign \$168  = \$166  | \$167 ;
+  assign win0 = \$165  & \$168 ;
+  assign \$169  = ~ best_v;
+  assign \$170  = \$169  | lt3b;
+  assign \$171  = v3 & \$170 ;
+  assign \$172  = ~ v0;
+  assign \$173  = \$172  | lt30;
+  assign \$174  = \$171  & \$173 ;
+  assign \$175  = ~ r5v;
+  assign \$176  = ~ lt53;
+  assign \$177  = \$175  | \$176 ;
+  assign win3 = \$174  & \$177 ;
+  assign \$178  = ~ best_v;
+  assign \$179  = \$178  | lt5b;
+  assign \$180  = r5v & \$179 ;
+  assign \$181  = ~ v0;
+  assign \$182  = \$181  | lt50;
+  assign \$183  = \$180  & \$182 ;
+  assign \$184  = ~ v3;
+  assign \$185  = \$184  | lt53;
+  assign win5 = \$183  & \$185 ;
+  assign \$186  = best_v | v0;
+  assign \$187  = \$186  | v3;
+  assign merged_v = \$187  | r5v;
+  assign \$188  = win_b ? best : 33'h000000000;
+  assign \$189  = win0 ? t4_r0 : 33'h000000000;
+  assign \$190  = \$188  | \$189 ;
+  assign \$191  = win3 ? r3_4 : 33'h000000000;
+  assign \$192  = \$190  | \$191 ;
+  assign \$193  = win5 ? r5 : 33'h000000000;
+  assign merged = \$192  | \$193 ;
+  assign \$194  = t4_valid & t4_end;
+  assign \$195  = \$194  & o_rec__valid;
+  assign adv = ~ \$195 ;
+  assign \$196  = \$9 [23:0] < 4'hf;
+  assign \$197  = \$9 [23:0] < 5'h10;
+  assign \$198  = fire ? \$196  : \$197 ;
+  assign \$199  = wr + 1'h1;
+  assign \$200  = in_nb != 23'h7ffffe;
+  assign \$201  = in_nb + 1'h1;
+  assign \$202  = avail + w_v;
+  assign \$203  = r_en ? r_data[22:0] : 23'h000000;
+  assign \$204  = \$202  - \$203 ;
+  assign \$205  = j[1:0] != 2'h2;
+  assign \$206  = jv & \$205 ;
+  assign \$207  = j[56:32] > low;
+  assign \$208  = \$206  & \$207 ;
+  assign \$211  = \$208  ? { 1'h0, \$209  } : \$210 ;
+  assign \$212  = j[1:0] == 2'h2;
+  assign \$213  = jv & \$212 ;
+  assign \$214  = h_low < h_lim;
+  assign \$215  = ~ h_end;
+  assign \$216  = \$214  & \$215 ;
+  assign \$217  = \$216  ? { 1'h0, h_low } : h_lim;
+  assign \$218  = h_base + \$217 ;
+  assign \$222  = ~ r_en;
+  assign \$223  = have_last & \$222 ;
+  assign \$224  = q < r_data[47:23];
+  assign \$225  = qa < r_data[47:23];
+  assign \$226  = j_nb < avail;
+  assign \$228  = \$227  < avail;
+  assign \$229  = adv & jv;
+  assign \$230  = j[56:32] > low;
+  assign \$231  = have_last & cd_free;
+  assign \$232  = cur_base + r_data[22:0];
+  assign \$233  = cb0 + r_data[3:0];
+  assign \$234  = cb1 + r_data[3:0];
+  assign \$235  = cb2 + r_data[3:0];
+  assign \$236  = cb3 + r_data[3:0];
+  assign \$237  = cb4 + r_data[3:0];
+  assign \$238  = s_beat_in | s_done_now;
+  assign \$239  = beat_q >> { q[2:0], 3'h0 };
+  assign \$240  = qa + 4'h8;
+  assign \$242  = \$241  < avail;
+  assign \$243  = qi1 + 1'h1;
+  assign \$244  = qa + 4'h8;
+  assign \$245  = \$244  < j_end;
+  assign \$246  = qa < r_data[47:23];
+  assign \$247  = qa + 4'h8;
+  assign \$248  = \$247  < r_data[47:23];
+  assign \$249  = q > low;
+  assign \$250  = j_end > low;
+  assign \$251  = ~ is_data;
+  assign \$252  = ~ short;
+  assign \$253  = \$251  & \$252 ;
+  assign \$254  = ~ have_last;
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = ~ first_absent;
+  assign \$257  = \$255  & \$256 ;
+  assign \$258  = j[31:26] == 6'h20;
+  assign \$259  = i_job__valid & i_job__ready;
+  assign \$260  = i_job__payload[81:57] <= 6'h20;
+  assign \$261  = ! i_job__payload[81:57];
   assign \$263  = \$262  < avail;
   assign \$264  = | i_job__payload[81:57];
-  assign \$265  = { \$63 [22:0], 3'h0 } < in_end;
+  assign \$265  = i_job__payload[81:57] > \$67 [3:0];
   assign \$266  = i_job__payload[56:32] < r_data[47:23];
-  assign \$267  = { \$63 [22:0], 3'h0 } < r_data[47:23];
+  assign \$267  = { \$62 [22:0], 3'h0 } < r_data[47:23];
   assign \$273  = raw1 >> { lane1, 3'h0 };
-  assign \$274  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$88 [5:0], 3'h0 };
+  assign \$274  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$92 [5:0], 3'h0 };
   assign \$275  = t2_own_fail | r3v;
   assign \$276  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
   assign \$277  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
@@ -5730,7 +5712,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @(posedge clk)
     w_idx <= \$377 ;
   always @(posedge clk)
-    \w_data$149  <= \$378 ;
+    \w_data$147  <= \$378 ;
   always @(posedge clk)
     buf0 <= \$379 ;
   always @(posedge clk)
@@ -5771,6 +5753,8 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
     avail <= \$397 ;
   always @(posedge clk)
     h_low <= \$398 ;
+  always @(posedge clk)
+    h_lim <= \$399 ;
   \tx_values_top.values.ends  ends (
     .clk(clk),
     .\port$20$0 (\$13 [22:0]),
@@ -5784,20 +5768,6 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$399  = lim;
-    if (rst) begin
-      \$399  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$400  = \$209 ;
-    if (rst) begin
-      \$400  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     \$401  = cur_base;
     if (rst) begin
       \$401  = 24'h000000;
@@ -5805,28 +5775,28 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$402  = \$214 [23:0];
+    \$402  = \$218 [23:0];
     if (rst) begin
       \$402  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$403  = cd_valid;
-    if (\$215 ) begin
+    \$403  = o_calldata__valid;
+    if (o_calldata__ready) begin
       \$403  = 1'h0;
     end
-    if (\$228 ) begin
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$230 ) begin
+            if (\$231 ) begin
               \$403  = 1'h1;
             end
         2'h0:
             if (is_data) begin
-              if (\$237 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
                   \$403  = 1'h1;
@@ -5841,51 +5811,29 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$404  = cs_valid;
-    if (\$215 ) begin
-      \$404  = \$217 ;
-    end else if (o_calldata__ready) begin
-      \$404  = 1'h0;
-    end
+    \$404  = \$219 ;
     if (rst) begin
-      \$404  = 1'h0;
+      \$404  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$405  = cs_pay;
-    if (\$215 ) begin
-      \$405  = cd_pay;
-    end
+    \$405  = \$220 ;
     if (rst) begin
-      \$405  = 69'h000000000000000000;
+      \$405  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$406  = \$218 ;
+    \$406  = \$221 ;
     if (rst) begin
       \$406  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$407  = \$219 ;
-    if (rst) begin
-      \$407  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$408  = \$220 ;
-    if (rst) begin
-      \$408  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$409  = 1'h0;
-    if (\$228 ) begin
+    \$407  = 1'h0;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -5893,24 +5841,58 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$237 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$409  = 1'h1;
+                  \$407  = 1'h1;
                 end
               end
             end
       endcase
     end
     if (rst) begin
+      \$407  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$408  = 1'h0;
+    if (\$259 ) begin
+      \$408  = 1'h1;
+    end
+    if (rst) begin
+      \$408  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$409  = \$223 ;
+    if (rst) begin
       \$409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$410  = 1'h0;
-    if (\$258 ) begin
-      \$410  = 1'h1;
+    \$410  = \$224 ;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$410  = \$246 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$259 ) begin
+      \$410  = \$266 ;
     end
     if (rst) begin
       \$410  = 1'h0;
@@ -5918,15 +5900,8 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$411  = \$222 ;
-    if (rst) begin
-      \$411  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$412  = \$223 ;
-    if (\$228 ) begin
+    \$411  = \$225 ;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -5934,17 +5909,27 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$237 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$412  = \$245 ;
+                  \$411  = \$248 ;
                 end
               end
             end
       endcase
     end
-    if (\$258 ) begin
-      \$412  = \$266 ;
+    if (\$259 ) begin
+      \$411  = \$267 ;
+    end
+    if (rst) begin
+      \$411  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$412  = \$226 ;
+    if (\$259 ) begin
+      \$412  = in_nb_in;
     end
     if (rst) begin
       \$412  = 1'h0;
@@ -5952,8 +5937,8 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$413  = \$224 ;
-    if (\$228 ) begin
+    \$413  = \$228 ;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -5961,17 +5946,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$237 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$413  = \$247 ;
+                  \$413  = \$242 ;
                 end
               end
             end
       endcase
     end
-    if (\$258 ) begin
-      \$413  = \$267 ;
+    if (\$259 ) begin
+      \$413  = \$263 ;
     end
     if (rst) begin
       \$413  = 1'h0;
@@ -5979,235 +5964,198 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$414  = \$225 ;
-    if (\$258 ) begin
-      \$414  = \$261 ;
-    end
-    if (rst) begin
-      \$414  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$415  = \$227 ;
-    if (\$228 ) begin
+    \$414  = low;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$237 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$415  = \$241 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$258 ) begin
-      \$415  = \$263 ;
-    end
-    if (rst) begin
-      \$415  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$416  = low;
-    if (\$228 ) begin
-      casez (j[1:0])
-        2'h1:
-            if (\$229 ) begin
-              \$416  = { 1'h0, j[56:32] };
-            end
-        2'h2:
             if (\$230 ) begin
-              \$416  = 26'h0000000;
+              \$414  = { 1'h0, j[56:32] };
+            end
+        2'h2:
+            if (\$231 ) begin
+              \$414  = 26'h0000000;
             end
         2'h0:
             if (is_data) begin
-              if (\$237 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  if (\$248 ) begin
-                    \$416  = q;
+                  if (\$249 ) begin
+                    \$414  = q;
                   end
                 end
               end
             end else if (bytes_in) begin
-              if (\$249 ) begin
-                \$416  = j_end;
+              if (\$250 ) begin
+                \$414  = j_end;
               end
             end
       endcase
     end
     if (rst) begin
-      \$416  = 26'h0000000;
+      \$414  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$417  = cd_pay;
-    if (\$228 ) begin
+    \$415  = o_calldata__payload;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$230 ) begin
-              \$417 [67:64] = 4'h0;
-              \$417 [68] = 1'h1;
-              \$417 [63:0] = 64'h0000000000000000;
+            if (\$231 ) begin
+              \$415 [67:64] = 4'h0;
+              \$415 [68] = 1'h1;
+              \$415 [63:0] = 64'h0000000000000000;
             end
         2'h0:
             if (is_data) begin
-              if (\$237 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$417 [68] = 1'h0;
-                  \$417 [63:0] = \$238 ;
-                  \$417 [67:64] = \$38 [3:0];
+                  \$415 [68] = 1'h0;
+                  \$415 [63:0] = \$239 ;
+                  \$415 [67:64] = \$37 [3:0];
                 end
               end
             end
       endcase
     end
     if (rst) begin
-      \$417  = 69'h000000000000000000;
+      \$415  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$418  = cur_base;
-    if (\$228 ) begin
+    \$416  = cur_base;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$230 ) begin
-              \$418  = \$231 [23:0];
+            if (\$231 ) begin
+              \$416  = \$232 [23:0];
             end
       endcase
     end
     if (rst) begin
-      \$418  = 24'h000000;
+      \$416  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$419  = d_valid;
-    if (\$228 ) begin
+    \$417  = d_valid;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$230 ) begin
-              \$419  = 1'h0;
+            if (\$231 ) begin
+              \$417  = 1'h0;
             end
         2'h0:
             if (take) begin
-              \$419  = 1'h0;
-              if (\$256 ) begin
-                \$419  = 1'h1;
+              \$417  = 1'h0;
+              if (\$257 ) begin
+                \$417  = 1'h1;
               end
             end
       endcase
     end
     if (rst) begin
-      \$419  = 1'h0;
+      \$417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$420  = cb0;
-    if (\$228 ) begin
+    \$418  = cb0;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$230 ) begin
-              \$420  = \$232 [3:0];
+            if (\$231 ) begin
+              \$418  = \$233 [3:0];
             end
       endcase
     end
     if (rst) begin
-      \$420  = 4'h0;
+      \$418  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$421  = cb1;
-    if (\$228 ) begin
+    \$419  = cb1;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$230 ) begin
-              \$421  = \$233 [3:0];
+            if (\$231 ) begin
+              \$419  = \$234 [3:0];
             end
       endcase
     end
     if (rst) begin
-      \$421  = 4'h1;
+      \$419  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$422  = cb2;
-    if (\$228 ) begin
+    \$420  = cb2;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$230 ) begin
-              \$422  = \$234 [3:0];
+            if (\$231 ) begin
+              \$420  = \$235 [3:0];
             end
       endcase
     end
     if (rst) begin
-      \$422  = 4'h2;
+      \$420  = 4'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$423  = cb3;
-    if (\$228 ) begin
+    \$421  = cb3;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$230 ) begin
-              \$423  = \$235 [3:0];
+            if (\$231 ) begin
+              \$421  = \$236 [3:0];
             end
       endcase
     end
     if (rst) begin
-      \$423  = 4'h3;
+      \$421  = 4'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$424  = cb4;
-    if (\$228 ) begin
+    \$422  = cb4;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$230 ) begin
-              \$424  = \$236 [3:0];
+            if (\$231 ) begin
+              \$422  = \$237 [3:0];
             end
       endcase
     end
     if (rst) begin
-      \$424  = 4'h4;
+      \$422  = 4'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$425  = q;
-    if (\$228 ) begin
+    \$423  = q;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -6215,26 +6163,26 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$237 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$425  = qa;
+                  \$423  = qa;
                 end
               end
             end
       endcase
     end
-    if (\$258 ) begin
-      \$425  = { 1'h0, i_job__payload[56:32] };
+    if (\$259 ) begin
+      \$423  = { 1'h0, i_job__payload[56:32] };
     end
     if (rst) begin
-      \$425  = 26'h0000000;
+      \$423  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$426  = qa;
-    if (\$228 ) begin
+    \$424  = qa;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -6242,26 +6190,26 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$237 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$426  = \$239 [25:0];
+                  \$424  = \$240 [25:0];
                 end
               end
             end
       endcase
     end
-    if (\$258 ) begin
-      \$426  = { \$63 [22:0], 3'h0 };
+    if (\$259 ) begin
+      \$424  = { \$62 [22:0], 3'h0 };
     end
     if (rst) begin
-      \$426  = 26'h0000000;
+      \$424  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$427  = qi;
-    if (\$228 ) begin
+    \$425  = qi;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -6269,26 +6217,26 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$237 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$427  = qi1;
+                  \$425  = qi1;
                 end
               end
             end
       endcase
     end
-    if (\$258 ) begin
-      \$427  = \$26 [3:0];
+    if (\$259 ) begin
+      \$425  = \$25 [3:0];
     end
     if (rst) begin
-      \$427  = 4'h0;
+      \$425  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$428  = qi1;
-    if (\$228 ) begin
+    \$426  = qi1;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -6296,26 +6244,26 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$237 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$428  = \$242 [3:0];
+                  \$426  = \$243 [3:0];
                 end
               end
             end
       endcase
     end
-    if (\$258 ) begin
-      \$428  = \$27 [3:0];
+    if (\$259 ) begin
+      \$426  = \$26 [3:0];
     end
     if (rst) begin
-      \$428  = 4'h0;
+      \$426  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$429  = q_lt_e;
-    if (\$228 ) begin
+    \$427  = q_lt_e;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -6323,26 +6271,26 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$237 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$429  = a_lt_e;
+                  \$427  = a_lt_e;
                 end
               end
             end
       endcase
     end
-    if (\$258 ) begin
-      \$429  = \$264 ;
+    if (\$259 ) begin
+      \$427  = \$264 ;
     end
     if (rst) begin
-      \$429  = 1'h0;
+      \$427  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$430  = a_lt_e;
-    if (\$228 ) begin
+    \$428  = a_lt_e;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -6350,47 +6298,26 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$237 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$430  = \$244 ;
+                  \$428  = \$245 ;
                 end
               end
             end
       endcase
     end
-    if (\$258 ) begin
-      \$430  = \$265 ;
+    if (\$259 ) begin
+      \$428  = \$265 ;
     end
     if (rst) begin
-      \$430  = 1'h0;
+      \$428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$431  = d_seq;
-    if (\$228 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$256 ) begin
-                \$431  = j[25:2];
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$431  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$432  = d_end;
-    if (\$228 ) begin
+    \$429  = d_seq;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -6398,20 +6325,20 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             /* empty */;
         2'h0:
             if (take) begin
-              if (\$256 ) begin
-                \$432  = j_end;
+              if (\$257 ) begin
+                \$429  = j[25:2];
               end
             end
       endcase
     end
     if (rst) begin
-      \$432  = 26'h0000000;
+      \$429  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$433  = d_ver;
-    if (\$228 ) begin
+    \$430  = d_end;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -6419,83 +6346,124 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             /* empty */;
         2'h0:
             if (take) begin
-              if (\$256 ) begin
-                \$433  = \$257 ;
+              if (\$257 ) begin
+                \$430  = j_end;
               end
             end
       endcase
     end
     if (rst) begin
-      \$433  = 1'h0;
+      \$430  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$434  = jv;
-    if (\$258 ) begin
-      \$434  = 1'h1;
+    \$431  = d_ver;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$257 ) begin
+                \$431  = \$258 ;
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$431  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$432  = jv;
+    if (\$259 ) begin
+      \$432  = 1'h1;
     end else if (take) begin
-      \$434  = 1'h0;
+      \$432  = 1'h0;
     end
     if (rst) begin
-      \$434  = 1'h0;
+      \$432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$435  = j;
-    if (\$258 ) begin
-      \$435  = i_job__payload;
+    \$433  = j;
+    if (\$259 ) begin
+      \$433  = i_job__payload;
     end
     if (rst) begin
-      \$435  = 83'h000000000000000000000;
+      \$433  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$436  = j_end;
-    if (\$258 ) begin
-      \$436  = in_end;
+    \$434  = j_end;
+    if (\$259 ) begin
+      \$434  = in_end;
     end
     if (rst) begin
-      \$436  = 26'h0000000;
+      \$434  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$437  = short;
-    if (\$258 ) begin
-      \$437  = \$259 ;
+    \$435  = short;
+    if (\$259 ) begin
+      \$435  = \$260 ;
     end
     if (rst) begin
-      \$437  = 1'h0;
+      \$435  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$438  = j_zl;
-    if (\$258 ) begin
-      \$438  = \$260 ;
+    \$436  = j_zl;
+    if (\$259 ) begin
+      \$436  = \$261 ;
     end
     if (rst) begin
-      \$438  = 1'h0;
+      \$436  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$439  = j_nb;
-    if (\$258 ) begin
-      \$439  = \$61 [22:0];
+    \$437  = j_nb;
+    if (\$259 ) begin
+      \$437  = \$60 [22:0];
     end
     if (rst) begin
-      \$439  = 23'h000000;
+      \$437  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$440  = gidx2;
-    if (\$258 ) begin
-      \$440  = \$28 [3:0];
+    \$438  = gidx2;
+    if (\$259 ) begin
+      \$438  = \$27 [3:0];
+    end
+    if (rst) begin
+      \$438  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$439  = gidx3;
+    if (\$259 ) begin
+      \$439  = \$28 [3:0];
+    end
+    if (rst) begin
+      \$439  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$440  = gidx4;
+    if (\$259 ) begin
+      \$440  = \$29 [3:0];
     end
     if (rst) begin
       \$440  = 4'h0;
@@ -6503,49 +6471,49 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$441  = gidx3;
-    if (\$258 ) begin
-      \$441  = \$29 [3:0];
-    end
-    if (rst) begin
-      \$441  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$442  = gidx4;
-    if (\$258 ) begin
-      \$442  = \$30 [3:0];
-    end
-    if (rst) begin
-      \$442  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$443  = t1_valid;
+    \$441  = t1_valid;
     if (adv) begin
-      \$443  = t0_valid;
+      \$441  = t0_valid;
     end
     if (rst) begin
-      \$443  = 1'h0;
+      \$441  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$444  = t1_end;
+    \$442  = t1_end;
     if (adv) begin
-      \$444  = t0_end;
+      \$442  = t0_end;
     end
     if (rst) begin
-      \$444  = 1'h0;
+      \$442  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$445  = t1_fld;
+    \$443  = t1_fld;
     if (adv) begin
-      \$445  = j[31:26];
+      \$443  = j[31:26];
+    end
+    if (rst) begin
+      \$443  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$444  = t1_seq;
+    if (adv) begin
+      \$444  = t0_seq;
+    end
+    if (rst) begin
+      \$444  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$445  = t1_ln;
+    if (adv) begin
+      \$445  = \$22 [5:0];
     end
     if (rst) begin
       \$445  = 6'h00;
@@ -6553,29 +6521,29 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$446  = t1_seq;
+    \$446  = t1_short;
     if (adv) begin
-      \$446  = t0_seq;
+      \$446  = short;
     end
     if (rst) begin
-      \$446  = 25'h0000000;
+      \$446  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$447  = t1_ln;
+    \$447  = t1_first;
     if (adv) begin
-      \$447  = \$22 [5:0];
+      \$447  = t0_first;
     end
     if (rst) begin
-      \$447  = 6'h00;
+      \$447  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$448  = t1_short;
+    \$448  = t1_wrapped;
     if (adv) begin
-      \$448  = short;
+      \$448  = j[82];
     end
     if (rst) begin
       \$448  = 1'h0;
@@ -6583,9 +6551,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$449  = t1_first;
+    \$449  = t1_own_fail;
     if (adv) begin
-      \$449  = t0_first;
+      \$449  = t0_own_fail;
     end
     if (rst) begin
       \$449  = 1'h0;
@@ -6593,9 +6561,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$450  = t1_wrapped;
+    \$450  = t1_r0v;
     if (adv) begin
-      \$450  = j[82];
+      \$450  = t0_r0v;
     end
     if (rst) begin
       \$450  = 1'h0;
@@ -6603,79 +6571,79 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$451  = t1_own_fail;
+    \$451  = t1_r0;
     if (adv) begin
-      \$451  = t0_own_fail;
+      \$451  = t0_r0;
     end
     if (rst) begin
-      \$451  = 1'h0;
+      \$451  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$452  = t1_r0v;
+    \$452  = lane1;
     if (adv) begin
-      \$452  = t0_r0v;
+      \$452  = j[34:32];
     end
     if (rst) begin
-      \$452  = 1'h0;
+      \$452  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$453  = t1_r0;
+    \$453  = raw1;
     if (adv) begin
-      \$453  = t0_r0;
+      \$453  = { \$272 , \$271 , \$270 , \$269 , \$268  };
     end
     if (rst) begin
-      \$453  = 33'h000000000;
+      \$453  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$454  = lane1;
+    \$454  = t2_valid;
     if (adv) begin
-      \$454  = j[34:32];
+      \$454  = t1_valid;
     end
     if (rst) begin
-      \$454  = 3'h0;
+      \$454  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$455  = raw1;
+    \$455  = t2_end;
     if (adv) begin
-      \$455  = { \$272 , \$271 , \$270 , \$269 , \$268  };
+      \$455  = t1_end;
     end
     if (rst) begin
-      \$455  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$456  = t2_valid;
+    \$456  = t2_fld;
     if (adv) begin
-      \$456  = t1_valid;
+      \$456  = t1_fld;
     end
     if (rst) begin
-      \$456  = 1'h0;
+      \$456  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$457  = t2_end;
+    \$457  = t2_seq;
     if (adv) begin
-      \$457  = t1_end;
+      \$457  = t1_seq;
     end
     if (rst) begin
-      \$457  = 1'h0;
+      \$457  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$458  = t2_fld;
+    \$458  = t2_ln;
     if (adv) begin
-      \$458  = t1_fld;
+      \$458  = t1_ln;
     end
     if (rst) begin
       \$458  = 6'h00;
@@ -6683,29 +6651,29 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$459  = t2_seq;
+    \$459  = t2_short;
     if (adv) begin
-      \$459  = t1_seq;
+      \$459  = t1_short;
     end
     if (rst) begin
-      \$459  = 25'h0000000;
+      \$459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$460  = t2_ln;
+    \$460  = t2_first;
     if (adv) begin
-      \$460  = t1_ln;
+      \$460  = t1_first;
     end
     if (rst) begin
-      \$460  = 6'h00;
+      \$460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$461  = t2_short;
+    \$461  = t2_wrapped;
     if (adv) begin
-      \$461  = t1_short;
+      \$461  = t1_wrapped;
     end
     if (rst) begin
       \$461  = 1'h0;
@@ -6713,9 +6681,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$462  = t2_first;
+    \$462  = t2_own_fail;
     if (adv) begin
-      \$462  = t1_first;
+      \$462  = t1_own_fail;
     end
     if (rst) begin
       \$462  = 1'h0;
@@ -6723,9 +6691,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$463  = t2_wrapped;
+    \$463  = t2_r0v;
     if (adv) begin
-      \$463  = t1_wrapped;
+      \$463  = t1_r0v;
     end
     if (rst) begin
       \$463  = 1'h0;
@@ -6733,69 +6701,69 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$464  = t2_own_fail;
+    \$464  = t2_r0;
     if (adv) begin
-      \$464  = t1_own_fail;
+      \$464  = t1_r0;
     end
     if (rst) begin
-      \$464  = 1'h0;
+      \$464  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$465  = t2_r0v;
+    \$465  = win;
     if (adv) begin
-      \$465  = t1_r0v;
+      \$465  = \$273 ;
     end
     if (rst) begin
-      \$465  = 1'h0;
+      \$465  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$466  = t2_r0;
+    \$466  = t3_valid;
     if (adv) begin
-      \$466  = t1_r0;
+      \$466  = t2_valid;
     end
     if (rst) begin
-      \$466  = 33'h000000000;
+      \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$467  = win;
+    \$467  = t3_end;
     if (adv) begin
-      \$467  = \$273 ;
+      \$467  = t2_end;
     end
     if (rst) begin
-      \$467  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$468  = t3_valid;
+    \$468  = t3_fld;
     if (adv) begin
-      \$468  = t2_valid;
+      \$468  = t2_fld;
     end
     if (rst) begin
-      \$468  = 1'h0;
+      \$468  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$469  = t3_end;
+    \$469  = t3_seq;
     if (adv) begin
-      \$469  = t2_end;
+      \$469  = t2_seq;
     end
     if (rst) begin
-      \$469  = 1'h0;
+      \$469  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$470  = t3_fld;
+    \$470  = t3_ln;
     if (adv) begin
-      \$470  = t2_fld;
+      \$470  = t2_ln;
     end
     if (rst) begin
       \$470  = 6'h00;
@@ -6803,29 +6771,29 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$471  = t3_seq;
+    \$471  = t3_short;
     if (adv) begin
-      \$471  = t2_seq;
+      \$471  = t2_short;
     end
     if (rst) begin
-      \$471  = 25'h0000000;
+      \$471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$472  = t3_ln;
+    \$472  = t3_first;
     if (adv) begin
-      \$472  = t2_ln;
+      \$472  = t2_first;
     end
     if (rst) begin
-      \$472  = 6'h00;
+      \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$473  = t3_short;
+    \$473  = t3_wrapped;
     if (adv) begin
-      \$473  = t2_short;
+      \$473  = t2_wrapped;
     end
     if (rst) begin
       \$473  = 1'h0;
@@ -6833,9 +6801,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$474  = t3_first;
+    \$474  = t3_own_fail;
     if (adv) begin
-      \$474  = t2_first;
+      \$474  = \$275 ;
     end
     if (rst) begin
       \$474  = 1'h0;
@@ -6843,9 +6811,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$475  = t3_wrapped;
+    \$475  = t3_r0v;
     if (adv) begin
-      \$475  = t2_wrapped;
+      \$475  = t2_r0v;
     end
     if (rst) begin
       \$475  = 1'h0;
@@ -6853,49 +6821,49 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$476  = t3_own_fail;
+    \$476  = t3_r0;
     if (adv) begin
-      \$476  = \$275 ;
+      \$476  = t2_r0;
     end
     if (rst) begin
-      \$476  = 1'h0;
+      \$476  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$477  = t3_r0v;
+    \$477  = val3;
     if (adv) begin
-      \$477  = t2_r0v;
+      \$477  = \$274 ;
     end
     if (rst) begin
-      \$477  = 1'h0;
+      \$477  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$478  = t3_r0;
+    \$478  = r3v_q;
     if (adv) begin
-      \$478  = t2_r0;
+      \$478  = r3v;
     end
     if (rst) begin
-      \$478  = 33'h000000000;
+      \$478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$479  = val3;
+    \$479  = r3_q;
     if (adv) begin
-      \$479  = \$274 ;
+      \$479  = r3;
     end
     if (rst) begin
-      \$479  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$479  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$480  = r3v_q;
+    \$480  = t4_valid;
     if (adv) begin
-      \$480  = r3v;
+      \$480  = t3_valid;
     end
     if (rst) begin
       \$480  = 1'h0;
@@ -6903,39 +6871,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$481  = r3_q;
+    \$481  = t4_end;
     if (adv) begin
-      \$481  = r3;
+      \$481  = t3_end;
     end
     if (rst) begin
-      \$481  = 33'h000000000;
+      \$481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$482  = t4_valid;
+    \$482  = t4_fld;
     if (adv) begin
-      \$482  = t3_valid;
+      \$482  = t3_fld;
     end
     if (rst) begin
-      \$482  = 1'h0;
+      \$482  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$483  = t4_end;
+    \$483  = t4_seq;
     if (adv) begin
-      \$483  = t3_end;
+      \$483  = t3_seq;
     end
     if (rst) begin
-      \$483  = 1'h0;
+      \$483  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$484  = t4_fld;
+    \$484  = t4_ln;
     if (adv) begin
-      \$484  = t3_fld;
+      \$484  = t3_ln;
     end
     if (rst) begin
       \$484  = 6'h00;
@@ -6943,29 +6911,29 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$485  = t4_seq;
+    \$485  = t4_short;
     if (adv) begin
-      \$485  = t3_seq;
+      \$485  = t3_short;
     end
     if (rst) begin
-      \$485  = 25'h0000000;
+      \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$486  = t4_ln;
+    \$486  = t4_first;
     if (adv) begin
-      \$486  = t3_ln;
+      \$486  = t3_first;
     end
     if (rst) begin
-      \$486  = 6'h00;
+      \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$487  = t4_short;
+    \$487  = t4_wrapped;
     if (adv) begin
-      \$487  = t3_short;
+      \$487  = t3_wrapped;
     end
     if (rst) begin
       \$487  = 1'h0;
@@ -6973,9 +6941,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$488  = t4_first;
+    \$488  = t4_own_fail;
     if (adv) begin
-      \$488  = t3_first;
+      \$488  = t3_own_fail;
     end
     if (rst) begin
       \$488  = 1'h0;
@@ -6983,9 +6951,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$489  = t4_wrapped;
+    \$489  = t4_r0v;
     if (adv) begin
-      \$489  = t3_wrapped;
+      \$489  = t3_r0v;
     end
     if (rst) begin
       \$489  = 1'h0;
@@ -6993,19 +6961,19 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$490  = t4_own_fail;
+    \$490  = t4_r0;
     if (adv) begin
-      \$490  = t3_own_fail;
+      \$490  = t3_r0;
     end
     if (rst) begin
-      \$490  = 1'h0;
+      \$490  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$491  = t4_r0v;
+    \$491  = lt30;
     if (adv) begin
-      \$491  = t3_r0v;
+      \$491  = \$276 ;
     end
     if (rst) begin
       \$491  = 1'h0;
@@ -7013,19 +6981,19 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$492  = t4_r0;
+    \$492  = lt50;
     if (adv) begin
-      \$492  = t3_r0;
+      \$492  = \$277 ;
     end
     if (rst) begin
-      \$492  = 33'h000000000;
+      \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$493  = lt30;
+    \$493  = lt53;
     if (adv) begin
-      \$493  = \$276 ;
+      \$493  = \$278 ;
     end
     if (rst) begin
       \$493  = 1'h0;
@@ -7033,19 +7001,19 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$494  = lt50;
+    \$494  = val4;
     if (adv) begin
-      \$494  = \$277 ;
+      \$494  = val3;
     end
     if (rst) begin
-      \$494  = 1'h0;
+      \$494  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$495  = lt53;
+    \$495  = r3v_4;
     if (adv) begin
-      \$495  = \$278 ;
+      \$495  = r3v_q;
     end
     if (rst) begin
       \$495  = 1'h0;
@@ -7053,39 +7021,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$496  = val4;
+    \$496  = r3_4;
     if (adv) begin
-      \$496  = val3;
+      \$496  = r3_q;
     end
     if (rst) begin
-      \$496  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$496  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$497  = r3v_4;
+    \$497  = cmp_n;
     if (adv) begin
-      \$497  = r3v_q;
+      \$497  = { \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279  };
     end
     if (rst) begin
-      \$497  = 1'h0;
+      \$497  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$498  = r3_4;
+    \$498  = cmp_h;
     if (adv) begin
-      \$498  = r3_q;
+      \$498  = { \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287  };
     end
     if (rst) begin
-      \$498  = 33'h000000000;
+      \$498  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$499  = cmp_n;
+    \$499  = cmp_p;
     if (adv) begin
-      \$499  = { \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279  };
+      \$499  = { \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295  };
     end
     if (rst) begin
       \$499  = 8'h00;
@@ -7093,29 +7061,29 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$500  = cmp_h;
+    \$500  = zero_hi;
     if (adv) begin
-      \$500  = { \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287  };
+      \$500  = \$303 ;
     end
     if (rst) begin
-      \$500  = 8'h00;
+      \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$501  = cmp_p;
+    \$501  = c0_27_28;
     if (adv) begin
-      \$501  = { \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295  };
+      \$501  = \$306 ;
     end
     if (rst) begin
-      \$501  = 8'h00;
+      \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$502  = zero_hi;
+    \$502  = c0_lt37;
     if (adv) begin
-      \$502  = \$303 ;
+      \$502  = \$307 ;
     end
     if (rst) begin
       \$502  = 1'h0;
@@ -7123,9 +7091,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$503  = c0_27_28;
+    \$503  = c0_gt1;
     if (adv) begin
-      \$503  = \$306 ;
+      \$503  = \$308 ;
     end
     if (rst) begin
       \$503  = 1'h0;
@@ -7133,9 +7101,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$504  = c0_lt37;
+    \$504  = c0_ones;
     if (adv) begin
-      \$504  = \$307 ;
+      \$504  = \$309 ;
     end
     if (rst) begin
       \$504  = 1'h0;
@@ -7143,9 +7111,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$505  = c0_gt1;
+    \$505  = c0_zero;
     if (adv) begin
-      \$505  = \$308 ;
+      \$505  = \$310 ;
     end
     if (rst) begin
       \$505  = 1'h0;
@@ -7153,9 +7121,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$506  = c0_ones;
+    \$506  = c0_one;
     if (adv) begin
-      \$506  = \$309 ;
+      \$506  = \$311 ;
     end
     if (rst) begin
       \$506  = 1'h0;
@@ -7163,19 +7131,28 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$507  = c0_zero;
+    \$507  = prio;
     if (adv) begin
-      \$507  = \$310 ;
+      if (\$312 ) begin
+        \$507  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else if (\$318 ) begin
+        \$507  = val3;
+      end
     end
     if (rst) begin
-      \$507  = 1'h0;
+      \$507  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$508  = c0_one;
-    if (adv) begin
-      \$508  = \$311 ;
+    \$508  = o_rec__valid;
+    if (o_rec__ready) begin
+      \$508  = 1'h0;
+    end
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$508  = 1'h1;
+      end
     end
     if (rst) begin
       \$508  = 1'h0;
@@ -7183,56 +7160,69 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$509  = prio;
-    if (adv) begin
-      if (\$312 ) begin
-        \$509  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else if (\$318 ) begin
-        \$509  = val3;
-      end
-    end
-    if (rst) begin
-      \$509  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$510  = o_rec__valid;
-    if (o_rec__ready) begin
-      \$510  = 1'h0;
-    end
-    if (\$319 ) begin
-      if (t4_end) begin
-        \$510  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$510  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$511  = cap_v;
+    \$509  = cap_v;
     if (cap_v) begin
-      \$511  = 1'h0;
+      \$509  = 1'h0;
     end
     if (\$319 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$511  = \$374 ;
+        \$509  = \$374 ;
       end
     end
     if (rst) begin
-      \$511  = 1'h0;
+      \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$512  = rec_chain_id;
+    \$510  = rec_chain_id;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
+            \$510  = cap_val;
+      endcase
+    end
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$510  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$510  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$511  = rec_nonce;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            \$511  = cap_val[63:0];
+      endcase
+    end
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$511  = 64'h0000000000000000;
+      end
+    end
+    if (rst) begin
+      \$511  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$512  = rec_gas_price;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
             \$512  = cap_val;
       endcase
     end
@@ -7247,27 +7237,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$513  = rec_nonce;
-    if (cap_v) begin
-      casez (cap_fld)
-        6'h02:
-            /* empty */;
-        6'h03:
-            \$513  = cap_val[63:0];
-      endcase
-    end
-    if (\$319 ) begin
-      if (t4_end) begin
-        \$513  = 64'h0000000000000000;
-      end
-    end
-    if (rst) begin
-      \$513  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$514  = rec_gas_price;
+    \$513  = rec_max_priority_fee_per_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7275,6 +7245,34 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h03:
             /* empty */;
         6'h04:
+            /* empty */;
+        6'h05:
+            \$513  = cap_val;
+      endcase
+    end
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$513  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$513  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$514  = rec_max_fee_per_gas;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
             \$514  = cap_val;
       endcase
     end
@@ -7289,57 +7287,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$515  = rec_max_priority_fee_per_gas;
-    if (cap_v) begin
-      casez (cap_fld)
-        6'h02:
-            /* empty */;
-        6'h03:
-            /* empty */;
-        6'h04:
-            /* empty */;
-        6'h05:
-            \$515  = cap_val;
-      endcase
-    end
-    if (\$319 ) begin
-      if (t4_end) begin
-        \$515  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end
-    end
-    if (rst) begin
-      \$515  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$516  = rec_max_fee_per_gas;
-    if (cap_v) begin
-      casez (cap_fld)
-        6'h02:
-            /* empty */;
-        6'h03:
-            /* empty */;
-        6'h04:
-            /* empty */;
-        6'h05:
-            /* empty */;
-        6'h06:
-            \$516  = cap_val;
-      endcase
-    end
-    if (\$319 ) begin
-      if (t4_end) begin
-        \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end
-    end
-    if (rst) begin
-      \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$517  = rec_gas_limit;
+    \$515  = rec_gas_limit;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7353,21 +7301,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h06:
             /* empty */;
         6'h07:
-            \$517  = cap_val[63:0];
+            \$515  = cap_val[63:0];
       endcase
     end
     if (\$319 ) begin
       if (t4_end) begin
-        \$517  = 64'h0000000000000000;
+        \$515  = 64'h0000000000000000;
       end
     end
     if (rst) begin
-      \$517  = 64'h0000000000000000;
+      \$515  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$518  = rec_value;
+    \$516  = rec_value;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7383,21 +7331,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h07:
             /* empty */;
         6'h09:
-            \$518  = cap_val;
+            \$516  = cap_val;
       endcase
     end
     if (\$319 ) begin
       if (t4_end) begin
-        \$518  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$518  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$519  = rec_max_fee_per_blob_gas;
+    \$517  = rec_max_fee_per_blob_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7415,21 +7363,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h09:
             /* empty */;
         6'h0c:
-            \$519  = cap_val;
+            \$517  = cap_val;
       endcase
     end
     if (\$319 ) begin
       if (t4_end) begin
-        \$519  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$517  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$519  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$517  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$520  = rec_v;
+    \$518  = rec_v;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7449,23 +7397,23 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h0c:
             /* empty */;
         6'h0f:
-            \$520  = cap_val;
+            \$518  = cap_val;
         6'h10:
-            \$520  = cap_val;
+            \$518  = cap_val;
       endcase
     end
     if (\$319 ) begin
       if (t4_end) begin
-        \$520  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$518  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$520  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$518  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$521  = rec_r;
+    \$519  = rec_r;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7489,21 +7437,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h10:
             /* empty */;
         6'h11:
-            \$521  = cap_val;
+            \$519  = cap_val;
       endcase
     end
     if (\$319 ) begin
       if (t4_end) begin
-        \$521  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$519  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$521  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$519  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$522  = rec_s;
+    \$520  = rec_s;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7529,21 +7477,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h11:
             /* empty */;
         6'h12:
-            \$522  = cap_val;
+            \$520  = cap_val;
       endcase
     end
     if (\$319 ) begin
       if (t4_end) begin
-        \$522  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$520  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$522  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$520  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$523  = rec_to;
+    \$521  = rec_to;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7571,142 +7519,104 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h12:
             /* empty */;
         6'h08:
-            \$523  = cap_val[159:0];
+            \$521  = cap_val[159:0];
       endcase
     end
     if (\$319 ) begin
       if (t4_end) begin
-        \$523  = 160'h0000000000000000000000000000000000000000;
+        \$521  = 160'h0000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$523  = 160'h0000000000000000000000000000000000000000;
+      \$521  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$524  = o_rec__payload;
+    \$522  = o_rec__payload;
     if (\$319 ) begin
       if (t4_end) begin
-        \$524 [2592] = merged_v;
-        \$524 [2625:2593] = merged;
-        \$524 [63:0] = \$323 [63:0];
-        \$524 [127:64] = \$327 [63:0];
-        \$524 [383:128] = \$331 ;
-        \$524 [639:384] = \$335 ;
-        \$524 [895:640] = \$339 ;
-        \$524 [1151:896] = \$343 ;
-        \$524 [1407:1152] = \$347 ;
-        \$524 [1663:1408] = \$351 ;
-        \$524 [1919:1664] = \$356 ;
-        \$524 [2175:1920] = \$360 ;
-        \$524 [2431:2176] = \$364 ;
-        \$524 [2591:2432] = \$368 [159:0];
+        \$522 [2592] = merged_v;
+        \$522 [2625:2593] = merged;
+        \$522 [63:0] = \$323 [63:0];
+        \$522 [127:64] = \$327 [63:0];
+        \$522 [383:128] = \$331 ;
+        \$522 [639:384] = \$335 ;
+        \$522 [895:640] = \$339 ;
+        \$522 [1151:896] = \$343 ;
+        \$522 [1407:1152] = \$347 ;
+        \$522 [1663:1408] = \$351 ;
+        \$522 [1919:1664] = \$356 ;
+        \$522 [2175:1920] = \$360 ;
+        \$522 [2431:2176] = \$364 ;
+        \$522 [2591:2432] = \$368 [159:0];
       end
     end
     if (rst) begin
-      \$524  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$522  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$525  = best_v;
-    if (\$319 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$525  = 1'h0;
-      end else begin
-        \$525  = merged_v;
-      end
-    end
-    if (rst) begin
-      \$525  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$526  = best;
+    \$523  = best_v;
     if (\$319 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
+        \$523  = 1'h0;
       end else begin
-        \$526  = merged;
+        \$523  = merged_v;
       end
     end
     if (rst) begin
-      \$526  = 33'h000000000;
+      \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$527  = cap_fld;
+    \$524  = best;
     if (\$319 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$527  = t4_fld;
+        \$524  = merged;
       end
     end
     if (rst) begin
-      \$527  = 6'h00;
+      \$524  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$528  = cap_val;
+    \$525  = cap_fld;
     if (\$319 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$528  = val4;
+        \$525  = t4_fld;
       end
     end
     if (rst) begin
-      \$528  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$525  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$526  = cap_val;
+    if (\$319 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+      end else begin
+        \$526  = val4;
+      end
+    end
+    if (rst) begin
+      \$526  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
     casez (qi)
-      4'h0:
-          \$218  = buf0;
-      4'h1:
-          \$218  = buf1;
-      4'h2:
-          \$218  = buf2;
-      4'h3:
-          \$218  = buf3;
-      4'h4:
-          \$218  = buf4;
-      4'h5:
-          \$218  = buf5;
-      4'h6:
-          \$218  = buf6;
-      4'h7:
-          \$218  = buf7;
-      4'h8:
-          \$218  = buf8;
-      4'h9:
-          \$218  = buf9;
-      4'ha:
-          \$218  = buf10;
-      4'hb:
-          \$218  = buf11;
-      4'hc:
-          \$218  = buf12;
-      4'hd:
-          \$218  = buf13;
-      4'he:
-          \$218  = buf14;
-      4'hf:
-          \$218  = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (qi1)
       4'h0:
           \$219  = buf0;
       4'h1:
@@ -7744,7 +7654,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$26 [3:0])
+    casez (qi1)
       4'h0:
           \$220  = buf0;
       4'h1:
@@ -7777,6 +7687,44 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
           \$220  = buf14;
       4'hf:
           \$220  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$25 [3:0])
+      4'h0:
+          \$221  = buf0;
+      4'h1:
+          \$221  = buf1;
+      4'h2:
+          \$221  = buf2;
+      4'h3:
+          \$221  = buf3;
+      4'h4:
+          \$221  = buf4;
+      4'h5:
+          \$221  = buf5;
+      4'h6:
+          \$221  = buf6;
+      4'h7:
+          \$221  = buf7;
+      4'h8:
+          \$221  = buf8;
+      4'h9:
+          \$221  = buf9;
+      4'ha:
+          \$221  = buf10;
+      4'hb:
+          \$221  = buf11;
+      4'hc:
+          \$221  = buf12;
+      4'hd:
+          \$221  = buf13;
+      4'he:
+          \$221  = buf14;
+      4'hf:
+          \$221  = buf15;
     endcase
   end
   always @* begin
@@ -7972,12 +7920,12 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_seq = { 1'h0, j[25:2] };
-    if (\$45 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$46 ) begin
+            if (\$45 ) begin
               t0_seq = { 1'h0, j[25:2] };
             end
       endcase
@@ -7986,17 +7934,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     take = 1'h0;
-    if (\$45 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             take = 1'h1;
         2'h2:
-            if (\$46 ) begin
+            if (\$45 ) begin
               take = 1'h1;
             end
         2'h0:
             if (is_data) begin
-              if (\$48 ) begin
+              if (\$47 ) begin
                 if (s_done_now) begin
                   take = 1'h1;
                 end else if (cd_free) begin
@@ -8014,12 +7962,12 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     r_en = 1'h0;
-    if (\$45 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$46 ) begin
+            if (\$45 ) begin
               r_en = 1'h1;
             end
       endcase
@@ -8028,12 +7976,12 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_valid = 1'h0;
-    if (\$45 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$46 ) begin
+            if (\$45 ) begin
               t0_valid = 1'h1;
             end
         2'h0:
@@ -8050,12 +7998,12 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_end = 1'h0;
-    if (\$45 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$46 ) begin
+            if (\$45 ) begin
               t0_end = 1'h1;
             end
       endcase
@@ -8064,14 +8012,14 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_r0v = 1'h0;
-    if (\$45 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$46 ) begin
+            if (\$45 ) begin
               if (d_valid) begin
-                if (\$47 ) begin
+                if (\$46 ) begin
                   t0_r0v = 1'h1;
                 end else if (d_ver) begin
                   t0_r0v = 1'h1;
@@ -8080,9 +8028,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             end
         2'h0:
             if (take) begin
-              if (\$55 ) begin
+              if (\$54 ) begin
                 t0_r0v = 1'h1;
-              end else if (\$57 ) begin
+              end else if (\$56 ) begin
                 t0_r0v = 1'h1;
               end
             end
@@ -8092,14 +8040,14 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_r0 = 33'h000000000;
-    if (\$45 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$46 ) begin
+            if (\$45 ) begin
               if (d_valid) begin
-                if (\$47 ) begin
+                if (\$46 ) begin
                   t0_r0[24:0] = { 1'h0, d_seq };
                   t0_r0[27:25] = 3'h3;
                   t0_r0[32:28] = 5'h03;
@@ -8110,9 +8058,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             end
         2'h0:
             if (take) begin
-              if (\$55 ) begin
+              if (\$54 ) begin
                 t0_r0 = rd_ok;
-              end else if (\$57 ) begin
+              end else if (\$56 ) begin
                 t0_r0 = own;
               end
             end
@@ -8122,7 +8070,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     own_v = 1'h0;
-    if (\$45 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -8133,7 +8081,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
               if (take) begin
                 if (first_absent) begin
                   own_v = 1'h1;
-                end else if (\$50 ) begin
+                end else if (\$49 ) begin
                   own_v = 1'h1;
                 end else if (past_end) begin
                   own_v = 1'h1;
@@ -8150,7 +8098,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
               end else if (have_last) begin
                 if (past_end) begin
                   own_v = 1'h1;
-                end else if (\$54 ) begin
+                end else if (\$53 ) begin
                   own_v = 1'h1;
                 end
               end else begin
@@ -8163,7 +8111,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     own = 33'h000000000;
-    if (\$45 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -8176,7 +8124,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h03;
-                end else if (\$50 ) begin
+                end else if (\$49 ) begin
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h05;
@@ -8202,7 +8150,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h3;
                   own[32:28] = 5'h03;
-                end else if (\$54 ) begin
+                end else if (\$53 ) begin
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h4;
                   own[32:28] = 5'h1a;
@@ -8215,7 +8163,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_first = 1'h0;
-    if (\$45 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -8224,7 +8172,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         2'h0:
             if (is_data) begin
             end else if (bytes_in) begin
-              t0_first = \$53 ;
+              t0_first = \$52 ;
             end
       endcase
     end
@@ -8232,7 +8180,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_own_fail = 1'h0;
-    if (\$45 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -8251,9 +8199,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
     if (t2_first) begin
       if (t2_wrapped) begin
         r3v = 1'h1;
-      end else if (\$84 ) begin
+      end else if (\$88 ) begin
         r3v = 1'h1;
-      end else if (\$87 ) begin
+      end else if (\$91 ) begin
         r3v = 1'h1;
       end
     end
@@ -8266,11 +8214,11 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h05;
-      end else if (\$84 ) begin
+      end else if (\$88 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h06;
-      end else if (\$87 ) begin
+      end else if (\$91 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h16;
@@ -8280,36 +8228,36 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     r5v = 1'h0;
-    if (\$93 ) begin
+    if (\$97 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$94 ) begin
+            if (\$98 ) begin
               r5v = 1'h1;
             end
         6'h06:
-            if (\$102 ) begin
+            if (\$106 ) begin
               r5v = 1'h1;
             end
         6'h0f:
-            if (\$105 ) begin
+            if (\$109 ) begin
               r5v = 1'h1;
             end
         6'h10:
-            if (\$107 ) begin
+            if (\$111 ) begin
               r5v = 1'h1;
             end
         6'h11:
-            if (\$118 ) begin
+            if (\$122 ) begin
               r5v = 1'h1;
             end
         6'h12:
-            if (\$129 ) begin
+            if (\$133 ) begin
               r5v = 1'h1;
-            end else if (\$141 ) begin
+            end else if (\$145 ) begin
               r5v = 1'h1;
             end
         6'h20:
-            if (\$143 ) begin
+            if (\$147 ) begin
               r5v = 1'h1;
             end
       endcase
@@ -8318,50 +8266,50 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     r5 = 33'h000000000;
-    if (\$93 ) begin
+    if (\$97 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$94 ) begin
+            if (\$98 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h0c;
             end
         6'h06:
-            if (\$102 ) begin
+            if (\$106 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h18;
             end
         6'h0f:
-            if (\$105 ) begin
+            if (\$109 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h10;
             end
         6'h10:
-            if (\$107 ) begin
+            if (\$111 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h11;
             end
         6'h11:
-            if (\$118 ) begin
+            if (\$122 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h12;
             end
         6'h12:
-            if (\$129 ) begin
+            if (\$133 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h13;
-            end else if (\$141 ) begin
+            end else if (\$145 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h14;
             end
         6'h20:
-            if (\$143 ) begin
+            if (\$147 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h1a;
@@ -8371,7 +8319,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$375  = \$194 ;
+    \$375  = \$198 ;
     if (rst) begin
       \$375  = 1'h1;
     end
@@ -8403,7 +8351,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
     if (w_v) begin
       casez (w_idx)
         4'h0:
-            \$379  = \w_data$149 ;
+            \$379  = \w_data$147 ;
       endcase
     end
     if (rst) begin
@@ -8418,7 +8366,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h0:
             /* empty */;
         4'h1:
-            \$380  = \w_data$149 ;
+            \$380  = \w_data$147 ;
       endcase
     end
     if (rst) begin
@@ -8435,7 +8383,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h1:
             /* empty */;
         4'h2:
-            \$381  = \w_data$149 ;
+            \$381  = \w_data$147 ;
       endcase
     end
     if (rst) begin
@@ -8454,7 +8402,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h2:
             /* empty */;
         4'h3:
-            \$382  = \w_data$149 ;
+            \$382  = \w_data$147 ;
       endcase
     end
     if (rst) begin
@@ -8475,7 +8423,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h3:
             /* empty */;
         4'h4:
-            \$383  = \w_data$149 ;
+            \$383  = \w_data$147 ;
       endcase
     end
     if (rst) begin
@@ -8498,7 +8446,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h4:
             /* empty */;
         4'h5:
-            \$384  = \w_data$149 ;
+            \$384  = \w_data$147 ;
       endcase
     end
     if (rst) begin
@@ -8523,7 +8471,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h5:
             /* empty */;
         4'h6:
-            \$385  = \w_data$149 ;
+            \$385  = \w_data$147 ;
       endcase
     end
     if (rst) begin
@@ -8550,7 +8498,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h6:
             /* empty */;
         4'h7:
-            \$386  = \w_data$149 ;
+            \$386  = \w_data$147 ;
       endcase
     end
     if (rst) begin
@@ -8579,7 +8527,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h7:
             /* empty */;
         4'h8:
-            \$387  = \w_data$149 ;
+            \$387  = \w_data$147 ;
       endcase
     end
     if (rst) begin
@@ -8610,7 +8558,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h8:
             /* empty */;
         4'h9:
-            \$388  = \w_data$149 ;
+            \$388  = \w_data$147 ;
       endcase
     end
     if (rst) begin
@@ -8643,7 +8591,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h9:
             /* empty */;
         4'ha:
-            \$389  = \w_data$149 ;
+            \$389  = \w_data$147 ;
       endcase
     end
     if (rst) begin
@@ -8678,7 +8626,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'ha:
             /* empty */;
         4'hb:
-            \$390  = \w_data$149 ;
+            \$390  = \w_data$147 ;
       endcase
     end
     if (rst) begin
@@ -8715,7 +8663,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'hb:
             /* empty */;
         4'hc:
-            \$391  = \w_data$149 ;
+            \$391  = \w_data$147 ;
       endcase
     end
     if (rst) begin
@@ -8754,7 +8702,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'hc:
             /* empty */;
         4'hd:
-            \$392  = \w_data$149 ;
+            \$392  = \w_data$147 ;
       endcase
     end
     if (rst) begin
@@ -8795,7 +8743,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'hd:
             /* empty */;
         4'he:
-            \$393  = \w_data$149 ;
+            \$393  = \w_data$147 ;
       endcase
     end
     if (rst) begin
@@ -8839,7 +8787,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'he:
             /* empty */;
         4'hf:
-            \$394  = \w_data$149 ;
+            \$394  = \w_data$147 ;
       endcase
     end
     if (rst) begin
@@ -8850,7 +8798,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     \$395  = wr;
     if (fire) begin
-      \$395  = \$195 [23:0];
+      \$395  = \$199 [23:0];
     end
     if (rst) begin
       \$395  = 24'h000000;
@@ -8862,8 +8810,8 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
     if (fire) begin
       if (i_beat__payload[72]) begin
         \$396  = 23'h000000;
-      end else if (\$196 ) begin
-        \$396  = \$197 [22:0];
+      end else if (\$200 ) begin
+        \$396  = \$201 [22:0];
       end
     end
     if (rst) begin
@@ -8872,16 +8820,30 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$397  = \$200 [23:0];
+    \$397  = \$204 [23:0];
     if (rst) begin
       \$397  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$398  = \$207 [22:0];
+    \$398  = \$211 [22:0];
     if (rst) begin
       \$398  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$399  = lim;
+    if (rst) begin
+      \$399  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$400  = \$213 ;
+    if (rst) begin
+      \$400  = 1'h0;
     end
   end
   assign nkeep = \$8 [3:0];
@@ -8895,17 +8857,18 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign t0_ln = \$22 [5:0];
   assign t0_short = short;
   assign lane0 = j[34:32];
-  assign ld_beat = \$25 [3:0];
-  assign ld_idx0 = \$26 [3:0];
-  assign ld_idx1 = \$27 [3:0];
-  assign ld_idx2 = \$28 [3:0];
-  assign ld_idx3 = \$29 [3:0];
-  assign ld_idx4 = \$30 [3:0];
-  assign cn = \$38 [3:0];
-  assign \in_nb$94  = \$61 [22:0];
-  assign in_qa = { \$63 [22:0], 3'h0 };
+  assign ld_beat = \$24 [3:0];
+  assign ld_idx0 = \$25 [3:0];
+  assign ld_idx1 = \$26 [3:0];
+  assign ld_idx2 = \$27 [3:0];
+  assign ld_idx3 = \$28 [3:0];
+  assign ld_idx4 = \$29 [3:0];
+  assign cn = \$37 [3:0];
+  assign \in_nb$90  = \$60 [22:0];
+  assign in_qa = { \$62 [22:0], 3'h0 };
+  assign in_lane_room = \$67 [3:0];
   assign val_be = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] };
-  assign rsh = \$88 [5:0];
+  assign rsh = \$92 [5:0];
   assign \i_beat__payload.data  = i_beat__payload[63:0];
   assign \i_beat__payload.keep  = i_beat__payload[71:64];
   assign \i_beat__payload.last  = i_beat__payload[72];
@@ -8924,15 +8887,6 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign \rd_ok.seq  = rd_ok[24:0];
   assign \rd_ok.phase  = rd_ok[27:25];
   assign \rd_ok.code  = rd_ok[32:28];
-  assign \o_calldata__payload.data  = o_calldata__payload[63:0];
-  assign \o_calldata__payload.n  = o_calldata__payload[67:64];
-  assign \o_calldata__payload.end  = o_calldata__payload[68];
-  assign \cd_pay.data  = cd_pay[63:0];
-  assign \cd_pay.n  = cd_pay[67:64];
-  assign \cd_pay.end  = cd_pay[68];
-  assign \cs_pay.data  = cs_pay[63:0];
-  assign \cs_pay.n  = cs_pay[67:64];
-  assign \cs_pay.end  = cs_pay[68];
   assign \t0_r0.seq  = t0_r0[24:0];
   assign \t0_r0.phase  = t0_r0[27:25];
   assign \t0_r0.code  = t0_r0[32:28];
@@ -8957,6 +8911,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign \merged.seq  = merged[24:0];
   assign \merged.phase  = merged[27:25];
   assign \merged.code  = merged[32:28];
+  assign \o_calldata__payload.data  = o_calldata__payload[63:0];
+  assign \o_calldata__payload.n  = o_calldata__payload[67:64];
+  assign \o_calldata__payload.end  = o_calldata__payload[68];
   assign \t1_r0.seq  = t1_r0[24:0];
   assign \t1_r0.phase  = t1_r0[27:25];
   assign \t1_r0.code  = t1_r0[32:28];
@@ -8989,21 +8946,22 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign rd_ok[32:28] = 5'h1a;
   assign rd_ok[27:25] = 3'h4;
   assign rd_ok[24:0] = { 1'h0, d_seq };
-  assign \$25  = { 3'h0, i_job__payload[56:35] };
-  assign \$61  = { 3'h0, \$60 [25:3] };
-  assign \$62  = { 3'h0, i_job__payload[56:35] };
-  assign \$95  = 1'h0;
-  assign \$96  = cmp_p[0];
-  assign \$109  = 1'h0;
-  assign \$110  = cmp_n[0];
-  assign \$120  = 1'h0;
-  assign \$121  = cmp_n[0];
-  assign \$130  = 1'h0;
-  assign \$131  = cmp_h[0];
-  assign \$205  = { 3'h0, j[56:35] };
-  assign \$206  = { 3'h0, low[25:3] };
-  assign \$226  = { 3'h0, q[25:3] };
-  assign \$240  = { 3'h0, qa[25:3] };
+  assign \$24  = { 3'h0, i_job__payload[56:35] };
+  assign \$60  = { 3'h0, \$59 [25:3] };
+  assign \$61  = { 3'h0, i_job__payload[56:35] };
+  assign \$65  = { 3'h0, i_job__payload[56:35] };
+  assign \$99  = 1'h0;
+  assign \$100  = cmp_p[0];
+  assign \$113  = 1'h0;
+  assign \$114  = cmp_n[0];
+  assign \$124  = 1'h0;
+  assign \$125  = cmp_n[0];
+  assign \$134  = 1'h0;
+  assign \$135  = cmp_h[0];
+  assign \$209  = { 3'h0, j[56:35] };
+  assign \$210  = { 3'h0, low[25:3] };
+  assign \$227  = { 3'h0, q[25:3] };
+  assign \$241  = { 3'h0, qa[25:3] };
   assign \$262  = { 3'h0, i_job__payload[56:35] };
   assign \$321  = \$320 ;
   assign \$325  = \$324 ;
