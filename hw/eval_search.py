@@ -333,7 +333,10 @@ class EvalSearch(wiring.Component):
     select by the carry out), and three iterative units shared by the program: a digit-serial
     multiplier (``640 × MUL_DIGIT`` bits per cycle from 18 × 18 DSP tiles, carry-save reduction
     with the accumulator and one carry-select sum; the first digit in the issue cycle, stopping
-    when the multiplier's remaining bits are zero), a restoring divider (``DIV_RADIX_BITS``
+    when the multiplier's remaining bits are zero; since session 11 its DSP operands and accumulator
+    are selected by a flip-flop set in the ``MUL`` state, and every ``MUL`` cycle writes its product —
+    partial products are overwritten before any read — so the write port waits for no zero test), a
+    restoring divider (``DIV_RADIX_BITS``
     quotient bits per cycle as radix-4 steps on ``DEN_BITS + 2``-bit carry-select subtractions of
     ``den``, ``2·den`` and ``3·den`` side by side — ``3·den`` registered in the normalising cycle —,
     leading zero quotient bits skipped by tree bit lengths) and a restoring integer square root
