@@ -65,26 +65,26 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [63:0] s_axis_tdata;
   wire \$1 ;
   wire \$10 ;
-  wire [64:0] \$100 ;
-  wire [64:0] \$101 ;
+  wire \$100 ;
+  wire [32:0] \$101 ;
   wire \$102 ;
-  wire \$103 ;
-  wire [32:0] \$104 ;
+  wire [32:0] \$103 ;
+  wire \$104 ;
   wire \$105 ;
-  wire [32:0] \$106 ;
+  wire \$106 ;
   wire \$107 ;
-  wire \$108 ;
+  wire [32:0] \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire [32:0] \$111 ;
+  wire \$111 ;
   wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
+  wire [32:0] \$113 ;
+  wire [32:0] \$114 ;
   wire \$115 ;
   wire [32:0] \$116 ;
   wire [32:0] \$117 ;
-  wire \$118 ;
+  wire [32:0] \$118 ;
   wire [32:0] \$119 ;
   wire \$12 ;
   wire [32:0] \$120 ;
@@ -114,39 +114,39 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [32:0] \$142 ;
   wire [32:0] \$143 ;
   wire [32:0] \$144 ;
-  wire [32:0] \$145 ;
-  wire [32:0] \$146 ;
-  wire [32:0] \$147 ;
-  reg [63:0] \$148 ;
-  reg \$149 ;
+  reg [63:0] \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg [8:0] \$148 ;
+  reg [8:0] \$149 ;
   wire \$15 ;
-  reg \$150 ;
+  reg [8:0] \$150 ;
   reg [8:0] \$151 ;
-  reg [8:0] \$152 ;
-  reg [8:0] \$153 ;
-  reg [8:0] \$154 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg [31:0] \$154 ;
   reg \$155 ;
-  reg \$156 ;
-  reg [31:0] \$157 ;
-  reg \$158 ;
-  reg [3011:0] \$159 ;
+  reg [3011:0] \$156 ;
+  reg [255:0] \$157 ;
+  reg [31:0] \$158 ;
+  reg [4:0] \$159 ;
   wire \$16 ;
-  reg [255:0] \$160 ;
-  reg [31:0] \$161 ;
-  reg [4:0] \$162 ;
-  reg [3455:0] \$163 ;
-  reg [5:0] \$164 ;
+  reg [5:0] \$160 ;
+  reg [5:0] \$161 ;
+  reg \$162 ;
+  reg [127:0] \$163 ;
+  reg [1:0] \$164 ;
   reg \$165 ;
   reg [2222:0] \$166 ;
-  reg [2263:0] \$167 ;
-  reg [31:0] \$168 ;
+  reg [31:0] \$167 ;
+  reg [2263:0] \$168 ;
   reg [31:0] \$169 ;
   wire \$17 ;
   reg [31:0] \$170 ;
-  reg [63:0] \$171 ;
-  reg [63:0] \$172 ;
-  reg [31:0] \$173 ;
-  reg [31:0] \$174 ;
+  reg [383:0] \$171 ;
+  reg [31:0] \$172 ;
+  reg [63:0] \$173 ;
+  reg [63:0] \$174 ;
   reg [31:0] \$175 ;
   reg [31:0] \$176 ;
   reg [31:0] \$177 ;
@@ -163,7 +163,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   reg [31:0] \$187 ;
   reg [31:0] \$188 ;
   reg [31:0] \$189 ;
-  wire \$19 ;
+  wire [63:0] \$19 ;
   reg [31:0] \$190 ;
   reg [31:0] \$191 ;
   reg [31:0] \$192 ;
@@ -183,6 +183,8 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   reg [31:0] \$204 ;
   reg [31:0] \$205 ;
   reg [31:0] \$206 ;
+  reg [31:0] \$207 ;
+  reg [31:0] \$208 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
@@ -195,28 +197,28 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire \$3 ;
   wire \$30 ;
   wire \$31 ;
-  wire [32:0] \$32 ;
-  wire [32:0] \$33 ;
+  wire \$32 ;
+  wire \$33 ;
   wire \$34 ;
-  wire [2:0] \$35 ;
-  wire [2:0] \$36 ;
-  wire [31:0] \$37 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [32:0] \$37 ;
   wire [32:0] \$38 ;
-  wire [1:0] \$39 ;
+  wire \$39 ;
   wire \$4 ;
   wire [2:0] \$40 ;
-  wire [3:0] \$41 ;
-  wire [4:0] \$42 ;
-  wire [5:0] \$43 ;
-  wire [6:0] \$44 ;
-  wire [7:0] \$45 ;
-  wire [8:0] \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  wire [2:0] \$41 ;
+  wire [31:0] \$42 ;
+  wire [32:0] \$43 ;
+  wire [1:0] \$44 ;
+  wire [2:0] \$45 ;
+  wire [3:0] \$46 ;
+  wire [4:0] \$47 ;
+  wire [5:0] \$48 ;
+  wire [6:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
+  wire [7:0] \$50 ;
+  wire [8:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
@@ -232,47 +234,48 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [64:0] \$66 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$71 ;
+  wire [64:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [3455:0] \$75 ;
-  wire [6:0] \$76 ;
+  wire \$75 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [3266:0] \$79 ;
+  wire [6:0] \$79 ;
   wire \$8 ;
-  wire [3266:0] \$80 ;
-  wire [4350:0] \$81 ;
-  wire [4350:0] \$82 ;
-  wire [6:0] \$83 ;
-  wire \$84 ;
+  wire [6:0] \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire [6:0] \$84 ;
   wire \$85 ;
-  reg [7:0] \$86 ;
-  reg \$87 ;
-  wire [2477:0] \$88 ;
-  wire [2477:0] \$89 ;
+  wire \$86 ;
+  reg [7:0] \$87 ;
+  reg \$88 ;
+  wire [32:0] \$89 ;
   wire \$9 ;
   wire [32:0] \$90 ;
-  wire [610:0] \$91 ;
-  wire [610:0] \$92 ;
-  wire [32:0] \$93 ;
-  wire \$94 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [32:0] \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire [32:0] \$97 ;
-  wire \$98 ;
+  wire [64:0] \$97 ;
+  wire [64:0] \$98 ;
   wire \$99 ;
+  reg [383:0] \$signal  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   wire a_take;
   wire beat_ok;
   wire begin_eval;
-  wire \begin_eval$271 ;
+  wire \begin_eval$283 ;
   (* init = 1'h0 *)
   wire br_pend;
   (* init = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
@@ -502,6 +505,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [31:0] errors;
   wire [16:0] eval_cfg_max_candidates;
   wire gate;
+  reg hold_busy = 1'h0;
   reg [255:0] hold_digest = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [4:0] hold_err = 5'h00;
   reg hold_full = 1'h0;
@@ -561,7 +565,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
   wire i__ready;
-  wire \i__ready$301 ;
+  wire \i__ready$313 ;
   wire \i__ready$68 ;
   reg i__valid;
   reg \i__valid$141  = 1'h0;
@@ -595,40 +599,40 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   (* init = 64'h0000000000000000 *)
   wire [63:0] nbytes;
   wire [3011:0] o__payload;
-  wire [2222:0] \o__payload$168 ;
-  wire [255:0] \o__payload$168.amount_in ;
-  wire [255:0] \o__payload$168.amount_out ;
-  wire [255:0] \o__payload$168.deadline ;
-  wire \o__payload$168.eth_in ;
-  wire \o__payload$168.eth_out ;
-  wire \o__payload$168.exact_out ;
-  wire \o__payload$168.fee_on_transfer ;
-  wire [3:0] \o__payload$168.fn ;
-  wire \o__payload$168.is_swap ;
-  wire [1279:0] \o__payload$168.path ;
-  wire [159:0] \o__payload$168.path[0] ;
-  wire [159:0] \o__payload$168.path[1] ;
-  wire [159:0] \o__payload$168.path[2] ;
-  wire [159:0] \o__payload$168.path[3] ;
-  wire [159:0] \o__payload$168.path[4] ;
-  wire [159:0] \o__payload$168.path[5] ;
-  wire [159:0] \o__payload$168.path[6] ;
-  wire [159:0] \o__payload$168.path[7] ;
-  wire [3:0] \o__payload$168.path_len ;
-  wire [159:0] \o__payload$168.recipient ;
-  wire [1:0] \o__payload$168.router ;
-  wire [355:0] \o__payload$176 ;
-  wire [127:0] \o__payload$176.amount_in ;
-  wire \o__payload$176.base1 ;
-  wire [16:0] \o__payload$176.candidates ;
-  wire [7:0] \o__payload$176.count ;
-  wire \o__payload$176.cycle ;
-  wire \o__payload$176.direction ;
-  wire \o__payload$176.exact ;
-  wire [2:0] \o__payload$176.hop ;
-  wire \o__payload$176.kind ;
-  wire [127:0] \o__payload$176.profit ;
-  wire [15:0] \o__payload$176.sibling ;
+  wire [2222:0] \o__payload$179 ;
+  wire [255:0] \o__payload$179.amount_in ;
+  wire [255:0] \o__payload$179.amount_out ;
+  wire [255:0] \o__payload$179.deadline ;
+  wire \o__payload$179.eth_in ;
+  wire \o__payload$179.eth_out ;
+  wire \o__payload$179.exact_out ;
+  wire \o__payload$179.fee_on_transfer ;
+  wire [3:0] \o__payload$179.fn ;
+  wire \o__payload$179.is_swap ;
+  wire [1279:0] \o__payload$179.path ;
+  wire [159:0] \o__payload$179.path[0] ;
+  wire [159:0] \o__payload$179.path[1] ;
+  wire [159:0] \o__payload$179.path[2] ;
+  wire [159:0] \o__payload$179.path[3] ;
+  wire [159:0] \o__payload$179.path[4] ;
+  wire [159:0] \o__payload$179.path[5] ;
+  wire [159:0] \o__payload$179.path[6] ;
+  wire [159:0] \o__payload$179.path[7] ;
+  wire [3:0] \o__payload$179.path_len ;
+  wire [159:0] \o__payload$179.recipient ;
+  wire [1:0] \o__payload$179.router ;
+  wire [355:0] \o__payload$188 ;
+  wire [127:0] \o__payload$188.amount_in ;
+  wire \o__payload$188.base1 ;
+  wire [16:0] \o__payload$188.candidates ;
+  wire [7:0] \o__payload$188.count ;
+  wire \o__payload$188.cycle ;
+  wire \o__payload$188.direction ;
+  wire \o__payload$188.exact ;
+  wire [2:0] \o__payload$188.hop ;
+  wire \o__payload$188.kind ;
+  wire [127:0] \o__payload$188.profit ;
+  wire [15:0] \o__payload$188.sibling ;
   (* enum_base_type = "BackrunStatus" *)
   (* enum_value_000 = "EVALUATED" *)
   (* enum_value_001 = "NOT_SWAP" *)
@@ -637,12 +641,12 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   (* enum_value_100 = "EMPTY_POOL" *)
   (* enum_value_101 = "REVERTS" *)
   (* enum_value_110 = "HOST" *)
-  wire [2:0] \o__payload$176.status ;
-  wire [31:0] \o__payload$176.tag ;
-  wire [15:0] \o__payload$176.touched ;
-  wire [287:0] \o__payload$305 ;
-  wire [255:0] \o__payload$305.digest ;
-  wire [31:0] \o__payload$305.length ;
+  wire [2:0] \o__payload$188.status ;
+  wire [31:0] \o__payload$188.tag ;
+  wire [15:0] \o__payload$188.touched ;
+  wire [287:0] \o__payload$315 ;
+  wire [255:0] \o__payload$315.digest ;
+  wire [31:0] \o__payload$315.length ;
   wire [23:0] \o__payload.access_list_count ;
   wire [23:0] \o__payload.access_list_end ;
   wire [23:0] \o__payload.access_list_offset ;
@@ -708,13 +712,13 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [255:0] \o__payload.v ;
   wire [255:0] \o__payload.value ;
   wire o__ready;
-  wire \o__ready$155 ;
-  wire \o__ready$162 ;
-  wire \o__ready$167 ;
+  wire \o__ready$156 ;
+  wire \o__ready$173 ;
+  wire \o__ready$178 ;
   wire o__valid;
   wire \o__valid$147 ;
-  wire \o__valid$160 ;
-  wire \o__valid$164 ;
+  wire \o__valid$171 ;
+  wire \o__valid$175 ;
   wire [279:0] o_calldata__payload;
   wire [255:0] \o_calldata__payload.data ;
   wire [15:0] \o_calldata__payload.index ;
@@ -767,6 +771,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [31:0] pool_rdata_5_value;
   wire [31:0] pool_rdata_6_value;
   wire [31:0] pool_rdata_7_value;
+  reg [127:0] pre = 128'h00000000000000000000000000000000;
   reg [127:0] preamble;
   wire [31:0] r_data;
   wire r_en;
@@ -805,8 +810,8 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [31:0] router_word_4_value;
   wire [8:0] selector_mask_enable;
   reg [31:0] seq = 32'd0;
-  reg [3455:0] shreg = 3456'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   reg [127:0] spre;
+  reg [1:0] src = 2'h0;
   wire [31:0] src_hash_value;
   wire status_idle;
   (* init = 1'h0 *)
@@ -815,15 +820,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [3:0] status_pool_error;
   reg swap_pend = 1'h0;
   reg [2222:0] swap_rec = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg [31:0] swap_stamp = 32'd0;
   (* init = 32'd0 *)
   wire [31:0] swaps;
   reg [31:0] swaps_value = 32'd0;
+  wire transfer;
   wire [7:0] version_features;
   wire [7:0] version_major;
   wire [7:0] version_minor;
   wire [31:0] w_data;
   wire w_en;
   wire w_rdy;
+  reg [5:0] widx = 6'h00;
+  reg [63:0] word_0;
+  reg [63:0] word_1;
+  reg [63:0] word_2;
   assign pipe_rst = control_soft_reset | control_flush;
   assign pipe_rst_all = rst | pipe_rst;
   assign \$1  = w_rdy | in_packet;
@@ -842,261 +853,275 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \$11  = o__valid & \o__valid$147 ;
   assign \$12  = \$11  & r_rdy;
   assign \$13  = ~ hold_full;
-  assign i_tx__valid = \$12  & \$13 ;
-  assign \$14  = ! o__payload[4:0];
+  assign \$14  = \$12  & \$13 ;
+  assign \$15  = ~ hold_busy;
+  assign i_tx__valid = \$14  & \$15 ;
+  assign \$16  = ! o__payload[4:0];
   assign a_take = i_tx__valid & i_tx__ready;
+  assign transfer = m_axis_tvalid & m_axis_tready;
+  assign \$17  = ! src;
+  assign \$18  = src == 1'h1;
+  assign \$19  = \$18  ? word_1 : word_2;
+  assign m_axis_tdata = \$17  ? word_0 : \$19 ;
   assign m_axis_tvalid = | left;
   assign m_axis_tlast = left == 1'h1;
-  assign \$15  = ! left;
-  assign \$16  = \o__valid$160  & \$15 ;
-  assign \$17  = ~ swap_pend;
-  assign opp_go = \$16  & \$17 ;
-  assign \$18  = hold_full & \o__valid$164 ;
-  assign \$19  = ! left;
-  assign \$20  = \$18  & \$19 ;
-  assign \$21  = ~ swap_pend;
-  assign \$22  = \$20  & \$21 ;
-  assign \$23  = ~ \o__valid$160 ;
-  assign \$24  = \$22  & \$23 ;
-  assign \$25  = \i__valid$141  & is_swap;
-  assign \$26  = \$25  & output_cfg_opportunities;
-  assign \$27  = ~ \$26 ;
-  assign record_take = \$24  & \$27 ;
-  assign \$28  = selector_mask_enable >> \o__payload$168 [4:1];
-  assign is_swap = \o__payload$168 [0] & \$28 ;
-  assign \$29  = ! left;
-  assign \$30  = swap_pend & \$29 ;
-  assign \$31  = is_swap & output_cfg_swaps;
-  assign \$32  = cycle_value[31:0] + 1'h1;
-  assign \$33  = cycle_value[31:0] + 1'h1;
-  assign \$34  = ! \o__payload$176 [0];
-  assign \$35  = \o__payload$176 [0] ? 3'h4 : 3'h3;
-  assign \$36  = \o__payload$176 [355] ? 3'h5 : \$35 ;
-  assign \$37  = \o__payload$176 [355] ? cyc_seq : \o__payload$176 [66:35];
+  assign \$20  = ! left;
+  assign \$21  = \o__valid$171  & \$20 ;
+  assign \$22  = ~ swap_pend;
+  assign opp_go = \$21  & \$22 ;
+  assign \$23  = hold_full & \o__valid$175 ;
+  assign \$24  = ! left;
+  assign \$25  = \$23  & \$24 ;
+  assign \$26  = ~ swap_pend;
+  assign \$27  = \$25  & \$26 ;
+  assign \$28  = ~ \o__valid$171 ;
+  assign \$29  = \$27  & \$28 ;
+  assign \$30  = \i__valid$141  & is_swap;
+  assign \$31  = \$30  & output_cfg_opportunities;
+  assign \$32  = ~ \$31 ;
+  assign record_take = \$29  & \$32 ;
+  assign \$33  = selector_mask_enable >> \o__payload$179 [4:1];
+  assign is_swap = \o__payload$179 [0] & \$33 ;
+  assign \$34  = ! left;
+  assign \$35  = swap_pend & \$34 ;
+  assign \$36  = is_swap & output_cfg_swaps;
+  assign \$37  = cycle_value[31:0] + 1'h1;
   assign \$38  = cycle_value[31:0] + 1'h1;
-  assign \$39  = 1'h0 + s_axis_tkeep[0];
-  assign \$40  = \$39  + s_axis_tkeep[1];
-  assign \$41  = \$40  + s_axis_tkeep[2];
-  assign \$42  = \$41  + s_axis_tkeep[3];
-  assign \$43  = \$42  + s_axis_tkeep[4];
-  assign \$44  = \$43  + s_axis_tkeep[5];
-  assign \$45  = \$44  + s_axis_tkeep[6];
-  assign \$46  = \$45  + s_axis_tkeep[7];
-  assign \$47  = ~ in_packet;
-  assign \$48  = ~ r_rdy;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = ~ hold_full;
-  assign \$51  = \$49  & \$50 ;
-  assign \$52  = ~ swap_pend;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = ! left;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = ~ \i__valid$141 ;
-  assign \$57  = \$55  & \$56 ;
-  assign \$58  = ~ busy;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = ~ \o__valid$160 ;
-  assign \$61  = \$59  & \$60 ;
-  assign \$62  = ~ c__valid;
-  assign idle = \$61  & \$62 ;
-  assign \$63  = record_take | idle;
-  assign \$64  = ~ busy;
-  assign \$65  = \$63  & \$64 ;
-  assign begin_eval = \begin_eval$271  | \$65 ;
-  assign \$66  = cycle_value + 1'h1;
-  assign \$67  = ~ s_axis_tlast;
-  assign \$68  = control_flush | control_soft_reset;
-  assign \$69  = ~ s_axis_tlast;
-  assign \$70  = beat_ok & \$69 ;
-  assign \$71  = in_packet | \$70 ;
-  assign \$72  = c__valid & c__ready;
-  assign \$73  = \i__valid$141  & \i__ready$301 ;
-  assign \$74  = m_axis_tvalid & m_axis_tready;
-  assign \$76  = left - 1'h1;
-  assign \$77  = ! left;
-  assign \$78  = swap_pend & \$77 ;
-  assign \$80  = { 3139'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, preamble } | \$79 ;
-  assign \$82  = { 1084'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$80  } | \$81 ;
-  assign \$83  = 6'h36 * output_cfg_tx_headers;
-  assign \$84  = is_swap & output_cfg_swaps;
-  assign \$85  = is_swap & output_cfg_opportunities;
-  assign \$89  = { 2350'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, spre } | \$88 ;
-  assign \$90  = seq + 1'h1;
-  assign \$92  = { 483'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, opre } | \$91 ;
-  assign \$93  = cyc_seq + 1'h1;
-  assign \$94  = is_swap & output_cfg_swaps;
-  assign \$95  = ~ \$94 ;
-  assign \$96  = record_take & \$95 ;
-  assign \$97  = seq + 1'h1;
-  assign \$98  = ~ draining;
-  assign \$99  = beat_ok & \$98 ;
-  assign \$100  = bytes_value + \$46 [3:0];
-  assign \$101  = packets_value + 1'h1;
-  assign \$102  = beat_ok & draining;
-  assign \$103  = \$102  & s_axis_tlast;
-  assign \$104  = drops_value + 1'h1;
-  assign \$105  = record_take & is_swap;
-  assign \$106  = swaps_value + 1'h1;
-  assign \$107  = ! \o__payload$176 [0];
-  assign \$108  = opp_go & \$107 ;
-  assign \$109  = ~ \o__payload$176 [355];
-  assign \$110  = \$108  & \$109 ;
-  assign \$111  = opportunities_value + 1'h1;
-  assign \$113  = opp_go & \$112 ;
-  assign \$114  = \o__payload$176 [3:1] == 3'h6;
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = host_evals_value + 1'h1;
-  assign \$117  = records_value + 1'h1;
-  assign \$118  = | hold_err;
-  assign \$119  = decode_errors_value + 1'h1;
-  assign \$120  = err_empty_value + 1'h1;
-  assign \$121  = err_unknown_type_value + 1'h1;
-  assign \$122  = err_truncated_value + 1'h1;
-  assign \$123  = err_trailing_bytes_value + 1'h1;
-  assign \$124  = err_non_canonical_size_value + 1'h1;
-  assign \$125  = err_leading_zero_value + 1'h1;
-  assign \$126  = err_overruns_parent_value + 1'h1;
-  assign \$127  = err_expected_string_value + 1'h1;
-  assign \$128  = err_expected_list_value + 1'h1;
-  assign \$129  = err_too_few_fields_value + 1'h1;
-  assign \$130  = err_too_many_fields_value + 1'h1;
-  assign \$131  = err_int_out_of_range_value + 1'h1;
-  assign \$132  = err_bad_address_value + 1'h1;
-  assign \$133  = err_bad_storage_key_value + 1'h1;
-  assign \$134  = err_missing_to_value + 1'h1;
-  assign \$135  = err_bad_v_value + 1'h1;
-  assign \$136  = err_bad_y_parity_value + 1'h1;
-  assign \$137  = err_bad_r_value + 1'h1;
-  assign \$138  = err_bad_s_value + 1'h1;
-  assign \$139  = err_high_s_value + 1'h1;
-  assign \$140  = err_no_blob_hashes_value + 1'h1;
-  assign \$141  = err_bad_blob_hash_value + 1'h1;
-  assign \$142  = err_empty_authorization_list_value + 1'h1;
-  assign \$143  = err_priority_fee_above_max_value + 1'h1;
-  assign \$144  = err_initcode_too_large_value + 1'h1;
-  assign \$145  = err_bad_sidecar_value + 1'h1;
-  assign \$146  = err_too_large_value + 1'h1;
-  assign \$147  = err_recovery_failed_value + 1'h1;
+  assign \$39  = ! \o__payload$188 [0];
+  assign \$40  = \o__payload$188 [0] ? 3'h4 : 3'h3;
+  assign \$41  = \o__payload$188 [355] ? 3'h5 : \$40 ;
+  assign \$42  = \o__payload$188 [355] ? cyc_seq : \o__payload$188 [66:35];
+  assign \$43  = cycle_value[31:0] + 1'h1;
+  assign \$44  = 1'h0 + s_axis_tkeep[0];
+  assign \$45  = \$44  + s_axis_tkeep[1];
+  assign \$46  = \$45  + s_axis_tkeep[2];
+  assign \$47  = \$46  + s_axis_tkeep[3];
+  assign \$48  = \$47  + s_axis_tkeep[4];
+  assign \$49  = \$48  + s_axis_tkeep[5];
+  assign \$50  = \$49  + s_axis_tkeep[6];
+  assign \$51  = \$50  + s_axis_tkeep[7];
+  assign \$52  = ~ in_packet;
+  assign \$53  = ~ r_rdy;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = ~ hold_full;
+  assign \$56  = \$54  & \$55 ;
+  assign \$57  = ~ swap_pend;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = ! left;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = ~ \i__valid$141 ;
+  assign \$62  = \$60  & \$61 ;
+  assign \$63  = ~ busy;
+  assign \$64  = \$62  & \$63 ;
+  assign \$65  = ~ \o__valid$171 ;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = ~ c__valid;
+  assign idle = \$66  & \$67 ;
+  assign \$68  = record_take | idle;
+  assign \$69  = ~ busy;
+  assign \$70  = \$68  & \$69 ;
+  assign begin_eval = \begin_eval$283  | \$70 ;
+  assign \$71  = cycle_value + 1'h1;
+  assign \$72  = ~ s_axis_tlast;
+  assign \$73  = control_flush | control_soft_reset;
+  assign \$74  = ~ s_axis_tlast;
+  assign \$75  = beat_ok & \$74 ;
+  assign \$76  = in_packet | \$75 ;
+  assign \$77  = c__valid & c__ready;
+  assign \$78  = \i__valid$141  & \i__ready$313 ;
+  assign \$79  = left - 1'h1;
+  assign \$80  = widx + 1'h1;
+  assign \$81  = left == 1'h1;
+  assign \$82  = ! left;
+  assign \$83  = swap_pend & \$82 ;
+  assign \$84  = 6'h36 * output_cfg_tx_headers;
+  assign \$85  = is_swap & output_cfg_swaps;
+  assign \$86  = is_swap & output_cfg_opportunities;
+  assign \$89  = seq + 1'h1;
+  assign \$90  = cyc_seq + 1'h1;
+  assign \$91  = is_swap & output_cfg_swaps;
+  assign \$92  = ~ \$91 ;
+  assign \$93  = record_take & \$92 ;
+  assign \$94  = seq + 1'h1;
+  assign \$95  = ~ draining;
+  assign \$96  = beat_ok & \$95 ;
+  assign \$97  = bytes_value + \$51 [3:0];
+  assign \$98  = packets_value + 1'h1;
+  assign \$99  = beat_ok & draining;
+  assign \$100  = \$99  & s_axis_tlast;
+  assign \$101  = drops_value + 1'h1;
+  assign \$102  = record_take & is_swap;
+  assign \$103  = swaps_value + 1'h1;
+  assign \$104  = ! \o__payload$188 [0];
+  assign \$105  = opp_go & \$104 ;
+  assign \$106  = ~ \o__payload$188 [355];
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = opportunities_value + 1'h1;
+  assign \$110  = opp_go & \$109 ;
+  assign \$111  = \o__payload$188 [3:1] == 3'h6;
+  assign \$112  = \$110  & \$111 ;
+  assign \$113  = host_evals_value + 1'h1;
+  assign \$114  = records_value + 1'h1;
+  assign \$115  = | hold_err;
+  assign \$116  = decode_errors_value + 1'h1;
+  assign \$117  = err_empty_value + 1'h1;
+  assign \$118  = err_unknown_type_value + 1'h1;
+  assign \$119  = err_truncated_value + 1'h1;
+  assign \$120  = err_trailing_bytes_value + 1'h1;
+  assign \$121  = err_non_canonical_size_value + 1'h1;
+  assign \$122  = err_leading_zero_value + 1'h1;
+  assign \$123  = err_overruns_parent_value + 1'h1;
+  assign \$124  = err_expected_string_value + 1'h1;
+  assign \$125  = err_expected_list_value + 1'h1;
+  assign \$126  = err_too_few_fields_value + 1'h1;
+  assign \$127  = err_too_many_fields_value + 1'h1;
+  assign \$128  = err_int_out_of_range_value + 1'h1;
+  assign \$129  = err_bad_address_value + 1'h1;
+  assign \$130  = err_bad_storage_key_value + 1'h1;
+  assign \$131  = err_missing_to_value + 1'h1;
+  assign \$132  = err_bad_v_value + 1'h1;
+  assign \$133  = err_bad_y_parity_value + 1'h1;
+  assign \$134  = err_bad_r_value + 1'h1;
+  assign \$135  = err_bad_s_value + 1'h1;
+  assign \$136  = err_high_s_value + 1'h1;
+  assign \$137  = err_no_blob_hashes_value + 1'h1;
+  assign \$138  = err_bad_blob_hash_value + 1'h1;
+  assign \$139  = err_empty_authorization_list_value + 1'h1;
+  assign \$140  = err_priority_fee_above_max_value + 1'h1;
+  assign \$141  = err_initcode_too_large_value + 1'h1;
+  assign \$142  = err_bad_sidecar_value + 1'h1;
+  assign \$143  = err_too_large_value + 1'h1;
+  assign \$144  = err_recovery_failed_value + 1'h1;
   always @(posedge clk)
-    cycle_value <= \$148 ;
+    cycle_value <= \$145 ;
   always @(posedge clk)
-    in_packet <= \$149 ;
+    in_packet <= \$146 ;
   always @(posedge clk)
-    draining <= \$150 ;
+    draining <= \$147 ;
   always @(posedge clk)
-    router_venue0 <= \$151 ;
+    router_venue0 <= \$148 ;
   always @(posedge clk)
-    router_venue1 <= \$152 ;
+    router_venue1 <= \$149 ;
   always @(posedge clk)
-    router_venue2 <= \$153 ;
+    router_venue2 <= \$150 ;
   always @(posedge clk)
-    router_venue3 <= \$154 ;
+    router_venue3 <= \$151 ;
   always @(posedge clk)
-    c__valid <= \$155 ;
+    c__valid <= \$152 ;
   always @(posedge clk)
-    \i__valid$141  <= \$156 ;
+    \i__valid$141  <= \$153 ;
   always @(posedge clk)
-    cur_stamp <= \$157 ;
+    cur_stamp <= \$154 ;
   always @(posedge clk)
-    hold_full <= \$158 ;
+    hold_full <= \$155 ;
   always @(posedge clk)
-    hold_hdr <= \$159 ;
+    hold_hdr <= \$156 ;
   always @(posedge clk)
-    hold_digest <= \$160 ;
+    hold_digest <= \$157 ;
   always @(posedge clk)
-    hold_stamp <= \$161 ;
+    hold_stamp <= \$158 ;
   always @(posedge clk)
-    hold_err <= \$162 ;
+    hold_err <= \$159 ;
   always @(posedge clk)
-    shreg <= \$163 ;
+    left <= \$160 ;
   always @(posedge clk)
-    left <= \$164 ;
+    widx <= \$161 ;
+  always @(posedge clk)
+    hold_busy <= \$162 ;
+  always @(posedge clk)
+    pre <= \$163 ;
+  always @(posedge clk)
+    src <= \$164 ;
   always @(posedge clk)
     swap_pend <= \$165 ;
   always @(posedge clk)
     swap_rec <= \$166 ;
   always @(posedge clk)
-    \i__payload$143  <= \$167 ;
+    swap_stamp <= \$167 ;
   always @(posedge clk)
-    br_stamp <= \$168 ;
+    \i__payload$143  <= \$168 ;
   always @(posedge clk)
-    seq <= \$169 ;
+    br_stamp <= \$169 ;
   always @(posedge clk)
-    cyc_seq <= \$170 ;
+    seq <= \$170 ;
   always @(posedge clk)
-    bytes_value <= \$171 ;
+    \$signal  <= \$171 ;
   always @(posedge clk)
-    packets_value <= \$172 ;
+    cyc_seq <= \$172 ;
   always @(posedge clk)
-    drops_value <= \$173 ;
+    bytes_value <= \$173 ;
   always @(posedge clk)
-    swaps_value <= \$174 ;
+    packets_value <= \$174 ;
   always @(posedge clk)
-    opportunities_value <= \$175 ;
+    drops_value <= \$175 ;
   always @(posedge clk)
-    host_evals_value <= \$176 ;
+    swaps_value <= \$176 ;
   always @(posedge clk)
-    records_value <= \$177 ;
+    opportunities_value <= \$177 ;
   always @(posedge clk)
-    decode_errors_value <= \$178 ;
+    host_evals_value <= \$178 ;
   always @(posedge clk)
-    err_empty_value <= \$179 ;
+    records_value <= \$179 ;
   always @(posedge clk)
-    err_unknown_type_value <= \$180 ;
+    decode_errors_value <= \$180 ;
   always @(posedge clk)
-    err_truncated_value <= \$181 ;
+    err_empty_value <= \$181 ;
   always @(posedge clk)
-    err_trailing_bytes_value <= \$182 ;
+    err_unknown_type_value <= \$182 ;
   always @(posedge clk)
-    err_non_canonical_size_value <= \$183 ;
+    err_truncated_value <= \$183 ;
   always @(posedge clk)
-    err_leading_zero_value <= \$184 ;
+    err_trailing_bytes_value <= \$184 ;
   always @(posedge clk)
-    err_overruns_parent_value <= \$185 ;
+    err_non_canonical_size_value <= \$185 ;
   always @(posedge clk)
-    err_expected_string_value <= \$186 ;
+    err_leading_zero_value <= \$186 ;
   always @(posedge clk)
-    err_expected_list_value <= \$187 ;
+    err_overruns_parent_value <= \$187 ;
   always @(posedge clk)
-    err_too_few_fields_value <= \$188 ;
+    err_expected_string_value <= \$188 ;
   always @(posedge clk)
-    err_too_many_fields_value <= \$189 ;
+    err_expected_list_value <= \$189 ;
   always @(posedge clk)
-    err_int_out_of_range_value <= \$190 ;
+    err_too_few_fields_value <= \$190 ;
   always @(posedge clk)
-    err_bad_address_value <= \$191 ;
+    err_too_many_fields_value <= \$191 ;
   always @(posedge clk)
-    err_bad_storage_key_value <= \$192 ;
+    err_int_out_of_range_value <= \$192 ;
   always @(posedge clk)
-    err_missing_to_value <= \$193 ;
+    err_bad_address_value <= \$193 ;
   always @(posedge clk)
-    err_bad_v_value <= \$194 ;
+    err_bad_storage_key_value <= \$194 ;
   always @(posedge clk)
-    err_bad_y_parity_value <= \$195 ;
+    err_missing_to_value <= \$195 ;
   always @(posedge clk)
-    err_bad_r_value <= \$196 ;
+    err_bad_v_value <= \$196 ;
   always @(posedge clk)
-    err_bad_s_value <= \$197 ;
+    err_bad_y_parity_value <= \$197 ;
   always @(posedge clk)
-    err_high_s_value <= \$198 ;
+    err_bad_r_value <= \$198 ;
   always @(posedge clk)
-    err_no_blob_hashes_value <= \$199 ;
+    err_bad_s_value <= \$199 ;
   always @(posedge clk)
-    err_bad_blob_hash_value <= \$200 ;
+    err_high_s_value <= \$200 ;
   always @(posedge clk)
-    err_empty_authorization_list_value <= \$201 ;
+    err_no_blob_hashes_value <= \$201 ;
   always @(posedge clk)
-    err_priority_fee_above_max_value <= \$202 ;
+    err_bad_blob_hash_value <= \$202 ;
   always @(posedge clk)
-    err_initcode_too_large_value <= \$203 ;
+    err_empty_authorization_list_value <= \$203 ;
   always @(posedge clk)
-    err_bad_sidecar_value <= \$204 ;
+    err_priority_fee_above_max_value <= \$204 ;
   always @(posedge clk)
-    err_too_large_value <= \$205 ;
+    err_initcode_too_large_value <= \$205 ;
   always @(posedge clk)
-    err_recovery_failed_value <= \$206 ;
+    err_bad_sidecar_value <= \$206 ;
+  always @(posedge clk)
+    err_too_large_value <= \$207 ;
+  always @(posedge clk)
+    err_recovery_failed_value <= \$208 ;
   \appliance_top.backrun  backrun (
-    .begin_eval(\begin_eval$271 ),
+    .begin_eval(\begin_eval$283 ),
     .busy(busy),
     .c__payload(c__payload),
     .c__ready(c__ready),
@@ -1105,32 +1130,32 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .dwp__addr(dir_index),
     .dwp__en(dir_we),
     .\i__payload$100 (\i__payload$143 ),
-    .i__ready(\i__ready$301 ),
+    .i__ready(\i__ready$313 ),
     .i__valid(\i__valid$141 ),
     .maxc(maxc),
-    .o__payload(\o__payload$176 ),
+    .o__payload(\o__payload$188 ),
     .\o__ready$112 (opp_go),
-    .o__valid(\o__valid$160 ),
+    .o__valid(\o__valid$171 ),
     .pipe_clk(clk),
     .pipe_rst(pipe_rst_all),
     .pool_rd_data(pool_rd_data),
     .pool_rd_en(rd_en),
     .pool_rd_slot(rd_slot),
-    .\port$28603$0 (dir_data_0_value),
-    .\port$28605$0 (dir_data_1_value),
-    .\port$28607$0 (dir_data_2_value),
-    .\port$28609$0 (dir_data_3_value),
-    .\port$28611$0 (dir_data_4_value),
-    .\port$28613$0 (dir_data_5_value),
-    .\port$28615$0 (dir_data_6_value),
-    .\port$28617$0 (dir_data_7_value),
-    .\port$28619$0 (dir_data_8_value),
-    .\port$28621$0 (dir_data_9_value),
-    .\port$28623$0 (dir_data_10_value),
-    .\port$28625$0 (dir_data_11_value),
-    .\port$28627$0 (dir_data_12_value),
-    .\port$28629$0 (dir_data_13_value),
-    .\port$28631$0 (dir_data_14_value[29:0])
+    .\port$28876$0 (dir_data_0_value),
+    .\port$28878$0 (dir_data_1_value),
+    .\port$28880$0 (dir_data_2_value),
+    .\port$28882$0 (dir_data_3_value),
+    .\port$28884$0 (dir_data_4_value),
+    .\port$28886$0 (dir_data_5_value),
+    .\port$28888$0 (dir_data_6_value),
+    .\port$28890$0 (dir_data_7_value),
+    .\port$28892$0 (dir_data_8_value),
+    .\port$28894$0 (dir_data_9_value),
+    .\port$28896$0 (dir_data_10_value),
+    .\port$28898$0 (dir_data_11_value),
+    .\port$28900$0 (dir_data_12_value),
+    .\port$28902$0 (dir_data_13_value),
+    .\port$28904$0 (dir_data_14_value[29:0])
   );
   \appliance_top.csr  csr (
     .bus__araddr(s_axil_araddr),
@@ -1237,7 +1262,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pool_data_5_cur(pool_data_5_value),
     .pool_data_6_cur(pool_data_6_value),
     .pool_data_7_cur(pool_data_7_value),
-    .\port$28356$0 (host_rd_data),
+    .\port$28619$0 (host_rd_data),
     .records_rd(records_value),
     .router_cfg_valid(router_cfg_valid),
     .router_cfg_venue(router_cfg_venue),
@@ -1268,12 +1293,12 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .i__payload(i__payload),
     .\i__ready$8 (\i__ready$68 ),
     .\i__valid$3 (i__valid),
-    .\o__payload$92 (o__payload),
-    .\o__ready$57 (o_calldata__ready),
-    .\o__ready$63 (a_take),
-    .\o__valid$62 (o__valid),
-    .\o_calldata__payload$55 (i_cd__payload),
-    .\o_calldata__valid$59 (i_cd__valid),
+    .\o__payload$97 (o__payload),
+    .\o__ready$59 (o_calldata__ready),
+    .\o__ready$65 (a_take),
+    .\o__valid$64 (o__valid),
+    .o_calldata__payload(i_cd__payload),
+    .o_calldata__valid(i_cd__valid),
     .pipe_clk(clk),
     .pipe_rst(pipe_rst_all)
   );
@@ -1281,7 +1306,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .i__payload(\i__payload$70 ),
     .i__ready(i__ready),
     .i__valid(\i__valid$67 ),
-    .o__payload(\o__payload$305 ),
+    .o__payload(\o__payload$315 ),
     .o__ready(a_take),
     .o__valid(\o__valid$147 ),
     .pipe_clk(clk),
@@ -1294,15 +1319,15 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .host_error(status_pool_error),
     .host_pending(status_pool_busy),
     .host_rd_data(host_rd_data),
-    .\port$28545$0 (pool_addr_index),
-    .\port$28547$0 (pool_data_0_value),
-    .\port$28549$0 (pool_data_1_value),
-    .\port$28551$0 (pool_data_2_value),
-    .\port$28553$0 (pool_data_3_value),
-    .\port$28555$0 (pool_data_4_value),
-    .\port$28557$0 (pool_data_5_value),
-    .\port$28559$0 (pool_data_6_value),
-    .\port$28561$0 (pool_data_7_value),
+    .\port$28818$0 (pool_addr_index),
+    .\port$28820$0 (pool_data_0_value),
+    .\port$28822$0 (pool_data_1_value),
+    .\port$28824$0 (pool_data_2_value),
+    .\port$28826$0 (pool_data_3_value),
+    .\port$28828$0 (pool_data_4_value),
+    .\port$28830$0 (pool_data_5_value),
+    .\port$28832$0 (pool_data_6_value),
+    .\port$28834$0 (pool_data_7_value),
     .rd_data(pool_rd_data),
     .rd_slot(rd_slot),
     .rp_eval__en(rd_en),
@@ -1330,37 +1355,253 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .i_tx__ready(i_tx__ready),
     .i_tx__valid(i_tx__valid),
     .o__ready(record_take),
-    .o_valid(\o__valid$164 ),
+    .o_valid(\o__valid$175 ),
     .pipe_clk(clk),
     .pipe_rst(pipe_rst_all),
-    .rec(\o__payload$168 )
+    .rec(\o__payload$179 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\o__payload$168 [10:9])
-      2'h0:
-          \$86  = router_venue0[7:0];
-      2'h1:
-          \$86  = router_venue1[7:0];
-      2'h2:
-          \$86  = router_venue2[7:0];
-      2'h3:
-          \$86  = router_venue3[7:0];
+    word_0 = 64'h0000000000000000;
+    casez (widx)
+      6'h00:
+          word_0 = pre[63:0];
+      6'h01:
+          word_0 = pre[127:64];
+      6'h02:
+          word_0 = hold_hdr[63:0];
+      6'h03:
+          word_0 = hold_hdr[127:64];
+      6'h04:
+          word_0 = hold_hdr[191:128];
+      6'h05:
+          word_0 = hold_hdr[255:192];
+      6'h06:
+          word_0 = hold_hdr[319:256];
+      6'h07:
+          word_0 = hold_hdr[383:320];
+      6'h08:
+          word_0 = hold_hdr[447:384];
+      6'h09:
+          word_0 = hold_hdr[511:448];
+      6'h0a:
+          word_0 = hold_hdr[575:512];
+      6'h0b:
+          word_0 = hold_hdr[639:576];
+      6'h0c:
+          word_0 = hold_hdr[703:640];
+      6'h0d:
+          word_0 = hold_hdr[767:704];
+      6'h0e:
+          word_0 = hold_hdr[831:768];
+      6'h0f:
+          word_0 = hold_hdr[895:832];
+      6'h10:
+          word_0 = hold_hdr[959:896];
+      6'h11:
+          word_0 = hold_hdr[1023:960];
+      6'h12:
+          word_0 = hold_hdr[1087:1024];
+      6'h13:
+          word_0 = hold_hdr[1151:1088];
+      6'h14:
+          word_0 = hold_hdr[1215:1152];
+      6'h15:
+          word_0 = hold_hdr[1279:1216];
+      6'h16:
+          word_0 = hold_hdr[1343:1280];
+      6'h17:
+          word_0 = hold_hdr[1407:1344];
+      6'h18:
+          word_0 = hold_hdr[1471:1408];
+      6'h19:
+          word_0 = hold_hdr[1535:1472];
+      6'h1a:
+          word_0 = hold_hdr[1599:1536];
+      6'h1b:
+          word_0 = hold_hdr[1663:1600];
+      6'h1c:
+          word_0 = hold_hdr[1727:1664];
+      6'h1d:
+          word_0 = hold_hdr[1791:1728];
+      6'h1e:
+          word_0 = hold_hdr[1855:1792];
+      6'h1f:
+          word_0 = hold_hdr[1919:1856];
+      6'h20:
+          word_0 = hold_hdr[1983:1920];
+      6'h21:
+          word_0 = hold_hdr[2047:1984];
+      6'h22:
+          word_0 = hold_hdr[2111:2048];
+      6'h23:
+          word_0 = hold_hdr[2175:2112];
+      6'h24:
+          word_0 = hold_hdr[2239:2176];
+      6'h25:
+          word_0 = hold_hdr[2303:2240];
+      6'h26:
+          word_0 = hold_hdr[2367:2304];
+      6'h27:
+          word_0 = hold_hdr[2431:2368];
+      6'h28:
+          word_0 = hold_hdr[2495:2432];
+      6'h29:
+          word_0 = hold_hdr[2559:2496];
+      6'h2a:
+          word_0 = hold_hdr[2623:2560];
+      6'h2b:
+          word_0 = hold_hdr[2687:2624];
+      6'h2c:
+          word_0 = hold_hdr[2751:2688];
+      6'h2d:
+          word_0 = hold_hdr[2815:2752];
+      6'h2e:
+          word_0 = hold_hdr[2879:2816];
+      6'h2f:
+          word_0 = hold_hdr[2943:2880];
+      6'h30:
+          word_0 = hold_hdr[3007:2944];
+      6'h31:
+          word_0 = { 60'h000000000000000, hold_hdr[3011:3008] };
+      6'h32:
+          word_0 = hold_digest[63:0];
+      6'h33:
+          word_0 = hold_digest[127:64];
+      6'h34:
+          word_0 = hold_digest[191:128];
+      6'h35:
+          word_0 = hold_digest[255:192];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    word_1 = 64'h0000000000000000;
+    casez (widx)
+      6'h00:
+          word_1 = pre[63:0];
+      6'h01:
+          word_1 = pre[127:64];
+      6'h02:
+          word_1 = swap_rec[63:0];
+      6'h03:
+          word_1 = swap_rec[127:64];
+      6'h04:
+          word_1 = swap_rec[191:128];
+      6'h05:
+          word_1 = swap_rec[255:192];
+      6'h06:
+          word_1 = swap_rec[319:256];
+      6'h07:
+          word_1 = swap_rec[383:320];
+      6'h08:
+          word_1 = swap_rec[447:384];
+      6'h09:
+          word_1 = swap_rec[511:448];
+      6'h0a:
+          word_1 = swap_rec[575:512];
+      6'h0b:
+          word_1 = swap_rec[639:576];
+      6'h0c:
+          word_1 = swap_rec[703:640];
+      6'h0d:
+          word_1 = swap_rec[767:704];
+      6'h0e:
+          word_1 = swap_rec[831:768];
+      6'h0f:
+          word_1 = swap_rec[895:832];
+      6'h10:
+          word_1 = swap_rec[959:896];
+      6'h11:
+          word_1 = swap_rec[1023:960];
+      6'h12:
+          word_1 = swap_rec[1087:1024];
+      6'h13:
+          word_1 = swap_rec[1151:1088];
+      6'h14:
+          word_1 = swap_rec[1215:1152];
+      6'h15:
+          word_1 = swap_rec[1279:1216];
+      6'h16:
+          word_1 = swap_rec[1343:1280];
+      6'h17:
+          word_1 = swap_rec[1407:1344];
+      6'h18:
+          word_1 = swap_rec[1471:1408];
+      6'h19:
+          word_1 = swap_rec[1535:1472];
+      6'h1a:
+          word_1 = swap_rec[1599:1536];
+      6'h1b:
+          word_1 = swap_rec[1663:1600];
+      6'h1c:
+          word_1 = swap_rec[1727:1664];
+      6'h1d:
+          word_1 = swap_rec[1791:1728];
+      6'h1e:
+          word_1 = swap_rec[1855:1792];
+      6'h1f:
+          word_1 = swap_rec[1919:1856];
+      6'h20:
+          word_1 = swap_rec[1983:1920];
+      6'h21:
+          word_1 = swap_rec[2047:1984];
+      6'h22:
+          word_1 = swap_rec[2111:2048];
+      6'h23:
+          word_1 = swap_rec[2175:2112];
+      6'h24:
+          word_1 = { 17'h00000, swap_rec[2222:2176] };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    word_2 = 64'h0000000000000000;
+    casez (widx)
+      6'h00:
+          word_2 = pre[63:0];
+      6'h01:
+          word_2 = pre[127:64];
+      6'h02:
+          word_2 = \$signal [63:0];
+      6'h03:
+          word_2 = \$signal [127:64];
+      6'h04:
+          word_2 = \$signal [191:128];
+      6'h05:
+          word_2 = \$signal [255:192];
+      6'h06:
+          word_2 = \$signal [319:256];
+      6'h07:
+          word_2 = \$signal [383:320];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\o__payload$168 [10:9])
+    casez (\o__payload$179 [10:9])
       2'h0:
-          \$87  = router_venue0[8];
+          \$87  = router_venue0[7:0];
       2'h1:
-          \$87  = router_venue1[8];
+          \$87  = router_venue1[7:0];
       2'h2:
-          \$87  = router_venue2[8];
+          \$87  = router_venue2[7:0];
       2'h3:
-          \$87  = router_venue3[8];
+          \$87  = router_venue3[7:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\o__payload$179 [10:9])
+      2'h0:
+          \$88  = router_venue0[8];
+      2'h1:
+          \$88  = router_venue1[8];
+      2'h2:
+          \$88  = router_venue2[8];
+      2'h3:
+          \$88  = router_venue3[8];
     endcase
   end
   always @* begin
@@ -1397,102 +1638,102 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
       preamble[31:17] = 15'h0000;
       preamble[7:0] = 8'h01;
       preamble[15:8] = 8'h34;
-      preamble[16] = \$31 ;
+      preamble[16] = \$36 ;
       preamble[63:32] = seq;
       preamble[95:64] = hold_stamp;
-      preamble[127:96] = \$32 [31:0];
+      preamble[127:96] = \$37 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     spre = 128'h00000000000000000000000000000000;
     if (record_take) begin
-    end else if (\$30 ) begin
+    end else if (\$35 ) begin
       spre[31:16] = 16'h0000;
       spre[7:0] = 8'h02;
       spre[15:8] = 8'h23;
       spre[63:32] = seq;
-      spre[95:64] = hold_stamp;
-      spre[127:96] = \$33 [31:0];
+      spre[95:64] = swap_stamp;
+      spre[127:96] = \$38 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     opre = 128'h00000000000000000000000000000000;
     if (record_take) begin
-    end else if (\$30 ) begin
+    end else if (\$35 ) begin
     end else if (opp_go) begin
       opre[31:16] = 16'h0000;
-      opre[7:0] = { 5'h00, \$36  };
+      opre[7:0] = { 5'h00, \$41  };
       opre[15:8] = 8'h06;
-      opre[63:32] = \$37 ;
+      opre[63:32] = \$42 ;
       opre[95:64] = cur_stamp;
-      opre[127:96] = \$38 [31:0];
+      opre[127:96] = \$43 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$148  = \$66 [63:0];
+    \$145  = \$71 [63:0];
     if (rst) begin
-      \$148  = 64'h0000000000000000;
+      \$145  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$149  = in_packet;
+    \$146  = in_packet;
     if (beat_ok) begin
-      \$149  = \$67 ;
+      \$146  = \$72 ;
     end
     if (rst) begin
-      \$149  = 1'h0;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$150  = draining;
+    \$147  = draining;
     if (beat_ok) begin
       if (s_axis_tlast) begin
-        \$150  = 1'h0;
+        \$147  = 1'h0;
       end
     end
-    if (\$68 ) begin
-      \$150  = \$71 ;
+    if (\$73 ) begin
+      \$147  = \$76 ;
     end
     if (rst) begin
-      \$150  = 1'h0;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$151  = router_venue0;
+    \$148  = router_venue0;
     if (cfg_we) begin
       casez (router_sel_index[1:0])
         2'h0:
-            \$151  = { router_cfg_venue_valid, router_cfg_venue };
+            \$148  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$151  = 9'h000;
+      \$148  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$152  = router_venue1;
+    \$149  = router_venue1;
     if (cfg_we) begin
       casez (router_sel_index[1:0])
         2'h0:
             /* empty */;
         2'h1:
-            \$152  = { router_cfg_venue_valid, router_cfg_venue };
+            \$149  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$152  = 9'h000;
+      \$149  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$153  = router_venue2;
+    \$150  = router_venue2;
     if (cfg_we) begin
       casez (router_sel_index[1:0])
         2'h0:
@@ -1500,16 +1741,16 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         2'h1:
             /* empty */;
         2'h2:
-            \$153  = { router_cfg_venue_valid, router_cfg_venue };
+            \$150  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$153  = 9'h000;
+      \$150  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$154  = router_venue3;
+    \$151  = router_venue3;
     if (cfg_we) begin
       (* full_case = 32'd1 *)
       casez (router_sel_index[1:0])
@@ -1520,156 +1761,202 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         2'h2:
             /* empty */;
         2'h3:
-            \$154  = { router_cfg_venue_valid, router_cfg_venue };
+            \$151  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$154  = 9'h000;
+      \$151  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$155  = c__valid;
-    if (\$72 ) begin
-      \$155  = 1'h0;
+    \$152  = c__valid;
+    if (\$77 ) begin
+      \$152  = 1'h0;
     end
     if (cyc_cmd_go) begin
-      \$155  = 1'h1;
+      \$152  = 1'h1;
     end
     if (pipe_rst) begin
-      \$155  = 1'h0;
+      \$152  = 1'h0;
     end
     if (rst) begin
-      \$155  = 1'h0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$156  = \i__valid$141 ;
-    if (\$73 ) begin
-      \$156  = 1'h0;
+    \$153  = \i__valid$141 ;
+    if (\$78 ) begin
+      \$153  = 1'h0;
     end
     if (record_take) begin
-      if (\$85 ) begin
-        \$156  = 1'h1;
+      if (\$86 ) begin
+        \$153  = 1'h1;
       end
     end
     if (pipe_rst) begin
-      \$156  = 1'h0;
+      \$153  = 1'h0;
     end
     if (rst) begin
-      \$156  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$157  = cur_stamp;
-    if (\$73 ) begin
-      \$157  = br_stamp;
+    \$154  = cur_stamp;
+    if (\$78 ) begin
+      \$154  = br_stamp;
     end
     if (rst) begin
-      \$157  = 32'd0;
+      \$154  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$158  = hold_full;
+    \$155  = hold_full;
     if (a_take) begin
-      \$158  = 1'h1;
+      \$155  = 1'h1;
     end
     if (record_take) begin
-      \$158  = 1'h0;
+      \$155  = 1'h0;
     end
     if (pipe_rst) begin
-      \$158  = 1'h0;
+      \$155  = 1'h0;
     end
     if (rst) begin
-      \$158  = 1'h0;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$159  = hold_hdr;
+    \$156  = hold_hdr;
     if (a_take) begin
-      \$159  = o__payload;
+      \$156  = o__payload;
     end
     if (rst) begin
-      \$159  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$156  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$160  = hold_digest;
+    \$157  = hold_digest;
     if (a_take) begin
-      \$160  = \o__payload$305 [255:0];
+      \$157  = \o__payload$315 [255:0];
     end
     if (rst) begin
-      \$160  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$157  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$161  = hold_stamp;
+    \$158  = hold_stamp;
     if (a_take) begin
-      \$161  = r_data;
+      \$158  = r_data;
     end
     if (rst) begin
-      \$161  = 32'd0;
+      \$158  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$162  = hold_err;
+    \$159  = hold_err;
     if (a_take) begin
-      \$162  = o__payload[4:0];
+      \$159  = o__payload[4:0];
     end
     if (rst) begin
-      \$162  = 5'h00;
+      \$159  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$163  = shreg;
-    if (\$74 ) begin
-      \$163  = \$75 ;
+    \$160  = left;
+    if (transfer) begin
+      \$160  = \$79 [5:0];
     end
     if (record_take) begin
-      \$163  = \$82 [3455:0];
-    end else if (\$78 ) begin
-      \$163  = { 978'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$89  };
+      \$160  = \$84 [5:0];
+    end else if (\$83 ) begin
+      \$160  = 6'h25;
     end else if (opp_go) begin
-      \$163  = { 2845'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$92  };
-    end
-    if (rst) begin
-      \$163  = 3456'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$164  = left;
-    if (\$74 ) begin
-      \$164  = \$76 [5:0];
-    end
-    if (record_take) begin
-      \$164  = \$83 [5:0];
-    end else if (\$78 ) begin
-      \$164  = 6'h25;
-    end else if (opp_go) begin
-      \$164  = 6'h08;
+      \$160  = 6'h08;
     end
     if (pipe_rst) begin
-      \$164  = 6'h00;
+      \$160  = 6'h00;
     end
     if (rst) begin
-      \$164  = 6'h00;
+      \$160  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$161  = widx;
+    if (transfer) begin
+      \$161  = \$80 [5:0];
+    end
+    if (record_take) begin
+      \$161  = 6'h00;
+    end else if (\$83 ) begin
+      \$161  = 6'h00;
+    end else if (opp_go) begin
+      \$161  = 6'h00;
+    end
+    if (rst) begin
+      \$161  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$162  = hold_busy;
+    if (transfer) begin
+      if (\$81 ) begin
+        \$162  = 1'h0;
+      end
+    end
+    if (record_take) begin
+      \$162  = output_cfg_tx_headers;
+    end
+    if (pipe_rst) begin
+      \$162  = 1'h0;
+    end
+    if (rst) begin
+      \$162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$163  = pre;
+    if (record_take) begin
+      \$163  = preamble;
+    end else if (\$83 ) begin
+      \$163  = spre;
+    end else if (opp_go) begin
+      \$163  = opre;
+    end
+    if (rst) begin
+      \$163  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$164  = src;
+    if (record_take) begin
+      \$164  = 2'h0;
+    end else if (\$83 ) begin
+      \$164  = 2'h1;
+    end else if (opp_go) begin
+      \$164  = 2'h2;
+    end
+    if (rst) begin
+      \$164  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     \$165  = swap_pend;
     if (record_take) begin
-      \$165  = \$84 ;
-    end else if (\$78 ) begin
+      \$165  = \$85 ;
+    end else if (\$83 ) begin
       \$165  = 1'h0;
     end
     if (pipe_rst) begin
@@ -1683,7 +1970,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     \$166  = swap_rec;
     if (record_take) begin
-      \$166  = \o__payload$168 ;
+      \$166  = \o__payload$179 ;
     end
     if (rst) begin
       \$166  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -1691,124 +1978,120 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$167  = \i__payload$143 ;
+    \$167  = swap_stamp;
     if (record_take) begin
-      if (\$85 ) begin
-        \$167 [31:0] = seq;
-        \$167 [2263:41] = \o__payload$168 ;
-        \$167 [40:33] = \$86 ;
-        \$167 [32] = \$87 ;
-      end
+      \$167  = hold_stamp;
     end
     if (rst) begin
-      \$167  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$167  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$168  = br_stamp;
+    \$168  = \i__payload$143 ;
     if (record_take) begin
-      if (\$85 ) begin
-        \$168  = hold_stamp;
+      if (\$86 ) begin
+        \$168 [31:0] = seq;
+        \$168 [2263:41] = \o__payload$179 ;
+        \$168 [40:33] = \$87 ;
+        \$168 [32] = \$88 ;
       end
     end
     if (rst) begin
-      \$168  = 32'd0;
+      \$168  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$169  = seq;
+    \$169  = br_stamp;
     if (record_take) begin
-    end else if (\$78 ) begin
-      \$169  = \$90 [31:0];
+      if (\$86 ) begin
+        \$169  = hold_stamp;
+      end
     end
-    if (\$96 ) begin
-      \$169  = \$97 [31:0];
+    if (rst) begin
+      \$169  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$170  = seq;
+    if (record_take) begin
+    end else if (\$83 ) begin
+      \$170  = \$89 [31:0];
+    end
+    if (\$93 ) begin
+      \$170  = \$94 [31:0];
     end
     if (pipe_rst) begin
-      \$169  = 32'd0;
+      \$170  = 32'd0;
     end
     if (rst) begin
-      \$169  = 32'd0;
+      \$170  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$170  = cyc_seq;
+    \$171  = \$signal ;
     if (record_take) begin
-    end else if (\$78 ) begin
+    end else if (\$83 ) begin
     end else if (opp_go) begin
-      if (\o__payload$176 [355]) begin
-        \$170  = \$93 [31:0];
+      \$171  = { 28'h0000000, \o__payload$188  };
+    end
+    if (rst) begin
+      \$171  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$172  = cyc_seq;
+    if (record_take) begin
+    end else if (\$83 ) begin
+    end else if (opp_go) begin
+      if (\o__payload$188 [355]) begin
+        \$172  = \$90 [31:0];
       end
     end
     if (pipe_rst) begin
-      \$170  = 32'd0;
+      \$172  = 32'd0;
     end
     if (rst) begin
-      \$170  = 32'd0;
+      \$172  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$171  = bytes_value;
-    if (\$99 ) begin
-      \$171  = \$100 [63:0];
+    \$173  = bytes_value;
+    if (\$96 ) begin
+      \$173  = \$97 [63:0];
     end
     if (control_soft_reset) begin
-      \$171  = 64'h0000000000000000;
+      \$173  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$171  = 64'h0000000000000000;
+      \$173  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$172  = packets_value;
-    if (\$99 ) begin
+    \$174  = packets_value;
+    if (\$96 ) begin
       if (s_axis_tlast) begin
-        \$172  = \$101 [63:0];
+        \$174  = \$98 [63:0];
       end
     end
     if (control_soft_reset) begin
-      \$172  = 64'h0000000000000000;
+      \$174  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$172  = 64'h0000000000000000;
+      \$174  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$173  = drops_value;
-    if (\$103 ) begin
-      \$173  = \$104 [31:0];
-    end
-    if (control_soft_reset) begin
-      \$173  = 32'd0;
-    end
-    if (rst) begin
-      \$173  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$174  = swaps_value;
-    if (\$105 ) begin
-      \$174  = \$106 [31:0];
-    end
-    if (control_soft_reset) begin
-      \$174  = 32'd0;
-    end
-    if (rst) begin
-      \$174  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$175  = opportunities_value;
-    if (\$110 ) begin
-      \$175  = \$111 [31:0];
+    \$175  = drops_value;
+    if (\$100 ) begin
+      \$175  = \$101 [31:0];
     end
     if (control_soft_reset) begin
       \$175  = 32'd0;
@@ -1819,9 +2102,9 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$176  = host_evals_value;
-    if (\$115 ) begin
-      \$176  = \$116 [31:0];
+    \$176  = swaps_value;
+    if (\$102 ) begin
+      \$176  = \$103 [31:0];
     end
     if (control_soft_reset) begin
       \$176  = 32'd0;
@@ -1832,9 +2115,9 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$177  = records_value;
-    if (record_take) begin
-      \$177  = \$117 [31:0];
+    \$177  = opportunities_value;
+    if (\$107 ) begin
+      \$177  = \$108 [31:0];
     end
     if (control_soft_reset) begin
       \$177  = 32'd0;
@@ -1845,56 +2128,82 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$178  = decode_errors_value;
+    \$178  = host_evals_value;
+    if (\$112 ) begin
+      \$178  = \$113 [31:0];
+    end
+    if (control_soft_reset) begin
+      \$178  = 32'd0;
+    end
+    if (rst) begin
+      \$178  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$179  = records_value;
     if (record_take) begin
-      if (\$118 ) begin
-        \$178  = \$119 [31:0];
+      \$179  = \$114 [31:0];
+    end
+    if (control_soft_reset) begin
+      \$179  = 32'd0;
+    end
+    if (rst) begin
+      \$179  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$180  = decode_errors_value;
+    if (record_take) begin
+      if (\$115 ) begin
+        \$180  = \$116 [31:0];
       end
     end
     if (control_soft_reset) begin
-      \$178  = 32'd0;
+      \$180  = 32'd0;
     end
     if (rst) begin
-      \$178  = 32'd0;
+      \$180  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$179  = err_empty_value;
+    \$181  = err_empty_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
-            \$179  = \$120 [31:0];
+            \$181  = \$117 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$179  = 32'd0;
+      \$181  = 32'd0;
     end
     if (rst) begin
-      \$179  = 32'd0;
+      \$181  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$180  = err_unknown_type_value;
+    \$182  = err_unknown_type_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
-            \$180  = \$121 [31:0];
+            \$182  = \$118 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$180  = 32'd0;
+      \$182  = 32'd0;
     end
     if (rst) begin
-      \$180  = 32'd0;
+      \$182  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$181  = err_truncated_value;
+    \$183  = err_truncated_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1902,19 +2211,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h02:
             /* empty */;
         5'h03:
-            \$181  = \$122 [31:0];
+            \$183  = \$119 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$181  = 32'd0;
+      \$183  = 32'd0;
     end
     if (rst) begin
-      \$181  = 32'd0;
+      \$183  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$182  = err_trailing_bytes_value;
+    \$184  = err_trailing_bytes_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1924,19 +2233,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h03:
             /* empty */;
         5'h04:
-            \$182  = \$123 [31:0];
+            \$184  = \$120 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$182  = 32'd0;
+      \$184  = 32'd0;
     end
     if (rst) begin
-      \$182  = 32'd0;
+      \$184  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$183  = err_non_canonical_size_value;
+    \$185  = err_non_canonical_size_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1948,19 +2257,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h04:
             /* empty */;
         5'h05:
-            \$183  = \$124 [31:0];
+            \$185  = \$121 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$183  = 32'd0;
+      \$185  = 32'd0;
     end
     if (rst) begin
-      \$183  = 32'd0;
+      \$185  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$184  = err_leading_zero_value;
+    \$186  = err_leading_zero_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1974,19 +2283,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h05:
             /* empty */;
         5'h06:
-            \$184  = \$125 [31:0];
+            \$186  = \$122 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$184  = 32'd0;
+      \$186  = 32'd0;
     end
     if (rst) begin
-      \$184  = 32'd0;
+      \$186  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$185  = err_overruns_parent_value;
+    \$187  = err_overruns_parent_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2002,19 +2311,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h06:
             /* empty */;
         5'h07:
-            \$185  = \$126 [31:0];
+            \$187  = \$123 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$185  = 32'd0;
+      \$187  = 32'd0;
     end
     if (rst) begin
-      \$185  = 32'd0;
+      \$187  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$186  = err_expected_string_value;
+    \$188  = err_expected_string_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2032,19 +2341,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h07:
             /* empty */;
         5'h08:
-            \$186  = \$127 [31:0];
+            \$188  = \$124 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$186  = 32'd0;
+      \$188  = 32'd0;
     end
     if (rst) begin
-      \$186  = 32'd0;
+      \$188  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$187  = err_expected_list_value;
+    \$189  = err_expected_list_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2064,19 +2373,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h08:
             /* empty */;
         5'h09:
-            \$187  = \$128 [31:0];
+            \$189  = \$125 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$187  = 32'd0;
+      \$189  = 32'd0;
     end
     if (rst) begin
-      \$187  = 32'd0;
+      \$189  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$188  = err_too_few_fields_value;
+    \$190  = err_too_few_fields_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2098,19 +2407,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h09:
             /* empty */;
         5'h0a:
-            \$188  = \$129 [31:0];
+            \$190  = \$126 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$188  = 32'd0;
+      \$190  = 32'd0;
     end
     if (rst) begin
-      \$188  = 32'd0;
+      \$190  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$189  = err_too_many_fields_value;
+    \$191  = err_too_many_fields_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2134,19 +2443,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0a:
             /* empty */;
         5'h0b:
-            \$189  = \$130 [31:0];
+            \$191  = \$127 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$189  = 32'd0;
+      \$191  = 32'd0;
     end
     if (rst) begin
-      \$189  = 32'd0;
+      \$191  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$190  = err_int_out_of_range_value;
+    \$192  = err_int_out_of_range_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2172,19 +2481,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0b:
             /* empty */;
         5'h0c:
-            \$190  = \$131 [31:0];
+            \$192  = \$128 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$190  = 32'd0;
+      \$192  = 32'd0;
     end
     if (rst) begin
-      \$190  = 32'd0;
+      \$192  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$191  = err_bad_address_value;
+    \$193  = err_bad_address_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2212,19 +2521,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0c:
             /* empty */;
         5'h0d:
-            \$191  = \$132 [31:0];
+            \$193  = \$129 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$191  = 32'd0;
+      \$193  = 32'd0;
     end
     if (rst) begin
-      \$191  = 32'd0;
+      \$193  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$192  = err_bad_storage_key_value;
+    \$194  = err_bad_storage_key_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2254,19 +2563,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0d:
             /* empty */;
         5'h0e:
-            \$192  = \$133 [31:0];
+            \$194  = \$130 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$192  = 32'd0;
+      \$194  = 32'd0;
     end
     if (rst) begin
-      \$192  = 32'd0;
+      \$194  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$193  = err_missing_to_value;
+    \$195  = err_missing_to_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2298,19 +2607,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0e:
             /* empty */;
         5'h0f:
-            \$193  = \$134 [31:0];
+            \$195  = \$131 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$193  = 32'd0;
+      \$195  = 32'd0;
     end
     if (rst) begin
-      \$193  = 32'd0;
+      \$195  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$194  = err_bad_v_value;
+    \$196  = err_bad_v_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2344,19 +2653,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0f:
             /* empty */;
         5'h10:
-            \$194  = \$135 [31:0];
+            \$196  = \$132 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$194  = 32'd0;
+      \$196  = 32'd0;
     end
     if (rst) begin
-      \$194  = 32'd0;
+      \$196  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$195  = err_bad_y_parity_value;
+    \$197  = err_bad_y_parity_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2392,19 +2701,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h10:
             /* empty */;
         5'h11:
-            \$195  = \$136 [31:0];
+            \$197  = \$133 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$195  = 32'd0;
+      \$197  = 32'd0;
     end
     if (rst) begin
-      \$195  = 32'd0;
+      \$197  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$196  = err_bad_r_value;
+    \$198  = err_bad_r_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2442,19 +2751,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h11:
             /* empty */;
         5'h12:
-            \$196  = \$137 [31:0];
+            \$198  = \$134 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$196  = 32'd0;
+      \$198  = 32'd0;
     end
     if (rst) begin
-      \$196  = 32'd0;
+      \$198  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$197  = err_bad_s_value;
+    \$199  = err_bad_s_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2494,19 +2803,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h12:
             /* empty */;
         5'h13:
-            \$197  = \$138 [31:0];
+            \$199  = \$135 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$197  = 32'd0;
+      \$199  = 32'd0;
     end
     if (rst) begin
-      \$197  = 32'd0;
+      \$199  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$198  = err_high_s_value;
+    \$200  = err_high_s_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2548,19 +2857,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h13:
             /* empty */;
         5'h14:
-            \$198  = \$139 [31:0];
+            \$200  = \$136 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$198  = 32'd0;
+      \$200  = 32'd0;
     end
     if (rst) begin
-      \$198  = 32'd0;
+      \$200  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$199  = err_no_blob_hashes_value;
+    \$201  = err_no_blob_hashes_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2604,19 +2913,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h14:
             /* empty */;
         5'h15:
-            \$199  = \$140 [31:0];
+            \$201  = \$137 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$199  = 32'd0;
+      \$201  = 32'd0;
     end
     if (rst) begin
-      \$199  = 32'd0;
+      \$201  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$200  = err_bad_blob_hash_value;
+    \$202  = err_bad_blob_hash_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2662,19 +2971,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h15:
             /* empty */;
         5'h16:
-            \$200  = \$141 [31:0];
+            \$202  = \$138 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$200  = 32'd0;
+      \$202  = 32'd0;
     end
     if (rst) begin
-      \$200  = 32'd0;
+      \$202  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$201  = err_empty_authorization_list_value;
+    \$203  = err_empty_authorization_list_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2722,19 +3031,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h16:
             /* empty */;
         5'h17:
-            \$201  = \$142 [31:0];
+            \$203  = \$139 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$201  = 32'd0;
+      \$203  = 32'd0;
     end
     if (rst) begin
-      \$201  = 32'd0;
+      \$203  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$202  = err_priority_fee_above_max_value;
+    \$204  = err_priority_fee_above_max_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2784,19 +3093,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h17:
             /* empty */;
         5'h18:
-            \$202  = \$143 [31:0];
+            \$204  = \$140 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$202  = 32'd0;
+      \$204  = 32'd0;
     end
     if (rst) begin
-      \$202  = 32'd0;
+      \$204  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$203  = err_initcode_too_large_value;
+    \$205  = err_initcode_too_large_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2848,19 +3157,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h18:
             /* empty */;
         5'h19:
-            \$203  = \$144 [31:0];
+            \$205  = \$141 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$203  = 32'd0;
+      \$205  = 32'd0;
     end
     if (rst) begin
-      \$203  = 32'd0;
+      \$205  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$204  = err_bad_sidecar_value;
+    \$206  = err_bad_sidecar_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2914,19 +3223,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h19:
             /* empty */;
         5'h1a:
-            \$204  = \$145 [31:0];
+            \$206  = \$142 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$204  = 32'd0;
+      \$206  = 32'd0;
     end
     if (rst) begin
-      \$204  = 32'd0;
+      \$206  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$205  = err_too_large_value;
+    \$207  = err_too_large_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2982,19 +3291,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h1a:
             /* empty */;
         5'h1b:
-            \$205  = \$146 [31:0];
+            \$207  = \$143 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$205  = 32'd0;
+      \$207  = 32'd0;
     end
     if (rst) begin
-      \$205  = 32'd0;
+      \$207  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$206  = err_recovery_failed_value;
+    \$208  = err_recovery_failed_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -3052,14 +3361,14 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h1b:
             /* empty */;
         5'h1c:
-            \$206  = \$147 [31:0];
+            \$208  = \$144 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$206  = 32'd0;
+      \$208  = 32'd0;
     end
     if (rst) begin
-      \$206  = 32'd0;
+      \$208  = 32'd0;
     end
   end
   assign bus__awaddr = s_axil_awaddr;
@@ -3083,7 +3392,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign version_major = 8'h01;
   assign version_minor = 8'h06;
   assign version_features = 8'h3f;
-  assign src_hash_value = 32'd514191427;
+  assign src_hash_value = 32'd918652496;
   assign cnt_rst = control_soft_reset;
   assign cycle = cycle_value;
   assign pipe_clk = clk;
@@ -3103,11 +3412,11 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign br_pend = \i__valid$141 ;
   assign br_req = \i__payload$143 ;
   assign o__ready = a_take;
-  assign \o__ready$155  = a_take;
+  assign \o__ready$156  = a_take;
   assign r_en = a_take;
-  assign \o__ready$162  = opp_go;
-  assign \o__ready$167  = record_take;
-  assign keep_count = \$46 [3:0];
+  assign \o__ready$173  = opp_go;
+  assign \o__ready$178  = record_take;
+  assign keep_count = \$51 [3:0];
   assign packets = packets_value;
   assign nbytes = bytes_value;
   assign records = records_value;
@@ -3164,7 +3473,6 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign pool_rdata_7_value = host_rd_data[255:224];
   assign status_in_packet = in_packet;
   assign status_idle = idle;
-  assign m_axis_tdata = shreg[63:0];
   assign m_axis_tkeep = 8'hff;
   assign s_axil_bresp = 2'h0;
   assign s_axil_rresp = 2'h0;
@@ -3304,41 +3612,41 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \o__payload.sig_offset  = o__payload[2962:2939];
   assign \o__payload.tx_list_end  = o__payload[2986:2963];
   assign \o__payload.size  = o__payload[3011:2987];
-  assign \o__payload$168.is_swap  = \o__payload$168 [0];
-  assign \o__payload$168.fn  = \o__payload$168 [4:1];
-  assign \o__payload$168.exact_out  = \o__payload$168 [5];
-  assign \o__payload$168.eth_in  = \o__payload$168 [6];
-  assign \o__payload$168.eth_out  = \o__payload$168 [7];
-  assign \o__payload$168.fee_on_transfer  = \o__payload$168 [8];
-  assign \o__payload$168.router  = \o__payload$168 [10:9];
-  assign \o__payload$168.path_len  = \o__payload$168 [14:11];
-  assign \o__payload$168.amount_in  = \o__payload$168 [270:15];
-  assign \o__payload$168.amount_out  = \o__payload$168 [526:271];
-  assign \o__payload$168.recipient  = \o__payload$168 [686:527];
-  assign \o__payload$168.deadline  = \o__payload$168 [942:687];
-  assign \o__payload$168.path  = \o__payload$168 [2222:943];
-  assign \o__payload$168.path[0]  = \o__payload$168 [1102:943];
-  assign \o__payload$168.path[1]  = \o__payload$168 [1262:1103];
-  assign \o__payload$168.path[2]  = \o__payload$168 [1422:1263];
-  assign \o__payload$168.path[3]  = \o__payload$168 [1582:1423];
-  assign \o__payload$168.path[4]  = \o__payload$168 [1742:1583];
-  assign \o__payload$168.path[5]  = \o__payload$168 [1902:1743];
-  assign \o__payload$168.path[6]  = \o__payload$168 [2062:1903];
-  assign \o__payload$168.path[7]  = \o__payload$168 [2222:2063];
-  assign \o__payload$176.kind  = \o__payload$176 [0];
-  assign \o__payload$176.status  = \o__payload$176 [3:1];
-  assign \o__payload$176.count  = \o__payload$176 [11:4];
-  assign \o__payload$176.hop  = \o__payload$176 [14:12];
-  assign \o__payload$176.direction  = \o__payload$176 [15];
-  assign \o__payload$176.exact  = \o__payload$176 [16];
-  assign \o__payload$176.base1  = \o__payload$176 [17];
-  assign \o__payload$176.candidates  = \o__payload$176 [34:18];
-  assign \o__payload$176.tag  = \o__payload$176 [66:35];
-  assign \o__payload$176.touched  = \o__payload$176 [82:67];
-  assign \o__payload$176.sibling  = \o__payload$176 [98:83];
-  assign \o__payload$176.amount_in  = \o__payload$176 [226:99];
-  assign \o__payload$176.profit  = \o__payload$176 [354:227];
-  assign \o__payload$176.cycle  = \o__payload$176 [355];
+  assign \o__payload$179.is_swap  = \o__payload$179 [0];
+  assign \o__payload$179.fn  = \o__payload$179 [4:1];
+  assign \o__payload$179.exact_out  = \o__payload$179 [5];
+  assign \o__payload$179.eth_in  = \o__payload$179 [6];
+  assign \o__payload$179.eth_out  = \o__payload$179 [7];
+  assign \o__payload$179.fee_on_transfer  = \o__payload$179 [8];
+  assign \o__payload$179.router  = \o__payload$179 [10:9];
+  assign \o__payload$179.path_len  = \o__payload$179 [14:11];
+  assign \o__payload$179.amount_in  = \o__payload$179 [270:15];
+  assign \o__payload$179.amount_out  = \o__payload$179 [526:271];
+  assign \o__payload$179.recipient  = \o__payload$179 [686:527];
+  assign \o__payload$179.deadline  = \o__payload$179 [942:687];
+  assign \o__payload$179.path  = \o__payload$179 [2222:943];
+  assign \o__payload$179.path[0]  = \o__payload$179 [1102:943];
+  assign \o__payload$179.path[1]  = \o__payload$179 [1262:1103];
+  assign \o__payload$179.path[2]  = \o__payload$179 [1422:1263];
+  assign \o__payload$179.path[3]  = \o__payload$179 [1582:1423];
+  assign \o__payload$179.path[4]  = \o__payload$179 [1742:1583];
+  assign \o__payload$179.path[5]  = \o__payload$179 [1902:1743];
+  assign \o__payload$179.path[6]  = \o__payload$179 [2062:1903];
+  assign \o__payload$179.path[7]  = \o__payload$179 [2222:2063];
+  assign \o__payload$188.kind  = \o__payload$188 [0];
+  assign \o__payload$188.status  = \o__payload$188 [3:1];
+  assign \o__payload$188.count  = \o__payload$188 [11:4];
+  assign \o__payload$188.hop  = \o__payload$188 [14:12];
+  assign \o__payload$188.direction  = \o__payload$188 [15];
+  assign \o__payload$188.exact  = \o__payload$188 [16];
+  assign \o__payload$188.base1  = \o__payload$188 [17];
+  assign \o__payload$188.candidates  = \o__payload$188 [34:18];
+  assign \o__payload$188.tag  = \o__payload$188 [66:35];
+  assign \o__payload$188.touched  = \o__payload$188 [82:67];
+  assign \o__payload$188.sibling  = \o__payload$188 [98:83];
+  assign \o__payload$188.amount_in  = \o__payload$188 [226:99];
+  assign \o__payload$188.profit  = \o__payload$188 [354:227];
+  assign \o__payload$188.cycle  = \o__payload$188 [355];
   assign \host_data.reserve0  = { pool_data_3_value[15:0], pool_data_2_value, pool_data_1_value, pool_data_0_value };
   assign \host_data.reserve1  = { pool_data_6_value, pool_data_5_value, pool_data_4_value, pool_data_3_value[31:16] };
   assign \host_data.fee_num  = pool_data_7_value[15:0];
@@ -3355,13 +3663,13 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \host_rd_data.reserve1  = host_rd_data[223:112];
   assign \host_rd_data.fee_num  = host_rd_data[239:224];
   assign \host_rd_data.fee_den  = host_rd_data[255:240];
-  assign \o__payload$305.digest  = \o__payload$305 [255:0];
-  assign \o__payload$305.length  = \o__payload$305 [287:256];
+  assign \o__payload$315.digest  = \o__payload$315 [255:0];
+  assign \o__payload$315.length  = \o__payload$315 [287:256];
   assign i_tx__payload[673:418] = o__payload[394:139];
   assign i_tx__payload[417:162] = o__payload[1674:1419];
   assign i_tx__payload[161:2] = o__payload[2602:2443];
   assign i_tx__payload[1] = o__payload[10];
-  assign i_tx__payload[0] = \$14 ;
+  assign i_tx__payload[0] = \$16 ;
   assign c__payload[511:256] = { cyc_hop1_7_value, cyc_hop1_6_value, cyc_hop1_5_value, cyc_hop1_4_value, cyc_hop1_3_value, cyc_hop1_2_value, cyc_hop1_1_value, cyc_hop1_0_value };
   assign c__payload[255:0] = { cyc_hop0_7_value, cyc_hop0_6_value, cyc_hop0_5_value, cyc_hop0_4_value, cyc_hop0_3_value, cyc_hop0_2_value, cyc_hop0_1_value, cyc_hop0_0_value };
   assign cfg_entry[385:226] = { router_weth_4_value, router_weth_3_value, router_weth_2_value, router_weth_1_value, router_weth_0_value };
@@ -3375,17 +3683,12 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign i__payload[72] = s_axis_tlast;
   assign i__payload[71:64] = s_axis_tkeep;
   assign i__payload[63:0] = s_axis_tdata;
-  assign \$75  = { 64'h0000000000000000, shreg[3455:64] };
-  assign \$79  = { 127'h00000000000000000000000000000000, hold_hdr, 128'h00000000000000000000000000000000 };
-  assign \$81  = { 895'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, hold_digest, 3200'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 };
-  assign \$88  = { 127'h00000000000000000000000000000000, swap_rec, 128'h00000000000000000000000000000000 };
-  assign \$91  = { 127'h00000000000000000000000000000000, \o__payload$176 , 128'h00000000000000000000000000000000 };
-  assign \$112  = \o__payload$176 [0];
+  assign \$109  = \o__payload$188 [0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$100 , dwp__en, dwp__addr, dir_count, maxc, \port$28603$0 , \port$28605$0 , \port$28607$0 , \port$28609$0 , \port$28611$0 , \port$28613$0 , \port$28615$0 , \port$28617$0 , \port$28619$0 , \port$28621$0 
-, \port$28623$0 , \port$28625$0 , \port$28627$0 , \port$28629$0 , \port$28631$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, pipe_clk);
+module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$100 , dwp__en, dwp__addr, dir_count, maxc, \port$28876$0 , \port$28878$0 , \port$28880$0 , \port$28882$0 , \port$28884$0 , \port$28886$0 , \port$28888$0 , \port$28890$0 , \port$28892$0 , \port$28894$0 
+, \port$28896$0 , \port$28898$0 , \port$28900$0 , \port$28902$0 , \port$28904$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, pipe_clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
   input pipe_rst;
   wire pipe_rst;
@@ -3409,36 +3712,36 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   wire [8:0] dir_count;
   input [16:0] maxc;
   wire [16:0] maxc;
-  input [31:0] \port$28603$0 ;
-  wire [31:0] \port$28603$0 ;
-  input [31:0] \port$28605$0 ;
-  wire [31:0] \port$28605$0 ;
-  input [31:0] \port$28607$0 ;
-  wire [31:0] \port$28607$0 ;
-  input [31:0] \port$28609$0 ;
-  wire [31:0] \port$28609$0 ;
-  input [31:0] \port$28611$0 ;
-  wire [31:0] \port$28611$0 ;
-  input [31:0] \port$28613$0 ;
-  wire [31:0] \port$28613$0 ;
-  input [31:0] \port$28615$0 ;
-  wire [31:0] \port$28615$0 ;
-  input [31:0] \port$28617$0 ;
-  wire [31:0] \port$28617$0 ;
-  input [31:0] \port$28619$0 ;
-  wire [31:0] \port$28619$0 ;
-  input [31:0] \port$28621$0 ;
-  wire [31:0] \port$28621$0 ;
-  input [31:0] \port$28623$0 ;
-  wire [31:0] \port$28623$0 ;
-  input [31:0] \port$28625$0 ;
-  wire [31:0] \port$28625$0 ;
-  input [31:0] \port$28627$0 ;
-  wire [31:0] \port$28627$0 ;
-  input [31:0] \port$28629$0 ;
-  wire [31:0] \port$28629$0 ;
-  input [29:0] \port$28631$0 ;
-  wire [29:0] \port$28631$0 ;
+  input [31:0] \port$28876$0 ;
+  wire [31:0] \port$28876$0 ;
+  input [31:0] \port$28878$0 ;
+  wire [31:0] \port$28878$0 ;
+  input [31:0] \port$28880$0 ;
+  wire [31:0] \port$28880$0 ;
+  input [31:0] \port$28882$0 ;
+  wire [31:0] \port$28882$0 ;
+  input [31:0] \port$28884$0 ;
+  wire [31:0] \port$28884$0 ;
+  input [31:0] \port$28886$0 ;
+  wire [31:0] \port$28886$0 ;
+  input [31:0] \port$28888$0 ;
+  wire [31:0] \port$28888$0 ;
+  input [31:0] \port$28890$0 ;
+  wire [31:0] \port$28890$0 ;
+  input [31:0] \port$28892$0 ;
+  wire [31:0] \port$28892$0 ;
+  input [31:0] \port$28894$0 ;
+  wire [31:0] \port$28894$0 ;
+  input [31:0] \port$28896$0 ;
+  wire [31:0] \port$28896$0 ;
+  input [31:0] \port$28898$0 ;
+  wire [31:0] \port$28898$0 ;
+  input [31:0] \port$28900$0 ;
+  wire [31:0] \port$28900$0 ;
+  input [31:0] \port$28902$0 ;
+  wire [31:0] \port$28902$0 ;
+  input [29:0] \port$28904$0 ;
+  wire [29:0] \port$28904$0 ;
   output busy;
   reg busy;
   output i__ready;
@@ -4267,7 +4570,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   end
   always @(posedge pipe_clk) begin
     if (dwp__en)
-      dir[dwp__addr] <= { \port$28631$0 , \port$28629$0 , \port$28627$0 , \port$28625$0 , \port$28623$0 , \port$28621$0 , \port$28619$0 , \port$28617$0 , \port$28615$0 , \port$28613$0 , \port$28611$0 , \port$28609$0 , \port$28607$0 , \port$28605$0 , \port$28603$0  };
+      dir[dwp__addr] <= { \port$28904$0 , \port$28902$0 , \port$28900$0 , \port$28898$0 , \port$28896$0 , \port$28894$0 , \port$28892$0 , \port$28890$0 , \port$28888$0 , \port$28886$0 , \port$28884$0 , \port$28882$0 , \port$28880$0 , \port$28878$0 , \port$28876$0  };
   end
   reg [477:0] _0_;
   always @(posedge pipe_clk) begin
@@ -8387,44 +8690,44 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
     end
   end
   assign dir_index = dwp__addr;
-  assign dwp__data = { \port$28631$0 , \port$28629$0 , \port$28627$0 , \port$28625$0 , \port$28623$0 , \port$28621$0 , \port$28619$0 , \port$28617$0 , \port$28615$0 , \port$28613$0 , \port$28611$0 , \port$28609$0 , \port$28607$0 , \port$28605$0 , \port$28603$0  };
-  assign dir_data = { \port$28631$0 , \port$28629$0 , \port$28627$0 , \port$28625$0 , \port$28623$0 , \port$28621$0 , \port$28619$0 , \port$28617$0 , \port$28615$0 , \port$28613$0 , \port$28611$0 , \port$28609$0 , \port$28607$0 , \port$28605$0 , \port$28603$0  };
+  assign dwp__data = { \port$28904$0 , \port$28902$0 , \port$28900$0 , \port$28898$0 , \port$28896$0 , \port$28894$0 , \port$28892$0 , \port$28890$0 , \port$28888$0 , \port$28886$0 , \port$28884$0 , \port$28882$0 , \port$28880$0 , \port$28878$0 , \port$28876$0  };
+  assign dir_data = { \port$28904$0 , \port$28902$0 , \port$28900$0 , \port$28898$0 , \port$28896$0 , \port$28894$0 , \port$28892$0 , \port$28890$0 , \port$28888$0 , \port$28886$0 , \port$28884$0 , \port$28882$0 , \port$28880$0 , \port$28878$0 , \port$28876$0  };
   assign dir_we = dwp__en;
   assign drp__data = dent;
   assign out = o__payload;
   assign o_valid = o__valid;
-  assign \dwp__data.valid  = \port$28603$0 [0];
-  assign \dwp__data.venue  = \port$28603$0 [8:1];
-  assign \dwp__data.base1  = \port$28603$0 [9];
-  assign \dwp__data.nsib  = \port$28603$0 [13:10];
-  assign \dwp__data.slot  = \port$28603$0 [29:14];
-  assign \dwp__data.token0  = { \port$28613$0 [29:0], \port$28611$0 , \port$28609$0 , \port$28607$0 , \port$28605$0 , \port$28603$0 [31:30] };
-  assign \dwp__data.token1  = { \port$28623$0 [29:0], \port$28621$0 , \port$28619$0 , \port$28617$0 , \port$28615$0 , \port$28613$0 [31:30] };
-  assign \dwp__data.sibs  = { \port$28631$0 , \port$28629$0 , \port$28627$0 , \port$28625$0 , \port$28623$0 [31:30] };
-  assign \dwp__data.sibs[0]  = { \port$28625$0 [13:0], \port$28623$0 [31:30] };
-  assign \dwp__data.sibs[1]  = \port$28625$0 [29:14];
-  assign \dwp__data.sibs[2]  = { \port$28627$0 [13:0], \port$28625$0 [31:30] };
-  assign \dwp__data.sibs[3]  = \port$28627$0 [29:14];
-  assign \dwp__data.sibs[4]  = { \port$28629$0 [13:0], \port$28627$0 [31:30] };
-  assign \dwp__data.sibs[5]  = \port$28629$0 [29:14];
-  assign \dwp__data.sibs[6]  = { \port$28631$0 [13:0], \port$28629$0 [31:30] };
-  assign \dwp__data.sibs[7]  = \port$28631$0 [29:14];
-  assign \dir_data.valid  = \port$28603$0 [0];
-  assign \dir_data.venue  = \port$28603$0 [8:1];
-  assign \dir_data.base1  = \port$28603$0 [9];
-  assign \dir_data.nsib  = \port$28603$0 [13:10];
-  assign \dir_data.slot  = \port$28603$0 [29:14];
-  assign \dir_data.token0  = { \port$28613$0 [29:0], \port$28611$0 , \port$28609$0 , \port$28607$0 , \port$28605$0 , \port$28603$0 [31:30] };
-  assign \dir_data.token1  = { \port$28623$0 [29:0], \port$28621$0 , \port$28619$0 , \port$28617$0 , \port$28615$0 , \port$28613$0 [31:30] };
-  assign \dir_data.sibs  = { \port$28631$0 , \port$28629$0 , \port$28627$0 , \port$28625$0 , \port$28623$0 [31:30] };
-  assign \dir_data.sibs[0]  = { \port$28625$0 [13:0], \port$28623$0 [31:30] };
-  assign \dir_data.sibs[1]  = \port$28625$0 [29:14];
-  assign \dir_data.sibs[2]  = { \port$28627$0 [13:0], \port$28625$0 [31:30] };
-  assign \dir_data.sibs[3]  = \port$28627$0 [29:14];
-  assign \dir_data.sibs[4]  = { \port$28629$0 [13:0], \port$28627$0 [31:30] };
-  assign \dir_data.sibs[5]  = \port$28629$0 [29:14];
-  assign \dir_data.sibs[6]  = { \port$28631$0 [13:0], \port$28629$0 [31:30] };
-  assign \dir_data.sibs[7]  = \port$28631$0 [29:14];
+  assign \dwp__data.valid  = \port$28876$0 [0];
+  assign \dwp__data.venue  = \port$28876$0 [8:1];
+  assign \dwp__data.base1  = \port$28876$0 [9];
+  assign \dwp__data.nsib  = \port$28876$0 [13:10];
+  assign \dwp__data.slot  = \port$28876$0 [29:14];
+  assign \dwp__data.token0  = { \port$28886$0 [29:0], \port$28884$0 , \port$28882$0 , \port$28880$0 , \port$28878$0 , \port$28876$0 [31:30] };
+  assign \dwp__data.token1  = { \port$28896$0 [29:0], \port$28894$0 , \port$28892$0 , \port$28890$0 , \port$28888$0 , \port$28886$0 [31:30] };
+  assign \dwp__data.sibs  = { \port$28904$0 , \port$28902$0 , \port$28900$0 , \port$28898$0 , \port$28896$0 [31:30] };
+  assign \dwp__data.sibs[0]  = { \port$28898$0 [13:0], \port$28896$0 [31:30] };
+  assign \dwp__data.sibs[1]  = \port$28898$0 [29:14];
+  assign \dwp__data.sibs[2]  = { \port$28900$0 [13:0], \port$28898$0 [31:30] };
+  assign \dwp__data.sibs[3]  = \port$28900$0 [29:14];
+  assign \dwp__data.sibs[4]  = { \port$28902$0 [13:0], \port$28900$0 [31:30] };
+  assign \dwp__data.sibs[5]  = \port$28902$0 [29:14];
+  assign \dwp__data.sibs[6]  = { \port$28904$0 [13:0], \port$28902$0 [31:30] };
+  assign \dwp__data.sibs[7]  = \port$28904$0 [29:14];
+  assign \dir_data.valid  = \port$28876$0 [0];
+  assign \dir_data.venue  = \port$28876$0 [8:1];
+  assign \dir_data.base1  = \port$28876$0 [9];
+  assign \dir_data.nsib  = \port$28876$0 [13:10];
+  assign \dir_data.slot  = \port$28876$0 [29:14];
+  assign \dir_data.token0  = { \port$28886$0 [29:0], \port$28884$0 , \port$28882$0 , \port$28880$0 , \port$28878$0 , \port$28876$0 [31:30] };
+  assign \dir_data.token1  = { \port$28896$0 [29:0], \port$28894$0 , \port$28892$0 , \port$28890$0 , \port$28888$0 , \port$28886$0 [31:30] };
+  assign \dir_data.sibs  = { \port$28904$0 , \port$28902$0 , \port$28900$0 , \port$28898$0 , \port$28896$0 [31:30] };
+  assign \dir_data.sibs[0]  = { \port$28898$0 [13:0], \port$28896$0 [31:30] };
+  assign \dir_data.sibs[1]  = \port$28898$0 [29:14];
+  assign \dir_data.sibs[2]  = { \port$28900$0 [13:0], \port$28898$0 [31:30] };
+  assign \dir_data.sibs[3]  = \port$28900$0 [29:14];
+  assign \dir_data.sibs[4]  = { \port$28902$0 [13:0], \port$28900$0 [31:30] };
+  assign \dir_data.sibs[5]  = \port$28902$0 [29:14];
+  assign \dir_data.sibs[6]  = { \port$28904$0 [13:0], \port$28902$0 [31:30] };
+  assign \dir_data.sibs[7]  = \port$28904$0 [29:14];
   assign \dent.valid  = dent[0];
   assign \dent.venue  = dent[8:1];
   assign \dent.base1  = dent[9];
@@ -11513,8 +11816,8 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire [9:0] \$2714 ;
   wire [10:0] \$2715 ;
   wire [9:0] \$2716 ;
-  wire [257:0] \$2717 ;
-  wire [768:0] \$2718 ;
+  wire [255:0] \$2717 ;
+  wire [766:0] \$2718 ;
   wire \$2719 ;
   wire \$272 ;
   wire \$2720 ;
@@ -11528,78 +11831,78 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire [36:0] \$2728 ;
   wire [36:0] \$2729 ;
   wire \$273 ;
-  wire [34:0] \$2730 ;
-  wire [34:0] \$2731 ;
-  wire [34:0] \$2732 ;
-  wire [145:0] \$2733 ;
-  wire [258:0] \$2734 ;
+  wire [35:0] \$2730 ;
+  wire [35:0] \$2731 ;
+  wire [35:0] \$2732 ;
+  wire \$2733 ;
+  wire \$2734 ;
   wire \$2735 ;
   wire \$2736 ;
   wire \$2737 ;
-  wire \$2738 ;
-  wire \$2739 ;
+  wire [36:0] \$2738 ;
+  wire [36:0] \$2739 ;
   wire \$274 ;
   wire [36:0] \$2740 ;
   wire [36:0] \$2741 ;
   wire [36:0] \$2742 ;
   wire [36:0] \$2743 ;
-  wire [36:0] \$2744 ;
-  wire [36:0] \$2745 ;
-  wire [34:0] \$2746 ;
-  wire [34:0] \$2747 ;
-  wire [34:0] \$2748 ;
-  wire [145:0] \$2749 ;
+  wire [35:0] \$2744 ;
+  wire [35:0] \$2745 ;
+  wire [35:0] \$2746 ;
+  wire \$2747 ;
+  wire \$2748 ;
+  wire \$2749 ;
   wire \$275 ;
-  wire [258:0] \$2750 ;
+  wire \$2750 ;
   wire \$2751 ;
-  wire \$2752 ;
-  wire \$2753 ;
-  wire \$2754 ;
-  wire \$2755 ;
+  wire [36:0] \$2752 ;
+  wire [36:0] \$2753 ;
+  wire [36:0] \$2754 ;
+  wire [36:0] \$2755 ;
   wire [36:0] \$2756 ;
   wire [36:0] \$2757 ;
-  wire [36:0] \$2758 ;
-  wire [36:0] \$2759 ;
+  wire [35:0] \$2758 ;
+  wire [35:0] \$2759 ;
   wire \$276 ;
-  wire [36:0] \$2760 ;
-  wire [36:0] \$2761 ;
-  wire [34:0] \$2762 ;
-  wire [34:0] \$2763 ;
-  wire [34:0] \$2764 ;
-  wire [145:0] \$2765 ;
-  wire [258:0] \$2766 ;
-  wire \$2767 ;
-  wire \$2768 ;
-  wire \$2769 ;
+  wire [35:0] \$2760 ;
+  wire \$2761 ;
+  wire \$2762 ;
+  wire \$2763 ;
+  wire \$2764 ;
+  wire \$2765 ;
+  wire [36:0] \$2766 ;
+  wire [36:0] \$2767 ;
+  wire [36:0] \$2768 ;
+  wire [36:0] \$2769 ;
   wire \$277 ;
-  wire \$2770 ;
-  wire \$2771 ;
-  wire \$2772 ;
-  wire \$2773 ;
-  wire \$2774 ;
-  wire \$2775 ;
-  wire \$2776 ;
-  wire \$2777 ;
+  wire [36:0] \$2770 ;
+  wire [36:0] \$2771 ;
+  wire [35:0] \$2772 ;
+  wire [35:0] \$2773 ;
+  wire [35:0] \$2774 ;
+  wire [146:0] \$2775 ;
+  wire [146:0] \$2776 ;
+  wire [146:0] \$2777 ;
   wire \$2778 ;
   wire \$2779 ;
   wire \$278 ;
   wire \$2780 ;
-  wire \$2781 ;
+  wire [258:0] \$2781 ;
   wire \$2782 ;
   wire \$2783 ;
   wire \$2784 ;
   wire \$2785 ;
   wire \$2786 ;
-  wire \$2787 ;
-  wire \$2788 ;
-  wire \$2789 ;
+  wire [36:0] \$2787 ;
+  wire [36:0] \$2788 ;
+  wire [36:0] \$2789 ;
   wire \$279 ;
-  wire \$2790 ;
-  wire \$2791 ;
-  wire \$2792 ;
-  wire \$2793 ;
-  wire \$2794 ;
-  wire \$2795 ;
+  wire [36:0] \$2790 ;
+  wire [36:0] \$2791 ;
+  wire [36:0] \$2792 ;
+  wire [35:0] \$2793 ;
+  wire [35:0] \$2794 ;
+  wire [35:0] \$2795 ;
   wire \$2796 ;
   wire \$2797 ;
   wire \$2798 ;
@@ -11607,39 +11910,39 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire [35:0] \$28 ;
   wire \$280 ;
   wire \$2800 ;
-  wire \$2801 ;
-  wire \$2802 ;
-  wire \$2803 ;
-  wire \$2804 ;
-  wire \$2805 ;
-  wire \$2806 ;
-  wire \$2807 ;
-  wire \$2808 ;
-  wire \$2809 ;
+  wire [36:0] \$2801 ;
+  wire [36:0] \$2802 ;
+  wire [36:0] \$2803 ;
+  wire [36:0] \$2804 ;
+  wire [36:0] \$2805 ;
+  wire [36:0] \$2806 ;
+  wire [35:0] \$2807 ;
+  wire [35:0] \$2808 ;
+  wire [35:0] \$2809 ;
   wire \$281 ;
   wire \$2810 ;
   wire \$2811 ;
   wire \$2812 ;
   wire \$2813 ;
   wire \$2814 ;
-  wire \$2815 ;
-  wire \$2816 ;
-  wire \$2817 ;
-  wire \$2818 ;
-  wire \$2819 ;
+  wire [36:0] \$2815 ;
+  wire [36:0] \$2816 ;
+  wire [36:0] \$2817 ;
+  wire [36:0] \$2818 ;
+  wire [36:0] \$2819 ;
   wire \$282 ;
-  wire \$2820 ;
-  wire \$2821 ;
-  wire \$2822 ;
-  wire \$2823 ;
-  wire \$2824 ;
-  wire \$2825 ;
-  wire \$2826 ;
+  wire [36:0] \$2820 ;
+  wire [35:0] \$2821 ;
+  wire [35:0] \$2822 ;
+  wire [35:0] \$2823 ;
+  wire [146:0] \$2824 ;
+  wire [146:0] \$2825 ;
+  wire [146:0] \$2826 ;
   wire \$2827 ;
   wire \$2828 ;
   wire \$2829 ;
   wire \$283 ;
-  wire \$2830 ;
+  wire [258:0] \$2830 ;
   wire \$2831 ;
   wire \$2832 ;
   wire \$2833 ;
@@ -12696,12 +12999,12 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$378 ;
   wire \$3780 ;
   wire \$3781 ;
-  wire [1:0] \$3782 ;
+  wire \$3782 ;
   wire \$3783 ;
   wire \$3784 ;
   wire \$3785 ;
-  wire [1:0] \$3786 ;
-  wire [2:0] \$3787 ;
+  wire \$3786 ;
+  wire \$3787 ;
   wire \$3788 ;
   wire \$3789 ;
   wire \$379 ;
@@ -12709,15 +13012,15 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$3791 ;
   wire \$3792 ;
   wire \$3793 ;
-  wire [1:0] \$3794 ;
+  wire \$3794 ;
   wire \$3795 ;
   wire \$3796 ;
   wire \$3797 ;
-  wire [1:0] \$3798 ;
-  wire [2:0] \$3799 ;
+  wire \$3798 ;
+  wire \$3799 ;
   wire [35:0] \$38 ;
   wire \$380 ;
-  wire [3:0] \$3800 ;
+  wire \$3800 ;
   wire \$3801 ;
   wire \$3802 ;
   wire \$3803 ;
@@ -12732,12 +13035,12 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$3811 ;
   wire \$3812 ;
   wire \$3813 ;
-  wire [1:0] \$3814 ;
+  wire \$3814 ;
   wire \$3815 ;
   wire \$3816 ;
   wire \$3817 ;
-  wire [1:0] \$3818 ;
-  wire [2:0] \$3819 ;
+  wire \$3818 ;
+  wire \$3819 ;
   wire \$382 ;
   wire \$3820 ;
   wire \$3821 ;
@@ -12745,15 +13048,15 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$3823 ;
   wire \$3824 ;
   wire \$3825 ;
-  wire [1:0] \$3826 ;
+  wire \$3826 ;
   wire \$3827 ;
   wire \$3828 ;
   wire \$3829 ;
   wire \$383 ;
-  wire [1:0] \$3830 ;
-  wire [2:0] \$3831 ;
-  wire [3:0] \$3832 ;
-  wire [4:0] \$3833 ;
+  wire \$3830 ;
+  wire \$3831 ;
+  wire \$3832 ;
+  wire \$3833 ;
   wire \$3834 ;
   wire \$3835 ;
   wire \$3836 ;
@@ -12767,30 +13070,30 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$3843 ;
   wire \$3844 ;
   wire \$3845 ;
-  wire \$3846 ;
+  wire [1:0] \$3846 ;
   wire \$3847 ;
   wire \$3848 ;
   wire \$3849 ;
   wire \$385 ;
-  wire \$3850 ;
-  wire \$3851 ;
+  wire [1:0] \$3850 ;
+  wire [2:0] \$3851 ;
   wire \$3852 ;
   wire \$3853 ;
   wire \$3854 ;
   wire \$3855 ;
   wire \$3856 ;
   wire \$3857 ;
-  wire \$3858 ;
+  wire [1:0] \$3858 ;
   wire \$3859 ;
   wire \$386 ;
   wire \$3860 ;
   wire \$3861 ;
   wire [1:0] \$3862 ;
-  wire \$3863 ;
-  wire \$3864 ;
+  wire [2:0] \$3863 ;
+  wire [3:0] \$3864 ;
   wire \$3865 ;
-  wire [1:0] \$3866 ;
-  wire [2:0] \$3867 ;
+  wire \$3866 ;
+  wire \$3867 ;
   wire \$3868 ;
   wire \$3869 ;
   wire \$387 ;
@@ -12798,17 +13101,17 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$3871 ;
   wire \$3872 ;
   wire \$3873 ;
-  wire [1:0] \$3874 ;
+  wire \$3874 ;
   wire \$3875 ;
   wire \$3876 ;
   wire \$3877 ;
   wire [1:0] \$3878 ;
-  wire [2:0] \$3879 ;
+  wire \$3879 ;
   wire \$388 ;
-  wire [3:0] \$3880 ;
+  wire \$3880 ;
   wire \$3881 ;
-  wire \$3882 ;
-  wire \$3883 ;
+  wire [1:0] \$3882 ;
+  wire [2:0] \$3883 ;
   wire \$3884 ;
   wire \$3885 ;
   wire \$3886 ;
@@ -12816,16 +13119,16 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$3888 ;
   wire \$3889 ;
   wire \$389 ;
-  wire \$3890 ;
+  wire [1:0] \$3890 ;
   wire \$3891 ;
   wire \$3892 ;
   wire \$3893 ;
   wire [1:0] \$3894 ;
-  wire \$3895 ;
-  wire \$3896 ;
-  wire \$3897 ;
-  wire [1:0] \$3898 ;
-  wire [2:0] \$3899 ;
+  wire [2:0] \$3895 ;
+  wire [3:0] \$3896 ;
+  wire [4:0] \$3897 ;
+  wire \$3898 ;
+  wire \$3899 ;
   wire [35:0] \$39 ;
   wire \$390 ;
   wire \$3900 ;
@@ -12834,16 +13137,16 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$3903 ;
   wire \$3904 ;
   wire \$3905 ;
-  wire [1:0] \$3906 ;
+  wire \$3906 ;
   wire \$3907 ;
   wire \$3908 ;
   wire \$3909 ;
   wire \$391 ;
-  wire [1:0] \$3910 ;
-  wire [2:0] \$3911 ;
-  wire [3:0] \$3912 ;
-  wire [4:0] \$3913 ;
-  wire [5:0] \$3914 ;
+  wire \$3910 ;
+  wire \$3911 ;
+  wire \$3912 ;
+  wire \$3913 ;
+  wire \$3914 ;
   wire \$3915 ;
   wire \$3916 ;
   wire \$3917 ;
@@ -12856,27 +13159,27 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$3923 ;
   wire \$3924 ;
   wire \$3925 ;
-  wire \$3926 ;
+  wire [1:0] \$3926 ;
   wire \$3927 ;
   wire \$3928 ;
   wire \$3929 ;
   wire \$393 ;
-  wire \$3930 ;
-  wire \$3931 ;
+  wire [1:0] \$3930 ;
+  wire [2:0] \$3931 ;
   wire \$3932 ;
   wire \$3933 ;
   wire \$3934 ;
   wire \$3935 ;
   wire \$3936 ;
   wire \$3937 ;
-  wire \$3938 ;
+  wire [1:0] \$3938 ;
   wire \$3939 ;
   wire \$394 ;
   wire \$3940 ;
   wire \$3941 ;
-  wire \$3942 ;
-  wire \$3943 ;
-  wire \$3944 ;
+  wire [1:0] \$3942 ;
+  wire [2:0] \$3943 ;
+  wire [3:0] \$3944 ;
   wire \$3945 ;
   wire \$3946 ;
   wire \$3947 ;
@@ -12891,13 +13194,13 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$3955 ;
   wire \$3956 ;
   wire \$3957 ;
-  wire \$3958 ;
+  wire [1:0] \$3958 ;
   wire \$3959 ;
   wire \$396 ;
   wire \$3960 ;
   wire \$3961 ;
-  wire \$3962 ;
-  wire \$3963 ;
+  wire [1:0] \$3962 ;
+  wire [2:0] \$3963 ;
   wire \$3964 ;
   wire \$3965 ;
   wire \$3966 ;
@@ -12905,16 +13208,16 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$3968 ;
   wire \$3969 ;
   wire \$397 ;
-  wire \$3970 ;
+  wire [1:0] \$3970 ;
   wire \$3971 ;
   wire \$3972 ;
   wire \$3973 ;
   wire [1:0] \$3974 ;
-  wire \$3975 ;
-  wire \$3976 ;
-  wire \$3977 ;
-  wire [1:0] \$3978 ;
-  wire [2:0] \$3979 ;
+  wire [2:0] \$3975 ;
+  wire [3:0] \$3976 ;
+  wire [4:0] \$3977 ;
+  wire [5:0] \$3978 ;
+  wire \$3979 ;
   wire \$398 ;
   wire \$3980 ;
   wire \$3981 ;
@@ -12922,14 +13225,14 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$3983 ;
   wire \$3984 ;
   wire \$3985 ;
-  wire [1:0] \$3986 ;
+  wire \$3986 ;
   wire \$3987 ;
   wire \$3988 ;
   wire \$3989 ;
   wire \$399 ;
-  wire [1:0] \$3990 ;
-  wire [2:0] \$3991 ;
-  wire [3:0] \$3992 ;
+  wire \$3990 ;
+  wire \$3991 ;
+  wire \$3992 ;
   wire \$3993 ;
   wire \$3994 ;
   wire \$3995 ;
@@ -12946,28 +13249,28 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4003 ;
   wire \$4004 ;
   wire \$4005 ;
-  wire [1:0] \$4006 ;
+  wire \$4006 ;
   wire \$4007 ;
   wire \$4008 ;
   wire \$4009 ;
   wire \$401 ;
-  wire [1:0] \$4010 ;
-  wire [2:0] \$4011 ;
+  wire \$4010 ;
+  wire \$4011 ;
   wire \$4012 ;
   wire \$4013 ;
   wire \$4014 ;
   wire \$4015 ;
   wire \$4016 ;
   wire \$4017 ;
-  wire [1:0] \$4018 ;
+  wire \$4018 ;
   wire \$4019 ;
   wire \$402 ;
   wire \$4020 ;
   wire \$4021 ;
-  wire [1:0] \$4022 ;
-  wire [2:0] \$4023 ;
-  wire [3:0] \$4024 ;
-  wire [4:0] \$4025 ;
+  wire \$4022 ;
+  wire \$4023 ;
+  wire \$4024 ;
+  wire \$4025 ;
   wire \$4026 ;
   wire \$4027 ;
   wire \$4028 ;
@@ -12981,13 +13284,13 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4035 ;
   wire \$4036 ;
   wire \$4037 ;
-  wire \$4038 ;
+  wire [1:0] \$4038 ;
   wire \$4039 ;
   wire \$404 ;
   wire \$4040 ;
   wire \$4041 ;
-  wire \$4042 ;
-  wire \$4043 ;
+  wire [1:0] \$4042 ;
+  wire [2:0] \$4043 ;
   wire \$4044 ;
   wire \$4045 ;
   wire \$4046 ;
@@ -12995,16 +13298,16 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4048 ;
   wire \$4049 ;
   wire \$405 ;
-  wire \$4050 ;
+  wire [1:0] \$4050 ;
   wire \$4051 ;
   wire \$4052 ;
   wire \$4053 ;
   wire [1:0] \$4054 ;
-  wire \$4055 ;
-  wire \$4056 ;
+  wire [2:0] \$4055 ;
+  wire [3:0] \$4056 ;
   wire \$4057 ;
-  wire [1:0] \$4058 ;
-  wire [2:0] \$4059 ;
+  wire \$4058 ;
+  wire \$4059 ;
   wire \$406 ;
   wire \$4060 ;
   wire \$4061 ;
@@ -13012,17 +13315,17 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4063 ;
   wire \$4064 ;
   wire \$4065 ;
-  wire [1:0] \$4066 ;
+  wire \$4066 ;
   wire \$4067 ;
   wire \$4068 ;
   wire \$4069 ;
   wire \$407 ;
   wire [1:0] \$4070 ;
-  wire [2:0] \$4071 ;
-  wire [3:0] \$4072 ;
+  wire \$4071 ;
+  wire \$4072 ;
   wire \$4073 ;
-  wire \$4074 ;
-  wire \$4075 ;
+  wire [1:0] \$4074 ;
+  wire [2:0] \$4075 ;
   wire \$4076 ;
   wire \$4077 ;
   wire \$4078 ;
@@ -13030,35 +13333,35 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$408 ;
   wire \$4080 ;
   wire \$4081 ;
-  wire \$4082 ;
+  wire [1:0] \$4082 ;
   wire \$4083 ;
   wire \$4084 ;
   wire \$4085 ;
   wire [1:0] \$4086 ;
-  wire \$4087 ;
-  wire \$4088 ;
-  wire \$4089 ;
+  wire [2:0] \$4087 ;
+  wire [3:0] \$4088 ;
+  wire [4:0] \$4089 ;
   wire \$409 ;
-  wire [1:0] \$4090 ;
-  wire [2:0] \$4091 ;
+  wire \$4090 ;
+  wire \$4091 ;
   wire \$4092 ;
   wire \$4093 ;
   wire \$4094 ;
   wire \$4095 ;
   wire \$4096 ;
   wire \$4097 ;
-  wire [1:0] \$4098 ;
+  wire \$4098 ;
   wire \$4099 ;
   wire [35:0] \$41 ;
   wire \$410 ;
   wire \$4100 ;
   wire \$4101 ;
-  wire [1:0] \$4102 ;
-  wire [2:0] \$4103 ;
-  wire [3:0] \$4104 ;
-  wire [4:0] \$4105 ;
-  wire [5:0] \$4106 ;
-  wire [6:0] \$4107 ;
+  wire \$4102 ;
+  wire \$4103 ;
+  wire \$4104 ;
+  wire \$4105 ;
+  wire \$4106 ;
+  wire \$4107 ;
   wire \$4108 ;
   wire \$4109 ;
   wire \$411 ;
@@ -13070,13 +13373,13 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4115 ;
   wire \$4116 ;
   wire \$4117 ;
-  wire \$4118 ;
+  wire [1:0] \$4118 ;
   wire \$4119 ;
   wire \$412 ;
   wire \$4120 ;
   wire \$4121 ;
-  wire \$4122 ;
-  wire \$4123 ;
+  wire [1:0] \$4122 ;
+  wire [2:0] \$4123 ;
   wire \$4124 ;
   wire \$4125 ;
   wire \$4126 ;
@@ -13084,13 +13387,13 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4128 ;
   wire \$4129 ;
   wire \$413 ;
-  wire \$4130 ;
+  wire [1:0] \$4130 ;
   wire \$4131 ;
   wire \$4132 ;
   wire \$4133 ;
-  wire \$4134 ;
-  wire \$4135 ;
-  wire \$4136 ;
+  wire [1:0] \$4134 ;
+  wire [2:0] \$4135 ;
+  wire [3:0] \$4136 ;
   wire \$4137 ;
   wire \$4138 ;
   wire \$4139 ;
@@ -13106,12 +13409,12 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4148 ;
   wire \$4149 ;
   wire \$415 ;
-  wire \$4150 ;
+  wire [1:0] \$4150 ;
   wire \$4151 ;
   wire \$4152 ;
   wire \$4153 ;
-  wire \$4154 ;
-  wire \$4155 ;
+  wire [1:0] \$4154 ;
+  wire [2:0] \$4155 ;
   wire \$4156 ;
   wire \$4157 ;
   wire \$4158 ;
@@ -13119,17 +13422,17 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$416 ;
   wire \$4160 ;
   wire \$4161 ;
-  wire \$4162 ;
+  wire [1:0] \$4162 ;
   wire \$4163 ;
   wire \$4164 ;
   wire \$4165 ;
-  wire \$4166 ;
-  wire \$4167 ;
-  wire \$4168 ;
-  wire \$4169 ;
+  wire [1:0] \$4166 ;
+  wire [2:0] \$4167 ;
+  wire [3:0] \$4168 ;
+  wire [4:0] \$4169 ;
   wire \$417 ;
-  wire \$4170 ;
-  wire \$4171 ;
+  wire [5:0] \$4170 ;
+  wire [6:0] \$4171 ;
   wire \$4172 ;
   wire \$4173 ;
   wire \$4174 ;
@@ -13195,12 +13498,12 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4228 ;
   wire \$4229 ;
   wire \$423 ;
-  wire [1:0] \$4230 ;
+  wire \$4230 ;
   wire \$4231 ;
   wire \$4232 ;
   wire \$4233 ;
-  wire [1:0] \$4234 ;
-  wire [2:0] \$4235 ;
+  wire \$4234 ;
+  wire \$4235 ;
   wire \$4236 ;
   wire \$4237 ;
   wire \$4238 ;
@@ -13208,13 +13511,13 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$424 ;
   wire \$4240 ;
   wire \$4241 ;
-  wire [1:0] \$4242 ;
+  wire \$4242 ;
   wire \$4243 ;
   wire \$4244 ;
   wire \$4245 ;
-  wire [1:0] \$4246 ;
-  wire [2:0] \$4247 ;
-  wire [3:0] \$4248 ;
+  wire \$4246 ;
+  wire \$4247 ;
+  wire \$4248 ;
   wire \$4249 ;
   wire \$425 ;
   wire \$4250 ;
@@ -13230,12 +13533,12 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$426 ;
   wire \$4260 ;
   wire \$4261 ;
-  wire [1:0] \$4262 ;
+  wire \$4262 ;
   wire \$4263 ;
   wire \$4264 ;
   wire \$4265 ;
-  wire [1:0] \$4266 ;
-  wire [2:0] \$4267 ;
+  wire \$4266 ;
+  wire \$4267 ;
   wire \$4268 ;
   wire \$4269 ;
   wire \$427 ;
@@ -13243,15 +13546,15 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4271 ;
   wire \$4272 ;
   wire \$4273 ;
-  wire [1:0] \$4274 ;
+  wire \$4274 ;
   wire \$4275 ;
   wire \$4276 ;
   wire \$4277 ;
-  wire [1:0] \$4278 ;
-  wire [2:0] \$4279 ;
+  wire \$4278 ;
+  wire \$4279 ;
   wire \$428 ;
-  wire [3:0] \$4280 ;
-  wire [4:0] \$4281 ;
+  wire \$4280 ;
+  wire \$4281 ;
   wire \$4282 ;
   wire \$4283 ;
   wire \$4284 ;
@@ -13265,12 +13568,12 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4291 ;
   wire \$4292 ;
   wire \$4293 ;
-  wire \$4294 ;
+  wire [1:0] \$4294 ;
   wire \$4295 ;
   wire \$4296 ;
   wire \$4297 ;
-  wire \$4298 ;
-  wire \$4299 ;
+  wire [1:0] \$4298 ;
+  wire [2:0] \$4299 ;
   wire [35:0] \$43 ;
   wire \$430 ;
   wire \$4300 ;
@@ -13279,17 +13582,17 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4303 ;
   wire \$4304 ;
   wire \$4305 ;
-  wire \$4306 ;
+  wire [1:0] \$4306 ;
   wire \$4307 ;
   wire \$4308 ;
   wire \$4309 ;
   wire \$431 ;
   wire [1:0] \$4310 ;
-  wire \$4311 ;
-  wire \$4312 ;
+  wire [2:0] \$4311 ;
+  wire [3:0] \$4312 ;
   wire \$4313 ;
-  wire [1:0] \$4314 ;
-  wire [2:0] \$4315 ;
+  wire \$4314 ;
+  wire \$4315 ;
   wire \$4316 ;
   wire \$4317 ;
   wire \$4318 ;
@@ -13297,34 +13600,34 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$432 ;
   wire \$4320 ;
   wire \$4321 ;
-  wire [1:0] \$4322 ;
+  wire \$4322 ;
   wire \$4323 ;
   wire \$4324 ;
   wire \$4325 ;
   wire [1:0] \$4326 ;
-  wire [2:0] \$4327 ;
-  wire [3:0] \$4328 ;
+  wire \$4327 ;
+  wire \$4328 ;
   wire \$4329 ;
   wire \$433 ;
-  wire \$4330 ;
-  wire \$4331 ;
+  wire [1:0] \$4330 ;
+  wire [2:0] \$4331 ;
   wire \$4332 ;
   wire \$4333 ;
   wire \$4334 ;
   wire \$4335 ;
   wire \$4336 ;
   wire \$4337 ;
-  wire \$4338 ;
+  wire [1:0] \$4338 ;
   wire \$4339 ;
   wire \$434 ;
   wire \$4340 ;
   wire \$4341 ;
   wire [1:0] \$4342 ;
-  wire \$4343 ;
-  wire \$4344 ;
-  wire \$4345 ;
-  wire [1:0] \$4346 ;
-  wire [2:0] \$4347 ;
+  wire [2:0] \$4343 ;
+  wire [3:0] \$4344 ;
+  wire [4:0] \$4345 ;
+  wire \$4346 ;
+  wire \$4347 ;
   wire \$4348 ;
   wire \$4349 ;
   wire \$435 ;
@@ -13332,16 +13635,16 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4351 ;
   wire \$4352 ;
   wire \$4353 ;
-  wire [1:0] \$4354 ;
+  wire \$4354 ;
   wire \$4355 ;
   wire \$4356 ;
   wire \$4357 ;
-  wire [1:0] \$4358 ;
-  wire [2:0] \$4359 ;
+  wire \$4358 ;
+  wire \$4359 ;
   wire \$436 ;
-  wire [3:0] \$4360 ;
-  wire [4:0] \$4361 ;
-  wire [5:0] \$4362 ;
+  wire \$4360 ;
+  wire \$4361 ;
+  wire \$4362 ;
   wire \$4363 ;
   wire \$4364 ;
   wire \$4365 ;
@@ -13354,12 +13657,12 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4371 ;
   wire \$4372 ;
   wire \$4373 ;
-  wire \$4374 ;
+  wire [1:0] \$4374 ;
   wire \$4375 ;
   wire \$4376 ;
   wire \$4377 ;
-  wire \$4378 ;
-  wire \$4379 ;
+  wire [1:0] \$4378 ;
+  wire [2:0] \$4379 ;
   wire \$438 ;
   wire \$4380 ;
   wire \$4381 ;
@@ -13367,14 +13670,14 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4383 ;
   wire \$4384 ;
   wire \$4385 ;
-  wire \$4386 ;
+  wire [1:0] \$4386 ;
   wire \$4387 ;
   wire \$4388 ;
   wire \$4389 ;
   wire \$439 ;
-  wire \$4390 ;
-  wire \$4391 ;
-  wire \$4392 ;
+  wire [1:0] \$4390 ;
+  wire [2:0] \$4391 ;
+  wire [3:0] \$4392 ;
   wire \$4393 ;
   wire \$4394 ;
   wire \$4395 ;
@@ -13390,30 +13693,30 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4403 ;
   wire \$4404 ;
   wire \$4405 ;
-  wire \$4406 ;
+  wire [1:0] \$4406 ;
   wire \$4407 ;
   wire \$4408 ;
   wire \$4409 ;
   wire \$441 ;
-  wire \$4410 ;
-  wire \$4411 ;
+  wire [1:0] \$4410 ;
+  wire [2:0] \$4411 ;
   wire \$4412 ;
   wire \$4413 ;
   wire \$4414 ;
   wire \$4415 ;
   wire \$4416 ;
   wire \$4417 ;
-  wire \$4418 ;
+  wire [1:0] \$4418 ;
   wire \$4419 ;
   wire \$442 ;
   wire \$4420 ;
   wire \$4421 ;
   wire [1:0] \$4422 ;
-  wire \$4423 ;
-  wire \$4424 ;
-  wire \$4425 ;
-  wire [1:0] \$4426 ;
-  wire [2:0] \$4427 ;
+  wire [2:0] \$4423 ;
+  wire [3:0] \$4424 ;
+  wire [4:0] \$4425 ;
+  wire [5:0] \$4426 ;
+  wire \$4427 ;
   wire \$4428 ;
   wire \$4429 ;
   wire \$443 ;
@@ -13421,14 +13724,14 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4431 ;
   wire \$4432 ;
   wire \$4433 ;
-  wire [1:0] \$4434 ;
+  wire \$4434 ;
   wire \$4435 ;
   wire \$4436 ;
   wire \$4437 ;
-  wire [1:0] \$4438 ;
-  wire [2:0] \$4439 ;
+  wire \$4438 ;
+  wire \$4439 ;
   wire \$444 ;
-  wire [3:0] \$4440 ;
+  wire \$4440 ;
   wire \$4441 ;
   wire \$4442 ;
   wire \$4443 ;
@@ -13443,12 +13746,12 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4451 ;
   wire \$4452 ;
   wire \$4453 ;
-  wire [1:0] \$4454 ;
+  wire \$4454 ;
   wire \$4455 ;
   wire \$4456 ;
   wire \$4457 ;
-  wire [1:0] \$4458 ;
-  wire [2:0] \$4459 ;
+  wire \$4458 ;
+  wire \$4459 ;
   wire \$446 ;
   wire \$4460 ;
   wire \$4461 ;
@@ -13456,15 +13759,15 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4463 ;
   wire \$4464 ;
   wire \$4465 ;
-  wire [1:0] \$4466 ;
+  wire \$4466 ;
   wire \$4467 ;
   wire \$4468 ;
   wire \$4469 ;
   wire \$447 ;
-  wire [1:0] \$4470 ;
-  wire [2:0] \$4471 ;
-  wire [3:0] \$4472 ;
-  wire [4:0] \$4473 ;
+  wire \$4470 ;
+  wire \$4471 ;
+  wire \$4472 ;
+  wire \$4473 ;
   wire \$4474 ;
   wire \$4475 ;
   wire \$4476 ;
@@ -13478,31 +13781,31 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4483 ;
   wire \$4484 ;
   wire \$4485 ;
-  wire \$4486 ;
+  wire [1:0] \$4486 ;
   wire \$4487 ;
   wire \$4488 ;
   wire \$4489 ;
   wire \$449 ;
-  wire \$4490 ;
-  wire \$4491 ;
+  wire [1:0] \$4490 ;
+  wire [2:0] \$4491 ;
   wire \$4492 ;
   wire \$4493 ;
   wire \$4494 ;
   wire \$4495 ;
   wire \$4496 ;
   wire \$4497 ;
-  wire \$4498 ;
+  wire [1:0] \$4498 ;
   wire \$4499 ;
   wire [35:0] \$45 ;
   wire \$450 ;
   wire \$4500 ;
   wire \$4501 ;
   wire [1:0] \$4502 ;
-  wire \$4503 ;
-  wire \$4504 ;
+  wire [2:0] \$4503 ;
+  wire [3:0] \$4504 ;
   wire \$4505 ;
-  wire [1:0] \$4506 ;
-  wire [2:0] \$4507 ;
+  wire \$4506 ;
+  wire \$4507 ;
   wire \$4508 ;
   wire \$4509 ;
   wire \$451 ;
@@ -13510,17 +13813,17 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4511 ;
   wire \$4512 ;
   wire \$4513 ;
-  wire [1:0] \$4514 ;
+  wire \$4514 ;
   wire \$4515 ;
   wire \$4516 ;
   wire \$4517 ;
   wire [1:0] \$4518 ;
-  wire [2:0] \$4519 ;
+  wire \$4519 ;
   wire \$452 ;
-  wire [3:0] \$4520 ;
+  wire \$4520 ;
   wire \$4521 ;
-  wire \$4522 ;
-  wire \$4523 ;
+  wire [1:0] \$4522 ;
+  wire [2:0] \$4523 ;
   wire \$4524 ;
   wire \$4525 ;
   wire \$4526 ;
@@ -13528,16 +13831,16 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4528 ;
   wire \$4529 ;
   wire \$453 ;
-  wire \$4530 ;
+  wire [1:0] \$4530 ;
   wire \$4531 ;
   wire \$4532 ;
   wire \$4533 ;
   wire [1:0] \$4534 ;
-  wire \$4535 ;
-  wire \$4536 ;
-  wire \$4537 ;
-  wire [1:0] \$4538 ;
-  wire [2:0] \$4539 ;
+  wire [2:0] \$4535 ;
+  wire [3:0] \$4536 ;
+  wire [4:0] \$4537 ;
+  wire \$4538 ;
+  wire \$4539 ;
   wire \$454 ;
   wire \$4540 ;
   wire \$4541 ;
@@ -13545,18 +13848,18 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4543 ;
   wire \$4544 ;
   wire \$4545 ;
-  wire [1:0] \$4546 ;
+  wire \$4546 ;
   wire \$4547 ;
   wire \$4548 ;
   wire \$4549 ;
   wire \$455 ;
-  wire [1:0] \$4550 ;
-  wire [2:0] \$4551 ;
-  wire [3:0] \$4552 ;
-  wire [4:0] \$4553 ;
-  wire [5:0] \$4554 ;
-  wire [6:0] \$4555 ;
-  wire [7:0] \$4556 ;
+  wire \$4550 ;
+  wire \$4551 ;
+  wire \$4552 ;
+  wire \$4553 ;
+  wire \$4554 ;
+  wire \$4555 ;
+  wire \$4556 ;
   wire \$4557 ;
   wire \$4558 ;
   wire \$4559 ;
@@ -13567,27 +13870,27 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4563 ;
   wire \$4564 ;
   wire \$4565 ;
-  wire \$4566 ;
+  wire [1:0] \$4566 ;
   wire \$4567 ;
   wire \$4568 ;
   wire \$4569 ;
   wire \$457 ;
-  wire \$4570 ;
-  wire \$4571 ;
+  wire [1:0] \$4570 ;
+  wire [2:0] \$4571 ;
   wire \$4572 ;
   wire \$4573 ;
   wire \$4574 ;
   wire \$4575 ;
   wire \$4576 ;
   wire \$4577 ;
-  wire \$4578 ;
+  wire [1:0] \$4578 ;
   wire \$4579 ;
   wire \$458 ;
   wire \$4580 ;
   wire \$4581 ;
-  wire \$4582 ;
-  wire \$4583 ;
-  wire \$4584 ;
+  wire [1:0] \$4582 ;
+  wire [2:0] \$4583 ;
+  wire [3:0] \$4584 ;
   wire \$4585 ;
   wire \$4586 ;
   wire \$4587 ;
@@ -13602,14 +13905,14 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4595 ;
   wire \$4596 ;
   wire \$4597 ;
-  wire \$4598 ;
+  wire [1:0] \$4598 ;
   wire \$4599 ;
   wire [27:0] \$46 ;
   wire \$460 ;
   wire \$4600 ;
   wire \$4601 ;
-  wire \$4602 ;
-  wire \$4603 ;
+  wire [1:0] \$4602 ;
+  wire [2:0] \$4603 ;
   wire \$4604 ;
   wire \$4605 ;
   wire \$4606 ;
@@ -13617,18 +13920,18 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4608 ;
   wire \$4609 ;
   wire \$461 ;
-  wire \$4610 ;
+  wire [1:0] \$4610 ;
   wire \$4611 ;
   wire \$4612 ;
   wire \$4613 ;
-  wire \$4614 ;
-  wire \$4615 ;
-  wire \$4616 ;
-  wire \$4617 ;
-  wire \$4618 ;
-  wire \$4619 ;
+  wire [1:0] \$4614 ;
+  wire [2:0] \$4615 ;
+  wire [3:0] \$4616 ;
+  wire [4:0] \$4617 ;
+  wire [5:0] \$4618 ;
+  wire [6:0] \$4619 ;
   wire \$462 ;
-  wire \$4620 ;
+  wire [7:0] \$4620 ;
   wire \$4621 ;
   wire \$4622 ;
   wire \$4623 ;
@@ -13834,27 +14137,27 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4803 ;
   wire \$4804 ;
   wire \$4805 ;
-  wire [1:0] \$4806 ;
+  wire \$4806 ;
   wire \$4807 ;
   wire \$4808 ;
   wire \$4809 ;
   wire \$481 ;
-  wire [1:0] \$4810 ;
-  wire [2:0] \$4811 ;
+  wire \$4810 ;
+  wire \$4811 ;
   wire \$4812 ;
   wire \$4813 ;
   wire \$4814 ;
   wire \$4815 ;
   wire \$4816 ;
   wire \$4817 ;
-  wire [1:0] \$4818 ;
+  wire \$4818 ;
   wire \$4819 ;
   wire \$482 ;
   wire \$4820 ;
   wire \$4821 ;
-  wire [1:0] \$4822 ;
-  wire [2:0] \$4823 ;
-  wire [3:0] \$4824 ;
+  wire \$4822 ;
+  wire \$4823 ;
+  wire \$4824 ;
   wire \$4825 ;
   wire \$4826 ;
   wire \$4827 ;
@@ -13869,13 +14172,13 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4835 ;
   wire \$4836 ;
   wire \$4837 ;
-  wire [1:0] \$4838 ;
+  wire \$4838 ;
   wire \$4839 ;
   wire \$484 ;
   wire \$4840 ;
   wire \$4841 ;
-  wire [1:0] \$4842 ;
-  wire [2:0] \$4843 ;
+  wire \$4842 ;
+  wire \$4843 ;
   wire \$4844 ;
   wire \$4845 ;
   wire \$4846 ;
@@ -13883,14 +14186,14 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4848 ;
   wire \$4849 ;
   wire \$485 ;
-  wire [1:0] \$4850 ;
+  wire \$4850 ;
   wire \$4851 ;
   wire \$4852 ;
   wire \$4853 ;
-  wire [1:0] \$4854 ;
-  wire [2:0] \$4855 ;
-  wire [3:0] \$4856 ;
-  wire [4:0] \$4857 ;
+  wire \$4854 ;
+  wire \$4855 ;
+  wire \$4856 ;
+  wire \$4857 ;
   wire \$4858 ;
   wire \$4859 ;
   wire \$486 ;
@@ -13905,12 +14208,12 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4868 ;
   wire \$4869 ;
   wire \$487 ;
-  wire \$4870 ;
+  wire [1:0] \$4870 ;
   wire \$4871 ;
   wire \$4872 ;
   wire \$4873 ;
-  wire \$4874 ;
-  wire \$4875 ;
+  wire [1:0] \$4874 ;
+  wire [2:0] \$4875 ;
   wire \$4876 ;
   wire \$4877 ;
   wire \$4878 ;
@@ -13918,35 +14221,35 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$488 ;
   wire \$4880 ;
   wire \$4881 ;
-  wire \$4882 ;
+  wire [1:0] \$4882 ;
   wire \$4883 ;
   wire \$4884 ;
   wire \$4885 ;
   wire [1:0] \$4886 ;
-  wire \$4887 ;
-  wire \$4888 ;
+  wire [2:0] \$4887 ;
+  wire [3:0] \$4888 ;
   wire \$4889 ;
   wire \$489 ;
-  wire [1:0] \$4890 ;
-  wire [2:0] \$4891 ;
+  wire \$4890 ;
+  wire \$4891 ;
   wire \$4892 ;
   wire \$4893 ;
   wire \$4894 ;
   wire \$4895 ;
   wire \$4896 ;
   wire \$4897 ;
-  wire [1:0] \$4898 ;
+  wire \$4898 ;
   wire \$4899 ;
   wire [35:0] \$49 ;
   wire \$490 ;
   wire \$4900 ;
   wire \$4901 ;
   wire [1:0] \$4902 ;
-  wire [2:0] \$4903 ;
-  wire [3:0] \$4904 ;
+  wire \$4903 ;
+  wire \$4904 ;
   wire \$4905 ;
-  wire \$4906 ;
-  wire \$4907 ;
+  wire [1:0] \$4906 ;
+  wire [2:0] \$4907 ;
   wire \$4908 ;
   wire \$4909 ;
   wire \$491 ;
@@ -13954,17 +14257,17 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4911 ;
   wire \$4912 ;
   wire \$4913 ;
-  wire \$4914 ;
+  wire [1:0] \$4914 ;
   wire \$4915 ;
   wire \$4916 ;
   wire \$4917 ;
   wire [1:0] \$4918 ;
-  wire \$4919 ;
+  wire [2:0] \$4919 ;
   wire \$492 ;
-  wire \$4920 ;
-  wire \$4921 ;
-  wire [1:0] \$4922 ;
-  wire [2:0] \$4923 ;
+  wire [3:0] \$4920 ;
+  wire [4:0] \$4921 ;
+  wire \$4922 ;
+  wire \$4923 ;
   wire \$4924 ;
   wire \$4925 ;
   wire \$4926 ;
@@ -13972,15 +14275,15 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4928 ;
   wire \$4929 ;
   wire \$493 ;
-  wire [1:0] \$4930 ;
+  wire \$4930 ;
   wire \$4931 ;
   wire \$4932 ;
   wire \$4933 ;
-  wire [1:0] \$4934 ;
-  wire [2:0] \$4935 ;
-  wire [3:0] \$4936 ;
-  wire [4:0] \$4937 ;
-  wire [5:0] \$4938 ;
+  wire \$4934 ;
+  wire \$4935 ;
+  wire \$4936 ;
+  wire \$4937 ;
+  wire \$4938 ;
   wire \$4939 ;
   wire \$494 ;
   wire \$4940 ;
@@ -13994,12 +14297,12 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4948 ;
   wire \$4949 ;
   wire \$495 ;
-  wire \$4950 ;
+  wire [1:0] \$4950 ;
   wire \$4951 ;
   wire \$4952 ;
   wire \$4953 ;
-  wire \$4954 ;
-  wire \$4955 ;
+  wire [1:0] \$4954 ;
+  wire [2:0] \$4955 ;
   wire \$4956 ;
   wire \$4957 ;
   wire \$4958 ;
@@ -14007,13 +14310,13 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$496 ;
   wire \$4960 ;
   wire \$4961 ;
-  wire \$4962 ;
+  wire [1:0] \$4962 ;
   wire \$4963 ;
   wire \$4964 ;
   wire \$4965 ;
-  wire \$4966 ;
-  wire \$4967 ;
-  wire \$4968 ;
+  wire [1:0] \$4966 ;
+  wire [2:0] \$4967 ;
+  wire [3:0] \$4968 ;
   wire \$4969 ;
   wire \$497 ;
   wire \$4970 ;
@@ -14029,12 +14332,12 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$498 ;
   wire \$4980 ;
   wire \$4981 ;
-  wire \$4982 ;
+  wire [1:0] \$4982 ;
   wire \$4983 ;
   wire \$4984 ;
   wire \$4985 ;
-  wire \$4986 ;
-  wire \$4987 ;
+  wire [1:0] \$4986 ;
+  wire [2:0] \$4987 ;
   wire \$4988 ;
   wire \$4989 ;
   wire \$499 ;
@@ -14042,19 +14345,19 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$4991 ;
   wire \$4992 ;
   wire \$4993 ;
-  wire \$4994 ;
+  wire [1:0] \$4994 ;
   wire \$4995 ;
   wire \$4996 ;
   wire \$4997 ;
   wire [1:0] \$4998 ;
-  wire \$4999 ;
+  wire [2:0] \$4999 ;
   wire \$5 ;
   wire [35:0] \$50 ;
   wire \$500 ;
-  wire \$5000 ;
-  wire \$5001 ;
-  wire [1:0] \$5002 ;
-  wire [2:0] \$5003 ;
+  wire [3:0] \$5000 ;
+  wire [4:0] \$5001 ;
+  wire [5:0] \$5002 ;
+  wire \$5003 ;
   wire \$5004 ;
   wire \$5005 ;
   wire \$5006 ;
@@ -14062,13 +14365,13 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5008 ;
   wire \$5009 ;
   wire \$501 ;
-  wire [1:0] \$5010 ;
+  wire \$5010 ;
   wire \$5011 ;
   wire \$5012 ;
   wire \$5013 ;
-  wire [1:0] \$5014 ;
-  wire [2:0] \$5015 ;
-  wire [3:0] \$5016 ;
+  wire \$5014 ;
+  wire \$5015 ;
+  wire \$5016 ;
   wire \$5017 ;
   wire \$5018 ;
   wire \$5019 ;
@@ -14084,12 +14387,12 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5028 ;
   wire \$5029 ;
   wire \$503 ;
-  wire [1:0] \$5030 ;
+  wire \$5030 ;
   wire \$5031 ;
   wire \$5032 ;
   wire \$5033 ;
-  wire [1:0] \$5034 ;
-  wire [2:0] \$5035 ;
+  wire \$5034 ;
+  wire \$5035 ;
   wire \$5036 ;
   wire \$5037 ;
   wire \$5038 ;
@@ -14097,14 +14400,14 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$504 ;
   wire \$5040 ;
   wire \$5041 ;
-  wire [1:0] \$5042 ;
+  wire \$5042 ;
   wire \$5043 ;
   wire \$5044 ;
   wire \$5045 ;
-  wire [1:0] \$5046 ;
-  wire [2:0] \$5047 ;
-  wire [3:0] \$5048 ;
-  wire [4:0] \$5049 ;
+  wire \$5046 ;
+  wire \$5047 ;
+  wire \$5048 ;
+  wire \$5049 ;
   wire \$505 ;
   wire \$5050 ;
   wire \$5051 ;
@@ -14119,12 +14422,12 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$506 ;
   wire \$5060 ;
   wire \$5061 ;
-  wire \$5062 ;
+  wire [1:0] \$5062 ;
   wire \$5063 ;
   wire \$5064 ;
   wire \$5065 ;
-  wire \$5066 ;
-  wire \$5067 ;
+  wire [1:0] \$5066 ;
+  wire [2:0] \$5067 ;
   wire \$5068 ;
   wire \$5069 ;
   wire \$507 ;
@@ -14132,17 +14435,17 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5071 ;
   wire \$5072 ;
   wire \$5073 ;
-  wire \$5074 ;
+  wire [1:0] \$5074 ;
   wire \$5075 ;
   wire \$5076 ;
   wire \$5077 ;
   wire [1:0] \$5078 ;
-  wire \$5079 ;
+  wire [2:0] \$5079 ;
   wire \$508 ;
-  wire \$5080 ;
+  wire [3:0] \$5080 ;
   wire \$5081 ;
-  wire [1:0] \$5082 ;
-  wire [2:0] \$5083 ;
+  wire \$5082 ;
+  wire \$5083 ;
   wire \$5084 ;
   wire \$5085 ;
   wire \$5086 ;
@@ -14150,16 +14453,16 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5088 ;
   wire \$5089 ;
   wire \$509 ;
-  wire [1:0] \$5090 ;
+  wire \$5090 ;
   wire \$5091 ;
   wire \$5092 ;
   wire \$5093 ;
   wire [1:0] \$5094 ;
-  wire [2:0] \$5095 ;
-  wire [3:0] \$5096 ;
+  wire \$5095 ;
+  wire \$5096 ;
   wire \$5097 ;
-  wire \$5098 ;
-  wire \$5099 ;
+  wire [1:0] \$5098 ;
+  wire [2:0] \$5099 ;
   wire [35:0] \$51 ;
   wire \$510 ;
   wire \$5100 ;
@@ -14168,17 +14471,17 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5103 ;
   wire \$5104 ;
   wire \$5105 ;
-  wire \$5106 ;
+  wire [1:0] \$5106 ;
   wire \$5107 ;
   wire \$5108 ;
   wire \$5109 ;
   wire \$511 ;
   wire [1:0] \$5110 ;
-  wire \$5111 ;
-  wire \$5112 ;
-  wire \$5113 ;
-  wire [1:0] \$5114 ;
-  wire [2:0] \$5115 ;
+  wire [2:0] \$5111 ;
+  wire [3:0] \$5112 ;
+  wire [4:0] \$5113 ;
+  wire \$5114 ;
+  wire \$5115 ;
   wire \$5116 ;
   wire \$5117 ;
   wire \$5118 ;
@@ -14186,17 +14489,17 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$512 ;
   wire \$5120 ;
   wire \$5121 ;
-  wire [1:0] \$5122 ;
+  wire \$5122 ;
   wire \$5123 ;
   wire \$5124 ;
   wire \$5125 ;
-  wire [1:0] \$5126 ;
-  wire [2:0] \$5127 ;
-  wire [3:0] \$5128 ;
-  wire [4:0] \$5129 ;
+  wire \$5126 ;
+  wire \$5127 ;
+  wire \$5128 ;
+  wire \$5129 ;
   wire \$513 ;
-  wire [5:0] \$5130 ;
-  wire [6:0] \$5131 ;
+  wire \$5130 ;
+  wire \$5131 ;
   wire \$5132 ;
   wire \$5133 ;
   wire \$5134 ;
@@ -14208,12 +14511,12 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$514 ;
   wire \$5140 ;
   wire \$5141 ;
-  wire \$5142 ;
+  wire [1:0] \$5142 ;
   wire \$5143 ;
   wire \$5144 ;
   wire \$5145 ;
-  wire \$5146 ;
-  wire \$5147 ;
+  wire [1:0] \$5146 ;
+  wire [2:0] \$5147 ;
   wire \$5148 ;
   wire \$5149 ;
   wire \$515 ;
@@ -14221,14 +14524,14 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5151 ;
   wire \$5152 ;
   wire \$5153 ;
-  wire \$5154 ;
+  wire [1:0] \$5154 ;
   wire \$5155 ;
   wire \$5156 ;
   wire \$5157 ;
-  wire \$5158 ;
-  wire \$5159 ;
+  wire [1:0] \$5158 ;
+  wire [2:0] \$5159 ;
   wire \$516 ;
-  wire \$5160 ;
+  wire [3:0] \$5160 ;
   wire \$5161 ;
   wire \$5162 ;
   wire \$5163 ;
@@ -14243,12 +14546,12 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5171 ;
   wire \$5172 ;
   wire \$5173 ;
-  wire \$5174 ;
+  wire [1:0] \$5174 ;
   wire \$5175 ;
   wire \$5176 ;
   wire \$5177 ;
-  wire \$5178 ;
-  wire \$5179 ;
+  wire [1:0] \$5178 ;
+  wire [2:0] \$5179 ;
   wire \$518 ;
   wire \$5180 ;
   wire \$5181 ;
@@ -14256,17 +14559,17 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5183 ;
   wire \$5184 ;
   wire \$5185 ;
-  wire \$5186 ;
+  wire [1:0] \$5186 ;
   wire \$5187 ;
   wire \$5188 ;
   wire \$5189 ;
   wire \$519 ;
-  wire \$5190 ;
-  wire \$5191 ;
-  wire \$5192 ;
-  wire \$5193 ;
-  wire \$5194 ;
-  wire \$5195 ;
+  wire [1:0] \$5190 ;
+  wire [2:0] \$5191 ;
+  wire [3:0] \$5192 ;
+  wire [4:0] \$5193 ;
+  wire [5:0] \$5194 ;
+  wire [6:0] \$5195 ;
   wire \$5196 ;
   wire \$5197 ;
   wire \$5198 ;
@@ -14332,12 +14635,12 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5251 ;
   wire \$5252 ;
   wire \$5253 ;
-  wire [1:0] \$5254 ;
+  wire \$5254 ;
   wire \$5255 ;
   wire \$5256 ;
   wire \$5257 ;
-  wire [1:0] \$5258 ;
-  wire [2:0] \$5259 ;
+  wire \$5258 ;
+  wire \$5259 ;
   wire \$526 ;
   wire \$5260 ;
   wire \$5261 ;
@@ -14345,14 +14648,14 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5263 ;
   wire \$5264 ;
   wire \$5265 ;
-  wire [1:0] \$5266 ;
+  wire \$5266 ;
   wire \$5267 ;
   wire \$5268 ;
   wire \$5269 ;
   wire \$527 ;
-  wire [1:0] \$5270 ;
-  wire [2:0] \$5271 ;
-  wire [3:0] \$5272 ;
+  wire \$5270 ;
+  wire \$5271 ;
+  wire \$5272 ;
   wire \$5273 ;
   wire \$5274 ;
   wire \$5275 ;
@@ -14367,29 +14670,29 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5283 ;
   wire \$5284 ;
   wire \$5285 ;
-  wire [1:0] \$5286 ;
+  wire \$5286 ;
   wire \$5287 ;
   wire \$5288 ;
   wire \$5289 ;
   wire \$529 ;
-  wire [1:0] \$5290 ;
-  wire [2:0] \$5291 ;
+  wire \$5290 ;
+  wire \$5291 ;
   wire \$5292 ;
   wire \$5293 ;
   wire \$5294 ;
   wire \$5295 ;
   wire \$5296 ;
   wire \$5297 ;
-  wire [1:0] \$5298 ;
+  wire \$5298 ;
   wire \$5299 ;
   wire [35:0] \$53 ;
   wire \$530 ;
   wire \$5300 ;
   wire \$5301 ;
-  wire [1:0] \$5302 ;
-  wire [2:0] \$5303 ;
-  wire [3:0] \$5304 ;
-  wire [4:0] \$5305 ;
+  wire \$5302 ;
+  wire \$5303 ;
+  wire \$5304 ;
+  wire \$5305 ;
   wire \$5306 ;
   wire \$5307 ;
   wire \$5308 ;
@@ -14403,13 +14706,13 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5315 ;
   wire \$5316 ;
   wire \$5317 ;
-  wire \$5318 ;
+  wire [1:0] \$5318 ;
   wire \$5319 ;
   wire \$532 ;
   wire \$5320 ;
   wire \$5321 ;
-  wire \$5322 ;
-  wire \$5323 ;
+  wire [1:0] \$5322 ;
+  wire [2:0] \$5323 ;
   wire \$5324 ;
   wire \$5325 ;
   wire \$5326 ;
@@ -14417,16 +14720,16 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5328 ;
   wire \$5329 ;
   wire \$533 ;
-  wire \$5330 ;
+  wire [1:0] \$5330 ;
   wire \$5331 ;
   wire \$5332 ;
   wire \$5333 ;
   wire [1:0] \$5334 ;
-  wire \$5335 ;
-  wire \$5336 ;
+  wire [2:0] \$5335 ;
+  wire [3:0] \$5336 ;
   wire \$5337 ;
-  wire [1:0] \$5338 ;
-  wire [2:0] \$5339 ;
+  wire \$5338 ;
+  wire \$5339 ;
   wire \$534 ;
   wire \$5340 ;
   wire \$5341 ;
@@ -14434,17 +14737,17 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5343 ;
   wire \$5344 ;
   wire \$5345 ;
-  wire [1:0] \$5346 ;
+  wire \$5346 ;
   wire \$5347 ;
   wire \$5348 ;
   wire \$5349 ;
   wire \$535 ;
   wire [1:0] \$5350 ;
-  wire [2:0] \$5351 ;
-  wire [3:0] \$5352 ;
+  wire \$5351 ;
+  wire \$5352 ;
   wire \$5353 ;
-  wire \$5354 ;
-  wire \$5355 ;
+  wire [1:0] \$5354 ;
+  wire [2:0] \$5355 ;
   wire \$5356 ;
   wire \$5357 ;
   wire \$5358 ;
@@ -14452,33 +14755,33 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$536 ;
   wire \$5360 ;
   wire \$5361 ;
-  wire \$5362 ;
+  wire [1:0] \$5362 ;
   wire \$5363 ;
   wire \$5364 ;
   wire \$5365 ;
   wire [1:0] \$5366 ;
-  wire \$5367 ;
-  wire \$5368 ;
-  wire \$5369 ;
+  wire [2:0] \$5367 ;
+  wire [3:0] \$5368 ;
+  wire [4:0] \$5369 ;
   wire \$537 ;
-  wire [1:0] \$5370 ;
-  wire [2:0] \$5371 ;
+  wire \$5370 ;
+  wire \$5371 ;
   wire \$5372 ;
   wire \$5373 ;
   wire \$5374 ;
   wire \$5375 ;
   wire \$5376 ;
   wire \$5377 ;
-  wire [1:0] \$5378 ;
+  wire \$5378 ;
   wire \$5379 ;
   wire \$538 ;
   wire \$5380 ;
   wire \$5381 ;
-  wire [1:0] \$5382 ;
-  wire [2:0] \$5383 ;
-  wire [3:0] \$5384 ;
-  wire [4:0] \$5385 ;
-  wire [5:0] \$5386 ;
+  wire \$5382 ;
+  wire \$5383 ;
+  wire \$5384 ;
+  wire \$5385 ;
+  wire \$5386 ;
   wire \$5387 ;
   wire \$5388 ;
   wire \$5389 ;
@@ -14491,14 +14794,14 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5395 ;
   wire \$5396 ;
   wire \$5397 ;
-  wire \$5398 ;
+  wire [1:0] \$5398 ;
   wire \$5399 ;
   wire [35:0] \$54 ;
   wire \$540 ;
   wire \$5400 ;
   wire \$5401 ;
-  wire \$5402 ;
-  wire \$5403 ;
+  wire [1:0] \$5402 ;
+  wire [2:0] \$5403 ;
   wire \$5404 ;
   wire \$5405 ;
   wire \$5406 ;
@@ -14506,13 +14809,13 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5408 ;
   wire \$5409 ;
   wire \$541 ;
-  wire \$5410 ;
+  wire [1:0] \$5410 ;
   wire \$5411 ;
   wire \$5412 ;
   wire \$5413 ;
-  wire \$5414 ;
-  wire \$5415 ;
-  wire \$5416 ;
+  wire [1:0] \$5414 ;
+  wire [2:0] \$5415 ;
+  wire [3:0] \$5416 ;
   wire \$5417 ;
   wire \$5418 ;
   wire \$5419 ;
@@ -14528,12 +14831,12 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5428 ;
   wire \$5429 ;
   wire \$543 ;
-  wire \$5430 ;
+  wire [1:0] \$5430 ;
   wire \$5431 ;
   wire \$5432 ;
   wire \$5433 ;
-  wire \$5434 ;
-  wire \$5435 ;
+  wire [1:0] \$5434 ;
+  wire [2:0] \$5435 ;
   wire \$5436 ;
   wire \$5437 ;
   wire \$5438 ;
@@ -14541,31 +14844,31 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$544 ;
   wire \$5440 ;
   wire \$5441 ;
-  wire \$5442 ;
+  wire [1:0] \$5442 ;
   wire \$5443 ;
   wire \$5444 ;
   wire \$5445 ;
   wire [1:0] \$5446 ;
-  wire \$5447 ;
-  wire \$5448 ;
-  wire \$5449 ;
+  wire [2:0] \$5447 ;
+  wire [3:0] \$5448 ;
+  wire [4:0] \$5449 ;
   wire \$545 ;
-  wire [1:0] \$5450 ;
-  wire [2:0] \$5451 ;
+  wire [5:0] \$5450 ;
+  wire \$5451 ;
   wire \$5452 ;
   wire \$5453 ;
   wire \$5454 ;
   wire \$5455 ;
   wire \$5456 ;
   wire \$5457 ;
-  wire [1:0] \$5458 ;
+  wire \$5458 ;
   wire \$5459 ;
   wire \$546 ;
   wire \$5460 ;
   wire \$5461 ;
-  wire [1:0] \$5462 ;
-  wire [2:0] \$5463 ;
-  wire [3:0] \$5464 ;
+  wire \$5462 ;
+  wire \$5463 ;
+  wire \$5464 ;
   wire \$5465 ;
   wire \$5466 ;
   wire \$5467 ;
@@ -14580,13 +14883,13 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5475 ;
   wire \$5476 ;
   wire \$5477 ;
-  wire [1:0] \$5478 ;
+  wire \$5478 ;
   wire \$5479 ;
   wire \$548 ;
   wire \$5480 ;
   wire \$5481 ;
-  wire [1:0] \$5482 ;
-  wire [2:0] \$5483 ;
+  wire \$5482 ;
+  wire \$5483 ;
   wire \$5484 ;
   wire \$5485 ;
   wire \$5486 ;
@@ -14594,14 +14897,14 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5488 ;
   wire \$5489 ;
   wire \$549 ;
-  wire [1:0] \$5490 ;
+  wire \$5490 ;
   wire \$5491 ;
   wire \$5492 ;
   wire \$5493 ;
-  wire [1:0] \$5494 ;
-  wire [2:0] \$5495 ;
-  wire [3:0] \$5496 ;
-  wire [4:0] \$5497 ;
+  wire \$5494 ;
+  wire \$5495 ;
+  wire \$5496 ;
+  wire \$5497 ;
   wire \$5498 ;
   wire \$5499 ;
   wire [35:0] \$55 ;
@@ -14617,12 +14920,12 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5508 ;
   wire \$5509 ;
   wire \$551 ;
-  wire \$5510 ;
+  wire [1:0] \$5510 ;
   wire \$5511 ;
   wire \$5512 ;
   wire \$5513 ;
-  wire \$5514 ;
-  wire \$5515 ;
+  wire [1:0] \$5514 ;
+  wire [2:0] \$5515 ;
   wire \$5516 ;
   wire \$5517 ;
   wire \$5518 ;
@@ -14630,34 +14933,34 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$552 ;
   wire \$5520 ;
   wire \$5521 ;
-  wire \$5522 ;
+  wire [1:0] \$5522 ;
   wire \$5523 ;
   wire \$5524 ;
   wire \$5525 ;
   wire [1:0] \$5526 ;
-  wire \$5527 ;
-  wire \$5528 ;
+  wire [2:0] \$5527 ;
+  wire [3:0] \$5528 ;
   wire \$5529 ;
   wire \$553 ;
-  wire [1:0] \$5530 ;
-  wire [2:0] \$5531 ;
+  wire \$5530 ;
+  wire \$5531 ;
   wire \$5532 ;
   wire \$5533 ;
   wire \$5534 ;
   wire \$5535 ;
   wire \$5536 ;
   wire \$5537 ;
-  wire [1:0] \$5538 ;
+  wire \$5538 ;
   wire \$5539 ;
   wire \$554 ;
   wire \$5540 ;
   wire \$5541 ;
   wire [1:0] \$5542 ;
-  wire [2:0] \$5543 ;
-  wire [3:0] \$5544 ;
+  wire \$5543 ;
+  wire \$5544 ;
   wire \$5545 ;
-  wire \$5546 ;
-  wire \$5547 ;
+  wire [1:0] \$5546 ;
+  wire [2:0] \$5547 ;
   wire \$5548 ;
   wire \$5549 ;
   wire \$555 ;
@@ -14665,17 +14968,17 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5551 ;
   wire \$5552 ;
   wire \$5553 ;
-  wire \$5554 ;
+  wire [1:0] \$5554 ;
   wire \$5555 ;
   wire \$5556 ;
   wire \$5557 ;
   wire [1:0] \$5558 ;
-  wire \$5559 ;
+  wire [2:0] \$5559 ;
   wire \$556 ;
-  wire \$5560 ;
-  wire \$5561 ;
-  wire [1:0] \$5562 ;
-  wire [2:0] \$5563 ;
+  wire [3:0] \$5560 ;
+  wire [4:0] \$5561 ;
+  wire \$5562 ;
+  wire \$5563 ;
   wire \$5564 ;
   wire \$5565 ;
   wire \$5566 ;
@@ -14683,49 +14986,49 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5568 ;
   wire \$5569 ;
   wire \$557 ;
-  wire [1:0] \$5570 ;
+  wire \$5570 ;
   wire \$5571 ;
   wire \$5572 ;
   wire \$5573 ;
-  wire [1:0] \$5574 ;
-  wire [2:0] \$5575 ;
-  wire [3:0] \$5576 ;
-  wire [4:0] \$5577 ;
-  wire [5:0] \$5578 ;
-  wire [6:0] \$5579 ;
+  wire \$5574 ;
+  wire \$5575 ;
+  wire \$5576 ;
+  wire \$5577 ;
+  wire \$5578 ;
+  wire \$5579 ;
   wire \$558 ;
-  wire [7:0] \$5580 ;
-  wire [8:0] \$5581 ;
-  wire [9:0] \$5582 ;
-  wire [10:0] \$5583 ;
-  wire [10:0] \$5584 ;
-  wire [10:0] \$5585 ;
-  wire [11:0] \$5586 ;
-  wire [261:0] \$5587 ;
-  wire [261:0] \$5588 ;
-  wire [261:0] \$5589 ;
+  wire \$5580 ;
+  wire \$5581 ;
+  wire \$5582 ;
+  wire \$5583 ;
+  wire \$5584 ;
+  wire \$5585 ;
+  wire \$5586 ;
+  wire \$5587 ;
+  wire \$5588 ;
+  wire \$5589 ;
   wire \$559 ;
-  wire [261:0] \$5590 ;
-  wire [261:0] \$5591 ;
-  wire [261:0] \$5592 ;
-  wire [261:0] \$5593 ;
-  wire [261:0] \$5594 ;
-  wire [261:0] \$5595 ;
-  wire [261:0] \$5596 ;
-  wire [261:0] \$5597 ;
-  wire [261:0] \$5598 ;
-  wire [261:0] \$5599 ;
+  wire [1:0] \$5590 ;
+  wire \$5591 ;
+  wire \$5592 ;
+  wire \$5593 ;
+  wire [1:0] \$5594 ;
+  wire [2:0] \$5595 ;
+  wire \$5596 ;
+  wire \$5597 ;
+  wire \$5598 ;
+  wire \$5599 ;
   wire [35:0] \$56 ;
   wire \$560 ;
-  wire [261:0] \$5600 ;
-  wire [261:0] \$5601 ;
-  wire \$5602 ;
+  wire \$5600 ;
+  wire \$5601 ;
+  wire [1:0] \$5602 ;
   wire \$5603 ;
   wire \$5604 ;
   wire \$5605 ;
-  wire \$5606 ;
-  wire \$5607 ;
-  wire \$5608 ;
+  wire [1:0] \$5606 ;
+  wire [2:0] \$5607 ;
+  wire [3:0] \$5608 ;
   wire \$5609 ;
   wire \$561 ;
   wire \$5610 ;
@@ -14737,48 +15040,48 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5616 ;
   wire \$5617 ;
   wire \$5618 ;
-  wire [32:0] \$5619 ;
+  wire \$5619 ;
   wire \$562 ;
-  wire [32:0] \$5620 ;
-  wire [32:0] \$5621 ;
-  wire [32:0] \$5622 ;
-  wire [32:0] \$5623 ;
-  wire [32:0] \$5624 ;
-  wire [32:0] \$5625 ;
-  wire [32:0] \$5626 ;
-  wire [32:0] \$5627 ;
-  wire [32:0] \$5628 ;
-  wire [32:0] \$5629 ;
+  wire \$5620 ;
+  wire \$5621 ;
+  wire [1:0] \$5622 ;
+  wire \$5623 ;
+  wire \$5624 ;
+  wire \$5625 ;
+  wire [1:0] \$5626 ;
+  wire [2:0] \$5627 ;
+  wire \$5628 ;
+  wire \$5629 ;
   wire \$563 ;
-  wire [32:0] \$5630 ;
-  wire [32:0] \$5631 ;
-  wire [32:0] \$5632 ;
-  wire [32:0] \$5633 ;
-  wire [32:0] \$5634 ;
-  wire [32:0] \$5635 ;
-  wire [32:0] \$5636 ;
-  wire [30:0] \$5637 ;
-  wire [30:0] \$5638 ;
-  wire [30:0] \$5639 ;
+  wire \$5630 ;
+  wire \$5631 ;
+  wire \$5632 ;
+  wire \$5633 ;
+  wire [1:0] \$5634 ;
+  wire \$5635 ;
+  wire \$5636 ;
+  wire \$5637 ;
+  wire [1:0] \$5638 ;
+  wire [2:0] \$5639 ;
   wire \$564 ;
-  wire [261:0] \$5640 ;
-  wire [514:0] \$5641 ;
-  wire [261:0] \$5642 ;
-  wire [261:0] \$5643 ;
-  wire [261:0] \$5644 ;
-  wire [261:0] \$5645 ;
-  wire [261:0] \$5646 ;
-  wire [261:0] \$5647 ;
-  wire [261:0] \$5648 ;
-  wire [261:0] \$5649 ;
+  wire [3:0] \$5640 ;
+  wire [4:0] \$5641 ;
+  wire [5:0] \$5642 ;
+  wire [6:0] \$5643 ;
+  wire [7:0] \$5644 ;
+  wire [8:0] \$5645 ;
+  wire [9:0] \$5646 ;
+  wire [10:0] \$5647 ;
+  wire [10:0] \$5648 ;
+  wire [10:0] \$5649 ;
   wire \$565 ;
-  wire [261:0] \$5650 ;
-  wire [261:0] \$5651 ;
-  wire [261:0] \$5652 ;
-  wire [261:0] \$5653 ;
-  wire [261:0] \$5654 ;
-  wire [261:0] \$5655 ;
-  wire [261:0] \$5656 ;
+  wire [11:0] \$5650 ;
+  wire \$5651 ;
+  wire \$5652 ;
+  wire \$5653 ;
+  wire \$5654 ;
+  wire \$5655 ;
+  wire \$5656 ;
   wire \$5657 ;
   wire \$5658 ;
   wire \$5659 ;
@@ -14791,13 +15094,13 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5665 ;
   wire \$5666 ;
   wire \$5667 ;
-  wire \$5668 ;
-  wire \$5669 ;
+  wire [32:0] \$5668 ;
+  wire [32:0] \$5669 ;
   wire \$567 ;
-  wire \$5670 ;
-  wire \$5671 ;
-  wire \$5672 ;
-  wire \$5673 ;
+  wire [32:0] \$5670 ;
+  wire [32:0] \$5671 ;
+  wire [32:0] \$5672 ;
+  wire [32:0] \$5673 ;
   wire [32:0] \$5674 ;
   wire [32:0] \$5675 ;
   wire [32:0] \$5676 ;
@@ -14814,125 +15117,125 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire [32:0] \$5686 ;
   wire [32:0] \$5687 ;
   wire [32:0] \$5688 ;
-  wire [32:0] \$5689 ;
+  wire \$5689 ;
   wire \$569 ;
-  wire [32:0] \$5690 ;
-  wire [32:0] \$5691 ;
-  wire [30:0] \$5692 ;
-  wire [30:0] \$5693 ;
-  wire [30:0] \$5694 ;
-  wire [261:0] \$5695 ;
-  wire [514:0] \$5696 ;
+  wire \$5690 ;
+  wire \$5691 ;
+  wire \$5692 ;
+  wire \$5693 ;
+  wire \$5694 ;
+  wire \$5695 ;
+  wire \$5696 ;
   wire \$5697 ;
-  wire [256:0] \$5698 ;
-  wire [255:0] \$5699 ;
+  wire \$5698 ;
+  wire \$5699 ;
   wire [35:0] \$57 ;
   wire \$570 ;
-  wire [639:0] \$5700 ;
+  wire \$5700 ;
   wire \$5701 ;
   wire \$5702 ;
   wire \$5703 ;
   wire \$5704 ;
   wire \$5705 ;
-  wire \$5706 ;
-  wire \$5707 ;
-  wire \$5708 ;
-  wire \$5709 ;
+  wire [32:0] \$5706 ;
+  wire [32:0] \$5707 ;
+  wire [32:0] \$5708 ;
+  wire [32:0] \$5709 ;
   wire \$571 ;
-  wire \$5710 ;
-  wire \$5711 ;
-  wire \$5712 ;
-  wire \$5713 ;
-  wire \$5714 ;
-  wire \$5715 ;
-  wire \$5716 ;
-  wire \$5717 ;
-  wire \$5718 ;
-  wire \$5719 ;
+  wire [32:0] \$5710 ;
+  wire [32:0] \$5711 ;
+  wire [32:0] \$5712 ;
+  wire [32:0] \$5713 ;
+  wire [32:0] \$5714 ;
+  wire [32:0] \$5715 ;
+  wire [32:0] \$5716 ;
+  wire [32:0] \$5717 ;
+  wire [32:0] \$5718 ;
+  wire [32:0] \$5719 ;
   wire \$572 ;
-  wire \$5720 ;
-  wire \$5721 ;
-  wire [63:0] \$5722 ;
-  wire [63:0] \$5723 ;
-  wire [63:0] \$5724 ;
-  wire [63:0] \$5725 ;
-  wire [63:0] \$5726 ;
-  wire [63:0] \$5727 ;
-  wire [63:0] \$5728 ;
-  wire [63:0] \$5729 ;
+  wire [32:0] \$5720 ;
+  wire [32:0] \$5721 ;
+  wire [32:0] \$5722 ;
+  wire [32:0] \$5723 ;
+  wire [32:0] \$5724 ;
+  wire [32:0] \$5725 ;
+  wire [32:0] \$5726 ;
+  wire [264:0] \$5727 ;
+  wire [264:0] \$5728 ;
+  wire [264:0] \$5729 ;
   wire \$573 ;
-  wire [63:0] \$5730 ;
-  wire [63:0] \$5731 ;
-  wire [63:0] \$5732 ;
-  wire [63:0] \$5733 ;
-  wire [63:0] \$5734 ;
-  wire [63:0] \$5735 ;
-  wire [63:0] \$5736 ;
-  wire [63:0] \$5737 ;
-  wire [63:0] \$5738 ;
-  wire [63:0] \$5739 ;
+  wire [264:0] \$5730 ;
+  wire [264:0] \$5731 ;
+  wire [264:0] \$5732 ;
+  wire \$5733 ;
+  wire \$5734 ;
+  wire \$5735 ;
+  wire \$5736 ;
+  wire \$5737 ;
+  wire \$5738 ;
+  wire \$5739 ;
   wire \$574 ;
-  wire [63:0] \$5740 ;
-  wire [63:0] \$5741 ;
-  wire [63:0] \$5742 ;
-  wire [63:0] \$5743 ;
-  wire [63:0] \$5744 ;
-  wire [63:0] \$5745 ;
-  wire [63:0] \$5746 ;
-  wire [63:0] \$5747 ;
-  wire [63:0] \$5748 ;
+  wire \$5740 ;
+  wire \$5741 ;
+  wire \$5742 ;
+  wire \$5743 ;
+  wire \$5744 ;
+  wire \$5745 ;
+  wire \$5746 ;
+  wire \$5747 ;
+  wire \$5748 ;
   wire \$5749 ;
   wire \$575 ;
   wire \$5750 ;
-  wire \$5751 ;
-  wire \$5752 ;
-  wire \$5753 ;
-  wire \$5754 ;
-  wire \$5755 ;
-  wire \$5756 ;
-  wire \$5757 ;
-  wire \$5758 ;
-  wire \$5759 ;
+  wire [32:0] \$5751 ;
+  wire [32:0] \$5752 ;
+  wire [32:0] \$5753 ;
+  wire [32:0] \$5754 ;
+  wire [32:0] \$5755 ;
+  wire [32:0] \$5756 ;
+  wire [32:0] \$5757 ;
+  wire [32:0] \$5758 ;
+  wire [32:0] \$5759 ;
   wire \$576 ;
-  wire \$5760 ;
-  wire \$5761 ;
-  wire \$5762 ;
-  wire \$5763 ;
-  wire \$5764 ;
-  wire \$5765 ;
-  wire \$5766 ;
-  wire \$5767 ;
-  wire \$5768 ;
-  wire \$5769 ;
+  wire [32:0] \$5760 ;
+  wire [32:0] \$5761 ;
+  wire [32:0] \$5762 ;
+  wire [32:0] \$5763 ;
+  wire [32:0] \$5764 ;
+  wire [32:0] \$5765 ;
+  wire [32:0] \$5766 ;
+  wire [32:0] \$5767 ;
+  wire [32:0] \$5768 ;
+  wire [32:0] \$5769 ;
   wire \$577 ;
-  wire \$5770 ;
-  wire \$5771 ;
+  wire [32:0] \$5770 ;
+  wire [32:0] \$5771 ;
   wire \$5772 ;
   wire \$5773 ;
   wire \$5774 ;
-  wire \$5775 ;
-  wire \$5776 ;
-  wire [639:0] \$5777 ;
+  wire [263:0] \$5775 ;
+  wire [263:0] \$5776 ;
+  wire [263:0] \$5777 ;
   wire \$5778 ;
   wire \$5779 ;
   wire \$578 ;
   wire \$5780 ;
-  wire \$5781 ;
+  wire [518:0] \$5781 ;
   wire \$5782 ;
-  wire \$5783 ;
-  wire \$5784 ;
-  wire \$5785 ;
+  wire [256:0] \$5783 ;
+  wire [255:0] \$5784 ;
+  wire [639:0] \$5785 ;
   wire \$5786 ;
   wire \$5787 ;
   wire \$5788 ;
-  wire [639:0] \$5789 ;
+  wire \$5789 ;
   wire \$579 ;
-  wire [639:0] \$5790 ;
+  wire \$5790 ;
   wire \$5791 ;
   wire \$5792 ;
   wire \$5793 ;
-  wire [16:0] \$5794 ;
-  wire [639:0] \$5795 ;
+  wire \$5794 ;
+  wire \$5795 ;
   wire \$5796 ;
   wire \$5797 ;
   wire \$5798 ;
@@ -14946,91 +15249,177 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire \$5804 ;
   wire \$5805 ;
   wire \$5806 ;
-  wire \$5807 ;
-  wire \$5808 ;
-  wire \$5809 ;
+  wire [63:0] \$5807 ;
+  wire [63:0] \$5808 ;
+  wire [63:0] \$5809 ;
   wire \$581 ;
-  wire \$5810 ;
-  wire \$5811 ;
-  wire \$5812 ;
-  wire \$5813 ;
-  wire \$5814 ;
-  wire [16:0] \$5815 ;
-  wire \$5816 ;
-  wire [639:0] \$5817 ;
-  wire \$5818 ;
-  wire [702:0] \$5819 ;
+  wire [63:0] \$5810 ;
+  wire [63:0] \$5811 ;
+  wire [63:0] \$5812 ;
+  wire [63:0] \$5813 ;
+  wire [63:0] \$5814 ;
+  wire [63:0] \$5815 ;
+  wire [63:0] \$5816 ;
+  wire [63:0] \$5817 ;
+  wire [63:0] \$5818 ;
+  wire [63:0] \$5819 ;
   wire \$582 ;
-  wire [639:0] \$5820 ;
-  wire \$5821 ;
-  wire [702:0] \$5822 ;
-  wire [639:0] \$5823 ;
-  wire [639:0] \$5824 ;
-  wire \$5825 ;
-  wire \$5826 ;
-  wire [9:0] \$5827 ;
-  wire \$5828 ;
-  wire \$5829 ;
+  wire [63:0] \$5820 ;
+  wire [63:0] \$5821 ;
+  wire [63:0] \$5822 ;
+  wire [63:0] \$5823 ;
+  wire [63:0] \$5824 ;
+  wire [63:0] \$5825 ;
+  wire [63:0] \$5826 ;
+  wire [63:0] \$5827 ;
+  wire [63:0] \$5828 ;
+  wire [63:0] \$5829 ;
   wire \$583 ;
-  wire [1534:0] \$5830 ;
-  wire [9:0] \$5831 ;
-  wire \$5832 ;
-  reg [43:0] \$5833 ;
-  reg [639:0] \$5834 ;
-  reg [639:0] \$5835 ;
-  reg [15:0] \$5836 ;
-  reg [15:0] \$5837 ;
-  reg \$5838 ;
-  reg [127:0] \$5839 ;
+  wire [63:0] \$5830 ;
+  wire [63:0] \$5831 ;
+  wire [63:0] \$5832 ;
+  wire [63:0] \$5833 ;
+  wire \$5834 ;
+  wire \$5835 ;
+  wire \$5836 ;
+  wire \$5837 ;
+  wire \$5838 ;
+  wire \$5839 ;
   wire \$584 ;
-  reg [127:0] \$5840 ;
-  reg \$5841 ;
-  reg [16:0] \$5842 ;
-  reg \$5843 ;
-  reg \$5844 ;
-  reg \$5845 ;
-  reg [111:0] \$5846 ;
-  reg [111:0] \$5847 ;
-  reg [15:0] \$5848 ;
-  reg [15:0] \$5849 ;
+  wire \$5840 ;
+  wire \$5841 ;
+  wire \$5842 ;
+  wire \$5843 ;
+  wire \$5844 ;
+  wire \$5845 ;
+  wire \$5846 ;
+  wire \$5847 ;
+  wire \$5848 ;
+  wire \$5849 ;
   wire \$585 ;
-  reg [111:0] \$5850 ;
-  reg [111:0] \$5851 ;
-  reg [15:0] \$5852 ;
-  reg [15:0] \$5853 ;
-  reg [16:0] \$5854 ;
-  reg [31:0] \$5855 ;
-  reg [2:0] \$5856 ;
-  reg [639:0] \$5857 ;
-  reg [639:0] \$5858 ;
-  reg [639:0] \$5859 ;
+  wire \$5850 ;
+  wire \$5851 ;
+  wire \$5852 ;
+  wire \$5853 ;
+  wire \$5854 ;
+  wire \$5855 ;
+  wire \$5856 ;
+  wire \$5857 ;
+  wire \$5858 ;
+  wire \$5859 ;
   wire \$586 ;
-  reg [6:0] \$5860 ;
-  reg \$5861 ;
-  reg \$5862 ;
-  reg [144:0] \$5863 ;
-  reg [257:0] \$5864 ;
-  reg [8:0] \$5865 ;
-  reg [7:0] \$5866 ;
-  reg [511:0] \$5867 ;
-  reg [9:0] \$5868 ;
-  reg [306:0] \$5869 ;
+  wire \$5860 ;
+  wire \$5861 ;
+  wire [639:0] \$5862 ;
+  wire \$5863 ;
+  wire \$5864 ;
+  wire \$5865 ;
+  wire \$5866 ;
+  wire \$5867 ;
+  wire \$5868 ;
+  wire \$5869 ;
   wire \$587 ;
-  reg [144:0] \$5870 ;
-  reg [257:0] \$5871 ;
-  reg [8:0] \$5872 ;
-  reg [259:0] \$5873 ;
-  reg [255:0] \$5874 ;
+  wire \$5870 ;
+  wire \$5871 ;
+  wire \$5872 ;
+  wire \$5873 ;
+  wire [639:0] \$5874 ;
+  wire \$5875 ;
+  wire \$5876 ;
+  wire [16:0] \$5877 ;
+  wire \$5878 ;
+  wire \$5879 ;
   wire \$588 ;
+  wire \$5880 ;
+  wire \$5881 ;
+  wire \$5882 ;
+  wire \$5883 ;
+  wire \$5884 ;
+  wire \$5885 ;
+  wire \$5886 ;
+  wire \$5887 ;
+  wire \$5888 ;
+  wire \$5889 ;
   wire \$589 ;
+  wire \$5890 ;
+  wire \$5891 ;
+  wire \$5892 ;
+  wire \$5893 ;
+  wire \$5894 ;
+  wire \$5895 ;
+  wire [16:0] \$5896 ;
+  wire \$5897 ;
+  wire [639:0] \$5898 ;
+  wire \$5899 ;
   wire [35:0] \$59 ;
   wire \$590 ;
+  wire [702:0] \$5900 ;
+  wire [639:0] \$5901 ;
+  wire [639:0] \$5902 ;
+  wire \$5903 ;
+  wire \$5904 ;
+  wire [702:0] \$5905 ;
+  wire [639:0] \$5906 ;
+  wire [639:0] \$5907 ;
+  wire \$5908 ;
+  wire \$5909 ;
   wire \$591 ;
+  wire [9:0] \$5910 ;
+  wire \$5911 ;
+  wire \$5912 ;
+  wire [1534:0] \$5913 ;
+  wire [9:0] \$5914 ;
+  wire \$5915 ;
+  reg [43:0] \$5916 ;
+  reg [639:0] \$5917 ;
+  reg [639:0] \$5918 ;
+  reg [15:0] \$5919 ;
   wire \$592 ;
+  reg [15:0] \$5920 ;
+  reg \$5921 ;
+  reg [127:0] \$5922 ;
+  reg [127:0] \$5923 ;
+  reg \$5924 ;
+  reg [16:0] \$5925 ;
+  reg \$5926 ;
+  reg \$5927 ;
+  reg \$5928 ;
+  reg [111:0] \$5929 ;
   wire \$593 ;
+  reg [111:0] \$5930 ;
+  reg [15:0] \$5931 ;
+  reg [15:0] \$5932 ;
+  reg [111:0] \$5933 ;
+  reg [111:0] \$5934 ;
+  reg [15:0] \$5935 ;
+  reg [15:0] \$5936 ;
+  reg [16:0] \$5937 ;
+  reg [31:0] \$5938 ;
+  reg [2:0] \$5939 ;
   wire \$594 ;
+  reg [639:0] \$5940 ;
+  reg [639:0] \$5941 ;
+  reg [639:0] \$5942 ;
+  reg [6:0] \$5943 ;
+  reg \$5944 ;
+  reg \$5945 ;
+  reg \$5946 ;
+  reg \$5947 ;
+  reg [144:0] \$5948 ;
+  reg [255:0] \$5949 ;
   wire \$595 ;
+  reg [8:0] \$5950 ;
+  reg [7:0] \$5951 ;
+  reg [511:0] \$5952 ;
+  reg [9:0] \$5953 ;
+  reg [306:0] \$5954 ;
+  reg [144:0] \$5955 ;
+  reg [255:0] \$5956 ;
+  reg [8:0] \$5957 ;
+  reg [146:0] \$5958 ;
+  reg [259:0] \$5959 ;
   wire \$596 ;
+  reg [255:0] \$5960 ;
   wire \$597 ;
   wire \$598 ;
   wire \$599 ;
@@ -15481,7 +15870,6 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire [255:0] a_lo;
   wire [511:0] a_sq;
   reg [639:0] acc = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg acc_use;
   reg advance;
   wire [65:0] alu_c0_full;
   wire [65:0] alu_c1n_full;
@@ -15589,109 +15977,223 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   reg ceil = 1'h0;
   reg [8:0] count = 9'h000;
   reg [144:0] den = 145'h0000000000000000000000000000000000000;
-  wire [38:0] div0_c0_full;
-  wire [38:0] div0_c1n_full;
-  wire [38:0] div0_c1y_full;
-  wire [38:0] div0_c2n_full;
-  wire [38:0] div0_c2y_full;
-  wire [36:0] div0_c3n_full;
-  wire [36:0] div0_c3y_full;
-  wire div0_cin1;
+  reg [146:0] den3 = 147'h0000000000000000000000000000000000000;
+  wire [38:0] den3_c0_full;
+  wire [38:0] den3_c1n_full;
+  wire [38:0] den3_c1y_full;
+  wire [38:0] den3_c2n_full;
+  wire [38:0] den3_c2y_full;
+  wire [37:0] den3_c3n_full;
+  wire [37:0] den3_c3y_full;
+  wire den3_cin1;
   (* keep = 32'd1 *)
-  wire div0_cin2;
+  wire den3_cin2;
   (* keep = 32'd1 *)
-  wire div0_cin3;
+  wire den3_cin3;
   (* keep = 32'd1 *)
-  wire div0_cout;
-  wire [145:0] div0_nd;
+  wire den3_cout;
   (* keep = 32'd1 *)
-  wire div0_p0_1a;
+  wire den3_p0_1a;
   (* keep = 32'd1 *)
-  wire div0_p0_3a;
+  wire den3_p0_3a;
   (* keep = 32'd1 *)
-  wire div0_p0_3b;
+  wire den3_p0_3b;
   (* keep = 32'd1 *)
-  wire div0_p1_2a;
+  wire den3_p1_2a;
   (* keep = 32'd1 *)
-  wire div0_p1_3a;
+  wire den3_p1_3a;
+  wire [36:0] den3_s1;
+  wire [36:0] den3_s2;
+  wire [35:0] den3_s3;
+  wire [146:0] den3_sum;
+  wire [38:0] div0_k1_c0_full;
+  wire [38:0] div0_k1_c1n_full;
+  wire [38:0] div0_k1_c1y_full;
+  wire [38:0] div0_k1_c2n_full;
+  wire [38:0] div0_k1_c2y_full;
+  wire [37:0] div0_k1_c3n_full;
+  wire [37:0] div0_k1_c3y_full;
+  wire div0_k1_cin1;
+  (* keep = 32'd1 *)
+  wire div0_k1_cin2;
+  (* keep = 32'd1 *)
+  wire div0_k1_cin3;
+  (* keep = 32'd1 *)
+  wire div0_k1_cout;
+  (* keep = 32'd1 *)
+  wire div0_k1_p0_1a;
+  (* keep = 32'd1 *)
+  wire div0_k1_p0_3a;
+  (* keep = 32'd1 *)
+  wire div0_k1_p0_3b;
+  (* keep = 32'd1 *)
+  wire div0_k1_p1_2a;
+  (* keep = 32'd1 *)
+  wire div0_k1_p1_3a;
+  wire [36:0] div0_k1_s1;
+  wire [36:0] div0_k1_s2;
+  wire [35:0] div0_k1_s3;
+  wire [146:0] div0_k1_sum;
+  wire [38:0] div0_k2_c0_full;
+  wire [38:0] div0_k2_c1n_full;
+  wire [38:0] div0_k2_c1y_full;
+  wire [38:0] div0_k2_c2n_full;
+  wire [38:0] div0_k2_c2y_full;
+  wire [37:0] div0_k2_c3n_full;
+  wire [37:0] div0_k2_c3y_full;
+  wire div0_k2_cin1;
+  (* keep = 32'd1 *)
+  wire div0_k2_cin2;
+  (* keep = 32'd1 *)
+  wire div0_k2_cin3;
+  (* keep = 32'd1 *)
+  wire div0_k2_cout;
+  (* keep = 32'd1 *)
+  wire div0_k2_p0_1a;
+  (* keep = 32'd1 *)
+  wire div0_k2_p0_3a;
+  (* keep = 32'd1 *)
+  wire div0_k2_p0_3b;
+  (* keep = 32'd1 *)
+  wire div0_k2_p1_2a;
+  (* keep = 32'd1 *)
+  wire div0_k2_p1_3a;
+  wire [36:0] div0_k2_s1;
+  wire [36:0] div0_k2_s2;
+  wire [35:0] div0_k2_s3;
+  wire [146:0] div0_k2_sum;
+  wire [38:0] div0_k3_c0_full;
+  wire [38:0] div0_k3_c1n_full;
+  wire [38:0] div0_k3_c1y_full;
+  wire [38:0] div0_k3_c2n_full;
+  wire [38:0] div0_k3_c2y_full;
+  wire [37:0] div0_k3_c3n_full;
+  wire [37:0] div0_k3_c3y_full;
+  wire div0_k3_cin1;
+  (* keep = 32'd1 *)
+  wire div0_k3_cin2;
+  (* keep = 32'd1 *)
+  wire div0_k3_cin3;
+  (* keep = 32'd1 *)
+  wire div0_k3_cout;
+  (* keep = 32'd1 *)
+  wire div0_k3_p0_1a;
+  (* keep = 32'd1 *)
+  wire div0_k3_p0_3a;
+  (* keep = 32'd1 *)
+  wire div0_k3_p0_3b;
+  (* keep = 32'd1 *)
+  wire div0_k3_p1_2a;
+  (* keep = 32'd1 *)
+  wire div0_k3_p1_3a;
+  wire [36:0] div0_k3_s1;
+  wire [36:0] div0_k3_s2;
+  wire [35:0] div0_k3_s3;
+  wire [146:0] div0_k3_sum;
+  wire [146:0] div0_nd1;
+  wire [146:0] div0_nd2;
+  wire [146:0] div0_nd3;
+  wire [1:0] div0_q;
   (* keep = 32'd1 *)
   wire [144:0] div0_r;
-  wire [36:0] div0_s1;
-  wire [36:0] div0_s2;
-  wire [34:0] div0_s3;
-  wire [145:0] div0_sh;
-  wire [145:0] div0_sum;
-  wire [38:0] div1_c0_full;
-  wire [38:0] div1_c1n_full;
-  wire [38:0] div1_c1y_full;
-  wire [38:0] div1_c2n_full;
-  wire [38:0] div1_c2y_full;
-  wire [36:0] div1_c3n_full;
-  wire [36:0] div1_c3y_full;
-  wire div1_cin1;
+  wire [146:0] div0_sh;
+  wire [38:0] div1_k1_c0_full;
+  wire [38:0] div1_k1_c1n_full;
+  wire [38:0] div1_k1_c1y_full;
+  wire [38:0] div1_k1_c2n_full;
+  wire [38:0] div1_k1_c2y_full;
+  wire [37:0] div1_k1_c3n_full;
+  wire [37:0] div1_k1_c3y_full;
+  wire div1_k1_cin1;
   (* keep = 32'd1 *)
-  wire div1_cin2;
+  wire div1_k1_cin2;
   (* keep = 32'd1 *)
-  wire div1_cin3;
+  wire div1_k1_cin3;
   (* keep = 32'd1 *)
-  wire div1_cout;
-  wire [145:0] div1_nd;
+  wire div1_k1_cout;
   (* keep = 32'd1 *)
-  wire div1_p0_1a;
+  wire div1_k1_p0_1a;
   (* keep = 32'd1 *)
-  wire div1_p0_3a;
+  wire div1_k1_p0_3a;
   (* keep = 32'd1 *)
-  wire div1_p0_3b;
+  wire div1_k1_p0_3b;
   (* keep = 32'd1 *)
-  wire div1_p1_2a;
+  wire div1_k1_p1_2a;
   (* keep = 32'd1 *)
-  wire div1_p1_3a;
+  wire div1_k1_p1_3a;
+  wire [36:0] div1_k1_s1;
+  wire [36:0] div1_k1_s2;
+  wire [35:0] div1_k1_s3;
+  wire [146:0] div1_k1_sum;
+  wire [38:0] div1_k2_c0_full;
+  wire [38:0] div1_k2_c1n_full;
+  wire [38:0] div1_k2_c1y_full;
+  wire [38:0] div1_k2_c2n_full;
+  wire [38:0] div1_k2_c2y_full;
+  wire [37:0] div1_k2_c3n_full;
+  wire [37:0] div1_k2_c3y_full;
+  wire div1_k2_cin1;
+  (* keep = 32'd1 *)
+  wire div1_k2_cin2;
+  (* keep = 32'd1 *)
+  wire div1_k2_cin3;
+  (* keep = 32'd1 *)
+  wire div1_k2_cout;
+  (* keep = 32'd1 *)
+  wire div1_k2_p0_1a;
+  (* keep = 32'd1 *)
+  wire div1_k2_p0_3a;
+  (* keep = 32'd1 *)
+  wire div1_k2_p0_3b;
+  (* keep = 32'd1 *)
+  wire div1_k2_p1_2a;
+  (* keep = 32'd1 *)
+  wire div1_k2_p1_3a;
+  wire [36:0] div1_k2_s1;
+  wire [36:0] div1_k2_s2;
+  wire [35:0] div1_k2_s3;
+  wire [146:0] div1_k2_sum;
+  wire [38:0] div1_k3_c0_full;
+  wire [38:0] div1_k3_c1n_full;
+  wire [38:0] div1_k3_c1y_full;
+  wire [38:0] div1_k3_c2n_full;
+  wire [38:0] div1_k3_c2y_full;
+  wire [37:0] div1_k3_c3n_full;
+  wire [37:0] div1_k3_c3y_full;
+  wire div1_k3_cin1;
+  (* keep = 32'd1 *)
+  wire div1_k3_cin2;
+  (* keep = 32'd1 *)
+  wire div1_k3_cin3;
+  (* keep = 32'd1 *)
+  wire div1_k3_cout;
+  (* keep = 32'd1 *)
+  wire div1_k3_p0_1a;
+  (* keep = 32'd1 *)
+  wire div1_k3_p0_3a;
+  (* keep = 32'd1 *)
+  wire div1_k3_p0_3b;
+  (* keep = 32'd1 *)
+  wire div1_k3_p1_2a;
+  (* keep = 32'd1 *)
+  wire div1_k3_p1_3a;
+  wire [36:0] div1_k3_s1;
+  wire [36:0] div1_k3_s2;
+  wire [35:0] div1_k3_s3;
+  wire [146:0] div1_k3_sum;
+  wire [146:0] div1_nd1;
+  wire [146:0] div1_nd2;
+  wire [146:0] div1_nd3;
+  wire [1:0] div1_q;
   (* keep = 32'd1 *)
   wire [144:0] div1_r;
-  wire [36:0] div1_s1;
-  wire [36:0] div1_s2;
-  wire [34:0] div1_s3;
-  wire [145:0] div1_sh;
-  wire [145:0] div1_sum;
-  wire [38:0] div2_c0_full;
-  wire [38:0] div2_c1n_full;
-  wire [38:0] div2_c1y_full;
-  wire [38:0] div2_c2n_full;
-  wire [38:0] div2_c2y_full;
-  wire [36:0] div2_c3n_full;
-  wire [36:0] div2_c3y_full;
-  wire div2_cin1;
-  (* keep = 32'd1 *)
-  wire div2_cin2;
-  (* keep = 32'd1 *)
-  wire div2_cin3;
-  (* keep = 32'd1 *)
-  wire div2_cout;
-  wire [145:0] div2_nd;
-  (* keep = 32'd1 *)
-  wire div2_p0_1a;
-  (* keep = 32'd1 *)
-  wire div2_p0_3a;
-  (* keep = 32'd1 *)
-  wire div2_p0_3b;
-  (* keep = 32'd1 *)
-  wire div2_p1_2a;
-  (* keep = 32'd1 *)
-  wire div2_p1_3a;
-  (* keep = 32'd1 *)
-  wire [144:0] div2_r;
-  wire [36:0] div2_s1;
-  wire [36:0] div2_s2;
-  wire [34:0] div2_s3;
-  wire [145:0] div2_sh;
-  wire [145:0] div2_sum;
+  wire [146:0] div1_sh;
   wire [8:0] div_shl;
-  reg [257:0] dnum = 258'h00000000000000000000000000000000000000000000000000000000000000000;
-  wire [257:0] dnum_0;
-  wire [257:0] dnum_1;
-  wire [257:0] dnum_2;
+  reg [255:0] dnum = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  wire [255:0] dnum_0;
+  wire [255:0] dnum_1;
   (* keep = 32'd1 *)
-  wire [257:0] dnum_init;
+  wire [255:0] dnum_init;
   reg [144:0] drem = 145'h0000000000000000000000000000000000000;
   (* keep = 32'd1 *)
   wire [144:0] drem_init;
@@ -15727,6 +16229,7 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   reg is_sqrt = 1'h0;
   reg [639:0] ma = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   reg [639:0] mb = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg mb_last = 1'h0;
   wire [65:0] mul_cpa_c0_full;
   wire [65:0] mul_cpa_c1n_full;
   wire [65:0] mul_cpa_c1y_full;
@@ -15823,12 +16326,13 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire [639:0] mul_csa2_s;
   wire [639:0] mul_csa3_c;
   wire [639:0] mul_csa3_s;
+  reg mul_st = 1'h0;
   wire [639:0] mul_v00;
   wire [639:0] mul_v01;
   wire [639:0] mul_v10;
   wire [639:0] mul_v11;
-  reg [639:0] mul_x;
-  reg [35:0] mul_y;
+  wire [639:0] mul_x;
+  wire [35:0] mul_y;
   wire [127:0] \o__payload.amount_in ;
   wire [16:0] \o__payload.candidates ;
   wire \o__payload.direction ;
@@ -15847,10 +16351,9 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   reg [8:0] qb_raw;
   reg [8:0] qbits;
   reg [6:0] qsteps;
-  reg [257:0] quo = 258'h00000000000000000000000000000000000000000000000000000000000000000;
-  wire [257:0] quo_0;
-  wire [257:0] quo_1;
-  wire [257:0] quo_2;
+  reg [255:0] quo = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  wire [255:0] quo_0;
+  wire [255:0] quo_1;
   wire [255:0] quo_up;
   reg [111:0] r_a_base = 112'h0000000000000000000000000000;
   reg [15:0] r_a_fd = 16'h0000;
@@ -15885,163 +16388,244 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire [9:0] rom_rd__addr;
   wire [43:0] rom_rd__data;
   reg [255:0] root = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  wire [255:0] root_0;
-  wire [255:0] root_1;
   wire signs_differ;
-  wire [34:0] sq0_c0_full;
-  wire [34:0] sq0_c1n_full;
-  wire [34:0] sq0_c1y_full;
-  wire [34:0] sq0_c2n_full;
-  wire [34:0] sq0_c2y_full;
-  wire [34:0] sq0_c3n_full;
-  wire [34:0] sq0_c3y_full;
-  wire [34:0] sq0_c4n_full;
-  wire [34:0] sq0_c4y_full;
-  wire [34:0] sq0_c5n_full;
-  wire [34:0] sq0_c5y_full;
-  wire [34:0] sq0_c6n_full;
-  wire [34:0] sq0_c6y_full;
-  wire [32:0] sq0_c7n_full;
-  wire [32:0] sq0_c7y_full;
-  wire sq0_cin1;
+  wire [264:0] sq_cs_c;
+  wire [264:0] sq_cs_s;
+  wire sq_ge3;
+  wire [34:0] sq_k1_c0_full;
+  wire [34:0] sq_k1_c1n_full;
+  wire [34:0] sq_k1_c1y_full;
+  wire [34:0] sq_k1_c2n_full;
+  wire [34:0] sq_k1_c2y_full;
+  wire [34:0] sq_k1_c3n_full;
+  wire [34:0] sq_k1_c3y_full;
+  wire [34:0] sq_k1_c4n_full;
+  wire [34:0] sq_k1_c4y_full;
+  wire [34:0] sq_k1_c5n_full;
+  wire [34:0] sq_k1_c5y_full;
+  wire [34:0] sq_k1_c6n_full;
+  wire [34:0] sq_k1_c6y_full;
+  wire [34:0] sq_k1_c7n_full;
+  wire [34:0] sq_k1_c7y_full;
+  wire sq_k1_cin1;
   (* keep = 32'd1 *)
-  wire sq0_cin2;
+  wire sq_k1_cin2;
   (* keep = 32'd1 *)
-  wire sq0_cin3;
+  wire sq_k1_cin3;
   (* keep = 32'd1 *)
-  wire sq0_cin4;
+  wire sq_k1_cin4;
   (* keep = 32'd1 *)
-  wire sq0_cin5;
+  wire sq_k1_cin5;
   (* keep = 32'd1 *)
-  wire sq0_cin6;
+  wire sq_k1_cin6;
   (* keep = 32'd1 *)
-  wire sq0_cin7;
+  wire sq_k1_cin7;
   (* keep = 32'd1 *)
-  wire sq0_cout;
+  wire sq_k1_cout;
   (* keep = 32'd1 *)
-  wire sq0_p0_1a;
+  wire sq_k1_p0_1a;
   (* keep = 32'd1 *)
-  wire sq0_p0_3a;
+  wire sq_k1_p0_3a;
   (* keep = 32'd1 *)
-  wire sq0_p0_3b;
+  wire sq_k1_p0_3b;
   (* keep = 32'd1 *)
-  wire sq0_p0_5a;
+  wire sq_k1_p0_5a;
   (* keep = 32'd1 *)
-  wire sq0_p0_5b;
+  wire sq_k1_p0_5b;
   (* keep = 32'd1 *)
-  wire sq0_p0_7a;
+  wire sq_k1_p0_7a;
   (* keep = 32'd1 *)
-  wire sq0_p0_7b;
+  wire sq_k1_p0_7b;
   (* keep = 32'd1 *)
-  wire sq0_p1_2a;
+  wire sq_k1_p1_2a;
   (* keep = 32'd1 *)
-  wire sq0_p1_3a;
+  wire sq_k1_p1_3a;
   (* keep = 32'd1 *)
-  wire sq0_p1_6a;
+  wire sq_k1_p1_6a;
   (* keep = 32'd1 *)
-  wire sq0_p1_6b;
+  wire sq_k1_p1_6b;
   (* keep = 32'd1 *)
-  wire sq0_p1_7a;
+  wire sq_k1_p1_7a;
   (* keep = 32'd1 *)
-  wire sq0_p1_7b;
+  wire sq_k1_p1_7b;
   (* keep = 32'd1 *)
-  wire sq0_p2_4a;
+  wire sq_k1_p2_4a;
   (* keep = 32'd1 *)
-  wire sq0_p2_5a;
+  wire sq_k1_p2_5a;
   (* keep = 32'd1 *)
-  wire sq0_p2_6a;
+  wire sq_k1_p2_6a;
   (* keep = 32'd1 *)
-  wire sq0_p2_7a;
-  wire [32:0] sq0_s1;
-  wire [32:0] sq0_s2;
-  wire [32:0] sq0_s3;
-  wire [32:0] sq0_s4;
-  wire [32:0] sq0_s5;
-  wire [32:0] sq0_s6;
-  wire [30:0] sq0_s7;
-  wire [261:0] sq0_sum;
-  wire [34:0] sq1_c0_full;
-  wire [34:0] sq1_c1n_full;
-  wire [34:0] sq1_c1y_full;
-  wire [34:0] sq1_c2n_full;
-  wire [34:0] sq1_c2y_full;
-  wire [34:0] sq1_c3n_full;
-  wire [34:0] sq1_c3y_full;
-  wire [34:0] sq1_c4n_full;
-  wire [34:0] sq1_c4y_full;
-  wire [34:0] sq1_c5n_full;
-  wire [34:0] sq1_c5y_full;
-  wire [34:0] sq1_c6n_full;
-  wire [34:0] sq1_c6y_full;
-  wire [32:0] sq1_c7n_full;
-  wire [32:0] sq1_c7y_full;
-  wire sq1_cin1;
+  wire sq_k1_p2_7a;
+  wire [32:0] sq_k1_s1;
+  wire [32:0] sq_k1_s2;
+  wire [32:0] sq_k1_s3;
+  wire [32:0] sq_k1_s4;
+  wire [32:0] sq_k1_s5;
+  wire [32:0] sq_k1_s6;
+  wire [32:0] sq_k1_s7;
+  wire [263:0] sq_k1_sum;
+  wire [34:0] sq_k2_c0_full;
+  wire [34:0] sq_k2_c1n_full;
+  wire [34:0] sq_k2_c1y_full;
+  wire [34:0] sq_k2_c2n_full;
+  wire [34:0] sq_k2_c2y_full;
+  wire [34:0] sq_k2_c3n_full;
+  wire [34:0] sq_k2_c3y_full;
+  wire [34:0] sq_k2_c4n_full;
+  wire [34:0] sq_k2_c4y_full;
+  wire [34:0] sq_k2_c5n_full;
+  wire [34:0] sq_k2_c5y_full;
+  wire [34:0] sq_k2_c6n_full;
+  wire [34:0] sq_k2_c6y_full;
+  wire [34:0] sq_k2_c7n_full;
+  wire [34:0] sq_k2_c7y_full;
+  wire sq_k2_cin1;
   (* keep = 32'd1 *)
-  wire sq1_cin2;
+  wire sq_k2_cin2;
   (* keep = 32'd1 *)
-  wire sq1_cin3;
+  wire sq_k2_cin3;
   (* keep = 32'd1 *)
-  wire sq1_cin4;
+  wire sq_k2_cin4;
   (* keep = 32'd1 *)
-  wire sq1_cin5;
+  wire sq_k2_cin5;
   (* keep = 32'd1 *)
-  wire sq1_cin6;
+  wire sq_k2_cin6;
   (* keep = 32'd1 *)
-  wire sq1_cin7;
+  wire sq_k2_cin7;
   (* keep = 32'd1 *)
-  wire sq1_cout;
+  wire sq_k2_cout;
   (* keep = 32'd1 *)
-  wire sq1_p0_1a;
+  wire sq_k2_p0_1a;
   (* keep = 32'd1 *)
-  wire sq1_p0_3a;
+  wire sq_k2_p0_3a;
   (* keep = 32'd1 *)
-  wire sq1_p0_3b;
+  wire sq_k2_p0_3b;
   (* keep = 32'd1 *)
-  wire sq1_p0_5a;
+  wire sq_k2_p0_5a;
   (* keep = 32'd1 *)
-  wire sq1_p0_5b;
+  wire sq_k2_p0_5b;
   (* keep = 32'd1 *)
-  wire sq1_p0_7a;
+  wire sq_k2_p0_7a;
   (* keep = 32'd1 *)
-  wire sq1_p0_7b;
+  wire sq_k2_p0_7b;
   (* keep = 32'd1 *)
-  wire sq1_p1_2a;
+  wire sq_k2_p1_2a;
   (* keep = 32'd1 *)
-  wire sq1_p1_3a;
+  wire sq_k2_p1_3a;
   (* keep = 32'd1 *)
-  wire sq1_p1_6a;
+  wire sq_k2_p1_6a;
   (* keep = 32'd1 *)
-  wire sq1_p1_6b;
+  wire sq_k2_p1_6b;
   (* keep = 32'd1 *)
-  wire sq1_p1_7a;
+  wire sq_k2_p1_7a;
   (* keep = 32'd1 *)
-  wire sq1_p1_7b;
+  wire sq_k2_p1_7b;
   (* keep = 32'd1 *)
-  wire sq1_p2_4a;
+  wire sq_k2_p2_4a;
   (* keep = 32'd1 *)
-  wire sq1_p2_5a;
+  wire sq_k2_p2_5a;
   (* keep = 32'd1 *)
-  wire sq1_p2_6a;
+  wire sq_k2_p2_6a;
   (* keep = 32'd1 *)
-  wire sq1_p2_7a;
-  wire [32:0] sq1_s1;
-  wire [32:0] sq1_s2;
-  wire [32:0] sq1_s3;
-  wire [32:0] sq1_s4;
-  wire [32:0] sq1_s5;
-  wire [32:0] sq1_s6;
-  wire [30:0] sq1_s7;
-  wire [261:0] sq1_sum;
-  wire [261:0] sq_r2_0;
-  wire [261:0] sq_r2_1;
+  wire sq_k2_p2_7a;
+  wire [32:0] sq_k2_s1;
+  wire [32:0] sq_k2_s2;
+  wire [32:0] sq_k2_s3;
+  wire [32:0] sq_k2_s4;
+  wire [32:0] sq_k2_s5;
+  wire [32:0] sq_k2_s6;
+  wire [32:0] sq_k2_s7;
+  wire [263:0] sq_k2_sum;
+  wire [34:0] sq_k3_c0_full;
+  wire [34:0] sq_k3_c1n_full;
+  wire [34:0] sq_k3_c1y_full;
+  wire [34:0] sq_k3_c2n_full;
+  wire [34:0] sq_k3_c2y_full;
+  wire [34:0] sq_k3_c3n_full;
+  wire [34:0] sq_k3_c3y_full;
+  wire [34:0] sq_k3_c4n_full;
+  wire [34:0] sq_k3_c4y_full;
+  wire [34:0] sq_k3_c5n_full;
+  wire [34:0] sq_k3_c5y_full;
+  wire [34:0] sq_k3_c6n_full;
+  wire [34:0] sq_k3_c6y_full;
+  wire [34:0] sq_k3_c7n_full;
+  wire [34:0] sq_k3_c7y_full;
+  wire [2:0] sq_k3_c8n_full;
+  wire [2:0] sq_k3_c8y_full;
+  wire sq_k3_cin1;
+  (* keep = 32'd1 *)
+  wire sq_k3_cin2;
+  (* keep = 32'd1 *)
+  wire sq_k3_cin3;
+  (* keep = 32'd1 *)
+  wire sq_k3_cin4;
+  (* keep = 32'd1 *)
+  wire sq_k3_cin5;
+  (* keep = 32'd1 *)
+  wire sq_k3_cin6;
+  (* keep = 32'd1 *)
+  wire sq_k3_cin7;
+  (* keep = 32'd1 *)
+  wire sq_k3_cin8;
+  (* keep = 32'd1 *)
+  wire sq_k3_cout;
+  (* keep = 32'd1 *)
+  wire sq_k3_p0_1a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p0_3a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p0_3b;
+  (* keep = 32'd1 *)
+  wire sq_k3_p0_5a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p0_5b;
+  (* keep = 32'd1 *)
+  wire sq_k3_p0_7a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p0_7b;
+  (* keep = 32'd1 *)
+  wire sq_k3_p1_2a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p1_3a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p1_6a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p1_6b;
+  (* keep = 32'd1 *)
+  wire sq_k3_p1_7a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p1_7b;
+  (* keep = 32'd1 *)
+  wire sq_k3_p2_4a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p2_5a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p2_6a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p2_7a;
+  (* keep = 32'd1 *)
+  wire sq_k3_p3_8a;
+  wire [32:0] sq_k3_s1;
+  wire [32:0] sq_k3_s2;
+  wire [32:0] sq_k3_s3;
+  wire [32:0] sq_k3_s4;
+  wire [32:0] sq_k3_s5;
+  wire [32:0] sq_k3_s6;
+  wire [32:0] sq_k3_s7;
+  wire sq_k3_s8;
+  wire [264:0] sq_k3_sum;
+  wire [263:0] sq_nt1;
+  wire [263:0] sq_nt2;
+  wire [257:0] sq_q;
+  (* keep = 32'd1 *)
+  wire [259:0] sq_r;
+  wire [264:0] sq_s3;
+  wire [263:0] sq_sh;
   wire [9:0] sq_shl;
-  wire [261:0] sq_trial_0;
-  wire [261:0] sq_trial_1;
+  wire [264:0] sq_x3;
+  wire [264:0] sq_y3;
   reg [259:0] srem = 260'h00000000000000000000000000000000000000000000000000000000000000000;
-  (* keep = 32'd1 *)
-  wire [259:0] srem_0;
-  (* keep = 32'd1 *)
-  wire [259:0] srem_1;
   reg [31:0] tag = 32'd0;
   (* keep = 32'd1 *)
   wire take;
@@ -16054,8 +16638,7 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   wire [255:0] wb_val;
   reg [43:0] word = 44'h00000000000;
   reg [511:0] work = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire [511:0] work_0;
-  wire [511:0] work_1;
+  wire [511:0] work_next;
   wire [6:0] wp__addr;
   wire [639:0] wp__data;
   reg wp__en;
@@ -16201,7 +16784,7 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   end
   assign rd_b__data = rf[f_word[25:19]];
   assign rd_a__data = rf[f_word[18:12]];
-  reg [43:0] rom [776:0];
+  reg [43:0] rom [771:0];
   initial begin
     rom[0] = 44'h00000203306;
     rom[1] = 44'h00000282326;
@@ -16209,7 +16792,7 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
     rom[3] = 44'h00000487366;
     rom[4] = 44'h00000d99386;
     rom[5] = 44'h0004401c00c;
-    rom[6] = 44'h00000d183a6;
+    rom[6] = 44'h00000c1a3a6;
     rom[7] = 44'h40088e9c00a;
     rom[8] = 44'h0004400100c;
     rom[9] = 44'h00000407306;
@@ -16218,7 +16801,7 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
     rom[12] = 44'h00000283366;
     rom[13] = 44'h00000d99386;
     rom[14] = 44'h0004401c00c;
-    rom[15] = 44'h00000d183a6;
+    rom[15] = 44'h00000c1a3a6;
     rom[16] = 44'h4005ce9c00a;
     rom[17] = 44'h000000001a0;
     rom[18] = 44'h000000001c0;
@@ -16263,7 +16846,7 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
     rom[57] = 44'h0000102a4e6;
     rom[58] = 44'h00000ca74e2;
     rom[59] = 44'h000013a6567;
-    rom[60] = 44'h405a152b00a;
+    rom[60] = 44'h4054d52b00a;
     rom[61] = 44'h0000002a581;
     rom[62] = 44'h000016285a6;
     rom[63] = 44'h00000e2d5a2;
@@ -16344,1308 +16927,1454 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
     rom[138] = 44'h0000002c721;
     rom[139] = 44'h000005ac742;
     rom[140] = 44'h0000161e762;
-    rom[141] = 44'h402b1d8c00a;
+    rom[141] = 44'h4046dd8c00a;
     rom[142] = 44'h0000102c766;
     rom[143] = 44'h00000fbb786;
     rom[144] = 44'h00000cbb762;
     rom[145] = 44'h00001dbc7a7;
     rom[146] = 44'h00001ea2762;
-    rom[147] = 44'h402b1d8c00a;
+    rom[147] = 44'h4046dd8c00a;
     rom[148] = 44'h0000123d766;
     rom[149] = 44'h000011bb786;
     rom[150] = 44'h00000dbb762;
     rom[151] = 44'h00001dbc7c7;
     rom[152] = 44'h4000163e7e3;
     rom[153] = 44'h0000002c801;
-    rom[154] = 44'h002ac03900c;
+    rom[154] = 44'h003f803900c;
     rom[155] = 44'h00001ca8826;
     rom[156] = 44'h00000e41822;
     rom[157] = 44'h4000209d843;
     rom[158] = 44'h00001cc2846;
     rom[159] = 44'h00001c41826;
-    rom[160] = 44'h402ae0c200b;
-    rom[161] = 44'h4028c53700a;
-    rom[162] = 44'h0056000000e;
-    rom[163] = 44'h800040376e4;
-    rom[164] = 44'h400005b9723;
-    rom[165] = 44'h4029dfb500b;
-    rom[166] = 44'h003d400000e;
-    rom[167] = 44'h0000003f6a1;
-    rom[168] = 44'h000000406c1;
-    rom[169] = 44'h000005bf702;
-    rom[170] = 44'h003d400000e;
-    rom[171] = 44'h004dc00000e;
-    rom[172] = 44'h0000059e762;
-    rom[173] = 44'h4058dd8c00a;
-    rom[174] = 44'h0000100b766;
-    rom[175] = 44'h00000fbb786;
-    rom[176] = 44'h00000cbb762;
-    rom[177] = 44'h00001dbc7a7;
-    rom[178] = 44'h00001ea2762;
-    rom[179] = 44'h4058dd8c00a;
-    rom[180] = 44'h0000123d766;
-    rom[181] = 44'h000011bb786;
-    rom[182] = 44'h00000dbb762;
-    rom[183] = 44'h00001dbc7c7;
-    rom[184] = 44'h400005be7e3;
-    rom[185] = 44'h0000000b801;
-    rom[186] = 44'h0000000b621;
-    rom[187] = 44'h0000002c641;
-    rom[188] = 44'h400018b24c3;
-    rom[189] = 44'h4030130b00a;
-    rom[190] = 44'h00000031721;
-    rom[191] = 44'h0045800000e;
-    rom[192] = 44'h00001931682;
-    rom[193] = 44'h00000034685;
-    rom[194] = 44'h00001a1e762;
-    rom[195] = 44'h40349d8c00a;
-    rom[196] = 44'h00001034766;
-    rom[197] = 44'h00000fbb786;
-    rom[198] = 44'h00000cbb762;
-    rom[199] = 44'h00001dbc7a7;
-    rom[200] = 44'h00001ea2762;
-    rom[201] = 44'h40349d8c00a;
-    rom[202] = 44'h0000123d766;
-    rom[203] = 44'h000011bb786;
-    rom[204] = 44'h00000dbb762;
-    rom[205] = 44'h00001dbc7c7;
-    rom[206] = 44'h40001a3e7e3;
-    rom[207] = 44'h00000034801;
-    rom[208] = 44'h00000034621;
-    rom[209] = 44'h002f000000e;
-    rom[210] = 44'h00000034641;
-    rom[211] = 44'h002f000000e;
-    rom[212] = 44'h004dc03900c;
-    rom[213] = 44'h00001ca8826;
-    rom[214] = 44'h00000e41822;
-    rom[215] = 44'h4000209d843;
-    rom[216] = 44'h00001cc2846;
-    rom[217] = 44'h00001c41826;
-    rom[218] = 44'h404de0c200b;
-    rom[219] = 44'h4037453700a;
-    rom[220] = 44'h0056000000e;
-    rom[221] = 44'h800040376e4;
-    rom[222] = 44'h00001c9e762;
-    rom[223] = 44'h403cdd8c00a;
-    rom[224] = 44'h00001039766;
-    rom[225] = 44'h00000fbb786;
-    rom[226] = 44'h00000cbb762;
-    rom[227] = 44'h00001dbc7a7;
-    rom[228] = 44'h00001ea2762;
-    rom[229] = 44'h403cdd8c00a;
-    rom[230] = 44'h0000123d766;
-    rom[231] = 44'h000011bb786;
-    rom[232] = 44'h00000dbb762;
-    rom[233] = 44'h00001dbc7c7;
-    rom[234] = 44'h40001cbe7e3;
-    rom[235] = 44'h00000039801;
-    rom[236] = 44'hbfffc039724;
-    rom[237] = 44'h403bdfb500b;
-    rom[238] = 44'h003d400000e;
-    rom[239] = 44'h0000003f6a1;
-    rom[240] = 44'h000000406c1;
-    rom[241] = 44'h000005bf702;
-    rom[242] = 44'h003d400000e;
-    rom[243] = 44'hbfffc039724;
-    rom[244] = 44'h003d400000e;
-    rom[245] = 44'h0045803a00c;
-    rom[246] = 44'h00001d28826;
-    rom[247] = 44'h00000e41822;
-    rom[248] = 44'h4000209d843;
-    rom[249] = 44'h00001d42846;
-    rom[250] = 44'h00001c41826;
-    rom[251] = 44'h4045a0c200b;
-    rom[252] = 44'h403f853700a;
-    rom[253] = 44'h0056000000e;
-    rom[254] = 44'h800040376e4;
-    rom[255] = 44'h00001d1e762;
-    rom[256] = 44'h40451d8c00a;
-    rom[257] = 44'h0000103a766;
-    rom[258] = 44'h00000fbb786;
-    rom[259] = 44'h00000cbb762;
-    rom[260] = 44'h00001dbc7a7;
-    rom[261] = 44'h00001ea2762;
-    rom[262] = 44'h40451d8c00a;
-    rom[263] = 44'h0000123d766;
-    rom[264] = 44'h000011bb786;
-    rom[265] = 44'h00000dbb762;
-    rom[266] = 44'h00001dbc7c7;
-    rom[267] = 44'h40001d3e7e3;
-    rom[268] = 44'h0000003a801;
-    rom[269] = 44'h8000403a744;
-    rom[270] = 44'h40441fb500b;
-    rom[271] = 44'h0035000000e;
-    rom[272] = 44'h0000003f6a1;
-    rom[273] = 44'h000000406c1;
-    rom[274] = 44'h000005bf702;
-    rom[275] = 44'h0035000000e;
-    rom[276] = 44'h8000403a744;
-    rom[277] = 44'h0045800000e;
-    rom[278] = 44'h0056803900c;
-    rom[279] = 44'h00001ca8826;
-    rom[280] = 44'h00000e41822;
-    rom[281] = 44'h4000209d843;
-    rom[282] = 44'h00001cc2846;
-    rom[283] = 44'h00001c41826;
-    rom[284] = 44'h4056a0c200b;
-    rom[285] = 44'h4047c53700a;
-    rom[286] = 44'h0056000000e;
-    rom[287] = 44'h800040376e4;
-    rom[288] = 44'h00001c9e762;
-    rom[289] = 44'h404d5d8c00a;
-    rom[290] = 44'h00001039766;
-    rom[291] = 44'h00000fbb786;
-    rom[292] = 44'h00000cbb762;
-    rom[293] = 44'h00001dbc7a7;
-    rom[294] = 44'h00001ea2762;
-    rom[295] = 44'h404d5d8c00a;
-    rom[296] = 44'h0000123d766;
-    rom[297] = 44'h000011bb786;
-    rom[298] = 44'h00000dbb762;
-    rom[299] = 44'h00001dbc7c7;
-    rom[300] = 44'h40001cbe7e3;
-    rom[301] = 44'h00000039801;
-    rom[302] = 44'hbfffc039724;
-    rom[303] = 44'h404c5fb500b;
-    rom[304] = 44'h0045800000e;
-    rom[305] = 44'h0000003f6a1;
-    rom[306] = 44'h000000406c1;
-    rom[307] = 44'h000005bf702;
-    rom[308] = 44'h0045800000e;
-    rom[309] = 44'hbfffc039724;
-    rom[310] = 44'h0045800000e;
-    rom[311] = 44'h0056803a00c;
-    rom[312] = 44'h00001d28826;
-    rom[313] = 44'h00000e41822;
-    rom[314] = 44'h4000209d843;
-    rom[315] = 44'h00001d42846;
-    rom[316] = 44'h00001c41826;
-    rom[317] = 44'h4056a0c200b;
-    rom[318] = 44'h4050053700a;
-    rom[319] = 44'h0056000000e;
-    rom[320] = 44'h800040376e4;
-    rom[321] = 44'h00001d1e762;
-    rom[322] = 44'h40559d8c00a;
-    rom[323] = 44'h0000103a766;
-    rom[324] = 44'h00000fbb786;
-    rom[325] = 44'h00000cbb762;
-    rom[326] = 44'h00001dbc7a7;
-    rom[327] = 44'h00001ea2762;
-    rom[328] = 44'h40559d8c00a;
-    rom[329] = 44'h0000123d766;
-    rom[330] = 44'h000011bb786;
-    rom[331] = 44'h00000dbb762;
-    rom[332] = 44'h00001dbc7c7;
-    rom[333] = 44'h40001d3e7e3;
-    rom[334] = 44'h0000003a801;
-    rom[335] = 44'h8000403a744;
-    rom[336] = 44'h40549fb500b;
-    rom[337] = 44'h004dc00000e;
-    rom[338] = 44'h0000003f6a1;
-    rom[339] = 44'h000000406c1;
-    rom[340] = 44'h000005bf702;
-    rom[341] = 44'h004dc00000e;
-    rom[342] = 44'h8000403a744;
-    rom[343] = 44'h0056800000e;
-    rom[344] = 44'h000000001e0;
-    rom[345] = 44'h0056c00000e;
-    rom[346] = 44'h000040001e0;
-    rom[347] = 44'h00000037201;
-    rom[348] = 44'h40581a8000b;
-    rom[349] = 44'h000000001a0;
-    rom[350] = 44'h000000001c0;
-    rom[351] = 44'h00000025010;
-    rom[352] = 44'h000000361a1;
-    rom[353] = 44'h000000351c1;
-    rom[354] = 44'h00000025010;
-    rom[355] = 44'h000000001a0;
-    rom[356] = 44'h000000001c0;
-    rom[357] = 44'h000040001e0;
-    rom[358] = 44'h00000000200;
-    rom[359] = 44'h00000025010;
-    rom[360] = 44'h00000d9a866;
-    rom[361] = 44'h00000c98886;
-    rom[362] = 44'h0000002b581;
-    rom[363] = 44'h005b402c00d;
-    rom[364] = 44'h00004000580;
-    rom[365] = 44'h0000102c5a6;
-    rom[366] = 44'h400016985a3;
-    rom[367] = 44'h4000102d5c3;
-    rom[368] = 44'h405e45ae00b;
-    rom[369] = 44'h0000172d5a6;
-    rom[370] = 44'h000016c35a6;
-    rom[371] = 44'h0000122c8a6;
-    rom[372] = 44'h00000dc58a2;
-    rom[373] = 44'h000012458c2;
-    rom[374] = 44'h000023458a6;
-    rom[375] = 44'h000022c48a6;
-    rom[376] = 44'h406a96c500a;
-    rom[377] = 44'h001000005e0;
-    rom[378] = 44'h007985ac00c;
-    rom[379] = 44'h400005ac603;
-    rom[380] = 44'h000010305a6;
-    rom[381] = 44'h400016985a3;
-    rom[382] = 44'h4000102d5c3;
-    rom[383] = 44'h406205ae00b;
-    rom[384] = 44'h0000172d5a6;
-    rom[385] = 44'h000016c35a6;
-    rom[386] = 44'h000012308a6;
-    rom[387] = 44'h00000dc58a2;
-    rom[388] = 44'h000012458c2;
-    rom[389] = 44'h000023458a6;
-    rom[390] = 44'h000022c48a6;
-    rom[391] = 44'h407996c500a;
-    rom[392] = 44'h00000030581;
-    rom[393] = 44'hbfffc02f5e4;
-    rom[394] = 44'h005e802f00d;
-    rom[395] = 44'h007985ac00c;
-    rom[396] = 44'h400005ac603;
-    rom[397] = 44'h000010305a6;
-    rom[398] = 44'h400016985a3;
-    rom[399] = 44'h4000102d5c3;
-    rom[400] = 44'h406645ae00b;
-    rom[401] = 44'h0000172d5a6;
-    rom[402] = 44'h000016c35a6;
-    rom[403] = 44'h000012308a6;
-    rom[404] = 44'h00000dc58a2;
-    rom[405] = 44'h000012458c2;
-    rom[406] = 44'h000023458a6;
-    rom[407] = 44'h000022c48a6;
-    rom[408] = 44'h407996c500a;
-    rom[409] = 44'h0000100b5a6;
-    rom[410] = 44'h400016985a3;
-    rom[411] = 44'h4000102d5c3;
-    rom[412] = 44'h406945ae00b;
-    rom[413] = 44'h0000172d5a6;
-    rom[414] = 44'h000016c35a6;
-    rom[415] = 44'h0000120b8a6;
-    rom[416] = 44'h00000dc58a2;
-    rom[417] = 44'h000012458c2;
-    rom[418] = 44'h000023458a6;
-    rom[419] = 44'h000022c48a6;
-    rom[420] = 44'h4069d6c500a;
-    rom[421] = 44'h0000000b581;
-    rom[422] = 44'h0079800000e;
-    rom[423] = 44'h0000000b621;
-    rom[424] = 44'h400005ac643;
-    rom[425] = 44'h0073c00000e;
-    rom[426] = 44'h001000005e0;
-    rom[427] = 44'h8000402c584;
-    rom[428] = 44'h0000102c5a6;
-    rom[429] = 44'h400016985a3;
-    rom[430] = 44'h4000102d5c3;
-    rom[431] = 44'h407985ae00b;
-    rom[432] = 44'h0000172d5a6;
-    rom[433] = 44'h000016c35a6;
-    rom[434] = 44'h0000122c8a6;
-    rom[435] = 44'h00000dc58a2;
-    rom[436] = 44'h000012458c2;
-    rom[437] = 44'h000023458a6;
-    rom[438] = 44'h000022c48a6;
-    rom[439] = 44'h406e56c500a;
-    rom[440] = 44'h0079800000e;
-    rom[441] = 44'hbfffc02f5e4;
-    rom[442] = 44'h006ac02f00d;
-    rom[443] = 44'h0000002c621;
-    rom[444] = 44'h00004000660;
-    rom[445] = 44'h000019b1642;
-    rom[446] = 44'h000010325a6;
-    rom[447] = 44'h400016985a3;
-    rom[448] = 44'h4000102d5c3;
-    rom[449] = 44'h4073c5ae00b;
-    rom[450] = 44'h0000172d5a6;
-    rom[451] = 44'h000016c35a6;
-    rom[452] = 44'h000012328a6;
-    rom[453] = 44'h00000dc58a2;
-    rom[454] = 44'h000012458c2;
-    rom[455] = 44'h000023458a6;
-    rom[456] = 44'h000022c48a6;
-    rom[457] = 44'h4072d6c500a;
-    rom[458] = 44'h0073c00000e;
-    rom[459] = 44'h00000032621;
-    rom[460] = 44'h000019b3662;
-    rom[461] = 44'h000019b1642;
-    rom[462] = 44'h006f800000e;
-    rom[463] = 44'h400018b24c3;
-    rom[464] = 44'h4074d30b00a;
-    rom[465] = 44'h00000032581;
-    rom[466] = 44'h0079800000e;
-    rom[467] = 44'h00001931682;
-    rom[468] = 44'h00000034685;
-    rom[469] = 44'h000010345a6;
-    rom[470] = 44'h400016985a3;
-    rom[471] = 44'h4000102d5c3;
-    rom[472] = 44'h407905ae00b;
-    rom[473] = 44'h0000172d5a6;
-    rom[474] = 44'h000016c35a6;
-    rom[475] = 44'h000012348a6;
-    rom[476] = 44'h00000dc58a2;
-    rom[477] = 44'h000012458c2;
-    rom[478] = 44'h000023458a6;
-    rom[479] = 44'h000022c48a6;
-    rom[480] = 44'h407896c500a;
-    rom[481] = 44'h0079000000e;
-    rom[482] = 44'h00000034621;
-    rom[483] = 44'h0073c00000e;
-    rom[484] = 44'h00000034641;
-    rom[485] = 44'h0073c00000e;
-    rom[486] = 44'h000000006a0;
-    rom[487] = 44'h000000006c0;
-    rom[488] = 44'h000000006e0;
-    rom[489] = 44'h00004000700;
-    rom[490] = 44'h0000002c721;
-    rom[491] = 44'h000005ac742;
-    rom[492] = 44'h4000161f783;
-    rom[493] = 44'h4085c5bc00b;
-    rom[494] = 44'h000010ac766;
-    rom[495] = 44'h00000f3b766;
-    rom[496] = 44'h0000103c786;
-    rom[497] = 44'h00001e3b808;
-    rom[498] = 44'h0000201e762;
-    rom[499] = 44'h4085dd8c00a;
-    rom[500] = 44'h00001040766;
-    rom[501] = 44'h00000fbb786;
-    rom[502] = 44'h00000cbb762;
-    rom[503] = 44'h00001dbc7a7;
-    rom[504] = 44'h00001ea2762;
-    rom[505] = 44'h4085dd8c00a;
-    rom[506] = 44'h0000123d766;
-    rom[507] = 44'h000011bb786;
-    rom[508] = 44'h00000dbb762;
-    rom[509] = 44'h00001dbc7c7;
-    rom[510] = 44'h4000203e7e3;
-    rom[511] = 44'h0085803900c;
-    rom[512] = 44'h000010398e6;
-    rom[513] = 44'h400023988e3;
-    rom[514] = 44'h408585c700b;
-    rom[515] = 44'h00001239826;
-    rom[516] = 44'h00000dc1822;
-    rom[517] = 44'h0000239a846;
-    rom[518] = 44'h00000cc1906;
-    rom[519] = 44'h40002442843;
-    rom[520] = 44'h000023c1826;
-    rom[521] = 44'h00001cc2846;
-    rom[522] = 44'h00001c41826;
-    rom[523] = 44'h4085a0c200b;
-    rom[524] = 44'h4083853700a;
-    rom[525] = 44'h00be400000e;
-    rom[526] = 44'h800040376e4;
-    rom[527] = 44'h400005b9723;
-    rom[528] = 44'h40849fb500b;
-    rom[529] = 44'h009d400000e;
-    rom[530] = 44'h0000003f6a1;
-    rom[531] = 44'h000000406c1;
-    rom[532] = 44'h000005bf702;
-    rom[533] = 44'h009d400000e;
-    rom[534] = 44'h00b3400000e;
-    rom[535] = 44'h4000059f783;
-    rom[536] = 44'h40c105bc00b;
-    rom[537] = 44'h0000108b766;
-    rom[538] = 44'h00000f3b766;
-    rom[539] = 44'h0000103c786;
-    rom[540] = 44'h00001e3b808;
-    rom[541] = 44'h0000201e762;
-    rom[542] = 44'h40c11d8c00a;
-    rom[543] = 44'h00001040766;
-    rom[544] = 44'h00000fbb786;
-    rom[545] = 44'h00000cbb762;
-    rom[546] = 44'h00001dbc7a7;
-    rom[547] = 44'h00001ea2762;
-    rom[548] = 44'h40c11d8c00a;
-    rom[549] = 44'h0000123d766;
-    rom[550] = 44'h000011bb786;
-    rom[551] = 44'h00000dbb762;
-    rom[552] = 44'h00001dbc7c7;
-    rom[553] = 44'h4000203e7e3;
-    rom[554] = 44'h0000000b621;
-    rom[555] = 44'h0000002c641;
-    rom[556] = 44'h400018b24c3;
-    rom[557] = 44'h408c130b00a;
-    rom[558] = 44'h00000031721;
-    rom[559] = 44'h00a8400000e;
-    rom[560] = 44'h00001931682;
-    rom[561] = 44'h00000034685;
-    rom[562] = 44'h40001a1f783;
-    rom[563] = 44'h4091c5bc00b;
-    rom[564] = 44'h000010b4766;
-    rom[565] = 44'h00000f3b766;
-    rom[566] = 44'h0000103c786;
-    rom[567] = 44'h00001e3b808;
-    rom[568] = 44'h0000201e762;
-    rom[569] = 44'h4091dd8c00a;
-    rom[570] = 44'h00001040766;
-    rom[571] = 44'h00000fbb786;
-    rom[572] = 44'h00000cbb762;
-    rom[573] = 44'h00001dbc7a7;
-    rom[574] = 44'h00001ea2762;
-    rom[575] = 44'h4091dd8c00a;
-    rom[576] = 44'h0000123d766;
-    rom[577] = 44'h000011bb786;
-    rom[578] = 44'h00000dbb762;
-    rom[579] = 44'h00001dbc7c7;
-    rom[580] = 44'h4000203e7e3;
-    rom[581] = 44'h00000034621;
-    rom[582] = 44'h008b000000e;
-    rom[583] = 44'h00000034641;
-    rom[584] = 44'h008b000000e;
-    rom[585] = 44'h00b3403900c;
-    rom[586] = 44'h000010398e6;
-    rom[587] = 44'h400023988e3;
-    rom[588] = 44'h40b345c700b;
-    rom[589] = 44'h00001239826;
-    rom[590] = 44'h00000dc1822;
-    rom[591] = 44'h0000239a846;
-    rom[592] = 44'h00000cc1906;
-    rom[593] = 44'h40002442843;
-    rom[594] = 44'h000023c1826;
-    rom[595] = 44'h00001cc2846;
-    rom[596] = 44'h00001c41826;
-    rom[597] = 44'h40b360c200b;
-    rom[598] = 44'h4096053700a;
-    rom[599] = 44'h00be400000e;
-    rom[600] = 44'h800040376e4;
-    rom[601] = 44'h40001c9f783;
-    rom[602] = 44'h409cc5bc00b;
-    rom[603] = 44'h000010b9766;
-    rom[604] = 44'h00000f3b766;
-    rom[605] = 44'h0000103c786;
-    rom[606] = 44'h00001e3b808;
-    rom[607] = 44'h0000201e762;
-    rom[608] = 44'h409cdd8c00a;
-    rom[609] = 44'h00001040766;
-    rom[610] = 44'h00000fbb786;
-    rom[611] = 44'h00000cbb762;
-    rom[612] = 44'h00001dbc7a7;
-    rom[613] = 44'h00001ea2762;
-    rom[614] = 44'h409cdd8c00a;
-    rom[615] = 44'h0000123d766;
-    rom[616] = 44'h000011bb786;
-    rom[617] = 44'h00000dbb762;
-    rom[618] = 44'h00001dbc7c7;
-    rom[619] = 44'h4000203e7e3;
-    rom[620] = 44'hbfffc039724;
-    rom[621] = 44'h409bdfb500b;
-    rom[622] = 44'h009d400000e;
-    rom[623] = 44'h0000003f6a1;
-    rom[624] = 44'h000000406c1;
-    rom[625] = 44'h000005bf702;
-    rom[626] = 44'h009d400000e;
-    rom[627] = 44'hbfffc039724;
-    rom[628] = 44'h009d400000e;
-    rom[629] = 44'h00a8403a00c;
-    rom[630] = 44'h0000103a8e6;
-    rom[631] = 44'h400023988e3;
-    rom[632] = 44'h40a845c700b;
-    rom[633] = 44'h0000123a826;
-    rom[634] = 44'h00000dc1822;
-    rom[635] = 44'h0000239a846;
-    rom[636] = 44'h00000cc1906;
-    rom[637] = 44'h40002442843;
-    rom[638] = 44'h000023c1826;
-    rom[639] = 44'h00001d42846;
-    rom[640] = 44'h00001c41826;
-    rom[641] = 44'h40a860c200b;
-    rom[642] = 44'h40a1053700a;
-    rom[643] = 44'h00be400000e;
-    rom[644] = 44'h800040376e4;
-    rom[645] = 44'h40001d1f783;
-    rom[646] = 44'h40a7c5bc00b;
-    rom[647] = 44'h000010ba766;
-    rom[648] = 44'h00000f3b766;
-    rom[649] = 44'h0000103c786;
-    rom[650] = 44'h00001e3b808;
-    rom[651] = 44'h0000201e762;
-    rom[652] = 44'h40a7dd8c00a;
-    rom[653] = 44'h00001040766;
-    rom[654] = 44'h00000fbb786;
-    rom[655] = 44'h00000cbb762;
-    rom[656] = 44'h00001dbc7a7;
-    rom[657] = 44'h00001ea2762;
-    rom[658] = 44'h40a7dd8c00a;
-    rom[659] = 44'h0000123d766;
-    rom[660] = 44'h000011bb786;
-    rom[661] = 44'h00000dbb762;
-    rom[662] = 44'h00001dbc7c7;
-    rom[663] = 44'h4000203e7e3;
-    rom[664] = 44'h8000403a744;
-    rom[665] = 44'h40a6dfb500b;
-    rom[666] = 44'h0092400000e;
-    rom[667] = 44'h0000003f6a1;
-    rom[668] = 44'h000000406c1;
-    rom[669] = 44'h000005bf702;
-    rom[670] = 44'h0092400000e;
-    rom[671] = 44'h8000403a744;
-    rom[672] = 44'h00a8400000e;
-    rom[673] = 44'h00bec03900c;
-    rom[674] = 44'h000010398e6;
-    rom[675] = 44'h400023988e3;
-    rom[676] = 44'h40bec5c700b;
-    rom[677] = 44'h00001239826;
-    rom[678] = 44'h00000dc1822;
-    rom[679] = 44'h0000239a846;
-    rom[680] = 44'h00000cc1906;
-    rom[681] = 44'h40002442843;
-    rom[682] = 44'h000023c1826;
-    rom[683] = 44'h00001cc2846;
-    rom[684] = 44'h00001c41826;
-    rom[685] = 44'h40bee0c200b;
-    rom[686] = 44'h40ac053700a;
-    rom[687] = 44'h00be400000e;
-    rom[688] = 44'h800040376e4;
-    rom[689] = 44'h40001c9f783;
-    rom[690] = 44'h40b2c5bc00b;
-    rom[691] = 44'h000010b9766;
-    rom[692] = 44'h00000f3b766;
-    rom[693] = 44'h0000103c786;
-    rom[694] = 44'h00001e3b808;
-    rom[695] = 44'h0000201e762;
-    rom[696] = 44'h40b2dd8c00a;
-    rom[697] = 44'h00001040766;
-    rom[698] = 44'h00000fbb786;
-    rom[699] = 44'h00000cbb762;
-    rom[700] = 44'h00001dbc7a7;
-    rom[701] = 44'h00001ea2762;
-    rom[702] = 44'h40b2dd8c00a;
-    rom[703] = 44'h0000123d766;
-    rom[704] = 44'h000011bb786;
-    rom[705] = 44'h00000dbb762;
-    rom[706] = 44'h00001dbc7c7;
-    rom[707] = 44'h4000203e7e3;
-    rom[708] = 44'hbfffc039724;
-    rom[709] = 44'h40b1dfb500b;
-    rom[710] = 44'h00a8400000e;
-    rom[711] = 44'h0000003f6a1;
-    rom[712] = 44'h000000406c1;
-    rom[713] = 44'h000005bf702;
-    rom[714] = 44'h00a8400000e;
-    rom[715] = 44'hbfffc039724;
-    rom[716] = 44'h00a8400000e;
-    rom[717] = 44'h00bec03a00c;
-    rom[718] = 44'h0000103a8e6;
-    rom[719] = 44'h400023988e3;
-    rom[720] = 44'h40bec5c700b;
-    rom[721] = 44'h0000123a826;
-    rom[722] = 44'h00000dc1822;
-    rom[723] = 44'h0000239a846;
-    rom[724] = 44'h00000cc1906;
-    rom[725] = 44'h40002442843;
-    rom[726] = 44'h000023c1826;
-    rom[727] = 44'h00001d42846;
-    rom[728] = 44'h00001c41826;
-    rom[729] = 44'h40bee0c200b;
-    rom[730] = 44'h40b7053700a;
-    rom[731] = 44'h00be400000e;
-    rom[732] = 44'h800040376e4;
-    rom[733] = 44'h40001d1f783;
-    rom[734] = 44'h40bdc5bc00b;
-    rom[735] = 44'h000010ba766;
-    rom[736] = 44'h00000f3b766;
-    rom[737] = 44'h0000103c786;
-    rom[738] = 44'h00001e3b808;
-    rom[739] = 44'h0000201e762;
-    rom[740] = 44'h40bddd8c00a;
+    rom[160] = 44'h403fa0c200b;
+    rom[161] = 44'h0050c53700c;
+    rom[162] = 44'h800040376e4;
+    rom[163] = 44'h400005b9723;
+    rom[164] = 44'h402a1c3f00b;
+    rom[165] = 44'h0000003f6a1;
+    rom[166] = 44'h000000406c1;
+    rom[167] = 44'h000005bf702;
+    rom[168] = 44'h0038403a00c;
+    rom[169] = 44'h00001d28826;
+    rom[170] = 44'h00000e41822;
+    rom[171] = 44'h4000209d843;
+    rom[172] = 44'h00001d42846;
+    rom[173] = 44'h00001c41826;
+    rom[174] = 44'h403860c200b;
+    rom[175] = 44'h0050c53700c;
+    rom[176] = 44'h800040376e4;
+    rom[177] = 44'h00001d1e762;
+    rom[178] = 44'h40b45d8c00a;
+    rom[179] = 44'h0000103a766;
+    rom[180] = 44'h00000fbb786;
+    rom[181] = 44'h00000cbb762;
+    rom[182] = 44'h00001dbc7a7;
+    rom[183] = 44'h00001ea2762;
+    rom[184] = 44'h40b45d8c00a;
+    rom[185] = 44'h0000123d766;
+    rom[186] = 44'h000011bb786;
+    rom[187] = 44'h00000dbb762;
+    rom[188] = 44'h00001dbc7c7;
+    rom[189] = 44'h40001d3e7e3;
+    rom[190] = 44'h0000003a801;
+    rom[191] = 44'h8000403a744;
+    rom[192] = 44'h40311c3f00b;
+    rom[193] = 44'h0000003f6a1;
+    rom[194] = 44'h000000406c1;
+    rom[195] = 44'h000005bf702;
+    rom[196] = 44'h003f803900c;
+    rom[197] = 44'h00001ca8826;
+    rom[198] = 44'h00000e41822;
+    rom[199] = 44'h4000209d843;
+    rom[200] = 44'h00001cc2846;
+    rom[201] = 44'h00001c41826;
+    rom[202] = 44'h403fa0c200b;
+    rom[203] = 44'h0050c53700c;
+    rom[204] = 44'h800040376e4;
+    rom[205] = 44'h00001c9e762;
+    rom[206] = 44'h40b4dd8c00a;
+    rom[207] = 44'h00001039766;
+    rom[208] = 44'h00000fbb786;
+    rom[209] = 44'h00000cbb762;
+    rom[210] = 44'h00001dbc7a7;
+    rom[211] = 44'h00001ea2762;
+    rom[212] = 44'h40b4dd8c00a;
+    rom[213] = 44'h0000123d766;
+    rom[214] = 44'h000011bb786;
+    rom[215] = 44'h00000dbb762;
+    rom[216] = 44'h00001dbc7c7;
+    rom[217] = 44'h40001cbe7e3;
+    rom[218] = 44'h00000039801;
+    rom[219] = 44'hbfffc039724;
+    rom[220] = 44'h402a1c3f00b;
+    rom[221] = 44'h0000003f6a1;
+    rom[222] = 44'h000000406c1;
+    rom[223] = 44'h000005bf702;
+    rom[224] = 44'h002a000000e;
+    rom[225] = 44'h0051403900c;
+    rom[226] = 44'h00001ca8826;
+    rom[227] = 44'h00000e41822;
+    rom[228] = 44'h4000209d843;
+    rom[229] = 44'h00001cc2846;
+    rom[230] = 44'h00001c41826;
+    rom[231] = 44'h405160c200b;
+    rom[232] = 44'h0050c53700c;
+    rom[233] = 44'h800040376e4;
+    rom[234] = 44'h00001c9e762;
+    rom[235] = 44'h40b55d8c00a;
+    rom[236] = 44'h00001039766;
+    rom[237] = 44'h00000fbb786;
+    rom[238] = 44'h00000cbb762;
+    rom[239] = 44'h00001dbc7a7;
+    rom[240] = 44'h00001ea2762;
+    rom[241] = 44'h40b55d8c00a;
+    rom[242] = 44'h0000123d766;
+    rom[243] = 44'h000011bb786;
+    rom[244] = 44'h00000dbb762;
+    rom[245] = 44'h00001dbc7c7;
+    rom[246] = 44'h40001cbe7e3;
+    rom[247] = 44'h00000039801;
+    rom[248] = 44'hbfffc039724;
+    rom[249] = 44'h40385c3f00b;
+    rom[250] = 44'h0000003f6a1;
+    rom[251] = 44'h000000406c1;
+    rom[252] = 44'h000005bf702;
+    rom[253] = 44'h0038400000e;
+    rom[254] = 44'h0051403a00c;
+    rom[255] = 44'h00001d28826;
+    rom[256] = 44'h00000e41822;
+    rom[257] = 44'h4000209d843;
+    rom[258] = 44'h00001d42846;
+    rom[259] = 44'h00001c41826;
+    rom[260] = 44'h405160c200b;
+    rom[261] = 44'h0050c53700c;
+    rom[262] = 44'h800040376e4;
+    rom[263] = 44'h00001d1e762;
+    rom[264] = 44'h40b5dd8c00a;
+    rom[265] = 44'h0000103a766;
+    rom[266] = 44'h00000fbb786;
+    rom[267] = 44'h00000cbb762;
+    rom[268] = 44'h00001dbc7a7;
+    rom[269] = 44'h00001ea2762;
+    rom[270] = 44'h40b5dd8c00a;
+    rom[271] = 44'h0000123d766;
+    rom[272] = 44'h000011bb786;
+    rom[273] = 44'h00000dbb762;
+    rom[274] = 44'h00001dbc7c7;
+    rom[275] = 44'h40001d3e7e3;
+    rom[276] = 44'h0000003a801;
+    rom[277] = 44'h8000403a744;
+    rom[278] = 44'h403f9c3f00b;
+    rom[279] = 44'h0000003f6a1;
+    rom[280] = 44'h000000406c1;
+    rom[281] = 44'h000005bf702;
+    rom[282] = 44'h003f800000e;
+    rom[283] = 44'h0000059e762;
+    rom[284] = 44'h40539d8c00a;
+    rom[285] = 44'h0000100b766;
+    rom[286] = 44'h00000fbb786;
+    rom[287] = 44'h00000cbb762;
+    rom[288] = 44'h00001dbc7a7;
+    rom[289] = 44'h00001ea2762;
+    rom[290] = 44'h40539d8c00a;
+    rom[291] = 44'h0000123d766;
+    rom[292] = 44'h000011bb786;
+    rom[293] = 44'h00000dbb762;
+    rom[294] = 44'h00001dbc7c7;
+    rom[295] = 44'h400005be7e3;
+    rom[296] = 44'h0000000b801;
+    rom[297] = 44'h0000000b621;
+    rom[298] = 44'h0000002c641;
+    rom[299] = 44'h400018b24c3;
+    rom[300] = 44'h404bd30b00a;
+    rom[301] = 44'h00000031721;
+    rom[302] = 44'h0038400000e;
+    rom[303] = 44'h00001931682;
+    rom[304] = 44'h00000034685;
+    rom[305] = 44'h00001a1e762;
+    rom[306] = 44'h40505d8c00a;
+    rom[307] = 44'h00001034766;
+    rom[308] = 44'h00000fbb786;
+    rom[309] = 44'h00000cbb762;
+    rom[310] = 44'h00001dbc7a7;
+    rom[311] = 44'h00001ea2762;
+    rom[312] = 44'h40505d8c00a;
+    rom[313] = 44'h0000123d766;
+    rom[314] = 44'h000011bb786;
+    rom[315] = 44'h00000dbb762;
+    rom[316] = 44'h00001dbc7c7;
+    rom[317] = 44'h40001a3e7e3;
+    rom[318] = 44'h00000034801;
+    rom[319] = 44'h00000034621;
+    rom[320] = 44'h004ac00000e;
+    rom[321] = 44'h00000034641;
+    rom[322] = 44'h004ac00000e;
+    rom[323] = 44'h000000001e0;
+    rom[324] = 44'h0051800000e;
+    rom[325] = 44'h000040001e0;
+    rom[326] = 44'h00000037201;
+    rom[327] = 44'h4052c5b500b;
+    rom[328] = 44'h000000361a1;
+    rom[329] = 44'h000000351c1;
+    rom[330] = 44'h00000025010;
+    rom[331] = 44'h000000001a0;
+    rom[332] = 44'h000000001c0;
+    rom[333] = 44'h00000025010;
+    rom[334] = 44'h000000001a0;
+    rom[335] = 44'h000000001c0;
+    rom[336] = 44'h000040001e0;
+    rom[337] = 44'h00000000200;
+    rom[338] = 44'h00000025010;
+    rom[339] = 44'h00000d9a866;
+    rom[340] = 44'h00000c19886;
+    rom[341] = 44'h0000002b581;
+    rom[342] = 44'h0056002c00d;
+    rom[343] = 44'h00004000580;
+    rom[344] = 44'h0000102c5a6;
+    rom[345] = 44'h400016985a3;
+    rom[346] = 44'h4000102d5c3;
+    rom[347] = 44'h405905ae00b;
+    rom[348] = 44'h0000172d5a6;
+    rom[349] = 44'h000016c35a6;
+    rom[350] = 44'h0000122c8a6;
+    rom[351] = 44'h00000dc58a2;
+    rom[352] = 44'h000012458c2;
+    rom[353] = 44'h000023458a6;
+    rom[354] = 44'h000022c48a6;
+    rom[355] = 44'h406556c500a;
+    rom[356] = 44'h001000005e0;
+    rom[357] = 44'h007445ac00c;
+    rom[358] = 44'h400005ac603;
+    rom[359] = 44'h000010305a6;
+    rom[360] = 44'h400016985a3;
+    rom[361] = 44'h4000102d5c3;
+    rom[362] = 44'h405cc5ae00b;
+    rom[363] = 44'h0000172d5a6;
+    rom[364] = 44'h000016c35a6;
+    rom[365] = 44'h000012308a6;
+    rom[366] = 44'h00000dc58a2;
+    rom[367] = 44'h000012458c2;
+    rom[368] = 44'h000023458a6;
+    rom[369] = 44'h000022c48a6;
+    rom[370] = 44'h407456c500a;
+    rom[371] = 44'h00000030581;
+    rom[372] = 44'hbfffc02f5e4;
+    rom[373] = 44'h0059402f00d;
+    rom[374] = 44'h007445ac00c;
+    rom[375] = 44'h400005ac603;
+    rom[376] = 44'h000010305a6;
+    rom[377] = 44'h400016985a3;
+    rom[378] = 44'h4000102d5c3;
+    rom[379] = 44'h406105ae00b;
+    rom[380] = 44'h0000172d5a6;
+    rom[381] = 44'h000016c35a6;
+    rom[382] = 44'h000012308a6;
+    rom[383] = 44'h00000dc58a2;
+    rom[384] = 44'h000012458c2;
+    rom[385] = 44'h000023458a6;
+    rom[386] = 44'h000022c48a6;
+    rom[387] = 44'h407456c500a;
+    rom[388] = 44'h0000100b5a6;
+    rom[389] = 44'h400016985a3;
+    rom[390] = 44'h4000102d5c3;
+    rom[391] = 44'h406405ae00b;
+    rom[392] = 44'h0000172d5a6;
+    rom[393] = 44'h000016c35a6;
+    rom[394] = 44'h0000120b8a6;
+    rom[395] = 44'h00000dc58a2;
+    rom[396] = 44'h000012458c2;
+    rom[397] = 44'h000023458a6;
+    rom[398] = 44'h000022c48a6;
+    rom[399] = 44'h406496c500a;
+    rom[400] = 44'h0000000b581;
+    rom[401] = 44'h0074400000e;
+    rom[402] = 44'h0000000b621;
+    rom[403] = 44'h400005ac643;
+    rom[404] = 44'h006e800000e;
+    rom[405] = 44'h001000005e0;
+    rom[406] = 44'h8000402c584;
+    rom[407] = 44'h0000102c5a6;
+    rom[408] = 44'h400016985a3;
+    rom[409] = 44'h4000102d5c3;
+    rom[410] = 44'h407445ae00b;
+    rom[411] = 44'h0000172d5a6;
+    rom[412] = 44'h000016c35a6;
+    rom[413] = 44'h0000122c8a6;
+    rom[414] = 44'h00000dc58a2;
+    rom[415] = 44'h000012458c2;
+    rom[416] = 44'h000023458a6;
+    rom[417] = 44'h000022c48a6;
+    rom[418] = 44'h406916c500a;
+    rom[419] = 44'h0074400000e;
+    rom[420] = 44'hbfffc02f5e4;
+    rom[421] = 44'h0065802f00d;
+    rom[422] = 44'h0000002c621;
+    rom[423] = 44'h00004000660;
+    rom[424] = 44'h000019b1642;
+    rom[425] = 44'h000010325a6;
+    rom[426] = 44'h400016985a3;
+    rom[427] = 44'h4000102d5c3;
+    rom[428] = 44'h406e85ae00b;
+    rom[429] = 44'h0000172d5a6;
+    rom[430] = 44'h000016c35a6;
+    rom[431] = 44'h000012328a6;
+    rom[432] = 44'h00000dc58a2;
+    rom[433] = 44'h000012458c2;
+    rom[434] = 44'h000023458a6;
+    rom[435] = 44'h000022c48a6;
+    rom[436] = 44'h406d96c500a;
+    rom[437] = 44'h006e800000e;
+    rom[438] = 44'h00000032621;
+    rom[439] = 44'h000019b3662;
+    rom[440] = 44'h000019b1642;
+    rom[441] = 44'h006a400000e;
+    rom[442] = 44'h400018b24c3;
+    rom[443] = 44'h406f930b00a;
+    rom[444] = 44'h00000032581;
+    rom[445] = 44'h0074400000e;
+    rom[446] = 44'h00001931682;
+    rom[447] = 44'h00000034685;
+    rom[448] = 44'h000010345a6;
+    rom[449] = 44'h400016985a3;
+    rom[450] = 44'h4000102d5c3;
+    rom[451] = 44'h4073c5ae00b;
+    rom[452] = 44'h0000172d5a6;
+    rom[453] = 44'h000016c35a6;
+    rom[454] = 44'h000012348a6;
+    rom[455] = 44'h00000dc58a2;
+    rom[456] = 44'h000012458c2;
+    rom[457] = 44'h000023458a6;
+    rom[458] = 44'h000022c48a6;
+    rom[459] = 44'h407356c500a;
+    rom[460] = 44'h0073c00000e;
+    rom[461] = 44'h00000034621;
+    rom[462] = 44'h006e800000e;
+    rom[463] = 44'h00000034641;
+    rom[464] = 44'h006e800000e;
+    rom[465] = 44'h000000006a0;
+    rom[466] = 44'h000000006c0;
+    rom[467] = 44'h000000006e0;
+    rom[468] = 44'h00004000700;
+    rom[469] = 44'h0000002c721;
+    rom[470] = 44'h000005ac742;
+    rom[471] = 44'h4000161f783;
+    rom[472] = 44'h40a4c5bc00b;
+    rom[473] = 44'h000010ac766;
+    rom[474] = 44'h00001d9e766;
+    rom[475] = 44'h0000103c786;
+    rom[476] = 44'h00001e3b808;
+    rom[477] = 44'h0000201e762;
+    rom[478] = 44'h40a4dd8c00a;
+    rom[479] = 44'h0000002c7a1;
+    rom[480] = 44'h40b64c1900a;
+    rom[481] = 44'h00001ea2762;
+    rom[482] = 44'h40a4dd8c00a;
+    rom[483] = 44'h0000123d766;
+    rom[484] = 44'h00001da3786;
+    rom[485] = 44'h00000dbb762;
+    rom[486] = 44'h00001dbc7c7;
+    rom[487] = 44'h4000203e7e3;
+    rom[488] = 44'h009b403900c;
+    rom[489] = 44'h000010398e6;
+    rom[490] = 44'h400023988e3;
+    rom[491] = 44'h409b45c700b;
+    rom[492] = 44'h00001239826;
+    rom[493] = 44'h00000dc1822;
+    rom[494] = 44'h0000239a846;
+    rom[495] = 44'h00002099906;
+    rom[496] = 44'h40002442843;
+    rom[497] = 44'h000023c1826;
+    rom[498] = 44'h00001cc2846;
+    rom[499] = 44'h00001c41826;
+    rom[500] = 44'h409b60c200b;
+    rom[501] = 44'h00b0453700c;
+    rom[502] = 44'h800040376e4;
+    rom[503] = 44'h400005b9723;
+    rom[504] = 44'h407f1c3f00b;
+    rom[505] = 44'h0000003f6a1;
+    rom[506] = 44'h000000406c1;
+    rom[507] = 44'h000005bf702;
+    rom[508] = 44'h0091c03a00c;
+    rom[509] = 44'h0000103a8e6;
+    rom[510] = 44'h400023988e3;
+    rom[511] = 44'h4091c5c700b;
+    rom[512] = 44'h0000123a826;
+    rom[513] = 44'h00000dc1822;
+    rom[514] = 44'h0000239a846;
+    rom[515] = 44'h00002099906;
+    rom[516] = 44'h40002442843;
+    rom[517] = 44'h000023c1826;
+    rom[518] = 44'h00001d42846;
+    rom[519] = 44'h00001c41826;
+    rom[520] = 44'h4091e0c200b;
+    rom[521] = 44'h00b0453700c;
+    rom[522] = 44'h800040376e4;
+    rom[523] = 44'h40001d1f783;
+    rom[524] = 44'h40b8c5bc00b;
+    rom[525] = 44'h000010ba766;
+    rom[526] = 44'h00001d9e766;
+    rom[527] = 44'h0000103c786;
+    rom[528] = 44'h00001e3b808;
+    rom[529] = 44'h0000201e762;
+    rom[530] = 44'h40b8dd8c00a;
+    rom[531] = 44'h0000003a7a1;
+    rom[532] = 44'h40b78c1900a;
+    rom[533] = 44'h00001ea2762;
+    rom[534] = 44'h40b8dd8c00a;
+    rom[535] = 44'h0000123d766;
+    rom[536] = 44'h00001da3786;
+    rom[537] = 44'h00000dbb762;
+    rom[538] = 44'h00001dbc7c7;
+    rom[539] = 44'h4000203e7e3;
+    rom[540] = 44'h8000403a744;
+    rom[541] = 44'h40885c3f00b;
+    rom[542] = 44'h0000003f6a1;
+    rom[543] = 44'h000000406c1;
+    rom[544] = 44'h000005bf702;
+    rom[545] = 44'h009b403900c;
+    rom[546] = 44'h000010398e6;
+    rom[547] = 44'h400023988e3;
+    rom[548] = 44'h409b45c700b;
+    rom[549] = 44'h00001239826;
+    rom[550] = 44'h00000dc1822;
+    rom[551] = 44'h0000239a846;
+    rom[552] = 44'h00002099906;
+    rom[553] = 44'h40002442843;
+    rom[554] = 44'h000023c1826;
+    rom[555] = 44'h00001cc2846;
+    rom[556] = 44'h00001c41826;
+    rom[557] = 44'h409b60c200b;
+    rom[558] = 44'h00b0453700c;
+    rom[559] = 44'h800040376e4;
+    rom[560] = 44'h40001c9f783;
+    rom[561] = 44'h40ba85bc00b;
+    rom[562] = 44'h000010b9766;
+    rom[563] = 44'h00001d9e766;
+    rom[564] = 44'h0000103c786;
+    rom[565] = 44'h00001e3b808;
+    rom[566] = 44'h0000201e762;
+    rom[567] = 44'h40ba9d8c00a;
+    rom[568] = 44'h000000397a1;
+    rom[569] = 44'h40b94c1900a;
+    rom[570] = 44'h00001ea2762;
+    rom[571] = 44'h40ba9d8c00a;
+    rom[572] = 44'h0000123d766;
+    rom[573] = 44'h00001da3786;
+    rom[574] = 44'h00000dbb762;
+    rom[575] = 44'h00001dbc7c7;
+    rom[576] = 44'h4000203e7e3;
+    rom[577] = 44'hbfffc039724;
+    rom[578] = 44'h407f1c3f00b;
+    rom[579] = 44'h0000003f6a1;
+    rom[580] = 44'h000000406c1;
+    rom[581] = 44'h000005bf702;
+    rom[582] = 44'h007f000000e;
+    rom[583] = 44'h00b0c03900c;
+    rom[584] = 44'h000010398e6;
+    rom[585] = 44'h400023988e3;
+    rom[586] = 44'h40b0c5c700b;
+    rom[587] = 44'h00001239826;
+    rom[588] = 44'h00000dc1822;
+    rom[589] = 44'h0000239a846;
+    rom[590] = 44'h00002099906;
+    rom[591] = 44'h40002442843;
+    rom[592] = 44'h000023c1826;
+    rom[593] = 44'h00001cc2846;
+    rom[594] = 44'h00001c41826;
+    rom[595] = 44'h40b0e0c200b;
+    rom[596] = 44'h00b0453700c;
+    rom[597] = 44'h800040376e4;
+    rom[598] = 44'h40001c9f783;
+    rom[599] = 44'h40bc45bc00b;
+    rom[600] = 44'h000010b9766;
+    rom[601] = 44'h00001d9e766;
+    rom[602] = 44'h0000103c786;
+    rom[603] = 44'h00001e3b808;
+    rom[604] = 44'h0000201e762;
+    rom[605] = 44'h40bc5d8c00a;
+    rom[606] = 44'h000000397a1;
+    rom[607] = 44'h40bb0c1900a;
+    rom[608] = 44'h00001ea2762;
+    rom[609] = 44'h40bc5d8c00a;
+    rom[610] = 44'h0000123d766;
+    rom[611] = 44'h00001da3786;
+    rom[612] = 44'h00000dbb762;
+    rom[613] = 44'h00001dbc7c7;
+    rom[614] = 44'h4000203e7e3;
+    rom[615] = 44'hbfffc039724;
+    rom[616] = 44'h4091dc3f00b;
+    rom[617] = 44'h0000003f6a1;
+    rom[618] = 44'h000000406c1;
+    rom[619] = 44'h000005bf702;
+    rom[620] = 44'h0091c00000e;
+    rom[621] = 44'h00b0c03a00c;
+    rom[622] = 44'h0000103a8e6;
+    rom[623] = 44'h400023988e3;
+    rom[624] = 44'h40b0c5c700b;
+    rom[625] = 44'h0000123a826;
+    rom[626] = 44'h00000dc1822;
+    rom[627] = 44'h0000239a846;
+    rom[628] = 44'h00002099906;
+    rom[629] = 44'h40002442843;
+    rom[630] = 44'h000023c1826;
+    rom[631] = 44'h00001d42846;
+    rom[632] = 44'h00001c41826;
+    rom[633] = 44'h40b0e0c200b;
+    rom[634] = 44'h00b0453700c;
+    rom[635] = 44'h800040376e4;
+    rom[636] = 44'h40001d1f783;
+    rom[637] = 44'h40be05bc00b;
+    rom[638] = 44'h000010ba766;
+    rom[639] = 44'h00001d9e766;
+    rom[640] = 44'h0000103c786;
+    rom[641] = 44'h00001e3b808;
+    rom[642] = 44'h0000201e762;
+    rom[643] = 44'h40be1d8c00a;
+    rom[644] = 44'h0000003a7a1;
+    rom[645] = 44'h40bccc1900a;
+    rom[646] = 44'h00001ea2762;
+    rom[647] = 44'h40be1d8c00a;
+    rom[648] = 44'h0000123d766;
+    rom[649] = 44'h00001da3786;
+    rom[650] = 44'h00000dbb762;
+    rom[651] = 44'h00001dbc7c7;
+    rom[652] = 44'h4000203e7e3;
+    rom[653] = 44'h8000403a744;
+    rom[654] = 44'h409b5c3f00b;
+    rom[655] = 44'h0000003f6a1;
+    rom[656] = 44'h000000406c1;
+    rom[657] = 44'h000005bf702;
+    rom[658] = 44'h009b400000e;
+    rom[659] = 44'h4000059f783;
+    rom[660] = 44'h40b305bc00b;
+    rom[661] = 44'h0000108b766;
+    rom[662] = 44'h00001d9e766;
+    rom[663] = 44'h0000103c786;
+    rom[664] = 44'h00001e3b808;
+    rom[665] = 44'h0000201e762;
+    rom[666] = 44'h40b31d8c00a;
+    rom[667] = 44'h0000000b7a1;
+    rom[668] = 44'h40be8c1900a;
+    rom[669] = 44'h00001ea2762;
+    rom[670] = 44'h40b31d8c00a;
+    rom[671] = 44'h0000123d766;
+    rom[672] = 44'h00001da3786;
+    rom[673] = 44'h00000dbb762;
+    rom[674] = 44'h00001dbc7c7;
+    rom[675] = 44'h4000203e7e3;
+    rom[676] = 44'h0000000b621;
+    rom[677] = 44'h0000002c641;
+    rom[678] = 44'h400018b24c3;
+    rom[679] = 44'h40aa930b00a;
+    rom[680] = 44'h00000031721;
+    rom[681] = 44'h0091c00000e;
+    rom[682] = 44'h00001931682;
+    rom[683] = 44'h00000034685;
+    rom[684] = 44'h40001a1f783;
+    rom[685] = 44'h40afc5bc00b;
+    rom[686] = 44'h000010b4766;
+    rom[687] = 44'h00001d9e766;
+    rom[688] = 44'h0000103c786;
+    rom[689] = 44'h00001e3b808;
+    rom[690] = 44'h0000201e762;
+    rom[691] = 44'h40afdd8c00a;
+    rom[692] = 44'h000000347a1;
+    rom[693] = 44'h40bfcc1900a;
+    rom[694] = 44'h00001ea2762;
+    rom[695] = 44'h40afdd8c00a;
+    rom[696] = 44'h0000123d766;
+    rom[697] = 44'h00001da3786;
+    rom[698] = 44'h00000dbb762;
+    rom[699] = 44'h00001dbc7c7;
+    rom[700] = 44'h4000203e7e3;
+    rom[701] = 44'h00000034621;
+    rom[702] = 44'h00a9800000e;
+    rom[703] = 44'h00000034641;
+    rom[704] = 44'h00a9800000e;
+    rom[705] = 44'h000000001e0;
+    rom[706] = 44'h00b1000000e;
+    rom[707] = 44'h000040001e0;
+    rom[708] = 44'h00000037201;
+    rom[709] = 44'h40b245b500b;
+    rom[710] = 44'h000000361a1;
+    rom[711] = 44'h000000351c1;
+    rom[712] = 44'h00000025010;
+    rom[713] = 44'h000000001a0;
+    rom[714] = 44'h000000001c0;
+    rom[715] = 44'h00000025010;
+    rom[716] = 44'h000000001a0;
+    rom[717] = 44'h000000001c0;
+    rom[718] = 44'h000040001e0;
+    rom[719] = 44'h00000000200;
+    rom[720] = 44'h00000025010;
+    rom[721] = 44'h8000403a744;
+    rom[722] = 44'h0038400000e;
+    rom[723] = 44'hbfffc039724;
+    rom[724] = 44'h002a000000e;
+    rom[725] = 44'hbfffc039724;
+    rom[726] = 44'h0038400000e;
+    rom[727] = 44'h8000403a744;
+    rom[728] = 44'h0051400000e;
+    rom[729] = 44'h00001040766;
+    rom[730] = 44'h00000fbb786;
+    rom[731] = 44'h00000cbb762;
+    rom[732] = 44'h00001dbc7a7;
+    rom[733] = 44'h0078400000e;
+    rom[734] = 44'h00001040766;
+    rom[735] = 44'h00000fbb786;
+    rom[736] = 44'h00000cbb762;
+    rom[737] = 44'h00001dbc7a7;
+    rom[738] = 44'h0085400000e;
+    rom[739] = 44'h8000403a744;
+    rom[740] = 44'h0091c00000e;
     rom[741] = 44'h00001040766;
     rom[742] = 44'h00000fbb786;
     rom[743] = 44'h00000cbb762;
     rom[744] = 44'h00001dbc7a7;
-    rom[745] = 44'h00001ea2762;
-    rom[746] = 44'h40bddd8c00a;
-    rom[747] = 44'h0000123d766;
-    rom[748] = 44'h000011bb786;
-    rom[749] = 44'h00000dbb762;
-    rom[750] = 44'h00001dbc7c7;
-    rom[751] = 44'h4000203e7e3;
-    rom[752] = 44'h8000403a744;
-    rom[753] = 44'h40bcdfb500b;
-    rom[754] = 44'h00b3400000e;
-    rom[755] = 44'h0000003f6a1;
-    rom[756] = 44'h000000406c1;
-    rom[757] = 44'h000005bf702;
-    rom[758] = 44'h00b3400000e;
-    rom[759] = 44'h8000403a744;
-    rom[760] = 44'h00bec00000e;
-    rom[761] = 44'h000000001e0;
-    rom[762] = 44'h00bf000000e;
-    rom[763] = 44'h000040001e0;
-    rom[764] = 44'h00000037201;
-    rom[765] = 44'h40c05a8000b;
-    rom[766] = 44'h000000001a0;
-    rom[767] = 44'h000000001c0;
-    rom[768] = 44'h00000025010;
-    rom[769] = 44'h000000361a1;
-    rom[770] = 44'h000000351c1;
-    rom[771] = 44'h00000025010;
-    rom[772] = 44'h000000001a0;
-    rom[773] = 44'h000000001c0;
-    rom[774] = 44'h000040001e0;
-    rom[775] = 44'h00000000200;
-    rom[776] = 44'h00000025010;
+    rom[745] = 44'h008e800000e;
+    rom[746] = 44'hbfffc039724;
+    rom[747] = 44'h007f000000e;
+    rom[748] = 44'h00001040766;
+    rom[749] = 44'h00000fbb786;
+    rom[750] = 44'h00000cbb762;
+    rom[751] = 44'h00001dbc7a7;
+    rom[752] = 44'h0098000000e;
+    rom[753] = 44'hbfffc039724;
+    rom[754] = 44'h0091c00000e;
+    rom[755] = 44'h00001040766;
+    rom[756] = 44'h00000fbb786;
+    rom[757] = 44'h00000cbb762;
+    rom[758] = 44'h00001dbc7a7;
+    rom[759] = 44'h00a1800000e;
+    rom[760] = 44'h8000403a744;
+    rom[761] = 44'h00b0c00000e;
+    rom[762] = 44'h00001040766;
+    rom[763] = 44'h00000fbb786;
+    rom[764] = 44'h00000cbb762;
+    rom[765] = 44'h00001dbc7a7;
+    rom[766] = 44'h00a7400000e;
+    rom[767] = 44'h00001040766;
+    rom[768] = 44'h00000fbb786;
+    rom[769] = 44'h00000cbb762;
+    rom[770] = 44'h00001dbc7a7;
+    rom[771] = 44'h00ad800000e;
   end
   assign f_word = rom[fpc[9:0]];
-  assign \$4020  = ra[419] ? 1'h1 : 1'h0;
-  assign \$4021  = ra[417] ? 1'h1 : 1'h0;
-  assign \$4022  = \$4019  ? { 1'h1, \$4020  } : { 1'h0, \$4021  };
-  assign \$4023  = \$4014  ? { 1'h1, \$4018  } : { 1'h0, \$4022  };
-  assign \$4024  = \$3999  ? { 1'h1, \$4011  } : { 1'h0, \$4023  };
-  assign \$4025  = \$3960  ? { 1'h1, \$3992  } : { 1'h0, \$4024  };
-  assign \$4026  = ra[400] | ra[401];
-  assign \$4027  = ra[402] | ra[403];
-  assign \$4028  = \$4026  | \$4027 ;
-  assign \$4029  = ra[404] | ra[405];
-  assign \$4030  = ra[406] | ra[407];
-  assign \$4031  = \$4029  | \$4030 ;
-  assign \$4032  = \$4028  | \$4031 ;
-  assign \$4033  = ra[408] | ra[409];
-  assign \$4034  = ra[410] | ra[411];
-  assign \$4035  = \$4033  | \$4034 ;
-  assign \$4036  = ra[412] | ra[413];
-  assign \$4037  = ra[414] | ra[415];
-  assign \$4038  = \$4036  | \$4037 ;
-  assign \$4039  = \$4035  | \$4038 ;
-  assign \$4040  = \$4032  | \$4039 ;
-  assign \$4041  = ra[408] | ra[409];
-  assign \$4042  = ra[410] | ra[411];
-  assign \$4043  = \$4041  | \$4042 ;
-  assign \$4044  = ra[412] | ra[413];
-  assign \$4045  = ra[414] | ra[415];
+  assign \$3869  = ra[494] | ra[495];
+  assign \$3870  = \$3868  | \$3869 ;
+  assign \$3871  = \$3867  | \$3870 ;
+  assign \$3872  = ra[492] | ra[493];
+  assign \$3873  = ra[494] | ra[495];
+  assign \$3874  = \$3872  | \$3873 ;
+  assign \$3875  = ra[494] | ra[495];
+  assign \$3876  = ra[495] ? 1'h1 : 1'h0;
+  assign \$3877  = ra[493] ? 1'h1 : 1'h0;
+  assign \$3878  = \$3875  ? { 1'h1, \$3876  } : { 1'h0, \$3877  };
+  assign \$3879  = ra[490] | ra[491];
+  assign \$3880  = ra[491] ? 1'h1 : 1'h0;
+  assign \$3881  = ra[489] ? 1'h1 : 1'h0;
+  assign \$3882  = \$3879  ? { 1'h1, \$3880  } : { 1'h0, \$3881  };
+  assign \$3883  = \$3874  ? { 1'h1, \$3878  } : { 1'h0, \$3882  };
+  assign \$3884  = ra[484] | ra[485];
+  assign \$3885  = ra[486] | ra[487];
+  assign \$3886  = \$3884  | \$3885 ;
+  assign \$3887  = ra[486] | ra[487];
+  assign \$3888  = ra[487] ? 1'h1 : 1'h0;
+  assign \$3889  = ra[485] ? 1'h1 : 1'h0;
+  assign \$3890  = \$3887  ? { 1'h1, \$3888  } : { 1'h0, \$3889  };
+  assign \$3891  = ra[482] | ra[483];
+  assign \$3892  = ra[483] ? 1'h1 : 1'h0;
+  assign \$3893  = ra[481] ? 1'h1 : 1'h0;
+  assign \$3894  = \$3891  ? { 1'h1, \$3892  } : { 1'h0, \$3893  };
+  assign \$3895  = \$3886  ? { 1'h1, \$3890  } : { 1'h0, \$3894  };
+  assign \$3896  = \$3871  ? { 1'h1, \$3883  } : { 1'h0, \$3895  };
+  assign \$3897  = \$3832  ? { 1'h1, \$3864  } : { 1'h0, \$3896  };
+  assign \$3898  = ra[464] | ra[465];
+  assign \$3899  = ra[466] | ra[467];
+  assign \$3900  = \$3898  | \$3899 ;
+  assign \$3901  = ra[468] | ra[469];
+  assign \$3902  = ra[470] | ra[471];
+  assign \$3903  = \$3901  | \$3902 ;
+  assign \$3904  = \$3900  | \$3903 ;
+  assign \$3905  = ra[472] | ra[473];
+  assign \$3906  = ra[474] | ra[475];
+  assign \$3907  = \$3905  | \$3906 ;
+  assign \$3908  = ra[476] | ra[477];
+  assign \$3909  = ra[478] | ra[479];
+  assign \$3910  = \$3908  | \$3909 ;
+  assign \$3911  = \$3907  | \$3910 ;
+  assign \$3912  = \$3904  | \$3911 ;
+  assign \$3913  = ra[472] | ra[473];
+  assign \$3914  = ra[474] | ra[475];
+  assign \$3915  = \$3913  | \$3914 ;
+  assign \$3916  = ra[476] | ra[477];
+  assign \$3917  = ra[478] | ra[479];
+  assign \$3918  = \$3916  | \$3917 ;
+  assign \$3919  = \$3915  | \$3918 ;
+  assign \$3920  = ra[476] | ra[477];
+  assign \$3921  = ra[478] | ra[479];
+  assign \$3922  = \$3920  | \$3921 ;
+  assign \$3923  = ra[478] | ra[479];
+  assign \$3924  = ra[479] ? 1'h1 : 1'h0;
+  assign \$3925  = ra[477] ? 1'h1 : 1'h0;
+  assign \$3926  = \$3923  ? { 1'h1, \$3924  } : { 1'h0, \$3925  };
+  assign \$3927  = ra[474] | ra[475];
+  assign \$3928  = ra[475] ? 1'h1 : 1'h0;
+  assign \$3929  = ra[473] ? 1'h1 : 1'h0;
+  assign \$3930  = \$3927  ? { 1'h1, \$3928  } : { 1'h0, \$3929  };
+  assign \$3931  = \$3922  ? { 1'h1, \$3926  } : { 1'h0, \$3930  };
+  assign \$3932  = ra[468] | ra[469];
+  assign \$3933  = ra[470] | ra[471];
+  assign \$3934  = \$3932  | \$3933 ;
+  assign \$3935  = ra[470] | ra[471];
+  assign \$3936  = ra[471] ? 1'h1 : 1'h0;
+  assign \$3937  = ra[469] ? 1'h1 : 1'h0;
+  assign \$3938  = \$3935  ? { 1'h1, \$3936  } : { 1'h0, \$3937  };
+  assign \$3939  = ra[466] | ra[467];
+  assign \$3940  = ra[467] ? 1'h1 : 1'h0;
+  assign \$3941  = ra[465] ? 1'h1 : 1'h0;
+  assign \$3942  = \$3939  ? { 1'h1, \$3940  } : { 1'h0, \$3941  };
+  assign \$3943  = \$3934  ? { 1'h1, \$3938  } : { 1'h0, \$3942  };
+  assign \$3944  = \$3919  ? { 1'h1, \$3931  } : { 1'h0, \$3943  };
+  assign \$3945  = ra[456] | ra[457];
+  assign \$3946  = ra[458] | ra[459];
+  assign \$3947  = \$3945  | \$3946 ;
+  assign \$3948  = ra[460] | ra[461];
+  assign \$3949  = ra[462] | ra[463];
+  assign \$3950  = \$3948  | \$3949 ;
+  assign \$3951  = \$3947  | \$3950 ;
+  assign \$3952  = ra[460] | ra[461];
+  assign \$3953  = ra[462] | ra[463];
+  assign \$3954  = \$3952  | \$3953 ;
+  assign \$3955  = ra[462] | ra[463];
+  assign \$3956  = ra[463] ? 1'h1 : 1'h0;
+  assign \$3957  = ra[461] ? 1'h1 : 1'h0;
+  assign \$3958  = \$3955  ? { 1'h1, \$3956  } : { 1'h0, \$3957  };
+  assign \$3959  = ra[458] | ra[459];
+  assign \$3960  = ra[459] ? 1'h1 : 1'h0;
+  assign \$3961  = ra[457] ? 1'h1 : 1'h0;
+  assign \$3962  = \$3959  ? { 1'h1, \$3960  } : { 1'h0, \$3961  };
+  assign \$3963  = \$3954  ? { 1'h1, \$3958  } : { 1'h0, \$3962  };
+  assign \$3964  = ra[452] | ra[453];
+  assign \$3965  = ra[454] | ra[455];
+  assign \$3966  = \$3964  | \$3965 ;
+  assign \$3967  = ra[454] | ra[455];
+  assign \$3968  = ra[455] ? 1'h1 : 1'h0;
+  assign \$3969  = ra[453] ? 1'h1 : 1'h0;
+  assign \$3970  = \$3967  ? { 1'h1, \$3968  } : { 1'h0, \$3969  };
+  assign \$3971  = ra[450] | ra[451];
+  assign \$3972  = ra[451] ? 1'h1 : 1'h0;
+  assign \$3973  = ra[449] ? 1'h1 : 1'h0;
+  assign \$3974  = \$3971  ? { 1'h1, \$3972  } : { 1'h0, \$3973  };
+  assign \$3975  = \$3966  ? { 1'h1, \$3970  } : { 1'h0, \$3974  };
+  assign \$3976  = \$3951  ? { 1'h1, \$3963  } : { 1'h0, \$3975  };
+  assign \$3977  = \$3912  ? { 1'h1, \$3944  } : { 1'h0, \$3976  };
+  assign \$3978  = \$3817  ? { 1'h1, \$3897  } : { 1'h0, \$3977  };
+  assign \$3979  = ra[416] | ra[417];
+  assign \$3980  = ra[418] | ra[419];
+  assign \$3981  = \$3979  | \$3980 ;
+  assign \$3982  = ra[420] | ra[421];
+  assign \$3983  = ra[422] | ra[423];
+  assign \$3984  = \$3982  | \$3983 ;
+  assign \$3985  = \$3981  | \$3984 ;
+  assign \$3986  = ra[424] | ra[425];
+  assign \$3987  = ra[426] | ra[427];
+  assign \$3988  = \$3986  | \$3987 ;
+  assign \$3989  = ra[428] | ra[429];
+  assign \$3990  = ra[430] | ra[431];
+  assign \$3991  = \$3989  | \$3990 ;
+  assign \$3992  = \$3988  | \$3991 ;
+  assign \$3993  = \$3985  | \$3992 ;
+  assign \$3994  = ra[432] | ra[433];
+  assign \$3995  = ra[434] | ra[435];
+  assign \$3996  = \$3994  | \$3995 ;
+  assign \$3997  = ra[436] | ra[437];
+  assign \$3998  = ra[438] | ra[439];
+  assign \$3999  = \$3997  | \$3998 ;
+  assign \$4000  = \$3996  | \$3999 ;
+  assign \$4001  = ra[440] | ra[441];
+  assign \$4002  = ra[442] | ra[443];
+  assign \$4003  = \$4001  | \$4002 ;
+  assign \$4004  = ra[444] | ra[445];
+  assign \$4005  = ra[446] | ra[447];
+  assign \$4006  = \$4004  | \$4005 ;
+  assign \$4007  = \$4003  | \$4006 ;
+  assign \$4008  = \$4000  | \$4007 ;
+  assign \$4009  = \$3993  | \$4008 ;
+  assign \$4010  = ra[432] | ra[433];
+  assign \$4011  = ra[434] | ra[435];
+  assign \$4012  = \$4010  | \$4011 ;
+  assign \$4013  = ra[436] | ra[437];
+  assign \$4014  = ra[438] | ra[439];
+  assign \$4015  = \$4013  | \$4014 ;
+  assign \$4016  = \$4012  | \$4015 ;
+  assign \$4017  = ra[440] | ra[441];
+  assign \$4018  = ra[442] | ra[443];
+  assign \$4019  = \$4017  | \$4018 ;
+  assign \$4020  = ra[444] | ra[445];
+  assign \$4021  = ra[446] | ra[447];
+  assign \$4022  = \$4020  | \$4021 ;
+  assign \$4023  = \$4019  | \$4022 ;
+  assign \$4024  = \$4016  | \$4023 ;
+  assign \$4025  = ra[440] | ra[441];
+  assign \$4026  = ra[442] | ra[443];
+  assign \$4027  = \$4025  | \$4026 ;
+  assign \$4028  = ra[444] | ra[445];
+  assign \$4029  = ra[446] | ra[447];
+  assign \$4030  = \$4028  | \$4029 ;
+  assign \$4031  = \$4027  | \$4030 ;
+  assign \$4032  = ra[444] | ra[445];
+  assign \$4033  = ra[446] | ra[447];
+  assign \$4034  = \$4032  | \$4033 ;
+  assign \$4035  = ra[446] | ra[447];
+  assign \$4036  = ra[447] ? 1'h1 : 1'h0;
+  assign \$4037  = ra[445] ? 1'h1 : 1'h0;
+  assign \$4038  = \$4035  ? { 1'h1, \$4036  } : { 1'h0, \$4037  };
+  assign \$4039  = ra[442] | ra[443];
+  assign \$4040  = ra[443] ? 1'h1 : 1'h0;
+  assign \$4041  = ra[441] ? 1'h1 : 1'h0;
+  assign \$4042  = \$4039  ? { 1'h1, \$4040  } : { 1'h0, \$4041  };
+  assign \$4043  = \$4034  ? { 1'h1, \$4038  } : { 1'h0, \$4042  };
+  assign \$4044  = ra[436] | ra[437];
+  assign \$4045  = ra[438] | ra[439];
   assign \$4046  = \$4044  | \$4045 ;
-  assign \$4047  = \$4043  | \$4046 ;
-  assign \$4048  = ra[412] | ra[413];
-  assign \$4049  = ra[414] | ra[415];
-  assign \$4050  = \$4048  | \$4049 ;
-  assign \$4051  = ra[414] | ra[415];
-  assign \$4052  = ra[415] ? 1'h1 : 1'h0;
-  assign \$4053  = ra[413] ? 1'h1 : 1'h0;
+  assign \$4047  = ra[438] | ra[439];
+  assign \$4048  = ra[439] ? 1'h1 : 1'h0;
+  assign \$4049  = ra[437] ? 1'h1 : 1'h0;
+  assign \$4050  = \$4047  ? { 1'h1, \$4048  } : { 1'h0, \$4049  };
+  assign \$4051  = ra[434] | ra[435];
+  assign \$4052  = ra[435] ? 1'h1 : 1'h0;
+  assign \$4053  = ra[433] ? 1'h1 : 1'h0;
   assign \$4054  = \$4051  ? { 1'h1, \$4052  } : { 1'h0, \$4053  };
-  assign \$4055  = ra[410] | ra[411];
-  assign \$4056  = ra[411] ? 1'h1 : 1'h0;
-  assign \$4057  = ra[409] ? 1'h1 : 1'h0;
-  assign \$4058  = \$4055  ? { 1'h1, \$4056  } : { 1'h0, \$4057  };
-  assign \$4059  = \$4050  ? { 1'h1, \$4054  } : { 1'h0, \$4058  };
-  assign \$4060  = ra[404] | ra[405];
-  assign \$4061  = ra[406] | ra[407];
+  assign \$4055  = \$4046  ? { 1'h1, \$4050  } : { 1'h0, \$4054  };
+  assign \$4056  = \$4031  ? { 1'h1, \$4043  } : { 1'h0, \$4055  };
+  assign \$4057  = ra[424] | ra[425];
+  assign \$4058  = ra[426] | ra[427];
+  assign \$4059  = \$4057  | \$4058 ;
+  assign \$4060  = ra[428] | ra[429];
+  assign \$4061  = ra[430] | ra[431];
   assign \$4062  = \$4060  | \$4061 ;
-  assign \$4063  = ra[406] | ra[407];
-  assign \$4064  = ra[407] ? 1'h1 : 1'h0;
-  assign \$4065  = ra[405] ? 1'h1 : 1'h0;
-  assign \$4066  = \$4063  ? { 1'h1, \$4064  } : { 1'h0, \$4065  };
-  assign \$4067  = ra[402] | ra[403];
-  assign \$4068  = ra[403] ? 1'h1 : 1'h0;
-  assign \$4069  = ra[401] ? 1'h1 : 1'h0;
+  assign \$4063  = \$4059  | \$4062 ;
+  assign \$4064  = ra[428] | ra[429];
+  assign \$4065  = ra[430] | ra[431];
+  assign \$4066  = \$4064  | \$4065 ;
+  assign \$4067  = ra[430] | ra[431];
+  assign \$4068  = ra[431] ? 1'h1 : 1'h0;
+  assign \$4069  = ra[429] ? 1'h1 : 1'h0;
   assign \$4070  = \$4067  ? { 1'h1, \$4068  } : { 1'h0, \$4069  };
-  assign \$4071  = \$4062  ? { 1'h1, \$4066  } : { 1'h0, \$4070  };
-  assign \$4072  = \$4047  ? { 1'h1, \$4059  } : { 1'h0, \$4071  };
-  assign \$4073  = ra[392] | ra[393];
-  assign \$4074  = ra[394] | ra[395];
-  assign \$4075  = \$4073  | \$4074 ;
-  assign \$4076  = ra[396] | ra[397];
-  assign \$4077  = ra[398] | ra[399];
+  assign \$4071  = ra[426] | ra[427];
+  assign \$4072  = ra[427] ? 1'h1 : 1'h0;
+  assign \$4073  = ra[425] ? 1'h1 : 1'h0;
+  assign \$4074  = \$4071  ? { 1'h1, \$4072  } : { 1'h0, \$4073  };
+  assign \$4075  = \$4066  ? { 1'h1, \$4070  } : { 1'h0, \$4074  };
+  assign \$4076  = ra[420] | ra[421];
+  assign \$4077  = ra[422] | ra[423];
   assign \$4078  = \$4076  | \$4077 ;
-  assign \$4079  = \$4075  | \$4078 ;
-  assign \$4080  = ra[396] | ra[397];
-  assign \$4081  = ra[398] | ra[399];
-  assign \$4082  = \$4080  | \$4081 ;
-  assign \$4083  = ra[398] | ra[399];
-  assign \$4084  = ra[399] ? 1'h1 : 1'h0;
-  assign \$4085  = ra[397] ? 1'h1 : 1'h0;
+  assign \$4079  = ra[422] | ra[423];
+  assign \$4080  = ra[423] ? 1'h1 : 1'h0;
+  assign \$4081  = ra[421] ? 1'h1 : 1'h0;
+  assign \$4082  = \$4079  ? { 1'h1, \$4080  } : { 1'h0, \$4081  };
+  assign \$4083  = ra[418] | ra[419];
+  assign \$4084  = ra[419] ? 1'h1 : 1'h0;
+  assign \$4085  = ra[417] ? 1'h1 : 1'h0;
   assign \$4086  = \$4083  ? { 1'h1, \$4084  } : { 1'h0, \$4085  };
-  assign \$4087  = ra[394] | ra[395];
-  assign \$4088  = ra[395] ? 1'h1 : 1'h0;
-  assign \$4089  = ra[393] ? 1'h1 : 1'h0;
-  assign \$4090  = \$4087  ? { 1'h1, \$4088  } : { 1'h0, \$4089  };
-  assign \$4091  = \$4082  ? { 1'h1, \$4086  } : { 1'h0, \$4090  };
-  assign \$4092  = ra[388] | ra[389];
-  assign \$4093  = ra[390] | ra[391];
-  assign \$4094  = \$4092  | \$4093 ;
-  assign \$4095  = ra[390] | ra[391];
-  assign \$4096  = ra[391] ? 1'h1 : 1'h0;
-  assign \$4097  = ra[389] ? 1'h1 : 1'h0;
-  assign \$4098  = \$4095  ? { 1'h1, \$4096  } : { 1'h0, \$4097  };
-  assign \$4099  = ra[386] | ra[387];
-  assign \$4100  = ra[387] ? 1'h1 : 1'h0;
-  assign \$4101  = ra[385] ? 1'h1 : 1'h0;
-  assign \$4102  = \$4099  ? { 1'h1, \$4100  } : { 1'h0, \$4101  };
-  assign \$4103  = \$4094  ? { 1'h1, \$4098  } : { 1'h0, \$4102  };
-  assign \$4104  = \$4079  ? { 1'h1, \$4091  } : { 1'h0, \$4103  };
-  assign \$4105  = \$4040  ? { 1'h1, \$4072  } : { 1'h0, \$4104  };
-  assign \$4106  = \$3945  ? { 1'h1, \$4025  } : { 1'h0, \$4105  };
-  assign \$4107  = \$3722  ? { 1'h1, \$3914  } : { 1'h0, \$4106  };
-  assign \$4108  = ra[320] | ra[321];
-  assign \$4109  = ra[322] | ra[323];
+  assign \$4087  = \$4078  ? { 1'h1, \$4082  } : { 1'h0, \$4086  };
+  assign \$4088  = \$4063  ? { 1'h1, \$4075  } : { 1'h0, \$4087  };
+  assign \$4089  = \$4024  ? { 1'h1, \$4056  } : { 1'h0, \$4088  };
+  assign \$4090  = ra[400] | ra[401];
+  assign \$4091  = ra[402] | ra[403];
+  assign \$4092  = \$4090  | \$4091 ;
+  assign \$4093  = ra[404] | ra[405];
+  assign \$4094  = ra[406] | ra[407];
+  assign \$4095  = \$4093  | \$4094 ;
+  assign \$4096  = \$4092  | \$4095 ;
+  assign \$4097  = ra[408] | ra[409];
+  assign \$4098  = ra[410] | ra[411];
+  assign \$4099  = \$4097  | \$4098 ;
+  assign \$4100  = ra[412] | ra[413];
+  assign \$4101  = ra[414] | ra[415];
+  assign \$4102  = \$4100  | \$4101 ;
+  assign \$4103  = \$4099  | \$4102 ;
+  assign \$4104  = \$4096  | \$4103 ;
+  assign \$4105  = ra[408] | ra[409];
+  assign \$4106  = ra[410] | ra[411];
+  assign \$4107  = \$4105  | \$4106 ;
+  assign \$4108  = ra[412] | ra[413];
+  assign \$4109  = ra[414] | ra[415];
   assign \$4110  = \$4108  | \$4109 ;
-  assign \$4111  = ra[324] | ra[325];
-  assign \$4112  = ra[326] | ra[327];
-  assign \$4113  = \$4111  | \$4112 ;
-  assign \$4114  = \$4110  | \$4113 ;
-  assign \$4115  = ra[328] | ra[329];
-  assign \$4116  = ra[330] | ra[331];
-  assign \$4117  = \$4115  | \$4116 ;
-  assign \$4118  = ra[332] | ra[333];
-  assign \$4119  = ra[334] | ra[335];
-  assign \$4120  = \$4118  | \$4119 ;
-  assign \$4121  = \$4117  | \$4120 ;
-  assign \$4122  = \$4114  | \$4121 ;
-  assign \$4123  = ra[336] | ra[337];
-  assign \$4124  = ra[338] | ra[339];
-  assign \$4125  = \$4123  | \$4124 ;
-  assign \$4126  = ra[340] | ra[341];
-  assign \$4127  = ra[342] | ra[343];
-  assign \$4128  = \$4126  | \$4127 ;
-  assign \$4129  = \$4125  | \$4128 ;
-  assign \$4130  = ra[344] | ra[345];
-  assign \$4131  = ra[346] | ra[347];
-  assign \$4132  = \$4130  | \$4131 ;
-  assign \$4133  = ra[348] | ra[349];
-  assign \$4134  = ra[350] | ra[351];
-  assign \$4135  = \$4133  | \$4134 ;
-  assign \$4136  = \$4132  | \$4135 ;
-  assign \$4137  = \$4129  | \$4136 ;
-  assign \$4138  = \$4122  | \$4137 ;
-  assign \$4139  = ra[352] | ra[353];
-  assign \$4140  = ra[354] | ra[355];
-  assign \$4141  = \$4139  | \$4140 ;
-  assign \$4142  = ra[356] | ra[357];
-  assign \$4143  = ra[358] | ra[359];
-  assign \$4144  = \$4142  | \$4143 ;
-  assign \$4145  = \$4141  | \$4144 ;
-  assign \$4146  = ra[360] | ra[361];
-  assign \$4147  = ra[362] | ra[363];
-  assign \$4148  = \$4146  | \$4147 ;
-  assign \$4149  = ra[364] | ra[365];
-  assign \$4150  = ra[366] | ra[367];
-  assign \$4151  = \$4149  | \$4150 ;
-  assign \$4152  = \$4148  | \$4151 ;
-  assign \$4153  = \$4145  | \$4152 ;
-  assign \$4154  = ra[368] | ra[369];
-  assign \$4155  = ra[370] | ra[371];
-  assign \$4156  = \$4154  | \$4155 ;
-  assign \$4157  = ra[372] | ra[373];
-  assign \$4158  = ra[374] | ra[375];
-  assign \$4159  = \$4157  | \$4158 ;
-  assign \$4160  = \$4156  | \$4159 ;
-  assign \$4161  = ra[376] | ra[377];
-  assign \$4162  = ra[378] | ra[379];
-  assign \$4163  = \$4161  | \$4162 ;
-  assign \$4164  = ra[380] | ra[381];
-  assign \$4165  = ra[382] | ra[383];
-  assign \$4166  = \$4164  | \$4165 ;
-  assign \$4167  = \$4163  | \$4166 ;
-  assign \$4168  = \$4160  | \$4167 ;
-  assign \$4169  = \$4153  | \$4168 ;
-  assign \$4170  = \$4138  | \$4169 ;
-  assign \$4171  = ra[352] | ra[353];
-  assign \$4172  = ra[354] | ra[355];
-  assign \$4173  = \$4171  | \$4172 ;
-  assign \$4174  = ra[356] | ra[357];
-  assign \$4175  = ra[358] | ra[359];
-  assign \$4176  = \$4174  | \$4175 ;
-  assign \$4177  = \$4173  | \$4176 ;
-  assign \$4178  = ra[360] | ra[361];
-  assign \$4179  = ra[362] | ra[363];
-  assign \$4180  = \$4178  | \$4179 ;
-  assign \$4181  = ra[364] | ra[365];
-  assign \$4182  = ra[366] | ra[367];
-  assign \$4183  = \$4181  | \$4182 ;
-  assign \$4184  = \$4180  | \$4183 ;
-  assign \$4185  = \$4177  | \$4184 ;
-  assign \$4186  = ra[368] | ra[369];
-  assign \$4187  = ra[370] | ra[371];
-  assign \$4188  = \$4186  | \$4187 ;
-  assign \$4189  = ra[372] | ra[373];
-  assign \$4190  = ra[374] | ra[375];
-  assign \$4191  = \$4189  | \$4190 ;
-  assign \$4192  = \$4188  | \$4191 ;
-  assign \$4193  = ra[376] | ra[377];
-  assign \$4194  = ra[378] | ra[379];
-  assign \$4195  = \$4193  | \$4194 ;
-  assign \$4196  = ra[380] | ra[381];
-  assign \$4197  = ra[382] | ra[383];
-  assign \$4198  = \$4196  | \$4197 ;
-  assign \$4199  = \$4195  | \$4198 ;
-  assign \$4200  = \$4192  | \$4199 ;
-  assign \$4201  = \$4185  | \$4200 ;
-  assign \$4202  = ra[368] | ra[369];
-  assign \$4203  = ra[370] | ra[371];
-  assign \$4204  = \$4202  | \$4203 ;
-  assign \$4205  = ra[372] | ra[373];
-  assign \$4206  = ra[374] | ra[375];
-  assign \$4207  = \$4205  | \$4206 ;
-  assign \$4208  = \$4204  | \$4207 ;
-  assign \$4209  = ra[376] | ra[377];
-  assign \$4210  = ra[378] | ra[379];
-  assign \$4211  = \$4209  | \$4210 ;
-  assign \$4212  = ra[380] | ra[381];
-  assign \$4213  = ra[382] | ra[383];
-  assign \$4214  = \$4212  | \$4213 ;
-  assign \$4215  = \$4211  | \$4214 ;
-  assign \$4216  = \$4208  | \$4215 ;
-  assign \$4217  = ra[376] | ra[377];
-  assign \$4218  = ra[378] | ra[379];
-  assign \$4219  = \$4217  | \$4218 ;
-  assign \$4220  = ra[380] | ra[381];
-  assign \$4221  = ra[382] | ra[383];
-  assign \$4222  = \$4220  | \$4221 ;
-  assign \$4223  = \$4219  | \$4222 ;
-  assign \$4224  = ra[380] | ra[381];
-  assign \$4225  = ra[382] | ra[383];
-  assign \$4226  = \$4224  | \$4225 ;
-  assign \$4227  = ra[382] | ra[383];
-  assign \$4228  = ra[383] ? 1'h1 : 1'h0;
-  assign \$4229  = ra[381] ? 1'h1 : 1'h0;
-  assign \$4230  = \$4227  ? { 1'h1, \$4228  } : { 1'h0, \$4229  };
-  assign \$4231  = ra[378] | ra[379];
-  assign \$4232  = ra[379] ? 1'h1 : 1'h0;
-  assign \$4233  = ra[377] ? 1'h1 : 1'h0;
-  assign \$4234  = \$4231  ? { 1'h1, \$4232  } : { 1'h0, \$4233  };
-  assign \$4235  = \$4226  ? { 1'h1, \$4230  } : { 1'h0, \$4234  };
-  assign \$4236  = ra[372] | ra[373];
-  assign \$4237  = ra[374] | ra[375];
-  assign \$4238  = \$4236  | \$4237 ;
-  assign \$4239  = ra[374] | ra[375];
-  assign \$4240  = ra[375] ? 1'h1 : 1'h0;
-  assign \$4241  = ra[373] ? 1'h1 : 1'h0;
-  assign \$4242  = \$4239  ? { 1'h1, \$4240  } : { 1'h0, \$4241  };
-  assign \$4243  = ra[370] | ra[371];
-  assign \$4244  = ra[371] ? 1'h1 : 1'h0;
-  assign \$4245  = ra[369] ? 1'h1 : 1'h0;
-  assign \$4246  = \$4243  ? { 1'h1, \$4244  } : { 1'h0, \$4245  };
-  assign \$4247  = \$4238  ? { 1'h1, \$4242  } : { 1'h0, \$4246  };
-  assign \$4248  = \$4223  ? { 1'h1, \$4235  } : { 1'h0, \$4247  };
-  assign \$4249  = ra[360] | ra[361];
-  assign \$4250  = ra[362] | ra[363];
-  assign \$4251  = \$4249  | \$4250 ;
-  assign \$4252  = ra[364] | ra[365];
-  assign \$4253  = ra[366] | ra[367];
-  assign \$4254  = \$4252  | \$4253 ;
-  assign \$4255  = \$4251  | \$4254 ;
-  assign \$4256  = ra[364] | ra[365];
-  assign \$4257  = ra[366] | ra[367];
-  assign \$4258  = \$4256  | \$4257 ;
-  assign \$4259  = ra[366] | ra[367];
-  assign \$4260  = ra[367] ? 1'h1 : 1'h0;
-  assign \$4261  = ra[365] ? 1'h1 : 1'h0;
-  assign \$4262  = \$4259  ? { 1'h1, \$4260  } : { 1'h0, \$4261  };
-  assign \$4263  = ra[362] | ra[363];
-  assign \$4264  = ra[363] ? 1'h1 : 1'h0;
-  assign \$4265  = ra[361] ? 1'h1 : 1'h0;
-  assign \$4266  = \$4263  ? { 1'h1, \$4264  } : { 1'h0, \$4265  };
-  assign \$4267  = \$4258  ? { 1'h1, \$4262  } : { 1'h0, \$4266  };
-  assign \$4268  = ra[356] | ra[357];
-  assign \$4269  = ra[358] | ra[359];
-  assign \$4270  = \$4268  | \$4269 ;
-  assign \$4271  = ra[358] | ra[359];
-  assign \$4272  = ra[359] ? 1'h1 : 1'h0;
-  assign \$4273  = ra[357] ? 1'h1 : 1'h0;
-  assign \$4274  = \$4271  ? { 1'h1, \$4272  } : { 1'h0, \$4273  };
-  assign \$4275  = ra[354] | ra[355];
-  assign \$4276  = ra[355] ? 1'h1 : 1'h0;
-  assign \$4277  = ra[353] ? 1'h1 : 1'h0;
-  assign \$4278  = \$4275  ? { 1'h1, \$4276  } : { 1'h0, \$4277  };
-  assign \$4279  = \$4270  ? { 1'h1, \$4274  } : { 1'h0, \$4278  };
-  assign \$4280  = \$4255  ? { 1'h1, \$4267  } : { 1'h0, \$4279  };
-  assign \$4281  = \$4216  ? { 1'h1, \$4248  } : { 1'h0, \$4280  };
-  assign \$4282  = ra[336] | ra[337];
-  assign \$4283  = ra[338] | ra[339];
-  assign \$4284  = \$4282  | \$4283 ;
-  assign \$4285  = ra[340] | ra[341];
-  assign \$4286  = ra[342] | ra[343];
-  assign \$4287  = \$4285  | \$4286 ;
-  assign \$4288  = \$4284  | \$4287 ;
-  assign \$4289  = ra[344] | ra[345];
-  assign \$4290  = ra[346] | ra[347];
-  assign \$4291  = \$4289  | \$4290 ;
-  assign \$4292  = ra[348] | ra[349];
-  assign \$4293  = ra[350] | ra[351];
-  assign \$4294  = \$4292  | \$4293 ;
-  assign \$4295  = \$4291  | \$4294 ;
-  assign \$4296  = \$4288  | \$4295 ;
-  assign \$4297  = ra[344] | ra[345];
-  assign \$4298  = ra[346] | ra[347];
-  assign \$4299  = \$4297  | \$4298 ;
-  assign \$4300  = ra[348] | ra[349];
-  assign \$4301  = ra[350] | ra[351];
+  assign \$4111  = \$4107  | \$4110 ;
+  assign \$4112  = ra[412] | ra[413];
+  assign \$4113  = ra[414] | ra[415];
+  assign \$4114  = \$4112  | \$4113 ;
+  assign \$4115  = ra[414] | ra[415];
+  assign \$4116  = ra[415] ? 1'h1 : 1'h0;
+  assign \$4117  = ra[413] ? 1'h1 : 1'h0;
+  assign \$4118  = \$4115  ? { 1'h1, \$4116  } : { 1'h0, \$4117  };
+  assign \$4119  = ra[410] | ra[411];
+  assign \$4120  = ra[411] ? 1'h1 : 1'h0;
+  assign \$4121  = ra[409] ? 1'h1 : 1'h0;
+  assign \$4122  = \$4119  ? { 1'h1, \$4120  } : { 1'h0, \$4121  };
+  assign \$4123  = \$4114  ? { 1'h1, \$4118  } : { 1'h0, \$4122  };
+  assign \$4124  = ra[404] | ra[405];
+  assign \$4125  = ra[406] | ra[407];
+  assign \$4126  = \$4124  | \$4125 ;
+  assign \$4127  = ra[406] | ra[407];
+  assign \$4128  = ra[407] ? 1'h1 : 1'h0;
+  assign \$4129  = ra[405] ? 1'h1 : 1'h0;
+  assign \$4130  = \$4127  ? { 1'h1, \$4128  } : { 1'h0, \$4129  };
+  assign \$4131  = ra[402] | ra[403];
+  assign \$4132  = ra[403] ? 1'h1 : 1'h0;
+  assign \$4133  = ra[401] ? 1'h1 : 1'h0;
+  assign \$4134  = \$4131  ? { 1'h1, \$4132  } : { 1'h0, \$4133  };
+  assign \$4135  = \$4126  ? { 1'h1, \$4130  } : { 1'h0, \$4134  };
+  assign \$4136  = \$4111  ? { 1'h1, \$4123  } : { 1'h0, \$4135  };
+  assign \$4137  = ra[392] | ra[393];
+  assign \$4138  = ra[394] | ra[395];
+  assign \$4139  = \$4137  | \$4138 ;
+  assign \$4140  = ra[396] | ra[397];
+  assign \$4141  = ra[398] | ra[399];
+  assign \$4142  = \$4140  | \$4141 ;
+  assign \$4143  = \$4139  | \$4142 ;
+  assign \$4144  = ra[396] | ra[397];
+  assign \$4145  = ra[398] | ra[399];
+  assign \$4146  = \$4144  | \$4145 ;
+  assign \$4147  = ra[398] | ra[399];
+  assign \$4148  = ra[399] ? 1'h1 : 1'h0;
+  assign \$4149  = ra[397] ? 1'h1 : 1'h0;
+  assign \$4150  = \$4147  ? { 1'h1, \$4148  } : { 1'h0, \$4149  };
+  assign \$4151  = ra[394] | ra[395];
+  assign \$4152  = ra[395] ? 1'h1 : 1'h0;
+  assign \$4153  = ra[393] ? 1'h1 : 1'h0;
+  assign \$4154  = \$4151  ? { 1'h1, \$4152  } : { 1'h0, \$4153  };
+  assign \$4155  = \$4146  ? { 1'h1, \$4150  } : { 1'h0, \$4154  };
+  assign \$4156  = ra[388] | ra[389];
+  assign \$4157  = ra[390] | ra[391];
+  assign \$4158  = \$4156  | \$4157 ;
+  assign \$4159  = ra[390] | ra[391];
+  assign \$4160  = ra[391] ? 1'h1 : 1'h0;
+  assign \$4161  = ra[389] ? 1'h1 : 1'h0;
+  assign \$4162  = \$4159  ? { 1'h1, \$4160  } : { 1'h0, \$4161  };
+  assign \$4163  = ra[386] | ra[387];
+  assign \$4164  = ra[387] ? 1'h1 : 1'h0;
+  assign \$4165  = ra[385] ? 1'h1 : 1'h0;
+  assign \$4166  = \$4163  ? { 1'h1, \$4164  } : { 1'h0, \$4165  };
+  assign \$4167  = \$4158  ? { 1'h1, \$4162  } : { 1'h0, \$4166  };
+  assign \$4168  = \$4143  ? { 1'h1, \$4155  } : { 1'h0, \$4167  };
+  assign \$4169  = \$4104  ? { 1'h1, \$4136  } : { 1'h0, \$4168  };
+  assign \$4170  = \$4009  ? { 1'h1, \$4089  } : { 1'h0, \$4169  };
+  assign \$4171  = \$3786  ? { 1'h1, \$3978  } : { 1'h0, \$4170  };
+  assign \$4172  = ra[320] | ra[321];
+  assign \$4173  = ra[322] | ra[323];
+  assign \$4174  = \$4172  | \$4173 ;
+  assign \$4175  = ra[324] | ra[325];
+  assign \$4176  = ra[326] | ra[327];
+  assign \$4177  = \$4175  | \$4176 ;
+  assign \$4178  = \$4174  | \$4177 ;
+  assign \$4179  = ra[328] | ra[329];
+  assign \$4180  = ra[330] | ra[331];
+  assign \$4181  = \$4179  | \$4180 ;
+  assign \$4182  = ra[332] | ra[333];
+  assign \$4183  = ra[334] | ra[335];
+  assign \$4184  = \$4182  | \$4183 ;
+  assign \$4185  = \$4181  | \$4184 ;
+  assign \$4186  = \$4178  | \$4185 ;
+  assign \$4187  = ra[336] | ra[337];
+  assign \$4188  = ra[338] | ra[339];
+  assign \$4189  = \$4187  | \$4188 ;
+  assign \$4190  = ra[340] | ra[341];
+  assign \$4191  = ra[342] | ra[343];
+  assign \$4192  = \$4190  | \$4191 ;
+  assign \$4193  = \$4189  | \$4192 ;
+  assign \$4194  = ra[344] | ra[345];
+  assign \$4195  = ra[346] | ra[347];
+  assign \$4196  = \$4194  | \$4195 ;
+  assign \$4197  = ra[348] | ra[349];
+  assign \$4198  = ra[350] | ra[351];
+  assign \$4199  = \$4197  | \$4198 ;
+  assign \$4200  = \$4196  | \$4199 ;
+  assign \$4201  = \$4193  | \$4200 ;
+  assign \$4202  = \$4186  | \$4201 ;
+  assign \$4203  = ra[352] | ra[353];
+  assign \$4204  = ra[354] | ra[355];
+  assign \$4205  = \$4203  | \$4204 ;
+  assign \$4206  = ra[356] | ra[357];
+  assign \$4207  = ra[358] | ra[359];
+  assign \$4208  = \$4206  | \$4207 ;
+  assign \$4209  = \$4205  | \$4208 ;
+  assign \$4210  = ra[360] | ra[361];
+  assign \$4211  = ra[362] | ra[363];
+  assign \$4212  = \$4210  | \$4211 ;
+  assign \$4213  = ra[364] | ra[365];
+  assign \$4214  = ra[366] | ra[367];
+  assign \$4215  = \$4213  | \$4214 ;
+  assign \$4216  = \$4212  | \$4215 ;
+  assign \$4217  = \$4209  | \$4216 ;
+  assign \$4218  = ra[368] | ra[369];
+  assign \$4219  = ra[370] | ra[371];
+  assign \$4220  = \$4218  | \$4219 ;
+  assign \$4221  = ra[372] | ra[373];
+  assign \$4222  = ra[374] | ra[375];
+  assign \$4223  = \$4221  | \$4222 ;
+  assign \$4224  = \$4220  | \$4223 ;
+  assign \$4225  = ra[376] | ra[377];
+  assign \$4226  = ra[378] | ra[379];
+  assign \$4227  = \$4225  | \$4226 ;
+  assign \$4228  = ra[380] | ra[381];
+  assign \$4229  = ra[382] | ra[383];
+  assign \$4230  = \$4228  | \$4229 ;
+  assign \$4231  = \$4227  | \$4230 ;
+  assign \$4232  = \$4224  | \$4231 ;
+  assign \$4233  = \$4217  | \$4232 ;
+  assign \$4234  = \$4202  | \$4233 ;
+  assign \$4235  = ra[352] | ra[353];
+  assign \$4236  = ra[354] | ra[355];
+  assign \$4237  = \$4235  | \$4236 ;
+  assign \$4238  = ra[356] | ra[357];
+  assign \$4239  = ra[358] | ra[359];
+  assign \$4240  = \$4238  | \$4239 ;
+  assign \$4241  = \$4237  | \$4240 ;
+  assign \$4242  = ra[360] | ra[361];
+  assign \$4243  = ra[362] | ra[363];
+  assign \$4244  = \$4242  | \$4243 ;
+  assign \$4245  = ra[364] | ra[365];
+  assign \$4246  = ra[366] | ra[367];
+  assign \$4247  = \$4245  | \$4246 ;
+  assign \$4248  = \$4244  | \$4247 ;
+  assign \$4249  = \$4241  | \$4248 ;
+  assign \$4250  = ra[368] | ra[369];
+  assign \$4251  = ra[370] | ra[371];
+  assign \$4252  = \$4250  | \$4251 ;
+  assign \$4253  = ra[372] | ra[373];
+  assign \$4254  = ra[374] | ra[375];
+  assign \$4255  = \$4253  | \$4254 ;
+  assign \$4256  = \$4252  | \$4255 ;
+  assign \$4257  = ra[376] | ra[377];
+  assign \$4258  = ra[378] | ra[379];
+  assign \$4259  = \$4257  | \$4258 ;
+  assign \$4260  = ra[380] | ra[381];
+  assign \$4261  = ra[382] | ra[383];
+  assign \$4262  = \$4260  | \$4261 ;
+  assign \$4263  = \$4259  | \$4262 ;
+  assign \$4264  = \$4256  | \$4263 ;
+  assign \$4265  = \$4249  | \$4264 ;
+  assign \$4266  = ra[368] | ra[369];
+  assign \$4267  = ra[370] | ra[371];
+  assign \$4268  = \$4266  | \$4267 ;
+  assign \$4269  = ra[372] | ra[373];
+  assign \$4270  = ra[374] | ra[375];
+  assign \$4271  = \$4269  | \$4270 ;
+  assign \$4272  = \$4268  | \$4271 ;
+  assign \$4273  = ra[376] | ra[377];
+  assign \$4274  = ra[378] | ra[379];
+  assign \$4275  = \$4273  | \$4274 ;
+  assign \$4276  = ra[380] | ra[381];
+  assign \$4277  = ra[382] | ra[383];
+  assign \$4278  = \$4276  | \$4277 ;
+  assign \$4279  = \$4275  | \$4278 ;
+  assign \$4280  = \$4272  | \$4279 ;
+  assign \$4281  = ra[376] | ra[377];
+  assign \$4282  = ra[378] | ra[379];
+  assign \$4283  = \$4281  | \$4282 ;
+  assign \$4284  = ra[380] | ra[381];
+  assign \$4285  = ra[382] | ra[383];
+  assign \$4286  = \$4284  | \$4285 ;
+  assign \$4287  = \$4283  | \$4286 ;
+  assign \$4288  = ra[380] | ra[381];
+  assign \$4289  = ra[382] | ra[383];
+  assign \$4290  = \$4288  | \$4289 ;
+  assign \$4291  = ra[382] | ra[383];
+  assign \$4292  = ra[383] ? 1'h1 : 1'h0;
+  assign \$4293  = ra[381] ? 1'h1 : 1'h0;
+  assign \$4294  = \$4291  ? { 1'h1, \$4292  } : { 1'h0, \$4293  };
+  assign \$4295  = ra[378] | ra[379];
+  assign \$4296  = ra[379] ? 1'h1 : 1'h0;
+  assign \$4297  = ra[377] ? 1'h1 : 1'h0;
+  assign \$4298  = \$4295  ? { 1'h1, \$4296  } : { 1'h0, \$4297  };
+  assign \$4299  = \$4290  ? { 1'h1, \$4294  } : { 1'h0, \$4298  };
+  assign \$4300  = ra[372] | ra[373];
+  assign \$4301  = ra[374] | ra[375];
   assign \$4302  = \$4300  | \$4301 ;
-  assign \$4303  = \$4299  | \$4302 ;
-  assign \$4304  = ra[348] | ra[349];
-  assign \$4305  = ra[350] | ra[351];
-  assign \$4306  = \$4304  | \$4305 ;
-  assign \$4307  = ra[350] | ra[351];
-  assign \$4308  = ra[351] ? 1'h1 : 1'h0;
-  assign \$4309  = ra[349] ? 1'h1 : 1'h0;
+  assign \$4303  = ra[374] | ra[375];
+  assign \$4304  = ra[375] ? 1'h1 : 1'h0;
+  assign \$4305  = ra[373] ? 1'h1 : 1'h0;
+  assign \$4306  = \$4303  ? { 1'h1, \$4304  } : { 1'h0, \$4305  };
+  assign \$4307  = ra[370] | ra[371];
+  assign \$4308  = ra[371] ? 1'h1 : 1'h0;
+  assign \$4309  = ra[369] ? 1'h1 : 1'h0;
   assign \$4310  = \$4307  ? { 1'h1, \$4308  } : { 1'h0, \$4309  };
-  assign \$4311  = ra[346] | ra[347];
-  assign \$4312  = ra[347] ? 1'h1 : 1'h0;
-  assign \$4313  = ra[345] ? 1'h1 : 1'h0;
-  assign \$4314  = \$4311  ? { 1'h1, \$4312  } : { 1'h0, \$4313  };
-  assign \$4315  = \$4306  ? { 1'h1, \$4310  } : { 1'h0, \$4314  };
-  assign \$4316  = ra[340] | ra[341];
-  assign \$4317  = ra[342] | ra[343];
+  assign \$4311  = \$4302  ? { 1'h1, \$4306  } : { 1'h0, \$4310  };
+  assign \$4312  = \$4287  ? { 1'h1, \$4299  } : { 1'h0, \$4311  };
+  assign \$4313  = ra[360] | ra[361];
+  assign \$4314  = ra[362] | ra[363];
+  assign \$4315  = \$4313  | \$4314 ;
+  assign \$4316  = ra[364] | ra[365];
+  assign \$4317  = ra[366] | ra[367];
   assign \$4318  = \$4316  | \$4317 ;
-  assign \$4319  = ra[342] | ra[343];
-  assign \$4320  = ra[343] ? 1'h1 : 1'h0;
-  assign \$4321  = ra[341] ? 1'h1 : 1'h0;
-  assign \$4322  = \$4319  ? { 1'h1, \$4320  } : { 1'h0, \$4321  };
-  assign \$4323  = ra[338] | ra[339];
-  assign \$4324  = ra[339] ? 1'h1 : 1'h0;
-  assign \$4325  = ra[337] ? 1'h1 : 1'h0;
+  assign \$4319  = \$4315  | \$4318 ;
+  assign \$4320  = ra[364] | ra[365];
+  assign \$4321  = ra[366] | ra[367];
+  assign \$4322  = \$4320  | \$4321 ;
+  assign \$4323  = ra[366] | ra[367];
+  assign \$4324  = ra[367] ? 1'h1 : 1'h0;
+  assign \$4325  = ra[365] ? 1'h1 : 1'h0;
   assign \$4326  = \$4323  ? { 1'h1, \$4324  } : { 1'h0, \$4325  };
-  assign \$4327  = \$4318  ? { 1'h1, \$4322  } : { 1'h0, \$4326  };
-  assign \$4328  = \$4303  ? { 1'h1, \$4315  } : { 1'h0, \$4327  };
-  assign \$4329  = ra[328] | ra[329];
-  assign \$4330  = ra[330] | ra[331];
-  assign \$4331  = \$4329  | \$4330 ;
-  assign \$4332  = ra[332] | ra[333];
-  assign \$4333  = ra[334] | ra[335];
+  assign \$4327  = ra[362] | ra[363];
+  assign \$4328  = ra[363] ? 1'h1 : 1'h0;
+  assign \$4329  = ra[361] ? 1'h1 : 1'h0;
+  assign \$4330  = \$4327  ? { 1'h1, \$4328  } : { 1'h0, \$4329  };
+  assign \$4331  = \$4322  ? { 1'h1, \$4326  } : { 1'h0, \$4330  };
+  assign \$4332  = ra[356] | ra[357];
+  assign \$4333  = ra[358] | ra[359];
   assign \$4334  = \$4332  | \$4333 ;
-  assign \$4335  = \$4331  | \$4334 ;
-  assign \$4336  = ra[332] | ra[333];
-  assign \$4337  = ra[334] | ra[335];
-  assign \$4338  = \$4336  | \$4337 ;
-  assign \$4339  = ra[334] | ra[335];
-  assign \$4340  = ra[335] ? 1'h1 : 1'h0;
-  assign \$4341  = ra[333] ? 1'h1 : 1'h0;
+  assign \$4335  = ra[358] | ra[359];
+  assign \$4336  = ra[359] ? 1'h1 : 1'h0;
+  assign \$4337  = ra[357] ? 1'h1 : 1'h0;
+  assign \$4338  = \$4335  ? { 1'h1, \$4336  } : { 1'h0, \$4337  };
+  assign \$4339  = ra[354] | ra[355];
+  assign \$4340  = ra[355] ? 1'h1 : 1'h0;
+  assign \$4341  = ra[353] ? 1'h1 : 1'h0;
   assign \$4342  = \$4339  ? { 1'h1, \$4340  } : { 1'h0, \$4341  };
-  assign \$4343  = ra[330] | ra[331];
-  assign \$4344  = ra[331] ? 1'h1 : 1'h0;
-  assign \$4345  = ra[329] ? 1'h1 : 1'h0;
-  assign \$4346  = \$4343  ? { 1'h1, \$4344  } : { 1'h0, \$4345  };
-  assign \$4347  = \$4338  ? { 1'h1, \$4342  } : { 1'h0, \$4346  };
-  assign \$4348  = ra[324] | ra[325];
-  assign \$4349  = ra[326] | ra[327];
-  assign \$4350  = \$4348  | \$4349 ;
-  assign \$4351  = ra[326] | ra[327];
-  assign \$4352  = ra[327] ? 1'h1 : 1'h0;
-  assign \$4353  = ra[325] ? 1'h1 : 1'h0;
-  assign \$4354  = \$4351  ? { 1'h1, \$4352  } : { 1'h0, \$4353  };
-  assign \$4355  = ra[322] | ra[323];
-  assign \$4356  = ra[323] ? 1'h1 : 1'h0;
-  assign \$4357  = ra[321] ? 1'h1 : 1'h0;
-  assign \$4358  = \$4355  ? { 1'h1, \$4356  } : { 1'h0, \$4357  };
-  assign \$4359  = \$4350  ? { 1'h1, \$4354  } : { 1'h0, \$4358  };
-  assign \$4360  = \$4335  ? { 1'h1, \$4347  } : { 1'h0, \$4359  };
-  assign \$4361  = \$4296  ? { 1'h1, \$4328  } : { 1'h0, \$4360  };
-  assign \$4362  = \$4201  ? { 1'h1, \$4281  } : { 1'h0, \$4361  };
-  assign \$4363  = ra[288] | ra[289];
-  assign \$4364  = ra[290] | ra[291];
-  assign \$4365  = \$4363  | \$4364 ;
-  assign \$4366  = ra[292] | ra[293];
-  assign \$4367  = ra[294] | ra[295];
-  assign \$4368  = \$4366  | \$4367 ;
-  assign \$4369  = \$4365  | \$4368 ;
-  assign \$4370  = ra[296] | ra[297];
-  assign \$4371  = ra[298] | ra[299];
-  assign \$4372  = \$4370  | \$4371 ;
-  assign \$4373  = ra[300] | ra[301];
-  assign \$4374  = ra[302] | ra[303];
-  assign \$4375  = \$4373  | \$4374 ;
-  assign \$4376  = \$4372  | \$4375 ;
-  assign \$4377  = \$4369  | \$4376 ;
-  assign \$4378  = ra[304] | ra[305];
-  assign \$4379  = ra[306] | ra[307];
-  assign \$4380  = \$4378  | \$4379 ;
-  assign \$4381  = ra[308] | ra[309];
-  assign \$4382  = ra[310] | ra[311];
-  assign \$4383  = \$4381  | \$4382 ;
-  assign \$4384  = \$4380  | \$4383 ;
-  assign \$4385  = ra[312] | ra[313];
-  assign \$4386  = ra[314] | ra[315];
-  assign \$4387  = \$4385  | \$4386 ;
-  assign \$4388  = ra[316] | ra[317];
-  assign \$4389  = ra[318] | ra[319];
-  assign \$4390  = \$4388  | \$4389 ;
-  assign \$4391  = \$4387  | \$4390 ;
-  assign \$4392  = \$4384  | \$4391 ;
-  assign \$4393  = \$4377  | \$4392 ;
-  assign \$4394  = ra[304] | ra[305];
-  assign \$4395  = ra[306] | ra[307];
-  assign \$4396  = \$4394  | \$4395 ;
-  assign \$4397  = ra[308] | ra[309];
-  assign \$4398  = ra[310] | ra[311];
-  assign \$4399  = \$4397  | \$4398 ;
-  assign \$4400  = \$4396  | \$4399 ;
-  assign \$4401  = ra[312] | ra[313];
-  assign \$4402  = ra[314] | ra[315];
-  assign \$4403  = \$4401  | \$4402 ;
-  assign \$4404  = ra[316] | ra[317];
-  assign \$4405  = ra[318] | ra[319];
-  assign \$4406  = \$4404  | \$4405 ;
-  assign \$4407  = \$4403  | \$4406 ;
-  assign \$4408  = \$4400  | \$4407 ;
-  assign \$4409  = ra[312] | ra[313];
-  assign \$4410  = ra[314] | ra[315];
-  assign \$4411  = \$4409  | \$4410 ;
-  assign \$4412  = ra[316] | ra[317];
-  assign \$4413  = ra[318] | ra[319];
+  assign \$4343  = \$4334  ? { 1'h1, \$4338  } : { 1'h0, \$4342  };
+  assign \$4344  = \$4319  ? { 1'h1, \$4331  } : { 1'h0, \$4343  };
+  assign \$4345  = \$4280  ? { 1'h1, \$4312  } : { 1'h0, \$4344  };
+  assign \$4346  = ra[336] | ra[337];
+  assign \$4347  = ra[338] | ra[339];
+  assign \$4348  = \$4346  | \$4347 ;
+  assign \$4349  = ra[340] | ra[341];
+  assign \$4350  = ra[342] | ra[343];
+  assign \$4351  = \$4349  | \$4350 ;
+  assign \$4352  = \$4348  | \$4351 ;
+  assign \$4353  = ra[344] | ra[345];
+  assign \$4354  = ra[346] | ra[347];
+  assign \$4355  = \$4353  | \$4354 ;
+  assign \$4356  = ra[348] | ra[349];
+  assign \$4357  = ra[350] | ra[351];
+  assign \$4358  = \$4356  | \$4357 ;
+  assign \$4359  = \$4355  | \$4358 ;
+  assign \$4360  = \$4352  | \$4359 ;
+  assign \$4361  = ra[344] | ra[345];
+  assign \$4362  = ra[346] | ra[347];
+  assign \$4363  = \$4361  | \$4362 ;
+  assign \$4364  = ra[348] | ra[349];
+  assign \$4365  = ra[350] | ra[351];
+  assign \$4366  = \$4364  | \$4365 ;
+  assign \$4367  = \$4363  | \$4366 ;
+  assign \$4368  = ra[348] | ra[349];
+  assign \$4369  = ra[350] | ra[351];
+  assign \$4370  = \$4368  | \$4369 ;
+  assign \$4371  = ra[350] | ra[351];
+  assign \$4372  = ra[351] ? 1'h1 : 1'h0;
+  assign \$4373  = ra[349] ? 1'h1 : 1'h0;
+  assign \$4374  = \$4371  ? { 1'h1, \$4372  } : { 1'h0, \$4373  };
+  assign \$4375  = ra[346] | ra[347];
+  assign \$4376  = ra[347] ? 1'h1 : 1'h0;
+  assign \$4377  = ra[345] ? 1'h1 : 1'h0;
+  assign \$4378  = \$4375  ? { 1'h1, \$4376  } : { 1'h0, \$4377  };
+  assign \$4379  = \$4370  ? { 1'h1, \$4374  } : { 1'h0, \$4378  };
+  assign \$4380  = ra[340] | ra[341];
+  assign \$4381  = ra[342] | ra[343];
+  assign \$4382  = \$4380  | \$4381 ;
+  assign \$4383  = ra[342] | ra[343];
+  assign \$4384  = ra[343] ? 1'h1 : 1'h0;
+  assign \$4385  = ra[341] ? 1'h1 : 1'h0;
+  assign \$4386  = \$4383  ? { 1'h1, \$4384  } : { 1'h0, \$4385  };
+  assign \$4387  = ra[338] | ra[339];
+  assign \$4388  = ra[339] ? 1'h1 : 1'h0;
+  assign \$4389  = ra[337] ? 1'h1 : 1'h0;
+  assign \$4390  = \$4387  ? { 1'h1, \$4388  } : { 1'h0, \$4389  };
+  assign \$4391  = \$4382  ? { 1'h1, \$4386  } : { 1'h0, \$4390  };
+  assign \$4392  = \$4367  ? { 1'h1, \$4379  } : { 1'h0, \$4391  };
+  assign \$4393  = ra[328] | ra[329];
+  assign \$4394  = ra[330] | ra[331];
+  assign \$4395  = \$4393  | \$4394 ;
+  assign \$4396  = ra[332] | ra[333];
+  assign \$4397  = ra[334] | ra[335];
+  assign \$4398  = \$4396  | \$4397 ;
+  assign \$4399  = \$4395  | \$4398 ;
+  assign \$4400  = ra[332] | ra[333];
+  assign \$4401  = ra[334] | ra[335];
+  assign \$4402  = \$4400  | \$4401 ;
+  assign \$4403  = ra[334] | ra[335];
+  assign \$4404  = ra[335] ? 1'h1 : 1'h0;
+  assign \$4405  = ra[333] ? 1'h1 : 1'h0;
+  assign \$4406  = \$4403  ? { 1'h1, \$4404  } : { 1'h0, \$4405  };
+  assign \$4407  = ra[330] | ra[331];
+  assign \$4408  = ra[331] ? 1'h1 : 1'h0;
+  assign \$4409  = ra[329] ? 1'h1 : 1'h0;
+  assign \$4410  = \$4407  ? { 1'h1, \$4408  } : { 1'h0, \$4409  };
+  assign \$4411  = \$4402  ? { 1'h1, \$4406  } : { 1'h0, \$4410  };
+  assign \$4412  = ra[324] | ra[325];
+  assign \$4413  = ra[326] | ra[327];
   assign \$4414  = \$4412  | \$4413 ;
-  assign \$4415  = \$4411  | \$4414 ;
-  assign \$4416  = ra[316] | ra[317];
-  assign \$4417  = ra[318] | ra[319];
-  assign \$4418  = \$4416  | \$4417 ;
-  assign \$4419  = ra[318] | ra[319];
-  assign \$4420  = ra[319] ? 1'h1 : 1'h0;
-  assign \$4421  = ra[317] ? 1'h1 : 1'h0;
+  assign \$4415  = ra[326] | ra[327];
+  assign \$4416  = ra[327] ? 1'h1 : 1'h0;
+  assign \$4417  = ra[325] ? 1'h1 : 1'h0;
+  assign \$4418  = \$4415  ? { 1'h1, \$4416  } : { 1'h0, \$4417  };
+  assign \$4419  = ra[322] | ra[323];
+  assign \$4420  = ra[323] ? 1'h1 : 1'h0;
+  assign \$4421  = ra[321] ? 1'h1 : 1'h0;
   assign \$4422  = \$4419  ? { 1'h1, \$4420  } : { 1'h0, \$4421  };
-  assign \$4423  = ra[314] | ra[315];
-  assign \$4424  = ra[315] ? 1'h1 : 1'h0;
-  assign \$4425  = ra[313] ? 1'h1 : 1'h0;
-  assign \$4426  = \$4423  ? { 1'h1, \$4424  } : { 1'h0, \$4425  };
-  assign \$4427  = \$4418  ? { 1'h1, \$4422  } : { 1'h0, \$4426  };
-  assign \$4428  = ra[308] | ra[309];
-  assign \$4429  = ra[310] | ra[311];
-  assign \$4430  = \$4428  | \$4429 ;
-  assign \$4431  = ra[310] | ra[311];
-  assign \$4432  = ra[311] ? 1'h1 : 1'h0;
-  assign \$4433  = ra[309] ? 1'h1 : 1'h0;
-  assign \$4434  = \$4431  ? { 1'h1, \$4432  } : { 1'h0, \$4433  };
-  assign \$4435  = ra[306] | ra[307];
-  assign \$4436  = ra[307] ? 1'h1 : 1'h0;
-  assign \$4437  = ra[305] ? 1'h1 : 1'h0;
-  assign \$4438  = \$4435  ? { 1'h1, \$4436  } : { 1'h0, \$4437  };
-  assign \$4439  = \$4430  ? { 1'h1, \$4434  } : { 1'h0, \$4438  };
-  assign \$4440  = \$4415  ? { 1'h1, \$4427  } : { 1'h0, \$4439  };
-  assign \$4441  = ra[296] | ra[297];
-  assign \$4442  = ra[298] | ra[299];
-  assign \$4443  = \$4441  | \$4442 ;
-  assign \$4444  = ra[300] | ra[301];
-  assign \$4445  = ra[302] | ra[303];
-  assign \$4446  = \$4444  | \$4445 ;
-  assign \$4447  = \$4443  | \$4446 ;
-  assign \$4448  = ra[300] | ra[301];
-  assign \$4449  = ra[302] | ra[303];
-  assign \$4450  = \$4448  | \$4449 ;
-  assign \$4451  = ra[302] | ra[303];
-  assign \$4452  = ra[303] ? 1'h1 : 1'h0;
-  assign \$4453  = ra[301] ? 1'h1 : 1'h0;
-  assign \$4454  = \$4451  ? { 1'h1, \$4452  } : { 1'h0, \$4453  };
-  assign \$4455  = ra[298] | ra[299];
-  assign \$4456  = ra[299] ? 1'h1 : 1'h0;
-  assign \$4457  = ra[297] ? 1'h1 : 1'h0;
-  assign \$4458  = \$4455  ? { 1'h1, \$4456  } : { 1'h0, \$4457  };
-  assign \$4459  = \$4450  ? { 1'h1, \$4454  } : { 1'h0, \$4458  };
-  assign \$4460  = ra[292] | ra[293];
-  assign \$4461  = ra[294] | ra[295];
-  assign \$4462  = \$4460  | \$4461 ;
-  assign \$4463  = ra[294] | ra[295];
-  assign \$4464  = ra[295] ? 1'h1 : 1'h0;
-  assign \$4465  = ra[293] ? 1'h1 : 1'h0;
-  assign \$4466  = \$4463  ? { 1'h1, \$4464  } : { 1'h0, \$4465  };
-  assign \$4467  = ra[290] | ra[291];
-  assign \$4468  = ra[291] ? 1'h1 : 1'h0;
-  assign \$4469  = ra[289] ? 1'h1 : 1'h0;
-  assign \$4470  = \$4467  ? { 1'h1, \$4468  } : { 1'h0, \$4469  };
-  assign \$4471  = \$4462  ? { 1'h1, \$4466  } : { 1'h0, \$4470  };
-  assign \$4472  = \$4447  ? { 1'h1, \$4459  } : { 1'h0, \$4471  };
-  assign \$4473  = \$4408  ? { 1'h1, \$4440  } : { 1'h0, \$4472  };
-  assign \$4474  = ra[272] | ra[273];
-  assign \$4475  = ra[274] | ra[275];
-  assign \$4476  = \$4474  | \$4475 ;
-  assign \$4477  = ra[276] | ra[277];
-  assign \$4478  = ra[278] | ra[279];
-  assign \$4479  = \$4477  | \$4478 ;
-  assign \$4480  = \$4476  | \$4479 ;
-  assign \$4481  = ra[280] | ra[281];
-  assign \$4482  = ra[282] | ra[283];
-  assign \$4483  = \$4481  | \$4482 ;
-  assign \$4484  = ra[284] | ra[285];
-  assign \$4485  = ra[286] | ra[287];
-  assign \$4486  = \$4484  | \$4485 ;
-  assign \$4487  = \$4483  | \$4486 ;
-  assign \$4488  = \$4480  | \$4487 ;
-  assign \$4489  = ra[280] | ra[281];
-  assign \$4490  = ra[282] | ra[283];
-  assign \$4491  = \$4489  | \$4490 ;
-  assign \$4492  = ra[284] | ra[285];
-  assign \$4493  = ra[286] | ra[287];
+  assign \$4423  = \$4414  ? { 1'h1, \$4418  } : { 1'h0, \$4422  };
+  assign \$4424  = \$4399  ? { 1'h1, \$4411  } : { 1'h0, \$4423  };
+  assign \$4425  = \$4360  ? { 1'h1, \$4392  } : { 1'h0, \$4424  };
+  assign \$4426  = \$4265  ? { 1'h1, \$4345  } : { 1'h0, \$4425  };
+  assign \$4427  = ra[288] | ra[289];
+  assign \$4428  = ra[290] | ra[291];
+  assign \$4429  = \$4427  | \$4428 ;
+  assign \$4430  = ra[292] | ra[293];
+  assign \$4431  = ra[294] | ra[295];
+  assign \$4432  = \$4430  | \$4431 ;
+  assign \$4433  = \$4429  | \$4432 ;
+  assign \$4434  = ra[296] | ra[297];
+  assign \$4435  = ra[298] | ra[299];
+  assign \$4436  = \$4434  | \$4435 ;
+  assign \$4437  = ra[300] | ra[301];
+  assign \$4438  = ra[302] | ra[303];
+  assign \$4439  = \$4437  | \$4438 ;
+  assign \$4440  = \$4436  | \$4439 ;
+  assign \$4441  = \$4433  | \$4440 ;
+  assign \$4442  = ra[304] | ra[305];
+  assign \$4443  = ra[306] | ra[307];
+  assign \$4444  = \$4442  | \$4443 ;
+  assign \$4445  = ra[308] | ra[309];
+  assign \$4446  = ra[310] | ra[311];
+  assign \$4447  = \$4445  | \$4446 ;
+  assign \$4448  = \$4444  | \$4447 ;
+  assign \$4449  = ra[312] | ra[313];
+  assign \$4450  = ra[314] | ra[315];
+  assign \$4451  = \$4449  | \$4450 ;
+  assign \$4452  = ra[316] | ra[317];
+  assign \$4453  = ra[318] | ra[319];
+  assign \$4454  = \$4452  | \$4453 ;
+  assign \$4455  = \$4451  | \$4454 ;
+  assign \$4456  = \$4448  | \$4455 ;
+  assign \$4457  = \$4441  | \$4456 ;
+  assign \$4458  = ra[304] | ra[305];
+  assign \$4459  = ra[306] | ra[307];
+  assign \$4460  = \$4458  | \$4459 ;
+  assign \$4461  = ra[308] | ra[309];
+  assign \$4462  = ra[310] | ra[311];
+  assign \$4463  = \$4461  | \$4462 ;
+  assign \$4464  = \$4460  | \$4463 ;
+  assign \$4465  = ra[312] | ra[313];
+  assign \$4466  = ra[314] | ra[315];
+  assign \$4467  = \$4465  | \$4466 ;
+  assign \$4468  = ra[316] | ra[317];
+  assign \$4469  = ra[318] | ra[319];
+  assign \$4470  = \$4468  | \$4469 ;
+  assign \$4471  = \$4467  | \$4470 ;
+  assign \$4472  = \$4464  | \$4471 ;
+  assign \$4473  = ra[312] | ra[313];
+  assign \$4474  = ra[314] | ra[315];
+  assign \$4475  = \$4473  | \$4474 ;
+  assign \$4476  = ra[316] | ra[317];
+  assign \$4477  = ra[318] | ra[319];
+  assign \$4478  = \$4476  | \$4477 ;
+  assign \$4479  = \$4475  | \$4478 ;
+  assign \$4480  = ra[316] | ra[317];
+  assign \$4481  = ra[318] | ra[319];
+  assign \$4482  = \$4480  | \$4481 ;
+  assign \$4483  = ra[318] | ra[319];
+  assign \$4484  = ra[319] ? 1'h1 : 1'h0;
+  assign \$4485  = ra[317] ? 1'h1 : 1'h0;
+  assign \$4486  = \$4483  ? { 1'h1, \$4484  } : { 1'h0, \$4485  };
+  assign \$4487  = ra[314] | ra[315];
+  assign \$4488  = ra[315] ? 1'h1 : 1'h0;
+  assign \$4489  = ra[313] ? 1'h1 : 1'h0;
+  assign \$4490  = \$4487  ? { 1'h1, \$4488  } : { 1'h0, \$4489  };
+  assign \$4491  = \$4482  ? { 1'h1, \$4486  } : { 1'h0, \$4490  };
+  assign \$4492  = ra[308] | ra[309];
+  assign \$4493  = ra[310] | ra[311];
   assign \$4494  = \$4492  | \$4493 ;
-  assign \$4495  = \$4491  | \$4494 ;
-  assign \$4496  = ra[284] | ra[285];
-  assign \$4497  = ra[286] | ra[287];
-  assign \$4498  = \$4496  | \$4497 ;
-  assign \$4499  = ra[286] | ra[287];
-  assign \$4500  = ra[287] ? 1'h1 : 1'h0;
-  assign \$4501  = ra[285] ? 1'h1 : 1'h0;
+  assign \$4495  = ra[310] | ra[311];
+  assign \$4496  = ra[311] ? 1'h1 : 1'h0;
+  assign \$4497  = ra[309] ? 1'h1 : 1'h0;
+  assign \$4498  = \$4495  ? { 1'h1, \$4496  } : { 1'h0, \$4497  };
+  assign \$4499  = ra[306] | ra[307];
+  assign \$4500  = ra[307] ? 1'h1 : 1'h0;
+  assign \$4501  = ra[305] ? 1'h1 : 1'h0;
   assign \$4502  = \$4499  ? { 1'h1, \$4500  } : { 1'h0, \$4501  };
-  assign \$4503  = ra[282] | ra[283];
-  assign \$4504  = ra[283] ? 1'h1 : 1'h0;
-  assign \$4505  = ra[281] ? 1'h1 : 1'h0;
-  assign \$4506  = \$4503  ? { 1'h1, \$4504  } : { 1'h0, \$4505  };
-  assign \$4507  = \$4498  ? { 1'h1, \$4502  } : { 1'h0, \$4506  };
-  assign \$4508  = ra[276] | ra[277];
-  assign \$4509  = ra[278] | ra[279];
+  assign \$4503  = \$4494  ? { 1'h1, \$4498  } : { 1'h0, \$4502  };
+  assign \$4504  = \$4479  ? { 1'h1, \$4491  } : { 1'h0, \$4503  };
+  assign \$4505  = ra[296] | ra[297];
+  assign \$4506  = ra[298] | ra[299];
+  assign \$4507  = \$4505  | \$4506 ;
+  assign \$4508  = ra[300] | ra[301];
+  assign \$4509  = ra[302] | ra[303];
   assign \$4510  = \$4508  | \$4509 ;
-  assign \$4511  = ra[278] | ra[279];
-  assign \$4512  = ra[279] ? 1'h1 : 1'h0;
-  assign \$4513  = ra[277] ? 1'h1 : 1'h0;
-  assign \$4514  = \$4511  ? { 1'h1, \$4512  } : { 1'h0, \$4513  };
-  assign \$4515  = ra[274] | ra[275];
-  assign \$4516  = ra[275] ? 1'h1 : 1'h0;
-  assign \$4517  = ra[273] ? 1'h1 : 1'h0;
+  assign \$4511  = \$4507  | \$4510 ;
+  assign \$4512  = ra[300] | ra[301];
+  assign \$4513  = ra[302] | ra[303];
+  assign \$4514  = \$4512  | \$4513 ;
+  assign \$4515  = ra[302] | ra[303];
+  assign \$4516  = ra[303] ? 1'h1 : 1'h0;
+  assign \$4517  = ra[301] ? 1'h1 : 1'h0;
   assign \$4518  = \$4515  ? { 1'h1, \$4516  } : { 1'h0, \$4517  };
-  assign \$4519  = \$4510  ? { 1'h1, \$4514  } : { 1'h0, \$4518  };
-  assign \$4520  = \$4495  ? { 1'h1, \$4507  } : { 1'h0, \$4519  };
-  assign \$4521  = ra[264] | ra[265];
-  assign \$4522  = ra[266] | ra[267];
-  assign \$4523  = \$4521  | \$4522 ;
-  assign \$4524  = ra[268] | ra[269];
-  assign \$4525  = ra[270] | ra[271];
+  assign \$4519  = ra[298] | ra[299];
+  assign \$4520  = ra[299] ? 1'h1 : 1'h0;
+  assign \$4521  = ra[297] ? 1'h1 : 1'h0;
+  assign \$4522  = \$4519  ? { 1'h1, \$4520  } : { 1'h0, \$4521  };
+  assign \$4523  = \$4514  ? { 1'h1, \$4518  } : { 1'h0, \$4522  };
+  assign \$4524  = ra[292] | ra[293];
+  assign \$4525  = ra[294] | ra[295];
   assign \$4526  = \$4524  | \$4525 ;
-  assign \$4527  = \$4523  | \$4526 ;
-  assign \$4528  = ra[268] | ra[269];
-  assign \$4529  = ra[270] | ra[271];
-  assign \$4530  = \$4528  | \$4529 ;
-  assign \$4531  = ra[270] | ra[271];
-  assign \$4532  = ra[271] ? 1'h1 : 1'h0;
-  assign \$4533  = ra[269] ? 1'h1 : 1'h0;
+  assign \$4527  = ra[294] | ra[295];
+  assign \$4528  = ra[295] ? 1'h1 : 1'h0;
+  assign \$4529  = ra[293] ? 1'h1 : 1'h0;
+  assign \$4530  = \$4527  ? { 1'h1, \$4528  } : { 1'h0, \$4529  };
+  assign \$4531  = ra[290] | ra[291];
+  assign \$4532  = ra[291] ? 1'h1 : 1'h0;
+  assign \$4533  = ra[289] ? 1'h1 : 1'h0;
   assign \$4534  = \$4531  ? { 1'h1, \$4532  } : { 1'h0, \$4533  };
-  assign \$4535  = ra[266] | ra[267];
-  assign \$4536  = ra[267] ? 1'h1 : 1'h0;
-  assign \$4537  = ra[265] ? 1'h1 : 1'h0;
-  assign \$4538  = \$4535  ? { 1'h1, \$4536  } : { 1'h0, \$4537  };
-  assign \$4539  = \$4530  ? { 1'h1, \$4534  } : { 1'h0, \$4538  };
-  assign \$4540  = ra[260] | ra[261];
-  assign \$4541  = ra[262] | ra[263];
-  assign \$4542  = \$4540  | \$4541 ;
-  assign \$4543  = ra[262] | ra[263];
-  assign \$4544  = ra[263] ? 1'h1 : 1'h0;
-  assign \$4545  = ra[261] ? 1'h1 : 1'h0;
-  assign \$4546  = \$4543  ? { 1'h1, \$4544  } : { 1'h0, \$4545  };
-  assign \$4547  = ra[258] | ra[259];
-  assign \$4548  = ra[259] ? 1'h1 : 1'h0;
-  assign \$4549  = ra[257] ? 1'h1 : 1'h0;
-  assign \$4550  = \$4547  ? { 1'h1, \$4548  } : { 1'h0, \$4549  };
-  assign \$4551  = \$4542  ? { 1'h1, \$4546  } : { 1'h0, \$4550  };
-  assign \$4552  = \$4527  ? { 1'h1, \$4539  } : { 1'h0, \$4551  };
-  assign \$4553  = \$4488  ? { 1'h1, \$4520  } : { 1'h0, \$4552  };
-  assign \$4554  = \$4393  ? { 1'h1, \$4473  } : { 1'h0, \$4553  };
-  assign \$4555  = \$4170  ? { 1'h1, \$4362  } : { 1'h0, \$4554  };
-  assign \$4556  = \$3659  ? { 1'h1, \$4107  } : { 1'h0, \$4555  };
-  assign \$4557  = ra[128] | ra[129];
-  assign \$4558  = ra[130] | ra[131];
-  assign \$4559  = \$4557  | \$4558 ;
-  assign \$4560  = ra[132] | ra[133];
-  assign \$4561  = ra[134] | ra[135];
+  assign \$4535  = \$4526  ? { 1'h1, \$4530  } : { 1'h0, \$4534  };
+  assign \$4536  = \$4511  ? { 1'h1, \$4523  } : { 1'h0, \$4535  };
+  assign \$4537  = \$4472  ? { 1'h1, \$4504  } : { 1'h0, \$4536  };
+  assign \$4538  = ra[272] | ra[273];
+  assign \$4539  = ra[274] | ra[275];
+  assign \$4540  = \$4538  | \$4539 ;
+  assign \$4541  = ra[276] | ra[277];
+  assign \$4542  = ra[278] | ra[279];
+  assign \$4543  = \$4541  | \$4542 ;
+  assign \$4544  = \$4540  | \$4543 ;
+  assign \$4545  = ra[280] | ra[281];
+  assign \$4546  = ra[282] | ra[283];
+  assign \$4547  = \$4545  | \$4546 ;
+  assign \$4548  = ra[284] | ra[285];
+  assign \$4549  = ra[286] | ra[287];
+  assign \$4550  = \$4548  | \$4549 ;
+  assign \$4551  = \$4547  | \$4550 ;
+  assign \$4552  = \$4544  | \$4551 ;
+  assign \$4553  = ra[280] | ra[281];
+  assign \$4554  = ra[282] | ra[283];
+  assign \$4555  = \$4553  | \$4554 ;
+  assign \$4556  = ra[284] | ra[285];
+  assign \$4557  = ra[286] | ra[287];
+  assign \$4558  = \$4556  | \$4557 ;
+  assign \$4559  = \$4555  | \$4558 ;
+  assign \$4560  = ra[284] | ra[285];
+  assign \$4561  = ra[286] | ra[287];
   assign \$4562  = \$4560  | \$4561 ;
-  assign \$4563  = \$4559  | \$4562 ;
-  assign \$4564  = ra[136] | ra[137];
-  assign \$4565  = ra[138] | ra[139];
-  assign \$4566  = \$4564  | \$4565 ;
-  assign \$4567  = ra[140] | ra[141];
-  assign \$4568  = ra[142] | ra[143];
-  assign \$4569  = \$4567  | \$4568 ;
-  assign \$4570  = \$4566  | \$4569 ;
-  assign \$4571  = \$4563  | \$4570 ;
-  assign \$4572  = ra[144] | ra[145];
-  assign \$4573  = ra[146] | ra[147];
+  assign \$4563  = ra[286] | ra[287];
+  assign \$4564  = ra[287] ? 1'h1 : 1'h0;
+  assign \$4565  = ra[285] ? 1'h1 : 1'h0;
+  assign \$4566  = \$4563  ? { 1'h1, \$4564  } : { 1'h0, \$4565  };
+  assign \$4567  = ra[282] | ra[283];
+  assign \$4568  = ra[283] ? 1'h1 : 1'h0;
+  assign \$4569  = ra[281] ? 1'h1 : 1'h0;
+  assign \$4570  = \$4567  ? { 1'h1, \$4568  } : { 1'h0, \$4569  };
+  assign \$4571  = \$4562  ? { 1'h1, \$4566  } : { 1'h0, \$4570  };
+  assign \$4572  = ra[276] | ra[277];
+  assign \$4573  = ra[278] | ra[279];
   assign \$4574  = \$4572  | \$4573 ;
-  assign \$4575  = ra[148] | ra[149];
-  assign \$4576  = ra[150] | ra[151];
-  assign \$4577  = \$4575  | \$4576 ;
-  assign \$4578  = \$4574  | \$4577 ;
-  assign \$4579  = ra[152] | ra[153];
-  assign \$4580  = ra[154] | ra[155];
-  assign \$4581  = \$4579  | \$4580 ;
-  assign \$4582  = ra[156] | ra[157];
-  assign \$4583  = ra[158] | ra[159];
-  assign \$4584  = \$4582  | \$4583 ;
-  assign \$4585  = \$4581  | \$4584 ;
-  assign \$4586  = \$4578  | \$4585 ;
-  assign \$4587  = \$4571  | \$4586 ;
-  assign \$4588  = ra[160] | ra[161];
-  assign \$4589  = ra[162] | ra[163];
+  assign \$4575  = ra[278] | ra[279];
+  assign \$4576  = ra[279] ? 1'h1 : 1'h0;
+  assign \$4577  = ra[277] ? 1'h1 : 1'h0;
+  assign \$4578  = \$4575  ? { 1'h1, \$4576  } : { 1'h0, \$4577  };
+  assign \$4579  = ra[274] | ra[275];
+  assign \$4580  = ra[275] ? 1'h1 : 1'h0;
+  assign \$4581  = ra[273] ? 1'h1 : 1'h0;
+  assign \$4582  = \$4579  ? { 1'h1, \$4580  } : { 1'h0, \$4581  };
+  assign \$4583  = \$4574  ? { 1'h1, \$4578  } : { 1'h0, \$4582  };
+  assign \$4584  = \$4559  ? { 1'h1, \$4571  } : { 1'h0, \$4583  };
+  assign \$4585  = ra[264] | ra[265];
+  assign \$4586  = ra[266] | ra[267];
+  assign \$4587  = \$4585  | \$4586 ;
+  assign \$4588  = ra[268] | ra[269];
+  assign \$4589  = ra[270] | ra[271];
   assign \$4590  = \$4588  | \$4589 ;
-  assign \$4591  = ra[164] | ra[165];
-  assign \$4592  = ra[166] | ra[167];
-  assign \$4593  = \$4591  | \$4592 ;
-  assign \$4594  = \$4590  | \$4593 ;
-  assign \$4595  = ra[168] | ra[169];
-  assign \$4596  = ra[170] | ra[171];
-  assign \$4597  = \$4595  | \$4596 ;
-  assign \$4598  = ra[172] | ra[173];
-  assign \$4599  = ra[174] | ra[175];
-  assign \$4600  = \$4598  | \$4599 ;
-  assign \$4601  = \$4597  | \$4600 ;
-  assign \$4602  = \$4594  | \$4601 ;
-  assign \$4603  = ra[176] | ra[177];
-  assign \$4604  = ra[178] | ra[179];
-  assign \$4605  = \$4603  | \$4604 ;
-  assign \$4606  = ra[180] | ra[181];
-  assign \$4607  = ra[182] | ra[183];
-  assign \$4608  = \$4606  | \$4607 ;
-  assign \$4609  = \$4605  | \$4608 ;
-  assign \$4610  = ra[184] | ra[185];
-  assign \$4611  = ra[186] | ra[187];
-  assign \$4612  = \$4610  | \$4611 ;
-  assign \$4613  = ra[188] | ra[189];
-  assign \$4614  = ra[190] | ra[191];
-  assign \$4615  = \$4613  | \$4614 ;
-  assign \$4616  = \$4612  | \$4615 ;
-  assign \$4617  = \$4609  | \$4616 ;
-  assign \$4618  = \$4602  | \$4617 ;
-  assign \$4619  = \$4587  | \$4618 ;
-  assign \$4620  = ra[192] | ra[193];
-  assign \$4621  = ra[194] | ra[195];
-  assign \$4622  = \$4620  | \$4621 ;
-  assign \$4623  = ra[196] | ra[197];
-  assign \$4624  = ra[198] | ra[199];
-  assign \$4625  = \$4623  | \$4624 ;
-  assign \$4626  = \$4622  | \$4625 ;
-  assign \$4627  = ra[200] | ra[201];
-  assign \$4628  = ra[202] | ra[203];
-  assign \$4629  = \$4627  | \$4628 ;
-  assign \$4630  = ra[204] | ra[205];
-  assign \$4631  = ra[206] | ra[207];
-  assign \$4632  = \$4630  | \$4631 ;
-  assign \$4633  = \$4629  | \$4632 ;
-  assign \$4634  = \$4626  | \$4633 ;
-  assign \$4635  = ra[208] | ra[209];
-  assign \$4636  = ra[210] | ra[211];
-  assign \$4637  = \$4635  | \$4636 ;
-  assign \$4638  = ra[212] | ra[213];
-  assign \$4639  = ra[214] | ra[215];
-  assign \$4640  = \$4638  | \$4639 ;
-  assign \$4641  = \$4637  | \$4640 ;
-  assign \$4642  = ra[216] | ra[217];
-  assign \$4643  = ra[218] | ra[219];
-  assign \$4644  = \$4642  | \$4643 ;
-  assign \$4645  = ra[220] | ra[221];
-  assign \$4646  = ra[222] | ra[223];
-  assign \$4647  = \$4645  | \$4646 ;
-  assign \$4648  = \$4644  | \$4647 ;
-  assign \$4649  = \$4641  | \$4648 ;
-  assign \$4650  = \$4634  | \$4649 ;
-  assign \$4651  = ra[224] | ra[225];
-  assign \$4652  = ra[226] | ra[227];
-  assign \$4653  = \$4651  | \$4652 ;
-  assign \$4654  = ra[228] | ra[229];
-  assign \$4655  = ra[230] | ra[231];
-  assign \$4656  = \$4654  | \$4655 ;
-  assign \$4657  = \$4653  | \$4656 ;
-  assign \$4658  = ra[232] | ra[233];
-  assign \$4659  = ra[234] | ra[235];
-  assign \$4660  = \$4658  | \$4659 ;
-  assign \$4661  = ra[236] | ra[237];
-  assign \$4662  = ra[238] | ra[239];
-  assign \$4663  = \$4661  | \$4662 ;
-  assign \$4664  = \$4660  | \$4663 ;
-  assign \$4665  = \$4657  | \$4664 ;
-  assign \$4666  = ra[240] | ra[241];
-  assign \$4667  = ra[242] | ra[243];
-  assign \$4668  = \$4666  | \$4667 ;
-  assign \$4669  = ra[244] | ra[245];
-  assign \$4670  = ra[246] | ra[247];
-  assign \$4671  = \$4669  | \$4670 ;
-  assign \$4672  = \$4668  | \$4671 ;
-  assign \$4673  = ra[248] | ra[249];
-  assign \$4674  = ra[250] | ra[251];
-  assign \$4675  = \$4673  | \$4674 ;
-  assign \$4676  = ra[252] | ra[253];
-  assign \$4677  = ra[254] | ra[255];
-  assign \$4678  = \$4676  | \$4677 ;
-  assign \$4679  = \$4675  | \$4678 ;
-  assign \$4680  = \$4672  | \$4679 ;
-  assign \$4681  = \$4665  | \$4680 ;
-  assign \$4682  = \$4650  | \$4681 ;
-  assign \$4683  = \$4619  | \$4682 ;
+  assign \$4591  = \$4587  | \$4590 ;
+  assign \$4592  = ra[268] | ra[269];
+  assign \$4593  = ra[270] | ra[271];
+  assign \$4594  = \$4592  | \$4593 ;
+  assign \$4595  = ra[270] | ra[271];
+  assign \$4596  = ra[271] ? 1'h1 : 1'h0;
+  assign \$4597  = ra[269] ? 1'h1 : 1'h0;
+  assign \$4598  = \$4595  ? { 1'h1, \$4596  } : { 1'h0, \$4597  };
+  assign \$4599  = ra[266] | ra[267];
+  assign \$4600  = ra[267] ? 1'h1 : 1'h0;
+  assign \$4601  = ra[265] ? 1'h1 : 1'h0;
+  assign \$4602  = \$4599  ? { 1'h1, \$4600  } : { 1'h0, \$4601  };
+  assign \$4603  = \$4594  ? { 1'h1, \$4598  } : { 1'h0, \$4602  };
+  assign \$4604  = ra[260] | ra[261];
+  assign \$4605  = ra[262] | ra[263];
+  assign \$4606  = \$4604  | \$4605 ;
+  assign \$4607  = ra[262] | ra[263];
+  assign \$4608  = ra[263] ? 1'h1 : 1'h0;
+  assign \$4609  = ra[261] ? 1'h1 : 1'h0;
+  assign \$4610  = \$4607  ? { 1'h1, \$4608  } : { 1'h0, \$4609  };
+  assign \$4611  = ra[258] | ra[259];
+  assign \$4612  = ra[259] ? 1'h1 : 1'h0;
+  assign \$4613  = ra[257] ? 1'h1 : 1'h0;
+  assign \$4614  = \$4611  ? { 1'h1, \$4612  } : { 1'h0, \$4613  };
+  assign \$4615  = \$4606  ? { 1'h1, \$4610  } : { 1'h0, \$4614  };
+  assign \$4616  = \$4591  ? { 1'h1, \$4603  } : { 1'h0, \$4615  };
+  assign \$4617  = \$4552  ? { 1'h1, \$4584  } : { 1'h0, \$4616  };
+  assign \$4618  = \$4457  ? { 1'h1, \$4537  } : { 1'h0, \$4617  };
+  assign \$4619  = \$4234  ? { 1'h1, \$4426  } : { 1'h0, \$4618  };
+  assign \$4620  = \$3723  ? { 1'h1, \$4171  } : { 1'h0, \$4619  };
+  assign \$4621  = ra[128] | ra[129];
+  assign \$4622  = ra[130] | ra[131];
+  assign \$4623  = \$4621  | \$4622 ;
+  assign \$4624  = ra[132] | ra[133];
+  assign \$4625  = ra[134] | ra[135];
+  assign \$4626  = \$4624  | \$4625 ;
+  assign \$4627  = \$4623  | \$4626 ;
+  assign \$4628  = ra[136] | ra[137];
+  assign \$4629  = ra[138] | ra[139];
+  assign \$4630  = \$4628  | \$4629 ;
+  assign \$4631  = ra[140] | ra[141];
+  assign \$4632  = ra[142] | ra[143];
+  assign \$4633  = \$4631  | \$4632 ;
+  assign \$4634  = \$4630  | \$4633 ;
+  assign \$4635  = \$4627  | \$4634 ;
+  assign \$4636  = ra[144] | ra[145];
+  assign \$4637  = ra[146] | ra[147];
+  assign \$4638  = \$4636  | \$4637 ;
+  assign \$4639  = ra[148] | ra[149];
+  assign \$4640  = ra[150] | ra[151];
+  assign \$4641  = \$4639  | \$4640 ;
+  assign \$4642  = \$4638  | \$4641 ;
+  assign \$4643  = ra[152] | ra[153];
+  assign \$4644  = ra[154] | ra[155];
+  assign \$4645  = \$4643  | \$4644 ;
+  assign \$4646  = ra[156] | ra[157];
+  assign \$4647  = ra[158] | ra[159];
+  assign \$4648  = \$4646  | \$4647 ;
+  assign \$4649  = \$4645  | \$4648 ;
+  assign \$4650  = \$4642  | \$4649 ;
+  assign \$4651  = \$4635  | \$4650 ;
+  assign \$4652  = ra[160] | ra[161];
+  assign \$4653  = ra[162] | ra[163];
+  assign \$4654  = \$4652  | \$4653 ;
+  assign \$4655  = ra[164] | ra[165];
+  assign \$4656  = ra[166] | ra[167];
+  assign \$4657  = \$4655  | \$4656 ;
+  assign \$4658  = \$4654  | \$4657 ;
+  assign \$4659  = ra[168] | ra[169];
+  assign \$4660  = ra[170] | ra[171];
+  assign \$4661  = \$4659  | \$4660 ;
+  assign \$4662  = ra[172] | ra[173];
+  assign \$4663  = ra[174] | ra[175];
+  assign \$4664  = \$4662  | \$4663 ;
+  assign \$4665  = \$4661  | \$4664 ;
+  assign \$4666  = \$4658  | \$4665 ;
+  assign \$4667  = ra[176] | ra[177];
+  assign \$4668  = ra[178] | ra[179];
+  assign \$4669  = \$4667  | \$4668 ;
+  assign \$4670  = ra[180] | ra[181];
+  assign \$4671  = ra[182] | ra[183];
+  assign \$4672  = \$4670  | \$4671 ;
+  assign \$4673  = \$4669  | \$4672 ;
+  assign \$4674  = ra[184] | ra[185];
+  assign \$4675  = ra[186] | ra[187];
+  assign \$4676  = \$4674  | \$4675 ;
+  assign \$4677  = ra[188] | ra[189];
+  assign \$4678  = ra[190] | ra[191];
+  assign \$4679  = \$4677  | \$4678 ;
+  assign \$4680  = \$4676  | \$4679 ;
+  assign \$4681  = \$4673  | \$4680 ;
+  assign \$4682  = \$4666  | \$4681 ;
+  assign \$4683  = \$4651  | \$4682 ;
   assign \$4684  = ra[192] | ra[193];
   assign \$4685  = ra[194] | ra[195];
   assign \$4686  = \$4684  | \$4685 ;
@@ -17709,1038 +18438,1173 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   assign \$4744  = \$4736  | \$4743 ;
   assign \$4745  = \$4729  | \$4744 ;
   assign \$4746  = \$4714  | \$4745 ;
-  assign \$4747  = ra[224] | ra[225];
-  assign \$4748  = ra[226] | ra[227];
-  assign \$4749  = \$4747  | \$4748 ;
-  assign \$4750  = ra[228] | ra[229];
-  assign \$4751  = ra[230] | ra[231];
-  assign \$4752  = \$4750  | \$4751 ;
-  assign \$4753  = \$4749  | \$4752 ;
-  assign \$4754  = ra[232] | ra[233];
-  assign \$4755  = ra[234] | ra[235];
-  assign \$4756  = \$4754  | \$4755 ;
-  assign \$4757  = ra[236] | ra[237];
-  assign \$4758  = ra[238] | ra[239];
-  assign \$4759  = \$4757  | \$4758 ;
-  assign \$4760  = \$4756  | \$4759 ;
-  assign \$4761  = \$4753  | \$4760 ;
-  assign \$4762  = ra[240] | ra[241];
-  assign \$4763  = ra[242] | ra[243];
-  assign \$4764  = \$4762  | \$4763 ;
-  assign \$4765  = ra[244] | ra[245];
-  assign \$4766  = ra[246] | ra[247];
-  assign \$4767  = \$4765  | \$4766 ;
-  assign \$4768  = \$4764  | \$4767 ;
-  assign \$4769  = ra[248] | ra[249];
-  assign \$4770  = ra[250] | ra[251];
-  assign \$4771  = \$4769  | \$4770 ;
-  assign \$4772  = ra[252] | ra[253];
-  assign \$4773  = ra[254] | ra[255];
-  assign \$4774  = \$4772  | \$4773 ;
-  assign \$4775  = \$4771  | \$4774 ;
-  assign \$4776  = \$4768  | \$4775 ;
-  assign \$4777  = \$4761  | \$4776 ;
-  assign \$4778  = ra[240] | ra[241];
-  assign \$4779  = ra[242] | ra[243];
-  assign \$4780  = \$4778  | \$4779 ;
-  assign \$4781  = ra[244] | ra[245];
-  assign \$4782  = ra[246] | ra[247];
-  assign \$4783  = \$4781  | \$4782 ;
-  assign \$4784  = \$4780  | \$4783 ;
-  assign \$4785  = ra[248] | ra[249];
-  assign \$4786  = ra[250] | ra[251];
-  assign \$4787  = \$4785  | \$4786 ;
-  assign \$4788  = ra[252] | ra[253];
-  assign \$4789  = ra[254] | ra[255];
-  assign \$4790  = \$4788  | \$4789 ;
-  assign \$4791  = \$4787  | \$4790 ;
-  assign \$4792  = \$4784  | \$4791 ;
-  assign \$4793  = ra[248] | ra[249];
-  assign \$4794  = ra[250] | ra[251];
-  assign \$4795  = \$4793  | \$4794 ;
-  assign \$4796  = ra[252] | ra[253];
-  assign \$4797  = ra[254] | ra[255];
-  assign \$4798  = \$4796  | \$4797 ;
-  assign \$4799  = \$4795  | \$4798 ;
-  assign \$4800  = ra[252] | ra[253];
-  assign \$4801  = ra[254] | ra[255];
-  assign \$4802  = \$4800  | \$4801 ;
-  assign \$4803  = ra[254] | ra[255];
-  assign \$4804  = ra[255] ? 1'h1 : 1'h0;
-  assign \$4805  = ra[253] ? 1'h1 : 1'h0;
-  assign \$4806  = \$4803  ? { 1'h1, \$4804  } : { 1'h0, \$4805  };
-  assign \$4807  = ra[250] | ra[251];
-  assign \$4808  = ra[251] ? 1'h1 : 1'h0;
-  assign \$4809  = ra[249] ? 1'h1 : 1'h0;
-  assign \$4810  = \$4807  ? { 1'h1, \$4808  } : { 1'h0, \$4809  };
-  assign \$4811  = \$4802  ? { 1'h1, \$4806  } : { 1'h0, \$4810  };
-  assign \$4812  = ra[244] | ra[245];
-  assign \$4813  = ra[246] | ra[247];
-  assign \$4814  = \$4812  | \$4813 ;
-  assign \$4815  = ra[246] | ra[247];
-  assign \$4816  = ra[247] ? 1'h1 : 1'h0;
-  assign \$4817  = ra[245] ? 1'h1 : 1'h0;
-  assign \$4818  = \$4815  ? { 1'h1, \$4816  } : { 1'h0, \$4817  };
-  assign \$4819  = ra[242] | ra[243];
-  assign \$4820  = ra[243] ? 1'h1 : 1'h0;
-  assign \$4821  = ra[241] ? 1'h1 : 1'h0;
-  assign \$4822  = \$4819  ? { 1'h1, \$4820  } : { 1'h0, \$4821  };
-  assign \$4823  = \$4814  ? { 1'h1, \$4818  } : { 1'h0, \$4822  };
-  assign \$4824  = \$4799  ? { 1'h1, \$4811  } : { 1'h0, \$4823  };
-  assign \$4825  = ra[232] | ra[233];
-  assign \$4826  = ra[234] | ra[235];
-  assign \$4827  = \$4825  | \$4826 ;
-  assign \$4828  = ra[236] | ra[237];
-  assign \$4829  = ra[238] | ra[239];
-  assign \$4830  = \$4828  | \$4829 ;
-  assign \$4831  = \$4827  | \$4830 ;
-  assign \$4832  = ra[236] | ra[237];
-  assign \$4833  = ra[238] | ra[239];
-  assign \$4834  = \$4832  | \$4833 ;
-  assign \$4835  = ra[238] | ra[239];
-  assign \$4836  = ra[239] ? 1'h1 : 1'h0;
-  assign \$4837  = ra[237] ? 1'h1 : 1'h0;
-  assign \$4838  = \$4835  ? { 1'h1, \$4836  } : { 1'h0, \$4837  };
-  assign \$4839  = ra[234] | ra[235];
-  assign \$4840  = ra[235] ? 1'h1 : 1'h0;
-  assign \$4841  = ra[233] ? 1'h1 : 1'h0;
-  assign \$4842  = \$4839  ? { 1'h1, \$4840  } : { 1'h0, \$4841  };
-  assign \$4843  = \$4834  ? { 1'h1, \$4838  } : { 1'h0, \$4842  };
-  assign \$4844  = ra[228] | ra[229];
-  assign \$4845  = ra[230] | ra[231];
-  assign \$4846  = \$4844  | \$4845 ;
-  assign \$4847  = ra[230] | ra[231];
-  assign \$4848  = ra[231] ? 1'h1 : 1'h0;
-  assign \$4849  = ra[229] ? 1'h1 : 1'h0;
-  assign \$4850  = \$4847  ? { 1'h1, \$4848  } : { 1'h0, \$4849  };
-  assign \$4851  = ra[226] | ra[227];
-  assign \$4852  = ra[227] ? 1'h1 : 1'h0;
-  assign \$4853  = ra[225] ? 1'h1 : 1'h0;
-  assign \$4854  = \$4851  ? { 1'h1, \$4852  } : { 1'h0, \$4853  };
-  assign \$4855  = \$4846  ? { 1'h1, \$4850  } : { 1'h0, \$4854  };
-  assign \$4856  = \$4831  ? { 1'h1, \$4843  } : { 1'h0, \$4855  };
-  assign \$4857  = \$4792  ? { 1'h1, \$4824  } : { 1'h0, \$4856  };
-  assign \$4858  = ra[208] | ra[209];
-  assign \$4859  = ra[210] | ra[211];
-  assign \$4860  = \$4858  | \$4859 ;
-  assign \$4861  = ra[212] | ra[213];
-  assign \$4862  = ra[214] | ra[215];
-  assign \$4863  = \$4861  | \$4862 ;
-  assign \$4864  = \$4860  | \$4863 ;
-  assign \$4865  = ra[216] | ra[217];
-  assign \$4866  = ra[218] | ra[219];
-  assign \$4867  = \$4865  | \$4866 ;
-  assign \$4868  = ra[220] | ra[221];
-  assign \$4869  = ra[222] | ra[223];
-  assign \$4870  = \$4868  | \$4869 ;
-  assign \$4871  = \$4867  | \$4870 ;
-  assign \$4872  = \$4864  | \$4871 ;
-  assign \$4873  = ra[216] | ra[217];
-  assign \$4874  = ra[218] | ra[219];
-  assign \$4875  = \$4873  | \$4874 ;
-  assign \$4876  = ra[220] | ra[221];
-  assign \$4877  = ra[222] | ra[223];
+  assign \$4747  = \$4683  | \$4746 ;
+  assign \$4748  = ra[192] | ra[193];
+  assign \$4749  = ra[194] | ra[195];
+  assign \$4750  = \$4748  | \$4749 ;
+  assign \$4751  = ra[196] | ra[197];
+  assign \$4752  = ra[198] | ra[199];
+  assign \$4753  = \$4751  | \$4752 ;
+  assign \$4754  = \$4750  | \$4753 ;
+  assign \$4755  = ra[200] | ra[201];
+  assign \$4756  = ra[202] | ra[203];
+  assign \$4757  = \$4755  | \$4756 ;
+  assign \$4758  = ra[204] | ra[205];
+  assign \$4759  = ra[206] | ra[207];
+  assign \$4760  = \$4758  | \$4759 ;
+  assign \$4761  = \$4757  | \$4760 ;
+  assign \$4762  = \$4754  | \$4761 ;
+  assign \$4763  = ra[208] | ra[209];
+  assign \$4764  = ra[210] | ra[211];
+  assign \$4765  = \$4763  | \$4764 ;
+  assign \$4766  = ra[212] | ra[213];
+  assign \$4767  = ra[214] | ra[215];
+  assign \$4768  = \$4766  | \$4767 ;
+  assign \$4769  = \$4765  | \$4768 ;
+  assign \$4770  = ra[216] | ra[217];
+  assign \$4771  = ra[218] | ra[219];
+  assign \$4772  = \$4770  | \$4771 ;
+  assign \$4773  = ra[220] | ra[221];
+  assign \$4774  = ra[222] | ra[223];
+  assign \$4775  = \$4773  | \$4774 ;
+  assign \$4776  = \$4772  | \$4775 ;
+  assign \$4777  = \$4769  | \$4776 ;
+  assign \$4778  = \$4762  | \$4777 ;
+  assign \$4779  = ra[224] | ra[225];
+  assign \$4780  = ra[226] | ra[227];
+  assign \$4781  = \$4779  | \$4780 ;
+  assign \$4782  = ra[228] | ra[229];
+  assign \$4783  = ra[230] | ra[231];
+  assign \$4784  = \$4782  | \$4783 ;
+  assign \$4785  = \$4781  | \$4784 ;
+  assign \$4786  = ra[232] | ra[233];
+  assign \$4787  = ra[234] | ra[235];
+  assign \$4788  = \$4786  | \$4787 ;
+  assign \$4789  = ra[236] | ra[237];
+  assign \$4790  = ra[238] | ra[239];
+  assign \$4791  = \$4789  | \$4790 ;
+  assign \$4792  = \$4788  | \$4791 ;
+  assign \$4793  = \$4785  | \$4792 ;
+  assign \$4794  = ra[240] | ra[241];
+  assign \$4795  = ra[242] | ra[243];
+  assign \$4796  = \$4794  | \$4795 ;
+  assign \$4797  = ra[244] | ra[245];
+  assign \$4798  = ra[246] | ra[247];
+  assign \$4799  = \$4797  | \$4798 ;
+  assign \$4800  = \$4796  | \$4799 ;
+  assign \$4801  = ra[248] | ra[249];
+  assign \$4802  = ra[250] | ra[251];
+  assign \$4803  = \$4801  | \$4802 ;
+  assign \$4804  = ra[252] | ra[253];
+  assign \$4805  = ra[254] | ra[255];
+  assign \$4806  = \$4804  | \$4805 ;
+  assign \$4807  = \$4803  | \$4806 ;
+  assign \$4808  = \$4800  | \$4807 ;
+  assign \$4809  = \$4793  | \$4808 ;
+  assign \$4810  = \$4778  | \$4809 ;
+  assign \$4811  = ra[224] | ra[225];
+  assign \$4812  = ra[226] | ra[227];
+  assign \$4813  = \$4811  | \$4812 ;
+  assign \$4814  = ra[228] | ra[229];
+  assign \$4815  = ra[230] | ra[231];
+  assign \$4816  = \$4814  | \$4815 ;
+  assign \$4817  = \$4813  | \$4816 ;
+  assign \$4818  = ra[232] | ra[233];
+  assign \$4819  = ra[234] | ra[235];
+  assign \$4820  = \$4818  | \$4819 ;
+  assign \$4821  = ra[236] | ra[237];
+  assign \$4822  = ra[238] | ra[239];
+  assign \$4823  = \$4821  | \$4822 ;
+  assign \$4824  = \$4820  | \$4823 ;
+  assign \$4825  = \$4817  | \$4824 ;
+  assign \$4826  = ra[240] | ra[241];
+  assign \$4827  = ra[242] | ra[243];
+  assign \$4828  = \$4826  | \$4827 ;
+  assign \$4829  = ra[244] | ra[245];
+  assign \$4830  = ra[246] | ra[247];
+  assign \$4831  = \$4829  | \$4830 ;
+  assign \$4832  = \$4828  | \$4831 ;
+  assign \$4833  = ra[248] | ra[249];
+  assign \$4834  = ra[250] | ra[251];
+  assign \$4835  = \$4833  | \$4834 ;
+  assign \$4836  = ra[252] | ra[253];
+  assign \$4837  = ra[254] | ra[255];
+  assign \$4838  = \$4836  | \$4837 ;
+  assign \$4839  = \$4835  | \$4838 ;
+  assign \$4840  = \$4832  | \$4839 ;
+  assign \$4841  = \$4825  | \$4840 ;
+  assign \$4842  = ra[240] | ra[241];
+  assign \$4843  = ra[242] | ra[243];
+  assign \$4844  = \$4842  | \$4843 ;
+  assign \$4845  = ra[244] | ra[245];
+  assign \$4846  = ra[246] | ra[247];
+  assign \$4847  = \$4845  | \$4846 ;
+  assign \$4848  = \$4844  | \$4847 ;
+  assign \$4849  = ra[248] | ra[249];
+  assign \$4850  = ra[250] | ra[251];
+  assign \$4851  = \$4849  | \$4850 ;
+  assign \$4852  = ra[252] | ra[253];
+  assign \$4853  = ra[254] | ra[255];
+  assign \$4854  = \$4852  | \$4853 ;
+  assign \$4855  = \$4851  | \$4854 ;
+  assign \$4856  = \$4848  | \$4855 ;
+  assign \$4857  = ra[248] | ra[249];
+  assign \$4858  = ra[250] | ra[251];
+  assign \$4859  = \$4857  | \$4858 ;
+  assign \$4860  = ra[252] | ra[253];
+  assign \$4861  = ra[254] | ra[255];
+  assign \$4862  = \$4860  | \$4861 ;
+  assign \$4863  = \$4859  | \$4862 ;
+  assign \$4864  = ra[252] | ra[253];
+  assign \$4865  = ra[254] | ra[255];
+  assign \$4866  = \$4864  | \$4865 ;
+  assign \$4867  = ra[254] | ra[255];
+  assign \$4868  = ra[255] ? 1'h1 : 1'h0;
+  assign \$4869  = ra[253] ? 1'h1 : 1'h0;
+  assign \$4870  = \$4867  ? { 1'h1, \$4868  } : { 1'h0, \$4869  };
+  assign \$4871  = ra[250] | ra[251];
+  assign \$4872  = ra[251] ? 1'h1 : 1'h0;
+  assign \$4873  = ra[249] ? 1'h1 : 1'h0;
+  assign \$4874  = \$4871  ? { 1'h1, \$4872  } : { 1'h0, \$4873  };
+  assign \$4875  = \$4866  ? { 1'h1, \$4870  } : { 1'h0, \$4874  };
+  assign \$4876  = ra[244] | ra[245];
+  assign \$4877  = ra[246] | ra[247];
   assign \$4878  = \$4876  | \$4877 ;
-  assign \$4879  = \$4875  | \$4878 ;
-  assign \$4880  = ra[220] | ra[221];
-  assign \$4881  = ra[222] | ra[223];
-  assign \$4882  = \$4880  | \$4881 ;
-  assign \$4883  = ra[222] | ra[223];
-  assign \$4884  = ra[223] ? 1'h1 : 1'h0;
-  assign \$4885  = ra[221] ? 1'h1 : 1'h0;
+  assign \$4879  = ra[246] | ra[247];
+  assign \$4880  = ra[247] ? 1'h1 : 1'h0;
+  assign \$4881  = ra[245] ? 1'h1 : 1'h0;
+  assign \$4882  = \$4879  ? { 1'h1, \$4880  } : { 1'h0, \$4881  };
+  assign \$4883  = ra[242] | ra[243];
+  assign \$4884  = ra[243] ? 1'h1 : 1'h0;
+  assign \$4885  = ra[241] ? 1'h1 : 1'h0;
   assign \$4886  = \$4883  ? { 1'h1, \$4884  } : { 1'h0, \$4885  };
-  assign \$4887  = ra[218] | ra[219];
-  assign \$4888  = ra[219] ? 1'h1 : 1'h0;
-  assign \$4889  = ra[217] ? 1'h1 : 1'h0;
-  assign \$4890  = \$4887  ? { 1'h1, \$4888  } : { 1'h0, \$4889  };
-  assign \$4891  = \$4882  ? { 1'h1, \$4886  } : { 1'h0, \$4890  };
-  assign \$4892  = ra[212] | ra[213];
-  assign \$4893  = ra[214] | ra[215];
+  assign \$4887  = \$4878  ? { 1'h1, \$4882  } : { 1'h0, \$4886  };
+  assign \$4888  = \$4863  ? { 1'h1, \$4875  } : { 1'h0, \$4887  };
+  assign \$4889  = ra[232] | ra[233];
+  assign \$4890  = ra[234] | ra[235];
+  assign \$4891  = \$4889  | \$4890 ;
+  assign \$4892  = ra[236] | ra[237];
+  assign \$4893  = ra[238] | ra[239];
   assign \$4894  = \$4892  | \$4893 ;
-  assign \$4895  = ra[214] | ra[215];
-  assign \$4896  = ra[215] ? 1'h1 : 1'h0;
-  assign \$4897  = ra[213] ? 1'h1 : 1'h0;
-  assign \$4898  = \$4895  ? { 1'h1, \$4896  } : { 1'h0, \$4897  };
-  assign \$4899  = ra[210] | ra[211];
-  assign \$4900  = ra[211] ? 1'h1 : 1'h0;
-  assign \$4901  = ra[209] ? 1'h1 : 1'h0;
+  assign \$4895  = \$4891  | \$4894 ;
+  assign \$4896  = ra[236] | ra[237];
+  assign \$4897  = ra[238] | ra[239];
+  assign \$4898  = \$4896  | \$4897 ;
+  assign \$4899  = ra[238] | ra[239];
+  assign \$4900  = ra[239] ? 1'h1 : 1'h0;
+  assign \$4901  = ra[237] ? 1'h1 : 1'h0;
   assign \$4902  = \$4899  ? { 1'h1, \$4900  } : { 1'h0, \$4901  };
-  assign \$4903  = \$4894  ? { 1'h1, \$4898  } : { 1'h0, \$4902  };
-  assign \$4904  = \$4879  ? { 1'h1, \$4891  } : { 1'h0, \$4903  };
-  assign \$4905  = ra[200] | ra[201];
-  assign \$4906  = ra[202] | ra[203];
-  assign \$4907  = \$4905  | \$4906 ;
-  assign \$4908  = ra[204] | ra[205];
-  assign \$4909  = ra[206] | ra[207];
+  assign \$4903  = ra[234] | ra[235];
+  assign \$4904  = ra[235] ? 1'h1 : 1'h0;
+  assign \$4905  = ra[233] ? 1'h1 : 1'h0;
+  assign \$4906  = \$4903  ? { 1'h1, \$4904  } : { 1'h0, \$4905  };
+  assign \$4907  = \$4898  ? { 1'h1, \$4902  } : { 1'h0, \$4906  };
+  assign \$4908  = ra[228] | ra[229];
+  assign \$4909  = ra[230] | ra[231];
   assign \$4910  = \$4908  | \$4909 ;
-  assign \$4911  = \$4907  | \$4910 ;
-  assign \$4912  = ra[204] | ra[205];
-  assign \$4913  = ra[206] | ra[207];
-  assign \$4914  = \$4912  | \$4913 ;
-  assign \$4915  = ra[206] | ra[207];
-  assign \$4916  = ra[207] ? 1'h1 : 1'h0;
-  assign \$4917  = ra[205] ? 1'h1 : 1'h0;
+  assign \$4911  = ra[230] | ra[231];
+  assign \$4912  = ra[231] ? 1'h1 : 1'h0;
+  assign \$4913  = ra[229] ? 1'h1 : 1'h0;
+  assign \$4914  = \$4911  ? { 1'h1, \$4912  } : { 1'h0, \$4913  };
+  assign \$4915  = ra[226] | ra[227];
+  assign \$4916  = ra[227] ? 1'h1 : 1'h0;
+  assign \$4917  = ra[225] ? 1'h1 : 1'h0;
   assign \$4918  = \$4915  ? { 1'h1, \$4916  } : { 1'h0, \$4917  };
-  assign \$4919  = ra[202] | ra[203];
-  assign \$4920  = ra[203] ? 1'h1 : 1'h0;
-  assign \$4921  = ra[201] ? 1'h1 : 1'h0;
-  assign \$4922  = \$4919  ? { 1'h1, \$4920  } : { 1'h0, \$4921  };
-  assign \$4923  = \$4914  ? { 1'h1, \$4918  } : { 1'h0, \$4922  };
-  assign \$4924  = ra[196] | ra[197];
-  assign \$4925  = ra[198] | ra[199];
-  assign \$4926  = \$4924  | \$4925 ;
-  assign \$4927  = ra[198] | ra[199];
-  assign \$4928  = ra[199] ? 1'h1 : 1'h0;
-  assign \$4929  = ra[197] ? 1'h1 : 1'h0;
-  assign \$4930  = \$4927  ? { 1'h1, \$4928  } : { 1'h0, \$4929  };
-  assign \$4931  = ra[194] | ra[195];
-  assign \$4932  = ra[195] ? 1'h1 : 1'h0;
-  assign \$4933  = ra[193] ? 1'h1 : 1'h0;
-  assign \$4934  = \$4931  ? { 1'h1, \$4932  } : { 1'h0, \$4933  };
-  assign \$4935  = \$4926  ? { 1'h1, \$4930  } : { 1'h0, \$4934  };
-  assign \$4936  = \$4911  ? { 1'h1, \$4923  } : { 1'h0, \$4935  };
-  assign \$4937  = \$4872  ? { 1'h1, \$4904  } : { 1'h0, \$4936  };
-  assign \$4938  = \$4777  ? { 1'h1, \$4857  } : { 1'h0, \$4937  };
-  assign \$4939  = ra[160] | ra[161];
-  assign \$4940  = ra[162] | ra[163];
-  assign \$4941  = \$4939  | \$4940 ;
-  assign \$4942  = ra[164] | ra[165];
-  assign \$4943  = ra[166] | ra[167];
-  assign \$4944  = \$4942  | \$4943 ;
-  assign \$4945  = \$4941  | \$4944 ;
-  assign \$4946  = ra[168] | ra[169];
-  assign \$4947  = ra[170] | ra[171];
-  assign \$4948  = \$4946  | \$4947 ;
-  assign \$4949  = ra[172] | ra[173];
-  assign \$4950  = ra[174] | ra[175];
-  assign \$4951  = \$4949  | \$4950 ;
-  assign \$4952  = \$4948  | \$4951 ;
-  assign \$4953  = \$4945  | \$4952 ;
-  assign \$4954  = ra[176] | ra[177];
-  assign \$4955  = ra[178] | ra[179];
-  assign \$4956  = \$4954  | \$4955 ;
-  assign \$4957  = ra[180] | ra[181];
-  assign \$4958  = ra[182] | ra[183];
-  assign \$4959  = \$4957  | \$4958 ;
-  assign \$4960  = \$4956  | \$4959 ;
-  assign \$4961  = ra[184] | ra[185];
-  assign \$4962  = ra[186] | ra[187];
-  assign \$4963  = \$4961  | \$4962 ;
-  assign \$4964  = ra[188] | ra[189];
-  assign \$4965  = ra[190] | ra[191];
-  assign \$4966  = \$4964  | \$4965 ;
-  assign \$4967  = \$4963  | \$4966 ;
-  assign \$4968  = \$4960  | \$4967 ;
-  assign \$4969  = \$4953  | \$4968 ;
-  assign \$4970  = ra[176] | ra[177];
-  assign \$4971  = ra[178] | ra[179];
-  assign \$4972  = \$4970  | \$4971 ;
-  assign \$4973  = ra[180] | ra[181];
-  assign \$4974  = ra[182] | ra[183];
-  assign \$4975  = \$4973  | \$4974 ;
-  assign \$4976  = \$4972  | \$4975 ;
-  assign \$4977  = ra[184] | ra[185];
-  assign \$4978  = ra[186] | ra[187];
-  assign \$4979  = \$4977  | \$4978 ;
-  assign \$4980  = ra[188] | ra[189];
-  assign \$4981  = ra[190] | ra[191];
-  assign \$4982  = \$4980  | \$4981 ;
-  assign \$4983  = \$4979  | \$4982 ;
-  assign \$4984  = \$4976  | \$4983 ;
-  assign \$4985  = ra[184] | ra[185];
-  assign \$4986  = ra[186] | ra[187];
-  assign \$4987  = \$4985  | \$4986 ;
-  assign \$4988  = ra[188] | ra[189];
-  assign \$4989  = ra[190] | ra[191];
+  assign \$4919  = \$4910  ? { 1'h1, \$4914  } : { 1'h0, \$4918  };
+  assign \$4920  = \$4895  ? { 1'h1, \$4907  } : { 1'h0, \$4919  };
+  assign \$4921  = \$4856  ? { 1'h1, \$4888  } : { 1'h0, \$4920  };
+  assign \$4922  = ra[208] | ra[209];
+  assign \$4923  = ra[210] | ra[211];
+  assign \$4924  = \$4922  | \$4923 ;
+  assign \$4925  = ra[212] | ra[213];
+  assign \$4926  = ra[214] | ra[215];
+  assign \$4927  = \$4925  | \$4926 ;
+  assign \$4928  = \$4924  | \$4927 ;
+  assign \$4929  = ra[216] | ra[217];
+  assign \$4930  = ra[218] | ra[219];
+  assign \$4931  = \$4929  | \$4930 ;
+  assign \$4932  = ra[220] | ra[221];
+  assign \$4933  = ra[222] | ra[223];
+  assign \$4934  = \$4932  | \$4933 ;
+  assign \$4935  = \$4931  | \$4934 ;
+  assign \$4936  = \$4928  | \$4935 ;
+  assign \$4937  = ra[216] | ra[217];
+  assign \$4938  = ra[218] | ra[219];
+  assign \$4939  = \$4937  | \$4938 ;
+  assign \$4940  = ra[220] | ra[221];
+  assign \$4941  = ra[222] | ra[223];
+  assign \$4942  = \$4940  | \$4941 ;
+  assign \$4943  = \$4939  | \$4942 ;
+  assign \$4944  = ra[220] | ra[221];
+  assign \$4945  = ra[222] | ra[223];
+  assign \$4946  = \$4944  | \$4945 ;
+  assign \$4947  = ra[222] | ra[223];
+  assign \$4948  = ra[223] ? 1'h1 : 1'h0;
+  assign \$4949  = ra[221] ? 1'h1 : 1'h0;
+  assign \$4950  = \$4947  ? { 1'h1, \$4948  } : { 1'h0, \$4949  };
+  assign \$4951  = ra[218] | ra[219];
+  assign \$4952  = ra[219] ? 1'h1 : 1'h0;
+  assign \$4953  = ra[217] ? 1'h1 : 1'h0;
+  assign \$4954  = \$4951  ? { 1'h1, \$4952  } : { 1'h0, \$4953  };
+  assign \$4955  = \$4946  ? { 1'h1, \$4950  } : { 1'h0, \$4954  };
+  assign \$4956  = ra[212] | ra[213];
+  assign \$4957  = ra[214] | ra[215];
+  assign \$4958  = \$4956  | \$4957 ;
+  assign \$4959  = ra[214] | ra[215];
+  assign \$4960  = ra[215] ? 1'h1 : 1'h0;
+  assign \$4961  = ra[213] ? 1'h1 : 1'h0;
+  assign \$4962  = \$4959  ? { 1'h1, \$4960  } : { 1'h0, \$4961  };
+  assign \$4963  = ra[210] | ra[211];
+  assign \$4964  = ra[211] ? 1'h1 : 1'h0;
+  assign \$4965  = ra[209] ? 1'h1 : 1'h0;
+  assign \$4966  = \$4963  ? { 1'h1, \$4964  } : { 1'h0, \$4965  };
+  assign \$4967  = \$4958  ? { 1'h1, \$4962  } : { 1'h0, \$4966  };
+  assign \$4968  = \$4943  ? { 1'h1, \$4955  } : { 1'h0, \$4967  };
+  assign \$4969  = ra[200] | ra[201];
+  assign \$4970  = ra[202] | ra[203];
+  assign \$4971  = \$4969  | \$4970 ;
+  assign \$4972  = ra[204] | ra[205];
+  assign \$4973  = ra[206] | ra[207];
+  assign \$4974  = \$4972  | \$4973 ;
+  assign \$4975  = \$4971  | \$4974 ;
+  assign \$4976  = ra[204] | ra[205];
+  assign \$4977  = ra[206] | ra[207];
+  assign \$4978  = \$4976  | \$4977 ;
+  assign \$4979  = ra[206] | ra[207];
+  assign \$4980  = ra[207] ? 1'h1 : 1'h0;
+  assign \$4981  = ra[205] ? 1'h1 : 1'h0;
+  assign \$4982  = \$4979  ? { 1'h1, \$4980  } : { 1'h0, \$4981  };
+  assign \$4983  = ra[202] | ra[203];
+  assign \$4984  = ra[203] ? 1'h1 : 1'h0;
+  assign \$4985  = ra[201] ? 1'h1 : 1'h0;
+  assign \$4986  = \$4983  ? { 1'h1, \$4984  } : { 1'h0, \$4985  };
+  assign \$4987  = \$4978  ? { 1'h1, \$4982  } : { 1'h0, \$4986  };
+  assign \$4988  = ra[196] | ra[197];
+  assign \$4989  = ra[198] | ra[199];
   assign \$4990  = \$4988  | \$4989 ;
-  assign \$4991  = \$4987  | \$4990 ;
-  assign \$4992  = ra[188] | ra[189];
-  assign \$4993  = ra[190] | ra[191];
-  assign \$4994  = \$4992  | \$4993 ;
-  assign \$4995  = ra[190] | ra[191];
-  assign \$4996  = ra[191] ? 1'h1 : 1'h0;
-  assign \$4997  = ra[189] ? 1'h1 : 1'h0;
+  assign \$4991  = ra[198] | ra[199];
+  assign \$4992  = ra[199] ? 1'h1 : 1'h0;
+  assign \$4993  = ra[197] ? 1'h1 : 1'h0;
+  assign \$4994  = \$4991  ? { 1'h1, \$4992  } : { 1'h0, \$4993  };
+  assign \$4995  = ra[194] | ra[195];
+  assign \$4996  = ra[195] ? 1'h1 : 1'h0;
+  assign \$4997  = ra[193] ? 1'h1 : 1'h0;
   assign \$4998  = \$4995  ? { 1'h1, \$4996  } : { 1'h0, \$4997  };
-  assign \$4999  = ra[186] | ra[187];
-  assign \$5000  = ra[187] ? 1'h1 : 1'h0;
-  assign \$5001  = ra[185] ? 1'h1 : 1'h0;
-  assign \$5002  = \$4999  ? { 1'h1, \$5000  } : { 1'h0, \$5001  };
-  assign \$5003  = \$4994  ? { 1'h1, \$4998  } : { 1'h0, \$5002  };
-  assign \$5004  = ra[180] | ra[181];
-  assign \$5005  = ra[182] | ra[183];
-  assign \$5006  = \$5004  | \$5005 ;
-  assign \$5007  = ra[182] | ra[183];
-  assign \$5008  = ra[183] ? 1'h1 : 1'h0;
-  assign \$5009  = ra[181] ? 1'h1 : 1'h0;
-  assign \$5010  = \$5007  ? { 1'h1, \$5008  } : { 1'h0, \$5009  };
-  assign \$5011  = ra[178] | ra[179];
-  assign \$5012  = ra[179] ? 1'h1 : 1'h0;
-  assign \$5013  = ra[177] ? 1'h1 : 1'h0;
-  assign \$5014  = \$5011  ? { 1'h1, \$5012  } : { 1'h0, \$5013  };
-  assign \$5015  = \$5006  ? { 1'h1, \$5010  } : { 1'h0, \$5014  };
-  assign \$5016  = \$4991  ? { 1'h1, \$5003  } : { 1'h0, \$5015  };
-  assign \$5017  = ra[168] | ra[169];
-  assign \$5018  = ra[170] | ra[171];
-  assign \$5019  = \$5017  | \$5018 ;
-  assign \$5020  = ra[172] | ra[173];
-  assign \$5021  = ra[174] | ra[175];
-  assign \$5022  = \$5020  | \$5021 ;
-  assign \$5023  = \$5019  | \$5022 ;
-  assign \$5024  = ra[172] | ra[173];
-  assign \$5025  = ra[174] | ra[175];
-  assign \$5026  = \$5024  | \$5025 ;
-  assign \$5027  = ra[174] | ra[175];
-  assign \$5028  = ra[175] ? 1'h1 : 1'h0;
-  assign \$5029  = ra[173] ? 1'h1 : 1'h0;
-  assign \$5030  = \$5027  ? { 1'h1, \$5028  } : { 1'h0, \$5029  };
-  assign \$5031  = ra[170] | ra[171];
-  assign \$5032  = ra[171] ? 1'h1 : 1'h0;
-  assign \$5033  = ra[169] ? 1'h1 : 1'h0;
-  assign \$5034  = \$5031  ? { 1'h1, \$5032  } : { 1'h0, \$5033  };
-  assign \$5035  = \$5026  ? { 1'h1, \$5030  } : { 1'h0, \$5034  };
-  assign \$5036  = ra[164] | ra[165];
-  assign \$5037  = ra[166] | ra[167];
-  assign \$5038  = \$5036  | \$5037 ;
-  assign \$5039  = ra[166] | ra[167];
-  assign \$5040  = ra[167] ? 1'h1 : 1'h0;
-  assign \$5041  = ra[165] ? 1'h1 : 1'h0;
-  assign \$5042  = \$5039  ? { 1'h1, \$5040  } : { 1'h0, \$5041  };
-  assign \$5043  = ra[162] | ra[163];
-  assign \$5044  = ra[163] ? 1'h1 : 1'h0;
-  assign \$5045  = ra[161] ? 1'h1 : 1'h0;
-  assign \$5046  = \$5043  ? { 1'h1, \$5044  } : { 1'h0, \$5045  };
-  assign \$5047  = \$5038  ? { 1'h1, \$5042  } : { 1'h0, \$5046  };
-  assign \$5048  = \$5023  ? { 1'h1, \$5035  } : { 1'h0, \$5047  };
-  assign \$5049  = \$4984  ? { 1'h1, \$5016  } : { 1'h0, \$5048  };
-  assign \$5050  = ra[144] | ra[145];
-  assign \$5051  = ra[146] | ra[147];
-  assign \$5052  = \$5050  | \$5051 ;
-  assign \$5053  = ra[148] | ra[149];
-  assign \$5054  = ra[150] | ra[151];
-  assign \$5055  = \$5053  | \$5054 ;
-  assign \$5056  = \$5052  | \$5055 ;
-  assign \$5057  = ra[152] | ra[153];
-  assign \$5058  = ra[154] | ra[155];
-  assign \$5059  = \$5057  | \$5058 ;
-  assign \$5060  = ra[156] | ra[157];
-  assign \$5061  = ra[158] | ra[159];
-  assign \$5062  = \$5060  | \$5061 ;
-  assign \$5063  = \$5059  | \$5062 ;
-  assign \$5064  = \$5056  | \$5063 ;
-  assign \$5065  = ra[152] | ra[153];
-  assign \$5066  = ra[154] | ra[155];
-  assign \$5067  = \$5065  | \$5066 ;
-  assign \$5068  = ra[156] | ra[157];
-  assign \$5069  = ra[158] | ra[159];
+  assign \$4999  = \$4990  ? { 1'h1, \$4994  } : { 1'h0, \$4998  };
+  assign \$5000  = \$4975  ? { 1'h1, \$4987  } : { 1'h0, \$4999  };
+  assign \$5001  = \$4936  ? { 1'h1, \$4968  } : { 1'h0, \$5000  };
+  assign \$5002  = \$4841  ? { 1'h1, \$4921  } : { 1'h0, \$5001  };
+  assign \$5003  = ra[160] | ra[161];
+  assign \$5004  = ra[162] | ra[163];
+  assign \$5005  = \$5003  | \$5004 ;
+  assign \$5006  = ra[164] | ra[165];
+  assign \$5007  = ra[166] | ra[167];
+  assign \$5008  = \$5006  | \$5007 ;
+  assign \$5009  = \$5005  | \$5008 ;
+  assign \$5010  = ra[168] | ra[169];
+  assign \$5011  = ra[170] | ra[171];
+  assign \$5012  = \$5010  | \$5011 ;
+  assign \$5013  = ra[172] | ra[173];
+  assign \$5014  = ra[174] | ra[175];
+  assign \$5015  = \$5013  | \$5014 ;
+  assign \$5016  = \$5012  | \$5015 ;
+  assign \$5017  = \$5009  | \$5016 ;
+  assign \$5018  = ra[176] | ra[177];
+  assign \$5019  = ra[178] | ra[179];
+  assign \$5020  = \$5018  | \$5019 ;
+  assign \$5021  = ra[180] | ra[181];
+  assign \$5022  = ra[182] | ra[183];
+  assign \$5023  = \$5021  | \$5022 ;
+  assign \$5024  = \$5020  | \$5023 ;
+  assign \$5025  = ra[184] | ra[185];
+  assign \$5026  = ra[186] | ra[187];
+  assign \$5027  = \$5025  | \$5026 ;
+  assign \$5028  = ra[188] | ra[189];
+  assign \$5029  = ra[190] | ra[191];
+  assign \$5030  = \$5028  | \$5029 ;
+  assign \$5031  = \$5027  | \$5030 ;
+  assign \$5032  = \$5024  | \$5031 ;
+  assign \$5033  = \$5017  | \$5032 ;
+  assign \$5034  = ra[176] | ra[177];
+  assign \$5035  = ra[178] | ra[179];
+  assign \$5036  = \$5034  | \$5035 ;
+  assign \$5037  = ra[180] | ra[181];
+  assign \$5038  = ra[182] | ra[183];
+  assign \$5039  = \$5037  | \$5038 ;
+  assign \$5040  = \$5036  | \$5039 ;
+  assign \$5041  = ra[184] | ra[185];
+  assign \$5042  = ra[186] | ra[187];
+  assign \$5043  = \$5041  | \$5042 ;
+  assign \$5044  = ra[188] | ra[189];
+  assign \$5045  = ra[190] | ra[191];
+  assign \$5046  = \$5044  | \$5045 ;
+  assign \$5047  = \$5043  | \$5046 ;
+  assign \$5048  = \$5040  | \$5047 ;
+  assign \$5049  = ra[184] | ra[185];
+  assign \$5050  = ra[186] | ra[187];
+  assign \$5051  = \$5049  | \$5050 ;
+  assign \$5052  = ra[188] | ra[189];
+  assign \$5053  = ra[190] | ra[191];
+  assign \$5054  = \$5052  | \$5053 ;
+  assign \$5055  = \$5051  | \$5054 ;
+  assign \$5056  = ra[188] | ra[189];
+  assign \$5057  = ra[190] | ra[191];
+  assign \$5058  = \$5056  | \$5057 ;
+  assign \$5059  = ra[190] | ra[191];
+  assign \$5060  = ra[191] ? 1'h1 : 1'h0;
+  assign \$5061  = ra[189] ? 1'h1 : 1'h0;
+  assign \$5062  = \$5059  ? { 1'h1, \$5060  } : { 1'h0, \$5061  };
+  assign \$5063  = ra[186] | ra[187];
+  assign \$5064  = ra[187] ? 1'h1 : 1'h0;
+  assign \$5065  = ra[185] ? 1'h1 : 1'h0;
+  assign \$5066  = \$5063  ? { 1'h1, \$5064  } : { 1'h0, \$5065  };
+  assign \$5067  = \$5058  ? { 1'h1, \$5062  } : { 1'h0, \$5066  };
+  assign \$5068  = ra[180] | ra[181];
+  assign \$5069  = ra[182] | ra[183];
   assign \$5070  = \$5068  | \$5069 ;
-  assign \$5071  = \$5067  | \$5070 ;
-  assign \$5072  = ra[156] | ra[157];
-  assign \$5073  = ra[158] | ra[159];
-  assign \$5074  = \$5072  | \$5073 ;
-  assign \$5075  = ra[158] | ra[159];
-  assign \$5076  = ra[159] ? 1'h1 : 1'h0;
-  assign \$5077  = ra[157] ? 1'h1 : 1'h0;
+  assign \$5071  = ra[182] | ra[183];
+  assign \$5072  = ra[183] ? 1'h1 : 1'h0;
+  assign \$5073  = ra[181] ? 1'h1 : 1'h0;
+  assign \$5074  = \$5071  ? { 1'h1, \$5072  } : { 1'h0, \$5073  };
+  assign \$5075  = ra[178] | ra[179];
+  assign \$5076  = ra[179] ? 1'h1 : 1'h0;
+  assign \$5077  = ra[177] ? 1'h1 : 1'h0;
   assign \$5078  = \$5075  ? { 1'h1, \$5076  } : { 1'h0, \$5077  };
-  assign \$5079  = ra[154] | ra[155];
-  assign \$5080  = ra[155] ? 1'h1 : 1'h0;
-  assign \$5081  = ra[153] ? 1'h1 : 1'h0;
-  assign \$5082  = \$5079  ? { 1'h1, \$5080  } : { 1'h0, \$5081  };
-  assign \$5083  = \$5074  ? { 1'h1, \$5078  } : { 1'h0, \$5082  };
-  assign \$5084  = ra[148] | ra[149];
-  assign \$5085  = ra[150] | ra[151];
+  assign \$5079  = \$5070  ? { 1'h1, \$5074  } : { 1'h0, \$5078  };
+  assign \$5080  = \$5055  ? { 1'h1, \$5067  } : { 1'h0, \$5079  };
+  assign \$5081  = ra[168] | ra[169];
+  assign \$5082  = ra[170] | ra[171];
+  assign \$5083  = \$5081  | \$5082 ;
+  assign \$5084  = ra[172] | ra[173];
+  assign \$5085  = ra[174] | ra[175];
   assign \$5086  = \$5084  | \$5085 ;
-  assign \$5087  = ra[150] | ra[151];
-  assign \$5088  = ra[151] ? 1'h1 : 1'h0;
-  assign \$5089  = ra[149] ? 1'h1 : 1'h0;
-  assign \$5090  = \$5087  ? { 1'h1, \$5088  } : { 1'h0, \$5089  };
-  assign \$5091  = ra[146] | ra[147];
-  assign \$5092  = ra[147] ? 1'h1 : 1'h0;
-  assign \$5093  = ra[145] ? 1'h1 : 1'h0;
+  assign \$5087  = \$5083  | \$5086 ;
+  assign \$5088  = ra[172] | ra[173];
+  assign \$5089  = ra[174] | ra[175];
+  assign \$5090  = \$5088  | \$5089 ;
+  assign \$5091  = ra[174] | ra[175];
+  assign \$5092  = ra[175] ? 1'h1 : 1'h0;
+  assign \$5093  = ra[173] ? 1'h1 : 1'h0;
   assign \$5094  = \$5091  ? { 1'h1, \$5092  } : { 1'h0, \$5093  };
-  assign \$5095  = \$5086  ? { 1'h1, \$5090  } : { 1'h0, \$5094  };
-  assign \$5096  = \$5071  ? { 1'h1, \$5083  } : { 1'h0, \$5095  };
-  assign \$5097  = ra[136] | ra[137];
-  assign \$5098  = ra[138] | ra[139];
-  assign \$5099  = \$5097  | \$5098 ;
-  assign \$5100  = ra[140] | ra[141];
-  assign \$5101  = ra[142] | ra[143];
+  assign \$5095  = ra[170] | ra[171];
+  assign \$5096  = ra[171] ? 1'h1 : 1'h0;
+  assign \$5097  = ra[169] ? 1'h1 : 1'h0;
+  assign \$5098  = \$5095  ? { 1'h1, \$5096  } : { 1'h0, \$5097  };
+  assign \$5099  = \$5090  ? { 1'h1, \$5094  } : { 1'h0, \$5098  };
+  assign \$5100  = ra[164] | ra[165];
+  assign \$5101  = ra[166] | ra[167];
   assign \$5102  = \$5100  | \$5101 ;
-  assign \$5103  = \$5099  | \$5102 ;
-  assign \$5104  = ra[140] | ra[141];
-  assign \$5105  = ra[142] | ra[143];
-  assign \$5106  = \$5104  | \$5105 ;
-  assign \$5107  = ra[142] | ra[143];
-  assign \$5108  = ra[143] ? 1'h1 : 1'h0;
-  assign \$5109  = ra[141] ? 1'h1 : 1'h0;
+  assign \$5103  = ra[166] | ra[167];
+  assign \$5104  = ra[167] ? 1'h1 : 1'h0;
+  assign \$5105  = ra[165] ? 1'h1 : 1'h0;
+  assign \$5106  = \$5103  ? { 1'h1, \$5104  } : { 1'h0, \$5105  };
+  assign \$5107  = ra[162] | ra[163];
+  assign \$5108  = ra[163] ? 1'h1 : 1'h0;
+  assign \$5109  = ra[161] ? 1'h1 : 1'h0;
   assign \$5110  = \$5107  ? { 1'h1, \$5108  } : { 1'h0, \$5109  };
-  assign \$5111  = ra[138] | ra[139];
-  assign \$5112  = ra[139] ? 1'h1 : 1'h0;
-  assign \$5113  = ra[137] ? 1'h1 : 1'h0;
-  assign \$5114  = \$5111  ? { 1'h1, \$5112  } : { 1'h0, \$5113  };
-  assign \$5115  = \$5106  ? { 1'h1, \$5110  } : { 1'h0, \$5114  };
-  assign \$5116  = ra[132] | ra[133];
-  assign \$5117  = ra[134] | ra[135];
-  assign \$5118  = \$5116  | \$5117 ;
-  assign \$5119  = ra[134] | ra[135];
-  assign \$5120  = ra[135] ? 1'h1 : 1'h0;
-  assign \$5121  = ra[133] ? 1'h1 : 1'h0;
-  assign \$5122  = \$5119  ? { 1'h1, \$5120  } : { 1'h0, \$5121  };
-  assign \$5123  = ra[130] | ra[131];
-  assign \$5124  = ra[131] ? 1'h1 : 1'h0;
-  assign \$5125  = ra[129] ? 1'h1 : 1'h0;
-  assign \$5126  = \$5123  ? { 1'h1, \$5124  } : { 1'h0, \$5125  };
-  assign \$5127  = \$5118  ? { 1'h1, \$5122  } : { 1'h0, \$5126  };
-  assign \$5128  = \$5103  ? { 1'h1, \$5115  } : { 1'h0, \$5127  };
-  assign \$5129  = \$5064  ? { 1'h1, \$5096  } : { 1'h0, \$5128  };
-  assign \$5130  = \$4969  ? { 1'h1, \$5049  } : { 1'h0, \$5129  };
-  assign \$5131  = \$4746  ? { 1'h1, \$4938  } : { 1'h0, \$5130  };
-  assign \$5132  = ra[64] | ra[65];
-  assign \$5133  = ra[66] | ra[67];
+  assign \$5111  = \$5102  ? { 1'h1, \$5106  } : { 1'h0, \$5110  };
+  assign \$5112  = \$5087  ? { 1'h1, \$5099  } : { 1'h0, \$5111  };
+  assign \$5113  = \$5048  ? { 1'h1, \$5080  } : { 1'h0, \$5112  };
+  assign \$5114  = ra[144] | ra[145];
+  assign \$5115  = ra[146] | ra[147];
+  assign \$5116  = \$5114  | \$5115 ;
+  assign \$5117  = ra[148] | ra[149];
+  assign \$5118  = ra[150] | ra[151];
+  assign \$5119  = \$5117  | \$5118 ;
+  assign \$5120  = \$5116  | \$5119 ;
+  assign \$5121  = ra[152] | ra[153];
+  assign \$5122  = ra[154] | ra[155];
+  assign \$5123  = \$5121  | \$5122 ;
+  assign \$5124  = ra[156] | ra[157];
+  assign \$5125  = ra[158] | ra[159];
+  assign \$5126  = \$5124  | \$5125 ;
+  assign \$5127  = \$5123  | \$5126 ;
+  assign \$5128  = \$5120  | \$5127 ;
+  assign \$5129  = ra[152] | ra[153];
+  assign \$5130  = ra[154] | ra[155];
+  assign \$5131  = \$5129  | \$5130 ;
+  assign \$5132  = ra[156] | ra[157];
+  assign \$5133  = ra[158] | ra[159];
   assign \$5134  = \$5132  | \$5133 ;
-  assign \$5135  = ra[68] | ra[69];
-  assign \$5136  = ra[70] | ra[71];
-  assign \$5137  = \$5135  | \$5136 ;
-  assign \$5138  = \$5134  | \$5137 ;
-  assign \$5139  = ra[72] | ra[73];
-  assign \$5140  = ra[74] | ra[75];
-  assign \$5141  = \$5139  | \$5140 ;
-  assign \$5142  = ra[76] | ra[77];
-  assign \$5143  = ra[78] | ra[79];
-  assign \$5144  = \$5142  | \$5143 ;
-  assign \$5145  = \$5141  | \$5144 ;
-  assign \$5146  = \$5138  | \$5145 ;
-  assign \$5147  = ra[80] | ra[81];
-  assign \$5148  = ra[82] | ra[83];
-  assign \$5149  = \$5147  | \$5148 ;
-  assign \$5150  = ra[84] | ra[85];
-  assign \$5151  = ra[86] | ra[87];
-  assign \$5152  = \$5150  | \$5151 ;
-  assign \$5153  = \$5149  | \$5152 ;
-  assign \$5154  = ra[88] | ra[89];
-  assign \$5155  = ra[90] | ra[91];
-  assign \$5156  = \$5154  | \$5155 ;
-  assign \$5157  = ra[92] | ra[93];
-  assign \$5158  = ra[94] | ra[95];
-  assign \$5159  = \$5157  | \$5158 ;
-  assign \$5160  = \$5156  | \$5159 ;
-  assign \$5161  = \$5153  | \$5160 ;
-  assign \$5162  = \$5146  | \$5161 ;
-  assign \$5163  = ra[96] | ra[97];
-  assign \$5164  = ra[98] | ra[99];
-  assign \$5165  = \$5163  | \$5164 ;
-  assign \$5166  = ra[100] | ra[101];
-  assign \$5167  = ra[102] | ra[103];
-  assign \$5168  = \$5166  | \$5167 ;
-  assign \$5169  = \$5165  | \$5168 ;
-  assign \$5170  = ra[104] | ra[105];
-  assign \$5171  = ra[106] | ra[107];
-  assign \$5172  = \$5170  | \$5171 ;
-  assign \$5173  = ra[108] | ra[109];
-  assign \$5174  = ra[110] | ra[111];
-  assign \$5175  = \$5173  | \$5174 ;
-  assign \$5176  = \$5172  | \$5175 ;
-  assign \$5177  = \$5169  | \$5176 ;
-  assign \$5178  = ra[112] | ra[113];
-  assign \$5179  = ra[114] | ra[115];
-  assign \$5180  = \$5178  | \$5179 ;
-  assign \$5181  = ra[116] | ra[117];
-  assign \$5182  = ra[118] | ra[119];
-  assign \$5183  = \$5181  | \$5182 ;
-  assign \$5184  = \$5180  | \$5183 ;
-  assign \$5185  = ra[120] | ra[121];
-  assign \$5186  = ra[122] | ra[123];
-  assign \$5187  = \$5185  | \$5186 ;
-  assign \$5188  = ra[124] | ra[125];
-  assign \$5189  = ra[126] | ra[127];
-  assign \$5190  = \$5188  | \$5189 ;
-  assign \$5191  = \$5187  | \$5190 ;
-  assign \$5192  = \$5184  | \$5191 ;
-  assign \$5193  = \$5177  | \$5192 ;
-  assign \$5194  = \$5162  | \$5193 ;
-  assign \$5195  = ra[96] | ra[97];
-  assign \$5196  = ra[98] | ra[99];
-  assign \$5197  = \$5195  | \$5196 ;
-  assign \$5198  = ra[100] | ra[101];
-  assign \$5199  = ra[102] | ra[103];
-  assign \$5200  = \$5198  | \$5199 ;
-  assign \$5201  = \$5197  | \$5200 ;
-  assign \$5202  = ra[104] | ra[105];
-  assign \$5203  = ra[106] | ra[107];
-  assign \$5204  = \$5202  | \$5203 ;
-  assign \$5205  = ra[108] | ra[109];
-  assign \$5206  = ra[110] | ra[111];
-  assign \$5207  = \$5205  | \$5206 ;
-  assign \$5208  = \$5204  | \$5207 ;
-  assign \$5209  = \$5201  | \$5208 ;
-  assign \$5210  = ra[112] | ra[113];
-  assign \$5211  = ra[114] | ra[115];
-  assign \$5212  = \$5210  | \$5211 ;
-  assign \$5213  = ra[116] | ra[117];
-  assign \$5214  = ra[118] | ra[119];
-  assign \$5215  = \$5213  | \$5214 ;
-  assign \$5216  = \$5212  | \$5215 ;
-  assign \$5217  = ra[120] | ra[121];
-  assign \$5218  = ra[122] | ra[123];
-  assign \$5219  = \$5217  | \$5218 ;
-  assign \$5220  = ra[124] | ra[125];
-  assign \$5221  = ra[126] | ra[127];
-  assign \$5222  = \$5220  | \$5221 ;
-  assign \$5223  = \$5219  | \$5222 ;
-  assign \$5224  = \$5216  | \$5223 ;
-  assign \$5225  = \$5209  | \$5224 ;
-  assign \$5226  = ra[112] | ra[113];
-  assign \$5227  = ra[114] | ra[115];
-  assign \$5228  = \$5226  | \$5227 ;
-  assign \$5229  = ra[116] | ra[117];
-  assign \$5230  = ra[118] | ra[119];
-  assign \$5231  = \$5229  | \$5230 ;
-  assign \$5232  = \$5228  | \$5231 ;
-  assign \$5233  = ra[120] | ra[121];
-  assign \$5234  = ra[122] | ra[123];
-  assign \$5235  = \$5233  | \$5234 ;
-  assign \$5236  = ra[124] | ra[125];
-  assign \$5237  = ra[126] | ra[127];
-  assign \$5238  = \$5236  | \$5237 ;
-  assign \$5239  = \$5235  | \$5238 ;
-  assign \$5240  = \$5232  | \$5239 ;
-  assign \$5241  = ra[120] | ra[121];
-  assign \$5242  = ra[122] | ra[123];
-  assign \$5243  = \$5241  | \$5242 ;
-  assign \$5244  = ra[124] | ra[125];
-  assign \$5245  = ra[126] | ra[127];
-  assign \$5246  = \$5244  | \$5245 ;
-  assign \$5247  = \$5243  | \$5246 ;
-  assign \$5248  = ra[124] | ra[125];
-  assign \$5249  = ra[126] | ra[127];
-  assign \$5250  = \$5248  | \$5249 ;
-  assign \$5251  = ra[126] | ra[127];
-  assign \$5252  = ra[127] ? 1'h1 : 1'h0;
-  assign \$5253  = ra[125] ? 1'h1 : 1'h0;
-  assign \$5254  = \$5251  ? { 1'h1, \$5252  } : { 1'h0, \$5253  };
-  assign \$5255  = ra[122] | ra[123];
-  assign \$5256  = ra[123] ? 1'h1 : 1'h0;
-  assign \$5257  = ra[121] ? 1'h1 : 1'h0;
-  assign \$5258  = \$5255  ? { 1'h1, \$5256  } : { 1'h0, \$5257  };
-  assign \$5259  = \$5250  ? { 1'h1, \$5254  } : { 1'h0, \$5258  };
-  assign \$5260  = ra[116] | ra[117];
-  assign \$5261  = ra[118] | ra[119];
-  assign \$5262  = \$5260  | \$5261 ;
-  assign \$5263  = ra[118] | ra[119];
-  assign \$5264  = ra[119] ? 1'h1 : 1'h0;
-  assign \$5265  = ra[117] ? 1'h1 : 1'h0;
-  assign \$5266  = \$5263  ? { 1'h1, \$5264  } : { 1'h0, \$5265  };
-  assign \$5267  = ra[114] | ra[115];
-  assign \$5268  = ra[115] ? 1'h1 : 1'h0;
-  assign \$5269  = ra[113] ? 1'h1 : 1'h0;
-  assign \$5270  = \$5267  ? { 1'h1, \$5268  } : { 1'h0, \$5269  };
-  assign \$5271  = \$5262  ? { 1'h1, \$5266  } : { 1'h0, \$5270  };
-  assign \$5272  = \$5247  ? { 1'h1, \$5259  } : { 1'h0, \$5271  };
-  assign \$5273  = ra[104] | ra[105];
-  assign \$5274  = ra[106] | ra[107];
-  assign \$5275  = \$5273  | \$5274 ;
-  assign \$5276  = ra[108] | ra[109];
-  assign \$5277  = ra[110] | ra[111];
-  assign \$5278  = \$5276  | \$5277 ;
-  assign \$5279  = \$5275  | \$5278 ;
-  assign \$5280  = ra[108] | ra[109];
-  assign \$5281  = ra[110] | ra[111];
-  assign \$5282  = \$5280  | \$5281 ;
-  assign \$5283  = ra[110] | ra[111];
-  assign \$5284  = ra[111] ? 1'h1 : 1'h0;
-  assign \$5285  = ra[109] ? 1'h1 : 1'h0;
-  assign \$5286  = \$5283  ? { 1'h1, \$5284  } : { 1'h0, \$5285  };
-  assign \$5287  = ra[106] | ra[107];
-  assign \$5288  = ra[107] ? 1'h1 : 1'h0;
-  assign \$5289  = ra[105] ? 1'h1 : 1'h0;
-  assign \$5290  = \$5287  ? { 1'h1, \$5288  } : { 1'h0, \$5289  };
-  assign \$5291  = \$5282  ? { 1'h1, \$5286  } : { 1'h0, \$5290  };
-  assign \$5292  = ra[100] | ra[101];
-  assign \$5293  = ra[102] | ra[103];
-  assign \$5294  = \$5292  | \$5293 ;
-  assign \$5295  = ra[102] | ra[103];
-  assign \$5296  = ra[103] ? 1'h1 : 1'h0;
-  assign \$5297  = ra[101] ? 1'h1 : 1'h0;
-  assign \$5298  = \$5295  ? { 1'h1, \$5296  } : { 1'h0, \$5297  };
-  assign \$5299  = ra[98] | ra[99];
-  assign \$5300  = ra[99] ? 1'h1 : 1'h0;
-  assign \$5301  = ra[97] ? 1'h1 : 1'h0;
-  assign \$5302  = \$5299  ? { 1'h1, \$5300  } : { 1'h0, \$5301  };
-  assign \$5303  = \$5294  ? { 1'h1, \$5298  } : { 1'h0, \$5302  };
-  assign \$5304  = \$5279  ? { 1'h1, \$5291  } : { 1'h0, \$5303  };
-  assign \$5305  = \$5240  ? { 1'h1, \$5272  } : { 1'h0, \$5304  };
-  assign \$5306  = ra[80] | ra[81];
-  assign \$5307  = ra[82] | ra[83];
-  assign \$5308  = \$5306  | \$5307 ;
-  assign \$5309  = ra[84] | ra[85];
-  assign \$5310  = ra[86] | ra[87];
-  assign \$5311  = \$5309  | \$5310 ;
-  assign \$5312  = \$5308  | \$5311 ;
-  assign \$5313  = ra[88] | ra[89];
-  assign \$5314  = ra[90] | ra[91];
-  assign \$5315  = \$5313  | \$5314 ;
-  assign \$5316  = ra[92] | ra[93];
-  assign \$5317  = ra[94] | ra[95];
-  assign \$5318  = \$5316  | \$5317 ;
-  assign \$5319  = \$5315  | \$5318 ;
-  assign \$5320  = \$5312  | \$5319 ;
-  assign \$5321  = ra[88] | ra[89];
-  assign \$5322  = ra[90] | ra[91];
-  assign \$5323  = \$5321  | \$5322 ;
-  assign \$5324  = ra[92] | ra[93];
-  assign \$5325  = ra[94] | ra[95];
+  assign \$5135  = \$5131  | \$5134 ;
+  assign \$5136  = ra[156] | ra[157];
+  assign \$5137  = ra[158] | ra[159];
+  assign \$5138  = \$5136  | \$5137 ;
+  assign \$5139  = ra[158] | ra[159];
+  assign \$5140  = ra[159] ? 1'h1 : 1'h0;
+  assign \$5141  = ra[157] ? 1'h1 : 1'h0;
+  assign \$5142  = \$5139  ? { 1'h1, \$5140  } : { 1'h0, \$5141  };
+  assign \$5143  = ra[154] | ra[155];
+  assign \$5144  = ra[155] ? 1'h1 : 1'h0;
+  assign \$5145  = ra[153] ? 1'h1 : 1'h0;
+  assign \$5146  = \$5143  ? { 1'h1, \$5144  } : { 1'h0, \$5145  };
+  assign \$5147  = \$5138  ? { 1'h1, \$5142  } : { 1'h0, \$5146  };
+  assign \$5148  = ra[148] | ra[149];
+  assign \$5149  = ra[150] | ra[151];
+  assign \$5150  = \$5148  | \$5149 ;
+  assign \$5151  = ra[150] | ra[151];
+  assign \$5152  = ra[151] ? 1'h1 : 1'h0;
+  assign \$5153  = ra[149] ? 1'h1 : 1'h0;
+  assign \$5154  = \$5151  ? { 1'h1, \$5152  } : { 1'h0, \$5153  };
+  assign \$5155  = ra[146] | ra[147];
+  assign \$5156  = ra[147] ? 1'h1 : 1'h0;
+  assign \$5157  = ra[145] ? 1'h1 : 1'h0;
+  assign \$5158  = \$5155  ? { 1'h1, \$5156  } : { 1'h0, \$5157  };
+  assign \$5159  = \$5150  ? { 1'h1, \$5154  } : { 1'h0, \$5158  };
+  assign \$5160  = \$5135  ? { 1'h1, \$5147  } : { 1'h0, \$5159  };
+  assign \$5161  = ra[136] | ra[137];
+  assign \$5162  = ra[138] | ra[139];
+  assign \$5163  = \$5161  | \$5162 ;
+  assign \$5164  = ra[140] | ra[141];
+  assign \$5165  = ra[142] | ra[143];
+  assign \$5166  = \$5164  | \$5165 ;
+  assign \$5167  = \$5163  | \$5166 ;
+  assign \$5168  = ra[140] | ra[141];
+  assign \$5169  = ra[142] | ra[143];
+  assign \$5170  = \$5168  | \$5169 ;
+  assign \$5171  = ra[142] | ra[143];
+  assign \$5172  = ra[143] ? 1'h1 : 1'h0;
+  assign \$5173  = ra[141] ? 1'h1 : 1'h0;
+  assign \$5174  = \$5171  ? { 1'h1, \$5172  } : { 1'h0, \$5173  };
+  assign \$5175  = ra[138] | ra[139];
+  assign \$5176  = ra[139] ? 1'h1 : 1'h0;
+  assign \$5177  = ra[137] ? 1'h1 : 1'h0;
+  assign \$5178  = \$5175  ? { 1'h1, \$5176  } : { 1'h0, \$5177  };
+  assign \$5179  = \$5170  ? { 1'h1, \$5174  } : { 1'h0, \$5178  };
+  assign \$5180  = ra[132] | ra[133];
+  assign \$5181  = ra[134] | ra[135];
+  assign \$5182  = \$5180  | \$5181 ;
+  assign \$5183  = ra[134] | ra[135];
+  assign \$5184  = ra[135] ? 1'h1 : 1'h0;
+  assign \$5185  = ra[133] ? 1'h1 : 1'h0;
+  assign \$5186  = \$5183  ? { 1'h1, \$5184  } : { 1'h0, \$5185  };
+  assign \$5187  = ra[130] | ra[131];
+  assign \$5188  = ra[131] ? 1'h1 : 1'h0;
+  assign \$5189  = ra[129] ? 1'h1 : 1'h0;
+  assign \$5190  = \$5187  ? { 1'h1, \$5188  } : { 1'h0, \$5189  };
+  assign \$5191  = \$5182  ? { 1'h1, \$5186  } : { 1'h0, \$5190  };
+  assign \$5192  = \$5167  ? { 1'h1, \$5179  } : { 1'h0, \$5191  };
+  assign \$5193  = \$5128  ? { 1'h1, \$5160  } : { 1'h0, \$5192  };
+  assign \$5194  = \$5033  ? { 1'h1, \$5113  } : { 1'h0, \$5193  };
+  assign \$5195  = \$4810  ? { 1'h1, \$5002  } : { 1'h0, \$5194  };
+  assign \$5196  = ra[64] | ra[65];
+  assign \$5197  = ra[66] | ra[67];
+  assign \$5198  = \$5196  | \$5197 ;
+  assign \$5199  = ra[68] | ra[69];
+  assign \$5200  = ra[70] | ra[71];
+  assign \$5201  = \$5199  | \$5200 ;
+  assign \$5202  = \$5198  | \$5201 ;
+  assign \$5203  = ra[72] | ra[73];
+  assign \$5204  = ra[74] | ra[75];
+  assign \$5205  = \$5203  | \$5204 ;
+  assign \$5206  = ra[76] | ra[77];
+  assign \$5207  = ra[78] | ra[79];
+  assign \$5208  = \$5206  | \$5207 ;
+  assign \$5209  = \$5205  | \$5208 ;
+  assign \$5210  = \$5202  | \$5209 ;
+  assign \$5211  = ra[80] | ra[81];
+  assign \$5212  = ra[82] | ra[83];
+  assign \$5213  = \$5211  | \$5212 ;
+  assign \$5214  = ra[84] | ra[85];
+  assign \$5215  = ra[86] | ra[87];
+  assign \$5216  = \$5214  | \$5215 ;
+  assign \$5217  = \$5213  | \$5216 ;
+  assign \$5218  = ra[88] | ra[89];
+  assign \$5219  = ra[90] | ra[91];
+  assign \$5220  = \$5218  | \$5219 ;
+  assign \$5221  = ra[92] | ra[93];
+  assign \$5222  = ra[94] | ra[95];
+  assign \$5223  = \$5221  | \$5222 ;
+  assign \$5224  = \$5220  | \$5223 ;
+  assign \$5225  = \$5217  | \$5224 ;
+  assign \$5226  = \$5210  | \$5225 ;
+  assign \$5227  = ra[96] | ra[97];
+  assign \$5228  = ra[98] | ra[99];
+  assign \$5229  = \$5227  | \$5228 ;
+  assign \$5230  = ra[100] | ra[101];
+  assign \$5231  = ra[102] | ra[103];
+  assign \$5232  = \$5230  | \$5231 ;
+  assign \$5233  = \$5229  | \$5232 ;
+  assign \$5234  = ra[104] | ra[105];
+  assign \$5235  = ra[106] | ra[107];
+  assign \$5236  = \$5234  | \$5235 ;
+  assign \$5237  = ra[108] | ra[109];
+  assign \$5238  = ra[110] | ra[111];
+  assign \$5239  = \$5237  | \$5238 ;
+  assign \$5240  = \$5236  | \$5239 ;
+  assign \$5241  = \$5233  | \$5240 ;
+  assign \$5242  = ra[112] | ra[113];
+  assign \$5243  = ra[114] | ra[115];
+  assign \$5244  = \$5242  | \$5243 ;
+  assign \$5245  = ra[116] | ra[117];
+  assign \$5246  = ra[118] | ra[119];
+  assign \$5247  = \$5245  | \$5246 ;
+  assign \$5248  = \$5244  | \$5247 ;
+  assign \$5249  = ra[120] | ra[121];
+  assign \$5250  = ra[122] | ra[123];
+  assign \$5251  = \$5249  | \$5250 ;
+  assign \$5252  = ra[124] | ra[125];
+  assign \$5253  = ra[126] | ra[127];
+  assign \$5254  = \$5252  | \$5253 ;
+  assign \$5255  = \$5251  | \$5254 ;
+  assign \$5256  = \$5248  | \$5255 ;
+  assign \$5257  = \$5241  | \$5256 ;
+  assign \$5258  = \$5226  | \$5257 ;
+  assign \$5259  = ra[96] | ra[97];
+  assign \$5260  = ra[98] | ra[99];
+  assign \$5261  = \$5259  | \$5260 ;
+  assign \$5262  = ra[100] | ra[101];
+  assign \$5263  = ra[102] | ra[103];
+  assign \$5264  = \$5262  | \$5263 ;
+  assign \$5265  = \$5261  | \$5264 ;
+  assign \$5266  = ra[104] | ra[105];
+  assign \$5267  = ra[106] | ra[107];
+  assign \$5268  = \$5266  | \$5267 ;
+  assign \$5269  = ra[108] | ra[109];
+  assign \$5270  = ra[110] | ra[111];
+  assign \$5271  = \$5269  | \$5270 ;
+  assign \$5272  = \$5268  | \$5271 ;
+  assign \$5273  = \$5265  | \$5272 ;
+  assign \$5274  = ra[112] | ra[113];
+  assign \$5275  = ra[114] | ra[115];
+  assign \$5276  = \$5274  | \$5275 ;
+  assign \$5277  = ra[116] | ra[117];
+  assign \$5278  = ra[118] | ra[119];
+  assign \$5279  = \$5277  | \$5278 ;
+  assign \$5280  = \$5276  | \$5279 ;
+  assign \$5281  = ra[120] | ra[121];
+  assign \$5282  = ra[122] | ra[123];
+  assign \$5283  = \$5281  | \$5282 ;
+  assign \$5284  = ra[124] | ra[125];
+  assign \$5285  = ra[126] | ra[127];
+  assign \$5286  = \$5284  | \$5285 ;
+  assign \$5287  = \$5283  | \$5286 ;
+  assign \$5288  = \$5280  | \$5287 ;
+  assign \$5289  = \$5273  | \$5288 ;
+  assign \$5290  = ra[112] | ra[113];
+  assign \$5291  = ra[114] | ra[115];
+  assign \$5292  = \$5290  | \$5291 ;
+  assign \$5293  = ra[116] | ra[117];
+  assign \$5294  = ra[118] | ra[119];
+  assign \$5295  = \$5293  | \$5294 ;
+  assign \$5296  = \$5292  | \$5295 ;
+  assign \$5297  = ra[120] | ra[121];
+  assign \$5298  = ra[122] | ra[123];
+  assign \$5299  = \$5297  | \$5298 ;
+  assign \$5300  = ra[124] | ra[125];
+  assign \$5301  = ra[126] | ra[127];
+  assign \$5302  = \$5300  | \$5301 ;
+  assign \$5303  = \$5299  | \$5302 ;
+  assign \$5304  = \$5296  | \$5303 ;
+  assign \$5305  = ra[120] | ra[121];
+  assign \$5306  = ra[122] | ra[123];
+  assign \$5307  = \$5305  | \$5306 ;
+  assign \$5308  = ra[124] | ra[125];
+  assign \$5309  = ra[126] | ra[127];
+  assign \$5310  = \$5308  | \$5309 ;
+  assign \$5311  = \$5307  | \$5310 ;
+  assign \$5312  = ra[124] | ra[125];
+  assign \$5313  = ra[126] | ra[127];
+  assign \$5314  = \$5312  | \$5313 ;
+  assign \$5315  = ra[126] | ra[127];
+  assign \$5316  = ra[127] ? 1'h1 : 1'h0;
+  assign \$5317  = ra[125] ? 1'h1 : 1'h0;
+  assign \$5318  = \$5315  ? { 1'h1, \$5316  } : { 1'h0, \$5317  };
+  assign \$5319  = ra[122] | ra[123];
+  assign \$5320  = ra[123] ? 1'h1 : 1'h0;
+  assign \$5321  = ra[121] ? 1'h1 : 1'h0;
+  assign \$5322  = \$5319  ? { 1'h1, \$5320  } : { 1'h0, \$5321  };
+  assign \$5323  = \$5314  ? { 1'h1, \$5318  } : { 1'h0, \$5322  };
+  assign \$5324  = ra[116] | ra[117];
+  assign \$5325  = ra[118] | ra[119];
   assign \$5326  = \$5324  | \$5325 ;
-  assign \$5327  = \$5323  | \$5326 ;
-  assign \$5328  = ra[92] | ra[93];
-  assign \$5329  = ra[94] | ra[95];
-  assign \$5330  = \$5328  | \$5329 ;
-  assign \$5331  = ra[94] | ra[95];
-  assign \$5332  = ra[95] ? 1'h1 : 1'h0;
-  assign \$5333  = ra[93] ? 1'h1 : 1'h0;
+  assign \$5327  = ra[118] | ra[119];
+  assign \$5328  = ra[119] ? 1'h1 : 1'h0;
+  assign \$5329  = ra[117] ? 1'h1 : 1'h0;
+  assign \$5330  = \$5327  ? { 1'h1, \$5328  } : { 1'h0, \$5329  };
+  assign \$5331  = ra[114] | ra[115];
+  assign \$5332  = ra[115] ? 1'h1 : 1'h0;
+  assign \$5333  = ra[113] ? 1'h1 : 1'h0;
   assign \$5334  = \$5331  ? { 1'h1, \$5332  } : { 1'h0, \$5333  };
-  assign \$5335  = ra[90] | ra[91];
-  assign \$5336  = ra[91] ? 1'h1 : 1'h0;
-  assign \$5337  = ra[89] ? 1'h1 : 1'h0;
-  assign \$5338  = \$5335  ? { 1'h1, \$5336  } : { 1'h0, \$5337  };
-  assign \$5339  = \$5330  ? { 1'h1, \$5334  } : { 1'h0, \$5338  };
-  assign \$5340  = ra[84] | ra[85];
-  assign \$5341  = ra[86] | ra[87];
+  assign \$5335  = \$5326  ? { 1'h1, \$5330  } : { 1'h0, \$5334  };
+  assign \$5336  = \$5311  ? { 1'h1, \$5323  } : { 1'h0, \$5335  };
+  assign \$5337  = ra[104] | ra[105];
+  assign \$5338  = ra[106] | ra[107];
+  assign \$5339  = \$5337  | \$5338 ;
+  assign \$5340  = ra[108] | ra[109];
+  assign \$5341  = ra[110] | ra[111];
   assign \$5342  = \$5340  | \$5341 ;
-  assign \$5343  = ra[86] | ra[87];
-  assign \$5344  = ra[87] ? 1'h1 : 1'h0;
-  assign \$5345  = ra[85] ? 1'h1 : 1'h0;
-  assign \$5346  = \$5343  ? { 1'h1, \$5344  } : { 1'h0, \$5345  };
-  assign \$5347  = ra[82] | ra[83];
-  assign \$5348  = ra[83] ? 1'h1 : 1'h0;
-  assign \$5349  = ra[81] ? 1'h1 : 1'h0;
+  assign \$5343  = \$5339  | \$5342 ;
+  assign \$5344  = ra[108] | ra[109];
+  assign \$5345  = ra[110] | ra[111];
+  assign \$5346  = \$5344  | \$5345 ;
+  assign \$5347  = ra[110] | ra[111];
+  assign \$5348  = ra[111] ? 1'h1 : 1'h0;
+  assign \$5349  = ra[109] ? 1'h1 : 1'h0;
   assign \$5350  = \$5347  ? { 1'h1, \$5348  } : { 1'h0, \$5349  };
-  assign \$5351  = \$5342  ? { 1'h1, \$5346  } : { 1'h0, \$5350  };
-  assign \$5352  = \$5327  ? { 1'h1, \$5339  } : { 1'h0, \$5351  };
-  assign \$5353  = ra[72] | ra[73];
-  assign \$5354  = ra[74] | ra[75];
-  assign \$5355  = \$5353  | \$5354 ;
-  assign \$5356  = ra[76] | ra[77];
-  assign \$5357  = ra[78] | ra[79];
+  assign \$5351  = ra[106] | ra[107];
+  assign \$5352  = ra[107] ? 1'h1 : 1'h0;
+  assign \$5353  = ra[105] ? 1'h1 : 1'h0;
+  assign \$5354  = \$5351  ? { 1'h1, \$5352  } : { 1'h0, \$5353  };
+  assign \$5355  = \$5346  ? { 1'h1, \$5350  } : { 1'h0, \$5354  };
+  assign \$5356  = ra[100] | ra[101];
+  assign \$5357  = ra[102] | ra[103];
   assign \$5358  = \$5356  | \$5357 ;
-  assign \$5359  = \$5355  | \$5358 ;
-  assign \$5360  = ra[76] | ra[77];
-  assign \$5361  = ra[78] | ra[79];
-  assign \$5362  = \$5360  | \$5361 ;
-  assign \$5363  = ra[78] | ra[79];
-  assign \$5364  = ra[79] ? 1'h1 : 1'h0;
-  assign \$5365  = ra[77] ? 1'h1 : 1'h0;
+  assign \$5359  = ra[102] | ra[103];
+  assign \$5360  = ra[103] ? 1'h1 : 1'h0;
+  assign \$5361  = ra[101] ? 1'h1 : 1'h0;
+  assign \$5362  = \$5359  ? { 1'h1, \$5360  } : { 1'h0, \$5361  };
+  assign \$5363  = ra[98] | ra[99];
+  assign \$5364  = ra[99] ? 1'h1 : 1'h0;
+  assign \$5365  = ra[97] ? 1'h1 : 1'h0;
   assign \$5366  = \$5363  ? { 1'h1, \$5364  } : { 1'h0, \$5365  };
-  assign \$5367  = ra[74] | ra[75];
-  assign \$5368  = ra[75] ? 1'h1 : 1'h0;
-  assign \$5369  = ra[73] ? 1'h1 : 1'h0;
-  assign \$5370  = \$5367  ? { 1'h1, \$5368  } : { 1'h0, \$5369  };
-  assign \$5371  = \$5362  ? { 1'h1, \$5366  } : { 1'h0, \$5370  };
-  assign \$5372  = ra[68] | ra[69];
-  assign \$5373  = ra[70] | ra[71];
-  assign \$5374  = \$5372  | \$5373 ;
-  assign \$5375  = ra[70] | ra[71];
-  assign \$5376  = ra[71] ? 1'h1 : 1'h0;
-  assign \$5377  = ra[69] ? 1'h1 : 1'h0;
-  assign \$5378  = \$5375  ? { 1'h1, \$5376  } : { 1'h0, \$5377  };
-  assign \$5379  = ra[66] | ra[67];
-  assign \$5380  = ra[67] ? 1'h1 : 1'h0;
-  assign \$5381  = ra[65] ? 1'h1 : 1'h0;
-  assign \$5382  = \$5379  ? { 1'h1, \$5380  } : { 1'h0, \$5381  };
-  assign \$5383  = \$5374  ? { 1'h1, \$5378  } : { 1'h0, \$5382  };
-  assign \$5384  = \$5359  ? { 1'h1, \$5371  } : { 1'h0, \$5383  };
-  assign \$5385  = \$5320  ? { 1'h1, \$5352  } : { 1'h0, \$5384  };
-  assign \$5386  = \$5225  ? { 1'h1, \$5305  } : { 1'h0, \$5385  };
-  assign \$5387  = ra[32] | ra[33];
-  assign \$5388  = ra[34] | ra[35];
-  assign \$5389  = \$5387  | \$5388 ;
-  assign \$5390  = ra[36] | ra[37];
-  assign \$5391  = ra[38] | ra[39];
-  assign \$5392  = \$5390  | \$5391 ;
-  assign \$5393  = \$5389  | \$5392 ;
-  assign \$5394  = ra[40] | ra[41];
-  assign \$5395  = ra[42] | ra[43];
-  assign \$5396  = \$5394  | \$5395 ;
-  assign \$5397  = ra[44] | ra[45];
-  assign \$5398  = ra[46] | ra[47];
-  assign \$5399  = \$5397  | \$5398 ;
-  assign \$5400  = \$5396  | \$5399 ;
-  assign \$5401  = \$5393  | \$5400 ;
-  assign \$5402  = ra[48] | ra[49];
-  assign \$5403  = ra[50] | ra[51];
-  assign \$5404  = \$5402  | \$5403 ;
-  assign \$5405  = ra[52] | ra[53];
-  assign \$5406  = ra[54] | ra[55];
-  assign \$5407  = \$5405  | \$5406 ;
-  assign \$5408  = \$5404  | \$5407 ;
-  assign \$5409  = ra[56] | ra[57];
-  assign \$5410  = ra[58] | ra[59];
-  assign \$5411  = \$5409  | \$5410 ;
-  assign \$5412  = ra[60] | ra[61];
-  assign \$5413  = ra[62] | ra[63];
-  assign \$5414  = \$5412  | \$5413 ;
-  assign \$5415  = \$5411  | \$5414 ;
-  assign \$5416  = \$5408  | \$5415 ;
-  assign \$5417  = \$5401  | \$5416 ;
-  assign \$5418  = ra[48] | ra[49];
-  assign \$5419  = ra[50] | ra[51];
-  assign \$5420  = \$5418  | \$5419 ;
-  assign \$5421  = ra[52] | ra[53];
-  assign \$5422  = ra[54] | ra[55];
-  assign \$5423  = \$5421  | \$5422 ;
-  assign \$5424  = \$5420  | \$5423 ;
-  assign \$5425  = ra[56] | ra[57];
-  assign \$5426  = ra[58] | ra[59];
-  assign \$5427  = \$5425  | \$5426 ;
-  assign \$5428  = ra[60] | ra[61];
-  assign \$5429  = ra[62] | ra[63];
-  assign \$5430  = \$5428  | \$5429 ;
-  assign \$5431  = \$5427  | \$5430 ;
-  assign \$5432  = \$5424  | \$5431 ;
-  assign \$5433  = ra[56] | ra[57];
-  assign \$5434  = ra[58] | ra[59];
-  assign \$5435  = \$5433  | \$5434 ;
-  assign \$5436  = ra[60] | ra[61];
-  assign \$5437  = ra[62] | ra[63];
+  assign \$5367  = \$5358  ? { 1'h1, \$5362  } : { 1'h0, \$5366  };
+  assign \$5368  = \$5343  ? { 1'h1, \$5355  } : { 1'h0, \$5367  };
+  assign \$5369  = \$5304  ? { 1'h1, \$5336  } : { 1'h0, \$5368  };
+  assign \$5370  = ra[80] | ra[81];
+  assign \$5371  = ra[82] | ra[83];
+  assign \$5372  = \$5370  | \$5371 ;
+  assign \$5373  = ra[84] | ra[85];
+  assign \$5374  = ra[86] | ra[87];
+  assign \$5375  = \$5373  | \$5374 ;
+  assign \$5376  = \$5372  | \$5375 ;
+  assign \$5377  = ra[88] | ra[89];
+  assign \$5378  = ra[90] | ra[91];
+  assign \$5379  = \$5377  | \$5378 ;
+  assign \$5380  = ra[92] | ra[93];
+  assign \$5381  = ra[94] | ra[95];
+  assign \$5382  = \$5380  | \$5381 ;
+  assign \$5383  = \$5379  | \$5382 ;
+  assign \$5384  = \$5376  | \$5383 ;
+  assign \$5385  = ra[88] | ra[89];
+  assign \$5386  = ra[90] | ra[91];
+  assign \$5387  = \$5385  | \$5386 ;
+  assign \$5388  = ra[92] | ra[93];
+  assign \$5389  = ra[94] | ra[95];
+  assign \$5390  = \$5388  | \$5389 ;
+  assign \$5391  = \$5387  | \$5390 ;
+  assign \$5392  = ra[92] | ra[93];
+  assign \$5393  = ra[94] | ra[95];
+  assign \$5394  = \$5392  | \$5393 ;
+  assign \$5395  = ra[94] | ra[95];
+  assign \$5396  = ra[95] ? 1'h1 : 1'h0;
+  assign \$5397  = ra[93] ? 1'h1 : 1'h0;
+  assign \$5398  = \$5395  ? { 1'h1, \$5396  } : { 1'h0, \$5397  };
+  assign \$5399  = ra[90] | ra[91];
+  assign \$5400  = ra[91] ? 1'h1 : 1'h0;
+  assign \$5401  = ra[89] ? 1'h1 : 1'h0;
+  assign \$5402  = \$5399  ? { 1'h1, \$5400  } : { 1'h0, \$5401  };
+  assign \$5403  = \$5394  ? { 1'h1, \$5398  } : { 1'h0, \$5402  };
+  assign \$5404  = ra[84] | ra[85];
+  assign \$5405  = ra[86] | ra[87];
+  assign \$5406  = \$5404  | \$5405 ;
+  assign \$5407  = ra[86] | ra[87];
+  assign \$5408  = ra[87] ? 1'h1 : 1'h0;
+  assign \$5409  = ra[85] ? 1'h1 : 1'h0;
+  assign \$5410  = \$5407  ? { 1'h1, \$5408  } : { 1'h0, \$5409  };
+  assign \$5411  = ra[82] | ra[83];
+  assign \$5412  = ra[83] ? 1'h1 : 1'h0;
+  assign \$5413  = ra[81] ? 1'h1 : 1'h0;
+  assign \$5414  = \$5411  ? { 1'h1, \$5412  } : { 1'h0, \$5413  };
+  assign \$5415  = \$5406  ? { 1'h1, \$5410  } : { 1'h0, \$5414  };
+  assign \$5416  = \$5391  ? { 1'h1, \$5403  } : { 1'h0, \$5415  };
+  assign \$5417  = ra[72] | ra[73];
+  assign \$5418  = ra[74] | ra[75];
+  assign \$5419  = \$5417  | \$5418 ;
+  assign \$5420  = ra[76] | ra[77];
+  assign \$5421  = ra[78] | ra[79];
+  assign \$5422  = \$5420  | \$5421 ;
+  assign \$5423  = \$5419  | \$5422 ;
+  assign \$5424  = ra[76] | ra[77];
+  assign \$5425  = ra[78] | ra[79];
+  assign \$5426  = \$5424  | \$5425 ;
+  assign \$5427  = ra[78] | ra[79];
+  assign \$5428  = ra[79] ? 1'h1 : 1'h0;
+  assign \$5429  = ra[77] ? 1'h1 : 1'h0;
+  assign \$5430  = \$5427  ? { 1'h1, \$5428  } : { 1'h0, \$5429  };
+  assign \$5431  = ra[74] | ra[75];
+  assign \$5432  = ra[75] ? 1'h1 : 1'h0;
+  assign \$5433  = ra[73] ? 1'h1 : 1'h0;
+  assign \$5434  = \$5431  ? { 1'h1, \$5432  } : { 1'h0, \$5433  };
+  assign \$5435  = \$5426  ? { 1'h1, \$5430  } : { 1'h0, \$5434  };
+  assign \$5436  = ra[68] | ra[69];
+  assign \$5437  = ra[70] | ra[71];
   assign \$5438  = \$5436  | \$5437 ;
-  assign \$5439  = \$5435  | \$5438 ;
-  assign \$5440  = ra[60] | ra[61];
-  assign \$5441  = ra[62] | ra[63];
-  assign \$5442  = \$5440  | \$5441 ;
-  assign \$5443  = ra[62] | ra[63];
-  assign \$5444  = ra[63] ? 1'h1 : 1'h0;
-  assign \$5445  = ra[61] ? 1'h1 : 1'h0;
+  assign \$5439  = ra[70] | ra[71];
+  assign \$5440  = ra[71] ? 1'h1 : 1'h0;
+  assign \$5441  = ra[69] ? 1'h1 : 1'h0;
+  assign \$5442  = \$5439  ? { 1'h1, \$5440  } : { 1'h0, \$5441  };
+  assign \$5443  = ra[66] | ra[67];
+  assign \$5444  = ra[67] ? 1'h1 : 1'h0;
+  assign \$5445  = ra[65] ? 1'h1 : 1'h0;
   assign \$5446  = \$5443  ? { 1'h1, \$5444  } : { 1'h0, \$5445  };
-  assign \$5447  = ra[58] | ra[59];
-  assign \$5448  = ra[59] ? 1'h1 : 1'h0;
-  assign \$5449  = ra[57] ? 1'h1 : 1'h0;
-  assign \$5450  = \$5447  ? { 1'h1, \$5448  } : { 1'h0, \$5449  };
-  assign \$5451  = \$5442  ? { 1'h1, \$5446  } : { 1'h0, \$5450  };
-  assign \$5452  = ra[52] | ra[53];
-  assign \$5453  = ra[54] | ra[55];
-  assign \$5454  = \$5452  | \$5453 ;
-  assign \$5455  = ra[54] | ra[55];
-  assign \$5456  = ra[55] ? 1'h1 : 1'h0;
-  assign \$5457  = ra[53] ? 1'h1 : 1'h0;
-  assign \$5458  = \$5455  ? { 1'h1, \$5456  } : { 1'h0, \$5457  };
-  assign \$5459  = ra[50] | ra[51];
-  assign \$5460  = ra[51] ? 1'h1 : 1'h0;
-  assign \$5461  = ra[49] ? 1'h1 : 1'h0;
-  assign \$5462  = \$5459  ? { 1'h1, \$5460  } : { 1'h0, \$5461  };
-  assign \$5463  = \$5454  ? { 1'h1, \$5458  } : { 1'h0, \$5462  };
-  assign \$5464  = \$5439  ? { 1'h1, \$5451  } : { 1'h0, \$5463  };
-  assign \$5465  = ra[40] | ra[41];
-  assign \$5466  = ra[42] | ra[43];
-  assign \$5467  = \$5465  | \$5466 ;
-  assign \$5468  = ra[44] | ra[45];
-  assign \$5469  = ra[46] | ra[47];
-  assign \$5470  = \$5468  | \$5469 ;
-  assign \$5471  = \$5467  | \$5470 ;
-  assign \$5472  = ra[44] | ra[45];
-  assign \$5473  = ra[46] | ra[47];
-  assign \$5474  = \$5472  | \$5473 ;
-  assign \$5475  = ra[46] | ra[47];
-  assign \$5476  = ra[47] ? 1'h1 : 1'h0;
-  assign \$5477  = ra[45] ? 1'h1 : 1'h0;
-  assign \$5478  = \$5475  ? { 1'h1, \$5476  } : { 1'h0, \$5477  };
-  assign \$5479  = ra[42] | ra[43];
-  assign \$5480  = ra[43] ? 1'h1 : 1'h0;
-  assign \$5481  = ra[41] ? 1'h1 : 1'h0;
-  assign \$5482  = \$5479  ? { 1'h1, \$5480  } : { 1'h0, \$5481  };
-  assign \$5483  = \$5474  ? { 1'h1, \$5478  } : { 1'h0, \$5482  };
-  assign \$5484  = ra[36] | ra[37];
-  assign \$5485  = ra[38] | ra[39];
-  assign \$5486  = \$5484  | \$5485 ;
-  assign \$5487  = ra[38] | ra[39];
-  assign \$5488  = ra[39] ? 1'h1 : 1'h0;
-  assign \$5489  = ra[37] ? 1'h1 : 1'h0;
-  assign \$5490  = \$5487  ? { 1'h1, \$5488  } : { 1'h0, \$5489  };
-  assign \$5491  = ra[34] | ra[35];
-  assign \$5492  = ra[35] ? 1'h1 : 1'h0;
-  assign \$5493  = ra[33] ? 1'h1 : 1'h0;
-  assign \$5494  = \$5491  ? { 1'h1, \$5492  } : { 1'h0, \$5493  };
-  assign \$5495  = \$5486  ? { 1'h1, \$5490  } : { 1'h0, \$5494  };
-  assign \$5496  = \$5471  ? { 1'h1, \$5483  } : { 1'h0, \$5495  };
-  assign \$5497  = \$5432  ? { 1'h1, \$5464  } : { 1'h0, \$5496  };
-  assign \$5498  = ra[16] | ra[17];
-  assign \$5499  = ra[18] | ra[19];
-  assign \$5500  = \$5498  | \$5499 ;
-  assign \$5501  = ra[20] | ra[21];
-  assign \$5502  = ra[22] | ra[23];
-  assign \$5503  = \$5501  | \$5502 ;
-  assign \$5504  = \$5500  | \$5503 ;
-  assign \$5505  = ra[24] | ra[25];
-  assign \$5506  = ra[26] | ra[27];
-  assign \$5507  = \$5505  | \$5506 ;
-  assign \$5508  = ra[28] | ra[29];
-  assign \$5509  = ra[30] | ra[31];
-  assign \$5510  = \$5508  | \$5509 ;
-  assign \$5511  = \$5507  | \$5510 ;
-  assign \$5512  = \$5504  | \$5511 ;
-  assign \$5513  = ra[24] | ra[25];
-  assign \$5514  = ra[26] | ra[27];
-  assign \$5515  = \$5513  | \$5514 ;
-  assign \$5516  = ra[28] | ra[29];
-  assign \$5517  = ra[30] | ra[31];
+  assign \$5447  = \$5438  ? { 1'h1, \$5442  } : { 1'h0, \$5446  };
+  assign \$5448  = \$5423  ? { 1'h1, \$5435  } : { 1'h0, \$5447  };
+  assign \$5449  = \$5384  ? { 1'h1, \$5416  } : { 1'h0, \$5448  };
+  assign \$5450  = \$5289  ? { 1'h1, \$5369  } : { 1'h0, \$5449  };
+  assign \$5451  = ra[32] | ra[33];
+  assign \$5452  = ra[34] | ra[35];
+  assign \$5453  = \$5451  | \$5452 ;
+  assign \$5454  = ra[36] | ra[37];
+  assign \$5455  = ra[38] | ra[39];
+  assign \$5456  = \$5454  | \$5455 ;
+  assign \$5457  = \$5453  | \$5456 ;
+  assign \$5458  = ra[40] | ra[41];
+  assign \$5459  = ra[42] | ra[43];
+  assign \$5460  = \$5458  | \$5459 ;
+  assign \$5461  = ra[44] | ra[45];
+  assign \$5462  = ra[46] | ra[47];
+  assign \$5463  = \$5461  | \$5462 ;
+  assign \$5464  = \$5460  | \$5463 ;
+  assign \$5465  = \$5457  | \$5464 ;
+  assign \$5466  = ra[48] | ra[49];
+  assign \$5467  = ra[50] | ra[51];
+  assign \$5468  = \$5466  | \$5467 ;
+  assign \$5469  = ra[52] | ra[53];
+  assign \$5470  = ra[54] | ra[55];
+  assign \$5471  = \$5469  | \$5470 ;
+  assign \$5472  = \$5468  | \$5471 ;
+  assign \$5473  = ra[56] | ra[57];
+  assign \$5474  = ra[58] | ra[59];
+  assign \$5475  = \$5473  | \$5474 ;
+  assign \$5476  = ra[60] | ra[61];
+  assign \$5477  = ra[62] | ra[63];
+  assign \$5478  = \$5476  | \$5477 ;
+  assign \$5479  = \$5475  | \$5478 ;
+  assign \$5480  = \$5472  | \$5479 ;
+  assign \$5481  = \$5465  | \$5480 ;
+  assign \$5482  = ra[48] | ra[49];
+  assign \$5483  = ra[50] | ra[51];
+  assign \$5484  = \$5482  | \$5483 ;
+  assign \$5485  = ra[52] | ra[53];
+  assign \$5486  = ra[54] | ra[55];
+  assign \$5487  = \$5485  | \$5486 ;
+  assign \$5488  = \$5484  | \$5487 ;
+  assign \$5489  = ra[56] | ra[57];
+  assign \$5490  = ra[58] | ra[59];
+  assign \$5491  = \$5489  | \$5490 ;
+  assign \$5492  = ra[60] | ra[61];
+  assign \$5493  = ra[62] | ra[63];
+  assign \$5494  = \$5492  | \$5493 ;
+  assign \$5495  = \$5491  | \$5494 ;
+  assign \$5496  = \$5488  | \$5495 ;
+  assign \$5497  = ra[56] | ra[57];
+  assign \$5498  = ra[58] | ra[59];
+  assign \$5499  = \$5497  | \$5498 ;
+  assign \$5500  = ra[60] | ra[61];
+  assign \$5501  = ra[62] | ra[63];
+  assign \$5502  = \$5500  | \$5501 ;
+  assign \$5503  = \$5499  | \$5502 ;
+  assign \$5504  = ra[60] | ra[61];
+  assign \$5505  = ra[62] | ra[63];
+  assign \$5506  = \$5504  | \$5505 ;
+  assign \$5507  = ra[62] | ra[63];
+  assign \$5508  = ra[63] ? 1'h1 : 1'h0;
+  assign \$5509  = ra[61] ? 1'h1 : 1'h0;
+  assign \$5510  = \$5507  ? { 1'h1, \$5508  } : { 1'h0, \$5509  };
+  assign \$5511  = ra[58] | ra[59];
+  assign \$5512  = ra[59] ? 1'h1 : 1'h0;
+  assign \$5513  = ra[57] ? 1'h1 : 1'h0;
+  assign \$5514  = \$5511  ? { 1'h1, \$5512  } : { 1'h0, \$5513  };
+  assign \$5515  = \$5506  ? { 1'h1, \$5510  } : { 1'h0, \$5514  };
+  assign \$5516  = ra[52] | ra[53];
+  assign \$5517  = ra[54] | ra[55];
   assign \$5518  = \$5516  | \$5517 ;
-  assign \$5519  = \$5515  | \$5518 ;
-  assign \$5520  = ra[28] | ra[29];
-  assign \$5521  = ra[30] | ra[31];
-  assign \$5522  = \$5520  | \$5521 ;
-  assign \$5523  = ra[30] | ra[31];
-  assign \$5524  = ra[31] ? 1'h1 : 1'h0;
-  assign \$5525  = ra[29] ? 1'h1 : 1'h0;
+  assign \$5519  = ra[54] | ra[55];
+  assign \$5520  = ra[55] ? 1'h1 : 1'h0;
+  assign \$5521  = ra[53] ? 1'h1 : 1'h0;
+  assign \$5522  = \$5519  ? { 1'h1, \$5520  } : { 1'h0, \$5521  };
+  assign \$5523  = ra[50] | ra[51];
+  assign \$5524  = ra[51] ? 1'h1 : 1'h0;
+  assign \$5525  = ra[49] ? 1'h1 : 1'h0;
   assign \$5526  = \$5523  ? { 1'h1, \$5524  } : { 1'h0, \$5525  };
-  assign \$5527  = ra[26] | ra[27];
-  assign \$5528  = ra[27] ? 1'h1 : 1'h0;
-  assign \$5529  = ra[25] ? 1'h1 : 1'h0;
-  assign \$5530  = \$5527  ? { 1'h1, \$5528  } : { 1'h0, \$5529  };
-  assign \$5531  = \$5522  ? { 1'h1, \$5526  } : { 1'h0, \$5530  };
-  assign \$5532  = ra[20] | ra[21];
-  assign \$5533  = ra[22] | ra[23];
+  assign \$5527  = \$5518  ? { 1'h1, \$5522  } : { 1'h0, \$5526  };
+  assign \$5528  = \$5503  ? { 1'h1, \$5515  } : { 1'h0, \$5527  };
+  assign \$5529  = ra[40] | ra[41];
+  assign \$5530  = ra[42] | ra[43];
+  assign \$5531  = \$5529  | \$5530 ;
+  assign \$5532  = ra[44] | ra[45];
+  assign \$5533  = ra[46] | ra[47];
   assign \$5534  = \$5532  | \$5533 ;
-  assign \$5535  = ra[22] | ra[23];
-  assign \$5536  = ra[23] ? 1'h1 : 1'h0;
-  assign \$5537  = ra[21] ? 1'h1 : 1'h0;
-  assign \$5538  = \$5535  ? { 1'h1, \$5536  } : { 1'h0, \$5537  };
-  assign \$5539  = ra[18] | ra[19];
-  assign \$5540  = ra[19] ? 1'h1 : 1'h0;
-  assign \$5541  = ra[17] ? 1'h1 : 1'h0;
+  assign \$5535  = \$5531  | \$5534 ;
+  assign \$5536  = ra[44] | ra[45];
+  assign \$5537  = ra[46] | ra[47];
+  assign \$5538  = \$5536  | \$5537 ;
+  assign \$5539  = ra[46] | ra[47];
+  assign \$5540  = ra[47] ? 1'h1 : 1'h0;
+  assign \$5541  = ra[45] ? 1'h1 : 1'h0;
   assign \$5542  = \$5539  ? { 1'h1, \$5540  } : { 1'h0, \$5541  };
-  assign \$5543  = \$5534  ? { 1'h1, \$5538  } : { 1'h0, \$5542  };
-  assign \$5544  = \$5519  ? { 1'h1, \$5531  } : { 1'h0, \$5543  };
-  assign \$5545  = ra[8] | ra[9];
-  assign \$5546  = ra[10] | ra[11];
-  assign \$5547  = \$5545  | \$5546 ;
-  assign \$5548  = ra[12] | ra[13];
-  assign \$5549  = ra[14] | ra[15];
+  assign \$5543  = ra[42] | ra[43];
+  assign \$5544  = ra[43] ? 1'h1 : 1'h0;
+  assign \$5545  = ra[41] ? 1'h1 : 1'h0;
+  assign \$5546  = \$5543  ? { 1'h1, \$5544  } : { 1'h0, \$5545  };
+  assign \$5547  = \$5538  ? { 1'h1, \$5542  } : { 1'h0, \$5546  };
+  assign \$5548  = ra[36] | ra[37];
+  assign \$5549  = ra[38] | ra[39];
   assign \$5550  = \$5548  | \$5549 ;
-  assign \$5551  = \$5547  | \$5550 ;
-  assign \$5552  = ra[12] | ra[13];
-  assign \$5553  = ra[14] | ra[15];
-  assign \$5554  = \$5552  | \$5553 ;
-  assign \$5555  = ra[14] | ra[15];
-  assign \$5556  = ra[15] ? 1'h1 : 1'h0;
-  assign \$5557  = ra[13] ? 1'h1 : 1'h0;
+  assign \$5551  = ra[38] | ra[39];
+  assign \$5552  = ra[39] ? 1'h1 : 1'h0;
+  assign \$5553  = ra[37] ? 1'h1 : 1'h0;
+  assign \$5554  = \$5551  ? { 1'h1, \$5552  } : { 1'h0, \$5553  };
+  assign \$5555  = ra[34] | ra[35];
+  assign \$5556  = ra[35] ? 1'h1 : 1'h0;
+  assign \$5557  = ra[33] ? 1'h1 : 1'h0;
   assign \$5558  = \$5555  ? { 1'h1, \$5556  } : { 1'h0, \$5557  };
-  assign \$5559  = ra[10] | ra[11];
-  assign \$5560  = ra[11] ? 1'h1 : 1'h0;
-  assign \$5561  = ra[9] ? 1'h1 : 1'h0;
-  assign \$5562  = \$5559  ? { 1'h1, \$5560  } : { 1'h0, \$5561  };
-  assign \$5563  = \$5554  ? { 1'h1, \$5558  } : { 1'h0, \$5562  };
-  assign \$5564  = ra[4] | ra[5];
-  assign \$5565  = ra[6] | ra[7];
-  assign \$5566  = \$5564  | \$5565 ;
-  assign \$5567  = ra[6] | ra[7];
-  assign \$5568  = ra[7] ? 1'h1 : 1'h0;
-  assign \$5569  = ra[5] ? 1'h1 : 1'h0;
-  assign \$5570  = \$5567  ? { 1'h1, \$5568  } : { 1'h0, \$5569  };
-  assign \$5571  = ra[2] | ra[3];
-  assign \$5572  = ra[3] ? 1'h1 : 1'h0;
-  assign \$5573  = ra[1] ? 1'h1 : 1'h0;
-  assign \$5574  = \$5571  ? { 1'h1, \$5572  } : { 1'h0, \$5573  };
-  assign \$5575  = \$5566  ? { 1'h1, \$5570  } : { 1'h0, \$5574  };
-  assign \$5576  = \$5551  ? { 1'h1, \$5563  } : { 1'h0, \$5575  };
-  assign \$5577  = \$5512  ? { 1'h1, \$5544  } : { 1'h0, \$5576  };
-  assign \$5578  = \$5417  ? { 1'h1, \$5497  } : { 1'h0, \$5577  };
-  assign \$5579  = \$5194  ? { 1'h1, \$5386  } : { 1'h0, \$5578  };
-  assign \$5580  = \$4683  ? { 1'h1, \$5131  } : { 1'h0, \$5579  };
-  assign \$5581  = \$3532  ? { 1'h1, \$4556  } : { 1'h0, \$5580  };
-  assign \$5582  = \$5581  + 1'h1;
-  assign bl_sq = \$3277  ? \$5582  : 10'h000;
-  assign \$5583  = blsq_r + 1'h1;
-  assign \$5585  = 2'h2 * pbits;
-  assign \$5586  = 10'h200 - \$5585 ;
-  assign \$5587  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c0_full = { srem[30:0], work[511:510], 1'h1 } + { \$5587 [32:0], 1'h1 };
-  assign \$5588  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c1n_full = { srem[63:31], 1'h0 } + { \$5588 [65:33], 1'h0 };
-  assign \$5589  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c1y_full = { srem[63:31], 1'h1 } + { \$5589 [65:33], 1'h1 };
-  assign \$5590  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c2n_full = { srem[96:64], 1'h0 } + { \$5590 [98:66], 1'h0 };
-  assign \$5591  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c2y_full = { srem[96:64], 1'h1 } + { \$5591 [98:66], 1'h1 };
-  assign \$5592  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c3n_full = { srem[129:97], 1'h0 } + { \$5592 [131:99], 1'h0 };
-  assign \$5593  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c3y_full = { srem[129:97], 1'h1 } + { \$5593 [131:99], 1'h1 };
-  assign \$5594  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c4n_full = { srem[162:130], 1'h0 } + { \$5594 [164:132], 1'h0 };
-  assign \$5595  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c4y_full = { srem[162:130], 1'h1 } + { \$5595 [164:132], 1'h1 };
-  assign \$5596  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c5n_full = { srem[195:163], 1'h0 } + { \$5596 [197:165], 1'h0 };
-  assign \$5597  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c5y_full = { srem[195:163], 1'h1 } + { \$5597 [197:165], 1'h1 };
-  assign \$5598  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c6n_full = { srem[228:196], 1'h0 } + { \$5598 [230:198], 1'h0 };
-  assign \$5599  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c6y_full = { srem[228:196], 1'h1 } + { \$5599 [230:198], 1'h1 };
-  assign \$5600  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c7n_full = { srem[259:229], 1'h0 } + { \$5600 [261:231], 1'h0 };
-  assign \$5601  = ~ { 4'h0, root, 2'h1 };
-  assign sq0_c7y_full = { srem[259:229], 1'h1 } + { \$5601 [261:231], 1'h1 };
-  assign \$5602  = sq0_c0_full[34] & sq0_c1y_full[34];
-  assign sq0_p0_1a = sq0_c1n_full[34] | \$5602 ;
-  assign \$5603  = sq0_c2n_full[34] & sq0_c3y_full[34];
-  assign sq0_p0_3a = sq0_c3n_full[34] | \$5603 ;
-  assign \$5604  = sq0_c2y_full[34] & sq0_c3y_full[34];
-  assign sq0_p0_3b = sq0_c3n_full[34] | \$5604 ;
-  assign \$5605  = sq0_c4n_full[34] & sq0_c5y_full[34];
-  assign sq0_p0_5a = sq0_c5n_full[34] | \$5605 ;
-  assign \$5606  = sq0_c4y_full[34] & sq0_c5y_full[34];
-  assign sq0_p0_5b = sq0_c5n_full[34] | \$5606 ;
-  assign \$5607  = sq0_c6n_full[34] & sq0_c7y_full[32];
-  assign sq0_p0_7a = sq0_c7n_full[32] | \$5607 ;
-  assign \$5608  = sq0_c6y_full[34] & sq0_c7y_full[32];
-  assign sq0_p0_7b = sq0_c7n_full[32] | \$5608 ;
-  assign \$5609  = sq0_p0_1a & sq0_c2y_full[34];
-  assign sq0_p1_2a = sq0_c2n_full[34] | \$5609 ;
-  assign \$5610  = sq0_p0_1a & sq0_p0_3b;
-  assign sq0_p1_3a = sq0_p0_3a | \$5610 ;
-  assign \$5611  = sq0_p0_5a & sq0_c6y_full[34];
-  assign sq0_p1_6a = sq0_c6n_full[34] | \$5611 ;
-  assign \$5612  = sq0_p0_5b & sq0_c6y_full[34];
-  assign sq0_p1_6b = sq0_c6n_full[34] | \$5612 ;
-  assign \$5613  = sq0_p0_5a & sq0_p0_7b;
-  assign sq0_p1_7a = sq0_p0_7a | \$5613 ;
-  assign \$5614  = sq0_p0_5b & sq0_p0_7b;
-  assign sq0_p1_7b = sq0_p0_7a | \$5614 ;
-  assign \$5615  = sq0_p1_3a & sq0_c4y_full[34];
-  assign sq0_p2_4a = sq0_c4n_full[34] | \$5615 ;
-  assign \$5616  = sq0_p1_3a & sq0_p0_5b;
-  assign sq0_p2_5a = sq0_p0_5a | \$5616 ;
-  assign \$5617  = sq0_p1_3a & sq0_p1_6b;
-  assign sq0_p2_6a = sq0_p1_6a | \$5617 ;
-  assign \$5618  = sq0_p1_3a & sq0_p1_7b;
-  assign sq0_p2_7a = sq0_p1_7a | \$5618 ;
-  assign \$5619  = ~ { sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34] };
-  assign \$5620  = sq0_c1n_full[33:1] & \$5619 ;
-  assign \$5621  = sq0_c1y_full[33:1] & { sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34], sq0_c0_full[34] };
-  assign sq0_s1 = \$5620  | \$5621 ;
-  assign \$5622  = ~ { sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a };
-  assign \$5623  = sq0_c2n_full[33:1] & \$5622 ;
-  assign \$5624  = sq0_c2y_full[33:1] & { sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a, sq0_p0_1a };
-  assign sq0_s2 = \$5623  | \$5624 ;
-  assign \$5625  = ~ { sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a };
-  assign \$5626  = sq0_c3n_full[33:1] & \$5625 ;
-  assign \$5627  = sq0_c3y_full[33:1] & { sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a, sq0_p1_2a };
-  assign sq0_s3 = \$5626  | \$5627 ;
-  assign \$5628  = ~ { sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a };
-  assign \$5629  = sq0_c4n_full[33:1] & \$5628 ;
-  assign \$5630  = sq0_c4y_full[33:1] & { sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a, sq0_p1_3a };
-  assign sq0_s4 = \$5629  | \$5630 ;
-  assign \$5631  = ~ { sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a };
-  assign \$5632  = sq0_c5n_full[33:1] & \$5631 ;
-  assign \$5633  = sq0_c5y_full[33:1] & { sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a, sq0_p2_4a };
-  assign sq0_s5 = \$5632  | \$5633 ;
-  assign \$5634  = ~ { sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a };
-  assign \$5635  = sq0_c6n_full[33:1] & \$5634 ;
-  assign \$5636  = sq0_c6y_full[33:1] & { sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a, sq0_p2_5a };
-  assign sq0_s6 = \$5635  | \$5636 ;
-  assign \$5637  = ~ { sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a };
-  assign \$5638  = sq0_c7n_full[31:1] & \$5637 ;
-  assign \$5639  = sq0_c7y_full[31:1] & { sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a, sq0_p2_6a };
-  assign sq0_s7 = \$5638  | \$5639 ;
-  assign \$5640  = sq0_p2_7a ? { sq0_s7, sq0_s6, sq0_s5, sq0_s4, sq0_s3, sq0_s2, sq0_s1, sq0_c0_full[33:1] } : { srem, work[511:510] };
-  assign \$5642  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c0_full = { \$5640 [30:0], \$5641 [511:510], 1'h1 } + { \$5642 [32:0], 1'h1 };
-  assign \$5643  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c1n_full = { \$5640 [63:31], 1'h0 } + { \$5643 [65:33], 1'h0 };
-  assign \$5644  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c1y_full = { \$5640 [63:31], 1'h1 } + { \$5644 [65:33], 1'h1 };
-  assign \$5645  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c2n_full = { \$5640 [96:64], 1'h0 } + { \$5645 [98:66], 1'h0 };
-  assign \$5646  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c2y_full = { \$5640 [96:64], 1'h1 } + { \$5646 [98:66], 1'h1 };
-  assign \$5647  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c3n_full = { \$5640 [129:97], 1'h0 } + { \$5647 [131:99], 1'h0 };
-  assign \$5648  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c3y_full = { \$5640 [129:97], 1'h1 } + { \$5648 [131:99], 1'h1 };
-  assign \$5649  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c4n_full = { \$5640 [162:130], 1'h0 } + { \$5649 [164:132], 1'h0 };
-  assign \$5650  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c4y_full = { \$5640 [162:130], 1'h1 } + { \$5650 [164:132], 1'h1 };
-  assign \$5651  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c5n_full = { \$5640 [195:163], 1'h0 } + { \$5651 [197:165], 1'h0 };
-  assign \$5652  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c5y_full = { \$5640 [195:163], 1'h1 } + { \$5652 [197:165], 1'h1 };
-  assign \$5653  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c6n_full = { \$5640 [228:196], 1'h0 } + { \$5653 [230:198], 1'h0 };
-  assign \$5654  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c6y_full = { \$5640 [228:196], 1'h1 } + { \$5654 [230:198], 1'h1 };
-  assign \$5655  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c7n_full = { \$5640 [259:229], 1'h0 } + { \$5655 [261:231], 1'h0 };
-  assign \$5656  = ~ { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_c7y_full = { \$5640 [259:229], 1'h1 } + { \$5656 [261:231], 1'h1 };
-  assign \$5657  = sq1_c0_full[34] & sq1_c1y_full[34];
-  assign sq1_p0_1a = sq1_c1n_full[34] | \$5657 ;
-  assign \$5658  = sq1_c2n_full[34] & sq1_c3y_full[34];
-  assign sq1_p0_3a = sq1_c3n_full[34] | \$5658 ;
-  assign \$5659  = sq1_c2y_full[34] & sq1_c3y_full[34];
-  assign sq1_p0_3b = sq1_c3n_full[34] | \$5659 ;
-  assign \$5660  = sq1_c4n_full[34] & sq1_c5y_full[34];
-  assign sq1_p0_5a = sq1_c5n_full[34] | \$5660 ;
-  assign \$5661  = sq1_c4y_full[34] & sq1_c5y_full[34];
-  assign sq1_p0_5b = sq1_c5n_full[34] | \$5661 ;
-  assign \$5662  = sq1_c6n_full[34] & sq1_c7y_full[32];
-  assign sq1_p0_7a = sq1_c7n_full[32] | \$5662 ;
-  assign \$5663  = sq1_c6y_full[34] & sq1_c7y_full[32];
-  assign sq1_p0_7b = sq1_c7n_full[32] | \$5663 ;
-  assign \$5664  = sq1_p0_1a & sq1_c2y_full[34];
-  assign sq1_p1_2a = sq1_c2n_full[34] | \$5664 ;
-  assign \$5665  = sq1_p0_1a & sq1_p0_3b;
-  assign sq1_p1_3a = sq1_p0_3a | \$5665 ;
-  assign \$5666  = sq1_p0_5a & sq1_c6y_full[34];
-  assign sq1_p1_6a = sq1_c6n_full[34] | \$5666 ;
-  assign \$5667  = sq1_p0_5b & sq1_c6y_full[34];
-  assign sq1_p1_6b = sq1_c6n_full[34] | \$5667 ;
-  assign \$5668  = sq1_p0_5a & sq1_p0_7b;
-  assign sq1_p1_7a = sq1_p0_7a | \$5668 ;
-  assign \$5669  = sq1_p0_5b & sq1_p0_7b;
-  assign sq1_p1_7b = sq1_p0_7a | \$5669 ;
-  assign \$5670  = sq1_p1_3a & sq1_c4y_full[34];
-  assign sq1_p2_4a = sq1_c4n_full[34] | \$5670 ;
-  assign \$5671  = sq1_p1_3a & sq1_p0_5b;
-  assign sq1_p2_5a = sq1_p0_5a | \$5671 ;
-  assign \$5672  = sq1_p1_3a & sq1_p1_6b;
-  assign sq1_p2_6a = sq1_p1_6a | \$5672 ;
-  assign \$5673  = sq1_p1_3a & sq1_p1_7b;
-  assign sq1_p2_7a = sq1_p1_7a | \$5673 ;
-  assign \$5674  = ~ { sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34] };
-  assign \$5675  = sq1_c1n_full[33:1] & \$5674 ;
-  assign \$5676  = sq1_c1y_full[33:1] & { sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34], sq1_c0_full[34] };
-  assign sq1_s1 = \$5675  | \$5676 ;
-  assign \$5677  = ~ { sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a };
-  assign \$5678  = sq1_c2n_full[33:1] & \$5677 ;
-  assign \$5679  = sq1_c2y_full[33:1] & { sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a, sq1_p0_1a };
-  assign sq1_s2 = \$5678  | \$5679 ;
-  assign \$5680  = ~ { sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a };
-  assign \$5681  = sq1_c3n_full[33:1] & \$5680 ;
-  assign \$5682  = sq1_c3y_full[33:1] & { sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a, sq1_p1_2a };
-  assign sq1_s3 = \$5681  | \$5682 ;
-  assign \$5683  = ~ { sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a };
-  assign \$5684  = sq1_c4n_full[33:1] & \$5683 ;
-  assign \$5685  = sq1_c4y_full[33:1] & { sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a, sq1_p1_3a };
-  assign sq1_s4 = \$5684  | \$5685 ;
-  assign \$5686  = ~ { sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a };
-  assign \$5687  = sq1_c5n_full[33:1] & \$5686 ;
-  assign \$5688  = sq1_c5y_full[33:1] & { sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a, sq1_p2_4a };
-  assign sq1_s5 = \$5687  | \$5688 ;
-  assign \$5689  = ~ { sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a };
-  assign \$5690  = sq1_c6n_full[33:1] & \$5689 ;
-  assign \$5691  = sq1_c6y_full[33:1] & { sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a, sq1_p2_5a };
-  assign sq1_s6 = \$5690  | \$5691 ;
-  assign \$5692  = ~ { sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a };
-  assign \$5693  = sq1_c7n_full[31:1] & \$5692 ;
-  assign \$5694  = sq1_c7y_full[31:1] & { sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a, sq1_p2_6a };
-  assign sq1_s7 = \$5693  | \$5694 ;
-  assign \$5695  = sq1_p2_7a ? { sq1_s7, sq1_s6, sq1_s5, sq1_s4, sq1_s3, sq1_s2, sq1_s1, sq1_c0_full[33:1] } : { \$5640 [259:0], \$5641 [511:510] };
-  assign \$5697  = | drem;
-  assign wb_up = ceil & \$5697 ;
-  assign \$5698  = quo[255:0] + 1'h1;
-  assign \$5699  = wb_up ? \$5698 [255:0] : quo[255:0];
-  assign wb_val = is_sqrt ? root : \$5699 ;
-  assign \$5700  = ~ rb;
+  assign \$5559  = \$5550  ? { 1'h1, \$5554  } : { 1'h0, \$5558  };
+  assign \$5560  = \$5535  ? { 1'h1, \$5547  } : { 1'h0, \$5559  };
+  assign \$5561  = \$5496  ? { 1'h1, \$5528  } : { 1'h0, \$5560  };
+  assign \$5562  = ra[16] | ra[17];
+  assign \$5563  = ra[18] | ra[19];
+  assign \$5564  = \$5562  | \$5563 ;
+  assign \$5565  = ra[20] | ra[21];
+  assign \$5566  = ra[22] | ra[23];
+  assign \$5567  = \$5565  | \$5566 ;
+  assign \$5568  = \$5564  | \$5567 ;
+  assign \$5569  = ra[24] | ra[25];
+  assign \$5570  = ra[26] | ra[27];
+  assign \$5571  = \$5569  | \$5570 ;
+  assign \$5572  = ra[28] | ra[29];
+  assign \$5573  = ra[30] | ra[31];
+  assign \$5574  = \$5572  | \$5573 ;
+  assign \$5575  = \$5571  | \$5574 ;
+  assign \$5576  = \$5568  | \$5575 ;
+  assign \$5577  = ra[24] | ra[25];
+  assign \$5578  = ra[26] | ra[27];
+  assign \$5579  = \$5577  | \$5578 ;
+  assign \$5580  = ra[28] | ra[29];
+  assign \$5581  = ra[30] | ra[31];
+  assign \$5582  = \$5580  | \$5581 ;
+  assign \$5583  = \$5579  | \$5582 ;
+  assign \$5584  = ra[28] | ra[29];
+  assign \$5585  = ra[30] | ra[31];
+  assign \$5586  = \$5584  | \$5585 ;
+  assign \$5587  = ra[30] | ra[31];
+  assign \$5588  = ra[31] ? 1'h1 : 1'h0;
+  assign \$5589  = ra[29] ? 1'h1 : 1'h0;
+  assign \$5590  = \$5587  ? { 1'h1, \$5588  } : { 1'h0, \$5589  };
+  assign \$5591  = ra[26] | ra[27];
+  assign \$5592  = ra[27] ? 1'h1 : 1'h0;
+  assign \$5593  = ra[25] ? 1'h1 : 1'h0;
+  assign \$5594  = \$5591  ? { 1'h1, \$5592  } : { 1'h0, \$5593  };
+  assign \$5595  = \$5586  ? { 1'h1, \$5590  } : { 1'h0, \$5594  };
+  assign \$5596  = ra[20] | ra[21];
+  assign \$5597  = ra[22] | ra[23];
+  assign \$5598  = \$5596  | \$5597 ;
+  assign \$5599  = ra[22] | ra[23];
+  assign \$5600  = ra[23] ? 1'h1 : 1'h0;
+  assign \$5601  = ra[21] ? 1'h1 : 1'h0;
+  assign \$5602  = \$5599  ? { 1'h1, \$5600  } : { 1'h0, \$5601  };
+  assign \$5603  = ra[18] | ra[19];
+  assign \$5604  = ra[19] ? 1'h1 : 1'h0;
+  assign \$5605  = ra[17] ? 1'h1 : 1'h0;
+  assign \$5606  = \$5603  ? { 1'h1, \$5604  } : { 1'h0, \$5605  };
+  assign \$5607  = \$5598  ? { 1'h1, \$5602  } : { 1'h0, \$5606  };
+  assign \$5608  = \$5583  ? { 1'h1, \$5595  } : { 1'h0, \$5607  };
+  assign \$5609  = ra[8] | ra[9];
+  assign \$5610  = ra[10] | ra[11];
+  assign \$5611  = \$5609  | \$5610 ;
+  assign \$5612  = ra[12] | ra[13];
+  assign \$5613  = ra[14] | ra[15];
+  assign \$5614  = \$5612  | \$5613 ;
+  assign \$5615  = \$5611  | \$5614 ;
+  assign \$5616  = ra[12] | ra[13];
+  assign \$5617  = ra[14] | ra[15];
+  assign \$5618  = \$5616  | \$5617 ;
+  assign \$5619  = ra[14] | ra[15];
+  assign \$5620  = ra[15] ? 1'h1 : 1'h0;
+  assign \$5621  = ra[13] ? 1'h1 : 1'h0;
+  assign \$5622  = \$5619  ? { 1'h1, \$5620  } : { 1'h0, \$5621  };
+  assign \$5623  = ra[10] | ra[11];
+  assign \$5624  = ra[11] ? 1'h1 : 1'h0;
+  assign \$5625  = ra[9] ? 1'h1 : 1'h0;
+  assign \$5626  = \$5623  ? { 1'h1, \$5624  } : { 1'h0, \$5625  };
+  assign \$5627  = \$5618  ? { 1'h1, \$5622  } : { 1'h0, \$5626  };
+  assign \$5628  = ra[4] | ra[5];
+  assign \$5629  = ra[6] | ra[7];
+  assign \$5630  = \$5628  | \$5629 ;
+  assign \$5631  = ra[6] | ra[7];
+  assign \$5632  = ra[7] ? 1'h1 : 1'h0;
+  assign \$5633  = ra[5] ? 1'h1 : 1'h0;
+  assign \$5634  = \$5631  ? { 1'h1, \$5632  } : { 1'h0, \$5633  };
+  assign \$5635  = ra[2] | ra[3];
+  assign \$5636  = ra[3] ? 1'h1 : 1'h0;
+  assign \$5637  = ra[1] ? 1'h1 : 1'h0;
+  assign \$5638  = \$5635  ? { 1'h1, \$5636  } : { 1'h0, \$5637  };
+  assign \$5639  = \$5630  ? { 1'h1, \$5634  } : { 1'h0, \$5638  };
+  assign \$5640  = \$5615  ? { 1'h1, \$5627  } : { 1'h0, \$5639  };
+  assign \$5641  = \$5576  ? { 1'h1, \$5608  } : { 1'h0, \$5640  };
+  assign \$5642  = \$5481  ? { 1'h1, \$5561  } : { 1'h0, \$5641  };
+  assign \$5643  = \$5258  ? { 1'h1, \$5450  } : { 1'h0, \$5642  };
+  assign \$5644  = \$4747  ? { 1'h1, \$5195  } : { 1'h0, \$5643  };
+  assign \$5645  = \$3596  ? { 1'h1, \$4620  } : { 1'h0, \$5644  };
+  assign \$5646  = \$5645  + 1'h1;
+  assign bl_sq = \$3341  ? \$5646  : 10'h000;
+  assign \$5647  = blsq_r + 1'h1;
+  assign \$5649  = 2'h2 * pbits;
+  assign \$5650  = 10'h200 - \$5649 ;
+  assign sq_nt1 = ~ { 5'h00, root, 3'h1 };
+  assign sq_k1_c0_full = { srem[28:0], work[511:508], 1'h1 } + { sq_nt1[32:0], 1'h1 };
+  assign sq_k1_c1n_full = { srem[61:29], 1'h0 } + { sq_nt1[65:33], 1'h0 };
+  assign sq_k1_c1y_full = { srem[61:29], 1'h1 } + { sq_nt1[65:33], 1'h1 };
+  assign sq_k1_c2n_full = { srem[94:62], 1'h0 } + { sq_nt1[98:66], 1'h0 };
+  assign sq_k1_c2y_full = { srem[94:62], 1'h1 } + { sq_nt1[98:66], 1'h1 };
+  assign sq_k1_c3n_full = { srem[127:95], 1'h0 } + { sq_nt1[131:99], 1'h0 };
+  assign sq_k1_c3y_full = { srem[127:95], 1'h1 } + { sq_nt1[131:99], 1'h1 };
+  assign sq_k1_c4n_full = { srem[160:128], 1'h0 } + { sq_nt1[164:132], 1'h0 };
+  assign sq_k1_c4y_full = { srem[160:128], 1'h1 } + { sq_nt1[164:132], 1'h1 };
+  assign sq_k1_c5n_full = { srem[193:161], 1'h0 } + { sq_nt1[197:165], 1'h0 };
+  assign sq_k1_c5y_full = { srem[193:161], 1'h1 } + { sq_nt1[197:165], 1'h1 };
+  assign sq_k1_c6n_full = { srem[226:194], 1'h0 } + { sq_nt1[230:198], 1'h0 };
+  assign sq_k1_c6y_full = { srem[226:194], 1'h1 } + { sq_nt1[230:198], 1'h1 };
+  assign sq_k1_c7n_full = { srem[259:227], 1'h0 } + { sq_nt1[263:231], 1'h0 };
+  assign sq_k1_c7y_full = { srem[259:227], 1'h1 } + { sq_nt1[263:231], 1'h1 };
+  assign \$5651  = sq_k1_c0_full[34] & sq_k1_c1y_full[34];
+  assign sq_k1_p0_1a = sq_k1_c1n_full[34] | \$5651 ;
+  assign \$5652  = sq_k1_c2n_full[34] & sq_k1_c3y_full[34];
+  assign sq_k1_p0_3a = sq_k1_c3n_full[34] | \$5652 ;
+  assign \$5653  = sq_k1_c2y_full[34] & sq_k1_c3y_full[34];
+  assign sq_k1_p0_3b = sq_k1_c3n_full[34] | \$5653 ;
+  assign \$5654  = sq_k1_c4n_full[34] & sq_k1_c5y_full[34];
+  assign sq_k1_p0_5a = sq_k1_c5n_full[34] | \$5654 ;
+  assign \$5655  = sq_k1_c4y_full[34] & sq_k1_c5y_full[34];
+  assign sq_k1_p0_5b = sq_k1_c5n_full[34] | \$5655 ;
+  assign \$5656  = sq_k1_c6n_full[34] & sq_k1_c7y_full[34];
+  assign sq_k1_p0_7a = sq_k1_c7n_full[34] | \$5656 ;
+  assign \$5657  = sq_k1_c6y_full[34] & sq_k1_c7y_full[34];
+  assign sq_k1_p0_7b = sq_k1_c7n_full[34] | \$5657 ;
+  assign \$5658  = sq_k1_p0_1a & sq_k1_c2y_full[34];
+  assign sq_k1_p1_2a = sq_k1_c2n_full[34] | \$5658 ;
+  assign \$5659  = sq_k1_p0_1a & sq_k1_p0_3b;
+  assign sq_k1_p1_3a = sq_k1_p0_3a | \$5659 ;
+  assign \$5660  = sq_k1_p0_5a & sq_k1_c6y_full[34];
+  assign sq_k1_p1_6a = sq_k1_c6n_full[34] | \$5660 ;
+  assign \$5661  = sq_k1_p0_5b & sq_k1_c6y_full[34];
+  assign sq_k1_p1_6b = sq_k1_c6n_full[34] | \$5661 ;
+  assign \$5662  = sq_k1_p0_5a & sq_k1_p0_7b;
+  assign sq_k1_p1_7a = sq_k1_p0_7a | \$5662 ;
+  assign \$5663  = sq_k1_p0_5b & sq_k1_p0_7b;
+  assign sq_k1_p1_7b = sq_k1_p0_7a | \$5663 ;
+  assign \$5664  = sq_k1_p1_3a & sq_k1_c4y_full[34];
+  assign sq_k1_p2_4a = sq_k1_c4n_full[34] | \$5664 ;
+  assign \$5665  = sq_k1_p1_3a & sq_k1_p0_5b;
+  assign sq_k1_p2_5a = sq_k1_p0_5a | \$5665 ;
+  assign \$5666  = sq_k1_p1_3a & sq_k1_p1_6b;
+  assign sq_k1_p2_6a = sq_k1_p1_6a | \$5666 ;
+  assign \$5667  = sq_k1_p1_3a & sq_k1_p1_7b;
+  assign sq_k1_p2_7a = sq_k1_p1_7a | \$5667 ;
+  assign \$5668  = ~ { sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34] };
+  assign \$5669  = sq_k1_c1n_full[33:1] & \$5668 ;
+  assign \$5670  = sq_k1_c1y_full[33:1] & { sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34], sq_k1_c0_full[34] };
+  assign sq_k1_s1 = \$5669  | \$5670 ;
+  assign \$5671  = ~ { sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a };
+  assign \$5672  = sq_k1_c2n_full[33:1] & \$5671 ;
+  assign \$5673  = sq_k1_c2y_full[33:1] & { sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a, sq_k1_p0_1a };
+  assign sq_k1_s2 = \$5672  | \$5673 ;
+  assign \$5674  = ~ { sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a };
+  assign \$5675  = sq_k1_c3n_full[33:1] & \$5674 ;
+  assign \$5676  = sq_k1_c3y_full[33:1] & { sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a, sq_k1_p1_2a };
+  assign sq_k1_s3 = \$5675  | \$5676 ;
+  assign \$5677  = ~ { sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a };
+  assign \$5678  = sq_k1_c4n_full[33:1] & \$5677 ;
+  assign \$5679  = sq_k1_c4y_full[33:1] & { sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a, sq_k1_p1_3a };
+  assign sq_k1_s4 = \$5678  | \$5679 ;
+  assign \$5680  = ~ { sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a };
+  assign \$5681  = sq_k1_c5n_full[33:1] & \$5680 ;
+  assign \$5682  = sq_k1_c5y_full[33:1] & { sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a, sq_k1_p2_4a };
+  assign sq_k1_s5 = \$5681  | \$5682 ;
+  assign \$5683  = ~ { sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a };
+  assign \$5684  = sq_k1_c6n_full[33:1] & \$5683 ;
+  assign \$5685  = sq_k1_c6y_full[33:1] & { sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a, sq_k1_p2_5a };
+  assign sq_k1_s6 = \$5684  | \$5685 ;
+  assign \$5686  = ~ { sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a };
+  assign \$5687  = sq_k1_c7n_full[33:1] & \$5686 ;
+  assign \$5688  = sq_k1_c7y_full[33:1] & { sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a, sq_k1_p2_6a };
+  assign sq_k1_s7 = \$5687  | \$5688 ;
+  assign sq_nt2 = ~ { 4'h0, root, 4'h4 };
+  assign sq_k2_c0_full = { srem[28:0], work[511:508], 1'h1 } + { sq_nt2[32:0], 1'h1 };
+  assign sq_k2_c1n_full = { srem[61:29], 1'h0 } + { sq_nt2[65:33], 1'h0 };
+  assign sq_k2_c1y_full = { srem[61:29], 1'h1 } + { sq_nt2[65:33], 1'h1 };
+  assign sq_k2_c2n_full = { srem[94:62], 1'h0 } + { sq_nt2[98:66], 1'h0 };
+  assign sq_k2_c2y_full = { srem[94:62], 1'h1 } + { sq_nt2[98:66], 1'h1 };
+  assign sq_k2_c3n_full = { srem[127:95], 1'h0 } + { sq_nt2[131:99], 1'h0 };
+  assign sq_k2_c3y_full = { srem[127:95], 1'h1 } + { sq_nt2[131:99], 1'h1 };
+  assign sq_k2_c4n_full = { srem[160:128], 1'h0 } + { sq_nt2[164:132], 1'h0 };
+  assign sq_k2_c4y_full = { srem[160:128], 1'h1 } + { sq_nt2[164:132], 1'h1 };
+  assign sq_k2_c5n_full = { srem[193:161], 1'h0 } + { sq_nt2[197:165], 1'h0 };
+  assign sq_k2_c5y_full = { srem[193:161], 1'h1 } + { sq_nt2[197:165], 1'h1 };
+  assign sq_k2_c6n_full = { srem[226:194], 1'h0 } + { sq_nt2[230:198], 1'h0 };
+  assign sq_k2_c6y_full = { srem[226:194], 1'h1 } + { sq_nt2[230:198], 1'h1 };
+  assign sq_k2_c7n_full = { srem[259:227], 1'h0 } + { sq_nt2[263:231], 1'h0 };
+  assign sq_k2_c7y_full = { srem[259:227], 1'h1 } + { sq_nt2[263:231], 1'h1 };
+  assign \$5689  = sq_k2_c0_full[34] & sq_k2_c1y_full[34];
+  assign sq_k2_p0_1a = sq_k2_c1n_full[34] | \$5689 ;
+  assign \$5690  = sq_k2_c2n_full[34] & sq_k2_c3y_full[34];
+  assign sq_k2_p0_3a = sq_k2_c3n_full[34] | \$5690 ;
+  assign \$5691  = sq_k2_c2y_full[34] & sq_k2_c3y_full[34];
+  assign sq_k2_p0_3b = sq_k2_c3n_full[34] | \$5691 ;
+  assign \$5692  = sq_k2_c4n_full[34] & sq_k2_c5y_full[34];
+  assign sq_k2_p0_5a = sq_k2_c5n_full[34] | \$5692 ;
+  assign \$5693  = sq_k2_c4y_full[34] & sq_k2_c5y_full[34];
+  assign sq_k2_p0_5b = sq_k2_c5n_full[34] | \$5693 ;
+  assign \$5694  = sq_k2_c6n_full[34] & sq_k2_c7y_full[34];
+  assign sq_k2_p0_7a = sq_k2_c7n_full[34] | \$5694 ;
+  assign \$5695  = sq_k2_c6y_full[34] & sq_k2_c7y_full[34];
+  assign sq_k2_p0_7b = sq_k2_c7n_full[34] | \$5695 ;
+  assign \$5696  = sq_k2_p0_1a & sq_k2_c2y_full[34];
+  assign sq_k2_p1_2a = sq_k2_c2n_full[34] | \$5696 ;
+  assign \$5697  = sq_k2_p0_1a & sq_k2_p0_3b;
+  assign sq_k2_p1_3a = sq_k2_p0_3a | \$5697 ;
+  assign \$5698  = sq_k2_p0_5a & sq_k2_c6y_full[34];
+  assign sq_k2_p1_6a = sq_k2_c6n_full[34] | \$5698 ;
+  assign \$5699  = sq_k2_p0_5b & sq_k2_c6y_full[34];
+  assign sq_k2_p1_6b = sq_k2_c6n_full[34] | \$5699 ;
+  assign \$5700  = sq_k2_p0_5a & sq_k2_p0_7b;
+  assign sq_k2_p1_7a = sq_k2_p0_7a | \$5700 ;
+  assign \$5701  = sq_k2_p0_5b & sq_k2_p0_7b;
+  assign sq_k2_p1_7b = sq_k2_p0_7a | \$5701 ;
+  assign \$5702  = sq_k2_p1_3a & sq_k2_c4y_full[34];
+  assign sq_k2_p2_4a = sq_k2_c4n_full[34] | \$5702 ;
+  assign \$5703  = sq_k2_p1_3a & sq_k2_p0_5b;
+  assign sq_k2_p2_5a = sq_k2_p0_5a | \$5703 ;
+  assign \$5704  = sq_k2_p1_3a & sq_k2_p1_6b;
+  assign sq_k2_p2_6a = sq_k2_p1_6a | \$5704 ;
+  assign \$5705  = sq_k2_p1_3a & sq_k2_p1_7b;
+  assign sq_k2_p2_7a = sq_k2_p1_7a | \$5705 ;
+  assign \$5706  = ~ { sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34] };
+  assign \$5707  = sq_k2_c1n_full[33:1] & \$5706 ;
+  assign \$5708  = sq_k2_c1y_full[33:1] & { sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34], sq_k2_c0_full[34] };
+  assign sq_k2_s1 = \$5707  | \$5708 ;
+  assign \$5709  = ~ { sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a };
+  assign \$5710  = sq_k2_c2n_full[33:1] & \$5709 ;
+  assign \$5711  = sq_k2_c2y_full[33:1] & { sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a, sq_k2_p0_1a };
+  assign sq_k2_s2 = \$5710  | \$5711 ;
+  assign \$5712  = ~ { sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a };
+  assign \$5713  = sq_k2_c3n_full[33:1] & \$5712 ;
+  assign \$5714  = sq_k2_c3y_full[33:1] & { sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a, sq_k2_p1_2a };
+  assign sq_k2_s3 = \$5713  | \$5714 ;
+  assign \$5715  = ~ { sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a };
+  assign \$5716  = sq_k2_c4n_full[33:1] & \$5715 ;
+  assign \$5717  = sq_k2_c4y_full[33:1] & { sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a, sq_k2_p1_3a };
+  assign sq_k2_s4 = \$5716  | \$5717 ;
+  assign \$5718  = ~ { sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a };
+  assign \$5719  = sq_k2_c5n_full[33:1] & \$5718 ;
+  assign \$5720  = sq_k2_c5y_full[33:1] & { sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a, sq_k2_p2_4a };
+  assign sq_k2_s5 = \$5719  | \$5720 ;
+  assign \$5721  = ~ { sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a };
+  assign \$5722  = sq_k2_c6n_full[33:1] & \$5721 ;
+  assign \$5723  = sq_k2_c6y_full[33:1] & { sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a, sq_k2_p2_5a };
+  assign sq_k2_s6 = \$5722  | \$5723 ;
+  assign \$5724  = ~ { sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a };
+  assign \$5725  = sq_k2_c7n_full[33:1] & \$5724 ;
+  assign \$5726  = sq_k2_c7y_full[33:1] & { sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a, sq_k2_p2_6a };
+  assign sq_k2_s7 = \$5725  | \$5726 ;
+  assign sq_x3 = ~ { 5'h00, root, 4'h9 };
+  assign sq_y3 = ~ { 6'h00, root, 3'h0 };
+  assign \$5727  = { 1'h0, srem, work[511:508] } ^ sq_x3;
+  assign sq_cs_s = \$5727  ^ sq_y3;
+  assign \$5728  = { 1'h0, srem, work[511:508] } & sq_x3;
+  assign \$5729  = { 1'h0, srem, work[511:508] } & sq_y3;
+  assign \$5730  = \$5728  | \$5729 ;
+  assign \$5731  = sq_x3 & sq_y3;
+  assign \$5732  = \$5730  | \$5731 ;
+  assign sq_k3_c0_full = { sq_cs_s[32:0], 1'h1 } + { \$5732 [31:0], 2'h3 };
+  assign sq_k3_c1n_full = { sq_cs_s[65:33], 1'h0 } + { \$5732 [64:32], 1'h0 };
+  assign sq_k3_c1y_full = { sq_cs_s[65:33], 1'h1 } + { \$5732 [64:32], 1'h1 };
+  assign sq_k3_c2n_full = { sq_cs_s[98:66], 1'h0 } + { \$5732 [97:65], 1'h0 };
+  assign sq_k3_c2y_full = { sq_cs_s[98:66], 1'h1 } + { \$5732 [97:65], 1'h1 };
+  assign sq_k3_c3n_full = { sq_cs_s[131:99], 1'h0 } + { \$5732 [130:98], 1'h0 };
+  assign sq_k3_c3y_full = { sq_cs_s[131:99], 1'h1 } + { \$5732 [130:98], 1'h1 };
+  assign sq_k3_c4n_full = { sq_cs_s[164:132], 1'h0 } + { \$5732 [163:131], 1'h0 };
+  assign sq_k3_c4y_full = { sq_cs_s[164:132], 1'h1 } + { \$5732 [163:131], 1'h1 };
+  assign sq_k3_c5n_full = { sq_cs_s[197:165], 1'h0 } + { \$5732 [196:164], 1'h0 };
+  assign sq_k3_c5y_full = { sq_cs_s[197:165], 1'h1 } + { \$5732 [196:164], 1'h1 };
+  assign sq_k3_c6n_full = { sq_cs_s[230:198], 1'h0 } + { \$5732 [229:197], 1'h0 };
+  assign sq_k3_c6y_full = { sq_cs_s[230:198], 1'h1 } + { \$5732 [229:197], 1'h1 };
+  assign sq_k3_c7n_full = { sq_cs_s[263:231], 1'h0 } + { \$5732 [262:230], 1'h0 };
+  assign sq_k3_c7y_full = { sq_cs_s[263:231], 1'h1 } + { \$5732 [262:230], 1'h1 };
+  assign sq_k3_c8n_full = { sq_cs_s[264], 1'h0 } + { \$5732 [263], 1'h0 };
+  assign sq_k3_c8y_full = { sq_cs_s[264], 1'h1 } + { \$5732 [263], 1'h1 };
+  assign \$5733  = sq_k3_c0_full[34] & sq_k3_c1y_full[34];
+  assign sq_k3_p0_1a = sq_k3_c1n_full[34] | \$5733 ;
+  assign \$5734  = sq_k3_c2n_full[34] & sq_k3_c3y_full[34];
+  assign sq_k3_p0_3a = sq_k3_c3n_full[34] | \$5734 ;
+  assign \$5735  = sq_k3_c2y_full[34] & sq_k3_c3y_full[34];
+  assign sq_k3_p0_3b = sq_k3_c3n_full[34] | \$5735 ;
+  assign \$5736  = sq_k3_c4n_full[34] & sq_k3_c5y_full[34];
+  assign sq_k3_p0_5a = sq_k3_c5n_full[34] | \$5736 ;
+  assign \$5737  = sq_k3_c4y_full[34] & sq_k3_c5y_full[34];
+  assign sq_k3_p0_5b = sq_k3_c5n_full[34] | \$5737 ;
+  assign \$5738  = sq_k3_c6n_full[34] & sq_k3_c7y_full[34];
+  assign sq_k3_p0_7a = sq_k3_c7n_full[34] | \$5738 ;
+  assign \$5739  = sq_k3_c6y_full[34] & sq_k3_c7y_full[34];
+  assign sq_k3_p0_7b = sq_k3_c7n_full[34] | \$5739 ;
+  assign \$5740  = sq_k3_p0_1a & sq_k3_c2y_full[34];
+  assign sq_k3_p1_2a = sq_k3_c2n_full[34] | \$5740 ;
+  assign \$5741  = sq_k3_p0_1a & sq_k3_p0_3b;
+  assign sq_k3_p1_3a = sq_k3_p0_3a | \$5741 ;
+  assign \$5742  = sq_k3_p0_5a & sq_k3_c6y_full[34];
+  assign sq_k3_p1_6a = sq_k3_c6n_full[34] | \$5742 ;
+  assign \$5743  = sq_k3_p0_5b & sq_k3_c6y_full[34];
+  assign sq_k3_p1_6b = sq_k3_c6n_full[34] | \$5743 ;
+  assign \$5744  = sq_k3_p0_5a & sq_k3_p0_7b;
+  assign sq_k3_p1_7a = sq_k3_p0_7a | \$5744 ;
+  assign \$5745  = sq_k3_p0_5b & sq_k3_p0_7b;
+  assign sq_k3_p1_7b = sq_k3_p0_7a | \$5745 ;
+  assign \$5746  = sq_k3_p1_3a & sq_k3_c4y_full[34];
+  assign sq_k3_p2_4a = sq_k3_c4n_full[34] | \$5746 ;
+  assign \$5747  = sq_k3_p1_3a & sq_k3_p0_5b;
+  assign sq_k3_p2_5a = sq_k3_p0_5a | \$5747 ;
+  assign \$5748  = sq_k3_p1_3a & sq_k3_p1_6b;
+  assign sq_k3_p2_6a = sq_k3_p1_6a | \$5748 ;
+  assign \$5749  = sq_k3_p1_3a & sq_k3_p1_7b;
+  assign sq_k3_p2_7a = sq_k3_p1_7a | \$5749 ;
+  assign \$5750  = sq_k3_p2_7a & sq_k3_c8y_full[2];
+  assign sq_k3_p3_8a = sq_k3_c8n_full[2] | \$5750 ;
+  assign \$5751  = ~ { sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34] };
+  assign \$5752  = sq_k3_c1n_full[33:1] & \$5751 ;
+  assign \$5753  = sq_k3_c1y_full[33:1] & { sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34], sq_k3_c0_full[34] };
+  assign sq_k3_s1 = \$5752  | \$5753 ;
+  assign \$5754  = ~ { sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a };
+  assign \$5755  = sq_k3_c2n_full[33:1] & \$5754 ;
+  assign \$5756  = sq_k3_c2y_full[33:1] & { sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a, sq_k3_p0_1a };
+  assign sq_k3_s2 = \$5755  | \$5756 ;
+  assign \$5757  = ~ { sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a };
+  assign \$5758  = sq_k3_c3n_full[33:1] & \$5757 ;
+  assign \$5759  = sq_k3_c3y_full[33:1] & { sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a, sq_k3_p1_2a };
+  assign sq_k3_s3 = \$5758  | \$5759 ;
+  assign \$5760  = ~ { sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a };
+  assign \$5761  = sq_k3_c4n_full[33:1] & \$5760 ;
+  assign \$5762  = sq_k3_c4y_full[33:1] & { sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a, sq_k3_p1_3a };
+  assign sq_k3_s4 = \$5761  | \$5762 ;
+  assign \$5763  = ~ { sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a };
+  assign \$5764  = sq_k3_c5n_full[33:1] & \$5763 ;
+  assign \$5765  = sq_k3_c5y_full[33:1] & { sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a, sq_k3_p2_4a };
+  assign sq_k3_s5 = \$5764  | \$5765 ;
+  assign \$5766  = ~ { sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a };
+  assign \$5767  = sq_k3_c6n_full[33:1] & \$5766 ;
+  assign \$5768  = sq_k3_c6y_full[33:1] & { sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a, sq_k3_p2_5a };
+  assign sq_k3_s6 = \$5767  | \$5768 ;
+  assign \$5769  = ~ { sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a };
+  assign \$5770  = sq_k3_c7n_full[33:1] & \$5769 ;
+  assign \$5771  = sq_k3_c7y_full[33:1] & { sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a, sq_k3_p2_6a };
+  assign sq_k3_s7 = \$5770  | \$5771 ;
+  assign \$5772  = ~ sq_k3_p2_7a;
+  assign \$5773  = sq_k3_c8n_full[1] & \$5772 ;
+  assign \$5774  = sq_k3_c8y_full[1] & sq_k3_p2_7a;
+  assign sq_k3_s8 = \$5773  | \$5774 ;
+  assign sq_ge3 = ~ sq_k3_s8;
+  assign \$5775  = sq_k3_s8 ? { sq_k2_s7, sq_k2_s6, sq_k2_s5, sq_k2_s4, sq_k2_s3, sq_k2_s2, sq_k2_s1, sq_k2_c0_full[33:1] } : { sq_k3_s7, sq_k3_s6, sq_k3_s5, sq_k3_s4, sq_k3_s3, sq_k3_s2, sq_k3_s1, sq_k3_c0_full[33:1] };
+  assign \$5776  = sq_k1_p2_7a ? { sq_k1_s7, sq_k1_s6, sq_k1_s5, sq_k1_s4, sq_k1_s3, sq_k1_s2, sq_k1_s1, sq_k1_c0_full[33:1] } : { srem, work[511:508] };
+  assign \$5777  = sq_k2_p2_7a ? \$5775  : \$5776 ;
+  assign \$5778  = ~ sq_k2_p2_7a;
+  assign \$5779  = sq_k1_p2_7a & \$5778 ;
+  assign \$5780  = sq_ge3 | \$5779 ;
+  assign \$5782  = | drem;
+  assign wb_up = ceil & \$5782 ;
+  assign \$5783  = quo + 1'h1;
+  assign \$5784  = wb_up ? \$5783 [255:0] : quo;
+  assign wb_val = is_sqrt ? root : \$5784 ;
+  assign \$5785  = ~ rb;
   assign alu_c0_full = { ra[63:0], word[42] } + { alu_y[63:0], word[42] };
   assign alu_c1n_full = { ra[127:64], 1'h0 } + { alu_y[127:64], 1'h0 };
   assign alu_c1y_full = { ra[127:64], 1'h1 } + { alu_y[127:64], 1'h1 };
@@ -18760,252 +19624,257 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   assign alu_c8y_full = { ra[575:512], 1'h1 } + { alu_y[575:512], 1'h1 };
   assign alu_c9n_full = { ra[639:576], 1'h0 } + { alu_y[639:576], 1'h0 };
   assign alu_c9y_full = { ra[639:576], 1'h1 } + { alu_y[639:576], 1'h1 };
-  assign \$5701  = alu_c0_full[65] & alu_c1y_full[65];
-  assign alu_p0_1a = alu_c1n_full[65] | \$5701 ;
-  assign \$5702  = alu_c2n_full[65] & alu_c3y_full[65];
-  assign alu_p0_3a = alu_c3n_full[65] | \$5702 ;
-  assign \$5703  = alu_c2y_full[65] & alu_c3y_full[65];
-  assign alu_p0_3b = alu_c3n_full[65] | \$5703 ;
-  assign \$5704  = alu_c4n_full[65] & alu_c5y_full[65];
-  assign alu_p0_5a = alu_c5n_full[65] | \$5704 ;
-  assign \$5705  = alu_c4y_full[65] & alu_c5y_full[65];
-  assign alu_p0_5b = alu_c5n_full[65] | \$5705 ;
-  assign \$5706  = alu_c6n_full[65] & alu_c7y_full[65];
-  assign alu_p0_7a = alu_c7n_full[65] | \$5706 ;
-  assign \$5707  = alu_c6y_full[65] & alu_c7y_full[65];
-  assign alu_p0_7b = alu_c7n_full[65] | \$5707 ;
-  assign \$5708  = alu_c8n_full[65] & alu_c9y_full[65];
-  assign alu_p0_9a = alu_c9n_full[65] | \$5708 ;
-  assign \$5709  = alu_c8y_full[65] & alu_c9y_full[65];
-  assign alu_p0_9b = alu_c9n_full[65] | \$5709 ;
-  assign \$5710  = alu_p0_1a & alu_c2y_full[65];
-  assign alu_p1_2a = alu_c2n_full[65] | \$5710 ;
-  assign \$5711  = alu_p0_1a & alu_p0_3b;
-  assign alu_p1_3a = alu_p0_3a | \$5711 ;
-  assign \$5712  = alu_p0_5a & alu_c6y_full[65];
-  assign alu_p1_6a = alu_c6n_full[65] | \$5712 ;
-  assign \$5713  = alu_p0_5b & alu_c6y_full[65];
-  assign alu_p1_6b = alu_c6n_full[65] | \$5713 ;
-  assign \$5714  = alu_p0_5a & alu_p0_7b;
-  assign alu_p1_7a = alu_p0_7a | \$5714 ;
-  assign \$5715  = alu_p0_5b & alu_p0_7b;
-  assign alu_p1_7b = alu_p0_7a | \$5715 ;
-  assign \$5716  = alu_p1_3a & alu_c4y_full[65];
-  assign alu_p2_4a = alu_c4n_full[65] | \$5716 ;
-  assign \$5717  = alu_p1_3a & alu_p0_5b;
-  assign alu_p2_5a = alu_p0_5a | \$5717 ;
-  assign \$5718  = alu_p1_3a & alu_p1_6b;
-  assign alu_p2_6a = alu_p1_6a | \$5718 ;
-  assign \$5719  = alu_p1_3a & alu_p1_7b;
-  assign alu_p2_7a = alu_p1_7a | \$5719 ;
-  assign \$5720  = alu_p2_7a & alu_c8y_full[65];
-  assign alu_p3_8a = alu_c8n_full[65] | \$5720 ;
-  assign \$5721  = alu_p2_7a & alu_p0_9b;
-  assign alu_p3_9a = alu_p0_9a | \$5721 ;
-  assign \$5722  = ~ { alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65] };
-  assign \$5723  = alu_c1n_full[64:1] & \$5722 ;
-  assign \$5724  = alu_c1y_full[64:1] & { alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65] };
-  assign alu_s1 = \$5723  | \$5724 ;
-  assign \$5725  = ~ { alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a };
-  assign \$5726  = alu_c2n_full[64:1] & \$5725 ;
-  assign \$5727  = alu_c2y_full[64:1] & { alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a };
-  assign alu_s2 = \$5726  | \$5727 ;
-  assign \$5728  = ~ { alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a };
-  assign \$5729  = alu_c3n_full[64:1] & \$5728 ;
-  assign \$5730  = alu_c3y_full[64:1] & { alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a };
-  assign alu_s3 = \$5729  | \$5730 ;
-  assign \$5731  = ~ { alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a };
-  assign \$5732  = alu_c4n_full[64:1] & \$5731 ;
-  assign \$5733  = alu_c4y_full[64:1] & { alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a };
-  assign alu_s4 = \$5732  | \$5733 ;
-  assign \$5734  = ~ { alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a };
-  assign \$5735  = alu_c5n_full[64:1] & \$5734 ;
-  assign \$5736  = alu_c5y_full[64:1] & { alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a };
-  assign alu_s5 = \$5735  | \$5736 ;
-  assign \$5737  = ~ { alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a };
-  assign \$5738  = alu_c6n_full[64:1] & \$5737 ;
-  assign \$5739  = alu_c6y_full[64:1] & { alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a };
-  assign alu_s6 = \$5738  | \$5739 ;
-  assign \$5740  = ~ { alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a };
-  assign \$5741  = alu_c7n_full[64:1] & \$5740 ;
-  assign \$5742  = alu_c7y_full[64:1] & { alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a };
-  assign alu_s7 = \$5741  | \$5742 ;
-  assign \$5743  = ~ { alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a };
-  assign \$5744  = alu_c8n_full[64:1] & \$5743 ;
-  assign \$5745  = alu_c8y_full[64:1] & { alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a };
-  assign alu_s8 = \$5744  | \$5745 ;
-  assign \$5746  = ~ { alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a };
-  assign \$5747  = alu_c9n_full[64:1] & \$5746 ;
-  assign \$5748  = alu_c9y_full[64:1] & { alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a };
-  assign alu_s9 = \$5747  | \$5748 ;
+  assign \$5786  = alu_c0_full[65] & alu_c1y_full[65];
+  assign alu_p0_1a = alu_c1n_full[65] | \$5786 ;
+  assign \$5787  = alu_c2n_full[65] & alu_c3y_full[65];
+  assign alu_p0_3a = alu_c3n_full[65] | \$5787 ;
+  assign \$5788  = alu_c2y_full[65] & alu_c3y_full[65];
+  assign alu_p0_3b = alu_c3n_full[65] | \$5788 ;
+  assign \$5789  = alu_c4n_full[65] & alu_c5y_full[65];
+  assign alu_p0_5a = alu_c5n_full[65] | \$5789 ;
+  assign \$5790  = alu_c4y_full[65] & alu_c5y_full[65];
+  assign alu_p0_5b = alu_c5n_full[65] | \$5790 ;
+  assign \$5791  = alu_c6n_full[65] & alu_c7y_full[65];
+  assign alu_p0_7a = alu_c7n_full[65] | \$5791 ;
+  assign \$5792  = alu_c6y_full[65] & alu_c7y_full[65];
+  assign alu_p0_7b = alu_c7n_full[65] | \$5792 ;
+  assign \$5793  = alu_c8n_full[65] & alu_c9y_full[65];
+  assign alu_p0_9a = alu_c9n_full[65] | \$5793 ;
+  assign \$5794  = alu_c8y_full[65] & alu_c9y_full[65];
+  assign alu_p0_9b = alu_c9n_full[65] | \$5794 ;
+  assign \$5795  = alu_p0_1a & alu_c2y_full[65];
+  assign alu_p1_2a = alu_c2n_full[65] | \$5795 ;
+  assign \$5796  = alu_p0_1a & alu_p0_3b;
+  assign alu_p1_3a = alu_p0_3a | \$5796 ;
+  assign \$5797  = alu_p0_5a & alu_c6y_full[65];
+  assign alu_p1_6a = alu_c6n_full[65] | \$5797 ;
+  assign \$5798  = alu_p0_5b & alu_c6y_full[65];
+  assign alu_p1_6b = alu_c6n_full[65] | \$5798 ;
+  assign \$5799  = alu_p0_5a & alu_p0_7b;
+  assign alu_p1_7a = alu_p0_7a | \$5799 ;
+  assign \$5800  = alu_p0_5b & alu_p0_7b;
+  assign alu_p1_7b = alu_p0_7a | \$5800 ;
+  assign \$5801  = alu_p1_3a & alu_c4y_full[65];
+  assign alu_p2_4a = alu_c4n_full[65] | \$5801 ;
+  assign \$5802  = alu_p1_3a & alu_p0_5b;
+  assign alu_p2_5a = alu_p0_5a | \$5802 ;
+  assign \$5803  = alu_p1_3a & alu_p1_6b;
+  assign alu_p2_6a = alu_p1_6a | \$5803 ;
+  assign \$5804  = alu_p1_3a & alu_p1_7b;
+  assign alu_p2_7a = alu_p1_7a | \$5804 ;
+  assign \$5805  = alu_p2_7a & alu_c8y_full[65];
+  assign alu_p3_8a = alu_c8n_full[65] | \$5805 ;
+  assign \$5806  = alu_p2_7a & alu_p0_9b;
+  assign alu_p3_9a = alu_p0_9a | \$5806 ;
+  assign \$5807  = ~ { alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65] };
+  assign \$5808  = alu_c1n_full[64:1] & \$5807 ;
+  assign \$5809  = alu_c1y_full[64:1] & { alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65], alu_c0_full[65] };
+  assign alu_s1 = \$5808  | \$5809 ;
+  assign \$5810  = ~ { alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a };
+  assign \$5811  = alu_c2n_full[64:1] & \$5810 ;
+  assign \$5812  = alu_c2y_full[64:1] & { alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a, alu_p0_1a };
+  assign alu_s2 = \$5811  | \$5812 ;
+  assign \$5813  = ~ { alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a };
+  assign \$5814  = alu_c3n_full[64:1] & \$5813 ;
+  assign \$5815  = alu_c3y_full[64:1] & { alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a, alu_p1_2a };
+  assign alu_s3 = \$5814  | \$5815 ;
+  assign \$5816  = ~ { alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a };
+  assign \$5817  = alu_c4n_full[64:1] & \$5816 ;
+  assign \$5818  = alu_c4y_full[64:1] & { alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a, alu_p1_3a };
+  assign alu_s4 = \$5817  | \$5818 ;
+  assign \$5819  = ~ { alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a };
+  assign \$5820  = alu_c5n_full[64:1] & \$5819 ;
+  assign \$5821  = alu_c5y_full[64:1] & { alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a, alu_p2_4a };
+  assign alu_s5 = \$5820  | \$5821 ;
+  assign \$5822  = ~ { alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a };
+  assign \$5823  = alu_c6n_full[64:1] & \$5822 ;
+  assign \$5824  = alu_c6y_full[64:1] & { alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a, alu_p2_5a };
+  assign alu_s6 = \$5823  | \$5824 ;
+  assign \$5825  = ~ { alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a };
+  assign \$5826  = alu_c7n_full[64:1] & \$5825 ;
+  assign \$5827  = alu_c7y_full[64:1] & { alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a, alu_p2_6a };
+  assign alu_s7 = \$5826  | \$5827 ;
+  assign \$5828  = ~ { alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a };
+  assign \$5829  = alu_c8n_full[64:1] & \$5828 ;
+  assign \$5830  = alu_c8y_full[64:1] & { alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a, alu_p2_7a };
+  assign alu_s8 = \$5829  | \$5830 ;
+  assign \$5831  = ~ { alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a };
+  assign \$5832  = alu_c9n_full[64:1] & \$5831 ;
+  assign \$5833  = alu_c9y_full[64:1] & { alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a, alu_p3_8a };
+  assign alu_s9 = \$5832  | \$5833 ;
   assign alu_ltu = ~ alu_p3_9a;
-  assign \$5749  = ra[639] == alu_y[639];
-  assign \$5750  = ~ alu_p3_9a;
-  assign alu_lts = \$5749  ? ra[639] : \$5750 ;
+  assign \$5834  = ra[639] == alu_y[639];
+  assign \$5835  = ~ alu_p3_9a;
+  assign alu_lts = \$5834  ? ra[639] : \$5835 ;
   assign eq_ab = ra == rb;
   assign signs_differ = ra[639] != rb[639];
-  assign \$5751  = word[4:0] == 4'he;
-  assign \$5752  = word[4:0] == 4'hf;
-  assign \$5753  = word[4:0] == 5'h10;
-  assign \$5754  = | { \$5753 , \$5752 , \$5751  };
-  assign \$5755  = word[4:0] == 4'hc;
-  assign \$5756  = \$5755  & eq_ab;
-  assign \$5757  = \$5754  | \$5756 ;
-  assign \$5758  = word[4:0] == 4'hd;
-  assign \$5759  = ~ eq_ab;
-  assign \$5760  = \$5758  & \$5759 ;
-  assign early = \$5757  | \$5760 ;
-  assign \$5761  = word[4:0] == 4'hb;
-  assign \$5762  = \$5761  & signs_differ;
-  assign \$5763  = \$5762  & ra[639];
-  assign take_c1 = early | \$5763 ;
-  assign \$5764  = word[4:0] == 4'ha;
-  assign \$5765  = early | \$5764 ;
-  assign \$5766  = word[4:0] == 4'hb;
-  assign \$5767  = ~ signs_differ;
-  assign \$5768  = \$5767  | ra[639];
-  assign \$5769  = \$5766  & \$5768 ;
-  assign take_c0 = \$5765  | \$5769 ;
+  assign \$5836  = word[4:0] == 4'he;
+  assign \$5837  = word[4:0] == 4'hf;
+  assign \$5838  = word[4:0] == 5'h10;
+  assign \$5839  = | { \$5838 , \$5837 , \$5836  };
+  assign \$5840  = word[4:0] == 4'hc;
+  assign \$5841  = \$5840  & eq_ab;
+  assign \$5842  = \$5839  | \$5841 ;
+  assign \$5843  = word[4:0] == 4'hd;
+  assign \$5844  = ~ eq_ab;
+  assign \$5845  = \$5843  & \$5844 ;
+  assign early = \$5842  | \$5845 ;
+  assign \$5846  = word[4:0] == 4'hb;
+  assign \$5847  = \$5846  & signs_differ;
+  assign \$5848  = \$5847  & ra[639];
+  assign take_c1 = early | \$5848 ;
+  assign \$5849  = word[4:0] == 4'ha;
+  assign \$5850  = early | \$5849 ;
+  assign \$5851  = word[4:0] == 4'hb;
+  assign \$5852  = ~ signs_differ;
+  assign \$5853  = \$5852  | ra[639];
+  assign \$5854  = \$5851  & \$5853 ;
+  assign take_c0 = \$5850  | \$5854 ;
   assign take = alu_p3_9a ? take_c1 : take_c0;
-  assign \$5770  = word[4:0] == 5'h10;
-  assign target = \$5770  ? ra[15:0] : word[41:26];
-  assign \$5771  = word[4:0] == 3'h7;
-  assign \$5772  = word[4:0] == 4'h8;
-  assign \$5773  = word[4:0] == 4'h9;
-  assign \$5774  = word[4:0] == 5'h11;
-  assign \$5775  = | { \$5774 , \$5773 , \$5772 , \$5771  };
-  assign \$5776  = word[4:0] == 3'h6;
-  assign \$5778  = | \$5777 ;
-  assign \$5779  = \$5776  & \$5778 ;
-  assign hold = \$5775  | \$5779 ;
-  assign \$5780  = ~ o__valid;
-  assign \$5781  = \$5780  | o__ready;
-  assign \$5782  = ~ xvalid;
-  assign \$5783  = ~ hold;
-  assign \$5784  = ~ take;
-  assign \$5785  = | word[11:5];
-  assign \$5786  = | word[11:5];
-  assign \$5787  = | word[11:5];
-  assign \$5788  = | word[11:5];
-  assign \$5791  = ! \$5790 ;
-  assign \$5792  = | word[11:5];
-  assign \$5793  = | word[11:5];
-  assign \$5794  = pc + 1'h1;
-  assign \$5796  = ! \$5795 ;
-  assign \$5797  = | dst;
-  assign \$5798  = ! qsteps;
-  assign \$5799  = | dst;
-  assign \$5800  = | dnum;
-  assign \$5801  = ceil & \$5800 ;
-  assign \$5802  = count == 1'h1;
-  assign \$5803  = | dst;
-  assign \$5804  = ! psteps;
-  assign \$5805  = | dst;
-  assign \$5806  = | dst;
-  assign \$5807  = ! fsm_state;
-  assign \$5808  = fsm_state == 1'h1;
-  assign \$5809  = fsm_state == 2'h2;
-  assign \$5810  = fsm_state == 2'h3;
-  assign \$5811  = fsm_state == 3'h4;
-  assign \$5812  = fsm_state == 3'h5;
-  assign \$5813  = fsm_state == 3'h6;
-  assign \$5814  = fsm_state == 3'h7;
-  assign \$5815  = fpc + 1'h1;
-  assign \$5816  = i__valid & i__ready;
-  assign \$5818  = ! \$5817 ;
-  assign \$5821  = word[4:0] == 4'h8;
-  assign \$5825  = ! \$5824 ;
-  assign \$5826  = ! qsteps;
-  assign \$5827  = count - 1'h1;
-  assign \$5828  = count == 1'h1;
-  assign \$5829  = ! psteps;
-  assign \$5830  = work << \$5586 [9:0];
-  assign \$5831  = count - 1'h1;
-  assign \$5832  = count == 1'h1;
+  assign \$5855  = word[4:0] == 5'h10;
+  assign target = \$5855  ? ra[15:0] : word[41:26];
+  assign \$5856  = word[4:0] == 3'h7;
+  assign \$5857  = word[4:0] == 4'h8;
+  assign \$5858  = word[4:0] == 4'h9;
+  assign \$5859  = word[4:0] == 5'h11;
+  assign \$5860  = | { \$5859 , \$5858 , \$5857 , \$5856  };
+  assign \$5861  = word[4:0] == 3'h6;
+  assign \$5863  = | \$5862 ;
+  assign \$5864  = \$5861  & \$5863 ;
+  assign hold = \$5860  | \$5864 ;
+  assign \$5865  = ~ o__valid;
+  assign \$5866  = \$5865  | o__ready;
+  assign \$5867  = ~ xvalid;
+  assign \$5868  = ~ hold;
+  assign \$5869  = ~ take;
+  assign \$5870  = | word[11:5];
+  assign \$5871  = | word[11:5];
+  assign \$5872  = | word[11:5];
+  assign \$5873  = | word[11:5];
+  assign \$5875  = | word[11:5];
+  assign \$5876  = | word[11:5];
+  assign \$5877  = pc + 1'h1;
+  assign \$5878  = | dst;
+  assign \$5879  = ! qsteps;
+  assign \$5880  = | dst;
+  assign \$5881  = | dnum;
+  assign \$5882  = ceil & \$5881 ;
+  assign \$5883  = count == 1'h1;
+  assign \$5884  = | dst;
+  assign \$5885  = ! psteps;
+  assign \$5886  = | dst;
+  assign \$5887  = | dst;
+  assign \$5888  = ! fsm_state;
+  assign \$5889  = fsm_state == 1'h1;
+  assign \$5890  = fsm_state == 2'h2;
+  assign \$5891  = fsm_state == 2'h3;
+  assign \$5892  = fsm_state == 3'h4;
+  assign \$5893  = fsm_state == 3'h5;
+  assign \$5894  = fsm_state == 3'h6;
+  assign \$5895  = fsm_state == 3'h7;
+  assign \$5896  = fpc + 1'h1;
+  assign \$5897  = i__valid & i__ready;
+  assign \$5899  = | \$5898 ;
+  assign \$5903  = ! \$5902 ;
+  assign \$5904  = word[4:0] == 4'h8;
+  assign \$5908  = ! \$5907 ;
+  assign \$5909  = ! qsteps;
+  assign \$5910  = count - 1'h1;
+  assign \$5911  = count == 1'h1;
+  assign \$5912  = ! psteps;
+  assign \$5913  = work << \$5650 [9:0];
+  assign \$5914  = count - 1'h1;
+  assign \$5915  = count == 1'h1;
   always @(posedge pipe_clk)
-    word <= \$5833 ;
+    word <= \$5916 ;
   always @(posedge pipe_clk)
-    ra <= \$5834 ;
+    ra <= \$5917 ;
   always @(posedge pipe_clk)
-    rb <= \$5835 ;
+    rb <= \$5918 ;
   always @(posedge pipe_clk)
-    pc <= \$5836 ;
+    pc <= \$5919 ;
   always @(posedge pipe_clk)
-    fpc <= \$5837 ;
+    fpc <= \$5920 ;
   always @(posedge pipe_clk)
-    xvalid <= \$5838 ;
+    xvalid <= \$5921 ;
   always @(posedge pipe_clk)
-    r_resx <= \$5839 ;
+    r_resx <= \$5922 ;
   always @(posedge pipe_clk)
-    r_resp <= \$5840 ;
+    r_resp <= \$5923 ;
   always @(posedge pipe_clk)
-    r_rese <= \$5841 ;
+    r_rese <= \$5924 ;
   always @(posedge pipe_clk)
-    r_resc <= \$5842 ;
+    r_resc <= \$5925 ;
   always @(posedge pipe_clk)
-    r_dir <= \$5843 ;
+    r_dir <= \$5926 ;
   always @(posedge pipe_clk)
-    o__valid <= \$5844 ;
+    o__valid <= \$5927 ;
   always @(posedge pipe_clk)
-    r_mode <= \$5845 ;
+    r_mode <= \$5928 ;
   always @(posedge pipe_clk)
-    r_a_base <= \$5846 ;
+    r_a_base <= \$5929 ;
   always @(posedge pipe_clk)
-    r_a_other <= \$5847 ;
+    r_a_other <= \$5930 ;
   always @(posedge pipe_clk)
-    r_a_fn <= \$5848 ;
+    r_a_fn <= \$5931 ;
   always @(posedge pipe_clk)
-    r_a_fd <= \$5849 ;
+    r_a_fd <= \$5932 ;
   always @(posedge pipe_clk)
-    r_b_base <= \$5850 ;
+    r_b_base <= \$5933 ;
   always @(posedge pipe_clk)
-    r_b_other <= \$5851 ;
+    r_b_other <= \$5934 ;
   always @(posedge pipe_clk)
-    r_b_fn <= \$5852 ;
+    r_b_fn <= \$5935 ;
   always @(posedge pipe_clk)
-    r_b_fd <= \$5853 ;
+    r_b_fd <= \$5936 ;
   always @(posedge pipe_clk)
-    r_maxc <= \$5854 ;
+    r_maxc <= \$5937 ;
   always @(posedge pipe_clk)
-    tag <= \$5855 ;
+    tag <= \$5938 ;
   always @(posedge pipe_clk)
-    fsm_state <= \$5856 ;
+    fsm_state <= \$5939 ;
   always @(posedge pipe_clk)
-    acc <= \$5857 ;
+    acc <= \$5940 ;
   always @(posedge pipe_clk)
-    ma <= \$5858 ;
+    ma <= \$5941 ;
   always @(posedge pipe_clk)
-    mb <= \$5859 ;
+    mb <= \$5942 ;
   always @(posedge pipe_clk)
-    dst <= \$5860 ;
+    dst <= \$5943 ;
   always @(posedge pipe_clk)
-    ceil <= \$5861 ;
+    mul_st <= \$5944 ;
   always @(posedge pipe_clk)
-    is_sqrt <= \$5862 ;
+    mb_last <= \$5945 ;
   always @(posedge pipe_clk)
-    den <= \$5863 ;
+    ceil <= \$5946 ;
   always @(posedge pipe_clk)
-    dnum <= \$5864 ;
+    is_sqrt <= \$5947 ;
   always @(posedge pipe_clk)
-    bla_r <= \$5865 ;
+    den <= \$5948 ;
   always @(posedge pipe_clk)
-    blb_r <= \$5866 ;
+    dnum <= \$5949 ;
   always @(posedge pipe_clk)
-    work <= \$5867 ;
+    bla_r <= \$5950 ;
   always @(posedge pipe_clk)
-    blsq_r <= \$5868 ;
+    blb_r <= \$5951 ;
   always @(posedge pipe_clk)
-    o__payload <= \$5869 ;
+    work <= \$5952 ;
   always @(posedge pipe_clk)
-    drem <= \$5870 ;
+    blsq_r <= \$5953 ;
   always @(posedge pipe_clk)
-    quo <= \$5871 ;
+    o__payload <= \$5954 ;
   always @(posedge pipe_clk)
-    count <= \$5872 ;
+    drem <= \$5955 ;
   always @(posedge pipe_clk)
-    srem <= \$5873 ;
+    quo <= \$5956 ;
   always @(posedge pipe_clk)
-    root <= \$5874 ;
+    count <= \$5957 ;
+  always @(posedge pipe_clk)
+    den3 <= \$5958 ;
+  always @(posedge pipe_clk)
+    srem <= \$5959 ;
+  always @(posedge pipe_clk)
+    root <= \$5960 ;
   assign \$1  = wr_addr >= 5'h18;
   assign \$2  = wr_addr == 4'hd;
   assign \$3  = wr_addr == 4'he;
@@ -19019,6 +19888,8 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   assign fa_val_fwd = wr_lands & \$9 ;
   assign \$10  = wr_addr == f_word[25:19];
   assign fb_val_fwd = wr_lands & \$10 ;
+  assign mul_x = mul_st ? ma : ra;
+  assign mul_y = mul_st ? mb[35:0] : rb[35:0];
   assign \$11  = mul_x[17:0] * mul_y[17:0];
   assign \$12  = mul_x[53:36] * mul_y[17:0];
   assign \$13  = mul_x[89:72] * mul_y[17:0];
@@ -19097,14 +19968,14 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   assign \$85  = \$83  | \$84 ;
   assign \$86  = { \$46 [9:0], \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , 18'h00000 } & { \$64 [9:0], \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , 18'h00000 };
   assign \$87  = \$85  | \$86 ;
-  assign \$88  = acc & { acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use };
+  assign \$88  = acc & { mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st };
   assign \$89  = { \$81 [27:0], \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , 36'h000000000 } ^ \$88 ;
   assign mul_csa2_s = \$89  ^ mul_csa1_s;
-  assign \$90  = acc & { acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use };
+  assign \$90  = acc & { mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st };
   assign \$91  = { \$81 [27:0], \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , 36'h000000000 } & \$90 ;
   assign \$92  = { \$81 [27:0], \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , 36'h000000000 } & mul_csa1_s;
   assign \$93  = \$91  | \$92 ;
-  assign \$94  = acc & { acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use };
+  assign \$94  = acc & { mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st, mul_st };
   assign \$95  = \$94  & mul_csa1_s;
   assign \$96  = \$93  | \$95 ;
   assign \$97  = { \$87 [638:0], 1'h0 } ^ mul_csa2_s;
@@ -21140,995 +22011,1059 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   assign \$2713  = \$2712  > blb_r;
   assign \$2714  = bla_r + 1'h1;
   assign \$2715  = \$2714  - blb_r;
-  assign \$2716  = 9'h102 - qbits;
+  assign \$2716  = 9'h100 - qbits;
   assign \$2717  = dnum >> qbits;
   assign \$2718  = dnum << \$2716 [8:0];
-  assign div0_nd = ~ { 1'h0, den };
-  assign div0_c0_full = { drem[35:0], dnum[257], 1'h1 } + { div0_nd[36:0], 1'h1 };
-  assign div0_c1n_full = { drem[72:36], 1'h0 } + { div0_nd[73:37], 1'h0 };
-  assign div0_c1y_full = { drem[72:36], 1'h1 } + { div0_nd[73:37], 1'h1 };
-  assign div0_c2n_full = { drem[109:73], 1'h0 } + { div0_nd[110:74], 1'h0 };
-  assign div0_c2y_full = { drem[109:73], 1'h1 } + { div0_nd[110:74], 1'h1 };
-  assign div0_c3n_full = { drem[144:110], 1'h0 } + { div0_nd[145:111], 1'h0 };
-  assign div0_c3y_full = { drem[144:110], 1'h1 } + { div0_nd[145:111], 1'h1 };
-  assign \$2719  = div0_c0_full[38] & div0_c1y_full[38];
-  assign div0_p0_1a = div0_c1n_full[38] | \$2719 ;
-  assign \$2720  = div0_c2n_full[38] & div0_c3y_full[36];
-  assign div0_p0_3a = div0_c3n_full[36] | \$2720 ;
-  assign \$2721  = div0_c2y_full[38] & div0_c3y_full[36];
-  assign div0_p0_3b = div0_c3n_full[36] | \$2721 ;
-  assign \$2722  = div0_p0_1a & div0_c2y_full[38];
-  assign div0_p1_2a = div0_c2n_full[38] | \$2722 ;
-  assign \$2723  = div0_p0_1a & div0_p0_3b;
-  assign div0_p1_3a = div0_p0_3a | \$2723 ;
-  assign \$2724  = ~ { div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38] };
-  assign \$2725  = div0_c1n_full[37:1] & \$2724 ;
-  assign \$2726  = div0_c1y_full[37:1] & { div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38], div0_c0_full[38] };
-  assign div0_s1 = \$2725  | \$2726 ;
-  assign \$2727  = ~ { div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a };
-  assign \$2728  = div0_c2n_full[37:1] & \$2727 ;
-  assign \$2729  = div0_c2y_full[37:1] & { div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a, div0_p0_1a };
-  assign div0_s2 = \$2728  | \$2729 ;
-  assign \$2730  = ~ { div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a };
-  assign \$2731  = div0_c3n_full[35:1] & \$2730 ;
-  assign \$2732  = div0_c3y_full[35:1] & { div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a, div0_p1_2a };
-  assign div0_s3 = \$2731  | \$2732 ;
-  assign \$2733  = div0_p1_3a ? { div0_s3, div0_s2, div0_s1, div0_c0_full[37:1] } : { drem, dnum[257] };
-  assign div1_nd = ~ { 1'h0, den };
-  assign div1_c0_full = { \$2733 [35:0], \$2734 [257], 1'h1 } + { div1_nd[36:0], 1'h1 };
-  assign div1_c1n_full = { \$2733 [72:36], 1'h0 } + { div1_nd[73:37], 1'h0 };
-  assign div1_c1y_full = { \$2733 [72:36], 1'h1 } + { div1_nd[73:37], 1'h1 };
-  assign div1_c2n_full = { \$2733 [109:73], 1'h0 } + { div1_nd[110:74], 1'h0 };
-  assign div1_c2y_full = { \$2733 [109:73], 1'h1 } + { div1_nd[110:74], 1'h1 };
-  assign div1_c3n_full = { \$2733 [144:110], 1'h0 } + { div1_nd[145:111], 1'h0 };
-  assign div1_c3y_full = { \$2733 [144:110], 1'h1 } + { div1_nd[145:111], 1'h1 };
-  assign \$2735  = div1_c0_full[38] & div1_c1y_full[38];
-  assign div1_p0_1a = div1_c1n_full[38] | \$2735 ;
-  assign \$2736  = div1_c2n_full[38] & div1_c3y_full[36];
-  assign div1_p0_3a = div1_c3n_full[36] | \$2736 ;
-  assign \$2737  = div1_c2y_full[38] & div1_c3y_full[36];
-  assign div1_p0_3b = div1_c3n_full[36] | \$2737 ;
-  assign \$2738  = div1_p0_1a & div1_c2y_full[38];
-  assign div1_p1_2a = div1_c2n_full[38] | \$2738 ;
-  assign \$2739  = div1_p0_1a & div1_p0_3b;
-  assign div1_p1_3a = div1_p0_3a | \$2739 ;
-  assign \$2740  = ~ { div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38] };
-  assign \$2741  = div1_c1n_full[37:1] & \$2740 ;
-  assign \$2742  = div1_c1y_full[37:1] & { div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38], div1_c0_full[38] };
-  assign div1_s1 = \$2741  | \$2742 ;
-  assign \$2743  = ~ { div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a };
-  assign \$2744  = div1_c2n_full[37:1] & \$2743 ;
-  assign \$2745  = div1_c2y_full[37:1] & { div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a, div1_p0_1a };
-  assign div1_s2 = \$2744  | \$2745 ;
-  assign \$2746  = ~ { div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a };
-  assign \$2747  = div1_c3n_full[35:1] & \$2746 ;
-  assign \$2748  = div1_c3y_full[35:1] & { div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a, div1_p1_2a };
-  assign div1_s3 = \$2747  | \$2748 ;
-  assign \$2749  = div1_p1_3a ? { div1_s3, div1_s2, div1_s1, div1_c0_full[37:1] } : { \$2733 [144:0], \$2734 [257] };
-  assign div2_nd = ~ { 1'h0, den };
-  assign div2_c0_full = { \$2749 [35:0], \$2750 [257], 1'h1 } + { div2_nd[36:0], 1'h1 };
-  assign div2_c1n_full = { \$2749 [72:36], 1'h0 } + { div2_nd[73:37], 1'h0 };
-  assign div2_c1y_full = { \$2749 [72:36], 1'h1 } + { div2_nd[73:37], 1'h1 };
-  assign div2_c2n_full = { \$2749 [109:73], 1'h0 } + { div2_nd[110:74], 1'h0 };
-  assign div2_c2y_full = { \$2749 [109:73], 1'h1 } + { div2_nd[110:74], 1'h1 };
-  assign div2_c3n_full = { \$2749 [144:110], 1'h0 } + { div2_nd[145:111], 1'h0 };
-  assign div2_c3y_full = { \$2749 [144:110], 1'h1 } + { div2_nd[145:111], 1'h1 };
-  assign \$2751  = div2_c0_full[38] & div2_c1y_full[38];
-  assign div2_p0_1a = div2_c1n_full[38] | \$2751 ;
-  assign \$2752  = div2_c2n_full[38] & div2_c3y_full[36];
-  assign div2_p0_3a = div2_c3n_full[36] | \$2752 ;
-  assign \$2753  = div2_c2y_full[38] & div2_c3y_full[36];
-  assign div2_p0_3b = div2_c3n_full[36] | \$2753 ;
-  assign \$2754  = div2_p0_1a & div2_c2y_full[38];
-  assign div2_p1_2a = div2_c2n_full[38] | \$2754 ;
-  assign \$2755  = div2_p0_1a & div2_p0_3b;
-  assign div2_p1_3a = div2_p0_3a | \$2755 ;
-  assign \$2756  = ~ { div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38] };
-  assign \$2757  = div2_c1n_full[37:1] & \$2756 ;
-  assign \$2758  = div2_c1y_full[37:1] & { div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38], div2_c0_full[38] };
-  assign div2_s1 = \$2757  | \$2758 ;
-  assign \$2759  = ~ { div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a };
-  assign \$2760  = div2_c2n_full[37:1] & \$2759 ;
-  assign \$2761  = div2_c2y_full[37:1] & { div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a, div2_p0_1a };
-  assign div2_s2 = \$2760  | \$2761 ;
-  assign \$2762  = ~ { div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a };
-  assign \$2763  = div2_c3n_full[35:1] & \$2762 ;
-  assign \$2764  = div2_c3y_full[35:1] & { div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a, div2_p1_2a };
-  assign div2_s3 = \$2763  | \$2764 ;
-  assign \$2765  = div2_p1_3a ? { div2_s3, div2_s2, div2_s1, div2_c0_full[37:1] } : { \$2749 [144:0], \$2750 [257] };
-  assign \$2767  = ra[0] | ra[1];
-  assign \$2768  = ra[2] | ra[3];
-  assign \$2769  = \$2767  | \$2768 ;
-  assign \$2770  = ra[4] | ra[5];
-  assign \$2771  = ra[6] | ra[7];
-  assign \$2772  = \$2770  | \$2771 ;
-  assign \$2773  = \$2769  | \$2772 ;
-  assign \$2774  = ra[8] | ra[9];
-  assign \$2775  = ra[10] | ra[11];
-  assign \$2776  = \$2774  | \$2775 ;
-  assign \$2777  = ra[12] | ra[13];
-  assign \$2778  = ra[14] | ra[15];
-  assign \$2779  = \$2777  | \$2778 ;
-  assign \$2780  = \$2776  | \$2779 ;
-  assign \$2781  = \$2773  | \$2780 ;
-  assign \$2782  = ra[16] | ra[17];
-  assign \$2783  = ra[18] | ra[19];
-  assign \$2784  = \$2782  | \$2783 ;
-  assign \$2785  = ra[20] | ra[21];
-  assign \$2786  = ra[22] | ra[23];
-  assign \$2787  = \$2785  | \$2786 ;
-  assign \$2788  = \$2784  | \$2787 ;
-  assign \$2789  = ra[24] | ra[25];
-  assign \$2790  = ra[26] | ra[27];
-  assign \$2791  = \$2789  | \$2790 ;
-  assign \$2792  = ra[28] | ra[29];
-  assign \$2793  = ra[30] | ra[31];
-  assign \$2794  = \$2792  | \$2793 ;
-  assign \$2795  = \$2791  | \$2794 ;
-  assign \$2796  = \$2788  | \$2795 ;
-  assign \$2797  = \$2781  | \$2796 ;
-  assign \$2798  = ra[32] | ra[33];
-  assign \$2799  = ra[34] | ra[35];
-  assign \$2800  = \$2798  | \$2799 ;
-  assign \$2801  = ra[36] | ra[37];
-  assign \$2802  = ra[38] | ra[39];
-  assign \$2803  = \$2801  | \$2802 ;
-  assign \$2804  = \$2800  | \$2803 ;
-  assign \$2805  = ra[40] | ra[41];
-  assign \$2806  = ra[42] | ra[43];
-  assign \$2807  = \$2805  | \$2806 ;
-  assign \$2808  = ra[44] | ra[45];
-  assign \$2809  = ra[46] | ra[47];
-  assign \$2810  = \$2808  | \$2809 ;
-  assign \$2811  = \$2807  | \$2810 ;
-  assign \$2812  = \$2804  | \$2811 ;
-  assign \$2813  = ra[48] | ra[49];
-  assign \$2814  = ra[50] | ra[51];
-  assign \$2815  = \$2813  | \$2814 ;
-  assign \$2816  = ra[52] | ra[53];
-  assign \$2817  = ra[54] | ra[55];
-  assign \$2818  = \$2816  | \$2817 ;
-  assign \$2819  = \$2815  | \$2818 ;
-  assign \$2820  = ra[56] | ra[57];
-  assign \$2821  = ra[58] | ra[59];
-  assign \$2822  = \$2820  | \$2821 ;
-  assign \$2823  = ra[60] | ra[61];
-  assign \$2824  = ra[62] | ra[63];
-  assign \$2825  = \$2823  | \$2824 ;
-  assign \$2826  = \$2822  | \$2825 ;
-  assign \$2827  = \$2819  | \$2826 ;
-  assign \$2828  = \$2812  | \$2827 ;
-  assign \$2829  = \$2797  | \$2828 ;
-  assign \$2830  = ra[64] | ra[65];
-  assign \$2831  = ra[66] | ra[67];
-  assign \$2832  = \$2830  | \$2831 ;
-  assign \$2833  = ra[68] | ra[69];
-  assign \$2834  = ra[70] | ra[71];
-  assign \$2835  = \$2833  | \$2834 ;
-  assign \$2836  = \$2832  | \$2835 ;
-  assign \$2837  = ra[72] | ra[73];
-  assign \$2838  = ra[74] | ra[75];
-  assign \$2839  = \$2837  | \$2838 ;
-  assign \$2840  = ra[76] | ra[77];
-  assign \$2841  = ra[78] | ra[79];
-  assign \$2842  = \$2840  | \$2841 ;
-  assign \$2843  = \$2839  | \$2842 ;
-  assign \$2844  = \$2836  | \$2843 ;
-  assign \$2845  = ra[80] | ra[81];
-  assign \$2846  = ra[82] | ra[83];
-  assign \$2847  = \$2845  | \$2846 ;
-  assign \$2848  = ra[84] | ra[85];
-  assign \$2849  = ra[86] | ra[87];
-  assign \$2850  = \$2848  | \$2849 ;
-  assign \$2851  = \$2847  | \$2850 ;
-  assign \$2852  = ra[88] | ra[89];
-  assign \$2853  = ra[90] | ra[91];
-  assign \$2854  = \$2852  | \$2853 ;
-  assign \$2855  = ra[92] | ra[93];
-  assign \$2856  = ra[94] | ra[95];
-  assign \$2857  = \$2855  | \$2856 ;
-  assign \$2858  = \$2854  | \$2857 ;
-  assign \$2859  = \$2851  | \$2858 ;
-  assign \$2860  = \$2844  | \$2859 ;
-  assign \$2861  = ra[96] | ra[97];
-  assign \$2862  = ra[98] | ra[99];
-  assign \$2863  = \$2861  | \$2862 ;
-  assign \$2864  = ra[100] | ra[101];
-  assign \$2865  = ra[102] | ra[103];
-  assign \$2866  = \$2864  | \$2865 ;
-  assign \$2867  = \$2863  | \$2866 ;
-  assign \$2868  = ra[104] | ra[105];
-  assign \$2869  = ra[106] | ra[107];
-  assign \$2870  = \$2868  | \$2869 ;
-  assign \$2871  = ra[108] | ra[109];
-  assign \$2872  = ra[110] | ra[111];
-  assign \$2873  = \$2871  | \$2872 ;
-  assign \$2874  = \$2870  | \$2873 ;
-  assign \$2875  = \$2867  | \$2874 ;
-  assign \$2876  = ra[112] | ra[113];
-  assign \$2877  = ra[114] | ra[115];
-  assign \$2878  = \$2876  | \$2877 ;
-  assign \$2879  = ra[116] | ra[117];
-  assign \$2880  = ra[118] | ra[119];
-  assign \$2881  = \$2879  | \$2880 ;
-  assign \$2882  = \$2878  | \$2881 ;
-  assign \$2883  = ra[120] | ra[121];
-  assign \$2884  = ra[122] | ra[123];
-  assign \$2885  = \$2883  | \$2884 ;
-  assign \$2886  = ra[124] | ra[125];
-  assign \$2887  = ra[126] | ra[127];
-  assign \$2888  = \$2886  | \$2887 ;
-  assign \$2889  = \$2885  | \$2888 ;
-  assign \$2890  = \$2882  | \$2889 ;
-  assign \$2891  = \$2875  | \$2890 ;
-  assign \$2892  = \$2860  | \$2891 ;
-  assign \$2893  = \$2829  | \$2892 ;
-  assign \$2894  = ra[128] | ra[129];
-  assign \$2895  = ra[130] | ra[131];
+  assign den3_c0_full = { den[36:0], 1'h0 } + { den[35:0], 2'h0 };
+  assign den3_c1n_full = { den[73:37], 1'h0 } + { den[72:36], 1'h0 };
+  assign den3_c1y_full = { den[73:37], 1'h1 } + { den[72:36], 1'h1 };
+  assign den3_c2n_full = { den[110:74], 1'h0 } + { den[109:73], 1'h0 };
+  assign den3_c2y_full = { den[110:74], 1'h1 } + { den[109:73], 1'h1 };
+  assign den3_c3n_full = { den[144:111], 1'h0 } + { den[144:110], 1'h0 };
+  assign den3_c3y_full = { den[144:111], 1'h1 } + { den[144:110], 1'h1 };
+  assign \$2719  = den3_c0_full[38] & den3_c1y_full[38];
+  assign den3_p0_1a = den3_c1n_full[38] | \$2719 ;
+  assign \$2720  = den3_c2n_full[38] & den3_c3y_full[37];
+  assign den3_p0_3a = den3_c3n_full[37] | \$2720 ;
+  assign \$2721  = den3_c2y_full[38] & den3_c3y_full[37];
+  assign den3_p0_3b = den3_c3n_full[37] | \$2721 ;
+  assign \$2722  = den3_p0_1a & den3_c2y_full[38];
+  assign den3_p1_2a = den3_c2n_full[38] | \$2722 ;
+  assign \$2723  = den3_p0_1a & den3_p0_3b;
+  assign den3_p1_3a = den3_p0_3a | \$2723 ;
+  assign \$2724  = ~ { den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38] };
+  assign \$2725  = den3_c1n_full[37:1] & \$2724 ;
+  assign \$2726  = den3_c1y_full[37:1] & { den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38], den3_c0_full[38] };
+  assign den3_s1 = \$2725  | \$2726 ;
+  assign \$2727  = ~ { den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a };
+  assign \$2728  = den3_c2n_full[37:1] & \$2727 ;
+  assign \$2729  = den3_c2y_full[37:1] & { den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a, den3_p0_1a };
+  assign den3_s2 = \$2728  | \$2729 ;
+  assign \$2730  = ~ { den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a };
+  assign \$2731  = den3_c3n_full[36:1] & \$2730 ;
+  assign \$2732  = den3_c3y_full[36:1] & { den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a, den3_p1_2a };
+  assign den3_s3 = \$2731  | \$2732 ;
+  assign div0_nd1 = ~ { 2'h0, den };
+  assign div0_k1_c0_full = { drem[34:0], dnum[255:254], 1'h1 } + { div0_nd1[36:0], 1'h1 };
+  assign div0_k1_c1n_full = { drem[71:35], 1'h0 } + { div0_nd1[73:37], 1'h0 };
+  assign div0_k1_c1y_full = { drem[71:35], 1'h1 } + { div0_nd1[73:37], 1'h1 };
+  assign div0_k1_c2n_full = { drem[108:72], 1'h0 } + { div0_nd1[110:74], 1'h0 };
+  assign div0_k1_c2y_full = { drem[108:72], 1'h1 } + { div0_nd1[110:74], 1'h1 };
+  assign div0_k1_c3n_full = { drem[144:109], 1'h0 } + { div0_nd1[146:111], 1'h0 };
+  assign div0_k1_c3y_full = { drem[144:109], 1'h1 } + { div0_nd1[146:111], 1'h1 };
+  assign \$2733  = div0_k1_c0_full[38] & div0_k1_c1y_full[38];
+  assign div0_k1_p0_1a = div0_k1_c1n_full[38] | \$2733 ;
+  assign \$2734  = div0_k1_c2n_full[38] & div0_k1_c3y_full[37];
+  assign div0_k1_p0_3a = div0_k1_c3n_full[37] | \$2734 ;
+  assign \$2735  = div0_k1_c2y_full[38] & div0_k1_c3y_full[37];
+  assign div0_k1_p0_3b = div0_k1_c3n_full[37] | \$2735 ;
+  assign \$2736  = div0_k1_p0_1a & div0_k1_c2y_full[38];
+  assign div0_k1_p1_2a = div0_k1_c2n_full[38] | \$2736 ;
+  assign \$2737  = div0_k1_p0_1a & div0_k1_p0_3b;
+  assign div0_k1_p1_3a = div0_k1_p0_3a | \$2737 ;
+  assign \$2738  = ~ { div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38] };
+  assign \$2739  = div0_k1_c1n_full[37:1] & \$2738 ;
+  assign \$2740  = div0_k1_c1y_full[37:1] & { div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38], div0_k1_c0_full[38] };
+  assign div0_k1_s1 = \$2739  | \$2740 ;
+  assign \$2741  = ~ { div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a };
+  assign \$2742  = div0_k1_c2n_full[37:1] & \$2741 ;
+  assign \$2743  = div0_k1_c2y_full[37:1] & { div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a, div0_k1_p0_1a };
+  assign div0_k1_s2 = \$2742  | \$2743 ;
+  assign \$2744  = ~ { div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a };
+  assign \$2745  = div0_k1_c3n_full[36:1] & \$2744 ;
+  assign \$2746  = div0_k1_c3y_full[36:1] & { div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a, div0_k1_p1_2a };
+  assign div0_k1_s3 = \$2745  | \$2746 ;
+  assign div0_nd2 = ~ { 1'h0, den, 1'h0 };
+  assign div0_k2_c0_full = { drem[34:0], dnum[255:254], 1'h1 } + { div0_nd2[36:0], 1'h1 };
+  assign div0_k2_c1n_full = { drem[71:35], 1'h0 } + { div0_nd2[73:37], 1'h0 };
+  assign div0_k2_c1y_full = { drem[71:35], 1'h1 } + { div0_nd2[73:37], 1'h1 };
+  assign div0_k2_c2n_full = { drem[108:72], 1'h0 } + { div0_nd2[110:74], 1'h0 };
+  assign div0_k2_c2y_full = { drem[108:72], 1'h1 } + { div0_nd2[110:74], 1'h1 };
+  assign div0_k2_c3n_full = { drem[144:109], 1'h0 } + { div0_nd2[146:111], 1'h0 };
+  assign div0_k2_c3y_full = { drem[144:109], 1'h1 } + { div0_nd2[146:111], 1'h1 };
+  assign \$2747  = div0_k2_c0_full[38] & div0_k2_c1y_full[38];
+  assign div0_k2_p0_1a = div0_k2_c1n_full[38] | \$2747 ;
+  assign \$2748  = div0_k2_c2n_full[38] & div0_k2_c3y_full[37];
+  assign div0_k2_p0_3a = div0_k2_c3n_full[37] | \$2748 ;
+  assign \$2749  = div0_k2_c2y_full[38] & div0_k2_c3y_full[37];
+  assign div0_k2_p0_3b = div0_k2_c3n_full[37] | \$2749 ;
+  assign \$2750  = div0_k2_p0_1a & div0_k2_c2y_full[38];
+  assign div0_k2_p1_2a = div0_k2_c2n_full[38] | \$2750 ;
+  assign \$2751  = div0_k2_p0_1a & div0_k2_p0_3b;
+  assign div0_k2_p1_3a = div0_k2_p0_3a | \$2751 ;
+  assign \$2752  = ~ { div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38] };
+  assign \$2753  = div0_k2_c1n_full[37:1] & \$2752 ;
+  assign \$2754  = div0_k2_c1y_full[37:1] & { div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38], div0_k2_c0_full[38] };
+  assign div0_k2_s1 = \$2753  | \$2754 ;
+  assign \$2755  = ~ { div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a };
+  assign \$2756  = div0_k2_c2n_full[37:1] & \$2755 ;
+  assign \$2757  = div0_k2_c2y_full[37:1] & { div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a, div0_k2_p0_1a };
+  assign div0_k2_s2 = \$2756  | \$2757 ;
+  assign \$2758  = ~ { div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a };
+  assign \$2759  = div0_k2_c3n_full[36:1] & \$2758 ;
+  assign \$2760  = div0_k2_c3y_full[36:1] & { div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a, div0_k2_p1_2a };
+  assign div0_k2_s3 = \$2759  | \$2760 ;
+  assign div0_nd3 = ~ den3;
+  assign div0_k3_c0_full = { drem[34:0], dnum[255:254], 1'h1 } + { div0_nd3[36:0], 1'h1 };
+  assign div0_k3_c1n_full = { drem[71:35], 1'h0 } + { div0_nd3[73:37], 1'h0 };
+  assign div0_k3_c1y_full = { drem[71:35], 1'h1 } + { div0_nd3[73:37], 1'h1 };
+  assign div0_k3_c2n_full = { drem[108:72], 1'h0 } + { div0_nd3[110:74], 1'h0 };
+  assign div0_k3_c2y_full = { drem[108:72], 1'h1 } + { div0_nd3[110:74], 1'h1 };
+  assign div0_k3_c3n_full = { drem[144:109], 1'h0 } + { div0_nd3[146:111], 1'h0 };
+  assign div0_k3_c3y_full = { drem[144:109], 1'h1 } + { div0_nd3[146:111], 1'h1 };
+  assign \$2761  = div0_k3_c0_full[38] & div0_k3_c1y_full[38];
+  assign div0_k3_p0_1a = div0_k3_c1n_full[38] | \$2761 ;
+  assign \$2762  = div0_k3_c2n_full[38] & div0_k3_c3y_full[37];
+  assign div0_k3_p0_3a = div0_k3_c3n_full[37] | \$2762 ;
+  assign \$2763  = div0_k3_c2y_full[38] & div0_k3_c3y_full[37];
+  assign div0_k3_p0_3b = div0_k3_c3n_full[37] | \$2763 ;
+  assign \$2764  = div0_k3_p0_1a & div0_k3_c2y_full[38];
+  assign div0_k3_p1_2a = div0_k3_c2n_full[38] | \$2764 ;
+  assign \$2765  = div0_k3_p0_1a & div0_k3_p0_3b;
+  assign div0_k3_p1_3a = div0_k3_p0_3a | \$2765 ;
+  assign \$2766  = ~ { div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38] };
+  assign \$2767  = div0_k3_c1n_full[37:1] & \$2766 ;
+  assign \$2768  = div0_k3_c1y_full[37:1] & { div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38], div0_k3_c0_full[38] };
+  assign div0_k3_s1 = \$2767  | \$2768 ;
+  assign \$2769  = ~ { div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a };
+  assign \$2770  = div0_k3_c2n_full[37:1] & \$2769 ;
+  assign \$2771  = div0_k3_c2y_full[37:1] & { div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a, div0_k3_p0_1a };
+  assign div0_k3_s2 = \$2770  | \$2771 ;
+  assign \$2772  = ~ { div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a };
+  assign \$2773  = div0_k3_c3n_full[36:1] & \$2772 ;
+  assign \$2774  = div0_k3_c3y_full[36:1] & { div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a, div0_k3_p1_2a };
+  assign div0_k3_s3 = \$2773  | \$2774 ;
+  assign \$2775  = div0_k3_p1_3a ? { div0_k3_s3, div0_k3_s2, div0_k3_s1, div0_k3_c0_full[37:1] } : { div0_k2_s3, div0_k2_s2, div0_k2_s1, div0_k2_c0_full[37:1] };
+  assign \$2776  = div0_k1_p1_3a ? { div0_k1_s3, div0_k1_s2, div0_k1_s1, div0_k1_c0_full[37:1] } : { drem, dnum[255:254] };
+  assign \$2777  = div0_k2_p1_3a ? \$2775  : \$2776 ;
+  assign \$2778  = ~ div0_k2_p1_3a;
+  assign \$2779  = div0_k1_p1_3a & \$2778 ;
+  assign \$2780  = div0_k3_p1_3a | \$2779 ;
+  assign div1_nd1 = ~ { 2'h0, den };
+  assign div1_k1_c0_full = { \$2777 [34:0], \$2781 [255:254], 1'h1 } + { div1_nd1[36:0], 1'h1 };
+  assign div1_k1_c1n_full = { \$2777 [71:35], 1'h0 } + { div1_nd1[73:37], 1'h0 };
+  assign div1_k1_c1y_full = { \$2777 [71:35], 1'h1 } + { div1_nd1[73:37], 1'h1 };
+  assign div1_k1_c2n_full = { \$2777 [108:72], 1'h0 } + { div1_nd1[110:74], 1'h0 };
+  assign div1_k1_c2y_full = { \$2777 [108:72], 1'h1 } + { div1_nd1[110:74], 1'h1 };
+  assign div1_k1_c3n_full = { \$2777 [144:109], 1'h0 } + { div1_nd1[146:111], 1'h0 };
+  assign div1_k1_c3y_full = { \$2777 [144:109], 1'h1 } + { div1_nd1[146:111], 1'h1 };
+  assign \$2782  = div1_k1_c0_full[38] & div1_k1_c1y_full[38];
+  assign div1_k1_p0_1a = div1_k1_c1n_full[38] | \$2782 ;
+  assign \$2783  = div1_k1_c2n_full[38] & div1_k1_c3y_full[37];
+  assign div1_k1_p0_3a = div1_k1_c3n_full[37] | \$2783 ;
+  assign \$2784  = div1_k1_c2y_full[38] & div1_k1_c3y_full[37];
+  assign div1_k1_p0_3b = div1_k1_c3n_full[37] | \$2784 ;
+  assign \$2785  = div1_k1_p0_1a & div1_k1_c2y_full[38];
+  assign div1_k1_p1_2a = div1_k1_c2n_full[38] | \$2785 ;
+  assign \$2786  = div1_k1_p0_1a & div1_k1_p0_3b;
+  assign div1_k1_p1_3a = div1_k1_p0_3a | \$2786 ;
+  assign \$2787  = ~ { div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38] };
+  assign \$2788  = div1_k1_c1n_full[37:1] & \$2787 ;
+  assign \$2789  = div1_k1_c1y_full[37:1] & { div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38], div1_k1_c0_full[38] };
+  assign div1_k1_s1 = \$2788  | \$2789 ;
+  assign \$2790  = ~ { div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a };
+  assign \$2791  = div1_k1_c2n_full[37:1] & \$2790 ;
+  assign \$2792  = div1_k1_c2y_full[37:1] & { div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a, div1_k1_p0_1a };
+  assign div1_k1_s2 = \$2791  | \$2792 ;
+  assign \$2793  = ~ { div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a };
+  assign \$2794  = div1_k1_c3n_full[36:1] & \$2793 ;
+  assign \$2795  = div1_k1_c3y_full[36:1] & { div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a, div1_k1_p1_2a };
+  assign div1_k1_s3 = \$2794  | \$2795 ;
+  assign div1_nd2 = ~ { 1'h0, den, 1'h0 };
+  assign div1_k2_c0_full = { \$2777 [34:0], \$2781 [255:254], 1'h1 } + { div1_nd2[36:0], 1'h1 };
+  assign div1_k2_c1n_full = { \$2777 [71:35], 1'h0 } + { div1_nd2[73:37], 1'h0 };
+  assign div1_k2_c1y_full = { \$2777 [71:35], 1'h1 } + { div1_nd2[73:37], 1'h1 };
+  assign div1_k2_c2n_full = { \$2777 [108:72], 1'h0 } + { div1_nd2[110:74], 1'h0 };
+  assign div1_k2_c2y_full = { \$2777 [108:72], 1'h1 } + { div1_nd2[110:74], 1'h1 };
+  assign div1_k2_c3n_full = { \$2777 [144:109], 1'h0 } + { div1_nd2[146:111], 1'h0 };
+  assign div1_k2_c3y_full = { \$2777 [144:109], 1'h1 } + { div1_nd2[146:111], 1'h1 };
+  assign \$2796  = div1_k2_c0_full[38] & div1_k2_c1y_full[38];
+  assign div1_k2_p0_1a = div1_k2_c1n_full[38] | \$2796 ;
+  assign \$2797  = div1_k2_c2n_full[38] & div1_k2_c3y_full[37];
+  assign div1_k2_p0_3a = div1_k2_c3n_full[37] | \$2797 ;
+  assign \$2798  = div1_k2_c2y_full[38] & div1_k2_c3y_full[37];
+  assign div1_k2_p0_3b = div1_k2_c3n_full[37] | \$2798 ;
+  assign \$2799  = div1_k2_p0_1a & div1_k2_c2y_full[38];
+  assign div1_k2_p1_2a = div1_k2_c2n_full[38] | \$2799 ;
+  assign \$2800  = div1_k2_p0_1a & div1_k2_p0_3b;
+  assign div1_k2_p1_3a = div1_k2_p0_3a | \$2800 ;
+  assign \$2801  = ~ { div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38] };
+  assign \$2802  = div1_k2_c1n_full[37:1] & \$2801 ;
+  assign \$2803  = div1_k2_c1y_full[37:1] & { div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38], div1_k2_c0_full[38] };
+  assign div1_k2_s1 = \$2802  | \$2803 ;
+  assign \$2804  = ~ { div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a };
+  assign \$2805  = div1_k2_c2n_full[37:1] & \$2804 ;
+  assign \$2806  = div1_k2_c2y_full[37:1] & { div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a, div1_k2_p0_1a };
+  assign div1_k2_s2 = \$2805  | \$2806 ;
+  assign \$2807  = ~ { div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a };
+  assign \$2808  = div1_k2_c3n_full[36:1] & \$2807 ;
+  assign \$2809  = div1_k2_c3y_full[36:1] & { div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a, div1_k2_p1_2a };
+  assign div1_k2_s3 = \$2808  | \$2809 ;
+  assign div1_nd3 = ~ den3;
+  assign div1_k3_c0_full = { \$2777 [34:0], \$2781 [255:254], 1'h1 } + { div1_nd3[36:0], 1'h1 };
+  assign div1_k3_c1n_full = { \$2777 [71:35], 1'h0 } + { div1_nd3[73:37], 1'h0 };
+  assign div1_k3_c1y_full = { \$2777 [71:35], 1'h1 } + { div1_nd3[73:37], 1'h1 };
+  assign div1_k3_c2n_full = { \$2777 [108:72], 1'h0 } + { div1_nd3[110:74], 1'h0 };
+  assign div1_k3_c2y_full = { \$2777 [108:72], 1'h1 } + { div1_nd3[110:74], 1'h1 };
+  assign div1_k3_c3n_full = { \$2777 [144:109], 1'h0 } + { div1_nd3[146:111], 1'h0 };
+  assign div1_k3_c3y_full = { \$2777 [144:109], 1'h1 } + { div1_nd3[146:111], 1'h1 };
+  assign \$2810  = div1_k3_c0_full[38] & div1_k3_c1y_full[38];
+  assign div1_k3_p0_1a = div1_k3_c1n_full[38] | \$2810 ;
+  assign \$2811  = div1_k3_c2n_full[38] & div1_k3_c3y_full[37];
+  assign div1_k3_p0_3a = div1_k3_c3n_full[37] | \$2811 ;
+  assign \$2812  = div1_k3_c2y_full[38] & div1_k3_c3y_full[37];
+  assign div1_k3_p0_3b = div1_k3_c3n_full[37] | \$2812 ;
+  assign \$2813  = div1_k3_p0_1a & div1_k3_c2y_full[38];
+  assign div1_k3_p1_2a = div1_k3_c2n_full[38] | \$2813 ;
+  assign \$2814  = div1_k3_p0_1a & div1_k3_p0_3b;
+  assign div1_k3_p1_3a = div1_k3_p0_3a | \$2814 ;
+  assign \$2815  = ~ { div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38] };
+  assign \$2816  = div1_k3_c1n_full[37:1] & \$2815 ;
+  assign \$2817  = div1_k3_c1y_full[37:1] & { div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38], div1_k3_c0_full[38] };
+  assign div1_k3_s1 = \$2816  | \$2817 ;
+  assign \$2818  = ~ { div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a };
+  assign \$2819  = div1_k3_c2n_full[37:1] & \$2818 ;
+  assign \$2820  = div1_k3_c2y_full[37:1] & { div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a, div1_k3_p0_1a };
+  assign div1_k3_s2 = \$2819  | \$2820 ;
+  assign \$2821  = ~ { div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a };
+  assign \$2822  = div1_k3_c3n_full[36:1] & \$2821 ;
+  assign \$2823  = div1_k3_c3y_full[36:1] & { div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a, div1_k3_p1_2a };
+  assign div1_k3_s3 = \$2822  | \$2823 ;
+  assign \$2824  = div1_k3_p1_3a ? { div1_k3_s3, div1_k3_s2, div1_k3_s1, div1_k3_c0_full[37:1] } : { div1_k2_s3, div1_k2_s2, div1_k2_s1, div1_k2_c0_full[37:1] };
+  assign \$2825  = div1_k1_p1_3a ? { div1_k1_s3, div1_k1_s2, div1_k1_s1, div1_k1_c0_full[37:1] } : { \$2777 [144:0], \$2781 [255:254] };
+  assign \$2826  = div1_k2_p1_3a ? \$2824  : \$2825 ;
+  assign \$2827  = ~ div1_k2_p1_3a;
+  assign \$2828  = div1_k1_p1_3a & \$2827 ;
+  assign \$2829  = div1_k3_p1_3a | \$2828 ;
+  assign \$2831  = ra[0] | ra[1];
+  assign \$2832  = ra[2] | ra[3];
+  assign \$2833  = \$2831  | \$2832 ;
+  assign \$2834  = ra[4] | ra[5];
+  assign \$2835  = ra[6] | ra[7];
+  assign \$2836  = \$2834  | \$2835 ;
+  assign \$2837  = \$2833  | \$2836 ;
+  assign \$2838  = ra[8] | ra[9];
+  assign \$2839  = ra[10] | ra[11];
+  assign \$2840  = \$2838  | \$2839 ;
+  assign \$2841  = ra[12] | ra[13];
+  assign \$2842  = ra[14] | ra[15];
+  assign \$2843  = \$2841  | \$2842 ;
+  assign \$2844  = \$2840  | \$2843 ;
+  assign \$2845  = \$2837  | \$2844 ;
+  assign \$2846  = ra[16] | ra[17];
+  assign \$2847  = ra[18] | ra[19];
+  assign \$2848  = \$2846  | \$2847 ;
+  assign \$2849  = ra[20] | ra[21];
+  assign \$2850  = ra[22] | ra[23];
+  assign \$2851  = \$2849  | \$2850 ;
+  assign \$2852  = \$2848  | \$2851 ;
+  assign \$2853  = ra[24] | ra[25];
+  assign \$2854  = ra[26] | ra[27];
+  assign \$2855  = \$2853  | \$2854 ;
+  assign \$2856  = ra[28] | ra[29];
+  assign \$2857  = ra[30] | ra[31];
+  assign \$2858  = \$2856  | \$2857 ;
+  assign \$2859  = \$2855  | \$2858 ;
+  assign \$2860  = \$2852  | \$2859 ;
+  assign \$2861  = \$2845  | \$2860 ;
+  assign \$2862  = ra[32] | ra[33];
+  assign \$2863  = ra[34] | ra[35];
+  assign \$2864  = \$2862  | \$2863 ;
+  assign \$2865  = ra[36] | ra[37];
+  assign \$2866  = ra[38] | ra[39];
+  assign \$2867  = \$2865  | \$2866 ;
+  assign \$2868  = \$2864  | \$2867 ;
+  assign \$2869  = ra[40] | ra[41];
+  assign \$2870  = ra[42] | ra[43];
+  assign \$2871  = \$2869  | \$2870 ;
+  assign \$2872  = ra[44] | ra[45];
+  assign \$2873  = ra[46] | ra[47];
+  assign \$2874  = \$2872  | \$2873 ;
+  assign \$2875  = \$2871  | \$2874 ;
+  assign \$2876  = \$2868  | \$2875 ;
+  assign \$2877  = ra[48] | ra[49];
+  assign \$2878  = ra[50] | ra[51];
+  assign \$2879  = \$2877  | \$2878 ;
+  assign \$2880  = ra[52] | ra[53];
+  assign \$2881  = ra[54] | ra[55];
+  assign \$2882  = \$2880  | \$2881 ;
+  assign \$2883  = \$2879  | \$2882 ;
+  assign \$2884  = ra[56] | ra[57];
+  assign \$2885  = ra[58] | ra[59];
+  assign \$2886  = \$2884  | \$2885 ;
+  assign \$2887  = ra[60] | ra[61];
+  assign \$2888  = ra[62] | ra[63];
+  assign \$2889  = \$2887  | \$2888 ;
+  assign \$2890  = \$2886  | \$2889 ;
+  assign \$2891  = \$2883  | \$2890 ;
+  assign \$2892  = \$2876  | \$2891 ;
+  assign \$2893  = \$2861  | \$2892 ;
+  assign \$2894  = ra[64] | ra[65];
+  assign \$2895  = ra[66] | ra[67];
   assign \$2896  = \$2894  | \$2895 ;
-  assign \$2897  = ra[132] | ra[133];
-  assign \$2898  = ra[134] | ra[135];
+  assign \$2897  = ra[68] | ra[69];
+  assign \$2898  = ra[70] | ra[71];
   assign \$2899  = \$2897  | \$2898 ;
   assign \$2900  = \$2896  | \$2899 ;
-  assign \$2901  = ra[136] | ra[137];
-  assign \$2902  = ra[138] | ra[139];
+  assign \$2901  = ra[72] | ra[73];
+  assign \$2902  = ra[74] | ra[75];
   assign \$2903  = \$2901  | \$2902 ;
-  assign \$2904  = ra[140] | ra[141];
-  assign \$2905  = ra[142] | ra[143];
+  assign \$2904  = ra[76] | ra[77];
+  assign \$2905  = ra[78] | ra[79];
   assign \$2906  = \$2904  | \$2905 ;
   assign \$2907  = \$2903  | \$2906 ;
   assign \$2908  = \$2900  | \$2907 ;
-  assign \$2909  = ra[144] | ra[145];
-  assign \$2910  = ra[146] | ra[147];
+  assign \$2909  = ra[80] | ra[81];
+  assign \$2910  = ra[82] | ra[83];
   assign \$2911  = \$2909  | \$2910 ;
-  assign \$2912  = ra[148] | ra[149];
-  assign \$2913  = ra[150] | ra[151];
+  assign \$2912  = ra[84] | ra[85];
+  assign \$2913  = ra[86] | ra[87];
   assign \$2914  = \$2912  | \$2913 ;
   assign \$2915  = \$2911  | \$2914 ;
-  assign \$2916  = ra[152] | ra[153];
-  assign \$2917  = ra[154] | ra[155];
+  assign \$2916  = ra[88] | ra[89];
+  assign \$2917  = ra[90] | ra[91];
   assign \$2918  = \$2916  | \$2917 ;
-  assign \$2919  = ra[156] | ra[157];
-  assign \$2920  = ra[158] | ra[159];
+  assign \$2919  = ra[92] | ra[93];
+  assign \$2920  = ra[94] | ra[95];
   assign \$2921  = \$2919  | \$2920 ;
   assign \$2922  = \$2918  | \$2921 ;
   assign \$2923  = \$2915  | \$2922 ;
   assign \$2924  = \$2908  | \$2923 ;
-  assign \$2925  = ra[160] | ra[161];
-  assign \$2926  = ra[162] | ra[163];
+  assign \$2925  = ra[96] | ra[97];
+  assign \$2926  = ra[98] | ra[99];
   assign \$2927  = \$2925  | \$2926 ;
-  assign \$2928  = ra[164] | ra[165];
-  assign \$2929  = ra[166] | ra[167];
+  assign \$2928  = ra[100] | ra[101];
+  assign \$2929  = ra[102] | ra[103];
   assign \$2930  = \$2928  | \$2929 ;
   assign \$2931  = \$2927  | \$2930 ;
-  assign \$2932  = ra[168] | ra[169];
-  assign \$2933  = ra[170] | ra[171];
+  assign \$2932  = ra[104] | ra[105];
+  assign \$2933  = ra[106] | ra[107];
   assign \$2934  = \$2932  | \$2933 ;
-  assign \$2935  = ra[172] | ra[173];
-  assign \$2936  = ra[174] | ra[175];
+  assign \$2935  = ra[108] | ra[109];
+  assign \$2936  = ra[110] | ra[111];
   assign \$2937  = \$2935  | \$2936 ;
   assign \$2938  = \$2934  | \$2937 ;
   assign \$2939  = \$2931  | \$2938 ;
-  assign \$2940  = ra[176] | ra[177];
-  assign \$2941  = ra[178] | ra[179];
+  assign \$2940  = ra[112] | ra[113];
+  assign \$2941  = ra[114] | ra[115];
   assign \$2942  = \$2940  | \$2941 ;
-  assign \$2943  = ra[180] | ra[181];
-  assign \$2944  = ra[182] | ra[183];
+  assign \$2943  = ra[116] | ra[117];
+  assign \$2944  = ra[118] | ra[119];
   assign \$2945  = \$2943  | \$2944 ;
   assign \$2946  = \$2942  | \$2945 ;
-  assign \$2947  = ra[184] | ra[185];
-  assign \$2948  = ra[186] | ra[187];
+  assign \$2947  = ra[120] | ra[121];
+  assign \$2948  = ra[122] | ra[123];
   assign \$2949  = \$2947  | \$2948 ;
-  assign \$2950  = ra[188] | ra[189];
-  assign \$2951  = ra[190] | ra[191];
+  assign \$2950  = ra[124] | ra[125];
+  assign \$2951  = ra[126] | ra[127];
   assign \$2952  = \$2950  | \$2951 ;
   assign \$2953  = \$2949  | \$2952 ;
   assign \$2954  = \$2946  | \$2953 ;
   assign \$2955  = \$2939  | \$2954 ;
   assign \$2956  = \$2924  | \$2955 ;
-  assign \$2957  = ra[192] | ra[193];
-  assign \$2958  = ra[194] | ra[195];
-  assign \$2959  = \$2957  | \$2958 ;
-  assign \$2960  = ra[196] | ra[197];
-  assign \$2961  = ra[198] | ra[199];
-  assign \$2962  = \$2960  | \$2961 ;
-  assign \$2963  = \$2959  | \$2962 ;
-  assign \$2964  = ra[200] | ra[201];
-  assign \$2965  = ra[202] | ra[203];
-  assign \$2966  = \$2964  | \$2965 ;
-  assign \$2967  = ra[204] | ra[205];
-  assign \$2968  = ra[206] | ra[207];
-  assign \$2969  = \$2967  | \$2968 ;
-  assign \$2970  = \$2966  | \$2969 ;
-  assign \$2971  = \$2963  | \$2970 ;
-  assign \$2972  = ra[208] | ra[209];
-  assign \$2973  = ra[210] | ra[211];
-  assign \$2974  = \$2972  | \$2973 ;
-  assign \$2975  = ra[212] | ra[213];
-  assign \$2976  = ra[214] | ra[215];
-  assign \$2977  = \$2975  | \$2976 ;
-  assign \$2978  = \$2974  | \$2977 ;
-  assign \$2979  = ra[216] | ra[217];
-  assign \$2980  = ra[218] | ra[219];
-  assign \$2981  = \$2979  | \$2980 ;
-  assign \$2982  = ra[220] | ra[221];
-  assign \$2983  = ra[222] | ra[223];
-  assign \$2984  = \$2982  | \$2983 ;
-  assign \$2985  = \$2981  | \$2984 ;
-  assign \$2986  = \$2978  | \$2985 ;
-  assign \$2987  = \$2971  | \$2986 ;
-  assign \$2988  = ra[224] | ra[225];
-  assign \$2989  = ra[226] | ra[227];
-  assign \$2990  = \$2988  | \$2989 ;
-  assign \$2991  = ra[228] | ra[229];
-  assign \$2992  = ra[230] | ra[231];
-  assign \$2993  = \$2991  | \$2992 ;
-  assign \$2994  = \$2990  | \$2993 ;
-  assign \$2995  = ra[232] | ra[233];
-  assign \$2996  = ra[234] | ra[235];
-  assign \$2997  = \$2995  | \$2996 ;
-  assign \$2998  = ra[236] | ra[237];
-  assign \$2999  = ra[238] | ra[239];
-  assign \$3000  = \$2998  | \$2999 ;
-  assign \$3001  = \$2997  | \$3000 ;
-  assign \$3002  = \$2994  | \$3001 ;
-  assign \$3003  = ra[240] | ra[241];
-  assign \$3004  = ra[242] | ra[243];
-  assign \$3005  = \$3003  | \$3004 ;
-  assign \$3006  = ra[244] | ra[245];
-  assign \$3007  = ra[246] | ra[247];
-  assign \$3008  = \$3006  | \$3007 ;
-  assign \$3009  = \$3005  | \$3008 ;
-  assign \$3010  = ra[248] | ra[249];
-  assign \$3011  = ra[250] | ra[251];
-  assign \$3012  = \$3010  | \$3011 ;
-  assign \$3013  = ra[252] | ra[253];
-  assign \$3014  = ra[254] | ra[255];
-  assign \$3015  = \$3013  | \$3014 ;
-  assign \$3016  = \$3012  | \$3015 ;
-  assign \$3017  = \$3009  | \$3016 ;
-  assign \$3018  = \$3002  | \$3017 ;
-  assign \$3019  = \$2987  | \$3018 ;
-  assign \$3020  = \$2956  | \$3019 ;
-  assign \$3021  = \$2893  | \$3020 ;
-  assign \$3022  = ra[256] | ra[257];
-  assign \$3023  = ra[258] | ra[259];
-  assign \$3024  = \$3022  | \$3023 ;
-  assign \$3025  = ra[260] | ra[261];
-  assign \$3026  = ra[262] | ra[263];
-  assign \$3027  = \$3025  | \$3026 ;
-  assign \$3028  = \$3024  | \$3027 ;
-  assign \$3029  = ra[264] | ra[265];
-  assign \$3030  = ra[266] | ra[267];
-  assign \$3031  = \$3029  | \$3030 ;
-  assign \$3032  = ra[268] | ra[269];
-  assign \$3033  = ra[270] | ra[271];
-  assign \$3034  = \$3032  | \$3033 ;
-  assign \$3035  = \$3031  | \$3034 ;
-  assign \$3036  = \$3028  | \$3035 ;
-  assign \$3037  = ra[272] | ra[273];
-  assign \$3038  = ra[274] | ra[275];
-  assign \$3039  = \$3037  | \$3038 ;
-  assign \$3040  = ra[276] | ra[277];
-  assign \$3041  = ra[278] | ra[279];
-  assign \$3042  = \$3040  | \$3041 ;
-  assign \$3043  = \$3039  | \$3042 ;
-  assign \$3044  = ra[280] | ra[281];
-  assign \$3045  = ra[282] | ra[283];
-  assign \$3046  = \$3044  | \$3045 ;
-  assign \$3047  = ra[284] | ra[285];
-  assign \$3048  = ra[286] | ra[287];
-  assign \$3049  = \$3047  | \$3048 ;
-  assign \$3050  = \$3046  | \$3049 ;
-  assign \$3051  = \$3043  | \$3050 ;
-  assign \$3052  = \$3036  | \$3051 ;
-  assign \$3053  = ra[288] | ra[289];
-  assign \$3054  = ra[290] | ra[291];
-  assign \$3055  = \$3053  | \$3054 ;
-  assign \$3056  = ra[292] | ra[293];
-  assign \$3057  = ra[294] | ra[295];
-  assign \$3058  = \$3056  | \$3057 ;
-  assign \$3059  = \$3055  | \$3058 ;
-  assign \$3060  = ra[296] | ra[297];
-  assign \$3061  = ra[298] | ra[299];
-  assign \$3062  = \$3060  | \$3061 ;
-  assign \$3063  = ra[300] | ra[301];
-  assign \$3064  = ra[302] | ra[303];
-  assign \$3065  = \$3063  | \$3064 ;
-  assign \$3066  = \$3062  | \$3065 ;
-  assign \$3067  = \$3059  | \$3066 ;
-  assign \$3068  = ra[304] | ra[305];
-  assign \$3069  = ra[306] | ra[307];
-  assign \$3070  = \$3068  | \$3069 ;
-  assign \$3071  = ra[308] | ra[309];
-  assign \$3072  = ra[310] | ra[311];
-  assign \$3073  = \$3071  | \$3072 ;
-  assign \$3074  = \$3070  | \$3073 ;
-  assign \$3075  = ra[312] | ra[313];
-  assign \$3076  = ra[314] | ra[315];
-  assign \$3077  = \$3075  | \$3076 ;
-  assign \$3078  = ra[316] | ra[317];
-  assign \$3079  = ra[318] | ra[319];
-  assign \$3080  = \$3078  | \$3079 ;
-  assign \$3081  = \$3077  | \$3080 ;
-  assign \$3082  = \$3074  | \$3081 ;
-  assign \$3083  = \$3067  | \$3082 ;
-  assign \$3084  = \$3052  | \$3083 ;
-  assign \$3085  = ra[320] | ra[321];
-  assign \$3086  = ra[322] | ra[323];
-  assign \$3087  = \$3085  | \$3086 ;
-  assign \$3088  = ra[324] | ra[325];
-  assign \$3089  = ra[326] | ra[327];
-  assign \$3090  = \$3088  | \$3089 ;
-  assign \$3091  = \$3087  | \$3090 ;
-  assign \$3092  = ra[328] | ra[329];
-  assign \$3093  = ra[330] | ra[331];
-  assign \$3094  = \$3092  | \$3093 ;
-  assign \$3095  = ra[332] | ra[333];
-  assign \$3096  = ra[334] | ra[335];
-  assign \$3097  = \$3095  | \$3096 ;
-  assign \$3098  = \$3094  | \$3097 ;
-  assign \$3099  = \$3091  | \$3098 ;
-  assign \$3100  = ra[336] | ra[337];
-  assign \$3101  = ra[338] | ra[339];
-  assign \$3102  = \$3100  | \$3101 ;
-  assign \$3103  = ra[340] | ra[341];
-  assign \$3104  = ra[342] | ra[343];
-  assign \$3105  = \$3103  | \$3104 ;
-  assign \$3106  = \$3102  | \$3105 ;
-  assign \$3107  = ra[344] | ra[345];
-  assign \$3108  = ra[346] | ra[347];
-  assign \$3109  = \$3107  | \$3108 ;
-  assign \$3110  = ra[348] | ra[349];
-  assign \$3111  = ra[350] | ra[351];
-  assign \$3112  = \$3110  | \$3111 ;
-  assign \$3113  = \$3109  | \$3112 ;
-  assign \$3114  = \$3106  | \$3113 ;
-  assign \$3115  = \$3099  | \$3114 ;
-  assign \$3116  = ra[352] | ra[353];
-  assign \$3117  = ra[354] | ra[355];
-  assign \$3118  = \$3116  | \$3117 ;
-  assign \$3119  = ra[356] | ra[357];
-  assign \$3120  = ra[358] | ra[359];
-  assign \$3121  = \$3119  | \$3120 ;
-  assign \$3122  = \$3118  | \$3121 ;
-  assign \$3123  = ra[360] | ra[361];
-  assign \$3124  = ra[362] | ra[363];
-  assign \$3125  = \$3123  | \$3124 ;
-  assign \$3126  = ra[364] | ra[365];
-  assign \$3127  = ra[366] | ra[367];
-  assign \$3128  = \$3126  | \$3127 ;
-  assign \$3129  = \$3125  | \$3128 ;
-  assign \$3130  = \$3122  | \$3129 ;
-  assign \$3131  = ra[368] | ra[369];
-  assign \$3132  = ra[370] | ra[371];
-  assign \$3133  = \$3131  | \$3132 ;
-  assign \$3134  = ra[372] | ra[373];
-  assign \$3135  = ra[374] | ra[375];
-  assign \$3136  = \$3134  | \$3135 ;
-  assign \$3137  = \$3133  | \$3136 ;
-  assign \$3138  = ra[376] | ra[377];
-  assign \$3139  = ra[378] | ra[379];
-  assign \$3140  = \$3138  | \$3139 ;
-  assign \$3141  = ra[380] | ra[381];
-  assign \$3142  = ra[382] | ra[383];
-  assign \$3143  = \$3141  | \$3142 ;
-  assign \$3144  = \$3140  | \$3143 ;
-  assign \$3145  = \$3137  | \$3144 ;
-  assign \$3146  = \$3130  | \$3145 ;
-  assign \$3147  = \$3115  | \$3146 ;
-  assign \$3148  = \$3084  | \$3147 ;
-  assign \$3149  = ra[384] | ra[385];
-  assign \$3150  = ra[386] | ra[387];
+  assign \$2957  = \$2893  | \$2956 ;
+  assign \$2958  = ra[128] | ra[129];
+  assign \$2959  = ra[130] | ra[131];
+  assign \$2960  = \$2958  | \$2959 ;
+  assign \$2961  = ra[132] | ra[133];
+  assign \$2962  = ra[134] | ra[135];
+  assign \$2963  = \$2961  | \$2962 ;
+  assign \$2964  = \$2960  | \$2963 ;
+  assign \$2965  = ra[136] | ra[137];
+  assign \$2966  = ra[138] | ra[139];
+  assign \$2967  = \$2965  | \$2966 ;
+  assign \$2968  = ra[140] | ra[141];
+  assign \$2969  = ra[142] | ra[143];
+  assign \$2970  = \$2968  | \$2969 ;
+  assign \$2971  = \$2967  | \$2970 ;
+  assign \$2972  = \$2964  | \$2971 ;
+  assign \$2973  = ra[144] | ra[145];
+  assign \$2974  = ra[146] | ra[147];
+  assign \$2975  = \$2973  | \$2974 ;
+  assign \$2976  = ra[148] | ra[149];
+  assign \$2977  = ra[150] | ra[151];
+  assign \$2978  = \$2976  | \$2977 ;
+  assign \$2979  = \$2975  | \$2978 ;
+  assign \$2980  = ra[152] | ra[153];
+  assign \$2981  = ra[154] | ra[155];
+  assign \$2982  = \$2980  | \$2981 ;
+  assign \$2983  = ra[156] | ra[157];
+  assign \$2984  = ra[158] | ra[159];
+  assign \$2985  = \$2983  | \$2984 ;
+  assign \$2986  = \$2982  | \$2985 ;
+  assign \$2987  = \$2979  | \$2986 ;
+  assign \$2988  = \$2972  | \$2987 ;
+  assign \$2989  = ra[160] | ra[161];
+  assign \$2990  = ra[162] | ra[163];
+  assign \$2991  = \$2989  | \$2990 ;
+  assign \$2992  = ra[164] | ra[165];
+  assign \$2993  = ra[166] | ra[167];
+  assign \$2994  = \$2992  | \$2993 ;
+  assign \$2995  = \$2991  | \$2994 ;
+  assign \$2996  = ra[168] | ra[169];
+  assign \$2997  = ra[170] | ra[171];
+  assign \$2998  = \$2996  | \$2997 ;
+  assign \$2999  = ra[172] | ra[173];
+  assign \$3000  = ra[174] | ra[175];
+  assign \$3001  = \$2999  | \$3000 ;
+  assign \$3002  = \$2998  | \$3001 ;
+  assign \$3003  = \$2995  | \$3002 ;
+  assign \$3004  = ra[176] | ra[177];
+  assign \$3005  = ra[178] | ra[179];
+  assign \$3006  = \$3004  | \$3005 ;
+  assign \$3007  = ra[180] | ra[181];
+  assign \$3008  = ra[182] | ra[183];
+  assign \$3009  = \$3007  | \$3008 ;
+  assign \$3010  = \$3006  | \$3009 ;
+  assign \$3011  = ra[184] | ra[185];
+  assign \$3012  = ra[186] | ra[187];
+  assign \$3013  = \$3011  | \$3012 ;
+  assign \$3014  = ra[188] | ra[189];
+  assign \$3015  = ra[190] | ra[191];
+  assign \$3016  = \$3014  | \$3015 ;
+  assign \$3017  = \$3013  | \$3016 ;
+  assign \$3018  = \$3010  | \$3017 ;
+  assign \$3019  = \$3003  | \$3018 ;
+  assign \$3020  = \$2988  | \$3019 ;
+  assign \$3021  = ra[192] | ra[193];
+  assign \$3022  = ra[194] | ra[195];
+  assign \$3023  = \$3021  | \$3022 ;
+  assign \$3024  = ra[196] | ra[197];
+  assign \$3025  = ra[198] | ra[199];
+  assign \$3026  = \$3024  | \$3025 ;
+  assign \$3027  = \$3023  | \$3026 ;
+  assign \$3028  = ra[200] | ra[201];
+  assign \$3029  = ra[202] | ra[203];
+  assign \$3030  = \$3028  | \$3029 ;
+  assign \$3031  = ra[204] | ra[205];
+  assign \$3032  = ra[206] | ra[207];
+  assign \$3033  = \$3031  | \$3032 ;
+  assign \$3034  = \$3030  | \$3033 ;
+  assign \$3035  = \$3027  | \$3034 ;
+  assign \$3036  = ra[208] | ra[209];
+  assign \$3037  = ra[210] | ra[211];
+  assign \$3038  = \$3036  | \$3037 ;
+  assign \$3039  = ra[212] | ra[213];
+  assign \$3040  = ra[214] | ra[215];
+  assign \$3041  = \$3039  | \$3040 ;
+  assign \$3042  = \$3038  | \$3041 ;
+  assign \$3043  = ra[216] | ra[217];
+  assign \$3044  = ra[218] | ra[219];
+  assign \$3045  = \$3043  | \$3044 ;
+  assign \$3046  = ra[220] | ra[221];
+  assign \$3047  = ra[222] | ra[223];
+  assign \$3048  = \$3046  | \$3047 ;
+  assign \$3049  = \$3045  | \$3048 ;
+  assign \$3050  = \$3042  | \$3049 ;
+  assign \$3051  = \$3035  | \$3050 ;
+  assign \$3052  = ra[224] | ra[225];
+  assign \$3053  = ra[226] | ra[227];
+  assign \$3054  = \$3052  | \$3053 ;
+  assign \$3055  = ra[228] | ra[229];
+  assign \$3056  = ra[230] | ra[231];
+  assign \$3057  = \$3055  | \$3056 ;
+  assign \$3058  = \$3054  | \$3057 ;
+  assign \$3059  = ra[232] | ra[233];
+  assign \$3060  = ra[234] | ra[235];
+  assign \$3061  = \$3059  | \$3060 ;
+  assign \$3062  = ra[236] | ra[237];
+  assign \$3063  = ra[238] | ra[239];
+  assign \$3064  = \$3062  | \$3063 ;
+  assign \$3065  = \$3061  | \$3064 ;
+  assign \$3066  = \$3058  | \$3065 ;
+  assign \$3067  = ra[240] | ra[241];
+  assign \$3068  = ra[242] | ra[243];
+  assign \$3069  = \$3067  | \$3068 ;
+  assign \$3070  = ra[244] | ra[245];
+  assign \$3071  = ra[246] | ra[247];
+  assign \$3072  = \$3070  | \$3071 ;
+  assign \$3073  = \$3069  | \$3072 ;
+  assign \$3074  = ra[248] | ra[249];
+  assign \$3075  = ra[250] | ra[251];
+  assign \$3076  = \$3074  | \$3075 ;
+  assign \$3077  = ra[252] | ra[253];
+  assign \$3078  = ra[254] | ra[255];
+  assign \$3079  = \$3077  | \$3078 ;
+  assign \$3080  = \$3076  | \$3079 ;
+  assign \$3081  = \$3073  | \$3080 ;
+  assign \$3082  = \$3066  | \$3081 ;
+  assign \$3083  = \$3051  | \$3082 ;
+  assign \$3084  = \$3020  | \$3083 ;
+  assign \$3085  = \$2957  | \$3084 ;
+  assign \$3086  = ra[256] | ra[257];
+  assign \$3087  = ra[258] | ra[259];
+  assign \$3088  = \$3086  | \$3087 ;
+  assign \$3089  = ra[260] | ra[261];
+  assign \$3090  = ra[262] | ra[263];
+  assign \$3091  = \$3089  | \$3090 ;
+  assign \$3092  = \$3088  | \$3091 ;
+  assign \$3093  = ra[264] | ra[265];
+  assign \$3094  = ra[266] | ra[267];
+  assign \$3095  = \$3093  | \$3094 ;
+  assign \$3096  = ra[268] | ra[269];
+  assign \$3097  = ra[270] | ra[271];
+  assign \$3098  = \$3096  | \$3097 ;
+  assign \$3099  = \$3095  | \$3098 ;
+  assign \$3100  = \$3092  | \$3099 ;
+  assign \$3101  = ra[272] | ra[273];
+  assign \$3102  = ra[274] | ra[275];
+  assign \$3103  = \$3101  | \$3102 ;
+  assign \$3104  = ra[276] | ra[277];
+  assign \$3105  = ra[278] | ra[279];
+  assign \$3106  = \$3104  | \$3105 ;
+  assign \$3107  = \$3103  | \$3106 ;
+  assign \$3108  = ra[280] | ra[281];
+  assign \$3109  = ra[282] | ra[283];
+  assign \$3110  = \$3108  | \$3109 ;
+  assign \$3111  = ra[284] | ra[285];
+  assign \$3112  = ra[286] | ra[287];
+  assign \$3113  = \$3111  | \$3112 ;
+  assign \$3114  = \$3110  | \$3113 ;
+  assign \$3115  = \$3107  | \$3114 ;
+  assign \$3116  = \$3100  | \$3115 ;
+  assign \$3117  = ra[288] | ra[289];
+  assign \$3118  = ra[290] | ra[291];
+  assign \$3119  = \$3117  | \$3118 ;
+  assign \$3120  = ra[292] | ra[293];
+  assign \$3121  = ra[294] | ra[295];
+  assign \$3122  = \$3120  | \$3121 ;
+  assign \$3123  = \$3119  | \$3122 ;
+  assign \$3124  = ra[296] | ra[297];
+  assign \$3125  = ra[298] | ra[299];
+  assign \$3126  = \$3124  | \$3125 ;
+  assign \$3127  = ra[300] | ra[301];
+  assign \$3128  = ra[302] | ra[303];
+  assign \$3129  = \$3127  | \$3128 ;
+  assign \$3130  = \$3126  | \$3129 ;
+  assign \$3131  = \$3123  | \$3130 ;
+  assign \$3132  = ra[304] | ra[305];
+  assign \$3133  = ra[306] | ra[307];
+  assign \$3134  = \$3132  | \$3133 ;
+  assign \$3135  = ra[308] | ra[309];
+  assign \$3136  = ra[310] | ra[311];
+  assign \$3137  = \$3135  | \$3136 ;
+  assign \$3138  = \$3134  | \$3137 ;
+  assign \$3139  = ra[312] | ra[313];
+  assign \$3140  = ra[314] | ra[315];
+  assign \$3141  = \$3139  | \$3140 ;
+  assign \$3142  = ra[316] | ra[317];
+  assign \$3143  = ra[318] | ra[319];
+  assign \$3144  = \$3142  | \$3143 ;
+  assign \$3145  = \$3141  | \$3144 ;
+  assign \$3146  = \$3138  | \$3145 ;
+  assign \$3147  = \$3131  | \$3146 ;
+  assign \$3148  = \$3116  | \$3147 ;
+  assign \$3149  = ra[320] | ra[321];
+  assign \$3150  = ra[322] | ra[323];
   assign \$3151  = \$3149  | \$3150 ;
-  assign \$3152  = ra[388] | ra[389];
-  assign \$3153  = ra[390] | ra[391];
+  assign \$3152  = ra[324] | ra[325];
+  assign \$3153  = ra[326] | ra[327];
   assign \$3154  = \$3152  | \$3153 ;
   assign \$3155  = \$3151  | \$3154 ;
-  assign \$3156  = ra[392] | ra[393];
-  assign \$3157  = ra[394] | ra[395];
+  assign \$3156  = ra[328] | ra[329];
+  assign \$3157  = ra[330] | ra[331];
   assign \$3158  = \$3156  | \$3157 ;
-  assign \$3159  = ra[396] | ra[397];
-  assign \$3160  = ra[398] | ra[399];
+  assign \$3159  = ra[332] | ra[333];
+  assign \$3160  = ra[334] | ra[335];
   assign \$3161  = \$3159  | \$3160 ;
   assign \$3162  = \$3158  | \$3161 ;
   assign \$3163  = \$3155  | \$3162 ;
-  assign \$3164  = ra[400] | ra[401];
-  assign \$3165  = ra[402] | ra[403];
+  assign \$3164  = ra[336] | ra[337];
+  assign \$3165  = ra[338] | ra[339];
   assign \$3166  = \$3164  | \$3165 ;
-  assign \$3167  = ra[404] | ra[405];
-  assign \$3168  = ra[406] | ra[407];
+  assign \$3167  = ra[340] | ra[341];
+  assign \$3168  = ra[342] | ra[343];
   assign \$3169  = \$3167  | \$3168 ;
   assign \$3170  = \$3166  | \$3169 ;
-  assign \$3171  = ra[408] | ra[409];
-  assign \$3172  = ra[410] | ra[411];
+  assign \$3171  = ra[344] | ra[345];
+  assign \$3172  = ra[346] | ra[347];
   assign \$3173  = \$3171  | \$3172 ;
-  assign \$3174  = ra[412] | ra[413];
-  assign \$3175  = ra[414] | ra[415];
+  assign \$3174  = ra[348] | ra[349];
+  assign \$3175  = ra[350] | ra[351];
   assign \$3176  = \$3174  | \$3175 ;
   assign \$3177  = \$3173  | \$3176 ;
   assign \$3178  = \$3170  | \$3177 ;
   assign \$3179  = \$3163  | \$3178 ;
-  assign \$3180  = ra[416] | ra[417];
-  assign \$3181  = ra[418] | ra[419];
+  assign \$3180  = ra[352] | ra[353];
+  assign \$3181  = ra[354] | ra[355];
   assign \$3182  = \$3180  | \$3181 ;
-  assign \$3183  = ra[420] | ra[421];
-  assign \$3184  = ra[422] | ra[423];
+  assign \$3183  = ra[356] | ra[357];
+  assign \$3184  = ra[358] | ra[359];
   assign \$3185  = \$3183  | \$3184 ;
   assign \$3186  = \$3182  | \$3185 ;
-  assign \$3187  = ra[424] | ra[425];
-  assign \$3188  = ra[426] | ra[427];
+  assign \$3187  = ra[360] | ra[361];
+  assign \$3188  = ra[362] | ra[363];
   assign \$3189  = \$3187  | \$3188 ;
-  assign \$3190  = ra[428] | ra[429];
-  assign \$3191  = ra[430] | ra[431];
+  assign \$3190  = ra[364] | ra[365];
+  assign \$3191  = ra[366] | ra[367];
   assign \$3192  = \$3190  | \$3191 ;
   assign \$3193  = \$3189  | \$3192 ;
   assign \$3194  = \$3186  | \$3193 ;
-  assign \$3195  = ra[432] | ra[433];
-  assign \$3196  = ra[434] | ra[435];
+  assign \$3195  = ra[368] | ra[369];
+  assign \$3196  = ra[370] | ra[371];
   assign \$3197  = \$3195  | \$3196 ;
-  assign \$3198  = ra[436] | ra[437];
-  assign \$3199  = ra[438] | ra[439];
+  assign \$3198  = ra[372] | ra[373];
+  assign \$3199  = ra[374] | ra[375];
   assign \$3200  = \$3198  | \$3199 ;
   assign \$3201  = \$3197  | \$3200 ;
-  assign \$3202  = ra[440] | ra[441];
-  assign \$3203  = ra[442] | ra[443];
+  assign \$3202  = ra[376] | ra[377];
+  assign \$3203  = ra[378] | ra[379];
   assign \$3204  = \$3202  | \$3203 ;
-  assign \$3205  = ra[444] | ra[445];
-  assign \$3206  = ra[446] | ra[447];
+  assign \$3205  = ra[380] | ra[381];
+  assign \$3206  = ra[382] | ra[383];
   assign \$3207  = \$3205  | \$3206 ;
   assign \$3208  = \$3204  | \$3207 ;
   assign \$3209  = \$3201  | \$3208 ;
   assign \$3210  = \$3194  | \$3209 ;
   assign \$3211  = \$3179  | \$3210 ;
-  assign \$3212  = ra[448] | ra[449];
-  assign \$3213  = ra[450] | ra[451];
-  assign \$3214  = \$3212  | \$3213 ;
-  assign \$3215  = ra[452] | ra[453];
-  assign \$3216  = ra[454] | ra[455];
-  assign \$3217  = \$3215  | \$3216 ;
-  assign \$3218  = \$3214  | \$3217 ;
-  assign \$3219  = ra[456] | ra[457];
-  assign \$3220  = ra[458] | ra[459];
-  assign \$3221  = \$3219  | \$3220 ;
-  assign \$3222  = ra[460] | ra[461];
-  assign \$3223  = ra[462] | ra[463];
-  assign \$3224  = \$3222  | \$3223 ;
-  assign \$3225  = \$3221  | \$3224 ;
-  assign \$3226  = \$3218  | \$3225 ;
-  assign \$3227  = ra[464] | ra[465];
-  assign \$3228  = ra[466] | ra[467];
-  assign \$3229  = \$3227  | \$3228 ;
-  assign \$3230  = ra[468] | ra[469];
-  assign \$3231  = ra[470] | ra[471];
-  assign \$3232  = \$3230  | \$3231 ;
-  assign \$3233  = \$3229  | \$3232 ;
-  assign \$3234  = ra[472] | ra[473];
-  assign \$3235  = ra[474] | ra[475];
-  assign \$3236  = \$3234  | \$3235 ;
-  assign \$3237  = ra[476] | ra[477];
-  assign \$3238  = ra[478] | ra[479];
-  assign \$3239  = \$3237  | \$3238 ;
-  assign \$3240  = \$3236  | \$3239 ;
-  assign \$3241  = \$3233  | \$3240 ;
-  assign \$3242  = \$3226  | \$3241 ;
-  assign \$3243  = ra[480] | ra[481];
-  assign \$3244  = ra[482] | ra[483];
-  assign \$3245  = \$3243  | \$3244 ;
-  assign \$3246  = ra[484] | ra[485];
-  assign \$3247  = ra[486] | ra[487];
-  assign \$3248  = \$3246  | \$3247 ;
-  assign \$3249  = \$3245  | \$3248 ;
-  assign \$3250  = ra[488] | ra[489];
-  assign \$3251  = ra[490] | ra[491];
-  assign \$3252  = \$3250  | \$3251 ;
-  assign \$3253  = ra[492] | ra[493];
-  assign \$3254  = ra[494] | ra[495];
-  assign \$3255  = \$3253  | \$3254 ;
-  assign \$3256  = \$3252  | \$3255 ;
-  assign \$3257  = \$3249  | \$3256 ;
-  assign \$3258  = ra[496] | ra[497];
-  assign \$3259  = ra[498] | ra[499];
-  assign \$3260  = \$3258  | \$3259 ;
-  assign \$3261  = ra[500] | ra[501];
-  assign \$3262  = ra[502] | ra[503];
-  assign \$3263  = \$3261  | \$3262 ;
-  assign \$3264  = \$3260  | \$3263 ;
-  assign \$3265  = ra[504] | ra[505];
-  assign \$3266  = ra[506] | ra[507];
-  assign \$3267  = \$3265  | \$3266 ;
-  assign \$3268  = ra[508] | ra[509];
-  assign \$3269  = ra[510] | ra[511];
-  assign \$3270  = \$3268  | \$3269 ;
-  assign \$3271  = \$3267  | \$3270 ;
-  assign \$3272  = \$3264  | \$3271 ;
-  assign \$3273  = \$3257  | \$3272 ;
-  assign \$3274  = \$3242  | \$3273 ;
-  assign \$3275  = \$3211  | \$3274 ;
-  assign \$3276  = \$3148  | \$3275 ;
-  assign \$3277  = \$3021  | \$3276 ;
-  assign \$3278  = ra[256] | ra[257];
-  assign \$3279  = ra[258] | ra[259];
-  assign \$3280  = \$3278  | \$3279 ;
-  assign \$3281  = ra[260] | ra[261];
-  assign \$3282  = ra[262] | ra[263];
-  assign \$3283  = \$3281  | \$3282 ;
-  assign \$3284  = \$3280  | \$3283 ;
-  assign \$3285  = ra[264] | ra[265];
-  assign \$3286  = ra[266] | ra[267];
-  assign \$3287  = \$3285  | \$3286 ;
-  assign \$3288  = ra[268] | ra[269];
-  assign \$3289  = ra[270] | ra[271];
-  assign \$3290  = \$3288  | \$3289 ;
-  assign \$3291  = \$3287  | \$3290 ;
-  assign \$3292  = \$3284  | \$3291 ;
-  assign \$3293  = ra[272] | ra[273];
-  assign \$3294  = ra[274] | ra[275];
-  assign \$3295  = \$3293  | \$3294 ;
-  assign \$3296  = ra[276] | ra[277];
-  assign \$3297  = ra[278] | ra[279];
-  assign \$3298  = \$3296  | \$3297 ;
-  assign \$3299  = \$3295  | \$3298 ;
-  assign \$3300  = ra[280] | ra[281];
-  assign \$3301  = ra[282] | ra[283];
-  assign \$3302  = \$3300  | \$3301 ;
-  assign \$3303  = ra[284] | ra[285];
-  assign \$3304  = ra[286] | ra[287];
-  assign \$3305  = \$3303  | \$3304 ;
-  assign \$3306  = \$3302  | \$3305 ;
-  assign \$3307  = \$3299  | \$3306 ;
-  assign \$3308  = \$3292  | \$3307 ;
-  assign \$3309  = ra[288] | ra[289];
-  assign \$3310  = ra[290] | ra[291];
-  assign \$3311  = \$3309  | \$3310 ;
-  assign \$3312  = ra[292] | ra[293];
-  assign \$3313  = ra[294] | ra[295];
-  assign \$3314  = \$3312  | \$3313 ;
-  assign \$3315  = \$3311  | \$3314 ;
-  assign \$3316  = ra[296] | ra[297];
-  assign \$3317  = ra[298] | ra[299];
-  assign \$3318  = \$3316  | \$3317 ;
-  assign \$3319  = ra[300] | ra[301];
-  assign \$3320  = ra[302] | ra[303];
-  assign \$3321  = \$3319  | \$3320 ;
-  assign \$3322  = \$3318  | \$3321 ;
-  assign \$3323  = \$3315  | \$3322 ;
-  assign \$3324  = ra[304] | ra[305];
-  assign \$3325  = ra[306] | ra[307];
-  assign \$3326  = \$3324  | \$3325 ;
-  assign \$3327  = ra[308] | ra[309];
-  assign \$3328  = ra[310] | ra[311];
-  assign \$3329  = \$3327  | \$3328 ;
-  assign \$3330  = \$3326  | \$3329 ;
-  assign \$3331  = ra[312] | ra[313];
-  assign \$3332  = ra[314] | ra[315];
-  assign \$3333  = \$3331  | \$3332 ;
-  assign \$3334  = ra[316] | ra[317];
-  assign \$3335  = ra[318] | ra[319];
-  assign \$3336  = \$3334  | \$3335 ;
-  assign \$3337  = \$3333  | \$3336 ;
-  assign \$3338  = \$3330  | \$3337 ;
-  assign \$3339  = \$3323  | \$3338 ;
-  assign \$3340  = \$3308  | \$3339 ;
-  assign \$3341  = ra[320] | ra[321];
-  assign \$3342  = ra[322] | ra[323];
-  assign \$3343  = \$3341  | \$3342 ;
-  assign \$3344  = ra[324] | ra[325];
-  assign \$3345  = ra[326] | ra[327];
-  assign \$3346  = \$3344  | \$3345 ;
-  assign \$3347  = \$3343  | \$3346 ;
-  assign \$3348  = ra[328] | ra[329];
-  assign \$3349  = ra[330] | ra[331];
-  assign \$3350  = \$3348  | \$3349 ;
-  assign \$3351  = ra[332] | ra[333];
-  assign \$3352  = ra[334] | ra[335];
-  assign \$3353  = \$3351  | \$3352 ;
-  assign \$3354  = \$3350  | \$3353 ;
-  assign \$3355  = \$3347  | \$3354 ;
-  assign \$3356  = ra[336] | ra[337];
-  assign \$3357  = ra[338] | ra[339];
-  assign \$3358  = \$3356  | \$3357 ;
-  assign \$3359  = ra[340] | ra[341];
-  assign \$3360  = ra[342] | ra[343];
-  assign \$3361  = \$3359  | \$3360 ;
-  assign \$3362  = \$3358  | \$3361 ;
-  assign \$3363  = ra[344] | ra[345];
-  assign \$3364  = ra[346] | ra[347];
-  assign \$3365  = \$3363  | \$3364 ;
-  assign \$3366  = ra[348] | ra[349];
-  assign \$3367  = ra[350] | ra[351];
-  assign \$3368  = \$3366  | \$3367 ;
-  assign \$3369  = \$3365  | \$3368 ;
-  assign \$3370  = \$3362  | \$3369 ;
-  assign \$3371  = \$3355  | \$3370 ;
-  assign \$3372  = ra[352] | ra[353];
-  assign \$3373  = ra[354] | ra[355];
-  assign \$3374  = \$3372  | \$3373 ;
-  assign \$3375  = ra[356] | ra[357];
-  assign \$3376  = ra[358] | ra[359];
-  assign \$3377  = \$3375  | \$3376 ;
-  assign \$3378  = \$3374  | \$3377 ;
-  assign \$3379  = ra[360] | ra[361];
-  assign \$3380  = ra[362] | ra[363];
-  assign \$3381  = \$3379  | \$3380 ;
-  assign \$3382  = ra[364] | ra[365];
-  assign \$3383  = ra[366] | ra[367];
-  assign \$3384  = \$3382  | \$3383 ;
-  assign \$3385  = \$3381  | \$3384 ;
-  assign \$3386  = \$3378  | \$3385 ;
-  assign \$3387  = ra[368] | ra[369];
-  assign \$3388  = ra[370] | ra[371];
-  assign \$3389  = \$3387  | \$3388 ;
-  assign \$3390  = ra[372] | ra[373];
-  assign \$3391  = ra[374] | ra[375];
-  assign \$3392  = \$3390  | \$3391 ;
-  assign \$3393  = \$3389  | \$3392 ;
-  assign \$3394  = ra[376] | ra[377];
-  assign \$3395  = ra[378] | ra[379];
-  assign \$3396  = \$3394  | \$3395 ;
-  assign \$3397  = ra[380] | ra[381];
-  assign \$3398  = ra[382] | ra[383];
-  assign \$3399  = \$3397  | \$3398 ;
-  assign \$3400  = \$3396  | \$3399 ;
-  assign \$3401  = \$3393  | \$3400 ;
-  assign \$3402  = \$3386  | \$3401 ;
-  assign \$3403  = \$3371  | \$3402 ;
-  assign \$3404  = \$3340  | \$3403 ;
-  assign \$3405  = ra[384] | ra[385];
-  assign \$3406  = ra[386] | ra[387];
+  assign \$3212  = \$3148  | \$3211 ;
+  assign \$3213  = ra[384] | ra[385];
+  assign \$3214  = ra[386] | ra[387];
+  assign \$3215  = \$3213  | \$3214 ;
+  assign \$3216  = ra[388] | ra[389];
+  assign \$3217  = ra[390] | ra[391];
+  assign \$3218  = \$3216  | \$3217 ;
+  assign \$3219  = \$3215  | \$3218 ;
+  assign \$3220  = ra[392] | ra[393];
+  assign \$3221  = ra[394] | ra[395];
+  assign \$3222  = \$3220  | \$3221 ;
+  assign \$3223  = ra[396] | ra[397];
+  assign \$3224  = ra[398] | ra[399];
+  assign \$3225  = \$3223  | \$3224 ;
+  assign \$3226  = \$3222  | \$3225 ;
+  assign \$3227  = \$3219  | \$3226 ;
+  assign \$3228  = ra[400] | ra[401];
+  assign \$3229  = ra[402] | ra[403];
+  assign \$3230  = \$3228  | \$3229 ;
+  assign \$3231  = ra[404] | ra[405];
+  assign \$3232  = ra[406] | ra[407];
+  assign \$3233  = \$3231  | \$3232 ;
+  assign \$3234  = \$3230  | \$3233 ;
+  assign \$3235  = ra[408] | ra[409];
+  assign \$3236  = ra[410] | ra[411];
+  assign \$3237  = \$3235  | \$3236 ;
+  assign \$3238  = ra[412] | ra[413];
+  assign \$3239  = ra[414] | ra[415];
+  assign \$3240  = \$3238  | \$3239 ;
+  assign \$3241  = \$3237  | \$3240 ;
+  assign \$3242  = \$3234  | \$3241 ;
+  assign \$3243  = \$3227  | \$3242 ;
+  assign \$3244  = ra[416] | ra[417];
+  assign \$3245  = ra[418] | ra[419];
+  assign \$3246  = \$3244  | \$3245 ;
+  assign \$3247  = ra[420] | ra[421];
+  assign \$3248  = ra[422] | ra[423];
+  assign \$3249  = \$3247  | \$3248 ;
+  assign \$3250  = \$3246  | \$3249 ;
+  assign \$3251  = ra[424] | ra[425];
+  assign \$3252  = ra[426] | ra[427];
+  assign \$3253  = \$3251  | \$3252 ;
+  assign \$3254  = ra[428] | ra[429];
+  assign \$3255  = ra[430] | ra[431];
+  assign \$3256  = \$3254  | \$3255 ;
+  assign \$3257  = \$3253  | \$3256 ;
+  assign \$3258  = \$3250  | \$3257 ;
+  assign \$3259  = ra[432] | ra[433];
+  assign \$3260  = ra[434] | ra[435];
+  assign \$3261  = \$3259  | \$3260 ;
+  assign \$3262  = ra[436] | ra[437];
+  assign \$3263  = ra[438] | ra[439];
+  assign \$3264  = \$3262  | \$3263 ;
+  assign \$3265  = \$3261  | \$3264 ;
+  assign \$3266  = ra[440] | ra[441];
+  assign \$3267  = ra[442] | ra[443];
+  assign \$3268  = \$3266  | \$3267 ;
+  assign \$3269  = ra[444] | ra[445];
+  assign \$3270  = ra[446] | ra[447];
+  assign \$3271  = \$3269  | \$3270 ;
+  assign \$3272  = \$3268  | \$3271 ;
+  assign \$3273  = \$3265  | \$3272 ;
+  assign \$3274  = \$3258  | \$3273 ;
+  assign \$3275  = \$3243  | \$3274 ;
+  assign \$3276  = ra[448] | ra[449];
+  assign \$3277  = ra[450] | ra[451];
+  assign \$3278  = \$3276  | \$3277 ;
+  assign \$3279  = ra[452] | ra[453];
+  assign \$3280  = ra[454] | ra[455];
+  assign \$3281  = \$3279  | \$3280 ;
+  assign \$3282  = \$3278  | \$3281 ;
+  assign \$3283  = ra[456] | ra[457];
+  assign \$3284  = ra[458] | ra[459];
+  assign \$3285  = \$3283  | \$3284 ;
+  assign \$3286  = ra[460] | ra[461];
+  assign \$3287  = ra[462] | ra[463];
+  assign \$3288  = \$3286  | \$3287 ;
+  assign \$3289  = \$3285  | \$3288 ;
+  assign \$3290  = \$3282  | \$3289 ;
+  assign \$3291  = ra[464] | ra[465];
+  assign \$3292  = ra[466] | ra[467];
+  assign \$3293  = \$3291  | \$3292 ;
+  assign \$3294  = ra[468] | ra[469];
+  assign \$3295  = ra[470] | ra[471];
+  assign \$3296  = \$3294  | \$3295 ;
+  assign \$3297  = \$3293  | \$3296 ;
+  assign \$3298  = ra[472] | ra[473];
+  assign \$3299  = ra[474] | ra[475];
+  assign \$3300  = \$3298  | \$3299 ;
+  assign \$3301  = ra[476] | ra[477];
+  assign \$3302  = ra[478] | ra[479];
+  assign \$3303  = \$3301  | \$3302 ;
+  assign \$3304  = \$3300  | \$3303 ;
+  assign \$3305  = \$3297  | \$3304 ;
+  assign \$3306  = \$3290  | \$3305 ;
+  assign \$3307  = ra[480] | ra[481];
+  assign \$3308  = ra[482] | ra[483];
+  assign \$3309  = \$3307  | \$3308 ;
+  assign \$3310  = ra[484] | ra[485];
+  assign \$3311  = ra[486] | ra[487];
+  assign \$3312  = \$3310  | \$3311 ;
+  assign \$3313  = \$3309  | \$3312 ;
+  assign \$3314  = ra[488] | ra[489];
+  assign \$3315  = ra[490] | ra[491];
+  assign \$3316  = \$3314  | \$3315 ;
+  assign \$3317  = ra[492] | ra[493];
+  assign \$3318  = ra[494] | ra[495];
+  assign \$3319  = \$3317  | \$3318 ;
+  assign \$3320  = \$3316  | \$3319 ;
+  assign \$3321  = \$3313  | \$3320 ;
+  assign \$3322  = ra[496] | ra[497];
+  assign \$3323  = ra[498] | ra[499];
+  assign \$3324  = \$3322  | \$3323 ;
+  assign \$3325  = ra[500] | ra[501];
+  assign \$3326  = ra[502] | ra[503];
+  assign \$3327  = \$3325  | \$3326 ;
+  assign \$3328  = \$3324  | \$3327 ;
+  assign \$3329  = ra[504] | ra[505];
+  assign \$3330  = ra[506] | ra[507];
+  assign \$3331  = \$3329  | \$3330 ;
+  assign \$3332  = ra[508] | ra[509];
+  assign \$3333  = ra[510] | ra[511];
+  assign \$3334  = \$3332  | \$3333 ;
+  assign \$3335  = \$3331  | \$3334 ;
+  assign \$3336  = \$3328  | \$3335 ;
+  assign \$3337  = \$3321  | \$3336 ;
+  assign \$3338  = \$3306  | \$3337 ;
+  assign \$3339  = \$3275  | \$3338 ;
+  assign \$3340  = \$3212  | \$3339 ;
+  assign \$3341  = \$3085  | \$3340 ;
+  assign \$3342  = ra[256] | ra[257];
+  assign \$3343  = ra[258] | ra[259];
+  assign \$3344  = \$3342  | \$3343 ;
+  assign \$3345  = ra[260] | ra[261];
+  assign \$3346  = ra[262] | ra[263];
+  assign \$3347  = \$3345  | \$3346 ;
+  assign \$3348  = \$3344  | \$3347 ;
+  assign \$3349  = ra[264] | ra[265];
+  assign \$3350  = ra[266] | ra[267];
+  assign \$3351  = \$3349  | \$3350 ;
+  assign \$3352  = ra[268] | ra[269];
+  assign \$3353  = ra[270] | ra[271];
+  assign \$3354  = \$3352  | \$3353 ;
+  assign \$3355  = \$3351  | \$3354 ;
+  assign \$3356  = \$3348  | \$3355 ;
+  assign \$3357  = ra[272] | ra[273];
+  assign \$3358  = ra[274] | ra[275];
+  assign \$3359  = \$3357  | \$3358 ;
+  assign \$3360  = ra[276] | ra[277];
+  assign \$3361  = ra[278] | ra[279];
+  assign \$3362  = \$3360  | \$3361 ;
+  assign \$3363  = \$3359  | \$3362 ;
+  assign \$3364  = ra[280] | ra[281];
+  assign \$3365  = ra[282] | ra[283];
+  assign \$3366  = \$3364  | \$3365 ;
+  assign \$3367  = ra[284] | ra[285];
+  assign \$3368  = ra[286] | ra[287];
+  assign \$3369  = \$3367  | \$3368 ;
+  assign \$3370  = \$3366  | \$3369 ;
+  assign \$3371  = \$3363  | \$3370 ;
+  assign \$3372  = \$3356  | \$3371 ;
+  assign \$3373  = ra[288] | ra[289];
+  assign \$3374  = ra[290] | ra[291];
+  assign \$3375  = \$3373  | \$3374 ;
+  assign \$3376  = ra[292] | ra[293];
+  assign \$3377  = ra[294] | ra[295];
+  assign \$3378  = \$3376  | \$3377 ;
+  assign \$3379  = \$3375  | \$3378 ;
+  assign \$3380  = ra[296] | ra[297];
+  assign \$3381  = ra[298] | ra[299];
+  assign \$3382  = \$3380  | \$3381 ;
+  assign \$3383  = ra[300] | ra[301];
+  assign \$3384  = ra[302] | ra[303];
+  assign \$3385  = \$3383  | \$3384 ;
+  assign \$3386  = \$3382  | \$3385 ;
+  assign \$3387  = \$3379  | \$3386 ;
+  assign \$3388  = ra[304] | ra[305];
+  assign \$3389  = ra[306] | ra[307];
+  assign \$3390  = \$3388  | \$3389 ;
+  assign \$3391  = ra[308] | ra[309];
+  assign \$3392  = ra[310] | ra[311];
+  assign \$3393  = \$3391  | \$3392 ;
+  assign \$3394  = \$3390  | \$3393 ;
+  assign \$3395  = ra[312] | ra[313];
+  assign \$3396  = ra[314] | ra[315];
+  assign \$3397  = \$3395  | \$3396 ;
+  assign \$3398  = ra[316] | ra[317];
+  assign \$3399  = ra[318] | ra[319];
+  assign \$3400  = \$3398  | \$3399 ;
+  assign \$3401  = \$3397  | \$3400 ;
+  assign \$3402  = \$3394  | \$3401 ;
+  assign \$3403  = \$3387  | \$3402 ;
+  assign \$3404  = \$3372  | \$3403 ;
+  assign \$3405  = ra[320] | ra[321];
+  assign \$3406  = ra[322] | ra[323];
   assign \$3407  = \$3405  | \$3406 ;
-  assign \$3408  = ra[388] | ra[389];
-  assign \$3409  = ra[390] | ra[391];
+  assign \$3408  = ra[324] | ra[325];
+  assign \$3409  = ra[326] | ra[327];
   assign \$3410  = \$3408  | \$3409 ;
   assign \$3411  = \$3407  | \$3410 ;
-  assign \$3412  = ra[392] | ra[393];
-  assign \$3413  = ra[394] | ra[395];
+  assign \$3412  = ra[328] | ra[329];
+  assign \$3413  = ra[330] | ra[331];
   assign \$3414  = \$3412  | \$3413 ;
-  assign \$3415  = ra[396] | ra[397];
-  assign \$3416  = ra[398] | ra[399];
+  assign \$3415  = ra[332] | ra[333];
+  assign \$3416  = ra[334] | ra[335];
   assign \$3417  = \$3415  | \$3416 ;
   assign \$3418  = \$3414  | \$3417 ;
   assign \$3419  = \$3411  | \$3418 ;
-  assign \$3420  = ra[400] | ra[401];
-  assign \$3421  = ra[402] | ra[403];
+  assign \$3420  = ra[336] | ra[337];
+  assign \$3421  = ra[338] | ra[339];
   assign \$3422  = \$3420  | \$3421 ;
-  assign \$3423  = ra[404] | ra[405];
-  assign \$3424  = ra[406] | ra[407];
+  assign \$3423  = ra[340] | ra[341];
+  assign \$3424  = ra[342] | ra[343];
   assign \$3425  = \$3423  | \$3424 ;
   assign \$3426  = \$3422  | \$3425 ;
-  assign \$3427  = ra[408] | ra[409];
-  assign \$3428  = ra[410] | ra[411];
+  assign \$3427  = ra[344] | ra[345];
+  assign \$3428  = ra[346] | ra[347];
   assign \$3429  = \$3427  | \$3428 ;
-  assign \$3430  = ra[412] | ra[413];
-  assign \$3431  = ra[414] | ra[415];
+  assign \$3430  = ra[348] | ra[349];
+  assign \$3431  = ra[350] | ra[351];
   assign \$3432  = \$3430  | \$3431 ;
   assign \$3433  = \$3429  | \$3432 ;
   assign \$3434  = \$3426  | \$3433 ;
   assign \$3435  = \$3419  | \$3434 ;
-  assign \$3436  = ra[416] | ra[417];
-  assign \$3437  = ra[418] | ra[419];
+  assign \$3436  = ra[352] | ra[353];
+  assign \$3437  = ra[354] | ra[355];
   assign \$3438  = \$3436  | \$3437 ;
-  assign \$3439  = ra[420] | ra[421];
-  assign \$3440  = ra[422] | ra[423];
+  assign \$3439  = ra[356] | ra[357];
+  assign \$3440  = ra[358] | ra[359];
   assign \$3441  = \$3439  | \$3440 ;
   assign \$3442  = \$3438  | \$3441 ;
-  assign \$3443  = ra[424] | ra[425];
-  assign \$3444  = ra[426] | ra[427];
+  assign \$3443  = ra[360] | ra[361];
+  assign \$3444  = ra[362] | ra[363];
   assign \$3445  = \$3443  | \$3444 ;
-  assign \$3446  = ra[428] | ra[429];
-  assign \$3447  = ra[430] | ra[431];
+  assign \$3446  = ra[364] | ra[365];
+  assign \$3447  = ra[366] | ra[367];
   assign \$3448  = \$3446  | \$3447 ;
   assign \$3449  = \$3445  | \$3448 ;
   assign \$3450  = \$3442  | \$3449 ;
-  assign \$3451  = ra[432] | ra[433];
-  assign \$3452  = ra[434] | ra[435];
+  assign \$3451  = ra[368] | ra[369];
+  assign \$3452  = ra[370] | ra[371];
   assign \$3453  = \$3451  | \$3452 ;
-  assign \$3454  = ra[436] | ra[437];
-  assign \$3455  = ra[438] | ra[439];
+  assign \$3454  = ra[372] | ra[373];
+  assign \$3455  = ra[374] | ra[375];
   assign \$3456  = \$3454  | \$3455 ;
   assign \$3457  = \$3453  | \$3456 ;
-  assign \$3458  = ra[440] | ra[441];
-  assign \$3459  = ra[442] | ra[443];
+  assign \$3458  = ra[376] | ra[377];
+  assign \$3459  = ra[378] | ra[379];
   assign \$3460  = \$3458  | \$3459 ;
-  assign \$3461  = ra[444] | ra[445];
-  assign \$3462  = ra[446] | ra[447];
+  assign \$3461  = ra[380] | ra[381];
+  assign \$3462  = ra[382] | ra[383];
   assign \$3463  = \$3461  | \$3462 ;
   assign \$3464  = \$3460  | \$3463 ;
   assign \$3465  = \$3457  | \$3464 ;
   assign \$3466  = \$3450  | \$3465 ;
   assign \$3467  = \$3435  | \$3466 ;
-  assign \$3468  = ra[448] | ra[449];
-  assign \$3469  = ra[450] | ra[451];
-  assign \$3470  = \$3468  | \$3469 ;
-  assign \$3471  = ra[452] | ra[453];
-  assign \$3472  = ra[454] | ra[455];
-  assign \$3473  = \$3471  | \$3472 ;
-  assign \$3474  = \$3470  | \$3473 ;
-  assign \$3475  = ra[456] | ra[457];
-  assign \$3476  = ra[458] | ra[459];
-  assign \$3477  = \$3475  | \$3476 ;
-  assign \$3478  = ra[460] | ra[461];
-  assign \$3479  = ra[462] | ra[463];
-  assign \$3480  = \$3478  | \$3479 ;
-  assign \$3481  = \$3477  | \$3480 ;
-  assign \$3482  = \$3474  | \$3481 ;
-  assign \$3483  = ra[464] | ra[465];
-  assign \$3484  = ra[466] | ra[467];
-  assign \$3485  = \$3483  | \$3484 ;
-  assign \$3486  = ra[468] | ra[469];
-  assign \$3487  = ra[470] | ra[471];
-  assign \$3488  = \$3486  | \$3487 ;
-  assign \$3489  = \$3485  | \$3488 ;
-  assign \$3490  = ra[472] | ra[473];
-  assign \$3491  = ra[474] | ra[475];
-  assign \$3492  = \$3490  | \$3491 ;
-  assign \$3493  = ra[476] | ra[477];
-  assign \$3494  = ra[478] | ra[479];
-  assign \$3495  = \$3493  | \$3494 ;
-  assign \$3496  = \$3492  | \$3495 ;
-  assign \$3497  = \$3489  | \$3496 ;
-  assign \$3498  = \$3482  | \$3497 ;
-  assign \$3499  = ra[480] | ra[481];
-  assign \$3500  = ra[482] | ra[483];
-  assign \$3501  = \$3499  | \$3500 ;
-  assign \$3502  = ra[484] | ra[485];
-  assign \$3503  = ra[486] | ra[487];
-  assign \$3504  = \$3502  | \$3503 ;
-  assign \$3505  = \$3501  | \$3504 ;
-  assign \$3506  = ra[488] | ra[489];
-  assign \$3507  = ra[490] | ra[491];
-  assign \$3508  = \$3506  | \$3507 ;
-  assign \$3509  = ra[492] | ra[493];
-  assign \$3510  = ra[494] | ra[495];
-  assign \$3511  = \$3509  | \$3510 ;
-  assign \$3512  = \$3508  | \$3511 ;
-  assign \$3513  = \$3505  | \$3512 ;
-  assign \$3514  = ra[496] | ra[497];
-  assign \$3515  = ra[498] | ra[499];
-  assign \$3516  = \$3514  | \$3515 ;
-  assign \$3517  = ra[500] | ra[501];
-  assign \$3518  = ra[502] | ra[503];
-  assign \$3519  = \$3517  | \$3518 ;
-  assign \$3520  = \$3516  | \$3519 ;
-  assign \$3521  = ra[504] | ra[505];
-  assign \$3522  = ra[506] | ra[507];
-  assign \$3523  = \$3521  | \$3522 ;
-  assign \$3524  = ra[508] | ra[509];
-  assign \$3525  = ra[510] | ra[511];
-  assign \$3526  = \$3524  | \$3525 ;
-  assign \$3527  = \$3523  | \$3526 ;
-  assign \$3528  = \$3520  | \$3527 ;
-  assign \$3529  = \$3513  | \$3528 ;
-  assign \$3530  = \$3498  | \$3529 ;
-  assign \$3531  = \$3467  | \$3530 ;
-  assign \$3532  = \$3404  | \$3531 ;
-  assign \$3533  = ra[384] | ra[385];
-  assign \$3534  = ra[386] | ra[387];
-  assign \$3535  = \$3533  | \$3534 ;
-  assign \$3536  = ra[388] | ra[389];
-  assign \$3537  = ra[390] | ra[391];
-  assign \$3538  = \$3536  | \$3537 ;
-  assign \$3539  = \$3535  | \$3538 ;
-  assign \$3540  = ra[392] | ra[393];
-  assign \$3541  = ra[394] | ra[395];
-  assign \$3542  = \$3540  | \$3541 ;
-  assign \$3543  = ra[396] | ra[397];
-  assign \$3544  = ra[398] | ra[399];
-  assign \$3545  = \$3543  | \$3544 ;
-  assign \$3546  = \$3542  | \$3545 ;
-  assign \$3547  = \$3539  | \$3546 ;
-  assign \$3548  = ra[400] | ra[401];
-  assign \$3549  = ra[402] | ra[403];
-  assign \$3550  = \$3548  | \$3549 ;
-  assign \$3551  = ra[404] | ra[405];
-  assign \$3552  = ra[406] | ra[407];
-  assign \$3553  = \$3551  | \$3552 ;
-  assign \$3554  = \$3550  | \$3553 ;
-  assign \$3555  = ra[408] | ra[409];
-  assign \$3556  = ra[410] | ra[411];
-  assign \$3557  = \$3555  | \$3556 ;
-  assign \$3558  = ra[412] | ra[413];
-  assign \$3559  = ra[414] | ra[415];
-  assign \$3560  = \$3558  | \$3559 ;
-  assign \$3561  = \$3557  | \$3560 ;
-  assign \$3562  = \$3554  | \$3561 ;
-  assign \$3563  = \$3547  | \$3562 ;
-  assign \$3564  = ra[416] | ra[417];
-  assign \$3565  = ra[418] | ra[419];
-  assign \$3566  = \$3564  | \$3565 ;
-  assign \$3567  = ra[420] | ra[421];
-  assign \$3568  = ra[422] | ra[423];
-  assign \$3569  = \$3567  | \$3568 ;
-  assign \$3570  = \$3566  | \$3569 ;
-  assign \$3571  = ra[424] | ra[425];
-  assign \$3572  = ra[426] | ra[427];
-  assign \$3573  = \$3571  | \$3572 ;
-  assign \$3574  = ra[428] | ra[429];
-  assign \$3575  = ra[430] | ra[431];
-  assign \$3576  = \$3574  | \$3575 ;
-  assign \$3577  = \$3573  | \$3576 ;
-  assign \$3578  = \$3570  | \$3577 ;
-  assign \$3579  = ra[432] | ra[433];
-  assign \$3580  = ra[434] | ra[435];
-  assign \$3581  = \$3579  | \$3580 ;
-  assign \$3582  = ra[436] | ra[437];
-  assign \$3583  = ra[438] | ra[439];
-  assign \$3584  = \$3582  | \$3583 ;
-  assign \$3585  = \$3581  | \$3584 ;
-  assign \$3586  = ra[440] | ra[441];
-  assign \$3587  = ra[442] | ra[443];
-  assign \$3588  = \$3586  | \$3587 ;
-  assign \$3589  = ra[444] | ra[445];
-  assign \$3590  = ra[446] | ra[447];
-  assign \$3591  = \$3589  | \$3590 ;
-  assign \$3592  = \$3588  | \$3591 ;
-  assign \$3593  = \$3585  | \$3592 ;
-  assign \$3594  = \$3578  | \$3593 ;
-  assign \$3595  = \$3563  | \$3594 ;
-  assign \$3596  = ra[448] | ra[449];
-  assign \$3597  = ra[450] | ra[451];
-  assign \$3598  = \$3596  | \$3597 ;
-  assign \$3599  = ra[452] | ra[453];
-  assign \$3600  = ra[454] | ra[455];
-  assign \$3601  = \$3599  | \$3600 ;
-  assign \$3602  = \$3598  | \$3601 ;
-  assign \$3603  = ra[456] | ra[457];
-  assign \$3604  = ra[458] | ra[459];
-  assign \$3605  = \$3603  | \$3604 ;
-  assign \$3606  = ra[460] | ra[461];
-  assign \$3607  = ra[462] | ra[463];
-  assign \$3608  = \$3606  | \$3607 ;
-  assign \$3609  = \$3605  | \$3608 ;
-  assign \$3610  = \$3602  | \$3609 ;
-  assign \$3611  = ra[464] | ra[465];
-  assign \$3612  = ra[466] | ra[467];
-  assign \$3613  = \$3611  | \$3612 ;
-  assign \$3614  = ra[468] | ra[469];
-  assign \$3615  = ra[470] | ra[471];
-  assign \$3616  = \$3614  | \$3615 ;
-  assign \$3617  = \$3613  | \$3616 ;
-  assign \$3618  = ra[472] | ra[473];
-  assign \$3619  = ra[474] | ra[475];
-  assign \$3620  = \$3618  | \$3619 ;
-  assign \$3621  = ra[476] | ra[477];
-  assign \$3622  = ra[478] | ra[479];
-  assign \$3623  = \$3621  | \$3622 ;
-  assign \$3624  = \$3620  | \$3623 ;
-  assign \$3625  = \$3617  | \$3624 ;
-  assign \$3626  = \$3610  | \$3625 ;
-  assign \$3627  = ra[480] | ra[481];
-  assign \$3628  = ra[482] | ra[483];
-  assign \$3629  = \$3627  | \$3628 ;
-  assign \$3630  = ra[484] | ra[485];
-  assign \$3631  = ra[486] | ra[487];
-  assign \$3632  = \$3630  | \$3631 ;
-  assign \$3633  = \$3629  | \$3632 ;
-  assign \$3634  = ra[488] | ra[489];
-  assign \$3635  = ra[490] | ra[491];
-  assign \$3636  = \$3634  | \$3635 ;
-  assign \$3637  = ra[492] | ra[493];
-  assign \$3638  = ra[494] | ra[495];
-  assign \$3639  = \$3637  | \$3638 ;
-  assign \$3640  = \$3636  | \$3639 ;
-  assign \$3641  = \$3633  | \$3640 ;
-  assign \$3642  = ra[496] | ra[497];
-  assign \$3643  = ra[498] | ra[499];
-  assign \$3644  = \$3642  | \$3643 ;
-  assign \$3645  = ra[500] | ra[501];
-  assign \$3646  = ra[502] | ra[503];
-  assign \$3647  = \$3645  | \$3646 ;
-  assign \$3648  = \$3644  | \$3647 ;
-  assign \$3649  = ra[504] | ra[505];
-  assign \$3650  = ra[506] | ra[507];
-  assign \$3651  = \$3649  | \$3650 ;
-  assign \$3652  = ra[508] | ra[509];
-  assign \$3653  = ra[510] | ra[511];
-  assign \$3654  = \$3652  | \$3653 ;
-  assign \$3655  = \$3651  | \$3654 ;
-  assign \$3656  = \$3648  | \$3655 ;
-  assign \$3657  = \$3641  | \$3656 ;
-  assign \$3658  = \$3626  | \$3657 ;
-  assign \$3659  = \$3595  | \$3658 ;
+  assign \$3468  = \$3404  | \$3467 ;
+  assign \$3469  = ra[384] | ra[385];
+  assign \$3470  = ra[386] | ra[387];
+  assign \$3471  = \$3469  | \$3470 ;
+  assign \$3472  = ra[388] | ra[389];
+  assign \$3473  = ra[390] | ra[391];
+  assign \$3474  = \$3472  | \$3473 ;
+  assign \$3475  = \$3471  | \$3474 ;
+  assign \$3476  = ra[392] | ra[393];
+  assign \$3477  = ra[394] | ra[395];
+  assign \$3478  = \$3476  | \$3477 ;
+  assign \$3479  = ra[396] | ra[397];
+  assign \$3480  = ra[398] | ra[399];
+  assign \$3481  = \$3479  | \$3480 ;
+  assign \$3482  = \$3478  | \$3481 ;
+  assign \$3483  = \$3475  | \$3482 ;
+  assign \$3484  = ra[400] | ra[401];
+  assign \$3485  = ra[402] | ra[403];
+  assign \$3486  = \$3484  | \$3485 ;
+  assign \$3487  = ra[404] | ra[405];
+  assign \$3488  = ra[406] | ra[407];
+  assign \$3489  = \$3487  | \$3488 ;
+  assign \$3490  = \$3486  | \$3489 ;
+  assign \$3491  = ra[408] | ra[409];
+  assign \$3492  = ra[410] | ra[411];
+  assign \$3493  = \$3491  | \$3492 ;
+  assign \$3494  = ra[412] | ra[413];
+  assign \$3495  = ra[414] | ra[415];
+  assign \$3496  = \$3494  | \$3495 ;
+  assign \$3497  = \$3493  | \$3496 ;
+  assign \$3498  = \$3490  | \$3497 ;
+  assign \$3499  = \$3483  | \$3498 ;
+  assign \$3500  = ra[416] | ra[417];
+  assign \$3501  = ra[418] | ra[419];
+  assign \$3502  = \$3500  | \$3501 ;
+  assign \$3503  = ra[420] | ra[421];
+  assign \$3504  = ra[422] | ra[423];
+  assign \$3505  = \$3503  | \$3504 ;
+  assign \$3506  = \$3502  | \$3505 ;
+  assign \$3507  = ra[424] | ra[425];
+  assign \$3508  = ra[426] | ra[427];
+  assign \$3509  = \$3507  | \$3508 ;
+  assign \$3510  = ra[428] | ra[429];
+  assign \$3511  = ra[430] | ra[431];
+  assign \$3512  = \$3510  | \$3511 ;
+  assign \$3513  = \$3509  | \$3512 ;
+  assign \$3514  = \$3506  | \$3513 ;
+  assign \$3515  = ra[432] | ra[433];
+  assign \$3516  = ra[434] | ra[435];
+  assign \$3517  = \$3515  | \$3516 ;
+  assign \$3518  = ra[436] | ra[437];
+  assign \$3519  = ra[438] | ra[439];
+  assign \$3520  = \$3518  | \$3519 ;
+  assign \$3521  = \$3517  | \$3520 ;
+  assign \$3522  = ra[440] | ra[441];
+  assign \$3523  = ra[442] | ra[443];
+  assign \$3524  = \$3522  | \$3523 ;
+  assign \$3525  = ra[444] | ra[445];
+  assign \$3526  = ra[446] | ra[447];
+  assign \$3527  = \$3525  | \$3526 ;
+  assign \$3528  = \$3524  | \$3527 ;
+  assign \$3529  = \$3521  | \$3528 ;
+  assign \$3530  = \$3514  | \$3529 ;
+  assign \$3531  = \$3499  | \$3530 ;
+  assign \$3532  = ra[448] | ra[449];
+  assign \$3533  = ra[450] | ra[451];
+  assign \$3534  = \$3532  | \$3533 ;
+  assign \$3535  = ra[452] | ra[453];
+  assign \$3536  = ra[454] | ra[455];
+  assign \$3537  = \$3535  | \$3536 ;
+  assign \$3538  = \$3534  | \$3537 ;
+  assign \$3539  = ra[456] | ra[457];
+  assign \$3540  = ra[458] | ra[459];
+  assign \$3541  = \$3539  | \$3540 ;
+  assign \$3542  = ra[460] | ra[461];
+  assign \$3543  = ra[462] | ra[463];
+  assign \$3544  = \$3542  | \$3543 ;
+  assign \$3545  = \$3541  | \$3544 ;
+  assign \$3546  = \$3538  | \$3545 ;
+  assign \$3547  = ra[464] | ra[465];
+  assign \$3548  = ra[466] | ra[467];
+  assign \$3549  = \$3547  | \$3548 ;
+  assign \$3550  = ra[468] | ra[469];
+  assign \$3551  = ra[470] | ra[471];
+  assign \$3552  = \$3550  | \$3551 ;
+  assign \$3553  = \$3549  | \$3552 ;
+  assign \$3554  = ra[472] | ra[473];
+  assign \$3555  = ra[474] | ra[475];
+  assign \$3556  = \$3554  | \$3555 ;
+  assign \$3557  = ra[476] | ra[477];
+  assign \$3558  = ra[478] | ra[479];
+  assign \$3559  = \$3557  | \$3558 ;
+  assign \$3560  = \$3556  | \$3559 ;
+  assign \$3561  = \$3553  | \$3560 ;
+  assign \$3562  = \$3546  | \$3561 ;
+  assign \$3563  = ra[480] | ra[481];
+  assign \$3564  = ra[482] | ra[483];
+  assign \$3565  = \$3563  | \$3564 ;
+  assign \$3566  = ra[484] | ra[485];
+  assign \$3567  = ra[486] | ra[487];
+  assign \$3568  = \$3566  | \$3567 ;
+  assign \$3569  = \$3565  | \$3568 ;
+  assign \$3570  = ra[488] | ra[489];
+  assign \$3571  = ra[490] | ra[491];
+  assign \$3572  = \$3570  | \$3571 ;
+  assign \$3573  = ra[492] | ra[493];
+  assign \$3574  = ra[494] | ra[495];
+  assign \$3575  = \$3573  | \$3574 ;
+  assign \$3576  = \$3572  | \$3575 ;
+  assign \$3577  = \$3569  | \$3576 ;
+  assign \$3578  = ra[496] | ra[497];
+  assign \$3579  = ra[498] | ra[499];
+  assign \$3580  = \$3578  | \$3579 ;
+  assign \$3581  = ra[500] | ra[501];
+  assign \$3582  = ra[502] | ra[503];
+  assign \$3583  = \$3581  | \$3582 ;
+  assign \$3584  = \$3580  | \$3583 ;
+  assign \$3585  = ra[504] | ra[505];
+  assign \$3586  = ra[506] | ra[507];
+  assign \$3587  = \$3585  | \$3586 ;
+  assign \$3588  = ra[508] | ra[509];
+  assign \$3589  = ra[510] | ra[511];
+  assign \$3590  = \$3588  | \$3589 ;
+  assign \$3591  = \$3587  | \$3590 ;
+  assign \$3592  = \$3584  | \$3591 ;
+  assign \$3593  = \$3577  | \$3592 ;
+  assign \$3594  = \$3562  | \$3593 ;
+  assign \$3595  = \$3531  | \$3594 ;
+  assign \$3596  = \$3468  | \$3595 ;
+  assign \$3597  = ra[384] | ra[385];
+  assign \$3598  = ra[386] | ra[387];
+  assign \$3599  = \$3597  | \$3598 ;
+  assign \$3600  = ra[388] | ra[389];
+  assign \$3601  = ra[390] | ra[391];
+  assign \$3602  = \$3600  | \$3601 ;
+  assign \$3603  = \$3599  | \$3602 ;
+  assign \$3604  = ra[392] | ra[393];
+  assign \$3605  = ra[394] | ra[395];
+  assign \$3606  = \$3604  | \$3605 ;
+  assign \$3607  = ra[396] | ra[397];
+  assign \$3608  = ra[398] | ra[399];
+  assign \$3609  = \$3607  | \$3608 ;
+  assign \$3610  = \$3606  | \$3609 ;
+  assign \$3611  = \$3603  | \$3610 ;
+  assign \$3612  = ra[400] | ra[401];
+  assign \$3613  = ra[402] | ra[403];
+  assign \$3614  = \$3612  | \$3613 ;
+  assign \$3615  = ra[404] | ra[405];
+  assign \$3616  = ra[406] | ra[407];
+  assign \$3617  = \$3615  | \$3616 ;
+  assign \$3618  = \$3614  | \$3617 ;
+  assign \$3619  = ra[408] | ra[409];
+  assign \$3620  = ra[410] | ra[411];
+  assign \$3621  = \$3619  | \$3620 ;
+  assign \$3622  = ra[412] | ra[413];
+  assign \$3623  = ra[414] | ra[415];
+  assign \$3624  = \$3622  | \$3623 ;
+  assign \$3625  = \$3621  | \$3624 ;
+  assign \$3626  = \$3618  | \$3625 ;
+  assign \$3627  = \$3611  | \$3626 ;
+  assign \$3628  = ra[416] | ra[417];
+  assign \$3629  = ra[418] | ra[419];
+  assign \$3630  = \$3628  | \$3629 ;
+  assign \$3631  = ra[420] | ra[421];
+  assign \$3632  = ra[422] | ra[423];
+  assign \$3633  = \$3631  | \$3632 ;
+  assign \$3634  = \$3630  | \$3633 ;
+  assign \$3635  = ra[424] | ra[425];
+  assign \$3636  = ra[426] | ra[427];
+  assign \$3637  = \$3635  | \$3636 ;
+  assign \$3638  = ra[428] | ra[429];
+  assign \$3639  = ra[430] | ra[431];
+  assign \$3640  = \$3638  | \$3639 ;
+  assign \$3641  = \$3637  | \$3640 ;
+  assign \$3642  = \$3634  | \$3641 ;
+  assign \$3643  = ra[432] | ra[433];
+  assign \$3644  = ra[434] | ra[435];
+  assign \$3645  = \$3643  | \$3644 ;
+  assign \$3646  = ra[436] | ra[437];
+  assign \$3647  = ra[438] | ra[439];
+  assign \$3648  = \$3646  | \$3647 ;
+  assign \$3649  = \$3645  | \$3648 ;
+  assign \$3650  = ra[440] | ra[441];
+  assign \$3651  = ra[442] | ra[443];
+  assign \$3652  = \$3650  | \$3651 ;
+  assign \$3653  = ra[444] | ra[445];
+  assign \$3654  = ra[446] | ra[447];
+  assign \$3655  = \$3653  | \$3654 ;
+  assign \$3656  = \$3652  | \$3655 ;
+  assign \$3657  = \$3649  | \$3656 ;
+  assign \$3658  = \$3642  | \$3657 ;
+  assign \$3659  = \$3627  | \$3658 ;
   assign \$3660  = ra[448] | ra[449];
   assign \$3661  = ra[450] | ra[451];
   assign \$3662  = \$3660  | \$3661 ;
@@ -22192,307 +23127,156 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   assign \$3720  = \$3712  | \$3719 ;
   assign \$3721  = \$3705  | \$3720 ;
   assign \$3722  = \$3690  | \$3721 ;
-  assign \$3723  = ra[480] | ra[481];
-  assign \$3724  = ra[482] | ra[483];
-  assign \$3725  = \$3723  | \$3724 ;
-  assign \$3726  = ra[484] | ra[485];
-  assign \$3727  = ra[486] | ra[487];
-  assign \$3728  = \$3726  | \$3727 ;
-  assign \$3729  = \$3725  | \$3728 ;
-  assign \$3730  = ra[488] | ra[489];
-  assign \$3731  = ra[490] | ra[491];
-  assign \$3732  = \$3730  | \$3731 ;
-  assign \$3733  = ra[492] | ra[493];
-  assign \$3734  = ra[494] | ra[495];
-  assign \$3735  = \$3733  | \$3734 ;
-  assign \$3736  = \$3732  | \$3735 ;
-  assign \$3737  = \$3729  | \$3736 ;
-  assign \$3738  = ra[496] | ra[497];
-  assign \$3739  = ra[498] | ra[499];
-  assign \$3740  = \$3738  | \$3739 ;
-  assign \$3741  = ra[500] | ra[501];
-  assign \$3742  = ra[502] | ra[503];
-  assign \$3743  = \$3741  | \$3742 ;
-  assign \$3744  = \$3740  | \$3743 ;
-  assign \$3745  = ra[504] | ra[505];
-  assign \$3746  = ra[506] | ra[507];
-  assign \$3747  = \$3745  | \$3746 ;
-  assign \$3748  = ra[508] | ra[509];
-  assign \$3749  = ra[510] | ra[511];
-  assign \$3750  = \$3748  | \$3749 ;
-  assign \$3751  = \$3747  | \$3750 ;
-  assign \$3752  = \$3744  | \$3751 ;
-  assign \$3753  = \$3737  | \$3752 ;
-  assign \$3754  = ra[496] | ra[497];
-  assign \$3755  = ra[498] | ra[499];
-  assign \$3756  = \$3754  | \$3755 ;
-  assign \$3757  = ra[500] | ra[501];
-  assign \$3758  = ra[502] | ra[503];
-  assign \$3759  = \$3757  | \$3758 ;
-  assign \$3760  = \$3756  | \$3759 ;
-  assign \$3761  = ra[504] | ra[505];
-  assign \$3762  = ra[506] | ra[507];
-  assign \$3763  = \$3761  | \$3762 ;
-  assign \$3764  = ra[508] | ra[509];
-  assign \$3765  = ra[510] | ra[511];
-  assign \$3766  = \$3764  | \$3765 ;
-  assign \$3767  = \$3763  | \$3766 ;
-  assign \$3768  = \$3760  | \$3767 ;
-  assign \$3769  = ra[504] | ra[505];
-  assign \$3770  = ra[506] | ra[507];
-  assign \$3771  = \$3769  | \$3770 ;
-  assign \$3772  = ra[508] | ra[509];
-  assign \$3773  = ra[510] | ra[511];
-  assign \$3774  = \$3772  | \$3773 ;
-  assign \$3775  = \$3771  | \$3774 ;
-  assign \$3776  = ra[508] | ra[509];
-  assign \$3777  = ra[510] | ra[511];
-  assign \$3778  = \$3776  | \$3777 ;
-  assign \$3779  = ra[510] | ra[511];
-  assign \$3780  = ra[511] ? 1'h1 : 1'h0;
-  assign \$3781  = ra[509] ? 1'h1 : 1'h0;
-  assign \$3782  = \$3779  ? { 1'h1, \$3780  } : { 1'h0, \$3781  };
-  assign \$3783  = ra[506] | ra[507];
-  assign \$3784  = ra[507] ? 1'h1 : 1'h0;
-  assign \$3785  = ra[505] ? 1'h1 : 1'h0;
-  assign \$3786  = \$3783  ? { 1'h1, \$3784  } : { 1'h0, \$3785  };
-  assign \$3787  = \$3778  ? { 1'h1, \$3782  } : { 1'h0, \$3786  };
-  assign \$3788  = ra[500] | ra[501];
-  assign \$3789  = ra[502] | ra[503];
-  assign \$3790  = \$3788  | \$3789 ;
-  assign \$3791  = ra[502] | ra[503];
-  assign \$3792  = ra[503] ? 1'h1 : 1'h0;
-  assign \$3793  = ra[501] ? 1'h1 : 1'h0;
-  assign \$3794  = \$3791  ? { 1'h1, \$3792  } : { 1'h0, \$3793  };
-  assign \$3795  = ra[498] | ra[499];
-  assign \$3796  = ra[499] ? 1'h1 : 1'h0;
-  assign \$3797  = ra[497] ? 1'h1 : 1'h0;
-  assign \$3798  = \$3795  ? { 1'h1, \$3796  } : { 1'h0, \$3797  };
-  assign \$3799  = \$3790  ? { 1'h1, \$3794  } : { 1'h0, \$3798  };
-  assign \$3800  = \$3775  ? { 1'h1, \$3787  } : { 1'h0, \$3799  };
-  assign \$3801  = ra[488] | ra[489];
-  assign \$3802  = ra[490] | ra[491];
-  assign \$3803  = \$3801  | \$3802 ;
-  assign \$3804  = ra[492] | ra[493];
-  assign \$3805  = ra[494] | ra[495];
-  assign \$3806  = \$3804  | \$3805 ;
-  assign \$3807  = \$3803  | \$3806 ;
-  assign \$3808  = ra[492] | ra[493];
-  assign \$3809  = ra[494] | ra[495];
-  assign \$3810  = \$3808  | \$3809 ;
-  assign \$3811  = ra[494] | ra[495];
-  assign \$3812  = ra[495] ? 1'h1 : 1'h0;
-  assign \$3813  = ra[493] ? 1'h1 : 1'h0;
-  assign \$3814  = \$3811  ? { 1'h1, \$3812  } : { 1'h0, \$3813  };
-  assign \$3815  = ra[490] | ra[491];
-  assign \$3816  = ra[491] ? 1'h1 : 1'h0;
-  assign \$3817  = ra[489] ? 1'h1 : 1'h0;
-  assign \$3818  = \$3815  ? { 1'h1, \$3816  } : { 1'h0, \$3817  };
-  assign \$3819  = \$3810  ? { 1'h1, \$3814  } : { 1'h0, \$3818  };
-  assign \$3820  = ra[484] | ra[485];
-  assign \$3821  = ra[486] | ra[487];
-  assign \$3822  = \$3820  | \$3821 ;
-  assign \$3823  = ra[486] | ra[487];
-  assign \$3824  = ra[487] ? 1'h1 : 1'h0;
-  assign \$3825  = ra[485] ? 1'h1 : 1'h0;
-  assign \$3826  = \$3823  ? { 1'h1, \$3824  } : { 1'h0, \$3825  };
-  assign \$3827  = ra[482] | ra[483];
-  assign \$3828  = ra[483] ? 1'h1 : 1'h0;
-  assign \$3829  = ra[481] ? 1'h1 : 1'h0;
-  assign \$3830  = \$3827  ? { 1'h1, \$3828  } : { 1'h0, \$3829  };
-  assign \$3831  = \$3822  ? { 1'h1, \$3826  } : { 1'h0, \$3830  };
-  assign \$3832  = \$3807  ? { 1'h1, \$3819  } : { 1'h0, \$3831  };
-  assign \$3833  = \$3768  ? { 1'h1, \$3800  } : { 1'h0, \$3832  };
-  assign \$3834  = ra[464] | ra[465];
-  assign \$3835  = ra[466] | ra[467];
-  assign \$3836  = \$3834  | \$3835 ;
-  assign \$3837  = ra[468] | ra[469];
-  assign \$3838  = ra[470] | ra[471];
-  assign \$3839  = \$3837  | \$3838 ;
-  assign \$3840  = \$3836  | \$3839 ;
-  assign \$3841  = ra[472] | ra[473];
-  assign \$3842  = ra[474] | ra[475];
-  assign \$3843  = \$3841  | \$3842 ;
-  assign \$3844  = ra[476] | ra[477];
-  assign \$3845  = ra[478] | ra[479];
-  assign \$3846  = \$3844  | \$3845 ;
-  assign \$3847  = \$3843  | \$3846 ;
-  assign \$3848  = \$3840  | \$3847 ;
-  assign \$3849  = ra[472] | ra[473];
-  assign \$3850  = ra[474] | ra[475];
-  assign \$3851  = \$3849  | \$3850 ;
-  assign \$3852  = ra[476] | ra[477];
-  assign \$3853  = ra[478] | ra[479];
+  assign \$3723  = \$3659  | \$3722 ;
+  assign \$3724  = ra[448] | ra[449];
+  assign \$3725  = ra[450] | ra[451];
+  assign \$3726  = \$3724  | \$3725 ;
+  assign \$3727  = ra[452] | ra[453];
+  assign \$3728  = ra[454] | ra[455];
+  assign \$3729  = \$3727  | \$3728 ;
+  assign \$3730  = \$3726  | \$3729 ;
+  assign \$3731  = ra[456] | ra[457];
+  assign \$3732  = ra[458] | ra[459];
+  assign \$3733  = \$3731  | \$3732 ;
+  assign \$3734  = ra[460] | ra[461];
+  assign \$3735  = ra[462] | ra[463];
+  assign \$3736  = \$3734  | \$3735 ;
+  assign \$3737  = \$3733  | \$3736 ;
+  assign \$3738  = \$3730  | \$3737 ;
+  assign \$3739  = ra[464] | ra[465];
+  assign \$3740  = ra[466] | ra[467];
+  assign \$3741  = \$3739  | \$3740 ;
+  assign \$3742  = ra[468] | ra[469];
+  assign \$3743  = ra[470] | ra[471];
+  assign \$3744  = \$3742  | \$3743 ;
+  assign \$3745  = \$3741  | \$3744 ;
+  assign \$3746  = ra[472] | ra[473];
+  assign \$3747  = ra[474] | ra[475];
+  assign \$3748  = \$3746  | \$3747 ;
+  assign \$3749  = ra[476] | ra[477];
+  assign \$3750  = ra[478] | ra[479];
+  assign \$3751  = \$3749  | \$3750 ;
+  assign \$3752  = \$3748  | \$3751 ;
+  assign \$3753  = \$3745  | \$3752 ;
+  assign \$3754  = \$3738  | \$3753 ;
+  assign \$3755  = ra[480] | ra[481];
+  assign \$3756  = ra[482] | ra[483];
+  assign \$3757  = \$3755  | \$3756 ;
+  assign \$3758  = ra[484] | ra[485];
+  assign \$3759  = ra[486] | ra[487];
+  assign \$3760  = \$3758  | \$3759 ;
+  assign \$3761  = \$3757  | \$3760 ;
+  assign \$3762  = ra[488] | ra[489];
+  assign \$3763  = ra[490] | ra[491];
+  assign \$3764  = \$3762  | \$3763 ;
+  assign \$3765  = ra[492] | ra[493];
+  assign \$3766  = ra[494] | ra[495];
+  assign \$3767  = \$3765  | \$3766 ;
+  assign \$3768  = \$3764  | \$3767 ;
+  assign \$3769  = \$3761  | \$3768 ;
+  assign \$3770  = ra[496] | ra[497];
+  assign \$3771  = ra[498] | ra[499];
+  assign \$3772  = \$3770  | \$3771 ;
+  assign \$3773  = ra[500] | ra[501];
+  assign \$3774  = ra[502] | ra[503];
+  assign \$3775  = \$3773  | \$3774 ;
+  assign \$3776  = \$3772  | \$3775 ;
+  assign \$3777  = ra[504] | ra[505];
+  assign \$3778  = ra[506] | ra[507];
+  assign \$3779  = \$3777  | \$3778 ;
+  assign \$3780  = ra[508] | ra[509];
+  assign \$3781  = ra[510] | ra[511];
+  assign \$3782  = \$3780  | \$3781 ;
+  assign \$3783  = \$3779  | \$3782 ;
+  assign \$3784  = \$3776  | \$3783 ;
+  assign \$3785  = \$3769  | \$3784 ;
+  assign \$3786  = \$3754  | \$3785 ;
+  assign \$3787  = ra[480] | ra[481];
+  assign \$3788  = ra[482] | ra[483];
+  assign \$3789  = \$3787  | \$3788 ;
+  assign \$3790  = ra[484] | ra[485];
+  assign \$3791  = ra[486] | ra[487];
+  assign \$3792  = \$3790  | \$3791 ;
+  assign \$3793  = \$3789  | \$3792 ;
+  assign \$3794  = ra[488] | ra[489];
+  assign \$3795  = ra[490] | ra[491];
+  assign \$3796  = \$3794  | \$3795 ;
+  assign \$3797  = ra[492] | ra[493];
+  assign \$3798  = ra[494] | ra[495];
+  assign \$3799  = \$3797  | \$3798 ;
+  assign \$3800  = \$3796  | \$3799 ;
+  assign \$3801  = \$3793  | \$3800 ;
+  assign \$3802  = ra[496] | ra[497];
+  assign \$3803  = ra[498] | ra[499];
+  assign \$3804  = \$3802  | \$3803 ;
+  assign \$3805  = ra[500] | ra[501];
+  assign \$3806  = ra[502] | ra[503];
+  assign \$3807  = \$3805  | \$3806 ;
+  assign \$3808  = \$3804  | \$3807 ;
+  assign \$3809  = ra[504] | ra[505];
+  assign \$3810  = ra[506] | ra[507];
+  assign \$3811  = \$3809  | \$3810 ;
+  assign \$3812  = ra[508] | ra[509];
+  assign \$3813  = ra[510] | ra[511];
+  assign \$3814  = \$3812  | \$3813 ;
+  assign \$3815  = \$3811  | \$3814 ;
+  assign \$3816  = \$3808  | \$3815 ;
+  assign \$3817  = \$3801  | \$3816 ;
+  assign \$3818  = ra[496] | ra[497];
+  assign \$3819  = ra[498] | ra[499];
+  assign \$3820  = \$3818  | \$3819 ;
+  assign \$3821  = ra[500] | ra[501];
+  assign \$3822  = ra[502] | ra[503];
+  assign \$3823  = \$3821  | \$3822 ;
+  assign \$3824  = \$3820  | \$3823 ;
+  assign \$3825  = ra[504] | ra[505];
+  assign \$3826  = ra[506] | ra[507];
+  assign \$3827  = \$3825  | \$3826 ;
+  assign \$3828  = ra[508] | ra[509];
+  assign \$3829  = ra[510] | ra[511];
+  assign \$3830  = \$3828  | \$3829 ;
+  assign \$3831  = \$3827  | \$3830 ;
+  assign \$3832  = \$3824  | \$3831 ;
+  assign \$3833  = ra[504] | ra[505];
+  assign \$3834  = ra[506] | ra[507];
+  assign \$3835  = \$3833  | \$3834 ;
+  assign \$3836  = ra[508] | ra[509];
+  assign \$3837  = ra[510] | ra[511];
+  assign \$3838  = \$3836  | \$3837 ;
+  assign \$3839  = \$3835  | \$3838 ;
+  assign \$3840  = ra[508] | ra[509];
+  assign \$3841  = ra[510] | ra[511];
+  assign \$3842  = \$3840  | \$3841 ;
+  assign \$3843  = ra[510] | ra[511];
+  assign \$3844  = ra[511] ? 1'h1 : 1'h0;
+  assign \$3845  = ra[509] ? 1'h1 : 1'h0;
+  assign \$3846  = \$3843  ? { 1'h1, \$3844  } : { 1'h0, \$3845  };
+  assign \$3847  = ra[506] | ra[507];
+  assign \$3848  = ra[507] ? 1'h1 : 1'h0;
+  assign \$3849  = ra[505] ? 1'h1 : 1'h0;
+  assign \$3850  = \$3847  ? { 1'h1, \$3848  } : { 1'h0, \$3849  };
+  assign \$3851  = \$3842  ? { 1'h1, \$3846  } : { 1'h0, \$3850  };
+  assign \$3852  = ra[500] | ra[501];
+  assign \$3853  = ra[502] | ra[503];
   assign \$3854  = \$3852  | \$3853 ;
-  assign \$3855  = \$3851  | \$3854 ;
-  assign \$3856  = ra[476] | ra[477];
-  assign \$3857  = ra[478] | ra[479];
-  assign \$3858  = \$3856  | \$3857 ;
-  assign \$3859  = ra[478] | ra[479];
-  assign \$3860  = ra[479] ? 1'h1 : 1'h0;
-  assign \$3861  = ra[477] ? 1'h1 : 1'h0;
+  assign \$3855  = ra[502] | ra[503];
+  assign \$3856  = ra[503] ? 1'h1 : 1'h0;
+  assign \$3857  = ra[501] ? 1'h1 : 1'h0;
+  assign \$3858  = \$3855  ? { 1'h1, \$3856  } : { 1'h0, \$3857  };
+  assign \$3859  = ra[498] | ra[499];
+  assign \$3860  = ra[499] ? 1'h1 : 1'h0;
+  assign \$3861  = ra[497] ? 1'h1 : 1'h0;
   assign \$3862  = \$3859  ? { 1'h1, \$3860  } : { 1'h0, \$3861  };
-  assign \$3863  = ra[474] | ra[475];
-  assign \$3864  = ra[475] ? 1'h1 : 1'h0;
-  assign \$3865  = ra[473] ? 1'h1 : 1'h0;
-  assign \$3866  = \$3863  ? { 1'h1, \$3864  } : { 1'h0, \$3865  };
-  assign \$3867  = \$3858  ? { 1'h1, \$3862  } : { 1'h0, \$3866  };
-  assign \$3868  = ra[468] | ra[469];
-  assign \$3869  = ra[470] | ra[471];
-  assign \$3870  = \$3868  | \$3869 ;
-  assign \$3871  = ra[470] | ra[471];
-  assign \$3872  = ra[471] ? 1'h1 : 1'h0;
-  assign \$3873  = ra[469] ? 1'h1 : 1'h0;
-  assign \$3874  = \$3871  ? { 1'h1, \$3872  } : { 1'h0, \$3873  };
-  assign \$3875  = ra[466] | ra[467];
-  assign \$3876  = ra[467] ? 1'h1 : 1'h0;
-  assign \$3877  = ra[465] ? 1'h1 : 1'h0;
-  assign \$3878  = \$3875  ? { 1'h1, \$3876  } : { 1'h0, \$3877  };
-  assign \$3879  = \$3870  ? { 1'h1, \$3874  } : { 1'h0, \$3878  };
-  assign \$3880  = \$3855  ? { 1'h1, \$3867  } : { 1'h0, \$3879  };
-  assign \$3881  = ra[456] | ra[457];
-  assign \$3882  = ra[458] | ra[459];
-  assign \$3883  = \$3881  | \$3882 ;
-  assign \$3884  = ra[460] | ra[461];
-  assign \$3885  = ra[462] | ra[463];
-  assign \$3886  = \$3884  | \$3885 ;
-  assign \$3887  = \$3883  | \$3886 ;
-  assign \$3888  = ra[460] | ra[461];
-  assign \$3889  = ra[462] | ra[463];
-  assign \$3890  = \$3888  | \$3889 ;
-  assign \$3891  = ra[462] | ra[463];
-  assign \$3892  = ra[463] ? 1'h1 : 1'h0;
-  assign \$3893  = ra[461] ? 1'h1 : 1'h0;
-  assign \$3894  = \$3891  ? { 1'h1, \$3892  } : { 1'h0, \$3893  };
-  assign \$3895  = ra[458] | ra[459];
-  assign \$3896  = ra[459] ? 1'h1 : 1'h0;
-  assign \$3897  = ra[457] ? 1'h1 : 1'h0;
-  assign \$3898  = \$3895  ? { 1'h1, \$3896  } : { 1'h0, \$3897  };
-  assign \$3899  = \$3890  ? { 1'h1, \$3894  } : { 1'h0, \$3898  };
-  assign \$3900  = ra[452] | ra[453];
-  assign \$3901  = ra[454] | ra[455];
-  assign \$3902  = \$3900  | \$3901 ;
-  assign \$3903  = ra[454] | ra[455];
-  assign \$3904  = ra[455] ? 1'h1 : 1'h0;
-  assign \$3905  = ra[453] ? 1'h1 : 1'h0;
-  assign \$3906  = \$3903  ? { 1'h1, \$3904  } : { 1'h0, \$3905  };
-  assign \$3907  = ra[450] | ra[451];
-  assign \$3908  = ra[451] ? 1'h1 : 1'h0;
-  assign \$3909  = ra[449] ? 1'h1 : 1'h0;
-  assign \$3910  = \$3907  ? { 1'h1, \$3908  } : { 1'h0, \$3909  };
-  assign \$3911  = \$3902  ? { 1'h1, \$3906  } : { 1'h0, \$3910  };
-  assign \$3912  = \$3887  ? { 1'h1, \$3899  } : { 1'h0, \$3911  };
-  assign \$3913  = \$3848  ? { 1'h1, \$3880  } : { 1'h0, \$3912  };
-  assign \$3914  = \$3753  ? { 1'h1, \$3833  } : { 1'h0, \$3913  };
-  assign \$3915  = ra[416] | ra[417];
-  assign \$3916  = ra[418] | ra[419];
-  assign \$3917  = \$3915  | \$3916 ;
-  assign \$3918  = ra[420] | ra[421];
-  assign \$3919  = ra[422] | ra[423];
-  assign \$3920  = \$3918  | \$3919 ;
-  assign \$3921  = \$3917  | \$3920 ;
-  assign \$3922  = ra[424] | ra[425];
-  assign \$3923  = ra[426] | ra[427];
-  assign \$3924  = \$3922  | \$3923 ;
-  assign \$3925  = ra[428] | ra[429];
-  assign \$3926  = ra[430] | ra[431];
-  assign \$3927  = \$3925  | \$3926 ;
-  assign \$3928  = \$3924  | \$3927 ;
-  assign \$3929  = \$3921  | \$3928 ;
-  assign \$3930  = ra[432] | ra[433];
-  assign \$3931  = ra[434] | ra[435];
-  assign \$3932  = \$3930  | \$3931 ;
-  assign \$3933  = ra[436] | ra[437];
-  assign \$3934  = ra[438] | ra[439];
-  assign \$3935  = \$3933  | \$3934 ;
-  assign \$3936  = \$3932  | \$3935 ;
-  assign \$3937  = ra[440] | ra[441];
-  assign \$3938  = ra[442] | ra[443];
-  assign \$3939  = \$3937  | \$3938 ;
-  assign \$3940  = ra[444] | ra[445];
-  assign \$3941  = ra[446] | ra[447];
-  assign \$3942  = \$3940  | \$3941 ;
-  assign \$3943  = \$3939  | \$3942 ;
-  assign \$3944  = \$3936  | \$3943 ;
-  assign \$3945  = \$3929  | \$3944 ;
-  assign \$3946  = ra[432] | ra[433];
-  assign \$3947  = ra[434] | ra[435];
-  assign \$3948  = \$3946  | \$3947 ;
-  assign \$3949  = ra[436] | ra[437];
-  assign \$3950  = ra[438] | ra[439];
-  assign \$3951  = \$3949  | \$3950 ;
-  assign \$3952  = \$3948  | \$3951 ;
-  assign \$3953  = ra[440] | ra[441];
-  assign \$3954  = ra[442] | ra[443];
-  assign \$3955  = \$3953  | \$3954 ;
-  assign \$3956  = ra[444] | ra[445];
-  assign \$3957  = ra[446] | ra[447];
-  assign \$3958  = \$3956  | \$3957 ;
-  assign \$3959  = \$3955  | \$3958 ;
-  assign \$3960  = \$3952  | \$3959 ;
-  assign \$3961  = ra[440] | ra[441];
-  assign \$3962  = ra[442] | ra[443];
-  assign \$3963  = \$3961  | \$3962 ;
-  assign \$3964  = ra[444] | ra[445];
-  assign \$3965  = ra[446] | ra[447];
-  assign \$3966  = \$3964  | \$3965 ;
-  assign \$3967  = \$3963  | \$3966 ;
-  assign \$3968  = ra[444] | ra[445];
-  assign \$3969  = ra[446] | ra[447];
-  assign \$3970  = \$3968  | \$3969 ;
-  assign \$3971  = ra[446] | ra[447];
-  assign \$3972  = ra[447] ? 1'h1 : 1'h0;
-  assign \$3973  = ra[445] ? 1'h1 : 1'h0;
-  assign \$3974  = \$3971  ? { 1'h1, \$3972  } : { 1'h0, \$3973  };
-  assign \$3975  = ra[442] | ra[443];
-  assign \$3976  = ra[443] ? 1'h1 : 1'h0;
-  assign \$3977  = ra[441] ? 1'h1 : 1'h0;
-  assign \$3978  = \$3975  ? { 1'h1, \$3976  } : { 1'h0, \$3977  };
-  assign \$3979  = \$3970  ? { 1'h1, \$3974  } : { 1'h0, \$3978  };
-  assign \$3980  = ra[436] | ra[437];
-  assign \$3981  = ra[438] | ra[439];
-  assign \$3982  = \$3980  | \$3981 ;
-  assign \$3983  = ra[438] | ra[439];
-  assign \$3984  = ra[439] ? 1'h1 : 1'h0;
-  assign \$3985  = ra[437] ? 1'h1 : 1'h0;
-  assign \$3986  = \$3983  ? { 1'h1, \$3984  } : { 1'h0, \$3985  };
-  assign \$3987  = ra[434] | ra[435];
-  assign \$3988  = ra[435] ? 1'h1 : 1'h0;
-  assign \$3989  = ra[433] ? 1'h1 : 1'h0;
-  assign \$3990  = \$3987  ? { 1'h1, \$3988  } : { 1'h0, \$3989  };
-  assign \$3991  = \$3982  ? { 1'h1, \$3986  } : { 1'h0, \$3990  };
-  assign \$3992  = \$3967  ? { 1'h1, \$3979  } : { 1'h0, \$3991  };
-  assign \$3993  = ra[424] | ra[425];
-  assign \$3994  = ra[426] | ra[427];
-  assign \$3995  = \$3993  | \$3994 ;
-  assign \$3996  = ra[428] | ra[429];
-  assign \$3997  = ra[430] | ra[431];
-  assign \$3998  = \$3996  | \$3997 ;
-  assign \$3999  = \$3995  | \$3998 ;
-  assign \$4000  = ra[428] | ra[429];
-  assign \$4001  = ra[430] | ra[431];
-  assign \$4002  = \$4000  | \$4001 ;
-  assign \$4003  = ra[430] | ra[431];
-  assign \$4004  = ra[431] ? 1'h1 : 1'h0;
-  assign \$4005  = ra[429] ? 1'h1 : 1'h0;
-  assign \$4006  = \$4003  ? { 1'h1, \$4004  } : { 1'h0, \$4005  };
-  assign \$4007  = ra[426] | ra[427];
-  assign \$4008  = ra[427] ? 1'h1 : 1'h0;
-  assign \$4009  = ra[425] ? 1'h1 : 1'h0;
-  assign \$4010  = \$4007  ? { 1'h1, \$4008  } : { 1'h0, \$4009  };
-  assign \$4011  = \$4002  ? { 1'h1, \$4006  } : { 1'h0, \$4010  };
-  assign \$4012  = ra[420] | ra[421];
-  assign \$4013  = ra[422] | ra[423];
-  assign \$4014  = \$4012  | \$4013 ;
-  assign \$4015  = ra[422] | ra[423];
-  assign \$4016  = ra[423] ? 1'h1 : 1'h0;
-  assign \$4017  = ra[421] ? 1'h1 : 1'h0;
-  assign \$4018  = \$4015  ? { 1'h1, \$4016  } : { 1'h0, \$4017  };
-  assign \$4019  = ra[418] | ra[419];
+  assign \$3863  = \$3854  ? { 1'h1, \$3858  } : { 1'h0, \$3862  };
+  assign \$3864  = \$3839  ? { 1'h1, \$3851  } : { 1'h0, \$3863  };
+  assign \$3865  = ra[488] | ra[489];
+  assign \$3866  = ra[490] | ra[491];
+  assign \$3867  = \$3865  | \$3866 ;
+  assign \$3868  = ra[492] | ra[493];
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     psteps = 8'h00;
-    casez (\$5584 [8:0])
+    casez (\$5648 [8:0])
       9'h000:
           psteps = 8'h00;
       9'h001:
@@ -23012,7 +23796,7 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     pbits = 9'h000;
-    casez (\$5584 [8:0])
+    casez (\$5648 [8:0])
       9'h000:
           pbits = 9'h000;
       9'h001:
@@ -23685,7 +24469,7 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     if (word[42]) begin
-      alu_y = \$5700 ;
+      alu_y = \$5785 ;
     end else if (word[43]) begin
       alu_y = { word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41:26] };
     end else begin
@@ -23697,7 +24481,7 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
     i__ready = 1'h0;
     casez (fsm_state)
       3'h0:
-          i__ready = \$5781 ;
+          i__ready = \$5866 ;
     endcase
   end
   always @* begin
@@ -23708,21 +24492,21 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       3'h0:
           /* empty */;
       3'h1:
-          if (\$5782 ) begin
+          if (\$5867 ) begin
             advance = 1'h1;
-          end else if (\$5783 ) begin
-            advance = \$5784 ;
+          end else if (\$5868 ) begin
+            advance = \$5869 ;
           end
       3'h2:
-          if (\$5796 ) begin
+          if (mb_last) begin
             advance = 1'h1;
           end
       3'h3:
-          if (\$5798 ) begin
+          if (\$5879 ) begin
             advance = 1'h1;
           end
       3'h5:
-          if (\$5802 ) begin
+          if (\$5883 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
@@ -23730,7 +24514,7 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
             end
           end
       3'h4:
-          if (\$5804 ) begin
+          if (\$5885 ) begin
             advance = 1'h1;
           end
       3'h7:
@@ -23746,8 +24530,8 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       3'h0:
           /* empty */;
       3'h1:
-          if (\$5782 ) begin
-          end else if (\$5783 ) begin
+          if (\$5867 ) begin
+          end else if (\$5868 ) begin
             redirect = take;
           end
     endcase
@@ -23763,49 +24547,45 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
           if (xvalid) begin
             casez (word[4:0])
               5'h00:
-                  wr_en = \$5785 ;
+                  wr_en = \$5870 ;
               5'h01:
-                  wr_en = \$5786 ;
+                  wr_en = \$5871 ;
               5'h02, 5'h03, 5'h04:
-                  wr_en = \$5787 ;
+                  wr_en = \$5872 ;
               5'h05:
-                  wr_en = \$5788 ;
+                  wr_en = \$5873 ;
               5'h06:
-                  if (\$5791 ) begin
-                    wr_en = \$5792 ;
-                  end
+                  wr_en = \$5875 ;
               5'h07, 5'h08:
                   /* empty */;
               5'h09:
                   /* empty */;
               5'h0f:
-                  wr_en = \$5793 ;
+                  wr_en = \$5876 ;
             endcase
           end
       3'h2:
-          if (\$5796 ) begin
-            wr_en = \$5797 ;
-          end
+          wr_en = \$5878 ;
       3'h3:
-          if (\$5798 ) begin
-            wr_en = \$5799 ;
+          if (\$5879 ) begin
+            wr_en = \$5880 ;
           end
       3'h5:
-          if (\$5802 ) begin
+          if (\$5883 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
-              wr_en = \$5803 ;
+              wr_en = \$5884 ;
             end
           end
       3'h4:
-          if (\$5804 ) begin
-            wr_en = \$5805 ;
+          if (\$5885 ) begin
+            wr_en = \$5886 ;
           end
       3'h7:
           /* empty */;
       3'h6:
-          wr_en = \$5806 ;
+          wr_en = \$5887 ;
     endcase
   end
   always @* begin
@@ -23827,9 +24607,7 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
               5'h05:
                   wr_addr = word[11:5];
               5'h06:
-                  if (\$5791 ) begin
-                    wr_addr = word[11:5];
-                  end
+                  wr_addr = word[11:5];
               5'h07, 5'h08:
                   /* empty */;
               5'h09:
@@ -23839,15 +24617,13 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
             endcase
           end
       3'h2:
-          if (\$5796 ) begin
-            wr_addr = dst;
-          end
+          wr_addr = dst;
       3'h3:
-          if (\$5798 ) begin
+          if (\$5879 ) begin
             wr_addr = dst;
           end
       3'h5:
-          if (\$5802 ) begin
+          if (\$5883 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
@@ -23855,7 +24631,7 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
             end
           end
       3'h4:
-          if (\$5804 ) begin
+          if (\$5885 ) begin
             wr_addr = dst;
           end
       3'h7:
@@ -23881,37 +24657,33 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
               5'h02, 5'h03, 5'h04:
                   wr_data = { alu_s9, alu_s8, alu_s7, alu_s6, alu_s5, alu_s4, alu_s3, alu_s2, alu_s1, alu_c0_full[64:1] };
               5'h05:
-                  wr_data = \$5789 ;
+                  wr_data = \$5874 ;
               5'h06:
-                  if (\$5791 ) begin
-                    wr_data = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
-                  end
+                  wr_data = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
               5'h07, 5'h08:
                   /* empty */;
               5'h09:
                   /* empty */;
               5'h0f:
-                  wr_data = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5794  };
+                  wr_data = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5877  };
             endcase
           end
       3'h2:
-          if (\$5796 ) begin
-            wr_data = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
-          end
+          wr_data = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
       3'h3:
-          if (\$5798 ) begin
-            wr_data = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5801  };
+          if (\$5879 ) begin
+            wr_data = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5882  };
           end
       3'h5:
-          if (\$5802 ) begin
+          if (\$5883 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
-              wr_data = { 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, quo[252:0], div0_p1_3a, div1_p1_3a, div2_p1_3a };
+              wr_data = { 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, quo[251:0], div0_k2_p1_3a, \$2780 , div1_k2_p1_3a, \$2829  };
             end
           end
       3'h4:
-          if (\$5804 ) begin
+          if (\$5885 ) begin
             wr_data = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
           end
       3'h7:
@@ -23922,145 +24694,83 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    mul_x = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (xvalid) begin
-            casez (word[4:0])
-              5'h00:
-                  /* empty */;
-              5'h01:
-                  /* empty */;
-              5'h02, 5'h03, 5'h04:
-                  /* empty */;
-              5'h05:
-                  /* empty */;
-              5'h06:
-                  mul_x = ra;
-            endcase
-          end
-      3'h2:
-          mul_x = ma;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    mul_y = 36'h000000000;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (xvalid) begin
-            casez (word[4:0])
-              5'h00:
-                  /* empty */;
-              5'h01:
-                  /* empty */;
-              5'h02, 5'h03, 5'h04:
-                  /* empty */;
-              5'h05:
-                  /* empty */;
-              5'h06:
-                  mul_y = rb[35:0];
-            endcase
-          end
-      3'h2:
-          mul_y = mb[35:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    acc_use = 1'h0;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          acc_use = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5833  = word;
+    \$5916  = word;
     if (advance) begin
-      \$5833  = f_word;
+      \$5916  = f_word;
     end
     if (pipe_rst) begin
-      \$5833  = 44'h00000000000;
+      \$5916  = 44'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5834  = ra;
+    \$5917  = ra;
     if (advance) begin
-      \$5834  = fa_val;
+      \$5917  = fa_val;
     end
     if (pipe_rst) begin
-      \$5834  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5917  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5835  = rb;
+    \$5918  = rb;
     if (advance) begin
-      \$5835  = fb_val;
+      \$5918  = fb_val;
     end
     if (pipe_rst) begin
-      \$5835  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5918  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5836  = pc;
+    \$5919  = pc;
     if (advance) begin
-      \$5836  = fpc;
+      \$5919  = fpc;
     end
     if (pipe_rst) begin
-      \$5836  = 16'h0000;
+      \$5919  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5837  = fpc;
+    \$5920  = fpc;
     if (advance) begin
-      \$5837  = \$5815 [15:0];
+      \$5920  = \$5896 [15:0];
     end else if (redirect) begin
-      \$5837  = target;
+      \$5920  = target;
     end
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5837  = 16'h0000;
+          if (\$5897 ) begin
+            \$5920  = 16'h0000;
           end
     endcase
     if (pipe_rst) begin
-      \$5837  = 16'h0000;
+      \$5920  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5838  = xvalid;
+    \$5921  = xvalid;
     if (advance) begin
-      \$5838  = 1'h1;
+      \$5921  = 1'h1;
     end else if (redirect) begin
-      \$5838  = 1'h0;
+      \$5921  = 1'h0;
     end
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5838  = 1'h0;
+          if (\$5897 ) begin
+            \$5921  = 1'h0;
           end
     endcase
     if (pipe_rst) begin
-      \$5838  = 1'h0;
+      \$5921  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5839  = r_resx;
+    \$5922  = r_resx;
     if (wr_en) begin
       casez (wr_addr)
         7'h00:
@@ -24090,16 +24800,16 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
         7'h0c:
             /* empty */;
         7'h0d:
-            \$5839  = wr_data[127:0];
+            \$5922  = wr_data[127:0];
       endcase
     end
     if (pipe_rst) begin
-      \$5839  = 128'h00000000000000000000000000000000;
+      \$5922  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5840  = r_resp;
+    \$5923  = r_resp;
     if (wr_en) begin
       casez (wr_addr)
         7'h00:
@@ -24131,16 +24841,16 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
         7'h0d:
             /* empty */;
         7'h0e:
-            \$5840  = wr_data[127:0];
+            \$5923  = wr_data[127:0];
       endcase
     end
     if (pipe_rst) begin
-      \$5840  = 128'h00000000000000000000000000000000;
+      \$5923  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5841  = r_rese;
+    \$5924  = r_rese;
     if (wr_en) begin
       casez (wr_addr)
         7'h00:
@@ -24174,16 +24884,16 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
         7'h0e:
             /* empty */;
         7'h0f:
-            \$5841  = wr_data[0];
+            \$5924  = wr_data[0];
       endcase
     end
     if (pipe_rst) begin
-      \$5841  = 1'h0;
+      \$5924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5842  = r_resc;
+    \$5925  = r_resc;
     if (wr_en) begin
       casez (wr_addr)
         7'h00:
@@ -24219,16 +24929,16 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
         7'h0f:
             /* empty */;
         7'h10:
-            \$5842  = wr_data[16:0];
+            \$5925  = wr_data[16:0];
       endcase
     end
     if (pipe_rst) begin
-      \$5842  = 17'h00000;
+      \$5925  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5843  = r_dir;
+    \$5926  = r_dir;
     if (wr_en) begin
       casez (wr_addr)
         7'h00:
@@ -24266,18 +24976,18 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
         7'h10:
             /* empty */;
         7'h11:
-            \$5843  = wr_data[0];
+            \$5926  = wr_data[0];
       endcase
     end
     if (pipe_rst) begin
-      \$5843  = 1'h0;
+      \$5926  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5844  = o__valid;
+    \$5927  = o__valid;
     if (o__ready) begin
-      \$5844  = 1'h0;
+      \$5927  = 1'h0;
     end
     casez (fsm_state)
       3'h0:
@@ -24302,165 +25012,165 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
               5'h0f:
                   /* empty */;
               5'h11:
-                  \$5844  = 1'h1;
+                  \$5927  = 1'h1;
             endcase
           end
     endcase
     if (pipe_rst) begin
-      \$5844  = 1'h0;
+      \$5927  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5845  = r_mode;
+    \$5928  = r_mode;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5845  = i__payload[0];
+          if (\$5897 ) begin
+            \$5928  = i__payload[0];
           end
     endcase
     if (pipe_rst) begin
-      \$5845  = 1'h0;
+      \$5928  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5846  = r_a_base;
+    \$5929  = r_a_base;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5846  = i__payload[112:1];
+          if (\$5897 ) begin
+            \$5929  = i__payload[112:1];
           end
     endcase
     if (pipe_rst) begin
-      \$5846  = 112'h0000000000000000000000000000;
+      \$5929  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5847  = r_a_other;
+    \$5930  = r_a_other;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5847  = i__payload[224:113];
+          if (\$5897 ) begin
+            \$5930  = i__payload[224:113];
           end
     endcase
     if (pipe_rst) begin
-      \$5847  = 112'h0000000000000000000000000000;
+      \$5930  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5848  = r_a_fn;
+    \$5931  = r_a_fn;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5848  = i__payload[240:225];
+          if (\$5897 ) begin
+            \$5931  = i__payload[240:225];
           end
     endcase
     if (pipe_rst) begin
-      \$5848  = 16'h0000;
+      \$5931  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5849  = r_a_fd;
+    \$5932  = r_a_fd;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5849  = i__payload[256:241];
+          if (\$5897 ) begin
+            \$5932  = i__payload[256:241];
           end
     endcase
     if (pipe_rst) begin
-      \$5849  = 16'h0000;
+      \$5932  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5850  = r_b_base;
+    \$5933  = r_b_base;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5850  = i__payload[368:257];
+          if (\$5897 ) begin
+            \$5933  = i__payload[368:257];
           end
     endcase
     if (pipe_rst) begin
-      \$5850  = 112'h0000000000000000000000000000;
+      \$5933  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5851  = r_b_other;
+    \$5934  = r_b_other;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5851  = i__payload[480:369];
+          if (\$5897 ) begin
+            \$5934  = i__payload[480:369];
           end
     endcase
     if (pipe_rst) begin
-      \$5851  = 112'h0000000000000000000000000000;
+      \$5934  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5852  = r_b_fn;
+    \$5935  = r_b_fn;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5852  = i__payload[496:481];
+          if (\$5897 ) begin
+            \$5935  = i__payload[496:481];
           end
     endcase
     if (pipe_rst) begin
-      \$5852  = 16'h0000;
+      \$5935  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5853  = r_b_fd;
+    \$5936  = r_b_fd;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5853  = i__payload[512:497];
+          if (\$5897 ) begin
+            \$5936  = i__payload[512:497];
           end
     endcase
     if (pipe_rst) begin
-      \$5853  = 16'h0000;
+      \$5936  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5854  = r_maxc;
+    \$5937  = r_maxc;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5854  = i__payload[529:513];
+          if (\$5897 ) begin
+            \$5937  = i__payload[529:513];
           end
     endcase
     if (pipe_rst) begin
-      \$5854  = 17'h00000;
+      \$5937  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5855  = tag;
+    \$5938  = tag;
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5855  = i__payload[561:530];
+          if (\$5897 ) begin
+            \$5938  = i__payload[561:530];
           end
     endcase
     if (pipe_rst) begin
-      \$5855  = 32'd0;
+      \$5938  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5856  = fsm_state;
+    \$5939  = fsm_state;
     (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
-          if (\$5816 ) begin
-            \$5856  = 3'h1;
+          if (\$5897 ) begin
+            \$5939  = 3'h1;
           end
       3'h1:
           if (xvalid) begin
@@ -24474,62 +25184,60 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
               5'h05:
                   /* empty */;
               5'h06:
-                  (* full_case = 32'd1 *)
-                  if (\$5818 ) begin
-                  end else begin
-                    \$5856  = 3'h2;
+                  if (\$5899 ) begin
+                    \$5939  = 3'h2;
                   end
               5'h07, 5'h08:
-                  \$5856  = 3'h3;
+                  \$5939  = 3'h3;
               5'h09:
-                  \$5856  = 3'h4;
+                  \$5939  = 3'h4;
               5'h0f:
                   /* empty */;
               5'h11:
-                  \$5856  = 3'h0;
+                  \$5939  = 3'h0;
             endcase
           end
       3'h2:
-          if (\$5825 ) begin
-            \$5856  = 3'h1;
+          if (mb_last) begin
+            \$5939  = 3'h1;
           end
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5826 ) begin
-            \$5856  = 3'h1;
+          if (\$5909 ) begin
+            \$5939  = 3'h1;
           end else begin
-            \$5856  = 3'h5;
+            \$5939  = 3'h5;
           end
       3'h5:
-          if (\$5828 ) begin
+          if (\$5911 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
-              \$5856  = 3'h6;
+              \$5939  = 3'h6;
             end else begin
-              \$5856  = 3'h1;
+              \$5939  = 3'h1;
             end
           end
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5829 ) begin
-            \$5856  = 3'h1;
+          if (\$5912 ) begin
+            \$5939  = 3'h1;
           end else begin
-            \$5856  = 3'h7;
+            \$5939  = 3'h7;
           end
       3'h7:
-          if (\$5832 ) begin
-            \$5856  = 3'h6;
+          if (\$5915 ) begin
+            \$5939  = 3'h6;
           end
       3'h6:
-          \$5856  = 3'h1;
+          \$5939  = 3'h1;
     endcase
     if (pipe_rst) begin
-      \$5856  = 3'h0;
+      \$5939  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5857  = acc;
+    \$5940  = acc;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -24545,23 +25253,21 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
               5'h05:
                   /* empty */;
               5'h06:
-                  (* full_case = 32'd1 *)
-                  if (\$5818 ) begin
-                  end else begin
-                    \$5857  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
+                  if (\$5899 ) begin
+                    \$5940  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
                   end
             endcase
           end
       3'h2:
-          \$5857  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
+          \$5940  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
     endcase
     if (pipe_rst) begin
-      \$5857  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5940  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5858  = ma;
+    \$5941  = ma;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -24577,23 +25283,21 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
               5'h05:
                   /* empty */;
               5'h06:
-                  (* full_case = 32'd1 *)
-                  if (\$5818 ) begin
-                  end else begin
-                    \$5858  = \$5819 [639:0];
+                  if (\$5899 ) begin
+                    \$5941  = \$5900 [639:0];
                   end
             endcase
           end
       3'h2:
-          \$5858  = \$5822 [639:0];
+          \$5941  = \$5905 [639:0];
     endcase
     if (pipe_rst) begin
-      \$5858  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5941  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5859  = mb;
+    \$5942  = mb;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -24609,23 +25313,21 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
               5'h05:
                   /* empty */;
               5'h06:
-                  (* full_case = 32'd1 *)
-                  if (\$5818 ) begin
-                  end else begin
-                    \$5859  = \$5820 ;
+                  if (\$5899 ) begin
+                    \$5942  = \$5901 ;
                   end
             endcase
           end
       3'h2:
-          \$5859  = \$5823 ;
+          \$5942  = \$5906 ;
     endcase
     if (pipe_rst) begin
-      \$5859  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5942  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5860  = dst;
+    \$5943  = dst;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -24641,25 +25343,85 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
               5'h05:
                   /* empty */;
               5'h06:
-                  (* full_case = 32'd1 *)
-                  if (\$5818 ) begin
-                  end else begin
-                    \$5860  = word[11:5];
+                  if (\$5899 ) begin
+                    \$5943  = word[11:5];
                   end
               5'h07, 5'h08:
-                  \$5860  = word[11:5];
+                  \$5943  = word[11:5];
               5'h09:
-                  \$5860  = word[11:5];
+                  \$5943  = word[11:5];
             endcase
           end
     endcase
     if (pipe_rst) begin
-      \$5860  = 7'h00;
+      \$5943  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5861  = ceil;
+    \$5944  = mul_st;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          if (xvalid) begin
+            casez (word[4:0])
+              5'h00:
+                  /* empty */;
+              5'h01:
+                  /* empty */;
+              5'h02, 5'h03, 5'h04:
+                  /* empty */;
+              5'h05:
+                  /* empty */;
+              5'h06:
+                  if (\$5899 ) begin
+                    \$5944  = 1'h1;
+                  end
+            endcase
+          end
+      3'h2:
+          if (mb_last) begin
+            \$5944  = 1'h0;
+          end
+    endcase
+    if (pipe_rst) begin
+      \$5944  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$5945  = mb_last;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          if (xvalid) begin
+            casez (word[4:0])
+              5'h00:
+                  /* empty */;
+              5'h01:
+                  /* empty */;
+              5'h02, 5'h03, 5'h04:
+                  /* empty */;
+              5'h05:
+                  /* empty */;
+              5'h06:
+                  if (\$5899 ) begin
+                    \$5945  = \$5903 ;
+                  end
+            endcase
+          end
+      3'h2:
+          \$5945  = \$5908 ;
+    endcase
+    if (pipe_rst) begin
+      \$5945  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$5946  = ceil;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -24677,19 +25439,19 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
               5'h06:
                   /* empty */;
               5'h07, 5'h08:
-                  \$5861  = \$5821 ;
+                  \$5946  = \$5904 ;
               5'h09:
-                  \$5861  = 1'h0;
+                  \$5946  = 1'h0;
             endcase
           end
     endcase
     if (pipe_rst) begin
-      \$5861  = 1'h0;
+      \$5946  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5862  = is_sqrt;
+    \$5947  = is_sqrt;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -24707,19 +25469,19 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
               5'h06:
                   /* empty */;
               5'h07, 5'h08:
-                  \$5862  = 1'h0;
+                  \$5947  = 1'h0;
               5'h09:
-                  \$5862  = 1'h1;
+                  \$5947  = 1'h1;
             endcase
           end
     endcase
     if (pipe_rst) begin
-      \$5862  = 1'h0;
+      \$5947  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5863  = den;
+    \$5948  = den;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -24737,17 +25499,17 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
               5'h06:
                   /* empty */;
               5'h07, 5'h08:
-                  \$5863  = rb[144:0];
+                  \$5948  = rb[144:0];
             endcase
           end
     endcase
     if (pipe_rst) begin
-      \$5863  = 145'h0000000000000000000000000000000000000;
+      \$5948  = 145'h0000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5864  = dnum;
+    \$5949  = dnum;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -24765,27 +25527,27 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
               5'h06:
                   /* empty */;
               5'h07, 5'h08:
-                  \$5864  = { 2'h0, ra[255:0] };
+                  \$5949  = ra[255:0];
             endcase
           end
       3'h2:
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5826 ) begin
+          if (\$5909 ) begin
           end else begin
-            \$5864  = \$2718 [257:0];
+            \$5949  = \$2718 [255:0];
           end
       3'h5:
-          \$5864  = \$2766 [257:0];
+          \$5949  = \$2830 [255:0];
     endcase
     if (pipe_rst) begin
-      \$5864  = 258'h00000000000000000000000000000000000000000000000000000000000000000;
+      \$5949  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5865  = bla_r;
+    \$5950  = bla_r;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -24803,17 +25565,17 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
               5'h06:
                   /* empty */;
               5'h07, 5'h08:
-                  \$5865  = bl_a;
+                  \$5950  = bl_a;
             endcase
           end
     endcase
     if (pipe_rst) begin
-      \$5865  = 9'h000;
+      \$5950  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5866  = blb_r;
+    \$5951  = blb_r;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -24831,17 +25593,17 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
               5'h06:
                   /* empty */;
               5'h07, 5'h08:
-                  \$5866  = \$2711 [7:0];
+                  \$5951  = \$2711 [7:0];
             endcase
           end
     endcase
     if (pipe_rst) begin
-      \$5866  = 8'h00;
+      \$5951  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5867  = work;
+    \$5952  = work;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -24861,7 +25623,7 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
               5'h07, 5'h08:
                   /* empty */;
               5'h09:
-                  \$5867  = ra[511:0];
+                  \$5952  = ra[511:0];
             endcase
           end
       3'h2:
@@ -24872,20 +25634,20 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5829 ) begin
+          if (\$5912 ) begin
           end else begin
-            \$5867  = \$5830 [511:0];
+            \$5952  = \$5913 [511:0];
           end
       3'h7:
-          \$5867  = \$5696 [511:0];
+          \$5952  = \$5781 [511:0];
     endcase
     if (pipe_rst) begin
-      \$5867  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5952  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5868  = blsq_r;
+    \$5953  = blsq_r;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -24905,17 +25667,17 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
               5'h07, 5'h08:
                   /* empty */;
               5'h09:
-                  \$5868  = bl_sq;
+                  \$5953  = bl_sq;
             endcase
           end
     endcase
     if (pipe_rst) begin
-      \$5868  = 10'h000;
+      \$5953  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5869  = o__payload;
+    \$5954  = o__payload;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -24940,23 +25702,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
                   /* empty */;
               5'h11:
                 begin
-                  \$5869 [31:0] = tag;
-                  \$5869 [32] = r_dir;
-                  \$5869 [33] = r_rese;
-                  \$5869 [50:34] = r_resc;
-                  \$5869 [178:51] = r_resx;
-                  \$5869 [306:179] = r_resp;
+                  \$5954 [31:0] = tag;
+                  \$5954 [32] = r_dir;
+                  \$5954 [33] = r_rese;
+                  \$5954 [50:34] = r_resc;
+                  \$5954 [178:51] = r_resx;
+                  \$5954 [306:179] = r_resp;
                 end
             endcase
           end
     endcase
     if (pipe_rst) begin
-      \$5869  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5954  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5870  = drem;
+    \$5955  = drem;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -24966,20 +25728,20 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5826 ) begin
+          if (\$5909 ) begin
           end else begin
-            \$5870  = \$2717 [144:0];
+            \$5955  = \$2717 [144:0];
           end
       3'h5:
-          \$5870  = \$2765 [144:0];
+          \$5955  = \$2826 [144:0];
     endcase
     if (pipe_rst) begin
-      \$5870  = 145'h0000000000000000000000000000000000000;
+      \$5955  = 145'h0000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5871  = quo;
+    \$5956  = quo;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -24989,20 +25751,20 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5826 ) begin
+          if (\$5909 ) begin
           end else begin
-            \$5871  = 258'h00000000000000000000000000000000000000000000000000000000000000000;
+            \$5956  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
           end
       3'h5:
-          \$5871  = { quo[254:0], div0_p1_3a, div1_p1_3a, div2_p1_3a };
+          \$5956  = { quo[251:0], div0_k2_p1_3a, \$2780 , div1_k2_p1_3a, \$2829  };
     endcase
     if (pipe_rst) begin
-      \$5871  = 258'h00000000000000000000000000000000000000000000000000000000000000000;
+      \$5956  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5872  = count;
+    \$5957  = count;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -25012,28 +25774,28 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5826 ) begin
+          if (\$5909 ) begin
           end else begin
-            \$5872  = { 2'h0, qsteps };
+            \$5957  = { 2'h0, qsteps };
           end
       3'h5:
-          \$5872  = \$5827 [8:0];
+          \$5957  = \$5910 [8:0];
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5829 ) begin
+          if (\$5912 ) begin
           end else begin
-            \$5872  = { 1'h0, psteps };
+            \$5957  = { 1'h0, psteps };
           end
       3'h7:
-          \$5872  = \$5831 [8:0];
+          \$5957  = \$5914 [8:0];
     endcase
     if (pipe_rst) begin
-      \$5872  = 9'h000;
+      \$5957  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5873  = srem;
+    \$5958  = den3;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -25042,25 +25804,19 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       3'h2:
           /* empty */;
       3'h3:
-          /* empty */;
-      3'h5:
-          /* empty */;
-      3'h4:
           (* full_case = 32'd1 *)
-          if (\$5829 ) begin
+          if (\$5909 ) begin
           end else begin
-            \$5873  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+            \$5958  = { den3_s3, den3_s2, den3_s1, den3_c0_full[37:1] };
           end
-      3'h7:
-          \$5873  = \$5695 [259:0];
     endcase
     if (pipe_rst) begin
-      \$5873  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+      \$5958  = 147'h0000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5874  = root;
+    \$5959  = srem;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -25074,15 +25830,42 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5829 ) begin
+          if (\$5912 ) begin
           end else begin
-            \$5874  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            \$5959  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
           end
       3'h7:
-          \$5874  = { root[253:0], sq0_p2_7a, sq1_p2_7a };
+          \$5959  = \$5777 [259:0];
     endcase
     if (pipe_rst) begin
-      \$5874  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$5959  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$5960  = root;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$5912 ) begin
+          end else begin
+            \$5960  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          end
+      3'h7:
+          \$5960  = { root[253:0], sq_k2_p2_7a, \$5780  };
+    endcase
+    if (pipe_rst) begin
+      \$5960  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -25098,513 +25881,513 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h003:
           qsteps = 7'h01;
       9'h004:
-          qsteps = 7'h02;
+          qsteps = 7'h01;
       9'h005:
           qsteps = 7'h02;
       9'h006:
           qsteps = 7'h02;
       9'h007:
-          qsteps = 7'h03;
+          qsteps = 7'h02;
       9'h008:
-          qsteps = 7'h03;
+          qsteps = 7'h02;
       9'h009:
           qsteps = 7'h03;
       9'h00a:
-          qsteps = 7'h04;
+          qsteps = 7'h03;
       9'h00b:
-          qsteps = 7'h04;
+          qsteps = 7'h03;
       9'h00c:
-          qsteps = 7'h04;
+          qsteps = 7'h03;
       9'h00d:
-          qsteps = 7'h05;
+          qsteps = 7'h04;
       9'h00e:
-          qsteps = 7'h05;
+          qsteps = 7'h04;
       9'h00f:
-          qsteps = 7'h05;
+          qsteps = 7'h04;
       9'h010:
-          qsteps = 7'h06;
+          qsteps = 7'h04;
       9'h011:
-          qsteps = 7'h06;
+          qsteps = 7'h05;
       9'h012:
-          qsteps = 7'h06;
+          qsteps = 7'h05;
       9'h013:
-          qsteps = 7'h07;
+          qsteps = 7'h05;
       9'h014:
-          qsteps = 7'h07;
+          qsteps = 7'h05;
       9'h015:
-          qsteps = 7'h07;
+          qsteps = 7'h06;
       9'h016:
-          qsteps = 7'h08;
+          qsteps = 7'h06;
       9'h017:
-          qsteps = 7'h08;
+          qsteps = 7'h06;
       9'h018:
-          qsteps = 7'h08;
+          qsteps = 7'h06;
       9'h019:
-          qsteps = 7'h09;
+          qsteps = 7'h07;
       9'h01a:
-          qsteps = 7'h09;
+          qsteps = 7'h07;
       9'h01b:
-          qsteps = 7'h09;
+          qsteps = 7'h07;
       9'h01c:
-          qsteps = 7'h0a;
+          qsteps = 7'h07;
       9'h01d:
-          qsteps = 7'h0a;
+          qsteps = 7'h08;
       9'h01e:
-          qsteps = 7'h0a;
+          qsteps = 7'h08;
       9'h01f:
-          qsteps = 7'h0b;
+          qsteps = 7'h08;
       9'h020:
-          qsteps = 7'h0b;
+          qsteps = 7'h08;
       9'h021:
-          qsteps = 7'h0b;
+          qsteps = 7'h09;
       9'h022:
-          qsteps = 7'h0c;
+          qsteps = 7'h09;
       9'h023:
-          qsteps = 7'h0c;
+          qsteps = 7'h09;
       9'h024:
-          qsteps = 7'h0c;
+          qsteps = 7'h09;
       9'h025:
-          qsteps = 7'h0d;
+          qsteps = 7'h0a;
       9'h026:
-          qsteps = 7'h0d;
+          qsteps = 7'h0a;
       9'h027:
-          qsteps = 7'h0d;
+          qsteps = 7'h0a;
       9'h028:
-          qsteps = 7'h0e;
+          qsteps = 7'h0a;
       9'h029:
-          qsteps = 7'h0e;
+          qsteps = 7'h0b;
       9'h02a:
-          qsteps = 7'h0e;
+          qsteps = 7'h0b;
       9'h02b:
-          qsteps = 7'h0f;
+          qsteps = 7'h0b;
       9'h02c:
-          qsteps = 7'h0f;
+          qsteps = 7'h0b;
       9'h02d:
-          qsteps = 7'h0f;
+          qsteps = 7'h0c;
       9'h02e:
-          qsteps = 7'h10;
+          qsteps = 7'h0c;
       9'h02f:
-          qsteps = 7'h10;
+          qsteps = 7'h0c;
       9'h030:
-          qsteps = 7'h10;
+          qsteps = 7'h0c;
       9'h031:
-          qsteps = 7'h11;
+          qsteps = 7'h0d;
       9'h032:
-          qsteps = 7'h11;
+          qsteps = 7'h0d;
       9'h033:
-          qsteps = 7'h11;
+          qsteps = 7'h0d;
       9'h034:
-          qsteps = 7'h12;
+          qsteps = 7'h0d;
       9'h035:
-          qsteps = 7'h12;
+          qsteps = 7'h0e;
       9'h036:
-          qsteps = 7'h12;
+          qsteps = 7'h0e;
       9'h037:
-          qsteps = 7'h13;
+          qsteps = 7'h0e;
       9'h038:
-          qsteps = 7'h13;
+          qsteps = 7'h0e;
       9'h039:
-          qsteps = 7'h13;
+          qsteps = 7'h0f;
       9'h03a:
-          qsteps = 7'h14;
+          qsteps = 7'h0f;
       9'h03b:
-          qsteps = 7'h14;
+          qsteps = 7'h0f;
       9'h03c:
-          qsteps = 7'h14;
+          qsteps = 7'h0f;
       9'h03d:
-          qsteps = 7'h15;
+          qsteps = 7'h10;
       9'h03e:
-          qsteps = 7'h15;
+          qsteps = 7'h10;
       9'h03f:
-          qsteps = 7'h15;
+          qsteps = 7'h10;
       9'h040:
-          qsteps = 7'h16;
+          qsteps = 7'h10;
       9'h041:
-          qsteps = 7'h16;
+          qsteps = 7'h11;
       9'h042:
-          qsteps = 7'h16;
+          qsteps = 7'h11;
       9'h043:
-          qsteps = 7'h17;
+          qsteps = 7'h11;
       9'h044:
-          qsteps = 7'h17;
+          qsteps = 7'h11;
       9'h045:
-          qsteps = 7'h17;
+          qsteps = 7'h12;
       9'h046:
-          qsteps = 7'h18;
+          qsteps = 7'h12;
       9'h047:
-          qsteps = 7'h18;
+          qsteps = 7'h12;
       9'h048:
-          qsteps = 7'h18;
+          qsteps = 7'h12;
       9'h049:
-          qsteps = 7'h19;
+          qsteps = 7'h13;
       9'h04a:
-          qsteps = 7'h19;
+          qsteps = 7'h13;
       9'h04b:
-          qsteps = 7'h19;
+          qsteps = 7'h13;
       9'h04c:
-          qsteps = 7'h1a;
+          qsteps = 7'h13;
       9'h04d:
-          qsteps = 7'h1a;
+          qsteps = 7'h14;
       9'h04e:
-          qsteps = 7'h1a;
+          qsteps = 7'h14;
       9'h04f:
-          qsteps = 7'h1b;
+          qsteps = 7'h14;
       9'h050:
-          qsteps = 7'h1b;
+          qsteps = 7'h14;
       9'h051:
-          qsteps = 7'h1b;
+          qsteps = 7'h15;
       9'h052:
-          qsteps = 7'h1c;
+          qsteps = 7'h15;
       9'h053:
-          qsteps = 7'h1c;
+          qsteps = 7'h15;
       9'h054:
-          qsteps = 7'h1c;
+          qsteps = 7'h15;
       9'h055:
-          qsteps = 7'h1d;
+          qsteps = 7'h16;
       9'h056:
-          qsteps = 7'h1d;
+          qsteps = 7'h16;
       9'h057:
-          qsteps = 7'h1d;
+          qsteps = 7'h16;
       9'h058:
-          qsteps = 7'h1e;
+          qsteps = 7'h16;
       9'h059:
-          qsteps = 7'h1e;
+          qsteps = 7'h17;
       9'h05a:
-          qsteps = 7'h1e;
+          qsteps = 7'h17;
       9'h05b:
-          qsteps = 7'h1f;
+          qsteps = 7'h17;
       9'h05c:
-          qsteps = 7'h1f;
+          qsteps = 7'h17;
       9'h05d:
-          qsteps = 7'h1f;
+          qsteps = 7'h18;
       9'h05e:
-          qsteps = 7'h20;
+          qsteps = 7'h18;
       9'h05f:
-          qsteps = 7'h20;
+          qsteps = 7'h18;
       9'h060:
-          qsteps = 7'h20;
+          qsteps = 7'h18;
       9'h061:
-          qsteps = 7'h21;
+          qsteps = 7'h19;
       9'h062:
-          qsteps = 7'h21;
+          qsteps = 7'h19;
       9'h063:
-          qsteps = 7'h21;
+          qsteps = 7'h19;
       9'h064:
-          qsteps = 7'h22;
+          qsteps = 7'h19;
       9'h065:
-          qsteps = 7'h22;
+          qsteps = 7'h1a;
       9'h066:
-          qsteps = 7'h22;
+          qsteps = 7'h1a;
       9'h067:
-          qsteps = 7'h23;
+          qsteps = 7'h1a;
       9'h068:
-          qsteps = 7'h23;
+          qsteps = 7'h1a;
       9'h069:
-          qsteps = 7'h23;
+          qsteps = 7'h1b;
       9'h06a:
-          qsteps = 7'h24;
+          qsteps = 7'h1b;
       9'h06b:
-          qsteps = 7'h24;
+          qsteps = 7'h1b;
       9'h06c:
-          qsteps = 7'h24;
+          qsteps = 7'h1b;
       9'h06d:
-          qsteps = 7'h25;
+          qsteps = 7'h1c;
       9'h06e:
-          qsteps = 7'h25;
+          qsteps = 7'h1c;
       9'h06f:
-          qsteps = 7'h25;
+          qsteps = 7'h1c;
       9'h070:
-          qsteps = 7'h26;
+          qsteps = 7'h1c;
       9'h071:
-          qsteps = 7'h26;
+          qsteps = 7'h1d;
       9'h072:
-          qsteps = 7'h26;
+          qsteps = 7'h1d;
       9'h073:
-          qsteps = 7'h27;
+          qsteps = 7'h1d;
       9'h074:
-          qsteps = 7'h27;
+          qsteps = 7'h1d;
       9'h075:
-          qsteps = 7'h27;
+          qsteps = 7'h1e;
       9'h076:
-          qsteps = 7'h28;
+          qsteps = 7'h1e;
       9'h077:
-          qsteps = 7'h28;
+          qsteps = 7'h1e;
       9'h078:
-          qsteps = 7'h28;
+          qsteps = 7'h1e;
       9'h079:
-          qsteps = 7'h29;
+          qsteps = 7'h1f;
       9'h07a:
-          qsteps = 7'h29;
+          qsteps = 7'h1f;
       9'h07b:
-          qsteps = 7'h29;
+          qsteps = 7'h1f;
       9'h07c:
-          qsteps = 7'h2a;
+          qsteps = 7'h1f;
       9'h07d:
-          qsteps = 7'h2a;
+          qsteps = 7'h20;
       9'h07e:
-          qsteps = 7'h2a;
+          qsteps = 7'h20;
       9'h07f:
-          qsteps = 7'h2b;
+          qsteps = 7'h20;
       9'h080:
-          qsteps = 7'h2b;
+          qsteps = 7'h20;
       9'h081:
-          qsteps = 7'h2b;
+          qsteps = 7'h21;
       9'h082:
-          qsteps = 7'h2c;
+          qsteps = 7'h21;
       9'h083:
-          qsteps = 7'h2c;
+          qsteps = 7'h21;
       9'h084:
-          qsteps = 7'h2c;
+          qsteps = 7'h21;
       9'h085:
-          qsteps = 7'h2d;
+          qsteps = 7'h22;
       9'h086:
-          qsteps = 7'h2d;
+          qsteps = 7'h22;
       9'h087:
-          qsteps = 7'h2d;
+          qsteps = 7'h22;
       9'h088:
-          qsteps = 7'h2e;
+          qsteps = 7'h22;
       9'h089:
-          qsteps = 7'h2e;
+          qsteps = 7'h23;
       9'h08a:
-          qsteps = 7'h2e;
+          qsteps = 7'h23;
       9'h08b:
-          qsteps = 7'h2f;
+          qsteps = 7'h23;
       9'h08c:
-          qsteps = 7'h2f;
+          qsteps = 7'h23;
       9'h08d:
-          qsteps = 7'h2f;
+          qsteps = 7'h24;
       9'h08e:
-          qsteps = 7'h30;
+          qsteps = 7'h24;
       9'h08f:
-          qsteps = 7'h30;
+          qsteps = 7'h24;
       9'h090:
-          qsteps = 7'h30;
+          qsteps = 7'h24;
       9'h091:
-          qsteps = 7'h31;
+          qsteps = 7'h25;
       9'h092:
-          qsteps = 7'h31;
+          qsteps = 7'h25;
       9'h093:
-          qsteps = 7'h31;
+          qsteps = 7'h25;
       9'h094:
-          qsteps = 7'h32;
+          qsteps = 7'h25;
       9'h095:
-          qsteps = 7'h32;
+          qsteps = 7'h26;
       9'h096:
-          qsteps = 7'h32;
+          qsteps = 7'h26;
       9'h097:
-          qsteps = 7'h33;
+          qsteps = 7'h26;
       9'h098:
-          qsteps = 7'h33;
+          qsteps = 7'h26;
       9'h099:
-          qsteps = 7'h33;
+          qsteps = 7'h27;
       9'h09a:
-          qsteps = 7'h34;
+          qsteps = 7'h27;
       9'h09b:
-          qsteps = 7'h34;
+          qsteps = 7'h27;
       9'h09c:
-          qsteps = 7'h34;
+          qsteps = 7'h27;
       9'h09d:
-          qsteps = 7'h35;
+          qsteps = 7'h28;
       9'h09e:
-          qsteps = 7'h35;
+          qsteps = 7'h28;
       9'h09f:
-          qsteps = 7'h35;
+          qsteps = 7'h28;
       9'h0a0:
-          qsteps = 7'h36;
+          qsteps = 7'h28;
       9'h0a1:
-          qsteps = 7'h36;
+          qsteps = 7'h29;
       9'h0a2:
-          qsteps = 7'h36;
+          qsteps = 7'h29;
       9'h0a3:
-          qsteps = 7'h37;
+          qsteps = 7'h29;
       9'h0a4:
-          qsteps = 7'h37;
+          qsteps = 7'h29;
       9'h0a5:
-          qsteps = 7'h37;
+          qsteps = 7'h2a;
       9'h0a6:
-          qsteps = 7'h38;
+          qsteps = 7'h2a;
       9'h0a7:
-          qsteps = 7'h38;
+          qsteps = 7'h2a;
       9'h0a8:
-          qsteps = 7'h38;
+          qsteps = 7'h2a;
       9'h0a9:
-          qsteps = 7'h39;
+          qsteps = 7'h2b;
       9'h0aa:
-          qsteps = 7'h39;
+          qsteps = 7'h2b;
       9'h0ab:
-          qsteps = 7'h39;
+          qsteps = 7'h2b;
       9'h0ac:
-          qsteps = 7'h3a;
+          qsteps = 7'h2b;
       9'h0ad:
-          qsteps = 7'h3a;
+          qsteps = 7'h2c;
       9'h0ae:
-          qsteps = 7'h3a;
+          qsteps = 7'h2c;
       9'h0af:
-          qsteps = 7'h3b;
+          qsteps = 7'h2c;
       9'h0b0:
-          qsteps = 7'h3b;
+          qsteps = 7'h2c;
       9'h0b1:
-          qsteps = 7'h3b;
+          qsteps = 7'h2d;
       9'h0b2:
-          qsteps = 7'h3c;
+          qsteps = 7'h2d;
       9'h0b3:
-          qsteps = 7'h3c;
+          qsteps = 7'h2d;
       9'h0b4:
-          qsteps = 7'h3c;
+          qsteps = 7'h2d;
       9'h0b5:
-          qsteps = 7'h3d;
+          qsteps = 7'h2e;
       9'h0b6:
-          qsteps = 7'h3d;
+          qsteps = 7'h2e;
       9'h0b7:
-          qsteps = 7'h3d;
+          qsteps = 7'h2e;
       9'h0b8:
-          qsteps = 7'h3e;
+          qsteps = 7'h2e;
       9'h0b9:
-          qsteps = 7'h3e;
+          qsteps = 7'h2f;
       9'h0ba:
-          qsteps = 7'h3e;
+          qsteps = 7'h2f;
       9'h0bb:
-          qsteps = 7'h3f;
+          qsteps = 7'h2f;
       9'h0bc:
-          qsteps = 7'h3f;
+          qsteps = 7'h2f;
       9'h0bd:
-          qsteps = 7'h3f;
+          qsteps = 7'h30;
       9'h0be:
-          qsteps = 7'h40;
+          qsteps = 7'h30;
       9'h0bf:
-          qsteps = 7'h40;
+          qsteps = 7'h30;
       9'h0c0:
-          qsteps = 7'h40;
+          qsteps = 7'h30;
       9'h0c1:
-          qsteps = 7'h41;
+          qsteps = 7'h31;
       9'h0c2:
-          qsteps = 7'h41;
+          qsteps = 7'h31;
       9'h0c3:
-          qsteps = 7'h41;
+          qsteps = 7'h31;
       9'h0c4:
-          qsteps = 7'h42;
+          qsteps = 7'h31;
       9'h0c5:
-          qsteps = 7'h42;
+          qsteps = 7'h32;
       9'h0c6:
-          qsteps = 7'h42;
+          qsteps = 7'h32;
       9'h0c7:
-          qsteps = 7'h43;
+          qsteps = 7'h32;
       9'h0c8:
-          qsteps = 7'h43;
+          qsteps = 7'h32;
       9'h0c9:
-          qsteps = 7'h43;
+          qsteps = 7'h33;
       9'h0ca:
-          qsteps = 7'h44;
+          qsteps = 7'h33;
       9'h0cb:
-          qsteps = 7'h44;
+          qsteps = 7'h33;
       9'h0cc:
-          qsteps = 7'h44;
+          qsteps = 7'h33;
       9'h0cd:
-          qsteps = 7'h45;
+          qsteps = 7'h34;
       9'h0ce:
-          qsteps = 7'h45;
+          qsteps = 7'h34;
       9'h0cf:
-          qsteps = 7'h45;
+          qsteps = 7'h34;
       9'h0d0:
-          qsteps = 7'h46;
+          qsteps = 7'h34;
       9'h0d1:
-          qsteps = 7'h46;
+          qsteps = 7'h35;
       9'h0d2:
-          qsteps = 7'h46;
+          qsteps = 7'h35;
       9'h0d3:
-          qsteps = 7'h47;
+          qsteps = 7'h35;
       9'h0d4:
-          qsteps = 7'h47;
+          qsteps = 7'h35;
       9'h0d5:
-          qsteps = 7'h47;
+          qsteps = 7'h36;
       9'h0d6:
-          qsteps = 7'h48;
+          qsteps = 7'h36;
       9'h0d7:
-          qsteps = 7'h48;
+          qsteps = 7'h36;
       9'h0d8:
-          qsteps = 7'h48;
+          qsteps = 7'h36;
       9'h0d9:
-          qsteps = 7'h49;
+          qsteps = 7'h37;
       9'h0da:
-          qsteps = 7'h49;
+          qsteps = 7'h37;
       9'h0db:
-          qsteps = 7'h49;
+          qsteps = 7'h37;
       9'h0dc:
-          qsteps = 7'h4a;
+          qsteps = 7'h37;
       9'h0dd:
-          qsteps = 7'h4a;
+          qsteps = 7'h38;
       9'h0de:
-          qsteps = 7'h4a;
+          qsteps = 7'h38;
       9'h0df:
-          qsteps = 7'h4b;
+          qsteps = 7'h38;
       9'h0e0:
-          qsteps = 7'h4b;
+          qsteps = 7'h38;
       9'h0e1:
-          qsteps = 7'h4b;
+          qsteps = 7'h39;
       9'h0e2:
-          qsteps = 7'h4c;
+          qsteps = 7'h39;
       9'h0e3:
-          qsteps = 7'h4c;
+          qsteps = 7'h39;
       9'h0e4:
-          qsteps = 7'h4c;
+          qsteps = 7'h39;
       9'h0e5:
-          qsteps = 7'h4d;
+          qsteps = 7'h3a;
       9'h0e6:
-          qsteps = 7'h4d;
+          qsteps = 7'h3a;
       9'h0e7:
-          qsteps = 7'h4d;
+          qsteps = 7'h3a;
       9'h0e8:
-          qsteps = 7'h4e;
+          qsteps = 7'h3a;
       9'h0e9:
-          qsteps = 7'h4e;
+          qsteps = 7'h3b;
       9'h0ea:
-          qsteps = 7'h4e;
+          qsteps = 7'h3b;
       9'h0eb:
-          qsteps = 7'h4f;
+          qsteps = 7'h3b;
       9'h0ec:
-          qsteps = 7'h4f;
+          qsteps = 7'h3b;
       9'h0ed:
-          qsteps = 7'h4f;
+          qsteps = 7'h3c;
       9'h0ee:
-          qsteps = 7'h50;
+          qsteps = 7'h3c;
       9'h0ef:
-          qsteps = 7'h50;
+          qsteps = 7'h3c;
       9'h0f0:
-          qsteps = 7'h50;
+          qsteps = 7'h3c;
       9'h0f1:
-          qsteps = 7'h51;
+          qsteps = 7'h3d;
       9'h0f2:
-          qsteps = 7'h51;
+          qsteps = 7'h3d;
       9'h0f3:
-          qsteps = 7'h51;
+          qsteps = 7'h3d;
       9'h0f4:
-          qsteps = 7'h52;
+          qsteps = 7'h3d;
       9'h0f5:
-          qsteps = 7'h52;
+          qsteps = 7'h3e;
       9'h0f6:
-          qsteps = 7'h52;
+          qsteps = 7'h3e;
       9'h0f7:
-          qsteps = 7'h53;
+          qsteps = 7'h3e;
       9'h0f8:
-          qsteps = 7'h53;
+          qsteps = 7'h3e;
       9'h0f9:
-          qsteps = 7'h53;
+          qsteps = 7'h3f;
       9'h0fa:
-          qsteps = 7'h54;
+          qsteps = 7'h3f;
       9'h0fb:
-          qsteps = 7'h54;
+          qsteps = 7'h3f;
       9'h0fc:
-          qsteps = 7'h54;
+          qsteps = 7'h3f;
       9'h0fd:
-          qsteps = 7'h55;
+          qsteps = 7'h40;
       9'h0fe:
-          qsteps = 7'h55;
+          qsteps = 7'h40;
       9'h0ff:
-          qsteps = 7'h55;
+          qsteps = 7'h40;
       9'h100:
-          qsteps = 7'h56;
+          qsteps = 7'h40;
       9'h101:
-          qsteps = 7'h56;
+          qsteps = 7'h41;
     endcase
   end
   always @* begin
@@ -25614,23 +26397,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h000:
           qbits = 9'h000;
       9'h001:
-          qbits = 9'h003;
+          qbits = 9'h004;
       9'h002:
-          qbits = 9'h003;
+          qbits = 9'h004;
       9'h003:
-          qbits = 9'h003;
+          qbits = 9'h004;
       9'h004:
-          qbits = 9'h006;
+          qbits = 9'h004;
       9'h005:
-          qbits = 9'h006;
+          qbits = 9'h008;
       9'h006:
-          qbits = 9'h006;
+          qbits = 9'h008;
       9'h007:
-          qbits = 9'h009;
+          qbits = 9'h008;
       9'h008:
-          qbits = 9'h009;
+          qbits = 9'h008;
       9'h009:
-          qbits = 9'h009;
+          qbits = 9'h00c;
       9'h00a:
           qbits = 9'h00c;
       9'h00b:
@@ -25638,23 +26421,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h00c:
           qbits = 9'h00c;
       9'h00d:
-          qbits = 9'h00f;
+          qbits = 9'h010;
       9'h00e:
-          qbits = 9'h00f;
+          qbits = 9'h010;
       9'h00f:
-          qbits = 9'h00f;
+          qbits = 9'h010;
       9'h010:
-          qbits = 9'h012;
+          qbits = 9'h010;
       9'h011:
-          qbits = 9'h012;
+          qbits = 9'h014;
       9'h012:
-          qbits = 9'h012;
+          qbits = 9'h014;
       9'h013:
-          qbits = 9'h015;
+          qbits = 9'h014;
       9'h014:
-          qbits = 9'h015;
+          qbits = 9'h014;
       9'h015:
-          qbits = 9'h015;
+          qbits = 9'h018;
       9'h016:
           qbits = 9'h018;
       9'h017:
@@ -25662,23 +26445,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h018:
           qbits = 9'h018;
       9'h019:
-          qbits = 9'h01b;
+          qbits = 9'h01c;
       9'h01a:
-          qbits = 9'h01b;
+          qbits = 9'h01c;
       9'h01b:
-          qbits = 9'h01b;
+          qbits = 9'h01c;
       9'h01c:
-          qbits = 9'h01e;
+          qbits = 9'h01c;
       9'h01d:
-          qbits = 9'h01e;
+          qbits = 9'h020;
       9'h01e:
-          qbits = 9'h01e;
+          qbits = 9'h020;
       9'h01f:
-          qbits = 9'h021;
+          qbits = 9'h020;
       9'h020:
-          qbits = 9'h021;
+          qbits = 9'h020;
       9'h021:
-          qbits = 9'h021;
+          qbits = 9'h024;
       9'h022:
           qbits = 9'h024;
       9'h023:
@@ -25686,23 +26469,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h024:
           qbits = 9'h024;
       9'h025:
-          qbits = 9'h027;
+          qbits = 9'h028;
       9'h026:
-          qbits = 9'h027;
+          qbits = 9'h028;
       9'h027:
-          qbits = 9'h027;
+          qbits = 9'h028;
       9'h028:
-          qbits = 9'h02a;
+          qbits = 9'h028;
       9'h029:
-          qbits = 9'h02a;
+          qbits = 9'h02c;
       9'h02a:
-          qbits = 9'h02a;
+          qbits = 9'h02c;
       9'h02b:
-          qbits = 9'h02d;
+          qbits = 9'h02c;
       9'h02c:
-          qbits = 9'h02d;
+          qbits = 9'h02c;
       9'h02d:
-          qbits = 9'h02d;
+          qbits = 9'h030;
       9'h02e:
           qbits = 9'h030;
       9'h02f:
@@ -25710,23 +26493,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h030:
           qbits = 9'h030;
       9'h031:
-          qbits = 9'h033;
+          qbits = 9'h034;
       9'h032:
-          qbits = 9'h033;
+          qbits = 9'h034;
       9'h033:
-          qbits = 9'h033;
+          qbits = 9'h034;
       9'h034:
-          qbits = 9'h036;
+          qbits = 9'h034;
       9'h035:
-          qbits = 9'h036;
+          qbits = 9'h038;
       9'h036:
-          qbits = 9'h036;
+          qbits = 9'h038;
       9'h037:
-          qbits = 9'h039;
+          qbits = 9'h038;
       9'h038:
-          qbits = 9'h039;
+          qbits = 9'h038;
       9'h039:
-          qbits = 9'h039;
+          qbits = 9'h03c;
       9'h03a:
           qbits = 9'h03c;
       9'h03b:
@@ -25734,23 +26517,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h03c:
           qbits = 9'h03c;
       9'h03d:
-          qbits = 9'h03f;
+          qbits = 9'h040;
       9'h03e:
-          qbits = 9'h03f;
+          qbits = 9'h040;
       9'h03f:
-          qbits = 9'h03f;
+          qbits = 9'h040;
       9'h040:
-          qbits = 9'h042;
+          qbits = 9'h040;
       9'h041:
-          qbits = 9'h042;
+          qbits = 9'h044;
       9'h042:
-          qbits = 9'h042;
+          qbits = 9'h044;
       9'h043:
-          qbits = 9'h045;
+          qbits = 9'h044;
       9'h044:
-          qbits = 9'h045;
+          qbits = 9'h044;
       9'h045:
-          qbits = 9'h045;
+          qbits = 9'h048;
       9'h046:
           qbits = 9'h048;
       9'h047:
@@ -25758,23 +26541,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h048:
           qbits = 9'h048;
       9'h049:
-          qbits = 9'h04b;
+          qbits = 9'h04c;
       9'h04a:
-          qbits = 9'h04b;
+          qbits = 9'h04c;
       9'h04b:
-          qbits = 9'h04b;
+          qbits = 9'h04c;
       9'h04c:
-          qbits = 9'h04e;
+          qbits = 9'h04c;
       9'h04d:
-          qbits = 9'h04e;
+          qbits = 9'h050;
       9'h04e:
-          qbits = 9'h04e;
+          qbits = 9'h050;
       9'h04f:
-          qbits = 9'h051;
+          qbits = 9'h050;
       9'h050:
-          qbits = 9'h051;
+          qbits = 9'h050;
       9'h051:
-          qbits = 9'h051;
+          qbits = 9'h054;
       9'h052:
           qbits = 9'h054;
       9'h053:
@@ -25782,23 +26565,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h054:
           qbits = 9'h054;
       9'h055:
-          qbits = 9'h057;
+          qbits = 9'h058;
       9'h056:
-          qbits = 9'h057;
+          qbits = 9'h058;
       9'h057:
-          qbits = 9'h057;
+          qbits = 9'h058;
       9'h058:
-          qbits = 9'h05a;
+          qbits = 9'h058;
       9'h059:
-          qbits = 9'h05a;
+          qbits = 9'h05c;
       9'h05a:
-          qbits = 9'h05a;
+          qbits = 9'h05c;
       9'h05b:
-          qbits = 9'h05d;
+          qbits = 9'h05c;
       9'h05c:
-          qbits = 9'h05d;
+          qbits = 9'h05c;
       9'h05d:
-          qbits = 9'h05d;
+          qbits = 9'h060;
       9'h05e:
           qbits = 9'h060;
       9'h05f:
@@ -25806,23 +26589,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h060:
           qbits = 9'h060;
       9'h061:
-          qbits = 9'h063;
+          qbits = 9'h064;
       9'h062:
-          qbits = 9'h063;
+          qbits = 9'h064;
       9'h063:
-          qbits = 9'h063;
+          qbits = 9'h064;
       9'h064:
-          qbits = 9'h066;
+          qbits = 9'h064;
       9'h065:
-          qbits = 9'h066;
+          qbits = 9'h068;
       9'h066:
-          qbits = 9'h066;
+          qbits = 9'h068;
       9'h067:
-          qbits = 9'h069;
+          qbits = 9'h068;
       9'h068:
-          qbits = 9'h069;
+          qbits = 9'h068;
       9'h069:
-          qbits = 9'h069;
+          qbits = 9'h06c;
       9'h06a:
           qbits = 9'h06c;
       9'h06b:
@@ -25830,23 +26613,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h06c:
           qbits = 9'h06c;
       9'h06d:
-          qbits = 9'h06f;
+          qbits = 9'h070;
       9'h06e:
-          qbits = 9'h06f;
+          qbits = 9'h070;
       9'h06f:
-          qbits = 9'h06f;
+          qbits = 9'h070;
       9'h070:
-          qbits = 9'h072;
+          qbits = 9'h070;
       9'h071:
-          qbits = 9'h072;
+          qbits = 9'h074;
       9'h072:
-          qbits = 9'h072;
+          qbits = 9'h074;
       9'h073:
-          qbits = 9'h075;
+          qbits = 9'h074;
       9'h074:
-          qbits = 9'h075;
+          qbits = 9'h074;
       9'h075:
-          qbits = 9'h075;
+          qbits = 9'h078;
       9'h076:
           qbits = 9'h078;
       9'h077:
@@ -25854,23 +26637,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h078:
           qbits = 9'h078;
       9'h079:
-          qbits = 9'h07b;
+          qbits = 9'h07c;
       9'h07a:
-          qbits = 9'h07b;
+          qbits = 9'h07c;
       9'h07b:
-          qbits = 9'h07b;
+          qbits = 9'h07c;
       9'h07c:
-          qbits = 9'h07e;
+          qbits = 9'h07c;
       9'h07d:
-          qbits = 9'h07e;
+          qbits = 9'h080;
       9'h07e:
-          qbits = 9'h07e;
+          qbits = 9'h080;
       9'h07f:
-          qbits = 9'h081;
+          qbits = 9'h080;
       9'h080:
-          qbits = 9'h081;
+          qbits = 9'h080;
       9'h081:
-          qbits = 9'h081;
+          qbits = 9'h084;
       9'h082:
           qbits = 9'h084;
       9'h083:
@@ -25878,23 +26661,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h084:
           qbits = 9'h084;
       9'h085:
-          qbits = 9'h087;
+          qbits = 9'h088;
       9'h086:
-          qbits = 9'h087;
+          qbits = 9'h088;
       9'h087:
-          qbits = 9'h087;
+          qbits = 9'h088;
       9'h088:
-          qbits = 9'h08a;
+          qbits = 9'h088;
       9'h089:
-          qbits = 9'h08a;
+          qbits = 9'h08c;
       9'h08a:
-          qbits = 9'h08a;
+          qbits = 9'h08c;
       9'h08b:
-          qbits = 9'h08d;
+          qbits = 9'h08c;
       9'h08c:
-          qbits = 9'h08d;
+          qbits = 9'h08c;
       9'h08d:
-          qbits = 9'h08d;
+          qbits = 9'h090;
       9'h08e:
           qbits = 9'h090;
       9'h08f:
@@ -25902,23 +26685,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h090:
           qbits = 9'h090;
       9'h091:
-          qbits = 9'h093;
+          qbits = 9'h094;
       9'h092:
-          qbits = 9'h093;
+          qbits = 9'h094;
       9'h093:
-          qbits = 9'h093;
+          qbits = 9'h094;
       9'h094:
-          qbits = 9'h096;
+          qbits = 9'h094;
       9'h095:
-          qbits = 9'h096;
+          qbits = 9'h098;
       9'h096:
-          qbits = 9'h096;
+          qbits = 9'h098;
       9'h097:
-          qbits = 9'h099;
+          qbits = 9'h098;
       9'h098:
-          qbits = 9'h099;
+          qbits = 9'h098;
       9'h099:
-          qbits = 9'h099;
+          qbits = 9'h09c;
       9'h09a:
           qbits = 9'h09c;
       9'h09b:
@@ -25926,23 +26709,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h09c:
           qbits = 9'h09c;
       9'h09d:
-          qbits = 9'h09f;
+          qbits = 9'h0a0;
       9'h09e:
-          qbits = 9'h09f;
+          qbits = 9'h0a0;
       9'h09f:
-          qbits = 9'h09f;
+          qbits = 9'h0a0;
       9'h0a0:
-          qbits = 9'h0a2;
+          qbits = 9'h0a0;
       9'h0a1:
-          qbits = 9'h0a2;
+          qbits = 9'h0a4;
       9'h0a2:
-          qbits = 9'h0a2;
+          qbits = 9'h0a4;
       9'h0a3:
-          qbits = 9'h0a5;
+          qbits = 9'h0a4;
       9'h0a4:
-          qbits = 9'h0a5;
+          qbits = 9'h0a4;
       9'h0a5:
-          qbits = 9'h0a5;
+          qbits = 9'h0a8;
       9'h0a6:
           qbits = 9'h0a8;
       9'h0a7:
@@ -25950,23 +26733,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h0a8:
           qbits = 9'h0a8;
       9'h0a9:
-          qbits = 9'h0ab;
+          qbits = 9'h0ac;
       9'h0aa:
-          qbits = 9'h0ab;
+          qbits = 9'h0ac;
       9'h0ab:
-          qbits = 9'h0ab;
+          qbits = 9'h0ac;
       9'h0ac:
-          qbits = 9'h0ae;
+          qbits = 9'h0ac;
       9'h0ad:
-          qbits = 9'h0ae;
+          qbits = 9'h0b0;
       9'h0ae:
-          qbits = 9'h0ae;
+          qbits = 9'h0b0;
       9'h0af:
-          qbits = 9'h0b1;
+          qbits = 9'h0b0;
       9'h0b0:
-          qbits = 9'h0b1;
+          qbits = 9'h0b0;
       9'h0b1:
-          qbits = 9'h0b1;
+          qbits = 9'h0b4;
       9'h0b2:
           qbits = 9'h0b4;
       9'h0b3:
@@ -25974,23 +26757,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h0b4:
           qbits = 9'h0b4;
       9'h0b5:
-          qbits = 9'h0b7;
+          qbits = 9'h0b8;
       9'h0b6:
-          qbits = 9'h0b7;
+          qbits = 9'h0b8;
       9'h0b7:
-          qbits = 9'h0b7;
+          qbits = 9'h0b8;
       9'h0b8:
-          qbits = 9'h0ba;
+          qbits = 9'h0b8;
       9'h0b9:
-          qbits = 9'h0ba;
+          qbits = 9'h0bc;
       9'h0ba:
-          qbits = 9'h0ba;
+          qbits = 9'h0bc;
       9'h0bb:
-          qbits = 9'h0bd;
+          qbits = 9'h0bc;
       9'h0bc:
-          qbits = 9'h0bd;
+          qbits = 9'h0bc;
       9'h0bd:
-          qbits = 9'h0bd;
+          qbits = 9'h0c0;
       9'h0be:
           qbits = 9'h0c0;
       9'h0bf:
@@ -25998,23 +26781,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h0c0:
           qbits = 9'h0c0;
       9'h0c1:
-          qbits = 9'h0c3;
+          qbits = 9'h0c4;
       9'h0c2:
-          qbits = 9'h0c3;
+          qbits = 9'h0c4;
       9'h0c3:
-          qbits = 9'h0c3;
+          qbits = 9'h0c4;
       9'h0c4:
-          qbits = 9'h0c6;
+          qbits = 9'h0c4;
       9'h0c5:
-          qbits = 9'h0c6;
+          qbits = 9'h0c8;
       9'h0c6:
-          qbits = 9'h0c6;
+          qbits = 9'h0c8;
       9'h0c7:
-          qbits = 9'h0c9;
+          qbits = 9'h0c8;
       9'h0c8:
-          qbits = 9'h0c9;
+          qbits = 9'h0c8;
       9'h0c9:
-          qbits = 9'h0c9;
+          qbits = 9'h0cc;
       9'h0ca:
           qbits = 9'h0cc;
       9'h0cb:
@@ -26022,23 +26805,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h0cc:
           qbits = 9'h0cc;
       9'h0cd:
-          qbits = 9'h0cf;
+          qbits = 9'h0d0;
       9'h0ce:
-          qbits = 9'h0cf;
+          qbits = 9'h0d0;
       9'h0cf:
-          qbits = 9'h0cf;
+          qbits = 9'h0d0;
       9'h0d0:
-          qbits = 9'h0d2;
+          qbits = 9'h0d0;
       9'h0d1:
-          qbits = 9'h0d2;
+          qbits = 9'h0d4;
       9'h0d2:
-          qbits = 9'h0d2;
+          qbits = 9'h0d4;
       9'h0d3:
-          qbits = 9'h0d5;
+          qbits = 9'h0d4;
       9'h0d4:
-          qbits = 9'h0d5;
+          qbits = 9'h0d4;
       9'h0d5:
-          qbits = 9'h0d5;
+          qbits = 9'h0d8;
       9'h0d6:
           qbits = 9'h0d8;
       9'h0d7:
@@ -26046,23 +26829,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h0d8:
           qbits = 9'h0d8;
       9'h0d9:
-          qbits = 9'h0db;
+          qbits = 9'h0dc;
       9'h0da:
-          qbits = 9'h0db;
+          qbits = 9'h0dc;
       9'h0db:
-          qbits = 9'h0db;
+          qbits = 9'h0dc;
       9'h0dc:
-          qbits = 9'h0de;
+          qbits = 9'h0dc;
       9'h0dd:
-          qbits = 9'h0de;
+          qbits = 9'h0e0;
       9'h0de:
-          qbits = 9'h0de;
+          qbits = 9'h0e0;
       9'h0df:
-          qbits = 9'h0e1;
+          qbits = 9'h0e0;
       9'h0e0:
-          qbits = 9'h0e1;
+          qbits = 9'h0e0;
       9'h0e1:
-          qbits = 9'h0e1;
+          qbits = 9'h0e4;
       9'h0e2:
           qbits = 9'h0e4;
       9'h0e3:
@@ -26070,23 +26853,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h0e4:
           qbits = 9'h0e4;
       9'h0e5:
-          qbits = 9'h0e7;
+          qbits = 9'h0e8;
       9'h0e6:
-          qbits = 9'h0e7;
+          qbits = 9'h0e8;
       9'h0e7:
-          qbits = 9'h0e7;
+          qbits = 9'h0e8;
       9'h0e8:
-          qbits = 9'h0ea;
+          qbits = 9'h0e8;
       9'h0e9:
-          qbits = 9'h0ea;
+          qbits = 9'h0ec;
       9'h0ea:
-          qbits = 9'h0ea;
+          qbits = 9'h0ec;
       9'h0eb:
-          qbits = 9'h0ed;
+          qbits = 9'h0ec;
       9'h0ec:
-          qbits = 9'h0ed;
+          qbits = 9'h0ec;
       9'h0ed:
-          qbits = 9'h0ed;
+          qbits = 9'h0f0;
       9'h0ee:
           qbits = 9'h0f0;
       9'h0ef:
@@ -26094,23 +26877,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h0f0:
           qbits = 9'h0f0;
       9'h0f1:
-          qbits = 9'h0f3;
+          qbits = 9'h0f4;
       9'h0f2:
-          qbits = 9'h0f3;
+          qbits = 9'h0f4;
       9'h0f3:
-          qbits = 9'h0f3;
+          qbits = 9'h0f4;
       9'h0f4:
-          qbits = 9'h0f6;
+          qbits = 9'h0f4;
       9'h0f5:
-          qbits = 9'h0f6;
+          qbits = 9'h0f8;
       9'h0f6:
-          qbits = 9'h0f6;
+          qbits = 9'h0f8;
       9'h0f7:
-          qbits = 9'h0f9;
+          qbits = 9'h0f8;
       9'h0f8:
-          qbits = 9'h0f9;
+          qbits = 9'h0f8;
       9'h0f9:
-          qbits = 9'h0f9;
+          qbits = 9'h0fc;
       9'h0fa:
           qbits = 9'h0fc;
       9'h0fb:
@@ -26118,15 +26901,15 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
       9'h0fc:
           qbits = 9'h0fc;
       9'h0fd:
-          qbits = 9'h0ff;
+          qbits = 9'h100;
       9'h0fe:
-          qbits = 9'h0ff;
+          qbits = 9'h100;
       9'h0ff:
-          qbits = 9'h0ff;
+          qbits = 9'h100;
       9'h100:
-          qbits = 9'h102;
+          qbits = 9'h100;
       9'h101:
-          qbits = 9'h102;
+          qbits = 9'h104;
     endcase
   end
   assign rom_rd__addr = fpc[9:0];
@@ -26167,66 +26950,90 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   assign bl_b = \$2711 [7:0];
   assign div_shl = \$2716 [8:0];
   assign drem_init = \$2717 [144:0];
-  assign dnum_init = \$2718 [257:0];
-  assign div0_sh = { drem, dnum[257] };
-  assign div0_cin1 = div0_c0_full[38];
-  assign div0_cin2 = div0_p0_1a;
-  assign div0_cin3 = div0_p1_2a;
-  assign div0_sum = { div0_s3, div0_s2, div0_s1, div0_c0_full[37:1] };
-  assign div0_cout = div0_p1_3a;
-  assign div0_r = \$2733 [144:0];
-  assign quo_0 = { quo[256:0], div0_p1_3a };
-  assign dnum_0 = \$2734 [257:0];
-  assign div1_sh = { \$2733 [144:0], \$2734 [257] };
-  assign div1_cin1 = div1_c0_full[38];
-  assign div1_cin2 = div1_p0_1a;
-  assign div1_cin3 = div1_p1_2a;
-  assign div1_sum = { div1_s3, div1_s2, div1_s1, div1_c0_full[37:1] };
-  assign div1_cout = div1_p1_3a;
-  assign div1_r = \$2749 [144:0];
-  assign quo_1 = { quo[255:0], div0_p1_3a, div1_p1_3a };
-  assign dnum_1 = \$2750 [257:0];
-  assign div2_sh = { \$2749 [144:0], \$2750 [257] };
-  assign div2_cin1 = div2_c0_full[38];
-  assign div2_cin2 = div2_p0_1a;
-  assign div2_cin3 = div2_p1_2a;
-  assign div2_sum = { div2_s3, div2_s2, div2_s1, div2_c0_full[37:1] };
-  assign div2_cout = div2_p1_3a;
-  assign div2_r = \$2765 [144:0];
-  assign quo_2 = { quo[254:0], div0_p1_3a, div1_p1_3a, div2_p1_3a };
-  assign dnum_2 = \$2766 [257:0];
+  assign dnum_init = \$2718 [255:0];
+  assign den3_cin1 = den3_c0_full[38];
+  assign den3_cin2 = den3_p0_1a;
+  assign den3_cin3 = den3_p1_2a;
+  assign den3_sum = { den3_s3, den3_s2, den3_s1, den3_c0_full[37:1] };
+  assign den3_cout = den3_p1_3a;
+  assign div0_sh = { drem, dnum[255:254] };
+  assign div0_k1_cin1 = div0_k1_c0_full[38];
+  assign div0_k1_cin2 = div0_k1_p0_1a;
+  assign div0_k1_cin3 = div0_k1_p1_2a;
+  assign div0_k1_sum = { div0_k1_s3, div0_k1_s2, div0_k1_s1, div0_k1_c0_full[37:1] };
+  assign div0_k1_cout = div0_k1_p1_3a;
+  assign div0_k2_cin1 = div0_k2_c0_full[38];
+  assign div0_k2_cin2 = div0_k2_p0_1a;
+  assign div0_k2_cin3 = div0_k2_p1_2a;
+  assign div0_k2_sum = { div0_k2_s3, div0_k2_s2, div0_k2_s1, div0_k2_c0_full[37:1] };
+  assign div0_k2_cout = div0_k2_p1_3a;
+  assign div0_k3_cin1 = div0_k3_c0_full[38];
+  assign div0_k3_cin2 = div0_k3_p0_1a;
+  assign div0_k3_cin3 = div0_k3_p1_2a;
+  assign div0_k3_sum = { div0_k3_s3, div0_k3_s2, div0_k3_s1, div0_k3_c0_full[37:1] };
+  assign div0_k3_cout = div0_k3_p1_3a;
+  assign div0_r = \$2777 [144:0];
+  assign div0_q = { div0_k2_p1_3a, \$2780  };
+  assign quo_0 = { quo[253:0], div0_k2_p1_3a, \$2780  };
+  assign dnum_0 = \$2781 [255:0];
+  assign div1_sh = { \$2777 [144:0], \$2781 [255:254] };
+  assign div1_k1_cin1 = div1_k1_c0_full[38];
+  assign div1_k1_cin2 = div1_k1_p0_1a;
+  assign div1_k1_cin3 = div1_k1_p1_2a;
+  assign div1_k1_sum = { div1_k1_s3, div1_k1_s2, div1_k1_s1, div1_k1_c0_full[37:1] };
+  assign div1_k1_cout = div1_k1_p1_3a;
+  assign div1_k2_cin1 = div1_k2_c0_full[38];
+  assign div1_k2_cin2 = div1_k2_p0_1a;
+  assign div1_k2_cin3 = div1_k2_p1_2a;
+  assign div1_k2_sum = { div1_k2_s3, div1_k2_s2, div1_k2_s1, div1_k2_c0_full[37:1] };
+  assign div1_k2_cout = div1_k2_p1_3a;
+  assign div1_k3_cin1 = div1_k3_c0_full[38];
+  assign div1_k3_cin2 = div1_k3_p0_1a;
+  assign div1_k3_cin3 = div1_k3_p1_2a;
+  assign div1_k3_sum = { div1_k3_s3, div1_k3_s2, div1_k3_s1, div1_k3_c0_full[37:1] };
+  assign div1_k3_cout = div1_k3_p1_3a;
+  assign div1_r = \$2826 [144:0];
+  assign div1_q = { div1_k2_p1_3a, \$2829  };
+  assign quo_1 = { quo[251:0], div0_k2_p1_3a, \$2780 , div1_k2_p1_3a, \$2829  };
+  assign dnum_1 = \$2830 [255:0];
   assign a_sq = ra[511:0];
-  assign pairs_raw = \$5584 [8:0];
-  assign sq_shl = \$5586 [9:0];
-  assign sq_r2_0 = { srem, work[511:510] };
-  assign sq_trial_0 = { 4'h0, root, 2'h1 };
-  assign sq0_cin1 = sq0_c0_full[34];
-  assign sq0_cin2 = sq0_p0_1a;
-  assign sq0_cin3 = sq0_p1_2a;
-  assign sq0_cin4 = sq0_p1_3a;
-  assign sq0_cin5 = sq0_p2_4a;
-  assign sq0_cin6 = sq0_p2_5a;
-  assign sq0_cin7 = sq0_p2_6a;
-  assign sq0_sum = { sq0_s7, sq0_s6, sq0_s5, sq0_s4, sq0_s3, sq0_s2, sq0_s1, sq0_c0_full[33:1] };
-  assign sq0_cout = sq0_p2_7a;
-  assign srem_0 = \$5640 [259:0];
-  assign root_0 = { root[254:0], sq0_p2_7a };
-  assign work_0 = \$5641 [511:0];
-  assign sq_r2_1 = { \$5640 [259:0], \$5641 [511:510] };
-  assign sq_trial_1 = { 4'h0, root[254:0], sq0_p2_7a, 2'h1 };
-  assign sq1_cin1 = sq1_c0_full[34];
-  assign sq1_cin2 = sq1_p0_1a;
-  assign sq1_cin3 = sq1_p1_2a;
-  assign sq1_cin4 = sq1_p1_3a;
-  assign sq1_cin5 = sq1_p2_4a;
-  assign sq1_cin6 = sq1_p2_5a;
-  assign sq1_cin7 = sq1_p2_6a;
-  assign sq1_sum = { sq1_s7, sq1_s6, sq1_s5, sq1_s4, sq1_s3, sq1_s2, sq1_s1, sq1_c0_full[33:1] };
-  assign sq1_cout = sq1_p2_7a;
-  assign srem_1 = \$5695 [259:0];
-  assign root_1 = { root[253:0], sq0_p2_7a, sq1_p2_7a };
-  assign work_1 = \$5696 [511:0];
-  assign quo_up = \$5698 [255:0];
+  assign pairs_raw = \$5648 [8:0];
+  assign sq_shl = \$5650 [9:0];
+  assign sq_sh = { srem, work[511:508] };
+  assign sq_k1_cin1 = sq_k1_c0_full[34];
+  assign sq_k1_cin2 = sq_k1_p0_1a;
+  assign sq_k1_cin3 = sq_k1_p1_2a;
+  assign sq_k1_cin4 = sq_k1_p1_3a;
+  assign sq_k1_cin5 = sq_k1_p2_4a;
+  assign sq_k1_cin6 = sq_k1_p2_5a;
+  assign sq_k1_cin7 = sq_k1_p2_6a;
+  assign sq_k1_sum = { sq_k1_s7, sq_k1_s6, sq_k1_s5, sq_k1_s4, sq_k1_s3, sq_k1_s2, sq_k1_s1, sq_k1_c0_full[33:1] };
+  assign sq_k1_cout = sq_k1_p2_7a;
+  assign sq_k2_cin1 = sq_k2_c0_full[34];
+  assign sq_k2_cin2 = sq_k2_p0_1a;
+  assign sq_k2_cin3 = sq_k2_p1_2a;
+  assign sq_k2_cin4 = sq_k2_p1_3a;
+  assign sq_k2_cin5 = sq_k2_p2_4a;
+  assign sq_k2_cin6 = sq_k2_p2_5a;
+  assign sq_k2_cin7 = sq_k2_p2_6a;
+  assign sq_k2_sum = { sq_k2_s7, sq_k2_s6, sq_k2_s5, sq_k2_s4, sq_k2_s3, sq_k2_s2, sq_k2_s1, sq_k2_c0_full[33:1] };
+  assign sq_k2_cout = sq_k2_p2_7a;
+  assign sq_s3 = { 1'h0, srem, work[511:508] };
+  assign sq_cs_c = { \$5732 [263:0], 1'h1 };
+  assign sq_k3_cin1 = sq_k3_c0_full[34];
+  assign sq_k3_cin2 = sq_k3_p0_1a;
+  assign sq_k3_cin3 = sq_k3_p1_2a;
+  assign sq_k3_cin4 = sq_k3_p1_3a;
+  assign sq_k3_cin5 = sq_k3_p2_4a;
+  assign sq_k3_cin6 = sq_k3_p2_5a;
+  assign sq_k3_cin7 = sq_k3_p2_6a;
+  assign sq_k3_cin8 = sq_k3_p2_7a;
+  assign sq_k3_sum = { sq_k3_s8, sq_k3_s7, sq_k3_s6, sq_k3_s5, sq_k3_s4, sq_k3_s3, sq_k3_s2, sq_k3_s1, sq_k3_c0_full[33:1] };
+  assign sq_k3_cout = sq_k3_p3_8a;
+  assign sq_r = \$5777 [259:0];
+  assign sq_q = { root, sq_k2_p2_7a, \$5780  };
+  assign work_next = \$5781 [511:0];
+  assign quo_up = \$5783 [255:0];
   assign o_valid = o__valid;
   assign rec = o__payload;
   assign imm_sext = { word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41:26] };
@@ -26902,26 +27709,23 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
   assign \$2225  = 4'h0;
   assign \$2259  = { 1'h0, \$2258  };
   assign \$2260  = { 1'h0, \$2259  };
-  assign \$2734  = { dnum, 1'h0 };
-  assign \$2750  = { \$2734 [257:0], 1'h0 };
-  assign \$2766  = { \$2750 [257:0], 1'h0 };
-  assign \$5584  = { 1'h0, \$5583 [10:1] };
-  assign \$5641  = { 1'h0, work, 2'h0 };
-  assign \$5696  = { 1'h0, \$5641 [511:0], 2'h0 };
-  assign \$5777  = { 36'h000000000, rb[639:36] };
-  assign \$5789  = { 1'h0, ra[639:1] };
-  assign \$5790  = { 36'h000000000, rb[639:36] };
-  assign \$5795  = { 36'h000000000, mb[639:36] };
-  assign \$5817  = { 36'h000000000, rb[639:36] };
-  assign \$5819  = { 27'h0000000, ra, 36'h000000000 };
-  assign \$5820  = { 36'h000000000, rb[639:36] };
-  assign \$5822  = { 27'h0000000, ma, 36'h000000000 };
-  assign \$5823  = { 36'h000000000, mb[639:36] };
-  assign \$5824  = { 36'h000000000, mb[639:36] };
+  assign \$2781  = { 1'h0, dnum, 2'h0 };
+  assign \$2830  = { 1'h0, \$2781 [255:0], 2'h0 };
+  assign \$5648  = { 1'h0, \$5647 [10:1] };
+  assign \$5781  = { 3'h0, work, 4'h0 };
+  assign \$5862  = { 36'h000000000, rb[639:36] };
+  assign \$5874  = { 1'h0, ra[639:1] };
+  assign \$5898  = { 36'h000000000, rb[639:36] };
+  assign \$5900  = { 27'h0000000, ra, 36'h000000000 };
+  assign \$5901  = { 36'h000000000, rb[639:36] };
+  assign \$5902  = { 72'h000000000000000000, rb[639:72] };
+  assign \$5905  = { 27'h0000000, ma, 36'h000000000 };
+  assign \$5906  = { 36'h000000000, mb[639:36] };
+  assign \$5907  = { 72'h000000000000000000, mb[639:72] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$28356$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
+module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$28619$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
 , swaps_rd, opportunities_rd, host_evals_rd, records_rd, decode_errors_rd, err_empty_rd, err_unknown_type_rd, err_truncated_rd, err_trailing_bytes_rd, err_non_canonical_size_rd, err_leading_zero_rd, err_overruns_parent_rd, err_expected_string_rd, err_expected_list_rd, err_too_few_fields_rd, err_too_many_fields_rd, err_int_out_of_range_rd, err_bad_address_rd, err_bad_storage_key_rd, err_missing_to_rd, err_bad_v_rd
 , err_bad_y_parity_rd, err_bad_r_rd, err_bad_s_rd, err_high_s_rd, err_no_blob_hashes_rd, err_bad_blob_hash_rd, err_empty_authorization_list_rd, err_priority_fee_above_max_rd, err_initcode_too_large_rd, err_bad_sidecar_rd, err_too_large_rd, err_recovery_failed_rd, bus__bvalid, control_soft_reset, control_flush, pool_cmd_commit, pool_cmd_readback, router_cmd_commit, dir_cmd_commit, cyc_cmd_go, control_enable
 , output_cfg_tx_headers, output_cfg_swaps, output_cfg_opportunities, pool_addr_index, pool_data_0_cur, pool_data_1_cur, pool_data_2_cur, pool_data_3_cur, pool_data_4_cur, pool_data_5_cur, pool_data_6_cur, pool_data_7_cur, router_sel_index, router_cfg_valid, router_cfg_weth_valid, router_cfg_venue, router_cfg_venue_valid, selector_mask_enable, router_chain_cur, router_word_0_cur, router_word_1_cur
@@ -26959,8 +27763,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire bus__arready;
   input status_pool_busy;
   wire status_pool_busy;
-  input [255:0] \port$28356$0 ;
-  wire [255:0] \port$28356$0 ;
+  input [255:0] \port$28619$0 ;
+  wire [255:0] \port$28619$0 ;
   input [63:0] cycle_rd;
   wire [63:0] cycle_rd;
   input status_in_packet;
@@ -29303,7 +30107,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h001:
             \$402  = version_rd;
         10'h002:
-            \$402  = 32'd514191427;
+            \$402  = 32'd918652496;
         10'h004:
             \$402  = control_rd;
         10'h005:
@@ -29335,21 +30139,21 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h04f:
             \$402  = pool_data_7_cur;
         10'h050:
-            \$402  = \port$28356$0 [31:0];
+            \$402  = \port$28619$0 [31:0];
         10'h051:
-            \$402  = \port$28356$0 [63:32];
+            \$402  = \port$28619$0 [63:32];
         10'h052:
-            \$402  = \port$28356$0 [95:64];
+            \$402  = \port$28619$0 [95:64];
         10'h053:
-            \$402  = \port$28356$0 [127:96];
+            \$402  = \port$28619$0 [127:96];
         10'h054:
-            \$402  = \port$28356$0 [159:128];
+            \$402  = \port$28619$0 [159:128];
         10'h055:
-            \$402  = \port$28356$0 [191:160];
+            \$402  = \port$28619$0 [191:160];
         10'h056:
-            \$402  = \port$28356$0 [223:192];
+            \$402  = \port$28619$0 [223:192];
         10'h057:
-            \$402  = \port$28356$0 [255:224];
+            \$402  = \port$28619$0 [255:224];
         10'h080:
             \$402  = router_sel_rd;
         10'h081:
@@ -29812,8 +30616,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign version_minor = 8'h06;
   assign version_major = 8'h01;
   assign version_features = 8'h3f;
-  assign src_hash_rd = 32'd514191427;
-  assign src_hash_value = 32'd514191427;
+  assign src_hash_rd = 32'd918652496;
+  assign src_hash_value = 32'd918652496;
   assign cycle_value = cycle_rd;
   assign pool_data_0_rd = pool_data_0_cur;
   assign pool_data_1_rd = pool_data_1_cur;
@@ -29823,22 +30627,22 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign pool_data_5_rd = pool_data_5_cur;
   assign pool_data_6_rd = pool_data_6_cur;
   assign pool_data_7_rd = pool_data_7_cur;
-  assign pool_rdata_0_rd = \port$28356$0 [31:0];
-  assign pool_rdata_0_value = \port$28356$0 [31:0];
-  assign pool_rdata_1_rd = \port$28356$0 [63:32];
-  assign pool_rdata_1_value = \port$28356$0 [63:32];
-  assign pool_rdata_2_rd = \port$28356$0 [95:64];
-  assign pool_rdata_2_value = \port$28356$0 [95:64];
-  assign pool_rdata_3_rd = \port$28356$0 [127:96];
-  assign pool_rdata_3_value = \port$28356$0 [127:96];
-  assign pool_rdata_4_rd = \port$28356$0 [159:128];
-  assign pool_rdata_4_value = \port$28356$0 [159:128];
-  assign pool_rdata_5_rd = \port$28356$0 [191:160];
-  assign pool_rdata_5_value = \port$28356$0 [191:160];
-  assign pool_rdata_6_rd = \port$28356$0 [223:192];
-  assign pool_rdata_6_value = \port$28356$0 [223:192];
-  assign pool_rdata_7_rd = \port$28356$0 [255:224];
-  assign pool_rdata_7_value = \port$28356$0 [255:224];
+  assign pool_rdata_0_rd = \port$28619$0 [31:0];
+  assign pool_rdata_0_value = \port$28619$0 [31:0];
+  assign pool_rdata_1_rd = \port$28619$0 [63:32];
+  assign pool_rdata_1_value = \port$28619$0 [63:32];
+  assign pool_rdata_2_rd = \port$28619$0 [95:64];
+  assign pool_rdata_2_value = \port$28619$0 [95:64];
+  assign pool_rdata_3_rd = \port$28619$0 [127:96];
+  assign pool_rdata_3_value = \port$28619$0 [127:96];
+  assign pool_rdata_4_rd = \port$28619$0 [159:128];
+  assign pool_rdata_4_value = \port$28619$0 [159:128];
+  assign pool_rdata_5_rd = \port$28619$0 [191:160];
+  assign pool_rdata_5_value = \port$28619$0 [191:160];
+  assign pool_rdata_6_rd = \port$28619$0 [223:192];
+  assign pool_rdata_6_value = \port$28619$0 [223:192];
+  assign pool_rdata_7_rd = \port$28619$0 [255:224];
+  assign pool_rdata_7_value = \port$28619$0 [255:224];
   assign router_chain_rd = router_chain_cur;
   assign router_word_0_rd = router_word_0_cur;
   assign router_word_1_rd = router_word_1_cur;
@@ -29987,28 +30791,28 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$57 , \i__valid$3 , i__payload, \o__valid$62 , \o__payload$92 , \o_calldata__valid$59 , \o_calldata__payload$55 , pipe_clk);
+module \appliance_top.decoder (pipe_rst, \o__ready$65 , \i__ready$8 , \o__ready$59 , \i__valid$3 , i__payload, \o__valid$64 , \o__payload$97 , o_calldata__valid, o_calldata__payload, pipe_clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$6  = 0;
   input pipe_rst;
   wire pipe_rst;
-  input \o__ready$63 ;
-  wire \o__ready$63 ;
+  input \o__ready$65 ;
+  wire \o__ready$65 ;
   output \i__ready$8 ;
   wire \i__ready$8 ;
-  input \o__ready$57 ;
-  wire \o__ready$57 ;
+  input \o__ready$59 ;
+  wire \o__ready$59 ;
   input \i__valid$3 ;
   wire \i__valid$3 ;
   input [72:0] i__payload;
   wire [72:0] i__payload;
-  output \o__valid$62 ;
-  reg \o__valid$62  = 1'h0;
-  output [3011:0] \o__payload$92 ;
-  reg [3011:0] \o__payload$92  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  output \o_calldata__valid$59 ;
-  wire \o_calldata__valid$59 ;
-  output [279:0] \o_calldata__payload$55 ;
-  wire [279:0] \o_calldata__payload$55 ;
+  output \o__valid$64 ;
+  reg \o__valid$64  = 1'h0;
+  output [3011:0] \o__payload$97 ;
+  reg [3011:0] \o__payload$97  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  output o_calldata__valid;
+  wire o_calldata__valid;
+  output [279:0] o_calldata__payload;
+  wire [279:0] o_calldata__payload;
   input pipe_clk;
   wire pipe_clk;
   wire \$1 ;
@@ -30019,43 +30823,63 @@ module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
-  wire [64:0] \$17 ;
+  wire \$17 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
-  wire [64:0] \$21 ;
+  wire [68:0] \$21 ;
   wire [64:0] \$22 ;
-  wire [64:0] \$23 ;
+  wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire [63:0] \$28 ;
+  wire [64:0] \$26 ;
+  wire [64:0] \$27 ;
+  wire [64:0] \$28 ;
   wire \$29 ;
   wire \$3 ;
-  wire [63:0] \$30 ;
+  wire \$30 ;
   wire \$31 ;
-  wire \$32 ;
-  wire [63:0] \$33 ;
-  reg \$34 ;
-  reg [3011:0] \$35 ;
-  reg [64:0] \$36 ;
-  reg \$37 ;
-  reg [63:0] \$38 ;
-  reg [63:0] \$39 ;
+  wire [63:0] \$32 ;
+  wire \$33 ;
+  wire [63:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [63:0] \$37 ;
+  reg \$38 ;
+  reg [68:0] \$39 ;
   wire \$4 ;
-  reg [63:0] \$40 ;
-  reg \$41 ;
+  reg \$40 ;
+  reg [68:0] \$41 ;
   reg \$42 ;
-  reg \$43 ;
-  reg \$44 ;
-  reg [3011:0] \$45 ;
+  reg [3011:0] \$43 ;
+  reg [64:0] \$44 ;
+  reg \$45 ;
+  reg [63:0] \$46 ;
+  reg [63:0] \$47 ;
+  reg [63:0] \$48 ;
+  reg \$49 ;
   wire \$5 ;
+  reg \$50 ;
+  reg \$51 ;
+  reg \$52 ;
+  reg [3011:0] \$53 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
+  (* init = 69'h000000000000000000 *)
+  wire [68:0] cd_q;
+  wire [63:0] \cd_q.data ;
+  wire \cd_q.end ;
+  wire [3:0] \cd_q.n ;
+  wire cd_q_free;
+  (* init = 1'h0 *)
+  wire cd_q_valid;
+  reg [68:0] cd_sk = 69'h000000000000000000;
+  wire [63:0] \cd_sk.data ;
+  wire \cd_sk.end ;
+  wire [3:0] \cd_sk.n ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -30323,10 +31147,10 @@ module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$
   wire [63:0] \i__payload$27.length ;
   wire [24:0] \i__payload$27.pos ;
   wire \i__payload$27.wrapped ;
-  wire [68:0] \i__payload$49 ;
-  wire [63:0] \i__payload$49.data ;
-  wire \i__payload$49.end ;
-  wire [3:0] \i__payload$49.n ;
+  reg [68:0] \i__payload$53  = 69'h000000000000000000;
+  wire [63:0] \i__payload$53.data ;
+  wire \i__payload$53.end ;
+  wire [3:0] \i__payload$53.n ;
   wire [63:0] \i__payload.data ;
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
@@ -30334,12 +31158,12 @@ module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$
   wire \i__ready$18 ;
   wire \i__ready$24 ;
   wire \i__ready$30 ;
-  wire \i__ready$52 ;
+  wire \i__ready$56 ;
   wire i__valid;
   wire \i__valid$19 ;
   wire \i__valid$25 ;
   wire \i__valid$31 ;
-  wire \i__valid$53 ;
+  reg \i__valid$51  = 1'h0;
   wire [72:0] i_beat__payload;
   wire [63:0] \i_beat__payload.data ;
   wire [7:0] \i_beat__payload.keep ;
@@ -30526,29 +31350,29 @@ module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$
   wire [63:0] \o__payload$28.length ;
   wire [24:0] \o__payload$28.pos ;
   wire \o__payload$28.wrapped ;
-  wire [279:0] \o__payload$56 ;
-  wire [255:0] \o__payload$56.data ;
-  wire [15:0] \o__payload$56.index ;
+  wire [279:0] \o__payload$58 ;
+  wire [255:0] \o__payload$58.data ;
+  wire [15:0] \o__payload$58.index ;
   (* enum_base_type = "CalldataWordKind" *)
   (* enum_value_0 = "SELECTOR" *)
   (* enum_value_1 = "ARG" *)
-  wire \o__payload$56.kind ;
-  wire \o__payload$56.last ;
-  wire [5:0] \o__payload$56.nbytes ;
-  wire [23:0] \o__payload$92.access_list_count ;
-  wire [23:0] \o__payload$92.access_list_end ;
-  wire [23:0] \o__payload$92.access_list_offset ;
-  wire [23:0] \o__payload$92.authorization_count ;
-  wire [23:0] \o__payload$92.authorizations_end ;
-  wire [23:0] \o__payload$92.authorizations_offset ;
-  wire [23:0] \o__payload$92.blob_hash_count ;
-  wire [23:0] \o__payload$92.blob_hashes_end ;
-  wire [23:0] \o__payload$92.blob_hashes_offset ;
-  wire [23:0] \o__payload$92.body_offset ;
-  wire [255:0] \o__payload$92.chain_id ;
-  wire \o__payload$92.chain_id_present ;
-  wire [23:0] \o__payload$92.data_len ;
-  wire [23:0] \o__payload$92.data_offset ;
+  wire \o__payload$58.kind ;
+  wire \o__payload$58.last ;
+  wire [5:0] \o__payload$58.nbytes ;
+  wire [23:0] \o__payload$97.access_list_count ;
+  wire [23:0] \o__payload$97.access_list_end ;
+  wire [23:0] \o__payload$97.access_list_offset ;
+  wire [23:0] \o__payload$97.authorization_count ;
+  wire [23:0] \o__payload$97.authorizations_end ;
+  wire [23:0] \o__payload$97.authorizations_offset ;
+  wire [23:0] \o__payload$97.blob_hash_count ;
+  wire [23:0] \o__payload$97.blob_hashes_end ;
+  wire [23:0] \o__payload$97.blob_hashes_offset ;
+  wire [23:0] \o__payload$97.body_offset ;
+  wire [255:0] \o__payload$97.chain_id ;
+  wire \o__payload$97.chain_id_present ;
+  wire [23:0] \o__payload$97.data_len ;
+  wire [23:0] \o__payload$97.data_offset ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -30579,26 +31403,26 @@ module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  wire [4:0] \o__payload$92.error ;
-  wire [63:0] \o__payload$92.gas_limit ;
-  wire [255:0] \o__payload$92.gas_price ;
-  wire [255:0] \o__payload$92.max_fee_per_blob_gas ;
-  wire [255:0] \o__payload$92.max_fee_per_gas ;
-  wire [255:0] \o__payload$92.max_priority_fee_per_gas ;
-  wire \o__payload$92.network_form ;
-  wire [63:0] \o__payload$92.nonce ;
-  wire [255:0] \o__payload$92.r ;
-  wire [255:0] \o__payload$92.s ;
-  wire [23:0] \o__payload$92.sig_offset ;
-  wire [24:0] \o__payload$92.size ;
-  wire [23:0] \o__payload$92.storage_key_count ;
-  wire [159:0] \o__payload$92.to ;
-  wire \o__payload$92.to_present ;
-  wire [23:0] \o__payload$92.tx_list_end ;
-  wire [23:0] \o__payload$92.tx_list_offset ;
-  wire [2:0] \o__payload$92.tx_type ;
-  wire [255:0] \o__payload$92.v ;
-  wire [255:0] \o__payload$92.value ;
+  wire [4:0] \o__payload$97.error ;
+  wire [63:0] \o__payload$97.gas_limit ;
+  wire [255:0] \o__payload$97.gas_price ;
+  wire [255:0] \o__payload$97.max_fee_per_blob_gas ;
+  wire [255:0] \o__payload$97.max_fee_per_gas ;
+  wire [255:0] \o__payload$97.max_priority_fee_per_gas ;
+  wire \o__payload$97.network_form ;
+  wire [63:0] \o__payload$97.nonce ;
+  wire [255:0] \o__payload$97.r ;
+  wire [255:0] \o__payload$97.s ;
+  wire [23:0] \o__payload$97.sig_offset ;
+  wire [24:0] \o__payload$97.size ;
+  wire [23:0] \o__payload$97.storage_key_count ;
+  wire [159:0] \o__payload$97.to ;
+  wire \o__payload$97.to_present ;
+  wire [23:0] \o__payload$97.tx_list_end ;
+  wire [23:0] \o__payload$97.tx_list_offset ;
+  wire [2:0] \o__payload$97.tx_type ;
+  wire [255:0] \o__payload$97.v ;
+  wire [255:0] \o__payload$97.value ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.keep ;
   wire [263:0] \o__payload.lanes ;
@@ -30674,22 +31498,22 @@ module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$
   wire o__valid;
   wire \o__valid$26 ;
   wire \o__valid$32 ;
-  wire \o__valid$60 ;
-  wire [68:0] o_calldata__payload;
-  wire [255:0] \o_calldata__payload$55.data ;
-  wire [15:0] \o_calldata__payload$55.index ;
+  wire \o__valid$62 ;
+  wire [68:0] \o_calldata__payload$88 ;
+  wire [63:0] \o_calldata__payload$88.data ;
+  wire \o_calldata__payload$88.end ;
+  wire [3:0] \o_calldata__payload$88.n ;
+  wire [255:0] \o_calldata__payload.data ;
+  wire [15:0] \o_calldata__payload.index ;
   (* enum_base_type = "CalldataWordKind" *)
   (* enum_value_0 = "SELECTOR" *)
   (* enum_value_1 = "ARG" *)
-  wire \o_calldata__payload$55.kind ;
-  wire \o_calldata__payload$55.last ;
-  wire [5:0] \o_calldata__payload$55.nbytes ;
-  wire [63:0] \o_calldata__payload.data ;
-  wire \o_calldata__payload.end ;
-  wire [3:0] \o_calldata__payload.n ;
+  wire \o_calldata__payload.kind ;
+  wire \o_calldata__payload.last ;
+  wire [5:0] \o_calldata__payload.nbytes ;
   wire o_calldata__ready;
-  wire \o_calldata__ready$58 ;
-  wire o_calldata__valid;
+  wire \o_calldata__ready$60 ;
+  wire \o_calldata__valid$87 ;
   wire [82:0] o_job__payload;
   wire [5:0] \o_job__payload.fld ;
   (* enum_base_type = "JobKind" *)
@@ -30704,17 +31528,17 @@ module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$
   wire o_job__ready;
   wire o_job__valid;
   wire [423:0] o_rec__payload;
-  wire [2625:0] \o_rec__payload$67 ;
-  wire [255:0] \o_rec__payload$67.chain_id ;
-  wire \o_rec__payload$67.error ;
-  wire [63:0] \o_rec__payload$67.gas_limit ;
-  wire [255:0] \o_rec__payload$67.gas_price ;
-  wire [255:0] \o_rec__payload$67.max_fee_per_blob_gas ;
-  wire [255:0] \o_rec__payload$67.max_fee_per_gas ;
-  wire [255:0] \o_rec__payload$67.max_priority_fee_per_gas ;
-  wire [63:0] \o_rec__payload$67.nonce ;
-  wire [255:0] \o_rec__payload$67.r ;
-  wire [32:0] \o_rec__payload$67.report ;
+  wire [2625:0] \o_rec__payload$69 ;
+  wire [255:0] \o_rec__payload$69.chain_id ;
+  wire \o_rec__payload$69.error ;
+  wire [63:0] \o_rec__payload$69.gas_limit ;
+  wire [255:0] \o_rec__payload$69.gas_price ;
+  wire [255:0] \o_rec__payload$69.max_fee_per_blob_gas ;
+  wire [255:0] \o_rec__payload$69.max_fee_per_gas ;
+  wire [255:0] \o_rec__payload$69.max_priority_fee_per_gas ;
+  wire [63:0] \o_rec__payload$69.nonce ;
+  wire [255:0] \o_rec__payload$69.r ;
+  wire [32:0] \o_rec__payload$69.report ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -30745,19 +31569,19 @@ module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  wire [4:0] \o_rec__payload$67.report.code ;
+  wire [4:0] \o_rec__payload$69.report.code ;
   (* enum_base_type = "Phase" *)
   (* enum_value_000 = "CLOSE" *)
   (* enum_value_001 = "HEADER" *)
   (* enum_value_010 = "FIRST" *)
   (* enum_value_011 = "TRUNC" *)
   (* enum_value_100 = "VALUE" *)
-  wire [2:0] \o_rec__payload$67.report.phase ;
-  wire [24:0] \o_rec__payload$67.report.seq ;
-  wire [255:0] \o_rec__payload$67.s ;
-  wire [159:0] \o_rec__payload$67.to ;
-  wire [255:0] \o_rec__payload$67.v ;
-  wire [255:0] \o_rec__payload$67.value ;
+  wire [2:0] \o_rec__payload$69.report.phase ;
+  wire [24:0] \o_rec__payload$69.report.seq ;
+  wire [255:0] \o_rec__payload$69.s ;
+  wire [159:0] \o_rec__payload$69.to ;
+  wire [255:0] \o_rec__payload$69.v ;
+  wire [255:0] \o_rec__payload$69.value ;
   wire [23:0] \o_rec__payload.access_list_count ;
   wire [23:0] \o_rec__payload.access_list_end ;
   wire [23:0] \o_rec__payload.access_list_offset ;
@@ -30820,19 +31644,20 @@ module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$
   wire [23:0] \o_rec__payload.tx_list_offset ;
   wire [2:0] \o_rec__payload.tx_type ;
   wire o_rec__ready;
-  wire \o_rec__ready$74 ;
+  wire \o_rec__ready$76 ;
   wire o_rec__valid;
-  wire \o_rec__valid$71 ;
+  wire \o_rec__valid$73 ;
   wire out_free;
   wire [72:0] r_data;
-  wire [423:0] \r_data$69 ;
-  wire [24:0] \r_data$78 ;
+  wire [423:0] \r_data$71 ;
+  wire [24:0] \r_data$80 ;
   wire r_en;
-  wire \r_en$75 ;
-  wire \r_en$76 ;
+  wire \r_en$77 ;
+  wire \r_en$78 ;
   wire r_rdy;
-  wire \r_rdy$72 ;
-  wire \r_rdy$73 ;
+  wire \r_rdy$74 ;
+  wire \r_rdy$75 ;
+  reg sk_valid = 1'h0;
   wire take;
   reg [63:0] vdec1 = 64'h0000000000000000;
   reg [63:0] vdec2 = 64'h0000000000000000;
@@ -30903,22 +31728,43 @@ module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$
   wire w_rdy;
   wire \w_rdy$38 ;
   wire \w_rdy$48 ;
+  assign \$33  = lo[64] & vzero1;
+  assign \$34  = \$33  ? vdec2 : j1[1866:1803];
+  assign \$35  = lo[64] & vzero1;
+  assign \$36  = \$35  & vzero2;
+  assign \$37  = \$36  ? vdec3 : j1[1930:1867];
   always @(posedge pipe_clk)
-    vdec1 <= \$38 ;
+    \i__valid$51  <= \$38 ;
   always @(posedge pipe_clk)
-    vdec2 <= \$39 ;
+    \i__payload$53  <= \$39 ;
   always @(posedge pipe_clk)
-    vdec3 <= \$40 ;
+    sk_valid <= \$40 ;
   always @(posedge pipe_clk)
-    vzero1 <= \$41 ;
+    cd_sk <= \$41 ;
   always @(posedge pipe_clk)
-    vzero2 <= \$42 ;
+    j1_valid <= \$42 ;
   always @(posedge pipe_clk)
-    vzero3 <= \$43 ;
+    j1 <= \$43 ;
   always @(posedge pipe_clk)
-    \o__valid$62  <= \$44 ;
+    lo <= \$44 ;
   always @(posedge pipe_clk)
-    \o__payload$92  <= \$45 ;
+    ge37 <= \$45 ;
+  always @(posedge pipe_clk)
+    vdec1 <= \$46 ;
+  always @(posedge pipe_clk)
+    vdec2 <= \$47 ;
+  always @(posedge pipe_clk)
+    vdec3 <= \$48 ;
+  always @(posedge pipe_clk)
+    vzero1 <= \$49 ;
+  always @(posedge pipe_clk)
+    vzero2 <= \$50 ;
+  always @(posedge pipe_clk)
+    vzero3 <= \$51 ;
+  always @(posedge pipe_clk)
+    \o__valid$64  <= \$52 ;
+  always @(posedge pipe_clk)
+    \o__payload$97  <= \$53 ;
   assign i__valid = \i__valid$3  & w_rdy;
   assign w_en = \i__valid$3  & i__ready;
   assign \i__ready$8  = i__ready & w_rdy;
@@ -30931,54 +31777,47 @@ module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$
   assign o_job__ready = i_job__ready & \$4 ;
   assign \$5  = o_job__valid & o_job__ready;
   assign \w_en$42  = \$5  & is_end;
-  assign \$6  = ~ \o__valid$62 ;
-  assign out_free = \$6  | \o__ready$63 ;
-  assign \$7  = ~ j1_valid;
-  assign j1_free = \$7  | out_free;
-  assign \$8  = \o_rec__valid$71  & \r_rdy$72 ;
-  assign \$9  = \$8  & \r_rdy$73 ;
-  assign take = \$9  & j1_free;
-  assign \$10  = ~ vrec[2592];
-  assign \$11  = { frec[415:391], frec[418:416] } < { vrec[2617:2593], vrec[2620:2618] };
-  assign \$12  = \$10  | \$11 ;
-  assign f_first = frec[390] & \$12 ;
-  assign \$13  = \r_data$78  > 24'hffffff;
-  assign \$14  = ! j1[4:0];
-  assign \$15  = ! j1[7:5];
-  assign \$16  = \$14  & \$15 ;
-  assign eip155 = \$16  & ge37;
-  assign \$17  = vrec[1727:1664] - 6'h23;
-  assign \$18  = | vrec[1919:1728];
-  assign \$19  = vrec[1727:1664] >= 6'h25;
-  assign \$20  = \$18  | \$19 ;
-  assign \$21  = vrec[1791:1728] - 1'h1;
-  assign \$22  = vrec[1855:1792] - 1'h1;
-  assign \$23  = vrec[1919:1856] - 1'h1;
-  assign \$24  = ! vrec[1791:1728];
-  assign \$25  = ! vrec[1855:1792];
-  assign \$26  = ! vrec[1919:1856];
-  assign \$27  = out_free & j1_valid;
-  assign \$28  = lo[64] ? vdec1 : j1[1802:1739];
-  assign \$29  = lo[64] & vzero1;
-  assign \$30  = \$29  ? vdec2 : j1[1866:1803];
-  assign \$31  = lo[64] & vzero1;
-  assign \$32  = \$31  & vzero2;
-  assign \$33  = \$32  ? vdec3 : j1[1930:1867];
-  always @(posedge pipe_clk)
-    j1_valid <= \$34 ;
-  always @(posedge pipe_clk)
-    j1 <= \$35 ;
-  always @(posedge pipe_clk)
-    lo <= \$36 ;
-  always @(posedge pipe_clk)
-    ge37 <= \$37 ;
+  assign o_calldata__ready = ~ sk_valid;
+  assign \$6  = ~ \i__valid$51 ;
+  assign cd_q_free = \$6  | \i__ready$56 ;
+  assign \$7  = ~ \o__valid$64 ;
+  assign out_free = \$7  | \o__ready$65 ;
+  assign \$8  = ~ j1_valid;
+  assign j1_free = \$8  | out_free;
+  assign \$9  = \o_rec__valid$73  & \r_rdy$74 ;
+  assign \$10  = \$9  & \r_rdy$75 ;
+  assign take = \$10  & j1_free;
+  assign \$11  = ~ vrec[2592];
+  assign \$12  = { frec[415:391], frec[418:416] } < { vrec[2617:2593], vrec[2620:2618] };
+  assign \$13  = \$11  | \$12 ;
+  assign f_first = frec[390] & \$13 ;
+  assign \$14  = \r_data$80  > 24'hffffff;
+  assign \$15  = ! j1[4:0];
+  assign \$16  = ! j1[7:5];
+  assign \$17  = \$15  & \$16 ;
+  assign eip155 = \$17  & ge37;
+  assign \$18  = ~ sk_valid;
+  assign \$19  = \o_calldata__valid$87  & \$18 ;
+  assign \$20  = sk_valid | \o_calldata__valid$87 ;
+  assign \$21  = sk_valid ? cd_sk : \o_calldata__payload$88 ;
+  assign \$22  = vrec[1727:1664] - 6'h23;
+  assign \$23  = | vrec[1919:1728];
+  assign \$24  = vrec[1727:1664] >= 6'h25;
+  assign \$25  = \$23  | \$24 ;
+  assign \$26  = vrec[1791:1728] - 1'h1;
+  assign \$27  = vrec[1855:1792] - 1'h1;
+  assign \$28  = vrec[1919:1856] - 1'h1;
+  assign \$29  = ! vrec[1791:1728];
+  assign \$30  = ! vrec[1855:1792];
+  assign \$31  = ! vrec[1919:1856];
+  assign \$32  = lo[64] ? vdec1 : j1[1802:1739];
   \appliance_top.decoder.aligner  aligner (
-    .i__payload(\i__payload$49 ),
-    .i__ready(o_calldata__ready),
-    .i__valid(\i__valid$53 ),
-    .o__payload(\o_calldata__payload$55 ),
-    .o__ready(\o__ready$57 ),
-    .o__valid(\o_calldata__valid$59 ),
+    .i__payload(\i__payload$53 ),
+    .i__ready(\i__ready$56 ),
+    .i__valid(\i__valid$51 ),
+    .o__payload(o_calldata__payload),
+    .o__ready(\o__ready$59 ),
+    .o__valid(o_calldata__valid),
     .pipe_clk(pipe_clk),
     .pipe_rst(pipe_rst)
   );
@@ -31020,7 +31859,7 @@ module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$
     .pipe_rst(pipe_rst),
     .r_data(frec),
     .r_en(take),
-    .r_rdy(\r_rdy$72 ),
+    .r_rdy(\r_rdy$74 ),
     .w_en(\w_en$45 ),
     .w_port__data(\w_data$43 ),
     .w_rdy(o_rec__ready)
@@ -31038,9 +31877,9 @@ module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$
   \appliance_top.decoder.sizes  sizes (
     .pipe_clk(pipe_clk),
     .pipe_rst(pipe_rst),
-    .r_data(\r_data$78 ),
+    .r_data(\r_data$80 ),
     .r_en(take),
-    .r_rdy(\r_rdy$73 ),
+    .r_rdy(\r_rdy$75 ),
     .w_en(\w_en$42 ),
     .w_port__data(o_job__payload[81:57]),
     .w_rdy(\w_rdy$38 )
@@ -31052,12 +31891,12 @@ module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$
     .i_job__payload(o_job__payload),
     .i_job__ready(i_job__ready),
     .i_job__valid(i_job__valid),
-    .o_calldata__payload(\i__payload$49 ),
+    .o_calldata__payload(\o_calldata__payload$88 ),
     .o_calldata__ready(o_calldata__ready),
-    .o_calldata__valid(\i__valid$53 ),
+    .o_calldata__valid(\o_calldata__valid$87 ),
     .o_rec__payload(vrec),
     .o_rec__ready(take),
-    .o_rec__valid(\o_rec__valid$71 ),
+    .o_rec__valid(\o_rec__valid$73 ),
     .pipe_clk(pipe_clk),
     .pipe_rst(pipe_rst)
   );
@@ -31073,95 +31912,8 @@ module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$38  = vdec1;
-    if (take) begin
-      \$38  = \$21 [63:0];
-    end
-    if (pipe_rst) begin
-      \$38  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$39  = vdec2;
-    if (take) begin
-      \$39  = \$22 [63:0];
-    end
-    if (pipe_rst) begin
-      \$39  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$40  = vdec3;
-    if (take) begin
-      \$40  = \$23 [63:0];
-    end
-    if (pipe_rst) begin
-      \$40  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$41  = vzero1;
-    if (take) begin
-      \$41  = \$24 ;
-    end
-    if (pipe_rst) begin
-      \$41  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$42  = vzero2;
-    if (take) begin
-      \$42  = \$25 ;
-    end
-    if (pipe_rst) begin
-      \$42  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$43  = vzero3;
-    if (take) begin
-      \$43  = \$26 ;
-    end
-    if (pipe_rst) begin
-      \$43  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$44  = \o__valid$62 ;
-    if (\o__ready$63 ) begin
-      \$44  = 1'h0;
-    end
-    if (\$27 ) begin
-      \$44  = 1'h1;
-    end
-    if (pipe_rst) begin
-      \$44  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$45  = \o__payload$92 ;
-    if (\$27 ) begin
-      \$45  = j1;
-      if (eip155) begin
-        \$45 [9] = 1'h1;
-        \$45 [394:139] = { 1'h0, \$33 , \$30 , \$28 , lo[63:1] };
-      end
-    end
-    if (pipe_rst) begin
-      \$45  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
-    if (\$13 ) begin
+    if (\$14 ) begin
       code = 5'h1b;
     end else if (f_first) begin
       code = frec[423:419];
@@ -31173,75 +31925,205 @@ module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$34  = j1_valid;
+    \$38  = \i__valid$51 ;
+    if (cd_q_free) begin
+      \$38  = \$20 ;
+    end
+    if (pipe_rst) begin
+      \$38  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$39  = \i__payload$53 ;
+    if (cd_q_free) begin
+      \$39  = \$21 ;
+    end
+    if (pipe_rst) begin
+      \$39  = 69'h000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$40  = sk_valid;
+    if (cd_q_free) begin
+      \$40  = 1'h0;
+    end else if (\$19 ) begin
+      \$40  = 1'h1;
+    end
+    if (pipe_rst) begin
+      \$40  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$41  = cd_sk;
+    if (cd_q_free) begin
+    end else if (\$19 ) begin
+      \$41  = \o_calldata__payload$88 ;
+    end
+    if (pipe_rst) begin
+      \$41  = 69'h000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$42  = j1_valid;
     if (j1_free) begin
-      \$34  = take;
+      \$42  = take;
     end
     if (pipe_rst) begin
-      \$34  = 1'h0;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$35  = j1;
-    if (take) begin
-      \$35 [7:5] = frec[2:0];
-      \$35 [8] = frec[3];
-      \$35 [9] = frec[4];
-      \$35 [10] = frec[5];
-      \$35 [2626:2603] = frec[29:6];
-      \$35 [2650:2627] = frec[53:30];
-      \$35 [2674:2651] = frec[77:54];
-      \$35 [2698:2675] = frec[101:78];
-      \$35 [2722:2699] = frec[125:102];
-      \$35 [2746:2723] = frec[149:126];
-      \$35 [2770:2747] = frec[173:150];
-      \$35 [2794:2771] = frec[197:174];
-      \$35 [2818:2795] = frec[221:198];
-      \$35 [2842:2819] = frec[245:222];
-      \$35 [2866:2843] = frec[269:246];
-      \$35 [2890:2867] = frec[293:270];
-      \$35 [2914:2891] = frec[317:294];
-      \$35 [2938:2915] = frec[341:318];
-      \$35 [2962:2939] = frec[365:342];
-      \$35 [2986:2963] = frec[389:366];
-      \$35 [74:11] = vrec[63:0];
-      \$35 [138:75] = vrec[127:64];
-      \$35 [394:139] = vrec[383:128];
-      \$35 [650:395] = vrec[639:384];
-      \$35 [906:651] = vrec[895:640];
-      \$35 [1162:907] = vrec[1151:896];
-      \$35 [1418:1163] = vrec[1407:1152];
-      \$35 [1674:1419] = vrec[1663:1408];
-      \$35 [1930:1675] = vrec[1919:1664];
-      \$35 [2186:1931] = vrec[2175:1920];
-      \$35 [2442:2187] = vrec[2431:2176];
-      \$35 [2602:2443] = vrec[2591:2432];
-      \$35 [4:0] = code;
-      \$35 [3011:2987] = \r_data$78 ;
+    \$43  = j1;
+    if (j1_free) begin
+      \$43 [7:5] = frec[2:0];
+      \$43 [8] = frec[3];
+      \$43 [9] = frec[4];
+      \$43 [10] = frec[5];
+      \$43 [2626:2603] = frec[29:6];
+      \$43 [2650:2627] = frec[53:30];
+      \$43 [2674:2651] = frec[77:54];
+      \$43 [2698:2675] = frec[101:78];
+      \$43 [2722:2699] = frec[125:102];
+      \$43 [2746:2723] = frec[149:126];
+      \$43 [2770:2747] = frec[173:150];
+      \$43 [2794:2771] = frec[197:174];
+      \$43 [2818:2795] = frec[221:198];
+      \$43 [2842:2819] = frec[245:222];
+      \$43 [2866:2843] = frec[269:246];
+      \$43 [2890:2867] = frec[293:270];
+      \$43 [2914:2891] = frec[317:294];
+      \$43 [2938:2915] = frec[341:318];
+      \$43 [2962:2939] = frec[365:342];
+      \$43 [2986:2963] = frec[389:366];
+      \$43 [74:11] = vrec[63:0];
+      \$43 [138:75] = vrec[127:64];
+      \$43 [394:139] = vrec[383:128];
+      \$43 [650:395] = vrec[639:384];
+      \$43 [906:651] = vrec[895:640];
+      \$43 [1162:907] = vrec[1151:896];
+      \$43 [1418:1163] = vrec[1407:1152];
+      \$43 [1674:1419] = vrec[1663:1408];
+      \$43 [1930:1675] = vrec[1919:1664];
+      \$43 [2186:1931] = vrec[2175:1920];
+      \$43 [2442:2187] = vrec[2431:2176];
+      \$43 [2602:2443] = vrec[2591:2432];
+      \$43 [4:0] = code;
+      \$43 [3011:2987] = \r_data$80 ;
     end
     if (pipe_rst) begin
-      \$35  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$43  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$36  = lo;
-    if (take) begin
-      \$36  = \$17 ;
+    \$44  = lo;
+    if (j1_free) begin
+      \$44  = \$22 ;
     end
     if (pipe_rst) begin
-      \$36  = 65'h00000000000000000;
+      \$44  = 65'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$37  = ge37;
-    if (take) begin
-      \$37  = \$20 ;
+    \$45  = ge37;
+    if (j1_free) begin
+      \$45  = \$25 ;
     end
     if (pipe_rst) begin
-      \$37  = 1'h0;
+      \$45  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$46  = vdec1;
+    if (j1_free) begin
+      \$46  = \$26 [63:0];
+    end
+    if (pipe_rst) begin
+      \$46  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$47  = vdec2;
+    if (j1_free) begin
+      \$47  = \$27 [63:0];
+    end
+    if (pipe_rst) begin
+      \$47  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$48  = vdec3;
+    if (j1_free) begin
+      \$48  = \$28 [63:0];
+    end
+    if (pipe_rst) begin
+      \$48  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$49  = vzero1;
+    if (j1_free) begin
+      \$49  = \$29 ;
+    end
+    if (pipe_rst) begin
+      \$49  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$50  = vzero2;
+    if (j1_free) begin
+      \$50  = \$30 ;
+    end
+    if (pipe_rst) begin
+      \$50  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$51  = vzero3;
+    if (j1_free) begin
+      \$51  = \$31 ;
+    end
+    if (pipe_rst) begin
+      \$51  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$52  = \o__valid$64 ;
+    if (\o__ready$65 ) begin
+      \$52  = 1'h0;
+    end
+    if (out_free) begin
+      \$52  = j1_valid;
+    end
+    if (pipe_rst) begin
+      \$52  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$53  = \o__payload$97 ;
+    if (out_free) begin
+      \$53  = j1;
+      if (eip155) begin
+        \$53 [9] = 1'h1;
+        \$53 [394:139] = { 1'h0, \$37 , \$34 , \$32 , lo[63:1] };
+      end
+    end
+    if (pipe_rst) begin
+      \$53  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign \i__payload$1  = i__payload;
@@ -31263,17 +32145,16 @@ module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$
   assign o_rec__payload = \w_data$43 ;
   assign o_rec__valid = \w_en$45 ;
   assign \w_rdy$48  = o_rec__ready;
-  assign o_calldata__payload = \i__payload$49 ;
-  assign \i__ready$52  = o_calldata__ready;
-  assign o_calldata__valid = \i__valid$53 ;
-  assign \o__payload$56  = \o_calldata__payload$55 ;
-  assign \o_calldata__ready$58  = \o__ready$57 ;
-  assign \o__valid$60  = \o_calldata__valid$59 ;
-  assign \o_rec__payload$67  = vrec;
-  assign \r_data$69  = frec;
-  assign \o_rec__ready$74  = take;
-  assign \r_en$75  = take;
-  assign \r_en$76  = take;
+  assign cd_q_valid = \i__valid$51 ;
+  assign cd_q = \i__payload$53 ;
+  assign \o__payload$58  = o_calldata__payload;
+  assign \o_calldata__ready$60  = \o__ready$59 ;
+  assign \o__valid$62  = o_calldata__valid;
+  assign \o_rec__payload$69  = vrec;
+  assign \r_data$71  = frec;
+  assign \o_rec__ready$76  = take;
+  assign \r_en$77  = take;
+  assign \r_en$78  = take;
   assign \i__payload.data  = i__payload[63:0];
   assign \i__payload.keep  = i__payload[71:64];
   assign \i__payload.last  = i__payload[72];
@@ -31648,22 +32529,22 @@ module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$
   assign \o_rec__payload.err.seq  = \w_data$43 [415:391];
   assign \o_rec__payload.err.phase  = \w_data$43 [418:416];
   assign \o_rec__payload.err.code  = \w_data$43 [423:419];
-  assign \i__payload$49.data  = \i__payload$49 [63:0];
-  assign \i__payload$49.n  = \i__payload$49 [67:64];
-  assign \i__payload$49.end  = \i__payload$49 [68];
-  assign \o_calldata__payload.data  = \i__payload$49 [63:0];
-  assign \o_calldata__payload.n  = \i__payload$49 [67:64];
-  assign \o_calldata__payload.end  = \i__payload$49 [68];
-  assign \o_calldata__payload$55.data  = \o_calldata__payload$55 [255:0];
-  assign \o_calldata__payload$55.nbytes  = \o_calldata__payload$55 [261:256];
-  assign \o_calldata__payload$55.kind  = \o_calldata__payload$55 [262];
-  assign \o_calldata__payload$55.index  = \o_calldata__payload$55 [278:263];
-  assign \o_calldata__payload$55.last  = \o_calldata__payload$55 [279];
-  assign \o__payload$56.data  = \o_calldata__payload$55 [255:0];
-  assign \o__payload$56.nbytes  = \o_calldata__payload$55 [261:256];
-  assign \o__payload$56.kind  = \o_calldata__payload$55 [262];
-  assign \o__payload$56.index  = \o_calldata__payload$55 [278:263];
-  assign \o__payload$56.last  = \o_calldata__payload$55 [279];
+  assign \i__payload$53.data  = \i__payload$53 [63:0];
+  assign \i__payload$53.n  = \i__payload$53 [67:64];
+  assign \i__payload$53.end  = \i__payload$53 [68];
+  assign \cd_q.data  = \i__payload$53 [63:0];
+  assign \cd_q.n  = \i__payload$53 [67:64];
+  assign \cd_q.end  = \i__payload$53 [68];
+  assign \o_calldata__payload.data  = o_calldata__payload[255:0];
+  assign \o_calldata__payload.nbytes  = o_calldata__payload[261:256];
+  assign \o_calldata__payload.kind  = o_calldata__payload[262];
+  assign \o_calldata__payload.index  = o_calldata__payload[278:263];
+  assign \o_calldata__payload.last  = o_calldata__payload[279];
+  assign \o__payload$58.data  = o_calldata__payload[255:0];
+  assign \o__payload$58.nbytes  = o_calldata__payload[261:256];
+  assign \o__payload$58.kind  = o_calldata__payload[262];
+  assign \o__payload$58.index  = o_calldata__payload[278:263];
+  assign \o__payload$58.last  = o_calldata__payload[279];
   assign \vrec.nonce  = vrec[63:0];
   assign \vrec.gas_limit  = vrec[127:64];
   assign \vrec.chain_id  = vrec[383:128];
@@ -31681,23 +32562,23 @@ module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$
   assign \vrec.report.seq  = vrec[2617:2593];
   assign \vrec.report.phase  = vrec[2620:2618];
   assign \vrec.report.code  = vrec[2625:2621];
-  assign \o_rec__payload$67.nonce  = vrec[63:0];
-  assign \o_rec__payload$67.gas_limit  = vrec[127:64];
-  assign \o_rec__payload$67.chain_id  = vrec[383:128];
-  assign \o_rec__payload$67.gas_price  = vrec[639:384];
-  assign \o_rec__payload$67.max_priority_fee_per_gas  = vrec[895:640];
-  assign \o_rec__payload$67.max_fee_per_gas  = vrec[1151:896];
-  assign \o_rec__payload$67.max_fee_per_blob_gas  = vrec[1407:1152];
-  assign \o_rec__payload$67.value  = vrec[1663:1408];
-  assign \o_rec__payload$67.v  = vrec[1919:1664];
-  assign \o_rec__payload$67.r  = vrec[2175:1920];
-  assign \o_rec__payload$67.s  = vrec[2431:2176];
-  assign \o_rec__payload$67.to  = vrec[2591:2432];
-  assign \o_rec__payload$67.error  = vrec[2592];
-  assign \o_rec__payload$67.report  = vrec[2625:2593];
-  assign \o_rec__payload$67.report.seq  = vrec[2617:2593];
-  assign \o_rec__payload$67.report.phase  = vrec[2620:2618];
-  assign \o_rec__payload$67.report.code  = vrec[2625:2621];
+  assign \o_rec__payload$69.nonce  = vrec[63:0];
+  assign \o_rec__payload$69.gas_limit  = vrec[127:64];
+  assign \o_rec__payload$69.chain_id  = vrec[383:128];
+  assign \o_rec__payload$69.gas_price  = vrec[639:384];
+  assign \o_rec__payload$69.max_priority_fee_per_gas  = vrec[895:640];
+  assign \o_rec__payload$69.max_fee_per_gas  = vrec[1151:896];
+  assign \o_rec__payload$69.max_fee_per_blob_gas  = vrec[1407:1152];
+  assign \o_rec__payload$69.value  = vrec[1663:1408];
+  assign \o_rec__payload$69.v  = vrec[1919:1664];
+  assign \o_rec__payload$69.r  = vrec[2175:1920];
+  assign \o_rec__payload$69.s  = vrec[2431:2176];
+  assign \o_rec__payload$69.to  = vrec[2591:2432];
+  assign \o_rec__payload$69.error  = vrec[2592];
+  assign \o_rec__payload$69.report  = vrec[2625:2593];
+  assign \o_rec__payload$69.report.seq  = vrec[2617:2593];
+  assign \o_rec__payload$69.report.phase  = vrec[2620:2618];
+  assign \o_rec__payload$69.report.code  = vrec[2625:2621];
   assign \frec.tx_type  = frec[2:0];
   assign \frec.network_form  = frec[3];
   assign \frec.chain_id_present  = frec[4];
@@ -31757,40 +32638,46 @@ module \appliance_top.decoder (pipe_rst, \o__ready$63 , \i__ready$8 , \o__ready$
   assign \j1.sig_offset  = j1[2962:2939];
   assign \j1.tx_list_end  = j1[2986:2963];
   assign \j1.size  = j1[3011:2987];
-  assign \o__payload$92.error  = \o__payload$92 [4:0];
-  assign \o__payload$92.tx_type  = \o__payload$92 [7:5];
-  assign \o__payload$92.network_form  = \o__payload$92 [8];
-  assign \o__payload$92.chain_id_present  = \o__payload$92 [9];
-  assign \o__payload$92.to_present  = \o__payload$92 [10];
-  assign \o__payload$92.nonce  = \o__payload$92 [74:11];
-  assign \o__payload$92.gas_limit  = \o__payload$92 [138:75];
-  assign \o__payload$92.chain_id  = \o__payload$92 [394:139];
-  assign \o__payload$92.gas_price  = \o__payload$92 [650:395];
-  assign \o__payload$92.max_priority_fee_per_gas  = \o__payload$92 [906:651];
-  assign \o__payload$92.max_fee_per_gas  = \o__payload$92 [1162:907];
-  assign \o__payload$92.max_fee_per_blob_gas  = \o__payload$92 [1418:1163];
-  assign \o__payload$92.value  = \o__payload$92 [1674:1419];
-  assign \o__payload$92.v  = \o__payload$92 [1930:1675];
-  assign \o__payload$92.r  = \o__payload$92 [2186:1931];
-  assign \o__payload$92.s  = \o__payload$92 [2442:2187];
-  assign \o__payload$92.to  = \o__payload$92 [2602:2443];
-  assign \o__payload$92.data_offset  = \o__payload$92 [2626:2603];
-  assign \o__payload$92.data_len  = \o__payload$92 [2650:2627];
-  assign \o__payload$92.access_list_count  = \o__payload$92 [2674:2651];
-  assign \o__payload$92.storage_key_count  = \o__payload$92 [2698:2675];
-  assign \o__payload$92.blob_hash_count  = \o__payload$92 [2722:2699];
-  assign \o__payload$92.authorization_count  = \o__payload$92 [2746:2723];
-  assign \o__payload$92.access_list_offset  = \o__payload$92 [2770:2747];
-  assign \o__payload$92.access_list_end  = \o__payload$92 [2794:2771];
-  assign \o__payload$92.blob_hashes_offset  = \o__payload$92 [2818:2795];
-  assign \o__payload$92.blob_hashes_end  = \o__payload$92 [2842:2819];
-  assign \o__payload$92.authorizations_offset  = \o__payload$92 [2866:2843];
-  assign \o__payload$92.authorizations_end  = \o__payload$92 [2890:2867];
-  assign \o__payload$92.tx_list_offset  = \o__payload$92 [2914:2891];
-  assign \o__payload$92.body_offset  = \o__payload$92 [2938:2915];
-  assign \o__payload$92.sig_offset  = \o__payload$92 [2962:2939];
-  assign \o__payload$92.tx_list_end  = \o__payload$92 [2986:2963];
-  assign \o__payload$92.size  = \o__payload$92 [3011:2987];
+  assign \o_calldata__payload$88.data  = \o_calldata__payload$88 [63:0];
+  assign \o_calldata__payload$88.n  = \o_calldata__payload$88 [67:64];
+  assign \o_calldata__payload$88.end  = \o_calldata__payload$88 [68];
+  assign \cd_sk.data  = cd_sk[63:0];
+  assign \cd_sk.n  = cd_sk[67:64];
+  assign \cd_sk.end  = cd_sk[68];
+  assign \o__payload$97.error  = \o__payload$97 [4:0];
+  assign \o__payload$97.tx_type  = \o__payload$97 [7:5];
+  assign \o__payload$97.network_form  = \o__payload$97 [8];
+  assign \o__payload$97.chain_id_present  = \o__payload$97 [9];
+  assign \o__payload$97.to_present  = \o__payload$97 [10];
+  assign \o__payload$97.nonce  = \o__payload$97 [74:11];
+  assign \o__payload$97.gas_limit  = \o__payload$97 [138:75];
+  assign \o__payload$97.chain_id  = \o__payload$97 [394:139];
+  assign \o__payload$97.gas_price  = \o__payload$97 [650:395];
+  assign \o__payload$97.max_priority_fee_per_gas  = \o__payload$97 [906:651];
+  assign \o__payload$97.max_fee_per_gas  = \o__payload$97 [1162:907];
+  assign \o__payload$97.max_fee_per_blob_gas  = \o__payload$97 [1418:1163];
+  assign \o__payload$97.value  = \o__payload$97 [1674:1419];
+  assign \o__payload$97.v  = \o__payload$97 [1930:1675];
+  assign \o__payload$97.r  = \o__payload$97 [2186:1931];
+  assign \o__payload$97.s  = \o__payload$97 [2442:2187];
+  assign \o__payload$97.to  = \o__payload$97 [2602:2443];
+  assign \o__payload$97.data_offset  = \o__payload$97 [2626:2603];
+  assign \o__payload$97.data_len  = \o__payload$97 [2650:2627];
+  assign \o__payload$97.access_list_count  = \o__payload$97 [2674:2651];
+  assign \o__payload$97.storage_key_count  = \o__payload$97 [2698:2675];
+  assign \o__payload$97.blob_hash_count  = \o__payload$97 [2722:2699];
+  assign \o__payload$97.authorization_count  = \o__payload$97 [2746:2723];
+  assign \o__payload$97.access_list_offset  = \o__payload$97 [2770:2747];
+  assign \o__payload$97.access_list_end  = \o__payload$97 [2794:2771];
+  assign \o__payload$97.blob_hashes_offset  = \o__payload$97 [2818:2795];
+  assign \o__payload$97.blob_hashes_end  = \o__payload$97 [2842:2819];
+  assign \o__payload$97.authorizations_offset  = \o__payload$97 [2866:2843];
+  assign \o__payload$97.authorizations_end  = \o__payload$97 [2890:2867];
+  assign \o__payload$97.tx_list_offset  = \o__payload$97 [2914:2891];
+  assign \o__payload$97.body_offset  = \o__payload$97 [2938:2915];
+  assign \o__payload$97.sig_offset  = \o__payload$97 [2962:2939];
+  assign \o__payload$97.tx_list_end  = \o__payload$97 [2986:2963];
+  assign \o__payload$97.size  = \o__payload$97 [3011:2987];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -46108,12 +46995,14 @@ module \appliance_top.decoder.sizes (pipe_rst, w_en, r_en, w_rdy, r_data, w_port
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_beat__ready, i_job__ready, i_beat__payload, i_job__payload, o_calldata__valid, o_calldata__payload, o_rec__valid, o_rec__payload, o_calldata__ready, i_beat__valid, pipe_clk);
+module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_calldata__ready, o_rec__ready, i_beat__ready, i_job__ready, i_beat__payload, i_job__payload, o_calldata__valid, o_calldata__payload, o_rec__valid, o_rec__payload, i_beat__valid, pipe_clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$15  = 0;
   input pipe_rst;
   wire pipe_rst;
   input i_job__valid;
   wire i_job__valid;
+  input o_calldata__ready;
+  wire o_calldata__ready;
   input o_rec__ready;
   wire o_rec__ready;
   output i_beat__ready;
@@ -46132,8 +47021,6 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   reg o_rec__valid = 1'h0;
   output [2625:0] o_rec__payload;
   reg [2625:0] o_rec__payload = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  input o_calldata__ready;
-  wire o_calldata__ready;
   input i_beat__valid;
   wire i_beat__valid;
   input pipe_clk;
@@ -46231,78 +47118,78 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
-  wire [32:0] \$183 ;
-  wire [32:0] \$184 ;
-  wire [32:0] \$185 ;
-  wire [32:0] \$186 ;
-  wire [32:0] \$187 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
   wire [32:0] \$188 ;
-  wire \$189 ;
+  wire [32:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
+  wire [32:0] \$190 ;
+  wire [32:0] \$191 ;
+  wire [32:0] \$192 ;
+  wire [32:0] \$193 ;
   wire \$194 ;
   wire \$195 ;
-  wire [24:0] \$196 ;
+  wire \$196 ;
   wire \$197 ;
-  wire [23:0] \$198 ;
+  wire \$198 ;
   wire [24:0] \$199 ;
   wire [2:0] \$2 ;
   wire \$20 ;
-  wire [22:0] \$200 ;
-  wire [25:0] \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
+  wire \$200 ;
+  wire [23:0] \$201 ;
+  wire [24:0] \$202 ;
+  wire [22:0] \$203 ;
+  wire [25:0] \$204 ;
   wire \$205 ;
-  wire [24:0] \$206 ;
-  wire [25:0] \$207 ;
-  wire [25:0] \$208 ;
-  wire \$209 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire [24:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
+  wire [25:0] \$210 ;
+  wire [25:0] \$211 ;
   wire \$212 ;
   wire \$213 ;
-  wire [23:0] \$214 ;
-  wire [24:0] \$215 ;
-  reg [63:0] \$216 ;
-  reg [63:0] \$217 ;
-  reg [63:0] \$218 ;
-  wire \$219 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire [23:0] \$217 ;
+  wire [24:0] \$218 ;
+  reg [63:0] \$219 ;
   wire [24:0] \$22 ;
-  wire \$220 ;
-  wire \$221 ;
+  reg [63:0] \$220 ;
+  reg [63:0] \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire [25:0] \$224 ;
+  wire \$224 ;
   wire \$225 ;
   wire \$226 ;
-  wire \$227 ;
+  wire [25:0] \$227 ;
   wire \$228 ;
-  wire [24:0] \$229 ;
+  wire \$229 ;
   wire \$23 ;
-  wire [4:0] \$230 ;
-  wire [4:0] \$231 ;
-  wire [4:0] \$232 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire [24:0] \$232 ;
   wire [4:0] \$233 ;
   wire [4:0] \$234 ;
-  wire \$235 ;
-  wire [63:0] \$236 ;
-  wire [26:0] \$237 ;
-  wire [25:0] \$238 ;
-  wire \$239 ;
+  wire [4:0] \$235 ;
+  wire [4:0] \$236 ;
+  wire [4:0] \$237 ;
+  wire \$238 ;
+  wire [63:0] \$239 ;
   wire [24:0] \$24 ;
-  wire [4:0] \$240 ;
-  wire [26:0] \$241 ;
+  wire [26:0] \$240 ;
+  wire [25:0] \$241 ;
   wire \$242 ;
-  wire \$243 ;
+  wire [4:0] \$243 ;
   wire [26:0] \$244 ;
   wire \$245 ;
   wire \$246 ;
-  wire \$247 ;
+  wire [26:0] \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire [4:0] \$25 ;
@@ -46317,22 +47204,22 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   wire \$258 ;
   wire \$259 ;
   wire [4:0] \$26 ;
-  wire [24:0] \$260 ;
+  wire \$260 ;
   wire \$261 ;
-  wire \$262 ;
+  wire [24:0] \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
-  reg [63:0] \$266 ;
-  reg [63:0] \$267 ;
+  wire \$266 ;
+  wire \$267 ;
   reg [63:0] \$268 ;
   reg [63:0] \$269 ;
   wire [4:0] \$27 ;
   reg [63:0] \$270 ;
-  wire [319:0] \$271 ;
-  wire [255:0] \$272 ;
-  wire \$273 ;
-  wire \$274 ;
+  reg [63:0] \$271 ;
+  reg [63:0] \$272 ;
+  wire [319:0] \$273 ;
+  wire [255:0] \$274 ;
   wire \$275 ;
   wire \$276 ;
   wire \$277 ;
@@ -46385,68 +47272,68 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   wire \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire [255:0] \$321 ;
+  wire \$321 ;
   wire \$322 ;
-  wire \$323 ;
+  wire [255:0] \$323 ;
   wire \$324 ;
-  wire [255:0] \$325 ;
+  wire \$325 ;
   wire \$326 ;
-  wire \$327 ;
+  wire [255:0] \$327 ;
   wire \$328 ;
-  wire [255:0] \$329 ;
+  wire \$329 ;
   wire [26:0] \$33 ;
   wire \$330 ;
-  wire \$331 ;
+  wire [255:0] \$331 ;
   wire \$332 ;
-  wire [255:0] \$333 ;
+  wire \$333 ;
   wire \$334 ;
-  wire \$335 ;
+  wire [255:0] \$335 ;
   wire \$336 ;
-  wire [255:0] \$337 ;
+  wire \$337 ;
   wire \$338 ;
-  wire \$339 ;
+  wire [255:0] \$339 ;
   wire [4:0] \$34 ;
   wire \$340 ;
-  wire [255:0] \$341 ;
+  wire \$341 ;
   wire \$342 ;
-  wire \$343 ;
+  wire [255:0] \$343 ;
   wire \$344 ;
-  wire [255:0] \$345 ;
+  wire \$345 ;
   wire \$346 ;
-  wire \$347 ;
+  wire [255:0] \$347 ;
   wire \$348 ;
-  wire [255:0] \$349 ;
+  wire \$349 ;
   wire [26:0] \$35 ;
   wire \$350 ;
-  wire \$351 ;
+  wire [255:0] \$351 ;
   wire \$352 ;
   wire \$353 ;
-  wire [255:0] \$354 ;
+  wire \$354 ;
   wire \$355 ;
-  wire \$356 ;
+  wire [255:0] \$356 ;
   wire \$357 ;
-  wire [255:0] \$358 ;
+  wire \$358 ;
   wire \$359 ;
   wire [4:0] \$36 ;
-  wire \$360 ;
+  wire [255:0] \$360 ;
   wire \$361 ;
-  wire [255:0] \$362 ;
+  wire \$362 ;
   wire \$363 ;
-  wire \$364 ;
+  wire [255:0] \$364 ;
   wire \$365 ;
-  wire [255:0] \$366 ;
+  wire \$366 ;
   wire \$367 ;
-  wire \$368 ;
+  wire [255:0] \$368 ;
   wire \$369 ;
   wire [4:0] \$37 ;
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
-  reg \$373 ;
-  reg \$374 ;
-  reg [3:0] \$375 ;
-  reg [63:0] \$376 ;
-  reg [63:0] \$377 ;
+  wire \$373 ;
+  wire \$374 ;
+  reg \$375 ;
+  reg \$376 ;
+  reg [3:0] \$377 ;
   reg [63:0] \$378 ;
   reg [63:0] \$379 ;
   wire \$38 ;
@@ -46464,124 +47351,124 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   reg [63:0] \$390 ;
   reg [63:0] \$391 ;
   reg [63:0] \$392 ;
-  reg [23:0] \$393 ;
-  reg [22:0] \$394 ;
+  reg [63:0] \$393 ;
+  reg [63:0] \$394 ;
   reg [23:0] \$395 ;
   reg [22:0] \$396 ;
   reg [23:0] \$397 ;
-  reg \$398 ;
+  reg [22:0] \$398 ;
   reg [23:0] \$399 ;
   wire [4:0] \$4 ;
   wire \$40 ;
-  reg [23:0] \$400 ;
-  reg \$401 ;
-  reg [63:0] \$402 ;
-  reg [63:0] \$403 ;
+  reg \$400 ;
+  reg [23:0] \$401 ;
+  reg [23:0] \$402 ;
+  reg \$403 ;
   reg [63:0] \$404 ;
-  reg \$405 ;
-  reg \$406 ;
+  reg [63:0] \$405 ;
+  reg [63:0] \$406 ;
   reg \$407 ;
   reg \$408 ;
   reg \$409 ;
   wire \$41 ;
   reg \$410 ;
   reg \$411 ;
-  reg [25:0] \$412 ;
-  reg [68:0] \$413 ;
-  reg [23:0] \$414 ;
-  reg \$415 ;
-  reg [3:0] \$416 ;
-  reg [3:0] \$417 ;
+  reg \$412 ;
+  reg \$413 ;
+  reg [25:0] \$414 ;
+  reg [68:0] \$415 ;
+  reg [23:0] \$416 ;
+  reg \$417 ;
   reg [3:0] \$418 ;
   reg [3:0] \$419 ;
   wire \$42 ;
   reg [3:0] \$420 ;
-  reg [25:0] \$421 ;
-  reg [25:0] \$422 ;
-  reg [3:0] \$423 ;
-  reg [3:0] \$424 ;
-  reg \$425 ;
-  reg \$426 ;
-  reg [23:0] \$427 ;
-  reg [25:0] \$428 ;
-  reg \$429 ;
+  reg [3:0] \$421 ;
+  reg [3:0] \$422 ;
+  reg [25:0] \$423 ;
+  reg [25:0] \$424 ;
+  reg [3:0] \$425 ;
+  reg [3:0] \$426 ;
+  reg \$427 ;
+  reg \$428 ;
+  reg [23:0] \$429 ;
   wire \$43 ;
-  reg \$430 ;
-  reg [82:0] \$431 ;
-  reg [25:0] \$432 ;
-  reg \$433 ;
-  reg \$434 ;
-  reg [22:0] \$435 ;
-  reg [3:0] \$436 ;
-  reg [3:0] \$437 ;
+  reg [25:0] \$430 ;
+  reg \$431 ;
+  reg \$432 ;
+  reg [82:0] \$433 ;
+  reg [25:0] \$434 ;
+  reg \$435 ;
+  reg \$436 ;
+  reg [22:0] \$437 ;
   reg [3:0] \$438 ;
-  reg \$439 ;
+  reg [3:0] \$439 ;
   wire \$44 ;
-  reg \$440 ;
-  reg [5:0] \$441 ;
-  reg [24:0] \$442 ;
+  reg [3:0] \$440 ;
+  reg \$441 ;
+  reg \$442 ;
   reg [5:0] \$443 ;
-  reg \$444 ;
-  reg \$445 ;
+  reg [24:0] \$444 ;
+  reg [5:0] \$445 ;
   reg \$446 ;
   reg \$447 ;
   reg \$448 ;
-  reg [32:0] \$449 ;
+  reg \$449 ;
   wire \$45 ;
-  reg [2:0] \$450 ;
-  reg [319:0] \$451 ;
-  reg \$452 ;
-  reg \$453 ;
-  reg [5:0] \$454 ;
-  reg [24:0] \$455 ;
+  reg \$450 ;
+  reg [32:0] \$451 ;
+  reg [2:0] \$452 ;
+  reg [319:0] \$453 ;
+  reg \$454 ;
+  reg \$455 ;
   reg [5:0] \$456 ;
-  reg \$457 ;
-  reg \$458 ;
+  reg [24:0] \$457 ;
+  reg [5:0] \$458 ;
   reg \$459 ;
   wire \$46 ;
   reg \$460 ;
   reg \$461 ;
-  reg [32:0] \$462 ;
-  reg [319:0] \$463 ;
-  reg \$464 ;
-  reg \$465 ;
-  reg [5:0] \$466 ;
-  reg [24:0] \$467 ;
+  reg \$462 ;
+  reg \$463 ;
+  reg [32:0] \$464 ;
+  reg [319:0] \$465 ;
+  reg \$466 ;
+  reg \$467 ;
   reg [5:0] \$468 ;
-  reg \$469 ;
+  reg [24:0] \$469 ;
   wire \$47 ;
-  reg \$470 ;
+  reg [5:0] \$470 ;
   reg \$471 ;
   reg \$472 ;
   reg \$473 ;
-  reg [32:0] \$474 ;
-  reg [255:0] \$475 ;
-  reg \$476 ;
-  reg [32:0] \$477 ;
+  reg \$474 ;
+  reg \$475 ;
+  reg [32:0] \$476 ;
+  reg [255:0] \$477 ;
   reg \$478 ;
-  reg \$479 ;
+  reg [32:0] \$479 ;
   wire \$48 ;
-  reg [5:0] \$480 ;
-  reg [24:0] \$481 ;
+  reg \$480 ;
+  reg \$481 ;
   reg [5:0] \$482 ;
-  reg \$483 ;
-  reg \$484 ;
+  reg [24:0] \$483 ;
+  reg [5:0] \$484 ;
   reg \$485 ;
   reg \$486 ;
   reg \$487 ;
-  reg [32:0] \$488 ;
+  reg \$488 ;
   reg \$489 ;
   wire \$49 ;
-  reg \$490 ;
+  reg [32:0] \$490 ;
   reg \$491 ;
-  reg [255:0] \$492 ;
+  reg \$492 ;
   reg \$493 ;
-  reg [32:0] \$494 ;
-  reg [7:0] \$495 ;
-  reg [7:0] \$496 ;
+  reg [255:0] \$494 ;
+  reg \$495 ;
+  reg [32:0] \$496 ;
   reg [7:0] \$497 ;
-  reg \$498 ;
-  reg \$499 ;
+  reg [7:0] \$498 ;
+  reg [7:0] \$499 ;
   wire [5:0] \$5 ;
   wire \$50 ;
   reg \$500 ;
@@ -46589,28 +47476,30 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   reg \$502 ;
   reg \$503 ;
   reg \$504 ;
-  reg [255:0] \$505 ;
+  reg \$505 ;
   reg \$506 ;
-  reg \$507 ;
-  reg [255:0] \$508 ;
-  reg [63:0] \$509 ;
+  reg [255:0] \$507 ;
+  reg \$508 ;
+  reg \$509 ;
   wire \$51 ;
   reg [255:0] \$510 ;
-  reg [255:0] \$511 ;
+  reg [63:0] \$511 ;
   reg [255:0] \$512 ;
-  reg [63:0] \$513 ;
+  reg [255:0] \$513 ;
   reg [255:0] \$514 ;
-  reg [255:0] \$515 ;
+  reg [63:0] \$515 ;
   reg [255:0] \$516 ;
   reg [255:0] \$517 ;
   reg [255:0] \$518 ;
-  reg [159:0] \$519 ;
+  reg [255:0] \$519 ;
   wire \$52 ;
-  reg [2625:0] \$520 ;
-  reg \$521 ;
-  reg [32:0] \$522 ;
-  reg [5:0] \$523 ;
-  reg [255:0] \$524 ;
+  reg [255:0] \$520 ;
+  reg [159:0] \$521 ;
+  reg [2625:0] \$522 ;
+  reg \$523 ;
+  reg [32:0] \$524 ;
+  reg [5:0] \$525 ;
+  reg [255:0] \$526 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
@@ -46624,9 +47513,9 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   wire [25:0] \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
+  wire [24:0] \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [7:0] \$7 ;
@@ -46648,13 +47537,13 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire [6:0] \$87 ;
+  wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire [24:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire \$92 ;
+  wire [6:0] \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
@@ -46784,8 +47673,10 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   wire [24:0] \i_job__payload.start ;
   wire \i_job__payload.wrapped ;
   wire [25:0] in_end;
+  wire [3:0] in_lane_room;
   reg [22:0] in_nb = 23'h000000;
   wire [22:0] \in_nb$90 ;
+  wire in_nb_in;
   wire [25:0] in_qa;
   wire [26:0] in_size;
   wire is_data;
@@ -47180,7 +48071,6 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   wire [2:0] \rd_ok.phase ;
   wire [24:0] \rd_ok.seq ;
   reg [255:0] rec_chain_id = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  wire rec_free;
   reg [63:0] rec_gas_limit = 64'h0000000000000000;
   reg [255:0] rec_gas_price = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] rec_max_fee_per_blob_gas = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -47469,255 +48359,259 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   reg [23:0] wr = 24'h000000;
   reg zero_hi = 1'h0;
   always @(posedge pipe_clk)
-    head <= \$400 ;
+    h_end <= \$400 ;
   always @(posedge pipe_clk)
-    o_calldata__valid <= \$401 ;
+    h_base <= \$401 ;
   always @(posedge pipe_clk)
-    bq_stay <= \$402 ;
+    head <= \$402 ;
   always @(posedge pipe_clk)
-    bq_next <= \$403 ;
+    o_calldata__valid <= \$403 ;
   always @(posedge pipe_clk)
-    bq_load <= \$404 ;
+    bq_stay <= \$404 ;
   always @(posedge pipe_clk)
-    bq_went <= \$405 ;
+    bq_next <= \$405 ;
   always @(posedge pipe_clk)
-    bq_ld <= \$406 ;
+    bq_load <= \$406 ;
   always @(posedge pipe_clk)
-    hl_prev <= \$407 ;
+    bq_went <= \$407 ;
   always @(posedge pipe_clk)
-    q_lt_s <= \$408 ;
+    bq_ld <= \$408 ;
   always @(posedge pipe_clk)
-    a_lt_s <= \$409 ;
+    hl_prev <= \$409 ;
   always @(posedge pipe_clk)
-    nb_in <= \$410 ;
+    q_lt_s <= \$410 ;
   always @(posedge pipe_clk)
-    qb_in <= \$411 ;
+    a_lt_s <= \$411 ;
   always @(posedge pipe_clk)
-    low <= \$412 ;
+    nb_in <= \$412 ;
   always @(posedge pipe_clk)
-    o_calldata__payload <= \$413 ;
+    qb_in <= \$413 ;
   always @(posedge pipe_clk)
-    cur_base <= \$414 ;
+    low <= \$414 ;
   always @(posedge pipe_clk)
-    d_valid <= \$415 ;
+    o_calldata__payload <= \$415 ;
   always @(posedge pipe_clk)
-    cb0 <= \$416 ;
+    cur_base <= \$416 ;
   always @(posedge pipe_clk)
-    cb1 <= \$417 ;
+    d_valid <= \$417 ;
   always @(posedge pipe_clk)
-    cb2 <= \$418 ;
+    cb0 <= \$418 ;
   always @(posedge pipe_clk)
-    cb3 <= \$419 ;
+    cb1 <= \$419 ;
   always @(posedge pipe_clk)
-    cb4 <= \$420 ;
+    cb2 <= \$420 ;
   always @(posedge pipe_clk)
-    q <= \$421 ;
+    cb3 <= \$421 ;
   always @(posedge pipe_clk)
-    qa <= \$422 ;
+    cb4 <= \$422 ;
   always @(posedge pipe_clk)
-    qi <= \$423 ;
+    q <= \$423 ;
   always @(posedge pipe_clk)
-    qi1 <= \$424 ;
+    qa <= \$424 ;
   always @(posedge pipe_clk)
-    q_lt_e <= \$425 ;
+    qi <= \$425 ;
   always @(posedge pipe_clk)
-    a_lt_e <= \$426 ;
+    qi1 <= \$426 ;
   always @(posedge pipe_clk)
-    d_seq <= \$427 ;
+    q_lt_e <= \$427 ;
   always @(posedge pipe_clk)
-    d_end <= \$428 ;
+    a_lt_e <= \$428 ;
   always @(posedge pipe_clk)
-    d_ver <= \$429 ;
+    d_seq <= \$429 ;
   always @(posedge pipe_clk)
-    jv <= \$430 ;
+    d_end <= \$430 ;
   always @(posedge pipe_clk)
-    j <= \$431 ;
+    d_ver <= \$431 ;
   always @(posedge pipe_clk)
-    j_end <= \$432 ;
+    jv <= \$432 ;
   always @(posedge pipe_clk)
-    short <= \$433 ;
+    j <= \$433 ;
   always @(posedge pipe_clk)
-    j_zl <= \$434 ;
+    j_end <= \$434 ;
   always @(posedge pipe_clk)
-    j_nb <= \$435 ;
+    short <= \$435 ;
   always @(posedge pipe_clk)
-    gidx2 <= \$436 ;
+    j_zl <= \$436 ;
   always @(posedge pipe_clk)
-    gidx3 <= \$437 ;
+    j_nb <= \$437 ;
   always @(posedge pipe_clk)
-    gidx4 <= \$438 ;
+    gidx2 <= \$438 ;
   always @(posedge pipe_clk)
-    t1_valid <= \$439 ;
+    gidx3 <= \$439 ;
   always @(posedge pipe_clk)
-    t1_end <= \$440 ;
+    gidx4 <= \$440 ;
   always @(posedge pipe_clk)
-    t1_fld <= \$441 ;
+    t1_valid <= \$441 ;
   always @(posedge pipe_clk)
-    t1_seq <= \$442 ;
+    t1_end <= \$442 ;
   always @(posedge pipe_clk)
-    t1_ln <= \$443 ;
+    t1_fld <= \$443 ;
   always @(posedge pipe_clk)
-    t1_short <= \$444 ;
+    t1_seq <= \$444 ;
   always @(posedge pipe_clk)
-    t1_first <= \$445 ;
+    t1_ln <= \$445 ;
   always @(posedge pipe_clk)
-    t1_wrapped <= \$446 ;
+    t1_short <= \$446 ;
   always @(posedge pipe_clk)
-    t1_own_fail <= \$447 ;
+    t1_first <= \$447 ;
   always @(posedge pipe_clk)
-    t1_r0v <= \$448 ;
+    t1_wrapped <= \$448 ;
   always @(posedge pipe_clk)
-    t1_r0 <= \$449 ;
+    t1_own_fail <= \$449 ;
   always @(posedge pipe_clk)
-    lane1 <= \$450 ;
+    t1_r0v <= \$450 ;
   always @(posedge pipe_clk)
-    raw1 <= \$451 ;
+    t1_r0 <= \$451 ;
   always @(posedge pipe_clk)
-    t2_valid <= \$452 ;
+    lane1 <= \$452 ;
   always @(posedge pipe_clk)
-    t2_end <= \$453 ;
+    raw1 <= \$453 ;
   always @(posedge pipe_clk)
-    t2_fld <= \$454 ;
+    t2_valid <= \$454 ;
   always @(posedge pipe_clk)
-    t2_seq <= \$455 ;
+    t2_end <= \$455 ;
   always @(posedge pipe_clk)
-    t2_ln <= \$456 ;
+    t2_fld <= \$456 ;
   always @(posedge pipe_clk)
-    t2_short <= \$457 ;
+    t2_seq <= \$457 ;
   always @(posedge pipe_clk)
-    t2_first <= \$458 ;
+    t2_ln <= \$458 ;
   always @(posedge pipe_clk)
-    t2_wrapped <= \$459 ;
+    t2_short <= \$459 ;
   always @(posedge pipe_clk)
-    t2_own_fail <= \$460 ;
+    t2_first <= \$460 ;
   always @(posedge pipe_clk)
-    t2_r0v <= \$461 ;
+    t2_wrapped <= \$461 ;
   always @(posedge pipe_clk)
-    t2_r0 <= \$462 ;
+    t2_own_fail <= \$462 ;
   always @(posedge pipe_clk)
-    win <= \$463 ;
+    t2_r0v <= \$463 ;
   always @(posedge pipe_clk)
-    t3_valid <= \$464 ;
+    t2_r0 <= \$464 ;
   always @(posedge pipe_clk)
-    t3_end <= \$465 ;
+    win <= \$465 ;
   always @(posedge pipe_clk)
-    t3_fld <= \$466 ;
+    t3_valid <= \$466 ;
   always @(posedge pipe_clk)
-    t3_seq <= \$467 ;
+    t3_end <= \$467 ;
   always @(posedge pipe_clk)
-    t3_ln <= \$468 ;
+    t3_fld <= \$468 ;
   always @(posedge pipe_clk)
-    t3_short <= \$469 ;
+    t3_seq <= \$469 ;
   always @(posedge pipe_clk)
-    t3_first <= \$470 ;
+    t3_ln <= \$470 ;
   always @(posedge pipe_clk)
-    t3_wrapped <= \$471 ;
+    t3_short <= \$471 ;
   always @(posedge pipe_clk)
-    t3_own_fail <= \$472 ;
+    t3_first <= \$472 ;
   always @(posedge pipe_clk)
-    t3_r0v <= \$473 ;
+    t3_wrapped <= \$473 ;
   always @(posedge pipe_clk)
-    t3_r0 <= \$474 ;
+    t3_own_fail <= \$474 ;
   always @(posedge pipe_clk)
-    val3 <= \$475 ;
+    t3_r0v <= \$475 ;
   always @(posedge pipe_clk)
-    r3v_q <= \$476 ;
+    t3_r0 <= \$476 ;
   always @(posedge pipe_clk)
-    r3_q <= \$477 ;
+    val3 <= \$477 ;
   always @(posedge pipe_clk)
-    t4_valid <= \$478 ;
+    r3v_q <= \$478 ;
   always @(posedge pipe_clk)
-    t4_end <= \$479 ;
+    r3_q <= \$479 ;
   always @(posedge pipe_clk)
-    t4_fld <= \$480 ;
+    t4_valid <= \$480 ;
   always @(posedge pipe_clk)
-    t4_seq <= \$481 ;
+    t4_end <= \$481 ;
   always @(posedge pipe_clk)
-    t4_ln <= \$482 ;
+    t4_fld <= \$482 ;
   always @(posedge pipe_clk)
-    t4_short <= \$483 ;
+    t4_seq <= \$483 ;
   always @(posedge pipe_clk)
-    t4_first <= \$484 ;
+    t4_ln <= \$484 ;
   always @(posedge pipe_clk)
-    t4_wrapped <= \$485 ;
+    t4_short <= \$485 ;
   always @(posedge pipe_clk)
-    t4_own_fail <= \$486 ;
+    t4_first <= \$486 ;
   always @(posedge pipe_clk)
-    t4_r0v <= \$487 ;
+    t4_wrapped <= \$487 ;
   always @(posedge pipe_clk)
-    t4_r0 <= \$488 ;
+    t4_own_fail <= \$488 ;
   always @(posedge pipe_clk)
-    lt30 <= \$489 ;
+    t4_r0v <= \$489 ;
   always @(posedge pipe_clk)
-    lt50 <= \$490 ;
+    t4_r0 <= \$490 ;
   always @(posedge pipe_clk)
-    lt53 <= \$491 ;
+    lt30 <= \$491 ;
   always @(posedge pipe_clk)
-    val4 <= \$492 ;
+    lt50 <= \$492 ;
   always @(posedge pipe_clk)
-    r3v_4 <= \$493 ;
+    lt53 <= \$493 ;
   always @(posedge pipe_clk)
-    r3_4 <= \$494 ;
+    val4 <= \$494 ;
   always @(posedge pipe_clk)
-    cmp_n <= \$495 ;
+    r3v_4 <= \$495 ;
   always @(posedge pipe_clk)
-    cmp_h <= \$496 ;
+    r3_4 <= \$496 ;
   always @(posedge pipe_clk)
-    cmp_p <= \$497 ;
+    cmp_n <= \$497 ;
   always @(posedge pipe_clk)
-    zero_hi <= \$498 ;
+    cmp_h <= \$498 ;
   always @(posedge pipe_clk)
-    c0_27_28 <= \$499 ;
+    cmp_p <= \$499 ;
   always @(posedge pipe_clk)
-    c0_lt37 <= \$500 ;
+    zero_hi <= \$500 ;
   always @(posedge pipe_clk)
-    c0_gt1 <= \$501 ;
+    c0_27_28 <= \$501 ;
   always @(posedge pipe_clk)
-    c0_ones <= \$502 ;
+    c0_lt37 <= \$502 ;
   always @(posedge pipe_clk)
-    c0_zero <= \$503 ;
+    c0_gt1 <= \$503 ;
   always @(posedge pipe_clk)
-    c0_one <= \$504 ;
+    c0_ones <= \$504 ;
   always @(posedge pipe_clk)
-    prio <= \$505 ;
+    c0_zero <= \$505 ;
   always @(posedge pipe_clk)
-    o_rec__valid <= \$506 ;
+    c0_one <= \$506 ;
   always @(posedge pipe_clk)
-    cap_v <= \$507 ;
+    prio <= \$507 ;
   always @(posedge pipe_clk)
-    rec_chain_id <= \$508 ;
+    o_rec__valid <= \$508 ;
   always @(posedge pipe_clk)
-    rec_nonce <= \$509 ;
+    cap_v <= \$509 ;
   always @(posedge pipe_clk)
-    rec_gas_price <= \$510 ;
+    rec_chain_id <= \$510 ;
   always @(posedge pipe_clk)
-    rec_max_priority_fee_per_gas <= \$511 ;
+    rec_nonce <= \$511 ;
   always @(posedge pipe_clk)
-    rec_max_fee_per_gas <= \$512 ;
+    rec_gas_price <= \$512 ;
   always @(posedge pipe_clk)
-    rec_gas_limit <= \$513 ;
+    rec_max_priority_fee_per_gas <= \$513 ;
   always @(posedge pipe_clk)
-    rec_value <= \$514 ;
+    rec_max_fee_per_gas <= \$514 ;
   always @(posedge pipe_clk)
-    rec_max_fee_per_blob_gas <= \$515 ;
+    rec_gas_limit <= \$515 ;
   always @(posedge pipe_clk)
-    rec_v <= \$516 ;
+    rec_value <= \$516 ;
   always @(posedge pipe_clk)
-    rec_r <= \$517 ;
+    rec_max_fee_per_blob_gas <= \$517 ;
   always @(posedge pipe_clk)
-    rec_s <= \$518 ;
+    rec_v <= \$518 ;
   always @(posedge pipe_clk)
-    rec_to <= \$519 ;
+    rec_r <= \$519 ;
   always @(posedge pipe_clk)
-    o_rec__payload <= \$520 ;
+    rec_s <= \$520 ;
   always @(posedge pipe_clk)
-    best_v <= \$521 ;
+    rec_to <= \$521 ;
   always @(posedge pipe_clk)
-    best <= \$522 ;
+    o_rec__payload <= \$522 ;
   always @(posedge pipe_clk)
-    cap_fld <= \$523 ;
+    best_v <= \$523 ;
   always @(posedge pipe_clk)
-    cap_val <= \$524 ;
+    best <= \$524 ;
+  always @(posedge pipe_clk)
+    cap_fld <= \$525 ;
+  always @(posedge pipe_clk)
+    cap_val <= \$526 ;
   assign \$1  = 1'h0 + i_beat__payload[64];
   assign \$2  = \$1  + i_beat__payload[65];
   assign \$3  = \$2  + i_beat__payload[66];
@@ -47796,356 +48690,353 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   assign \$58  = in_end - 1'h1;
   assign \$59  = \$57  ? \$58  : { 2'h0, i_job__payload[56:32] };
   assign \$62  = \$61  + 1'h1;
-  assign \$63  = ! win[7:0];
-  assign \$64  = t2_fld == 2'h2;
-  assign \$65  = t2_fld == 2'h3;
-  assign \$66  = t2_fld == 3'h4;
-  assign \$67  = t2_fld == 3'h5;
-  assign \$68  = t2_fld == 3'h6;
-  assign \$69  = t2_fld == 3'h7;
-  assign \$70  = t2_fld == 4'h9;
-  assign \$71  = t2_fld == 4'hc;
-  assign \$72  = t2_fld == 4'hf;
-  assign \$73  = t2_fld == 5'h10;
-  assign \$74  = t2_fld == 5'h11;
-  assign \$75  = t2_fld == 5'h12;
-  assign \$76  = t2_fld == 5'h19;
-  assign \$77  = t2_fld == 5'h1b;
-  assign \$78  = t2_fld == 5'h1c;
-  assign \$79  = t2_fld == 5'h1d;
-  assign \$80  = t2_fld == 5'h1e;
-  assign \$81  = t2_fld == 6'h20;
-  assign \$82  = | { \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64  };
-  assign \$83  = \$63  & \$82 ;
-  assign \$84  = t2_fld == 5'h17;
-  assign \$85  = win[7:0] != 1'h1;
-  assign \$86  = \$84  & \$85 ;
-  assign \$87  = 6'h20 - t2_ln;
-  assign \$88  = ~ t4_end;
-  assign \$89  = t4_valid & \$88 ;
-  assign \$90  = \$89  & t4_short;
-  assign \$91  = ~ t4_own_fail;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = zero_hi & c0_ones;
-  assign \$96  = cmp_p[3] & \$95 ;
-  assign \$97  = cmp_p[2] | \$96 ;
-  assign \$98  = cmp_p[5] & \$97 ;
-  assign \$99  = cmp_p[4] | \$98 ;
-  assign \$100  = cmp_p[7] & \$99 ;
-  assign \$101  = cmp_p[6] | \$100 ;
-  assign \$102  = ~ c0_27_28;
-  assign \$103  = zero_hi & \$102 ;
-  assign \$104  = \$103  & c0_lt37;
-  assign \$105  = ~ zero_hi;
-  assign \$106  = \$105  | c0_gt1;
-  assign \$107  = zero_hi & c0_zero;
-  assign \$110  = cmp_n[3] & \$109 ;
-  assign \$111  = cmp_n[2] | \$110 ;
-  assign \$112  = cmp_n[5] & \$111 ;
-  assign \$113  = cmp_n[4] | \$112 ;
-  assign \$114  = cmp_n[7] & \$113 ;
-  assign \$115  = cmp_n[6] | \$114 ;
-  assign \$116  = ~ \$115 ;
-  assign \$117  = \$107  | \$116 ;
-  assign \$118  = zero_hi & c0_zero;
-  assign \$121  = cmp_n[3] & \$120 ;
-  assign \$122  = cmp_n[2] | \$121 ;
-  assign \$123  = cmp_n[5] & \$122 ;
-  assign \$124  = cmp_n[4] | \$123 ;
-  assign \$125  = cmp_n[7] & \$124 ;
-  assign \$126  = cmp_n[6] | \$125 ;
-  assign \$127  = ~ \$126 ;
-  assign \$128  = \$118  | \$127 ;
-  assign \$131  = cmp_h[3] & \$130 ;
-  assign \$132  = cmp_h[2] | \$131 ;
-  assign \$133  = cmp_h[5] & \$132 ;
-  assign \$134  = cmp_h[4] | \$133 ;
-  assign \$135  = cmp_h[7] & \$134 ;
-  assign \$136  = cmp_h[6] | \$135 ;
-  assign \$137  = ~ \$136 ;
-  assign \$138  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
-  assign \$139  = ~ \$138 ;
-  assign \$140  = \$137  & \$139 ;
-  assign \$141  = zero_hi & c0_one;
+  assign \$63  = i_job__payload[81:57] <= 6'h20;
+  assign \$64  = in_end <= { avail, 3'h0 };
+  assign \$66  = \$65  < avail;
+  assign in_nb_in = \$63  ? \$64  : \$66 ;
+  assign \$67  = 4'h8 - i_job__payload[34:32];
+  assign \$68  = ! win[7:0];
+  assign \$69  = t2_fld == 2'h2;
+  assign \$70  = t2_fld == 2'h3;
+  assign \$71  = t2_fld == 3'h4;
+  assign \$72  = t2_fld == 3'h5;
+  assign \$73  = t2_fld == 3'h6;
+  assign \$74  = t2_fld == 3'h7;
+  assign \$75  = t2_fld == 4'h9;
+  assign \$76  = t2_fld == 4'hc;
+  assign \$77  = t2_fld == 4'hf;
+  assign \$78  = t2_fld == 5'h10;
+  assign \$79  = t2_fld == 5'h11;
+  assign \$80  = t2_fld == 5'h12;
+  assign \$81  = t2_fld == 5'h19;
+  assign \$82  = t2_fld == 5'h1b;
+  assign \$83  = t2_fld == 5'h1c;
+  assign \$84  = t2_fld == 5'h1d;
+  assign \$85  = t2_fld == 5'h1e;
+  assign \$86  = t2_fld == 6'h20;
+  assign \$87  = | { \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69  };
+  assign \$88  = \$68  & \$87 ;
+  assign \$89  = t2_fld == 5'h17;
+  assign \$90  = win[7:0] != 1'h1;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = 6'h20 - t2_ln;
+  assign \$93  = ~ t4_end;
+  assign \$94  = t4_valid & \$93 ;
+  assign \$95  = \$94  & t4_short;
+  assign \$96  = ~ t4_own_fail;
+  assign \$97  = \$95  & \$96 ;
+  assign \$98  = zero_hi & c0_ones;
+  assign \$101  = cmp_p[3] & \$100 ;
+  assign \$102  = cmp_p[2] | \$101 ;
+  assign \$103  = cmp_p[5] & \$102 ;
+  assign \$104  = cmp_p[4] | \$103 ;
+  assign \$105  = cmp_p[7] & \$104 ;
+  assign \$106  = cmp_p[6] | \$105 ;
+  assign \$107  = ~ c0_27_28;
+  assign \$108  = zero_hi & \$107 ;
+  assign \$109  = \$108  & c0_lt37;
+  assign \$110  = ~ zero_hi;
+  assign \$111  = \$110  | c0_gt1;
+  assign \$112  = zero_hi & c0_zero;
+  assign \$115  = cmp_n[3] & \$114 ;
+  assign \$116  = cmp_n[2] | \$115 ;
+  assign \$117  = cmp_n[5] & \$116 ;
+  assign \$118  = cmp_n[4] | \$117 ;
+  assign \$119  = cmp_n[7] & \$118 ;
+  assign \$120  = cmp_n[6] | \$119 ;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = \$112  | \$121 ;
+  assign \$123  = zero_hi & c0_zero;
+  assign \$126  = cmp_n[3] & \$125 ;
+  assign \$127  = cmp_n[2] | \$126 ;
+  assign \$128  = cmp_n[5] & \$127 ;
+  assign \$129  = cmp_n[4] | \$128 ;
+  assign \$130  = cmp_n[7] & \$129 ;
+  assign \$131  = cmp_n[6] | \$130 ;
+  assign \$132  = ~ \$131 ;
+  assign \$133  = \$123  | \$132 ;
+  assign \$136  = cmp_h[3] & \$135 ;
+  assign \$137  = cmp_h[2] | \$136 ;
+  assign \$138  = cmp_h[5] & \$137 ;
+  assign \$139  = cmp_h[4] | \$138 ;
+  assign \$140  = cmp_h[7] & \$139 ;
+  assign \$141  = cmp_h[6] | \$140 ;
   assign \$142  = ~ \$141 ;
+  assign \$143  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
+  assign \$144  = ~ \$143 ;
+  assign \$145  = \$142  & \$144 ;
+  assign \$146  = zero_hi & c0_one;
+  assign \$147  = ~ \$146 ;
   assign v0 = t4_valid & t4_r0v;
   assign v3 = t4_valid & r3v_4;
   assign lt0b = { t4_r0[24:0], t4_r0[27:25] } < { best[24:0], best[27:25] };
   assign lt3b = { r3_4[24:0], r3_4[27:25] } < { best[24:0], best[27:25] };
   assign lt5b = { t4_seq, 3'h4 } < { best[24:0], best[27:25] };
-  assign \$143  = ~ v0;
-  assign \$144  = ~ lt0b;
-  assign \$145  = \$143  | \$144 ;
-  assign \$146  = best_v & \$145 ;
-  assign \$147  = ~ v3;
-  assign \$148  = ~ lt3b;
-  assign \$149  = \$147  | \$148 ;
-  assign \$150  = \$146  & \$149 ;
-  assign \$151  = ~ r5v;
-  assign \$152  = ~ lt5b;
-  assign \$153  = \$151  | \$152 ;
-  assign win_b = \$150  & \$153 ;
-  assign \$154  = ~ best_v;
-  assign \$155  = \$154  | lt0b;
-  assign \$156  = v0 & \$155 ;
-  assign \$157  = ~ v3;
-  assign \$158  = ~ lt30;
-  assign \$159  = \$157  | \$158 ;
-  assign \$160  = \$156  & \$159 ;
-  assign \$161  = ~ r5v;
-  assign \$162  = ~ lt50;
-  assign \$163  = \$161  | \$162 ;
-  assign win0 = \$160  & \$163 ;
-  assign \$164  = ~ best_v;
-  assign \$165  = \$164  | lt3b;
-  assign \$166  = v3 & \$165 ;
-  assign \$167  = ~ v0;
-  assign \$168  = \$167  | lt30;
-  assign \$169  = \$166  & \$168 ;
-  assign \$170  = ~ r5v;
-  assign \$171  = ~ lt53;
-  assign \$172  = \$170  | \$171 ;
-  assign win3 = \$169  & \$172 ;
-  assign \$173  = ~ best_v;
-  assign \$174  = \$173  | lt5b;
-  assign \$175  = r5v & \$174 ;
-  assign \$176  = ~ v0;
-  assign \$177  = \$176  | lt50;
-  assign \$178  = \$175  & \$177 ;
-  assign \$179  = ~ v3;
-  assign \$180  = \$179  | lt53;
-  assign win5 = \$178  & \$180 ;
-  assign \$181  = best_v | v0;
-  assign \$182  = \$181  | v3;
-  assign merged_v = \$182  | r5v;
-  assign \$183  = win_b ? best : 33'h000000000;
-  assign \$184  = win0 ? t4_r0 : 33'h000000000;
-  assign \$185  = \$183  | \$184 ;
-  assign \$186  = win3 ? r3_4 : 33'h000000000;
-  assign \$187  = \$185  | \$186 ;
-  assign \$188  = win5 ? r5 : 33'h000000000;
-  assign merged = \$187  | \$188 ;
-  assign \$189  = ~ o_rec__valid;
-  assign rec_free = \$189  | o_rec__ready;
-  assign \$190  = t4_valid & t4_end;
-  assign \$191  = ~ rec_free;
-  assign \$192  = \$190  & \$191 ;
-  assign adv = ~ \$192 ;
-  assign \$193  = \$9 [23:0] < 4'hf;
-  assign \$194  = \$9 [23:0] < 5'h10;
-  assign \$195  = fire ? \$193  : \$194 ;
-  assign \$196  = wr + 1'h1;
-  assign \$197  = in_nb != 23'h7ffffe;
-  assign \$198  = in_nb + 1'h1;
-  assign \$199  = avail + w_v;
-  assign \$200  = r_en ? r_data[22:0] : 23'h000000;
-  assign \$201  = \$199  - \$200 ;
-  assign \$202  = j[1:0] != 2'h2;
-  assign \$203  = jv & \$202 ;
-  assign \$204  = j[56:32] > low;
-  assign \$205  = \$203  & \$204 ;
-  assign \$208  = \$205  ? { 1'h0, \$206  } : \$207 ;
-  assign \$209  = j[1:0] == 2'h2;
-  assign \$210  = jv & \$209 ;
-  assign \$211  = h_low < h_lim;
-  assign \$212  = ~ h_end;
-  assign \$213  = \$211  & \$212 ;
-  assign \$214  = \$213  ? { 1'h0, h_low } : h_lim;
-  assign \$215  = h_base + \$214 ;
-  assign \$219  = ~ r_en;
-  assign \$220  = have_last & \$219 ;
-  assign \$221  = q < r_data[47:23];
-  assign \$222  = qa < r_data[47:23];
-  assign \$223  = j_nb < avail;
-  assign \$225  = \$224  < avail;
-  assign \$226  = adv & jv;
-  assign \$227  = j[56:32] > low;
-  assign \$228  = have_last & cd_free;
-  assign \$229  = cur_base + r_data[22:0];
-  assign \$230  = cb0 + r_data[3:0];
-  assign \$231  = cb1 + r_data[3:0];
-  assign \$232  = cb2 + r_data[3:0];
-  assign \$233  = cb3 + r_data[3:0];
-  assign \$234  = cb4 + r_data[3:0];
-  assign \$235  = s_beat_in | s_done_now;
-  assign \$236  = beat_q >> { q[2:0], 3'h0 };
-  assign \$237  = qa + 4'h8;
-  assign \$239  = \$238  < avail;
-  assign \$240  = qi1 + 1'h1;
-  assign \$241  = qa + 4'h8;
-  assign \$242  = \$241  < j_end;
-  assign \$243  = qa < r_data[47:23];
+  assign \$148  = ~ v0;
+  assign \$149  = ~ lt0b;
+  assign \$150  = \$148  | \$149 ;
+  assign \$151  = best_v & \$150 ;
+  assign \$152  = ~ v3;
+  assign \$153  = ~ lt3b;
+  assign \$154  = \$152  | \$153 ;
+  assign \$155  = \$151  & \$154 ;
+  assign \$156  = ~ r5v;
+  assign \$157  = ~ lt5b;
+  assign \$158  = \$156  | \$157 ;
+  assign win_b = \$155  & \$158 ;
+  assign \$159  = ~ best_v;
+  assign \$160  = \$159  | lt0b;
+  assign \$161  = v0 & \$160 ;
+  assign \$162  = ~ v3;
+  assign \$163  = ~ lt30;
+  assign \$164  = \$162  | \$163 ;
+  assign \$165  = \$161  & \$164 ;
+  assign \$166  = ~ r5v;
+  assign \$167  = ~ lt50;
+  assign \$168  = \$166  | \$167 ;
+  assign win0 = \$165  & \$168 ;
+  assign \$169  = ~ best_v;
+  assign \$170  = \$169  | lt3b;
+  assign \$171  = v3 & \$170 ;
+  assign \$172  = ~ v0;
+  assign \$173  = \$172  | lt30;
+  assign \$174  = \$171  & \$173 ;
+  assign \$175  = ~ r5v;
+  assign \$176  = ~ lt53;
+  assign \$177  = \$175  | \$176 ;
+  assign win3 = \$174  & \$177 ;
+  assign \$178  = ~ best_v;
+  assign \$179  = \$178  | lt5b;
+  assign \$180  = r5v & \$179 ;
+  assign \$181  = ~ v0;
+  assign \$182  = \$181  | lt50;
+  assign \$183  = \$180  & \$182 ;
+  assign \$184  = ~ v3;
+  assign \$185  = \$184  | lt53;
+  assign win5 = \$183  & \$185 ;
+  assign \$186  = best_v | v0;
+  assign \$187  = \$186  | v3;
+  assign merged_v = \$187  | r5v;
+  assign \$188  = win_b ? best : 33'h000000000;
+  assign \$189  = win0 ? t4_r0 : 33'h000000000;
+  assign \$190  = \$188  | \$189 ;
+  assign \$191  = win3 ? r3_4 : 33'h000000000;
+  assign \$192  = \$190  | \$191 ;
+  assign \$193  = win5 ? r5 : 33'h000000000;
+  assign merged = \$192  | \$193 ;
+  assign \$194  = t4_valid & t4_end;
+  assign \$195  = \$194  & o_rec__valid;
+  assign adv = ~ \$195 ;
+  assign \$196  = \$9 [23:0] < 4'hf;
+  assign \$197  = \$9 [23:0] < 5'h10;
+  assign \$198  = fire ? \$196  : \$197 ;
+  assign \$199  = wr + 1'h1;
+  assign \$200  = in_nb != 23'h7ffffe;
+  assign \$201  = in_nb + 1'h1;
+  assign \$202  = avail + w_v;
+  assign \$203  = r_en ? r_data[22:0] : 23'h000000;
+  assign \$204  = \$202  - \$203 ;
+  assign \$205  = j[1:0] != 2'h2;
+  assign \$206  = jv & \$205 ;
+  assign \$207  = j[56:32] > low;
+  assign \$208  = \$206  & \$207 ;
+  assign \$211  = \$208  ? { 1'h0, \$209  } : \$210 ;
+  assign \$212  = j[1:0] == 2'h2;
+  assign \$213  = jv & \$212 ;
+  assign \$214  = h_low < h_lim;
+  assign \$215  = ~ h_end;
+  assign \$216  = \$214  & \$215 ;
+  assign \$217  = \$216  ? { 1'h0, h_low } : h_lim;
+  assign \$218  = h_base + \$217 ;
+  assign \$222  = ~ r_en;
+  assign \$223  = have_last & \$222 ;
+  assign \$224  = q < r_data[47:23];
+  assign \$225  = qa < r_data[47:23];
+  assign \$226  = j_nb < avail;
+  assign \$228  = \$227  < avail;
+  assign \$229  = adv & jv;
+  assign \$230  = j[56:32] > low;
+  assign \$231  = have_last & cd_free;
+  assign \$232  = cur_base + r_data[22:0];
+  assign \$233  = cb0 + r_data[3:0];
+  assign \$234  = cb1 + r_data[3:0];
+  assign \$235  = cb2 + r_data[3:0];
+  assign \$236  = cb3 + r_data[3:0];
+  assign \$237  = cb4 + r_data[3:0];
+  assign \$238  = s_beat_in | s_done_now;
+  assign \$239  = beat_q >> { q[2:0], 3'h0 };
+  assign \$240  = qa + 4'h8;
+  assign \$242  = \$241  < avail;
+  assign \$243  = qi1 + 1'h1;
   assign \$244  = qa + 4'h8;
-  assign \$245  = \$244  < r_data[47:23];
-  assign \$246  = q > low;
-  assign \$247  = j_end > low;
-  assign \$248  = ~ is_data;
-  assign \$249  = ~ short;
-  assign \$250  = \$248  & \$249 ;
-  assign \$251  = ~ have_last;
-  assign \$252  = \$250  & \$251 ;
-  assign \$253  = ~ first_absent;
-  assign \$254  = \$252  & \$253 ;
-  assign \$255  = j[31:26] == 6'h20;
-  assign \$256  = i_job__valid & i_job__ready;
-  assign \$257  = i_job__payload[81:57] <= 6'h20;
-  assign \$258  = ! i_job__payload[81:57];
-  assign \$259  = \$60 [22:0] < avail;
-  assign \$261  = \$260  < avail;
-  assign \$262  = | i_job__payload[81:57];
-  assign \$263  = { \$62 [22:0], 3'h0 } < in_end;
-  assign \$264  = i_job__payload[56:32] < r_data[47:23];
-  assign \$265  = { \$62 [22:0], 3'h0 } < r_data[47:23];
-  assign \$271  = raw1 >> { lane1, 3'h0 };
-  assign \$272  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$87 [5:0], 3'h0 };
-  assign \$273  = t2_own_fail | r3v;
-  assign \$274  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
-  assign \$275  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
-  assign \$276  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
-  assign \$277  = val3[63:0] < 64'hbfd25e8cd0364141;
-  assign \$278  = val3[63:0] == 64'hbfd25e8cd0364141;
-  assign \$279  = val3[127:64] < 64'hbaaedce6af48a03b;
-  assign \$280  = val3[127:64] == 64'hbaaedce6af48a03b;
-  assign \$281  = val3[191:128] < 64'hfffffffffffffffe;
-  assign \$282  = val3[191:128] == 64'hfffffffffffffffe;
-  assign \$283  = val3[255:192] < 64'hffffffffffffffff;
-  assign \$284  = val3[255:192] == 64'hffffffffffffffff;
-  assign \$285  = val3[63:0] < 64'hdfe92f46681b20a0;
-  assign \$286  = val3[63:0] == 64'hdfe92f46681b20a0;
-  assign \$287  = val3[127:64] < 63'h5d576e7357a4501d;
-  assign \$288  = val3[127:64] == 63'h5d576e7357a4501d;
-  assign \$289  = val3[191:128] < 64'hffffffffffffffff;
-  assign \$290  = val3[191:128] == 64'hffffffffffffffff;
-  assign \$291  = val3[255:192] < 63'h7fffffffffffffff;
-  assign \$292  = val3[255:192] == 63'h7fffffffffffffff;
-  assign \$293  = val3[63:0] < prio[63:0];
-  assign \$294  = val3[63:0] == prio[63:0];
-  assign \$295  = val3[127:64] < prio[127:64];
-  assign \$296  = val3[127:64] == prio[127:64];
-  assign \$297  = val3[191:128] < prio[191:128];
-  assign \$298  = val3[191:128] == prio[191:128];
-  assign \$299  = val3[255:192] < prio[255:192];
-  assign \$300  = val3[255:192] == prio[255:192];
-  assign \$301  = ! val3[255:64];
-  assign \$302  = val3[63:0] == 5'h1b;
-  assign \$303  = val3[63:0] == 5'h1c;
-  assign \$304  = \$302  | \$303 ;
-  assign \$305  = val3[63:0] < 6'h25;
-  assign \$306  = val3[63:0] > 1'h1;
-  assign \$307  = val3[63:0] == 64'hffffffffffffffff;
-  assign \$308  = ! val3[63:0];
-  assign \$309  = val3[63:0] == 1'h1;
-  assign \$310  = t3_valid & t3_end;
-  assign \$311  = t3_fld == 3'h5;
-  assign \$312  = t3_valid & \$311 ;
-  assign \$313  = ~ t3_end;
-  assign \$314  = \$312  & \$313 ;
-  assign \$315  = ~ t3_own_fail;
+  assign \$245  = \$244  < j_end;
+  assign \$246  = qa < r_data[47:23];
+  assign \$247  = qa + 4'h8;
+  assign \$248  = \$247  < r_data[47:23];
+  assign \$249  = q > low;
+  assign \$250  = j_end > low;
+  assign \$251  = ~ is_data;
+  assign \$252  = ~ short;
+  assign \$253  = \$251  & \$252 ;
+  assign \$254  = ~ have_last;
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = ~ first_absent;
+  assign \$257  = \$255  & \$256 ;
+  assign \$258  = j[31:26] == 6'h20;
+  assign \$259  = i_job__valid & i_job__ready;
+  assign \$260  = i_job__payload[81:57] <= 6'h20;
+  assign \$261  = ! i_job__payload[81:57];
+  assign \$263  = \$262  < avail;
+  assign \$264  = | i_job__payload[81:57];
+  assign \$265  = i_job__payload[81:57] > \$67 [3:0];
+  assign \$266  = i_job__payload[56:32] < r_data[47:23];
+  assign \$267  = { \$62 [22:0], 3'h0 } < r_data[47:23];
+  assign \$273  = raw1 >> { lane1, 3'h0 };
+  assign \$274  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$92 [5:0], 3'h0 };
+  assign \$275  = t2_own_fail | r3v;
+  assign \$276  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$277  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$278  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
+  assign \$279  = val3[63:0] < 64'hbfd25e8cd0364141;
+  assign \$280  = val3[63:0] == 64'hbfd25e8cd0364141;
+  assign \$281  = val3[127:64] < 64'hbaaedce6af48a03b;
+  assign \$282  = val3[127:64] == 64'hbaaedce6af48a03b;
+  assign \$283  = val3[191:128] < 64'hfffffffffffffffe;
+  assign \$284  = val3[191:128] == 64'hfffffffffffffffe;
+  assign \$285  = val3[255:192] < 64'hffffffffffffffff;
+  assign \$286  = val3[255:192] == 64'hffffffffffffffff;
+  assign \$287  = val3[63:0] < 64'hdfe92f46681b20a0;
+  assign \$288  = val3[63:0] == 64'hdfe92f46681b20a0;
+  assign \$289  = val3[127:64] < 63'h5d576e7357a4501d;
+  assign \$290  = val3[127:64] == 63'h5d576e7357a4501d;
+  assign \$291  = val3[191:128] < 64'hffffffffffffffff;
+  assign \$292  = val3[191:128] == 64'hffffffffffffffff;
+  assign \$293  = val3[255:192] < 63'h7fffffffffffffff;
+  assign \$294  = val3[255:192] == 63'h7fffffffffffffff;
+  assign \$295  = val3[63:0] < prio[63:0];
+  assign \$296  = val3[63:0] == prio[63:0];
+  assign \$297  = val3[127:64] < prio[127:64];
+  assign \$298  = val3[127:64] == prio[127:64];
+  assign \$299  = val3[191:128] < prio[191:128];
+  assign \$300  = val3[191:128] == prio[191:128];
+  assign \$301  = val3[255:192] < prio[255:192];
+  assign \$302  = val3[255:192] == prio[255:192];
+  assign \$303  = ! val3[255:64];
+  assign \$304  = val3[63:0] == 5'h1b;
+  assign \$305  = val3[63:0] == 5'h1c;
+  assign \$306  = \$304  | \$305 ;
+  assign \$307  = val3[63:0] < 6'h25;
+  assign \$308  = val3[63:0] > 1'h1;
+  assign \$309  = val3[63:0] == 64'hffffffffffffffff;
+  assign \$310  = ! val3[63:0];
+  assign \$311  = val3[63:0] == 1'h1;
+  assign \$312  = t3_valid & t3_end;
+  assign \$313  = t3_fld == 3'h5;
+  assign \$314  = t3_valid & \$313 ;
+  assign \$315  = ~ t3_end;
   assign \$316  = \$314  & \$315 ;
-  assign \$317  = adv & t4_valid;
-  assign \$318  = cap_fld == 2'h3;
-  assign \$320  = cap_v & \$319 ;
-  assign \$321  = \$320  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_nonce };
-  assign \$322  = cap_fld == 3'h7;
-  assign \$324  = cap_v & \$323 ;
-  assign \$325  = \$324  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_gas_limit };
-  assign \$326  = cap_fld == 2'h2;
-  assign \$328  = cap_v & \$327 ;
-  assign \$329  = \$328  ? cap_val : rec_chain_id;
-  assign \$330  = cap_fld == 3'h4;
-  assign \$332  = cap_v & \$331 ;
-  assign \$333  = \$332  ? cap_val : rec_gas_price;
-  assign \$334  = cap_fld == 3'h5;
-  assign \$336  = cap_v & \$335 ;
-  assign \$337  = \$336  ? cap_val : rec_max_priority_fee_per_gas;
-  assign \$338  = cap_fld == 3'h6;
-  assign \$340  = cap_v & \$339 ;
-  assign \$341  = \$340  ? cap_val : rec_max_fee_per_gas;
-  assign \$342  = cap_fld == 4'hc;
-  assign \$344  = cap_v & \$343 ;
-  assign \$345  = \$344  ? cap_val : rec_max_fee_per_blob_gas;
-  assign \$346  = cap_fld == 4'h9;
-  assign \$348  = cap_v & \$347 ;
-  assign \$349  = \$348  ? cap_val : rec_value;
-  assign \$350  = cap_fld == 4'hf;
-  assign \$351  = cap_fld == 5'h10;
-  assign \$352  = | { \$351 , \$350  };
-  assign \$353  = cap_v & \$352 ;
-  assign \$354  = \$353  ? cap_val : rec_v;
-  assign \$355  = cap_fld == 5'h11;
-  assign \$357  = cap_v & \$356 ;
-  assign \$358  = \$357  ? cap_val : rec_r;
-  assign \$359  = cap_fld == 5'h12;
-  assign \$361  = cap_v & \$360 ;
-  assign \$362  = \$361  ? cap_val : rec_s;
-  assign \$363  = cap_fld == 4'h8;
-  assign \$365  = cap_v & \$364 ;
-  assign \$366  = \$365  ? cap_val : { 96'h000000000000000000000000, rec_to };
-  assign \$367  = ~ t4_own_fail;
-  assign \$368  = t4_short & \$367 ;
-  assign \$369  = ~ r3v_4;
-  assign \$370  = \$368  & \$369 ;
-  assign \$371  = ~ r5v;
+  assign \$317  = ~ t3_own_fail;
+  assign \$318  = \$316  & \$317 ;
+  assign \$319  = adv & t4_valid;
+  assign \$320  = cap_fld == 2'h3;
+  assign \$322  = cap_v & \$321 ;
+  assign \$323  = \$322  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_nonce };
+  assign \$324  = cap_fld == 3'h7;
+  assign \$326  = cap_v & \$325 ;
+  assign \$327  = \$326  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_gas_limit };
+  assign \$328  = cap_fld == 2'h2;
+  assign \$330  = cap_v & \$329 ;
+  assign \$331  = \$330  ? cap_val : rec_chain_id;
+  assign \$332  = cap_fld == 3'h4;
+  assign \$334  = cap_v & \$333 ;
+  assign \$335  = \$334  ? cap_val : rec_gas_price;
+  assign \$336  = cap_fld == 3'h5;
+  assign \$338  = cap_v & \$337 ;
+  assign \$339  = \$338  ? cap_val : rec_max_priority_fee_per_gas;
+  assign \$340  = cap_fld == 3'h6;
+  assign \$342  = cap_v & \$341 ;
+  assign \$343  = \$342  ? cap_val : rec_max_fee_per_gas;
+  assign \$344  = cap_fld == 4'hc;
+  assign \$346  = cap_v & \$345 ;
+  assign \$347  = \$346  ? cap_val : rec_max_fee_per_blob_gas;
+  assign \$348  = cap_fld == 4'h9;
+  assign \$350  = cap_v & \$349 ;
+  assign \$351  = \$350  ? cap_val : rec_value;
+  assign \$352  = cap_fld == 4'hf;
+  assign \$353  = cap_fld == 5'h10;
+  assign \$354  = | { \$353 , \$352  };
+  assign \$355  = cap_v & \$354 ;
+  assign \$356  = \$355  ? cap_val : rec_v;
+  assign \$357  = cap_fld == 5'h11;
+  assign \$359  = cap_v & \$358 ;
+  assign \$360  = \$359  ? cap_val : rec_r;
+  assign \$361  = cap_fld == 5'h12;
+  assign \$363  = cap_v & \$362 ;
+  assign \$364  = \$363  ? cap_val : rec_s;
+  assign \$365  = cap_fld == 4'h8;
+  assign \$367  = cap_v & \$366 ;
+  assign \$368  = \$367  ? cap_val : { 96'h000000000000000000000000, rec_to };
+  assign \$369  = ~ t4_own_fail;
+  assign \$370  = t4_short & \$369 ;
+  assign \$371  = ~ r3v_4;
   assign \$372  = \$370  & \$371 ;
+  assign \$373  = ~ r5v;
+  assign \$374  = \$372  & \$373 ;
   always @(posedge pipe_clk)
-    room <= \$373 ;
+    room <= \$375 ;
   always @(posedge pipe_clk)
-    w_v <= \$374 ;
+    w_v <= \$376 ;
   always @(posedge pipe_clk)
-    w_idx <= \$375 ;
+    w_idx <= \$377 ;
   always @(posedge pipe_clk)
-    \w_data$147  <= \$376 ;
+    \w_data$147  <= \$378 ;
   always @(posedge pipe_clk)
-    buf0 <= \$377 ;
+    buf0 <= \$379 ;
   always @(posedge pipe_clk)
-    buf1 <= \$378 ;
+    buf1 <= \$380 ;
   always @(posedge pipe_clk)
-    buf2 <= \$379 ;
+    buf2 <= \$381 ;
   always @(posedge pipe_clk)
-    buf3 <= \$380 ;
+    buf3 <= \$382 ;
   always @(posedge pipe_clk)
-    buf4 <= \$381 ;
+    buf4 <= \$383 ;
   always @(posedge pipe_clk)
-    buf5 <= \$382 ;
+    buf5 <= \$384 ;
   always @(posedge pipe_clk)
-    buf6 <= \$383 ;
+    buf6 <= \$385 ;
   always @(posedge pipe_clk)
-    buf7 <= \$384 ;
+    buf7 <= \$386 ;
   always @(posedge pipe_clk)
-    buf8 <= \$385 ;
+    buf8 <= \$387 ;
   always @(posedge pipe_clk)
-    buf9 <= \$386 ;
+    buf9 <= \$388 ;
   always @(posedge pipe_clk)
-    buf10 <= \$387 ;
+    buf10 <= \$389 ;
   always @(posedge pipe_clk)
-    buf11 <= \$388 ;
+    buf11 <= \$390 ;
   always @(posedge pipe_clk)
-    buf12 <= \$389 ;
+    buf12 <= \$391 ;
   always @(posedge pipe_clk)
-    buf13 <= \$390 ;
+    buf13 <= \$392 ;
   always @(posedge pipe_clk)
-    buf14 <= \$391 ;
+    buf14 <= \$393 ;
   always @(posedge pipe_clk)
-    buf15 <= \$392 ;
+    buf15 <= \$394 ;
   always @(posedge pipe_clk)
-    wr <= \$393 ;
+    wr <= \$395 ;
   always @(posedge pipe_clk)
-    in_nb <= \$394 ;
+    in_nb <= \$396 ;
   always @(posedge pipe_clk)
-    avail <= \$395 ;
+    avail <= \$397 ;
   always @(posedge pipe_clk)
-    h_low <= \$396 ;
+    h_low <= \$398 ;
   always @(posedge pipe_clk)
-    h_lim <= \$397 ;
-  always @(posedge pipe_clk)
-    h_end <= \$398 ;
-  always @(posedge pipe_clk)
-    h_base <= \$399 ;
+    h_lim <= \$399 ;
   \appliance_top.decoder.values.ends  ends (
     .pipe_clk(pipe_clk),
     .pipe_rst(pipe_rst),
-    .\port$5797$0 (\$13 [22:0]),
-    .\port$5799$0 (\$15 [24:0]),
+    .\port$5865$0 (\$13 [22:0]),
+    .\port$5867$0 (\$15 [24:0]),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(have_last),
@@ -48154,58 +49045,72 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$401  = o_calldata__valid;
-    if (o_calldata__ready) begin
-      \$401  = 1'h0;
+    \$401  = cur_base;
+    if (pipe_rst) begin
+      \$401  = 24'h000000;
     end
-    if (\$226 ) begin
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$402  = \$218 [23:0];
+    if (pipe_rst) begin
+      \$402  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$403  = o_calldata__valid;
+    if (o_calldata__ready) begin
+      \$403  = 1'h0;
+    end
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$228 ) begin
-              \$401  = 1'h1;
+            if (\$231 ) begin
+              \$403  = 1'h1;
             end
         2'h0:
             if (is_data) begin
-              if (\$235 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$401  = 1'h1;
+                  \$403  = 1'h1;
                 end
               end
             end
       endcase
     end
     if (pipe_rst) begin
-      \$401  = 1'h0;
+      \$403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$402  = \$216 ;
-    if (pipe_rst) begin
-      \$402  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$403  = \$217 ;
-    if (pipe_rst) begin
-      \$403  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$404  = \$218 ;
+    \$404  = \$219 ;
     if (pipe_rst) begin
       \$404  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$405  = 1'h0;
-    if (\$226 ) begin
+    \$405  = \$220 ;
+    if (pipe_rst) begin
+      \$405  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$406  = \$221 ;
+    if (pipe_rst) begin
+      \$406  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$407  = 1'h0;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -48213,58 +49118,24 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$235 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$405  = 1'h1;
+                  \$407  = 1'h1;
                 end
               end
             end
       endcase
     end
-    if (pipe_rst) begin
-      \$405  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$406  = 1'h0;
-    if (\$256 ) begin
-      \$406  = 1'h1;
-    end
-    if (pipe_rst) begin
-      \$406  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$407  = \$220 ;
     if (pipe_rst) begin
       \$407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$408  = \$221 ;
-    if (\$226 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$235 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$408  = \$243 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$256 ) begin
-      \$408  = \$264 ;
+    \$408  = 1'h0;
+    if (\$259 ) begin
+      \$408  = 1'h1;
     end
     if (pipe_rst) begin
       \$408  = 1'h0;
@@ -48272,8 +49143,15 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$409  = \$222 ;
-    if (\$226 ) begin
+    \$409  = \$223 ;
+    if (pipe_rst) begin
+      \$409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$410  = \$224 ;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -48281,27 +49159,17 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$235 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$409  = \$245 ;
+                  \$410  = \$246 ;
                 end
               end
             end
       endcase
     end
-    if (\$256 ) begin
-      \$409  = \$265 ;
-    end
-    if (pipe_rst) begin
-      \$409  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$410  = \$223 ;
-    if (\$256 ) begin
-      \$410  = \$259 ;
+    if (\$259 ) begin
+      \$410  = \$266 ;
     end
     if (pipe_rst) begin
       \$410  = 1'h0;
@@ -48310,7 +49178,7 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     \$411  = \$225 ;
-    if (\$226 ) begin
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -48318,17 +49186,17 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$235 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$411  = \$239 ;
+                  \$411  = \$248 ;
                 end
               end
             end
       endcase
     end
-    if (\$256 ) begin
-      \$411  = \$261 ;
+    if (\$259 ) begin
+      \$411  = \$267 ;
     end
     if (pipe_rst) begin
       \$411  = 1'h0;
@@ -48336,198 +49204,235 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$412  = low;
-    if (\$226 ) begin
+    \$412  = \$226 ;
+    if (\$259 ) begin
+      \$412  = in_nb_in;
+    end
+    if (pipe_rst) begin
+      \$412  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$413  = \$228 ;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
-            if (\$227 ) begin
-              \$412  = { 1'h0, j[56:32] };
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$413  = \$242 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$259 ) begin
+      \$413  = \$263 ;
+    end
+    if (pipe_rst) begin
+      \$413  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$414  = low;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            if (\$230 ) begin
+              \$414  = { 1'h0, j[56:32] };
             end
         2'h2:
-            if (\$228 ) begin
-              \$412  = 26'h0000000;
+            if (\$231 ) begin
+              \$414  = 26'h0000000;
             end
         2'h0:
             if (is_data) begin
-              if (\$235 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  if (\$246 ) begin
-                    \$412  = q;
+                  if (\$249 ) begin
+                    \$414  = q;
                   end
                 end
               end
             end else if (bytes_in) begin
-              if (\$247 ) begin
-                \$412  = j_end;
+              if (\$250 ) begin
+                \$414  = j_end;
               end
             end
       endcase
     end
     if (pipe_rst) begin
-      \$412  = 26'h0000000;
+      \$414  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$413  = o_calldata__payload;
-    if (\$226 ) begin
+    \$415  = o_calldata__payload;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$228 ) begin
-              \$413 [67:64] = 4'h0;
-              \$413 [68] = 1'h1;
-              \$413 [63:0] = 64'h0000000000000000;
+            if (\$231 ) begin
+              \$415 [67:64] = 4'h0;
+              \$415 [68] = 1'h1;
+              \$415 [63:0] = 64'h0000000000000000;
             end
         2'h0:
             if (is_data) begin
-              if (\$235 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$413 [68] = 1'h0;
-                  \$413 [63:0] = \$236 ;
-                  \$413 [67:64] = \$37 [3:0];
+                  \$415 [68] = 1'h0;
+                  \$415 [63:0] = \$239 ;
+                  \$415 [67:64] = \$37 [3:0];
                 end
               end
             end
       endcase
     end
     if (pipe_rst) begin
-      \$413  = 69'h000000000000000000;
+      \$415  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$414  = cur_base;
-    if (\$226 ) begin
+    \$416  = cur_base;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$228 ) begin
-              \$414  = \$229 [23:0];
+            if (\$231 ) begin
+              \$416  = \$232 [23:0];
             end
       endcase
     end
     if (pipe_rst) begin
-      \$414  = 24'h000000;
+      \$416  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$415  = d_valid;
-    if (\$226 ) begin
+    \$417  = d_valid;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$228 ) begin
-              \$415  = 1'h0;
+            if (\$231 ) begin
+              \$417  = 1'h0;
             end
         2'h0:
             if (take) begin
-              \$415  = 1'h0;
-              if (\$254 ) begin
-                \$415  = 1'h1;
+              \$417  = 1'h0;
+              if (\$257 ) begin
+                \$417  = 1'h1;
               end
             end
       endcase
     end
     if (pipe_rst) begin
-      \$415  = 1'h0;
+      \$417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$416  = cb0;
-    if (\$226 ) begin
+    \$418  = cb0;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$228 ) begin
-              \$416  = \$230 [3:0];
+            if (\$231 ) begin
+              \$418  = \$233 [3:0];
             end
       endcase
     end
     if (pipe_rst) begin
-      \$416  = 4'h0;
+      \$418  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$417  = cb1;
-    if (\$226 ) begin
+    \$419  = cb1;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$228 ) begin
-              \$417  = \$231 [3:0];
+            if (\$231 ) begin
+              \$419  = \$234 [3:0];
             end
       endcase
     end
     if (pipe_rst) begin
-      \$417  = 4'h1;
+      \$419  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$418  = cb2;
-    if (\$226 ) begin
+    \$420  = cb2;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$228 ) begin
-              \$418  = \$232 [3:0];
+            if (\$231 ) begin
+              \$420  = \$235 [3:0];
             end
       endcase
     end
     if (pipe_rst) begin
-      \$418  = 4'h2;
+      \$420  = 4'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$419  = cb3;
-    if (\$226 ) begin
+    \$421  = cb3;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$228 ) begin
-              \$419  = \$233 [3:0];
+            if (\$231 ) begin
+              \$421  = \$236 [3:0];
             end
       endcase
     end
     if (pipe_rst) begin
-      \$419  = 4'h3;
+      \$421  = 4'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$420  = cb4;
-    if (\$226 ) begin
+    \$422  = cb4;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$228 ) begin
-              \$420  = \$234 [3:0];
+            if (\$231 ) begin
+              \$422  = \$237 [3:0];
             end
       endcase
     end
     if (pipe_rst) begin
-      \$420  = 4'h4;
+      \$422  = 4'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$421  = q;
-    if (\$226 ) begin
+    \$423  = q;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -48535,26 +49440,26 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$235 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$421  = qa;
+                  \$423  = qa;
                 end
               end
             end
       endcase
     end
-    if (\$256 ) begin
-      \$421  = { 1'h0, i_job__payload[56:32] };
+    if (\$259 ) begin
+      \$423  = { 1'h0, i_job__payload[56:32] };
     end
     if (pipe_rst) begin
-      \$421  = 26'h0000000;
+      \$423  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$422  = qa;
-    if (\$226 ) begin
+    \$424  = qa;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -48562,26 +49467,26 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$235 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$422  = \$237 [25:0];
+                  \$424  = \$240 [25:0];
                 end
               end
             end
       endcase
     end
-    if (\$256 ) begin
-      \$422  = { \$62 [22:0], 3'h0 };
+    if (\$259 ) begin
+      \$424  = { \$62 [22:0], 3'h0 };
     end
     if (pipe_rst) begin
-      \$422  = 26'h0000000;
+      \$424  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$423  = qi;
-    if (\$226 ) begin
+    \$425  = qi;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -48589,26 +49494,26 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$235 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$423  = qi1;
+                  \$425  = qi1;
                 end
               end
             end
       endcase
     end
-    if (\$256 ) begin
-      \$423  = \$25 [3:0];
+    if (\$259 ) begin
+      \$425  = \$25 [3:0];
     end
     if (pipe_rst) begin
-      \$423  = 4'h0;
+      \$425  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$424  = qi1;
-    if (\$226 ) begin
+    \$426  = qi1;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -48616,26 +49521,26 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$235 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$424  = \$240 [3:0];
+                  \$426  = \$243 [3:0];
                 end
               end
             end
       endcase
     end
-    if (\$256 ) begin
-      \$424  = \$26 [3:0];
+    if (\$259 ) begin
+      \$426  = \$26 [3:0];
     end
     if (pipe_rst) begin
-      \$424  = 4'h0;
+      \$426  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$425  = q_lt_e;
-    if (\$226 ) begin
+    \$427  = q_lt_e;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -48643,26 +49548,26 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$235 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$425  = a_lt_e;
+                  \$427  = a_lt_e;
                 end
               end
             end
       endcase
     end
-    if (\$256 ) begin
-      \$425  = \$262 ;
+    if (\$259 ) begin
+      \$427  = \$264 ;
     end
     if (pipe_rst) begin
-      \$425  = 1'h0;
+      \$427  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$426  = a_lt_e;
-    if (\$226 ) begin
+    \$428  = a_lt_e;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -48670,47 +49575,26 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$235 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$426  = \$242 ;
+                  \$428  = \$245 ;
                 end
               end
             end
       endcase
     end
-    if (\$256 ) begin
-      \$426  = \$263 ;
+    if (\$259 ) begin
+      \$428  = \$265 ;
     end
     if (pipe_rst) begin
-      \$426  = 1'h0;
+      \$428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$427  = d_seq;
-    if (\$226 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$254 ) begin
-                \$427  = j[25:2];
-              end
-            end
-      endcase
-    end
-    if (pipe_rst) begin
-      \$427  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$428  = d_end;
-    if (\$226 ) begin
+    \$429  = d_seq;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -48718,20 +49602,20 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
             /* empty */;
         2'h0:
             if (take) begin
-              if (\$254 ) begin
-                \$428  = j_end;
+              if (\$257 ) begin
+                \$429  = j[25:2];
               end
             end
       endcase
     end
     if (pipe_rst) begin
-      \$428  = 26'h0000000;
+      \$429  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$429  = d_ver;
-    if (\$226 ) begin
+    \$430  = d_end;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -48739,103 +49623,104 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
             /* empty */;
         2'h0:
             if (take) begin
-              if (\$254 ) begin
-                \$429  = \$255 ;
+              if (\$257 ) begin
+                \$430  = j_end;
               end
             end
       endcase
     end
     if (pipe_rst) begin
-      \$429  = 1'h0;
+      \$430  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$430  = jv;
-    if (\$256 ) begin
-      \$430  = 1'h1;
+    \$431  = d_ver;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$257 ) begin
+                \$431  = \$258 ;
+              end
+            end
+      endcase
+    end
+    if (pipe_rst) begin
+      \$431  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$432  = jv;
+    if (\$259 ) begin
+      \$432  = 1'h1;
     end else if (take) begin
-      \$430  = 1'h0;
+      \$432  = 1'h0;
     end
     if (pipe_rst) begin
-      \$430  = 1'h0;
+      \$432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$431  = j;
-    if (\$256 ) begin
-      \$431  = i_job__payload;
+    \$433  = j;
+    if (\$259 ) begin
+      \$433  = i_job__payload;
     end
     if (pipe_rst) begin
-      \$431  = 83'h000000000000000000000;
+      \$433  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$432  = j_end;
-    if (\$256 ) begin
-      \$432  = in_end;
+    \$434  = j_end;
+    if (\$259 ) begin
+      \$434  = in_end;
     end
     if (pipe_rst) begin
-      \$432  = 26'h0000000;
+      \$434  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$433  = short;
-    if (\$256 ) begin
-      \$433  = \$257 ;
+    \$435  = short;
+    if (\$259 ) begin
+      \$435  = \$260 ;
     end
     if (pipe_rst) begin
-      \$433  = 1'h0;
+      \$435  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$434  = j_zl;
-    if (\$256 ) begin
-      \$434  = \$258 ;
+    \$436  = j_zl;
+    if (\$259 ) begin
+      \$436  = \$261 ;
     end
     if (pipe_rst) begin
-      \$434  = 1'h0;
+      \$436  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$435  = j_nb;
-    if (\$256 ) begin
-      \$435  = \$60 [22:0];
+    \$437  = j_nb;
+    if (\$259 ) begin
+      \$437  = \$60 [22:0];
     end
     if (pipe_rst) begin
-      \$435  = 23'h000000;
+      \$437  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$436  = gidx2;
-    if (\$256 ) begin
-      \$436  = \$27 [3:0];
-    end
-    if (pipe_rst) begin
-      \$436  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$437  = gidx3;
-    if (\$256 ) begin
-      \$437  = \$28 [3:0];
-    end
-    if (pipe_rst) begin
-      \$437  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$438  = gidx4;
-    if (\$256 ) begin
-      \$438  = \$29 [3:0];
+    \$438  = gidx2;
+    if (\$259 ) begin
+      \$438  = \$27 [3:0];
     end
     if (pipe_rst) begin
       \$438  = 4'h0;
@@ -48843,49 +49728,49 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$439  = t1_valid;
-    if (adv) begin
-      \$439  = t0_valid;
+    \$439  = gidx3;
+    if (\$259 ) begin
+      \$439  = \$28 [3:0];
     end
     if (pipe_rst) begin
-      \$439  = 1'h0;
+      \$439  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$440  = t1_end;
-    if (adv) begin
-      \$440  = t0_end;
+    \$440  = gidx4;
+    if (\$259 ) begin
+      \$440  = \$29 [3:0];
     end
     if (pipe_rst) begin
-      \$440  = 1'h0;
+      \$440  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$441  = t1_fld;
+    \$441  = t1_valid;
     if (adv) begin
-      \$441  = j[31:26];
+      \$441  = t0_valid;
     end
     if (pipe_rst) begin
-      \$441  = 6'h00;
+      \$441  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$442  = t1_seq;
+    \$442  = t1_end;
     if (adv) begin
-      \$442  = t0_seq;
+      \$442  = t0_end;
     end
     if (pipe_rst) begin
-      \$442  = 25'h0000000;
+      \$442  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$443  = t1_ln;
+    \$443  = t1_fld;
     if (adv) begin
-      \$443  = \$22 [5:0];
+      \$443  = j[31:26];
     end
     if (pipe_rst) begin
       \$443  = 6'h00;
@@ -48893,29 +49778,29 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$444  = t1_short;
+    \$444  = t1_seq;
     if (adv) begin
-      \$444  = short;
+      \$444  = t0_seq;
     end
     if (pipe_rst) begin
-      \$444  = 1'h0;
+      \$444  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$445  = t1_first;
+    \$445  = t1_ln;
     if (adv) begin
-      \$445  = t0_first;
+      \$445  = \$22 [5:0];
     end
     if (pipe_rst) begin
-      \$445  = 1'h0;
+      \$445  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$446  = t1_wrapped;
+    \$446  = t1_short;
     if (adv) begin
-      \$446  = j[82];
+      \$446  = short;
     end
     if (pipe_rst) begin
       \$446  = 1'h0;
@@ -48923,9 +49808,9 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$447  = t1_own_fail;
+    \$447  = t1_first;
     if (adv) begin
-      \$447  = t0_own_fail;
+      \$447  = t0_first;
     end
     if (pipe_rst) begin
       \$447  = 1'h0;
@@ -48933,9 +49818,9 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$448  = t1_r0v;
+    \$448  = t1_wrapped;
     if (adv) begin
-      \$448  = t0_r0v;
+      \$448  = j[82];
     end
     if (pipe_rst) begin
       \$448  = 1'h0;
@@ -48943,79 +49828,79 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$449  = t1_r0;
+    \$449  = t1_own_fail;
     if (adv) begin
-      \$449  = t0_r0;
+      \$449  = t0_own_fail;
     end
     if (pipe_rst) begin
-      \$449  = 33'h000000000;
+      \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$450  = lane1;
+    \$450  = t1_r0v;
     if (adv) begin
-      \$450  = j[34:32];
+      \$450  = t0_r0v;
     end
     if (pipe_rst) begin
-      \$450  = 3'h0;
+      \$450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$451  = raw1;
+    \$451  = t1_r0;
     if (adv) begin
-      \$451  = { \$270 , \$269 , \$268 , \$267 , \$266  };
+      \$451  = t0_r0;
     end
     if (pipe_rst) begin
-      \$451  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$451  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$452  = t2_valid;
+    \$452  = lane1;
     if (adv) begin
-      \$452  = t1_valid;
+      \$452  = j[34:32];
     end
     if (pipe_rst) begin
-      \$452  = 1'h0;
+      \$452  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$453  = t2_end;
+    \$453  = raw1;
     if (adv) begin
-      \$453  = t1_end;
+      \$453  = { \$272 , \$271 , \$270 , \$269 , \$268  };
     end
     if (pipe_rst) begin
-      \$453  = 1'h0;
+      \$453  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$454  = t2_fld;
+    \$454  = t2_valid;
     if (adv) begin
-      \$454  = t1_fld;
+      \$454  = t1_valid;
     end
     if (pipe_rst) begin
-      \$454  = 6'h00;
+      \$454  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$455  = t2_seq;
+    \$455  = t2_end;
     if (adv) begin
-      \$455  = t1_seq;
+      \$455  = t1_end;
     end
     if (pipe_rst) begin
-      \$455  = 25'h0000000;
+      \$455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$456  = t2_ln;
+    \$456  = t2_fld;
     if (adv) begin
-      \$456  = t1_ln;
+      \$456  = t1_fld;
     end
     if (pipe_rst) begin
       \$456  = 6'h00;
@@ -49023,29 +49908,29 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$457  = t2_short;
+    \$457  = t2_seq;
     if (adv) begin
-      \$457  = t1_short;
+      \$457  = t1_seq;
     end
     if (pipe_rst) begin
-      \$457  = 1'h0;
+      \$457  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$458  = t2_first;
+    \$458  = t2_ln;
     if (adv) begin
-      \$458  = t1_first;
+      \$458  = t1_ln;
     end
     if (pipe_rst) begin
-      \$458  = 1'h0;
+      \$458  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$459  = t2_wrapped;
+    \$459  = t2_short;
     if (adv) begin
-      \$459  = t1_wrapped;
+      \$459  = t1_short;
     end
     if (pipe_rst) begin
       \$459  = 1'h0;
@@ -49053,9 +49938,9 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$460  = t2_own_fail;
+    \$460  = t2_first;
     if (adv) begin
-      \$460  = t1_own_fail;
+      \$460  = t1_first;
     end
     if (pipe_rst) begin
       \$460  = 1'h0;
@@ -49063,9 +49948,9 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$461  = t2_r0v;
+    \$461  = t2_wrapped;
     if (adv) begin
-      \$461  = t1_r0v;
+      \$461  = t1_wrapped;
     end
     if (pipe_rst) begin
       \$461  = 1'h0;
@@ -49073,69 +49958,69 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$462  = t2_r0;
+    \$462  = t2_own_fail;
     if (adv) begin
-      \$462  = t1_r0;
+      \$462  = t1_own_fail;
     end
     if (pipe_rst) begin
-      \$462  = 33'h000000000;
+      \$462  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$463  = win;
+    \$463  = t2_r0v;
     if (adv) begin
-      \$463  = \$271 ;
+      \$463  = t1_r0v;
     end
     if (pipe_rst) begin
-      \$463  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$464  = t3_valid;
+    \$464  = t2_r0;
     if (adv) begin
-      \$464  = t2_valid;
+      \$464  = t1_r0;
     end
     if (pipe_rst) begin
-      \$464  = 1'h0;
+      \$464  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$465  = t3_end;
+    \$465  = win;
     if (adv) begin
-      \$465  = t2_end;
+      \$465  = \$273 ;
     end
     if (pipe_rst) begin
-      \$465  = 1'h0;
+      \$465  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$466  = t3_fld;
+    \$466  = t3_valid;
     if (adv) begin
-      \$466  = t2_fld;
+      \$466  = t2_valid;
     end
     if (pipe_rst) begin
-      \$466  = 6'h00;
+      \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$467  = t3_seq;
+    \$467  = t3_end;
     if (adv) begin
-      \$467  = t2_seq;
+      \$467  = t2_end;
     end
     if (pipe_rst) begin
-      \$467  = 25'h0000000;
+      \$467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$468  = t3_ln;
+    \$468  = t3_fld;
     if (adv) begin
-      \$468  = t2_ln;
+      \$468  = t2_fld;
     end
     if (pipe_rst) begin
       \$468  = 6'h00;
@@ -49143,29 +50028,29 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$469  = t3_short;
+    \$469  = t3_seq;
     if (adv) begin
-      \$469  = t2_short;
+      \$469  = t2_seq;
     end
     if (pipe_rst) begin
-      \$469  = 1'h0;
+      \$469  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$470  = t3_first;
+    \$470  = t3_ln;
     if (adv) begin
-      \$470  = t2_first;
+      \$470  = t2_ln;
     end
     if (pipe_rst) begin
-      \$470  = 1'h0;
+      \$470  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$471  = t3_wrapped;
+    \$471  = t3_short;
     if (adv) begin
-      \$471  = t2_wrapped;
+      \$471  = t2_short;
     end
     if (pipe_rst) begin
       \$471  = 1'h0;
@@ -49173,9 +50058,9 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$472  = t3_own_fail;
+    \$472  = t3_first;
     if (adv) begin
-      \$472  = \$273 ;
+      \$472  = t2_first;
     end
     if (pipe_rst) begin
       \$472  = 1'h0;
@@ -49183,9 +50068,9 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$473  = t3_r0v;
+    \$473  = t3_wrapped;
     if (adv) begin
-      \$473  = t2_r0v;
+      \$473  = t2_wrapped;
     end
     if (pipe_rst) begin
       \$473  = 1'h0;
@@ -49193,49 +50078,49 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$474  = t3_r0;
+    \$474  = t3_own_fail;
     if (adv) begin
-      \$474  = t2_r0;
+      \$474  = \$275 ;
     end
     if (pipe_rst) begin
-      \$474  = 33'h000000000;
+      \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$475  = val3;
+    \$475  = t3_r0v;
     if (adv) begin
-      \$475  = \$272 ;
+      \$475  = t2_r0v;
     end
     if (pipe_rst) begin
-      \$475  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$476  = r3v_q;
+    \$476  = t3_r0;
     if (adv) begin
-      \$476  = r3v;
+      \$476  = t2_r0;
     end
     if (pipe_rst) begin
-      \$476  = 1'h0;
+      \$476  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$477  = r3_q;
+    \$477  = val3;
     if (adv) begin
-      \$477  = r3;
+      \$477  = \$274 ;
     end
     if (pipe_rst) begin
-      \$477  = 33'h000000000;
+      \$477  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$478  = t4_valid;
+    \$478  = r3v_q;
     if (adv) begin
-      \$478  = t3_valid;
+      \$478  = r3v;
     end
     if (pipe_rst) begin
       \$478  = 1'h0;
@@ -49243,39 +50128,39 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$479  = t4_end;
+    \$479  = r3_q;
     if (adv) begin
-      \$479  = t3_end;
+      \$479  = r3;
     end
     if (pipe_rst) begin
-      \$479  = 1'h0;
+      \$479  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$480  = t4_fld;
+    \$480  = t4_valid;
     if (adv) begin
-      \$480  = t3_fld;
+      \$480  = t3_valid;
     end
     if (pipe_rst) begin
-      \$480  = 6'h00;
+      \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$481  = t4_seq;
+    \$481  = t4_end;
     if (adv) begin
-      \$481  = t3_seq;
+      \$481  = t3_end;
     end
     if (pipe_rst) begin
-      \$481  = 25'h0000000;
+      \$481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$482  = t4_ln;
+    \$482  = t4_fld;
     if (adv) begin
-      \$482  = t3_ln;
+      \$482  = t3_fld;
     end
     if (pipe_rst) begin
       \$482  = 6'h00;
@@ -49283,29 +50168,29 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$483  = t4_short;
+    \$483  = t4_seq;
     if (adv) begin
-      \$483  = t3_short;
+      \$483  = t3_seq;
     end
     if (pipe_rst) begin
-      \$483  = 1'h0;
+      \$483  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$484  = t4_first;
+    \$484  = t4_ln;
     if (adv) begin
-      \$484  = t3_first;
+      \$484  = t3_ln;
     end
     if (pipe_rst) begin
-      \$484  = 1'h0;
+      \$484  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$485  = t4_wrapped;
+    \$485  = t4_short;
     if (adv) begin
-      \$485  = t3_wrapped;
+      \$485  = t3_short;
     end
     if (pipe_rst) begin
       \$485  = 1'h0;
@@ -49313,9 +50198,9 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$486  = t4_own_fail;
+    \$486  = t4_first;
     if (adv) begin
-      \$486  = t3_own_fail;
+      \$486  = t3_first;
     end
     if (pipe_rst) begin
       \$486  = 1'h0;
@@ -49323,9 +50208,9 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$487  = t4_r0v;
+    \$487  = t4_wrapped;
     if (adv) begin
-      \$487  = t3_r0v;
+      \$487  = t3_wrapped;
     end
     if (pipe_rst) begin
       \$487  = 1'h0;
@@ -49333,19 +50218,19 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$488  = t4_r0;
+    \$488  = t4_own_fail;
     if (adv) begin
-      \$488  = t3_r0;
+      \$488  = t3_own_fail;
     end
     if (pipe_rst) begin
-      \$488  = 33'h000000000;
+      \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$489  = lt30;
+    \$489  = t4_r0v;
     if (adv) begin
-      \$489  = \$274 ;
+      \$489  = t3_r0v;
     end
     if (pipe_rst) begin
       \$489  = 1'h0;
@@ -49353,17 +50238,17 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$490  = lt50;
+    \$490  = t4_r0;
     if (adv) begin
-      \$490  = \$275 ;
+      \$490  = t3_r0;
     end
     if (pipe_rst) begin
-      \$490  = 1'h0;
+      \$490  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$491  = lt53;
+    \$491  = lt30;
     if (adv) begin
       \$491  = \$276 ;
     end
@@ -49373,19 +50258,19 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$492  = val4;
+    \$492  = lt50;
     if (adv) begin
-      \$492  = val3;
+      \$492  = \$277 ;
     end
     if (pipe_rst) begin
-      \$492  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$493  = r3v_4;
+    \$493  = lt53;
     if (adv) begin
-      \$493  = r3v_q;
+      \$493  = \$278 ;
     end
     if (pipe_rst) begin
       \$493  = 1'h0;
@@ -49393,39 +50278,39 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$494  = r3_4;
+    \$494  = val4;
     if (adv) begin
-      \$494  = r3_q;
+      \$494  = val3;
     end
     if (pipe_rst) begin
-      \$494  = 33'h000000000;
+      \$494  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$495  = cmp_n;
+    \$495  = r3v_4;
     if (adv) begin
-      \$495  = { \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277  };
+      \$495  = r3v_q;
     end
     if (pipe_rst) begin
-      \$495  = 8'h00;
+      \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$496  = cmp_h;
+    \$496  = r3_4;
     if (adv) begin
-      \$496  = { \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285  };
+      \$496  = r3_q;
     end
     if (pipe_rst) begin
-      \$496  = 8'h00;
+      \$496  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$497  = cmp_p;
+    \$497  = cmp_n;
     if (adv) begin
-      \$497  = { \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293  };
+      \$497  = { \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279  };
     end
     if (pipe_rst) begin
       \$497  = 8'h00;
@@ -49433,29 +50318,29 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$498  = zero_hi;
+    \$498  = cmp_h;
     if (adv) begin
-      \$498  = \$301 ;
+      \$498  = { \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287  };
     end
     if (pipe_rst) begin
-      \$498  = 1'h0;
+      \$498  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$499  = c0_27_28;
+    \$499  = cmp_p;
     if (adv) begin
-      \$499  = \$304 ;
+      \$499  = { \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295  };
     end
     if (pipe_rst) begin
-      \$499  = 1'h0;
+      \$499  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$500  = c0_lt37;
+    \$500  = zero_hi;
     if (adv) begin
-      \$500  = \$305 ;
+      \$500  = \$303 ;
     end
     if (pipe_rst) begin
       \$500  = 1'h0;
@@ -49463,7 +50348,7 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$501  = c0_gt1;
+    \$501  = c0_27_28;
     if (adv) begin
       \$501  = \$306 ;
     end
@@ -49473,7 +50358,7 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$502  = c0_ones;
+    \$502  = c0_lt37;
     if (adv) begin
       \$502  = \$307 ;
     end
@@ -49483,7 +50368,7 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$503  = c0_zero;
+    \$503  = c0_gt1;
     if (adv) begin
       \$503  = \$308 ;
     end
@@ -49493,7 +50378,7 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$504  = c0_one;
+    \$504  = c0_ones;
     if (adv) begin
       \$504  = \$309 ;
     end
@@ -49503,102 +50388,80 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$505  = prio;
+    \$505  = c0_zero;
     if (adv) begin
-      if (\$310 ) begin
-        \$505  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else if (\$316 ) begin
-        \$505  = val3;
-      end
+      \$505  = \$310 ;
     end
     if (pipe_rst) begin
-      \$505  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$506  = o_rec__valid;
+    \$506  = c0_one;
+    if (adv) begin
+      \$506  = \$311 ;
+    end
+    if (pipe_rst) begin
+      \$506  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$507  = prio;
+    if (adv) begin
+      if (\$312 ) begin
+        \$507  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else if (\$318 ) begin
+        \$507  = val3;
+      end
+    end
+    if (pipe_rst) begin
+      \$507  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$508  = o_rec__valid;
     if (o_rec__ready) begin
-      \$506  = 1'h0;
+      \$508  = 1'h0;
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$506  = 1'h1;
+        \$508  = 1'h1;
       end
     end
     if (pipe_rst) begin
-      \$506  = 1'h0;
+      \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$507  = cap_v;
+    \$509  = cap_v;
     if (cap_v) begin
-      \$507  = 1'h0;
+      \$509  = 1'h0;
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$507  = \$372 ;
+        \$509  = \$374 ;
       end
     end
     if (pipe_rst) begin
-      \$507  = 1'h0;
+      \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$508  = rec_chain_id;
+    \$510  = rec_chain_id;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
-            \$508  = cap_val;
-      endcase
-    end
-    if (\$317 ) begin
-      if (t4_end) begin
-        \$508  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end
-    end
-    if (pipe_rst) begin
-      \$508  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$509  = rec_nonce;
-    if (cap_v) begin
-      casez (cap_fld)
-        6'h02:
-            /* empty */;
-        6'h03:
-            \$509  = cap_val[63:0];
-      endcase
-    end
-    if (\$317 ) begin
-      if (t4_end) begin
-        \$509  = 64'h0000000000000000;
-      end
-    end
-    if (pipe_rst) begin
-      \$509  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$510  = rec_gas_price;
-    if (cap_v) begin
-      casez (cap_fld)
-        6'h02:
-            /* empty */;
-        6'h03:
-            /* empty */;
-        6'h04:
             \$510  = cap_val;
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
         \$510  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
@@ -49609,7 +50472,49 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$511  = rec_max_priority_fee_per_gas;
+    \$511  = rec_nonce;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            \$511  = cap_val[63:0];
+      endcase
+    end
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$511  = 64'h0000000000000000;
+      end
+    end
+    if (pipe_rst) begin
+      \$511  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$512  = rec_gas_price;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            \$512  = cap_val;
+      endcase
+    end
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$512  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (pipe_rst) begin
+      \$512  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$513  = rec_max_priority_fee_per_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -49619,21 +50524,21 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         6'h04:
             /* empty */;
         6'h05:
-            \$511  = cap_val;
+            \$513  = cap_val;
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$511  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$513  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (pipe_rst) begin
-      \$511  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$513  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$512  = rec_max_fee_per_gas;
+    \$514  = rec_max_fee_per_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -49645,21 +50550,21 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         6'h05:
             /* empty */;
         6'h06:
-            \$512  = cap_val;
+            \$514  = cap_val;
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$512  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$514  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (pipe_rst) begin
-      \$512  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$514  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$513  = rec_gas_limit;
+    \$515  = rec_gas_limit;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -49673,21 +50578,21 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         6'h06:
             /* empty */;
         6'h07:
-            \$513  = cap_val[63:0];
+            \$515  = cap_val[63:0];
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$513  = 64'h0000000000000000;
+        \$515  = 64'h0000000000000000;
       end
     end
     if (pipe_rst) begin
-      \$513  = 64'h0000000000000000;
+      \$515  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$514  = rec_value;
+    \$516  = rec_value;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -49703,21 +50608,21 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         6'h07:
             /* empty */;
         6'h09:
-            \$514  = cap_val;
+            \$516  = cap_val;
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$514  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (pipe_rst) begin
-      \$514  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$515  = rec_max_fee_per_blob_gas;
+    \$517  = rec_max_fee_per_blob_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -49735,21 +50640,21 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         6'h09:
             /* empty */;
         6'h0c:
-            \$515  = cap_val;
+            \$517  = cap_val;
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$515  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$517  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (pipe_rst) begin
-      \$515  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$517  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$516  = rec_v;
+    \$518  = rec_v;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -49769,23 +50674,23 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         6'h0c:
             /* empty */;
         6'h0f:
-            \$516  = cap_val;
+            \$518  = cap_val;
         6'h10:
-            \$516  = cap_val;
+            \$518  = cap_val;
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$518  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (pipe_rst) begin
-      \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$518  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$517  = rec_r;
+    \$519  = rec_r;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -49809,21 +50714,21 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         6'h10:
             /* empty */;
         6'h11:
-            \$517  = cap_val;
+            \$519  = cap_val;
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$517  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$519  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (pipe_rst) begin
-      \$517  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$519  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$518  = rec_s;
+    \$520  = rec_s;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -49849,21 +50754,21 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         6'h11:
             /* empty */;
         6'h12:
-            \$518  = cap_val;
+            \$520  = cap_val;
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$518  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$520  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (pipe_rst) begin
-      \$518  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$520  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$519  = rec_to;
+    \$521  = rec_to;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -49891,98 +50796,98 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         6'h12:
             /* empty */;
         6'h08:
-            \$519  = cap_val[159:0];
+            \$521  = cap_val[159:0];
       endcase
     end
-    if (\$317 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$519  = 160'h0000000000000000000000000000000000000000;
+        \$521  = 160'h0000000000000000000000000000000000000000;
       end
     end
     if (pipe_rst) begin
-      \$519  = 160'h0000000000000000000000000000000000000000;
+      \$521  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$520  = o_rec__payload;
-    if (\$317 ) begin
+    \$522  = o_rec__payload;
+    if (\$319 ) begin
       if (t4_end) begin
-        \$520 [2592] = merged_v;
-        \$520 [2625:2593] = merged;
-        \$520 [63:0] = \$321 [63:0];
-        \$520 [127:64] = \$325 [63:0];
-        \$520 [383:128] = \$329 ;
-        \$520 [639:384] = \$333 ;
-        \$520 [895:640] = \$337 ;
-        \$520 [1151:896] = \$341 ;
-        \$520 [1407:1152] = \$345 ;
-        \$520 [1663:1408] = \$349 ;
-        \$520 [1919:1664] = \$354 ;
-        \$520 [2175:1920] = \$358 ;
-        \$520 [2431:2176] = \$362 ;
-        \$520 [2591:2432] = \$366 [159:0];
+        \$522 [2592] = merged_v;
+        \$522 [2625:2593] = merged;
+        \$522 [63:0] = \$323 [63:0];
+        \$522 [127:64] = \$327 [63:0];
+        \$522 [383:128] = \$331 ;
+        \$522 [639:384] = \$335 ;
+        \$522 [895:640] = \$339 ;
+        \$522 [1151:896] = \$343 ;
+        \$522 [1407:1152] = \$347 ;
+        \$522 [1663:1408] = \$351 ;
+        \$522 [1919:1664] = \$356 ;
+        \$522 [2175:1920] = \$360 ;
+        \$522 [2431:2176] = \$364 ;
+        \$522 [2591:2432] = \$368 [159:0];
       end
     end
     if (pipe_rst) begin
-      \$520  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$522  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$521  = best_v;
-    if (\$317 ) begin
+    \$523  = best_v;
+    if (\$319 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$521  = 1'h0;
+        \$523  = 1'h0;
       end else begin
-        \$521  = merged_v;
+        \$523  = merged_v;
       end
     end
     if (pipe_rst) begin
-      \$521  = 1'h0;
+      \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$522  = best;
-    if (\$317 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-      end else begin
-        \$522  = merged;
-      end
-    end
-    if (pipe_rst) begin
-      \$522  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$523  = cap_fld;
-    if (\$317 ) begin
+    \$524  = best;
+    if (\$319 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$523  = t4_fld;
+        \$524  = merged;
       end
     end
     if (pipe_rst) begin
-      \$523  = 6'h00;
+      \$524  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$524  = cap_val;
-    if (\$317 ) begin
+    \$525  = cap_fld;
+    if (\$319 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$524  = val4;
+        \$525  = t4_fld;
       end
     end
     if (pipe_rst) begin
-      \$524  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$525  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$526  = cap_val;
+    if (\$319 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+      end else begin
+        \$526  = val4;
+      end
+    end
+    if (pipe_rst) begin
+      \$526  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -49990,37 +50895,37 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
     (* full_case = 32'd1 *)
     casez (qi)
       4'h0:
-          \$216  = buf0;
+          \$219  = buf0;
       4'h1:
-          \$216  = buf1;
+          \$219  = buf1;
       4'h2:
-          \$216  = buf2;
+          \$219  = buf2;
       4'h3:
-          \$216  = buf3;
+          \$219  = buf3;
       4'h4:
-          \$216  = buf4;
+          \$219  = buf4;
       4'h5:
-          \$216  = buf5;
+          \$219  = buf5;
       4'h6:
-          \$216  = buf6;
+          \$219  = buf6;
       4'h7:
-          \$216  = buf7;
+          \$219  = buf7;
       4'h8:
-          \$216  = buf8;
+          \$219  = buf8;
       4'h9:
-          \$216  = buf9;
+          \$219  = buf9;
       4'ha:
-          \$216  = buf10;
+          \$219  = buf10;
       4'hb:
-          \$216  = buf11;
+          \$219  = buf11;
       4'hc:
-          \$216  = buf12;
+          \$219  = buf12;
       4'hd:
-          \$216  = buf13;
+          \$219  = buf13;
       4'he:
-          \$216  = buf14;
+          \$219  = buf14;
       4'hf:
-          \$216  = buf15;
+          \$219  = buf15;
     endcase
   end
   always @* begin
@@ -50028,37 +50933,37 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
     (* full_case = 32'd1 *)
     casez (qi1)
       4'h0:
-          \$217  = buf0;
+          \$220  = buf0;
       4'h1:
-          \$217  = buf1;
+          \$220  = buf1;
       4'h2:
-          \$217  = buf2;
+          \$220  = buf2;
       4'h3:
-          \$217  = buf3;
+          \$220  = buf3;
       4'h4:
-          \$217  = buf4;
+          \$220  = buf4;
       4'h5:
-          \$217  = buf5;
+          \$220  = buf5;
       4'h6:
-          \$217  = buf6;
+          \$220  = buf6;
       4'h7:
-          \$217  = buf7;
+          \$220  = buf7;
       4'h8:
-          \$217  = buf8;
+          \$220  = buf8;
       4'h9:
-          \$217  = buf9;
+          \$220  = buf9;
       4'ha:
-          \$217  = buf10;
+          \$220  = buf10;
       4'hb:
-          \$217  = buf11;
+          \$220  = buf11;
       4'hc:
-          \$217  = buf12;
+          \$220  = buf12;
       4'hd:
-          \$217  = buf13;
+          \$220  = buf13;
       4'he:
-          \$217  = buf14;
+          \$220  = buf14;
       4'hf:
-          \$217  = buf15;
+          \$220  = buf15;
     endcase
   end
   always @* begin
@@ -50066,119 +50971,43 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
     (* full_case = 32'd1 *)
     casez (\$25 [3:0])
       4'h0:
-          \$218  = buf0;
+          \$221  = buf0;
       4'h1:
-          \$218  = buf1;
+          \$221  = buf1;
       4'h2:
-          \$218  = buf2;
+          \$221  = buf2;
       4'h3:
-          \$218  = buf3;
+          \$221  = buf3;
       4'h4:
-          \$218  = buf4;
+          \$221  = buf4;
       4'h5:
-          \$218  = buf5;
+          \$221  = buf5;
       4'h6:
-          \$218  = buf6;
+          \$221  = buf6;
       4'h7:
-          \$218  = buf7;
+          \$221  = buf7;
       4'h8:
-          \$218  = buf8;
+          \$221  = buf8;
       4'h9:
-          \$218  = buf9;
+          \$221  = buf9;
       4'ha:
-          \$218  = buf10;
+          \$221  = buf10;
       4'hb:
-          \$218  = buf11;
+          \$221  = buf11;
       4'hc:
-          \$218  = buf12;
+          \$221  = buf12;
       4'hd:
-          \$218  = buf13;
+          \$221  = buf13;
       4'he:
-          \$218  = buf14;
+          \$221  = buf14;
       4'hf:
-          \$218  = buf15;
+          \$221  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     (* full_case = 32'd1 *)
     casez (qi)
-      4'h0:
-          \$266  = buf0;
-      4'h1:
-          \$266  = buf1;
-      4'h2:
-          \$266  = buf2;
-      4'h3:
-          \$266  = buf3;
-      4'h4:
-          \$266  = buf4;
-      4'h5:
-          \$266  = buf5;
-      4'h6:
-          \$266  = buf6;
-      4'h7:
-          \$266  = buf7;
-      4'h8:
-          \$266  = buf8;
-      4'h9:
-          \$266  = buf9;
-      4'ha:
-          \$266  = buf10;
-      4'hb:
-          \$266  = buf11;
-      4'hc:
-          \$266  = buf12;
-      4'hd:
-          \$266  = buf13;
-      4'he:
-          \$266  = buf14;
-      4'hf:
-          \$266  = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    (* full_case = 32'd1 *)
-    casez (qi1)
-      4'h0:
-          \$267  = buf0;
-      4'h1:
-          \$267  = buf1;
-      4'h2:
-          \$267  = buf2;
-      4'h3:
-          \$267  = buf3;
-      4'h4:
-          \$267  = buf4;
-      4'h5:
-          \$267  = buf5;
-      4'h6:
-          \$267  = buf6;
-      4'h7:
-          \$267  = buf7;
-      4'h8:
-          \$267  = buf8;
-      4'h9:
-          \$267  = buf9;
-      4'ha:
-          \$267  = buf10;
-      4'hb:
-          \$267  = buf11;
-      4'hc:
-          \$267  = buf12;
-      4'hd:
-          \$267  = buf13;
-      4'he:
-          \$267  = buf14;
-      4'hf:
-          \$267  = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gidx2)
       4'h0:
           \$268  = buf0;
       4'h1:
@@ -50216,7 +51045,7 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     (* full_case = 32'd1 *)
-    casez (gidx3)
+    casez (qi1)
       4'h0:
           \$269  = buf0;
       4'h1:
@@ -50254,7 +51083,7 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     (* full_case = 32'd1 *)
-    casez (gidx4)
+    casez (gidx2)
       4'h0:
           \$270  = buf0;
       4'h1:
@@ -50287,6 +51116,82 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
           \$270  = buf14;
       4'hf:
           \$270  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gidx3)
+      4'h0:
+          \$271  = buf0;
+      4'h1:
+          \$271  = buf1;
+      4'h2:
+          \$271  = buf2;
+      4'h3:
+          \$271  = buf3;
+      4'h4:
+          \$271  = buf4;
+      4'h5:
+          \$271  = buf5;
+      4'h6:
+          \$271  = buf6;
+      4'h7:
+          \$271  = buf7;
+      4'h8:
+          \$271  = buf8;
+      4'h9:
+          \$271  = buf9;
+      4'ha:
+          \$271  = buf10;
+      4'hb:
+          \$271  = buf11;
+      4'hc:
+          \$271  = buf12;
+      4'hd:
+          \$271  = buf13;
+      4'he:
+          \$271  = buf14;
+      4'hf:
+          \$271  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gidx4)
+      4'h0:
+          \$272  = buf0;
+      4'h1:
+          \$272  = buf1;
+      4'h2:
+          \$272  = buf2;
+      4'h3:
+          \$272  = buf3;
+      4'h4:
+          \$272  = buf4;
+      4'h5:
+          \$272  = buf5;
+      4'h6:
+          \$272  = buf6;
+      4'h7:
+          \$272  = buf7;
+      4'h8:
+          \$272  = buf8;
+      4'h9:
+          \$272  = buf9;
+      4'ha:
+          \$272  = buf10;
+      4'hb:
+          \$272  = buf11;
+      4'hc:
+          \$272  = buf12;
+      4'hd:
+          \$272  = buf13;
+      4'he:
+          \$272  = buf14;
+      4'hf:
+          \$272  = buf15;
     endcase
   end
   always @* begin
@@ -50571,9 +51476,9 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
     if (t2_first) begin
       if (t2_wrapped) begin
         r3v = 1'h1;
-      end else if (\$83 ) begin
+      end else if (\$88 ) begin
         r3v = 1'h1;
-      end else if (\$86 ) begin
+      end else if (\$91 ) begin
         r3v = 1'h1;
       end
     end
@@ -50586,11 +51491,11 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h05;
-      end else if (\$83 ) begin
+      end else if (\$88 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h06;
-      end else if (\$86 ) begin
+      end else if (\$91 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h16;
@@ -50600,36 +51505,36 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     r5v = 1'h0;
-    if (\$92 ) begin
+    if (\$97 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$93 ) begin
+            if (\$98 ) begin
               r5v = 1'h1;
             end
         6'h06:
-            if (\$101 ) begin
-              r5v = 1'h1;
-            end
-        6'h0f:
-            if (\$104 ) begin
-              r5v = 1'h1;
-            end
-        6'h10:
             if (\$106 ) begin
               r5v = 1'h1;
             end
+        6'h0f:
+            if (\$109 ) begin
+              r5v = 1'h1;
+            end
+        6'h10:
+            if (\$111 ) begin
+              r5v = 1'h1;
+            end
         6'h11:
-            if (\$117 ) begin
+            if (\$122 ) begin
               r5v = 1'h1;
             end
         6'h12:
-            if (\$128 ) begin
+            if (\$133 ) begin
               r5v = 1'h1;
-            end else if (\$140 ) begin
+            end else if (\$145 ) begin
               r5v = 1'h1;
             end
         6'h20:
-            if (\$142 ) begin
+            if (\$147 ) begin
               r5v = 1'h1;
             end
       endcase
@@ -50638,50 +51543,50 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     r5 = 33'h000000000;
-    if (\$92 ) begin
+    if (\$97 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$93 ) begin
+            if (\$98 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h0c;
             end
         6'h06:
-            if (\$101 ) begin
+            if (\$106 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h18;
             end
         6'h0f:
-            if (\$104 ) begin
+            if (\$109 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h10;
             end
         6'h10:
-            if (\$106 ) begin
+            if (\$111 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h11;
             end
         6'h11:
-            if (\$117 ) begin
+            if (\$122 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h12;
             end
         6'h12:
-            if (\$128 ) begin
+            if (\$133 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h13;
-            end else if (\$140 ) begin
+            end else if (\$145 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h14;
             end
         6'h20:
-            if (\$142 ) begin
+            if (\$147 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h1a;
@@ -50691,70 +51596,38 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$373  = \$195 ;
+    \$375  = \$198 ;
     if (pipe_rst) begin
-      \$373  = 1'h1;
+      \$375  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$374  = fire;
+    \$376  = fire;
     if (pipe_rst) begin
-      \$374  = 1'h0;
+      \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$375  = wr[3:0];
+    \$377  = wr[3:0];
     if (pipe_rst) begin
-      \$375  = 4'h0;
+      \$377  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$376  = i_beat__payload[63:0];
-    if (pipe_rst) begin
-      \$376  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$377  = buf0;
-    if (w_v) begin
-      casez (w_idx)
-        4'h0:
-            \$377  = \w_data$147 ;
-      endcase
-    end
-    if (pipe_rst) begin
-      \$377  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$378  = buf1;
-    if (w_v) begin
-      casez (w_idx)
-        4'h0:
-            /* empty */;
-        4'h1:
-            \$378  = \w_data$147 ;
-      endcase
-    end
+    \$378  = i_beat__payload[63:0];
     if (pipe_rst) begin
       \$378  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$379  = buf2;
+    \$379  = buf0;
     if (w_v) begin
       casez (w_idx)
         4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
             \$379  = \w_data$147 ;
       endcase
     end
@@ -50764,16 +51637,12 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$380  = buf3;
+    \$380  = buf1;
     if (w_v) begin
       casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
             \$380  = \w_data$147 ;
       endcase
     end
@@ -50783,7 +51652,43 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$381  = buf4;
+    \$381  = buf2;
+    if (w_v) begin
+      casez (w_idx)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            \$381  = \w_data$147 ;
+      endcase
+    end
+    if (pipe_rst) begin
+      \$381  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$382  = buf3;
+    if (w_v) begin
+      casez (w_idx)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            \$382  = \w_data$147 ;
+      endcase
+    end
+    if (pipe_rst) begin
+      \$382  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$383  = buf4;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -50795,16 +51700,16 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         4'h3:
             /* empty */;
         4'h4:
-            \$381  = \w_data$147 ;
+            \$383  = \w_data$147 ;
       endcase
     end
     if (pipe_rst) begin
-      \$381  = 64'h0000000000000000;
+      \$383  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$382  = buf5;
+    \$384  = buf5;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -50818,16 +51723,16 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         4'h4:
             /* empty */;
         4'h5:
-            \$382  = \w_data$147 ;
+            \$384  = \w_data$147 ;
       endcase
     end
     if (pipe_rst) begin
-      \$382  = 64'h0000000000000000;
+      \$384  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$383  = buf6;
+    \$385  = buf6;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -50843,16 +51748,16 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         4'h5:
             /* empty */;
         4'h6:
-            \$383  = \w_data$147 ;
+            \$385  = \w_data$147 ;
       endcase
     end
     if (pipe_rst) begin
-      \$383  = 64'h0000000000000000;
+      \$385  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$384  = buf7;
+    \$386  = buf7;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -50870,16 +51775,16 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         4'h6:
             /* empty */;
         4'h7:
-            \$384  = \w_data$147 ;
+            \$386  = \w_data$147 ;
       endcase
     end
     if (pipe_rst) begin
-      \$384  = 64'h0000000000000000;
+      \$386  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$385  = buf8;
+    \$387  = buf8;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -50899,16 +51804,16 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         4'h7:
             /* empty */;
         4'h8:
-            \$385  = \w_data$147 ;
+            \$387  = \w_data$147 ;
       endcase
     end
     if (pipe_rst) begin
-      \$385  = 64'h0000000000000000;
+      \$387  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$386  = buf9;
+    \$388  = buf9;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -50930,16 +51835,16 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         4'h8:
             /* empty */;
         4'h9:
-            \$386  = \w_data$147 ;
+            \$388  = \w_data$147 ;
       endcase
     end
     if (pipe_rst) begin
-      \$386  = 64'h0000000000000000;
+      \$388  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$387  = buf10;
+    \$389  = buf10;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -50963,16 +51868,16 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         4'h9:
             /* empty */;
         4'ha:
-            \$387  = \w_data$147 ;
+            \$389  = \w_data$147 ;
       endcase
     end
     if (pipe_rst) begin
-      \$387  = 64'h0000000000000000;
+      \$389  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$388  = buf11;
+    \$390  = buf11;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -50998,16 +51903,16 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         4'ha:
             /* empty */;
         4'hb:
-            \$388  = \w_data$147 ;
+            \$390  = \w_data$147 ;
       endcase
     end
     if (pipe_rst) begin
-      \$388  = 64'h0000000000000000;
+      \$390  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$389  = buf12;
+    \$391  = buf12;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -51035,16 +51940,16 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         4'hb:
             /* empty */;
         4'hc:
-            \$389  = \w_data$147 ;
+            \$391  = \w_data$147 ;
       endcase
     end
     if (pipe_rst) begin
-      \$389  = 64'h0000000000000000;
+      \$391  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$390  = buf13;
+    \$392  = buf13;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -51074,16 +51979,16 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         4'hc:
             /* empty */;
         4'hd:
-            \$390  = \w_data$147 ;
+            \$392  = \w_data$147 ;
       endcase
     end
     if (pipe_rst) begin
-      \$390  = 64'h0000000000000000;
+      \$392  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$391  = buf14;
+    \$393  = buf14;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -51115,16 +52020,16 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         4'hd:
             /* empty */;
         4'he:
-            \$391  = \w_data$147 ;
+            \$393  = \w_data$147 ;
       endcase
     end
     if (pipe_rst) begin
-      \$391  = 64'h0000000000000000;
+      \$393  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$392  = buf15;
+    \$394  = buf15;
     if (w_v) begin
       (* full_case = 32'd1 *)
       casez (w_idx)
@@ -51159,77 +52064,63 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
         4'he:
             /* empty */;
         4'hf:
-            \$392  = \w_data$147 ;
+            \$394  = \w_data$147 ;
       endcase
     end
     if (pipe_rst) begin
-      \$392  = 64'h0000000000000000;
+      \$394  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$393  = wr;
+    \$395  = wr;
     if (fire) begin
-      \$393  = \$196 [23:0];
+      \$395  = \$199 [23:0];
     end
-    if (pipe_rst) begin
-      \$393  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$394  = in_nb;
-    if (fire) begin
-      if (i_beat__payload[72]) begin
-        \$394  = 23'h000000;
-      end else if (\$197 ) begin
-        \$394  = \$198 [22:0];
-      end
-    end
-    if (pipe_rst) begin
-      \$394  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$395  = \$201 [23:0];
     if (pipe_rst) begin
       \$395  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$396  = \$208 [22:0];
+    \$396  = in_nb;
+    if (fire) begin
+      if (i_beat__payload[72]) begin
+        \$396  = 23'h000000;
+      end else if (\$200 ) begin
+        \$396  = \$201 [22:0];
+      end
+    end
     if (pipe_rst) begin
       \$396  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$397  = lim;
+    \$397  = \$204 [23:0];
     if (pipe_rst) begin
       \$397  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$398  = \$210 ;
+    \$398  = \$211 [22:0];
     if (pipe_rst) begin
-      \$398  = 1'h0;
+      \$398  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$399  = cur_base;
+    \$399  = lim;
     if (pipe_rst) begin
       \$399  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$400  = \$215 [23:0];
+    \$400  = \$213 ;
     if (pipe_rst) begin
-      \$400  = 24'h000000;
+      \$400  = 1'h0;
     end
   end
   assign nkeep = \$8 [3:0];
@@ -51252,8 +52143,9 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   assign cn = \$37 [3:0];
   assign \in_nb$90  = \$60 [22:0];
   assign in_qa = { \$62 [22:0], 3'h0 };
+  assign in_lane_room = \$67 [3:0];
   assign val_be = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] };
-  assign rsh = \$87 [5:0];
+  assign rsh = \$92 [5:0];
   assign \i_beat__payload.data  = i_beat__payload[63:0];
   assign \i_beat__payload.keep  = i_beat__payload[71:64];
   assign \i_beat__payload.last  = i_beat__payload[72];
@@ -51334,41 +52226,42 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   assign \$24  = { 3'h0, i_job__payload[56:35] };
   assign \$60  = { 3'h0, \$59 [25:3] };
   assign \$61  = { 3'h0, i_job__payload[56:35] };
-  assign \$94  = 1'h0;
-  assign \$95  = cmp_p[0];
-  assign \$108  = 1'h0;
-  assign \$109  = cmp_n[0];
-  assign \$119  = 1'h0;
-  assign \$120  = cmp_n[0];
-  assign \$129  = 1'h0;
-  assign \$130  = cmp_h[0];
-  assign \$206  = { 3'h0, j[56:35] };
-  assign \$207  = { 3'h0, low[25:3] };
-  assign \$224  = { 3'h0, q[25:3] };
-  assign \$238  = { 3'h0, qa[25:3] };
-  assign \$260  = { 3'h0, i_job__payload[56:35] };
-  assign \$319  = \$318 ;
-  assign \$323  = \$322 ;
-  assign \$327  = \$326 ;
-  assign \$331  = \$330 ;
-  assign \$335  = \$334 ;
-  assign \$339  = \$338 ;
-  assign \$343  = \$342 ;
-  assign \$347  = \$346 ;
-  assign \$356  = \$355 ;
-  assign \$360  = \$359 ;
-  assign \$364  = \$363 ;
+  assign \$65  = { 3'h0, i_job__payload[56:35] };
+  assign \$99  = 1'h0;
+  assign \$100  = cmp_p[0];
+  assign \$113  = 1'h0;
+  assign \$114  = cmp_n[0];
+  assign \$124  = 1'h0;
+  assign \$125  = cmp_n[0];
+  assign \$134  = 1'h0;
+  assign \$135  = cmp_h[0];
+  assign \$209  = { 3'h0, j[56:35] };
+  assign \$210  = { 3'h0, low[25:3] };
+  assign \$227  = { 3'h0, q[25:3] };
+  assign \$241  = { 3'h0, qa[25:3] };
+  assign \$262  = { 3'h0, i_job__payload[56:35] };
+  assign \$321  = \$320 ;
+  assign \$325  = \$324 ;
+  assign \$329  = \$328 ;
+  assign \$333  = \$332 ;
+  assign \$337  = \$336 ;
+  assign \$341  = \$340 ;
+  assign \$345  = \$344 ;
+  assign \$349  = \$348 ;
+  assign \$358  = \$357 ;
+  assign \$362  = \$361 ;
+  assign \$366  = \$365 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.decoder.values.ends (pipe_rst, \port$5797$0 , \port$5799$0 , w_en, w_rdy, r_data, r_en, r_rdy, pipe_clk);
+module \appliance_top.decoder.values.ends (pipe_rst, \port$5865$0 , \port$5867$0 , w_en, w_rdy, r_data, r_en, r_rdy, pipe_clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$16  = 0;
   input pipe_rst;
   wire pipe_rst;
-  input [22:0] \port$5797$0 ;
-  wire [22:0] \port$5797$0 ;
-  input [24:0] \port$5799$0 ;
-  wire [24:0] \port$5799$0 ;
+  input [22:0] \port$5865$0 ;
+  wire [22:0] \port$5865$0 ;
+  input [24:0] \port$5867$0 ;
+  wire [24:0] \port$5867$0 ;
   input w_en;
   wire w_en;
   output w_rdy;
@@ -51442,7 +52335,7 @@ module \appliance_top.decoder.values.ends (pipe_rst, \port$5797$0 , \port$5799$0
   end
   always @(posedge pipe_clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$5799$0 , \port$5797$0  };
+      storage[w_port__addr] <= { \port$5867$0 , \port$5865$0  };
   end
   reg [47:0] _0_;
   always @(posedge pipe_clk) begin
@@ -51541,8 +52434,8 @@ module \appliance_top.decoder.values.ends (pipe_rst, \port$5797$0 , \port$5799$0
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$5799$0 , \port$5797$0  };
-  assign w_data = { \port$5799$0 , \port$5797$0  };
+  assign w_port__data = { \port$5867$0 , \port$5865$0  };
+  assign w_data = { \port$5867$0 , \port$5865$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -96652,7 +97545,7 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, i__valid, i__payload
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data, host_commit, rp_host__en, \port$28545$0 , \port$28547$0 , \port$28549$0 , \port$28551$0 , \port$28553$0 , \port$28555$0 , \port$28557$0 , \port$28559$0 , \port$28561$0 , rd_slot, rp_eval__en, host_error, clk);
+module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data, host_commit, rp_host__en, \port$28818$0 , \port$28820$0 , \port$28822$0 , \port$28824$0 , \port$28826$0 , \port$28828$0 , \port$28830$0 , \port$28832$0 , \port$28834$0 , rd_slot, rp_eval__en, host_error, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$20  = 0;
   input rst;
   wire rst;
@@ -96668,24 +97561,24 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   wire host_commit;
   input rp_host__en;
   wire rp_host__en;
-  input [15:0] \port$28545$0 ;
-  wire [15:0] \port$28545$0 ;
-  input [31:0] \port$28547$0 ;
-  wire [31:0] \port$28547$0 ;
-  input [31:0] \port$28549$0 ;
-  wire [31:0] \port$28549$0 ;
-  input [31:0] \port$28551$0 ;
-  wire [31:0] \port$28551$0 ;
-  input [31:0] \port$28553$0 ;
-  wire [31:0] \port$28553$0 ;
-  input [31:0] \port$28555$0 ;
-  wire [31:0] \port$28555$0 ;
-  input [31:0] \port$28557$0 ;
-  wire [31:0] \port$28557$0 ;
-  input [31:0] \port$28559$0 ;
-  wire [31:0] \port$28559$0 ;
-  input [31:0] \port$28561$0 ;
-  wire [31:0] \port$28561$0 ;
+  input [15:0] \port$28818$0 ;
+  wire [15:0] \port$28818$0 ;
+  input [31:0] \port$28820$0 ;
+  wire [31:0] \port$28820$0 ;
+  input [31:0] \port$28822$0 ;
+  wire [31:0] \port$28822$0 ;
+  input [31:0] \port$28824$0 ;
+  wire [31:0] \port$28824$0 ;
+  input [31:0] \port$28826$0 ;
+  wire [31:0] \port$28826$0 ;
+  input [31:0] \port$28828$0 ;
+  wire [31:0] \port$28828$0 ;
+  input [31:0] \port$28830$0 ;
+  wire [31:0] \port$28830$0 ;
+  input [31:0] \port$28832$0 ;
+  wire [31:0] \port$28832$0 ;
+  input [31:0] \port$28834$0 ;
+  wire [31:0] \port$28834$0 ;
   input [9:0] rd_slot;
   wire [9:0] rd_slot;
   input rp_eval__en;
@@ -98814,13 +99707,13 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   end
   always @(posedge clk) begin
     if (wp__en)
-      mem[{ \$4 , \port$28545$0 [9:0] }] <= { \port$28561$0 , \port$28559$0 , \port$28557$0 , \port$28555$0 , \port$28553$0 , \port$28551$0 , \port$28549$0 , \port$28547$0  };
+      mem[{ \$4 , \port$28818$0 [9:0] }] <= { \port$28834$0 , \port$28832$0 , \port$28830$0 , \port$28828$0 , \port$28826$0 , \port$28824$0 , \port$28822$0 , \port$28820$0  };
   end
   reg [255:0] _0_;
   reg [255:0] _1_;
   always @(posedge clk) begin
     if (rp_host__en) begin
-      _0_ <= mem[{ \$15 , \port$28545$0 [9:0] }];
+      _0_ <= mem[{ \$15 , \port$28818$0 [9:0] }];
     end
     if (rp_eval__en) begin
       _1_ <= mem[{ \$12 , rd_slot }];
@@ -98834,36 +99727,36 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   assign active_next = active ^ \$1 ;
   assign \$2  = ~ boundary;
   assign pending_base = pending & \$2 ;
-  assign \$3  = active_next >> \port$28545$0 [9:0];
+  assign \$3  = active_next >> \port$28818$0 [9:0];
   assign \$4  = ~ \$3 ;
-  assign \$5  = \port$28545$0  < 11'h400;
+  assign \$5  = \port$28818$0  < 11'h400;
   assign \$6  = host_commit & \$5 ;
-  assign \$7  = | \port$28561$0 [31:16];
-  assign \$8  = | \port$28561$0 [15:0];
+  assign \$7  = | \port$28834$0 [31:16];
+  assign \$8  = | \port$28834$0 [15:0];
   assign \$9  = \$7  & \$8 ;
-  assign \$10  = \port$28561$0 [15:0] <= \port$28561$0 [31:16];
+  assign \$10  = \port$28834$0 [15:0] <= \port$28834$0 [31:16];
   assign \$11  = \$9  & \$10 ;
   assign wp__en = \$6  & \$11 ;
   assign \$12  = active >> rd_slot;
-  assign \$13  = active >> \port$28545$0 [9:0];
-  assign \$14  = pending >> \port$28545$0 [9:0];
+  assign \$13  = active >> \port$28818$0 [9:0];
+  assign \$14  = pending >> \port$28818$0 [9:0];
   assign \$15  = \$13  ^ \$14 ;
-  assign \$16  = \port$28545$0  < 11'h400;
+  assign \$16  = \port$28818$0  < 11'h400;
   assign \$17  = host_commit & \$16 ;
-  assign \$18  = | \port$28561$0 [31:16];
-  assign \$19  = | \port$28561$0 [15:0];
+  assign \$18  = | \port$28834$0 [31:16];
+  assign \$19  = | \port$28834$0 [15:0];
   assign \$20  = \$18  & \$19 ;
-  assign \$21  = \port$28561$0 [15:0] <= \port$28561$0 [31:16];
+  assign \$21  = \port$28834$0 [15:0] <= \port$28834$0 [31:16];
   assign \$22  = \$20  & \$21 ;
   assign \$23  = \$17  & \$22 ;
-  assign \$24  = 1'h1 << \port$28545$0 [9:0];
+  assign \$24  = 1'h1 << \port$28818$0 [9:0];
   assign \$25  = { 1023'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, pending_base } | \$24 ;
-  assign \$26  = \port$28545$0  < 11'h400;
+  assign \$26  = \port$28818$0  < 11'h400;
   assign \$27  = ~ \$26 ;
-  assign \$28  = | \port$28561$0 [31:16];
-  assign \$29  = | \port$28561$0 [15:0];
+  assign \$28  = | \port$28834$0 [31:16];
+  assign \$29  = | \port$28834$0 [15:0];
   assign \$30  = \$28  & \$29 ;
-  assign \$31  = \port$28561$0 [15:0] <= \port$28561$0 [31:16];
+  assign \$31  = \port$28834$0 [15:0] <= \port$28834$0 [31:16];
   assign \$32  = \$30  & \$31 ;
   assign \$33  = ~ \$32 ;
   assign \$34  = \$32  ? 2'h0 : 2'h3;
@@ -98903,21 +99796,21 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
       \$38  = 4'h0;
     end
   end
-  assign wp__addr = { \$4 , \port$28545$0 [9:0] };
-  assign host_slot = { 16'h0000, \port$28545$0  };
-  assign wp__data = { \port$28561$0 , \port$28559$0 , \port$28557$0 , \port$28555$0 , \port$28553$0 , \port$28551$0 , \port$28549$0 , \port$28547$0  };
-  assign host_data = { \port$28561$0 , \port$28559$0 , \port$28557$0 , \port$28555$0 , \port$28553$0 , \port$28551$0 , \port$28549$0 , \port$28547$0  };
+  assign wp__addr = { \$4 , \port$28818$0 [9:0] };
+  assign host_slot = { 16'h0000, \port$28818$0  };
+  assign wp__data = { \port$28834$0 , \port$28832$0 , \port$28830$0 , \port$28828$0 , \port$28826$0 , \port$28824$0 , \port$28822$0 , \port$28820$0  };
+  assign host_data = { \port$28834$0 , \port$28832$0 , \port$28830$0 , \port$28828$0 , \port$28826$0 , \port$28824$0 , \port$28822$0 , \port$28820$0  };
   assign rp_eval__addr = { \$12 , rd_slot };
   assign rd_en = rp_eval__en;
   assign rp_eval__data = rd_data;
-  assign rp_host__addr = { \$15 , \port$28545$0 [9:0] };
-  assign host_rd_slot = \port$28545$0 [9:0];
+  assign rp_host__addr = { \$15 , \port$28818$0 [9:0] };
+  assign host_rd_slot = \port$28818$0 [9:0];
   assign host_rd_en = rp_host__en;
   assign rp_host__data = host_rd_data;
-  assign \host_data.reserve0  = { \port$28553$0 [15:0], \port$28551$0 , \port$28549$0 , \port$28547$0  };
-  assign \host_data.reserve1  = { \port$28559$0 , \port$28557$0 , \port$28555$0 , \port$28553$0 [31:16] };
-  assign \host_data.fee_num  = \port$28561$0 [15:0];
-  assign \host_data.fee_den  = \port$28561$0 [31:16];
+  assign \host_data.reserve0  = { \port$28826$0 [15:0], \port$28824$0 , \port$28822$0 , \port$28820$0  };
+  assign \host_data.reserve1  = { \port$28832$0 , \port$28830$0 , \port$28828$0 , \port$28826$0 [31:16] };
+  assign \host_data.fee_num  = \port$28834$0 [15:0];
+  assign \host_data.fee_den  = \port$28834$0 [31:16];
   assign \rd_data.reserve0  = rd_data[111:0];
   assign \rd_data.reserve1  = rd_data[223:112];
   assign \rd_data.fee_num  = rd_data[239:224];
