@@ -241,8 +241,9 @@ class Backrun(wiring.Component):
     3-bit divider steps, whose path is 8.9 ns cell-only instead of 32.9; 28 / 43 in sessions 4–8,
     126 / 253 before), 1 + hops cycles of checks, then per touched pair 2 cycles of entry read and per
     sibling 3 cycles of record read/hand-over plus the ``EvalSearch`` pair latency (data
-    dependent, typically 285–350 on the realistic pools of the top benchmark in session 9 and
-    about 4 % more since session 10's fetch stage, 235–275 in session 8 at 2.2× the clock period;
+    dependent: on the realistic pools of the top benchmark 285–350 in session 9, about 4 % more with
+    session 10's fetch stage, then about 14 % fewer with session 11's radix-4 divider and microcode
+    (interpreter, realistic p50 417.5 → 357.5); 235–275 in session 8 at 2.2× the clock period;
     ``eval_program.run`` gives the exact count, see its docstring) and 1 cycle per
     opportunity record taken.
     ``mevblade bench top-rtl -o only=opportunities`` measures the total in the appliance top.
