@@ -178,8 +178,10 @@ class ApplianceTop(wiring.Component):
     Throughput
     ----------
     Input: the decoder's (up to 8 bytes/cycle). With header messages enabled the
-    output needs 2 + :data:`HEADER_WORDS` cycles per transaction, which bounds the
-    packet rate (the conformance / decode-engine mode); with them disabled the input
+    output needs 2 + :data:`PAYLOAD_WORDS` cycles per transaction, plus the few cycles
+    the next record takes to join once the holding register is free (it stays busy until
+    the header message's last word), which bounds the packet rate (the conformance /
+    decode-engine mode); with them disabled the input
     runs at the decoder's rate. Swap evaluation is one at a time: swaps arriving faster
     than the backrun unit evaluates them back-pressure the input.
 
