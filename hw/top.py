@@ -469,25 +469,33 @@ class ApplianceTop(wiring.Component):
             swp.o.ready.eq(record_take),
             is_swap.eq(swp.o.payload.is_swap & csr.selector_mask_enable.bit_select(swp.o.payload.fn, 1)),
         ]
+        out_stamp = Signal(32)  # word 1's [63:32] of a message loaded now: the cycle it starts leaving
+        m.d.comb += out_stamp.eq(cycle[:32] + 1)
+
+        def load(name: str, kind: Value | int, payload_words: int, msg_seq: Value, stamp: Value, source: int,
+                 follows: Value | int = 0) -> list[Any]:
+            """The statements that load a message into the framer: its words 0 and 1 (the module
+            docstring's format) into ``pre``, its payload source, the word index back to 0."""
+            words01 = Signal(128, name=name)
+            m.d.comb += [
+                words01[16:32].eq(0),  # every bit driven (no undriven bits in synthesis)
+                words01[0:8].eq(kind),
+                words01[8:16].eq(payload_words),
+                words01[SWAP_FOLLOWS_BIT].eq(follows),
+                words01[32:64].eq(msg_seq),
+                words01[64:96].eq(stamp),
+                words01[96:128].eq(out_stamp),
+            ]
+            return [pre.eq(words01), src.eq(source), widx.eq(0)]
+
         with m.If(transfer):
             m.d.sync += [left.eq(left - 1), widx.eq(widx + 1)]
             with m.If(left == 1):
                 m.d.sync += hold_busy.eq(0)  # a header message's last word: the holding register is free
         with m.If(record_take):
-            preamble = Signal(128)
-            m.d.comb += [
-                preamble[16:32].eq(0),  # every bit driven (no undriven bits in synthesis)
-                preamble[0:8].eq(MSG_TX_HEADER),
-                preamble[8:16].eq(PAYLOAD_WORDS),
-                preamble[SWAP_FOLLOWS_BIT].eq(is_swap & emit_swaps),
-                preamble[32:64].eq(seq),
-                preamble[64:96].eq(hold_stamp),
-                preamble[96:128].eq(cycle[:32] + 1),
-            ]
+            m.d.sync += load("preamble", MSG_TX_HEADER, PAYLOAD_WORDS, seq, hold_stamp, _SRC_HEADER,
+                             follows=is_swap & emit_swaps)
             m.d.sync += [
-                pre.eq(preamble),
-                src.eq(_SRC_HEADER),
-                widx.eq(0),
                 left.eq(total_words * emit_headers),
                 hold_full.eq(0),
                 hold_busy.eq(emit_headers),
@@ -506,31 +514,14 @@ class ApplianceTop(wiring.Component):
                         br_stamp.eq(hold_stamp),
                     ]
         with m.Elif(swap_pend & (left == 0)):
-            spre = Signal(128)
-            m.d.comb += [
-                spre[16:32].eq(0),
-                spre[0:8].eq(MSG_SWAP),
-                spre[8:16].eq(SWAP_WORDS),
-                spre[32:64].eq(seq),
-                spre[64:96].eq(swap_stamp),
-                spre[96:128].eq(cycle[:32] + 1),
-            ]
-            m.d.sync += [pre.eq(spre), src.eq(_SRC_SWAP), widx.eq(0), left.eq(PREAMBLE_WORDS + SWAP_WORDS),
-                         swap_pend.eq(0), seq.eq(seq + 1)]
+            m.d.sync += load("spre", MSG_SWAP, SWAP_WORDS, seq, swap_stamp, _SRC_SWAP)
+            m.d.sync += [left.eq(PREAMBLE_WORDS + SWAP_WORDS), swap_pend.eq(0), seq.eq(seq + 1)]
         if self.evaluator:  # backrun records (the front-end build has none)
             with m.Elif(opp_go):
-                opre = Signal(128)
                 brec = br.o.payload
-                m.d.comb += [
-                    opre[16:32].eq(0),
-                    opre[0:8].eq(Mux(brec.cycle, MSG_CYCLE, Mux(brec.kind == RECORD_OPP, MSG_OPPORTUNITY, MSG_EVAL_DONE))),
-                    opre[8:16].eq(OPP_WORDS),
-                    opre[32:64].eq(Mux(brec.cycle, cyc_seq, brec.tag)),
-                    opre[64:96].eq(cur_stamp),
-                    opre[96:128].eq(cycle[:32] + 1),
-                ]
-                m.d.sync += [pre.eq(opre), opp_rec.eq(brec.as_value()), src.eq(_SRC_RECORD), widx.eq(0),
-                             left.eq(PREAMBLE_WORDS + OPP_WORDS)]
+                kind = Mux(brec.cycle, MSG_CYCLE, Mux(brec.kind == RECORD_OPP, MSG_OPPORTUNITY, MSG_EVAL_DONE))
+                m.d.sync += load("opre", kind, OPP_WORDS, Mux(brec.cycle, cyc_seq, brec.tag), cur_stamp, _SRC_RECORD)
+                m.d.sync += [opp_rec.eq(brec.as_value()), left.eq(PREAMBLE_WORDS + OPP_WORDS)]
                 with m.If(brec.cycle):
                     m.d.sync += cyc_seq.eq(cyc_seq + 1)
         with m.If(record_take & ~(is_swap & emit_swaps)):

@@ -68,20 +68,20 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire \$100 ;
   wire [32:0] \$101 ;
   wire \$102 ;
-  wire [32:0] \$103 ;
+  wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
+  wire [32:0] \$106 ;
   wire \$107 ;
-  wire [32:0] \$108 ;
+  wire \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire [32:0] \$113 ;
+  wire [32:0] \$111 ;
+  wire [32:0] \$112 ;
+  wire \$113 ;
   wire [32:0] \$114 ;
-  wire \$115 ;
+  wire [32:0] \$115 ;
   wire [32:0] \$116 ;
   wire [32:0] \$117 ;
   wire [32:0] \$118 ;
@@ -112,41 +112,41 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [32:0] \$140 ;
   wire [32:0] \$141 ;
   wire [32:0] \$142 ;
-  wire [32:0] \$143 ;
-  wire [32:0] \$144 ;
-  reg [63:0] \$145 ;
-  reg \$146 ;
-  reg \$147 ;
+  reg [63:0] \$143 ;
+  reg \$144 ;
+  reg \$145 ;
+  reg [8:0] \$146 ;
+  reg [8:0] \$147 ;
   reg [8:0] \$148 ;
   reg [8:0] \$149 ;
   wire \$15 ;
-  reg [8:0] \$150 ;
-  reg [8:0] \$151 ;
-  reg \$152 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg [31:0] \$152 ;
   reg \$153 ;
-  reg [31:0] \$154 ;
-  reg \$155 ;
-  reg [3011:0] \$156 ;
-  reg [255:0] \$157 ;
-  reg [31:0] \$158 ;
-  reg [4:0] \$159 ;
+  reg [3011:0] \$154 ;
+  reg [255:0] \$155 ;
+  reg [31:0] \$156 ;
+  reg [4:0] \$157 ;
+  reg [5:0] \$158 ;
+  reg [5:0] \$159 ;
   wire \$16 ;
-  reg [5:0] \$160 ;
-  reg [5:0] \$161 ;
-  reg \$162 ;
-  reg [127:0] \$163 ;
-  reg [1:0] \$164 ;
-  reg \$165 ;
-  reg [2222:0] \$166 ;
+  reg \$160 ;
+  reg [127:0] \$161 ;
+  reg [1:0] \$162 ;
+  reg \$163 ;
+  reg [2222:0] \$164 ;
+  reg [31:0] \$165 ;
+  reg [2263:0] \$166 ;
   reg [31:0] \$167 ;
-  reg [2263:0] \$168 ;
-  reg [31:0] \$169 ;
+  reg [31:0] \$168 ;
+  reg [383:0] \$169 ;
   wire \$17 ;
   reg [31:0] \$170 ;
-  reg [383:0] \$171 ;
-  reg [31:0] \$172 ;
-  reg [63:0] \$173 ;
-  reg [63:0] \$174 ;
+  reg [63:0] \$171 ;
+  reg [63:0] \$172 ;
+  reg [31:0] \$173 ;
+  reg [31:0] \$174 ;
   reg [31:0] \$175 ;
   reg [31:0] \$176 ;
   reg [31:0] \$177 ;
@@ -183,8 +183,6 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   reg [31:0] \$204 ;
   reg [31:0] \$205 ;
   reg [31:0] \$206 ;
-  reg [31:0] \$207 ;
-  reg [31:0] \$208 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
@@ -199,26 +197,26 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
+  wire [32:0] \$34 ;
   wire \$35 ;
   wire \$36 ;
-  wire [32:0] \$37 ;
-  wire [32:0] \$38 ;
-  wire \$39 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire [2:0] \$39 ;
   wire \$4 ;
   wire [2:0] \$40 ;
-  wire [2:0] \$41 ;
-  wire [31:0] \$42 ;
-  wire [32:0] \$43 ;
-  wire [1:0] \$44 ;
-  wire [2:0] \$45 ;
-  wire [3:0] \$46 ;
-  wire [4:0] \$47 ;
-  wire [5:0] \$48 ;
-  wire [6:0] \$49 ;
+  wire [31:0] \$41 ;
+  wire [1:0] \$42 ;
+  wire [2:0] \$43 ;
+  wire [3:0] \$44 ;
+  wire [4:0] \$45 ;
+  wire [5:0] \$46 ;
+  wire [6:0] \$47 ;
+  wire [7:0] \$48 ;
+  wire [8:0] \$49 ;
   wire \$5 ;
-  wire [7:0] \$50 ;
-  wire [8:0] \$51 ;
+  wire \$50 ;
+  wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
@@ -237,45 +235,45 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
+  wire [64:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
-  wire [64:0] \$71 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire [6:0] \$79 ;
+  wire [6:0] \$77 ;
+  wire [6:0] \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  wire [6:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
+  wire [6:0] \$82 ;
   wire \$83 ;
-  wire [6:0] \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  reg [7:0] \$87 ;
-  reg \$88 ;
-  wire [32:0] \$89 ;
+  wire \$84 ;
+  reg [7:0] \$85 ;
+  reg \$86 ;
+  wire [32:0] \$87 ;
+  wire [32:0] \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [32:0] \$90 ;
+  wire \$90 ;
   wire \$91 ;
-  wire \$92 ;
+  wire [32:0] \$92 ;
   wire \$93 ;
-  wire [32:0] \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire [64:0] \$97 ;
-  wire [64:0] \$98 ;
-  wire \$99 ;
+  wire \$94 ;
+  wire [64:0] \$95 ;
+  wire [64:0] \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire [32:0] \$99 ;
   reg [383:0] \$signal  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   wire a_take;
   wire beat_ok;
   wire begin_eval;
-  wire \begin_eval$283 ;
+  wire \begin_eval$284 ;
   (* init = 1'h0 *)
   wire br_pend;
   (* init = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
@@ -565,7 +563,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
   wire i__ready;
-  wire \i__ready$313 ;
+  wire \i__ready$314 ;
   wire \i__ready$68 ;
   reg i__valid;
   reg \i__valid$141  = 1'h0;
@@ -621,18 +619,18 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [3:0] \o__payload$179.path_len ;
   wire [159:0] \o__payload$179.recipient ;
   wire [1:0] \o__payload$179.router ;
-  wire [355:0] \o__payload$188 ;
-  wire [127:0] \o__payload$188.amount_in ;
-  wire \o__payload$188.base1 ;
-  wire [16:0] \o__payload$188.candidates ;
-  wire [7:0] \o__payload$188.count ;
-  wire \o__payload$188.cycle ;
-  wire \o__payload$188.direction ;
-  wire \o__payload$188.exact ;
-  wire [2:0] \o__payload$188.hop ;
-  wire \o__payload$188.kind ;
-  wire [127:0] \o__payload$188.profit ;
-  wire [15:0] \o__payload$188.sibling ;
+  wire [355:0] \o__payload$189 ;
+  wire [127:0] \o__payload$189.amount_in ;
+  wire \o__payload$189.base1 ;
+  wire [16:0] \o__payload$189.candidates ;
+  wire [7:0] \o__payload$189.count ;
+  wire \o__payload$189.cycle ;
+  wire \o__payload$189.direction ;
+  wire \o__payload$189.exact ;
+  wire [2:0] \o__payload$189.hop ;
+  wire \o__payload$189.kind ;
+  wire [127:0] \o__payload$189.profit ;
+  wire [15:0] \o__payload$189.sibling ;
   (* enum_base_type = "BackrunStatus" *)
   (* enum_value_000 = "EVALUATED" *)
   (* enum_value_001 = "NOT_SWAP" *)
@@ -641,12 +639,12 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   (* enum_value_100 = "EMPTY_POOL" *)
   (* enum_value_101 = "REVERTS" *)
   (* enum_value_110 = "HOST" *)
-  wire [2:0] \o__payload$188.status ;
-  wire [31:0] \o__payload$188.tag ;
-  wire [15:0] \o__payload$188.touched ;
-  wire [287:0] \o__payload$315 ;
-  wire [255:0] \o__payload$315.digest ;
-  wire [31:0] \o__payload$315.length ;
+  wire [2:0] \o__payload$189.status ;
+  wire [31:0] \o__payload$189.tag ;
+  wire [15:0] \o__payload$189.touched ;
+  wire [287:0] \o__payload$316 ;
+  wire [255:0] \o__payload$316.digest ;
+  wire [31:0] \o__payload$316.length ;
   wire [23:0] \o__payload.access_list_count ;
   wire [23:0] \o__payload.access_list_end ;
   wire [23:0] \o__payload.access_list_offset ;
@@ -735,6 +733,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   (* init = 32'd0 *)
   wire [31:0] opps;
   reg [127:0] opre;
+  wire [31:0] out_stamp;
   wire output_cfg_opportunities;
   wire output_cfg_swaps;
   wire output_cfg_tx_headers;
@@ -882,246 +881,244 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign record_take = \$29  & \$32 ;
   assign \$33  = selector_mask_enable >> \o__payload$179 [4:1];
   assign is_swap = \o__payload$179 [0] & \$33 ;
-  assign \$34  = ! left;
-  assign \$35  = swap_pend & \$34 ;
-  assign \$36  = is_swap & output_cfg_swaps;
-  assign \$37  = cycle_value[31:0] + 1'h1;
-  assign \$38  = cycle_value[31:0] + 1'h1;
-  assign \$39  = ! \o__payload$188 [0];
-  assign \$40  = \o__payload$188 [0] ? 3'h4 : 3'h3;
-  assign \$41  = \o__payload$188 [355] ? 3'h5 : \$40 ;
-  assign \$42  = \o__payload$188 [355] ? cyc_seq : \o__payload$188 [66:35];
-  assign \$43  = cycle_value[31:0] + 1'h1;
-  assign \$44  = 1'h0 + s_axis_tkeep[0];
-  assign \$45  = \$44  + s_axis_tkeep[1];
-  assign \$46  = \$45  + s_axis_tkeep[2];
-  assign \$47  = \$46  + s_axis_tkeep[3];
-  assign \$48  = \$47  + s_axis_tkeep[4];
-  assign \$49  = \$48  + s_axis_tkeep[5];
-  assign \$50  = \$49  + s_axis_tkeep[6];
-  assign \$51  = \$50  + s_axis_tkeep[7];
-  assign \$52  = ~ in_packet;
-  assign \$53  = ~ r_rdy;
+  assign \$34  = cycle_value[31:0] + 1'h1;
+  assign \$35  = ! left;
+  assign \$36  = swap_pend & \$35 ;
+  assign \$37  = is_swap & output_cfg_swaps;
+  assign \$38  = ! \o__payload$189 [0];
+  assign \$39  = \o__payload$189 [0] ? 3'h4 : 3'h3;
+  assign \$40  = \o__payload$189 [355] ? 3'h5 : \$39 ;
+  assign \$41  = \o__payload$189 [355] ? cyc_seq : \o__payload$189 [66:35];
+  assign \$42  = 1'h0 + s_axis_tkeep[0];
+  assign \$43  = \$42  + s_axis_tkeep[1];
+  assign \$44  = \$43  + s_axis_tkeep[2];
+  assign \$45  = \$44  + s_axis_tkeep[3];
+  assign \$46  = \$45  + s_axis_tkeep[4];
+  assign \$47  = \$46  + s_axis_tkeep[5];
+  assign \$48  = \$47  + s_axis_tkeep[6];
+  assign \$49  = \$48  + s_axis_tkeep[7];
+  assign \$50  = ~ in_packet;
+  assign \$51  = ~ r_rdy;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = ~ hold_full;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = ~ hold_full;
+  assign \$55  = ~ swap_pend;
   assign \$56  = \$54  & \$55 ;
-  assign \$57  = ~ swap_pend;
+  assign \$57  = ! left;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = ! left;
+  assign \$59  = ~ \i__valid$141 ;
   assign \$60  = \$58  & \$59 ;
-  assign \$61  = ~ \i__valid$141 ;
+  assign \$61  = ~ busy;
   assign \$62  = \$60  & \$61 ;
-  assign \$63  = ~ busy;
+  assign \$63  = ~ \o__valid$171 ;
   assign \$64  = \$62  & \$63 ;
-  assign \$65  = ~ \o__valid$171 ;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = ~ c__valid;
-  assign idle = \$66  & \$67 ;
-  assign \$68  = record_take | idle;
-  assign \$69  = ~ busy;
-  assign \$70  = \$68  & \$69 ;
-  assign begin_eval = \begin_eval$283  | \$70 ;
-  assign \$71  = cycle_value + 1'h1;
+  assign \$65  = ~ c__valid;
+  assign idle = \$64  & \$65 ;
+  assign \$66  = record_take | idle;
+  assign \$67  = ~ busy;
+  assign \$68  = \$66  & \$67 ;
+  assign begin_eval = \begin_eval$284  | \$68 ;
+  assign \$69  = cycle_value + 1'h1;
+  assign \$70  = ~ s_axis_tlast;
+  assign \$71  = control_flush | control_soft_reset;
   assign \$72  = ~ s_axis_tlast;
-  assign \$73  = control_flush | control_soft_reset;
-  assign \$74  = ~ s_axis_tlast;
-  assign \$75  = beat_ok & \$74 ;
-  assign \$76  = in_packet | \$75 ;
-  assign \$77  = c__valid & c__ready;
-  assign \$78  = \i__valid$141  & \i__ready$313 ;
-  assign \$79  = left - 1'h1;
-  assign \$80  = widx + 1'h1;
-  assign \$81  = left == 1'h1;
-  assign \$82  = ! left;
-  assign \$83  = swap_pend & \$82 ;
-  assign \$84  = 6'h36 * output_cfg_tx_headers;
-  assign \$85  = is_swap & output_cfg_swaps;
-  assign \$86  = is_swap & output_cfg_opportunities;
-  assign \$89  = seq + 1'h1;
-  assign \$90  = cyc_seq + 1'h1;
-  assign \$91  = is_swap & output_cfg_swaps;
-  assign \$92  = ~ \$91 ;
-  assign \$93  = record_take & \$92 ;
-  assign \$94  = seq + 1'h1;
-  assign \$95  = ~ draining;
-  assign \$96  = beat_ok & \$95 ;
-  assign \$97  = bytes_value + \$51 [3:0];
-  assign \$98  = packets_value + 1'h1;
-  assign \$99  = beat_ok & draining;
-  assign \$100  = \$99  & s_axis_tlast;
-  assign \$101  = drops_value + 1'h1;
-  assign \$102  = record_take & is_swap;
-  assign \$103  = swaps_value + 1'h1;
-  assign \$104  = ! \o__payload$188 [0];
-  assign \$105  = opp_go & \$104 ;
-  assign \$106  = ~ \o__payload$188 [355];
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = opportunities_value + 1'h1;
-  assign \$110  = opp_go & \$109 ;
-  assign \$111  = \o__payload$188 [3:1] == 3'h6;
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = host_evals_value + 1'h1;
-  assign \$114  = records_value + 1'h1;
-  assign \$115  = | hold_err;
-  assign \$116  = decode_errors_value + 1'h1;
-  assign \$117  = err_empty_value + 1'h1;
-  assign \$118  = err_unknown_type_value + 1'h1;
-  assign \$119  = err_truncated_value + 1'h1;
-  assign \$120  = err_trailing_bytes_value + 1'h1;
-  assign \$121  = err_non_canonical_size_value + 1'h1;
-  assign \$122  = err_leading_zero_value + 1'h1;
-  assign \$123  = err_overruns_parent_value + 1'h1;
-  assign \$124  = err_expected_string_value + 1'h1;
-  assign \$125  = err_expected_list_value + 1'h1;
-  assign \$126  = err_too_few_fields_value + 1'h1;
-  assign \$127  = err_too_many_fields_value + 1'h1;
-  assign \$128  = err_int_out_of_range_value + 1'h1;
-  assign \$129  = err_bad_address_value + 1'h1;
-  assign \$130  = err_bad_storage_key_value + 1'h1;
-  assign \$131  = err_missing_to_value + 1'h1;
-  assign \$132  = err_bad_v_value + 1'h1;
-  assign \$133  = err_bad_y_parity_value + 1'h1;
-  assign \$134  = err_bad_r_value + 1'h1;
-  assign \$135  = err_bad_s_value + 1'h1;
-  assign \$136  = err_high_s_value + 1'h1;
-  assign \$137  = err_no_blob_hashes_value + 1'h1;
-  assign \$138  = err_bad_blob_hash_value + 1'h1;
-  assign \$139  = err_empty_authorization_list_value + 1'h1;
-  assign \$140  = err_priority_fee_above_max_value + 1'h1;
-  assign \$141  = err_initcode_too_large_value + 1'h1;
-  assign \$142  = err_bad_sidecar_value + 1'h1;
-  assign \$143  = err_too_large_value + 1'h1;
-  assign \$144  = err_recovery_failed_value + 1'h1;
+  assign \$73  = beat_ok & \$72 ;
+  assign \$74  = in_packet | \$73 ;
+  assign \$75  = c__valid & c__ready;
+  assign \$76  = \i__valid$141  & \i__ready$314 ;
+  assign \$77  = left - 1'h1;
+  assign \$78  = widx + 1'h1;
+  assign \$79  = left == 1'h1;
+  assign \$80  = ! left;
+  assign \$81  = swap_pend & \$80 ;
+  assign \$82  = 6'h36 * output_cfg_tx_headers;
+  assign \$83  = is_swap & output_cfg_swaps;
+  assign \$84  = is_swap & output_cfg_opportunities;
+  assign \$87  = seq + 1'h1;
+  assign \$88  = cyc_seq + 1'h1;
+  assign \$89  = is_swap & output_cfg_swaps;
+  assign \$90  = ~ \$89 ;
+  assign \$91  = record_take & \$90 ;
+  assign \$92  = seq + 1'h1;
+  assign \$93  = ~ draining;
+  assign \$94  = beat_ok & \$93 ;
+  assign \$95  = bytes_value + \$49 [3:0];
+  assign \$96  = packets_value + 1'h1;
+  assign \$97  = beat_ok & draining;
+  assign \$98  = \$97  & s_axis_tlast;
+  assign \$99  = drops_value + 1'h1;
+  assign \$100  = record_take & is_swap;
+  assign \$101  = swaps_value + 1'h1;
+  assign \$102  = ! \o__payload$189 [0];
+  assign \$103  = opp_go & \$102 ;
+  assign \$104  = ~ \o__payload$189 [355];
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = opportunities_value + 1'h1;
+  assign \$108  = opp_go & \$107 ;
+  assign \$109  = \o__payload$189 [3:1] == 3'h6;
+  assign \$110  = \$108  & \$109 ;
+  assign \$111  = host_evals_value + 1'h1;
+  assign \$112  = records_value + 1'h1;
+  assign \$113  = | hold_err;
+  assign \$114  = decode_errors_value + 1'h1;
+  assign \$115  = err_empty_value + 1'h1;
+  assign \$116  = err_unknown_type_value + 1'h1;
+  assign \$117  = err_truncated_value + 1'h1;
+  assign \$118  = err_trailing_bytes_value + 1'h1;
+  assign \$119  = err_non_canonical_size_value + 1'h1;
+  assign \$120  = err_leading_zero_value + 1'h1;
+  assign \$121  = err_overruns_parent_value + 1'h1;
+  assign \$122  = err_expected_string_value + 1'h1;
+  assign \$123  = err_expected_list_value + 1'h1;
+  assign \$124  = err_too_few_fields_value + 1'h1;
+  assign \$125  = err_too_many_fields_value + 1'h1;
+  assign \$126  = err_int_out_of_range_value + 1'h1;
+  assign \$127  = err_bad_address_value + 1'h1;
+  assign \$128  = err_bad_storage_key_value + 1'h1;
+  assign \$129  = err_missing_to_value + 1'h1;
+  assign \$130  = err_bad_v_value + 1'h1;
+  assign \$131  = err_bad_y_parity_value + 1'h1;
+  assign \$132  = err_bad_r_value + 1'h1;
+  assign \$133  = err_bad_s_value + 1'h1;
+  assign \$134  = err_high_s_value + 1'h1;
+  assign \$135  = err_no_blob_hashes_value + 1'h1;
+  assign \$136  = err_bad_blob_hash_value + 1'h1;
+  assign \$137  = err_empty_authorization_list_value + 1'h1;
+  assign \$138  = err_priority_fee_above_max_value + 1'h1;
+  assign \$139  = err_initcode_too_large_value + 1'h1;
+  assign \$140  = err_bad_sidecar_value + 1'h1;
+  assign \$141  = err_too_large_value + 1'h1;
+  assign \$142  = err_recovery_failed_value + 1'h1;
   always @(posedge clk)
-    cycle_value <= \$145 ;
+    cycle_value <= \$143 ;
   always @(posedge clk)
-    in_packet <= \$146 ;
+    in_packet <= \$144 ;
   always @(posedge clk)
-    draining <= \$147 ;
+    draining <= \$145 ;
   always @(posedge clk)
-    router_venue0 <= \$148 ;
+    router_venue0 <= \$146 ;
   always @(posedge clk)
-    router_venue1 <= \$149 ;
+    router_venue1 <= \$147 ;
   always @(posedge clk)
-    router_venue2 <= \$150 ;
+    router_venue2 <= \$148 ;
   always @(posedge clk)
-    router_venue3 <= \$151 ;
+    router_venue3 <= \$149 ;
   always @(posedge clk)
-    c__valid <= \$152 ;
+    c__valid <= \$150 ;
   always @(posedge clk)
-    \i__valid$141  <= \$153 ;
+    \i__valid$141  <= \$151 ;
   always @(posedge clk)
-    cur_stamp <= \$154 ;
+    cur_stamp <= \$152 ;
   always @(posedge clk)
-    hold_full <= \$155 ;
+    hold_full <= \$153 ;
   always @(posedge clk)
-    hold_hdr <= \$156 ;
+    hold_hdr <= \$154 ;
   always @(posedge clk)
-    hold_digest <= \$157 ;
+    hold_digest <= \$155 ;
   always @(posedge clk)
-    hold_stamp <= \$158 ;
+    hold_stamp <= \$156 ;
   always @(posedge clk)
-    hold_err <= \$159 ;
+    hold_err <= \$157 ;
   always @(posedge clk)
-    left <= \$160 ;
+    left <= \$158 ;
   always @(posedge clk)
-    widx <= \$161 ;
+    widx <= \$159 ;
   always @(posedge clk)
-    hold_busy <= \$162 ;
+    hold_busy <= \$160 ;
   always @(posedge clk)
-    pre <= \$163 ;
+    pre <= \$161 ;
   always @(posedge clk)
-    src <= \$164 ;
+    src <= \$162 ;
   always @(posedge clk)
-    swap_pend <= \$165 ;
+    swap_pend <= \$163 ;
   always @(posedge clk)
-    swap_rec <= \$166 ;
+    swap_rec <= \$164 ;
   always @(posedge clk)
-    swap_stamp <= \$167 ;
+    swap_stamp <= \$165 ;
   always @(posedge clk)
-    \i__payload$143  <= \$168 ;
+    \i__payload$143  <= \$166 ;
   always @(posedge clk)
-    br_stamp <= \$169 ;
+    br_stamp <= \$167 ;
   always @(posedge clk)
-    seq <= \$170 ;
+    seq <= \$168 ;
   always @(posedge clk)
-    \$signal  <= \$171 ;
+    \$signal  <= \$169 ;
   always @(posedge clk)
-    cyc_seq <= \$172 ;
+    cyc_seq <= \$170 ;
   always @(posedge clk)
-    bytes_value <= \$173 ;
+    bytes_value <= \$171 ;
   always @(posedge clk)
-    packets_value <= \$174 ;
+    packets_value <= \$172 ;
   always @(posedge clk)
-    drops_value <= \$175 ;
+    drops_value <= \$173 ;
   always @(posedge clk)
-    swaps_value <= \$176 ;
+    swaps_value <= \$174 ;
   always @(posedge clk)
-    opportunities_value <= \$177 ;
+    opportunities_value <= \$175 ;
   always @(posedge clk)
-    host_evals_value <= \$178 ;
+    host_evals_value <= \$176 ;
   always @(posedge clk)
-    records_value <= \$179 ;
+    records_value <= \$177 ;
   always @(posedge clk)
-    decode_errors_value <= \$180 ;
+    decode_errors_value <= \$178 ;
   always @(posedge clk)
-    err_empty_value <= \$181 ;
+    err_empty_value <= \$179 ;
   always @(posedge clk)
-    err_unknown_type_value <= \$182 ;
+    err_unknown_type_value <= \$180 ;
   always @(posedge clk)
-    err_truncated_value <= \$183 ;
+    err_truncated_value <= \$181 ;
   always @(posedge clk)
-    err_trailing_bytes_value <= \$184 ;
+    err_trailing_bytes_value <= \$182 ;
   always @(posedge clk)
-    err_non_canonical_size_value <= \$185 ;
+    err_non_canonical_size_value <= \$183 ;
   always @(posedge clk)
-    err_leading_zero_value <= \$186 ;
+    err_leading_zero_value <= \$184 ;
   always @(posedge clk)
-    err_overruns_parent_value <= \$187 ;
+    err_overruns_parent_value <= \$185 ;
   always @(posedge clk)
-    err_expected_string_value <= \$188 ;
+    err_expected_string_value <= \$186 ;
   always @(posedge clk)
-    err_expected_list_value <= \$189 ;
+    err_expected_list_value <= \$187 ;
   always @(posedge clk)
-    err_too_few_fields_value <= \$190 ;
+    err_too_few_fields_value <= \$188 ;
   always @(posedge clk)
-    err_too_many_fields_value <= \$191 ;
+    err_too_many_fields_value <= \$189 ;
   always @(posedge clk)
-    err_int_out_of_range_value <= \$192 ;
+    err_int_out_of_range_value <= \$190 ;
   always @(posedge clk)
-    err_bad_address_value <= \$193 ;
+    err_bad_address_value <= \$191 ;
   always @(posedge clk)
-    err_bad_storage_key_value <= \$194 ;
+    err_bad_storage_key_value <= \$192 ;
   always @(posedge clk)
-    err_missing_to_value <= \$195 ;
+    err_missing_to_value <= \$193 ;
   always @(posedge clk)
-    err_bad_v_value <= \$196 ;
+    err_bad_v_value <= \$194 ;
   always @(posedge clk)
-    err_bad_y_parity_value <= \$197 ;
+    err_bad_y_parity_value <= \$195 ;
   always @(posedge clk)
-    err_bad_r_value <= \$198 ;
+    err_bad_r_value <= \$196 ;
   always @(posedge clk)
-    err_bad_s_value <= \$199 ;
+    err_bad_s_value <= \$197 ;
   always @(posedge clk)
-    err_high_s_value <= \$200 ;
+    err_high_s_value <= \$198 ;
   always @(posedge clk)
-    err_no_blob_hashes_value <= \$201 ;
+    err_no_blob_hashes_value <= \$199 ;
   always @(posedge clk)
-    err_bad_blob_hash_value <= \$202 ;
+    err_bad_blob_hash_value <= \$200 ;
   always @(posedge clk)
-    err_empty_authorization_list_value <= \$203 ;
+    err_empty_authorization_list_value <= \$201 ;
   always @(posedge clk)
-    err_priority_fee_above_max_value <= \$204 ;
+    err_priority_fee_above_max_value <= \$202 ;
   always @(posedge clk)
-    err_initcode_too_large_value <= \$205 ;
+    err_initcode_too_large_value <= \$203 ;
   always @(posedge clk)
-    err_bad_sidecar_value <= \$206 ;
+    err_bad_sidecar_value <= \$204 ;
   always @(posedge clk)
-    err_too_large_value <= \$207 ;
+    err_too_large_value <= \$205 ;
   always @(posedge clk)
-    err_recovery_failed_value <= \$208 ;
+    err_recovery_failed_value <= \$206 ;
   \appliance_top.backrun  backrun (
-    .begin_eval(\begin_eval$283 ),
+    .begin_eval(\begin_eval$284 ),
     .busy(busy),
     .c__payload(c__payload),
     .c__ready(c__ready),
@@ -1130,10 +1127,10 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .dwp__addr(dir_index),
     .dwp__en(dir_we),
     .\i__payload$100 (\i__payload$143 ),
-    .i__ready(\i__ready$313 ),
+    .i__ready(\i__ready$314 ),
     .i__valid(\i__valid$141 ),
     .maxc(maxc),
-    .o__payload(\o__payload$188 ),
+    .o__payload(\o__payload$189 ),
     .\o__ready$112 (opp_go),
     .o__valid(\o__valid$171 ),
     .pipe_clk(clk),
@@ -1141,21 +1138,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pool_rd_data(pool_rd_data),
     .pool_rd_en(rd_en),
     .pool_rd_slot(rd_slot),
-    .\port$28876$0 (dir_data_0_value),
-    .\port$28878$0 (dir_data_1_value),
-    .\port$28880$0 (dir_data_2_value),
-    .\port$28882$0 (dir_data_3_value),
-    .\port$28884$0 (dir_data_4_value),
-    .\port$28886$0 (dir_data_5_value),
-    .\port$28888$0 (dir_data_6_value),
-    .\port$28890$0 (dir_data_7_value),
-    .\port$28892$0 (dir_data_8_value),
-    .\port$28894$0 (dir_data_9_value),
-    .\port$28896$0 (dir_data_10_value),
-    .\port$28898$0 (dir_data_11_value),
-    .\port$28900$0 (dir_data_12_value),
-    .\port$28902$0 (dir_data_13_value),
-    .\port$28904$0 (dir_data_14_value[29:0])
+    .\port$28874$0 (dir_data_0_value),
+    .\port$28876$0 (dir_data_1_value),
+    .\port$28878$0 (dir_data_2_value),
+    .\port$28880$0 (dir_data_3_value),
+    .\port$28882$0 (dir_data_4_value),
+    .\port$28884$0 (dir_data_5_value),
+    .\port$28886$0 (dir_data_6_value),
+    .\port$28888$0 (dir_data_7_value),
+    .\port$28890$0 (dir_data_8_value),
+    .\port$28892$0 (dir_data_9_value),
+    .\port$28894$0 (dir_data_10_value),
+    .\port$28896$0 (dir_data_11_value),
+    .\port$28898$0 (dir_data_12_value),
+    .\port$28900$0 (dir_data_13_value),
+    .\port$28902$0 (dir_data_14_value[29:0])
   );
   \appliance_top.csr  csr (
     .bus__araddr(s_axil_araddr),
@@ -1262,7 +1259,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pool_data_5_cur(pool_data_5_value),
     .pool_data_6_cur(pool_data_6_value),
     .pool_data_7_cur(pool_data_7_value),
-    .\port$28619$0 (host_rd_data),
+    .\port$28617$0 (host_rd_data),
     .records_rd(records_value),
     .router_cfg_valid(router_cfg_valid),
     .router_cfg_venue(router_cfg_venue),
@@ -1306,7 +1303,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .i__payload(\i__payload$70 ),
     .i__ready(i__ready),
     .i__valid(\i__valid$67 ),
-    .o__payload(\o__payload$315 ),
+    .o__payload(\o__payload$316 ),
     .o__ready(a_take),
     .o__valid(\o__valid$147 ),
     .pipe_clk(clk),
@@ -1319,15 +1316,15 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .host_error(status_pool_error),
     .host_pending(status_pool_busy),
     .host_rd_data(host_rd_data),
-    .\port$28818$0 (pool_addr_index),
-    .\port$28820$0 (pool_data_0_value),
-    .\port$28822$0 (pool_data_1_value),
-    .\port$28824$0 (pool_data_2_value),
-    .\port$28826$0 (pool_data_3_value),
-    .\port$28828$0 (pool_data_4_value),
-    .\port$28830$0 (pool_data_5_value),
-    .\port$28832$0 (pool_data_6_value),
-    .\port$28834$0 (pool_data_7_value),
+    .\port$28816$0 (pool_addr_index),
+    .\port$28818$0 (pool_data_0_value),
+    .\port$28820$0 (pool_data_1_value),
+    .\port$28822$0 (pool_data_2_value),
+    .\port$28824$0 (pool_data_3_value),
+    .\port$28826$0 (pool_data_4_value),
+    .\port$28828$0 (pool_data_5_value),
+    .\port$28830$0 (pool_data_6_value),
+    .\port$28832$0 (pool_data_7_value),
     .rd_data(pool_rd_data),
     .rd_slot(rd_slot),
     .rp_eval__en(rd_en),
@@ -1581,13 +1578,13 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     (* full_case = 32'd1 *)
     casez (\o__payload$179 [10:9])
       2'h0:
-          \$87  = router_venue0[7:0];
+          \$85  = router_venue0[7:0];
       2'h1:
-          \$87  = router_venue1[7:0];
+          \$85  = router_venue1[7:0];
       2'h2:
-          \$87  = router_venue2[7:0];
+          \$85  = router_venue2[7:0];
       2'h3:
-          \$87  = router_venue3[7:0];
+          \$85  = router_venue3[7:0];
     endcase
   end
   always @* begin
@@ -1595,13 +1592,13 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     (* full_case = 32'd1 *)
     casez (\o__payload$179 [10:9])
       2'h0:
-          \$88  = router_venue0[8];
+          \$86  = router_venue0[8];
       2'h1:
-          \$88  = router_venue1[8];
+          \$86  = router_venue1[8];
       2'h2:
-          \$88  = router_venue2[8];
+          \$86  = router_venue2[8];
       2'h3:
-          \$88  = router_venue3[8];
+          \$86  = router_venue3[8];
     endcase
   end
   always @* begin
@@ -1638,77 +1635,111 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
       preamble[31:17] = 15'h0000;
       preamble[7:0] = 8'h01;
       preamble[15:8] = 8'h34;
-      preamble[16] = \$36 ;
+      preamble[16] = \$37 ;
       preamble[63:32] = seq;
       preamble[95:64] = hold_stamp;
-      preamble[127:96] = \$37 [31:0];
+      preamble[127:96] = \$34 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     spre = 128'h00000000000000000000000000000000;
     if (record_take) begin
-    end else if (\$35 ) begin
-      spre[31:16] = 16'h0000;
+    end else if (\$36 ) begin
+      spre[31:17] = 15'h0000;
       spre[7:0] = 8'h02;
       spre[15:8] = 8'h23;
+      spre[16] = 1'h0;
       spre[63:32] = seq;
       spre[95:64] = swap_stamp;
-      spre[127:96] = \$38 [31:0];
+      spre[127:96] = \$34 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     opre = 128'h00000000000000000000000000000000;
     if (record_take) begin
-    end else if (\$35 ) begin
+    end else if (\$36 ) begin
     end else if (opp_go) begin
-      opre[31:16] = 16'h0000;
-      opre[7:0] = { 5'h00, \$41  };
+      opre[31:17] = 15'h0000;
+      opre[7:0] = { 5'h00, \$40  };
       opre[15:8] = 8'h06;
-      opre[63:32] = \$42 ;
+      opre[16] = 1'h0;
+      opre[63:32] = \$41 ;
       opre[95:64] = cur_stamp;
-      opre[127:96] = \$43 [31:0];
+      opre[127:96] = \$34 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$145  = \$71 [63:0];
+    \$143  = \$69 [63:0];
     if (rst) begin
-      \$145  = 64'h0000000000000000;
+      \$143  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$146  = in_packet;
+    \$144  = in_packet;
     if (beat_ok) begin
-      \$146  = \$72 ;
+      \$144  = \$70 ;
     end
     if (rst) begin
-      \$146  = 1'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$147  = draining;
+    \$145  = draining;
     if (beat_ok) begin
       if (s_axis_tlast) begin
-        \$147  = 1'h0;
+        \$145  = 1'h0;
       end
     end
-    if (\$73 ) begin
-      \$147  = \$76 ;
+    if (\$71 ) begin
+      \$145  = \$74 ;
     end
     if (rst) begin
-      \$147  = 1'h0;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$148  = router_venue0;
+    \$146  = router_venue0;
     if (cfg_we) begin
       casez (router_sel_index[1:0])
         2'h0:
+            \$146  = { router_cfg_venue_valid, router_cfg_venue };
+      endcase
+    end
+    if (rst) begin
+      \$146  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$147  = router_venue1;
+    if (cfg_we) begin
+      casez (router_sel_index[1:0])
+        2'h0:
+            /* empty */;
+        2'h1:
+            \$147  = { router_cfg_venue_valid, router_cfg_venue };
+      endcase
+    end
+    if (rst) begin
+      \$147  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$148  = router_venue2;
+    if (cfg_we) begin
+      casez (router_sel_index[1:0])
+        2'h0:
+            /* empty */;
+        2'h1:
+            /* empty */;
+        2'h2:
             \$148  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
@@ -1718,39 +1749,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$149  = router_venue1;
-    if (cfg_we) begin
-      casez (router_sel_index[1:0])
-        2'h0:
-            /* empty */;
-        2'h1:
-            \$149  = { router_cfg_venue_valid, router_cfg_venue };
-      endcase
-    end
-    if (rst) begin
-      \$149  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$150  = router_venue2;
-    if (cfg_we) begin
-      casez (router_sel_index[1:0])
-        2'h0:
-            /* empty */;
-        2'h1:
-            /* empty */;
-        2'h2:
-            \$150  = { router_cfg_venue_valid, router_cfg_venue };
-      endcase
-    end
-    if (rst) begin
-      \$150  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$151  = router_venue3;
+    \$149  = router_venue3;
     if (cfg_we) begin
       (* full_case = 32'd1 *)
       casez (router_sel_index[1:0])
@@ -1761,41 +1760,67 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         2'h2:
             /* empty */;
         2'h3:
-            \$151  = { router_cfg_venue_valid, router_cfg_venue };
+            \$149  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$151  = 9'h000;
+      \$149  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$152  = c__valid;
-    if (\$77 ) begin
-      \$152  = 1'h0;
+    \$150  = c__valid;
+    if (\$75 ) begin
+      \$150  = 1'h0;
     end
     if (cyc_cmd_go) begin
-      \$152  = 1'h1;
+      \$150  = 1'h1;
     end
     if (pipe_rst) begin
-      \$152  = 1'h0;
+      \$150  = 1'h0;
     end
     if (rst) begin
-      \$152  = 1'h0;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$153  = \i__valid$141 ;
-    if (\$78 ) begin
-      \$153  = 1'h0;
+    \$151  = \i__valid$141 ;
+    if (\$76 ) begin
+      \$151  = 1'h0;
     end
     if (record_take) begin
-      if (\$86 ) begin
-        \$153  = 1'h1;
+      if (\$84 ) begin
+        \$151  = 1'h1;
       end
     end
     if (pipe_rst) begin
+      \$151  = 1'h0;
+    end
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$152  = cur_stamp;
+    if (\$76 ) begin
+      \$152  = br_stamp;
+    end
+    if (rst) begin
+      \$152  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$153  = hold_full;
+    if (a_take) begin
+      \$153  = 1'h1;
+    end
+    if (record_take) begin
+      \$153  = 1'h0;
+    end
+    if (pipe_rst) begin
       \$153  = 1'h0;
     end
     if (rst) begin
@@ -1804,183 +1829,184 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$154  = cur_stamp;
-    if (\$78 ) begin
-      \$154  = br_stamp;
+    \$154  = hold_hdr;
+    if (a_take) begin
+      \$154  = o__payload;
     end
     if (rst) begin
-      \$154  = 32'd0;
+      \$154  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$155  = hold_full;
+    \$155  = hold_digest;
     if (a_take) begin
-      \$155  = 1'h1;
+      \$155  = \o__payload$316 [255:0];
+    end
+    if (rst) begin
+      \$155  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$156  = hold_stamp;
+    if (a_take) begin
+      \$156  = r_data;
+    end
+    if (rst) begin
+      \$156  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$157  = hold_err;
+    if (a_take) begin
+      \$157  = o__payload[4:0];
+    end
+    if (rst) begin
+      \$157  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$158  = left;
+    if (transfer) begin
+      \$158  = \$77 [5:0];
     end
     if (record_take) begin
-      \$155  = 1'h0;
+      \$158  = \$82 [5:0];
+    end else if (\$81 ) begin
+      \$158  = 6'h25;
+    end else if (opp_go) begin
+      \$158  = 6'h08;
     end
     if (pipe_rst) begin
-      \$155  = 1'h0;
+      \$158  = 6'h00;
     end
     if (rst) begin
-      \$155  = 1'h0;
+      \$158  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$156  = hold_hdr;
-    if (a_take) begin
-      \$156  = o__payload;
-    end
-    if (rst) begin
-      \$156  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$157  = hold_digest;
-    if (a_take) begin
-      \$157  = \o__payload$315 [255:0];
-    end
-    if (rst) begin
-      \$157  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$158  = hold_stamp;
-    if (a_take) begin
-      \$158  = r_data;
-    end
-    if (rst) begin
-      \$158  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$159  = hold_err;
-    if (a_take) begin
-      \$159  = o__payload[4:0];
-    end
-    if (rst) begin
-      \$159  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$160  = left;
+    \$159  = widx;
     if (transfer) begin
-      \$160  = \$79 [5:0];
+      \$159  = \$78 [5:0];
     end
     if (record_take) begin
-      \$160  = \$84 [5:0];
-    end else if (\$83 ) begin
-      \$160  = 6'h25;
+      \$159  = 6'h00;
+    end else if (\$81 ) begin
+      \$159  = 6'h00;
     end else if (opp_go) begin
-      \$160  = 6'h08;
-    end
-    if (pipe_rst) begin
-      \$160  = 6'h00;
+      \$159  = 6'h00;
     end
     if (rst) begin
-      \$160  = 6'h00;
+      \$159  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$161  = widx;
+    \$160  = hold_busy;
     if (transfer) begin
-      \$161  = \$80 [5:0];
-    end
-    if (record_take) begin
-      \$161  = 6'h00;
-    end else if (\$83 ) begin
-      \$161  = 6'h00;
-    end else if (opp_go) begin
-      \$161  = 6'h00;
-    end
-    if (rst) begin
-      \$161  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$162  = hold_busy;
-    if (transfer) begin
-      if (\$81 ) begin
-        \$162  = 1'h0;
+      if (\$79 ) begin
+        \$160  = 1'h0;
       end
     end
     if (record_take) begin
-      \$162  = output_cfg_tx_headers;
+      \$160  = output_cfg_tx_headers;
     end
     if (pipe_rst) begin
-      \$162  = 1'h0;
+      \$160  = 1'h0;
     end
     if (rst) begin
-      \$162  = 1'h0;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$163  = pre;
+    \$161  = pre;
     if (record_take) begin
-      \$163  = preamble;
-    end else if (\$83 ) begin
-      \$163  = spre;
+      \$161  = preamble;
+    end else if (\$81 ) begin
+      \$161  = spre;
     end else if (opp_go) begin
-      \$163  = opre;
+      \$161  = opre;
     end
     if (rst) begin
-      \$163  = 128'h00000000000000000000000000000000;
+      \$161  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$164  = src;
+    \$162  = src;
     if (record_take) begin
-      \$164  = 2'h0;
-    end else if (\$83 ) begin
-      \$164  = 2'h1;
+      \$162  = 2'h0;
+    end else if (\$81 ) begin
+      \$162  = 2'h1;
     end else if (opp_go) begin
-      \$164  = 2'h2;
+      \$162  = 2'h2;
     end
     if (rst) begin
-      \$164  = 2'h0;
+      \$162  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$165  = swap_pend;
+    \$163  = swap_pend;
     if (record_take) begin
-      \$165  = \$85 ;
-    end else if (\$83 ) begin
-      \$165  = 1'h0;
+      \$163  = \$83 ;
+    end else if (\$81 ) begin
+      \$163  = 1'h0;
     end
     if (pipe_rst) begin
-      \$165  = 1'h0;
+      \$163  = 1'h0;
     end
     if (rst) begin
-      \$165  = 1'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$166  = swap_rec;
+    \$164  = swap_rec;
     if (record_take) begin
-      \$166  = \o__payload$179 ;
+      \$164  = \o__payload$179 ;
     end
     if (rst) begin
-      \$166  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$164  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$167  = swap_stamp;
+    \$165  = swap_stamp;
     if (record_take) begin
-      \$167  = hold_stamp;
+      \$165  = hold_stamp;
+    end
+    if (rst) begin
+      \$165  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$166  = \i__payload$143 ;
+    if (record_take) begin
+      if (\$84 ) begin
+        \$166 [31:0] = seq;
+        \$166 [2263:41] = \o__payload$179 ;
+        \$166 [40:33] = \$85 ;
+        \$166 [32] = \$86 ;
+      end
+    end
+    if (rst) begin
+      \$166  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$167  = br_stamp;
+    if (record_take) begin
+      if (\$84 ) begin
+        \$167  = hold_stamp;
+      end
     end
     if (rst) begin
       \$167  = 32'd0;
@@ -1988,40 +2014,42 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$168  = \i__payload$143 ;
+    \$168  = seq;
     if (record_take) begin
-      if (\$86 ) begin
-        \$168 [31:0] = seq;
-        \$168 [2263:41] = \o__payload$179 ;
-        \$168 [40:33] = \$87 ;
-        \$168 [32] = \$88 ;
-      end
+    end else if (\$81 ) begin
+      \$168  = \$87 [31:0];
+    end
+    if (\$91 ) begin
+      \$168  = \$92 [31:0];
+    end
+    if (pipe_rst) begin
+      \$168  = 32'd0;
     end
     if (rst) begin
-      \$168  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$168  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$169  = br_stamp;
+    \$169  = \$signal ;
     if (record_take) begin
-      if (\$86 ) begin
-        \$169  = hold_stamp;
-      end
+    end else if (\$81 ) begin
+    end else if (opp_go) begin
+      \$169  = { 28'h0000000, \o__payload$189  };
     end
     if (rst) begin
-      \$169  = 32'd0;
+      \$169  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$170  = seq;
+    \$170  = cyc_seq;
     if (record_take) begin
-    end else if (\$83 ) begin
-      \$170  = \$89 [31:0];
-    end
-    if (\$93 ) begin
-      \$170  = \$94 [31:0];
+    end else if (\$81 ) begin
+    end else if (opp_go) begin
+      if (\o__payload$189 [355]) begin
+        \$170  = \$88 [31:0];
+      end
     end
     if (pipe_rst) begin
       \$170  = 32'd0;
@@ -2032,66 +2060,63 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$171  = \$signal ;
-    if (record_take) begin
-    end else if (\$83 ) begin
-    end else if (opp_go) begin
-      \$171  = { 28'h0000000, \o__payload$188  };
-    end
-    if (rst) begin
-      \$171  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$172  = cyc_seq;
-    if (record_take) begin
-    end else if (\$83 ) begin
-    end else if (opp_go) begin
-      if (\o__payload$188 [355]) begin
-        \$172  = \$90 [31:0];
-      end
-    end
-    if (pipe_rst) begin
-      \$172  = 32'd0;
-    end
-    if (rst) begin
-      \$172  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$173  = bytes_value;
-    if (\$96 ) begin
-      \$173  = \$97 [63:0];
+    \$171  = bytes_value;
+    if (\$94 ) begin
+      \$171  = \$95 [63:0];
     end
     if (control_soft_reset) begin
-      \$173  = 64'h0000000000000000;
+      \$171  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$173  = 64'h0000000000000000;
+      \$171  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$174  = packets_value;
-    if (\$96 ) begin
+    \$172  = packets_value;
+    if (\$94 ) begin
       if (s_axis_tlast) begin
-        \$174  = \$98 [63:0];
+        \$172  = \$96 [63:0];
       end
     end
     if (control_soft_reset) begin
-      \$174  = 64'h0000000000000000;
+      \$172  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$174  = 64'h0000000000000000;
+      \$172  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$175  = drops_value;
+    \$173  = drops_value;
+    if (\$98 ) begin
+      \$173  = \$99 [31:0];
+    end
+    if (control_soft_reset) begin
+      \$173  = 32'd0;
+    end
+    if (rst) begin
+      \$173  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$174  = swaps_value;
     if (\$100 ) begin
-      \$175  = \$101 [31:0];
+      \$174  = \$101 [31:0];
+    end
+    if (control_soft_reset) begin
+      \$174  = 32'd0;
+    end
+    if (rst) begin
+      \$174  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$175  = opportunities_value;
+    if (\$105 ) begin
+      \$175  = \$106 [31:0];
     end
     if (control_soft_reset) begin
       \$175  = 32'd0;
@@ -2102,9 +2127,9 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$176  = swaps_value;
-    if (\$102 ) begin
-      \$176  = \$103 [31:0];
+    \$176  = host_evals_value;
+    if (\$110 ) begin
+      \$176  = \$111 [31:0];
     end
     if (control_soft_reset) begin
       \$176  = 32'd0;
@@ -2115,9 +2140,9 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$177  = opportunities_value;
-    if (\$107 ) begin
-      \$177  = \$108 [31:0];
+    \$177  = records_value;
+    if (record_take) begin
+      \$177  = \$112 [31:0];
     end
     if (control_soft_reset) begin
       \$177  = 32'd0;
@@ -2128,51 +2153,63 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$178  = host_evals_value;
-    if (\$112 ) begin
-      \$178  = \$113 [31:0];
-    end
-    if (control_soft_reset) begin
-      \$178  = 32'd0;
-    end
-    if (rst) begin
-      \$178  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$179  = records_value;
+    \$178  = decode_errors_value;
     if (record_take) begin
-      \$179  = \$114 [31:0];
-    end
-    if (control_soft_reset) begin
-      \$179  = 32'd0;
-    end
-    if (rst) begin
-      \$179  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$180  = decode_errors_value;
-    if (record_take) begin
-      if (\$115 ) begin
-        \$180  = \$116 [31:0];
+      if (\$113 ) begin
+        \$178  = \$114 [31:0];
       end
     end
     if (control_soft_reset) begin
-      \$180  = 32'd0;
+      \$178  = 32'd0;
     end
     if (rst) begin
-      \$180  = 32'd0;
+      \$178  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$181  = err_empty_value;
+    \$179  = err_empty_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
+            \$179  = \$115 [31:0];
+      endcase
+    end
+    if (control_soft_reset) begin
+      \$179  = 32'd0;
+    end
+    if (rst) begin
+      \$179  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$180  = err_unknown_type_value;
+    if (record_take) begin
+      casez (hold_err)
+        5'h01:
+            /* empty */;
+        5'h02:
+            \$180  = \$116 [31:0];
+      endcase
+    end
+    if (control_soft_reset) begin
+      \$180  = 32'd0;
+    end
+    if (rst) begin
+      \$180  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$181  = err_truncated_value;
+    if (record_take) begin
+      casez (hold_err)
+        5'h01:
+            /* empty */;
+        5'h02:
+            /* empty */;
+        5'h03:
             \$181  = \$117 [31:0];
       endcase
     end
@@ -2185,12 +2222,16 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$182  = err_unknown_type_value;
+    \$182  = err_trailing_bytes_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
+            /* empty */;
+        5'h03:
+            /* empty */;
+        5'h04:
             \$182  = \$118 [31:0];
       endcase
     end
@@ -2203,7 +2244,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$183  = err_truncated_value;
+    \$183  = err_non_canonical_size_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2211,6 +2252,10 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h02:
             /* empty */;
         5'h03:
+            /* empty */;
+        5'h04:
+            /* empty */;
+        5'h05:
             \$183  = \$119 [31:0];
       endcase
     end
@@ -2223,53 +2268,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$184  = err_trailing_bytes_value;
-    if (record_take) begin
-      casez (hold_err)
-        5'h01:
-            /* empty */;
-        5'h02:
-            /* empty */;
-        5'h03:
-            /* empty */;
-        5'h04:
-            \$184  = \$120 [31:0];
-      endcase
-    end
-    if (control_soft_reset) begin
-      \$184  = 32'd0;
-    end
-    if (rst) begin
-      \$184  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$185  = err_non_canonical_size_value;
-    if (record_take) begin
-      casez (hold_err)
-        5'h01:
-            /* empty */;
-        5'h02:
-            /* empty */;
-        5'h03:
-            /* empty */;
-        5'h04:
-            /* empty */;
-        5'h05:
-            \$185  = \$121 [31:0];
-      endcase
-    end
-    if (control_soft_reset) begin
-      \$185  = 32'd0;
-    end
-    if (rst) begin
-      \$185  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$186  = err_leading_zero_value;
+    \$184  = err_leading_zero_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2283,19 +2282,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h05:
             /* empty */;
         5'h06:
-            \$186  = \$122 [31:0];
+            \$184  = \$120 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$186  = 32'd0;
+      \$184  = 32'd0;
     end
     if (rst) begin
-      \$186  = 32'd0;
+      \$184  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$187  = err_overruns_parent_value;
+    \$185  = err_overruns_parent_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2311,19 +2310,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h06:
             /* empty */;
         5'h07:
-            \$187  = \$123 [31:0];
+            \$185  = \$121 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$187  = 32'd0;
+      \$185  = 32'd0;
     end
     if (rst) begin
-      \$187  = 32'd0;
+      \$185  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$188  = err_expected_string_value;
+    \$186  = err_expected_string_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2341,19 +2340,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h07:
             /* empty */;
         5'h08:
-            \$188  = \$124 [31:0];
+            \$186  = \$122 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$188  = 32'd0;
+      \$186  = 32'd0;
     end
     if (rst) begin
-      \$188  = 32'd0;
+      \$186  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$189  = err_expected_list_value;
+    \$187  = err_expected_list_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2373,19 +2372,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h08:
             /* empty */;
         5'h09:
-            \$189  = \$125 [31:0];
+            \$187  = \$123 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$189  = 32'd0;
+      \$187  = 32'd0;
     end
     if (rst) begin
-      \$189  = 32'd0;
+      \$187  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$190  = err_too_few_fields_value;
+    \$188  = err_too_few_fields_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2407,19 +2406,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h09:
             /* empty */;
         5'h0a:
-            \$190  = \$126 [31:0];
+            \$188  = \$124 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$190  = 32'd0;
+      \$188  = 32'd0;
     end
     if (rst) begin
-      \$190  = 32'd0;
+      \$188  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$191  = err_too_many_fields_value;
+    \$189  = err_too_many_fields_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2443,19 +2442,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0a:
             /* empty */;
         5'h0b:
-            \$191  = \$127 [31:0];
+            \$189  = \$125 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$191  = 32'd0;
+      \$189  = 32'd0;
     end
     if (rst) begin
-      \$191  = 32'd0;
+      \$189  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$192  = err_int_out_of_range_value;
+    \$190  = err_int_out_of_range_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2481,19 +2480,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0b:
             /* empty */;
         5'h0c:
-            \$192  = \$128 [31:0];
+            \$190  = \$126 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$192  = 32'd0;
+      \$190  = 32'd0;
     end
     if (rst) begin
-      \$192  = 32'd0;
+      \$190  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$193  = err_bad_address_value;
+    \$191  = err_bad_address_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2521,19 +2520,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0c:
             /* empty */;
         5'h0d:
-            \$193  = \$129 [31:0];
+            \$191  = \$127 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$193  = 32'd0;
+      \$191  = 32'd0;
     end
     if (rst) begin
-      \$193  = 32'd0;
+      \$191  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$194  = err_bad_storage_key_value;
+    \$192  = err_bad_storage_key_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2563,19 +2562,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0d:
             /* empty */;
         5'h0e:
-            \$194  = \$130 [31:0];
+            \$192  = \$128 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$194  = 32'd0;
+      \$192  = 32'd0;
     end
     if (rst) begin
-      \$194  = 32'd0;
+      \$192  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$195  = err_missing_to_value;
+    \$193  = err_missing_to_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2607,19 +2606,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0e:
             /* empty */;
         5'h0f:
-            \$195  = \$131 [31:0];
+            \$193  = \$129 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$195  = 32'd0;
+      \$193  = 32'd0;
     end
     if (rst) begin
-      \$195  = 32'd0;
+      \$193  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$196  = err_bad_v_value;
+    \$194  = err_bad_v_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2653,19 +2652,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0f:
             /* empty */;
         5'h10:
-            \$196  = \$132 [31:0];
+            \$194  = \$130 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$196  = 32'd0;
+      \$194  = 32'd0;
     end
     if (rst) begin
-      \$196  = 32'd0;
+      \$194  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$197  = err_bad_y_parity_value;
+    \$195  = err_bad_y_parity_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2701,19 +2700,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h10:
             /* empty */;
         5'h11:
-            \$197  = \$133 [31:0];
+            \$195  = \$131 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$197  = 32'd0;
+      \$195  = 32'd0;
     end
     if (rst) begin
-      \$197  = 32'd0;
+      \$195  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$198  = err_bad_r_value;
+    \$196  = err_bad_r_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2751,19 +2750,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h11:
             /* empty */;
         5'h12:
-            \$198  = \$134 [31:0];
+            \$196  = \$132 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$198  = 32'd0;
+      \$196  = 32'd0;
     end
     if (rst) begin
-      \$198  = 32'd0;
+      \$196  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$199  = err_bad_s_value;
+    \$197  = err_bad_s_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2803,19 +2802,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h12:
             /* empty */;
         5'h13:
-            \$199  = \$135 [31:0];
+            \$197  = \$133 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$199  = 32'd0;
+      \$197  = 32'd0;
     end
     if (rst) begin
-      \$199  = 32'd0;
+      \$197  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$200  = err_high_s_value;
+    \$198  = err_high_s_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2857,19 +2856,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h13:
             /* empty */;
         5'h14:
-            \$200  = \$136 [31:0];
+            \$198  = \$134 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$200  = 32'd0;
+      \$198  = 32'd0;
     end
     if (rst) begin
-      \$200  = 32'd0;
+      \$198  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$201  = err_no_blob_hashes_value;
+    \$199  = err_no_blob_hashes_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2913,19 +2912,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h14:
             /* empty */;
         5'h15:
-            \$201  = \$137 [31:0];
+            \$199  = \$135 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$201  = 32'd0;
+      \$199  = 32'd0;
     end
     if (rst) begin
-      \$201  = 32'd0;
+      \$199  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$202  = err_bad_blob_hash_value;
+    \$200  = err_bad_blob_hash_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2971,19 +2970,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h15:
             /* empty */;
         5'h16:
-            \$202  = \$138 [31:0];
+            \$200  = \$136 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$202  = 32'd0;
+      \$200  = 32'd0;
     end
     if (rst) begin
-      \$202  = 32'd0;
+      \$200  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$203  = err_empty_authorization_list_value;
+    \$201  = err_empty_authorization_list_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -3031,19 +3030,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h16:
             /* empty */;
         5'h17:
-            \$203  = \$139 [31:0];
+            \$201  = \$137 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$203  = 32'd0;
+      \$201  = 32'd0;
     end
     if (rst) begin
-      \$203  = 32'd0;
+      \$201  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$204  = err_priority_fee_above_max_value;
+    \$202  = err_priority_fee_above_max_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -3093,19 +3092,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h17:
             /* empty */;
         5'h18:
-            \$204  = \$140 [31:0];
+            \$202  = \$138 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$204  = 32'd0;
+      \$202  = 32'd0;
     end
     if (rst) begin
-      \$204  = 32'd0;
+      \$202  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$205  = err_initcode_too_large_value;
+    \$203  = err_initcode_too_large_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -3157,19 +3156,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h18:
             /* empty */;
         5'h19:
-            \$205  = \$141 [31:0];
+            \$203  = \$139 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$205  = 32'd0;
+      \$203  = 32'd0;
     end
     if (rst) begin
-      \$205  = 32'd0;
+      \$203  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$206  = err_bad_sidecar_value;
+    \$204  = err_bad_sidecar_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -3223,19 +3222,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h19:
             /* empty */;
         5'h1a:
-            \$206  = \$142 [31:0];
+            \$204  = \$140 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$206  = 32'd0;
+      \$204  = 32'd0;
     end
     if (rst) begin
-      \$206  = 32'd0;
+      \$204  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$207  = err_too_large_value;
+    \$205  = err_too_large_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -3291,19 +3290,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h1a:
             /* empty */;
         5'h1b:
-            \$207  = \$143 [31:0];
+            \$205  = \$141 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$207  = 32'd0;
+      \$205  = 32'd0;
     end
     if (rst) begin
-      \$207  = 32'd0;
+      \$205  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$208  = err_recovery_failed_value;
+    \$206  = err_recovery_failed_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -3361,14 +3360,14 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h1b:
             /* empty */;
         5'h1c:
-            \$208  = \$144 [31:0];
+            \$206  = \$142 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$208  = 32'd0;
+      \$206  = 32'd0;
     end
     if (rst) begin
-      \$208  = 32'd0;
+      \$206  = 32'd0;
     end
   end
   assign bus__awaddr = s_axil_awaddr;
@@ -3392,7 +3391,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign version_major = 8'h01;
   assign version_minor = 8'h06;
   assign version_features = 8'h3f;
-  assign src_hash_value = 32'd3746943753;
+  assign src_hash_value = 32'd1552720141;
   assign cnt_rst = control_soft_reset;
   assign cycle = cycle_value;
   assign pipe_clk = clk;
@@ -3416,7 +3415,8 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign r_en = a_take;
   assign \o__ready$173  = opp_go;
   assign \o__ready$178  = record_take;
-  assign keep_count = \$51 [3:0];
+  assign out_stamp = \$34 [31:0];
+  assign keep_count = \$49 [3:0];
   assign packets = packets_value;
   assign nbytes = bytes_value;
   assign records = records_value;
@@ -3633,20 +3633,20 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \o__payload$179.path[5]  = \o__payload$179 [1902:1743];
   assign \o__payload$179.path[6]  = \o__payload$179 [2062:1903];
   assign \o__payload$179.path[7]  = \o__payload$179 [2222:2063];
-  assign \o__payload$188.kind  = \o__payload$188 [0];
-  assign \o__payload$188.status  = \o__payload$188 [3:1];
-  assign \o__payload$188.count  = \o__payload$188 [11:4];
-  assign \o__payload$188.hop  = \o__payload$188 [14:12];
-  assign \o__payload$188.direction  = \o__payload$188 [15];
-  assign \o__payload$188.exact  = \o__payload$188 [16];
-  assign \o__payload$188.base1  = \o__payload$188 [17];
-  assign \o__payload$188.candidates  = \o__payload$188 [34:18];
-  assign \o__payload$188.tag  = \o__payload$188 [66:35];
-  assign \o__payload$188.touched  = \o__payload$188 [82:67];
-  assign \o__payload$188.sibling  = \o__payload$188 [98:83];
-  assign \o__payload$188.amount_in  = \o__payload$188 [226:99];
-  assign \o__payload$188.profit  = \o__payload$188 [354:227];
-  assign \o__payload$188.cycle  = \o__payload$188 [355];
+  assign \o__payload$189.kind  = \o__payload$189 [0];
+  assign \o__payload$189.status  = \o__payload$189 [3:1];
+  assign \o__payload$189.count  = \o__payload$189 [11:4];
+  assign \o__payload$189.hop  = \o__payload$189 [14:12];
+  assign \o__payload$189.direction  = \o__payload$189 [15];
+  assign \o__payload$189.exact  = \o__payload$189 [16];
+  assign \o__payload$189.base1  = \o__payload$189 [17];
+  assign \o__payload$189.candidates  = \o__payload$189 [34:18];
+  assign \o__payload$189.tag  = \o__payload$189 [66:35];
+  assign \o__payload$189.touched  = \o__payload$189 [82:67];
+  assign \o__payload$189.sibling  = \o__payload$189 [98:83];
+  assign \o__payload$189.amount_in  = \o__payload$189 [226:99];
+  assign \o__payload$189.profit  = \o__payload$189 [354:227];
+  assign \o__payload$189.cycle  = \o__payload$189 [355];
   assign \host_data.reserve0  = { pool_data_3_value[15:0], pool_data_2_value, pool_data_1_value, pool_data_0_value };
   assign \host_data.reserve1  = { pool_data_6_value, pool_data_5_value, pool_data_4_value, pool_data_3_value[31:16] };
   assign \host_data.fee_num  = pool_data_7_value[15:0];
@@ -3663,8 +3663,8 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \host_rd_data.reserve1  = host_rd_data[223:112];
   assign \host_rd_data.fee_num  = host_rd_data[239:224];
   assign \host_rd_data.fee_den  = host_rd_data[255:240];
-  assign \o__payload$315.digest  = \o__payload$315 [255:0];
-  assign \o__payload$315.length  = \o__payload$315 [287:256];
+  assign \o__payload$316.digest  = \o__payload$316 [255:0];
+  assign \o__payload$316.length  = \o__payload$316 [287:256];
   assign i_tx__payload[673:418] = o__payload[394:139];
   assign i_tx__payload[417:162] = o__payload[1674:1419];
   assign i_tx__payload[161:2] = o__payload[2602:2443];
@@ -3683,12 +3683,12 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign i__payload[72] = s_axis_tlast;
   assign i__payload[71:64] = s_axis_tkeep;
   assign i__payload[63:0] = s_axis_tdata;
-  assign \$109  = \o__payload$188 [0];
+  assign \$107  = \o__payload$189 [0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$100 , dwp__en, dwp__addr, dir_count, maxc, \port$28876$0 , \port$28878$0 , \port$28880$0 , \port$28882$0 , \port$28884$0 , \port$28886$0 , \port$28888$0 , \port$28890$0 , \port$28892$0 , \port$28894$0 
-, \port$28896$0 , \port$28898$0 , \port$28900$0 , \port$28902$0 , \port$28904$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, pipe_clk);
+module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$100 , dwp__en, dwp__addr, dir_count, maxc, \port$28874$0 , \port$28876$0 , \port$28878$0 , \port$28880$0 , \port$28882$0 , \port$28884$0 , \port$28886$0 , \port$28888$0 , \port$28890$0 , \port$28892$0 
+, \port$28894$0 , \port$28896$0 , \port$28898$0 , \port$28900$0 , \port$28902$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, pipe_clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
   input pipe_rst;
   wire pipe_rst;
@@ -3712,6 +3712,8 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   wire [8:0] dir_count;
   input [16:0] maxc;
   wire [16:0] maxc;
+  input [31:0] \port$28874$0 ;
+  wire [31:0] \port$28874$0 ;
   input [31:0] \port$28876$0 ;
   wire [31:0] \port$28876$0 ;
   input [31:0] \port$28878$0 ;
@@ -3738,10 +3740,8 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   wire [31:0] \port$28898$0 ;
   input [31:0] \port$28900$0 ;
   wire [31:0] \port$28900$0 ;
-  input [31:0] \port$28902$0 ;
-  wire [31:0] \port$28902$0 ;
-  input [29:0] \port$28904$0 ;
-  wire [29:0] \port$28904$0 ;
+  input [29:0] \port$28902$0 ;
+  wire [29:0] \port$28902$0 ;
   output busy;
   reg busy;
   output i__ready;
@@ -4570,7 +4570,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   end
   always @(posedge pipe_clk) begin
     if (dwp__en)
-      dir[dwp__addr] <= { \port$28904$0 , \port$28902$0 , \port$28900$0 , \port$28898$0 , \port$28896$0 , \port$28894$0 , \port$28892$0 , \port$28890$0 , \port$28888$0 , \port$28886$0 , \port$28884$0 , \port$28882$0 , \port$28880$0 , \port$28878$0 , \port$28876$0  };
+      dir[dwp__addr] <= { \port$28902$0 , \port$28900$0 , \port$28898$0 , \port$28896$0 , \port$28894$0 , \port$28892$0 , \port$28890$0 , \port$28888$0 , \port$28886$0 , \port$28884$0 , \port$28882$0 , \port$28880$0 , \port$28878$0 , \port$28876$0 , \port$28874$0  };
   end
   reg [477:0] _0_;
   always @(posedge pipe_clk) begin
@@ -8690,44 +8690,44 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
     end
   end
   assign dir_index = dwp__addr;
-  assign dwp__data = { \port$28904$0 , \port$28902$0 , \port$28900$0 , \port$28898$0 , \port$28896$0 , \port$28894$0 , \port$28892$0 , \port$28890$0 , \port$28888$0 , \port$28886$0 , \port$28884$0 , \port$28882$0 , \port$28880$0 , \port$28878$0 , \port$28876$0  };
-  assign dir_data = { \port$28904$0 , \port$28902$0 , \port$28900$0 , \port$28898$0 , \port$28896$0 , \port$28894$0 , \port$28892$0 , \port$28890$0 , \port$28888$0 , \port$28886$0 , \port$28884$0 , \port$28882$0 , \port$28880$0 , \port$28878$0 , \port$28876$0  };
+  assign dwp__data = { \port$28902$0 , \port$28900$0 , \port$28898$0 , \port$28896$0 , \port$28894$0 , \port$28892$0 , \port$28890$0 , \port$28888$0 , \port$28886$0 , \port$28884$0 , \port$28882$0 , \port$28880$0 , \port$28878$0 , \port$28876$0 , \port$28874$0  };
+  assign dir_data = { \port$28902$0 , \port$28900$0 , \port$28898$0 , \port$28896$0 , \port$28894$0 , \port$28892$0 , \port$28890$0 , \port$28888$0 , \port$28886$0 , \port$28884$0 , \port$28882$0 , \port$28880$0 , \port$28878$0 , \port$28876$0 , \port$28874$0  };
   assign dir_we = dwp__en;
   assign drp__data = dent;
   assign out = o__payload;
   assign o_valid = o__valid;
-  assign \dwp__data.valid  = \port$28876$0 [0];
-  assign \dwp__data.venue  = \port$28876$0 [8:1];
-  assign \dwp__data.base1  = \port$28876$0 [9];
-  assign \dwp__data.nsib  = \port$28876$0 [13:10];
-  assign \dwp__data.slot  = \port$28876$0 [29:14];
-  assign \dwp__data.token0  = { \port$28886$0 [29:0], \port$28884$0 , \port$28882$0 , \port$28880$0 , \port$28878$0 , \port$28876$0 [31:30] };
-  assign \dwp__data.token1  = { \port$28896$0 [29:0], \port$28894$0 , \port$28892$0 , \port$28890$0 , \port$28888$0 , \port$28886$0 [31:30] };
-  assign \dwp__data.sibs  = { \port$28904$0 , \port$28902$0 , \port$28900$0 , \port$28898$0 , \port$28896$0 [31:30] };
-  assign \dwp__data.sibs[0]  = { \port$28898$0 [13:0], \port$28896$0 [31:30] };
-  assign \dwp__data.sibs[1]  = \port$28898$0 [29:14];
-  assign \dwp__data.sibs[2]  = { \port$28900$0 [13:0], \port$28898$0 [31:30] };
-  assign \dwp__data.sibs[3]  = \port$28900$0 [29:14];
-  assign \dwp__data.sibs[4]  = { \port$28902$0 [13:0], \port$28900$0 [31:30] };
-  assign \dwp__data.sibs[5]  = \port$28902$0 [29:14];
-  assign \dwp__data.sibs[6]  = { \port$28904$0 [13:0], \port$28902$0 [31:30] };
-  assign \dwp__data.sibs[7]  = \port$28904$0 [29:14];
-  assign \dir_data.valid  = \port$28876$0 [0];
-  assign \dir_data.venue  = \port$28876$0 [8:1];
-  assign \dir_data.base1  = \port$28876$0 [9];
-  assign \dir_data.nsib  = \port$28876$0 [13:10];
-  assign \dir_data.slot  = \port$28876$0 [29:14];
-  assign \dir_data.token0  = { \port$28886$0 [29:0], \port$28884$0 , \port$28882$0 , \port$28880$0 , \port$28878$0 , \port$28876$0 [31:30] };
-  assign \dir_data.token1  = { \port$28896$0 [29:0], \port$28894$0 , \port$28892$0 , \port$28890$0 , \port$28888$0 , \port$28886$0 [31:30] };
-  assign \dir_data.sibs  = { \port$28904$0 , \port$28902$0 , \port$28900$0 , \port$28898$0 , \port$28896$0 [31:30] };
-  assign \dir_data.sibs[0]  = { \port$28898$0 [13:0], \port$28896$0 [31:30] };
-  assign \dir_data.sibs[1]  = \port$28898$0 [29:14];
-  assign \dir_data.sibs[2]  = { \port$28900$0 [13:0], \port$28898$0 [31:30] };
-  assign \dir_data.sibs[3]  = \port$28900$0 [29:14];
-  assign \dir_data.sibs[4]  = { \port$28902$0 [13:0], \port$28900$0 [31:30] };
-  assign \dir_data.sibs[5]  = \port$28902$0 [29:14];
-  assign \dir_data.sibs[6]  = { \port$28904$0 [13:0], \port$28902$0 [31:30] };
-  assign \dir_data.sibs[7]  = \port$28904$0 [29:14];
+  assign \dwp__data.valid  = \port$28874$0 [0];
+  assign \dwp__data.venue  = \port$28874$0 [8:1];
+  assign \dwp__data.base1  = \port$28874$0 [9];
+  assign \dwp__data.nsib  = \port$28874$0 [13:10];
+  assign \dwp__data.slot  = \port$28874$0 [29:14];
+  assign \dwp__data.token0  = { \port$28884$0 [29:0], \port$28882$0 , \port$28880$0 , \port$28878$0 , \port$28876$0 , \port$28874$0 [31:30] };
+  assign \dwp__data.token1  = { \port$28894$0 [29:0], \port$28892$0 , \port$28890$0 , \port$28888$0 , \port$28886$0 , \port$28884$0 [31:30] };
+  assign \dwp__data.sibs  = { \port$28902$0 , \port$28900$0 , \port$28898$0 , \port$28896$0 , \port$28894$0 [31:30] };
+  assign \dwp__data.sibs[0]  = { \port$28896$0 [13:0], \port$28894$0 [31:30] };
+  assign \dwp__data.sibs[1]  = \port$28896$0 [29:14];
+  assign \dwp__data.sibs[2]  = { \port$28898$0 [13:0], \port$28896$0 [31:30] };
+  assign \dwp__data.sibs[3]  = \port$28898$0 [29:14];
+  assign \dwp__data.sibs[4]  = { \port$28900$0 [13:0], \port$28898$0 [31:30] };
+  assign \dwp__data.sibs[5]  = \port$28900$0 [29:14];
+  assign \dwp__data.sibs[6]  = { \port$28902$0 [13:0], \port$28900$0 [31:30] };
+  assign \dwp__data.sibs[7]  = \port$28902$0 [29:14];
+  assign \dir_data.valid  = \port$28874$0 [0];
+  assign \dir_data.venue  = \port$28874$0 [8:1];
+  assign \dir_data.base1  = \port$28874$0 [9];
+  assign \dir_data.nsib  = \port$28874$0 [13:10];
+  assign \dir_data.slot  = \port$28874$0 [29:14];
+  assign \dir_data.token0  = { \port$28884$0 [29:0], \port$28882$0 , \port$28880$0 , \port$28878$0 , \port$28876$0 , \port$28874$0 [31:30] };
+  assign \dir_data.token1  = { \port$28894$0 [29:0], \port$28892$0 , \port$28890$0 , \port$28888$0 , \port$28886$0 , \port$28884$0 [31:30] };
+  assign \dir_data.sibs  = { \port$28902$0 , \port$28900$0 , \port$28898$0 , \port$28896$0 , \port$28894$0 [31:30] };
+  assign \dir_data.sibs[0]  = { \port$28896$0 [13:0], \port$28894$0 [31:30] };
+  assign \dir_data.sibs[1]  = \port$28896$0 [29:14];
+  assign \dir_data.sibs[2]  = { \port$28898$0 [13:0], \port$28896$0 [31:30] };
+  assign \dir_data.sibs[3]  = \port$28898$0 [29:14];
+  assign \dir_data.sibs[4]  = { \port$28900$0 [13:0], \port$28898$0 [31:30] };
+  assign \dir_data.sibs[5]  = \port$28900$0 [29:14];
+  assign \dir_data.sibs[6]  = { \port$28902$0 [13:0], \port$28900$0 [31:30] };
+  assign \dir_data.sibs[7]  = \port$28902$0 [29:14];
   assign \dent.valid  = dent[0];
   assign \dent.venue  = dent[8:1];
   assign \dent.base1  = dent[9];
@@ -27725,7 +27725,7 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$28619$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
+module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$28617$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
 , swaps_rd, opportunities_rd, host_evals_rd, records_rd, decode_errors_rd, err_empty_rd, err_unknown_type_rd, err_truncated_rd, err_trailing_bytes_rd, err_non_canonical_size_rd, err_leading_zero_rd, err_overruns_parent_rd, err_expected_string_rd, err_expected_list_rd, err_too_few_fields_rd, err_too_many_fields_rd, err_int_out_of_range_rd, err_bad_address_rd, err_bad_storage_key_rd, err_missing_to_rd, err_bad_v_rd
 , err_bad_y_parity_rd, err_bad_r_rd, err_bad_s_rd, err_high_s_rd, err_no_blob_hashes_rd, err_bad_blob_hash_rd, err_empty_authorization_list_rd, err_priority_fee_above_max_rd, err_initcode_too_large_rd, err_bad_sidecar_rd, err_too_large_rd, err_recovery_failed_rd, bus__bvalid, control_soft_reset, control_flush, pool_cmd_commit, pool_cmd_readback, router_cmd_commit, dir_cmd_commit, cyc_cmd_go, control_enable
 , output_cfg_tx_headers, output_cfg_swaps, output_cfg_opportunities, pool_addr_index, pool_data_0_cur, pool_data_1_cur, pool_data_2_cur, pool_data_3_cur, pool_data_4_cur, pool_data_5_cur, pool_data_6_cur, pool_data_7_cur, router_sel_index, router_cfg_valid, router_cfg_weth_valid, router_cfg_venue, router_cfg_venue_valid, selector_mask_enable, router_chain_cur, router_word_0_cur, router_word_1_cur
@@ -27763,8 +27763,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire bus__arready;
   input status_pool_busy;
   wire status_pool_busy;
-  input [255:0] \port$28619$0 ;
-  wire [255:0] \port$28619$0 ;
+  input [255:0] \port$28617$0 ;
+  wire [255:0] \port$28617$0 ;
   input [63:0] cycle_rd;
   wire [63:0] cycle_rd;
   input status_in_packet;
@@ -30107,7 +30107,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h001:
             \$402  = version_rd;
         10'h002:
-            \$402  = 32'd3746943753;
+            \$402  = 32'd1552720141;
         10'h004:
             \$402  = control_rd;
         10'h005:
@@ -30139,21 +30139,21 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h04f:
             \$402  = pool_data_7_cur;
         10'h050:
-            \$402  = \port$28619$0 [31:0];
+            \$402  = \port$28617$0 [31:0];
         10'h051:
-            \$402  = \port$28619$0 [63:32];
+            \$402  = \port$28617$0 [63:32];
         10'h052:
-            \$402  = \port$28619$0 [95:64];
+            \$402  = \port$28617$0 [95:64];
         10'h053:
-            \$402  = \port$28619$0 [127:96];
+            \$402  = \port$28617$0 [127:96];
         10'h054:
-            \$402  = \port$28619$0 [159:128];
+            \$402  = \port$28617$0 [159:128];
         10'h055:
-            \$402  = \port$28619$0 [191:160];
+            \$402  = \port$28617$0 [191:160];
         10'h056:
-            \$402  = \port$28619$0 [223:192];
+            \$402  = \port$28617$0 [223:192];
         10'h057:
-            \$402  = \port$28619$0 [255:224];
+            \$402  = \port$28617$0 [255:224];
         10'h080:
             \$402  = router_sel_rd;
         10'h081:
@@ -30616,8 +30616,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign version_minor = 8'h06;
   assign version_major = 8'h01;
   assign version_features = 8'h3f;
-  assign src_hash_rd = 32'd3746943753;
-  assign src_hash_value = 32'd3746943753;
+  assign src_hash_rd = 32'd1552720141;
+  assign src_hash_value = 32'd1552720141;
   assign cycle_value = cycle_rd;
   assign pool_data_0_rd = pool_data_0_cur;
   assign pool_data_1_rd = pool_data_1_cur;
@@ -30627,22 +30627,22 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign pool_data_5_rd = pool_data_5_cur;
   assign pool_data_6_rd = pool_data_6_cur;
   assign pool_data_7_rd = pool_data_7_cur;
-  assign pool_rdata_0_rd = \port$28619$0 [31:0];
-  assign pool_rdata_0_value = \port$28619$0 [31:0];
-  assign pool_rdata_1_rd = \port$28619$0 [63:32];
-  assign pool_rdata_1_value = \port$28619$0 [63:32];
-  assign pool_rdata_2_rd = \port$28619$0 [95:64];
-  assign pool_rdata_2_value = \port$28619$0 [95:64];
-  assign pool_rdata_3_rd = \port$28619$0 [127:96];
-  assign pool_rdata_3_value = \port$28619$0 [127:96];
-  assign pool_rdata_4_rd = \port$28619$0 [159:128];
-  assign pool_rdata_4_value = \port$28619$0 [159:128];
-  assign pool_rdata_5_rd = \port$28619$0 [191:160];
-  assign pool_rdata_5_value = \port$28619$0 [191:160];
-  assign pool_rdata_6_rd = \port$28619$0 [223:192];
-  assign pool_rdata_6_value = \port$28619$0 [223:192];
-  assign pool_rdata_7_rd = \port$28619$0 [255:224];
-  assign pool_rdata_7_value = \port$28619$0 [255:224];
+  assign pool_rdata_0_rd = \port$28617$0 [31:0];
+  assign pool_rdata_0_value = \port$28617$0 [31:0];
+  assign pool_rdata_1_rd = \port$28617$0 [63:32];
+  assign pool_rdata_1_value = \port$28617$0 [63:32];
+  assign pool_rdata_2_rd = \port$28617$0 [95:64];
+  assign pool_rdata_2_value = \port$28617$0 [95:64];
+  assign pool_rdata_3_rd = \port$28617$0 [127:96];
+  assign pool_rdata_3_value = \port$28617$0 [127:96];
+  assign pool_rdata_4_rd = \port$28617$0 [159:128];
+  assign pool_rdata_4_value = \port$28617$0 [159:128];
+  assign pool_rdata_5_rd = \port$28617$0 [191:160];
+  assign pool_rdata_5_value = \port$28617$0 [191:160];
+  assign pool_rdata_6_rd = \port$28617$0 [223:192];
+  assign pool_rdata_6_value = \port$28617$0 [223:192];
+  assign pool_rdata_7_rd = \port$28617$0 [255:224];
+  assign pool_rdata_7_value = \port$28617$0 [255:224];
   assign router_chain_rd = router_chain_cur;
   assign router_word_0_rd = router_word_0_cur;
   assign router_word_1_rd = router_word_1_cur;
@@ -49035,8 +49035,8 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_calldata__ready,
   \appliance_top.decoder.values.ends  ends (
     .pipe_clk(pipe_clk),
     .pipe_rst(pipe_rst),
-    .\port$5865$0 (\$13 [22:0]),
-    .\port$5867$0 (\$15 [24:0]),
+    .\port$5863$0 (\$13 [22:0]),
+    .\port$5865$0 (\$15 [24:0]),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(have_last),
@@ -52254,14 +52254,14 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_calldata__ready,
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.decoder.values.ends (pipe_rst, \port$5865$0 , \port$5867$0 , w_en, w_rdy, r_data, r_en, r_rdy, pipe_clk);
+module \appliance_top.decoder.values.ends (pipe_rst, \port$5863$0 , \port$5865$0 , w_en, w_rdy, r_data, r_en, r_rdy, pipe_clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$16  = 0;
   input pipe_rst;
   wire pipe_rst;
-  input [22:0] \port$5865$0 ;
-  wire [22:0] \port$5865$0 ;
-  input [24:0] \port$5867$0 ;
-  wire [24:0] \port$5867$0 ;
+  input [22:0] \port$5863$0 ;
+  wire [22:0] \port$5863$0 ;
+  input [24:0] \port$5865$0 ;
+  wire [24:0] \port$5865$0 ;
   input w_en;
   wire w_en;
   output w_rdy;
@@ -52335,7 +52335,7 @@ module \appliance_top.decoder.values.ends (pipe_rst, \port$5865$0 , \port$5867$0
   end
   always @(posedge pipe_clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$5867$0 , \port$5865$0  };
+      storage[w_port__addr] <= { \port$5865$0 , \port$5863$0  };
   end
   reg [47:0] _0_;
   always @(posedge pipe_clk) begin
@@ -52434,8 +52434,8 @@ module \appliance_top.decoder.values.ends (pipe_rst, \port$5865$0 , \port$5867$0
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$5867$0 , \port$5865$0  };
-  assign w_data = { \port$5867$0 , \port$5865$0  };
+  assign w_port__data = { \port$5865$0 , \port$5863$0  };
+  assign w_data = { \port$5865$0 , \port$5863$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -97545,7 +97545,7 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, i__valid, i__payload
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data, host_commit, rp_host__en, \port$28818$0 , \port$28820$0 , \port$28822$0 , \port$28824$0 , \port$28826$0 , \port$28828$0 , \port$28830$0 , \port$28832$0 , \port$28834$0 , rd_slot, rp_eval__en, host_error, clk);
+module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data, host_commit, rp_host__en, \port$28816$0 , \port$28818$0 , \port$28820$0 , \port$28822$0 , \port$28824$0 , \port$28826$0 , \port$28828$0 , \port$28830$0 , \port$28832$0 , rd_slot, rp_eval__en, host_error, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$20  = 0;
   input rst;
   wire rst;
@@ -97561,8 +97561,10 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   wire host_commit;
   input rp_host__en;
   wire rp_host__en;
-  input [15:0] \port$28818$0 ;
-  wire [15:0] \port$28818$0 ;
+  input [15:0] \port$28816$0 ;
+  wire [15:0] \port$28816$0 ;
+  input [31:0] \port$28818$0 ;
+  wire [31:0] \port$28818$0 ;
   input [31:0] \port$28820$0 ;
   wire [31:0] \port$28820$0 ;
   input [31:0] \port$28822$0 ;
@@ -97577,8 +97579,6 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   wire [31:0] \port$28830$0 ;
   input [31:0] \port$28832$0 ;
   wire [31:0] \port$28832$0 ;
-  input [31:0] \port$28834$0 ;
-  wire [31:0] \port$28834$0 ;
   input [9:0] rd_slot;
   wire [9:0] rd_slot;
   input rp_eval__en;
@@ -99707,13 +99707,13 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   end
   always @(posedge clk) begin
     if (wp__en)
-      mem[{ \$4 , \port$28818$0 [9:0] }] <= { \port$28834$0 , \port$28832$0 , \port$28830$0 , \port$28828$0 , \port$28826$0 , \port$28824$0 , \port$28822$0 , \port$28820$0  };
+      mem[{ \$4 , \port$28816$0 [9:0] }] <= { \port$28832$0 , \port$28830$0 , \port$28828$0 , \port$28826$0 , \port$28824$0 , \port$28822$0 , \port$28820$0 , \port$28818$0  };
   end
   reg [255:0] _0_;
   reg [255:0] _1_;
   always @(posedge clk) begin
     if (rp_host__en) begin
-      _0_ <= mem[{ \$15 , \port$28818$0 [9:0] }];
+      _0_ <= mem[{ \$15 , \port$28816$0 [9:0] }];
     end
     if (rp_eval__en) begin
       _1_ <= mem[{ \$12 , rd_slot }];
@@ -99727,36 +99727,36 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   assign active_next = active ^ \$1 ;
   assign \$2  = ~ boundary;
   assign pending_base = pending & \$2 ;
-  assign \$3  = active_next >> \port$28818$0 [9:0];
+  assign \$3  = active_next >> \port$28816$0 [9:0];
   assign \$4  = ~ \$3 ;
-  assign \$5  = \port$28818$0  < 11'h400;
+  assign \$5  = \port$28816$0  < 11'h400;
   assign \$6  = host_commit & \$5 ;
-  assign \$7  = | \port$28834$0 [31:16];
-  assign \$8  = | \port$28834$0 [15:0];
+  assign \$7  = | \port$28832$0 [31:16];
+  assign \$8  = | \port$28832$0 [15:0];
   assign \$9  = \$7  & \$8 ;
-  assign \$10  = \port$28834$0 [15:0] <= \port$28834$0 [31:16];
+  assign \$10  = \port$28832$0 [15:0] <= \port$28832$0 [31:16];
   assign \$11  = \$9  & \$10 ;
   assign wp__en = \$6  & \$11 ;
   assign \$12  = active >> rd_slot;
-  assign \$13  = active >> \port$28818$0 [9:0];
-  assign \$14  = pending >> \port$28818$0 [9:0];
+  assign \$13  = active >> \port$28816$0 [9:0];
+  assign \$14  = pending >> \port$28816$0 [9:0];
   assign \$15  = \$13  ^ \$14 ;
-  assign \$16  = \port$28818$0  < 11'h400;
+  assign \$16  = \port$28816$0  < 11'h400;
   assign \$17  = host_commit & \$16 ;
-  assign \$18  = | \port$28834$0 [31:16];
-  assign \$19  = | \port$28834$0 [15:0];
+  assign \$18  = | \port$28832$0 [31:16];
+  assign \$19  = | \port$28832$0 [15:0];
   assign \$20  = \$18  & \$19 ;
-  assign \$21  = \port$28834$0 [15:0] <= \port$28834$0 [31:16];
+  assign \$21  = \port$28832$0 [15:0] <= \port$28832$0 [31:16];
   assign \$22  = \$20  & \$21 ;
   assign \$23  = \$17  & \$22 ;
-  assign \$24  = 1'h1 << \port$28818$0 [9:0];
+  assign \$24  = 1'h1 << \port$28816$0 [9:0];
   assign \$25  = { 1023'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, pending_base } | \$24 ;
-  assign \$26  = \port$28818$0  < 11'h400;
+  assign \$26  = \port$28816$0  < 11'h400;
   assign \$27  = ~ \$26 ;
-  assign \$28  = | \port$28834$0 [31:16];
-  assign \$29  = | \port$28834$0 [15:0];
+  assign \$28  = | \port$28832$0 [31:16];
+  assign \$29  = | \port$28832$0 [15:0];
   assign \$30  = \$28  & \$29 ;
-  assign \$31  = \port$28834$0 [15:0] <= \port$28834$0 [31:16];
+  assign \$31  = \port$28832$0 [15:0] <= \port$28832$0 [31:16];
   assign \$32  = \$30  & \$31 ;
   assign \$33  = ~ \$32 ;
   assign \$34  = \$32  ? 2'h0 : 2'h3;
@@ -99796,21 +99796,21 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
       \$38  = 4'h0;
     end
   end
-  assign wp__addr = { \$4 , \port$28818$0 [9:0] };
-  assign host_slot = { 16'h0000, \port$28818$0  };
-  assign wp__data = { \port$28834$0 , \port$28832$0 , \port$28830$0 , \port$28828$0 , \port$28826$0 , \port$28824$0 , \port$28822$0 , \port$28820$0  };
-  assign host_data = { \port$28834$0 , \port$28832$0 , \port$28830$0 , \port$28828$0 , \port$28826$0 , \port$28824$0 , \port$28822$0 , \port$28820$0  };
+  assign wp__addr = { \$4 , \port$28816$0 [9:0] };
+  assign host_slot = { 16'h0000, \port$28816$0  };
+  assign wp__data = { \port$28832$0 , \port$28830$0 , \port$28828$0 , \port$28826$0 , \port$28824$0 , \port$28822$0 , \port$28820$0 , \port$28818$0  };
+  assign host_data = { \port$28832$0 , \port$28830$0 , \port$28828$0 , \port$28826$0 , \port$28824$0 , \port$28822$0 , \port$28820$0 , \port$28818$0  };
   assign rp_eval__addr = { \$12 , rd_slot };
   assign rd_en = rp_eval__en;
   assign rp_eval__data = rd_data;
-  assign rp_host__addr = { \$15 , \port$28818$0 [9:0] };
-  assign host_rd_slot = \port$28818$0 [9:0];
+  assign rp_host__addr = { \$15 , \port$28816$0 [9:0] };
+  assign host_rd_slot = \port$28816$0 [9:0];
   assign host_rd_en = rp_host__en;
   assign rp_host__data = host_rd_data;
-  assign \host_data.reserve0  = { \port$28826$0 [15:0], \port$28824$0 , \port$28822$0 , \port$28820$0  };
-  assign \host_data.reserve1  = { \port$28832$0 , \port$28830$0 , \port$28828$0 , \port$28826$0 [31:16] };
-  assign \host_data.fee_num  = \port$28834$0 [15:0];
-  assign \host_data.fee_den  = \port$28834$0 [31:16];
+  assign \host_data.reserve0  = { \port$28824$0 [15:0], \port$28822$0 , \port$28820$0 , \port$28818$0  };
+  assign \host_data.reserve1  = { \port$28830$0 , \port$28828$0 , \port$28826$0 , \port$28824$0 [31:16] };
+  assign \host_data.fee_num  = \port$28832$0 [15:0];
+  assign \host_data.fee_den  = \port$28832$0 [31:16];
   assign \rd_data.reserve0  = rd_data[111:0];
   assign \rd_data.reserve1  = rd_data[223:112];
   assign \rd_data.fee_num  = rd_data[239:224];
