@@ -198,6 +198,10 @@ def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto",
     t0 = time.time()
     flows = ["abc9", "abc"] if synth == "auto" else [synth]
     notes: list[str] = []
+    # what every report of this build says (the failure report and the bitstream's)
+    build = {"board": board.name, "part": board.part, "variant": variant, "target_mhz": freq_mhz,
+             "uart": uart_setting(freq_mhz), "router": router, "placer": placer, "seed": seed,
+             "synth_notes": notes, "host_link": board.link}
     script = _ecp5_plan(out, freq_mhz, variant, router, placer, seed)
     for flow in flows:
         try:
@@ -208,11 +212,7 @@ def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto",
             where = "place/route/pack" if yosys_done else f"yosys, in: {_last_yosys_step(out)}"
             notes.append(f"{flow}: failed ({where})")
             if yosys_done or flow == flows[-1]:
-                report = {"board": board.name, "part": board.part, "variant": variant, "target_mhz": freq_mhz,
-                          "uart": uart_setting(freq_mhz), "ok": False, "router": router,
-                          "placer": placer, "seed": seed,
-                          "seconds": round(time.time() - t0), "synth": flow, "synth_notes": notes,
-                          "host_link": board.link}
+                report = {**build, "ok": False, "seconds": round(time.time() - t0), "synth": flow}
                 tim = out / "mevblade.tim"
                 if yosys_done and tim.exists():
                     report.update(parse_nextpnr_log(tim.read_text(errors="replace")))
@@ -223,11 +223,8 @@ def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto",
             print(f"[build] synth_ecp5 with {flow} failed ({where}); retrying with the classic ABC",
                   file=sys.stderr)
     log = (out / "mevblade.tim").read_text(errors="replace")
-    report = {"board": board.name, "part": board.part, "variant": variant, "target_mhz": freq_mhz,
-              "uart": uart_setting(freq_mhz), "ok": True, "router": router,
-              "placer": placer, "seed": seed,
-              "bitstream": str(out / "mevblade.bit"), "seconds": round(time.time() - t0),
-              "synth": flow, "synth_notes": notes, "host_link": board.link, **parse_nextpnr_log(log)}
+    report = {**build, "ok": True, "bitstream": str(out / "mevblade.bit"), "seconds": round(time.time() - t0),
+              "synth": flow, **parse_nextpnr_log(log)}
     _write_report(out, report)
     return report
 
