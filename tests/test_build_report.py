@@ -70,3 +70,40 @@ def test_placed_sta_adds_cell_and_placement_arc_delays() -> None:
     path = got["paths"]["q1"]
     assert path["routing_ns"] == round((arc1 + arc2) / 1e3, 2)
     assert [n.split()[1] for n in path["nets"]] == ["q0", "mid"]
+
+
+def test_placer_flag_reaches_nextpnr_and_the_result_command(monkeypatch, tmp_path) -> None:
+    """``--placer static`` becomes nextpnr's ``--placer static``; without it no flag (nextpnr's default)."""
+    import pytest
+
+    from mevblade.hw import build
+
+    cmd = build.nextpnr_command(30.0, 2, "r.json", placer="static", router="router2")
+    i = cmd.index("--placer")
+    assert cmd[i + 1] == "static"
+    assert cmd[cmd.index("--router") + 1] == "router2"
+    assert "--placer" not in build.nextpnr_command(30.0, 1, "r.json")
+    assert "--no-route" in build.nextpnr_command(30.0, 1, "r.json", route=False, placer="heap")
+
+    seen: dict = {}
+
+    def fake_ecp5(target, work, clock_mhz, seed, **kw):
+        seen.update(kw, target=target, seed=seed)
+        return {"constraint_mhz": clock_mhz, "fmax_mhz": None, "fmax_kind": "routed", "timing_met": False,
+                "device": "x", "lut4": 0, "ff": 0, "bram_dp16kd": 0, "dsp_mult18": 0}
+
+    monkeypatch.setattr(build, "_ecp5", fake_ecp5)
+    src = tmp_path / "d.v"
+    src.write_text("module m(); endmodule\n")
+    assert build.main(["--target", "eval_search_top", "--no-xilinx", "--placer", "static", "--router", "router2",
+                       "--verilog", str(src), "--work-dir", str(tmp_path / "w")]) == 0
+    assert seen["placer"] == "static" and seen["router"] == "router2"
+    import json
+
+    res = json.loads((tmp_path / "w" / "result.json").read_text())
+    assert "--placer static --router router2" in res["command"]
+    seen.clear()
+    build.main(["--no-xilinx", "--verilog", str(src), "--work-dir", str(tmp_path / "w2")])
+    assert seen["placer"] is None
+    with pytest.raises(SystemExit):
+        build.main(["--placer", "simulated-annealing", "--no-xilinx", "--work-dir", str(tmp_path / "w3")])
