@@ -192,9 +192,9 @@ def test_classic_abc_script_runs_on_the_real_yosys(tmp_path) -> None:
     assert "TRELLIS_FF" in types and "CCU2C" in types
 
 
-# -- build variants: the front end (fits the LFE5U-85F, the ECP5 default) and the full top ----------------------
+# -- build variants: decode (routes on the LFE5U-85F, the ECP5 default), the front end, the full top -------
 
-@pytest.mark.parametrize("variant, want", [(None, "frontend"), ("frontend", "frontend"), ("full", "full")])
+@pytest.mark.parametrize("variant, want", [(None, "decode"), ("frontend", "frontend"), ("full", "full")])
 def test_ecp5_report_records_the_variant_it_built(tmp_path, monkeypatch, variant, want) -> None:
     _fake_tools(tmp_path, monkeypatch)
     _Blinky.built.clear()
@@ -289,14 +289,15 @@ def test_cli_help_states_the_ecp5_default(capsys) -> None:
         main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--variant {frontend,decode,full}" in text
-    assert "Default: frontend on ECP5 boards (the variant that fits the LFE5U-85F)" in text
+    assert "Default: decode on ECP5 boards (the variant that routes on the LFE5U-85F)" in text
 
 
 def test_variants_say_what_goes_into_the_top() -> None:
     from mevblade.hw.boards.ecp5 import DEFAULT_VARIANT, VARIANTS
     from mevblade.hw.top import KECCAK_ROUNDS_PER_CYCLE
 
-    assert DEFAULT_VARIANT == "frontend"
+    assert DEFAULT_VARIANT == "decode"
+    assert VARIANTS["decode"] == {"evaluator": False, "swap": False, "keccak_rounds_per_cycle": 1}
     assert VARIANTS["frontend"] == {"evaluator": False, "keccak_rounds_per_cycle": 1}
     assert VARIANTS["full"] == {"evaluator": True, "keccak_rounds_per_cycle": KECCAK_ROUNDS_PER_CYCLE}
 

@@ -5,9 +5,9 @@
 
 * ``ulx3s-85f`` (ECP5 LFE5U-85F-6, open toolchain through yowasp): full bitstream
   ``build/boards/ulx3s-85f/mevblade.bit``; fmax and utilisation from nextpnr go into
-  ``report.json`` next to it. ``--variant frontend`` (the default on ECP5: the variant that fits)
-  builds the top without the backrun unit and the pool table (the host evaluates swaps);
-  ``--variant decode`` without the swap decoder as well (the host also recognises swaps);
+  ``report.json`` next to it. ``--variant decode`` (the default on ECP5: the variant that routes)
+  builds the top without the backrun unit, the pool table and the swap decoder (the host
+  evaluates and recognises swaps); ``--variant frontend`` with the swap decoder (fits, has not routed);
   ``--variant full`` the whole top (needs ~181 % of the LFE5U-85F's LUTs).
 * ``pynq-z2`` (xc7z020), ``zcu104``, ``kv260`` (Zynq UltraScale+): writes the Verilog of
   the top, lints it with Verilator, dry-runs ``hw/boards/zynq/mevblade.tcl`` under tclsh,
@@ -116,10 +116,11 @@ def _write_report(out: Path, report: dict[str, Any]) -> None:
 SYNTH_FLOWS = ("auto", "abc9", "abc")
 
 #: ``--variant`` choices (what goes into the top: ``hw.boards.ecp5.VARIANTS``) and each board kind's default
-#: and allowed variants: an ECP5 board builds the front end unless told otherwise (the full top does not fit
-#: the LFE5U-85F); the Zynq flow packages the checked-in full top (``hw/rtl/appliance_top.v``) only.
+#: and allowed variants: an ECP5 board builds the decode variant unless told otherwise (the one that
+#: routes; the full top does not fit the LFE5U-85F); the Zynq flow packages the checked-in full top
+#: (``hw/rtl/appliance_top.v``) only.
 BUILD_VARIANTS = ("frontend", "decode", "full")
-DEFAULT_VARIANTS = {"ecp5": "frontend", "zynq": "full"}
+DEFAULT_VARIANTS = {"ecp5": "decode", "zynq": "full"}
 ALLOWED_VARIANTS = {"ecp5": ("frontend", "decode", "full"), "zynq": ("full",)}
 
 def uart_setting(freq_mhz: float) -> dict[str, Any]:
@@ -348,8 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variant", default=None, metavar="{" + ",".join(BUILD_VARIANTS) + "}",
                    help="what goes into the top: 'frontend' (decoder, Keccak, swap decoder; no backrun unit and no "
                         "pool table: the host evaluates swaps), 'decode' (decoder and Keccak only: the host "
-                        "also recognises swaps) or 'full' (the whole top). Default: frontend on ECP5 "
-                        "boards (the variant that fits the LFE5U-85F), full on Zynq boards (the only one built)")
+                        "also recognises swaps) or 'full' (the whole top). Default: decode on ECP5 "
+                        "boards (the variant that routes on the LFE5U-85F), full on Zynq boards "
+                        "(the only one built)")
     p.add_argument("--freq", type=float, default=None,
                    help="core clock in MHz (ECP5 PLL output). Default: "
                         + ", ".join(f"{v} {f:g}" for v, f in DEFAULT_FREQ_MHZ.items()))

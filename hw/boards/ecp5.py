@@ -6,8 +6,8 @@ The 25 MHz oscillator feeds an EHXPLLL that makes the core clock (``freq_mhz``, 
 (:mod:`mevblade.hw.boards.uart_bridge`) all run in that one domain. LED 0 shows PLL lock,
 LED 1 UART receive activity (with the ``full`` variant the top is exactly what the Zynq build packages).
 
-What goes into the top is the build variant (:data:`VARIANTS`): ``frontend`` (the default: the
-variant that fits the LFE5U-85F) or ``full``.
+What goes into the top is the build variant (:data:`VARIANTS`): ``decode`` (the default: the variant
+that routes on the LFE5U-85F), ``frontend`` (fits and places, does not route yet) or ``full`` (does not fit).
 
 Transaction input on this board: the FT231X USB-UART at 3 Mbaud (the chip's maximum),
 about 300 kB/s of payload — see the bridge's docstring for what that means in tx/s.
@@ -30,14 +30,16 @@ UART_BAUD = 3_000_000
 #: what each build variant puts in the appliance top (``ApplianceTop`` keyword arguments).
 #: ``frontend``: decoder, Keccak at one round per cycle, swap decoder, CSRs — no backrun unit and no
 #: pool table (``version.features`` bits 3–5 clear: the host evaluates every swap); it fits the
-#: LFE5U-85F. ``full``: the whole top as the Zynq build packages it (does not fit an LFE5U-85F).
+#: LFE5U-85F but has not routed. ``decode``: the front end without the swap decoder (``features``
+#: bit 2 clear too: the host recognises swaps); it routes. ``full``: the whole top as the Zynq build
+#: packages it (does not fit an LFE5U-85F).
 VARIANTS: dict[str, dict[str, Any]] = {
     "frontend": {"evaluator": False, "keccak_rounds_per_cycle": 1},
     "decode": {"evaluator": False, "swap": False, "keccak_rounds_per_cycle": 1},
     "full": {"evaluator": True, "keccak_rounds_per_cycle": KECCAK_ROUNDS_PER_CYCLE},
 }
-#: the variant that fits the LFE5U-85F
-DEFAULT_VARIANT = "frontend"
+#: the variant that routes on the LFE5U-85F (the one with a bitstream)
+DEFAULT_VARIANT = "decode"
 
 
 def global_buffer(m: Module, signal: Any) -> Signal:
