@@ -464,10 +464,16 @@ class EvalSearch(wiring.Component):
         f_b_val = read(rd_b, fb, "fb_val")
         advance = Signal()      # X completes its instruction and falls through: F's results into X
         redirect = Signal()     # X completes a taken branch / jump: X gets a bubble, F goes to ``target``
+        done = Signal()         # X completes (advance or redirect), set where they are, not from ``take``
         target = Signal(ep.IMM_BITS)
+        # session 12: the instruction / operand registers take F's results whenever X completes,
+        # taken branch or not (after a taken one they hold the dropped fall-through, marked a bubble
+        # by ``xvalid``): their ~1,300 enables wait for no branch decision; ``take`` steers only
+        # ``fpc`` and ``xvalid``
+        with m.If(done):
+            m.d.sync += [word.eq(f_word), a.eq(f_a_val), b.eq(f_b_val), pc.eq(fpc)]
         with m.If(advance):
-            m.d.sync += [word.eq(f_word), a.eq(f_a_val), b.eq(f_b_val), pc.eq(fpc), fpc.eq(fpc + 1),
-                         xvalid.eq(1)]
+            m.d.sync += [fpc.eq(fpc + 1), xvalid.eq(1)]
         with m.Elif(redirect):
             m.d.sync += [fpc.eq(target), xvalid.eq(0)]
 
@@ -642,9 +648,9 @@ class EvalSearch(wiring.Component):
                     m.d.comb += [wr_en.eq(f_d != 0), wr_addr.eq(f_d), wr_data.eq(value)]
 
                 with m.If(~xvalid):
-                    m.d.comb += advance.eq(1)
+                    m.d.comb += [advance.eq(1), done.eq(1)]
                 with m.Elif(~hold):
-                    m.d.comb += [advance.eq(~take), redirect.eq(take)]
+                    m.d.comb += [advance.eq(~take), redirect.eq(take), done.eq(1)]
 
                 with m.If(xvalid), m.Switch(op):
                     with m.Case(Op.LDI):
@@ -690,13 +696,13 @@ class EvalSearch(wiring.Component):
                 m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(mul_total)]
                 with m.If(mb_last):
                     m.d.sync += mul_st.eq(0)
-                    m.d.comb += advance.eq(1)
+                    m.d.comb += [advance.eq(1), done.eq(1)]
                     m.next = "RUN"
             with m.State("DIVN"):
                 with m.If(qsteps == 0):
                     # the quotient is 0; ceil(a/b) = (a != 0)
                     m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(ceil & (dnum != 0))]
-                    m.d.comb += advance.eq(1)
+                    m.d.comb += [advance.eq(1), done.eq(1)]
                     m.next = "RUN"
                 with m.Else():
                     m.d.sync += [drem.eq(drem_init), dnum.eq(dnum_init), quo.eq(0),
@@ -710,12 +716,12 @@ class EvalSearch(wiring.Component):
                         m.next = "WB"       # DIVC: the round-up from the registers
                     with m.Else():
                         m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(div_quo_next[:DB])]
-                        m.d.comb += advance.eq(1)
+                        m.d.comb += [advance.eq(1), done.eq(1)]
                         m.next = "RUN"
             with m.State("SQRTN"):
                 with m.If(psteps == 0):
                     m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(0)]
-                    m.d.comb += advance.eq(1)
+                    m.d.comb += [advance.eq(1), done.eq(1)]
                     m.next = "RUN"
                 with m.Else():
                     m.d.sync += [work.eq(work << sq_shl), srem.eq(0), root.eq(0), count.eq(psteps)]
@@ -727,6 +733,6 @@ class EvalSearch(wiring.Component):
                     m.next = "WB"
             with m.State("WB"):
                 m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(wb_val)]
-                m.d.comb += advance.eq(1)
+                m.d.comb += [advance.eq(1), done.eq(1)]
                 m.next = "RUN"
         return m

@@ -6383,6 +6383,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [255:0] dnum_1;
   (* keep = 32'd1 *)
   wire [255:0] dnum_init;
+  reg done;
   reg [144:0] drem = 145'h0000000000000000000000000000000000000;
   (* keep = 32'd1 *)
   wire [144:0] drem_init;
@@ -14714,6 +14715,45 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    done = 1'h0;
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          if (\$5867 ) begin
+            done = 1'h1;
+          end else if (\$5868 ) begin
+            done = 1'h1;
+          end
+      3'h2:
+          if (mb_last) begin
+            done = 1'h1;
+          end
+      3'h3:
+          if (\$5879 ) begin
+            done = 1'h1;
+          end
+      3'h5:
+          if (\$5883 ) begin
+            (* full_case = 32'd1 *)
+            if (ceil) begin
+            end else begin
+              done = 1'h1;
+            end
+          end
+      3'h4:
+          if (\$5885 ) begin
+            done = 1'h1;
+          end
+      3'h7:
+          /* empty */;
+      3'h6:
+          done = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     redirect = 1'h0;
     casez (fsm_state)
       3'h0:
@@ -14884,7 +14924,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     \$5916  = word;
-    if (advance) begin
+    if (done) begin
       \$5916  = f_word;
     end
     if (rst) begin
@@ -14894,7 +14934,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     \$5917  = ra;
-    if (advance) begin
+    if (done) begin
       \$5917  = fa_val;
     end
     if (rst) begin
@@ -14904,7 +14944,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     \$5918  = rb;
-    if (advance) begin
+    if (done) begin
       \$5918  = fb_val;
     end
     if (rst) begin
@@ -14914,7 +14954,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     \$5919  = pc;
-    if (advance) begin
+    if (done) begin
       \$5919  = fpc;
     end
     if (rst) begin
