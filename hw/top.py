@@ -88,7 +88,7 @@ from mevblade.hw.csr import (
     rtl_source_hash,
 )
 from mevblade.hw.keccak import Keccak256
-from mevblade.hw.layouts import BEAT_BYTES, TX_HEADER_BITS
+from mevblade.hw.layouts import BEAT_BYTES, TX_HEADER_BITS, TxHeader
 from mevblade.hw.pool_table import PoolTable
 from mevblade.hw.swap_decoder import N_ROUTERS, SwapDecoder, SwapRecord, swap_decoder_signature
 from mevblade.hw.tx_decoder2 import TxDecoder2
@@ -169,7 +169,8 @@ class ApplianceTop(wiring.Component):
     Latency
     -------
     Decoder latency (last beat in → record, at most
-    :data:`~mevblade.hw.tx_decoder2.LATENCY_MAX_CYCLES` for an idle decoder) + 1 cycle to load the framer;
+    :data:`~mevblade.hw.tx_decoder2.LATENCY_MAX_CYCLES` for an idle decoder) + 1 cycle into the holding
+    register + 1 cycle to the swap decoder (its record one cycle later) + 1 cycle to load the framer;
     the message then takes ``PREAMBLE_WORDS + HEADER_WORDS`` cycles to leave. Swap →
     opportunity: the swap record, one cycle into the request slot, then the backrun unit's
     latency (:class:`~mevblade.hw.backrun.Backrun`; ``mevblade bench top-rtl`` measures
@@ -395,31 +396,41 @@ class ApplianceTop(wiring.Component):
                 m.d.sync += [br_pend.eq(0), cur_stamp.eq(br_stamp)]
         br_o_valid = br.o.valid if self.evaluator else C(0, 1)  # a backrun record is ready
 
-        # --- stage A: join header record + digest + entry stamp; hand the tx fields to the
-        # swap decoder and park the rest in one holding register until its swap record comes.
+        # --- stage A: the header record, its digest and its entry stamp each move into the holding
+        # register as soon as their part of it is free (each ready is a register: no downstream ready
+        # reaches the decoder's, the Keccak core's or the stamp FIFO's output clock enables); once all
+        # three are in, the tx fields go to the swap decoder and the record waits there for its swap record.
         hold_full = Signal()   # a joined record waits in the holding register for its swap record
         hold_busy = Signal()   # its header message is leaving from the holding register
-        hold_hdr = Signal(TX_HEADER_BITS)
+        h_in = Signal()        # the holding register has the header record of the next record to join
+        d_in = Signal()        # ... its digest
+        s_in = Signal()        # ... its entry stamp
+        hold_hdr = Signal(TxHeader)
         hold_digest = Signal(256)
         hold_stamp = Signal(32)
-        hold_err = Signal(5)
         a_take = Signal()
-        hdr = dec.o.payload
+        hold_open = Signal()
         m.d.comb += [
-            swp.i_tx.valid.eq(dec.o.valid & kec.o.valid & stamps.r_rdy & ~hold_full & ~hold_busy),
-            swp.i_tx.payload.ok.eq(hdr.error.as_value() == 0),
-            swp.i_tx.payload.to_present.eq(hdr.to_present),
-            swp.i_tx.payload.to.eq(hdr.to),
-            swp.i_tx.payload.value.eq(hdr.value),
-            swp.i_tx.payload.chain_id.eq(hdr.chain_id),
+            hold_open.eq(~hold_full & ~hold_busy),
+            dec.o.ready.eq(hold_open & ~h_in),
+            kec.o.ready.eq(hold_open & ~d_in),
+            stamps.r_en.eq(hold_open & ~s_in),
+            swp.i_tx.valid.eq(hold_open & h_in & d_in & s_in),
+            swp.i_tx.payload.ok.eq(hold_hdr.error.as_value() == 0),
+            swp.i_tx.payload.to_present.eq(hold_hdr.to_present),
+            swp.i_tx.payload.to.eq(hold_hdr.to),
+            swp.i_tx.payload.value.eq(hold_hdr.value),
+            swp.i_tx.payload.chain_id.eq(hold_hdr.chain_id),
             a_take.eq(swp.i_tx.valid & swp.i_tx.ready),
-            dec.o.ready.eq(a_take),
-            kec.o.ready.eq(a_take),
-            stamps.r_en.eq(a_take),
         ]
+        with m.If(dec.o.valid & dec.o.ready):
+            m.d.sync += [h_in.eq(1), hold_hdr.eq(dec.o.payload)]
+        with m.If(kec.o.valid & kec.o.ready):
+            m.d.sync += [d_in.eq(1), hold_digest.eq(kec.o.payload.digest)]
+        with m.If(stamps.r_rdy & stamps.r_en):
+            m.d.sync += [s_in.eq(1), hold_stamp.eq(stamps.r_data)]
         with m.If(a_take):
-            m.d.sync += [hold_full.eq(1), hold_hdr.eq(hdr.as_value()), hold_digest.eq(kec.o.payload.digest),
-                         hold_stamp.eq(stamps.r_data), hold_err.eq(hdr.error.as_value())]
+            m.d.sync += [hold_full.eq(1), h_in.eq(0), d_in.eq(0), s_in.eq(0)]
 
         # --- framer: header message, then (if a swap) the swap message. A message leaves word by word,
         # picked by the word index from the preamble register and the message's source register.
@@ -445,7 +456,8 @@ class ApplianceTop(wiring.Component):
 
         pre_words = words(pre, PREAMBLE_WORDS)
         sources = {
-            _SRC_HEADER: pre_words + words(Cat(hold_hdr, C(0, 64 * HEADER_WORDS - TX_HEADER_BITS), hold_digest),
+            _SRC_HEADER: pre_words + words(Cat(hold_hdr.as_value(), C(0, 64 * HEADER_WORDS - TX_HEADER_BITS),
+                                               hold_digest),
                                            PAYLOAD_WORDS),
             _SRC_SWAP: pre_words + words(Cat(swap_rec, C(0, 64 * SWAP_WORDS - SwapRecord.size)), SWAP_WORDS),
             _SRC_RECORD: pre_words + words(opp_rec, OPP_WORDS),
@@ -527,8 +539,8 @@ class ApplianceTop(wiring.Component):
         with m.If(record_take & ~(is_swap & emit_swaps)):
             m.d.sync += seq.eq(seq + 1)
         with m.If(pipe_rst):
-            m.d.sync += [left.eq(0), seq.eq(0), hold_full.eq(0), hold_busy.eq(0), swap_pend.eq(0), br_pend.eq(0),
-                         cyc_pend.eq(0), cyc_seq.eq(0)]
+            m.d.sync += [left.eq(0), seq.eq(0), hold_full.eq(0), hold_busy.eq(0), h_in.eq(0), d_in.eq(0),
+                         s_in.eq(0), swap_pend.eq(0), br_pend.eq(0), cyc_pend.eq(0), cyc_seq.eq(0)]
 
         # --- counters (cleared by soft reset only)
         packets = Signal(64)
@@ -545,7 +557,7 @@ class ApplianceTop(wiring.Component):
                 m.d.sync += packets.eq(packets + 1)
         with m.If(beat_ok & draining & is_last):
             m.d.sync += drops.eq(drops + 1)
-        code = hold_err
+        code = hold_hdr.error.as_value()
         swaps = Signal(32)
         with m.If(record_take & is_swap):
             m.d.sync += swaps.eq(swaps + 1)
@@ -585,8 +597,8 @@ class ApplianceTop(wiring.Component):
         if self.evaluator:
             m.submodules.pool = pool = PoolTable(capacity=POOL_CAPACITY)
             m.d.comb += [
-                idle.eq(~in_packet & ~stamps.r_rdy & ~hold_full & ~swap_pend & (left == 0) & ~br_pend & ~br.busy
-                        & ~br.o.valid & ~cyc_pend),
+                idle.eq(~in_packet & ~stamps.r_rdy & ~s_in & ~hold_full & ~swap_pend & (left == 0) & ~br_pend
+                        & ~br.busy & ~br.o.valid & ~cyc_pend),
                 pool.host_slot.eq(csr.pool_addr_index),
                 pool.host_data.eq(Cat(*(getattr(csr, f"pool_data_{i}_value") for i in range(8)))),
                 pool.host_commit.eq(csr.pool_cmd_commit),
@@ -606,7 +618,7 @@ class ApplianceTop(wiring.Component):
                 m.d.comb += getattr(csr, f"pool_rdata_{i}_value").eq(rdata[32 * i:32 * i + 32])
         else:
             # no pool table: pool_rdata_* and the status bits read as 0 (the CSR block's reset values)
-            m.d.comb += idle.eq(~in_packet & ~stamps.r_rdy & ~hold_full & ~swap_pend & (left == 0))
+            m.d.comb += idle.eq(~in_packet & ~stamps.r_rdy & ~s_in & ~hold_full & ~swap_pend & (left == 0))
 
         m.d.comb += [
             csr.status_in_packet.eq(in_packet),

@@ -66,28 +66,28 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [32:0] \$101 ;
-  wire \$102 ;
-  wire \$103 ;
+  wire \$101 ;
+  wire [64:0] \$102 ;
+  wire [64:0] \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire [32:0] \$106 ;
   wire \$107 ;
-  wire \$108 ;
+  wire [32:0] \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire [32:0] \$111 ;
-  wire [32:0] \$112 ;
-  wire \$113 ;
-  wire [32:0] \$114 ;
-  wire [32:0] \$115 ;
-  wire [32:0] \$116 ;
-  wire [32:0] \$117 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire [32:0] \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
   wire [32:0] \$118 ;
   wire [32:0] \$119 ;
   wire \$12 ;
-  wire [32:0] \$120 ;
+  wire \$120 ;
   wire [32:0] \$121 ;
   wire [32:0] \$122 ;
   wire [32:0] \$123 ;
@@ -112,49 +112,49 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [32:0] \$140 ;
   wire [32:0] \$141 ;
   wire [32:0] \$142 ;
-  reg [63:0] \$143 ;
-  reg \$144 ;
-  reg \$145 ;
-  reg [8:0] \$146 ;
-  reg [8:0] \$147 ;
-  reg [8:0] \$148 ;
-  reg [8:0] \$149 ;
+  wire [32:0] \$143 ;
+  wire [32:0] \$144 ;
+  wire [32:0] \$145 ;
+  wire [32:0] \$146 ;
+  wire [32:0] \$147 ;
+  wire [32:0] \$148 ;
+  wire [32:0] \$149 ;
   wire \$15 ;
-  reg \$150 ;
+  reg [63:0] \$150 ;
   reg \$151 ;
-  reg [31:0] \$152 ;
-  reg \$153 ;
-  reg [3011:0] \$154 ;
-  reg [255:0] \$155 ;
-  reg [31:0] \$156 ;
-  reg [4:0] \$157 ;
-  reg [5:0] \$158 ;
-  reg [5:0] \$159 ;
+  reg \$152 ;
+  reg [8:0] \$153 ;
+  reg [8:0] \$154 ;
+  reg [8:0] \$155 ;
+  reg [8:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg [31:0] \$159 ;
   wire \$16 ;
   reg \$160 ;
-  reg [127:0] \$161 ;
-  reg [1:0] \$162 ;
-  reg \$163 ;
-  reg [2222:0] \$164 ;
+  reg [3011:0] \$161 ;
+  reg \$162 ;
+  reg [255:0] \$163 ;
+  reg \$164 ;
   reg [31:0] \$165 ;
-  reg [2263:0] \$166 ;
-  reg [31:0] \$167 ;
-  reg [31:0] \$168 ;
-  reg [383:0] \$169 ;
+  reg \$166 ;
+  reg [5:0] \$167 ;
+  reg [5:0] \$168 ;
+  reg \$169 ;
   wire \$17 ;
-  reg [31:0] \$170 ;
-  reg [63:0] \$171 ;
-  reg [63:0] \$172 ;
-  reg [31:0] \$173 ;
+  reg [127:0] \$170 ;
+  reg [1:0] \$171 ;
+  reg \$172 ;
+  reg [2222:0] \$173 ;
   reg [31:0] \$174 ;
-  reg [31:0] \$175 ;
+  reg [2263:0] \$175 ;
   reg [31:0] \$176 ;
   reg [31:0] \$177 ;
-  reg [31:0] \$178 ;
+  reg [383:0] \$178 ;
   reg [31:0] \$179 ;
   wire \$18 ;
-  reg [31:0] \$180 ;
-  reg [31:0] \$181 ;
+  reg [63:0] \$180 ;
+  reg [63:0] \$181 ;
   reg [31:0] \$182 ;
   reg [31:0] \$183 ;
   reg [31:0] \$184 ;
@@ -163,7 +163,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   reg [31:0] \$187 ;
   reg [31:0] \$188 ;
   reg [31:0] \$189 ;
-  wire [63:0] \$19 ;
+  wire \$19 ;
   reg [31:0] \$190 ;
   reg [31:0] \$191 ;
   reg [31:0] \$192 ;
@@ -183,7 +183,16 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   reg [31:0] \$204 ;
   reg [31:0] \$205 ;
   reg [31:0] \$206 ;
-  wire \$21 ;
+  reg [31:0] \$207 ;
+  reg [31:0] \$208 ;
+  reg [31:0] \$209 ;
+  wire [63:0] \$21 ;
+  reg [31:0] \$210 ;
+  reg [31:0] \$211 ;
+  reg [31:0] \$212 ;
+  reg [31:0] \$213 ;
+  reg [31:0] \$214 ;
+  reg [31:0] \$215 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -197,26 +206,26 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire [32:0] \$34 ;
+  wire \$34 ;
   wire \$35 ;
-  wire \$36 ;
+  wire [32:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
-  wire [2:0] \$39 ;
+  wire \$39 ;
   wire \$4 ;
-  wire [2:0] \$40 ;
-  wire [31:0] \$41 ;
-  wire [1:0] \$42 ;
-  wire [2:0] \$43 ;
-  wire [3:0] \$44 ;
-  wire [4:0] \$45 ;
-  wire [5:0] \$46 ;
-  wire [6:0] \$47 ;
-  wire [7:0] \$48 ;
-  wire [8:0] \$49 ;
+  wire \$40 ;
+  wire [2:0] \$41 ;
+  wire [2:0] \$42 ;
+  wire [31:0] \$43 ;
+  wire [1:0] \$44 ;
+  wire [2:0] \$45 ;
+  wire [3:0] \$46 ;
+  wire [4:0] \$47 ;
+  wire [5:0] \$48 ;
+  wire [6:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
+  wire [7:0] \$50 ;
+  wire [8:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
@@ -235,37 +244,37 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [64:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [64:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [6:0] \$77 ;
-  wire [6:0] \$78 ;
+  wire \$77 ;
+  wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [6:0] \$82 ;
+  wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
-  reg [7:0] \$85 ;
-  reg \$86 ;
-  wire [32:0] \$87 ;
-  wire [32:0] \$88 ;
-  wire \$89 ;
+  wire [6:0] \$84 ;
+  wire [6:0] \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire [6:0] \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire [32:0] \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire [64:0] \$95 ;
-  wire [64:0] \$96 ;
+  reg [7:0] \$92 ;
+  reg \$93 ;
+  wire [32:0] \$94 ;
+  wire [32:0] \$95 ;
+  wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire [32:0] \$99 ;
@@ -273,7 +282,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire a_take;
   wire beat_ok;
   wire begin_eval;
-  wire \begin_eval$284 ;
+  wire \begin_eval$285 ;
   (* init = 1'h0 *)
   wire br_pend;
   (* init = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
@@ -372,6 +381,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   (* init = 64'h0000000000000000 *)
   wire [63:0] cycle;
   reg [63:0] cycle_value = 64'h0000000000000000;
+  reg d_in = 1'h0;
   reg [31:0] decode_errors_value = 32'd0;
   wire [7:0] dir_addr_index;
   wire dir_cmd_commit;
@@ -503,11 +513,76 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [31:0] errors;
   wire [16:0] eval_cfg_max_candidates;
   wire gate;
+  reg h_in = 1'h0;
   reg hold_busy = 1'h0;
   reg [255:0] hold_digest = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  reg [4:0] hold_err = 5'h00;
   reg hold_full = 1'h0;
   reg [3011:0] hold_hdr = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [23:0] \hold_hdr.access_list_count ;
+  wire [23:0] \hold_hdr.access_list_end ;
+  wire [23:0] \hold_hdr.access_list_offset ;
+  wire [23:0] \hold_hdr.authorization_count ;
+  wire [23:0] \hold_hdr.authorizations_end ;
+  wire [23:0] \hold_hdr.authorizations_offset ;
+  wire [23:0] \hold_hdr.blob_hash_count ;
+  wire [23:0] \hold_hdr.blob_hashes_end ;
+  wire [23:0] \hold_hdr.blob_hashes_offset ;
+  wire [23:0] \hold_hdr.body_offset ;
+  wire [255:0] \hold_hdr.chain_id ;
+  wire \hold_hdr.chain_id_present ;
+  wire [23:0] \hold_hdr.data_len ;
+  wire [23:0] \hold_hdr.data_offset ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  wire [4:0] \hold_hdr.error ;
+  wire [63:0] \hold_hdr.gas_limit ;
+  wire [255:0] \hold_hdr.gas_price ;
+  wire [255:0] \hold_hdr.max_fee_per_blob_gas ;
+  wire [255:0] \hold_hdr.max_fee_per_gas ;
+  wire [255:0] \hold_hdr.max_priority_fee_per_gas ;
+  wire \hold_hdr.network_form ;
+  wire [63:0] \hold_hdr.nonce ;
+  wire [255:0] \hold_hdr.r ;
+  wire [255:0] \hold_hdr.s ;
+  wire [23:0] \hold_hdr.sig_offset ;
+  wire [24:0] \hold_hdr.size ;
+  wire [23:0] \hold_hdr.storage_key_count ;
+  wire [159:0] \hold_hdr.to ;
+  wire \hold_hdr.to_present ;
+  wire [23:0] \hold_hdr.tx_list_end ;
+  wire [23:0] \hold_hdr.tx_list_offset ;
+  wire [2:0] \hold_hdr.tx_type ;
+  wire [255:0] \hold_hdr.v ;
+  wire [255:0] \hold_hdr.value ;
+  wire hold_open;
   reg [31:0] hold_stamp = 32'd0;
   wire host_commit;
   wire [255:0] host_data;
@@ -563,7 +638,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
   wire i__ready;
-  wire \i__ready$314 ;
+  wire \i__ready$315 ;
   wire \i__ready$68 ;
   reg i__valid;
   reg \i__valid$141  = 1'h0;
@@ -596,29 +671,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [16:0] maxc;
   (* init = 64'h0000000000000000 *)
   wire [63:0] nbytes;
-  wire [3011:0] o__payload;
-  wire [2222:0] \o__payload$179 ;
-  wire [255:0] \o__payload$179.amount_in ;
-  wire [255:0] \o__payload$179.amount_out ;
-  wire [255:0] \o__payload$179.deadline ;
-  wire \o__payload$179.eth_in ;
-  wire \o__payload$179.eth_out ;
-  wire \o__payload$179.exact_out ;
-  wire \o__payload$179.fee_on_transfer ;
-  wire [3:0] \o__payload$179.fn ;
-  wire \o__payload$179.is_swap ;
-  wire [1279:0] \o__payload$179.path ;
-  wire [159:0] \o__payload$179.path[0] ;
-  wire [159:0] \o__payload$179.path[1] ;
-  wire [159:0] \o__payload$179.path[2] ;
-  wire [159:0] \o__payload$179.path[3] ;
-  wire [159:0] \o__payload$179.path[4] ;
-  wire [159:0] \o__payload$179.path[5] ;
-  wire [159:0] \o__payload$179.path[6] ;
-  wire [159:0] \o__payload$179.path[7] ;
-  wire [3:0] \o__payload$179.path_len ;
-  wire [159:0] \o__payload$179.recipient ;
-  wire [1:0] \o__payload$179.router ;
+  wire [2222:0] o__payload;
   wire [355:0] \o__payload$189 ;
   wire [127:0] \o__payload$189.amount_in ;
   wire \o__payload$189.base1 ;
@@ -642,23 +695,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [2:0] \o__payload$189.status ;
   wire [31:0] \o__payload$189.tag ;
   wire [15:0] \o__payload$189.touched ;
-  wire [287:0] \o__payload$316 ;
-  wire [255:0] \o__payload$316.digest ;
-  wire [31:0] \o__payload$316.length ;
-  wire [23:0] \o__payload.access_list_count ;
-  wire [23:0] \o__payload.access_list_end ;
-  wire [23:0] \o__payload.access_list_offset ;
-  wire [23:0] \o__payload.authorization_count ;
-  wire [23:0] \o__payload.authorizations_end ;
-  wire [23:0] \o__payload.authorizations_offset ;
-  wire [23:0] \o__payload.blob_hash_count ;
-  wire [23:0] \o__payload.blob_hashes_end ;
-  wire [23:0] \o__payload.blob_hashes_offset ;
-  wire [23:0] \o__payload.body_offset ;
-  wire [255:0] \o__payload.chain_id ;
-  wire \o__payload.chain_id_present ;
-  wire [23:0] \o__payload.data_len ;
-  wire [23:0] \o__payload.data_offset ;
+  wire [3011:0] \o__payload$318 ;
+  wire [23:0] \o__payload$318.access_list_count ;
+  wire [23:0] \o__payload$318.access_list_end ;
+  wire [23:0] \o__payload$318.access_list_offset ;
+  wire [23:0] \o__payload$318.authorization_count ;
+  wire [23:0] \o__payload$318.authorizations_end ;
+  wire [23:0] \o__payload$318.authorizations_offset ;
+  wire [23:0] \o__payload$318.blob_hash_count ;
+  wire [23:0] \o__payload$318.blob_hashes_end ;
+  wire [23:0] \o__payload$318.blob_hashes_offset ;
+  wire [23:0] \o__payload$318.body_offset ;
+  wire [255:0] \o__payload$318.chain_id ;
+  wire \o__payload$318.chain_id_present ;
+  wire [23:0] \o__payload$318.data_len ;
+  wire [23:0] \o__payload$318.data_offset ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -689,34 +740,58 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  wire [4:0] \o__payload.error ;
-  wire [63:0] \o__payload.gas_limit ;
-  wire [255:0] \o__payload.gas_price ;
-  wire [255:0] \o__payload.max_fee_per_blob_gas ;
-  wire [255:0] \o__payload.max_fee_per_gas ;
-  wire [255:0] \o__payload.max_priority_fee_per_gas ;
-  wire \o__payload.network_form ;
-  wire [63:0] \o__payload.nonce ;
-  wire [255:0] \o__payload.r ;
-  wire [255:0] \o__payload.s ;
-  wire [23:0] \o__payload.sig_offset ;
-  wire [24:0] \o__payload.size ;
-  wire [23:0] \o__payload.storage_key_count ;
-  wire [159:0] \o__payload.to ;
-  wire \o__payload.to_present ;
-  wire [23:0] \o__payload.tx_list_end ;
-  wire [23:0] \o__payload.tx_list_offset ;
-  wire [2:0] \o__payload.tx_type ;
-  wire [255:0] \o__payload.v ;
-  wire [255:0] \o__payload.value ;
+  wire [4:0] \o__payload$318.error ;
+  wire [63:0] \o__payload$318.gas_limit ;
+  wire [255:0] \o__payload$318.gas_price ;
+  wire [255:0] \o__payload$318.max_fee_per_blob_gas ;
+  wire [255:0] \o__payload$318.max_fee_per_gas ;
+  wire [255:0] \o__payload$318.max_priority_fee_per_gas ;
+  wire \o__payload$318.network_form ;
+  wire [63:0] \o__payload$318.nonce ;
+  wire [255:0] \o__payload$318.r ;
+  wire [255:0] \o__payload$318.s ;
+  wire [23:0] \o__payload$318.sig_offset ;
+  wire [24:0] \o__payload$318.size ;
+  wire [23:0] \o__payload$318.storage_key_count ;
+  wire [159:0] \o__payload$318.to ;
+  wire \o__payload$318.to_present ;
+  wire [23:0] \o__payload$318.tx_list_end ;
+  wire [23:0] \o__payload$318.tx_list_offset ;
+  wire [2:0] \o__payload$318.tx_type ;
+  wire [255:0] \o__payload$318.v ;
+  wire [255:0] \o__payload$318.value ;
+  wire [287:0] \o__payload$320 ;
+  wire [255:0] \o__payload$320.digest ;
+  wire [31:0] \o__payload$320.length ;
+  wire [255:0] \o__payload.amount_in ;
+  wire [255:0] \o__payload.amount_out ;
+  wire [255:0] \o__payload.deadline ;
+  wire \o__payload.eth_in ;
+  wire \o__payload.eth_out ;
+  wire \o__payload.exact_out ;
+  wire \o__payload.fee_on_transfer ;
+  wire [3:0] \o__payload.fn ;
+  wire \o__payload.is_swap ;
+  wire [1279:0] \o__payload.path ;
+  wire [159:0] \o__payload.path[0] ;
+  wire [159:0] \o__payload.path[1] ;
+  wire [159:0] \o__payload.path[2] ;
+  wire [159:0] \o__payload.path[3] ;
+  wire [159:0] \o__payload.path[4] ;
+  wire [159:0] \o__payload.path[5] ;
+  wire [159:0] \o__payload.path[6] ;
+  wire [159:0] \o__payload.path[7] ;
+  wire [3:0] \o__payload.path_len ;
+  wire [159:0] \o__payload.recipient ;
+  wire [1:0] \o__payload.router ;
   wire o__ready;
-  wire \o__ready$156 ;
+  wire \o__ready$150 ;
   wire \o__ready$173 ;
   wire \o__ready$178 ;
   wire o__valid;
-  wire \o__valid$147 ;
-  wire \o__valid$171 ;
   wire \o__valid$175 ;
+  wire \o__valid$317 ;
+  wire \o__valid$319 ;
   wire [279:0] o_calldata__payload;
   wire [255:0] \o_calldata__payload.data ;
   wire [15:0] \o_calldata__payload.index ;
@@ -807,6 +882,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [31:0] router_word_2_value;
   wire [31:0] router_word_3_value;
   wire [31:0] router_word_4_value;
+  reg s_in = 1'h0;
   wire [8:0] selector_mask_enable;
   reg [31:0] seq = 32'd0;
   reg [127:0] spre;
@@ -849,276 +925,291 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \$9  = beat_ok & \$8 ;
   assign \$10  = ~ draining;
   assign w_en = \$9  & \$10 ;
-  assign \$11  = o__valid & \o__valid$147 ;
-  assign \$12  = \$11  & r_rdy;
-  assign \$13  = ~ hold_full;
-  assign \$14  = \$12  & \$13 ;
-  assign \$15  = ~ hold_busy;
-  assign i_tx__valid = \$14  & \$15 ;
-  assign \$16  = ! o__payload[4:0];
+  assign \$11  = ~ hold_full;
+  assign \$12  = ~ hold_busy;
+  assign hold_open = \$11  & \$12 ;
+  assign \$13  = ~ h_in;
+  assign o__ready = hold_open & \$13 ;
+  assign \$14  = ~ d_in;
+  assign \o__ready$150  = hold_open & \$14 ;
+  assign \$15  = ~ s_in;
+  assign r_en = hold_open & \$15 ;
+  assign \$16  = hold_open & h_in;
+  assign \$17  = \$16  & d_in;
+  assign i_tx__valid = \$17  & s_in;
+  assign \$18  = ! hold_hdr[4:0];
   assign a_take = i_tx__valid & i_tx__ready;
   assign transfer = m_axis_tvalid & m_axis_tready;
-  assign \$17  = ! src;
-  assign \$18  = src == 1'h1;
-  assign \$19  = \$18  ? word_1 : word_2;
-  assign m_axis_tdata = \$17  ? word_0 : \$19 ;
+  assign \$19  = ! src;
+  assign \$20  = src == 1'h1;
+  assign \$21  = \$20  ? word_1 : word_2;
+  assign m_axis_tdata = \$19  ? word_0 : \$21 ;
   assign m_axis_tvalid = | left;
   assign m_axis_tlast = left == 1'h1;
-  assign \$20  = ! left;
-  assign \$21  = \o__valid$171  & \$20 ;
-  assign \$22  = ~ swap_pend;
-  assign opp_go = \$21  & \$22 ;
-  assign \$23  = hold_full & \o__valid$175 ;
-  assign \$24  = ! left;
-  assign \$25  = \$23  & \$24 ;
-  assign \$26  = ~ swap_pend;
+  assign \$22  = ! left;
+  assign \$23  = o__valid & \$22 ;
+  assign \$24  = ~ swap_pend;
+  assign opp_go = \$23  & \$24 ;
+  assign \$25  = hold_full & \o__valid$175 ;
+  assign \$26  = ! left;
   assign \$27  = \$25  & \$26 ;
-  assign \$28  = ~ \o__valid$171 ;
+  assign \$28  = ~ swap_pend;
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = \i__valid$141  & is_swap;
-  assign \$31  = \$30  & output_cfg_opportunities;
-  assign \$32  = ~ \$31 ;
-  assign record_take = \$29  & \$32 ;
-  assign \$33  = selector_mask_enable >> \o__payload$179 [4:1];
-  assign is_swap = \o__payload$179 [0] & \$33 ;
-  assign \$34  = cycle_value[31:0] + 1'h1;
-  assign \$35  = ! left;
-  assign \$36  = swap_pend & \$35 ;
-  assign \$37  = is_swap & output_cfg_swaps;
-  assign \$38  = ! \o__payload$189 [0];
-  assign \$39  = \o__payload$189 [0] ? 3'h4 : 3'h3;
-  assign \$40  = \o__payload$189 [355] ? 3'h5 : \$39 ;
-  assign \$41  = \o__payload$189 [355] ? cyc_seq : \o__payload$189 [66:35];
-  assign \$42  = 1'h0 + s_axis_tkeep[0];
-  assign \$43  = \$42  + s_axis_tkeep[1];
-  assign \$44  = \$43  + s_axis_tkeep[2];
-  assign \$45  = \$44  + s_axis_tkeep[3];
-  assign \$46  = \$45  + s_axis_tkeep[4];
-  assign \$47  = \$46  + s_axis_tkeep[5];
-  assign \$48  = \$47  + s_axis_tkeep[6];
-  assign \$49  = \$48  + s_axis_tkeep[7];
-  assign \$50  = ~ in_packet;
-  assign \$51  = ~ r_rdy;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = ~ hold_full;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$29  & \$30 ;
+  assign \$32  = \i__valid$141  & is_swap;
+  assign \$33  = \$32  & output_cfg_opportunities;
+  assign \$34  = ~ \$33 ;
+  assign record_take = \$31  & \$34 ;
+  assign \$35  = selector_mask_enable >> o__payload[4:1];
+  assign is_swap = o__payload[0] & \$35 ;
+  assign \$36  = cycle_value[31:0] + 1'h1;
+  assign \$37  = ! left;
+  assign \$38  = swap_pend & \$37 ;
+  assign \$39  = is_swap & output_cfg_swaps;
+  assign \$40  = ! \o__payload$189 [0];
+  assign \$41  = \o__payload$189 [0] ? 3'h4 : 3'h3;
+  assign \$42  = \o__payload$189 [355] ? 3'h5 : \$41 ;
+  assign \$43  = \o__payload$189 [355] ? cyc_seq : \o__payload$189 [66:35];
+  assign \$44  = 1'h0 + s_axis_tkeep[0];
+  assign \$45  = \$44  + s_axis_tkeep[1];
+  assign \$46  = \$45  + s_axis_tkeep[2];
+  assign \$47  = \$46  + s_axis_tkeep[3];
+  assign \$48  = \$47  + s_axis_tkeep[4];
+  assign \$49  = \$48  + s_axis_tkeep[5];
+  assign \$50  = \$49  + s_axis_tkeep[6];
+  assign \$51  = \$50  + s_axis_tkeep[7];
+  assign \$52  = ~ in_packet;
+  assign \$53  = ~ r_rdy;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = ~ swap_pend;
+  assign \$55  = ~ s_in;
   assign \$56  = \$54  & \$55 ;
-  assign \$57  = ! left;
+  assign \$57  = ~ hold_full;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = ~ \i__valid$141 ;
+  assign \$59  = ~ swap_pend;
   assign \$60  = \$58  & \$59 ;
-  assign \$61  = ~ busy;
+  assign \$61  = ! left;
   assign \$62  = \$60  & \$61 ;
-  assign \$63  = ~ \o__valid$171 ;
+  assign \$63  = ~ \i__valid$141 ;
   assign \$64  = \$62  & \$63 ;
-  assign \$65  = ~ c__valid;
-  assign idle = \$64  & \$65 ;
-  assign \$66  = record_take | idle;
-  assign \$67  = ~ busy;
+  assign \$65  = ~ busy;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = ~ o__valid;
   assign \$68  = \$66  & \$67 ;
-  assign begin_eval = \begin_eval$284  | \$68 ;
-  assign \$69  = cycle_value + 1'h1;
-  assign \$70  = ~ s_axis_tlast;
-  assign \$71  = control_flush | control_soft_reset;
-  assign \$72  = ~ s_axis_tlast;
-  assign \$73  = beat_ok & \$72 ;
-  assign \$74  = in_packet | \$73 ;
-  assign \$75  = c__valid & c__ready;
-  assign \$76  = \i__valid$141  & \i__ready$314 ;
-  assign \$77  = left - 1'h1;
-  assign \$78  = widx + 1'h1;
-  assign \$79  = left == 1'h1;
-  assign \$80  = ! left;
-  assign \$81  = swap_pend & \$80 ;
-  assign \$82  = 6'h36 * output_cfg_tx_headers;
-  assign \$83  = is_swap & output_cfg_swaps;
-  assign \$84  = is_swap & output_cfg_opportunities;
-  assign \$87  = seq + 1'h1;
-  assign \$88  = cyc_seq + 1'h1;
-  assign \$89  = is_swap & output_cfg_swaps;
-  assign \$90  = ~ \$89 ;
-  assign \$91  = record_take & \$90 ;
-  assign \$92  = seq + 1'h1;
-  assign \$93  = ~ draining;
-  assign \$94  = beat_ok & \$93 ;
-  assign \$95  = bytes_value + \$49 [3:0];
-  assign \$96  = packets_value + 1'h1;
-  assign \$97  = beat_ok & draining;
-  assign \$98  = \$97  & s_axis_tlast;
-  assign \$99  = drops_value + 1'h1;
-  assign \$100  = record_take & is_swap;
-  assign \$101  = swaps_value + 1'h1;
-  assign \$102  = ! \o__payload$189 [0];
-  assign \$103  = opp_go & \$102 ;
-  assign \$104  = ~ \o__payload$189 [355];
-  assign \$105  = \$103  & \$104 ;
-  assign \$106  = opportunities_value + 1'h1;
-  assign \$108  = opp_go & \$107 ;
-  assign \$109  = \o__payload$189 [3:1] == 3'h6;
-  assign \$110  = \$108  & \$109 ;
-  assign \$111  = host_evals_value + 1'h1;
-  assign \$112  = records_value + 1'h1;
-  assign \$113  = | hold_err;
-  assign \$114  = decode_errors_value + 1'h1;
-  assign \$115  = err_empty_value + 1'h1;
-  assign \$116  = err_unknown_type_value + 1'h1;
-  assign \$117  = err_truncated_value + 1'h1;
-  assign \$118  = err_trailing_bytes_value + 1'h1;
-  assign \$119  = err_non_canonical_size_value + 1'h1;
-  assign \$120  = err_leading_zero_value + 1'h1;
-  assign \$121  = err_overruns_parent_value + 1'h1;
-  assign \$122  = err_expected_string_value + 1'h1;
-  assign \$123  = err_expected_list_value + 1'h1;
-  assign \$124  = err_too_few_fields_value + 1'h1;
-  assign \$125  = err_too_many_fields_value + 1'h1;
-  assign \$126  = err_int_out_of_range_value + 1'h1;
-  assign \$127  = err_bad_address_value + 1'h1;
-  assign \$128  = err_bad_storage_key_value + 1'h1;
-  assign \$129  = err_missing_to_value + 1'h1;
-  assign \$130  = err_bad_v_value + 1'h1;
-  assign \$131  = err_bad_y_parity_value + 1'h1;
-  assign \$132  = err_bad_r_value + 1'h1;
-  assign \$133  = err_bad_s_value + 1'h1;
-  assign \$134  = err_high_s_value + 1'h1;
-  assign \$135  = err_no_blob_hashes_value + 1'h1;
-  assign \$136  = err_bad_blob_hash_value + 1'h1;
-  assign \$137  = err_empty_authorization_list_value + 1'h1;
-  assign \$138  = err_priority_fee_above_max_value + 1'h1;
-  assign \$139  = err_initcode_too_large_value + 1'h1;
-  assign \$140  = err_bad_sidecar_value + 1'h1;
-  assign \$141  = err_too_large_value + 1'h1;
-  assign \$142  = err_recovery_failed_value + 1'h1;
+  assign \$69  = ~ c__valid;
+  assign idle = \$68  & \$69 ;
+  assign \$70  = record_take | idle;
+  assign \$71  = ~ busy;
+  assign \$72  = \$70  & \$71 ;
+  assign begin_eval = \begin_eval$285  | \$72 ;
+  assign \$73  = cycle_value + 1'h1;
+  assign \$74  = ~ s_axis_tlast;
+  assign \$75  = control_flush | control_soft_reset;
+  assign \$76  = ~ s_axis_tlast;
+  assign \$77  = beat_ok & \$76 ;
+  assign \$78  = in_packet | \$77 ;
+  assign \$79  = c__valid & c__ready;
+  assign \$80  = \i__valid$141  & \i__ready$315 ;
+  assign \$81  = \o__valid$317  & o__ready;
+  assign \$82  = \o__valid$319  & \o__ready$150 ;
+  assign \$83  = r_rdy & r_en;
+  assign \$84  = left - 1'h1;
+  assign \$85  = widx + 1'h1;
+  assign \$86  = left == 1'h1;
+  assign \$87  = ! left;
+  assign \$88  = swap_pend & \$87 ;
+  assign \$89  = 6'h36 * output_cfg_tx_headers;
+  assign \$90  = is_swap & output_cfg_swaps;
+  assign \$91  = is_swap & output_cfg_opportunities;
+  assign \$94  = seq + 1'h1;
+  assign \$95  = cyc_seq + 1'h1;
+  assign \$96  = is_swap & output_cfg_swaps;
+  assign \$97  = ~ \$96 ;
+  assign \$98  = record_take & \$97 ;
+  assign \$99  = seq + 1'h1;
+  assign \$100  = ~ draining;
+  assign \$101  = beat_ok & \$100 ;
+  assign \$102  = bytes_value + \$51 [3:0];
+  assign \$103  = packets_value + 1'h1;
+  assign \$104  = beat_ok & draining;
+  assign \$105  = \$104  & s_axis_tlast;
+  assign \$106  = drops_value + 1'h1;
+  assign \$107  = record_take & is_swap;
+  assign \$108  = swaps_value + 1'h1;
+  assign \$109  = ! \o__payload$189 [0];
+  assign \$110  = opp_go & \$109 ;
+  assign \$111  = ~ \o__payload$189 [355];
+  assign \$112  = \$110  & \$111 ;
+  assign \$113  = opportunities_value + 1'h1;
+  assign \$115  = opp_go & \$114 ;
+  assign \$116  = \o__payload$189 [3:1] == 3'h6;
+  assign \$117  = \$115  & \$116 ;
+  assign \$118  = host_evals_value + 1'h1;
+  assign \$119  = records_value + 1'h1;
+  assign \$120  = | hold_hdr[4:0];
+  assign \$121  = decode_errors_value + 1'h1;
+  assign \$122  = err_empty_value + 1'h1;
+  assign \$123  = err_unknown_type_value + 1'h1;
+  assign \$124  = err_truncated_value + 1'h1;
+  assign \$125  = err_trailing_bytes_value + 1'h1;
+  assign \$126  = err_non_canonical_size_value + 1'h1;
+  assign \$127  = err_leading_zero_value + 1'h1;
+  assign \$128  = err_overruns_parent_value + 1'h1;
+  assign \$129  = err_expected_string_value + 1'h1;
+  assign \$130  = err_expected_list_value + 1'h1;
+  assign \$131  = err_too_few_fields_value + 1'h1;
+  assign \$132  = err_too_many_fields_value + 1'h1;
+  assign \$133  = err_int_out_of_range_value + 1'h1;
+  assign \$134  = err_bad_address_value + 1'h1;
+  assign \$135  = err_bad_storage_key_value + 1'h1;
+  assign \$136  = err_missing_to_value + 1'h1;
+  assign \$137  = err_bad_v_value + 1'h1;
+  assign \$138  = err_bad_y_parity_value + 1'h1;
+  assign \$139  = err_bad_r_value + 1'h1;
+  assign \$140  = err_bad_s_value + 1'h1;
+  assign \$141  = err_high_s_value + 1'h1;
+  assign \$142  = err_no_blob_hashes_value + 1'h1;
+  assign \$143  = err_bad_blob_hash_value + 1'h1;
+  assign \$144  = err_empty_authorization_list_value + 1'h1;
+  assign \$145  = err_priority_fee_above_max_value + 1'h1;
+  assign \$146  = err_initcode_too_large_value + 1'h1;
+  assign \$147  = err_bad_sidecar_value + 1'h1;
+  assign \$148  = err_too_large_value + 1'h1;
+  assign \$149  = err_recovery_failed_value + 1'h1;
   always @(posedge clk)
-    cycle_value <= \$143 ;
+    cycle_value <= \$150 ;
   always @(posedge clk)
-    in_packet <= \$144 ;
+    in_packet <= \$151 ;
   always @(posedge clk)
-    draining <= \$145 ;
+    draining <= \$152 ;
   always @(posedge clk)
-    router_venue0 <= \$146 ;
+    router_venue0 <= \$153 ;
   always @(posedge clk)
-    router_venue1 <= \$147 ;
+    router_venue1 <= \$154 ;
   always @(posedge clk)
-    router_venue2 <= \$148 ;
+    router_venue2 <= \$155 ;
   always @(posedge clk)
-    router_venue3 <= \$149 ;
+    router_venue3 <= \$156 ;
   always @(posedge clk)
-    c__valid <= \$150 ;
+    c__valid <= \$157 ;
   always @(posedge clk)
-    \i__valid$141  <= \$151 ;
+    \i__valid$141  <= \$158 ;
   always @(posedge clk)
-    cur_stamp <= \$152 ;
+    cur_stamp <= \$159 ;
   always @(posedge clk)
-    hold_full <= \$153 ;
+    h_in <= \$160 ;
   always @(posedge clk)
-    hold_hdr <= \$154 ;
+    hold_hdr <= \$161 ;
   always @(posedge clk)
-    hold_digest <= \$155 ;
+    d_in <= \$162 ;
   always @(posedge clk)
-    hold_stamp <= \$156 ;
+    hold_digest <= \$163 ;
   always @(posedge clk)
-    hold_err <= \$157 ;
+    s_in <= \$164 ;
   always @(posedge clk)
-    left <= \$158 ;
+    hold_stamp <= \$165 ;
   always @(posedge clk)
-    widx <= \$159 ;
+    hold_full <= \$166 ;
   always @(posedge clk)
-    hold_busy <= \$160 ;
+    left <= \$167 ;
   always @(posedge clk)
-    pre <= \$161 ;
+    widx <= \$168 ;
   always @(posedge clk)
-    src <= \$162 ;
+    hold_busy <= \$169 ;
   always @(posedge clk)
-    swap_pend <= \$163 ;
+    pre <= \$170 ;
   always @(posedge clk)
-    swap_rec <= \$164 ;
+    src <= \$171 ;
   always @(posedge clk)
-    swap_stamp <= \$165 ;
+    swap_pend <= \$172 ;
   always @(posedge clk)
-    \i__payload$143  <= \$166 ;
+    swap_rec <= \$173 ;
   always @(posedge clk)
-    br_stamp <= \$167 ;
+    swap_stamp <= \$174 ;
   always @(posedge clk)
-    seq <= \$168 ;
+    \i__payload$143  <= \$175 ;
   always @(posedge clk)
-    \$signal  <= \$169 ;
+    br_stamp <= \$176 ;
   always @(posedge clk)
-    cyc_seq <= \$170 ;
+    seq <= \$177 ;
   always @(posedge clk)
-    bytes_value <= \$171 ;
+    \$signal  <= \$178 ;
   always @(posedge clk)
-    packets_value <= \$172 ;
+    cyc_seq <= \$179 ;
   always @(posedge clk)
-    drops_value <= \$173 ;
+    bytes_value <= \$180 ;
   always @(posedge clk)
-    swaps_value <= \$174 ;
+    packets_value <= \$181 ;
   always @(posedge clk)
-    opportunities_value <= \$175 ;
+    drops_value <= \$182 ;
   always @(posedge clk)
-    host_evals_value <= \$176 ;
+    swaps_value <= \$183 ;
   always @(posedge clk)
-    records_value <= \$177 ;
+    opportunities_value <= \$184 ;
   always @(posedge clk)
-    decode_errors_value <= \$178 ;
+    host_evals_value <= \$185 ;
   always @(posedge clk)
-    err_empty_value <= \$179 ;
+    records_value <= \$186 ;
   always @(posedge clk)
-    err_unknown_type_value <= \$180 ;
+    decode_errors_value <= \$187 ;
   always @(posedge clk)
-    err_truncated_value <= \$181 ;
+    err_empty_value <= \$188 ;
   always @(posedge clk)
-    err_trailing_bytes_value <= \$182 ;
+    err_unknown_type_value <= \$189 ;
   always @(posedge clk)
-    err_non_canonical_size_value <= \$183 ;
+    err_truncated_value <= \$190 ;
   always @(posedge clk)
-    err_leading_zero_value <= \$184 ;
+    err_trailing_bytes_value <= \$191 ;
   always @(posedge clk)
-    err_overruns_parent_value <= \$185 ;
+    err_non_canonical_size_value <= \$192 ;
   always @(posedge clk)
-    err_expected_string_value <= \$186 ;
+    err_leading_zero_value <= \$193 ;
   always @(posedge clk)
-    err_expected_list_value <= \$187 ;
+    err_overruns_parent_value <= \$194 ;
   always @(posedge clk)
-    err_too_few_fields_value <= \$188 ;
+    err_expected_string_value <= \$195 ;
   always @(posedge clk)
-    err_too_many_fields_value <= \$189 ;
+    err_expected_list_value <= \$196 ;
   always @(posedge clk)
-    err_int_out_of_range_value <= \$190 ;
+    err_too_few_fields_value <= \$197 ;
   always @(posedge clk)
-    err_bad_address_value <= \$191 ;
+    err_too_many_fields_value <= \$198 ;
   always @(posedge clk)
-    err_bad_storage_key_value <= \$192 ;
+    err_int_out_of_range_value <= \$199 ;
   always @(posedge clk)
-    err_missing_to_value <= \$193 ;
+    err_bad_address_value <= \$200 ;
   always @(posedge clk)
-    err_bad_v_value <= \$194 ;
+    err_bad_storage_key_value <= \$201 ;
   always @(posedge clk)
-    err_bad_y_parity_value <= \$195 ;
+    err_missing_to_value <= \$202 ;
   always @(posedge clk)
-    err_bad_r_value <= \$196 ;
+    err_bad_v_value <= \$203 ;
   always @(posedge clk)
-    err_bad_s_value <= \$197 ;
+    err_bad_y_parity_value <= \$204 ;
   always @(posedge clk)
-    err_high_s_value <= \$198 ;
+    err_bad_r_value <= \$205 ;
   always @(posedge clk)
-    err_no_blob_hashes_value <= \$199 ;
+    err_bad_s_value <= \$206 ;
   always @(posedge clk)
-    err_bad_blob_hash_value <= \$200 ;
+    err_high_s_value <= \$207 ;
   always @(posedge clk)
-    err_empty_authorization_list_value <= \$201 ;
+    err_no_blob_hashes_value <= \$208 ;
   always @(posedge clk)
-    err_priority_fee_above_max_value <= \$202 ;
+    err_bad_blob_hash_value <= \$209 ;
   always @(posedge clk)
-    err_initcode_too_large_value <= \$203 ;
+    err_empty_authorization_list_value <= \$210 ;
   always @(posedge clk)
-    err_bad_sidecar_value <= \$204 ;
+    err_priority_fee_above_max_value <= \$211 ;
   always @(posedge clk)
-    err_too_large_value <= \$205 ;
+    err_initcode_too_large_value <= \$212 ;
   always @(posedge clk)
-    err_recovery_failed_value <= \$206 ;
+    err_bad_sidecar_value <= \$213 ;
+  always @(posedge clk)
+    err_too_large_value <= \$214 ;
+  always @(posedge clk)
+    err_recovery_failed_value <= \$215 ;
   \appliance_top.backrun  backrun (
-    .begin_eval(\begin_eval$284 ),
+    .begin_eval(\begin_eval$285 ),
     .busy(busy),
     .c__payload(c__payload),
     .c__ready(c__ready),
@@ -1127,32 +1218,32 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .dwp__addr(dir_index),
     .dwp__en(dir_we),
     .\i__payload$100 (\i__payload$143 ),
-    .i__ready(\i__ready$314 ),
+    .i__ready(\i__ready$315 ),
     .i__valid(\i__valid$141 ),
     .maxc(maxc),
     .o__payload(\o__payload$189 ),
     .\o__ready$112 (opp_go),
-    .o__valid(\o__valid$171 ),
+    .o__valid(o__valid),
     .pipe_clk(clk),
     .pipe_rst(pipe_rst_all),
     .pool_rd_data(pool_rd_data),
     .pool_rd_en(rd_en),
     .pool_rd_slot(rd_slot),
-    .\port$28874$0 (dir_data_0_value),
-    .\port$28876$0 (dir_data_1_value),
-    .\port$28878$0 (dir_data_2_value),
-    .\port$28880$0 (dir_data_3_value),
-    .\port$28882$0 (dir_data_4_value),
-    .\port$28884$0 (dir_data_5_value),
-    .\port$28886$0 (dir_data_6_value),
-    .\port$28888$0 (dir_data_7_value),
-    .\port$28890$0 (dir_data_8_value),
-    .\port$28892$0 (dir_data_9_value),
-    .\port$28894$0 (dir_data_10_value),
-    .\port$28896$0 (dir_data_11_value),
-    .\port$28898$0 (dir_data_12_value),
-    .\port$28900$0 (dir_data_13_value),
-    .\port$28902$0 (dir_data_14_value[29:0])
+    .\port$28895$0 (dir_data_0_value),
+    .\port$28897$0 (dir_data_1_value),
+    .\port$28899$0 (dir_data_2_value),
+    .\port$28901$0 (dir_data_3_value),
+    .\port$28903$0 (dir_data_4_value),
+    .\port$28905$0 (dir_data_5_value),
+    .\port$28907$0 (dir_data_6_value),
+    .\port$28909$0 (dir_data_7_value),
+    .\port$28911$0 (dir_data_8_value),
+    .\port$28913$0 (dir_data_9_value),
+    .\port$28915$0 (dir_data_10_value),
+    .\port$28917$0 (dir_data_11_value),
+    .\port$28919$0 (dir_data_12_value),
+    .\port$28921$0 (dir_data_13_value),
+    .\port$28923$0 (dir_data_14_value[29:0])
   );
   \appliance_top.csr  csr (
     .bus__araddr(s_axil_araddr),
@@ -1259,7 +1350,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pool_data_5_cur(pool_data_5_value),
     .pool_data_6_cur(pool_data_6_value),
     .pool_data_7_cur(pool_data_7_value),
-    .\port$28617$0 (host_rd_data),
+    .\port$28634$0 (host_rd_data),
     .records_rd(records_value),
     .router_cfg_valid(router_cfg_valid),
     .router_cfg_venue(router_cfg_venue),
@@ -1290,10 +1381,10 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .i__payload(i__payload),
     .\i__ready$8 (\i__ready$68 ),
     .\i__valid$3 (i__valid),
-    .\o__payload$97 (o__payload),
+    .\o__payload$97 (\o__payload$318 ),
     .\o__ready$59 (o_calldata__ready),
-    .\o__ready$65 (a_take),
-    .\o__valid$64 (o__valid),
+    .\o__ready$65 (o__ready),
+    .\o__valid$64 (\o__valid$317 ),
     .o_calldata__payload(i_cd__payload),
     .o_calldata__valid(i_cd__valid),
     .pipe_clk(clk),
@@ -1303,9 +1394,9 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .i__payload(\i__payload$70 ),
     .i__ready(i__ready),
     .i__valid(\i__valid$67 ),
-    .o__payload(\o__payload$316 ),
-    .o__ready(a_take),
-    .o__valid(\o__valid$147 ),
+    .o__payload(\o__payload$320 ),
+    .o__ready(\o__ready$150 ),
+    .o__valid(\o__valid$319 ),
     .pipe_clk(clk),
     .pipe_rst(pipe_rst_all)
   );
@@ -1316,15 +1407,15 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .host_error(status_pool_error),
     .host_pending(status_pool_busy),
     .host_rd_data(host_rd_data),
-    .\port$28816$0 (pool_addr_index),
-    .\port$28818$0 (pool_data_0_value),
-    .\port$28820$0 (pool_data_1_value),
-    .\port$28822$0 (pool_data_2_value),
-    .\port$28824$0 (pool_data_3_value),
-    .\port$28826$0 (pool_data_4_value),
-    .\port$28828$0 (pool_data_5_value),
-    .\port$28830$0 (pool_data_6_value),
-    .\port$28832$0 (pool_data_7_value),
+    .\port$28837$0 (pool_addr_index),
+    .\port$28839$0 (pool_data_0_value),
+    .\port$28841$0 (pool_data_1_value),
+    .\port$28843$0 (pool_data_2_value),
+    .\port$28845$0 (pool_data_3_value),
+    .\port$28847$0 (pool_data_4_value),
+    .\port$28849$0 (pool_data_5_value),
+    .\port$28851$0 (pool_data_6_value),
+    .\port$28853$0 (pool_data_7_value),
     .rd_data(pool_rd_data),
     .rd_slot(rd_slot),
     .rp_eval__en(rd_en),
@@ -1335,7 +1426,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pipe_clk(clk),
     .pipe_rst(pipe_rst_all),
     .r_data(r_data),
-    .r_en(a_take),
+    .r_en(r_en),
     .r_rdy(r_rdy),
     .w_en(w_en),
     .w_port__data(cycle_value[31:0]),
@@ -1355,7 +1446,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .o_valid(\o__valid$175 ),
     .pipe_clk(clk),
     .pipe_rst(pipe_rst_all),
-    .rec(\o__payload$179 )
+    .rec(o__payload)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
@@ -1576,29 +1667,29 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\o__payload$179 [10:9])
+    casez (o__payload[10:9])
       2'h0:
-          \$85  = router_venue0[7:0];
+          \$92  = router_venue0[7:0];
       2'h1:
-          \$85  = router_venue1[7:0];
+          \$92  = router_venue1[7:0];
       2'h2:
-          \$85  = router_venue2[7:0];
+          \$92  = router_venue2[7:0];
       2'h3:
-          \$85  = router_venue3[7:0];
+          \$92  = router_venue3[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\o__payload$179 [10:9])
+    casez (o__payload[10:9])
       2'h0:
-          \$86  = router_venue0[8];
+          \$93  = router_venue0[8];
       2'h1:
-          \$86  = router_venue1[8];
+          \$93  = router_venue1[8];
       2'h2:
-          \$86  = router_venue2[8];
+          \$93  = router_venue2[8];
       2'h3:
-          \$86  = router_venue3[8];
+          \$93  = router_venue3[8];
     endcase
   end
   always @* begin
@@ -1635,104 +1726,104 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
       preamble[31:17] = 15'h0000;
       preamble[7:0] = 8'h01;
       preamble[15:8] = 8'h34;
-      preamble[16] = \$37 ;
+      preamble[16] = \$39 ;
       preamble[63:32] = seq;
       preamble[95:64] = hold_stamp;
-      preamble[127:96] = \$34 [31:0];
+      preamble[127:96] = \$36 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     spre = 128'h00000000000000000000000000000000;
     if (record_take) begin
-    end else if (\$36 ) begin
+    end else if (\$38 ) begin
       spre[31:17] = 15'h0000;
       spre[7:0] = 8'h02;
       spre[15:8] = 8'h23;
       spre[16] = 1'h0;
       spre[63:32] = seq;
       spre[95:64] = swap_stamp;
-      spre[127:96] = \$34 [31:0];
+      spre[127:96] = \$36 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     opre = 128'h00000000000000000000000000000000;
     if (record_take) begin
-    end else if (\$36 ) begin
+    end else if (\$38 ) begin
     end else if (opp_go) begin
       opre[31:17] = 15'h0000;
-      opre[7:0] = { 5'h00, \$40  };
+      opre[7:0] = { 5'h00, \$42  };
       opre[15:8] = 8'h06;
       opre[16] = 1'h0;
-      opre[63:32] = \$41 ;
+      opre[63:32] = \$43 ;
       opre[95:64] = cur_stamp;
-      opre[127:96] = \$34 [31:0];
+      opre[127:96] = \$36 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$143  = \$69 [63:0];
+    \$150  = \$73 [63:0];
     if (rst) begin
-      \$143  = 64'h0000000000000000;
+      \$150  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$144  = in_packet;
+    \$151  = in_packet;
     if (beat_ok) begin
-      \$144  = \$70 ;
+      \$151  = \$74 ;
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$145  = draining;
+    \$152  = draining;
     if (beat_ok) begin
       if (s_axis_tlast) begin
-        \$145  = 1'h0;
+        \$152  = 1'h0;
       end
     end
-    if (\$71 ) begin
-      \$145  = \$74 ;
+    if (\$75 ) begin
+      \$152  = \$78 ;
     end
     if (rst) begin
-      \$145  = 1'h0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$146  = router_venue0;
+    \$153  = router_venue0;
     if (cfg_we) begin
       casez (router_sel_index[1:0])
         2'h0:
-            \$146  = { router_cfg_venue_valid, router_cfg_venue };
+            \$153  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$146  = 9'h000;
+      \$153  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$147  = router_venue1;
+    \$154  = router_venue1;
     if (cfg_we) begin
       casez (router_sel_index[1:0])
         2'h0:
             /* empty */;
         2'h1:
-            \$147  = { router_cfg_venue_valid, router_cfg_venue };
+            \$154  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$147  = 9'h000;
+      \$154  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$148  = router_venue2;
+    \$155  = router_venue2;
     if (cfg_we) begin
       casez (router_sel_index[1:0])
         2'h0:
@@ -1740,16 +1831,16 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         2'h1:
             /* empty */;
         2'h2:
-            \$148  = { router_cfg_venue_valid, router_cfg_venue };
+            \$155  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$148  = 9'h000;
+      \$155  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$149  = router_venue3;
+    \$156  = router_venue3;
     if (cfg_we) begin
       (* full_case = 32'd1 *)
       casez (router_sel_index[1:0])
@@ -1760,160 +1851,65 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         2'h2:
             /* empty */;
         2'h3:
-            \$149  = { router_cfg_venue_valid, router_cfg_venue };
+            \$156  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$149  = 9'h000;
+      \$156  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$150  = c__valid;
-    if (\$75 ) begin
-      \$150  = 1'h0;
+    \$157  = c__valid;
+    if (\$79 ) begin
+      \$157  = 1'h0;
     end
     if (cyc_cmd_go) begin
-      \$150  = 1'h1;
+      \$157  = 1'h1;
     end
     if (pipe_rst) begin
-      \$150  = 1'h0;
+      \$157  = 1'h0;
     end
     if (rst) begin
-      \$150  = 1'h0;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$151  = \i__valid$141 ;
-    if (\$76 ) begin
-      \$151  = 1'h0;
+    \$158  = \i__valid$141 ;
+    if (\$80 ) begin
+      \$158  = 1'h0;
     end
     if (record_take) begin
-      if (\$84 ) begin
-        \$151  = 1'h1;
+      if (\$91 ) begin
+        \$158  = 1'h1;
       end
     end
     if (pipe_rst) begin
-      \$151  = 1'h0;
+      \$158  = 1'h0;
     end
     if (rst) begin
-      \$151  = 1'h0;
+      \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$152  = cur_stamp;
-    if (\$76 ) begin
-      \$152  = br_stamp;
+    \$159  = cur_stamp;
+    if (\$80 ) begin
+      \$159  = br_stamp;
     end
     if (rst) begin
-      \$152  = 32'd0;
+      \$159  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$153  = hold_full;
+    \$160  = h_in;
+    if (\$81 ) begin
+      \$160  = 1'h1;
+    end
     if (a_take) begin
-      \$153  = 1'h1;
-    end
-    if (record_take) begin
-      \$153  = 1'h0;
-    end
-    if (pipe_rst) begin
-      \$153  = 1'h0;
-    end
-    if (rst) begin
-      \$153  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$154  = hold_hdr;
-    if (a_take) begin
-      \$154  = o__payload;
-    end
-    if (rst) begin
-      \$154  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$155  = hold_digest;
-    if (a_take) begin
-      \$155  = \o__payload$316 [255:0];
-    end
-    if (rst) begin
-      \$155  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$156  = hold_stamp;
-    if (a_take) begin
-      \$156  = r_data;
-    end
-    if (rst) begin
-      \$156  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$157  = hold_err;
-    if (a_take) begin
-      \$157  = o__payload[4:0];
-    end
-    if (rst) begin
-      \$157  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$158  = left;
-    if (transfer) begin
-      \$158  = \$77 [5:0];
-    end
-    if (record_take) begin
-      \$158  = \$82 [5:0];
-    end else if (\$81 ) begin
-      \$158  = 6'h25;
-    end else if (opp_go) begin
-      \$158  = 6'h08;
-    end
-    if (pipe_rst) begin
-      \$158  = 6'h00;
-    end
-    if (rst) begin
-      \$158  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$159  = widx;
-    if (transfer) begin
-      \$159  = \$78 [5:0];
-    end
-    if (record_take) begin
-      \$159  = 6'h00;
-    end else if (\$81 ) begin
-      \$159  = 6'h00;
-    end else if (opp_go) begin
-      \$159  = 6'h00;
-    end
-    if (rst) begin
-      \$159  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$160  = hold_busy;
-    if (transfer) begin
-      if (\$79 ) begin
-        \$160  = 1'h0;
-      end
-    end
-    if (record_take) begin
-      \$160  = output_cfg_tx_headers;
+      \$160  = 1'h0;
     end
     if (pipe_rst) begin
       \$160  = 1'h0;
@@ -1924,62 +1920,61 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$161  = pre;
-    if (record_take) begin
-      \$161  = preamble;
-    end else if (\$81 ) begin
-      \$161  = spre;
-    end else if (opp_go) begin
-      \$161  = opre;
+    \$161  = hold_hdr;
+    if (\$81 ) begin
+      \$161  = \o__payload$318 ;
     end
     if (rst) begin
-      \$161  = 128'h00000000000000000000000000000000;
+      \$161  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$162  = src;
-    if (record_take) begin
-      \$162  = 2'h0;
-    end else if (\$81 ) begin
-      \$162  = 2'h1;
-    end else if (opp_go) begin
-      \$162  = 2'h2;
+    \$162  = d_in;
+    if (\$82 ) begin
+      \$162  = 1'h1;
     end
-    if (rst) begin
-      \$162  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$163  = swap_pend;
-    if (record_take) begin
-      \$163  = \$83 ;
-    end else if (\$81 ) begin
-      \$163  = 1'h0;
+    if (a_take) begin
+      \$162  = 1'h0;
     end
     if (pipe_rst) begin
-      \$163  = 1'h0;
+      \$162  = 1'h0;
     end
     if (rst) begin
-      \$163  = 1'h0;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$164  = swap_rec;
-    if (record_take) begin
-      \$164  = \o__payload$179 ;
+    \$163  = hold_digest;
+    if (\$82 ) begin
+      \$163  = \o__payload$320 [255:0];
     end
     if (rst) begin
-      \$164  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$163  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$165  = swap_stamp;
-    if (record_take) begin
-      \$165  = hold_stamp;
+    \$164  = s_in;
+    if (\$83 ) begin
+      \$164  = 1'h1;
+    end
+    if (a_take) begin
+      \$164  = 1'h0;
+    end
+    if (pipe_rst) begin
+      \$164  = 1'h0;
+    end
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$165  = hold_stamp;
+    if (\$83 ) begin
+      \$165  = r_data;
     end
     if (rst) begin
       \$165  = 32'd0;
@@ -1987,244 +1982,378 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$166  = \i__payload$143 ;
+    \$166  = hold_full;
+    if (a_take) begin
+      \$166  = 1'h1;
+    end
     if (record_take) begin
-      if (\$84 ) begin
-        \$166 [31:0] = seq;
-        \$166 [2263:41] = \o__payload$179 ;
-        \$166 [40:33] = \$85 ;
-        \$166 [32] = \$86 ;
-      end
-    end
-    if (rst) begin
-      \$166  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$167  = br_stamp;
-    if (record_take) begin
-      if (\$84 ) begin
-        \$167  = hold_stamp;
-      end
-    end
-    if (rst) begin
-      \$167  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$168  = seq;
-    if (record_take) begin
-    end else if (\$81 ) begin
-      \$168  = \$87 [31:0];
-    end
-    if (\$91 ) begin
-      \$168  = \$92 [31:0];
+      \$166  = 1'h0;
     end
     if (pipe_rst) begin
-      \$168  = 32'd0;
+      \$166  = 1'h0;
     end
     if (rst) begin
-      \$168  = 32'd0;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$169  = \$signal ;
+    \$167  = left;
+    if (transfer) begin
+      \$167  = \$84 [5:0];
+    end
     if (record_take) begin
-    end else if (\$81 ) begin
+      \$167  = \$89 [5:0];
+    end else if (\$88 ) begin
+      \$167  = 6'h25;
     end else if (opp_go) begin
-      \$169  = { 28'h0000000, \o__payload$189  };
+      \$167  = 6'h08;
+    end
+    if (pipe_rst) begin
+      \$167  = 6'h00;
     end
     if (rst) begin
-      \$169  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$167  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$170  = cyc_seq;
+    \$168  = widx;
+    if (transfer) begin
+      \$168  = \$85 [5:0];
+    end
     if (record_take) begin
-    end else if (\$81 ) begin
+      \$168  = 6'h00;
+    end else if (\$88 ) begin
+      \$168  = 6'h00;
+    end else if (opp_go) begin
+      \$168  = 6'h00;
+    end
+    if (rst) begin
+      \$168  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$169  = hold_busy;
+    if (transfer) begin
+      if (\$86 ) begin
+        \$169  = 1'h0;
+      end
+    end
+    if (record_take) begin
+      \$169  = output_cfg_tx_headers;
+    end
+    if (pipe_rst) begin
+      \$169  = 1'h0;
+    end
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$170  = pre;
+    if (record_take) begin
+      \$170  = preamble;
+    end else if (\$88 ) begin
+      \$170  = spre;
+    end else if (opp_go) begin
+      \$170  = opre;
+    end
+    if (rst) begin
+      \$170  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$171  = src;
+    if (record_take) begin
+      \$171  = 2'h0;
+    end else if (\$88 ) begin
+      \$171  = 2'h1;
+    end else if (opp_go) begin
+      \$171  = 2'h2;
+    end
+    if (rst) begin
+      \$171  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$172  = swap_pend;
+    if (record_take) begin
+      \$172  = \$90 ;
+    end else if (\$88 ) begin
+      \$172  = 1'h0;
+    end
+    if (pipe_rst) begin
+      \$172  = 1'h0;
+    end
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$173  = swap_rec;
+    if (record_take) begin
+      \$173  = o__payload;
+    end
+    if (rst) begin
+      \$173  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$174  = swap_stamp;
+    if (record_take) begin
+      \$174  = hold_stamp;
+    end
+    if (rst) begin
+      \$174  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$175  = \i__payload$143 ;
+    if (record_take) begin
+      if (\$91 ) begin
+        \$175 [31:0] = seq;
+        \$175 [2263:41] = o__payload;
+        \$175 [40:33] = \$92 ;
+        \$175 [32] = \$93 ;
+      end
+    end
+    if (rst) begin
+      \$175  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$176  = br_stamp;
+    if (record_take) begin
+      if (\$91 ) begin
+        \$176  = hold_stamp;
+      end
+    end
+    if (rst) begin
+      \$176  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$177  = seq;
+    if (record_take) begin
+    end else if (\$88 ) begin
+      \$177  = \$94 [31:0];
+    end
+    if (\$98 ) begin
+      \$177  = \$99 [31:0];
+    end
+    if (pipe_rst) begin
+      \$177  = 32'd0;
+    end
+    if (rst) begin
+      \$177  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$178  = \$signal ;
+    if (record_take) begin
+    end else if (\$88 ) begin
+    end else if (opp_go) begin
+      \$178  = { 28'h0000000, \o__payload$189  };
+    end
+    if (rst) begin
+      \$178  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$179  = cyc_seq;
+    if (record_take) begin
+    end else if (\$88 ) begin
     end else if (opp_go) begin
       if (\o__payload$189 [355]) begin
-        \$170  = \$88 [31:0];
+        \$179  = \$95 [31:0];
       end
     end
     if (pipe_rst) begin
-      \$170  = 32'd0;
+      \$179  = 32'd0;
     end
     if (rst) begin
-      \$170  = 32'd0;
+      \$179  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$171  = bytes_value;
-    if (\$94 ) begin
-      \$171  = \$95 [63:0];
+    \$180  = bytes_value;
+    if (\$101 ) begin
+      \$180  = \$102 [63:0];
     end
     if (control_soft_reset) begin
-      \$171  = 64'h0000000000000000;
+      \$180  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$171  = 64'h0000000000000000;
+      \$180  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$172  = packets_value;
-    if (\$94 ) begin
+    \$181  = packets_value;
+    if (\$101 ) begin
       if (s_axis_tlast) begin
-        \$172  = \$96 [63:0];
+        \$181  = \$103 [63:0];
       end
     end
     if (control_soft_reset) begin
-      \$172  = 64'h0000000000000000;
+      \$181  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$172  = 64'h0000000000000000;
+      \$181  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$173  = drops_value;
-    if (\$98 ) begin
-      \$173  = \$99 [31:0];
-    end
-    if (control_soft_reset) begin
-      \$173  = 32'd0;
-    end
-    if (rst) begin
-      \$173  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$174  = swaps_value;
-    if (\$100 ) begin
-      \$174  = \$101 [31:0];
-    end
-    if (control_soft_reset) begin
-      \$174  = 32'd0;
-    end
-    if (rst) begin
-      \$174  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$175  = opportunities_value;
+    \$182  = drops_value;
     if (\$105 ) begin
-      \$175  = \$106 [31:0];
+      \$182  = \$106 [31:0];
     end
     if (control_soft_reset) begin
-      \$175  = 32'd0;
+      \$182  = 32'd0;
     end
     if (rst) begin
-      \$175  = 32'd0;
+      \$182  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$176  = host_evals_value;
-    if (\$110 ) begin
-      \$176  = \$111 [31:0];
+    \$183  = swaps_value;
+    if (\$107 ) begin
+      \$183  = \$108 [31:0];
     end
     if (control_soft_reset) begin
-      \$176  = 32'd0;
+      \$183  = 32'd0;
     end
     if (rst) begin
-      \$176  = 32'd0;
+      \$183  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$177  = records_value;
+    \$184  = opportunities_value;
+    if (\$112 ) begin
+      \$184  = \$113 [31:0];
+    end
+    if (control_soft_reset) begin
+      \$184  = 32'd0;
+    end
+    if (rst) begin
+      \$184  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$185  = host_evals_value;
+    if (\$117 ) begin
+      \$185  = \$118 [31:0];
+    end
+    if (control_soft_reset) begin
+      \$185  = 32'd0;
+    end
+    if (rst) begin
+      \$185  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$186  = records_value;
     if (record_take) begin
-      \$177  = \$112 [31:0];
+      \$186  = \$119 [31:0];
     end
     if (control_soft_reset) begin
-      \$177  = 32'd0;
+      \$186  = 32'd0;
     end
     if (rst) begin
-      \$177  = 32'd0;
+      \$186  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$178  = decode_errors_value;
+    \$187  = decode_errors_value;
     if (record_take) begin
-      if (\$113 ) begin
-        \$178  = \$114 [31:0];
+      if (\$120 ) begin
+        \$187  = \$121 [31:0];
       end
     end
     if (control_soft_reset) begin
-      \$178  = 32'd0;
+      \$187  = 32'd0;
     end
     if (rst) begin
-      \$178  = 32'd0;
+      \$187  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$179  = err_empty_value;
+    \$188  = err_empty_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
-            \$179  = \$115 [31:0];
+            \$188  = \$122 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$179  = 32'd0;
+      \$188  = 32'd0;
     end
     if (rst) begin
-      \$179  = 32'd0;
+      \$188  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$180  = err_unknown_type_value;
+    \$189  = err_unknown_type_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
-            \$180  = \$116 [31:0];
+            \$189  = \$123 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$180  = 32'd0;
+      \$189  = 32'd0;
     end
     if (rst) begin
-      \$180  = 32'd0;
+      \$189  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$181  = err_truncated_value;
+    \$190  = err_truncated_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
             /* empty */;
         5'h03:
-            \$181  = \$117 [31:0];
+            \$190  = \$124 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$181  = 32'd0;
+      \$190  = 32'd0;
     end
     if (rst) begin
-      \$181  = 32'd0;
+      \$190  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$182  = err_trailing_bytes_value;
+    \$191  = err_trailing_bytes_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -2232,21 +2361,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h03:
             /* empty */;
         5'h04:
-            \$182  = \$118 [31:0];
+            \$191  = \$125 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$182  = 32'd0;
+      \$191  = 32'd0;
     end
     if (rst) begin
-      \$182  = 32'd0;
+      \$191  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$183  = err_non_canonical_size_value;
+    \$192  = err_non_canonical_size_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -2256,21 +2385,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h04:
             /* empty */;
         5'h05:
-            \$183  = \$119 [31:0];
+            \$192  = \$126 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$183  = 32'd0;
+      \$192  = 32'd0;
     end
     if (rst) begin
-      \$183  = 32'd0;
+      \$192  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$184  = err_leading_zero_value;
+    \$193  = err_leading_zero_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -2282,21 +2411,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h05:
             /* empty */;
         5'h06:
-            \$184  = \$120 [31:0];
+            \$193  = \$127 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$184  = 32'd0;
+      \$193  = 32'd0;
     end
     if (rst) begin
-      \$184  = 32'd0;
+      \$193  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$185  = err_overruns_parent_value;
+    \$194  = err_overruns_parent_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -2310,21 +2439,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h06:
             /* empty */;
         5'h07:
-            \$185  = \$121 [31:0];
+            \$194  = \$128 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$185  = 32'd0;
+      \$194  = 32'd0;
     end
     if (rst) begin
-      \$185  = 32'd0;
+      \$194  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$186  = err_expected_string_value;
+    \$195  = err_expected_string_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -2340,21 +2469,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h07:
             /* empty */;
         5'h08:
-            \$186  = \$122 [31:0];
+            \$195  = \$129 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$186  = 32'd0;
+      \$195  = 32'd0;
     end
     if (rst) begin
-      \$186  = 32'd0;
+      \$195  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$187  = err_expected_list_value;
+    \$196  = err_expected_list_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -2372,21 +2501,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h08:
             /* empty */;
         5'h09:
-            \$187  = \$123 [31:0];
+            \$196  = \$130 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$187  = 32'd0;
+      \$196  = 32'd0;
     end
     if (rst) begin
-      \$187  = 32'd0;
+      \$196  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$188  = err_too_few_fields_value;
+    \$197  = err_too_few_fields_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -2406,21 +2535,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h09:
             /* empty */;
         5'h0a:
-            \$188  = \$124 [31:0];
+            \$197  = \$131 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$188  = 32'd0;
+      \$197  = 32'd0;
     end
     if (rst) begin
-      \$188  = 32'd0;
+      \$197  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$189  = err_too_many_fields_value;
+    \$198  = err_too_many_fields_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -2442,21 +2571,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0a:
             /* empty */;
         5'h0b:
-            \$189  = \$125 [31:0];
+            \$198  = \$132 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$189  = 32'd0;
+      \$198  = 32'd0;
     end
     if (rst) begin
-      \$189  = 32'd0;
+      \$198  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$190  = err_int_out_of_range_value;
+    \$199  = err_int_out_of_range_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -2480,21 +2609,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0b:
             /* empty */;
         5'h0c:
-            \$190  = \$126 [31:0];
+            \$199  = \$133 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$190  = 32'd0;
+      \$199  = 32'd0;
     end
     if (rst) begin
-      \$190  = 32'd0;
+      \$199  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$191  = err_bad_address_value;
+    \$200  = err_bad_address_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -2520,21 +2649,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0c:
             /* empty */;
         5'h0d:
-            \$191  = \$127 [31:0];
+            \$200  = \$134 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$191  = 32'd0;
+      \$200  = 32'd0;
     end
     if (rst) begin
-      \$191  = 32'd0;
+      \$200  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$192  = err_bad_storage_key_value;
+    \$201  = err_bad_storage_key_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -2562,21 +2691,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0d:
             /* empty */;
         5'h0e:
-            \$192  = \$128 [31:0];
+            \$201  = \$135 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$192  = 32'd0;
+      \$201  = 32'd0;
     end
     if (rst) begin
-      \$192  = 32'd0;
+      \$201  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$193  = err_missing_to_value;
+    \$202  = err_missing_to_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -2606,21 +2735,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0e:
             /* empty */;
         5'h0f:
-            \$193  = \$129 [31:0];
+            \$202  = \$136 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$193  = 32'd0;
+      \$202  = 32'd0;
     end
     if (rst) begin
-      \$193  = 32'd0;
+      \$202  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$194  = err_bad_v_value;
+    \$203  = err_bad_v_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -2652,21 +2781,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0f:
             /* empty */;
         5'h10:
-            \$194  = \$130 [31:0];
+            \$203  = \$137 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$194  = 32'd0;
+      \$203  = 32'd0;
     end
     if (rst) begin
-      \$194  = 32'd0;
+      \$203  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$195  = err_bad_y_parity_value;
+    \$204  = err_bad_y_parity_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -2700,21 +2829,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h10:
             /* empty */;
         5'h11:
-            \$195  = \$131 [31:0];
+            \$204  = \$138 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$195  = 32'd0;
+      \$204  = 32'd0;
     end
     if (rst) begin
-      \$195  = 32'd0;
+      \$204  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$196  = err_bad_r_value;
+    \$205  = err_bad_r_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -2750,21 +2879,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h11:
             /* empty */;
         5'h12:
-            \$196  = \$132 [31:0];
+            \$205  = \$139 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$196  = 32'd0;
+      \$205  = 32'd0;
     end
     if (rst) begin
-      \$196  = 32'd0;
+      \$205  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$197  = err_bad_s_value;
+    \$206  = err_bad_s_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -2802,21 +2931,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h12:
             /* empty */;
         5'h13:
-            \$197  = \$133 [31:0];
+            \$206  = \$140 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$197  = 32'd0;
+      \$206  = 32'd0;
     end
     if (rst) begin
-      \$197  = 32'd0;
+      \$206  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$198  = err_high_s_value;
+    \$207  = err_high_s_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -2856,21 +2985,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h13:
             /* empty */;
         5'h14:
-            \$198  = \$134 [31:0];
+            \$207  = \$141 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$198  = 32'd0;
+      \$207  = 32'd0;
     end
     if (rst) begin
-      \$198  = 32'd0;
+      \$207  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$199  = err_no_blob_hashes_value;
+    \$208  = err_no_blob_hashes_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -2912,21 +3041,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h14:
             /* empty */;
         5'h15:
-            \$199  = \$135 [31:0];
+            \$208  = \$142 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$199  = 32'd0;
+      \$208  = 32'd0;
     end
     if (rst) begin
-      \$199  = 32'd0;
+      \$208  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$200  = err_bad_blob_hash_value;
+    \$209  = err_bad_blob_hash_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -2970,21 +3099,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h15:
             /* empty */;
         5'h16:
-            \$200  = \$136 [31:0];
+            \$209  = \$143 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$200  = 32'd0;
+      \$209  = 32'd0;
     end
     if (rst) begin
-      \$200  = 32'd0;
+      \$209  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$201  = err_empty_authorization_list_value;
+    \$210  = err_empty_authorization_list_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -3030,21 +3159,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h16:
             /* empty */;
         5'h17:
-            \$201  = \$137 [31:0];
+            \$210  = \$144 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$201  = 32'd0;
+      \$210  = 32'd0;
     end
     if (rst) begin
-      \$201  = 32'd0;
+      \$210  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$202  = err_priority_fee_above_max_value;
+    \$211  = err_priority_fee_above_max_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -3092,21 +3221,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h17:
             /* empty */;
         5'h18:
-            \$202  = \$138 [31:0];
+            \$211  = \$145 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$202  = 32'd0;
+      \$211  = 32'd0;
     end
     if (rst) begin
-      \$202  = 32'd0;
+      \$211  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$203  = err_initcode_too_large_value;
+    \$212  = err_initcode_too_large_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -3156,21 +3285,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h18:
             /* empty */;
         5'h19:
-            \$203  = \$139 [31:0];
+            \$212  = \$146 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$203  = 32'd0;
+      \$212  = 32'd0;
     end
     if (rst) begin
-      \$203  = 32'd0;
+      \$212  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$204  = err_bad_sidecar_value;
+    \$213  = err_bad_sidecar_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -3222,21 +3351,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h19:
             /* empty */;
         5'h1a:
-            \$204  = \$140 [31:0];
+            \$213  = \$147 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$204  = 32'd0;
+      \$213  = 32'd0;
     end
     if (rst) begin
-      \$204  = 32'd0;
+      \$213  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$205  = err_too_large_value;
+    \$214  = err_too_large_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -3290,21 +3419,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h1a:
             /* empty */;
         5'h1b:
-            \$205  = \$141 [31:0];
+            \$214  = \$148 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$205  = 32'd0;
+      \$214  = 32'd0;
     end
     if (rst) begin
-      \$205  = 32'd0;
+      \$214  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$206  = err_recovery_failed_value;
+    \$215  = err_recovery_failed_value;
     if (record_take) begin
-      casez (hold_err)
+      casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
@@ -3360,14 +3489,14 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h1b:
             /* empty */;
         5'h1c:
-            \$206  = \$142 [31:0];
+            \$215  = \$149 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$206  = 32'd0;
+      \$215  = 32'd0;
     end
     if (rst) begin
-      \$206  = 32'd0;
+      \$215  = 32'd0;
     end
   end
   assign bus__awaddr = s_axil_awaddr;
@@ -3391,7 +3520,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign version_major = 8'h01;
   assign version_minor = 8'h06;
   assign version_features = 8'h3f;
-  assign src_hash_value = 32'd1552720141;
+  assign src_hash_value = 32'd2165835504;
   assign cnt_rst = control_soft_reset;
   assign cycle = cycle_value;
   assign pipe_clk = clk;
@@ -3410,13 +3539,10 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign cyc_pend = c__valid;
   assign br_pend = \i__valid$141 ;
   assign br_req = \i__payload$143 ;
-  assign o__ready = a_take;
-  assign \o__ready$156  = a_take;
-  assign r_en = a_take;
   assign \o__ready$173  = opp_go;
   assign \o__ready$178  = record_take;
-  assign out_stamp = \$34 [31:0];
-  assign keep_count = \$49 [3:0];
+  assign out_stamp = \$36 [31:0];
+  assign keep_count = \$51 [3:0];
   assign packets = packets_value;
   assign nbytes = bytes_value;
   assign records = records_value;
@@ -3578,61 +3704,61 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \i_tx__payload.to  = i_tx__payload[161:2];
   assign \i_tx__payload.value  = i_tx__payload[417:162];
   assign \i_tx__payload.chain_id  = i_tx__payload[673:418];
-  assign \o__payload.error  = o__payload[4:0];
-  assign \o__payload.tx_type  = o__payload[7:5];
-  assign \o__payload.network_form  = o__payload[8];
-  assign \o__payload.chain_id_present  = o__payload[9];
-  assign \o__payload.to_present  = o__payload[10];
-  assign \o__payload.nonce  = o__payload[74:11];
-  assign \o__payload.gas_limit  = o__payload[138:75];
-  assign \o__payload.chain_id  = o__payload[394:139];
-  assign \o__payload.gas_price  = o__payload[650:395];
-  assign \o__payload.max_priority_fee_per_gas  = o__payload[906:651];
-  assign \o__payload.max_fee_per_gas  = o__payload[1162:907];
-  assign \o__payload.max_fee_per_blob_gas  = o__payload[1418:1163];
-  assign \o__payload.value  = o__payload[1674:1419];
-  assign \o__payload.v  = o__payload[1930:1675];
-  assign \o__payload.r  = o__payload[2186:1931];
-  assign \o__payload.s  = o__payload[2442:2187];
-  assign \o__payload.to  = o__payload[2602:2443];
-  assign \o__payload.data_offset  = o__payload[2626:2603];
-  assign \o__payload.data_len  = o__payload[2650:2627];
-  assign \o__payload.access_list_count  = o__payload[2674:2651];
-  assign \o__payload.storage_key_count  = o__payload[2698:2675];
-  assign \o__payload.blob_hash_count  = o__payload[2722:2699];
-  assign \o__payload.authorization_count  = o__payload[2746:2723];
-  assign \o__payload.access_list_offset  = o__payload[2770:2747];
-  assign \o__payload.access_list_end  = o__payload[2794:2771];
-  assign \o__payload.blob_hashes_offset  = o__payload[2818:2795];
-  assign \o__payload.blob_hashes_end  = o__payload[2842:2819];
-  assign \o__payload.authorizations_offset  = o__payload[2866:2843];
-  assign \o__payload.authorizations_end  = o__payload[2890:2867];
-  assign \o__payload.tx_list_offset  = o__payload[2914:2891];
-  assign \o__payload.body_offset  = o__payload[2938:2915];
-  assign \o__payload.sig_offset  = o__payload[2962:2939];
-  assign \o__payload.tx_list_end  = o__payload[2986:2963];
-  assign \o__payload.size  = o__payload[3011:2987];
-  assign \o__payload$179.is_swap  = \o__payload$179 [0];
-  assign \o__payload$179.fn  = \o__payload$179 [4:1];
-  assign \o__payload$179.exact_out  = \o__payload$179 [5];
-  assign \o__payload$179.eth_in  = \o__payload$179 [6];
-  assign \o__payload$179.eth_out  = \o__payload$179 [7];
-  assign \o__payload$179.fee_on_transfer  = \o__payload$179 [8];
-  assign \o__payload$179.router  = \o__payload$179 [10:9];
-  assign \o__payload$179.path_len  = \o__payload$179 [14:11];
-  assign \o__payload$179.amount_in  = \o__payload$179 [270:15];
-  assign \o__payload$179.amount_out  = \o__payload$179 [526:271];
-  assign \o__payload$179.recipient  = \o__payload$179 [686:527];
-  assign \o__payload$179.deadline  = \o__payload$179 [942:687];
-  assign \o__payload$179.path  = \o__payload$179 [2222:943];
-  assign \o__payload$179.path[0]  = \o__payload$179 [1102:943];
-  assign \o__payload$179.path[1]  = \o__payload$179 [1262:1103];
-  assign \o__payload$179.path[2]  = \o__payload$179 [1422:1263];
-  assign \o__payload$179.path[3]  = \o__payload$179 [1582:1423];
-  assign \o__payload$179.path[4]  = \o__payload$179 [1742:1583];
-  assign \o__payload$179.path[5]  = \o__payload$179 [1902:1743];
-  assign \o__payload$179.path[6]  = \o__payload$179 [2062:1903];
-  assign \o__payload$179.path[7]  = \o__payload$179 [2222:2063];
+  assign \hold_hdr.error  = hold_hdr[4:0];
+  assign \hold_hdr.tx_type  = hold_hdr[7:5];
+  assign \hold_hdr.network_form  = hold_hdr[8];
+  assign \hold_hdr.chain_id_present  = hold_hdr[9];
+  assign \hold_hdr.to_present  = hold_hdr[10];
+  assign \hold_hdr.nonce  = hold_hdr[74:11];
+  assign \hold_hdr.gas_limit  = hold_hdr[138:75];
+  assign \hold_hdr.chain_id  = hold_hdr[394:139];
+  assign \hold_hdr.gas_price  = hold_hdr[650:395];
+  assign \hold_hdr.max_priority_fee_per_gas  = hold_hdr[906:651];
+  assign \hold_hdr.max_fee_per_gas  = hold_hdr[1162:907];
+  assign \hold_hdr.max_fee_per_blob_gas  = hold_hdr[1418:1163];
+  assign \hold_hdr.value  = hold_hdr[1674:1419];
+  assign \hold_hdr.v  = hold_hdr[1930:1675];
+  assign \hold_hdr.r  = hold_hdr[2186:1931];
+  assign \hold_hdr.s  = hold_hdr[2442:2187];
+  assign \hold_hdr.to  = hold_hdr[2602:2443];
+  assign \hold_hdr.data_offset  = hold_hdr[2626:2603];
+  assign \hold_hdr.data_len  = hold_hdr[2650:2627];
+  assign \hold_hdr.access_list_count  = hold_hdr[2674:2651];
+  assign \hold_hdr.storage_key_count  = hold_hdr[2698:2675];
+  assign \hold_hdr.blob_hash_count  = hold_hdr[2722:2699];
+  assign \hold_hdr.authorization_count  = hold_hdr[2746:2723];
+  assign \hold_hdr.access_list_offset  = hold_hdr[2770:2747];
+  assign \hold_hdr.access_list_end  = hold_hdr[2794:2771];
+  assign \hold_hdr.blob_hashes_offset  = hold_hdr[2818:2795];
+  assign \hold_hdr.blob_hashes_end  = hold_hdr[2842:2819];
+  assign \hold_hdr.authorizations_offset  = hold_hdr[2866:2843];
+  assign \hold_hdr.authorizations_end  = hold_hdr[2890:2867];
+  assign \hold_hdr.tx_list_offset  = hold_hdr[2914:2891];
+  assign \hold_hdr.body_offset  = hold_hdr[2938:2915];
+  assign \hold_hdr.sig_offset  = hold_hdr[2962:2939];
+  assign \hold_hdr.tx_list_end  = hold_hdr[2986:2963];
+  assign \hold_hdr.size  = hold_hdr[3011:2987];
+  assign \o__payload.is_swap  = o__payload[0];
+  assign \o__payload.fn  = o__payload[4:1];
+  assign \o__payload.exact_out  = o__payload[5];
+  assign \o__payload.eth_in  = o__payload[6];
+  assign \o__payload.eth_out  = o__payload[7];
+  assign \o__payload.fee_on_transfer  = o__payload[8];
+  assign \o__payload.router  = o__payload[10:9];
+  assign \o__payload.path_len  = o__payload[14:11];
+  assign \o__payload.amount_in  = o__payload[270:15];
+  assign \o__payload.amount_out  = o__payload[526:271];
+  assign \o__payload.recipient  = o__payload[686:527];
+  assign \o__payload.deadline  = o__payload[942:687];
+  assign \o__payload.path  = o__payload[2222:943];
+  assign \o__payload.path[0]  = o__payload[1102:943];
+  assign \o__payload.path[1]  = o__payload[1262:1103];
+  assign \o__payload.path[2]  = o__payload[1422:1263];
+  assign \o__payload.path[3]  = o__payload[1582:1423];
+  assign \o__payload.path[4]  = o__payload[1742:1583];
+  assign \o__payload.path[5]  = o__payload[1902:1743];
+  assign \o__payload.path[6]  = o__payload[2062:1903];
+  assign \o__payload.path[7]  = o__payload[2222:2063];
   assign \o__payload$189.kind  = \o__payload$189 [0];
   assign \o__payload$189.status  = \o__payload$189 [3:1];
   assign \o__payload$189.count  = \o__payload$189 [11:4];
@@ -3663,13 +3789,47 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \host_rd_data.reserve1  = host_rd_data[223:112];
   assign \host_rd_data.fee_num  = host_rd_data[239:224];
   assign \host_rd_data.fee_den  = host_rd_data[255:240];
-  assign \o__payload$316.digest  = \o__payload$316 [255:0];
-  assign \o__payload$316.length  = \o__payload$316 [287:256];
-  assign i_tx__payload[673:418] = o__payload[394:139];
-  assign i_tx__payload[417:162] = o__payload[1674:1419];
-  assign i_tx__payload[161:2] = o__payload[2602:2443];
-  assign i_tx__payload[1] = o__payload[10];
-  assign i_tx__payload[0] = \$16 ;
+  assign \o__payload$318.error  = \o__payload$318 [4:0];
+  assign \o__payload$318.tx_type  = \o__payload$318 [7:5];
+  assign \o__payload$318.network_form  = \o__payload$318 [8];
+  assign \o__payload$318.chain_id_present  = \o__payload$318 [9];
+  assign \o__payload$318.to_present  = \o__payload$318 [10];
+  assign \o__payload$318.nonce  = \o__payload$318 [74:11];
+  assign \o__payload$318.gas_limit  = \o__payload$318 [138:75];
+  assign \o__payload$318.chain_id  = \o__payload$318 [394:139];
+  assign \o__payload$318.gas_price  = \o__payload$318 [650:395];
+  assign \o__payload$318.max_priority_fee_per_gas  = \o__payload$318 [906:651];
+  assign \o__payload$318.max_fee_per_gas  = \o__payload$318 [1162:907];
+  assign \o__payload$318.max_fee_per_blob_gas  = \o__payload$318 [1418:1163];
+  assign \o__payload$318.value  = \o__payload$318 [1674:1419];
+  assign \o__payload$318.v  = \o__payload$318 [1930:1675];
+  assign \o__payload$318.r  = \o__payload$318 [2186:1931];
+  assign \o__payload$318.s  = \o__payload$318 [2442:2187];
+  assign \o__payload$318.to  = \o__payload$318 [2602:2443];
+  assign \o__payload$318.data_offset  = \o__payload$318 [2626:2603];
+  assign \o__payload$318.data_len  = \o__payload$318 [2650:2627];
+  assign \o__payload$318.access_list_count  = \o__payload$318 [2674:2651];
+  assign \o__payload$318.storage_key_count  = \o__payload$318 [2698:2675];
+  assign \o__payload$318.blob_hash_count  = \o__payload$318 [2722:2699];
+  assign \o__payload$318.authorization_count  = \o__payload$318 [2746:2723];
+  assign \o__payload$318.access_list_offset  = \o__payload$318 [2770:2747];
+  assign \o__payload$318.access_list_end  = \o__payload$318 [2794:2771];
+  assign \o__payload$318.blob_hashes_offset  = \o__payload$318 [2818:2795];
+  assign \o__payload$318.blob_hashes_end  = \o__payload$318 [2842:2819];
+  assign \o__payload$318.authorizations_offset  = \o__payload$318 [2866:2843];
+  assign \o__payload$318.authorizations_end  = \o__payload$318 [2890:2867];
+  assign \o__payload$318.tx_list_offset  = \o__payload$318 [2914:2891];
+  assign \o__payload$318.body_offset  = \o__payload$318 [2938:2915];
+  assign \o__payload$318.sig_offset  = \o__payload$318 [2962:2939];
+  assign \o__payload$318.tx_list_end  = \o__payload$318 [2986:2963];
+  assign \o__payload$318.size  = \o__payload$318 [3011:2987];
+  assign \o__payload$320.digest  = \o__payload$320 [255:0];
+  assign \o__payload$320.length  = \o__payload$320 [287:256];
+  assign i_tx__payload[673:418] = hold_hdr[394:139];
+  assign i_tx__payload[417:162] = hold_hdr[1674:1419];
+  assign i_tx__payload[161:2] = hold_hdr[2602:2443];
+  assign i_tx__payload[1] = hold_hdr[10];
+  assign i_tx__payload[0] = \$18 ;
   assign c__payload[511:256] = { cyc_hop1_7_value, cyc_hop1_6_value, cyc_hop1_5_value, cyc_hop1_4_value, cyc_hop1_3_value, cyc_hop1_2_value, cyc_hop1_1_value, cyc_hop1_0_value };
   assign c__payload[255:0] = { cyc_hop0_7_value, cyc_hop0_6_value, cyc_hop0_5_value, cyc_hop0_4_value, cyc_hop0_3_value, cyc_hop0_2_value, cyc_hop0_1_value, cyc_hop0_0_value };
   assign cfg_entry[385:226] = { router_weth_4_value, router_weth_3_value, router_weth_2_value, router_weth_1_value, router_weth_0_value };
@@ -3683,12 +3843,12 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign i__payload[72] = s_axis_tlast;
   assign i__payload[71:64] = s_axis_tkeep;
   assign i__payload[63:0] = s_axis_tdata;
-  assign \$107  = \o__payload$189 [0];
+  assign \$114  = \o__payload$189 [0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$100 , dwp__en, dwp__addr, dir_count, maxc, \port$28874$0 , \port$28876$0 , \port$28878$0 , \port$28880$0 , \port$28882$0 , \port$28884$0 , \port$28886$0 , \port$28888$0 , \port$28890$0 , \port$28892$0 
-, \port$28894$0 , \port$28896$0 , \port$28898$0 , \port$28900$0 , \port$28902$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, pipe_clk);
+module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$100 , dwp__en, dwp__addr, dir_count, maxc, \port$28895$0 , \port$28897$0 , \port$28899$0 , \port$28901$0 , \port$28903$0 , \port$28905$0 , \port$28907$0 , \port$28909$0 , \port$28911$0 , \port$28913$0 
+, \port$28915$0 , \port$28917$0 , \port$28919$0 , \port$28921$0 , \port$28923$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, pipe_clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
   input pipe_rst;
   wire pipe_rst;
@@ -3712,36 +3872,36 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   wire [8:0] dir_count;
   input [16:0] maxc;
   wire [16:0] maxc;
-  input [31:0] \port$28874$0 ;
-  wire [31:0] \port$28874$0 ;
-  input [31:0] \port$28876$0 ;
-  wire [31:0] \port$28876$0 ;
-  input [31:0] \port$28878$0 ;
-  wire [31:0] \port$28878$0 ;
-  input [31:0] \port$28880$0 ;
-  wire [31:0] \port$28880$0 ;
-  input [31:0] \port$28882$0 ;
-  wire [31:0] \port$28882$0 ;
-  input [31:0] \port$28884$0 ;
-  wire [31:0] \port$28884$0 ;
-  input [31:0] \port$28886$0 ;
-  wire [31:0] \port$28886$0 ;
-  input [31:0] \port$28888$0 ;
-  wire [31:0] \port$28888$0 ;
-  input [31:0] \port$28890$0 ;
-  wire [31:0] \port$28890$0 ;
-  input [31:0] \port$28892$0 ;
-  wire [31:0] \port$28892$0 ;
-  input [31:0] \port$28894$0 ;
-  wire [31:0] \port$28894$0 ;
-  input [31:0] \port$28896$0 ;
-  wire [31:0] \port$28896$0 ;
-  input [31:0] \port$28898$0 ;
-  wire [31:0] \port$28898$0 ;
-  input [31:0] \port$28900$0 ;
-  wire [31:0] \port$28900$0 ;
-  input [29:0] \port$28902$0 ;
-  wire [29:0] \port$28902$0 ;
+  input [31:0] \port$28895$0 ;
+  wire [31:0] \port$28895$0 ;
+  input [31:0] \port$28897$0 ;
+  wire [31:0] \port$28897$0 ;
+  input [31:0] \port$28899$0 ;
+  wire [31:0] \port$28899$0 ;
+  input [31:0] \port$28901$0 ;
+  wire [31:0] \port$28901$0 ;
+  input [31:0] \port$28903$0 ;
+  wire [31:0] \port$28903$0 ;
+  input [31:0] \port$28905$0 ;
+  wire [31:0] \port$28905$0 ;
+  input [31:0] \port$28907$0 ;
+  wire [31:0] \port$28907$0 ;
+  input [31:0] \port$28909$0 ;
+  wire [31:0] \port$28909$0 ;
+  input [31:0] \port$28911$0 ;
+  wire [31:0] \port$28911$0 ;
+  input [31:0] \port$28913$0 ;
+  wire [31:0] \port$28913$0 ;
+  input [31:0] \port$28915$0 ;
+  wire [31:0] \port$28915$0 ;
+  input [31:0] \port$28917$0 ;
+  wire [31:0] \port$28917$0 ;
+  input [31:0] \port$28919$0 ;
+  wire [31:0] \port$28919$0 ;
+  input [31:0] \port$28921$0 ;
+  wire [31:0] \port$28921$0 ;
+  input [29:0] \port$28923$0 ;
+  wire [29:0] \port$28923$0 ;
   output busy;
   reg busy;
   output i__ready;
@@ -4570,7 +4730,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   end
   always @(posedge pipe_clk) begin
     if (dwp__en)
-      dir[dwp__addr] <= { \port$28902$0 , \port$28900$0 , \port$28898$0 , \port$28896$0 , \port$28894$0 , \port$28892$0 , \port$28890$0 , \port$28888$0 , \port$28886$0 , \port$28884$0 , \port$28882$0 , \port$28880$0 , \port$28878$0 , \port$28876$0 , \port$28874$0  };
+      dir[dwp__addr] <= { \port$28923$0 , \port$28921$0 , \port$28919$0 , \port$28917$0 , \port$28915$0 , \port$28913$0 , \port$28911$0 , \port$28909$0 , \port$28907$0 , \port$28905$0 , \port$28903$0 , \port$28901$0 , \port$28899$0 , \port$28897$0 , \port$28895$0  };
   end
   reg [477:0] _0_;
   always @(posedge pipe_clk) begin
@@ -8690,44 +8850,44 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
     end
   end
   assign dir_index = dwp__addr;
-  assign dwp__data = { \port$28902$0 , \port$28900$0 , \port$28898$0 , \port$28896$0 , \port$28894$0 , \port$28892$0 , \port$28890$0 , \port$28888$0 , \port$28886$0 , \port$28884$0 , \port$28882$0 , \port$28880$0 , \port$28878$0 , \port$28876$0 , \port$28874$0  };
-  assign dir_data = { \port$28902$0 , \port$28900$0 , \port$28898$0 , \port$28896$0 , \port$28894$0 , \port$28892$0 , \port$28890$0 , \port$28888$0 , \port$28886$0 , \port$28884$0 , \port$28882$0 , \port$28880$0 , \port$28878$0 , \port$28876$0 , \port$28874$0  };
+  assign dwp__data = { \port$28923$0 , \port$28921$0 , \port$28919$0 , \port$28917$0 , \port$28915$0 , \port$28913$0 , \port$28911$0 , \port$28909$0 , \port$28907$0 , \port$28905$0 , \port$28903$0 , \port$28901$0 , \port$28899$0 , \port$28897$0 , \port$28895$0  };
+  assign dir_data = { \port$28923$0 , \port$28921$0 , \port$28919$0 , \port$28917$0 , \port$28915$0 , \port$28913$0 , \port$28911$0 , \port$28909$0 , \port$28907$0 , \port$28905$0 , \port$28903$0 , \port$28901$0 , \port$28899$0 , \port$28897$0 , \port$28895$0  };
   assign dir_we = dwp__en;
   assign drp__data = dent;
   assign out = o__payload;
   assign o_valid = o__valid;
-  assign \dwp__data.valid  = \port$28874$0 [0];
-  assign \dwp__data.venue  = \port$28874$0 [8:1];
-  assign \dwp__data.base1  = \port$28874$0 [9];
-  assign \dwp__data.nsib  = \port$28874$0 [13:10];
-  assign \dwp__data.slot  = \port$28874$0 [29:14];
-  assign \dwp__data.token0  = { \port$28884$0 [29:0], \port$28882$0 , \port$28880$0 , \port$28878$0 , \port$28876$0 , \port$28874$0 [31:30] };
-  assign \dwp__data.token1  = { \port$28894$0 [29:0], \port$28892$0 , \port$28890$0 , \port$28888$0 , \port$28886$0 , \port$28884$0 [31:30] };
-  assign \dwp__data.sibs  = { \port$28902$0 , \port$28900$0 , \port$28898$0 , \port$28896$0 , \port$28894$0 [31:30] };
-  assign \dwp__data.sibs[0]  = { \port$28896$0 [13:0], \port$28894$0 [31:30] };
-  assign \dwp__data.sibs[1]  = \port$28896$0 [29:14];
-  assign \dwp__data.sibs[2]  = { \port$28898$0 [13:0], \port$28896$0 [31:30] };
-  assign \dwp__data.sibs[3]  = \port$28898$0 [29:14];
-  assign \dwp__data.sibs[4]  = { \port$28900$0 [13:0], \port$28898$0 [31:30] };
-  assign \dwp__data.sibs[5]  = \port$28900$0 [29:14];
-  assign \dwp__data.sibs[6]  = { \port$28902$0 [13:0], \port$28900$0 [31:30] };
-  assign \dwp__data.sibs[7]  = \port$28902$0 [29:14];
-  assign \dir_data.valid  = \port$28874$0 [0];
-  assign \dir_data.venue  = \port$28874$0 [8:1];
-  assign \dir_data.base1  = \port$28874$0 [9];
-  assign \dir_data.nsib  = \port$28874$0 [13:10];
-  assign \dir_data.slot  = \port$28874$0 [29:14];
-  assign \dir_data.token0  = { \port$28884$0 [29:0], \port$28882$0 , \port$28880$0 , \port$28878$0 , \port$28876$0 , \port$28874$0 [31:30] };
-  assign \dir_data.token1  = { \port$28894$0 [29:0], \port$28892$0 , \port$28890$0 , \port$28888$0 , \port$28886$0 , \port$28884$0 [31:30] };
-  assign \dir_data.sibs  = { \port$28902$0 , \port$28900$0 , \port$28898$0 , \port$28896$0 , \port$28894$0 [31:30] };
-  assign \dir_data.sibs[0]  = { \port$28896$0 [13:0], \port$28894$0 [31:30] };
-  assign \dir_data.sibs[1]  = \port$28896$0 [29:14];
-  assign \dir_data.sibs[2]  = { \port$28898$0 [13:0], \port$28896$0 [31:30] };
-  assign \dir_data.sibs[3]  = \port$28898$0 [29:14];
-  assign \dir_data.sibs[4]  = { \port$28900$0 [13:0], \port$28898$0 [31:30] };
-  assign \dir_data.sibs[5]  = \port$28900$0 [29:14];
-  assign \dir_data.sibs[6]  = { \port$28902$0 [13:0], \port$28900$0 [31:30] };
-  assign \dir_data.sibs[7]  = \port$28902$0 [29:14];
+  assign \dwp__data.valid  = \port$28895$0 [0];
+  assign \dwp__data.venue  = \port$28895$0 [8:1];
+  assign \dwp__data.base1  = \port$28895$0 [9];
+  assign \dwp__data.nsib  = \port$28895$0 [13:10];
+  assign \dwp__data.slot  = \port$28895$0 [29:14];
+  assign \dwp__data.token0  = { \port$28905$0 [29:0], \port$28903$0 , \port$28901$0 , \port$28899$0 , \port$28897$0 , \port$28895$0 [31:30] };
+  assign \dwp__data.token1  = { \port$28915$0 [29:0], \port$28913$0 , \port$28911$0 , \port$28909$0 , \port$28907$0 , \port$28905$0 [31:30] };
+  assign \dwp__data.sibs  = { \port$28923$0 , \port$28921$0 , \port$28919$0 , \port$28917$0 , \port$28915$0 [31:30] };
+  assign \dwp__data.sibs[0]  = { \port$28917$0 [13:0], \port$28915$0 [31:30] };
+  assign \dwp__data.sibs[1]  = \port$28917$0 [29:14];
+  assign \dwp__data.sibs[2]  = { \port$28919$0 [13:0], \port$28917$0 [31:30] };
+  assign \dwp__data.sibs[3]  = \port$28919$0 [29:14];
+  assign \dwp__data.sibs[4]  = { \port$28921$0 [13:0], \port$28919$0 [31:30] };
+  assign \dwp__data.sibs[5]  = \port$28921$0 [29:14];
+  assign \dwp__data.sibs[6]  = { \port$28923$0 [13:0], \port$28921$0 [31:30] };
+  assign \dwp__data.sibs[7]  = \port$28923$0 [29:14];
+  assign \dir_data.valid  = \port$28895$0 [0];
+  assign \dir_data.venue  = \port$28895$0 [8:1];
+  assign \dir_data.base1  = \port$28895$0 [9];
+  assign \dir_data.nsib  = \port$28895$0 [13:10];
+  assign \dir_data.slot  = \port$28895$0 [29:14];
+  assign \dir_data.token0  = { \port$28905$0 [29:0], \port$28903$0 , \port$28901$0 , \port$28899$0 , \port$28897$0 , \port$28895$0 [31:30] };
+  assign \dir_data.token1  = { \port$28915$0 [29:0], \port$28913$0 , \port$28911$0 , \port$28909$0 , \port$28907$0 , \port$28905$0 [31:30] };
+  assign \dir_data.sibs  = { \port$28923$0 , \port$28921$0 , \port$28919$0 , \port$28917$0 , \port$28915$0 [31:30] };
+  assign \dir_data.sibs[0]  = { \port$28917$0 [13:0], \port$28915$0 [31:30] };
+  assign \dir_data.sibs[1]  = \port$28917$0 [29:14];
+  assign \dir_data.sibs[2]  = { \port$28919$0 [13:0], \port$28917$0 [31:30] };
+  assign \dir_data.sibs[3]  = \port$28919$0 [29:14];
+  assign \dir_data.sibs[4]  = { \port$28921$0 [13:0], \port$28919$0 [31:30] };
+  assign \dir_data.sibs[5]  = \port$28921$0 [29:14];
+  assign \dir_data.sibs[6]  = { \port$28923$0 [13:0], \port$28921$0 [31:30] };
+  assign \dir_data.sibs[7]  = \port$28923$0 [29:14];
   assign \dent.valid  = dent[0];
   assign \dent.venue  = dent[8:1];
   assign \dent.base1  = dent[9];
@@ -27725,7 +27885,7 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$28617$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
+module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$28634$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
 , swaps_rd, opportunities_rd, host_evals_rd, records_rd, decode_errors_rd, err_empty_rd, err_unknown_type_rd, err_truncated_rd, err_trailing_bytes_rd, err_non_canonical_size_rd, err_leading_zero_rd, err_overruns_parent_rd, err_expected_string_rd, err_expected_list_rd, err_too_few_fields_rd, err_too_many_fields_rd, err_int_out_of_range_rd, err_bad_address_rd, err_bad_storage_key_rd, err_missing_to_rd, err_bad_v_rd
 , err_bad_y_parity_rd, err_bad_r_rd, err_bad_s_rd, err_high_s_rd, err_no_blob_hashes_rd, err_bad_blob_hash_rd, err_empty_authorization_list_rd, err_priority_fee_above_max_rd, err_initcode_too_large_rd, err_bad_sidecar_rd, err_too_large_rd, err_recovery_failed_rd, bus__bvalid, control_soft_reset, control_flush, pool_cmd_commit, pool_cmd_readback, router_cmd_commit, dir_cmd_commit, cyc_cmd_go, control_enable
 , output_cfg_tx_headers, output_cfg_swaps, output_cfg_opportunities, pool_addr_index, pool_data_0_cur, pool_data_1_cur, pool_data_2_cur, pool_data_3_cur, pool_data_4_cur, pool_data_5_cur, pool_data_6_cur, pool_data_7_cur, router_sel_index, router_cfg_valid, router_cfg_weth_valid, router_cfg_venue, router_cfg_venue_valid, selector_mask_enable, router_chain_cur, router_word_0_cur, router_word_1_cur
@@ -27763,8 +27923,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire bus__arready;
   input status_pool_busy;
   wire status_pool_busy;
-  input [255:0] \port$28617$0 ;
-  wire [255:0] \port$28617$0 ;
+  input [255:0] \port$28634$0 ;
+  wire [255:0] \port$28634$0 ;
   input [63:0] cycle_rd;
   wire [63:0] cycle_rd;
   input status_in_packet;
@@ -30107,7 +30267,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h001:
             \$402  = version_rd;
         10'h002:
-            \$402  = 32'd1552720141;
+            \$402  = 32'd2165835504;
         10'h004:
             \$402  = control_rd;
         10'h005:
@@ -30139,21 +30299,21 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h04f:
             \$402  = pool_data_7_cur;
         10'h050:
-            \$402  = \port$28617$0 [31:0];
+            \$402  = \port$28634$0 [31:0];
         10'h051:
-            \$402  = \port$28617$0 [63:32];
+            \$402  = \port$28634$0 [63:32];
         10'h052:
-            \$402  = \port$28617$0 [95:64];
+            \$402  = \port$28634$0 [95:64];
         10'h053:
-            \$402  = \port$28617$0 [127:96];
+            \$402  = \port$28634$0 [127:96];
         10'h054:
-            \$402  = \port$28617$0 [159:128];
+            \$402  = \port$28634$0 [159:128];
         10'h055:
-            \$402  = \port$28617$0 [191:160];
+            \$402  = \port$28634$0 [191:160];
         10'h056:
-            \$402  = \port$28617$0 [223:192];
+            \$402  = \port$28634$0 [223:192];
         10'h057:
-            \$402  = \port$28617$0 [255:224];
+            \$402  = \port$28634$0 [255:224];
         10'h080:
             \$402  = router_sel_rd;
         10'h081:
@@ -30616,8 +30776,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign version_minor = 8'h06;
   assign version_major = 8'h01;
   assign version_features = 8'h3f;
-  assign src_hash_rd = 32'd1552720141;
-  assign src_hash_value = 32'd1552720141;
+  assign src_hash_rd = 32'd2165835504;
+  assign src_hash_value = 32'd2165835504;
   assign cycle_value = cycle_rd;
   assign pool_data_0_rd = pool_data_0_cur;
   assign pool_data_1_rd = pool_data_1_cur;
@@ -30627,22 +30787,22 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign pool_data_5_rd = pool_data_5_cur;
   assign pool_data_6_rd = pool_data_6_cur;
   assign pool_data_7_rd = pool_data_7_cur;
-  assign pool_rdata_0_rd = \port$28617$0 [31:0];
-  assign pool_rdata_0_value = \port$28617$0 [31:0];
-  assign pool_rdata_1_rd = \port$28617$0 [63:32];
-  assign pool_rdata_1_value = \port$28617$0 [63:32];
-  assign pool_rdata_2_rd = \port$28617$0 [95:64];
-  assign pool_rdata_2_value = \port$28617$0 [95:64];
-  assign pool_rdata_3_rd = \port$28617$0 [127:96];
-  assign pool_rdata_3_value = \port$28617$0 [127:96];
-  assign pool_rdata_4_rd = \port$28617$0 [159:128];
-  assign pool_rdata_4_value = \port$28617$0 [159:128];
-  assign pool_rdata_5_rd = \port$28617$0 [191:160];
-  assign pool_rdata_5_value = \port$28617$0 [191:160];
-  assign pool_rdata_6_rd = \port$28617$0 [223:192];
-  assign pool_rdata_6_value = \port$28617$0 [223:192];
-  assign pool_rdata_7_rd = \port$28617$0 [255:224];
-  assign pool_rdata_7_value = \port$28617$0 [255:224];
+  assign pool_rdata_0_rd = \port$28634$0 [31:0];
+  assign pool_rdata_0_value = \port$28634$0 [31:0];
+  assign pool_rdata_1_rd = \port$28634$0 [63:32];
+  assign pool_rdata_1_value = \port$28634$0 [63:32];
+  assign pool_rdata_2_rd = \port$28634$0 [95:64];
+  assign pool_rdata_2_value = \port$28634$0 [95:64];
+  assign pool_rdata_3_rd = \port$28634$0 [127:96];
+  assign pool_rdata_3_value = \port$28634$0 [127:96];
+  assign pool_rdata_4_rd = \port$28634$0 [159:128];
+  assign pool_rdata_4_value = \port$28634$0 [159:128];
+  assign pool_rdata_5_rd = \port$28634$0 [191:160];
+  assign pool_rdata_5_value = \port$28634$0 [191:160];
+  assign pool_rdata_6_rd = \port$28634$0 [223:192];
+  assign pool_rdata_6_value = \port$28634$0 [223:192];
+  assign pool_rdata_7_rd = \port$28634$0 [255:224];
+  assign pool_rdata_7_value = \port$28634$0 [255:224];
   assign router_chain_rd = router_chain_cur;
   assign router_word_0_rd = router_word_0_cur;
   assign router_word_1_rd = router_word_1_cur;
@@ -49035,8 +49195,8 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_calldata__ready,
   \appliance_top.decoder.values.ends  ends (
     .pipe_clk(pipe_clk),
     .pipe_rst(pipe_rst),
-    .\port$5863$0 (\$13 [22:0]),
-    .\port$5865$0 (\$15 [24:0]),
+    .\port$5880$0 (\$13 [22:0]),
+    .\port$5882$0 (\$15 [24:0]),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(have_last),
@@ -52254,14 +52414,14 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_calldata__ready,
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.decoder.values.ends (pipe_rst, \port$5863$0 , \port$5865$0 , w_en, w_rdy, r_data, r_en, r_rdy, pipe_clk);
+module \appliance_top.decoder.values.ends (pipe_rst, \port$5880$0 , \port$5882$0 , w_en, w_rdy, r_data, r_en, r_rdy, pipe_clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$16  = 0;
   input pipe_rst;
   wire pipe_rst;
-  input [22:0] \port$5863$0 ;
-  wire [22:0] \port$5863$0 ;
-  input [24:0] \port$5865$0 ;
-  wire [24:0] \port$5865$0 ;
+  input [22:0] \port$5880$0 ;
+  wire [22:0] \port$5880$0 ;
+  input [24:0] \port$5882$0 ;
+  wire [24:0] \port$5882$0 ;
   input w_en;
   wire w_en;
   output w_rdy;
@@ -52335,7 +52495,7 @@ module \appliance_top.decoder.values.ends (pipe_rst, \port$5863$0 , \port$5865$0
   end
   always @(posedge pipe_clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$5865$0 , \port$5863$0  };
+      storage[w_port__addr] <= { \port$5882$0 , \port$5880$0  };
   end
   reg [47:0] _0_;
   always @(posedge pipe_clk) begin
@@ -52434,8 +52594,8 @@ module \appliance_top.decoder.values.ends (pipe_rst, \port$5863$0 , \port$5865$0
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$5865$0 , \port$5863$0  };
-  assign w_data = { \port$5865$0 , \port$5863$0  };
+  assign w_port__data = { \port$5882$0 , \port$5880$0  };
+  assign w_data = { \port$5882$0 , \port$5880$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -97545,7 +97705,7 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, i__valid, i__payload
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data, host_commit, rp_host__en, \port$28816$0 , \port$28818$0 , \port$28820$0 , \port$28822$0 , \port$28824$0 , \port$28826$0 , \port$28828$0 , \port$28830$0 , \port$28832$0 , rd_slot, rp_eval__en, host_error, clk);
+module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data, host_commit, rp_host__en, \port$28837$0 , \port$28839$0 , \port$28841$0 , \port$28843$0 , \port$28845$0 , \port$28847$0 , \port$28849$0 , \port$28851$0 , \port$28853$0 , rd_slot, rp_eval__en, host_error, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$20  = 0;
   input rst;
   wire rst;
@@ -97561,24 +97721,24 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   wire host_commit;
   input rp_host__en;
   wire rp_host__en;
-  input [15:0] \port$28816$0 ;
-  wire [15:0] \port$28816$0 ;
-  input [31:0] \port$28818$0 ;
-  wire [31:0] \port$28818$0 ;
-  input [31:0] \port$28820$0 ;
-  wire [31:0] \port$28820$0 ;
-  input [31:0] \port$28822$0 ;
-  wire [31:0] \port$28822$0 ;
-  input [31:0] \port$28824$0 ;
-  wire [31:0] \port$28824$0 ;
-  input [31:0] \port$28826$0 ;
-  wire [31:0] \port$28826$0 ;
-  input [31:0] \port$28828$0 ;
-  wire [31:0] \port$28828$0 ;
-  input [31:0] \port$28830$0 ;
-  wire [31:0] \port$28830$0 ;
-  input [31:0] \port$28832$0 ;
-  wire [31:0] \port$28832$0 ;
+  input [15:0] \port$28837$0 ;
+  wire [15:0] \port$28837$0 ;
+  input [31:0] \port$28839$0 ;
+  wire [31:0] \port$28839$0 ;
+  input [31:0] \port$28841$0 ;
+  wire [31:0] \port$28841$0 ;
+  input [31:0] \port$28843$0 ;
+  wire [31:0] \port$28843$0 ;
+  input [31:0] \port$28845$0 ;
+  wire [31:0] \port$28845$0 ;
+  input [31:0] \port$28847$0 ;
+  wire [31:0] \port$28847$0 ;
+  input [31:0] \port$28849$0 ;
+  wire [31:0] \port$28849$0 ;
+  input [31:0] \port$28851$0 ;
+  wire [31:0] \port$28851$0 ;
+  input [31:0] \port$28853$0 ;
+  wire [31:0] \port$28853$0 ;
   input [9:0] rd_slot;
   wire [9:0] rd_slot;
   input rp_eval__en;
@@ -99707,13 +99867,13 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   end
   always @(posedge clk) begin
     if (wp__en)
-      mem[{ \$4 , \port$28816$0 [9:0] }] <= { \port$28832$0 , \port$28830$0 , \port$28828$0 , \port$28826$0 , \port$28824$0 , \port$28822$0 , \port$28820$0 , \port$28818$0  };
+      mem[{ \$4 , \port$28837$0 [9:0] }] <= { \port$28853$0 , \port$28851$0 , \port$28849$0 , \port$28847$0 , \port$28845$0 , \port$28843$0 , \port$28841$0 , \port$28839$0  };
   end
   reg [255:0] _0_;
   reg [255:0] _1_;
   always @(posedge clk) begin
     if (rp_host__en) begin
-      _0_ <= mem[{ \$15 , \port$28816$0 [9:0] }];
+      _0_ <= mem[{ \$15 , \port$28837$0 [9:0] }];
     end
     if (rp_eval__en) begin
       _1_ <= mem[{ \$12 , rd_slot }];
@@ -99727,36 +99887,36 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   assign active_next = active ^ \$1 ;
   assign \$2  = ~ boundary;
   assign pending_base = pending & \$2 ;
-  assign \$3  = active_next >> \port$28816$0 [9:0];
+  assign \$3  = active_next >> \port$28837$0 [9:0];
   assign \$4  = ~ \$3 ;
-  assign \$5  = \port$28816$0  < 11'h400;
+  assign \$5  = \port$28837$0  < 11'h400;
   assign \$6  = host_commit & \$5 ;
-  assign \$7  = | \port$28832$0 [31:16];
-  assign \$8  = | \port$28832$0 [15:0];
+  assign \$7  = | \port$28853$0 [31:16];
+  assign \$8  = | \port$28853$0 [15:0];
   assign \$9  = \$7  & \$8 ;
-  assign \$10  = \port$28832$0 [15:0] <= \port$28832$0 [31:16];
+  assign \$10  = \port$28853$0 [15:0] <= \port$28853$0 [31:16];
   assign \$11  = \$9  & \$10 ;
   assign wp__en = \$6  & \$11 ;
   assign \$12  = active >> rd_slot;
-  assign \$13  = active >> \port$28816$0 [9:0];
-  assign \$14  = pending >> \port$28816$0 [9:0];
+  assign \$13  = active >> \port$28837$0 [9:0];
+  assign \$14  = pending >> \port$28837$0 [9:0];
   assign \$15  = \$13  ^ \$14 ;
-  assign \$16  = \port$28816$0  < 11'h400;
+  assign \$16  = \port$28837$0  < 11'h400;
   assign \$17  = host_commit & \$16 ;
-  assign \$18  = | \port$28832$0 [31:16];
-  assign \$19  = | \port$28832$0 [15:0];
+  assign \$18  = | \port$28853$0 [31:16];
+  assign \$19  = | \port$28853$0 [15:0];
   assign \$20  = \$18  & \$19 ;
-  assign \$21  = \port$28832$0 [15:0] <= \port$28832$0 [31:16];
+  assign \$21  = \port$28853$0 [15:0] <= \port$28853$0 [31:16];
   assign \$22  = \$20  & \$21 ;
   assign \$23  = \$17  & \$22 ;
-  assign \$24  = 1'h1 << \port$28816$0 [9:0];
+  assign \$24  = 1'h1 << \port$28837$0 [9:0];
   assign \$25  = { 1023'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, pending_base } | \$24 ;
-  assign \$26  = \port$28816$0  < 11'h400;
+  assign \$26  = \port$28837$0  < 11'h400;
   assign \$27  = ~ \$26 ;
-  assign \$28  = | \port$28832$0 [31:16];
-  assign \$29  = | \port$28832$0 [15:0];
+  assign \$28  = | \port$28853$0 [31:16];
+  assign \$29  = | \port$28853$0 [15:0];
   assign \$30  = \$28  & \$29 ;
-  assign \$31  = \port$28832$0 [15:0] <= \port$28832$0 [31:16];
+  assign \$31  = \port$28853$0 [15:0] <= \port$28853$0 [31:16];
   assign \$32  = \$30  & \$31 ;
   assign \$33  = ~ \$32 ;
   assign \$34  = \$32  ? 2'h0 : 2'h3;
@@ -99796,21 +99956,21 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
       \$38  = 4'h0;
     end
   end
-  assign wp__addr = { \$4 , \port$28816$0 [9:0] };
-  assign host_slot = { 16'h0000, \port$28816$0  };
-  assign wp__data = { \port$28832$0 , \port$28830$0 , \port$28828$0 , \port$28826$0 , \port$28824$0 , \port$28822$0 , \port$28820$0 , \port$28818$0  };
-  assign host_data = { \port$28832$0 , \port$28830$0 , \port$28828$0 , \port$28826$0 , \port$28824$0 , \port$28822$0 , \port$28820$0 , \port$28818$0  };
+  assign wp__addr = { \$4 , \port$28837$0 [9:0] };
+  assign host_slot = { 16'h0000, \port$28837$0  };
+  assign wp__data = { \port$28853$0 , \port$28851$0 , \port$28849$0 , \port$28847$0 , \port$28845$0 , \port$28843$0 , \port$28841$0 , \port$28839$0  };
+  assign host_data = { \port$28853$0 , \port$28851$0 , \port$28849$0 , \port$28847$0 , \port$28845$0 , \port$28843$0 , \port$28841$0 , \port$28839$0  };
   assign rp_eval__addr = { \$12 , rd_slot };
   assign rd_en = rp_eval__en;
   assign rp_eval__data = rd_data;
-  assign rp_host__addr = { \$15 , \port$28816$0 [9:0] };
-  assign host_rd_slot = \port$28816$0 [9:0];
+  assign rp_host__addr = { \$15 , \port$28837$0 [9:0] };
+  assign host_rd_slot = \port$28837$0 [9:0];
   assign host_rd_en = rp_host__en;
   assign rp_host__data = host_rd_data;
-  assign \host_data.reserve0  = { \port$28824$0 [15:0], \port$28822$0 , \port$28820$0 , \port$28818$0  };
-  assign \host_data.reserve1  = { \port$28830$0 , \port$28828$0 , \port$28826$0 , \port$28824$0 [31:16] };
-  assign \host_data.fee_num  = \port$28832$0 [15:0];
-  assign \host_data.fee_den  = \port$28832$0 [31:16];
+  assign \host_data.reserve0  = { \port$28845$0 [15:0], \port$28843$0 , \port$28841$0 , \port$28839$0  };
+  assign \host_data.reserve1  = { \port$28851$0 , \port$28849$0 , \port$28847$0 , \port$28845$0 [31:16] };
+  assign \host_data.fee_num  = \port$28853$0 [15:0];
+  assign \host_data.fee_den  = \port$28853$0 [31:16];
   assign \rd_data.reserve0  = rd_data[111:0];
   assign \rd_data.reserve1  = rd_data[223:112];
   assign \rd_data.fee_num  = rd_data[239:224];
