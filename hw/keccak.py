@@ -162,8 +162,13 @@ class Keccak256(wiring.Component):
         fresh = Signal(init=1)             # the state is logically zero (start of a packet)
         hold = Signal()                    # permutation finished a packet; digest not yet out
 
+        # ``start`` (the buffered block goes into the permutation this cycle) is ``full & ~busy & ~hold``.
+        # It selects the round input of all 1600 state bits, so it is a register of its own, loaded with
+        # that expression of the three flags' next values: its wide net starts at a flip-flop.
         start = Signal()
-        m.d.comb += start.eq(full & ~busy & ~hold)
+        full_n, busy_n, hold_n = Signal(), Signal(), Signal()
+        m.d.comb += [full_n.eq(full), busy_n.eq(busy), hold_n.eq(hold)]
+        m.d.sync += [full.eq(full_n), busy.eq(busy_n), hold.eq(hold_n), start.eq(full_n & ~busy_n & ~hold_n)]
 
         # The beat is accepted into lane 0 of the next block in the very cycle the
         # current block goes to the permutation (unless a padding block is due).
@@ -205,14 +210,16 @@ class Keccak256(wiring.Component):
             m.d.sync += blk[j].eq(v)
 
         with m.If(start):
-            m.d.sync += [full.eq(padnext), final.eq(padnext), padnext.eq(0), lane.eq(0)]
+            m.d.comb += full_n.eq(padnext)
+            m.d.sync += [final.eq(padnext), padnext.eq(0), lane.eq(0)]
         with m.If(accept):
             m.d.sync += length.eq(Mux(beat.last, 0, length + nbytes))
             with m.If(beat.last):
-                m.d.sync += [lane.eq(0), full.eq(1), final.eq(pad_fits), padnext.eq(~pad_fits),
-                             blk_len.eq(length + nbytes)]
+                m.d.comb += full_n.eq(1)
+                m.d.sync += [lane.eq(0), final.eq(pad_fits), padnext.eq(~pad_fits), blk_len.eq(length + nbytes)]
             with m.Elif(lane_eff == RATE_LANES - 1):
-                m.d.sync += [lane.eq(0), full.eq(1), final.eq(0)]
+                m.d.comb += full_n.eq(1)
+                m.d.sync += [lane.eq(0), final.eq(0)]
             with m.Else():
                 m.d.sync += lane.eq(lane_eff + 1)
 
@@ -240,11 +247,11 @@ class Keccak256(wiring.Component):
         with m.If(start | busy):
             m.d.sync += [state[j].eq(lanes[j]) for j in range(25)]
             m.d.sync += step.eq(Mux(last_step, 0, rstep + 1))
-            m.d.sync += busy.eq(~last_step)
+            m.d.comb += busy_n.eq(~last_step)
             with m.If(start):
                 m.d.sync += [fresh.eq(0), perm_final.eq(final), perm_len.eq(blk_len)]
             with m.If(last_step & Mux(start, final, perm_final)):
-                m.d.sync += hold.eq(1)
+                m.d.comb += hold_n.eq(1)
 
         # ---- output ----------------------------------------------------------------------
         with m.If(self.o.ready):
@@ -254,7 +261,7 @@ class Keccak256(wiring.Component):
                 self.o.valid.eq(1),
                 self.o.payload.digest.eq(Cat(*state[:4])),
                 self.o.payload.length.eq(perm_len),
-                hold.eq(0),
                 fresh.eq(1),
             ]
+            m.d.comb += hold_n.eq(0)
         return m
