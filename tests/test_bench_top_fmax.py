@@ -38,3 +38,21 @@ def test_a_placement_estimate_or_failed_build_gives_no_clock(tmp_path, log, ok) 
 def test_no_report_gives_no_clock(tmp_path) -> None:
     assert _ecp5_fmax(tmp_path / "missing.json") == (None, {"report": str(tmp_path / "missing.json"),
                                                              "why_none": "no board build report"})
+
+
+def test_a_build_of_another_variant_gives_no_clock(tmp_path) -> None:
+    """The decode build's clock is not the whole top's: cycles and clock must come from one design."""
+    path = _report(tmp_path, _ROUTED, ok=True, variant="decode")
+    assert _ecp5_fmax(path, "decode")[0] == pytest.approx(23.87)
+    mhz, source = _ecp5_fmax(path, "full")
+    assert mhz is None
+    assert source["why_none"] == "the build is of the 'decode' variant, the simulation of 'full'"
+
+
+@pytest.mark.parametrize("kw, match", [({"variant": "half"}, "variant must be one of"),
+                                       ({"variant": "decode", "only": "opportunities"}, "has no evaluator")])
+def test_bench_rejects_a_bad_variant_before_simulating(kw, match) -> None:
+    from mevblade.sim.bench.top import bench_top
+
+    with pytest.raises(ValueError, match=match):
+        bench_top(**kw)

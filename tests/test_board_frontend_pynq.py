@@ -13,45 +13,20 @@ minutes on 2 cores. The front end without Verilator is covered in ``make test`` 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from mevblade.control.engine import EngineUnavailable, get_engine
 from mevblade.control.types import DecodedTx
+from mevblade.sim.pynq_shim import appliance_verilog
 
 from .conftest import mainnet_raw, shim_pynq_engine
 
 pytestmark = [pytest.mark.rtl, pytest.mark.top_full]
 
 
-def frontend_verilog(variant: str = "frontend") -> Path:
-    """Verilog of a front-end top (an ECP5 build variant) from the current sources, cached by their hash
-    under build/rtl-cache."""
-    from mevblade.hw.boards.ecp5 import VARIANTS
-    from mevblade.hw.csr import rtl_source_hash
-    from mevblade.sim.tb.top.runner import BUILD, toolchain_env
-
-    key = rtl_source_hash(top="top")[:12]
-    cached = BUILD / "rtl-cache" / f"appliance_top-{variant}-src-{key}.v"
-    if not cached.exists():
-        toolchain_env()
-        from amaranth.back import verilog
-
-        from mevblade.hw.top import ApplianceTop
-
-        text = verilog.convert(ApplianceTop(**VARIANTS[variant]), name="appliance_top", emit_src=False)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(text)
-        tmp.replace(cached)
-    return cached
-
-
 @pytest.fixture(scope="module", params=["frontend", "decode"])
 def board(request):
-    eng = shim_pynq_engine(str(frontend_verilog(request.param)))
+    eng = shim_pynq_engine(str(appliance_verilog(request.param)))
     eng.variant = request.param
     yield eng
     eng.close()

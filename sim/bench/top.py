@@ -7,8 +7,15 @@ back ``reps`` times. Two output settings: ``headers`` (every record sent to the 
 decode-engine mode: output-bound at 54 words per transaction) and ``count`` (records only
 counted, the production setting: input-bound). Cycles come from the simulation; ns and tx/s
 use the routed ECP5 fmax from ``build/boards/ulx3s-85f/report.json`` (or ``--opt ecp5_report=PATH``)
-when a board build has finished routing — ``ecp5_fmax_source`` says which build and variant it is —
-and the Zynq PL clock of the Vivado script (100 MHz) as the xc7z020 estimate.
+when a board build of the simulated variant has finished routing — ``ecp5_fmax_source`` says which
+build it is, or why there is no ECP5 clock — and the Zynq PL clock of the Vivado script (100 MHz) as
+the xc7z020 estimate.
+
+``--opt variant=full|frontend|decode`` (default ``full``, the whole top the Zynq build packages)
+simulates that build variant of the top (:data:`mevblade.hw.boards.ecp5.VARIANTS`): ``decode`` is the
+one with an ECP5 bitstream, so ``--opt variant=decode`` gives cycles and clock of one and the same
+design. Variants without the evaluator have no ``opportunities`` part; ``decode`` sends no swap
+messages (its host recognises swaps).
 
 ``opportunities`` (``--opt only=opportunities`` runs just this part): the block's swaps on a
 realistic pool table (``sim/tb/backrun/cases.table_for_swaps``), last input beat of each swap
@@ -44,11 +51,11 @@ def _traffic() -> dict[str, list[bytes]]:
     return {"mixed": raws, "swap_heavy": swaps}
 
 
-def _ecp5_fmax(report: Path | None = None) -> tuple[float | None, dict[str, Any]]:
+def _ecp5_fmax(report: Path | None = None, variant: str | None = None) -> tuple[float | None, dict[str, Any]]:
     """The routed core-clock fmax of an ECP5 board build and where it comes from. Only a build that
     finished (``ok``) and whose figure is nextpnr's timing after routing counts: a placement estimate or
-    a failed build gives None. The build's ``variant`` is returned with it — the front end's clock is
-    not the whole top's (the whole top does not fit the LFE5U-85F)."""
+    a failed build gives None, and so does a build of another variant than ``variant`` (when given) — the
+    decode variant's clock is not the whole top's (the whole top does not fit the LFE5U-85F)."""
     report = report or REPO / "build" / "boards" / "ulx3s-85f" / "report.json"
     source: dict[str, Any] = {"report": str(report)}
     if not report.exists():
@@ -57,17 +64,21 @@ def _ecp5_fmax(report: Path | None = None) -> tuple[float | None, dict[str, Any]
     source.update({k: rep.get(k) for k in ("variant", "target_mhz", "ok", "fmax_after")})
     if not rep.get("ok") or rep.get("fmax_after") != "routing":
         return None, {**source, "why_none": "the build did not finish routing"}
+    if variant is not None and rep.get("variant") != variant:
+        return None, {**source, "why_none": f"the build is of the {rep.get('variant')!r} variant, the "
+                                            f"simulation of {variant!r}"}
     fmax = rep.get("fmax_mhz", {})
     values = [v["fmax"] for k, v in fmax.items() if "clk" in k.lower() or "core" in k.lower()] or \
              [v["fmax"] for v in fmax.values()]
     return (min(values) if values else None), source
 
 
-def _simulate(packets: list[bytes], reps: int, mode: str, swaps: int) -> dict[str, Any]:
+def _simulate(packets: list[bytes], reps: int, mode: str, swaps: int,
+              variant: str = "full") -> dict[str, Any]:
     from mevblade.sim.pynq_shim import appliance_verilog
     from mevblade.sim.tb.top.runner import run_cocotb
 
-    verilog = appliance_verilog()
+    verilog = appliance_verilog(variant)
     with tempfile.TemporaryDirectory(prefix="mevblade-bench-") as tmp:
         spec = Path(tmp) / "traffic.json"
         out = Path(tmp) / "out.json"
@@ -150,22 +161,34 @@ def _opportunities(reps: int, fmax: float | None) -> dict[str, Any]:
 
 @benchmark("top-rtl", "appliance top in Verilator: throughput/latency (mixed, swap-heavy), "
            "swap -> opportunity latency, sw engine ratio")
-def bench_top(reps: int = 3, only: str = "", ecp5_report: str = "", **_: Any) -> dict[str, Any]:
-    fmax, fmax_source = _ecp5_fmax(Path(ecp5_report) if ecp5_report else None)
-    result: dict[str, Any] = {"machine": machine_info(), "ecp5_fmax_mhz": fmax,
-                              "ecp5_fmax_source": fmax_source, "xc7z020_clock_mhz": ZYNQ_PL_MHZ, "reps": reps}
+def bench_top(reps: int = 3, only: str = "", ecp5_report: str = "", variant: str = "full",
+              **_: Any) -> dict[str, Any]:
+    from mevblade.hw.boards.ecp5 import VARIANTS
+
     if only not in ("", "traffic", "opportunities"):
         raise ValueError(f"only must be '', 'traffic' or 'opportunities', not {only!r}")
-    if only != "traffic":
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {sorted(VARIANTS)}, not {variant!r}")
+    evaluator = VARIANTS[variant]["evaluator"]
+    if only == "opportunities" and not evaluator:
+        raise ValueError(f"the {variant!r} variant has no evaluator: nothing to measure with "
+                         "only=opportunities")
+    fmax, fmax_source = _ecp5_fmax(Path(ecp5_report) if ecp5_report else None, variant)
+    zynq = ZYNQ_PL_MHZ if variant == "full" else None  # the Zynq flow packages the whole top only
+    result: dict[str, Any] = {"machine": machine_info(), "variant": variant, "ecp5_fmax_mhz": fmax,
+                              "ecp5_fmax_source": fmax_source, "xc7z020_clock_mhz": zynq, "reps": reps}
+    if only != "traffic" and evaluator:
         result["opportunities"] = _opportunities(int(reps), fmax)
     if only == "opportunities":
         return result
     traffic = _traffic()
-    n_swaps = {"mixed": len(traffic["swap_heavy"]), "swap_heavy": len(traffic["swap_heavy"])}
+    # swap messages per pass: one per Router02 swap, except where the host recognises swaps (no swap decoder)
+    n = len(traffic["swap_heavy"]) if VARIANTS[variant].get("swap", True) else 0
+    n_swaps = {"mixed": n, "swap_heavy": n}
     for name, packets in traffic.items():
         sw = _software(packets, reps)
         for mode in ("count", "headers"):
-            sim = _simulate(packets, reps, mode, n_swaps[name])
+            sim = _simulate(packets, reps, mode, n_swaps[name], variant)
             cycles = sim["done_cycle"] - sim["first_in_cycle"] + 1
             entry: dict[str, Any] = {
                 "packets": sim["packets"],
@@ -177,10 +200,11 @@ def bench_top(reps: int = 3, only: str = "", ecp5_report: str = "", **_: Any) ->
             if mode == "headers":
                 # last input beat of packet k -> first word of its header message (messages
                 # alternate header/swap for swaps: pick the header ones by position)
-                firsts = _header_firsts(sim["msg_first_cycle"], packets * reps, traffic["swap_heavy"])
+                firsts = _header_firsts(sim["msg_first_cycle"], packets * reps,
+                                        traffic["swap_heavy"] if n_swaps[name] else [])
                 lat = [f - i for i, f in zip(sim["last_in_cycle"], firsts, strict=True)]
                 entry["latency_cycles"] = {"min": min(lat), "median": statistics.median(lat), "max": max(lat)}
-            for label, mhz in (("ecp5", fmax), ("xc7z020", ZYNQ_PL_MHZ)):
+            for label, mhz in (("ecp5", fmax), ("xc7z020", zynq)):
                 if mhz:
                     tx_s = sim["packets"] / cycles * mhz * 1e6
                     entry[f"{label}_tx_per_s"] = tx_s

@@ -51,34 +51,40 @@ _CSR_RANGE = 0x1000
 _DEVICES: dict[int, _Device] = {}
 
 
-def appliance_verilog() -> Path:
+def appliance_verilog(variant: str = "full") -> Path:
     """Verilog of the appliance top as the *current* sources generate it.
 
-    ``hw/rtl/appliance_top.v`` itself when its manifest entry says it was generated from
-    exactly these sources (:func:`mevblade.hw.gen.checked_in_verilog`: the source hash, the
-    file's SHA-256 and the Amaranth version all match) — that saves the conversion, minutes
-    for this top. Otherwise the text is generated and cached under ``build/rtl-cache/`` by the
-    top's source hash (the one baked into the ``src_hash`` register), so tests always simulate
-    the tree they run in — a stale ``hw/rtl/appliance_top.v`` is the freshness test's business,
-    not a reason for the driver tests to fail. Either way the Verilator build is keyed by the
-    text's content, so both paths share it.
+    ``variant`` is a build variant of :data:`mevblade.hw.boards.ecp5.VARIANTS` (``full``: the whole top,
+    the one the Zynq build packages and ``hw/rtl/appliance_top.v`` holds; ``frontend`` / ``decode``: the
+    ECP5 builds' smaller tops). For ``full``, ``hw/rtl/appliance_top.v`` itself when its manifest entry
+    says it was generated from exactly these sources (:func:`mevblade.hw.gen.checked_in_verilog`: the
+    source hash, the file's SHA-256 and the Amaranth version all match) — that saves the conversion,
+    minutes for this top. Otherwise the text is generated and cached under ``build/rtl-cache/`` by the
+    variant and the top's source hash (the one baked into the ``src_hash`` register), so tests always
+    simulate the tree they run in — a stale ``hw/rtl/appliance_top.v`` is the freshness test's business,
+    not a reason for the driver tests to fail. Either way the Verilator build is keyed by the text's
+    content, so both paths share it.
     """
+    from mevblade.hw.boards.ecp5 import VARIANTS
     from mevblade.hw.csr import rtl_source_hash
     from mevblade.hw.gen import checked_in_verilog
     from mevblade.sim.tb.top.runner import BUILD, toolchain_env
 
-    checked_in = checked_in_verilog("appliance_top")
-    if checked_in is not None:
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {sorted(VARIANTS)}, not {variant!r}")
+    if variant == "full" and (checked_in := checked_in_verilog("appliance_top")) is not None:
         return checked_in
     key = rtl_source_hash(top="top")[:12]
-    cached = BUILD / "rtl-cache" / f"appliance_top-src-{key}.v"
+    name = "appliance_top-src" if variant == "full" else f"appliance_top-{variant}-src"
+    cached = BUILD / "rtl-cache" / f"{name}-{key}.v"
     if not cached.exists():
         toolchain_env()
         from amaranth.back import verilog
 
         from mevblade.hw.top import ApplianceTop
 
-        text = verilog.convert(ApplianceTop(), name="appliance_top", emit_src=False)
+        top = ApplianceTop() if variant == "full" else ApplianceTop(**VARIANTS[variant])
+        text = verilog.convert(top, name="appliance_top", emit_src=False)
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(text)
