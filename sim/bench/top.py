@@ -215,3 +215,13 @@ def bench_top(reps: int = 3, only: str = "", ecp5_report: str = "", variant: str
             result[f"{name}.{mode}"] = entry
         result[f"{name}.software"] = sw
     return result
+
+
+@benchmark("top-rtl-board", "the ECP5 board build's top (default variant: decode) in Verilator: throughput / "
+           "latency at the board build's routed clock, sw engine ratio")
+def bench_top_board(reps: int = 3, ecp5_report: str = "", variant: str = "", **_: Any) -> dict[str, Any]:
+    """``top-rtl`` on the variant an ECP5 board builds by default (or ``variant``), traffic only: the figures
+    whose cycles and clock come from one design (``make bitstream BOARD=ulx3s-85f`` writes the report)."""
+    from mevblade.hw.boards.ecp5 import DEFAULT_VARIANT
+
+    return bench_top(reps, "traffic", ecp5_report, variant or DEFAULT_VARIANT)
