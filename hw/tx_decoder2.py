@@ -12,6 +12,7 @@ from amaranth.lib.wiring import In, Out
 from mevblade.control.engine.software import tx_grammar_model as model
 from mevblade.control.types import MAX_TX_BYTES
 from mevblade.hw.layouts import POS_BITS, CalldataWord, InputBeat, TxError, TxHeader
+from mevblade.hw.skid import SkidBuffer
 from mevblade.hw.tx_calldata import TxCalldataAligner
 from mevblade.hw.tx_fsm import FsmRecord, GrammarFsm
 from mevblade.hw.tx_grammar_layouts import JobKind
@@ -130,30 +131,15 @@ class TxDecoder2(wiring.Component):
         ]
 
         # ---------------------------------------------------------------- calldata
-        # A skid buffer (output register and a spare) between the value stage's chunk register and
+        # A skid buffer (hw/skid.py: output register and a spare) between the value stage's chunk register and
         # the aligner: the value stage's ``o_calldata.ready`` is the spare's empty bit, a register,
         # so the aligner's ready chain (its output register, ``o_calldata.ready`` of the decoder)
         # ends at the skid's registers instead of running into the value stage's issue go and the
         # clock enables behind it. The chunks reach the aligner one cycle later (the records do not
         # wait for them).
-        cd_in = values.o_calldata
-        cd_out = aligner.i
-        sk_valid = Signal()
-        sk_data = Signal.like(cd_in.payload, name="cd_sk")
-        cd_q = Signal.like(cd_in.payload, name="cd_q")
-        cd_q_valid = Signal()
-        cd_q_free = Signal()
-        m.d.comb += [
-            cd_in.ready.eq(~sk_valid),
-            cd_out.valid.eq(cd_q_valid), cd_out.payload.eq(cd_q),
-            cd_q_free.eq(~cd_q_valid | cd_out.ready),
-        ]
-        with m.If(cd_q_free):
-            m.d.sync += [cd_q_valid.eq(sk_valid | cd_in.valid),
-                         cd_q.eq(Mux(sk_valid, sk_data.as_value(), cd_in.payload.as_value())),
-                         sk_valid.eq(0)]
-        with m.Elif(cd_in.valid & ~sk_valid):
-            m.d.sync += [sk_valid.eq(1), sk_data.eq(cd_in.payload)]
+        m.submodules.cd_skid = cd_skid = SkidBuffer(values.o_calldata.payload.shape())
+        wiring.connect(m, values.o_calldata, cd_skid.i)
+        wiring.connect(m, cd_skid.o, aligner.i)
         wiring.connect(m, aligner.o, wiring.flipped(self.o_calldata))
 
         # ---------------------------------------------------------------- record join

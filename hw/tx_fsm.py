@@ -26,6 +26,7 @@ from amaranth.lib.wiring import In, Out
 from mevblade.control.engine.software import tx_grammar_model as model
 from mevblade.control.types import ErrorCode
 from mevblade.hw.layouts import POS_BITS, TxHeader
+from mevblade.hw.skid import SkidBuffer
 from mevblade.hw.tx_grammar import (
     BLOB_BYTES, CELLS_PER_BLOB, EMPTY_LIST_ERROR, EXACT_WIDTH, FIXED_ARITY, INITCODE_LIMIT, INT_WIDTH,
     KZG_BYTES, LIST_CHILD, TX_FIELDS, Ctx, F,
@@ -111,7 +112,10 @@ class GrammarFsm(wiring.Component):
     select, speculative stack update) and registers the entry with what it found; *W* runs the
     header / field checks against the registered parent and registers the item's verdict (made
     as if the FSM had not halted); *W2* keeps the first error (then halts: PROGRESS jobs only)
-    and loads the output registers of ``o_job`` and ``o_rec``.
+    and loads the output registers of ``o_job`` and ``o_rec``. W → W2, ``o_job`` and ``o_rec``
+    are :class:`~mevblade.hw.skid.SkidBuffer` s (output register + spare; W2 is the first one's
+    output register), so each stage's go is made of the next spare's empty bit, not of a
+    consumer's ready.
 
     Interface
     ---------
@@ -357,39 +361,28 @@ class GrammarFsm(wiring.Component):
         m.d.comb += w_skip.eq(Mux(w["a_hi"] | (w["a_end"][POS_BITS + 1:] != 0), (1 << (POS_BITS + 1)) - 1,
                                   w["a_end"][:POS_BITS + 1]))
 
-        # W → W2 register (the entry, what W2 writes and the verdict), with a spare as a skid
-        # buffer: W (and so F, whose go is the select of the stack update) moves while the spare
-        # is empty — a few registers, not W2's go behind the output spares. No cycle is added: W2
-        # loads straight from W when it is free.
-        w2_valid = Signal()
-        w2_go = Signal()
+        # W → W2 register (the entry, what W2 writes and the verdict), a skid buffer (``SkidBuffer``:
+        # W2 is its output register): W (and so F, whose go is the select of the stack update)
+        # moves while the spare is empty — a register, not W2's go behind the output spares. No
+        # cycle is added: W2 loads straight from W when it is free.
         w2_src = {
             "a": wa, "a_start": w["a_start"], "a_end": w["a_end"], "a_len_sat": w["a_len_sat"], "top": w["top"],
             "idx": w["idx"], "fld": w["fld"], "convert": w["convert"], "close_fail": w["close_fail"],
             "trailing": w["trailing"], "fl_ne20": w["fl_ne20"], "skip": w_skip, "fail": v_fail,
             "phase": v_phase, "code": v_code, "ok_item": v_ok_item, "ok_open": v_ok_open,
         }
-        w2 = {name: Signal.like(sig, name=f"w2_{name}") for name, sig in w2_src.items()}
-        sp_valid = Signal()
-        sp = {name: Signal.like(sig, name=f"sp_{name}") for name, sig in w2_src.items()}
-        m.d.comb += w_go.eq(w_valid & ~sp_valid)
-        with m.If(~w2_valid | w2_go):
-            m.d.sync += [w2_valid.eq(sp_valid | w_go), sp_valid.eq(0)]
-            m.d.sync += [w2[n].eq(Mux(sp_valid, Value.cast(sp[n]), Value.cast(v))) for n, v in w2_src.items()]
-        with m.Elif(w_go):
-            m.d.sync += [sp_valid.eq(1)] + [sp[n].eq(v) for n, v in w2_src.items()]
+        w2_layout = data.StructLayout({n: v.shape() for n, v in w2_src.items()})
+        m.submodules.w2_skid = w2_skid = SkidBuffer(w2_layout)
+        m.d.comb += [w2_skid.i.payload[n].eq(v) for n, v in w2_src.items()]
+        m.d.comb += [w2_skid.i.valid.eq(w_valid), w_go.eq(w_valid & w2_skid.i.ready)]
+        w2_valid = w2_skid.o.valid
+        w2_go = Signal()
+        m.d.comb += w2_skid.o.ready.eq(w2_go)
+        w2 = {n: w2_skid.o.payload[n] for n in w2_src}
 
         # ---------------------------------------------------------------- W2: report, record, job
         halted = Signal()
         rec = Signal(FsmRecord)
-        job_valid = Signal()
-        job = Signal(GrammarJob)
-        rec_valid = Signal()
-        recq = Signal(FsmRecord)
-        m.d.comb += [
-            self.o_job.valid.eq(job_valid), self.o_job.payload.eq(job),
-            self.o_rec.valid.eq(rec_valid), self.o_rec.payload.eq(recq),
-        ]
         wa2 = w2["a"]
         # Both outputs are skid buffers (an output register and a spare): W2 moves while the spares
         # are empty, so ``w2_go`` — the clock enable of the record and stack-side registers — is
@@ -397,23 +390,19 @@ class GrammarFsm(wiring.Component):
         # take). No cycle is added: the output register loads straight from W2 when it is free.
         job_n = Signal(GrammarJob)      # the job W2 makes this cycle
         rec_n = Signal(FsmRecord)       # the record W2 makes this cycle (at END)
-        sk_job_valid = Signal()
-        sk_job = Signal(GrammarJob)
-        sk_rec_valid = Signal()
-        sk_rec = Signal(FsmRecord)
-        m.d.comb += w2_go.eq(w2_valid & ~sk_job_valid & (~wa2.end | ~sk_rec_valid))
-        with m.If(~job_valid | self.o_job.ready):
-            m.d.sync += [job_valid.eq(sk_job_valid | w2_go), job.eq(Mux(sk_job_valid, sk_job, job_n)),
-                         sk_job_valid.eq(0)]
-        with m.Elif(w2_go):
-            m.d.sync += [sk_job_valid.eq(1), sk_job.eq(job_n)]
-        rec_go = Signal()
-        m.d.comb += rec_go.eq(w2_go & wa2.end)
-        with m.If(~rec_valid | self.o_rec.ready):
-            m.d.sync += [rec_valid.eq(sk_rec_valid | rec_go), recq.eq(Mux(sk_rec_valid, sk_rec, rec_n)),
-                         sk_rec_valid.eq(0)]
-        with m.Elif(rec_go):
-            m.d.sync += [sk_rec_valid.eq(1), sk_rec.eq(rec_n)]
+        m.submodules.job_skid = job_skid = SkidBuffer(GrammarJob)
+        m.submodules.rec_skid = rec_skid = SkidBuffer(FsmRecord)
+        # W2 moves when the job spare is empty and, at END, the record spare too (both readies are
+        # the spares' empty bits, registers)
+        m.d.comb += [
+            w2_go.eq(w2_valid & job_skid.i.ready & (~wa2.end | rec_skid.i.ready)),
+            job_skid.i.valid.eq(w2_valid & (~wa2.end | rec_skid.i.ready)),
+            job_skid.i.payload.eq(job_n),
+            rec_skid.i.valid.eq(w2_valid & wa2.end & job_skid.i.ready),
+            rec_skid.i.payload.eq(rec_n),
+        ]
+        wiring.connect(m, job_skid.o, wiring.flipped(self.o_job))
+        wiring.connect(m, rec_skid.o, wiring.flipped(self.o_rec))
 
         # after the FSM's first error nothing of an item counts (the verdict is W's, made as if not halted)
         fail = Signal()

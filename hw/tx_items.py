@@ -174,10 +174,10 @@ class ItemExtractor(wiring.Component):
                 dst.wrapped.eq(src.wrapped),
                 dst.cut.eq(seen - lane),
             ]
-        with m.If(emit & has_entries):
-            m.d.sync += [r_valid.eq(1), r.eq(word)]
-        with m.Elif(self.o.ready):
-            m.d.sync += r_valid.eq(0)
+        # R's word loads whenever R is free (what it takes without an emit is never used: ``r_valid``
+        # is then low), so its clock enable is ``~r_valid | o.ready``, not the look-ahead's ``emit``
+        with m.If(~r_valid | self.o.ready):
+            m.d.sync += [r_valid.eq(emit & has_entries), r.eq(word)]
         return m
 
 

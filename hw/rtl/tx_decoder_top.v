@@ -129,12 +129,12 @@ module tx_decoder_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, 
     .i__payload(i__payload),
     .\i__ready$8 (s_axis_tready),
     .\i__valid$3 (s_axis_tvalid),
-    .\o__payload$97 (o__payload),
-    .\o__ready$59 (m_axis_cd_tready),
-    .\o__ready$65 (m_axis_tready),
-    .\o__valid$64 (m_axis_tvalid),
-    .o_calldata__payload(o_calldata__payload),
-    .o_calldata__valid(m_axis_cd_tvalid),
+    .\o__payload$98 (o__payload),
+    .\o__ready$63 (m_axis_cd_tready),
+    .\o__ready$69 (m_axis_tready),
+    .\o__valid$68 (m_axis_tvalid),
+    .\o_calldata__payload$61 (o_calldata__payload),
+    .\o_calldata__valid$65 (m_axis_cd_tvalid),
     .rst(rst)
   );
   assign i__valid = s_axis_tvalid;
@@ -198,12 +198,12 @@ module tx_decoder_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__ready$8 , i__payload, \o__valid$64 , \o__payload$97 , o_calldata__valid, o_calldata__payload, \i__valid$3 );
+module \tx_decoder_top.decoder (\o__ready$69 , \o__ready$63 , clk, rst, \i__ready$8 , i__payload, \o__valid$68 , \o__payload$98 , \o_calldata__valid$65 , \o_calldata__payload$61 , \i__valid$3 );
   reg \$auto$verilog_backend.cc:2505:dump_module$1  = 0;
-  input \o__ready$65 ;
-  wire \o__ready$65 ;
-  input \o__ready$59 ;
-  wire \o__ready$59 ;
+  input \o__ready$69 ;
+  wire \o__ready$69 ;
+  input \o__ready$63 ;
+  wire \o__ready$63 ;
   input clk;
   wire clk;
   input rst;
@@ -212,14 +212,14 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
   wire \i__ready$8 ;
   input [72:0] i__payload;
   wire [72:0] i__payload;
-  output \o__valid$64 ;
-  reg \o__valid$64  = 1'h0;
-  output [3011:0] \o__payload$97 ;
-  reg [3011:0] \o__payload$97  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  output o_calldata__valid;
-  wire o_calldata__valid;
-  output [279:0] o_calldata__payload;
-  wire [279:0] o_calldata__payload;
+  output \o__valid$68 ;
+  reg \o__valid$68  = 1'h0;
+  output [3011:0] \o__payload$98 ;
+  reg [3011:0] \o__payload$98  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  output \o_calldata__valid$65 ;
+  wire \o_calldata__valid$65 ;
+  output [279:0] \o_calldata__payload$61 ;
+  wire [279:0] \o_calldata__payload$61 ;
   input \i__valid$3 ;
   wire \i__valid$3 ;
   wire \$1 ;
@@ -230,63 +230,42 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
-  wire \$17 ;
+  wire [64:0] \$17 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
-  wire [68:0] \$21 ;
+  wire [64:0] \$21 ;
   wire [64:0] \$22 ;
-  wire \$23 ;
+  wire [64:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [64:0] \$26 ;
-  wire [64:0] \$27 ;
-  wire [64:0] \$28 ;
-  wire \$29 ;
+  wire \$26 ;
+  wire [63:0] \$27 ;
+  wire \$28 ;
+  wire [63:0] \$29 ;
   wire \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire [63:0] \$32 ;
-  wire \$33 ;
-  wire [63:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire [63:0] \$37 ;
-  reg \$38 ;
-  reg [68:0] \$39 ;
+  reg \$33 ;
+  reg [3011:0] \$34 ;
+  reg [64:0] \$35 ;
+  reg \$36 ;
+  reg [63:0] \$37 ;
+  reg [63:0] \$38 ;
+  reg [63:0] \$39 ;
   wire \$4 ;
   reg \$40 ;
-  reg [68:0] \$41 ;
+  reg \$41 ;
   reg \$42 ;
-  reg [3011:0] \$43 ;
-  reg [64:0] \$44 ;
-  reg \$45 ;
-  reg [63:0] \$46 ;
-  reg [63:0] \$47 ;
-  reg [63:0] \$48 ;
-  reg \$49 ;
+  reg \$43 ;
+  reg [3011:0] \$44 ;
   wire \$5 ;
-  reg \$50 ;
-  reg \$51 ;
-  reg \$52 ;
-  reg [3011:0] \$53 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
-  (* init = 69'h000000000000000000 *)
-  wire [68:0] cd_q;
-  wire [63:0] \cd_q.data ;
-  wire \cd_q.end ;
-  wire [3:0] \cd_q.n ;
-  wire cd_q_free;
-  (* init = 1'h0 *)
-  wire cd_q_valid;
-  reg [68:0] cd_sk = 69'h000000000000000000;
-  wire [63:0] \cd_sk.data ;
-  wire \cd_sk.end ;
-  wire [3:0] \cd_sk.n ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -554,10 +533,14 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
   wire [63:0] \i__payload$27.length ;
   wire [24:0] \i__payload$27.pos ;
   wire \i__payload$27.wrapped ;
-  reg [68:0] \i__payload$53  = 69'h000000000000000000;
-  wire [63:0] \i__payload$53.data ;
-  wire \i__payload$53.end ;
-  wire [3:0] \i__payload$53.n ;
+  wire [68:0] \i__payload$49 ;
+  wire [63:0] \i__payload$49.data ;
+  wire \i__payload$49.end ;
+  wire [3:0] \i__payload$49.n ;
+  wire [68:0] \i__payload$55 ;
+  wire [63:0] \i__payload$55.data ;
+  wire \i__payload$55.end ;
+  wire [3:0] \i__payload$55.n ;
   wire [63:0] \i__payload.data ;
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
@@ -565,12 +548,14 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
   wire \i__ready$18 ;
   wire \i__ready$24 ;
   wire \i__ready$30 ;
-  wire \i__ready$56 ;
+  wire \i__ready$52 ;
+  wire \i__ready$58 ;
   wire i__valid;
   wire \i__valid$19 ;
   wire \i__valid$25 ;
   wire \i__valid$31 ;
-  reg \i__valid$51  = 1'h0;
+  wire \i__valid$53 ;
+  wire \i__valid$59 ;
   wire [72:0] i_beat__payload;
   wire [63:0] \i_beat__payload.data ;
   wire [7:0] \i_beat__payload.keep ;
@@ -757,29 +742,33 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
   wire [63:0] \o__payload$28.length ;
   wire [24:0] \o__payload$28.pos ;
   wire \o__payload$28.wrapped ;
-  wire [279:0] \o__payload$58 ;
-  wire [255:0] \o__payload$58.data ;
-  wire [15:0] \o__payload$58.index ;
+  wire [68:0] \o__payload$56 ;
+  wire [63:0] \o__payload$56.data ;
+  wire \o__payload$56.end ;
+  wire [3:0] \o__payload$56.n ;
+  wire [279:0] \o__payload$62 ;
+  wire [255:0] \o__payload$62.data ;
+  wire [15:0] \o__payload$62.index ;
   (* enum_base_type = "CalldataWordKind" *)
   (* enum_value_0 = "SELECTOR" *)
   (* enum_value_1 = "ARG" *)
-  wire \o__payload$58.kind ;
-  wire \o__payload$58.last ;
-  wire [5:0] \o__payload$58.nbytes ;
-  wire [23:0] \o__payload$97.access_list_count ;
-  wire [23:0] \o__payload$97.access_list_end ;
-  wire [23:0] \o__payload$97.access_list_offset ;
-  wire [23:0] \o__payload$97.authorization_count ;
-  wire [23:0] \o__payload$97.authorizations_end ;
-  wire [23:0] \o__payload$97.authorizations_offset ;
-  wire [23:0] \o__payload$97.blob_hash_count ;
-  wire [23:0] \o__payload$97.blob_hashes_end ;
-  wire [23:0] \o__payload$97.blob_hashes_offset ;
-  wire [23:0] \o__payload$97.body_offset ;
-  wire [255:0] \o__payload$97.chain_id ;
-  wire \o__payload$97.chain_id_present ;
-  wire [23:0] \o__payload$97.data_len ;
-  wire [23:0] \o__payload$97.data_offset ;
+  wire \o__payload$62.kind ;
+  wire \o__payload$62.last ;
+  wire [5:0] \o__payload$62.nbytes ;
+  wire [23:0] \o__payload$98.access_list_count ;
+  wire [23:0] \o__payload$98.access_list_end ;
+  wire [23:0] \o__payload$98.access_list_offset ;
+  wire [23:0] \o__payload$98.authorization_count ;
+  wire [23:0] \o__payload$98.authorizations_end ;
+  wire [23:0] \o__payload$98.authorizations_offset ;
+  wire [23:0] \o__payload$98.blob_hash_count ;
+  wire [23:0] \o__payload$98.blob_hashes_end ;
+  wire [23:0] \o__payload$98.blob_hashes_offset ;
+  wire [23:0] \o__payload$98.body_offset ;
+  wire [255:0] \o__payload$98.chain_id ;
+  wire \o__payload$98.chain_id_present ;
+  wire [23:0] \o__payload$98.data_len ;
+  wire [23:0] \o__payload$98.data_offset ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -810,26 +799,26 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  wire [4:0] \o__payload$97.error ;
-  wire [63:0] \o__payload$97.gas_limit ;
-  wire [255:0] \o__payload$97.gas_price ;
-  wire [255:0] \o__payload$97.max_fee_per_blob_gas ;
-  wire [255:0] \o__payload$97.max_fee_per_gas ;
-  wire [255:0] \o__payload$97.max_priority_fee_per_gas ;
-  wire \o__payload$97.network_form ;
-  wire [63:0] \o__payload$97.nonce ;
-  wire [255:0] \o__payload$97.r ;
-  wire [255:0] \o__payload$97.s ;
-  wire [23:0] \o__payload$97.sig_offset ;
-  wire [24:0] \o__payload$97.size ;
-  wire [23:0] \o__payload$97.storage_key_count ;
-  wire [159:0] \o__payload$97.to ;
-  wire \o__payload$97.to_present ;
-  wire [23:0] \o__payload$97.tx_list_end ;
-  wire [23:0] \o__payload$97.tx_list_offset ;
-  wire [2:0] \o__payload$97.tx_type ;
-  wire [255:0] \o__payload$97.v ;
-  wire [255:0] \o__payload$97.value ;
+  wire [4:0] \o__payload$98.error ;
+  wire [63:0] \o__payload$98.gas_limit ;
+  wire [255:0] \o__payload$98.gas_price ;
+  wire [255:0] \o__payload$98.max_fee_per_blob_gas ;
+  wire [255:0] \o__payload$98.max_fee_per_gas ;
+  wire [255:0] \o__payload$98.max_priority_fee_per_gas ;
+  wire \o__payload$98.network_form ;
+  wire [63:0] \o__payload$98.nonce ;
+  wire [255:0] \o__payload$98.r ;
+  wire [255:0] \o__payload$98.s ;
+  wire [23:0] \o__payload$98.sig_offset ;
+  wire [24:0] \o__payload$98.size ;
+  wire [23:0] \o__payload$98.storage_key_count ;
+  wire [159:0] \o__payload$98.to ;
+  wire \o__payload$98.to_present ;
+  wire [23:0] \o__payload$98.tx_list_end ;
+  wire [23:0] \o__payload$98.tx_list_offset ;
+  wire [2:0] \o__payload$98.tx_type ;
+  wire [255:0] \o__payload$98.v ;
+  wire [255:0] \o__payload$98.value ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.keep ;
   wire [263:0] \o__payload.lanes ;
@@ -902,25 +891,27 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
   wire o__ready;
   wire \o__ready$23 ;
   wire \o__ready$29 ;
+  wire \o__ready$57 ;
   wire o__valid;
   wire \o__valid$26 ;
   wire \o__valid$32 ;
-  wire \o__valid$62 ;
-  wire [68:0] \o_calldata__payload$88 ;
-  wire [63:0] \o_calldata__payload$88.data ;
-  wire \o_calldata__payload$88.end ;
-  wire [3:0] \o_calldata__payload$88.n ;
-  wire [255:0] \o_calldata__payload.data ;
-  wire [15:0] \o_calldata__payload.index ;
+  wire \o__valid$60 ;
+  wire \o__valid$66 ;
+  wire [68:0] o_calldata__payload;
+  wire [255:0] \o_calldata__payload$61.data ;
+  wire [15:0] \o_calldata__payload$61.index ;
   (* enum_base_type = "CalldataWordKind" *)
   (* enum_value_0 = "SELECTOR" *)
   (* enum_value_1 = "ARG" *)
-  wire \o_calldata__payload.kind ;
-  wire \o_calldata__payload.last ;
-  wire [5:0] \o_calldata__payload.nbytes ;
+  wire \o_calldata__payload$61.kind ;
+  wire \o_calldata__payload$61.last ;
+  wire [5:0] \o_calldata__payload$61.nbytes ;
+  wire [63:0] \o_calldata__payload.data ;
+  wire \o_calldata__payload.end ;
+  wire [3:0] \o_calldata__payload.n ;
   wire o_calldata__ready;
-  wire \o_calldata__ready$60 ;
-  wire \o_calldata__valid$87 ;
+  wire \o_calldata__ready$64 ;
+  wire o_calldata__valid;
   wire [82:0] o_job__payload;
   wire [5:0] \o_job__payload.fld ;
   (* enum_base_type = "JobKind" *)
@@ -935,17 +926,17 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
   wire o_job__ready;
   wire o_job__valid;
   wire [423:0] o_rec__payload;
-  wire [2625:0] \o_rec__payload$69 ;
-  wire [255:0] \o_rec__payload$69.chain_id ;
-  wire \o_rec__payload$69.error ;
-  wire [63:0] \o_rec__payload$69.gas_limit ;
-  wire [255:0] \o_rec__payload$69.gas_price ;
-  wire [255:0] \o_rec__payload$69.max_fee_per_blob_gas ;
-  wire [255:0] \o_rec__payload$69.max_fee_per_gas ;
-  wire [255:0] \o_rec__payload$69.max_priority_fee_per_gas ;
-  wire [63:0] \o_rec__payload$69.nonce ;
-  wire [255:0] \o_rec__payload$69.r ;
-  wire [32:0] \o_rec__payload$69.report ;
+  wire [2625:0] \o_rec__payload$73 ;
+  wire [255:0] \o_rec__payload$73.chain_id ;
+  wire \o_rec__payload$73.error ;
+  wire [63:0] \o_rec__payload$73.gas_limit ;
+  wire [255:0] \o_rec__payload$73.gas_price ;
+  wire [255:0] \o_rec__payload$73.max_fee_per_blob_gas ;
+  wire [255:0] \o_rec__payload$73.max_fee_per_gas ;
+  wire [255:0] \o_rec__payload$73.max_priority_fee_per_gas ;
+  wire [63:0] \o_rec__payload$73.nonce ;
+  wire [255:0] \o_rec__payload$73.r ;
+  wire [32:0] \o_rec__payload$73.report ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -976,19 +967,19 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  wire [4:0] \o_rec__payload$69.report.code ;
+  wire [4:0] \o_rec__payload$73.report.code ;
   (* enum_base_type = "Phase" *)
   (* enum_value_000 = "CLOSE" *)
   (* enum_value_001 = "HEADER" *)
   (* enum_value_010 = "FIRST" *)
   (* enum_value_011 = "TRUNC" *)
   (* enum_value_100 = "VALUE" *)
-  wire [2:0] \o_rec__payload$69.report.phase ;
-  wire [24:0] \o_rec__payload$69.report.seq ;
-  wire [255:0] \o_rec__payload$69.s ;
-  wire [159:0] \o_rec__payload$69.to ;
-  wire [255:0] \o_rec__payload$69.v ;
-  wire [255:0] \o_rec__payload$69.value ;
+  wire [2:0] \o_rec__payload$73.report.phase ;
+  wire [24:0] \o_rec__payload$73.report.seq ;
+  wire [255:0] \o_rec__payload$73.s ;
+  wire [159:0] \o_rec__payload$73.to ;
+  wire [255:0] \o_rec__payload$73.v ;
+  wire [255:0] \o_rec__payload$73.value ;
   wire [23:0] \o_rec__payload.access_list_count ;
   wire [23:0] \o_rec__payload.access_list_end ;
   wire [23:0] \o_rec__payload.access_list_offset ;
@@ -1051,20 +1042,19 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
   wire [23:0] \o_rec__payload.tx_list_offset ;
   wire [2:0] \o_rec__payload.tx_type ;
   wire o_rec__ready;
-  wire \o_rec__ready$76 ;
+  wire \o_rec__ready$80 ;
   wire o_rec__valid;
-  wire \o_rec__valid$73 ;
+  wire \o_rec__valid$77 ;
   wire out_free;
   wire [72:0] r_data;
-  wire [423:0] \r_data$71 ;
-  wire [24:0] \r_data$80 ;
+  wire [423:0] \r_data$75 ;
+  wire [24:0] \r_data$84 ;
   wire r_en;
-  wire \r_en$77 ;
-  wire \r_en$78 ;
+  wire \r_en$81 ;
+  wire \r_en$82 ;
   wire r_rdy;
-  wire \r_rdy$74 ;
-  wire \r_rdy$75 ;
-  reg sk_valid = 1'h0;
+  wire \r_rdy$78 ;
+  wire \r_rdy$79 ;
   wire take;
   reg [63:0] vdec1 = 64'h0000000000000000;
   reg [63:0] vdec2 = 64'h0000000000000000;
@@ -1135,43 +1125,20 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
   wire w_rdy;
   wire \w_rdy$38 ;
   wire \w_rdy$48 ;
-  assign \$33  = lo[64] & vzero1;
-  assign \$34  = \$33  ? vdec2 : j1[1866:1803];
-  assign \$35  = lo[64] & vzero1;
-  assign \$36  = \$35  & vzero2;
-  assign \$37  = \$36  ? vdec3 : j1[1930:1867];
   always @(posedge clk)
-    \i__valid$51  <= \$38 ;
+    vdec2 <= \$38 ;
   always @(posedge clk)
-    \i__payload$53  <= \$39 ;
+    vdec3 <= \$39 ;
   always @(posedge clk)
-    sk_valid <= \$40 ;
+    vzero1 <= \$40 ;
   always @(posedge clk)
-    cd_sk <= \$41 ;
+    vzero2 <= \$41 ;
   always @(posedge clk)
-    j1_valid <= \$42 ;
+    vzero3 <= \$42 ;
   always @(posedge clk)
-    j1 <= \$43 ;
+    \o__valid$68  <= \$43 ;
   always @(posedge clk)
-    lo <= \$44 ;
-  always @(posedge clk)
-    ge37 <= \$45 ;
-  always @(posedge clk)
-    vdec1 <= \$46 ;
-  always @(posedge clk)
-    vdec2 <= \$47 ;
-  always @(posedge clk)
-    vdec3 <= \$48 ;
-  always @(posedge clk)
-    vzero1 <= \$49 ;
-  always @(posedge clk)
-    vzero2 <= \$50 ;
-  always @(posedge clk)
-    vzero3 <= \$51 ;
-  always @(posedge clk)
-    \o__valid$64  <= \$52 ;
-  always @(posedge clk)
-    \o__payload$97  <= \$53 ;
+    \o__payload$98  <= \$44 ;
   assign i__valid = \i__valid$3  & w_rdy;
   assign w_en = \i__valid$3  & i__ready;
   assign \i__ready$8  = i__ready & w_rdy;
@@ -1184,48 +1151,56 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
   assign o_job__ready = i_job__ready & \$4 ;
   assign \$5  = o_job__valid & o_job__ready;
   assign \w_en$42  = \$5  & is_end;
-  assign o_calldata__ready = ~ sk_valid;
-  assign \$6  = ~ \i__valid$51 ;
-  assign cd_q_free = \$6  | \i__ready$56 ;
-  assign \$7  = ~ \o__valid$64 ;
-  assign out_free = \$7  | \o__ready$65 ;
-  assign \$8  = ~ j1_valid;
-  assign j1_free = \$8  | out_free;
-  assign \$9  = \o_rec__valid$73  & \r_rdy$74 ;
-  assign \$10  = \$9  & \r_rdy$75 ;
-  assign take = \$10  & j1_free;
-  assign \$11  = ~ vrec[2592];
-  assign \$12  = { frec[415:391], frec[418:416] } < { vrec[2617:2593], vrec[2620:2618] };
-  assign \$13  = \$11  | \$12 ;
-  assign f_first = frec[390] & \$13 ;
-  assign \$14  = \r_data$80  > 24'hffffff;
-  assign \$15  = ! j1[4:0];
-  assign \$16  = ! j1[7:5];
-  assign \$17  = \$15  & \$16 ;
-  assign eip155 = \$17  & ge37;
-  assign \$18  = ~ sk_valid;
-  assign \$19  = \o_calldata__valid$87  & \$18 ;
-  assign \$20  = sk_valid | \o_calldata__valid$87 ;
-  assign \$21  = sk_valid ? cd_sk : \o_calldata__payload$88 ;
-  assign \$22  = vrec[1727:1664] - 6'h23;
-  assign \$23  = | vrec[1919:1728];
-  assign \$24  = vrec[1727:1664] >= 6'h25;
-  assign \$25  = \$23  | \$24 ;
-  assign \$26  = vrec[1791:1728] - 1'h1;
-  assign \$27  = vrec[1855:1792] - 1'h1;
-  assign \$28  = vrec[1919:1856] - 1'h1;
-  assign \$29  = ! vrec[1791:1728];
-  assign \$30  = ! vrec[1855:1792];
-  assign \$31  = ! vrec[1919:1856];
-  assign \$32  = lo[64] ? vdec1 : j1[1802:1739];
+  assign \$6  = ~ \o__valid$68 ;
+  assign out_free = \$6  | \o__ready$69 ;
+  assign \$7  = ~ j1_valid;
+  assign j1_free = \$7  | out_free;
+  assign \$8  = \o_rec__valid$77  & \r_rdy$78 ;
+  assign \$9  = \$8  & \r_rdy$79 ;
+  assign take = \$9  & j1_free;
+  assign \$10  = ~ vrec[2592];
+  assign \$11  = { frec[415:391], frec[418:416] } < { vrec[2617:2593], vrec[2620:2618] };
+  assign \$12  = \$10  | \$11 ;
+  assign f_first = frec[390] & \$12 ;
+  assign \$13  = \r_data$84  > 24'hffffff;
+  assign \$14  = ! j1[4:0];
+  assign \$15  = ! j1[7:5];
+  assign \$16  = \$14  & \$15 ;
+  assign eip155 = \$16  & ge37;
+  assign \$17  = vrec[1727:1664] - 6'h23;
+  assign \$18  = | vrec[1919:1728];
+  assign \$19  = vrec[1727:1664] >= 6'h25;
+  assign \$20  = \$18  | \$19 ;
+  assign \$21  = vrec[1791:1728] - 1'h1;
+  assign \$22  = vrec[1855:1792] - 1'h1;
+  assign \$23  = vrec[1919:1856] - 1'h1;
+  assign \$24  = ! vrec[1791:1728];
+  assign \$25  = ! vrec[1855:1792];
+  assign \$26  = ! vrec[1919:1856];
+  assign \$27  = lo[64] ? vdec1 : j1[1802:1739];
+  assign \$28  = lo[64] & vzero1;
+  assign \$29  = \$28  ? vdec2 : j1[1866:1803];
+  assign \$30  = lo[64] & vzero1;
+  assign \$31  = \$30  & vzero2;
+  assign \$32  = \$31  ? vdec3 : j1[1930:1867];
+  always @(posedge clk)
+    j1_valid <= \$33 ;
+  always @(posedge clk)
+    j1 <= \$34 ;
+  always @(posedge clk)
+    lo <= \$35 ;
+  always @(posedge clk)
+    ge37 <= \$36 ;
+  always @(posedge clk)
+    vdec1 <= \$37 ;
   \tx_decoder_top.decoder.aligner  aligner (
     .clk(clk),
-    .i__payload(\i__payload$53 ),
-    .i__ready(\i__ready$56 ),
-    .i__valid(\i__valid$51 ),
-    .o__payload(o_calldata__payload),
-    .o__ready(\o__ready$59 ),
-    .o__valid(o_calldata__valid),
+    .i__payload(\i__payload$55 ),
+    .i__ready(\o__ready$57 ),
+    .i__valid(\i__valid$59 ),
+    .o__payload(\o_calldata__payload$61 ),
+    .o__ready(\o__ready$63 ),
+    .o__valid(\o_calldata__valid$65 ),
     .rst(rst)
   );
   \tx_decoder_top.decoder.beats  beats (
@@ -1237,6 +1212,16 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
     .w_en(w_en),
     .w_port__data(i__payload),
     .w_rdy(w_rdy)
+  );
+  \tx_decoder_top.decoder.cd_skid  cd_skid (
+    .clk(clk),
+    .i__payload(\i__payload$49 ),
+    .i__ready(o_calldata__ready),
+    .i__valid(\i__valid$53 ),
+    .o__payload(\i__payload$55 ),
+    .o__ready(\o__ready$57 ),
+    .o__valid(\i__valid$59 ),
+    .rst(rst)
   );
   \tx_decoder_top.decoder.extractor  extractor (
     .clk(clk),
@@ -1253,11 +1238,11 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
     .i__payload(\i__payload$27 ),
     .i__ready(\o__ready$29 ),
     .i__valid(\i__valid$31 ),
+    .\o__ready$238 (o_job__ready),
+    .\o__ready$244 (o_rec__ready),
     .o_job__payload(o_job__payload),
-    .o_job__ready(o_job__ready),
     .o_job__valid(o_job__valid),
     .o_rec__payload(\w_data$43 ),
-    .o_rec__ready(o_rec__ready),
     .o_rec__valid(\w_en$45 ),
     .rst(rst)
   );
@@ -1265,7 +1250,7 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
     .clk(clk),
     .r_data(frec),
     .r_en(take),
-    .r_rdy(\r_rdy$74 ),
+    .r_rdy(\r_rdy$78 ),
     .rst(rst),
     .w_en(\w_en$45 ),
     .w_port__data(\w_data$43 ),
@@ -1283,9 +1268,9 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
   );
   \tx_decoder_top.decoder.sizes  sizes (
     .clk(clk),
-    .r_data(\r_data$80 ),
+    .r_data(\r_data$84 ),
     .r_en(take),
-    .r_rdy(\r_rdy$75 ),
+    .r_rdy(\r_rdy$79 ),
     .rst(rst),
     .w_en(\w_en$42 ),
     .w_port__data(o_job__payload[81:57]),
@@ -1299,12 +1284,12 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
     .i_job__payload(o_job__payload),
     .i_job__ready(i_job__ready),
     .i_job__valid(i_job__valid),
-    .o_calldata__payload(\o_calldata__payload$88 ),
+    .o_calldata__payload(\i__payload$49 ),
     .o_calldata__ready(o_calldata__ready),
-    .o_calldata__valid(\o_calldata__valid$87 ),
+    .o_calldata__valid(\i__valid$53 ),
     .o_rec__payload(vrec),
     .o_rec__ready(take),
-    .o_rec__valid(\o_rec__valid$73 ),
+    .o_rec__valid(\o_rec__valid$77 ),
     .rst(rst)
   );
   \tx_decoder_top.decoder.walker  walker (
@@ -1319,8 +1304,85 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$38  = vdec2;
+    if (j1_free) begin
+      \$38  = \$22 [63:0];
+    end
+    if (rst) begin
+      \$38  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$39  = vdec3;
+    if (j1_free) begin
+      \$39  = \$23 [63:0];
+    end
+    if (rst) begin
+      \$39  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$40  = vzero1;
+    if (j1_free) begin
+      \$40  = \$24 ;
+    end
+    if (rst) begin
+      \$40  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$41  = vzero2;
+    if (j1_free) begin
+      \$41  = \$25 ;
+    end
+    if (rst) begin
+      \$41  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$42  = vzero3;
+    if (j1_free) begin
+      \$42  = \$26 ;
+    end
+    if (rst) begin
+      \$42  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$43  = \o__valid$68 ;
+    if (\o__ready$69 ) begin
+      \$43  = 1'h0;
+    end
+    if (out_free) begin
+      \$43  = j1_valid;
+    end
+    if (rst) begin
+      \$43  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$44  = \o__payload$98 ;
+    if (out_free) begin
+      \$44  = j1;
+      if (eip155) begin
+        \$44 [9] = 1'h1;
+        \$44 [394:139] = { 1'h0, \$32 , \$29 , \$27 , lo[63:1] };
+      end
+    end
+    if (rst) begin
+      \$44  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$14 ) begin
+    if (\$13 ) begin
       code = 5'h1b;
     end else if (f_first) begin
       code = frec[423:419];
@@ -1332,205 +1394,85 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$38  = \i__valid$51 ;
-    if (cd_q_free) begin
-      \$38  = \$20 ;
-    end
-    if (rst) begin
-      \$38  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$39  = \i__payload$53 ;
-    if (cd_q_free) begin
-      \$39  = \$21 ;
-    end
-    if (rst) begin
-      \$39  = 69'h000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$40  = sk_valid;
-    if (cd_q_free) begin
-      \$40  = 1'h0;
-    end else if (\$19 ) begin
-      \$40  = 1'h1;
-    end
-    if (rst) begin
-      \$40  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$41  = cd_sk;
-    if (cd_q_free) begin
-    end else if (\$19 ) begin
-      \$41  = \o_calldata__payload$88 ;
-    end
-    if (rst) begin
-      \$41  = 69'h000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$42  = j1_valid;
+    \$33  = j1_valid;
     if (j1_free) begin
-      \$42  = take;
+      \$33  = take;
     end
     if (rst) begin
-      \$42  = 1'h0;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$43  = j1;
+    \$34  = j1;
     if (j1_free) begin
-      \$43 [7:5] = frec[2:0];
-      \$43 [8] = frec[3];
-      \$43 [9] = frec[4];
-      \$43 [10] = frec[5];
-      \$43 [2626:2603] = frec[29:6];
-      \$43 [2650:2627] = frec[53:30];
-      \$43 [2674:2651] = frec[77:54];
-      \$43 [2698:2675] = frec[101:78];
-      \$43 [2722:2699] = frec[125:102];
-      \$43 [2746:2723] = frec[149:126];
-      \$43 [2770:2747] = frec[173:150];
-      \$43 [2794:2771] = frec[197:174];
-      \$43 [2818:2795] = frec[221:198];
-      \$43 [2842:2819] = frec[245:222];
-      \$43 [2866:2843] = frec[269:246];
-      \$43 [2890:2867] = frec[293:270];
-      \$43 [2914:2891] = frec[317:294];
-      \$43 [2938:2915] = frec[341:318];
-      \$43 [2962:2939] = frec[365:342];
-      \$43 [2986:2963] = frec[389:366];
-      \$43 [74:11] = vrec[63:0];
-      \$43 [138:75] = vrec[127:64];
-      \$43 [394:139] = vrec[383:128];
-      \$43 [650:395] = vrec[639:384];
-      \$43 [906:651] = vrec[895:640];
-      \$43 [1162:907] = vrec[1151:896];
-      \$43 [1418:1163] = vrec[1407:1152];
-      \$43 [1674:1419] = vrec[1663:1408];
-      \$43 [1930:1675] = vrec[1919:1664];
-      \$43 [2186:1931] = vrec[2175:1920];
-      \$43 [2442:2187] = vrec[2431:2176];
-      \$43 [2602:2443] = vrec[2591:2432];
-      \$43 [4:0] = code;
-      \$43 [3011:2987] = \r_data$80 ;
+      \$34 [7:5] = frec[2:0];
+      \$34 [8] = frec[3];
+      \$34 [9] = frec[4];
+      \$34 [10] = frec[5];
+      \$34 [2626:2603] = frec[29:6];
+      \$34 [2650:2627] = frec[53:30];
+      \$34 [2674:2651] = frec[77:54];
+      \$34 [2698:2675] = frec[101:78];
+      \$34 [2722:2699] = frec[125:102];
+      \$34 [2746:2723] = frec[149:126];
+      \$34 [2770:2747] = frec[173:150];
+      \$34 [2794:2771] = frec[197:174];
+      \$34 [2818:2795] = frec[221:198];
+      \$34 [2842:2819] = frec[245:222];
+      \$34 [2866:2843] = frec[269:246];
+      \$34 [2890:2867] = frec[293:270];
+      \$34 [2914:2891] = frec[317:294];
+      \$34 [2938:2915] = frec[341:318];
+      \$34 [2962:2939] = frec[365:342];
+      \$34 [2986:2963] = frec[389:366];
+      \$34 [74:11] = vrec[63:0];
+      \$34 [138:75] = vrec[127:64];
+      \$34 [394:139] = vrec[383:128];
+      \$34 [650:395] = vrec[639:384];
+      \$34 [906:651] = vrec[895:640];
+      \$34 [1162:907] = vrec[1151:896];
+      \$34 [1418:1163] = vrec[1407:1152];
+      \$34 [1674:1419] = vrec[1663:1408];
+      \$34 [1930:1675] = vrec[1919:1664];
+      \$34 [2186:1931] = vrec[2175:1920];
+      \$34 [2442:2187] = vrec[2431:2176];
+      \$34 [2602:2443] = vrec[2591:2432];
+      \$34 [4:0] = code;
+      \$34 [3011:2987] = \r_data$84 ;
     end
     if (rst) begin
-      \$43  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$34  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$44  = lo;
+    \$35  = lo;
     if (j1_free) begin
-      \$44  = \$22 ;
+      \$35  = \$17 ;
     end
     if (rst) begin
-      \$44  = 65'h00000000000000000;
+      \$35  = 65'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$45  = ge37;
+    \$36  = ge37;
     if (j1_free) begin
-      \$45  = \$25 ;
+      \$36  = \$20 ;
     end
     if (rst) begin
-      \$45  = 1'h0;
+      \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$46  = vdec1;
+    \$37  = vdec1;
     if (j1_free) begin
-      \$46  = \$26 [63:0];
+      \$37  = \$21 [63:0];
     end
     if (rst) begin
-      \$46  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$47  = vdec2;
-    if (j1_free) begin
-      \$47  = \$27 [63:0];
-    end
-    if (rst) begin
-      \$47  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$48  = vdec3;
-    if (j1_free) begin
-      \$48  = \$28 [63:0];
-    end
-    if (rst) begin
-      \$48  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$49  = vzero1;
-    if (j1_free) begin
-      \$49  = \$29 ;
-    end
-    if (rst) begin
-      \$49  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$50  = vzero2;
-    if (j1_free) begin
-      \$50  = \$30 ;
-    end
-    if (rst) begin
-      \$50  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$51  = vzero3;
-    if (j1_free) begin
-      \$51  = \$31 ;
-    end
-    if (rst) begin
-      \$51  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$52  = \o__valid$64 ;
-    if (\o__ready$65 ) begin
-      \$52  = 1'h0;
-    end
-    if (out_free) begin
-      \$52  = j1_valid;
-    end
-    if (rst) begin
-      \$52  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$53  = \o__payload$97 ;
-    if (out_free) begin
-      \$53  = j1;
-      if (eip155) begin
-        \$53 [9] = 1'h1;
-        \$53 [394:139] = { 1'h0, \$37 , \$34 , \$32 , lo[63:1] };
-      end
-    end
-    if (rst) begin
-      \$53  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$37  = 64'h0000000000000000;
     end
   end
   assign \i__payload$1  = i__payload;
@@ -1552,16 +1494,20 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
   assign o_rec__payload = \w_data$43 ;
   assign o_rec__valid = \w_en$45 ;
   assign \w_rdy$48  = o_rec__ready;
-  assign cd_q_valid = \i__valid$51 ;
-  assign cd_q = \i__payload$53 ;
-  assign \o__payload$58  = o_calldata__payload;
-  assign \o_calldata__ready$60  = \o__ready$59 ;
-  assign \o__valid$62  = o_calldata__valid;
-  assign \o_rec__payload$69  = vrec;
-  assign \r_data$71  = frec;
-  assign \o_rec__ready$76  = take;
-  assign \r_en$77  = take;
-  assign \r_en$78  = take;
+  assign o_calldata__payload = \i__payload$49 ;
+  assign \i__ready$52  = o_calldata__ready;
+  assign o_calldata__valid = \i__valid$53 ;
+  assign \o__payload$56  = \i__payload$55 ;
+  assign \i__ready$58  = \o__ready$57 ;
+  assign \o__valid$60  = \i__valid$59 ;
+  assign \o__payload$62  = \o_calldata__payload$61 ;
+  assign \o_calldata__ready$64  = \o__ready$63 ;
+  assign \o__valid$66  = \o_calldata__valid$65 ;
+  assign \o_rec__payload$73  = vrec;
+  assign \r_data$75  = frec;
+  assign \o_rec__ready$80  = take;
+  assign \r_en$81  = take;
+  assign \r_en$82  = take;
   assign \i__payload.data  = i__payload[63:0];
   assign \i__payload.keep  = i__payload[71:64];
   assign \i__payload.last  = i__payload[72];
@@ -1936,22 +1882,28 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
   assign \o_rec__payload.err.seq  = \w_data$43 [415:391];
   assign \o_rec__payload.err.phase  = \w_data$43 [418:416];
   assign \o_rec__payload.err.code  = \w_data$43 [423:419];
-  assign \i__payload$53.data  = \i__payload$53 [63:0];
-  assign \i__payload$53.n  = \i__payload$53 [67:64];
-  assign \i__payload$53.end  = \i__payload$53 [68];
-  assign \cd_q.data  = \i__payload$53 [63:0];
-  assign \cd_q.n  = \i__payload$53 [67:64];
-  assign \cd_q.end  = \i__payload$53 [68];
-  assign \o_calldata__payload.data  = o_calldata__payload[255:0];
-  assign \o_calldata__payload.nbytes  = o_calldata__payload[261:256];
-  assign \o_calldata__payload.kind  = o_calldata__payload[262];
-  assign \o_calldata__payload.index  = o_calldata__payload[278:263];
-  assign \o_calldata__payload.last  = o_calldata__payload[279];
-  assign \o__payload$58.data  = o_calldata__payload[255:0];
-  assign \o__payload$58.nbytes  = o_calldata__payload[261:256];
-  assign \o__payload$58.kind  = o_calldata__payload[262];
-  assign \o__payload$58.index  = o_calldata__payload[278:263];
-  assign \o__payload$58.last  = o_calldata__payload[279];
+  assign \i__payload$49.data  = \i__payload$49 [63:0];
+  assign \i__payload$49.n  = \i__payload$49 [67:64];
+  assign \i__payload$49.end  = \i__payload$49 [68];
+  assign \o_calldata__payload.data  = \i__payload$49 [63:0];
+  assign \o_calldata__payload.n  = \i__payload$49 [67:64];
+  assign \o_calldata__payload.end  = \i__payload$49 [68];
+  assign \i__payload$55.data  = \i__payload$55 [63:0];
+  assign \i__payload$55.n  = \i__payload$55 [67:64];
+  assign \i__payload$55.end  = \i__payload$55 [68];
+  assign \o__payload$56.data  = \i__payload$55 [63:0];
+  assign \o__payload$56.n  = \i__payload$55 [67:64];
+  assign \o__payload$56.end  = \i__payload$55 [68];
+  assign \o_calldata__payload$61.data  = \o_calldata__payload$61 [255:0];
+  assign \o_calldata__payload$61.nbytes  = \o_calldata__payload$61 [261:256];
+  assign \o_calldata__payload$61.kind  = \o_calldata__payload$61 [262];
+  assign \o_calldata__payload$61.index  = \o_calldata__payload$61 [278:263];
+  assign \o_calldata__payload$61.last  = \o_calldata__payload$61 [279];
+  assign \o__payload$62.data  = \o_calldata__payload$61 [255:0];
+  assign \o__payload$62.nbytes  = \o_calldata__payload$61 [261:256];
+  assign \o__payload$62.kind  = \o_calldata__payload$61 [262];
+  assign \o__payload$62.index  = \o_calldata__payload$61 [278:263];
+  assign \o__payload$62.last  = \o_calldata__payload$61 [279];
   assign \vrec.nonce  = vrec[63:0];
   assign \vrec.gas_limit  = vrec[127:64];
   assign \vrec.chain_id  = vrec[383:128];
@@ -1969,23 +1921,23 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
   assign \vrec.report.seq  = vrec[2617:2593];
   assign \vrec.report.phase  = vrec[2620:2618];
   assign \vrec.report.code  = vrec[2625:2621];
-  assign \o_rec__payload$69.nonce  = vrec[63:0];
-  assign \o_rec__payload$69.gas_limit  = vrec[127:64];
-  assign \o_rec__payload$69.chain_id  = vrec[383:128];
-  assign \o_rec__payload$69.gas_price  = vrec[639:384];
-  assign \o_rec__payload$69.max_priority_fee_per_gas  = vrec[895:640];
-  assign \o_rec__payload$69.max_fee_per_gas  = vrec[1151:896];
-  assign \o_rec__payload$69.max_fee_per_blob_gas  = vrec[1407:1152];
-  assign \o_rec__payload$69.value  = vrec[1663:1408];
-  assign \o_rec__payload$69.v  = vrec[1919:1664];
-  assign \o_rec__payload$69.r  = vrec[2175:1920];
-  assign \o_rec__payload$69.s  = vrec[2431:2176];
-  assign \o_rec__payload$69.to  = vrec[2591:2432];
-  assign \o_rec__payload$69.error  = vrec[2592];
-  assign \o_rec__payload$69.report  = vrec[2625:2593];
-  assign \o_rec__payload$69.report.seq  = vrec[2617:2593];
-  assign \o_rec__payload$69.report.phase  = vrec[2620:2618];
-  assign \o_rec__payload$69.report.code  = vrec[2625:2621];
+  assign \o_rec__payload$73.nonce  = vrec[63:0];
+  assign \o_rec__payload$73.gas_limit  = vrec[127:64];
+  assign \o_rec__payload$73.chain_id  = vrec[383:128];
+  assign \o_rec__payload$73.gas_price  = vrec[639:384];
+  assign \o_rec__payload$73.max_priority_fee_per_gas  = vrec[895:640];
+  assign \o_rec__payload$73.max_fee_per_gas  = vrec[1151:896];
+  assign \o_rec__payload$73.max_fee_per_blob_gas  = vrec[1407:1152];
+  assign \o_rec__payload$73.value  = vrec[1663:1408];
+  assign \o_rec__payload$73.v  = vrec[1919:1664];
+  assign \o_rec__payload$73.r  = vrec[2175:1920];
+  assign \o_rec__payload$73.s  = vrec[2431:2176];
+  assign \o_rec__payload$73.to  = vrec[2591:2432];
+  assign \o_rec__payload$73.error  = vrec[2592];
+  assign \o_rec__payload$73.report  = vrec[2625:2593];
+  assign \o_rec__payload$73.report.seq  = vrec[2617:2593];
+  assign \o_rec__payload$73.report.phase  = vrec[2620:2618];
+  assign \o_rec__payload$73.report.code  = vrec[2625:2621];
   assign \frec.tx_type  = frec[2:0];
   assign \frec.network_form  = frec[3];
   assign \frec.chain_id_present  = frec[4];
@@ -2045,65 +1997,59 @@ module \tx_decoder_top.decoder (\o__ready$65 , \o__ready$59 , clk, rst, \i__read
   assign \j1.sig_offset  = j1[2962:2939];
   assign \j1.tx_list_end  = j1[2986:2963];
   assign \j1.size  = j1[3011:2987];
-  assign \o_calldata__payload$88.data  = \o_calldata__payload$88 [63:0];
-  assign \o_calldata__payload$88.n  = \o_calldata__payload$88 [67:64];
-  assign \o_calldata__payload$88.end  = \o_calldata__payload$88 [68];
-  assign \cd_sk.data  = cd_sk[63:0];
-  assign \cd_sk.n  = cd_sk[67:64];
-  assign \cd_sk.end  = cd_sk[68];
-  assign \o__payload$97.error  = \o__payload$97 [4:0];
-  assign \o__payload$97.tx_type  = \o__payload$97 [7:5];
-  assign \o__payload$97.network_form  = \o__payload$97 [8];
-  assign \o__payload$97.chain_id_present  = \o__payload$97 [9];
-  assign \o__payload$97.to_present  = \o__payload$97 [10];
-  assign \o__payload$97.nonce  = \o__payload$97 [74:11];
-  assign \o__payload$97.gas_limit  = \o__payload$97 [138:75];
-  assign \o__payload$97.chain_id  = \o__payload$97 [394:139];
-  assign \o__payload$97.gas_price  = \o__payload$97 [650:395];
-  assign \o__payload$97.max_priority_fee_per_gas  = \o__payload$97 [906:651];
-  assign \o__payload$97.max_fee_per_gas  = \o__payload$97 [1162:907];
-  assign \o__payload$97.max_fee_per_blob_gas  = \o__payload$97 [1418:1163];
-  assign \o__payload$97.value  = \o__payload$97 [1674:1419];
-  assign \o__payload$97.v  = \o__payload$97 [1930:1675];
-  assign \o__payload$97.r  = \o__payload$97 [2186:1931];
-  assign \o__payload$97.s  = \o__payload$97 [2442:2187];
-  assign \o__payload$97.to  = \o__payload$97 [2602:2443];
-  assign \o__payload$97.data_offset  = \o__payload$97 [2626:2603];
-  assign \o__payload$97.data_len  = \o__payload$97 [2650:2627];
-  assign \o__payload$97.access_list_count  = \o__payload$97 [2674:2651];
-  assign \o__payload$97.storage_key_count  = \o__payload$97 [2698:2675];
-  assign \o__payload$97.blob_hash_count  = \o__payload$97 [2722:2699];
-  assign \o__payload$97.authorization_count  = \o__payload$97 [2746:2723];
-  assign \o__payload$97.access_list_offset  = \o__payload$97 [2770:2747];
-  assign \o__payload$97.access_list_end  = \o__payload$97 [2794:2771];
-  assign \o__payload$97.blob_hashes_offset  = \o__payload$97 [2818:2795];
-  assign \o__payload$97.blob_hashes_end  = \o__payload$97 [2842:2819];
-  assign \o__payload$97.authorizations_offset  = \o__payload$97 [2866:2843];
-  assign \o__payload$97.authorizations_end  = \o__payload$97 [2890:2867];
-  assign \o__payload$97.tx_list_offset  = \o__payload$97 [2914:2891];
-  assign \o__payload$97.body_offset  = \o__payload$97 [2938:2915];
-  assign \o__payload$97.sig_offset  = \o__payload$97 [2962:2939];
-  assign \o__payload$97.tx_list_end  = \o__payload$97 [2986:2963];
-  assign \o__payload$97.size  = \o__payload$97 [3011:2987];
+  assign \o__payload$98.error  = \o__payload$98 [4:0];
+  assign \o__payload$98.tx_type  = \o__payload$98 [7:5];
+  assign \o__payload$98.network_form  = \o__payload$98 [8];
+  assign \o__payload$98.chain_id_present  = \o__payload$98 [9];
+  assign \o__payload$98.to_present  = \o__payload$98 [10];
+  assign \o__payload$98.nonce  = \o__payload$98 [74:11];
+  assign \o__payload$98.gas_limit  = \o__payload$98 [138:75];
+  assign \o__payload$98.chain_id  = \o__payload$98 [394:139];
+  assign \o__payload$98.gas_price  = \o__payload$98 [650:395];
+  assign \o__payload$98.max_priority_fee_per_gas  = \o__payload$98 [906:651];
+  assign \o__payload$98.max_fee_per_gas  = \o__payload$98 [1162:907];
+  assign \o__payload$98.max_fee_per_blob_gas  = \o__payload$98 [1418:1163];
+  assign \o__payload$98.value  = \o__payload$98 [1674:1419];
+  assign \o__payload$98.v  = \o__payload$98 [1930:1675];
+  assign \o__payload$98.r  = \o__payload$98 [2186:1931];
+  assign \o__payload$98.s  = \o__payload$98 [2442:2187];
+  assign \o__payload$98.to  = \o__payload$98 [2602:2443];
+  assign \o__payload$98.data_offset  = \o__payload$98 [2626:2603];
+  assign \o__payload$98.data_len  = \o__payload$98 [2650:2627];
+  assign \o__payload$98.access_list_count  = \o__payload$98 [2674:2651];
+  assign \o__payload$98.storage_key_count  = \o__payload$98 [2698:2675];
+  assign \o__payload$98.blob_hash_count  = \o__payload$98 [2722:2699];
+  assign \o__payload$98.authorization_count  = \o__payload$98 [2746:2723];
+  assign \o__payload$98.access_list_offset  = \o__payload$98 [2770:2747];
+  assign \o__payload$98.access_list_end  = \o__payload$98 [2794:2771];
+  assign \o__payload$98.blob_hashes_offset  = \o__payload$98 [2818:2795];
+  assign \o__payload$98.blob_hashes_end  = \o__payload$98 [2842:2819];
+  assign \o__payload$98.authorizations_offset  = \o__payload$98 [2866:2843];
+  assign \o__payload$98.authorizations_end  = \o__payload$98 [2890:2867];
+  assign \o__payload$98.tx_list_offset  = \o__payload$98 [2914:2891];
+  assign \o__payload$98.body_offset  = \o__payload$98 [2938:2915];
+  assign \o__payload$98.sig_offset  = \o__payload$98 [2962:2939];
+  assign \o__payload$98.tx_list_end  = \o__payload$98 [2986:2963];
+  assign \o__payload$98.size  = \o__payload$98 [3011:2987];
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.aligner (clk, rst, i__valid, i__payload, i__ready, o__valid, o__payload, o__ready);
+module \tx_decoder_top.decoder.aligner (clk, rst, i__ready, o__valid, o__payload, i__valid, i__payload, o__ready);
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
   input clk;
   wire clk;
   input rst;
   wire rst;
-  input i__valid;
-  wire i__valid;
-  input [68:0] i__payload;
-  wire [68:0] i__payload;
   output i__ready;
   reg i__ready;
   output o__valid;
   reg o__valid = 1'h0;
   output [279:0] o__payload;
   reg [279:0] o__payload = 280'h0000000000000000000000000000000000000000000000000000000000000000000000;
+  input i__valid;
+  wire i__valid;
+  input [68:0] i__payload;
+  wire [68:0] i__payload;
   input o__ready;
   wire o__ready;
   wire \$1 ;
@@ -5765,8 +5711,130 @@ module \tx_decoder_top.decoder.beats (rst, w_en, r_en, w_rdy, r_data, w_port__da
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.extractor (rst, i__valid, i__payload, i__ready, o__ready, o__valid, o__payload, clk);
+module \tx_decoder_top.decoder.cd_skid (rst, i__ready, i__valid, i__payload, o__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$4  = 0;
+  input rst;
+  wire rst;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  input [68:0] i__payload;
+  wire [68:0] i__payload;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  output [68:0] o__payload;
+  reg [68:0] o__payload = 69'h000000000000000000;
+  input clk;
+  wire clk;
+  wire \$1 ;
+  reg \$10 ;
+  wire \$2 ;
+  wire \$3 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [68:0] \$6 ;
+  reg [68:0] \$7 ;
+  reg \$8 ;
+  reg [68:0] \$9 ;
+  wire [63:0] \i__payload.data ;
+  wire \i__payload.end ;
+  wire [3:0] \i__payload.n ;
+  wire [63:0] \o__payload.data ;
+  wire \o__payload.end ;
+  wire [3:0] \o__payload.n ;
+  (* init = 69'h000000000000000000 *)
+  wire [68:0] q;
+  wire [63:0] \q.data ;
+  wire \q.end ;
+  wire [3:0] \q.n ;
+  wire q_free;
+  (* init = 1'h0 *)
+  wire q_valid;
+  reg [68:0] sp = 69'h000000000000000000;
+  wire [63:0] \sp.data ;
+  wire \sp.end ;
+  wire [3:0] \sp.n ;
+  reg sp_valid = 1'h0;
+  assign i__ready = ~ sp_valid;
+  assign \$1  = ~ o__valid;
+  assign q_free = \$1  | o__ready;
+  assign \$2  = ~ sp_valid;
+  assign \$3  = ~ sp_valid;
+  assign \$4  = i__valid & \$3 ;
+  assign \$5  = sp_valid | i__valid;
+  assign \$6  = sp_valid ? sp : i__payload;
+  always @(posedge clk)
+    sp <= \$7 ;
+  always @(posedge clk)
+    o__valid <= \$8 ;
+  always @(posedge clk)
+    o__payload <= \$9 ;
+  always @(posedge clk)
+    sp_valid <= \$10 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$7  = sp;
+    if (\$2 ) begin
+      \$7  = i__payload;
+    end
+    if (rst) begin
+      \$7  = 69'h000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$8  = o__valid;
+    if (q_free) begin
+      \$8  = \$5 ;
+    end
+    if (rst) begin
+      \$8  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$9  = o__payload;
+    if (q_free) begin
+      \$9  = \$6 ;
+    end
+    if (rst) begin
+      \$9  = 69'h000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$10  = sp_valid;
+    if (q_free) begin
+      \$10  = 1'h0;
+    end else if (\$4 ) begin
+      \$10  = 1'h1;
+    end
+    if (rst) begin
+      \$10  = 1'h0;
+    end
+  end
+  assign q_valid = o__valid;
+  assign q = o__payload;
+  assign \o__payload.data  = o__payload[63:0];
+  assign \o__payload.n  = o__payload[67:64];
+  assign \o__payload.end  = o__payload[68];
+  assign \q.data  = o__payload[63:0];
+  assign \q.n  = o__payload[67:64];
+  assign \q.end  = o__payload[68];
+  assign \sp.data  = sp[63:0];
+  assign \sp.n  = sp[67:64];
+  assign \sp.end  = sp[68];
+  assign \i__payload.data  = i__payload[63:0];
+  assign \i__payload.n  = i__payload[67:64];
+  assign \i__payload.end  = i__payload[68];
+endmodule
+
+(* generator = "Amaranth" *)
+module \tx_decoder_top.decoder.extractor (rst, i__valid, i__payload, i__ready, o__ready, o__valid, o__payload, clk);
+  reg \$auto$verilog_backend.cc:2505:dump_module$5  = 0;
   input rst;
   wire rst;
   input i__valid;
@@ -5814,12 +5882,14 @@ module \tx_decoder_top.decoder.extractor (rst, i__valid, i__payload, i__ready, o
   wire [22:0] \$35 ;
   wire [22:0] \$36 ;
   wire \$37 ;
-  reg \$38 ;
-  reg [344:0] \$39 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  reg [21:0] \$40 ;
-  reg \$41 ;
-  reg [714:0] \$42 ;
+  reg \$40 ;
+  reg [344:0] \$41 ;
+  reg [21:0] \$42 ;
+  reg \$43 ;
+  reg [714:0] \$44 ;
   wire \$5 ;
   wire \$6 ;
   wire \$7 ;
@@ -6240,11 +6310,15 @@ module \tx_decoder_top.decoder.extractor (rst, i__valid, i__payload, i__ready, o
   reg [63:0] x_l6_full;
   reg [63:0] x_l7_full;
   always @(posedge clk)
-    h_base <= \$40 ;
+    h_valid <= \$40 ;
   always @(posedge clk)
-    o__valid <= \$41 ;
+    h <= \$41 ;
   always @(posedge clk)
-    o__payload <= \$42 ;
+    h_base <= \$42 ;
+  always @(posedge clk)
+    o__valid <= \$43 ;
+  always @(posedge clk)
+    o__payload <= \$44 ;
   assign \$1  = | h[80:73];
   assign has_entries = \$1  | h[72];
   assign \$2  = h[72] | i__valid;
@@ -6288,45 +6362,63 @@ module \tx_decoder_top.decoder.extractor (rst, i__valid, i__payload, i__ready, o
   assign \$34  = h_base + 1'h1;
   assign \$35  = \$33  ? { 1'h0, h_base } : \$34 ;
   assign \$36  = h[72] ? 23'h000000 : \$35 ;
-  assign \$37  = emit & has_entries;
-  always @(posedge clk)
-    h_valid <= \$38 ;
-  always @(posedge clk)
-    h <= \$39 ;
+  assign \$37  = ~ o__valid;
+  assign \$38  = \$37  | o__ready;
+  assign \$39  = emit & has_entries;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$40  = h_base;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$40  = h_valid;
+    if (accept) begin
+      \$40  = 1'h1;
+    end else if (emit) begin
+      \$40  = 1'h0;
+    end
+    if (rst) begin
+      \$40  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$41  = h;
+    if (accept) begin
+      \$41  = i__payload;
+    end
+    if (rst) begin
+      \$41  = 345'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$42  = h_base;
     if (emit) begin
-      \$40  = \$36 [21:0];
+      \$42  = \$36 [21:0];
     end
     if (rst) begin
-      \$40  = 22'h000000;
+      \$42  = 22'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$41  = o__valid;
-    if (\$37 ) begin
-      \$41  = 1'h1;
-    end else if (o__ready) begin
-      \$41  = 1'h0;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$43  = o__valid;
+    if (\$38 ) begin
+      \$43  = \$39 ;
     end
     if (rst) begin
-      \$41  = 1'h0;
+      \$43  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$42  = o__payload;
-    if (\$37 ) begin
-      \$42  = word;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$44  = o__payload;
+    if (\$38 ) begin
+      \$44  = word;
     end
     if (rst) begin
-      \$42  = 715'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$44  = 715'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (h[84:81])
       4'h2:
@@ -6350,7 +6442,7 @@ module \tx_decoder_top.decoder.extractor (rst, i__valid, i__payload, i__ready, o
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (h[117:114])
       4'h2:
@@ -6374,7 +6466,7 @@ module \tx_decoder_top.decoder.extractor (rst, i__valid, i__payload, i__ready, o
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (h[150:147])
       4'h2:
@@ -6398,7 +6490,7 @@ module \tx_decoder_top.decoder.extractor (rst, i__valid, i__payload, i__ready, o
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (h[183:180])
       4'h2:
@@ -6422,7 +6514,7 @@ module \tx_decoder_top.decoder.extractor (rst, i__valid, i__payload, i__ready, o
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (h[216:213])
       4'h2:
@@ -6446,7 +6538,7 @@ module \tx_decoder_top.decoder.extractor (rst, i__valid, i__payload, i__ready, o
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (h[249:246])
       4'h2:
@@ -6470,7 +6562,7 @@ module \tx_decoder_top.decoder.extractor (rst, i__valid, i__payload, i__ready, o
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (h[282:279])
       4'h2:
@@ -6494,7 +6586,7 @@ module \tx_decoder_top.decoder.extractor (rst, i__valid, i__payload, i__ready, o
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (h[315:312])
       4'h2:
@@ -6516,28 +6608,6 @@ module \tx_decoder_top.decoder.extractor (rst, i__valid, i__payload, i__ready, o
       default:
           x_l7_full = { 40'h0000000000, h[340:317] };
     endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$38  = h_valid;
-    if (accept) begin
-      \$38  = 1'h1;
-    end else if (emit) begin
-      \$38  = 1'h0;
-    end
-    if (rst) begin
-      \$38  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$39  = h;
-    if (accept) begin
-      \$39  = i__payload;
-    end
-    if (rst) begin
-      \$39  = 345'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
   end
   assign r_valid = o__valid;
   assign r = o__payload;
@@ -7011,28 +7081,28 @@ module \tx_decoder_top.decoder.extractor (rst, i__valid, i__payload, i__ready, o
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i__valid, i__payload, o_job__valid, o_job__payload, o_rec__valid, o_rec__payload, clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$5  = 0;
+module \tx_decoder_top.decoder.fsm (rst, \o__ready$238 , i__ready, \o__ready$244 , i__valid, i__payload, o_job__valid, o_job__payload, o_rec__valid, o_rec__payload, clk);
+  reg \$auto$verilog_backend.cc:2505:dump_module$6  = 0;
   input rst;
   wire rst;
-  input o_job__ready;
-  wire o_job__ready;
+  input \o__ready$238 ;
+  wire \o__ready$238 ;
   output i__ready;
   wire i__ready;
-  input o_rec__ready;
-  wire o_rec__ready;
+  input \o__ready$244 ;
+  wire \o__ready$244 ;
   input i__valid;
   wire i__valid;
   input [110:0] i__payload;
   wire [110:0] i__payload;
   output o_job__valid;
-  reg o_job__valid = 1'h0;
+  wire o_job__valid;
   output [82:0] o_job__payload;
-  reg [82:0] o_job__payload = 83'h000000000000000000000;
+  wire [82:0] o_job__payload;
   output o_rec__valid;
-  reg o_rec__valid = 1'h0;
+  wire o_rec__valid;
   output [423:0] o_rec__payload;
-  reg [423:0] o_rec__payload = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [423:0] o_rec__payload;
   input clk;
   wire clk;
   wire \$1 ;
@@ -7507,177 +7577,105 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire \$521 ;
   wire \$522 ;
   wire \$523 ;
-  wire [110:0] \$524 ;
-  wire [24:0] \$525 ;
-  wire [25:0] \$526 ;
-  wire [24:0] \$527 ;
-  wire [1:0] \$528 ;
-  wire [24:0] \$529 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire [2:0] \$528 ;
+  wire \$529 ;
   wire [2:0] \$53 ;
-  wire [5:0] \$530 ;
+  wire \$530 ;
   wire \$531 ;
   wire \$532 ;
   wire \$533 ;
   wire \$534 ;
-  wire [24:0] \$535 ;
+  wire \$535 ;
   wire \$536 ;
-  wire [2:0] \$537 ;
-  wire [4:0] \$538 ;
+  wire \$537 ;
+  wire \$538 ;
   wire \$539 ;
   wire \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire [82:0] \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire [423:0] \$548 ;
-  wire \$549 ;
+  wire [24:0] \$540 ;
+  wire [24:0] \$541 ;
+  wire [24:0] \$542 ;
+  wire [24:0] \$543 ;
+  reg \$544 ;
+  reg [110:0] \$545 ;
+  reg [65:0] \$546 ;
+  reg [25:0] \$547 ;
+  reg \$548 ;
+  reg [24:0] \$549 ;
   wire \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire [2:0] \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
+  reg [24:0] \$550 ;
+  reg [25:0] \$551 ;
+  reg [24:0] \$552 ;
+  reg \$553 ;
+  reg \$554 ;
+  reg \$555 ;
+  reg \$556 ;
+  reg \$557 ;
+  reg \$558 ;
+  reg \$559 ;
   wire [31:0] \$56 ;
-  wire \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  wire \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire [24:0] \$568 ;
-  wire [24:0] \$569 ;
+  reg \$560 ;
+  reg \$561 ;
+  reg [63:0] \$562 ;
+  reg [63:0] \$563 ;
+  reg [63:0] \$564 ;
+  reg [63:0] \$565 ;
+  reg [63:0] \$566 ;
+  reg [63:0] \$567 ;
+  reg \$568 ;
+  reg [110:0] \$569 ;
   wire [31:0] \$57 ;
-  wire [24:0] \$570 ;
-  wire [24:0] \$571 ;
+  reg [65:0] \$570 ;
+  reg [25:0] \$571 ;
   reg \$572 ;
-  reg [110:0] \$573 ;
-  reg [65:0] \$574 ;
+  reg [24:0] \$573 ;
+  reg [24:0] \$574 ;
   reg [25:0] \$575 ;
-  reg \$576 ;
-  reg [24:0] \$577 ;
+  reg [24:0] \$576 ;
+  reg [1:0] \$577 ;
   reg [24:0] \$578 ;
-  reg [25:0] \$579 ;
+  reg [2:0] \$579 ;
   wire \$58 ;
-  reg [24:0] \$580 ;
+  reg [5:0] \$580 ;
   reg \$581 ;
   reg \$582 ;
-  reg \$583 ;
-  reg \$584 ;
+  reg [4:0] \$583 ;
+  reg [25:0] \$584 ;
   reg \$585 ;
   reg \$586 ;
   reg \$587 ;
   reg \$588 ;
   reg \$589 ;
   wire \$59 ;
-  reg [63:0] \$590 ;
-  reg [63:0] \$591 ;
-  reg [63:0] \$592 ;
-  reg [63:0] \$593 ;
-  reg [63:0] \$594 ;
-  reg [63:0] \$595 ;
+  reg \$590 ;
+  reg \$591 ;
+  reg \$592 ;
+  reg \$593 ;
+  reg \$594 ;
+  reg \$595 ;
   reg \$596 ;
-  reg [110:0] \$597 ;
-  reg [65:0] \$598 ;
-  reg [25:0] \$599 ;
+  reg \$597 ;
+  reg \$598 ;
+  reg \$599 ;
   wire \$6 ;
   wire \$60 ;
-  reg \$600 ;
-  reg [24:0] \$601 ;
+  reg [23:0] \$600 ;
+  reg [1:0] \$601 ;
   reg [24:0] \$602 ;
-  reg [25:0] \$603 ;
-  reg [24:0] \$604 ;
-  reg [1:0] \$605 ;
-  reg [24:0] \$606 ;
-  reg [2:0] \$607 ;
-  reg [5:0] \$608 ;
-  reg \$609 ;
+  reg [2:0] \$603 ;
+  reg [65:0] \$604 ;
+  reg \$605 ;
+  reg [423:0] \$606 ;
   wire \$61 ;
-  reg \$610 ;
-  reg [4:0] \$611 ;
-  reg [25:0] \$612 ;
-  reg \$613 ;
-  reg \$614 ;
-  reg \$615 ;
-  reg \$616 ;
-  reg \$617 ;
-  reg \$618 ;
-  reg \$619 ;
   wire \$62 ;
-  reg \$620 ;
-  reg \$621 ;
-  reg \$622 ;
-  reg \$623 ;
-  reg \$624 ;
-  reg \$625 ;
-  reg \$626 ;
-  reg \$627 ;
-  reg [23:0] \$628 ;
-  reg [1:0] \$629 ;
   wire \$63 ;
-  reg [24:0] \$630 ;
-  reg [2:0] \$631 ;
-  reg [65:0] \$632 ;
-  reg \$633 ;
-  reg \$634 ;
-  reg [110:0] \$635 ;
-  reg [24:0] \$636 ;
-  reg [25:0] \$637 ;
-  reg [24:0] \$638 ;
-  reg [1:0] \$639 ;
   wire \$64 ;
-  reg [24:0] \$640 ;
-  reg [5:0] \$641 ;
-  reg \$642 ;
-  reg \$643 ;
-  reg \$644 ;
-  reg \$645 ;
-  reg [24:0] \$646 ;
-  reg \$647 ;
-  reg [2:0] \$648 ;
-  reg [4:0] \$649 ;
   wire \$65 ;
-  reg \$650 ;
-  reg \$651 ;
-  reg [110:0] \$652 ;
-  reg [24:0] \$653 ;
-  reg [25:0] \$654 ;
-  reg [24:0] \$655 ;
-  reg [1:0] \$656 ;
-  reg [24:0] \$657 ;
-  reg [5:0] \$658 ;
-  reg \$659 ;
   wire [2:0] \$66 ;
-  reg \$660 ;
-  reg \$661 ;
-  reg \$662 ;
-  reg [24:0] \$663 ;
-  reg \$664 ;
-  reg [2:0] \$665 ;
-  reg [4:0] \$666 ;
-  reg \$667 ;
-  reg \$668 ;
-  reg \$669 ;
   wire \$67 ;
-  reg [82:0] \$670 ;
-  reg \$671 ;
-  reg [82:0] \$672 ;
-  reg \$673 ;
-  reg [423:0] \$674 ;
-  reg \$675 ;
-  reg [423:0] \$676 ;
-  reg \$677 ;
-  reg [423:0] \$678 ;
   wire \$68 ;
   wire [31:0] \$69 ;
   wire \$7 ;
@@ -7944,6 +7942,114 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   reg hdr_outer_hit;
   reg [65:0] hi_end = 66'h00000000000000000;
   wire hi_over;
+  wire [259:0] \i__payload$218 ;
+  wire [110:0] \i__payload$218.a ;
+  wire [7:0] \i__payload$218.a.byte ;
+  wire [3:0] \i__payload$218.a.cut ;
+  wire \i__payload$218.a.end ;
+  wire [3:0] \i__payload$218.a.hdr ;
+  wire \i__payload$218.a.hdr_trunc ;
+  wire \i__payload$218.a.is_list ;
+  wire \i__payload$218.a.len_lz ;
+  wire \i__payload$218.a.len_short ;
+  wire [63:0] \i__payload$218.a.length ;
+  wire [24:0] \i__payload$218.a.pos ;
+  wire \i__payload$218.a.wrapped ;
+  wire [25:0] \i__payload$218.a_end ;
+  wire [24:0] \i__payload$218.a_len_sat ;
+  wire [24:0] \i__payload$218.a_start ;
+  wire \i__payload$218.close_fail ;
+  wire [4:0] \i__payload$218.code ;
+  wire \i__payload$218.convert ;
+  wire \i__payload$218.fail ;
+  wire \i__payload$218.fl_ne20 ;
+  wire [5:0] \i__payload$218.fld ;
+  wire [24:0] \i__payload$218.idx ;
+  wire \i__payload$218.ok_item ;
+  wire \i__payload$218.ok_open ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \i__payload$218.phase ;
+  wire [24:0] \i__payload$218.skip ;
+  wire [1:0] \i__payload$218.top ;
+  wire \i__payload$218.trailing ;
+  wire [82:0] \i__payload$231 ;
+  wire [5:0] \i__payload$231.fld ;
+  (* enum_base_type = "JobKind" *)
+  (* enum_value_00 = "VALUE" *)
+  (* enum_value_01 = "PROGRESS" *)
+  (* enum_value_10 = "END" *)
+  wire [1:0] \i__payload$231.kind ;
+  wire [24:0] \i__payload$231.length ;
+  wire [23:0] \i__payload$231.seq ;
+  wire [24:0] \i__payload$231.start ;
+  wire \i__payload$231.wrapped ;
+  wire [423:0] \i__payload$234 ;
+  wire [23:0] \i__payload$234.access_list_count ;
+  wire [23:0] \i__payload$234.access_list_end ;
+  wire [23:0] \i__payload$234.access_list_offset ;
+  wire [23:0] \i__payload$234.authorization_count ;
+  wire [23:0] \i__payload$234.authorizations_end ;
+  wire [23:0] \i__payload$234.authorizations_offset ;
+  wire [23:0] \i__payload$234.blob_hash_count ;
+  wire [23:0] \i__payload$234.blob_hashes_end ;
+  wire [23:0] \i__payload$234.blob_hashes_offset ;
+  wire [23:0] \i__payload$234.body_offset ;
+  wire \i__payload$234.chain_id_present ;
+  wire [23:0] \i__payload$234.data_len ;
+  wire [23:0] \i__payload$234.data_offset ;
+  wire [32:0] \i__payload$234.err ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  wire [4:0] \i__payload$234.err.code ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \i__payload$234.err.phase ;
+  wire [24:0] \i__payload$234.err.seq ;
+  wire \i__payload$234.err_valid ;
+  wire \i__payload$234.network_form ;
+  wire [23:0] \i__payload$234.sig_offset ;
+  wire [23:0] \i__payload$234.storage_key_count ;
+  wire \i__payload$234.to_present ;
+  wire [23:0] \i__payload$234.tx_list_end ;
+  wire [23:0] \i__payload$234.tx_list_offset ;
+  wire [2:0] \i__payload$234.tx_type ;
   wire [7:0] \i__payload.byte ;
   wire [3:0] \i__payload.cut ;
   wire \i__payload.end ;
@@ -7955,19 +8061,14 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire [63:0] \i__payload.length ;
   wire [24:0] \i__payload.pos ;
   wire \i__payload.wrapped ;
+  wire \i__ready$223 ;
+  wire \i__ready$227 ;
+  wire \i__ready$229 ;
+  (* init = 1'h0 *)
+  wire \i__valid$222 ;
+  wire \i__valid$230 ;
+  wire \i__valid$233 ;
   reg [24:0] idx = 25'h0000000;
-  (* init = 83'h000000000000000000000 *)
-  wire [82:0] job;
-  wire [5:0] \job.fld ;
-  (* enum_base_type = "JobKind" *)
-  (* enum_value_00 = "VALUE" *)
-  (* enum_value_01 = "PROGRESS" *)
-  (* enum_value_10 = "END" *)
-  wire [1:0] \job.kind ;
-  wire [24:0] \job.length ;
-  wire [23:0] \job.seq ;
-  wire [24:0] \job.start ;
-  wire \job.wrapped ;
   wire [82:0] job_n;
   wire [5:0] \job_n.fld ;
   (* enum_base_type = "JobKind" *)
@@ -7979,8 +8080,6 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire [23:0] \job_n.seq ;
   wire [24:0] \job_n.start ;
   wire \job_n.wrapped ;
-  (* init = 1'h0 *)
-  wire job_valid;
   wire le_new;
   wire [5:0] le_old;
   reg [3:0] n_tx;
@@ -8054,6 +8153,118 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire [3:0] \nxt_frame5.small ;
   wire \nxt_frame5.valid ;
   wire \nxt_frame5.versioned ;
+  wire [259:0] o__payload;
+  wire [82:0] \o__payload$237 ;
+  wire [5:0] \o__payload$237.fld ;
+  (* enum_base_type = "JobKind" *)
+  (* enum_value_00 = "VALUE" *)
+  (* enum_value_01 = "PROGRESS" *)
+  (* enum_value_10 = "END" *)
+  wire [1:0] \o__payload$237.kind ;
+  wire [24:0] \o__payload$237.length ;
+  wire [23:0] \o__payload$237.seq ;
+  wire [24:0] \o__payload$237.start ;
+  wire \o__payload$237.wrapped ;
+  wire [423:0] \o__payload$243 ;
+  wire [23:0] \o__payload$243.access_list_count ;
+  wire [23:0] \o__payload$243.access_list_end ;
+  wire [23:0] \o__payload$243.access_list_offset ;
+  wire [23:0] \o__payload$243.authorization_count ;
+  wire [23:0] \o__payload$243.authorizations_end ;
+  wire [23:0] \o__payload$243.authorizations_offset ;
+  wire [23:0] \o__payload$243.blob_hash_count ;
+  wire [23:0] \o__payload$243.blob_hashes_end ;
+  wire [23:0] \o__payload$243.blob_hashes_offset ;
+  wire [23:0] \o__payload$243.body_offset ;
+  wire \o__payload$243.chain_id_present ;
+  wire [23:0] \o__payload$243.data_len ;
+  wire [23:0] \o__payload$243.data_offset ;
+  wire [32:0] \o__payload$243.err ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  wire [4:0] \o__payload$243.err.code ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \o__payload$243.err.phase ;
+  wire [24:0] \o__payload$243.err.seq ;
+  wire \o__payload$243.err_valid ;
+  wire \o__payload$243.network_form ;
+  wire [23:0] \o__payload$243.sig_offset ;
+  wire [23:0] \o__payload$243.storage_key_count ;
+  wire \o__payload$243.to_present ;
+  wire [23:0] \o__payload$243.tx_list_end ;
+  wire [23:0] \o__payload$243.tx_list_offset ;
+  wire [2:0] \o__payload$243.tx_type ;
+  wire [110:0] \o__payload.a ;
+  wire [7:0] \o__payload.a.byte ;
+  wire [3:0] \o__payload.a.cut ;
+  wire \o__payload.a.end ;
+  wire [3:0] \o__payload.a.hdr ;
+  wire \o__payload.a.hdr_trunc ;
+  wire \o__payload.a.is_list ;
+  wire \o__payload.a.len_lz ;
+  wire \o__payload.a.len_short ;
+  wire [63:0] \o__payload.a.length ;
+  wire [24:0] \o__payload.a.pos ;
+  wire \o__payload.a.wrapped ;
+  wire [25:0] \o__payload.a_end ;
+  wire [24:0] \o__payload.a_len_sat ;
+  wire [24:0] \o__payload.a_start ;
+  wire \o__payload.close_fail ;
+  wire [4:0] \o__payload.code ;
+  wire \o__payload.convert ;
+  wire \o__payload.fail ;
+  wire \o__payload.fl_ne20 ;
+  wire [5:0] \o__payload.fld ;
+  wire [24:0] \o__payload.idx ;
+  wire \o__payload.ok_item ;
+  wire \o__payload.ok_open ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \o__payload.phase ;
+  wire [24:0] \o__payload.skip ;
+  wire [1:0] \o__payload.top ;
+  wire \o__payload.trailing ;
+  wire o__ready;
+  wire o__valid;
+  wire \o__valid$241 ;
+  wire \o__valid$247 ;
   wire [5:0] \o_job__payload.fld ;
   (* enum_base_type = "JobKind" *)
   (* enum_value_00 = "VALUE" *)
@@ -8064,6 +8275,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire [23:0] \o_job__payload.seq ;
   wire [24:0] \o_job__payload.start ;
   wire \o_job__payload.wrapped ;
+  wire o_job__ready;
   wire [23:0] \o_rec__payload.access_list_count ;
   wire [23:0] \o_rec__payload.access_list_end ;
   wire [23:0] \o_rec__payload.access_list_offset ;
@@ -8125,6 +8337,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire [23:0] \o_rec__payload.tx_list_end ;
   wire [23:0] \o_rec__payload.tx_list_offset ;
   wire [2:0] \o_rec__payload.tx_type ;
+  wire o_rec__ready;
   wire ok_item;
   wire ok_open;
   reg open_outer;
@@ -8192,7 +8405,6 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire [23:0] \rec.tx_list_end ;
   wire [23:0] \rec.tx_list_offset ;
   wire [2:0] \rec.tx_type ;
-  wire rec_go;
   wire [423:0] rec_n;
   wire [23:0] \rec_n.access_list_count ;
   wire [23:0] \rec_n.access_list_end ;
@@ -8255,71 +8467,6 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire [23:0] \rec_n.tx_list_end ;
   wire [23:0] \rec_n.tx_list_offset ;
   wire [2:0] \rec_n.tx_type ;
-  (* init = 1'h0 *)
-  wire rec_valid;
-  (* init = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
-  wire [423:0] recq;
-  wire [23:0] \recq.access_list_count ;
-  wire [23:0] \recq.access_list_end ;
-  wire [23:0] \recq.access_list_offset ;
-  wire [23:0] \recq.authorization_count ;
-  wire [23:0] \recq.authorizations_end ;
-  wire [23:0] \recq.authorizations_offset ;
-  wire [23:0] \recq.blob_hash_count ;
-  wire [23:0] \recq.blob_hashes_end ;
-  wire [23:0] \recq.blob_hashes_offset ;
-  wire [23:0] \recq.body_offset ;
-  wire \recq.chain_id_present ;
-  wire [23:0] \recq.data_len ;
-  wire [23:0] \recq.data_offset ;
-  wire [32:0] \recq.err ;
-  (* enum_base_type = "TxError" *)
-  (* enum_value_00000 = "OK" *)
-  (* enum_value_00001 = "EMPTY" *)
-  (* enum_value_00010 = "UNKNOWN_TYPE" *)
-  (* enum_value_00011 = "TRUNCATED" *)
-  (* enum_value_00100 = "TRAILING_BYTES" *)
-  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
-  (* enum_value_00110 = "LEADING_ZERO" *)
-  (* enum_value_00111 = "OVERRUNS_PARENT" *)
-  (* enum_value_01000 = "EXPECTED_STRING" *)
-  (* enum_value_01001 = "EXPECTED_LIST" *)
-  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
-  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
-  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
-  (* enum_value_01101 = "BAD_ADDRESS" *)
-  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
-  (* enum_value_01111 = "MISSING_TO" *)
-  (* enum_value_10000 = "BAD_V" *)
-  (* enum_value_10001 = "BAD_Y_PARITY" *)
-  (* enum_value_10010 = "BAD_R" *)
-  (* enum_value_10011 = "BAD_S" *)
-  (* enum_value_10100 = "HIGH_S" *)
-  (* enum_value_10101 = "NO_BLOB_HASHES" *)
-  (* enum_value_10110 = "BAD_BLOB_HASH" *)
-  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
-  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
-  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
-  (* enum_value_11010 = "BAD_SIDECAR" *)
-  (* enum_value_11011 = "TOO_LARGE" *)
-  (* enum_value_11100 = "RECOVERY_FAILED" *)
-  wire [4:0] \recq.err.code ;
-  (* enum_base_type = "Phase" *)
-  (* enum_value_000 = "CLOSE" *)
-  (* enum_value_001 = "HEADER" *)
-  (* enum_value_010 = "FIRST" *)
-  (* enum_value_011 = "TRUNC" *)
-  (* enum_value_100 = "VALUE" *)
-  wire [2:0] \recq.err.phase ;
-  wire [24:0] \recq.err.seq ;
-  wire \recq.err_valid ;
-  wire \recq.network_form ;
-  wire [23:0] \recq.sig_offset ;
-  wire [23:0] \recq.storage_key_count ;
-  wire \recq.to_present ;
-  wire [23:0] \recq.tx_list_end ;
-  wire [23:0] \recq.tx_list_offset ;
-  wire [2:0] \recq.tx_type ;
   wire [5:0] remaining;
   wire [32:0] rep;
   (* enum_base_type = "TxError" *)
@@ -8363,116 +8510,6 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire [24:0] \rep.seq ;
   wire rep_valid;
   wire [5:0] sel;
-  reg [82:0] sk_job = 83'h000000000000000000000;
-  wire [5:0] \sk_job.fld ;
-  (* enum_base_type = "JobKind" *)
-  (* enum_value_00 = "VALUE" *)
-  (* enum_value_01 = "PROGRESS" *)
-  (* enum_value_10 = "END" *)
-  wire [1:0] \sk_job.kind ;
-  wire [24:0] \sk_job.length ;
-  wire [23:0] \sk_job.seq ;
-  wire [24:0] \sk_job.start ;
-  wire \sk_job.wrapped ;
-  reg sk_job_valid = 1'h0;
-  reg [423:0] sk_rec = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire [23:0] \sk_rec.access_list_count ;
-  wire [23:0] \sk_rec.access_list_end ;
-  wire [23:0] \sk_rec.access_list_offset ;
-  wire [23:0] \sk_rec.authorization_count ;
-  wire [23:0] \sk_rec.authorizations_end ;
-  wire [23:0] \sk_rec.authorizations_offset ;
-  wire [23:0] \sk_rec.blob_hash_count ;
-  wire [23:0] \sk_rec.blob_hashes_end ;
-  wire [23:0] \sk_rec.blob_hashes_offset ;
-  wire [23:0] \sk_rec.body_offset ;
-  wire \sk_rec.chain_id_present ;
-  wire [23:0] \sk_rec.data_len ;
-  wire [23:0] \sk_rec.data_offset ;
-  wire [32:0] \sk_rec.err ;
-  (* enum_base_type = "TxError" *)
-  (* enum_value_00000 = "OK" *)
-  (* enum_value_00001 = "EMPTY" *)
-  (* enum_value_00010 = "UNKNOWN_TYPE" *)
-  (* enum_value_00011 = "TRUNCATED" *)
-  (* enum_value_00100 = "TRAILING_BYTES" *)
-  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
-  (* enum_value_00110 = "LEADING_ZERO" *)
-  (* enum_value_00111 = "OVERRUNS_PARENT" *)
-  (* enum_value_01000 = "EXPECTED_STRING" *)
-  (* enum_value_01001 = "EXPECTED_LIST" *)
-  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
-  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
-  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
-  (* enum_value_01101 = "BAD_ADDRESS" *)
-  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
-  (* enum_value_01111 = "MISSING_TO" *)
-  (* enum_value_10000 = "BAD_V" *)
-  (* enum_value_10001 = "BAD_Y_PARITY" *)
-  (* enum_value_10010 = "BAD_R" *)
-  (* enum_value_10011 = "BAD_S" *)
-  (* enum_value_10100 = "HIGH_S" *)
-  (* enum_value_10101 = "NO_BLOB_HASHES" *)
-  (* enum_value_10110 = "BAD_BLOB_HASH" *)
-  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
-  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
-  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
-  (* enum_value_11010 = "BAD_SIDECAR" *)
-  (* enum_value_11011 = "TOO_LARGE" *)
-  (* enum_value_11100 = "RECOVERY_FAILED" *)
-  wire [4:0] \sk_rec.err.code ;
-  (* enum_base_type = "Phase" *)
-  (* enum_value_000 = "CLOSE" *)
-  (* enum_value_001 = "HEADER" *)
-  (* enum_value_010 = "FIRST" *)
-  (* enum_value_011 = "TRUNC" *)
-  (* enum_value_100 = "VALUE" *)
-  wire [2:0] \sk_rec.err.phase ;
-  wire [24:0] \sk_rec.err.seq ;
-  wire \sk_rec.err_valid ;
-  wire \sk_rec.network_form ;
-  wire [23:0] \sk_rec.sig_offset ;
-  wire [23:0] \sk_rec.storage_key_count ;
-  wire \sk_rec.to_present ;
-  wire [23:0] \sk_rec.tx_list_end ;
-  wire [23:0] \sk_rec.tx_list_offset ;
-  wire [2:0] \sk_rec.tx_type ;
-  reg sk_rec_valid = 1'h0;
-  reg [110:0] sp_a = 111'h0000000000000000000000000000;
-  wire [7:0] \sp_a.byte ;
-  wire [3:0] \sp_a.cut ;
-  wire \sp_a.end ;
-  wire [3:0] \sp_a.hdr ;
-  wire \sp_a.hdr_trunc ;
-  wire \sp_a.is_list ;
-  wire \sp_a.len_lz ;
-  wire \sp_a.len_short ;
-  wire [63:0] \sp_a.length ;
-  wire [24:0] \sp_a.pos ;
-  wire \sp_a.wrapped ;
-  reg [25:0] sp_a_end = 26'h0000000;
-  reg [24:0] sp_a_len_sat = 25'h0000000;
-  reg [24:0] sp_a_start = 25'h0000000;
-  reg sp_close_fail = 1'h0;
-  reg [4:0] sp_code = 5'h00;
-  reg sp_convert = 1'h0;
-  reg sp_fail = 1'h0;
-  reg sp_fl_ne20 = 1'h0;
-  reg [5:0] sp_fld = 6'h00;
-  reg [24:0] sp_idx = 25'h0000000;
-  reg sp_ok_item = 1'h0;
-  reg sp_ok_open = 1'h0;
-  (* enum_base_type = "Phase" *)
-  (* enum_value_000 = "CLOSE" *)
-  (* enum_value_001 = "HEADER" *)
-  (* enum_value_010 = "FIRST" *)
-  (* enum_value_011 = "TRUNC" *)
-  (* enum_value_100 = "VALUE" *)
-  reg [2:0] sp_phase = 3'h0;
-  reg [24:0] sp_skip = 25'h0000000;
-  reg [1:0] sp_top = 2'h0;
-  reg sp_trailing = 1'h0;
-  reg sp_valid = 1'h0;
   reg [1:0] top = 2'h0;
   reg [2:0] tx_type = 3'h0;
   wire [63:0] upd0_l;
@@ -8608,42 +8645,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   (* enum_value_011 = "TRUNC" *)
   (* enum_value_100 = "VALUE" *)
   reg [2:0] v_phase;
-  reg [110:0] w2_a = 111'h0000000000000000000000000000;
-  wire [7:0] \w2_a.byte ;
-  wire [3:0] \w2_a.cut ;
-  wire \w2_a.end ;
-  wire [3:0] \w2_a.hdr ;
-  wire \w2_a.hdr_trunc ;
-  wire \w2_a.is_list ;
-  wire \w2_a.len_lz ;
-  wire \w2_a.len_short ;
-  wire [63:0] \w2_a.length ;
-  wire [24:0] \w2_a.pos ;
-  wire \w2_a.wrapped ;
-  reg [25:0] w2_a_end = 26'h0000000;
-  reg [24:0] w2_a_len_sat = 25'h0000000;
-  reg [24:0] w2_a_start = 25'h0000000;
-  reg w2_close_fail = 1'h0;
-  reg [4:0] w2_code = 5'h00;
-  reg w2_convert = 1'h0;
-  reg w2_fail = 1'h0;
-  reg w2_fl_ne20 = 1'h0;
-  reg [5:0] w2_fld = 6'h00;
   wire w2_go;
-  reg [24:0] w2_idx = 25'h0000000;
-  reg w2_ok_item = 1'h0;
-  reg w2_ok_open = 1'h0;
-  (* enum_base_type = "Phase" *)
-  (* enum_value_000 = "CLOSE" *)
-  (* enum_value_001 = "HEADER" *)
-  (* enum_value_010 = "FIRST" *)
-  (* enum_value_011 = "TRUNC" *)
-  (* enum_value_100 = "VALUE" *)
-  reg [2:0] w2_phase = 3'h0;
-  reg [24:0] w2_skip = 25'h0000000;
-  reg [1:0] w2_top = 2'h0;
-  reg w2_trailing = 1'h0;
-  reg w2_valid = 1'h0;
   reg [110:0] w_a = 111'h0000000000000000000000000000;
   wire [7:0] \w_a.byte ;
   wire [3:0] \w_a.cut ;
@@ -8688,71 +8690,6 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   reg [2:0] w_tx_type = 3'h0;
   reg w_valid = 1'h0;
   reg wver = 1'h0;
-  assign \$285  = sel[3] ? frame3[30:5] : 26'h0000000;
-  assign \$286  = \$284  | \$285 ;
-  assign \$287  = sel[4] ? frame4[30:5] : 26'h0000000;
-  assign \$288  = \$286  | \$287 ;
-  assign \$289  = sel[5] ? frame5[30:5] : 26'h0000000;
-  assign pend_end = \$288  | \$289 ;
-  assign \$290  = sel[0] ? frame0[31] : 1'h0;
-  assign \$292  = sel[1] ? frame1[31] : 1'h0;
-  assign \$293  = \$291  | \$292 ;
-  assign \$294  = sel[2] ? frame2[31] : 1'h0;
-  assign \$295  = \$293  | \$294 ;
-  assign \$296  = sel[3] ? frame3[31] : 1'h0;
-  assign \$297  = \$295  | \$296 ;
-  assign \$298  = sel[4] ? frame4[31] : 1'h0;
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = sel[5] ? frame5[31] : 1'h0;
-  assign pend_hi = \$299  | \$300 ;
-  assign \$301  = a_full > hi_end;
-  assign hi_over = a_hi & \$301 ;
-  assign \$302  = ~ w_valid;
-  assign \$303  = \$302  | w_go;
-  assign f_go = a_valid & \$303 ;
-  assign \$304  = ! a[37:34];
-  assign \$305  = a[33:26] >= 1'h1;
-  assign \$306  = \$304  & \$305 ;
-  assign \$307  = a[33:26] <= 3'h4;
-  assign \$308  = \$306  & \$307 ;
-  assign \$309  = w_a[37:34] > 1'h1;
-  assign \$310  = w_a[104] | w_a[105];
-  assign \$311  = \$309  & \$310 ;
-  assign \$312  = w_a[37:34] > 1'h1;
-  assign \$314  = w_a[37:34] > 1'h1;
-  assign \$318  = w_a[37:34] > 1'h1;
-  assign \$319  = \$318  & w_a[103];
-  assign \$320  = w_a[37:34] > 1'h1;
-  assign \$321  = \$320  & w_a[103];
-  assign \$323  = w_a[37:34] > 1'h1;
-  assign \$324  = \$323  & w_a[103];
-  assign \$325  = w_a[110:107] >= 2'h2;
-  assign \$326  = \$324  & \$325 ;
-  assign \$328  = \$327  & w_a[104];
-  assign \$329  = w_a_end > w_pend_end;
-  assign \$330  = w_a_hi | \$329 ;
-  assign \$331  = w_pend_hi ? w_hi_over : \$330 ;
-  assign \$332  = w_a[37:34] > 1'h1;
-  assign \$333  = w_a[104] | w_a[105];
-  assign \$334  = \$332  & \$333 ;
-  assign \$335  = w_a[37:34] > 1'h1;
-  assign \$336  = ~ w_pend_hi;
-  assign \$337  = w_pend_end < w_a_start;
-  assign \$338  = \$336  & \$337 ;
-  assign \$339  = \$335  & \$338 ;
-  assign \$340  = w_a[37:34] > 1'h1;
-  assign \$341  = ~ w_pend_hi;
-  assign \$342  = w_pend_end < w_a_start;
-  assign \$343  = \$341  & \$342 ;
-  assign \$344  = \$340  & \$343 ;
-  assign \$345  = w_a_p1 < w_pend_end;
-  assign \$346  = w_pend_hi | \$345 ;
-  assign \$347  = \$344  & \$346 ;
-  assign \$348  = \$347  & w_a[104];
-  assign \$349  = w_a[37:34] > 1'h1;
-  assign \$350  = \$349  & w_a[103];
-  assign \$351  = w_a[37:34] > 1'h1;
-  assign \$352  = \$351  & w_a[103];
   assign \$353  = ~ w_pend_hi;
   assign \$354  = w_pend_end <= w_a_csize;
   assign \$355  = \$353  & \$354 ;
@@ -8806,36 +8743,37 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign \$402  = ! w_fld;
   assign \$404  = w_a_hi | \$403 ;
   assign w_skip = \$404  ? 25'h1ffffff : w_a_end[24:0];
-  assign \$405  = ~ sp_valid;
-  assign w_go = w_valid & \$405 ;
-  assign \$406  = ~ sk_job_valid;
-  assign \$407  = w2_valid & \$406 ;
-  assign \$408  = ~ w2_a[0];
-  assign \$409  = ~ sk_rec_valid;
-  assign \$410  = \$408  | \$409 ;
-  assign w2_go = \$407  & \$410 ;
-  assign rec_go = w2_go & w2_a[0];
+  assign w_go = w_valid & \i__ready$223 ;
+  assign \$405  = o__valid & \i__ready$227 ;
+  assign \$406  = ~ o__payload[0];
+  assign \$407  = \$406  | \i__ready$229 ;
+  assign o__ready = \$405  & \$407 ;
+  assign \$408  = ~ o__payload[0];
+  assign \$409  = \$408  | \i__ready$229 ;
+  assign \i__valid$230  = o__valid & \$409 ;
+  assign \$410  = o__valid & o__payload[0];
+  assign \i__valid$233  = \$410  & \i__ready$227 ;
   assign \$411  = ~ halted;
-  assign fail = \$411  & w2_fail;
+  assign fail = \$411  & o__payload[249];
   assign \$412  = ~ halted;
-  assign ok_item = \$412  & w2_ok_item;
+  assign ok_item = \$412  & o__payload[258];
   assign \$413  = ~ halted;
-  assign ok_open = \$413  & w2_ok_open;
+  assign ok_open = \$413  & o__payload[259];
   assign rep_valid = rec[390] | fail;
-  assign rep = rec[390] ? rec[423:391] : { w2_code, w2_phase, w2_idx };
-  assign \$414  = ~ w2_a[38];
+  assign rep = rec[390] ? rec[423:391] : { o__payload[257:250], o__payload[213:189] };
+  assign \$414  = ~ o__payload[38];
   assign \$415  = ok_item & \$414 ;
   assign \$416  = \$415  ? 2'h0 : 2'h1;
-  assign \$417  = w2_a[0] ? 2'h2 : \$416 ;
-  assign \$418  = ~ w2_a[38];
+  assign \$417  = o__payload[0] ? 2'h2 : \$416 ;
+  assign \$418  = ~ o__payload[38];
   assign \$419  = ok_item & \$418 ;
-  assign \$420  = \$419  ? w2_fld : 6'h00;
+  assign \$420  = \$419  ? o__payload[219:214] : 6'h00;
   assign \$421  = halted | fail;
-  assign \$422  = \$421  ? w2_skip : w2_a_start;
-  assign \$423  = w2_a[0] ? 25'h0000000 : \$422 ;
-  assign \$424  = w2_a[0] ? w2_a[25:1] : w2_a_len_sat;
-  assign \$425  = ~ w2_a[0];
-  assign \$426  = \$425  & w2_a[106];
+  assign \$422  = \$421  ? o__payload[248:224] : o__payload[135:111];
+  assign \$423  = o__payload[0] ? 25'h0000000 : \$422 ;
+  assign \$424  = o__payload[0] ? o__payload[25:1] : o__payload[186:162];
+  assign \$425  = ~ o__payload[0];
+  assign \$426  = \$425  & o__payload[106];
   assign \$427  = i__payload[25:1] + i__payload[37:34];
   assign \$428  = \$427  + i__payload[102:39];
   assign \$429  = i__payload[25:1] + i__payload[37:34];
@@ -8921,271 +8859,155 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign \$517  = \$515  | \$516 ;
   assign \$518  = sel[0] ? nxt_frame5 : 64'h0000000000000000;
   assign \$520  = a[38] & a_hi;
-  assign \$521  = ~ w2_valid;
-  assign \$522  = \$521  | w2_go;
-  assign \$523  = sp_valid | w_go;
-  assign \$524  = sp_valid ? sp_a : w_a;
-  assign \$525  = sp_valid ? sp_a_start : w_a_start;
-  assign \$526  = sp_valid ? sp_a_end : w_a_end;
-  assign \$527  = sp_valid ? sp_a_len_sat : w_a_len_sat;
-  assign \$528  = sp_valid ? sp_top : w_top;
-  assign \$529  = sp_valid ? sp_idx : w_idx;
-  assign \$530  = sp_valid ? sp_fld : w_fld;
-  assign \$531  = sp_valid ? sp_convert : w_convert;
-  assign \$532  = sp_valid ? sp_close_fail : w_close_fail;
-  assign \$533  = sp_valid ? sp_trailing : w_trailing;
-  assign \$534  = sp_valid ? sp_fl_ne20 : w_fl_ne20;
-  assign \$535  = sp_valid ? sp_skip : w_skip;
-  assign \$536  = sp_valid ? sp_fail : v_fail;
-  assign \$537  = sp_valid ? sp_phase : v_phase;
-  assign \$538  = sp_valid ? sp_code : v_code;
-  assign \$539  = sp_valid ? sp_ok_item : v_ok_item;
-  assign \$540  = sp_valid ? sp_ok_open : v_ok_open;
-  assign \$541  = ~ o_job__valid;
-  assign \$542  = \$541  | o_job__ready;
-  assign \$543  = sk_job_valid | w2_go;
-  assign \$544  = sk_job_valid ? sk_job : job_n;
-  assign \$545  = ~ o_rec__valid;
-  assign \$546  = \$545  | o_rec__ready;
-  assign \$547  = sk_rec_valid | rec_go;
-  assign \$548  = sk_rec_valid ? sk_rec : rec_n;
-  assign \$549  = ~ halted;
-  assign \$550  = ~ w2_a[0];
-  assign \$551  = \$549  & \$550 ;
-  assign \$552  = ! w2_top;
-  assign \$553  = \$551  & \$552 ;
-  assign \$554  = ~ fail;
-  assign \$555  = \$553  & \$554 ;
-  assign \$556  = w2_a[38] ? 3'h0 : w2_a[28:26];
-  assign \$557  = ~ halted;
-  assign \$558  = ~ w2_a[0];
-  assign \$559  = \$557  & \$558 ;
-  assign \$560  = w2_top == 2'h2;
-  assign \$561  = \$559  & \$560 ;
-  assign \$562  = ~ w2_close_fail;
-  assign \$563  = \$561  & \$562 ;
-  assign \$564  = ~ w2_trailing;
-  assign \$565  = \$563  & \$564 ;
-  assign \$566  = \$565  & w2_convert;
-  assign \$567  = ~ w2_fl_ne20;
-  assign \$568  = rec[77:54] + 1'h1;
-  assign \$569  = rec[101:78] + 1'h1;
-  assign \$570  = rec[125:102] + 1'h1;
-  assign \$571  = rec[149:126] + 1'h1;
+  assign \$521  = ~ halted;
+  assign \$522  = ~ o__payload[0];
+  assign \$523  = \$521  & \$522 ;
+  assign \$524  = ! o__payload[188:187];
+  assign \$525  = \$523  & \$524 ;
+  assign \$526  = ~ fail;
+  assign \$527  = \$525  & \$526 ;
+  assign \$528  = o__payload[38] ? 3'h0 : o__payload[28:26];
+  assign \$529  = ~ halted;
+  assign \$530  = ~ o__payload[0];
+  assign \$531  = \$529  & \$530 ;
+  assign \$532  = o__payload[188:187] == 2'h2;
+  assign \$533  = \$531  & \$532 ;
+  assign \$534  = ~ o__payload[221];
+  assign \$535  = \$533  & \$534 ;
+  assign \$536  = ~ o__payload[222];
+  assign \$537  = \$535  & \$536 ;
+  assign \$538  = \$537  & o__payload[220];
+  assign \$539  = ~ o__payload[223];
+  assign \$540  = rec[77:54] + 1'h1;
+  assign \$541  = rec[101:78] + 1'h1;
+  assign \$542  = rec[125:102] + 1'h1;
+  assign \$543  = rec[149:126] + 1'h1;
   always @(posedge clk)
-    a_valid <= \$572 ;
+    a_valid <= \$544 ;
   always @(posedge clk)
-    a <= \$573 ;
+    a <= \$545 ;
   always @(posedge clk)
-    a_full <= \$574 ;
+    a_full <= \$546 ;
   always @(posedge clk)
-    a_end <= \$575 ;
+    a_end <= \$547 ;
   always @(posedge clk)
-    a_hi <= \$576 ;
+    a_hi <= \$548 ;
   always @(posedge clk)
-    a_start <= \$577 ;
+    a_start <= \$549 ;
   always @(posedge clk)
-    a_p1 <= \$578 ;
+    a_p1 <= \$550 ;
   always @(posedge clk)
-    a_csize <= \$579 ;
+    a_csize <= \$551 ;
   always @(posedge clk)
-    a_len_sat <= \$580 ;
+    a_len_sat <= \$552 ;
   always @(posedge clk)
-    a_z <= \$581 ;
+    a_z <= \$553 ;
   always @(posedge clk)
-    a_gt1 <= \$582 ;
+    a_gt1 <= \$554 ;
   always @(posedge clk)
-    a_gt8 <= \$583 ;
+    a_gt8 <= \$555 ;
   always @(posedge clk)
-    a_gt32 <= \$584 ;
+    a_gt32 <= \$556 ;
   always @(posedge clk)
-    a_ne20 <= \$585 ;
+    a_ne20 <= \$557 ;
   always @(posedge clk)
-    a_ne32 <= \$586 ;
+    a_ne32 <= \$558 ;
   always @(posedge clk)
-    a_ne48 <= \$587 ;
+    a_ne48 <= \$559 ;
   always @(posedge clk)
-    a_neblob <= \$588 ;
+    a_neblob <= \$560 ;
   always @(posedge clk)
-    a_gtinit <= \$589 ;
+    a_gtinit <= \$561 ;
   always @(posedge clk)
-    frame0 <= \$590 ;
+    frame0 <= \$562 ;
   always @(posedge clk)
-    frame1 <= \$591 ;
+    frame1 <= \$563 ;
   always @(posedge clk)
-    frame2 <= \$592 ;
+    frame2 <= \$564 ;
   always @(posedge clk)
-    frame3 <= \$593 ;
+    frame3 <= \$565 ;
   always @(posedge clk)
-    frame4 <= \$594 ;
+    frame4 <= \$566 ;
   always @(posedge clk)
-    frame5 <= \$595 ;
+    frame5 <= \$567 ;
   always @(posedge clk)
-    w_valid <= \$596 ;
+    w_valid <= \$568 ;
   always @(posedge clk)
-    w_a <= \$597 ;
+    w_a <= \$569 ;
   always @(posedge clk)
-    w_a_full <= \$598 ;
+    w_a_full <= \$570 ;
   always @(posedge clk)
-    w_a_end <= \$599 ;
+    w_a_end <= \$571 ;
   always @(posedge clk)
-    w_a_hi <= \$600 ;
+    w_a_hi <= \$572 ;
   always @(posedge clk)
-    w_a_start <= \$601 ;
+    w_a_start <= \$573 ;
   always @(posedge clk)
-    w_a_p1 <= \$602 ;
+    w_a_p1 <= \$574 ;
   always @(posedge clk)
-    w_a_csize <= \$603 ;
+    w_a_csize <= \$575 ;
   always @(posedge clk)
-    w_a_len_sat <= \$604 ;
+    w_a_len_sat <= \$576 ;
   always @(posedge clk)
-    w_top <= \$605 ;
+    w_top <= \$577 ;
   always @(posedge clk)
-    w_idx <= \$606 ;
+    w_idx <= \$578 ;
   always @(posedge clk)
-    w_tx_type <= \$607 ;
+    w_tx_type <= \$579 ;
   always @(posedge clk)
-    w_fld <= \$608 ;
+    w_fld <= \$580 ;
   always @(posedge clk)
-    w_convert <= \$609 ;
+    w_convert <= \$581 ;
   always @(posedge clk)
-    w_close_fail <= \$610 ;
+    w_close_fail <= \$582 ;
   always @(posedge clk)
-    w_close_code <= \$611 ;
+    w_close_code <= \$583 ;
   always @(posedge clk)
-    w_pend_end <= \$612 ;
+    w_pend_end <= \$584 ;
   always @(posedge clk)
-    w_pend_hi <= \$613 ;
+    w_pend_hi <= \$585 ;
   always @(posedge clk)
-    w_hi_over <= \$614 ;
+    w_hi_over <= \$586 ;
   always @(posedge clk)
-    w_to_present <= \$615 ;
+    w_to_present <= \$587 ;
   always @(posedge clk)
-    w_fl_z <= \$616 ;
+    w_fl_z <= \$588 ;
   always @(posedge clk)
-    w_fl_gt1 <= \$617 ;
+    w_fl_gt1 <= \$589 ;
   always @(posedge clk)
-    w_fl_gt8 <= \$618 ;
+    w_fl_gt8 <= \$590 ;
   always @(posedge clk)
-    w_fl_gt32 <= \$619 ;
+    w_fl_gt32 <= \$591 ;
   always @(posedge clk)
-    w_fl_ne20 <= \$620 ;
+    w_fl_ne20 <= \$592 ;
   always @(posedge clk)
-    w_fl_ne32 <= \$621 ;
+    w_fl_ne32 <= \$593 ;
   always @(posedge clk)
-    w_fl_ne48 <= \$622 ;
+    w_fl_ne48 <= \$594 ;
   always @(posedge clk)
-    w_fl_neblob <= \$623 ;
+    w_fl_neblob <= \$595 ;
   always @(posedge clk)
-    w_fl_gtinit <= \$624 ;
+    w_fl_gtinit <= \$596 ;
   always @(posedge clk)
-    w_trailing <= \$625 ;
+    w_trailing <= \$597 ;
   always @(posedge clk)
-    wver <= \$626 ;
+    wver <= \$598 ;
   always @(posedge clk)
-    f_to_present <= \$627 ;
+    f_to_present <= \$599 ;
   always @(posedge clk)
-    f_blobs <= \$628 ;
+    f_blobs <= \$600 ;
   always @(posedge clk)
-    top <= \$629 ;
+    top <= \$601 ;
   always @(posedge clk)
-    idx <= \$630 ;
+    idx <= \$602 ;
   always @(posedge clk)
-    tx_type <= \$631 ;
+    tx_type <= \$603 ;
   always @(posedge clk)
-    hi_end <= \$632 ;
+    hi_end <= \$604 ;
   always @(posedge clk)
-    w2_valid <= \$633 ;
+    halted <= \$605 ;
   always @(posedge clk)
-    sp_valid <= \$634 ;
-  always @(posedge clk)
-    w2_a <= \$635 ;
-  always @(posedge clk)
-    w2_a_start <= \$636 ;
-  always @(posedge clk)
-    w2_a_end <= \$637 ;
-  always @(posedge clk)
-    w2_a_len_sat <= \$638 ;
-  always @(posedge clk)
-    w2_top <= \$639 ;
-  always @(posedge clk)
-    w2_idx <= \$640 ;
-  always @(posedge clk)
-    w2_fld <= \$641 ;
-  always @(posedge clk)
-    w2_convert <= \$642 ;
-  always @(posedge clk)
-    w2_close_fail <= \$643 ;
-  always @(posedge clk)
-    w2_trailing <= \$644 ;
-  always @(posedge clk)
-    w2_fl_ne20 <= \$645 ;
-  always @(posedge clk)
-    w2_skip <= \$646 ;
-  always @(posedge clk)
-    w2_fail <= \$647 ;
-  always @(posedge clk)
-    w2_phase <= \$648 ;
-  always @(posedge clk)
-    w2_code <= \$649 ;
-  always @(posedge clk)
-    w2_ok_item <= \$650 ;
-  always @(posedge clk)
-    w2_ok_open <= \$651 ;
-  always @(posedge clk)
-    sp_a <= \$652 ;
-  always @(posedge clk)
-    sp_a_start <= \$653 ;
-  always @(posedge clk)
-    sp_a_end <= \$654 ;
-  always @(posedge clk)
-    sp_a_len_sat <= \$655 ;
-  always @(posedge clk)
-    sp_top <= \$656 ;
-  always @(posedge clk)
-    sp_idx <= \$657 ;
-  always @(posedge clk)
-    sp_fld <= \$658 ;
-  always @(posedge clk)
-    sp_convert <= \$659 ;
-  always @(posedge clk)
-    sp_close_fail <= \$660 ;
-  always @(posedge clk)
-    sp_trailing <= \$661 ;
-  always @(posedge clk)
-    sp_fl_ne20 <= \$662 ;
-  always @(posedge clk)
-    sp_skip <= \$663 ;
-  always @(posedge clk)
-    sp_fail <= \$664 ;
-  always @(posedge clk)
-    sp_phase <= \$665 ;
-  always @(posedge clk)
-    sp_code <= \$666 ;
-  always @(posedge clk)
-    sp_ok_item <= \$667 ;
-  always @(posedge clk)
-    sp_ok_open <= \$668 ;
-  always @(posedge clk)
-    o_job__valid <= \$669 ;
-  always @(posedge clk)
-    o_job__payload <= \$670 ;
-  always @(posedge clk)
-    sk_job_valid <= \$671 ;
-  always @(posedge clk)
-    sk_job <= \$672 ;
-  always @(posedge clk)
-    o_rec__valid <= \$673 ;
-  always @(posedge clk)
-    o_rec__payload <= \$674 ;
-  always @(posedge clk)
-    sk_rec_valid <= \$675 ;
-  always @(posedge clk)
-    sk_rec <= \$676 ;
-  always @(posedge clk)
-    halted <= \$677 ;
-  always @(posedge clk)
-    rec <= \$678 ;
+    rec <= \$606 ;
   assign \$1  = ~ a_valid;
   assign i__ready = \$1  | f_go;
   assign a_take = i__valid & i__ready;
@@ -9493,8 +9315,103 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign \$282  = \$280  | \$281 ;
   assign \$283  = sel[2] ? frame2[30:5] : 26'h0000000;
   assign \$284  = \$282  | \$283 ;
+  assign \$285  = sel[3] ? frame3[30:5] : 26'h0000000;
+  assign \$286  = \$284  | \$285 ;
+  assign \$287  = sel[4] ? frame4[30:5] : 26'h0000000;
+  assign \$288  = \$286  | \$287 ;
+  assign \$289  = sel[5] ? frame5[30:5] : 26'h0000000;
+  assign pend_end = \$288  | \$289 ;
+  assign \$290  = sel[0] ? frame0[31] : 1'h0;
+  assign \$292  = sel[1] ? frame1[31] : 1'h0;
+  assign \$293  = \$291  | \$292 ;
+  assign \$294  = sel[2] ? frame2[31] : 1'h0;
+  assign \$295  = \$293  | \$294 ;
+  assign \$296  = sel[3] ? frame3[31] : 1'h0;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = sel[4] ? frame4[31] : 1'h0;
+  assign \$299  = \$297  | \$298 ;
+  assign \$300  = sel[5] ? frame5[31] : 1'h0;
+  assign pend_hi = \$299  | \$300 ;
+  assign \$301  = a_full > hi_end;
+  assign hi_over = a_hi & \$301 ;
+  assign \$302  = ~ w_valid;
+  assign \$303  = \$302  | w_go;
+  assign f_go = a_valid & \$303 ;
+  assign \$304  = ! a[37:34];
+  assign \$305  = a[33:26] >= 1'h1;
+  assign \$306  = \$304  & \$305 ;
+  assign \$307  = a[33:26] <= 3'h4;
+  assign \$308  = \$306  & \$307 ;
+  assign \$309  = w_a[37:34] > 1'h1;
+  assign \$310  = w_a[104] | w_a[105];
+  assign \$311  = \$309  & \$310 ;
+  assign \$312  = w_a[37:34] > 1'h1;
+  assign \$314  = w_a[37:34] > 1'h1;
+  assign \$318  = w_a[37:34] > 1'h1;
+  assign \$319  = \$318  & w_a[103];
+  assign \$320  = w_a[37:34] > 1'h1;
+  assign \$321  = \$320  & w_a[103];
+  assign \$323  = w_a[37:34] > 1'h1;
+  assign \$324  = \$323  & w_a[103];
+  assign \$325  = w_a[110:107] >= 2'h2;
+  assign \$326  = \$324  & \$325 ;
+  assign \$328  = \$327  & w_a[104];
+  assign \$329  = w_a_end > w_pend_end;
+  assign \$330  = w_a_hi | \$329 ;
+  assign \$331  = w_pend_hi ? w_hi_over : \$330 ;
+  assign \$332  = w_a[37:34] > 1'h1;
+  assign \$333  = w_a[104] | w_a[105];
+  assign \$334  = \$332  & \$333 ;
+  assign \$335  = w_a[37:34] > 1'h1;
+  assign \$336  = ~ w_pend_hi;
+  assign \$337  = w_pend_end < w_a_start;
+  assign \$338  = \$336  & \$337 ;
+  assign \$339  = \$335  & \$338 ;
+  assign \$340  = w_a[37:34] > 1'h1;
+  assign \$341  = ~ w_pend_hi;
+  assign \$342  = w_pend_end < w_a_start;
+  assign \$343  = \$341  & \$342 ;
+  assign \$344  = \$340  & \$343 ;
+  assign \$345  = w_a_p1 < w_pend_end;
+  assign \$346  = w_pend_hi | \$345 ;
+  assign \$347  = \$344  & \$346 ;
+  assign \$348  = \$347  & w_a[104];
+  assign \$349  = w_a[37:34] > 1'h1;
+  assign \$350  = \$349  & w_a[103];
+  assign \$351  = w_a[37:34] > 1'h1;
+  assign \$352  = \$351  & w_a[103];
+  \tx_decoder_top.decoder.fsm.job_skid  job_skid (
+    .clk(clk),
+    .i__payload(\i__payload$231 ),
+    .i__ready(\i__ready$227 ),
+    .i__valid(\i__valid$230 ),
+    .o__payload(o_job__payload),
+    .o__ready(\o__ready$238 ),
+    .o__valid(o_job__valid),
+    .rst(rst)
+  );
+  \tx_decoder_top.decoder.fsm.rec_skid  rec_skid (
+    .clk(clk),
+    .i__payload(\i__payload$234 ),
+    .i__ready(\i__ready$229 ),
+    .i__valid(\i__valid$233 ),
+    .o__payload(o_rec__payload),
+    .o__ready(\o__ready$244 ),
+    .o__valid(o_rec__valid),
+    .rst(rst)
+  );
+  \tx_decoder_top.decoder.fsm.w2_skid  w2_skid (
+    .clk(clk),
+    .i__payload(\i__payload$218 ),
+    .i__ready(\i__ready$223 ),
+    .i__valid(w_valid),
+    .o__payload(o__payload),
+    .o__ready(o__ready),
+    .o__valid(o__valid),
+    .rst(rst)
+  );
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     n_tx = 4'h0;
     casez (tx_type)
       3'h0:
@@ -9510,7 +9427,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     few0 = 1'h0;
     casez (frame0[4:1])
       4'h0:
@@ -9524,7 +9441,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     badsc0 = 1'h0;
     casez (frame0[4:1])
       4'h0:
@@ -9542,7 +9459,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     few1 = 1'h0;
     casez (frame1[4:1])
       4'h0:
@@ -9556,7 +9473,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     badsc1 = 1'h0;
     casez (frame1[4:1])
       4'h0:
@@ -9574,7 +9491,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     few2 = 1'h0;
     casez (frame2[4:1])
       4'h0:
@@ -9588,7 +9505,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     badsc2 = 1'h0;
     casez (frame2[4:1])
       4'h0:
@@ -9606,7 +9523,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     few3 = 1'h0;
     casez (frame3[4:1])
       4'h0:
@@ -9620,7 +9537,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     badsc3 = 1'h0;
     casez (frame3[4:1])
       4'h0:
@@ -9638,7 +9555,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     few4 = 1'h0;
     casez (frame4[4:1])
       4'h0:
@@ -9652,7 +9569,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     badsc4 = 1'h0;
     casez (frame4[4:1])
       4'h0:
@@ -9670,7 +9587,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     few5 = 1'h0;
     casez (frame5[4:1])
       4'h0:
@@ -9684,7 +9601,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     badsc5 = 1'h0;
     casez (frame5[4:1])
       4'h0:
@@ -9702,7 +9619,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     close_fail = 1'h0;
     if (\$86 ) begin
       close_fail = 1'h1;
@@ -9724,7 +9641,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     close_code = 5'h00;
     if (\$86 ) begin
       close_code = ccode5;
@@ -9746,7 +9663,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez ({ ctx_eff0_s, frame0[61], 1'h0, tx_type, frame0[60:57] })
       13'h0010, 13'h0110, 13'h0020, 13'h0120, 13'h0030, 13'h0130, 13'h0040, 13'h0140:
@@ -9826,7 +9743,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez ({ ctx_eff0_l, frame0[61], 1'h1, tx_type, frame0[60:57] })
       13'h0090, 13'h0190, 13'h00a0, 13'h01a0, 13'h00b0, 13'h01b0, 13'h00c0, 13'h01c0:
@@ -9904,7 +9821,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     child0_l = 4'h0;
     casez (fld0_l)
       6'h01:
@@ -9932,7 +9849,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez ({ ctx_eff1_s, frame1[61], 1'h0, tx_type, frame1[60:57] })
       13'h0010, 13'h0110, 13'h0020, 13'h0120, 13'h0030, 13'h0130, 13'h0040, 13'h0140:
@@ -10012,7 +9929,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez ({ ctx_eff1_l, frame1[61], 1'h1, tx_type, frame1[60:57] })
       13'h0090, 13'h0190, 13'h00a0, 13'h01a0, 13'h00b0, 13'h01b0, 13'h00c0, 13'h01c0:
@@ -10090,7 +10007,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     child1_l = 4'h0;
     casez (fld1_l)
       6'h01:
@@ -10118,7 +10035,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez ({ ctx_eff2_s, frame2[61], 1'h0, tx_type, frame2[60:57] })
       13'h0010, 13'h0110, 13'h0020, 13'h0120, 13'h0030, 13'h0130, 13'h0040, 13'h0140:
@@ -10198,7 +10115,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez ({ ctx_eff2_l, frame2[61], 1'h1, tx_type, frame2[60:57] })
       13'h0090, 13'h0190, 13'h00a0, 13'h01a0, 13'h00b0, 13'h01b0, 13'h00c0, 13'h01c0:
@@ -10276,7 +10193,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     child2_l = 4'h0;
     casez (fld2_l)
       6'h01:
@@ -10304,7 +10221,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez ({ ctx_eff3_s, frame3[61], 1'h0, tx_type, frame3[60:57] })
       13'h0010, 13'h0110, 13'h0020, 13'h0120, 13'h0030, 13'h0130, 13'h0040, 13'h0140:
@@ -10384,7 +10301,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez ({ ctx_eff3_l, frame3[61], 1'h1, tx_type, frame3[60:57] })
       13'h0090, 13'h0190, 13'h00a0, 13'h01a0, 13'h00b0, 13'h01b0, 13'h00c0, 13'h01c0:
@@ -10462,7 +10379,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     child3_l = 4'h0;
     casez (fld3_l)
       6'h01:
@@ -10490,7 +10407,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez ({ ctx_eff4_s, frame4[61], 1'h0, tx_type, frame4[60:57] })
       13'h0010, 13'h0110, 13'h0020, 13'h0120, 13'h0030, 13'h0130, 13'h0040, 13'h0140:
@@ -10570,7 +10487,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez ({ ctx_eff4_l, frame4[61], 1'h1, tx_type, frame4[60:57] })
       13'h0090, 13'h0190, 13'h00a0, 13'h01a0, 13'h00b0, 13'h01b0, 13'h00c0, 13'h01c0:
@@ -10648,7 +10565,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     child4_l = 4'h0;
     casez (fld4_l)
       6'h01:
@@ -10676,7 +10593,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez ({ ctx_eff5_s, frame5[61], 1'h0, tx_type, frame5[60:57] })
       13'h0010, 13'h0110, 13'h0020, 13'h0120, 13'h0030, 13'h0130, 13'h0040, 13'h0140:
@@ -10756,7 +10673,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez ({ ctx_eff5_l, frame5[61], 1'h1, tx_type, frame5[60:57] })
       13'h0090, 13'h0190, 13'h00a0, 13'h01a0, 13'h00b0, 13'h01b0, 13'h00c0, 13'h01c0:
@@ -10834,7 +10751,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     child5_l = 4'h0;
     casez (fld5_l)
       6'h01:
@@ -10862,7 +10779,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     open_outer = 1'h0;
     if (f_go) begin
       (* full_case = 32'd1 *)
@@ -10880,7 +10797,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     { \new [63], \new [31:0] } = 33'h000000000;
     if (f_go) begin
       (* full_case = 32'd1 *)
@@ -10904,7 +10821,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     hdr_outer_hit = 1'h0;
     if (\$311 ) begin
       hdr_outer_hit = 1'h1;
@@ -10926,7 +10843,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     hdr_outer_code = 5'h00;
     if (\$311 ) begin
       hdr_outer_code = 5'h05;
@@ -10948,7 +10865,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     hdr_in_hit = 1'h0;
     if (\$331 ) begin
       hdr_in_hit = 1'h1;
@@ -10973,7 +10890,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     hdr_in_code = 5'h00;
     if (\$331 ) begin
       hdr_in_code = 5'h07;
@@ -10998,7 +10915,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_chain_id_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -11008,7 +10925,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_chain_id_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -11018,7 +10935,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_wfail = 1'h0;
     casez (w_fld)
       6'h02:
@@ -11078,7 +10995,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_wcode = 5'h00;
     casez (w_fld)
       6'h02:
@@ -11138,7 +11055,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_nonce_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -11150,7 +11067,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_nonce_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -11162,7 +11079,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_gas_price_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -11176,7 +11093,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_gas_price_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -11190,7 +11107,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_prio_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -11206,7 +11123,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_prio_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -11222,7 +11139,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_maxfee_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -11240,7 +11157,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_maxfee_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -11258,7 +11175,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_gas_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -11278,7 +11195,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_gas_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -11298,7 +11215,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_to_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -11325,7 +11242,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_to_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -11352,7 +11269,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_value_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -11376,7 +11293,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_value_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -11400,7 +11317,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_data_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -11426,7 +11343,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_data_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -11452,7 +11369,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_blobfee_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -11480,7 +11397,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_blobfee_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -11508,7 +11425,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_blobs_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -11538,7 +11455,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_blobs_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -11568,7 +11485,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_auths_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -11600,7 +11517,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_auths_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -11632,7 +11549,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_v_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -11666,7 +11583,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_v_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -11700,7 +11617,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_y_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -11736,7 +11653,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_y_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -11772,7 +11689,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_r_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -11810,7 +11727,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_r_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -11848,7 +11765,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_s_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -11888,7 +11805,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_s_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -11928,7 +11845,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_al_addr_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -11970,7 +11887,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_al_addr_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -12012,7 +11929,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_key_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -12056,7 +11973,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_key_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -12100,7 +12017,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_blob_hash_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -12146,7 +12063,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_blob_hash_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -12192,7 +12109,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_a_chain_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -12240,7 +12157,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_a_chain_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -12288,7 +12205,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_a_addr_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -12338,7 +12255,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_a_addr_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -12388,7 +12305,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_a_nonce_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -12440,7 +12357,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_a_nonce_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -12492,7 +12409,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_a_y_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -12546,7 +12463,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_a_y_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -12600,7 +12517,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_a_r_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -12656,7 +12573,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_a_r_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -12712,7 +12629,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_a_s_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -12770,7 +12687,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_a_s_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -12828,7 +12745,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_sc_blob_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -12888,7 +12805,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_sc_blob_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -12948,7 +12865,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_sc_kzg_hit = 1'h0;
     casez (w_fld)
       6'h02:
@@ -13010,7 +12927,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_sc_kzg_code = 5'h00;
     casez (w_fld)
       6'h02:
@@ -13072,7 +12989,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_hit = 1'h0;
     if (fc_wfail) begin
       fc_hit = 1'h1;
@@ -13085,7 +13002,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fc_code = 5'h00;
     if (fc_wfail) begin
       fc_code = fc_wcode;
@@ -13098,7 +13015,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     v_fail = 1'h0;
     (* full_case = 32'd1 *)
     if (w_a[0]) begin
@@ -13140,7 +13057,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     v_phase = 3'h0;
     (* full_case = 32'd1 *)
     if (w_a[0]) begin
@@ -13182,7 +13099,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     v_code = 5'h00;
     (* full_case = 32'd1 *)
     if (w_a[0]) begin
@@ -13224,7 +13141,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     v_ok_open = 1'h0;
     if (w_a[0]) begin
     end else if (\$388 ) begin
@@ -13245,7 +13162,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     v_ok_item = 1'h0;
     (* full_case = 32'd1 *)
     if (w_a[0]) begin
@@ -13264,713 +13181,713 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$572  = a_valid;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$544  = a_valid;
     if (a_take) begin
-      \$572  = 1'h1;
+      \$544  = 1'h1;
     end else if (f_go) begin
-      \$572  = 1'h0;
+      \$544  = 1'h0;
+    end
+    if (rst) begin
+      \$544  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$545  = a;
+    if (a_take) begin
+      \$545  = i__payload;
+    end
+    if (rst) begin
+      \$545  = 111'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$546  = a_full;
+    if (a_take) begin
+      \$546  = { 1'h0, \$428  };
+    end
+    if (rst) begin
+      \$546  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$547  = a_end;
+    if (a_take) begin
+      \$547  = \$430 [25:0];
+    end
+    if (rst) begin
+      \$547  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$548  = a_hi;
+    if (a_take) begin
+      \$548  = \$434 ;
+    end
+    if (rst) begin
+      \$548  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$549  = a_start;
+    if (a_take) begin
+      \$549  = \$435 [24:0];
+    end
+    if (rst) begin
+      \$549  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$550  = a_p1;
+    if (a_take) begin
+      \$550  = \$436 [24:0];
+    end
+    if (rst) begin
+      \$550  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$551  = a_csize;
+    if (a_take) begin
+      \$551  = \$437 ;
+    end
+    if (rst) begin
+      \$551  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$552  = a_len_sat;
+    if (a_take) begin
+      \$552  = \$439 ;
+    end
+    if (rst) begin
+      \$552  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$553  = a_z;
+    if (a_take) begin
+      \$553  = \$440 ;
+    end
+    if (rst) begin
+      \$553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$554  = a_gt1;
+    if (a_take) begin
+      \$554  = \$441 ;
+    end
+    if (rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$555  = a_gt8;
+    if (a_take) begin
+      \$555  = \$442 ;
+    end
+    if (rst) begin
+      \$555  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$556  = a_gt32;
+    if (a_take) begin
+      \$556  = \$443 ;
+    end
+    if (rst) begin
+      \$556  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$557  = a_ne20;
+    if (a_take) begin
+      \$557  = \$444 ;
+    end
+    if (rst) begin
+      \$557  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$558  = a_ne32;
+    if (a_take) begin
+      \$558  = \$445 ;
+    end
+    if (rst) begin
+      \$558  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$559  = a_ne48;
+    if (a_take) begin
+      \$559  = \$446 ;
+    end
+    if (rst) begin
+      \$559  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$560  = a_neblob;
+    if (a_take) begin
+      \$560  = \$447 ;
+    end
+    if (rst) begin
+      \$560  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$561  = a_gtinit;
+    if (a_take) begin
+      \$561  = \$448 ;
+    end
+    if (rst) begin
+      \$561  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$562  = frame0;
+    if (\a_take$5 ) begin
+      \$562 [63] = \$2 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$562  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$562  = \new ;
+              end else begin
+                \$562  = upd_s;
+              end
+        endcase
+        if (open_outer) begin
+          \$562  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
+        end
+      end
+    end
+    if (rst) begin
+      \$562  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$563  = frame1;
+    if (\a_take$5 ) begin
+      \$563 [63] = \$3 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$563  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$563  = upd_l;
+              end else begin
+                \$563  = \$499 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$563  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$564  = frame2;
+    if (\a_take$5 ) begin
+      \$564 [63] = \$4 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$564  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$564  = \$471 ;
+              end else begin
+                \$564  = \$507 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$564  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$565  = frame3;
+    if (\a_take$5 ) begin
+      \$565 [63] = \$5 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$565  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$565  = \$479 ;
+              end else begin
+                \$565  = \$513 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$565  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$566  = frame4;
+    if (\a_take$5 ) begin
+      \$566 [63] = \$6 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$566  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$566  = \$485 ;
+              end else begin
+                \$566  = \$517 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$566  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$567  = frame5;
+    if (\a_take$5 ) begin
+      \$567 [63] = \$7 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$567  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$567  = \$489 ;
+              end else begin
+                \$567  = \$519 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$567  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$568  = w_valid;
+    if (f_go) begin
+      \$568  = 1'h1;
+    end else if (w_go) begin
+      \$568  = 1'h0;
+    end
+    if (rst) begin
+      \$568  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$569  = w_a;
+    if (f_go) begin
+      \$569  = a;
+    end
+    if (rst) begin
+      \$569  = 111'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$570  = w_a_full;
+    if (f_go) begin
+      \$570  = a_full;
+    end
+    if (rst) begin
+      \$570  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$571  = w_a_end;
+    if (f_go) begin
+      \$571  = a_end;
+    end
+    if (rst) begin
+      \$571  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$572  = w_a_hi;
+    if (f_go) begin
+      \$572  = a_hi;
     end
     if (rst) begin
       \$572  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$573  = a;
-    if (a_take) begin
-      \$573  = i__payload;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$573  = w_a_start;
+    if (f_go) begin
+      \$573  = a_start;
     end
     if (rst) begin
-      \$573  = 111'h0000000000000000000000000000;
+      \$573  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$574  = a_full;
-    if (a_take) begin
-      \$574  = { 1'h0, \$428  };
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$574  = w_a_p1;
+    if (f_go) begin
+      \$574  = a_p1;
     end
     if (rst) begin
-      \$574  = 66'h00000000000000000;
+      \$574  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$575  = a_end;
-    if (a_take) begin
-      \$575  = \$430 [25:0];
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$575  = w_a_csize;
+    if (f_go) begin
+      \$575  = a_csize;
     end
     if (rst) begin
       \$575  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$576  = a_hi;
-    if (a_take) begin
-      \$576  = \$434 ;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$576  = w_a_len_sat;
+    if (f_go) begin
+      \$576  = a_len_sat;
     end
     if (rst) begin
-      \$576  = 1'h0;
+      \$576  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$577  = a_start;
-    if (a_take) begin
-      \$577  = \$435 [24:0];
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$577  = w_top;
+    if (f_go) begin
+      \$577  = top;
     end
     if (rst) begin
-      \$577  = 25'h0000000;
+      \$577  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$578  = a_p1;
-    if (a_take) begin
-      \$578  = \$436 [24:0];
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$578  = w_idx;
+    if (f_go) begin
+      \$578  = idx;
     end
     if (rst) begin
       \$578  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$579  = a_csize;
-    if (a_take) begin
-      \$579  = \$437 ;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$579  = w_tx_type;
+    if (f_go) begin
+      \$579  = tx_type;
     end
     if (rst) begin
-      \$579  = 26'h0000000;
+      \$579  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$580  = a_len_sat;
-    if (a_take) begin
-      \$580  = \$439 ;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$580  = w_fld;
+    if (f_go) begin
+      \$580  = fld;
     end
     if (rst) begin
-      \$580  = 25'h0000000;
+      \$580  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$581  = a_z;
-    if (a_take) begin
-      \$581  = \$440 ;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$581  = w_convert;
+    if (f_go) begin
+      \$581  = convert;
     end
     if (rst) begin
       \$581  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$582  = a_gt1;
-    if (a_take) begin
-      \$582  = \$441 ;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$582  = w_close_fail;
+    if (f_go) begin
+      \$582  = close_fail;
     end
     if (rst) begin
       \$582  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$583  = a_gt8;
-    if (a_take) begin
-      \$583  = \$442 ;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$583  = w_close_code;
+    if (f_go) begin
+      \$583  = close_code;
     end
     if (rst) begin
-      \$583  = 1'h0;
+      \$583  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$584  = a_gt32;
-    if (a_take) begin
-      \$584  = \$443 ;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$584  = w_pend_end;
+    if (f_go) begin
+      \$584  = pend_end;
     end
     if (rst) begin
-      \$584  = 1'h0;
+      \$584  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$585  = a_ne20;
-    if (a_take) begin
-      \$585  = \$444 ;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$585  = w_pend_hi;
+    if (f_go) begin
+      \$585  = pend_hi;
     end
     if (rst) begin
       \$585  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$586  = a_ne32;
-    if (a_take) begin
-      \$586  = \$445 ;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$586  = w_hi_over;
+    if (f_go) begin
+      \$586  = hi_over;
     end
     if (rst) begin
       \$586  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$587  = a_ne48;
-    if (a_take) begin
-      \$587  = \$446 ;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$587  = w_to_present;
+    if (f_go) begin
+      \$587  = f_to_present;
     end
     if (rst) begin
       \$587  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$588  = a_neblob;
-    if (a_take) begin
-      \$588  = \$447 ;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$588  = w_fl_z;
+    if (f_go) begin
+      \$588  = a_z;
     end
     if (rst) begin
       \$588  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$589  = a_gtinit;
-    if (a_take) begin
-      \$589  = \$448 ;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$589  = w_fl_gt1;
+    if (f_go) begin
+      \$589  = a_gt1;
     end
     if (rst) begin
       \$589  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$590  = frame0;
-    if (\a_take$5 ) begin
-      \$590 [63] = \$2 ;
-    end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$590  = w_fl_gt8;
     if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$590  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$590  = \new ;
-              end else begin
-                \$590  = upd_s;
-              end
-        endcase
-        if (open_outer) begin
-          \$590  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
-        end
-      end
+      \$590  = a_gt8;
     end
     if (rst) begin
-      \$590  = 64'h0000000000000000;
+      \$590  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$591  = frame1;
-    if (\a_take$5 ) begin
-      \$591 [63] = \$3 ;
-    end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$591  = w_fl_gt32;
     if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$591  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$591  = upd_l;
-              end else begin
-                \$591  = \$499 ;
-              end
-        endcase
-      end
+      \$591  = a_gt32;
     end
     if (rst) begin
-      \$591  = 64'h0000000000000000;
+      \$591  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$592  = frame2;
-    if (\a_take$5 ) begin
-      \$592 [63] = \$4 ;
-    end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$592  = w_fl_ne20;
     if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$592  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$592  = \$471 ;
-              end else begin
-                \$592  = \$507 ;
-              end
-        endcase
-      end
+      \$592  = a_ne20;
     end
     if (rst) begin
-      \$592  = 64'h0000000000000000;
+      \$592  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$593  = frame3;
-    if (\a_take$5 ) begin
-      \$593 [63] = \$5 ;
-    end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$593  = w_fl_ne32;
     if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$593  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$593  = \$479 ;
-              end else begin
-                \$593  = \$513 ;
-              end
-        endcase
-      end
+      \$593  = a_ne32;
     end
     if (rst) begin
-      \$593  = 64'h0000000000000000;
+      \$593  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$594  = frame4;
-    if (\a_take$5 ) begin
-      \$594 [63] = \$6 ;
-    end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$594  = w_fl_ne48;
     if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$594  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$594  = \$485 ;
-              end else begin
-                \$594  = \$517 ;
-              end
-        endcase
-      end
+      \$594  = a_ne48;
     end
     if (rst) begin
-      \$594  = 64'h0000000000000000;
+      \$594  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$595  = frame5;
-    if (\a_take$5 ) begin
-      \$595 [63] = \$7 ;
-    end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$595  = w_fl_neblob;
     if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$595  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$595  = \$489 ;
-              end else begin
-                \$595  = \$519 ;
-              end
-        endcase
-      end
+      \$595  = a_neblob;
     end
     if (rst) begin
-      \$595  = 64'h0000000000000000;
+      \$595  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$596  = w_valid;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$596  = w_fl_gtinit;
     if (f_go) begin
-      \$596  = 1'h1;
-    end else if (w_go) begin
-      \$596  = 1'h0;
+      \$596  = a_gtinit;
     end
     if (rst) begin
       \$596  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$597  = w_a;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$597  = w_trailing;
     if (f_go) begin
-      \$597  = a;
+      \$597  = \$449 ;
     end
     if (rst) begin
-      \$597  = 111'h0000000000000000000000000000;
+      \$597  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$598  = w_a_full;
-    if (f_go) begin
-      \$598  = a_full;
-    end
-    if (rst) begin
-      \$598  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$599  = w_a_end;
-    if (f_go) begin
-      \$599  = a_end;
-    end
-    if (rst) begin
-      \$599  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$600  = w_a_hi;
-    if (f_go) begin
-      \$600  = a_hi;
-    end
-    if (rst) begin
-      \$600  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$601  = w_a_start;
-    if (f_go) begin
-      \$601  = a_start;
-    end
-    if (rst) begin
-      \$601  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$602  = w_a_p1;
-    if (f_go) begin
-      \$602  = a_p1;
-    end
-    if (rst) begin
-      \$602  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$603  = w_a_csize;
-    if (f_go) begin
-      \$603  = a_csize;
-    end
-    if (rst) begin
-      \$603  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$604  = w_a_len_sat;
-    if (f_go) begin
-      \$604  = a_len_sat;
-    end
-    if (rst) begin
-      \$604  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$605  = w_top;
-    if (f_go) begin
-      \$605  = top;
-    end
-    if (rst) begin
-      \$605  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$606  = w_idx;
-    if (f_go) begin
-      \$606  = idx;
-    end
-    if (rst) begin
-      \$606  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$607  = w_tx_type;
-    if (f_go) begin
-      \$607  = tx_type;
-    end
-    if (rst) begin
-      \$607  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$608  = w_fld;
-    if (f_go) begin
-      \$608  = fld;
-    end
-    if (rst) begin
-      \$608  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$609  = w_convert;
-    if (f_go) begin
-      \$609  = convert;
-    end
-    if (rst) begin
-      \$609  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$610  = w_close_fail;
-    if (f_go) begin
-      \$610  = close_fail;
-    end
-    if (rst) begin
-      \$610  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$611  = w_close_code;
-    if (f_go) begin
-      \$611  = close_code;
-    end
-    if (rst) begin
-      \$611  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$612  = w_pend_end;
-    if (f_go) begin
-      \$612  = pend_end;
-    end
-    if (rst) begin
-      \$612  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$613  = w_pend_hi;
-    if (f_go) begin
-      \$613  = pend_hi;
-    end
-    if (rst) begin
-      \$613  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$614  = w_hi_over;
-    if (f_go) begin
-      \$614  = hi_over;
-    end
-    if (rst) begin
-      \$614  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$615  = w_to_present;
-    if (f_go) begin
-      \$615  = f_to_present;
-    end
-    if (rst) begin
-      \$615  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$616  = w_fl_z;
-    if (f_go) begin
-      \$616  = a_z;
-    end
-    if (rst) begin
-      \$616  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$617  = w_fl_gt1;
-    if (f_go) begin
-      \$617  = a_gt1;
-    end
-    if (rst) begin
-      \$617  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$618  = w_fl_gt8;
-    if (f_go) begin
-      \$618  = a_gt8;
-    end
-    if (rst) begin
-      \$618  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$619  = w_fl_gt32;
-    if (f_go) begin
-      \$619  = a_gt32;
-    end
-    if (rst) begin
-      \$619  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$620  = w_fl_ne20;
-    if (f_go) begin
-      \$620  = a_ne20;
-    end
-    if (rst) begin
-      \$620  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$621  = w_fl_ne32;
-    if (f_go) begin
-      \$621  = a_ne32;
-    end
-    if (rst) begin
-      \$621  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$622  = w_fl_ne48;
-    if (f_go) begin
-      \$622  = a_ne48;
-    end
-    if (rst) begin
-      \$622  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$623  = w_fl_neblob;
-    if (f_go) begin
-      \$623  = a_neblob;
-    end
-    if (rst) begin
-      \$623  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$624  = w_fl_gtinit;
-    if (f_go) begin
-      \$624  = a_gtinit;
-    end
-    if (rst) begin
-      \$624  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$625  = w_trailing;
-    if (f_go) begin
-      \$625  = \$449 ;
-    end
-    if (rst) begin
-      \$625  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$626  = wver;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$598  = wver;
     if (\$453 ) begin
       casez (w_fld)
         6'h20:
-            \$626  = 1'h1;
+            \$598  = 1'h1;
       endcase
     end
     if (f_go) begin
       if (a[0]) begin
-        \$626  = 1'h0;
+        \$598  = 1'h0;
       end
     end
     if (rst) begin
-      \$626  = 1'h0;
+      \$598  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$627  = f_to_present;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$599  = f_to_present;
     if (\$453 ) begin
       casez (w_fld)
         6'h20:
             /* empty */;
         6'h08:
-            \$627  = \$454 ;
+            \$599  = \$454 ;
       endcase
     end
     if (f_go) begin
       if (a[0]) begin
-        \$627  = 1'h0;
+        \$599  = 1'h0;
       end
     end
     if (rst) begin
-      \$627  = 1'h0;
+      \$599  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$628  = f_blobs;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$600  = f_blobs;
     if (\$453 ) begin
       casez (w_fld)
         6'h20:
@@ -13978,85 +13895,85 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
         6'h08:
             /* empty */;
         6'h17:
-            \$628  = \$455 [23:0];
+            \$600  = \$455 [23:0];
       endcase
     end
     if (f_go) begin
       if (a[0]) begin
-        \$628  = 24'h000000;
+        \$600  = 24'h000000;
       end
     end
     if (rst) begin
-      \$628  = 24'h000000;
+      \$600  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$629  = top;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$601  = top;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$629  = 2'h0;
+        \$601  = 2'h0;
       end else begin
         casez (top)
           2'h0:
               if (a[38]) begin
               end else if (\$461 ) begin
-                \$629  = 2'h1;
+                \$601  = 2'h1;
               end
         endcase
         if (open_outer) begin
-          \$629  = 2'h2;
+          \$601  = 2'h2;
         end
       end
     end
     if (rst) begin
-      \$629  = 2'h0;
+      \$601  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$630  = idx;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$602  = idx;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$630  = 25'h0000000;
+        \$602  = 25'h0000000;
       end else begin
-        \$630  = \$456 [24:0];
+        \$602  = \$456 [24:0];
       end
     end
     if (rst) begin
-      \$630  = 25'h0000000;
+      \$602  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$631  = tx_type;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$603  = tx_type;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$631  = 3'h0;
+        \$603  = 3'h0;
       end else begin
         casez (top)
           2'h0:
               if (a[38]) begin
               end else if (\$461 ) begin
-                \$631  = a[28:26];
+                \$603  = a[28:26];
               end
         endcase
       end
     end
     if (rst) begin
-      \$631  = 3'h0;
+      \$603  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$632  = hi_end;
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$604  = hi_end;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$632  = 66'h00000000000000000;
+        \$604  = 66'h00000000000000000;
       end else begin
         casez (top)
           2'h0:
@@ -14065,569 +13982,104 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
               /* empty */;
           2'h2:
               if (\$520 ) begin
-                \$632  = a_full;
+                \$604  = a_full;
               end
         endcase
         if (open_outer) begin
           if (a_hi) begin
-            \$632  = a_full;
+            \$604  = a_full;
           end
         end
       end
     end
     if (rst) begin
-      \$632  = 66'h00000000000000000;
+      \$604  = 66'h00000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$633  = w2_valid;
-    if (\$522 ) begin
-      \$633  = \$523 ;
-    end
-    if (rst) begin
-      \$633  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$634  = sp_valid;
-    if (\$522 ) begin
-      \$634  = 1'h0;
-    end else if (w_go) begin
-      \$634  = 1'h1;
-    end
-    if (rst) begin
-      \$634  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$635  = w2_a;
-    if (\$522 ) begin
-      \$635  = \$524 ;
-    end
-    if (rst) begin
-      \$635  = 111'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$636  = w2_a_start;
-    if (\$522 ) begin
-      \$636  = \$525 ;
-    end
-    if (rst) begin
-      \$636  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$637  = w2_a_end;
-    if (\$522 ) begin
-      \$637  = \$526 ;
-    end
-    if (rst) begin
-      \$637  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$638  = w2_a_len_sat;
-    if (\$522 ) begin
-      \$638  = \$527 ;
-    end
-    if (rst) begin
-      \$638  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$639  = w2_top;
-    if (\$522 ) begin
-      \$639  = \$528 ;
-    end
-    if (rst) begin
-      \$639  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$640  = w2_idx;
-    if (\$522 ) begin
-      \$640  = \$529 ;
-    end
-    if (rst) begin
-      \$640  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$641  = w2_fld;
-    if (\$522 ) begin
-      \$641  = \$530 ;
-    end
-    if (rst) begin
-      \$641  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$642  = w2_convert;
-    if (\$522 ) begin
-      \$642  = \$531 ;
-    end
-    if (rst) begin
-      \$642  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$643  = w2_close_fail;
-    if (\$522 ) begin
-      \$643  = \$532 ;
-    end
-    if (rst) begin
-      \$643  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$644  = w2_trailing;
-    if (\$522 ) begin
-      \$644  = \$533 ;
-    end
-    if (rst) begin
-      \$644  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$645  = w2_fl_ne20;
-    if (\$522 ) begin
-      \$645  = \$534 ;
-    end
-    if (rst) begin
-      \$645  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$646  = w2_skip;
-    if (\$522 ) begin
-      \$646  = \$535 ;
-    end
-    if (rst) begin
-      \$646  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$647  = w2_fail;
-    if (\$522 ) begin
-      \$647  = \$536 ;
-    end
-    if (rst) begin
-      \$647  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$648  = w2_phase;
-    if (\$522 ) begin
-      \$648  = \$537 ;
-    end
-    if (rst) begin
-      \$648  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$649  = w2_code;
-    if (\$522 ) begin
-      \$649  = \$538 ;
-    end
-    if (rst) begin
-      \$649  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$650  = w2_ok_item;
-    if (\$522 ) begin
-      \$650  = \$539 ;
-    end
-    if (rst) begin
-      \$650  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$651  = w2_ok_open;
-    if (\$522 ) begin
-      \$651  = \$540 ;
-    end
-    if (rst) begin
-      \$651  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$652  = sp_a;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$652  = w_a;
-    end
-    if (rst) begin
-      \$652  = 111'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$653  = sp_a_start;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$653  = w_a_start;
-    end
-    if (rst) begin
-      \$653  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$654  = sp_a_end;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$654  = w_a_end;
-    end
-    if (rst) begin
-      \$654  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$655  = sp_a_len_sat;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$655  = w_a_len_sat;
-    end
-    if (rst) begin
-      \$655  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$656  = sp_top;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$656  = w_top;
-    end
-    if (rst) begin
-      \$656  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$657  = sp_idx;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$657  = w_idx;
-    end
-    if (rst) begin
-      \$657  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$658  = sp_fld;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$658  = w_fld;
-    end
-    if (rst) begin
-      \$658  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$659  = sp_convert;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$659  = w_convert;
-    end
-    if (rst) begin
-      \$659  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$660  = sp_close_fail;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$660  = w_close_fail;
-    end
-    if (rst) begin
-      \$660  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$661  = sp_trailing;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$661  = w_trailing;
-    end
-    if (rst) begin
-      \$661  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$662  = sp_fl_ne20;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$662  = w_fl_ne20;
-    end
-    if (rst) begin
-      \$662  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$663  = sp_skip;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$663  = w_skip;
-    end
-    if (rst) begin
-      \$663  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$664  = sp_fail;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$664  = v_fail;
-    end
-    if (rst) begin
-      \$664  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$665  = sp_phase;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$665  = v_phase;
-    end
-    if (rst) begin
-      \$665  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$666  = sp_code;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$666  = v_code;
-    end
-    if (rst) begin
-      \$666  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$667  = sp_ok_item;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$667  = v_ok_item;
-    end
-    if (rst) begin
-      \$667  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$668  = sp_ok_open;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$668  = v_ok_open;
-    end
-    if (rst) begin
-      \$668  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$669  = o_job__valid;
-    if (\$542 ) begin
-      \$669  = \$543 ;
-    end
-    if (rst) begin
-      \$669  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$670  = o_job__payload;
-    if (\$542 ) begin
-      \$670  = \$544 ;
-    end
-    if (rst) begin
-      \$670  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$671  = sk_job_valid;
-    if (\$542 ) begin
-      \$671  = 1'h0;
-    end else if (w2_go) begin
-      \$671  = 1'h1;
-    end
-    if (rst) begin
-      \$671  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$672  = sk_job;
-    if (\$542 ) begin
-    end else if (w2_go) begin
-      \$672  = job_n;
-    end
-    if (rst) begin
-      \$672  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$673  = o_rec__valid;
-    if (\$546 ) begin
-      \$673  = \$547 ;
-    end
-    if (rst) begin
-      \$673  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$674  = o_rec__payload;
-    if (\$546 ) begin
-      \$674  = \$548 ;
-    end
-    if (rst) begin
-      \$674  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$675  = sk_rec_valid;
-    if (\$546 ) begin
-      \$675  = 1'h0;
-    end else if (rec_go) begin
-      \$675  = 1'h1;
-    end
-    if (rst) begin
-      \$675  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$676  = sk_rec;
-    if (\$546 ) begin
-    end else if (rec_go) begin
-      \$676  = rec_n;
-    end
-    if (rst) begin
-      \$676  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$677  = halted;
-    if (w2_go) begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$605  = halted;
+    if (o__ready) begin
       if (fail) begin
-        \$677  = 1'h1;
+        \$605  = 1'h1;
       end
-      if (w2_a[0]) begin
-        \$677  = 1'h0;
+      if (o__payload[0]) begin
+        \$605  = 1'h0;
       end
     end
     if (rst) begin
-      \$677  = 1'h0;
+      \$605  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$678  = rec;
-    if (w2_go) begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$606  = rec;
+    if (o__ready) begin
       if (fail) begin
-        \$678 [390] = 1'h1;
-        \$678 [423:391] = rep;
+        \$606 [390] = 1'h1;
+        \$606 [423:391] = rep;
       end
-      if (\$555 ) begin
-        \$678 [2:0] = \$556 ;
+      if (\$527 ) begin
+        \$606 [2:0] = \$528 ;
       end
       if (ok_open) begin
-        \$678 [317:294] = w2_a[24:1];
-        \$678 [341:318] = w2_a_start[23:0];
-        \$678 [389:366] = w2_a_end[23:0];
+        \$606 [317:294] = o__payload[24:1];
+        \$606 [341:318] = o__payload[134:111];
+        \$606 [389:366] = o__payload[159:136];
       end
-      if (\$566 ) begin
-        \$678 [3] = 1'h1;
+      if (\$538 ) begin
+        \$606 [3] = 1'h1;
       end
       if (ok_item) begin
-        casez (w2_fld)
+        casez (o__payload[219:214])
           6'h1f:
             begin
-              \$678 [317:294] = w2_a[24:1];
-              \$678 [341:318] = w2_a_start[23:0];
-              \$678 [389:366] = w2_a_end[23:0];
+              \$606 [317:294] = o__payload[24:1];
+              \$606 [341:318] = o__payload[134:111];
+              \$606 [389:366] = o__payload[159:136];
             end
           6'h0f, 6'h10:
-              \$678 [365:342] = w2_a[24:1];
+              \$606 [365:342] = o__payload[24:1];
           6'h08:
-              \$678 [5] = \$567 ;
+              \$606 [5] = \$539 ;
           6'h0a:
             begin
-              \$678 [29:6] = w2_a_start[23:0];
-              \$678 [53:30] = w2_a[62:39];
+              \$606 [29:6] = o__payload[134:111];
+              \$606 [53:30] = o__payload[62:39];
             end
           6'h0b:
             begin
-              \$678 [173:150] = w2_a[24:1];
-              \$678 [197:174] = w2_a_end[23:0];
+              \$606 [173:150] = o__payload[24:1];
+              \$606 [197:174] = o__payload[159:136];
             end
           6'h0d:
             begin
-              \$678 [221:198] = w2_a[24:1];
-              \$678 [245:222] = w2_a_end[23:0];
+              \$606 [221:198] = o__payload[24:1];
+              \$606 [245:222] = o__payload[159:136];
             end
           6'h0e:
             begin
-              \$678 [269:246] = w2_a[24:1];
-              \$678 [293:270] = w2_a_end[23:0];
+              \$606 [269:246] = o__payload[24:1];
+              \$606 [293:270] = o__payload[159:136];
             end
           6'h13:
-              \$678 [77:54] = \$568 [23:0];
+              \$606 [77:54] = \$540 [23:0];
           6'h16:
-              \$678 [101:78] = \$569 [23:0];
+              \$606 [101:78] = \$541 [23:0];
           6'h17:
-              \$678 [125:102] = \$570 [23:0];
+              \$606 [125:102] = \$542 [23:0];
           6'h18:
-              \$678 [149:126] = \$571 [23:0];
+              \$606 [149:126] = \$543 [23:0];
           6'h02:
-              \$678 [4] = 1'h1;
+              \$606 [4] = 1'h1;
         endcase
       end
-      if (w2_a[0]) begin
-        \$678  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      if (o__payload[0]) begin
+        \$606  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$678  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$606  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign le_old = { \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
@@ -14637,10 +14089,16 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign conv3_s = 1'h0;
   assign conv4_s = 1'h0;
   assign conv5_s = 1'h0;
-  assign job_valid = o_job__valid;
-  assign job = o_job__payload;
-  assign rec_valid = o_rec__valid;
-  assign recq = o_rec__payload;
+  assign \i__valid$222  = w_valid;
+  assign w2_go = o__ready;
+  assign job_n = \i__payload$231 ;
+  assign rec_n = \i__payload$234 ;
+  assign \o__payload$237  = o_job__payload;
+  assign o_job__ready = \o__ready$238 ;
+  assign \o__valid$241  = o_job__valid;
+  assign \o__payload$243  = o_rec__payload;
+  assign o_rec__ready = \o__ready$244 ;
+  assign \o__valid$247  = o_rec__valid;
   assign \frame0.valid  = frame0[0];
   assign \frame0.ctx  = frame0[4:1];
   assign \frame0.end  = frame0[30:5];
@@ -14899,18 +14357,136 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign \w_a.len_short  = w_a[105];
   assign \w_a.wrapped  = w_a[106];
   assign \w_a.cut  = w_a[110:107];
+  assign \i__payload$218.a  = \i__payload$218 [110:0];
+  assign \i__payload$218.a.end  = \i__payload$218 [0];
+  assign \i__payload$218.a.pos  = \i__payload$218 [25:1];
+  assign \i__payload$218.a.byte  = \i__payload$218 [33:26];
+  assign \i__payload$218.a.hdr  = \i__payload$218 [37:34];
+  assign \i__payload$218.a.is_list  = \i__payload$218 [38];
+  assign \i__payload$218.a.length  = \i__payload$218 [102:39];
+  assign \i__payload$218.a.hdr_trunc  = \i__payload$218 [103];
+  assign \i__payload$218.a.len_lz  = \i__payload$218 [104];
+  assign \i__payload$218.a.len_short  = \i__payload$218 [105];
+  assign \i__payload$218.a.wrapped  = \i__payload$218 [106];
+  assign \i__payload$218.a.cut  = \i__payload$218 [110:107];
+  assign \i__payload$218.a_start  = \i__payload$218 [135:111];
+  assign \i__payload$218.a_end  = \i__payload$218 [161:136];
+  assign \i__payload$218.a_len_sat  = \i__payload$218 [186:162];
+  assign \i__payload$218.top  = \i__payload$218 [188:187];
+  assign \i__payload$218.idx  = \i__payload$218 [213:189];
+  assign \i__payload$218.fld  = \i__payload$218 [219:214];
+  assign \i__payload$218.convert  = \i__payload$218 [220];
+  assign \i__payload$218.close_fail  = \i__payload$218 [221];
+  assign \i__payload$218.trailing  = \i__payload$218 [222];
+  assign \i__payload$218.fl_ne20  = \i__payload$218 [223];
+  assign \i__payload$218.skip  = \i__payload$218 [248:224];
+  assign \i__payload$218.fail  = \i__payload$218 [249];
+  assign \i__payload$218.phase  = \i__payload$218 [252:250];
+  assign \i__payload$218.code  = \i__payload$218 [257:253];
+  assign \i__payload$218.ok_item  = \i__payload$218 [258];
+  assign \i__payload$218.ok_open  = \i__payload$218 [259];
+  assign \o__payload.a  = o__payload[110:0];
+  assign \o__payload.a.end  = o__payload[0];
+  assign \o__payload.a.pos  = o__payload[25:1];
+  assign \o__payload.a.byte  = o__payload[33:26];
+  assign \o__payload.a.hdr  = o__payload[37:34];
+  assign \o__payload.a.is_list  = o__payload[38];
+  assign \o__payload.a.length  = o__payload[102:39];
+  assign \o__payload.a.hdr_trunc  = o__payload[103];
+  assign \o__payload.a.len_lz  = o__payload[104];
+  assign \o__payload.a.len_short  = o__payload[105];
+  assign \o__payload.a.wrapped  = o__payload[106];
+  assign \o__payload.a.cut  = o__payload[110:107];
+  assign \o__payload.a_start  = o__payload[135:111];
+  assign \o__payload.a_end  = o__payload[161:136];
+  assign \o__payload.a_len_sat  = o__payload[186:162];
+  assign \o__payload.top  = o__payload[188:187];
+  assign \o__payload.idx  = o__payload[213:189];
+  assign \o__payload.fld  = o__payload[219:214];
+  assign \o__payload.convert  = o__payload[220];
+  assign \o__payload.close_fail  = o__payload[221];
+  assign \o__payload.trailing  = o__payload[222];
+  assign \o__payload.fl_ne20  = o__payload[223];
+  assign \o__payload.skip  = o__payload[248:224];
+  assign \o__payload.fail  = o__payload[249];
+  assign \o__payload.phase  = o__payload[252:250];
+  assign \o__payload.code  = o__payload[257:253];
+  assign \o__payload.ok_item  = o__payload[258];
+  assign \o__payload.ok_open  = o__payload[259];
+  assign \i__payload$231.kind  = \i__payload$231 [1:0];
+  assign \i__payload$231.seq  = \i__payload$231 [25:2];
+  assign \i__payload$231.fld  = \i__payload$231 [31:26];
+  assign \i__payload$231.start  = \i__payload$231 [56:32];
+  assign \i__payload$231.length  = \i__payload$231 [81:57];
+  assign \i__payload$231.wrapped  = \i__payload$231 [82];
+  assign \job_n.kind  = \i__payload$231 [1:0];
+  assign \job_n.seq  = \i__payload$231 [25:2];
+  assign \job_n.fld  = \i__payload$231 [31:26];
+  assign \job_n.start  = \i__payload$231 [56:32];
+  assign \job_n.length  = \i__payload$231 [81:57];
+  assign \job_n.wrapped  = \i__payload$231 [82];
+  assign \i__payload$234.tx_type  = \i__payload$234 [2:0];
+  assign \i__payload$234.network_form  = \i__payload$234 [3];
+  assign \i__payload$234.chain_id_present  = \i__payload$234 [4];
+  assign \i__payload$234.to_present  = \i__payload$234 [5];
+  assign \i__payload$234.data_offset  = \i__payload$234 [29:6];
+  assign \i__payload$234.data_len  = \i__payload$234 [53:30];
+  assign \i__payload$234.access_list_count  = \i__payload$234 [77:54];
+  assign \i__payload$234.storage_key_count  = \i__payload$234 [101:78];
+  assign \i__payload$234.blob_hash_count  = \i__payload$234 [125:102];
+  assign \i__payload$234.authorization_count  = \i__payload$234 [149:126];
+  assign \i__payload$234.access_list_offset  = \i__payload$234 [173:150];
+  assign \i__payload$234.access_list_end  = \i__payload$234 [197:174];
+  assign \i__payload$234.blob_hashes_offset  = \i__payload$234 [221:198];
+  assign \i__payload$234.blob_hashes_end  = \i__payload$234 [245:222];
+  assign \i__payload$234.authorizations_offset  = \i__payload$234 [269:246];
+  assign \i__payload$234.authorizations_end  = \i__payload$234 [293:270];
+  assign \i__payload$234.tx_list_offset  = \i__payload$234 [317:294];
+  assign \i__payload$234.body_offset  = \i__payload$234 [341:318];
+  assign \i__payload$234.sig_offset  = \i__payload$234 [365:342];
+  assign \i__payload$234.tx_list_end  = \i__payload$234 [389:366];
+  assign \i__payload$234.err_valid  = \i__payload$234 [390];
+  assign \i__payload$234.err  = \i__payload$234 [423:391];
+  assign \i__payload$234.err.seq  = \i__payload$234 [415:391];
+  assign \i__payload$234.err.phase  = \i__payload$234 [418:416];
+  assign \i__payload$234.err.code  = \i__payload$234 [423:419];
+  assign \rec_n.tx_type  = \i__payload$234 [2:0];
+  assign \rec_n.network_form  = \i__payload$234 [3];
+  assign \rec_n.chain_id_present  = \i__payload$234 [4];
+  assign \rec_n.to_present  = \i__payload$234 [5];
+  assign \rec_n.data_offset  = \i__payload$234 [29:6];
+  assign \rec_n.data_len  = \i__payload$234 [53:30];
+  assign \rec_n.access_list_count  = \i__payload$234 [77:54];
+  assign \rec_n.storage_key_count  = \i__payload$234 [101:78];
+  assign \rec_n.blob_hash_count  = \i__payload$234 [125:102];
+  assign \rec_n.authorization_count  = \i__payload$234 [149:126];
+  assign \rec_n.access_list_offset  = \i__payload$234 [173:150];
+  assign \rec_n.access_list_end  = \i__payload$234 [197:174];
+  assign \rec_n.blob_hashes_offset  = \i__payload$234 [221:198];
+  assign \rec_n.blob_hashes_end  = \i__payload$234 [245:222];
+  assign \rec_n.authorizations_offset  = \i__payload$234 [269:246];
+  assign \rec_n.authorizations_end  = \i__payload$234 [293:270];
+  assign \rec_n.tx_list_offset  = \i__payload$234 [317:294];
+  assign \rec_n.body_offset  = \i__payload$234 [341:318];
+  assign \rec_n.sig_offset  = \i__payload$234 [365:342];
+  assign \rec_n.tx_list_end  = \i__payload$234 [389:366];
+  assign \rec_n.err_valid  = \i__payload$234 [390];
+  assign \rec_n.err  = \i__payload$234 [423:391];
+  assign \rec_n.err.seq  = \i__payload$234 [415:391];
+  assign \rec_n.err.phase  = \i__payload$234 [418:416];
+  assign \rec_n.err.code  = \i__payload$234 [423:419];
   assign \o_job__payload.kind  = o_job__payload[1:0];
   assign \o_job__payload.seq  = o_job__payload[25:2];
   assign \o_job__payload.fld  = o_job__payload[31:26];
   assign \o_job__payload.start  = o_job__payload[56:32];
   assign \o_job__payload.length  = o_job__payload[81:57];
   assign \o_job__payload.wrapped  = o_job__payload[82];
-  assign \job.kind  = o_job__payload[1:0];
-  assign \job.seq  = o_job__payload[25:2];
-  assign \job.fld  = o_job__payload[31:26];
-  assign \job.start  = o_job__payload[56:32];
-  assign \job.length  = o_job__payload[81:57];
-  assign \job.wrapped  = o_job__payload[82];
+  assign \o__payload$237.kind  = o_job__payload[1:0];
+  assign \o__payload$237.seq  = o_job__payload[25:2];
+  assign \o__payload$237.fld  = o_job__payload[31:26];
+  assign \o__payload$237.start  = o_job__payload[56:32];
+  assign \o__payload$237.length  = o_job__payload[81:57];
+  assign \o__payload$237.wrapped  = o_job__payload[82];
   assign \o_rec__payload.tx_type  = o_rec__payload[2:0];
   assign \o_rec__payload.network_form  = o_rec__payload[3];
   assign \o_rec__payload.chain_id_present  = o_rec__payload[4];
@@ -14936,42 +14512,31 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign \o_rec__payload.err.seq  = o_rec__payload[415:391];
   assign \o_rec__payload.err.phase  = o_rec__payload[418:416];
   assign \o_rec__payload.err.code  = o_rec__payload[423:419];
-  assign \recq.tx_type  = o_rec__payload[2:0];
-  assign \recq.network_form  = o_rec__payload[3];
-  assign \recq.chain_id_present  = o_rec__payload[4];
-  assign \recq.to_present  = o_rec__payload[5];
-  assign \recq.data_offset  = o_rec__payload[29:6];
-  assign \recq.data_len  = o_rec__payload[53:30];
-  assign \recq.access_list_count  = o_rec__payload[77:54];
-  assign \recq.storage_key_count  = o_rec__payload[101:78];
-  assign \recq.blob_hash_count  = o_rec__payload[125:102];
-  assign \recq.authorization_count  = o_rec__payload[149:126];
-  assign \recq.access_list_offset  = o_rec__payload[173:150];
-  assign \recq.access_list_end  = o_rec__payload[197:174];
-  assign \recq.blob_hashes_offset  = o_rec__payload[221:198];
-  assign \recq.blob_hashes_end  = o_rec__payload[245:222];
-  assign \recq.authorizations_offset  = o_rec__payload[269:246];
-  assign \recq.authorizations_end  = o_rec__payload[293:270];
-  assign \recq.tx_list_offset  = o_rec__payload[317:294];
-  assign \recq.body_offset  = o_rec__payload[341:318];
-  assign \recq.sig_offset  = o_rec__payload[365:342];
-  assign \recq.tx_list_end  = o_rec__payload[389:366];
-  assign \recq.err_valid  = o_rec__payload[390];
-  assign \recq.err  = o_rec__payload[423:391];
-  assign \recq.err.seq  = o_rec__payload[415:391];
-  assign \recq.err.phase  = o_rec__payload[418:416];
-  assign \recq.err.code  = o_rec__payload[423:419];
-  assign \w2_a.end  = w2_a[0];
-  assign \w2_a.pos  = w2_a[25:1];
-  assign \w2_a.byte  = w2_a[33:26];
-  assign \w2_a.hdr  = w2_a[37:34];
-  assign \w2_a.is_list  = w2_a[38];
-  assign \w2_a.length  = w2_a[102:39];
-  assign \w2_a.hdr_trunc  = w2_a[103];
-  assign \w2_a.len_lz  = w2_a[104];
-  assign \w2_a.len_short  = w2_a[105];
-  assign \w2_a.wrapped  = w2_a[106];
-  assign \w2_a.cut  = w2_a[110:107];
+  assign \o__payload$243.tx_type  = o_rec__payload[2:0];
+  assign \o__payload$243.network_form  = o_rec__payload[3];
+  assign \o__payload$243.chain_id_present  = o_rec__payload[4];
+  assign \o__payload$243.to_present  = o_rec__payload[5];
+  assign \o__payload$243.data_offset  = o_rec__payload[29:6];
+  assign \o__payload$243.data_len  = o_rec__payload[53:30];
+  assign \o__payload$243.access_list_count  = o_rec__payload[77:54];
+  assign \o__payload$243.storage_key_count  = o_rec__payload[101:78];
+  assign \o__payload$243.blob_hash_count  = o_rec__payload[125:102];
+  assign \o__payload$243.authorization_count  = o_rec__payload[149:126];
+  assign \o__payload$243.access_list_offset  = o_rec__payload[173:150];
+  assign \o__payload$243.access_list_end  = o_rec__payload[197:174];
+  assign \o__payload$243.blob_hashes_offset  = o_rec__payload[221:198];
+  assign \o__payload$243.blob_hashes_end  = o_rec__payload[245:222];
+  assign \o__payload$243.authorizations_offset  = o_rec__payload[269:246];
+  assign \o__payload$243.authorizations_end  = o_rec__payload[293:270];
+  assign \o__payload$243.tx_list_offset  = o_rec__payload[317:294];
+  assign \o__payload$243.body_offset  = o_rec__payload[341:318];
+  assign \o__payload$243.sig_offset  = o_rec__payload[365:342];
+  assign \o__payload$243.tx_list_end  = o_rec__payload[389:366];
+  assign \o__payload$243.err_valid  = o_rec__payload[390];
+  assign \o__payload$243.err  = o_rec__payload[423:391];
+  assign \o__payload$243.err.seq  = o_rec__payload[415:391];
+  assign \o__payload$243.err.phase  = o_rec__payload[418:416];
+  assign \o__payload$243.err.code  = o_rec__payload[423:419];
   assign \rec.tx_type  = rec[2:0];
   assign \rec.network_form  = rec[3];
   assign \rec.chain_id_present  = rec[4];
@@ -15000,88 +14565,32 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign \rep.seq  = rep[24:0];
   assign \rep.phase  = rep[27:25];
   assign \rep.code  = rep[32:28];
-  assign \job_n.kind  = job_n[1:0];
-  assign \job_n.seq  = job_n[25:2];
-  assign \job_n.fld  = job_n[31:26];
-  assign \job_n.start  = job_n[56:32];
-  assign \job_n.length  = job_n[81:57];
-  assign \job_n.wrapped  = job_n[82];
-  assign \rec_n.tx_type  = rec_n[2:0];
-  assign \rec_n.network_form  = rec_n[3];
-  assign \rec_n.chain_id_present  = rec_n[4];
-  assign \rec_n.to_present  = rec_n[5];
-  assign \rec_n.data_offset  = rec_n[29:6];
-  assign \rec_n.data_len  = rec_n[53:30];
-  assign \rec_n.access_list_count  = rec_n[77:54];
-  assign \rec_n.storage_key_count  = rec_n[101:78];
-  assign \rec_n.blob_hash_count  = rec_n[125:102];
-  assign \rec_n.authorization_count  = rec_n[149:126];
-  assign \rec_n.access_list_offset  = rec_n[173:150];
-  assign \rec_n.access_list_end  = rec_n[197:174];
-  assign \rec_n.blob_hashes_offset  = rec_n[221:198];
-  assign \rec_n.blob_hashes_end  = rec_n[245:222];
-  assign \rec_n.authorizations_offset  = rec_n[269:246];
-  assign \rec_n.authorizations_end  = rec_n[293:270];
-  assign \rec_n.tx_list_offset  = rec_n[317:294];
-  assign \rec_n.body_offset  = rec_n[341:318];
-  assign \rec_n.sig_offset  = rec_n[365:342];
-  assign \rec_n.tx_list_end  = rec_n[389:366];
-  assign \rec_n.err_valid  = rec_n[390];
-  assign \rec_n.err  = rec_n[423:391];
-  assign \rec_n.err.seq  = rec_n[415:391];
-  assign \rec_n.err.phase  = rec_n[418:416];
-  assign \rec_n.err.code  = rec_n[423:419];
-  assign \sp_a.end  = sp_a[0];
-  assign \sp_a.pos  = sp_a[25:1];
-  assign \sp_a.byte  = sp_a[33:26];
-  assign \sp_a.hdr  = sp_a[37:34];
-  assign \sp_a.is_list  = sp_a[38];
-  assign \sp_a.length  = sp_a[102:39];
-  assign \sp_a.hdr_trunc  = sp_a[103];
-  assign \sp_a.len_lz  = sp_a[104];
-  assign \sp_a.len_short  = sp_a[105];
-  assign \sp_a.wrapped  = sp_a[106];
-  assign \sp_a.cut  = sp_a[110:107];
-  assign \sk_job.kind  = sk_job[1:0];
-  assign \sk_job.seq  = sk_job[25:2];
-  assign \sk_job.fld  = sk_job[31:26];
-  assign \sk_job.start  = sk_job[56:32];
-  assign \sk_job.length  = sk_job[81:57];
-  assign \sk_job.wrapped  = sk_job[82];
-  assign \sk_rec.tx_type  = sk_rec[2:0];
-  assign \sk_rec.network_form  = sk_rec[3];
-  assign \sk_rec.chain_id_present  = sk_rec[4];
-  assign \sk_rec.to_present  = sk_rec[5];
-  assign \sk_rec.data_offset  = sk_rec[29:6];
-  assign \sk_rec.data_len  = sk_rec[53:30];
-  assign \sk_rec.access_list_count  = sk_rec[77:54];
-  assign \sk_rec.storage_key_count  = sk_rec[101:78];
-  assign \sk_rec.blob_hash_count  = sk_rec[125:102];
-  assign \sk_rec.authorization_count  = sk_rec[149:126];
-  assign \sk_rec.access_list_offset  = sk_rec[173:150];
-  assign \sk_rec.access_list_end  = sk_rec[197:174];
-  assign \sk_rec.blob_hashes_offset  = sk_rec[221:198];
-  assign \sk_rec.blob_hashes_end  = sk_rec[245:222];
-  assign \sk_rec.authorizations_offset  = sk_rec[269:246];
-  assign \sk_rec.authorizations_end  = sk_rec[293:270];
-  assign \sk_rec.tx_list_offset  = sk_rec[317:294];
-  assign \sk_rec.body_offset  = sk_rec[341:318];
-  assign \sk_rec.sig_offset  = sk_rec[365:342];
-  assign \sk_rec.tx_list_end  = sk_rec[389:366];
-  assign \sk_rec.err_valid  = sk_rec[390];
-  assign \sk_rec.err  = sk_rec[423:391];
-  assign \sk_rec.err.seq  = sk_rec[415:391];
-  assign \sk_rec.err.phase  = sk_rec[418:416];
-  assign \sk_rec.err.code  = sk_rec[423:419];
-  assign rec_n[423:391] = rep;
-  assign rec_n[390] = rep_valid;
-  assign rec_n[389:0] = rec[389:0];
-  assign job_n[82] = \$426 ;
-  assign job_n[81:57] = \$424 ;
-  assign job_n[56:32] = \$423 ;
-  assign job_n[31:26] = \$420 ;
-  assign job_n[1:0] = \$417 ;
-  assign job_n[25:2] = w2_idx[23:0];
+  assign \i__payload$234 [423:391] = rep;
+  assign \i__payload$234 [390] = rep_valid;
+  assign \i__payload$234 [389:0] = rec[389:0];
+  assign \i__payload$231 [82] = \$426 ;
+  assign \i__payload$231 [81:57] = \$424 ;
+  assign \i__payload$231 [56:32] = \$423 ;
+  assign \i__payload$231 [31:26] = \$420 ;
+  assign \i__payload$231 [1:0] = \$417 ;
+  assign \i__payload$231 [25:2] = o__payload[212:189];
+  assign \i__payload$218 [259] = v_ok_open;
+  assign \i__payload$218 [258] = v_ok_item;
+  assign \i__payload$218 [257:253] = v_code;
+  assign \i__payload$218 [252:250] = v_phase;
+  assign \i__payload$218 [249] = v_fail;
+  assign \i__payload$218 [248:224] = w_skip;
+  assign \i__payload$218 [223] = w_fl_ne20;
+  assign \i__payload$218 [222] = w_trailing;
+  assign \i__payload$218 [221] = w_close_fail;
+  assign \i__payload$218 [220] = w_convert;
+  assign \i__payload$218 [219:214] = w_fld;
+  assign \i__payload$218 [213:189] = w_idx;
+  assign \i__payload$218 [188:187] = w_top;
+  assign \i__payload$218 [186:162] = w_a_len_sat;
+  assign \i__payload$218 [161:136] = w_a_end;
+  assign \i__payload$218 [135:111] = w_a_start;
+  assign \i__payload$218 [110:0] = w_a;
   always @*
     \new [62:32] = 31'h00000000;
   assign upd5_l[61] = \$212 ;
@@ -15208,8 +14717,958 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
 endmodule
 
 (* generator = "Amaranth" *)
+module \tx_decoder_top.decoder.fsm.job_skid (rst, o__ready, i__valid, i__ready, i__payload, o__valid, o__payload, clk);
+  reg \$auto$verilog_backend.cc:2505:dump_module$7  = 0;
+  input rst;
+  wire rst;
+  input o__ready;
+  wire o__ready;
+  input i__valid;
+  wire i__valid;
+  output i__ready;
+  wire i__ready;
+  input [82:0] i__payload;
+  wire [82:0] i__payload;
+  output o__valid;
+  reg o__valid = 1'h0;
+  output [82:0] o__payload;
+  reg [82:0] o__payload = 83'h000000000000000000000;
+  input clk;
+  wire clk;
+  wire \$1 ;
+  reg \$10 ;
+  wire \$2 ;
+  wire \$3 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [82:0] \$6 ;
+  reg [82:0] \$7 ;
+  reg \$8 ;
+  reg [82:0] \$9 ;
+  wire [5:0] \i__payload.fld ;
+  (* enum_base_type = "JobKind" *)
+  (* enum_value_00 = "VALUE" *)
+  (* enum_value_01 = "PROGRESS" *)
+  (* enum_value_10 = "END" *)
+  wire [1:0] \i__payload.kind ;
+  wire [24:0] \i__payload.length ;
+  wire [23:0] \i__payload.seq ;
+  wire [24:0] \i__payload.start ;
+  wire \i__payload.wrapped ;
+  wire [5:0] \o__payload.fld ;
+  (* enum_base_type = "JobKind" *)
+  (* enum_value_00 = "VALUE" *)
+  (* enum_value_01 = "PROGRESS" *)
+  (* enum_value_10 = "END" *)
+  wire [1:0] \o__payload.kind ;
+  wire [24:0] \o__payload.length ;
+  wire [23:0] \o__payload.seq ;
+  wire [24:0] \o__payload.start ;
+  wire \o__payload.wrapped ;
+  (* init = 83'h000000000000000000000 *)
+  wire [82:0] q;
+  wire [5:0] \q.fld ;
+  (* enum_base_type = "JobKind" *)
+  (* enum_value_00 = "VALUE" *)
+  (* enum_value_01 = "PROGRESS" *)
+  (* enum_value_10 = "END" *)
+  wire [1:0] \q.kind ;
+  wire [24:0] \q.length ;
+  wire [23:0] \q.seq ;
+  wire [24:0] \q.start ;
+  wire \q.wrapped ;
+  wire q_free;
+  (* init = 1'h0 *)
+  wire q_valid;
+  reg [82:0] sp = 83'h000000000000000000000;
+  wire [5:0] \sp.fld ;
+  (* enum_base_type = "JobKind" *)
+  (* enum_value_00 = "VALUE" *)
+  (* enum_value_01 = "PROGRESS" *)
+  (* enum_value_10 = "END" *)
+  wire [1:0] \sp.kind ;
+  wire [24:0] \sp.length ;
+  wire [23:0] \sp.seq ;
+  wire [24:0] \sp.start ;
+  wire \sp.wrapped ;
+  reg sp_valid = 1'h0;
+  assign i__ready = ~ sp_valid;
+  assign \$1  = ~ o__valid;
+  assign q_free = \$1  | o__ready;
+  assign \$2  = ~ sp_valid;
+  assign \$3  = ~ sp_valid;
+  assign \$4  = i__valid & \$3 ;
+  assign \$5  = sp_valid | i__valid;
+  assign \$6  = sp_valid ? sp : i__payload;
+  always @(posedge clk)
+    sp <= \$7 ;
+  always @(posedge clk)
+    o__valid <= \$8 ;
+  always @(posedge clk)
+    o__payload <= \$9 ;
+  always @(posedge clk)
+    sp_valid <= \$10 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    \$7  = sp;
+    if (\$2 ) begin
+      \$7  = i__payload;
+    end
+    if (rst) begin
+      \$7  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    \$8  = o__valid;
+    if (q_free) begin
+      \$8  = \$5 ;
+    end
+    if (rst) begin
+      \$8  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    \$9  = o__payload;
+    if (q_free) begin
+      \$9  = \$6 ;
+    end
+    if (rst) begin
+      \$9  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    \$10  = sp_valid;
+    if (q_free) begin
+      \$10  = 1'h0;
+    end else if (\$4 ) begin
+      \$10  = 1'h1;
+    end
+    if (rst) begin
+      \$10  = 1'h0;
+    end
+  end
+  assign q_valid = o__valid;
+  assign q = o__payload;
+  assign \o__payload.kind  = o__payload[1:0];
+  assign \o__payload.seq  = o__payload[25:2];
+  assign \o__payload.fld  = o__payload[31:26];
+  assign \o__payload.start  = o__payload[56:32];
+  assign \o__payload.length  = o__payload[81:57];
+  assign \o__payload.wrapped  = o__payload[82];
+  assign \q.kind  = o__payload[1:0];
+  assign \q.seq  = o__payload[25:2];
+  assign \q.fld  = o__payload[31:26];
+  assign \q.start  = o__payload[56:32];
+  assign \q.length  = o__payload[81:57];
+  assign \q.wrapped  = o__payload[82];
+  assign \sp.kind  = sp[1:0];
+  assign \sp.seq  = sp[25:2];
+  assign \sp.fld  = sp[31:26];
+  assign \sp.start  = sp[56:32];
+  assign \sp.length  = sp[81:57];
+  assign \sp.wrapped  = sp[82];
+  assign \i__payload.kind  = i__payload[1:0];
+  assign \i__payload.seq  = i__payload[25:2];
+  assign \i__payload.fld  = i__payload[31:26];
+  assign \i__payload.start  = i__payload[56:32];
+  assign \i__payload.length  = i__payload[81:57];
+  assign \i__payload.wrapped  = i__payload[82];
+endmodule
+
+(* generator = "Amaranth" *)
+module \tx_decoder_top.decoder.fsm.rec_skid (rst, i__valid, i__ready, o__ready, i__payload, o__valid, o__payload, clk);
+  reg \$auto$verilog_backend.cc:2505:dump_module$8  = 0;
+  input rst;
+  wire rst;
+  input i__valid;
+  wire i__valid;
+  output i__ready;
+  wire i__ready;
+  input o__ready;
+  wire o__ready;
+  input [423:0] i__payload;
+  wire [423:0] i__payload;
+  output o__valid;
+  reg o__valid = 1'h0;
+  output [423:0] o__payload;
+  reg [423:0] o__payload = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  input clk;
+  wire clk;
+  wire \$1 ;
+  reg \$10 ;
+  wire \$2 ;
+  wire \$3 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [423:0] \$6 ;
+  reg [423:0] \$7 ;
+  reg \$8 ;
+  reg [423:0] \$9 ;
+  wire [23:0] \i__payload.access_list_count ;
+  wire [23:0] \i__payload.access_list_end ;
+  wire [23:0] \i__payload.access_list_offset ;
+  wire [23:0] \i__payload.authorization_count ;
+  wire [23:0] \i__payload.authorizations_end ;
+  wire [23:0] \i__payload.authorizations_offset ;
+  wire [23:0] \i__payload.blob_hash_count ;
+  wire [23:0] \i__payload.blob_hashes_end ;
+  wire [23:0] \i__payload.blob_hashes_offset ;
+  wire [23:0] \i__payload.body_offset ;
+  wire \i__payload.chain_id_present ;
+  wire [23:0] \i__payload.data_len ;
+  wire [23:0] \i__payload.data_offset ;
+  wire [32:0] \i__payload.err ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  wire [4:0] \i__payload.err.code ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \i__payload.err.phase ;
+  wire [24:0] \i__payload.err.seq ;
+  wire \i__payload.err_valid ;
+  wire \i__payload.network_form ;
+  wire [23:0] \i__payload.sig_offset ;
+  wire [23:0] \i__payload.storage_key_count ;
+  wire \i__payload.to_present ;
+  wire [23:0] \i__payload.tx_list_end ;
+  wire [23:0] \i__payload.tx_list_offset ;
+  wire [2:0] \i__payload.tx_type ;
+  wire [23:0] \o__payload.access_list_count ;
+  wire [23:0] \o__payload.access_list_end ;
+  wire [23:0] \o__payload.access_list_offset ;
+  wire [23:0] \o__payload.authorization_count ;
+  wire [23:0] \o__payload.authorizations_end ;
+  wire [23:0] \o__payload.authorizations_offset ;
+  wire [23:0] \o__payload.blob_hash_count ;
+  wire [23:0] \o__payload.blob_hashes_end ;
+  wire [23:0] \o__payload.blob_hashes_offset ;
+  wire [23:0] \o__payload.body_offset ;
+  wire \o__payload.chain_id_present ;
+  wire [23:0] \o__payload.data_len ;
+  wire [23:0] \o__payload.data_offset ;
+  wire [32:0] \o__payload.err ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  wire [4:0] \o__payload.err.code ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \o__payload.err.phase ;
+  wire [24:0] \o__payload.err.seq ;
+  wire \o__payload.err_valid ;
+  wire \o__payload.network_form ;
+  wire [23:0] \o__payload.sig_offset ;
+  wire [23:0] \o__payload.storage_key_count ;
+  wire \o__payload.to_present ;
+  wire [23:0] \o__payload.tx_list_end ;
+  wire [23:0] \o__payload.tx_list_offset ;
+  wire [2:0] \o__payload.tx_type ;
+  (* init = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
+  wire [423:0] q;
+  wire [23:0] \q.access_list_count ;
+  wire [23:0] \q.access_list_end ;
+  wire [23:0] \q.access_list_offset ;
+  wire [23:0] \q.authorization_count ;
+  wire [23:0] \q.authorizations_end ;
+  wire [23:0] \q.authorizations_offset ;
+  wire [23:0] \q.blob_hash_count ;
+  wire [23:0] \q.blob_hashes_end ;
+  wire [23:0] \q.blob_hashes_offset ;
+  wire [23:0] \q.body_offset ;
+  wire \q.chain_id_present ;
+  wire [23:0] \q.data_len ;
+  wire [23:0] \q.data_offset ;
+  wire [32:0] \q.err ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  wire [4:0] \q.err.code ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \q.err.phase ;
+  wire [24:0] \q.err.seq ;
+  wire \q.err_valid ;
+  wire \q.network_form ;
+  wire [23:0] \q.sig_offset ;
+  wire [23:0] \q.storage_key_count ;
+  wire \q.to_present ;
+  wire [23:0] \q.tx_list_end ;
+  wire [23:0] \q.tx_list_offset ;
+  wire [2:0] \q.tx_type ;
+  wire q_free;
+  (* init = 1'h0 *)
+  wire q_valid;
+  reg [423:0] sp = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [23:0] \sp.access_list_count ;
+  wire [23:0] \sp.access_list_end ;
+  wire [23:0] \sp.access_list_offset ;
+  wire [23:0] \sp.authorization_count ;
+  wire [23:0] \sp.authorizations_end ;
+  wire [23:0] \sp.authorizations_offset ;
+  wire [23:0] \sp.blob_hash_count ;
+  wire [23:0] \sp.blob_hashes_end ;
+  wire [23:0] \sp.blob_hashes_offset ;
+  wire [23:0] \sp.body_offset ;
+  wire \sp.chain_id_present ;
+  wire [23:0] \sp.data_len ;
+  wire [23:0] \sp.data_offset ;
+  wire [32:0] \sp.err ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  wire [4:0] \sp.err.code ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \sp.err.phase ;
+  wire [24:0] \sp.err.seq ;
+  wire \sp.err_valid ;
+  wire \sp.network_form ;
+  wire [23:0] \sp.sig_offset ;
+  wire [23:0] \sp.storage_key_count ;
+  wire \sp.to_present ;
+  wire [23:0] \sp.tx_list_end ;
+  wire [23:0] \sp.tx_list_offset ;
+  wire [2:0] \sp.tx_type ;
+  reg sp_valid = 1'h0;
+  assign i__ready = ~ sp_valid;
+  assign \$1  = ~ o__valid;
+  assign q_free = \$1  | o__ready;
+  assign \$2  = ~ sp_valid;
+  assign \$3  = ~ sp_valid;
+  assign \$4  = i__valid & \$3 ;
+  assign \$5  = sp_valid | i__valid;
+  assign \$6  = sp_valid ? sp : i__payload;
+  always @(posedge clk)
+    sp <= \$7 ;
+  always @(posedge clk)
+    o__valid <= \$8 ;
+  always @(posedge clk)
+    o__payload <= \$9 ;
+  always @(posedge clk)
+    sp_valid <= \$10 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    \$7  = sp;
+    if (\$2 ) begin
+      \$7  = i__payload;
+    end
+    if (rst) begin
+      \$7  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    \$8  = o__valid;
+    if (q_free) begin
+      \$8  = \$5 ;
+    end
+    if (rst) begin
+      \$8  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    \$9  = o__payload;
+    if (q_free) begin
+      \$9  = \$6 ;
+    end
+    if (rst) begin
+      \$9  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    \$10  = sp_valid;
+    if (q_free) begin
+      \$10  = 1'h0;
+    end else if (\$4 ) begin
+      \$10  = 1'h1;
+    end
+    if (rst) begin
+      \$10  = 1'h0;
+    end
+  end
+  assign q_valid = o__valid;
+  assign q = o__payload;
+  assign \o__payload.tx_type  = o__payload[2:0];
+  assign \o__payload.network_form  = o__payload[3];
+  assign \o__payload.chain_id_present  = o__payload[4];
+  assign \o__payload.to_present  = o__payload[5];
+  assign \o__payload.data_offset  = o__payload[29:6];
+  assign \o__payload.data_len  = o__payload[53:30];
+  assign \o__payload.access_list_count  = o__payload[77:54];
+  assign \o__payload.storage_key_count  = o__payload[101:78];
+  assign \o__payload.blob_hash_count  = o__payload[125:102];
+  assign \o__payload.authorization_count  = o__payload[149:126];
+  assign \o__payload.access_list_offset  = o__payload[173:150];
+  assign \o__payload.access_list_end  = o__payload[197:174];
+  assign \o__payload.blob_hashes_offset  = o__payload[221:198];
+  assign \o__payload.blob_hashes_end  = o__payload[245:222];
+  assign \o__payload.authorizations_offset  = o__payload[269:246];
+  assign \o__payload.authorizations_end  = o__payload[293:270];
+  assign \o__payload.tx_list_offset  = o__payload[317:294];
+  assign \o__payload.body_offset  = o__payload[341:318];
+  assign \o__payload.sig_offset  = o__payload[365:342];
+  assign \o__payload.tx_list_end  = o__payload[389:366];
+  assign \o__payload.err_valid  = o__payload[390];
+  assign \o__payload.err  = o__payload[423:391];
+  assign \o__payload.err.seq  = o__payload[415:391];
+  assign \o__payload.err.phase  = o__payload[418:416];
+  assign \o__payload.err.code  = o__payload[423:419];
+  assign \q.tx_type  = o__payload[2:0];
+  assign \q.network_form  = o__payload[3];
+  assign \q.chain_id_present  = o__payload[4];
+  assign \q.to_present  = o__payload[5];
+  assign \q.data_offset  = o__payload[29:6];
+  assign \q.data_len  = o__payload[53:30];
+  assign \q.access_list_count  = o__payload[77:54];
+  assign \q.storage_key_count  = o__payload[101:78];
+  assign \q.blob_hash_count  = o__payload[125:102];
+  assign \q.authorization_count  = o__payload[149:126];
+  assign \q.access_list_offset  = o__payload[173:150];
+  assign \q.access_list_end  = o__payload[197:174];
+  assign \q.blob_hashes_offset  = o__payload[221:198];
+  assign \q.blob_hashes_end  = o__payload[245:222];
+  assign \q.authorizations_offset  = o__payload[269:246];
+  assign \q.authorizations_end  = o__payload[293:270];
+  assign \q.tx_list_offset  = o__payload[317:294];
+  assign \q.body_offset  = o__payload[341:318];
+  assign \q.sig_offset  = o__payload[365:342];
+  assign \q.tx_list_end  = o__payload[389:366];
+  assign \q.err_valid  = o__payload[390];
+  assign \q.err  = o__payload[423:391];
+  assign \q.err.seq  = o__payload[415:391];
+  assign \q.err.phase  = o__payload[418:416];
+  assign \q.err.code  = o__payload[423:419];
+  assign \sp.tx_type  = sp[2:0];
+  assign \sp.network_form  = sp[3];
+  assign \sp.chain_id_present  = sp[4];
+  assign \sp.to_present  = sp[5];
+  assign \sp.data_offset  = sp[29:6];
+  assign \sp.data_len  = sp[53:30];
+  assign \sp.access_list_count  = sp[77:54];
+  assign \sp.storage_key_count  = sp[101:78];
+  assign \sp.blob_hash_count  = sp[125:102];
+  assign \sp.authorization_count  = sp[149:126];
+  assign \sp.access_list_offset  = sp[173:150];
+  assign \sp.access_list_end  = sp[197:174];
+  assign \sp.blob_hashes_offset  = sp[221:198];
+  assign \sp.blob_hashes_end  = sp[245:222];
+  assign \sp.authorizations_offset  = sp[269:246];
+  assign \sp.authorizations_end  = sp[293:270];
+  assign \sp.tx_list_offset  = sp[317:294];
+  assign \sp.body_offset  = sp[341:318];
+  assign \sp.sig_offset  = sp[365:342];
+  assign \sp.tx_list_end  = sp[389:366];
+  assign \sp.err_valid  = sp[390];
+  assign \sp.err  = sp[423:391];
+  assign \sp.err.seq  = sp[415:391];
+  assign \sp.err.phase  = sp[418:416];
+  assign \sp.err.code  = sp[423:419];
+  assign \i__payload.tx_type  = i__payload[2:0];
+  assign \i__payload.network_form  = i__payload[3];
+  assign \i__payload.chain_id_present  = i__payload[4];
+  assign \i__payload.to_present  = i__payload[5];
+  assign \i__payload.data_offset  = i__payload[29:6];
+  assign \i__payload.data_len  = i__payload[53:30];
+  assign \i__payload.access_list_count  = i__payload[77:54];
+  assign \i__payload.storage_key_count  = i__payload[101:78];
+  assign \i__payload.blob_hash_count  = i__payload[125:102];
+  assign \i__payload.authorization_count  = i__payload[149:126];
+  assign \i__payload.access_list_offset  = i__payload[173:150];
+  assign \i__payload.access_list_end  = i__payload[197:174];
+  assign \i__payload.blob_hashes_offset  = i__payload[221:198];
+  assign \i__payload.blob_hashes_end  = i__payload[245:222];
+  assign \i__payload.authorizations_offset  = i__payload[269:246];
+  assign \i__payload.authorizations_end  = i__payload[293:270];
+  assign \i__payload.tx_list_offset  = i__payload[317:294];
+  assign \i__payload.body_offset  = i__payload[341:318];
+  assign \i__payload.sig_offset  = i__payload[365:342];
+  assign \i__payload.tx_list_end  = i__payload[389:366];
+  assign \i__payload.err_valid  = i__payload[390];
+  assign \i__payload.err  = i__payload[423:391];
+  assign \i__payload.err.seq  = i__payload[415:391];
+  assign \i__payload.err.phase  = i__payload[418:416];
+  assign \i__payload.err.code  = i__payload[423:419];
+endmodule
+
+(* generator = "Amaranth" *)
+module \tx_decoder_top.decoder.fsm.w2_skid (rst, o__ready, i__ready, i__payload, i__valid, o__valid, o__payload, clk);
+  reg \$auto$verilog_backend.cc:2505:dump_module$9  = 0;
+  input rst;
+  wire rst;
+  input o__ready;
+  wire o__ready;
+  output i__ready;
+  wire i__ready;
+  input [259:0] i__payload;
+  wire [259:0] i__payload;
+  input i__valid;
+  wire i__valid;
+  output o__valid;
+  reg o__valid = 1'h0;
+  output [259:0] o__payload;
+  reg [259:0] o__payload = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+  input clk;
+  wire clk;
+  wire \$1 ;
+  reg \$10 ;
+  wire \$2 ;
+  wire \$3 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [259:0] \$6 ;
+  reg [259:0] \$7 ;
+  reg \$8 ;
+  reg [259:0] \$9 ;
+  wire [110:0] \i__payload.a ;
+  wire [7:0] \i__payload.a.byte ;
+  wire [3:0] \i__payload.a.cut ;
+  wire \i__payload.a.end ;
+  wire [3:0] \i__payload.a.hdr ;
+  wire \i__payload.a.hdr_trunc ;
+  wire \i__payload.a.is_list ;
+  wire \i__payload.a.len_lz ;
+  wire \i__payload.a.len_short ;
+  wire [63:0] \i__payload.a.length ;
+  wire [24:0] \i__payload.a.pos ;
+  wire \i__payload.a.wrapped ;
+  wire [25:0] \i__payload.a_end ;
+  wire [24:0] \i__payload.a_len_sat ;
+  wire [24:0] \i__payload.a_start ;
+  wire \i__payload.close_fail ;
+  wire [4:0] \i__payload.code ;
+  wire \i__payload.convert ;
+  wire \i__payload.fail ;
+  wire \i__payload.fl_ne20 ;
+  wire [5:0] \i__payload.fld ;
+  wire [24:0] \i__payload.idx ;
+  wire \i__payload.ok_item ;
+  wire \i__payload.ok_open ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \i__payload.phase ;
+  wire [24:0] \i__payload.skip ;
+  wire [1:0] \i__payload.top ;
+  wire \i__payload.trailing ;
+  wire [110:0] \o__payload.a ;
+  wire [7:0] \o__payload.a.byte ;
+  wire [3:0] \o__payload.a.cut ;
+  wire \o__payload.a.end ;
+  wire [3:0] \o__payload.a.hdr ;
+  wire \o__payload.a.hdr_trunc ;
+  wire \o__payload.a.is_list ;
+  wire \o__payload.a.len_lz ;
+  wire \o__payload.a.len_short ;
+  wire [63:0] \o__payload.a.length ;
+  wire [24:0] \o__payload.a.pos ;
+  wire \o__payload.a.wrapped ;
+  wire [25:0] \o__payload.a_end ;
+  wire [24:0] \o__payload.a_len_sat ;
+  wire [24:0] \o__payload.a_start ;
+  wire \o__payload.close_fail ;
+  wire [4:0] \o__payload.code ;
+  wire \o__payload.convert ;
+  wire \o__payload.fail ;
+  wire \o__payload.fl_ne20 ;
+  wire [5:0] \o__payload.fld ;
+  wire [24:0] \o__payload.idx ;
+  wire \o__payload.ok_item ;
+  wire \o__payload.ok_open ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \o__payload.phase ;
+  wire [24:0] \o__payload.skip ;
+  wire [1:0] \o__payload.top ;
+  wire \o__payload.trailing ;
+  (* init = 260'h00000000000000000000000000000000000000000000000000000000000000000 *)
+  wire [259:0] q;
+  wire [110:0] \q.a ;
+  wire [7:0] \q.a.byte ;
+  wire [3:0] \q.a.cut ;
+  wire \q.a.end ;
+  wire [3:0] \q.a.hdr ;
+  wire \q.a.hdr_trunc ;
+  wire \q.a.is_list ;
+  wire \q.a.len_lz ;
+  wire \q.a.len_short ;
+  wire [63:0] \q.a.length ;
+  wire [24:0] \q.a.pos ;
+  wire \q.a.wrapped ;
+  wire [25:0] \q.a_end ;
+  wire [24:0] \q.a_len_sat ;
+  wire [24:0] \q.a_start ;
+  wire \q.close_fail ;
+  wire [4:0] \q.code ;
+  wire \q.convert ;
+  wire \q.fail ;
+  wire \q.fl_ne20 ;
+  wire [5:0] \q.fld ;
+  wire [24:0] \q.idx ;
+  wire \q.ok_item ;
+  wire \q.ok_open ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \q.phase ;
+  wire [24:0] \q.skip ;
+  wire [1:0] \q.top ;
+  wire \q.trailing ;
+  wire q_free;
+  (* init = 1'h0 *)
+  wire q_valid;
+  reg [259:0] sp = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+  wire [110:0] \sp.a ;
+  wire [7:0] \sp.a.byte ;
+  wire [3:0] \sp.a.cut ;
+  wire \sp.a.end ;
+  wire [3:0] \sp.a.hdr ;
+  wire \sp.a.hdr_trunc ;
+  wire \sp.a.is_list ;
+  wire \sp.a.len_lz ;
+  wire \sp.a.len_short ;
+  wire [63:0] \sp.a.length ;
+  wire [24:0] \sp.a.pos ;
+  wire \sp.a.wrapped ;
+  wire [25:0] \sp.a_end ;
+  wire [24:0] \sp.a_len_sat ;
+  wire [24:0] \sp.a_start ;
+  wire \sp.close_fail ;
+  wire [4:0] \sp.code ;
+  wire \sp.convert ;
+  wire \sp.fail ;
+  wire \sp.fl_ne20 ;
+  wire [5:0] \sp.fld ;
+  wire [24:0] \sp.idx ;
+  wire \sp.ok_item ;
+  wire \sp.ok_open ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \sp.phase ;
+  wire [24:0] \sp.skip ;
+  wire [1:0] \sp.top ;
+  wire \sp.trailing ;
+  reg sp_valid = 1'h0;
+  assign i__ready = ~ sp_valid;
+  assign \$1  = ~ o__valid;
+  assign q_free = \$1  | o__ready;
+  assign \$2  = ~ sp_valid;
+  assign \$3  = ~ sp_valid;
+  assign \$4  = i__valid & \$3 ;
+  assign \$5  = sp_valid | i__valid;
+  assign \$6  = sp_valid ? sp : i__payload;
+  always @(posedge clk)
+    sp <= \$7 ;
+  always @(posedge clk)
+    o__valid <= \$8 ;
+  always @(posedge clk)
+    o__payload <= \$9 ;
+  always @(posedge clk)
+    sp_valid <= \$10 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$7  = sp;
+    if (\$2 ) begin
+      \$7  = i__payload;
+    end
+    if (rst) begin
+      \$7  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$8  = o__valid;
+    if (q_free) begin
+      \$8  = \$5 ;
+    end
+    if (rst) begin
+      \$8  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$9  = o__payload;
+    if (q_free) begin
+      \$9  = \$6 ;
+    end
+    if (rst) begin
+      \$9  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$10  = sp_valid;
+    if (q_free) begin
+      \$10  = 1'h0;
+    end else if (\$4 ) begin
+      \$10  = 1'h1;
+    end
+    if (rst) begin
+      \$10  = 1'h0;
+    end
+  end
+  assign q_valid = o__valid;
+  assign q = o__payload;
+  assign \o__payload.a  = o__payload[110:0];
+  assign \o__payload.a.end  = o__payload[0];
+  assign \o__payload.a.pos  = o__payload[25:1];
+  assign \o__payload.a.byte  = o__payload[33:26];
+  assign \o__payload.a.hdr  = o__payload[37:34];
+  assign \o__payload.a.is_list  = o__payload[38];
+  assign \o__payload.a.length  = o__payload[102:39];
+  assign \o__payload.a.hdr_trunc  = o__payload[103];
+  assign \o__payload.a.len_lz  = o__payload[104];
+  assign \o__payload.a.len_short  = o__payload[105];
+  assign \o__payload.a.wrapped  = o__payload[106];
+  assign \o__payload.a.cut  = o__payload[110:107];
+  assign \o__payload.a_start  = o__payload[135:111];
+  assign \o__payload.a_end  = o__payload[161:136];
+  assign \o__payload.a_len_sat  = o__payload[186:162];
+  assign \o__payload.top  = o__payload[188:187];
+  assign \o__payload.idx  = o__payload[213:189];
+  assign \o__payload.fld  = o__payload[219:214];
+  assign \o__payload.convert  = o__payload[220];
+  assign \o__payload.close_fail  = o__payload[221];
+  assign \o__payload.trailing  = o__payload[222];
+  assign \o__payload.fl_ne20  = o__payload[223];
+  assign \o__payload.skip  = o__payload[248:224];
+  assign \o__payload.fail  = o__payload[249];
+  assign \o__payload.phase  = o__payload[252:250];
+  assign \o__payload.code  = o__payload[257:253];
+  assign \o__payload.ok_item  = o__payload[258];
+  assign \o__payload.ok_open  = o__payload[259];
+  assign \q.a  = o__payload[110:0];
+  assign \q.a.end  = o__payload[0];
+  assign \q.a.pos  = o__payload[25:1];
+  assign \q.a.byte  = o__payload[33:26];
+  assign \q.a.hdr  = o__payload[37:34];
+  assign \q.a.is_list  = o__payload[38];
+  assign \q.a.length  = o__payload[102:39];
+  assign \q.a.hdr_trunc  = o__payload[103];
+  assign \q.a.len_lz  = o__payload[104];
+  assign \q.a.len_short  = o__payload[105];
+  assign \q.a.wrapped  = o__payload[106];
+  assign \q.a.cut  = o__payload[110:107];
+  assign \q.a_start  = o__payload[135:111];
+  assign \q.a_end  = o__payload[161:136];
+  assign \q.a_len_sat  = o__payload[186:162];
+  assign \q.top  = o__payload[188:187];
+  assign \q.idx  = o__payload[213:189];
+  assign \q.fld  = o__payload[219:214];
+  assign \q.convert  = o__payload[220];
+  assign \q.close_fail  = o__payload[221];
+  assign \q.trailing  = o__payload[222];
+  assign \q.fl_ne20  = o__payload[223];
+  assign \q.skip  = o__payload[248:224];
+  assign \q.fail  = o__payload[249];
+  assign \q.phase  = o__payload[252:250];
+  assign \q.code  = o__payload[257:253];
+  assign \q.ok_item  = o__payload[258];
+  assign \q.ok_open  = o__payload[259];
+  assign \sp.a  = sp[110:0];
+  assign \sp.a.end  = sp[0];
+  assign \sp.a.pos  = sp[25:1];
+  assign \sp.a.byte  = sp[33:26];
+  assign \sp.a.hdr  = sp[37:34];
+  assign \sp.a.is_list  = sp[38];
+  assign \sp.a.length  = sp[102:39];
+  assign \sp.a.hdr_trunc  = sp[103];
+  assign \sp.a.len_lz  = sp[104];
+  assign \sp.a.len_short  = sp[105];
+  assign \sp.a.wrapped  = sp[106];
+  assign \sp.a.cut  = sp[110:107];
+  assign \sp.a_start  = sp[135:111];
+  assign \sp.a_end  = sp[161:136];
+  assign \sp.a_len_sat  = sp[186:162];
+  assign \sp.top  = sp[188:187];
+  assign \sp.idx  = sp[213:189];
+  assign \sp.fld  = sp[219:214];
+  assign \sp.convert  = sp[220];
+  assign \sp.close_fail  = sp[221];
+  assign \sp.trailing  = sp[222];
+  assign \sp.fl_ne20  = sp[223];
+  assign \sp.skip  = sp[248:224];
+  assign \sp.fail  = sp[249];
+  assign \sp.phase  = sp[252:250];
+  assign \sp.code  = sp[257:253];
+  assign \sp.ok_item  = sp[258];
+  assign \sp.ok_open  = sp[259];
+  assign \i__payload.a  = i__payload[110:0];
+  assign \i__payload.a.end  = i__payload[0];
+  assign \i__payload.a.pos  = i__payload[25:1];
+  assign \i__payload.a.byte  = i__payload[33:26];
+  assign \i__payload.a.hdr  = i__payload[37:34];
+  assign \i__payload.a.is_list  = i__payload[38];
+  assign \i__payload.a.length  = i__payload[102:39];
+  assign \i__payload.a.hdr_trunc  = i__payload[103];
+  assign \i__payload.a.len_lz  = i__payload[104];
+  assign \i__payload.a.len_short  = i__payload[105];
+  assign \i__payload.a.wrapped  = i__payload[106];
+  assign \i__payload.a.cut  = i__payload[110:107];
+  assign \i__payload.a_start  = i__payload[135:111];
+  assign \i__payload.a_end  = i__payload[161:136];
+  assign \i__payload.a_len_sat  = i__payload[186:162];
+  assign \i__payload.top  = i__payload[188:187];
+  assign \i__payload.idx  = i__payload[213:189];
+  assign \i__payload.fld  = i__payload[219:214];
+  assign \i__payload.convert  = i__payload[220];
+  assign \i__payload.close_fail  = i__payload[221];
+  assign \i__payload.trailing  = i__payload[222];
+  assign \i__payload.fl_ne20  = i__payload[223];
+  assign \i__payload.skip  = i__payload[248:224];
+  assign \i__payload.fail  = i__payload[249];
+  assign \i__payload.phase  = i__payload[252:250];
+  assign \i__payload.code  = i__payload[257:253];
+  assign \i__payload.ok_item  = i__payload[258];
+  assign \i__payload.ok_open  = i__payload[259];
+endmodule
+
+(* generator = "Amaranth" *)
 module \tx_decoder_top.decoder.fsm_recs (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$6  = 0;
+  reg \$auto$verilog_backend.cc:2505:dump_module$10  = 0;
   input rst;
   wire rst;
   input r_en;
@@ -15338,7 +15797,7 @@ module \tx_decoder_top.decoder.fsm_recs (rst, r_en, w_rdy, r_data, w_en, w_port_
   always @(posedge clk)
     r_rdy <= \$33 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$30  = w_port__addr;
     if (\$3 ) begin
       \$30  = \$6 [2:0];
@@ -15348,7 +15807,7 @@ module \tx_decoder_top.decoder.fsm_recs (rst, r_en, w_rdy, r_data, w_en, w_port_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$31  = r_port__addr;
     if (\$9 ) begin
       \$31  = \$12 [2:0];
@@ -15358,7 +15817,7 @@ module \tx_decoder_top.decoder.fsm_recs (rst, r_en, w_rdy, r_data, w_en, w_port_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$32  = inner_level;
     if (\$18 ) begin
       \$32  = \$19 [2:0];
@@ -15371,7 +15830,7 @@ module \tx_decoder_top.decoder.fsm_recs (rst, r_en, w_rdy, r_data, w_en, w_port_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$33  = r_rdy;
     if (\$29 ) begin
       \$33  = 1'h1;
@@ -15392,7 +15851,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \tx_decoder_top.decoder.items (rst, i__ready, o__ready, w_en, w_data, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$7  = 0;
+  reg \$auto$verilog_backend.cc:2505:dump_module$11  = 0;
   input rst;
   wire rst;
   output i__ready;
@@ -15729,7 +16188,7 @@ module \tx_decoder_top.decoder.items (rst, i__ready, o__ready, w_en, w_data, o__
     .w_rdy(i__ready)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$11 ) begin end
     idx = 3'h0;
     if (pick[7]) begin
       idx = 3'h7;
@@ -15757,7 +16216,7 @@ module \tx_decoder_top.decoder.items (rst, i__ready, o__ready, w_en, w_data, o__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$11 ) begin end
     r_en = 1'h0;
     if (adv) begin
       if (last) begin
@@ -15766,7 +16225,7 @@ module \tx_decoder_top.decoder.items (rst, i__ready, o__ready, w_en, w_data, o__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$11 ) begin end
     \$34  = o__valid;
     if (adv) begin
       \$34  = 1'h1;
@@ -15778,7 +16237,7 @@ module \tx_decoder_top.decoder.items (rst, i__ready, o__ready, w_en, w_data, o__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$11 ) begin end
     \$35  = o__payload;
     if (adv) begin
       \$35  = nxt;
@@ -15788,7 +16247,7 @@ module \tx_decoder_top.decoder.items (rst, i__ready, o__ready, w_en, w_data, o__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$11 ) begin end
     \$36  = taken;
     if (adv) begin
       (* full_case = 32'd1 *)
@@ -16037,7 +16496,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \tx_decoder_top.decoder.items.beats (rst, w_rdy, r_data, w_en, w_port__data, r_en, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$8  = 0;
+  reg \$auto$verilog_backend.cc:2505:dump_module$12  = 0;
   input rst;
   wire rst;
   output w_rdy;
@@ -16166,7 +16625,7 @@ module \tx_decoder_top.decoder.items.beats (rst, w_rdy, r_data, w_en, w_port__da
   always @(posedge clk)
     r_rdy <= \$33 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
     \$30  = w_port__addr;
     if (\$3 ) begin
       \$30  = \$6 [2:0];
@@ -16176,7 +16635,7 @@ module \tx_decoder_top.decoder.items.beats (rst, w_rdy, r_data, w_en, w_port__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
     \$31  = r_port__addr;
     if (\$9 ) begin
       \$31  = \$12 [2:0];
@@ -16186,7 +16645,7 @@ module \tx_decoder_top.decoder.items.beats (rst, w_rdy, r_data, w_en, w_port__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
     \$32  = inner_level;
     if (\$18 ) begin
       \$32  = \$19 [2:0];
@@ -16199,7 +16658,7 @@ module \tx_decoder_top.decoder.items.beats (rst, w_rdy, r_data, w_en, w_port__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
     \$33  = r_rdy;
     if (\$29 ) begin
       \$33  = 1'h1;
@@ -16220,7 +16679,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \tx_decoder_top.decoder.sizes (rst, w_en, r_en, w_rdy, r_data, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$9  = 0;
+  reg \$auto$verilog_backend.cc:2505:dump_module$13  = 0;
   input rst;
   wire rst;
   input w_en;
@@ -16349,7 +16808,7 @@ module \tx_decoder_top.decoder.sizes (rst, w_en, r_en, w_rdy, r_data, w_port__da
   always @(posedge clk)
     r_rdy <= \$33 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$30  = w_port__addr;
     if (\$3 ) begin
       \$30  = \$6 [2:0];
@@ -16359,7 +16818,7 @@ module \tx_decoder_top.decoder.sizes (rst, w_en, r_en, w_rdy, r_data, w_port__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$31  = r_port__addr;
     if (\$9 ) begin
       \$31  = \$12 [2:0];
@@ -16369,7 +16828,7 @@ module \tx_decoder_top.decoder.sizes (rst, w_en, r_en, w_rdy, r_data, w_port__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$32  = inner_level;
     if (\$18 ) begin
       \$32  = \$19 [2:0];
@@ -16382,7 +16841,7 @@ module \tx_decoder_top.decoder.sizes (rst, w_en, r_en, w_rdy, r_data, w_port__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$33  = r_rdy;
     if (\$29 ) begin
       \$33  = 1'h1;
@@ -16402,14 +16861,12 @@ module \tx_decoder_top.decoder.sizes (rst, w_en, r_en, w_rdy, r_data, w_port__da
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_rec__ready, i_beat__ready, i_job__ready, i_beat__payload, i_job__payload, o_calldata__valid, o_calldata__payload, o_rec__valid, o_rec__payload, i_beat__valid, clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$10  = 0;
+module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__ready, i_job__ready, i_beat__payload, o_calldata__ready, i_job__payload, o_calldata__valid, o_calldata__payload, o_rec__valid, o_rec__payload, i_beat__valid, clk);
+  reg \$auto$verilog_backend.cc:2505:dump_module$14  = 0;
   input rst;
   wire rst;
   input i_job__valid;
   wire i_job__valid;
-  input o_calldata__ready;
-  wire o_calldata__ready;
   input o_rec__ready;
   wire o_rec__ready;
   output i_beat__ready;
@@ -16418,6 +16875,8 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
   wire i_job__ready;
   input [72:0] i_beat__payload;
   wire [72:0] i_beat__payload;
+  input o_calldata__ready;
+  wire o_calldata__ready;
   input [82:0] i_job__payload;
   wire [82:0] i_job__payload;
   output o_calldata__valid;
@@ -18441,8 +18900,8 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     h_lim <= \$399 ;
   \tx_decoder_top.decoder.values.ends  ends (
     .clk(clk),
-    .\port$4905$0 (\$13 [22:0]),
-    .\port$4907$0 (\$15 [24:0]),
+    .\port$4899$0 (\$13 [22:0]),
+    .\port$4901$0 (\$15 [24:0]),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(have_last),
@@ -18451,21 +18910,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     .w_rdy(w_rdy)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$401  = cur_base;
     if (rst) begin
       \$401  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$402  = \$218 [23:0];
     if (rst) begin
       \$402  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$403  = o_calldata__valid;
     if (o_calldata__ready) begin
       \$403  = 1'h0;
@@ -18494,28 +18953,28 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$404  = \$219 ;
     if (rst) begin
       \$404  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$405  = \$220 ;
     if (rst) begin
       \$405  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$406  = \$221 ;
     if (rst) begin
       \$406  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$407  = 1'h0;
     if (\$229 ) begin
       casez (j[1:0])
@@ -18539,7 +18998,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$408  = 1'h0;
     if (\$259 ) begin
       \$408  = 1'h1;
@@ -18549,14 +19008,14 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$409  = \$223 ;
     if (rst) begin
       \$409  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$410  = \$224 ;
     if (\$229 ) begin
       casez (j[1:0])
@@ -18583,7 +19042,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$411  = \$225 ;
     if (\$229 ) begin
       casez (j[1:0])
@@ -18610,7 +19069,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$412  = \$226 ;
     if (\$259 ) begin
       \$412  = in_nb_in;
@@ -18620,7 +19079,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$413  = \$228 ;
     if (\$229 ) begin
       casez (j[1:0])
@@ -18647,7 +19106,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$414  = low;
     if (\$229 ) begin
       casez (j[1:0])
@@ -18681,7 +19140,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$415  = o_calldata__payload;
     if (\$229 ) begin
       casez (j[1:0])
@@ -18711,7 +19170,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$416  = cur_base;
     if (\$229 ) begin
       casez (j[1:0])
@@ -18728,7 +19187,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$417  = d_valid;
     if (\$229 ) begin
       casez (j[1:0])
@@ -18752,7 +19211,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$418  = cb0;
     if (\$229 ) begin
       casez (j[1:0])
@@ -18769,7 +19228,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$419  = cb1;
     if (\$229 ) begin
       casez (j[1:0])
@@ -18786,7 +19245,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$420  = cb2;
     if (\$229 ) begin
       casez (j[1:0])
@@ -18803,7 +19262,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$421  = cb3;
     if (\$229 ) begin
       casez (j[1:0])
@@ -18820,7 +19279,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$422  = cb4;
     if (\$229 ) begin
       casez (j[1:0])
@@ -18837,7 +19296,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$423  = q;
     if (\$229 ) begin
       casez (j[1:0])
@@ -18864,7 +19323,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$424  = qa;
     if (\$229 ) begin
       casez (j[1:0])
@@ -18891,7 +19350,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$425  = qi;
     if (\$229 ) begin
       casez (j[1:0])
@@ -18918,7 +19377,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$426  = qi1;
     if (\$229 ) begin
       casez (j[1:0])
@@ -18945,7 +19404,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$427  = q_lt_e;
     if (\$229 ) begin
       casez (j[1:0])
@@ -18972,7 +19431,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$428  = a_lt_e;
     if (\$229 ) begin
       casez (j[1:0])
@@ -18999,7 +19458,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$429  = d_seq;
     if (\$229 ) begin
       casez (j[1:0])
@@ -19020,7 +19479,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$430  = d_end;
     if (\$229 ) begin
       casez (j[1:0])
@@ -19041,7 +19500,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$431  = d_ver;
     if (\$229 ) begin
       casez (j[1:0])
@@ -19062,7 +19521,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$432  = jv;
     if (\$259 ) begin
       \$432  = 1'h1;
@@ -19074,7 +19533,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$433  = j;
     if (\$259 ) begin
       \$433  = i_job__payload;
@@ -19084,7 +19543,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$434  = j_end;
     if (\$259 ) begin
       \$434  = in_end;
@@ -19094,7 +19553,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$435  = short;
     if (\$259 ) begin
       \$435  = \$260 ;
@@ -19104,7 +19563,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$436  = j_zl;
     if (\$259 ) begin
       \$436  = \$261 ;
@@ -19114,7 +19573,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$437  = j_nb;
     if (\$259 ) begin
       \$437  = \$60 [22:0];
@@ -19124,7 +19583,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$438  = gidx2;
     if (\$259 ) begin
       \$438  = \$27 [3:0];
@@ -19134,7 +19593,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$439  = gidx3;
     if (\$259 ) begin
       \$439  = \$28 [3:0];
@@ -19144,7 +19603,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$440  = gidx4;
     if (\$259 ) begin
       \$440  = \$29 [3:0];
@@ -19154,7 +19613,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$441  = t1_valid;
     if (adv) begin
       \$441  = t0_valid;
@@ -19164,7 +19623,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$442  = t1_end;
     if (adv) begin
       \$442  = t0_end;
@@ -19174,7 +19633,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$443  = t1_fld;
     if (adv) begin
       \$443  = j[31:26];
@@ -19184,7 +19643,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$444  = t1_seq;
     if (adv) begin
       \$444  = t0_seq;
@@ -19194,7 +19653,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$445  = t1_ln;
     if (adv) begin
       \$445  = \$22 [5:0];
@@ -19204,7 +19663,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$446  = t1_short;
     if (adv) begin
       \$446  = short;
@@ -19214,7 +19673,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$447  = t1_first;
     if (adv) begin
       \$447  = t0_first;
@@ -19224,7 +19683,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$448  = t1_wrapped;
     if (adv) begin
       \$448  = j[82];
@@ -19234,7 +19693,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$449  = t1_own_fail;
     if (adv) begin
       \$449  = t0_own_fail;
@@ -19244,7 +19703,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$450  = t1_r0v;
     if (adv) begin
       \$450  = t0_r0v;
@@ -19254,7 +19713,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$451  = t1_r0;
     if (adv) begin
       \$451  = t0_r0;
@@ -19264,7 +19723,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$452  = lane1;
     if (adv) begin
       \$452  = j[34:32];
@@ -19274,7 +19733,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$453  = raw1;
     if (adv) begin
       \$453  = { \$272 , \$271 , \$270 , \$269 , \$268  };
@@ -19284,7 +19743,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$454  = t2_valid;
     if (adv) begin
       \$454  = t1_valid;
@@ -19294,7 +19753,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$455  = t2_end;
     if (adv) begin
       \$455  = t1_end;
@@ -19304,7 +19763,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$456  = t2_fld;
     if (adv) begin
       \$456  = t1_fld;
@@ -19314,7 +19773,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$457  = t2_seq;
     if (adv) begin
       \$457  = t1_seq;
@@ -19324,7 +19783,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$458  = t2_ln;
     if (adv) begin
       \$458  = t1_ln;
@@ -19334,7 +19793,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$459  = t2_short;
     if (adv) begin
       \$459  = t1_short;
@@ -19344,7 +19803,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$460  = t2_first;
     if (adv) begin
       \$460  = t1_first;
@@ -19354,7 +19813,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$461  = t2_wrapped;
     if (adv) begin
       \$461  = t1_wrapped;
@@ -19364,7 +19823,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$462  = t2_own_fail;
     if (adv) begin
       \$462  = t1_own_fail;
@@ -19374,7 +19833,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$463  = t2_r0v;
     if (adv) begin
       \$463  = t1_r0v;
@@ -19384,7 +19843,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$464  = t2_r0;
     if (adv) begin
       \$464  = t1_r0;
@@ -19394,7 +19853,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$465  = win;
     if (adv) begin
       \$465  = \$273 ;
@@ -19404,7 +19863,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$466  = t3_valid;
     if (adv) begin
       \$466  = t2_valid;
@@ -19414,7 +19873,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$467  = t3_end;
     if (adv) begin
       \$467  = t2_end;
@@ -19424,7 +19883,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$468  = t3_fld;
     if (adv) begin
       \$468  = t2_fld;
@@ -19434,7 +19893,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$469  = t3_seq;
     if (adv) begin
       \$469  = t2_seq;
@@ -19444,7 +19903,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$470  = t3_ln;
     if (adv) begin
       \$470  = t2_ln;
@@ -19454,7 +19913,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$471  = t3_short;
     if (adv) begin
       \$471  = t2_short;
@@ -19464,7 +19923,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$472  = t3_first;
     if (adv) begin
       \$472  = t2_first;
@@ -19474,7 +19933,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$473  = t3_wrapped;
     if (adv) begin
       \$473  = t2_wrapped;
@@ -19484,7 +19943,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$474  = t3_own_fail;
     if (adv) begin
       \$474  = \$275 ;
@@ -19494,7 +19953,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$475  = t3_r0v;
     if (adv) begin
       \$475  = t2_r0v;
@@ -19504,7 +19963,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$476  = t3_r0;
     if (adv) begin
       \$476  = t2_r0;
@@ -19514,7 +19973,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$477  = val3;
     if (adv) begin
       \$477  = \$274 ;
@@ -19524,7 +19983,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$478  = r3v_q;
     if (adv) begin
       \$478  = r3v;
@@ -19534,7 +19993,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$479  = r3_q;
     if (adv) begin
       \$479  = r3;
@@ -19544,7 +20003,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$480  = t4_valid;
     if (adv) begin
       \$480  = t3_valid;
@@ -19554,7 +20013,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$481  = t4_end;
     if (adv) begin
       \$481  = t3_end;
@@ -19564,7 +20023,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$482  = t4_fld;
     if (adv) begin
       \$482  = t3_fld;
@@ -19574,7 +20033,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$483  = t4_seq;
     if (adv) begin
       \$483  = t3_seq;
@@ -19584,7 +20043,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$484  = t4_ln;
     if (adv) begin
       \$484  = t3_ln;
@@ -19594,7 +20053,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$485  = t4_short;
     if (adv) begin
       \$485  = t3_short;
@@ -19604,7 +20063,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$486  = t4_first;
     if (adv) begin
       \$486  = t3_first;
@@ -19614,7 +20073,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$487  = t4_wrapped;
     if (adv) begin
       \$487  = t3_wrapped;
@@ -19624,7 +20083,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$488  = t4_own_fail;
     if (adv) begin
       \$488  = t3_own_fail;
@@ -19634,7 +20093,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$489  = t4_r0v;
     if (adv) begin
       \$489  = t3_r0v;
@@ -19644,7 +20103,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$490  = t4_r0;
     if (adv) begin
       \$490  = t3_r0;
@@ -19654,7 +20113,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$491  = lt30;
     if (adv) begin
       \$491  = \$276 ;
@@ -19664,7 +20123,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$492  = lt50;
     if (adv) begin
       \$492  = \$277 ;
@@ -19674,7 +20133,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$493  = lt53;
     if (adv) begin
       \$493  = \$278 ;
@@ -19684,7 +20143,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$494  = val4;
     if (adv) begin
       \$494  = val3;
@@ -19694,7 +20153,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$495  = r3v_4;
     if (adv) begin
       \$495  = r3v_q;
@@ -19704,7 +20163,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$496  = r3_4;
     if (adv) begin
       \$496  = r3_q;
@@ -19714,7 +20173,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$497  = cmp_n;
     if (adv) begin
       \$497  = { \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279  };
@@ -19724,7 +20183,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$498  = cmp_h;
     if (adv) begin
       \$498  = { \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287  };
@@ -19734,7 +20193,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$499  = cmp_p;
     if (adv) begin
       \$499  = { \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295  };
@@ -19744,7 +20203,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$500  = zero_hi;
     if (adv) begin
       \$500  = \$303 ;
@@ -19754,7 +20213,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$501  = c0_27_28;
     if (adv) begin
       \$501  = \$306 ;
@@ -19764,7 +20223,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$502  = c0_lt37;
     if (adv) begin
       \$502  = \$307 ;
@@ -19774,7 +20233,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$503  = c0_gt1;
     if (adv) begin
       \$503  = \$308 ;
@@ -19784,7 +20243,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$504  = c0_ones;
     if (adv) begin
       \$504  = \$309 ;
@@ -19794,7 +20253,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$505  = c0_zero;
     if (adv) begin
       \$505  = \$310 ;
@@ -19804,7 +20263,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$506  = c0_one;
     if (adv) begin
       \$506  = \$311 ;
@@ -19814,7 +20273,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$507  = prio;
     if (adv) begin
       if (\$312 ) begin
@@ -19828,7 +20287,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$508  = o_rec__valid;
     if (o_rec__ready) begin
       \$508  = 1'h0;
@@ -19843,7 +20302,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$509  = cap_v;
     if (cap_v) begin
       \$509  = 1'h0;
@@ -19860,7 +20319,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$510  = rec_chain_id;
     if (cap_v) begin
       casez (cap_fld)
@@ -19878,7 +20337,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$511  = rec_nonce;
     if (cap_v) begin
       casez (cap_fld)
@@ -19898,7 +20357,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$512  = rec_gas_price;
     if (cap_v) begin
       casez (cap_fld)
@@ -19920,7 +20379,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$513  = rec_max_priority_fee_per_gas;
     if (cap_v) begin
       casez (cap_fld)
@@ -19944,7 +20403,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$514  = rec_max_fee_per_gas;
     if (cap_v) begin
       casez (cap_fld)
@@ -19970,7 +20429,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$515  = rec_gas_limit;
     if (cap_v) begin
       casez (cap_fld)
@@ -19998,7 +20457,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$516  = rec_value;
     if (cap_v) begin
       casez (cap_fld)
@@ -20028,7 +20487,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$517  = rec_max_fee_per_blob_gas;
     if (cap_v) begin
       casez (cap_fld)
@@ -20060,7 +20519,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$518  = rec_v;
     if (cap_v) begin
       casez (cap_fld)
@@ -20096,7 +20555,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$519  = rec_r;
     if (cap_v) begin
       casez (cap_fld)
@@ -20134,7 +20593,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$520  = rec_s;
     if (cap_v) begin
       casez (cap_fld)
@@ -20174,7 +20633,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$521  = rec_to;
     if (cap_v) begin
       casez (cap_fld)
@@ -20216,7 +20675,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$522  = o_rec__payload;
     if (\$319 ) begin
       if (t4_end) begin
@@ -20241,7 +20700,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$523  = best_v;
     if (\$319 ) begin
       (* full_case = 32'd1 *)
@@ -20256,7 +20715,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$524  = best;
     if (\$319 ) begin
       (* full_case = 32'd1 *)
@@ -20270,7 +20729,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$525  = cap_fld;
     if (\$319 ) begin
       (* full_case = 32'd1 *)
@@ -20284,7 +20743,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$526  = cap_val;
     if (\$319 ) begin
       (* full_case = 32'd1 *)
@@ -20298,7 +20757,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
     casez (qi)
       4'h0:
@@ -20336,7 +20795,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
     casez (qi1)
       4'h0:
@@ -20374,7 +20833,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
     casez (\$25 [3:0])
       4'h0:
@@ -20412,7 +20871,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
     casez (qi)
       4'h0:
@@ -20450,7 +20909,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
     casez (qi1)
       4'h0:
@@ -20488,7 +20947,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
     casez (gidx2)
       4'h0:
@@ -20526,7 +20985,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
     casez (gidx3)
       4'h0:
@@ -20564,7 +21023,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
     casez (gidx4)
       4'h0:
@@ -20602,7 +21061,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     t0_seq = { 1'h0, j[25:2] };
     if (\$44 ) begin
       casez (j[1:0])
@@ -20616,7 +21075,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     take = 1'h0;
     if (\$44 ) begin
       casez (j[1:0])
@@ -20644,7 +21103,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     r_en = 1'h0;
     if (\$44 ) begin
       casez (j[1:0])
@@ -20658,7 +21117,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     t0_valid = 1'h0;
     if (\$44 ) begin
       casez (j[1:0])
@@ -20680,7 +21139,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     t0_end = 1'h0;
     if (\$44 ) begin
       casez (j[1:0])
@@ -20694,7 +21153,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     t0_r0v = 1'h0;
     if (\$44 ) begin
       casez (j[1:0])
@@ -20722,7 +21181,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     t0_r0 = 33'h000000000;
     if (\$44 ) begin
       casez (j[1:0])
@@ -20752,7 +21211,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     own_v = 1'h0;
     if (\$44 ) begin
       casez (j[1:0])
@@ -20793,7 +21252,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     own = 33'h000000000;
     if (\$44 ) begin
       casez (j[1:0])
@@ -20845,7 +21304,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     t0_first = 1'h0;
     if (\$44 ) begin
       casez (j[1:0])
@@ -20862,7 +21321,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     t0_own_fail = 1'h0;
     if (\$44 ) begin
       casez (j[1:0])
@@ -20878,7 +21337,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     r3v = 1'h0;
     if (t2_first) begin
       if (t2_wrapped) begin
@@ -20891,7 +21350,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     r3 = 33'h000000000;
     if (t2_first) begin
       if (t2_wrapped) begin
@@ -20910,7 +21369,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     r5v = 1'h0;
     if (\$97 ) begin
       casez (t4_fld)
@@ -20948,7 +21407,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     r5 = 33'h000000000;
     if (\$97 ) begin
       casez (t4_fld)
@@ -21002,35 +21461,35 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$375  = \$198 ;
     if (rst) begin
       \$375  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$376  = fire;
     if (rst) begin
       \$376  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$377  = wr[3:0];
     if (rst) begin
       \$377  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$378  = i_beat__payload[63:0];
     if (rst) begin
       \$378  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$379  = buf0;
     if (w_v) begin
       casez (w_idx)
@@ -21043,7 +21502,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$380  = buf1;
     if (w_v) begin
       casez (w_idx)
@@ -21058,7 +21517,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$381  = buf2;
     if (w_v) begin
       casez (w_idx)
@@ -21075,7 +21534,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$382  = buf3;
     if (w_v) begin
       casez (w_idx)
@@ -21094,7 +21553,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$383  = buf4;
     if (w_v) begin
       casez (w_idx)
@@ -21115,7 +21574,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$384  = buf5;
     if (w_v) begin
       casez (w_idx)
@@ -21138,7 +21597,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$385  = buf6;
     if (w_v) begin
       casez (w_idx)
@@ -21163,7 +21622,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$386  = buf7;
     if (w_v) begin
       casez (w_idx)
@@ -21190,7 +21649,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$387  = buf8;
     if (w_v) begin
       casez (w_idx)
@@ -21219,7 +21678,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$388  = buf9;
     if (w_v) begin
       casez (w_idx)
@@ -21250,7 +21709,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$389  = buf10;
     if (w_v) begin
       casez (w_idx)
@@ -21283,7 +21742,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$390  = buf11;
     if (w_v) begin
       casez (w_idx)
@@ -21318,7 +21777,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$391  = buf12;
     if (w_v) begin
       casez (w_idx)
@@ -21355,7 +21814,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$392  = buf13;
     if (w_v) begin
       casez (w_idx)
@@ -21394,7 +21853,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$393  = buf14;
     if (w_v) begin
       casez (w_idx)
@@ -21435,7 +21894,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$394  = buf15;
     if (w_v) begin
       (* full_case = 32'd1 *)
@@ -21479,7 +21938,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$395  = wr;
     if (fire) begin
       \$395  = \$199 [23:0];
@@ -21489,7 +21948,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$396  = in_nb;
     if (fire) begin
       if (i_beat__payload[72]) begin
@@ -21503,28 +21962,28 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$397  = \$204 [23:0];
     if (rst) begin
       \$397  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$398  = \$211 [22:0];
     if (rst) begin
       \$398  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$399  = lim;
     if (rst) begin
       \$399  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     \$400  = \$213 ;
     if (rst) begin
       \$400  = 1'h0;
@@ -21661,14 +22120,14 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_calldata__ready, o_r
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.values.ends (rst, \port$4905$0 , \port$4907$0 , w_en, w_rdy, r_data, r_en, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$11  = 0;
+module \tx_decoder_top.decoder.values.ends (rst, \port$4899$0 , \port$4901$0 , w_en, w_rdy, r_data, r_en, r_rdy, clk);
+  reg \$auto$verilog_backend.cc:2505:dump_module$15  = 0;
   input rst;
   wire rst;
-  input [22:0] \port$4905$0 ;
-  wire [22:0] \port$4905$0 ;
-  input [24:0] \port$4907$0 ;
-  wire [24:0] \port$4907$0 ;
+  input [22:0] \port$4899$0 ;
+  wire [22:0] \port$4899$0 ;
+  input [24:0] \port$4901$0 ;
+  wire [24:0] \port$4901$0 ;
   input w_en;
   wire w_en;
   output w_rdy;
@@ -21742,7 +22201,7 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4905$0 , \port$4907$0 , w
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$4907$0 , \port$4905$0  };
+      storage[w_port__addr] <= { \port$4901$0 , \port$4899$0  };
   end
   reg [47:0] _0_;
   always @(posedge clk) begin
@@ -21794,7 +22253,7 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4905$0 , \port$4907$0 , w
   always @(posedge clk)
     r_rdy <= \$33 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     \$30  = w_port__addr;
     if (\$3 ) begin
       \$30  = \$6 [2:0];
@@ -21804,7 +22263,7 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4905$0 , \port$4907$0 , w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     \$31  = r_port__addr;
     if (\$9 ) begin
       \$31  = \$12 [2:0];
@@ -21814,7 +22273,7 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4905$0 , \port$4907$0 , w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     \$32  = inner_level;
     if (\$18 ) begin
       \$32  = \$19 [2:0];
@@ -21827,7 +22286,7 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4905$0 , \port$4907$0 , w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     \$33  = r_rdy;
     if (\$29 ) begin
       \$33  = 1'h1;
@@ -21841,15 +22300,15 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4905$0 , \port$4907$0 , w
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$4907$0 , \port$4905$0  };
-  assign w_data = { \port$4907$0 , \port$4905$0  };
+  assign w_port__data = { \port$4901$0 , \port$4899$0  };
+  assign w_data = { \port$4901$0 , \port$4899$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
 module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__payload, r_en, i__payload, clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$12  = 0;
+  reg \$auto$verilog_backend.cc:2505:dump_module$16  = 0;
   input rst;
   wire rst;
   input i__valid;
@@ -24856,7 +25315,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     .w_port__data(out)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (skip_lo)
       3'h0:
@@ -24878,7 +25337,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l0_jump[2:0])
       3'h0:
@@ -24900,7 +25359,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l0_jump[2:0])
       3'h0:
@@ -24922,7 +25381,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l0_jump[2:0])
       3'h0:
@@ -24944,7 +25403,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l0_jump[2:0])
       3'h0:
@@ -24966,7 +25425,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l0_jump[2:0])
       3'h0:
@@ -24988,7 +25447,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l1_jump[2:0])
       3'h0:
@@ -25010,7 +25469,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l1_jump[2:0])
       3'h0:
@@ -25032,7 +25491,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l1_jump[2:0])
       3'h0:
@@ -25054,7 +25513,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l1_jump[2:0])
       3'h0:
@@ -25076,7 +25535,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l1_jump[2:0])
       3'h0:
@@ -25098,7 +25557,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l2_jump[2:0])
       3'h0:
@@ -25120,7 +25579,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l2_jump[2:0])
       3'h0:
@@ -25142,7 +25601,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l2_jump[2:0])
       3'h0:
@@ -25164,7 +25623,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l2_jump[2:0])
       3'h0:
@@ -25186,7 +25645,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l2_jump[2:0])
       3'h0:
@@ -25208,7 +25667,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l3_jump[2:0])
       3'h0:
@@ -25230,7 +25689,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l3_jump[2:0])
       3'h0:
@@ -25252,7 +25711,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l3_jump[2:0])
       3'h0:
@@ -25274,7 +25733,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l3_jump[2:0])
       3'h0:
@@ -25296,7 +25755,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l3_jump[2:0])
       3'h0:
@@ -25318,7 +25777,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l4_jump[2:0])
       3'h0:
@@ -25340,7 +25799,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l4_jump[2:0])
       3'h0:
@@ -25362,7 +25821,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l4_jump[2:0])
       3'h0:
@@ -25384,7 +25843,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l4_jump[2:0])
       3'h0:
@@ -25406,7 +25865,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l4_jump[2:0])
       3'h0:
@@ -25428,7 +25887,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l5_jump[2:0])
       3'h0:
@@ -25450,7 +25909,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l5_jump[2:0])
       3'h0:
@@ -25472,7 +25931,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l5_jump[2:0])
       3'h0:
@@ -25494,7 +25953,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l5_jump[2:0])
       3'h0:
@@ -25516,7 +25975,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l5_jump[2:0])
       3'h0:
@@ -25538,7 +25997,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l6_jump[2:0])
       3'h0:
@@ -25560,7 +26019,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l6_jump[2:0])
       3'h0:
@@ -25582,7 +26041,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l6_jump[2:0])
       3'h0:
@@ -25604,7 +26063,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l6_jump[2:0])
       3'h0:
@@ -25626,7 +26085,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l6_jump[2:0])
       3'h0:
@@ -25648,7 +26107,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l7_jump[2:0])
       3'h0:
@@ -25670,7 +26129,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l7_jump[2:0])
       3'h0:
@@ -25692,7 +26151,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l7_jump[2:0])
       3'h0:
@@ -25714,7 +26173,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l7_jump[2:0])
       3'h0:
@@ -25736,7 +26195,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l7_jump[2:0])
       3'h0:
@@ -25758,7 +26217,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo0)
       3'h0:
@@ -25780,7 +26239,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo0)
       3'h0:
@@ -25802,7 +26261,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo0)
       3'h0:
@@ -25824,7 +26283,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo0)
       3'h0:
@@ -25846,7 +26305,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo0)
       3'h0:
@@ -25868,7 +26327,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo1)
       3'h0:
@@ -25890,7 +26349,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo1)
       3'h0:
@@ -25912,7 +26371,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo1)
       3'h0:
@@ -25934,7 +26393,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo1)
       3'h0:
@@ -25956,7 +26415,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo1)
       3'h0:
@@ -25978,7 +26437,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo2)
       3'h0:
@@ -26000,7 +26459,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo2)
       3'h0:
@@ -26022,7 +26481,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo2)
       3'h0:
@@ -26044,7 +26503,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo2)
       3'h0:
@@ -26066,7 +26525,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo2)
       3'h0:
@@ -26088,7 +26547,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo3)
       3'h0:
@@ -26110,7 +26569,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo3)
       3'h0:
@@ -26132,7 +26591,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo3)
       3'h0:
@@ -26154,7 +26613,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo3)
       3'h0:
@@ -26176,7 +26635,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo3)
       3'h0:
@@ -26198,7 +26657,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo4)
       3'h0:
@@ -26220,7 +26679,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo4)
       3'h0:
@@ -26242,7 +26701,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo4)
       3'h0:
@@ -26264,7 +26723,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo4)
       3'h0:
@@ -26286,7 +26745,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo4)
       3'h0:
@@ -26308,7 +26767,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo5)
       3'h0:
@@ -26330,7 +26789,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo5)
       3'h0:
@@ -26352,7 +26811,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo5)
       3'h0:
@@ -26374,7 +26833,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo5)
       3'h0:
@@ -26396,7 +26855,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo5)
       3'h0:
@@ -26418,7 +26877,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo6)
       3'h0:
@@ -26440,7 +26899,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo6)
       3'h0:
@@ -26462,7 +26921,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo6)
       3'h0:
@@ -26484,7 +26943,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo6)
       3'h0:
@@ -26506,7 +26965,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo6)
       3'h0:
@@ -26528,7 +26987,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo7)
       3'h0:
@@ -26550,7 +27009,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo7)
       3'h0:
@@ -26572,7 +27031,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo7)
       3'h0:
@@ -26594,7 +27053,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo7)
       3'h0:
@@ -26616,7 +27075,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo7)
       3'h0:
@@ -26638,7 +27097,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo0)
       3'h0:
@@ -26660,7 +27119,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo0)
       3'h0:
@@ -26682,7 +27141,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo0)
       3'h0:
@@ -26704,7 +27163,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo0)
       3'h0:
@@ -26726,7 +27185,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo0)
       3'h0:
@@ -26748,7 +27207,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo1)
       3'h0:
@@ -26770,7 +27229,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo1)
       3'h0:
@@ -26792,7 +27251,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo1)
       3'h0:
@@ -26814,7 +27273,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo1)
       3'h0:
@@ -26836,7 +27295,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo1)
       3'h0:
@@ -26858,7 +27317,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo2)
       3'h0:
@@ -26880,7 +27339,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo2)
       3'h0:
@@ -26902,7 +27361,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo2)
       3'h0:
@@ -26924,7 +27383,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo2)
       3'h0:
@@ -26946,7 +27405,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo2)
       3'h0:
@@ -26968,7 +27427,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo3)
       3'h0:
@@ -26990,7 +27449,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo3)
       3'h0:
@@ -27012,7 +27471,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo3)
       3'h0:
@@ -27034,7 +27493,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo3)
       3'h0:
@@ -27056,7 +27515,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo3)
       3'h0:
@@ -27078,7 +27537,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo4)
       3'h0:
@@ -27100,7 +27559,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo4)
       3'h0:
@@ -27122,7 +27581,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo4)
       3'h0:
@@ -27144,7 +27603,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo4)
       3'h0:
@@ -27166,7 +27625,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo4)
       3'h0:
@@ -27188,7 +27647,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo5)
       3'h0:
@@ -27210,7 +27669,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo5)
       3'h0:
@@ -27232,7 +27691,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo5)
       3'h0:
@@ -27254,7 +27713,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo5)
       3'h0:
@@ -27276,7 +27735,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo5)
       3'h0:
@@ -27298,7 +27757,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo6)
       3'h0:
@@ -27320,7 +27779,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo6)
       3'h0:
@@ -27342,7 +27801,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo6)
       3'h0:
@@ -27364,7 +27823,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo6)
       3'h0:
@@ -27386,7 +27845,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo6)
       3'h0:
@@ -27408,7 +27867,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo7)
       3'h0:
@@ -27430,7 +27889,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo7)
       3'h0:
@@ -27452,7 +27911,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo7)
       3'h0:
@@ -27474,7 +27933,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo7)
       3'h0:
@@ -27496,7 +27955,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo7)
       3'h0:
@@ -27518,7 +27977,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (skip_lo)
       3'h0:
@@ -27540,7 +27999,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (skip_lo)
       3'h0:
@@ -27562,7 +28021,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (skip_lo)
       3'h0:
@@ -27584,7 +28043,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[7:0])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -27848,7 +28307,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[7:0])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -28112,7 +28571,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[7:0])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -28376,7 +28835,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[7:0])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -28640,7 +29099,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[7:0])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -28904,7 +29363,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[7:0])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -29168,7 +29627,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[2:0])
       3'h0:
@@ -29190,7 +29649,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[2:0])
       3'h0:
@@ -29212,7 +29671,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[2:0])
       3'h0:
@@ -29234,7 +29693,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[2:0])
       3'h0:
@@ -29256,7 +29715,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[2:0])
       3'h0:
@@ -29278,7 +29737,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[15:8])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -29542,7 +30001,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[15:8])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -29806,7 +30265,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[15:8])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -30070,7 +30529,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[15:8])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -30334,7 +30793,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[15:8])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -30598,7 +31057,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[15:8])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -30862,7 +31321,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[10:8])
       3'h0:
@@ -30884,7 +31343,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[10:8])
       3'h0:
@@ -30906,7 +31365,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[10:8])
       3'h0:
@@ -30928,7 +31387,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[10:8])
       3'h0:
@@ -30950,7 +31409,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[10:8])
       3'h0:
@@ -30972,7 +31431,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[23:16])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -31236,7 +31695,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[23:16])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -31500,7 +31959,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[23:16])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -31764,7 +32223,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[23:16])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -32028,7 +32487,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[23:16])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -32292,7 +32751,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[23:16])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -32556,7 +33015,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[18:16])
       3'h0:
@@ -32578,7 +33037,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[18:16])
       3'h0:
@@ -32600,7 +33059,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[18:16])
       3'h0:
@@ -32622,7 +33081,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[18:16])
       3'h0:
@@ -32644,7 +33103,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[18:16])
       3'h0:
@@ -32666,7 +33125,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[31:24])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -32930,7 +33389,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[31:24])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -33194,7 +33653,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[31:24])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -33458,7 +33917,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[31:24])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -33722,7 +34181,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[31:24])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -33986,7 +34445,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[31:24])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -34250,7 +34709,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[26:24])
       3'h0:
@@ -34272,7 +34731,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[26:24])
       3'h0:
@@ -34294,7 +34753,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[26:24])
       3'h0:
@@ -34316,7 +34775,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[26:24])
       3'h0:
@@ -34338,7 +34797,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[26:24])
       3'h0:
@@ -34360,7 +34819,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[39:32])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -34624,7 +35083,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[39:32])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -34888,7 +35347,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[39:32])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -35152,7 +35611,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[39:32])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -35416,7 +35875,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[39:32])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -35680,7 +36139,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[39:32])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -35944,7 +36403,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[34:32])
       3'h0:
@@ -35966,7 +36425,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[34:32])
       3'h0:
@@ -35988,7 +36447,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[34:32])
       3'h0:
@@ -36010,7 +36469,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[34:32])
       3'h0:
@@ -36032,7 +36491,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[34:32])
       3'h0:
@@ -36054,7 +36513,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[47:40])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -36318,7 +36777,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[47:40])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -36582,7 +37041,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[47:40])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -36846,7 +37305,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[47:40])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -37110,7 +37569,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[47:40])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -37374,7 +37833,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[47:40])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -37638,7 +38097,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[42:40])
       3'h0:
@@ -37660,7 +38119,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[42:40])
       3'h0:
@@ -37682,7 +38141,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[42:40])
       3'h0:
@@ -37704,7 +38163,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[42:40])
       3'h0:
@@ -37726,7 +38185,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[42:40])
       3'h0:
@@ -37748,7 +38207,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[55:48])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -38012,7 +38471,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[55:48])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -38276,7 +38735,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[55:48])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -38540,7 +38999,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[55:48])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -38804,7 +39263,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[55:48])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -39068,7 +39527,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[55:48])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -39332,7 +39791,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[50:48])
       3'h0:
@@ -39354,7 +39813,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[50:48])
       3'h0:
@@ -39376,7 +39835,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[50:48])
       3'h0:
@@ -39398,7 +39857,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[50:48])
       3'h0:
@@ -39420,7 +39879,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[50:48])
       3'h0:
@@ -39442,7 +39901,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[63:56])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -39706,7 +40165,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[63:56])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -39970,7 +40429,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[63:56])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -40234,7 +40693,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[63:56])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -40498,7 +40957,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[63:56])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -40762,7 +41221,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[63:56])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -41026,7 +41485,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[58:56])
       3'h0:
@@ -41048,7 +41507,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[58:56])
       3'h0:
@@ -41070,7 +41529,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[58:56])
       3'h0:
@@ -41092,7 +41551,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[58:56])
       3'h0:
@@ -41114,7 +41573,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (win[58:56])
       3'h0:
@@ -41136,14 +41595,14 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$717  = \$285 [4:0];
     if (rst) begin
       \$717  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$718  = p_valid;
     if (accept) begin
       \$718  = 1'h1;
@@ -41155,7 +41614,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$719  = p_data;
     if (accept) begin
       \$719  = in_data;
@@ -41165,7 +41624,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$720  = p_keep;
     if (accept) begin
       \$720  = in_keep;
@@ -41175,7 +41634,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$721  = p_last;
     if (accept) begin
       \$721  = i__payload[72];
@@ -41185,602 +41644,602 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$722  = emit;
     if (rst) begin
       \$722  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$723  = { \$286 , p_data };
     if (rst) begin
       \$723  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$724  = { \$287 , p_keep };
     if (rst) begin
       \$724  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$725  = p_keep;
     if (rst) begin
       \$725  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$726  = p_last;
     if (rst) begin
       \$726  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$727  = s1_valid;
     if (rst) begin
       \$727  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$728  = s1_keep;
     if (rst) begin
       \$728  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$729  = s1_last;
     if (rst) begin
       \$729  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$730  = win[63:0];
     if (rst) begin
       \$730  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$731  = l0_is_list;
     if (rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$732  = l0_long;
     if (rst) begin
       \$732  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$733  = l0_hdr;
     if (rst) begin
       \$733  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$734  = l0_base;
     if (rst) begin
       \$734  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$735  = \$288 ;
     if (rst) begin
       \$735  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$736  = \$289 ;
     if (rst) begin
       \$736  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$737  = \$291 ;
     if (rst) begin
       \$737  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$738  = \$295 ;
     if (rst) begin
       \$738  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$739  = \$296 ;
     if (rst) begin
       \$739  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$740  = l1_is_list;
     if (rst) begin
       \$740  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$741  = l1_long;
     if (rst) begin
       \$741  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$742  = l1_hdr;
     if (rst) begin
       \$742  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$743  = l1_base;
     if (rst) begin
       \$743  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$744  = \$297 ;
     if (rst) begin
       \$744  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$745  = \$298 ;
     if (rst) begin
       \$745  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$746  = \$300 ;
     if (rst) begin
       \$746  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$747  = \$304 ;
     if (rst) begin
       \$747  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$748  = \$305 ;
     if (rst) begin
       \$748  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$749  = l2_is_list;
     if (rst) begin
       \$749  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$750  = l2_long;
     if (rst) begin
       \$750  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$751  = l2_hdr;
     if (rst) begin
       \$751  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$752  = l2_base;
     if (rst) begin
       \$752  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$753  = \$306 ;
     if (rst) begin
       \$753  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$754  = \$307 ;
     if (rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$755  = \$309 ;
     if (rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$756  = \$313 ;
     if (rst) begin
       \$756  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$757  = \$314 ;
     if (rst) begin
       \$757  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$758  = l3_is_list;
     if (rst) begin
       \$758  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$759  = l3_long;
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$760  = l3_hdr;
     if (rst) begin
       \$760  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$761  = l3_base;
     if (rst) begin
       \$761  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$762  = \$315 ;
     if (rst) begin
       \$762  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$763  = \$316 ;
     if (rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$764  = \$318 ;
     if (rst) begin
       \$764  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$765  = \$322 ;
     if (rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$766  = \$323 ;
     if (rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$767  = l4_is_list;
     if (rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$768  = l4_long;
     if (rst) begin
       \$768  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$769  = l4_hdr;
     if (rst) begin
       \$769  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$770  = l4_base;
     if (rst) begin
       \$770  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$771  = \$324 ;
     if (rst) begin
       \$771  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$772  = \$325 ;
     if (rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$773  = \$327 ;
     if (rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$774  = \$331 ;
     if (rst) begin
       \$774  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$775  = \$332 ;
     if (rst) begin
       \$775  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$776  = l5_is_list;
     if (rst) begin
       \$776  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$777  = l5_long;
     if (rst) begin
       \$777  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$778  = l5_hdr;
     if (rst) begin
       \$778  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$779  = l5_base;
     if (rst) begin
       \$779  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$780  = \$333 ;
     if (rst) begin
       \$780  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$781  = \$334 ;
     if (rst) begin
       \$781  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$782  = \$336 ;
     if (rst) begin
       \$782  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$783  = \$340 ;
     if (rst) begin
       \$783  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$784  = \$341 ;
     if (rst) begin
       \$784  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$785  = l6_is_list;
     if (rst) begin
       \$785  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$786  = l6_long;
     if (rst) begin
       \$786  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$787  = l6_hdr;
     if (rst) begin
       \$787  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$788  = l6_base;
     if (rst) begin
       \$788  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$789  = \$342 ;
     if (rst) begin
       \$789  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$790  = \$343 ;
     if (rst) begin
       \$790  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$791  = \$345 ;
     if (rst) begin
       \$791  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$792  = \$349 ;
     if (rst) begin
       \$792  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$793  = \$350 ;
     if (rst) begin
       \$793  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$794  = l7_is_list;
     if (rst) begin
       \$794  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$795  = l7_long;
     if (rst) begin
       \$795  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$796  = l7_hdr;
     if (rst) begin
       \$796  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$797  = l7_base;
     if (rst) begin
       \$797  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$798  = \$351 ;
     if (rst) begin
       \$798  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$799  = \$352 ;
     if (rst) begin
       \$799  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$800  = \$354 ;
     if (rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$801  = \$358 ;
     if (rst) begin
       \$801  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$802  = \$359 ;
     if (rst) begin
       \$802  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$803  = s2_valid;
     if (rst) begin
       \$803  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$804  = s2_keep;
     if (rst) begin
       \$804  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$805  = s2_last;
     if (rst) begin
       \$805  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$806  = s2_data;
     if (rst) begin
       \$806  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$807 [3:0] = s2_l0_hdr;
     \$807 [4] = s2_l0_is_list;
     \$807 [28:5] = \$360 ;
@@ -41793,14 +42252,14 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$808  = \$367 ;
     if (rst) begin
       \$808  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$809 [3:0] = s2_l1_hdr;
     \$809 [4] = s2_l1_is_list;
     \$809 [28:5] = \$368 ;
@@ -41813,14 +42272,14 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$810  = \$375 ;
     if (rst) begin
       \$810  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$811 [3:0] = s2_l2_hdr;
     \$811 [4] = s2_l2_is_list;
     \$811 [28:5] = \$376 ;
@@ -41833,14 +42292,14 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$812  = \$383 ;
     if (rst) begin
       \$812  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$813 [3:0] = s2_l3_hdr;
     \$813 [4] = s2_l3_is_list;
     \$813 [28:5] = \$384 ;
@@ -41853,14 +42312,14 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$814  = \$391 ;
     if (rst) begin
       \$814  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$815 [3:0] = s2_l4_hdr;
     \$815 [4] = s2_l4_is_list;
     \$815 [28:5] = \$392 ;
@@ -41873,14 +42332,14 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$816  = \$399 ;
     if (rst) begin
       \$816  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$817 [3:0] = s2_l5_hdr;
     \$817 [4] = s2_l5_is_list;
     \$817 [28:5] = \$400 ;
@@ -41893,14 +42352,14 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$818  = \$407 ;
     if (rst) begin
       \$818  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$819 [3:0] = s2_l6_hdr;
     \$819 [4] = s2_l6_is_list;
     \$819 [28:5] = \$408 ;
@@ -41913,14 +42372,14 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$820  = \$415 ;
     if (rst) begin
       \$820  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$821 [3:0] = s2_l7_hdr;
     \$821 [4] = s2_l7_is_list;
     \$821 [28:5] = \$416 ;
@@ -41933,14 +42392,14 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$822  = \$423 ;
     if (rst) begin
       \$822  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$424 ) begin
       \$823  = \$426 ;
@@ -41952,7 +42411,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$424 ) begin
       \$824  = \$435 ;
@@ -41964,7 +42423,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$424 ) begin
       \$825  = \$436 ;
@@ -41976,7 +42435,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$424 ) begin
       \$826  = \$437 ;
@@ -41988,7 +42447,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$424 ) begin
       \$827  = \$446 ;
@@ -42000,7 +42459,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$448 ) begin
       \$828  = \$450 ;
@@ -42012,7 +42471,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$448 ) begin
       \$829  = \$459 ;
@@ -42024,7 +42483,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$448 ) begin
       \$830  = \$460 ;
@@ -42036,7 +42495,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$448 ) begin
       \$831  = \$461 ;
@@ -42048,7 +42507,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$448 ) begin
       \$832  = \$470 ;
@@ -42060,7 +42519,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$472 ) begin
       \$833  = \$474 ;
@@ -42072,7 +42531,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$472 ) begin
       \$834  = \$483 ;
@@ -42084,7 +42543,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$472 ) begin
       \$835  = \$484 ;
@@ -42096,7 +42555,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$472 ) begin
       \$836  = \$485 ;
@@ -42108,7 +42567,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$472 ) begin
       \$837  = \$494 ;
@@ -42120,7 +42579,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$496 ) begin
       \$838  = \$498 ;
@@ -42132,7 +42591,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$496 ) begin
       \$839  = \$507 ;
@@ -42144,7 +42603,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$496 ) begin
       \$840  = \$508 ;
@@ -42156,7 +42615,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$496 ) begin
       \$841  = \$509 ;
@@ -42168,7 +42627,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$496 ) begin
       \$842  = \$518 ;
@@ -42180,7 +42639,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$520 ) begin
       \$843  = \$522 ;
@@ -42192,7 +42651,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$520 ) begin
       \$844  = \$531 ;
@@ -42204,7 +42663,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$520 ) begin
       \$845  = \$532 ;
@@ -42216,7 +42675,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$520 ) begin
       \$846  = \$533 ;
@@ -42228,7 +42687,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$520 ) begin
       \$847  = \$542 ;
@@ -42240,7 +42699,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$544 ) begin
       \$848  = \$546 ;
@@ -42252,7 +42711,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$544 ) begin
       \$849  = \$555 ;
@@ -42264,7 +42723,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$544 ) begin
       \$850  = \$556 ;
@@ -42276,7 +42735,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$544 ) begin
       \$851  = \$557 ;
@@ -42288,7 +42747,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$544 ) begin
       \$852  = \$566 ;
@@ -42300,7 +42759,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$568 ) begin
       \$853  = \$570 ;
@@ -42312,7 +42771,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$568 ) begin
       \$854  = \$579 ;
@@ -42324,7 +42783,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$568 ) begin
       \$855  = \$580 ;
@@ -42336,7 +42795,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$568 ) begin
       \$856  = \$581 ;
@@ -42348,7 +42807,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$568 ) begin
       \$857  = \$590 ;
@@ -42360,7 +42819,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$592 ) begin
       \$858  = \$594 ;
@@ -42372,7 +42831,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$592 ) begin
       \$859  = \$603 ;
@@ -42384,7 +42843,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$592 ) begin
       \$860  = \$604 ;
@@ -42396,7 +42855,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$592 ) begin
       \$861  = \$605 ;
@@ -42408,7 +42867,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (\$592 ) begin
       \$862  = \$614 ;
@@ -42420,91 +42879,91 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$863  = s3_valid;
     if (rst) begin
       \$863  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$864  = s3_keep;
     if (rst) begin
       \$864  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$865  = s3_last;
     if (rst) begin
       \$865  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$866  = s3_data;
     if (rst) begin
       \$866  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$867  = s3_l0_fields;
     if (rst) begin
       \$867  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$868  = s3_l1_fields;
     if (rst) begin
       \$868  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$869  = s3_l2_fields;
     if (rst) begin
       \$869  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$870  = s3_l3_fields;
     if (rst) begin
       \$870  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$871  = s3_l4_fields;
     if (rst) begin
       \$871  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$872  = s3_l5_fields;
     if (rst) begin
       \$872  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$873  = s3_l6_fields;
     if (rst) begin
       \$873  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$874  = s3_l7_fields;
     if (rst) begin
       \$874  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside0) begin
       \$875  = \$617 ;
@@ -42516,7 +42975,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside0) begin
       \$876  = \$618 ;
@@ -42528,7 +42987,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside0) begin
       \$877  = \$619 ;
@@ -42540,7 +42999,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside0) begin
       \$878  = \$620 ;
@@ -42552,7 +43011,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside0) begin
       \$879  = \$621 ;
@@ -42564,7 +43023,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside1) begin
       \$880  = \$623 ;
@@ -42576,7 +43035,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside1) begin
       \$881  = \$624 ;
@@ -42588,7 +43047,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside1) begin
       \$882  = \$625 ;
@@ -42600,7 +43059,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside1) begin
       \$883  = \$626 ;
@@ -42612,7 +43071,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside1) begin
       \$884  = \$627 ;
@@ -42624,7 +43083,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside2) begin
       \$885  = \$629 ;
@@ -42636,7 +43095,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside2) begin
       \$886  = \$630 ;
@@ -42648,7 +43107,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside2) begin
       \$887  = \$631 ;
@@ -42660,7 +43119,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside2) begin
       \$888  = \$632 ;
@@ -42672,7 +43131,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside2) begin
       \$889  = \$633 ;
@@ -42684,7 +43143,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside3) begin
       \$890  = \$635 ;
@@ -42696,7 +43155,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside3) begin
       \$891  = \$636 ;
@@ -42708,7 +43167,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside3) begin
       \$892  = \$637 ;
@@ -42720,7 +43179,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside3) begin
       \$893  = \$638 ;
@@ -42732,7 +43191,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside3) begin
       \$894  = \$639 ;
@@ -42744,7 +43203,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside4) begin
       \$895  = \$641 ;
@@ -42756,7 +43215,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside4) begin
       \$896  = \$642 ;
@@ -42768,7 +43227,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside4) begin
       \$897  = \$643 ;
@@ -42780,7 +43239,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside4) begin
       \$898  = \$644 ;
@@ -42792,7 +43251,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside4) begin
       \$899  = \$645 ;
@@ -42804,7 +43263,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside5) begin
       \$900  = \$647 ;
@@ -42816,7 +43275,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside5) begin
       \$901  = \$648 ;
@@ -42828,7 +43287,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside5) begin
       \$902  = \$649 ;
@@ -42840,7 +43299,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside5) begin
       \$903  = \$650 ;
@@ -42852,7 +43311,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside5) begin
       \$904  = \$651 ;
@@ -42864,7 +43323,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside6) begin
       \$905  = \$653 ;
@@ -42876,7 +43335,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside6) begin
       \$906  = \$654 ;
@@ -42888,7 +43347,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside6) begin
       \$907  = \$655 ;
@@ -42900,7 +43359,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside6) begin
       \$908  = \$656 ;
@@ -42912,7 +43371,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside6) begin
       \$909  = \$657 ;
@@ -42924,7 +43383,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside7) begin
       \$910  = \$659 ;
@@ -42936,7 +43395,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside7) begin
       \$911  = \$660 ;
@@ -42948,7 +43407,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside7) begin
       \$912  = \$661 ;
@@ -42960,7 +43419,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside7) begin
       \$913  = \$662 ;
@@ -42972,7 +43431,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside7) begin
       \$914  = \$663 ;
@@ -42984,91 +43443,91 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$915  = d0_valid;
     if (rst) begin
       \$915  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$916  = d0_keep;
     if (rst) begin
       \$916  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$917  = d0_last;
     if (rst) begin
       \$917  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$918  = d0_data;
     if (rst) begin
       \$918  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$919  = d0_l0_fields;
     if (rst) begin
       \$919  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$920  = d0_l1_fields;
     if (rst) begin
       \$920  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$921  = d0_l2_fields;
     if (rst) begin
       \$921  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$922  = d0_l3_fields;
     if (rst) begin
       \$922  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$923  = d0_l4_fields;
     if (rst) begin
       \$923  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$924  = d0_l5_fields;
     if (rst) begin
       \$924  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$925  = d0_l6_fields;
     if (rst) begin
       \$925  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$926  = d0_l7_fields;
     if (rst) begin
       \$926  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside0) begin
       \$927  = \$665 ;
@@ -43080,7 +43539,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside0) begin
       \$928  = \$666 ;
@@ -43092,7 +43551,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside0) begin
       \$929  = \$667 ;
@@ -43104,7 +43563,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside0) begin
       \$930  = \$668 ;
@@ -43116,7 +43575,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside0) begin
       \$931  = \$669 ;
@@ -43128,7 +43587,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside1) begin
       \$932  = \$671 ;
@@ -43140,7 +43599,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside1) begin
       \$933  = \$672 ;
@@ -43152,7 +43611,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside1) begin
       \$934  = \$673 ;
@@ -43164,7 +43623,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside1) begin
       \$935  = \$674 ;
@@ -43176,7 +43635,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside1) begin
       \$936  = \$675 ;
@@ -43188,7 +43647,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside2) begin
       \$937  = \$677 ;
@@ -43200,7 +43659,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside2) begin
       \$938  = \$678 ;
@@ -43212,7 +43671,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside2) begin
       \$939  = \$679 ;
@@ -43224,7 +43683,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside2) begin
       \$940  = \$680 ;
@@ -43236,7 +43695,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside2) begin
       \$941  = \$681 ;
@@ -43248,7 +43707,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside3) begin
       \$942  = \$683 ;
@@ -43260,7 +43719,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside3) begin
       \$943  = \$684 ;
@@ -43272,7 +43731,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside3) begin
       \$944  = \$685 ;
@@ -43284,7 +43743,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside3) begin
       \$945  = \$686 ;
@@ -43296,7 +43755,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside3) begin
       \$946  = \$687 ;
@@ -43308,7 +43767,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside4) begin
       \$947  = \$689 ;
@@ -43320,7 +43779,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside4) begin
       \$948  = \$690 ;
@@ -43332,7 +43791,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside4) begin
       \$949  = \$691 ;
@@ -43344,7 +43803,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside4) begin
       \$950  = \$692 ;
@@ -43356,7 +43815,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside4) begin
       \$951  = \$693 ;
@@ -43368,7 +43827,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside5) begin
       \$952  = \$695 ;
@@ -43380,7 +43839,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside5) begin
       \$953  = \$696 ;
@@ -43392,7 +43851,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside5) begin
       \$954  = \$697 ;
@@ -43404,7 +43863,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside5) begin
       \$955  = \$698 ;
@@ -43416,7 +43875,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside5) begin
       \$956  = \$699 ;
@@ -43428,7 +43887,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside6) begin
       \$957  = \$701 ;
@@ -43440,7 +43899,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside6) begin
       \$958  = \$702 ;
@@ -43452,7 +43911,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside6) begin
       \$959  = \$703 ;
@@ -43464,7 +43923,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside6) begin
       \$960  = \$704 ;
@@ -43476,7 +43935,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside6) begin
       \$961  = \$705 ;
@@ -43488,7 +43947,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside7) begin
       \$962  = \$707 ;
@@ -43500,7 +43959,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside7) begin
       \$963  = \$708 ;
@@ -43512,7 +43971,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside7) begin
       \$964  = \$709 ;
@@ -43524,7 +43983,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside7) begin
       \$965  = \$710 ;
@@ -43536,7 +43995,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside7) begin
       \$966  = \$711 ;
@@ -43548,91 +44007,91 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$967  = d1_valid;
     if (rst) begin
       \$967  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$968  = d1_keep;
     if (rst) begin
       \$968  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$969  = d1_last;
     if (rst) begin
       \$969  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$970  = d1_data;
     if (rst) begin
       \$970  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$971  = d1_l0_fields;
     if (rst) begin
       \$971  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$972  = d1_l1_fields;
     if (rst) begin
       \$972  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$973  = d1_l2_fields;
     if (rst) begin
       \$973  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$974  = d1_l3_fields;
     if (rst) begin
       \$974  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$975  = d1_l4_fields;
     if (rst) begin
       \$975  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$976  = d1_l5_fields;
     if (rst) begin
       \$976  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$977  = d1_l6_fields;
     if (rst) begin
       \$977  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$978  = d1_l7_fields;
     if (rst) begin
       \$978  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$979  = skip_lo;
     if (d2_valid) begin
       if (d2_last) begin
@@ -43646,7 +44105,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$980  = skip_hi;
     if (d2_valid) begin
       (* full_case = 32'd1 *)
@@ -43663,7 +44122,7 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$981  = skip_hz;
     if (d2_valid) begin
       (* full_case = 32'd1 *)
@@ -43680,91 +44139,91 @@ module \tx_decoder_top.decoder.walker (rst, i__valid, i__ready, o__valid, o__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$982  = d2_valid;
     if (rst) begin
       \$982  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$983  = mask;
     if (rst) begin
       \$983  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$984  = d2_keep;
     if (rst) begin
       \$984  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$985  = d2_last;
     if (rst) begin
       \$985  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$986  = d2_data;
     if (rst) begin
       \$986  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$987  = d2_l0_fields;
     if (rst) begin
       \$987  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$988  = d2_l1_fields;
     if (rst) begin
       \$988  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$989  = d2_l2_fields;
     if (rst) begin
       \$989  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$990  = d2_l3_fields;
     if (rst) begin
       \$990  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$991  = d2_l4_fields;
     if (rst) begin
       \$991  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$992  = d2_l5_fields;
     if (rst) begin
       \$992  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$993  = d2_l6_fields;
     if (rst) begin
       \$993  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
     \$994  = d2_l7_fields;
     if (rst) begin
       \$994  = 33'h000000000;
@@ -44276,7 +44735,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \tx_decoder_top.decoder.walker.out_fifo (rst, r_rdy, r_data, r_en, w_port__data, w_en, clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$13  = 0;
+  reg \$auto$verilog_backend.cc:2505:dump_module$17  = 0;
   input rst;
   wire rst;
   output r_rdy;
@@ -44371,7 +44830,7 @@ module \tx_decoder_top.decoder.walker.out_fifo (rst, r_rdy, r_data, r_en, w_port
   always @(posedge clk)
     level <= \$17 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$17 ) begin end
     \$15  = w_port__addr;
     if (\$1 ) begin
       \$15  = \$2 [3:0];
@@ -44381,7 +44840,7 @@ module \tx_decoder_top.decoder.walker.out_fifo (rst, r_rdy, r_data, r_en, w_port
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$17 ) begin end
     \$16  = r_port__addr;
     if (\$3 ) begin
       \$16  = \$4 [3:0];
@@ -44391,7 +44850,7 @@ module \tx_decoder_top.decoder.walker.out_fifo (rst, r_rdy, r_data, r_en, w_port
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$17 ) begin end
     \$17  = level;
     if (\$8 ) begin
       \$17  = \$9 [4:0];

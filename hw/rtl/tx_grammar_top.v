@@ -476,11 +476,11 @@ module tx_grammar_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, 
     .i__payload(\i__payload$26 ),
     .i__ready(\o__ready$28 ),
     .i__valid(\i__valid$30 ),
+    .\o__ready$238 (m_axis_tready),
+    .\o__ready$244 (m_rec_tready),
     .o_job__payload(m_axis_tdata),
-    .o_job__ready(m_axis_tready),
     .o_job__valid(m_axis_tvalid),
     .o_rec__payload(m_rec_tdata),
-    .o_rec__ready(m_rec_tready),
     .o_rec__valid(m_rec_tvalid),
     .rst(rst)
   );
@@ -938,12 +938,14 @@ module \tx_grammar_top.extractor (rst, i__valid, i__payload, i__ready, o__ready,
   wire [22:0] \$35 ;
   wire [22:0] \$36 ;
   wire \$37 ;
-  reg \$38 ;
-  reg [344:0] \$39 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  reg [21:0] \$40 ;
-  reg \$41 ;
-  reg [714:0] \$42 ;
+  reg \$40 ;
+  reg [344:0] \$41 ;
+  reg [21:0] \$42 ;
+  reg \$43 ;
+  reg [714:0] \$44 ;
   wire \$5 ;
   wire \$6 ;
   wire \$7 ;
@@ -1364,11 +1366,15 @@ module \tx_grammar_top.extractor (rst, i__valid, i__payload, i__ready, o__ready,
   reg [63:0] x_l6_full;
   reg [63:0] x_l7_full;
   always @(posedge clk)
-    h_base <= \$40 ;
+    h_valid <= \$40 ;
   always @(posedge clk)
-    o__valid <= \$41 ;
+    h <= \$41 ;
   always @(posedge clk)
-    o__payload <= \$42 ;
+    h_base <= \$42 ;
+  always @(posedge clk)
+    o__valid <= \$43 ;
+  always @(posedge clk)
+    o__payload <= \$44 ;
   assign \$1  = | h[80:73];
   assign has_entries = \$1  | h[72];
   assign \$2  = h[72] | i__valid;
@@ -1412,41 +1418,59 @@ module \tx_grammar_top.extractor (rst, i__valid, i__payload, i__ready, o__ready,
   assign \$34  = h_base + 1'h1;
   assign \$35  = \$33  ? { 1'h0, h_base } : \$34 ;
   assign \$36  = h[72] ? 23'h000000 : \$35 ;
-  assign \$37  = emit & has_entries;
-  always @(posedge clk)
-    h_valid <= \$38 ;
-  always @(posedge clk)
-    h <= \$39 ;
+  assign \$37  = ~ o__valid;
+  assign \$38  = \$37  | o__ready;
+  assign \$39  = emit & has_entries;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$40  = h_base;
+    \$40  = h_valid;
+    if (accept) begin
+      \$40  = 1'h1;
+    end else if (emit) begin
+      \$40  = 1'h0;
+    end
+    if (rst) begin
+      \$40  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$41  = h;
+    if (accept) begin
+      \$41  = i__payload;
+    end
+    if (rst) begin
+      \$41  = 345'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$42  = h_base;
     if (emit) begin
-      \$40  = \$36 [21:0];
+      \$42  = \$36 [21:0];
     end
     if (rst) begin
-      \$40  = 22'h000000;
+      \$42  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$41  = o__valid;
-    if (\$37 ) begin
-      \$41  = 1'h1;
-    end else if (o__ready) begin
-      \$41  = 1'h0;
+    \$43  = o__valid;
+    if (\$38 ) begin
+      \$43  = \$39 ;
     end
     if (rst) begin
-      \$41  = 1'h0;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$42  = o__payload;
-    if (\$37 ) begin
-      \$42  = word;
+    \$44  = o__payload;
+    if (\$38 ) begin
+      \$44  = word;
     end
     if (rst) begin
-      \$42  = 715'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$44  = 715'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -1640,28 +1664,6 @@ module \tx_grammar_top.extractor (rst, i__valid, i__payload, i__ready, o__ready,
       default:
           x_l7_full = { 40'h0000000000, h[340:317] };
     endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$38  = h_valid;
-    if (accept) begin
-      \$38  = 1'h1;
-    end else if (emit) begin
-      \$38  = 1'h0;
-    end
-    if (rst) begin
-      \$38  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$39  = h;
-    if (accept) begin
-      \$39  = i__payload;
-    end
-    if (rst) begin
-      \$39  = 345'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
   end
   assign r_valid = o__valid;
   assign r = o__payload;
@@ -2135,10 +2137,10 @@ module \tx_grammar_top.extractor (rst, i__valid, i__payload, i__ready, o__ready,
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__payload, o_job__valid, o_job__payload, o_rec__valid, o_rec__payload, o_job__ready);
+module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__payload, o_job__valid, o_job__payload, o_rec__valid, o_rec__payload, \o__ready$238 );
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
-  input o_rec__ready;
-  wire o_rec__ready;
+  input \o__ready$244 ;
+  wire \o__ready$244 ;
   input clk;
   wire clk;
   input rst;
@@ -2150,15 +2152,15 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   input [110:0] i__payload;
   wire [110:0] i__payload;
   output o_job__valid;
-  reg o_job__valid = 1'h0;
+  wire o_job__valid;
   output [82:0] o_job__payload;
-  reg [82:0] o_job__payload = 83'h000000000000000000000;
+  wire [82:0] o_job__payload;
   output o_rec__valid;
-  reg o_rec__valid = 1'h0;
+  wire o_rec__valid;
   output [423:0] o_rec__payload;
-  reg [423:0] o_rec__payload = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  input o_job__ready;
-  wire o_job__ready;
+  wire [423:0] o_rec__payload;
+  input \o__ready$238 ;
+  wire \o__ready$238 ;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -2631,177 +2633,105 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire \$521 ;
   wire \$522 ;
   wire \$523 ;
-  wire [110:0] \$524 ;
-  wire [24:0] \$525 ;
-  wire [25:0] \$526 ;
-  wire [24:0] \$527 ;
-  wire [1:0] \$528 ;
-  wire [24:0] \$529 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire [2:0] \$528 ;
+  wire \$529 ;
   wire [2:0] \$53 ;
-  wire [5:0] \$530 ;
+  wire \$530 ;
   wire \$531 ;
   wire \$532 ;
   wire \$533 ;
   wire \$534 ;
-  wire [24:0] \$535 ;
+  wire \$535 ;
   wire \$536 ;
-  wire [2:0] \$537 ;
-  wire [4:0] \$538 ;
+  wire \$537 ;
+  wire \$538 ;
   wire \$539 ;
   wire \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire [82:0] \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire [423:0] \$548 ;
-  wire \$549 ;
+  wire [24:0] \$540 ;
+  wire [24:0] \$541 ;
+  wire [24:0] \$542 ;
+  wire [24:0] \$543 ;
+  reg \$544 ;
+  reg [110:0] \$545 ;
+  reg [65:0] \$546 ;
+  reg [25:0] \$547 ;
+  reg \$548 ;
+  reg [24:0] \$549 ;
   wire \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire [2:0] \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
+  reg [24:0] \$550 ;
+  reg [25:0] \$551 ;
+  reg [24:0] \$552 ;
+  reg \$553 ;
+  reg \$554 ;
+  reg \$555 ;
+  reg \$556 ;
+  reg \$557 ;
+  reg \$558 ;
+  reg \$559 ;
   wire [31:0] \$56 ;
-  wire \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  wire \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire [24:0] \$568 ;
-  wire [24:0] \$569 ;
+  reg \$560 ;
+  reg \$561 ;
+  reg [63:0] \$562 ;
+  reg [63:0] \$563 ;
+  reg [63:0] \$564 ;
+  reg [63:0] \$565 ;
+  reg [63:0] \$566 ;
+  reg [63:0] \$567 ;
+  reg \$568 ;
+  reg [110:0] \$569 ;
   wire [31:0] \$57 ;
-  wire [24:0] \$570 ;
-  wire [24:0] \$571 ;
+  reg [65:0] \$570 ;
+  reg [25:0] \$571 ;
   reg \$572 ;
-  reg [110:0] \$573 ;
-  reg [65:0] \$574 ;
+  reg [24:0] \$573 ;
+  reg [24:0] \$574 ;
   reg [25:0] \$575 ;
-  reg \$576 ;
-  reg [24:0] \$577 ;
+  reg [24:0] \$576 ;
+  reg [1:0] \$577 ;
   reg [24:0] \$578 ;
-  reg [25:0] \$579 ;
+  reg [2:0] \$579 ;
   wire \$58 ;
-  reg [24:0] \$580 ;
+  reg [5:0] \$580 ;
   reg \$581 ;
   reg \$582 ;
-  reg \$583 ;
-  reg \$584 ;
+  reg [4:0] \$583 ;
+  reg [25:0] \$584 ;
   reg \$585 ;
   reg \$586 ;
   reg \$587 ;
   reg \$588 ;
   reg \$589 ;
   wire \$59 ;
-  reg [63:0] \$590 ;
-  reg [63:0] \$591 ;
-  reg [63:0] \$592 ;
-  reg [63:0] \$593 ;
-  reg [63:0] \$594 ;
-  reg [63:0] \$595 ;
+  reg \$590 ;
+  reg \$591 ;
+  reg \$592 ;
+  reg \$593 ;
+  reg \$594 ;
+  reg \$595 ;
   reg \$596 ;
-  reg [110:0] \$597 ;
-  reg [65:0] \$598 ;
-  reg [25:0] \$599 ;
+  reg \$597 ;
+  reg \$598 ;
+  reg \$599 ;
   wire \$6 ;
   wire \$60 ;
-  reg \$600 ;
-  reg [24:0] \$601 ;
+  reg [23:0] \$600 ;
+  reg [1:0] \$601 ;
   reg [24:0] \$602 ;
-  reg [25:0] \$603 ;
-  reg [24:0] \$604 ;
-  reg [1:0] \$605 ;
-  reg [24:0] \$606 ;
-  reg [2:0] \$607 ;
-  reg [5:0] \$608 ;
-  reg \$609 ;
+  reg [2:0] \$603 ;
+  reg [65:0] \$604 ;
+  reg \$605 ;
+  reg [423:0] \$606 ;
   wire \$61 ;
-  reg \$610 ;
-  reg [4:0] \$611 ;
-  reg [25:0] \$612 ;
-  reg \$613 ;
-  reg \$614 ;
-  reg \$615 ;
-  reg \$616 ;
-  reg \$617 ;
-  reg \$618 ;
-  reg \$619 ;
   wire \$62 ;
-  reg \$620 ;
-  reg \$621 ;
-  reg \$622 ;
-  reg \$623 ;
-  reg \$624 ;
-  reg \$625 ;
-  reg \$626 ;
-  reg \$627 ;
-  reg [23:0] \$628 ;
-  reg [1:0] \$629 ;
   wire \$63 ;
-  reg [24:0] \$630 ;
-  reg [2:0] \$631 ;
-  reg [65:0] \$632 ;
-  reg \$633 ;
-  reg \$634 ;
-  reg [110:0] \$635 ;
-  reg [24:0] \$636 ;
-  reg [25:0] \$637 ;
-  reg [24:0] \$638 ;
-  reg [1:0] \$639 ;
   wire \$64 ;
-  reg [24:0] \$640 ;
-  reg [5:0] \$641 ;
-  reg \$642 ;
-  reg \$643 ;
-  reg \$644 ;
-  reg \$645 ;
-  reg [24:0] \$646 ;
-  reg \$647 ;
-  reg [2:0] \$648 ;
-  reg [4:0] \$649 ;
   wire \$65 ;
-  reg \$650 ;
-  reg \$651 ;
-  reg [110:0] \$652 ;
-  reg [24:0] \$653 ;
-  reg [25:0] \$654 ;
-  reg [24:0] \$655 ;
-  reg [1:0] \$656 ;
-  reg [24:0] \$657 ;
-  reg [5:0] \$658 ;
-  reg \$659 ;
   wire [2:0] \$66 ;
-  reg \$660 ;
-  reg \$661 ;
-  reg \$662 ;
-  reg [24:0] \$663 ;
-  reg \$664 ;
-  reg [2:0] \$665 ;
-  reg [4:0] \$666 ;
-  reg \$667 ;
-  reg \$668 ;
-  reg \$669 ;
   wire \$67 ;
-  reg [82:0] \$670 ;
-  reg \$671 ;
-  reg [82:0] \$672 ;
-  reg \$673 ;
-  reg [423:0] \$674 ;
-  reg \$675 ;
-  reg [423:0] \$676 ;
-  reg \$677 ;
-  reg [423:0] \$678 ;
   wire \$68 ;
   wire [31:0] \$69 ;
   wire \$7 ;
@@ -3068,6 +2998,114 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   reg hdr_outer_hit;
   reg [65:0] hi_end = 66'h00000000000000000;
   wire hi_over;
+  wire [259:0] \i__payload$218 ;
+  wire [110:0] \i__payload$218.a ;
+  wire [7:0] \i__payload$218.a.byte ;
+  wire [3:0] \i__payload$218.a.cut ;
+  wire \i__payload$218.a.end ;
+  wire [3:0] \i__payload$218.a.hdr ;
+  wire \i__payload$218.a.hdr_trunc ;
+  wire \i__payload$218.a.is_list ;
+  wire \i__payload$218.a.len_lz ;
+  wire \i__payload$218.a.len_short ;
+  wire [63:0] \i__payload$218.a.length ;
+  wire [24:0] \i__payload$218.a.pos ;
+  wire \i__payload$218.a.wrapped ;
+  wire [25:0] \i__payload$218.a_end ;
+  wire [24:0] \i__payload$218.a_len_sat ;
+  wire [24:0] \i__payload$218.a_start ;
+  wire \i__payload$218.close_fail ;
+  wire [4:0] \i__payload$218.code ;
+  wire \i__payload$218.convert ;
+  wire \i__payload$218.fail ;
+  wire \i__payload$218.fl_ne20 ;
+  wire [5:0] \i__payload$218.fld ;
+  wire [24:0] \i__payload$218.idx ;
+  wire \i__payload$218.ok_item ;
+  wire \i__payload$218.ok_open ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \i__payload$218.phase ;
+  wire [24:0] \i__payload$218.skip ;
+  wire [1:0] \i__payload$218.top ;
+  wire \i__payload$218.trailing ;
+  wire [82:0] \i__payload$231 ;
+  wire [5:0] \i__payload$231.fld ;
+  (* enum_base_type = "JobKind" *)
+  (* enum_value_00 = "VALUE" *)
+  (* enum_value_01 = "PROGRESS" *)
+  (* enum_value_10 = "END" *)
+  wire [1:0] \i__payload$231.kind ;
+  wire [24:0] \i__payload$231.length ;
+  wire [23:0] \i__payload$231.seq ;
+  wire [24:0] \i__payload$231.start ;
+  wire \i__payload$231.wrapped ;
+  wire [423:0] \i__payload$234 ;
+  wire [23:0] \i__payload$234.access_list_count ;
+  wire [23:0] \i__payload$234.access_list_end ;
+  wire [23:0] \i__payload$234.access_list_offset ;
+  wire [23:0] \i__payload$234.authorization_count ;
+  wire [23:0] \i__payload$234.authorizations_end ;
+  wire [23:0] \i__payload$234.authorizations_offset ;
+  wire [23:0] \i__payload$234.blob_hash_count ;
+  wire [23:0] \i__payload$234.blob_hashes_end ;
+  wire [23:0] \i__payload$234.blob_hashes_offset ;
+  wire [23:0] \i__payload$234.body_offset ;
+  wire \i__payload$234.chain_id_present ;
+  wire [23:0] \i__payload$234.data_len ;
+  wire [23:0] \i__payload$234.data_offset ;
+  wire [32:0] \i__payload$234.err ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  wire [4:0] \i__payload$234.err.code ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \i__payload$234.err.phase ;
+  wire [24:0] \i__payload$234.err.seq ;
+  wire \i__payload$234.err_valid ;
+  wire \i__payload$234.network_form ;
+  wire [23:0] \i__payload$234.sig_offset ;
+  wire [23:0] \i__payload$234.storage_key_count ;
+  wire \i__payload$234.to_present ;
+  wire [23:0] \i__payload$234.tx_list_end ;
+  wire [23:0] \i__payload$234.tx_list_offset ;
+  wire [2:0] \i__payload$234.tx_type ;
   wire [7:0] \i__payload.byte ;
   wire [3:0] \i__payload.cut ;
   wire \i__payload.end ;
@@ -3079,19 +3117,14 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [63:0] \i__payload.length ;
   wire [24:0] \i__payload.pos ;
   wire \i__payload.wrapped ;
+  wire \i__ready$223 ;
+  wire \i__ready$227 ;
+  wire \i__ready$229 ;
+  (* init = 1'h0 *)
+  wire \i__valid$222 ;
+  wire \i__valid$230 ;
+  wire \i__valid$233 ;
   reg [24:0] idx = 25'h0000000;
-  (* init = 83'h000000000000000000000 *)
-  wire [82:0] job;
-  wire [5:0] \job.fld ;
-  (* enum_base_type = "JobKind" *)
-  (* enum_value_00 = "VALUE" *)
-  (* enum_value_01 = "PROGRESS" *)
-  (* enum_value_10 = "END" *)
-  wire [1:0] \job.kind ;
-  wire [24:0] \job.length ;
-  wire [23:0] \job.seq ;
-  wire [24:0] \job.start ;
-  wire \job.wrapped ;
   wire [82:0] job_n;
   wire [5:0] \job_n.fld ;
   (* enum_base_type = "JobKind" *)
@@ -3103,8 +3136,6 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [23:0] \job_n.seq ;
   wire [24:0] \job_n.start ;
   wire \job_n.wrapped ;
-  (* init = 1'h0 *)
-  wire job_valid;
   wire le_new;
   wire [5:0] le_old;
   reg [3:0] n_tx;
@@ -3178,6 +3209,118 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [3:0] \nxt_frame5.small ;
   wire \nxt_frame5.valid ;
   wire \nxt_frame5.versioned ;
+  wire [259:0] o__payload;
+  wire [82:0] \o__payload$237 ;
+  wire [5:0] \o__payload$237.fld ;
+  (* enum_base_type = "JobKind" *)
+  (* enum_value_00 = "VALUE" *)
+  (* enum_value_01 = "PROGRESS" *)
+  (* enum_value_10 = "END" *)
+  wire [1:0] \o__payload$237.kind ;
+  wire [24:0] \o__payload$237.length ;
+  wire [23:0] \o__payload$237.seq ;
+  wire [24:0] \o__payload$237.start ;
+  wire \o__payload$237.wrapped ;
+  wire [423:0] \o__payload$243 ;
+  wire [23:0] \o__payload$243.access_list_count ;
+  wire [23:0] \o__payload$243.access_list_end ;
+  wire [23:0] \o__payload$243.access_list_offset ;
+  wire [23:0] \o__payload$243.authorization_count ;
+  wire [23:0] \o__payload$243.authorizations_end ;
+  wire [23:0] \o__payload$243.authorizations_offset ;
+  wire [23:0] \o__payload$243.blob_hash_count ;
+  wire [23:0] \o__payload$243.blob_hashes_end ;
+  wire [23:0] \o__payload$243.blob_hashes_offset ;
+  wire [23:0] \o__payload$243.body_offset ;
+  wire \o__payload$243.chain_id_present ;
+  wire [23:0] \o__payload$243.data_len ;
+  wire [23:0] \o__payload$243.data_offset ;
+  wire [32:0] \o__payload$243.err ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  wire [4:0] \o__payload$243.err.code ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \o__payload$243.err.phase ;
+  wire [24:0] \o__payload$243.err.seq ;
+  wire \o__payload$243.err_valid ;
+  wire \o__payload$243.network_form ;
+  wire [23:0] \o__payload$243.sig_offset ;
+  wire [23:0] \o__payload$243.storage_key_count ;
+  wire \o__payload$243.to_present ;
+  wire [23:0] \o__payload$243.tx_list_end ;
+  wire [23:0] \o__payload$243.tx_list_offset ;
+  wire [2:0] \o__payload$243.tx_type ;
+  wire [110:0] \o__payload.a ;
+  wire [7:0] \o__payload.a.byte ;
+  wire [3:0] \o__payload.a.cut ;
+  wire \o__payload.a.end ;
+  wire [3:0] \o__payload.a.hdr ;
+  wire \o__payload.a.hdr_trunc ;
+  wire \o__payload.a.is_list ;
+  wire \o__payload.a.len_lz ;
+  wire \o__payload.a.len_short ;
+  wire [63:0] \o__payload.a.length ;
+  wire [24:0] \o__payload.a.pos ;
+  wire \o__payload.a.wrapped ;
+  wire [25:0] \o__payload.a_end ;
+  wire [24:0] \o__payload.a_len_sat ;
+  wire [24:0] \o__payload.a_start ;
+  wire \o__payload.close_fail ;
+  wire [4:0] \o__payload.code ;
+  wire \o__payload.convert ;
+  wire \o__payload.fail ;
+  wire \o__payload.fl_ne20 ;
+  wire [5:0] \o__payload.fld ;
+  wire [24:0] \o__payload.idx ;
+  wire \o__payload.ok_item ;
+  wire \o__payload.ok_open ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \o__payload.phase ;
+  wire [24:0] \o__payload.skip ;
+  wire [1:0] \o__payload.top ;
+  wire \o__payload.trailing ;
+  wire o__ready;
+  wire o__valid;
+  wire \o__valid$241 ;
+  wire \o__valid$247 ;
   wire [5:0] \o_job__payload.fld ;
   (* enum_base_type = "JobKind" *)
   (* enum_value_00 = "VALUE" *)
@@ -3188,6 +3331,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [23:0] \o_job__payload.seq ;
   wire [24:0] \o_job__payload.start ;
   wire \o_job__payload.wrapped ;
+  wire o_job__ready;
   wire [23:0] \o_rec__payload.access_list_count ;
   wire [23:0] \o_rec__payload.access_list_end ;
   wire [23:0] \o_rec__payload.access_list_offset ;
@@ -3249,6 +3393,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [23:0] \o_rec__payload.tx_list_end ;
   wire [23:0] \o_rec__payload.tx_list_offset ;
   wire [2:0] \o_rec__payload.tx_type ;
+  wire o_rec__ready;
   wire ok_item;
   wire ok_open;
   reg open_outer;
@@ -3316,7 +3461,6 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [23:0] \rec.tx_list_end ;
   wire [23:0] \rec.tx_list_offset ;
   wire [2:0] \rec.tx_type ;
-  wire rec_go;
   wire [423:0] rec_n;
   wire [23:0] \rec_n.access_list_count ;
   wire [23:0] \rec_n.access_list_end ;
@@ -3379,71 +3523,6 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [23:0] \rec_n.tx_list_end ;
   wire [23:0] \rec_n.tx_list_offset ;
   wire [2:0] \rec_n.tx_type ;
-  (* init = 1'h0 *)
-  wire rec_valid;
-  (* init = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
-  wire [423:0] recq;
-  wire [23:0] \recq.access_list_count ;
-  wire [23:0] \recq.access_list_end ;
-  wire [23:0] \recq.access_list_offset ;
-  wire [23:0] \recq.authorization_count ;
-  wire [23:0] \recq.authorizations_end ;
-  wire [23:0] \recq.authorizations_offset ;
-  wire [23:0] \recq.blob_hash_count ;
-  wire [23:0] \recq.blob_hashes_end ;
-  wire [23:0] \recq.blob_hashes_offset ;
-  wire [23:0] \recq.body_offset ;
-  wire \recq.chain_id_present ;
-  wire [23:0] \recq.data_len ;
-  wire [23:0] \recq.data_offset ;
-  wire [32:0] \recq.err ;
-  (* enum_base_type = "TxError" *)
-  (* enum_value_00000 = "OK" *)
-  (* enum_value_00001 = "EMPTY" *)
-  (* enum_value_00010 = "UNKNOWN_TYPE" *)
-  (* enum_value_00011 = "TRUNCATED" *)
-  (* enum_value_00100 = "TRAILING_BYTES" *)
-  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
-  (* enum_value_00110 = "LEADING_ZERO" *)
-  (* enum_value_00111 = "OVERRUNS_PARENT" *)
-  (* enum_value_01000 = "EXPECTED_STRING" *)
-  (* enum_value_01001 = "EXPECTED_LIST" *)
-  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
-  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
-  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
-  (* enum_value_01101 = "BAD_ADDRESS" *)
-  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
-  (* enum_value_01111 = "MISSING_TO" *)
-  (* enum_value_10000 = "BAD_V" *)
-  (* enum_value_10001 = "BAD_Y_PARITY" *)
-  (* enum_value_10010 = "BAD_R" *)
-  (* enum_value_10011 = "BAD_S" *)
-  (* enum_value_10100 = "HIGH_S" *)
-  (* enum_value_10101 = "NO_BLOB_HASHES" *)
-  (* enum_value_10110 = "BAD_BLOB_HASH" *)
-  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
-  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
-  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
-  (* enum_value_11010 = "BAD_SIDECAR" *)
-  (* enum_value_11011 = "TOO_LARGE" *)
-  (* enum_value_11100 = "RECOVERY_FAILED" *)
-  wire [4:0] \recq.err.code ;
-  (* enum_base_type = "Phase" *)
-  (* enum_value_000 = "CLOSE" *)
-  (* enum_value_001 = "HEADER" *)
-  (* enum_value_010 = "FIRST" *)
-  (* enum_value_011 = "TRUNC" *)
-  (* enum_value_100 = "VALUE" *)
-  wire [2:0] \recq.err.phase ;
-  wire [24:0] \recq.err.seq ;
-  wire \recq.err_valid ;
-  wire \recq.network_form ;
-  wire [23:0] \recq.sig_offset ;
-  wire [23:0] \recq.storage_key_count ;
-  wire \recq.to_present ;
-  wire [23:0] \recq.tx_list_end ;
-  wire [23:0] \recq.tx_list_offset ;
-  wire [2:0] \recq.tx_type ;
   wire [5:0] remaining;
   wire [32:0] rep;
   (* enum_base_type = "TxError" *)
@@ -3487,116 +3566,6 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [24:0] \rep.seq ;
   wire rep_valid;
   wire [5:0] sel;
-  reg [82:0] sk_job = 83'h000000000000000000000;
-  wire [5:0] \sk_job.fld ;
-  (* enum_base_type = "JobKind" *)
-  (* enum_value_00 = "VALUE" *)
-  (* enum_value_01 = "PROGRESS" *)
-  (* enum_value_10 = "END" *)
-  wire [1:0] \sk_job.kind ;
-  wire [24:0] \sk_job.length ;
-  wire [23:0] \sk_job.seq ;
-  wire [24:0] \sk_job.start ;
-  wire \sk_job.wrapped ;
-  reg sk_job_valid = 1'h0;
-  reg [423:0] sk_rec = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire [23:0] \sk_rec.access_list_count ;
-  wire [23:0] \sk_rec.access_list_end ;
-  wire [23:0] \sk_rec.access_list_offset ;
-  wire [23:0] \sk_rec.authorization_count ;
-  wire [23:0] \sk_rec.authorizations_end ;
-  wire [23:0] \sk_rec.authorizations_offset ;
-  wire [23:0] \sk_rec.blob_hash_count ;
-  wire [23:0] \sk_rec.blob_hashes_end ;
-  wire [23:0] \sk_rec.blob_hashes_offset ;
-  wire [23:0] \sk_rec.body_offset ;
-  wire \sk_rec.chain_id_present ;
-  wire [23:0] \sk_rec.data_len ;
-  wire [23:0] \sk_rec.data_offset ;
-  wire [32:0] \sk_rec.err ;
-  (* enum_base_type = "TxError" *)
-  (* enum_value_00000 = "OK" *)
-  (* enum_value_00001 = "EMPTY" *)
-  (* enum_value_00010 = "UNKNOWN_TYPE" *)
-  (* enum_value_00011 = "TRUNCATED" *)
-  (* enum_value_00100 = "TRAILING_BYTES" *)
-  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
-  (* enum_value_00110 = "LEADING_ZERO" *)
-  (* enum_value_00111 = "OVERRUNS_PARENT" *)
-  (* enum_value_01000 = "EXPECTED_STRING" *)
-  (* enum_value_01001 = "EXPECTED_LIST" *)
-  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
-  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
-  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
-  (* enum_value_01101 = "BAD_ADDRESS" *)
-  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
-  (* enum_value_01111 = "MISSING_TO" *)
-  (* enum_value_10000 = "BAD_V" *)
-  (* enum_value_10001 = "BAD_Y_PARITY" *)
-  (* enum_value_10010 = "BAD_R" *)
-  (* enum_value_10011 = "BAD_S" *)
-  (* enum_value_10100 = "HIGH_S" *)
-  (* enum_value_10101 = "NO_BLOB_HASHES" *)
-  (* enum_value_10110 = "BAD_BLOB_HASH" *)
-  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
-  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
-  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
-  (* enum_value_11010 = "BAD_SIDECAR" *)
-  (* enum_value_11011 = "TOO_LARGE" *)
-  (* enum_value_11100 = "RECOVERY_FAILED" *)
-  wire [4:0] \sk_rec.err.code ;
-  (* enum_base_type = "Phase" *)
-  (* enum_value_000 = "CLOSE" *)
-  (* enum_value_001 = "HEADER" *)
-  (* enum_value_010 = "FIRST" *)
-  (* enum_value_011 = "TRUNC" *)
-  (* enum_value_100 = "VALUE" *)
-  wire [2:0] \sk_rec.err.phase ;
-  wire [24:0] \sk_rec.err.seq ;
-  wire \sk_rec.err_valid ;
-  wire \sk_rec.network_form ;
-  wire [23:0] \sk_rec.sig_offset ;
-  wire [23:0] \sk_rec.storage_key_count ;
-  wire \sk_rec.to_present ;
-  wire [23:0] \sk_rec.tx_list_end ;
-  wire [23:0] \sk_rec.tx_list_offset ;
-  wire [2:0] \sk_rec.tx_type ;
-  reg sk_rec_valid = 1'h0;
-  reg [110:0] sp_a = 111'h0000000000000000000000000000;
-  wire [7:0] \sp_a.byte ;
-  wire [3:0] \sp_a.cut ;
-  wire \sp_a.end ;
-  wire [3:0] \sp_a.hdr ;
-  wire \sp_a.hdr_trunc ;
-  wire \sp_a.is_list ;
-  wire \sp_a.len_lz ;
-  wire \sp_a.len_short ;
-  wire [63:0] \sp_a.length ;
-  wire [24:0] \sp_a.pos ;
-  wire \sp_a.wrapped ;
-  reg [25:0] sp_a_end = 26'h0000000;
-  reg [24:0] sp_a_len_sat = 25'h0000000;
-  reg [24:0] sp_a_start = 25'h0000000;
-  reg sp_close_fail = 1'h0;
-  reg [4:0] sp_code = 5'h00;
-  reg sp_convert = 1'h0;
-  reg sp_fail = 1'h0;
-  reg sp_fl_ne20 = 1'h0;
-  reg [5:0] sp_fld = 6'h00;
-  reg [24:0] sp_idx = 25'h0000000;
-  reg sp_ok_item = 1'h0;
-  reg sp_ok_open = 1'h0;
-  (* enum_base_type = "Phase" *)
-  (* enum_value_000 = "CLOSE" *)
-  (* enum_value_001 = "HEADER" *)
-  (* enum_value_010 = "FIRST" *)
-  (* enum_value_011 = "TRUNC" *)
-  (* enum_value_100 = "VALUE" *)
-  reg [2:0] sp_phase = 3'h0;
-  reg [24:0] sp_skip = 25'h0000000;
-  reg [1:0] sp_top = 2'h0;
-  reg sp_trailing = 1'h0;
-  reg sp_valid = 1'h0;
   reg [1:0] top = 2'h0;
   reg [2:0] tx_type = 3'h0;
   wire [63:0] upd0_l;
@@ -3732,42 +3701,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   (* enum_value_011 = "TRUNC" *)
   (* enum_value_100 = "VALUE" *)
   reg [2:0] v_phase;
-  reg [110:0] w2_a = 111'h0000000000000000000000000000;
-  wire [7:0] \w2_a.byte ;
-  wire [3:0] \w2_a.cut ;
-  wire \w2_a.end ;
-  wire [3:0] \w2_a.hdr ;
-  wire \w2_a.hdr_trunc ;
-  wire \w2_a.is_list ;
-  wire \w2_a.len_lz ;
-  wire \w2_a.len_short ;
-  wire [63:0] \w2_a.length ;
-  wire [24:0] \w2_a.pos ;
-  wire \w2_a.wrapped ;
-  reg [25:0] w2_a_end = 26'h0000000;
-  reg [24:0] w2_a_len_sat = 25'h0000000;
-  reg [24:0] w2_a_start = 25'h0000000;
-  reg w2_close_fail = 1'h0;
-  reg [4:0] w2_code = 5'h00;
-  reg w2_convert = 1'h0;
-  reg w2_fail = 1'h0;
-  reg w2_fl_ne20 = 1'h0;
-  reg [5:0] w2_fld = 6'h00;
   wire w2_go;
-  reg [24:0] w2_idx = 25'h0000000;
-  reg w2_ok_item = 1'h0;
-  reg w2_ok_open = 1'h0;
-  (* enum_base_type = "Phase" *)
-  (* enum_value_000 = "CLOSE" *)
-  (* enum_value_001 = "HEADER" *)
-  (* enum_value_010 = "FIRST" *)
-  (* enum_value_011 = "TRUNC" *)
-  (* enum_value_100 = "VALUE" *)
-  reg [2:0] w2_phase = 3'h0;
-  reg [24:0] w2_skip = 25'h0000000;
-  reg [1:0] w2_top = 2'h0;
-  reg w2_trailing = 1'h0;
-  reg w2_valid = 1'h0;
   reg [110:0] w_a = 111'h0000000000000000000000000000;
   wire [7:0] \w_a.byte ;
   wire [3:0] \w_a.cut ;
@@ -3812,71 +3746,6 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   reg [2:0] w_tx_type = 3'h0;
   reg w_valid = 1'h0;
   reg wver = 1'h0;
-  assign \$285  = sel[3] ? frame3[30:5] : 26'h0000000;
-  assign \$286  = \$284  | \$285 ;
-  assign \$287  = sel[4] ? frame4[30:5] : 26'h0000000;
-  assign \$288  = \$286  | \$287 ;
-  assign \$289  = sel[5] ? frame5[30:5] : 26'h0000000;
-  assign pend_end = \$288  | \$289 ;
-  assign \$290  = sel[0] ? frame0[31] : 1'h0;
-  assign \$292  = sel[1] ? frame1[31] : 1'h0;
-  assign \$293  = \$291  | \$292 ;
-  assign \$294  = sel[2] ? frame2[31] : 1'h0;
-  assign \$295  = \$293  | \$294 ;
-  assign \$296  = sel[3] ? frame3[31] : 1'h0;
-  assign \$297  = \$295  | \$296 ;
-  assign \$298  = sel[4] ? frame4[31] : 1'h0;
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = sel[5] ? frame5[31] : 1'h0;
-  assign pend_hi = \$299  | \$300 ;
-  assign \$301  = a_full > hi_end;
-  assign hi_over = a_hi & \$301 ;
-  assign \$302  = ~ w_valid;
-  assign \$303  = \$302  | w_go;
-  assign f_go = a_valid & \$303 ;
-  assign \$304  = ! a[37:34];
-  assign \$305  = a[33:26] >= 1'h1;
-  assign \$306  = \$304  & \$305 ;
-  assign \$307  = a[33:26] <= 3'h4;
-  assign \$308  = \$306  & \$307 ;
-  assign \$309  = w_a[37:34] > 1'h1;
-  assign \$310  = w_a[104] | w_a[105];
-  assign \$311  = \$309  & \$310 ;
-  assign \$312  = w_a[37:34] > 1'h1;
-  assign \$314  = w_a[37:34] > 1'h1;
-  assign \$318  = w_a[37:34] > 1'h1;
-  assign \$319  = \$318  & w_a[103];
-  assign \$320  = w_a[37:34] > 1'h1;
-  assign \$321  = \$320  & w_a[103];
-  assign \$323  = w_a[37:34] > 1'h1;
-  assign \$324  = \$323  & w_a[103];
-  assign \$325  = w_a[110:107] >= 2'h2;
-  assign \$326  = \$324  & \$325 ;
-  assign \$328  = \$327  & w_a[104];
-  assign \$329  = w_a_end > w_pend_end;
-  assign \$330  = w_a_hi | \$329 ;
-  assign \$331  = w_pend_hi ? w_hi_over : \$330 ;
-  assign \$332  = w_a[37:34] > 1'h1;
-  assign \$333  = w_a[104] | w_a[105];
-  assign \$334  = \$332  & \$333 ;
-  assign \$335  = w_a[37:34] > 1'h1;
-  assign \$336  = ~ w_pend_hi;
-  assign \$337  = w_pend_end < w_a_start;
-  assign \$338  = \$336  & \$337 ;
-  assign \$339  = \$335  & \$338 ;
-  assign \$340  = w_a[37:34] > 1'h1;
-  assign \$341  = ~ w_pend_hi;
-  assign \$342  = w_pend_end < w_a_start;
-  assign \$343  = \$341  & \$342 ;
-  assign \$344  = \$340  & \$343 ;
-  assign \$345  = w_a_p1 < w_pend_end;
-  assign \$346  = w_pend_hi | \$345 ;
-  assign \$347  = \$344  & \$346 ;
-  assign \$348  = \$347  & w_a[104];
-  assign \$349  = w_a[37:34] > 1'h1;
-  assign \$350  = \$349  & w_a[103];
-  assign \$351  = w_a[37:34] > 1'h1;
-  assign \$352  = \$351  & w_a[103];
   assign \$353  = ~ w_pend_hi;
   assign \$354  = w_pend_end <= w_a_csize;
   assign \$355  = \$353  & \$354 ;
@@ -3930,36 +3799,37 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \$402  = ! w_fld;
   assign \$404  = w_a_hi | \$403 ;
   assign w_skip = \$404  ? 25'h1ffffff : w_a_end[24:0];
-  assign \$405  = ~ sp_valid;
-  assign w_go = w_valid & \$405 ;
-  assign \$406  = ~ sk_job_valid;
-  assign \$407  = w2_valid & \$406 ;
-  assign \$408  = ~ w2_a[0];
-  assign \$409  = ~ sk_rec_valid;
-  assign \$410  = \$408  | \$409 ;
-  assign w2_go = \$407  & \$410 ;
-  assign rec_go = w2_go & w2_a[0];
+  assign w_go = w_valid & \i__ready$223 ;
+  assign \$405  = o__valid & \i__ready$227 ;
+  assign \$406  = ~ o__payload[0];
+  assign \$407  = \$406  | \i__ready$229 ;
+  assign o__ready = \$405  & \$407 ;
+  assign \$408  = ~ o__payload[0];
+  assign \$409  = \$408  | \i__ready$229 ;
+  assign \i__valid$230  = o__valid & \$409 ;
+  assign \$410  = o__valid & o__payload[0];
+  assign \i__valid$233  = \$410  & \i__ready$227 ;
   assign \$411  = ~ halted;
-  assign fail = \$411  & w2_fail;
+  assign fail = \$411  & o__payload[249];
   assign \$412  = ~ halted;
-  assign ok_item = \$412  & w2_ok_item;
+  assign ok_item = \$412  & o__payload[258];
   assign \$413  = ~ halted;
-  assign ok_open = \$413  & w2_ok_open;
+  assign ok_open = \$413  & o__payload[259];
   assign rep_valid = rec[390] | fail;
-  assign rep = rec[390] ? rec[423:391] : { w2_code, w2_phase, w2_idx };
-  assign \$414  = ~ w2_a[38];
+  assign rep = rec[390] ? rec[423:391] : { o__payload[257:250], o__payload[213:189] };
+  assign \$414  = ~ o__payload[38];
   assign \$415  = ok_item & \$414 ;
   assign \$416  = \$415  ? 2'h0 : 2'h1;
-  assign \$417  = w2_a[0] ? 2'h2 : \$416 ;
-  assign \$418  = ~ w2_a[38];
+  assign \$417  = o__payload[0] ? 2'h2 : \$416 ;
+  assign \$418  = ~ o__payload[38];
   assign \$419  = ok_item & \$418 ;
-  assign \$420  = \$419  ? w2_fld : 6'h00;
+  assign \$420  = \$419  ? o__payload[219:214] : 6'h00;
   assign \$421  = halted | fail;
-  assign \$422  = \$421  ? w2_skip : w2_a_start;
-  assign \$423  = w2_a[0] ? 25'h0000000 : \$422 ;
-  assign \$424  = w2_a[0] ? w2_a[25:1] : w2_a_len_sat;
-  assign \$425  = ~ w2_a[0];
-  assign \$426  = \$425  & w2_a[106];
+  assign \$422  = \$421  ? o__payload[248:224] : o__payload[135:111];
+  assign \$423  = o__payload[0] ? 25'h0000000 : \$422 ;
+  assign \$424  = o__payload[0] ? o__payload[25:1] : o__payload[186:162];
+  assign \$425  = ~ o__payload[0];
+  assign \$426  = \$425  & o__payload[106];
   assign \$427  = i__payload[25:1] + i__payload[37:34];
   assign \$428  = \$427  + i__payload[102:39];
   assign \$429  = i__payload[25:1] + i__payload[37:34];
@@ -4045,271 +3915,155 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \$517  = \$515  | \$516 ;
   assign \$518  = sel[0] ? nxt_frame5 : 64'h0000000000000000;
   assign \$520  = a[38] & a_hi;
-  assign \$521  = ~ w2_valid;
-  assign \$522  = \$521  | w2_go;
-  assign \$523  = sp_valid | w_go;
-  assign \$524  = sp_valid ? sp_a : w_a;
-  assign \$525  = sp_valid ? sp_a_start : w_a_start;
-  assign \$526  = sp_valid ? sp_a_end : w_a_end;
-  assign \$527  = sp_valid ? sp_a_len_sat : w_a_len_sat;
-  assign \$528  = sp_valid ? sp_top : w_top;
-  assign \$529  = sp_valid ? sp_idx : w_idx;
-  assign \$530  = sp_valid ? sp_fld : w_fld;
-  assign \$531  = sp_valid ? sp_convert : w_convert;
-  assign \$532  = sp_valid ? sp_close_fail : w_close_fail;
-  assign \$533  = sp_valid ? sp_trailing : w_trailing;
-  assign \$534  = sp_valid ? sp_fl_ne20 : w_fl_ne20;
-  assign \$535  = sp_valid ? sp_skip : w_skip;
-  assign \$536  = sp_valid ? sp_fail : v_fail;
-  assign \$537  = sp_valid ? sp_phase : v_phase;
-  assign \$538  = sp_valid ? sp_code : v_code;
-  assign \$539  = sp_valid ? sp_ok_item : v_ok_item;
-  assign \$540  = sp_valid ? sp_ok_open : v_ok_open;
-  assign \$541  = ~ o_job__valid;
-  assign \$542  = \$541  | o_job__ready;
-  assign \$543  = sk_job_valid | w2_go;
-  assign \$544  = sk_job_valid ? sk_job : job_n;
-  assign \$545  = ~ o_rec__valid;
-  assign \$546  = \$545  | o_rec__ready;
-  assign \$547  = sk_rec_valid | rec_go;
-  assign \$548  = sk_rec_valid ? sk_rec : rec_n;
-  assign \$549  = ~ halted;
-  assign \$550  = ~ w2_a[0];
-  assign \$551  = \$549  & \$550 ;
-  assign \$552  = ! w2_top;
-  assign \$553  = \$551  & \$552 ;
-  assign \$554  = ~ fail;
-  assign \$555  = \$553  & \$554 ;
-  assign \$556  = w2_a[38] ? 3'h0 : w2_a[28:26];
-  assign \$557  = ~ halted;
-  assign \$558  = ~ w2_a[0];
-  assign \$559  = \$557  & \$558 ;
-  assign \$560  = w2_top == 2'h2;
-  assign \$561  = \$559  & \$560 ;
-  assign \$562  = ~ w2_close_fail;
-  assign \$563  = \$561  & \$562 ;
-  assign \$564  = ~ w2_trailing;
-  assign \$565  = \$563  & \$564 ;
-  assign \$566  = \$565  & w2_convert;
-  assign \$567  = ~ w2_fl_ne20;
-  assign \$568  = rec[77:54] + 1'h1;
-  assign \$569  = rec[101:78] + 1'h1;
-  assign \$570  = rec[125:102] + 1'h1;
-  assign \$571  = rec[149:126] + 1'h1;
+  assign \$521  = ~ halted;
+  assign \$522  = ~ o__payload[0];
+  assign \$523  = \$521  & \$522 ;
+  assign \$524  = ! o__payload[188:187];
+  assign \$525  = \$523  & \$524 ;
+  assign \$526  = ~ fail;
+  assign \$527  = \$525  & \$526 ;
+  assign \$528  = o__payload[38] ? 3'h0 : o__payload[28:26];
+  assign \$529  = ~ halted;
+  assign \$530  = ~ o__payload[0];
+  assign \$531  = \$529  & \$530 ;
+  assign \$532  = o__payload[188:187] == 2'h2;
+  assign \$533  = \$531  & \$532 ;
+  assign \$534  = ~ o__payload[221];
+  assign \$535  = \$533  & \$534 ;
+  assign \$536  = ~ o__payload[222];
+  assign \$537  = \$535  & \$536 ;
+  assign \$538  = \$537  & o__payload[220];
+  assign \$539  = ~ o__payload[223];
+  assign \$540  = rec[77:54] + 1'h1;
+  assign \$541  = rec[101:78] + 1'h1;
+  assign \$542  = rec[125:102] + 1'h1;
+  assign \$543  = rec[149:126] + 1'h1;
   always @(posedge clk)
-    a_valid <= \$572 ;
+    a_valid <= \$544 ;
   always @(posedge clk)
-    a <= \$573 ;
+    a <= \$545 ;
   always @(posedge clk)
-    a_full <= \$574 ;
+    a_full <= \$546 ;
   always @(posedge clk)
-    a_end <= \$575 ;
+    a_end <= \$547 ;
   always @(posedge clk)
-    a_hi <= \$576 ;
+    a_hi <= \$548 ;
   always @(posedge clk)
-    a_start <= \$577 ;
+    a_start <= \$549 ;
   always @(posedge clk)
-    a_p1 <= \$578 ;
+    a_p1 <= \$550 ;
   always @(posedge clk)
-    a_csize <= \$579 ;
+    a_csize <= \$551 ;
   always @(posedge clk)
-    a_len_sat <= \$580 ;
+    a_len_sat <= \$552 ;
   always @(posedge clk)
-    a_z <= \$581 ;
+    a_z <= \$553 ;
   always @(posedge clk)
-    a_gt1 <= \$582 ;
+    a_gt1 <= \$554 ;
   always @(posedge clk)
-    a_gt8 <= \$583 ;
+    a_gt8 <= \$555 ;
   always @(posedge clk)
-    a_gt32 <= \$584 ;
+    a_gt32 <= \$556 ;
   always @(posedge clk)
-    a_ne20 <= \$585 ;
+    a_ne20 <= \$557 ;
   always @(posedge clk)
-    a_ne32 <= \$586 ;
+    a_ne32 <= \$558 ;
   always @(posedge clk)
-    a_ne48 <= \$587 ;
+    a_ne48 <= \$559 ;
   always @(posedge clk)
-    a_neblob <= \$588 ;
+    a_neblob <= \$560 ;
   always @(posedge clk)
-    a_gtinit <= \$589 ;
+    a_gtinit <= \$561 ;
   always @(posedge clk)
-    frame0 <= \$590 ;
+    frame0 <= \$562 ;
   always @(posedge clk)
-    frame1 <= \$591 ;
+    frame1 <= \$563 ;
   always @(posedge clk)
-    frame2 <= \$592 ;
+    frame2 <= \$564 ;
   always @(posedge clk)
-    frame3 <= \$593 ;
+    frame3 <= \$565 ;
   always @(posedge clk)
-    frame4 <= \$594 ;
+    frame4 <= \$566 ;
   always @(posedge clk)
-    frame5 <= \$595 ;
+    frame5 <= \$567 ;
   always @(posedge clk)
-    w_valid <= \$596 ;
+    w_valid <= \$568 ;
   always @(posedge clk)
-    w_a <= \$597 ;
+    w_a <= \$569 ;
   always @(posedge clk)
-    w_a_full <= \$598 ;
+    w_a_full <= \$570 ;
   always @(posedge clk)
-    w_a_end <= \$599 ;
+    w_a_end <= \$571 ;
   always @(posedge clk)
-    w_a_hi <= \$600 ;
+    w_a_hi <= \$572 ;
   always @(posedge clk)
-    w_a_start <= \$601 ;
+    w_a_start <= \$573 ;
   always @(posedge clk)
-    w_a_p1 <= \$602 ;
+    w_a_p1 <= \$574 ;
   always @(posedge clk)
-    w_a_csize <= \$603 ;
+    w_a_csize <= \$575 ;
   always @(posedge clk)
-    w_a_len_sat <= \$604 ;
+    w_a_len_sat <= \$576 ;
   always @(posedge clk)
-    w_top <= \$605 ;
+    w_top <= \$577 ;
   always @(posedge clk)
-    w_idx <= \$606 ;
+    w_idx <= \$578 ;
   always @(posedge clk)
-    w_tx_type <= \$607 ;
+    w_tx_type <= \$579 ;
   always @(posedge clk)
-    w_fld <= \$608 ;
+    w_fld <= \$580 ;
   always @(posedge clk)
-    w_convert <= \$609 ;
+    w_convert <= \$581 ;
   always @(posedge clk)
-    w_close_fail <= \$610 ;
+    w_close_fail <= \$582 ;
   always @(posedge clk)
-    w_close_code <= \$611 ;
+    w_close_code <= \$583 ;
   always @(posedge clk)
-    w_pend_end <= \$612 ;
+    w_pend_end <= \$584 ;
   always @(posedge clk)
-    w_pend_hi <= \$613 ;
+    w_pend_hi <= \$585 ;
   always @(posedge clk)
-    w_hi_over <= \$614 ;
+    w_hi_over <= \$586 ;
   always @(posedge clk)
-    w_to_present <= \$615 ;
+    w_to_present <= \$587 ;
   always @(posedge clk)
-    w_fl_z <= \$616 ;
+    w_fl_z <= \$588 ;
   always @(posedge clk)
-    w_fl_gt1 <= \$617 ;
+    w_fl_gt1 <= \$589 ;
   always @(posedge clk)
-    w_fl_gt8 <= \$618 ;
+    w_fl_gt8 <= \$590 ;
   always @(posedge clk)
-    w_fl_gt32 <= \$619 ;
+    w_fl_gt32 <= \$591 ;
   always @(posedge clk)
-    w_fl_ne20 <= \$620 ;
+    w_fl_ne20 <= \$592 ;
   always @(posedge clk)
-    w_fl_ne32 <= \$621 ;
+    w_fl_ne32 <= \$593 ;
   always @(posedge clk)
-    w_fl_ne48 <= \$622 ;
+    w_fl_ne48 <= \$594 ;
   always @(posedge clk)
-    w_fl_neblob <= \$623 ;
+    w_fl_neblob <= \$595 ;
   always @(posedge clk)
-    w_fl_gtinit <= \$624 ;
+    w_fl_gtinit <= \$596 ;
   always @(posedge clk)
-    w_trailing <= \$625 ;
+    w_trailing <= \$597 ;
   always @(posedge clk)
-    wver <= \$626 ;
+    wver <= \$598 ;
   always @(posedge clk)
-    f_to_present <= \$627 ;
+    f_to_present <= \$599 ;
   always @(posedge clk)
-    f_blobs <= \$628 ;
+    f_blobs <= \$600 ;
   always @(posedge clk)
-    top <= \$629 ;
+    top <= \$601 ;
   always @(posedge clk)
-    idx <= \$630 ;
+    idx <= \$602 ;
   always @(posedge clk)
-    tx_type <= \$631 ;
+    tx_type <= \$603 ;
   always @(posedge clk)
-    hi_end <= \$632 ;
+    hi_end <= \$604 ;
   always @(posedge clk)
-    w2_valid <= \$633 ;
+    halted <= \$605 ;
   always @(posedge clk)
-    sp_valid <= \$634 ;
-  always @(posedge clk)
-    w2_a <= \$635 ;
-  always @(posedge clk)
-    w2_a_start <= \$636 ;
-  always @(posedge clk)
-    w2_a_end <= \$637 ;
-  always @(posedge clk)
-    w2_a_len_sat <= \$638 ;
-  always @(posedge clk)
-    w2_top <= \$639 ;
-  always @(posedge clk)
-    w2_idx <= \$640 ;
-  always @(posedge clk)
-    w2_fld <= \$641 ;
-  always @(posedge clk)
-    w2_convert <= \$642 ;
-  always @(posedge clk)
-    w2_close_fail <= \$643 ;
-  always @(posedge clk)
-    w2_trailing <= \$644 ;
-  always @(posedge clk)
-    w2_fl_ne20 <= \$645 ;
-  always @(posedge clk)
-    w2_skip <= \$646 ;
-  always @(posedge clk)
-    w2_fail <= \$647 ;
-  always @(posedge clk)
-    w2_phase <= \$648 ;
-  always @(posedge clk)
-    w2_code <= \$649 ;
-  always @(posedge clk)
-    w2_ok_item <= \$650 ;
-  always @(posedge clk)
-    w2_ok_open <= \$651 ;
-  always @(posedge clk)
-    sp_a <= \$652 ;
-  always @(posedge clk)
-    sp_a_start <= \$653 ;
-  always @(posedge clk)
-    sp_a_end <= \$654 ;
-  always @(posedge clk)
-    sp_a_len_sat <= \$655 ;
-  always @(posedge clk)
-    sp_top <= \$656 ;
-  always @(posedge clk)
-    sp_idx <= \$657 ;
-  always @(posedge clk)
-    sp_fld <= \$658 ;
-  always @(posedge clk)
-    sp_convert <= \$659 ;
-  always @(posedge clk)
-    sp_close_fail <= \$660 ;
-  always @(posedge clk)
-    sp_trailing <= \$661 ;
-  always @(posedge clk)
-    sp_fl_ne20 <= \$662 ;
-  always @(posedge clk)
-    sp_skip <= \$663 ;
-  always @(posedge clk)
-    sp_fail <= \$664 ;
-  always @(posedge clk)
-    sp_phase <= \$665 ;
-  always @(posedge clk)
-    sp_code <= \$666 ;
-  always @(posedge clk)
-    sp_ok_item <= \$667 ;
-  always @(posedge clk)
-    sp_ok_open <= \$668 ;
-  always @(posedge clk)
-    o_job__valid <= \$669 ;
-  always @(posedge clk)
-    o_job__payload <= \$670 ;
-  always @(posedge clk)
-    sk_job_valid <= \$671 ;
-  always @(posedge clk)
-    sk_job <= \$672 ;
-  always @(posedge clk)
-    o_rec__valid <= \$673 ;
-  always @(posedge clk)
-    o_rec__payload <= \$674 ;
-  always @(posedge clk)
-    sk_rec_valid <= \$675 ;
-  always @(posedge clk)
-    sk_rec <= \$676 ;
-  always @(posedge clk)
-    halted <= \$677 ;
-  always @(posedge clk)
-    rec <= \$678 ;
+    rec <= \$606 ;
   assign \$1  = ~ a_valid;
   assign i__ready = \$1  | f_go;
   assign a_take = i__valid & i__ready;
@@ -4617,6 +4371,101 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \$282  = \$280  | \$281 ;
   assign \$283  = sel[2] ? frame2[30:5] : 26'h0000000;
   assign \$284  = \$282  | \$283 ;
+  assign \$285  = sel[3] ? frame3[30:5] : 26'h0000000;
+  assign \$286  = \$284  | \$285 ;
+  assign \$287  = sel[4] ? frame4[30:5] : 26'h0000000;
+  assign \$288  = \$286  | \$287 ;
+  assign \$289  = sel[5] ? frame5[30:5] : 26'h0000000;
+  assign pend_end = \$288  | \$289 ;
+  assign \$290  = sel[0] ? frame0[31] : 1'h0;
+  assign \$292  = sel[1] ? frame1[31] : 1'h0;
+  assign \$293  = \$291  | \$292 ;
+  assign \$294  = sel[2] ? frame2[31] : 1'h0;
+  assign \$295  = \$293  | \$294 ;
+  assign \$296  = sel[3] ? frame3[31] : 1'h0;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = sel[4] ? frame4[31] : 1'h0;
+  assign \$299  = \$297  | \$298 ;
+  assign \$300  = sel[5] ? frame5[31] : 1'h0;
+  assign pend_hi = \$299  | \$300 ;
+  assign \$301  = a_full > hi_end;
+  assign hi_over = a_hi & \$301 ;
+  assign \$302  = ~ w_valid;
+  assign \$303  = \$302  | w_go;
+  assign f_go = a_valid & \$303 ;
+  assign \$304  = ! a[37:34];
+  assign \$305  = a[33:26] >= 1'h1;
+  assign \$306  = \$304  & \$305 ;
+  assign \$307  = a[33:26] <= 3'h4;
+  assign \$308  = \$306  & \$307 ;
+  assign \$309  = w_a[37:34] > 1'h1;
+  assign \$310  = w_a[104] | w_a[105];
+  assign \$311  = \$309  & \$310 ;
+  assign \$312  = w_a[37:34] > 1'h1;
+  assign \$314  = w_a[37:34] > 1'h1;
+  assign \$318  = w_a[37:34] > 1'h1;
+  assign \$319  = \$318  & w_a[103];
+  assign \$320  = w_a[37:34] > 1'h1;
+  assign \$321  = \$320  & w_a[103];
+  assign \$323  = w_a[37:34] > 1'h1;
+  assign \$324  = \$323  & w_a[103];
+  assign \$325  = w_a[110:107] >= 2'h2;
+  assign \$326  = \$324  & \$325 ;
+  assign \$328  = \$327  & w_a[104];
+  assign \$329  = w_a_end > w_pend_end;
+  assign \$330  = w_a_hi | \$329 ;
+  assign \$331  = w_pend_hi ? w_hi_over : \$330 ;
+  assign \$332  = w_a[37:34] > 1'h1;
+  assign \$333  = w_a[104] | w_a[105];
+  assign \$334  = \$332  & \$333 ;
+  assign \$335  = w_a[37:34] > 1'h1;
+  assign \$336  = ~ w_pend_hi;
+  assign \$337  = w_pend_end < w_a_start;
+  assign \$338  = \$336  & \$337 ;
+  assign \$339  = \$335  & \$338 ;
+  assign \$340  = w_a[37:34] > 1'h1;
+  assign \$341  = ~ w_pend_hi;
+  assign \$342  = w_pend_end < w_a_start;
+  assign \$343  = \$341  & \$342 ;
+  assign \$344  = \$340  & \$343 ;
+  assign \$345  = w_a_p1 < w_pend_end;
+  assign \$346  = w_pend_hi | \$345 ;
+  assign \$347  = \$344  & \$346 ;
+  assign \$348  = \$347  & w_a[104];
+  assign \$349  = w_a[37:34] > 1'h1;
+  assign \$350  = \$349  & w_a[103];
+  assign \$351  = w_a[37:34] > 1'h1;
+  assign \$352  = \$351  & w_a[103];
+  \tx_grammar_top.fsm.job_skid  job_skid (
+    .clk(clk),
+    .i__payload(\i__payload$231 ),
+    .i__ready(\i__ready$227 ),
+    .i__valid(\i__valid$230 ),
+    .o__payload(o_job__payload),
+    .o__ready(\o__ready$238 ),
+    .o__valid(o_job__valid),
+    .rst(rst)
+  );
+  \tx_grammar_top.fsm.rec_skid  rec_skid (
+    .clk(clk),
+    .i__payload(\i__payload$234 ),
+    .i__ready(\i__ready$229 ),
+    .i__valid(\i__valid$233 ),
+    .o__payload(o_rec__payload),
+    .o__ready(\o__ready$244 ),
+    .o__valid(o_rec__valid),
+    .rst(rst)
+  );
+  \tx_grammar_top.fsm.w2_skid  w2_skid (
+    .clk(clk),
+    .i__payload(\i__payload$218 ),
+    .i__ready(\i__ready$223 ),
+    .i__valid(w_valid),
+    .o__payload(o__payload),
+    .o__ready(o__ready),
+    .o__valid(o__valid),
+    .rst(rst)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     n_tx = 4'h0;
@@ -8389,11 +8238,416 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$572  = a_valid;
+    \$544  = a_valid;
     if (a_take) begin
-      \$572  = 1'h1;
+      \$544  = 1'h1;
     end else if (f_go) begin
-      \$572  = 1'h0;
+      \$544  = 1'h0;
+    end
+    if (rst) begin
+      \$544  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$545  = a;
+    if (a_take) begin
+      \$545  = i__payload;
+    end
+    if (rst) begin
+      \$545  = 111'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$546  = a_full;
+    if (a_take) begin
+      \$546  = { 1'h0, \$428  };
+    end
+    if (rst) begin
+      \$546  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$547  = a_end;
+    if (a_take) begin
+      \$547  = \$430 [25:0];
+    end
+    if (rst) begin
+      \$547  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$548  = a_hi;
+    if (a_take) begin
+      \$548  = \$434 ;
+    end
+    if (rst) begin
+      \$548  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$549  = a_start;
+    if (a_take) begin
+      \$549  = \$435 [24:0];
+    end
+    if (rst) begin
+      \$549  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$550  = a_p1;
+    if (a_take) begin
+      \$550  = \$436 [24:0];
+    end
+    if (rst) begin
+      \$550  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$551  = a_csize;
+    if (a_take) begin
+      \$551  = \$437 ;
+    end
+    if (rst) begin
+      \$551  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$552  = a_len_sat;
+    if (a_take) begin
+      \$552  = \$439 ;
+    end
+    if (rst) begin
+      \$552  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$553  = a_z;
+    if (a_take) begin
+      \$553  = \$440 ;
+    end
+    if (rst) begin
+      \$553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$554  = a_gt1;
+    if (a_take) begin
+      \$554  = \$441 ;
+    end
+    if (rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$555  = a_gt8;
+    if (a_take) begin
+      \$555  = \$442 ;
+    end
+    if (rst) begin
+      \$555  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$556  = a_gt32;
+    if (a_take) begin
+      \$556  = \$443 ;
+    end
+    if (rst) begin
+      \$556  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$557  = a_ne20;
+    if (a_take) begin
+      \$557  = \$444 ;
+    end
+    if (rst) begin
+      \$557  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$558  = a_ne32;
+    if (a_take) begin
+      \$558  = \$445 ;
+    end
+    if (rst) begin
+      \$558  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$559  = a_ne48;
+    if (a_take) begin
+      \$559  = \$446 ;
+    end
+    if (rst) begin
+      \$559  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$560  = a_neblob;
+    if (a_take) begin
+      \$560  = \$447 ;
+    end
+    if (rst) begin
+      \$560  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$561  = a_gtinit;
+    if (a_take) begin
+      \$561  = \$448 ;
+    end
+    if (rst) begin
+      \$561  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$562  = frame0;
+    if (\a_take$5 ) begin
+      \$562 [63] = \$2 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$562  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$562  = \new ;
+              end else begin
+                \$562  = upd_s;
+              end
+        endcase
+        if (open_outer) begin
+          \$562  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
+        end
+      end
+    end
+    if (rst) begin
+      \$562  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$563  = frame1;
+    if (\a_take$5 ) begin
+      \$563 [63] = \$3 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$563  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$563  = upd_l;
+              end else begin
+                \$563  = \$499 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$563  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$564  = frame2;
+    if (\a_take$5 ) begin
+      \$564 [63] = \$4 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$564  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$564  = \$471 ;
+              end else begin
+                \$564  = \$507 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$564  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$565  = frame3;
+    if (\a_take$5 ) begin
+      \$565 [63] = \$5 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$565  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$565  = \$479 ;
+              end else begin
+                \$565  = \$513 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$565  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$566  = frame4;
+    if (\a_take$5 ) begin
+      \$566 [63] = \$6 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$566  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$566  = \$485 ;
+              end else begin
+                \$566  = \$517 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$566  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$567  = frame5;
+    if (\a_take$5 ) begin
+      \$567 [63] = \$7 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$567  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$567  = \$489 ;
+              end else begin
+                \$567  = \$519 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$567  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$568  = w_valid;
+    if (f_go) begin
+      \$568  = 1'h1;
+    end else if (w_go) begin
+      \$568  = 1'h0;
+    end
+    if (rst) begin
+      \$568  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$569  = w_a;
+    if (f_go) begin
+      \$569  = a;
+    end
+    if (rst) begin
+      \$569  = 111'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$570  = w_a_full;
+    if (f_go) begin
+      \$570  = a_full;
+    end
+    if (rst) begin
+      \$570  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$571  = w_a_end;
+    if (f_go) begin
+      \$571  = a_end;
+    end
+    if (rst) begin
+      \$571  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$572  = w_a_hi;
+    if (f_go) begin
+      \$572  = a_hi;
     end
     if (rst) begin
       \$572  = 1'h0;
@@ -8401,29 +8655,29 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$573  = a;
-    if (a_take) begin
-      \$573  = i__payload;
+    \$573  = w_a_start;
+    if (f_go) begin
+      \$573  = a_start;
     end
     if (rst) begin
-      \$573  = 111'h0000000000000000000000000000;
+      \$573  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$574  = a_full;
-    if (a_take) begin
-      \$574  = { 1'h0, \$428  };
+    \$574  = w_a_p1;
+    if (f_go) begin
+      \$574  = a_p1;
     end
     if (rst) begin
-      \$574  = 66'h00000000000000000;
+      \$574  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$575  = a_end;
-    if (a_take) begin
-      \$575  = \$430 [25:0];
+    \$575  = w_a_csize;
+    if (f_go) begin
+      \$575  = a_csize;
     end
     if (rst) begin
       \$575  = 26'h0000000;
@@ -8431,29 +8685,29 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$576  = a_hi;
-    if (a_take) begin
-      \$576  = \$434 ;
+    \$576  = w_a_len_sat;
+    if (f_go) begin
+      \$576  = a_len_sat;
     end
     if (rst) begin
-      \$576  = 1'h0;
+      \$576  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$577  = a_start;
-    if (a_take) begin
-      \$577  = \$435 [24:0];
+    \$577  = w_top;
+    if (f_go) begin
+      \$577  = top;
     end
     if (rst) begin
-      \$577  = 25'h0000000;
+      \$577  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$578  = a_p1;
-    if (a_take) begin
-      \$578  = \$436 [24:0];
+    \$578  = w_idx;
+    if (f_go) begin
+      \$578  = idx;
     end
     if (rst) begin
       \$578  = 25'h0000000;
@@ -8461,29 +8715,29 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$579  = a_csize;
-    if (a_take) begin
-      \$579  = \$437 ;
+    \$579  = w_tx_type;
+    if (f_go) begin
+      \$579  = tx_type;
     end
     if (rst) begin
-      \$579  = 26'h0000000;
+      \$579  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$580  = a_len_sat;
-    if (a_take) begin
-      \$580  = \$439 ;
+    \$580  = w_fld;
+    if (f_go) begin
+      \$580  = fld;
     end
     if (rst) begin
-      \$580  = 25'h0000000;
+      \$580  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$581  = a_z;
-    if (a_take) begin
-      \$581  = \$440 ;
+    \$581  = w_convert;
+    if (f_go) begin
+      \$581  = convert;
     end
     if (rst) begin
       \$581  = 1'h0;
@@ -8491,9 +8745,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$582  = a_gt1;
-    if (a_take) begin
-      \$582  = \$441 ;
+    \$582  = w_close_fail;
+    if (f_go) begin
+      \$582  = close_fail;
     end
     if (rst) begin
       \$582  = 1'h0;
@@ -8501,29 +8755,29 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$583  = a_gt8;
-    if (a_take) begin
-      \$583  = \$442 ;
+    \$583  = w_close_code;
+    if (f_go) begin
+      \$583  = close_code;
     end
     if (rst) begin
-      \$583  = 1'h0;
+      \$583  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$584  = a_gt32;
-    if (a_take) begin
-      \$584  = \$443 ;
+    \$584  = w_pend_end;
+    if (f_go) begin
+      \$584  = pend_end;
     end
     if (rst) begin
-      \$584  = 1'h0;
+      \$584  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$585  = a_ne20;
-    if (a_take) begin
-      \$585  = \$444 ;
+    \$585  = w_pend_hi;
+    if (f_go) begin
+      \$585  = pend_hi;
     end
     if (rst) begin
       \$585  = 1'h0;
@@ -8531,9 +8785,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$586  = a_ne32;
-    if (a_take) begin
-      \$586  = \$445 ;
+    \$586  = w_hi_over;
+    if (f_go) begin
+      \$586  = hi_over;
     end
     if (rst) begin
       \$586  = 1'h0;
@@ -8541,9 +8795,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$587  = a_ne48;
-    if (a_take) begin
-      \$587  = \$446 ;
+    \$587  = w_to_present;
+    if (f_go) begin
+      \$587  = f_to_present;
     end
     if (rst) begin
       \$587  = 1'h0;
@@ -8551,9 +8805,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$588  = a_neblob;
-    if (a_take) begin
-      \$588  = \$447 ;
+    \$588  = w_fl_z;
+    if (f_go) begin
+      \$588  = a_z;
     end
     if (rst) begin
       \$588  = 1'h0;
@@ -8561,9 +8815,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$589  = a_gtinit;
-    if (a_take) begin
-      \$589  = \$448 ;
+    \$589  = w_fl_gt1;
+    if (f_go) begin
+      \$589  = a_gt1;
     end
     if (rst) begin
       \$589  = 1'h0;
@@ -8571,194 +8825,69 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$590  = frame0;
-    if (\a_take$5 ) begin
-      \$590 [63] = \$2 ;
-    end
+    \$590  = w_fl_gt8;
     if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$590  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$590  = \new ;
-              end else begin
-                \$590  = upd_s;
-              end
-        endcase
-        if (open_outer) begin
-          \$590  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
-        end
-      end
+      \$590  = a_gt8;
     end
     if (rst) begin
-      \$590  = 64'h0000000000000000;
+      \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$591  = frame1;
-    if (\a_take$5 ) begin
-      \$591 [63] = \$3 ;
-    end
+    \$591  = w_fl_gt32;
     if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$591  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$591  = upd_l;
-              end else begin
-                \$591  = \$499 ;
-              end
-        endcase
-      end
+      \$591  = a_gt32;
     end
     if (rst) begin
-      \$591  = 64'h0000000000000000;
+      \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$592  = frame2;
-    if (\a_take$5 ) begin
-      \$592 [63] = \$4 ;
-    end
+    \$592  = w_fl_ne20;
     if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$592  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$592  = \$471 ;
-              end else begin
-                \$592  = \$507 ;
-              end
-        endcase
-      end
+      \$592  = a_ne20;
     end
     if (rst) begin
-      \$592  = 64'h0000000000000000;
+      \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$593  = frame3;
-    if (\a_take$5 ) begin
-      \$593 [63] = \$5 ;
-    end
+    \$593  = w_fl_ne32;
     if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$593  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$593  = \$479 ;
-              end else begin
-                \$593  = \$513 ;
-              end
-        endcase
-      end
+      \$593  = a_ne32;
     end
     if (rst) begin
-      \$593  = 64'h0000000000000000;
+      \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$594  = frame4;
-    if (\a_take$5 ) begin
-      \$594 [63] = \$6 ;
-    end
+    \$594  = w_fl_ne48;
     if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$594  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$594  = \$485 ;
-              end else begin
-                \$594  = \$517 ;
-              end
-        endcase
-      end
+      \$594  = a_ne48;
     end
     if (rst) begin
-      \$594  = 64'h0000000000000000;
+      \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$595  = frame5;
-    if (\a_take$5 ) begin
-      \$595 [63] = \$7 ;
-    end
+    \$595  = w_fl_neblob;
     if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$595  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$595  = \$489 ;
-              end else begin
-                \$595  = \$519 ;
-              end
-        endcase
-      end
+      \$595  = a_neblob;
     end
     if (rst) begin
-      \$595  = 64'h0000000000000000;
+      \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$596  = w_valid;
+    \$596  = w_fl_gtinit;
     if (f_go) begin
-      \$596  = 1'h1;
-    end else if (w_go) begin
-      \$596  = 1'h0;
+      \$596  = a_gtinit;
     end
     if (rst) begin
       \$596  = 1'h0;
@@ -8766,335 +8895,55 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$597  = w_a;
+    \$597  = w_trailing;
     if (f_go) begin
-      \$597  = a;
+      \$597  = \$449 ;
     end
     if (rst) begin
-      \$597  = 111'h0000000000000000000000000000;
+      \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$598  = w_a_full;
-    if (f_go) begin
-      \$598  = a_full;
-    end
-    if (rst) begin
-      \$598  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$599  = w_a_end;
-    if (f_go) begin
-      \$599  = a_end;
-    end
-    if (rst) begin
-      \$599  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$600  = w_a_hi;
-    if (f_go) begin
-      \$600  = a_hi;
-    end
-    if (rst) begin
-      \$600  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$601  = w_a_start;
-    if (f_go) begin
-      \$601  = a_start;
-    end
-    if (rst) begin
-      \$601  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$602  = w_a_p1;
-    if (f_go) begin
-      \$602  = a_p1;
-    end
-    if (rst) begin
-      \$602  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$603  = w_a_csize;
-    if (f_go) begin
-      \$603  = a_csize;
-    end
-    if (rst) begin
-      \$603  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$604  = w_a_len_sat;
-    if (f_go) begin
-      \$604  = a_len_sat;
-    end
-    if (rst) begin
-      \$604  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$605  = w_top;
-    if (f_go) begin
-      \$605  = top;
-    end
-    if (rst) begin
-      \$605  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$606  = w_idx;
-    if (f_go) begin
-      \$606  = idx;
-    end
-    if (rst) begin
-      \$606  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$607  = w_tx_type;
-    if (f_go) begin
-      \$607  = tx_type;
-    end
-    if (rst) begin
-      \$607  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$608  = w_fld;
-    if (f_go) begin
-      \$608  = fld;
-    end
-    if (rst) begin
-      \$608  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$609  = w_convert;
-    if (f_go) begin
-      \$609  = convert;
-    end
-    if (rst) begin
-      \$609  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$610  = w_close_fail;
-    if (f_go) begin
-      \$610  = close_fail;
-    end
-    if (rst) begin
-      \$610  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$611  = w_close_code;
-    if (f_go) begin
-      \$611  = close_code;
-    end
-    if (rst) begin
-      \$611  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$612  = w_pend_end;
-    if (f_go) begin
-      \$612  = pend_end;
-    end
-    if (rst) begin
-      \$612  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$613  = w_pend_hi;
-    if (f_go) begin
-      \$613  = pend_hi;
-    end
-    if (rst) begin
-      \$613  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$614  = w_hi_over;
-    if (f_go) begin
-      \$614  = hi_over;
-    end
-    if (rst) begin
-      \$614  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$615  = w_to_present;
-    if (f_go) begin
-      \$615  = f_to_present;
-    end
-    if (rst) begin
-      \$615  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$616  = w_fl_z;
-    if (f_go) begin
-      \$616  = a_z;
-    end
-    if (rst) begin
-      \$616  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$617  = w_fl_gt1;
-    if (f_go) begin
-      \$617  = a_gt1;
-    end
-    if (rst) begin
-      \$617  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$618  = w_fl_gt8;
-    if (f_go) begin
-      \$618  = a_gt8;
-    end
-    if (rst) begin
-      \$618  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$619  = w_fl_gt32;
-    if (f_go) begin
-      \$619  = a_gt32;
-    end
-    if (rst) begin
-      \$619  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$620  = w_fl_ne20;
-    if (f_go) begin
-      \$620  = a_ne20;
-    end
-    if (rst) begin
-      \$620  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$621  = w_fl_ne32;
-    if (f_go) begin
-      \$621  = a_ne32;
-    end
-    if (rst) begin
-      \$621  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$622  = w_fl_ne48;
-    if (f_go) begin
-      \$622  = a_ne48;
-    end
-    if (rst) begin
-      \$622  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$623  = w_fl_neblob;
-    if (f_go) begin
-      \$623  = a_neblob;
-    end
-    if (rst) begin
-      \$623  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$624  = w_fl_gtinit;
-    if (f_go) begin
-      \$624  = a_gtinit;
-    end
-    if (rst) begin
-      \$624  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$625  = w_trailing;
-    if (f_go) begin
-      \$625  = \$449 ;
-    end
-    if (rst) begin
-      \$625  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$626  = wver;
+    \$598  = wver;
     if (\$453 ) begin
       casez (w_fld)
         6'h20:
-            \$626  = 1'h1;
+            \$598  = 1'h1;
       endcase
     end
     if (f_go) begin
       if (a[0]) begin
-        \$626  = 1'h0;
+        \$598  = 1'h0;
       end
     end
     if (rst) begin
-      \$626  = 1'h0;
+      \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$627  = f_to_present;
+    \$599  = f_to_present;
     if (\$453 ) begin
       casez (w_fld)
         6'h20:
             /* empty */;
         6'h08:
-            \$627  = \$454 ;
+            \$599  = \$454 ;
       endcase
     end
     if (f_go) begin
       if (a[0]) begin
-        \$627  = 1'h0;
+        \$599  = 1'h0;
       end
     end
     if (rst) begin
-      \$627  = 1'h0;
+      \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$628  = f_blobs;
+    \$600  = f_blobs;
     if (\$453 ) begin
       casez (w_fld)
         6'h20:
@@ -9102,85 +8951,85 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
         6'h08:
             /* empty */;
         6'h17:
-            \$628  = \$455 [23:0];
+            \$600  = \$455 [23:0];
       endcase
     end
     if (f_go) begin
       if (a[0]) begin
-        \$628  = 24'h000000;
+        \$600  = 24'h000000;
       end
     end
     if (rst) begin
-      \$628  = 24'h000000;
+      \$600  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$629  = top;
+    \$601  = top;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$629  = 2'h0;
+        \$601  = 2'h0;
       end else begin
         casez (top)
           2'h0:
               if (a[38]) begin
               end else if (\$461 ) begin
-                \$629  = 2'h1;
+                \$601  = 2'h1;
               end
         endcase
         if (open_outer) begin
-          \$629  = 2'h2;
+          \$601  = 2'h2;
         end
       end
     end
     if (rst) begin
-      \$629  = 2'h0;
+      \$601  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$630  = idx;
+    \$602  = idx;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$630  = 25'h0000000;
+        \$602  = 25'h0000000;
       end else begin
-        \$630  = \$456 [24:0];
+        \$602  = \$456 [24:0];
       end
     end
     if (rst) begin
-      \$630  = 25'h0000000;
+      \$602  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$631  = tx_type;
+    \$603  = tx_type;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$631  = 3'h0;
+        \$603  = 3'h0;
       end else begin
         casez (top)
           2'h0:
               if (a[38]) begin
               end else if (\$461 ) begin
-                \$631  = a[28:26];
+                \$603  = a[28:26];
               end
         endcase
       end
     end
     if (rst) begin
-      \$631  = 3'h0;
+      \$603  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$632  = hi_end;
+    \$604  = hi_end;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$632  = 66'h00000000000000000;
+        \$604  = 66'h00000000000000000;
       end else begin
         casez (top)
           2'h0:
@@ -9189,569 +9038,104 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
               /* empty */;
           2'h2:
               if (\$520 ) begin
-                \$632  = a_full;
+                \$604  = a_full;
               end
         endcase
         if (open_outer) begin
           if (a_hi) begin
-            \$632  = a_full;
+            \$604  = a_full;
           end
         end
       end
     end
     if (rst) begin
-      \$632  = 66'h00000000000000000;
+      \$604  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$633  = w2_valid;
-    if (\$522 ) begin
-      \$633  = \$523 ;
-    end
-    if (rst) begin
-      \$633  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$634  = sp_valid;
-    if (\$522 ) begin
-      \$634  = 1'h0;
-    end else if (w_go) begin
-      \$634  = 1'h1;
-    end
-    if (rst) begin
-      \$634  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$635  = w2_a;
-    if (\$522 ) begin
-      \$635  = \$524 ;
-    end
-    if (rst) begin
-      \$635  = 111'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$636  = w2_a_start;
-    if (\$522 ) begin
-      \$636  = \$525 ;
-    end
-    if (rst) begin
-      \$636  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$637  = w2_a_end;
-    if (\$522 ) begin
-      \$637  = \$526 ;
-    end
-    if (rst) begin
-      \$637  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$638  = w2_a_len_sat;
-    if (\$522 ) begin
-      \$638  = \$527 ;
-    end
-    if (rst) begin
-      \$638  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$639  = w2_top;
-    if (\$522 ) begin
-      \$639  = \$528 ;
-    end
-    if (rst) begin
-      \$639  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$640  = w2_idx;
-    if (\$522 ) begin
-      \$640  = \$529 ;
-    end
-    if (rst) begin
-      \$640  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$641  = w2_fld;
-    if (\$522 ) begin
-      \$641  = \$530 ;
-    end
-    if (rst) begin
-      \$641  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$642  = w2_convert;
-    if (\$522 ) begin
-      \$642  = \$531 ;
-    end
-    if (rst) begin
-      \$642  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$643  = w2_close_fail;
-    if (\$522 ) begin
-      \$643  = \$532 ;
-    end
-    if (rst) begin
-      \$643  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$644  = w2_trailing;
-    if (\$522 ) begin
-      \$644  = \$533 ;
-    end
-    if (rst) begin
-      \$644  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$645  = w2_fl_ne20;
-    if (\$522 ) begin
-      \$645  = \$534 ;
-    end
-    if (rst) begin
-      \$645  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$646  = w2_skip;
-    if (\$522 ) begin
-      \$646  = \$535 ;
-    end
-    if (rst) begin
-      \$646  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$647  = w2_fail;
-    if (\$522 ) begin
-      \$647  = \$536 ;
-    end
-    if (rst) begin
-      \$647  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$648  = w2_phase;
-    if (\$522 ) begin
-      \$648  = \$537 ;
-    end
-    if (rst) begin
-      \$648  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$649  = w2_code;
-    if (\$522 ) begin
-      \$649  = \$538 ;
-    end
-    if (rst) begin
-      \$649  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$650  = w2_ok_item;
-    if (\$522 ) begin
-      \$650  = \$539 ;
-    end
-    if (rst) begin
-      \$650  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$651  = w2_ok_open;
-    if (\$522 ) begin
-      \$651  = \$540 ;
-    end
-    if (rst) begin
-      \$651  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$652  = sp_a;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$652  = w_a;
-    end
-    if (rst) begin
-      \$652  = 111'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$653  = sp_a_start;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$653  = w_a_start;
-    end
-    if (rst) begin
-      \$653  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$654  = sp_a_end;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$654  = w_a_end;
-    end
-    if (rst) begin
-      \$654  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$655  = sp_a_len_sat;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$655  = w_a_len_sat;
-    end
-    if (rst) begin
-      \$655  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$656  = sp_top;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$656  = w_top;
-    end
-    if (rst) begin
-      \$656  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$657  = sp_idx;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$657  = w_idx;
-    end
-    if (rst) begin
-      \$657  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$658  = sp_fld;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$658  = w_fld;
-    end
-    if (rst) begin
-      \$658  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$659  = sp_convert;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$659  = w_convert;
-    end
-    if (rst) begin
-      \$659  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$660  = sp_close_fail;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$660  = w_close_fail;
-    end
-    if (rst) begin
-      \$660  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$661  = sp_trailing;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$661  = w_trailing;
-    end
-    if (rst) begin
-      \$661  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$662  = sp_fl_ne20;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$662  = w_fl_ne20;
-    end
-    if (rst) begin
-      \$662  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$663  = sp_skip;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$663  = w_skip;
-    end
-    if (rst) begin
-      \$663  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$664  = sp_fail;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$664  = v_fail;
-    end
-    if (rst) begin
-      \$664  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$665  = sp_phase;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$665  = v_phase;
-    end
-    if (rst) begin
-      \$665  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$666  = sp_code;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$666  = v_code;
-    end
-    if (rst) begin
-      \$666  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$667  = sp_ok_item;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$667  = v_ok_item;
-    end
-    if (rst) begin
-      \$667  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$668  = sp_ok_open;
-    if (\$522 ) begin
-    end else if (w_go) begin
-      \$668  = v_ok_open;
-    end
-    if (rst) begin
-      \$668  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$669  = o_job__valid;
-    if (\$542 ) begin
-      \$669  = \$543 ;
-    end
-    if (rst) begin
-      \$669  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$670  = o_job__payload;
-    if (\$542 ) begin
-      \$670  = \$544 ;
-    end
-    if (rst) begin
-      \$670  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$671  = sk_job_valid;
-    if (\$542 ) begin
-      \$671  = 1'h0;
-    end else if (w2_go) begin
-      \$671  = 1'h1;
-    end
-    if (rst) begin
-      \$671  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$672  = sk_job;
-    if (\$542 ) begin
-    end else if (w2_go) begin
-      \$672  = job_n;
-    end
-    if (rst) begin
-      \$672  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$673  = o_rec__valid;
-    if (\$546 ) begin
-      \$673  = \$547 ;
-    end
-    if (rst) begin
-      \$673  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$674  = o_rec__payload;
-    if (\$546 ) begin
-      \$674  = \$548 ;
-    end
-    if (rst) begin
-      \$674  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$675  = sk_rec_valid;
-    if (\$546 ) begin
-      \$675  = 1'h0;
-    end else if (rec_go) begin
-      \$675  = 1'h1;
-    end
-    if (rst) begin
-      \$675  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$676  = sk_rec;
-    if (\$546 ) begin
-    end else if (rec_go) begin
-      \$676  = rec_n;
-    end
-    if (rst) begin
-      \$676  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$677  = halted;
-    if (w2_go) begin
+    \$605  = halted;
+    if (o__ready) begin
       if (fail) begin
-        \$677  = 1'h1;
+        \$605  = 1'h1;
       end
-      if (w2_a[0]) begin
-        \$677  = 1'h0;
+      if (o__payload[0]) begin
+        \$605  = 1'h0;
       end
     end
     if (rst) begin
-      \$677  = 1'h0;
+      \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$678  = rec;
-    if (w2_go) begin
+    \$606  = rec;
+    if (o__ready) begin
       if (fail) begin
-        \$678 [390] = 1'h1;
-        \$678 [423:391] = rep;
+        \$606 [390] = 1'h1;
+        \$606 [423:391] = rep;
       end
-      if (\$555 ) begin
-        \$678 [2:0] = \$556 ;
+      if (\$527 ) begin
+        \$606 [2:0] = \$528 ;
       end
       if (ok_open) begin
-        \$678 [317:294] = w2_a[24:1];
-        \$678 [341:318] = w2_a_start[23:0];
-        \$678 [389:366] = w2_a_end[23:0];
+        \$606 [317:294] = o__payload[24:1];
+        \$606 [341:318] = o__payload[134:111];
+        \$606 [389:366] = o__payload[159:136];
       end
-      if (\$566 ) begin
-        \$678 [3] = 1'h1;
+      if (\$538 ) begin
+        \$606 [3] = 1'h1;
       end
       if (ok_item) begin
-        casez (w2_fld)
+        casez (o__payload[219:214])
           6'h1f:
             begin
-              \$678 [317:294] = w2_a[24:1];
-              \$678 [341:318] = w2_a_start[23:0];
-              \$678 [389:366] = w2_a_end[23:0];
+              \$606 [317:294] = o__payload[24:1];
+              \$606 [341:318] = o__payload[134:111];
+              \$606 [389:366] = o__payload[159:136];
             end
           6'h0f, 6'h10:
-              \$678 [365:342] = w2_a[24:1];
+              \$606 [365:342] = o__payload[24:1];
           6'h08:
-              \$678 [5] = \$567 ;
+              \$606 [5] = \$539 ;
           6'h0a:
             begin
-              \$678 [29:6] = w2_a_start[23:0];
-              \$678 [53:30] = w2_a[62:39];
+              \$606 [29:6] = o__payload[134:111];
+              \$606 [53:30] = o__payload[62:39];
             end
           6'h0b:
             begin
-              \$678 [173:150] = w2_a[24:1];
-              \$678 [197:174] = w2_a_end[23:0];
+              \$606 [173:150] = o__payload[24:1];
+              \$606 [197:174] = o__payload[159:136];
             end
           6'h0d:
             begin
-              \$678 [221:198] = w2_a[24:1];
-              \$678 [245:222] = w2_a_end[23:0];
+              \$606 [221:198] = o__payload[24:1];
+              \$606 [245:222] = o__payload[159:136];
             end
           6'h0e:
             begin
-              \$678 [269:246] = w2_a[24:1];
-              \$678 [293:270] = w2_a_end[23:0];
+              \$606 [269:246] = o__payload[24:1];
+              \$606 [293:270] = o__payload[159:136];
             end
           6'h13:
-              \$678 [77:54] = \$568 [23:0];
+              \$606 [77:54] = \$540 [23:0];
           6'h16:
-              \$678 [101:78] = \$569 [23:0];
+              \$606 [101:78] = \$541 [23:0];
           6'h17:
-              \$678 [125:102] = \$570 [23:0];
+              \$606 [125:102] = \$542 [23:0];
           6'h18:
-              \$678 [149:126] = \$571 [23:0];
+              \$606 [149:126] = \$543 [23:0];
           6'h02:
-              \$678 [4] = 1'h1;
+              \$606 [4] = 1'h1;
         endcase
       end
-      if (w2_a[0]) begin
-        \$678  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      if (o__payload[0]) begin
+        \$606  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$678  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$606  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign le_old = { \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
@@ -9761,10 +9145,16 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign conv3_s = 1'h0;
   assign conv4_s = 1'h0;
   assign conv5_s = 1'h0;
-  assign job_valid = o_job__valid;
-  assign job = o_job__payload;
-  assign rec_valid = o_rec__valid;
-  assign recq = o_rec__payload;
+  assign \i__valid$222  = w_valid;
+  assign w2_go = o__ready;
+  assign job_n = \i__payload$231 ;
+  assign rec_n = \i__payload$234 ;
+  assign \o__payload$237  = o_job__payload;
+  assign o_job__ready = \o__ready$238 ;
+  assign \o__valid$241  = o_job__valid;
+  assign \o__payload$243  = o_rec__payload;
+  assign o_rec__ready = \o__ready$244 ;
+  assign \o__valid$247  = o_rec__valid;
   assign \frame0.valid  = frame0[0];
   assign \frame0.ctx  = frame0[4:1];
   assign \frame0.end  = frame0[30:5];
@@ -10023,18 +9413,136 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \w_a.len_short  = w_a[105];
   assign \w_a.wrapped  = w_a[106];
   assign \w_a.cut  = w_a[110:107];
+  assign \i__payload$218.a  = \i__payload$218 [110:0];
+  assign \i__payload$218.a.end  = \i__payload$218 [0];
+  assign \i__payload$218.a.pos  = \i__payload$218 [25:1];
+  assign \i__payload$218.a.byte  = \i__payload$218 [33:26];
+  assign \i__payload$218.a.hdr  = \i__payload$218 [37:34];
+  assign \i__payload$218.a.is_list  = \i__payload$218 [38];
+  assign \i__payload$218.a.length  = \i__payload$218 [102:39];
+  assign \i__payload$218.a.hdr_trunc  = \i__payload$218 [103];
+  assign \i__payload$218.a.len_lz  = \i__payload$218 [104];
+  assign \i__payload$218.a.len_short  = \i__payload$218 [105];
+  assign \i__payload$218.a.wrapped  = \i__payload$218 [106];
+  assign \i__payload$218.a.cut  = \i__payload$218 [110:107];
+  assign \i__payload$218.a_start  = \i__payload$218 [135:111];
+  assign \i__payload$218.a_end  = \i__payload$218 [161:136];
+  assign \i__payload$218.a_len_sat  = \i__payload$218 [186:162];
+  assign \i__payload$218.top  = \i__payload$218 [188:187];
+  assign \i__payload$218.idx  = \i__payload$218 [213:189];
+  assign \i__payload$218.fld  = \i__payload$218 [219:214];
+  assign \i__payload$218.convert  = \i__payload$218 [220];
+  assign \i__payload$218.close_fail  = \i__payload$218 [221];
+  assign \i__payload$218.trailing  = \i__payload$218 [222];
+  assign \i__payload$218.fl_ne20  = \i__payload$218 [223];
+  assign \i__payload$218.skip  = \i__payload$218 [248:224];
+  assign \i__payload$218.fail  = \i__payload$218 [249];
+  assign \i__payload$218.phase  = \i__payload$218 [252:250];
+  assign \i__payload$218.code  = \i__payload$218 [257:253];
+  assign \i__payload$218.ok_item  = \i__payload$218 [258];
+  assign \i__payload$218.ok_open  = \i__payload$218 [259];
+  assign \o__payload.a  = o__payload[110:0];
+  assign \o__payload.a.end  = o__payload[0];
+  assign \o__payload.a.pos  = o__payload[25:1];
+  assign \o__payload.a.byte  = o__payload[33:26];
+  assign \o__payload.a.hdr  = o__payload[37:34];
+  assign \o__payload.a.is_list  = o__payload[38];
+  assign \o__payload.a.length  = o__payload[102:39];
+  assign \o__payload.a.hdr_trunc  = o__payload[103];
+  assign \o__payload.a.len_lz  = o__payload[104];
+  assign \o__payload.a.len_short  = o__payload[105];
+  assign \o__payload.a.wrapped  = o__payload[106];
+  assign \o__payload.a.cut  = o__payload[110:107];
+  assign \o__payload.a_start  = o__payload[135:111];
+  assign \o__payload.a_end  = o__payload[161:136];
+  assign \o__payload.a_len_sat  = o__payload[186:162];
+  assign \o__payload.top  = o__payload[188:187];
+  assign \o__payload.idx  = o__payload[213:189];
+  assign \o__payload.fld  = o__payload[219:214];
+  assign \o__payload.convert  = o__payload[220];
+  assign \o__payload.close_fail  = o__payload[221];
+  assign \o__payload.trailing  = o__payload[222];
+  assign \o__payload.fl_ne20  = o__payload[223];
+  assign \o__payload.skip  = o__payload[248:224];
+  assign \o__payload.fail  = o__payload[249];
+  assign \o__payload.phase  = o__payload[252:250];
+  assign \o__payload.code  = o__payload[257:253];
+  assign \o__payload.ok_item  = o__payload[258];
+  assign \o__payload.ok_open  = o__payload[259];
+  assign \i__payload$231.kind  = \i__payload$231 [1:0];
+  assign \i__payload$231.seq  = \i__payload$231 [25:2];
+  assign \i__payload$231.fld  = \i__payload$231 [31:26];
+  assign \i__payload$231.start  = \i__payload$231 [56:32];
+  assign \i__payload$231.length  = \i__payload$231 [81:57];
+  assign \i__payload$231.wrapped  = \i__payload$231 [82];
+  assign \job_n.kind  = \i__payload$231 [1:0];
+  assign \job_n.seq  = \i__payload$231 [25:2];
+  assign \job_n.fld  = \i__payload$231 [31:26];
+  assign \job_n.start  = \i__payload$231 [56:32];
+  assign \job_n.length  = \i__payload$231 [81:57];
+  assign \job_n.wrapped  = \i__payload$231 [82];
+  assign \i__payload$234.tx_type  = \i__payload$234 [2:0];
+  assign \i__payload$234.network_form  = \i__payload$234 [3];
+  assign \i__payload$234.chain_id_present  = \i__payload$234 [4];
+  assign \i__payload$234.to_present  = \i__payload$234 [5];
+  assign \i__payload$234.data_offset  = \i__payload$234 [29:6];
+  assign \i__payload$234.data_len  = \i__payload$234 [53:30];
+  assign \i__payload$234.access_list_count  = \i__payload$234 [77:54];
+  assign \i__payload$234.storage_key_count  = \i__payload$234 [101:78];
+  assign \i__payload$234.blob_hash_count  = \i__payload$234 [125:102];
+  assign \i__payload$234.authorization_count  = \i__payload$234 [149:126];
+  assign \i__payload$234.access_list_offset  = \i__payload$234 [173:150];
+  assign \i__payload$234.access_list_end  = \i__payload$234 [197:174];
+  assign \i__payload$234.blob_hashes_offset  = \i__payload$234 [221:198];
+  assign \i__payload$234.blob_hashes_end  = \i__payload$234 [245:222];
+  assign \i__payload$234.authorizations_offset  = \i__payload$234 [269:246];
+  assign \i__payload$234.authorizations_end  = \i__payload$234 [293:270];
+  assign \i__payload$234.tx_list_offset  = \i__payload$234 [317:294];
+  assign \i__payload$234.body_offset  = \i__payload$234 [341:318];
+  assign \i__payload$234.sig_offset  = \i__payload$234 [365:342];
+  assign \i__payload$234.tx_list_end  = \i__payload$234 [389:366];
+  assign \i__payload$234.err_valid  = \i__payload$234 [390];
+  assign \i__payload$234.err  = \i__payload$234 [423:391];
+  assign \i__payload$234.err.seq  = \i__payload$234 [415:391];
+  assign \i__payload$234.err.phase  = \i__payload$234 [418:416];
+  assign \i__payload$234.err.code  = \i__payload$234 [423:419];
+  assign \rec_n.tx_type  = \i__payload$234 [2:0];
+  assign \rec_n.network_form  = \i__payload$234 [3];
+  assign \rec_n.chain_id_present  = \i__payload$234 [4];
+  assign \rec_n.to_present  = \i__payload$234 [5];
+  assign \rec_n.data_offset  = \i__payload$234 [29:6];
+  assign \rec_n.data_len  = \i__payload$234 [53:30];
+  assign \rec_n.access_list_count  = \i__payload$234 [77:54];
+  assign \rec_n.storage_key_count  = \i__payload$234 [101:78];
+  assign \rec_n.blob_hash_count  = \i__payload$234 [125:102];
+  assign \rec_n.authorization_count  = \i__payload$234 [149:126];
+  assign \rec_n.access_list_offset  = \i__payload$234 [173:150];
+  assign \rec_n.access_list_end  = \i__payload$234 [197:174];
+  assign \rec_n.blob_hashes_offset  = \i__payload$234 [221:198];
+  assign \rec_n.blob_hashes_end  = \i__payload$234 [245:222];
+  assign \rec_n.authorizations_offset  = \i__payload$234 [269:246];
+  assign \rec_n.authorizations_end  = \i__payload$234 [293:270];
+  assign \rec_n.tx_list_offset  = \i__payload$234 [317:294];
+  assign \rec_n.body_offset  = \i__payload$234 [341:318];
+  assign \rec_n.sig_offset  = \i__payload$234 [365:342];
+  assign \rec_n.tx_list_end  = \i__payload$234 [389:366];
+  assign \rec_n.err_valid  = \i__payload$234 [390];
+  assign \rec_n.err  = \i__payload$234 [423:391];
+  assign \rec_n.err.seq  = \i__payload$234 [415:391];
+  assign \rec_n.err.phase  = \i__payload$234 [418:416];
+  assign \rec_n.err.code  = \i__payload$234 [423:419];
   assign \o_job__payload.kind  = o_job__payload[1:0];
   assign \o_job__payload.seq  = o_job__payload[25:2];
   assign \o_job__payload.fld  = o_job__payload[31:26];
   assign \o_job__payload.start  = o_job__payload[56:32];
   assign \o_job__payload.length  = o_job__payload[81:57];
   assign \o_job__payload.wrapped  = o_job__payload[82];
-  assign \job.kind  = o_job__payload[1:0];
-  assign \job.seq  = o_job__payload[25:2];
-  assign \job.fld  = o_job__payload[31:26];
-  assign \job.start  = o_job__payload[56:32];
-  assign \job.length  = o_job__payload[81:57];
-  assign \job.wrapped  = o_job__payload[82];
+  assign \o__payload$237.kind  = o_job__payload[1:0];
+  assign \o__payload$237.seq  = o_job__payload[25:2];
+  assign \o__payload$237.fld  = o_job__payload[31:26];
+  assign \o__payload$237.start  = o_job__payload[56:32];
+  assign \o__payload$237.length  = o_job__payload[81:57];
+  assign \o__payload$237.wrapped  = o_job__payload[82];
   assign \o_rec__payload.tx_type  = o_rec__payload[2:0];
   assign \o_rec__payload.network_form  = o_rec__payload[3];
   assign \o_rec__payload.chain_id_present  = o_rec__payload[4];
@@ -10060,42 +9568,31 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \o_rec__payload.err.seq  = o_rec__payload[415:391];
   assign \o_rec__payload.err.phase  = o_rec__payload[418:416];
   assign \o_rec__payload.err.code  = o_rec__payload[423:419];
-  assign \recq.tx_type  = o_rec__payload[2:0];
-  assign \recq.network_form  = o_rec__payload[3];
-  assign \recq.chain_id_present  = o_rec__payload[4];
-  assign \recq.to_present  = o_rec__payload[5];
-  assign \recq.data_offset  = o_rec__payload[29:6];
-  assign \recq.data_len  = o_rec__payload[53:30];
-  assign \recq.access_list_count  = o_rec__payload[77:54];
-  assign \recq.storage_key_count  = o_rec__payload[101:78];
-  assign \recq.blob_hash_count  = o_rec__payload[125:102];
-  assign \recq.authorization_count  = o_rec__payload[149:126];
-  assign \recq.access_list_offset  = o_rec__payload[173:150];
-  assign \recq.access_list_end  = o_rec__payload[197:174];
-  assign \recq.blob_hashes_offset  = o_rec__payload[221:198];
-  assign \recq.blob_hashes_end  = o_rec__payload[245:222];
-  assign \recq.authorizations_offset  = o_rec__payload[269:246];
-  assign \recq.authorizations_end  = o_rec__payload[293:270];
-  assign \recq.tx_list_offset  = o_rec__payload[317:294];
-  assign \recq.body_offset  = o_rec__payload[341:318];
-  assign \recq.sig_offset  = o_rec__payload[365:342];
-  assign \recq.tx_list_end  = o_rec__payload[389:366];
-  assign \recq.err_valid  = o_rec__payload[390];
-  assign \recq.err  = o_rec__payload[423:391];
-  assign \recq.err.seq  = o_rec__payload[415:391];
-  assign \recq.err.phase  = o_rec__payload[418:416];
-  assign \recq.err.code  = o_rec__payload[423:419];
-  assign \w2_a.end  = w2_a[0];
-  assign \w2_a.pos  = w2_a[25:1];
-  assign \w2_a.byte  = w2_a[33:26];
-  assign \w2_a.hdr  = w2_a[37:34];
-  assign \w2_a.is_list  = w2_a[38];
-  assign \w2_a.length  = w2_a[102:39];
-  assign \w2_a.hdr_trunc  = w2_a[103];
-  assign \w2_a.len_lz  = w2_a[104];
-  assign \w2_a.len_short  = w2_a[105];
-  assign \w2_a.wrapped  = w2_a[106];
-  assign \w2_a.cut  = w2_a[110:107];
+  assign \o__payload$243.tx_type  = o_rec__payload[2:0];
+  assign \o__payload$243.network_form  = o_rec__payload[3];
+  assign \o__payload$243.chain_id_present  = o_rec__payload[4];
+  assign \o__payload$243.to_present  = o_rec__payload[5];
+  assign \o__payload$243.data_offset  = o_rec__payload[29:6];
+  assign \o__payload$243.data_len  = o_rec__payload[53:30];
+  assign \o__payload$243.access_list_count  = o_rec__payload[77:54];
+  assign \o__payload$243.storage_key_count  = o_rec__payload[101:78];
+  assign \o__payload$243.blob_hash_count  = o_rec__payload[125:102];
+  assign \o__payload$243.authorization_count  = o_rec__payload[149:126];
+  assign \o__payload$243.access_list_offset  = o_rec__payload[173:150];
+  assign \o__payload$243.access_list_end  = o_rec__payload[197:174];
+  assign \o__payload$243.blob_hashes_offset  = o_rec__payload[221:198];
+  assign \o__payload$243.blob_hashes_end  = o_rec__payload[245:222];
+  assign \o__payload$243.authorizations_offset  = o_rec__payload[269:246];
+  assign \o__payload$243.authorizations_end  = o_rec__payload[293:270];
+  assign \o__payload$243.tx_list_offset  = o_rec__payload[317:294];
+  assign \o__payload$243.body_offset  = o_rec__payload[341:318];
+  assign \o__payload$243.sig_offset  = o_rec__payload[365:342];
+  assign \o__payload$243.tx_list_end  = o_rec__payload[389:366];
+  assign \o__payload$243.err_valid  = o_rec__payload[390];
+  assign \o__payload$243.err  = o_rec__payload[423:391];
+  assign \o__payload$243.err.seq  = o_rec__payload[415:391];
+  assign \o__payload$243.err.phase  = o_rec__payload[418:416];
+  assign \o__payload$243.err.code  = o_rec__payload[423:419];
   assign \rec.tx_type  = rec[2:0];
   assign \rec.network_form  = rec[3];
   assign \rec.chain_id_present  = rec[4];
@@ -10124,88 +9621,32 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \rep.seq  = rep[24:0];
   assign \rep.phase  = rep[27:25];
   assign \rep.code  = rep[32:28];
-  assign \job_n.kind  = job_n[1:0];
-  assign \job_n.seq  = job_n[25:2];
-  assign \job_n.fld  = job_n[31:26];
-  assign \job_n.start  = job_n[56:32];
-  assign \job_n.length  = job_n[81:57];
-  assign \job_n.wrapped  = job_n[82];
-  assign \rec_n.tx_type  = rec_n[2:0];
-  assign \rec_n.network_form  = rec_n[3];
-  assign \rec_n.chain_id_present  = rec_n[4];
-  assign \rec_n.to_present  = rec_n[5];
-  assign \rec_n.data_offset  = rec_n[29:6];
-  assign \rec_n.data_len  = rec_n[53:30];
-  assign \rec_n.access_list_count  = rec_n[77:54];
-  assign \rec_n.storage_key_count  = rec_n[101:78];
-  assign \rec_n.blob_hash_count  = rec_n[125:102];
-  assign \rec_n.authorization_count  = rec_n[149:126];
-  assign \rec_n.access_list_offset  = rec_n[173:150];
-  assign \rec_n.access_list_end  = rec_n[197:174];
-  assign \rec_n.blob_hashes_offset  = rec_n[221:198];
-  assign \rec_n.blob_hashes_end  = rec_n[245:222];
-  assign \rec_n.authorizations_offset  = rec_n[269:246];
-  assign \rec_n.authorizations_end  = rec_n[293:270];
-  assign \rec_n.tx_list_offset  = rec_n[317:294];
-  assign \rec_n.body_offset  = rec_n[341:318];
-  assign \rec_n.sig_offset  = rec_n[365:342];
-  assign \rec_n.tx_list_end  = rec_n[389:366];
-  assign \rec_n.err_valid  = rec_n[390];
-  assign \rec_n.err  = rec_n[423:391];
-  assign \rec_n.err.seq  = rec_n[415:391];
-  assign \rec_n.err.phase  = rec_n[418:416];
-  assign \rec_n.err.code  = rec_n[423:419];
-  assign \sp_a.end  = sp_a[0];
-  assign \sp_a.pos  = sp_a[25:1];
-  assign \sp_a.byte  = sp_a[33:26];
-  assign \sp_a.hdr  = sp_a[37:34];
-  assign \sp_a.is_list  = sp_a[38];
-  assign \sp_a.length  = sp_a[102:39];
-  assign \sp_a.hdr_trunc  = sp_a[103];
-  assign \sp_a.len_lz  = sp_a[104];
-  assign \sp_a.len_short  = sp_a[105];
-  assign \sp_a.wrapped  = sp_a[106];
-  assign \sp_a.cut  = sp_a[110:107];
-  assign \sk_job.kind  = sk_job[1:0];
-  assign \sk_job.seq  = sk_job[25:2];
-  assign \sk_job.fld  = sk_job[31:26];
-  assign \sk_job.start  = sk_job[56:32];
-  assign \sk_job.length  = sk_job[81:57];
-  assign \sk_job.wrapped  = sk_job[82];
-  assign \sk_rec.tx_type  = sk_rec[2:0];
-  assign \sk_rec.network_form  = sk_rec[3];
-  assign \sk_rec.chain_id_present  = sk_rec[4];
-  assign \sk_rec.to_present  = sk_rec[5];
-  assign \sk_rec.data_offset  = sk_rec[29:6];
-  assign \sk_rec.data_len  = sk_rec[53:30];
-  assign \sk_rec.access_list_count  = sk_rec[77:54];
-  assign \sk_rec.storage_key_count  = sk_rec[101:78];
-  assign \sk_rec.blob_hash_count  = sk_rec[125:102];
-  assign \sk_rec.authorization_count  = sk_rec[149:126];
-  assign \sk_rec.access_list_offset  = sk_rec[173:150];
-  assign \sk_rec.access_list_end  = sk_rec[197:174];
-  assign \sk_rec.blob_hashes_offset  = sk_rec[221:198];
-  assign \sk_rec.blob_hashes_end  = sk_rec[245:222];
-  assign \sk_rec.authorizations_offset  = sk_rec[269:246];
-  assign \sk_rec.authorizations_end  = sk_rec[293:270];
-  assign \sk_rec.tx_list_offset  = sk_rec[317:294];
-  assign \sk_rec.body_offset  = sk_rec[341:318];
-  assign \sk_rec.sig_offset  = sk_rec[365:342];
-  assign \sk_rec.tx_list_end  = sk_rec[389:366];
-  assign \sk_rec.err_valid  = sk_rec[390];
-  assign \sk_rec.err  = sk_rec[423:391];
-  assign \sk_rec.err.seq  = sk_rec[415:391];
-  assign \sk_rec.err.phase  = sk_rec[418:416];
-  assign \sk_rec.err.code  = sk_rec[423:419];
-  assign rec_n[423:391] = rep;
-  assign rec_n[390] = rep_valid;
-  assign rec_n[389:0] = rec[389:0];
-  assign job_n[82] = \$426 ;
-  assign job_n[81:57] = \$424 ;
-  assign job_n[56:32] = \$423 ;
-  assign job_n[31:26] = \$420 ;
-  assign job_n[1:0] = \$417 ;
-  assign job_n[25:2] = w2_idx[23:0];
+  assign \i__payload$234 [423:391] = rep;
+  assign \i__payload$234 [390] = rep_valid;
+  assign \i__payload$234 [389:0] = rec[389:0];
+  assign \i__payload$231 [82] = \$426 ;
+  assign \i__payload$231 [81:57] = \$424 ;
+  assign \i__payload$231 [56:32] = \$423 ;
+  assign \i__payload$231 [31:26] = \$420 ;
+  assign \i__payload$231 [1:0] = \$417 ;
+  assign \i__payload$231 [25:2] = o__payload[212:189];
+  assign \i__payload$218 [259] = v_ok_open;
+  assign \i__payload$218 [258] = v_ok_item;
+  assign \i__payload$218 [257:253] = v_code;
+  assign \i__payload$218 [252:250] = v_phase;
+  assign \i__payload$218 [249] = v_fail;
+  assign \i__payload$218 [248:224] = w_skip;
+  assign \i__payload$218 [223] = w_fl_ne20;
+  assign \i__payload$218 [222] = w_trailing;
+  assign \i__payload$218 [221] = w_close_fail;
+  assign \i__payload$218 [220] = w_convert;
+  assign \i__payload$218 [219:214] = w_fld;
+  assign \i__payload$218 [213:189] = w_idx;
+  assign \i__payload$218 [188:187] = w_top;
+  assign \i__payload$218 [186:162] = w_a_len_sat;
+  assign \i__payload$218 [161:136] = w_a_end;
+  assign \i__payload$218 [135:111] = w_a_start;
+  assign \i__payload$218 [110:0] = w_a;
   always @*
     \new [62:32] = 31'h00000000;
   assign upd5_l[61] = \$212 ;
@@ -10332,8 +9773,958 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_grammar_top.items (rst, i__ready, o__ready, w_en, w_data, o__valid, o__payload, clk);
+module \tx_grammar_top.fsm.job_skid (clk, rst, i__valid, i__ready, i__payload, o__valid, o__payload, o__ready);
   reg \$auto$verilog_backend.cc:2505:dump_module$3  = 0;
+  input clk;
+  wire clk;
+  input rst;
+  wire rst;
+  input i__valid;
+  wire i__valid;
+  output i__ready;
+  wire i__ready;
+  input [82:0] i__payload;
+  wire [82:0] i__payload;
+  output o__valid;
+  reg o__valid = 1'h0;
+  output [82:0] o__payload;
+  reg [82:0] o__payload = 83'h000000000000000000000;
+  input o__ready;
+  wire o__ready;
+  wire \$1 ;
+  reg \$10 ;
+  wire \$2 ;
+  wire \$3 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [82:0] \$6 ;
+  reg [82:0] \$7 ;
+  reg \$8 ;
+  reg [82:0] \$9 ;
+  wire [5:0] \i__payload.fld ;
+  (* enum_base_type = "JobKind" *)
+  (* enum_value_00 = "VALUE" *)
+  (* enum_value_01 = "PROGRESS" *)
+  (* enum_value_10 = "END" *)
+  wire [1:0] \i__payload.kind ;
+  wire [24:0] \i__payload.length ;
+  wire [23:0] \i__payload.seq ;
+  wire [24:0] \i__payload.start ;
+  wire \i__payload.wrapped ;
+  wire [5:0] \o__payload.fld ;
+  (* enum_base_type = "JobKind" *)
+  (* enum_value_00 = "VALUE" *)
+  (* enum_value_01 = "PROGRESS" *)
+  (* enum_value_10 = "END" *)
+  wire [1:0] \o__payload.kind ;
+  wire [24:0] \o__payload.length ;
+  wire [23:0] \o__payload.seq ;
+  wire [24:0] \o__payload.start ;
+  wire \o__payload.wrapped ;
+  (* init = 83'h000000000000000000000 *)
+  wire [82:0] q;
+  wire [5:0] \q.fld ;
+  (* enum_base_type = "JobKind" *)
+  (* enum_value_00 = "VALUE" *)
+  (* enum_value_01 = "PROGRESS" *)
+  (* enum_value_10 = "END" *)
+  wire [1:0] \q.kind ;
+  wire [24:0] \q.length ;
+  wire [23:0] \q.seq ;
+  wire [24:0] \q.start ;
+  wire \q.wrapped ;
+  wire q_free;
+  (* init = 1'h0 *)
+  wire q_valid;
+  reg [82:0] sp = 83'h000000000000000000000;
+  wire [5:0] \sp.fld ;
+  (* enum_base_type = "JobKind" *)
+  (* enum_value_00 = "VALUE" *)
+  (* enum_value_01 = "PROGRESS" *)
+  (* enum_value_10 = "END" *)
+  wire [1:0] \sp.kind ;
+  wire [24:0] \sp.length ;
+  wire [23:0] \sp.seq ;
+  wire [24:0] \sp.start ;
+  wire \sp.wrapped ;
+  reg sp_valid = 1'h0;
+  assign i__ready = ~ sp_valid;
+  assign \$1  = ~ o__valid;
+  assign q_free = \$1  | o__ready;
+  assign \$2  = ~ sp_valid;
+  assign \$3  = ~ sp_valid;
+  assign \$4  = i__valid & \$3 ;
+  assign \$5  = sp_valid | i__valid;
+  assign \$6  = sp_valid ? sp : i__payload;
+  always @(posedge clk)
+    sp <= \$7 ;
+  always @(posedge clk)
+    o__valid <= \$8 ;
+  always @(posedge clk)
+    o__payload <= \$9 ;
+  always @(posedge clk)
+    sp_valid <= \$10 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$7  = sp;
+    if (\$2 ) begin
+      \$7  = i__payload;
+    end
+    if (rst) begin
+      \$7  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$8  = o__valid;
+    if (q_free) begin
+      \$8  = \$5 ;
+    end
+    if (rst) begin
+      \$8  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$9  = o__payload;
+    if (q_free) begin
+      \$9  = \$6 ;
+    end
+    if (rst) begin
+      \$9  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$10  = sp_valid;
+    if (q_free) begin
+      \$10  = 1'h0;
+    end else if (\$4 ) begin
+      \$10  = 1'h1;
+    end
+    if (rst) begin
+      \$10  = 1'h0;
+    end
+  end
+  assign q_valid = o__valid;
+  assign q = o__payload;
+  assign \o__payload.kind  = o__payload[1:0];
+  assign \o__payload.seq  = o__payload[25:2];
+  assign \o__payload.fld  = o__payload[31:26];
+  assign \o__payload.start  = o__payload[56:32];
+  assign \o__payload.length  = o__payload[81:57];
+  assign \o__payload.wrapped  = o__payload[82];
+  assign \q.kind  = o__payload[1:0];
+  assign \q.seq  = o__payload[25:2];
+  assign \q.fld  = o__payload[31:26];
+  assign \q.start  = o__payload[56:32];
+  assign \q.length  = o__payload[81:57];
+  assign \q.wrapped  = o__payload[82];
+  assign \sp.kind  = sp[1:0];
+  assign \sp.seq  = sp[25:2];
+  assign \sp.fld  = sp[31:26];
+  assign \sp.start  = sp[56:32];
+  assign \sp.length  = sp[81:57];
+  assign \sp.wrapped  = sp[82];
+  assign \i__payload.kind  = i__payload[1:0];
+  assign \i__payload.seq  = i__payload[25:2];
+  assign \i__payload.fld  = i__payload[31:26];
+  assign \i__payload.start  = i__payload[56:32];
+  assign \i__payload.length  = i__payload[81:57];
+  assign \i__payload.wrapped  = i__payload[82];
+endmodule
+
+(* generator = "Amaranth" *)
+module \tx_grammar_top.fsm.rec_skid (clk, rst, i__valid, i__ready, i__payload, o__valid, o__payload, o__ready);
+  reg \$auto$verilog_backend.cc:2505:dump_module$4  = 0;
+  input clk;
+  wire clk;
+  input rst;
+  wire rst;
+  input i__valid;
+  wire i__valid;
+  output i__ready;
+  wire i__ready;
+  input [423:0] i__payload;
+  wire [423:0] i__payload;
+  output o__valid;
+  reg o__valid = 1'h0;
+  output [423:0] o__payload;
+  reg [423:0] o__payload = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  input o__ready;
+  wire o__ready;
+  wire \$1 ;
+  reg \$10 ;
+  wire \$2 ;
+  wire \$3 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [423:0] \$6 ;
+  reg [423:0] \$7 ;
+  reg \$8 ;
+  reg [423:0] \$9 ;
+  wire [23:0] \i__payload.access_list_count ;
+  wire [23:0] \i__payload.access_list_end ;
+  wire [23:0] \i__payload.access_list_offset ;
+  wire [23:0] \i__payload.authorization_count ;
+  wire [23:0] \i__payload.authorizations_end ;
+  wire [23:0] \i__payload.authorizations_offset ;
+  wire [23:0] \i__payload.blob_hash_count ;
+  wire [23:0] \i__payload.blob_hashes_end ;
+  wire [23:0] \i__payload.blob_hashes_offset ;
+  wire [23:0] \i__payload.body_offset ;
+  wire \i__payload.chain_id_present ;
+  wire [23:0] \i__payload.data_len ;
+  wire [23:0] \i__payload.data_offset ;
+  wire [32:0] \i__payload.err ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  wire [4:0] \i__payload.err.code ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \i__payload.err.phase ;
+  wire [24:0] \i__payload.err.seq ;
+  wire \i__payload.err_valid ;
+  wire \i__payload.network_form ;
+  wire [23:0] \i__payload.sig_offset ;
+  wire [23:0] \i__payload.storage_key_count ;
+  wire \i__payload.to_present ;
+  wire [23:0] \i__payload.tx_list_end ;
+  wire [23:0] \i__payload.tx_list_offset ;
+  wire [2:0] \i__payload.tx_type ;
+  wire [23:0] \o__payload.access_list_count ;
+  wire [23:0] \o__payload.access_list_end ;
+  wire [23:0] \o__payload.access_list_offset ;
+  wire [23:0] \o__payload.authorization_count ;
+  wire [23:0] \o__payload.authorizations_end ;
+  wire [23:0] \o__payload.authorizations_offset ;
+  wire [23:0] \o__payload.blob_hash_count ;
+  wire [23:0] \o__payload.blob_hashes_end ;
+  wire [23:0] \o__payload.blob_hashes_offset ;
+  wire [23:0] \o__payload.body_offset ;
+  wire \o__payload.chain_id_present ;
+  wire [23:0] \o__payload.data_len ;
+  wire [23:0] \o__payload.data_offset ;
+  wire [32:0] \o__payload.err ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  wire [4:0] \o__payload.err.code ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \o__payload.err.phase ;
+  wire [24:0] \o__payload.err.seq ;
+  wire \o__payload.err_valid ;
+  wire \o__payload.network_form ;
+  wire [23:0] \o__payload.sig_offset ;
+  wire [23:0] \o__payload.storage_key_count ;
+  wire \o__payload.to_present ;
+  wire [23:0] \o__payload.tx_list_end ;
+  wire [23:0] \o__payload.tx_list_offset ;
+  wire [2:0] \o__payload.tx_type ;
+  (* init = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
+  wire [423:0] q;
+  wire [23:0] \q.access_list_count ;
+  wire [23:0] \q.access_list_end ;
+  wire [23:0] \q.access_list_offset ;
+  wire [23:0] \q.authorization_count ;
+  wire [23:0] \q.authorizations_end ;
+  wire [23:0] \q.authorizations_offset ;
+  wire [23:0] \q.blob_hash_count ;
+  wire [23:0] \q.blob_hashes_end ;
+  wire [23:0] \q.blob_hashes_offset ;
+  wire [23:0] \q.body_offset ;
+  wire \q.chain_id_present ;
+  wire [23:0] \q.data_len ;
+  wire [23:0] \q.data_offset ;
+  wire [32:0] \q.err ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  wire [4:0] \q.err.code ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \q.err.phase ;
+  wire [24:0] \q.err.seq ;
+  wire \q.err_valid ;
+  wire \q.network_form ;
+  wire [23:0] \q.sig_offset ;
+  wire [23:0] \q.storage_key_count ;
+  wire \q.to_present ;
+  wire [23:0] \q.tx_list_end ;
+  wire [23:0] \q.tx_list_offset ;
+  wire [2:0] \q.tx_type ;
+  wire q_free;
+  (* init = 1'h0 *)
+  wire q_valid;
+  reg [423:0] sp = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [23:0] \sp.access_list_count ;
+  wire [23:0] \sp.access_list_end ;
+  wire [23:0] \sp.access_list_offset ;
+  wire [23:0] \sp.authorization_count ;
+  wire [23:0] \sp.authorizations_end ;
+  wire [23:0] \sp.authorizations_offset ;
+  wire [23:0] \sp.blob_hash_count ;
+  wire [23:0] \sp.blob_hashes_end ;
+  wire [23:0] \sp.blob_hashes_offset ;
+  wire [23:0] \sp.body_offset ;
+  wire \sp.chain_id_present ;
+  wire [23:0] \sp.data_len ;
+  wire [23:0] \sp.data_offset ;
+  wire [32:0] \sp.err ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  wire [4:0] \sp.err.code ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \sp.err.phase ;
+  wire [24:0] \sp.err.seq ;
+  wire \sp.err_valid ;
+  wire \sp.network_form ;
+  wire [23:0] \sp.sig_offset ;
+  wire [23:0] \sp.storage_key_count ;
+  wire \sp.to_present ;
+  wire [23:0] \sp.tx_list_end ;
+  wire [23:0] \sp.tx_list_offset ;
+  wire [2:0] \sp.tx_type ;
+  reg sp_valid = 1'h0;
+  assign i__ready = ~ sp_valid;
+  assign \$1  = ~ o__valid;
+  assign q_free = \$1  | o__ready;
+  assign \$2  = ~ sp_valid;
+  assign \$3  = ~ sp_valid;
+  assign \$4  = i__valid & \$3 ;
+  assign \$5  = sp_valid | i__valid;
+  assign \$6  = sp_valid ? sp : i__payload;
+  always @(posedge clk)
+    sp <= \$7 ;
+  always @(posedge clk)
+    o__valid <= \$8 ;
+  always @(posedge clk)
+    o__payload <= \$9 ;
+  always @(posedge clk)
+    sp_valid <= \$10 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$7  = sp;
+    if (\$2 ) begin
+      \$7  = i__payload;
+    end
+    if (rst) begin
+      \$7  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$8  = o__valid;
+    if (q_free) begin
+      \$8  = \$5 ;
+    end
+    if (rst) begin
+      \$8  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$9  = o__payload;
+    if (q_free) begin
+      \$9  = \$6 ;
+    end
+    if (rst) begin
+      \$9  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$10  = sp_valid;
+    if (q_free) begin
+      \$10  = 1'h0;
+    end else if (\$4 ) begin
+      \$10  = 1'h1;
+    end
+    if (rst) begin
+      \$10  = 1'h0;
+    end
+  end
+  assign q_valid = o__valid;
+  assign q = o__payload;
+  assign \o__payload.tx_type  = o__payload[2:0];
+  assign \o__payload.network_form  = o__payload[3];
+  assign \o__payload.chain_id_present  = o__payload[4];
+  assign \o__payload.to_present  = o__payload[5];
+  assign \o__payload.data_offset  = o__payload[29:6];
+  assign \o__payload.data_len  = o__payload[53:30];
+  assign \o__payload.access_list_count  = o__payload[77:54];
+  assign \o__payload.storage_key_count  = o__payload[101:78];
+  assign \o__payload.blob_hash_count  = o__payload[125:102];
+  assign \o__payload.authorization_count  = o__payload[149:126];
+  assign \o__payload.access_list_offset  = o__payload[173:150];
+  assign \o__payload.access_list_end  = o__payload[197:174];
+  assign \o__payload.blob_hashes_offset  = o__payload[221:198];
+  assign \o__payload.blob_hashes_end  = o__payload[245:222];
+  assign \o__payload.authorizations_offset  = o__payload[269:246];
+  assign \o__payload.authorizations_end  = o__payload[293:270];
+  assign \o__payload.tx_list_offset  = o__payload[317:294];
+  assign \o__payload.body_offset  = o__payload[341:318];
+  assign \o__payload.sig_offset  = o__payload[365:342];
+  assign \o__payload.tx_list_end  = o__payload[389:366];
+  assign \o__payload.err_valid  = o__payload[390];
+  assign \o__payload.err  = o__payload[423:391];
+  assign \o__payload.err.seq  = o__payload[415:391];
+  assign \o__payload.err.phase  = o__payload[418:416];
+  assign \o__payload.err.code  = o__payload[423:419];
+  assign \q.tx_type  = o__payload[2:0];
+  assign \q.network_form  = o__payload[3];
+  assign \q.chain_id_present  = o__payload[4];
+  assign \q.to_present  = o__payload[5];
+  assign \q.data_offset  = o__payload[29:6];
+  assign \q.data_len  = o__payload[53:30];
+  assign \q.access_list_count  = o__payload[77:54];
+  assign \q.storage_key_count  = o__payload[101:78];
+  assign \q.blob_hash_count  = o__payload[125:102];
+  assign \q.authorization_count  = o__payload[149:126];
+  assign \q.access_list_offset  = o__payload[173:150];
+  assign \q.access_list_end  = o__payload[197:174];
+  assign \q.blob_hashes_offset  = o__payload[221:198];
+  assign \q.blob_hashes_end  = o__payload[245:222];
+  assign \q.authorizations_offset  = o__payload[269:246];
+  assign \q.authorizations_end  = o__payload[293:270];
+  assign \q.tx_list_offset  = o__payload[317:294];
+  assign \q.body_offset  = o__payload[341:318];
+  assign \q.sig_offset  = o__payload[365:342];
+  assign \q.tx_list_end  = o__payload[389:366];
+  assign \q.err_valid  = o__payload[390];
+  assign \q.err  = o__payload[423:391];
+  assign \q.err.seq  = o__payload[415:391];
+  assign \q.err.phase  = o__payload[418:416];
+  assign \q.err.code  = o__payload[423:419];
+  assign \sp.tx_type  = sp[2:0];
+  assign \sp.network_form  = sp[3];
+  assign \sp.chain_id_present  = sp[4];
+  assign \sp.to_present  = sp[5];
+  assign \sp.data_offset  = sp[29:6];
+  assign \sp.data_len  = sp[53:30];
+  assign \sp.access_list_count  = sp[77:54];
+  assign \sp.storage_key_count  = sp[101:78];
+  assign \sp.blob_hash_count  = sp[125:102];
+  assign \sp.authorization_count  = sp[149:126];
+  assign \sp.access_list_offset  = sp[173:150];
+  assign \sp.access_list_end  = sp[197:174];
+  assign \sp.blob_hashes_offset  = sp[221:198];
+  assign \sp.blob_hashes_end  = sp[245:222];
+  assign \sp.authorizations_offset  = sp[269:246];
+  assign \sp.authorizations_end  = sp[293:270];
+  assign \sp.tx_list_offset  = sp[317:294];
+  assign \sp.body_offset  = sp[341:318];
+  assign \sp.sig_offset  = sp[365:342];
+  assign \sp.tx_list_end  = sp[389:366];
+  assign \sp.err_valid  = sp[390];
+  assign \sp.err  = sp[423:391];
+  assign \sp.err.seq  = sp[415:391];
+  assign \sp.err.phase  = sp[418:416];
+  assign \sp.err.code  = sp[423:419];
+  assign \i__payload.tx_type  = i__payload[2:0];
+  assign \i__payload.network_form  = i__payload[3];
+  assign \i__payload.chain_id_present  = i__payload[4];
+  assign \i__payload.to_present  = i__payload[5];
+  assign \i__payload.data_offset  = i__payload[29:6];
+  assign \i__payload.data_len  = i__payload[53:30];
+  assign \i__payload.access_list_count  = i__payload[77:54];
+  assign \i__payload.storage_key_count  = i__payload[101:78];
+  assign \i__payload.blob_hash_count  = i__payload[125:102];
+  assign \i__payload.authorization_count  = i__payload[149:126];
+  assign \i__payload.access_list_offset  = i__payload[173:150];
+  assign \i__payload.access_list_end  = i__payload[197:174];
+  assign \i__payload.blob_hashes_offset  = i__payload[221:198];
+  assign \i__payload.blob_hashes_end  = i__payload[245:222];
+  assign \i__payload.authorizations_offset  = i__payload[269:246];
+  assign \i__payload.authorizations_end  = i__payload[293:270];
+  assign \i__payload.tx_list_offset  = i__payload[317:294];
+  assign \i__payload.body_offset  = i__payload[341:318];
+  assign \i__payload.sig_offset  = i__payload[365:342];
+  assign \i__payload.tx_list_end  = i__payload[389:366];
+  assign \i__payload.err_valid  = i__payload[390];
+  assign \i__payload.err  = i__payload[423:391];
+  assign \i__payload.err.seq  = i__payload[415:391];
+  assign \i__payload.err.phase  = i__payload[418:416];
+  assign \i__payload.err.code  = i__payload[423:419];
+endmodule
+
+(* generator = "Amaranth" *)
+module \tx_grammar_top.fsm.w2_skid (rst, o__ready, i__ready, i__payload, i__valid, o__valid, o__payload, clk);
+  reg \$auto$verilog_backend.cc:2505:dump_module$5  = 0;
+  input rst;
+  wire rst;
+  input o__ready;
+  wire o__ready;
+  output i__ready;
+  wire i__ready;
+  input [259:0] i__payload;
+  wire [259:0] i__payload;
+  input i__valid;
+  wire i__valid;
+  output o__valid;
+  reg o__valid = 1'h0;
+  output [259:0] o__payload;
+  reg [259:0] o__payload = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+  input clk;
+  wire clk;
+  wire \$1 ;
+  reg \$10 ;
+  wire \$2 ;
+  wire \$3 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [259:0] \$6 ;
+  reg [259:0] \$7 ;
+  reg \$8 ;
+  reg [259:0] \$9 ;
+  wire [110:0] \i__payload.a ;
+  wire [7:0] \i__payload.a.byte ;
+  wire [3:0] \i__payload.a.cut ;
+  wire \i__payload.a.end ;
+  wire [3:0] \i__payload.a.hdr ;
+  wire \i__payload.a.hdr_trunc ;
+  wire \i__payload.a.is_list ;
+  wire \i__payload.a.len_lz ;
+  wire \i__payload.a.len_short ;
+  wire [63:0] \i__payload.a.length ;
+  wire [24:0] \i__payload.a.pos ;
+  wire \i__payload.a.wrapped ;
+  wire [25:0] \i__payload.a_end ;
+  wire [24:0] \i__payload.a_len_sat ;
+  wire [24:0] \i__payload.a_start ;
+  wire \i__payload.close_fail ;
+  wire [4:0] \i__payload.code ;
+  wire \i__payload.convert ;
+  wire \i__payload.fail ;
+  wire \i__payload.fl_ne20 ;
+  wire [5:0] \i__payload.fld ;
+  wire [24:0] \i__payload.idx ;
+  wire \i__payload.ok_item ;
+  wire \i__payload.ok_open ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \i__payload.phase ;
+  wire [24:0] \i__payload.skip ;
+  wire [1:0] \i__payload.top ;
+  wire \i__payload.trailing ;
+  wire [110:0] \o__payload.a ;
+  wire [7:0] \o__payload.a.byte ;
+  wire [3:0] \o__payload.a.cut ;
+  wire \o__payload.a.end ;
+  wire [3:0] \o__payload.a.hdr ;
+  wire \o__payload.a.hdr_trunc ;
+  wire \o__payload.a.is_list ;
+  wire \o__payload.a.len_lz ;
+  wire \o__payload.a.len_short ;
+  wire [63:0] \o__payload.a.length ;
+  wire [24:0] \o__payload.a.pos ;
+  wire \o__payload.a.wrapped ;
+  wire [25:0] \o__payload.a_end ;
+  wire [24:0] \o__payload.a_len_sat ;
+  wire [24:0] \o__payload.a_start ;
+  wire \o__payload.close_fail ;
+  wire [4:0] \o__payload.code ;
+  wire \o__payload.convert ;
+  wire \o__payload.fail ;
+  wire \o__payload.fl_ne20 ;
+  wire [5:0] \o__payload.fld ;
+  wire [24:0] \o__payload.idx ;
+  wire \o__payload.ok_item ;
+  wire \o__payload.ok_open ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \o__payload.phase ;
+  wire [24:0] \o__payload.skip ;
+  wire [1:0] \o__payload.top ;
+  wire \o__payload.trailing ;
+  (* init = 260'h00000000000000000000000000000000000000000000000000000000000000000 *)
+  wire [259:0] q;
+  wire [110:0] \q.a ;
+  wire [7:0] \q.a.byte ;
+  wire [3:0] \q.a.cut ;
+  wire \q.a.end ;
+  wire [3:0] \q.a.hdr ;
+  wire \q.a.hdr_trunc ;
+  wire \q.a.is_list ;
+  wire \q.a.len_lz ;
+  wire \q.a.len_short ;
+  wire [63:0] \q.a.length ;
+  wire [24:0] \q.a.pos ;
+  wire \q.a.wrapped ;
+  wire [25:0] \q.a_end ;
+  wire [24:0] \q.a_len_sat ;
+  wire [24:0] \q.a_start ;
+  wire \q.close_fail ;
+  wire [4:0] \q.code ;
+  wire \q.convert ;
+  wire \q.fail ;
+  wire \q.fl_ne20 ;
+  wire [5:0] \q.fld ;
+  wire [24:0] \q.idx ;
+  wire \q.ok_item ;
+  wire \q.ok_open ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \q.phase ;
+  wire [24:0] \q.skip ;
+  wire [1:0] \q.top ;
+  wire \q.trailing ;
+  wire q_free;
+  (* init = 1'h0 *)
+  wire q_valid;
+  reg [259:0] sp = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+  wire [110:0] \sp.a ;
+  wire [7:0] \sp.a.byte ;
+  wire [3:0] \sp.a.cut ;
+  wire \sp.a.end ;
+  wire [3:0] \sp.a.hdr ;
+  wire \sp.a.hdr_trunc ;
+  wire \sp.a.is_list ;
+  wire \sp.a.len_lz ;
+  wire \sp.a.len_short ;
+  wire [63:0] \sp.a.length ;
+  wire [24:0] \sp.a.pos ;
+  wire \sp.a.wrapped ;
+  wire [25:0] \sp.a_end ;
+  wire [24:0] \sp.a_len_sat ;
+  wire [24:0] \sp.a_start ;
+  wire \sp.close_fail ;
+  wire [4:0] \sp.code ;
+  wire \sp.convert ;
+  wire \sp.fail ;
+  wire \sp.fl_ne20 ;
+  wire [5:0] \sp.fld ;
+  wire [24:0] \sp.idx ;
+  wire \sp.ok_item ;
+  wire \sp.ok_open ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \sp.phase ;
+  wire [24:0] \sp.skip ;
+  wire [1:0] \sp.top ;
+  wire \sp.trailing ;
+  reg sp_valid = 1'h0;
+  assign i__ready = ~ sp_valid;
+  assign \$1  = ~ o__valid;
+  assign q_free = \$1  | o__ready;
+  assign \$2  = ~ sp_valid;
+  assign \$3  = ~ sp_valid;
+  assign \$4  = i__valid & \$3 ;
+  assign \$5  = sp_valid | i__valid;
+  assign \$6  = sp_valid ? sp : i__payload;
+  always @(posedge clk)
+    sp <= \$7 ;
+  always @(posedge clk)
+    o__valid <= \$8 ;
+  always @(posedge clk)
+    o__payload <= \$9 ;
+  always @(posedge clk)
+    sp_valid <= \$10 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$7  = sp;
+    if (\$2 ) begin
+      \$7  = i__payload;
+    end
+    if (rst) begin
+      \$7  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$8  = o__valid;
+    if (q_free) begin
+      \$8  = \$5 ;
+    end
+    if (rst) begin
+      \$8  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$9  = o__payload;
+    if (q_free) begin
+      \$9  = \$6 ;
+    end
+    if (rst) begin
+      \$9  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$10  = sp_valid;
+    if (q_free) begin
+      \$10  = 1'h0;
+    end else if (\$4 ) begin
+      \$10  = 1'h1;
+    end
+    if (rst) begin
+      \$10  = 1'h0;
+    end
+  end
+  assign q_valid = o__valid;
+  assign q = o__payload;
+  assign \o__payload.a  = o__payload[110:0];
+  assign \o__payload.a.end  = o__payload[0];
+  assign \o__payload.a.pos  = o__payload[25:1];
+  assign \o__payload.a.byte  = o__payload[33:26];
+  assign \o__payload.a.hdr  = o__payload[37:34];
+  assign \o__payload.a.is_list  = o__payload[38];
+  assign \o__payload.a.length  = o__payload[102:39];
+  assign \o__payload.a.hdr_trunc  = o__payload[103];
+  assign \o__payload.a.len_lz  = o__payload[104];
+  assign \o__payload.a.len_short  = o__payload[105];
+  assign \o__payload.a.wrapped  = o__payload[106];
+  assign \o__payload.a.cut  = o__payload[110:107];
+  assign \o__payload.a_start  = o__payload[135:111];
+  assign \o__payload.a_end  = o__payload[161:136];
+  assign \o__payload.a_len_sat  = o__payload[186:162];
+  assign \o__payload.top  = o__payload[188:187];
+  assign \o__payload.idx  = o__payload[213:189];
+  assign \o__payload.fld  = o__payload[219:214];
+  assign \o__payload.convert  = o__payload[220];
+  assign \o__payload.close_fail  = o__payload[221];
+  assign \o__payload.trailing  = o__payload[222];
+  assign \o__payload.fl_ne20  = o__payload[223];
+  assign \o__payload.skip  = o__payload[248:224];
+  assign \o__payload.fail  = o__payload[249];
+  assign \o__payload.phase  = o__payload[252:250];
+  assign \o__payload.code  = o__payload[257:253];
+  assign \o__payload.ok_item  = o__payload[258];
+  assign \o__payload.ok_open  = o__payload[259];
+  assign \q.a  = o__payload[110:0];
+  assign \q.a.end  = o__payload[0];
+  assign \q.a.pos  = o__payload[25:1];
+  assign \q.a.byte  = o__payload[33:26];
+  assign \q.a.hdr  = o__payload[37:34];
+  assign \q.a.is_list  = o__payload[38];
+  assign \q.a.length  = o__payload[102:39];
+  assign \q.a.hdr_trunc  = o__payload[103];
+  assign \q.a.len_lz  = o__payload[104];
+  assign \q.a.len_short  = o__payload[105];
+  assign \q.a.wrapped  = o__payload[106];
+  assign \q.a.cut  = o__payload[110:107];
+  assign \q.a_start  = o__payload[135:111];
+  assign \q.a_end  = o__payload[161:136];
+  assign \q.a_len_sat  = o__payload[186:162];
+  assign \q.top  = o__payload[188:187];
+  assign \q.idx  = o__payload[213:189];
+  assign \q.fld  = o__payload[219:214];
+  assign \q.convert  = o__payload[220];
+  assign \q.close_fail  = o__payload[221];
+  assign \q.trailing  = o__payload[222];
+  assign \q.fl_ne20  = o__payload[223];
+  assign \q.skip  = o__payload[248:224];
+  assign \q.fail  = o__payload[249];
+  assign \q.phase  = o__payload[252:250];
+  assign \q.code  = o__payload[257:253];
+  assign \q.ok_item  = o__payload[258];
+  assign \q.ok_open  = o__payload[259];
+  assign \sp.a  = sp[110:0];
+  assign \sp.a.end  = sp[0];
+  assign \sp.a.pos  = sp[25:1];
+  assign \sp.a.byte  = sp[33:26];
+  assign \sp.a.hdr  = sp[37:34];
+  assign \sp.a.is_list  = sp[38];
+  assign \sp.a.length  = sp[102:39];
+  assign \sp.a.hdr_trunc  = sp[103];
+  assign \sp.a.len_lz  = sp[104];
+  assign \sp.a.len_short  = sp[105];
+  assign \sp.a.wrapped  = sp[106];
+  assign \sp.a.cut  = sp[110:107];
+  assign \sp.a_start  = sp[135:111];
+  assign \sp.a_end  = sp[161:136];
+  assign \sp.a_len_sat  = sp[186:162];
+  assign \sp.top  = sp[188:187];
+  assign \sp.idx  = sp[213:189];
+  assign \sp.fld  = sp[219:214];
+  assign \sp.convert  = sp[220];
+  assign \sp.close_fail  = sp[221];
+  assign \sp.trailing  = sp[222];
+  assign \sp.fl_ne20  = sp[223];
+  assign \sp.skip  = sp[248:224];
+  assign \sp.fail  = sp[249];
+  assign \sp.phase  = sp[252:250];
+  assign \sp.code  = sp[257:253];
+  assign \sp.ok_item  = sp[258];
+  assign \sp.ok_open  = sp[259];
+  assign \i__payload.a  = i__payload[110:0];
+  assign \i__payload.a.end  = i__payload[0];
+  assign \i__payload.a.pos  = i__payload[25:1];
+  assign \i__payload.a.byte  = i__payload[33:26];
+  assign \i__payload.a.hdr  = i__payload[37:34];
+  assign \i__payload.a.is_list  = i__payload[38];
+  assign \i__payload.a.length  = i__payload[102:39];
+  assign \i__payload.a.hdr_trunc  = i__payload[103];
+  assign \i__payload.a.len_lz  = i__payload[104];
+  assign \i__payload.a.len_short  = i__payload[105];
+  assign \i__payload.a.wrapped  = i__payload[106];
+  assign \i__payload.a.cut  = i__payload[110:107];
+  assign \i__payload.a_start  = i__payload[135:111];
+  assign \i__payload.a_end  = i__payload[161:136];
+  assign \i__payload.a_len_sat  = i__payload[186:162];
+  assign \i__payload.top  = i__payload[188:187];
+  assign \i__payload.idx  = i__payload[213:189];
+  assign \i__payload.fld  = i__payload[219:214];
+  assign \i__payload.convert  = i__payload[220];
+  assign \i__payload.close_fail  = i__payload[221];
+  assign \i__payload.trailing  = i__payload[222];
+  assign \i__payload.fl_ne20  = i__payload[223];
+  assign \i__payload.skip  = i__payload[248:224];
+  assign \i__payload.fail  = i__payload[249];
+  assign \i__payload.phase  = i__payload[252:250];
+  assign \i__payload.code  = i__payload[257:253];
+  assign \i__payload.ok_item  = i__payload[258];
+  assign \i__payload.ok_open  = i__payload[259];
+endmodule
+
+(* generator = "Amaranth" *)
+module \tx_grammar_top.items (rst, i__ready, o__ready, w_en, w_data, o__valid, o__payload, clk);
+  reg \$auto$verilog_backend.cc:2505:dump_module$6  = 0;
   input rst;
   wire rst;
   output i__ready;
@@ -10670,7 +11061,7 @@ module \tx_grammar_top.items (rst, i__ready, o__ready, w_en, w_data, o__valid, o
     .w_rdy(i__ready)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     idx = 3'h0;
     if (pick[7]) begin
       idx = 3'h7;
@@ -10698,7 +11089,7 @@ module \tx_grammar_top.items (rst, i__ready, o__ready, w_en, w_data, o__valid, o
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     r_en = 1'h0;
     if (adv) begin
       if (last) begin
@@ -10707,7 +11098,7 @@ module \tx_grammar_top.items (rst, i__ready, o__ready, w_en, w_data, o__valid, o
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$34  = o__valid;
     if (adv) begin
       \$34  = 1'h1;
@@ -10719,7 +11110,7 @@ module \tx_grammar_top.items (rst, i__ready, o__ready, w_en, w_data, o__valid, o
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$35  = o__payload;
     if (adv) begin
       \$35  = nxt;
@@ -10729,7 +11120,7 @@ module \tx_grammar_top.items (rst, i__ready, o__ready, w_en, w_data, o__valid, o
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$36  = taken;
     if (adv) begin
       (* full_case = 32'd1 *)
@@ -10978,7 +11369,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \tx_grammar_top.items.beats (rst, w_rdy, r_data, w_en, w_port__data, r_en, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$4  = 0;
+  reg \$auto$verilog_backend.cc:2505:dump_module$7  = 0;
   input rst;
   wire rst;
   output w_rdy;
@@ -11107,7 +11498,7 @@ module \tx_grammar_top.items.beats (rst, w_rdy, r_data, w_en, w_port__data, r_en
   always @(posedge clk)
     r_rdy <= \$33 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
     \$30  = w_port__addr;
     if (\$3 ) begin
       \$30  = \$6 [2:0];
@@ -11117,7 +11508,7 @@ module \tx_grammar_top.items.beats (rst, w_rdy, r_data, w_en, w_port__data, r_en
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
     \$31  = r_port__addr;
     if (\$9 ) begin
       \$31  = \$12 [2:0];
@@ -11127,7 +11518,7 @@ module \tx_grammar_top.items.beats (rst, w_rdy, r_data, w_en, w_port__data, r_en
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
     \$32  = inner_level;
     if (\$18 ) begin
       \$32  = \$19 [2:0];
@@ -11140,7 +11531,7 @@ module \tx_grammar_top.items.beats (rst, w_rdy, r_data, w_en, w_port__data, r_en
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
     \$33  = r_rdy;
     if (\$29 ) begin
       \$33  = 1'h1;
@@ -11161,7 +11552,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i__payload, i__valid);
-  reg \$auto$verilog_backend.cc:2505:dump_module$5  = 0;
+  reg \$auto$verilog_backend.cc:2505:dump_module$8  = 0;
   input clk;
   wire clk;
   input rst;
@@ -14168,7 +14559,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     .w_port__data(out)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (skip_lo)
       3'h0:
@@ -14190,7 +14581,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l0_jump[2:0])
       3'h0:
@@ -14212,7 +14603,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l0_jump[2:0])
       3'h0:
@@ -14234,7 +14625,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l0_jump[2:0])
       3'h0:
@@ -14256,7 +14647,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l0_jump[2:0])
       3'h0:
@@ -14278,7 +14669,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l0_jump[2:0])
       3'h0:
@@ -14300,7 +14691,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l1_jump[2:0])
       3'h0:
@@ -14322,7 +14713,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l1_jump[2:0])
       3'h0:
@@ -14344,7 +14735,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l1_jump[2:0])
       3'h0:
@@ -14366,7 +14757,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l1_jump[2:0])
       3'h0:
@@ -14388,7 +14779,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l1_jump[2:0])
       3'h0:
@@ -14410,7 +14801,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l2_jump[2:0])
       3'h0:
@@ -14432,7 +14823,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l2_jump[2:0])
       3'h0:
@@ -14454,7 +14845,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l2_jump[2:0])
       3'h0:
@@ -14476,7 +14867,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l2_jump[2:0])
       3'h0:
@@ -14498,7 +14889,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l2_jump[2:0])
       3'h0:
@@ -14520,7 +14911,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l3_jump[2:0])
       3'h0:
@@ -14542,7 +14933,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l3_jump[2:0])
       3'h0:
@@ -14564,7 +14955,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l3_jump[2:0])
       3'h0:
@@ -14586,7 +14977,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l3_jump[2:0])
       3'h0:
@@ -14608,7 +14999,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l3_jump[2:0])
       3'h0:
@@ -14630,7 +15021,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l4_jump[2:0])
       3'h0:
@@ -14652,7 +15043,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l4_jump[2:0])
       3'h0:
@@ -14674,7 +15065,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l4_jump[2:0])
       3'h0:
@@ -14696,7 +15087,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l4_jump[2:0])
       3'h0:
@@ -14718,7 +15109,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l4_jump[2:0])
       3'h0:
@@ -14740,7 +15131,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l5_jump[2:0])
       3'h0:
@@ -14762,7 +15153,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l5_jump[2:0])
       3'h0:
@@ -14784,7 +15175,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l5_jump[2:0])
       3'h0:
@@ -14806,7 +15197,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l5_jump[2:0])
       3'h0:
@@ -14828,7 +15219,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l5_jump[2:0])
       3'h0:
@@ -14850,7 +15241,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l6_jump[2:0])
       3'h0:
@@ -14872,7 +15263,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l6_jump[2:0])
       3'h0:
@@ -14894,7 +15285,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l6_jump[2:0])
       3'h0:
@@ -14916,7 +15307,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l6_jump[2:0])
       3'h0:
@@ -14938,7 +15329,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l6_jump[2:0])
       3'h0:
@@ -14960,7 +15351,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l7_jump[2:0])
       3'h0:
@@ -14982,7 +15373,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l7_jump[2:0])
       3'h0:
@@ -15004,7 +15395,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l7_jump[2:0])
       3'h0:
@@ -15026,7 +15417,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l7_jump[2:0])
       3'h0:
@@ -15048,7 +15439,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (s3_l7_jump[2:0])
       3'h0:
@@ -15070,7 +15461,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo0)
       3'h0:
@@ -15092,7 +15483,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo0)
       3'h0:
@@ -15114,7 +15505,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo0)
       3'h0:
@@ -15136,7 +15527,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo0)
       3'h0:
@@ -15158,7 +15549,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo0)
       3'h0:
@@ -15180,7 +15571,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo1)
       3'h0:
@@ -15202,7 +15593,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo1)
       3'h0:
@@ -15224,7 +15615,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo1)
       3'h0:
@@ -15246,7 +15637,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo1)
       3'h0:
@@ -15268,7 +15659,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo1)
       3'h0:
@@ -15290,7 +15681,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo2)
       3'h0:
@@ -15312,7 +15703,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo2)
       3'h0:
@@ -15334,7 +15725,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo2)
       3'h0:
@@ -15356,7 +15747,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo2)
       3'h0:
@@ -15378,7 +15769,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo2)
       3'h0:
@@ -15400,7 +15791,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo3)
       3'h0:
@@ -15422,7 +15813,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo3)
       3'h0:
@@ -15444,7 +15835,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo3)
       3'h0:
@@ -15466,7 +15857,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo3)
       3'h0:
@@ -15488,7 +15879,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo3)
       3'h0:
@@ -15510,7 +15901,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo4)
       3'h0:
@@ -15532,7 +15923,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo4)
       3'h0:
@@ -15554,7 +15945,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo4)
       3'h0:
@@ -15576,7 +15967,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo4)
       3'h0:
@@ -15598,7 +15989,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo4)
       3'h0:
@@ -15620,7 +16011,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo5)
       3'h0:
@@ -15642,7 +16033,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo5)
       3'h0:
@@ -15664,7 +16055,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo5)
       3'h0:
@@ -15686,7 +16077,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo5)
       3'h0:
@@ -15708,7 +16099,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo5)
       3'h0:
@@ -15730,7 +16121,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo6)
       3'h0:
@@ -15752,7 +16143,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo6)
       3'h0:
@@ -15774,7 +16165,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo6)
       3'h0:
@@ -15796,7 +16187,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo6)
       3'h0:
@@ -15818,7 +16209,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo6)
       3'h0:
@@ -15840,7 +16231,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo7)
       3'h0:
@@ -15862,7 +16253,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo7)
       3'h0:
@@ -15884,7 +16275,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo7)
       3'h0:
@@ -15906,7 +16297,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo7)
       3'h0:
@@ -15928,7 +16319,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d0_lo7)
       3'h0:
@@ -15950,7 +16341,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo0)
       3'h0:
@@ -15972,7 +16363,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo0)
       3'h0:
@@ -15994,7 +16385,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo0)
       3'h0:
@@ -16016,7 +16407,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo0)
       3'h0:
@@ -16038,7 +16429,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo0)
       3'h0:
@@ -16060,7 +16451,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo1)
       3'h0:
@@ -16082,7 +16473,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo1)
       3'h0:
@@ -16104,7 +16495,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo1)
       3'h0:
@@ -16126,7 +16517,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo1)
       3'h0:
@@ -16148,7 +16539,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo1)
       3'h0:
@@ -16170,7 +16561,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo2)
       3'h0:
@@ -16192,7 +16583,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo2)
       3'h0:
@@ -16214,7 +16605,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo2)
       3'h0:
@@ -16236,7 +16627,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo2)
       3'h0:
@@ -16258,7 +16649,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo2)
       3'h0:
@@ -16280,7 +16671,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo3)
       3'h0:
@@ -16302,7 +16693,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo3)
       3'h0:
@@ -16324,7 +16715,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo3)
       3'h0:
@@ -16346,7 +16737,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo3)
       3'h0:
@@ -16368,7 +16759,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo3)
       3'h0:
@@ -16390,7 +16781,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo4)
       3'h0:
@@ -16412,7 +16803,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo4)
       3'h0:
@@ -16434,7 +16825,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo4)
       3'h0:
@@ -16456,7 +16847,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo4)
       3'h0:
@@ -16478,7 +16869,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo4)
       3'h0:
@@ -16500,7 +16891,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo5)
       3'h0:
@@ -16522,7 +16913,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo5)
       3'h0:
@@ -16544,7 +16935,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo5)
       3'h0:
@@ -16566,7 +16957,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo5)
       3'h0:
@@ -16588,7 +16979,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo5)
       3'h0:
@@ -16610,7 +17001,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo6)
       3'h0:
@@ -16632,7 +17023,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo6)
       3'h0:
@@ -16654,7 +17045,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo6)
       3'h0:
@@ -16676,7 +17067,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo6)
       3'h0:
@@ -16698,7 +17089,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo6)
       3'h0:
@@ -16720,7 +17111,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo7)
       3'h0:
@@ -16742,7 +17133,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo7)
       3'h0:
@@ -16764,7 +17155,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo7)
       3'h0:
@@ -16786,7 +17177,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo7)
       3'h0:
@@ -16808,7 +17199,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (d1_lo7)
       3'h0:
@@ -16830,7 +17221,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (skip_lo)
       3'h0:
@@ -16852,7 +17243,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (skip_lo)
       3'h0:
@@ -16874,7 +17265,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (skip_lo)
       3'h0:
@@ -16896,7 +17287,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[7:0])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -17160,7 +17551,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[7:0])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -17424,7 +17815,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[7:0])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -17688,7 +18079,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[7:0])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -17952,7 +18343,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[7:0])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -18216,7 +18607,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[7:0])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -18480,7 +18871,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[2:0])
       3'h0:
@@ -18502,7 +18893,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[2:0])
       3'h0:
@@ -18524,7 +18915,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[2:0])
       3'h0:
@@ -18546,7 +18937,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[2:0])
       3'h0:
@@ -18568,7 +18959,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[2:0])
       3'h0:
@@ -18590,7 +18981,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[15:8])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -18854,7 +19245,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[15:8])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -19118,7 +19509,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[15:8])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -19382,7 +19773,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[15:8])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -19646,7 +20037,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[15:8])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -19910,7 +20301,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[15:8])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -20174,7 +20565,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[10:8])
       3'h0:
@@ -20196,7 +20587,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[10:8])
       3'h0:
@@ -20218,7 +20609,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[10:8])
       3'h0:
@@ -20240,7 +20631,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[10:8])
       3'h0:
@@ -20262,7 +20653,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[10:8])
       3'h0:
@@ -20284,7 +20675,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[23:16])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -20548,7 +20939,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[23:16])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -20812,7 +21203,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[23:16])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -21076,7 +21467,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[23:16])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -21340,7 +21731,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[23:16])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -21604,7 +21995,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[23:16])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -21868,7 +22259,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[18:16])
       3'h0:
@@ -21890,7 +22281,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[18:16])
       3'h0:
@@ -21912,7 +22303,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[18:16])
       3'h0:
@@ -21934,7 +22325,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[18:16])
       3'h0:
@@ -21956,7 +22347,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[18:16])
       3'h0:
@@ -21978,7 +22369,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[31:24])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -22242,7 +22633,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[31:24])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -22506,7 +22897,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[31:24])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -22770,7 +23161,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[31:24])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -23034,7 +23425,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[31:24])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -23298,7 +23689,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[31:24])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -23562,7 +23953,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[26:24])
       3'h0:
@@ -23584,7 +23975,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[26:24])
       3'h0:
@@ -23606,7 +23997,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[26:24])
       3'h0:
@@ -23628,7 +24019,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[26:24])
       3'h0:
@@ -23650,7 +24041,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[26:24])
       3'h0:
@@ -23672,7 +24063,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[39:32])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -23936,7 +24327,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[39:32])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -24200,7 +24591,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[39:32])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -24464,7 +24855,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[39:32])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -24728,7 +25119,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[39:32])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -24992,7 +25383,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[39:32])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -25256,7 +25647,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[34:32])
       3'h0:
@@ -25278,7 +25669,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[34:32])
       3'h0:
@@ -25300,7 +25691,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[34:32])
       3'h0:
@@ -25322,7 +25713,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[34:32])
       3'h0:
@@ -25344,7 +25735,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[34:32])
       3'h0:
@@ -25366,7 +25757,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[47:40])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -25630,7 +26021,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[47:40])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -25894,7 +26285,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[47:40])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -26158,7 +26549,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[47:40])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -26422,7 +26813,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[47:40])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -26686,7 +27077,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[47:40])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -26950,7 +27341,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[42:40])
       3'h0:
@@ -26972,7 +27363,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[42:40])
       3'h0:
@@ -26994,7 +27385,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[42:40])
       3'h0:
@@ -27016,7 +27407,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[42:40])
       3'h0:
@@ -27038,7 +27429,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[42:40])
       3'h0:
@@ -27060,7 +27451,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[55:48])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -27324,7 +27715,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[55:48])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -27588,7 +27979,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[55:48])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -27852,7 +28243,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[55:48])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -28116,7 +28507,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[55:48])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -28380,7 +28771,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[55:48])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -28644,7 +29035,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[50:48])
       3'h0:
@@ -28666,7 +29057,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[50:48])
       3'h0:
@@ -28688,7 +29079,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[50:48])
       3'h0:
@@ -28710,7 +29101,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[50:48])
       3'h0:
@@ -28732,7 +29123,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[50:48])
       3'h0:
@@ -28754,7 +29145,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[63:56])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -29018,7 +29409,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[63:56])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -29282,7 +29673,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[63:56])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -29546,7 +29937,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[63:56])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -29810,7 +30201,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[63:56])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -30074,7 +30465,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[63:56])
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
@@ -30338,7 +30729,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[58:56])
       3'h0:
@@ -30360,7 +30751,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[58:56])
       3'h0:
@@ -30382,7 +30773,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[58:56])
       3'h0:
@@ -30404,7 +30795,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[58:56])
       3'h0:
@@ -30426,7 +30817,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (win[58:56])
       3'h0:
@@ -30448,14 +30839,14 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$717  = \$285 [4:0];
     if (rst) begin
       \$717  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$718  = p_valid;
     if (accept) begin
       \$718  = 1'h1;
@@ -30467,7 +30858,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$719  = p_data;
     if (accept) begin
       \$719  = in_data;
@@ -30477,7 +30868,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$720  = p_keep;
     if (accept) begin
       \$720  = in_keep;
@@ -30487,7 +30878,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$721  = p_last;
     if (accept) begin
       \$721  = i__payload[72];
@@ -30497,602 +30888,602 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$722  = emit;
     if (rst) begin
       \$722  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$723  = { \$286 , p_data };
     if (rst) begin
       \$723  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$724  = { \$287 , p_keep };
     if (rst) begin
       \$724  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$725  = p_keep;
     if (rst) begin
       \$725  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$726  = p_last;
     if (rst) begin
       \$726  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$727  = s1_valid;
     if (rst) begin
       \$727  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$728  = s1_keep;
     if (rst) begin
       \$728  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$729  = s1_last;
     if (rst) begin
       \$729  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$730  = win[63:0];
     if (rst) begin
       \$730  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$731  = l0_is_list;
     if (rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$732  = l0_long;
     if (rst) begin
       \$732  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$733  = l0_hdr;
     if (rst) begin
       \$733  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$734  = l0_base;
     if (rst) begin
       \$734  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$735  = \$288 ;
     if (rst) begin
       \$735  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$736  = \$289 ;
     if (rst) begin
       \$736  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$737  = \$291 ;
     if (rst) begin
       \$737  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$738  = \$295 ;
     if (rst) begin
       \$738  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$739  = \$296 ;
     if (rst) begin
       \$739  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$740  = l1_is_list;
     if (rst) begin
       \$740  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$741  = l1_long;
     if (rst) begin
       \$741  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$742  = l1_hdr;
     if (rst) begin
       \$742  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$743  = l1_base;
     if (rst) begin
       \$743  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$744  = \$297 ;
     if (rst) begin
       \$744  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$745  = \$298 ;
     if (rst) begin
       \$745  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$746  = \$300 ;
     if (rst) begin
       \$746  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$747  = \$304 ;
     if (rst) begin
       \$747  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$748  = \$305 ;
     if (rst) begin
       \$748  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$749  = l2_is_list;
     if (rst) begin
       \$749  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$750  = l2_long;
     if (rst) begin
       \$750  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$751  = l2_hdr;
     if (rst) begin
       \$751  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$752  = l2_base;
     if (rst) begin
       \$752  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$753  = \$306 ;
     if (rst) begin
       \$753  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$754  = \$307 ;
     if (rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$755  = \$309 ;
     if (rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$756  = \$313 ;
     if (rst) begin
       \$756  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$757  = \$314 ;
     if (rst) begin
       \$757  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$758  = l3_is_list;
     if (rst) begin
       \$758  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$759  = l3_long;
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$760  = l3_hdr;
     if (rst) begin
       \$760  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$761  = l3_base;
     if (rst) begin
       \$761  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$762  = \$315 ;
     if (rst) begin
       \$762  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$763  = \$316 ;
     if (rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$764  = \$318 ;
     if (rst) begin
       \$764  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$765  = \$322 ;
     if (rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$766  = \$323 ;
     if (rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$767  = l4_is_list;
     if (rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$768  = l4_long;
     if (rst) begin
       \$768  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$769  = l4_hdr;
     if (rst) begin
       \$769  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$770  = l4_base;
     if (rst) begin
       \$770  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$771  = \$324 ;
     if (rst) begin
       \$771  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$772  = \$325 ;
     if (rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$773  = \$327 ;
     if (rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$774  = \$331 ;
     if (rst) begin
       \$774  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$775  = \$332 ;
     if (rst) begin
       \$775  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$776  = l5_is_list;
     if (rst) begin
       \$776  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$777  = l5_long;
     if (rst) begin
       \$777  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$778  = l5_hdr;
     if (rst) begin
       \$778  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$779  = l5_base;
     if (rst) begin
       \$779  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$780  = \$333 ;
     if (rst) begin
       \$780  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$781  = \$334 ;
     if (rst) begin
       \$781  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$782  = \$336 ;
     if (rst) begin
       \$782  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$783  = \$340 ;
     if (rst) begin
       \$783  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$784  = \$341 ;
     if (rst) begin
       \$784  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$785  = l6_is_list;
     if (rst) begin
       \$785  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$786  = l6_long;
     if (rst) begin
       \$786  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$787  = l6_hdr;
     if (rst) begin
       \$787  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$788  = l6_base;
     if (rst) begin
       \$788  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$789  = \$342 ;
     if (rst) begin
       \$789  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$790  = \$343 ;
     if (rst) begin
       \$790  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$791  = \$345 ;
     if (rst) begin
       \$791  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$792  = \$349 ;
     if (rst) begin
       \$792  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$793  = \$350 ;
     if (rst) begin
       \$793  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$794  = l7_is_list;
     if (rst) begin
       \$794  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$795  = l7_long;
     if (rst) begin
       \$795  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$796  = l7_hdr;
     if (rst) begin
       \$796  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$797  = l7_base;
     if (rst) begin
       \$797  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$798  = \$351 ;
     if (rst) begin
       \$798  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$799  = \$352 ;
     if (rst) begin
       \$799  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$800  = \$354 ;
     if (rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$801  = \$358 ;
     if (rst) begin
       \$801  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$802  = \$359 ;
     if (rst) begin
       \$802  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$803  = s2_valid;
     if (rst) begin
       \$803  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$804  = s2_keep;
     if (rst) begin
       \$804  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$805  = s2_last;
     if (rst) begin
       \$805  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$806  = s2_data;
     if (rst) begin
       \$806  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$807 [3:0] = s2_l0_hdr;
     \$807 [4] = s2_l0_is_list;
     \$807 [28:5] = \$360 ;
@@ -31105,14 +31496,14 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$808  = \$367 ;
     if (rst) begin
       \$808  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$809 [3:0] = s2_l1_hdr;
     \$809 [4] = s2_l1_is_list;
     \$809 [28:5] = \$368 ;
@@ -31125,14 +31516,14 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$810  = \$375 ;
     if (rst) begin
       \$810  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$811 [3:0] = s2_l2_hdr;
     \$811 [4] = s2_l2_is_list;
     \$811 [28:5] = \$376 ;
@@ -31145,14 +31536,14 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$812  = \$383 ;
     if (rst) begin
       \$812  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$813 [3:0] = s2_l3_hdr;
     \$813 [4] = s2_l3_is_list;
     \$813 [28:5] = \$384 ;
@@ -31165,14 +31556,14 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$814  = \$391 ;
     if (rst) begin
       \$814  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$815 [3:0] = s2_l4_hdr;
     \$815 [4] = s2_l4_is_list;
     \$815 [28:5] = \$392 ;
@@ -31185,14 +31576,14 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$816  = \$399 ;
     if (rst) begin
       \$816  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$817 [3:0] = s2_l5_hdr;
     \$817 [4] = s2_l5_is_list;
     \$817 [28:5] = \$400 ;
@@ -31205,14 +31596,14 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$818  = \$407 ;
     if (rst) begin
       \$818  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$819 [3:0] = s2_l6_hdr;
     \$819 [4] = s2_l6_is_list;
     \$819 [28:5] = \$408 ;
@@ -31225,14 +31616,14 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$820  = \$415 ;
     if (rst) begin
       \$820  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$821 [3:0] = s2_l7_hdr;
     \$821 [4] = s2_l7_is_list;
     \$821 [28:5] = \$416 ;
@@ -31245,14 +31636,14 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$822  = \$423 ;
     if (rst) begin
       \$822  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$424 ) begin
       \$823  = \$426 ;
@@ -31264,7 +31655,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$424 ) begin
       \$824  = \$435 ;
@@ -31276,7 +31667,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$424 ) begin
       \$825  = \$436 ;
@@ -31288,7 +31679,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$424 ) begin
       \$826  = \$437 ;
@@ -31300,7 +31691,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$424 ) begin
       \$827  = \$446 ;
@@ -31312,7 +31703,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$448 ) begin
       \$828  = \$450 ;
@@ -31324,7 +31715,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$448 ) begin
       \$829  = \$459 ;
@@ -31336,7 +31727,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$448 ) begin
       \$830  = \$460 ;
@@ -31348,7 +31739,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$448 ) begin
       \$831  = \$461 ;
@@ -31360,7 +31751,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$448 ) begin
       \$832  = \$470 ;
@@ -31372,7 +31763,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$472 ) begin
       \$833  = \$474 ;
@@ -31384,7 +31775,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$472 ) begin
       \$834  = \$483 ;
@@ -31396,7 +31787,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$472 ) begin
       \$835  = \$484 ;
@@ -31408,7 +31799,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$472 ) begin
       \$836  = \$485 ;
@@ -31420,7 +31811,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$472 ) begin
       \$837  = \$494 ;
@@ -31432,7 +31823,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$496 ) begin
       \$838  = \$498 ;
@@ -31444,7 +31835,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$496 ) begin
       \$839  = \$507 ;
@@ -31456,7 +31847,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$496 ) begin
       \$840  = \$508 ;
@@ -31468,7 +31859,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$496 ) begin
       \$841  = \$509 ;
@@ -31480,7 +31871,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$496 ) begin
       \$842  = \$518 ;
@@ -31492,7 +31883,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$520 ) begin
       \$843  = \$522 ;
@@ -31504,7 +31895,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$520 ) begin
       \$844  = \$531 ;
@@ -31516,7 +31907,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$520 ) begin
       \$845  = \$532 ;
@@ -31528,7 +31919,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$520 ) begin
       \$846  = \$533 ;
@@ -31540,7 +31931,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$520 ) begin
       \$847  = \$542 ;
@@ -31552,7 +31943,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$544 ) begin
       \$848  = \$546 ;
@@ -31564,7 +31955,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$544 ) begin
       \$849  = \$555 ;
@@ -31576,7 +31967,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$544 ) begin
       \$850  = \$556 ;
@@ -31588,7 +31979,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$544 ) begin
       \$851  = \$557 ;
@@ -31600,7 +31991,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$544 ) begin
       \$852  = \$566 ;
@@ -31612,7 +32003,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$568 ) begin
       \$853  = \$570 ;
@@ -31624,7 +32015,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$568 ) begin
       \$854  = \$579 ;
@@ -31636,7 +32027,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$568 ) begin
       \$855  = \$580 ;
@@ -31648,7 +32039,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$568 ) begin
       \$856  = \$581 ;
@@ -31660,7 +32051,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$568 ) begin
       \$857  = \$590 ;
@@ -31672,7 +32063,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$592 ) begin
       \$858  = \$594 ;
@@ -31684,7 +32075,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$592 ) begin
       \$859  = \$603 ;
@@ -31696,7 +32087,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$592 ) begin
       \$860  = \$604 ;
@@ -31708,7 +32099,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$592 ) begin
       \$861  = \$605 ;
@@ -31720,7 +32111,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$592 ) begin
       \$862  = \$614 ;
@@ -31732,91 +32123,91 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$863  = s3_valid;
     if (rst) begin
       \$863  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$864  = s3_keep;
     if (rst) begin
       \$864  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$865  = s3_last;
     if (rst) begin
       \$865  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$866  = s3_data;
     if (rst) begin
       \$866  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$867  = s3_l0_fields;
     if (rst) begin
       \$867  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$868  = s3_l1_fields;
     if (rst) begin
       \$868  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$869  = s3_l2_fields;
     if (rst) begin
       \$869  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$870  = s3_l3_fields;
     if (rst) begin
       \$870  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$871  = s3_l4_fields;
     if (rst) begin
       \$871  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$872  = s3_l5_fields;
     if (rst) begin
       \$872  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$873  = s3_l6_fields;
     if (rst) begin
       \$873  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$874  = s3_l7_fields;
     if (rst) begin
       \$874  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside0) begin
       \$875  = \$617 ;
@@ -31828,7 +32219,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside0) begin
       \$876  = \$618 ;
@@ -31840,7 +32231,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside0) begin
       \$877  = \$619 ;
@@ -31852,7 +32243,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside0) begin
       \$878  = \$620 ;
@@ -31864,7 +32255,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside0) begin
       \$879  = \$621 ;
@@ -31876,7 +32267,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside1) begin
       \$880  = \$623 ;
@@ -31888,7 +32279,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside1) begin
       \$881  = \$624 ;
@@ -31900,7 +32291,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside1) begin
       \$882  = \$625 ;
@@ -31912,7 +32303,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside1) begin
       \$883  = \$626 ;
@@ -31924,7 +32315,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside1) begin
       \$884  = \$627 ;
@@ -31936,7 +32327,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside2) begin
       \$885  = \$629 ;
@@ -31948,7 +32339,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside2) begin
       \$886  = \$630 ;
@@ -31960,7 +32351,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside2) begin
       \$887  = \$631 ;
@@ -31972,7 +32363,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside2) begin
       \$888  = \$632 ;
@@ -31984,7 +32375,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside2) begin
       \$889  = \$633 ;
@@ -31996,7 +32387,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside3) begin
       \$890  = \$635 ;
@@ -32008,7 +32399,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside3) begin
       \$891  = \$636 ;
@@ -32020,7 +32411,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside3) begin
       \$892  = \$637 ;
@@ -32032,7 +32423,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside3) begin
       \$893  = \$638 ;
@@ -32044,7 +32435,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside3) begin
       \$894  = \$639 ;
@@ -32056,7 +32447,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside4) begin
       \$895  = \$641 ;
@@ -32068,7 +32459,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside4) begin
       \$896  = \$642 ;
@@ -32080,7 +32471,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside4) begin
       \$897  = \$643 ;
@@ -32092,7 +32483,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside4) begin
       \$898  = \$644 ;
@@ -32104,7 +32495,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside4) begin
       \$899  = \$645 ;
@@ -32116,7 +32507,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside5) begin
       \$900  = \$647 ;
@@ -32128,7 +32519,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside5) begin
       \$901  = \$648 ;
@@ -32140,7 +32531,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside5) begin
       \$902  = \$649 ;
@@ -32152,7 +32543,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside5) begin
       \$903  = \$650 ;
@@ -32164,7 +32555,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside5) begin
       \$904  = \$651 ;
@@ -32176,7 +32567,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside6) begin
       \$905  = \$653 ;
@@ -32188,7 +32579,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside6) begin
       \$906  = \$654 ;
@@ -32200,7 +32591,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside6) begin
       \$907  = \$655 ;
@@ -32212,7 +32603,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside6) begin
       \$908  = \$656 ;
@@ -32224,7 +32615,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside6) begin
       \$909  = \$657 ;
@@ -32236,7 +32627,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside7) begin
       \$910  = \$659 ;
@@ -32248,7 +32639,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside7) begin
       \$911  = \$660 ;
@@ -32260,7 +32651,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside7) begin
       \$912  = \$661 ;
@@ -32272,7 +32663,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside7) begin
       \$913  = \$662 ;
@@ -32284,7 +32675,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d0_inside7) begin
       \$914  = \$663 ;
@@ -32296,91 +32687,91 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$915  = d0_valid;
     if (rst) begin
       \$915  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$916  = d0_keep;
     if (rst) begin
       \$916  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$917  = d0_last;
     if (rst) begin
       \$917  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$918  = d0_data;
     if (rst) begin
       \$918  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$919  = d0_l0_fields;
     if (rst) begin
       \$919  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$920  = d0_l1_fields;
     if (rst) begin
       \$920  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$921  = d0_l2_fields;
     if (rst) begin
       \$921  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$922  = d0_l3_fields;
     if (rst) begin
       \$922  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$923  = d0_l4_fields;
     if (rst) begin
       \$923  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$924  = d0_l5_fields;
     if (rst) begin
       \$924  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$925  = d0_l6_fields;
     if (rst) begin
       \$925  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$926  = d0_l7_fields;
     if (rst) begin
       \$926  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside0) begin
       \$927  = \$665 ;
@@ -32392,7 +32783,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside0) begin
       \$928  = \$666 ;
@@ -32404,7 +32795,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside0) begin
       \$929  = \$667 ;
@@ -32416,7 +32807,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside0) begin
       \$930  = \$668 ;
@@ -32428,7 +32819,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside0) begin
       \$931  = \$669 ;
@@ -32440,7 +32831,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside1) begin
       \$932  = \$671 ;
@@ -32452,7 +32843,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside1) begin
       \$933  = \$672 ;
@@ -32464,7 +32855,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside1) begin
       \$934  = \$673 ;
@@ -32476,7 +32867,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside1) begin
       \$935  = \$674 ;
@@ -32488,7 +32879,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside1) begin
       \$936  = \$675 ;
@@ -32500,7 +32891,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside2) begin
       \$937  = \$677 ;
@@ -32512,7 +32903,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside2) begin
       \$938  = \$678 ;
@@ -32524,7 +32915,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside2) begin
       \$939  = \$679 ;
@@ -32536,7 +32927,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside2) begin
       \$940  = \$680 ;
@@ -32548,7 +32939,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside2) begin
       \$941  = \$681 ;
@@ -32560,7 +32951,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside3) begin
       \$942  = \$683 ;
@@ -32572,7 +32963,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside3) begin
       \$943  = \$684 ;
@@ -32584,7 +32975,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside3) begin
       \$944  = \$685 ;
@@ -32596,7 +32987,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside3) begin
       \$945  = \$686 ;
@@ -32608,7 +32999,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside3) begin
       \$946  = \$687 ;
@@ -32620,7 +33011,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside4) begin
       \$947  = \$689 ;
@@ -32632,7 +33023,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside4) begin
       \$948  = \$690 ;
@@ -32644,7 +33035,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside4) begin
       \$949  = \$691 ;
@@ -32656,7 +33047,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside4) begin
       \$950  = \$692 ;
@@ -32668,7 +33059,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside4) begin
       \$951  = \$693 ;
@@ -32680,7 +33071,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside5) begin
       \$952  = \$695 ;
@@ -32692,7 +33083,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside5) begin
       \$953  = \$696 ;
@@ -32704,7 +33095,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside5) begin
       \$954  = \$697 ;
@@ -32716,7 +33107,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside5) begin
       \$955  = \$698 ;
@@ -32728,7 +33119,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside5) begin
       \$956  = \$699 ;
@@ -32740,7 +33131,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside6) begin
       \$957  = \$701 ;
@@ -32752,7 +33143,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside6) begin
       \$958  = \$702 ;
@@ -32764,7 +33155,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside6) begin
       \$959  = \$703 ;
@@ -32776,7 +33167,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside6) begin
       \$960  = \$704 ;
@@ -32788,7 +33179,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside6) begin
       \$961  = \$705 ;
@@ -32800,7 +33191,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside7) begin
       \$962  = \$707 ;
@@ -32812,7 +33203,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside7) begin
       \$963  = \$708 ;
@@ -32824,7 +33215,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside7) begin
       \$964  = \$709 ;
@@ -32836,7 +33227,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside7) begin
       \$965  = \$710 ;
@@ -32848,7 +33239,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (d1_inside7) begin
       \$966  = \$711 ;
@@ -32860,91 +33251,91 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$967  = d1_valid;
     if (rst) begin
       \$967  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$968  = d1_keep;
     if (rst) begin
       \$968  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$969  = d1_last;
     if (rst) begin
       \$969  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$970  = d1_data;
     if (rst) begin
       \$970  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$971  = d1_l0_fields;
     if (rst) begin
       \$971  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$972  = d1_l1_fields;
     if (rst) begin
       \$972  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$973  = d1_l2_fields;
     if (rst) begin
       \$973  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$974  = d1_l3_fields;
     if (rst) begin
       \$974  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$975  = d1_l4_fields;
     if (rst) begin
       \$975  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$976  = d1_l5_fields;
     if (rst) begin
       \$976  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$977  = d1_l6_fields;
     if (rst) begin
       \$977  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$978  = d1_l7_fields;
     if (rst) begin
       \$978  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$979  = skip_lo;
     if (d2_valid) begin
       if (d2_last) begin
@@ -32958,7 +33349,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$980  = skip_hi;
     if (d2_valid) begin
       (* full_case = 32'd1 *)
@@ -32975,7 +33366,7 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$981  = skip_hz;
     if (d2_valid) begin
       (* full_case = 32'd1 *)
@@ -32992,91 +33383,91 @@ module \tx_grammar_top.walker (clk, rst, i__ready, o__valid, o__payload, r_en, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$982  = d2_valid;
     if (rst) begin
       \$982  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$983  = mask;
     if (rst) begin
       \$983  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$984  = d2_keep;
     if (rst) begin
       \$984  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$985  = d2_last;
     if (rst) begin
       \$985  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$986  = d2_data;
     if (rst) begin
       \$986  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$987  = d2_l0_fields;
     if (rst) begin
       \$987  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$988  = d2_l1_fields;
     if (rst) begin
       \$988  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$989  = d2_l2_fields;
     if (rst) begin
       \$989  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$990  = d2_l3_fields;
     if (rst) begin
       \$990  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$991  = d2_l4_fields;
     if (rst) begin
       \$991  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$992  = d2_l5_fields;
     if (rst) begin
       \$992  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$993  = d2_l6_fields;
     if (rst) begin
       \$993  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$994  = d2_l7_fields;
     if (rst) begin
       \$994  = 33'h000000000;
@@ -33588,7 +33979,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \tx_grammar_top.walker.out_fifo (rst, r_rdy, r_data, r_en, w_port__data, w_en, clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$6  = 0;
+  reg \$auto$verilog_backend.cc:2505:dump_module$9  = 0;
   input rst;
   wire rst;
   output r_rdy;
@@ -33683,7 +34074,7 @@ module \tx_grammar_top.walker.out_fifo (rst, r_rdy, r_data, r_en, w_port__data, 
   always @(posedge clk)
     level <= \$17 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$15  = w_port__addr;
     if (\$1 ) begin
       \$15  = \$2 [3:0];
@@ -33693,7 +34084,7 @@ module \tx_grammar_top.walker.out_fifo (rst, r_rdy, r_data, r_en, w_port__data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$16  = r_port__addr;
     if (\$3 ) begin
       \$16  = \$4 [3:0];
@@ -33703,7 +34094,7 @@ module \tx_grammar_top.walker.out_fifo (rst, r_rdy, r_data, r_en, w_port__data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$17  = level;
     if (\$8 ) begin
       \$17  = \$9 [4:0];
