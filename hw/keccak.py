@@ -115,7 +115,8 @@ class Keccak256(wiring.Component):
 
     Resources
     ---------
-    1600 state flops + 1088 buffer flops + 288 output flops; about
+    1600 state flops + 1088 buffer flops + 1088 absorb flops (the block being absorbed, a
+    register so that the round input has no select) + 288 output flops; about
     ``rounds_per_cycle`` × (1600 three-input XOR/AND-NOT cells + θ parities)
     of logic. No memories, no DSPs.
 
@@ -159,16 +160,20 @@ class Keccak256(wiring.Component):
         step = Signal(range(steps))
         perm_final = Signal()
         perm_len = Signal(32)
-        fresh = Signal(init=1)             # the state is logically zero (start of a packet)
         hold = Signal()                    # permutation finished a packet; digest not yet out
 
-        # ``start`` (the buffered block goes into the permutation this cycle) is ``full & ~busy & ~hold``.
-        # It selects the round input of all 1600 state bits, so it is a register of its own, loaded with
-        # that expression of the three flags' next values: its wide net starts at a flip-flop.
+        # ``start`` (the buffered block goes into the permutation this cycle) is ``full & ~busy & ~hold``,
+        # a register of its own loaded with that expression of the three flags' next values.
         start = Signal()
-        full_n, busy_n, hold_n = Signal(), Signal(), Signal()
-        m.d.comb += [full_n.eq(full), busy_n.eq(busy), hold_n.eq(hold)]
-        m.d.sync += [full.eq(full_n), busy.eq(busy_n), hold.eq(hold_n), start.eq(full_n & ~busy_n & ~hold_n)]
+        full_n, busy_n, hold_n, start_n = Signal(), Signal(), Signal(), Signal()
+        m.d.comb += [full_n.eq(full), busy_n.eq(busy), hold_n.eq(hold), start_n.eq(full_n & ~busy_n & ~hold_n)]
+        m.d.sync += [full.eq(full_n), busy.eq(busy_n), hold.eq(hold_n), start.eq(start_n)]
+
+        # ``absorb[j]`` is buffer lane j in a start cycle and 0 otherwise (loaded a cycle ahead from the
+        # lane's next value), so the round input is ``state ^ absorb``: no select on the 1600-bit round
+        # input (the ECP5 build's worst routed path was that select's net). The state is cleared when its
+        # digest leaves, so a packet's first block needs no "state is zero" select either.
+        absorb = [Signal(64, name=f"absorb{j}") for j in range(RATE_LANES)]
 
         # The beat is accepted into lane 0 of the next block in the very cycle the
         # current block goes to the permutation (unless a padding block is due).
@@ -207,7 +212,7 @@ class Keccak256(wiring.Component):
             v = v | Mux(accept & beat.last & (pad_lane == j), pad_bit, 0)
             if j == RATE_LANES - 1:
                 v = v | Mux(accept & beat.last & pad_fits, Const(0x80 << 56, 64), 0)
-            m.d.sync += blk[j].eq(v)
+            m.d.sync += [blk[j].eq(v), absorb[j].eq(Mux(start_n, v, 0))]
 
         with m.If(start):
             m.d.comb += full_n.eq(padnext)
@@ -224,16 +229,10 @@ class Keccak256(wiring.Component):
                 m.d.sync += lane.eq(lane_eff + 1)
 
         # ---- rounds ----------------------------------------------------------------------
-        # Round input: on start, (state or 0) XOR the block; otherwise the state.
-        src = []
-        for j in range(25):
-            s = Mux(fresh, 0, state[j])
-            if j < RATE_LANES:
-                src.append(Mux(start, s ^ blk[j], state[j]))
-            else:
-                src.append(Mux(start, s, state[j]))
-        rstep = Mux(start, 0, step)
-        lanes = src
+        # Round input: the state XOR the block being absorbed (0 but in a start cycle). The round
+        # counter is 0 in a start cycle (it returns to 0 with the last round).
+        lanes = [state[j] ^ absorb[j] if j < RATE_LANES else state[j] for j in range(25)]
+        rstep = step
         for r in range(rpc):
             bits = Array([Const(ROUND_CONSTANTS[k * rpc + r], 64) for k in range(steps)])[rstep]
             lanes = keccak_round_hw(lanes, bits)
@@ -249,7 +248,7 @@ class Keccak256(wiring.Component):
             m.d.sync += step.eq(Mux(last_step, 0, rstep + 1))
             m.d.comb += busy_n.eq(~last_step)
             with m.If(start):
-                m.d.sync += [fresh.eq(0), perm_final.eq(final), perm_len.eq(blk_len)]
+                m.d.sync += [perm_final.eq(final), perm_len.eq(blk_len)]
             with m.If(last_step & Mux(start, final, perm_final)):
                 m.d.comb += hold_n.eq(1)
 
@@ -261,7 +260,7 @@ class Keccak256(wiring.Component):
                 self.o.valid.eq(1),
                 self.o.payload.digest.eq(Cat(*state[:4])),
                 self.o.payload.length.eq(perm_len),
-                fresh.eq(1),
+                *(state[j].eq(0) for j in range(25)),  # the next packet starts from the zero state
             ]
             m.d.comb += hold_n.eq(0)
         return m
