@@ -222,6 +222,13 @@ def eval_search_bench(n: int = 40, **_: Any) -> dict[str, Any]:
         res["classes"][f"model_{cls}"]["sw_optimal_cycle_per_s"] = sw
     if f:
         res["fmax_mhz"] = f
+        # which figure that is (routed, or a post-placement estimate) and the run it came from
+        from mevblade.hw.build import load_result
+
+        built = load_result("eval_search_top") or {}
+        res["fmax_kind"] = (built.get("ecp5") or {}).get("fmax_kind")
+        res["fmax_run"] = {"command": built.get("command"), "git": (built.get("machine") or {}).get("git"),
+                           "date": (built.get("machine") or {}).get("date")}
     # the quick fmax proxy (cell delays only, no routing: an upper bound on the clock) when it ran:
     # ns per evaluation = cycles x its period, the figure of merit of the session-8 datapath work
     proxy_json = REPO / "build" / "synth" / "eval_search_top" / "proxy.json"
