@@ -349,7 +349,9 @@ class EvalSearch(wiring.Component):
     cycle (forwarded) — into the instruction and operand registers when execute (X) completes
     its instruction; X runs the units from those registers and writes back. A taken branch or
     jump (``take`` is known only in X) drops the fall-through F fetched beside it: one bubble
-    cycle, then the target. The first cycle after a request is a bubble too (F fetches word
+    cycle, then the target (since session 12 X's instruction and operand registers load whenever
+    X completes, taken or not — the dropped fall-through sits there as a bubble — so ``take``
+    steers only ``fpc`` and ``xvalid``, not ~1,300 register enables). The first cycle after a request is a bubble too (F fetches word
     0). A division or root registers its operands' bit lengths at issue, shifts in a second
     cycle, steps, and writes a floor quotient with its last step (``DIVC`` and ``ISQRT`` in
     one more cycle).
