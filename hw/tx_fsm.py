@@ -57,8 +57,9 @@ FsmRecord = data.StructLayout({
 
 #: a list on the FSM's stack: also the count saturated at 15 (the field tables' index; no
 #: context has more fixed fields), so no wide compare sits before the field table, and ``le``:
-#: ``end ≤ pos`` of the entry in the A register, compared when that entry was taken (so no
-#: wide compare sits in the F loop either)
+#: "this list closes at the entry in the A register" — ``valid``, not ``hi`` and ``end ≤ pos``,
+#: made when that entry was taken (so no wide compare sits in the F loop either, and a frame's
+#: close is this one flip-flop)
 _FrameP = data.StructLayout({
     "valid": 1,
     "ctx": 4,
@@ -165,12 +166,15 @@ class GrammarFsm(wiring.Component):
         # with every frame's end and with the end of the entry in A (the list F may push this cycle);
         # the bits travel with the frames through F's pops and pushes (``le``), so F reads them from
         # registers. While A is taken without F moving, the frames stand still and only ``le`` loads.
+        # ``le`` is the whole close (valid & ~hi & end ≤ pos; valid and hi travel with it), so the
+        # parent select reads one flip-flop a frame.
         nxt_pos = self.i.payload.pos
         a_take = Signal()
         m.d.comb += a_take.eq(self.i.valid & self.i.ready)
         le_old = Signal(MAX_DEPTH)
         le_new = Signal()
-        m.d.comb += [le_old.eq(Cat(*(fr.end <= nxt_pos for fr in frames))), le_new.eq(a_end <= nxt_pos)]
+        m.d.comb += [le_old.eq(Cat(*(fr.valid & ~fr.hi & (fr.end <= nxt_pos) for fr in frames))),
+                     le_new.eq(~a_hi & (a_end <= nxt_pos))]
         with m.If(a_take):
             m.d.sync += [fr.le.eq(le_old[j]) for j, fr in enumerate(frames)]
         nxt_frames = []   # the frames with their ``le`` for the next entry (what F's update moves)
@@ -516,7 +520,7 @@ class GrammarFsm(wiring.Component):
                 with m.Case(ty):
                     m.d.comb += n_tx.eq(len(seq))
         for j, fr in enumerate(frames):
-            m.d.comb += close[j].eq(fr.valid & ~fr.hi & fr.le)
+            m.d.comb += close[j].eq(fr.le)  # valid, not hi, end ≤ pos: made when the entry was taken
             few = Signal(name=f"few{j}")
             bad_sc = Signal(name=f"badsc{j}")
             n_fields = fr.small

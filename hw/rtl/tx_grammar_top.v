@@ -2175,119 +2175,119 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire [25:0] \$111 ;
+  wire \$111 ;
   wire \$112 ;
-  wire [4:0] \$113 ;
-  wire [4:0] \$114 ;
-  wire \$115 ;
-  wire \$116 ;
+  wire [25:0] \$113 ;
+  wire \$114 ;
+  wire [4:0] \$115 ;
+  wire [4:0] \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire [25:0] \$122 ;
+  wire \$122 ;
   wire \$123 ;
-  wire [4:0] \$124 ;
-  wire [4:0] \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire [25:0] \$128 ;
+  wire [25:0] \$124 ;
+  wire \$125 ;
+  wire [4:0] \$126 ;
+  wire [4:0] \$127 ;
+  wire \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire [4:0] \$130 ;
-  wire [4:0] \$131 ;
-  wire \$132 ;
-  wire \$133 ;
+  wire [25:0] \$130 ;
+  wire \$131 ;
+  wire [4:0] \$132 ;
+  wire [4:0] \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire [25:0] \$139 ;
-  wire [2:0] \$14 ;
+  wire \$139 ;
+  wire \$14 ;
   wire \$140 ;
-  wire [4:0] \$141 ;
-  wire [4:0] \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire [25:0] \$145 ;
+  wire [25:0] \$141 ;
+  wire \$142 ;
+  wire [4:0] \$143 ;
+  wire [4:0] \$144 ;
+  wire \$145 ;
   wire \$146 ;
-  wire [4:0] \$147 ;
-  wire [4:0] \$148 ;
-  wire \$149 ;
+  wire [25:0] \$147 ;
+  wire \$148 ;
+  wire [4:0] \$149 ;
   wire \$15 ;
-  wire \$150 ;
+  wire [4:0] \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire [25:0] \$156 ;
+  wire \$156 ;
   wire \$157 ;
-  wire [4:0] \$158 ;
-  wire [4:0] \$159 ;
+  wire [25:0] \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire [25:0] \$162 ;
+  wire [4:0] \$160 ;
+  wire [4:0] \$161 ;
+  wire \$162 ;
   wire \$163 ;
-  wire [4:0] \$164 ;
-  wire [4:0] \$165 ;
-  wire \$166 ;
-  wire \$167 ;
+  wire [25:0] \$164 ;
+  wire \$165 ;
+  wire [4:0] \$166 ;
+  wire [4:0] \$167 ;
   wire \$168 ;
   wire \$169 ;
-  wire [31:0] \$17 ;
+  wire \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire [25:0] \$173 ;
+  wire \$173 ;
   wire \$174 ;
-  wire [4:0] \$175 ;
-  wire [4:0] \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire [25:0] \$179 ;
-  wire [31:0] \$18 ;
+  wire [25:0] \$175 ;
+  wire \$176 ;
+  wire [4:0] \$177 ;
+  wire [4:0] \$178 ;
+  wire \$179 ;
+  wire \$18 ;
   wire \$180 ;
-  wire [4:0] \$181 ;
-  wire [4:0] \$182 ;
-  wire \$183 ;
-  wire \$184 ;
+  wire [25:0] \$181 ;
+  wire \$182 ;
+  wire [4:0] \$183 ;
+  wire [4:0] \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire [25:0] \$190 ;
+  wire \$190 ;
   wire \$191 ;
-  wire [4:0] \$192 ;
-  wire [4:0] \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire [25:0] \$196 ;
+  wire [25:0] \$192 ;
+  wire \$193 ;
+  wire [4:0] \$194 ;
+  wire [4:0] \$195 ;
+  wire \$196 ;
   wire \$197 ;
-  wire [4:0] \$198 ;
-  wire [4:0] \$199 ;
+  wire [25:0] \$198 ;
+  wire \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
+  wire [4:0] \$200 ;
+  wire [4:0] \$201 ;
   wire \$202 ;
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
-  wire [25:0] \$207 ;
+  wire \$207 ;
   wire \$208 ;
-  wire [4:0] \$209 ;
+  wire [25:0] \$209 ;
   wire \$21 ;
-  wire [4:0] \$210 ;
-  wire \$211 ;
-  wire \$212 ;
+  wire \$210 ;
+  wire [4:0] \$211 ;
+  wire [4:0] \$212 ;
   wire \$213 ;
   wire \$214 ;
   wire \$215 ;
@@ -2300,8 +2300,8 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire [5:0] \$224 ;
-  wire [5:0] \$225 ;
+  wire \$224 ;
+  wire \$225 ;
   wire [5:0] \$226 ;
   wire [5:0] \$227 ;
   wire [5:0] \$228 ;
@@ -2324,8 +2324,8 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   wire [5:0] \$243 ;
   wire [5:0] \$244 ;
   wire [5:0] \$245 ;
-  wire [63:0] \$246 ;
-  wire [63:0] \$247 ;
+  wire [5:0] \$246 ;
+  wire [5:0] \$247 ;
   wire [63:0] \$248 ;
   wire [63:0] \$249 ;
   wire \$25 ;
@@ -2348,9 +2348,9 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   wire [63:0] \$265 ;
   wire [63:0] \$266 ;
   wire [63:0] \$267 ;
-  wire [3:0] \$268 ;
-  wire [3:0] \$269 ;
-  wire [2:0] \$27 ;
+  wire [63:0] \$268 ;
+  wire [63:0] \$269 ;
+  wire \$27 ;
   wire [3:0] \$270 ;
   wire [3:0] \$271 ;
   wire [3:0] \$272 ;
@@ -2360,9 +2360,9 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   wire [3:0] \$276 ;
   wire [3:0] \$277 ;
   wire [3:0] \$278 ;
-  wire [25:0] \$279 ;
+  wire [3:0] \$279 ;
   wire \$28 ;
-  wire [25:0] \$280 ;
+  wire [3:0] \$280 ;
   wire [25:0] \$281 ;
   wire [25:0] \$282 ;
   wire [25:0] \$283 ;
@@ -2373,8 +2373,8 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   wire [25:0] \$288 ;
   wire [25:0] \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
+  wire [25:0] \$290 ;
+  wire [25:0] \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
@@ -2384,7 +2384,7 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   wire \$298 ;
   wire \$299 ;
   wire \$3 ;
-  wire [31:0] \$30 ;
+  wire \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
@@ -2395,7 +2395,7 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
-  wire [31:0] \$31 ;
+  wire [2:0] \$31 ;
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
@@ -2428,7 +2428,7 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
-  wire \$34 ;
+  wire [31:0] \$34 ;
   wire \$340 ;
   wire \$341 ;
   wire \$342 ;
@@ -2439,7 +2439,7 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   wire \$347 ;
   wire \$348 ;
   wire \$349 ;
-  wire \$35 ;
+  wire [31:0] \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
@@ -2495,10 +2495,10 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   wire \$398 ;
   wire \$399 ;
   wire \$4 ;
-  wire [2:0] \$40 ;
-  wire [3:0] \$400 ;
+  wire \$40 ;
+  wire \$400 ;
   wire \$401 ;
-  wire \$402 ;
+  wire [3:0] \$402 ;
   wire \$403 ;
   wire \$404 ;
   wire \$405 ;
@@ -2506,42 +2506,42 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   wire \$407 ;
   wire \$408 ;
   wire \$409 ;
-  wire \$41 ;
+  wire [2:0] \$41 ;
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
   wire \$413 ;
   wire \$414 ;
   wire \$415 ;
-  wire [1:0] \$416 ;
-  wire [1:0] \$417 ;
-  wire \$418 ;
-  wire \$419 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire [1:0] \$418 ;
+  wire [1:0] \$419 ;
   wire \$42 ;
-  wire [5:0] \$420 ;
+  wire \$420 ;
   wire \$421 ;
-  wire [24:0] \$422 ;
-  wire [24:0] \$423 ;
+  wire [5:0] \$422 ;
+  wire \$423 ;
   wire [24:0] \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire [25:0] \$427 ;
-  wire [64:0] \$428 ;
+  wire [24:0] \$425 ;
+  wire [24:0] \$426 ;
+  wire \$427 ;
+  wire \$428 ;
   wire [25:0] \$429 ;
-  wire [31:0] \$43 ;
-  wire [26:0] \$430 ;
-  wire \$431 ;
-  wire [25:0] \$432 ;
-  wire [26:0] \$433 ;
-  wire \$434 ;
-  wire [25:0] \$435 ;
-  wire [25:0] \$436 ;
+  wire \$43 ;
+  wire [64:0] \$430 ;
+  wire [25:0] \$431 ;
+  wire [26:0] \$432 ;
+  wire \$433 ;
+  wire [25:0] \$434 ;
+  wire [26:0] \$435 ;
+  wire \$436 ;
   wire [25:0] \$437 ;
-  wire \$438 ;
-  wire [24:0] \$439 ;
+  wire [25:0] \$438 ;
+  wire [25:0] \$439 ;
   wire [31:0] \$44 ;
   wire \$440 ;
-  wire \$441 ;
+  wire [24:0] \$441 ;
   wire \$442 ;
   wire \$443 ;
   wire \$444 ;
@@ -2550,22 +2550,22 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
-  wire \$45 ;
+  wire [31:0] \$45 ;
   wire \$450 ;
   wire \$451 ;
   wire \$452 ;
   wire \$453 ;
   wire \$454 ;
-  wire [24:0] \$455 ;
-  wire [25:0] \$456 ;
-  wire \$457 ;
-  wire \$458 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire [24:0] \$457 ;
+  wire [25:0] \$458 ;
   wire \$459 ;
   wire \$46 ;
   wire \$460 ;
   wire \$461 ;
-  wire [63:0] \$462 ;
-  wire [63:0] \$463 ;
+  wire \$462 ;
+  wire \$463 ;
   wire [63:0] \$464 ;
   wire [63:0] \$465 ;
   wire [63:0] \$466 ;
@@ -2617,7 +2617,7 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   wire [63:0] \$507 ;
   wire [63:0] \$508 ;
   wire [63:0] \$509 ;
-  wire \$51 ;
+  wire [2:0] \$51 ;
   wire [63:0] \$510 ;
   wire [63:0] \$511 ;
   wire [63:0] \$512 ;
@@ -2629,18 +2629,18 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   wire [63:0] \$518 ;
   wire [63:0] \$519 ;
   wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
+  wire [63:0] \$520 ;
+  wire [63:0] \$521 ;
   wire \$522 ;
   wire \$523 ;
   wire \$524 ;
   wire \$525 ;
   wire \$526 ;
   wire \$527 ;
-  wire [2:0] \$528 ;
+  wire \$528 ;
   wire \$529 ;
-  wire [2:0] \$53 ;
-  wire \$530 ;
+  wire \$53 ;
+  wire [2:0] \$530 ;
   wire \$531 ;
   wire \$532 ;
   wire \$533 ;
@@ -2650,58 +2650,58 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   wire \$537 ;
   wire \$538 ;
   wire \$539 ;
-  wire \$54 ;
-  wire [24:0] \$540 ;
-  wire [24:0] \$541 ;
+  wire [31:0] \$54 ;
+  wire \$540 ;
+  wire \$541 ;
   wire [24:0] \$542 ;
   wire [24:0] \$543 ;
-  reg \$544 ;
-  reg [110:0] \$545 ;
-  reg [65:0] \$546 ;
-  reg [25:0] \$547 ;
-  reg \$548 ;
-  reg [24:0] \$549 ;
-  wire \$55 ;
-  reg [24:0] \$550 ;
-  reg [25:0] \$551 ;
+  wire [24:0] \$544 ;
+  wire [24:0] \$545 ;
+  reg \$546 ;
+  reg [110:0] \$547 ;
+  reg [65:0] \$548 ;
+  reg [25:0] \$549 ;
+  wire [31:0] \$55 ;
+  reg \$550 ;
+  reg [24:0] \$551 ;
   reg [24:0] \$552 ;
-  reg \$553 ;
-  reg \$554 ;
+  reg [25:0] \$553 ;
+  reg [24:0] \$554 ;
   reg \$555 ;
   reg \$556 ;
   reg \$557 ;
   reg \$558 ;
   reg \$559 ;
-  wire [31:0] \$56 ;
+  wire \$56 ;
   reg \$560 ;
   reg \$561 ;
-  reg [63:0] \$562 ;
-  reg [63:0] \$563 ;
+  reg \$562 ;
+  reg \$563 ;
   reg [63:0] \$564 ;
   reg [63:0] \$565 ;
   reg [63:0] \$566 ;
   reg [63:0] \$567 ;
-  reg \$568 ;
-  reg [110:0] \$569 ;
-  wire [31:0] \$57 ;
-  reg [65:0] \$570 ;
-  reg [25:0] \$571 ;
-  reg \$572 ;
-  reg [24:0] \$573 ;
-  reg [24:0] \$574 ;
-  reg [25:0] \$575 ;
+  reg [63:0] \$568 ;
+  reg [63:0] \$569 ;
+  wire \$57 ;
+  reg \$570 ;
+  reg [110:0] \$571 ;
+  reg [65:0] \$572 ;
+  reg [25:0] \$573 ;
+  reg \$574 ;
+  reg [24:0] \$575 ;
   reg [24:0] \$576 ;
-  reg [1:0] \$577 ;
+  reg [25:0] \$577 ;
   reg [24:0] \$578 ;
-  reg [2:0] \$579 ;
+  reg [1:0] \$579 ;
   wire \$58 ;
-  reg [5:0] \$580 ;
-  reg \$581 ;
-  reg \$582 ;
-  reg [4:0] \$583 ;
-  reg [25:0] \$584 ;
-  reg \$585 ;
-  reg \$586 ;
+  reg [24:0] \$580 ;
+  reg [2:0] \$581 ;
+  reg [5:0] \$582 ;
+  reg \$583 ;
+  reg \$584 ;
+  reg [4:0] \$585 ;
+  reg [25:0] \$586 ;
   reg \$587 ;
   reg \$588 ;
   reg \$589 ;
@@ -2718,40 +2718,42 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   reg \$599 ;
   wire \$6 ;
   wire \$60 ;
-  reg [23:0] \$600 ;
-  reg [1:0] \$601 ;
-  reg [24:0] \$602 ;
-  reg [2:0] \$603 ;
-  reg [65:0] \$604 ;
-  reg \$605 ;
-  reg [423:0] \$606 ;
-  wire \$61 ;
+  reg \$600 ;
+  reg \$601 ;
+  reg [23:0] \$602 ;
+  reg [1:0] \$603 ;
+  reg [24:0] \$604 ;
+  reg [2:0] \$605 ;
+  reg [65:0] \$606 ;
+  reg \$607 ;
+  reg [423:0] \$608 ;
+  wire [2:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire [2:0] \$66 ;
+  wire [31:0] \$64 ;
+  wire [31:0] \$65 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [31:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [31:0] \$70 ;
-  wire \$71 ;
+  wire \$70 ;
+  wire [2:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire [31:0] \$74 ;
+  wire [31:0] \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [2:0] \$79 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire \$81 ;
-  wire [31:0] \$82 ;
-  wire [31:0] \$83 ;
-  wire \$84 ;
-  wire \$85 ;
+  wire [2:0] \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire [31:0] \$84 ;
+  wire [31:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
@@ -2759,9 +2761,9 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire [5:0] \$92 ;
+  wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
+  wire [5:0] \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
@@ -3746,696 +3748,698 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   reg [2:0] w_tx_type = 3'h0;
   reg w_valid = 1'h0;
   reg wver = 1'h0;
-  assign \$353  = ~ w_pend_hi;
-  assign \$354  = w_pend_end <= w_a_csize;
-  assign \$355  = \$353  & \$354 ;
-  assign \$356  = \$352  & \$355 ;
-  assign \$357  = w_a[37:34] > 1'h1;
-  assign \$358  = \$357  & w_a[103];
-  assign \$359  = w_a[110:107] >= 2'h2;
-  assign \$360  = \$358  & \$359 ;
-  assign \$361  = w_a_p1 < w_pend_end;
-  assign \$362  = w_pend_hi | \$361 ;
-  assign \$363  = \$360  & \$362 ;
-  assign \$364  = \$363  & w_a[104];
-  assign \$365  = w_fld == 1'h1;
-  assign \$366  = w_fld == 5'h1f;
-  assign \$367  = w_fld == 4'hb;
-  assign \$368  = w_fld == 5'h13;
-  assign \$369  = w_fld == 5'h15;
-  assign \$370  = w_fld == 4'hd;
-  assign \$371  = w_fld == 4'he;
-  assign \$372  = w_fld == 5'h18;
-  assign \$373  = w_fld == 6'h21;
-  assign \$374  = w_fld == 6'h22;
-  assign \$375  = w_fld == 6'h23;
-  assign fc_wants_list = | { \$375 , \$374 , \$373 , \$372 , \$371 , \$370 , \$369 , \$368 , \$367 , \$366 , \$365  };
-  assign \$376  = ~ w_fl_z;
-  assign \$377  = \$376  & w_fl_ne20;
-  assign \$378  = w_tx_type == 2'h3;
-  assign \$379  = w_tx_type == 3'h4;
-  assign \$380  = \$378  | \$379 ;
-  assign \$381  = w_fl_z & \$380 ;
-  assign \$382  = ~ w_to_present;
-  assign \$383  = \$382  & w_fl_gtinit;
-  assign \$384  = ~ w_a[38];
-  assign \$385  = \$384  & fc_wants_list;
-  assign \$386  = ~ fc_wants_list;
-  assign \$387  = w_a[38] & \$386 ;
-  assign \$388  = ! w_top;
-  assign \$389  = w_top == 1'h1;
+  assign \$351  = w_a[37:34] > 1'h1;
+  assign \$352  = \$351  & w_a[103];
+  assign \$353  = w_a[37:34] > 1'h1;
+  assign \$354  = \$353  & w_a[103];
+  assign \$355  = ~ w_pend_hi;
+  assign \$356  = w_pend_end <= w_a_csize;
+  assign \$357  = \$355  & \$356 ;
+  assign \$358  = \$354  & \$357 ;
+  assign \$359  = w_a[37:34] > 1'h1;
+  assign \$360  = \$359  & w_a[103];
+  assign \$361  = w_a[110:107] >= 2'h2;
+  assign \$362  = \$360  & \$361 ;
+  assign \$363  = w_a_p1 < w_pend_end;
+  assign \$364  = w_pend_hi | \$363 ;
+  assign \$365  = \$362  & \$364 ;
+  assign \$366  = \$365  & w_a[104];
+  assign \$367  = w_fld == 1'h1;
+  assign \$368  = w_fld == 5'h1f;
+  assign \$369  = w_fld == 4'hb;
+  assign \$370  = w_fld == 5'h13;
+  assign \$371  = w_fld == 5'h15;
+  assign \$372  = w_fld == 4'hd;
+  assign \$373  = w_fld == 4'he;
+  assign \$374  = w_fld == 5'h18;
+  assign \$375  = w_fld == 6'h21;
+  assign \$376  = w_fld == 6'h22;
+  assign \$377  = w_fld == 6'h23;
+  assign fc_wants_list = | { \$377 , \$376 , \$375 , \$374 , \$373 , \$372 , \$371 , \$370 , \$369 , \$368 , \$367  };
+  assign \$378  = ~ w_fl_z;
+  assign \$379  = \$378  & w_fl_ne20;
+  assign \$380  = w_tx_type == 2'h3;
+  assign \$381  = w_tx_type == 3'h4;
+  assign \$382  = \$380  | \$381 ;
+  assign \$383  = w_fl_z & \$382 ;
+  assign \$384  = ~ w_to_present;
+  assign \$385  = \$384  & w_fl_gtinit;
+  assign \$386  = ~ w_a[38];
+  assign \$387  = \$386  & fc_wants_list;
+  assign \$388  = ~ fc_wants_list;
+  assign \$389  = w_a[38] & \$388 ;
   assign \$390  = ! w_top;
   assign \$391  = w_top == 1'h1;
-  assign \$392  = ~ w_trailing;
-  assign \$393  = ! w_a[37:34];
-  assign \$394  = w_a[33:26] >= 1'h1;
-  assign \$395  = \$393  & \$394 ;
-  assign \$396  = w_a[33:26] <= 3'h4;
+  assign \$392  = ! w_top;
+  assign \$393  = w_top == 1'h1;
+  assign \$394  = ~ w_trailing;
+  assign \$395  = ! w_a[37:34];
+  assign \$396  = w_a[33:26] >= 1'h1;
   assign \$397  = \$395  & \$396 ;
-  assign \$398  = ~ \$397 ;
-  assign \$399  = ! w_a[37:34];
-  assign \$400  = \$399  ? 4'h2 : 4'h9;
-  assign \$401  = ~ w_a[38];
-  assign \$402  = ! w_fld;
-  assign \$404  = w_a_hi | \$403 ;
-  assign w_skip = \$404  ? 25'h1ffffff : w_a_end[24:0];
+  assign \$398  = w_a[33:26] <= 3'h4;
+  assign \$399  = \$397  & \$398 ;
+  assign \$400  = ~ \$399 ;
+  assign \$401  = ! w_a[37:34];
+  assign \$402  = \$401  ? 4'h2 : 4'h9;
+  assign \$403  = ~ w_a[38];
+  assign \$404  = ! w_fld;
+  assign \$406  = w_a_hi | \$405 ;
+  assign w_skip = \$406  ? 25'h1ffffff : w_a_end[24:0];
   assign w_go = w_valid & \i__ready$223 ;
-  assign \$405  = o__valid & \i__ready$227 ;
-  assign \$406  = ~ o__payload[0];
-  assign \$407  = \$406  | \i__ready$229 ;
-  assign o__ready = \$405  & \$407 ;
+  assign \$407  = o__valid & \i__ready$227 ;
   assign \$408  = ~ o__payload[0];
   assign \$409  = \$408  | \i__ready$229 ;
-  assign \i__valid$230  = o__valid & \$409 ;
-  assign \$410  = o__valid & o__payload[0];
-  assign \i__valid$233  = \$410  & \i__ready$227 ;
-  assign \$411  = ~ halted;
-  assign fail = \$411  & o__payload[249];
-  assign \$412  = ~ halted;
-  assign ok_item = \$412  & o__payload[258];
+  assign o__ready = \$407  & \$409 ;
+  assign \$410  = ~ o__payload[0];
+  assign \$411  = \$410  | \i__ready$229 ;
+  assign \i__valid$230  = o__valid & \$411 ;
+  assign \$412  = o__valid & o__payload[0];
+  assign \i__valid$233  = \$412  & \i__ready$227 ;
   assign \$413  = ~ halted;
-  assign ok_open = \$413  & o__payload[259];
+  assign fail = \$413  & o__payload[249];
+  assign \$414  = ~ halted;
+  assign ok_item = \$414  & o__payload[258];
+  assign \$415  = ~ halted;
+  assign ok_open = \$415  & o__payload[259];
   assign rep_valid = rec[390] | fail;
   assign rep = rec[390] ? rec[423:391] : { o__payload[257:250], o__payload[213:189] };
-  assign \$414  = ~ o__payload[38];
-  assign \$415  = ok_item & \$414 ;
-  assign \$416  = \$415  ? 2'h0 : 2'h1;
-  assign \$417  = o__payload[0] ? 2'h2 : \$416 ;
-  assign \$418  = ~ o__payload[38];
-  assign \$419  = ok_item & \$418 ;
-  assign \$420  = \$419  ? o__payload[219:214] : 6'h00;
-  assign \$421  = halted | fail;
-  assign \$422  = \$421  ? o__payload[248:224] : o__payload[135:111];
-  assign \$423  = o__payload[0] ? 25'h0000000 : \$422 ;
-  assign \$424  = o__payload[0] ? o__payload[25:1] : o__payload[186:162];
-  assign \$425  = ~ o__payload[0];
-  assign \$426  = \$425  & o__payload[106];
-  assign \$427  = i__payload[25:1] + i__payload[37:34];
-  assign \$428  = \$427  + i__payload[102:39];
+  assign \$416  = ~ o__payload[38];
+  assign \$417  = ok_item & \$416 ;
+  assign \$418  = \$417  ? 2'h0 : 2'h1;
+  assign \$419  = o__payload[0] ? 2'h2 : \$418 ;
+  assign \$420  = ~ o__payload[38];
+  assign \$421  = ok_item & \$420 ;
+  assign \$422  = \$421  ? o__payload[219:214] : 6'h00;
+  assign \$423  = halted | fail;
+  assign \$424  = \$423  ? o__payload[248:224] : o__payload[135:111];
+  assign \$425  = o__payload[0] ? 25'h0000000 : \$424 ;
+  assign \$426  = o__payload[0] ? o__payload[25:1] : o__payload[186:162];
+  assign \$427  = ~ o__payload[0];
+  assign \$428  = \$427  & o__payload[106];
   assign \$429  = i__payload[25:1] + i__payload[37:34];
-  assign \$430  = \$429  + i__payload[64:39];
-  assign \$431  = | i__payload[102:65];
-  assign \$432  = i__payload[25:1] + i__payload[37:34];
-  assign \$433  = \$432  + i__payload[64:39];
-  assign \$434  = \$431  | \$433 [26];
-  assign \$435  = i__payload[25:1] + i__payload[37:34];
-  assign \$436  = i__payload[25:1] + 1'h1;
-  assign \$437  = i__payload[25:1] + i__payload[110:107];
-  assign \$438  = | i__payload[102:64];
-  assign \$439  = \$438  ? 25'h1ffffff : i__payload[63:39];
-  assign \$440  = ! i__payload[102:39];
-  assign \$441  = i__payload[102:39] > 1'h1;
-  assign \$442  = i__payload[102:39] > 4'h8;
-  assign \$443  = i__payload[102:39] > 6'h20;
-  assign \$444  = i__payload[102:39] != 5'h14;
-  assign \$445  = i__payload[102:39] != 6'h20;
-  assign \$446  = i__payload[102:39] != 6'h30;
-  assign \$447  = i__payload[102:39] != 18'h20000;
-  assign \$448  = i__payload[102:39] > 16'hc000;
-  assign \$449  = ! remaining;
-  assign \$450  = ~ w_a[0];
-  assign \$451  = w_go & \$450 ;
-  assign \$452  = w_top == 2'h2;
-  assign \$453  = \$451  & \$452 ;
-  assign \$454  = ~ w_fl_ne20;
-  assign \$455  = f_blobs + 1'h1;
-  assign \$456  = idx + 1'h1;
-  assign \$457  = ! a[37:34];
-  assign \$458  = a[33:26] >= 1'h1;
-  assign \$459  = \$457  & \$458 ;
-  assign \$460  = a[33:26] <= 3'h4;
+  assign \$430  = \$429  + i__payload[102:39];
+  assign \$431  = i__payload[25:1] + i__payload[37:34];
+  assign \$432  = \$431  + i__payload[64:39];
+  assign \$433  = | i__payload[102:65];
+  assign \$434  = i__payload[25:1] + i__payload[37:34];
+  assign \$435  = \$434  + i__payload[64:39];
+  assign \$436  = \$433  | \$435 [26];
+  assign \$437  = i__payload[25:1] + i__payload[37:34];
+  assign \$438  = i__payload[25:1] + 1'h1;
+  assign \$439  = i__payload[25:1] + i__payload[110:107];
+  assign \$440  = | i__payload[102:64];
+  assign \$441  = \$440  ? 25'h1ffffff : i__payload[63:39];
+  assign \$442  = ! i__payload[102:39];
+  assign \$443  = i__payload[102:39] > 1'h1;
+  assign \$444  = i__payload[102:39] > 4'h8;
+  assign \$445  = i__payload[102:39] > 6'h20;
+  assign \$446  = i__payload[102:39] != 5'h14;
+  assign \$447  = i__payload[102:39] != 6'h20;
+  assign \$448  = i__payload[102:39] != 6'h30;
+  assign \$449  = i__payload[102:39] != 18'h20000;
+  assign \$450  = i__payload[102:39] > 16'hc000;
+  assign \$451  = ! remaining;
+  assign \$452  = ~ w_a[0];
+  assign \$453  = w_go & \$452 ;
+  assign \$454  = w_top == 2'h2;
+  assign \$455  = \$453  & \$454 ;
+  assign \$456  = ~ w_fl_ne20;
+  assign \$457  = f_blobs + 1'h1;
+  assign \$458  = idx + 1'h1;
+  assign \$459  = ! a[37:34];
+  assign \$460  = a[33:26] >= 1'h1;
   assign \$461  = \$459  & \$460 ;
-  assign \$462  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
-  assign \$464  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$465  = \$463  | \$464 ;
-  assign \$466  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$462  = a[33:26] <= 3'h4;
+  assign \$463  = \$461  & \$462 ;
+  assign \$464  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
+  assign \$466  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
   assign \$467  = \$465  | \$466 ;
-  assign \$468  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$468  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
   assign \$469  = \$467  | \$468 ;
-  assign \$470  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$470  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
   assign \$471  = \$469  | \$470 ;
-  assign \$472  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$474  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$475  = \$473  | \$474 ;
-  assign \$476  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$472  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$473  = \$471  | \$472 ;
+  assign \$474  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$476  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
   assign \$477  = \$475  | \$476 ;
-  assign \$478  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$478  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
   assign \$479  = \$477  | \$478 ;
-  assign \$480  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$482  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$483  = \$481  | \$482 ;
-  assign \$484  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$480  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$481  = \$479  | \$480 ;
+  assign \$482  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$484  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
   assign \$485  = \$483  | \$484 ;
-  assign \$486  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$488  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$489  = \$487  | \$488 ;
-  assign \$490  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
-  assign \$492  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$493  = \$491  | \$492 ;
-  assign \$494  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$486  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$487  = \$485  | \$486 ;
+  assign \$488  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$490  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$491  = \$489  | \$490 ;
+  assign \$492  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
+  assign \$494  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
   assign \$495  = \$493  | \$494 ;
-  assign \$496  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$496  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
   assign \$497  = \$495  | \$496 ;
-  assign \$498  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$498  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
   assign \$499  = \$497  | \$498 ;
-  assign \$500  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$502  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$503  = \$501  | \$502 ;
-  assign \$504  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$500  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$501  = \$499  | \$500 ;
+  assign \$502  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$504  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
   assign \$505  = \$503  | \$504 ;
-  assign \$506  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$506  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
   assign \$507  = \$505  | \$506 ;
-  assign \$508  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$510  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$511  = \$509  | \$510 ;
-  assign \$512  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$508  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$509  = \$507  | \$508 ;
+  assign \$510  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$512  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
   assign \$513  = \$511  | \$512 ;
-  assign \$514  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$516  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$517  = \$515  | \$516 ;
-  assign \$518  = sel[0] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$520  = a[38] & a_hi;
-  assign \$521  = ~ halted;
-  assign \$522  = ~ o__payload[0];
-  assign \$523  = \$521  & \$522 ;
-  assign \$524  = ! o__payload[188:187];
+  assign \$514  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$515  = \$513  | \$514 ;
+  assign \$516  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$518  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$519  = \$517  | \$518 ;
+  assign \$520  = sel[0] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$522  = a[38] & a_hi;
+  assign \$523  = ~ halted;
+  assign \$524  = ~ o__payload[0];
   assign \$525  = \$523  & \$524 ;
-  assign \$526  = ~ fail;
+  assign \$526  = ! o__payload[188:187];
   assign \$527  = \$525  & \$526 ;
-  assign \$528  = o__payload[38] ? 3'h0 : o__payload[28:26];
-  assign \$529  = ~ halted;
-  assign \$530  = ~ o__payload[0];
-  assign \$531  = \$529  & \$530 ;
-  assign \$532  = o__payload[188:187] == 2'h2;
+  assign \$528  = ~ fail;
+  assign \$529  = \$527  & \$528 ;
+  assign \$530  = o__payload[38] ? 3'h0 : o__payload[28:26];
+  assign \$531  = ~ halted;
+  assign \$532  = ~ o__payload[0];
   assign \$533  = \$531  & \$532 ;
-  assign \$534  = ~ o__payload[221];
+  assign \$534  = o__payload[188:187] == 2'h2;
   assign \$535  = \$533  & \$534 ;
-  assign \$536  = ~ o__payload[222];
+  assign \$536  = ~ o__payload[221];
   assign \$537  = \$535  & \$536 ;
-  assign \$538  = \$537  & o__payload[220];
-  assign \$539  = ~ o__payload[223];
-  assign \$540  = rec[77:54] + 1'h1;
-  assign \$541  = rec[101:78] + 1'h1;
-  assign \$542  = rec[125:102] + 1'h1;
-  assign \$543  = rec[149:126] + 1'h1;
+  assign \$538  = ~ o__payload[222];
+  assign \$539  = \$537  & \$538 ;
+  assign \$540  = \$539  & o__payload[220];
+  assign \$541  = ~ o__payload[223];
+  assign \$542  = rec[77:54] + 1'h1;
+  assign \$543  = rec[101:78] + 1'h1;
+  assign \$544  = rec[125:102] + 1'h1;
+  assign \$545  = rec[149:126] + 1'h1;
   always @(posedge clk)
-    a_valid <= \$544 ;
+    a_valid <= \$546 ;
   always @(posedge clk)
-    a <= \$545 ;
+    a <= \$547 ;
   always @(posedge clk)
-    a_full <= \$546 ;
+    a_full <= \$548 ;
   always @(posedge clk)
-    a_end <= \$547 ;
+    a_end <= \$549 ;
   always @(posedge clk)
-    a_hi <= \$548 ;
+    a_hi <= \$550 ;
   always @(posedge clk)
-    a_start <= \$549 ;
+    a_start <= \$551 ;
   always @(posedge clk)
-    a_p1 <= \$550 ;
+    a_p1 <= \$552 ;
   always @(posedge clk)
-    a_csize <= \$551 ;
+    a_csize <= \$553 ;
   always @(posedge clk)
-    a_len_sat <= \$552 ;
+    a_len_sat <= \$554 ;
   always @(posedge clk)
-    a_z <= \$553 ;
+    a_z <= \$555 ;
   always @(posedge clk)
-    a_gt1 <= \$554 ;
+    a_gt1 <= \$556 ;
   always @(posedge clk)
-    a_gt8 <= \$555 ;
+    a_gt8 <= \$557 ;
   always @(posedge clk)
-    a_gt32 <= \$556 ;
+    a_gt32 <= \$558 ;
   always @(posedge clk)
-    a_ne20 <= \$557 ;
+    a_ne20 <= \$559 ;
   always @(posedge clk)
-    a_ne32 <= \$558 ;
+    a_ne32 <= \$560 ;
   always @(posedge clk)
-    a_ne48 <= \$559 ;
+    a_ne48 <= \$561 ;
   always @(posedge clk)
-    a_neblob <= \$560 ;
+    a_neblob <= \$562 ;
   always @(posedge clk)
-    a_gtinit <= \$561 ;
+    a_gtinit <= \$563 ;
   always @(posedge clk)
-    frame0 <= \$562 ;
+    frame0 <= \$564 ;
   always @(posedge clk)
-    frame1 <= \$563 ;
+    frame1 <= \$565 ;
   always @(posedge clk)
-    frame2 <= \$564 ;
+    frame2 <= \$566 ;
   always @(posedge clk)
-    frame3 <= \$565 ;
+    frame3 <= \$567 ;
   always @(posedge clk)
-    frame4 <= \$566 ;
+    frame4 <= \$568 ;
   always @(posedge clk)
-    frame5 <= \$567 ;
+    frame5 <= \$569 ;
   always @(posedge clk)
-    w_valid <= \$568 ;
+    w_valid <= \$570 ;
   always @(posedge clk)
-    w_a <= \$569 ;
+    w_a <= \$571 ;
   always @(posedge clk)
-    w_a_full <= \$570 ;
+    w_a_full <= \$572 ;
   always @(posedge clk)
-    w_a_end <= \$571 ;
+    w_a_end <= \$573 ;
   always @(posedge clk)
-    w_a_hi <= \$572 ;
+    w_a_hi <= \$574 ;
   always @(posedge clk)
-    w_a_start <= \$573 ;
+    w_a_start <= \$575 ;
   always @(posedge clk)
-    w_a_p1 <= \$574 ;
+    w_a_p1 <= \$576 ;
   always @(posedge clk)
-    w_a_csize <= \$575 ;
+    w_a_csize <= \$577 ;
   always @(posedge clk)
-    w_a_len_sat <= \$576 ;
+    w_a_len_sat <= \$578 ;
   always @(posedge clk)
-    w_top <= \$577 ;
+    w_top <= \$579 ;
   always @(posedge clk)
-    w_idx <= \$578 ;
+    w_idx <= \$580 ;
   always @(posedge clk)
-    w_tx_type <= \$579 ;
+    w_tx_type <= \$581 ;
   always @(posedge clk)
-    w_fld <= \$580 ;
+    w_fld <= \$582 ;
   always @(posedge clk)
-    w_convert <= \$581 ;
+    w_convert <= \$583 ;
   always @(posedge clk)
-    w_close_fail <= \$582 ;
+    w_close_fail <= \$584 ;
   always @(posedge clk)
-    w_close_code <= \$583 ;
+    w_close_code <= \$585 ;
   always @(posedge clk)
-    w_pend_end <= \$584 ;
+    w_pend_end <= \$586 ;
   always @(posedge clk)
-    w_pend_hi <= \$585 ;
+    w_pend_hi <= \$587 ;
   always @(posedge clk)
-    w_hi_over <= \$586 ;
+    w_hi_over <= \$588 ;
   always @(posedge clk)
-    w_to_present <= \$587 ;
+    w_to_present <= \$589 ;
   always @(posedge clk)
-    w_fl_z <= \$588 ;
+    w_fl_z <= \$590 ;
   always @(posedge clk)
-    w_fl_gt1 <= \$589 ;
+    w_fl_gt1 <= \$591 ;
   always @(posedge clk)
-    w_fl_gt8 <= \$590 ;
+    w_fl_gt8 <= \$592 ;
   always @(posedge clk)
-    w_fl_gt32 <= \$591 ;
+    w_fl_gt32 <= \$593 ;
   always @(posedge clk)
-    w_fl_ne20 <= \$592 ;
+    w_fl_ne20 <= \$594 ;
   always @(posedge clk)
-    w_fl_ne32 <= \$593 ;
+    w_fl_ne32 <= \$595 ;
   always @(posedge clk)
-    w_fl_ne48 <= \$594 ;
+    w_fl_ne48 <= \$596 ;
   always @(posedge clk)
-    w_fl_neblob <= \$595 ;
+    w_fl_neblob <= \$597 ;
   always @(posedge clk)
-    w_fl_gtinit <= \$596 ;
+    w_fl_gtinit <= \$598 ;
   always @(posedge clk)
-    w_trailing <= \$597 ;
+    w_trailing <= \$599 ;
   always @(posedge clk)
-    wver <= \$598 ;
+    wver <= \$600 ;
   always @(posedge clk)
-    f_to_present <= \$599 ;
+    f_to_present <= \$601 ;
   always @(posedge clk)
-    f_blobs <= \$600 ;
+    f_blobs <= \$602 ;
   always @(posedge clk)
-    top <= \$601 ;
+    top <= \$603 ;
   always @(posedge clk)
-    idx <= \$602 ;
+    idx <= \$604 ;
   always @(posedge clk)
-    tx_type <= \$603 ;
+    tx_type <= \$605 ;
   always @(posedge clk)
-    hi_end <= \$604 ;
+    hi_end <= \$606 ;
   always @(posedge clk)
-    halted <= \$605 ;
+    halted <= \$607 ;
   always @(posedge clk)
-    rec <= \$606 ;
+    rec <= \$608 ;
   assign \$1  = ~ a_valid;
   assign i__ready = \$1  | f_go;
   assign a_take = i__valid & i__ready;
   assign \a_take$5  = i__valid & i__ready;
-  assign \$2  = frame0[30:5] <= i__payload[25:1];
-  assign \$3  = frame1[30:5] <= i__payload[25:1];
-  assign \$4  = frame2[30:5] <= i__payload[25:1];
-  assign \$5  = frame3[30:5] <= i__payload[25:1];
-  assign \$6  = frame4[30:5] <= i__payload[25:1];
-  assign \$7  = frame5[30:5] <= i__payload[25:1];
-  assign le_new = a_end <= i__payload[25:1];
-  assign \$8  = ~ frame0[31];
-  assign \$9  = frame0[0] & \$8 ;
-  assign \$10  = \$9  & frame0[63];
-  assign \$11  = frame0[60:57] < n_tx;
-  assign \$12  = frame0[60:57] < 2'h2;
-  assign \$13  = frame0[60:57] < 3'h6;
-  assign \$14  = frame0[61] ? 3'h5 : 3'h4;
-  assign \$15  = frame0[60:57] < \$14 ;
-  assign \$16  = frame0[56:32] != f_blobs;
-  assign \$17  = f_blobs * 8'h80;
-  assign \$18  = wver ? \$17  : { 8'h00, f_blobs };
-  assign \$19  = frame0[56:32] != \$18 ;
-  assign \$20  = few0 | badsc0;
+  assign \$2  = ~ frame0[31];
+  assign \$3  = frame0[0] & \$2 ;
+  assign \$4  = frame0[30:5] <= i__payload[25:1];
+  assign \$5  = \$3  & \$4 ;
+  assign \$6  = ~ frame1[31];
+  assign \$7  = frame1[0] & \$6 ;
+  assign \$8  = frame1[30:5] <= i__payload[25:1];
+  assign \$9  = \$7  & \$8 ;
+  assign \$10  = ~ frame2[31];
+  assign \$11  = frame2[0] & \$10 ;
+  assign \$12  = frame2[30:5] <= i__payload[25:1];
+  assign \$13  = \$11  & \$12 ;
+  assign \$14  = ~ frame3[31];
+  assign \$15  = frame3[0] & \$14 ;
+  assign \$16  = frame3[30:5] <= i__payload[25:1];
+  assign \$17  = \$15  & \$16 ;
+  assign \$18  = ~ frame4[31];
+  assign \$19  = frame4[0] & \$18 ;
+  assign \$20  = frame4[30:5] <= i__payload[25:1];
+  assign \$21  = \$19  & \$20 ;
+  assign \$22  = ~ frame5[31];
+  assign \$23  = frame5[0] & \$22 ;
+  assign \$24  = frame5[30:5] <= i__payload[25:1];
+  assign \$25  = \$23  & \$24 ;
+  assign \$26  = ~ a_hi;
+  assign \$27  = a_end <= i__payload[25:1];
+  assign le_new = \$26  & \$27 ;
+  assign \$28  = frame0[60:57] < n_tx;
+  assign \$29  = frame0[60:57] < 2'h2;
+  assign \$30  = frame0[60:57] < 3'h6;
+  assign \$31  = frame0[61] ? 3'h5 : 3'h4;
+  assign \$32  = frame0[60:57] < \$31 ;
+  assign \$33  = frame0[56:32] != f_blobs;
+  assign \$34  = f_blobs * 8'h80;
+  assign \$35  = wver ? \$34  : { 8'h00, f_blobs };
+  assign \$36  = frame0[56:32] != \$35 ;
+  assign \$37  = few0 | badsc0;
   assign ccode0 = few0 ? 5'h0a : 5'h1a;
-  assign \$21  = ~ frame1[31];
-  assign \$22  = frame1[0] & \$21 ;
-  assign \$23  = \$22  & frame1[63];
-  assign \$24  = frame1[60:57] < n_tx;
-  assign \$25  = frame1[60:57] < 2'h2;
-  assign \$26  = frame1[60:57] < 3'h6;
-  assign \$27  = frame1[61] ? 3'h5 : 3'h4;
-  assign \$28  = frame1[60:57] < \$27 ;
-  assign \$29  = frame1[56:32] != f_blobs;
-  assign \$30  = f_blobs * 8'h80;
-  assign \$31  = wver ? \$30  : { 8'h00, f_blobs };
-  assign \$32  = frame1[56:32] != \$31 ;
-  assign \$33  = few1 | badsc1;
+  assign \$38  = frame1[60:57] < n_tx;
+  assign \$39  = frame1[60:57] < 2'h2;
+  assign \$40  = frame1[60:57] < 3'h6;
+  assign \$41  = frame1[61] ? 3'h5 : 3'h4;
+  assign \$42  = frame1[60:57] < \$41 ;
+  assign \$43  = frame1[56:32] != f_blobs;
+  assign \$44  = f_blobs * 8'h80;
+  assign \$45  = wver ? \$44  : { 8'h00, f_blobs };
+  assign \$46  = frame1[56:32] != \$45 ;
+  assign \$47  = few1 | badsc1;
   assign ccode1 = few1 ? 5'h0a : 5'h1a;
-  assign \$34  = ~ frame2[31];
-  assign \$35  = frame2[0] & \$34 ;
-  assign \$36  = \$35  & frame2[63];
-  assign \$37  = frame2[60:57] < n_tx;
-  assign \$38  = frame2[60:57] < 2'h2;
-  assign \$39  = frame2[60:57] < 3'h6;
-  assign \$40  = frame2[61] ? 3'h5 : 3'h4;
-  assign \$41  = frame2[60:57] < \$40 ;
-  assign \$42  = frame2[56:32] != f_blobs;
-  assign \$43  = f_blobs * 8'h80;
-  assign \$44  = wver ? \$43  : { 8'h00, f_blobs };
-  assign \$45  = frame2[56:32] != \$44 ;
-  assign \$46  = few2 | badsc2;
+  assign \$48  = frame2[60:57] < n_tx;
+  assign \$49  = frame2[60:57] < 2'h2;
+  assign \$50  = frame2[60:57] < 3'h6;
+  assign \$51  = frame2[61] ? 3'h5 : 3'h4;
+  assign \$52  = frame2[60:57] < \$51 ;
+  assign \$53  = frame2[56:32] != f_blobs;
+  assign \$54  = f_blobs * 8'h80;
+  assign \$55  = wver ? \$54  : { 8'h00, f_blobs };
+  assign \$56  = frame2[56:32] != \$55 ;
+  assign \$57  = few2 | badsc2;
   assign ccode2 = few2 ? 5'h0a : 5'h1a;
-  assign \$47  = ~ frame3[31];
-  assign \$48  = frame3[0] & \$47 ;
-  assign \$49  = \$48  & frame3[63];
-  assign \$50  = frame3[60:57] < n_tx;
-  assign \$51  = frame3[60:57] < 2'h2;
-  assign \$52  = frame3[60:57] < 3'h6;
-  assign \$53  = frame3[61] ? 3'h5 : 3'h4;
-  assign \$54  = frame3[60:57] < \$53 ;
-  assign \$55  = frame3[56:32] != f_blobs;
-  assign \$56  = f_blobs * 8'h80;
-  assign \$57  = wver ? \$56  : { 8'h00, f_blobs };
-  assign \$58  = frame3[56:32] != \$57 ;
-  assign \$59  = few3 | badsc3;
+  assign \$58  = frame3[60:57] < n_tx;
+  assign \$59  = frame3[60:57] < 2'h2;
+  assign \$60  = frame3[60:57] < 3'h6;
+  assign \$61  = frame3[61] ? 3'h5 : 3'h4;
+  assign \$62  = frame3[60:57] < \$61 ;
+  assign \$63  = frame3[56:32] != f_blobs;
+  assign \$64  = f_blobs * 8'h80;
+  assign \$65  = wver ? \$64  : { 8'h00, f_blobs };
+  assign \$66  = frame3[56:32] != \$65 ;
+  assign \$67  = few3 | badsc3;
   assign ccode3 = few3 ? 5'h0a : 5'h1a;
-  assign \$60  = ~ frame4[31];
-  assign \$61  = frame4[0] & \$60 ;
-  assign \$62  = \$61  & frame4[63];
-  assign \$63  = frame4[60:57] < n_tx;
-  assign \$64  = frame4[60:57] < 2'h2;
-  assign \$65  = frame4[60:57] < 3'h6;
-  assign \$66  = frame4[61] ? 3'h5 : 3'h4;
-  assign \$67  = frame4[60:57] < \$66 ;
-  assign \$68  = frame4[56:32] != f_blobs;
-  assign \$69  = f_blobs * 8'h80;
-  assign \$70  = wver ? \$69  : { 8'h00, f_blobs };
-  assign \$71  = frame4[56:32] != \$70 ;
-  assign \$72  = few4 | badsc4;
+  assign \$68  = frame4[60:57] < n_tx;
+  assign \$69  = frame4[60:57] < 2'h2;
+  assign \$70  = frame4[60:57] < 3'h6;
+  assign \$71  = frame4[61] ? 3'h5 : 3'h4;
+  assign \$72  = frame4[60:57] < \$71 ;
+  assign \$73  = frame4[56:32] != f_blobs;
+  assign \$74  = f_blobs * 8'h80;
+  assign \$75  = wver ? \$74  : { 8'h00, f_blobs };
+  assign \$76  = frame4[56:32] != \$75 ;
+  assign \$77  = few4 | badsc4;
   assign ccode4 = few4 ? 5'h0a : 5'h1a;
-  assign \$73  = ~ frame5[31];
-  assign \$74  = frame5[0] & \$73 ;
-  assign \$75  = \$74  & frame5[63];
-  assign \$76  = frame5[60:57] < n_tx;
-  assign \$77  = frame5[60:57] < 2'h2;
-  assign \$78  = frame5[60:57] < 3'h6;
-  assign \$79  = frame5[61] ? 3'h5 : 3'h4;
-  assign \$80  = frame5[60:57] < \$79 ;
-  assign \$81  = frame5[56:32] != f_blobs;
-  assign \$82  = f_blobs * 8'h80;
-  assign \$83  = wver ? \$82  : { 8'h00, f_blobs };
-  assign \$84  = frame5[56:32] != \$83 ;
-  assign \$85  = few5 | badsc5;
+  assign \$78  = frame5[60:57] < n_tx;
+  assign \$79  = frame5[60:57] < 2'h2;
+  assign \$80  = frame5[60:57] < 3'h6;
+  assign \$81  = frame5[61] ? 3'h5 : 3'h4;
+  assign \$82  = frame5[60:57] < \$81 ;
+  assign \$83  = frame5[56:32] != f_blobs;
+  assign \$84  = f_blobs * 8'h80;
+  assign \$85  = wver ? \$84  : { 8'h00, f_blobs };
+  assign \$86  = frame5[56:32] != \$85 ;
+  assign \$87  = few5 | badsc5;
   assign ccode5 = few5 ? 5'h0a : 5'h1a;
-  assign \$86  = close[5] & cfail[5];
-  assign \$87  = close[4] & cfail[4];
-  assign \$88  = close[3] & cfail[3];
-  assign \$89  = close[2] & cfail[2];
-  assign \$90  = close[1] & cfail[1];
-  assign \$91  = close[0] & cfail[0];
-  assign \$92  = ~ close;
-  assign remaining = { frame5[0], frame4[0], frame3[0], frame2[0], frame1[0], frame0[0] } & \$92 ;
-  assign \$93  = ~ close[0];
-  assign \$95  = \$94  & frame0[0];
-  assign \$96  = ~ close[1];
-  assign \$97  = close[0] & \$96 ;
-  assign \$98  = \$97  & frame1[0];
-  assign \$99  = ~ close[2];
-  assign \$100  = close[1] & \$99 ;
-  assign \$101  = \$100  & frame2[0];
-  assign \$102  = ~ close[3];
-  assign \$103  = close[2] & \$102 ;
-  assign \$104  = \$103  & frame3[0];
-  assign \$105  = ~ close[4];
-  assign \$106  = close[3] & \$105 ;
-  assign \$107  = \$106  & frame4[0];
-  assign \$108  = ~ close[5];
-  assign \$109  = close[4] & \$108 ;
-  assign \$110  = \$109  & frame5[0];
-  assign \$111  = frame0[56:32] + 1'h1;
-  assign \$112  = frame0[60:57] == 4'hf;
-  assign \$113  = frame0[60:57] + 1'h1;
-  assign \$114  = \$112  ? 5'h0f : \$113 ;
-  assign \$115  = fld0_s == 6'h20;
-  assign \$116  = frame0[61] | \$115 ;
-  assign \$117  = ! frame0[4:1];
-  assign \$118  = ! frame0[60:57];
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = tx_type == 2'h3;
+  assign \$88  = close[5] & cfail[5];
+  assign \$89  = close[4] & cfail[4];
+  assign \$90  = close[3] & cfail[3];
+  assign \$91  = close[2] & cfail[2];
+  assign \$92  = close[1] & cfail[1];
+  assign \$93  = close[0] & cfail[0];
+  assign \$94  = ~ close;
+  assign remaining = { frame5[0], frame4[0], frame3[0], frame2[0], frame1[0], frame0[0] } & \$94 ;
+  assign \$95  = ~ close[0];
+  assign \$97  = \$96  & frame0[0];
+  assign \$98  = ~ close[1];
+  assign \$99  = close[0] & \$98 ;
+  assign \$100  = \$99  & frame1[0];
+  assign \$101  = ~ close[2];
+  assign \$102  = close[1] & \$101 ;
+  assign \$103  = \$102  & frame2[0];
+  assign \$104  = ~ close[3];
+  assign \$105  = close[2] & \$104 ;
+  assign \$106  = \$105  & frame3[0];
+  assign \$107  = ~ close[4];
+  assign \$108  = close[3] & \$107 ;
+  assign \$109  = \$108  & frame4[0];
+  assign \$110  = ~ close[5];
+  assign \$111  = close[4] & \$110 ;
+  assign \$112  = \$111  & frame5[0];
+  assign \$113  = frame0[56:32] + 1'h1;
+  assign \$114  = frame0[60:57] == 4'hf;
+  assign \$115  = frame0[60:57] + 1'h1;
+  assign \$116  = \$114  ? 5'h0f : \$115 ;
+  assign \$117  = fld0_s == 6'h20;
+  assign \$118  = frame0[61] | \$117 ;
+  assign \$119  = ! frame0[4:1];
+  assign \$120  = ! frame0[60:57];
   assign \$121  = \$119  & \$120 ;
-  assign conv0_l = \$121  & frame0[62];
+  assign \$122  = tx_type == 2'h3;
+  assign \$123  = \$121  & \$122 ;
+  assign conv0_l = \$123  & frame0[62];
   assign ctx_eff0_l = conv0_l ? 4'h7 : frame0[4:1];
-  assign \$122  = frame0[56:32] + 1'h1;
-  assign \$123  = frame0[60:57] == 4'hf;
-  assign \$124  = frame0[60:57] + 1'h1;
-  assign \$125  = \$123  ? 5'h0f : \$124 ;
-  assign \$126  = fld0_l == 6'h20;
-  assign \$127  = frame0[61] | \$126 ;
-  assign \$128  = frame1[56:32] + 1'h1;
-  assign \$129  = frame1[60:57] == 4'hf;
-  assign \$130  = frame1[60:57] + 1'h1;
-  assign \$131  = \$129  ? 5'h0f : \$130 ;
-  assign \$132  = fld1_s == 6'h20;
-  assign \$133  = frame1[61] | \$132 ;
-  assign \$134  = ! frame1[4:1];
-  assign \$135  = ! frame1[60:57];
-  assign \$136  = \$134  & \$135 ;
-  assign \$137  = tx_type == 2'h3;
+  assign \$124  = frame0[56:32] + 1'h1;
+  assign \$125  = frame0[60:57] == 4'hf;
+  assign \$126  = frame0[60:57] + 1'h1;
+  assign \$127  = \$125  ? 5'h0f : \$126 ;
+  assign \$128  = fld0_l == 6'h20;
+  assign \$129  = frame0[61] | \$128 ;
+  assign \$130  = frame1[56:32] + 1'h1;
+  assign \$131  = frame1[60:57] == 4'hf;
+  assign \$132  = frame1[60:57] + 1'h1;
+  assign \$133  = \$131  ? 5'h0f : \$132 ;
+  assign \$134  = fld1_s == 6'h20;
+  assign \$135  = frame1[61] | \$134 ;
+  assign \$136  = ! frame1[4:1];
+  assign \$137  = ! frame1[60:57];
   assign \$138  = \$136  & \$137 ;
-  assign conv1_l = \$138  & frame1[62];
+  assign \$139  = tx_type == 2'h3;
+  assign \$140  = \$138  & \$139 ;
+  assign conv1_l = \$140  & frame1[62];
   assign ctx_eff1_l = conv1_l ? 4'h7 : frame1[4:1];
-  assign \$139  = frame1[56:32] + 1'h1;
-  assign \$140  = frame1[60:57] == 4'hf;
-  assign \$141  = frame1[60:57] + 1'h1;
-  assign \$142  = \$140  ? 5'h0f : \$141 ;
-  assign \$143  = fld1_l == 6'h20;
-  assign \$144  = frame1[61] | \$143 ;
-  assign \$145  = frame2[56:32] + 1'h1;
-  assign \$146  = frame2[60:57] == 4'hf;
-  assign \$147  = frame2[60:57] + 1'h1;
-  assign \$148  = \$146  ? 5'h0f : \$147 ;
-  assign \$149  = fld2_s == 6'h20;
-  assign \$150  = frame2[61] | \$149 ;
-  assign \$151  = ! frame2[4:1];
-  assign \$152  = ! frame2[60:57];
-  assign \$153  = \$151  & \$152 ;
-  assign \$154  = tx_type == 2'h3;
+  assign \$141  = frame1[56:32] + 1'h1;
+  assign \$142  = frame1[60:57] == 4'hf;
+  assign \$143  = frame1[60:57] + 1'h1;
+  assign \$144  = \$142  ? 5'h0f : \$143 ;
+  assign \$145  = fld1_l == 6'h20;
+  assign \$146  = frame1[61] | \$145 ;
+  assign \$147  = frame2[56:32] + 1'h1;
+  assign \$148  = frame2[60:57] == 4'hf;
+  assign \$149  = frame2[60:57] + 1'h1;
+  assign \$150  = \$148  ? 5'h0f : \$149 ;
+  assign \$151  = fld2_s == 6'h20;
+  assign \$152  = frame2[61] | \$151 ;
+  assign \$153  = ! frame2[4:1];
+  assign \$154  = ! frame2[60:57];
   assign \$155  = \$153  & \$154 ;
-  assign conv2_l = \$155  & frame2[62];
+  assign \$156  = tx_type == 2'h3;
+  assign \$157  = \$155  & \$156 ;
+  assign conv2_l = \$157  & frame2[62];
   assign ctx_eff2_l = conv2_l ? 4'h7 : frame2[4:1];
-  assign \$156  = frame2[56:32] + 1'h1;
-  assign \$157  = frame2[60:57] == 4'hf;
-  assign \$158  = frame2[60:57] + 1'h1;
-  assign \$159  = \$157  ? 5'h0f : \$158 ;
-  assign \$160  = fld2_l == 6'h20;
-  assign \$161  = frame2[61] | \$160 ;
-  assign \$162  = frame3[56:32] + 1'h1;
-  assign \$163  = frame3[60:57] == 4'hf;
-  assign \$164  = frame3[60:57] + 1'h1;
-  assign \$165  = \$163  ? 5'h0f : \$164 ;
-  assign \$166  = fld3_s == 6'h20;
-  assign \$167  = frame3[61] | \$166 ;
-  assign \$168  = ! frame3[4:1];
-  assign \$169  = ! frame3[60:57];
-  assign \$170  = \$168  & \$169 ;
-  assign \$171  = tx_type == 2'h3;
+  assign \$158  = frame2[56:32] + 1'h1;
+  assign \$159  = frame2[60:57] == 4'hf;
+  assign \$160  = frame2[60:57] + 1'h1;
+  assign \$161  = \$159  ? 5'h0f : \$160 ;
+  assign \$162  = fld2_l == 6'h20;
+  assign \$163  = frame2[61] | \$162 ;
+  assign \$164  = frame3[56:32] + 1'h1;
+  assign \$165  = frame3[60:57] == 4'hf;
+  assign \$166  = frame3[60:57] + 1'h1;
+  assign \$167  = \$165  ? 5'h0f : \$166 ;
+  assign \$168  = fld3_s == 6'h20;
+  assign \$169  = frame3[61] | \$168 ;
+  assign \$170  = ! frame3[4:1];
+  assign \$171  = ! frame3[60:57];
   assign \$172  = \$170  & \$171 ;
-  assign conv3_l = \$172  & frame3[62];
+  assign \$173  = tx_type == 2'h3;
+  assign \$174  = \$172  & \$173 ;
+  assign conv3_l = \$174  & frame3[62];
   assign ctx_eff3_l = conv3_l ? 4'h7 : frame3[4:1];
-  assign \$173  = frame3[56:32] + 1'h1;
-  assign \$174  = frame3[60:57] == 4'hf;
-  assign \$175  = frame3[60:57] + 1'h1;
-  assign \$176  = \$174  ? 5'h0f : \$175 ;
-  assign \$177  = fld3_l == 6'h20;
-  assign \$178  = frame3[61] | \$177 ;
-  assign \$179  = frame4[56:32] + 1'h1;
-  assign \$180  = frame4[60:57] == 4'hf;
-  assign \$181  = frame4[60:57] + 1'h1;
-  assign \$182  = \$180  ? 5'h0f : \$181 ;
-  assign \$183  = fld4_s == 6'h20;
-  assign \$184  = frame4[61] | \$183 ;
-  assign \$185  = ! frame4[4:1];
-  assign \$186  = ! frame4[60:57];
-  assign \$187  = \$185  & \$186 ;
-  assign \$188  = tx_type == 2'h3;
+  assign \$175  = frame3[56:32] + 1'h1;
+  assign \$176  = frame3[60:57] == 4'hf;
+  assign \$177  = frame3[60:57] + 1'h1;
+  assign \$178  = \$176  ? 5'h0f : \$177 ;
+  assign \$179  = fld3_l == 6'h20;
+  assign \$180  = frame3[61] | \$179 ;
+  assign \$181  = frame4[56:32] + 1'h1;
+  assign \$182  = frame4[60:57] == 4'hf;
+  assign \$183  = frame4[60:57] + 1'h1;
+  assign \$184  = \$182  ? 5'h0f : \$183 ;
+  assign \$185  = fld4_s == 6'h20;
+  assign \$186  = frame4[61] | \$185 ;
+  assign \$187  = ! frame4[4:1];
+  assign \$188  = ! frame4[60:57];
   assign \$189  = \$187  & \$188 ;
-  assign conv4_l = \$189  & frame4[62];
+  assign \$190  = tx_type == 2'h3;
+  assign \$191  = \$189  & \$190 ;
+  assign conv4_l = \$191  & frame4[62];
   assign ctx_eff4_l = conv4_l ? 4'h7 : frame4[4:1];
-  assign \$190  = frame4[56:32] + 1'h1;
-  assign \$191  = frame4[60:57] == 4'hf;
-  assign \$192  = frame4[60:57] + 1'h1;
-  assign \$193  = \$191  ? 5'h0f : \$192 ;
-  assign \$194  = fld4_l == 6'h20;
-  assign \$195  = frame4[61] | \$194 ;
-  assign \$196  = frame5[56:32] + 1'h1;
-  assign \$197  = frame5[60:57] == 4'hf;
-  assign \$198  = frame5[60:57] + 1'h1;
-  assign \$199  = \$197  ? 5'h0f : \$198 ;
-  assign \$200  = fld5_s == 6'h20;
-  assign \$201  = frame5[61] | \$200 ;
-  assign \$202  = ! frame5[4:1];
-  assign \$203  = ! frame5[60:57];
-  assign \$204  = \$202  & \$203 ;
-  assign \$205  = tx_type == 2'h3;
+  assign \$192  = frame4[56:32] + 1'h1;
+  assign \$193  = frame4[60:57] == 4'hf;
+  assign \$194  = frame4[60:57] + 1'h1;
+  assign \$195  = \$193  ? 5'h0f : \$194 ;
+  assign \$196  = fld4_l == 6'h20;
+  assign \$197  = frame4[61] | \$196 ;
+  assign \$198  = frame5[56:32] + 1'h1;
+  assign \$199  = frame5[60:57] == 4'hf;
+  assign \$200  = frame5[60:57] + 1'h1;
+  assign \$201  = \$199  ? 5'h0f : \$200 ;
+  assign \$202  = fld5_s == 6'h20;
+  assign \$203  = frame5[61] | \$202 ;
+  assign \$204  = ! frame5[4:1];
+  assign \$205  = ! frame5[60:57];
   assign \$206  = \$204  & \$205 ;
-  assign conv5_l = \$206  & frame5[62];
+  assign \$207  = tx_type == 2'h3;
+  assign \$208  = \$206  & \$207 ;
+  assign conv5_l = \$208  & frame5[62];
   assign ctx_eff5_l = conv5_l ? 4'h7 : frame5[4:1];
-  assign \$207  = frame5[56:32] + 1'h1;
-  assign \$208  = frame5[60:57] == 4'hf;
-  assign \$209  = frame5[60:57] + 1'h1;
-  assign \$210  = \$208  ? 5'h0f : \$209 ;
-  assign \$211  = fld5_l == 6'h20;
-  assign \$212  = frame5[61] | \$211 ;
-  assign \$213  = sel[0] ? conv0_l : 1'h0;
-  assign \$215  = sel[1] ? conv1_l : 1'h0;
-  assign \$216  = \$214  | \$215 ;
-  assign \$217  = sel[2] ? conv2_l : 1'h0;
+  assign \$209  = frame5[56:32] + 1'h1;
+  assign \$210  = frame5[60:57] == 4'hf;
+  assign \$211  = frame5[60:57] + 1'h1;
+  assign \$212  = \$210  ? 5'h0f : \$211 ;
+  assign \$213  = fld5_l == 6'h20;
+  assign \$214  = frame5[61] | \$213 ;
+  assign \$215  = sel[0] ? conv0_l : 1'h0;
+  assign \$217  = sel[1] ? conv1_l : 1'h0;
   assign \$218  = \$216  | \$217 ;
-  assign \$219  = sel[3] ? conv3_l : 1'h0;
+  assign \$219  = sel[2] ? conv2_l : 1'h0;
   assign \$220  = \$218  | \$219 ;
-  assign \$221  = sel[4] ? conv4_l : 1'h0;
+  assign \$221  = sel[3] ? conv3_l : 1'h0;
   assign \$222  = \$220  | \$221 ;
-  assign \$223  = sel[5] ? conv5_l : 1'h0;
-  assign convert_l = \$222  | \$223 ;
-  assign \$224  = sel[0] ? fld0_s : 6'h00;
-  assign \$226  = sel[1] ? fld1_s : 6'h00;
-  assign \$227  = \$225  | \$226 ;
-  assign \$228  = sel[2] ? fld2_s : 6'h00;
+  assign \$223  = sel[4] ? conv4_l : 1'h0;
+  assign \$224  = \$222  | \$223 ;
+  assign \$225  = sel[5] ? conv5_l : 1'h0;
+  assign convert_l = \$224  | \$225 ;
+  assign \$226  = sel[0] ? fld0_s : 6'h00;
+  assign \$228  = sel[1] ? fld1_s : 6'h00;
   assign \$229  = \$227  | \$228 ;
-  assign \$230  = sel[3] ? fld3_s : 6'h00;
+  assign \$230  = sel[2] ? fld2_s : 6'h00;
   assign \$231  = \$229  | \$230 ;
-  assign \$232  = sel[4] ? fld4_s : 6'h00;
+  assign \$232  = sel[3] ? fld3_s : 6'h00;
   assign \$233  = \$231  | \$232 ;
-  assign \$234  = sel[5] ? fld5_s : 6'h00;
-  assign fld_s = \$233  | \$234 ;
-  assign \$235  = sel[0] ? fld0_l : 6'h00;
-  assign \$237  = sel[1] ? fld1_l : 6'h00;
-  assign \$238  = \$236  | \$237 ;
-  assign \$239  = sel[2] ? fld2_l : 6'h00;
+  assign \$234  = sel[4] ? fld4_s : 6'h00;
+  assign \$235  = \$233  | \$234 ;
+  assign \$236  = sel[5] ? fld5_s : 6'h00;
+  assign fld_s = \$235  | \$236 ;
+  assign \$237  = sel[0] ? fld0_l : 6'h00;
+  assign \$239  = sel[1] ? fld1_l : 6'h00;
   assign \$240  = \$238  | \$239 ;
-  assign \$241  = sel[3] ? fld3_l : 6'h00;
+  assign \$241  = sel[2] ? fld2_l : 6'h00;
   assign \$242  = \$240  | \$241 ;
-  assign \$243  = sel[4] ? fld4_l : 6'h00;
+  assign \$243  = sel[3] ? fld3_l : 6'h00;
   assign \$244  = \$242  | \$243 ;
-  assign \$245  = sel[5] ? fld5_l : 6'h00;
-  assign fld_l = \$244  | \$245 ;
-  assign \$246  = sel[0] ? upd0_s : 64'h0000000000000000;
-  assign \$248  = sel[1] ? upd1_s : 64'h0000000000000000;
-  assign \$249  = \$247  | \$248 ;
-  assign \$250  = sel[2] ? upd2_s : 64'h0000000000000000;
+  assign \$245  = sel[4] ? fld4_l : 6'h00;
+  assign \$246  = \$244  | \$245 ;
+  assign \$247  = sel[5] ? fld5_l : 6'h00;
+  assign fld_l = \$246  | \$247 ;
+  assign \$248  = sel[0] ? upd0_s : 64'h0000000000000000;
+  assign \$250  = sel[1] ? upd1_s : 64'h0000000000000000;
   assign \$251  = \$249  | \$250 ;
-  assign \$252  = sel[3] ? upd3_s : 64'h0000000000000000;
+  assign \$252  = sel[2] ? upd2_s : 64'h0000000000000000;
   assign \$253  = \$251  | \$252 ;
-  assign \$254  = sel[4] ? upd4_s : 64'h0000000000000000;
+  assign \$254  = sel[3] ? upd3_s : 64'h0000000000000000;
   assign \$255  = \$253  | \$254 ;
-  assign \$256  = sel[5] ? upd5_s : 64'h0000000000000000;
-  assign upd_s = \$255  | \$256 ;
-  assign \$257  = sel[0] ? upd0_l : 64'h0000000000000000;
-  assign \$259  = sel[1] ? upd1_l : 64'h0000000000000000;
-  assign \$260  = \$258  | \$259 ;
-  assign \$261  = sel[2] ? upd2_l : 64'h0000000000000000;
+  assign \$256  = sel[4] ? upd4_s : 64'h0000000000000000;
+  assign \$257  = \$255  | \$256 ;
+  assign \$258  = sel[5] ? upd5_s : 64'h0000000000000000;
+  assign upd_s = \$257  | \$258 ;
+  assign \$259  = sel[0] ? upd0_l : 64'h0000000000000000;
+  assign \$261  = sel[1] ? upd1_l : 64'h0000000000000000;
   assign \$262  = \$260  | \$261 ;
-  assign \$263  = sel[3] ? upd3_l : 64'h0000000000000000;
+  assign \$263  = sel[2] ? upd2_l : 64'h0000000000000000;
   assign \$264  = \$262  | \$263 ;
-  assign \$265  = sel[4] ? upd4_l : 64'h0000000000000000;
+  assign \$265  = sel[3] ? upd3_l : 64'h0000000000000000;
   assign \$266  = \$264  | \$265 ;
-  assign \$267  = sel[5] ? upd5_l : 64'h0000000000000000;
-  assign upd_l = \$266  | \$267 ;
-  assign \$268  = sel[0] ? child0_l : 4'h0;
-  assign \$270  = sel[1] ? child1_l : 4'h0;
-  assign \$271  = \$269  | \$270 ;
-  assign \$272  = sel[2] ? child2_l : 4'h0;
+  assign \$267  = sel[4] ? upd4_l : 64'h0000000000000000;
+  assign \$268  = \$266  | \$267 ;
+  assign \$269  = sel[5] ? upd5_l : 64'h0000000000000000;
+  assign upd_l = \$268  | \$269 ;
+  assign \$270  = sel[0] ? child0_l : 4'h0;
+  assign \$272  = sel[1] ? child1_l : 4'h0;
   assign \$273  = \$271  | \$272 ;
-  assign \$274  = sel[3] ? child3_l : 4'h0;
+  assign \$274  = sel[2] ? child2_l : 4'h0;
   assign \$275  = \$273  | \$274 ;
-  assign \$276  = sel[4] ? child4_l : 4'h0;
+  assign \$276  = sel[3] ? child3_l : 4'h0;
   assign \$277  = \$275  | \$276 ;
-  assign \$278  = sel[5] ? child5_l : 4'h0;
-  assign child = \$277  | \$278 ;
+  assign \$278  = sel[4] ? child4_l : 4'h0;
+  assign \$279  = \$277  | \$278 ;
+  assign \$280  = sel[5] ? child5_l : 4'h0;
+  assign child = \$279  | \$280 ;
   assign convert = a[38] & convert_l;
   assign fld = a[38] ? fld_l : fld_s;
-  assign \$279  = sel[0] ? frame0[30:5] : 26'h0000000;
-  assign \$281  = sel[1] ? frame1[30:5] : 26'h0000000;
-  assign \$282  = \$280  | \$281 ;
-  assign \$283  = sel[2] ? frame2[30:5] : 26'h0000000;
+  assign \$281  = sel[0] ? frame0[30:5] : 26'h0000000;
+  assign \$283  = sel[1] ? frame1[30:5] : 26'h0000000;
   assign \$284  = \$282  | \$283 ;
-  assign \$285  = sel[3] ? frame3[30:5] : 26'h0000000;
+  assign \$285  = sel[2] ? frame2[30:5] : 26'h0000000;
   assign \$286  = \$284  | \$285 ;
-  assign \$287  = sel[4] ? frame4[30:5] : 26'h0000000;
+  assign \$287  = sel[3] ? frame3[30:5] : 26'h0000000;
   assign \$288  = \$286  | \$287 ;
-  assign \$289  = sel[5] ? frame5[30:5] : 26'h0000000;
-  assign pend_end = \$288  | \$289 ;
-  assign \$290  = sel[0] ? frame0[31] : 1'h0;
-  assign \$292  = sel[1] ? frame1[31] : 1'h0;
-  assign \$293  = \$291  | \$292 ;
-  assign \$294  = sel[2] ? frame2[31] : 1'h0;
+  assign \$289  = sel[4] ? frame4[30:5] : 26'h0000000;
+  assign \$290  = \$288  | \$289 ;
+  assign \$291  = sel[5] ? frame5[30:5] : 26'h0000000;
+  assign pend_end = \$290  | \$291 ;
+  assign \$292  = sel[0] ? frame0[31] : 1'h0;
+  assign \$294  = sel[1] ? frame1[31] : 1'h0;
   assign \$295  = \$293  | \$294 ;
-  assign \$296  = sel[3] ? frame3[31] : 1'h0;
+  assign \$296  = sel[2] ? frame2[31] : 1'h0;
   assign \$297  = \$295  | \$296 ;
-  assign \$298  = sel[4] ? frame4[31] : 1'h0;
+  assign \$298  = sel[3] ? frame3[31] : 1'h0;
   assign \$299  = \$297  | \$298 ;
-  assign \$300  = sel[5] ? frame5[31] : 1'h0;
-  assign pend_hi = \$299  | \$300 ;
-  assign \$301  = a_full > hi_end;
-  assign hi_over = a_hi & \$301 ;
-  assign \$302  = ~ w_valid;
-  assign \$303  = \$302  | w_go;
-  assign f_go = a_valid & \$303 ;
-  assign \$304  = ! a[37:34];
-  assign \$305  = a[33:26] >= 1'h1;
-  assign \$306  = \$304  & \$305 ;
-  assign \$307  = a[33:26] <= 3'h4;
+  assign \$300  = sel[4] ? frame4[31] : 1'h0;
+  assign \$301  = \$299  | \$300 ;
+  assign \$302  = sel[5] ? frame5[31] : 1'h0;
+  assign pend_hi = \$301  | \$302 ;
+  assign \$303  = a_full > hi_end;
+  assign hi_over = a_hi & \$303 ;
+  assign \$304  = ~ w_valid;
+  assign \$305  = \$304  | w_go;
+  assign f_go = a_valid & \$305 ;
+  assign \$306  = ! a[37:34];
+  assign \$307  = a[33:26] >= 1'h1;
   assign \$308  = \$306  & \$307 ;
-  assign \$309  = w_a[37:34] > 1'h1;
-  assign \$310  = w_a[104] | w_a[105];
-  assign \$311  = \$309  & \$310 ;
-  assign \$312  = w_a[37:34] > 1'h1;
+  assign \$309  = a[33:26] <= 3'h4;
+  assign \$310  = \$308  & \$309 ;
+  assign \$311  = w_a[37:34] > 1'h1;
+  assign \$312  = w_a[104] | w_a[105];
+  assign \$313  = \$311  & \$312 ;
   assign \$314  = w_a[37:34] > 1'h1;
-  assign \$318  = w_a[37:34] > 1'h1;
-  assign \$319  = \$318  & w_a[103];
+  assign \$316  = w_a[37:34] > 1'h1;
   assign \$320  = w_a[37:34] > 1'h1;
   assign \$321  = \$320  & w_a[103];
-  assign \$323  = w_a[37:34] > 1'h1;
-  assign \$324  = \$323  & w_a[103];
-  assign \$325  = w_a[110:107] >= 2'h2;
-  assign \$326  = \$324  & \$325 ;
-  assign \$328  = \$327  & w_a[104];
-  assign \$329  = w_a_end > w_pend_end;
-  assign \$330  = w_a_hi | \$329 ;
-  assign \$331  = w_pend_hi ? w_hi_over : \$330 ;
-  assign \$332  = w_a[37:34] > 1'h1;
-  assign \$333  = w_a[104] | w_a[105];
-  assign \$334  = \$332  & \$333 ;
-  assign \$335  = w_a[37:34] > 1'h1;
-  assign \$336  = ~ w_pend_hi;
-  assign \$337  = w_pend_end < w_a_start;
-  assign \$338  = \$336  & \$337 ;
-  assign \$339  = \$335  & \$338 ;
-  assign \$340  = w_a[37:34] > 1'h1;
-  assign \$341  = ~ w_pend_hi;
-  assign \$342  = w_pend_end < w_a_start;
-  assign \$343  = \$341  & \$342 ;
-  assign \$344  = \$340  & \$343 ;
-  assign \$345  = w_a_p1 < w_pend_end;
-  assign \$346  = w_pend_hi | \$345 ;
-  assign \$347  = \$344  & \$346 ;
-  assign \$348  = \$347  & w_a[104];
-  assign \$349  = w_a[37:34] > 1'h1;
-  assign \$350  = \$349  & w_a[103];
-  assign \$351  = w_a[37:34] > 1'h1;
-  assign \$352  = \$351  & w_a[103];
+  assign \$322  = w_a[37:34] > 1'h1;
+  assign \$323  = \$322  & w_a[103];
+  assign \$325  = w_a[37:34] > 1'h1;
+  assign \$326  = \$325  & w_a[103];
+  assign \$327  = w_a[110:107] >= 2'h2;
+  assign \$328  = \$326  & \$327 ;
+  assign \$330  = \$329  & w_a[104];
+  assign \$331  = w_a_end > w_pend_end;
+  assign \$332  = w_a_hi | \$331 ;
+  assign \$333  = w_pend_hi ? w_hi_over : \$332 ;
+  assign \$334  = w_a[37:34] > 1'h1;
+  assign \$335  = w_a[104] | w_a[105];
+  assign \$336  = \$334  & \$335 ;
+  assign \$337  = w_a[37:34] > 1'h1;
+  assign \$338  = ~ w_pend_hi;
+  assign \$339  = w_pend_end < w_a_start;
+  assign \$340  = \$338  & \$339 ;
+  assign \$341  = \$337  & \$340 ;
+  assign \$342  = w_a[37:34] > 1'h1;
+  assign \$343  = ~ w_pend_hi;
+  assign \$344  = w_pend_end < w_a_start;
+  assign \$345  = \$343  & \$344 ;
+  assign \$346  = \$342  & \$345 ;
+  assign \$347  = w_a_p1 < w_pend_end;
+  assign \$348  = w_pend_hi | \$347 ;
+  assign \$349  = \$346  & \$348 ;
+  assign \$350  = \$349  & w_a[104];
   \tx_grammar_top.fsm.job_skid  job_skid (
     .clk(clk),
     .i__payload(\i__payload$231 ),
@@ -4487,13 +4491,13 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
     few0 = 1'h0;
     casez (frame0[4:1])
       4'h0:
-          few0 = \$11 ;
+          few0 = \$28 ;
       4'h2:
-          few0 = \$12 ;
+          few0 = \$29 ;
       4'h6:
-          few0 = \$13 ;
+          few0 = \$30 ;
       4'h7:
-          few0 = \$15 ;
+          few0 = \$32 ;
     endcase
   end
   always @* begin
@@ -4509,9 +4513,9 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc0 = \$16 ;
+          badsc0 = \$33 ;
       4'ha:
-          badsc0 = \$19 ;
+          badsc0 = \$36 ;
     endcase
   end
   always @* begin
@@ -4519,13 +4523,13 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
     few1 = 1'h0;
     casez (frame1[4:1])
       4'h0:
-          few1 = \$24 ;
+          few1 = \$38 ;
       4'h2:
-          few1 = \$25 ;
+          few1 = \$39 ;
       4'h6:
-          few1 = \$26 ;
+          few1 = \$40 ;
       4'h7:
-          few1 = \$28 ;
+          few1 = \$42 ;
     endcase
   end
   always @* begin
@@ -4541,9 +4545,9 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc1 = \$29 ;
+          badsc1 = \$43 ;
       4'ha:
-          badsc1 = \$32 ;
+          badsc1 = \$46 ;
     endcase
   end
   always @* begin
@@ -4551,13 +4555,13 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
     few2 = 1'h0;
     casez (frame2[4:1])
       4'h0:
-          few2 = \$37 ;
+          few2 = \$48 ;
       4'h2:
-          few2 = \$38 ;
+          few2 = \$49 ;
       4'h6:
-          few2 = \$39 ;
+          few2 = \$50 ;
       4'h7:
-          few2 = \$41 ;
+          few2 = \$52 ;
     endcase
   end
   always @* begin
@@ -4573,9 +4577,9 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc2 = \$42 ;
+          badsc2 = \$53 ;
       4'ha:
-          badsc2 = \$45 ;
+          badsc2 = \$56 ;
     endcase
   end
   always @* begin
@@ -4583,13 +4587,13 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
     few3 = 1'h0;
     casez (frame3[4:1])
       4'h0:
-          few3 = \$50 ;
+          few3 = \$58 ;
       4'h2:
-          few3 = \$51 ;
+          few3 = \$59 ;
       4'h6:
-          few3 = \$52 ;
+          few3 = \$60 ;
       4'h7:
-          few3 = \$54 ;
+          few3 = \$62 ;
     endcase
   end
   always @* begin
@@ -4605,9 +4609,9 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc3 = \$55 ;
+          badsc3 = \$63 ;
       4'ha:
-          badsc3 = \$58 ;
+          badsc3 = \$66 ;
     endcase
   end
   always @* begin
@@ -4615,13 +4619,13 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
     few4 = 1'h0;
     casez (frame4[4:1])
       4'h0:
-          few4 = \$63 ;
+          few4 = \$68 ;
       4'h2:
-          few4 = \$64 ;
+          few4 = \$69 ;
       4'h6:
-          few4 = \$65 ;
+          few4 = \$70 ;
       4'h7:
-          few4 = \$67 ;
+          few4 = \$72 ;
     endcase
   end
   always @* begin
@@ -4637,9 +4641,9 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc4 = \$68 ;
+          badsc4 = \$73 ;
       4'ha:
-          badsc4 = \$71 ;
+          badsc4 = \$76 ;
     endcase
   end
   always @* begin
@@ -4647,13 +4651,13 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
     few5 = 1'h0;
     casez (frame5[4:1])
       4'h0:
-          few5 = \$76 ;
-      4'h2:
-          few5 = \$77 ;
-      4'h6:
           few5 = \$78 ;
-      4'h7:
+      4'h2:
+          few5 = \$79 ;
+      4'h6:
           few5 = \$80 ;
+      4'h7:
+          few5 = \$82 ;
     endcase
   end
   always @* begin
@@ -4669,20 +4673,14 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc5 = \$81 ;
+          badsc5 = \$83 ;
       4'ha:
-          badsc5 = \$84 ;
+          badsc5 = \$86 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     close_fail = 1'h0;
-    if (\$86 ) begin
-      close_fail = 1'h1;
-    end
-    if (\$87 ) begin
-      close_fail = 1'h1;
-    end
     if (\$88 ) begin
       close_fail = 1'h1;
     end
@@ -4693,28 +4691,34 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
       close_fail = 1'h1;
     end
     if (\$91 ) begin
+      close_fail = 1'h1;
+    end
+    if (\$92 ) begin
+      close_fail = 1'h1;
+    end
+    if (\$93 ) begin
       close_fail = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     close_code = 5'h00;
-    if (\$86 ) begin
+    if (\$88 ) begin
       close_code = ccode5;
     end
-    if (\$87 ) begin
+    if (\$89 ) begin
       close_code = ccode4;
     end
-    if (\$88 ) begin
+    if (\$90 ) begin
       close_code = ccode3;
     end
-    if (\$89 ) begin
+    if (\$91 ) begin
       close_code = ccode2;
     end
-    if (\$90 ) begin
+    if (\$92 ) begin
       close_code = ccode1;
     end
-    if (\$91 ) begin
+    if (\$93 ) begin
       close_code = ccode0;
     end
   end
@@ -5879,94 +5883,94 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     hdr_outer_hit = 1'h0;
-    if (\$311 ) begin
-      hdr_outer_hit = 1'h1;
-    end
     if (\$313 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$317 ) begin
+    if (\$315 ) begin
       hdr_outer_hit = 1'h1;
     end
     if (\$319 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$322 ) begin
+    if (\$321 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$328 ) begin
+    if (\$324 ) begin
+      hdr_outer_hit = 1'h1;
+    end
+    if (\$330 ) begin
       hdr_outer_hit = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     hdr_outer_code = 5'h00;
-    if (\$311 ) begin
-      hdr_outer_code = 5'h05;
-    end
     if (\$313 ) begin
-      hdr_outer_code = 5'h07;
-    end
-    if (\$317 ) begin
       hdr_outer_code = 5'h05;
+    end
+    if (\$315 ) begin
+      hdr_outer_code = 5'h07;
     end
     if (\$319 ) begin
+      hdr_outer_code = 5'h05;
+    end
+    if (\$321 ) begin
       hdr_outer_code = 5'h03;
     end
-    if (\$322 ) begin
+    if (\$324 ) begin
       hdr_outer_code = 5'h07;
     end
-    if (\$328 ) begin
+    if (\$330 ) begin
       hdr_outer_code = 5'h05;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     hdr_in_hit = 1'h0;
-    if (\$331 ) begin
+    if (\$333 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$334 ) begin
+    if (\$336 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$339 ) begin
-      hdr_in_hit = 1'h1;
-    end
-    if (\$348 ) begin
+    if (\$341 ) begin
       hdr_in_hit = 1'h1;
     end
     if (\$350 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$356 ) begin
+    if (\$352 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$364 ) begin
+    if (\$358 ) begin
+      hdr_in_hit = 1'h1;
+    end
+    if (\$366 ) begin
       hdr_in_hit = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     hdr_in_code = 5'h00;
-    if (\$331 ) begin
+    if (\$333 ) begin
       hdr_in_code = 5'h07;
     end
-    if (\$334 ) begin
+    if (\$336 ) begin
       hdr_in_code = 5'h05;
     end
-    if (\$339 ) begin
+    if (\$341 ) begin
       hdr_in_code = 5'h07;
-    end
-    if (\$348 ) begin
-      hdr_in_code = 5'h05;
     end
     if (\$350 ) begin
+      hdr_in_code = 5'h05;
+    end
+    if (\$352 ) begin
       hdr_in_code = 5'h03;
     end
-    if (\$356 ) begin
+    if (\$358 ) begin
       hdr_in_code = 5'h07;
     end
-    if (\$364 ) begin
+    if (\$366 ) begin
       hdr_in_code = 5'h05;
     end
   end
@@ -6288,10 +6292,10 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
           /* empty */;
       6'h08:
         begin
-          if (\$377 ) begin
+          if (\$379 ) begin
             fc_to_hit = 1'h1;
           end
-          if (\$381 ) begin
+          if (\$383 ) begin
             fc_to_hit = 1'h1;
           end
         end
@@ -6315,10 +6319,10 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
           /* empty */;
       6'h08:
         begin
-          if (\$377 ) begin
+          if (\$379 ) begin
             fc_to_code = 5'h0d;
           end
-          if (\$381 ) begin
+          if (\$383 ) begin
             fc_to_code = 5'h0f;
           end
         end
@@ -6393,7 +6397,7 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
       6'h09:
           /* empty */;
       6'h0a:
-          if (\$383 ) begin
+          if (\$385 ) begin
             fc_data_hit = 1'h1;
           end
     endcase
@@ -6419,7 +6423,7 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
       6'h09:
           /* empty */;
       6'h0a:
-          if (\$383 ) begin
+          if (\$385 ) begin
             fc_data_code = 5'h19;
           end
     endcase
@@ -8050,10 +8054,10 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
     if (fc_wfail) begin
       fc_hit = 1'h1;
     end
-    if (\$385 ) begin
+    if (\$387 ) begin
       fc_hit = 1'h1;
     end
-    if (\$387 ) begin
+    if (\$389 ) begin
       fc_hit = 1'h1;
     end
   end
@@ -8063,10 +8067,10 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
     if (fc_wfail) begin
       fc_code = fc_wcode;
     end
-    if (\$385 ) begin
+    if (\$387 ) begin
       fc_code = 5'h09;
     end
-    if (\$387 ) begin
+    if (\$389 ) begin
       fc_code = 5'h08;
     end
   end
@@ -8075,27 +8079,27 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
     v_fail = 1'h0;
     (* full_case = 32'd1 *)
     if (w_a[0]) begin
-      if (\$390 ) begin
+      if (\$392 ) begin
         v_fail = 1'h1;
-      end else if (\$391 ) begin
+      end else if (\$393 ) begin
         v_fail = 1'h1;
       end else if (w_close_fail) begin
         v_fail = 1'h1;
-      end else if (\$392 ) begin
+      end else if (\$394 ) begin
         v_fail = 1'h1;
       end
-    end else if (\$388 ) begin
+    end else if (\$390 ) begin
       if (w_a[38]) begin
         if (hdr_outer_hit) begin
           v_fail = 1'h1;
         end
-      end else if (\$398 ) begin
+      end else if (\$400 ) begin
         v_fail = 1'h1;
       end
-    end else if (\$389 ) begin
+    end else if (\$391 ) begin
       if (hdr_outer_hit) begin
         v_fail = 1'h1;
-      end else if (\$401 ) begin
+      end else if (\$403 ) begin
         v_fail = 1'h1;
       end
     end else begin
@@ -8103,7 +8107,7 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
         v_fail = 1'h1;
       end else if (w_trailing) begin
         v_fail = 1'h1;
-      end else if (\$402 ) begin
+      end else if (\$404 ) begin
         v_fail = 1'h1;
       end else if (hdr_in_hit) begin
         v_fail = 1'h1;
@@ -8117,27 +8121,27 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
     v_phase = 3'h0;
     (* full_case = 32'd1 *)
     if (w_a[0]) begin
-      if (\$390 ) begin
+      if (\$392 ) begin
         v_phase = 3'h0;
-      end else if (\$391 ) begin
+      end else if (\$393 ) begin
         v_phase = 3'h0;
       end else if (w_close_fail) begin
         v_phase = 3'h0;
-      end else if (\$392 ) begin
+      end else if (\$394 ) begin
         v_phase = 3'h1;
       end
-    end else if (\$388 ) begin
+    end else if (\$390 ) begin
       if (w_a[38]) begin
         if (hdr_outer_hit) begin
           v_phase = 3'h1;
         end
-      end else if (\$398 ) begin
+      end else if (\$400 ) begin
         v_phase = 3'h1;
       end
-    end else if (\$389 ) begin
+    end else if (\$391 ) begin
       if (hdr_outer_hit) begin
         v_phase = 3'h1;
-      end else if (\$401 ) begin
+      end else if (\$403 ) begin
         v_phase = 3'h1;
       end
     end else begin
@@ -8145,7 +8149,7 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
         v_phase = 3'h0;
       end else if (w_trailing) begin
         v_phase = 3'h0;
-      end else if (\$402 ) begin
+      end else if (\$404 ) begin
         v_phase = 3'h0;
       end else if (hdr_in_hit) begin
         v_phase = 3'h1;
@@ -8159,27 +8163,27 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
     v_code = 5'h00;
     (* full_case = 32'd1 *)
     if (w_a[0]) begin
-      if (\$390 ) begin
+      if (\$392 ) begin
         v_code = 5'h01;
-      end else if (\$391 ) begin
+      end else if (\$393 ) begin
         v_code = 5'h03;
       end else if (w_close_fail) begin
         v_code = w_close_code;
-      end else if (\$392 ) begin
+      end else if (\$394 ) begin
         v_code = 5'h03;
       end
-    end else if (\$388 ) begin
+    end else if (\$390 ) begin
       if (w_a[38]) begin
         if (hdr_outer_hit) begin
           v_code = hdr_outer_code;
         end
-      end else if (\$398 ) begin
-        v_code = { 1'h0, \$400  };
+      end else if (\$400 ) begin
+        v_code = { 1'h0, \$402  };
       end
-    end else if (\$389 ) begin
+    end else if (\$391 ) begin
       if (hdr_outer_hit) begin
         v_code = hdr_outer_code;
-      end else if (\$401 ) begin
+      end else if (\$403 ) begin
         v_code = 5'h09;
       end
     end else begin
@@ -8187,7 +8191,7 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
         v_code = w_close_code;
       end else if (w_trailing) begin
         v_code = 5'h04;
-      end else if (\$402 ) begin
+      end else if (\$404 ) begin
         v_code = 5'h0b;
       end else if (hdr_in_hit) begin
         v_code = hdr_in_code;
@@ -8200,7 +8204,7 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     v_ok_open = 1'h0;
     if (w_a[0]) begin
-    end else if (\$388 ) begin
+    end else if (\$390 ) begin
       if (w_a[38]) begin
         (* full_case = 32'd1 *)
         if (hdr_outer_hit) begin
@@ -8208,10 +8212,10 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
           v_ok_open = 1'h1;
         end
       end
-    end else if (\$389 ) begin
+    end else if (\$391 ) begin
       (* full_case = 32'd1 *)
       if (hdr_outer_hit) begin
-      end else if (\$401 ) begin
+      end else if (\$403 ) begin
       end else begin
         v_ok_open = 1'h1;
       end
@@ -8222,13 +8226,13 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
     v_ok_item = 1'h0;
     (* full_case = 32'd1 *)
     if (w_a[0]) begin
-    end else if (\$388 ) begin
-    end else if (\$389 ) begin
+    end else if (\$390 ) begin
+    end else if (\$391 ) begin
     end else begin
       (* full_case = 32'd1 *)
       if (w_close_fail) begin
       end else if (w_trailing) begin
-      end else if (\$402 ) begin
+      end else if (\$404 ) begin
       end else if (hdr_in_hit) begin
       end else if (fc_hit) begin
       end else begin
@@ -8238,91 +8242,71 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$544  = a_valid;
+    \$546  = a_valid;
     if (a_take) begin
-      \$544  = 1'h1;
+      \$546  = 1'h1;
     end else if (f_go) begin
-      \$544  = 1'h0;
+      \$546  = 1'h0;
     end
     if (rst) begin
-      \$544  = 1'h0;
+      \$546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$545  = a;
+    \$547  = a;
     if (a_take) begin
-      \$545  = i__payload;
+      \$547  = i__payload;
     end
     if (rst) begin
-      \$545  = 111'h0000000000000000000000000000;
+      \$547  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$546  = a_full;
+    \$548  = a_full;
     if (a_take) begin
-      \$546  = { 1'h0, \$428  };
+      \$548  = { 1'h0, \$430  };
     end
     if (rst) begin
-      \$546  = 66'h00000000000000000;
+      \$548  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$547  = a_end;
+    \$549  = a_end;
     if (a_take) begin
-      \$547  = \$430 [25:0];
+      \$549  = \$432 [25:0];
     end
     if (rst) begin
-      \$547  = 26'h0000000;
+      \$549  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$548  = a_hi;
+    \$550  = a_hi;
     if (a_take) begin
-      \$548  = \$434 ;
+      \$550  = \$436 ;
     end
     if (rst) begin
-      \$548  = 1'h0;
+      \$550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$549  = a_start;
+    \$551  = a_start;
     if (a_take) begin
-      \$549  = \$435 [24:0];
+      \$551  = \$437 [24:0];
     end
     if (rst) begin
-      \$549  = 25'h0000000;
+      \$551  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$550  = a_p1;
+    \$552  = a_p1;
     if (a_take) begin
-      \$550  = \$436 [24:0];
-    end
-    if (rst) begin
-      \$550  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$551  = a_csize;
-    if (a_take) begin
-      \$551  = \$437 ;
-    end
-    if (rst) begin
-      \$551  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$552  = a_len_sat;
-    if (a_take) begin
-      \$552  = \$439 ;
+      \$552  = \$438 [24:0];
     end
     if (rst) begin
       \$552  = 25'h0000000;
@@ -8330,27 +8314,27 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$553  = a_z;
+    \$553  = a_csize;
     if (a_take) begin
-      \$553  = \$440 ;
+      \$553  = \$439 ;
     end
     if (rst) begin
-      \$553  = 1'h0;
+      \$553  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$554  = a_gt1;
+    \$554  = a_len_sat;
     if (a_take) begin
       \$554  = \$441 ;
     end
     if (rst) begin
-      \$554  = 1'h0;
+      \$554  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$555  = a_gt8;
+    \$555  = a_z;
     if (a_take) begin
       \$555  = \$442 ;
     end
@@ -8360,7 +8344,7 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$556  = a_gt32;
+    \$556  = a_gt1;
     if (a_take) begin
       \$556  = \$443 ;
     end
@@ -8370,7 +8354,7 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$557  = a_ne20;
+    \$557  = a_gt8;
     if (a_take) begin
       \$557  = \$444 ;
     end
@@ -8380,7 +8364,7 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$558  = a_ne32;
+    \$558  = a_gt32;
     if (a_take) begin
       \$558  = \$445 ;
     end
@@ -8390,7 +8374,7 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$559  = a_ne48;
+    \$559  = a_ne20;
     if (a_take) begin
       \$559  = \$446 ;
     end
@@ -8400,7 +8384,7 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$560  = a_neblob;
+    \$560  = a_ne32;
     if (a_take) begin
       \$560  = \$447 ;
     end
@@ -8410,7 +8394,7 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$561  = a_gtinit;
+    \$561  = a_ne48;
     if (a_take) begin
       \$561  = \$448 ;
     end
@@ -8420,72 +8404,29 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$562  = frame0;
-    if (\a_take$5 ) begin
-      \$562 [63] = \$2 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$562  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$562  = \new ;
-              end else begin
-                \$562  = upd_s;
-              end
-        endcase
-        if (open_outer) begin
-          \$562  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
-        end
-      end
+    \$562  = a_neblob;
+    if (a_take) begin
+      \$562  = \$449 ;
     end
     if (rst) begin
-      \$562  = 64'h0000000000000000;
+      \$562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$563  = frame1;
-    if (\a_take$5 ) begin
-      \$563 [63] = \$3 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$563  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$563  = upd_l;
-              end else begin
-                \$563  = \$499 ;
-              end
-        endcase
-      end
+    \$563  = a_gtinit;
+    if (a_take) begin
+      \$563  = \$450 ;
     end
     if (rst) begin
-      \$563  = 64'h0000000000000000;
+      \$563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$564  = frame2;
+    \$564  = frame0;
     if (\a_take$5 ) begin
-      \$564 [63] = \$4 ;
+      \$564 [63] = \$5 ;
     end
     if (f_go) begin
       (* full_case = 32'd1 *)
@@ -8500,11 +8441,14 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
           2'h2:
               (* full_case = 32'd1 *)
               if (a[38]) begin
-                \$564  = \$471 ;
+                \$564  = \new ;
               end else begin
-                \$564  = \$507 ;
+                \$564  = upd_s;
               end
         endcase
+        if (open_outer) begin
+          \$564  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
+        end
       end
     end
     if (rst) begin
@@ -8513,9 +8457,9 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$565  = frame3;
+    \$565  = frame1;
     if (\a_take$5 ) begin
-      \$565 [63] = \$5 ;
+      \$565 [63] = \$9 ;
     end
     if (f_go) begin
       (* full_case = 32'd1 *)
@@ -8530,9 +8474,9 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
           2'h2:
               (* full_case = 32'd1 *)
               if (a[38]) begin
-                \$565  = \$479 ;
+                \$565  = upd_l;
               end else begin
-                \$565  = \$513 ;
+                \$565  = \$501 ;
               end
         endcase
       end
@@ -8543,9 +8487,9 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$566  = frame4;
+    \$566  = frame2;
     if (\a_take$5 ) begin
-      \$566 [63] = \$6 ;
+      \$566 [63] = \$13 ;
     end
     if (f_go) begin
       (* full_case = 32'd1 *)
@@ -8560,9 +8504,9 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
           2'h2:
               (* full_case = 32'd1 *)
               if (a[38]) begin
-                \$566  = \$485 ;
+                \$566  = \$473 ;
               end else begin
-                \$566  = \$517 ;
+                \$566  = \$509 ;
               end
         endcase
       end
@@ -8573,9 +8517,9 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$567  = frame5;
+    \$567  = frame3;
     if (\a_take$5 ) begin
-      \$567 [63] = \$7 ;
+      \$567 [63] = \$17 ;
     end
     if (f_go) begin
       (* full_case = 32'd1 *)
@@ -8590,9 +8534,9 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
           2'h2:
               (* full_case = 32'd1 *)
               if (a[38]) begin
-                \$567  = \$489 ;
+                \$567  = \$481 ;
               end else begin
-                \$567  = \$519 ;
+                \$567  = \$515 ;
               end
         endcase
       end
@@ -8603,433 +8547,14 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$568  = w_valid;
-    if (f_go) begin
-      \$568  = 1'h1;
-    end else if (w_go) begin
-      \$568  = 1'h0;
+    \$568  = frame4;
+    if (\a_take$5 ) begin
+      \$568 [63] = \$21 ;
     end
-    if (rst) begin
-      \$568  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$569  = w_a;
-    if (f_go) begin
-      \$569  = a;
-    end
-    if (rst) begin
-      \$569  = 111'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$570  = w_a_full;
-    if (f_go) begin
-      \$570  = a_full;
-    end
-    if (rst) begin
-      \$570  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$571  = w_a_end;
-    if (f_go) begin
-      \$571  = a_end;
-    end
-    if (rst) begin
-      \$571  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$572  = w_a_hi;
-    if (f_go) begin
-      \$572  = a_hi;
-    end
-    if (rst) begin
-      \$572  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$573  = w_a_start;
-    if (f_go) begin
-      \$573  = a_start;
-    end
-    if (rst) begin
-      \$573  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$574  = w_a_p1;
-    if (f_go) begin
-      \$574  = a_p1;
-    end
-    if (rst) begin
-      \$574  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$575  = w_a_csize;
-    if (f_go) begin
-      \$575  = a_csize;
-    end
-    if (rst) begin
-      \$575  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$576  = w_a_len_sat;
-    if (f_go) begin
-      \$576  = a_len_sat;
-    end
-    if (rst) begin
-      \$576  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$577  = w_top;
-    if (f_go) begin
-      \$577  = top;
-    end
-    if (rst) begin
-      \$577  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$578  = w_idx;
-    if (f_go) begin
-      \$578  = idx;
-    end
-    if (rst) begin
-      \$578  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$579  = w_tx_type;
-    if (f_go) begin
-      \$579  = tx_type;
-    end
-    if (rst) begin
-      \$579  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$580  = w_fld;
-    if (f_go) begin
-      \$580  = fld;
-    end
-    if (rst) begin
-      \$580  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$581  = w_convert;
-    if (f_go) begin
-      \$581  = convert;
-    end
-    if (rst) begin
-      \$581  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$582  = w_close_fail;
-    if (f_go) begin
-      \$582  = close_fail;
-    end
-    if (rst) begin
-      \$582  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$583  = w_close_code;
-    if (f_go) begin
-      \$583  = close_code;
-    end
-    if (rst) begin
-      \$583  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$584  = w_pend_end;
-    if (f_go) begin
-      \$584  = pend_end;
-    end
-    if (rst) begin
-      \$584  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$585  = w_pend_hi;
-    if (f_go) begin
-      \$585  = pend_hi;
-    end
-    if (rst) begin
-      \$585  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$586  = w_hi_over;
-    if (f_go) begin
-      \$586  = hi_over;
-    end
-    if (rst) begin
-      \$586  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$587  = w_to_present;
-    if (f_go) begin
-      \$587  = f_to_present;
-    end
-    if (rst) begin
-      \$587  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$588  = w_fl_z;
-    if (f_go) begin
-      \$588  = a_z;
-    end
-    if (rst) begin
-      \$588  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$589  = w_fl_gt1;
-    if (f_go) begin
-      \$589  = a_gt1;
-    end
-    if (rst) begin
-      \$589  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$590  = w_fl_gt8;
-    if (f_go) begin
-      \$590  = a_gt8;
-    end
-    if (rst) begin
-      \$590  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$591  = w_fl_gt32;
-    if (f_go) begin
-      \$591  = a_gt32;
-    end
-    if (rst) begin
-      \$591  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$592  = w_fl_ne20;
-    if (f_go) begin
-      \$592  = a_ne20;
-    end
-    if (rst) begin
-      \$592  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$593  = w_fl_ne32;
-    if (f_go) begin
-      \$593  = a_ne32;
-    end
-    if (rst) begin
-      \$593  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$594  = w_fl_ne48;
-    if (f_go) begin
-      \$594  = a_ne48;
-    end
-    if (rst) begin
-      \$594  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$595  = w_fl_neblob;
-    if (f_go) begin
-      \$595  = a_neblob;
-    end
-    if (rst) begin
-      \$595  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$596  = w_fl_gtinit;
-    if (f_go) begin
-      \$596  = a_gtinit;
-    end
-    if (rst) begin
-      \$596  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$597  = w_trailing;
-    if (f_go) begin
-      \$597  = \$449 ;
-    end
-    if (rst) begin
-      \$597  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$598  = wver;
-    if (\$453 ) begin
-      casez (w_fld)
-        6'h20:
-            \$598  = 1'h1;
-      endcase
-    end
-    if (f_go) begin
-      if (a[0]) begin
-        \$598  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$598  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$599  = f_to_present;
-    if (\$453 ) begin
-      casez (w_fld)
-        6'h20:
-            /* empty */;
-        6'h08:
-            \$599  = \$454 ;
-      endcase
-    end
-    if (f_go) begin
-      if (a[0]) begin
-        \$599  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$599  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$600  = f_blobs;
-    if (\$453 ) begin
-      casez (w_fld)
-        6'h20:
-            /* empty */;
-        6'h08:
-            /* empty */;
-        6'h17:
-            \$600  = \$455 [23:0];
-      endcase
-    end
-    if (f_go) begin
-      if (a[0]) begin
-        \$600  = 24'h000000;
-      end
-    end
-    if (rst) begin
-      \$600  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$601  = top;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$601  = 2'h0;
-      end else begin
-        casez (top)
-          2'h0:
-              if (a[38]) begin
-              end else if (\$461 ) begin
-                \$601  = 2'h1;
-              end
-        endcase
-        if (open_outer) begin
-          \$601  = 2'h2;
-        end
-      end
-    end
-    if (rst) begin
-      \$601  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$602  = idx;
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$602  = 25'h0000000;
-      end else begin
-        \$602  = \$456 [24:0];
-      end
-    end
-    if (rst) begin
-      \$602  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$603  = tx_type;
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$603  = 3'h0;
-      end else begin
-        casez (top)
-          2'h0:
-              if (a[38]) begin
-              end else if (\$461 ) begin
-                \$603  = a[28:26];
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$603  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$604  = hi_end;
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$604  = 66'h00000000000000000;
+        \$568  = 64'h0000000000000000;
       end else begin
         casez (top)
           2'h0:
@@ -9037,108 +8562,587 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
           2'h1:
               /* empty */;
           2'h2:
-              if (\$520 ) begin
-                \$604  = a_full;
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$568  = \$487 ;
+              end else begin
+                \$568  = \$519 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$568  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$569  = frame5;
+    if (\a_take$5 ) begin
+      \$569 [63] = \$25 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$569  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$569  = \$491 ;
+              end else begin
+                \$569  = \$521 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$569  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$570  = w_valid;
+    if (f_go) begin
+      \$570  = 1'h1;
+    end else if (w_go) begin
+      \$570  = 1'h0;
+    end
+    if (rst) begin
+      \$570  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$571  = w_a;
+    if (f_go) begin
+      \$571  = a;
+    end
+    if (rst) begin
+      \$571  = 111'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$572  = w_a_full;
+    if (f_go) begin
+      \$572  = a_full;
+    end
+    if (rst) begin
+      \$572  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$573  = w_a_end;
+    if (f_go) begin
+      \$573  = a_end;
+    end
+    if (rst) begin
+      \$573  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$574  = w_a_hi;
+    if (f_go) begin
+      \$574  = a_hi;
+    end
+    if (rst) begin
+      \$574  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$575  = w_a_start;
+    if (f_go) begin
+      \$575  = a_start;
+    end
+    if (rst) begin
+      \$575  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$576  = w_a_p1;
+    if (f_go) begin
+      \$576  = a_p1;
+    end
+    if (rst) begin
+      \$576  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$577  = w_a_csize;
+    if (f_go) begin
+      \$577  = a_csize;
+    end
+    if (rst) begin
+      \$577  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$578  = w_a_len_sat;
+    if (f_go) begin
+      \$578  = a_len_sat;
+    end
+    if (rst) begin
+      \$578  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$579  = w_top;
+    if (f_go) begin
+      \$579  = top;
+    end
+    if (rst) begin
+      \$579  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$580  = w_idx;
+    if (f_go) begin
+      \$580  = idx;
+    end
+    if (rst) begin
+      \$580  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$581  = w_tx_type;
+    if (f_go) begin
+      \$581  = tx_type;
+    end
+    if (rst) begin
+      \$581  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$582  = w_fld;
+    if (f_go) begin
+      \$582  = fld;
+    end
+    if (rst) begin
+      \$582  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$583  = w_convert;
+    if (f_go) begin
+      \$583  = convert;
+    end
+    if (rst) begin
+      \$583  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$584  = w_close_fail;
+    if (f_go) begin
+      \$584  = close_fail;
+    end
+    if (rst) begin
+      \$584  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$585  = w_close_code;
+    if (f_go) begin
+      \$585  = close_code;
+    end
+    if (rst) begin
+      \$585  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$586  = w_pend_end;
+    if (f_go) begin
+      \$586  = pend_end;
+    end
+    if (rst) begin
+      \$586  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$587  = w_pend_hi;
+    if (f_go) begin
+      \$587  = pend_hi;
+    end
+    if (rst) begin
+      \$587  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$588  = w_hi_over;
+    if (f_go) begin
+      \$588  = hi_over;
+    end
+    if (rst) begin
+      \$588  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$589  = w_to_present;
+    if (f_go) begin
+      \$589  = f_to_present;
+    end
+    if (rst) begin
+      \$589  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$590  = w_fl_z;
+    if (f_go) begin
+      \$590  = a_z;
+    end
+    if (rst) begin
+      \$590  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$591  = w_fl_gt1;
+    if (f_go) begin
+      \$591  = a_gt1;
+    end
+    if (rst) begin
+      \$591  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$592  = w_fl_gt8;
+    if (f_go) begin
+      \$592  = a_gt8;
+    end
+    if (rst) begin
+      \$592  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$593  = w_fl_gt32;
+    if (f_go) begin
+      \$593  = a_gt32;
+    end
+    if (rst) begin
+      \$593  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$594  = w_fl_ne20;
+    if (f_go) begin
+      \$594  = a_ne20;
+    end
+    if (rst) begin
+      \$594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$595  = w_fl_ne32;
+    if (f_go) begin
+      \$595  = a_ne32;
+    end
+    if (rst) begin
+      \$595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$596  = w_fl_ne48;
+    if (f_go) begin
+      \$596  = a_ne48;
+    end
+    if (rst) begin
+      \$596  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$597  = w_fl_neblob;
+    if (f_go) begin
+      \$597  = a_neblob;
+    end
+    if (rst) begin
+      \$597  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$598  = w_fl_gtinit;
+    if (f_go) begin
+      \$598  = a_gtinit;
+    end
+    if (rst) begin
+      \$598  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$599  = w_trailing;
+    if (f_go) begin
+      \$599  = \$451 ;
+    end
+    if (rst) begin
+      \$599  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$600  = wver;
+    if (\$455 ) begin
+      casez (w_fld)
+        6'h20:
+            \$600  = 1'h1;
+      endcase
+    end
+    if (f_go) begin
+      if (a[0]) begin
+        \$600  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$600  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$601  = f_to_present;
+    if (\$455 ) begin
+      casez (w_fld)
+        6'h20:
+            /* empty */;
+        6'h08:
+            \$601  = \$456 ;
+      endcase
+    end
+    if (f_go) begin
+      if (a[0]) begin
+        \$601  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$602  = f_blobs;
+    if (\$455 ) begin
+      casez (w_fld)
+        6'h20:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h17:
+            \$602  = \$457 [23:0];
+      endcase
+    end
+    if (f_go) begin
+      if (a[0]) begin
+        \$602  = 24'h000000;
+      end
+    end
+    if (rst) begin
+      \$602  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$603  = top;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$603  = 2'h0;
+      end else begin
+        casez (top)
+          2'h0:
+              if (a[38]) begin
+              end else if (\$463 ) begin
+                \$603  = 2'h1;
+              end
+        endcase
+        if (open_outer) begin
+          \$603  = 2'h2;
+        end
+      end
+    end
+    if (rst) begin
+      \$603  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$604  = idx;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$604  = 25'h0000000;
+      end else begin
+        \$604  = \$458 [24:0];
+      end
+    end
+    if (rst) begin
+      \$604  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$605  = tx_type;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$605  = 3'h0;
+      end else begin
+        casez (top)
+          2'h0:
+              if (a[38]) begin
+              end else if (\$463 ) begin
+                \$605  = a[28:26];
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$605  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$606  = hi_end;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$606  = 66'h00000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              if (\$522 ) begin
+                \$606  = a_full;
               end
         endcase
         if (open_outer) begin
           if (a_hi) begin
-            \$604  = a_full;
+            \$606  = a_full;
           end
         end
       end
     end
     if (rst) begin
-      \$604  = 66'h00000000000000000;
+      \$606  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$605  = halted;
+    \$607  = halted;
     if (o__ready) begin
       if (fail) begin
-        \$605  = 1'h1;
+        \$607  = 1'h1;
       end
       if (o__payload[0]) begin
-        \$605  = 1'h0;
+        \$607  = 1'h0;
       end
     end
     if (rst) begin
-      \$605  = 1'h0;
+      \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$606  = rec;
+    \$608  = rec;
     if (o__ready) begin
       if (fail) begin
-        \$606 [390] = 1'h1;
-        \$606 [423:391] = rep;
+        \$608 [390] = 1'h1;
+        \$608 [423:391] = rep;
       end
-      if (\$527 ) begin
-        \$606 [2:0] = \$528 ;
+      if (\$529 ) begin
+        \$608 [2:0] = \$530 ;
       end
       if (ok_open) begin
-        \$606 [317:294] = o__payload[24:1];
-        \$606 [341:318] = o__payload[134:111];
-        \$606 [389:366] = o__payload[159:136];
+        \$608 [317:294] = o__payload[24:1];
+        \$608 [341:318] = o__payload[134:111];
+        \$608 [389:366] = o__payload[159:136];
       end
-      if (\$538 ) begin
-        \$606 [3] = 1'h1;
+      if (\$540 ) begin
+        \$608 [3] = 1'h1;
       end
       if (ok_item) begin
         casez (o__payload[219:214])
           6'h1f:
             begin
-              \$606 [317:294] = o__payload[24:1];
-              \$606 [341:318] = o__payload[134:111];
-              \$606 [389:366] = o__payload[159:136];
+              \$608 [317:294] = o__payload[24:1];
+              \$608 [341:318] = o__payload[134:111];
+              \$608 [389:366] = o__payload[159:136];
             end
           6'h0f, 6'h10:
-              \$606 [365:342] = o__payload[24:1];
+              \$608 [365:342] = o__payload[24:1];
           6'h08:
-              \$606 [5] = \$539 ;
+              \$608 [5] = \$541 ;
           6'h0a:
             begin
-              \$606 [29:6] = o__payload[134:111];
-              \$606 [53:30] = o__payload[62:39];
+              \$608 [29:6] = o__payload[134:111];
+              \$608 [53:30] = o__payload[62:39];
             end
           6'h0b:
             begin
-              \$606 [173:150] = o__payload[24:1];
-              \$606 [197:174] = o__payload[159:136];
+              \$608 [173:150] = o__payload[24:1];
+              \$608 [197:174] = o__payload[159:136];
             end
           6'h0d:
             begin
-              \$606 [221:198] = o__payload[24:1];
-              \$606 [245:222] = o__payload[159:136];
+              \$608 [221:198] = o__payload[24:1];
+              \$608 [245:222] = o__payload[159:136];
             end
           6'h0e:
             begin
-              \$606 [269:246] = o__payload[24:1];
-              \$606 [293:270] = o__payload[159:136];
+              \$608 [269:246] = o__payload[24:1];
+              \$608 [293:270] = o__payload[159:136];
             end
           6'h13:
-              \$606 [77:54] = \$540 [23:0];
+              \$608 [77:54] = \$542 [23:0];
           6'h16:
-              \$606 [101:78] = \$541 [23:0];
+              \$608 [101:78] = \$543 [23:0];
           6'h17:
-              \$606 [125:102] = \$542 [23:0];
+              \$608 [125:102] = \$544 [23:0];
           6'h18:
-              \$606 [149:126] = \$543 [23:0];
+              \$608 [149:126] = \$545 [23:0];
           6'h02:
-              \$606 [4] = 1'h1;
+              \$608 [4] = 1'h1;
         endcase
       end
       if (o__payload[0]) begin
-        \$606  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+        \$608  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$606  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$608  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
-  assign le_old = { \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
+  assign le_old = { \$25 , \$21 , \$17 , \$13 , \$9 , \$5  };
   assign conv0_s = 1'h0;
   assign conv1_s = 1'h0;
   assign conv2_s = 1'h0;
@@ -9624,11 +9628,11 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   assign \i__payload$234 [423:391] = rep;
   assign \i__payload$234 [390] = rep_valid;
   assign \i__payload$234 [389:0] = rec[389:0];
-  assign \i__payload$231 [82] = \$426 ;
-  assign \i__payload$231 [81:57] = \$424 ;
-  assign \i__payload$231 [56:32] = \$423 ;
-  assign \i__payload$231 [31:26] = \$420 ;
-  assign \i__payload$231 [1:0] = \$417 ;
+  assign \i__payload$231 [82] = \$428 ;
+  assign \i__payload$231 [81:57] = \$426 ;
+  assign \i__payload$231 [56:32] = \$425 ;
+  assign \i__payload$231 [31:26] = \$422 ;
+  assign \i__payload$231 [1:0] = \$419 ;
   assign \i__payload$231 [25:2] = o__payload[212:189];
   assign \i__payload$218 [259] = v_ok_open;
   assign \i__payload$218 [258] = v_ok_item;
@@ -9649,127 +9653,127 @@ module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__pay
   assign \i__payload$218 [110:0] = w_a;
   always @*
     \new [62:32] = 31'h00000000;
-  assign upd5_l[61] = \$212 ;
-  assign upd5_l[60:57] = \$210 [3:0];
-  assign upd5_l[56:32] = \$207 [24:0];
+  assign upd5_l[61] = \$214 ;
+  assign upd5_l[60:57] = \$212 [3:0];
+  assign upd5_l[56:32] = \$209 [24:0];
   assign upd5_l[4:1] = ctx_eff5_l;
   assign { upd5_l[63:62], upd5_l[31:5], upd5_l[0] } = { nxt_frame5[63:62], nxt_frame5[31:5], nxt_frame5[0] };
-  assign upd5_s[61] = \$201 ;
-  assign upd5_s[60:57] = \$199 [3:0];
-  assign upd5_s[56:32] = \$196 [24:0];
+  assign upd5_s[61] = \$203 ;
+  assign upd5_s[60:57] = \$201 [3:0];
+  assign upd5_s[56:32] = \$198 [24:0];
   assign upd5_s[4:1] = ctx_eff5_s;
   assign { upd5_s[63:62], upd5_s[31:5], upd5_s[0] } = { nxt_frame5[63:62], nxt_frame5[31:5], nxt_frame5[0] };
-  assign upd4_l[61] = \$195 ;
-  assign upd4_l[60:57] = \$193 [3:0];
-  assign upd4_l[56:32] = \$190 [24:0];
+  assign upd4_l[61] = \$197 ;
+  assign upd4_l[60:57] = \$195 [3:0];
+  assign upd4_l[56:32] = \$192 [24:0];
   assign upd4_l[4:1] = ctx_eff4_l;
   assign { upd4_l[63:62], upd4_l[31:5], upd4_l[0] } = { nxt_frame4[63:62], nxt_frame4[31:5], nxt_frame4[0] };
-  assign upd4_s[61] = \$184 ;
-  assign upd4_s[60:57] = \$182 [3:0];
-  assign upd4_s[56:32] = \$179 [24:0];
+  assign upd4_s[61] = \$186 ;
+  assign upd4_s[60:57] = \$184 [3:0];
+  assign upd4_s[56:32] = \$181 [24:0];
   assign upd4_s[4:1] = ctx_eff4_s;
   assign { upd4_s[63:62], upd4_s[31:5], upd4_s[0] } = { nxt_frame4[63:62], nxt_frame4[31:5], nxt_frame4[0] };
-  assign upd3_l[61] = \$178 ;
-  assign upd3_l[60:57] = \$176 [3:0];
-  assign upd3_l[56:32] = \$173 [24:0];
+  assign upd3_l[61] = \$180 ;
+  assign upd3_l[60:57] = \$178 [3:0];
+  assign upd3_l[56:32] = \$175 [24:0];
   assign upd3_l[4:1] = ctx_eff3_l;
   assign { upd3_l[63:62], upd3_l[31:5], upd3_l[0] } = { nxt_frame3[63:62], nxt_frame3[31:5], nxt_frame3[0] };
-  assign upd3_s[61] = \$167 ;
-  assign upd3_s[60:57] = \$165 [3:0];
-  assign upd3_s[56:32] = \$162 [24:0];
+  assign upd3_s[61] = \$169 ;
+  assign upd3_s[60:57] = \$167 [3:0];
+  assign upd3_s[56:32] = \$164 [24:0];
   assign upd3_s[4:1] = ctx_eff3_s;
   assign { upd3_s[63:62], upd3_s[31:5], upd3_s[0] } = { nxt_frame3[63:62], nxt_frame3[31:5], nxt_frame3[0] };
-  assign upd2_l[61] = \$161 ;
-  assign upd2_l[60:57] = \$159 [3:0];
-  assign upd2_l[56:32] = \$156 [24:0];
+  assign upd2_l[61] = \$163 ;
+  assign upd2_l[60:57] = \$161 [3:0];
+  assign upd2_l[56:32] = \$158 [24:0];
   assign upd2_l[4:1] = ctx_eff2_l;
   assign { upd2_l[63:62], upd2_l[31:5], upd2_l[0] } = { nxt_frame2[63:62], nxt_frame2[31:5], nxt_frame2[0] };
-  assign upd2_s[61] = \$150 ;
-  assign upd2_s[60:57] = \$148 [3:0];
-  assign upd2_s[56:32] = \$145 [24:0];
+  assign upd2_s[61] = \$152 ;
+  assign upd2_s[60:57] = \$150 [3:0];
+  assign upd2_s[56:32] = \$147 [24:0];
   assign upd2_s[4:1] = ctx_eff2_s;
   assign { upd2_s[63:62], upd2_s[31:5], upd2_s[0] } = { nxt_frame2[63:62], nxt_frame2[31:5], nxt_frame2[0] };
-  assign upd1_l[61] = \$144 ;
-  assign upd1_l[60:57] = \$142 [3:0];
-  assign upd1_l[56:32] = \$139 [24:0];
+  assign upd1_l[61] = \$146 ;
+  assign upd1_l[60:57] = \$144 [3:0];
+  assign upd1_l[56:32] = \$141 [24:0];
   assign upd1_l[4:1] = ctx_eff1_l;
   assign { upd1_l[63:62], upd1_l[31:5], upd1_l[0] } = { nxt_frame1[63:62], nxt_frame1[31:5], nxt_frame1[0] };
-  assign upd1_s[61] = \$133 ;
-  assign upd1_s[60:57] = \$131 [3:0];
-  assign upd1_s[56:32] = \$128 [24:0];
+  assign upd1_s[61] = \$135 ;
+  assign upd1_s[60:57] = \$133 [3:0];
+  assign upd1_s[56:32] = \$130 [24:0];
   assign upd1_s[4:1] = ctx_eff1_s;
   assign { upd1_s[63:62], upd1_s[31:5], upd1_s[0] } = { nxt_frame1[63:62], nxt_frame1[31:5], nxt_frame1[0] };
-  assign upd0_l[61] = \$127 ;
-  assign upd0_l[60:57] = \$125 [3:0];
-  assign upd0_l[56:32] = \$122 [24:0];
+  assign upd0_l[61] = \$129 ;
+  assign upd0_l[60:57] = \$127 [3:0];
+  assign upd0_l[56:32] = \$124 [24:0];
   assign upd0_l[4:1] = ctx_eff0_l;
   assign { upd0_l[63:62], upd0_l[31:5], upd0_l[0] } = { nxt_frame0[63:62], nxt_frame0[31:5], nxt_frame0[0] };
-  assign upd0_s[61] = \$116 ;
-  assign upd0_s[60:57] = \$114 [3:0];
-  assign upd0_s[56:32] = \$111 [24:0];
+  assign upd0_s[61] = \$118 ;
+  assign upd0_s[60:57] = \$116 [3:0];
+  assign upd0_s[56:32] = \$113 [24:0];
   assign upd0_s[4:1] = ctx_eff0_s;
   assign { upd0_s[63:62], upd0_s[31:5], upd0_s[0] } = { nxt_frame0[63:62], nxt_frame0[31:5], nxt_frame0[0] };
-  assign sel[5] = \$110 ;
-  assign sel[4] = \$107 ;
-  assign sel[3] = \$104 ;
-  assign sel[2] = \$101 ;
-  assign sel[1] = \$98 ;
-  assign sel[0] = \$95 ;
-  assign cfail[5] = \$85 ;
-  assign cfail[4] = \$72 ;
-  assign cfail[3] = \$59 ;
-  assign cfail[2] = \$46 ;
-  assign cfail[1] = \$33 ;
-  assign cfail[0] = \$20 ;
-  assign close[5] = \$75 ;
-  assign close[4] = \$62 ;
-  assign close[3] = \$49 ;
-  assign close[2] = \$36 ;
-  assign close[1] = \$23 ;
-  assign close[0] = \$10 ;
-  assign nxt_frame5[63] = \$7 ;
+  assign sel[5] = \$112 ;
+  assign sel[4] = \$109 ;
+  assign sel[3] = \$106 ;
+  assign sel[2] = \$103 ;
+  assign sel[1] = \$100 ;
+  assign sel[0] = \$97 ;
+  assign cfail[5] = \$87 ;
+  assign cfail[4] = \$77 ;
+  assign cfail[3] = \$67 ;
+  assign cfail[2] = \$57 ;
+  assign cfail[1] = \$47 ;
+  assign cfail[0] = \$37 ;
+  assign close[5] = frame5[63];
+  assign close[4] = frame4[63];
+  assign close[3] = frame3[63];
+  assign close[2] = frame2[63];
+  assign close[1] = frame1[63];
+  assign close[0] = frame0[63];
+  assign nxt_frame5[63] = \$25 ;
   assign nxt_frame5[62:0] = frame5[62:0];
-  assign nxt_frame4[63] = \$6 ;
+  assign nxt_frame4[63] = \$21 ;
   assign nxt_frame4[62:0] = frame4[62:0];
-  assign nxt_frame3[63] = \$5 ;
+  assign nxt_frame3[63] = \$17 ;
   assign nxt_frame3[62:0] = frame3[62:0];
-  assign nxt_frame2[63] = \$4 ;
+  assign nxt_frame2[63] = \$13 ;
   assign nxt_frame2[62:0] = frame2[62:0];
-  assign nxt_frame1[63] = \$3 ;
+  assign nxt_frame1[63] = \$9 ;
   assign nxt_frame1[62:0] = frame1[62:0];
-  assign nxt_frame0[63] = \$2 ;
+  assign nxt_frame0[63] = \$5 ;
   assign nxt_frame0[62:0] = frame0[62:0];
-  assign \$94  = \$93 ;
+  assign \$96  = \$95 ;
   assign ctx_eff0_s = frame0[4:1];
   assign ctx_eff1_s = frame1[4:1];
   assign ctx_eff2_s = frame2[4:1];
   assign ctx_eff3_s = frame3[4:1];
   assign ctx_eff4_s = frame4[4:1];
   assign ctx_eff5_s = frame5[4:1];
-  assign \$214  = \$213 ;
-  assign \$225  = \$224 ;
-  assign \$236  = \$235 ;
-  assign \$247  = \$246 ;
-  assign \$258  = \$257 ;
-  assign \$269  = \$268 ;
-  assign \$280  = \$279 ;
-  assign \$291  = \$290 ;
-  assign \$313  = 1'h0;
+  assign \$216  = \$215 ;
+  assign \$227  = \$226 ;
+  assign \$238  = \$237 ;
+  assign \$249  = \$248 ;
+  assign \$260  = \$259 ;
+  assign \$271  = \$270 ;
+  assign \$282  = \$281 ;
+  assign \$293  = \$292 ;
   assign \$315  = 1'h0;
-  assign \$316  = 1'h0;
   assign \$317  = 1'h0;
-  assign \$322  = 1'h0;
-  assign \$327  = \$326 ;
-  assign \$463  = \$462 ;
-  assign \$473  = \$472 ;
-  assign \$481  = \$480 ;
-  assign \$487  = \$486 ;
-  assign \$491  = \$490 ;
-  assign \$501  = \$500 ;
-  assign \$509  = \$508 ;
-  assign \$515  = \$514 ;
-  assign \$519  = \$518 ;
-  assign \$403  = w_a_end[25];
+  assign \$318  = 1'h0;
+  assign \$319  = 1'h0;
+  assign \$324  = 1'h0;
+  assign \$329  = \$328 ;
+  assign \$465  = \$464 ;
+  assign \$475  = \$474 ;
+  assign \$483  = \$482 ;
+  assign \$489  = \$488 ;
+  assign \$493  = \$492 ;
+  assign \$503  = \$502 ;
+  assign \$511  = \$510 ;
+  assign \$517  = \$516 ;
+  assign \$521  = \$520 ;
+  assign \$405  = w_a_end[25];
 endmodule
 
 (* generator = "Amaranth" *)
