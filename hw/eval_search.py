@@ -329,13 +329,17 @@ class EvalSearch(wiring.Component):
     per word), a register file of 640-bit registers (the request, constants and results in
     flip-flops; the program's working registers in a RAM with two asynchronous read ports),
     one carry-select adder (``ADD_CHUNK``-bit chains, chunk carries by a parallel prefix) for
-    ``ADD``/``SUB``/``ADDI`` and the ``BLTU``/``BLTS`` compares (the branch decision is one
-    select by the carry out), and three iterative units shared by the program: a digit-serial
+    ``ADD``/``SUB``/``ADDI``, a second one for the ``BLTU``/``BLTS`` compares (``ra + ~rb + 1``
+    straight from the operand registers since session 12, not through the ALU's operand select;
+    the branch decision is one select by its carry out), and three iterative units shared by the program: a digit-serial
     multiplier (``640 × MUL_DIGIT`` bits per cycle from 18 × 18 DSP tiles, carry-save reduction
     with the accumulator and one carry-select sum; the first digit in the issue cycle, stopping
-    when the multiplier's remaining bits are zero; since session 11 its DSP operands and accumulator
-    are selected by a flip-flop set in the ``MUL`` state, and every ``MUL`` cycle writes its product —
-    partial products are overwritten before any read — so the write port waits for no zero test), a
+    when the multiplier's remaining bits are zero; every ``MUL`` cycle writes its product — partial
+    products are overwritten before any read — so the write port waits for no zero test; since
+    session 12 the DSP tiles take their operands straight from two registers of their own, ``ma`` /
+    ``mb``, which F loads with the same operands as ``ra`` / ``rb`` and which shift by a digit in every
+    other cycle — session 11 selected between ``ra`` / ``rb`` and ``ma`` / ``mb`` by a flip-flop, and
+    that select was the first routed worst path), a
     restoring divider (``DIV_RADIX_BITS``
     quotient bits per cycle as radix-4 steps on ``DEN_BITS + 2``-bit carry-select subtractions of
     ``den``, ``2·den`` and ``3·den`` side by side — ``3·den`` registered in the normalising cycle —,
@@ -497,16 +501,21 @@ class EvalSearch(wiring.Component):
         # one W x D multiplier: at issue it takes the register operands (first digit), then the
         # running multiplicand / multiplier of the MUL state
         acc = Signal(W)
+        # session 12: the DSP operands come straight from registers of their own, ``ma`` / ``mb``: F
+        # loads them beside ``ra`` / ``rb`` (the same forwarded operands) whenever X completes, and
+        # every other cycle they shift by a digit — so in a MUL's issue cycle they equal ``ra`` / ``rb``
+        # and in the MUL state they hold the running multiplicand / multiplier (session 11: a select
+        # between ``ra`` / ``rb`` and ``ma`` / ``mb`` by a flip-flop; ``ra`` sits by the ALU, far from
+        # the DSP rows). Only the accumulator's clear still waits for ``mul_st``.
         ma = Signal(W)
         mb = Signal(W)
-        mul_x = Signal(W)
-        mul_y = Signal(D)
-        # session 11: the DSP operands and the accumulator select by one flip-flop (set in the MUL
-        # state), not by a decode of ``op``; the issue cycle takes ``a`` / ``b``, the MUL state ``ma`` / ``mb``
         mul_st = Signal()
         mb_last = Signal()      # the MUL state's digit is the multiplier's last (registered zero test)
-        m.d.comb += [mul_x.eq(Mux(mul_st, ma, a)), mul_y.eq(Mux(mul_st, mb[:D], b[:D]))]
-        mul_total = _mul_acc(m, mul_x, mul_y, acc & mul_st.replicate(W))
+        with m.If(done):
+            m.d.sync += [ma.eq(f_a_val), mb.eq(f_b_val)]
+        with m.Else():
+            m.d.sync += [ma.eq(ma << D), mb.eq(mb >> D)]
+        mul_total = _mul_acc(m, ma, mb[:D], acc & mul_st.replicate(W))
 
         # ---- divider -----------------------------------------------------------------------------
         # numerator DB bits, divisor (and so the remainder) DN bits: the steps are DN + 1 bits wide.
@@ -612,13 +621,18 @@ class EvalSearch(wiring.Component):
             m.d.comb += alu_y.eq(imm_sext)
         with m.Else():
             m.d.comb += alu_y.eq(b)
-        alu_sum, lt_u, lt_s = _alu(m, a, alu_y, alu_sub, ADD_CHUNK)
+        alu_sum, _, _ = _alu(m, a, alu_y, alu_sub, ADD_CHUNK)
+        # the branch compare (session 12): a subtractor of its own, ``a + ~b + 1`` straight from the
+        # operand registers (not through the ALU's operand select), of which only the carry out is used
+        _, cmp_cout = _carry_select_add(m, a, ~b, Const(1, 1), ADD_CHUNK, "cmp")
+        lt_u = Signal(name="cmp_ltu", attrs={"keep": 1})
+        m.d.comb += lt_u.eq(~cmp_cout)
 
         # ---- a RUN cycle's branch decision: ``take`` (the compares enter last) -------------------
         eq_ab = Signal()
         take = Signal(attrs={"keep": 1})
         hold = Signal()     # a multi-cycle op (its own states complete it) or OUT
-        # take as one select by the adder's carry out (lt_u = ~cout; lt_s = the sign of a where the
+        # take as one select by the compare's carry out (lt_u = ~cout; lt_s = the sign of a where the
         # signs differ, else lt_u) between two values that do not wait for it
         signs_differ = Signal()
         take_c1 = Signal(attrs={"keep": 1})     # take if the carry out is 1 (a >= b unsigned)
@@ -671,7 +685,7 @@ class EvalSearch(wiring.Component):
                         # when X completes, with the MUL state's write forwarded)
                         write(mul_total)
                         with m.If((b >> D) != 0):
-                            m.d.sync += [acc.eq(mul_total), ma.eq(a << D), mb.eq(b >> D), dst.eq(f_d),
+                            m.d.sync += [acc.eq(mul_total), dst.eq(f_d),
                                          mul_st.eq(1), mb_last.eq((b >> (2 * D)) == 0)]
                             m.next = "MUL"
                     with m.Case(Op.DIV, Op.DIVC):
@@ -691,8 +705,7 @@ class EvalSearch(wiring.Component):
                         ]
                         m.next = "IDLE"
             with m.State("MUL"):
-                m.d.sync += [acc.eq(mul_total), ma.eq(ma << D), mb.eq(mb >> D),
-                             mb_last.eq((mb >> (2 * D)) == 0)]
+                m.d.sync += [acc.eq(mul_total), mb_last.eq((mb >> (2 * D)) == 0)]
                 # every MUL cycle writes its partial product (the last one the product), so the
                 # write port waits for no zero test; the last digit is known from a register
                 m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(mul_total)]

@@ -5470,27 +5470,27 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [63:0] \$5833 ;
   wire \$5834 ;
   wire \$5835 ;
-  wire \$5836 ;
-  wire \$5837 ;
-  wire \$5838 ;
-  wire \$5839 ;
+  wire [639:0] \$5836 ;
+  wire [639:0] \$5837 ;
+  wire [639:0] \$5838 ;
+  wire [639:0] \$5839 ;
   wire \$584 ;
-  wire \$5840 ;
-  wire \$5841 ;
-  wire \$5842 ;
-  wire \$5843 ;
-  wire \$5844 ;
-  wire \$5845 ;
-  wire \$5846 ;
-  wire \$5847 ;
-  wire \$5848 ;
-  wire \$5849 ;
+  wire [639:0] \$5840 ;
+  wire [639:0] \$5841 ;
+  wire [639:0] \$5842 ;
+  wire [639:0] \$5843 ;
+  wire [639:0] \$5844 ;
+  wire [639:0] \$5845 ;
+  wire [639:0] \$5846 ;
+  wire [639:0] \$5847 ;
+  wire [639:0] \$5848 ;
+  wire [639:0] \$5849 ;
   wire \$585 ;
-  wire \$5850 ;
-  wire \$5851 ;
-  wire \$5852 ;
-  wire \$5853 ;
-  wire \$5854 ;
+  wire [639:0] \$5850 ;
+  wire [639:0] \$5851 ;
+  wire [639:0] \$5852 ;
+  wire [639:0] \$5853 ;
+  wire [639:0] \$5854 ;
   wire \$5855 ;
   wire \$5856 ;
   wire \$5857 ;
@@ -5499,7 +5499,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$586 ;
   wire \$5860 ;
   wire \$5861 ;
-  wire [639:0] \$5862 ;
+  wire \$5862 ;
   wire \$5863 ;
   wire \$5864 ;
   wire \$5865 ;
@@ -5512,111 +5512,176 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$5871 ;
   wire \$5872 ;
   wire \$5873 ;
-  wire [639:0] \$5874 ;
+  wire \$5874 ;
   wire \$5875 ;
-  wire \$5876 ;
-  wire [16:0] \$5877 ;
-  wire \$5878 ;
-  wire \$5879 ;
+  wire [63:0] \$5876 ;
+  wire [63:0] \$5877 ;
+  wire [63:0] \$5878 ;
+  wire [63:0] \$5879 ;
   wire \$588 ;
-  wire \$5880 ;
-  wire \$5881 ;
-  wire \$5882 ;
-  wire \$5883 ;
-  wire \$5884 ;
-  wire \$5885 ;
-  wire \$5886 ;
-  wire \$5887 ;
-  wire \$5888 ;
-  wire \$5889 ;
+  wire [63:0] \$5880 ;
+  wire [63:0] \$5881 ;
+  wire [63:0] \$5882 ;
+  wire [63:0] \$5883 ;
+  wire [63:0] \$5884 ;
+  wire [63:0] \$5885 ;
+  wire [63:0] \$5886 ;
+  wire [63:0] \$5887 ;
+  wire [63:0] \$5888 ;
+  wire [63:0] \$5889 ;
   wire \$589 ;
-  wire \$5890 ;
-  wire \$5891 ;
-  wire \$5892 ;
-  wire \$5893 ;
-  wire \$5894 ;
-  wire \$5895 ;
-  wire [16:0] \$5896 ;
-  wire \$5897 ;
-  wire [639:0] \$5898 ;
-  wire \$5899 ;
+  wire [63:0] \$5890 ;
+  wire [63:0] \$5891 ;
+  wire [63:0] \$5892 ;
+  wire [63:0] \$5893 ;
+  wire [63:0] \$5894 ;
+  wire [63:0] \$5895 ;
+  wire [63:0] \$5896 ;
+  wire [63:0] \$5897 ;
+  wire [63:0] \$5898 ;
+  wire [63:0] \$5899 ;
   wire [35:0] \$59 ;
   wire \$590 ;
-  wire [702:0] \$5900 ;
-  wire [639:0] \$5901 ;
-  wire [639:0] \$5902 ;
+  wire [63:0] \$5900 ;
+  wire [63:0] \$5901 ;
+  wire [63:0] \$5902 ;
   wire \$5903 ;
   wire \$5904 ;
-  wire [702:0] \$5905 ;
-  wire [639:0] \$5906 ;
-  wire [639:0] \$5907 ;
+  wire \$5905 ;
+  wire \$5906 ;
+  wire \$5907 ;
   wire \$5908 ;
   wire \$5909 ;
   wire \$591 ;
-  wire [9:0] \$5910 ;
+  wire \$5910 ;
   wire \$5911 ;
   wire \$5912 ;
-  wire [1534:0] \$5913 ;
-  wire [9:0] \$5914 ;
+  wire \$5913 ;
+  wire \$5914 ;
   wire \$5915 ;
-  reg [43:0] \$5916 ;
-  reg [639:0] \$5917 ;
-  reg [639:0] \$5918 ;
-  reg [15:0] \$5919 ;
+  wire \$5916 ;
+  wire \$5917 ;
+  wire \$5918 ;
+  wire \$5919 ;
   wire \$592 ;
-  reg [15:0] \$5920 ;
-  reg \$5921 ;
-  reg [127:0] \$5922 ;
-  reg [127:0] \$5923 ;
-  reg \$5924 ;
-  reg [16:0] \$5925 ;
-  reg \$5926 ;
-  reg \$5927 ;
-  reg \$5928 ;
-  reg [111:0] \$5929 ;
+  wire \$5920 ;
+  wire \$5921 ;
+  wire \$5922 ;
+  wire \$5923 ;
+  wire \$5924 ;
+  wire \$5925 ;
+  wire \$5926 ;
+  wire \$5927 ;
+  wire \$5928 ;
+  wire [639:0] \$5929 ;
   wire \$593 ;
-  reg [111:0] \$5930 ;
-  reg [15:0] \$5931 ;
-  reg [15:0] \$5932 ;
-  reg [111:0] \$5933 ;
-  reg [111:0] \$5934 ;
-  reg [15:0] \$5935 ;
-  reg [15:0] \$5936 ;
-  reg [16:0] \$5937 ;
-  reg [31:0] \$5938 ;
-  reg [2:0] \$5939 ;
+  wire \$5930 ;
+  wire \$5931 ;
+  wire \$5932 ;
+  wire \$5933 ;
+  wire \$5934 ;
+  wire \$5935 ;
+  wire \$5936 ;
+  wire \$5937 ;
+  wire \$5938 ;
+  wire \$5939 ;
   wire \$594 ;
-  reg [639:0] \$5940 ;
-  reg [639:0] \$5941 ;
-  reg [639:0] \$5942 ;
-  reg [6:0] \$5943 ;
-  reg \$5944 ;
-  reg \$5945 ;
-  reg \$5946 ;
-  reg \$5947 ;
-  reg [144:0] \$5948 ;
-  reg [255:0] \$5949 ;
+  wire \$5940 ;
+  wire [639:0] \$5941 ;
+  wire \$5942 ;
+  wire \$5943 ;
+  wire [16:0] \$5944 ;
+  wire \$5945 ;
+  wire \$5946 ;
+  wire \$5947 ;
+  wire \$5948 ;
+  wire \$5949 ;
   wire \$595 ;
-  reg [8:0] \$5950 ;
-  reg [7:0] \$5951 ;
-  reg [511:0] \$5952 ;
-  reg [9:0] \$5953 ;
-  reg [306:0] \$5954 ;
-  reg [144:0] \$5955 ;
-  reg [255:0] \$5956 ;
-  reg [8:0] \$5957 ;
-  reg [146:0] \$5958 ;
-  reg [259:0] \$5959 ;
+  wire \$5950 ;
+  wire \$5951 ;
+  wire \$5952 ;
+  wire \$5953 ;
+  wire \$5954 ;
+  wire \$5955 ;
+  wire \$5956 ;
+  wire \$5957 ;
+  wire \$5958 ;
+  wire \$5959 ;
   wire \$596 ;
-  reg [255:0] \$5960 ;
+  wire \$5960 ;
+  wire \$5961 ;
+  wire \$5962 ;
+  wire [16:0] \$5963 ;
+  wire [702:0] \$5964 ;
+  wire [639:0] \$5965 ;
+  wire \$5966 ;
+  wire [639:0] \$5967 ;
+  wire \$5968 ;
+  wire [639:0] \$5969 ;
   wire \$597 ;
+  wire \$5970 ;
+  wire \$5971 ;
+  wire [639:0] \$5972 ;
+  wire \$5973 ;
+  wire \$5974 ;
+  wire [9:0] \$5975 ;
+  wire \$5976 ;
+  wire \$5977 ;
+  wire [1534:0] \$5978 ;
+  wire [9:0] \$5979 ;
   wire \$598 ;
+  wire \$5980 ;
+  reg [43:0] \$5981 ;
+  reg [639:0] \$5982 ;
+  reg [639:0] \$5983 ;
+  reg [15:0] \$5984 ;
+  reg [15:0] \$5985 ;
+  reg \$5986 ;
+  reg [127:0] \$5987 ;
+  reg [127:0] \$5988 ;
+  reg \$5989 ;
   wire \$599 ;
+  reg [16:0] \$5990 ;
+  reg \$5991 ;
+  reg [639:0] \$5992 ;
+  reg [639:0] \$5993 ;
+  reg \$5994 ;
+  reg \$5995 ;
+  reg [111:0] \$5996 ;
+  reg [111:0] \$5997 ;
+  reg [15:0] \$5998 ;
+  reg [15:0] \$5999 ;
   wire \$6 ;
   wire [35:0] \$60 ;
   wire \$600 ;
+  reg [111:0] \$6000 ;
+  reg [111:0] \$6001 ;
+  reg [15:0] \$6002 ;
+  reg [15:0] \$6003 ;
+  reg [16:0] \$6004 ;
+  reg [31:0] \$6005 ;
+  reg [2:0] \$6006 ;
+  reg [639:0] \$6007 ;
+  reg [6:0] \$6008 ;
+  reg \$6009 ;
   wire \$601 ;
+  reg \$6010 ;
+  reg \$6011 ;
+  reg \$6012 ;
+  reg [144:0] \$6013 ;
+  reg [255:0] \$6014 ;
+  reg [8:0] \$6015 ;
+  reg [7:0] \$6016 ;
+  reg [511:0] \$6017 ;
+  reg [9:0] \$6018 ;
+  reg [306:0] \$6019 ;
   wire \$602 ;
+  reg [144:0] \$6020 ;
+  reg [255:0] \$6021 ;
+  reg [8:0] \$6022 ;
+  reg [146:0] \$6023 ;
+  reg [259:0] \$6024 ;
+  reg [255:0] \$6025 ;
   wire \$603 ;
   wire \$604 ;
   wire \$605 ;
@@ -6164,6 +6229,98 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   reg [7:0] blb_r = 8'h00;
   reg [9:0] blsq_r = 10'h000;
   reg ceil = 1'h0;
+  wire [65:0] cmp_c0_full;
+  wire [65:0] cmp_c1n_full;
+  wire [65:0] cmp_c1y_full;
+  wire [65:0] cmp_c2n_full;
+  wire [65:0] cmp_c2y_full;
+  wire [65:0] cmp_c3n_full;
+  wire [65:0] cmp_c3y_full;
+  wire [65:0] cmp_c4n_full;
+  wire [65:0] cmp_c4y_full;
+  wire [65:0] cmp_c5n_full;
+  wire [65:0] cmp_c5y_full;
+  wire [65:0] cmp_c6n_full;
+  wire [65:0] cmp_c6y_full;
+  wire [65:0] cmp_c7n_full;
+  wire [65:0] cmp_c7y_full;
+  wire [65:0] cmp_c8n_full;
+  wire [65:0] cmp_c8y_full;
+  wire [65:0] cmp_c9n_full;
+  wire [65:0] cmp_c9y_full;
+  wire cmp_cin1;
+  (* keep = 32'd1 *)
+  wire cmp_cin2;
+  (* keep = 32'd1 *)
+  wire cmp_cin3;
+  (* keep = 32'd1 *)
+  wire cmp_cin4;
+  (* keep = 32'd1 *)
+  wire cmp_cin5;
+  (* keep = 32'd1 *)
+  wire cmp_cin6;
+  (* keep = 32'd1 *)
+  wire cmp_cin7;
+  (* keep = 32'd1 *)
+  wire cmp_cin8;
+  (* keep = 32'd1 *)
+  wire cmp_cin9;
+  (* keep = 32'd1 *)
+  wire cmp_cout;
+  (* keep = 32'd1 *)
+  wire cmp_ltu;
+  (* keep = 32'd1 *)
+  wire cmp_p0_1a;
+  (* keep = 32'd1 *)
+  wire cmp_p0_3a;
+  (* keep = 32'd1 *)
+  wire cmp_p0_3b;
+  (* keep = 32'd1 *)
+  wire cmp_p0_5a;
+  (* keep = 32'd1 *)
+  wire cmp_p0_5b;
+  (* keep = 32'd1 *)
+  wire cmp_p0_7a;
+  (* keep = 32'd1 *)
+  wire cmp_p0_7b;
+  (* keep = 32'd1 *)
+  wire cmp_p0_9a;
+  (* keep = 32'd1 *)
+  wire cmp_p0_9b;
+  (* keep = 32'd1 *)
+  wire cmp_p1_2a;
+  (* keep = 32'd1 *)
+  wire cmp_p1_3a;
+  (* keep = 32'd1 *)
+  wire cmp_p1_6a;
+  (* keep = 32'd1 *)
+  wire cmp_p1_6b;
+  (* keep = 32'd1 *)
+  wire cmp_p1_7a;
+  (* keep = 32'd1 *)
+  wire cmp_p1_7b;
+  (* keep = 32'd1 *)
+  wire cmp_p2_4a;
+  (* keep = 32'd1 *)
+  wire cmp_p2_5a;
+  (* keep = 32'd1 *)
+  wire cmp_p2_6a;
+  (* keep = 32'd1 *)
+  wire cmp_p2_7a;
+  (* keep = 32'd1 *)
+  wire cmp_p3_8a;
+  (* keep = 32'd1 *)
+  wire cmp_p3_9a;
+  wire [63:0] cmp_s1;
+  wire [63:0] cmp_s2;
+  wire [63:0] cmp_s3;
+  wire [63:0] cmp_s4;
+  wire [63:0] cmp_s5;
+  wire [63:0] cmp_s6;
+  wire [63:0] cmp_s7;
+  wire [63:0] cmp_s8;
+  wire [63:0] cmp_s9;
+  wire [639:0] cmp_sum;
   reg [8:0] count = 9'h000;
   reg [144:0] den = 145'h0000000000000000000000000000000000000;
   reg [146:0] den3 = 147'h0000000000000000000000000000000000000;
@@ -6521,8 +6678,6 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [639:0] mul_v01;
   wire [639:0] mul_v10;
   wire [639:0] mul_v11;
-  wire [639:0] mul_x;
-  wire [35:0] mul_y;
   wire [127:0] \o__payload.amount_in ;
   wire [16:0] \o__payload.candidates ;
   wire \o__payload.direction ;
@@ -7750,6 +7905,69 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[771] = 44'h00ad800000e;
   end
   assign f_word = rom[fpc[9:0]];
+  assign \$3806  = ra[502] | ra[503];
+  assign \$3807  = \$3805  | \$3806 ;
+  assign \$3808  = \$3804  | \$3807 ;
+  assign \$3809  = ra[504] | ra[505];
+  assign \$3810  = ra[506] | ra[507];
+  assign \$3811  = \$3809  | \$3810 ;
+  assign \$3812  = ra[508] | ra[509];
+  assign \$3813  = ra[510] | ra[511];
+  assign \$3814  = \$3812  | \$3813 ;
+  assign \$3815  = \$3811  | \$3814 ;
+  assign \$3816  = \$3808  | \$3815 ;
+  assign \$3817  = \$3801  | \$3816 ;
+  assign \$3818  = ra[496] | ra[497];
+  assign \$3819  = ra[498] | ra[499];
+  assign \$3820  = \$3818  | \$3819 ;
+  assign \$3821  = ra[500] | ra[501];
+  assign \$3822  = ra[502] | ra[503];
+  assign \$3823  = \$3821  | \$3822 ;
+  assign \$3824  = \$3820  | \$3823 ;
+  assign \$3825  = ra[504] | ra[505];
+  assign \$3826  = ra[506] | ra[507];
+  assign \$3827  = \$3825  | \$3826 ;
+  assign \$3828  = ra[508] | ra[509];
+  assign \$3829  = ra[510] | ra[511];
+  assign \$3830  = \$3828  | \$3829 ;
+  assign \$3831  = \$3827  | \$3830 ;
+  assign \$3832  = \$3824  | \$3831 ;
+  assign \$3833  = ra[504] | ra[505];
+  assign \$3834  = ra[506] | ra[507];
+  assign \$3835  = \$3833  | \$3834 ;
+  assign \$3836  = ra[508] | ra[509];
+  assign \$3837  = ra[510] | ra[511];
+  assign \$3838  = \$3836  | \$3837 ;
+  assign \$3839  = \$3835  | \$3838 ;
+  assign \$3840  = ra[508] | ra[509];
+  assign \$3841  = ra[510] | ra[511];
+  assign \$3842  = \$3840  | \$3841 ;
+  assign \$3843  = ra[510] | ra[511];
+  assign \$3844  = ra[511] ? 1'h1 : 1'h0;
+  assign \$3845  = ra[509] ? 1'h1 : 1'h0;
+  assign \$3846  = \$3843  ? { 1'h1, \$3844  } : { 1'h0, \$3845  };
+  assign \$3847  = ra[506] | ra[507];
+  assign \$3848  = ra[507] ? 1'h1 : 1'h0;
+  assign \$3849  = ra[505] ? 1'h1 : 1'h0;
+  assign \$3850  = \$3847  ? { 1'h1, \$3848  } : { 1'h0, \$3849  };
+  assign \$3851  = \$3842  ? { 1'h1, \$3846  } : { 1'h0, \$3850  };
+  assign \$3852  = ra[500] | ra[501];
+  assign \$3853  = ra[502] | ra[503];
+  assign \$3854  = \$3852  | \$3853 ;
+  assign \$3855  = ra[502] | ra[503];
+  assign \$3856  = ra[503] ? 1'h1 : 1'h0;
+  assign \$3857  = ra[501] ? 1'h1 : 1'h0;
+  assign \$3858  = \$3855  ? { 1'h1, \$3856  } : { 1'h0, \$3857  };
+  assign \$3859  = ra[498] | ra[499];
+  assign \$3860  = ra[499] ? 1'h1 : 1'h0;
+  assign \$3861  = ra[497] ? 1'h1 : 1'h0;
+  assign \$3862  = \$3859  ? { 1'h1, \$3860  } : { 1'h0, \$3861  };
+  assign \$3863  = \$3854  ? { 1'h1, \$3858  } : { 1'h0, \$3862  };
+  assign \$3864  = \$3839  ? { 1'h1, \$3851  } : { 1'h0, \$3863  };
+  assign \$3865  = ra[488] | ra[489];
+  assign \$3866  = ra[490] | ra[491];
+  assign \$3867  = \$3865  | \$3866 ;
+  assign \$3868  = ra[492] | ra[493];
   assign \$3869  = ra[494] | ra[495];
   assign \$3870  = \$3868  | \$3869 ;
   assign \$3871  = \$3867  | \$3870 ;
@@ -9896,175 +10114,292 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$5834  = ra[639] == alu_y[639];
   assign \$5835  = ~ alu_p3_9a;
   assign alu_lts = \$5834  ? ra[639] : \$5835 ;
+  assign \$5836  = ~ rb;
+  assign cmp_c0_full = { ra[63:0], 1'h1 } + { \$5836 [63:0], 1'h1 };
+  assign \$5837  = ~ rb;
+  assign cmp_c1n_full = { ra[127:64], 1'h0 } + { \$5837 [127:64], 1'h0 };
+  assign \$5838  = ~ rb;
+  assign cmp_c1y_full = { ra[127:64], 1'h1 } + { \$5838 [127:64], 1'h1 };
+  assign \$5839  = ~ rb;
+  assign cmp_c2n_full = { ra[191:128], 1'h0 } + { \$5839 [191:128], 1'h0 };
+  assign \$5840  = ~ rb;
+  assign cmp_c2y_full = { ra[191:128], 1'h1 } + { \$5840 [191:128], 1'h1 };
+  assign \$5841  = ~ rb;
+  assign cmp_c3n_full = { ra[255:192], 1'h0 } + { \$5841 [255:192], 1'h0 };
+  assign \$5842  = ~ rb;
+  assign cmp_c3y_full = { ra[255:192], 1'h1 } + { \$5842 [255:192], 1'h1 };
+  assign \$5843  = ~ rb;
+  assign cmp_c4n_full = { ra[319:256], 1'h0 } + { \$5843 [319:256], 1'h0 };
+  assign \$5844  = ~ rb;
+  assign cmp_c4y_full = { ra[319:256], 1'h1 } + { \$5844 [319:256], 1'h1 };
+  assign \$5845  = ~ rb;
+  assign cmp_c5n_full = { ra[383:320], 1'h0 } + { \$5845 [383:320], 1'h0 };
+  assign \$5846  = ~ rb;
+  assign cmp_c5y_full = { ra[383:320], 1'h1 } + { \$5846 [383:320], 1'h1 };
+  assign \$5847  = ~ rb;
+  assign cmp_c6n_full = { ra[447:384], 1'h0 } + { \$5847 [447:384], 1'h0 };
+  assign \$5848  = ~ rb;
+  assign cmp_c6y_full = { ra[447:384], 1'h1 } + { \$5848 [447:384], 1'h1 };
+  assign \$5849  = ~ rb;
+  assign cmp_c7n_full = { ra[511:448], 1'h0 } + { \$5849 [511:448], 1'h0 };
+  assign \$5850  = ~ rb;
+  assign cmp_c7y_full = { ra[511:448], 1'h1 } + { \$5850 [511:448], 1'h1 };
+  assign \$5851  = ~ rb;
+  assign cmp_c8n_full = { ra[575:512], 1'h0 } + { \$5851 [575:512], 1'h0 };
+  assign \$5852  = ~ rb;
+  assign cmp_c8y_full = { ra[575:512], 1'h1 } + { \$5852 [575:512], 1'h1 };
+  assign \$5853  = ~ rb;
+  assign cmp_c9n_full = { ra[639:576], 1'h0 } + { \$5853 [639:576], 1'h0 };
+  assign \$5854  = ~ rb;
+  assign cmp_c9y_full = { ra[639:576], 1'h1 } + { \$5854 [639:576], 1'h1 };
+  assign \$5855  = cmp_c0_full[65] & cmp_c1y_full[65];
+  assign cmp_p0_1a = cmp_c1n_full[65] | \$5855 ;
+  assign \$5856  = cmp_c2n_full[65] & cmp_c3y_full[65];
+  assign cmp_p0_3a = cmp_c3n_full[65] | \$5856 ;
+  assign \$5857  = cmp_c2y_full[65] & cmp_c3y_full[65];
+  assign cmp_p0_3b = cmp_c3n_full[65] | \$5857 ;
+  assign \$5858  = cmp_c4n_full[65] & cmp_c5y_full[65];
+  assign cmp_p0_5a = cmp_c5n_full[65] | \$5858 ;
+  assign \$5859  = cmp_c4y_full[65] & cmp_c5y_full[65];
+  assign cmp_p0_5b = cmp_c5n_full[65] | \$5859 ;
+  assign \$5860  = cmp_c6n_full[65] & cmp_c7y_full[65];
+  assign cmp_p0_7a = cmp_c7n_full[65] | \$5860 ;
+  assign \$5861  = cmp_c6y_full[65] & cmp_c7y_full[65];
+  assign cmp_p0_7b = cmp_c7n_full[65] | \$5861 ;
+  assign \$5862  = cmp_c8n_full[65] & cmp_c9y_full[65];
+  assign cmp_p0_9a = cmp_c9n_full[65] | \$5862 ;
+  assign \$5863  = cmp_c8y_full[65] & cmp_c9y_full[65];
+  assign cmp_p0_9b = cmp_c9n_full[65] | \$5863 ;
+  assign \$5864  = cmp_p0_1a & cmp_c2y_full[65];
+  assign cmp_p1_2a = cmp_c2n_full[65] | \$5864 ;
+  assign \$5865  = cmp_p0_1a & cmp_p0_3b;
+  assign cmp_p1_3a = cmp_p0_3a | \$5865 ;
+  assign \$5866  = cmp_p0_5a & cmp_c6y_full[65];
+  assign cmp_p1_6a = cmp_c6n_full[65] | \$5866 ;
+  assign \$5867  = cmp_p0_5b & cmp_c6y_full[65];
+  assign cmp_p1_6b = cmp_c6n_full[65] | \$5867 ;
+  assign \$5868  = cmp_p0_5a & cmp_p0_7b;
+  assign cmp_p1_7a = cmp_p0_7a | \$5868 ;
+  assign \$5869  = cmp_p0_5b & cmp_p0_7b;
+  assign cmp_p1_7b = cmp_p0_7a | \$5869 ;
+  assign \$5870  = cmp_p1_3a & cmp_c4y_full[65];
+  assign cmp_p2_4a = cmp_c4n_full[65] | \$5870 ;
+  assign \$5871  = cmp_p1_3a & cmp_p0_5b;
+  assign cmp_p2_5a = cmp_p0_5a | \$5871 ;
+  assign \$5872  = cmp_p1_3a & cmp_p1_6b;
+  assign cmp_p2_6a = cmp_p1_6a | \$5872 ;
+  assign \$5873  = cmp_p1_3a & cmp_p1_7b;
+  assign cmp_p2_7a = cmp_p1_7a | \$5873 ;
+  assign \$5874  = cmp_p2_7a & cmp_c8y_full[65];
+  assign cmp_p3_8a = cmp_c8n_full[65] | \$5874 ;
+  assign \$5875  = cmp_p2_7a & cmp_p0_9b;
+  assign cmp_p3_9a = cmp_p0_9a | \$5875 ;
+  assign \$5876  = ~ { cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65] };
+  assign \$5877  = cmp_c1n_full[64:1] & \$5876 ;
+  assign \$5878  = cmp_c1y_full[64:1] & { cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65], cmp_c0_full[65] };
+  assign cmp_s1 = \$5877  | \$5878 ;
+  assign \$5879  = ~ { cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a };
+  assign \$5880  = cmp_c2n_full[64:1] & \$5879 ;
+  assign \$5881  = cmp_c2y_full[64:1] & { cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a, cmp_p0_1a };
+  assign cmp_s2 = \$5880  | \$5881 ;
+  assign \$5882  = ~ { cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a };
+  assign \$5883  = cmp_c3n_full[64:1] & \$5882 ;
+  assign \$5884  = cmp_c3y_full[64:1] & { cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a, cmp_p1_2a };
+  assign cmp_s3 = \$5883  | \$5884 ;
+  assign \$5885  = ~ { cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a };
+  assign \$5886  = cmp_c4n_full[64:1] & \$5885 ;
+  assign \$5887  = cmp_c4y_full[64:1] & { cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a, cmp_p1_3a };
+  assign cmp_s4 = \$5886  | \$5887 ;
+  assign \$5888  = ~ { cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a };
+  assign \$5889  = cmp_c5n_full[64:1] & \$5888 ;
+  assign \$5890  = cmp_c5y_full[64:1] & { cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a, cmp_p2_4a };
+  assign cmp_s5 = \$5889  | \$5890 ;
+  assign \$5891  = ~ { cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a };
+  assign \$5892  = cmp_c6n_full[64:1] & \$5891 ;
+  assign \$5893  = cmp_c6y_full[64:1] & { cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a, cmp_p2_5a };
+  assign cmp_s6 = \$5892  | \$5893 ;
+  assign \$5894  = ~ { cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a };
+  assign \$5895  = cmp_c7n_full[64:1] & \$5894 ;
+  assign \$5896  = cmp_c7y_full[64:1] & { cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a, cmp_p2_6a };
+  assign cmp_s7 = \$5895  | \$5896 ;
+  assign \$5897  = ~ { cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a };
+  assign \$5898  = cmp_c8n_full[64:1] & \$5897 ;
+  assign \$5899  = cmp_c8y_full[64:1] & { cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a, cmp_p2_7a };
+  assign cmp_s8 = \$5898  | \$5899 ;
+  assign \$5900  = ~ { cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a };
+  assign \$5901  = cmp_c9n_full[64:1] & \$5900 ;
+  assign \$5902  = cmp_c9y_full[64:1] & { cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a, cmp_p3_8a };
+  assign cmp_s9 = \$5901  | \$5902 ;
+  assign cmp_ltu = ~ cmp_p3_9a;
   assign eq_ab = ra == rb;
   assign signs_differ = ra[639] != rb[639];
-  assign \$5836  = word[4:0] == 4'he;
-  assign \$5837  = word[4:0] == 4'hf;
-  assign \$5838  = word[4:0] == 5'h10;
-  assign \$5839  = | { \$5838 , \$5837 , \$5836  };
-  assign \$5840  = word[4:0] == 4'hc;
-  assign \$5841  = \$5840  & eq_ab;
-  assign \$5842  = \$5839  | \$5841 ;
-  assign \$5843  = word[4:0] == 4'hd;
-  assign \$5844  = ~ eq_ab;
-  assign \$5845  = \$5843  & \$5844 ;
-  assign early = \$5842  | \$5845 ;
-  assign \$5846  = word[4:0] == 4'hb;
-  assign \$5847  = \$5846  & signs_differ;
-  assign \$5848  = \$5847  & ra[639];
-  assign take_c1 = early | \$5848 ;
-  assign \$5849  = word[4:0] == 4'ha;
-  assign \$5850  = early | \$5849 ;
-  assign \$5851  = word[4:0] == 4'hb;
-  assign \$5852  = ~ signs_differ;
-  assign \$5853  = \$5852  | ra[639];
-  assign \$5854  = \$5851  & \$5853 ;
-  assign take_c0 = \$5850  | \$5854 ;
-  assign take = alu_p3_9a ? take_c1 : take_c0;
-  assign \$5855  = word[4:0] == 5'h10;
-  assign target = \$5855  ? ra[15:0] : word[41:26];
-  assign \$5856  = word[4:0] == 3'h7;
-  assign \$5857  = word[4:0] == 4'h8;
-  assign \$5858  = word[4:0] == 4'h9;
-  assign \$5859  = word[4:0] == 5'h11;
-  assign \$5860  = | { \$5859 , \$5858 , \$5857 , \$5856  };
-  assign \$5861  = word[4:0] == 3'h6;
-  assign \$5863  = | \$5862 ;
-  assign \$5864  = \$5861  & \$5863 ;
-  assign hold = \$5860  | \$5864 ;
-  assign \$5865  = ~ o__valid;
-  assign \$5866  = \$5865  | o__ready;
-  assign \$5867  = ~ xvalid;
-  assign \$5868  = ~ hold;
-  assign \$5869  = ~ take;
-  assign \$5870  = | word[11:5];
-  assign \$5871  = | word[11:5];
-  assign \$5872  = | word[11:5];
-  assign \$5873  = | word[11:5];
-  assign \$5875  = | word[11:5];
-  assign \$5876  = | word[11:5];
-  assign \$5877  = pc + 1'h1;
-  assign \$5878  = | dst;
-  assign \$5879  = ! qsteps;
-  assign \$5880  = | dst;
-  assign \$5881  = | dnum;
-  assign \$5882  = ceil & \$5881 ;
-  assign \$5883  = count == 1'h1;
-  assign \$5884  = | dst;
-  assign \$5885  = ! psteps;
-  assign \$5886  = | dst;
-  assign \$5887  = | dst;
-  assign \$5888  = ! fsm_state;
-  assign \$5889  = fsm_state == 1'h1;
-  assign \$5890  = fsm_state == 2'h2;
-  assign \$5891  = fsm_state == 2'h3;
-  assign \$5892  = fsm_state == 3'h4;
-  assign \$5893  = fsm_state == 3'h5;
-  assign \$5894  = fsm_state == 3'h6;
-  assign \$5895  = fsm_state == 3'h7;
-  assign \$5896  = fpc + 1'h1;
-  assign \$5897  = i__valid & i__ready;
-  assign \$5899  = | \$5898 ;
-  assign \$5903  = ! \$5902 ;
-  assign \$5904  = word[4:0] == 4'h8;
-  assign \$5908  = ! \$5907 ;
-  assign \$5909  = ! qsteps;
-  assign \$5910  = count - 1'h1;
-  assign \$5911  = count == 1'h1;
-  assign \$5912  = ! psteps;
-  assign \$5913  = work << \$5650 [9:0];
-  assign \$5914  = count - 1'h1;
-  assign \$5915  = count == 1'h1;
+  assign \$5903  = word[4:0] == 4'he;
+  assign \$5904  = word[4:0] == 4'hf;
+  assign \$5905  = word[4:0] == 5'h10;
+  assign \$5906  = | { \$5905 , \$5904 , \$5903  };
+  assign \$5907  = word[4:0] == 4'hc;
+  assign \$5908  = \$5907  & eq_ab;
+  assign \$5909  = \$5906  | \$5908 ;
+  assign \$5910  = word[4:0] == 4'hd;
+  assign \$5911  = ~ eq_ab;
+  assign \$5912  = \$5910  & \$5911 ;
+  assign early = \$5909  | \$5912 ;
+  assign \$5913  = word[4:0] == 4'hb;
+  assign \$5914  = \$5913  & signs_differ;
+  assign \$5915  = \$5914  & ra[639];
+  assign take_c1 = early | \$5915 ;
+  assign \$5916  = word[4:0] == 4'ha;
+  assign \$5917  = early | \$5916 ;
+  assign \$5918  = word[4:0] == 4'hb;
+  assign \$5919  = ~ signs_differ;
+  assign \$5920  = \$5919  | ra[639];
+  assign \$5921  = \$5918  & \$5920 ;
+  assign take_c0 = \$5917  | \$5921 ;
+  assign take = cmp_p3_9a ? take_c1 : take_c0;
+  assign \$5922  = word[4:0] == 5'h10;
+  assign target = \$5922  ? ra[15:0] : word[41:26];
+  assign \$5923  = word[4:0] == 3'h7;
+  assign \$5924  = word[4:0] == 4'h8;
+  assign \$5925  = word[4:0] == 4'h9;
+  assign \$5926  = word[4:0] == 5'h11;
+  assign \$5927  = | { \$5926 , \$5925 , \$5924 , \$5923  };
+  assign \$5928  = word[4:0] == 3'h6;
+  assign \$5930  = | \$5929 ;
+  assign \$5931  = \$5928  & \$5930 ;
+  assign hold = \$5927  | \$5931 ;
+  assign \$5932  = ~ o__valid;
+  assign \$5933  = \$5932  | o__ready;
+  assign \$5934  = ~ xvalid;
+  assign \$5935  = ~ hold;
+  assign \$5936  = ~ take;
+  assign \$5937  = | word[11:5];
+  assign \$5938  = | word[11:5];
+  assign \$5939  = | word[11:5];
+  assign \$5940  = | word[11:5];
+  assign \$5942  = | word[11:5];
+  assign \$5943  = | word[11:5];
+  assign \$5944  = pc + 1'h1;
+  assign \$5945  = | dst;
+  assign \$5946  = ! qsteps;
+  assign \$5947  = | dst;
+  assign \$5948  = | dnum;
+  assign \$5949  = ceil & \$5948 ;
+  assign \$5950  = count == 1'h1;
+  assign \$5951  = | dst;
+  assign \$5952  = ! psteps;
+  assign \$5953  = | dst;
+  assign \$5954  = | dst;
+  assign \$5955  = ! fsm_state;
+  assign \$5956  = fsm_state == 1'h1;
+  assign \$5957  = fsm_state == 2'h2;
+  assign \$5958  = fsm_state == 2'h3;
+  assign \$5959  = fsm_state == 3'h4;
+  assign \$5960  = fsm_state == 3'h5;
+  assign \$5961  = fsm_state == 3'h6;
+  assign \$5962  = fsm_state == 3'h7;
+  assign \$5963  = fpc + 1'h1;
+  assign \$5966  = i__valid & i__ready;
+  assign \$5968  = | \$5967 ;
+  assign \$5970  = ! \$5969 ;
+  assign \$5971  = word[4:0] == 4'h8;
+  assign \$5973  = ! \$5972 ;
+  assign \$5974  = ! qsteps;
+  assign \$5975  = count - 1'h1;
+  assign \$5976  = count == 1'h1;
+  assign \$5977  = ! psteps;
+  assign \$5978  = work << \$5650 [9:0];
+  assign \$5979  = count - 1'h1;
+  assign \$5980  = count == 1'h1;
   always @(posedge clk)
-    word <= \$5916 ;
+    word <= \$5981 ;
   always @(posedge clk)
-    ra <= \$5917 ;
+    ra <= \$5982 ;
   always @(posedge clk)
-    rb <= \$5918 ;
+    rb <= \$5983 ;
   always @(posedge clk)
-    pc <= \$5919 ;
+    pc <= \$5984 ;
   always @(posedge clk)
-    fpc <= \$5920 ;
+    fpc <= \$5985 ;
   always @(posedge clk)
-    xvalid <= \$5921 ;
+    xvalid <= \$5986 ;
   always @(posedge clk)
-    r_resx <= \$5922 ;
+    r_resx <= \$5987 ;
   always @(posedge clk)
-    r_resp <= \$5923 ;
+    r_resp <= \$5988 ;
   always @(posedge clk)
-    r_rese <= \$5924 ;
+    r_rese <= \$5989 ;
   always @(posedge clk)
-    r_resc <= \$5925 ;
+    r_resc <= \$5990 ;
   always @(posedge clk)
-    r_dir <= \$5926 ;
+    r_dir <= \$5991 ;
   always @(posedge clk)
-    o__valid <= \$5927 ;
+    ma <= \$5992 ;
   always @(posedge clk)
-    r_mode <= \$5928 ;
+    mb <= \$5993 ;
   always @(posedge clk)
-    r_a_base <= \$5929 ;
+    o__valid <= \$5994 ;
   always @(posedge clk)
-    r_a_other <= \$5930 ;
+    r_mode <= \$5995 ;
   always @(posedge clk)
-    r_a_fn <= \$5931 ;
+    r_a_base <= \$5996 ;
   always @(posedge clk)
-    r_a_fd <= \$5932 ;
+    r_a_other <= \$5997 ;
   always @(posedge clk)
-    r_b_base <= \$5933 ;
+    r_a_fn <= \$5998 ;
   always @(posedge clk)
-    r_b_other <= \$5934 ;
+    r_a_fd <= \$5999 ;
   always @(posedge clk)
-    r_b_fn <= \$5935 ;
+    r_b_base <= \$6000 ;
   always @(posedge clk)
-    r_b_fd <= \$5936 ;
+    r_b_other <= \$6001 ;
   always @(posedge clk)
-    r_maxc <= \$5937 ;
+    r_b_fn <= \$6002 ;
   always @(posedge clk)
-    tag <= \$5938 ;
+    r_b_fd <= \$6003 ;
   always @(posedge clk)
-    fsm_state <= \$5939 ;
+    r_maxc <= \$6004 ;
   always @(posedge clk)
-    acc <= \$5940 ;
+    tag <= \$6005 ;
   always @(posedge clk)
-    ma <= \$5941 ;
+    fsm_state <= \$6006 ;
   always @(posedge clk)
-    mb <= \$5942 ;
+    acc <= \$6007 ;
   always @(posedge clk)
-    dst <= \$5943 ;
+    dst <= \$6008 ;
   always @(posedge clk)
-    mul_st <= \$5944 ;
+    mul_st <= \$6009 ;
   always @(posedge clk)
-    mb_last <= \$5945 ;
+    mb_last <= \$6010 ;
   always @(posedge clk)
-    ceil <= \$5946 ;
+    ceil <= \$6011 ;
   always @(posedge clk)
-    is_sqrt <= \$5947 ;
+    is_sqrt <= \$6012 ;
   always @(posedge clk)
-    den <= \$5948 ;
+    den <= \$6013 ;
   always @(posedge clk)
-    dnum <= \$5949 ;
+    dnum <= \$6014 ;
   always @(posedge clk)
-    bla_r <= \$5950 ;
+    bla_r <= \$6015 ;
   always @(posedge clk)
-    blb_r <= \$5951 ;
+    blb_r <= \$6016 ;
   always @(posedge clk)
-    work <= \$5952 ;
+    work <= \$6017 ;
   always @(posedge clk)
-    blsq_r <= \$5953 ;
+    blsq_r <= \$6018 ;
   always @(posedge clk)
-    o__payload <= \$5954 ;
+    o__payload <= \$6019 ;
   always @(posedge clk)
-    drem <= \$5955 ;
+    drem <= \$6020 ;
   always @(posedge clk)
-    quo <= \$5956 ;
+    quo <= \$6021 ;
   always @(posedge clk)
-    count <= \$5957 ;
+    count <= \$6022 ;
   always @(posedge clk)
-    den3 <= \$5958 ;
+    den3 <= \$6023 ;
   always @(posedge clk)
-    srem <= \$5959 ;
+    srem <= \$6024 ;
   always @(posedge clk)
-    root <= \$5960 ;
+    root <= \$6025 ;
   assign \$1  = wr_addr >= 5'h18;
   assign \$2  = wr_addr == 4'hd;
   assign \$3  = wr_addr == 4'he;
@@ -10078,79 +10413,77 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign fa_val_fwd = wr_lands & \$9 ;
   assign \$10  = wr_addr == f_word[25:19];
   assign fb_val_fwd = wr_lands & \$10 ;
-  assign mul_x = mul_st ? ma : ra;
-  assign mul_y = mul_st ? mb[35:0] : rb[35:0];
-  assign \$11  = mul_x[17:0] * mul_y[17:0];
-  assign \$12  = mul_x[53:36] * mul_y[17:0];
-  assign \$13  = mul_x[89:72] * mul_y[17:0];
-  assign \$14  = mul_x[125:108] * mul_y[17:0];
-  assign \$15  = mul_x[161:144] * mul_y[17:0];
-  assign \$16  = mul_x[197:180] * mul_y[17:0];
-  assign \$17  = mul_x[233:216] * mul_y[17:0];
-  assign \$18  = mul_x[269:252] * mul_y[17:0];
-  assign \$19  = mul_x[305:288] * mul_y[17:0];
-  assign \$20  = mul_x[341:324] * mul_y[17:0];
-  assign \$21  = mul_x[377:360] * mul_y[17:0];
-  assign \$22  = mul_x[413:396] * mul_y[17:0];
-  assign \$23  = mul_x[449:432] * mul_y[17:0];
-  assign \$24  = mul_x[485:468] * mul_y[17:0];
-  assign \$25  = mul_x[521:504] * mul_y[17:0];
-  assign \$26  = mul_x[557:540] * mul_y[17:0];
-  assign \$27  = mul_x[593:576] * mul_y[17:0];
-  assign \$28  = mul_x[629:612] * mul_y[17:0];
-  assign \$29  = mul_x[35:18] * mul_y[17:0];
-  assign \$30  = mul_x[71:54] * mul_y[17:0];
-  assign \$31  = mul_x[107:90] * mul_y[17:0];
-  assign \$32  = mul_x[143:126] * mul_y[17:0];
-  assign \$33  = mul_x[179:162] * mul_y[17:0];
-  assign \$34  = mul_x[215:198] * mul_y[17:0];
-  assign \$35  = mul_x[251:234] * mul_y[17:0];
-  assign \$36  = mul_x[287:270] * mul_y[17:0];
-  assign \$37  = mul_x[323:306] * mul_y[17:0];
-  assign \$38  = mul_x[359:342] * mul_y[17:0];
-  assign \$39  = mul_x[395:378] * mul_y[17:0];
-  assign \$40  = mul_x[431:414] * mul_y[17:0];
-  assign \$41  = mul_x[467:450] * mul_y[17:0];
-  assign \$42  = mul_x[503:486] * mul_y[17:0];
-  assign \$43  = mul_x[539:522] * mul_y[17:0];
-  assign \$44  = mul_x[575:558] * mul_y[17:0];
-  assign \$45  = mul_x[611:594] * mul_y[17:0];
-  assign \$46  = mul_x[639:630] * mul_y[17:0];
-  assign \$47  = mul_x[17:0] * mul_y[35:18];
-  assign \$48  = mul_x[53:36] * mul_y[35:18];
-  assign \$49  = mul_x[89:72] * mul_y[35:18];
-  assign \$50  = mul_x[125:108] * mul_y[35:18];
-  assign \$51  = mul_x[161:144] * mul_y[35:18];
-  assign \$52  = mul_x[197:180] * mul_y[35:18];
-  assign \$53  = mul_x[233:216] * mul_y[35:18];
-  assign \$54  = mul_x[269:252] * mul_y[35:18];
-  assign \$55  = mul_x[305:288] * mul_y[35:18];
-  assign \$56  = mul_x[341:324] * mul_y[35:18];
-  assign \$57  = mul_x[377:360] * mul_y[35:18];
-  assign \$58  = mul_x[413:396] * mul_y[35:18];
-  assign \$59  = mul_x[449:432] * mul_y[35:18];
-  assign \$60  = mul_x[485:468] * mul_y[35:18];
-  assign \$61  = mul_x[521:504] * mul_y[35:18];
-  assign \$62  = mul_x[557:540] * mul_y[35:18];
-  assign \$63  = mul_x[593:576] * mul_y[35:18];
-  assign \$64  = mul_x[629:612] * mul_y[35:18];
-  assign \$65  = mul_x[35:18] * mul_y[35:18];
-  assign \$66  = mul_x[71:54] * mul_y[35:18];
-  assign \$67  = mul_x[107:90] * mul_y[35:18];
-  assign \$68  = mul_x[143:126] * mul_y[35:18];
-  assign \$69  = mul_x[179:162] * mul_y[35:18];
-  assign \$70  = mul_x[215:198] * mul_y[35:18];
-  assign \$71  = mul_x[251:234] * mul_y[35:18];
-  assign \$72  = mul_x[287:270] * mul_y[35:18];
-  assign \$73  = mul_x[323:306] * mul_y[35:18];
-  assign \$74  = mul_x[359:342] * mul_y[35:18];
-  assign \$75  = mul_x[395:378] * mul_y[35:18];
-  assign \$76  = mul_x[431:414] * mul_y[35:18];
-  assign \$77  = mul_x[467:450] * mul_y[35:18];
-  assign \$78  = mul_x[503:486] * mul_y[35:18];
-  assign \$79  = mul_x[539:522] * mul_y[35:18];
-  assign \$80  = mul_x[575:558] * mul_y[35:18];
-  assign \$81  = mul_x[611:594] * mul_y[35:18];
+  assign \$11  = ma[17:0] * mb[17:0];
+  assign \$12  = ma[53:36] * mb[17:0];
+  assign \$13  = ma[89:72] * mb[17:0];
+  assign \$14  = ma[125:108] * mb[17:0];
+  assign \$15  = ma[161:144] * mb[17:0];
+  assign \$16  = ma[197:180] * mb[17:0];
+  assign \$17  = ma[233:216] * mb[17:0];
+  assign \$18  = ma[269:252] * mb[17:0];
+  assign \$19  = ma[305:288] * mb[17:0];
+  assign \$20  = ma[341:324] * mb[17:0];
+  assign \$21  = ma[377:360] * mb[17:0];
+  assign \$22  = ma[413:396] * mb[17:0];
+  assign \$23  = ma[449:432] * mb[17:0];
+  assign \$24  = ma[485:468] * mb[17:0];
+  assign \$25  = ma[521:504] * mb[17:0];
+  assign \$26  = ma[557:540] * mb[17:0];
+  assign \$27  = ma[593:576] * mb[17:0];
+  assign \$28  = ma[629:612] * mb[17:0];
+  assign \$29  = ma[35:18] * mb[17:0];
+  assign \$30  = ma[71:54] * mb[17:0];
+  assign \$31  = ma[107:90] * mb[17:0];
+  assign \$32  = ma[143:126] * mb[17:0];
+  assign \$33  = ma[179:162] * mb[17:0];
+  assign \$34  = ma[215:198] * mb[17:0];
+  assign \$35  = ma[251:234] * mb[17:0];
+  assign \$36  = ma[287:270] * mb[17:0];
+  assign \$37  = ma[323:306] * mb[17:0];
+  assign \$38  = ma[359:342] * mb[17:0];
+  assign \$39  = ma[395:378] * mb[17:0];
+  assign \$40  = ma[431:414] * mb[17:0];
+  assign \$41  = ma[467:450] * mb[17:0];
+  assign \$42  = ma[503:486] * mb[17:0];
+  assign \$43  = ma[539:522] * mb[17:0];
+  assign \$44  = ma[575:558] * mb[17:0];
+  assign \$45  = ma[611:594] * mb[17:0];
+  assign \$46  = ma[639:630] * mb[17:0];
+  assign \$47  = ma[17:0] * mb[35:18];
+  assign \$48  = ma[53:36] * mb[35:18];
+  assign \$49  = ma[89:72] * mb[35:18];
+  assign \$50  = ma[125:108] * mb[35:18];
+  assign \$51  = ma[161:144] * mb[35:18];
+  assign \$52  = ma[197:180] * mb[35:18];
+  assign \$53  = ma[233:216] * mb[35:18];
+  assign \$54  = ma[269:252] * mb[35:18];
+  assign \$55  = ma[305:288] * mb[35:18];
+  assign \$56  = ma[341:324] * mb[35:18];
+  assign \$57  = ma[377:360] * mb[35:18];
+  assign \$58  = ma[413:396] * mb[35:18];
+  assign \$59  = ma[449:432] * mb[35:18];
+  assign \$60  = ma[485:468] * mb[35:18];
+  assign \$61  = ma[521:504] * mb[35:18];
+  assign \$62  = ma[557:540] * mb[35:18];
+  assign \$63  = ma[593:576] * mb[35:18];
+  assign \$64  = ma[629:612] * mb[35:18];
+  assign \$65  = ma[35:18] * mb[35:18];
+  assign \$66  = ma[71:54] * mb[35:18];
+  assign \$67  = ma[107:90] * mb[35:18];
+  assign \$68  = ma[143:126] * mb[35:18];
+  assign \$69  = ma[179:162] * mb[35:18];
+  assign \$70  = ma[215:198] * mb[35:18];
+  assign \$71  = ma[251:234] * mb[35:18];
+  assign \$72  = ma[287:270] * mb[35:18];
+  assign \$73  = ma[323:306] * mb[35:18];
+  assign \$74  = ma[359:342] * mb[35:18];
+  assign \$75  = ma[395:378] * mb[35:18];
+  assign \$76  = ma[431:414] * mb[35:18];
+  assign \$77  = ma[467:450] * mb[35:18];
+  assign \$78  = ma[503:486] * mb[35:18];
+  assign \$79  = ma[539:522] * mb[35:18];
+  assign \$80  = ma[575:558] * mb[35:18];
+  assign \$81  = ma[611:594] * mb[35:18];
   assign \$82  = { \$28 [27:0], \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11  } ^ { \$46 [9:0], \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , 18'h00000 };
   assign mul_csa1_s = \$82  ^ { \$64 [9:0], \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , 18'h00000 };
   assign \$83  = { \$28 [27:0], \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11  } & { \$46 [9:0], \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , 18'h00000 };
@@ -13400,69 +13733,6 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$3803  = ra[498] | ra[499];
   assign \$3804  = \$3802  | \$3803 ;
   assign \$3805  = ra[500] | ra[501];
-  assign \$3806  = ra[502] | ra[503];
-  assign \$3807  = \$3805  | \$3806 ;
-  assign \$3808  = \$3804  | \$3807 ;
-  assign \$3809  = ra[504] | ra[505];
-  assign \$3810  = ra[506] | ra[507];
-  assign \$3811  = \$3809  | \$3810 ;
-  assign \$3812  = ra[508] | ra[509];
-  assign \$3813  = ra[510] | ra[511];
-  assign \$3814  = \$3812  | \$3813 ;
-  assign \$3815  = \$3811  | \$3814 ;
-  assign \$3816  = \$3808  | \$3815 ;
-  assign \$3817  = \$3801  | \$3816 ;
-  assign \$3818  = ra[496] | ra[497];
-  assign \$3819  = ra[498] | ra[499];
-  assign \$3820  = \$3818  | \$3819 ;
-  assign \$3821  = ra[500] | ra[501];
-  assign \$3822  = ra[502] | ra[503];
-  assign \$3823  = \$3821  | \$3822 ;
-  assign \$3824  = \$3820  | \$3823 ;
-  assign \$3825  = ra[504] | ra[505];
-  assign \$3826  = ra[506] | ra[507];
-  assign \$3827  = \$3825  | \$3826 ;
-  assign \$3828  = ra[508] | ra[509];
-  assign \$3829  = ra[510] | ra[511];
-  assign \$3830  = \$3828  | \$3829 ;
-  assign \$3831  = \$3827  | \$3830 ;
-  assign \$3832  = \$3824  | \$3831 ;
-  assign \$3833  = ra[504] | ra[505];
-  assign \$3834  = ra[506] | ra[507];
-  assign \$3835  = \$3833  | \$3834 ;
-  assign \$3836  = ra[508] | ra[509];
-  assign \$3837  = ra[510] | ra[511];
-  assign \$3838  = \$3836  | \$3837 ;
-  assign \$3839  = \$3835  | \$3838 ;
-  assign \$3840  = ra[508] | ra[509];
-  assign \$3841  = ra[510] | ra[511];
-  assign \$3842  = \$3840  | \$3841 ;
-  assign \$3843  = ra[510] | ra[511];
-  assign \$3844  = ra[511] ? 1'h1 : 1'h0;
-  assign \$3845  = ra[509] ? 1'h1 : 1'h0;
-  assign \$3846  = \$3843  ? { 1'h1, \$3844  } : { 1'h0, \$3845  };
-  assign \$3847  = ra[506] | ra[507];
-  assign \$3848  = ra[507] ? 1'h1 : 1'h0;
-  assign \$3849  = ra[505] ? 1'h1 : 1'h0;
-  assign \$3850  = \$3847  ? { 1'h1, \$3848  } : { 1'h0, \$3849  };
-  assign \$3851  = \$3842  ? { 1'h1, \$3846  } : { 1'h0, \$3850  };
-  assign \$3852  = ra[500] | ra[501];
-  assign \$3853  = ra[502] | ra[503];
-  assign \$3854  = \$3852  | \$3853 ;
-  assign \$3855  = ra[502] | ra[503];
-  assign \$3856  = ra[503] ? 1'h1 : 1'h0;
-  assign \$3857  = ra[501] ? 1'h1 : 1'h0;
-  assign \$3858  = \$3855  ? { 1'h1, \$3856  } : { 1'h0, \$3857  };
-  assign \$3859  = ra[498] | ra[499];
-  assign \$3860  = ra[499] ? 1'h1 : 1'h0;
-  assign \$3861  = ra[497] ? 1'h1 : 1'h0;
-  assign \$3862  = \$3859  ? { 1'h1, \$3860  } : { 1'h0, \$3861  };
-  assign \$3863  = \$3854  ? { 1'h1, \$3858  } : { 1'h0, \$3862  };
-  assign \$3864  = \$3839  ? { 1'h1, \$3851  } : { 1'h0, \$3863  };
-  assign \$3865  = ra[488] | ra[489];
-  assign \$3866  = ra[490] | ra[491];
-  assign \$3867  = \$3865  | \$3866 ;
-  assign \$3868  = ra[492] | ra[493];
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     psteps = 8'h00;
@@ -14671,7 +14941,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     i__ready = 1'h0;
     casez (fsm_state)
       3'h0:
-          i__ready = \$5866 ;
+          i__ready = \$5933 ;
     endcase
   end
   always @* begin
@@ -14682,21 +14952,21 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       3'h0:
           /* empty */;
       3'h1:
-          if (\$5867 ) begin
+          if (\$5934 ) begin
             advance = 1'h1;
-          end else if (\$5868 ) begin
-            advance = \$5869 ;
+          end else if (\$5935 ) begin
+            advance = \$5936 ;
           end
       3'h2:
           if (mb_last) begin
             advance = 1'h1;
           end
       3'h3:
-          if (\$5879 ) begin
+          if (\$5946 ) begin
             advance = 1'h1;
           end
       3'h5:
-          if (\$5883 ) begin
+          if (\$5950 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
@@ -14704,7 +14974,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             end
           end
       3'h4:
-          if (\$5885 ) begin
+          if (\$5952 ) begin
             advance = 1'h1;
           end
       3'h7:
@@ -14721,9 +14991,9 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       3'h0:
           /* empty */;
       3'h1:
-          if (\$5867 ) begin
+          if (\$5934 ) begin
             done = 1'h1;
-          end else if (\$5868 ) begin
+          end else if (\$5935 ) begin
             done = 1'h1;
           end
       3'h2:
@@ -14731,11 +15001,11 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             done = 1'h1;
           end
       3'h3:
-          if (\$5879 ) begin
+          if (\$5946 ) begin
             done = 1'h1;
           end
       3'h5:
-          if (\$5883 ) begin
+          if (\$5950 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
@@ -14743,7 +15013,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             end
           end
       3'h4:
-          if (\$5885 ) begin
+          if (\$5952 ) begin
             done = 1'h1;
           end
       3'h7:
@@ -14759,8 +15029,8 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       3'h0:
           /* empty */;
       3'h1:
-          if (\$5867 ) begin
-          end else if (\$5868 ) begin
+          if (\$5934 ) begin
+          end else if (\$5935 ) begin
             redirect = take;
           end
     endcase
@@ -14776,45 +15046,45 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           if (xvalid) begin
             casez (word[4:0])
               5'h00:
-                  wr_en = \$5870 ;
+                  wr_en = \$5937 ;
               5'h01:
-                  wr_en = \$5871 ;
+                  wr_en = \$5938 ;
               5'h02, 5'h03, 5'h04:
-                  wr_en = \$5872 ;
+                  wr_en = \$5939 ;
               5'h05:
-                  wr_en = \$5873 ;
+                  wr_en = \$5940 ;
               5'h06:
-                  wr_en = \$5875 ;
+                  wr_en = \$5942 ;
               5'h07, 5'h08:
                   /* empty */;
               5'h09:
                   /* empty */;
               5'h0f:
-                  wr_en = \$5876 ;
+                  wr_en = \$5943 ;
             endcase
           end
       3'h2:
-          wr_en = \$5878 ;
+          wr_en = \$5945 ;
       3'h3:
-          if (\$5879 ) begin
-            wr_en = \$5880 ;
+          if (\$5946 ) begin
+            wr_en = \$5947 ;
           end
       3'h5:
-          if (\$5883 ) begin
+          if (\$5950 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
-              wr_en = \$5884 ;
+              wr_en = \$5951 ;
             end
           end
       3'h4:
-          if (\$5885 ) begin
-            wr_en = \$5886 ;
+          if (\$5952 ) begin
+            wr_en = \$5953 ;
           end
       3'h7:
           /* empty */;
       3'h6:
-          wr_en = \$5887 ;
+          wr_en = \$5954 ;
     endcase
   end
   always @* begin
@@ -14848,11 +15118,11 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       3'h2:
           wr_addr = dst;
       3'h3:
-          if (\$5879 ) begin
+          if (\$5946 ) begin
             wr_addr = dst;
           end
       3'h5:
-          if (\$5883 ) begin
+          if (\$5950 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
@@ -14860,7 +15130,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             end
           end
       3'h4:
-          if (\$5885 ) begin
+          if (\$5952 ) begin
             wr_addr = dst;
           end
       3'h7:
@@ -14886,7 +15156,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h02, 5'h03, 5'h04:
                   wr_data = { alu_s9, alu_s8, alu_s7, alu_s6, alu_s5, alu_s4, alu_s3, alu_s2, alu_s1, alu_c0_full[64:1] };
               5'h05:
-                  wr_data = \$5874 ;
+                  wr_data = \$5941 ;
               5'h06:
                   wr_data = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
               5'h07, 5'h08:
@@ -14894,17 +15164,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h09:
                   /* empty */;
               5'h0f:
-                  wr_data = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5877  };
+                  wr_data = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5944  };
             endcase
           end
       3'h2:
           wr_data = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
       3'h3:
-          if (\$5879 ) begin
-            wr_data = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5882  };
+          if (\$5946 ) begin
+            wr_data = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5949  };
           end
       3'h5:
-          if (\$5883 ) begin
+          if (\$5950 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
             end else begin
@@ -14912,7 +15182,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             end
           end
       3'h4:
-          if (\$5885 ) begin
+          if (\$5952 ) begin
             wr_data = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
           end
       3'h7:
@@ -14923,83 +15193,83 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5916  = word;
+    \$5981  = word;
     if (done) begin
-      \$5916  = f_word;
+      \$5981  = f_word;
     end
     if (rst) begin
-      \$5916  = 44'h00000000000;
+      \$5981  = 44'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5917  = ra;
+    \$5982  = ra;
     if (done) begin
-      \$5917  = fa_val;
+      \$5982  = fa_val;
     end
     if (rst) begin
-      \$5917  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5982  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5918  = rb;
+    \$5983  = rb;
     if (done) begin
-      \$5918  = fb_val;
+      \$5983  = fb_val;
     end
     if (rst) begin
-      \$5918  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5983  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5919  = pc;
+    \$5984  = pc;
     if (done) begin
-      \$5919  = fpc;
+      \$5984  = fpc;
     end
     if (rst) begin
-      \$5919  = 16'h0000;
+      \$5984  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5920  = fpc;
+    \$5985  = fpc;
     if (advance) begin
-      \$5920  = \$5896 [15:0];
+      \$5985  = \$5963 [15:0];
     end else if (redirect) begin
-      \$5920  = target;
+      \$5985  = target;
     end
     casez (fsm_state)
       3'h0:
-          if (\$5897 ) begin
-            \$5920  = 16'h0000;
+          if (\$5966 ) begin
+            \$5985  = 16'h0000;
           end
     endcase
     if (rst) begin
-      \$5920  = 16'h0000;
+      \$5985  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5921  = xvalid;
+    \$5986  = xvalid;
     if (advance) begin
-      \$5921  = 1'h1;
+      \$5986  = 1'h1;
     end else if (redirect) begin
-      \$5921  = 1'h0;
+      \$5986  = 1'h0;
     end
     casez (fsm_state)
       3'h0:
-          if (\$5897 ) begin
-            \$5921  = 1'h0;
+          if (\$5966 ) begin
+            \$5986  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$5921  = 1'h0;
+      \$5986  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5922  = r_resx;
+    \$5987  = r_resx;
     if (wr_en) begin
       casez (wr_addr)
         7'h00:
@@ -15029,16 +15299,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0c:
             /* empty */;
         7'h0d:
-            \$5922  = wr_data[127:0];
+            \$5987  = wr_data[127:0];
       endcase
     end
     if (rst) begin
-      \$5922  = 128'h00000000000000000000000000000000;
+      \$5987  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5923  = r_resp;
+    \$5988  = r_resp;
     if (wr_en) begin
       casez (wr_addr)
         7'h00:
@@ -15070,16 +15340,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0d:
             /* empty */;
         7'h0e:
-            \$5923  = wr_data[127:0];
+            \$5988  = wr_data[127:0];
       endcase
     end
     if (rst) begin
-      \$5923  = 128'h00000000000000000000000000000000;
+      \$5988  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5924  = r_rese;
+    \$5989  = r_rese;
     if (wr_en) begin
       casez (wr_addr)
         7'h00:
@@ -15113,16 +15383,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0e:
             /* empty */;
         7'h0f:
-            \$5924  = wr_data[0];
+            \$5989  = wr_data[0];
       endcase
     end
     if (rst) begin
-      \$5924  = 1'h0;
+      \$5989  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5925  = r_resc;
+    \$5990  = r_resc;
     if (wr_en) begin
       casez (wr_addr)
         7'h00:
@@ -15158,16 +15428,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0f:
             /* empty */;
         7'h10:
-            \$5925  = wr_data[16:0];
+            \$5990  = wr_data[16:0];
       endcase
     end
     if (rst) begin
-      \$5925  = 17'h00000;
+      \$5990  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5926  = r_dir;
+    \$5991  = r_dir;
     if (wr_en) begin
       casez (wr_addr)
         7'h00:
@@ -15205,18 +15475,42 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h10:
             /* empty */;
         7'h11:
-            \$5926  = wr_data[0];
+            \$5991  = wr_data[0];
       endcase
     end
     if (rst) begin
-      \$5926  = 1'h0;
+      \$5991  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5927  = o__valid;
+    (* full_case = 32'd1 *)
+    if (done) begin
+      \$5992  = fa_val;
+    end else begin
+      \$5992  = \$5964 [639:0];
+    end
+    if (rst) begin
+      \$5992  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (done) begin
+      \$5993  = fb_val;
+    end else begin
+      \$5993  = \$5965 ;
+    end
+    if (rst) begin
+      \$5993  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$5994  = o__valid;
     if (o__ready) begin
-      \$5927  = 1'h0;
+      \$5994  = 1'h0;
     end
     casez (fsm_state)
       3'h0:
@@ -15241,165 +15535,165 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h0f:
                   /* empty */;
               5'h11:
-                  \$5927  = 1'h1;
+                  \$5994  = 1'h1;
             endcase
           end
     endcase
     if (rst) begin
-      \$5927  = 1'h0;
+      \$5994  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5928  = r_mode;
+    \$5995  = r_mode;
     casez (fsm_state)
       3'h0:
-          if (\$5897 ) begin
-            \$5928  = i__payload[0];
+          if (\$5966 ) begin
+            \$5995  = i__payload[0];
           end
     endcase
     if (rst) begin
-      \$5928  = 1'h0;
+      \$5995  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5929  = r_a_base;
+    \$5996  = r_a_base;
     casez (fsm_state)
       3'h0:
-          if (\$5897 ) begin
-            \$5929  = i__payload[112:1];
+          if (\$5966 ) begin
+            \$5996  = i__payload[112:1];
           end
     endcase
     if (rst) begin
-      \$5929  = 112'h0000000000000000000000000000;
+      \$5996  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5930  = r_a_other;
+    \$5997  = r_a_other;
     casez (fsm_state)
       3'h0:
-          if (\$5897 ) begin
-            \$5930  = i__payload[224:113];
+          if (\$5966 ) begin
+            \$5997  = i__payload[224:113];
           end
     endcase
     if (rst) begin
-      \$5930  = 112'h0000000000000000000000000000;
+      \$5997  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5931  = r_a_fn;
+    \$5998  = r_a_fn;
     casez (fsm_state)
       3'h0:
-          if (\$5897 ) begin
-            \$5931  = i__payload[240:225];
+          if (\$5966 ) begin
+            \$5998  = i__payload[240:225];
           end
     endcase
     if (rst) begin
-      \$5931  = 16'h0000;
+      \$5998  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5932  = r_a_fd;
+    \$5999  = r_a_fd;
     casez (fsm_state)
       3'h0:
-          if (\$5897 ) begin
-            \$5932  = i__payload[256:241];
+          if (\$5966 ) begin
+            \$5999  = i__payload[256:241];
           end
     endcase
     if (rst) begin
-      \$5932  = 16'h0000;
+      \$5999  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5933  = r_b_base;
+    \$6000  = r_b_base;
     casez (fsm_state)
       3'h0:
-          if (\$5897 ) begin
-            \$5933  = i__payload[368:257];
+          if (\$5966 ) begin
+            \$6000  = i__payload[368:257];
           end
     endcase
     if (rst) begin
-      \$5933  = 112'h0000000000000000000000000000;
+      \$6000  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5934  = r_b_other;
+    \$6001  = r_b_other;
     casez (fsm_state)
       3'h0:
-          if (\$5897 ) begin
-            \$5934  = i__payload[480:369];
+          if (\$5966 ) begin
+            \$6001  = i__payload[480:369];
           end
     endcase
     if (rst) begin
-      \$5934  = 112'h0000000000000000000000000000;
+      \$6001  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5935  = r_b_fn;
+    \$6002  = r_b_fn;
     casez (fsm_state)
       3'h0:
-          if (\$5897 ) begin
-            \$5935  = i__payload[496:481];
+          if (\$5966 ) begin
+            \$6002  = i__payload[496:481];
           end
     endcase
     if (rst) begin
-      \$5935  = 16'h0000;
+      \$6002  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5936  = r_b_fd;
+    \$6003  = r_b_fd;
     casez (fsm_state)
       3'h0:
-          if (\$5897 ) begin
-            \$5936  = i__payload[512:497];
+          if (\$5966 ) begin
+            \$6003  = i__payload[512:497];
           end
     endcase
     if (rst) begin
-      \$5936  = 16'h0000;
+      \$6003  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5937  = r_maxc;
+    \$6004  = r_maxc;
     casez (fsm_state)
       3'h0:
-          if (\$5897 ) begin
-            \$5937  = i__payload[529:513];
+          if (\$5966 ) begin
+            \$6004  = i__payload[529:513];
           end
     endcase
     if (rst) begin
-      \$5937  = 17'h00000;
+      \$6004  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5938  = tag;
+    \$6005  = tag;
     casez (fsm_state)
       3'h0:
-          if (\$5897 ) begin
-            \$5938  = i__payload[561:530];
+          if (\$5966 ) begin
+            \$6005  = i__payload[561:530];
           end
     endcase
     if (rst) begin
-      \$5938  = 32'd0;
+      \$6005  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5939  = fsm_state;
+    \$6006  = fsm_state;
     (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
-          if (\$5897 ) begin
-            \$5939  = 3'h1;
+          if (\$5966 ) begin
+            \$6006  = 3'h1;
           end
       3'h1:
           if (xvalid) begin
@@ -15413,60 +15707,60 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h05:
                   /* empty */;
               5'h06:
-                  if (\$5899 ) begin
-                    \$5939  = 3'h2;
+                  if (\$5968 ) begin
+                    \$6006  = 3'h2;
                   end
               5'h07, 5'h08:
-                  \$5939  = 3'h3;
+                  \$6006  = 3'h3;
               5'h09:
-                  \$5939  = 3'h4;
+                  \$6006  = 3'h4;
               5'h0f:
                   /* empty */;
               5'h11:
-                  \$5939  = 3'h0;
+                  \$6006  = 3'h0;
             endcase
           end
       3'h2:
           if (mb_last) begin
-            \$5939  = 3'h1;
+            \$6006  = 3'h1;
           end
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5909 ) begin
-            \$5939  = 3'h1;
+          if (\$5974 ) begin
+            \$6006  = 3'h1;
           end else begin
-            \$5939  = 3'h5;
+            \$6006  = 3'h5;
           end
       3'h5:
-          if (\$5911 ) begin
+          if (\$5976 ) begin
             (* full_case = 32'd1 *)
             if (ceil) begin
-              \$5939  = 3'h6;
+              \$6006  = 3'h6;
             end else begin
-              \$5939  = 3'h1;
+              \$6006  = 3'h1;
             end
           end
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5912 ) begin
-            \$5939  = 3'h1;
+          if (\$5977 ) begin
+            \$6006  = 3'h1;
           end else begin
-            \$5939  = 3'h7;
+            \$6006  = 3'h7;
           end
       3'h7:
-          if (\$5915 ) begin
-            \$5939  = 3'h6;
+          if (\$5980 ) begin
+            \$6006  = 3'h6;
           end
       3'h6:
-          \$5939  = 3'h1;
+          \$6006  = 3'h1;
     endcase
     if (rst) begin
-      \$5939  = 3'h0;
+      \$6006  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5940  = acc;
+    \$6007  = acc;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15482,21 +15776,21 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h05:
                   /* empty */;
               5'h06:
-                  if (\$5899 ) begin
-                    \$5940  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
+                  if (\$5968 ) begin
+                    \$6007  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
                   end
             endcase
           end
       3'h2:
-          \$5940  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
+          \$6007  = { mul_cpa_s9, mul_cpa_s8, mul_cpa_s7, mul_cpa_s6, mul_cpa_s5, mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[64:1] };
     endcase
     if (rst) begin
-      \$5940  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$6007  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5941  = ma;
+    \$6008  = dst;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15512,83 +15806,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h05:
                   /* empty */;
               5'h06:
-                  if (\$5899 ) begin
-                    \$5941  = \$5900 [639:0];
-                  end
-            endcase
-          end
-      3'h2:
-          \$5941  = \$5905 [639:0];
-    endcase
-    if (rst) begin
-      \$5941  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5942  = mb;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (xvalid) begin
-            casez (word[4:0])
-              5'h00:
-                  /* empty */;
-              5'h01:
-                  /* empty */;
-              5'h02, 5'h03, 5'h04:
-                  /* empty */;
-              5'h05:
-                  /* empty */;
-              5'h06:
-                  if (\$5899 ) begin
-                    \$5942  = \$5901 ;
-                  end
-            endcase
-          end
-      3'h2:
-          \$5942  = \$5906 ;
-    endcase
-    if (rst) begin
-      \$5942  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5943  = dst;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (xvalid) begin
-            casez (word[4:0])
-              5'h00:
-                  /* empty */;
-              5'h01:
-                  /* empty */;
-              5'h02, 5'h03, 5'h04:
-                  /* empty */;
-              5'h05:
-                  /* empty */;
-              5'h06:
-                  if (\$5899 ) begin
-                    \$5943  = word[11:5];
+                  if (\$5968 ) begin
+                    \$6008  = word[11:5];
                   end
               5'h07, 5'h08:
-                  \$5943  = word[11:5];
+                  \$6008  = word[11:5];
               5'h09:
-                  \$5943  = word[11:5];
+                  \$6008  = word[11:5];
             endcase
           end
     endcase
     if (rst) begin
-      \$5943  = 7'h00;
+      \$6008  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5944  = mul_st;
+    \$6009  = mul_st;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15604,23 +15838,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h05:
                   /* empty */;
               5'h06:
-                  if (\$5899 ) begin
-                    \$5944  = 1'h1;
+                  if (\$5968 ) begin
+                    \$6009  = 1'h1;
                   end
             endcase
           end
       3'h2:
           if (mb_last) begin
-            \$5944  = 1'h0;
+            \$6009  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$5944  = 1'h0;
+      \$6009  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5945  = mb_last;
+    \$6010  = mb_last;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15636,21 +15870,21 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h05:
                   /* empty */;
               5'h06:
-                  if (\$5899 ) begin
-                    \$5945  = \$5903 ;
+                  if (\$5968 ) begin
+                    \$6010  = \$5970 ;
                   end
             endcase
           end
       3'h2:
-          \$5945  = \$5908 ;
+          \$6010  = \$5973 ;
     endcase
     if (rst) begin
-      \$5945  = 1'h0;
+      \$6010  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5946  = ceil;
+    \$6011  = ceil;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15668,19 +15902,19 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h06:
                   /* empty */;
               5'h07, 5'h08:
-                  \$5946  = \$5904 ;
+                  \$6011  = \$5971 ;
               5'h09:
-                  \$5946  = 1'h0;
+                  \$6011  = 1'h0;
             endcase
           end
     endcase
     if (rst) begin
-      \$5946  = 1'h0;
+      \$6011  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5947  = is_sqrt;
+    \$6012  = is_sqrt;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15698,19 +15932,19 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h06:
                   /* empty */;
               5'h07, 5'h08:
-                  \$5947  = 1'h0;
+                  \$6012  = 1'h0;
               5'h09:
-                  \$5947  = 1'h1;
+                  \$6012  = 1'h1;
             endcase
           end
     endcase
     if (rst) begin
-      \$5947  = 1'h0;
+      \$6012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5948  = den;
+    \$6013  = den;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15728,17 +15962,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h06:
                   /* empty */;
               5'h07, 5'h08:
-                  \$5948  = rb[144:0];
+                  \$6013  = rb[144:0];
             endcase
           end
     endcase
     if (rst) begin
-      \$5948  = 145'h0000000000000000000000000000000000000;
+      \$6013  = 145'h0000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5949  = dnum;
+    \$6014  = dnum;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15756,27 +15990,27 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h06:
                   /* empty */;
               5'h07, 5'h08:
-                  \$5949  = ra[255:0];
+                  \$6014  = ra[255:0];
             endcase
           end
       3'h2:
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5909 ) begin
+          if (\$5974 ) begin
           end else begin
-            \$5949  = \$2718 [255:0];
+            \$6014  = \$2718 [255:0];
           end
       3'h5:
-          \$5949  = \$2830 [255:0];
+          \$6014  = \$2830 [255:0];
     endcase
     if (rst) begin
-      \$5949  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$6014  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5950  = bla_r;
+    \$6015  = bla_r;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15794,17 +16028,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h06:
                   /* empty */;
               5'h07, 5'h08:
-                  \$5950  = bl_a;
+                  \$6015  = bl_a;
             endcase
           end
     endcase
     if (rst) begin
-      \$5950  = 9'h000;
+      \$6015  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5951  = blb_r;
+    \$6016  = blb_r;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15822,17 +16056,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h06:
                   /* empty */;
               5'h07, 5'h08:
-                  \$5951  = \$2711 [7:0];
+                  \$6016  = \$2711 [7:0];
             endcase
           end
     endcase
     if (rst) begin
-      \$5951  = 8'h00;
+      \$6016  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5952  = work;
+    \$6017  = work;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15852,7 +16086,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h07, 5'h08:
                   /* empty */;
               5'h09:
-                  \$5952  = ra[511:0];
+                  \$6017  = ra[511:0];
             endcase
           end
       3'h2:
@@ -15863,20 +16097,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5912 ) begin
+          if (\$5977 ) begin
           end else begin
-            \$5952  = \$5913 [511:0];
+            \$6017  = \$5978 [511:0];
           end
       3'h7:
-          \$5952  = \$5781 [511:0];
+          \$6017  = \$5781 [511:0];
     endcase
     if (rst) begin
-      \$5952  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$6017  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5953  = blsq_r;
+    \$6018  = blsq_r;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15896,17 +16130,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
               5'h07, 5'h08:
                   /* empty */;
               5'h09:
-                  \$5953  = bl_sq;
+                  \$6018  = bl_sq;
             endcase
           end
     endcase
     if (rst) begin
-      \$5953  = 10'h000;
+      \$6018  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5954  = o__payload;
+    \$6019  = o__payload;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15931,23 +16165,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                   /* empty */;
               5'h11:
                 begin
-                  \$5954 [31:0] = tag;
-                  \$5954 [32] = r_dir;
-                  \$5954 [33] = r_rese;
-                  \$5954 [50:34] = r_resc;
-                  \$5954 [178:51] = r_resx;
-                  \$5954 [306:179] = r_resp;
+                  \$6019 [31:0] = tag;
+                  \$6019 [32] = r_dir;
+                  \$6019 [33] = r_rese;
+                  \$6019 [50:34] = r_resc;
+                  \$6019 [178:51] = r_resx;
+                  \$6019 [306:179] = r_resp;
                 end
             endcase
           end
     endcase
     if (rst) begin
-      \$5954  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$6019  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5955  = drem;
+    \$6020  = drem;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15957,20 +16191,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5909 ) begin
+          if (\$5974 ) begin
           end else begin
-            \$5955  = \$2717 [144:0];
+            \$6020  = \$2717 [144:0];
           end
       3'h5:
-          \$5955  = \$2826 [144:0];
+          \$6020  = \$2826 [144:0];
     endcase
     if (rst) begin
-      \$5955  = 145'h0000000000000000000000000000000000000;
+      \$6020  = 145'h0000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5956  = quo;
+    \$6021  = quo;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15980,20 +16214,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5909 ) begin
+          if (\$5974 ) begin
           end else begin
-            \$5956  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            \$6021  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
           end
       3'h5:
-          \$5956  = { quo[251:0], div0_k2_p1_3a, \$2780 , div1_k2_p1_3a, \$2829  };
+          \$6021  = { quo[251:0], div0_k2_p1_3a, \$2780 , div1_k2_p1_3a, \$2829  };
     endcase
     if (rst) begin
-      \$5956  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$6021  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5957  = count;
+    \$6022  = count;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -16003,28 +16237,28 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5909 ) begin
+          if (\$5974 ) begin
           end else begin
-            \$5957  = { 2'h0, qsteps };
+            \$6022  = { 2'h0, qsteps };
           end
       3'h5:
-          \$5957  = \$5910 [8:0];
+          \$6022  = \$5975 [8:0];
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5912 ) begin
+          if (\$5977 ) begin
           end else begin
-            \$5957  = { 1'h0, psteps };
+            \$6022  = { 1'h0, psteps };
           end
       3'h7:
-          \$5957  = \$5914 [8:0];
+          \$6022  = \$5979 [8:0];
     endcase
     if (rst) begin
-      \$5957  = 9'h000;
+      \$6022  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5958  = den3;
+    \$6023  = den3;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -16034,45 +16268,18 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h3:
           (* full_case = 32'd1 *)
-          if (\$5909 ) begin
+          if (\$5974 ) begin
           end else begin
-            \$5958  = { den3_s3, den3_s2, den3_s1, den3_c0_full[37:1] };
+            \$6023  = { den3_s3, den3_s2, den3_s1, den3_c0_full[37:1] };
           end
     endcase
     if (rst) begin
-      \$5958  = 147'h0000000000000000000000000000000000000;
+      \$6023  = 147'h0000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5959  = srem;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h5:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$5912 ) begin
-          end else begin
-            \$5959  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
-          end
-      3'h7:
-          \$5959  = \$5777 [259:0];
-    endcase
-    if (rst) begin
-      \$5959  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$5960  = root;
+    \$6024  = srem;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -16086,15 +16293,42 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$5912 ) begin
+          if (\$5977 ) begin
           end else begin
-            \$5960  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            \$6024  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
           end
       3'h7:
-          \$5960  = { root[253:0], sq_k2_p2_7a, \$5780  };
+          \$6024  = \$5777 [259:0];
     endcase
     if (rst) begin
-      \$5960  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$6024  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$6025  = root;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$5977 ) begin
+          end else begin
+            \$6025  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          end
+      3'h7:
+          \$6025  = { root[253:0], sq_k2_p2_7a, \$5780  };
+    endcase
+    if (rst) begin
+      \$6025  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -17278,6 +17512,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign alu_cin9 = alu_p3_8a;
   assign alu_sum = { alu_s9, alu_s8, alu_s7, alu_s6, alu_s5, alu_s4, alu_s3, alu_s2, alu_s1, alu_c0_full[64:1] };
   assign alu_cout = alu_p3_9a;
+  assign cmp_cin1 = cmp_c0_full[65];
+  assign cmp_cin2 = cmp_p0_1a;
+  assign cmp_cin3 = cmp_p1_2a;
+  assign cmp_cin4 = cmp_p1_3a;
+  assign cmp_cin5 = cmp_p2_4a;
+  assign cmp_cin6 = cmp_p2_5a;
+  assign cmp_cin7 = cmp_p2_6a;
+  assign cmp_cin8 = cmp_p2_7a;
+  assign cmp_cin9 = cmp_p3_8a;
+  assign cmp_sum = { cmp_s9, cmp_s8, cmp_s7, cmp_s6, cmp_s5, cmp_s4, cmp_s3, cmp_s2, cmp_s1, cmp_c0_full[64:1] };
+  assign cmp_cout = cmp_p3_9a;
   assign \o__payload.tag  = o__payload[31:0];
   assign \o__payload.direction  = o__payload[32];
   assign \o__payload.exact  = o__payload[33];
@@ -17942,13 +18187,11 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$2830  = { 1'h0, \$2781 [255:0], 2'h0 };
   assign \$5648  = { 1'h0, \$5647 [10:1] };
   assign \$5781  = { 3'h0, work, 4'h0 };
-  assign \$5862  = { 36'h000000000, rb[639:36] };
-  assign \$5874  = { 1'h0, ra[639:1] };
-  assign \$5898  = { 36'h000000000, rb[639:36] };
-  assign \$5900  = { 27'h0000000, ra, 36'h000000000 };
-  assign \$5901  = { 36'h000000000, rb[639:36] };
-  assign \$5902  = { 72'h000000000000000000, rb[639:72] };
-  assign \$5905  = { 27'h0000000, ma, 36'h000000000 };
-  assign \$5906  = { 36'h000000000, mb[639:36] };
-  assign \$5907  = { 72'h000000000000000000, mb[639:72] };
+  assign \$5929  = { 36'h000000000, rb[639:36] };
+  assign \$5941  = { 1'h0, ra[639:1] };
+  assign \$5964  = { 27'h0000000, ma, 36'h000000000 };
+  assign \$5965  = { 36'h000000000, mb[639:36] };
+  assign \$5967  = { 36'h000000000, rb[639:36] };
+  assign \$5969  = { 72'h000000000000000000, rb[639:72] };
+  assign \$5972  = { 72'h000000000000000000, mb[639:72] };
 endmodule
