@@ -363,7 +363,9 @@ class EvalSearch(wiring.Component):
     Latency
     -------
     Data dependent: exactly the cycles :func:`mevblade.hw.eval_program.run` reports for
-    the same request (checked by the tests). Session 11: radix-4 divider steps, 4 quotient bits
+    the same request (checked by the tests). Session 12 changed no cycle count; session 11's netlist
+    is the first one routed: 28.82 MHz (static placer + router2), so a realistic evaluation's p50
+    of 357.5 cycles takes 12.4 µs (``docs/PERFORMANCE.md``, session 12). Session 11: radix-4 divider steps, 4 quotient bits
     per cycle (was 3), and in the microcode ``MUL`` operands reordered, the first hop's division
     skipped where its quotient is known (``n1 <= m1``) and the scan's common paths falling through:
     realistic p50 417.5 → 357.5 cycles, pairs 372.5 → 324 (interpreter; the root keeps 2 bits per
