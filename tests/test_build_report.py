@@ -95,8 +95,8 @@ def test_placer_flag_reaches_nextpnr_and_the_result_command(monkeypatch, tmp_pat
     monkeypatch.setattr(build, "_ecp5", fake_ecp5)
     src = tmp_path / "d.v"
     src.write_text("module m(); endmodule\n")
-    assert build.main(["--target", "eval_search_top", "--no-xilinx", "--placer", "static", "--router", "router2",
-                       "--verilog", str(src), "--work-dir", str(tmp_path / "w")]) == 0
+    assert build.main(["--target", "eval_search_top", "--no-xilinx", "--placer", "static",
+                       "--router", "router2", "--verilog", str(src), "--work-dir", str(tmp_path / "w")]) == 0
     assert seen["placer"] == "static" and seen["router"] == "router2"
     import json
 
