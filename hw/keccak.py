@@ -166,7 +166,8 @@ class Keccak256(wiring.Component):
         # a register of its own loaded with that expression of the three flags' next values.
         start = Signal()
         full_n, busy_n, hold_n, start_n = Signal(), Signal(), Signal(), Signal()
-        m.d.comb += [full_n.eq(full), busy_n.eq(busy), hold_n.eq(hold), start_n.eq(full_n & ~busy_n & ~hold_n)]
+        m.d.comb += [full_n.eq(full), busy_n.eq(busy), hold_n.eq(hold),
+                     start_n.eq(full_n & ~busy_n & ~hold_n)]
         m.d.sync += [full.eq(full_n), busy.eq(busy_n), hold.eq(hold_n), start.eq(start_n)]
 
         # ``absorb[j]`` is buffer lane j in a start cycle and 0 otherwise (loaded a cycle ahead from the
@@ -221,7 +222,8 @@ class Keccak256(wiring.Component):
             m.d.sync += length.eq(Mux(beat.last, 0, length + nbytes))
             with m.If(beat.last):
                 m.d.comb += full_n.eq(1)
-                m.d.sync += [lane.eq(0), final.eq(pad_fits), padnext.eq(~pad_fits), blk_len.eq(length + nbytes)]
+                m.d.sync += [lane.eq(0), final.eq(pad_fits), padnext.eq(~pad_fits),
+                             blk_len.eq(length + nbytes)]
             with m.Elif(lane_eff == RATE_LANES - 1):
                 m.d.comb += full_n.eq(1)
                 m.d.sync += [lane.eq(0), final.eq(0)]
