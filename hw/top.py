@@ -90,6 +90,7 @@ from mevblade.hw.csr import (
 from mevblade.hw.keccak import Keccak256
 from mevblade.hw.layouts import BEAT_BYTES, TX_HEADER_BITS, TxHeader
 from mevblade.hw.pool_table import PoolTable
+from mevblade.hw.skid import SkidBuffer
 from mevblade.hw.swap_decoder import N_ROUTERS, SwapDecoder, SwapRecord, swap_decoder_signature
 from mevblade.hw.tx_decoder2 import TxDecoder2
 
@@ -297,6 +298,11 @@ class ApplianceTop(wiring.Component):
         m.submodules.decoder = to_pipe(dec)
         kec = Keccak256(rounds_per_cycle=self.keccak_rounds_per_cycle)
         m.submodules.keccak = to_pipe(kec)
+        # Keccak takes the beats through a skid buffer: its accept (which feeds the input buffer's and the
+        # absorb register's next values) depends on registers only, and the input gate sees a register too.
+        kin = SkidBuffer(kec.i.payload.shape())
+        m.submodules.keccak_in = to_pipe(kin)
+        wiring.connect(m, kin.o, kec.i)
         swp = SwapDecoder() if self.swap else _SwapBypass()
         m.submodules.swap = to_pipe(swp)
         stamps = fifo.SyncFIFOBuffered(width=32, depth=STAMP_DEPTH)
@@ -312,23 +318,23 @@ class ApplianceTop(wiring.Component):
         is_last = self.s_axis_tlast
         gate = Signal()
         m.d.comb += gate.eq(csr.control_enable & (stamps.w_rdy | in_packet))
-        # The beat goes to the decoder and the hash core together; neither core's ready
-        # depends on its valid, so each valid may include the other's ready.
+        # The beat goes to the decoder and the hash core's skid buffer together; neither one's
+        # ready depends on its valid, so each valid may include the other's ready.
         with m.If(draining):
             m.d.comb += self.s_axis_tready.eq(1)
         with m.Else():
             m.d.comb += [
-                dec.i.valid.eq(self.s_axis_tvalid & gate & kec.i.ready),
-                kec.i.valid.eq(self.s_axis_tvalid & gate & dec.i.ready),
-                self.s_axis_tready.eq(dec.i.ready & kec.i.ready & gate),
+                dec.i.valid.eq(self.s_axis_tvalid & gate & kin.i.ready),
+                kin.i.valid.eq(self.s_axis_tvalid & gate & dec.i.ready),
+                self.s_axis_tready.eq(dec.i.ready & kin.i.ready & gate),
             ]
         m.d.comb += [
             dec.i.payload.data.eq(self.s_axis_tdata),
             dec.i.payload.keep.eq(self.s_axis_tkeep),
             dec.i.payload.last.eq(is_last),
-            kec.i.payload.data.eq(self.s_axis_tdata),
-            kec.i.payload.keep.eq(self.s_axis_tkeep),
-            kec.i.payload.last.eq(is_last),
+            kin.i.payload.data.eq(self.s_axis_tdata),
+            kin.i.payload.keep.eq(self.s_axis_tkeep),
+            kin.i.payload.last.eq(is_last),
             beat_ok.eq(self.s_axis_tvalid & self.s_axis_tready),
             stamps.w_data.eq(cycle[:32]),
             stamps.w_en.eq(beat_ok & ~in_packet & ~draining),

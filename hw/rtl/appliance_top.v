@@ -282,7 +282,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire a_take;
   wire beat_ok;
   wire begin_eval;
-  wire \begin_eval$285 ;
+  wire \begin_eval$291 ;
   (* init = 1'h0 *)
   wire br_pend;
   (* init = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
@@ -604,45 +604,51 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [9:0] host_rd_slot;
   wire [31:0] host_slot;
   wire [72:0] i__payload;
-  reg [2263:0] \i__payload$143  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire [2222:0] \i__payload$143.swap ;
-  wire [255:0] \i__payload$143.swap.amount_in ;
-  wire [255:0] \i__payload$143.swap.amount_out ;
-  wire [255:0] \i__payload$143.swap.deadline ;
-  wire \i__payload$143.swap.eth_in ;
-  wire \i__payload$143.swap.eth_out ;
-  wire \i__payload$143.swap.exact_out ;
-  wire \i__payload$143.swap.fee_on_transfer ;
-  wire [3:0] \i__payload$143.swap.fn ;
-  wire \i__payload$143.swap.is_swap ;
-  wire [1279:0] \i__payload$143.swap.path ;
-  wire [159:0] \i__payload$143.swap.path[0] ;
-  wire [159:0] \i__payload$143.swap.path[1] ;
-  wire [159:0] \i__payload$143.swap.path[2] ;
-  wire [159:0] \i__payload$143.swap.path[3] ;
-  wire [159:0] \i__payload$143.swap.path[4] ;
-  wire [159:0] \i__payload$143.swap.path[5] ;
-  wire [159:0] \i__payload$143.swap.path[6] ;
-  wire [159:0] \i__payload$143.swap.path[7] ;
-  wire [3:0] \i__payload$143.swap.path_len ;
-  wire [159:0] \i__payload$143.swap.recipient ;
-  wire [1:0] \i__payload$143.swap.router ;
-  wire [31:0] \i__payload$143.tag ;
-  wire [7:0] \i__payload$143.venue ;
-  wire \i__payload$143.venue_valid ;
-  wire [72:0] \i__payload$70 ;
-  wire [63:0] \i__payload$70.data ;
-  wire [7:0] \i__payload$70.keep ;
-  wire \i__payload$70.last ;
+  reg [2263:0] \i__payload$149  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [2222:0] \i__payload$149.swap ;
+  wire [255:0] \i__payload$149.swap.amount_in ;
+  wire [255:0] \i__payload$149.swap.amount_out ;
+  wire [255:0] \i__payload$149.swap.deadline ;
+  wire \i__payload$149.swap.eth_in ;
+  wire \i__payload$149.swap.eth_out ;
+  wire \i__payload$149.swap.exact_out ;
+  wire \i__payload$149.swap.fee_on_transfer ;
+  wire [3:0] \i__payload$149.swap.fn ;
+  wire \i__payload$149.swap.is_swap ;
+  wire [1279:0] \i__payload$149.swap.path ;
+  wire [159:0] \i__payload$149.swap.path[0] ;
+  wire [159:0] \i__payload$149.swap.path[1] ;
+  wire [159:0] \i__payload$149.swap.path[2] ;
+  wire [159:0] \i__payload$149.swap.path[3] ;
+  wire [159:0] \i__payload$149.swap.path[4] ;
+  wire [159:0] \i__payload$149.swap.path[5] ;
+  wire [159:0] \i__payload$149.swap.path[6] ;
+  wire [159:0] \i__payload$149.swap.path[7] ;
+  wire [3:0] \i__payload$149.swap.path_len ;
+  wire [159:0] \i__payload$149.swap.recipient ;
+  wire [1:0] \i__payload$149.swap.router ;
+  wire [31:0] \i__payload$149.tag ;
+  wire [7:0] \i__payload$149.venue ;
+  wire \i__payload$149.venue_valid ;
+  wire [72:0] \i__payload$75 ;
+  wire [63:0] \i__payload$75.data ;
+  wire [7:0] \i__payload$75.keep ;
+  wire \i__payload$75.last ;
+  wire [72:0] \i__payload$76 ;
+  wire [63:0] \i__payload$76.data ;
+  wire [7:0] \i__payload$76.keep ;
+  wire \i__payload$76.last ;
   wire [63:0] \i__payload.data ;
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
   wire i__ready;
-  wire \i__ready$315 ;
-  wire \i__ready$68 ;
-  reg i__valid;
-  reg \i__valid$141  = 1'h0;
-  reg \i__valid$67 ;
+  wire \i__ready$321 ;
+  wire \i__ready$72 ;
+  wire \i__ready$74 ;
+  wire i__valid;
+  reg \i__valid$147  = 1'h0;
+  reg \i__valid$71 ;
+  reg \i__valid$73 ;
   wire [279:0] i_cd__payload;
   wire [255:0] \i_cd__payload.data ;
   wire [15:0] \i_cd__payload.index ;
@@ -671,19 +677,41 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [16:0] maxc;
   (* init = 64'h0000000000000000 *)
   wire [63:0] nbytes;
-  wire [2222:0] o__payload;
-  wire [355:0] \o__payload$189 ;
-  wire [127:0] \o__payload$189.amount_in ;
-  wire \o__payload$189.base1 ;
-  wire [16:0] \o__payload$189.candidates ;
-  wire [7:0] \o__payload$189.count ;
-  wire \o__payload$189.cycle ;
-  wire \o__payload$189.direction ;
-  wire \o__payload$189.exact ;
-  wire [2:0] \o__payload$189.hop ;
-  wire \o__payload$189.kind ;
-  wire [127:0] \o__payload$189.profit ;
-  wire [15:0] \o__payload$189.sibling ;
+  wire [72:0] o__payload;
+  wire [2222:0] \o__payload$185 ;
+  wire [255:0] \o__payload$185.amount_in ;
+  wire [255:0] \o__payload$185.amount_out ;
+  wire [255:0] \o__payload$185.deadline ;
+  wire \o__payload$185.eth_in ;
+  wire \o__payload$185.eth_out ;
+  wire \o__payload$185.exact_out ;
+  wire \o__payload$185.fee_on_transfer ;
+  wire [3:0] \o__payload$185.fn ;
+  wire \o__payload$185.is_swap ;
+  wire [1279:0] \o__payload$185.path ;
+  wire [159:0] \o__payload$185.path[0] ;
+  wire [159:0] \o__payload$185.path[1] ;
+  wire [159:0] \o__payload$185.path[2] ;
+  wire [159:0] \o__payload$185.path[3] ;
+  wire [159:0] \o__payload$185.path[4] ;
+  wire [159:0] \o__payload$185.path[5] ;
+  wire [159:0] \o__payload$185.path[6] ;
+  wire [159:0] \o__payload$185.path[7] ;
+  wire [3:0] \o__payload$185.path_len ;
+  wire [159:0] \o__payload$185.recipient ;
+  wire [1:0] \o__payload$185.router ;
+  wire [355:0] \o__payload$195 ;
+  wire [127:0] \o__payload$195.amount_in ;
+  wire \o__payload$195.base1 ;
+  wire [16:0] \o__payload$195.candidates ;
+  wire [7:0] \o__payload$195.count ;
+  wire \o__payload$195.cycle ;
+  wire \o__payload$195.direction ;
+  wire \o__payload$195.exact ;
+  wire [2:0] \o__payload$195.hop ;
+  wire \o__payload$195.kind ;
+  wire [127:0] \o__payload$195.profit ;
+  wire [15:0] \o__payload$195.sibling ;
   (* enum_base_type = "BackrunStatus" *)
   (* enum_value_000 = "EVALUATED" *)
   (* enum_value_001 = "NOT_SWAP" *)
@@ -692,24 +720,24 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   (* enum_value_100 = "EMPTY_POOL" *)
   (* enum_value_101 = "REVERTS" *)
   (* enum_value_110 = "HOST" *)
-  wire [2:0] \o__payload$189.status ;
-  wire [31:0] \o__payload$189.tag ;
-  wire [15:0] \o__payload$189.touched ;
-  wire [3011:0] \o__payload$318 ;
-  wire [23:0] \o__payload$318.access_list_count ;
-  wire [23:0] \o__payload$318.access_list_end ;
-  wire [23:0] \o__payload$318.access_list_offset ;
-  wire [23:0] \o__payload$318.authorization_count ;
-  wire [23:0] \o__payload$318.authorizations_end ;
-  wire [23:0] \o__payload$318.authorizations_offset ;
-  wire [23:0] \o__payload$318.blob_hash_count ;
-  wire [23:0] \o__payload$318.blob_hashes_end ;
-  wire [23:0] \o__payload$318.blob_hashes_offset ;
-  wire [23:0] \o__payload$318.body_offset ;
-  wire [255:0] \o__payload$318.chain_id ;
-  wire \o__payload$318.chain_id_present ;
-  wire [23:0] \o__payload$318.data_len ;
-  wire [23:0] \o__payload$318.data_offset ;
+  wire [2:0] \o__payload$195.status ;
+  wire [31:0] \o__payload$195.tag ;
+  wire [15:0] \o__payload$195.touched ;
+  wire [3011:0] \o__payload$324 ;
+  wire [23:0] \o__payload$324.access_list_count ;
+  wire [23:0] \o__payload$324.access_list_end ;
+  wire [23:0] \o__payload$324.access_list_offset ;
+  wire [23:0] \o__payload$324.authorization_count ;
+  wire [23:0] \o__payload$324.authorizations_end ;
+  wire [23:0] \o__payload$324.authorizations_offset ;
+  wire [23:0] \o__payload$324.blob_hash_count ;
+  wire [23:0] \o__payload$324.blob_hashes_end ;
+  wire [23:0] \o__payload$324.blob_hashes_offset ;
+  wire [23:0] \o__payload$324.body_offset ;
+  wire [255:0] \o__payload$324.chain_id ;
+  wire \o__payload$324.chain_id_present ;
+  wire [23:0] \o__payload$324.data_len ;
+  wire [23:0] \o__payload$324.data_offset ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -740,58 +768,42 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  wire [4:0] \o__payload$318.error ;
-  wire [63:0] \o__payload$318.gas_limit ;
-  wire [255:0] \o__payload$318.gas_price ;
-  wire [255:0] \o__payload$318.max_fee_per_blob_gas ;
-  wire [255:0] \o__payload$318.max_fee_per_gas ;
-  wire [255:0] \o__payload$318.max_priority_fee_per_gas ;
-  wire \o__payload$318.network_form ;
-  wire [63:0] \o__payload$318.nonce ;
-  wire [255:0] \o__payload$318.r ;
-  wire [255:0] \o__payload$318.s ;
-  wire [23:0] \o__payload$318.sig_offset ;
-  wire [24:0] \o__payload$318.size ;
-  wire [23:0] \o__payload$318.storage_key_count ;
-  wire [159:0] \o__payload$318.to ;
-  wire \o__payload$318.to_present ;
-  wire [23:0] \o__payload$318.tx_list_end ;
-  wire [23:0] \o__payload$318.tx_list_offset ;
-  wire [2:0] \o__payload$318.tx_type ;
-  wire [255:0] \o__payload$318.v ;
-  wire [255:0] \o__payload$318.value ;
-  wire [287:0] \o__payload$320 ;
-  wire [255:0] \o__payload$320.digest ;
-  wire [31:0] \o__payload$320.length ;
-  wire [255:0] \o__payload.amount_in ;
-  wire [255:0] \o__payload.amount_out ;
-  wire [255:0] \o__payload.deadline ;
-  wire \o__payload.eth_in ;
-  wire \o__payload.eth_out ;
-  wire \o__payload.exact_out ;
-  wire \o__payload.fee_on_transfer ;
-  wire [3:0] \o__payload.fn ;
-  wire \o__payload.is_swap ;
-  wire [1279:0] \o__payload.path ;
-  wire [159:0] \o__payload.path[0] ;
-  wire [159:0] \o__payload.path[1] ;
-  wire [159:0] \o__payload.path[2] ;
-  wire [159:0] \o__payload.path[3] ;
-  wire [159:0] \o__payload.path[4] ;
-  wire [159:0] \o__payload.path[5] ;
-  wire [159:0] \o__payload.path[6] ;
-  wire [159:0] \o__payload.path[7] ;
-  wire [3:0] \o__payload.path_len ;
-  wire [159:0] \o__payload.recipient ;
-  wire [1:0] \o__payload.router ;
+  wire [4:0] \o__payload$324.error ;
+  wire [63:0] \o__payload$324.gas_limit ;
+  wire [255:0] \o__payload$324.gas_price ;
+  wire [255:0] \o__payload$324.max_fee_per_blob_gas ;
+  wire [255:0] \o__payload$324.max_fee_per_gas ;
+  wire [255:0] \o__payload$324.max_priority_fee_per_gas ;
+  wire \o__payload$324.network_form ;
+  wire [63:0] \o__payload$324.nonce ;
+  wire [255:0] \o__payload$324.r ;
+  wire [255:0] \o__payload$324.s ;
+  wire [23:0] \o__payload$324.sig_offset ;
+  wire [24:0] \o__payload$324.size ;
+  wire [23:0] \o__payload$324.storage_key_count ;
+  wire [159:0] \o__payload$324.to ;
+  wire \o__payload$324.to_present ;
+  wire [23:0] \o__payload$324.tx_list_end ;
+  wire [23:0] \o__payload$324.tx_list_offset ;
+  wire [2:0] \o__payload$324.tx_type ;
+  wire [255:0] \o__payload$324.v ;
+  wire [255:0] \o__payload$324.value ;
+  wire [287:0] \o__payload$326 ;
+  wire [255:0] \o__payload$326.digest ;
+  wire [31:0] \o__payload$326.length ;
+  wire [63:0] \o__payload.data ;
+  wire [7:0] \o__payload.keep ;
+  wire \o__payload.last ;
   wire o__ready;
-  wire \o__ready$150 ;
-  wire \o__ready$173 ;
-  wire \o__ready$178 ;
+  wire \o__ready$154 ;
+  wire \o__ready$156 ;
+  wire \o__ready$179 ;
+  wire \o__ready$184 ;
   wire o__valid;
-  wire \o__valid$175 ;
-  wire \o__valid$317 ;
-  wire \o__valid$319 ;
+  wire \o__valid$177 ;
+  wire \o__valid$181 ;
+  wire \o__valid$323 ;
+  wire \o__valid$325 ;
   wire [279:0] o_calldata__payload;
   wire [255:0] \o_calldata__payload.data ;
   wire [15:0] \o_calldata__payload.index ;
@@ -915,10 +927,10 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \$1  = w_rdy | in_packet;
   assign gate = control_enable & \$1 ;
   assign \$2  = s_axis_tvalid & gate;
-  assign \$3  = \$2  & i__ready;
+  assign \$3  = \$2  & \i__ready$72 ;
   assign \$4  = s_axis_tvalid & gate;
-  assign \$5  = \$4  & \i__ready$68 ;
-  assign \$6  = \i__ready$68  & i__ready;
+  assign \$5  = \$4  & \i__ready$74 ;
+  assign \$6  = \i__ready$74  & \i__ready$72 ;
   assign \$7  = \$6  & gate;
   assign beat_ok = s_axis_tvalid & s_axis_tready;
   assign \$8  = ~ in_packet;
@@ -929,9 +941,9 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \$12  = ~ hold_busy;
   assign hold_open = \$11  & \$12 ;
   assign \$13  = ~ h_in;
-  assign o__ready = hold_open & \$13 ;
+  assign \o__ready$154  = hold_open & \$13 ;
   assign \$14  = ~ d_in;
-  assign \o__ready$150  = hold_open & \$14 ;
+  assign \o__ready$156  = hold_open & \$14 ;
   assign \$15  = ~ s_in;
   assign r_en = hold_open & \$15 ;
   assign \$16  = hold_open & h_in;
@@ -947,30 +959,30 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign m_axis_tvalid = | left;
   assign m_axis_tlast = left == 1'h1;
   assign \$22  = ! left;
-  assign \$23  = o__valid & \$22 ;
+  assign \$23  = \o__valid$177  & \$22 ;
   assign \$24  = ~ swap_pend;
   assign opp_go = \$23  & \$24 ;
-  assign \$25  = hold_full & \o__valid$175 ;
+  assign \$25  = hold_full & \o__valid$181 ;
   assign \$26  = ! left;
   assign \$27  = \$25  & \$26 ;
   assign \$28  = ~ swap_pend;
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = ~ o__valid;
+  assign \$30  = ~ \o__valid$177 ;
   assign \$31  = \$29  & \$30 ;
-  assign \$32  = \i__valid$141  & is_swap;
+  assign \$32  = \i__valid$147  & is_swap;
   assign \$33  = \$32  & output_cfg_opportunities;
   assign \$34  = ~ \$33 ;
   assign record_take = \$31  & \$34 ;
-  assign \$35  = selector_mask_enable >> o__payload[4:1];
-  assign is_swap = o__payload[0] & \$35 ;
+  assign \$35  = selector_mask_enable >> \o__payload$185 [4:1];
+  assign is_swap = \o__payload$185 [0] & \$35 ;
   assign \$36  = cycle_value[31:0] + 1'h1;
   assign \$37  = ! left;
   assign \$38  = swap_pend & \$37 ;
   assign \$39  = is_swap & output_cfg_swaps;
-  assign \$40  = ! \o__payload$189 [0];
-  assign \$41  = \o__payload$189 [0] ? 3'h4 : 3'h3;
-  assign \$42  = \o__payload$189 [355] ? 3'h5 : \$41 ;
-  assign \$43  = \o__payload$189 [355] ? cyc_seq : \o__payload$189 [66:35];
+  assign \$40  = ! \o__payload$195 [0];
+  assign \$41  = \o__payload$195 [0] ? 3'h4 : 3'h3;
+  assign \$42  = \o__payload$195 [355] ? 3'h5 : \$41 ;
+  assign \$43  = \o__payload$195 [355] ? cyc_seq : \o__payload$195 [66:35];
   assign \$44  = 1'h0 + s_axis_tkeep[0];
   assign \$45  = \$44  + s_axis_tkeep[1];
   assign \$46  = \$45  + s_axis_tkeep[2];
@@ -990,18 +1002,18 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \$60  = \$58  & \$59 ;
   assign \$61  = ! left;
   assign \$62  = \$60  & \$61 ;
-  assign \$63  = ~ \i__valid$141 ;
+  assign \$63  = ~ \i__valid$147 ;
   assign \$64  = \$62  & \$63 ;
   assign \$65  = ~ busy;
   assign \$66  = \$64  & \$65 ;
-  assign \$67  = ~ o__valid;
+  assign \$67  = ~ \o__valid$177 ;
   assign \$68  = \$66  & \$67 ;
   assign \$69  = ~ c__valid;
   assign idle = \$68  & \$69 ;
   assign \$70  = record_take | idle;
   assign \$71  = ~ busy;
   assign \$72  = \$70  & \$71 ;
-  assign begin_eval = \begin_eval$285  | \$72 ;
+  assign begin_eval = \begin_eval$291  | \$72 ;
   assign \$73  = cycle_value + 1'h1;
   assign \$74  = ~ s_axis_tlast;
   assign \$75  = control_flush | control_soft_reset;
@@ -1009,9 +1021,9 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \$77  = beat_ok & \$76 ;
   assign \$78  = in_packet | \$77 ;
   assign \$79  = c__valid & c__ready;
-  assign \$80  = \i__valid$141  & \i__ready$315 ;
-  assign \$81  = \o__valid$317  & o__ready;
-  assign \$82  = \o__valid$319  & \o__ready$150 ;
+  assign \$80  = \i__valid$147  & \i__ready$321 ;
+  assign \$81  = \o__valid$323  & \o__ready$154 ;
+  assign \$82  = \o__valid$325  & \o__ready$156 ;
   assign \$83  = r_rdy & r_en;
   assign \$84  = left - 1'h1;
   assign \$85  = widx + 1'h1;
@@ -1036,13 +1048,13 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \$106  = drops_value + 1'h1;
   assign \$107  = record_take & is_swap;
   assign \$108  = swaps_value + 1'h1;
-  assign \$109  = ! \o__payload$189 [0];
+  assign \$109  = ! \o__payload$195 [0];
   assign \$110  = opp_go & \$109 ;
-  assign \$111  = ~ \o__payload$189 [355];
+  assign \$111  = ~ \o__payload$195 [355];
   assign \$112  = \$110  & \$111 ;
   assign \$113  = opportunities_value + 1'h1;
   assign \$115  = opp_go & \$114 ;
-  assign \$116  = \o__payload$189 [3:1] == 3'h6;
+  assign \$116  = \o__payload$195 [3:1] == 3'h6;
   assign \$117  = \$115  & \$116 ;
   assign \$118  = host_evals_value + 1'h1;
   assign \$119  = records_value + 1'h1;
@@ -1093,7 +1105,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   always @(posedge clk)
     c__valid <= \$157 ;
   always @(posedge clk)
-    \i__valid$141  <= \$158 ;
+    \i__valid$147  <= \$158 ;
   always @(posedge clk)
     cur_stamp <= \$159 ;
   always @(posedge clk)
@@ -1127,7 +1139,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   always @(posedge clk)
     swap_stamp <= \$174 ;
   always @(posedge clk)
-    \i__payload$143  <= \$175 ;
+    \i__payload$149  <= \$175 ;
   always @(posedge clk)
     br_stamp <= \$176 ;
   always @(posedge clk)
@@ -1209,7 +1221,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   always @(posedge clk)
     err_recovery_failed_value <= \$215 ;
   \appliance_top.backrun  backrun (
-    .begin_eval(\begin_eval$285 ),
+    .begin_eval(\begin_eval$291 ),
     .busy(busy),
     .c__payload(c__payload),
     .c__ready(c__ready),
@@ -1217,33 +1229,33 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .dir_count(dir_count),
     .dwp__addr(dir_index),
     .dwp__en(dir_we),
-    .\i__payload$100 (\i__payload$143 ),
-    .i__ready(\i__ready$315 ),
-    .i__valid(\i__valid$141 ),
+    .\i__payload$100 (\i__payload$149 ),
+    .i__ready(\i__ready$321 ),
+    .i__valid(\i__valid$147 ),
     .maxc(maxc),
-    .o__payload(\o__payload$189 ),
+    .o__payload(\o__payload$195 ),
     .\o__ready$112 (opp_go),
-    .o__valid(o__valid),
+    .o__valid(\o__valid$177 ),
     .pipe_clk(clk),
     .pipe_rst(pipe_rst_all),
     .pool_rd_data(pool_rd_data),
     .pool_rd_en(rd_en),
     .pool_rd_slot(rd_slot),
-    .\port$24519$0 (dir_data_0_value),
-    .\port$24521$0 (dir_data_1_value),
-    .\port$24523$0 (dir_data_2_value),
-    .\port$24525$0 (dir_data_3_value),
-    .\port$24527$0 (dir_data_4_value),
-    .\port$24529$0 (dir_data_5_value),
-    .\port$24531$0 (dir_data_6_value),
-    .\port$24533$0 (dir_data_7_value),
-    .\port$24535$0 (dir_data_8_value),
-    .\port$24537$0 (dir_data_9_value),
-    .\port$24539$0 (dir_data_10_value),
-    .\port$24541$0 (dir_data_11_value),
-    .\port$24543$0 (dir_data_12_value),
-    .\port$24545$0 (dir_data_13_value),
-    .\port$24547$0 (dir_data_14_value[29:0])
+    .\port$24532$0 (dir_data_0_value),
+    .\port$24534$0 (dir_data_1_value),
+    .\port$24536$0 (dir_data_2_value),
+    .\port$24538$0 (dir_data_3_value),
+    .\port$24540$0 (dir_data_4_value),
+    .\port$24542$0 (dir_data_5_value),
+    .\port$24544$0 (dir_data_6_value),
+    .\port$24546$0 (dir_data_7_value),
+    .\port$24548$0 (dir_data_8_value),
+    .\port$24550$0 (dir_data_9_value),
+    .\port$24552$0 (dir_data_10_value),
+    .\port$24554$0 (dir_data_11_value),
+    .\port$24556$0 (dir_data_12_value),
+    .\port$24558$0 (dir_data_13_value),
+    .\port$24560$0 (dir_data_14_value[29:0])
   );
   \appliance_top.csr  csr (
     .bus__araddr(s_axil_araddr),
@@ -1350,7 +1362,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pool_data_5_cur(pool_data_5_value),
     .pool_data_6_cur(pool_data_6_value),
     .pool_data_7_cur(pool_data_7_value),
-    .\port$24258$0 (host_rd_data),
+    .\port$24271$0 (host_rd_data),
     .records_rd(records_value),
     .router_cfg_valid(router_cfg_valid),
     .router_cfg_venue(router_cfg_venue),
@@ -1378,25 +1390,35 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .swaps_rd(swaps_value)
   );
   \appliance_top.decoder  decoder (
-    .i__payload(i__payload),
-    .\i__ready$8 (\i__ready$68 ),
-    .\i__valid$3 (i__valid),
-    .\o__payload$98 (\o__payload$318 ),
+    .i__payload(\i__payload$75 ),
+    .\i__ready$8 (\i__ready$74 ),
+    .\i__valid$3 (\i__valid$71 ),
+    .\o__payload$98 (\o__payload$324 ),
     .\o__ready$63 (o_calldata__ready),
-    .\o__ready$69 (o__ready),
-    .\o__valid$68 (\o__valid$317 ),
+    .\o__ready$69 (\o__ready$154 ),
+    .\o__valid$68 (\o__valid$323 ),
     .\o_calldata__payload$61 (i_cd__payload),
     .\o_calldata__valid$65 (i_cd__valid),
     .pipe_clk(clk),
     .pipe_rst(pipe_rst_all)
   );
   \appliance_top.keccak  keccak (
-    .i__payload(\i__payload$70 ),
-    .i__ready(i__ready),
-    .i__valid(\i__valid$67 ),
-    .o__payload(\o__payload$320 ),
-    .o__ready(\o__ready$150 ),
-    .o__valid(\o__valid$319 ),
+    .i__payload(i__payload),
+    .i__ready(o__ready),
+    .i__valid(i__valid),
+    .o__payload(\o__payload$326 ),
+    .o__ready(\o__ready$156 ),
+    .o__valid(\o__valid$325 ),
+    .pipe_clk(clk),
+    .pipe_rst(pipe_rst_all)
+  );
+  \appliance_top.keccak_in  keccak_in (
+    .i__payload(\i__payload$76 ),
+    .i__ready(\i__ready$72 ),
+    .i__valid(\i__valid$73 ),
+    .o__payload(i__payload),
+    .o__ready(o__ready),
+    .o__valid(i__valid),
     .pipe_clk(clk),
     .pipe_rst(pipe_rst_all)
   );
@@ -1407,15 +1429,15 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .host_error(status_pool_error),
     .host_pending(status_pool_busy),
     .host_rd_data(host_rd_data),
-    .\port$24461$0 (pool_addr_index),
-    .\port$24463$0 (pool_data_0_value),
-    .\port$24465$0 (pool_data_1_value),
-    .\port$24467$0 (pool_data_2_value),
-    .\port$24469$0 (pool_data_3_value),
-    .\port$24471$0 (pool_data_4_value),
-    .\port$24473$0 (pool_data_5_value),
-    .\port$24475$0 (pool_data_6_value),
-    .\port$24477$0 (pool_data_7_value),
+    .\port$24474$0 (pool_addr_index),
+    .\port$24476$0 (pool_data_0_value),
+    .\port$24478$0 (pool_data_1_value),
+    .\port$24480$0 (pool_data_2_value),
+    .\port$24482$0 (pool_data_3_value),
+    .\port$24484$0 (pool_data_4_value),
+    .\port$24486$0 (pool_data_5_value),
+    .\port$24488$0 (pool_data_6_value),
+    .\port$24490$0 (pool_data_7_value),
     .rd_data(pool_rd_data),
     .rd_slot(rd_slot),
     .rp_eval__en(rd_en),
@@ -1443,10 +1465,10 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .i_tx__ready(i_tx__ready),
     .i_tx__valid(i_tx__valid),
     .o__ready(record_take),
-    .o_valid(\o__valid$175 ),
+    .o_valid(\o__valid$181 ),
     .pipe_clk(clk),
     .pipe_rst(pipe_rst_all),
-    .rec(o__payload)
+    .rec(\o__payload$185 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
@@ -1667,7 +1689,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (o__payload[10:9])
+    casez (\o__payload$185 [10:9])
       2'h0:
           \$92  = router_venue0[7:0];
       2'h1:
@@ -1681,7 +1703,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (o__payload[10:9])
+    casez (\o__payload$185 [10:9])
       2'h0:
           \$93  = router_venue0[8];
       2'h1:
@@ -1703,20 +1725,20 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    i__valid = 1'h0;
+    \i__valid$71  = 1'h0;
     (* full_case = 32'd1 *)
     if (draining) begin
     end else begin
-      i__valid = \$3 ;
+      \i__valid$71  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \i__valid$67  = 1'h0;
+    \i__valid$73  = 1'h0;
     (* full_case = 32'd1 *)
     if (draining) begin
     end else begin
-      \i__valid$67  = \$5 ;
+      \i__valid$73  = \$5 ;
     end
   end
   always @* begin
@@ -1876,7 +1898,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$158  = \i__valid$141 ;
+    \$158  = \i__valid$147 ;
     if (\$80 ) begin
       \$158  = 1'h0;
     end
@@ -1922,7 +1944,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     \$161  = hold_hdr;
     if (\$81 ) begin
-      \$161  = \o__payload$318 ;
+      \$161  = \o__payload$324 ;
     end
     if (rst) begin
       \$161  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -1948,7 +1970,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     \$163  = hold_digest;
     if (\$82 ) begin
-      \$163  = \o__payload$320 [255:0];
+      \$163  = \o__payload$326 [255:0];
     end
     if (rst) begin
       \$163  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -2098,7 +2120,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     \$173  = swap_rec;
     if (record_take) begin
-      \$173  = o__payload;
+      \$173  = \o__payload$185 ;
     end
     if (rst) begin
       \$173  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -2116,11 +2138,11 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$175  = \i__payload$143 ;
+    \$175  = \i__payload$149 ;
     if (record_take) begin
       if (\$91 ) begin
         \$175 [31:0] = seq;
-        \$175 [2263:41] = o__payload;
+        \$175 [2263:41] = \o__payload$185 ;
         \$175 [40:33] = \$92 ;
         \$175 [32] = \$93 ;
       end
@@ -2164,7 +2186,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     if (record_take) begin
     end else if (\$88 ) begin
     end else if (opp_go) begin
-      \$178  = { 28'h0000000, \o__payload$189  };
+      \$178  = { 28'h0000000, \o__payload$195  };
     end
     if (rst) begin
       \$178  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -2176,7 +2198,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     if (record_take) begin
     end else if (\$88 ) begin
     end else if (opp_go) begin
-      if (\o__payload$189 [355]) begin
+      if (\o__payload$195 [355]) begin
         \$179  = \$95 [31:0];
       end
     end
@@ -3520,11 +3542,14 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign version_major = 8'h01;
   assign version_minor = 8'h06;
   assign version_features = 8'h3f;
-  assign src_hash_value = 32'd4116370319;
+  assign src_hash_value = 32'd3711034628;
   assign cnt_rst = control_soft_reset;
   assign cycle = cycle_value;
   assign pipe_clk = clk;
   assign \pipe_rst$59  = pipe_rst_all;
+  assign o__payload = i__payload;
+  assign i__ready = o__ready;
+  assign o__valid = i__valid;
   assign w_data = cycle_value[31:0];
   assign o_calldata__payload = i_cd__payload;
   assign i_cd__ready = o_calldata__ready;
@@ -3537,10 +3562,10 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign dir_count_count = dir_count;
   assign eval_cfg_max_candidates = maxc;
   assign cyc_pend = c__valid;
-  assign br_pend = \i__valid$141 ;
-  assign br_req = \i__payload$143 ;
-  assign \o__ready$173  = opp_go;
-  assign \o__ready$178  = record_take;
+  assign br_pend = \i__valid$147 ;
+  assign br_req = \i__payload$149 ;
+  assign \o__ready$179  = opp_go;
+  assign \o__ready$184  = record_take;
   assign out_stamp = \$36 [31:0];
   assign keep_count = \$51 [3:0];
   assign packets = packets_value;
@@ -3605,9 +3630,15 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \i__payload.data  = i__payload[63:0];
   assign \i__payload.keep  = i__payload[71:64];
   assign \i__payload.last  = i__payload[72];
-  assign \i__payload$70.data  = \i__payload$70 [63:0];
-  assign \i__payload$70.keep  = \i__payload$70 [71:64];
-  assign \i__payload$70.last  = \i__payload$70 [72];
+  assign \o__payload.data  = i__payload[63:0];
+  assign \o__payload.keep  = i__payload[71:64];
+  assign \o__payload.last  = i__payload[72];
+  assign \i__payload$75.data  = \i__payload$75 [63:0];
+  assign \i__payload$75.keep  = \i__payload$75 [71:64];
+  assign \i__payload$75.last  = \i__payload$75 [72];
+  assign \i__payload$76.data  = \i__payload$76 [63:0];
+  assign \i__payload$76.keep  = \i__payload$76 [71:64];
+  assign \i__payload$76.last  = \i__payload$76 [72];
   assign \i_cd__payload.data  = i_cd__payload[255:0];
   assign \i_cd__payload.nbytes  = i_cd__payload[261:256];
   assign \i_cd__payload.kind  = i_cd__payload[262];
@@ -3649,56 +3680,56 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \c__payload.hop1.reserve_out  = c__payload[479:368];
   assign \c__payload.hop1.fee_num  = c__payload[495:480];
   assign \c__payload.hop1.fee_den  = c__payload[511:496];
-  assign \i__payload$143.tag  = \i__payload$143 [31:0];
-  assign \i__payload$143.venue_valid  = \i__payload$143 [32];
-  assign \i__payload$143.venue  = \i__payload$143 [40:33];
-  assign \i__payload$143.swap  = \i__payload$143 [2263:41];
-  assign \i__payload$143.swap.is_swap  = \i__payload$143 [41];
-  assign \i__payload$143.swap.fn  = \i__payload$143 [45:42];
-  assign \i__payload$143.swap.exact_out  = \i__payload$143 [46];
-  assign \i__payload$143.swap.eth_in  = \i__payload$143 [47];
-  assign \i__payload$143.swap.eth_out  = \i__payload$143 [48];
-  assign \i__payload$143.swap.fee_on_transfer  = \i__payload$143 [49];
-  assign \i__payload$143.swap.router  = \i__payload$143 [51:50];
-  assign \i__payload$143.swap.path_len  = \i__payload$143 [55:52];
-  assign \i__payload$143.swap.amount_in  = \i__payload$143 [311:56];
-  assign \i__payload$143.swap.amount_out  = \i__payload$143 [567:312];
-  assign \i__payload$143.swap.recipient  = \i__payload$143 [727:568];
-  assign \i__payload$143.swap.deadline  = \i__payload$143 [983:728];
-  assign \i__payload$143.swap.path  = \i__payload$143 [2263:984];
-  assign \i__payload$143.swap.path[0]  = \i__payload$143 [1143:984];
-  assign \i__payload$143.swap.path[1]  = \i__payload$143 [1303:1144];
-  assign \i__payload$143.swap.path[2]  = \i__payload$143 [1463:1304];
-  assign \i__payload$143.swap.path[3]  = \i__payload$143 [1623:1464];
-  assign \i__payload$143.swap.path[4]  = \i__payload$143 [1783:1624];
-  assign \i__payload$143.swap.path[5]  = \i__payload$143 [1943:1784];
-  assign \i__payload$143.swap.path[6]  = \i__payload$143 [2103:1944];
-  assign \i__payload$143.swap.path[7]  = \i__payload$143 [2263:2104];
-  assign \br_req.tag  = \i__payload$143 [31:0];
-  assign \br_req.venue_valid  = \i__payload$143 [32];
-  assign \br_req.venue  = \i__payload$143 [40:33];
-  assign \br_req.swap  = \i__payload$143 [2263:41];
-  assign \br_req.swap.is_swap  = \i__payload$143 [41];
-  assign \br_req.swap.fn  = \i__payload$143 [45:42];
-  assign \br_req.swap.exact_out  = \i__payload$143 [46];
-  assign \br_req.swap.eth_in  = \i__payload$143 [47];
-  assign \br_req.swap.eth_out  = \i__payload$143 [48];
-  assign \br_req.swap.fee_on_transfer  = \i__payload$143 [49];
-  assign \br_req.swap.router  = \i__payload$143 [51:50];
-  assign \br_req.swap.path_len  = \i__payload$143 [55:52];
-  assign \br_req.swap.amount_in  = \i__payload$143 [311:56];
-  assign \br_req.swap.amount_out  = \i__payload$143 [567:312];
-  assign \br_req.swap.recipient  = \i__payload$143 [727:568];
-  assign \br_req.swap.deadline  = \i__payload$143 [983:728];
-  assign \br_req.swap.path  = \i__payload$143 [2263:984];
-  assign \br_req.swap.path[0]  = \i__payload$143 [1143:984];
-  assign \br_req.swap.path[1]  = \i__payload$143 [1303:1144];
-  assign \br_req.swap.path[2]  = \i__payload$143 [1463:1304];
-  assign \br_req.swap.path[3]  = \i__payload$143 [1623:1464];
-  assign \br_req.swap.path[4]  = \i__payload$143 [1783:1624];
-  assign \br_req.swap.path[5]  = \i__payload$143 [1943:1784];
-  assign \br_req.swap.path[6]  = \i__payload$143 [2103:1944];
-  assign \br_req.swap.path[7]  = \i__payload$143 [2263:2104];
+  assign \i__payload$149.tag  = \i__payload$149 [31:0];
+  assign \i__payload$149.venue_valid  = \i__payload$149 [32];
+  assign \i__payload$149.venue  = \i__payload$149 [40:33];
+  assign \i__payload$149.swap  = \i__payload$149 [2263:41];
+  assign \i__payload$149.swap.is_swap  = \i__payload$149 [41];
+  assign \i__payload$149.swap.fn  = \i__payload$149 [45:42];
+  assign \i__payload$149.swap.exact_out  = \i__payload$149 [46];
+  assign \i__payload$149.swap.eth_in  = \i__payload$149 [47];
+  assign \i__payload$149.swap.eth_out  = \i__payload$149 [48];
+  assign \i__payload$149.swap.fee_on_transfer  = \i__payload$149 [49];
+  assign \i__payload$149.swap.router  = \i__payload$149 [51:50];
+  assign \i__payload$149.swap.path_len  = \i__payload$149 [55:52];
+  assign \i__payload$149.swap.amount_in  = \i__payload$149 [311:56];
+  assign \i__payload$149.swap.amount_out  = \i__payload$149 [567:312];
+  assign \i__payload$149.swap.recipient  = \i__payload$149 [727:568];
+  assign \i__payload$149.swap.deadline  = \i__payload$149 [983:728];
+  assign \i__payload$149.swap.path  = \i__payload$149 [2263:984];
+  assign \i__payload$149.swap.path[0]  = \i__payload$149 [1143:984];
+  assign \i__payload$149.swap.path[1]  = \i__payload$149 [1303:1144];
+  assign \i__payload$149.swap.path[2]  = \i__payload$149 [1463:1304];
+  assign \i__payload$149.swap.path[3]  = \i__payload$149 [1623:1464];
+  assign \i__payload$149.swap.path[4]  = \i__payload$149 [1783:1624];
+  assign \i__payload$149.swap.path[5]  = \i__payload$149 [1943:1784];
+  assign \i__payload$149.swap.path[6]  = \i__payload$149 [2103:1944];
+  assign \i__payload$149.swap.path[7]  = \i__payload$149 [2263:2104];
+  assign \br_req.tag  = \i__payload$149 [31:0];
+  assign \br_req.venue_valid  = \i__payload$149 [32];
+  assign \br_req.venue  = \i__payload$149 [40:33];
+  assign \br_req.swap  = \i__payload$149 [2263:41];
+  assign \br_req.swap.is_swap  = \i__payload$149 [41];
+  assign \br_req.swap.fn  = \i__payload$149 [45:42];
+  assign \br_req.swap.exact_out  = \i__payload$149 [46];
+  assign \br_req.swap.eth_in  = \i__payload$149 [47];
+  assign \br_req.swap.eth_out  = \i__payload$149 [48];
+  assign \br_req.swap.fee_on_transfer  = \i__payload$149 [49];
+  assign \br_req.swap.router  = \i__payload$149 [51:50];
+  assign \br_req.swap.path_len  = \i__payload$149 [55:52];
+  assign \br_req.swap.amount_in  = \i__payload$149 [311:56];
+  assign \br_req.swap.amount_out  = \i__payload$149 [567:312];
+  assign \br_req.swap.recipient  = \i__payload$149 [727:568];
+  assign \br_req.swap.deadline  = \i__payload$149 [983:728];
+  assign \br_req.swap.path  = \i__payload$149 [2263:984];
+  assign \br_req.swap.path[0]  = \i__payload$149 [1143:984];
+  assign \br_req.swap.path[1]  = \i__payload$149 [1303:1144];
+  assign \br_req.swap.path[2]  = \i__payload$149 [1463:1304];
+  assign \br_req.swap.path[3]  = \i__payload$149 [1623:1464];
+  assign \br_req.swap.path[4]  = \i__payload$149 [1783:1624];
+  assign \br_req.swap.path[5]  = \i__payload$149 [1943:1784];
+  assign \br_req.swap.path[6]  = \i__payload$149 [2103:1944];
+  assign \br_req.swap.path[7]  = \i__payload$149 [2263:2104];
   assign \i_tx__payload.ok  = i_tx__payload[0];
   assign \i_tx__payload.to_present  = i_tx__payload[1];
   assign \i_tx__payload.to  = i_tx__payload[161:2];
@@ -3738,41 +3769,41 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \hold_hdr.sig_offset  = hold_hdr[2962:2939];
   assign \hold_hdr.tx_list_end  = hold_hdr[2986:2963];
   assign \hold_hdr.size  = hold_hdr[3011:2987];
-  assign \o__payload.is_swap  = o__payload[0];
-  assign \o__payload.fn  = o__payload[4:1];
-  assign \o__payload.exact_out  = o__payload[5];
-  assign \o__payload.eth_in  = o__payload[6];
-  assign \o__payload.eth_out  = o__payload[7];
-  assign \o__payload.fee_on_transfer  = o__payload[8];
-  assign \o__payload.router  = o__payload[10:9];
-  assign \o__payload.path_len  = o__payload[14:11];
-  assign \o__payload.amount_in  = o__payload[270:15];
-  assign \o__payload.amount_out  = o__payload[526:271];
-  assign \o__payload.recipient  = o__payload[686:527];
-  assign \o__payload.deadline  = o__payload[942:687];
-  assign \o__payload.path  = o__payload[2222:943];
-  assign \o__payload.path[0]  = o__payload[1102:943];
-  assign \o__payload.path[1]  = o__payload[1262:1103];
-  assign \o__payload.path[2]  = o__payload[1422:1263];
-  assign \o__payload.path[3]  = o__payload[1582:1423];
-  assign \o__payload.path[4]  = o__payload[1742:1583];
-  assign \o__payload.path[5]  = o__payload[1902:1743];
-  assign \o__payload.path[6]  = o__payload[2062:1903];
-  assign \o__payload.path[7]  = o__payload[2222:2063];
-  assign \o__payload$189.kind  = \o__payload$189 [0];
-  assign \o__payload$189.status  = \o__payload$189 [3:1];
-  assign \o__payload$189.count  = \o__payload$189 [11:4];
-  assign \o__payload$189.hop  = \o__payload$189 [14:12];
-  assign \o__payload$189.direction  = \o__payload$189 [15];
-  assign \o__payload$189.exact  = \o__payload$189 [16];
-  assign \o__payload$189.base1  = \o__payload$189 [17];
-  assign \o__payload$189.candidates  = \o__payload$189 [34:18];
-  assign \o__payload$189.tag  = \o__payload$189 [66:35];
-  assign \o__payload$189.touched  = \o__payload$189 [82:67];
-  assign \o__payload$189.sibling  = \o__payload$189 [98:83];
-  assign \o__payload$189.amount_in  = \o__payload$189 [226:99];
-  assign \o__payload$189.profit  = \o__payload$189 [354:227];
-  assign \o__payload$189.cycle  = \o__payload$189 [355];
+  assign \o__payload$185.is_swap  = \o__payload$185 [0];
+  assign \o__payload$185.fn  = \o__payload$185 [4:1];
+  assign \o__payload$185.exact_out  = \o__payload$185 [5];
+  assign \o__payload$185.eth_in  = \o__payload$185 [6];
+  assign \o__payload$185.eth_out  = \o__payload$185 [7];
+  assign \o__payload$185.fee_on_transfer  = \o__payload$185 [8];
+  assign \o__payload$185.router  = \o__payload$185 [10:9];
+  assign \o__payload$185.path_len  = \o__payload$185 [14:11];
+  assign \o__payload$185.amount_in  = \o__payload$185 [270:15];
+  assign \o__payload$185.amount_out  = \o__payload$185 [526:271];
+  assign \o__payload$185.recipient  = \o__payload$185 [686:527];
+  assign \o__payload$185.deadline  = \o__payload$185 [942:687];
+  assign \o__payload$185.path  = \o__payload$185 [2222:943];
+  assign \o__payload$185.path[0]  = \o__payload$185 [1102:943];
+  assign \o__payload$185.path[1]  = \o__payload$185 [1262:1103];
+  assign \o__payload$185.path[2]  = \o__payload$185 [1422:1263];
+  assign \o__payload$185.path[3]  = \o__payload$185 [1582:1423];
+  assign \o__payload$185.path[4]  = \o__payload$185 [1742:1583];
+  assign \o__payload$185.path[5]  = \o__payload$185 [1902:1743];
+  assign \o__payload$185.path[6]  = \o__payload$185 [2062:1903];
+  assign \o__payload$185.path[7]  = \o__payload$185 [2222:2063];
+  assign \o__payload$195.kind  = \o__payload$195 [0];
+  assign \o__payload$195.status  = \o__payload$195 [3:1];
+  assign \o__payload$195.count  = \o__payload$195 [11:4];
+  assign \o__payload$195.hop  = \o__payload$195 [14:12];
+  assign \o__payload$195.direction  = \o__payload$195 [15];
+  assign \o__payload$195.exact  = \o__payload$195 [16];
+  assign \o__payload$195.base1  = \o__payload$195 [17];
+  assign \o__payload$195.candidates  = \o__payload$195 [34:18];
+  assign \o__payload$195.tag  = \o__payload$195 [66:35];
+  assign \o__payload$195.touched  = \o__payload$195 [82:67];
+  assign \o__payload$195.sibling  = \o__payload$195 [98:83];
+  assign \o__payload$195.amount_in  = \o__payload$195 [226:99];
+  assign \o__payload$195.profit  = \o__payload$195 [354:227];
+  assign \o__payload$195.cycle  = \o__payload$195 [355];
   assign \host_data.reserve0  = { pool_data_3_value[15:0], pool_data_2_value, pool_data_1_value, pool_data_0_value };
   assign \host_data.reserve1  = { pool_data_6_value, pool_data_5_value, pool_data_4_value, pool_data_3_value[31:16] };
   assign \host_data.fee_num  = pool_data_7_value[15:0];
@@ -3789,42 +3820,42 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \host_rd_data.reserve1  = host_rd_data[223:112];
   assign \host_rd_data.fee_num  = host_rd_data[239:224];
   assign \host_rd_data.fee_den  = host_rd_data[255:240];
-  assign \o__payload$318.error  = \o__payload$318 [4:0];
-  assign \o__payload$318.tx_type  = \o__payload$318 [7:5];
-  assign \o__payload$318.network_form  = \o__payload$318 [8];
-  assign \o__payload$318.chain_id_present  = \o__payload$318 [9];
-  assign \o__payload$318.to_present  = \o__payload$318 [10];
-  assign \o__payload$318.nonce  = \o__payload$318 [74:11];
-  assign \o__payload$318.gas_limit  = \o__payload$318 [138:75];
-  assign \o__payload$318.chain_id  = \o__payload$318 [394:139];
-  assign \o__payload$318.gas_price  = \o__payload$318 [650:395];
-  assign \o__payload$318.max_priority_fee_per_gas  = \o__payload$318 [906:651];
-  assign \o__payload$318.max_fee_per_gas  = \o__payload$318 [1162:907];
-  assign \o__payload$318.max_fee_per_blob_gas  = \o__payload$318 [1418:1163];
-  assign \o__payload$318.value  = \o__payload$318 [1674:1419];
-  assign \o__payload$318.v  = \o__payload$318 [1930:1675];
-  assign \o__payload$318.r  = \o__payload$318 [2186:1931];
-  assign \o__payload$318.s  = \o__payload$318 [2442:2187];
-  assign \o__payload$318.to  = \o__payload$318 [2602:2443];
-  assign \o__payload$318.data_offset  = \o__payload$318 [2626:2603];
-  assign \o__payload$318.data_len  = \o__payload$318 [2650:2627];
-  assign \o__payload$318.access_list_count  = \o__payload$318 [2674:2651];
-  assign \o__payload$318.storage_key_count  = \o__payload$318 [2698:2675];
-  assign \o__payload$318.blob_hash_count  = \o__payload$318 [2722:2699];
-  assign \o__payload$318.authorization_count  = \o__payload$318 [2746:2723];
-  assign \o__payload$318.access_list_offset  = \o__payload$318 [2770:2747];
-  assign \o__payload$318.access_list_end  = \o__payload$318 [2794:2771];
-  assign \o__payload$318.blob_hashes_offset  = \o__payload$318 [2818:2795];
-  assign \o__payload$318.blob_hashes_end  = \o__payload$318 [2842:2819];
-  assign \o__payload$318.authorizations_offset  = \o__payload$318 [2866:2843];
-  assign \o__payload$318.authorizations_end  = \o__payload$318 [2890:2867];
-  assign \o__payload$318.tx_list_offset  = \o__payload$318 [2914:2891];
-  assign \o__payload$318.body_offset  = \o__payload$318 [2938:2915];
-  assign \o__payload$318.sig_offset  = \o__payload$318 [2962:2939];
-  assign \o__payload$318.tx_list_end  = \o__payload$318 [2986:2963];
-  assign \o__payload$318.size  = \o__payload$318 [3011:2987];
-  assign \o__payload$320.digest  = \o__payload$320 [255:0];
-  assign \o__payload$320.length  = \o__payload$320 [287:256];
+  assign \o__payload$324.error  = \o__payload$324 [4:0];
+  assign \o__payload$324.tx_type  = \o__payload$324 [7:5];
+  assign \o__payload$324.network_form  = \o__payload$324 [8];
+  assign \o__payload$324.chain_id_present  = \o__payload$324 [9];
+  assign \o__payload$324.to_present  = \o__payload$324 [10];
+  assign \o__payload$324.nonce  = \o__payload$324 [74:11];
+  assign \o__payload$324.gas_limit  = \o__payload$324 [138:75];
+  assign \o__payload$324.chain_id  = \o__payload$324 [394:139];
+  assign \o__payload$324.gas_price  = \o__payload$324 [650:395];
+  assign \o__payload$324.max_priority_fee_per_gas  = \o__payload$324 [906:651];
+  assign \o__payload$324.max_fee_per_gas  = \o__payload$324 [1162:907];
+  assign \o__payload$324.max_fee_per_blob_gas  = \o__payload$324 [1418:1163];
+  assign \o__payload$324.value  = \o__payload$324 [1674:1419];
+  assign \o__payload$324.v  = \o__payload$324 [1930:1675];
+  assign \o__payload$324.r  = \o__payload$324 [2186:1931];
+  assign \o__payload$324.s  = \o__payload$324 [2442:2187];
+  assign \o__payload$324.to  = \o__payload$324 [2602:2443];
+  assign \o__payload$324.data_offset  = \o__payload$324 [2626:2603];
+  assign \o__payload$324.data_len  = \o__payload$324 [2650:2627];
+  assign \o__payload$324.access_list_count  = \o__payload$324 [2674:2651];
+  assign \o__payload$324.storage_key_count  = \o__payload$324 [2698:2675];
+  assign \o__payload$324.blob_hash_count  = \o__payload$324 [2722:2699];
+  assign \o__payload$324.authorization_count  = \o__payload$324 [2746:2723];
+  assign \o__payload$324.access_list_offset  = \o__payload$324 [2770:2747];
+  assign \o__payload$324.access_list_end  = \o__payload$324 [2794:2771];
+  assign \o__payload$324.blob_hashes_offset  = \o__payload$324 [2818:2795];
+  assign \o__payload$324.blob_hashes_end  = \o__payload$324 [2842:2819];
+  assign \o__payload$324.authorizations_offset  = \o__payload$324 [2866:2843];
+  assign \o__payload$324.authorizations_end  = \o__payload$324 [2890:2867];
+  assign \o__payload$324.tx_list_offset  = \o__payload$324 [2914:2891];
+  assign \o__payload$324.body_offset  = \o__payload$324 [2938:2915];
+  assign \o__payload$324.sig_offset  = \o__payload$324 [2962:2939];
+  assign \o__payload$324.tx_list_end  = \o__payload$324 [2986:2963];
+  assign \o__payload$324.size  = \o__payload$324 [3011:2987];
+  assign \o__payload$326.digest  = \o__payload$326 [255:0];
+  assign \o__payload$326.length  = \o__payload$326 [287:256];
   assign i_tx__payload[673:418] = hold_hdr[394:139];
   assign i_tx__payload[417:162] = hold_hdr[1674:1419];
   assign i_tx__payload[161:2] = hold_hdr[2602:2443];
@@ -3837,18 +3868,18 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign cfg_entry[224:65] = { router_word_4_value, router_word_3_value, router_word_2_value, router_word_1_value, router_word_0_value };
   assign cfg_entry[64:1] = { 32'h00000000, router_chain_chain_id };
   assign cfg_entry[0] = router_cfg_valid;
-  assign \i__payload$70 [72] = s_axis_tlast;
-  assign \i__payload$70 [71:64] = s_axis_tkeep;
-  assign \i__payload$70 [63:0] = s_axis_tdata;
-  assign i__payload[72] = s_axis_tlast;
-  assign i__payload[71:64] = s_axis_tkeep;
-  assign i__payload[63:0] = s_axis_tdata;
-  assign \$114  = \o__payload$189 [0];
+  assign \i__payload$76 [72] = s_axis_tlast;
+  assign \i__payload$76 [71:64] = s_axis_tkeep;
+  assign \i__payload$76 [63:0] = s_axis_tdata;
+  assign \i__payload$75 [72] = s_axis_tlast;
+  assign \i__payload$75 [71:64] = s_axis_tkeep;
+  assign \i__payload$75 [63:0] = s_axis_tdata;
+  assign \$114  = \o__payload$195 [0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$100 , dwp__en, dwp__addr, dir_count, maxc, \port$24519$0 , \port$24521$0 , \port$24523$0 , \port$24525$0 , \port$24527$0 , \port$24529$0 , \port$24531$0 , \port$24533$0 , \port$24535$0 , \port$24537$0 
-, \port$24539$0 , \port$24541$0 , \port$24543$0 , \port$24545$0 , \port$24547$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, pipe_clk);
+module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$100 , dwp__en, dwp__addr, dir_count, maxc, \port$24532$0 , \port$24534$0 , \port$24536$0 , \port$24538$0 , \port$24540$0 , \port$24542$0 , \port$24544$0 , \port$24546$0 , \port$24548$0 , \port$24550$0 
+, \port$24552$0 , \port$24554$0 , \port$24556$0 , \port$24558$0 , \port$24560$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, pipe_clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
   input pipe_rst;
   wire pipe_rst;
@@ -3872,36 +3903,36 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   wire [8:0] dir_count;
   input [16:0] maxc;
   wire [16:0] maxc;
-  input [31:0] \port$24519$0 ;
-  wire [31:0] \port$24519$0 ;
-  input [31:0] \port$24521$0 ;
-  wire [31:0] \port$24521$0 ;
-  input [31:0] \port$24523$0 ;
-  wire [31:0] \port$24523$0 ;
-  input [31:0] \port$24525$0 ;
-  wire [31:0] \port$24525$0 ;
-  input [31:0] \port$24527$0 ;
-  wire [31:0] \port$24527$0 ;
-  input [31:0] \port$24529$0 ;
-  wire [31:0] \port$24529$0 ;
-  input [31:0] \port$24531$0 ;
-  wire [31:0] \port$24531$0 ;
-  input [31:0] \port$24533$0 ;
-  wire [31:0] \port$24533$0 ;
-  input [31:0] \port$24535$0 ;
-  wire [31:0] \port$24535$0 ;
-  input [31:0] \port$24537$0 ;
-  wire [31:0] \port$24537$0 ;
-  input [31:0] \port$24539$0 ;
-  wire [31:0] \port$24539$0 ;
-  input [31:0] \port$24541$0 ;
-  wire [31:0] \port$24541$0 ;
-  input [31:0] \port$24543$0 ;
-  wire [31:0] \port$24543$0 ;
-  input [31:0] \port$24545$0 ;
-  wire [31:0] \port$24545$0 ;
-  input [29:0] \port$24547$0 ;
-  wire [29:0] \port$24547$0 ;
+  input [31:0] \port$24532$0 ;
+  wire [31:0] \port$24532$0 ;
+  input [31:0] \port$24534$0 ;
+  wire [31:0] \port$24534$0 ;
+  input [31:0] \port$24536$0 ;
+  wire [31:0] \port$24536$0 ;
+  input [31:0] \port$24538$0 ;
+  wire [31:0] \port$24538$0 ;
+  input [31:0] \port$24540$0 ;
+  wire [31:0] \port$24540$0 ;
+  input [31:0] \port$24542$0 ;
+  wire [31:0] \port$24542$0 ;
+  input [31:0] \port$24544$0 ;
+  wire [31:0] \port$24544$0 ;
+  input [31:0] \port$24546$0 ;
+  wire [31:0] \port$24546$0 ;
+  input [31:0] \port$24548$0 ;
+  wire [31:0] \port$24548$0 ;
+  input [31:0] \port$24550$0 ;
+  wire [31:0] \port$24550$0 ;
+  input [31:0] \port$24552$0 ;
+  wire [31:0] \port$24552$0 ;
+  input [31:0] \port$24554$0 ;
+  wire [31:0] \port$24554$0 ;
+  input [31:0] \port$24556$0 ;
+  wire [31:0] \port$24556$0 ;
+  input [31:0] \port$24558$0 ;
+  wire [31:0] \port$24558$0 ;
+  input [29:0] \port$24560$0 ;
+  wire [29:0] \port$24560$0 ;
   output busy;
   reg busy;
   output i__ready;
@@ -4730,7 +4761,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   end
   always @(posedge pipe_clk) begin
     if (dwp__en)
-      dir[dwp__addr] <= { \port$24547$0 , \port$24545$0 , \port$24543$0 , \port$24541$0 , \port$24539$0 , \port$24537$0 , \port$24535$0 , \port$24533$0 , \port$24531$0 , \port$24529$0 , \port$24527$0 , \port$24525$0 , \port$24523$0 , \port$24521$0 , \port$24519$0  };
+      dir[dwp__addr] <= { \port$24560$0 , \port$24558$0 , \port$24556$0 , \port$24554$0 , \port$24552$0 , \port$24550$0 , \port$24548$0 , \port$24546$0 , \port$24544$0 , \port$24542$0 , \port$24540$0 , \port$24538$0 , \port$24536$0 , \port$24534$0 , \port$24532$0  };
   end
   reg [477:0] _0_;
   always @(posedge pipe_clk) begin
@@ -8850,44 +8881,44 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
     end
   end
   assign dir_index = dwp__addr;
-  assign dwp__data = { \port$24547$0 , \port$24545$0 , \port$24543$0 , \port$24541$0 , \port$24539$0 , \port$24537$0 , \port$24535$0 , \port$24533$0 , \port$24531$0 , \port$24529$0 , \port$24527$0 , \port$24525$0 , \port$24523$0 , \port$24521$0 , \port$24519$0  };
-  assign dir_data = { \port$24547$0 , \port$24545$0 , \port$24543$0 , \port$24541$0 , \port$24539$0 , \port$24537$0 , \port$24535$0 , \port$24533$0 , \port$24531$0 , \port$24529$0 , \port$24527$0 , \port$24525$0 , \port$24523$0 , \port$24521$0 , \port$24519$0  };
+  assign dwp__data = { \port$24560$0 , \port$24558$0 , \port$24556$0 , \port$24554$0 , \port$24552$0 , \port$24550$0 , \port$24548$0 , \port$24546$0 , \port$24544$0 , \port$24542$0 , \port$24540$0 , \port$24538$0 , \port$24536$0 , \port$24534$0 , \port$24532$0  };
+  assign dir_data = { \port$24560$0 , \port$24558$0 , \port$24556$0 , \port$24554$0 , \port$24552$0 , \port$24550$0 , \port$24548$0 , \port$24546$0 , \port$24544$0 , \port$24542$0 , \port$24540$0 , \port$24538$0 , \port$24536$0 , \port$24534$0 , \port$24532$0  };
   assign dir_we = dwp__en;
   assign drp__data = dent;
   assign out = o__payload;
   assign o_valid = o__valid;
-  assign \dwp__data.valid  = \port$24519$0 [0];
-  assign \dwp__data.venue  = \port$24519$0 [8:1];
-  assign \dwp__data.base1  = \port$24519$0 [9];
-  assign \dwp__data.nsib  = \port$24519$0 [13:10];
-  assign \dwp__data.slot  = \port$24519$0 [29:14];
-  assign \dwp__data.token0  = { \port$24529$0 [29:0], \port$24527$0 , \port$24525$0 , \port$24523$0 , \port$24521$0 , \port$24519$0 [31:30] };
-  assign \dwp__data.token1  = { \port$24539$0 [29:0], \port$24537$0 , \port$24535$0 , \port$24533$0 , \port$24531$0 , \port$24529$0 [31:30] };
-  assign \dwp__data.sibs  = { \port$24547$0 , \port$24545$0 , \port$24543$0 , \port$24541$0 , \port$24539$0 [31:30] };
-  assign \dwp__data.sibs[0]  = { \port$24541$0 [13:0], \port$24539$0 [31:30] };
-  assign \dwp__data.sibs[1]  = \port$24541$0 [29:14];
-  assign \dwp__data.sibs[2]  = { \port$24543$0 [13:0], \port$24541$0 [31:30] };
-  assign \dwp__data.sibs[3]  = \port$24543$0 [29:14];
-  assign \dwp__data.sibs[4]  = { \port$24545$0 [13:0], \port$24543$0 [31:30] };
-  assign \dwp__data.sibs[5]  = \port$24545$0 [29:14];
-  assign \dwp__data.sibs[6]  = { \port$24547$0 [13:0], \port$24545$0 [31:30] };
-  assign \dwp__data.sibs[7]  = \port$24547$0 [29:14];
-  assign \dir_data.valid  = \port$24519$0 [0];
-  assign \dir_data.venue  = \port$24519$0 [8:1];
-  assign \dir_data.base1  = \port$24519$0 [9];
-  assign \dir_data.nsib  = \port$24519$0 [13:10];
-  assign \dir_data.slot  = \port$24519$0 [29:14];
-  assign \dir_data.token0  = { \port$24529$0 [29:0], \port$24527$0 , \port$24525$0 , \port$24523$0 , \port$24521$0 , \port$24519$0 [31:30] };
-  assign \dir_data.token1  = { \port$24539$0 [29:0], \port$24537$0 , \port$24535$0 , \port$24533$0 , \port$24531$0 , \port$24529$0 [31:30] };
-  assign \dir_data.sibs  = { \port$24547$0 , \port$24545$0 , \port$24543$0 , \port$24541$0 , \port$24539$0 [31:30] };
-  assign \dir_data.sibs[0]  = { \port$24541$0 [13:0], \port$24539$0 [31:30] };
-  assign \dir_data.sibs[1]  = \port$24541$0 [29:14];
-  assign \dir_data.sibs[2]  = { \port$24543$0 [13:0], \port$24541$0 [31:30] };
-  assign \dir_data.sibs[3]  = \port$24543$0 [29:14];
-  assign \dir_data.sibs[4]  = { \port$24545$0 [13:0], \port$24543$0 [31:30] };
-  assign \dir_data.sibs[5]  = \port$24545$0 [29:14];
-  assign \dir_data.sibs[6]  = { \port$24547$0 [13:0], \port$24545$0 [31:30] };
-  assign \dir_data.sibs[7]  = \port$24547$0 [29:14];
+  assign \dwp__data.valid  = \port$24532$0 [0];
+  assign \dwp__data.venue  = \port$24532$0 [8:1];
+  assign \dwp__data.base1  = \port$24532$0 [9];
+  assign \dwp__data.nsib  = \port$24532$0 [13:10];
+  assign \dwp__data.slot  = \port$24532$0 [29:14];
+  assign \dwp__data.token0  = { \port$24542$0 [29:0], \port$24540$0 , \port$24538$0 , \port$24536$0 , \port$24534$0 , \port$24532$0 [31:30] };
+  assign \dwp__data.token1  = { \port$24552$0 [29:0], \port$24550$0 , \port$24548$0 , \port$24546$0 , \port$24544$0 , \port$24542$0 [31:30] };
+  assign \dwp__data.sibs  = { \port$24560$0 , \port$24558$0 , \port$24556$0 , \port$24554$0 , \port$24552$0 [31:30] };
+  assign \dwp__data.sibs[0]  = { \port$24554$0 [13:0], \port$24552$0 [31:30] };
+  assign \dwp__data.sibs[1]  = \port$24554$0 [29:14];
+  assign \dwp__data.sibs[2]  = { \port$24556$0 [13:0], \port$24554$0 [31:30] };
+  assign \dwp__data.sibs[3]  = \port$24556$0 [29:14];
+  assign \dwp__data.sibs[4]  = { \port$24558$0 [13:0], \port$24556$0 [31:30] };
+  assign \dwp__data.sibs[5]  = \port$24558$0 [29:14];
+  assign \dwp__data.sibs[6]  = { \port$24560$0 [13:0], \port$24558$0 [31:30] };
+  assign \dwp__data.sibs[7]  = \port$24560$0 [29:14];
+  assign \dir_data.valid  = \port$24532$0 [0];
+  assign \dir_data.venue  = \port$24532$0 [8:1];
+  assign \dir_data.base1  = \port$24532$0 [9];
+  assign \dir_data.nsib  = \port$24532$0 [13:10];
+  assign \dir_data.slot  = \port$24532$0 [29:14];
+  assign \dir_data.token0  = { \port$24542$0 [29:0], \port$24540$0 , \port$24538$0 , \port$24536$0 , \port$24534$0 , \port$24532$0 [31:30] };
+  assign \dir_data.token1  = { \port$24552$0 [29:0], \port$24550$0 , \port$24548$0 , \port$24546$0 , \port$24544$0 , \port$24542$0 [31:30] };
+  assign \dir_data.sibs  = { \port$24560$0 , \port$24558$0 , \port$24556$0 , \port$24554$0 , \port$24552$0 [31:30] };
+  assign \dir_data.sibs[0]  = { \port$24554$0 [13:0], \port$24552$0 [31:30] };
+  assign \dir_data.sibs[1]  = \port$24554$0 [29:14];
+  assign \dir_data.sibs[2]  = { \port$24556$0 [13:0], \port$24554$0 [31:30] };
+  assign \dir_data.sibs[3]  = \port$24556$0 [29:14];
+  assign \dir_data.sibs[4]  = { \port$24558$0 [13:0], \port$24556$0 [31:30] };
+  assign \dir_data.sibs[5]  = \port$24558$0 [29:14];
+  assign \dir_data.sibs[6]  = { \port$24560$0 [13:0], \port$24558$0 [31:30] };
+  assign \dir_data.sibs[7]  = \port$24560$0 [29:14];
   assign \dent.valid  = dent[0];
   assign \dent.venue  = dent[8:1];
   assign \dent.base1  = dent[9];
@@ -28168,7 +28199,7 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$24258$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
+module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$24271$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
 , swaps_rd, opportunities_rd, host_evals_rd, records_rd, decode_errors_rd, err_empty_rd, err_unknown_type_rd, err_truncated_rd, err_trailing_bytes_rd, err_non_canonical_size_rd, err_leading_zero_rd, err_overruns_parent_rd, err_expected_string_rd, err_expected_list_rd, err_too_few_fields_rd, err_too_many_fields_rd, err_int_out_of_range_rd, err_bad_address_rd, err_bad_storage_key_rd, err_missing_to_rd, err_bad_v_rd
 , err_bad_y_parity_rd, err_bad_r_rd, err_bad_s_rd, err_high_s_rd, err_no_blob_hashes_rd, err_bad_blob_hash_rd, err_empty_authorization_list_rd, err_priority_fee_above_max_rd, err_initcode_too_large_rd, err_bad_sidecar_rd, err_too_large_rd, err_recovery_failed_rd, bus__bvalid, control_soft_reset, control_flush, pool_cmd_commit, pool_cmd_readback, router_cmd_commit, dir_cmd_commit, cyc_cmd_go, control_enable
 , output_cfg_tx_headers, output_cfg_swaps, output_cfg_opportunities, pool_addr_index, pool_data_0_cur, pool_data_1_cur, pool_data_2_cur, pool_data_3_cur, pool_data_4_cur, pool_data_5_cur, pool_data_6_cur, pool_data_7_cur, router_sel_index, router_cfg_valid, router_cfg_weth_valid, router_cfg_venue, router_cfg_venue_valid, selector_mask_enable, router_chain_cur, router_word_0_cur, router_word_1_cur
@@ -28206,8 +28237,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire bus__arready;
   input status_pool_busy;
   wire status_pool_busy;
-  input [255:0] \port$24258$0 ;
-  wire [255:0] \port$24258$0 ;
+  input [255:0] \port$24271$0 ;
+  wire [255:0] \port$24271$0 ;
   input [63:0] cycle_rd;
   wire [63:0] cycle_rd;
   input status_in_packet;
@@ -30550,7 +30581,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h001:
             \$402  = version_rd;
         10'h002:
-            \$402  = 32'd4116370319;
+            \$402  = 32'd3711034628;
         10'h004:
             \$402  = control_rd;
         10'h005:
@@ -30582,21 +30613,21 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h04f:
             \$402  = pool_data_7_cur;
         10'h050:
-            \$402  = \port$24258$0 [31:0];
+            \$402  = \port$24271$0 [31:0];
         10'h051:
-            \$402  = \port$24258$0 [63:32];
+            \$402  = \port$24271$0 [63:32];
         10'h052:
-            \$402  = \port$24258$0 [95:64];
+            \$402  = \port$24271$0 [95:64];
         10'h053:
-            \$402  = \port$24258$0 [127:96];
+            \$402  = \port$24271$0 [127:96];
         10'h054:
-            \$402  = \port$24258$0 [159:128];
+            \$402  = \port$24271$0 [159:128];
         10'h055:
-            \$402  = \port$24258$0 [191:160];
+            \$402  = \port$24271$0 [191:160];
         10'h056:
-            \$402  = \port$24258$0 [223:192];
+            \$402  = \port$24271$0 [223:192];
         10'h057:
-            \$402  = \port$24258$0 [255:224];
+            \$402  = \port$24271$0 [255:224];
         10'h080:
             \$402  = router_sel_rd;
         10'h081:
@@ -31059,8 +31090,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign version_minor = 8'h06;
   assign version_major = 8'h01;
   assign version_features = 8'h3f;
-  assign src_hash_rd = 32'd4116370319;
-  assign src_hash_value = 32'd4116370319;
+  assign src_hash_rd = 32'd3711034628;
+  assign src_hash_value = 32'd3711034628;
   assign cycle_value = cycle_rd;
   assign pool_data_0_rd = pool_data_0_cur;
   assign pool_data_1_rd = pool_data_1_cur;
@@ -31070,22 +31101,22 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign pool_data_5_rd = pool_data_5_cur;
   assign pool_data_6_rd = pool_data_6_cur;
   assign pool_data_7_rd = pool_data_7_cur;
-  assign pool_rdata_0_rd = \port$24258$0 [31:0];
-  assign pool_rdata_0_value = \port$24258$0 [31:0];
-  assign pool_rdata_1_rd = \port$24258$0 [63:32];
-  assign pool_rdata_1_value = \port$24258$0 [63:32];
-  assign pool_rdata_2_rd = \port$24258$0 [95:64];
-  assign pool_rdata_2_value = \port$24258$0 [95:64];
-  assign pool_rdata_3_rd = \port$24258$0 [127:96];
-  assign pool_rdata_3_value = \port$24258$0 [127:96];
-  assign pool_rdata_4_rd = \port$24258$0 [159:128];
-  assign pool_rdata_4_value = \port$24258$0 [159:128];
-  assign pool_rdata_5_rd = \port$24258$0 [191:160];
-  assign pool_rdata_5_value = \port$24258$0 [191:160];
-  assign pool_rdata_6_rd = \port$24258$0 [223:192];
-  assign pool_rdata_6_value = \port$24258$0 [223:192];
-  assign pool_rdata_7_rd = \port$24258$0 [255:224];
-  assign pool_rdata_7_value = \port$24258$0 [255:224];
+  assign pool_rdata_0_rd = \port$24271$0 [31:0];
+  assign pool_rdata_0_value = \port$24271$0 [31:0];
+  assign pool_rdata_1_rd = \port$24271$0 [63:32];
+  assign pool_rdata_1_value = \port$24271$0 [63:32];
+  assign pool_rdata_2_rd = \port$24271$0 [95:64];
+  assign pool_rdata_2_value = \port$24271$0 [95:64];
+  assign pool_rdata_3_rd = \port$24271$0 [127:96];
+  assign pool_rdata_3_value = \port$24271$0 [127:96];
+  assign pool_rdata_4_rd = \port$24271$0 [159:128];
+  assign pool_rdata_4_value = \port$24271$0 [159:128];
+  assign pool_rdata_5_rd = \port$24271$0 [191:160];
+  assign pool_rdata_5_value = \port$24271$0 [191:160];
+  assign pool_rdata_6_rd = \port$24271$0 [223:192];
+  assign pool_rdata_6_value = \port$24271$0 [223:192];
+  assign pool_rdata_7_rd = \port$24271$0 [255:224];
+  assign pool_rdata_7_value = \port$24271$0 [255:224];
   assign router_chain_rd = router_chain_cur;
   assign router_word_0_rd = router_word_0_cur;
   assign router_word_1_rd = router_word_1_cur;
@@ -75911,7 +75942,7 @@ module \appliance_top.decoder.walker.out_fifo (pipe_rst, r_rdy, r_data, r_en, w_
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.keccak (pipe_rst, o__ready, i__ready, i__valid, i__payload, o__valid, o__payload, pipe_clk);
+module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload, i__valid, i__payload, pipe_clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$23  = 0;
   input pipe_rst;
   wire pipe_rst;
@@ -75919,14 +75950,14 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, i__valid, i__payload
   wire o__ready;
   output i__ready;
   wire i__ready;
-  input i__valid;
-  wire i__valid;
-  input [72:0] i__payload;
-  wire [72:0] i__payload;
   output o__valid;
   reg o__valid = 1'h0;
   output [287:0] o__payload;
   reg [287:0] o__payload = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+  input i__valid;
+  wire i__valid;
+  input [72:0] i__payload;
+  wire [72:0] i__payload;
   input pipe_clk;
   wire pipe_clk;
   wire \$1 ;
@@ -89728,8 +89759,130 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, i__valid, i__payload
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data, host_commit, rp_host__en, \port$24461$0 , \port$24463$0 , \port$24465$0 , \port$24467$0 , \port$24469$0 , \port$24471$0 , \port$24473$0 , \port$24475$0 , \port$24477$0 , rd_slot, rp_eval__en, host_error, clk);
+module \appliance_top.keccak_in (pipe_rst, o__ready, i__ready, i__valid, i__payload, o__valid, o__payload, pipe_clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$24  = 0;
+  input pipe_rst;
+  wire pipe_rst;
+  input o__ready;
+  wire o__ready;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  input [72:0] i__payload;
+  wire [72:0] i__payload;
+  output o__valid;
+  reg o__valid = 1'h0;
+  output [72:0] o__payload;
+  reg [72:0] o__payload = 73'h0000000000000000000;
+  input pipe_clk;
+  wire pipe_clk;
+  wire \$1 ;
+  reg \$10 ;
+  wire \$2 ;
+  wire \$3 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [72:0] \$6 ;
+  reg [72:0] \$7 ;
+  reg \$8 ;
+  reg [72:0] \$9 ;
+  wire [63:0] \i__payload.data ;
+  wire [7:0] \i__payload.keep ;
+  wire \i__payload.last ;
+  wire [63:0] \o__payload.data ;
+  wire [7:0] \o__payload.keep ;
+  wire \o__payload.last ;
+  (* init = 73'h0000000000000000000 *)
+  wire [72:0] q;
+  wire [63:0] \q.data ;
+  wire [7:0] \q.keep ;
+  wire \q.last ;
+  wire q_free;
+  (* init = 1'h0 *)
+  wire q_valid;
+  reg [72:0] sp = 73'h0000000000000000000;
+  wire [63:0] \sp.data ;
+  wire [7:0] \sp.keep ;
+  wire \sp.last ;
+  reg sp_valid = 1'h0;
+  assign i__ready = ~ sp_valid;
+  assign \$1  = ~ o__valid;
+  assign q_free = \$1  | o__ready;
+  assign \$2  = ~ sp_valid;
+  assign \$3  = ~ sp_valid;
+  assign \$4  = i__valid & \$3 ;
+  assign \$5  = sp_valid | i__valid;
+  assign \$6  = sp_valid ? sp : i__payload;
+  always @(posedge pipe_clk)
+    sp <= \$7 ;
+  always @(posedge pipe_clk)
+    o__valid <= \$8 ;
+  always @(posedge pipe_clk)
+    o__payload <= \$9 ;
+  always @(posedge pipe_clk)
+    sp_valid <= \$10 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$24 ) begin end
+    \$7  = sp;
+    if (\$2 ) begin
+      \$7  = i__payload;
+    end
+    if (pipe_rst) begin
+      \$7  = 73'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$24 ) begin end
+    \$8  = o__valid;
+    if (q_free) begin
+      \$8  = \$5 ;
+    end
+    if (pipe_rst) begin
+      \$8  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$24 ) begin end
+    \$9  = o__payload;
+    if (q_free) begin
+      \$9  = \$6 ;
+    end
+    if (pipe_rst) begin
+      \$9  = 73'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$24 ) begin end
+    \$10  = sp_valid;
+    if (q_free) begin
+      \$10  = 1'h0;
+    end else if (\$4 ) begin
+      \$10  = 1'h1;
+    end
+    if (pipe_rst) begin
+      \$10  = 1'h0;
+    end
+  end
+  assign q_valid = o__valid;
+  assign q = o__payload;
+  assign \o__payload.data  = o__payload[63:0];
+  assign \o__payload.keep  = o__payload[71:64];
+  assign \o__payload.last  = o__payload[72];
+  assign \q.data  = o__payload[63:0];
+  assign \q.keep  = o__payload[71:64];
+  assign \q.last  = o__payload[72];
+  assign \sp.data  = sp[63:0];
+  assign \sp.keep  = sp[71:64];
+  assign \sp.last  = sp[72];
+  assign \i__payload.data  = i__payload[63:0];
+  assign \i__payload.keep  = i__payload[71:64];
+  assign \i__payload.last  = i__payload[72];
+endmodule
+
+(* generator = "Amaranth" *)
+module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data, host_commit, rp_host__en, \port$24474$0 , \port$24476$0 , \port$24478$0 , \port$24480$0 , \port$24482$0 , \port$24484$0 , \port$24486$0 , \port$24488$0 , \port$24490$0 , rd_slot, rp_eval__en, host_error, clk);
+  reg \$auto$verilog_backend.cc:2505:dump_module$25  = 0;
   input rst;
   wire rst;
   input begin_eval;
@@ -89744,24 +89897,24 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   wire host_commit;
   input rp_host__en;
   wire rp_host__en;
-  input [15:0] \port$24461$0 ;
-  wire [15:0] \port$24461$0 ;
-  input [31:0] \port$24463$0 ;
-  wire [31:0] \port$24463$0 ;
-  input [31:0] \port$24465$0 ;
-  wire [31:0] \port$24465$0 ;
-  input [31:0] \port$24467$0 ;
-  wire [31:0] \port$24467$0 ;
-  input [31:0] \port$24469$0 ;
-  wire [31:0] \port$24469$0 ;
-  input [31:0] \port$24471$0 ;
-  wire [31:0] \port$24471$0 ;
-  input [31:0] \port$24473$0 ;
-  wire [31:0] \port$24473$0 ;
-  input [31:0] \port$24475$0 ;
-  wire [31:0] \port$24475$0 ;
-  input [31:0] \port$24477$0 ;
-  wire [31:0] \port$24477$0 ;
+  input [15:0] \port$24474$0 ;
+  wire [15:0] \port$24474$0 ;
+  input [31:0] \port$24476$0 ;
+  wire [31:0] \port$24476$0 ;
+  input [31:0] \port$24478$0 ;
+  wire [31:0] \port$24478$0 ;
+  input [31:0] \port$24480$0 ;
+  wire [31:0] \port$24480$0 ;
+  input [31:0] \port$24482$0 ;
+  wire [31:0] \port$24482$0 ;
+  input [31:0] \port$24484$0 ;
+  wire [31:0] \port$24484$0 ;
+  input [31:0] \port$24486$0 ;
+  wire [31:0] \port$24486$0 ;
+  input [31:0] \port$24488$0 ;
+  wire [31:0] \port$24488$0 ;
+  input [31:0] \port$24490$0 ;
+  wire [31:0] \port$24490$0 ;
   input [9:0] rd_slot;
   wire [9:0] rd_slot;
   input rp_eval__en;
@@ -91890,13 +92043,13 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   end
   always @(posedge clk) begin
     if (wp__en)
-      mem[{ \$4 , \port$24461$0 [9:0] }] <= { \port$24477$0 , \port$24475$0 , \port$24473$0 , \port$24471$0 , \port$24469$0 , \port$24467$0 , \port$24465$0 , \port$24463$0  };
+      mem[{ \$4 , \port$24474$0 [9:0] }] <= { \port$24490$0 , \port$24488$0 , \port$24486$0 , \port$24484$0 , \port$24482$0 , \port$24480$0 , \port$24478$0 , \port$24476$0  };
   end
   reg [255:0] _0_;
   reg [255:0] _1_;
   always @(posedge clk) begin
     if (rp_host__en) begin
-      _0_ <= mem[{ \$15 , \port$24461$0 [9:0] }];
+      _0_ <= mem[{ \$15 , \port$24474$0 [9:0] }];
     end
     if (rp_eval__en) begin
       _1_ <= mem[{ \$12 , rd_slot }];
@@ -91910,36 +92063,36 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   assign active_next = active ^ \$1 ;
   assign \$2  = ~ boundary;
   assign pending_base = pending & \$2 ;
-  assign \$3  = active_next >> \port$24461$0 [9:0];
+  assign \$3  = active_next >> \port$24474$0 [9:0];
   assign \$4  = ~ \$3 ;
-  assign \$5  = \port$24461$0  < 11'h400;
+  assign \$5  = \port$24474$0  < 11'h400;
   assign \$6  = host_commit & \$5 ;
-  assign \$7  = | \port$24477$0 [31:16];
-  assign \$8  = | \port$24477$0 [15:0];
+  assign \$7  = | \port$24490$0 [31:16];
+  assign \$8  = | \port$24490$0 [15:0];
   assign \$9  = \$7  & \$8 ;
-  assign \$10  = \port$24477$0 [15:0] <= \port$24477$0 [31:16];
+  assign \$10  = \port$24490$0 [15:0] <= \port$24490$0 [31:16];
   assign \$11  = \$9  & \$10 ;
   assign wp__en = \$6  & \$11 ;
   assign \$12  = active >> rd_slot;
-  assign \$13  = active >> \port$24461$0 [9:0];
-  assign \$14  = pending >> \port$24461$0 [9:0];
+  assign \$13  = active >> \port$24474$0 [9:0];
+  assign \$14  = pending >> \port$24474$0 [9:0];
   assign \$15  = \$13  ^ \$14 ;
-  assign \$16  = \port$24461$0  < 11'h400;
+  assign \$16  = \port$24474$0  < 11'h400;
   assign \$17  = host_commit & \$16 ;
-  assign \$18  = | \port$24477$0 [31:16];
-  assign \$19  = | \port$24477$0 [15:0];
+  assign \$18  = | \port$24490$0 [31:16];
+  assign \$19  = | \port$24490$0 [15:0];
   assign \$20  = \$18  & \$19 ;
-  assign \$21  = \port$24477$0 [15:0] <= \port$24477$0 [31:16];
+  assign \$21  = \port$24490$0 [15:0] <= \port$24490$0 [31:16];
   assign \$22  = \$20  & \$21 ;
   assign \$23  = \$17  & \$22 ;
-  assign \$24  = 1'h1 << \port$24461$0 [9:0];
+  assign \$24  = 1'h1 << \port$24474$0 [9:0];
   assign \$25  = { 1023'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, pending_base } | \$24 ;
-  assign \$26  = \port$24461$0  < 11'h400;
+  assign \$26  = \port$24474$0  < 11'h400;
   assign \$27  = ~ \$26 ;
-  assign \$28  = | \port$24477$0 [31:16];
-  assign \$29  = | \port$24477$0 [15:0];
+  assign \$28  = | \port$24490$0 [31:16];
+  assign \$29  = | \port$24490$0 [15:0];
   assign \$30  = \$28  & \$29 ;
-  assign \$31  = \port$24477$0 [15:0] <= \port$24477$0 [31:16];
+  assign \$31  = \port$24490$0 [15:0] <= \port$24490$0 [31:16];
   assign \$32  = \$30  & \$31 ;
   assign \$33  = ~ \$32 ;
   assign \$34  = \$32  ? 2'h0 : 2'h3;
@@ -91951,14 +92104,14 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   always @(posedge clk)
     host_error <= \$38 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$25 ) begin end
     \$36  = active_next;
     if (rst) begin
       \$36  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$25 ) begin end
     (* full_case = 32'd1 *)
     if (\$23 ) begin
       \$37  = \$25 [1023:0];
@@ -91970,7 +92123,7 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$25 ) begin end
     \$38  = host_error;
     if (host_commit) begin
       \$38  = { 2'h0, \$35  };
@@ -91979,21 +92132,21 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
       \$38  = 4'h0;
     end
   end
-  assign wp__addr = { \$4 , \port$24461$0 [9:0] };
-  assign host_slot = { 16'h0000, \port$24461$0  };
-  assign wp__data = { \port$24477$0 , \port$24475$0 , \port$24473$0 , \port$24471$0 , \port$24469$0 , \port$24467$0 , \port$24465$0 , \port$24463$0  };
-  assign host_data = { \port$24477$0 , \port$24475$0 , \port$24473$0 , \port$24471$0 , \port$24469$0 , \port$24467$0 , \port$24465$0 , \port$24463$0  };
+  assign wp__addr = { \$4 , \port$24474$0 [9:0] };
+  assign host_slot = { 16'h0000, \port$24474$0  };
+  assign wp__data = { \port$24490$0 , \port$24488$0 , \port$24486$0 , \port$24484$0 , \port$24482$0 , \port$24480$0 , \port$24478$0 , \port$24476$0  };
+  assign host_data = { \port$24490$0 , \port$24488$0 , \port$24486$0 , \port$24484$0 , \port$24482$0 , \port$24480$0 , \port$24478$0 , \port$24476$0  };
   assign rp_eval__addr = { \$12 , rd_slot };
   assign rd_en = rp_eval__en;
   assign rp_eval__data = rd_data;
-  assign rp_host__addr = { \$15 , \port$24461$0 [9:0] };
-  assign host_rd_slot = \port$24461$0 [9:0];
+  assign rp_host__addr = { \$15 , \port$24474$0 [9:0] };
+  assign host_rd_slot = \port$24474$0 [9:0];
   assign host_rd_en = rp_host__en;
   assign rp_host__data = host_rd_data;
-  assign \host_data.reserve0  = { \port$24469$0 [15:0], \port$24467$0 , \port$24465$0 , \port$24463$0  };
-  assign \host_data.reserve1  = { \port$24475$0 , \port$24473$0 , \port$24471$0 , \port$24469$0 [31:16] };
-  assign \host_data.fee_num  = \port$24477$0 [15:0];
-  assign \host_data.fee_den  = \port$24477$0 [31:16];
+  assign \host_data.reserve0  = { \port$24482$0 [15:0], \port$24480$0 , \port$24478$0 , \port$24476$0  };
+  assign \host_data.reserve1  = { \port$24488$0 , \port$24486$0 , \port$24484$0 , \port$24482$0 [31:16] };
+  assign \host_data.fee_num  = \port$24490$0 [15:0];
+  assign \host_data.fee_den  = \port$24490$0 [31:16];
   assign \rd_data.reserve0  = rd_data[111:0];
   assign \rd_data.reserve1  = rd_data[223:112];
   assign \rd_data.fee_num  = rd_data[239:224];
@@ -92006,7 +92159,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \appliance_top.stamps (pipe_rst, w_en, r_en, w_rdy, r_data, w_port__data, r_rdy, pipe_clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$25  = 0;
+  reg \$auto$verilog_backend.cc:2505:dump_module$26  = 0;
   input pipe_rst;
   wire pipe_rst;
   input w_en;
@@ -92143,7 +92296,7 @@ module \appliance_top.stamps (pipe_rst, w_en, r_en, w_rdy, r_data, w_port__data,
   always @(posedge pipe_clk)
     r_rdy <= \$33 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
     \$30  = w_port__addr;
     if (\$3 ) begin
       \$30  = \$6 [3:0];
@@ -92153,7 +92306,7 @@ module \appliance_top.stamps (pipe_rst, w_en, r_en, w_rdy, r_data, w_port__data,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
     \$31  = r_port__addr;
     if (\$9 ) begin
       \$31  = \$12 [3:0];
@@ -92163,7 +92316,7 @@ module \appliance_top.stamps (pipe_rst, w_en, r_en, w_rdy, r_data, w_port__data,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
     \$32  = inner_level;
     if (\$18 ) begin
       \$32  = \$19 [3:0];
@@ -92176,7 +92329,7 @@ module \appliance_top.stamps (pipe_rst, w_en, r_en, w_rdy, r_data, w_port__data,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
     \$33  = r_rdy;
     if (\$29 ) begin
       \$33  = 1'h1;
@@ -92197,7 +92350,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__ready, cfg_entry, i_tx__payload, cfg_we, cfg_index, i_cd__valid, i_cd__payload, o_valid, rec, pipe_clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$26  = 0;
+  reg \$auto$verilog_backend.cc:2505:dump_module$27  = 0;
   input pipe_rst;
   wire pipe_rst;
   input i_tx__valid;
@@ -96240,7 +96393,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
   always @(posedge pipe_clk)
     first_weth <= \$1892 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     (* full_case = 32'd1 *)
     casez (r_idx)
       2'h0:
@@ -96254,7 +96407,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     (* full_case = 32'd1 *)
     casez (r_idx)
       2'h0:
@@ -96268,7 +96421,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1855  = router0;
     if (cfg_we) begin
       if (\$1 ) begin
@@ -96277,7 +96430,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1856  = router1;
     if (cfg_we) begin
       if (\$2 ) begin
@@ -96286,7 +96439,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1857  = router2;
     if (cfg_we) begin
       if (\$3 ) begin
@@ -96295,7 +96448,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1858  = router3;
     if (cfg_we) begin
       if (\$4 ) begin
@@ -96304,7 +96457,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1859  = tx_ok;
     if (\$5 ) begin
       \$1859  = \$7 ;
@@ -96314,7 +96467,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1860  = r_idx;
     if (\$5 ) begin
       \$1860  = idx;
@@ -96324,14 +96477,14 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1861  = tx_value;
     if (\$5 ) begin
       \$1861  = i_tx__payload[417:162];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1862  = value_nz;
     if (\$5 ) begin
       \$1862  = \$8 ;
@@ -96341,7 +96494,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1863  = tx_have;
     if (\$5 ) begin
       \$1863  = 1'h1;
@@ -96368,7 +96521,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1864  = fn_hit;
     if (\$9 ) begin
       if (\$10 ) begin
@@ -96424,7 +96577,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1865  = fn_idx;
     if (\$9 ) begin
       if (\$10 ) begin
@@ -96462,7 +96615,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1866  = f_eth_in;
     if (\$9 ) begin
       if (\$10 ) begin
@@ -96500,7 +96653,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1867  = f_eth_out;
     if (\$9 ) begin
       if (\$10 ) begin
@@ -96538,7 +96691,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1868  = f_exact_out;
     if (\$9 ) begin
       if (\$10 ) begin
@@ -96576,7 +96729,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1869  = f_fot;
     if (\$9 ) begin
       if (\$10 ) begin
@@ -96614,7 +96767,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1870  = args_len;
     if (\$9 ) begin
       (* full_case = 32'd1 *)
@@ -96645,7 +96798,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1871  = past_window;
     if (\$9 ) begin
       (* full_case = 32'd1 *)
@@ -96678,7 +96831,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1872  = amt0_nz;
     if (\$9 ) begin
       (* full_case = 32'd1 *)
@@ -96694,7 +96847,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1873  = amt_in_w;
     if (\$9 ) begin
       (* full_case = 32'd1 *)
@@ -96707,7 +96860,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1874  = amt_out;
     if (\$9 ) begin
       (* full_case = 32'd1 *)
@@ -96720,7 +96873,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1875  = off;
     if (\$9 ) begin
       (* full_case = 32'd1 *)
@@ -96733,7 +96886,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1876  = off_ok;
     if (\$9 ) begin
       (* full_case = 32'd1 *)
@@ -96749,7 +96902,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1877  = recipient;
     if (\$9 ) begin
       (* full_case = 32'd1 *)
@@ -96762,7 +96915,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1878  = recipient_ok;
     if (\$9 ) begin
       (* full_case = 32'd1 *)
@@ -96778,7 +96931,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1879  = deadline;
     if (\$9 ) begin
       (* full_case = 32'd1 *)
@@ -96791,7 +96944,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1880  = cd_done;
     if (\$9 ) begin
       if (i_cd__payload[279]) begin
@@ -96820,7 +96973,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1881  = o_valid;
     if (o__ready) begin
       \$1881  = 1'h0;
@@ -96847,7 +97000,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1882  = q;
     (* full_case = 32'd1 *)
     casez (fsm_state)
@@ -96865,7 +97018,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1883  = sh;
     casez (fsm_state)
       1'h0:
@@ -96880,7 +97033,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1884  = count;
     (* full_case = 32'd1 *)
     casez (fsm_state)
@@ -96898,7 +97051,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1885  = fsm_state;
     (* full_case = 32'd1 *)
     casez (fsm_state)
@@ -96920,7 +97073,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1886  = prev;
     (* full_case = 32'd1 *)
     casez (fsm_state)
@@ -96931,7 +97084,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1887  = weth_valid;
     (* full_case = 32'd1 *)
     casez (fsm_state)
@@ -96947,7 +97100,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1888  = weth;
     (* full_case = 32'd1 *)
     casez (fsm_state)
@@ -96960,7 +97113,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1889  = plen;
     (* full_case = 32'd1 *)
     casez (fsm_state)
@@ -96976,7 +97129,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1890  = last_tok;
     (* full_case = 32'd1 *)
     casez (fsm_state)
@@ -96990,7 +97143,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1891  = rec;
     (* full_case = 32'd1 *)
     casez (fsm_state)
@@ -97052,7 +97205,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \$1892  = first_weth;
     (* full_case = 32'd1 *)
     casez (fsm_state)
@@ -97071,7 +97224,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     hit = 1'h0;
     if (\$1729 ) begin
       if (\$1737 ) begin
@@ -97089,7 +97242,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     idx = 2'h0;
     if (\$1729 ) begin
       if (\$1737 ) begin
@@ -97107,7 +97260,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     wp__addr = 5'h00;
     if (\$1794 ) begin
       (* full_case = 32'd1 *)
@@ -97118,7 +97271,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     wp__data = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
     if (\$1794 ) begin
       (* full_case = 32'd1 *)
@@ -97130,7 +97283,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     wp__en = 1'h0;
     if (\$1794 ) begin
       (* full_case = 32'd1 *)
@@ -97141,7 +97294,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     rec_clear = 1'h0;
     (* full_case = 32'd1 *)
     casez (fsm_state)
@@ -97162,7 +97315,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     rp__addr = 5'h00;
     (* full_case = 32'd1 *)
     casez (fsm_state)
@@ -97177,7 +97330,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     \idx$55  = 4'h0;
     (* full_case = 32'd1 *)
     casez (fsm_state)
@@ -97188,7 +97341,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     fail = 1'h0;
     (* full_case = 32'd1 *)
     casez (fsm_state)
@@ -97207,7 +97360,7 @@ module \appliance_top.swap (pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$27 ) begin end
     done = 1'h0;
     (* full_case = 32'd1 *)
     casez (fsm_state)
