@@ -234,9 +234,8 @@ class Keccak256(wiring.Component):
         # Round input: the state XOR the block being absorbed (0 but in a start cycle). The round
         # counter is 0 in a start cycle (it returns to 0 with the last round).
         lanes = [state[j] ^ absorb[j] if j < RATE_LANES else state[j] for j in range(25)]
-        rstep = step
         for r in range(rpc):
-            bits = Array([Const(ROUND_CONSTANTS[k * rpc + r], 64) for k in range(steps)])[rstep]
+            bits = Array([Const(ROUND_CONSTANTS[k * rpc + r], 64) for k in range(steps)])[step]
             lanes = keccak_round_hw(lanes, bits)
             # Name each round's lanes: it keeps the expression tree linear (an unrolled
             # round refers to each input lane several times) and the netlist readable.
@@ -244,10 +243,10 @@ class Keccak256(wiring.Component):
             m.d.comb += [named[j].eq(lanes[j]) for j in range(25)]
             lanes = named
 
-        last_step = rstep == steps - 1
+        last_step = step == steps - 1
         with m.If(start | busy):
             m.d.sync += [state[j].eq(lanes[j]) for j in range(25)]
-            m.d.sync += step.eq(Mux(last_step, 0, rstep + 1))
+            m.d.sync += step.eq(Mux(last_step, 0, step + 1))
             m.d.comb += busy_n.eq(~last_step)
             with m.If(start):
                 m.d.sync += [perm_final.eq(final), perm_len.eq(blk_len)]
