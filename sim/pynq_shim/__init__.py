@@ -75,16 +75,14 @@ def appliance_verilog(variant: str = "full") -> Path:
     if variant == "full" and (checked_in := checked_in_verilog("appliance_top")) is not None:
         return checked_in
     key = rtl_source_hash(top="top")[:12]
-    name = "appliance_top-src" if variant == "full" else f"appliance_top-{variant}-src"
-    cached = BUILD / "rtl-cache" / f"{name}-{key}.v"
+    cached = BUILD / "rtl-cache" / f"appliance_top-{variant}-src-{key}.v"
     if not cached.exists():
         toolchain_env()
         from amaranth.back import verilog
 
         from mevblade.hw.top import ApplianceTop
 
-        top = ApplianceTop() if variant == "full" else ApplianceTop(**VARIANTS[variant])
-        text = verilog.convert(top, name="appliance_top", emit_src=False)
+        text = verilog.convert(ApplianceTop(**VARIANTS[variant]), name="appliance_top", emit_src=False)
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(text)
