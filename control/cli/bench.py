@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +54,33 @@ def render_table(name: str, result: dict[str, Any], console: Console) -> None:
     console.print(table)
 
 
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to file descriptor 1 to descriptor 2 while the block runs.
+
+    A benchmark may run simulators in subprocesses (Verilator, cocotb) that log to the inherited
+    stdout; with ``--json`` stdout must carry the JSON lines alone, so during a benchmark both
+    Python's ``sys.stdout`` and the descriptor its children inherit point at stderr.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("bench")
     def bench(
         name: str = typer.Argument("all", help="benchmark name, 'all' (the default set) or 'list'"),
-        json_out: bool = typer.Option(False, "--json", help="print one JSON object per benchmark instead of tables"),
+        json_out: bool = typer.Option(
+            False, "--json",
+            help="print one JSON object per benchmark instead of tables (stdout carries only these lines; "
+                 "simulator logs go to stderr)"),
         json_dir: Path | None = typer.Option(None, "--json-dir", help="also write <dir>/<name>.json"),
         opt: list[str] = typer.Option([], "--opt", "-o", help="benchmark option KEY=VALUE (repeatable)"),
     ) -> None:
@@ -79,7 +105,8 @@ def register(app: typer.Typer) -> None:
             if not json_out:
                 console.print(f"[bold]running {b.name}[/bold]: {b.help}")
             try:
-                result = b.fn(**options)
+                with stdout_to_stderr() if json_out else nullcontext():
+                    result = b.fn(**options)
             except Exception as exc:  # noqa: BLE001 - one failing bench must not hide the others
                 failed.append(b.name)
                 console.print(f"[red]benchmark {b.name} failed: {type(exc).__name__}: {exc}[/red]")
