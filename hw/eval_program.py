@@ -40,13 +40,18 @@ DIV/DIVC   ``R[d] = floor / ceil (R[a] / R[b])``,               ``2``, or ``2 + 
            ``R[a] < 2**DIV_BITS``, ``0 < R[b] < 2**DEN_BITS``   DIV_RADIX_BITS)`` (DIVC: ``3 + ...``)
                                                                 if ``q = bitlen(R[a]) - bitlen(R[b])
                                                                 + 1 > 0``
-ISQRT      ``R[d] = isqrt(R[a])``, ``R[a] < 2**(2*DIV_BITS)``   ``2``, or ``3 + ceil(ceil(bitlen /
-                                                                2) / SQRT_RADIX_BITS)`` if ``R[a] > 0``
+ISQRT      ``R[d] = isqrt(R[a])`` rounded down to a multiple    ``2``, or ``3 + s`` if
+           of ``4**k``, ``k = max(0, (bitlen(R[b]) - 1) // 2)`` ``s = ceil(ceil(bitlen(R[a]) / 2)
+           (``4**k <= R[b]``; ``R[b] = 0``: the root),          / SQRT_RADIX_BITS) - k > 0``
+           ``R[a] < 2**(2*DIV_BITS)``, ``R[b] < 2**DEN_BITS``
 BLTU/BLTS  ``if R[a] < R[b]`` (unsigned / signed): ``pc = imm`` 1
+BGEU/BGES  ``if R[a] >= R[b]`` (unsigned / signed)              1
 BEQ/BNE    ``if R[a] ==/!= R[b]``: ``pc = imm``                 1
 J / JAL    ``pc = imm`` (JAL: ``R[d] = pc + 1`` first)          1
 JR         ``pc = R[a]``                                        1
 OUT        emit the result registers, stop                      1 (+ output back-pressure)
+SWAP       exchange ``a_*`` and ``b_*`` (:data:`SWAP_PAIRS`); the   1
+           next word must not read them (not forwarded)
 =========  ===================================================  ================================
 
 A division / square root spends its issue cycle on the operands' bit lengths, one cycle on
@@ -67,6 +72,15 @@ in the ``j = 1`` search the first hop's output of a candidate is its coordinate 
 ``n1 <= m1`` (no division; see :func:`_exec`), and the scan's common paths fall through (the
 budget test ``count == maxc``, "not better" as ``eprof < bp1``, rare blocks out of line).
 
+Session 13: a 54-bit multiplier digit (:data:`MUL_DIGIT`, three rows of DSP tiles; was 36); ``ISQRT``
+takes a ``b`` operand and leaves out the root's last ``k`` steps (``4**k <= R[b]``; the program's start
+point then needs one exact test, see :func:`start_x0`); ``SWAP`` (pool A's and B's input registers
+exchanged, so the cycle reads its hops straight from the request's registers instead of seven
+``MOV`` instructions) and ``BGEU``/``BGES`` (the common case of a branch falls through); direction 0 falls into
+the cycle with its return address from ``mode`` (``ADDI``), the request load sets the result
+registers to "no opportunity" (:data:`RESULT_INIT`), so the early exits are a bare ``OUT``.
+Realistic p50 357.5 → 292.5 cycles (``docs/PERFORMANCE.md``, session 13).
+
 Registers ``0 .. N_FIXED-1`` are flip-flops (inputs, constants, results); the others
 live in a RAM with two asynchronous read ports and one write port.
 """
@@ -82,7 +96,7 @@ __all__ = [
     "WIDTH", "REG_BITS", "N_REGS", "N_FIXED", "MUL_DIGIT", "DIV_BITS", "DEN_BITS", "DIV_RADIX_BITS", "SQRT_RADIX_BITS",
     "Op", "INPUT_REGS", "CONST_REGS", "RESULT_REGS", "MODE_CYCLE", "MODE_PAIR",
     "Program", "build_program", "PROGRAM", "encode", "decode", "run", "RunResult", "mul_cycles",
-    "div_cycles", "isqrt_cycles",
+    "div_cycles", "isqrt_cycles", "isqrt_skip", "SWAP_PAIRS", "start_x0", "RESULT_INIT",
 ]
 
 #: register width: the widest value is the peak test's cross product (< 2**636, signed)
@@ -91,9 +105,9 @@ REG_BITS = 7
 N_REGS = 1 << REG_BITS
 #: registers held in flip-flops (inputs, constants, results)
 N_FIXED = 24
-#: multiplier bits consumed per cycle: two rows of 18 x 18 DSP tiles (32 until session 8, which
-#: left the second row's tiles 4 bits short)
-MUL_DIGIT = 36
+#: multiplier bits consumed per cycle: three rows of 18 x 18 DSP tiles since session 13 (two rows,
+#: 36 bits, in sessions 8–12; 32 until session 8, which left the second row's tiles 4 bits short)
+MUL_DIGIT = 54
 #: divider operand width (every numerator of the program is below 2**256)
 DIV_BITS = 256
 #: divisor width: every divisor of the program is below ``2**145`` for any request (reserves
@@ -139,6 +153,12 @@ class Op(enum.IntEnum):
     JAL = 15
     JR = 16
     OUT = 17
+    #: session 13: swap pool A's and pool B's input registers (a_base <-> b_base, a_other <-> b_other,
+    #: a_fn <-> b_fn, a_fd <-> b_fd) in one cycle; not forwarded: the next word must not read them
+    SWAP = 18
+    #: session 13: the negated compares, so the assembler can make a branch's common case fall through
+    BGEU = 19
+    BGES = 20
 
 
 #: flip-flop registers loaded from the request (register number = position + 1; 0 is ZERO)
@@ -147,6 +167,9 @@ INPUT_REGS = ("mode", "a_base", "a_other", "a_fn", "a_fd", "b_base", "b_other", 
 CONST_REGS = {"ZERO": 0, "ONE": 1, "U112": (1 << 112) - 1}
 #: result registers read by OUT
 RESULT_REGS = ("resx", "resp", "rese", "resc", "dir")
+#: the result registers' values after a request's load (session 13; before, they kept the last
+#: request's): the record of "no opportunity", exact
+RESULT_INIT = {"resx": 0, "resp": 0, "rese": 1, "resc": 0, "dir": 0}
 
 
 def _fixed_layout() -> dict[str, int]:
@@ -170,7 +193,9 @@ class Instr:
 #: the instruction's fields: op, d, a, b, imm
 FIELD_BITS = 5 + 3 * REG_BITS + IMM_BITS
 #: ops whose ALU operand is ``~R[b]`` with carry in 1 (``R[a] - R[b]``)
-ALU_SUB_OPS = (Op.SUB, Op.BLTU, Op.BLTS)
+ALU_SUB_OPS = (Op.SUB, Op.BLTU, Op.BLTS, Op.BGEU, Op.BGES)
+#: the input registers :attr:`Op.SWAP` exchanges, pairwise
+SWAP_PAIRS = (("a_base", "b_base"), ("a_other", "b_other"), ("a_fn", "b_fn"), ("a_fd", "b_fd"))
 
 
 def encode(i: Instr) -> int:
@@ -197,6 +222,8 @@ class Program:
 
     def __init__(self) -> None:
         self.regs: dict[str, int] = dict(FIXED)
+        #: names that are other registers' (session 13: the cycle's hop registers are the request's)
+        self.aliases: dict[str, str] = {}
         self.code: list[tuple[Op, str | None, str | None, str | None, int | str]] = []
         self.labels: dict[str, int] = {}
         #: out-of-line blocks (emitted by :func:`build_program` after the main code): the rare paths,
@@ -204,6 +231,7 @@ class Program:
         self.deferred: list = []
 
     def r(self, name: str) -> int:
+        name = self.aliases.get(name, name)
         if name not in self.regs:
             n = max(N_FIXED - 1, *self.regs.values()) + 1
             if n >= N_REGS:
@@ -228,8 +256,8 @@ class Program:
         for op, d, a, b, imm in self.code:
             if isinstance(imm, str):
                 imm = self.labels[imm]
-            out.append(encode(Instr(op, self.regs[d] if d else 0, self.regs[a] if a else 0,
-                                    self.regs[b] if b else 0, imm)))
+            out.append(encode(Instr(op, self.r(d) if d else 0, self.r(a) if a else 0,
+                                    self.r(b) if b else 0, imm)))
         return out
 
 
@@ -254,88 +282,129 @@ def build_program() -> Program:  # noqa: PLR0915 - one straight transcription
     def lab(stem: str) -> str:
         return f"{stem}_{next(fresh)}"
 
-    # ---- entry: direction 0 (hop0 = A base->other, hop1 = B other->base) straight from the request
+    # ---- entry: direction 0 (hop0 = A base->other, hop1 = B other->base) straight from the request.
+    # Session 13: the cycle reads its hops from the request's registers (aliases below; direction 1
+    # swaps A and B in one SWAP instead of seven MOVs per direction), direction 0 falls through
+    # into the cycle (``BGEU``), its ``dir`` is the 0 the request load leaves, and its return
+    # address comes from ``mode`` by one ``ADDI`` (no ``JAL``, no mode test after the return). The
+    # request load also sets the result registers to "no opportunity" (``resx = resp = resc = 0``,
+    # ``rese = 1``, ``dir = 0``), so the exits before any result is written are a bare ``OUT``.
+    for alias, reg in (("h0ri", "a_base"), ("h0ro", "a_other"), ("f0", "a_fn"), ("d0", "a_fd"),
+                       ("h1ri", "b_other"), ("h1ro", "b_base"), ("f1", "b_fn")):
+        P.aliases[alias] = reg
     P(O.MUL, "n1", "a_other", "a_fn")
     P(O.MUL, "m1", "a_base", "a_fd")
     P(O.MUL, "n2", "b_base", "b_fn")
     P(O.MUL, "m2", "b_other", "b_fd")
     P(O.MUL, "bigM", "m1", "m2")
     # a zero on the M side of either direction -> no opportunity (a zero on the N side gives N = 0 <= M)
-    P(O.BEQ, None, "bigM", "ZERO", "none_out")
+    P(O.BEQ, None, "bigM", "ZERO", "ret")
     P(O.MUL, "bigN", "n2", "n1")
-    P(O.BLTU, None, "bigM", "bigN", "dir0")
-    P(O.BEQ, None, "mode", "ZERO", "none_out")
-    # direction 1 (MODE_PAIR only): hop0 = B base->other, hop1 = A other->base
-    P(O.MUL, "n1", "b_other", "b_fn")
-    P(O.MUL, "m1", "b_base", "b_fd")
-    P(O.MUL, "n2", "a_base", "a_fn")
-    P(O.MUL, "m2", "a_other", "a_fd")
-    P(O.MUL, "bigM", "m1", "m2")
-    P(O.BEQ, None, "bigM", "ZERO", "none_out")
-    P(O.MUL, "bigN", "n2", "n1")
-    P(O.BLTU, None, "bigM", "bigN", "dir1")
-    P.label("none_out")
-    P(O.LDI, "resx", imm=0)
-    P(O.LDI, "resp", imm=0)
-    P(O.LDI, "rese", imm=1)
-    P(O.LDI, "resc", imm=0)
-    P(O.LDI, "dir", imm=0)
-    P(O.OUT)
-    P.label("dir1")
-    for dst, src in (("h0ri", "b_base"), ("h0ro", "b_other"), ("f0", "b_fn"), ("d0", "b_fd"),
-                     ("h1ri", "a_other"), ("h1ro", "a_base"), ("f1", "a_fn")):
-        P(O.MOV, dst, src)
-    P(O.LDI, "dir", imm=1)
-    P(O.JAL, "lr1", imm="cycle")
-    # MODE_PAIR: the searched direction's result if it profits, else nothing
-    P(O.BLTS, None, "ZERO", "resp", "emit")
-    P(O.J, imm="none_out")
-    P.label("dir0")
-    for dst, src in (("h0ri", "a_base"), ("h0ro", "a_other"), ("f0", "a_fn"), ("d0", "a_fd"),
-                     ("h1ri", "b_other"), ("h1ro", "b_base"), ("f1", "b_fn")):
-        P(O.MOV, dst, src)
-    P(O.LDI, "dir", imm=0)
-    P(O.JAL, "lr1", imm="cycle")
-    P(O.BEQ, None, "mode", "ZERO", "emit")   # MODE_CYCLE: the cycle's result as it is
-    P(O.BLTS, None, "ZERO", "resp", "emit")
-    P(O.J, imm="none_out")
-    P.label("emit")
-    P(O.OUT)
+    P(O.BGEU, None, "bigM", "bigN", "try_dir1")
+    # direction 0: return to ``ret`` (MODE_CYCLE: emit) or ``ret + 1`` (MODE_PAIR: emit if it profits)
+    P(O.ADDI, "lr1", "mode", imm="ret")
+
+    def entry_rest() -> None:
+        # direction 1 (MODE_PAIR only): hop0 = B base->other, hop1 = A other->base
+        P.label("try_dir1")
+        P(O.BEQ, None, "mode", "ZERO", "ret")
+        P(O.MUL, "n1", "b_other", "b_fn")
+        P(O.MUL, "m1", "b_base", "b_fd")
+        P(O.MUL, "n2", "a_base", "a_fn")
+        P(O.MUL, "m2", "a_other", "a_fd")
+        P(O.MUL, "bigM", "m1", "m2")
+        P(O.BEQ, None, "bigM", "ZERO", "ret")
+        P(O.MUL, "bigN", "n2", "n1")
+        P(O.BGEU, None, "bigM", "bigN", "ret")
+        P(O.SWAP)                       # the next word reads no swapped register (checked below)
+        P(O.LDI, "dir", imm=1)
+        P(O.LDI, "lr1", imm="ret_pair")
+        P(O.J, imm="cycle")
+        P.label("none_out")             # after a direction's search: its results back to "none"
+        P(O.LDI, "resx", imm=0)
+        P(O.LDI, "resp", imm=0)
+        P(O.LDI, "rese", imm=1)
+        P(O.LDI, "resc", imm=0)
+        P(O.LDI, "dir", imm=0)
+        P(O.OUT)
+        P.label("ret")
+        P(O.OUT)                        # MODE_CYCLE: the cycle's result as it is
+        P.label("ret_pair")             # = ret + 1
+        P(O.BLTS, None, "ZERO", "resp", "ret")
+        P(O.J, imm="none_out")
+    P.deferred.append(entry_rest)
 
     # ---- cycle (link lr1): N > M known; hops (h0ri,h0ro,f0,d0), (h1ri,h1ro,f1); n1 m1 n2 m2 N M set
     P.label("cycle")
     P(O.MUL, "t1", "m2", "f0")
     P(O.MUL, "t2", "n1", "f1")
     P(O.ADD, "bigK", "t1", "t2")
-    # x0 = max(1, (isqrt(N*M) - M) // K)
     P(O.MUL, "NM", "bigN", "bigM")
-    P(O.ISQRT, "t1", "NM")
-    P(O.SUB, "t1", "t1", "bigM")
-    P(O.DIV, "x0", "t1", "bigK")
-    P(O.BNE, None, "x0", "ZERO", "x0_ok")
-    P(O.LDI, "x0", imm=1)
-    P.label("x0_ok")
+    start_x0(P)
     # y1 = fwd(x0, hop0) = (x0*n1) // (m1 + x0*f0)
     P(O.MUL, "t1", "n1", "x0")
     P(O.MUL, "t2", "x0", "f0")
     P(O.ADD, "t2", "t2", "m1")
     P(O.DIV, "y1", "t1", "t2")
-    # a. search coordinate: j = 1 iff y1 < x0
-    P(O.BLTU, None, "y1", "x0", "j1")
-    P(O.MOV, "p", "x0")
-    _search(P, 0, lab)
-    P.label("j1")
+    # a. search coordinate: j = 1 iff y1 < x0 (session 13: j = 1, the realistic pools' case, falls through)
+    P(O.BGEU, None, "y1", "x0", "j0")
     # pre = hop0 (pn, pm, pk) = (n1, m1, f0), suf = hop1 (qn, qm, qk) = (n2, m2, f1)
     P(O.MUL, "QQ", "n2", "m2")
     P(O.MUL, "PP", "m1", "n1")
     P(O.MOV, "p", "y1")
-    P(O.BNE, None, "p", "ZERO", "j1_go")
-    P(O.LDI, "p", imm=1)
+    P(O.BEQ, None, "p", "ZERO", "p_one")
     P.label("j1_go")
     _search(P, 1, lab)
+    P.label("j0")
+    P(O.MOV, "p", "x0")
+    _search(P, 0, lab)
+
+    def starts() -> None:
+        P.label("p_one")
+        P(O.LDI, "p", imm=1)
+        P(O.J, imm="j1_go")
+    P.deferred.append(starts)
     while P.deferred:
         P.deferred.pop(0)()
+    assert P.labels["ret_pair"] == P.labels["ret"] + 1
+    # SWAP is not forwarded: the word after it must not read a swapped register
+    swapped = {FIXED[n] for pair in SWAP_PAIRS for n in pair}
+    for k, (op, _d, a, b, _imm) in enumerate(P.code[:-1]):
+        if op is Op.SWAP:
+            nxt = P.code[k + 1]
+            assert not {P.r(x) for x in nxt[2:4] if x} & swapped, (k, nxt)
     return P
+
+
+def start_x0(P: Program) -> None:
+    """``x0 = max(1, (isqrt(NM) - M) // K)`` from the registers ``NM``, ``bigM`` (``M <= isqrt(NM)``),
+    ``bigK`` (``K >= 1``) into ``x0``, then on to the label ``x0_ok`` it places after itself (``t1``..``t3``
+    clobbered; the rare ``x0 = 1`` block out of line)."""
+    O = Op
+    # x0 = max(1, (isqrt(N*M) - M) // K). Session 13: the root only to a multiple of 2**j, 2**j <= K
+    # (ISQRT with K as b: j/2 fewer steps), then x0 in {xl, xl + 1}, decided exactly. With r =
+    # isqrt(NM) and t = r rounded down to a multiple of 2**j: r - 2**j < t <= r, so xl = (t - M) // K
+    # is x0 or x0 - 1 (2**j - 1 < K), and x0 = xl + 1 iff M + K (xl + 1) <= r iff (M + K (xl + 1))**2
+    # <= NM; t < M (r >= M as N > M) leaves 0 <= r - M < 2**j <= K, so x0 = 0.
+    P(O.ISQRT, "t1", "NM", "bigK")
+    P(O.BLTU, None, "t1", "bigM", "x0_one")
+    P(O.SUB, "t1", "t1", "bigM")
+    P(O.DIV, "x0", "t1", "bigK")
+    P(O.ADDI, "t2", "x0", imm=1)
+    P(O.MUL, "t3", "bigK", "t2")
+    P(O.ADD, "t3", "t3", "bigM")
+    P(O.MUL, "t3", "t3", "t3")
+    P(O.BLTU, None, "NM", "t3", "x0_chk")
+    P(O.MOV, "x0", "t2")
+    P.label("x0_chk")
+    P(O.BEQ, None, "x0", "ZERO", "x0_one")
+    P.label("x0_ok")
+
+    def x0_one() -> None:
+        P.label("x0_one")
+        P(O.LDI, "x0", imm=1)
+        P(O.J, imm="x0_ok")
+    P.deferred.append(x0_one)
 
 
 def _rises(P: Program, j: int, s: str, yes: str | None, no: str | None, lab) -> None:
@@ -343,14 +412,14 @@ def _rises(P: Program, j: int, s: str, yes: str | None, no: str | None, lab) -> 
     ``no`` (``None``: fall through)."""
     O = Op
     end = lab("rs_end")
-    y, n = yes or end, no or end
+    n = no or end
     if j == 0:
         # pre = identity: always in the domain; D(s+1) > D(s)  <=>  N*M > (M + K s)(M + K (s+1))
         P(O.MUL, "w1", "bigK", s)
         P(O.ADD, "w1", "w1", "bigM")
         P(O.ADD, "w2", "w1", "bigK")
         P(O.MUL, "w2", "w2", "w1")
-        P(O.BLTU, None, "w2", "NM", y)
+        _branch(P, "w2", "NM", yes, no, end)
     else:
         # a0 = n1 - f0 s, a1 = a0 - f0 (> 0: s+1 in the domain); b0 = m2 + f1 s, b1 = b0 + f1
         # D(s+1) > D(s)  <=>  n2 m2 a0 a1 > n1 m1 b0 b1
@@ -365,10 +434,22 @@ def _rises(P: Program, j: int, s: str, yes: str | None, no: str | None, lab) -> 
         P(O.ADD, "w4", "w3", "f1")
         P(O.MUL, "w3", "w3", "w4")
         P(O.MUL, "w3", "PP", "w3")
-        P(O.BLTU, None, "w3", "w1", y)
-    if no is not None:
-        P(O.J, imm=no)
+        _branch(P, "w3", "w1", yes, no, end)
     P.label(end)
+
+
+def _branch(P: Program, x: str, y: str, yes: str | None, no: str | None, end: str) -> None:
+    """To ``yes`` if ``x < y`` (unsigned), else to ``no`` (``None``: fall through to ``end``): one
+    branch when only one side is named (session 13: ``BGEU`` to ``no``, where ``BLTU`` to ``end`` and
+    ``J no`` took three cycles), ``BLTU`` and ``J`` when both are."""
+    O = Op
+    if no is None:
+        P(O.BLTU, None, x, y, yes or end)
+    elif yes is None:
+        P(O.BGEU, None, x, y, no)
+    else:
+        P(O.BLTU, None, x, y, yes)
+        P(O.J, imm=no)
 
 
 def _at_least(P: Program, j: int, s: str, no: str, lab) -> None:
@@ -628,8 +709,14 @@ def _sqrt_steps(a: int) -> int:
     return -(-pairs // SQRT_RADIX_BITS)
 
 
-def isqrt_cycles(a: int) -> int:
-    steps = _sqrt_steps(a)
+def isqrt_skip(b: int) -> int:
+    """Root steps ``ISQRT`` leaves out for a ``b`` operand: ``k`` with ``4**k <= b`` (0 for ``b < 4``),
+    the root's low ``2·k`` bits then 0 (session 13)."""
+    return max(0, (b.bit_length() - 1) // 2)
+
+
+def isqrt_cycles(a: int, b: int = 0) -> int:
+    steps = max(0, _sqrt_steps(a) - isqrt_skip(b))
     return 3 + steps if steps else 2
 
 
@@ -662,6 +749,9 @@ def run(inputs: Mapping[str, int], words: list[int] | None = None, max_steps: in
     for name, v in inputs.items():
         R[FIXED[name]] = v & MASK
     for name, v in CONST_REGS.items():
+        R[FIXED[name]] = v
+    # session 13: the request load sets the result registers to "no opportunity"
+    for name, v in RESULT_INIT.items():
         R[FIXED[name]] = v
     # the first cycle after the request fetches word 0 (the execute stage idles)
     pc, cycles, steps, widest = 0, FETCH_CYCLES, 0, 0
@@ -697,13 +787,21 @@ def run(inputs: Mapping[str, int], words: list[int] | None = None, max_steps: in
             q, r = divmod(a, b)
             val, cyc = q + (op is Op.DIVC and r != 0), div_cycles(a, b, op is Op.DIVC)
         elif op is Op.ISQRT:
-            assert a < 1 << (2 * DIV_BITS)
-            val, cyc = isqrt(a), isqrt_cycles(a)
-        elif op in (Op.BLTU, Op.BLTS, Op.BEQ, Op.BNE):
+            assert a < 1 << (2 * DIV_BITS) and b < 1 << DEN_BITS, (pc, a, b)
+            k = isqrt_skip(b)
+            val, cyc = isqrt(a) >> (2 * k) << (2 * k), isqrt_cycles(a, b)
+        elif op is Op.SWAP:
+            for x, y in SWAP_PAIRS:
+                R[FIXED[x]], R[FIXED[y]] = R[FIXED[y]], R[FIXED[x]]
+        elif op in (Op.BLTU, Op.BLTS, Op.BEQ, Op.BNE, Op.BGEU, Op.BGES):
             if op is Op.BLTU:
                 take = a < b
             elif op is Op.BLTS:
                 take = _signed(a) < _signed(b)
+            elif op is Op.BGEU:
+                take = a >= b
+            elif op is Op.BGES:
+                take = _signed(a) >= _signed(b)
             elif op is Op.BEQ:
                 take = a == b
             else:

@@ -252,19 +252,21 @@ def _csa(m: Module, x, y, z, name: str) -> tuple[Signal, Signal]:
 
 
 def _mul_acc(m: Module, x, y, acc) -> Signal:
-    """``(x * y + acc) mod 2**len(x)`` for a ``len(y) <= 2·DSP_BITS``-bit digit ``y``.
+    """``(x * y + acc) mod 2**len(x)`` for a digit ``y`` of up to ``3·DSP_BITS`` bits.
 
-    The product is built from ``DSP_BITS × DSP_BITS`` tiles (one DSP multiplier each); in each of
-    the two rows of tiles (low and high bits of ``y``) the even and the odd tiles do not overlap,
-    so the product is the sum of four concatenations. Those four and ``acc`` are reduced by
-    three carry-save levels, and one carry-select addition (:func:`_carry_select_add`) resolves
-    the rest: after the tiles, three LUT levels and one ``ADD_CHUNK``-bit chain, where yosys'
-    own summation of the tiles took ~15 ns (cell delays) in the fmax proxy.
+    The product is built from ``DSP_BITS × DSP_BITS`` tiles (one DSP multiplier each); in each
+    row of tiles (``DSP_BITS`` bits of ``y`` each, low row first) the even and the odd tiles do not
+    overlap, so the product is the sum of two concatenations per row. Those and ``acc`` are reduced
+    by carry-save levels (the three earliest values first, ``acc`` — a register — counted earliest),
+    and one carry-select addition (:func:`_carry_select_add`) resolves the rest. Two rows (a 36-bit
+    digit, until session 12): four vectors and ``acc``, three carry-save levels; three rows (a 54-bit
+    digit, session 13): six vectors and ``acc``, four levels. Yosys' own summation of the tiles took
+    ~15 ns (cell delays) in the fmax proxy.
     """
     n = len(x)
     t = DSP_BITS
-    assert len(y) <= 2 * t
-    rows = [y[:t], y[t:]]
+    assert len(y) <= 3 * t
+    rows = [y[lo:lo + t] for lo in range(0, len(y), t)]
     vecs = []
     for r, yr in enumerate(rows):
         for parity in (0, 1):
@@ -282,10 +284,17 @@ def _mul_acc(m: Module, x, y, acc) -> Signal:
             v = Signal(n, name=f"mul_v{r}{parity}")
             m.d.comb += v.eq(Cat(*pieces)[:n] if pieces else 0)
             vecs.append(v)
-    s1, c1 = _csa(m, vecs[0], vecs[1], vecs[2], "mul_csa1")
-    s2, c2 = _csa(m, vecs[3], acc, s1, "mul_csa2")
-    s3, c3 = _csa(m, c1, s2, c2, "mul_csa3")
-    total, _ = _carry_select_add(m, s3, c3, Const(0, 1), ADD_CHUNK, "mul_cpa")
+    # (level, value): the tiles' vectors at 0, the accumulator (a register) before them
+    pending = [(-1, acc)] + [(0, v) for v in vecs]
+    k = 0
+    while len(pending) > 2:
+        pending.sort(key=lambda lv: lv[0])
+        (l0, v0), (l1, v1), (l2, v2) = pending[:3]
+        k += 1
+        s_, c_ = _csa(m, v0, v1, v2, f"mul_csa{k}")
+        lvl = max(l0, l1, l2) + 1
+        pending = pending[3:] + [(lvl, s_), (lvl, c_)]
+    total, _ = _carry_select_add(m, pending[0][1], pending[1][1], Const(0, 1), ADD_CHUNK, "mul_cpa")
     return total
 
 
@@ -346,7 +355,11 @@ class EvalSearch(wiring.Component):
     leading zero quotient bits skipped by tree bit lengths) and a restoring integer square root
     (one radix-4 step per cycle since session 11: ``8Q + 1``, ``16Q + 4`` and ``24Q + 9`` subtracted
     side by side; ``SQRT_RADIX_BITS``
-    root bits per cycle on carry-select steps, leading zero pairs skipped). Two stages
+    root bits per cycle on carry-select steps, leading zero pairs skipped; since session 13 the last
+    ``k`` steps are left out for a ``b`` operand with ``4**k <= b`` — the bit length of ``b`` is the
+    divider's — and the root shifted left by ``2·k`` at write-back). ``SWAP`` exchanges pool A's and
+    pool B's input registers in one cycle (not forwarded; the program never reads them in the next
+    word), and the request load sets the result registers to "no opportunity" (session 13). Two stages
     (session 10; until session 9 ROM → register read → unit → write-back / ``pc`` was one
     cycle, 58.5 ns after placement): fetch (F) reads the ROM word at ``fpc`` and its two
     operands — the register file, the fixed registers, or the value execute writes in the same
@@ -363,8 +376,12 @@ class EvalSearch(wiring.Component):
     Latency
     -------
     Data dependent: exactly the cycles :func:`mevblade.hw.eval_program.run` reports for
-    the same request (checked by the tests). Session 12 changed no cycle count; session 11's netlist
-    is the first one routed: 28.82 MHz (static placer + router2), so a realistic evaluation's p50
+    the same request (checked by the tests). Session 13: realistic p50 357.5 → 292.5 cycles, pairs
+    324 → 264 (interpreter): a 54-bit multiplier digit (three rows of DSP tiles, one more carry-save
+    level), the start point's root left short by ``K`` (``ISQRT`` with a ``b`` operand; the root shifted
+    into place at write-back) plus one exact test, and ``SWAP`` / ``BGEU`` / ``BGES`` in the microcode
+    (``docs/PERFORMANCE.md``, session 13, for the clock). Session 12 changed no cycle count; session
+    11's netlist is the first one routed: 28.82 MHz (static placer + router2), so a realistic evaluation's p50
     of 357.5 cycles takes 12.4 µs (``docs/PERFORMANCE.md``, session 12). Session 11: radix-4 divider steps, 4 quotient bits
     per cycle (was 3), and in the microcode ``MUL`` operands reordered, the first hop's division
     skipped where its quotient is known (``n1 <= m1``) and the scan's common paths falling through:
@@ -377,7 +394,7 @@ class EvalSearch(wiring.Component):
     clock 2.2× as fast (fmax proxy, cell delays only: 9.1 ns, was 20.1 ns; 60.3 ns before
     session 8), so ~1.85× less time per evaluation; ``mevblade bench gateware_eval_search``.
     Cases near the ``uint112`` limit need the feasibility search and take thousands. The ROM
-    holds ``len(eval_program.WORDS)`` words (772), read asynchronously (LUT ROM).
+    holds ``len(eval_program.WORDS)`` words (759 since session 13; 772 before), read asynchronously (LUT ROM).
 
     Throughput
     ----------
@@ -584,6 +601,13 @@ class EvalSearch(wiring.Component):
                      pbits.eq(Array(Const(RS * -(-p // RS), pbits.shape()) for p in range(DB + 1))[pairs_raw])]
         sq_shl = Signal(range(SW + 1))
         m.d.comb += sq_shl.eq(SW - 2 * pbits)
+        # session 13: ``k`` steps left out for a ``b`` operand (``4**k <= b``; the divider's bit length of
+        # ``b``, registered at issue): the root to a multiple of ``4**k``, shifted into place at write-back
+        sq_skip = Signal(range(DN // 2 + 1))
+        m.d.comb += sq_skip.eq(Mux(blb_r > 1, (blb_r - 1) >> 1, 0))
+        sq_none = Signal()
+        m.d.comb += sq_none.eq(psteps <= sq_skip)
+        sq_sh = Signal(range(DN // 2 + 1))      # the steps left out: the root's shift at write-back
         work = Signal(SW)
         srem = Signal(DB + 4)
         root = Signal(DB)
@@ -600,7 +624,9 @@ class EvalSearch(wiring.Component):
         quo_up = Signal(DB)
         m.d.comb += quo_up.eq(quo[:DB] + 1)
         wb_val = Signal(DB)
-        m.d.comb += wb_val.eq(Mux(is_sqrt, root, Mux(wb_up, quo_up, quo[:DB])))
+        root_out = Signal(DB)
+        m.d.comb += [root_out.eq(root << Cat(Const(0, 1), sq_sh)),
+                     wb_val.eq(Mux(is_sqrt, root_out, Mux(wb_up, quo_up, quo[:DB])))]
 
         # ---- output ------------------------------------------------------------------------------
         o_valid = Signal()
@@ -644,8 +670,10 @@ class EvalSearch(wiring.Component):
             eq_ab.eq(a == b),
             signs_differ.eq(a[-1] != b[-1]),
             early.eq(op.matches(Op.J, Op.JAL, Op.JR) | ((op == Op.BEQ) & eq_ab) | ((op == Op.BNE) & ~eq_ab)),
-            take_c1.eq(early | ((op == Op.BLTS) & signs_differ & a[-1])),
-            take_c0.eq(early | (op == Op.BLTU) | ((op == Op.BLTS) & (~signs_differ | a[-1]))),
+            take_c1.eq(early | (op == Op.BGEU) | ((op == Op.BLTS) & signs_differ & a[-1])
+                       | ((op == Op.BGES) & (~signs_differ | ~a[-1]))),
+            take_c0.eq(early | (op == Op.BLTU) | ((op == Op.BLTS) & (~signs_differ | a[-1]))
+                       | ((op == Op.BGES) & signs_differ & ~a[-1])),
             take.eq(Mux(lt_u, take_c0, take_c1)),
             target.eq(Mux(op == Op.JR, a[:ep.IMM_BITS], imm)),
             hold.eq(op.matches(Op.DIV, Op.DIVC, Op.ISQRT, Op.OUT) | ((op == Op.MUL) & ((b >> D) != 0))),
@@ -658,6 +686,9 @@ class EvalSearch(wiring.Component):
                     p = self.i.payload
                     for name in ep.INPUT_REGS:
                         m.d.sync += fixed[name].eq(getattr(p, name))
+                    # session 13: the result registers start as "no opportunity" (eval_program.RESULT_INIT)
+                    for name, v in ep.RESULT_INIT.items():
+                        m.d.sync += fixed[name].eq(v)
                     # F fetches word 0 in the first RUN cycle (X: a bubble)
                     m.d.sync += [tag.eq(p.tag), fpc.eq(0), xvalid.eq(0)]
                     m.next = "RUN"
@@ -695,10 +726,16 @@ class EvalSearch(wiring.Component):
                                      dnum.eq(a_lo), bla_r.eq(bl_a), blb_r.eq(bl_b)]
                         m.next = "DIVN"
                     with m.Case(Op.ISQRT):
-                        m.d.sync += [dst.eq(f_d), ceil.eq(0), is_sqrt.eq(1), work.eq(a_sq), blsq_r.eq(bl_sq)]
+                        m.d.sync += [dst.eq(f_d), ceil.eq(0), is_sqrt.eq(1), work.eq(a_sq), blsq_r.eq(bl_sq),
+                                     blb_r.eq(bl_b)]
                         m.next = "SQRTN"
                     with m.Case(Op.JAL):
                         write(pc + 1)
+                    with m.Case(Op.SWAP):
+                        # pool A's and pool B's input registers exchanged (not forwarded: the program
+                        # reads none of them in the next word)
+                        for x, y in ep.SWAP_PAIRS:
+                            m.d.sync += [fixed[x].eq(fixed[y]), fixed[y].eq(fixed[x])]
                     with m.Case(Op.OUT):
                         m.d.sync += [
                             rec.tag.eq(tag), rec.direction.eq(fixed["dir"]), rec.exact.eq(fixed["rese"]),
@@ -736,12 +773,13 @@ class EvalSearch(wiring.Component):
                         m.d.comb += [advance.eq(1), done.eq(1)]
                         m.next = "RUN"
             with m.State("SQRTN"):
-                with m.If(psteps == 0):
+                with m.If(sq_none):
                     m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(0)]
                     m.d.comb += [advance.eq(1), done.eq(1)]
                     m.next = "RUN"
                 with m.Else():
-                    m.d.sync += [work.eq(work << sq_shl), srem.eq(0), root.eq(0), count.eq(psteps)]
+                    m.d.sync += [work.eq(work << sq_shl), srem.eq(0), root.eq(0), count.eq(psteps - sq_skip),
+                                 sq_sh.eq(sq_skip)]
                     m.next = "SQRT"
             with m.State("SQRT"):
                 m.d.sync += [srem.eq(sq_rem_next), work.eq(sq_work_next), root.eq(sq_root_next),

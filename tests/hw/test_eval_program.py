@@ -141,3 +141,49 @@ def test_divisors_stay_within_the_narrow_divider() -> None:
         assert got.divisor_bits <= ep.DEN_BITS
         widest = max(widest, got.divisor_bits)
     assert widest >= ep.DEN_BITS - 2
+
+
+def _x0_program() -> list[int]:
+    """``start_x0`` alone: ``NM``, ``M``, ``K`` from the input registers (``run`` takes any width there)."""
+    P = ep.Program()
+    O = ep.Op
+    P(O.MOV, "NM", "a_base")
+    P(O.MOV, "bigM", "b_base")
+    P(O.MOV, "bigK", "b_fn")
+    ep.start_x0(P)
+    P(O.MOV, "resx", "x0")
+    P(O.OUT)
+    while P.deferred:
+        P.deferred.pop(0)()
+    return P.words()
+
+
+def test_start_point_equals_the_full_root() -> None:
+    """Session 13: the program's start ``x0`` from a root left ``k`` steps short (``ISQRT`` with ``K`` as
+    ``b``) and one exact test equals ``max(1, (isqrt(NM) - M) // K)`` with the full root — on the
+    boundaries (``M + K·x`` equal to the root, one off; ``(M + K·x)**2`` equal to ``NM``, one off;
+    the truncated root below ``M``), powers of four as ``K``, and random widths up to the program's."""
+    import random
+    from math import isqrt
+
+    words = _x0_program()
+    rng = random.Random(13)
+    cases = []
+    for _ in range(400):
+        kb = rng.randrange(1, ep.DEN_BITS + 1)
+        k = rng.choice([rng.getrandbits(kb) or 1, 1 << (kb - 1), (1 << kb) - 1, 1, 2, 3, 4, 5])
+        r = rng.getrandbits(rng.randrange(1, 2 * ep.DIV_BITS // 2 + 1)) or 1
+        x = rng.getrandbits(rng.randrange(1, 130))
+        m = r - k * x
+        if m < 1:
+            m = rng.randrange(1, r + 1)
+        m += rng.choice([0, 0, 1, -1]) if m > 1 else 0
+        nm = r * r + rng.choice([0, 0, -1, 1, 2 * r, rng.getrandbits(16)])
+        if nm >= 1 << (2 * ep.DIV_BITS) or m > isqrt(nm) or m < 1:
+            continue
+        cases.append((nm, m, k))
+    cases += [c for r in (2, 3, 1 << 100, (1 << 200) + 7) for c in ((r * r, r, 4), (r * r - 1, r - 1, 4))]
+    assert len(cases) > 300
+    for nm, m, k in cases:
+        got = ep.run({"a_base": nm, "b_base": m, "b_fn": k}, words=words)
+        assert got.amount_in == max(1, (isqrt(nm) - m) // k), (nm, m, k)

@@ -87,7 +87,8 @@ def test_pair_record_held_under_back_pressure() -> None:
 
 def _unit_program() -> list[int]:
     """A short program aimed at the divider and the square root: wide and zero quotients, DIVC with
-    and without a remainder, the widest divisor, the widest radicand, radicands 0 and 1; every result
+    and without a remainder, the widest divisor, the widest radicand, radicands 0 and 1, roots left
+    short by a ``b`` operand (session 13: 0, 1, some and all steps left out); every result
     folded into ``resx`` / ``resp`` / ``resc`` (multiply-add mix), then OUT."""
     O = ep.Op
     P = ep.Program()
@@ -101,11 +102,16 @@ def _unit_program() -> list[int]:
     P(O.MUL, "s", "n", "n")             # < 2**512: the widest radicand, a square
     P(O.SUB, "s1", "s", "ONE")
     P(O.LDI, "k", imm=40503)
+    P(O.LDI, "four", imm=4)
+    P(O.LDI, "three", imm=3)
     P(O.LDI, "acc", imm=0)
     units = [(O.DIV, "n", "d"), (O.DIVC, "n", "d2"), (O.DIVC, "e", "d"), (O.DIV, "e", "d2"), (O.DIV, "d", "d2"),
              (O.DIVC, "ONE", "d2"), (O.DIVC, "ZERO", "d"), (O.DIV, "n", "ONE"), (O.DIVC, "d2", "d"),
              (O.ISQRT, "s", None), (O.ISQRT, "s1", None), (O.ISQRT, "ZERO", None), (O.ISQRT, "ONE", None),
-             (O.ISQRT, "n", None), (O.ISQRT, "d", None)]
+             (O.ISQRT, "n", None), (O.ISQRT, "d", None),
+             # session 13: the root left k steps short (4**k <= b), shifted back into place
+             (O.ISQRT, "s", "d2"), (O.ISQRT, "s1", "d"), (O.ISQRT, "n", "k"), (O.ISQRT, "s1", "four"),
+             (O.ISQRT, "s", "three"), (O.ISQRT, "d", "d2"), (O.ISQRT, "k", "d2"), (O.ISQRT, "ZERO", "d")]
     for i, (op, x, y) in enumerate(units):
         P(op, f"u{i}", x, y)
         P(O.MUL, "acc", "acc", "k")
@@ -138,8 +144,8 @@ def test_divider_and_root_edges_equal_the_interpreter(seed: int) -> None:
     mask = (1 << 128) - 1
     for req, rec, n in zip(reqs, got, lat, strict=True):
         want = ep.run({k: v for k, v in req.items() if k != "tag"}, words=words)
-        assert (rec["amount_in"], rec["profit"] & mask, rec["candidates"]) == (
-            want.amount_in & mask, want.profit & mask, want.candidates & ((1 << 17) - 1)), req
+        assert (rec["amount_in"], rec["profit"] & mask, rec["candidates"], rec["direction"]) == (
+            want.amount_in & mask, want.profit & mask, want.candidates & ((1 << 17) - 1), want.direction), req
         assert n == want.cycles, req
 
 
@@ -147,10 +153,13 @@ def _hazard_program() -> list[int]:
     """Back-to-back dependencies through the fetch / execute pipeline (session 10): every kind of write
     (single-cycle ALU, a multi-digit MUL, DIV / DIVC / ISQRT with and without steps, a result register)
     read by the very next instruction on both operands; branches on just-written values, taken (one to
-    the next word) and not taken; JAL then JR on the link register it wrote."""
+    the next word) and not taken; JAL then JR on the link register it wrote. Session 13: ``BGEU`` /
+    ``BGES`` taken and not taken (equal, negative and positive operands), ``SWAP`` with pool A's and
+    pool B's registers read two words later, and ``dir`` left at the request's 0 (except when a
+    request's operands make the program write 1)."""
     O = ep.Op
     P = ep.Program()
-    P(O.LDI, "resc", imm=0)              # result registers keep their value between requests
+    P(O.LDI, "resc", imm=0)              # (the request load sets it to 0 since session 13)
     P(O.ADD, "x", "a_base", "a_other")
     P(O.ADD, "x", "x", "x")              # both operands forwarded from a single-cycle op
     P(O.MUL, "y", "a_fn", "x")           # multiplier x: several digits
@@ -177,6 +186,33 @@ def _hazard_program() -> list[int]:
     P.label("call")
     P(O.JAL, "lr", imm="sub")
     P(O.ADDI, "resc", "resc", imm=1)
+    # session 13: the negated compares and SWAP
+    P(O.SUB, "neg", "ZERO", "t")         # -1
+    P(O.BGES, None, "neg", "ZERO", imm="bad")    # -1 >= 0: not taken
+    P(O.BGEU, None, "ZERO", "t", imm="bad")      # 0 >= 1: not taken
+    P(O.BGES, None, "t", "neg", imm="g1")        # 1 >= -1: taken
+    P(O.J, imm="bad")
+    P.label("g1")
+    P(O.BGEU, None, "neg", "t", imm="g2")        # 2**640 - 1 >= 1 unsigned: taken
+    P(O.J, imm="bad")
+    P.label("g2")
+    P(O.BGES, None, "neg", "neg", imm="g3")      # equal: taken
+    P(O.J, imm="bad")
+    P.label("g3")
+    P(O.BGEU, None, "a_base", "b_base", imm="g4")   # data dependent
+    P(O.ADDI, "resc", "resc", imm=2)
+    P.label("g4")
+    P(O.BGES, None, "a_other", "b_other", imm="g5")  # data dependent (both >= 0)
+    P(O.ADDI, "resc", "resc", imm=4)
+    P.label("g5")
+    P(O.SWAP)
+    P(O.LDI, "u", imm=3)                 # reads nothing swapped
+    P(O.SUB, "u", "a_base", "b_other")   # A and B exchanged
+    P(O.MUL, "u", "u", "a_fd")
+    P(O.ADD, "resp", "resp", "u")
+    P(O.BLTU, None, "b_fn", "a_fn", imm="g6")
+    P(O.LDI, "dir", imm=1)
+    P.label("g6")
     P(O.OUT)
     P.label("sub")
     P(O.JR, None, "lr")                  # the link register JAL just wrote
@@ -195,7 +231,7 @@ def test_pipeline_hazards_equal_the_interpreter(seed: int) -> None:
     rng = random.Random(100 + seed)
     words = _hazard_program()
     reqs = []
-    for i in range(3):
+    for i in range(6):
         r = {k: rng.getrandbits(rng.choice([8, 40, 112])) | 1
              for k in ("a_base", "a_other", "b_base", "b_other")}
         r |= {k: rng.getrandbits(16) | 1 for k in ("a_fn", "a_fd", "b_fn", "b_fd")}
