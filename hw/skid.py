@@ -23,11 +23,6 @@ class SkidBuffer(wiring.Component):
     ``o`` : Out(stream.Signature(shape))
         ``o.payload`` / ``o.valid`` out (the output register ``q`` and its valid bit), ``o.ready``
         in.
-    ``load``, ``load_payload`` (plain attributes, only with ``lookahead=True``; not in the signature)
-        ``load`` = "``q`` loads this cycle" (``~q_valid | o.ready``) and ``load_payload`` = what it
-        loads (``Mux(sp_valid, sp, i.payload)``): the next cycle's ``o.payload`` is
-        ``Mux(load, load_payload, o.payload)``, so a consumer can register something of the next
-        item a cycle early (the decoder's value stage: its job's buffer indices).
 
     Behaviour (per clock edge; "free" = ``~q_valid | o.ready``):
 
@@ -52,16 +47,12 @@ class SkidBuffer(wiring.Component):
     - ``q_valid``, ``sp_valid`` (one bit each): ``o.ready`` and ``i.valid``.
     """
 
-    def __init__(self, shape, *, lookahead: bool = False):
+    def __init__(self, shape):
         self._shape = shape
-        self._lookahead = lookahead
         super().__init__({
             "i": In(stream.Signature(shape)),
             "o": Out(stream.Signature(shape)),
         })
-        if lookahead:
-            self.load = Signal()
-            self.load_payload = Signal(shape)
 
     def elaborate(self, platform):
         m = Module()
@@ -76,14 +67,11 @@ class SkidBuffer(wiring.Component):
             self.o.payload.eq(q),
             q_free.eq(~q_valid | self.o.ready),
         ]
-        q_in = Mux(sp_valid, Value.cast(sp), Value.cast(self.i.payload))
-        if self._lookahead:
-            m.d.comb += [self.load.eq(q_free), self.load_payload.eq(q_in)]
         with m.If(~sp_valid):
             m.d.sync += sp.eq(self.i.payload)
         with m.If(q_free):
             m.d.sync += [q_valid.eq(sp_valid | self.i.valid),
-                         q.eq(q_in),
+                         q.eq(Mux(sp_valid, Value.cast(sp), Value.cast(self.i.payload))),
                          sp_valid.eq(0)]
         with m.Elif(self.i.valid & ~sp_valid):
             m.d.sync += sp_valid.eq(1)

@@ -83,7 +83,7 @@ class TxDecoder2(wiring.Component):
         self.extractor = ItemExtractor()
         self.items = ItemFifo()
         self.fsm = GrammarFsm()
-        self.values = TxValueStage(lookahead=True)
+        self.values = TxValueStage()
         self.aligner = TxCalldataAligner()
 
     def elaborate(self, platform):
@@ -95,11 +95,8 @@ class TxDecoder2(wiring.Component):
         m.submodules.values = values = self.values
         m.submodules.aligner = aligner = self.aligner
         m.submodules.beats = beats = fifo.SyncFIFOBuffered(width=InputBeat.size, depth=BEAT_FIFO_DEPTH)
-        # the join's FIFOs read asynchronously (LUT RAM): J1's registers take their heads, so the join's
-        # ``take`` moves only their read pointers, not the clock enable of a wide output register (an FSM
-        # record and its size are written with the END job, ≥ 5 cycles before its value record)
-        m.submodules.fsm_recs = recs = fifo.SyncFIFO(width=FsmRecord.size, depth=JOIN_FIFO_DEPTH)
-        m.submodules.sizes = sizes = fifo.SyncFIFO(width=_SIZE_BITS, depth=JOIN_FIFO_DEPTH)
+        m.submodules.fsm_recs = recs = fifo.SyncFIFOBuffered(width=FsmRecord.size, depth=JOIN_FIFO_DEPTH)
+        m.submodules.sizes = sizes = fifo.SyncFIFOBuffered(width=_SIZE_BITS, depth=JOIN_FIFO_DEPTH)
 
         # ---------------------------------------------------------------- input fork
         m.d.comb += [
@@ -124,9 +121,6 @@ class TxDecoder2(wiring.Component):
         m.d.comb += [
             is_end.eq(job.kind == JobKind.END),
             values.i_job.payload.eq(job),
-            # the job register's look-ahead: the value stage's buffer indices a cycle early
-            values.i_job_load.eq(fsm.o_job_load),
-            values.i_job_load_start.eq(fsm.o_job_load_start),
             values.i_job.valid.eq(fsm.o_job.valid & (~is_end | sizes.w_rdy)),
             fsm.o_job.ready.eq(values.i_job.ready & (~is_end | sizes.w_rdy)),
             sizes.w_data.eq(job.length[:_SIZE_BITS]),

@@ -133,12 +133,6 @@ class GrammarFsm(wiring.Component):
         FSM writes and its report (``err_valid``, ``err`` = the first failing check's
         ``(seq, phase, code)``; ``TOO_LARGE`` and the value checks are the merge's).
 
-    ``o_job_load``, ``o_job_load_start`` (plain attributes, not in the signature)
-        The job output register's look-ahead (:class:`~mevblade.hw.skid.SkidBuffer` ``load`` /
-        ``load_payload.start``): the next cycle's ``o_job.payload.start`` is
-        ``Mux(o_job_load, o_job_load_start, o_job.payload.start)``. The decoder's value stage
-        registers its job's buffer indices from them a cycle early.
-
     Latency: 4 cycles from an entry's handshake on ``i`` to its job valid on ``o_job`` (A, F, W, W2).
     Throughput: one entry per cycle while ``o_job`` (and for ``END``, ``o_rec``) can take it.
     """
@@ -146,11 +140,6 @@ class GrammarFsm(wiring.Component):
     i: In(stream.Signature(ItemEntry))
     o_job: Out(stream.Signature(GrammarJob))
     o_rec: Out(stream.Signature(FsmRecord))
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.o_job_load = Signal()
-        self.o_job_load_start = Signal(GrammarJob.members["start"])
 
     def elaborate(self, platform):
         m = Module()
@@ -405,8 +394,7 @@ class GrammarFsm(wiring.Component):
         # take). No cycle is added: the output register loads straight from W2 when it is free.
         job_n = Signal(GrammarJob)      # the job W2 makes this cycle
         rec_n = Signal(FsmRecord)       # the record W2 makes this cycle (at END)
-        m.submodules.job_skid = job_skid = SkidBuffer(GrammarJob, lookahead=True)
-        m.d.comb += [self.o_job_load.eq(job_skid.load), self.o_job_load_start.eq(job_skid.load_payload.start)]
+        m.submodules.job_skid = job_skid = SkidBuffer(GrammarJob)
         m.submodules.rec_skid = rec_skid = SkidBuffer(FsmRecord)
         # W2 moves when the job spare is empty and, at END, the record spare too (both readies are
         # the spares' empty bits, registers)

@@ -104,32 +104,21 @@ class TxValueStage(wiring.Component):
     walker's latency (9), the extractor's look-ahead (1–2) and the item FIFO / FSM (≥ 2), about
     14 beats when nothing queues; a ≤ 32-byte value then needs at most 5 more beats from its
     start. 16 beats keep the walker unstalled on the mainnet block (see docs/PERFORMANCE.md).
-    Look-ahead (``lookahead=True``, in the decoder): plain attributes ``i_job_load`` and
-    ``i_job_load_start``, driven by the producer's output register (a
-    :class:`~mevblade.hw.skid.SkidBuffer`'s ``load`` / ``load_payload.start``: the next cycle's
-    ``i_job.payload.start`` is ``Mux(i_job_load, i_job_load_start, i_job.payload.start)``). The
-    job's five buffer indices (packet base + start beat + k) are then registers made a cycle
-    early, so the beat read at the job's load starts from flip-flops, not from the producer's
-    register through an adder. Same cycles and outputs as without.
     Note for the join: PROGRESS jobs of strings after the FSM halted must not hold a long string's
     bytes (its start would keep the buffer full while the walker needs the string's beats):
     the FSM may send such jobs with ``start`` at the item's end, as no VALUE job can follow.
     """
 
-    def __init__(self, depth: int = BUFFER_BEATS, *, lookahead: bool = False) -> None:
+    def __init__(self, depth: int = BUFFER_BEATS) -> None:
         if depth < 8 or depth & (depth - 1):
             raise ValueError(f"depth must be a power of two of at least 8 beats, not {depth!r}")
         self.depth = depth
-        self.lookahead = lookahead
         super().__init__({
             "i_beat": In(stream.Signature(InputBeat)),
             "i_job": In(stream.Signature(GrammarJob)),
             "o_rec": Out(stream.Signature(ValueRecord)),
             "o_calldata": Out(stream.Signature(CalldataChunk)),
         })
-        if lookahead:
-            self.i_job_load = Signal()
-            self.i_job_load_start = Signal(GrammarJob.members["start"])
 
     def elaborate(self, platform):
         m = Module()
@@ -247,28 +236,10 @@ class TxValueStage(wiring.Component):
         qb_in = Signal()
         bytes_in = Signal()
         m.d.comb += bytes_in.eq(have_last | j_zl | nb_in)
-        # The compares of the job (and the deferred end) with the packet size are registers, made a
-        # cycle early against the size the packet-end FIFO's head shows next cycle, ``psz_n``: its
-        # head if it has one (unless an END job takes it now), else the size written last — an entry
-        # written in cycle t is the head from t + 2, so with the head empty the one that can appear
-        # next cycle is the last written. The head changes under a compare only when an END job
-        # leaves, and the job in the register the next cycle is then the next packet's first (never
-        # a VALUE job, and an END then has no deferred value): exact wherever they are read.
-        sz_w = Signal(POS_BITS + 1)     # the size written last
-        with m.If(ends.w_en):
-            m.d.sync += sz_w.eq(ends.w_data[_NB:])
-        psz_n = Signal(POS_BITS + 1)
-        m.d.comb += psz_n.eq(Mux(have_last, p_size, sz_w))
-        fa_c = Signal()             # start >= size
-        pe_c = Signal()             # size < end
-        es_c = Signal()             # end < size
-        dg_c = Signal()             # d_end > size
-        m.d.sync += [fa_c.eq(j.start >= psz_n), pe_c.eq(psz_n < j_end), es_c.eq(j_end < psz_n),
-                     dg_c.eq(d_end > psz_n)]
         first_absent = Signal()
-        m.d.comb += first_absent.eq(~j_zl & have_last & fa_c)
+        m.d.comb += first_absent.eq(~j_zl & have_last & (j.start >= p_size))
         past_end = Signal()
-        m.d.comb += past_end.eq(have_last & pe_c)
+        m.d.comb += past_end.eq(have_last & (p_size < j_end))
 
         def rank_sig(name):
             return Signal(ErrorReport, name=name)
@@ -336,19 +307,8 @@ class TxValueStage(wiring.Component):
         cbk = [Signal(AB, init=k, name=f"cb{k}") for k in range(5)]
         ld_beat = Signal(AB)
         m.d.comb += ld_beat.eq((j_in.start >> 3)[:AB])
-        end_take = Signal()         # an END job leaves (``cbk`` moves to the next packet)
-        if self.lookahead:
-            # the indices as registers, made a cycle early from next cycle's ``cbk`` and job start
-            # (exact in every cycle, so whatever job is loaded next cycle reads the right beats)
-            cbk_n = [Signal(AB, name=f"cb{k}_n") for k in range(5)]
-            m.d.comb += [cn.eq(Mux(end_take, c + p_nbeats[:AB], c)) for cn, c in zip(cbk_n, cbk)]
-            nx_beat = Signal(AB)
-            m.d.comb += nx_beat.eq((self.i_job_load_start >> 3)[:AB])
-            ld_idx = [Signal(AB, init=k, name=f"ld_idx{k}") for k in range(5)]
-            m.d.sync += [ix.eq(Mux(self.i_job_load, c + nx_beat, c + ld_beat)) for ix, c in zip(ld_idx, cbk_n)]
-        else:
-            ld_idx = [Signal(AB, name=f"ld_idx{k}") for k in range(5)]
-            m.d.comb += [ix.eq(c + ld_beat) for ix, c in zip(ld_idx, cbk)]
+        ld_idx = [Signal(AB, name=f"ld_idx{k}") for k in range(5)]
+        m.d.comb += [ix.eq(c + ld_beat) for ix, c in zip(ld_idx, cbk)]
         ld_qi = ld_idx[0]
         bq_stay = Signal(8 * BEAT_BYTES)
         bq_next = Signal(8 * BEAT_BYTES)
@@ -376,7 +336,7 @@ class TxValueStage(wiring.Component):
         e_lt_s = Signal()           # end < size
         hl_prev = Signal()
         hl2 = Signal()
-        m.d.comb += [e_lt_s.eq(es_c), hl2.eq(have_last & hl_prev)]
+        m.d.comb += [e_lt_s.eq(j_end < p_size), hl2.eq(have_last & hl_prev)]
         m.d.sync += [hl_prev.eq(have_last & ~ends.r_en), q_lt_s.eq(q < p_size), a_lt_s.eq(qa < p_size)]
         by_size = Signal()          # the chunk ends at the packet size
         m.d.comb += by_size.eq(hl2 & ~Mux(a_lt_e, a_lt_s, e_lt_s))
@@ -398,13 +358,13 @@ class TxValueStage(wiring.Component):
                         m.d.sync += low.eq(j.start)
                 with m.Case(JobKind.END):
                     with m.If(have_last & cd_free):
-                        m.d.comb += [take.eq(1), end_take.eq(1), ends.r_en.eq(1), t0.valid.eq(1), t0.end.eq(1),
+                        m.d.comb += [take.eq(1), ends.r_en.eq(1), t0.valid.eq(1), t0.end.eq(1),
                                      t0.seq.eq(j.seq)]
                         m.d.sync += [cd.valid.eq(1), cd.payload.n.eq(0), cd.payload.end.eq(1), cd.payload.data.eq(0),
                                      cur_base.eq(cur_base + p_nbeats), low.eq(0), d_valid.eq(0),
                                      *[c.eq(c + p_nbeats[:AB]) for c in cbk]]
                         with m.If(d_valid):
-                            with m.If(dg_c):
+                            with m.If(d_end > p_size):
                                 m.d.comb += [t0.r0v.eq(1), *report(t0.r0, d_seq, Phase.TRUNC, E.TRUNCATED)]
                             with m.Elif(d_ver):
                                 m.d.comb += [t0.r0v.eq(1), t0.r0.eq(rd_ok)]
@@ -464,7 +424,7 @@ class TxValueStage(wiring.Component):
                         m.d.comb += t0.own_fail.eq(own_v)
                         m.d.sync += d_valid.eq(0)
                         with m.If(~is_data & ~short & ~have_last & ~first_absent):
-                            m.d.sync += [d_valid.eq(1), d_seq.eq(j.seq), d_end.eq(j_end), dg_c.eq(j_end > psz_n),
+                            m.d.sync += [d_valid.eq(1), d_seq.eq(j.seq), d_end.eq(j_end),
                                          d_ver.eq(j.fld == F.VERSION)]
 
         # the next job into the issue register (after the issue logic: its loads win over a chunk's)
@@ -489,7 +449,6 @@ class TxValueStage(wiring.Component):
                 *[g.eq(ld_idx[i]) for i, g in enumerate(gidx) if i > 1],
                 q_lt_e.eq(j_in.length != 0), a_lt_e.eq(j_in.length > in_lane_room),
                 q_lt_s.eq(j_in.start < p_size), a_lt_s.eq(in_qa < p_size),
-                fa_c.eq(j_in.start >= psz_n), pe_c.eq(psz_n < in_end), es_c.eq(in_end < psz_n),
             ]
         with m.Elif(take):
             m.d.sync += jv.eq(0)

@@ -129,12 +129,12 @@ module tx_decoder_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, 
     .i__payload(i__payload),
     .\i__ready$8 (s_axis_tready),
     .\i__valid$3 (s_axis_tvalid),
-    .\o__payload$102 (o__payload),
-    .\o__ready$67 (m_axis_cd_tready),
-    .\o__ready$73 (m_axis_tready),
-    .\o__valid$72 (m_axis_tvalid),
-    .\o_calldata__payload$65 (o_calldata__payload),
-    .\o_calldata__valid$69 (m_axis_cd_tvalid),
+    .\o__payload$98 (o__payload),
+    .\o__ready$63 (m_axis_cd_tready),
+    .\o__ready$69 (m_axis_tready),
+    .\o__valid$68 (m_axis_tvalid),
+    .\o_calldata__payload$61 (o_calldata__payload),
+    .\o_calldata__valid$65 (m_axis_cd_tvalid),
     .rst(rst)
   );
   assign i__valid = s_axis_tvalid;
@@ -198,12 +198,12 @@ module tx_decoder_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__ready$8 , i__payload, \o__valid$72 , \o__payload$102 , \o_calldata__valid$69 , \o_calldata__payload$65 , \i__valid$3 );
+module \tx_decoder_top.decoder (\o__ready$69 , \o__ready$63 , clk, rst, \i__ready$8 , i__payload, \o__valid$68 , \o__payload$98 , \o_calldata__valid$65 , \o_calldata__payload$61 , \i__valid$3 );
   reg \$auto$verilog_backend.cc:2505:dump_module$1  = 0;
-  input \o__ready$73 ;
-  wire \o__ready$73 ;
-  input \o__ready$67 ;
-  wire \o__ready$67 ;
+  input \o__ready$69 ;
+  wire \o__ready$69 ;
+  input \o__ready$63 ;
+  wire \o__ready$63 ;
   input clk;
   wire clk;
   input rst;
@@ -212,14 +212,14 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
   wire \i__ready$8 ;
   input [72:0] i__payload;
   wire [72:0] i__payload;
-  output \o__valid$72 ;
-  reg \o__valid$72  = 1'h0;
-  output [3011:0] \o__payload$102 ;
-  reg [3011:0] \o__payload$102  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  output \o_calldata__valid$69 ;
-  wire \o_calldata__valid$69 ;
-  output [279:0] \o_calldata__payload$65 ;
-  wire [279:0] \o_calldata__payload$65 ;
+  output \o__valid$68 ;
+  reg \o__valid$68  = 1'h0;
+  output [3011:0] \o__payload$98 ;
+  reg [3011:0] \o__payload$98  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  output \o_calldata__valid$65 ;
+  wire \o_calldata__valid$65 ;
+  output [279:0] \o_calldata__payload$61 ;
+  wire [279:0] \o_calldata__payload$61 ;
   input \i__valid$3 ;
   wire \i__valid$3 ;
   wire \$1 ;
@@ -533,14 +533,14 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
   wire [63:0] \i__payload$27.length ;
   wire [24:0] \i__payload$27.pos ;
   wire \i__payload$27.wrapped ;
-  wire [68:0] \i__payload$53 ;
-  wire [63:0] \i__payload$53.data ;
-  wire \i__payload$53.end ;
-  wire [3:0] \i__payload$53.n ;
-  wire [68:0] \i__payload$59 ;
-  wire [63:0] \i__payload$59.data ;
-  wire \i__payload$59.end ;
-  wire [3:0] \i__payload$59.n ;
+  wire [68:0] \i__payload$49 ;
+  wire [63:0] \i__payload$49.data ;
+  wire \i__payload$49.end ;
+  wire [3:0] \i__payload$49.n ;
+  wire [68:0] \i__payload$55 ;
+  wire [63:0] \i__payload$55.data ;
+  wire \i__payload$55.end ;
+  wire [3:0] \i__payload$55.n ;
   wire [63:0] \i__payload.data ;
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
@@ -548,14 +548,14 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
   wire \i__ready$18 ;
   wire \i__ready$24 ;
   wire \i__ready$30 ;
-  wire \i__ready$56 ;
-  wire \i__ready$62 ;
+  wire \i__ready$52 ;
+  wire \i__ready$58 ;
   wire i__valid;
   wire \i__valid$19 ;
   wire \i__valid$25 ;
   wire \i__valid$31 ;
-  wire \i__valid$57 ;
-  wire \i__valid$63 ;
+  wire \i__valid$53 ;
+  wire \i__valid$59 ;
   wire [72:0] i_beat__payload;
   wire [63:0] \i_beat__payload.data ;
   wire [7:0] \i_beat__payload.keep ;
@@ -575,8 +575,6 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
   wire \i_job__payload.wrapped ;
   wire i_job__ready;
   wire i_job__valid;
-  wire i_job_load;
-  wire [24:0] i_job_load_start;
   wire is_end;
   reg [3011:0] j1 = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   wire [23:0] \j1.access_list_count ;
@@ -647,70 +645,6 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
   reg j1_valid = 1'h0;
   reg [64:0] lo = 65'h00000000000000000;
   wire [344:0] o__payload;
-  wire [23:0] \o__payload$102.access_list_count ;
-  wire [23:0] \o__payload$102.access_list_end ;
-  wire [23:0] \o__payload$102.access_list_offset ;
-  wire [23:0] \o__payload$102.authorization_count ;
-  wire [23:0] \o__payload$102.authorizations_end ;
-  wire [23:0] \o__payload$102.authorizations_offset ;
-  wire [23:0] \o__payload$102.blob_hash_count ;
-  wire [23:0] \o__payload$102.blob_hashes_end ;
-  wire [23:0] \o__payload$102.blob_hashes_offset ;
-  wire [23:0] \o__payload$102.body_offset ;
-  wire [255:0] \o__payload$102.chain_id ;
-  wire \o__payload$102.chain_id_present ;
-  wire [23:0] \o__payload$102.data_len ;
-  wire [23:0] \o__payload$102.data_offset ;
-  (* enum_base_type = "TxError" *)
-  (* enum_value_00000 = "OK" *)
-  (* enum_value_00001 = "EMPTY" *)
-  (* enum_value_00010 = "UNKNOWN_TYPE" *)
-  (* enum_value_00011 = "TRUNCATED" *)
-  (* enum_value_00100 = "TRAILING_BYTES" *)
-  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
-  (* enum_value_00110 = "LEADING_ZERO" *)
-  (* enum_value_00111 = "OVERRUNS_PARENT" *)
-  (* enum_value_01000 = "EXPECTED_STRING" *)
-  (* enum_value_01001 = "EXPECTED_LIST" *)
-  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
-  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
-  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
-  (* enum_value_01101 = "BAD_ADDRESS" *)
-  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
-  (* enum_value_01111 = "MISSING_TO" *)
-  (* enum_value_10000 = "BAD_V" *)
-  (* enum_value_10001 = "BAD_Y_PARITY" *)
-  (* enum_value_10010 = "BAD_R" *)
-  (* enum_value_10011 = "BAD_S" *)
-  (* enum_value_10100 = "HIGH_S" *)
-  (* enum_value_10101 = "NO_BLOB_HASHES" *)
-  (* enum_value_10110 = "BAD_BLOB_HASH" *)
-  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
-  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
-  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
-  (* enum_value_11010 = "BAD_SIDECAR" *)
-  (* enum_value_11011 = "TOO_LARGE" *)
-  (* enum_value_11100 = "RECOVERY_FAILED" *)
-  wire [4:0] \o__payload$102.error ;
-  wire [63:0] \o__payload$102.gas_limit ;
-  wire [255:0] \o__payload$102.gas_price ;
-  wire [255:0] \o__payload$102.max_fee_per_blob_gas ;
-  wire [255:0] \o__payload$102.max_fee_per_gas ;
-  wire [255:0] \o__payload$102.max_priority_fee_per_gas ;
-  wire \o__payload$102.network_form ;
-  wire [63:0] \o__payload$102.nonce ;
-  wire [255:0] \o__payload$102.r ;
-  wire [255:0] \o__payload$102.s ;
-  wire [23:0] \o__payload$102.sig_offset ;
-  wire [24:0] \o__payload$102.size ;
-  wire [23:0] \o__payload$102.storage_key_count ;
-  wire [159:0] \o__payload$102.to ;
-  wire \o__payload$102.to_present ;
-  wire [23:0] \o__payload$102.tx_list_end ;
-  wire [23:0] \o__payload$102.tx_list_offset ;
-  wire [2:0] \o__payload$102.tx_type ;
-  wire [255:0] \o__payload$102.v ;
-  wire [255:0] \o__payload$102.value ;
   wire [714:0] \o__payload$22 ;
   wire [21:0] \o__payload$22.base ;
   wire [679:0] \o__payload$22.lanes ;
@@ -808,19 +742,83 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
   wire [63:0] \o__payload$28.length ;
   wire [24:0] \o__payload$28.pos ;
   wire \o__payload$28.wrapped ;
-  wire [68:0] \o__payload$60 ;
-  wire [63:0] \o__payload$60.data ;
-  wire \o__payload$60.end ;
-  wire [3:0] \o__payload$60.n ;
-  wire [279:0] \o__payload$66 ;
-  wire [255:0] \o__payload$66.data ;
-  wire [15:0] \o__payload$66.index ;
+  wire [68:0] \o__payload$56 ;
+  wire [63:0] \o__payload$56.data ;
+  wire \o__payload$56.end ;
+  wire [3:0] \o__payload$56.n ;
+  wire [279:0] \o__payload$62 ;
+  wire [255:0] \o__payload$62.data ;
+  wire [15:0] \o__payload$62.index ;
   (* enum_base_type = "CalldataWordKind" *)
   (* enum_value_0 = "SELECTOR" *)
   (* enum_value_1 = "ARG" *)
-  wire \o__payload$66.kind ;
-  wire \o__payload$66.last ;
-  wire [5:0] \o__payload$66.nbytes ;
+  wire \o__payload$62.kind ;
+  wire \o__payload$62.last ;
+  wire [5:0] \o__payload$62.nbytes ;
+  wire [23:0] \o__payload$98.access_list_count ;
+  wire [23:0] \o__payload$98.access_list_end ;
+  wire [23:0] \o__payload$98.access_list_offset ;
+  wire [23:0] \o__payload$98.authorization_count ;
+  wire [23:0] \o__payload$98.authorizations_end ;
+  wire [23:0] \o__payload$98.authorizations_offset ;
+  wire [23:0] \o__payload$98.blob_hash_count ;
+  wire [23:0] \o__payload$98.blob_hashes_end ;
+  wire [23:0] \o__payload$98.blob_hashes_offset ;
+  wire [23:0] \o__payload$98.body_offset ;
+  wire [255:0] \o__payload$98.chain_id ;
+  wire \o__payload$98.chain_id_present ;
+  wire [23:0] \o__payload$98.data_len ;
+  wire [23:0] \o__payload$98.data_offset ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  wire [4:0] \o__payload$98.error ;
+  wire [63:0] \o__payload$98.gas_limit ;
+  wire [255:0] \o__payload$98.gas_price ;
+  wire [255:0] \o__payload$98.max_fee_per_blob_gas ;
+  wire [255:0] \o__payload$98.max_fee_per_gas ;
+  wire [255:0] \o__payload$98.max_priority_fee_per_gas ;
+  wire \o__payload$98.network_form ;
+  wire [63:0] \o__payload$98.nonce ;
+  wire [255:0] \o__payload$98.r ;
+  wire [255:0] \o__payload$98.s ;
+  wire [23:0] \o__payload$98.sig_offset ;
+  wire [24:0] \o__payload$98.size ;
+  wire [23:0] \o__payload$98.storage_key_count ;
+  wire [159:0] \o__payload$98.to ;
+  wire \o__payload$98.to_present ;
+  wire [23:0] \o__payload$98.tx_list_end ;
+  wire [23:0] \o__payload$98.tx_list_offset ;
+  wire [2:0] \o__payload$98.tx_type ;
+  wire [255:0] \o__payload$98.v ;
+  wire [255:0] \o__payload$98.value ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.keep ;
   wire [263:0] \o__payload.lanes ;
@@ -893,26 +891,26 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
   wire o__ready;
   wire \o__ready$23 ;
   wire \o__ready$29 ;
-  wire \o__ready$61 ;
+  wire \o__ready$57 ;
   wire o__valid;
   wire \o__valid$26 ;
   wire \o__valid$32 ;
-  wire \o__valid$64 ;
-  wire \o__valid$70 ;
+  wire \o__valid$60 ;
+  wire \o__valid$66 ;
   wire [68:0] o_calldata__payload;
-  wire [255:0] \o_calldata__payload$65.data ;
-  wire [15:0] \o_calldata__payload$65.index ;
+  wire [255:0] \o_calldata__payload$61.data ;
+  wire [15:0] \o_calldata__payload$61.index ;
   (* enum_base_type = "CalldataWordKind" *)
   (* enum_value_0 = "SELECTOR" *)
   (* enum_value_1 = "ARG" *)
-  wire \o_calldata__payload$65.kind ;
-  wire \o_calldata__payload$65.last ;
-  wire [5:0] \o_calldata__payload$65.nbytes ;
+  wire \o_calldata__payload$61.kind ;
+  wire \o_calldata__payload$61.last ;
+  wire [5:0] \o_calldata__payload$61.nbytes ;
   wire [63:0] \o_calldata__payload.data ;
   wire \o_calldata__payload.end ;
   wire [3:0] \o_calldata__payload.n ;
   wire o_calldata__ready;
-  wire \o_calldata__ready$68 ;
+  wire \o_calldata__ready$64 ;
   wire o_calldata__valid;
   wire [82:0] o_job__payload;
   wire [5:0] \o_job__payload.fld ;
@@ -927,20 +925,18 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
   wire \o_job__payload.wrapped ;
   wire o_job__ready;
   wire o_job__valid;
-  wire o_job_load;
-  wire [24:0] o_job_load_start;
   wire [423:0] o_rec__payload;
-  wire [2625:0] \o_rec__payload$77 ;
-  wire [255:0] \o_rec__payload$77.chain_id ;
-  wire \o_rec__payload$77.error ;
-  wire [63:0] \o_rec__payload$77.gas_limit ;
-  wire [255:0] \o_rec__payload$77.gas_price ;
-  wire [255:0] \o_rec__payload$77.max_fee_per_blob_gas ;
-  wire [255:0] \o_rec__payload$77.max_fee_per_gas ;
-  wire [255:0] \o_rec__payload$77.max_priority_fee_per_gas ;
-  wire [63:0] \o_rec__payload$77.nonce ;
-  wire [255:0] \o_rec__payload$77.r ;
-  wire [32:0] \o_rec__payload$77.report ;
+  wire [2625:0] \o_rec__payload$73 ;
+  wire [255:0] \o_rec__payload$73.chain_id ;
+  wire \o_rec__payload$73.error ;
+  wire [63:0] \o_rec__payload$73.gas_limit ;
+  wire [255:0] \o_rec__payload$73.gas_price ;
+  wire [255:0] \o_rec__payload$73.max_fee_per_blob_gas ;
+  wire [255:0] \o_rec__payload$73.max_fee_per_gas ;
+  wire [255:0] \o_rec__payload$73.max_priority_fee_per_gas ;
+  wire [63:0] \o_rec__payload$73.nonce ;
+  wire [255:0] \o_rec__payload$73.r ;
+  wire [32:0] \o_rec__payload$73.report ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -971,19 +967,19 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  wire [4:0] \o_rec__payload$77.report.code ;
+  wire [4:0] \o_rec__payload$73.report.code ;
   (* enum_base_type = "Phase" *)
   (* enum_value_000 = "CLOSE" *)
   (* enum_value_001 = "HEADER" *)
   (* enum_value_010 = "FIRST" *)
   (* enum_value_011 = "TRUNC" *)
   (* enum_value_100 = "VALUE" *)
-  wire [2:0] \o_rec__payload$77.report.phase ;
-  wire [24:0] \o_rec__payload$77.report.seq ;
-  wire [255:0] \o_rec__payload$77.s ;
-  wire [159:0] \o_rec__payload$77.to ;
-  wire [255:0] \o_rec__payload$77.v ;
-  wire [255:0] \o_rec__payload$77.value ;
+  wire [2:0] \o_rec__payload$73.report.phase ;
+  wire [24:0] \o_rec__payload$73.report.seq ;
+  wire [255:0] \o_rec__payload$73.s ;
+  wire [159:0] \o_rec__payload$73.to ;
+  wire [255:0] \o_rec__payload$73.v ;
+  wire [255:0] \o_rec__payload$73.value ;
   wire [23:0] \o_rec__payload.access_list_count ;
   wire [23:0] \o_rec__payload.access_list_end ;
   wire [23:0] \o_rec__payload.access_list_offset ;
@@ -1046,19 +1042,19 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
   wire [23:0] \o_rec__payload.tx_list_offset ;
   wire [2:0] \o_rec__payload.tx_type ;
   wire o_rec__ready;
-  wire \o_rec__ready$84 ;
+  wire \o_rec__ready$80 ;
   wire o_rec__valid;
-  wire \o_rec__valid$81 ;
+  wire \o_rec__valid$77 ;
   wire out_free;
   wire [72:0] r_data;
-  wire [423:0] \r_data$79 ;
-  wire [24:0] \r_data$88 ;
+  wire [423:0] \r_data$75 ;
+  wire [24:0] \r_data$84 ;
   wire r_en;
-  wire \r_en$85 ;
-  wire \r_en$86 ;
+  wire \r_en$81 ;
+  wire \r_en$82 ;
   wire r_rdy;
-  wire \r_rdy$82 ;
-  wire \r_rdy$83 ;
+  wire \r_rdy$78 ;
+  wire \r_rdy$79 ;
   wire take;
   reg [63:0] vdec1 = 64'h0000000000000000;
   reg [63:0] vdec2 = 64'h0000000000000000;
@@ -1121,14 +1117,14 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
   reg vzero2 = 1'h0;
   reg vzero3 = 1'h0;
   wire [72:0] w_data;
-  wire [24:0] \w_data$45 ;
-  wire [423:0] \w_data$47 ;
+  wire [24:0] \w_data$41 ;
+  wire [423:0] \w_data$43 ;
   wire w_en;
-  wire \w_en$46 ;
-  wire \w_en$49 ;
+  wire \w_en$42 ;
+  wire \w_en$45 ;
   wire w_rdy;
-  wire \w_rdy$42 ;
-  wire \w_rdy$52 ;
+  wire \w_rdy$38 ;
+  wire \w_rdy$48 ;
   always @(posedge clk)
     vdec2 <= \$38 ;
   always @(posedge clk)
@@ -1140,33 +1136,33 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
   always @(posedge clk)
     vzero3 <= \$42 ;
   always @(posedge clk)
-    \o__valid$72  <= \$43 ;
+    \o__valid$68  <= \$43 ;
   always @(posedge clk)
-    \o__payload$102  <= \$44 ;
+    \o__payload$98  <= \$44 ;
   assign i__valid = \i__valid$3  & w_rdy;
   assign w_en = \i__valid$3  & i__ready;
   assign \i__ready$8  = i__ready & w_rdy;
   assign is_end = o_job__payload[1:0] == 2'h2;
   assign \$1  = ~ is_end;
-  assign \$2  = \$1  | \w_rdy$42 ;
+  assign \$2  = \$1  | \w_rdy$38 ;
   assign i_job__valid = o_job__valid & \$2 ;
   assign \$3  = ~ is_end;
-  assign \$4  = \$3  | \w_rdy$42 ;
+  assign \$4  = \$3  | \w_rdy$38 ;
   assign o_job__ready = i_job__ready & \$4 ;
   assign \$5  = o_job__valid & o_job__ready;
-  assign \w_en$46  = \$5  & is_end;
-  assign \$6  = ~ \o__valid$72 ;
-  assign out_free = \$6  | \o__ready$73 ;
+  assign \w_en$42  = \$5  & is_end;
+  assign \$6  = ~ \o__valid$68 ;
+  assign out_free = \$6  | \o__ready$69 ;
   assign \$7  = ~ j1_valid;
   assign j1_free = \$7  | out_free;
-  assign \$8  = \o_rec__valid$81  & \r_rdy$82 ;
-  assign \$9  = \$8  & \r_rdy$83 ;
+  assign \$8  = \o_rec__valid$77  & \r_rdy$78 ;
+  assign \$9  = \$8  & \r_rdy$79 ;
   assign take = \$9  & j1_free;
   assign \$10  = ~ vrec[2592];
   assign \$11  = { frec[415:391], frec[418:416] } < { vrec[2617:2593], vrec[2620:2618] };
   assign \$12  = \$10  | \$11 ;
   assign f_first = frec[390] & \$12 ;
-  assign \$13  = \r_data$88  > 24'hffffff;
+  assign \$13  = \r_data$84  > 24'hffffff;
   assign \$14  = ! j1[4:0];
   assign \$15  = ! j1[7:5];
   assign \$16  = \$14  & \$15 ;
@@ -1199,12 +1195,12 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
     vdec1 <= \$37 ;
   \tx_decoder_top.decoder.aligner  aligner (
     .clk(clk),
-    .i__payload(\i__payload$59 ),
-    .i__ready(\o__ready$61 ),
-    .i__valid(\i__valid$63 ),
-    .o__payload(\o_calldata__payload$65 ),
-    .o__ready(\o__ready$67 ),
-    .o__valid(\o_calldata__valid$69 ),
+    .i__payload(\i__payload$55 ),
+    .i__ready(\o__ready$57 ),
+    .i__valid(\i__valid$59 ),
+    .o__payload(\o_calldata__payload$61 ),
+    .o__ready(\o__ready$63 ),
+    .o__valid(\o_calldata__valid$65 ),
     .rst(rst)
   );
   \tx_decoder_top.decoder.beats  beats (
@@ -1219,12 +1215,12 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
   );
   \tx_decoder_top.decoder.cd_skid  cd_skid (
     .clk(clk),
-    .i__payload(\i__payload$53 ),
+    .i__payload(\i__payload$49 ),
     .i__ready(o_calldata__ready),
-    .i__valid(\i__valid$57 ),
-    .o__payload(\i__payload$59 ),
-    .o__ready(\o__ready$61 ),
-    .o__valid(\i__valid$63 ),
+    .i__valid(\i__valid$53 ),
+    .o__payload(\i__payload$55 ),
+    .o__ready(\o__ready$57 ),
+    .o__valid(\i__valid$59 ),
     .rst(rst)
   );
   \tx_decoder_top.decoder.extractor  extractor (
@@ -1242,24 +1238,22 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
     .i__payload(\i__payload$27 ),
     .i__ready(\o__ready$29 ),
     .i__valid(\i__valid$31 ),
-    .\o__ready$242 (o_job__ready),
-    .\o__ready$248 (o_rec__ready),
+    .\o__ready$238 (o_job__ready),
+    .\o__ready$244 (o_rec__ready),
     .o_job__payload(o_job__payload),
     .o_job__valid(o_job__valid),
-    .o_job_load(i_job_load),
-    .o_job_load_start(i_job_load_start),
-    .o_rec__payload(\w_data$47 ),
-    .o_rec__valid(\w_en$49 ),
+    .o_rec__payload(\w_data$43 ),
+    .o_rec__valid(\w_en$45 ),
     .rst(rst)
   );
   \tx_decoder_top.decoder.fsm_recs  fsm_recs (
     .clk(clk),
     .r_data(frec),
     .r_en(take),
-    .r_rdy(\r_rdy$82 ),
+    .r_rdy(\r_rdy$78 ),
     .rst(rst),
-    .w_en(\w_en$49 ),
-    .w_port__data(\w_data$47 ),
+    .w_en(\w_en$45 ),
+    .w_port__data(\w_data$43 ),
     .w_rdy(o_rec__ready)
   );
   \tx_decoder_top.decoder.items  items (
@@ -1274,13 +1268,13 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
   );
   \tx_decoder_top.decoder.sizes  sizes (
     .clk(clk),
-    .r_data(\r_data$88 ),
+    .r_data(\r_data$84 ),
     .r_en(take),
-    .r_rdy(\r_rdy$83 ),
+    .r_rdy(\r_rdy$79 ),
     .rst(rst),
-    .w_en(\w_en$46 ),
+    .w_en(\w_en$42 ),
     .w_port__data(o_job__payload[81:57]),
-    .w_rdy(\w_rdy$42 )
+    .w_rdy(\w_rdy$38 )
   );
   \tx_decoder_top.decoder.values  values (
     .clk(clk),
@@ -1290,14 +1284,12 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
     .i_job__payload(o_job__payload),
     .i_job__ready(i_job__ready),
     .i_job__valid(i_job__valid),
-    .i_job_load(i_job_load),
-    .i_job_load_start(i_job_load_start),
-    .o_calldata__payload(\i__payload$53 ),
+    .o_calldata__payload(\i__payload$49 ),
     .o_calldata__ready(o_calldata__ready),
-    .o_calldata__valid(\i__valid$57 ),
+    .o_calldata__valid(\i__valid$53 ),
     .o_rec__payload(vrec),
     .o_rec__ready(take),
-    .o_rec__valid(\o_rec__valid$81 ),
+    .o_rec__valid(\o_rec__valid$77 ),
     .rst(rst)
   );
   \tx_decoder_top.decoder.walker  walker (
@@ -1362,8 +1354,8 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$43  = \o__valid$72 ;
-    if (\o__ready$73 ) begin
+    \$43  = \o__valid$68 ;
+    if (\o__ready$69 ) begin
       \$43  = 1'h0;
     end
     if (out_free) begin
@@ -1375,7 +1367,7 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$44  = \o__payload$102 ;
+    \$44  = \o__payload$98 ;
     if (out_free) begin
       \$44  = j1;
       if (eip155) begin
@@ -1447,7 +1439,7 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
       \$34 [2442:2187] = vrec[2431:2176];
       \$34 [2602:2443] = vrec[2591:2432];
       \$34 [4:0] = code;
-      \$34 [3011:2987] = \r_data$88 ;
+      \$34 [3011:2987] = \r_data$84 ;
     end
     if (rst) begin
       \$34  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -1498,26 +1490,24 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
   assign \i__ready$30  = \o__ready$29 ;
   assign \o__valid$32  = \i__valid$31 ;
   assign i_job__payload = o_job__payload;
-  assign o_job_load = i_job_load;
-  assign o_job_load_start = i_job_load_start;
-  assign \w_data$45  = o_job__payload[81:57];
-  assign o_rec__payload = \w_data$47 ;
-  assign o_rec__valid = \w_en$49 ;
-  assign \w_rdy$52  = o_rec__ready;
-  assign o_calldata__payload = \i__payload$53 ;
-  assign \i__ready$56  = o_calldata__ready;
-  assign o_calldata__valid = \i__valid$57 ;
-  assign \o__payload$60  = \i__payload$59 ;
-  assign \i__ready$62  = \o__ready$61 ;
-  assign \o__valid$64  = \i__valid$63 ;
-  assign \o__payload$66  = \o_calldata__payload$65 ;
-  assign \o_calldata__ready$68  = \o__ready$67 ;
-  assign \o__valid$70  = \o_calldata__valid$69 ;
-  assign \o_rec__payload$77  = vrec;
-  assign \r_data$79  = frec;
-  assign \o_rec__ready$84  = take;
-  assign \r_en$85  = take;
-  assign \r_en$86  = take;
+  assign \w_data$41  = o_job__payload[81:57];
+  assign o_rec__payload = \w_data$43 ;
+  assign o_rec__valid = \w_en$45 ;
+  assign \w_rdy$48  = o_rec__ready;
+  assign o_calldata__payload = \i__payload$49 ;
+  assign \i__ready$52  = o_calldata__ready;
+  assign o_calldata__valid = \i__valid$53 ;
+  assign \o__payload$56  = \i__payload$55 ;
+  assign \i__ready$58  = \o__ready$57 ;
+  assign \o__valid$60  = \i__valid$59 ;
+  assign \o__payload$62  = \o_calldata__payload$61 ;
+  assign \o_calldata__ready$64  = \o__ready$63 ;
+  assign \o__valid$66  = \o_calldata__valid$65 ;
+  assign \o_rec__payload$73  = vrec;
+  assign \r_data$75  = frec;
+  assign \o_rec__ready$80  = take;
+  assign \r_en$81  = take;
+  assign \r_en$82  = take;
   assign \i__payload.data  = i__payload[63:0];
   assign \i__payload.keep  = i__payload[71:64];
   assign \i__payload.last  = i__payload[72];
@@ -1867,53 +1857,53 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
   assign \i_job__payload.start  = o_job__payload[56:32];
   assign \i_job__payload.length  = o_job__payload[81:57];
   assign \i_job__payload.wrapped  = o_job__payload[82];
-  assign \o_rec__payload.tx_type  = \w_data$47 [2:0];
-  assign \o_rec__payload.network_form  = \w_data$47 [3];
-  assign \o_rec__payload.chain_id_present  = \w_data$47 [4];
-  assign \o_rec__payload.to_present  = \w_data$47 [5];
-  assign \o_rec__payload.data_offset  = \w_data$47 [29:6];
-  assign \o_rec__payload.data_len  = \w_data$47 [53:30];
-  assign \o_rec__payload.access_list_count  = \w_data$47 [77:54];
-  assign \o_rec__payload.storage_key_count  = \w_data$47 [101:78];
-  assign \o_rec__payload.blob_hash_count  = \w_data$47 [125:102];
-  assign \o_rec__payload.authorization_count  = \w_data$47 [149:126];
-  assign \o_rec__payload.access_list_offset  = \w_data$47 [173:150];
-  assign \o_rec__payload.access_list_end  = \w_data$47 [197:174];
-  assign \o_rec__payload.blob_hashes_offset  = \w_data$47 [221:198];
-  assign \o_rec__payload.blob_hashes_end  = \w_data$47 [245:222];
-  assign \o_rec__payload.authorizations_offset  = \w_data$47 [269:246];
-  assign \o_rec__payload.authorizations_end  = \w_data$47 [293:270];
-  assign \o_rec__payload.tx_list_offset  = \w_data$47 [317:294];
-  assign \o_rec__payload.body_offset  = \w_data$47 [341:318];
-  assign \o_rec__payload.sig_offset  = \w_data$47 [365:342];
-  assign \o_rec__payload.tx_list_end  = \w_data$47 [389:366];
-  assign \o_rec__payload.err_valid  = \w_data$47 [390];
-  assign \o_rec__payload.err  = \w_data$47 [423:391];
-  assign \o_rec__payload.err.seq  = \w_data$47 [415:391];
-  assign \o_rec__payload.err.phase  = \w_data$47 [418:416];
-  assign \o_rec__payload.err.code  = \w_data$47 [423:419];
-  assign \i__payload$53.data  = \i__payload$53 [63:0];
-  assign \i__payload$53.n  = \i__payload$53 [67:64];
-  assign \i__payload$53.end  = \i__payload$53 [68];
-  assign \o_calldata__payload.data  = \i__payload$53 [63:0];
-  assign \o_calldata__payload.n  = \i__payload$53 [67:64];
-  assign \o_calldata__payload.end  = \i__payload$53 [68];
-  assign \i__payload$59.data  = \i__payload$59 [63:0];
-  assign \i__payload$59.n  = \i__payload$59 [67:64];
-  assign \i__payload$59.end  = \i__payload$59 [68];
-  assign \o__payload$60.data  = \i__payload$59 [63:0];
-  assign \o__payload$60.n  = \i__payload$59 [67:64];
-  assign \o__payload$60.end  = \i__payload$59 [68];
-  assign \o_calldata__payload$65.data  = \o_calldata__payload$65 [255:0];
-  assign \o_calldata__payload$65.nbytes  = \o_calldata__payload$65 [261:256];
-  assign \o_calldata__payload$65.kind  = \o_calldata__payload$65 [262];
-  assign \o_calldata__payload$65.index  = \o_calldata__payload$65 [278:263];
-  assign \o_calldata__payload$65.last  = \o_calldata__payload$65 [279];
-  assign \o__payload$66.data  = \o_calldata__payload$65 [255:0];
-  assign \o__payload$66.nbytes  = \o_calldata__payload$65 [261:256];
-  assign \o__payload$66.kind  = \o_calldata__payload$65 [262];
-  assign \o__payload$66.index  = \o_calldata__payload$65 [278:263];
-  assign \o__payload$66.last  = \o_calldata__payload$65 [279];
+  assign \o_rec__payload.tx_type  = \w_data$43 [2:0];
+  assign \o_rec__payload.network_form  = \w_data$43 [3];
+  assign \o_rec__payload.chain_id_present  = \w_data$43 [4];
+  assign \o_rec__payload.to_present  = \w_data$43 [5];
+  assign \o_rec__payload.data_offset  = \w_data$43 [29:6];
+  assign \o_rec__payload.data_len  = \w_data$43 [53:30];
+  assign \o_rec__payload.access_list_count  = \w_data$43 [77:54];
+  assign \o_rec__payload.storage_key_count  = \w_data$43 [101:78];
+  assign \o_rec__payload.blob_hash_count  = \w_data$43 [125:102];
+  assign \o_rec__payload.authorization_count  = \w_data$43 [149:126];
+  assign \o_rec__payload.access_list_offset  = \w_data$43 [173:150];
+  assign \o_rec__payload.access_list_end  = \w_data$43 [197:174];
+  assign \o_rec__payload.blob_hashes_offset  = \w_data$43 [221:198];
+  assign \o_rec__payload.blob_hashes_end  = \w_data$43 [245:222];
+  assign \o_rec__payload.authorizations_offset  = \w_data$43 [269:246];
+  assign \o_rec__payload.authorizations_end  = \w_data$43 [293:270];
+  assign \o_rec__payload.tx_list_offset  = \w_data$43 [317:294];
+  assign \o_rec__payload.body_offset  = \w_data$43 [341:318];
+  assign \o_rec__payload.sig_offset  = \w_data$43 [365:342];
+  assign \o_rec__payload.tx_list_end  = \w_data$43 [389:366];
+  assign \o_rec__payload.err_valid  = \w_data$43 [390];
+  assign \o_rec__payload.err  = \w_data$43 [423:391];
+  assign \o_rec__payload.err.seq  = \w_data$43 [415:391];
+  assign \o_rec__payload.err.phase  = \w_data$43 [418:416];
+  assign \o_rec__payload.err.code  = \w_data$43 [423:419];
+  assign \i__payload$49.data  = \i__payload$49 [63:0];
+  assign \i__payload$49.n  = \i__payload$49 [67:64];
+  assign \i__payload$49.end  = \i__payload$49 [68];
+  assign \o_calldata__payload.data  = \i__payload$49 [63:0];
+  assign \o_calldata__payload.n  = \i__payload$49 [67:64];
+  assign \o_calldata__payload.end  = \i__payload$49 [68];
+  assign \i__payload$55.data  = \i__payload$55 [63:0];
+  assign \i__payload$55.n  = \i__payload$55 [67:64];
+  assign \i__payload$55.end  = \i__payload$55 [68];
+  assign \o__payload$56.data  = \i__payload$55 [63:0];
+  assign \o__payload$56.n  = \i__payload$55 [67:64];
+  assign \o__payload$56.end  = \i__payload$55 [68];
+  assign \o_calldata__payload$61.data  = \o_calldata__payload$61 [255:0];
+  assign \o_calldata__payload$61.nbytes  = \o_calldata__payload$61 [261:256];
+  assign \o_calldata__payload$61.kind  = \o_calldata__payload$61 [262];
+  assign \o_calldata__payload$61.index  = \o_calldata__payload$61 [278:263];
+  assign \o_calldata__payload$61.last  = \o_calldata__payload$61 [279];
+  assign \o__payload$62.data  = \o_calldata__payload$61 [255:0];
+  assign \o__payload$62.nbytes  = \o_calldata__payload$61 [261:256];
+  assign \o__payload$62.kind  = \o_calldata__payload$61 [262];
+  assign \o__payload$62.index  = \o_calldata__payload$61 [278:263];
+  assign \o__payload$62.last  = \o_calldata__payload$61 [279];
   assign \vrec.nonce  = vrec[63:0];
   assign \vrec.gas_limit  = vrec[127:64];
   assign \vrec.chain_id  = vrec[383:128];
@@ -1931,23 +1921,23 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
   assign \vrec.report.seq  = vrec[2617:2593];
   assign \vrec.report.phase  = vrec[2620:2618];
   assign \vrec.report.code  = vrec[2625:2621];
-  assign \o_rec__payload$77.nonce  = vrec[63:0];
-  assign \o_rec__payload$77.gas_limit  = vrec[127:64];
-  assign \o_rec__payload$77.chain_id  = vrec[383:128];
-  assign \o_rec__payload$77.gas_price  = vrec[639:384];
-  assign \o_rec__payload$77.max_priority_fee_per_gas  = vrec[895:640];
-  assign \o_rec__payload$77.max_fee_per_gas  = vrec[1151:896];
-  assign \o_rec__payload$77.max_fee_per_blob_gas  = vrec[1407:1152];
-  assign \o_rec__payload$77.value  = vrec[1663:1408];
-  assign \o_rec__payload$77.v  = vrec[1919:1664];
-  assign \o_rec__payload$77.r  = vrec[2175:1920];
-  assign \o_rec__payload$77.s  = vrec[2431:2176];
-  assign \o_rec__payload$77.to  = vrec[2591:2432];
-  assign \o_rec__payload$77.error  = vrec[2592];
-  assign \o_rec__payload$77.report  = vrec[2625:2593];
-  assign \o_rec__payload$77.report.seq  = vrec[2617:2593];
-  assign \o_rec__payload$77.report.phase  = vrec[2620:2618];
-  assign \o_rec__payload$77.report.code  = vrec[2625:2621];
+  assign \o_rec__payload$73.nonce  = vrec[63:0];
+  assign \o_rec__payload$73.gas_limit  = vrec[127:64];
+  assign \o_rec__payload$73.chain_id  = vrec[383:128];
+  assign \o_rec__payload$73.gas_price  = vrec[639:384];
+  assign \o_rec__payload$73.max_priority_fee_per_gas  = vrec[895:640];
+  assign \o_rec__payload$73.max_fee_per_gas  = vrec[1151:896];
+  assign \o_rec__payload$73.max_fee_per_blob_gas  = vrec[1407:1152];
+  assign \o_rec__payload$73.value  = vrec[1663:1408];
+  assign \o_rec__payload$73.v  = vrec[1919:1664];
+  assign \o_rec__payload$73.r  = vrec[2175:1920];
+  assign \o_rec__payload$73.s  = vrec[2431:2176];
+  assign \o_rec__payload$73.to  = vrec[2591:2432];
+  assign \o_rec__payload$73.error  = vrec[2592];
+  assign \o_rec__payload$73.report  = vrec[2625:2593];
+  assign \o_rec__payload$73.report.seq  = vrec[2617:2593];
+  assign \o_rec__payload$73.report.phase  = vrec[2620:2618];
+  assign \o_rec__payload$73.report.code  = vrec[2625:2621];
   assign \frec.tx_type  = frec[2:0];
   assign \frec.network_form  = frec[3];
   assign \frec.chain_id_present  = frec[4];
@@ -2007,40 +1997,40 @@ module \tx_decoder_top.decoder (\o__ready$73 , \o__ready$67 , clk, rst, \i__read
   assign \j1.sig_offset  = j1[2962:2939];
   assign \j1.tx_list_end  = j1[2986:2963];
   assign \j1.size  = j1[3011:2987];
-  assign \o__payload$102.error  = \o__payload$102 [4:0];
-  assign \o__payload$102.tx_type  = \o__payload$102 [7:5];
-  assign \o__payload$102.network_form  = \o__payload$102 [8];
-  assign \o__payload$102.chain_id_present  = \o__payload$102 [9];
-  assign \o__payload$102.to_present  = \o__payload$102 [10];
-  assign \o__payload$102.nonce  = \o__payload$102 [74:11];
-  assign \o__payload$102.gas_limit  = \o__payload$102 [138:75];
-  assign \o__payload$102.chain_id  = \o__payload$102 [394:139];
-  assign \o__payload$102.gas_price  = \o__payload$102 [650:395];
-  assign \o__payload$102.max_priority_fee_per_gas  = \o__payload$102 [906:651];
-  assign \o__payload$102.max_fee_per_gas  = \o__payload$102 [1162:907];
-  assign \o__payload$102.max_fee_per_blob_gas  = \o__payload$102 [1418:1163];
-  assign \o__payload$102.value  = \o__payload$102 [1674:1419];
-  assign \o__payload$102.v  = \o__payload$102 [1930:1675];
-  assign \o__payload$102.r  = \o__payload$102 [2186:1931];
-  assign \o__payload$102.s  = \o__payload$102 [2442:2187];
-  assign \o__payload$102.to  = \o__payload$102 [2602:2443];
-  assign \o__payload$102.data_offset  = \o__payload$102 [2626:2603];
-  assign \o__payload$102.data_len  = \o__payload$102 [2650:2627];
-  assign \o__payload$102.access_list_count  = \o__payload$102 [2674:2651];
-  assign \o__payload$102.storage_key_count  = \o__payload$102 [2698:2675];
-  assign \o__payload$102.blob_hash_count  = \o__payload$102 [2722:2699];
-  assign \o__payload$102.authorization_count  = \o__payload$102 [2746:2723];
-  assign \o__payload$102.access_list_offset  = \o__payload$102 [2770:2747];
-  assign \o__payload$102.access_list_end  = \o__payload$102 [2794:2771];
-  assign \o__payload$102.blob_hashes_offset  = \o__payload$102 [2818:2795];
-  assign \o__payload$102.blob_hashes_end  = \o__payload$102 [2842:2819];
-  assign \o__payload$102.authorizations_offset  = \o__payload$102 [2866:2843];
-  assign \o__payload$102.authorizations_end  = \o__payload$102 [2890:2867];
-  assign \o__payload$102.tx_list_offset  = \o__payload$102 [2914:2891];
-  assign \o__payload$102.body_offset  = \o__payload$102 [2938:2915];
-  assign \o__payload$102.sig_offset  = \o__payload$102 [2962:2939];
-  assign \o__payload$102.tx_list_end  = \o__payload$102 [2986:2963];
-  assign \o__payload$102.size  = \o__payload$102 [3011:2987];
+  assign \o__payload$98.error  = \o__payload$98 [4:0];
+  assign \o__payload$98.tx_type  = \o__payload$98 [7:5];
+  assign \o__payload$98.network_form  = \o__payload$98 [8];
+  assign \o__payload$98.chain_id_present  = \o__payload$98 [9];
+  assign \o__payload$98.to_present  = \o__payload$98 [10];
+  assign \o__payload$98.nonce  = \o__payload$98 [74:11];
+  assign \o__payload$98.gas_limit  = \o__payload$98 [138:75];
+  assign \o__payload$98.chain_id  = \o__payload$98 [394:139];
+  assign \o__payload$98.gas_price  = \o__payload$98 [650:395];
+  assign \o__payload$98.max_priority_fee_per_gas  = \o__payload$98 [906:651];
+  assign \o__payload$98.max_fee_per_gas  = \o__payload$98 [1162:907];
+  assign \o__payload$98.max_fee_per_blob_gas  = \o__payload$98 [1418:1163];
+  assign \o__payload$98.value  = \o__payload$98 [1674:1419];
+  assign \o__payload$98.v  = \o__payload$98 [1930:1675];
+  assign \o__payload$98.r  = \o__payload$98 [2186:1931];
+  assign \o__payload$98.s  = \o__payload$98 [2442:2187];
+  assign \o__payload$98.to  = \o__payload$98 [2602:2443];
+  assign \o__payload$98.data_offset  = \o__payload$98 [2626:2603];
+  assign \o__payload$98.data_len  = \o__payload$98 [2650:2627];
+  assign \o__payload$98.access_list_count  = \o__payload$98 [2674:2651];
+  assign \o__payload$98.storage_key_count  = \o__payload$98 [2698:2675];
+  assign \o__payload$98.blob_hash_count  = \o__payload$98 [2722:2699];
+  assign \o__payload$98.authorization_count  = \o__payload$98 [2746:2723];
+  assign \o__payload$98.access_list_offset  = \o__payload$98 [2770:2747];
+  assign \o__payload$98.access_list_end  = \o__payload$98 [2794:2771];
+  assign \o__payload$98.blob_hashes_offset  = \o__payload$98 [2818:2795];
+  assign \o__payload$98.blob_hashes_end  = \o__payload$98 [2842:2819];
+  assign \o__payload$98.authorizations_offset  = \o__payload$98 [2866:2843];
+  assign \o__payload$98.authorizations_end  = \o__payload$98 [2890:2867];
+  assign \o__payload$98.tx_list_offset  = \o__payload$98 [2914:2891];
+  assign \o__payload$98.body_offset  = \o__payload$98 [2938:2915];
+  assign \o__payload$98.sig_offset  = \o__payload$98 [2962:2939];
+  assign \o__payload$98.tx_list_end  = \o__payload$98 [2986:2963];
+  assign \o__payload$98.size  = \o__payload$98 [3011:2987];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -7091,20 +7081,16 @@ module \tx_decoder_top.decoder.extractor (rst, i__valid, i__payload, i__ready, o
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.fsm (rst, \o__ready$242 , i__ready, o_job_load, o_job_load_start, \o__ready$248 , i__valid, i__payload, o_job__valid, o_job__payload, o_rec__valid, o_rec__payload, clk);
+module \tx_decoder_top.decoder.fsm (rst, \o__ready$238 , i__ready, \o__ready$244 , i__valid, i__payload, o_job__valid, o_job__payload, o_rec__valid, o_rec__payload, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$6  = 0;
   input rst;
   wire rst;
-  input \o__ready$242 ;
-  wire \o__ready$242 ;
+  input \o__ready$238 ;
+  wire \o__ready$238 ;
   output i__ready;
   wire i__ready;
-  output o_job_load;
-  wire o_job_load;
-  output [24:0] o_job_load_start;
-  wire [24:0] o_job_load_start;
-  input \o__ready$248 ;
-  wire \o__ready$248 ;
+  input \o__ready$244 ;
+  wire \o__ready$244 ;
   input i__valid;
   wire i__valid;
   input [110:0] i__payload;
@@ -7993,32 +7979,32 @@ module \tx_decoder_top.decoder.fsm (rst, \o__ready$242 , i__ready, o_job_load, o
   wire [24:0] \i__payload$218.skip ;
   wire [1:0] \i__payload$218.top ;
   wire \i__payload$218.trailing ;
-  wire [82:0] \i__payload$235 ;
-  wire [5:0] \i__payload$235.fld ;
+  wire [82:0] \i__payload$231 ;
+  wire [5:0] \i__payload$231.fld ;
   (* enum_base_type = "JobKind" *)
   (* enum_value_00 = "VALUE" *)
   (* enum_value_01 = "PROGRESS" *)
   (* enum_value_10 = "END" *)
-  wire [1:0] \i__payload$235.kind ;
-  wire [24:0] \i__payload$235.length ;
-  wire [23:0] \i__payload$235.seq ;
-  wire [24:0] \i__payload$235.start ;
-  wire \i__payload$235.wrapped ;
-  wire [423:0] \i__payload$238 ;
-  wire [23:0] \i__payload$238.access_list_count ;
-  wire [23:0] \i__payload$238.access_list_end ;
-  wire [23:0] \i__payload$238.access_list_offset ;
-  wire [23:0] \i__payload$238.authorization_count ;
-  wire [23:0] \i__payload$238.authorizations_end ;
-  wire [23:0] \i__payload$238.authorizations_offset ;
-  wire [23:0] \i__payload$238.blob_hash_count ;
-  wire [23:0] \i__payload$238.blob_hashes_end ;
-  wire [23:0] \i__payload$238.blob_hashes_offset ;
-  wire [23:0] \i__payload$238.body_offset ;
-  wire \i__payload$238.chain_id_present ;
-  wire [23:0] \i__payload$238.data_len ;
-  wire [23:0] \i__payload$238.data_offset ;
-  wire [32:0] \i__payload$238.err ;
+  wire [1:0] \i__payload$231.kind ;
+  wire [24:0] \i__payload$231.length ;
+  wire [23:0] \i__payload$231.seq ;
+  wire [24:0] \i__payload$231.start ;
+  wire \i__payload$231.wrapped ;
+  wire [423:0] \i__payload$234 ;
+  wire [23:0] \i__payload$234.access_list_count ;
+  wire [23:0] \i__payload$234.access_list_end ;
+  wire [23:0] \i__payload$234.access_list_offset ;
+  wire [23:0] \i__payload$234.authorization_count ;
+  wire [23:0] \i__payload$234.authorizations_end ;
+  wire [23:0] \i__payload$234.authorizations_offset ;
+  wire [23:0] \i__payload$234.blob_hash_count ;
+  wire [23:0] \i__payload$234.blob_hashes_end ;
+  wire [23:0] \i__payload$234.blob_hashes_offset ;
+  wire [23:0] \i__payload$234.body_offset ;
+  wire \i__payload$234.chain_id_present ;
+  wire [23:0] \i__payload$234.data_len ;
+  wire [23:0] \i__payload$234.data_offset ;
+  wire [32:0] \i__payload$234.err ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -8049,23 +8035,23 @@ module \tx_decoder_top.decoder.fsm (rst, \o__ready$242 , i__ready, o_job_load, o
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  wire [4:0] \i__payload$238.err.code ;
+  wire [4:0] \i__payload$234.err.code ;
   (* enum_base_type = "Phase" *)
   (* enum_value_000 = "CLOSE" *)
   (* enum_value_001 = "HEADER" *)
   (* enum_value_010 = "FIRST" *)
   (* enum_value_011 = "TRUNC" *)
   (* enum_value_100 = "VALUE" *)
-  wire [2:0] \i__payload$238.err.phase ;
-  wire [24:0] \i__payload$238.err.seq ;
-  wire \i__payload$238.err_valid ;
-  wire \i__payload$238.network_form ;
-  wire [23:0] \i__payload$238.sig_offset ;
-  wire [23:0] \i__payload$238.storage_key_count ;
-  wire \i__payload$238.to_present ;
-  wire [23:0] \i__payload$238.tx_list_end ;
-  wire [23:0] \i__payload$238.tx_list_offset ;
-  wire [2:0] \i__payload$238.tx_type ;
+  wire [2:0] \i__payload$234.err.phase ;
+  wire [24:0] \i__payload$234.err.seq ;
+  wire \i__payload$234.err_valid ;
+  wire \i__payload$234.network_form ;
+  wire [23:0] \i__payload$234.sig_offset ;
+  wire [23:0] \i__payload$234.storage_key_count ;
+  wire \i__payload$234.to_present ;
+  wire [23:0] \i__payload$234.tx_list_end ;
+  wire [23:0] \i__payload$234.tx_list_offset ;
+  wire [2:0] \i__payload$234.tx_type ;
   wire [7:0] \i__payload.byte ;
   wire [3:0] \i__payload.cut ;
   wire \i__payload.end ;
@@ -8078,12 +8064,12 @@ module \tx_decoder_top.decoder.fsm (rst, \o__ready$242 , i__ready, o_job_load, o
   wire [24:0] \i__payload.pos ;
   wire \i__payload.wrapped ;
   wire \i__ready$223 ;
-  wire \i__ready$231 ;
-  wire \i__ready$233 ;
+  wire \i__ready$227 ;
+  wire \i__ready$229 ;
   (* init = 1'h0 *)
   wire \i__valid$222 ;
-  wire \i__valid$234 ;
-  wire \i__valid$237 ;
+  wire \i__valid$230 ;
+  wire \i__valid$233 ;
   reg [24:0] idx = 25'h0000000;
   wire [82:0] job_n;
   wire [5:0] \job_n.fld ;
@@ -8098,18 +8084,6 @@ module \tx_decoder_top.decoder.fsm (rst, \o__ready$242 , i__ready, o_job_load, o
   wire \job_n.wrapped ;
   wire le_new;
   wire [5:0] le_old;
-  wire load;
-  wire [82:0] load_payload;
-  wire [5:0] \load_payload.fld ;
-  (* enum_base_type = "JobKind" *)
-  (* enum_value_00 = "VALUE" *)
-  (* enum_value_01 = "PROGRESS" *)
-  (* enum_value_10 = "END" *)
-  wire [1:0] \load_payload.kind ;
-  wire [24:0] \load_payload.length ;
-  wire [23:0] \load_payload.seq ;
-  wire [24:0] \load_payload.start ;
-  wire \load_payload.wrapped ;
   reg [3:0] n_tx;
   reg [63:0] \new ;
   wire [24:0] \new.count ;
@@ -8182,32 +8156,32 @@ module \tx_decoder_top.decoder.fsm (rst, \o__ready$242 , i__ready, o_job_load, o
   wire \nxt_frame5.valid ;
   wire \nxt_frame5.versioned ;
   wire [259:0] o__payload;
-  wire [82:0] \o__payload$241 ;
-  wire [5:0] \o__payload$241.fld ;
+  wire [82:0] \o__payload$237 ;
+  wire [5:0] \o__payload$237.fld ;
   (* enum_base_type = "JobKind" *)
   (* enum_value_00 = "VALUE" *)
   (* enum_value_01 = "PROGRESS" *)
   (* enum_value_10 = "END" *)
-  wire [1:0] \o__payload$241.kind ;
-  wire [24:0] \o__payload$241.length ;
-  wire [23:0] \o__payload$241.seq ;
-  wire [24:0] \o__payload$241.start ;
-  wire \o__payload$241.wrapped ;
-  wire [423:0] \o__payload$247 ;
-  wire [23:0] \o__payload$247.access_list_count ;
-  wire [23:0] \o__payload$247.access_list_end ;
-  wire [23:0] \o__payload$247.access_list_offset ;
-  wire [23:0] \o__payload$247.authorization_count ;
-  wire [23:0] \o__payload$247.authorizations_end ;
-  wire [23:0] \o__payload$247.authorizations_offset ;
-  wire [23:0] \o__payload$247.blob_hash_count ;
-  wire [23:0] \o__payload$247.blob_hashes_end ;
-  wire [23:0] \o__payload$247.blob_hashes_offset ;
-  wire [23:0] \o__payload$247.body_offset ;
-  wire \o__payload$247.chain_id_present ;
-  wire [23:0] \o__payload$247.data_len ;
-  wire [23:0] \o__payload$247.data_offset ;
-  wire [32:0] \o__payload$247.err ;
+  wire [1:0] \o__payload$237.kind ;
+  wire [24:0] \o__payload$237.length ;
+  wire [23:0] \o__payload$237.seq ;
+  wire [24:0] \o__payload$237.start ;
+  wire \o__payload$237.wrapped ;
+  wire [423:0] \o__payload$243 ;
+  wire [23:0] \o__payload$243.access_list_count ;
+  wire [23:0] \o__payload$243.access_list_end ;
+  wire [23:0] \o__payload$243.access_list_offset ;
+  wire [23:0] \o__payload$243.authorization_count ;
+  wire [23:0] \o__payload$243.authorizations_end ;
+  wire [23:0] \o__payload$243.authorizations_offset ;
+  wire [23:0] \o__payload$243.blob_hash_count ;
+  wire [23:0] \o__payload$243.blob_hashes_end ;
+  wire [23:0] \o__payload$243.blob_hashes_offset ;
+  wire [23:0] \o__payload$243.body_offset ;
+  wire \o__payload$243.chain_id_present ;
+  wire [23:0] \o__payload$243.data_len ;
+  wire [23:0] \o__payload$243.data_offset ;
+  wire [32:0] \o__payload$243.err ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -8238,23 +8212,23 @@ module \tx_decoder_top.decoder.fsm (rst, \o__ready$242 , i__ready, o_job_load, o
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  wire [4:0] \o__payload$247.err.code ;
+  wire [4:0] \o__payload$243.err.code ;
   (* enum_base_type = "Phase" *)
   (* enum_value_000 = "CLOSE" *)
   (* enum_value_001 = "HEADER" *)
   (* enum_value_010 = "FIRST" *)
   (* enum_value_011 = "TRUNC" *)
   (* enum_value_100 = "VALUE" *)
-  wire [2:0] \o__payload$247.err.phase ;
-  wire [24:0] \o__payload$247.err.seq ;
-  wire \o__payload$247.err_valid ;
-  wire \o__payload$247.network_form ;
-  wire [23:0] \o__payload$247.sig_offset ;
-  wire [23:0] \o__payload$247.storage_key_count ;
-  wire \o__payload$247.to_present ;
-  wire [23:0] \o__payload$247.tx_list_end ;
-  wire [23:0] \o__payload$247.tx_list_offset ;
-  wire [2:0] \o__payload$247.tx_type ;
+  wire [2:0] \o__payload$243.err.phase ;
+  wire [24:0] \o__payload$243.err.seq ;
+  wire \o__payload$243.err_valid ;
+  wire \o__payload$243.network_form ;
+  wire [23:0] \o__payload$243.sig_offset ;
+  wire [23:0] \o__payload$243.storage_key_count ;
+  wire \o__payload$243.to_present ;
+  wire [23:0] \o__payload$243.tx_list_end ;
+  wire [23:0] \o__payload$243.tx_list_offset ;
+  wire [2:0] \o__payload$243.tx_type ;
   wire [110:0] \o__payload.a ;
   wire [7:0] \o__payload.a.byte ;
   wire [3:0] \o__payload.a.cut ;
@@ -8291,8 +8265,8 @@ module \tx_decoder_top.decoder.fsm (rst, \o__ready$242 , i__ready, o_job_load, o
   wire \o__payload.trailing ;
   wire o__ready;
   wire o__valid;
-  wire \o__valid$245 ;
-  wire \o__valid$251 ;
+  wire \o__valid$241 ;
+  wire \o__valid$247 ;
   wire [5:0] \o_job__payload.fld ;
   (* enum_base_type = "JobKind" *)
   (* enum_value_00 = "VALUE" *)
@@ -8776,15 +8750,15 @@ module \tx_decoder_top.decoder.fsm (rst, \o__ready$242 , i__ready, o_job_load, o
   assign \$406  = w_a_hi | \$405 ;
   assign w_skip = \$406  ? 25'h1ffffff : w_a_end[24:0];
   assign w_go = w_valid & \i__ready$223 ;
-  assign \$407  = o__valid & \i__ready$231 ;
+  assign \$407  = o__valid & \i__ready$227 ;
   assign \$408  = ~ o__payload[0];
-  assign \$409  = \$408  | \i__ready$233 ;
+  assign \$409  = \$408  | \i__ready$229 ;
   assign o__ready = \$407  & \$409 ;
   assign \$410  = ~ o__payload[0];
-  assign \$411  = \$410  | \i__ready$233 ;
-  assign \i__valid$234  = o__valid & \$411 ;
+  assign \$411  = \$410  | \i__ready$229 ;
+  assign \i__valid$230  = o__valid & \$411 ;
   assign \$412  = o__valid & o__payload[0];
-  assign \i__valid$237  = \$412  & \i__ready$231 ;
+  assign \i__valid$233  = \$412  & \i__ready$227 ;
   assign \$413  = ~ halted;
   assign fail = \$413  & o__payload[249];
   assign \$414  = ~ halted;
@@ -9412,23 +9386,21 @@ module \tx_decoder_top.decoder.fsm (rst, \o__ready$242 , i__ready, o_job_load, o
   assign \$350  = \$349  & w_a[104];
   \tx_decoder_top.decoder.fsm.job_skid  job_skid (
     .clk(clk),
-    .i__payload(\i__payload$235 ),
-    .i__ready(\i__ready$231 ),
-    .i__valid(\i__valid$234 ),
-    .load_payload(load_payload),
+    .i__payload(\i__payload$231 ),
+    .i__ready(\i__ready$227 ),
+    .i__valid(\i__valid$230 ),
     .o__payload(o_job__payload),
-    .o__ready(\o__ready$242 ),
+    .o__ready(\o__ready$238 ),
     .o__valid(o_job__valid),
-    .q_free(o_job_load),
     .rst(rst)
   );
   \tx_decoder_top.decoder.fsm.rec_skid  rec_skid (
     .clk(clk),
-    .i__payload(\i__payload$238 ),
-    .i__ready(\i__ready$233 ),
-    .i__valid(\i__valid$237 ),
+    .i__payload(\i__payload$234 ),
+    .i__ready(\i__ready$229 ),
+    .i__valid(\i__valid$233 ),
     .o__payload(o_rec__payload),
-    .o__ready(\o__ready$248 ),
+    .o__ready(\o__ready$244 ),
     .o__valid(o_rec__valid),
     .rst(rst)
   );
@@ -14123,16 +14095,14 @@ module \tx_decoder_top.decoder.fsm (rst, \o__ready$242 , i__ready, o_job_load, o
   assign conv5_s = 1'h0;
   assign \i__valid$222  = w_valid;
   assign w2_go = o__ready;
-  assign load = o_job_load;
-  assign job_n = \i__payload$235 ;
-  assign rec_n = \i__payload$238 ;
-  assign \o__payload$241  = o_job__payload;
-  assign o_job__ready = \o__ready$242 ;
-  assign \o__valid$245  = o_job__valid;
-  assign \o__payload$247  = o_rec__payload;
-  assign o_rec__ready = \o__ready$248 ;
-  assign \o__valid$251  = o_rec__valid;
-  assign o_job_load_start = load_payload[56:32];
+  assign job_n = \i__payload$231 ;
+  assign rec_n = \i__payload$234 ;
+  assign \o__payload$237  = o_job__payload;
+  assign o_job__ready = \o__ready$238 ;
+  assign \o__valid$241  = o_job__valid;
+  assign \o__payload$243  = o_rec__payload;
+  assign o_rec__ready = \o__ready$244 ;
+  assign \o__valid$247  = o_rec__valid;
   assign \frame0.valid  = frame0[0];
   assign \frame0.ctx  = frame0[4:1];
   assign \frame0.end  = frame0[30:5];
@@ -14419,12 +14389,6 @@ module \tx_decoder_top.decoder.fsm (rst, \o__ready$242 , i__ready, o_job_load, o
   assign \i__payload$218.code  = \i__payload$218 [257:253];
   assign \i__payload$218.ok_item  = \i__payload$218 [258];
   assign \i__payload$218.ok_open  = \i__payload$218 [259];
-  assign \load_payload.kind  = load_payload[1:0];
-  assign \load_payload.seq  = load_payload[25:2];
-  assign \load_payload.fld  = load_payload[31:26];
-  assign \load_payload.start  = load_payload[56:32];
-  assign \load_payload.length  = load_payload[81:57];
-  assign \load_payload.wrapped  = load_payload[82];
   assign \o__payload.a  = o__payload[110:0];
   assign \o__payload.a.end  = o__payload[0];
   assign \o__payload.a.pos  = o__payload[25:1];
@@ -14453,80 +14417,80 @@ module \tx_decoder_top.decoder.fsm (rst, \o__ready$242 , i__ready, o_job_load, o
   assign \o__payload.code  = o__payload[257:253];
   assign \o__payload.ok_item  = o__payload[258];
   assign \o__payload.ok_open  = o__payload[259];
-  assign \i__payload$235.kind  = \i__payload$235 [1:0];
-  assign \i__payload$235.seq  = \i__payload$235 [25:2];
-  assign \i__payload$235.fld  = \i__payload$235 [31:26];
-  assign \i__payload$235.start  = \i__payload$235 [56:32];
-  assign \i__payload$235.length  = \i__payload$235 [81:57];
-  assign \i__payload$235.wrapped  = \i__payload$235 [82];
-  assign \job_n.kind  = \i__payload$235 [1:0];
-  assign \job_n.seq  = \i__payload$235 [25:2];
-  assign \job_n.fld  = \i__payload$235 [31:26];
-  assign \job_n.start  = \i__payload$235 [56:32];
-  assign \job_n.length  = \i__payload$235 [81:57];
-  assign \job_n.wrapped  = \i__payload$235 [82];
-  assign \i__payload$238.tx_type  = \i__payload$238 [2:0];
-  assign \i__payload$238.network_form  = \i__payload$238 [3];
-  assign \i__payload$238.chain_id_present  = \i__payload$238 [4];
-  assign \i__payload$238.to_present  = \i__payload$238 [5];
-  assign \i__payload$238.data_offset  = \i__payload$238 [29:6];
-  assign \i__payload$238.data_len  = \i__payload$238 [53:30];
-  assign \i__payload$238.access_list_count  = \i__payload$238 [77:54];
-  assign \i__payload$238.storage_key_count  = \i__payload$238 [101:78];
-  assign \i__payload$238.blob_hash_count  = \i__payload$238 [125:102];
-  assign \i__payload$238.authorization_count  = \i__payload$238 [149:126];
-  assign \i__payload$238.access_list_offset  = \i__payload$238 [173:150];
-  assign \i__payload$238.access_list_end  = \i__payload$238 [197:174];
-  assign \i__payload$238.blob_hashes_offset  = \i__payload$238 [221:198];
-  assign \i__payload$238.blob_hashes_end  = \i__payload$238 [245:222];
-  assign \i__payload$238.authorizations_offset  = \i__payload$238 [269:246];
-  assign \i__payload$238.authorizations_end  = \i__payload$238 [293:270];
-  assign \i__payload$238.tx_list_offset  = \i__payload$238 [317:294];
-  assign \i__payload$238.body_offset  = \i__payload$238 [341:318];
-  assign \i__payload$238.sig_offset  = \i__payload$238 [365:342];
-  assign \i__payload$238.tx_list_end  = \i__payload$238 [389:366];
-  assign \i__payload$238.err_valid  = \i__payload$238 [390];
-  assign \i__payload$238.err  = \i__payload$238 [423:391];
-  assign \i__payload$238.err.seq  = \i__payload$238 [415:391];
-  assign \i__payload$238.err.phase  = \i__payload$238 [418:416];
-  assign \i__payload$238.err.code  = \i__payload$238 [423:419];
-  assign \rec_n.tx_type  = \i__payload$238 [2:0];
-  assign \rec_n.network_form  = \i__payload$238 [3];
-  assign \rec_n.chain_id_present  = \i__payload$238 [4];
-  assign \rec_n.to_present  = \i__payload$238 [5];
-  assign \rec_n.data_offset  = \i__payload$238 [29:6];
-  assign \rec_n.data_len  = \i__payload$238 [53:30];
-  assign \rec_n.access_list_count  = \i__payload$238 [77:54];
-  assign \rec_n.storage_key_count  = \i__payload$238 [101:78];
-  assign \rec_n.blob_hash_count  = \i__payload$238 [125:102];
-  assign \rec_n.authorization_count  = \i__payload$238 [149:126];
-  assign \rec_n.access_list_offset  = \i__payload$238 [173:150];
-  assign \rec_n.access_list_end  = \i__payload$238 [197:174];
-  assign \rec_n.blob_hashes_offset  = \i__payload$238 [221:198];
-  assign \rec_n.blob_hashes_end  = \i__payload$238 [245:222];
-  assign \rec_n.authorizations_offset  = \i__payload$238 [269:246];
-  assign \rec_n.authorizations_end  = \i__payload$238 [293:270];
-  assign \rec_n.tx_list_offset  = \i__payload$238 [317:294];
-  assign \rec_n.body_offset  = \i__payload$238 [341:318];
-  assign \rec_n.sig_offset  = \i__payload$238 [365:342];
-  assign \rec_n.tx_list_end  = \i__payload$238 [389:366];
-  assign \rec_n.err_valid  = \i__payload$238 [390];
-  assign \rec_n.err  = \i__payload$238 [423:391];
-  assign \rec_n.err.seq  = \i__payload$238 [415:391];
-  assign \rec_n.err.phase  = \i__payload$238 [418:416];
-  assign \rec_n.err.code  = \i__payload$238 [423:419];
+  assign \i__payload$231.kind  = \i__payload$231 [1:0];
+  assign \i__payload$231.seq  = \i__payload$231 [25:2];
+  assign \i__payload$231.fld  = \i__payload$231 [31:26];
+  assign \i__payload$231.start  = \i__payload$231 [56:32];
+  assign \i__payload$231.length  = \i__payload$231 [81:57];
+  assign \i__payload$231.wrapped  = \i__payload$231 [82];
+  assign \job_n.kind  = \i__payload$231 [1:0];
+  assign \job_n.seq  = \i__payload$231 [25:2];
+  assign \job_n.fld  = \i__payload$231 [31:26];
+  assign \job_n.start  = \i__payload$231 [56:32];
+  assign \job_n.length  = \i__payload$231 [81:57];
+  assign \job_n.wrapped  = \i__payload$231 [82];
+  assign \i__payload$234.tx_type  = \i__payload$234 [2:0];
+  assign \i__payload$234.network_form  = \i__payload$234 [3];
+  assign \i__payload$234.chain_id_present  = \i__payload$234 [4];
+  assign \i__payload$234.to_present  = \i__payload$234 [5];
+  assign \i__payload$234.data_offset  = \i__payload$234 [29:6];
+  assign \i__payload$234.data_len  = \i__payload$234 [53:30];
+  assign \i__payload$234.access_list_count  = \i__payload$234 [77:54];
+  assign \i__payload$234.storage_key_count  = \i__payload$234 [101:78];
+  assign \i__payload$234.blob_hash_count  = \i__payload$234 [125:102];
+  assign \i__payload$234.authorization_count  = \i__payload$234 [149:126];
+  assign \i__payload$234.access_list_offset  = \i__payload$234 [173:150];
+  assign \i__payload$234.access_list_end  = \i__payload$234 [197:174];
+  assign \i__payload$234.blob_hashes_offset  = \i__payload$234 [221:198];
+  assign \i__payload$234.blob_hashes_end  = \i__payload$234 [245:222];
+  assign \i__payload$234.authorizations_offset  = \i__payload$234 [269:246];
+  assign \i__payload$234.authorizations_end  = \i__payload$234 [293:270];
+  assign \i__payload$234.tx_list_offset  = \i__payload$234 [317:294];
+  assign \i__payload$234.body_offset  = \i__payload$234 [341:318];
+  assign \i__payload$234.sig_offset  = \i__payload$234 [365:342];
+  assign \i__payload$234.tx_list_end  = \i__payload$234 [389:366];
+  assign \i__payload$234.err_valid  = \i__payload$234 [390];
+  assign \i__payload$234.err  = \i__payload$234 [423:391];
+  assign \i__payload$234.err.seq  = \i__payload$234 [415:391];
+  assign \i__payload$234.err.phase  = \i__payload$234 [418:416];
+  assign \i__payload$234.err.code  = \i__payload$234 [423:419];
+  assign \rec_n.tx_type  = \i__payload$234 [2:0];
+  assign \rec_n.network_form  = \i__payload$234 [3];
+  assign \rec_n.chain_id_present  = \i__payload$234 [4];
+  assign \rec_n.to_present  = \i__payload$234 [5];
+  assign \rec_n.data_offset  = \i__payload$234 [29:6];
+  assign \rec_n.data_len  = \i__payload$234 [53:30];
+  assign \rec_n.access_list_count  = \i__payload$234 [77:54];
+  assign \rec_n.storage_key_count  = \i__payload$234 [101:78];
+  assign \rec_n.blob_hash_count  = \i__payload$234 [125:102];
+  assign \rec_n.authorization_count  = \i__payload$234 [149:126];
+  assign \rec_n.access_list_offset  = \i__payload$234 [173:150];
+  assign \rec_n.access_list_end  = \i__payload$234 [197:174];
+  assign \rec_n.blob_hashes_offset  = \i__payload$234 [221:198];
+  assign \rec_n.blob_hashes_end  = \i__payload$234 [245:222];
+  assign \rec_n.authorizations_offset  = \i__payload$234 [269:246];
+  assign \rec_n.authorizations_end  = \i__payload$234 [293:270];
+  assign \rec_n.tx_list_offset  = \i__payload$234 [317:294];
+  assign \rec_n.body_offset  = \i__payload$234 [341:318];
+  assign \rec_n.sig_offset  = \i__payload$234 [365:342];
+  assign \rec_n.tx_list_end  = \i__payload$234 [389:366];
+  assign \rec_n.err_valid  = \i__payload$234 [390];
+  assign \rec_n.err  = \i__payload$234 [423:391];
+  assign \rec_n.err.seq  = \i__payload$234 [415:391];
+  assign \rec_n.err.phase  = \i__payload$234 [418:416];
+  assign \rec_n.err.code  = \i__payload$234 [423:419];
   assign \o_job__payload.kind  = o_job__payload[1:0];
   assign \o_job__payload.seq  = o_job__payload[25:2];
   assign \o_job__payload.fld  = o_job__payload[31:26];
   assign \o_job__payload.start  = o_job__payload[56:32];
   assign \o_job__payload.length  = o_job__payload[81:57];
   assign \o_job__payload.wrapped  = o_job__payload[82];
-  assign \o__payload$241.kind  = o_job__payload[1:0];
-  assign \o__payload$241.seq  = o_job__payload[25:2];
-  assign \o__payload$241.fld  = o_job__payload[31:26];
-  assign \o__payload$241.start  = o_job__payload[56:32];
-  assign \o__payload$241.length  = o_job__payload[81:57];
-  assign \o__payload$241.wrapped  = o_job__payload[82];
+  assign \o__payload$237.kind  = o_job__payload[1:0];
+  assign \o__payload$237.seq  = o_job__payload[25:2];
+  assign \o__payload$237.fld  = o_job__payload[31:26];
+  assign \o__payload$237.start  = o_job__payload[56:32];
+  assign \o__payload$237.length  = o_job__payload[81:57];
+  assign \o__payload$237.wrapped  = o_job__payload[82];
   assign \o_rec__payload.tx_type  = o_rec__payload[2:0];
   assign \o_rec__payload.network_form  = o_rec__payload[3];
   assign \o_rec__payload.chain_id_present  = o_rec__payload[4];
@@ -14552,31 +14516,31 @@ module \tx_decoder_top.decoder.fsm (rst, \o__ready$242 , i__ready, o_job_load, o
   assign \o_rec__payload.err.seq  = o_rec__payload[415:391];
   assign \o_rec__payload.err.phase  = o_rec__payload[418:416];
   assign \o_rec__payload.err.code  = o_rec__payload[423:419];
-  assign \o__payload$247.tx_type  = o_rec__payload[2:0];
-  assign \o__payload$247.network_form  = o_rec__payload[3];
-  assign \o__payload$247.chain_id_present  = o_rec__payload[4];
-  assign \o__payload$247.to_present  = o_rec__payload[5];
-  assign \o__payload$247.data_offset  = o_rec__payload[29:6];
-  assign \o__payload$247.data_len  = o_rec__payload[53:30];
-  assign \o__payload$247.access_list_count  = o_rec__payload[77:54];
-  assign \o__payload$247.storage_key_count  = o_rec__payload[101:78];
-  assign \o__payload$247.blob_hash_count  = o_rec__payload[125:102];
-  assign \o__payload$247.authorization_count  = o_rec__payload[149:126];
-  assign \o__payload$247.access_list_offset  = o_rec__payload[173:150];
-  assign \o__payload$247.access_list_end  = o_rec__payload[197:174];
-  assign \o__payload$247.blob_hashes_offset  = o_rec__payload[221:198];
-  assign \o__payload$247.blob_hashes_end  = o_rec__payload[245:222];
-  assign \o__payload$247.authorizations_offset  = o_rec__payload[269:246];
-  assign \o__payload$247.authorizations_end  = o_rec__payload[293:270];
-  assign \o__payload$247.tx_list_offset  = o_rec__payload[317:294];
-  assign \o__payload$247.body_offset  = o_rec__payload[341:318];
-  assign \o__payload$247.sig_offset  = o_rec__payload[365:342];
-  assign \o__payload$247.tx_list_end  = o_rec__payload[389:366];
-  assign \o__payload$247.err_valid  = o_rec__payload[390];
-  assign \o__payload$247.err  = o_rec__payload[423:391];
-  assign \o__payload$247.err.seq  = o_rec__payload[415:391];
-  assign \o__payload$247.err.phase  = o_rec__payload[418:416];
-  assign \o__payload$247.err.code  = o_rec__payload[423:419];
+  assign \o__payload$243.tx_type  = o_rec__payload[2:0];
+  assign \o__payload$243.network_form  = o_rec__payload[3];
+  assign \o__payload$243.chain_id_present  = o_rec__payload[4];
+  assign \o__payload$243.to_present  = o_rec__payload[5];
+  assign \o__payload$243.data_offset  = o_rec__payload[29:6];
+  assign \o__payload$243.data_len  = o_rec__payload[53:30];
+  assign \o__payload$243.access_list_count  = o_rec__payload[77:54];
+  assign \o__payload$243.storage_key_count  = o_rec__payload[101:78];
+  assign \o__payload$243.blob_hash_count  = o_rec__payload[125:102];
+  assign \o__payload$243.authorization_count  = o_rec__payload[149:126];
+  assign \o__payload$243.access_list_offset  = o_rec__payload[173:150];
+  assign \o__payload$243.access_list_end  = o_rec__payload[197:174];
+  assign \o__payload$243.blob_hashes_offset  = o_rec__payload[221:198];
+  assign \o__payload$243.blob_hashes_end  = o_rec__payload[245:222];
+  assign \o__payload$243.authorizations_offset  = o_rec__payload[269:246];
+  assign \o__payload$243.authorizations_end  = o_rec__payload[293:270];
+  assign \o__payload$243.tx_list_offset  = o_rec__payload[317:294];
+  assign \o__payload$243.body_offset  = o_rec__payload[341:318];
+  assign \o__payload$243.sig_offset  = o_rec__payload[365:342];
+  assign \o__payload$243.tx_list_end  = o_rec__payload[389:366];
+  assign \o__payload$243.err_valid  = o_rec__payload[390];
+  assign \o__payload$243.err  = o_rec__payload[423:391];
+  assign \o__payload$243.err.seq  = o_rec__payload[415:391];
+  assign \o__payload$243.err.phase  = o_rec__payload[418:416];
+  assign \o__payload$243.err.code  = o_rec__payload[423:419];
   assign \rec.tx_type  = rec[2:0];
   assign \rec.network_form  = rec[3];
   assign \rec.chain_id_present  = rec[4];
@@ -14605,15 +14569,15 @@ module \tx_decoder_top.decoder.fsm (rst, \o__ready$242 , i__ready, o_job_load, o
   assign \rep.seq  = rep[24:0];
   assign \rep.phase  = rep[27:25];
   assign \rep.code  = rep[32:28];
-  assign \i__payload$238 [423:391] = rep;
-  assign \i__payload$238 [390] = rep_valid;
-  assign \i__payload$238 [389:0] = rec[389:0];
-  assign \i__payload$235 [82] = \$428 ;
-  assign \i__payload$235 [81:57] = \$426 ;
-  assign \i__payload$235 [56:32] = \$425 ;
-  assign \i__payload$235 [31:26] = \$422 ;
-  assign \i__payload$235 [1:0] = \$419 ;
-  assign \i__payload$235 [25:2] = o__payload[212:189];
+  assign \i__payload$234 [423:391] = rep;
+  assign \i__payload$234 [390] = rep_valid;
+  assign \i__payload$234 [389:0] = rec[389:0];
+  assign \i__payload$231 [82] = \$428 ;
+  assign \i__payload$231 [81:57] = \$426 ;
+  assign \i__payload$231 [56:32] = \$425 ;
+  assign \i__payload$231 [31:26] = \$422 ;
+  assign \i__payload$231 [1:0] = \$419 ;
+  assign \i__payload$231 [25:2] = o__payload[212:189];
   assign \i__payload$218 [259] = v_ok_open;
   assign \i__payload$218 [258] = v_ok_item;
   assign \i__payload$218 [257:253] = v_code;
@@ -14757,7 +14721,7 @@ module \tx_decoder_top.decoder.fsm (rst, \o__ready$242 , i__ready, o_job_load, o
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.fsm.job_skid (rst, o__ready, i__valid, i__ready, q_free, load_payload, i__payload, o__valid, o__payload, clk);
+module \tx_decoder_top.decoder.fsm.job_skid (rst, o__ready, i__valid, i__ready, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$7  = 0;
   input rst;
   wire rst;
@@ -14767,10 +14731,6 @@ module \tx_decoder_top.decoder.fsm.job_skid (rst, o__ready, i__valid, i__ready, 
   wire i__valid;
   output i__ready;
   wire i__ready;
-  output q_free;
-  wire q_free;
-  output [82:0] load_payload;
-  wire [82:0] load_payload;
   input [82:0] i__payload;
   wire [82:0] i__payload;
   output o__valid;
@@ -14799,17 +14759,6 @@ module \tx_decoder_top.decoder.fsm.job_skid (rst, o__ready, i__valid, i__ready, 
   wire [23:0] \i__payload.seq ;
   wire [24:0] \i__payload.start ;
   wire \i__payload.wrapped ;
-  wire load;
-  wire [5:0] \load_payload.fld ;
-  (* enum_base_type = "JobKind" *)
-  (* enum_value_00 = "VALUE" *)
-  (* enum_value_01 = "PROGRESS" *)
-  (* enum_value_10 = "END" *)
-  wire [1:0] \load_payload.kind ;
-  wire [24:0] \load_payload.length ;
-  wire [23:0] \load_payload.seq ;
-  wire [24:0] \load_payload.start ;
-  wire \load_payload.wrapped ;
   wire [5:0] \o__payload.fld ;
   (* enum_base_type = "JobKind" *)
   (* enum_value_00 = "VALUE" *)
@@ -14832,6 +14781,7 @@ module \tx_decoder_top.decoder.fsm.job_skid (rst, o__ready, i__valid, i__ready, 
   wire [23:0] \q.seq ;
   wire [24:0] \q.start ;
   wire \q.wrapped ;
+  wire q_free;
   (* init = 1'h0 *)
   wire q_valid;
   reg [82:0] sp = 83'h000000000000000000000;
@@ -14849,7 +14799,6 @@ module \tx_decoder_top.decoder.fsm.job_skid (rst, o__ready, i__valid, i__ready, 
   assign i__ready = ~ sp_valid;
   assign \$1  = ~ o__valid;
   assign q_free = \$1  | o__ready;
-  assign load_payload = sp_valid ? sp : i__payload;
   assign \$2  = ~ sp_valid;
   assign \$3  = ~ sp_valid;
   assign \$4  = i__valid & \$3 ;
@@ -14907,7 +14856,6 @@ module \tx_decoder_top.decoder.fsm.job_skid (rst, o__ready, i__valid, i__ready, 
   end
   assign q_valid = o__valid;
   assign q = o__payload;
-  assign load = q_free;
   assign \o__payload.kind  = o__payload[1:0];
   assign \o__payload.seq  = o__payload[25:2];
   assign \o__payload.fld  = o__payload[31:26];
@@ -14920,24 +14868,18 @@ module \tx_decoder_top.decoder.fsm.job_skid (rst, o__ready, i__valid, i__ready, 
   assign \q.start  = o__payload[56:32];
   assign \q.length  = o__payload[81:57];
   assign \q.wrapped  = o__payload[82];
-  assign \load_payload.kind  = load_payload[1:0];
-  assign \load_payload.seq  = load_payload[25:2];
-  assign \load_payload.fld  = load_payload[31:26];
-  assign \load_payload.start  = load_payload[56:32];
-  assign \load_payload.length  = load_payload[81:57];
-  assign \load_payload.wrapped  = load_payload[82];
-  assign \i__payload.kind  = i__payload[1:0];
-  assign \i__payload.seq  = i__payload[25:2];
-  assign \i__payload.fld  = i__payload[31:26];
-  assign \i__payload.start  = i__payload[56:32];
-  assign \i__payload.length  = i__payload[81:57];
-  assign \i__payload.wrapped  = i__payload[82];
   assign \sp.kind  = sp[1:0];
   assign \sp.seq  = sp[25:2];
   assign \sp.fld  = sp[31:26];
   assign \sp.start  = sp[56:32];
   assign \sp.length  = sp[81:57];
   assign \sp.wrapped  = sp[82];
+  assign \i__payload.kind  = i__payload[1:0];
+  assign \i__payload.seq  = i__payload[25:2];
+  assign \i__payload.fld  = i__payload[31:26];
+  assign \i__payload.start  = i__payload[56:32];
+  assign \i__payload.length  = i__payload[81:57];
+  assign \i__payload.wrapped  = i__payload[82];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -15729,7 +15671,7 @@ module \tx_decoder_top.decoder.fsm.w2_skid (rst, o__ready, i__ready, i__payload,
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.fsm_recs (rst, r_en, w_rdy, r_rdy, r_data, w_en, w_port__data, clk);
+module \tx_decoder_top.decoder.fsm_recs (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$10  = 0;
   input rst;
   wire rst;
@@ -15737,48 +15679,65 @@ module \tx_decoder_top.decoder.fsm_recs (rst, r_en, w_rdy, r_rdy, r_data, w_en, 
   wire r_en;
   output w_rdy;
   wire w_rdy;
-  output r_rdy;
-  wire r_rdy;
   output [423:0] r_data;
   wire [423:0] r_data;
   input w_en;
   wire w_en;
   input [423:0] w_port__data;
   wire [423:0] w_port__data;
+  output r_rdy;
+  reg r_rdy = 1'h0;
   input clk;
   wire clk;
   wire \$1 ;
   wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
+  wire [3:0] \$11 ;
+  wire [3:0] \$12 ;
   wire \$13 ;
-  wire [4:0] \$14 ;
-  reg [2:0] \$15 ;
-  reg [2:0] \$16 ;
-  reg [3:0] \$17 ;
-  wire [3:0] \$2 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire [3:0] \$19 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [3:0] \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
-  wire [3:0] \$4 ;
-  wire \$5 ;
-  wire \$6 ;
+  reg [2:0] \$30 ;
+  reg [2:0] \$31 ;
+  reg [2:0] \$32 ;
+  reg \$33 ;
+  wire \$4 ;
+  wire [3:0] \$5 ;
+  wire [3:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire [4:0] \$9 ;
+  wire \$9 ;
   (* init = 3'h0 *)
   wire [2:0] consume;
-  reg [3:0] level = 4'h0;
+  reg [2:0] inner_level = 3'h0;
+  wire inner_r_rdy;
+  wire [3:0] level;
   (* init = 3'h0 *)
   wire [2:0] produce;
-  (* init = 4'h0 *)
   wire [3:0] r_level;
   reg [2:0] r_port__addr = 3'h0;
   wire [423:0] r_port__data;
+  wire r_port__en;
   wire [423:0] w_data;
-  (* init = 4'h0 *)
   wire [3:0] w_level;
   reg [2:0] w_port__addr = 3'h0;
   wire w_port__en;
-  reg [423:0] storage [7:0];
+  reg [423:0] storage [6:0];
   initial begin
     storage[0] = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     storage[1] = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -15787,71 +15746,107 @@ module \tx_decoder_top.decoder.fsm_recs (rst, r_en, w_rdy, r_rdy, r_data, w_en, 
     storage[4] = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     storage[5] = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     storage[6] = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    storage[7] = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
       storage[w_port__addr] <= w_port__data;
   end
-  assign r_data = storage[r_port__addr];
-  assign w_rdy = level != 4'h8;
-  assign r_rdy = | level;
-  assign w_port__en = w_en & w_rdy;
-  assign \$1  = w_rdy & w_en;
-  assign \$2  = w_port__addr + 1'h1;
-  assign \$3  = r_rdy & r_en;
-  assign \$4  = r_port__addr + 1'h1;
-  assign \$5  = w_rdy & w_en;
-  assign \$6  = r_rdy & r_en;
-  assign \$7  = ~ \$6 ;
-  assign \$8  = \$5  & \$7 ;
-  assign \$9  = level + 1'h1;
-  assign \$10  = r_rdy & r_en;
-  assign \$11  = w_rdy & w_en;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = level - 1'h1;
-  always @(posedge clk)
-    w_port__addr <= \$15 ;
-  always @(posedge clk)
-    r_port__addr <= \$16 ;
-  always @(posedge clk)
-    level <= \$17 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$15  = w_port__addr;
-    if (\$1 ) begin
-      \$15  = \$2 [2:0];
-    end
-    if (rst) begin
-      \$15  = 3'h0;
+  reg [423:0] _0_;
+  always @(posedge clk) begin
+    if (r_port__en) begin
+      _0_ <= storage[r_port__addr];
     end
   end
+  assign r_data = _0_;
+  assign w_rdy = inner_level != 3'h7;
+  assign inner_r_rdy = | inner_level;
+  assign w_port__en = w_rdy & w_en;
+  assign \$1  = ~ r_rdy;
+  assign \$2  = \$1  | r_en;
+  assign r_port__en = inner_r_rdy & \$2 ;
+  assign w_level = inner_level + r_rdy;
+  assign \$3  = w_rdy & w_en;
+  assign \$4  = w_port__addr == 3'h6;
+  assign \$5  = w_port__addr + 1'h1;
+  assign \$6  = \$4  ? 4'h0 : \$5 ;
+  assign \$7  = ~ r_rdy;
+  assign \$8  = \$7  | r_en;
+  assign \$9  = inner_r_rdy & \$8 ;
+  assign \$10  = r_port__addr == 3'h6;
+  assign \$11  = r_port__addr + 1'h1;
+  assign \$12  = \$10  ? 4'h0 : \$11 ;
+  assign \$13  = w_rdy & w_en;
+  assign \$14  = ~ r_rdy;
+  assign \$15  = \$14  | r_en;
+  assign \$16  = inner_r_rdy & \$15 ;
+  assign \$17  = ~ \$16 ;
+  assign \$18  = \$13  & \$17 ;
+  assign \$19  = inner_level + 1'h1;
+  assign \$20  = ~ r_rdy;
+  assign \$21  = \$20  | r_en;
+  assign \$22  = inner_r_rdy & \$21 ;
+  assign \$23  = w_rdy & w_en;
+  assign \$24  = ~ \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = inner_level - 1'h1;
+  assign \$27  = ~ r_rdy;
+  assign \$28  = \$27  | r_en;
+  assign \$29  = inner_r_rdy & \$28 ;
+  always @(posedge clk)
+    w_port__addr <= \$30 ;
+  always @(posedge clk)
+    r_port__addr <= \$31 ;
+  always @(posedge clk)
+    inner_level <= \$32 ;
+  always @(posedge clk)
+    r_rdy <= \$33 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$16  = r_port__addr;
+    \$30  = w_port__addr;
     if (\$3 ) begin
-      \$16  = \$4 [2:0];
+      \$30  = \$6 [2:0];
     end
     if (rst) begin
-      \$16  = 3'h0;
+      \$30  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$17  = level;
-    if (\$8 ) begin
-      \$17  = \$9 [3:0];
-    end
-    if (\$13 ) begin
-      \$17  = \$14 [3:0];
+    \$31  = r_port__addr;
+    if (\$9 ) begin
+      \$31  = \$12 [2:0];
     end
     if (rst) begin
-      \$17  = 4'h0;
+      \$31  = 3'h0;
     end
   end
-  assign w_level = level;
-  assign r_level = level;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$32  = inner_level;
+    if (\$18 ) begin
+      \$32  = \$19 [2:0];
+    end
+    if (\$25 ) begin
+      \$32  = \$26 [2:0];
+    end
+    if (rst) begin
+      \$32  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$33  = r_rdy;
+    if (\$29 ) begin
+      \$33  = 1'h1;
+    end else if (r_en) begin
+      \$33  = 1'h0;
+    end
+    if (rst) begin
+      \$33  = 1'h0;
+    end
+  end
+  assign level = w_level;
+  assign r_level = w_level;
   assign produce = w_port__addr;
   assign w_data = w_port__data;
   assign consume = r_port__addr;
@@ -16687,7 +16682,7 @@ module \tx_decoder_top.decoder.items.beats (rst, w_rdy, r_data, w_en, w_port__da
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.sizes (rst, w_en, r_en, w_rdy, r_rdy, r_data, w_port__data, clk);
+module \tx_decoder_top.decoder.sizes (rst, w_en, r_en, w_rdy, r_data, w_port__data, r_rdy, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$13  = 0;
   input rst;
   wire rst;
@@ -16697,46 +16692,63 @@ module \tx_decoder_top.decoder.sizes (rst, w_en, r_en, w_rdy, r_rdy, r_data, w_p
   wire r_en;
   output w_rdy;
   wire w_rdy;
-  output r_rdy;
-  wire r_rdy;
   output [24:0] r_data;
   wire [24:0] r_data;
   input [24:0] w_port__data;
   wire [24:0] w_port__data;
+  output r_rdy;
+  reg r_rdy = 1'h0;
   input clk;
   wire clk;
   wire \$1 ;
   wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
+  wire [3:0] \$11 ;
+  wire [3:0] \$12 ;
   wire \$13 ;
-  wire [4:0] \$14 ;
-  reg [2:0] \$15 ;
-  reg [2:0] \$16 ;
-  reg [3:0] \$17 ;
-  wire [3:0] \$2 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire [3:0] \$19 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [3:0] \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
-  wire [3:0] \$4 ;
-  wire \$5 ;
-  wire \$6 ;
+  reg [2:0] \$30 ;
+  reg [2:0] \$31 ;
+  reg [2:0] \$32 ;
+  reg \$33 ;
+  wire \$4 ;
+  wire [3:0] \$5 ;
+  wire [3:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire [4:0] \$9 ;
+  wire \$9 ;
   (* init = 3'h0 *)
   wire [2:0] consume;
-  reg [3:0] level = 4'h0;
+  reg [2:0] inner_level = 3'h0;
+  wire inner_r_rdy;
+  wire [3:0] level;
   (* init = 3'h0 *)
   wire [2:0] produce;
-  (* init = 4'h0 *)
   wire [3:0] r_level;
   reg [2:0] r_port__addr = 3'h0;
   wire [24:0] r_port__data;
+  wire r_port__en;
   wire [24:0] w_data;
-  (* init = 4'h0 *)
   wire [3:0] w_level;
   reg [2:0] w_port__addr = 3'h0;
   wire w_port__en;
-  reg [24:0] storage [7:0];
+  reg [24:0] storage [6:0];
   initial begin
     storage[0] = 25'h0000000;
     storage[1] = 25'h0000000;
@@ -16745,71 +16757,107 @@ module \tx_decoder_top.decoder.sizes (rst, w_en, r_en, w_rdy, r_rdy, r_data, w_p
     storage[4] = 25'h0000000;
     storage[5] = 25'h0000000;
     storage[6] = 25'h0000000;
-    storage[7] = 25'h0000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
       storage[w_port__addr] <= w_port__data;
   end
-  assign r_data = storage[r_port__addr];
-  assign w_rdy = level != 4'h8;
-  assign r_rdy = | level;
-  assign w_port__en = w_en & w_rdy;
-  assign \$1  = w_rdy & w_en;
-  assign \$2  = w_port__addr + 1'h1;
-  assign \$3  = r_rdy & r_en;
-  assign \$4  = r_port__addr + 1'h1;
-  assign \$5  = w_rdy & w_en;
-  assign \$6  = r_rdy & r_en;
-  assign \$7  = ~ \$6 ;
-  assign \$8  = \$5  & \$7 ;
-  assign \$9  = level + 1'h1;
-  assign \$10  = r_rdy & r_en;
-  assign \$11  = w_rdy & w_en;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = level - 1'h1;
-  always @(posedge clk)
-    w_port__addr <= \$15 ;
-  always @(posedge clk)
-    r_port__addr <= \$16 ;
-  always @(posedge clk)
-    level <= \$17 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$15  = w_port__addr;
-    if (\$1 ) begin
-      \$15  = \$2 [2:0];
-    end
-    if (rst) begin
-      \$15  = 3'h0;
+  reg [24:0] _0_;
+  always @(posedge clk) begin
+    if (r_port__en) begin
+      _0_ <= storage[r_port__addr];
     end
   end
+  assign r_data = _0_;
+  assign w_rdy = inner_level != 3'h7;
+  assign inner_r_rdy = | inner_level;
+  assign w_port__en = w_rdy & w_en;
+  assign \$1  = ~ r_rdy;
+  assign \$2  = \$1  | r_en;
+  assign r_port__en = inner_r_rdy & \$2 ;
+  assign w_level = inner_level + r_rdy;
+  assign \$3  = w_rdy & w_en;
+  assign \$4  = w_port__addr == 3'h6;
+  assign \$5  = w_port__addr + 1'h1;
+  assign \$6  = \$4  ? 4'h0 : \$5 ;
+  assign \$7  = ~ r_rdy;
+  assign \$8  = \$7  | r_en;
+  assign \$9  = inner_r_rdy & \$8 ;
+  assign \$10  = r_port__addr == 3'h6;
+  assign \$11  = r_port__addr + 1'h1;
+  assign \$12  = \$10  ? 4'h0 : \$11 ;
+  assign \$13  = w_rdy & w_en;
+  assign \$14  = ~ r_rdy;
+  assign \$15  = \$14  | r_en;
+  assign \$16  = inner_r_rdy & \$15 ;
+  assign \$17  = ~ \$16 ;
+  assign \$18  = \$13  & \$17 ;
+  assign \$19  = inner_level + 1'h1;
+  assign \$20  = ~ r_rdy;
+  assign \$21  = \$20  | r_en;
+  assign \$22  = inner_r_rdy & \$21 ;
+  assign \$23  = w_rdy & w_en;
+  assign \$24  = ~ \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = inner_level - 1'h1;
+  assign \$27  = ~ r_rdy;
+  assign \$28  = \$27  | r_en;
+  assign \$29  = inner_r_rdy & \$28 ;
+  always @(posedge clk)
+    w_port__addr <= \$30 ;
+  always @(posedge clk)
+    r_port__addr <= \$31 ;
+  always @(posedge clk)
+    inner_level <= \$32 ;
+  always @(posedge clk)
+    r_rdy <= \$33 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$16  = r_port__addr;
+    \$30  = w_port__addr;
     if (\$3 ) begin
-      \$16  = \$4 [2:0];
+      \$30  = \$6 [2:0];
     end
     if (rst) begin
-      \$16  = 3'h0;
+      \$30  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$17  = level;
-    if (\$8 ) begin
-      \$17  = \$9 [3:0];
-    end
-    if (\$13 ) begin
-      \$17  = \$14 [3:0];
+    \$31  = r_port__addr;
+    if (\$9 ) begin
+      \$31  = \$12 [2:0];
     end
     if (rst) begin
-      \$17  = 4'h0;
+      \$31  = 3'h0;
     end
   end
-  assign w_level = level;
-  assign r_level = level;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$32  = inner_level;
+    if (\$18 ) begin
+      \$32  = \$19 [2:0];
+    end
+    if (\$25 ) begin
+      \$32  = \$26 [2:0];
+    end
+    if (rst) begin
+      \$32  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$33  = r_rdy;
+    if (\$29 ) begin
+      \$33  = 1'h1;
+    end else if (r_en) begin
+      \$33  = 1'h0;
+    end
+    if (rst) begin
+      \$33  = 1'h0;
+    end
+  end
+  assign level = w_level;
+  assign r_level = w_level;
   assign produce = w_port__addr;
   assign w_data = w_port__data;
   assign consume = r_port__addr;
@@ -16817,7 +16865,7 @@ module \tx_decoder_top.decoder.sizes (rst, w_en, r_en, w_rdy, r_rdy, r_data, w_p
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_load, i_job_load_start, i_beat__ready, i_job__ready, i_beat__payload, o_calldata__ready, i_job__payload, o_calldata__valid, o_calldata__payload, o_rec__valid, o_rec__payload, i_beat__valid, clk);
+module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__ready, i_job__ready, i_beat__payload, o_calldata__ready, i_job__payload, o_calldata__valid, o_calldata__payload, o_rec__valid, o_rec__payload, i_beat__valid, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$14  = 0;
   input rst;
   wire rst;
@@ -16825,10 +16873,6 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   wire i_job__valid;
   input o_rec__ready;
   wire o_rec__ready;
-  input i_job_load;
-  wire i_job_load;
-  input [24:0] i_job_load_start;
-  wire [24:0] i_job_load_start;
   output i_beat__ready;
   wire i_beat__ready;
   output i_job__ready;
@@ -16949,103 +16993,103 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
+  wire [32:0] \$188 ;
+  wire [32:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
+  wire [32:0] \$190 ;
   wire [32:0] \$191 ;
   wire [32:0] \$192 ;
   wire [32:0] \$193 ;
-  wire [32:0] \$194 ;
-  wire [32:0] \$195 ;
-  wire [32:0] \$196 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire \$199 ;
+  wire [24:0] \$199 ;
   wire [2:0] \$2 ;
-  wire [24:0] \$20 ;
+  wire \$20 ;
   wire \$200 ;
-  wire \$201 ;
+  wire [23:0] \$201 ;
   wire [24:0] \$202 ;
-  wire \$203 ;
-  wire [23:0] \$204 ;
-  wire [24:0] \$205 ;
-  wire [22:0] \$206 ;
-  wire [25:0] \$207 ;
+  wire [22:0] \$203 ;
+  wire [25:0] \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
   wire \$208 ;
-  wire \$209 ;
+  wire [24:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire [24:0] \$212 ;
-  wire [25:0] \$213 ;
-  wire [25:0] \$214 ;
+  wire [25:0] \$210 ;
+  wire [25:0] \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  wire [23:0] \$217 ;
+  wire [24:0] \$218 ;
+  reg [63:0] \$219 ;
   wire [24:0] \$22 ;
-  wire [23:0] \$220 ;
-  wire [24:0] \$221 ;
+  reg [63:0] \$220 ;
+  reg [63:0] \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire [4:0] \$226 ;
-  wire [4:0] \$227 ;
-  wire [4:0] \$228 ;
-  wire [4:0] \$229 ;
-  wire [4:0] \$23 ;
-  wire [4:0] \$230 ;
-  wire [4:0] \$231 ;
-  wire [4:0] \$232 ;
+  wire \$226 ;
+  wire [25:0] \$227 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire \$23 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire [24:0] \$232 ;
   wire [4:0] \$233 ;
   wire [4:0] \$234 ;
   wire [4:0] \$235 ;
   wire [4:0] \$236 ;
   wire [4:0] \$237 ;
-  wire [4:0] \$238 ;
-  wire [4:0] \$239 ;
-  wire [4:0] \$24 ;
-  wire [4:0] \$240 ;
-  reg [63:0] \$241 ;
-  reg [63:0] \$242 ;
-  reg [63:0] \$243 ;
-  wire \$244 ;
+  wire \$238 ;
+  wire [63:0] \$239 ;
+  wire [24:0] \$24 ;
+  wire [26:0] \$240 ;
+  wire [25:0] \$241 ;
+  wire \$242 ;
+  wire [4:0] \$243 ;
+  wire [26:0] \$244 ;
   wire \$245 ;
   wire \$246 ;
-  wire \$247 ;
+  wire [26:0] \$247 ;
   wire \$248 ;
-  wire [25:0] \$249 ;
+  wire \$249 ;
   wire [4:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
   wire \$253 ;
-  wire [24:0] \$254 ;
-  wire [4:0] \$255 ;
-  wire [4:0] \$256 ;
-  wire [4:0] \$257 ;
-  wire [4:0] \$258 ;
-  wire [4:0] \$259 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire [4:0] \$26 ;
   wire \$260 ;
-  wire [63:0] \$261 ;
-  wire [26:0] \$262 ;
-  wire [25:0] \$263 ;
+  wire \$261 ;
+  wire [24:0] \$262 ;
+  wire \$263 ;
   wire \$264 ;
-  wire [4:0] \$265 ;
-  wire [26:0] \$266 ;
+  wire \$265 ;
+  wire \$266 ;
   wire \$267 ;
-  wire \$268 ;
-  wire [26:0] \$269 ;
+  reg [63:0] \$268 ;
+  reg [63:0] \$269 ;
   wire [4:0] \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
+  reg [63:0] \$270 ;
+  reg [63:0] \$271 ;
+  reg [63:0] \$272 ;
+  wire [319:0] \$273 ;
+  wire [255:0] \$274 ;
   wire \$275 ;
   wire \$276 ;
   wire \$277 ;
@@ -17057,7 +17101,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   wire \$282 ;
   wire \$283 ;
   wire \$284 ;
-  wire [24:0] \$285 ;
+  wire \$285 ;
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
@@ -17067,15 +17111,15 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
-  reg [63:0] \$294 ;
-  reg [63:0] \$295 ;
-  reg [63:0] \$296 ;
-  reg [63:0] \$297 ;
-  reg [63:0] \$298 ;
-  wire [319:0] \$299 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire [3:0] \$3 ;
-  wire [4:0] \$30 ;
-  wire [255:0] \$300 ;
+  wire [63:0] \$30 ;
+  wire \$300 ;
   wire \$301 ;
   wire \$302 ;
   wire \$303 ;
@@ -17085,7 +17129,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
-  wire [4:0] \$31 ;
+  wire \$31 ;
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
@@ -17096,292 +17140,256 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
-  wire [4:0] \$32 ;
+  wire \$32 ;
   wire \$320 ;
   wire \$321 ;
   wire \$322 ;
-  wire \$323 ;
+  wire [255:0] \$323 ;
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
-  wire \$327 ;
+  wire [255:0] \$327 ;
   wire \$328 ;
   wire \$329 ;
-  wire [24:0] \$33 ;
+  wire [26:0] \$33 ;
   wire \$330 ;
-  wire \$331 ;
+  wire [255:0] \$331 ;
   wire \$332 ;
   wire \$333 ;
   wire \$334 ;
-  wire \$335 ;
+  wire [255:0] \$335 ;
   wire \$336 ;
   wire \$337 ;
   wire \$338 ;
-  wire \$339 ;
-  wire [63:0] \$34 ;
+  wire [255:0] \$339 ;
+  wire [4:0] \$34 ;
   wire \$340 ;
   wire \$341 ;
   wire \$342 ;
-  wire \$343 ;
+  wire [255:0] \$343 ;
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
-  wire \$347 ;
+  wire [255:0] \$347 ;
   wire \$348 ;
-  wire [255:0] \$349 ;
-  wire \$35 ;
+  wire \$349 ;
+  wire [26:0] \$35 ;
   wire \$350 ;
-  wire \$351 ;
+  wire [255:0] \$351 ;
   wire \$352 ;
-  wire [255:0] \$353 ;
+  wire \$353 ;
   wire \$354 ;
   wire \$355 ;
-  wire \$356 ;
-  wire [255:0] \$357 ;
+  wire [255:0] \$356 ;
+  wire \$357 ;
   wire \$358 ;
   wire \$359 ;
-  wire \$36 ;
-  wire \$360 ;
-  wire [255:0] \$361 ;
+  wire [4:0] \$36 ;
+  wire [255:0] \$360 ;
+  wire \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire \$364 ;
-  wire [255:0] \$365 ;
+  wire [255:0] \$364 ;
+  wire \$365 ;
   wire \$366 ;
   wire \$367 ;
-  wire \$368 ;
-  wire [255:0] \$369 ;
-  wire [26:0] \$37 ;
+  wire [255:0] \$368 ;
+  wire \$369 ;
+  wire [4:0] \$37 ;
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
-  wire [255:0] \$373 ;
+  wire \$373 ;
   wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire [255:0] \$377 ;
-  wire \$378 ;
-  wire \$379 ;
-  wire [4:0] \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire [255:0] \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire [255:0] \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
-  wire [26:0] \$39 ;
-  wire [255:0] \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire [255:0] \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  reg \$375 ;
+  reg \$376 ;
+  reg [3:0] \$377 ;
+  reg [63:0] \$378 ;
+  reg [63:0] \$379 ;
+  wire \$38 ;
+  reg [63:0] \$380 ;
+  reg [63:0] \$381 ;
+  reg [63:0] \$382 ;
+  reg [63:0] \$383 ;
+  reg [63:0] \$384 ;
+  reg [63:0] \$385 ;
+  reg [63:0] \$386 ;
+  reg [63:0] \$387 ;
+  reg [63:0] \$388 ;
+  reg [63:0] \$389 ;
+  wire \$39 ;
+  reg [63:0] \$390 ;
+  reg [63:0] \$391 ;
+  reg [63:0] \$392 ;
+  reg [63:0] \$393 ;
+  reg [63:0] \$394 ;
+  reg [23:0] \$395 ;
+  reg [22:0] \$396 ;
+  reg [23:0] \$397 ;
+  reg [22:0] \$398 ;
+  reg [23:0] \$399 ;
   wire [4:0] \$4 ;
-  wire [4:0] \$40 ;
-  wire \$400 ;
-  reg \$401 ;
-  reg \$402 ;
-  reg [3:0] \$403 ;
+  wire \$40 ;
+  reg \$400 ;
+  reg [23:0] \$401 ;
+  reg [23:0] \$402 ;
+  reg \$403 ;
   reg [63:0] \$404 ;
   reg [63:0] \$405 ;
   reg [63:0] \$406 ;
-  reg [63:0] \$407 ;
-  reg [63:0] \$408 ;
-  reg [63:0] \$409 ;
-  wire [4:0] \$41 ;
-  reg [63:0] \$410 ;
-  reg [63:0] \$411 ;
-  reg [63:0] \$412 ;
-  reg [63:0] \$413 ;
-  reg [63:0] \$414 ;
-  reg [63:0] \$415 ;
-  reg [63:0] \$416 ;
-  reg [63:0] \$417 ;
-  reg [63:0] \$418 ;
-  reg [63:0] \$419 ;
+  reg \$407 ;
+  reg \$408 ;
+  reg \$409 ;
+  wire \$41 ;
+  reg \$410 ;
+  reg \$411 ;
+  reg \$412 ;
+  reg \$413 ;
+  reg [25:0] \$414 ;
+  reg [68:0] \$415 ;
+  reg [23:0] \$416 ;
+  reg \$417 ;
+  reg [3:0] \$418 ;
+  reg [3:0] \$419 ;
   wire \$42 ;
-  reg [63:0] \$420 ;
-  reg [23:0] \$421 ;
-  reg [22:0] \$422 ;
-  reg [23:0] \$423 ;
-  reg [22:0] \$424 ;
-  reg [23:0] \$425 ;
-  reg \$426 ;
-  reg [23:0] \$427 ;
-  reg [23:0] \$428 ;
-  reg [24:0] \$429 ;
+  reg [3:0] \$420 ;
+  reg [3:0] \$421 ;
+  reg [3:0] \$422 ;
+  reg [25:0] \$423 ;
+  reg [25:0] \$424 ;
+  reg [3:0] \$425 ;
+  reg [3:0] \$426 ;
+  reg \$427 ;
+  reg \$428 ;
+  reg [23:0] \$429 ;
   wire \$43 ;
-  reg \$430 ;
+  reg [25:0] \$430 ;
   reg \$431 ;
   reg \$432 ;
-  reg \$433 ;
-  reg \$434 ;
-  reg [3:0] \$435 ;
-  reg [3:0] \$436 ;
-  reg [3:0] \$437 ;
+  reg [82:0] \$433 ;
+  reg [25:0] \$434 ;
+  reg \$435 ;
+  reg \$436 ;
+  reg [22:0] \$437 ;
   reg [3:0] \$438 ;
   reg [3:0] \$439 ;
   wire \$44 ;
-  reg [63:0] \$440 ;
-  reg [63:0] \$441 ;
-  reg [63:0] \$442 ;
-  reg \$443 ;
-  reg \$444 ;
-  reg \$445 ;
+  reg [3:0] \$440 ;
+  reg \$441 ;
+  reg \$442 ;
+  reg [5:0] \$443 ;
+  reg [24:0] \$444 ;
+  reg [5:0] \$445 ;
   reg \$446 ;
   reg \$447 ;
   reg \$448 ;
   reg \$449 ;
   wire \$45 ;
-  reg [25:0] \$450 ;
-  reg [68:0] \$451 ;
-  reg [23:0] \$452 ;
-  reg \$453 ;
-  reg [3:0] \$454 ;
-  reg [3:0] \$455 ;
-  reg [3:0] \$456 ;
-  reg [3:0] \$457 ;
-  reg [3:0] \$458 ;
-  reg [25:0] \$459 ;
+  reg \$450 ;
+  reg [32:0] \$451 ;
+  reg [2:0] \$452 ;
+  reg [319:0] \$453 ;
+  reg \$454 ;
+  reg \$455 ;
+  reg [5:0] \$456 ;
+  reg [24:0] \$457 ;
+  reg [5:0] \$458 ;
+  reg \$459 ;
   wire \$46 ;
-  reg [25:0] \$460 ;
-  reg [3:0] \$461 ;
-  reg [3:0] \$462 ;
+  reg \$460 ;
+  reg \$461 ;
+  reg \$462 ;
   reg \$463 ;
-  reg \$464 ;
-  reg [23:0] \$465 ;
-  reg [25:0] \$466 ;
+  reg [32:0] \$464 ;
+  reg [319:0] \$465 ;
+  reg \$466 ;
   reg \$467 ;
-  reg \$468 ;
-  reg [82:0] \$469 ;
+  reg [5:0] \$468 ;
+  reg [24:0] \$469 ;
   wire \$47 ;
-  reg [25:0] \$470 ;
+  reg [5:0] \$470 ;
   reg \$471 ;
   reg \$472 ;
-  reg [22:0] \$473 ;
-  reg [3:0] \$474 ;
-  reg [3:0] \$475 ;
-  reg [3:0] \$476 ;
-  reg \$477 ;
+  reg \$473 ;
+  reg \$474 ;
+  reg \$475 ;
+  reg [32:0] \$476 ;
+  reg [255:0] \$477 ;
   reg \$478 ;
-  reg [5:0] \$479 ;
+  reg [32:0] \$479 ;
   wire \$48 ;
-  reg [24:0] \$480 ;
-  reg [5:0] \$481 ;
-  reg \$482 ;
-  reg \$483 ;
-  reg \$484 ;
+  reg \$480 ;
+  reg \$481 ;
+  reg [5:0] \$482 ;
+  reg [24:0] \$483 ;
+  reg [5:0] \$484 ;
   reg \$485 ;
   reg \$486 ;
-  reg [32:0] \$487 ;
-  reg [2:0] \$488 ;
-  reg [319:0] \$489 ;
+  reg \$487 ;
+  reg \$488 ;
+  reg \$489 ;
   wire \$49 ;
-  reg \$490 ;
+  reg [32:0] \$490 ;
   reg \$491 ;
-  reg [5:0] \$492 ;
-  reg [24:0] \$493 ;
-  reg [5:0] \$494 ;
+  reg \$492 ;
+  reg \$493 ;
+  reg [255:0] \$494 ;
   reg \$495 ;
-  reg \$496 ;
-  reg \$497 ;
-  reg \$498 ;
-  reg \$499 ;
+  reg [32:0] \$496 ;
+  reg [7:0] \$497 ;
+  reg [7:0] \$498 ;
+  reg [7:0] \$499 ;
   wire [5:0] \$5 ;
   wire \$50 ;
-  reg [32:0] \$500 ;
-  reg [319:0] \$501 ;
+  reg \$500 ;
+  reg \$501 ;
   reg \$502 ;
   reg \$503 ;
-  reg [5:0] \$504 ;
-  reg [24:0] \$505 ;
-  reg [5:0] \$506 ;
-  reg \$507 ;
+  reg \$504 ;
+  reg \$505 ;
+  reg \$506 ;
+  reg [255:0] \$507 ;
   reg \$508 ;
   reg \$509 ;
   wire \$51 ;
-  reg \$510 ;
-  reg \$511 ;
-  reg [32:0] \$512 ;
+  reg [255:0] \$510 ;
+  reg [63:0] \$511 ;
+  reg [255:0] \$512 ;
   reg [255:0] \$513 ;
-  reg \$514 ;
-  reg [32:0] \$515 ;
-  reg \$516 ;
-  reg \$517 ;
-  reg [5:0] \$518 ;
-  reg [24:0] \$519 ;
+  reg [255:0] \$514 ;
+  reg [63:0] \$515 ;
+  reg [255:0] \$516 ;
+  reg [255:0] \$517 ;
+  reg [255:0] \$518 ;
+  reg [255:0] \$519 ;
   wire \$52 ;
-  reg [5:0] \$520 ;
-  reg \$521 ;
-  reg \$522 ;
+  reg [255:0] \$520 ;
+  reg [159:0] \$521 ;
+  reg [2625:0] \$522 ;
   reg \$523 ;
-  reg \$524 ;
-  reg \$525 ;
-  reg [32:0] \$526 ;
-  reg \$527 ;
-  reg \$528 ;
-  reg \$529 ;
+  reg [32:0] \$524 ;
+  reg [5:0] \$525 ;
+  reg [255:0] \$526 ;
   wire \$53 ;
-  reg [255:0] \$530 ;
-  reg \$531 ;
-  reg [32:0] \$532 ;
-  reg [7:0] \$533 ;
-  reg [7:0] \$534 ;
-  reg [7:0] \$535 ;
-  reg \$536 ;
-  reg \$537 ;
-  reg \$538 ;
-  reg \$539 ;
   wire \$54 ;
-  reg \$540 ;
-  reg \$541 ;
-  reg \$542 ;
-  reg [255:0] \$543 ;
-  reg \$544 ;
-  reg \$545 ;
-  reg [255:0] \$546 ;
-  reg [63:0] \$547 ;
-  reg [255:0] \$548 ;
-  reg [255:0] \$549 ;
   wire \$55 ;
-  reg [255:0] \$550 ;
-  reg [63:0] \$551 ;
-  reg [255:0] \$552 ;
-  reg [255:0] \$553 ;
-  reg [255:0] \$554 ;
-  reg [255:0] \$555 ;
-  reg [255:0] \$556 ;
-  reg [159:0] \$557 ;
-  reg [2625:0] \$558 ;
-  reg \$559 ;
   wire \$56 ;
-  reg [32:0] \$560 ;
-  reg [5:0] \$561 ;
-  reg [255:0] \$562 ;
   wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [26:0] \$58 ;
+  wire [26:0] \$59 ;
   wire [6:0] \$6 ;
-  wire \$60 ;
-  wire [26:0] \$61 ;
-  wire [26:0] \$62 ;
-  wire [25:0] \$63 ;
-  wire [24:0] \$64 ;
-  wire [25:0] \$65 ;
+  wire [25:0] \$60 ;
+  wire [24:0] \$61 ;
+  wire [25:0] \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire [24:0] \$65 ;
   wire \$66 ;
-  wire \$67 ;
-  wire [24:0] \$68 ;
+  wire [4:0] \$67 ;
+  wire \$68 ;
   wire \$69 ;
   wire [7:0] \$7 ;
-  wire [4:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
@@ -17405,10 +17413,10 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   wire [24:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire \$92 ;
+  wire [6:0] \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire [6:0] \$95 ;
+  wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
@@ -17493,15 +17501,10 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   reg cap_v = 1'h0;
   reg [255:0] cap_val = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [3:0] cb0 = 4'h0;
-  wire [3:0] cb0_n;
   reg [3:0] cb1 = 4'h1;
-  wire [3:0] cb1_n;
   reg [3:0] cb2 = 4'h2;
-  wire [3:0] cb2_n;
   reg [3:0] cb3 = 4'h3;
-  wire [3:0] cb3_n;
   reg [3:0] cb4 = 4'h4;
-  wire [3:0] cb4_n;
   wire cd_free;
   reg [7:0] cmp_h = 8'h00;
   reg [7:0] cmp_n = 8'h00;
@@ -17512,12 +17515,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   reg [23:0] d_seq = 24'h000000;
   reg d_valid = 1'h0;
   reg d_ver = 1'h0;
-  reg dg_c = 1'h0;
-  reg e_lt_s = 1'h0;
-  reg end_take;
-  (* init = 1'h0 *)
-  wire es_c;
-  reg fa_c = 1'h0;
+  wire e_lt_s;
   wire fire;
   wire first_absent;
   reg [3:0] gidx2 = 4'h0;
@@ -17547,7 +17545,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   wire [25:0] in_end;
   wire [3:0] in_lane_room;
   reg [22:0] in_nb = 23'h000000;
-  wire [22:0] \in_nb$98 ;
+  wire [22:0] \in_nb$90 ;
   wire in_nb_in;
   wire [25:0] in_qa;
   wire [26:0] in_size;
@@ -17570,11 +17568,11 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   wire [2:0] lane0;
   reg [2:0] lane1 = 3'h0;
   wire [3:0] ld_beat;
-  reg [3:0] ld_idx0 = 4'h0;
-  reg [3:0] ld_idx1 = 4'h1;
-  reg [3:0] ld_idx2 = 4'h2;
-  reg [3:0] ld_idx3 = 4'h3;
-  reg [3:0] ld_idx4 = 4'h4;
+  wire [3:0] ld_idx0;
+  wire [3:0] ld_idx1;
+  wire [3:0] ld_idx2;
+  wire [3:0] ld_idx3;
+  wire [3:0] ld_idx4;
   wire [23:0] lim;
   reg [25:0] low = 26'h0000000;
   wire lt0b;
@@ -17626,7 +17624,6 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   wire merged_v;
   reg nb_in = 1'h0;
   wire [3:0] nkeep;
-  wire [3:0] nx_beat;
   wire [63:0] \o_calldata__payload.data ;
   wire \o_calldata__payload.end ;
   wire [3:0] \o_calldata__payload.n ;
@@ -17727,9 +17724,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   wire [22:0] p_nbeats;
   wire [24:0] p_size;
   wire past_end;
-  reg pe_c = 1'h0;
   reg [255:0] prio = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  wire [24:0] psz_n;
   reg [25:0] q = 26'h0000000;
   reg q_lt_e = 1'h0;
   reg q_lt_s = 1'h0;
@@ -17962,7 +17957,6 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   wire s_beat_in;
   wire s_done_now;
   reg short = 1'h0;
-  reg [24:0] sz_w = 25'h0000000;
   reg t0_end;
   reg t0_first;
   wire [5:0] t0_fld;
@@ -18222,7 +18216,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   reg [255:0] val4 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] val_be;
   wire [47:0] w_data;
-  reg [63:0] \w_data$155  = 64'h0000000000000000;
+  reg [63:0] \w_data$147  = 64'h0000000000000000;
   wire w_en;
   reg [3:0] w_idx = 4'h0;
   wire w_rdy;
@@ -18235,329 +18229,259 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   reg [23:0] wr = 24'h000000;
   reg zero_hi = 1'h0;
   always @(posedge clk)
-    room <= \$401 ;
+    h_end <= \$400 ;
   always @(posedge clk)
-    w_v <= \$402 ;
+    h_base <= \$401 ;
   always @(posedge clk)
-    w_idx <= \$403 ;
+    head <= \$402 ;
   always @(posedge clk)
-    \w_data$155  <= \$404 ;
+    o_calldata__valid <= \$403 ;
   always @(posedge clk)
-    buf0 <= \$405 ;
+    bq_stay <= \$404 ;
   always @(posedge clk)
-    buf1 <= \$406 ;
+    bq_next <= \$405 ;
   always @(posedge clk)
-    buf2 <= \$407 ;
+    bq_load <= \$406 ;
   always @(posedge clk)
-    buf3 <= \$408 ;
+    bq_went <= \$407 ;
   always @(posedge clk)
-    buf4 <= \$409 ;
+    bq_ld <= \$408 ;
   always @(posedge clk)
-    buf5 <= \$410 ;
+    hl_prev <= \$409 ;
   always @(posedge clk)
-    buf6 <= \$411 ;
+    q_lt_s <= \$410 ;
   always @(posedge clk)
-    buf7 <= \$412 ;
+    a_lt_s <= \$411 ;
   always @(posedge clk)
-    buf8 <= \$413 ;
+    nb_in <= \$412 ;
   always @(posedge clk)
-    buf9 <= \$414 ;
+    qb_in <= \$413 ;
   always @(posedge clk)
-    buf10 <= \$415 ;
+    low <= \$414 ;
   always @(posedge clk)
-    buf11 <= \$416 ;
+    o_calldata__payload <= \$415 ;
   always @(posedge clk)
-    buf12 <= \$417 ;
+    cur_base <= \$416 ;
   always @(posedge clk)
-    buf13 <= \$418 ;
+    d_valid <= \$417 ;
   always @(posedge clk)
-    buf14 <= \$419 ;
+    cb0 <= \$418 ;
   always @(posedge clk)
-    buf15 <= \$420 ;
+    cb1 <= \$419 ;
   always @(posedge clk)
-    wr <= \$421 ;
+    cb2 <= \$420 ;
   always @(posedge clk)
-    in_nb <= \$422 ;
+    cb3 <= \$421 ;
   always @(posedge clk)
-    avail <= \$423 ;
+    cb4 <= \$422 ;
   always @(posedge clk)
-    h_low <= \$424 ;
+    q <= \$423 ;
   always @(posedge clk)
-    h_lim <= \$425 ;
+    qa <= \$424 ;
   always @(posedge clk)
-    h_end <= \$426 ;
+    qi <= \$425 ;
   always @(posedge clk)
-    h_base <= \$427 ;
+    qi1 <= \$426 ;
   always @(posedge clk)
-    head <= \$428 ;
+    q_lt_e <= \$427 ;
   always @(posedge clk)
-    sz_w <= \$429 ;
+    a_lt_e <= \$428 ;
   always @(posedge clk)
-    fa_c <= \$430 ;
+    d_seq <= \$429 ;
   always @(posedge clk)
-    pe_c <= \$431 ;
+    d_end <= \$430 ;
   always @(posedge clk)
-    e_lt_s <= \$432 ;
+    d_ver <= \$431 ;
   always @(posedge clk)
-    dg_c <= \$433 ;
+    jv <= \$432 ;
   always @(posedge clk)
-    o_calldata__valid <= \$434 ;
+    j <= \$433 ;
   always @(posedge clk)
-    ld_idx0 <= \$435 ;
+    j_end <= \$434 ;
   always @(posedge clk)
-    ld_idx1 <= \$436 ;
+    short <= \$435 ;
   always @(posedge clk)
-    ld_idx2 <= \$437 ;
+    j_zl <= \$436 ;
   always @(posedge clk)
-    ld_idx3 <= \$438 ;
+    j_nb <= \$437 ;
   always @(posedge clk)
-    ld_idx4 <= \$439 ;
+    gidx2 <= \$438 ;
   always @(posedge clk)
-    bq_stay <= \$440 ;
+    gidx3 <= \$439 ;
   always @(posedge clk)
-    bq_next <= \$441 ;
+    gidx4 <= \$440 ;
   always @(posedge clk)
-    bq_load <= \$442 ;
+    t1_valid <= \$441 ;
   always @(posedge clk)
-    bq_went <= \$443 ;
+    t1_end <= \$442 ;
   always @(posedge clk)
-    bq_ld <= \$444 ;
+    t1_fld <= \$443 ;
   always @(posedge clk)
-    hl_prev <= \$445 ;
+    t1_seq <= \$444 ;
   always @(posedge clk)
-    q_lt_s <= \$446 ;
+    t1_ln <= \$445 ;
   always @(posedge clk)
-    a_lt_s <= \$447 ;
+    t1_short <= \$446 ;
   always @(posedge clk)
-    nb_in <= \$448 ;
+    t1_first <= \$447 ;
   always @(posedge clk)
-    qb_in <= \$449 ;
+    t1_wrapped <= \$448 ;
   always @(posedge clk)
-    low <= \$450 ;
+    t1_own_fail <= \$449 ;
   always @(posedge clk)
-    o_calldata__payload <= \$451 ;
+    t1_r0v <= \$450 ;
   always @(posedge clk)
-    cur_base <= \$452 ;
+    t1_r0 <= \$451 ;
   always @(posedge clk)
-    d_valid <= \$453 ;
+    lane1 <= \$452 ;
   always @(posedge clk)
-    cb0 <= \$454 ;
+    raw1 <= \$453 ;
   always @(posedge clk)
-    cb1 <= \$455 ;
+    t2_valid <= \$454 ;
   always @(posedge clk)
-    cb2 <= \$456 ;
+    t2_end <= \$455 ;
   always @(posedge clk)
-    cb3 <= \$457 ;
+    t2_fld <= \$456 ;
   always @(posedge clk)
-    cb4 <= \$458 ;
+    t2_seq <= \$457 ;
   always @(posedge clk)
-    q <= \$459 ;
+    t2_ln <= \$458 ;
   always @(posedge clk)
-    qa <= \$460 ;
+    t2_short <= \$459 ;
   always @(posedge clk)
-    qi <= \$461 ;
+    t2_first <= \$460 ;
   always @(posedge clk)
-    qi1 <= \$462 ;
+    t2_wrapped <= \$461 ;
   always @(posedge clk)
-    q_lt_e <= \$463 ;
+    t2_own_fail <= \$462 ;
   always @(posedge clk)
-    a_lt_e <= \$464 ;
+    t2_r0v <= \$463 ;
   always @(posedge clk)
-    d_seq <= \$465 ;
+    t2_r0 <= \$464 ;
   always @(posedge clk)
-    d_end <= \$466 ;
+    win <= \$465 ;
   always @(posedge clk)
-    d_ver <= \$467 ;
+    t3_valid <= \$466 ;
   always @(posedge clk)
-    jv <= \$468 ;
+    t3_end <= \$467 ;
   always @(posedge clk)
-    j <= \$469 ;
+    t3_fld <= \$468 ;
   always @(posedge clk)
-    j_end <= \$470 ;
+    t3_seq <= \$469 ;
   always @(posedge clk)
-    short <= \$471 ;
+    t3_ln <= \$470 ;
   always @(posedge clk)
-    j_zl <= \$472 ;
+    t3_short <= \$471 ;
   always @(posedge clk)
-    j_nb <= \$473 ;
+    t3_first <= \$472 ;
   always @(posedge clk)
-    gidx2 <= \$474 ;
+    t3_wrapped <= \$473 ;
   always @(posedge clk)
-    gidx3 <= \$475 ;
+    t3_own_fail <= \$474 ;
   always @(posedge clk)
-    gidx4 <= \$476 ;
+    t3_r0v <= \$475 ;
   always @(posedge clk)
-    t1_valid <= \$477 ;
+    t3_r0 <= \$476 ;
   always @(posedge clk)
-    t1_end <= \$478 ;
+    val3 <= \$477 ;
   always @(posedge clk)
-    t1_fld <= \$479 ;
+    r3v_q <= \$478 ;
   always @(posedge clk)
-    t1_seq <= \$480 ;
+    r3_q <= \$479 ;
   always @(posedge clk)
-    t1_ln <= \$481 ;
+    t4_valid <= \$480 ;
   always @(posedge clk)
-    t1_short <= \$482 ;
+    t4_end <= \$481 ;
   always @(posedge clk)
-    t1_first <= \$483 ;
+    t4_fld <= \$482 ;
   always @(posedge clk)
-    t1_wrapped <= \$484 ;
+    t4_seq <= \$483 ;
   always @(posedge clk)
-    t1_own_fail <= \$485 ;
+    t4_ln <= \$484 ;
   always @(posedge clk)
-    t1_r0v <= \$486 ;
+    t4_short <= \$485 ;
   always @(posedge clk)
-    t1_r0 <= \$487 ;
+    t4_first <= \$486 ;
   always @(posedge clk)
-    lane1 <= \$488 ;
+    t4_wrapped <= \$487 ;
   always @(posedge clk)
-    raw1 <= \$489 ;
+    t4_own_fail <= \$488 ;
   always @(posedge clk)
-    t2_valid <= \$490 ;
+    t4_r0v <= \$489 ;
   always @(posedge clk)
-    t2_end <= \$491 ;
+    t4_r0 <= \$490 ;
   always @(posedge clk)
-    t2_fld <= \$492 ;
+    lt30 <= \$491 ;
   always @(posedge clk)
-    t2_seq <= \$493 ;
+    lt50 <= \$492 ;
   always @(posedge clk)
-    t2_ln <= \$494 ;
+    lt53 <= \$493 ;
   always @(posedge clk)
-    t2_short <= \$495 ;
+    val4 <= \$494 ;
   always @(posedge clk)
-    t2_first <= \$496 ;
+    r3v_4 <= \$495 ;
   always @(posedge clk)
-    t2_wrapped <= \$497 ;
+    r3_4 <= \$496 ;
   always @(posedge clk)
-    t2_own_fail <= \$498 ;
+    cmp_n <= \$497 ;
   always @(posedge clk)
-    t2_r0v <= \$499 ;
+    cmp_h <= \$498 ;
   always @(posedge clk)
-    t2_r0 <= \$500 ;
+    cmp_p <= \$499 ;
   always @(posedge clk)
-    win <= \$501 ;
+    zero_hi <= \$500 ;
   always @(posedge clk)
-    t3_valid <= \$502 ;
+    c0_27_28 <= \$501 ;
   always @(posedge clk)
-    t3_end <= \$503 ;
+    c0_lt37 <= \$502 ;
   always @(posedge clk)
-    t3_fld <= \$504 ;
+    c0_gt1 <= \$503 ;
   always @(posedge clk)
-    t3_seq <= \$505 ;
+    c0_ones <= \$504 ;
   always @(posedge clk)
-    t3_ln <= \$506 ;
+    c0_zero <= \$505 ;
   always @(posedge clk)
-    t3_short <= \$507 ;
+    c0_one <= \$506 ;
   always @(posedge clk)
-    t3_first <= \$508 ;
+    prio <= \$507 ;
   always @(posedge clk)
-    t3_wrapped <= \$509 ;
+    o_rec__valid <= \$508 ;
   always @(posedge clk)
-    t3_own_fail <= \$510 ;
+    cap_v <= \$509 ;
   always @(posedge clk)
-    t3_r0v <= \$511 ;
+    rec_chain_id <= \$510 ;
   always @(posedge clk)
-    t3_r0 <= \$512 ;
+    rec_nonce <= \$511 ;
   always @(posedge clk)
-    val3 <= \$513 ;
+    rec_gas_price <= \$512 ;
   always @(posedge clk)
-    r3v_q <= \$514 ;
+    rec_max_priority_fee_per_gas <= \$513 ;
   always @(posedge clk)
-    r3_q <= \$515 ;
+    rec_max_fee_per_gas <= \$514 ;
   always @(posedge clk)
-    t4_valid <= \$516 ;
+    rec_gas_limit <= \$515 ;
   always @(posedge clk)
-    t4_end <= \$517 ;
+    rec_value <= \$516 ;
   always @(posedge clk)
-    t4_fld <= \$518 ;
+    rec_max_fee_per_blob_gas <= \$517 ;
   always @(posedge clk)
-    t4_seq <= \$519 ;
+    rec_v <= \$518 ;
   always @(posedge clk)
-    t4_ln <= \$520 ;
+    rec_r <= \$519 ;
   always @(posedge clk)
-    t4_short <= \$521 ;
+    rec_s <= \$520 ;
   always @(posedge clk)
-    t4_first <= \$522 ;
+    rec_to <= \$521 ;
   always @(posedge clk)
-    t4_wrapped <= \$523 ;
+    o_rec__payload <= \$522 ;
   always @(posedge clk)
-    t4_own_fail <= \$524 ;
+    best_v <= \$523 ;
   always @(posedge clk)
-    t4_r0v <= \$525 ;
+    best <= \$524 ;
   always @(posedge clk)
-    t4_r0 <= \$526 ;
+    cap_fld <= \$525 ;
   always @(posedge clk)
-    lt30 <= \$527 ;
-  always @(posedge clk)
-    lt50 <= \$528 ;
-  always @(posedge clk)
-    lt53 <= \$529 ;
-  always @(posedge clk)
-    val4 <= \$530 ;
-  always @(posedge clk)
-    r3v_4 <= \$531 ;
-  always @(posedge clk)
-    r3_4 <= \$532 ;
-  always @(posedge clk)
-    cmp_n <= \$533 ;
-  always @(posedge clk)
-    cmp_h <= \$534 ;
-  always @(posedge clk)
-    cmp_p <= \$535 ;
-  always @(posedge clk)
-    zero_hi <= \$536 ;
-  always @(posedge clk)
-    c0_27_28 <= \$537 ;
-  always @(posedge clk)
-    c0_lt37 <= \$538 ;
-  always @(posedge clk)
-    c0_gt1 <= \$539 ;
-  always @(posedge clk)
-    c0_ones <= \$540 ;
-  always @(posedge clk)
-    c0_zero <= \$541 ;
-  always @(posedge clk)
-    c0_one <= \$542 ;
-  always @(posedge clk)
-    prio <= \$543 ;
-  always @(posedge clk)
-    o_rec__valid <= \$544 ;
-  always @(posedge clk)
-    cap_v <= \$545 ;
-  always @(posedge clk)
-    rec_chain_id <= \$546 ;
-  always @(posedge clk)
-    rec_nonce <= \$547 ;
-  always @(posedge clk)
-    rec_gas_price <= \$548 ;
-  always @(posedge clk)
-    rec_max_priority_fee_per_gas <= \$549 ;
-  always @(posedge clk)
-    rec_max_fee_per_gas <= \$550 ;
-  always @(posedge clk)
-    rec_gas_limit <= \$551 ;
-  always @(posedge clk)
-    rec_value <= \$552 ;
-  always @(posedge clk)
-    rec_max_fee_per_blob_gas <= \$553 ;
-  always @(posedge clk)
-    rec_v <= \$554 ;
-  always @(posedge clk)
-    rec_r <= \$555 ;
-  always @(posedge clk)
-    rec_s <= \$556 ;
-  always @(posedge clk)
-    rec_to <= \$557 ;
-  always @(posedge clk)
-    o_rec__payload <= \$558 ;
-  always @(posedge clk)
-    best_v <= \$559 ;
-  always @(posedge clk)
-    best <= \$560 ;
-  always @(posedge clk)
-    cap_fld <= \$561 ;
-  always @(posedge clk)
-    cap_val <= \$562 ;
+    cap_val <= \$526 ;
   assign \$1  = 1'h0 + i_beat__payload[64];
   assign \$2  = \$1  + i_beat__payload[65];
   assign \$3  = \$2  + i_beat__payload[66];
@@ -18584,379 +18508,404 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   assign is_data = j[31:26] == 4'ha;
   assign \$17  = have_last | j_zl;
   assign bytes_in = \$17  | nb_in;
-  assign psz_n = have_last ? r_data[47:23] : sz_w;
   assign \$18  = ~ j_zl;
   assign \$19  = \$18  & have_last;
-  assign first_absent = \$19  & fa_c;
-  assign past_end = have_last & pe_c;
-  assign \$20  = short ? j[81:57] : 25'h0000020;
-  assign \$21  = ~ o_calldata__valid;
-  assign cd_free = \$21  | o_calldata__ready;
-  assign \$23  = cb0 + r_data[3:0];
-  assign \$24  = end_take ? \$23  : { 1'h0, cb0 };
-  assign \$25  = cb1 + r_data[3:0];
-  assign \$26  = end_take ? \$25  : { 1'h0, cb1 };
-  assign \$27  = cb2 + r_data[3:0];
-  assign \$28  = end_take ? \$27  : { 1'h0, cb2 };
-  assign \$29  = cb3 + r_data[3:0];
-  assign \$30  = end_take ? \$29  : { 1'h0, cb3 };
-  assign \$31  = cb4 + r_data[3:0];
-  assign \$32  = end_take ? \$31  : { 1'h0, cb4 };
-  assign \$34  = bq_went ? bq_next : bq_stay;
-  assign beat_q = bq_ld ? bq_load : \$34 ;
+  assign \$20  = j[56:32] >= r_data[47:23];
+  assign first_absent = \$19  & \$20 ;
+  assign \$21  = r_data[47:23] < j_end;
+  assign past_end = have_last & \$21 ;
+  assign \$22  = short ? j[81:57] : 25'h0000020;
+  assign \$23  = ~ o_calldata__valid;
+  assign cd_free = \$23  | o_calldata__ready;
+  assign \$25  = cb0 + \$24 [3:0];
+  assign \$26  = cb1 + \$24 [3:0];
+  assign \$27  = cb2 + \$24 [3:0];
+  assign \$28  = cb3 + \$24 [3:0];
+  assign \$29  = cb4 + \$24 [3:0];
+  assign \$30  = bq_went ? bq_next : bq_stay;
+  assign beat_q = bq_ld ? bq_load : \$30 ;
+  assign e_lt_s = j_end < r_data[47:23];
   assign hl2 = have_last & hl_prev;
-  assign \$35  = a_lt_e ? a_lt_s : e_lt_s;
-  assign \$36  = ~ \$35 ;
-  assign by_size = hl2 & \$36 ;
-  assign \$37  = r_data[47:23] - q;
-  assign \$38  = 4'h8 - q[2:0];
-  assign \$39  = j_end - q;
-  assign \$40  = a_lt_e ? \$38  : { 1'h0, \$39 [3:0] };
-  assign \$41  = by_size ? { 1'h0, \$37 [3:0] } : \$40 ;
-  assign \$42  = ~ a_lt_e;
-  assign \$43  = ~ a_lt_s;
-  assign \$44  = hl2 & \$43 ;
-  assign c_last = \$42  | \$44 ;
-  assign \$45  = ~ q_lt_e;
-  assign \$46  = ~ q_lt_s;
-  assign \$47  = hl2 & \$46 ;
-  assign s_done_now = \$45  | \$47 ;
+  assign \$31  = a_lt_e ? a_lt_s : e_lt_s;
+  assign \$32  = ~ \$31 ;
+  assign by_size = hl2 & \$32 ;
+  assign \$33  = r_data[47:23] - q;
+  assign \$34  = 4'h8 - q[2:0];
+  assign \$35  = j_end - q;
+  assign \$36  = a_lt_e ? \$34  : { 1'h0, \$35 [3:0] };
+  assign \$37  = by_size ? { 1'h0, \$33 [3:0] } : \$36 ;
+  assign \$38  = ~ a_lt_e;
+  assign \$39  = ~ a_lt_s;
+  assign \$40  = hl2 & \$39 ;
+  assign c_last = \$38  | \$40 ;
+  assign \$41  = ~ q_lt_e;
+  assign \$42  = ~ q_lt_s;
+  assign \$43  = hl2 & \$42 ;
+  assign s_done_now = \$41  | \$43 ;
   assign s_beat_in = hl2 | qb_in;
-  assign \$48  = adv & jv;
-  assign \$49  = have_last & cd_free;
-  assign \$50  = s_beat_in | s_done_now;
-  assign \$51  = ~ j_zl;
-  assign \$52  = \$51  & j[82];
-  assign \$53  = ~ j_zl;
-  assign \$54  = ~ first_absent;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = j[31:26] == 6'h20;
-  assign \$57  = d_valid & d_ver;
-  assign \$58  = | own[32:28];
-  assign \$59  = own_v & \$58 ;
-  assign \$60  = i_job__payload[81:57] <= 6'h20;
-  assign \$61  = in_end - 1'h1;
-  assign \$62  = \$60  ? \$61  : { 2'h0, i_job__payload[56:32] };
-  assign \$65  = \$64  + 1'h1;
-  assign \$66  = i_job__payload[81:57] <= 6'h20;
-  assign \$67  = in_end <= { avail, 3'h0 };
-  assign \$69  = \$68  < avail;
-  assign in_nb_in = \$66  ? \$67  : \$69 ;
-  assign \$70  = 4'h8 - i_job__payload[34:32];
-  assign \$71  = ! win[7:0];
-  assign \$72  = t2_fld == 2'h2;
-  assign \$73  = t2_fld == 2'h3;
-  assign \$74  = t2_fld == 3'h4;
-  assign \$75  = t2_fld == 3'h5;
-  assign \$76  = t2_fld == 3'h6;
-  assign \$77  = t2_fld == 3'h7;
-  assign \$78  = t2_fld == 4'h9;
-  assign \$79  = t2_fld == 4'hc;
-  assign \$80  = t2_fld == 4'hf;
-  assign \$81  = t2_fld == 5'h10;
-  assign \$82  = t2_fld == 5'h11;
-  assign \$83  = t2_fld == 5'h12;
-  assign \$84  = t2_fld == 5'h19;
-  assign \$85  = t2_fld == 5'h1b;
-  assign \$86  = t2_fld == 5'h1c;
-  assign \$87  = t2_fld == 5'h1d;
-  assign \$88  = t2_fld == 5'h1e;
-  assign \$89  = t2_fld == 6'h20;
-  assign \$90  = | { \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72  };
-  assign \$91  = \$71  & \$90 ;
-  assign \$92  = t2_fld == 5'h17;
-  assign \$93  = win[7:0] != 1'h1;
-  assign \$94  = \$92  & \$93 ;
-  assign \$95  = 6'h20 - t2_ln;
-  assign \$96  = ~ t4_end;
-  assign \$97  = t4_valid & \$96 ;
-  assign \$98  = \$97  & t4_short;
-  assign \$99  = ~ t4_own_fail;
-  assign \$100  = \$98  & \$99 ;
-  assign \$101  = zero_hi & c0_ones;
-  assign \$104  = cmp_p[3] & \$103 ;
-  assign \$105  = cmp_p[2] | \$104 ;
-  assign \$106  = cmp_p[5] & \$105 ;
-  assign \$107  = cmp_p[4] | \$106 ;
-  assign \$108  = cmp_p[7] & \$107 ;
-  assign \$109  = cmp_p[6] | \$108 ;
-  assign \$110  = ~ c0_27_28;
-  assign \$111  = zero_hi & \$110 ;
-  assign \$112  = \$111  & c0_lt37;
-  assign \$113  = ~ zero_hi;
-  assign \$114  = \$113  | c0_gt1;
-  assign \$115  = zero_hi & c0_zero;
-  assign \$118  = cmp_n[3] & \$117 ;
-  assign \$119  = cmp_n[2] | \$118 ;
-  assign \$120  = cmp_n[5] & \$119 ;
-  assign \$121  = cmp_n[4] | \$120 ;
-  assign \$122  = cmp_n[7] & \$121 ;
-  assign \$123  = cmp_n[6] | \$122 ;
-  assign \$124  = ~ \$123 ;
-  assign \$125  = \$115  | \$124 ;
-  assign \$126  = zero_hi & c0_zero;
-  assign \$129  = cmp_n[3] & \$128 ;
-  assign \$130  = cmp_n[2] | \$129 ;
-  assign \$131  = cmp_n[5] & \$130 ;
-  assign \$132  = cmp_n[4] | \$131 ;
-  assign \$133  = cmp_n[7] & \$132 ;
-  assign \$134  = cmp_n[6] | \$133 ;
-  assign \$135  = ~ \$134 ;
-  assign \$136  = \$126  | \$135 ;
-  assign \$139  = cmp_h[3] & \$138 ;
-  assign \$140  = cmp_h[2] | \$139 ;
-  assign \$141  = cmp_h[5] & \$140 ;
-  assign \$142  = cmp_h[4] | \$141 ;
-  assign \$143  = cmp_h[7] & \$142 ;
-  assign \$144  = cmp_h[6] | \$143 ;
-  assign \$145  = ~ \$144 ;
-  assign \$146  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
+  assign \$44  = adv & jv;
+  assign \$45  = have_last & cd_free;
+  assign \$46  = d_end > r_data[47:23];
+  assign \$47  = s_beat_in | s_done_now;
+  assign \$48  = ~ j_zl;
+  assign \$49  = \$48  & j[82];
+  assign \$50  = ~ j_zl;
+  assign \$51  = ~ first_absent;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = j[31:26] == 6'h20;
+  assign \$54  = d_valid & d_ver;
+  assign \$55  = | own[32:28];
+  assign \$56  = own_v & \$55 ;
+  assign \$57  = i_job__payload[81:57] <= 6'h20;
+  assign \$58  = in_end - 1'h1;
+  assign \$59  = \$57  ? \$58  : { 2'h0, i_job__payload[56:32] };
+  assign \$62  = \$61  + 1'h1;
+  assign \$63  = i_job__payload[81:57] <= 6'h20;
+  assign \$64  = in_end <= { avail, 3'h0 };
+  assign \$66  = \$65  < avail;
+  assign in_nb_in = \$63  ? \$64  : \$66 ;
+  assign \$67  = 4'h8 - i_job__payload[34:32];
+  assign \$68  = ! win[7:0];
+  assign \$69  = t2_fld == 2'h2;
+  assign \$70  = t2_fld == 2'h3;
+  assign \$71  = t2_fld == 3'h4;
+  assign \$72  = t2_fld == 3'h5;
+  assign \$73  = t2_fld == 3'h6;
+  assign \$74  = t2_fld == 3'h7;
+  assign \$75  = t2_fld == 4'h9;
+  assign \$76  = t2_fld == 4'hc;
+  assign \$77  = t2_fld == 4'hf;
+  assign \$78  = t2_fld == 5'h10;
+  assign \$79  = t2_fld == 5'h11;
+  assign \$80  = t2_fld == 5'h12;
+  assign \$81  = t2_fld == 5'h19;
+  assign \$82  = t2_fld == 5'h1b;
+  assign \$83  = t2_fld == 5'h1c;
+  assign \$84  = t2_fld == 5'h1d;
+  assign \$85  = t2_fld == 5'h1e;
+  assign \$86  = t2_fld == 6'h20;
+  assign \$87  = | { \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69  };
+  assign \$88  = \$68  & \$87 ;
+  assign \$89  = t2_fld == 5'h17;
+  assign \$90  = win[7:0] != 1'h1;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = 6'h20 - t2_ln;
+  assign \$93  = ~ t4_end;
+  assign \$94  = t4_valid & \$93 ;
+  assign \$95  = \$94  & t4_short;
+  assign \$96  = ~ t4_own_fail;
+  assign \$97  = \$95  & \$96 ;
+  assign \$98  = zero_hi & c0_ones;
+  assign \$101  = cmp_p[3] & \$100 ;
+  assign \$102  = cmp_p[2] | \$101 ;
+  assign \$103  = cmp_p[5] & \$102 ;
+  assign \$104  = cmp_p[4] | \$103 ;
+  assign \$105  = cmp_p[7] & \$104 ;
+  assign \$106  = cmp_p[6] | \$105 ;
+  assign \$107  = ~ c0_27_28;
+  assign \$108  = zero_hi & \$107 ;
+  assign \$109  = \$108  & c0_lt37;
+  assign \$110  = ~ zero_hi;
+  assign \$111  = \$110  | c0_gt1;
+  assign \$112  = zero_hi & c0_zero;
+  assign \$115  = cmp_n[3] & \$114 ;
+  assign \$116  = cmp_n[2] | \$115 ;
+  assign \$117  = cmp_n[5] & \$116 ;
+  assign \$118  = cmp_n[4] | \$117 ;
+  assign \$119  = cmp_n[7] & \$118 ;
+  assign \$120  = cmp_n[6] | \$119 ;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = \$112  | \$121 ;
+  assign \$123  = zero_hi & c0_zero;
+  assign \$126  = cmp_n[3] & \$125 ;
+  assign \$127  = cmp_n[2] | \$126 ;
+  assign \$128  = cmp_n[5] & \$127 ;
+  assign \$129  = cmp_n[4] | \$128 ;
+  assign \$130  = cmp_n[7] & \$129 ;
+  assign \$131  = cmp_n[6] | \$130 ;
+  assign \$132  = ~ \$131 ;
+  assign \$133  = \$123  | \$132 ;
+  assign \$136  = cmp_h[3] & \$135 ;
+  assign \$137  = cmp_h[2] | \$136 ;
+  assign \$138  = cmp_h[5] & \$137 ;
+  assign \$139  = cmp_h[4] | \$138 ;
+  assign \$140  = cmp_h[7] & \$139 ;
+  assign \$141  = cmp_h[6] | \$140 ;
+  assign \$142  = ~ \$141 ;
+  assign \$143  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
+  assign \$144  = ~ \$143 ;
+  assign \$145  = \$142  & \$144 ;
+  assign \$146  = zero_hi & c0_one;
   assign \$147  = ~ \$146 ;
-  assign \$148  = \$145  & \$147 ;
-  assign \$149  = zero_hi & c0_one;
-  assign \$150  = ~ \$149 ;
   assign v0 = t4_valid & t4_r0v;
   assign v3 = t4_valid & r3v_4;
   assign lt0b = { t4_r0[24:0], t4_r0[27:25] } < { best[24:0], best[27:25] };
   assign lt3b = { r3_4[24:0], r3_4[27:25] } < { best[24:0], best[27:25] };
   assign lt5b = { t4_seq, 3'h4 } < { best[24:0], best[27:25] };
-  assign \$151  = ~ v0;
-  assign \$152  = ~ lt0b;
-  assign \$153  = \$151  | \$152 ;
-  assign \$154  = best_v & \$153 ;
-  assign \$155  = ~ v3;
-  assign \$156  = ~ lt3b;
-  assign \$157  = \$155  | \$156 ;
-  assign \$158  = \$154  & \$157 ;
-  assign \$159  = ~ r5v;
-  assign \$160  = ~ lt5b;
-  assign \$161  = \$159  | \$160 ;
-  assign win_b = \$158  & \$161 ;
-  assign \$162  = ~ best_v;
-  assign \$163  = \$162  | lt0b;
-  assign \$164  = v0 & \$163 ;
-  assign \$165  = ~ v3;
-  assign \$166  = ~ lt30;
-  assign \$167  = \$165  | \$166 ;
-  assign \$168  = \$164  & \$167 ;
-  assign \$169  = ~ r5v;
-  assign \$170  = ~ lt50;
-  assign \$171  = \$169  | \$170 ;
-  assign win0 = \$168  & \$171 ;
-  assign \$172  = ~ best_v;
-  assign \$173  = \$172  | lt3b;
-  assign \$174  = v3 & \$173 ;
-  assign \$175  = ~ v0;
-  assign \$176  = \$175  | lt30;
-  assign \$177  = \$174  & \$176 ;
-  assign \$178  = ~ r5v;
-  assign \$179  = ~ lt53;
-  assign \$180  = \$178  | \$179 ;
-  assign win3 = \$177  & \$180 ;
-  assign \$181  = ~ best_v;
-  assign \$182  = \$181  | lt5b;
-  assign \$183  = r5v & \$182 ;
-  assign \$184  = ~ v0;
-  assign \$185  = \$184  | lt50;
-  assign \$186  = \$183  & \$185 ;
-  assign \$187  = ~ v3;
-  assign \$188  = \$187  | lt53;
-  assign win5 = \$186  & \$188 ;
-  assign \$189  = best_v | v0;
-  assign \$190  = \$189  | v3;
-  assign merged_v = \$190  | r5v;
-  assign \$191  = win_b ? best : 33'h000000000;
-  assign \$192  = win0 ? t4_r0 : 33'h000000000;
-  assign \$193  = \$191  | \$192 ;
-  assign \$194  = win3 ? r3_4 : 33'h000000000;
-  assign \$195  = \$193  | \$194 ;
-  assign \$196  = win5 ? r5 : 33'h000000000;
-  assign merged = \$195  | \$196 ;
-  assign \$197  = t4_valid & t4_end;
-  assign \$198  = \$197  & o_rec__valid;
-  assign adv = ~ \$198 ;
-  assign \$199  = \$9 [23:0] < 4'hf;
-  assign \$200  = \$9 [23:0] < 5'h10;
-  assign \$201  = fire ? \$199  : \$200 ;
-  assign \$202  = wr + 1'h1;
-  assign \$203  = in_nb != 23'h7ffffe;
-  assign \$204  = in_nb + 1'h1;
-  assign \$205  = avail + w_v;
-  assign \$206  = r_en ? r_data[22:0] : 23'h000000;
-  assign \$207  = \$205  - \$206 ;
-  assign \$208  = j[1:0] != 2'h2;
-  assign \$209  = jv & \$208 ;
-  assign \$210  = j[56:32] > low;
-  assign \$211  = \$209  & \$210 ;
-  assign \$214  = \$211  ? { 1'h0, \$212  } : \$213 ;
-  assign \$215  = j[1:0] == 2'h2;
-  assign \$216  = jv & \$215 ;
-  assign \$217  = h_low < h_lim;
-  assign \$218  = ~ h_end;
-  assign \$219  = \$217  & \$218 ;
-  assign \$220  = \$219  ? { 1'h0, h_low } : h_lim;
-  assign \$221  = h_base + \$220 ;
-  assign \$222  = j[56:32] >= psz_n;
-  assign \$223  = psz_n < j_end;
-  assign \$224  = j_end < psz_n;
-  assign \$225  = d_end > psz_n;
-  assign \$226  = \$24 [3:0] + \$33 [3:0];
-  assign \$227  = \$24 [3:0] + \$22 [3:0];
-  assign \$228  = i_job_load ? \$226  : \$227 ;
-  assign \$229  = \$26 [3:0] + \$33 [3:0];
-  assign \$230  = \$26 [3:0] + \$22 [3:0];
-  assign \$231  = i_job_load ? \$229  : \$230 ;
-  assign \$232  = \$28 [3:0] + \$33 [3:0];
-  assign \$233  = \$28 [3:0] + \$22 [3:0];
-  assign \$234  = i_job_load ? \$232  : \$233 ;
-  assign \$235  = \$30 [3:0] + \$33 [3:0];
-  assign \$236  = \$30 [3:0] + \$22 [3:0];
-  assign \$237  = i_job_load ? \$235  : \$236 ;
-  assign \$238  = \$32 [3:0] + \$33 [3:0];
-  assign \$239  = \$32 [3:0] + \$22 [3:0];
-  assign \$240  = i_job_load ? \$238  : \$239 ;
-  assign \$244  = ~ r_en;
-  assign \$245  = have_last & \$244 ;
-  assign \$246  = q < r_data[47:23];
-  assign \$247  = qa < r_data[47:23];
-  assign \$248  = j_nb < avail;
-  assign \$250  = \$249  < avail;
-  assign \$251  = adv & jv;
-  assign \$252  = j[56:32] > low;
-  assign \$253  = have_last & cd_free;
-  assign \$254  = cur_base + r_data[22:0];
-  assign \$255  = cb0 + r_data[3:0];
-  assign \$256  = cb1 + r_data[3:0];
-  assign \$257  = cb2 + r_data[3:0];
-  assign \$258  = cb3 + r_data[3:0];
-  assign \$259  = cb4 + r_data[3:0];
-  assign \$260  = s_beat_in | s_done_now;
-  assign \$261  = beat_q >> { q[2:0], 3'h0 };
-  assign \$262  = qa + 4'h8;
-  assign \$264  = \$263  < avail;
-  assign \$265  = qi1 + 1'h1;
-  assign \$266  = qa + 4'h8;
-  assign \$267  = \$266  < j_end;
-  assign \$268  = qa < r_data[47:23];
-  assign \$269  = qa + 4'h8;
-  assign \$270  = \$269  < r_data[47:23];
-  assign \$271  = q > low;
-  assign \$272  = j_end > low;
-  assign \$273  = ~ is_data;
-  assign \$274  = ~ short;
-  assign \$275  = \$273  & \$274 ;
-  assign \$276  = ~ have_last;
-  assign \$277  = \$275  & \$276 ;
-  assign \$278  = ~ first_absent;
-  assign \$279  = \$277  & \$278 ;
-  assign \$280  = j_end > psz_n;
-  assign \$281  = j[31:26] == 6'h20;
-  assign \$282  = i_job__valid & i_job__ready;
-  assign \$283  = i_job__payload[81:57] <= 6'h20;
-  assign \$284  = ! i_job__payload[81:57];
-  assign \$286  = \$285  < avail;
-  assign \$287  = | i_job__payload[81:57];
-  assign \$288  = i_job__payload[81:57] > \$70 [3:0];
-  assign \$289  = i_job__payload[56:32] < r_data[47:23];
-  assign \$290  = { \$65 [22:0], 3'h0 } < r_data[47:23];
-  assign \$291  = i_job__payload[56:32] >= psz_n;
-  assign \$292  = psz_n < in_end;
-  assign \$293  = in_end < psz_n;
-  assign \$299  = raw1 >> { lane1, 3'h0 };
-  assign \$300  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$95 [5:0], 3'h0 };
-  assign \$301  = t2_own_fail | r3v;
-  assign \$302  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
-  assign \$303  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
-  assign \$304  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
-  assign \$305  = val3[63:0] < 64'hbfd25e8cd0364141;
-  assign \$306  = val3[63:0] == 64'hbfd25e8cd0364141;
-  assign \$307  = val3[127:64] < 64'hbaaedce6af48a03b;
-  assign \$308  = val3[127:64] == 64'hbaaedce6af48a03b;
-  assign \$309  = val3[191:128] < 64'hfffffffffffffffe;
-  assign \$310  = val3[191:128] == 64'hfffffffffffffffe;
-  assign \$311  = val3[255:192] < 64'hffffffffffffffff;
-  assign \$312  = val3[255:192] == 64'hffffffffffffffff;
-  assign \$313  = val3[63:0] < 64'hdfe92f46681b20a0;
-  assign \$314  = val3[63:0] == 64'hdfe92f46681b20a0;
-  assign \$315  = val3[127:64] < 63'h5d576e7357a4501d;
-  assign \$316  = val3[127:64] == 63'h5d576e7357a4501d;
-  assign \$317  = val3[191:128] < 64'hffffffffffffffff;
-  assign \$318  = val3[191:128] == 64'hffffffffffffffff;
-  assign \$319  = val3[255:192] < 63'h7fffffffffffffff;
-  assign \$320  = val3[255:192] == 63'h7fffffffffffffff;
-  assign \$321  = val3[63:0] < prio[63:0];
-  assign \$322  = val3[63:0] == prio[63:0];
-  assign \$323  = val3[127:64] < prio[127:64];
-  assign \$324  = val3[127:64] == prio[127:64];
-  assign \$325  = val3[191:128] < prio[191:128];
-  assign \$326  = val3[191:128] == prio[191:128];
-  assign \$327  = val3[255:192] < prio[255:192];
-  assign \$328  = val3[255:192] == prio[255:192];
-  assign \$329  = ! val3[255:64];
-  assign \$330  = val3[63:0] == 5'h1b;
-  assign \$331  = val3[63:0] == 5'h1c;
-  assign \$332  = \$330  | \$331 ;
-  assign \$333  = val3[63:0] < 6'h25;
-  assign \$334  = val3[63:0] > 1'h1;
-  assign \$335  = val3[63:0] == 64'hffffffffffffffff;
-  assign \$336  = ! val3[63:0];
-  assign \$337  = val3[63:0] == 1'h1;
-  assign \$338  = t3_valid & t3_end;
-  assign \$339  = t3_fld == 3'h5;
-  assign \$340  = t3_valid & \$339 ;
-  assign \$341  = ~ t3_end;
-  assign \$342  = \$340  & \$341 ;
-  assign \$343  = ~ t3_own_fail;
-  assign \$344  = \$342  & \$343 ;
-  assign \$345  = adv & t4_valid;
-  assign \$346  = cap_fld == 2'h3;
-  assign \$348  = cap_v & \$347 ;
-  assign \$349  = \$348  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_nonce };
-  assign \$350  = cap_fld == 3'h7;
-  assign \$352  = cap_v & \$351 ;
-  assign \$353  = \$352  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_gas_limit };
-  assign \$354  = cap_fld == 2'h2;
-  assign \$356  = cap_v & \$355 ;
-  assign \$357  = \$356  ? cap_val : rec_chain_id;
-  assign \$358  = cap_fld == 3'h4;
-  assign \$360  = cap_v & \$359 ;
-  assign \$361  = \$360  ? cap_val : rec_gas_price;
-  assign \$362  = cap_fld == 3'h5;
-  assign \$364  = cap_v & \$363 ;
-  assign \$365  = \$364  ? cap_val : rec_max_priority_fee_per_gas;
-  assign \$366  = cap_fld == 3'h6;
-  assign \$368  = cap_v & \$367 ;
-  assign \$369  = \$368  ? cap_val : rec_max_fee_per_gas;
-  assign \$370  = cap_fld == 4'hc;
-  assign \$372  = cap_v & \$371 ;
-  assign \$373  = \$372  ? cap_val : rec_max_fee_per_blob_gas;
-  assign \$374  = cap_fld == 4'h9;
-  assign \$376  = cap_v & \$375 ;
-  assign \$377  = \$376  ? cap_val : rec_value;
-  assign \$378  = cap_fld == 4'hf;
-  assign \$379  = cap_fld == 5'h10;
-  assign \$380  = | { \$379 , \$378  };
-  assign \$381  = cap_v & \$380 ;
-  assign \$382  = \$381  ? cap_val : rec_v;
-  assign \$383  = cap_fld == 5'h11;
-  assign \$385  = cap_v & \$384 ;
-  assign \$386  = \$385  ? cap_val : rec_r;
-  assign \$387  = cap_fld == 5'h12;
-  assign \$389  = cap_v & \$388 ;
-  assign \$390  = \$389  ? cap_val : rec_s;
-  assign \$391  = cap_fld == 4'h8;
-  assign \$393  = cap_v & \$392 ;
-  assign \$394  = \$393  ? cap_val : { 96'h000000000000000000000000, rec_to };
-  assign \$395  = ~ t4_own_fail;
-  assign \$396  = t4_short & \$395 ;
-  assign \$397  = ~ r3v_4;
-  assign \$398  = \$396  & \$397 ;
-  assign \$399  = ~ r5v;
-  assign \$400  = \$398  & \$399 ;
+  assign \$148  = ~ v0;
+  assign \$149  = ~ lt0b;
+  assign \$150  = \$148  | \$149 ;
+  assign \$151  = best_v & \$150 ;
+  assign \$152  = ~ v3;
+  assign \$153  = ~ lt3b;
+  assign \$154  = \$152  | \$153 ;
+  assign \$155  = \$151  & \$154 ;
+  assign \$156  = ~ r5v;
+  assign \$157  = ~ lt5b;
+  assign \$158  = \$156  | \$157 ;
+  assign win_b = \$155  & \$158 ;
+  assign \$159  = ~ best_v;
+  assign \$160  = \$159  | lt0b;
+  assign \$161  = v0 & \$160 ;
+  assign \$162  = ~ v3;
+  assign \$163  = ~ lt30;
+  assign \$164  = \$162  | \$163 ;
+  assign \$165  = \$161  & \$164 ;
+  assign \$166  = ~ r5v;
+  assign \$167  = ~ lt50;
+  assign \$168  = \$166  | \$167 ;
+  assign win0 = \$165  & \$168 ;
+  assign \$169  = ~ best_v;
+  assign \$170  = \$169  | lt3b;
+  assign \$171  = v3 & \$170 ;
+  assign \$172  = ~ v0;
+  assign \$173  = \$172  | lt30;
+  assign \$174  = \$171  & \$173 ;
+  assign \$175  = ~ r5v;
+  assign \$176  = ~ lt53;
+  assign \$177  = \$175  | \$176 ;
+  assign win3 = \$174  & \$177 ;
+  assign \$178  = ~ best_v;
+  assign \$179  = \$178  | lt5b;
+  assign \$180  = r5v & \$179 ;
+  assign \$181  = ~ v0;
+  assign \$182  = \$181  | lt50;
+  assign \$183  = \$180  & \$182 ;
+  assign \$184  = ~ v3;
+  assign \$185  = \$184  | lt53;
+  assign win5 = \$183  & \$185 ;
+  assign \$186  = best_v | v0;
+  assign \$187  = \$186  | v3;
+  assign merged_v = \$187  | r5v;
+  assign \$188  = win_b ? best : 33'h000000000;
+  assign \$189  = win0 ? t4_r0 : 33'h000000000;
+  assign \$190  = \$188  | \$189 ;
+  assign \$191  = win3 ? r3_4 : 33'h000000000;
+  assign \$192  = \$190  | \$191 ;
+  assign \$193  = win5 ? r5 : 33'h000000000;
+  assign merged = \$192  | \$193 ;
+  assign \$194  = t4_valid & t4_end;
+  assign \$195  = \$194  & o_rec__valid;
+  assign adv = ~ \$195 ;
+  assign \$196  = \$9 [23:0] < 4'hf;
+  assign \$197  = \$9 [23:0] < 5'h10;
+  assign \$198  = fire ? \$196  : \$197 ;
+  assign \$199  = wr + 1'h1;
+  assign \$200  = in_nb != 23'h7ffffe;
+  assign \$201  = in_nb + 1'h1;
+  assign \$202  = avail + w_v;
+  assign \$203  = r_en ? r_data[22:0] : 23'h000000;
+  assign \$204  = \$202  - \$203 ;
+  assign \$205  = j[1:0] != 2'h2;
+  assign \$206  = jv & \$205 ;
+  assign \$207  = j[56:32] > low;
+  assign \$208  = \$206  & \$207 ;
+  assign \$211  = \$208  ? { 1'h0, \$209  } : \$210 ;
+  assign \$212  = j[1:0] == 2'h2;
+  assign \$213  = jv & \$212 ;
+  assign \$214  = h_low < h_lim;
+  assign \$215  = ~ h_end;
+  assign \$216  = \$214  & \$215 ;
+  assign \$217  = \$216  ? { 1'h0, h_low } : h_lim;
+  assign \$218  = h_base + \$217 ;
+  assign \$222  = ~ r_en;
+  assign \$223  = have_last & \$222 ;
+  assign \$224  = q < r_data[47:23];
+  assign \$225  = qa < r_data[47:23];
+  assign \$226  = j_nb < avail;
+  assign \$228  = \$227  < avail;
+  assign \$229  = adv & jv;
+  assign \$230  = j[56:32] > low;
+  assign \$231  = have_last & cd_free;
+  assign \$232  = cur_base + r_data[22:0];
+  assign \$233  = cb0 + r_data[3:0];
+  assign \$234  = cb1 + r_data[3:0];
+  assign \$235  = cb2 + r_data[3:0];
+  assign \$236  = cb3 + r_data[3:0];
+  assign \$237  = cb4 + r_data[3:0];
+  assign \$238  = s_beat_in | s_done_now;
+  assign \$239  = beat_q >> { q[2:0], 3'h0 };
+  assign \$240  = qa + 4'h8;
+  assign \$242  = \$241  < avail;
+  assign \$243  = qi1 + 1'h1;
+  assign \$244  = qa + 4'h8;
+  assign \$245  = \$244  < j_end;
+  assign \$246  = qa < r_data[47:23];
+  assign \$247  = qa + 4'h8;
+  assign \$248  = \$247  < r_data[47:23];
+  assign \$249  = q > low;
+  assign \$250  = j_end > low;
+  assign \$251  = ~ is_data;
+  assign \$252  = ~ short;
+  assign \$253  = \$251  & \$252 ;
+  assign \$254  = ~ have_last;
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = ~ first_absent;
+  assign \$257  = \$255  & \$256 ;
+  assign \$258  = j[31:26] == 6'h20;
+  assign \$259  = i_job__valid & i_job__ready;
+  assign \$260  = i_job__payload[81:57] <= 6'h20;
+  assign \$261  = ! i_job__payload[81:57];
+  assign \$263  = \$262  < avail;
+  assign \$264  = | i_job__payload[81:57];
+  assign \$265  = i_job__payload[81:57] > \$67 [3:0];
+  assign \$266  = i_job__payload[56:32] < r_data[47:23];
+  assign \$267  = { \$62 [22:0], 3'h0 } < r_data[47:23];
+  assign \$273  = raw1 >> { lane1, 3'h0 };
+  assign \$274  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$92 [5:0], 3'h0 };
+  assign \$275  = t2_own_fail | r3v;
+  assign \$276  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$277  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$278  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
+  assign \$279  = val3[63:0] < 64'hbfd25e8cd0364141;
+  assign \$280  = val3[63:0] == 64'hbfd25e8cd0364141;
+  assign \$281  = val3[127:64] < 64'hbaaedce6af48a03b;
+  assign \$282  = val3[127:64] == 64'hbaaedce6af48a03b;
+  assign \$283  = val3[191:128] < 64'hfffffffffffffffe;
+  assign \$284  = val3[191:128] == 64'hfffffffffffffffe;
+  assign \$285  = val3[255:192] < 64'hffffffffffffffff;
+  assign \$286  = val3[255:192] == 64'hffffffffffffffff;
+  assign \$287  = val3[63:0] < 64'hdfe92f46681b20a0;
+  assign \$288  = val3[63:0] == 64'hdfe92f46681b20a0;
+  assign \$289  = val3[127:64] < 63'h5d576e7357a4501d;
+  assign \$290  = val3[127:64] == 63'h5d576e7357a4501d;
+  assign \$291  = val3[191:128] < 64'hffffffffffffffff;
+  assign \$292  = val3[191:128] == 64'hffffffffffffffff;
+  assign \$293  = val3[255:192] < 63'h7fffffffffffffff;
+  assign \$294  = val3[255:192] == 63'h7fffffffffffffff;
+  assign \$295  = val3[63:0] < prio[63:0];
+  assign \$296  = val3[63:0] == prio[63:0];
+  assign \$297  = val3[127:64] < prio[127:64];
+  assign \$298  = val3[127:64] == prio[127:64];
+  assign \$299  = val3[191:128] < prio[191:128];
+  assign \$300  = val3[191:128] == prio[191:128];
+  assign \$301  = val3[255:192] < prio[255:192];
+  assign \$302  = val3[255:192] == prio[255:192];
+  assign \$303  = ! val3[255:64];
+  assign \$304  = val3[63:0] == 5'h1b;
+  assign \$305  = val3[63:0] == 5'h1c;
+  assign \$306  = \$304  | \$305 ;
+  assign \$307  = val3[63:0] < 6'h25;
+  assign \$308  = val3[63:0] > 1'h1;
+  assign \$309  = val3[63:0] == 64'hffffffffffffffff;
+  assign \$310  = ! val3[63:0];
+  assign \$311  = val3[63:0] == 1'h1;
+  assign \$312  = t3_valid & t3_end;
+  assign \$313  = t3_fld == 3'h5;
+  assign \$314  = t3_valid & \$313 ;
+  assign \$315  = ~ t3_end;
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = ~ t3_own_fail;
+  assign \$318  = \$316  & \$317 ;
+  assign \$319  = adv & t4_valid;
+  assign \$320  = cap_fld == 2'h3;
+  assign \$322  = cap_v & \$321 ;
+  assign \$323  = \$322  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_nonce };
+  assign \$324  = cap_fld == 3'h7;
+  assign \$326  = cap_v & \$325 ;
+  assign \$327  = \$326  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_gas_limit };
+  assign \$328  = cap_fld == 2'h2;
+  assign \$330  = cap_v & \$329 ;
+  assign \$331  = \$330  ? cap_val : rec_chain_id;
+  assign \$332  = cap_fld == 3'h4;
+  assign \$334  = cap_v & \$333 ;
+  assign \$335  = \$334  ? cap_val : rec_gas_price;
+  assign \$336  = cap_fld == 3'h5;
+  assign \$338  = cap_v & \$337 ;
+  assign \$339  = \$338  ? cap_val : rec_max_priority_fee_per_gas;
+  assign \$340  = cap_fld == 3'h6;
+  assign \$342  = cap_v & \$341 ;
+  assign \$343  = \$342  ? cap_val : rec_max_fee_per_gas;
+  assign \$344  = cap_fld == 4'hc;
+  assign \$346  = cap_v & \$345 ;
+  assign \$347  = \$346  ? cap_val : rec_max_fee_per_blob_gas;
+  assign \$348  = cap_fld == 4'h9;
+  assign \$350  = cap_v & \$349 ;
+  assign \$351  = \$350  ? cap_val : rec_value;
+  assign \$352  = cap_fld == 4'hf;
+  assign \$353  = cap_fld == 5'h10;
+  assign \$354  = | { \$353 , \$352  };
+  assign \$355  = cap_v & \$354 ;
+  assign \$356  = \$355  ? cap_val : rec_v;
+  assign \$357  = cap_fld == 5'h11;
+  assign \$359  = cap_v & \$358 ;
+  assign \$360  = \$359  ? cap_val : rec_r;
+  assign \$361  = cap_fld == 5'h12;
+  assign \$363  = cap_v & \$362 ;
+  assign \$364  = \$363  ? cap_val : rec_s;
+  assign \$365  = cap_fld == 4'h8;
+  assign \$367  = cap_v & \$366 ;
+  assign \$368  = \$367  ? cap_val : { 96'h000000000000000000000000, rec_to };
+  assign \$369  = ~ t4_own_fail;
+  assign \$370  = t4_short & \$369 ;
+  assign \$371  = ~ r3v_4;
+  assign \$372  = \$370  & \$371 ;
+  assign \$373  = ~ r5v;
+  assign \$374  = \$372  & \$373 ;
+  always @(posedge clk)
+    room <= \$375 ;
+  always @(posedge clk)
+    w_v <= \$376 ;
+  always @(posedge clk)
+    w_idx <= \$377 ;
+  always @(posedge clk)
+    \w_data$147  <= \$378 ;
+  always @(posedge clk)
+    buf0 <= \$379 ;
+  always @(posedge clk)
+    buf1 <= \$380 ;
+  always @(posedge clk)
+    buf2 <= \$381 ;
+  always @(posedge clk)
+    buf3 <= \$382 ;
+  always @(posedge clk)
+    buf4 <= \$383 ;
+  always @(posedge clk)
+    buf5 <= \$384 ;
+  always @(posedge clk)
+    buf6 <= \$385 ;
+  always @(posedge clk)
+    buf7 <= \$386 ;
+  always @(posedge clk)
+    buf8 <= \$387 ;
+  always @(posedge clk)
+    buf9 <= \$388 ;
+  always @(posedge clk)
+    buf10 <= \$389 ;
+  always @(posedge clk)
+    buf11 <= \$390 ;
+  always @(posedge clk)
+    buf12 <= \$391 ;
+  always @(posedge clk)
+    buf13 <= \$392 ;
+  always @(posedge clk)
+    buf14 <= \$393 ;
+  always @(posedge clk)
+    buf15 <= \$394 ;
+  always @(posedge clk)
+    wr <= \$395 ;
+  always @(posedge clk)
+    in_nb <= \$396 ;
+  always @(posedge clk)
+    avail <= \$397 ;
+  always @(posedge clk)
+    h_low <= \$398 ;
+  always @(posedge clk)
+    h_lim <= \$399 ;
   \tx_decoder_top.decoder.values.ends  ends (
     .clk(clk),
-    .\port$4902$0 (\$13 [22:0]),
-    .\port$4904$0 (\$15 [24:0]),
+    .\port$4901$0 (\$13 [22:0]),
+    .\port$4903$0 (\$15 [24:0]),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(have_last),
@@ -18966,13 +18915,2220 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    t0_valid = 1'h0;
-    if (\$48 ) begin
+    \$401  = cur_base;
+    if (rst) begin
+      \$401  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$402  = \$218 [23:0];
+    if (rst) begin
+      \$402  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$403  = o_calldata__valid;
+    if (o_calldata__ready) begin
+      \$403  = 1'h0;
+    end
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$49 ) begin
+            if (\$231 ) begin
+              \$403  = 1'h1;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$403  = 1'h1;
+                end
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$404  = \$219 ;
+    if (rst) begin
+      \$404  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$405  = \$220 ;
+    if (rst) begin
+      \$405  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$406  = \$221 ;
+    if (rst) begin
+      \$406  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$407  = 1'h0;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$407  = 1'h1;
+                end
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$407  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$408  = 1'h0;
+    if (\$259 ) begin
+      \$408  = 1'h1;
+    end
+    if (rst) begin
+      \$408  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$409  = \$223 ;
+    if (rst) begin
+      \$409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$410  = \$224 ;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$410  = \$246 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$259 ) begin
+      \$410  = \$266 ;
+    end
+    if (rst) begin
+      \$410  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$411  = \$225 ;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$411  = \$248 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$259 ) begin
+      \$411  = \$267 ;
+    end
+    if (rst) begin
+      \$411  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$412  = \$226 ;
+    if (\$259 ) begin
+      \$412  = in_nb_in;
+    end
+    if (rst) begin
+      \$412  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$413  = \$228 ;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$413  = \$242 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$259 ) begin
+      \$413  = \$263 ;
+    end
+    if (rst) begin
+      \$413  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$414  = low;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            if (\$230 ) begin
+              \$414  = { 1'h0, j[56:32] };
+            end
+        2'h2:
+            if (\$231 ) begin
+              \$414  = 26'h0000000;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  if (\$249 ) begin
+                    \$414  = q;
+                  end
+                end
+              end
+            end else if (bytes_in) begin
+              if (\$250 ) begin
+                \$414  = j_end;
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$414  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$415  = o_calldata__payload;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$231 ) begin
+              \$415 [67:64] = 4'h0;
+              \$415 [68] = 1'h1;
+              \$415 [63:0] = 64'h0000000000000000;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$415 [68] = 1'h0;
+                  \$415 [63:0] = \$239 ;
+                  \$415 [67:64] = \$37 [3:0];
+                end
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$415  = 69'h000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$416  = cur_base;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$231 ) begin
+              \$416  = \$232 [23:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$416  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$417  = d_valid;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$231 ) begin
+              \$417  = 1'h0;
+            end
+        2'h0:
+            if (take) begin
+              \$417  = 1'h0;
+              if (\$257 ) begin
+                \$417  = 1'h1;
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$417  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$418  = cb0;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$231 ) begin
+              \$418  = \$233 [3:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$418  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$419  = cb1;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$231 ) begin
+              \$419  = \$234 [3:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$419  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$420  = cb2;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$231 ) begin
+              \$420  = \$235 [3:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$420  = 4'h2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$421  = cb3;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$231 ) begin
+              \$421  = \$236 [3:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$421  = 4'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$422  = cb4;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$231 ) begin
+              \$422  = \$237 [3:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$422  = 4'h4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$423  = q;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$423  = qa;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$259 ) begin
+      \$423  = { 1'h0, i_job__payload[56:32] };
+    end
+    if (rst) begin
+      \$423  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$424  = qa;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$424  = \$240 [25:0];
+                end
+              end
+            end
+      endcase
+    end
+    if (\$259 ) begin
+      \$424  = { \$62 [22:0], 3'h0 };
+    end
+    if (rst) begin
+      \$424  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$425  = qi;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$425  = qi1;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$259 ) begin
+      \$425  = \$25 [3:0];
+    end
+    if (rst) begin
+      \$425  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$426  = qi1;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$426  = \$243 [3:0];
+                end
+              end
+            end
+      endcase
+    end
+    if (\$259 ) begin
+      \$426  = \$26 [3:0];
+    end
+    if (rst) begin
+      \$426  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$427  = q_lt_e;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$427  = a_lt_e;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$259 ) begin
+      \$427  = \$264 ;
+    end
+    if (rst) begin
+      \$427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$428  = a_lt_e;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$428  = \$245 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$259 ) begin
+      \$428  = \$265 ;
+    end
+    if (rst) begin
+      \$428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$429  = d_seq;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$257 ) begin
+                \$429  = j[25:2];
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$429  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$430  = d_end;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$257 ) begin
+                \$430  = j_end;
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$430  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$431  = d_ver;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$257 ) begin
+                \$431  = \$258 ;
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$431  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$432  = jv;
+    if (\$259 ) begin
+      \$432  = 1'h1;
+    end else if (take) begin
+      \$432  = 1'h0;
+    end
+    if (rst) begin
+      \$432  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$433  = j;
+    if (\$259 ) begin
+      \$433  = i_job__payload;
+    end
+    if (rst) begin
+      \$433  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$434  = j_end;
+    if (\$259 ) begin
+      \$434  = in_end;
+    end
+    if (rst) begin
+      \$434  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$435  = short;
+    if (\$259 ) begin
+      \$435  = \$260 ;
+    end
+    if (rst) begin
+      \$435  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$436  = j_zl;
+    if (\$259 ) begin
+      \$436  = \$261 ;
+    end
+    if (rst) begin
+      \$436  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$437  = j_nb;
+    if (\$259 ) begin
+      \$437  = \$60 [22:0];
+    end
+    if (rst) begin
+      \$437  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$438  = gidx2;
+    if (\$259 ) begin
+      \$438  = \$27 [3:0];
+    end
+    if (rst) begin
+      \$438  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$439  = gidx3;
+    if (\$259 ) begin
+      \$439  = \$28 [3:0];
+    end
+    if (rst) begin
+      \$439  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$440  = gidx4;
+    if (\$259 ) begin
+      \$440  = \$29 [3:0];
+    end
+    if (rst) begin
+      \$440  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$441  = t1_valid;
+    if (adv) begin
+      \$441  = t0_valid;
+    end
+    if (rst) begin
+      \$441  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$442  = t1_end;
+    if (adv) begin
+      \$442  = t0_end;
+    end
+    if (rst) begin
+      \$442  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$443  = t1_fld;
+    if (adv) begin
+      \$443  = j[31:26];
+    end
+    if (rst) begin
+      \$443  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$444  = t1_seq;
+    if (adv) begin
+      \$444  = t0_seq;
+    end
+    if (rst) begin
+      \$444  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$445  = t1_ln;
+    if (adv) begin
+      \$445  = \$22 [5:0];
+    end
+    if (rst) begin
+      \$445  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$446  = t1_short;
+    if (adv) begin
+      \$446  = short;
+    end
+    if (rst) begin
+      \$446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$447  = t1_first;
+    if (adv) begin
+      \$447  = t0_first;
+    end
+    if (rst) begin
+      \$447  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$448  = t1_wrapped;
+    if (adv) begin
+      \$448  = j[82];
+    end
+    if (rst) begin
+      \$448  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$449  = t1_own_fail;
+    if (adv) begin
+      \$449  = t0_own_fail;
+    end
+    if (rst) begin
+      \$449  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$450  = t1_r0v;
+    if (adv) begin
+      \$450  = t0_r0v;
+    end
+    if (rst) begin
+      \$450  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$451  = t1_r0;
+    if (adv) begin
+      \$451  = t0_r0;
+    end
+    if (rst) begin
+      \$451  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$452  = lane1;
+    if (adv) begin
+      \$452  = j[34:32];
+    end
+    if (rst) begin
+      \$452  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$453  = raw1;
+    if (adv) begin
+      \$453  = { \$272 , \$271 , \$270 , \$269 , \$268  };
+    end
+    if (rst) begin
+      \$453  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$454  = t2_valid;
+    if (adv) begin
+      \$454  = t1_valid;
+    end
+    if (rst) begin
+      \$454  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$455  = t2_end;
+    if (adv) begin
+      \$455  = t1_end;
+    end
+    if (rst) begin
+      \$455  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$456  = t2_fld;
+    if (adv) begin
+      \$456  = t1_fld;
+    end
+    if (rst) begin
+      \$456  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$457  = t2_seq;
+    if (adv) begin
+      \$457  = t1_seq;
+    end
+    if (rst) begin
+      \$457  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$458  = t2_ln;
+    if (adv) begin
+      \$458  = t1_ln;
+    end
+    if (rst) begin
+      \$458  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$459  = t2_short;
+    if (adv) begin
+      \$459  = t1_short;
+    end
+    if (rst) begin
+      \$459  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$460  = t2_first;
+    if (adv) begin
+      \$460  = t1_first;
+    end
+    if (rst) begin
+      \$460  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$461  = t2_wrapped;
+    if (adv) begin
+      \$461  = t1_wrapped;
+    end
+    if (rst) begin
+      \$461  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$462  = t2_own_fail;
+    if (adv) begin
+      \$462  = t1_own_fail;
+    end
+    if (rst) begin
+      \$462  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$463  = t2_r0v;
+    if (adv) begin
+      \$463  = t1_r0v;
+    end
+    if (rst) begin
+      \$463  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$464  = t2_r0;
+    if (adv) begin
+      \$464  = t1_r0;
+    end
+    if (rst) begin
+      \$464  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$465  = win;
+    if (adv) begin
+      \$465  = \$273 ;
+    end
+    if (rst) begin
+      \$465  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$466  = t3_valid;
+    if (adv) begin
+      \$466  = t2_valid;
+    end
+    if (rst) begin
+      \$466  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$467  = t3_end;
+    if (adv) begin
+      \$467  = t2_end;
+    end
+    if (rst) begin
+      \$467  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$468  = t3_fld;
+    if (adv) begin
+      \$468  = t2_fld;
+    end
+    if (rst) begin
+      \$468  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$469  = t3_seq;
+    if (adv) begin
+      \$469  = t2_seq;
+    end
+    if (rst) begin
+      \$469  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$470  = t3_ln;
+    if (adv) begin
+      \$470  = t2_ln;
+    end
+    if (rst) begin
+      \$470  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$471  = t3_short;
+    if (adv) begin
+      \$471  = t2_short;
+    end
+    if (rst) begin
+      \$471  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$472  = t3_first;
+    if (adv) begin
+      \$472  = t2_first;
+    end
+    if (rst) begin
+      \$472  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$473  = t3_wrapped;
+    if (adv) begin
+      \$473  = t2_wrapped;
+    end
+    if (rst) begin
+      \$473  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$474  = t3_own_fail;
+    if (adv) begin
+      \$474  = \$275 ;
+    end
+    if (rst) begin
+      \$474  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$475  = t3_r0v;
+    if (adv) begin
+      \$475  = t2_r0v;
+    end
+    if (rst) begin
+      \$475  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$476  = t3_r0;
+    if (adv) begin
+      \$476  = t2_r0;
+    end
+    if (rst) begin
+      \$476  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$477  = val3;
+    if (adv) begin
+      \$477  = \$274 ;
+    end
+    if (rst) begin
+      \$477  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$478  = r3v_q;
+    if (adv) begin
+      \$478  = r3v;
+    end
+    if (rst) begin
+      \$478  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$479  = r3_q;
+    if (adv) begin
+      \$479  = r3;
+    end
+    if (rst) begin
+      \$479  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$480  = t4_valid;
+    if (adv) begin
+      \$480  = t3_valid;
+    end
+    if (rst) begin
+      \$480  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$481  = t4_end;
+    if (adv) begin
+      \$481  = t3_end;
+    end
+    if (rst) begin
+      \$481  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$482  = t4_fld;
+    if (adv) begin
+      \$482  = t3_fld;
+    end
+    if (rst) begin
+      \$482  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$483  = t4_seq;
+    if (adv) begin
+      \$483  = t3_seq;
+    end
+    if (rst) begin
+      \$483  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$484  = t4_ln;
+    if (adv) begin
+      \$484  = t3_ln;
+    end
+    if (rst) begin
+      \$484  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$485  = t4_short;
+    if (adv) begin
+      \$485  = t3_short;
+    end
+    if (rst) begin
+      \$485  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$486  = t4_first;
+    if (adv) begin
+      \$486  = t3_first;
+    end
+    if (rst) begin
+      \$486  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$487  = t4_wrapped;
+    if (adv) begin
+      \$487  = t3_wrapped;
+    end
+    if (rst) begin
+      \$487  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$488  = t4_own_fail;
+    if (adv) begin
+      \$488  = t3_own_fail;
+    end
+    if (rst) begin
+      \$488  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$489  = t4_r0v;
+    if (adv) begin
+      \$489  = t3_r0v;
+    end
+    if (rst) begin
+      \$489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$490  = t4_r0;
+    if (adv) begin
+      \$490  = t3_r0;
+    end
+    if (rst) begin
+      \$490  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$491  = lt30;
+    if (adv) begin
+      \$491  = \$276 ;
+    end
+    if (rst) begin
+      \$491  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$492  = lt50;
+    if (adv) begin
+      \$492  = \$277 ;
+    end
+    if (rst) begin
+      \$492  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$493  = lt53;
+    if (adv) begin
+      \$493  = \$278 ;
+    end
+    if (rst) begin
+      \$493  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$494  = val4;
+    if (adv) begin
+      \$494  = val3;
+    end
+    if (rst) begin
+      \$494  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$495  = r3v_4;
+    if (adv) begin
+      \$495  = r3v_q;
+    end
+    if (rst) begin
+      \$495  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$496  = r3_4;
+    if (adv) begin
+      \$496  = r3_q;
+    end
+    if (rst) begin
+      \$496  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$497  = cmp_n;
+    if (adv) begin
+      \$497  = { \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279  };
+    end
+    if (rst) begin
+      \$497  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$498  = cmp_h;
+    if (adv) begin
+      \$498  = { \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287  };
+    end
+    if (rst) begin
+      \$498  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$499  = cmp_p;
+    if (adv) begin
+      \$499  = { \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295  };
+    end
+    if (rst) begin
+      \$499  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$500  = zero_hi;
+    if (adv) begin
+      \$500  = \$303 ;
+    end
+    if (rst) begin
+      \$500  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$501  = c0_27_28;
+    if (adv) begin
+      \$501  = \$306 ;
+    end
+    if (rst) begin
+      \$501  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$502  = c0_lt37;
+    if (adv) begin
+      \$502  = \$307 ;
+    end
+    if (rst) begin
+      \$502  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$503  = c0_gt1;
+    if (adv) begin
+      \$503  = \$308 ;
+    end
+    if (rst) begin
+      \$503  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$504  = c0_ones;
+    if (adv) begin
+      \$504  = \$309 ;
+    end
+    if (rst) begin
+      \$504  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$505  = c0_zero;
+    if (adv) begin
+      \$505  = \$310 ;
+    end
+    if (rst) begin
+      \$505  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$506  = c0_one;
+    if (adv) begin
+      \$506  = \$311 ;
+    end
+    if (rst) begin
+      \$506  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$507  = prio;
+    if (adv) begin
+      if (\$312 ) begin
+        \$507  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else if (\$318 ) begin
+        \$507  = val3;
+      end
+    end
+    if (rst) begin
+      \$507  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$508  = o_rec__valid;
+    if (o_rec__ready) begin
+      \$508  = 1'h0;
+    end
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$508  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$508  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$509  = cap_v;
+    if (cap_v) begin
+      \$509  = 1'h0;
+    end
+    if (\$319 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+      end else begin
+        \$509  = \$374 ;
+      end
+    end
+    if (rst) begin
+      \$509  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$510  = rec_chain_id;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            \$510  = cap_val;
+      endcase
+    end
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$510  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$510  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$511  = rec_nonce;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            \$511  = cap_val[63:0];
+      endcase
+    end
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$511  = 64'h0000000000000000;
+      end
+    end
+    if (rst) begin
+      \$511  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$512  = rec_gas_price;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            \$512  = cap_val;
+      endcase
+    end
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$512  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$512  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$513  = rec_max_priority_fee_per_gas;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            \$513  = cap_val;
+      endcase
+    end
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$513  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$513  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$514  = rec_max_fee_per_gas;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            \$514  = cap_val;
+      endcase
+    end
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$514  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$514  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$515  = rec_gas_limit;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            \$515  = cap_val[63:0];
+      endcase
+    end
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$515  = 64'h0000000000000000;
+      end
+    end
+    if (rst) begin
+      \$515  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$516  = rec_value;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h09:
+            \$516  = cap_val;
+      endcase
+    end
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$517  = rec_max_fee_per_blob_gas;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0c:
+            \$517  = cap_val;
+      endcase
+    end
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$517  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$517  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$518  = rec_v;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0f:
+            \$518  = cap_val;
+        6'h10:
+            \$518  = cap_val;
+      endcase
+    end
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$518  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$518  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$519  = rec_r;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            \$519  = cap_val;
+      endcase
+    end
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$519  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$519  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$520  = rec_s;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            \$520  = cap_val;
+      endcase
+    end
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$520  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$520  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$521  = rec_to;
+    if (cap_v) begin
+      casez (cap_fld)
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h08:
+            \$521  = cap_val[159:0];
+      endcase
+    end
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$521  = 160'h0000000000000000000000000000000000000000;
+      end
+    end
+    if (rst) begin
+      \$521  = 160'h0000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$522  = o_rec__payload;
+    if (\$319 ) begin
+      if (t4_end) begin
+        \$522 [2592] = merged_v;
+        \$522 [2625:2593] = merged;
+        \$522 [63:0] = \$323 [63:0];
+        \$522 [127:64] = \$327 [63:0];
+        \$522 [383:128] = \$331 ;
+        \$522 [639:384] = \$335 ;
+        \$522 [895:640] = \$339 ;
+        \$522 [1151:896] = \$343 ;
+        \$522 [1407:1152] = \$347 ;
+        \$522 [1663:1408] = \$351 ;
+        \$522 [1919:1664] = \$356 ;
+        \$522 [2175:1920] = \$360 ;
+        \$522 [2431:2176] = \$364 ;
+        \$522 [2591:2432] = \$368 [159:0];
+      end
+    end
+    if (rst) begin
+      \$522  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$523  = best_v;
+    if (\$319 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+        \$523  = 1'h0;
+      end else begin
+        \$523  = merged_v;
+      end
+    end
+    if (rst) begin
+      \$523  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$524  = best;
+    if (\$319 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+      end else begin
+        \$524  = merged;
+      end
+    end
+    if (rst) begin
+      \$524  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$525  = cap_fld;
+    if (\$319 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+      end else begin
+        \$525  = t4_fld;
+      end
+    end
+    if (rst) begin
+      \$525  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    \$526  = cap_val;
+    if (\$319 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+      end else begin
+        \$526  = val4;
+      end
+    end
+    if (rst) begin
+      \$526  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    (* full_case = 32'd1 *)
+    casez (qi)
+      4'h0:
+          \$219  = buf0;
+      4'h1:
+          \$219  = buf1;
+      4'h2:
+          \$219  = buf2;
+      4'h3:
+          \$219  = buf3;
+      4'h4:
+          \$219  = buf4;
+      4'h5:
+          \$219  = buf5;
+      4'h6:
+          \$219  = buf6;
+      4'h7:
+          \$219  = buf7;
+      4'h8:
+          \$219  = buf8;
+      4'h9:
+          \$219  = buf9;
+      4'ha:
+          \$219  = buf10;
+      4'hb:
+          \$219  = buf11;
+      4'hc:
+          \$219  = buf12;
+      4'hd:
+          \$219  = buf13;
+      4'he:
+          \$219  = buf14;
+      4'hf:
+          \$219  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    (* full_case = 32'd1 *)
+    casez (qi1)
+      4'h0:
+          \$220  = buf0;
+      4'h1:
+          \$220  = buf1;
+      4'h2:
+          \$220  = buf2;
+      4'h3:
+          \$220  = buf3;
+      4'h4:
+          \$220  = buf4;
+      4'h5:
+          \$220  = buf5;
+      4'h6:
+          \$220  = buf6;
+      4'h7:
+          \$220  = buf7;
+      4'h8:
+          \$220  = buf8;
+      4'h9:
+          \$220  = buf9;
+      4'ha:
+          \$220  = buf10;
+      4'hb:
+          \$220  = buf11;
+      4'hc:
+          \$220  = buf12;
+      4'hd:
+          \$220  = buf13;
+      4'he:
+          \$220  = buf14;
+      4'hf:
+          \$220  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$25 [3:0])
+      4'h0:
+          \$221  = buf0;
+      4'h1:
+          \$221  = buf1;
+      4'h2:
+          \$221  = buf2;
+      4'h3:
+          \$221  = buf3;
+      4'h4:
+          \$221  = buf4;
+      4'h5:
+          \$221  = buf5;
+      4'h6:
+          \$221  = buf6;
+      4'h7:
+          \$221  = buf7;
+      4'h8:
+          \$221  = buf8;
+      4'h9:
+          \$221  = buf9;
+      4'ha:
+          \$221  = buf10;
+      4'hb:
+          \$221  = buf11;
+      4'hc:
+          \$221  = buf12;
+      4'hd:
+          \$221  = buf13;
+      4'he:
+          \$221  = buf14;
+      4'hf:
+          \$221  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    (* full_case = 32'd1 *)
+    casez (qi)
+      4'h0:
+          \$268  = buf0;
+      4'h1:
+          \$268  = buf1;
+      4'h2:
+          \$268  = buf2;
+      4'h3:
+          \$268  = buf3;
+      4'h4:
+          \$268  = buf4;
+      4'h5:
+          \$268  = buf5;
+      4'h6:
+          \$268  = buf6;
+      4'h7:
+          \$268  = buf7;
+      4'h8:
+          \$268  = buf8;
+      4'h9:
+          \$268  = buf9;
+      4'ha:
+          \$268  = buf10;
+      4'hb:
+          \$268  = buf11;
+      4'hc:
+          \$268  = buf12;
+      4'hd:
+          \$268  = buf13;
+      4'he:
+          \$268  = buf14;
+      4'hf:
+          \$268  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    (* full_case = 32'd1 *)
+    casez (qi1)
+      4'h0:
+          \$269  = buf0;
+      4'h1:
+          \$269  = buf1;
+      4'h2:
+          \$269  = buf2;
+      4'h3:
+          \$269  = buf3;
+      4'h4:
+          \$269  = buf4;
+      4'h5:
+          \$269  = buf5;
+      4'h6:
+          \$269  = buf6;
+      4'h7:
+          \$269  = buf7;
+      4'h8:
+          \$269  = buf8;
+      4'h9:
+          \$269  = buf9;
+      4'ha:
+          \$269  = buf10;
+      4'hb:
+          \$269  = buf11;
+      4'hc:
+          \$269  = buf12;
+      4'hd:
+          \$269  = buf13;
+      4'he:
+          \$269  = buf14;
+      4'hf:
+          \$269  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gidx2)
+      4'h0:
+          \$270  = buf0;
+      4'h1:
+          \$270  = buf1;
+      4'h2:
+          \$270  = buf2;
+      4'h3:
+          \$270  = buf3;
+      4'h4:
+          \$270  = buf4;
+      4'h5:
+          \$270  = buf5;
+      4'h6:
+          \$270  = buf6;
+      4'h7:
+          \$270  = buf7;
+      4'h8:
+          \$270  = buf8;
+      4'h9:
+          \$270  = buf9;
+      4'ha:
+          \$270  = buf10;
+      4'hb:
+          \$270  = buf11;
+      4'hc:
+          \$270  = buf12;
+      4'hd:
+          \$270  = buf13;
+      4'he:
+          \$270  = buf14;
+      4'hf:
+          \$270  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gidx3)
+      4'h0:
+          \$271  = buf0;
+      4'h1:
+          \$271  = buf1;
+      4'h2:
+          \$271  = buf2;
+      4'h3:
+          \$271  = buf3;
+      4'h4:
+          \$271  = buf4;
+      4'h5:
+          \$271  = buf5;
+      4'h6:
+          \$271  = buf6;
+      4'h7:
+          \$271  = buf7;
+      4'h8:
+          \$271  = buf8;
+      4'h9:
+          \$271  = buf9;
+      4'ha:
+          \$271  = buf10;
+      4'hb:
+          \$271  = buf11;
+      4'hc:
+          \$271  = buf12;
+      4'hd:
+          \$271  = buf13;
+      4'he:
+          \$271  = buf14;
+      4'hf:
+          \$271  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gidx4)
+      4'h0:
+          \$272  = buf0;
+      4'h1:
+          \$272  = buf1;
+      4'h2:
+          \$272  = buf2;
+      4'h3:
+          \$272  = buf3;
+      4'h4:
+          \$272  = buf4;
+      4'h5:
+          \$272  = buf5;
+      4'h6:
+          \$272  = buf6;
+      4'h7:
+          \$272  = buf7;
+      4'h8:
+          \$272  = buf8;
+      4'h9:
+          \$272  = buf9;
+      4'ha:
+          \$272  = buf10;
+      4'hb:
+          \$272  = buf11;
+      4'hc:
+          \$272  = buf12;
+      4'hd:
+          \$272  = buf13;
+      4'he:
+          \$272  = buf14;
+      4'hf:
+          \$272  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    t0_seq = { 1'h0, j[25:2] };
+    if (\$44 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$45 ) begin
+              t0_seq = { 1'h0, j[25:2] };
+            end
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    take = 1'h0;
+    if (\$44 ) begin
+      casez (j[1:0])
+        2'h1:
+            take = 1'h1;
+        2'h2:
+            if (\$45 ) begin
+              take = 1'h1;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$47 ) begin
+                if (s_done_now) begin
+                  take = 1'h1;
+                end else if (cd_free) begin
+                  if (c_last) begin
+                    take = 1'h1;
+                  end
+                end
+              end
+            end else if (bytes_in) begin
+              take = 1'h1;
+            end
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    r_en = 1'h0;
+    if (\$44 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$45 ) begin
+              r_en = 1'h1;
+            end
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
+    t0_valid = 1'h0;
+    if (\$44 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$45 ) begin
               t0_valid = 1'h1;
             end
         2'h0:
@@ -18989,12 +21145,12 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     t0_end = 1'h0;
-    if (\$48 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$49 ) begin
+            if (\$45 ) begin
               t0_end = 1'h1;
             end
       endcase
@@ -19003,14 +21159,14 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     t0_r0v = 1'h0;
-    if (\$48 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$49 ) begin
+            if (\$45 ) begin
               if (d_valid) begin
-                if (dg_c) begin
+                if (\$46 ) begin
                   t0_r0v = 1'h1;
                 end else if (d_ver) begin
                   t0_r0v = 1'h1;
@@ -19019,9 +21175,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
             end
         2'h0:
             if (take) begin
-              if (\$57 ) begin
+              if (\$54 ) begin
                 t0_r0v = 1'h1;
-              end else if (\$59 ) begin
+              end else if (\$56 ) begin
                 t0_r0v = 1'h1;
               end
             end
@@ -19031,14 +21187,14 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     t0_r0 = 33'h000000000;
-    if (\$48 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$49 ) begin
+            if (\$45 ) begin
               if (d_valid) begin
-                if (dg_c) begin
+                if (\$46 ) begin
                   t0_r0[24:0] = { 1'h0, d_seq };
                   t0_r0[27:25] = 3'h3;
                   t0_r0[32:28] = 5'h03;
@@ -19049,9 +21205,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
             end
         2'h0:
             if (take) begin
-              if (\$57 ) begin
+              if (\$54 ) begin
                 t0_r0 = rd_ok;
-              end else if (\$59 ) begin
+              end else if (\$56 ) begin
                 t0_r0 = own;
               end
             end
@@ -19061,7 +21217,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     own_v = 1'h0;
-    if (\$48 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -19072,7 +21228,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
               if (take) begin
                 if (first_absent) begin
                   own_v = 1'h1;
-                end else if (\$52 ) begin
+                end else if (\$49 ) begin
                   own_v = 1'h1;
                 end else if (past_end) begin
                   own_v = 1'h1;
@@ -19089,7 +21245,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
               end else if (have_last) begin
                 if (past_end) begin
                   own_v = 1'h1;
-                end else if (\$56 ) begin
+                end else if (\$53 ) begin
                   own_v = 1'h1;
                 end
               end else begin
@@ -19102,7 +21258,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     own = 33'h000000000;
-    if (\$48 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -19115,7 +21271,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h03;
-                end else if (\$52 ) begin
+                end else if (\$49 ) begin
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h05;
@@ -19141,7 +21297,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h3;
                   own[32:28] = 5'h03;
-                end else if (\$56 ) begin
+                end else if (\$53 ) begin
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h4;
                   own[32:28] = 5'h1a;
@@ -19154,7 +21310,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     t0_first = 1'h0;
-    if (\$48 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -19163,7 +21319,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
         2'h0:
             if (is_data) begin
             end else if (bytes_in) begin
-              t0_first = \$55 ;
+              t0_first = \$52 ;
             end
       endcase
     end
@@ -19171,7 +21327,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     t0_own_fail = 1'h0;
-    if (\$48 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -19190,9 +21346,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
     if (t2_first) begin
       if (t2_wrapped) begin
         r3v = 1'h1;
-      end else if (\$91 ) begin
+      end else if (\$88 ) begin
         r3v = 1'h1;
-      end else if (\$94 ) begin
+      end else if (\$91 ) begin
         r3v = 1'h1;
       end
     end
@@ -19205,11 +21361,11 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h05;
-      end else if (\$91 ) begin
+      end else if (\$88 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h06;
-      end else if (\$94 ) begin
+      end else if (\$91 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h16;
@@ -19219,36 +21375,36 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     r5v = 1'h0;
-    if (\$100 ) begin
+    if (\$97 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$101 ) begin
+            if (\$98 ) begin
               r5v = 1'h1;
             end
         6'h06:
-            if (\$109 ) begin
+            if (\$106 ) begin
               r5v = 1'h1;
             end
         6'h0f:
-            if (\$112 ) begin
+            if (\$109 ) begin
               r5v = 1'h1;
             end
         6'h10:
-            if (\$114 ) begin
+            if (\$111 ) begin
               r5v = 1'h1;
             end
         6'h11:
-            if (\$125 ) begin
+            if (\$122 ) begin
               r5v = 1'h1;
             end
         6'h12:
-            if (\$136 ) begin
+            if (\$133 ) begin
               r5v = 1'h1;
-            end else if (\$148 ) begin
+            end else if (\$145 ) begin
               r5v = 1'h1;
             end
         6'h20:
-            if (\$150 ) begin
+            if (\$147 ) begin
               r5v = 1'h1;
             end
       endcase
@@ -19257,50 +21413,50 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
     r5 = 33'h000000000;
-    if (\$100 ) begin
+    if (\$97 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$101 ) begin
+            if (\$98 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h0c;
             end
         6'h06:
-            if (\$109 ) begin
+            if (\$106 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h18;
             end
         6'h0f:
-            if (\$112 ) begin
+            if (\$109 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h10;
             end
         6'h10:
-            if (\$114 ) begin
+            if (\$111 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h11;
             end
         6'h11:
-            if (\$125 ) begin
+            if (\$122 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h12;
             end
         6'h12:
-            if (\$136 ) begin
+            if (\$133 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h13;
-            end else if (\$148 ) begin
+            end else if (\$145 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h14;
             end
         6'h20:
-            if (\$150 ) begin
+            if (\$147 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h1a;
@@ -19310,63 +21466,63 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$401  = \$201 ;
+    \$375  = \$198 ;
     if (rst) begin
-      \$401  = 1'h1;
+      \$375  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$402  = fire;
+    \$376  = fire;
     if (rst) begin
-      \$402  = 1'h0;
+      \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$403  = wr[3:0];
+    \$377  = wr[3:0];
     if (rst) begin
-      \$403  = 4'h0;
+      \$377  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$404  = i_beat__payload[63:0];
+    \$378  = i_beat__payload[63:0];
     if (rst) begin
-      \$404  = 64'h0000000000000000;
+      \$378  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$405  = buf0;
+    \$379  = buf0;
     if (w_v) begin
       casez (w_idx)
         4'h0:
-            \$405  = \w_data$155 ;
+            \$379  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$405  = 64'h0000000000000000;
+      \$379  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$406  = buf1;
+    \$380  = buf1;
     if (w_v) begin
       casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
-            \$406  = \w_data$155 ;
+            \$380  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$406  = 64'h0000000000000000;
+      \$380  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$407  = buf2;
+    \$381  = buf2;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19374,16 +21530,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
         4'h1:
             /* empty */;
         4'h2:
-            \$407  = \w_data$155 ;
+            \$381  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$407  = 64'h0000000000000000;
+      \$381  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$408  = buf3;
+    \$382  = buf3;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19393,16 +21549,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
         4'h2:
             /* empty */;
         4'h3:
-            \$408  = \w_data$155 ;
+            \$382  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$408  = 64'h0000000000000000;
+      \$382  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$409  = buf4;
+    \$383  = buf4;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19414,16 +21570,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
         4'h3:
             /* empty */;
         4'h4:
-            \$409  = \w_data$155 ;
+            \$383  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$409  = 64'h0000000000000000;
+      \$383  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$410  = buf5;
+    \$384  = buf5;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19437,16 +21593,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
         4'h4:
             /* empty */;
         4'h5:
-            \$410  = \w_data$155 ;
+            \$384  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$410  = 64'h0000000000000000;
+      \$384  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$411  = buf6;
+    \$385  = buf6;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19462,16 +21618,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
         4'h5:
             /* empty */;
         4'h6:
-            \$411  = \w_data$155 ;
+            \$385  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$411  = 64'h0000000000000000;
+      \$385  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$412  = buf7;
+    \$386  = buf7;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19489,16 +21645,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
         4'h6:
             /* empty */;
         4'h7:
-            \$412  = \w_data$155 ;
+            \$386  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$412  = 64'h0000000000000000;
+      \$386  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$413  = buf8;
+    \$387  = buf8;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19518,16 +21674,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
         4'h7:
             /* empty */;
         4'h8:
-            \$413  = \w_data$155 ;
+            \$387  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$413  = 64'h0000000000000000;
+      \$387  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$414  = buf9;
+    \$388  = buf9;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19549,16 +21705,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
         4'h8:
             /* empty */;
         4'h9:
-            \$414  = \w_data$155 ;
+            \$388  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$414  = 64'h0000000000000000;
+      \$388  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$415  = buf10;
+    \$389  = buf10;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19582,16 +21738,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
         4'h9:
             /* empty */;
         4'ha:
-            \$415  = \w_data$155 ;
+            \$389  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$415  = 64'h0000000000000000;
+      \$389  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$416  = buf11;
+    \$390  = buf11;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19617,16 +21773,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
         4'ha:
             /* empty */;
         4'hb:
-            \$416  = \w_data$155 ;
+            \$390  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$416  = 64'h0000000000000000;
+      \$390  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$417  = buf12;
+    \$391  = buf12;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19654,16 +21810,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
         4'hb:
             /* empty */;
         4'hc:
-            \$417  = \w_data$155 ;
+            \$391  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$417  = 64'h0000000000000000;
+      \$391  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$418  = buf13;
+    \$392  = buf13;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19693,16 +21849,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
         4'hc:
             /* empty */;
         4'hd:
-            \$418  = \w_data$155 ;
+            \$392  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$418  = 64'h0000000000000000;
+      \$392  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$419  = buf14;
+    \$393  = buf14;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -19734,16 +21890,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
         4'hd:
             /* empty */;
         4'he:
-            \$419  = \w_data$155 ;
+            \$393  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$419  = 64'h0000000000000000;
+      \$393  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$420  = buf15;
+    \$394  = buf15;
     if (w_v) begin
       (* full_case = 32'd1 *)
       casez (w_idx)
@@ -19778,2380 +21934,63 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
         4'he:
             /* empty */;
         4'hf:
-            \$420  = \w_data$155 ;
+            \$394  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$420  = 64'h0000000000000000;
+      \$394  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$421  = wr;
+    \$395  = wr;
     if (fire) begin
-      \$421  = \$202 [23:0];
+      \$395  = \$199 [23:0];
     end
     if (rst) begin
-      \$421  = 24'h000000;
+      \$395  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$422  = in_nb;
+    \$396  = in_nb;
     if (fire) begin
       if (i_beat__payload[72]) begin
-        \$422  = 23'h000000;
-      end else if (\$203 ) begin
-        \$422  = \$204 [22:0];
+        \$396  = 23'h000000;
+      end else if (\$200 ) begin
+        \$396  = \$201 [22:0];
       end
     end
     if (rst) begin
-      \$422  = 23'h000000;
+      \$396  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$423  = \$207 [23:0];
+    \$397  = \$204 [23:0];
     if (rst) begin
-      \$423  = 24'h000000;
+      \$397  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$424  = \$214 [22:0];
+    \$398  = \$211 [22:0];
     if (rst) begin
-      \$424  = 23'h000000;
+      \$398  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$425  = lim;
+    \$399  = lim;
     if (rst) begin
-      \$425  = 24'h000000;
+      \$399  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$426  = \$216 ;
+    \$400  = \$213 ;
     if (rst) begin
-      \$426  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$427  = cur_base;
-    if (rst) begin
-      \$427  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$428  = \$221 [23:0];
-    if (rst) begin
-      \$428  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$429  = sz_w;
-    if (w_en) begin
-      \$429  = \$15 [24:0];
-    end
-    if (rst) begin
-      \$429  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$430  = \$222 ;
-    if (\$282 ) begin
-      \$430  = \$291 ;
-    end
-    if (rst) begin
-      \$430  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$431  = \$223 ;
-    if (\$282 ) begin
-      \$431  = \$292 ;
-    end
-    if (rst) begin
-      \$431  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$432  = \$224 ;
-    if (\$282 ) begin
-      \$432  = \$293 ;
-    end
-    if (rst) begin
-      \$432  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$433  = \$225 ;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$279 ) begin
-                \$433  = \$280 ;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$433  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$434  = o_calldata__valid;
-    if (o_calldata__ready) begin
-      \$434  = 1'h0;
-    end
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$253 ) begin
-              \$434  = 1'h1;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$260 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$434  = 1'h1;
-                end
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$434  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$435  = \$228 [3:0];
-    if (rst) begin
-      \$435  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$436  = \$231 [3:0];
-    if (rst) begin
-      \$436  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$437  = \$234 [3:0];
-    if (rst) begin
-      \$437  = 4'h2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$438  = \$237 [3:0];
-    if (rst) begin
-      \$438  = 4'h3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$439  = \$240 [3:0];
-    if (rst) begin
-      \$439  = 4'h4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$440  = \$241 ;
-    if (rst) begin
-      \$440  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$441  = \$242 ;
-    if (rst) begin
-      \$441  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$442  = \$243 ;
-    if (rst) begin
-      \$442  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$443  = 1'h0;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$260 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$443  = 1'h1;
-                end
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$443  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$444  = 1'h0;
-    if (\$282 ) begin
-      \$444  = 1'h1;
-    end
-    if (rst) begin
-      \$444  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$445  = \$245 ;
-    if (rst) begin
-      \$445  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$446  = \$246 ;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$260 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$446  = \$268 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$282 ) begin
-      \$446  = \$289 ;
-    end
-    if (rst) begin
-      \$446  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$447  = \$247 ;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$260 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$447  = \$270 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$282 ) begin
-      \$447  = \$290 ;
-    end
-    if (rst) begin
-      \$447  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$448  = \$248 ;
-    if (\$282 ) begin
-      \$448  = in_nb_in;
-    end
-    if (rst) begin
-      \$448  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$449  = \$250 ;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$260 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$449  = \$264 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$282 ) begin
-      \$449  = \$286 ;
-    end
-    if (rst) begin
-      \$449  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$450  = low;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            if (\$252 ) begin
-              \$450  = { 1'h0, j[56:32] };
-            end
-        2'h2:
-            if (\$253 ) begin
-              \$450  = 26'h0000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$260 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  if (\$271 ) begin
-                    \$450  = q;
-                  end
-                end
-              end
-            end else if (bytes_in) begin
-              if (\$272 ) begin
-                \$450  = j_end;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$450  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$451  = o_calldata__payload;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$253 ) begin
-              \$451 [67:64] = 4'h0;
-              \$451 [68] = 1'h1;
-              \$451 [63:0] = 64'h0000000000000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$260 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$451 [68] = 1'h0;
-                  \$451 [63:0] = \$261 ;
-                  \$451 [67:64] = \$41 [3:0];
-                end
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$451  = 69'h000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$452  = cur_base;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$253 ) begin
-              \$452  = \$254 [23:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$452  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$453  = d_valid;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$253 ) begin
-              \$453  = 1'h0;
-            end
-        2'h0:
-            if (take) begin
-              \$453  = 1'h0;
-              if (\$279 ) begin
-                \$453  = 1'h1;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$453  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$454  = cb0;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$253 ) begin
-              \$454  = \$255 [3:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$454  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$455  = cb1;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$253 ) begin
-              \$455  = \$256 [3:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$455  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$456  = cb2;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$253 ) begin
-              \$456  = \$257 [3:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$456  = 4'h2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$457  = cb3;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$253 ) begin
-              \$457  = \$258 [3:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$457  = 4'h3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$458  = cb4;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$253 ) begin
-              \$458  = \$259 [3:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$458  = 4'h4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$459  = q;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$260 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$459  = qa;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$282 ) begin
-      \$459  = { 1'h0, i_job__payload[56:32] };
-    end
-    if (rst) begin
-      \$459  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$460  = qa;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$260 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$460  = \$262 [25:0];
-                end
-              end
-            end
-      endcase
-    end
-    if (\$282 ) begin
-      \$460  = { \$65 [22:0], 3'h0 };
-    end
-    if (rst) begin
-      \$460  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$461  = qi;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$260 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$461  = qi1;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$282 ) begin
-      \$461  = ld_idx0;
-    end
-    if (rst) begin
-      \$461  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$462  = qi1;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$260 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$462  = \$265 [3:0];
-                end
-              end
-            end
-      endcase
-    end
-    if (\$282 ) begin
-      \$462  = ld_idx1;
-    end
-    if (rst) begin
-      \$462  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$463  = q_lt_e;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$260 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$463  = a_lt_e;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$282 ) begin
-      \$463  = \$287 ;
-    end
-    if (rst) begin
-      \$463  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$464  = a_lt_e;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$260 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$464  = \$267 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$282 ) begin
-      \$464  = \$288 ;
-    end
-    if (rst) begin
-      \$464  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$465  = d_seq;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$279 ) begin
-                \$465  = j[25:2];
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$465  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$466  = d_end;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$279 ) begin
-                \$466  = j_end;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$466  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$467  = d_ver;
-    if (\$251 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$279 ) begin
-                \$467  = \$281 ;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$467  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$468  = jv;
-    if (\$282 ) begin
-      \$468  = 1'h1;
-    end else if (take) begin
-      \$468  = 1'h0;
-    end
-    if (rst) begin
-      \$468  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$469  = j;
-    if (\$282 ) begin
-      \$469  = i_job__payload;
-    end
-    if (rst) begin
-      \$469  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$470  = j_end;
-    if (\$282 ) begin
-      \$470  = in_end;
-    end
-    if (rst) begin
-      \$470  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$471  = short;
-    if (\$282 ) begin
-      \$471  = \$283 ;
-    end
-    if (rst) begin
-      \$471  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$472  = j_zl;
-    if (\$282 ) begin
-      \$472  = \$284 ;
-    end
-    if (rst) begin
-      \$472  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$473  = j_nb;
-    if (\$282 ) begin
-      \$473  = \$63 [22:0];
-    end
-    if (rst) begin
-      \$473  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$474  = gidx2;
-    if (\$282 ) begin
-      \$474  = ld_idx2;
-    end
-    if (rst) begin
-      \$474  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$475  = gidx3;
-    if (\$282 ) begin
-      \$475  = ld_idx3;
-    end
-    if (rst) begin
-      \$475  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$476  = gidx4;
-    if (\$282 ) begin
-      \$476  = ld_idx4;
-    end
-    if (rst) begin
-      \$476  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$477  = t1_valid;
-    if (adv) begin
-      \$477  = t0_valid;
-    end
-    if (rst) begin
-      \$477  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$478  = t1_end;
-    if (adv) begin
-      \$478  = t0_end;
-    end
-    if (rst) begin
-      \$478  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$479  = t1_fld;
-    if (adv) begin
-      \$479  = j[31:26];
-    end
-    if (rst) begin
-      \$479  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$480  = t1_seq;
-    if (adv) begin
-      \$480  = t0_seq;
-    end
-    if (rst) begin
-      \$480  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$481  = t1_ln;
-    if (adv) begin
-      \$481  = \$20 [5:0];
-    end
-    if (rst) begin
-      \$481  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$482  = t1_short;
-    if (adv) begin
-      \$482  = short;
-    end
-    if (rst) begin
-      \$482  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$483  = t1_first;
-    if (adv) begin
-      \$483  = t0_first;
-    end
-    if (rst) begin
-      \$483  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$484  = t1_wrapped;
-    if (adv) begin
-      \$484  = j[82];
-    end
-    if (rst) begin
-      \$484  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$485  = t1_own_fail;
-    if (adv) begin
-      \$485  = t0_own_fail;
-    end
-    if (rst) begin
-      \$485  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$486  = t1_r0v;
-    if (adv) begin
-      \$486  = t0_r0v;
-    end
-    if (rst) begin
-      \$486  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$487  = t1_r0;
-    if (adv) begin
-      \$487  = t0_r0;
-    end
-    if (rst) begin
-      \$487  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$488  = lane1;
-    if (adv) begin
-      \$488  = j[34:32];
-    end
-    if (rst) begin
-      \$488  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$489  = raw1;
-    if (adv) begin
-      \$489  = { \$298 , \$297 , \$296 , \$295 , \$294  };
-    end
-    if (rst) begin
-      \$489  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$490  = t2_valid;
-    if (adv) begin
-      \$490  = t1_valid;
-    end
-    if (rst) begin
-      \$490  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$491  = t2_end;
-    if (adv) begin
-      \$491  = t1_end;
-    end
-    if (rst) begin
-      \$491  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$492  = t2_fld;
-    if (adv) begin
-      \$492  = t1_fld;
-    end
-    if (rst) begin
-      \$492  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$493  = t2_seq;
-    if (adv) begin
-      \$493  = t1_seq;
-    end
-    if (rst) begin
-      \$493  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$494  = t2_ln;
-    if (adv) begin
-      \$494  = t1_ln;
-    end
-    if (rst) begin
-      \$494  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$495  = t2_short;
-    if (adv) begin
-      \$495  = t1_short;
-    end
-    if (rst) begin
-      \$495  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$496  = t2_first;
-    if (adv) begin
-      \$496  = t1_first;
-    end
-    if (rst) begin
-      \$496  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$497  = t2_wrapped;
-    if (adv) begin
-      \$497  = t1_wrapped;
-    end
-    if (rst) begin
-      \$497  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$498  = t2_own_fail;
-    if (adv) begin
-      \$498  = t1_own_fail;
-    end
-    if (rst) begin
-      \$498  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$499  = t2_r0v;
-    if (adv) begin
-      \$499  = t1_r0v;
-    end
-    if (rst) begin
-      \$499  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$500  = t2_r0;
-    if (adv) begin
-      \$500  = t1_r0;
-    end
-    if (rst) begin
-      \$500  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$501  = win;
-    if (adv) begin
-      \$501  = \$299 ;
-    end
-    if (rst) begin
-      \$501  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$502  = t3_valid;
-    if (adv) begin
-      \$502  = t2_valid;
-    end
-    if (rst) begin
-      \$502  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$503  = t3_end;
-    if (adv) begin
-      \$503  = t2_end;
-    end
-    if (rst) begin
-      \$503  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$504  = t3_fld;
-    if (adv) begin
-      \$504  = t2_fld;
-    end
-    if (rst) begin
-      \$504  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$505  = t3_seq;
-    if (adv) begin
-      \$505  = t2_seq;
-    end
-    if (rst) begin
-      \$505  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$506  = t3_ln;
-    if (adv) begin
-      \$506  = t2_ln;
-    end
-    if (rst) begin
-      \$506  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$507  = t3_short;
-    if (adv) begin
-      \$507  = t2_short;
-    end
-    if (rst) begin
-      \$507  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$508  = t3_first;
-    if (adv) begin
-      \$508  = t2_first;
-    end
-    if (rst) begin
-      \$508  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$509  = t3_wrapped;
-    if (adv) begin
-      \$509  = t2_wrapped;
-    end
-    if (rst) begin
-      \$509  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$510  = t3_own_fail;
-    if (adv) begin
-      \$510  = \$301 ;
-    end
-    if (rst) begin
-      \$510  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$511  = t3_r0v;
-    if (adv) begin
-      \$511  = t2_r0v;
-    end
-    if (rst) begin
-      \$511  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$512  = t3_r0;
-    if (adv) begin
-      \$512  = t2_r0;
-    end
-    if (rst) begin
-      \$512  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$513  = val3;
-    if (adv) begin
-      \$513  = \$300 ;
-    end
-    if (rst) begin
-      \$513  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$514  = r3v_q;
-    if (adv) begin
-      \$514  = r3v;
-    end
-    if (rst) begin
-      \$514  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$515  = r3_q;
-    if (adv) begin
-      \$515  = r3;
-    end
-    if (rst) begin
-      \$515  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$516  = t4_valid;
-    if (adv) begin
-      \$516  = t3_valid;
-    end
-    if (rst) begin
-      \$516  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$517  = t4_end;
-    if (adv) begin
-      \$517  = t3_end;
-    end
-    if (rst) begin
-      \$517  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$518  = t4_fld;
-    if (adv) begin
-      \$518  = t3_fld;
-    end
-    if (rst) begin
-      \$518  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$519  = t4_seq;
-    if (adv) begin
-      \$519  = t3_seq;
-    end
-    if (rst) begin
-      \$519  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$520  = t4_ln;
-    if (adv) begin
-      \$520  = t3_ln;
-    end
-    if (rst) begin
-      \$520  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$521  = t4_short;
-    if (adv) begin
-      \$521  = t3_short;
-    end
-    if (rst) begin
-      \$521  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$522  = t4_first;
-    if (adv) begin
-      \$522  = t3_first;
-    end
-    if (rst) begin
-      \$522  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$523  = t4_wrapped;
-    if (adv) begin
-      \$523  = t3_wrapped;
-    end
-    if (rst) begin
-      \$523  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$524  = t4_own_fail;
-    if (adv) begin
-      \$524  = t3_own_fail;
-    end
-    if (rst) begin
-      \$524  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$525  = t4_r0v;
-    if (adv) begin
-      \$525  = t3_r0v;
-    end
-    if (rst) begin
-      \$525  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$526  = t4_r0;
-    if (adv) begin
-      \$526  = t3_r0;
-    end
-    if (rst) begin
-      \$526  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$527  = lt30;
-    if (adv) begin
-      \$527  = \$302 ;
-    end
-    if (rst) begin
-      \$527  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$528  = lt50;
-    if (adv) begin
-      \$528  = \$303 ;
-    end
-    if (rst) begin
-      \$528  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$529  = lt53;
-    if (adv) begin
-      \$529  = \$304 ;
-    end
-    if (rst) begin
-      \$529  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$530  = val4;
-    if (adv) begin
-      \$530  = val3;
-    end
-    if (rst) begin
-      \$530  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$531  = r3v_4;
-    if (adv) begin
-      \$531  = r3v_q;
-    end
-    if (rst) begin
-      \$531  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$532  = r3_4;
-    if (adv) begin
-      \$532  = r3_q;
-    end
-    if (rst) begin
-      \$532  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$533  = cmp_n;
-    if (adv) begin
-      \$533  = { \$312 , \$311 , \$310 , \$309 , \$308 , \$307 , \$306 , \$305  };
-    end
-    if (rst) begin
-      \$533  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$534  = cmp_h;
-    if (adv) begin
-      \$534  = { \$320 , \$319 , \$318 , \$317 , \$316 , \$315 , \$314 , \$313  };
-    end
-    if (rst) begin
-      \$534  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$535  = cmp_p;
-    if (adv) begin
-      \$535  = { \$328 , \$327 , \$326 , \$325 , \$324 , \$323 , \$322 , \$321  };
-    end
-    if (rst) begin
-      \$535  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$536  = zero_hi;
-    if (adv) begin
-      \$536  = \$329 ;
-    end
-    if (rst) begin
-      \$536  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$537  = c0_27_28;
-    if (adv) begin
-      \$537  = \$332 ;
-    end
-    if (rst) begin
-      \$537  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$538  = c0_lt37;
-    if (adv) begin
-      \$538  = \$333 ;
-    end
-    if (rst) begin
-      \$538  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$539  = c0_gt1;
-    if (adv) begin
-      \$539  = \$334 ;
-    end
-    if (rst) begin
-      \$539  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$540  = c0_ones;
-    if (adv) begin
-      \$540  = \$335 ;
-    end
-    if (rst) begin
-      \$540  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$541  = c0_zero;
-    if (adv) begin
-      \$541  = \$336 ;
-    end
-    if (rst) begin
-      \$541  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$542  = c0_one;
-    if (adv) begin
-      \$542  = \$337 ;
-    end
-    if (rst) begin
-      \$542  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$543  = prio;
-    if (adv) begin
-      if (\$338 ) begin
-        \$543  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else if (\$344 ) begin
-        \$543  = val3;
-      end
-    end
-    if (rst) begin
-      \$543  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$544  = o_rec__valid;
-    if (o_rec__ready) begin
-      \$544  = 1'h0;
-    end
-    if (\$345 ) begin
-      if (t4_end) begin
-        \$544  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$544  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$545  = cap_v;
-    if (cap_v) begin
-      \$545  = 1'h0;
-    end
-    if (\$345 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-      end else begin
-        \$545  = \$400 ;
-      end
-    end
-    if (rst) begin
-      \$545  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$546  = rec_chain_id;
-    if (cap_v) begin
-      casez (cap_fld)
-        6'h02:
-            \$546  = cap_val;
-      endcase
-    end
-    if (\$345 ) begin
-      if (t4_end) begin
-        \$546  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end
-    end
-    if (rst) begin
-      \$546  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$547  = rec_nonce;
-    if (cap_v) begin
-      casez (cap_fld)
-        6'h02:
-            /* empty */;
-        6'h03:
-            \$547  = cap_val[63:0];
-      endcase
-    end
-    if (\$345 ) begin
-      if (t4_end) begin
-        \$547  = 64'h0000000000000000;
-      end
-    end
-    if (rst) begin
-      \$547  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$548  = rec_gas_price;
-    if (cap_v) begin
-      casez (cap_fld)
-        6'h02:
-            /* empty */;
-        6'h03:
-            /* empty */;
-        6'h04:
-            \$548  = cap_val;
-      endcase
-    end
-    if (\$345 ) begin
-      if (t4_end) begin
-        \$548  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end
-    end
-    if (rst) begin
-      \$548  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$549  = rec_max_priority_fee_per_gas;
-    if (cap_v) begin
-      casez (cap_fld)
-        6'h02:
-            /* empty */;
-        6'h03:
-            /* empty */;
-        6'h04:
-            /* empty */;
-        6'h05:
-            \$549  = cap_val;
-      endcase
-    end
-    if (\$345 ) begin
-      if (t4_end) begin
-        \$549  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end
-    end
-    if (rst) begin
-      \$549  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$550  = rec_max_fee_per_gas;
-    if (cap_v) begin
-      casez (cap_fld)
-        6'h02:
-            /* empty */;
-        6'h03:
-            /* empty */;
-        6'h04:
-            /* empty */;
-        6'h05:
-            /* empty */;
-        6'h06:
-            \$550  = cap_val;
-      endcase
-    end
-    if (\$345 ) begin
-      if (t4_end) begin
-        \$550  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end
-    end
-    if (rst) begin
-      \$550  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$551  = rec_gas_limit;
-    if (cap_v) begin
-      casez (cap_fld)
-        6'h02:
-            /* empty */;
-        6'h03:
-            /* empty */;
-        6'h04:
-            /* empty */;
-        6'h05:
-            /* empty */;
-        6'h06:
-            /* empty */;
-        6'h07:
-            \$551  = cap_val[63:0];
-      endcase
-    end
-    if (\$345 ) begin
-      if (t4_end) begin
-        \$551  = 64'h0000000000000000;
-      end
-    end
-    if (rst) begin
-      \$551  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$552  = rec_value;
-    if (cap_v) begin
-      casez (cap_fld)
-        6'h02:
-            /* empty */;
-        6'h03:
-            /* empty */;
-        6'h04:
-            /* empty */;
-        6'h05:
-            /* empty */;
-        6'h06:
-            /* empty */;
-        6'h07:
-            /* empty */;
-        6'h09:
-            \$552  = cap_val;
-      endcase
-    end
-    if (\$345 ) begin
-      if (t4_end) begin
-        \$552  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end
-    end
-    if (rst) begin
-      \$552  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$553  = rec_max_fee_per_blob_gas;
-    if (cap_v) begin
-      casez (cap_fld)
-        6'h02:
-            /* empty */;
-        6'h03:
-            /* empty */;
-        6'h04:
-            /* empty */;
-        6'h05:
-            /* empty */;
-        6'h06:
-            /* empty */;
-        6'h07:
-            /* empty */;
-        6'h09:
-            /* empty */;
-        6'h0c:
-            \$553  = cap_val;
-      endcase
-    end
-    if (\$345 ) begin
-      if (t4_end) begin
-        \$553  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end
-    end
-    if (rst) begin
-      \$553  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$554  = rec_v;
-    if (cap_v) begin
-      casez (cap_fld)
-        6'h02:
-            /* empty */;
-        6'h03:
-            /* empty */;
-        6'h04:
-            /* empty */;
-        6'h05:
-            /* empty */;
-        6'h06:
-            /* empty */;
-        6'h07:
-            /* empty */;
-        6'h09:
-            /* empty */;
-        6'h0c:
-            /* empty */;
-        6'h0f:
-            \$554  = cap_val;
-        6'h10:
-            \$554  = cap_val;
-      endcase
-    end
-    if (\$345 ) begin
-      if (t4_end) begin
-        \$554  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end
-    end
-    if (rst) begin
-      \$554  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$555  = rec_r;
-    if (cap_v) begin
-      casez (cap_fld)
-        6'h02:
-            /* empty */;
-        6'h03:
-            /* empty */;
-        6'h04:
-            /* empty */;
-        6'h05:
-            /* empty */;
-        6'h06:
-            /* empty */;
-        6'h07:
-            /* empty */;
-        6'h09:
-            /* empty */;
-        6'h0c:
-            /* empty */;
-        6'h0f:
-            /* empty */;
-        6'h10:
-            /* empty */;
-        6'h11:
-            \$555  = cap_val;
-      endcase
-    end
-    if (\$345 ) begin
-      if (t4_end) begin
-        \$555  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end
-    end
-    if (rst) begin
-      \$555  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$556  = rec_s;
-    if (cap_v) begin
-      casez (cap_fld)
-        6'h02:
-            /* empty */;
-        6'h03:
-            /* empty */;
-        6'h04:
-            /* empty */;
-        6'h05:
-            /* empty */;
-        6'h06:
-            /* empty */;
-        6'h07:
-            /* empty */;
-        6'h09:
-            /* empty */;
-        6'h0c:
-            /* empty */;
-        6'h0f:
-            /* empty */;
-        6'h10:
-            /* empty */;
-        6'h11:
-            /* empty */;
-        6'h12:
-            \$556  = cap_val;
-      endcase
-    end
-    if (\$345 ) begin
-      if (t4_end) begin
-        \$556  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end
-    end
-    if (rst) begin
-      \$556  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$557  = rec_to;
-    if (cap_v) begin
-      casez (cap_fld)
-        6'h02:
-            /* empty */;
-        6'h03:
-            /* empty */;
-        6'h04:
-            /* empty */;
-        6'h05:
-            /* empty */;
-        6'h06:
-            /* empty */;
-        6'h07:
-            /* empty */;
-        6'h09:
-            /* empty */;
-        6'h0c:
-            /* empty */;
-        6'h0f:
-            /* empty */;
-        6'h10:
-            /* empty */;
-        6'h11:
-            /* empty */;
-        6'h12:
-            /* empty */;
-        6'h08:
-            \$557  = cap_val[159:0];
-      endcase
-    end
-    if (\$345 ) begin
-      if (t4_end) begin
-        \$557  = 160'h0000000000000000000000000000000000000000;
-      end
-    end
-    if (rst) begin
-      \$557  = 160'h0000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$558  = o_rec__payload;
-    if (\$345 ) begin
-      if (t4_end) begin
-        \$558 [2592] = merged_v;
-        \$558 [2625:2593] = merged;
-        \$558 [63:0] = \$349 [63:0];
-        \$558 [127:64] = \$353 [63:0];
-        \$558 [383:128] = \$357 ;
-        \$558 [639:384] = \$361 ;
-        \$558 [895:640] = \$365 ;
-        \$558 [1151:896] = \$369 ;
-        \$558 [1407:1152] = \$373 ;
-        \$558 [1663:1408] = \$377 ;
-        \$558 [1919:1664] = \$382 ;
-        \$558 [2175:1920] = \$386 ;
-        \$558 [2431:2176] = \$390 ;
-        \$558 [2591:2432] = \$394 [159:0];
-      end
-    end
-    if (rst) begin
-      \$558  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$559  = best_v;
-    if (\$345 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$559  = 1'h0;
-      end else begin
-        \$559  = merged_v;
-      end
-    end
-    if (rst) begin
-      \$559  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$560  = best;
-    if (\$345 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-      end else begin
-        \$560  = merged;
-      end
-    end
-    if (rst) begin
-      \$560  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$561  = cap_fld;
-    if (\$345 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-      end else begin
-        \$561  = t4_fld;
-      end
-    end
-    if (rst) begin
-      \$561  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    \$562  = cap_val;
-    if (\$345 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-      end else begin
-        \$562  = val4;
-      end
-    end
-    if (rst) begin
-      \$562  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    (* full_case = 32'd1 *)
-    casez (qi)
-      4'h0:
-          \$241  = buf0;
-      4'h1:
-          \$241  = buf1;
-      4'h2:
-          \$241  = buf2;
-      4'h3:
-          \$241  = buf3;
-      4'h4:
-          \$241  = buf4;
-      4'h5:
-          \$241  = buf5;
-      4'h6:
-          \$241  = buf6;
-      4'h7:
-          \$241  = buf7;
-      4'h8:
-          \$241  = buf8;
-      4'h9:
-          \$241  = buf9;
-      4'ha:
-          \$241  = buf10;
-      4'hb:
-          \$241  = buf11;
-      4'hc:
-          \$241  = buf12;
-      4'hd:
-          \$241  = buf13;
-      4'he:
-          \$241  = buf14;
-      4'hf:
-          \$241  = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    (* full_case = 32'd1 *)
-    casez (qi1)
-      4'h0:
-          \$242  = buf0;
-      4'h1:
-          \$242  = buf1;
-      4'h2:
-          \$242  = buf2;
-      4'h3:
-          \$242  = buf3;
-      4'h4:
-          \$242  = buf4;
-      4'h5:
-          \$242  = buf5;
-      4'h6:
-          \$242  = buf6;
-      4'h7:
-          \$242  = buf7;
-      4'h8:
-          \$242  = buf8;
-      4'h9:
-          \$242  = buf9;
-      4'ha:
-          \$242  = buf10;
-      4'hb:
-          \$242  = buf11;
-      4'hc:
-          \$242  = buf12;
-      4'hd:
-          \$242  = buf13;
-      4'he:
-          \$242  = buf14;
-      4'hf:
-          \$242  = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ld_idx0)
-      4'h0:
-          \$243  = buf0;
-      4'h1:
-          \$243  = buf1;
-      4'h2:
-          \$243  = buf2;
-      4'h3:
-          \$243  = buf3;
-      4'h4:
-          \$243  = buf4;
-      4'h5:
-          \$243  = buf5;
-      4'h6:
-          \$243  = buf6;
-      4'h7:
-          \$243  = buf7;
-      4'h8:
-          \$243  = buf8;
-      4'h9:
-          \$243  = buf9;
-      4'ha:
-          \$243  = buf10;
-      4'hb:
-          \$243  = buf11;
-      4'hc:
-          \$243  = buf12;
-      4'hd:
-          \$243  = buf13;
-      4'he:
-          \$243  = buf14;
-      4'hf:
-          \$243  = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    (* full_case = 32'd1 *)
-    casez (qi)
-      4'h0:
-          \$294  = buf0;
-      4'h1:
-          \$294  = buf1;
-      4'h2:
-          \$294  = buf2;
-      4'h3:
-          \$294  = buf3;
-      4'h4:
-          \$294  = buf4;
-      4'h5:
-          \$294  = buf5;
-      4'h6:
-          \$294  = buf6;
-      4'h7:
-          \$294  = buf7;
-      4'h8:
-          \$294  = buf8;
-      4'h9:
-          \$294  = buf9;
-      4'ha:
-          \$294  = buf10;
-      4'hb:
-          \$294  = buf11;
-      4'hc:
-          \$294  = buf12;
-      4'hd:
-          \$294  = buf13;
-      4'he:
-          \$294  = buf14;
-      4'hf:
-          \$294  = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    (* full_case = 32'd1 *)
-    casez (qi1)
-      4'h0:
-          \$295  = buf0;
-      4'h1:
-          \$295  = buf1;
-      4'h2:
-          \$295  = buf2;
-      4'h3:
-          \$295  = buf3;
-      4'h4:
-          \$295  = buf4;
-      4'h5:
-          \$295  = buf5;
-      4'h6:
-          \$295  = buf6;
-      4'h7:
-          \$295  = buf7;
-      4'h8:
-          \$295  = buf8;
-      4'h9:
-          \$295  = buf9;
-      4'ha:
-          \$295  = buf10;
-      4'hb:
-          \$295  = buf11;
-      4'hc:
-          \$295  = buf12;
-      4'hd:
-          \$295  = buf13;
-      4'he:
-          \$295  = buf14;
-      4'hf:
-          \$295  = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gidx2)
-      4'h0:
-          \$296  = buf0;
-      4'h1:
-          \$296  = buf1;
-      4'h2:
-          \$296  = buf2;
-      4'h3:
-          \$296  = buf3;
-      4'h4:
-          \$296  = buf4;
-      4'h5:
-          \$296  = buf5;
-      4'h6:
-          \$296  = buf6;
-      4'h7:
-          \$296  = buf7;
-      4'h8:
-          \$296  = buf8;
-      4'h9:
-          \$296  = buf9;
-      4'ha:
-          \$296  = buf10;
-      4'hb:
-          \$296  = buf11;
-      4'hc:
-          \$296  = buf12;
-      4'hd:
-          \$296  = buf13;
-      4'he:
-          \$296  = buf14;
-      4'hf:
-          \$296  = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gidx3)
-      4'h0:
-          \$297  = buf0;
-      4'h1:
-          \$297  = buf1;
-      4'h2:
-          \$297  = buf2;
-      4'h3:
-          \$297  = buf3;
-      4'h4:
-          \$297  = buf4;
-      4'h5:
-          \$297  = buf5;
-      4'h6:
-          \$297  = buf6;
-      4'h7:
-          \$297  = buf7;
-      4'h8:
-          \$297  = buf8;
-      4'h9:
-          \$297  = buf9;
-      4'ha:
-          \$297  = buf10;
-      4'hb:
-          \$297  = buf11;
-      4'hc:
-          \$297  = buf12;
-      4'hd:
-          \$297  = buf13;
-      4'he:
-          \$297  = buf14;
-      4'hf:
-          \$297  = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gidx4)
-      4'h0:
-          \$298  = buf0;
-      4'h1:
-          \$298  = buf1;
-      4'h2:
-          \$298  = buf2;
-      4'h3:
-          \$298  = buf3;
-      4'h4:
-          \$298  = buf4;
-      4'h5:
-          \$298  = buf5;
-      4'h6:
-          \$298  = buf6;
-      4'h7:
-          \$298  = buf7;
-      4'h8:
-          \$298  = buf8;
-      4'h9:
-          \$298  = buf9;
-      4'ha:
-          \$298  = buf10;
-      4'hb:
-          \$298  = buf11;
-      4'hc:
-          \$298  = buf12;
-      4'hd:
-          \$298  = buf13;
-      4'he:
-          \$298  = buf14;
-      4'hf:
-          \$298  = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    t0_seq = { 1'h0, j[25:2] };
-    if (\$48 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$49 ) begin
-              t0_seq = { 1'h0, j[25:2] };
-            end
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    take = 1'h0;
-    if (\$48 ) begin
-      casez (j[1:0])
-        2'h1:
-            take = 1'h1;
-        2'h2:
-            if (\$49 ) begin
-              take = 1'h1;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$50 ) begin
-                if (s_done_now) begin
-                  take = 1'h1;
-                end else if (cd_free) begin
-                  if (c_last) begin
-                    take = 1'h1;
-                  end
-                end
-              end
-            end else if (bytes_in) begin
-              take = 1'h1;
-            end
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    end_take = 1'h0;
-    if (\$48 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$49 ) begin
-              end_take = 1'h1;
-            end
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$14 ) begin end
-    r_en = 1'h0;
-    if (\$48 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$49 ) begin
-              r_en = 1'h1;
-            end
-      endcase
+      \$400  = 1'h0;
     end
   end
   assign nkeep = \$8 [3:0];
@@ -22162,23 +22001,21 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   assign p_size = r_data[47:23];
   assign t0_fld = j[31:26];
   assign t0_wrapped = j[82];
-  assign t0_ln = \$20 [5:0];
+  assign t0_ln = \$22 [5:0];
   assign t0_short = short;
   assign lane0 = j[34:32];
-  assign ld_beat = \$22 [3:0];
-  assign cb0_n = \$24 [3:0];
-  assign cb1_n = \$26 [3:0];
-  assign cb2_n = \$28 [3:0];
-  assign cb3_n = \$30 [3:0];
-  assign cb4_n = \$32 [3:0];
-  assign nx_beat = \$33 [3:0];
-  assign es_c = e_lt_s;
-  assign cn = \$41 [3:0];
-  assign \in_nb$98  = \$63 [22:0];
-  assign in_qa = { \$65 [22:0], 3'h0 };
-  assign in_lane_room = \$70 [3:0];
+  assign ld_beat = \$24 [3:0];
+  assign ld_idx0 = \$25 [3:0];
+  assign ld_idx1 = \$26 [3:0];
+  assign ld_idx2 = \$27 [3:0];
+  assign ld_idx3 = \$28 [3:0];
+  assign ld_idx4 = \$29 [3:0];
+  assign cn = \$37 [3:0];
+  assign \in_nb$90  = \$60 [22:0];
+  assign in_qa = { \$62 [22:0], 3'h0 };
+  assign in_lane_room = \$67 [3:0];
   assign val_be = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] };
-  assign rsh = \$95 [5:0];
+  assign rsh = \$92 [5:0];
   assign \i_beat__payload.data  = i_beat__payload[63:0];
   assign \i_beat__payload.keep  = i_beat__payload[71:64];
   assign \i_beat__payload.last  = i_beat__payload[72];
@@ -22256,46 +22093,45 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_job_lo
   assign rd_ok[32:28] = 5'h1a;
   assign rd_ok[27:25] = 3'h4;
   assign rd_ok[24:0] = { 1'h0, d_seq };
-  assign \$22  = { 3'h0, i_job__payload[56:35] };
-  assign \$33  = { 3'h0, i_job_load_start[24:3] };
-  assign \$63  = { 3'h0, \$62 [25:3] };
-  assign \$64  = { 3'h0, i_job__payload[56:35] };
-  assign \$68  = { 3'h0, i_job__payload[56:35] };
-  assign \$102  = 1'h0;
-  assign \$103  = cmp_p[0];
-  assign \$116  = 1'h0;
-  assign \$117  = cmp_n[0];
-  assign \$127  = 1'h0;
-  assign \$128  = cmp_n[0];
-  assign \$137  = 1'h0;
-  assign \$138  = cmp_h[0];
-  assign \$212  = { 3'h0, j[56:35] };
-  assign \$213  = { 3'h0, low[25:3] };
-  assign \$249  = { 3'h0, q[25:3] };
-  assign \$263  = { 3'h0, qa[25:3] };
-  assign \$285  = { 3'h0, i_job__payload[56:35] };
-  assign \$347  = \$346 ;
-  assign \$351  = \$350 ;
-  assign \$355  = \$354 ;
-  assign \$359  = \$358 ;
-  assign \$363  = \$362 ;
-  assign \$367  = \$366 ;
-  assign \$371  = \$370 ;
-  assign \$375  = \$374 ;
-  assign \$384  = \$383 ;
-  assign \$388  = \$387 ;
-  assign \$392  = \$391 ;
+  assign \$24  = { 3'h0, i_job__payload[56:35] };
+  assign \$60  = { 3'h0, \$59 [25:3] };
+  assign \$61  = { 3'h0, i_job__payload[56:35] };
+  assign \$65  = { 3'h0, i_job__payload[56:35] };
+  assign \$99  = 1'h0;
+  assign \$100  = cmp_p[0];
+  assign \$113  = 1'h0;
+  assign \$114  = cmp_n[0];
+  assign \$124  = 1'h0;
+  assign \$125  = cmp_n[0];
+  assign \$134  = 1'h0;
+  assign \$135  = cmp_h[0];
+  assign \$209  = { 3'h0, j[56:35] };
+  assign \$210  = { 3'h0, low[25:3] };
+  assign \$227  = { 3'h0, q[25:3] };
+  assign \$241  = { 3'h0, qa[25:3] };
+  assign \$262  = { 3'h0, i_job__payload[56:35] };
+  assign \$321  = \$320 ;
+  assign \$325  = \$324 ;
+  assign \$329  = \$328 ;
+  assign \$333  = \$332 ;
+  assign \$337  = \$336 ;
+  assign \$341  = \$340 ;
+  assign \$345  = \$344 ;
+  assign \$349  = \$348 ;
+  assign \$358  = \$357 ;
+  assign \$362  = \$361 ;
+  assign \$366  = \$365 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.values.ends (rst, \port$4902$0 , \port$4904$0 , w_en, w_rdy, r_data, r_en, r_rdy, clk);
+module \tx_decoder_top.decoder.values.ends (rst, \port$4901$0 , \port$4903$0 , w_en, w_rdy, r_data, r_en, r_rdy, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$15  = 0;
   input rst;
   wire rst;
-  input [22:0] \port$4902$0 ;
-  wire [22:0] \port$4902$0 ;
-  input [24:0] \port$4904$0 ;
-  wire [24:0] \port$4904$0 ;
+  input [22:0] \port$4901$0 ;
+  wire [22:0] \port$4901$0 ;
+  input [24:0] \port$4903$0 ;
+  wire [24:0] \port$4903$0 ;
   input w_en;
   wire w_en;
   output w_rdy;
@@ -22369,7 +22205,7 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4902$0 , \port$4904$0 , w
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$4904$0 , \port$4902$0  };
+      storage[w_port__addr] <= { \port$4903$0 , \port$4901$0  };
   end
   reg [47:0] _0_;
   always @(posedge clk) begin
@@ -22468,8 +22304,8 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4902$0 , \port$4904$0 , w
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$4904$0 , \port$4902$0  };
-  assign w_data = { \port$4904$0 , \port$4902$0  };
+  assign w_port__data = { \port$4903$0 , \port$4901$0  };
+  assign w_data = { \port$4903$0 , \port$4901$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule

@@ -476,8 +476,8 @@ module tx_grammar_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, 
     .i__payload(\i__payload$26 ),
     .i__ready(\o__ready$28 ),
     .i__valid(\i__valid$30 ),
-    .\o__ready$242 (m_axis_tready),
-    .\o__ready$248 (m_rec_tready),
+    .\o__ready$238 (m_axis_tready),
+    .\o__ready$244 (m_rec_tready),
     .o_job__payload(m_axis_tdata),
     .o_job__valid(m_axis_tvalid),
     .o_rec__payload(m_rec_tdata),
@@ -2137,10 +2137,10 @@ module \tx_grammar_top.extractor (rst, i__valid, i__payload, i__ready, o__ready,
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_grammar_top.fsm (\o__ready$248 , clk, rst, i__ready, i__valid, i__payload, o_job__valid, o_job__payload, o_rec__valid, o_rec__payload, \o__ready$242 );
+module \tx_grammar_top.fsm (\o__ready$244 , clk, rst, i__ready, i__valid, i__payload, o_job__valid, o_job__payload, o_rec__valid, o_rec__payload, \o__ready$238 );
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
-  input \o__ready$248 ;
-  wire \o__ready$248 ;
+  input \o__ready$244 ;
+  wire \o__ready$244 ;
   input clk;
   wire clk;
   input rst;
@@ -2159,8 +2159,8 @@ module \tx_grammar_top.fsm (\o__ready$248 , clk, rst, i__ready, i__valid, i__pay
   wire o_rec__valid;
   output [423:0] o_rec__payload;
   wire [423:0] o_rec__payload;
-  input \o__ready$242 ;
-  wire \o__ready$242 ;
+  input \o__ready$238 ;
+  wire \o__ready$238 ;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -3035,32 +3035,32 @@ module \tx_grammar_top.fsm (\o__ready$248 , clk, rst, i__ready, i__valid, i__pay
   wire [24:0] \i__payload$218.skip ;
   wire [1:0] \i__payload$218.top ;
   wire \i__payload$218.trailing ;
-  wire [82:0] \i__payload$235 ;
-  wire [5:0] \i__payload$235.fld ;
+  wire [82:0] \i__payload$231 ;
+  wire [5:0] \i__payload$231.fld ;
   (* enum_base_type = "JobKind" *)
   (* enum_value_00 = "VALUE" *)
   (* enum_value_01 = "PROGRESS" *)
   (* enum_value_10 = "END" *)
-  wire [1:0] \i__payload$235.kind ;
-  wire [24:0] \i__payload$235.length ;
-  wire [23:0] \i__payload$235.seq ;
-  wire [24:0] \i__payload$235.start ;
-  wire \i__payload$235.wrapped ;
-  wire [423:0] \i__payload$238 ;
-  wire [23:0] \i__payload$238.access_list_count ;
-  wire [23:0] \i__payload$238.access_list_end ;
-  wire [23:0] \i__payload$238.access_list_offset ;
-  wire [23:0] \i__payload$238.authorization_count ;
-  wire [23:0] \i__payload$238.authorizations_end ;
-  wire [23:0] \i__payload$238.authorizations_offset ;
-  wire [23:0] \i__payload$238.blob_hash_count ;
-  wire [23:0] \i__payload$238.blob_hashes_end ;
-  wire [23:0] \i__payload$238.blob_hashes_offset ;
-  wire [23:0] \i__payload$238.body_offset ;
-  wire \i__payload$238.chain_id_present ;
-  wire [23:0] \i__payload$238.data_len ;
-  wire [23:0] \i__payload$238.data_offset ;
-  wire [32:0] \i__payload$238.err ;
+  wire [1:0] \i__payload$231.kind ;
+  wire [24:0] \i__payload$231.length ;
+  wire [23:0] \i__payload$231.seq ;
+  wire [24:0] \i__payload$231.start ;
+  wire \i__payload$231.wrapped ;
+  wire [423:0] \i__payload$234 ;
+  wire [23:0] \i__payload$234.access_list_count ;
+  wire [23:0] \i__payload$234.access_list_end ;
+  wire [23:0] \i__payload$234.access_list_offset ;
+  wire [23:0] \i__payload$234.authorization_count ;
+  wire [23:0] \i__payload$234.authorizations_end ;
+  wire [23:0] \i__payload$234.authorizations_offset ;
+  wire [23:0] \i__payload$234.blob_hash_count ;
+  wire [23:0] \i__payload$234.blob_hashes_end ;
+  wire [23:0] \i__payload$234.blob_hashes_offset ;
+  wire [23:0] \i__payload$234.body_offset ;
+  wire \i__payload$234.chain_id_present ;
+  wire [23:0] \i__payload$234.data_len ;
+  wire [23:0] \i__payload$234.data_offset ;
+  wire [32:0] \i__payload$234.err ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -3091,23 +3091,23 @@ module \tx_grammar_top.fsm (\o__ready$248 , clk, rst, i__ready, i__valid, i__pay
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  wire [4:0] \i__payload$238.err.code ;
+  wire [4:0] \i__payload$234.err.code ;
   (* enum_base_type = "Phase" *)
   (* enum_value_000 = "CLOSE" *)
   (* enum_value_001 = "HEADER" *)
   (* enum_value_010 = "FIRST" *)
   (* enum_value_011 = "TRUNC" *)
   (* enum_value_100 = "VALUE" *)
-  wire [2:0] \i__payload$238.err.phase ;
-  wire [24:0] \i__payload$238.err.seq ;
-  wire \i__payload$238.err_valid ;
-  wire \i__payload$238.network_form ;
-  wire [23:0] \i__payload$238.sig_offset ;
-  wire [23:0] \i__payload$238.storage_key_count ;
-  wire \i__payload$238.to_present ;
-  wire [23:0] \i__payload$238.tx_list_end ;
-  wire [23:0] \i__payload$238.tx_list_offset ;
-  wire [2:0] \i__payload$238.tx_type ;
+  wire [2:0] \i__payload$234.err.phase ;
+  wire [24:0] \i__payload$234.err.seq ;
+  wire \i__payload$234.err_valid ;
+  wire \i__payload$234.network_form ;
+  wire [23:0] \i__payload$234.sig_offset ;
+  wire [23:0] \i__payload$234.storage_key_count ;
+  wire \i__payload$234.to_present ;
+  wire [23:0] \i__payload$234.tx_list_end ;
+  wire [23:0] \i__payload$234.tx_list_offset ;
+  wire [2:0] \i__payload$234.tx_type ;
   wire [7:0] \i__payload.byte ;
   wire [3:0] \i__payload.cut ;
   wire \i__payload.end ;
@@ -3120,12 +3120,12 @@ module \tx_grammar_top.fsm (\o__ready$248 , clk, rst, i__ready, i__valid, i__pay
   wire [24:0] \i__payload.pos ;
   wire \i__payload.wrapped ;
   wire \i__ready$223 ;
-  wire \i__ready$231 ;
-  wire \i__ready$233 ;
+  wire \i__ready$227 ;
+  wire \i__ready$229 ;
   (* init = 1'h0 *)
   wire \i__valid$222 ;
-  wire \i__valid$234 ;
-  wire \i__valid$237 ;
+  wire \i__valid$230 ;
+  wire \i__valid$233 ;
   reg [24:0] idx = 25'h0000000;
   wire [82:0] job_n;
   wire [5:0] \job_n.fld ;
@@ -3140,18 +3140,6 @@ module \tx_grammar_top.fsm (\o__ready$248 , clk, rst, i__ready, i__valid, i__pay
   wire \job_n.wrapped ;
   wire le_new;
   wire [5:0] le_old;
-  wire load;
-  wire [82:0] load_payload;
-  wire [5:0] \load_payload.fld ;
-  (* enum_base_type = "JobKind" *)
-  (* enum_value_00 = "VALUE" *)
-  (* enum_value_01 = "PROGRESS" *)
-  (* enum_value_10 = "END" *)
-  wire [1:0] \load_payload.kind ;
-  wire [24:0] \load_payload.length ;
-  wire [23:0] \load_payload.seq ;
-  wire [24:0] \load_payload.start ;
-  wire \load_payload.wrapped ;
   reg [3:0] n_tx;
   reg [63:0] \new ;
   wire [24:0] \new.count ;
@@ -3224,32 +3212,32 @@ module \tx_grammar_top.fsm (\o__ready$248 , clk, rst, i__ready, i__valid, i__pay
   wire \nxt_frame5.valid ;
   wire \nxt_frame5.versioned ;
   wire [259:0] o__payload;
-  wire [82:0] \o__payload$241 ;
-  wire [5:0] \o__payload$241.fld ;
+  wire [82:0] \o__payload$237 ;
+  wire [5:0] \o__payload$237.fld ;
   (* enum_base_type = "JobKind" *)
   (* enum_value_00 = "VALUE" *)
   (* enum_value_01 = "PROGRESS" *)
   (* enum_value_10 = "END" *)
-  wire [1:0] \o__payload$241.kind ;
-  wire [24:0] \o__payload$241.length ;
-  wire [23:0] \o__payload$241.seq ;
-  wire [24:0] \o__payload$241.start ;
-  wire \o__payload$241.wrapped ;
-  wire [423:0] \o__payload$247 ;
-  wire [23:0] \o__payload$247.access_list_count ;
-  wire [23:0] \o__payload$247.access_list_end ;
-  wire [23:0] \o__payload$247.access_list_offset ;
-  wire [23:0] \o__payload$247.authorization_count ;
-  wire [23:0] \o__payload$247.authorizations_end ;
-  wire [23:0] \o__payload$247.authorizations_offset ;
-  wire [23:0] \o__payload$247.blob_hash_count ;
-  wire [23:0] \o__payload$247.blob_hashes_end ;
-  wire [23:0] \o__payload$247.blob_hashes_offset ;
-  wire [23:0] \o__payload$247.body_offset ;
-  wire \o__payload$247.chain_id_present ;
-  wire [23:0] \o__payload$247.data_len ;
-  wire [23:0] \o__payload$247.data_offset ;
-  wire [32:0] \o__payload$247.err ;
+  wire [1:0] \o__payload$237.kind ;
+  wire [24:0] \o__payload$237.length ;
+  wire [23:0] \o__payload$237.seq ;
+  wire [24:0] \o__payload$237.start ;
+  wire \o__payload$237.wrapped ;
+  wire [423:0] \o__payload$243 ;
+  wire [23:0] \o__payload$243.access_list_count ;
+  wire [23:0] \o__payload$243.access_list_end ;
+  wire [23:0] \o__payload$243.access_list_offset ;
+  wire [23:0] \o__payload$243.authorization_count ;
+  wire [23:0] \o__payload$243.authorizations_end ;
+  wire [23:0] \o__payload$243.authorizations_offset ;
+  wire [23:0] \o__payload$243.blob_hash_count ;
+  wire [23:0] \o__payload$243.blob_hashes_end ;
+  wire [23:0] \o__payload$243.blob_hashes_offset ;
+  wire [23:0] \o__payload$243.body_offset ;
+  wire \o__payload$243.chain_id_present ;
+  wire [23:0] \o__payload$243.data_len ;
+  wire [23:0] \o__payload$243.data_offset ;
+  wire [32:0] \o__payload$243.err ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -3280,23 +3268,23 @@ module \tx_grammar_top.fsm (\o__ready$248 , clk, rst, i__ready, i__valid, i__pay
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  wire [4:0] \o__payload$247.err.code ;
+  wire [4:0] \o__payload$243.err.code ;
   (* enum_base_type = "Phase" *)
   (* enum_value_000 = "CLOSE" *)
   (* enum_value_001 = "HEADER" *)
   (* enum_value_010 = "FIRST" *)
   (* enum_value_011 = "TRUNC" *)
   (* enum_value_100 = "VALUE" *)
-  wire [2:0] \o__payload$247.err.phase ;
-  wire [24:0] \o__payload$247.err.seq ;
-  wire \o__payload$247.err_valid ;
-  wire \o__payload$247.network_form ;
-  wire [23:0] \o__payload$247.sig_offset ;
-  wire [23:0] \o__payload$247.storage_key_count ;
-  wire \o__payload$247.to_present ;
-  wire [23:0] \o__payload$247.tx_list_end ;
-  wire [23:0] \o__payload$247.tx_list_offset ;
-  wire [2:0] \o__payload$247.tx_type ;
+  wire [2:0] \o__payload$243.err.phase ;
+  wire [24:0] \o__payload$243.err.seq ;
+  wire \o__payload$243.err_valid ;
+  wire \o__payload$243.network_form ;
+  wire [23:0] \o__payload$243.sig_offset ;
+  wire [23:0] \o__payload$243.storage_key_count ;
+  wire \o__payload$243.to_present ;
+  wire [23:0] \o__payload$243.tx_list_end ;
+  wire [23:0] \o__payload$243.tx_list_offset ;
+  wire [2:0] \o__payload$243.tx_type ;
   wire [110:0] \o__payload.a ;
   wire [7:0] \o__payload.a.byte ;
   wire [3:0] \o__payload.a.cut ;
@@ -3333,8 +3321,8 @@ module \tx_grammar_top.fsm (\o__ready$248 , clk, rst, i__ready, i__valid, i__pay
   wire \o__payload.trailing ;
   wire o__ready;
   wire o__valid;
-  wire \o__valid$245 ;
-  wire \o__valid$251 ;
+  wire \o__valid$241 ;
+  wire \o__valid$247 ;
   wire [5:0] \o_job__payload.fld ;
   (* enum_base_type = "JobKind" *)
   (* enum_value_00 = "VALUE" *)
@@ -3346,8 +3334,6 @@ module \tx_grammar_top.fsm (\o__ready$248 , clk, rst, i__ready, i__valid, i__pay
   wire [24:0] \o_job__payload.start ;
   wire \o_job__payload.wrapped ;
   wire o_job__ready;
-  wire o_job_load;
-  wire [24:0] o_job_load_start;
   wire [23:0] \o_rec__payload.access_list_count ;
   wire [23:0] \o_rec__payload.access_list_end ;
   wire [23:0] \o_rec__payload.access_list_offset ;
@@ -3820,15 +3806,15 @@ module \tx_grammar_top.fsm (\o__ready$248 , clk, rst, i__ready, i__valid, i__pay
   assign \$406  = w_a_hi | \$405 ;
   assign w_skip = \$406  ? 25'h1ffffff : w_a_end[24:0];
   assign w_go = w_valid & \i__ready$223 ;
-  assign \$407  = o__valid & \i__ready$231 ;
+  assign \$407  = o__valid & \i__ready$227 ;
   assign \$408  = ~ o__payload[0];
-  assign \$409  = \$408  | \i__ready$233 ;
+  assign \$409  = \$408  | \i__ready$229 ;
   assign o__ready = \$407  & \$409 ;
   assign \$410  = ~ o__payload[0];
-  assign \$411  = \$410  | \i__ready$233 ;
-  assign \i__valid$234  = o__valid & \$411 ;
+  assign \$411  = \$410  | \i__ready$229 ;
+  assign \i__valid$230  = o__valid & \$411 ;
   assign \$412  = o__valid & o__payload[0];
-  assign \i__valid$237  = \$412  & \i__ready$231 ;
+  assign \i__valid$233  = \$412  & \i__ready$227 ;
   assign \$413  = ~ halted;
   assign fail = \$413  & o__payload[249];
   assign \$414  = ~ halted;
@@ -4456,23 +4442,21 @@ module \tx_grammar_top.fsm (\o__ready$248 , clk, rst, i__ready, i__valid, i__pay
   assign \$350  = \$349  & w_a[104];
   \tx_grammar_top.fsm.job_skid  job_skid (
     .clk(clk),
-    .i__payload(\i__payload$235 ),
-    .i__ready(\i__ready$231 ),
-    .i__valid(\i__valid$234 ),
-    .load_payload(load_payload),
+    .i__payload(\i__payload$231 ),
+    .i__ready(\i__ready$227 ),
+    .i__valid(\i__valid$230 ),
     .o__payload(o_job__payload),
-    .o__ready(\o__ready$242 ),
+    .o__ready(\o__ready$238 ),
     .o__valid(o_job__valid),
-    .q_free(o_job_load),
     .rst(rst)
   );
   \tx_grammar_top.fsm.rec_skid  rec_skid (
     .clk(clk),
-    .i__payload(\i__payload$238 ),
-    .i__ready(\i__ready$233 ),
-    .i__valid(\i__valid$237 ),
+    .i__payload(\i__payload$234 ),
+    .i__ready(\i__ready$229 ),
+    .i__valid(\i__valid$233 ),
     .o__payload(o_rec__payload),
-    .o__ready(\o__ready$248 ),
+    .o__ready(\o__ready$244 ),
     .o__valid(o_rec__valid),
     .rst(rst)
   );
@@ -9167,16 +9151,14 @@ module \tx_grammar_top.fsm (\o__ready$248 , clk, rst, i__ready, i__valid, i__pay
   assign conv5_s = 1'h0;
   assign \i__valid$222  = w_valid;
   assign w2_go = o__ready;
-  assign load = o_job_load;
-  assign o_job_load_start = load_payload[56:32];
-  assign job_n = \i__payload$235 ;
-  assign rec_n = \i__payload$238 ;
-  assign \o__payload$241  = o_job__payload;
-  assign o_job__ready = \o__ready$242 ;
-  assign \o__valid$245  = o_job__valid;
-  assign \o__payload$247  = o_rec__payload;
-  assign o_rec__ready = \o__ready$248 ;
-  assign \o__valid$251  = o_rec__valid;
+  assign job_n = \i__payload$231 ;
+  assign rec_n = \i__payload$234 ;
+  assign \o__payload$237  = o_job__payload;
+  assign o_job__ready = \o__ready$238 ;
+  assign \o__valid$241  = o_job__valid;
+  assign \o__payload$243  = o_rec__payload;
+  assign o_rec__ready = \o__ready$244 ;
+  assign \o__valid$247  = o_rec__valid;
   assign \frame0.valid  = frame0[0];
   assign \frame0.ctx  = frame0[4:1];
   assign \frame0.end  = frame0[30:5];
@@ -9463,12 +9445,6 @@ module \tx_grammar_top.fsm (\o__ready$248 , clk, rst, i__ready, i__valid, i__pay
   assign \i__payload$218.code  = \i__payload$218 [257:253];
   assign \i__payload$218.ok_item  = \i__payload$218 [258];
   assign \i__payload$218.ok_open  = \i__payload$218 [259];
-  assign \load_payload.kind  = load_payload[1:0];
-  assign \load_payload.seq  = load_payload[25:2];
-  assign \load_payload.fld  = load_payload[31:26];
-  assign \load_payload.start  = load_payload[56:32];
-  assign \load_payload.length  = load_payload[81:57];
-  assign \load_payload.wrapped  = load_payload[82];
   assign \o__payload.a  = o__payload[110:0];
   assign \o__payload.a.end  = o__payload[0];
   assign \o__payload.a.pos  = o__payload[25:1];
@@ -9497,80 +9473,80 @@ module \tx_grammar_top.fsm (\o__ready$248 , clk, rst, i__ready, i__valid, i__pay
   assign \o__payload.code  = o__payload[257:253];
   assign \o__payload.ok_item  = o__payload[258];
   assign \o__payload.ok_open  = o__payload[259];
-  assign \i__payload$235.kind  = \i__payload$235 [1:0];
-  assign \i__payload$235.seq  = \i__payload$235 [25:2];
-  assign \i__payload$235.fld  = \i__payload$235 [31:26];
-  assign \i__payload$235.start  = \i__payload$235 [56:32];
-  assign \i__payload$235.length  = \i__payload$235 [81:57];
-  assign \i__payload$235.wrapped  = \i__payload$235 [82];
-  assign \job_n.kind  = \i__payload$235 [1:0];
-  assign \job_n.seq  = \i__payload$235 [25:2];
-  assign \job_n.fld  = \i__payload$235 [31:26];
-  assign \job_n.start  = \i__payload$235 [56:32];
-  assign \job_n.length  = \i__payload$235 [81:57];
-  assign \job_n.wrapped  = \i__payload$235 [82];
-  assign \i__payload$238.tx_type  = \i__payload$238 [2:0];
-  assign \i__payload$238.network_form  = \i__payload$238 [3];
-  assign \i__payload$238.chain_id_present  = \i__payload$238 [4];
-  assign \i__payload$238.to_present  = \i__payload$238 [5];
-  assign \i__payload$238.data_offset  = \i__payload$238 [29:6];
-  assign \i__payload$238.data_len  = \i__payload$238 [53:30];
-  assign \i__payload$238.access_list_count  = \i__payload$238 [77:54];
-  assign \i__payload$238.storage_key_count  = \i__payload$238 [101:78];
-  assign \i__payload$238.blob_hash_count  = \i__payload$238 [125:102];
-  assign \i__payload$238.authorization_count  = \i__payload$238 [149:126];
-  assign \i__payload$238.access_list_offset  = \i__payload$238 [173:150];
-  assign \i__payload$238.access_list_end  = \i__payload$238 [197:174];
-  assign \i__payload$238.blob_hashes_offset  = \i__payload$238 [221:198];
-  assign \i__payload$238.blob_hashes_end  = \i__payload$238 [245:222];
-  assign \i__payload$238.authorizations_offset  = \i__payload$238 [269:246];
-  assign \i__payload$238.authorizations_end  = \i__payload$238 [293:270];
-  assign \i__payload$238.tx_list_offset  = \i__payload$238 [317:294];
-  assign \i__payload$238.body_offset  = \i__payload$238 [341:318];
-  assign \i__payload$238.sig_offset  = \i__payload$238 [365:342];
-  assign \i__payload$238.tx_list_end  = \i__payload$238 [389:366];
-  assign \i__payload$238.err_valid  = \i__payload$238 [390];
-  assign \i__payload$238.err  = \i__payload$238 [423:391];
-  assign \i__payload$238.err.seq  = \i__payload$238 [415:391];
-  assign \i__payload$238.err.phase  = \i__payload$238 [418:416];
-  assign \i__payload$238.err.code  = \i__payload$238 [423:419];
-  assign \rec_n.tx_type  = \i__payload$238 [2:0];
-  assign \rec_n.network_form  = \i__payload$238 [3];
-  assign \rec_n.chain_id_present  = \i__payload$238 [4];
-  assign \rec_n.to_present  = \i__payload$238 [5];
-  assign \rec_n.data_offset  = \i__payload$238 [29:6];
-  assign \rec_n.data_len  = \i__payload$238 [53:30];
-  assign \rec_n.access_list_count  = \i__payload$238 [77:54];
-  assign \rec_n.storage_key_count  = \i__payload$238 [101:78];
-  assign \rec_n.blob_hash_count  = \i__payload$238 [125:102];
-  assign \rec_n.authorization_count  = \i__payload$238 [149:126];
-  assign \rec_n.access_list_offset  = \i__payload$238 [173:150];
-  assign \rec_n.access_list_end  = \i__payload$238 [197:174];
-  assign \rec_n.blob_hashes_offset  = \i__payload$238 [221:198];
-  assign \rec_n.blob_hashes_end  = \i__payload$238 [245:222];
-  assign \rec_n.authorizations_offset  = \i__payload$238 [269:246];
-  assign \rec_n.authorizations_end  = \i__payload$238 [293:270];
-  assign \rec_n.tx_list_offset  = \i__payload$238 [317:294];
-  assign \rec_n.body_offset  = \i__payload$238 [341:318];
-  assign \rec_n.sig_offset  = \i__payload$238 [365:342];
-  assign \rec_n.tx_list_end  = \i__payload$238 [389:366];
-  assign \rec_n.err_valid  = \i__payload$238 [390];
-  assign \rec_n.err  = \i__payload$238 [423:391];
-  assign \rec_n.err.seq  = \i__payload$238 [415:391];
-  assign \rec_n.err.phase  = \i__payload$238 [418:416];
-  assign \rec_n.err.code  = \i__payload$238 [423:419];
+  assign \i__payload$231.kind  = \i__payload$231 [1:0];
+  assign \i__payload$231.seq  = \i__payload$231 [25:2];
+  assign \i__payload$231.fld  = \i__payload$231 [31:26];
+  assign \i__payload$231.start  = \i__payload$231 [56:32];
+  assign \i__payload$231.length  = \i__payload$231 [81:57];
+  assign \i__payload$231.wrapped  = \i__payload$231 [82];
+  assign \job_n.kind  = \i__payload$231 [1:0];
+  assign \job_n.seq  = \i__payload$231 [25:2];
+  assign \job_n.fld  = \i__payload$231 [31:26];
+  assign \job_n.start  = \i__payload$231 [56:32];
+  assign \job_n.length  = \i__payload$231 [81:57];
+  assign \job_n.wrapped  = \i__payload$231 [82];
+  assign \i__payload$234.tx_type  = \i__payload$234 [2:0];
+  assign \i__payload$234.network_form  = \i__payload$234 [3];
+  assign \i__payload$234.chain_id_present  = \i__payload$234 [4];
+  assign \i__payload$234.to_present  = \i__payload$234 [5];
+  assign \i__payload$234.data_offset  = \i__payload$234 [29:6];
+  assign \i__payload$234.data_len  = \i__payload$234 [53:30];
+  assign \i__payload$234.access_list_count  = \i__payload$234 [77:54];
+  assign \i__payload$234.storage_key_count  = \i__payload$234 [101:78];
+  assign \i__payload$234.blob_hash_count  = \i__payload$234 [125:102];
+  assign \i__payload$234.authorization_count  = \i__payload$234 [149:126];
+  assign \i__payload$234.access_list_offset  = \i__payload$234 [173:150];
+  assign \i__payload$234.access_list_end  = \i__payload$234 [197:174];
+  assign \i__payload$234.blob_hashes_offset  = \i__payload$234 [221:198];
+  assign \i__payload$234.blob_hashes_end  = \i__payload$234 [245:222];
+  assign \i__payload$234.authorizations_offset  = \i__payload$234 [269:246];
+  assign \i__payload$234.authorizations_end  = \i__payload$234 [293:270];
+  assign \i__payload$234.tx_list_offset  = \i__payload$234 [317:294];
+  assign \i__payload$234.body_offset  = \i__payload$234 [341:318];
+  assign \i__payload$234.sig_offset  = \i__payload$234 [365:342];
+  assign \i__payload$234.tx_list_end  = \i__payload$234 [389:366];
+  assign \i__payload$234.err_valid  = \i__payload$234 [390];
+  assign \i__payload$234.err  = \i__payload$234 [423:391];
+  assign \i__payload$234.err.seq  = \i__payload$234 [415:391];
+  assign \i__payload$234.err.phase  = \i__payload$234 [418:416];
+  assign \i__payload$234.err.code  = \i__payload$234 [423:419];
+  assign \rec_n.tx_type  = \i__payload$234 [2:0];
+  assign \rec_n.network_form  = \i__payload$234 [3];
+  assign \rec_n.chain_id_present  = \i__payload$234 [4];
+  assign \rec_n.to_present  = \i__payload$234 [5];
+  assign \rec_n.data_offset  = \i__payload$234 [29:6];
+  assign \rec_n.data_len  = \i__payload$234 [53:30];
+  assign \rec_n.access_list_count  = \i__payload$234 [77:54];
+  assign \rec_n.storage_key_count  = \i__payload$234 [101:78];
+  assign \rec_n.blob_hash_count  = \i__payload$234 [125:102];
+  assign \rec_n.authorization_count  = \i__payload$234 [149:126];
+  assign \rec_n.access_list_offset  = \i__payload$234 [173:150];
+  assign \rec_n.access_list_end  = \i__payload$234 [197:174];
+  assign \rec_n.blob_hashes_offset  = \i__payload$234 [221:198];
+  assign \rec_n.blob_hashes_end  = \i__payload$234 [245:222];
+  assign \rec_n.authorizations_offset  = \i__payload$234 [269:246];
+  assign \rec_n.authorizations_end  = \i__payload$234 [293:270];
+  assign \rec_n.tx_list_offset  = \i__payload$234 [317:294];
+  assign \rec_n.body_offset  = \i__payload$234 [341:318];
+  assign \rec_n.sig_offset  = \i__payload$234 [365:342];
+  assign \rec_n.tx_list_end  = \i__payload$234 [389:366];
+  assign \rec_n.err_valid  = \i__payload$234 [390];
+  assign \rec_n.err  = \i__payload$234 [423:391];
+  assign \rec_n.err.seq  = \i__payload$234 [415:391];
+  assign \rec_n.err.phase  = \i__payload$234 [418:416];
+  assign \rec_n.err.code  = \i__payload$234 [423:419];
   assign \o_job__payload.kind  = o_job__payload[1:0];
   assign \o_job__payload.seq  = o_job__payload[25:2];
   assign \o_job__payload.fld  = o_job__payload[31:26];
   assign \o_job__payload.start  = o_job__payload[56:32];
   assign \o_job__payload.length  = o_job__payload[81:57];
   assign \o_job__payload.wrapped  = o_job__payload[82];
-  assign \o__payload$241.kind  = o_job__payload[1:0];
-  assign \o__payload$241.seq  = o_job__payload[25:2];
-  assign \o__payload$241.fld  = o_job__payload[31:26];
-  assign \o__payload$241.start  = o_job__payload[56:32];
-  assign \o__payload$241.length  = o_job__payload[81:57];
-  assign \o__payload$241.wrapped  = o_job__payload[82];
+  assign \o__payload$237.kind  = o_job__payload[1:0];
+  assign \o__payload$237.seq  = o_job__payload[25:2];
+  assign \o__payload$237.fld  = o_job__payload[31:26];
+  assign \o__payload$237.start  = o_job__payload[56:32];
+  assign \o__payload$237.length  = o_job__payload[81:57];
+  assign \o__payload$237.wrapped  = o_job__payload[82];
   assign \o_rec__payload.tx_type  = o_rec__payload[2:0];
   assign \o_rec__payload.network_form  = o_rec__payload[3];
   assign \o_rec__payload.chain_id_present  = o_rec__payload[4];
@@ -9596,31 +9572,31 @@ module \tx_grammar_top.fsm (\o__ready$248 , clk, rst, i__ready, i__valid, i__pay
   assign \o_rec__payload.err.seq  = o_rec__payload[415:391];
   assign \o_rec__payload.err.phase  = o_rec__payload[418:416];
   assign \o_rec__payload.err.code  = o_rec__payload[423:419];
-  assign \o__payload$247.tx_type  = o_rec__payload[2:0];
-  assign \o__payload$247.network_form  = o_rec__payload[3];
-  assign \o__payload$247.chain_id_present  = o_rec__payload[4];
-  assign \o__payload$247.to_present  = o_rec__payload[5];
-  assign \o__payload$247.data_offset  = o_rec__payload[29:6];
-  assign \o__payload$247.data_len  = o_rec__payload[53:30];
-  assign \o__payload$247.access_list_count  = o_rec__payload[77:54];
-  assign \o__payload$247.storage_key_count  = o_rec__payload[101:78];
-  assign \o__payload$247.blob_hash_count  = o_rec__payload[125:102];
-  assign \o__payload$247.authorization_count  = o_rec__payload[149:126];
-  assign \o__payload$247.access_list_offset  = o_rec__payload[173:150];
-  assign \o__payload$247.access_list_end  = o_rec__payload[197:174];
-  assign \o__payload$247.blob_hashes_offset  = o_rec__payload[221:198];
-  assign \o__payload$247.blob_hashes_end  = o_rec__payload[245:222];
-  assign \o__payload$247.authorizations_offset  = o_rec__payload[269:246];
-  assign \o__payload$247.authorizations_end  = o_rec__payload[293:270];
-  assign \o__payload$247.tx_list_offset  = o_rec__payload[317:294];
-  assign \o__payload$247.body_offset  = o_rec__payload[341:318];
-  assign \o__payload$247.sig_offset  = o_rec__payload[365:342];
-  assign \o__payload$247.tx_list_end  = o_rec__payload[389:366];
-  assign \o__payload$247.err_valid  = o_rec__payload[390];
-  assign \o__payload$247.err  = o_rec__payload[423:391];
-  assign \o__payload$247.err.seq  = o_rec__payload[415:391];
-  assign \o__payload$247.err.phase  = o_rec__payload[418:416];
-  assign \o__payload$247.err.code  = o_rec__payload[423:419];
+  assign \o__payload$243.tx_type  = o_rec__payload[2:0];
+  assign \o__payload$243.network_form  = o_rec__payload[3];
+  assign \o__payload$243.chain_id_present  = o_rec__payload[4];
+  assign \o__payload$243.to_present  = o_rec__payload[5];
+  assign \o__payload$243.data_offset  = o_rec__payload[29:6];
+  assign \o__payload$243.data_len  = o_rec__payload[53:30];
+  assign \o__payload$243.access_list_count  = o_rec__payload[77:54];
+  assign \o__payload$243.storage_key_count  = o_rec__payload[101:78];
+  assign \o__payload$243.blob_hash_count  = o_rec__payload[125:102];
+  assign \o__payload$243.authorization_count  = o_rec__payload[149:126];
+  assign \o__payload$243.access_list_offset  = o_rec__payload[173:150];
+  assign \o__payload$243.access_list_end  = o_rec__payload[197:174];
+  assign \o__payload$243.blob_hashes_offset  = o_rec__payload[221:198];
+  assign \o__payload$243.blob_hashes_end  = o_rec__payload[245:222];
+  assign \o__payload$243.authorizations_offset  = o_rec__payload[269:246];
+  assign \o__payload$243.authorizations_end  = o_rec__payload[293:270];
+  assign \o__payload$243.tx_list_offset  = o_rec__payload[317:294];
+  assign \o__payload$243.body_offset  = o_rec__payload[341:318];
+  assign \o__payload$243.sig_offset  = o_rec__payload[365:342];
+  assign \o__payload$243.tx_list_end  = o_rec__payload[389:366];
+  assign \o__payload$243.err_valid  = o_rec__payload[390];
+  assign \o__payload$243.err  = o_rec__payload[423:391];
+  assign \o__payload$243.err.seq  = o_rec__payload[415:391];
+  assign \o__payload$243.err.phase  = o_rec__payload[418:416];
+  assign \o__payload$243.err.code  = o_rec__payload[423:419];
   assign \rec.tx_type  = rec[2:0];
   assign \rec.network_form  = rec[3];
   assign \rec.chain_id_present  = rec[4];
@@ -9649,15 +9625,15 @@ module \tx_grammar_top.fsm (\o__ready$248 , clk, rst, i__ready, i__valid, i__pay
   assign \rep.seq  = rep[24:0];
   assign \rep.phase  = rep[27:25];
   assign \rep.code  = rep[32:28];
-  assign \i__payload$238 [423:391] = rep;
-  assign \i__payload$238 [390] = rep_valid;
-  assign \i__payload$238 [389:0] = rec[389:0];
-  assign \i__payload$235 [82] = \$428 ;
-  assign \i__payload$235 [81:57] = \$426 ;
-  assign \i__payload$235 [56:32] = \$425 ;
-  assign \i__payload$235 [31:26] = \$422 ;
-  assign \i__payload$235 [1:0] = \$419 ;
-  assign \i__payload$235 [25:2] = o__payload[212:189];
+  assign \i__payload$234 [423:391] = rep;
+  assign \i__payload$234 [390] = rep_valid;
+  assign \i__payload$234 [389:0] = rec[389:0];
+  assign \i__payload$231 [82] = \$428 ;
+  assign \i__payload$231 [81:57] = \$426 ;
+  assign \i__payload$231 [56:32] = \$425 ;
+  assign \i__payload$231 [31:26] = \$422 ;
+  assign \i__payload$231 [1:0] = \$419 ;
+  assign \i__payload$231 [25:2] = o__payload[212:189];
   assign \i__payload$218 [259] = v_ok_open;
   assign \i__payload$218 [258] = v_ok_item;
   assign \i__payload$218 [257:253] = v_code;
@@ -9801,7 +9777,7 @@ module \tx_grammar_top.fsm (\o__ready$248 , clk, rst, i__ready, i__valid, i__pay
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_grammar_top.fsm.job_skid (clk, rst, i__valid, i__ready, q_free, load_payload, i__payload, o__valid, o__payload, o__ready);
+module \tx_grammar_top.fsm.job_skid (clk, rst, i__valid, i__ready, i__payload, o__valid, o__payload, o__ready);
   reg \$auto$verilog_backend.cc:2505:dump_module$3  = 0;
   input clk;
   wire clk;
@@ -9811,10 +9787,6 @@ module \tx_grammar_top.fsm.job_skid (clk, rst, i__valid, i__ready, q_free, load_
   wire i__valid;
   output i__ready;
   wire i__ready;
-  output q_free;
-  wire q_free;
-  output [82:0] load_payload;
-  wire [82:0] load_payload;
   input [82:0] i__payload;
   wire [82:0] i__payload;
   output o__valid;
@@ -9843,17 +9815,6 @@ module \tx_grammar_top.fsm.job_skid (clk, rst, i__valid, i__ready, q_free, load_
   wire [23:0] \i__payload.seq ;
   wire [24:0] \i__payload.start ;
   wire \i__payload.wrapped ;
-  wire load;
-  wire [5:0] \load_payload.fld ;
-  (* enum_base_type = "JobKind" *)
-  (* enum_value_00 = "VALUE" *)
-  (* enum_value_01 = "PROGRESS" *)
-  (* enum_value_10 = "END" *)
-  wire [1:0] \load_payload.kind ;
-  wire [24:0] \load_payload.length ;
-  wire [23:0] \load_payload.seq ;
-  wire [24:0] \load_payload.start ;
-  wire \load_payload.wrapped ;
   wire [5:0] \o__payload.fld ;
   (* enum_base_type = "JobKind" *)
   (* enum_value_00 = "VALUE" *)
@@ -9876,6 +9837,7 @@ module \tx_grammar_top.fsm.job_skid (clk, rst, i__valid, i__ready, q_free, load_
   wire [23:0] \q.seq ;
   wire [24:0] \q.start ;
   wire \q.wrapped ;
+  wire q_free;
   (* init = 1'h0 *)
   wire q_valid;
   reg [82:0] sp = 83'h000000000000000000000;
@@ -9893,7 +9855,6 @@ module \tx_grammar_top.fsm.job_skid (clk, rst, i__valid, i__ready, q_free, load_
   assign i__ready = ~ sp_valid;
   assign \$1  = ~ o__valid;
   assign q_free = \$1  | o__ready;
-  assign load_payload = sp_valid ? sp : i__payload;
   assign \$2  = ~ sp_valid;
   assign \$3  = ~ sp_valid;
   assign \$4  = i__valid & \$3 ;
@@ -9951,7 +9912,6 @@ module \tx_grammar_top.fsm.job_skid (clk, rst, i__valid, i__ready, q_free, load_
   end
   assign q_valid = o__valid;
   assign q = o__payload;
-  assign load = q_free;
   assign \o__payload.kind  = o__payload[1:0];
   assign \o__payload.seq  = o__payload[25:2];
   assign \o__payload.fld  = o__payload[31:26];
@@ -9964,24 +9924,18 @@ module \tx_grammar_top.fsm.job_skid (clk, rst, i__valid, i__ready, q_free, load_
   assign \q.start  = o__payload[56:32];
   assign \q.length  = o__payload[81:57];
   assign \q.wrapped  = o__payload[82];
-  assign \load_payload.kind  = load_payload[1:0];
-  assign \load_payload.seq  = load_payload[25:2];
-  assign \load_payload.fld  = load_payload[31:26];
-  assign \load_payload.start  = load_payload[56:32];
-  assign \load_payload.length  = load_payload[81:57];
-  assign \load_payload.wrapped  = load_payload[82];
-  assign \i__payload.kind  = i__payload[1:0];
-  assign \i__payload.seq  = i__payload[25:2];
-  assign \i__payload.fld  = i__payload[31:26];
-  assign \i__payload.start  = i__payload[56:32];
-  assign \i__payload.length  = i__payload[81:57];
-  assign \i__payload.wrapped  = i__payload[82];
   assign \sp.kind  = sp[1:0];
   assign \sp.seq  = sp[25:2];
   assign \sp.fld  = sp[31:26];
   assign \sp.start  = sp[56:32];
   assign \sp.length  = sp[81:57];
   assign \sp.wrapped  = sp[82];
+  assign \i__payload.kind  = i__payload[1:0];
+  assign \i__payload.seq  = i__payload[25:2];
+  assign \i__payload.fld  = i__payload[31:26];
+  assign \i__payload.start  = i__payload[56:32];
+  assign \i__payload.length  = i__payload[81:57];
+  assign \i__payload.wrapped  = i__payload[82];
 endmodule
 
 (* generator = "Amaranth" *)

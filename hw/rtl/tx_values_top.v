@@ -3843,77 +3843,77 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [32:0] \$185 ;
-  wire [32:0] \$186 ;
-  wire [32:0] \$187 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
   wire [32:0] \$188 ;
   wire [32:0] \$189 ;
   wire \$19 ;
   wire [32:0] \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
+  wire [32:0] \$191 ;
+  wire [32:0] \$192 ;
+  wire [32:0] \$193 ;
   wire \$194 ;
   wire \$195 ;
-  wire [24:0] \$196 ;
+  wire \$196 ;
   wire \$197 ;
-  wire [23:0] \$198 ;
+  wire \$198 ;
   wire [24:0] \$199 ;
   wire [2:0] \$2 ;
-  wire [24:0] \$20 ;
-  wire [22:0] \$200 ;
-  wire [25:0] \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire [23:0] \$201 ;
+  wire [24:0] \$202 ;
+  wire [22:0] \$203 ;
+  wire [25:0] \$204 ;
   wire \$205 ;
-  wire [24:0] \$206 ;
-  wire [25:0] \$207 ;
-  wire [25:0] \$208 ;
-  wire \$209 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire [24:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
+  wire [25:0] \$210 ;
+  wire [25:0] \$211 ;
   wire \$212 ;
   wire \$213 ;
-  wire [23:0] \$214 ;
-  wire [24:0] \$215 ;
+  wire \$214 ;
+  wire \$215 ;
   wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  wire [23:0] \$217 ;
+  wire [24:0] \$218 ;
+  reg [63:0] \$219 ;
   wire [24:0] \$22 ;
   reg [63:0] \$220 ;
   reg [63:0] \$221 ;
-  reg [63:0] \$222 ;
+  wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
-  wire \$227 ;
-  wire [25:0] \$228 ;
+  wire [25:0] \$227 ;
+  wire \$228 ;
   wire \$229 ;
-  wire [4:0] \$23 ;
+  wire \$23 ;
   wire \$230 ;
   wire \$231 ;
-  wire \$232 ;
-  wire [24:0] \$233 ;
+  wire [24:0] \$232 ;
+  wire [4:0] \$233 ;
   wire [4:0] \$234 ;
   wire [4:0] \$235 ;
   wire [4:0] \$236 ;
   wire [4:0] \$237 ;
-  wire [4:0] \$238 ;
-  wire \$239 ;
-  wire [4:0] \$24 ;
-  wire [63:0] \$240 ;
-  wire [26:0] \$241 ;
-  wire [25:0] \$242 ;
-  wire \$243 ;
-  wire [4:0] \$244 ;
-  wire [26:0] \$245 ;
+  wire \$238 ;
+  wire [63:0] \$239 ;
+  wire [24:0] \$24 ;
+  wire [26:0] \$240 ;
+  wire [25:0] \$241 ;
+  wire \$242 ;
+  wire [4:0] \$243 ;
+  wire [26:0] \$244 ;
+  wire \$245 ;
   wire \$246 ;
-  wire \$247 ;
-  wire [26:0] \$248 ;
+  wire [26:0] \$247 ;
+  wire \$248 ;
   wire \$249 ;
   wire [4:0] \$25 ;
   wire \$250 ;
@@ -3929,26 +3929,26 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire [4:0] \$26 ;
   wire \$260 ;
   wire \$261 ;
-  wire \$262 ;
+  wire [24:0] \$262 ;
   wire \$263 ;
-  wire [24:0] \$264 ;
+  wire \$264 ;
   wire \$265 ;
   wire \$266 ;
   wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  reg [63:0] \$268 ;
+  reg [63:0] \$269 ;
   wire [4:0] \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  reg [63:0] \$273 ;
-  reg [63:0] \$274 ;
-  reg [63:0] \$275 ;
-  reg [63:0] \$276 ;
-  reg [63:0] \$277 ;
-  wire [319:0] \$278 ;
-  wire [255:0] \$279 ;
-  wire [63:0] \$28 ;
+  reg [63:0] \$270 ;
+  reg [63:0] \$271 ;
+  reg [63:0] \$272 ;
+  wire [319:0] \$273 ;
+  wire [255:0] \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
+  wire [4:0] \$28 ;
   wire \$280 ;
   wire \$281 ;
   wire \$282 ;
@@ -3959,7 +3959,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$287 ;
   wire \$288 ;
   wire \$289 ;
-  wire \$29 ;
+  wire [4:0] \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
@@ -3971,7 +3971,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$298 ;
   wire \$299 ;
   wire [3:0] \$3 ;
-  wire \$30 ;
+  wire [63:0] \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
@@ -3982,7 +3982,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
-  wire [26:0] \$31 ;
+  wire \$31 ;
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
@@ -3993,43 +3993,43 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
-  wire [4:0] \$32 ;
+  wire \$32 ;
   wire \$320 ;
   wire \$321 ;
   wire \$322 ;
-  wire \$323 ;
+  wire [255:0] \$323 ;
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
-  wire \$327 ;
-  wire [255:0] \$328 ;
+  wire [255:0] \$327 ;
+  wire \$328 ;
   wire \$329 ;
   wire [26:0] \$33 ;
   wire \$330 ;
-  wire \$331 ;
-  wire [255:0] \$332 ;
+  wire [255:0] \$331 ;
+  wire \$332 ;
   wire \$333 ;
   wire \$334 ;
-  wire \$335 ;
-  wire [255:0] \$336 ;
+  wire [255:0] \$335 ;
+  wire \$336 ;
   wire \$337 ;
   wire \$338 ;
-  wire \$339 ;
+  wire [255:0] \$339 ;
   wire [4:0] \$34 ;
-  wire [255:0] \$340 ;
+  wire \$340 ;
   wire \$341 ;
   wire \$342 ;
-  wire \$343 ;
-  wire [255:0] \$344 ;
+  wire [255:0] \$343 ;
+  wire \$344 ;
   wire \$345 ;
   wire \$346 ;
-  wire \$347 ;
-  wire [255:0] \$348 ;
+  wire [255:0] \$347 ;
+  wire \$348 ;
   wire \$349 ;
-  wire [4:0] \$35 ;
+  wire [26:0] \$35 ;
   wire \$350 ;
-  wire \$351 ;
-  wire [255:0] \$352 ;
+  wire [255:0] \$351 ;
+  wire \$352 ;
   wire \$353 ;
   wire \$354 ;
   wire \$355 ;
@@ -4037,32 +4037,32 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
-  wire \$36 ;
-  wire \$360 ;
-  wire [255:0] \$361 ;
+  wire [4:0] \$36 ;
+  wire [255:0] \$360 ;
+  wire \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire \$364 ;
-  wire [255:0] \$365 ;
+  wire [255:0] \$364 ;
+  wire \$365 ;
   wire \$366 ;
   wire \$367 ;
-  wire \$368 ;
-  wire [255:0] \$369 ;
-  wire \$37 ;
+  wire [255:0] \$368 ;
+  wire \$369 ;
+  wire [4:0] \$37 ;
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
-  wire [255:0] \$373 ;
+  wire \$373 ;
   wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
+  reg \$375 ;
+  reg \$376 ;
+  reg [3:0] \$377 ;
+  reg [63:0] \$378 ;
+  reg [63:0] \$379 ;
   wire \$38 ;
-  reg \$380 ;
-  reg \$381 ;
-  reg [3:0] \$382 ;
+  reg [63:0] \$380 ;
+  reg [63:0] \$381 ;
+  reg [63:0] \$382 ;
   reg [63:0] \$383 ;
   reg [63:0] \$384 ;
   reg [63:0] \$385 ;
@@ -4076,179 +4076,169 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [63:0] \$392 ;
   reg [63:0] \$393 ;
   reg [63:0] \$394 ;
-  reg [63:0] \$395 ;
-  reg [63:0] \$396 ;
-  reg [63:0] \$397 ;
-  reg [63:0] \$398 ;
-  reg [63:0] \$399 ;
+  reg [23:0] \$395 ;
+  reg [22:0] \$396 ;
+  reg [23:0] \$397 ;
+  reg [22:0] \$398 ;
+  reg [23:0] \$399 ;
   wire [4:0] \$4 ;
   wire \$40 ;
-  reg [23:0] \$400 ;
-  reg [22:0] \$401 ;
+  reg \$400 ;
+  reg [23:0] \$401 ;
   reg [23:0] \$402 ;
-  reg [22:0] \$403 ;
-  reg [23:0] \$404 ;
-  reg \$405 ;
-  reg [23:0] \$406 ;
-  reg [23:0] \$407 ;
-  reg [24:0] \$408 ;
+  reg \$403 ;
+  reg [63:0] \$404 ;
+  reg [63:0] \$405 ;
+  reg [63:0] \$406 ;
+  reg \$407 ;
+  reg \$408 ;
   reg \$409 ;
   wire \$41 ;
   reg \$410 ;
   reg \$411 ;
   reg \$412 ;
   reg \$413 ;
-  reg [63:0] \$414 ;
-  reg [63:0] \$415 ;
-  reg [63:0] \$416 ;
+  reg [25:0] \$414 ;
+  reg [68:0] \$415 ;
+  reg [23:0] \$416 ;
   reg \$417 ;
-  reg \$418 ;
-  reg \$419 ;
+  reg [3:0] \$418 ;
+  reg [3:0] \$419 ;
   wire \$42 ;
-  reg \$420 ;
-  reg \$421 ;
-  reg \$422 ;
-  reg \$423 ;
+  reg [3:0] \$420 ;
+  reg [3:0] \$421 ;
+  reg [3:0] \$422 ;
+  reg [25:0] \$423 ;
   reg [25:0] \$424 ;
-  reg [68:0] \$425 ;
-  reg [23:0] \$426 ;
+  reg [3:0] \$425 ;
+  reg [3:0] \$426 ;
   reg \$427 ;
-  reg [3:0] \$428 ;
-  reg [3:0] \$429 ;
+  reg \$428 ;
+  reg [23:0] \$429 ;
   wire \$43 ;
-  reg [3:0] \$430 ;
-  reg [3:0] \$431 ;
-  reg [3:0] \$432 ;
-  reg [25:0] \$433 ;
+  reg [25:0] \$430 ;
+  reg \$431 ;
+  reg \$432 ;
+  reg [82:0] \$433 ;
   reg [25:0] \$434 ;
-  reg [3:0] \$435 ;
-  reg [3:0] \$436 ;
-  reg \$437 ;
-  reg \$438 ;
-  reg [23:0] \$439 ;
+  reg \$435 ;
+  reg \$436 ;
+  reg [22:0] \$437 ;
+  reg [3:0] \$438 ;
+  reg [3:0] \$439 ;
   wire \$44 ;
-  reg [25:0] \$440 ;
+  reg [3:0] \$440 ;
   reg \$441 ;
   reg \$442 ;
-  reg [82:0] \$443 ;
-  reg [25:0] \$444 ;
-  reg \$445 ;
+  reg [5:0] \$443 ;
+  reg [24:0] \$444 ;
+  reg [5:0] \$445 ;
   reg \$446 ;
-  reg [22:0] \$447 ;
-  reg [3:0] \$448 ;
-  reg [3:0] \$449 ;
+  reg \$447 ;
+  reg \$448 ;
+  reg \$449 ;
   wire \$45 ;
-  reg [3:0] \$450 ;
-  reg \$451 ;
-  reg \$452 ;
-  reg [5:0] \$453 ;
-  reg [24:0] \$454 ;
-  reg [5:0] \$455 ;
-  reg \$456 ;
-  reg \$457 ;
-  reg \$458 ;
+  reg \$450 ;
+  reg [32:0] \$451 ;
+  reg [2:0] \$452 ;
+  reg [319:0] \$453 ;
+  reg \$454 ;
+  reg \$455 ;
+  reg [5:0] \$456 ;
+  reg [24:0] \$457 ;
+  reg [5:0] \$458 ;
   reg \$459 ;
   wire \$46 ;
   reg \$460 ;
-  reg [32:0] \$461 ;
-  reg [2:0] \$462 ;
-  reg [319:0] \$463 ;
-  reg \$464 ;
-  reg \$465 ;
-  reg [5:0] \$466 ;
-  reg [24:0] \$467 ;
+  reg \$461 ;
+  reg \$462 ;
+  reg \$463 ;
+  reg [32:0] \$464 ;
+  reg [319:0] \$465 ;
+  reg \$466 ;
+  reg \$467 ;
   reg [5:0] \$468 ;
-  reg \$469 ;
+  reg [24:0] \$469 ;
   wire \$47 ;
-  reg \$470 ;
+  reg [5:0] \$470 ;
   reg \$471 ;
   reg \$472 ;
   reg \$473 ;
-  reg [32:0] \$474 ;
-  reg [319:0] \$475 ;
-  reg \$476 ;
-  reg \$477 ;
-  reg [5:0] \$478 ;
-  reg [24:0] \$479 ;
+  reg \$474 ;
+  reg \$475 ;
+  reg [32:0] \$476 ;
+  reg [255:0] \$477 ;
+  reg \$478 ;
+  reg [32:0] \$479 ;
   wire \$48 ;
-  reg [5:0] \$480 ;
+  reg \$480 ;
   reg \$481 ;
-  reg \$482 ;
-  reg \$483 ;
-  reg \$484 ;
+  reg [5:0] \$482 ;
+  reg [24:0] \$483 ;
+  reg [5:0] \$484 ;
   reg \$485 ;
-  reg [32:0] \$486 ;
-  reg [255:0] \$487 ;
+  reg \$486 ;
+  reg \$487 ;
   reg \$488 ;
-  reg [32:0] \$489 ;
+  reg \$489 ;
   wire \$49 ;
-  reg \$490 ;
+  reg [32:0] \$490 ;
   reg \$491 ;
-  reg [5:0] \$492 ;
-  reg [24:0] \$493 ;
-  reg [5:0] \$494 ;
+  reg \$492 ;
+  reg \$493 ;
+  reg [255:0] \$494 ;
   reg \$495 ;
-  reg \$496 ;
-  reg \$497 ;
-  reg \$498 ;
-  reg \$499 ;
+  reg [32:0] \$496 ;
+  reg [7:0] \$497 ;
+  reg [7:0] \$498 ;
+  reg [7:0] \$499 ;
   wire [5:0] \$5 ;
   wire \$50 ;
-  reg [32:0] \$500 ;
+  reg \$500 ;
   reg \$501 ;
   reg \$502 ;
   reg \$503 ;
-  reg [255:0] \$504 ;
+  reg \$504 ;
   reg \$505 ;
-  reg [32:0] \$506 ;
-  reg [7:0] \$507 ;
-  reg [7:0] \$508 ;
-  reg [7:0] \$509 ;
+  reg \$506 ;
+  reg [255:0] \$507 ;
+  reg \$508 ;
+  reg \$509 ;
   wire \$51 ;
-  reg \$510 ;
-  reg \$511 ;
-  reg \$512 ;
-  reg \$513 ;
-  reg \$514 ;
-  reg \$515 ;
-  reg \$516 ;
+  reg [255:0] \$510 ;
+  reg [63:0] \$511 ;
+  reg [255:0] \$512 ;
+  reg [255:0] \$513 ;
+  reg [255:0] \$514 ;
+  reg [63:0] \$515 ;
+  reg [255:0] \$516 ;
   reg [255:0] \$517 ;
-  reg \$518 ;
-  reg \$519 ;
+  reg [255:0] \$518 ;
+  reg [255:0] \$519 ;
   wire \$52 ;
   reg [255:0] \$520 ;
-  reg [63:0] \$521 ;
-  reg [255:0] \$522 ;
-  reg [255:0] \$523 ;
-  reg [255:0] \$524 ;
-  reg [63:0] \$525 ;
+  reg [159:0] \$521 ;
+  reg [2625:0] \$522 ;
+  reg \$523 ;
+  reg [32:0] \$524 ;
+  reg [5:0] \$525 ;
   reg [255:0] \$526 ;
-  reg [255:0] \$527 ;
-  reg [255:0] \$528 ;
-  reg [255:0] \$529 ;
   wire \$53 ;
-  reg [255:0] \$530 ;
-  reg [159:0] \$531 ;
-  reg [2625:0] \$532 ;
-  reg \$533 ;
-  reg [32:0] \$534 ;
-  reg [5:0] \$535 ;
-  reg [255:0] \$536 ;
   wire \$54 ;
-  wire [26:0] \$55 ;
-  wire [26:0] \$56 ;
-  wire [25:0] \$57 ;
-  wire [24:0] \$58 ;
-  wire [25:0] \$59 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire [26:0] \$58 ;
+  wire [26:0] \$59 ;
   wire [6:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire [24:0] \$62 ;
+  wire [25:0] \$60 ;
+  wire [24:0] \$61 ;
+  wire [25:0] \$62 ;
   wire \$63 ;
-  wire [4:0] \$64 ;
-  wire \$65 ;
+  wire \$64 ;
+  wire [24:0] \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [7:0] \$7 ;
@@ -4272,11 +4262,11 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [6:0] \$89 ;
+  wire \$89 ;
   wire [24:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire \$92 ;
+  wire [6:0] \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
@@ -4378,12 +4368,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [23:0] d_seq = 24'h000000;
   reg d_valid = 1'h0;
   reg d_ver = 1'h0;
-  reg dg_c = 1'h0;
-  reg e_lt_s = 1'h0;
-  reg end_take;
-  (* init = 1'h0 *)
-  wire es_c;
-  reg fa_c = 1'h0;
+  wire e_lt_s;
   wire fire;
   wire first_absent;
   reg [3:0] gidx2 = 4'h0;
@@ -4413,7 +4398,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire [25:0] in_end;
   wire [3:0] in_lane_room;
   reg [22:0] in_nb = 23'h000000;
-  wire [22:0] \in_nb$96 ;
+  wire [22:0] \in_nb$90 ;
   wire in_nb_in;
   wire [25:0] in_qa;
   wire [26:0] in_size;
@@ -4592,9 +4577,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire [22:0] p_nbeats;
   wire [24:0] p_size;
   wire past_end;
-  reg pe_c = 1'h0;
   reg [255:0] prio = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  wire [24:0] psz_n;
   reg [25:0] q = 26'h0000000;
   reg q_lt_e = 1'h0;
   reg q_lt_s = 1'h0;
@@ -4827,7 +4810,6 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire s_beat_in;
   wire s_done_now;
   reg short = 1'h0;
-  reg [24:0] sz_w = 25'h0000000;
   reg t0_end;
   reg t0_first;
   wire [5:0] t0_fld;
@@ -5087,7 +5069,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [255:0] val4 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] val_be;
   wire [47:0] w_data;
-  reg [63:0] \w_data$153  = 64'h0000000000000000;
+  reg [63:0] \w_data$147  = 64'h0000000000000000;
   wire w_en;
   reg [3:0] w_idx = 4'h0;
   wire w_rdy;
@@ -5100,285 +5082,259 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [23:0] wr = 24'h000000;
   reg zero_hi = 1'h0;
   always @(posedge clk)
-    buf13 <= \$397 ;
+    h_end <= \$400 ;
   always @(posedge clk)
-    buf14 <= \$398 ;
+    h_base <= \$401 ;
   always @(posedge clk)
-    buf15 <= \$399 ;
+    head <= \$402 ;
   always @(posedge clk)
-    wr <= \$400 ;
+    o_calldata__valid <= \$403 ;
   always @(posedge clk)
-    in_nb <= \$401 ;
+    bq_stay <= \$404 ;
   always @(posedge clk)
-    avail <= \$402 ;
+    bq_next <= \$405 ;
   always @(posedge clk)
-    h_low <= \$403 ;
+    bq_load <= \$406 ;
   always @(posedge clk)
-    h_lim <= \$404 ;
+    bq_went <= \$407 ;
   always @(posedge clk)
-    h_end <= \$405 ;
+    bq_ld <= \$408 ;
   always @(posedge clk)
-    h_base <= \$406 ;
+    hl_prev <= \$409 ;
   always @(posedge clk)
-    head <= \$407 ;
+    q_lt_s <= \$410 ;
   always @(posedge clk)
-    sz_w <= \$408 ;
+    a_lt_s <= \$411 ;
   always @(posedge clk)
-    fa_c <= \$409 ;
+    nb_in <= \$412 ;
   always @(posedge clk)
-    pe_c <= \$410 ;
+    qb_in <= \$413 ;
   always @(posedge clk)
-    e_lt_s <= \$411 ;
+    low <= \$414 ;
   always @(posedge clk)
-    dg_c <= \$412 ;
+    o_calldata__payload <= \$415 ;
   always @(posedge clk)
-    o_calldata__valid <= \$413 ;
+    cur_base <= \$416 ;
   always @(posedge clk)
-    bq_stay <= \$414 ;
+    d_valid <= \$417 ;
   always @(posedge clk)
-    bq_next <= \$415 ;
+    cb0 <= \$418 ;
   always @(posedge clk)
-    bq_load <= \$416 ;
+    cb1 <= \$419 ;
   always @(posedge clk)
-    bq_went <= \$417 ;
+    cb2 <= \$420 ;
   always @(posedge clk)
-    bq_ld <= \$418 ;
+    cb3 <= \$421 ;
   always @(posedge clk)
-    hl_prev <= \$419 ;
+    cb4 <= \$422 ;
   always @(posedge clk)
-    q_lt_s <= \$420 ;
+    q <= \$423 ;
   always @(posedge clk)
-    a_lt_s <= \$421 ;
+    qa <= \$424 ;
   always @(posedge clk)
-    nb_in <= \$422 ;
+    qi <= \$425 ;
   always @(posedge clk)
-    qb_in <= \$423 ;
+    qi1 <= \$426 ;
   always @(posedge clk)
-    low <= \$424 ;
+    q_lt_e <= \$427 ;
   always @(posedge clk)
-    o_calldata__payload <= \$425 ;
+    a_lt_e <= \$428 ;
   always @(posedge clk)
-    cur_base <= \$426 ;
+    d_seq <= \$429 ;
   always @(posedge clk)
-    d_valid <= \$427 ;
+    d_end <= \$430 ;
   always @(posedge clk)
-    cb0 <= \$428 ;
+    d_ver <= \$431 ;
   always @(posedge clk)
-    cb1 <= \$429 ;
+    jv <= \$432 ;
   always @(posedge clk)
-    cb2 <= \$430 ;
+    j <= \$433 ;
   always @(posedge clk)
-    cb3 <= \$431 ;
+    j_end <= \$434 ;
   always @(posedge clk)
-    cb4 <= \$432 ;
+    short <= \$435 ;
   always @(posedge clk)
-    q <= \$433 ;
+    j_zl <= \$436 ;
   always @(posedge clk)
-    qa <= \$434 ;
+    j_nb <= \$437 ;
   always @(posedge clk)
-    qi <= \$435 ;
+    gidx2 <= \$438 ;
   always @(posedge clk)
-    qi1 <= \$436 ;
+    gidx3 <= \$439 ;
   always @(posedge clk)
-    q_lt_e <= \$437 ;
+    gidx4 <= \$440 ;
   always @(posedge clk)
-    a_lt_e <= \$438 ;
+    t1_valid <= \$441 ;
   always @(posedge clk)
-    d_seq <= \$439 ;
+    t1_end <= \$442 ;
   always @(posedge clk)
-    d_end <= \$440 ;
+    t1_fld <= \$443 ;
   always @(posedge clk)
-    d_ver <= \$441 ;
+    t1_seq <= \$444 ;
   always @(posedge clk)
-    jv <= \$442 ;
+    t1_ln <= \$445 ;
   always @(posedge clk)
-    j <= \$443 ;
+    t1_short <= \$446 ;
   always @(posedge clk)
-    j_end <= \$444 ;
+    t1_first <= \$447 ;
   always @(posedge clk)
-    short <= \$445 ;
+    t1_wrapped <= \$448 ;
   always @(posedge clk)
-    j_zl <= \$446 ;
+    t1_own_fail <= \$449 ;
   always @(posedge clk)
-    j_nb <= \$447 ;
+    t1_r0v <= \$450 ;
   always @(posedge clk)
-    gidx2 <= \$448 ;
+    t1_r0 <= \$451 ;
   always @(posedge clk)
-    gidx3 <= \$449 ;
+    lane1 <= \$452 ;
   always @(posedge clk)
-    gidx4 <= \$450 ;
+    raw1 <= \$453 ;
   always @(posedge clk)
-    t1_valid <= \$451 ;
+    t2_valid <= \$454 ;
   always @(posedge clk)
-    t1_end <= \$452 ;
+    t2_end <= \$455 ;
   always @(posedge clk)
-    t1_fld <= \$453 ;
+    t2_fld <= \$456 ;
   always @(posedge clk)
-    t1_seq <= \$454 ;
+    t2_seq <= \$457 ;
   always @(posedge clk)
-    t1_ln <= \$455 ;
+    t2_ln <= \$458 ;
   always @(posedge clk)
-    t1_short <= \$456 ;
+    t2_short <= \$459 ;
   always @(posedge clk)
-    t1_first <= \$457 ;
+    t2_first <= \$460 ;
   always @(posedge clk)
-    t1_wrapped <= \$458 ;
+    t2_wrapped <= \$461 ;
   always @(posedge clk)
-    t1_own_fail <= \$459 ;
+    t2_own_fail <= \$462 ;
   always @(posedge clk)
-    t1_r0v <= \$460 ;
+    t2_r0v <= \$463 ;
   always @(posedge clk)
-    t1_r0 <= \$461 ;
+    t2_r0 <= \$464 ;
   always @(posedge clk)
-    lane1 <= \$462 ;
+    win <= \$465 ;
   always @(posedge clk)
-    raw1 <= \$463 ;
+    t3_valid <= \$466 ;
   always @(posedge clk)
-    t2_valid <= \$464 ;
+    t3_end <= \$467 ;
   always @(posedge clk)
-    t2_end <= \$465 ;
+    t3_fld <= \$468 ;
   always @(posedge clk)
-    t2_fld <= \$466 ;
+    t3_seq <= \$469 ;
   always @(posedge clk)
-    t2_seq <= \$467 ;
+    t3_ln <= \$470 ;
   always @(posedge clk)
-    t2_ln <= \$468 ;
+    t3_short <= \$471 ;
   always @(posedge clk)
-    t2_short <= \$469 ;
+    t3_first <= \$472 ;
   always @(posedge clk)
-    t2_first <= \$470 ;
+    t3_wrapped <= \$473 ;
   always @(posedge clk)
-    t2_wrapped <= \$471 ;
+    t3_own_fail <= \$474 ;
   always @(posedge clk)
-    t2_own_fail <= \$472 ;
+    t3_r0v <= \$475 ;
   always @(posedge clk)
-    t2_r0v <= \$473 ;
+    t3_r0 <= \$476 ;
   always @(posedge clk)
-    t2_r0 <= \$474 ;
+    val3 <= \$477 ;
   always @(posedge clk)
-    win <= \$475 ;
+    r3v_q <= \$478 ;
   always @(posedge clk)
-    t3_valid <= \$476 ;
+    r3_q <= \$479 ;
   always @(posedge clk)
-    t3_end <= \$477 ;
+    t4_valid <= \$480 ;
   always @(posedge clk)
-    t3_fld <= \$478 ;
+    t4_end <= \$481 ;
   always @(posedge clk)
-    t3_seq <= \$479 ;
+    t4_fld <= \$482 ;
   always @(posedge clk)
-    t3_ln <= \$480 ;
+    t4_seq <= \$483 ;
   always @(posedge clk)
-    t3_short <= \$481 ;
+    t4_ln <= \$484 ;
   always @(posedge clk)
-    t3_first <= \$482 ;
+    t4_short <= \$485 ;
   always @(posedge clk)
-    t3_wrapped <= \$483 ;
+    t4_first <= \$486 ;
   always @(posedge clk)
-    t3_own_fail <= \$484 ;
+    t4_wrapped <= \$487 ;
   always @(posedge clk)
-    t3_r0v <= \$485 ;
+    t4_own_fail <= \$488 ;
   always @(posedge clk)
-    t3_r0 <= \$486 ;
+    t4_r0v <= \$489 ;
   always @(posedge clk)
-    val3 <= \$487 ;
+    t4_r0 <= \$490 ;
   always @(posedge clk)
-    r3v_q <= \$488 ;
+    lt30 <= \$491 ;
   always @(posedge clk)
-    r3_q <= \$489 ;
+    lt50 <= \$492 ;
   always @(posedge clk)
-    t4_valid <= \$490 ;
+    lt53 <= \$493 ;
   always @(posedge clk)
-    t4_end <= \$491 ;
+    val4 <= \$494 ;
   always @(posedge clk)
-    t4_fld <= \$492 ;
+    r3v_4 <= \$495 ;
   always @(posedge clk)
-    t4_seq <= \$493 ;
+    r3_4 <= \$496 ;
   always @(posedge clk)
-    t4_ln <= \$494 ;
+    cmp_n <= \$497 ;
   always @(posedge clk)
-    t4_short <= \$495 ;
+    cmp_h <= \$498 ;
   always @(posedge clk)
-    t4_first <= \$496 ;
+    cmp_p <= \$499 ;
   always @(posedge clk)
-    t4_wrapped <= \$497 ;
+    zero_hi <= \$500 ;
   always @(posedge clk)
-    t4_own_fail <= \$498 ;
+    c0_27_28 <= \$501 ;
   always @(posedge clk)
-    t4_r0v <= \$499 ;
+    c0_lt37 <= \$502 ;
   always @(posedge clk)
-    t4_r0 <= \$500 ;
+    c0_gt1 <= \$503 ;
   always @(posedge clk)
-    lt30 <= \$501 ;
+    c0_ones <= \$504 ;
   always @(posedge clk)
-    lt50 <= \$502 ;
+    c0_zero <= \$505 ;
   always @(posedge clk)
-    lt53 <= \$503 ;
+    c0_one <= \$506 ;
   always @(posedge clk)
-    val4 <= \$504 ;
+    prio <= \$507 ;
   always @(posedge clk)
-    r3v_4 <= \$505 ;
+    o_rec__valid <= \$508 ;
   always @(posedge clk)
-    r3_4 <= \$506 ;
+    cap_v <= \$509 ;
   always @(posedge clk)
-    cmp_n <= \$507 ;
+    rec_chain_id <= \$510 ;
   always @(posedge clk)
-    cmp_h <= \$508 ;
+    rec_nonce <= \$511 ;
   always @(posedge clk)
-    cmp_p <= \$509 ;
+    rec_gas_price <= \$512 ;
   always @(posedge clk)
-    zero_hi <= \$510 ;
+    rec_max_priority_fee_per_gas <= \$513 ;
   always @(posedge clk)
-    c0_27_28 <= \$511 ;
+    rec_max_fee_per_gas <= \$514 ;
   always @(posedge clk)
-    c0_lt37 <= \$512 ;
+    rec_gas_limit <= \$515 ;
   always @(posedge clk)
-    c0_gt1 <= \$513 ;
+    rec_value <= \$516 ;
   always @(posedge clk)
-    c0_ones <= \$514 ;
+    rec_max_fee_per_blob_gas <= \$517 ;
   always @(posedge clk)
-    c0_zero <= \$515 ;
+    rec_v <= \$518 ;
   always @(posedge clk)
-    c0_one <= \$516 ;
+    rec_r <= \$519 ;
   always @(posedge clk)
-    prio <= \$517 ;
+    rec_s <= \$520 ;
   always @(posedge clk)
-    o_rec__valid <= \$518 ;
+    rec_to <= \$521 ;
   always @(posedge clk)
-    cap_v <= \$519 ;
+    o_rec__payload <= \$522 ;
   always @(posedge clk)
-    rec_chain_id <= \$520 ;
+    best_v <= \$523 ;
   always @(posedge clk)
-    rec_nonce <= \$521 ;
+    best <= \$524 ;
   always @(posedge clk)
-    rec_gas_price <= \$522 ;
+    cap_fld <= \$525 ;
   always @(posedge clk)
-    rec_max_priority_fee_per_gas <= \$523 ;
-  always @(posedge clk)
-    rec_max_fee_per_gas <= \$524 ;
-  always @(posedge clk)
-    rec_gas_limit <= \$525 ;
-  always @(posedge clk)
-    rec_value <= \$526 ;
-  always @(posedge clk)
-    rec_max_fee_per_blob_gas <= \$527 ;
-  always @(posedge clk)
-    rec_v <= \$528 ;
-  always @(posedge clk)
-    rec_r <= \$529 ;
-  always @(posedge clk)
-    rec_s <= \$530 ;
-  always @(posedge clk)
-    rec_to <= \$531 ;
-  always @(posedge clk)
-    o_rec__payload <= \$532 ;
-  always @(posedge clk)
-    best_v <= \$533 ;
-  always @(posedge clk)
-    best <= \$534 ;
-  always @(posedge clk)
-    cap_fld <= \$535 ;
-  always @(posedge clk)
-    cap_val <= \$536 ;
+    cap_val <= \$526 ;
   assign \$1  = 1'h0 + i_beat__payload[64];
   assign \$2  = \$1  + i_beat__payload[65];
   assign \$3  = \$2  + i_beat__payload[66];
@@ -5405,389 +5361,400 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign is_data = j[31:26] == 4'ha;
   assign \$17  = have_last | j_zl;
   assign bytes_in = \$17  | nb_in;
-  assign psz_n = have_last ? r_data[47:23] : sz_w;
   assign \$18  = ~ j_zl;
   assign \$19  = \$18  & have_last;
-  assign first_absent = \$19  & fa_c;
-  assign past_end = have_last & pe_c;
-  assign \$20  = short ? j[81:57] : 25'h0000020;
-  assign \$21  = ~ o_calldata__valid;
-  assign cd_free = \$21  | o_calldata__ready;
-  assign \$23  = cb0 + \$22 [3:0];
-  assign \$24  = cb1 + \$22 [3:0];
-  assign \$25  = cb2 + \$22 [3:0];
-  assign \$26  = cb3 + \$22 [3:0];
-  assign \$27  = cb4 + \$22 [3:0];
-  assign \$28  = bq_went ? bq_next : bq_stay;
-  assign beat_q = bq_ld ? bq_load : \$28 ;
+  assign \$20  = j[56:32] >= r_data[47:23];
+  assign first_absent = \$19  & \$20 ;
+  assign \$21  = r_data[47:23] < j_end;
+  assign past_end = have_last & \$21 ;
+  assign \$22  = short ? j[81:57] : 25'h0000020;
+  assign \$23  = ~ o_calldata__valid;
+  assign cd_free = \$23  | o_calldata__ready;
+  assign \$25  = cb0 + \$24 [3:0];
+  assign \$26  = cb1 + \$24 [3:0];
+  assign \$27  = cb2 + \$24 [3:0];
+  assign \$28  = cb3 + \$24 [3:0];
+  assign \$29  = cb4 + \$24 [3:0];
+  assign \$30  = bq_went ? bq_next : bq_stay;
+  assign beat_q = bq_ld ? bq_load : \$30 ;
+  assign e_lt_s = j_end < r_data[47:23];
   assign hl2 = have_last & hl_prev;
-  assign \$29  = a_lt_e ? a_lt_s : e_lt_s;
-  assign \$30  = ~ \$29 ;
-  assign by_size = hl2 & \$30 ;
-  assign \$31  = r_data[47:23] - q;
-  assign \$32  = 4'h8 - q[2:0];
-  assign \$33  = j_end - q;
-  assign \$34  = a_lt_e ? \$32  : { 1'h0, \$33 [3:0] };
-  assign \$35  = by_size ? { 1'h0, \$31 [3:0] } : \$34 ;
-  assign \$36  = ~ a_lt_e;
-  assign \$37  = ~ a_lt_s;
-  assign \$38  = hl2 & \$37 ;
-  assign c_last = \$36  | \$38 ;
-  assign \$39  = ~ q_lt_e;
-  assign \$40  = ~ q_lt_s;
-  assign \$41  = hl2 & \$40 ;
-  assign s_done_now = \$39  | \$41 ;
+  assign \$31  = a_lt_e ? a_lt_s : e_lt_s;
+  assign \$32  = ~ \$31 ;
+  assign by_size = hl2 & \$32 ;
+  assign \$33  = r_data[47:23] - q;
+  assign \$34  = 4'h8 - q[2:0];
+  assign \$35  = j_end - q;
+  assign \$36  = a_lt_e ? \$34  : { 1'h0, \$35 [3:0] };
+  assign \$37  = by_size ? { 1'h0, \$33 [3:0] } : \$36 ;
+  assign \$38  = ~ a_lt_e;
+  assign \$39  = ~ a_lt_s;
+  assign \$40  = hl2 & \$39 ;
+  assign c_last = \$38  | \$40 ;
+  assign \$41  = ~ q_lt_e;
+  assign \$42  = ~ q_lt_s;
+  assign \$43  = hl2 & \$42 ;
+  assign s_done_now = \$41  | \$43 ;
   assign s_beat_in = hl2 | qb_in;
-  assign \$42  = adv & jv;
-  assign \$43  = have_last & cd_free;
-  assign \$44  = s_beat_in | s_done_now;
-  assign \$45  = ~ j_zl;
-  assign \$46  = \$45  & j[82];
-  assign \$47  = ~ j_zl;
-  assign \$48  = ~ first_absent;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = j[31:26] == 6'h20;
-  assign \$51  = d_valid & d_ver;
-  assign \$52  = | own[32:28];
-  assign \$53  = own_v & \$52 ;
-  assign \$54  = i_job__payload[81:57] <= 6'h20;
-  assign \$55  = in_end - 1'h1;
-  assign \$56  = \$54  ? \$55  : { 2'h0, i_job__payload[56:32] };
-  assign \$59  = \$58  + 1'h1;
-  assign \$60  = i_job__payload[81:57] <= 6'h20;
-  assign \$61  = in_end <= { avail, 3'h0 };
-  assign \$63  = \$62  < avail;
-  assign in_nb_in = \$60  ? \$61  : \$63 ;
-  assign \$64  = 4'h8 - i_job__payload[34:32];
-  assign \$65  = ! win[7:0];
-  assign \$66  = t2_fld == 2'h2;
-  assign \$67  = t2_fld == 2'h3;
-  assign \$68  = t2_fld == 3'h4;
-  assign \$69  = t2_fld == 3'h5;
-  assign \$70  = t2_fld == 3'h6;
-  assign \$71  = t2_fld == 3'h7;
-  assign \$72  = t2_fld == 4'h9;
-  assign \$73  = t2_fld == 4'hc;
-  assign \$74  = t2_fld == 4'hf;
-  assign \$75  = t2_fld == 5'h10;
-  assign \$76  = t2_fld == 5'h11;
-  assign \$77  = t2_fld == 5'h12;
-  assign \$78  = t2_fld == 5'h19;
-  assign \$79  = t2_fld == 5'h1b;
-  assign \$80  = t2_fld == 5'h1c;
-  assign \$81  = t2_fld == 5'h1d;
-  assign \$82  = t2_fld == 5'h1e;
-  assign \$83  = t2_fld == 6'h20;
-  assign \$84  = | { \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66  };
-  assign \$85  = \$65  & \$84 ;
-  assign \$86  = t2_fld == 5'h17;
-  assign \$87  = win[7:0] != 1'h1;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = 6'h20 - t2_ln;
-  assign \$90  = ~ t4_end;
-  assign \$91  = t4_valid & \$90 ;
-  assign \$92  = \$91  & t4_short;
-  assign \$93  = ~ t4_own_fail;
-  assign \$94  = \$92  & \$93 ;
-  assign \$95  = zero_hi & c0_ones;
-  assign \$98  = cmp_p[3] & \$97 ;
-  assign \$99  = cmp_p[2] | \$98 ;
-  assign \$100  = cmp_p[5] & \$99 ;
-  assign \$101  = cmp_p[4] | \$100 ;
-  assign \$102  = cmp_p[7] & \$101 ;
-  assign \$103  = cmp_p[6] | \$102 ;
-  assign \$104  = ~ c0_27_28;
-  assign \$105  = zero_hi & \$104 ;
-  assign \$106  = \$105  & c0_lt37;
-  assign \$107  = ~ zero_hi;
-  assign \$108  = \$107  | c0_gt1;
-  assign \$109  = zero_hi & c0_zero;
-  assign \$112  = cmp_n[3] & \$111 ;
-  assign \$113  = cmp_n[2] | \$112 ;
-  assign \$114  = cmp_n[5] & \$113 ;
-  assign \$115  = cmp_n[4] | \$114 ;
-  assign \$116  = cmp_n[7] & \$115 ;
-  assign \$117  = cmp_n[6] | \$116 ;
-  assign \$118  = ~ \$117 ;
-  assign \$119  = \$109  | \$118 ;
-  assign \$120  = zero_hi & c0_zero;
-  assign \$123  = cmp_n[3] & \$122 ;
-  assign \$124  = cmp_n[2] | \$123 ;
-  assign \$125  = cmp_n[5] & \$124 ;
-  assign \$126  = cmp_n[4] | \$125 ;
-  assign \$127  = cmp_n[7] & \$126 ;
-  assign \$128  = cmp_n[6] | \$127 ;
-  assign \$129  = ~ \$128 ;
-  assign \$130  = \$120  | \$129 ;
-  assign \$133  = cmp_h[3] & \$132 ;
-  assign \$134  = cmp_h[2] | \$133 ;
-  assign \$135  = cmp_h[5] & \$134 ;
-  assign \$136  = cmp_h[4] | \$135 ;
-  assign \$137  = cmp_h[7] & \$136 ;
-  assign \$138  = cmp_h[6] | \$137 ;
-  assign \$139  = ~ \$138 ;
-  assign \$140  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
-  assign \$141  = ~ \$140 ;
-  assign \$142  = \$139  & \$141 ;
-  assign \$143  = zero_hi & c0_one;
+  assign \$44  = adv & jv;
+  assign \$45  = have_last & cd_free;
+  assign \$46  = d_end > r_data[47:23];
+  assign \$47  = s_beat_in | s_done_now;
+  assign \$48  = ~ j_zl;
+  assign \$49  = \$48  & j[82];
+  assign \$50  = ~ j_zl;
+  assign \$51  = ~ first_absent;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = j[31:26] == 6'h20;
+  assign \$54  = d_valid & d_ver;
+  assign \$55  = | own[32:28];
+  assign \$56  = own_v & \$55 ;
+  assign \$57  = i_job__payload[81:57] <= 6'h20;
+  assign \$58  = in_end - 1'h1;
+  assign \$59  = \$57  ? \$58  : { 2'h0, i_job__payload[56:32] };
+  assign \$62  = \$61  + 1'h1;
+  assign \$63  = i_job__payload[81:57] <= 6'h20;
+  assign \$64  = in_end <= { avail, 3'h0 };
+  assign \$66  = \$65  < avail;
+  assign in_nb_in = \$63  ? \$64  : \$66 ;
+  assign \$67  = 4'h8 - i_job__payload[34:32];
+  assign \$68  = ! win[7:0];
+  assign \$69  = t2_fld == 2'h2;
+  assign \$70  = t2_fld == 2'h3;
+  assign \$71  = t2_fld == 3'h4;
+  assign \$72  = t2_fld == 3'h5;
+  assign \$73  = t2_fld == 3'h6;
+  assign \$74  = t2_fld == 3'h7;
+  assign \$75  = t2_fld == 4'h9;
+  assign \$76  = t2_fld == 4'hc;
+  assign \$77  = t2_fld == 4'hf;
+  assign \$78  = t2_fld == 5'h10;
+  assign \$79  = t2_fld == 5'h11;
+  assign \$80  = t2_fld == 5'h12;
+  assign \$81  = t2_fld == 5'h19;
+  assign \$82  = t2_fld == 5'h1b;
+  assign \$83  = t2_fld == 5'h1c;
+  assign \$84  = t2_fld == 5'h1d;
+  assign \$85  = t2_fld == 5'h1e;
+  assign \$86  = t2_fld == 6'h20;
+  assign \$87  = | { \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69  };
+  assign \$88  = \$68  & \$87 ;
+  assign \$89  = t2_fld == 5'h17;
+  assign \$90  = win[7:0] != 1'h1;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = 6'h20 - t2_ln;
+  assign \$93  = ~ t4_end;
+  assign \$94  = t4_valid & \$93 ;
+  assign \$95  = \$94  & t4_short;
+  assign \$96  = ~ t4_own_fail;
+  assign \$97  = \$95  & \$96 ;
+  assign \$98  = zero_hi & c0_ones;
+  assign \$101  = cmp_p[3] & \$100 ;
+  assign \$102  = cmp_p[2] | \$101 ;
+  assign \$103  = cmp_p[5] & \$102 ;
+  assign \$104  = cmp_p[4] | \$103 ;
+  assign \$105  = cmp_p[7] & \$104 ;
+  assign \$106  = cmp_p[6] | \$105 ;
+  assign \$107  = ~ c0_27_28;
+  assign \$108  = zero_hi & \$107 ;
+  assign \$109  = \$108  & c0_lt37;
+  assign \$110  = ~ zero_hi;
+  assign \$111  = \$110  | c0_gt1;
+  assign \$112  = zero_hi & c0_zero;
+  assign \$115  = cmp_n[3] & \$114 ;
+  assign \$116  = cmp_n[2] | \$115 ;
+  assign \$117  = cmp_n[5] & \$116 ;
+  assign \$118  = cmp_n[4] | \$117 ;
+  assign \$119  = cmp_n[7] & \$118 ;
+  assign \$120  = cmp_n[6] | \$119 ;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = \$112  | \$121 ;
+  assign \$123  = zero_hi & c0_zero;
+  assign \$126  = cmp_n[3] & \$125 ;
+  assign \$127  = cmp_n[2] | \$126 ;
+  assign \$128  = cmp_n[5] & \$127 ;
+  assign \$129  = cmp_n[4] | \$128 ;
+  assign \$130  = cmp_n[7] & \$129 ;
+  assign \$131  = cmp_n[6] | \$130 ;
+  assign \$132  = ~ \$131 ;
+  assign \$133  = \$123  | \$132 ;
+  assign \$136  = cmp_h[3] & \$135 ;
+  assign \$137  = cmp_h[2] | \$136 ;
+  assign \$138  = cmp_h[5] & \$137 ;
+  assign \$139  = cmp_h[4] | \$138 ;
+  assign \$140  = cmp_h[7] & \$139 ;
+  assign \$141  = cmp_h[6] | \$140 ;
+  assign \$142  = ~ \$141 ;
+  assign \$143  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
   assign \$144  = ~ \$143 ;
+  assign \$145  = \$142  & \$144 ;
+  assign \$146  = zero_hi & c0_one;
+  assign \$147  = ~ \$146 ;
   assign v0 = t4_valid & t4_r0v;
   assign v3 = t4_valid & r3v_4;
   assign lt0b = { t4_r0[24:0], t4_r0[27:25] } < { best[24:0], best[27:25] };
   assign lt3b = { r3_4[24:0], r3_4[27:25] } < { best[24:0], best[27:25] };
   assign lt5b = { t4_seq, 3'h4 } < { best[24:0], best[27:25] };
-  assign \$145  = ~ v0;
-  assign \$146  = ~ lt0b;
-  assign \$147  = \$145  | \$146 ;
-  assign \$148  = best_v & \$147 ;
-  assign \$149  = ~ v3;
-  assign \$150  = ~ lt3b;
-  assign \$151  = \$149  | \$150 ;
-  assign \$152  = \$148  & \$151 ;
-  assign \$153  = ~ r5v;
-  assign \$154  = ~ lt5b;
-  assign \$155  = \$153  | \$154 ;
-  assign win_b = \$152  & \$155 ;
-  assign \$156  = ~ best_v;
-  assign \$157  = \$156  | lt0b;
-  assign \$158  = v0 & \$157 ;
-  assign \$159  = ~ v3;
-  assign \$160  = ~ lt30;
-  assign \$161  = \$159  | \$160 ;
-  assign \$162  = \$158  & \$161 ;
-  assign \$163  = ~ r5v;
-  assign \$164  = ~ lt50;
-  assign \$165  = \$163  | \$164 ;
-  assign win0 = \$162  & \$165 ;
-  assign \$166  = ~ best_v;
-  assign \$167  = \$166  | lt3b;
-  assign \$168  = v3 & \$167 ;
-  assign \$169  = ~ v0;
-  assign \$170  = \$169  | lt30;
-  assign \$171  = \$168  & \$170 ;
-  assign \$172  = ~ r5v;
-  assign \$173  = ~ lt53;
-  assign \$174  = \$172  | \$173 ;
-  assign win3 = \$171  & \$174 ;
-  assign \$175  = ~ best_v;
-  assign \$176  = \$175  | lt5b;
-  assign \$177  = r5v & \$176 ;
-  assign \$178  = ~ v0;
-  assign \$179  = \$178  | lt50;
-  assign \$180  = \$177  & \$179 ;
-  assign \$181  = ~ v3;
-  assign \$182  = \$181  | lt53;
-  assign win5 = \$180  & \$182 ;
-  assign \$183  = best_v | v0;
-  assign \$184  = \$183  | v3;
-  assign merged_v = \$184  | r5v;
-  assign \$185  = win_b ? best : 33'h000000000;
-  assign \$186  = win0 ? t4_r0 : 33'h000000000;
-  assign \$187  = \$185  | \$186 ;
-  assign \$188  = win3 ? r3_4 : 33'h000000000;
-  assign \$189  = \$187  | \$188 ;
-  assign \$190  = win5 ? r5 : 33'h000000000;
-  assign merged = \$189  | \$190 ;
-  assign \$191  = t4_valid & t4_end;
-  assign \$192  = \$191  & o_rec__valid;
-  assign adv = ~ \$192 ;
-  assign \$193  = \$9 [23:0] < 4'hf;
-  assign \$194  = \$9 [23:0] < 5'h10;
-  assign \$195  = fire ? \$193  : \$194 ;
-  assign \$196  = wr + 1'h1;
-  assign \$197  = in_nb != 23'h7ffffe;
-  assign \$198  = in_nb + 1'h1;
-  assign \$199  = avail + w_v;
-  assign \$200  = r_en ? r_data[22:0] : 23'h000000;
-  assign \$201  = \$199  - \$200 ;
-  assign \$202  = j[1:0] != 2'h2;
-  assign \$203  = jv & \$202 ;
-  assign \$204  = j[56:32] > low;
-  assign \$205  = \$203  & \$204 ;
-  assign \$208  = \$205  ? { 1'h0, \$206  } : \$207 ;
-  assign \$209  = j[1:0] == 2'h2;
-  assign \$210  = jv & \$209 ;
-  assign \$211  = h_low < h_lim;
-  assign \$212  = ~ h_end;
-  assign \$213  = \$211  & \$212 ;
-  assign \$214  = \$213  ? { 1'h0, h_low } : h_lim;
-  assign \$215  = h_base + \$214 ;
-  assign \$216  = j[56:32] >= psz_n;
-  assign \$217  = psz_n < j_end;
-  assign \$218  = j_end < psz_n;
-  assign \$219  = d_end > psz_n;
-  assign \$223  = ~ r_en;
-  assign \$224  = have_last & \$223 ;
-  assign \$225  = q < r_data[47:23];
-  assign \$226  = qa < r_data[47:23];
-  assign \$227  = j_nb < avail;
-  assign \$229  = \$228  < avail;
-  assign \$230  = adv & jv;
-  assign \$231  = j[56:32] > low;
-  assign \$232  = have_last & cd_free;
-  assign \$233  = cur_base + r_data[22:0];
-  assign \$234  = cb0 + r_data[3:0];
-  assign \$235  = cb1 + r_data[3:0];
-  assign \$236  = cb2 + r_data[3:0];
-  assign \$237  = cb3 + r_data[3:0];
-  assign \$238  = cb4 + r_data[3:0];
-  assign \$239  = s_beat_in | s_done_now;
-  assign \$240  = beat_q >> { q[2:0], 3'h0 };
-  assign \$241  = qa + 4'h8;
-  assign \$243  = \$242  < avail;
-  assign \$244  = qi1 + 1'h1;
-  assign \$245  = qa + 4'h8;
-  assign \$246  = \$245  < j_end;
-  assign \$247  = qa < r_data[47:23];
-  assign \$248  = qa + 4'h8;
-  assign \$249  = \$248  < r_data[47:23];
-  assign \$250  = q > low;
-  assign \$251  = j_end > low;
-  assign \$252  = ~ is_data;
-  assign \$253  = ~ short;
-  assign \$254  = \$252  & \$253 ;
-  assign \$255  = ~ have_last;
-  assign \$256  = \$254  & \$255 ;
-  assign \$257  = ~ first_absent;
-  assign \$258  = \$256  & \$257 ;
-  assign \$259  = j_end > psz_n;
-  assign \$260  = j[31:26] == 6'h20;
-  assign \$261  = i_job__valid & i_job__ready;
-  assign \$262  = i_job__payload[81:57] <= 6'h20;
-  assign \$263  = ! i_job__payload[81:57];
-  assign \$265  = \$264  < avail;
-  assign \$266  = | i_job__payload[81:57];
-  assign \$267  = i_job__payload[81:57] > \$64 [3:0];
-  assign \$268  = i_job__payload[56:32] < r_data[47:23];
-  assign \$269  = { \$59 [22:0], 3'h0 } < r_data[47:23];
-  assign \$270  = i_job__payload[56:32] >= psz_n;
-  assign \$271  = psz_n < in_end;
-  assign \$272  = in_end < psz_n;
-  assign \$278  = raw1 >> { lane1, 3'h0 };
-  assign \$279  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$89 [5:0], 3'h0 };
-  assign \$280  = t2_own_fail | r3v;
-  assign \$281  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
-  assign \$282  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
-  assign \$283  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
-  assign \$284  = val3[63:0] < 64'hbfd25e8cd0364141;
-  assign \$285  = val3[63:0] == 64'hbfd25e8cd0364141;
-  assign \$286  = val3[127:64] < 64'hbaaedce6af48a03b;
-  assign \$287  = val3[127:64] == 64'hbaaedce6af48a03b;
-  assign \$288  = val3[191:128] < 64'hfffffffffffffffe;
-  assign \$289  = val3[191:128] == 64'hfffffffffffffffe;
-  assign \$290  = val3[255:192] < 64'hffffffffffffffff;
-  assign \$291  = val3[255:192] == 64'hffffffffffffffff;
-  assign \$292  = val3[63:0] < 64'hdfe92f46681b20a0;
-  assign \$293  = val3[63:0] == 64'hdfe92f46681b20a0;
-  assign \$294  = val3[127:64] < 63'h5d576e7357a4501d;
-  assign \$295  = val3[127:64] == 63'h5d576e7357a4501d;
-  assign \$296  = val3[191:128] < 64'hffffffffffffffff;
-  assign \$297  = val3[191:128] == 64'hffffffffffffffff;
-  assign \$298  = val3[255:192] < 63'h7fffffffffffffff;
-  assign \$299  = val3[255:192] == 63'h7fffffffffffffff;
-  assign \$300  = val3[63:0] < prio[63:0];
-  assign \$301  = val3[63:0] == prio[63:0];
-  assign \$302  = val3[127:64] < prio[127:64];
-  assign \$303  = val3[127:64] == prio[127:64];
-  assign \$304  = val3[191:128] < prio[191:128];
-  assign \$305  = val3[191:128] == prio[191:128];
-  assign \$306  = val3[255:192] < prio[255:192];
-  assign \$307  = val3[255:192] == prio[255:192];
-  assign \$308  = ! val3[255:64];
-  assign \$309  = val3[63:0] == 5'h1b;
-  assign \$310  = val3[63:0] == 5'h1c;
-  assign \$311  = \$309  | \$310 ;
-  assign \$312  = val3[63:0] < 6'h25;
-  assign \$313  = val3[63:0] > 1'h1;
-  assign \$314  = val3[63:0] == 64'hffffffffffffffff;
-  assign \$315  = ! val3[63:0];
-  assign \$316  = val3[63:0] == 1'h1;
-  assign \$317  = t3_valid & t3_end;
-  assign \$318  = t3_fld == 3'h5;
-  assign \$319  = t3_valid & \$318 ;
-  assign \$320  = ~ t3_end;
-  assign \$321  = \$319  & \$320 ;
-  assign \$322  = ~ t3_own_fail;
-  assign \$323  = \$321  & \$322 ;
-  assign \$324  = adv & t4_valid;
-  assign \$325  = cap_fld == 2'h3;
-  assign \$327  = cap_v & \$326 ;
-  assign \$328  = \$327  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_nonce };
-  assign \$329  = cap_fld == 3'h7;
-  assign \$331  = cap_v & \$330 ;
-  assign \$332  = \$331  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_gas_limit };
-  assign \$333  = cap_fld == 2'h2;
-  assign \$335  = cap_v & \$334 ;
-  assign \$336  = \$335  ? cap_val : rec_chain_id;
-  assign \$337  = cap_fld == 3'h4;
-  assign \$339  = cap_v & \$338 ;
-  assign \$340  = \$339  ? cap_val : rec_gas_price;
-  assign \$341  = cap_fld == 3'h5;
-  assign \$343  = cap_v & \$342 ;
-  assign \$344  = \$343  ? cap_val : rec_max_priority_fee_per_gas;
-  assign \$345  = cap_fld == 3'h6;
-  assign \$347  = cap_v & \$346 ;
-  assign \$348  = \$347  ? cap_val : rec_max_fee_per_gas;
-  assign \$349  = cap_fld == 4'hc;
-  assign \$351  = cap_v & \$350 ;
-  assign \$352  = \$351  ? cap_val : rec_max_fee_per_blob_gas;
-  assign \$353  = cap_fld == 4'h9;
+  assign \$148  = ~ v0;
+  assign \$149  = ~ lt0b;
+  assign \$150  = \$148  | \$149 ;
+  assign \$151  = best_v & \$150 ;
+  assign \$152  = ~ v3;
+  assign \$153  = ~ lt3b;
+  assign \$154  = \$152  | \$153 ;
+  assign \$155  = \$151  & \$154 ;
+  assign \$156  = ~ r5v;
+  assign \$157  = ~ lt5b;
+  assign \$158  = \$156  | \$157 ;
+  assign win_b = \$155  & \$158 ;
+  assign \$159  = ~ best_v;
+  assign \$160  = \$159  | lt0b;
+  assign \$161  = v0 & \$160 ;
+  assign \$162  = ~ v3;
+  assign \$163  = ~ lt30;
+  assign \$164  = \$162  | \$163 ;
+  assign \$165  = \$161  & \$164 ;
+  assign \$166  = ~ r5v;
+  assign \$167  = ~ lt50;
+  assign \$168  = \$166  | \$167 ;
+  assign win0 = \$165  & \$168 ;
+  assign \$169  = ~ best_v;
+  assign \$170  = \$169  | lt3b;
+  assign \$171  = v3 & \$170 ;
+  assign \$172  = ~ v0;
+  assign \$173  = \$172  | lt30;
+  assign \$174  = \$171  & \$173 ;
+  assign \$175  = ~ r5v;
+  assign \$176  = ~ lt53;
+  assign \$177  = \$175  | \$176 ;
+  assign win3 = \$174  & \$177 ;
+  assign \$178  = ~ best_v;
+  assign \$179  = \$178  | lt5b;
+  assign \$180  = r5v & \$179 ;
+  assign \$181  = ~ v0;
+  assign \$182  = \$181  | lt50;
+  assign \$183  = \$180  & \$182 ;
+  assign \$184  = ~ v3;
+  assign \$185  = \$184  | lt53;
+  assign win5 = \$183  & \$185 ;
+  assign \$186  = best_v | v0;
+  assign \$187  = \$186  | v3;
+  assign merged_v = \$187  | r5v;
+  assign \$188  = win_b ? best : 33'h000000000;
+  assign \$189  = win0 ? t4_r0 : 33'h000000000;
+  assign \$190  = \$188  | \$189 ;
+  assign \$191  = win3 ? r3_4 : 33'h000000000;
+  assign \$192  = \$190  | \$191 ;
+  assign \$193  = win5 ? r5 : 33'h000000000;
+  assign merged = \$192  | \$193 ;
+  assign \$194  = t4_valid & t4_end;
+  assign \$195  = \$194  & o_rec__valid;
+  assign adv = ~ \$195 ;
+  assign \$196  = \$9 [23:0] < 4'hf;
+  assign \$197  = \$9 [23:0] < 5'h10;
+  assign \$198  = fire ? \$196  : \$197 ;
+  assign \$199  = wr + 1'h1;
+  assign \$200  = in_nb != 23'h7ffffe;
+  assign \$201  = in_nb + 1'h1;
+  assign \$202  = avail + w_v;
+  assign \$203  = r_en ? r_data[22:0] : 23'h000000;
+  assign \$204  = \$202  - \$203 ;
+  assign \$205  = j[1:0] != 2'h2;
+  assign \$206  = jv & \$205 ;
+  assign \$207  = j[56:32] > low;
+  assign \$208  = \$206  & \$207 ;
+  assign \$211  = \$208  ? { 1'h0, \$209  } : \$210 ;
+  assign \$212  = j[1:0] == 2'h2;
+  assign \$213  = jv & \$212 ;
+  assign \$214  = h_low < h_lim;
+  assign \$215  = ~ h_end;
+  assign \$216  = \$214  & \$215 ;
+  assign \$217  = \$216  ? { 1'h0, h_low } : h_lim;
+  assign \$218  = h_base + \$217 ;
+  assign \$222  = ~ r_en;
+  assign \$223  = have_last & \$222 ;
+  assign \$224  = q < r_data[47:23];
+  assign \$225  = qa < r_data[47:23];
+  assign \$226  = j_nb < avail;
+  assign \$228  = \$227  < avail;
+  assign \$229  = adv & jv;
+  assign \$230  = j[56:32] > low;
+  assign \$231  = have_last & cd_free;
+  assign \$232  = cur_base + r_data[22:0];
+  assign \$233  = cb0 + r_data[3:0];
+  assign \$234  = cb1 + r_data[3:0];
+  assign \$235  = cb2 + r_data[3:0];
+  assign \$236  = cb3 + r_data[3:0];
+  assign \$237  = cb4 + r_data[3:0];
+  assign \$238  = s_beat_in | s_done_now;
+  assign \$239  = beat_q >> { q[2:0], 3'h0 };
+  assign \$240  = qa + 4'h8;
+  assign \$242  = \$241  < avail;
+  assign \$243  = qi1 + 1'h1;
+  assign \$244  = qa + 4'h8;
+  assign \$245  = \$244  < j_end;
+  assign \$246  = qa < r_data[47:23];
+  assign \$247  = qa + 4'h8;
+  assign \$248  = \$247  < r_data[47:23];
+  assign \$249  = q > low;
+  assign \$250  = j_end > low;
+  assign \$251  = ~ is_data;
+  assign \$252  = ~ short;
+  assign \$253  = \$251  & \$252 ;
+  assign \$254  = ~ have_last;
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = ~ first_absent;
+  assign \$257  = \$255  & \$256 ;
+  assign \$258  = j[31:26] == 6'h20;
+  assign \$259  = i_job__valid & i_job__ready;
+  assign \$260  = i_job__payload[81:57] <= 6'h20;
+  assign \$261  = ! i_job__payload[81:57];
+  assign \$263  = \$262  < avail;
+  assign \$264  = | i_job__payload[81:57];
+  assign \$265  = i_job__payload[81:57] > \$67 [3:0];
+  assign \$266  = i_job__payload[56:32] < r_data[47:23];
+  assign \$267  = { \$62 [22:0], 3'h0 } < r_data[47:23];
+  assign \$273  = raw1 >> { lane1, 3'h0 };
+  assign \$274  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$92 [5:0], 3'h0 };
+  assign \$275  = t2_own_fail | r3v;
+  assign \$276  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$277  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$278  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
+  assign \$279  = val3[63:0] < 64'hbfd25e8cd0364141;
+  assign \$280  = val3[63:0] == 64'hbfd25e8cd0364141;
+  assign \$281  = val3[127:64] < 64'hbaaedce6af48a03b;
+  assign \$282  = val3[127:64] == 64'hbaaedce6af48a03b;
+  assign \$283  = val3[191:128] < 64'hfffffffffffffffe;
+  assign \$284  = val3[191:128] == 64'hfffffffffffffffe;
+  assign \$285  = val3[255:192] < 64'hffffffffffffffff;
+  assign \$286  = val3[255:192] == 64'hffffffffffffffff;
+  assign \$287  = val3[63:0] < 64'hdfe92f46681b20a0;
+  assign \$288  = val3[63:0] == 64'hdfe92f46681b20a0;
+  assign \$289  = val3[127:64] < 63'h5d576e7357a4501d;
+  assign \$290  = val3[127:64] == 63'h5d576e7357a4501d;
+  assign \$291  = val3[191:128] < 64'hffffffffffffffff;
+  assign \$292  = val3[191:128] == 64'hffffffffffffffff;
+  assign \$293  = val3[255:192] < 63'h7fffffffffffffff;
+  assign \$294  = val3[255:192] == 63'h7fffffffffffffff;
+  assign \$295  = val3[63:0] < prio[63:0];
+  assign \$296  = val3[63:0] == prio[63:0];
+  assign \$297  = val3[127:64] < prio[127:64];
+  assign \$298  = val3[127:64] == prio[127:64];
+  assign \$299  = val3[191:128] < prio[191:128];
+  assign \$300  = val3[191:128] == prio[191:128];
+  assign \$301  = val3[255:192] < prio[255:192];
+  assign \$302  = val3[255:192] == prio[255:192];
+  assign \$303  = ! val3[255:64];
+  assign \$304  = val3[63:0] == 5'h1b;
+  assign \$305  = val3[63:0] == 5'h1c;
+  assign \$306  = \$304  | \$305 ;
+  assign \$307  = val3[63:0] < 6'h25;
+  assign \$308  = val3[63:0] > 1'h1;
+  assign \$309  = val3[63:0] == 64'hffffffffffffffff;
+  assign \$310  = ! val3[63:0];
+  assign \$311  = val3[63:0] == 1'h1;
+  assign \$312  = t3_valid & t3_end;
+  assign \$313  = t3_fld == 3'h5;
+  assign \$314  = t3_valid & \$313 ;
+  assign \$315  = ~ t3_end;
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = ~ t3_own_fail;
+  assign \$318  = \$316  & \$317 ;
+  assign \$319  = adv & t4_valid;
+  assign \$320  = cap_fld == 2'h3;
+  assign \$322  = cap_v & \$321 ;
+  assign \$323  = \$322  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_nonce };
+  assign \$324  = cap_fld == 3'h7;
+  assign \$326  = cap_v & \$325 ;
+  assign \$327  = \$326  ? cap_val : { 192'h000000000000000000000000000000000000000000000000, rec_gas_limit };
+  assign \$328  = cap_fld == 2'h2;
+  assign \$330  = cap_v & \$329 ;
+  assign \$331  = \$330  ? cap_val : rec_chain_id;
+  assign \$332  = cap_fld == 3'h4;
+  assign \$334  = cap_v & \$333 ;
+  assign \$335  = \$334  ? cap_val : rec_gas_price;
+  assign \$336  = cap_fld == 3'h5;
+  assign \$338  = cap_v & \$337 ;
+  assign \$339  = \$338  ? cap_val : rec_max_priority_fee_per_gas;
+  assign \$340  = cap_fld == 3'h6;
+  assign \$342  = cap_v & \$341 ;
+  assign \$343  = \$342  ? cap_val : rec_max_fee_per_gas;
+  assign \$344  = cap_fld == 4'hc;
+  assign \$346  = cap_v & \$345 ;
+  assign \$347  = \$346  ? cap_val : rec_max_fee_per_blob_gas;
+  assign \$348  = cap_fld == 4'h9;
+  assign \$350  = cap_v & \$349 ;
+  assign \$351  = \$350  ? cap_val : rec_value;
+  assign \$352  = cap_fld == 4'hf;
+  assign \$353  = cap_fld == 5'h10;
+  assign \$354  = | { \$353 , \$352  };
   assign \$355  = cap_v & \$354 ;
-  assign \$356  = \$355  ? cap_val : rec_value;
-  assign \$357  = cap_fld == 4'hf;
-  assign \$358  = cap_fld == 5'h10;
-  assign \$359  = | { \$358 , \$357  };
-  assign \$360  = cap_v & \$359 ;
-  assign \$361  = \$360  ? cap_val : rec_v;
-  assign \$362  = cap_fld == 5'h11;
-  assign \$364  = cap_v & \$363 ;
-  assign \$365  = \$364  ? cap_val : rec_r;
-  assign \$366  = cap_fld == 5'h12;
-  assign \$368  = cap_v & \$367 ;
-  assign \$369  = \$368  ? cap_val : rec_s;
-  assign \$370  = cap_fld == 4'h8;
-  assign \$372  = cap_v & \$371 ;
-  assign \$373  = \$372  ? cap_val : { 96'h000000000000000000000000, rec_to };
-  assign \$374  = ~ t4_own_fail;
-  assign \$375  = t4_short & \$374 ;
-  assign \$376  = ~ r3v_4;
-  assign \$377  = \$375  & \$376 ;
-  assign \$378  = ~ r5v;
-  assign \$379  = \$377  & \$378 ;
+  assign \$356  = \$355  ? cap_val : rec_v;
+  assign \$357  = cap_fld == 5'h11;
+  assign \$359  = cap_v & \$358 ;
+  assign \$360  = \$359  ? cap_val : rec_r;
+  assign \$361  = cap_fld == 5'h12;
+  assign \$363  = cap_v & \$362 ;
+  assign \$364  = \$363  ? cap_val : rec_s;
+  assign \$365  = cap_fld == 4'h8;
+  assign \$367  = cap_v & \$366 ;
+  assign \$368  = \$367  ? cap_val : { 96'h000000000000000000000000, rec_to };
+  assign \$369  = ~ t4_own_fail;
+  assign \$370  = t4_short & \$369 ;
+  assign \$371  = ~ r3v_4;
+  assign \$372  = \$370  & \$371 ;
+  assign \$373  = ~ r5v;
+  assign \$374  = \$372  & \$373 ;
   always @(posedge clk)
-    room <= \$380 ;
+    room <= \$375 ;
   always @(posedge clk)
-    w_v <= \$381 ;
+    w_v <= \$376 ;
   always @(posedge clk)
-    w_idx <= \$382 ;
+    w_idx <= \$377 ;
   always @(posedge clk)
-    \w_data$153  <= \$383 ;
+    \w_data$147  <= \$378 ;
   always @(posedge clk)
-    buf0 <= \$384 ;
+    buf0 <= \$379 ;
   always @(posedge clk)
-    buf1 <= \$385 ;
+    buf1 <= \$380 ;
   always @(posedge clk)
-    buf2 <= \$386 ;
+    buf2 <= \$381 ;
   always @(posedge clk)
-    buf3 <= \$387 ;
+    buf3 <= \$382 ;
   always @(posedge clk)
-    buf4 <= \$388 ;
+    buf4 <= \$383 ;
   always @(posedge clk)
-    buf5 <= \$389 ;
+    buf5 <= \$384 ;
   always @(posedge clk)
-    buf6 <= \$390 ;
+    buf6 <= \$385 ;
   always @(posedge clk)
-    buf7 <= \$391 ;
+    buf7 <= \$386 ;
   always @(posedge clk)
-    buf8 <= \$392 ;
+    buf8 <= \$387 ;
   always @(posedge clk)
-    buf9 <= \$393 ;
+    buf9 <= \$388 ;
   always @(posedge clk)
-    buf10 <= \$394 ;
+    buf10 <= \$389 ;
   always @(posedge clk)
-    buf11 <= \$395 ;
+    buf11 <= \$390 ;
   always @(posedge clk)
-    buf12 <= \$396 ;
+    buf12 <= \$391 ;
+  always @(posedge clk)
+    buf13 <= \$392 ;
+  always @(posedge clk)
+    buf14 <= \$393 ;
+  always @(posedge clk)
+    buf15 <= \$394 ;
+  always @(posedge clk)
+    wr <= \$395 ;
+  always @(posedge clk)
+    in_nb <= \$396 ;
+  always @(posedge clk)
+    avail <= \$397 ;
+  always @(posedge clk)
+    h_low <= \$398 ;
+  always @(posedge clk)
+    h_lim <= \$399 ;
   \tx_values_top.values.ends  ends (
     .clk(clk),
     .\port$20$0 (\$13 [22:0]),
@@ -5801,180 +5768,131 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$398  = buf14;
-    if (w_v) begin
-      casez (w_idx)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            /* empty */;
-        4'h7:
-            /* empty */;
-        4'h8:
-            /* empty */;
-        4'h9:
-            /* empty */;
-        4'ha:
-            /* empty */;
-        4'hb:
-            /* empty */;
-        4'hc:
-            /* empty */;
-        4'hd:
-            /* empty */;
-        4'he:
-            \$398  = \w_data$153 ;
-      endcase
-    end
+    \$401  = cur_base;
     if (rst) begin
-      \$398  = 64'h0000000000000000;
+      \$401  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$399  = buf15;
-    if (w_v) begin
-      (* full_case = 32'd1 *)
-      casez (w_idx)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            /* empty */;
-        4'h7:
-            /* empty */;
-        4'h8:
-            /* empty */;
-        4'h9:
-            /* empty */;
-        4'ha:
-            /* empty */;
-        4'hb:
-            /* empty */;
-        4'hc:
-            /* empty */;
-        4'hd:
-            /* empty */;
-        4'he:
-            /* empty */;
-        4'hf:
-            \$399  = \w_data$153 ;
-      endcase
-    end
-    if (rst) begin
-      \$399  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$400  = wr;
-    if (fire) begin
-      \$400  = \$196 [23:0];
-    end
-    if (rst) begin
-      \$400  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$401  = in_nb;
-    if (fire) begin
-      if (i_beat__payload[72]) begin
-        \$401  = 23'h000000;
-      end else if (\$197 ) begin
-        \$401  = \$198 [22:0];
-      end
-    end
-    if (rst) begin
-      \$401  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$402  = \$201 [23:0];
+    \$402  = \$218 [23:0];
     if (rst) begin
       \$402  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$403  = \$208 [22:0];
+    \$403  = o_calldata__valid;
+    if (o_calldata__ready) begin
+      \$403  = 1'h0;
+    end
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$231 ) begin
+              \$403  = 1'h1;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$403  = 1'h1;
+                end
+              end
+            end
+      endcase
+    end
     if (rst) begin
-      \$403  = 23'h000000;
+      \$403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$404  = lim;
+    \$404  = \$219 ;
     if (rst) begin
-      \$404  = 24'h000000;
+      \$404  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$405  = \$210 ;
+    \$405  = \$220 ;
     if (rst) begin
-      \$405  = 1'h0;
+      \$405  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$406  = cur_base;
+    \$406  = \$221 ;
     if (rst) begin
-      \$406  = 24'h000000;
+      \$406  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$407  = \$215 [23:0];
+    \$407  = 1'h0;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$407  = 1'h1;
+                end
+              end
+            end
+      endcase
+    end
     if (rst) begin
-      \$407  = 24'h000000;
+      \$407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$408  = sz_w;
-    if (w_en) begin
-      \$408  = \$15 [24:0];
+    \$408  = 1'h0;
+    if (\$259 ) begin
+      \$408  = 1'h1;
     end
     if (rst) begin
-      \$408  = 25'h0000000;
+      \$408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$409  = \$216 ;
-    if (\$261 ) begin
-      \$409  = \$270 ;
-    end
+    \$409  = \$223 ;
     if (rst) begin
       \$409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$410  = \$217 ;
-    if (\$261 ) begin
-      \$410  = \$271 ;
+    \$410  = \$224 ;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$410  = \$246 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$259 ) begin
+      \$410  = \$266 ;
     end
     if (rst) begin
       \$410  = 1'h0;
@@ -5982,9 +5900,26 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$411  = \$218 ;
-    if (\$261 ) begin
-      \$411  = \$272 ;
+    \$411  = \$225 ;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$411  = \$248 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$259 ) begin
+      \$411  = \$267 ;
     end
     if (rst) begin
       \$411  = 1'h0;
@@ -5992,20 +5927,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$412  = \$219 ;
-    if (\$230 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$258 ) begin
-                \$412  = \$259 ;
-              end
-            end
-      endcase
+    \$412  = \$226 ;
+    if (\$259 ) begin
+      \$412  = in_nb_in;
     end
     if (rst) begin
       \$412  = 1'h0;
@@ -6013,70 +5937,128 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$413  = o_calldata__valid;
-    if (o_calldata__ready) begin
-      \$413  = 1'h0;
-    end
-    if (\$230 ) begin
+    \$413  = \$228 ;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$232 ) begin
-              \$413  = 1'h1;
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$413  = \$242 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$259 ) begin
+      \$413  = \$263 ;
+    end
+    if (rst) begin
+      \$413  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$414  = low;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            if (\$230 ) begin
+              \$414  = { 1'h0, j[56:32] };
+            end
+        2'h2:
+            if (\$231 ) begin
+              \$414  = 26'h0000000;
             end
         2'h0:
             if (is_data) begin
-              if (\$239 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$413  = 1'h1;
+                  if (\$249 ) begin
+                    \$414  = q;
+                  end
+                end
+              end
+            end else if (bytes_in) begin
+              if (\$250 ) begin
+                \$414  = j_end;
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$414  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$415  = o_calldata__payload;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$231 ) begin
+              \$415 [67:64] = 4'h0;
+              \$415 [68] = 1'h1;
+              \$415 [63:0] = 64'h0000000000000000;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$415 [68] = 1'h0;
+                  \$415 [63:0] = \$239 ;
+                  \$415 [67:64] = \$37 [3:0];
                 end
               end
             end
       endcase
     end
     if (rst) begin
-      \$413  = 1'h0;
+      \$415  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$414  = \$220 ;
-    if (rst) begin
-      \$414  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$415  = \$221 ;
-    if (rst) begin
-      \$415  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$416  = \$222 ;
-    if (rst) begin
-      \$416  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$417  = 1'h0;
-    if (\$230 ) begin
+    \$416  = cur_base;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
+            if (\$231 ) begin
+              \$416  = \$232 [23:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$416  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$417  = d_valid;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
             /* empty */;
+        2'h2:
+            if (\$231 ) begin
+              \$417  = 1'h0;
+            end
         2'h0:
-            if (is_data) begin
-              if (\$239 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$417  = 1'h1;
-                end
+            if (take) begin
+              \$417  = 1'h0;
+              if (\$257 ) begin
+                \$417  = 1'h1;
               end
             end
       endcase
@@ -6087,141 +6069,138 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$418  = 1'h0;
-    if (\$261 ) begin
-      \$418  = 1'h1;
-    end
-    if (rst) begin
-      \$418  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$419  = \$224 ;
-    if (rst) begin
-      \$419  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$420  = \$225 ;
-    if (\$230 ) begin
+    \$418  = cb0;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$239 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$420  = \$247 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$261 ) begin
-      \$420  = \$268 ;
-    end
-    if (rst) begin
-      \$420  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$421  = \$226 ;
-    if (\$230 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$239 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$421  = \$249 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$261 ) begin
-      \$421  = \$269 ;
-    end
-    if (rst) begin
-      \$421  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$422  = \$227 ;
-    if (\$261 ) begin
-      \$422  = in_nb_in;
-    end
-    if (rst) begin
-      \$422  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$423  = \$229 ;
-    if (\$230 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$239 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$423  = \$243 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$261 ) begin
-      \$423  = \$265 ;
-    end
-    if (rst) begin
-      \$423  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$424  = low;
-    if (\$230 ) begin
-      casez (j[1:0])
-        2'h1:
             if (\$231 ) begin
-              \$424  = { 1'h0, j[56:32] };
+              \$418  = \$233 [3:0];
             end
+      endcase
+    end
+    if (rst) begin
+      \$418  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$419  = cb1;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
         2'h2:
-            if (\$232 ) begin
-              \$424  = 26'h0000000;
+            if (\$231 ) begin
+              \$419  = \$234 [3:0];
             end
+      endcase
+    end
+    if (rst) begin
+      \$419  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$420  = cb2;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$231 ) begin
+              \$420  = \$235 [3:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$420  = 4'h2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$421  = cb3;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$231 ) begin
+              \$421  = \$236 [3:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$421  = 4'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$422  = cb4;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$231 ) begin
+              \$422  = \$237 [3:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$422  = 4'h4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$423  = q;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$239 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  if (\$250 ) begin
-                    \$424  = q;
-                  end
+                  \$423  = qa;
                 end
-              end
-            end else if (bytes_in) begin
-              if (\$251 ) begin
-                \$424  = j_end;
               end
             end
       endcase
+    end
+    if (\$259 ) begin
+      \$423  = { 1'h0, i_job__payload[56:32] };
+    end
+    if (rst) begin
+      \$423  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$424  = qa;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$424  = \$240 [25:0];
+                end
+              end
+            end
+      endcase
+    end
+    if (\$259 ) begin
+      \$424  = { \$62 [22:0], 3'h0 };
     end
     if (rst) begin
       \$424  = 26'h0000000;
@@ -6229,70 +6208,80 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$425  = o_calldata__payload;
-    if (\$230 ) begin
+    \$425  = qi;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$232 ) begin
-              \$425 [67:64] = 4'h0;
-              \$425 [68] = 1'h1;
-              \$425 [63:0] = 64'h0000000000000000;
-            end
+            /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$239 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$425 [68] = 1'h0;
-                  \$425 [63:0] = \$240 ;
-                  \$425 [67:64] = \$35 [3:0];
+                  \$425  = qi1;
                 end
               end
             end
       endcase
     end
+    if (\$259 ) begin
+      \$425  = \$25 [3:0];
+    end
     if (rst) begin
-      \$425  = 69'h000000000000000000;
+      \$425  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$426  = cur_base;
-    if (\$230 ) begin
+    \$426  = qi1;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$232 ) begin
-              \$426  = \$233 [23:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$426  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$427  = d_valid;
-    if (\$230 ) begin
-      casez (j[1:0])
-        2'h1:
             /* empty */;
-        2'h2:
-            if (\$232 ) begin
-              \$427  = 1'h0;
-            end
         2'h0:
-            if (take) begin
-              \$427  = 1'h0;
-              if (\$258 ) begin
-                \$427  = 1'h1;
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$426  = \$243 [3:0];
+                end
               end
             end
       endcase
+    end
+    if (\$259 ) begin
+      \$426  = \$26 [3:0];
+    end
+    if (rst) begin
+      \$426  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$427  = q_lt_e;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$238 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$427  = a_lt_e;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$259 ) begin
+      \$427  = \$264 ;
     end
     if (rst) begin
       \$427  = 1'h0;
@@ -6300,93 +6289,8 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$428  = cb0;
-    if (\$230 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$232 ) begin
-              \$428  = \$234 [3:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$428  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$429  = cb1;
-    if (\$230 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$232 ) begin
-              \$429  = \$235 [3:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$429  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$430  = cb2;
-    if (\$230 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$232 ) begin
-              \$430  = \$236 [3:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$430  = 4'h2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$431  = cb3;
-    if (\$230 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$232 ) begin
-              \$431  = \$237 [3:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$431  = 4'h3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$432  = cb4;
-    if (\$230 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$232 ) begin
-              \$432  = \$238 [3:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$432  = 4'h4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$433  = q;
-    if (\$230 ) begin
+    \$428  = a_lt_e;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -6394,44 +6298,112 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$239 ) begin
+              if (\$238 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$433  = qa;
+                  \$428  = \$245 ;
                 end
               end
             end
       endcase
     end
-    if (\$261 ) begin
-      \$433  = { 1'h0, i_job__payload[56:32] };
+    if (\$259 ) begin
+      \$428  = \$265 ;
     end
     if (rst) begin
-      \$433  = 26'h0000000;
+      \$428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$434  = qa;
-    if (\$230 ) begin
+    \$429  = d_seq;
+    if (\$229 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
             /* empty */;
         2'h0:
-            if (is_data) begin
-              if (\$239 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$434  = \$241 [25:0];
-                end
+            if (take) begin
+              if (\$257 ) begin
+                \$429  = j[25:2];
               end
             end
       endcase
     end
-    if (\$261 ) begin
-      \$434  = { \$59 [22:0], 3'h0 };
+    if (rst) begin
+      \$429  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$430  = d_end;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$257 ) begin
+                \$430  = j_end;
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$430  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$431  = d_ver;
+    if (\$229 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$257 ) begin
+                \$431  = \$258 ;
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$431  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$432  = jv;
+    if (\$259 ) begin
+      \$432  = 1'h1;
+    end else if (take) begin
+      \$432  = 1'h0;
+    end
+    if (rst) begin
+      \$432  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$433  = j;
+    if (\$259 ) begin
+      \$433  = i_job__payload;
+    end
+    if (rst) begin
+      \$433  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$434  = j_end;
+    if (\$259 ) begin
+      \$434  = in_end;
     end
     if (rst) begin
       \$434  = 26'h0000000;
@@ -6439,170 +6411,69 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$435  = qi;
-    if (\$230 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$239 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$435  = qi1;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$261 ) begin
-      \$435  = \$23 [3:0];
+    \$435  = short;
+    if (\$259 ) begin
+      \$435  = \$260 ;
     end
     if (rst) begin
-      \$435  = 4'h0;
+      \$435  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$436  = qi1;
-    if (\$230 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$239 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$436  = \$244 [3:0];
-                end
-              end
-            end
-      endcase
-    end
-    if (\$261 ) begin
-      \$436  = \$24 [3:0];
+    \$436  = j_zl;
+    if (\$259 ) begin
+      \$436  = \$261 ;
     end
     if (rst) begin
-      \$436  = 4'h0;
+      \$436  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$437  = q_lt_e;
-    if (\$230 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$239 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$437  = a_lt_e;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$261 ) begin
-      \$437  = \$266 ;
+    \$437  = j_nb;
+    if (\$259 ) begin
+      \$437  = \$60 [22:0];
     end
     if (rst) begin
-      \$437  = 1'h0;
+      \$437  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$438  = a_lt_e;
-    if (\$230 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$239 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$438  = \$246 ;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$261 ) begin
-      \$438  = \$267 ;
+    \$438  = gidx2;
+    if (\$259 ) begin
+      \$438  = \$27 [3:0];
     end
     if (rst) begin
-      \$438  = 1'h0;
+      \$438  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$439  = d_seq;
-    if (\$230 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$258 ) begin
-                \$439  = j[25:2];
-              end
-            end
-      endcase
+    \$439  = gidx3;
+    if (\$259 ) begin
+      \$439  = \$28 [3:0];
     end
     if (rst) begin
-      \$439  = 24'h000000;
+      \$439  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$440  = d_end;
-    if (\$230 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$258 ) begin
-                \$440  = j_end;
-              end
-            end
-      endcase
+    \$440  = gidx4;
+    if (\$259 ) begin
+      \$440  = \$29 [3:0];
     end
     if (rst) begin
-      \$440  = 26'h0000000;
+      \$440  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$441  = d_ver;
-    if (\$230 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$258 ) begin
-                \$441  = \$260 ;
-              end
-            end
-      endcase
+    \$441  = t1_valid;
+    if (adv) begin
+      \$441  = t0_valid;
     end
     if (rst) begin
       \$441  = 1'h0;
@@ -6610,11 +6481,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$442  = jv;
-    if (\$261 ) begin
-      \$442  = 1'h1;
-    end else if (take) begin
-      \$442  = 1'h0;
+    \$442  = t1_end;
+    if (adv) begin
+      \$442  = t0_end;
     end
     if (rst) begin
       \$442  = 1'h0;
@@ -6622,39 +6491,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$443  = j;
-    if (\$261 ) begin
-      \$443  = i_job__payload;
+    \$443  = t1_fld;
+    if (adv) begin
+      \$443  = j[31:26];
     end
     if (rst) begin
-      \$443  = 83'h000000000000000000000;
+      \$443  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$444  = j_end;
-    if (\$261 ) begin
-      \$444  = in_end;
+    \$444  = t1_seq;
+    if (adv) begin
+      \$444  = t0_seq;
     end
     if (rst) begin
-      \$444  = 26'h0000000;
+      \$444  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$445  = short;
-    if (\$261 ) begin
-      \$445  = \$262 ;
+    \$445  = t1_ln;
+    if (adv) begin
+      \$445  = \$22 [5:0];
     end
     if (rst) begin
-      \$445  = 1'h0;
+      \$445  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$446  = j_zl;
-    if (\$261 ) begin
-      \$446  = \$263 ;
+    \$446  = t1_short;
+    if (adv) begin
+      \$446  = short;
     end
     if (rst) begin
       \$446  = 1'h0;
@@ -6662,129 +6531,129 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$447  = j_nb;
-    if (\$261 ) begin
-      \$447  = \$57 [22:0];
-    end
-    if (rst) begin
-      \$447  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$448  = gidx2;
-    if (\$261 ) begin
-      \$448  = \$25 [3:0];
-    end
-    if (rst) begin
-      \$448  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$449  = gidx3;
-    if (\$261 ) begin
-      \$449  = \$26 [3:0];
-    end
-    if (rst) begin
-      \$449  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$450  = gidx4;
-    if (\$261 ) begin
-      \$450  = \$27 [3:0];
-    end
-    if (rst) begin
-      \$450  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$451  = t1_valid;
+    \$447  = t1_first;
     if (adv) begin
-      \$451  = t0_valid;
+      \$447  = t0_first;
     end
     if (rst) begin
-      \$451  = 1'h0;
+      \$447  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$452  = t1_end;
+    \$448  = t1_wrapped;
     if (adv) begin
-      \$452  = t0_end;
+      \$448  = j[82];
     end
     if (rst) begin
-      \$452  = 1'h0;
+      \$448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$453  = t1_fld;
+    \$449  = t1_own_fail;
     if (adv) begin
-      \$453  = j[31:26];
+      \$449  = t0_own_fail;
     end
     if (rst) begin
-      \$453  = 6'h00;
+      \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$454  = t1_seq;
+    \$450  = t1_r0v;
     if (adv) begin
-      \$454  = t0_seq;
+      \$450  = t0_r0v;
     end
     if (rst) begin
-      \$454  = 25'h0000000;
+      \$450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$455  = t1_ln;
+    \$451  = t1_r0;
     if (adv) begin
-      \$455  = \$20 [5:0];
+      \$451  = t0_r0;
     end
     if (rst) begin
-      \$455  = 6'h00;
+      \$451  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$456  = t1_short;
+    \$452  = lane1;
     if (adv) begin
-      \$456  = short;
+      \$452  = j[34:32];
     end
     if (rst) begin
-      \$456  = 1'h0;
+      \$452  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$457  = t1_first;
+    \$453  = raw1;
     if (adv) begin
-      \$457  = t0_first;
+      \$453  = { \$272 , \$271 , \$270 , \$269 , \$268  };
     end
     if (rst) begin
-      \$457  = 1'h0;
+      \$453  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$458  = t1_wrapped;
+    \$454  = t2_valid;
     if (adv) begin
-      \$458  = j[82];
+      \$454  = t1_valid;
     end
     if (rst) begin
-      \$458  = 1'h0;
+      \$454  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$459  = t1_own_fail;
+    \$455  = t2_end;
     if (adv) begin
-      \$459  = t0_own_fail;
+      \$455  = t1_end;
+    end
+    if (rst) begin
+      \$455  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$456  = t2_fld;
+    if (adv) begin
+      \$456  = t1_fld;
+    end
+    if (rst) begin
+      \$456  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$457  = t2_seq;
+    if (adv) begin
+      \$457  = t1_seq;
+    end
+    if (rst) begin
+      \$457  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$458  = t2_ln;
+    if (adv) begin
+      \$458  = t1_ln;
+    end
+    if (rst) begin
+      \$458  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$459  = t2_short;
+    if (adv) begin
+      \$459  = t1_short;
     end
     if (rst) begin
       \$459  = 1'h0;
@@ -6792,9 +6661,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$460  = t1_r0v;
+    \$460  = t2_first;
     if (adv) begin
-      \$460  = t0_r0v;
+      \$460  = t1_first;
     end
     if (rst) begin
       \$460  = 1'h0;
@@ -6802,79 +6671,79 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$461  = t1_r0;
+    \$461  = t2_wrapped;
     if (adv) begin
-      \$461  = t0_r0;
+      \$461  = t1_wrapped;
     end
     if (rst) begin
-      \$461  = 33'h000000000;
+      \$461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$462  = lane1;
+    \$462  = t2_own_fail;
     if (adv) begin
-      \$462  = j[34:32];
+      \$462  = t1_own_fail;
     end
     if (rst) begin
-      \$462  = 3'h0;
+      \$462  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$463  = raw1;
+    \$463  = t2_r0v;
     if (adv) begin
-      \$463  = { \$277 , \$276 , \$275 , \$274 , \$273  };
+      \$463  = t1_r0v;
     end
     if (rst) begin
-      \$463  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$464  = t2_valid;
+    \$464  = t2_r0;
     if (adv) begin
-      \$464  = t1_valid;
+      \$464  = t1_r0;
     end
     if (rst) begin
-      \$464  = 1'h0;
+      \$464  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$465  = t2_end;
+    \$465  = win;
     if (adv) begin
-      \$465  = t1_end;
+      \$465  = \$273 ;
     end
     if (rst) begin
-      \$465  = 1'h0;
+      \$465  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$466  = t2_fld;
+    \$466  = t3_valid;
     if (adv) begin
-      \$466  = t1_fld;
+      \$466  = t2_valid;
     end
     if (rst) begin
-      \$466  = 6'h00;
+      \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$467  = t2_seq;
+    \$467  = t3_end;
     if (adv) begin
-      \$467  = t1_seq;
+      \$467  = t2_end;
     end
     if (rst) begin
-      \$467  = 25'h0000000;
+      \$467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$468  = t2_ln;
+    \$468  = t3_fld;
     if (adv) begin
-      \$468  = t1_ln;
+      \$468  = t2_fld;
     end
     if (rst) begin
       \$468  = 6'h00;
@@ -6882,29 +6751,29 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$469  = t2_short;
+    \$469  = t3_seq;
     if (adv) begin
-      \$469  = t1_short;
+      \$469  = t2_seq;
     end
     if (rst) begin
-      \$469  = 1'h0;
+      \$469  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$470  = t2_first;
+    \$470  = t3_ln;
     if (adv) begin
-      \$470  = t1_first;
+      \$470  = t2_ln;
     end
     if (rst) begin
-      \$470  = 1'h0;
+      \$470  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$471  = t2_wrapped;
+    \$471  = t3_short;
     if (adv) begin
-      \$471  = t1_wrapped;
+      \$471  = t2_short;
     end
     if (rst) begin
       \$471  = 1'h0;
@@ -6912,9 +6781,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$472  = t2_own_fail;
+    \$472  = t3_first;
     if (adv) begin
-      \$472  = t1_own_fail;
+      \$472  = t2_first;
     end
     if (rst) begin
       \$472  = 1'h0;
@@ -6922,9 +6791,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$473  = t2_r0v;
+    \$473  = t3_wrapped;
     if (adv) begin
-      \$473  = t1_r0v;
+      \$473  = t2_wrapped;
     end
     if (rst) begin
       \$473  = 1'h0;
@@ -6932,79 +6801,79 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$474  = t2_r0;
+    \$474  = t3_own_fail;
     if (adv) begin
-      \$474  = t1_r0;
+      \$474  = \$275 ;
     end
     if (rst) begin
-      \$474  = 33'h000000000;
+      \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$475  = win;
+    \$475  = t3_r0v;
     if (adv) begin
-      \$475  = \$278 ;
+      \$475  = t2_r0v;
     end
     if (rst) begin
-      \$475  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$476  = t3_valid;
+    \$476  = t3_r0;
     if (adv) begin
-      \$476  = t2_valid;
+      \$476  = t2_r0;
     end
     if (rst) begin
-      \$476  = 1'h0;
+      \$476  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$477  = t3_end;
+    \$477  = val3;
     if (adv) begin
-      \$477  = t2_end;
+      \$477  = \$274 ;
     end
     if (rst) begin
-      \$477  = 1'h0;
+      \$477  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$478  = t3_fld;
+    \$478  = r3v_q;
     if (adv) begin
-      \$478  = t2_fld;
+      \$478  = r3v;
     end
     if (rst) begin
-      \$478  = 6'h00;
+      \$478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$479  = t3_seq;
+    \$479  = r3_q;
     if (adv) begin
-      \$479  = t2_seq;
+      \$479  = r3;
     end
     if (rst) begin
-      \$479  = 25'h0000000;
+      \$479  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$480  = t3_ln;
+    \$480  = t4_valid;
     if (adv) begin
-      \$480  = t2_ln;
+      \$480  = t3_valid;
     end
     if (rst) begin
-      \$480  = 6'h00;
+      \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$481  = t3_short;
+    \$481  = t4_end;
     if (adv) begin
-      \$481  = t2_short;
+      \$481  = t3_end;
     end
     if (rst) begin
       \$481  = 1'h0;
@@ -7012,39 +6881,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$482  = t3_first;
+    \$482  = t4_fld;
     if (adv) begin
-      \$482  = t2_first;
+      \$482  = t3_fld;
     end
     if (rst) begin
-      \$482  = 1'h0;
+      \$482  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$483  = t3_wrapped;
+    \$483  = t4_seq;
     if (adv) begin
-      \$483  = t2_wrapped;
+      \$483  = t3_seq;
     end
     if (rst) begin
-      \$483  = 1'h0;
+      \$483  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$484  = t3_own_fail;
+    \$484  = t4_ln;
     if (adv) begin
-      \$484  = \$280 ;
+      \$484  = t3_ln;
     end
     if (rst) begin
-      \$484  = 1'h0;
+      \$484  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$485  = t3_r0v;
+    \$485  = t4_short;
     if (adv) begin
-      \$485  = t2_r0v;
+      \$485  = t3_short;
     end
     if (rst) begin
       \$485  = 1'h0;
@@ -7052,29 +6921,29 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$486  = t3_r0;
+    \$486  = t4_first;
     if (adv) begin
-      \$486  = t2_r0;
+      \$486  = t3_first;
     end
     if (rst) begin
-      \$486  = 33'h000000000;
+      \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$487  = val3;
+    \$487  = t4_wrapped;
     if (adv) begin
-      \$487  = \$279 ;
+      \$487  = t3_wrapped;
     end
     if (rst) begin
-      \$487  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$488  = r3v_q;
+    \$488  = t4_own_fail;
     if (adv) begin
-      \$488  = r3v;
+      \$488  = t3_own_fail;
     end
     if (rst) begin
       \$488  = 1'h0;
@@ -7082,29 +6951,29 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$489  = r3_q;
+    \$489  = t4_r0v;
     if (adv) begin
-      \$489  = r3;
+      \$489  = t3_r0v;
     end
     if (rst) begin
-      \$489  = 33'h000000000;
+      \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$490  = t4_valid;
+    \$490  = t4_r0;
     if (adv) begin
-      \$490  = t3_valid;
+      \$490  = t3_r0;
     end
     if (rst) begin
-      \$490  = 1'h0;
+      \$490  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$491  = t4_end;
+    \$491  = lt30;
     if (adv) begin
-      \$491  = t3_end;
+      \$491  = \$276 ;
     end
     if (rst) begin
       \$491  = 1'h0;
@@ -7112,39 +6981,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$492  = t4_fld;
+    \$492  = lt50;
     if (adv) begin
-      \$492  = t3_fld;
+      \$492  = \$277 ;
     end
     if (rst) begin
-      \$492  = 6'h00;
+      \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$493  = t4_seq;
+    \$493  = lt53;
     if (adv) begin
-      \$493  = t3_seq;
+      \$493  = \$278 ;
     end
     if (rst) begin
-      \$493  = 25'h0000000;
+      \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$494  = t4_ln;
+    \$494  = val4;
     if (adv) begin
-      \$494  = t3_ln;
+      \$494  = val3;
     end
     if (rst) begin
-      \$494  = 6'h00;
+      \$494  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$495  = t4_short;
+    \$495  = r3v_4;
     if (adv) begin
-      \$495  = t3_short;
+      \$495  = r3v_q;
     end
     if (rst) begin
       \$495  = 1'h0;
@@ -7152,59 +7021,59 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$496  = t4_first;
+    \$496  = r3_4;
     if (adv) begin
-      \$496  = t3_first;
+      \$496  = r3_q;
     end
     if (rst) begin
-      \$496  = 1'h0;
+      \$496  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$497  = t4_wrapped;
+    \$497  = cmp_n;
     if (adv) begin
-      \$497  = t3_wrapped;
+      \$497  = { \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279  };
     end
     if (rst) begin
-      \$497  = 1'h0;
+      \$497  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$498  = t4_own_fail;
+    \$498  = cmp_h;
     if (adv) begin
-      \$498  = t3_own_fail;
+      \$498  = { \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287  };
     end
     if (rst) begin
-      \$498  = 1'h0;
+      \$498  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$499  = t4_r0v;
+    \$499  = cmp_p;
     if (adv) begin
-      \$499  = t3_r0v;
+      \$499  = { \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295  };
     end
     if (rst) begin
-      \$499  = 1'h0;
+      \$499  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$500  = t4_r0;
+    \$500  = zero_hi;
     if (adv) begin
-      \$500  = t3_r0;
+      \$500  = \$303 ;
     end
     if (rst) begin
-      \$500  = 33'h000000000;
+      \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$501  = lt30;
+    \$501  = c0_27_28;
     if (adv) begin
-      \$501  = \$281 ;
+      \$501  = \$306 ;
     end
     if (rst) begin
       \$501  = 1'h0;
@@ -7212,9 +7081,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$502  = lt50;
+    \$502  = c0_lt37;
     if (adv) begin
-      \$502  = \$282 ;
+      \$502  = \$307 ;
     end
     if (rst) begin
       \$502  = 1'h0;
@@ -7222,9 +7091,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$503  = lt53;
+    \$503  = c0_gt1;
     if (adv) begin
-      \$503  = \$283 ;
+      \$503  = \$308 ;
     end
     if (rst) begin
       \$503  = 1'h0;
@@ -7232,19 +7101,19 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$504  = val4;
+    \$504  = c0_ones;
     if (adv) begin
-      \$504  = val3;
+      \$504  = \$309 ;
     end
     if (rst) begin
-      \$504  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$505  = r3v_4;
+    \$505  = c0_zero;
     if (adv) begin
-      \$505  = r3v_q;
+      \$505  = \$310 ;
     end
     if (rst) begin
       \$505  = 1'h0;
@@ -7252,201 +7121,101 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$506  = r3_4;
+    \$506  = c0_one;
     if (adv) begin
-      \$506  = r3_q;
+      \$506  = \$311 ;
     end
     if (rst) begin
-      \$506  = 33'h000000000;
+      \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$507  = cmp_n;
+    \$507  = prio;
     if (adv) begin
-      \$507  = { \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284  };
-    end
-    if (rst) begin
-      \$507  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$508  = cmp_h;
-    if (adv) begin
-      \$508  = { \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292  };
-    end
-    if (rst) begin
-      \$508  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$509  = cmp_p;
-    if (adv) begin
-      \$509  = { \$307 , \$306 , \$305 , \$304 , \$303 , \$302 , \$301 , \$300  };
-    end
-    if (rst) begin
-      \$509  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$510  = zero_hi;
-    if (adv) begin
-      \$510  = \$308 ;
-    end
-    if (rst) begin
-      \$510  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$511  = c0_27_28;
-    if (adv) begin
-      \$511  = \$311 ;
-    end
-    if (rst) begin
-      \$511  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$512  = c0_lt37;
-    if (adv) begin
-      \$512  = \$312 ;
-    end
-    if (rst) begin
-      \$512  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$513  = c0_gt1;
-    if (adv) begin
-      \$513  = \$313 ;
-    end
-    if (rst) begin
-      \$513  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$514  = c0_ones;
-    if (adv) begin
-      \$514  = \$314 ;
-    end
-    if (rst) begin
-      \$514  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$515  = c0_zero;
-    if (adv) begin
-      \$515  = \$315 ;
-    end
-    if (rst) begin
-      \$515  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$516  = c0_one;
-    if (adv) begin
-      \$516  = \$316 ;
-    end
-    if (rst) begin
-      \$516  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$517  = prio;
-    if (adv) begin
-      if (\$317 ) begin
-        \$517  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else if (\$323 ) begin
-        \$517  = val3;
+      if (\$312 ) begin
+        \$507  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else if (\$318 ) begin
+        \$507  = val3;
       end
     end
     if (rst) begin
-      \$517  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$507  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$518  = o_rec__valid;
+    \$508  = o_rec__valid;
     if (o_rec__ready) begin
-      \$518  = 1'h0;
+      \$508  = 1'h0;
     end
-    if (\$324 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$518  = 1'h1;
+        \$508  = 1'h1;
       end
     end
     if (rst) begin
-      \$518  = 1'h0;
+      \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$519  = cap_v;
+    \$509  = cap_v;
     if (cap_v) begin
-      \$519  = 1'h0;
+      \$509  = 1'h0;
     end
-    if (\$324 ) begin
+    if (\$319 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$519  = \$379 ;
+        \$509  = \$374 ;
       end
     end
     if (rst) begin
-      \$519  = 1'h0;
+      \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$520  = rec_chain_id;
+    \$510  = rec_chain_id;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
-            \$520  = cap_val;
+            \$510  = cap_val;
       endcase
     end
-    if (\$324 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$520  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$510  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$520  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$510  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$521  = rec_nonce;
+    \$511  = rec_nonce;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
             /* empty */;
         6'h03:
-            \$521  = cap_val[63:0];
+            \$511  = cap_val[63:0];
       endcase
     end
-    if (\$324 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$521  = 64'h0000000000000000;
+        \$511  = 64'h0000000000000000;
       end
     end
     if (rst) begin
-      \$521  = 64'h0000000000000000;
+      \$511  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$522  = rec_gas_price;
+    \$512  = rec_gas_price;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7454,21 +7223,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h03:
             /* empty */;
         6'h04:
-            \$522  = cap_val;
+            \$512  = cap_val;
       endcase
     end
-    if (\$324 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$522  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$512  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$522  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$512  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$523  = rec_max_priority_fee_per_gas;
+    \$513  = rec_max_priority_fee_per_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7478,21 +7247,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h04:
             /* empty */;
         6'h05:
-            \$523  = cap_val;
+            \$513  = cap_val;
       endcase
     end
-    if (\$324 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$523  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$513  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$523  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$513  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$524  = rec_max_fee_per_gas;
+    \$514  = rec_max_fee_per_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7504,21 +7273,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h05:
             /* empty */;
         6'h06:
-            \$524  = cap_val;
+            \$514  = cap_val;
       endcase
     end
-    if (\$324 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$524  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$514  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$524  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$514  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$525  = rec_gas_limit;
+    \$515  = rec_gas_limit;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7532,21 +7301,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h06:
             /* empty */;
         6'h07:
-            \$525  = cap_val[63:0];
+            \$515  = cap_val[63:0];
       endcase
     end
-    if (\$324 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$525  = 64'h0000000000000000;
+        \$515  = 64'h0000000000000000;
       end
     end
     if (rst) begin
-      \$525  = 64'h0000000000000000;
+      \$515  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$526  = rec_value;
+    \$516  = rec_value;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7562,21 +7331,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h07:
             /* empty */;
         6'h09:
-            \$526  = cap_val;
+            \$516  = cap_val;
       endcase
     end
-    if (\$324 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$526  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$526  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$527  = rec_max_fee_per_blob_gas;
+    \$517  = rec_max_fee_per_blob_gas;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7594,21 +7363,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h09:
             /* empty */;
         6'h0c:
-            \$527  = cap_val;
+            \$517  = cap_val;
       endcase
     end
-    if (\$324 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$527  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$517  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$527  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$517  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$528  = rec_v;
+    \$518  = rec_v;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7628,23 +7397,23 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h0c:
             /* empty */;
         6'h0f:
-            \$528  = cap_val;
+            \$518  = cap_val;
         6'h10:
-            \$528  = cap_val;
+            \$518  = cap_val;
       endcase
     end
-    if (\$324 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$528  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$518  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$528  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$518  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$529  = rec_r;
+    \$519  = rec_r;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7668,21 +7437,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h10:
             /* empty */;
         6'h11:
-            \$529  = cap_val;
+            \$519  = cap_val;
       endcase
     end
-    if (\$324 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$529  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$519  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$529  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$519  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$530  = rec_s;
+    \$520  = rec_s;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7708,21 +7477,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h11:
             /* empty */;
         6'h12:
-            \$530  = cap_val;
+            \$520  = cap_val;
       endcase
     end
-    if (\$324 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$530  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$520  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$530  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$520  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$531  = rec_to;
+    \$521  = rec_to;
     if (cap_v) begin
       casez (cap_fld)
         6'h02:
@@ -7750,104 +7519,142 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         6'h12:
             /* empty */;
         6'h08:
-            \$531  = cap_val[159:0];
+            \$521  = cap_val[159:0];
       endcase
     end
-    if (\$324 ) begin
+    if (\$319 ) begin
       if (t4_end) begin
-        \$531  = 160'h0000000000000000000000000000000000000000;
+        \$521  = 160'h0000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$531  = 160'h0000000000000000000000000000000000000000;
+      \$521  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$532  = o_rec__payload;
-    if (\$324 ) begin
+    \$522  = o_rec__payload;
+    if (\$319 ) begin
       if (t4_end) begin
-        \$532 [2592] = merged_v;
-        \$532 [2625:2593] = merged;
-        \$532 [63:0] = \$328 [63:0];
-        \$532 [127:64] = \$332 [63:0];
-        \$532 [383:128] = \$336 ;
-        \$532 [639:384] = \$340 ;
-        \$532 [895:640] = \$344 ;
-        \$532 [1151:896] = \$348 ;
-        \$532 [1407:1152] = \$352 ;
-        \$532 [1663:1408] = \$356 ;
-        \$532 [1919:1664] = \$361 ;
-        \$532 [2175:1920] = \$365 ;
-        \$532 [2431:2176] = \$369 ;
-        \$532 [2591:2432] = \$373 [159:0];
+        \$522 [2592] = merged_v;
+        \$522 [2625:2593] = merged;
+        \$522 [63:0] = \$323 [63:0];
+        \$522 [127:64] = \$327 [63:0];
+        \$522 [383:128] = \$331 ;
+        \$522 [639:384] = \$335 ;
+        \$522 [895:640] = \$339 ;
+        \$522 [1151:896] = \$343 ;
+        \$522 [1407:1152] = \$347 ;
+        \$522 [1663:1408] = \$351 ;
+        \$522 [1919:1664] = \$356 ;
+        \$522 [2175:1920] = \$360 ;
+        \$522 [2431:2176] = \$364 ;
+        \$522 [2591:2432] = \$368 [159:0];
       end
     end
     if (rst) begin
-      \$532  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$522  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$533  = best_v;
-    if (\$324 ) begin
+    \$523  = best_v;
+    if (\$319 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$533  = 1'h0;
+        \$523  = 1'h0;
       end else begin
-        \$533  = merged_v;
+        \$523  = merged_v;
       end
     end
     if (rst) begin
-      \$533  = 1'h0;
+      \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$534  = best;
-    if (\$324 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-      end else begin
-        \$534  = merged;
-      end
-    end
-    if (rst) begin
-      \$534  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$535  = cap_fld;
-    if (\$324 ) begin
+    \$524  = best;
+    if (\$319 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$535  = t4_fld;
+        \$524  = merged;
       end
     end
     if (rst) begin
-      \$535  = 6'h00;
+      \$524  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$536  = cap_val;
-    if (\$324 ) begin
+    \$525  = cap_fld;
+    if (\$319 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$536  = val4;
+        \$525  = t4_fld;
       end
     end
     if (rst) begin
-      \$536  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$525  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$526  = cap_val;
+    if (\$319 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+      end else begin
+        \$526  = val4;
+      end
+    end
+    if (rst) begin
+      \$526  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
     casez (qi)
+      4'h0:
+          \$219  = buf0;
+      4'h1:
+          \$219  = buf1;
+      4'h2:
+          \$219  = buf2;
+      4'h3:
+          \$219  = buf3;
+      4'h4:
+          \$219  = buf4;
+      4'h5:
+          \$219  = buf5;
+      4'h6:
+          \$219  = buf6;
+      4'h7:
+          \$219  = buf7;
+      4'h8:
+          \$219  = buf8;
+      4'h9:
+          \$219  = buf9;
+      4'ha:
+          \$219  = buf10;
+      4'hb:
+          \$219  = buf11;
+      4'hc:
+          \$219  = buf12;
+      4'hd:
+          \$219  = buf13;
+      4'he:
+          \$219  = buf14;
+      4'hf:
+          \$219  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (qi1)
       4'h0:
           \$220  = buf0;
       4'h1:
@@ -7885,7 +7692,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (qi1)
+    casez (\$25 [3:0])
       4'h0:
           \$221  = buf0;
       4'h1:
@@ -7923,77 +7730,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$23 [3:0])
-      4'h0:
-          \$222  = buf0;
-      4'h1:
-          \$222  = buf1;
-      4'h2:
-          \$222  = buf2;
-      4'h3:
-          \$222  = buf3;
-      4'h4:
-          \$222  = buf4;
-      4'h5:
-          \$222  = buf5;
-      4'h6:
-          \$222  = buf6;
-      4'h7:
-          \$222  = buf7;
-      4'h8:
-          \$222  = buf8;
-      4'h9:
-          \$222  = buf9;
-      4'ha:
-          \$222  = buf10;
-      4'hb:
-          \$222  = buf11;
-      4'hc:
-          \$222  = buf12;
-      4'hd:
-          \$222  = buf13;
-      4'he:
-          \$222  = buf14;
-      4'hf:
-          \$222  = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
     casez (qi)
       4'h0:
-          \$273  = buf0;
+          \$268  = buf0;
       4'h1:
-          \$273  = buf1;
+          \$268  = buf1;
       4'h2:
-          \$273  = buf2;
+          \$268  = buf2;
       4'h3:
-          \$273  = buf3;
+          \$268  = buf3;
       4'h4:
-          \$273  = buf4;
+          \$268  = buf4;
       4'h5:
-          \$273  = buf5;
+          \$268  = buf5;
       4'h6:
-          \$273  = buf6;
+          \$268  = buf6;
       4'h7:
-          \$273  = buf7;
+          \$268  = buf7;
       4'h8:
-          \$273  = buf8;
+          \$268  = buf8;
       4'h9:
-          \$273  = buf9;
+          \$268  = buf9;
       4'ha:
-          \$273  = buf10;
+          \$268  = buf10;
       4'hb:
-          \$273  = buf11;
+          \$268  = buf11;
       4'hc:
-          \$273  = buf12;
+          \$268  = buf12;
       4'hd:
-          \$273  = buf13;
+          \$268  = buf13;
       4'he:
-          \$273  = buf14;
+          \$268  = buf14;
       4'hf:
-          \$273  = buf15;
+          \$268  = buf15;
     endcase
   end
   always @* begin
@@ -8001,37 +7770,37 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
     (* full_case = 32'd1 *)
     casez (qi1)
       4'h0:
-          \$274  = buf0;
+          \$269  = buf0;
       4'h1:
-          \$274  = buf1;
+          \$269  = buf1;
       4'h2:
-          \$274  = buf2;
+          \$269  = buf2;
       4'h3:
-          \$274  = buf3;
+          \$269  = buf3;
       4'h4:
-          \$274  = buf4;
+          \$269  = buf4;
       4'h5:
-          \$274  = buf5;
+          \$269  = buf5;
       4'h6:
-          \$274  = buf6;
+          \$269  = buf6;
       4'h7:
-          \$274  = buf7;
+          \$269  = buf7;
       4'h8:
-          \$274  = buf8;
+          \$269  = buf8;
       4'h9:
-          \$274  = buf9;
+          \$269  = buf9;
       4'ha:
-          \$274  = buf10;
+          \$269  = buf10;
       4'hb:
-          \$274  = buf11;
+          \$269  = buf11;
       4'hc:
-          \$274  = buf12;
+          \$269  = buf12;
       4'hd:
-          \$274  = buf13;
+          \$269  = buf13;
       4'he:
-          \$274  = buf14;
+          \$269  = buf14;
       4'hf:
-          \$274  = buf15;
+          \$269  = buf15;
     endcase
   end
   always @* begin
@@ -8039,37 +7808,37 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
     (* full_case = 32'd1 *)
     casez (gidx2)
       4'h0:
-          \$275  = buf0;
+          \$270  = buf0;
       4'h1:
-          \$275  = buf1;
+          \$270  = buf1;
       4'h2:
-          \$275  = buf2;
+          \$270  = buf2;
       4'h3:
-          \$275  = buf3;
+          \$270  = buf3;
       4'h4:
-          \$275  = buf4;
+          \$270  = buf4;
       4'h5:
-          \$275  = buf5;
+          \$270  = buf5;
       4'h6:
-          \$275  = buf6;
+          \$270  = buf6;
       4'h7:
-          \$275  = buf7;
+          \$270  = buf7;
       4'h8:
-          \$275  = buf8;
+          \$270  = buf8;
       4'h9:
-          \$275  = buf9;
+          \$270  = buf9;
       4'ha:
-          \$275  = buf10;
+          \$270  = buf10;
       4'hb:
-          \$275  = buf11;
+          \$270  = buf11;
       4'hc:
-          \$275  = buf12;
+          \$270  = buf12;
       4'hd:
-          \$275  = buf13;
+          \$270  = buf13;
       4'he:
-          \$275  = buf14;
+          \$270  = buf14;
       4'hf:
-          \$275  = buf15;
+          \$270  = buf15;
     endcase
   end
   always @* begin
@@ -8077,37 +7846,37 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
     (* full_case = 32'd1 *)
     casez (gidx3)
       4'h0:
-          \$276  = buf0;
+          \$271  = buf0;
       4'h1:
-          \$276  = buf1;
+          \$271  = buf1;
       4'h2:
-          \$276  = buf2;
+          \$271  = buf2;
       4'h3:
-          \$276  = buf3;
+          \$271  = buf3;
       4'h4:
-          \$276  = buf4;
+          \$271  = buf4;
       4'h5:
-          \$276  = buf5;
+          \$271  = buf5;
       4'h6:
-          \$276  = buf6;
+          \$271  = buf6;
       4'h7:
-          \$276  = buf7;
+          \$271  = buf7;
       4'h8:
-          \$276  = buf8;
+          \$271  = buf8;
       4'h9:
-          \$276  = buf9;
+          \$271  = buf9;
       4'ha:
-          \$276  = buf10;
+          \$271  = buf10;
       4'hb:
-          \$276  = buf11;
+          \$271  = buf11;
       4'hc:
-          \$276  = buf12;
+          \$271  = buf12;
       4'hd:
-          \$276  = buf13;
+          \$271  = buf13;
       4'he:
-          \$276  = buf14;
+          \$271  = buf14;
       4'hf:
-          \$276  = buf15;
+          \$271  = buf15;
     endcase
   end
   always @* begin
@@ -8115,48 +7884,48 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
     (* full_case = 32'd1 *)
     casez (gidx4)
       4'h0:
-          \$277  = buf0;
+          \$272  = buf0;
       4'h1:
-          \$277  = buf1;
+          \$272  = buf1;
       4'h2:
-          \$277  = buf2;
+          \$272  = buf2;
       4'h3:
-          \$277  = buf3;
+          \$272  = buf3;
       4'h4:
-          \$277  = buf4;
+          \$272  = buf4;
       4'h5:
-          \$277  = buf5;
+          \$272  = buf5;
       4'h6:
-          \$277  = buf6;
+          \$272  = buf6;
       4'h7:
-          \$277  = buf7;
+          \$272  = buf7;
       4'h8:
-          \$277  = buf8;
+          \$272  = buf8;
       4'h9:
-          \$277  = buf9;
+          \$272  = buf9;
       4'ha:
-          \$277  = buf10;
+          \$272  = buf10;
       4'hb:
-          \$277  = buf11;
+          \$272  = buf11;
       4'hc:
-          \$277  = buf12;
+          \$272  = buf12;
       4'hd:
-          \$277  = buf13;
+          \$272  = buf13;
       4'he:
-          \$277  = buf14;
+          \$272  = buf14;
       4'hf:
-          \$277  = buf15;
+          \$272  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_seq = { 1'h0, j[25:2] };
-    if (\$42 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$43 ) begin
+            if (\$45 ) begin
               t0_seq = { 1'h0, j[25:2] };
             end
       endcase
@@ -8165,17 +7934,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     take = 1'h0;
-    if (\$42 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             take = 1'h1;
         2'h2:
-            if (\$43 ) begin
+            if (\$45 ) begin
               take = 1'h1;
             end
         2'h0:
             if (is_data) begin
-              if (\$44 ) begin
+              if (\$47 ) begin
                 if (s_done_now) begin
                   take = 1'h1;
                 end else if (cd_free) begin
@@ -8192,27 +7961,13 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    end_take = 1'h0;
-    if (\$42 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$43 ) begin
-              end_take = 1'h1;
-            end
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     r_en = 1'h0;
-    if (\$42 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$43 ) begin
+            if (\$45 ) begin
               r_en = 1'h1;
             end
       endcase
@@ -8221,12 +7976,12 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_valid = 1'h0;
-    if (\$42 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$43 ) begin
+            if (\$45 ) begin
               t0_valid = 1'h1;
             end
         2'h0:
@@ -8243,12 +7998,12 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_end = 1'h0;
-    if (\$42 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$43 ) begin
+            if (\$45 ) begin
               t0_end = 1'h1;
             end
       endcase
@@ -8257,14 +8012,14 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_r0v = 1'h0;
-    if (\$42 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$43 ) begin
+            if (\$45 ) begin
               if (d_valid) begin
-                if (dg_c) begin
+                if (\$46 ) begin
                   t0_r0v = 1'h1;
                 end else if (d_ver) begin
                   t0_r0v = 1'h1;
@@ -8273,9 +8028,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             end
         2'h0:
             if (take) begin
-              if (\$51 ) begin
+              if (\$54 ) begin
                 t0_r0v = 1'h1;
-              end else if (\$53 ) begin
+              end else if (\$56 ) begin
                 t0_r0v = 1'h1;
               end
             end
@@ -8285,14 +8040,14 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_r0 = 33'h000000000;
-    if (\$42 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$43 ) begin
+            if (\$45 ) begin
               if (d_valid) begin
-                if (dg_c) begin
+                if (\$46 ) begin
                   t0_r0[24:0] = { 1'h0, d_seq };
                   t0_r0[27:25] = 3'h3;
                   t0_r0[32:28] = 5'h03;
@@ -8303,9 +8058,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             end
         2'h0:
             if (take) begin
-              if (\$51 ) begin
+              if (\$54 ) begin
                 t0_r0 = rd_ok;
-              end else if (\$53 ) begin
+              end else if (\$56 ) begin
                 t0_r0 = own;
               end
             end
@@ -8315,7 +8070,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     own_v = 1'h0;
-    if (\$42 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -8326,7 +8081,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
               if (take) begin
                 if (first_absent) begin
                   own_v = 1'h1;
-                end else if (\$46 ) begin
+                end else if (\$49 ) begin
                   own_v = 1'h1;
                 end else if (past_end) begin
                   own_v = 1'h1;
@@ -8343,7 +8098,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
               end else if (have_last) begin
                 if (past_end) begin
                   own_v = 1'h1;
-                end else if (\$50 ) begin
+                end else if (\$53 ) begin
                   own_v = 1'h1;
                 end
               end else begin
@@ -8356,7 +8111,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     own = 33'h000000000;
-    if (\$42 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -8369,7 +8124,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h03;
-                end else if (\$46 ) begin
+                end else if (\$49 ) begin
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h05;
@@ -8395,7 +8150,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h3;
                   own[32:28] = 5'h03;
-                end else if (\$50 ) begin
+                end else if (\$53 ) begin
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h4;
                   own[32:28] = 5'h1a;
@@ -8408,7 +8163,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_first = 1'h0;
-    if (\$42 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -8417,7 +8172,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         2'h0:
             if (is_data) begin
             end else if (bytes_in) begin
-              t0_first = \$49 ;
+              t0_first = \$52 ;
             end
       endcase
     end
@@ -8425,7 +8180,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_own_fail = 1'h0;
-    if (\$42 ) begin
+    if (\$44 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -8444,9 +8199,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
     if (t2_first) begin
       if (t2_wrapped) begin
         r3v = 1'h1;
-      end else if (\$85 ) begin
-        r3v = 1'h1;
       end else if (\$88 ) begin
+        r3v = 1'h1;
+      end else if (\$91 ) begin
         r3v = 1'h1;
       end
     end
@@ -8459,11 +8214,11 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h05;
-      end else if (\$85 ) begin
+      end else if (\$88 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h06;
-      end else if (\$88 ) begin
+      end else if (\$91 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h16;
@@ -8473,36 +8228,36 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     r5v = 1'h0;
-    if (\$94 ) begin
+    if (\$97 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$95 ) begin
+            if (\$98 ) begin
               r5v = 1'h1;
             end
         6'h06:
-            if (\$103 ) begin
-              r5v = 1'h1;
-            end
-        6'h0f:
             if (\$106 ) begin
               r5v = 1'h1;
             end
+        6'h0f:
+            if (\$109 ) begin
+              r5v = 1'h1;
+            end
         6'h10:
-            if (\$108 ) begin
+            if (\$111 ) begin
               r5v = 1'h1;
             end
         6'h11:
-            if (\$119 ) begin
+            if (\$122 ) begin
               r5v = 1'h1;
             end
         6'h12:
-            if (\$130 ) begin
+            if (\$133 ) begin
               r5v = 1'h1;
-            end else if (\$142 ) begin
+            end else if (\$145 ) begin
               r5v = 1'h1;
             end
         6'h20:
-            if (\$144 ) begin
+            if (\$147 ) begin
               r5v = 1'h1;
             end
       endcase
@@ -8511,50 +8266,50 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     r5 = 33'h000000000;
-    if (\$94 ) begin
+    if (\$97 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$95 ) begin
+            if (\$98 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h0c;
             end
         6'h06:
-            if (\$103 ) begin
+            if (\$106 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h18;
             end
         6'h0f:
-            if (\$106 ) begin
+            if (\$109 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h10;
             end
         6'h10:
-            if (\$108 ) begin
+            if (\$111 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h11;
             end
         6'h11:
-            if (\$119 ) begin
+            if (\$122 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h12;
             end
         6'h12:
-            if (\$130 ) begin
+            if (\$133 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h13;
-            end else if (\$142 ) begin
+            end else if (\$145 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h14;
             end
         6'h20:
-            if (\$144 ) begin
+            if (\$147 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h1a;
@@ -8564,63 +8319,63 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$380  = \$195 ;
+    \$375  = \$198 ;
     if (rst) begin
-      \$380  = 1'h1;
+      \$375  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$381  = fire;
+    \$376  = fire;
     if (rst) begin
-      \$381  = 1'h0;
+      \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$382  = wr[3:0];
+    \$377  = wr[3:0];
     if (rst) begin
-      \$382  = 4'h0;
+      \$377  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$383  = i_beat__payload[63:0];
+    \$378  = i_beat__payload[63:0];
     if (rst) begin
-      \$383  = 64'h0000000000000000;
+      \$378  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$384  = buf0;
+    \$379  = buf0;
     if (w_v) begin
       casez (w_idx)
         4'h0:
-            \$384  = \w_data$153 ;
+            \$379  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$384  = 64'h0000000000000000;
+      \$379  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$385  = buf1;
+    \$380  = buf1;
     if (w_v) begin
       casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
-            \$385  = \w_data$153 ;
+            \$380  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$385  = 64'h0000000000000000;
+      \$380  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$386  = buf2;
+    \$381  = buf2;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8628,16 +8383,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h1:
             /* empty */;
         4'h2:
-            \$386  = \w_data$153 ;
+            \$381  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$386  = 64'h0000000000000000;
+      \$381  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$387  = buf3;
+    \$382  = buf3;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8647,16 +8402,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h2:
             /* empty */;
         4'h3:
-            \$387  = \w_data$153 ;
+            \$382  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$387  = 64'h0000000000000000;
+      \$382  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$388  = buf4;
+    \$383  = buf4;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8668,16 +8423,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h3:
             /* empty */;
         4'h4:
-            \$388  = \w_data$153 ;
+            \$383  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$388  = 64'h0000000000000000;
+      \$383  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$389  = buf5;
+    \$384  = buf5;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8691,16 +8446,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h4:
             /* empty */;
         4'h5:
-            \$389  = \w_data$153 ;
+            \$384  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$389  = 64'h0000000000000000;
+      \$384  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$390  = buf6;
+    \$385  = buf6;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8716,16 +8471,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h5:
             /* empty */;
         4'h6:
-            \$390  = \w_data$153 ;
+            \$385  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$390  = 64'h0000000000000000;
+      \$385  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$391  = buf7;
+    \$386  = buf7;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8743,16 +8498,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h6:
             /* empty */;
         4'h7:
-            \$391  = \w_data$153 ;
+            \$386  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$391  = 64'h0000000000000000;
+      \$386  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$392  = buf8;
+    \$387  = buf8;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8772,16 +8527,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h7:
             /* empty */;
         4'h8:
-            \$392  = \w_data$153 ;
+            \$387  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$392  = 64'h0000000000000000;
+      \$387  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$393  = buf9;
+    \$388  = buf9;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8803,16 +8558,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h8:
             /* empty */;
         4'h9:
-            \$393  = \w_data$153 ;
+            \$388  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$393  = 64'h0000000000000000;
+      \$388  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$394  = buf10;
+    \$389  = buf10;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8836,16 +8591,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h9:
             /* empty */;
         4'ha:
-            \$394  = \w_data$153 ;
+            \$389  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$394  = 64'h0000000000000000;
+      \$389  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$395  = buf11;
+    \$390  = buf11;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8871,16 +8626,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'ha:
             /* empty */;
         4'hb:
-            \$395  = \w_data$153 ;
+            \$390  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$395  = 64'h0000000000000000;
+      \$390  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$396  = buf12;
+    \$391  = buf12;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8908,16 +8663,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'hb:
             /* empty */;
         4'hc:
-            \$396  = \w_data$153 ;
+            \$391  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$396  = 64'h0000000000000000;
+      \$391  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$397  = buf13;
+    \$392  = buf13;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -8947,11 +8702,148 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'hc:
             /* empty */;
         4'hd:
-            \$397  = \w_data$153 ;
+            \$392  = \w_data$147 ;
       endcase
     end
     if (rst) begin
-      \$397  = 64'h0000000000000000;
+      \$392  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$393  = buf14;
+    if (w_v) begin
+      casez (w_idx)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            /* empty */;
+        4'h8:
+            /* empty */;
+        4'h9:
+            /* empty */;
+        4'ha:
+            /* empty */;
+        4'hb:
+            /* empty */;
+        4'hc:
+            /* empty */;
+        4'hd:
+            /* empty */;
+        4'he:
+            \$393  = \w_data$147 ;
+      endcase
+    end
+    if (rst) begin
+      \$393  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$394  = buf15;
+    if (w_v) begin
+      (* full_case = 32'd1 *)
+      casez (w_idx)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            /* empty */;
+        4'h8:
+            /* empty */;
+        4'h9:
+            /* empty */;
+        4'ha:
+            /* empty */;
+        4'hb:
+            /* empty */;
+        4'hc:
+            /* empty */;
+        4'hd:
+            /* empty */;
+        4'he:
+            /* empty */;
+        4'hf:
+            \$394  = \w_data$147 ;
+      endcase
+    end
+    if (rst) begin
+      \$394  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$395  = wr;
+    if (fire) begin
+      \$395  = \$199 [23:0];
+    end
+    if (rst) begin
+      \$395  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$396  = in_nb;
+    if (fire) begin
+      if (i_beat__payload[72]) begin
+        \$396  = 23'h000000;
+      end else if (\$200 ) begin
+        \$396  = \$201 [22:0];
+      end
+    end
+    if (rst) begin
+      \$396  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$397  = \$204 [23:0];
+    if (rst) begin
+      \$397  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$398  = \$211 [22:0];
+    if (rst) begin
+      \$398  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$399  = lim;
+    if (rst) begin
+      \$399  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$400  = \$213 ;
+    if (rst) begin
+      \$400  = 1'h0;
     end
   end
   assign nkeep = \$8 [3:0];
@@ -8962,22 +8854,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign p_size = r_data[47:23];
   assign t0_fld = j[31:26];
   assign t0_wrapped = j[82];
-  assign t0_ln = \$20 [5:0];
+  assign t0_ln = \$22 [5:0];
   assign t0_short = short;
   assign lane0 = j[34:32];
-  assign ld_beat = \$22 [3:0];
-  assign ld_idx0 = \$23 [3:0];
-  assign ld_idx1 = \$24 [3:0];
-  assign ld_idx2 = \$25 [3:0];
-  assign ld_idx3 = \$26 [3:0];
-  assign ld_idx4 = \$27 [3:0];
-  assign es_c = e_lt_s;
-  assign cn = \$35 [3:0];
-  assign \in_nb$96  = \$57 [22:0];
-  assign in_qa = { \$59 [22:0], 3'h0 };
-  assign in_lane_room = \$64 [3:0];
+  assign ld_beat = \$24 [3:0];
+  assign ld_idx0 = \$25 [3:0];
+  assign ld_idx1 = \$26 [3:0];
+  assign ld_idx2 = \$27 [3:0];
+  assign ld_idx3 = \$28 [3:0];
+  assign ld_idx4 = \$29 [3:0];
+  assign cn = \$37 [3:0];
+  assign \in_nb$90  = \$60 [22:0];
+  assign in_qa = { \$62 [22:0], 3'h0 };
+  assign in_lane_room = \$67 [3:0];
   assign val_be = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] };
-  assign rsh = \$89 [5:0];
+  assign rsh = \$92 [5:0];
   assign \i_beat__payload.data  = i_beat__payload[63:0];
   assign \i_beat__payload.keep  = i_beat__payload[71:64];
   assign \i_beat__payload.last  = i_beat__payload[72];
@@ -9055,34 +8946,34 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign rd_ok[32:28] = 5'h1a;
   assign rd_ok[27:25] = 3'h4;
   assign rd_ok[24:0] = { 1'h0, d_seq };
-  assign \$22  = { 3'h0, i_job__payload[56:35] };
-  assign \$57  = { 3'h0, \$56 [25:3] };
-  assign \$58  = { 3'h0, i_job__payload[56:35] };
-  assign \$62  = { 3'h0, i_job__payload[56:35] };
-  assign \$96  = 1'h0;
-  assign \$97  = cmp_p[0];
-  assign \$110  = 1'h0;
-  assign \$111  = cmp_n[0];
-  assign \$121  = 1'h0;
-  assign \$122  = cmp_n[0];
-  assign \$131  = 1'h0;
-  assign \$132  = cmp_h[0];
-  assign \$206  = { 3'h0, j[56:35] };
-  assign \$207  = { 3'h0, low[25:3] };
-  assign \$228  = { 3'h0, q[25:3] };
-  assign \$242  = { 3'h0, qa[25:3] };
-  assign \$264  = { 3'h0, i_job__payload[56:35] };
-  assign \$326  = \$325 ;
-  assign \$330  = \$329 ;
-  assign \$334  = \$333 ;
-  assign \$338  = \$337 ;
-  assign \$342  = \$341 ;
-  assign \$346  = \$345 ;
-  assign \$350  = \$349 ;
-  assign \$354  = \$353 ;
-  assign \$363  = \$362 ;
-  assign \$367  = \$366 ;
-  assign \$371  = \$370 ;
+  assign \$24  = { 3'h0, i_job__payload[56:35] };
+  assign \$60  = { 3'h0, \$59 [25:3] };
+  assign \$61  = { 3'h0, i_job__payload[56:35] };
+  assign \$65  = { 3'h0, i_job__payload[56:35] };
+  assign \$99  = 1'h0;
+  assign \$100  = cmp_p[0];
+  assign \$113  = 1'h0;
+  assign \$114  = cmp_n[0];
+  assign \$124  = 1'h0;
+  assign \$125  = cmp_n[0];
+  assign \$134  = 1'h0;
+  assign \$135  = cmp_h[0];
+  assign \$209  = { 3'h0, j[56:35] };
+  assign \$210  = { 3'h0, low[25:3] };
+  assign \$227  = { 3'h0, q[25:3] };
+  assign \$241  = { 3'h0, qa[25:3] };
+  assign \$262  = { 3'h0, i_job__payload[56:35] };
+  assign \$321  = \$320 ;
+  assign \$325  = \$324 ;
+  assign \$329  = \$328 ;
+  assign \$333  = \$332 ;
+  assign \$337  = \$336 ;
+  assign \$341  = \$340 ;
+  assign \$345  = \$344 ;
+  assign \$349  = \$348 ;
+  assign \$358  = \$357 ;
+  assign \$362  = \$361 ;
+  assign \$366  = \$365 ;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -20,26 +20,6 @@ def test_depth_must_be_a_power_of_two_of_at_least_8(depth: int) -> None:
         TxValueStage(depth)
 
 
-@pytest.mark.parametrize("depth", [8, 16])
-def test_lookahead_behind_a_skid_buffer_is_cycle_exact(depth: int) -> None:
-    """The decoder's form: the job through a SkidBuffer, the stage's buffer indices registered a cycle early
-    from the buffer's look-ahead. Same records and calldata as the model, and every output transfer in the
-    same cycle as with the indices made from the job register (no look-ahead)."""
-    packets = list(value_cases().values()) + list(network_forms().values())[:4]
-    kw = dict(seed=5, idle_beat=0.2, idle_job=0.2, bp=0.3, depth=depth)
-    ahead = run_packets(packets, skid="lookahead", **kw)
-    bad = mismatches(packets, ahead)
-    assert not bad, "\n".join(bad[:10])
-    plain = run_packets(packets, skid="plain", **kw)
-    assert not mismatches(packets, plain)
-    assert ahead["handshakes"] == plain["handshakes"]
-    # back to back with every output ready: the same, at full rate
-    kw = dict(seed=6, depth=depth)
-    ahead, plain = run_packets(packets, skid="lookahead", **kw), run_packets(packets, skid="plain", **kw)
-    assert not mismatches(packets, ahead)
-    assert ahead["handshakes"] == plain["handshakes"]
-
-
 def test_eight_beat_buffer_equals_model() -> None:
     packets = list(value_cases().values()) + list(network_forms().values())[:4]
     out = run_packets(packets, seed=3, idle_beat=0.3, idle_job=0.3, bp=0.3, depth=8)

@@ -10,13 +10,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from amaranth.hdl import Elaboratable, Module
-from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from mevblade.hw.layouts import BEAT_BYTES
-from mevblade.hw.skid import SkidBuffer
-from mevblade.hw.tx_grammar_layouts import GrammarJob
 from mevblade.hw.tx_values import VALUE_FIELDS, TxValueStage
 from mevblade.sim.tb.tx_values.model import expected, job_stream
 
@@ -34,40 +30,14 @@ def input_beats(raw: bytes) -> list[tuple[int, int, int]]:
     return out
 
 
-class SkidFed(Elaboratable):
-    """The value stage behind a :class:`~mevblade.hw.skid.SkidBuffer` on ``i_job`` (as in the decoder, where
-    the job comes from the FSM's skid buffer); with ``lookahead`` the stage registers its buffer indices from
-    the buffer's ``load`` / ``load_payload`` a cycle early. Same ports as the stage (``i_job`` is the skid's)."""
-
-    def __init__(self, depth: int, lookahead: bool) -> None:
-        self.lookahead = lookahead
-        self.stage = TxValueStage(depth, lookahead=lookahead)
-        self.skid = SkidBuffer(GrammarJob, lookahead=lookahead)
-        self.i_job = self.skid.i
-        self.i_beat, self.o_rec, self.o_calldata = self.stage.i_beat, self.stage.o_rec, self.stage.o_calldata
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.stage = self.stage
-        m.submodules.skid = self.skid
-        wiring.connect(m, self.skid.o, self.stage.i_job)
-        if self.lookahead:
-            m.d.comb += [self.stage.i_job_load.eq(self.skid.load),
-                         self.stage.i_job_load_start.eq(self.skid.load_payload.start)]
-        return m
-
-
 def run_packets(packets: list[bytes], *, seed: int = 1, idle_beat: float = 0.0, idle_job: float = 0.0,
                 bp: float = 0.0, depth: int = 16, jobs_of: Callable[[bytes], list[dict]] = job_stream,
-                max_cycles: int = 2_000_000, skid: str | None = None) -> dict:
-    """``skid``: None (the stage alone), ``"plain"`` or ``"lookahead"`` (:class:`SkidFed`). ``out`` has the
-    records, the calldata per packet, the cycles and ``handshakes``: (cycle, "rec" / "cd") of every output
-    transfer, for cycle-exact comparisons."""
-    dut = TxValueStage(depth) if skid is None else SkidFed(depth, skid == "lookahead")
+                max_cycles: int = 2_000_000) -> dict:
+    dut = TxValueStage(depth)
     beats = [b for raw in packets for b in input_beats(raw)]
     jobs = [j for raw in packets for j in jobs_of(raw)]
     rng = random.Random(seed)
-    out = {"records": [], "chunks": [[]], "cycles": 0, "handshakes": []}
+    out = {"records": [], "chunks": [[]], "cycles": 0}
 
     async def feed_beats(ctx):
         for data, keep, last in beats:
@@ -102,19 +72,15 @@ def run_packets(packets: list[bytes], *, seed: int = 1, idle_beat: float = 0.0, 
         out["cycles"] = cycles
 
     async def monitor(ctx):
-        cycle = 0
         async for clk_edge, rst, rv, rr, rp, cv, cr, cp in ctx.tick().sample(
                 dut.o_rec.valid, dut.o_rec.ready, dut.o_rec.payload,
                 dut.o_calldata.valid, dut.o_calldata.ready, dut.o_calldata.payload):
-            cycle += 1
             if rv and rr:
-                out["handshakes"].append((cycle, "rec"))
                 rec = {name: int(getattr(rp, name)) for name in VALUE_FIELDS}
                 rep = (int(rp.report.seq), int(rp.report.phase.value), int(rp.report.code.value)) \
                     if rp.error else None
                 out["records"].append((rec, rep))
             if cv and cr:
-                out["handshakes"].append((cycle, "cd"))
                 n = int(cp.n)
                 if n:
                     out["chunks"][-1].append(int(cp.data).to_bytes(8, "little")[:n])
