@@ -98,13 +98,20 @@ def _software(packets: list[bytes], reps: int) -> dict[str, float]:
 
     sw = SoftwareEngine()
     work = packets * reps
-    t0 = time.perf_counter()
-    for raw in work:
-        tx = sw.decode(raw)
-        if tx.ok:
-            decode_swap_tx(tx)
-    dt = time.perf_counter() - t0
-    return {"tx_per_s": len(work) / dt, "bytes_per_s": sum(map(len, work)) / dt}
+
+    def one_pass() -> float:
+        t0 = time.perf_counter()
+        for raw in work:
+            tx = sw.decode(raw)
+            if tx.ok:
+                decode_swap_tx(tx)
+        return time.perf_counter() - t0
+
+    # An untimed pass first: the first decode pays one-time imports and table builds, which on a
+    # 300-packet run made the software engine look up to 12x slower than it is; then the best of three.
+    one_pass()
+    dt = min(one_pass() for _ in range(3))
+    return {"tx_per_s": len(work) / dt, "bytes_per_s": sum(map(len, work)) / dt, "timed_passes": 3}
 
 
 def _header_firsts(msg_first: list[int], packets: list[bytes], swaps: list[bytes]) -> list[int]:
