@@ -110,10 +110,8 @@ class Keccak256(wiring.Component):
     -------------
     ``i.ready`` falls while the buffer is full; ``o`` holds its record until
     taken and the core stalls (the finished state is kept) while it is not.
-    A finished digest moves only into an empty output register, so a record
-    held by back-pressure frees the core one cycle after it is taken.
     Neither ``i.ready`` nor ``o.valid`` depends combinationally on the other
-    side, and ``o.ready`` reaches no register but ``o.valid``.
+    side.
 
     Resources
     ---------
@@ -258,11 +256,7 @@ class Keccak256(wiring.Component):
         # ---- output ----------------------------------------------------------------------
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
-        # The digest moves only into an empty output register (not into one being taken): ``o.ready``
-        # reaches ``o.valid`` alone, never ``hold`` / ``start`` and the absorb registers' reset (the ECP5
-        # board build's worst routed path at 580dcc3). Under back-pressure the core frees one cycle
-        # after the record is taken; a digest leaves at most every 24 / rounds_per_cycle cycles.
-        with m.If(hold & ~self.o.valid):
+        with m.If(hold & (~self.o.valid | self.o.ready)):
             m.d.sync += [
                 self.o.valid.eq(1),
                 self.o.payload.digest.eq(Cat(*state[:4])),

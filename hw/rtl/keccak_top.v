@@ -3124,472 +3124,472 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   wire \$3732 ;
   wire \$3733 ;
   wire \$3734 ;
-  wire [4:0] \$3735 ;
-  wire \$3736 ;
+  wire \$3735 ;
+  wire [4:0] \$3736 ;
   wire \$3737 ;
-  wire [63:0] \$3738 ;
+  wire \$3738 ;
   wire [63:0] \$3739 ;
   wire [63:0] \$374 ;
   wire [63:0] \$3740 ;
-  wire \$3741 ;
+  wire [63:0] \$3741 ;
   wire \$3742 ;
   wire \$3743 ;
-  wire [63:0] \$3744 ;
+  wire \$3744 ;
   wire [63:0] \$3745 ;
-  wire [4:0] \$3746 ;
-  wire \$3747 ;
+  wire [63:0] \$3746 ;
+  wire [4:0] \$3747 ;
   wire \$3748 ;
-  wire [63:0] \$3749 ;
+  wire \$3749 ;
   wire [63:0] \$375 ;
   wire [63:0] \$3750 ;
   wire [63:0] \$3751 ;
-  wire \$3752 ;
+  wire [63:0] \$3752 ;
   wire \$3753 ;
   wire \$3754 ;
-  wire [63:0] \$3755 ;
+  wire \$3755 ;
   wire [63:0] \$3756 ;
   wire [63:0] \$3757 ;
-  wire [4:0] \$3758 ;
-  wire \$3759 ;
+  wire [63:0] \$3758 ;
+  wire [4:0] \$3759 ;
   wire [63:0] \$376 ;
   wire \$3760 ;
-  wire [63:0] \$3761 ;
+  wire \$3761 ;
   wire [63:0] \$3762 ;
   wire [63:0] \$3763 ;
-  wire \$3764 ;
+  wire [63:0] \$3764 ;
   wire \$3765 ;
   wire \$3766 ;
-  wire [63:0] \$3767 ;
+  wire \$3767 ;
   wire [63:0] \$3768 ;
-  wire [4:0] \$3769 ;
+  wire [63:0] \$3769 ;
   wire [63:0] \$377 ;
-  wire \$3770 ;
+  wire [4:0] \$3770 ;
   wire \$3771 ;
-  wire [63:0] \$3772 ;
+  wire \$3772 ;
   wire [63:0] \$3773 ;
   wire [63:0] \$3774 ;
-  wire \$3775 ;
+  wire [63:0] \$3775 ;
   wire \$3776 ;
   wire \$3777 ;
-  wire [63:0] \$3778 ;
+  wire \$3778 ;
   wire [63:0] \$3779 ;
   wire [63:0] \$378 ;
   wire [63:0] \$3780 ;
-  wire [4:0] \$3781 ;
-  wire \$3782 ;
+  wire [63:0] \$3781 ;
+  wire [4:0] \$3782 ;
   wire \$3783 ;
-  wire [63:0] \$3784 ;
+  wire \$3784 ;
   wire [63:0] \$3785 ;
   wire [63:0] \$3786 ;
-  wire \$3787 ;
+  wire [63:0] \$3787 ;
   wire \$3788 ;
   wire \$3789 ;
   wire [63:0] \$379 ;
-  wire [63:0] \$3790 ;
+  wire \$3790 ;
   wire [63:0] \$3791 ;
-  wire [4:0] \$3792 ;
-  wire \$3793 ;
+  wire [63:0] \$3792 ;
+  wire [4:0] \$3793 ;
   wire \$3794 ;
-  wire [63:0] \$3795 ;
+  wire \$3795 ;
   wire [63:0] \$3796 ;
   wire [63:0] \$3797 ;
-  wire \$3798 ;
+  wire [63:0] \$3798 ;
   wire \$3799 ;
   wire [63:0] \$38 ;
   wire [63:0] \$380 ;
   wire \$3800 ;
-  wire [63:0] \$3801 ;
+  wire \$3801 ;
   wire [63:0] \$3802 ;
   wire [63:0] \$3803 ;
-  wire [4:0] \$3804 ;
-  wire \$3805 ;
+  wire [63:0] \$3804 ;
+  wire [4:0] \$3805 ;
   wire \$3806 ;
-  wire [63:0] \$3807 ;
+  wire \$3807 ;
   wire [63:0] \$3808 ;
   wire [63:0] \$3809 ;
   wire [63:0] \$381 ;
-  wire \$3810 ;
+  wire [63:0] \$3810 ;
   wire \$3811 ;
   wire \$3812 ;
-  wire [63:0] \$3813 ;
+  wire \$3813 ;
   wire [63:0] \$3814 ;
-  wire [4:0] \$3815 ;
-  wire \$3816 ;
+  wire [63:0] \$3815 ;
+  wire [4:0] \$3816 ;
   wire \$3817 ;
-  wire [63:0] \$3818 ;
+  wire \$3818 ;
   wire [63:0] \$3819 ;
   wire [63:0] \$382 ;
   wire [63:0] \$3820 ;
-  wire \$3821 ;
+  wire [63:0] \$3821 ;
   wire \$3822 ;
   wire \$3823 ;
-  wire [63:0] \$3824 ;
+  wire \$3824 ;
   wire [63:0] \$3825 ;
   wire [63:0] \$3826 ;
-  wire [4:0] \$3827 ;
-  wire \$3828 ;
+  wire [63:0] \$3827 ;
+  wire [4:0] \$3828 ;
   wire \$3829 ;
   wire [63:0] \$383 ;
-  wire [63:0] \$3830 ;
+  wire \$3830 ;
   wire [63:0] \$3831 ;
   wire [63:0] \$3832 ;
-  wire \$3833 ;
+  wire [63:0] \$3833 ;
   wire \$3834 ;
   wire \$3835 ;
-  wire [63:0] \$3836 ;
+  wire \$3836 ;
   wire [63:0] \$3837 ;
-  wire [4:0] \$3838 ;
-  wire \$3839 ;
+  wire [63:0] \$3838 ;
+  wire [4:0] \$3839 ;
   wire [63:0] \$384 ;
   wire \$3840 ;
-  wire [63:0] \$3841 ;
+  wire \$3841 ;
   wire [63:0] \$3842 ;
   wire [63:0] \$3843 ;
-  wire \$3844 ;
+  wire [63:0] \$3844 ;
   wire \$3845 ;
   wire \$3846 ;
-  wire [63:0] \$3847 ;
+  wire \$3847 ;
   wire [63:0] \$3848 ;
   wire [63:0] \$3849 ;
   wire [63:0] \$385 ;
-  wire [4:0] \$3850 ;
-  wire \$3851 ;
+  wire [63:0] \$3850 ;
+  wire [4:0] \$3851 ;
   wire \$3852 ;
-  wire [63:0] \$3853 ;
+  wire \$3853 ;
   wire [63:0] \$3854 ;
   wire [63:0] \$3855 ;
-  wire \$3856 ;
+  wire [63:0] \$3856 ;
   wire \$3857 ;
   wire \$3858 ;
-  wire [63:0] \$3859 ;
+  wire \$3859 ;
   wire [63:0] \$386 ;
   wire [63:0] \$3860 ;
-  wire [4:0] \$3861 ;
-  wire \$3862 ;
+  wire [63:0] \$3861 ;
+  wire [4:0] \$3862 ;
   wire \$3863 ;
-  wire [63:0] \$3864 ;
+  wire \$3864 ;
   wire [63:0] \$3865 ;
   wire [63:0] \$3866 ;
-  wire \$3867 ;
+  wire [63:0] \$3867 ;
   wire \$3868 ;
   wire \$3869 ;
   wire [63:0] \$387 ;
-  wire [63:0] \$3870 ;
+  wire \$3870 ;
   wire [63:0] \$3871 ;
   wire [63:0] \$3872 ;
-  wire [4:0] \$3873 ;
-  wire \$3874 ;
+  wire [63:0] \$3873 ;
+  wire [4:0] \$3874 ;
   wire \$3875 ;
-  wire [63:0] \$3876 ;
+  wire \$3876 ;
   wire [63:0] \$3877 ;
   wire [63:0] \$3878 ;
-  wire \$3879 ;
+  wire [63:0] \$3879 ;
   wire [63:0] \$388 ;
   wire \$3880 ;
   wire \$3881 ;
-  wire [63:0] \$3882 ;
+  wire \$3882 ;
   wire [63:0] \$3883 ;
-  wire [4:0] \$3884 ;
-  wire \$3885 ;
+  wire [63:0] \$3884 ;
+  wire [4:0] \$3885 ;
   wire \$3886 ;
-  wire [63:0] \$3887 ;
+  wire \$3887 ;
   wire [63:0] \$3888 ;
   wire [63:0] \$3889 ;
   wire [63:0] \$389 ;
-  wire \$3890 ;
+  wire [63:0] \$3890 ;
   wire \$3891 ;
   wire \$3892 ;
-  wire [63:0] \$3893 ;
+  wire \$3893 ;
   wire [63:0] \$3894 ;
   wire [63:0] \$3895 ;
-  wire [4:0] \$3896 ;
-  wire \$3897 ;
+  wire [63:0] \$3896 ;
+  wire [4:0] \$3897 ;
   wire \$3898 ;
-  wire [63:0] \$3899 ;
+  wire \$3899 ;
   wire [63:0] \$39 ;
   wire [63:0] \$390 ;
   wire [63:0] \$3900 ;
   wire [63:0] \$3901 ;
-  wire \$3902 ;
+  wire [63:0] \$3902 ;
   wire \$3903 ;
   wire \$3904 ;
-  wire [63:0] \$3905 ;
+  wire \$3905 ;
   wire [63:0] \$3906 ;
-  wire [4:0] \$3907 ;
-  wire \$3908 ;
+  wire [63:0] \$3907 ;
+  wire [4:0] \$3908 ;
   wire \$3909 ;
   wire [63:0] \$391 ;
-  wire [63:0] \$3910 ;
+  wire \$3910 ;
   wire [63:0] \$3911 ;
   wire [63:0] \$3912 ;
-  wire \$3913 ;
+  wire [63:0] \$3913 ;
   wire \$3914 ;
   wire \$3915 ;
-  wire [63:0] \$3916 ;
+  wire \$3916 ;
   wire [63:0] \$3917 ;
   wire [63:0] \$3918 ;
-  wire [4:0] \$3919 ;
+  wire [63:0] \$3919 ;
   wire [63:0] \$392 ;
-  wire \$3920 ;
+  wire [4:0] \$3920 ;
   wire \$3921 ;
-  wire [63:0] \$3922 ;
+  wire \$3922 ;
   wire [63:0] \$3923 ;
   wire [63:0] \$3924 ;
-  wire \$3925 ;
+  wire [63:0] \$3925 ;
   wire \$3926 ;
   wire \$3927 ;
-  wire [63:0] \$3928 ;
+  wire \$3928 ;
   wire [63:0] \$3929 ;
   wire [63:0] \$393 ;
-  wire [4:0] \$3930 ;
-  wire \$3931 ;
+  wire [63:0] \$3930 ;
+  wire [4:0] \$3931 ;
   wire \$3932 ;
-  wire [63:0] \$3933 ;
+  wire \$3933 ;
   wire [63:0] \$3934 ;
   wire [63:0] \$3935 ;
-  wire \$3936 ;
+  wire [63:0] \$3936 ;
   wire \$3937 ;
   wire \$3938 ;
-  wire [63:0] \$3939 ;
+  wire \$3939 ;
   wire [63:0] \$394 ;
   wire [63:0] \$3940 ;
   wire [63:0] \$3941 ;
-  wire [4:0] \$3942 ;
-  wire \$3943 ;
+  wire [63:0] \$3942 ;
+  wire [4:0] \$3943 ;
   wire \$3944 ;
-  wire [63:0] \$3945 ;
+  wire \$3945 ;
   wire [63:0] \$3946 ;
   wire [63:0] \$3947 ;
-  wire \$3948 ;
+  wire [63:0] \$3948 ;
   wire \$3949 ;
   wire [63:0] \$395 ;
   wire \$3950 ;
-  wire [63:0] \$3951 ;
+  wire \$3951 ;
   wire [63:0] \$3952 ;
-  wire [4:0] \$3953 ;
-  wire \$3954 ;
+  wire [63:0] \$3953 ;
+  wire [4:0] \$3954 ;
   wire \$3955 ;
-  wire [63:0] \$3956 ;
+  wire \$3956 ;
   wire [63:0] \$3957 ;
   wire [63:0] \$3958 ;
-  wire \$3959 ;
+  wire [63:0] \$3959 ;
   wire [63:0] \$396 ;
   wire \$3960 ;
   wire \$3961 ;
-  wire [63:0] \$3962 ;
+  wire \$3962 ;
   wire [63:0] \$3963 ;
   wire [63:0] \$3964 ;
-  wire [4:0] \$3965 ;
-  wire \$3966 ;
+  wire [63:0] \$3965 ;
+  wire [4:0] \$3966 ;
   wire \$3967 ;
-  wire [63:0] \$3968 ;
+  wire \$3968 ;
   wire [63:0] \$3969 ;
   wire [63:0] \$397 ;
   wire [63:0] \$3970 ;
-  wire \$3971 ;
+  wire [63:0] \$3971 ;
   wire \$3972 ;
   wire \$3973 ;
-  wire [63:0] \$3974 ;
+  wire \$3974 ;
   wire [63:0] \$3975 ;
-  wire [4:0] \$3976 ;
-  wire \$3977 ;
+  wire [63:0] \$3976 ;
+  wire [4:0] \$3977 ;
   wire \$3978 ;
-  wire [63:0] \$3979 ;
+  wire \$3979 ;
   wire [63:0] \$398 ;
   wire [63:0] \$3980 ;
   wire [63:0] \$3981 ;
-  wire \$3982 ;
+  wire [63:0] \$3982 ;
   wire \$3983 ;
   wire \$3984 ;
-  wire [63:0] \$3985 ;
+  wire \$3985 ;
   wire [63:0] \$3986 ;
   wire [63:0] \$3987 ;
-  wire [4:0] \$3988 ;
-  wire \$3989 ;
+  wire [63:0] \$3988 ;
+  wire [4:0] \$3989 ;
   wire [63:0] \$399 ;
   wire \$3990 ;
-  wire [63:0] \$3991 ;
+  wire \$3991 ;
   wire [63:0] \$3992 ;
   wire [63:0] \$3993 ;
-  wire \$3994 ;
+  wire [63:0] \$3994 ;
   wire \$3995 ;
   wire \$3996 ;
-  wire [63:0] \$3997 ;
+  wire \$3997 ;
   wire [63:0] \$3998 ;
-  wire [4:0] \$3999 ;
+  wire [63:0] \$3999 ;
   wire \$4 ;
   wire [63:0] \$40 ;
   wire [63:0] \$400 ;
-  wire \$4000 ;
+  wire [4:0] \$4000 ;
   wire \$4001 ;
-  wire [63:0] \$4002 ;
+  wire \$4002 ;
   wire [63:0] \$4003 ;
   wire [63:0] \$4004 ;
-  wire \$4005 ;
+  wire [63:0] \$4005 ;
   wire \$4006 ;
   wire \$4007 ;
-  wire [63:0] \$4008 ;
+  wire \$4008 ;
   wire [63:0] \$4009 ;
   wire [63:0] \$401 ;
   wire [63:0] \$4010 ;
-  wire [4:0] \$4011 ;
-  wire \$4012 ;
+  wire [63:0] \$4011 ;
+  wire [4:0] \$4012 ;
   wire \$4013 ;
-  wire [63:0] \$4014 ;
+  wire \$4014 ;
   wire [63:0] \$4015 ;
   wire [63:0] \$4016 ;
-  wire \$4017 ;
+  wire [63:0] \$4017 ;
   wire \$4018 ;
   wire \$4019 ;
   wire [63:0] \$402 ;
-  wire [63:0] \$4020 ;
+  wire \$4020 ;
   wire [63:0] \$4021 ;
-  wire [4:0] \$4022 ;
-  wire \$4023 ;
+  wire [63:0] \$4022 ;
+  wire [4:0] \$4023 ;
   wire \$4024 ;
-  wire [63:0] \$4025 ;
+  wire \$4025 ;
   wire [63:0] \$4026 ;
   wire [63:0] \$4027 ;
-  wire \$4028 ;
+  wire [63:0] \$4028 ;
   wire \$4029 ;
   wire [63:0] \$403 ;
   wire \$4030 ;
-  wire [63:0] \$4031 ;
+  wire \$4031 ;
   wire [63:0] \$4032 ;
   wire [63:0] \$4033 ;
-  wire [4:0] \$4034 ;
-  wire \$4035 ;
+  wire [63:0] \$4034 ;
+  wire [4:0] \$4035 ;
   wire \$4036 ;
-  wire [63:0] \$4037 ;
+  wire \$4037 ;
   wire [63:0] \$4038 ;
   wire [63:0] \$4039 ;
   wire [63:0] \$404 ;
-  wire \$4040 ;
+  wire [63:0] \$4040 ;
   wire \$4041 ;
   wire \$4042 ;
-  wire [63:0] \$4043 ;
+  wire \$4043 ;
   wire [63:0] \$4044 ;
-  wire [4:0] \$4045 ;
-  wire \$4046 ;
+  wire [63:0] \$4045 ;
+  wire [4:0] \$4046 ;
   wire \$4047 ;
-  wire [63:0] \$4048 ;
+  wire \$4048 ;
   wire [63:0] \$4049 ;
   wire [63:0] \$405 ;
   wire [63:0] \$4050 ;
-  wire \$4051 ;
+  wire [63:0] \$4051 ;
   wire \$4052 ;
   wire \$4053 ;
-  wire [63:0] \$4054 ;
+  wire \$4054 ;
   wire [63:0] \$4055 ;
   wire [63:0] \$4056 ;
-  wire [4:0] \$4057 ;
-  wire \$4058 ;
+  wire [63:0] \$4057 ;
+  wire [4:0] \$4058 ;
   wire \$4059 ;
   wire [63:0] \$406 ;
-  wire [63:0] \$4060 ;
+  wire \$4060 ;
   wire [63:0] \$4061 ;
   wire [63:0] \$4062 ;
-  wire \$4063 ;
+  wire [63:0] \$4063 ;
   wire \$4064 ;
   wire \$4065 ;
-  wire [63:0] \$4066 ;
+  wire \$4066 ;
   wire [63:0] \$4067 ;
-  wire [4:0] \$4068 ;
-  wire \$4069 ;
+  wire [63:0] \$4068 ;
+  wire [4:0] \$4069 ;
   wire [63:0] \$407 ;
   wire \$4070 ;
-  wire [63:0] \$4071 ;
+  wire \$4071 ;
   wire [63:0] \$4072 ;
   wire [63:0] \$4073 ;
-  wire \$4074 ;
+  wire [63:0] \$4074 ;
   wire \$4075 ;
   wire \$4076 ;
-  wire [63:0] \$4077 ;
+  wire \$4077 ;
   wire [63:0] \$4078 ;
   wire [63:0] \$4079 ;
   wire [63:0] \$408 ;
-  wire [4:0] \$4080 ;
-  wire \$4081 ;
+  wire [63:0] \$4080 ;
+  wire [4:0] \$4081 ;
   wire \$4082 ;
-  wire [63:0] \$4083 ;
+  wire \$4083 ;
   wire [63:0] \$4084 ;
   wire [63:0] \$4085 ;
-  wire \$4086 ;
+  wire [63:0] \$4086 ;
   wire \$4087 ;
   wire \$4088 ;
-  wire [63:0] \$4089 ;
+  wire \$4089 ;
   wire [63:0] \$409 ;
   wire [63:0] \$4090 ;
-  wire [4:0] \$4091 ;
-  wire \$4092 ;
+  wire [63:0] \$4091 ;
+  wire [4:0] \$4092 ;
   wire \$4093 ;
-  wire [63:0] \$4094 ;
+  wire \$4094 ;
   wire [63:0] \$4095 ;
   wire [63:0] \$4096 ;
-  wire \$4097 ;
+  wire [63:0] \$4097 ;
   wire \$4098 ;
   wire \$4099 ;
   wire [63:0] \$41 ;
   wire [63:0] \$410 ;
-  wire [63:0] \$4100 ;
+  wire \$4100 ;
   wire [63:0] \$4101 ;
   wire [63:0] \$4102 ;
-  wire [4:0] \$4103 ;
-  wire \$4104 ;
+  wire [63:0] \$4103 ;
+  wire [4:0] \$4104 ;
   wire \$4105 ;
-  wire [63:0] \$4106 ;
+  wire \$4106 ;
   wire [63:0] \$4107 ;
   wire [63:0] \$4108 ;
-  wire \$4109 ;
+  wire [63:0] \$4109 ;
   wire [63:0] \$411 ;
   wire \$4110 ;
   wire \$4111 ;
-  wire [63:0] \$4112 ;
+  wire \$4112 ;
   wire [63:0] \$4113 ;
-  wire \$4114 ;
+  wire [63:0] \$4114 ;
   wire \$4115 ;
-  wire [63:0] \$4116 ;
+  wire \$4116 ;
   wire [63:0] \$4117 ;
-  wire [4:0] \$4118 ;
-  wire \$4119 ;
+  wire [63:0] \$4118 ;
+  wire [4:0] \$4119 ;
   wire [63:0] \$412 ;
   wire \$4120 ;
-  wire [63:0] \$4121 ;
+  wire \$4121 ;
   wire [63:0] \$4122 ;
   wire [63:0] \$4123 ;
-  wire \$4124 ;
+  wire [63:0] \$4124 ;
   wire \$4125 ;
   wire \$4126 ;
-  wire [63:0] \$4127 ;
+  wire \$4127 ;
   wire [63:0] \$4128 ;
-  wire \$4129 ;
+  wire [63:0] \$4129 ;
   wire [63:0] \$413 ;
   wire \$4130 ;
-  wire [63:0] \$4131 ;
+  wire \$4131 ;
   wire [63:0] \$4132 ;
   wire [63:0] \$4133 ;
-  wire [32:0] \$4134 ;
+  wire [63:0] \$4134 ;
   wire [32:0] \$4135 ;
-  wire [4:0] \$4136 ;
-  wire \$4137 ;
+  wire [32:0] \$4136 ;
+  wire [4:0] \$4137 ;
   wire \$4138 ;
-  wire [32:0] \$4139 ;
+  wire \$4139 ;
   wire [63:0] \$414 ;
-  wire [4:0] \$4140 ;
-  wire [5:0] \$4141 ;
-  wire \$4142 ;
+  wire [32:0] \$4140 ;
+  wire [4:0] \$4141 ;
+  wire [5:0] \$4142 ;
   wire \$4143 ;
-  wire [5:0] \$4144 ;
+  wire \$4144 ;
   wire [5:0] \$4145 ;
-  wire \$4146 ;
+  wire [5:0] \$4146 ;
   wire \$4147 ;
-  reg \$4148 ;
-  reg \$4149 ;
+  wire \$4148 ;
+  wire \$4149 ;
   wire [63:0] \$415 ;
   reg \$4150 ;
   reg \$4151 ;
-  reg [63:0] \$4152 ;
-  reg [63:0] \$4153 ;
+  reg \$4152 ;
+  reg \$4153 ;
   reg [63:0] \$4154 ;
   reg [63:0] \$4155 ;
   reg [63:0] \$4156 ;
@@ -3625,14 +3625,14 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   reg [63:0] \$4183 ;
   reg [63:0] \$4184 ;
   reg [63:0] \$4185 ;
-  reg \$4186 ;
-  reg \$4187 ;
-  reg [4:0] \$4188 ;
-  reg [31:0] \$4189 ;
+  reg [63:0] \$4186 ;
+  reg [63:0] \$4187 ;
+  reg \$4188 ;
+  reg \$4189 ;
   wire [63:0] \$419 ;
-  reg [31:0] \$4190 ;
-  reg [63:0] \$4191 ;
-  reg [63:0] \$4192 ;
+  reg [4:0] \$4190 ;
+  reg [31:0] \$4191 ;
+  reg [31:0] \$4192 ;
   reg [63:0] \$4193 ;
   reg [63:0] \$4194 ;
   reg [63:0] \$4195 ;
@@ -3659,12 +3659,14 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   reg [63:0] \$4213 ;
   reg [63:0] \$4214 ;
   reg [63:0] \$4215 ;
-  reg [4:0] \$4216 ;
-  reg \$4217 ;
-  reg [31:0] \$4218 ;
+  reg [63:0] \$4216 ;
+  reg [63:0] \$4217 ;
+  reg [4:0] \$4218 ;
   reg \$4219 ;
   wire [63:0] \$422 ;
-  reg [287:0] \$4220 ;
+  reg [31:0] \$4220 ;
+  reg \$4221 ;
+  reg [287:0] \$4222 ;
   wire [63:0] \$423 ;
   wire [63:0] \$424 ;
   wire [63:0] \$425 ;
@@ -8178,536 +8180,538 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   assign \$3731  = start ? \final  : perm_final;
   assign \$3732  = \$3730  & \$3731 ;
   assign \$3733  = ~ o__valid;
-  assign \$3734  = hold & \$3733 ;
-  assign \$3735  = start ? 5'h00 : lane;
-  assign \$3736  = ! \$3735 ;
-  assign \$3737  = accept & \$3736 ;
-  assign \$3738  = padnext ? 64'h0000000000000001 : 64'h0000000000000000;
-  assign \$3739  = start ? \$3738  : blk0;
-  assign \$3740  = \$3737  ? masked : \$3739 ;
-  assign \$3741  = accept & i__payload[72];
-  assign \$3742  = ! \$18 [4:0];
-  assign \$3743  = \$3741  & \$3742 ;
-  assign \$3744  = \$3743  ? pad_bit : 64'h0000000000000000;
-  assign \$3745  = \$3740  | \$3744 ;
-  assign \$3746  = start ? 5'h00 : lane;
-  assign \$3747  = ! \$3746 ;
-  assign \$3748  = accept & \$3747 ;
-  assign \$3749  = padnext ? 64'h0000000000000001 : 64'h0000000000000000;
-  assign \$3750  = start ? \$3749  : blk0;
-  assign \$3751  = \$3748  ? masked : \$3750 ;
-  assign \$3752  = accept & i__payload[72];
-  assign \$3753  = ! \$18 [4:0];
-  assign \$3754  = \$3752  & \$3753 ;
-  assign \$3755  = \$3754  ? pad_bit : 64'h0000000000000000;
-  assign \$3756  = \$3751  | \$3755 ;
-  assign \$3757  = \$signal$6  ? \$3756  : 64'h0000000000000000;
-  assign \$3758  = start ? 5'h00 : lane;
-  assign \$3759  = \$3758  == 1'h1;
-  assign \$3760  = accept & \$3759 ;
-  assign \$3762  = start ? 64'h0000000000000000 : blk1;
-  assign \$3763  = \$3760  ? masked : \$3762 ;
-  assign \$3764  = accept & i__payload[72];
-  assign \$3765  = \$18 [4:0] == 1'h1;
-  assign \$3766  = \$3764  & \$3765 ;
-  assign \$3767  = \$3766  ? pad_bit : 64'h0000000000000000;
-  assign \$3768  = \$3763  | \$3767 ;
-  assign \$3769  = start ? 5'h00 : lane;
-  assign \$3770  = \$3769  == 1'h1;
-  assign \$3771  = accept & \$3770 ;
-  assign \$3773  = start ? 64'h0000000000000000 : blk1;
-  assign \$3774  = \$3771  ? masked : \$3773 ;
-  assign \$3775  = accept & i__payload[72];
-  assign \$3776  = \$18 [4:0] == 1'h1;
-  assign \$3777  = \$3775  & \$3776 ;
-  assign \$3778  = \$3777  ? pad_bit : 64'h0000000000000000;
-  assign \$3779  = \$3774  | \$3778 ;
-  assign \$3780  = \$signal$6  ? \$3779  : 64'h0000000000000000;
-  assign \$3781  = start ? 5'h00 : lane;
-  assign \$3782  = \$3781  == 2'h2;
-  assign \$3783  = accept & \$3782 ;
-  assign \$3785  = start ? 64'h0000000000000000 : blk2;
-  assign \$3786  = \$3783  ? masked : \$3785 ;
-  assign \$3787  = accept & i__payload[72];
-  assign \$3788  = \$18 [4:0] == 2'h2;
-  assign \$3789  = \$3787  & \$3788 ;
-  assign \$3790  = \$3789  ? pad_bit : 64'h0000000000000000;
-  assign \$3791  = \$3786  | \$3790 ;
-  assign \$3792  = start ? 5'h00 : lane;
-  assign \$3793  = \$3792  == 2'h2;
-  assign \$3794  = accept & \$3793 ;
-  assign \$3796  = start ? 64'h0000000000000000 : blk2;
-  assign \$3797  = \$3794  ? masked : \$3796 ;
-  assign \$3798  = accept & i__payload[72];
-  assign \$3799  = \$18 [4:0] == 2'h2;
-  assign \$3800  = \$3798  & \$3799 ;
-  assign \$3801  = \$3800  ? pad_bit : 64'h0000000000000000;
-  assign \$3802  = \$3797  | \$3801 ;
-  assign \$3803  = \$signal$6  ? \$3802  : 64'h0000000000000000;
-  assign \$3804  = start ? 5'h00 : lane;
-  assign \$3805  = \$3804  == 2'h3;
-  assign \$3806  = accept & \$3805 ;
-  assign \$3808  = start ? 64'h0000000000000000 : blk3;
-  assign \$3809  = \$3806  ? masked : \$3808 ;
-  assign \$3810  = accept & i__payload[72];
-  assign \$3811  = \$18 [4:0] == 2'h3;
-  assign \$3812  = \$3810  & \$3811 ;
-  assign \$3813  = \$3812  ? pad_bit : 64'h0000000000000000;
-  assign \$3814  = \$3809  | \$3813 ;
-  assign \$3815  = start ? 5'h00 : lane;
-  assign \$3816  = \$3815  == 2'h3;
-  assign \$3817  = accept & \$3816 ;
-  assign \$3819  = start ? 64'h0000000000000000 : blk3;
-  assign \$3820  = \$3817  ? masked : \$3819 ;
-  assign \$3821  = accept & i__payload[72];
-  assign \$3822  = \$18 [4:0] == 2'h3;
-  assign \$3823  = \$3821  & \$3822 ;
-  assign \$3824  = \$3823  ? pad_bit : 64'h0000000000000000;
-  assign \$3825  = \$3820  | \$3824 ;
-  assign \$3826  = \$signal$6  ? \$3825  : 64'h0000000000000000;
-  assign \$3827  = start ? 5'h00 : lane;
-  assign \$3828  = \$3827  == 3'h4;
-  assign \$3829  = accept & \$3828 ;
-  assign \$3831  = start ? 64'h0000000000000000 : blk4;
-  assign \$3832  = \$3829  ? masked : \$3831 ;
-  assign \$3833  = accept & i__payload[72];
-  assign \$3834  = \$18 [4:0] == 3'h4;
-  assign \$3835  = \$3833  & \$3834 ;
-  assign \$3836  = \$3835  ? pad_bit : 64'h0000000000000000;
-  assign \$3837  = \$3832  | \$3836 ;
-  assign \$3838  = start ? 5'h00 : lane;
-  assign \$3839  = \$3838  == 3'h4;
-  assign \$3840  = accept & \$3839 ;
-  assign \$3842  = start ? 64'h0000000000000000 : blk4;
-  assign \$3843  = \$3840  ? masked : \$3842 ;
-  assign \$3844  = accept & i__payload[72];
-  assign \$3845  = \$18 [4:0] == 3'h4;
-  assign \$3846  = \$3844  & \$3845 ;
-  assign \$3847  = \$3846  ? pad_bit : 64'h0000000000000000;
-  assign \$3848  = \$3843  | \$3847 ;
-  assign \$3849  = \$signal$6  ? \$3848  : 64'h0000000000000000;
-  assign \$3850  = start ? 5'h00 : lane;
-  assign \$3851  = \$3850  == 3'h5;
-  assign \$3852  = accept & \$3851 ;
-  assign \$3854  = start ? 64'h0000000000000000 : blk5;
-  assign \$3855  = \$3852  ? masked : \$3854 ;
-  assign \$3856  = accept & i__payload[72];
-  assign \$3857  = \$18 [4:0] == 3'h5;
-  assign \$3858  = \$3856  & \$3857 ;
-  assign \$3859  = \$3858  ? pad_bit : 64'h0000000000000000;
-  assign \$3860  = \$3855  | \$3859 ;
-  assign \$3861  = start ? 5'h00 : lane;
-  assign \$3862  = \$3861  == 3'h5;
-  assign \$3863  = accept & \$3862 ;
-  assign \$3865  = start ? 64'h0000000000000000 : blk5;
-  assign \$3866  = \$3863  ? masked : \$3865 ;
-  assign \$3867  = accept & i__payload[72];
-  assign \$3868  = \$18 [4:0] == 3'h5;
-  assign \$3869  = \$3867  & \$3868 ;
-  assign \$3870  = \$3869  ? pad_bit : 64'h0000000000000000;
-  assign \$3871  = \$3866  | \$3870 ;
-  assign \$3872  = \$signal$6  ? \$3871  : 64'h0000000000000000;
-  assign \$3873  = start ? 5'h00 : lane;
-  assign \$3874  = \$3873  == 3'h6;
-  assign \$3875  = accept & \$3874 ;
-  assign \$3877  = start ? 64'h0000000000000000 : blk6;
-  assign \$3878  = \$3875  ? masked : \$3877 ;
-  assign \$3879  = accept & i__payload[72];
-  assign \$3880  = \$18 [4:0] == 3'h6;
-  assign \$3881  = \$3879  & \$3880 ;
-  assign \$3882  = \$3881  ? pad_bit : 64'h0000000000000000;
-  assign \$3883  = \$3878  | \$3882 ;
-  assign \$3884  = start ? 5'h00 : lane;
-  assign \$3885  = \$3884  == 3'h6;
-  assign \$3886  = accept & \$3885 ;
-  assign \$3888  = start ? 64'h0000000000000000 : blk6;
-  assign \$3889  = \$3886  ? masked : \$3888 ;
-  assign \$3890  = accept & i__payload[72];
-  assign \$3891  = \$18 [4:0] == 3'h6;
-  assign \$3892  = \$3890  & \$3891 ;
-  assign \$3893  = \$3892  ? pad_bit : 64'h0000000000000000;
-  assign \$3894  = \$3889  | \$3893 ;
-  assign \$3895  = \$signal$6  ? \$3894  : 64'h0000000000000000;
-  assign \$3896  = start ? 5'h00 : lane;
-  assign \$3897  = \$3896  == 3'h7;
-  assign \$3898  = accept & \$3897 ;
-  assign \$3900  = start ? 64'h0000000000000000 : blk7;
-  assign \$3901  = \$3898  ? masked : \$3900 ;
-  assign \$3902  = accept & i__payload[72];
-  assign \$3903  = \$18 [4:0] == 3'h7;
-  assign \$3904  = \$3902  & \$3903 ;
-  assign \$3905  = \$3904  ? pad_bit : 64'h0000000000000000;
-  assign \$3906  = \$3901  | \$3905 ;
-  assign \$3907  = start ? 5'h00 : lane;
-  assign \$3908  = \$3907  == 3'h7;
-  assign \$3909  = accept & \$3908 ;
-  assign \$3911  = start ? 64'h0000000000000000 : blk7;
-  assign \$3912  = \$3909  ? masked : \$3911 ;
-  assign \$3913  = accept & i__payload[72];
-  assign \$3914  = \$18 [4:0] == 3'h7;
-  assign \$3915  = \$3913  & \$3914 ;
-  assign \$3916  = \$3915  ? pad_bit : 64'h0000000000000000;
-  assign \$3917  = \$3912  | \$3916 ;
-  assign \$3918  = \$signal$6  ? \$3917  : 64'h0000000000000000;
-  assign \$3919  = start ? 5'h00 : lane;
-  assign \$3920  = \$3919  == 4'h8;
-  assign \$3921  = accept & \$3920 ;
-  assign \$3923  = start ? 64'h0000000000000000 : blk8;
-  assign \$3924  = \$3921  ? masked : \$3923 ;
-  assign \$3925  = accept & i__payload[72];
-  assign \$3926  = \$18 [4:0] == 4'h8;
-  assign \$3927  = \$3925  & \$3926 ;
-  assign \$3928  = \$3927  ? pad_bit : 64'h0000000000000000;
-  assign \$3929  = \$3924  | \$3928 ;
-  assign \$3930  = start ? 5'h00 : lane;
-  assign \$3931  = \$3930  == 4'h8;
-  assign \$3932  = accept & \$3931 ;
-  assign \$3934  = start ? 64'h0000000000000000 : blk8;
-  assign \$3935  = \$3932  ? masked : \$3934 ;
-  assign \$3936  = accept & i__payload[72];
-  assign \$3937  = \$18 [4:0] == 4'h8;
-  assign \$3938  = \$3936  & \$3937 ;
-  assign \$3939  = \$3938  ? pad_bit : 64'h0000000000000000;
-  assign \$3940  = \$3935  | \$3939 ;
-  assign \$3941  = \$signal$6  ? \$3940  : 64'h0000000000000000;
-  assign \$3942  = start ? 5'h00 : lane;
-  assign \$3943  = \$3942  == 4'h9;
-  assign \$3944  = accept & \$3943 ;
-  assign \$3946  = start ? 64'h0000000000000000 : blk9;
-  assign \$3947  = \$3944  ? masked : \$3946 ;
-  assign \$3948  = accept & i__payload[72];
-  assign \$3949  = \$18 [4:0] == 4'h9;
-  assign \$3950  = \$3948  & \$3949 ;
-  assign \$3951  = \$3950  ? pad_bit : 64'h0000000000000000;
-  assign \$3952  = \$3947  | \$3951 ;
-  assign \$3953  = start ? 5'h00 : lane;
-  assign \$3954  = \$3953  == 4'h9;
-  assign \$3955  = accept & \$3954 ;
-  assign \$3957  = start ? 64'h0000000000000000 : blk9;
-  assign \$3958  = \$3955  ? masked : \$3957 ;
-  assign \$3959  = accept & i__payload[72];
-  assign \$3960  = \$18 [4:0] == 4'h9;
-  assign \$3961  = \$3959  & \$3960 ;
-  assign \$3962  = \$3961  ? pad_bit : 64'h0000000000000000;
-  assign \$3963  = \$3958  | \$3962 ;
-  assign \$3964  = \$signal$6  ? \$3963  : 64'h0000000000000000;
-  assign \$3965  = start ? 5'h00 : lane;
-  assign \$3966  = \$3965  == 4'ha;
-  assign \$3967  = accept & \$3966 ;
-  assign \$3969  = start ? 64'h0000000000000000 : blk10;
-  assign \$3970  = \$3967  ? masked : \$3969 ;
-  assign \$3971  = accept & i__payload[72];
-  assign \$3972  = \$18 [4:0] == 4'ha;
-  assign \$3973  = \$3971  & \$3972 ;
-  assign \$3974  = \$3973  ? pad_bit : 64'h0000000000000000;
-  assign \$3975  = \$3970  | \$3974 ;
-  assign \$3976  = start ? 5'h00 : lane;
-  assign \$3977  = \$3976  == 4'ha;
-  assign \$3978  = accept & \$3977 ;
-  assign \$3980  = start ? 64'h0000000000000000 : blk10;
-  assign \$3981  = \$3978  ? masked : \$3980 ;
-  assign \$3982  = accept & i__payload[72];
-  assign \$3983  = \$18 [4:0] == 4'ha;
-  assign \$3984  = \$3982  & \$3983 ;
-  assign \$3985  = \$3984  ? pad_bit : 64'h0000000000000000;
-  assign \$3986  = \$3981  | \$3985 ;
-  assign \$3987  = \$signal$6  ? \$3986  : 64'h0000000000000000;
-  assign \$3988  = start ? 5'h00 : lane;
-  assign \$3989  = \$3988  == 4'hb;
-  assign \$3990  = accept & \$3989 ;
-  assign \$3992  = start ? 64'h0000000000000000 : blk11;
-  assign \$3993  = \$3990  ? masked : \$3992 ;
-  assign \$3994  = accept & i__payload[72];
-  assign \$3995  = \$18 [4:0] == 4'hb;
-  assign \$3996  = \$3994  & \$3995 ;
-  assign \$3997  = \$3996  ? pad_bit : 64'h0000000000000000;
-  assign \$3998  = \$3993  | \$3997 ;
-  assign \$3999  = start ? 5'h00 : lane;
-  assign \$4000  = \$3999  == 4'hb;
-  assign \$4001  = accept & \$4000 ;
-  assign \$4003  = start ? 64'h0000000000000000 : blk11;
-  assign \$4004  = \$4001  ? masked : \$4003 ;
-  assign \$4005  = accept & i__payload[72];
-  assign \$4006  = \$18 [4:0] == 4'hb;
-  assign \$4007  = \$4005  & \$4006 ;
-  assign \$4008  = \$4007  ? pad_bit : 64'h0000000000000000;
-  assign \$4009  = \$4004  | \$4008 ;
-  assign \$4010  = \$signal$6  ? \$4009  : 64'h0000000000000000;
-  assign \$4011  = start ? 5'h00 : lane;
-  assign \$4012  = \$4011  == 4'hc;
-  assign \$4013  = accept & \$4012 ;
-  assign \$4015  = start ? 64'h0000000000000000 : blk12;
-  assign \$4016  = \$4013  ? masked : \$4015 ;
-  assign \$4017  = accept & i__payload[72];
-  assign \$4018  = \$18 [4:0] == 4'hc;
-  assign \$4019  = \$4017  & \$4018 ;
-  assign \$4020  = \$4019  ? pad_bit : 64'h0000000000000000;
-  assign \$4021  = \$4016  | \$4020 ;
-  assign \$4022  = start ? 5'h00 : lane;
-  assign \$4023  = \$4022  == 4'hc;
-  assign \$4024  = accept & \$4023 ;
-  assign \$4026  = start ? 64'h0000000000000000 : blk12;
-  assign \$4027  = \$4024  ? masked : \$4026 ;
-  assign \$4028  = accept & i__payload[72];
-  assign \$4029  = \$18 [4:0] == 4'hc;
-  assign \$4030  = \$4028  & \$4029 ;
-  assign \$4031  = \$4030  ? pad_bit : 64'h0000000000000000;
-  assign \$4032  = \$4027  | \$4031 ;
-  assign \$4033  = \$signal$6  ? \$4032  : 64'h0000000000000000;
-  assign \$4034  = start ? 5'h00 : lane;
-  assign \$4035  = \$4034  == 4'hd;
-  assign \$4036  = accept & \$4035 ;
-  assign \$4038  = start ? 64'h0000000000000000 : blk13;
-  assign \$4039  = \$4036  ? masked : \$4038 ;
-  assign \$4040  = accept & i__payload[72];
-  assign \$4041  = \$18 [4:0] == 4'hd;
-  assign \$4042  = \$4040  & \$4041 ;
-  assign \$4043  = \$4042  ? pad_bit : 64'h0000000000000000;
-  assign \$4044  = \$4039  | \$4043 ;
-  assign \$4045  = start ? 5'h00 : lane;
-  assign \$4046  = \$4045  == 4'hd;
-  assign \$4047  = accept & \$4046 ;
-  assign \$4049  = start ? 64'h0000000000000000 : blk13;
-  assign \$4050  = \$4047  ? masked : \$4049 ;
-  assign \$4051  = accept & i__payload[72];
-  assign \$4052  = \$18 [4:0] == 4'hd;
-  assign \$4053  = \$4051  & \$4052 ;
-  assign \$4054  = \$4053  ? pad_bit : 64'h0000000000000000;
-  assign \$4055  = \$4050  | \$4054 ;
-  assign \$4056  = \$signal$6  ? \$4055  : 64'h0000000000000000;
-  assign \$4057  = start ? 5'h00 : lane;
-  assign \$4058  = \$4057  == 4'he;
-  assign \$4059  = accept & \$4058 ;
-  assign \$4061  = start ? 64'h0000000000000000 : blk14;
-  assign \$4062  = \$4059  ? masked : \$4061 ;
-  assign \$4063  = accept & i__payload[72];
-  assign \$4064  = \$18 [4:0] == 4'he;
-  assign \$4065  = \$4063  & \$4064 ;
-  assign \$4066  = \$4065  ? pad_bit : 64'h0000000000000000;
-  assign \$4067  = \$4062  | \$4066 ;
-  assign \$4068  = start ? 5'h00 : lane;
-  assign \$4069  = \$4068  == 4'he;
-  assign \$4070  = accept & \$4069 ;
-  assign \$4072  = start ? 64'h0000000000000000 : blk14;
-  assign \$4073  = \$4070  ? masked : \$4072 ;
-  assign \$4074  = accept & i__payload[72];
-  assign \$4075  = \$18 [4:0] == 4'he;
-  assign \$4076  = \$4074  & \$4075 ;
-  assign \$4077  = \$4076  ? pad_bit : 64'h0000000000000000;
-  assign \$4078  = \$4073  | \$4077 ;
-  assign \$4079  = \$signal$6  ? \$4078  : 64'h0000000000000000;
-  assign \$4080  = start ? 5'h00 : lane;
-  assign \$4081  = \$4080  == 4'hf;
-  assign \$4082  = accept & \$4081 ;
-  assign \$4084  = start ? 64'h0000000000000000 : blk15;
-  assign \$4085  = \$4082  ? masked : \$4084 ;
-  assign \$4086  = accept & i__payload[72];
-  assign \$4087  = \$18 [4:0] == 4'hf;
-  assign \$4088  = \$4086  & \$4087 ;
-  assign \$4089  = \$4088  ? pad_bit : 64'h0000000000000000;
-  assign \$4090  = \$4085  | \$4089 ;
-  assign \$4091  = start ? 5'h00 : lane;
-  assign \$4092  = \$4091  == 4'hf;
-  assign \$4093  = accept & \$4092 ;
-  assign \$4095  = start ? 64'h0000000000000000 : blk15;
-  assign \$4096  = \$4093  ? masked : \$4095 ;
-  assign \$4097  = accept & i__payload[72];
-  assign \$4098  = \$18 [4:0] == 4'hf;
-  assign \$4099  = \$4097  & \$4098 ;
-  assign \$4100  = \$4099  ? pad_bit : 64'h0000000000000000;
-  assign \$4101  = \$4096  | \$4100 ;
-  assign \$4102  = \$signal$6  ? \$4101  : 64'h0000000000000000;
-  assign \$4103  = start ? 5'h00 : lane;
-  assign \$4104  = \$4103  == 5'h10;
-  assign \$4105  = accept & \$4104 ;
-  assign \$4106  = padnext ? 64'h8000000000000000 : 64'h0000000000000000;
-  assign \$4107  = start ? \$4106  : blk16;
-  assign \$4108  = \$4105  ? masked : \$4107 ;
-  assign \$4109  = accept & i__payload[72];
-  assign \$4110  = \$18 [4:0] == 5'h10;
-  assign \$4111  = \$4109  & \$4110 ;
-  assign \$4112  = \$4111  ? pad_bit : 64'h0000000000000000;
-  assign \$4113  = \$4108  | \$4112 ;
-  assign \$4114  = accept & i__payload[72];
-  assign \$4115  = \$4114  & pad_fits;
-  assign \$4116  = \$4115  ? 64'h8000000000000000 : 64'h0000000000000000;
-  assign \$4117  = \$4113  | \$4116 ;
-  assign \$4118  = start ? 5'h00 : lane;
-  assign \$4119  = \$4118  == 5'h10;
-  assign \$4120  = accept & \$4119 ;
-  assign \$4121  = padnext ? 64'h8000000000000000 : 64'h0000000000000000;
-  assign \$4122  = start ? \$4121  : blk16;
-  assign \$4123  = \$4120  ? masked : \$4122 ;
-  assign \$4124  = accept & i__payload[72];
-  assign \$4125  = \$18 [4:0] == 5'h10;
-  assign \$4126  = \$4124  & \$4125 ;
-  assign \$4127  = \$4126  ? pad_bit : 64'h0000000000000000;
-  assign \$4128  = \$4123  | \$4127 ;
-  assign \$4129  = accept & i__payload[72];
-  assign \$4130  = \$4129  & pad_fits;
-  assign \$4131  = \$4130  ? 64'h8000000000000000 : 64'h0000000000000000;
-  assign \$4132  = \$4128  | \$4131 ;
-  assign \$4133  = \$signal$6  ? \$4132  : 64'h0000000000000000;
-  assign \$4134  = length + \$15 [3:0];
-  assign \$4135  = i__payload[72] ? 33'h000000000 : \$4134 ;
-  assign \$4136  = start ? 5'h00 : lane;
-  assign \$4137  = \$4136  == 5'h10;
-  assign \$4138  = ~ pad_fits;
-  assign \$4139  = length + \$15 [3:0];
-  assign \$4140  = start ? 5'h00 : lane;
-  assign \$4141  = \$4140  + 1'h1;
-  assign \$4142  = start | busy;
-  assign \$4143  = step == 5'h17;
-  assign \$4144  = step + 1'h1;
-  assign \$4145  = \$4143  ? 6'h00 : \$4144 ;
-  assign \$4146  = ~ o__valid;
-  assign \$4147  = hold & \$4146 ;
-  always @(posedge clk)
-    full <= \$4148 ;
-  always @(posedge clk)
-    busy <= \$4149 ;
-  always @(posedge clk)
-    hold <= \$4150 ;
-  always @(posedge clk)
-    start <= \$4151 ;
-  always @(posedge clk)
-    blk0 <= \$4152 ;
-  always @(posedge clk)
-    absorb0 <= \$4153 ;
-  always @(posedge clk)
-    blk1 <= \$4154 ;
-  always @(posedge clk)
-    absorb1 <= \$4155 ;
-  always @(posedge clk)
-    blk2 <= \$4156 ;
-  always @(posedge clk)
-    absorb2 <= \$4157 ;
-  always @(posedge clk)
-    blk3 <= \$4158 ;
-  always @(posedge clk)
-    absorb3 <= \$4159 ;
-  always @(posedge clk)
-    blk4 <= \$4160 ;
-  always @(posedge clk)
-    absorb4 <= \$4161 ;
-  always @(posedge clk)
-    blk5 <= \$4162 ;
-  always @(posedge clk)
-    absorb5 <= \$4163 ;
-  always @(posedge clk)
-    blk6 <= \$4164 ;
-  always @(posedge clk)
-    absorb6 <= \$4165 ;
-  always @(posedge clk)
-    blk7 <= \$4166 ;
-  always @(posedge clk)
-    absorb7 <= \$4167 ;
-  always @(posedge clk)
-    blk8 <= \$4168 ;
-  always @(posedge clk)
-    absorb8 <= \$4169 ;
-  always @(posedge clk)
-    blk9 <= \$4170 ;
-  always @(posedge clk)
-    absorb9 <= \$4171 ;
-  always @(posedge clk)
-    blk10 <= \$4172 ;
-  always @(posedge clk)
-    absorb10 <= \$4173 ;
-  always @(posedge clk)
-    blk11 <= \$4174 ;
-  always @(posedge clk)
-    absorb11 <= \$4175 ;
-  always @(posedge clk)
-    blk12 <= \$4176 ;
-  always @(posedge clk)
-    absorb12 <= \$4177 ;
-  always @(posedge clk)
-    blk13 <= \$4178 ;
-  always @(posedge clk)
-    absorb13 <= \$4179 ;
-  always @(posedge clk)
-    blk14 <= \$4180 ;
-  always @(posedge clk)
-    absorb14 <= \$4181 ;
-  always @(posedge clk)
-    blk15 <= \$4182 ;
-  always @(posedge clk)
-    absorb15 <= \$4183 ;
-  always @(posedge clk)
-    blk16 <= \$4184 ;
-  always @(posedge clk)
-    absorb16 <= \$4185 ;
-  always @(posedge clk)
-    \final  <= \$4186 ;
-  always @(posedge clk)
-    padnext <= \$4187 ;
-  always @(posedge clk)
-    lane <= \$4188 ;
-  always @(posedge clk)
-    length <= \$4189 ;
-  always @(posedge clk)
-    blk_len <= \$4190 ;
-  always @(posedge clk)
-    s0 <= \$4191 ;
-  always @(posedge clk)
-    s1 <= \$4192 ;
-  always @(posedge clk)
-    s2 <= \$4193 ;
-  always @(posedge clk)
-    s3 <= \$4194 ;
-  always @(posedge clk)
-    s4 <= \$4195 ;
-  always @(posedge clk)
-    s5 <= \$4196 ;
-  always @(posedge clk)
-    s6 <= \$4197 ;
-  always @(posedge clk)
-    s7 <= \$4198 ;
-  always @(posedge clk)
-    s8 <= \$4199 ;
-  always @(posedge clk)
-    s9 <= \$4200 ;
-  always @(posedge clk)
-    s10 <= \$4201 ;
-  always @(posedge clk)
-    s11 <= \$4202 ;
-  always @(posedge clk)
-    s12 <= \$4203 ;
-  always @(posedge clk)
-    s13 <= \$4204 ;
-  always @(posedge clk)
-    s14 <= \$4205 ;
-  always @(posedge clk)
-    s15 <= \$4206 ;
-  always @(posedge clk)
-    s16 <= \$4207 ;
-  always @(posedge clk)
-    s17 <= \$4208 ;
-  always @(posedge clk)
-    s18 <= \$4209 ;
-  always @(posedge clk)
-    s19 <= \$4210 ;
-  always @(posedge clk)
-    s20 <= \$4211 ;
-  always @(posedge clk)
-    s21 <= \$4212 ;
-  always @(posedge clk)
-    s22 <= \$4213 ;
-  always @(posedge clk)
-    s23 <= \$4214 ;
-  always @(posedge clk)
-    s24 <= \$4215 ;
-  always @(posedge clk)
-    step <= \$4216 ;
-  always @(posedge clk)
-    perm_final <= \$4217 ;
-  always @(posedge clk)
-    perm_len <= \$4218 ;
-  always @(posedge clk)
-    o__valid <= \$4219 ;
-  always @(posedge clk)
-    o__payload <= \$4220 ;
+  assign \$3734  = \$3733  | o__ready;
+  assign \$3735  = hold & \$3734 ;
+  assign \$3736  = start ? 5'h00 : lane;
+  assign \$3737  = ! \$3736 ;
+  assign \$3738  = accept & \$3737 ;
+  assign \$3739  = padnext ? 64'h0000000000000001 : 64'h0000000000000000;
+  assign \$3740  = start ? \$3739  : blk0;
+  assign \$3741  = \$3738  ? masked : \$3740 ;
+  assign \$3742  = accept & i__payload[72];
+  assign \$3743  = ! \$18 [4:0];
+  assign \$3744  = \$3742  & \$3743 ;
+  assign \$3745  = \$3744  ? pad_bit : 64'h0000000000000000;
+  assign \$3746  = \$3741  | \$3745 ;
+  assign \$3747  = start ? 5'h00 : lane;
+  assign \$3748  = ! \$3747 ;
+  assign \$3749  = accept & \$3748 ;
+  assign \$3750  = padnext ? 64'h0000000000000001 : 64'h0000000000000000;
+  assign \$3751  = start ? \$3750  : blk0;
+  assign \$3752  = \$3749  ? masked : \$3751 ;
+  assign \$3753  = accept & i__payload[72];
+  assign \$3754  = ! \$18 [4:0];
+  assign \$3755  = \$3753  & \$3754 ;
+  assign \$3756  = \$3755  ? pad_bit : 64'h0000000000000000;
+  assign \$3757  = \$3752  | \$3756 ;
+  assign \$3758  = \$signal$6  ? \$3757  : 64'h0000000000000000;
+  assign \$3759  = start ? 5'h00 : lane;
+  assign \$3760  = \$3759  == 1'h1;
+  assign \$3761  = accept & \$3760 ;
+  assign \$3763  = start ? 64'h0000000000000000 : blk1;
+  assign \$3764  = \$3761  ? masked : \$3763 ;
+  assign \$3765  = accept & i__payload[72];
+  assign \$3766  = \$18 [4:0] == 1'h1;
+  assign \$3767  = \$3765  & \$3766 ;
+  assign \$3768  = \$3767  ? pad_bit : 64'h0000000000000000;
+  assign \$3769  = \$3764  | \$3768 ;
+  assign \$3770  = start ? 5'h00 : lane;
+  assign \$3771  = \$3770  == 1'h1;
+  assign \$3772  = accept & \$3771 ;
+  assign \$3774  = start ? 64'h0000000000000000 : blk1;
+  assign \$3775  = \$3772  ? masked : \$3774 ;
+  assign \$3776  = accept & i__payload[72];
+  assign \$3777  = \$18 [4:0] == 1'h1;
+  assign \$3778  = \$3776  & \$3777 ;
+  assign \$3779  = \$3778  ? pad_bit : 64'h0000000000000000;
+  assign \$3780  = \$3775  | \$3779 ;
+  assign \$3781  = \$signal$6  ? \$3780  : 64'h0000000000000000;
+  assign \$3782  = start ? 5'h00 : lane;
+  assign \$3783  = \$3782  == 2'h2;
+  assign \$3784  = accept & \$3783 ;
+  assign \$3786  = start ? 64'h0000000000000000 : blk2;
+  assign \$3787  = \$3784  ? masked : \$3786 ;
+  assign \$3788  = accept & i__payload[72];
+  assign \$3789  = \$18 [4:0] == 2'h2;
+  assign \$3790  = \$3788  & \$3789 ;
+  assign \$3791  = \$3790  ? pad_bit : 64'h0000000000000000;
+  assign \$3792  = \$3787  | \$3791 ;
+  assign \$3793  = start ? 5'h00 : lane;
+  assign \$3794  = \$3793  == 2'h2;
+  assign \$3795  = accept & \$3794 ;
+  assign \$3797  = start ? 64'h0000000000000000 : blk2;
+  assign \$3798  = \$3795  ? masked : \$3797 ;
+  assign \$3799  = accept & i__payload[72];
+  assign \$3800  = \$18 [4:0] == 2'h2;
+  assign \$3801  = \$3799  & \$3800 ;
+  assign \$3802  = \$3801  ? pad_bit : 64'h0000000000000000;
+  assign \$3803  = \$3798  | \$3802 ;
+  assign \$3804  = \$signal$6  ? \$3803  : 64'h0000000000000000;
+  assign \$3805  = start ? 5'h00 : lane;
+  assign \$3806  = \$3805  == 2'h3;
+  assign \$3807  = accept & \$3806 ;
+  assign \$3809  = start ? 64'h0000000000000000 : blk3;
+  assign \$3810  = \$3807  ? masked : \$3809 ;
+  assign \$3811  = accept & i__payload[72];
+  assign \$3812  = \$18 [4:0] == 2'h3;
+  assign \$3813  = \$3811  & \$3812 ;
+  assign \$3814  = \$3813  ? pad_bit : 64'h0000000000000000;
+  assign \$3815  = \$3810  | \$3814 ;
+  assign \$3816  = start ? 5'h00 : lane;
+  assign \$3817  = \$3816  == 2'h3;
+  assign \$3818  = accept & \$3817 ;
+  assign \$3820  = start ? 64'h0000000000000000 : blk3;
+  assign \$3821  = \$3818  ? masked : \$3820 ;
+  assign \$3822  = accept & i__payload[72];
+  assign \$3823  = \$18 [4:0] == 2'h3;
+  assign \$3824  = \$3822  & \$3823 ;
+  assign \$3825  = \$3824  ? pad_bit : 64'h0000000000000000;
+  assign \$3826  = \$3821  | \$3825 ;
+  assign \$3827  = \$signal$6  ? \$3826  : 64'h0000000000000000;
+  assign \$3828  = start ? 5'h00 : lane;
+  assign \$3829  = \$3828  == 3'h4;
+  assign \$3830  = accept & \$3829 ;
+  assign \$3832  = start ? 64'h0000000000000000 : blk4;
+  assign \$3833  = \$3830  ? masked : \$3832 ;
+  assign \$3834  = accept & i__payload[72];
+  assign \$3835  = \$18 [4:0] == 3'h4;
+  assign \$3836  = \$3834  & \$3835 ;
+  assign \$3837  = \$3836  ? pad_bit : 64'h0000000000000000;
+  assign \$3838  = \$3833  | \$3837 ;
+  assign \$3839  = start ? 5'h00 : lane;
+  assign \$3840  = \$3839  == 3'h4;
+  assign \$3841  = accept & \$3840 ;
+  assign \$3843  = start ? 64'h0000000000000000 : blk4;
+  assign \$3844  = \$3841  ? masked : \$3843 ;
+  assign \$3845  = accept & i__payload[72];
+  assign \$3846  = \$18 [4:0] == 3'h4;
+  assign \$3847  = \$3845  & \$3846 ;
+  assign \$3848  = \$3847  ? pad_bit : 64'h0000000000000000;
+  assign \$3849  = \$3844  | \$3848 ;
+  assign \$3850  = \$signal$6  ? \$3849  : 64'h0000000000000000;
+  assign \$3851  = start ? 5'h00 : lane;
+  assign \$3852  = \$3851  == 3'h5;
+  assign \$3853  = accept & \$3852 ;
+  assign \$3855  = start ? 64'h0000000000000000 : blk5;
+  assign \$3856  = \$3853  ? masked : \$3855 ;
+  assign \$3857  = accept & i__payload[72];
+  assign \$3858  = \$18 [4:0] == 3'h5;
+  assign \$3859  = \$3857  & \$3858 ;
+  assign \$3860  = \$3859  ? pad_bit : 64'h0000000000000000;
+  assign \$3861  = \$3856  | \$3860 ;
+  assign \$3862  = start ? 5'h00 : lane;
+  assign \$3863  = \$3862  == 3'h5;
+  assign \$3864  = accept & \$3863 ;
+  assign \$3866  = start ? 64'h0000000000000000 : blk5;
+  assign \$3867  = \$3864  ? masked : \$3866 ;
+  assign \$3868  = accept & i__payload[72];
+  assign \$3869  = \$18 [4:0] == 3'h5;
+  assign \$3870  = \$3868  & \$3869 ;
+  assign \$3871  = \$3870  ? pad_bit : 64'h0000000000000000;
+  assign \$3872  = \$3867  | \$3871 ;
+  assign \$3873  = \$signal$6  ? \$3872  : 64'h0000000000000000;
+  assign \$3874  = start ? 5'h00 : lane;
+  assign \$3875  = \$3874  == 3'h6;
+  assign \$3876  = accept & \$3875 ;
+  assign \$3878  = start ? 64'h0000000000000000 : blk6;
+  assign \$3879  = \$3876  ? masked : \$3878 ;
+  assign \$3880  = accept & i__payload[72];
+  assign \$3881  = \$18 [4:0] == 3'h6;
+  assign \$3882  = \$3880  & \$3881 ;
+  assign \$3883  = \$3882  ? pad_bit : 64'h0000000000000000;
+  assign \$3884  = \$3879  | \$3883 ;
+  assign \$3885  = start ? 5'h00 : lane;
+  assign \$3886  = \$3885  == 3'h6;
+  assign \$3887  = accept & \$3886 ;
+  assign \$3889  = start ? 64'h0000000000000000 : blk6;
+  assign \$3890  = \$3887  ? masked : \$3889 ;
+  assign \$3891  = accept & i__payload[72];
+  assign \$3892  = \$18 [4:0] == 3'h6;
+  assign \$3893  = \$3891  & \$3892 ;
+  assign \$3894  = \$3893  ? pad_bit : 64'h0000000000000000;
+  assign \$3895  = \$3890  | \$3894 ;
+  assign \$3896  = \$signal$6  ? \$3895  : 64'h0000000000000000;
+  assign \$3897  = start ? 5'h00 : lane;
+  assign \$3898  = \$3897  == 3'h7;
+  assign \$3899  = accept & \$3898 ;
+  assign \$3901  = start ? 64'h0000000000000000 : blk7;
+  assign \$3902  = \$3899  ? masked : \$3901 ;
+  assign \$3903  = accept & i__payload[72];
+  assign \$3904  = \$18 [4:0] == 3'h7;
+  assign \$3905  = \$3903  & \$3904 ;
+  assign \$3906  = \$3905  ? pad_bit : 64'h0000000000000000;
+  assign \$3907  = \$3902  | \$3906 ;
+  assign \$3908  = start ? 5'h00 : lane;
+  assign \$3909  = \$3908  == 3'h7;
+  assign \$3910  = accept & \$3909 ;
+  assign \$3912  = start ? 64'h0000000000000000 : blk7;
+  assign \$3913  = \$3910  ? masked : \$3912 ;
+  assign \$3914  = accept & i__payload[72];
+  assign \$3915  = \$18 [4:0] == 3'h7;
+  assign \$3916  = \$3914  & \$3915 ;
+  assign \$3917  = \$3916  ? pad_bit : 64'h0000000000000000;
+  assign \$3918  = \$3913  | \$3917 ;
+  assign \$3919  = \$signal$6  ? \$3918  : 64'h0000000000000000;
+  assign \$3920  = start ? 5'h00 : lane;
+  assign \$3921  = \$3920  == 4'h8;
+  assign \$3922  = accept & \$3921 ;
+  assign \$3924  = start ? 64'h0000000000000000 : blk8;
+  assign \$3925  = \$3922  ? masked : \$3924 ;
+  assign \$3926  = accept & i__payload[72];
+  assign \$3927  = \$18 [4:0] == 4'h8;
+  assign \$3928  = \$3926  & \$3927 ;
+  assign \$3929  = \$3928  ? pad_bit : 64'h0000000000000000;
+  assign \$3930  = \$3925  | \$3929 ;
+  assign \$3931  = start ? 5'h00 : lane;
+  assign \$3932  = \$3931  == 4'h8;
+  assign \$3933  = accept & \$3932 ;
+  assign \$3935  = start ? 64'h0000000000000000 : blk8;
+  assign \$3936  = \$3933  ? masked : \$3935 ;
+  assign \$3937  = accept & i__payload[72];
+  assign \$3938  = \$18 [4:0] == 4'h8;
+  assign \$3939  = \$3937  & \$3938 ;
+  assign \$3940  = \$3939  ? pad_bit : 64'h0000000000000000;
+  assign \$3941  = \$3936  | \$3940 ;
+  assign \$3942  = \$signal$6  ? \$3941  : 64'h0000000000000000;
+  assign \$3943  = start ? 5'h00 : lane;
+  assign \$3944  = \$3943  == 4'h9;
+  assign \$3945  = accept & \$3944 ;
+  assign \$3947  = start ? 64'h0000000000000000 : blk9;
+  assign \$3948  = \$3945  ? masked : \$3947 ;
+  assign \$3949  = accept & i__payload[72];
+  assign \$3950  = \$18 [4:0] == 4'h9;
+  assign \$3951  = \$3949  & \$3950 ;
+  assign \$3952  = \$3951  ? pad_bit : 64'h0000000000000000;
+  assign \$3953  = \$3948  | \$3952 ;
+  assign \$3954  = start ? 5'h00 : lane;
+  assign \$3955  = \$3954  == 4'h9;
+  assign \$3956  = accept & \$3955 ;
+  assign \$3958  = start ? 64'h0000000000000000 : blk9;
+  assign \$3959  = \$3956  ? masked : \$3958 ;
+  assign \$3960  = accept & i__payload[72];
+  assign \$3961  = \$18 [4:0] == 4'h9;
+  assign \$3962  = \$3960  & \$3961 ;
+  assign \$3963  = \$3962  ? pad_bit : 64'h0000000000000000;
+  assign \$3964  = \$3959  | \$3963 ;
+  assign \$3965  = \$signal$6  ? \$3964  : 64'h0000000000000000;
+  assign \$3966  = start ? 5'h00 : lane;
+  assign \$3967  = \$3966  == 4'ha;
+  assign \$3968  = accept & \$3967 ;
+  assign \$3970  = start ? 64'h0000000000000000 : blk10;
+  assign \$3971  = \$3968  ? masked : \$3970 ;
+  assign \$3972  = accept & i__payload[72];
+  assign \$3973  = \$18 [4:0] == 4'ha;
+  assign \$3974  = \$3972  & \$3973 ;
+  assign \$3975  = \$3974  ? pad_bit : 64'h0000000000000000;
+  assign \$3976  = \$3971  | \$3975 ;
+  assign \$3977  = start ? 5'h00 : lane;
+  assign \$3978  = \$3977  == 4'ha;
+  assign \$3979  = accept & \$3978 ;
+  assign \$3981  = start ? 64'h0000000000000000 : blk10;
+  assign \$3982  = \$3979  ? masked : \$3981 ;
+  assign \$3983  = accept & i__payload[72];
+  assign \$3984  = \$18 [4:0] == 4'ha;
+  assign \$3985  = \$3983  & \$3984 ;
+  assign \$3986  = \$3985  ? pad_bit : 64'h0000000000000000;
+  assign \$3987  = \$3982  | \$3986 ;
+  assign \$3988  = \$signal$6  ? \$3987  : 64'h0000000000000000;
+  assign \$3989  = start ? 5'h00 : lane;
+  assign \$3990  = \$3989  == 4'hb;
+  assign \$3991  = accept & \$3990 ;
+  assign \$3993  = start ? 64'h0000000000000000 : blk11;
+  assign \$3994  = \$3991  ? masked : \$3993 ;
+  assign \$3995  = accept & i__payload[72];
+  assign \$3996  = \$18 [4:0] == 4'hb;
+  assign \$3997  = \$3995  & \$3996 ;
+  assign \$3998  = \$3997  ? pad_bit : 64'h0000000000000000;
+  assign \$3999  = \$3994  | \$3998 ;
+  assign \$4000  = start ? 5'h00 : lane;
+  assign \$4001  = \$4000  == 4'hb;
+  assign \$4002  = accept & \$4001 ;
+  assign \$4004  = start ? 64'h0000000000000000 : blk11;
+  assign \$4005  = \$4002  ? masked : \$4004 ;
+  assign \$4006  = accept & i__payload[72];
+  assign \$4007  = \$18 [4:0] == 4'hb;
+  assign \$4008  = \$4006  & \$4007 ;
+  assign \$4009  = \$4008  ? pad_bit : 64'h0000000000000000;
+  assign \$4010  = \$4005  | \$4009 ;
+  assign \$4011  = \$signal$6  ? \$4010  : 64'h0000000000000000;
+  assign \$4012  = start ? 5'h00 : lane;
+  assign \$4013  = \$4012  == 4'hc;
+  assign \$4014  = accept & \$4013 ;
+  assign \$4016  = start ? 64'h0000000000000000 : blk12;
+  assign \$4017  = \$4014  ? masked : \$4016 ;
+  assign \$4018  = accept & i__payload[72];
+  assign \$4019  = \$18 [4:0] == 4'hc;
+  assign \$4020  = \$4018  & \$4019 ;
+  assign \$4021  = \$4020  ? pad_bit : 64'h0000000000000000;
+  assign \$4022  = \$4017  | \$4021 ;
+  assign \$4023  = start ? 5'h00 : lane;
+  assign \$4024  = \$4023  == 4'hc;
+  assign \$4025  = accept & \$4024 ;
+  assign \$4027  = start ? 64'h0000000000000000 : blk12;
+  assign \$4028  = \$4025  ? masked : \$4027 ;
+  assign \$4029  = accept & i__payload[72];
+  assign \$4030  = \$18 [4:0] == 4'hc;
+  assign \$4031  = \$4029  & \$4030 ;
+  assign \$4032  = \$4031  ? pad_bit : 64'h0000000000000000;
+  assign \$4033  = \$4028  | \$4032 ;
+  assign \$4034  = \$signal$6  ? \$4033  : 64'h0000000000000000;
+  assign \$4035  = start ? 5'h00 : lane;
+  assign \$4036  = \$4035  == 4'hd;
+  assign \$4037  = accept & \$4036 ;
+  assign \$4039  = start ? 64'h0000000000000000 : blk13;
+  assign \$4040  = \$4037  ? masked : \$4039 ;
+  assign \$4041  = accept & i__payload[72];
+  assign \$4042  = \$18 [4:0] == 4'hd;
+  assign \$4043  = \$4041  & \$4042 ;
+  assign \$4044  = \$4043  ? pad_bit : 64'h0000000000000000;
+  assign \$4045  = \$4040  | \$4044 ;
+  assign \$4046  = start ? 5'h00 : lane;
+  assign \$4047  = \$4046  == 4'hd;
+  assign \$4048  = accept & \$4047 ;
+  assign \$4050  = start ? 64'h0000000000000000 : blk13;
+  assign \$4051  = \$4048  ? masked : \$4050 ;
+  assign \$4052  = accept & i__payload[72];
+  assign \$4053  = \$18 [4:0] == 4'hd;
+  assign \$4054  = \$4052  & \$4053 ;
+  assign \$4055  = \$4054  ? pad_bit : 64'h0000000000000000;
+  assign \$4056  = \$4051  | \$4055 ;
+  assign \$4057  = \$signal$6  ? \$4056  : 64'h0000000000000000;
+  assign \$4058  = start ? 5'h00 : lane;
+  assign \$4059  = \$4058  == 4'he;
+  assign \$4060  = accept & \$4059 ;
+  assign \$4062  = start ? 64'h0000000000000000 : blk14;
+  assign \$4063  = \$4060  ? masked : \$4062 ;
+  assign \$4064  = accept & i__payload[72];
+  assign \$4065  = \$18 [4:0] == 4'he;
+  assign \$4066  = \$4064  & \$4065 ;
+  assign \$4067  = \$4066  ? pad_bit : 64'h0000000000000000;
+  assign \$4068  = \$4063  | \$4067 ;
+  assign \$4069  = start ? 5'h00 : lane;
+  assign \$4070  = \$4069  == 4'he;
+  assign \$4071  = accept & \$4070 ;
+  assign \$4073  = start ? 64'h0000000000000000 : blk14;
+  assign \$4074  = \$4071  ? masked : \$4073 ;
+  assign \$4075  = accept & i__payload[72];
+  assign \$4076  = \$18 [4:0] == 4'he;
+  assign \$4077  = \$4075  & \$4076 ;
+  assign \$4078  = \$4077  ? pad_bit : 64'h0000000000000000;
+  assign \$4079  = \$4074  | \$4078 ;
+  assign \$4080  = \$signal$6  ? \$4079  : 64'h0000000000000000;
+  assign \$4081  = start ? 5'h00 : lane;
+  assign \$4082  = \$4081  == 4'hf;
+  assign \$4083  = accept & \$4082 ;
+  assign \$4085  = start ? 64'h0000000000000000 : blk15;
+  assign \$4086  = \$4083  ? masked : \$4085 ;
+  assign \$4087  = accept & i__payload[72];
+  assign \$4088  = \$18 [4:0] == 4'hf;
+  assign \$4089  = \$4087  & \$4088 ;
+  assign \$4090  = \$4089  ? pad_bit : 64'h0000000000000000;
+  assign \$4091  = \$4086  | \$4090 ;
+  assign \$4092  = start ? 5'h00 : lane;
+  assign \$4093  = \$4092  == 4'hf;
+  assign \$4094  = accept & \$4093 ;
+  assign \$4096  = start ? 64'h0000000000000000 : blk15;
+  assign \$4097  = \$4094  ? masked : \$4096 ;
+  assign \$4098  = accept & i__payload[72];
+  assign \$4099  = \$18 [4:0] == 4'hf;
+  assign \$4100  = \$4098  & \$4099 ;
+  assign \$4101  = \$4100  ? pad_bit : 64'h0000000000000000;
+  assign \$4102  = \$4097  | \$4101 ;
+  assign \$4103  = \$signal$6  ? \$4102  : 64'h0000000000000000;
+  assign \$4104  = start ? 5'h00 : lane;
+  assign \$4105  = \$4104  == 5'h10;
+  assign \$4106  = accept & \$4105 ;
+  assign \$4107  = padnext ? 64'h8000000000000000 : 64'h0000000000000000;
+  assign \$4108  = start ? \$4107  : blk16;
+  assign \$4109  = \$4106  ? masked : \$4108 ;
+  assign \$4110  = accept & i__payload[72];
+  assign \$4111  = \$18 [4:0] == 5'h10;
+  assign \$4112  = \$4110  & \$4111 ;
+  assign \$4113  = \$4112  ? pad_bit : 64'h0000000000000000;
+  assign \$4114  = \$4109  | \$4113 ;
+  assign \$4115  = accept & i__payload[72];
+  assign \$4116  = \$4115  & pad_fits;
+  assign \$4117  = \$4116  ? 64'h8000000000000000 : 64'h0000000000000000;
+  assign \$4118  = \$4114  | \$4117 ;
+  assign \$4119  = start ? 5'h00 : lane;
+  assign \$4120  = \$4119  == 5'h10;
+  assign \$4121  = accept & \$4120 ;
+  assign \$4122  = padnext ? 64'h8000000000000000 : 64'h0000000000000000;
+  assign \$4123  = start ? \$4122  : blk16;
+  assign \$4124  = \$4121  ? masked : \$4123 ;
+  assign \$4125  = accept & i__payload[72];
+  assign \$4126  = \$18 [4:0] == 5'h10;
+  assign \$4127  = \$4125  & \$4126 ;
+  assign \$4128  = \$4127  ? pad_bit : 64'h0000000000000000;
+  assign \$4129  = \$4124  | \$4128 ;
+  assign \$4130  = accept & i__payload[72];
+  assign \$4131  = \$4130  & pad_fits;
+  assign \$4132  = \$4131  ? 64'h8000000000000000 : 64'h0000000000000000;
+  assign \$4133  = \$4129  | \$4132 ;
+  assign \$4134  = \$signal$6  ? \$4133  : 64'h0000000000000000;
+  assign \$4135  = length + \$15 [3:0];
+  assign \$4136  = i__payload[72] ? 33'h000000000 : \$4135 ;
+  assign \$4137  = start ? 5'h00 : lane;
+  assign \$4138  = \$4137  == 5'h10;
+  assign \$4139  = ~ pad_fits;
+  assign \$4140  = length + \$15 [3:0];
+  assign \$4141  = start ? 5'h00 : lane;
+  assign \$4142  = \$4141  + 1'h1;
+  assign \$4143  = start | busy;
+  assign \$4144  = step == 5'h17;
+  assign \$4145  = step + 1'h1;
+  assign \$4146  = \$4144  ? 6'h00 : \$4145 ;
+  assign \$4147  = ~ o__valid;
+  assign \$4148  = \$4147  | o__ready;
+  assign \$4149  = hold & \$4148 ;
+  always @(posedge clk)
+    full <= \$4150 ;
+  always @(posedge clk)
+    busy <= \$4151 ;
+  always @(posedge clk)
+    hold <= \$4152 ;
+  always @(posedge clk)
+    start <= \$4153 ;
+  always @(posedge clk)
+    blk0 <= \$4154 ;
+  always @(posedge clk)
+    absorb0 <= \$4155 ;
+  always @(posedge clk)
+    blk1 <= \$4156 ;
+  always @(posedge clk)
+    absorb1 <= \$4157 ;
+  always @(posedge clk)
+    blk2 <= \$4158 ;
+  always @(posedge clk)
+    absorb2 <= \$4159 ;
+  always @(posedge clk)
+    blk3 <= \$4160 ;
+  always @(posedge clk)
+    absorb3 <= \$4161 ;
+  always @(posedge clk)
+    blk4 <= \$4162 ;
+  always @(posedge clk)
+    absorb4 <= \$4163 ;
+  always @(posedge clk)
+    blk5 <= \$4164 ;
+  always @(posedge clk)
+    absorb5 <= \$4165 ;
+  always @(posedge clk)
+    blk6 <= \$4166 ;
+  always @(posedge clk)
+    absorb6 <= \$4167 ;
+  always @(posedge clk)
+    blk7 <= \$4168 ;
+  always @(posedge clk)
+    absorb7 <= \$4169 ;
+  always @(posedge clk)
+    blk8 <= \$4170 ;
+  always @(posedge clk)
+    absorb8 <= \$4171 ;
+  always @(posedge clk)
+    blk9 <= \$4172 ;
+  always @(posedge clk)
+    absorb9 <= \$4173 ;
+  always @(posedge clk)
+    blk10 <= \$4174 ;
+  always @(posedge clk)
+    absorb10 <= \$4175 ;
+  always @(posedge clk)
+    blk11 <= \$4176 ;
+  always @(posedge clk)
+    absorb11 <= \$4177 ;
+  always @(posedge clk)
+    blk12 <= \$4178 ;
+  always @(posedge clk)
+    absorb12 <= \$4179 ;
+  always @(posedge clk)
+    blk13 <= \$4180 ;
+  always @(posedge clk)
+    absorb13 <= \$4181 ;
+  always @(posedge clk)
+    blk14 <= \$4182 ;
+  always @(posedge clk)
+    absorb14 <= \$4183 ;
+  always @(posedge clk)
+    blk15 <= \$4184 ;
+  always @(posedge clk)
+    absorb15 <= \$4185 ;
+  always @(posedge clk)
+    blk16 <= \$4186 ;
+  always @(posedge clk)
+    absorb16 <= \$4187 ;
+  always @(posedge clk)
+    \final  <= \$4188 ;
+  always @(posedge clk)
+    padnext <= \$4189 ;
+  always @(posedge clk)
+    lane <= \$4190 ;
+  always @(posedge clk)
+    length <= \$4191 ;
+  always @(posedge clk)
+    blk_len <= \$4192 ;
+  always @(posedge clk)
+    s0 <= \$4193 ;
+  always @(posedge clk)
+    s1 <= \$4194 ;
+  always @(posedge clk)
+    s2 <= \$4195 ;
+  always @(posedge clk)
+    s3 <= \$4196 ;
+  always @(posedge clk)
+    s4 <= \$4197 ;
+  always @(posedge clk)
+    s5 <= \$4198 ;
+  always @(posedge clk)
+    s6 <= \$4199 ;
+  always @(posedge clk)
+    s7 <= \$4200 ;
+  always @(posedge clk)
+    s8 <= \$4201 ;
+  always @(posedge clk)
+    s9 <= \$4202 ;
+  always @(posedge clk)
+    s10 <= \$4203 ;
+  always @(posedge clk)
+    s11 <= \$4204 ;
+  always @(posedge clk)
+    s12 <= \$4205 ;
+  always @(posedge clk)
+    s13 <= \$4206 ;
+  always @(posedge clk)
+    s14 <= \$4207 ;
+  always @(posedge clk)
+    s15 <= \$4208 ;
+  always @(posedge clk)
+    s16 <= \$4209 ;
+  always @(posedge clk)
+    s17 <= \$4210 ;
+  always @(posedge clk)
+    s18 <= \$4211 ;
+  always @(posedge clk)
+    s19 <= \$4212 ;
+  always @(posedge clk)
+    s20 <= \$4213 ;
+  always @(posedge clk)
+    s21 <= \$4214 ;
+  always @(posedge clk)
+    s22 <= \$4215 ;
+  always @(posedge clk)
+    s23 <= \$4216 ;
+  always @(posedge clk)
+    s24 <= \$4217 ;
+  always @(posedge clk)
+    step <= \$4218 ;
+  always @(posedge clk)
+    perm_final <= \$4219 ;
+  always @(posedge clk)
+    perm_len <= \$4220 ;
+  always @(posedge clk)
+    o__valid <= \$4221 ;
+  always @(posedge clk)
+    o__payload <= \$4222 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     byte_mask = 64'h0000000000000000;
@@ -8837,383 +8841,357 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
         \$signal$4  = 1'h1;
       end
     end
-    if (\$3734 ) begin
+    if (\$3735 ) begin
       \$signal$4  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4148  = \$signal ;
-    if (rst) begin
-      \$4148  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4149  = \$signal$2 ;
-    if (rst) begin
-      \$4149  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4150  = \$signal$4 ;
+    \$4150  = \$signal ;
     if (rst) begin
       \$4150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4151  = \$signal$6 ;
+    \$4151  = \$signal$2 ;
     if (rst) begin
       \$4151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4152  = \$3745 ;
+    \$4152  = \$signal$4 ;
     if (rst) begin
-      \$4152  = 64'h0000000000000000;
+      \$4152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4153  = \$3757 ;
+    \$4153  = \$signal$6 ;
     if (rst) begin
-      \$4153  = 64'h0000000000000000;
+      \$4153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4154  = \$3768 ;
+    \$4154  = \$3746 ;
     if (rst) begin
       \$4154  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4155  = \$3780 ;
+    \$4155  = \$3758 ;
     if (rst) begin
       \$4155  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4156  = \$3791 ;
+    \$4156  = \$3769 ;
     if (rst) begin
       \$4156  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4157  = \$3803 ;
+    \$4157  = \$3781 ;
     if (rst) begin
       \$4157  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4158  = \$3814 ;
+    \$4158  = \$3792 ;
     if (rst) begin
       \$4158  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4159  = \$3826 ;
+    \$4159  = \$3804 ;
     if (rst) begin
       \$4159  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4160  = \$3837 ;
+    \$4160  = \$3815 ;
     if (rst) begin
       \$4160  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4161  = \$3849 ;
+    \$4161  = \$3827 ;
     if (rst) begin
       \$4161  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4162  = \$3860 ;
+    \$4162  = \$3838 ;
     if (rst) begin
       \$4162  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4163  = \$3872 ;
+    \$4163  = \$3850 ;
     if (rst) begin
       \$4163  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4164  = \$3883 ;
+    \$4164  = \$3861 ;
     if (rst) begin
       \$4164  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4165  = \$3895 ;
+    \$4165  = \$3873 ;
     if (rst) begin
       \$4165  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4166  = \$3906 ;
+    \$4166  = \$3884 ;
     if (rst) begin
       \$4166  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4167  = \$3918 ;
+    \$4167  = \$3896 ;
     if (rst) begin
       \$4167  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4168  = \$3929 ;
+    \$4168  = \$3907 ;
     if (rst) begin
       \$4168  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4169  = \$3941 ;
+    \$4169  = \$3919 ;
     if (rst) begin
       \$4169  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4170  = \$3952 ;
+    \$4170  = \$3930 ;
     if (rst) begin
       \$4170  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4171  = \$3964 ;
+    \$4171  = \$3942 ;
     if (rst) begin
       \$4171  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4172  = \$3975 ;
+    \$4172  = \$3953 ;
     if (rst) begin
       \$4172  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4173  = \$3987 ;
+    \$4173  = \$3965 ;
     if (rst) begin
       \$4173  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4174  = \$3998 ;
+    \$4174  = \$3976 ;
     if (rst) begin
       \$4174  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4175  = \$4010 ;
+    \$4175  = \$3988 ;
     if (rst) begin
       \$4175  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4176  = \$4021 ;
+    \$4176  = \$3999 ;
     if (rst) begin
       \$4176  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4177  = \$4033 ;
+    \$4177  = \$4011 ;
     if (rst) begin
       \$4177  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4178  = \$4044 ;
+    \$4178  = \$4022 ;
     if (rst) begin
       \$4178  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4179  = \$4056 ;
+    \$4179  = \$4034 ;
     if (rst) begin
       \$4179  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4180  = \$4067 ;
+    \$4180  = \$4045 ;
     if (rst) begin
       \$4180  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4181  = \$4079 ;
+    \$4181  = \$4057 ;
     if (rst) begin
       \$4181  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4182  = \$4090 ;
+    \$4182  = \$4068 ;
     if (rst) begin
       \$4182  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4183  = \$4102 ;
+    \$4183  = \$4080 ;
     if (rst) begin
       \$4183  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4184  = \$4117 ;
+    \$4184  = \$4091 ;
     if (rst) begin
       \$4184  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4185  = \$4133 ;
+    \$4185  = \$4103 ;
     if (rst) begin
       \$4185  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4186  = \final ;
-    if (start) begin
-      \$4186  = padnext;
-    end
-    if (accept) begin
-      if (i__payload[72]) begin
-        \$4186  = pad_fits;
-      end else if (\$4137 ) begin
-        \$4186  = 1'h0;
-      end
-    end
+    \$4186  = \$4118 ;
     if (rst) begin
-      \$4186  = 1'h0;
+      \$4186  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4187  = padnext;
-    if (start) begin
-      \$4187  = 1'h0;
-    end
-    if (accept) begin
-      if (i__payload[72]) begin
-        \$4187  = \$4138 ;
-      end
-    end
+    \$4187  = \$4134 ;
     if (rst) begin
-      \$4187  = 1'h0;
+      \$4187  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4188  = lane;
+    \$4188  = \final ;
     if (start) begin
-      \$4188  = 5'h00;
+      \$4188  = padnext;
+    end
+    if (accept) begin
+      if (i__payload[72]) begin
+        \$4188  = pad_fits;
+      end else if (\$4138 ) begin
+        \$4188  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$4188  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$4189  = padnext;
+    if (start) begin
+      \$4189  = 1'h0;
+    end
+    if (accept) begin
+      if (i__payload[72]) begin
+        \$4189  = \$4139 ;
+      end
+    end
+    if (rst) begin
+      \$4189  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$4190  = lane;
+    if (start) begin
+      \$4190  = 5'h00;
     end
     if (accept) begin
       (* full_case = 32'd1 *)
       if (i__payload[72]) begin
-        \$4188  = 5'h00;
-      end else if (\$4137 ) begin
-        \$4188  = 5'h00;
+        \$4190  = 5'h00;
+      end else if (\$4138 ) begin
+        \$4190  = 5'h00;
       end else begin
-        \$4188  = \$4141 [4:0];
+        \$4190  = \$4142 [4:0];
       end
     end
     if (rst) begin
-      \$4188  = 5'h00;
+      \$4190  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4189  = length;
+    \$4191  = length;
     if (accept) begin
-      \$4189  = \$4135 [31:0];
+      \$4191  = \$4136 [31:0];
     end
     if (rst) begin
-      \$4189  = 32'd0;
+      \$4191  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4190  = blk_len;
+    \$4192  = blk_len;
     if (accept) begin
       if (i__payload[72]) begin
-        \$4190  = \$4139 [31:0];
+        \$4192  = \$4140 [31:0];
       end
     end
     if (rst) begin
-      \$4190  = 32'd0;
+      \$4192  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4191  = s0;
-    if (\$4142 ) begin
-      \$4191  = r0_s0;
+    \$4193  = s0;
+    if (\$4143 ) begin
+      \$4193  = r0_s0;
     end
-    if (\$4147 ) begin
-      \$4191  = 64'h0000000000000000;
-    end
-    if (rst) begin
-      \$4191  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4192  = s1;
-    if (\$4142 ) begin
-      \$4192  = r0_s1;
-    end
-    if (\$4147 ) begin
-      \$4192  = 64'h0000000000000000;
-    end
-    if (rst) begin
-      \$4192  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4193  = s2;
-    if (\$4142 ) begin
-      \$4193  = r0_s2;
-    end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4193  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9222,11 +9200,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4194  = s3;
-    if (\$4142 ) begin
-      \$4194  = r0_s3;
+    \$4194  = s1;
+    if (\$4143 ) begin
+      \$4194  = r0_s1;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4194  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9235,11 +9213,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4195  = s4;
-    if (\$4142 ) begin
-      \$4195  = r0_s4;
+    \$4195  = s2;
+    if (\$4143 ) begin
+      \$4195  = r0_s2;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4195  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9248,11 +9226,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4196  = s5;
-    if (\$4142 ) begin
-      \$4196  = r0_s5;
+    \$4196  = s3;
+    if (\$4143 ) begin
+      \$4196  = r0_s3;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4196  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9261,11 +9239,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4197  = s6;
-    if (\$4142 ) begin
-      \$4197  = r0_s6;
+    \$4197  = s4;
+    if (\$4143 ) begin
+      \$4197  = r0_s4;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4197  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9274,11 +9252,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4198  = s7;
-    if (\$4142 ) begin
-      \$4198  = r0_s7;
+    \$4198  = s5;
+    if (\$4143 ) begin
+      \$4198  = r0_s5;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4198  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9287,11 +9265,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4199  = s8;
-    if (\$4142 ) begin
-      \$4199  = r0_s8;
+    \$4199  = s6;
+    if (\$4143 ) begin
+      \$4199  = r0_s6;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4199  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9300,11 +9278,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4200  = s9;
-    if (\$4142 ) begin
-      \$4200  = r0_s9;
+    \$4200  = s7;
+    if (\$4143 ) begin
+      \$4200  = r0_s7;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4200  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9313,11 +9291,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4201  = s10;
-    if (\$4142 ) begin
-      \$4201  = r0_s10;
+    \$4201  = s8;
+    if (\$4143 ) begin
+      \$4201  = r0_s8;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4201  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9326,11 +9304,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4202  = s11;
-    if (\$4142 ) begin
-      \$4202  = r0_s11;
+    \$4202  = s9;
+    if (\$4143 ) begin
+      \$4202  = r0_s9;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4202  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9339,11 +9317,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4203  = s12;
-    if (\$4142 ) begin
-      \$4203  = r0_s12;
+    \$4203  = s10;
+    if (\$4143 ) begin
+      \$4203  = r0_s10;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4203  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9352,11 +9330,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4204  = s13;
-    if (\$4142 ) begin
-      \$4204  = r0_s13;
+    \$4204  = s11;
+    if (\$4143 ) begin
+      \$4204  = r0_s11;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4204  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9365,11 +9343,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4205  = s14;
-    if (\$4142 ) begin
-      \$4205  = r0_s14;
+    \$4205  = s12;
+    if (\$4143 ) begin
+      \$4205  = r0_s12;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4205  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9378,11 +9356,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4206  = s15;
-    if (\$4142 ) begin
-      \$4206  = r0_s15;
+    \$4206  = s13;
+    if (\$4143 ) begin
+      \$4206  = r0_s13;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4206  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9391,11 +9369,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4207  = s16;
-    if (\$4142 ) begin
-      \$4207  = r0_s16;
+    \$4207  = s14;
+    if (\$4143 ) begin
+      \$4207  = r0_s14;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4207  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9404,11 +9382,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4208  = s17;
-    if (\$4142 ) begin
-      \$4208  = r0_s17;
+    \$4208  = s15;
+    if (\$4143 ) begin
+      \$4208  = r0_s15;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4208  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9417,11 +9395,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4209  = s18;
-    if (\$4142 ) begin
-      \$4209  = r0_s18;
+    \$4209  = s16;
+    if (\$4143 ) begin
+      \$4209  = r0_s16;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4209  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9430,11 +9408,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4210  = s19;
-    if (\$4142 ) begin
-      \$4210  = r0_s19;
+    \$4210  = s17;
+    if (\$4143 ) begin
+      \$4210  = r0_s17;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4210  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9443,11 +9421,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4211  = s20;
-    if (\$4142 ) begin
-      \$4211  = r0_s20;
+    \$4211  = s18;
+    if (\$4143 ) begin
+      \$4211  = r0_s18;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4211  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9456,11 +9434,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4212  = s21;
-    if (\$4142 ) begin
-      \$4212  = r0_s21;
+    \$4212  = s19;
+    if (\$4143 ) begin
+      \$4212  = r0_s19;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4212  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9469,11 +9447,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4213  = s22;
-    if (\$4142 ) begin
-      \$4213  = r0_s22;
+    \$4213  = s20;
+    if (\$4143 ) begin
+      \$4213  = r0_s20;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4213  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9482,11 +9460,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4214  = s23;
-    if (\$4142 ) begin
-      \$4214  = r0_s23;
+    \$4214  = s21;
+    if (\$4143 ) begin
+      \$4214  = r0_s21;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4214  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9495,11 +9473,11 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4215  = s24;
-    if (\$4142 ) begin
-      \$4215  = r0_s24;
+    \$4215  = s22;
+    if (\$4143 ) begin
+      \$4215  = r0_s22;
     end
-    if (\$4147 ) begin
+    if (\$4149 ) begin
       \$4215  = 64'h0000000000000000;
     end
     if (rst) begin
@@ -9508,60 +9486,86 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4216  = step;
-    if (\$4142 ) begin
-      \$4216  = \$4145 [4:0];
+    \$4216  = s23;
+    if (\$4143 ) begin
+      \$4216  = r0_s23;
+    end
+    if (\$4149 ) begin
+      \$4216  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$4216  = 5'h00;
+      \$4216  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4217  = perm_final;
-    if (\$4142 ) begin
+    \$4217  = s24;
+    if (\$4143 ) begin
+      \$4217  = r0_s24;
+    end
+    if (\$4149 ) begin
+      \$4217  = 64'h0000000000000000;
+    end
+    if (rst) begin
+      \$4217  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$4218  = step;
+    if (\$4143 ) begin
+      \$4218  = \$4146 [4:0];
+    end
+    if (rst) begin
+      \$4218  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$4219  = perm_final;
+    if (\$4143 ) begin
       if (start) begin
-        \$4217  = \final ;
+        \$4219  = \final ;
       end
     end
     if (rst) begin
-      \$4217  = 1'h0;
+      \$4219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4218  = perm_len;
-    if (\$4142 ) begin
+    \$4220  = perm_len;
+    if (\$4143 ) begin
       if (start) begin
-        \$4218  = blk_len;
+        \$4220  = blk_len;
       end
     end
     if (rst) begin
-      \$4218  = 32'd0;
+      \$4220  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4219  = o__valid;
+    \$4221  = o__valid;
     if (o__ready) begin
-      \$4219  = 1'h0;
+      \$4221  = 1'h0;
     end
-    if (\$4147 ) begin
-      \$4219  = 1'h1;
+    if (\$4149 ) begin
+      \$4221  = 1'h1;
     end
     if (rst) begin
-      \$4219  = 1'h0;
+      \$4221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$4220  = o__payload;
-    if (\$4147 ) begin
-      \$4220 [255:0] = { s3, s2, s1, s0 };
-      \$4220 [287:256] = perm_len;
+    \$4222  = o__payload;
+    if (\$4149 ) begin
+      \$4222 [255:0] = { s3, s2, s1, s0 };
+      \$4222 [287:256] = perm_len;
     end
     if (rst) begin
-      \$4220  = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$4222  = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign nbytes = \$15 [3:0];
@@ -9571,34 +9575,34 @@ module \keccak_top.core (o__ready, clk, rst, i__ready, i__payload, o__valid, o__
   assign \i__payload.last  = i__payload[72];
   assign \o__payload.digest  = o__payload[255:0];
   assign \o__payload.length  = o__payload[287:256];
-  assign \$3761  = 64'h0000000000000000;
-  assign \$3772  = 64'h0000000000000000;
-  assign \$3784  = 64'h0000000000000000;
-  assign \$3795  = 64'h0000000000000000;
-  assign \$3807  = 64'h0000000000000000;
-  assign \$3818  = 64'h0000000000000000;
-  assign \$3830  = 64'h0000000000000000;
-  assign \$3841  = 64'h0000000000000000;
-  assign \$3853  = 64'h0000000000000000;
-  assign \$3864  = 64'h0000000000000000;
-  assign \$3876  = 64'h0000000000000000;
-  assign \$3887  = 64'h0000000000000000;
-  assign \$3899  = 64'h0000000000000000;
-  assign \$3910  = 64'h0000000000000000;
-  assign \$3922  = 64'h0000000000000000;
-  assign \$3933  = 64'h0000000000000000;
-  assign \$3945  = 64'h0000000000000000;
-  assign \$3956  = 64'h0000000000000000;
-  assign \$3968  = 64'h0000000000000000;
-  assign \$3979  = 64'h0000000000000000;
-  assign \$3991  = 64'h0000000000000000;
-  assign \$4002  = 64'h0000000000000000;
-  assign \$4014  = 64'h0000000000000000;
-  assign \$4025  = 64'h0000000000000000;
-  assign \$4037  = 64'h0000000000000000;
-  assign \$4048  = 64'h0000000000000000;
-  assign \$4060  = 64'h0000000000000000;
-  assign \$4071  = 64'h0000000000000000;
-  assign \$4083  = 64'h0000000000000000;
-  assign \$4094  = 64'h0000000000000000;
+  assign \$3762  = 64'h0000000000000000;
+  assign \$3773  = 64'h0000000000000000;
+  assign \$3785  = 64'h0000000000000000;
+  assign \$3796  = 64'h0000000000000000;
+  assign \$3808  = 64'h0000000000000000;
+  assign \$3819  = 64'h0000000000000000;
+  assign \$3831  = 64'h0000000000000000;
+  assign \$3842  = 64'h0000000000000000;
+  assign \$3854  = 64'h0000000000000000;
+  assign \$3865  = 64'h0000000000000000;
+  assign \$3877  = 64'h0000000000000000;
+  assign \$3888  = 64'h0000000000000000;
+  assign \$3900  = 64'h0000000000000000;
+  assign \$3911  = 64'h0000000000000000;
+  assign \$3923  = 64'h0000000000000000;
+  assign \$3934  = 64'h0000000000000000;
+  assign \$3946  = 64'h0000000000000000;
+  assign \$3957  = 64'h0000000000000000;
+  assign \$3969  = 64'h0000000000000000;
+  assign \$3980  = 64'h0000000000000000;
+  assign \$3992  = 64'h0000000000000000;
+  assign \$4003  = 64'h0000000000000000;
+  assign \$4015  = 64'h0000000000000000;
+  assign \$4026  = 64'h0000000000000000;
+  assign \$4038  = 64'h0000000000000000;
+  assign \$4049  = 64'h0000000000000000;
+  assign \$4061  = 64'h0000000000000000;
+  assign \$4072  = 64'h0000000000000000;
+  assign \$4084  = 64'h0000000000000000;
+  assign \$4095  = 64'h0000000000000000;
 endmodule
