@@ -1241,21 +1241,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pool_rd_data(pool_rd_data),
     .pool_rd_en(rd_en),
     .pool_rd_slot(rd_slot),
-    .\port$24595$0 (dir_data_0_value),
-    .\port$24597$0 (dir_data_1_value),
-    .\port$24599$0 (dir_data_2_value),
-    .\port$24601$0 (dir_data_3_value),
-    .\port$24603$0 (dir_data_4_value),
-    .\port$24605$0 (dir_data_5_value),
-    .\port$24607$0 (dir_data_6_value),
-    .\port$24609$0 (dir_data_7_value),
-    .\port$24611$0 (dir_data_8_value),
-    .\port$24613$0 (dir_data_9_value),
-    .\port$24615$0 (dir_data_10_value),
-    .\port$24617$0 (dir_data_11_value),
-    .\port$24619$0 (dir_data_12_value),
-    .\port$24621$0 (dir_data_13_value),
-    .\port$24623$0 (dir_data_14_value[29:0])
+    .\port$24597$0 (dir_data_0_value),
+    .\port$24599$0 (dir_data_1_value),
+    .\port$24601$0 (dir_data_2_value),
+    .\port$24603$0 (dir_data_3_value),
+    .\port$24605$0 (dir_data_4_value),
+    .\port$24607$0 (dir_data_5_value),
+    .\port$24609$0 (dir_data_6_value),
+    .\port$24611$0 (dir_data_7_value),
+    .\port$24613$0 (dir_data_8_value),
+    .\port$24615$0 (dir_data_9_value),
+    .\port$24617$0 (dir_data_10_value),
+    .\port$24619$0 (dir_data_11_value),
+    .\port$24621$0 (dir_data_12_value),
+    .\port$24623$0 (dir_data_13_value),
+    .\port$24625$0 (dir_data_14_value[29:0])
   );
   \appliance_top.csr  csr (
     .bus__araddr(s_axil_araddr),
@@ -1362,7 +1362,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pool_data_5_cur(pool_data_5_value),
     .pool_data_6_cur(pool_data_6_value),
     .pool_data_7_cur(pool_data_7_value),
-    .\port$24334$0 (host_rd_data),
+    .\port$24336$0 (host_rd_data),
     .records_rd(records_value),
     .router_cfg_valid(router_cfg_valid),
     .router_cfg_venue(router_cfg_venue),
@@ -1429,15 +1429,15 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .host_error(status_pool_error),
     .host_pending(status_pool_busy),
     .host_rd_data(host_rd_data),
-    .\port$24537$0 (pool_addr_index),
-    .\port$24539$0 (pool_data_0_value),
-    .\port$24541$0 (pool_data_1_value),
-    .\port$24543$0 (pool_data_2_value),
-    .\port$24545$0 (pool_data_3_value),
-    .\port$24547$0 (pool_data_4_value),
-    .\port$24549$0 (pool_data_5_value),
-    .\port$24551$0 (pool_data_6_value),
-    .\port$24553$0 (pool_data_7_value),
+    .\port$24539$0 (pool_addr_index),
+    .\port$24541$0 (pool_data_0_value),
+    .\port$24543$0 (pool_data_1_value),
+    .\port$24545$0 (pool_data_2_value),
+    .\port$24547$0 (pool_data_3_value),
+    .\port$24549$0 (pool_data_4_value),
+    .\port$24551$0 (pool_data_5_value),
+    .\port$24553$0 (pool_data_6_value),
+    .\port$24555$0 (pool_data_7_value),
     .rd_data(pool_rd_data),
     .rd_slot(rd_slot),
     .rp_eval__en(rd_en),
@@ -3542,7 +3542,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign version_major = 8'h01;
   assign version_minor = 8'h06;
   assign version_features = 8'h3f;
-  assign src_hash_value = 32'd3839131686;
+  assign src_hash_value = 32'd2663605784;
   assign cnt_rst = control_soft_reset;
   assign cycle = cycle_value;
   assign pipe_clk = clk;
@@ -3878,8 +3878,8 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$100 , dwp__en, dwp__addr, dir_count, maxc, \port$24595$0 , \port$24597$0 , \port$24599$0 , \port$24601$0 , \port$24603$0 , \port$24605$0 , \port$24607$0 , \port$24609$0 , \port$24611$0 , \port$24613$0 
-, \port$24615$0 , \port$24617$0 , \port$24619$0 , \port$24621$0 , \port$24623$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, pipe_clk);
+module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$100 , dwp__en, dwp__addr, dir_count, maxc, \port$24597$0 , \port$24599$0 , \port$24601$0 , \port$24603$0 , \port$24605$0 , \port$24607$0 , \port$24609$0 , \port$24611$0 , \port$24613$0 , \port$24615$0 
+, \port$24617$0 , \port$24619$0 , \port$24621$0 , \port$24623$0 , \port$24625$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, pipe_clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
   input pipe_rst;
   wire pipe_rst;
@@ -3903,8 +3903,6 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   wire [8:0] dir_count;
   input [16:0] maxc;
   wire [16:0] maxc;
-  input [31:0] \port$24595$0 ;
-  wire [31:0] \port$24595$0 ;
   input [31:0] \port$24597$0 ;
   wire [31:0] \port$24597$0 ;
   input [31:0] \port$24599$0 ;
@@ -3931,8 +3929,10 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   wire [31:0] \port$24619$0 ;
   input [31:0] \port$24621$0 ;
   wire [31:0] \port$24621$0 ;
-  input [29:0] \port$24623$0 ;
-  wire [29:0] \port$24623$0 ;
+  input [31:0] \port$24623$0 ;
+  wire [31:0] \port$24623$0 ;
+  input [29:0] \port$24625$0 ;
+  wire [29:0] \port$24625$0 ;
   output busy;
   reg busy;
   output i__ready;
@@ -4761,7 +4761,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   end
   always @(posedge pipe_clk) begin
     if (dwp__en)
-      dir[dwp__addr] <= { \port$24623$0 , \port$24621$0 , \port$24619$0 , \port$24617$0 , \port$24615$0 , \port$24613$0 , \port$24611$0 , \port$24609$0 , \port$24607$0 , \port$24605$0 , \port$24603$0 , \port$24601$0 , \port$24599$0 , \port$24597$0 , \port$24595$0  };
+      dir[dwp__addr] <= { \port$24625$0 , \port$24623$0 , \port$24621$0 , \port$24619$0 , \port$24617$0 , \port$24615$0 , \port$24613$0 , \port$24611$0 , \port$24609$0 , \port$24607$0 , \port$24605$0 , \port$24603$0 , \port$24601$0 , \port$24599$0 , \port$24597$0  };
   end
   reg [477:0] _0_;
   always @(posedge pipe_clk) begin
@@ -8881,44 +8881,44 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
     end
   end
   assign dir_index = dwp__addr;
-  assign dwp__data = { \port$24623$0 , \port$24621$0 , \port$24619$0 , \port$24617$0 , \port$24615$0 , \port$24613$0 , \port$24611$0 , \port$24609$0 , \port$24607$0 , \port$24605$0 , \port$24603$0 , \port$24601$0 , \port$24599$0 , \port$24597$0 , \port$24595$0  };
-  assign dir_data = { \port$24623$0 , \port$24621$0 , \port$24619$0 , \port$24617$0 , \port$24615$0 , \port$24613$0 , \port$24611$0 , \port$24609$0 , \port$24607$0 , \port$24605$0 , \port$24603$0 , \port$24601$0 , \port$24599$0 , \port$24597$0 , \port$24595$0  };
+  assign dwp__data = { \port$24625$0 , \port$24623$0 , \port$24621$0 , \port$24619$0 , \port$24617$0 , \port$24615$0 , \port$24613$0 , \port$24611$0 , \port$24609$0 , \port$24607$0 , \port$24605$0 , \port$24603$0 , \port$24601$0 , \port$24599$0 , \port$24597$0  };
+  assign dir_data = { \port$24625$0 , \port$24623$0 , \port$24621$0 , \port$24619$0 , \port$24617$0 , \port$24615$0 , \port$24613$0 , \port$24611$0 , \port$24609$0 , \port$24607$0 , \port$24605$0 , \port$24603$0 , \port$24601$0 , \port$24599$0 , \port$24597$0  };
   assign dir_we = dwp__en;
   assign drp__data = dent;
   assign out = o__payload;
   assign o_valid = o__valid;
-  assign \dwp__data.valid  = \port$24595$0 [0];
-  assign \dwp__data.venue  = \port$24595$0 [8:1];
-  assign \dwp__data.base1  = \port$24595$0 [9];
-  assign \dwp__data.nsib  = \port$24595$0 [13:10];
-  assign \dwp__data.slot  = \port$24595$0 [29:14];
-  assign \dwp__data.token0  = { \port$24605$0 [29:0], \port$24603$0 , \port$24601$0 , \port$24599$0 , \port$24597$0 , \port$24595$0 [31:30] };
-  assign \dwp__data.token1  = { \port$24615$0 [29:0], \port$24613$0 , \port$24611$0 , \port$24609$0 , \port$24607$0 , \port$24605$0 [31:30] };
-  assign \dwp__data.sibs  = { \port$24623$0 , \port$24621$0 , \port$24619$0 , \port$24617$0 , \port$24615$0 [31:30] };
-  assign \dwp__data.sibs[0]  = { \port$24617$0 [13:0], \port$24615$0 [31:30] };
-  assign \dwp__data.sibs[1]  = \port$24617$0 [29:14];
-  assign \dwp__data.sibs[2]  = { \port$24619$0 [13:0], \port$24617$0 [31:30] };
-  assign \dwp__data.sibs[3]  = \port$24619$0 [29:14];
-  assign \dwp__data.sibs[4]  = { \port$24621$0 [13:0], \port$24619$0 [31:30] };
-  assign \dwp__data.sibs[5]  = \port$24621$0 [29:14];
-  assign \dwp__data.sibs[6]  = { \port$24623$0 [13:0], \port$24621$0 [31:30] };
-  assign \dwp__data.sibs[7]  = \port$24623$0 [29:14];
-  assign \dir_data.valid  = \port$24595$0 [0];
-  assign \dir_data.venue  = \port$24595$0 [8:1];
-  assign \dir_data.base1  = \port$24595$0 [9];
-  assign \dir_data.nsib  = \port$24595$0 [13:10];
-  assign \dir_data.slot  = \port$24595$0 [29:14];
-  assign \dir_data.token0  = { \port$24605$0 [29:0], \port$24603$0 , \port$24601$0 , \port$24599$0 , \port$24597$0 , \port$24595$0 [31:30] };
-  assign \dir_data.token1  = { \port$24615$0 [29:0], \port$24613$0 , \port$24611$0 , \port$24609$0 , \port$24607$0 , \port$24605$0 [31:30] };
-  assign \dir_data.sibs  = { \port$24623$0 , \port$24621$0 , \port$24619$0 , \port$24617$0 , \port$24615$0 [31:30] };
-  assign \dir_data.sibs[0]  = { \port$24617$0 [13:0], \port$24615$0 [31:30] };
-  assign \dir_data.sibs[1]  = \port$24617$0 [29:14];
-  assign \dir_data.sibs[2]  = { \port$24619$0 [13:0], \port$24617$0 [31:30] };
-  assign \dir_data.sibs[3]  = \port$24619$0 [29:14];
-  assign \dir_data.sibs[4]  = { \port$24621$0 [13:0], \port$24619$0 [31:30] };
-  assign \dir_data.sibs[5]  = \port$24621$0 [29:14];
-  assign \dir_data.sibs[6]  = { \port$24623$0 [13:0], \port$24621$0 [31:30] };
-  assign \dir_data.sibs[7]  = \port$24623$0 [29:14];
+  assign \dwp__data.valid  = \port$24597$0 [0];
+  assign \dwp__data.venue  = \port$24597$0 [8:1];
+  assign \dwp__data.base1  = \port$24597$0 [9];
+  assign \dwp__data.nsib  = \port$24597$0 [13:10];
+  assign \dwp__data.slot  = \port$24597$0 [29:14];
+  assign \dwp__data.token0  = { \port$24607$0 [29:0], \port$24605$0 , \port$24603$0 , \port$24601$0 , \port$24599$0 , \port$24597$0 [31:30] };
+  assign \dwp__data.token1  = { \port$24617$0 [29:0], \port$24615$0 , \port$24613$0 , \port$24611$0 , \port$24609$0 , \port$24607$0 [31:30] };
+  assign \dwp__data.sibs  = { \port$24625$0 , \port$24623$0 , \port$24621$0 , \port$24619$0 , \port$24617$0 [31:30] };
+  assign \dwp__data.sibs[0]  = { \port$24619$0 [13:0], \port$24617$0 [31:30] };
+  assign \dwp__data.sibs[1]  = \port$24619$0 [29:14];
+  assign \dwp__data.sibs[2]  = { \port$24621$0 [13:0], \port$24619$0 [31:30] };
+  assign \dwp__data.sibs[3]  = \port$24621$0 [29:14];
+  assign \dwp__data.sibs[4]  = { \port$24623$0 [13:0], \port$24621$0 [31:30] };
+  assign \dwp__data.sibs[5]  = \port$24623$0 [29:14];
+  assign \dwp__data.sibs[6]  = { \port$24625$0 [13:0], \port$24623$0 [31:30] };
+  assign \dwp__data.sibs[7]  = \port$24625$0 [29:14];
+  assign \dir_data.valid  = \port$24597$0 [0];
+  assign \dir_data.venue  = \port$24597$0 [8:1];
+  assign \dir_data.base1  = \port$24597$0 [9];
+  assign \dir_data.nsib  = \port$24597$0 [13:10];
+  assign \dir_data.slot  = \port$24597$0 [29:14];
+  assign \dir_data.token0  = { \port$24607$0 [29:0], \port$24605$0 , \port$24603$0 , \port$24601$0 , \port$24599$0 , \port$24597$0 [31:30] };
+  assign \dir_data.token1  = { \port$24617$0 [29:0], \port$24615$0 , \port$24613$0 , \port$24611$0 , \port$24609$0 , \port$24607$0 [31:30] };
+  assign \dir_data.sibs  = { \port$24625$0 , \port$24623$0 , \port$24621$0 , \port$24619$0 , \port$24617$0 [31:30] };
+  assign \dir_data.sibs[0]  = { \port$24619$0 [13:0], \port$24617$0 [31:30] };
+  assign \dir_data.sibs[1]  = \port$24619$0 [29:14];
+  assign \dir_data.sibs[2]  = { \port$24621$0 [13:0], \port$24619$0 [31:30] };
+  assign \dir_data.sibs[3]  = \port$24621$0 [29:14];
+  assign \dir_data.sibs[4]  = { \port$24623$0 [13:0], \port$24621$0 [31:30] };
+  assign \dir_data.sibs[5]  = \port$24623$0 [29:14];
+  assign \dir_data.sibs[6]  = { \port$24625$0 [13:0], \port$24623$0 [31:30] };
+  assign \dir_data.sibs[7]  = \port$24625$0 [29:14];
   assign \dent.valid  = dent[0];
   assign \dent.venue  = dent[8:1];
   assign \dent.base1  = dent[9];
@@ -28581,7 +28581,7 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$24334$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
+module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$24336$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
 , swaps_rd, opportunities_rd, host_evals_rd, records_rd, decode_errors_rd, err_empty_rd, err_unknown_type_rd, err_truncated_rd, err_trailing_bytes_rd, err_non_canonical_size_rd, err_leading_zero_rd, err_overruns_parent_rd, err_expected_string_rd, err_expected_list_rd, err_too_few_fields_rd, err_too_many_fields_rd, err_int_out_of_range_rd, err_bad_address_rd, err_bad_storage_key_rd, err_missing_to_rd, err_bad_v_rd
 , err_bad_y_parity_rd, err_bad_r_rd, err_bad_s_rd, err_high_s_rd, err_no_blob_hashes_rd, err_bad_blob_hash_rd, err_empty_authorization_list_rd, err_priority_fee_above_max_rd, err_initcode_too_large_rd, err_bad_sidecar_rd, err_too_large_rd, err_recovery_failed_rd, bus__bvalid, control_soft_reset, control_flush, pool_cmd_commit, pool_cmd_readback, router_cmd_commit, dir_cmd_commit, cyc_cmd_go, control_enable
 , output_cfg_tx_headers, output_cfg_swaps, output_cfg_opportunities, pool_addr_index, pool_data_0_cur, pool_data_1_cur, pool_data_2_cur, pool_data_3_cur, pool_data_4_cur, pool_data_5_cur, pool_data_6_cur, pool_data_7_cur, router_sel_index, router_cfg_valid, router_cfg_weth_valid, router_cfg_venue, router_cfg_venue_valid, selector_mask_enable, router_chain_cur, router_word_0_cur, router_word_1_cur
@@ -28619,8 +28619,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire bus__arready;
   input status_pool_busy;
   wire status_pool_busy;
-  input [255:0] \port$24334$0 ;
-  wire [255:0] \port$24334$0 ;
+  input [255:0] \port$24336$0 ;
+  wire [255:0] \port$24336$0 ;
   input [63:0] cycle_rd;
   wire [63:0] cycle_rd;
   input status_in_packet;
@@ -30963,7 +30963,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h001:
             \$402  = version_rd;
         10'h002:
-            \$402  = 32'd3839131686;
+            \$402  = 32'd2663605784;
         10'h004:
             \$402  = control_rd;
         10'h005:
@@ -30995,21 +30995,21 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h04f:
             \$402  = pool_data_7_cur;
         10'h050:
-            \$402  = \port$24334$0 [31:0];
+            \$402  = \port$24336$0 [31:0];
         10'h051:
-            \$402  = \port$24334$0 [63:32];
+            \$402  = \port$24336$0 [63:32];
         10'h052:
-            \$402  = \port$24334$0 [95:64];
+            \$402  = \port$24336$0 [95:64];
         10'h053:
-            \$402  = \port$24334$0 [127:96];
+            \$402  = \port$24336$0 [127:96];
         10'h054:
-            \$402  = \port$24334$0 [159:128];
+            \$402  = \port$24336$0 [159:128];
         10'h055:
-            \$402  = \port$24334$0 [191:160];
+            \$402  = \port$24336$0 [191:160];
         10'h056:
-            \$402  = \port$24334$0 [223:192];
+            \$402  = \port$24336$0 [223:192];
         10'h057:
-            \$402  = \port$24334$0 [255:224];
+            \$402  = \port$24336$0 [255:224];
         10'h080:
             \$402  = router_sel_rd;
         10'h081:
@@ -31472,8 +31472,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign version_minor = 8'h06;
   assign version_major = 8'h01;
   assign version_features = 8'h3f;
-  assign src_hash_rd = 32'd3839131686;
-  assign src_hash_value = 32'd3839131686;
+  assign src_hash_rd = 32'd2663605784;
+  assign src_hash_value = 32'd2663605784;
   assign cycle_value = cycle_rd;
   assign pool_data_0_rd = pool_data_0_cur;
   assign pool_data_1_rd = pool_data_1_cur;
@@ -31483,22 +31483,22 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign pool_data_5_rd = pool_data_5_cur;
   assign pool_data_6_rd = pool_data_6_cur;
   assign pool_data_7_rd = pool_data_7_cur;
-  assign pool_rdata_0_rd = \port$24334$0 [31:0];
-  assign pool_rdata_0_value = \port$24334$0 [31:0];
-  assign pool_rdata_1_rd = \port$24334$0 [63:32];
-  assign pool_rdata_1_value = \port$24334$0 [63:32];
-  assign pool_rdata_2_rd = \port$24334$0 [95:64];
-  assign pool_rdata_2_value = \port$24334$0 [95:64];
-  assign pool_rdata_3_rd = \port$24334$0 [127:96];
-  assign pool_rdata_3_value = \port$24334$0 [127:96];
-  assign pool_rdata_4_rd = \port$24334$0 [159:128];
-  assign pool_rdata_4_value = \port$24334$0 [159:128];
-  assign pool_rdata_5_rd = \port$24334$0 [191:160];
-  assign pool_rdata_5_value = \port$24334$0 [191:160];
-  assign pool_rdata_6_rd = \port$24334$0 [223:192];
-  assign pool_rdata_6_value = \port$24334$0 [223:192];
-  assign pool_rdata_7_rd = \port$24334$0 [255:224];
-  assign pool_rdata_7_value = \port$24334$0 [255:224];
+  assign pool_rdata_0_rd = \port$24336$0 [31:0];
+  assign pool_rdata_0_value = \port$24336$0 [31:0];
+  assign pool_rdata_1_rd = \port$24336$0 [63:32];
+  assign pool_rdata_1_value = \port$24336$0 [63:32];
+  assign pool_rdata_2_rd = \port$24336$0 [95:64];
+  assign pool_rdata_2_value = \port$24336$0 [95:64];
+  assign pool_rdata_3_rd = \port$24336$0 [127:96];
+  assign pool_rdata_3_value = \port$24336$0 [127:96];
+  assign pool_rdata_4_rd = \port$24336$0 [159:128];
+  assign pool_rdata_4_value = \port$24336$0 [159:128];
+  assign pool_rdata_5_rd = \port$24336$0 [191:160];
+  assign pool_rdata_5_value = \port$24336$0 [191:160];
+  assign pool_rdata_6_rd = \port$24336$0 [223:192];
+  assign pool_rdata_6_value = \port$24336$0 [223:192];
+  assign pool_rdata_7_rd = \port$24336$0 [255:224];
+  assign pool_rdata_7_value = \port$24336$0 [255:224];
   assign router_chain_rd = router_chain_cur;
   assign router_word_0_rd = router_word_0_cur;
   assign router_word_1_rd = router_word_1_cur;
@@ -81726,472 +81726,472 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   wire \$5842 ;
   wire \$5843 ;
   wire \$5844 ;
-  wire [4:0] \$5845 ;
-  wire \$5846 ;
+  wire \$5845 ;
+  wire [4:0] \$5846 ;
   wire \$5847 ;
-  wire [63:0] \$5848 ;
+  wire \$5848 ;
   wire [63:0] \$5849 ;
   wire [63:0] \$585 ;
   wire [63:0] \$5850 ;
-  wire \$5851 ;
+  wire [63:0] \$5851 ;
   wire \$5852 ;
   wire \$5853 ;
-  wire [63:0] \$5854 ;
+  wire \$5854 ;
   wire [63:0] \$5855 ;
-  wire [4:0] \$5856 ;
-  wire \$5857 ;
+  wire [63:0] \$5856 ;
+  wire [4:0] \$5857 ;
   wire \$5858 ;
-  wire [63:0] \$5859 ;
+  wire \$5859 ;
   wire [63:0] \$586 ;
   wire [63:0] \$5860 ;
   wire [63:0] \$5861 ;
-  wire \$5862 ;
+  wire [63:0] \$5862 ;
   wire \$5863 ;
   wire \$5864 ;
-  wire [63:0] \$5865 ;
+  wire \$5865 ;
   wire [63:0] \$5866 ;
   wire [63:0] \$5867 ;
-  wire [4:0] \$5868 ;
-  wire \$5869 ;
+  wire [63:0] \$5868 ;
+  wire [4:0] \$5869 ;
   wire [63:0] \$587 ;
   wire \$5870 ;
-  wire [63:0] \$5871 ;
+  wire \$5871 ;
   wire [63:0] \$5872 ;
   wire [63:0] \$5873 ;
-  wire \$5874 ;
+  wire [63:0] \$5874 ;
   wire \$5875 ;
   wire \$5876 ;
-  wire [63:0] \$5877 ;
+  wire \$5877 ;
   wire [63:0] \$5878 ;
-  wire [4:0] \$5879 ;
+  wire [63:0] \$5879 ;
   wire [63:0] \$588 ;
-  wire \$5880 ;
+  wire [4:0] \$5880 ;
   wire \$5881 ;
-  wire [63:0] \$5882 ;
+  wire \$5882 ;
   wire [63:0] \$5883 ;
   wire [63:0] \$5884 ;
-  wire \$5885 ;
+  wire [63:0] \$5885 ;
   wire \$5886 ;
   wire \$5887 ;
-  wire [63:0] \$5888 ;
+  wire \$5888 ;
   wire [63:0] \$5889 ;
   wire [63:0] \$589 ;
   wire [63:0] \$5890 ;
-  wire [4:0] \$5891 ;
-  wire \$5892 ;
+  wire [63:0] \$5891 ;
+  wire [4:0] \$5892 ;
   wire \$5893 ;
-  wire [63:0] \$5894 ;
+  wire \$5894 ;
   wire [63:0] \$5895 ;
   wire [63:0] \$5896 ;
-  wire \$5897 ;
+  wire [63:0] \$5897 ;
   wire \$5898 ;
   wire \$5899 ;
   wire [63:0] \$59 ;
   wire [63:0] \$590 ;
-  wire [63:0] \$5900 ;
+  wire \$5900 ;
   wire [63:0] \$5901 ;
-  wire [4:0] \$5902 ;
-  wire \$5903 ;
+  wire [63:0] \$5902 ;
+  wire [4:0] \$5903 ;
   wire \$5904 ;
-  wire [63:0] \$5905 ;
+  wire \$5905 ;
   wire [63:0] \$5906 ;
   wire [63:0] \$5907 ;
-  wire \$5908 ;
+  wire [63:0] \$5908 ;
   wire \$5909 ;
   wire [63:0] \$591 ;
   wire \$5910 ;
-  wire [63:0] \$5911 ;
+  wire \$5911 ;
   wire [63:0] \$5912 ;
   wire [63:0] \$5913 ;
-  wire [4:0] \$5914 ;
-  wire \$5915 ;
+  wire [63:0] \$5914 ;
+  wire [4:0] \$5915 ;
   wire \$5916 ;
-  wire [63:0] \$5917 ;
+  wire \$5917 ;
   wire [63:0] \$5918 ;
   wire [63:0] \$5919 ;
   wire [63:0] \$592 ;
-  wire \$5920 ;
+  wire [63:0] \$5920 ;
   wire \$5921 ;
   wire \$5922 ;
-  wire [63:0] \$5923 ;
+  wire \$5923 ;
   wire [63:0] \$5924 ;
-  wire [4:0] \$5925 ;
-  wire \$5926 ;
+  wire [63:0] \$5925 ;
+  wire [4:0] \$5926 ;
   wire \$5927 ;
-  wire [63:0] \$5928 ;
+  wire \$5928 ;
   wire [63:0] \$5929 ;
   wire [63:0] \$593 ;
   wire [63:0] \$5930 ;
-  wire \$5931 ;
+  wire [63:0] \$5931 ;
   wire \$5932 ;
   wire \$5933 ;
-  wire [63:0] \$5934 ;
+  wire \$5934 ;
   wire [63:0] \$5935 ;
   wire [63:0] \$5936 ;
-  wire [4:0] \$5937 ;
-  wire \$5938 ;
+  wire [63:0] \$5937 ;
+  wire [4:0] \$5938 ;
   wire \$5939 ;
   wire [63:0] \$594 ;
-  wire [63:0] \$5940 ;
+  wire \$5940 ;
   wire [63:0] \$5941 ;
   wire [63:0] \$5942 ;
-  wire \$5943 ;
+  wire [63:0] \$5943 ;
   wire \$5944 ;
   wire \$5945 ;
-  wire [63:0] \$5946 ;
+  wire \$5946 ;
   wire [63:0] \$5947 ;
-  wire [4:0] \$5948 ;
-  wire \$5949 ;
+  wire [63:0] \$5948 ;
+  wire [4:0] \$5949 ;
   wire [63:0] \$595 ;
   wire \$5950 ;
-  wire [63:0] \$5951 ;
+  wire \$5951 ;
   wire [63:0] \$5952 ;
   wire [63:0] \$5953 ;
-  wire \$5954 ;
+  wire [63:0] \$5954 ;
   wire \$5955 ;
   wire \$5956 ;
-  wire [63:0] \$5957 ;
+  wire \$5957 ;
   wire [63:0] \$5958 ;
   wire [63:0] \$5959 ;
   wire [63:0] \$596 ;
-  wire [4:0] \$5960 ;
-  wire \$5961 ;
+  wire [63:0] \$5960 ;
+  wire [4:0] \$5961 ;
   wire \$5962 ;
-  wire [63:0] \$5963 ;
+  wire \$5963 ;
   wire [63:0] \$5964 ;
   wire [63:0] \$5965 ;
-  wire \$5966 ;
+  wire [63:0] \$5966 ;
   wire \$5967 ;
   wire \$5968 ;
-  wire [63:0] \$5969 ;
+  wire \$5969 ;
   wire [63:0] \$597 ;
   wire [63:0] \$5970 ;
-  wire [4:0] \$5971 ;
-  wire \$5972 ;
+  wire [63:0] \$5971 ;
+  wire [4:0] \$5972 ;
   wire \$5973 ;
-  wire [63:0] \$5974 ;
+  wire \$5974 ;
   wire [63:0] \$5975 ;
   wire [63:0] \$5976 ;
-  wire \$5977 ;
+  wire [63:0] \$5977 ;
   wire \$5978 ;
   wire \$5979 ;
   wire [63:0] \$598 ;
-  wire [63:0] \$5980 ;
+  wire \$5980 ;
   wire [63:0] \$5981 ;
   wire [63:0] \$5982 ;
-  wire [4:0] \$5983 ;
-  wire \$5984 ;
+  wire [63:0] \$5983 ;
+  wire [4:0] \$5984 ;
   wire \$5985 ;
-  wire [63:0] \$5986 ;
+  wire \$5986 ;
   wire [63:0] \$5987 ;
   wire [63:0] \$5988 ;
-  wire \$5989 ;
+  wire [63:0] \$5989 ;
   wire [63:0] \$599 ;
   wire \$5990 ;
   wire \$5991 ;
-  wire [63:0] \$5992 ;
+  wire \$5992 ;
   wire [63:0] \$5993 ;
-  wire [4:0] \$5994 ;
-  wire \$5995 ;
+  wire [63:0] \$5994 ;
+  wire [4:0] \$5995 ;
   wire \$5996 ;
-  wire [63:0] \$5997 ;
+  wire \$5997 ;
   wire [63:0] \$5998 ;
   wire [63:0] \$5999 ;
   wire \$6 ;
   wire [63:0] \$60 ;
   wire [63:0] \$600 ;
-  wire \$6000 ;
+  wire [63:0] \$6000 ;
   wire \$6001 ;
   wire \$6002 ;
-  wire [63:0] \$6003 ;
+  wire \$6003 ;
   wire [63:0] \$6004 ;
   wire [63:0] \$6005 ;
-  wire [4:0] \$6006 ;
-  wire \$6007 ;
+  wire [63:0] \$6006 ;
+  wire [4:0] \$6007 ;
   wire \$6008 ;
-  wire [63:0] \$6009 ;
+  wire \$6009 ;
   wire [63:0] \$601 ;
   wire [63:0] \$6010 ;
   wire [63:0] \$6011 ;
-  wire \$6012 ;
+  wire [63:0] \$6012 ;
   wire \$6013 ;
   wire \$6014 ;
-  wire [63:0] \$6015 ;
+  wire \$6015 ;
   wire [63:0] \$6016 ;
-  wire [4:0] \$6017 ;
-  wire \$6018 ;
+  wire [63:0] \$6017 ;
+  wire [4:0] \$6018 ;
   wire \$6019 ;
   wire [63:0] \$602 ;
-  wire [63:0] \$6020 ;
+  wire \$6020 ;
   wire [63:0] \$6021 ;
   wire [63:0] \$6022 ;
-  wire \$6023 ;
+  wire [63:0] \$6023 ;
   wire \$6024 ;
   wire \$6025 ;
-  wire [63:0] \$6026 ;
+  wire \$6026 ;
   wire [63:0] \$6027 ;
   wire [63:0] \$6028 ;
-  wire [4:0] \$6029 ;
+  wire [63:0] \$6029 ;
   wire [63:0] \$603 ;
-  wire \$6030 ;
+  wire [4:0] \$6030 ;
   wire \$6031 ;
-  wire [63:0] \$6032 ;
+  wire \$6032 ;
   wire [63:0] \$6033 ;
   wire [63:0] \$6034 ;
-  wire \$6035 ;
+  wire [63:0] \$6035 ;
   wire \$6036 ;
   wire \$6037 ;
-  wire [63:0] \$6038 ;
+  wire \$6038 ;
   wire [63:0] \$6039 ;
   wire [63:0] \$604 ;
-  wire [4:0] \$6040 ;
-  wire \$6041 ;
+  wire [63:0] \$6040 ;
+  wire [4:0] \$6041 ;
   wire \$6042 ;
-  wire [63:0] \$6043 ;
+  wire \$6043 ;
   wire [63:0] \$6044 ;
   wire [63:0] \$6045 ;
-  wire \$6046 ;
+  wire [63:0] \$6046 ;
   wire \$6047 ;
   wire \$6048 ;
-  wire [63:0] \$6049 ;
+  wire \$6049 ;
   wire [63:0] \$605 ;
   wire [63:0] \$6050 ;
   wire [63:0] \$6051 ;
-  wire [4:0] \$6052 ;
-  wire \$6053 ;
+  wire [63:0] \$6052 ;
+  wire [4:0] \$6053 ;
   wire \$6054 ;
-  wire [63:0] \$6055 ;
+  wire \$6055 ;
   wire [63:0] \$6056 ;
   wire [63:0] \$6057 ;
-  wire \$6058 ;
+  wire [63:0] \$6058 ;
   wire \$6059 ;
   wire [63:0] \$606 ;
   wire \$6060 ;
-  wire [63:0] \$6061 ;
+  wire \$6061 ;
   wire [63:0] \$6062 ;
-  wire [4:0] \$6063 ;
-  wire \$6064 ;
+  wire [63:0] \$6063 ;
+  wire [4:0] \$6064 ;
   wire \$6065 ;
-  wire [63:0] \$6066 ;
+  wire \$6066 ;
   wire [63:0] \$6067 ;
   wire [63:0] \$6068 ;
-  wire \$6069 ;
+  wire [63:0] \$6069 ;
   wire [63:0] \$607 ;
   wire \$6070 ;
   wire \$6071 ;
-  wire [63:0] \$6072 ;
+  wire \$6072 ;
   wire [63:0] \$6073 ;
   wire [63:0] \$6074 ;
-  wire [4:0] \$6075 ;
-  wire \$6076 ;
+  wire [63:0] \$6075 ;
+  wire [4:0] \$6076 ;
   wire \$6077 ;
-  wire [63:0] \$6078 ;
+  wire \$6078 ;
   wire [63:0] \$6079 ;
   wire [63:0] \$608 ;
   wire [63:0] \$6080 ;
-  wire \$6081 ;
+  wire [63:0] \$6081 ;
   wire \$6082 ;
   wire \$6083 ;
-  wire [63:0] \$6084 ;
+  wire \$6084 ;
   wire [63:0] \$6085 ;
-  wire [4:0] \$6086 ;
-  wire \$6087 ;
+  wire [63:0] \$6086 ;
+  wire [4:0] \$6087 ;
   wire \$6088 ;
-  wire [63:0] \$6089 ;
+  wire \$6089 ;
   wire [63:0] \$609 ;
   wire [63:0] \$6090 ;
   wire [63:0] \$6091 ;
-  wire \$6092 ;
+  wire [63:0] \$6092 ;
   wire \$6093 ;
   wire \$6094 ;
-  wire [63:0] \$6095 ;
+  wire \$6095 ;
   wire [63:0] \$6096 ;
   wire [63:0] \$6097 ;
-  wire [4:0] \$6098 ;
-  wire \$6099 ;
+  wire [63:0] \$6098 ;
+  wire [4:0] \$6099 ;
   wire [63:0] \$61 ;
   wire [63:0] \$610 ;
   wire \$6100 ;
-  wire [63:0] \$6101 ;
+  wire \$6101 ;
   wire [63:0] \$6102 ;
   wire [63:0] \$6103 ;
-  wire \$6104 ;
+  wire [63:0] \$6104 ;
   wire \$6105 ;
   wire \$6106 ;
-  wire [63:0] \$6107 ;
+  wire \$6107 ;
   wire [63:0] \$6108 ;
-  wire [4:0] \$6109 ;
+  wire [63:0] \$6109 ;
   wire [63:0] \$611 ;
-  wire \$6110 ;
+  wire [4:0] \$6110 ;
   wire \$6111 ;
-  wire [63:0] \$6112 ;
+  wire \$6112 ;
   wire [63:0] \$6113 ;
   wire [63:0] \$6114 ;
-  wire \$6115 ;
+  wire [63:0] \$6115 ;
   wire \$6116 ;
   wire \$6117 ;
-  wire [63:0] \$6118 ;
+  wire \$6118 ;
   wire [63:0] \$6119 ;
   wire [63:0] \$612 ;
   wire [63:0] \$6120 ;
-  wire [4:0] \$6121 ;
-  wire \$6122 ;
+  wire [63:0] \$6121 ;
+  wire [4:0] \$6122 ;
   wire \$6123 ;
-  wire [63:0] \$6124 ;
+  wire \$6124 ;
   wire [63:0] \$6125 ;
   wire [63:0] \$6126 ;
-  wire \$6127 ;
+  wire [63:0] \$6127 ;
   wire \$6128 ;
   wire \$6129 ;
   wire [63:0] \$613 ;
-  wire [63:0] \$6130 ;
+  wire \$6130 ;
   wire [63:0] \$6131 ;
-  wire [4:0] \$6132 ;
-  wire \$6133 ;
+  wire [63:0] \$6132 ;
+  wire [4:0] \$6133 ;
   wire \$6134 ;
-  wire [63:0] \$6135 ;
+  wire \$6135 ;
   wire [63:0] \$6136 ;
   wire [63:0] \$6137 ;
-  wire \$6138 ;
+  wire [63:0] \$6138 ;
   wire \$6139 ;
   wire [63:0] \$614 ;
   wire \$6140 ;
-  wire [63:0] \$6141 ;
+  wire \$6141 ;
   wire [63:0] \$6142 ;
   wire [63:0] \$6143 ;
-  wire [4:0] \$6144 ;
-  wire \$6145 ;
+  wire [63:0] \$6144 ;
+  wire [4:0] \$6145 ;
   wire \$6146 ;
-  wire [63:0] \$6147 ;
+  wire \$6147 ;
   wire [63:0] \$6148 ;
   wire [63:0] \$6149 ;
   wire [63:0] \$615 ;
-  wire \$6150 ;
+  wire [63:0] \$6150 ;
   wire \$6151 ;
   wire \$6152 ;
-  wire [63:0] \$6153 ;
+  wire \$6153 ;
   wire [63:0] \$6154 ;
-  wire [4:0] \$6155 ;
-  wire \$6156 ;
+  wire [63:0] \$6155 ;
+  wire [4:0] \$6156 ;
   wire \$6157 ;
-  wire [63:0] \$6158 ;
+  wire \$6158 ;
   wire [63:0] \$6159 ;
   wire [63:0] \$616 ;
   wire [63:0] \$6160 ;
-  wire \$6161 ;
+  wire [63:0] \$6161 ;
   wire \$6162 ;
   wire \$6163 ;
-  wire [63:0] \$6164 ;
+  wire \$6164 ;
   wire [63:0] \$6165 ;
   wire [63:0] \$6166 ;
-  wire [4:0] \$6167 ;
-  wire \$6168 ;
+  wire [63:0] \$6167 ;
+  wire [4:0] \$6168 ;
   wire \$6169 ;
   wire [63:0] \$617 ;
-  wire [63:0] \$6170 ;
+  wire \$6170 ;
   wire [63:0] \$6171 ;
   wire [63:0] \$6172 ;
-  wire \$6173 ;
+  wire [63:0] \$6173 ;
   wire \$6174 ;
   wire \$6175 ;
-  wire [63:0] \$6176 ;
+  wire \$6176 ;
   wire [63:0] \$6177 ;
-  wire [4:0] \$6178 ;
-  wire \$6179 ;
+  wire [63:0] \$6178 ;
+  wire [4:0] \$6179 ;
   wire [63:0] \$618 ;
   wire \$6180 ;
-  wire [63:0] \$6181 ;
+  wire \$6181 ;
   wire [63:0] \$6182 ;
   wire [63:0] \$6183 ;
-  wire \$6184 ;
+  wire [63:0] \$6184 ;
   wire \$6185 ;
   wire \$6186 ;
-  wire [63:0] \$6187 ;
+  wire \$6187 ;
   wire [63:0] \$6188 ;
   wire [63:0] \$6189 ;
   wire [63:0] \$619 ;
-  wire [4:0] \$6190 ;
-  wire \$6191 ;
+  wire [63:0] \$6190 ;
+  wire [4:0] \$6191 ;
   wire \$6192 ;
-  wire [63:0] \$6193 ;
+  wire \$6193 ;
   wire [63:0] \$6194 ;
   wire [63:0] \$6195 ;
-  wire \$6196 ;
+  wire [63:0] \$6196 ;
   wire \$6197 ;
   wire \$6198 ;
-  wire [63:0] \$6199 ;
+  wire \$6199 ;
   wire [63:0] \$62 ;
   wire [63:0] \$620 ;
   wire [63:0] \$6200 ;
-  wire [4:0] \$6201 ;
-  wire \$6202 ;
+  wire [63:0] \$6201 ;
+  wire [4:0] \$6202 ;
   wire \$6203 ;
-  wire [63:0] \$6204 ;
+  wire \$6204 ;
   wire [63:0] \$6205 ;
   wire [63:0] \$6206 ;
-  wire \$6207 ;
+  wire [63:0] \$6207 ;
   wire \$6208 ;
   wire \$6209 ;
   wire [63:0] \$621 ;
-  wire [63:0] \$6210 ;
+  wire \$6210 ;
   wire [63:0] \$6211 ;
   wire [63:0] \$6212 ;
-  wire [4:0] \$6213 ;
-  wire \$6214 ;
+  wire [63:0] \$6213 ;
+  wire [4:0] \$6214 ;
   wire \$6215 ;
-  wire [63:0] \$6216 ;
+  wire \$6216 ;
   wire [63:0] \$6217 ;
   wire [63:0] \$6218 ;
-  wire \$6219 ;
+  wire [63:0] \$6219 ;
   wire [63:0] \$622 ;
   wire \$6220 ;
   wire \$6221 ;
-  wire [63:0] \$6222 ;
+  wire \$6222 ;
   wire [63:0] \$6223 ;
-  wire \$6224 ;
+  wire [63:0] \$6224 ;
   wire \$6225 ;
-  wire [63:0] \$6226 ;
+  wire \$6226 ;
   wire [63:0] \$6227 ;
-  wire [4:0] \$6228 ;
-  wire \$6229 ;
+  wire [63:0] \$6228 ;
+  wire [4:0] \$6229 ;
   wire [63:0] \$623 ;
   wire \$6230 ;
-  wire [63:0] \$6231 ;
+  wire \$6231 ;
   wire [63:0] \$6232 ;
   wire [63:0] \$6233 ;
-  wire \$6234 ;
+  wire [63:0] \$6234 ;
   wire \$6235 ;
   wire \$6236 ;
-  wire [63:0] \$6237 ;
+  wire \$6237 ;
   wire [63:0] \$6238 ;
-  wire \$6239 ;
+  wire [63:0] \$6239 ;
   wire [63:0] \$624 ;
   wire \$6240 ;
-  wire [63:0] \$6241 ;
+  wire \$6241 ;
   wire [63:0] \$6242 ;
   wire [63:0] \$6243 ;
-  wire [32:0] \$6244 ;
+  wire [63:0] \$6244 ;
   wire [32:0] \$6245 ;
-  wire [4:0] \$6246 ;
-  wire \$6247 ;
+  wire [32:0] \$6246 ;
+  wire [4:0] \$6247 ;
   wire \$6248 ;
-  wire [32:0] \$6249 ;
+  wire \$6249 ;
   wire [63:0] \$625 ;
-  wire [4:0] \$6250 ;
-  wire [5:0] \$6251 ;
-  wire \$6252 ;
+  wire [32:0] \$6250 ;
+  wire [4:0] \$6251 ;
+  wire [5:0] \$6252 ;
   wire \$6253 ;
-  wire [4:0] \$6254 ;
+  wire \$6254 ;
   wire [4:0] \$6255 ;
-  wire \$6256 ;
+  wire [4:0] \$6256 ;
   wire \$6257 ;
-  reg \$6258 ;
-  reg \$6259 ;
+  wire \$6258 ;
+  wire \$6259 ;
   wire [63:0] \$626 ;
   reg \$6260 ;
   reg \$6261 ;
-  reg [63:0] \$6262 ;
-  reg [63:0] \$6263 ;
+  reg \$6262 ;
+  reg \$6263 ;
   reg [63:0] \$6264 ;
   reg [63:0] \$6265 ;
   reg [63:0] \$6266 ;
@@ -82227,15 +82227,15 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   reg [63:0] \$6293 ;
   reg [63:0] \$6294 ;
   reg [63:0] \$6295 ;
-  reg \$6296 ;
-  reg \$6297 ;
-  reg [4:0] \$6298 ;
-  reg [31:0] \$6299 ;
+  reg [63:0] \$6296 ;
+  reg [63:0] \$6297 ;
+  reg \$6298 ;
+  reg \$6299 ;
   wire [63:0] \$63 ;
   wire [63:0] \$630 ;
-  reg [31:0] \$6300 ;
-  reg [63:0] \$6301 ;
-  reg [63:0] \$6302 ;
+  reg [4:0] \$6300 ;
+  reg [31:0] \$6301 ;
+  reg [31:0] \$6302 ;
   reg [63:0] \$6303 ;
   reg [63:0] \$6304 ;
   reg [63:0] \$6305 ;
@@ -82261,12 +82261,14 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   reg [63:0] \$6323 ;
   reg [63:0] \$6324 ;
   reg [63:0] \$6325 ;
-  reg [3:0] \$6326 ;
-  reg \$6327 ;
-  reg [31:0] \$6328 ;
+  reg [63:0] \$6326 ;
+  reg [63:0] \$6327 ;
+  reg [3:0] \$6328 ;
   reg \$6329 ;
   wire [63:0] \$633 ;
-  reg [287:0] \$6330 ;
+  reg [31:0] \$6330 ;
+  reg \$6331 ;
+  reg [287:0] \$6332 ;
   wire [63:0] \$634 ;
   wire [63:0] \$635 ;
   wire [63:0] \$636 ;
@@ -82809,6 +82811,8 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   reg [63:0] s9 = 64'h0000000000000000;
   reg start = 1'h0;
   reg [3:0] step = 4'h0;
+  assign \$3637  = s8 ^ absorb8;
+  assign \$3638  = \$3636  ^ \$3637 ;
   assign \$3639  = s13 ^ absorb13;
   assign \$3640  = \$3638  ^ \$3639 ;
   assign \$3641  = \$3640  ^ s18;
@@ -85039,536 +85043,538 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   assign \$5841  = start ? \final  : perm_final;
   assign \$5842  = \$5840  & \$5841 ;
   assign \$5843  = ~ o__valid;
-  assign \$5844  = hold & \$5843 ;
-  assign \$5845  = start ? 5'h00 : lane;
-  assign \$5846  = ! \$5845 ;
-  assign \$5847  = accept & \$5846 ;
-  assign \$5848  = padnext ? 64'h0000000000000001 : 64'h0000000000000000;
-  assign \$5849  = start ? \$5848  : blk0;
-  assign \$5850  = \$5847  ? masked : \$5849 ;
-  assign \$5851  = accept & i__payload[72];
-  assign \$5852  = ! \$18 [4:0];
-  assign \$5853  = \$5851  & \$5852 ;
-  assign \$5854  = \$5853  ? pad_bit : 64'h0000000000000000;
-  assign \$5855  = \$5850  | \$5854 ;
-  assign \$5856  = start ? 5'h00 : lane;
-  assign \$5857  = ! \$5856 ;
-  assign \$5858  = accept & \$5857 ;
-  assign \$5859  = padnext ? 64'h0000000000000001 : 64'h0000000000000000;
-  assign \$5860  = start ? \$5859  : blk0;
-  assign \$5861  = \$5858  ? masked : \$5860 ;
-  assign \$5862  = accept & i__payload[72];
-  assign \$5863  = ! \$18 [4:0];
-  assign \$5864  = \$5862  & \$5863 ;
-  assign \$5865  = \$5864  ? pad_bit : 64'h0000000000000000;
-  assign \$5866  = \$5861  | \$5865 ;
-  assign \$5867  = \$signal$6  ? \$5866  : 64'h0000000000000000;
-  assign \$5868  = start ? 5'h00 : lane;
-  assign \$5869  = \$5868  == 1'h1;
-  assign \$5870  = accept & \$5869 ;
-  assign \$5872  = start ? 64'h0000000000000000 : blk1;
-  assign \$5873  = \$5870  ? masked : \$5872 ;
-  assign \$5874  = accept & i__payload[72];
-  assign \$5875  = \$18 [4:0] == 1'h1;
-  assign \$5876  = \$5874  & \$5875 ;
-  assign \$5877  = \$5876  ? pad_bit : 64'h0000000000000000;
-  assign \$5878  = \$5873  | \$5877 ;
-  assign \$5879  = start ? 5'h00 : lane;
-  assign \$5880  = \$5879  == 1'h1;
-  assign \$5881  = accept & \$5880 ;
-  assign \$5883  = start ? 64'h0000000000000000 : blk1;
-  assign \$5884  = \$5881  ? masked : \$5883 ;
-  assign \$5885  = accept & i__payload[72];
-  assign \$5886  = \$18 [4:0] == 1'h1;
-  assign \$5887  = \$5885  & \$5886 ;
-  assign \$5888  = \$5887  ? pad_bit : 64'h0000000000000000;
-  assign \$5889  = \$5884  | \$5888 ;
-  assign \$5890  = \$signal$6  ? \$5889  : 64'h0000000000000000;
-  assign \$5891  = start ? 5'h00 : lane;
-  assign \$5892  = \$5891  == 2'h2;
-  assign \$5893  = accept & \$5892 ;
-  assign \$5895  = start ? 64'h0000000000000000 : blk2;
-  assign \$5896  = \$5893  ? masked : \$5895 ;
-  assign \$5897  = accept & i__payload[72];
-  assign \$5898  = \$18 [4:0] == 2'h2;
-  assign \$5899  = \$5897  & \$5898 ;
-  assign \$5900  = \$5899  ? pad_bit : 64'h0000000000000000;
-  assign \$5901  = \$5896  | \$5900 ;
-  assign \$5902  = start ? 5'h00 : lane;
-  assign \$5903  = \$5902  == 2'h2;
-  assign \$5904  = accept & \$5903 ;
-  assign \$5906  = start ? 64'h0000000000000000 : blk2;
-  assign \$5907  = \$5904  ? masked : \$5906 ;
-  assign \$5908  = accept & i__payload[72];
-  assign \$5909  = \$18 [4:0] == 2'h2;
-  assign \$5910  = \$5908  & \$5909 ;
-  assign \$5911  = \$5910  ? pad_bit : 64'h0000000000000000;
-  assign \$5912  = \$5907  | \$5911 ;
-  assign \$5913  = \$signal$6  ? \$5912  : 64'h0000000000000000;
-  assign \$5914  = start ? 5'h00 : lane;
-  assign \$5915  = \$5914  == 2'h3;
-  assign \$5916  = accept & \$5915 ;
-  assign \$5918  = start ? 64'h0000000000000000 : blk3;
-  assign \$5919  = \$5916  ? masked : \$5918 ;
-  assign \$5920  = accept & i__payload[72];
-  assign \$5921  = \$18 [4:0] == 2'h3;
-  assign \$5922  = \$5920  & \$5921 ;
-  assign \$5923  = \$5922  ? pad_bit : 64'h0000000000000000;
-  assign \$5924  = \$5919  | \$5923 ;
-  assign \$5925  = start ? 5'h00 : lane;
-  assign \$5926  = \$5925  == 2'h3;
-  assign \$5927  = accept & \$5926 ;
-  assign \$5929  = start ? 64'h0000000000000000 : blk3;
-  assign \$5930  = \$5927  ? masked : \$5929 ;
-  assign \$5931  = accept & i__payload[72];
-  assign \$5932  = \$18 [4:0] == 2'h3;
-  assign \$5933  = \$5931  & \$5932 ;
-  assign \$5934  = \$5933  ? pad_bit : 64'h0000000000000000;
-  assign \$5935  = \$5930  | \$5934 ;
-  assign \$5936  = \$signal$6  ? \$5935  : 64'h0000000000000000;
-  assign \$5937  = start ? 5'h00 : lane;
-  assign \$5938  = \$5937  == 3'h4;
-  assign \$5939  = accept & \$5938 ;
-  assign \$5941  = start ? 64'h0000000000000000 : blk4;
-  assign \$5942  = \$5939  ? masked : \$5941 ;
-  assign \$5943  = accept & i__payload[72];
-  assign \$5944  = \$18 [4:0] == 3'h4;
-  assign \$5945  = \$5943  & \$5944 ;
-  assign \$5946  = \$5945  ? pad_bit : 64'h0000000000000000;
-  assign \$5947  = \$5942  | \$5946 ;
-  assign \$5948  = start ? 5'h00 : lane;
-  assign \$5949  = \$5948  == 3'h4;
-  assign \$5950  = accept & \$5949 ;
-  assign \$5952  = start ? 64'h0000000000000000 : blk4;
-  assign \$5953  = \$5950  ? masked : \$5952 ;
-  assign \$5954  = accept & i__payload[72];
-  assign \$5955  = \$18 [4:0] == 3'h4;
-  assign \$5956  = \$5954  & \$5955 ;
-  assign \$5957  = \$5956  ? pad_bit : 64'h0000000000000000;
-  assign \$5958  = \$5953  | \$5957 ;
-  assign \$5959  = \$signal$6  ? \$5958  : 64'h0000000000000000;
-  assign \$5960  = start ? 5'h00 : lane;
-  assign \$5961  = \$5960  == 3'h5;
-  assign \$5962  = accept & \$5961 ;
-  assign \$5964  = start ? 64'h0000000000000000 : blk5;
-  assign \$5965  = \$5962  ? masked : \$5964 ;
-  assign \$5966  = accept & i__payload[72];
-  assign \$5967  = \$18 [4:0] == 3'h5;
-  assign \$5968  = \$5966  & \$5967 ;
-  assign \$5969  = \$5968  ? pad_bit : 64'h0000000000000000;
-  assign \$5970  = \$5965  | \$5969 ;
-  assign \$5971  = start ? 5'h00 : lane;
-  assign \$5972  = \$5971  == 3'h5;
-  assign \$5973  = accept & \$5972 ;
-  assign \$5975  = start ? 64'h0000000000000000 : blk5;
-  assign \$5976  = \$5973  ? masked : \$5975 ;
-  assign \$5977  = accept & i__payload[72];
-  assign \$5978  = \$18 [4:0] == 3'h5;
-  assign \$5979  = \$5977  & \$5978 ;
-  assign \$5980  = \$5979  ? pad_bit : 64'h0000000000000000;
-  assign \$5981  = \$5976  | \$5980 ;
-  assign \$5982  = \$signal$6  ? \$5981  : 64'h0000000000000000;
-  assign \$5983  = start ? 5'h00 : lane;
-  assign \$5984  = \$5983  == 3'h6;
-  assign \$5985  = accept & \$5984 ;
-  assign \$5987  = start ? 64'h0000000000000000 : blk6;
-  assign \$5988  = \$5985  ? masked : \$5987 ;
-  assign \$5989  = accept & i__payload[72];
-  assign \$5990  = \$18 [4:0] == 3'h6;
-  assign \$5991  = \$5989  & \$5990 ;
-  assign \$5992  = \$5991  ? pad_bit : 64'h0000000000000000;
-  assign \$5993  = \$5988  | \$5992 ;
-  assign \$5994  = start ? 5'h00 : lane;
-  assign \$5995  = \$5994  == 3'h6;
-  assign \$5996  = accept & \$5995 ;
-  assign \$5998  = start ? 64'h0000000000000000 : blk6;
-  assign \$5999  = \$5996  ? masked : \$5998 ;
-  assign \$6000  = accept & i__payload[72];
-  assign \$6001  = \$18 [4:0] == 3'h6;
-  assign \$6002  = \$6000  & \$6001 ;
-  assign \$6003  = \$6002  ? pad_bit : 64'h0000000000000000;
-  assign \$6004  = \$5999  | \$6003 ;
-  assign \$6005  = \$signal$6  ? \$6004  : 64'h0000000000000000;
-  assign \$6006  = start ? 5'h00 : lane;
-  assign \$6007  = \$6006  == 3'h7;
-  assign \$6008  = accept & \$6007 ;
-  assign \$6010  = start ? 64'h0000000000000000 : blk7;
-  assign \$6011  = \$6008  ? masked : \$6010 ;
-  assign \$6012  = accept & i__payload[72];
-  assign \$6013  = \$18 [4:0] == 3'h7;
-  assign \$6014  = \$6012  & \$6013 ;
-  assign \$6015  = \$6014  ? pad_bit : 64'h0000000000000000;
-  assign \$6016  = \$6011  | \$6015 ;
-  assign \$6017  = start ? 5'h00 : lane;
-  assign \$6018  = \$6017  == 3'h7;
-  assign \$6019  = accept & \$6018 ;
-  assign \$6021  = start ? 64'h0000000000000000 : blk7;
-  assign \$6022  = \$6019  ? masked : \$6021 ;
-  assign \$6023  = accept & i__payload[72];
-  assign \$6024  = \$18 [4:0] == 3'h7;
-  assign \$6025  = \$6023  & \$6024 ;
-  assign \$6026  = \$6025  ? pad_bit : 64'h0000000000000000;
-  assign \$6027  = \$6022  | \$6026 ;
-  assign \$6028  = \$signal$6  ? \$6027  : 64'h0000000000000000;
-  assign \$6029  = start ? 5'h00 : lane;
-  assign \$6030  = \$6029  == 4'h8;
-  assign \$6031  = accept & \$6030 ;
-  assign \$6033  = start ? 64'h0000000000000000 : blk8;
-  assign \$6034  = \$6031  ? masked : \$6033 ;
-  assign \$6035  = accept & i__payload[72];
-  assign \$6036  = \$18 [4:0] == 4'h8;
-  assign \$6037  = \$6035  & \$6036 ;
-  assign \$6038  = \$6037  ? pad_bit : 64'h0000000000000000;
-  assign \$6039  = \$6034  | \$6038 ;
-  assign \$6040  = start ? 5'h00 : lane;
-  assign \$6041  = \$6040  == 4'h8;
-  assign \$6042  = accept & \$6041 ;
-  assign \$6044  = start ? 64'h0000000000000000 : blk8;
-  assign \$6045  = \$6042  ? masked : \$6044 ;
-  assign \$6046  = accept & i__payload[72];
-  assign \$6047  = \$18 [4:0] == 4'h8;
-  assign \$6048  = \$6046  & \$6047 ;
-  assign \$6049  = \$6048  ? pad_bit : 64'h0000000000000000;
-  assign \$6050  = \$6045  | \$6049 ;
-  assign \$6051  = \$signal$6  ? \$6050  : 64'h0000000000000000;
-  assign \$6052  = start ? 5'h00 : lane;
-  assign \$6053  = \$6052  == 4'h9;
-  assign \$6054  = accept & \$6053 ;
-  assign \$6056  = start ? 64'h0000000000000000 : blk9;
-  assign \$6057  = \$6054  ? masked : \$6056 ;
-  assign \$6058  = accept & i__payload[72];
-  assign \$6059  = \$18 [4:0] == 4'h9;
-  assign \$6060  = \$6058  & \$6059 ;
-  assign \$6061  = \$6060  ? pad_bit : 64'h0000000000000000;
-  assign \$6062  = \$6057  | \$6061 ;
-  assign \$6063  = start ? 5'h00 : lane;
-  assign \$6064  = \$6063  == 4'h9;
-  assign \$6065  = accept & \$6064 ;
-  assign \$6067  = start ? 64'h0000000000000000 : blk9;
-  assign \$6068  = \$6065  ? masked : \$6067 ;
-  assign \$6069  = accept & i__payload[72];
-  assign \$6070  = \$18 [4:0] == 4'h9;
-  assign \$6071  = \$6069  & \$6070 ;
-  assign \$6072  = \$6071  ? pad_bit : 64'h0000000000000000;
-  assign \$6073  = \$6068  | \$6072 ;
-  assign \$6074  = \$signal$6  ? \$6073  : 64'h0000000000000000;
-  assign \$6075  = start ? 5'h00 : lane;
-  assign \$6076  = \$6075  == 4'ha;
-  assign \$6077  = accept & \$6076 ;
-  assign \$6079  = start ? 64'h0000000000000000 : blk10;
-  assign \$6080  = \$6077  ? masked : \$6079 ;
-  assign \$6081  = accept & i__payload[72];
-  assign \$6082  = \$18 [4:0] == 4'ha;
-  assign \$6083  = \$6081  & \$6082 ;
-  assign \$6084  = \$6083  ? pad_bit : 64'h0000000000000000;
-  assign \$6085  = \$6080  | \$6084 ;
-  assign \$6086  = start ? 5'h00 : lane;
-  assign \$6087  = \$6086  == 4'ha;
-  assign \$6088  = accept & \$6087 ;
-  assign \$6090  = start ? 64'h0000000000000000 : blk10;
-  assign \$6091  = \$6088  ? masked : \$6090 ;
-  assign \$6092  = accept & i__payload[72];
-  assign \$6093  = \$18 [4:0] == 4'ha;
-  assign \$6094  = \$6092  & \$6093 ;
-  assign \$6095  = \$6094  ? pad_bit : 64'h0000000000000000;
-  assign \$6096  = \$6091  | \$6095 ;
-  assign \$6097  = \$signal$6  ? \$6096  : 64'h0000000000000000;
-  assign \$6098  = start ? 5'h00 : lane;
-  assign \$6099  = \$6098  == 4'hb;
-  assign \$6100  = accept & \$6099 ;
-  assign \$6102  = start ? 64'h0000000000000000 : blk11;
-  assign \$6103  = \$6100  ? masked : \$6102 ;
-  assign \$6104  = accept & i__payload[72];
-  assign \$6105  = \$18 [4:0] == 4'hb;
-  assign \$6106  = \$6104  & \$6105 ;
-  assign \$6107  = \$6106  ? pad_bit : 64'h0000000000000000;
-  assign \$6108  = \$6103  | \$6107 ;
-  assign \$6109  = start ? 5'h00 : lane;
-  assign \$6110  = \$6109  == 4'hb;
-  assign \$6111  = accept & \$6110 ;
-  assign \$6113  = start ? 64'h0000000000000000 : blk11;
-  assign \$6114  = \$6111  ? masked : \$6113 ;
-  assign \$6115  = accept & i__payload[72];
-  assign \$6116  = \$18 [4:0] == 4'hb;
-  assign \$6117  = \$6115  & \$6116 ;
-  assign \$6118  = \$6117  ? pad_bit : 64'h0000000000000000;
-  assign \$6119  = \$6114  | \$6118 ;
-  assign \$6120  = \$signal$6  ? \$6119  : 64'h0000000000000000;
-  assign \$6121  = start ? 5'h00 : lane;
-  assign \$6122  = \$6121  == 4'hc;
-  assign \$6123  = accept & \$6122 ;
-  assign \$6125  = start ? 64'h0000000000000000 : blk12;
-  assign \$6126  = \$6123  ? masked : \$6125 ;
-  assign \$6127  = accept & i__payload[72];
-  assign \$6128  = \$18 [4:0] == 4'hc;
-  assign \$6129  = \$6127  & \$6128 ;
-  assign \$6130  = \$6129  ? pad_bit : 64'h0000000000000000;
-  assign \$6131  = \$6126  | \$6130 ;
-  assign \$6132  = start ? 5'h00 : lane;
-  assign \$6133  = \$6132  == 4'hc;
-  assign \$6134  = accept & \$6133 ;
-  assign \$6136  = start ? 64'h0000000000000000 : blk12;
-  assign \$6137  = \$6134  ? masked : \$6136 ;
-  assign \$6138  = accept & i__payload[72];
-  assign \$6139  = \$18 [4:0] == 4'hc;
-  assign \$6140  = \$6138  & \$6139 ;
-  assign \$6141  = \$6140  ? pad_bit : 64'h0000000000000000;
-  assign \$6142  = \$6137  | \$6141 ;
-  assign \$6143  = \$signal$6  ? \$6142  : 64'h0000000000000000;
-  assign \$6144  = start ? 5'h00 : lane;
-  assign \$6145  = \$6144  == 4'hd;
-  assign \$6146  = accept & \$6145 ;
-  assign \$6148  = start ? 64'h0000000000000000 : blk13;
-  assign \$6149  = \$6146  ? masked : \$6148 ;
-  assign \$6150  = accept & i__payload[72];
-  assign \$6151  = \$18 [4:0] == 4'hd;
-  assign \$6152  = \$6150  & \$6151 ;
-  assign \$6153  = \$6152  ? pad_bit : 64'h0000000000000000;
-  assign \$6154  = \$6149  | \$6153 ;
-  assign \$6155  = start ? 5'h00 : lane;
-  assign \$6156  = \$6155  == 4'hd;
-  assign \$6157  = accept & \$6156 ;
-  assign \$6159  = start ? 64'h0000000000000000 : blk13;
-  assign \$6160  = \$6157  ? masked : \$6159 ;
-  assign \$6161  = accept & i__payload[72];
-  assign \$6162  = \$18 [4:0] == 4'hd;
-  assign \$6163  = \$6161  & \$6162 ;
-  assign \$6164  = \$6163  ? pad_bit : 64'h0000000000000000;
-  assign \$6165  = \$6160  | \$6164 ;
-  assign \$6166  = \$signal$6  ? \$6165  : 64'h0000000000000000;
-  assign \$6167  = start ? 5'h00 : lane;
-  assign \$6168  = \$6167  == 4'he;
-  assign \$6169  = accept & \$6168 ;
-  assign \$6171  = start ? 64'h0000000000000000 : blk14;
-  assign \$6172  = \$6169  ? masked : \$6171 ;
-  assign \$6173  = accept & i__payload[72];
-  assign \$6174  = \$18 [4:0] == 4'he;
-  assign \$6175  = \$6173  & \$6174 ;
-  assign \$6176  = \$6175  ? pad_bit : 64'h0000000000000000;
-  assign \$6177  = \$6172  | \$6176 ;
-  assign \$6178  = start ? 5'h00 : lane;
-  assign \$6179  = \$6178  == 4'he;
-  assign \$6180  = accept & \$6179 ;
-  assign \$6182  = start ? 64'h0000000000000000 : blk14;
-  assign \$6183  = \$6180  ? masked : \$6182 ;
-  assign \$6184  = accept & i__payload[72];
-  assign \$6185  = \$18 [4:0] == 4'he;
-  assign \$6186  = \$6184  & \$6185 ;
-  assign \$6187  = \$6186  ? pad_bit : 64'h0000000000000000;
-  assign \$6188  = \$6183  | \$6187 ;
-  assign \$6189  = \$signal$6  ? \$6188  : 64'h0000000000000000;
-  assign \$6190  = start ? 5'h00 : lane;
-  assign \$6191  = \$6190  == 4'hf;
-  assign \$6192  = accept & \$6191 ;
-  assign \$6194  = start ? 64'h0000000000000000 : blk15;
-  assign \$6195  = \$6192  ? masked : \$6194 ;
-  assign \$6196  = accept & i__payload[72];
-  assign \$6197  = \$18 [4:0] == 4'hf;
-  assign \$6198  = \$6196  & \$6197 ;
-  assign \$6199  = \$6198  ? pad_bit : 64'h0000000000000000;
-  assign \$6200  = \$6195  | \$6199 ;
-  assign \$6201  = start ? 5'h00 : lane;
-  assign \$6202  = \$6201  == 4'hf;
-  assign \$6203  = accept & \$6202 ;
-  assign \$6205  = start ? 64'h0000000000000000 : blk15;
-  assign \$6206  = \$6203  ? masked : \$6205 ;
-  assign \$6207  = accept & i__payload[72];
-  assign \$6208  = \$18 [4:0] == 4'hf;
-  assign \$6209  = \$6207  & \$6208 ;
-  assign \$6210  = \$6209  ? pad_bit : 64'h0000000000000000;
-  assign \$6211  = \$6206  | \$6210 ;
-  assign \$6212  = \$signal$6  ? \$6211  : 64'h0000000000000000;
-  assign \$6213  = start ? 5'h00 : lane;
-  assign \$6214  = \$6213  == 5'h10;
-  assign \$6215  = accept & \$6214 ;
-  assign \$6216  = padnext ? 64'h8000000000000000 : 64'h0000000000000000;
-  assign \$6217  = start ? \$6216  : blk16;
-  assign \$6218  = \$6215  ? masked : \$6217 ;
-  assign \$6219  = accept & i__payload[72];
-  assign \$6220  = \$18 [4:0] == 5'h10;
-  assign \$6221  = \$6219  & \$6220 ;
-  assign \$6222  = \$6221  ? pad_bit : 64'h0000000000000000;
-  assign \$6223  = \$6218  | \$6222 ;
-  assign \$6224  = accept & i__payload[72];
-  assign \$6225  = \$6224  & pad_fits;
-  assign \$6226  = \$6225  ? 64'h8000000000000000 : 64'h0000000000000000;
-  assign \$6227  = \$6223  | \$6226 ;
-  assign \$6228  = start ? 5'h00 : lane;
-  assign \$6229  = \$6228  == 5'h10;
-  assign \$6230  = accept & \$6229 ;
-  assign \$6231  = padnext ? 64'h8000000000000000 : 64'h0000000000000000;
-  assign \$6232  = start ? \$6231  : blk16;
-  assign \$6233  = \$6230  ? masked : \$6232 ;
-  assign \$6234  = accept & i__payload[72];
-  assign \$6235  = \$18 [4:0] == 5'h10;
-  assign \$6236  = \$6234  & \$6235 ;
-  assign \$6237  = \$6236  ? pad_bit : 64'h0000000000000000;
-  assign \$6238  = \$6233  | \$6237 ;
-  assign \$6239  = accept & i__payload[72];
-  assign \$6240  = \$6239  & pad_fits;
-  assign \$6241  = \$6240  ? 64'h8000000000000000 : 64'h0000000000000000;
-  assign \$6242  = \$6238  | \$6241 ;
-  assign \$6243  = \$signal$6  ? \$6242  : 64'h0000000000000000;
-  assign \$6244  = length + \$15 [3:0];
-  assign \$6245  = i__payload[72] ? 33'h000000000 : \$6244 ;
-  assign \$6246  = start ? 5'h00 : lane;
-  assign \$6247  = \$6246  == 5'h10;
-  assign \$6248  = ~ pad_fits;
-  assign \$6249  = length + \$15 [3:0];
-  assign \$6250  = start ? 5'h00 : lane;
-  assign \$6251  = \$6250  + 1'h1;
-  assign \$6252  = start | busy;
-  assign \$6253  = step == 4'hb;
-  assign \$6254  = step + 1'h1;
-  assign \$6255  = \$6253  ? 5'h00 : \$6254 ;
-  assign \$6256  = ~ o__valid;
-  assign \$6257  = hold & \$6256 ;
-  always @(posedge pipe_clk)
-    full <= \$6258 ;
-  always @(posedge pipe_clk)
-    busy <= \$6259 ;
-  always @(posedge pipe_clk)
-    hold <= \$6260 ;
-  always @(posedge pipe_clk)
-    start <= \$6261 ;
-  always @(posedge pipe_clk)
-    blk0 <= \$6262 ;
-  always @(posedge pipe_clk)
-    absorb0 <= \$6263 ;
-  always @(posedge pipe_clk)
-    blk1 <= \$6264 ;
-  always @(posedge pipe_clk)
-    absorb1 <= \$6265 ;
-  always @(posedge pipe_clk)
-    blk2 <= \$6266 ;
-  always @(posedge pipe_clk)
-    absorb2 <= \$6267 ;
-  always @(posedge pipe_clk)
-    blk3 <= \$6268 ;
-  always @(posedge pipe_clk)
-    absorb3 <= \$6269 ;
-  always @(posedge pipe_clk)
-    blk4 <= \$6270 ;
-  always @(posedge pipe_clk)
-    absorb4 <= \$6271 ;
-  always @(posedge pipe_clk)
-    blk5 <= \$6272 ;
-  always @(posedge pipe_clk)
-    absorb5 <= \$6273 ;
-  always @(posedge pipe_clk)
-    blk6 <= \$6274 ;
-  always @(posedge pipe_clk)
-    absorb6 <= \$6275 ;
-  always @(posedge pipe_clk)
-    blk7 <= \$6276 ;
-  always @(posedge pipe_clk)
-    absorb7 <= \$6277 ;
-  always @(posedge pipe_clk)
-    blk8 <= \$6278 ;
-  always @(posedge pipe_clk)
-    absorb8 <= \$6279 ;
-  always @(posedge pipe_clk)
-    blk9 <= \$6280 ;
-  always @(posedge pipe_clk)
-    absorb9 <= \$6281 ;
-  always @(posedge pipe_clk)
-    blk10 <= \$6282 ;
-  always @(posedge pipe_clk)
-    absorb10 <= \$6283 ;
-  always @(posedge pipe_clk)
-    blk11 <= \$6284 ;
-  always @(posedge pipe_clk)
-    absorb11 <= \$6285 ;
-  always @(posedge pipe_clk)
-    blk12 <= \$6286 ;
-  always @(posedge pipe_clk)
-    absorb12 <= \$6287 ;
-  always @(posedge pipe_clk)
-    blk13 <= \$6288 ;
-  always @(posedge pipe_clk)
-    absorb13 <= \$6289 ;
-  always @(posedge pipe_clk)
-    blk14 <= \$6290 ;
-  always @(posedge pipe_clk)
-    absorb14 <= \$6291 ;
-  always @(posedge pipe_clk)
-    blk15 <= \$6292 ;
-  always @(posedge pipe_clk)
-    absorb15 <= \$6293 ;
-  always @(posedge pipe_clk)
-    blk16 <= \$6294 ;
-  always @(posedge pipe_clk)
-    absorb16 <= \$6295 ;
-  always @(posedge pipe_clk)
-    \final  <= \$6296 ;
-  always @(posedge pipe_clk)
-    padnext <= \$6297 ;
-  always @(posedge pipe_clk)
-    lane <= \$6298 ;
-  always @(posedge pipe_clk)
-    length <= \$6299 ;
-  always @(posedge pipe_clk)
-    blk_len <= \$6300 ;
-  always @(posedge pipe_clk)
-    s0 <= \$6301 ;
-  always @(posedge pipe_clk)
-    s1 <= \$6302 ;
-  always @(posedge pipe_clk)
-    s2 <= \$6303 ;
-  always @(posedge pipe_clk)
-    s3 <= \$6304 ;
-  always @(posedge pipe_clk)
-    s4 <= \$6305 ;
-  always @(posedge pipe_clk)
-    s5 <= \$6306 ;
-  always @(posedge pipe_clk)
-    s6 <= \$6307 ;
-  always @(posedge pipe_clk)
-    s7 <= \$6308 ;
-  always @(posedge pipe_clk)
-    s8 <= \$6309 ;
-  always @(posedge pipe_clk)
-    s9 <= \$6310 ;
-  always @(posedge pipe_clk)
-    s10 <= \$6311 ;
-  always @(posedge pipe_clk)
-    s11 <= \$6312 ;
-  always @(posedge pipe_clk)
-    s12 <= \$6313 ;
-  always @(posedge pipe_clk)
-    s13 <= \$6314 ;
-  always @(posedge pipe_clk)
-    s14 <= \$6315 ;
-  always @(posedge pipe_clk)
-    s15 <= \$6316 ;
-  always @(posedge pipe_clk)
-    s16 <= \$6317 ;
-  always @(posedge pipe_clk)
-    s17 <= \$6318 ;
-  always @(posedge pipe_clk)
-    s18 <= \$6319 ;
-  always @(posedge pipe_clk)
-    s19 <= \$6320 ;
-  always @(posedge pipe_clk)
-    s20 <= \$6321 ;
-  always @(posedge pipe_clk)
-    s21 <= \$6322 ;
-  always @(posedge pipe_clk)
-    s22 <= \$6323 ;
-  always @(posedge pipe_clk)
-    s23 <= \$6324 ;
-  always @(posedge pipe_clk)
-    s24 <= \$6325 ;
-  always @(posedge pipe_clk)
-    step <= \$6326 ;
-  always @(posedge pipe_clk)
-    perm_final <= \$6327 ;
-  always @(posedge pipe_clk)
-    perm_len <= \$6328 ;
-  always @(posedge pipe_clk)
-    o__valid <= \$6329 ;
-  always @(posedge pipe_clk)
-    o__payload <= \$6330 ;
+  assign \$5844  = \$5843  | o__ready;
+  assign \$5845  = hold & \$5844 ;
+  assign \$5846  = start ? 5'h00 : lane;
+  assign \$5847  = ! \$5846 ;
+  assign \$5848  = accept & \$5847 ;
+  assign \$5849  = padnext ? 64'h0000000000000001 : 64'h0000000000000000;
+  assign \$5850  = start ? \$5849  : blk0;
+  assign \$5851  = \$5848  ? masked : \$5850 ;
+  assign \$5852  = accept & i__payload[72];
+  assign \$5853  = ! \$18 [4:0];
+  assign \$5854  = \$5852  & \$5853 ;
+  assign \$5855  = \$5854  ? pad_bit : 64'h0000000000000000;
+  assign \$5856  = \$5851  | \$5855 ;
+  assign \$5857  = start ? 5'h00 : lane;
+  assign \$5858  = ! \$5857 ;
+  assign \$5859  = accept & \$5858 ;
+  assign \$5860  = padnext ? 64'h0000000000000001 : 64'h0000000000000000;
+  assign \$5861  = start ? \$5860  : blk0;
+  assign \$5862  = \$5859  ? masked : \$5861 ;
+  assign \$5863  = accept & i__payload[72];
+  assign \$5864  = ! \$18 [4:0];
+  assign \$5865  = \$5863  & \$5864 ;
+  assign \$5866  = \$5865  ? pad_bit : 64'h0000000000000000;
+  assign \$5867  = \$5862  | \$5866 ;
+  assign \$5868  = \$signal$6  ? \$5867  : 64'h0000000000000000;
+  assign \$5869  = start ? 5'h00 : lane;
+  assign \$5870  = \$5869  == 1'h1;
+  assign \$5871  = accept & \$5870 ;
+  assign \$5873  = start ? 64'h0000000000000000 : blk1;
+  assign \$5874  = \$5871  ? masked : \$5873 ;
+  assign \$5875  = accept & i__payload[72];
+  assign \$5876  = \$18 [4:0] == 1'h1;
+  assign \$5877  = \$5875  & \$5876 ;
+  assign \$5878  = \$5877  ? pad_bit : 64'h0000000000000000;
+  assign \$5879  = \$5874  | \$5878 ;
+  assign \$5880  = start ? 5'h00 : lane;
+  assign \$5881  = \$5880  == 1'h1;
+  assign \$5882  = accept & \$5881 ;
+  assign \$5884  = start ? 64'h0000000000000000 : blk1;
+  assign \$5885  = \$5882  ? masked : \$5884 ;
+  assign \$5886  = accept & i__payload[72];
+  assign \$5887  = \$18 [4:0] == 1'h1;
+  assign \$5888  = \$5886  & \$5887 ;
+  assign \$5889  = \$5888  ? pad_bit : 64'h0000000000000000;
+  assign \$5890  = \$5885  | \$5889 ;
+  assign \$5891  = \$signal$6  ? \$5890  : 64'h0000000000000000;
+  assign \$5892  = start ? 5'h00 : lane;
+  assign \$5893  = \$5892  == 2'h2;
+  assign \$5894  = accept & \$5893 ;
+  assign \$5896  = start ? 64'h0000000000000000 : blk2;
+  assign \$5897  = \$5894  ? masked : \$5896 ;
+  assign \$5898  = accept & i__payload[72];
+  assign \$5899  = \$18 [4:0] == 2'h2;
+  assign \$5900  = \$5898  & \$5899 ;
+  assign \$5901  = \$5900  ? pad_bit : 64'h0000000000000000;
+  assign \$5902  = \$5897  | \$5901 ;
+  assign \$5903  = start ? 5'h00 : lane;
+  assign \$5904  = \$5903  == 2'h2;
+  assign \$5905  = accept & \$5904 ;
+  assign \$5907  = start ? 64'h0000000000000000 : blk2;
+  assign \$5908  = \$5905  ? masked : \$5907 ;
+  assign \$5909  = accept & i__payload[72];
+  assign \$5910  = \$18 [4:0] == 2'h2;
+  assign \$5911  = \$5909  & \$5910 ;
+  assign \$5912  = \$5911  ? pad_bit : 64'h0000000000000000;
+  assign \$5913  = \$5908  | \$5912 ;
+  assign \$5914  = \$signal$6  ? \$5913  : 64'h0000000000000000;
+  assign \$5915  = start ? 5'h00 : lane;
+  assign \$5916  = \$5915  == 2'h3;
+  assign \$5917  = accept & \$5916 ;
+  assign \$5919  = start ? 64'h0000000000000000 : blk3;
+  assign \$5920  = \$5917  ? masked : \$5919 ;
+  assign \$5921  = accept & i__payload[72];
+  assign \$5922  = \$18 [4:0] == 2'h3;
+  assign \$5923  = \$5921  & \$5922 ;
+  assign \$5924  = \$5923  ? pad_bit : 64'h0000000000000000;
+  assign \$5925  = \$5920  | \$5924 ;
+  assign \$5926  = start ? 5'h00 : lane;
+  assign \$5927  = \$5926  == 2'h3;
+  assign \$5928  = accept & \$5927 ;
+  assign \$5930  = start ? 64'h0000000000000000 : blk3;
+  assign \$5931  = \$5928  ? masked : \$5930 ;
+  assign \$5932  = accept & i__payload[72];
+  assign \$5933  = \$18 [4:0] == 2'h3;
+  assign \$5934  = \$5932  & \$5933 ;
+  assign \$5935  = \$5934  ? pad_bit : 64'h0000000000000000;
+  assign \$5936  = \$5931  | \$5935 ;
+  assign \$5937  = \$signal$6  ? \$5936  : 64'h0000000000000000;
+  assign \$5938  = start ? 5'h00 : lane;
+  assign \$5939  = \$5938  == 3'h4;
+  assign \$5940  = accept & \$5939 ;
+  assign \$5942  = start ? 64'h0000000000000000 : blk4;
+  assign \$5943  = \$5940  ? masked : \$5942 ;
+  assign \$5944  = accept & i__payload[72];
+  assign \$5945  = \$18 [4:0] == 3'h4;
+  assign \$5946  = \$5944  & \$5945 ;
+  assign \$5947  = \$5946  ? pad_bit : 64'h0000000000000000;
+  assign \$5948  = \$5943  | \$5947 ;
+  assign \$5949  = start ? 5'h00 : lane;
+  assign \$5950  = \$5949  == 3'h4;
+  assign \$5951  = accept & \$5950 ;
+  assign \$5953  = start ? 64'h0000000000000000 : blk4;
+  assign \$5954  = \$5951  ? masked : \$5953 ;
+  assign \$5955  = accept & i__payload[72];
+  assign \$5956  = \$18 [4:0] == 3'h4;
+  assign \$5957  = \$5955  & \$5956 ;
+  assign \$5958  = \$5957  ? pad_bit : 64'h0000000000000000;
+  assign \$5959  = \$5954  | \$5958 ;
+  assign \$5960  = \$signal$6  ? \$5959  : 64'h0000000000000000;
+  assign \$5961  = start ? 5'h00 : lane;
+  assign \$5962  = \$5961  == 3'h5;
+  assign \$5963  = accept & \$5962 ;
+  assign \$5965  = start ? 64'h0000000000000000 : blk5;
+  assign \$5966  = \$5963  ? masked : \$5965 ;
+  assign \$5967  = accept & i__payload[72];
+  assign \$5968  = \$18 [4:0] == 3'h5;
+  assign \$5969  = \$5967  & \$5968 ;
+  assign \$5970  = \$5969  ? pad_bit : 64'h0000000000000000;
+  assign \$5971  = \$5966  | \$5970 ;
+  assign \$5972  = start ? 5'h00 : lane;
+  assign \$5973  = \$5972  == 3'h5;
+  assign \$5974  = accept & \$5973 ;
+  assign \$5976  = start ? 64'h0000000000000000 : blk5;
+  assign \$5977  = \$5974  ? masked : \$5976 ;
+  assign \$5978  = accept & i__payload[72];
+  assign \$5979  = \$18 [4:0] == 3'h5;
+  assign \$5980  = \$5978  & \$5979 ;
+  assign \$5981  = \$5980  ? pad_bit : 64'h0000000000000000;
+  assign \$5982  = \$5977  | \$5981 ;
+  assign \$5983  = \$signal$6  ? \$5982  : 64'h0000000000000000;
+  assign \$5984  = start ? 5'h00 : lane;
+  assign \$5985  = \$5984  == 3'h6;
+  assign \$5986  = accept & \$5985 ;
+  assign \$5988  = start ? 64'h0000000000000000 : blk6;
+  assign \$5989  = \$5986  ? masked : \$5988 ;
+  assign \$5990  = accept & i__payload[72];
+  assign \$5991  = \$18 [4:0] == 3'h6;
+  assign \$5992  = \$5990  & \$5991 ;
+  assign \$5993  = \$5992  ? pad_bit : 64'h0000000000000000;
+  assign \$5994  = \$5989  | \$5993 ;
+  assign \$5995  = start ? 5'h00 : lane;
+  assign \$5996  = \$5995  == 3'h6;
+  assign \$5997  = accept & \$5996 ;
+  assign \$5999  = start ? 64'h0000000000000000 : blk6;
+  assign \$6000  = \$5997  ? masked : \$5999 ;
+  assign \$6001  = accept & i__payload[72];
+  assign \$6002  = \$18 [4:0] == 3'h6;
+  assign \$6003  = \$6001  & \$6002 ;
+  assign \$6004  = \$6003  ? pad_bit : 64'h0000000000000000;
+  assign \$6005  = \$6000  | \$6004 ;
+  assign \$6006  = \$signal$6  ? \$6005  : 64'h0000000000000000;
+  assign \$6007  = start ? 5'h00 : lane;
+  assign \$6008  = \$6007  == 3'h7;
+  assign \$6009  = accept & \$6008 ;
+  assign \$6011  = start ? 64'h0000000000000000 : blk7;
+  assign \$6012  = \$6009  ? masked : \$6011 ;
+  assign \$6013  = accept & i__payload[72];
+  assign \$6014  = \$18 [4:0] == 3'h7;
+  assign \$6015  = \$6013  & \$6014 ;
+  assign \$6016  = \$6015  ? pad_bit : 64'h0000000000000000;
+  assign \$6017  = \$6012  | \$6016 ;
+  assign \$6018  = start ? 5'h00 : lane;
+  assign \$6019  = \$6018  == 3'h7;
+  assign \$6020  = accept & \$6019 ;
+  assign \$6022  = start ? 64'h0000000000000000 : blk7;
+  assign \$6023  = \$6020  ? masked : \$6022 ;
+  assign \$6024  = accept & i__payload[72];
+  assign \$6025  = \$18 [4:0] == 3'h7;
+  assign \$6026  = \$6024  & \$6025 ;
+  assign \$6027  = \$6026  ? pad_bit : 64'h0000000000000000;
+  assign \$6028  = \$6023  | \$6027 ;
+  assign \$6029  = \$signal$6  ? \$6028  : 64'h0000000000000000;
+  assign \$6030  = start ? 5'h00 : lane;
+  assign \$6031  = \$6030  == 4'h8;
+  assign \$6032  = accept & \$6031 ;
+  assign \$6034  = start ? 64'h0000000000000000 : blk8;
+  assign \$6035  = \$6032  ? masked : \$6034 ;
+  assign \$6036  = accept & i__payload[72];
+  assign \$6037  = \$18 [4:0] == 4'h8;
+  assign \$6038  = \$6036  & \$6037 ;
+  assign \$6039  = \$6038  ? pad_bit : 64'h0000000000000000;
+  assign \$6040  = \$6035  | \$6039 ;
+  assign \$6041  = start ? 5'h00 : lane;
+  assign \$6042  = \$6041  == 4'h8;
+  assign \$6043  = accept & \$6042 ;
+  assign \$6045  = start ? 64'h0000000000000000 : blk8;
+  assign \$6046  = \$6043  ? masked : \$6045 ;
+  assign \$6047  = accept & i__payload[72];
+  assign \$6048  = \$18 [4:0] == 4'h8;
+  assign \$6049  = \$6047  & \$6048 ;
+  assign \$6050  = \$6049  ? pad_bit : 64'h0000000000000000;
+  assign \$6051  = \$6046  | \$6050 ;
+  assign \$6052  = \$signal$6  ? \$6051  : 64'h0000000000000000;
+  assign \$6053  = start ? 5'h00 : lane;
+  assign \$6054  = \$6053  == 4'h9;
+  assign \$6055  = accept & \$6054 ;
+  assign \$6057  = start ? 64'h0000000000000000 : blk9;
+  assign \$6058  = \$6055  ? masked : \$6057 ;
+  assign \$6059  = accept & i__payload[72];
+  assign \$6060  = \$18 [4:0] == 4'h9;
+  assign \$6061  = \$6059  & \$6060 ;
+  assign \$6062  = \$6061  ? pad_bit : 64'h0000000000000000;
+  assign \$6063  = \$6058  | \$6062 ;
+  assign \$6064  = start ? 5'h00 : lane;
+  assign \$6065  = \$6064  == 4'h9;
+  assign \$6066  = accept & \$6065 ;
+  assign \$6068  = start ? 64'h0000000000000000 : blk9;
+  assign \$6069  = \$6066  ? masked : \$6068 ;
+  assign \$6070  = accept & i__payload[72];
+  assign \$6071  = \$18 [4:0] == 4'h9;
+  assign \$6072  = \$6070  & \$6071 ;
+  assign \$6073  = \$6072  ? pad_bit : 64'h0000000000000000;
+  assign \$6074  = \$6069  | \$6073 ;
+  assign \$6075  = \$signal$6  ? \$6074  : 64'h0000000000000000;
+  assign \$6076  = start ? 5'h00 : lane;
+  assign \$6077  = \$6076  == 4'ha;
+  assign \$6078  = accept & \$6077 ;
+  assign \$6080  = start ? 64'h0000000000000000 : blk10;
+  assign \$6081  = \$6078  ? masked : \$6080 ;
+  assign \$6082  = accept & i__payload[72];
+  assign \$6083  = \$18 [4:0] == 4'ha;
+  assign \$6084  = \$6082  & \$6083 ;
+  assign \$6085  = \$6084  ? pad_bit : 64'h0000000000000000;
+  assign \$6086  = \$6081  | \$6085 ;
+  assign \$6087  = start ? 5'h00 : lane;
+  assign \$6088  = \$6087  == 4'ha;
+  assign \$6089  = accept & \$6088 ;
+  assign \$6091  = start ? 64'h0000000000000000 : blk10;
+  assign \$6092  = \$6089  ? masked : \$6091 ;
+  assign \$6093  = accept & i__payload[72];
+  assign \$6094  = \$18 [4:0] == 4'ha;
+  assign \$6095  = \$6093  & \$6094 ;
+  assign \$6096  = \$6095  ? pad_bit : 64'h0000000000000000;
+  assign \$6097  = \$6092  | \$6096 ;
+  assign \$6098  = \$signal$6  ? \$6097  : 64'h0000000000000000;
+  assign \$6099  = start ? 5'h00 : lane;
+  assign \$6100  = \$6099  == 4'hb;
+  assign \$6101  = accept & \$6100 ;
+  assign \$6103  = start ? 64'h0000000000000000 : blk11;
+  assign \$6104  = \$6101  ? masked : \$6103 ;
+  assign \$6105  = accept & i__payload[72];
+  assign \$6106  = \$18 [4:0] == 4'hb;
+  assign \$6107  = \$6105  & \$6106 ;
+  assign \$6108  = \$6107  ? pad_bit : 64'h0000000000000000;
+  assign \$6109  = \$6104  | \$6108 ;
+  assign \$6110  = start ? 5'h00 : lane;
+  assign \$6111  = \$6110  == 4'hb;
+  assign \$6112  = accept & \$6111 ;
+  assign \$6114  = start ? 64'h0000000000000000 : blk11;
+  assign \$6115  = \$6112  ? masked : \$6114 ;
+  assign \$6116  = accept & i__payload[72];
+  assign \$6117  = \$18 [4:0] == 4'hb;
+  assign \$6118  = \$6116  & \$6117 ;
+  assign \$6119  = \$6118  ? pad_bit : 64'h0000000000000000;
+  assign \$6120  = \$6115  | \$6119 ;
+  assign \$6121  = \$signal$6  ? \$6120  : 64'h0000000000000000;
+  assign \$6122  = start ? 5'h00 : lane;
+  assign \$6123  = \$6122  == 4'hc;
+  assign \$6124  = accept & \$6123 ;
+  assign \$6126  = start ? 64'h0000000000000000 : blk12;
+  assign \$6127  = \$6124  ? masked : \$6126 ;
+  assign \$6128  = accept & i__payload[72];
+  assign \$6129  = \$18 [4:0] == 4'hc;
+  assign \$6130  = \$6128  & \$6129 ;
+  assign \$6131  = \$6130  ? pad_bit : 64'h0000000000000000;
+  assign \$6132  = \$6127  | \$6131 ;
+  assign \$6133  = start ? 5'h00 : lane;
+  assign \$6134  = \$6133  == 4'hc;
+  assign \$6135  = accept & \$6134 ;
+  assign \$6137  = start ? 64'h0000000000000000 : blk12;
+  assign \$6138  = \$6135  ? masked : \$6137 ;
+  assign \$6139  = accept & i__payload[72];
+  assign \$6140  = \$18 [4:0] == 4'hc;
+  assign \$6141  = \$6139  & \$6140 ;
+  assign \$6142  = \$6141  ? pad_bit : 64'h0000000000000000;
+  assign \$6143  = \$6138  | \$6142 ;
+  assign \$6144  = \$signal$6  ? \$6143  : 64'h0000000000000000;
+  assign \$6145  = start ? 5'h00 : lane;
+  assign \$6146  = \$6145  == 4'hd;
+  assign \$6147  = accept & \$6146 ;
+  assign \$6149  = start ? 64'h0000000000000000 : blk13;
+  assign \$6150  = \$6147  ? masked : \$6149 ;
+  assign \$6151  = accept & i__payload[72];
+  assign \$6152  = \$18 [4:0] == 4'hd;
+  assign \$6153  = \$6151  & \$6152 ;
+  assign \$6154  = \$6153  ? pad_bit : 64'h0000000000000000;
+  assign \$6155  = \$6150  | \$6154 ;
+  assign \$6156  = start ? 5'h00 : lane;
+  assign \$6157  = \$6156  == 4'hd;
+  assign \$6158  = accept & \$6157 ;
+  assign \$6160  = start ? 64'h0000000000000000 : blk13;
+  assign \$6161  = \$6158  ? masked : \$6160 ;
+  assign \$6162  = accept & i__payload[72];
+  assign \$6163  = \$18 [4:0] == 4'hd;
+  assign \$6164  = \$6162  & \$6163 ;
+  assign \$6165  = \$6164  ? pad_bit : 64'h0000000000000000;
+  assign \$6166  = \$6161  | \$6165 ;
+  assign \$6167  = \$signal$6  ? \$6166  : 64'h0000000000000000;
+  assign \$6168  = start ? 5'h00 : lane;
+  assign \$6169  = \$6168  == 4'he;
+  assign \$6170  = accept & \$6169 ;
+  assign \$6172  = start ? 64'h0000000000000000 : blk14;
+  assign \$6173  = \$6170  ? masked : \$6172 ;
+  assign \$6174  = accept & i__payload[72];
+  assign \$6175  = \$18 [4:0] == 4'he;
+  assign \$6176  = \$6174  & \$6175 ;
+  assign \$6177  = \$6176  ? pad_bit : 64'h0000000000000000;
+  assign \$6178  = \$6173  | \$6177 ;
+  assign \$6179  = start ? 5'h00 : lane;
+  assign \$6180  = \$6179  == 4'he;
+  assign \$6181  = accept & \$6180 ;
+  assign \$6183  = start ? 64'h0000000000000000 : blk14;
+  assign \$6184  = \$6181  ? masked : \$6183 ;
+  assign \$6185  = accept & i__payload[72];
+  assign \$6186  = \$18 [4:0] == 4'he;
+  assign \$6187  = \$6185  & \$6186 ;
+  assign \$6188  = \$6187  ? pad_bit : 64'h0000000000000000;
+  assign \$6189  = \$6184  | \$6188 ;
+  assign \$6190  = \$signal$6  ? \$6189  : 64'h0000000000000000;
+  assign \$6191  = start ? 5'h00 : lane;
+  assign \$6192  = \$6191  == 4'hf;
+  assign \$6193  = accept & \$6192 ;
+  assign \$6195  = start ? 64'h0000000000000000 : blk15;
+  assign \$6196  = \$6193  ? masked : \$6195 ;
+  assign \$6197  = accept & i__payload[72];
+  assign \$6198  = \$18 [4:0] == 4'hf;
+  assign \$6199  = \$6197  & \$6198 ;
+  assign \$6200  = \$6199  ? pad_bit : 64'h0000000000000000;
+  assign \$6201  = \$6196  | \$6200 ;
+  assign \$6202  = start ? 5'h00 : lane;
+  assign \$6203  = \$6202  == 4'hf;
+  assign \$6204  = accept & \$6203 ;
+  assign \$6206  = start ? 64'h0000000000000000 : blk15;
+  assign \$6207  = \$6204  ? masked : \$6206 ;
+  assign \$6208  = accept & i__payload[72];
+  assign \$6209  = \$18 [4:0] == 4'hf;
+  assign \$6210  = \$6208  & \$6209 ;
+  assign \$6211  = \$6210  ? pad_bit : 64'h0000000000000000;
+  assign \$6212  = \$6207  | \$6211 ;
+  assign \$6213  = \$signal$6  ? \$6212  : 64'h0000000000000000;
+  assign \$6214  = start ? 5'h00 : lane;
+  assign \$6215  = \$6214  == 5'h10;
+  assign \$6216  = accept & \$6215 ;
+  assign \$6217  = padnext ? 64'h8000000000000000 : 64'h0000000000000000;
+  assign \$6218  = start ? \$6217  : blk16;
+  assign \$6219  = \$6216  ? masked : \$6218 ;
+  assign \$6220  = accept & i__payload[72];
+  assign \$6221  = \$18 [4:0] == 5'h10;
+  assign \$6222  = \$6220  & \$6221 ;
+  assign \$6223  = \$6222  ? pad_bit : 64'h0000000000000000;
+  assign \$6224  = \$6219  | \$6223 ;
+  assign \$6225  = accept & i__payload[72];
+  assign \$6226  = \$6225  & pad_fits;
+  assign \$6227  = \$6226  ? 64'h8000000000000000 : 64'h0000000000000000;
+  assign \$6228  = \$6224  | \$6227 ;
+  assign \$6229  = start ? 5'h00 : lane;
+  assign \$6230  = \$6229  == 5'h10;
+  assign \$6231  = accept & \$6230 ;
+  assign \$6232  = padnext ? 64'h8000000000000000 : 64'h0000000000000000;
+  assign \$6233  = start ? \$6232  : blk16;
+  assign \$6234  = \$6231  ? masked : \$6233 ;
+  assign \$6235  = accept & i__payload[72];
+  assign \$6236  = \$18 [4:0] == 5'h10;
+  assign \$6237  = \$6235  & \$6236 ;
+  assign \$6238  = \$6237  ? pad_bit : 64'h0000000000000000;
+  assign \$6239  = \$6234  | \$6238 ;
+  assign \$6240  = accept & i__payload[72];
+  assign \$6241  = \$6240  & pad_fits;
+  assign \$6242  = \$6241  ? 64'h8000000000000000 : 64'h0000000000000000;
+  assign \$6243  = \$6239  | \$6242 ;
+  assign \$6244  = \$signal$6  ? \$6243  : 64'h0000000000000000;
+  assign \$6245  = length + \$15 [3:0];
+  assign \$6246  = i__payload[72] ? 33'h000000000 : \$6245 ;
+  assign \$6247  = start ? 5'h00 : lane;
+  assign \$6248  = \$6247  == 5'h10;
+  assign \$6249  = ~ pad_fits;
+  assign \$6250  = length + \$15 [3:0];
+  assign \$6251  = start ? 5'h00 : lane;
+  assign \$6252  = \$6251  + 1'h1;
+  assign \$6253  = start | busy;
+  assign \$6254  = step == 4'hb;
+  assign \$6255  = step + 1'h1;
+  assign \$6256  = \$6254  ? 5'h00 : \$6255 ;
+  assign \$6257  = ~ o__valid;
+  assign \$6258  = \$6257  | o__ready;
+  assign \$6259  = hold & \$6258 ;
+  always @(posedge pipe_clk)
+    full <= \$6260 ;
+  always @(posedge pipe_clk)
+    busy <= \$6261 ;
+  always @(posedge pipe_clk)
+    hold <= \$6262 ;
+  always @(posedge pipe_clk)
+    start <= \$6263 ;
+  always @(posedge pipe_clk)
+    blk0 <= \$6264 ;
+  always @(posedge pipe_clk)
+    absorb0 <= \$6265 ;
+  always @(posedge pipe_clk)
+    blk1 <= \$6266 ;
+  always @(posedge pipe_clk)
+    absorb1 <= \$6267 ;
+  always @(posedge pipe_clk)
+    blk2 <= \$6268 ;
+  always @(posedge pipe_clk)
+    absorb2 <= \$6269 ;
+  always @(posedge pipe_clk)
+    blk3 <= \$6270 ;
+  always @(posedge pipe_clk)
+    absorb3 <= \$6271 ;
+  always @(posedge pipe_clk)
+    blk4 <= \$6272 ;
+  always @(posedge pipe_clk)
+    absorb4 <= \$6273 ;
+  always @(posedge pipe_clk)
+    blk5 <= \$6274 ;
+  always @(posedge pipe_clk)
+    absorb5 <= \$6275 ;
+  always @(posedge pipe_clk)
+    blk6 <= \$6276 ;
+  always @(posedge pipe_clk)
+    absorb6 <= \$6277 ;
+  always @(posedge pipe_clk)
+    blk7 <= \$6278 ;
+  always @(posedge pipe_clk)
+    absorb7 <= \$6279 ;
+  always @(posedge pipe_clk)
+    blk8 <= \$6280 ;
+  always @(posedge pipe_clk)
+    absorb8 <= \$6281 ;
+  always @(posedge pipe_clk)
+    blk9 <= \$6282 ;
+  always @(posedge pipe_clk)
+    absorb9 <= \$6283 ;
+  always @(posedge pipe_clk)
+    blk10 <= \$6284 ;
+  always @(posedge pipe_clk)
+    absorb10 <= \$6285 ;
+  always @(posedge pipe_clk)
+    blk11 <= \$6286 ;
+  always @(posedge pipe_clk)
+    absorb11 <= \$6287 ;
+  always @(posedge pipe_clk)
+    blk12 <= \$6288 ;
+  always @(posedge pipe_clk)
+    absorb12 <= \$6289 ;
+  always @(posedge pipe_clk)
+    blk13 <= \$6290 ;
+  always @(posedge pipe_clk)
+    absorb13 <= \$6291 ;
+  always @(posedge pipe_clk)
+    blk14 <= \$6292 ;
+  always @(posedge pipe_clk)
+    absorb14 <= \$6293 ;
+  always @(posedge pipe_clk)
+    blk15 <= \$6294 ;
+  always @(posedge pipe_clk)
+    absorb15 <= \$6295 ;
+  always @(posedge pipe_clk)
+    blk16 <= \$6296 ;
+  always @(posedge pipe_clk)
+    absorb16 <= \$6297 ;
+  always @(posedge pipe_clk)
+    \final  <= \$6298 ;
+  always @(posedge pipe_clk)
+    padnext <= \$6299 ;
+  always @(posedge pipe_clk)
+    lane <= \$6300 ;
+  always @(posedge pipe_clk)
+    length <= \$6301 ;
+  always @(posedge pipe_clk)
+    blk_len <= \$6302 ;
+  always @(posedge pipe_clk)
+    s0 <= \$6303 ;
+  always @(posedge pipe_clk)
+    s1 <= \$6304 ;
+  always @(posedge pipe_clk)
+    s2 <= \$6305 ;
+  always @(posedge pipe_clk)
+    s3 <= \$6306 ;
+  always @(posedge pipe_clk)
+    s4 <= \$6307 ;
+  always @(posedge pipe_clk)
+    s5 <= \$6308 ;
+  always @(posedge pipe_clk)
+    s6 <= \$6309 ;
+  always @(posedge pipe_clk)
+    s7 <= \$6310 ;
+  always @(posedge pipe_clk)
+    s8 <= \$6311 ;
+  always @(posedge pipe_clk)
+    s9 <= \$6312 ;
+  always @(posedge pipe_clk)
+    s10 <= \$6313 ;
+  always @(posedge pipe_clk)
+    s11 <= \$6314 ;
+  always @(posedge pipe_clk)
+    s12 <= \$6315 ;
+  always @(posedge pipe_clk)
+    s13 <= \$6316 ;
+  always @(posedge pipe_clk)
+    s14 <= \$6317 ;
+  always @(posedge pipe_clk)
+    s15 <= \$6318 ;
+  always @(posedge pipe_clk)
+    s16 <= \$6319 ;
+  always @(posedge pipe_clk)
+    s17 <= \$6320 ;
+  always @(posedge pipe_clk)
+    s18 <= \$6321 ;
+  always @(posedge pipe_clk)
+    s19 <= \$6322 ;
+  always @(posedge pipe_clk)
+    s20 <= \$6323 ;
+  always @(posedge pipe_clk)
+    s21 <= \$6324 ;
+  always @(posedge pipe_clk)
+    s22 <= \$6325 ;
+  always @(posedge pipe_clk)
+    s23 <= \$6326 ;
+  always @(posedge pipe_clk)
+    s24 <= \$6327 ;
+  always @(posedge pipe_clk)
+    step <= \$6328 ;
+  always @(posedge pipe_clk)
+    perm_final <= \$6329 ;
+  always @(posedge pipe_clk)
+    perm_len <= \$6330 ;
+  always @(posedge pipe_clk)
+    o__valid <= \$6331 ;
+  always @(posedge pipe_clk)
+    o__payload <= \$6332 ;
   assign \$1  = ~ \$signal$2 ;
   assign \$2  = \$signal  & \$1 ;
   assign \$3  = ~ \$signal$4 ;
@@ -89233,8 +89239,6 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   assign \$3634  = \$3632  ^ \$3633 ;
   assign \$3635  = \$3634  ^ s21;
   assign \$3636  = s3 ^ absorb3;
-  assign \$3637  = s8 ^ absorb8;
-  assign \$3638  = \$3636  ^ \$3637 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
     \$3800  = 64'h0000000000000000;
@@ -89294,383 +89298,357 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
         \$signal$4  = 1'h1;
       end
     end
-    if (\$5844 ) begin
+    if (\$5845 ) begin
       \$signal$4  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6258  = \$signal ;
-    if (pipe_rst) begin
-      \$6258  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6259  = \$signal$2 ;
-    if (pipe_rst) begin
-      \$6259  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6260  = \$signal$4 ;
+    \$6260  = \$signal ;
     if (pipe_rst) begin
       \$6260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6261  = \$signal$6 ;
+    \$6261  = \$signal$2 ;
     if (pipe_rst) begin
       \$6261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6262  = \$5855 ;
+    \$6262  = \$signal$4 ;
     if (pipe_rst) begin
-      \$6262  = 64'h0000000000000000;
+      \$6262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6263  = \$5867 ;
+    \$6263  = \$signal$6 ;
     if (pipe_rst) begin
-      \$6263  = 64'h0000000000000000;
+      \$6263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6264  = \$5878 ;
+    \$6264  = \$5856 ;
     if (pipe_rst) begin
       \$6264  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6265  = \$5890 ;
+    \$6265  = \$5868 ;
     if (pipe_rst) begin
       \$6265  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6266  = \$5901 ;
+    \$6266  = \$5879 ;
     if (pipe_rst) begin
       \$6266  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6267  = \$5913 ;
+    \$6267  = \$5891 ;
     if (pipe_rst) begin
       \$6267  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6268  = \$5924 ;
+    \$6268  = \$5902 ;
     if (pipe_rst) begin
       \$6268  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6269  = \$5936 ;
+    \$6269  = \$5914 ;
     if (pipe_rst) begin
       \$6269  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6270  = \$5947 ;
+    \$6270  = \$5925 ;
     if (pipe_rst) begin
       \$6270  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6271  = \$5959 ;
+    \$6271  = \$5937 ;
     if (pipe_rst) begin
       \$6271  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6272  = \$5970 ;
+    \$6272  = \$5948 ;
     if (pipe_rst) begin
       \$6272  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6273  = \$5982 ;
+    \$6273  = \$5960 ;
     if (pipe_rst) begin
       \$6273  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6274  = \$5993 ;
+    \$6274  = \$5971 ;
     if (pipe_rst) begin
       \$6274  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6275  = \$6005 ;
+    \$6275  = \$5983 ;
     if (pipe_rst) begin
       \$6275  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6276  = \$6016 ;
+    \$6276  = \$5994 ;
     if (pipe_rst) begin
       \$6276  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6277  = \$6028 ;
+    \$6277  = \$6006 ;
     if (pipe_rst) begin
       \$6277  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6278  = \$6039 ;
+    \$6278  = \$6017 ;
     if (pipe_rst) begin
       \$6278  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6279  = \$6051 ;
+    \$6279  = \$6029 ;
     if (pipe_rst) begin
       \$6279  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6280  = \$6062 ;
+    \$6280  = \$6040 ;
     if (pipe_rst) begin
       \$6280  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6281  = \$6074 ;
+    \$6281  = \$6052 ;
     if (pipe_rst) begin
       \$6281  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6282  = \$6085 ;
+    \$6282  = \$6063 ;
     if (pipe_rst) begin
       \$6282  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6283  = \$6097 ;
+    \$6283  = \$6075 ;
     if (pipe_rst) begin
       \$6283  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6284  = \$6108 ;
+    \$6284  = \$6086 ;
     if (pipe_rst) begin
       \$6284  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6285  = \$6120 ;
+    \$6285  = \$6098 ;
     if (pipe_rst) begin
       \$6285  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6286  = \$6131 ;
+    \$6286  = \$6109 ;
     if (pipe_rst) begin
       \$6286  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6287  = \$6143 ;
+    \$6287  = \$6121 ;
     if (pipe_rst) begin
       \$6287  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6288  = \$6154 ;
+    \$6288  = \$6132 ;
     if (pipe_rst) begin
       \$6288  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6289  = \$6166 ;
+    \$6289  = \$6144 ;
     if (pipe_rst) begin
       \$6289  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6290  = \$6177 ;
+    \$6290  = \$6155 ;
     if (pipe_rst) begin
       \$6290  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6291  = \$6189 ;
+    \$6291  = \$6167 ;
     if (pipe_rst) begin
       \$6291  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6292  = \$6200 ;
+    \$6292  = \$6178 ;
     if (pipe_rst) begin
       \$6292  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6293  = \$6212 ;
+    \$6293  = \$6190 ;
     if (pipe_rst) begin
       \$6293  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6294  = \$6227 ;
+    \$6294  = \$6201 ;
     if (pipe_rst) begin
       \$6294  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6295  = \$6243 ;
+    \$6295  = \$6213 ;
     if (pipe_rst) begin
       \$6295  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6296  = \final ;
-    if (start) begin
-      \$6296  = padnext;
-    end
-    if (accept) begin
-      if (i__payload[72]) begin
-        \$6296  = pad_fits;
-      end else if (\$6247 ) begin
-        \$6296  = 1'h0;
-      end
-    end
+    \$6296  = \$6228 ;
     if (pipe_rst) begin
-      \$6296  = 1'h0;
+      \$6296  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6297  = padnext;
-    if (start) begin
-      \$6297  = 1'h0;
-    end
-    if (accept) begin
-      if (i__payload[72]) begin
-        \$6297  = \$6248 ;
-      end
-    end
+    \$6297  = \$6244 ;
     if (pipe_rst) begin
-      \$6297  = 1'h0;
+      \$6297  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6298  = lane;
+    \$6298  = \final ;
     if (start) begin
-      \$6298  = 5'h00;
+      \$6298  = padnext;
+    end
+    if (accept) begin
+      if (i__payload[72]) begin
+        \$6298  = pad_fits;
+      end else if (\$6248 ) begin
+        \$6298  = 1'h0;
+      end
+    end
+    if (pipe_rst) begin
+      \$6298  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
+    \$6299  = padnext;
+    if (start) begin
+      \$6299  = 1'h0;
+    end
+    if (accept) begin
+      if (i__payload[72]) begin
+        \$6299  = \$6249 ;
+      end
+    end
+    if (pipe_rst) begin
+      \$6299  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
+    \$6300  = lane;
+    if (start) begin
+      \$6300  = 5'h00;
     end
     if (accept) begin
       (* full_case = 32'd1 *)
       if (i__payload[72]) begin
-        \$6298  = 5'h00;
-      end else if (\$6247 ) begin
-        \$6298  = 5'h00;
+        \$6300  = 5'h00;
+      end else if (\$6248 ) begin
+        \$6300  = 5'h00;
       end else begin
-        \$6298  = \$6251 [4:0];
+        \$6300  = \$6252 [4:0];
       end
     end
     if (pipe_rst) begin
-      \$6298  = 5'h00;
+      \$6300  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6299  = length;
+    \$6301  = length;
     if (accept) begin
-      \$6299  = \$6245 [31:0];
+      \$6301  = \$6246 [31:0];
     end
     if (pipe_rst) begin
-      \$6299  = 32'd0;
+      \$6301  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6300  = blk_len;
+    \$6302  = blk_len;
     if (accept) begin
       if (i__payload[72]) begin
-        \$6300  = \$6249 [31:0];
+        \$6302  = \$6250 [31:0];
       end
     end
     if (pipe_rst) begin
-      \$6300  = 32'd0;
+      \$6302  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6301  = s0;
-    if (\$6252 ) begin
-      \$6301  = r1_s0;
+    \$6303  = s0;
+    if (\$6253 ) begin
+      \$6303  = r1_s0;
     end
-    if (\$6257 ) begin
-      \$6301  = 64'h0000000000000000;
-    end
-    if (pipe_rst) begin
-      \$6301  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6302  = s1;
-    if (\$6252 ) begin
-      \$6302  = r1_s1;
-    end
-    if (\$6257 ) begin
-      \$6302  = 64'h0000000000000000;
-    end
-    if (pipe_rst) begin
-      \$6302  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6303  = s2;
-    if (\$6252 ) begin
-      \$6303  = r1_s2;
-    end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6303  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89679,11 +89657,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6304  = s3;
-    if (\$6252 ) begin
-      \$6304  = r1_s3;
+    \$6304  = s1;
+    if (\$6253 ) begin
+      \$6304  = r1_s1;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6304  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89692,11 +89670,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6305  = s4;
-    if (\$6252 ) begin
-      \$6305  = r1_s4;
+    \$6305  = s2;
+    if (\$6253 ) begin
+      \$6305  = r1_s2;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6305  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89705,11 +89683,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6306  = s5;
-    if (\$6252 ) begin
-      \$6306  = r1_s5;
+    \$6306  = s3;
+    if (\$6253 ) begin
+      \$6306  = r1_s3;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6306  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89718,11 +89696,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6307  = s6;
-    if (\$6252 ) begin
-      \$6307  = r1_s6;
+    \$6307  = s4;
+    if (\$6253 ) begin
+      \$6307  = r1_s4;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6307  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89731,11 +89709,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6308  = s7;
-    if (\$6252 ) begin
-      \$6308  = r1_s7;
+    \$6308  = s5;
+    if (\$6253 ) begin
+      \$6308  = r1_s5;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6308  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89744,11 +89722,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6309  = s8;
-    if (\$6252 ) begin
-      \$6309  = r1_s8;
+    \$6309  = s6;
+    if (\$6253 ) begin
+      \$6309  = r1_s6;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6309  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89757,11 +89735,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6310  = s9;
-    if (\$6252 ) begin
-      \$6310  = r1_s9;
+    \$6310  = s7;
+    if (\$6253 ) begin
+      \$6310  = r1_s7;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6310  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89770,11 +89748,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6311  = s10;
-    if (\$6252 ) begin
-      \$6311  = r1_s10;
+    \$6311  = s8;
+    if (\$6253 ) begin
+      \$6311  = r1_s8;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6311  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89783,11 +89761,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6312  = s11;
-    if (\$6252 ) begin
-      \$6312  = r1_s11;
+    \$6312  = s9;
+    if (\$6253 ) begin
+      \$6312  = r1_s9;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6312  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89796,11 +89774,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6313  = s12;
-    if (\$6252 ) begin
-      \$6313  = r1_s12;
+    \$6313  = s10;
+    if (\$6253 ) begin
+      \$6313  = r1_s10;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6313  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89809,11 +89787,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6314  = s13;
-    if (\$6252 ) begin
-      \$6314  = r1_s13;
+    \$6314  = s11;
+    if (\$6253 ) begin
+      \$6314  = r1_s11;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6314  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89822,11 +89800,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6315  = s14;
-    if (\$6252 ) begin
-      \$6315  = r1_s14;
+    \$6315  = s12;
+    if (\$6253 ) begin
+      \$6315  = r1_s12;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6315  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89835,11 +89813,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6316  = s15;
-    if (\$6252 ) begin
-      \$6316  = r1_s15;
+    \$6316  = s13;
+    if (\$6253 ) begin
+      \$6316  = r1_s13;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6316  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89848,11 +89826,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6317  = s16;
-    if (\$6252 ) begin
-      \$6317  = r1_s16;
+    \$6317  = s14;
+    if (\$6253 ) begin
+      \$6317  = r1_s14;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6317  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89861,11 +89839,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6318  = s17;
-    if (\$6252 ) begin
-      \$6318  = r1_s17;
+    \$6318  = s15;
+    if (\$6253 ) begin
+      \$6318  = r1_s15;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6318  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89874,11 +89852,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6319  = s18;
-    if (\$6252 ) begin
-      \$6319  = r1_s18;
+    \$6319  = s16;
+    if (\$6253 ) begin
+      \$6319  = r1_s16;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6319  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89887,11 +89865,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6320  = s19;
-    if (\$6252 ) begin
-      \$6320  = r1_s19;
+    \$6320  = s17;
+    if (\$6253 ) begin
+      \$6320  = r1_s17;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6320  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89900,11 +89878,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6321  = s20;
-    if (\$6252 ) begin
-      \$6321  = r1_s20;
+    \$6321  = s18;
+    if (\$6253 ) begin
+      \$6321  = r1_s18;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6321  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89913,11 +89891,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6322  = s21;
-    if (\$6252 ) begin
-      \$6322  = r1_s21;
+    \$6322  = s19;
+    if (\$6253 ) begin
+      \$6322  = r1_s19;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6322  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89926,11 +89904,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6323  = s22;
-    if (\$6252 ) begin
-      \$6323  = r1_s22;
+    \$6323  = s20;
+    if (\$6253 ) begin
+      \$6323  = r1_s20;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6323  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89939,11 +89917,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6324  = s23;
-    if (\$6252 ) begin
-      \$6324  = r1_s23;
+    \$6324  = s21;
+    if (\$6253 ) begin
+      \$6324  = r1_s21;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6324  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89952,11 +89930,11 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6325  = s24;
-    if (\$6252 ) begin
-      \$6325  = r1_s24;
+    \$6325  = s22;
+    if (\$6253 ) begin
+      \$6325  = r1_s22;
     end
-    if (\$6257 ) begin
+    if (\$6259 ) begin
       \$6325  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
@@ -89965,60 +89943,86 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6326  = step;
-    if (\$6252 ) begin
-      \$6326  = \$6255 [3:0];
+    \$6326  = s23;
+    if (\$6253 ) begin
+      \$6326  = r1_s23;
+    end
+    if (\$6259 ) begin
+      \$6326  = 64'h0000000000000000;
     end
     if (pipe_rst) begin
-      \$6326  = 4'h0;
+      \$6326  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6327  = perm_final;
-    if (\$6252 ) begin
+    \$6327  = s24;
+    if (\$6253 ) begin
+      \$6327  = r1_s24;
+    end
+    if (\$6259 ) begin
+      \$6327  = 64'h0000000000000000;
+    end
+    if (pipe_rst) begin
+      \$6327  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
+    \$6328  = step;
+    if (\$6253 ) begin
+      \$6328  = \$6256 [3:0];
+    end
+    if (pipe_rst) begin
+      \$6328  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
+    \$6329  = perm_final;
+    if (\$6253 ) begin
       if (start) begin
-        \$6327  = \final ;
+        \$6329  = \final ;
       end
     end
     if (pipe_rst) begin
-      \$6327  = 1'h0;
+      \$6329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6328  = perm_len;
-    if (\$6252 ) begin
+    \$6330  = perm_len;
+    if (\$6253 ) begin
       if (start) begin
-        \$6328  = blk_len;
+        \$6330  = blk_len;
       end
     end
     if (pipe_rst) begin
-      \$6328  = 32'd0;
+      \$6330  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6329  = o__valid;
+    \$6331  = o__valid;
     if (o__ready) begin
-      \$6329  = 1'h0;
+      \$6331  = 1'h0;
     end
-    if (\$6257 ) begin
-      \$6329  = 1'h1;
+    if (\$6259 ) begin
+      \$6331  = 1'h1;
     end
     if (pipe_rst) begin
-      \$6329  = 1'h0;
+      \$6331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$23 ) begin end
-    \$6330  = o__payload;
-    if (\$6257 ) begin
-      \$6330 [255:0] = { s3, s2, s1, s0 };
-      \$6330 [287:256] = perm_len;
+    \$6332  = o__payload;
+    if (\$6259 ) begin
+      \$6332 [255:0] = { s3, s2, s1, s0 };
+      \$6332 [287:256] = perm_len;
     end
     if (pipe_rst) begin
-      \$6330  = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$6332  = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -90104,36 +90108,36 @@ module \appliance_top.keccak (pipe_rst, o__ready, i__ready, o__valid, o__payload
   assign \i__payload.last  = i__payload[72];
   assign \o__payload.digest  = o__payload[255:0];
   assign \o__payload.length  = o__payload[287:256];
-  assign \$5871  = 64'h0000000000000000;
-  assign \$5882  = 64'h0000000000000000;
-  assign \$5894  = 64'h0000000000000000;
-  assign \$5905  = 64'h0000000000000000;
-  assign \$5917  = 64'h0000000000000000;
-  assign \$5928  = 64'h0000000000000000;
-  assign \$5940  = 64'h0000000000000000;
-  assign \$5951  = 64'h0000000000000000;
-  assign \$5963  = 64'h0000000000000000;
-  assign \$5974  = 64'h0000000000000000;
-  assign \$5986  = 64'h0000000000000000;
-  assign \$5997  = 64'h0000000000000000;
-  assign \$6009  = 64'h0000000000000000;
-  assign \$6020  = 64'h0000000000000000;
-  assign \$6032  = 64'h0000000000000000;
-  assign \$6043  = 64'h0000000000000000;
-  assign \$6055  = 64'h0000000000000000;
-  assign \$6066  = 64'h0000000000000000;
-  assign \$6078  = 64'h0000000000000000;
-  assign \$6089  = 64'h0000000000000000;
-  assign \$6101  = 64'h0000000000000000;
-  assign \$6112  = 64'h0000000000000000;
-  assign \$6124  = 64'h0000000000000000;
-  assign \$6135  = 64'h0000000000000000;
-  assign \$6147  = 64'h0000000000000000;
-  assign \$6158  = 64'h0000000000000000;
-  assign \$6170  = 64'h0000000000000000;
-  assign \$6181  = 64'h0000000000000000;
-  assign \$6193  = 64'h0000000000000000;
-  assign \$6204  = 64'h0000000000000000;
+  assign \$5872  = 64'h0000000000000000;
+  assign \$5883  = 64'h0000000000000000;
+  assign \$5895  = 64'h0000000000000000;
+  assign \$5906  = 64'h0000000000000000;
+  assign \$5918  = 64'h0000000000000000;
+  assign \$5929  = 64'h0000000000000000;
+  assign \$5941  = 64'h0000000000000000;
+  assign \$5952  = 64'h0000000000000000;
+  assign \$5964  = 64'h0000000000000000;
+  assign \$5975  = 64'h0000000000000000;
+  assign \$5987  = 64'h0000000000000000;
+  assign \$5998  = 64'h0000000000000000;
+  assign \$6010  = 64'h0000000000000000;
+  assign \$6021  = 64'h0000000000000000;
+  assign \$6033  = 64'h0000000000000000;
+  assign \$6044  = 64'h0000000000000000;
+  assign \$6056  = 64'h0000000000000000;
+  assign \$6067  = 64'h0000000000000000;
+  assign \$6079  = 64'h0000000000000000;
+  assign \$6090  = 64'h0000000000000000;
+  assign \$6102  = 64'h0000000000000000;
+  assign \$6113  = 64'h0000000000000000;
+  assign \$6125  = 64'h0000000000000000;
+  assign \$6136  = 64'h0000000000000000;
+  assign \$6148  = 64'h0000000000000000;
+  assign \$6159  = 64'h0000000000000000;
+  assign \$6171  = 64'h0000000000000000;
+  assign \$6182  = 64'h0000000000000000;
+  assign \$6194  = 64'h0000000000000000;
+  assign \$6205  = 64'h0000000000000000;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -90259,7 +90263,7 @@ module \appliance_top.keccak_in (pipe_rst, o__ready, i__ready, i__valid, i__payl
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data, host_commit, rp_host__en, \port$24537$0 , \port$24539$0 , \port$24541$0 , \port$24543$0 , \port$24545$0 , \port$24547$0 , \port$24549$0 , \port$24551$0 , \port$24553$0 , rd_slot, rp_eval__en, host_error, clk);
+module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data, host_commit, rp_host__en, \port$24539$0 , \port$24541$0 , \port$24543$0 , \port$24545$0 , \port$24547$0 , \port$24549$0 , \port$24551$0 , \port$24553$0 , \port$24555$0 , rd_slot, rp_eval__en, host_error, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$25  = 0;
   input rst;
   wire rst;
@@ -90275,10 +90279,8 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   wire host_commit;
   input rp_host__en;
   wire rp_host__en;
-  input [15:0] \port$24537$0 ;
-  wire [15:0] \port$24537$0 ;
-  input [31:0] \port$24539$0 ;
-  wire [31:0] \port$24539$0 ;
+  input [15:0] \port$24539$0 ;
+  wire [15:0] \port$24539$0 ;
   input [31:0] \port$24541$0 ;
   wire [31:0] \port$24541$0 ;
   input [31:0] \port$24543$0 ;
@@ -90293,6 +90295,8 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   wire [31:0] \port$24551$0 ;
   input [31:0] \port$24553$0 ;
   wire [31:0] \port$24553$0 ;
+  input [31:0] \port$24555$0 ;
+  wire [31:0] \port$24555$0 ;
   input [9:0] rd_slot;
   wire [9:0] rd_slot;
   input rp_eval__en;
@@ -92421,13 +92425,13 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   end
   always @(posedge clk) begin
     if (wp__en)
-      mem[{ \$4 , \port$24537$0 [9:0] }] <= { \port$24553$0 , \port$24551$0 , \port$24549$0 , \port$24547$0 , \port$24545$0 , \port$24543$0 , \port$24541$0 , \port$24539$0  };
+      mem[{ \$4 , \port$24539$0 [9:0] }] <= { \port$24555$0 , \port$24553$0 , \port$24551$0 , \port$24549$0 , \port$24547$0 , \port$24545$0 , \port$24543$0 , \port$24541$0  };
   end
   reg [255:0] _0_;
   reg [255:0] _1_;
   always @(posedge clk) begin
     if (rp_host__en) begin
-      _0_ <= mem[{ \$15 , \port$24537$0 [9:0] }];
+      _0_ <= mem[{ \$15 , \port$24539$0 [9:0] }];
     end
     if (rp_eval__en) begin
       _1_ <= mem[{ \$12 , rd_slot }];
@@ -92441,36 +92445,36 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   assign active_next = active ^ \$1 ;
   assign \$2  = ~ boundary;
   assign pending_base = pending & \$2 ;
-  assign \$3  = active_next >> \port$24537$0 [9:0];
+  assign \$3  = active_next >> \port$24539$0 [9:0];
   assign \$4  = ~ \$3 ;
-  assign \$5  = \port$24537$0  < 11'h400;
+  assign \$5  = \port$24539$0  < 11'h400;
   assign \$6  = host_commit & \$5 ;
-  assign \$7  = | \port$24553$0 [31:16];
-  assign \$8  = | \port$24553$0 [15:0];
+  assign \$7  = | \port$24555$0 [31:16];
+  assign \$8  = | \port$24555$0 [15:0];
   assign \$9  = \$7  & \$8 ;
-  assign \$10  = \port$24553$0 [15:0] <= \port$24553$0 [31:16];
+  assign \$10  = \port$24555$0 [15:0] <= \port$24555$0 [31:16];
   assign \$11  = \$9  & \$10 ;
   assign wp__en = \$6  & \$11 ;
   assign \$12  = active >> rd_slot;
-  assign \$13  = active >> \port$24537$0 [9:0];
-  assign \$14  = pending >> \port$24537$0 [9:0];
+  assign \$13  = active >> \port$24539$0 [9:0];
+  assign \$14  = pending >> \port$24539$0 [9:0];
   assign \$15  = \$13  ^ \$14 ;
-  assign \$16  = \port$24537$0  < 11'h400;
+  assign \$16  = \port$24539$0  < 11'h400;
   assign \$17  = host_commit & \$16 ;
-  assign \$18  = | \port$24553$0 [31:16];
-  assign \$19  = | \port$24553$0 [15:0];
+  assign \$18  = | \port$24555$0 [31:16];
+  assign \$19  = | \port$24555$0 [15:0];
   assign \$20  = \$18  & \$19 ;
-  assign \$21  = \port$24553$0 [15:0] <= \port$24553$0 [31:16];
+  assign \$21  = \port$24555$0 [15:0] <= \port$24555$0 [31:16];
   assign \$22  = \$20  & \$21 ;
   assign \$23  = \$17  & \$22 ;
-  assign \$24  = 1'h1 << \port$24537$0 [9:0];
+  assign \$24  = 1'h1 << \port$24539$0 [9:0];
   assign \$25  = { 1023'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, pending_base } | \$24 ;
-  assign \$26  = \port$24537$0  < 11'h400;
+  assign \$26  = \port$24539$0  < 11'h400;
   assign \$27  = ~ \$26 ;
-  assign \$28  = | \port$24553$0 [31:16];
-  assign \$29  = | \port$24553$0 [15:0];
+  assign \$28  = | \port$24555$0 [31:16];
+  assign \$29  = | \port$24555$0 [15:0];
   assign \$30  = \$28  & \$29 ;
-  assign \$31  = \port$24553$0 [15:0] <= \port$24553$0 [31:16];
+  assign \$31  = \port$24555$0 [15:0] <= \port$24555$0 [31:16];
   assign \$32  = \$30  & \$31 ;
   assign \$33  = ~ \$32 ;
   assign \$34  = \$32  ? 2'h0 : 2'h3;
@@ -92510,21 +92514,21 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
       \$38  = 4'h0;
     end
   end
-  assign wp__addr = { \$4 , \port$24537$0 [9:0] };
-  assign host_slot = { 16'h0000, \port$24537$0  };
-  assign wp__data = { \port$24553$0 , \port$24551$0 , \port$24549$0 , \port$24547$0 , \port$24545$0 , \port$24543$0 , \port$24541$0 , \port$24539$0  };
-  assign host_data = { \port$24553$0 , \port$24551$0 , \port$24549$0 , \port$24547$0 , \port$24545$0 , \port$24543$0 , \port$24541$0 , \port$24539$0  };
+  assign wp__addr = { \$4 , \port$24539$0 [9:0] };
+  assign host_slot = { 16'h0000, \port$24539$0  };
+  assign wp__data = { \port$24555$0 , \port$24553$0 , \port$24551$0 , \port$24549$0 , \port$24547$0 , \port$24545$0 , \port$24543$0 , \port$24541$0  };
+  assign host_data = { \port$24555$0 , \port$24553$0 , \port$24551$0 , \port$24549$0 , \port$24547$0 , \port$24545$0 , \port$24543$0 , \port$24541$0  };
   assign rp_eval__addr = { \$12 , rd_slot };
   assign rd_en = rp_eval__en;
   assign rp_eval__data = rd_data;
-  assign rp_host__addr = { \$15 , \port$24537$0 [9:0] };
-  assign host_rd_slot = \port$24537$0 [9:0];
+  assign rp_host__addr = { \$15 , \port$24539$0 [9:0] };
+  assign host_rd_slot = \port$24539$0 [9:0];
   assign host_rd_en = rp_host__en;
   assign rp_host__data = host_rd_data;
-  assign \host_data.reserve0  = { \port$24545$0 [15:0], \port$24543$0 , \port$24541$0 , \port$24539$0  };
-  assign \host_data.reserve1  = { \port$24551$0 , \port$24549$0 , \port$24547$0 , \port$24545$0 [31:16] };
-  assign \host_data.fee_num  = \port$24553$0 [15:0];
-  assign \host_data.fee_den  = \port$24553$0 [31:16];
+  assign \host_data.reserve0  = { \port$24547$0 [15:0], \port$24545$0 , \port$24543$0 , \port$24541$0  };
+  assign \host_data.reserve1  = { \port$24553$0 , \port$24551$0 , \port$24549$0 , \port$24547$0 [31:16] };
+  assign \host_data.fee_num  = \port$24555$0 [15:0];
+  assign \host_data.fee_den  = \port$24555$0 [31:16];
   assign \rd_data.reserve0  = rd_data[111:0];
   assign \rd_data.reserve1  = rd_data[223:112];
   assign \rd_data.fee_num  = rd_data[239:224];
