@@ -292,15 +292,21 @@ def build_program() -> Program:  # noqa: PLR0915 - one straight transcription
     for alias, reg in (("h0ri", "a_base"), ("h0ro", "a_other"), ("f0", "a_fn"), ("d0", "a_fd"),
                        ("h1ri", "b_other"), ("h1ro", "b_base"), ("f1", "b_fn")):
         P.aliases[alias] = reg
-    P(O.MUL, "n1", "a_other", "a_fn")
-    P(O.MUL, "m1", "a_base", "a_fd")
-    P(O.MUL, "n2", "b_base", "b_fn")
-    P(O.MUL, "m2", "b_other", "b_fd")
-    P(O.MUL, "bigM", "m1", "m2")
-    # a zero on the M side of either direction -> no opportunity (a zero on the N side gives N = 0 <= M)
-    P(O.BEQ, None, "bigM", "ZERO", "ret")
-    P(O.MUL, "bigN", "n2", "n1")
-    P(O.BGEU, None, "bigM", "bigN", "try_dir1")
+
+    def direction_test(p0: str, p1: str, no_gain: str) -> None:
+        """hop0 = pool ``p0`` base->other, hop1 = pool ``p1`` other->base: set n1 m1 n2 m2 and
+        N = n2·n1, M = m1·m2, and branch to ``no_gain`` unless N > M (to ``ret`` when M = 0)."""
+        P(O.MUL, "n1", f"{p0}_other", f"{p0}_fn")
+        P(O.MUL, "m1", f"{p0}_base", f"{p0}_fd")
+        P(O.MUL, "n2", f"{p1}_base", f"{p1}_fn")
+        P(O.MUL, "m2", f"{p1}_other", f"{p1}_fd")
+        P(O.MUL, "bigM", "m1", "m2")
+        # a zero on the M side -> no opportunity (a zero on the N side gives N = 0 <= M)
+        P(O.BEQ, None, "bigM", "ZERO", "ret")
+        P(O.MUL, "bigN", "n2", "n1")
+        P(O.BGEU, None, "bigM", "bigN", no_gain)
+
+    direction_test("a", "b", "try_dir1")
     # direction 0: return to ``ret`` (MODE_CYCLE: emit) or ``ret + 1`` (MODE_PAIR: emit if it profits)
     P(O.ADDI, "lr1", "mode", imm="ret")
 
@@ -308,14 +314,7 @@ def build_program() -> Program:  # noqa: PLR0915 - one straight transcription
         # direction 1 (MODE_PAIR only): hop0 = B base->other, hop1 = A other->base
         P.label("try_dir1")
         P(O.BEQ, None, "mode", "ZERO", "ret")
-        P(O.MUL, "n1", "b_other", "b_fn")
-        P(O.MUL, "m1", "b_base", "b_fd")
-        P(O.MUL, "n2", "a_base", "a_fn")
-        P(O.MUL, "m2", "a_other", "a_fd")
-        P(O.MUL, "bigM", "m1", "m2")
-        P(O.BEQ, None, "bigM", "ZERO", "ret")
-        P(O.MUL, "bigN", "n2", "n1")
-        P(O.BGEU, None, "bigM", "bigN", "ret")
+        direction_test("b", "a", "ret")
         P(O.SWAP)                       # the next word reads no swapped register (checked below)
         P(O.LDI, "dir", imm=1)
         P(O.LDI, "lr1", imm="ret_pair")
