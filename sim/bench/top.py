@@ -110,12 +110,13 @@ def _software(packets: list[bytes], reps: int) -> dict[str, float]:
     # An untimed pass first: the first decode pays one-time imports and table builds, which on a
     # 300-packet run made the software engine look up to 12x slower than it is; then the best of three.
     # The rate is per second of this process's CPU time (what the engine does on a core of its own): on
-    # this shared machine the wall clock of a niced run beside place-and-route measured the scheduler
-    # (630 tx/s by the wall against 4,451 by CPU time in one run), not the engine.
+    # this shared machine the wall clock of a niced run beside place-and-route measured the scheduler, not
+    # the engine (630 tx/s by the wall on the mixed traffic, where the engine does ≈ 21,000 per CPU second).
     one_pass()
     cpu, wall = min(one_pass() for _ in range(3))
     return {"tx_per_s": len(work) / cpu, "bytes_per_s": sum(map(len, work)) / cpu,
-            "wall_tx_per_s": len(work) / wall, "rate_clock": "process CPU time, best of 3 after a warm-up pass"}
+            "wall_tx_per_s": len(work) / wall,
+            "rate_clock": "process CPU time, best of 3 after a warm-up pass"}
 
 
 def _header_firsts(msg_first: list[int], packets: list[bytes], swaps: list[bytes]) -> list[int]:
