@@ -13,24 +13,18 @@ block (decode only, and decode + hash + recovery) is taken in the same run.
 from __future__ import annotations
 
 import statistics
-import time
 from typing import Any
 
 from mevblade.sim.bench import benchmark
+from mevblade.sim.bench.timing import RATE_CLOCK, software_rate
 
 __all__ = ["bench_decoder_rtl"]
 
 
-def _software_tx_per_s(raws: list[bytes], rounds: int = 5) -> float:
+def _software_tx_per_s(raws: list[bytes]) -> float:
     from mevblade.control.engine.software.txdecode import decode_tx
 
-    best = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for raw in raws:
-            decode_tx(raw)
-        best.append(time.perf_counter() - t0)
-    return len(raws) / statistics.median(best)
+    return software_rate(lambda: [decode_tx(raw) for raw in raws], len(raws))["per_s"]
 
 
 @benchmark("decoder-rtl", "decoder RTL in Verilator: cycles/tx, bytes/cycle, latency (mainnet block) x ECP5 fmax")
@@ -72,6 +66,7 @@ def bench_decoder_rtl(repeat: int = 3, **_: Any) -> dict[str, Any]:
         "ecp5_latency_ns_max": round(max(lat) * 1e3 / fmax, 1) if fmax else None,
         "synthesis": synth["command"] if synth else "none cached: run `make bitstream`",
         "software_decode_tx_per_s": round(sw_tx_s),
+        "software_rate_clock": RATE_CLOCK.format(rounds=3),
     }
     if fmax:
         out["hw_over_software_tx_ratio"] = round(out["ecp5_tx_per_s"] / sw_tx_s, 1)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from mevblade.sim.bench import benchmark, machine_info
+from mevblade.sim.bench.timing import RATE_CLOCK, software_rate
 
 __all__ = ["keccak_bench", "swap_decoder_bench", "evaluator_bench", "eval_search_bench"]
 
@@ -76,15 +76,10 @@ def keccak_bench(**_: Any) -> dict[str, Any]:
     from Crypto.Hash import keccak as ck
 
     packets = [bytes.fromhex(json.loads(x)["raw"][2:]) for x in block.read_text().splitlines() if x.strip()]
-    t = time.perf_counter()
-    for p in packets:
-        keccak256(p)
-    res["sw_model_packets_per_s"] = len(packets) / (time.perf_counter() - t)
-    t = time.perf_counter()
-    for _ in range(20):
-        for p in packets:
-            ck.new(digest_bits=256, data=p).digest()
-    res["pycryptodome_packets_per_s"] = 20 * len(packets) / (time.perf_counter() - t)
+    res["sw_model_packets_per_s"] = software_rate(lambda: [keccak256(p) for p in packets], len(packets))["per_s"]
+    res["pycryptodome_packets_per_s"] = software_rate(
+        lambda: [ck.new(digest_bits=256, data=p).digest() for p in packets], len(packets))["per_s"]
+    res["sw_rate_clock"] = RATE_CLOCK.format(rounds=3)
     res["machine"] = machine_info()
     return res
 
@@ -107,10 +102,9 @@ def swap_decoder_bench(**_: Any) -> dict[str, Any]:
     rng = random.Random(1)
     reg = registry()
     calls = [_swap(rng, list(V2_FUNCTIONS.values())[k % 9], ROUTERS[0], 2 + k % 3) for k in range(2000)]
-    t = time.perf_counter()
-    for data, value in calls:
-        reg.decode(ROUTERS[0].address, data, value, 1)
-    res["sw_decodes_per_s"] = len(calls) / (time.perf_counter() - t)
+    res["sw_decodes_per_s"] = software_rate(
+        lambda: [reg.decode(ROUTERS[0].address, data, value, 1) for data, value in calls], len(calls))["per_s"]
+    res["sw_rate_clock"] = RATE_CLOCK.format(rounds=3)
     res["machine"] = machine_info()
     return res
 
@@ -131,19 +125,13 @@ def evaluator_bench(**_: Any) -> dict[str, Any]:
             res[f"{k}_ns_each"] = r[f"{k}_cycles_each"] * 1e3 / f
     rng = random.Random(1)
     reqs = [(rng.getrandbits(90) + 1, rng.getrandbits(100) + 1, rng.getrandbits(100) + 2) for _ in range(20000)]
-    t = time.perf_counter()
-    for a, rin, rout in reqs:
-        get_amount_out(a, rin, rout)
-    res["sw_amount_out_per_s"] = len(reqs) / (time.perf_counter() - t)
-    t = time.perf_counter()
-    for a, rin, rout in reqs:
-        get_amount_in(min(a, rout - 1), rin, rout)
-    res["sw_amount_in_per_s"] = len(reqs) / (time.perf_counter() - t)
+    res["sw_amount_out_per_s"] = software_rate(
+        lambda: [get_amount_out(a, rin, rout) for a, rin, rout in reqs], len(reqs))["per_s"]
+    res["sw_amount_in_per_s"] = software_rate(
+        lambda: [get_amount_in(min(a, rout - 1), rin, rout) for a, rin, rout in reqs], len(reqs))["per_s"]
     cyc = [[Hop(a, b, 997, 1000), Hop(b, a * 11 // 10, 997, 1000)] for a, b, _ in reqs[:5000]]
-    t = time.perf_counter()
-    for c in cyc:
-        closed_form_start(c)
-    res["sw_closed_form_per_s"] = len(cyc) / (time.perf_counter() - t)
+    res["sw_closed_form_per_s"] = software_rate(lambda: [closed_form_start(c) for c in cyc], len(cyc))["per_s"]
+    res["sw_rate_clock"] = RATE_CLOCK.format(rounds=3)
     res["machine"] = machine_info()
     return res
 
@@ -214,13 +202,10 @@ def eval_search_bench(n: int = 40, **_: Any) -> dict[str, Any]:
     for cls in ("realistic", "skewed", "small", "limit"):
         hs = list(cycles(cls, 10 * n, 200))
         cyc = [ep.run({k: v for k, v in request_of(h).items() if k != "tag"}).cycles for h in hs]
-        # per second of this process's CPU time: a wall clock beside place-and-route measures the scheduler
-        t = time.process_time()
-        for h in hs:
-            optimal_cycle(h)
-        sw = len(hs) / (time.process_time() - t)
+        sw = software_rate(lambda hs=hs: [optimal_cycle(h) for h in hs], len(hs))["per_s"]
         res["classes"].setdefault(f"model_{cls}", {})["latency_cycles"] = stats(cyc)
         res["classes"][f"model_{cls}"]["sw_optimal_cycle_per_s"] = sw
+    res["sw_rate_clock"] = RATE_CLOCK.format(rounds=3)
     if f:
         res["fmax_mhz"] = f
         # which figure that is (routed, or a post-placement estimate) and the run it came from

@@ -29,11 +29,11 @@ from __future__ import annotations
 import json
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from mevblade.sim.bench import benchmark, machine_info
+from mevblade.sim.bench.timing import software_rate
 
 REPO = Path(__file__).resolve().parents[2]
 ZYNQ_PL_MHZ = 100.0
@@ -92,31 +92,23 @@ def _simulate(packets: list[bytes], reps: int, mode: str, swaps: int,
         return json.loads(out.read_text())
 
 
-def _software(packets: list[bytes], reps: int) -> dict[str, float]:
+def _software(packets: list[bytes], reps: int) -> dict[str, Any]:
     from mevblade.control.engine.software import SoftwareEngine
     from mevblade.control.engine.software.swap import decode_swap_tx
 
     sw = SoftwareEngine()
     work = packets * reps
 
-    def one_pass() -> tuple[float, float]:
-        c0, t0 = time.process_time(), time.perf_counter()
+    def one_pass() -> None:
         for raw in work:
             tx = sw.decode(raw)
             if tx.ok:
                 decode_swap_tx(tx)
-        return time.process_time() - c0, time.perf_counter() - t0
 
-    # An untimed pass first: the first decode pays one-time imports and table builds, which on a
-    # 300-packet run made the software engine look up to 12x slower than it is; then the best of three.
-    # The rate is per second of this process's CPU time (what the engine does on a core of its own): on
-    # this shared machine the wall clock of a niced run beside place-and-route measured the scheduler, not
-    # the engine (630 tx/s by the wall on the mixed traffic, where the engine does ≈ 21,000 per CPU second).
-    one_pass()
-    cpu, wall = min(one_pass() for _ in range(3))
-    return {"tx_per_s": len(work) / cpu, "bytes_per_s": sum(map(len, work)) / cpu,
-            "wall_tx_per_s": len(work) / wall,
-            "rate_clock": "process CPU time, best of 3 after a warm-up pass"}
+    rate = software_rate(one_pass, len(work))
+    per_byte = rate["per_s"] / len(work) * sum(map(len, work))
+    return {"tx_per_s": rate["per_s"], "bytes_per_s": per_byte, "wall_tx_per_s": rate["wall_per_s"],
+            "rate_clock": rate["rate_clock"]}
 
 
 def _header_firsts(msg_first: list[int], packets: list[bytes], swaps: list[bytes]) -> list[int]:
@@ -143,13 +135,13 @@ def _opportunities(reps: int, fmax: float | None) -> dict[str, Any]:
     sim = _simulate([], reps, "opportunities", 0)
     swaps = [s for _, s in block_swaps()]
     table = table_for_swaps(swaps)
-    t0 = time.process_time()
-    n_sw = 0
-    for _ in range(max(3, reps)):
+
+    def one_pass() -> None:
         for s in swaps:
             evaluate_swap(s, table)
-            n_sw += 1
-    sw_cpu = (time.process_time() - t0) / n_sw
+
+    sw_rate = software_rate(one_pass, len(swaps), rounds=max(3, reps))
+    sw_cpu = 1 / sw_rate["per_s"]
     first = [c for c, n in zip(sim["first_message"], sim["opportunities"], strict=True) if n > 0]
     done = sim["done_message"]
     out: dict[str, Any] = {
@@ -161,7 +153,7 @@ def _opportunities(reps: int, fmax: float | None) -> dict[str, Any]:
         "eval_done_cycles": {"p50": statistics.median(done), "p90": _pct(done, 0.9), "max": max(done),
                              "min": min(done)},
         "back_to_back_cycles_per_swap": sim["back_to_back_cycles"] / sim["swaps"],
-        "software_evaluate_swap_cpu_s": sw_cpu,
+        "software_evaluate_swap_cpu_s": sw_cpu, "software_rate_clock": sw_rate["rate_clock"],
     }
     for label, mhz in (("ecp5", fmax), ("xc7z020", ZYNQ_PL_MHZ)):
         if mhz:
