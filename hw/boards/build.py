@@ -8,7 +8,7 @@
   ``report.json`` next to it. ``--variant decode`` (the default on ECP5: the variant that routes)
   builds the top without the backrun unit, the pool table and the swap decoder (the host
   evaluates and recognises swaps); ``--variant frontend`` with the swap decoder (fits, has not routed);
-  ``--variant full`` the whole top (needs ~181 % of the LFE5U-85F's LUTs).
+  ``--variant full`` the whole top (needs about twice the LFE5U-85F: ≈ 192 % of its LUTs, session 14).
 * ``pynq-z2`` (xc7z020), ``zcu104``, ``kv260`` (Zynq UltraScale+): writes the Verilog of
   the top, lints it with Verilator, dry-runs ``hw/boards/zynq/mevblade.tcl`` under tclsh,
   and runs Vivado on it when ``vivado`` is on PATH (it is not on the build machine: the
