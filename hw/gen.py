@@ -35,6 +35,7 @@ TOPS: dict[str, str] = {
     "pool_table_top": "mevblade.hw.top_pool_table:PoolTableTop",
     "evaluator_top": "mevblade.hw.top_evaluator:EvaluatorTop",
     "eval_search_top": "mevblade.hw.top_eval_search:EvalSearchTop",
+    "eval_serial_top": "mevblade.hw.top_eval_serial:EvalSerialTop",
     "appliance_top": "mevblade.hw.top:ApplianceTop",
     "tx_walker_top": "mevblade.hw.top_tx_walker:TxWalkerTop",
     "tx_values_top": "mevblade.hw.top_tx_values:TxValuesTop",

@@ -1,0 +1,256 @@
+"""EvalSerial (the compact, limb-serial cycle evaluator) in Amaranth's simulator.
+
+Records against the software engine (``optimal_cycle``, the pair choice of ``evaluate_swap``) and the
+microcode interpreter (:func:`mevblade.hw.eval_program.run`), latencies ``==`` the cycle model
+(:func:`mevblade.hw.eval_serial.run_serial`): one-direction cycles (profitable, unprofitable, both search
+coordinates), pairs, reserves near ``2**112``, other fees, a tie, a candidate budget that ends the search;
+idle cycles on the input, back-pressure on the output, requests back to back. A program of its own aims at
+the limb datapath (negative values, carries into a new limb, products past ``2**640``, divisions and roots at
+limb boundaries) and compares the whole register file at ``OUT`` with the interpreter's.
+"""
+
+import random
+
+from amaranth.sim import Simulator
+
+from mevblade.control.engine.software.evaluator import optimal_cycle
+from mevblade.control.engine.software.types_swap import UINT112_MAX, Hop
+from mevblade.hw import eval_program as ep
+from mevblade.hw.eval_serial import EvalSerial, limbs_of, run_serial
+from mevblade.sim.tb.evaluator.cases import cycles, pair_request, request_of, software_pair
+
+MASK128 = (1 << 128) - 1
+
+
+def simulate(reqs, words=None, *, idle_seed=None, bp_seed=None, regs_at_out=False):
+    """Stream ``reqs`` in (random idle cycles if ``idle_seed``), take the records (random back-pressure if
+    ``bp_seed``, the held record checked stable); returns (records, latencies, register files at OUT)."""
+    dut = EvalSerial(words)
+    got, lat, files = [], [], []
+    idle = random.Random(idle_seed) if idle_seed is not None else None
+    bp = random.Random(bp_seed) if bp_seed is not None else None
+
+    def regfile(ctx):
+        d = dut._debug
+        sw = ctx.get(d["swapped"])
+        out = []
+        for r in range(ep.N_REGS):
+            p = r
+            if sw and ep.FIXED["a_base"] <= r <= ep.FIXED["b_fd"]:
+                p = r + 4 if r < ep.FIXED["b_base"] else r - 4
+            t = ctx.get(d["tags"].data[p])
+            tag, ext, bank = t & 15, (t >> 4) & 1, t >> 5
+            v = 0
+            for k in range(10):
+                limb = ctx.get(d["ram"].data[p << 5 | bank << 4 | k]) if k < tag else ((1 << 64) - 1) * ext
+                v |= limb << (64 * k)
+            out.append((v, (tag, ext)))
+        return out
+
+    async def bench(ctx):
+        for req in reqs:
+            while idle is not None and idle.random() < 0.5:
+                await ctx.tick()
+            for k, v in req.items():
+                ctx.set(getattr(dut.i.payload, k), v)
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+            ctx.set(dut.i.valid, 0)
+            n = 0
+            while not ctx.get(dut.o.valid):
+                if regs_at_out and ctx.get(dut._debug["state"]) == dut._debug["states"].index("OUT"):    # OUT: no more register writes
+                    if len(files) < len(lat) + 1:
+                        files.append(regfile(ctx))
+                await ctx.tick()
+                n += 1
+                assert n < 200_000, "hung"
+            lat.append(n)
+            first = ctx.get(dut.o.payload)
+            while bp is not None and bp.random() < 0.6:     # back-pressure: the record must stay
+                await ctx.tick()
+                assert ctx.get(dut.o.valid) and ctx.get(dut.o.payload) == first
+                assert not ctx.get(dut.i.ready)
+            ctx.set(dut.o.ready, 1)
+            rec = ctx.get(dut.o.payload)
+            got.append({k: int(getattr(rec, k)) for k in ("tag", "direction", "exact", "candidates", "amount_in",
+                                                         "profit")})
+            await ctx.tick()
+            ctx.set(dut.o.ready, 0)
+            assert not ctx.get(dut.o.valid)
+        for _ in range(20):     # no stray record
+            await ctx.tick()
+            assert not ctx.get(dut.o.valid)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return got, lat, files
+
+
+def _inputs(req):
+    return {k: v for k, v in req.items() if k != "tag"}
+
+
+def _check_model(reqs, got, lat, words=None):
+    """Record = the interpreter's (low 128 / 17 bits), latency = the cycle model's."""
+    for req, rec, n in zip(reqs, got, lat, strict=True):
+        want = ep.run(_inputs(req), words=words)
+        assert (rec["amount_in"], rec["profit"], bool(rec["exact"]), rec["candidates"], rec["direction"]) == (
+            want.amount_in & MASK128, want.profit & MASK128, want.exact, want.candidates & ((1 << 17) - 1),
+            want.direction), req
+        assert rec["tag"] == req["tag"]
+        assert n == run_serial(_inputs(req), words=words).cycles, req
+
+
+def _check_cycle(hops, req, rec):
+    want = optimal_cycle(hops, req["maxc"])
+    assert (rec["amount_in"], rec["profit"], bool(rec["exact"]), rec["candidates"]) == (
+        want.amount_in, want.profit, want.exact, want.candidates), hops
+
+
+def test_cycles_equal_optimal_cycle_and_the_model() -> None:
+    """One-direction cycles back to back: small (profitable), realistic (j = 1), N <= M, skewed / small cases
+    searched on the first hop's coordinate (j = 0), other fees, reserves near 2**112, a flat top (ties)."""
+    hops = [[Hop(100, 200, 997, 1000), Hop(180, 130, 997, 1000)],
+            [Hop(10**21, 2 * 10**9), Hop(2 * 10**9, 103 * 10**19)],
+            [Hop(5, 5), Hop(5, 5)]]
+    hops += list(cycles("skewed", 2, seed=3)) + list(cycles("fees", 3, seed=4)) + list(cycles("realistic", 2, seed=5))
+    hops += [h for h in cycles("limit", 6, seed=6) if ep.run(_inputs(request_of(h))).cycles < 1500][:2]
+    hops += list(cycles("flat", 2, seed=7))
+    reqs = [request_of(h, tag=i + 1) for i, h in enumerate(hops)]
+    got, lat, _ = simulate(reqs)
+    for h, req, rec in zip(hops, reqs, got, strict=True):
+        _check_cycle(h, req, rec)
+    _check_model(reqs, got, lat)
+    assert sum(r["profit"] > 0 for r in got) >= 6
+    # both search coordinates ran, and a limit case, and a case with several candidates
+    j0 = ep.PROGRAM.labels["j0"]
+    traces = []
+    for req in reqs:
+        t: list[int] = []
+        run_serial(_inputs(req), trace=t)
+        traces.append(set(t))
+    assert any(j0 in t for t in traces) and any(ep.PROGRAM.labels["j1_go"] in t for t in traces)
+    assert any(max(req["a_base"], req["b_base"]) > UINT112_MAX - (1 << 100) for req in reqs)
+    assert any(r["candidates"] > 1 for r in got)
+
+
+def test_pairs_and_budget_under_idle_and_back_pressure() -> None:
+    """MODE_PAIR requests (the choice of evaluate_swap, both directions chosen) and flat-topped cycles with
+    a candidate budget of 1..3 (the search cut: exact = 0), random idle cycles and back-pressure."""
+    pairs = []
+    for k, h in enumerate(list(cycles("realistic", 2, seed=12)) + list(cycles("skewed", 2, seed=12))):
+        a, b = h[0], Hop(h[1].reserve_out, h[1].reserve_in, h[1].fee_num, h[1].fee_den)
+        pairs.append((b, a) if k % 2 else (a, b))
+    reqs = [pair_request(a, b, tag=0xA000 + i) for i, (a, b) in enumerate(pairs)]
+    flat = list(cycles("flat", 3, seed=8))
+    reqs += [request_of(h, max_candidates=1 + k % 3, tag=0xB000 + k) for k, h in enumerate(flat)]
+    got, lat, _ = simulate(reqs, idle_seed=1, bp_seed=2)
+    for (a, b), rec in zip(pairs, got):
+        want = software_pair(a, b)
+        assert (rec["direction"], rec["amount_in"], rec["profit"]) == want[:3], (a, b, rec)
+        if rec["profit"]:
+            assert (bool(rec["exact"]), rec["candidates"]) == want[3:]
+    assert {rec["direction"] for rec in got[:len(pairs)] if rec["profit"]} == {0, 1}
+    for h, req, rec in zip(flat, reqs[len(pairs):], got[len(pairs):]):
+        _check_cycle(h, req, rec)
+    assert sum(not rec["exact"] for rec in got[len(pairs):]) >= 1
+    _check_model(reqs, got, lat)
+
+
+def _limb_program() -> list[int]:
+    """Edges of the limb datapath, every result in a register of its own: negative values (tag 0 and
+    more), carries into a new limb, a product past 2**640, SHR1 of a negative value, MULs with negative and
+    aliased operands, compares decided by the tags, by the top limb and by the lowest one, divisions
+    with a zero / one-limb / four-limb quotient and DIVC's carry into a new limb, roots left short."""
+    O = ep.Op
+    P = ep.Program()
+    P(O.LDI, "c", imm=32768)
+    P(O.ADD, "c", "c", "c")             # 2**16
+    P(O.MUL, "t32", "c", "c")
+    P(O.MUL, "t64", "t32", "t32")       # 2**64: a carry-free limb 1
+    P(O.SUB, "m64", "t64", "ONE")       # 2**64 - 1
+    P(O.ADD, "t64b", "m64", "ONE")      # the carry into limb 1
+    P(O.MUL, "t128", "t64", "t64")
+    P(O.MUL, "t192", "t128", "t64")
+    P(O.SUB, "m192", "t192", "ONE")     # 2**192 - 1
+    P(O.DIVC, "q1", "m192", "t64")      # ceil: 2**128, one more limb than the floor's two
+    P(O.DIV, "q2", "m192", "t64")
+    P(O.DIV, "q3", "m192", "ONE")       # three quotient limbs
+    P(O.DIV, "q4", "ONE", "t64")        # quotient 0
+    P(O.DIVC, "q5", "ONE", "t64")       # 1
+    P(O.DIVC, "q6", "ZERO", "t64")      # 0
+    P(O.MUL, "x", "a_base", "a_other")
+    P(O.MUL, "x", "x", "a_fn")
+    P(O.MUL, "x", "x", "a_fd")          # < 2**256, aliased destination
+    P(O.MUL, "y", "b_base", "b_fn")     # < 2**128
+    P(O.ADD, "y", "y", "ONE")
+    P(O.DIV, "q7", "x", "y")
+    P(O.DIVC, "q8", "x", "y")
+    P(O.DIV, "q9", "x", "ONE")          # four quotient limbs: the numerator feed reloaded three times
+    P(O.DIVC, "q10", "x", "t64b")
+    P(O.MUL, "big", "x", "x")
+    P(O.MUL, "big", "big", "x")         # past 2**640: wraps
+    P(O.MUL, "sq", "x", "x")
+    P(O.ISQRT, "r1", "sq", "ZERO")
+    P(O.ISQRT, "r2", "sq", "y")         # left short by y
+    P(O.ISQRT, "r3", "x", "t64")
+    P(O.ISQRT, "r4", "ONE", "ZERO")
+    P(O.SUB, "neg1", "ZERO", "ONE")     # -1: tag 0, all ones
+    P(O.SUB, "negx", "ZERO", "x")
+    P(O.ADDI, "n2", "neg1", imm=-1)     # -2
+    P(O.ADDI, "z", "neg1", imm=1)       # 0
+    P(O.ADD, "z2", "negx", "x")         # 0 (carries through every limb)
+    P(O.MUL, "p1", "negx", "y")         # negative x positive
+    P(O.MUL, "p2", "negx", "negx")      # = x**2
+    P(O.MUL, "p3", "neg1", "neg1")
+    P(O.SHR1, "h1", "neg1")             # 2**639 - 1
+    P(O.SHR1, "h2", "negx")
+    P(O.SHR1, "h3", "t64b")
+    P(O.MOV, "mv", "negx")
+    P(O.MOV, "mv2", "ZERO")
+    P(O.MOV, "mv3", "neg1")
+    P(O.LDI, "cnt", imm=0)
+    # compares: count the taken ones in cnt, weighted
+    tests = [(O.BLTS, "negx", "ONE"), (O.BLTU, "negx", "ONE"), (O.BLTS, "neg1", "negx"), (O.BLTS, "negx", "neg1"),
+             (O.BLTU, "neg1", "negx"), (O.BGEU, "x", "sq"), (O.BGEU, "sq", "x"), (O.BEQ, "p2", "sq"),
+             (O.BNE, "p2", "sq"), (O.BEQ, "z2", "ZERO"), (O.BGES, "n2", "neg1"), (O.BLTU, "m64", "t64b"),
+             (O.BLTU, "t64b", "m64"), (O.BEQ, "mv", "negx"), (O.BLTU, "sq1", "sq"), (O.BGES, "sq", "sq1"),
+             (O.BLTS, "big", "ZERO"), (O.BLTU, "h1", "neg1")]
+    P(O.ADD, "sq1", "sq", "ONE")
+    P(O.SUB, "sq1", "sq1", "t64")        # differs from sq in the lowest limbs only
+    for i, (op, x, y) in enumerate(tests):
+        skip = f"s{i}"
+        P(op, None, x, y, imm=skip)
+        P(O.J, imm=f"n{i}")
+        P.label(skip)
+        P(O.ADDI, "cnt", "cnt", imm=1 << (i % 15))
+        P.label(f"n{i}")
+    P(O.MOV, "resx", "big")
+    P(O.MOV, "resp", "p1")
+    P(O.MOV, "resc", "cnt")
+    P(O.OUT)
+    return P.words()
+
+
+def test_limb_edges_whole_register_file() -> None:
+    """The program above on extreme and random requests: record and latency as the model says, and every
+    register (value and canonical tag) at OUT equal to the interpreter's."""
+    rng = random.Random(3)
+    u112, u16 = UINT112_MAX, (1 << 16) - 1
+    extreme = {"a_base": u112, "a_other": u112, "a_fn": u16, "a_fd": u16, "b_base": u112, "b_other": u112,
+               "b_fn": u16, "b_fd": u16}
+    reqs = [extreme | {"mode": 0, "maxc": 1, "tag": 0}]
+    for i in range(2):
+        r = {k: rng.getrandbits(min(v.bit_length(), rng.choice([8, 40, 112]))) or 1 for k, v in extreme.items()}
+        reqs.append(r | {"mode": 0, "maxc": 1, "tag": i + 1})
+    words = _limb_program()
+    got, lat, files = simulate(reqs, words, bp_seed=4, regs_at_out=True)
+    _check_model(reqs, got, lat, words)
+    assert len(files) == len(reqs)
+    for req, regs in zip(reqs, files):
+        want: list[int] = []
+        run_serial(_inputs(req), words=words, regs=want)
+        assert [v for v, _ in regs] == want, req
+        assert [t for _, t in regs] == [limbs_of(v) for v in want], req
