@@ -1,63 +1,64 @@
-"""Compact cycle evaluator: the microcode of :class:`~mevblade.hw.eval_search.EvalSearch` on a 64-bit limb-serial
-datapath with its registers in block RAM — for the ECP5 boards, whose 3 Mbaud host link needs tens of µs per
-evaluation at most, not EvalSearch's 640-bit datapath (55–63 k LUT4).
+"""Compact cycle evaluator: EvalSearch's microcode on a 64-bit limb-serial datapath, registers in block RAM.
+
+For the ECP5 boards: their 3 Mbaud host link (≈ 1–2 k transactions/s) needs tens of µs per evaluation at
+most, while :class:`~mevblade.hw.eval_search.EvalSearch`'s 640-bit datapath takes 55–63 k LUT4 alone.
 
 What it computes
 ----------------
-The same ISA and the same microcode ROM (:data:`mevblade.hw.eval_program.WORDS`), results modulo ``2**640``,
-``RESULT_INIT``, ``SWAP``, ``OUT`` — so the records equal :func:`mevblade.hw.eval_program.run`'s, and so
-``optimal_cycle`` / the pair choice of ``evaluate_swap`` (ties, ``exact`` and ``candidates`` included). Only the
-cycle counts differ: :func:`run_serial` is this datapath's cycle model (exact, checked ``==`` against the
-simulation).
+The same ISA and the same microcode ROM (:data:`mevblade.hw.eval_program.WORDS`), results modulo
+``2**640``, ``RESULT_INIT``, ``SWAP``, ``OUT`` — so its records equal
+:func:`mevblade.hw.eval_program.run`'s, and so ``optimal_cycle`` / the pair choice of ``evaluate_swap``
+(ties, ``exact`` and ``candidates`` included). Only the cycle counts differ: :func:`run_serial` is this
+datapath's cycle model (exact, checked
+``==`` against the simulation; :func:`instr_cycles` per instruction).
 
 Interface
 ---------
-``i`` : ``In(stream.Signature(EvalRequest))``, ``o`` : ``Out(stream.Signature(EvalRecord))`` — the layouts and
-the handshake of :class:`~mevblade.hw.eval_search.EvalSearch` (one record per request, in order; the record is
-held until taken; ``i.ready`` only while idle), so either unit can sit behind the backrun unit.
+``i`` : ``In(stream.Signature(EvalRequest))``, ``o`` : ``Out(stream.Signature(EvalRecord))`` — the layouts
+and the handshake of :class:`~mevblade.hw.eval_search.EvalSearch` (one record per request, in order; the
+record is held until taken; ``i.ready`` only while idle), so either unit can sit behind the backrun unit.
 
-Datapath (choices and why)
---------------------------
-* **Registers in block RAM, 64-bit limbs.** A register is 10 limbs; the register file is a
-  ``4096 × 64`` :class:`~amaranth.lib.memory.Memory` (address = register, bank, limb: 128 × 2 × 16) with two
-  synchronous read ports and one write port (on ECP5: two copies of 16 DP16KD). 64 bits because the ECP5
-  carry chains are fine at that length at 100 MHz and most values are ≤ 256 bits (4 limbs).
-* **Used-limbs tags.** A small LUT RAM holds, per register, ``tag`` (limbs in use) and ``ext``: the register's
-  value is its ``tag`` low limbs followed by limbs of all zeros (``ext = 0``) or all ones (``ext = 1``, a
-  negative value); the pair is canonical (``ext`` = bit 639, ``tag`` the least such count), so every operation
-  skips the zero (or all-ones) high limbs and the cycle count is a function of the values only.
-  Limbs at or above ``tag`` are never read from the RAM (the pattern is substituted), so they need no writes.
-* **Two banks per register.** Every write goes to the other bank of its destination register and flips the
-  bank bit with the tag at the end, so an operation may overwrite a register it is still reading
-  (``MUL t3, t3, t3``) with no copy.
-* **SWAP** is a renaming bit (pool A's and B's input registers exchange addresses), one cycle.
-* **ALU** (``ADD``/``SUB``/``ADDI``/``MOV``/``SHR1``): one 64-bit limb per cycle with a carry flip-flop;
-  ``ADD``/``SUB``/``ADDI`` run ``min(10, max(tag_a, tag_b) + 1)`` limbs (the last one gives ``ext``), ``MOV``
-  ``tag_a`` limbs, ``SHR1`` ``tag_a + 1`` (all 10 + 1 for a negative value).
-* **Compares** (branches): by the tags first (canonical: different tags or signs decide at once), else limb by
-  limb from the top, stopping at the first differing limb.
-* **MUL**: schoolbook by product columns (Comba) over the limbs, only the columns below ``2**640``, one
-  ``64 × 64`` product per cycle from sixteen 18 × 18 DSP tiles (MULT18X18D), the tiles' sum in three pipeline
-  stages, a 64 + 72-bit accumulator with the carry between the halves deferred by a cycle. A negative
-  operand counts as 10 limbs.
-* **DIV / DIVC** (``a < 2**256``, ``0 < b < 2**145``): restoring radix-2 on a 146-bit unit (64-bit carry-select
-  chunks of :func:`~mevblade.hw.eval_search.restoring_step`); the remainder starts as the top ``tag_b - 1``
-  limbs of ``a`` (below ``b``), then ``64·(tag_a - tag_b + 1)`` steps, one numerator bit per cycle from a
-  64-bit feed register reloaded from the RAM; ``DIVC`` rounds up at write-back.
-* **ISQRT** (``a < 2**512``): restoring radix-2, one root bit per cycle over ``32·tag_a`` steps (a 259-bit
-  compare/subtract in 64-bit carry-select chunks); the last ``2·k`` steps (``k =
-  isqrt_skip(b)``, from the bit length of ``b``'s top limb) only shift a 0 into the root, which gives the
-  root rounded down to a multiple of ``4**k`` as the ISA says.
-* **Control**: the ROM in block RAM (synchronous read), no instruction pipeline: every instruction spends a
-  decode cycle (ROM word, operand tags) and an issue cycle, then its limb cycles. One clock domain,
-  synchronous reset.
+Datapath (the choices and why)
+------------------------------
+* **Registers in block RAM, 64-bit limbs.** A register is 10 limbs; the register file is a ``4096 × 64``
+  :class:`~amaranth.lib.memory.Memory` (address = register . bank . limb, 128 × 2 × 16) with two
+  synchronous read ports and a write port (ECP5: two copies of 16 DP16KD). 64 bits: an ECP5 carry chain of
+  that length is short enough, and most values are ≤ 256 bits (4 limbs). The RAM's data is registered once
+  more in the fabric (its clock-to-out is ≈ 4.3 ns), so a read issued in cycle t is used in cycle t + 2.
+* **Used-limbs tags.** A LUT RAM holds per register ``tag`` (limbs in use), ``ext`` and the bank bit: the
+  value is its ``tag`` low limbs, then limbs of all zeros (``ext = 0``) or all ones (``ext = 1``: negative).
+  The pair is canonical (``ext`` = bit 639, ``tag`` the least such count; :func:`limbs_of`), so every
+  operation skips the zero / all-ones high limbs, those limbs are never written, and the cycle count is a
+  function of the values alone.
+* **Two banks per register.** Every write goes to the other bank of its destination, flipped with the tag
+  at the end, so an operation may overwrite a register it still reads (``MUL t3, t3, t3``) with no copy.
+* **SWAP** is a renaming bit (pool A's and B's input registers exchange addresses): one cycle.
+* **ALU** (``ADD``/``SUB``/``ADDI``/``MOV``/``SHR1``): one limb per cycle with a carry flip-flop;
+  ``ADD``/``SUB``/``ADDI`` run ``min(10, max(tag_a, tag_b) + 1)`` limbs (the last gives ``ext``), ``MOV``
+  ``tag_a``, ``SHR1`` ``tag_a + 1`` (11 for a negative value). The written limbs' zero / all-ones tests run a
+  cycle behind (from registers) and the tag is written in a cycle of its own (``TAGW``; ``MOV`` copies it).
+* **Compares** (branches): by the tags first (different tags or signs decide at once), else limb by limb from
+  the top, to the first differing limb.
+* **MUL**: schoolbook by product columns (Comba), only the columns below ``2**640``; one ``64 × 64`` product
+  per cycle from sixteen 18 × 18 DSP tiles (MULT18X18D), summed in three pipeline stages into a 64 + 72-bit
+  accumulator (the carry between its halves deferred a cycle). A negative operand counts as 10 limbs.
+* **DIV / DIVC** (``a < 2**256``, ``0 < b < 2**145``): restoring radix 4 (two quotient bits per cycle) on
+  147-bit units (:func:`~mevblade.hw.eval_search.restoring_step4`, 64-bit carry-select chunks; ``3·b`` in a
+  cycle of its own); the remainder starts as the top ``tag_b - 1`` limbs of ``a`` (below ``b``), then
+  ``32·(tag_a - tag_b + 1)`` steps take the numerator from a 64-bit feed register reloaded from the RAM;
+  ``DIVC``'s round-up enters at write-back.
+* **ISQRT** (``a < 2**512``): restoring radix 2, one root bit per cycle over ``32·tag_a`` steps (a 259-bit
+  compare/subtract in 64-bit carry-select chunks); the last ``2·k`` steps (``k = isqrt_skip(b)``, from the
+  bit length of ``b``'s top limb) shift a 0 into the root: the root rounded down to a multiple of ``4**k``.
+* **Control**: the ROM in block RAM (synchronous read), no instruction pipeline: each instruction spends a
+  decode cycle (ROM word, operand tags) and an issue cycle, then its own. One clock domain, synchronous reset.
 
 Latency
 -------
-Data dependent, exactly :func:`run_serial`'s ``cycles`` (transfer of the request → first cycle of
-``o.valid``): ``LOAD_CYCLES`` to write the request's limbs and tags, then per executed instruction
-:func:`instr_cycles`, ``OUT`` included. See ``docs/PERFORMANCE.md`` (session 14) for the distribution on the
-benchmark classes.
+Data dependent, exactly :func:`run_serial`'s ``cycles`` (request transfer → first cycle of ``o.valid``):
+:data:`LOAD_CYCLES` to write the request's limbs and tags, then :func:`instr_cycles` per executed
+instruction, ``OUT`` included. Session 14 (``docs/PERFORMANCE.md``): realistic p50 ≈ 1,650 cycles
+(EvalSearch: 292.5), ≈ 20 µs at the routed ECP5 clock.
 
 Throughput
 ----------
@@ -65,13 +66,15 @@ One request per latency (not pipelined).
 
 Resources
 ---------
-See ``docs/PERFORMANCE.md`` (session 14): the synthesis of ``eval_serial_top`` for the LFE5U-85F.
+LFE5U-85F, session 14: ≈ 9 k TRELLIS_COMB (EvalSearch: 55–63 k), 35 DP16KD, 16 MULT18X18D, ≈ 4 k FF
+(``docs/PERFORMANCE.md``, "Session 14: the compact evaluator").
 
 Checked against
 ---------------
 :func:`mevblade.hw.eval_program.run` (records), :func:`run_serial` (cycles, ``==``) and the software engine
-(``optimal_cycle``, ``evaluate_swap``'s pair choice): ``tests/hw/test_eval_serial_amaranth.py`` (Amaranth
-simulator) and ``tests/hw/test_eval_serial_rtl.py`` (Verilator, ``sim/tb/eval_serial/``), with idle cycles and
+(``optimal_cycle``, ``evaluate_swap``'s pair choice): ``tests/hw/test_eval_serial_amaranth.py`` (Amaranth's
+simulator; also the whole register file on a program aimed at the limb datapath) and
+``tests/hw/test_eval_serial_rtl.py`` (Verilator, ``sim/tb/eval_serial/``), with idle cycles and
 back-pressure.
 """
 
@@ -154,27 +157,27 @@ def instr_cycles(op: Op, a: int, b: int, imm: int = 0) -> int:
     if op is Op.MOV:
         return base + (1 + ta if ta else 0)
     if op in (Op.ADD, Op.SUB):
-        return base + 1 + min(NLIMBS, max(ta, tb) + 1)
+        return base + 2 + min(NLIMBS, max(ta, tb) + 1)
     if op is Op.ADDI:
-        return base + 1 + min(NLIMBS, max(ta, 1) + 1)
+        return base + 2 + min(NLIMBS, max(ta, 1) + 1)
     if op is Op.SHR1:
         n = NLIMBS if ea else ta
-        return base + (n + 2 if n else 0)
+        return base + (n + 3 if n else 0)
     if op is Op.MUL:
         ta2, tb2 = (NLIMBS if ea else ta), (NLIMBS if eb else tb)
         if ta2 == 0 or tb2 == 0:
             return base
-        return base + _mul_issues(ta2, tb2) + MUL_PIPE
+        return base + _mul_issues(ta2, tb2) + MUL_PIPE + 1
     if op in (Op.DIV, Op.DIVC):
         if ta < tb:
             return base
         s = ta - tb + 1
-        return base + tb + 2 + LIMB // 2 * s + s + (op is Op.DIVC)
+        return base + tb + 3 + LIMB // 2 * s + s + (op is Op.DIVC)
     if op is Op.ISQRT:
         k = ep.isqrt_skip(b)
         if 32 * ta - 2 * k <= 0:
             return base + 3
-        return base + 3 + 32 * ta + (ta + 1) // 2
+        return base + 4 + 32 * ta + (ta + 1) // 2
     if op in (Op.BLTU, Op.BLTS, Op.BGEU, Op.BGES, Op.BEQ, Op.BNE):
         if (ta, ea) != (tb, eb) or ta == 0:
             return base
@@ -267,8 +270,8 @@ def _tag_const(v: int) -> int:
 
 
 class EvalSerial(wiring.Component):
-    """Exact 2-pool cycle optimum / pair backrun: :class:`~mevblade.hw.eval_search.EvalSearch`'s microcode on a
-    64-bit limb-serial datapath with the registers in block RAM (module docstring: interface, datapath,
+    """Exact 2-pool cycle optimum / pair backrun: :class:`~mevblade.hw.eval_search.EvalSearch`'s microcode
+    on a 64-bit limb-serial datapath with the registers in block RAM (module docstring: interface, datapath,
     latency, resources)."""
 
     i: In(stream.Signature(EvalRequest))
@@ -308,11 +311,17 @@ class EvalSerial(wiring.Component):
 
         def phys(r):
             """The register's address after SWAPs (pool A's and B's input registers exchanged)."""
-            lo, hi = F["a_base"], F["b_fd"]
+            # a case table, not compares and adders: it sits between the ROM and the tag RAM
+            partner = {}
+            for x, y in ep.SWAP_PAIRS:
+                partner[F[x]], partner[F[y]] = F[y], F[x]
             out = Signal(RB)
             m.d.comb += out.eq(r)
-            with m.If(swapped & (r >= lo) & (r <= hi)):
-                m.d.comb += out.eq(Mux(r < F["b_base"], r + 4, r - 4))
+            with m.If(swapped):
+                with m.Switch(r):
+                    for x, y in sorted(partner.items()):
+                        with m.Case(x):
+                            m.d.comb += out.eq(y)
             return out
 
         # ---- instruction registers ----------------------------------------------------------------
@@ -341,8 +350,8 @@ class EvalSerial(wiring.Component):
         # read issued in cycle t is used in cycle t + 2
         a_q, b_q = Signal(LIMB), Signal(LIMB)
         a_inr2, a_ext2, b_inr2, b_ext2 = Signal(), Signal(), Signal(), Signal()
-        m.d.sync += [a_q.eq(rd_a.data), b_q.eq(rd_b.data), a_inr2.eq(a_inr), a_ext2.eq(a_ext), b_inr2.eq(b_inr),
-                     b_ext2.eq(b_ext)]
+        m.d.sync += [a_q.eq(rd_a.data), b_q.eq(rd_b.data), a_inr2.eq(a_inr), a_ext2.eq(a_ext),
+                     b_inr2.eq(b_inr), b_ext2.eq(b_ext)]
         a_val, b_val = Signal(LIMB), Signal(LIMB)
         m.d.comb += [a_val.eq(Mux(a_inr2, a_q, a_ext2.replicate(LIMB))),
                      b_val.eq(Mux(b_inr2, b_q, b_ext2.replicate(LIMB)))]
@@ -361,12 +370,26 @@ class EvalSerial(wiring.Component):
         # ---- writes: limbs to the other bank of d, the tag (and the flipped bank) at the end -------
         nz, no = Signal(4), Signal(4)       # limbs written so far up to the last != 0 / != all-ones one
 
+        # the written limbs' zero / all-ones tracking runs a cycle behind the writes (from registers: no
+        # path from the adders through a 64-bit zero test into the tag RAM); the tag is written in TAGW
+        wl_k = Signal(4)
+        wl_v = Signal(LIMB)
+        wl_ok = Signal()
+        ext_top = Signal()      # TAGW: ext = the last limb's top bit (ADD/SUB/ADDI, a 10-limb MUL), else 0
+        nz_t = Signal(4)
+        no_t = Signal(4)
+        m.d.comb += [nz_t.eq(Mux(wl_v != 0, wl_k + 1, nz)), no_t.eq(Mux(wl_v != _LMASK, wl_k + 1, no))]
+        m.d.sync += wl_ok.eq(0)
+        with m.If(wl_ok):
+            m.d.sync += [nz.eq(nz_t), no.eq(no_t)]
+
         def write_limb(limb, value):
             m.d.comb += [wr.addr.eq(Cat(limb[:4], ~bd, rd)), wr.data.eq(value), wr.en.eq(dl != 0)]
-            nz_n = Mux(value != 0, limb + 1, nz)
-            no_n = Mux(value != _LMASK, limb + 1, no)
-            m.d.sync += [nz.eq(nz_n), no.eq(no_n)]
-            return nz_n, no_n
+            m.d.sync += [wl_k.eq(limb), wl_v.eq(value), wl_ok.eq(1)]
+
+        def to_tagw(ext_is_top):
+            m.d.sync += ext_top.eq(ext_is_top)
+            m.next = "TAGW"
 
         def write_tag(tag, ext):
             tag = Cat(tag, Const(0, 4))[:4]     # zero-extended
@@ -381,13 +404,14 @@ class EvalSerial(wiring.Component):
         nlimbs = Signal(5)      # limbs of the operation
         carry = Signal()
         is_sub, is_imm, is_mov = Signal(), Signal(), Signal()
+        first = Signal()        # the ALU's first limb (ADDI's immediate limb)
         imm_sext = Signal(LIMB)
         m.d.comb += imm_sext.eq(Cat(imm, imm[-1].replicate(LIMB - ep.IMM_BITS)))
         alu_y = Signal(LIMB)
         with m.If(is_sub):
             m.d.comb += alu_y.eq(~b_val)
         with m.Elif(is_imm):
-            m.d.comb += alu_y.eq(Mux(k == 0, imm_sext, imm[-1].replicate(LIMB)))
+            m.d.comb += alu_y.eq(Mux(first, imm_sext, imm[-1].replicate(LIMB)))
         with m.Elif(is_mov):
             m.d.comb += alu_y.eq(0)
         with m.Else():
@@ -422,11 +446,14 @@ class EvalSerial(wiring.Component):
                 m.d.sync += t.eq(x * y)
                 tiles[i, j] = t
         rows = []
+
+        def padded(i, j):       # a tile's product in its 36-bit slot (the last one of a row unpadded)
+            t = tiles[i, j]
+            return Cat(t, Const(0, 2 * T - len(t))) if i + 2 < len(xs) else t
+
         for j in range(len(ys)):
-            even = Cat(*(Cat(tiles[i, j], Const(0, 2 * T - len(tiles[i, j]))) if i + 2 < len(xs) else tiles[i, j]
-                         for i in range(0, len(xs), 2)))
-            odd = Cat(*(Cat(tiles[i, j], Const(0, 2 * T - len(tiles[i, j]))) if i + 2 < len(xs) else tiles[i, j]
-                        for i in range(1, len(xs), 2)))
+            even = Cat(*(padded(i, j) for i in range(0, len(xs), 2)))
+            odd = Cat(*(padded(i, j) for i in range(1, len(xs), 2)))
             r = Signal(LIMB + T + 1, name=f"mrow{j}")
             m.d.sync += r.eq(even + (odd << T))
             rows.append(r)
@@ -463,8 +490,8 @@ class EvalSerial(wiring.Component):
         ceil = Signal()
         lk = Signal(4)                          # next a-limb to read into the feed
         den3 = Signal(DN + 2)
-        den3_c, _ = _carry_select_add(m, Cat(den, Const(0, 2)), Cat(Const(0, 1), den, Const(0, 1)), Const(0, 1),
-                                      CHUNK, "sden3")
+        den3_c, _ = _carry_select_add(m, Cat(den, Const(0, 2)), Cat(Const(0, 1), den, Const(0, 1)),
+                                      Const(0, 1), CHUNK, "sden3")
         div_rem_n, div_q = restoring_step4(m, drem, feed[-2:], den, den3, CHUNK, "sdiv")
         SQW = 2 * LIMB * 2 + 3                  # 259: 4·rem + pair, rem <= 2·root < 2**257
         srem = Signal(SQW - 2)
@@ -477,7 +504,9 @@ class EvalSerial(wiring.Component):
         wb_src = Signal(4 * LIMB)
         m.d.comb += [wb_limb.eq(wb_src.word_select(k[:2], LIMB)), wb_src.eq(Mux(op == Op.ISQRT, root, quo))]
         wb_sum = Signal(LIMB + 1)
-        m.d.comb += wb_sum.eq(Mux(k < (nsteps >> 5), wb_limb, 0) + carry)
+        # DIVC's round-up enters at limb 0 (from the remainder register, not from the last step's adders)
+        wb_cin = Mux(k == 0, ceil & (drem != 0), carry)
+        m.d.comb += wb_sum.eq(Mux(k < (nsteps >> 5), wb_limb, 0) + wb_cin)
         # bit length of b's top limb (ISQRT's k): a tree of halves
         def bitlen(v):
             n = len(v)
@@ -510,7 +539,8 @@ class EvalSerial(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.i.ready.eq(~o_valid | self.o.ready)
                 with m.If(self.i.valid & self.i.ready):
-                    m.d.sync += [req.eq(self.i.payload), req_tag.eq(self.i.payload.tag), lc.eq(0), swapped.eq(0)]
+                    m.d.sync += [req.eq(self.i.payload), req_tag.eq(self.i.payload.tag), lc.eq(0),
+                                 swapped.eq(0)]
                     m.d.comb += pc_nx.eq(0)
                     m.next = "LOAD"
 
@@ -523,7 +553,9 @@ class EvalSerial(wiring.Component):
                             if n < len(_LOAD_LIMBS):
                                 name, limb = _LOAD_LIMBS[n]
                                 v = 1 if name == "rese" else getattr(req, name)
-                                val = v if isinstance(v, int) else Value.cast(v)[LIMB * limb:LIMB * (limb + 1)]
+                                if not isinstance(v, int):
+                                    v = Value.cast(v)[LIMB * limb:LIMB * (limb + 1)]
+                                val = v
                                 m.d.comb += [wr.addr.eq(F[name] << 5 | limb), wr.data.eq(val), wr.en.eq(1)]
                             if n < len(_LOAD_TAGS):
                                 name = _LOAD_TAGS[n]
@@ -539,17 +571,19 @@ class EvalSerial(wiring.Component):
             with m.State("DEC"):
                 m.d.sync += [op.eq(w_op), dl.eq(w_d), ra.eq(pa), rb.eq(pb), rd.eq(pdd), imm.eq(w_imm),
                              ta.eq(tg_a.data[:4]), ea.eq(tg_a.data[4]), ba.eq(tg_a.data[5]),
-                             tb.eq(tg_b.data[:4]), eb.eq(tg_b.data[4]), bb.eq(tg_b.data[5]), bd.eq(tg_d.data[5])]
+                             tb.eq(tg_b.data[:4]), eb.eq(tg_b.data[4]), bb.eq(tg_b.data[5]),
+                             bd.eq(tg_d.data[5])]
                 m.next = "EX"
 
             with m.State("EX"):
-                m.d.sync += [nz.eq(0), no.eq(0), k.eq(0), carry.eq(0), is_sub.eq(0), is_imm.eq(0), is_mov.eq(0)]
+                m.d.sync += [nz.eq(0), no.eq(0), k.eq(0), carry.eq(0), is_sub.eq(0), is_imm.eq(0),
+                             is_mov.eq(0), first.eq(1)]
                 zero4 = Const(0, 4)
                 with m.Switch(op):
                     with m.Case(Op.LDI, Op.JAL):
                         v = Mux(op == Op.JAL, pc + 1, imm)
                         write_limb(zero4, v)
-                        write_tag(Mux(v != 0, 1, 0), 0)
+                        write_tag(Mux((imm != 0) | (op == Op.JAL), 1, 0), 0)
                         finish(Mux(op == Op.JAL, imm, pc + 1))
                     with m.Case(Op.J):
                         finish(imm)
@@ -589,8 +623,8 @@ class EvalSerial(wiring.Component):
                         with m.If((ta != tb) | (ea != eb)):
                             lt_u = Mux(ea != eb, eb, Mux(ea, ta > tb, ta < tb))
                             lt = Mux(signed & (ea != eb), ea, lt_u)
-                            tk = (Mux(op == Op.BLTU, lt, 0) | Mux(op == Op.BGEU, ~lt, 0) | Mux(op == Op.BLTS, lt, 0)
-                                  | Mux(op == Op.BGES, ~lt, 0) | (op == Op.BNE))
+                            tk = (Mux(op.matches(Op.BLTU, Op.BLTS), lt, 0)
+                                  | Mux(op.matches(Op.BGEU, Op.BGES), ~lt, 0) | (op == Op.BNE))
                             finish(Mux(tk, imm, pc + 1))
                         with m.Elif(ta == 0):
                             tk = op.matches(Op.BGEU, Op.BGES, Op.BEQ)
@@ -652,11 +686,14 @@ class EvalSerial(wiring.Component):
                 issue_a(ra, ba, k + 2, ta, ea)
                 issue_b(rb, bb, k + 2, tb, eb)
                 m.d.sync += [k.eq(nxt), carry.eq(alu_sum[LIMB])]
-                nz_n, no_n = write_limb(k, alu_sum[:LIMB])
+                m.d.sync += first.eq(0)
+                write_limb(k, alu_sum[:LIMB])
                 with m.If(nxt == nlimbs):
-                    ext = Mux(is_mov, ea, alu_sum[LIMB - 1])
-                    write_tag(Mux(is_mov, ta, Mux(ext, no_n, nz_n)), ext)
-                    finish()
+                    with m.If(is_mov):
+                        write_tag(ta, ea)
+                        finish()
+                    with m.Else():
+                        to_tagw(1)
 
             with m.State("SHR0"):
                 issue_a(ra, ba, Const(1, 4), ta, ea)
@@ -667,10 +704,9 @@ class EvalSerial(wiring.Component):
                 issue_a(ra, ba, k + 2, ta, ea, zero=k + 2 >= NLIMBS)
                 m.d.sync += [k.eq(nxt), shr_prev.eq(a_val)]
                 with m.If(k != 0):
-                    nz_n, _ = write_limb(k - 1, Cat(shr_prev[1:], a_val[0]))
+                    write_limb(k - 1, Cat(shr_prev[1:], a_val[0]))
                     with m.If(k == nlimbs):
-                        write_tag(nz_n, 0)
-                        finish()
+                        to_tagw(0)
 
             with m.State("CMP0"):
                 issue_a(ra, ba, ta - 2, ta, ea)
@@ -683,19 +719,18 @@ class EvalSerial(wiring.Component):
                 m.d.sync += k.eq(k - 1)
                 with m.If((a_val != b_val) | (k == 0)):
                     eq = a_val == b_val
-                    tk = (Mux(op.matches(Op.BLTU, Op.BLTS), limb_lt, 0) | Mux(op.matches(Op.BGEU, Op.BGES), ~limb_lt, 0)
+                    tk = (Mux(op.matches(Op.BLTU, Op.BLTS), limb_lt, 0)
+                          | Mux(op.matches(Op.BGEU, Op.BGES), ~limb_lt, 0)
                           | Mux(op == Op.BEQ, eq, 0) | Mux(op == Op.BNE, ~eq, 0))
                     finish(Mux(tk, imm, pc + 1))
 
             def mul_emit(final: bool) -> None:
                 # the accumulator's column write (a column's last product in the last stage)
                 with m.If(p_v[-1] & p_l[-1]):
-                    nz_n, no_n = write_limb(mwc, s_lo[:LIMB])
+                    write_limb(mwc, s_lo[:LIMB])
                     if final:
                         with m.If(mwc + 1 == mcols):
-                            ext = Mux(mcols == NLIMBS, s_lo[LIMB - 1], 0)
-                            write_tag(Mux(ext, no_n, nz_n), ext)
-                            finish()
+                            to_tagw(mcols == NLIMBS)
 
             with m.State("MULI"):
                 mul_emit(False)
@@ -741,22 +776,22 @@ class EvalSerial(wiring.Component):
 
             with m.State("DIVS"):
                 # two quotient bits per step (radix 4), 32 steps per numerator limb
-                m.d.sync += [drem.eq(div_rem_n), quo.eq(Cat(div_q, quo)), steps.eq(steps + 1), feed.eq(feed << 2)]
+                m.d.sync += [drem.eq(div_rem_n), quo.eq(Cat(div_q, quo)), steps.eq(steps + 1),
+                             feed.eq(feed << 2)]
                 with m.If(steps[:5] == 0):
                     issue_a(ra, ba, lk, ta, ea)
                 with m.If(steps[:5] == LIMB // 2 - 1):
                     m.d.sync += [feed.eq(a_val), lk.eq(lk - 1)]
                 with m.If(steps + 1 == nsteps):
-                    m.d.sync += [k.eq(0), carry.eq(ceil & (div_rem_n != 0))]
+                    m.d.sync += k.eq(0)
                     m.next = "DIVW"
 
             with m.State("DIVW"):
                 # quotient limbs 0 .. s-1 (+ DIVC's carry limb s)
                 m.d.sync += [k.eq(k + 1), carry.eq(wb_sum[LIMB])]
-                nz_n, _ = write_limb(k, wb_sum[:LIMB])
+                write_limb(k, wb_sum[:LIMB])
                 with m.If(k + 1 == (nsteps >> 5) + ceil):
-                    write_tag(nz_n, 0)
-                    finish()
+                    to_tagw(0)
 
             with m.State("SQL0"):
                 m.next = "SQB"
@@ -793,10 +828,15 @@ class EvalSerial(wiring.Component):
 
             with m.State("SQW"):
                 m.d.sync += k.eq(k + 1)
-                nz_n, _ = write_limb(k, wb_limb)
+                write_limb(k, wb_limb)
                 with m.If(k + 1 == (ta + 1) >> 1):
-                    write_tag(nz_n, 0)
-                    finish()
+                    to_tagw(0)
+
+            with m.State("TAGW"):
+                # the last limb's tracking (from registers) and the tag
+                ext = ext_top & wl_v[-1]
+                write_tag(Mux(ext, no_t, nz_t), ext)
+                finish()
 
             with m.State("OUT"):
                 # cycle k: the tag of read k into ``ot``, read k - 1 issued, read k - 3's data captured
@@ -821,8 +861,9 @@ class EvalSerial(wiring.Component):
                     m.d.sync += [rec.tag.eq(req_tag), o_valid.eq(1)]
                     m.next = "IDLE"
         # for the tests' traces
-        names = ("IDLE", "LOAD", "DEC", "EX", "JR0", "JR", "ALU0", "ALU", "SHR0", "SHR", "CMP0", "CMP", "MULI", "MULW",
-                 "DIVL", "DIVP", "DIVS", "DIVW", "SQL0", "SQB", "SQK", "SQS", "SQW", "OUT")
+        names = ("IDLE", "LOAD", "DEC", "EX", "JR0", "JR", "ALU0", "ALU", "SHR0", "SHR", "CMP0", "CMP",
+                 "MULI", "MULW", "DIVL", "DIVP", "DIVS", "DIVW", "SQL0", "SQB", "SQK", "SQS", "SQW", "TAGW",
+                 "OUT")
         st = Signal(range(len(names)))
         for n, name in enumerate(names):
             with m.If(fsm.ongoing(name)):

@@ -97,274 +97,136 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   input [561:0] i__payload;
   wire [561:0] i__payload;
   wire \$1 ;
-  wire \$10 ;
-  wire [63:0] \$100 ;
+  wire [65:0] \$10 ;
+  wire \$100 ;
   wire \$1000 ;
-  wire \$1001 ;
-  wire \$1002 ;
-  wire \$1003 ;
-  wire \$1004 ;
-  wire [5:0] \$1005 ;
-  wire [5:0] \$1006 ;
-  wire \$1007 ;
-  wire [5:0] \$1008 ;
-  wire \$1009 ;
-  wire [63:0] \$101 ;
-  wire \$1010 ;
-  wire [5:0] \$1011 ;
-  wire [5:0] \$1012 ;
-  wire \$1013 ;
-  wire [5:0] \$1014 ;
-  wire [5:0] \$1015 ;
-  wire [5:0] \$1016 ;
-  wire \$1017 ;
-  wire [5:0] \$1018 ;
-  wire \$1019 ;
-  wire [63:0] \$102 ;
-  wire [4:0] \$1020 ;
-  wire [6:0] \$1021 ;
-  wire \$1022 ;
-  wire [1:0] \$1023 ;
-  wire [4:0] \$1024 ;
-  wire [6:0] \$1025 ;
-  wire \$1026 ;
-  wire \$1027 ;
-  wire [1:0] \$1028 ;
-  wire [5:0] \$1029 ;
-  wire [63:0] \$103 ;
-  wire \$1030 ;
-  wire [1:0] \$1031 ;
-  wire [5:0] \$1032 ;
-  wire \$1033 ;
-  wire \$1034 ;
-  wire [1:0] \$1035 ;
-  wire [5:0] \$1036 ;
-  wire \$1037 ;
-  wire [5:0] \$1038 ;
-  wire [5:0] \$1039 ;
-  wire [63:0] \$104 ;
-  wire [6:0] \$1040 ;
-  wire \$1041 ;
-  wire [4:0] \$1042 ;
-  wire [5:0] \$1043 ;
-  wire [5:0] \$1044 ;
-  wire [6:0] \$1045 ;
-  wire \$1046 ;
-  wire [9:0] \$1047 ;
-  wire [66:0] \$1048 ;
-  wire \$1049 ;
-  wire [63:0] \$105 ;
-  wire \$1050 ;
-  wire [1:0] \$1051 ;
-  wire \$1052 ;
-  wire \$1053 ;
-  wire [1:0] \$1054 ;
-  wire \$1055 ;
-  wire [4:0] \$1056 ;
-  wire [9:0] \$1057 ;
-  wire \$1058 ;
-  wire \$1059 ;
-  wire [63:0] \$106 ;
-  wire \$1060 ;
-  wire [5:0] \$1061 ;
-  wire \$1062 ;
-  wire [5:0] \$1063 ;
-  wire [5:0] \$1064 ;
-  wire \$1065 ;
-  wire [5:0] \$1066 ;
-  wire [5:0] \$1067 ;
-  wire [5:0] \$1068 ;
-  wire [8:0] \$1069 ;
-  wire [63:0] \$107 ;
-  wire [9:0] \$1070 ;
-  wire \$1071 ;
-  wire \$1072 ;
-  wire [4:0] \$1073 ;
-  wire [11:0] \$1074 ;
-  wire [12:0] \$1075 ;
-  wire [12:0] \$1076 ;
-  wire \$1077 ;
-  wire [8:0] \$1078 ;
-  wire [8:0] \$1079 ;
-  wire [63:0] \$108 ;
-  wire [8:0] \$1080 ;
-  wire [9:0] \$1081 ;
-  wire \$1082 ;
-  wire [9:0] \$1083 ;
-  wire [66:0] \$1084 ;
-  wire \$1085 ;
-  wire [258:0] \$1086 ;
-  wire \$1087 ;
-  wire \$1088 ;
-  wire [1:0] \$1089 ;
-  wire [2:0] \$109 ;
-  wire \$1090 ;
-  wire \$1091 ;
-  wire [1:0] \$1092 ;
-  wire \$1093 ;
-  wire [4:0] \$1094 ;
-  wire [9:0] \$1095 ;
-  wire \$1096 ;
-  wire [5:0] \$1097 ;
-  wire \$1098 ;
-  wire [5:0] \$1099 ;
-  wire \$11 ;
-  wire [2:0] \$110 ;
-  wire [5:0] \$1100 ;
-  wire \$1101 ;
-  wire [5:0] \$1102 ;
-  wire [5:0] \$1103 ;
-  wire [5:0] \$1104 ;
-  wire [4:0] \$1105 ;
-  wire [4:0] \$1106 ;
-  wire \$1107 ;
-  wire \$1108 ;
-  wire [1:0] \$1109 ;
-  wire [2:0] \$111 ;
-  wire \$1110 ;
-  wire \$1111 ;
-  wire [1:0] \$1112 ;
-  wire \$1113 ;
-  wire [1:0] \$1114 ;
-  wire \$1115 ;
-  wire \$1116 ;
-  wire [1:0] \$1117 ;
-  wire \$1118 ;
-  wire [1:0] \$1119 ;
+  reg [15:0] \$1001 ;
+  reg [63:0] \$1002 ;
+  reg [63:0] \$1003 ;
+  reg \$1004 ;
+  reg \$1005 ;
+  reg \$1006 ;
+  reg \$1007 ;
+  reg \$1008 ;
+  reg [3:0] \$1009 ;
+  wire \$101 ;
+  reg [3:0] \$1010 ;
+  reg [5:0] \$1011 ;
+  reg [5:0] \$1012 ;
+  reg [35:0] \$1013 ;
+  reg [35:0] \$1014 ;
+  reg [35:0] \$1015 ;
+  reg [27:0] \$1016 ;
+  reg [35:0] \$1017 ;
+  reg [35:0] \$1018 ;
+  reg [35:0] \$1019 ;
+  wire \$102 ;
+  reg [27:0] \$1020 ;
+  reg [35:0] \$1021 ;
+  reg [35:0] \$1022 ;
+  reg [35:0] \$1023 ;
+  reg [27:0] \$1024 ;
+  reg [27:0] \$1025 ;
+  reg [27:0] \$1026 ;
+  reg [27:0] \$1027 ;
+  reg [19:0] \$1028 ;
+  reg [82:0] \$1029 ;
+  wire \$103 ;
+  reg [82:0] \$1030 ;
+  reg [82:0] \$1031 ;
+  reg [82:0] \$1032 ;
+  reg [101:0] \$1033 ;
+  reg [91:0] \$1034 ;
+  reg [127:0] \$1035 ;
+  reg [63:0] \$1036 ;
+  reg [71:0] \$1037 ;
+  reg \$1038 ;
+  reg \$1039 ;
+  wire \$104 ;
+  reg [4:0] \$1040 ;
+  reg \$1041 ;
+  reg [561:0] \$1042 ;
+  reg [31:0] \$1043 ;
+  reg [3:0] \$1044 ;
+  reg \$1045 ;
+  reg [4:0] \$1046 ;
+  reg [4:0] \$1047 ;
+  reg [6:0] \$1048 ;
+  reg [6:0] \$1049 ;
+  wire \$105 ;
+  reg [6:0] \$1050 ;
+  reg [6:0] \$1051 ;
+  reg [15:0] \$1052 ;
+  reg [3:0] \$1053 ;
+  reg \$1054 ;
+  reg \$1055 ;
+  reg [3:0] \$1056 ;
+  reg \$1057 ;
+  reg \$1058 ;
+  reg \$1059 ;
+  wire \$106 ;
+  reg [4:0] \$1060 ;
+  reg \$1061 ;
+  reg \$1062 ;
+  reg \$1063 ;
+  reg \$1064 ;
+  reg \$1065 ;
+  reg [3:0] \$1066 ;
+  reg [63:0] \$1067 ;
+  reg \$1068 ;
+  reg \$1069 ;
+  wire \$107 ;
+  reg [4:0] \$1070 ;
+  reg \$1071 ;
+  reg \$1072 ;
+  reg [4:0] \$1073 ;
+  reg [4:0] \$1074 ;
+  reg [4:0] \$1075 ;
+  reg [4:0] \$1076 ;
+  reg [4:0] \$1077 ;
+  reg \$1078 ;
+  reg [144:0] \$1079 ;
+  wire \$108 ;
+  reg [144:0] \$1080 ;
+  reg [3:0] \$1081 ;
+  reg [8:0] \$1082 ;
+  reg [8:0] \$1083 ;
+  reg [256:0] \$1084 ;
+  reg [255:0] \$1085 ;
+  reg \$1086 ;
+  reg [63:0] \$1087 ;
+  reg [63:0] \$1088 ;
+  reg [255:0] \$1089 ;
+  wire \$109 ;
+  reg [146:0] \$1090 ;
+  reg [7:0] \$1091 ;
+  reg [9:0] \$1092 ;
+  reg [5:0] \$1093 ;
+  reg [306:0] \$1094 ;
+  wire [5:0] \$11 ;
+  wire \$110 ;
+  wire \$111 ;
   wire \$112 ;
-  wire \$1120 ;
-  wire \$1121 ;
-  wire [1:0] \$1122 ;
-  wire \$1123 ;
-  wire [1:0] \$1124 ;
-  wire \$1125 ;
-  wire \$1126 ;
-  wire [1:0] \$1127 ;
-  wire \$1128 ;
-  wire [1:0] \$1129 ;
-  wire [8:0] \$113 ;
-  wire \$1130 ;
-  wire \$1131 ;
-  wire [1:0] \$1132 ;
-  wire \$1133 ;
-  wire [1:0] \$1134 ;
-  wire \$1135 ;
-  wire \$1136 ;
-  wire [1:0] \$1137 ;
-  wire \$1138 ;
-  wire [1:0] \$1139 ;
+  wire \$113 ;
   wire \$114 ;
-  wire \$1140 ;
-  wire \$1141 ;
-  wire [1:0] \$1142 ;
-  wire [5:0] \$1143 ;
-  wire \$1144 ;
-  reg [15:0] \$1145 ;
-  reg [63:0] \$1146 ;
-  reg [63:0] \$1147 ;
-  reg \$1148 ;
-  reg \$1149 ;
-  wire [63:0] \$115 ;
-  reg \$1150 ;
-  reg \$1151 ;
-  reg [5:0] \$1152 ;
-  reg [5:0] \$1153 ;
-  reg [35:0] \$1154 ;
-  reg [35:0] \$1155 ;
-  reg [35:0] \$1156 ;
-  reg [27:0] \$1157 ;
-  reg [35:0] \$1158 ;
-  reg [35:0] \$1159 ;
+  wire \$115 ;
   wire \$116 ;
-  reg [35:0] \$1160 ;
-  reg [27:0] \$1161 ;
-  reg [35:0] \$1162 ;
-  reg [35:0] \$1163 ;
-  reg [35:0] \$1164 ;
-  reg [27:0] \$1165 ;
-  reg [27:0] \$1166 ;
-  reg [27:0] \$1167 ;
-  reg [27:0] \$1168 ;
-  reg [19:0] \$1169 ;
   wire \$117 ;
-  reg [82:0] \$1170 ;
-  reg [82:0] \$1171 ;
-  reg [82:0] \$1172 ;
-  reg [82:0] \$1173 ;
-  reg [101:0] \$1174 ;
-  reg [91:0] \$1175 ;
-  reg [127:0] \$1176 ;
-  reg [63:0] \$1177 ;
-  reg [71:0] \$1178 ;
-  reg \$1179 ;
   wire \$118 ;
-  reg \$1180 ;
-  reg [4:0] \$1181 ;
-  reg \$1182 ;
-  reg [561:0] \$1183 ;
-  reg [31:0] \$1184 ;
-  reg [3:0] \$1185 ;
-  reg \$1186 ;
-  reg [4:0] \$1187 ;
-  reg [4:0] \$1188 ;
-  reg [6:0] \$1189 ;
   wire \$119 ;
-  reg [6:0] \$1190 ;
-  reg [6:0] \$1191 ;
-  reg [6:0] \$1192 ;
-  reg [15:0] \$1193 ;
-  reg [3:0] \$1194 ;
-  reg \$1195 ;
-  reg \$1196 ;
-  reg [3:0] \$1197 ;
-  reg \$1198 ;
-  reg \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  reg \$1200 ;
-  reg [3:0] \$1201 ;
-  reg [3:0] \$1202 ;
-  reg [4:0] \$1203 ;
-  reg \$1204 ;
-  reg \$1205 ;
-  reg \$1206 ;
-  reg \$1207 ;
-  reg \$1208 ;
-  reg \$1209 ;
   wire \$121 ;
-  reg [4:0] \$1210 ;
-  reg \$1211 ;
-  reg \$1212 ;
-  reg [4:0] \$1213 ;
-  reg [4:0] \$1214 ;
-  reg [4:0] \$1215 ;
-  reg [4:0] \$1216 ;
-  reg [4:0] \$1217 ;
-  reg \$1218 ;
-  reg [144:0] \$1219 ;
   wire \$122 ;
-  reg [144:0] \$1220 ;
-  reg [3:0] \$1221 ;
-  reg [8:0] \$1222 ;
-  reg [8:0] \$1223 ;
-  reg [256:0] \$1224 ;
-  reg [255:0] \$1225 ;
-  reg [63:0] \$1226 ;
-  reg [63:0] \$1227 ;
-  reg [255:0] \$1228 ;
-  reg [146:0] \$1229 ;
   wire \$123 ;
-  reg [7:0] \$1230 ;
-  reg [9:0] \$1231 ;
-  reg [5:0] \$1232 ;
-  reg [306:0] \$1233 ;
   wire \$124 ;
+  wire [8:0] \$1248 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire \$13 ;
+  wire [5:0] \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
@@ -375,9 +237,8 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [7:0] \$14 ;
+  wire [6:0] \$14 ;
   wire \$140 ;
-  wire [8:0] \$1406 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
@@ -387,7 +248,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
-  wire [7:0] \$15 ;
+  wire [6:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
@@ -398,7 +259,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
-  wire [8:0] \$16 ;
+  wire \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
@@ -409,7 +270,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
-  wire \$17 ;
+  wire [5:0] \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
@@ -420,7 +281,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
-  wire \$18 ;
+  wire [5:0] \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
@@ -431,7 +292,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire \$19 ;
+  wire [5:0] \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
@@ -442,7 +303,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
-  wire \$2 ;
+  wire [4:0] \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
@@ -454,7 +315,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
-  wire \$21 ;
+  wire [5:0] \$21 ;
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
@@ -465,84 +326,84 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
-  wire [7:0] \$22 ;
+  wire [6:0] \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
-  wire \$223 ;
+  wire [1:0] \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
+  wire [1:0] \$227 ;
+  wire [2:0] \$228 ;
   wire \$229 ;
-  wire [7:0] \$23 ;
+  wire [6:0] \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire \$235 ;
+  wire [1:0] \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire [1:0] \$238 ;
-  wire \$239 ;
-  wire [8:0] \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire [1:0] \$242 ;
-  wire [2:0] \$243 ;
+  wire \$238 ;
+  wire [1:0] \$239 ;
+  wire [64:0] \$24 ;
+  wire [2:0] \$240 ;
+  wire [3:0] \$241 ;
+  wire \$242 ;
+  wire \$243 ;
   wire \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire [63:0] \$25 ;
-  wire [1:0] \$250 ;
+  wire [65:0] \$25 ;
+  wire \$250 ;
   wire \$251 ;
   wire \$252 ;
   wire \$253 ;
-  wire [1:0] \$254 ;
-  wire [2:0] \$255 ;
-  wire [3:0] \$256 ;
+  wire \$254 ;
+  wire [1:0] \$255 ;
+  wire \$256 ;
   wire \$257 ;
   wire \$258 ;
-  wire \$259 ;
-  wire \$26 ;
-  wire \$260 ;
+  wire [1:0] \$259 ;
+  wire [72:0] \$26 ;
+  wire [2:0] \$260 ;
   wire \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
-  wire \$267 ;
+  wire [1:0] \$267 ;
   wire \$268 ;
   wire \$269 ;
-  wire [63:0] \$27 ;
-  wire [1:0] \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire [1:0] \$274 ;
-  wire [2:0] \$275 ;
+  wire [73:0] \$27 ;
+  wire \$270 ;
+  wire [1:0] \$271 ;
+  wire [2:0] \$272 ;
+  wire [3:0] \$273 ;
+  wire [4:0] \$274 ;
+  wire \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
   wire \$279 ;
-  wire [64:0] \$28 ;
+  wire \$28 ;
   wire \$280 ;
   wire \$281 ;
-  wire [1:0] \$282 ;
+  wire \$282 ;
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
-  wire [1:0] \$286 ;
-  wire [2:0] \$287 ;
-  wire [3:0] \$288 ;
-  wire [4:0] \$289 ;
-  wire [65:0] \$29 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
+  wire \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
@@ -553,98 +414,98 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
-  wire \$3 ;
-  wire [5:0] \$30 ;
+  wire [4:0] \$3 ;
+  wire [63:0] \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
-  wire \$303 ;
+  wire [1:0] \$303 ;
   wire \$304 ;
   wire \$305 ;
   wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
+  wire [1:0] \$307 ;
+  wire [2:0] \$308 ;
   wire \$309 ;
-  wire \$31 ;
+  wire [63:0] \$31 ;
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
-  wire \$315 ;
+  wire [1:0] \$315 ;
   wire \$316 ;
   wire \$317 ;
-  wire [1:0] \$318 ;
-  wire \$319 ;
-  wire [5:0] \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire [1:0] \$322 ;
-  wire [2:0] \$323 ;
+  wire \$318 ;
+  wire [1:0] \$319 ;
+  wire [63:0] \$32 ;
+  wire [2:0] \$320 ;
+  wire [3:0] \$321 ;
+  wire \$322 ;
+  wire \$323 ;
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
-  wire [6:0] \$33 ;
-  wire [1:0] \$330 ;
+  wire [18:0] \$33 ;
+  wire \$330 ;
   wire \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire [1:0] \$334 ;
-  wire [2:0] \$335 ;
-  wire [3:0] \$336 ;
+  wire \$334 ;
+  wire [1:0] \$335 ;
+  wire \$336 ;
   wire \$337 ;
   wire \$338 ;
-  wire \$339 ;
-  wire [6:0] \$34 ;
-  wire \$340 ;
+  wire [1:0] \$339 ;
+  wire [18:0] \$34 ;
+  wire [2:0] \$340 ;
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
-  wire \$347 ;
+  wire [1:0] \$347 ;
   wire \$348 ;
   wire \$349 ;
-  wire \$35 ;
-  wire [1:0] \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire [1:0] \$354 ;
-  wire [2:0] \$355 ;
-  wire \$356 ;
+  wire [18:0] \$35 ;
+  wire \$350 ;
+  wire [1:0] \$351 ;
+  wire [2:0] \$352 ;
+  wire [3:0] \$353 ;
+  wire [4:0] \$354 ;
+  wire [5:0] \$355 ;
+  wire [6:0] \$356 ;
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
-  wire [5:0] \$36 ;
+  wire \$36 ;
   wire \$360 ;
   wire \$361 ;
-  wire [1:0] \$362 ;
-  wire \$363 ;
-  wire \$364 ;
+  wire \$362 ;
+  wire [1:0] \$363 ;
+  wire [1:0] \$364 ;
   wire \$365 ;
-  wire [1:0] \$366 ;
-  wire [2:0] \$367 ;
-  wire [3:0] \$368 ;
-  wire [4:0] \$369 ;
-  wire [5:0] \$37 ;
-  wire [5:0] \$370 ;
-  wire [6:0] \$371 ;
+  wire [111:0] \$366 ;
+  wire \$367 ;
+  wire [1:0] \$368 ;
+  wire [1:0] \$369 ;
+  wire \$37 ;
+  wire \$370 ;
+  wire [111:0] \$371 ;
   wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
+  wire [1:0] \$373 ;
+  wire [1:0] \$374 ;
   wire \$375 ;
-  wire \$376 ;
+  wire [15:0] \$376 ;
   wire \$377 ;
   wire [1:0] \$378 ;
   wire [1:0] \$379 ;
-  wire [5:0] \$38 ;
+  wire [63:0] \$38 ;
   wire \$380 ;
-  wire [111:0] \$381 ;
+  wire [15:0] \$381 ;
   wire \$382 ;
   wire [1:0] \$383 ;
   wire [1:0] \$384 ;
@@ -653,9 +514,9 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$387 ;
   wire [1:0] \$388 ;
   wire [1:0] \$389 ;
-  wire \$39 ;
+  wire [63:0] \$39 ;
   wire \$390 ;
-  wire [15:0] \$391 ;
+  wire [111:0] \$391 ;
   wire \$392 ;
   wire [1:0] \$393 ;
   wire [1:0] \$394 ;
@@ -665,62 +526,62 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [1:0] \$398 ;
   wire [1:0] \$399 ;
   wire \$4 ;
-  wire [5:0] \$40 ;
+  wire [63:0] \$40 ;
   wire \$400 ;
-  wire [111:0] \$401 ;
+  wire [15:0] \$401 ;
   wire \$402 ;
   wire [1:0] \$403 ;
   wire [1:0] \$404 ;
   wire \$405 ;
-  wire [111:0] \$406 ;
+  wire [16:0] \$406 ;
   wire \$407 ;
   wire [1:0] \$408 ;
   wire [1:0] \$409 ;
-  wire [6:0] \$41 ;
+  wire [18:0] \$41 ;
   wire \$410 ;
-  wire [15:0] \$411 ;
-  wire \$412 ;
-  wire [1:0] \$413 ;
-  wire [1:0] \$414 ;
+  wire \$411 ;
+  wire [16:0] \$412 ;
+  wire [16:0] \$413 ;
+  wire \$414 ;
   wire \$415 ;
-  wire [15:0] \$416 ;
+  wire \$416 ;
   wire \$417 ;
-  wire [1:0] \$418 ;
-  wire [1:0] \$419 ;
-  wire [6:0] \$42 ;
+  wire \$418 ;
+  wire \$419 ;
+  wire [18:0] \$42 ;
   wire \$420 ;
-  wire [16:0] \$421 ;
-  wire \$422 ;
-  wire [1:0] \$423 ;
-  wire [1:0] \$424 ;
+  wire \$421 ;
+  wire [16:0] \$422 ;
+  wire [16:0] \$423 ;
+  wire [16:0] \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire [16:0] \$427 ;
+  wire \$427 ;
   wire [16:0] \$428 ;
-  wire \$429 ;
-  wire [64:0] \$43 ;
+  wire [3:0] \$429 ;
+  wire [18:0] \$43 ;
   wire \$430 ;
-  wire [16:0] \$431 ;
-  wire [16:0] \$432 ;
-  wire \$433 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire [16:0] \$433 ;
   wire \$434 ;
   wire \$435 ;
   wire \$436 ;
   wire \$437 ;
-  wire [16:0] \$438 ;
-  wire [16:0] \$439 ;
-  wire [65:0] \$44 ;
-  wire [16:0] \$440 ;
+  wire \$438 ;
+  wire \$439 ;
+  wire \$44 ;
+  wire \$440 ;
   wire \$441 ;
   wire \$442 ;
   wire \$443 ;
-  wire [16:0] \$444 ;
-  wire [3:0] \$445 ;
+  wire \$444 ;
+  wire \$445 ;
   wire \$446 ;
   wire \$447 ;
   wire \$448 ;
-  wire [16:0] \$449 ;
-  wire [72:0] \$45 ;
+  wire \$449 ;
+  wire \$45 ;
   wire \$450 ;
   wire \$451 ;
   wire \$452 ;
@@ -731,7 +592,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$457 ;
   wire \$458 ;
   wire \$459 ;
-  wire [73:0] \$46 ;
+  wire [63:0] \$46 ;
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
@@ -742,29 +603,29 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$467 ;
   wire \$468 ;
   wire \$469 ;
-  wire \$47 ;
+  wire [63:0] \$47 ;
   wire \$470 ;
   wire \$471 ;
-  wire \$472 ;
-  wire \$473 ;
+  wire [16:0] \$472 ;
+  wire [16:0] \$473 ;
   wire \$474 ;
   wire \$475 ;
   wire \$476 ;
   wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
-  wire \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
+  wire [16:0] \$478 ;
+  wire [16:0] \$479 ;
+  wire [63:0] \$48 ;
+  wire [4:0] \$480 ;
+  wire [4:0] \$481 ;
+  wire [3:0] \$482 ;
   wire \$483 ;
-  wire \$484 ;
+  wire [3:0] \$484 ;
   wire \$485 ;
   wire \$486 ;
   wire \$487 ;
   wire \$488 ;
-  wire \$489 ;
-  wire [63:0] \$49 ;
+  wire [16:0] \$489 ;
+  wire [18:0] \$49 ;
   wire \$490 ;
   wire \$491 ;
   wire \$492 ;
@@ -775,42 +636,42 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$497 ;
   wire \$498 ;
   wire \$499 ;
-  wire \$5 ;
-  wire [63:0] \$50 ;
+  wire [4:0] \$5 ;
+  wire [18:0] \$50 ;
   wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
+  wire [16:0] \$501 ;
+  wire [4:0] \$502 ;
+  wire [4:0] \$503 ;
+  wire [4:0] \$504 ;
+  wire [5:0] \$505 ;
+  wire [5:0] \$506 ;
   wire \$507 ;
   wire \$508 ;
-  wire \$509 ;
-  wire [63:0] \$51 ;
+  wire [5:0] \$509 ;
+  wire [18:0] \$51 ;
   wire \$510 ;
   wire \$511 ;
   wire \$512 ;
   wire [16:0] \$513 ;
-  wire [16:0] \$514 ;
+  wire [5:0] \$514 ;
   wire \$515 ;
-  wire \$516 ;
+  wire [5:0] \$516 ;
   wire \$517 ;
   wire \$518 ;
-  wire [16:0] \$519 ;
-  wire [18:0] \$52 ;
-  wire [16:0] \$520 ;
-  wire [4:0] \$521 ;
-  wire [4:0] \$522 ;
-  wire [3:0] \$523 ;
+  wire [4:0] \$519 ;
+  wire \$52 ;
+  wire [4:0] \$520 ;
+  wire [5:0] \$521 ;
+  wire [5:0] \$522 ;
+  wire \$523 ;
   wire \$524 ;
-  wire [3:0] \$525 ;
+  wire \$525 ;
   wire \$526 ;
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
-  wire [18:0] \$53 ;
-  wire [16:0] \$530 ;
+  wire \$53 ;
+  wire \$530 ;
   wire \$531 ;
   wire \$532 ;
   wire \$533 ;
@@ -820,62 +681,62 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$537 ;
   wire \$538 ;
   wire \$539 ;
-  wire [18:0] \$54 ;
+  wire [63:0] \$54 ;
   wire \$540 ;
   wire \$541 ;
-  wire [16:0] \$542 ;
-  wire [4:0] \$543 ;
-  wire [4:0] \$544 ;
-  wire [4:0] \$545 ;
-  wire [5:0] \$546 ;
-  wire [5:0] \$547 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire [16:0] \$545 ;
+  wire [16:0] \$546 ;
+  wire \$547 ;
   wire \$548 ;
   wire \$549 ;
-  wire \$55 ;
+  wire [63:0] \$55 ;
   wire [5:0] \$550 ;
   wire \$551 ;
   wire \$552 ;
   wire \$553 ;
   wire [5:0] \$554 ;
-  wire [5:0] \$555 ;
-  wire \$556 ;
-  wire [5:0] \$557 ;
+  wire \$555 ;
+  wire [4:0] \$556 ;
+  wire [6:0] \$557 ;
   wire [5:0] \$558 ;
-  wire [5:0] \$559 ;
-  wire \$56 ;
-  wire [5:0] \$560 ;
+  wire \$559 ;
+  wire [63:0] \$56 ;
+  wire \$560 ;
   wire \$561 ;
   wire \$562 ;
-  wire \$563 ;
-  wire [16:0] \$564 ;
-  wire [5:0] \$565 ;
-  wire \$566 ;
-  wire [5:0] \$567 ;
+  wire [8:0] \$563 ;
+  wire [8:0] \$564 ;
+  wire [8:0] \$565 ;
+  wire [9:0] \$566 ;
+  wire [10:0] \$567 ;
   wire \$568 ;
-  wire \$569 ;
-  wire [63:0] \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire [5:0] \$572 ;
-  wire [6:0] \$573 ;
-  wire [6:0] \$574 ;
+  wire [8:0] \$569 ;
+  wire [18:0] \$57 ;
+  wire [8:0] \$570 ;
+  wire [8:0] \$571 ;
+  wire [9:0] \$572 ;
+  wire \$573 ;
+  wire \$574 ;
   wire \$575 ;
-  wire \$576 ;
-  wire [16:0] \$577 ;
-  wire [4:0] \$578 ;
-  wire [4:0] \$579 ;
-  wire [63:0] \$58 ;
-  wire [5:0] \$580 ;
-  wire [5:0] \$581 ;
+  wire [16:0] \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
+  wire [18:0] \$58 ;
+  wire \$580 ;
+  wire [3:0] \$581 ;
   wire \$582 ;
   wire \$583 ;
   wire \$584 ;
-  wire \$585 ;
+  wire [16:0] \$585 ;
   wire \$586 ;
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
-  wire [63:0] \$59 ;
+  wire [18:0] \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
@@ -886,473 +747,472 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$597 ;
   wire \$598 ;
   wire \$599 ;
-  wire [7:0] \$6 ;
-  wire [18:0] \$60 ;
+  wire [4:0] \$6 ;
+  wire [146:0] \$60 ;
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
   wire \$603 ;
-  wire [16:0] \$604 ;
-  wire [16:0] \$605 ;
+  wire \$604 ;
+  wire \$605 ;
   wire \$606 ;
   wire \$607 ;
   wire \$608 ;
-  wire [5:0] \$609 ;
-  wire [18:0] \$61 ;
+  wire \$609 ;
+  wire [146:0] \$61 ;
   wire \$610 ;
-  wire \$611 ;
-  wire \$612 ;
-  wire [5:0] \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire [5:0] \$618 ;
-  wire [5:0] \$619 ;
-  wire [18:0] \$62 ;
-  wire \$620 ;
-  wire [5:0] \$621 ;
-  wire [5:0] \$622 ;
-  wire [5:0] \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire [16:0] \$628 ;
-  wire [5:0] \$629 ;
+  wire [6:0] \$611 ;
+  wire [6:0] \$612 ;
+  wire [35:0] \$613 ;
+  wire [35:0] \$614 ;
+  wire [35:0] \$615 ;
+  wire [27:0] \$616 ;
+  wire [35:0] \$617 ;
+  wire [35:0] \$618 ;
+  wire [35:0] \$619 ;
+  wire [146:0] \$62 ;
+  wire [27:0] \$620 ;
+  wire [35:0] \$621 ;
+  wire [35:0] \$622 ;
+  wire [35:0] \$623 ;
+  wire [27:0] \$624 ;
+  wire [27:0] \$625 ;
+  wire [27:0] \$626 ;
+  wire [27:0] \$627 ;
+  wire [19:0] \$628 ;
+  wire [94:0] \$629 ;
   wire \$63 ;
-  wire \$630 ;
-  wire [4:0] \$631 ;
-  wire [6:0] \$632 ;
-  wire [5:0] \$633 ;
-  wire \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire [5:0] \$637 ;
-  wire [8:0] \$638 ;
-  wire [9:0] \$639 ;
+  wire [95:0] \$630 ;
+  wire [94:0] \$631 ;
+  wire [95:0] \$632 ;
+  wire [94:0] \$633 ;
+  wire [95:0] \$634 ;
+  wire [86:0] \$635 ;
+  wire [87:0] \$636 ;
+  wire [113:0] \$637 ;
+  wire [114:0] \$638 ;
+  wire [113:0] \$639 ;
   wire \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire [5:0] \$642 ;
-  wire [5:0] \$643 ;
+  wire [114:0] \$640 ;
+  wire [154:0] \$641 ;
+  wire [155:0] \$642 ;
+  wire \$643 ;
   wire \$644 ;
   wire \$645 ;
-  wire [16:0] \$646 ;
+  wire [5:0] \$646 ;
   wire \$647 ;
-  wire [8:0] \$648 ;
-  wire [8:0] \$649 ;
-  wire [63:0] \$65 ;
-  wire [8:0] \$650 ;
-  wire [9:0] \$651 ;
-  wire [10:0] \$652 ;
+  wire [4:0] \$648 ;
+  wire \$649 ;
+  wire \$65 ;
+  wire \$650 ;
+  wire [16:0] \$651 ;
+  wire [16:0] \$652 ;
   wire \$653 ;
-  wire [8:0] \$654 ;
-  wire [8:0] \$655 ;
-  wire [8:0] \$656 ;
-  wire [9:0] \$657 ;
-  wire \$658 ;
+  wire \$654 ;
+  wire [1:0] \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire [1:0] \$658 ;
   wire \$659 ;
-  wire [63:0] \$66 ;
+  wire [258:0] \$66 ;
   wire \$660 ;
-  wire [16:0] \$661 ;
+  wire [1:0] \$661 ;
   wire \$662 ;
   wire \$663 ;
-  wire \$664 ;
-  wire [5:0] \$665 ;
-  wire [4:0] \$666 ;
-  wire [4:0] \$667 ;
+  wire [1:0] \$664 ;
+  wire \$665 ;
+  wire [1:0] \$666 ;
+  wire \$667 ;
   wire \$668 ;
-  wire \$669 ;
-  wire [63:0] \$67 ;
-  wire [5:0] \$670 ;
-  wire [5:0] \$671 ;
+  wire [1:0] \$669 ;
+  wire [258:0] \$67 ;
+  wire \$670 ;
+  wire [1:0] \$671 ;
   wire \$672 ;
   wire \$673 ;
-  wire [16:0] \$674 ;
+  wire [1:0] \$674 ;
   wire \$675 ;
-  wire \$676 ;
+  wire [3:0] \$676 ;
   wire \$677 ;
   wire \$678 ;
-  wire \$679 ;
-  wire [18:0] \$68 ;
-  wire \$680 ;
+  wire [3:0] \$679 ;
+  wire [258:0] \$68 ;
+  wire [3:0] \$680 ;
   wire \$681 ;
   wire \$682 ;
-  wire \$683 ;
+  wire [3:0] \$683 ;
   wire \$684 ;
   wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
-  wire [18:0] \$69 ;
+  wire [3:0] \$686 ;
+  wire [3:0] \$687 ;
+  wire [4:0] \$688 ;
+  wire [4:0] \$689 ;
+  wire [258:0] \$69 ;
   wire \$690 ;
   wire \$691 ;
   wire \$692 ;
-  wire \$693 ;
+  wire [3:0] \$693 ;
   wire \$694 ;
   wire \$695 ;
-  wire \$696 ;
+  wire [1:0] \$696 ;
   wire \$697 ;
   wire \$698 ;
-  wire [6:0] \$699 ;
-  wire [7:0] \$7 ;
-  wire [18:0] \$70 ;
-  wire [6:0] \$700 ;
-  wire [35:0] \$701 ;
-  wire [35:0] \$702 ;
-  wire [35:0] \$703 ;
-  wire [27:0] \$704 ;
-  wire [35:0] \$705 ;
-  wire [35:0] \$706 ;
-  wire [35:0] \$707 ;
-  wire [27:0] \$708 ;
-  wire [35:0] \$709 ;
-  wire \$71 ;
-  wire [35:0] \$710 ;
-  wire [35:0] \$711 ;
-  wire [27:0] \$712 ;
-  wire [27:0] \$713 ;
-  wire [27:0] \$714 ;
-  wire [27:0] \$715 ;
-  wire [19:0] \$716 ;
-  wire [94:0] \$717 ;
-  wire [95:0] \$718 ;
-  wire [94:0] \$719 ;
-  wire \$72 ;
-  wire [95:0] \$720 ;
-  wire [94:0] \$721 ;
-  wire [95:0] \$722 ;
-  wire [86:0] \$723 ;
-  wire [87:0] \$724 ;
-  wire [113:0] \$725 ;
-  wire [114:0] \$726 ;
-  wire [113:0] \$727 ;
-  wire [114:0] \$728 ;
-  wire [154:0] \$729 ;
-  wire [63:0] \$73 ;
-  wire [155:0] \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire [5:0] \$734 ;
+  wire [1:0] \$699 ;
+  wire [63:0] \$7 ;
+  wire [258:0] \$70 ;
+  wire [3:0] \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire [4:0] \$705 ;
+  wire \$706 ;
+  wire [1:0] \$707 ;
+  wire [4:0] \$708 ;
+  wire \$709 ;
+  wire [258:0] \$71 ;
+  wire \$710 ;
+  wire [1:0] \$711 ;
+  wire [4:0] \$712 ;
+  wire \$713 ;
+  wire [1:0] \$714 ;
+  wire [4:0] \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire [1:0] \$718 ;
+  wire [4:0] \$719 ;
+  wire [258:0] \$72 ;
+  wire [3:0] \$720 ;
+  wire \$721 ;
+  wire [3:0] \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire [3:0] \$725 ;
+  wire [3:0] \$726 ;
+  wire [3:0] \$727 ;
+  wire [3:0] \$728 ;
+  wire [4:0] \$729 ;
+  wire [258:0] \$73 ;
+  wire \$730 ;
+  wire [3:0] \$731 ;
+  wire [3:0] \$732 ;
+  wire [4:0] \$733 ;
+  wire [4:0] \$734 ;
   wire \$735 ;
-  wire [4:0] \$736 ;
+  wire \$736 ;
   wire \$737 ;
   wire \$738 ;
-  wire [16:0] \$739 ;
-  wire [63:0] \$74 ;
-  wire [16:0] \$740 ;
+  wire \$739 ;
+  wire [258:0] \$74 ;
+  wire [4:0] \$740 ;
   wire \$741 ;
-  wire [4:0] \$742 ;
+  wire [1:0] \$742 ;
   wire [4:0] \$743 ;
   wire \$744 ;
-  wire [16:0] \$745 ;
-  wire [16:0] \$746 ;
+  wire \$745 ;
+  wire [1:0] \$746 ;
   wire \$747 ;
-  wire [4:0] \$748 ;
-  wire [4:0] \$749 ;
-  wire [63:0] \$75 ;
+  wire [1:0] \$748 ;
+  wire \$749 ;
+  wire \$75 ;
   wire \$750 ;
-  wire \$751 ;
-  wire [1:0] \$752 ;
-  wire \$753 ;
-  wire \$754 ;
-  wire [1:0] \$755 ;
-  wire \$756 ;
+  wire [1:0] \$751 ;
+  wire [4:0] \$752 ;
+  wire [4:0] \$753 ;
+  wire [5:0] \$754 ;
+  wire [12:0] \$755 ;
+  wire [4:0] \$756 ;
   wire \$757 ;
   wire [1:0] \$758 ;
-  wire \$759 ;
-  wire [18:0] \$76 ;
+  wire [4:0] \$759 ;
+  wire \$76 ;
   wire \$760 ;
-  wire [1:0] \$761 ;
-  wire \$762 ;
-  wire [1:0] \$763 ;
+  wire \$761 ;
+  wire [1:0] \$762 ;
+  wire [4:0] \$763 ;
   wire \$764 ;
-  wire \$765 ;
-  wire [1:0] \$766 ;
+  wire [1:0] \$765 ;
+  wire [4:0] \$766 ;
   wire \$767 ;
-  wire [1:0] \$768 ;
-  wire \$769 ;
-  wire [18:0] \$77 ;
-  wire \$770 ;
-  wire [1:0] \$771 ;
+  wire \$768 ;
+  wire [1:0] \$769 ;
+  wire \$77 ;
+  wire [4:0] \$770 ;
+  wire [10:0] \$771 ;
   wire \$772 ;
-  wire [3:0] \$773 ;
+  wire [1:0] \$773 ;
   wire \$774 ;
   wire \$775 ;
-  wire [3:0] \$776 ;
-  wire [3:0] \$777 ;
-  wire \$778 ;
+  wire [1:0] \$776 ;
+  wire \$777 ;
+  wire [1:0] \$778 ;
   wire \$779 ;
-  wire [18:0] \$78 ;
-  wire [3:0] \$780 ;
-  wire \$781 ;
-  wire \$782 ;
-  wire [3:0] \$783 ;
-  wire [3:0] \$784 ;
-  wire [4:0] \$785 ;
-  wire [4:0] \$786 ;
+  wire \$78 ;
+  wire \$780 ;
+  wire [1:0] \$781 ;
+  wire [5:0] \$782 ;
+  wire \$783 ;
+  wire [1:0] \$784 ;
+  wire [5:0] \$785 ;
+  wire \$786 ;
   wire \$787 ;
-  wire \$788 ;
-  wire \$789 ;
-  wire [146:0] \$79 ;
-  wire [3:0] \$790 ;
-  wire \$791 ;
-  wire \$792 ;
-  wire [1:0] \$793 ;
+  wire [1:0] \$788 ;
+  wire [5:0] \$789 ;
+  wire \$79 ;
+  wire \$790 ;
+  wire [1:0] \$791 ;
+  wire [5:0] \$792 ;
+  wire \$793 ;
   wire \$794 ;
-  wire \$795 ;
-  wire [1:0] \$796 ;
-  wire [3:0] \$797 ;
+  wire [1:0] \$795 ;
+  wire [5:0] \$796 ;
+  wire [5:0] \$797 ;
   wire \$798 ;
   wire \$799 ;
-  wire [8:0] \$8 ;
-  wire [146:0] \$80 ;
-  wire \$800 ;
+  wire [63:0] \$8 ;
+  wire \$80 ;
+  wire [1:0] \$800 ;
   wire \$801 ;
-  wire [4:0] \$802 ;
-  wire \$803 ;
-  wire [1:0] \$804 ;
-  wire [4:0] \$805 ;
-  wire \$806 ;
+  wire \$802 ;
+  wire [1:0] \$803 ;
+  wire [5:0] \$804 ;
+  wire \$805 ;
+  wire [5:0] \$806 ;
   wire \$807 ;
-  wire [1:0] \$808 ;
-  wire [4:0] \$809 ;
-  wire [146:0] \$81 ;
-  wire \$810 ;
-  wire [1:0] \$811 ;
-  wire [4:0] \$812 ;
-  wire \$813 ;
+  wire \$808 ;
+  wire \$809 ;
+  wire [63:0] \$81 ;
+  wire [5:0] \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire [5:0] \$813 ;
   wire \$814 ;
-  wire [1:0] \$815 ;
-  wire [4:0] \$816 ;
-  wire [3:0] \$817 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire [5:0] \$817 ;
   wire \$818 ;
-  wire [3:0] \$819 ;
-  wire \$82 ;
+  wire [5:0] \$819 ;
+  wire [63:0] \$82 ;
   wire \$820 ;
-  wire \$821 ;
-  wire [3:0] \$822 ;
-  wire [3:0] \$823 ;
-  wire [3:0] \$824 ;
-  wire [3:0] \$825 ;
-  wire [4:0] \$826 ;
-  wire \$827 ;
-  wire [3:0] \$828 ;
-  wire [3:0] \$829 ;
-  wire \$83 ;
-  wire [4:0] \$830 ;
+  wire [4:0] \$821 ;
+  wire \$822 ;
+  wire [1:0] \$823 ;
+  wire [4:0] \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire [1:0] \$827 ;
+  wire [4:0] \$828 ;
+  wire \$829 ;
+  wire [63:0] \$83 ;
+  wire [1:0] \$830 ;
   wire [4:0] \$831 ;
   wire \$832 ;
   wire \$833 ;
-  wire \$834 ;
-  wire \$835 ;
+  wire [1:0] \$834 ;
+  wire [5:0] \$835 ;
   wire \$836 ;
-  wire \$837 ;
-  wire [4:0] \$838 ;
-  wire [4:0] \$839 ;
-  wire \$84 ;
+  wire [1:0] \$837 ;
+  wire [5:0] \$838 ;
+  wire \$839 ;
+  wire [63:0] \$84 ;
   wire \$840 ;
-  wire \$841 ;
-  wire \$842 ;
+  wire [1:0] \$841 ;
+  wire [5:0] \$842 ;
   wire \$843 ;
-  wire [4:0] \$844 ;
-  wire [4:0] \$845 ;
-  wire [4:0] \$846 ;
+  wire [1:0] \$844 ;
+  wire [5:0] \$845 ;
+  wire \$846 ;
   wire \$847 ;
   wire [1:0] \$848 ;
-  wire [4:0] \$849 ;
-  wire [258:0] \$85 ;
+  wire [5:0] \$849 ;
+  wire [63:0] \$85 ;
   wire \$850 ;
   wire \$851 ;
-  wire [1:0] \$852 ;
+  wire \$852 ;
   wire \$853 ;
-  wire [1:0] \$854 ;
+  wire \$854 ;
   wire \$855 ;
   wire \$856 ;
-  wire [1:0] \$857 ;
-  wire [4:0] \$858 ;
-  wire [4:0] \$859 ;
-  wire [258:0] \$86 ;
-  wire [5:0] \$860 ;
-  wire [12:0] \$861 ;
-  wire [4:0] \$862 ;
-  wire \$863 ;
-  wire [1:0] \$864 ;
-  wire [4:0] \$865 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
+  wire [63:0] \$86 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire [5:0] \$863 ;
+  wire \$864 ;
+  wire \$865 ;
   wire \$866 ;
   wire \$867 ;
-  wire [1:0] \$868 ;
-  wire [4:0] \$869 ;
-  wire [258:0] \$87 ;
+  wire [5:0] \$868 ;
+  wire \$869 ;
+  wire [63:0] \$87 ;
   wire \$870 ;
-  wire [1:0] \$871 ;
-  wire [4:0] \$872 ;
+  wire \$871 ;
+  wire \$872 ;
   wire \$873 ;
   wire \$874 ;
-  wire [1:0] \$875 ;
-  wire [4:0] \$876 ;
-  wire [10:0] \$877 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
   wire \$878 ;
-  wire [1:0] \$879 ;
-  wire [258:0] \$88 ;
-  wire \$880 ;
-  wire \$881 ;
-  wire [1:0] \$882 ;
-  wire \$883 ;
-  wire [1:0] \$884 ;
-  wire \$885 ;
+  wire \$879 ;
+  wire [63:0] \$88 ;
+  wire [5:0] \$880 ;
+  wire [5:0] \$881 ;
+  wire \$882 ;
+  wire [5:0] \$883 ;
+  wire \$884 ;
+  wire [5:0] \$885 ;
   wire \$886 ;
-  wire [1:0] \$887 ;
+  wire \$887 ;
   wire [5:0] \$888 ;
   wire \$889 ;
-  wire [258:0] \$89 ;
-  wire [1:0] \$890 ;
-  wire [5:0] \$891 ;
+  wire [63:0] \$89 ;
+  wire [4:0] \$890 ;
+  wire [6:0] \$891 ;
   wire \$892 ;
-  wire \$893 ;
-  wire [1:0] \$894 ;
-  wire [5:0] \$895 ;
+  wire [1:0] \$893 ;
+  wire [4:0] \$894 ;
+  wire [6:0] \$895 ;
   wire \$896 ;
-  wire [1:0] \$897 ;
-  wire [5:0] \$898 ;
-  wire \$899 ;
-  wire \$9 ;
-  wire [258:0] \$90 ;
+  wire \$897 ;
+  wire [1:0] \$898 ;
+  wire [5:0] \$899 ;
+  wire [64:0] \$9 ;
+  wire [2:0] \$90 ;
   wire \$900 ;
   wire [1:0] \$901 ;
   wire [5:0] \$902 ;
   wire \$903 ;
-  wire [5:0] \$904 ;
-  wire [5:0] \$905 ;
-  wire \$906 ;
-  wire [5:0] \$907 ;
+  wire \$904 ;
+  wire [1:0] \$905 ;
+  wire [5:0] \$906 ;
+  wire \$907 ;
   wire [5:0] \$908 ;
   wire [5:0] \$909 ;
-  wire [258:0] \$91 ;
-  wire \$910 ;
+  wire [2:0] \$91 ;
+  wire [6:0] \$910 ;
   wire \$911 ;
-  wire [1:0] \$912 ;
-  wire \$913 ;
-  wire \$914 ;
-  wire [1:0] \$915 ;
-  wire [5:0] \$916 ;
-  wire \$917 ;
-  wire [5:0] \$918 ;
+  wire [4:0] \$912 ;
+  wire [5:0] \$913 ;
+  wire [5:0] \$914 ;
+  wire [6:0] \$915 ;
+  wire \$916 ;
+  wire [9:0] \$917 ;
+  wire [66:0] \$918 ;
   wire \$919 ;
-  wire [258:0] \$92 ;
+  wire [2:0] \$92 ;
   wire \$920 ;
-  wire \$921 ;
-  wire [5:0] \$922 ;
+  wire [1:0] \$921 ;
+  wire \$922 ;
   wire \$923 ;
-  wire \$924 ;
-  wire [5:0] \$925 ;
-  wire \$926 ;
-  wire \$927 ;
+  wire [1:0] \$924 ;
+  wire \$925 ;
+  wire [4:0] \$926 ;
+  wire [9:0] \$927 ;
   wire \$928 ;
   wire [5:0] \$929 ;
-  wire [258:0] \$93 ;
-  wire \$930 ;
-  wire \$931 ;
-  wire [5:0] \$932 ;
-  wire [6:0] \$933 ;
-  wire [6:0] \$934 ;
-  wire \$935 ;
-  wire [5:0] \$936 ;
-  wire [6:0] \$937 ;
-  wire [6:0] \$938 ;
+  wire \$93 ;
+  wire [5:0] \$930 ;
+  wire [8:0] \$931 ;
+  wire [9:0] \$932 ;
+  wire \$933 ;
+  wire \$934 ;
+  wire [4:0] \$935 ;
+  wire [11:0] \$936 ;
+  wire [12:0] \$937 ;
+  wire [12:0] \$938 ;
   wire \$939 ;
-  wire \$94 ;
-  wire [4:0] \$940 ;
-  wire \$941 ;
-  wire [1:0] \$942 ;
-  wire [4:0] \$943 ;
+  wire [8:0] \$94 ;
+  wire [8:0] \$940 ;
+  wire [8:0] \$941 ;
+  wire [8:0] \$942 ;
+  wire [9:0] \$943 ;
   wire \$944 ;
-  wire \$945 ;
-  wire [1:0] \$946 ;
-  wire [4:0] \$947 ;
-  wire \$948 ;
-  wire [1:0] \$949 ;
+  wire [9:0] \$945 ;
+  wire [66:0] \$946 ;
+  wire \$947 ;
+  wire [258:0] \$948 ;
+  wire \$949 ;
   wire \$95 ;
-  wire [4:0] \$950 ;
-  wire \$951 ;
+  wire \$950 ;
+  wire [1:0] \$951 ;
   wire \$952 ;
-  wire [1:0] \$953 ;
-  wire [5:0] \$954 ;
+  wire \$953 ;
+  wire [1:0] \$954 ;
   wire \$955 ;
-  wire [1:0] \$956 ;
-  wire [5:0] \$957 ;
+  wire [4:0] \$956 ;
+  wire [9:0] \$957 ;
   wire \$958 ;
-  wire \$959 ;
-  wire \$96 ;
-  wire [1:0] \$960 ;
-  wire [5:0] \$961 ;
-  wire \$962 ;
-  wire [1:0] \$963 ;
-  wire [5:0] \$964 ;
-  wire \$965 ;
+  wire [5:0] \$959 ;
+  wire [63:0] \$96 ;
+  wire [5:0] \$960 ;
+  wire [4:0] \$961 ;
+  wire [4:0] \$962 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire [1:0] \$965 ;
   wire \$966 ;
-  wire [1:0] \$967 ;
-  wire [5:0] \$968 ;
+  wire \$967 ;
+  wire [1:0] \$968 ;
   wire \$969 ;
   wire \$97 ;
-  wire \$970 ;
+  wire [1:0] \$970 ;
   wire \$971 ;
   wire \$972 ;
-  wire \$973 ;
-  wire [5:0] \$974 ;
-  wire [5:0] \$975 ;
+  wire [1:0] \$973 ;
+  wire \$974 ;
+  wire [1:0] \$975 ;
   wire \$976 ;
-  wire [5:0] \$977 ;
-  wire [5:0] \$978 ;
+  wire \$977 ;
+  wire [1:0] \$978 ;
   wire \$979 ;
   wire \$98 ;
-  wire \$980 ;
+  wire [1:0] \$980 ;
   wire \$981 ;
   wire \$982 ;
-  wire \$983 ;
+  wire [1:0] \$983 ;
   wire \$984 ;
-  wire \$985 ;
+  wire [1:0] \$985 ;
   wire \$986 ;
   wire \$987 ;
-  wire [5:0] \$988 ;
+  wire [1:0] \$988 ;
   wire \$989 ;
   wire \$99 ;
-  wire \$990 ;
+  wire [1:0] \$990 ;
   wire \$991 ;
   wire \$992 ;
-  wire [5:0] \$993 ;
+  wire [1:0] \$993 ;
   wire \$994 ;
-  wire \$995 ;
+  wire [1:0] \$995 ;
   wire \$996 ;
   wire \$997 ;
-  wire \$998 ;
-  wire \$999 ;
+  wire [1:0] \$998 ;
+  wire [5:0] \$999 ;
   wire [63:0] \$signal ;
   reg \$signal$12  = 1'h0;
   reg \$signal$13  = 1'h0;
   reg [63:0] \$signal$14  = 64'h0000000000000000;
-  reg \$signal$158  = 1'h0;
   reg \$signal$16  = 1'h0;
-  reg \$signal$162  = 1'h0;
-  reg [3:0] \$signal$164  = 4'h0;
-  reg \$signal$165  = 1'h0;
-  reg \$signal$167  = 1'h0;
+  reg \$signal$166  = 1'h0;
   reg \$signal$17  = 1'h0;
-  reg [3:0] \$signal$173  = 4'h0;
-  reg [3:0] \$signal$174  = 4'h0;
-  reg \$signal$192  = 1'h0;
-  reg \$signal$193  = 1'h0;
-  reg \$signal$194  = 1'h0;
-  reg \$signal$195  = 1'h0;
-  reg \$signal$23  = 1'h0;
-  reg \$signal$24  = 1'h0;
-  wire [4:0] \$signal$31 ;
-  reg [4:0] \$signal$32  = 5'h00;
-  reg [4:0] \$signal$35  = 5'h00;
-  reg \$signal$43  = 1'h0;
+  reg \$signal$170  = 1'h0;
+  reg [3:0] \$signal$172  = 4'h0;
+  reg \$signal$173  = 1'h0;
+  reg \$signal$175  = 1'h0;
+  reg \$signal$197  = 1'h0;
+  reg \$signal$198  = 1'h0;
+  reg \$signal$199  = 1'h0;
+  reg \$signal$200  = 1'h0;
+  reg [3:0] \$signal$23  = 4'h0;
+  reg \$signal$29  = 1'h0;
+  reg \$signal$30  = 1'h0;
+  wire [4:0] \$signal$37 ;
+  reg [4:0] \$signal$38  = 5'h00;
+  reg [4:0] \$signal$41  = 5'h00;
+  reg \$signal$49  = 1'h0;
   reg acc_clear;
   reg acc_cz = 1'h0;
   reg [71:0] acc_hi = 72'h000000000000000000;
@@ -1370,7 +1230,9 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   reg [6:0] dl = 7'h00;
   reg [144:0] drem = 145'h0000000000000000000000000000000000000;
   reg eb = 1'h0;
+  reg ext_top = 1'h0;
   reg [63:0] feed = 64'h0000000000000000;
+  reg first = 1'h0;
   reg [4:0] fsm_state = 5'h00;
   reg [101:0] h0 = 102'h00000000000000000000000000;
   reg [91:0] h1 = 92'h00000000000000000000000;
@@ -1403,7 +1265,10 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   reg [4:0] mwc = 5'h00;
   wire [4:0] nc_lo;
   reg [4:0] nlimbs = 5'h00;
+  reg [3:0] no = 4'h0;
+  wire [3:0] no_t;
   reg [8:0] nsteps = 9'h000;
+  wire [3:0] nz_t;
   wire [127:0] \o__payload.amount_in ;
   wire [16:0] \o__payload.candidates ;
   wire \o__payload.direction ;
@@ -1606,6 +1471,9 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [63:0] wb_limb;
   wire [255:0] wb_src;
   wire [64:0] wb_sum;
+  reg [3:0] wl_k = 4'h0;
+  reg wl_ok = 1'h0;
+  reg [63:0] wl_v = 64'h0000000000000000;
   reg [11:0] wr__addr;
   reg [63:0] wr__data;
   reg wr__en;
@@ -6629,1250 +6497,1127 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign tg_d__data = tags[tg_d__addr];
   assign tg_b__data = tags[\out$6 ];
   assign tg_a__data = tags[out];
-  assign \$1  = rom_rd__data[18:12] >= 2'h2;
-  assign \$2  = swapped & \$1 ;
-  assign \$3  = rom_rd__data[18:12] <= 4'h9;
-  assign \$4  = \$2  & \$3 ;
-  assign \$5  = rom_rd__data[18:12] < 3'h6;
-  assign \$6  = rom_rd__data[18:12] + 3'h4;
-  assign \$7  = rom_rd__data[18:12] - 3'h4;
-  assign \$8  = \$5  ? { 1'h0, \$6  } : { \$7 [7], \$7  };
-  assign \$9  = rom_rd__data[25:19] >= 2'h2;
-  assign \$10  = swapped & \$9 ;
-  assign \$11  = rom_rd__data[25:19] <= 4'h9;
-  assign \$12  = \$10  & \$11 ;
-  assign \$13  = rom_rd__data[25:19] < 3'h6;
-  assign \$14  = rom_rd__data[25:19] + 3'h4;
-  assign \$15  = rom_rd__data[25:19] - 3'h4;
-  assign \$16  = \$13  ? { 1'h0, \$14  } : { \$15 [7], \$15  };
-  assign \$17  = rom_rd__data[11:5] >= 2'h2;
-  assign \$18  = swapped & \$17 ;
-  assign \$19  = rom_rd__data[11:5] <= 4'h9;
-  assign \$20  = \$18  & \$19 ;
-  assign \$21  = rom_rd__data[11:5] < 3'h6;
-  assign \$22  = rom_rd__data[11:5] + 3'h4;
-  assign \$23  = rom_rd__data[11:5] - 3'h4;
-  assign \$24  = \$21  ? { 1'h0, \$22  } : { \$23 [7], \$23  };
   assign \$signal  = \$signal$12  ? \$signal$14  : { \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13  };
   assign b_val = \$signal$16  ? b_q : { \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17  };
-  assign \$25  = ~ b_val;
-  assign \$26  = ! k;
-  assign \$27  = \$26  ? { imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm } : { imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15] };
-  assign \$28  = \$signal  + alu_y;
-  assign \$29  = \$28  + carry;
+  assign \$1  = | wl_v;
+  assign \$2  = wl_k + 1'h1;
+  assign \$3  = \$1  ? \$2  : { 1'h0, \$signal$23  };
+  assign \$4  = wl_v != 64'hffffffffffffffff;
+  assign \$5  = wl_k + 1'h1;
+  assign \$6  = \$4  ? \$5  : { 1'h0, no };
+  assign \$7  = ~ b_val;
+  assign \$8  = first ? { imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm } : { imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15] };
+  assign \$9  = \$signal  + alu_y;
+  assign \$10  = \$9  + carry;
   assign limb_lt = \$signal  < b_val;
-  assign \$30  = \$signal$32  + 1'h1;
-  assign \$31  = \$30  > mtb;
-  assign \$32  = \$signal$32  + 1'h1;
-  assign \$33  = \$32  - mtb;
-  assign \$34  = \$31  ? \$33  : 7'h00;
-  assign \$35  = \$signal$32  < \$signal$35 ;
-  assign \$36  = \$signal$35  - 1'h1;
-  assign \$37  = \$35  ? { 1'h0, \$signal$32  } : \$36 ;
-  assign \$38  = \$signal$32  + 2'h2;
-  assign \$39  = \$38  > mtb;
-  assign \$40  = \$signal$32  + 2'h2;
-  assign \$41  = \$40  - mtb;
-  assign \$42  = \$39  ? \$41  : 7'h00;
-  assign \$43  = acc_lo + prod[63:0];
-  assign \$44  = \$43  + acc_cz;
-  assign \$45  = acc_hi + prod[127:64];
-  assign \$46  = \$45  + \$signal$43 ;
+  assign \$11  = \$signal$38  + 1'h1;
+  assign \$12  = \$11  > mtb;
+  assign \$13  = \$signal$38  + 1'h1;
+  assign \$14  = \$13  - mtb;
+  assign \$15  = \$12  ? \$14  : 7'h00;
+  assign \$16  = \$signal$38  < \$signal$41 ;
+  assign \$17  = \$signal$41  - 1'h1;
+  assign \$18  = \$16  ? { 1'h0, \$signal$38  } : \$17 ;
+  assign \$19  = \$signal$38  + 2'h2;
+  assign \$20  = \$19  > mtb;
+  assign \$21  = \$signal$38  + 2'h2;
+  assign \$22  = \$21  - mtb;
+  assign \$23  = \$20  ? \$22  : 7'h00;
+  assign \$24  = acc_lo + prod[63:0];
+  assign \$25  = \$24  + acc_cz;
+  assign \$26  = acc_hi + prod[127:64];
+  assign \$27  = \$26  + \$signal$49 ;
   assign sden3_c0_full = { den[63:0], 1'h0 } + { den[62:0], 2'h0 };
   assign sden3_c1n_full = { den[127:64], 1'h0 } + { den[126:63], 1'h0 };
   assign sden3_c1y_full = { den[127:64], 1'h1 } + { den[126:63], 1'h1 };
   assign sden3_c2n_full = { den[144:128], 1'h0 } + { den[144:127], 1'h0 };
   assign sden3_c2y_full = { den[144:128], 1'h1 } + { den[144:127], 1'h1 };
-  assign \$47  = sden3_c0_full[65] & sden3_c1y_full[65];
-  assign sden3_p0_1a = sden3_c1n_full[65] | \$47 ;
-  assign \$48  = sden3_p0_1a & sden3_c2y_full[20];
-  assign sden3_p1_2a = sden3_c2n_full[20] | \$48 ;
-  assign \$49  = ~ { sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65] };
-  assign \$50  = sden3_c1n_full[64:1] & \$49 ;
-  assign \$51  = sden3_c1y_full[64:1] & { sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65] };
-  assign sden3_s1 = \$50  | \$51 ;
-  assign \$52  = ~ { sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a };
-  assign \$53  = sden3_c2n_full[19:1] & \$52 ;
-  assign \$54  = sden3_c2y_full[19:1] & { sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a };
-  assign sden3_s2 = \$53  | \$54 ;
+  assign \$28  = sden3_c0_full[65] & sden3_c1y_full[65];
+  assign sden3_p0_1a = sden3_c1n_full[65] | \$28 ;
+  assign \$29  = sden3_p0_1a & sden3_c2y_full[20];
+  assign sden3_p1_2a = sden3_c2n_full[20] | \$29 ;
+  assign \$30  = ~ { sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65] };
+  assign \$31  = sden3_c1n_full[64:1] & \$30 ;
+  assign \$32  = sden3_c1y_full[64:1] & { sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65] };
+  assign sden3_s1 = \$31  | \$32 ;
+  assign \$33  = ~ { sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a };
+  assign \$34  = sden3_c2n_full[19:1] & \$33 ;
+  assign \$35  = sden3_c2y_full[19:1] & { sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a };
+  assign sden3_s2 = \$34  | \$35 ;
   assign sdiv_nd1 = ~ { 2'h0, den };
   assign sdiv_k1_c0_full = { drem[61:0], feed[63:62], 1'h1 } + { sdiv_nd1[63:0], 1'h1 };
   assign sdiv_k1_c1n_full = { drem[125:62], 1'h0 } + { sdiv_nd1[127:64], 1'h0 };
   assign sdiv_k1_c1y_full = { drem[125:62], 1'h1 } + { sdiv_nd1[127:64], 1'h1 };
   assign sdiv_k1_c2n_full = { drem[144:126], 1'h0 } + { sdiv_nd1[146:128], 1'h0 };
   assign sdiv_k1_c2y_full = { drem[144:126], 1'h1 } + { sdiv_nd1[146:128], 1'h1 };
-  assign \$55  = sdiv_k1_c0_full[65] & sdiv_k1_c1y_full[65];
-  assign sdiv_k1_p0_1a = sdiv_k1_c1n_full[65] | \$55 ;
-  assign \$56  = sdiv_k1_p0_1a & sdiv_k1_c2y_full[20];
-  assign sdiv_k1_p1_2a = sdiv_k1_c2n_full[20] | \$56 ;
-  assign \$57  = ~ { sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65] };
-  assign \$58  = sdiv_k1_c1n_full[64:1] & \$57 ;
-  assign \$59  = sdiv_k1_c1y_full[64:1] & { sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65] };
-  assign sdiv_k1_s1 = \$58  | \$59 ;
-  assign \$60  = ~ { sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a };
-  assign \$61  = sdiv_k1_c2n_full[19:1] & \$60 ;
-  assign \$62  = sdiv_k1_c2y_full[19:1] & { sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a };
-  assign sdiv_k1_s2 = \$61  | \$62 ;
+  assign \$36  = sdiv_k1_c0_full[65] & sdiv_k1_c1y_full[65];
+  assign sdiv_k1_p0_1a = sdiv_k1_c1n_full[65] | \$36 ;
+  assign \$37  = sdiv_k1_p0_1a & sdiv_k1_c2y_full[20];
+  assign sdiv_k1_p1_2a = sdiv_k1_c2n_full[20] | \$37 ;
+  assign \$38  = ~ { sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65] };
+  assign \$39  = sdiv_k1_c1n_full[64:1] & \$38 ;
+  assign \$40  = sdiv_k1_c1y_full[64:1] & { sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65] };
+  assign sdiv_k1_s1 = \$39  | \$40 ;
+  assign \$41  = ~ { sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a };
+  assign \$42  = sdiv_k1_c2n_full[19:1] & \$41 ;
+  assign \$43  = sdiv_k1_c2y_full[19:1] & { sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a };
+  assign sdiv_k1_s2 = \$42  | \$43 ;
   assign sdiv_nd2 = ~ { 1'h0, den, 1'h0 };
   assign sdiv_k2_c0_full = { drem[61:0], feed[63:62], 1'h1 } + { sdiv_nd2[63:0], 1'h1 };
   assign sdiv_k2_c1n_full = { drem[125:62], 1'h0 } + { sdiv_nd2[127:64], 1'h0 };
   assign sdiv_k2_c1y_full = { drem[125:62], 1'h1 } + { sdiv_nd2[127:64], 1'h1 };
   assign sdiv_k2_c2n_full = { drem[144:126], 1'h0 } + { sdiv_nd2[146:128], 1'h0 };
   assign sdiv_k2_c2y_full = { drem[144:126], 1'h1 } + { sdiv_nd2[146:128], 1'h1 };
-  assign \$63  = sdiv_k2_c0_full[65] & sdiv_k2_c1y_full[65];
-  assign sdiv_k2_p0_1a = sdiv_k2_c1n_full[65] | \$63 ;
-  assign \$64  = sdiv_k2_p0_1a & sdiv_k2_c2y_full[20];
-  assign sdiv_k2_p1_2a = sdiv_k2_c2n_full[20] | \$64 ;
-  assign \$65  = ~ { sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65] };
-  assign \$66  = sdiv_k2_c1n_full[64:1] & \$65 ;
-  assign \$67  = sdiv_k2_c1y_full[64:1] & { sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65] };
-  assign sdiv_k2_s1 = \$66  | \$67 ;
-  assign \$68  = ~ { sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a };
-  assign \$69  = sdiv_k2_c2n_full[19:1] & \$68 ;
-  assign \$70  = sdiv_k2_c2y_full[19:1] & { sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a };
-  assign sdiv_k2_s2 = \$69  | \$70 ;
+  assign \$44  = sdiv_k2_c0_full[65] & sdiv_k2_c1y_full[65];
+  assign sdiv_k2_p0_1a = sdiv_k2_c1n_full[65] | \$44 ;
+  assign \$45  = sdiv_k2_p0_1a & sdiv_k2_c2y_full[20];
+  assign sdiv_k2_p1_2a = sdiv_k2_c2n_full[20] | \$45 ;
+  assign \$46  = ~ { sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65] };
+  assign \$47  = sdiv_k2_c1n_full[64:1] & \$46 ;
+  assign \$48  = sdiv_k2_c1y_full[64:1] & { sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65] };
+  assign sdiv_k2_s1 = \$47  | \$48 ;
+  assign \$49  = ~ { sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a };
+  assign \$50  = sdiv_k2_c2n_full[19:1] & \$49 ;
+  assign \$51  = sdiv_k2_c2y_full[19:1] & { sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a };
+  assign sdiv_k2_s2 = \$50  | \$51 ;
   assign sdiv_nd3 = ~ den3;
   assign sdiv_k3_c0_full = { drem[61:0], feed[63:62], 1'h1 } + { sdiv_nd3[63:0], 1'h1 };
   assign sdiv_k3_c1n_full = { drem[125:62], 1'h0 } + { sdiv_nd3[127:64], 1'h0 };
   assign sdiv_k3_c1y_full = { drem[125:62], 1'h1 } + { sdiv_nd3[127:64], 1'h1 };
   assign sdiv_k3_c2n_full = { drem[144:126], 1'h0 } + { sdiv_nd3[146:128], 1'h0 };
   assign sdiv_k3_c2y_full = { drem[144:126], 1'h1 } + { sdiv_nd3[146:128], 1'h1 };
-  assign \$71  = sdiv_k3_c0_full[65] & sdiv_k3_c1y_full[65];
-  assign sdiv_k3_p0_1a = sdiv_k3_c1n_full[65] | \$71 ;
-  assign \$72  = sdiv_k3_p0_1a & sdiv_k3_c2y_full[20];
-  assign sdiv_k3_p1_2a = sdiv_k3_c2n_full[20] | \$72 ;
-  assign \$73  = ~ { sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65] };
-  assign \$74  = sdiv_k3_c1n_full[64:1] & \$73 ;
-  assign \$75  = sdiv_k3_c1y_full[64:1] & { sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65] };
-  assign sdiv_k3_s1 = \$74  | \$75 ;
-  assign \$76  = ~ { sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a };
-  assign \$77  = sdiv_k3_c2n_full[19:1] & \$76 ;
-  assign \$78  = sdiv_k3_c2y_full[19:1] & { sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a };
-  assign sdiv_k3_s2 = \$77  | \$78 ;
-  assign \$79  = sdiv_k3_p1_2a ? { sdiv_k3_s2, sdiv_k3_s1, sdiv_k3_c0_full[64:1] } : { sdiv_k2_s2, sdiv_k2_s1, sdiv_k2_c0_full[64:1] };
-  assign \$80  = sdiv_k1_p1_2a ? { sdiv_k1_s2, sdiv_k1_s1, sdiv_k1_c0_full[64:1] } : { drem, feed[63:62] };
-  assign \$81  = sdiv_k2_p1_2a ? \$79  : \$80 ;
-  assign \$82  = ~ sdiv_k2_p1_2a;
-  assign \$83  = sdiv_k1_p1_2a & \$82 ;
-  assign \$84  = sdiv_k3_p1_2a | \$83 ;
-  assign \$85  = ~ { 1'h0, root, 2'h1 };
-  assign ssq_c0_full = { srem[61:0], feed[63:62], 1'h1 } + { \$85 [63:0], 1'h1 };
-  assign \$86  = ~ { 1'h0, root, 2'h1 };
-  assign ssq_c1n_full = { srem[125:62], 1'h0 } + { \$86 [127:64], 1'h0 };
-  assign \$87  = ~ { 1'h0, root, 2'h1 };
-  assign ssq_c1y_full = { srem[125:62], 1'h1 } + { \$87 [127:64], 1'h1 };
-  assign \$88  = ~ { 1'h0, root, 2'h1 };
-  assign ssq_c2n_full = { srem[189:126], 1'h0 } + { \$88 [191:128], 1'h0 };
-  assign \$89  = ~ { 1'h0, root, 2'h1 };
-  assign ssq_c2y_full = { srem[189:126], 1'h1 } + { \$89 [191:128], 1'h1 };
-  assign \$90  = ~ { 1'h0, root, 2'h1 };
-  assign ssq_c3n_full = { srem[253:190], 1'h0 } + { \$90 [255:192], 1'h0 };
-  assign \$91  = ~ { 1'h0, root, 2'h1 };
-  assign ssq_c3y_full = { srem[253:190], 1'h1 } + { \$91 [255:192], 1'h1 };
-  assign \$92  = ~ { 1'h0, root, 2'h1 };
-  assign ssq_c4n_full = { srem[256:254], 1'h0 } + { \$92 [258:256], 1'h0 };
-  assign \$93  = ~ { 1'h0, root, 2'h1 };
-  assign ssq_c4y_full = { srem[256:254], 1'h1 } + { \$93 [258:256], 1'h1 };
-  assign \$94  = ssq_c0_full[65] & ssq_c1y_full[65];
-  assign ssq_p0_1a = ssq_c1n_full[65] | \$94 ;
-  assign \$95  = ssq_c2n_full[65] & ssq_c3y_full[65];
-  assign ssq_p0_3a = ssq_c3n_full[65] | \$95 ;
-  assign \$96  = ssq_c2y_full[65] & ssq_c3y_full[65];
-  assign ssq_p0_3b = ssq_c3n_full[65] | \$96 ;
-  assign \$97  = ssq_p0_1a & ssq_c2y_full[65];
-  assign ssq_p1_2a = ssq_c2n_full[65] | \$97 ;
-  assign \$98  = ssq_p0_1a & ssq_p0_3b;
-  assign ssq_p1_3a = ssq_p0_3a | \$98 ;
-  assign \$99  = ssq_p1_3a & ssq_c4y_full[4];
-  assign ssq_p2_4a = ssq_c4n_full[4] | \$99 ;
-  assign \$100  = ~ { ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65] };
-  assign \$101  = ssq_c1n_full[64:1] & \$100 ;
-  assign \$102  = ssq_c1y_full[64:1] & { ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65] };
-  assign ssq_s1 = \$101  | \$102 ;
-  assign \$103  = ~ { ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a };
-  assign \$104  = ssq_c2n_full[64:1] & \$103 ;
-  assign \$105  = ssq_c2y_full[64:1] & { ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a };
-  assign ssq_s2 = \$104  | \$105 ;
-  assign \$106  = ~ { ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a };
-  assign \$107  = ssq_c3n_full[64:1] & \$106 ;
-  assign \$108  = ssq_c3y_full[64:1] & { ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a };
-  assign ssq_s3 = \$107  | \$108 ;
-  assign \$109  = ~ { ssq_p1_3a, ssq_p1_3a, ssq_p1_3a };
-  assign \$110  = ssq_c4n_full[3:1] & \$109 ;
-  assign \$111  = ssq_c4y_full[3:1] & { ssq_p1_3a, ssq_p1_3a, ssq_p1_3a };
-  assign ssq_s4 = \$110  | \$111 ;
-  assign \$1406  = k[1:0] * 7'h40;
-  assign wb_limb = wb_src >> \$1406 ;
-  assign \$112  = op == 4'h9;
-  assign wb_src = \$112  ? root : quo;
-  assign \$114  = k < \$113 ;
-  assign \$115  = \$114  ? wb_limb : 64'h0000000000000000;
-  assign wb_sum = \$115  + carry;
-  assign \$116  = b_val[0] | b_val[1];
-  assign \$117  = b_val[2] | b_val[3];
+  assign \$52  = sdiv_k3_c0_full[65] & sdiv_k3_c1y_full[65];
+  assign sdiv_k3_p0_1a = sdiv_k3_c1n_full[65] | \$52 ;
+  assign \$53  = sdiv_k3_p0_1a & sdiv_k3_c2y_full[20];
+  assign sdiv_k3_p1_2a = sdiv_k3_c2n_full[20] | \$53 ;
+  assign \$54  = ~ { sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65] };
+  assign \$55  = sdiv_k3_c1n_full[64:1] & \$54 ;
+  assign \$56  = sdiv_k3_c1y_full[64:1] & { sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65] };
+  assign sdiv_k3_s1 = \$55  | \$56 ;
+  assign \$57  = ~ { sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a };
+  assign \$58  = sdiv_k3_c2n_full[19:1] & \$57 ;
+  assign \$59  = sdiv_k3_c2y_full[19:1] & { sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a };
+  assign sdiv_k3_s2 = \$58  | \$59 ;
+  assign \$60  = sdiv_k3_p1_2a ? { sdiv_k3_s2, sdiv_k3_s1, sdiv_k3_c0_full[64:1] } : { sdiv_k2_s2, sdiv_k2_s1, sdiv_k2_c0_full[64:1] };
+  assign \$61  = sdiv_k1_p1_2a ? { sdiv_k1_s2, sdiv_k1_s1, sdiv_k1_c0_full[64:1] } : { drem, feed[63:62] };
+  assign \$62  = sdiv_k2_p1_2a ? \$60  : \$61 ;
+  assign \$63  = ~ sdiv_k2_p1_2a;
+  assign \$64  = sdiv_k1_p1_2a & \$63 ;
+  assign \$65  = sdiv_k3_p1_2a | \$64 ;
+  assign \$66  = ~ { 1'h0, root, 2'h1 };
+  assign ssq_c0_full = { srem[61:0], feed[63:62], 1'h1 } + { \$66 [63:0], 1'h1 };
+  assign \$67  = ~ { 1'h0, root, 2'h1 };
+  assign ssq_c1n_full = { srem[125:62], 1'h0 } + { \$67 [127:64], 1'h0 };
+  assign \$68  = ~ { 1'h0, root, 2'h1 };
+  assign ssq_c1y_full = { srem[125:62], 1'h1 } + { \$68 [127:64], 1'h1 };
+  assign \$69  = ~ { 1'h0, root, 2'h1 };
+  assign ssq_c2n_full = { srem[189:126], 1'h0 } + { \$69 [191:128], 1'h0 };
+  assign \$70  = ~ { 1'h0, root, 2'h1 };
+  assign ssq_c2y_full = { srem[189:126], 1'h1 } + { \$70 [191:128], 1'h1 };
+  assign \$71  = ~ { 1'h0, root, 2'h1 };
+  assign ssq_c3n_full = { srem[253:190], 1'h0 } + { \$71 [255:192], 1'h0 };
+  assign \$72  = ~ { 1'h0, root, 2'h1 };
+  assign ssq_c3y_full = { srem[253:190], 1'h1 } + { \$72 [255:192], 1'h1 };
+  assign \$73  = ~ { 1'h0, root, 2'h1 };
+  assign ssq_c4n_full = { srem[256:254], 1'h0 } + { \$73 [258:256], 1'h0 };
+  assign \$74  = ~ { 1'h0, root, 2'h1 };
+  assign ssq_c4y_full = { srem[256:254], 1'h1 } + { \$74 [258:256], 1'h1 };
+  assign \$75  = ssq_c0_full[65] & ssq_c1y_full[65];
+  assign ssq_p0_1a = ssq_c1n_full[65] | \$75 ;
+  assign \$76  = ssq_c2n_full[65] & ssq_c3y_full[65];
+  assign ssq_p0_3a = ssq_c3n_full[65] | \$76 ;
+  assign \$77  = ssq_c2y_full[65] & ssq_c3y_full[65];
+  assign ssq_p0_3b = ssq_c3n_full[65] | \$77 ;
+  assign \$78  = ssq_p0_1a & ssq_c2y_full[65];
+  assign ssq_p1_2a = ssq_c2n_full[65] | \$78 ;
+  assign \$79  = ssq_p0_1a & ssq_p0_3b;
+  assign ssq_p1_3a = ssq_p0_3a | \$79 ;
+  assign \$80  = ssq_p1_3a & ssq_c4y_full[4];
+  assign ssq_p2_4a = ssq_c4n_full[4] | \$80 ;
+  assign \$81  = ~ { ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65] };
+  assign \$82  = ssq_c1n_full[64:1] & \$81 ;
+  assign \$83  = ssq_c1y_full[64:1] & { ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65] };
+  assign ssq_s1 = \$82  | \$83 ;
+  assign \$84  = ~ { ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a };
+  assign \$85  = ssq_c2n_full[64:1] & \$84 ;
+  assign \$86  = ssq_c2y_full[64:1] & { ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a };
+  assign ssq_s2 = \$85  | \$86 ;
+  assign \$87  = ~ { ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a };
+  assign \$88  = ssq_c3n_full[64:1] & \$87 ;
+  assign \$89  = ssq_c3y_full[64:1] & { ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a };
+  assign ssq_s3 = \$88  | \$89 ;
+  assign \$90  = ~ { ssq_p1_3a, ssq_p1_3a, ssq_p1_3a };
+  assign \$91  = ssq_c4n_full[3:1] & \$90 ;
+  assign \$92  = ssq_c4y_full[3:1] & { ssq_p1_3a, ssq_p1_3a, ssq_p1_3a };
+  assign ssq_s4 = \$91  | \$92 ;
+  assign \$1248  = k[1:0] * 7'h40;
+  assign wb_limb = wb_src >> \$1248 ;
+  assign \$93  = op == 4'h9;
+  assign wb_src = \$93  ? root : quo;
+  assign \$95  = k < \$94 ;
+  assign \$96  = \$95  ? wb_limb : 64'h0000000000000000;
+  assign \$97  = ! k;
+  assign \$98  = | drem;
+  assign \$99  = ceil & \$98 ;
+  assign \$100  = \$97  ? \$99  : carry;
+  assign wb_sum = \$96  + \$100 ;
+  assign \$101  = b_val[0] | b_val[1];
+  assign \$102  = b_val[2] | b_val[3];
+  assign \$103  = \$101  | \$102 ;
+  assign \$104  = b_val[4] | b_val[5];
+  assign \$105  = b_val[6] | b_val[7];
+  assign \$106  = \$104  | \$105 ;
+  assign \$107  = \$103  | \$106 ;
+  assign \$108  = b_val[8] | b_val[9];
+  assign \$109  = b_val[10] | b_val[11];
+  assign \$110  = \$108  | \$109 ;
+  assign \$111  = b_val[12] | b_val[13];
+  assign \$112  = b_val[14] | b_val[15];
+  assign \$113  = \$111  | \$112 ;
+  assign \$114  = \$110  | \$113 ;
+  assign \$115  = \$107  | \$114 ;
+  assign \$116  = b_val[16] | b_val[17];
+  assign \$117  = b_val[18] | b_val[19];
   assign \$118  = \$116  | \$117 ;
-  assign \$119  = b_val[4] | b_val[5];
-  assign \$120  = b_val[6] | b_val[7];
+  assign \$119  = b_val[20] | b_val[21];
+  assign \$120  = b_val[22] | b_val[23];
   assign \$121  = \$119  | \$120 ;
   assign \$122  = \$118  | \$121 ;
-  assign \$123  = b_val[8] | b_val[9];
-  assign \$124  = b_val[10] | b_val[11];
+  assign \$123  = b_val[24] | b_val[25];
+  assign \$124  = b_val[26] | b_val[27];
   assign \$125  = \$123  | \$124 ;
-  assign \$126  = b_val[12] | b_val[13];
-  assign \$127  = b_val[14] | b_val[15];
+  assign \$126  = b_val[28] | b_val[29];
+  assign \$127  = b_val[30] | b_val[31];
   assign \$128  = \$126  | \$127 ;
   assign \$129  = \$125  | \$128 ;
   assign \$130  = \$122  | \$129 ;
-  assign \$131  = b_val[16] | b_val[17];
-  assign \$132  = b_val[18] | b_val[19];
-  assign \$133  = \$131  | \$132 ;
-  assign \$134  = b_val[20] | b_val[21];
-  assign \$135  = b_val[22] | b_val[23];
-  assign \$136  = \$134  | \$135 ;
-  assign \$137  = \$133  | \$136 ;
-  assign \$138  = b_val[24] | b_val[25];
-  assign \$139  = b_val[26] | b_val[27];
-  assign \$140  = \$138  | \$139 ;
-  assign \$141  = b_val[28] | b_val[29];
-  assign \$142  = b_val[30] | b_val[31];
-  assign \$143  = \$141  | \$142 ;
-  assign \$144  = \$140  | \$143 ;
-  assign \$145  = \$137  | \$144 ;
-  assign \$146  = \$130  | \$145 ;
-  assign \$147  = b_val[32] | b_val[33];
-  assign \$148  = b_val[34] | b_val[35];
+  assign \$131  = \$115  | \$130 ;
+  assign \$132  = b_val[32] | b_val[33];
+  assign \$133  = b_val[34] | b_val[35];
+  assign \$134  = \$132  | \$133 ;
+  assign \$135  = b_val[36] | b_val[37];
+  assign \$136  = b_val[38] | b_val[39];
+  assign \$137  = \$135  | \$136 ;
+  assign \$138  = \$134  | \$137 ;
+  assign \$139  = b_val[40] | b_val[41];
+  assign \$140  = b_val[42] | b_val[43];
+  assign \$141  = \$139  | \$140 ;
+  assign \$142  = b_val[44] | b_val[45];
+  assign \$143  = b_val[46] | b_val[47];
+  assign \$144  = \$142  | \$143 ;
+  assign \$145  = \$141  | \$144 ;
+  assign \$146  = \$138  | \$145 ;
+  assign \$147  = b_val[48] | b_val[49];
+  assign \$148  = b_val[50] | b_val[51];
   assign \$149  = \$147  | \$148 ;
-  assign \$150  = b_val[36] | b_val[37];
-  assign \$151  = b_val[38] | b_val[39];
+  assign \$150  = b_val[52] | b_val[53];
+  assign \$151  = b_val[54] | b_val[55];
   assign \$152  = \$150  | \$151 ;
   assign \$153  = \$149  | \$152 ;
-  assign \$154  = b_val[40] | b_val[41];
-  assign \$155  = b_val[42] | b_val[43];
+  assign \$154  = b_val[56] | b_val[57];
+  assign \$155  = b_val[58] | b_val[59];
   assign \$156  = \$154  | \$155 ;
-  assign \$157  = b_val[44] | b_val[45];
-  assign \$158  = b_val[46] | b_val[47];
+  assign \$157  = b_val[60] | b_val[61];
+  assign \$158  = b_val[62] | b_val[63];
   assign \$159  = \$157  | \$158 ;
   assign \$160  = \$156  | \$159 ;
   assign \$161  = \$153  | \$160 ;
-  assign \$162  = b_val[48] | b_val[49];
-  assign \$163  = b_val[50] | b_val[51];
-  assign \$164  = \$162  | \$163 ;
-  assign \$165  = b_val[52] | b_val[53];
-  assign \$166  = b_val[54] | b_val[55];
-  assign \$167  = \$165  | \$166 ;
-  assign \$168  = \$164  | \$167 ;
-  assign \$169  = b_val[56] | b_val[57];
-  assign \$170  = b_val[58] | b_val[59];
-  assign \$171  = \$169  | \$170 ;
-  assign \$172  = b_val[60] | b_val[61];
-  assign \$173  = b_val[62] | b_val[63];
-  assign \$174  = \$172  | \$173 ;
-  assign \$175  = \$171  | \$174 ;
-  assign \$176  = \$168  | \$175 ;
-  assign \$177  = \$161  | \$176 ;
-  assign \$178  = \$146  | \$177 ;
-  assign \$179  = b_val[32] | b_val[33];
-  assign \$180  = b_val[34] | b_val[35];
+  assign \$162  = \$146  | \$161 ;
+  assign \$163  = \$131  | \$162 ;
+  assign \$164  = b_val[32] | b_val[33];
+  assign \$165  = b_val[34] | b_val[35];
+  assign \$166  = \$164  | \$165 ;
+  assign \$167  = b_val[36] | b_val[37];
+  assign \$168  = b_val[38] | b_val[39];
+  assign \$169  = \$167  | \$168 ;
+  assign \$170  = \$166  | \$169 ;
+  assign \$171  = b_val[40] | b_val[41];
+  assign \$172  = b_val[42] | b_val[43];
+  assign \$173  = \$171  | \$172 ;
+  assign \$174  = b_val[44] | b_val[45];
+  assign \$175  = b_val[46] | b_val[47];
+  assign \$176  = \$174  | \$175 ;
+  assign \$177  = \$173  | \$176 ;
+  assign \$178  = \$170  | \$177 ;
+  assign \$179  = b_val[48] | b_val[49];
+  assign \$180  = b_val[50] | b_val[51];
   assign \$181  = \$179  | \$180 ;
-  assign \$182  = b_val[36] | b_val[37];
-  assign \$183  = b_val[38] | b_val[39];
+  assign \$182  = b_val[52] | b_val[53];
+  assign \$183  = b_val[54] | b_val[55];
   assign \$184  = \$182  | \$183 ;
   assign \$185  = \$181  | \$184 ;
-  assign \$186  = b_val[40] | b_val[41];
-  assign \$187  = b_val[42] | b_val[43];
+  assign \$186  = b_val[56] | b_val[57];
+  assign \$187  = b_val[58] | b_val[59];
   assign \$188  = \$186  | \$187 ;
-  assign \$189  = b_val[44] | b_val[45];
-  assign \$190  = b_val[46] | b_val[47];
+  assign \$189  = b_val[60] | b_val[61];
+  assign \$190  = b_val[62] | b_val[63];
   assign \$191  = \$189  | \$190 ;
   assign \$192  = \$188  | \$191 ;
   assign \$193  = \$185  | \$192 ;
-  assign \$194  = b_val[48] | b_val[49];
-  assign \$195  = b_val[50] | b_val[51];
-  assign \$196  = \$194  | \$195 ;
-  assign \$197  = b_val[52] | b_val[53];
-  assign \$198  = b_val[54] | b_val[55];
-  assign \$199  = \$197  | \$198 ;
-  assign \$200  = \$196  | \$199 ;
-  assign \$201  = b_val[56] | b_val[57];
-  assign \$202  = b_val[58] | b_val[59];
-  assign \$203  = \$201  | \$202 ;
-  assign \$204  = b_val[60] | b_val[61];
-  assign \$205  = b_val[62] | b_val[63];
-  assign \$206  = \$204  | \$205 ;
-  assign \$207  = \$203  | \$206 ;
-  assign \$208  = \$200  | \$207 ;
-  assign \$209  = \$193  | \$208 ;
-  assign \$210  = b_val[48] | b_val[49];
-  assign \$211  = b_val[50] | b_val[51];
+  assign \$194  = \$178  | \$193 ;
+  assign \$195  = b_val[48] | b_val[49];
+  assign \$196  = b_val[50] | b_val[51];
+  assign \$197  = \$195  | \$196 ;
+  assign \$198  = b_val[52] | b_val[53];
+  assign \$199  = b_val[54] | b_val[55];
+  assign \$200  = \$198  | \$199 ;
+  assign \$201  = \$197  | \$200 ;
+  assign \$202  = b_val[56] | b_val[57];
+  assign \$203  = b_val[58] | b_val[59];
+  assign \$204  = \$202  | \$203 ;
+  assign \$205  = b_val[60] | b_val[61];
+  assign \$206  = b_val[62] | b_val[63];
+  assign \$207  = \$205  | \$206 ;
+  assign \$208  = \$204  | \$207 ;
+  assign \$209  = \$201  | \$208 ;
+  assign \$210  = b_val[56] | b_val[57];
+  assign \$211  = b_val[58] | b_val[59];
   assign \$212  = \$210  | \$211 ;
-  assign \$213  = b_val[52] | b_val[53];
-  assign \$214  = b_val[54] | b_val[55];
+  assign \$213  = b_val[60] | b_val[61];
+  assign \$214  = b_val[62] | b_val[63];
   assign \$215  = \$213  | \$214 ;
   assign \$216  = \$212  | \$215 ;
-  assign \$217  = b_val[56] | b_val[57];
-  assign \$218  = b_val[58] | b_val[59];
+  assign \$217  = b_val[60] | b_val[61];
+  assign \$218  = b_val[62] | b_val[63];
   assign \$219  = \$217  | \$218 ;
-  assign \$220  = b_val[60] | b_val[61];
-  assign \$221  = b_val[62] | b_val[63];
-  assign \$222  = \$220  | \$221 ;
-  assign \$223  = \$219  | \$222 ;
-  assign \$224  = \$216  | \$223 ;
-  assign \$225  = b_val[56] | b_val[57];
-  assign \$226  = b_val[58] | b_val[59];
-  assign \$227  = \$225  | \$226 ;
-  assign \$228  = b_val[60] | b_val[61];
-  assign \$229  = b_val[62] | b_val[63];
-  assign \$230  = \$228  | \$229 ;
-  assign \$231  = \$227  | \$230 ;
-  assign \$232  = b_val[60] | b_val[61];
-  assign \$233  = b_val[62] | b_val[63];
-  assign \$234  = \$232  | \$233 ;
-  assign \$235  = b_val[62] | b_val[63];
-  assign \$236  = b_val[63] ? 1'h1 : 1'h0;
-  assign \$237  = b_val[61] ? 1'h1 : 1'h0;
-  assign \$238  = \$235  ? { 1'h1, \$236  } : { 1'h0, \$237  };
-  assign \$239  = b_val[58] | b_val[59];
-  assign \$240  = b_val[59] ? 1'h1 : 1'h0;
-  assign \$241  = b_val[57] ? 1'h1 : 1'h0;
-  assign \$242  = \$239  ? { 1'h1, \$240  } : { 1'h0, \$241  };
-  assign \$243  = \$234  ? { 1'h1, \$238  } : { 1'h0, \$242  };
-  assign \$244  = b_val[52] | b_val[53];
-  assign \$245  = b_val[54] | b_val[55];
-  assign \$246  = \$244  | \$245 ;
-  assign \$247  = b_val[54] | b_val[55];
-  assign \$248  = b_val[55] ? 1'h1 : 1'h0;
-  assign \$249  = b_val[53] ? 1'h1 : 1'h0;
-  assign \$250  = \$247  ? { 1'h1, \$248  } : { 1'h0, \$249  };
-  assign \$251  = b_val[50] | b_val[51];
-  assign \$252  = b_val[51] ? 1'h1 : 1'h0;
-  assign \$253  = b_val[49] ? 1'h1 : 1'h0;
-  assign \$254  = \$251  ? { 1'h1, \$252  } : { 1'h0, \$253  };
-  assign \$255  = \$246  ? { 1'h1, \$250  } : { 1'h0, \$254  };
-  assign \$256  = \$231  ? { 1'h1, \$243  } : { 1'h0, \$255  };
-  assign \$257  = b_val[40] | b_val[41];
-  assign \$258  = b_val[42] | b_val[43];
-  assign \$259  = \$257  | \$258 ;
-  assign \$260  = b_val[44] | b_val[45];
-  assign \$261  = b_val[46] | b_val[47];
-  assign \$262  = \$260  | \$261 ;
-  assign \$263  = \$259  | \$262 ;
-  assign \$264  = b_val[44] | b_val[45];
-  assign \$265  = b_val[46] | b_val[47];
-  assign \$266  = \$264  | \$265 ;
-  assign \$267  = b_val[46] | b_val[47];
-  assign \$268  = b_val[47] ? 1'h1 : 1'h0;
-  assign \$269  = b_val[45] ? 1'h1 : 1'h0;
-  assign \$270  = \$267  ? { 1'h1, \$268  } : { 1'h0, \$269  };
-  assign \$271  = b_val[42] | b_val[43];
-  assign \$272  = b_val[43] ? 1'h1 : 1'h0;
-  assign \$273  = b_val[41] ? 1'h1 : 1'h0;
-  assign \$274  = \$271  ? { 1'h1, \$272  } : { 1'h0, \$273  };
-  assign \$275  = \$266  ? { 1'h1, \$270  } : { 1'h0, \$274  };
-  assign \$276  = b_val[36] | b_val[37];
-  assign \$277  = b_val[38] | b_val[39];
-  assign \$278  = \$276  | \$277 ;
-  assign \$279  = b_val[38] | b_val[39];
-  assign \$280  = b_val[39] ? 1'h1 : 1'h0;
-  assign \$281  = b_val[37] ? 1'h1 : 1'h0;
-  assign \$282  = \$279  ? { 1'h1, \$280  } : { 1'h0, \$281  };
-  assign \$283  = b_val[34] | b_val[35];
-  assign \$284  = b_val[35] ? 1'h1 : 1'h0;
-  assign \$285  = b_val[33] ? 1'h1 : 1'h0;
-  assign \$286  = \$283  ? { 1'h1, \$284  } : { 1'h0, \$285  };
-  assign \$287  = \$278  ? { 1'h1, \$282  } : { 1'h0, \$286  };
-  assign \$288  = \$263  ? { 1'h1, \$275  } : { 1'h0, \$287  };
-  assign \$289  = \$224  ? { 1'h1, \$256  } : { 1'h0, \$288  };
-  assign \$290  = b_val[16] | b_val[17];
-  assign \$291  = b_val[18] | b_val[19];
+  assign \$220  = b_val[62] | b_val[63];
+  assign \$221  = b_val[63] ? 1'h1 : 1'h0;
+  assign \$222  = b_val[61] ? 1'h1 : 1'h0;
+  assign \$223  = \$220  ? { 1'h1, \$221  } : { 1'h0, \$222  };
+  assign \$224  = b_val[58] | b_val[59];
+  assign \$225  = b_val[59] ? 1'h1 : 1'h0;
+  assign \$226  = b_val[57] ? 1'h1 : 1'h0;
+  assign \$227  = \$224  ? { 1'h1, \$225  } : { 1'h0, \$226  };
+  assign \$228  = \$219  ? { 1'h1, \$223  } : { 1'h0, \$227  };
+  assign \$229  = b_val[52] | b_val[53];
+  assign \$230  = b_val[54] | b_val[55];
+  assign \$231  = \$229  | \$230 ;
+  assign \$232  = b_val[54] | b_val[55];
+  assign \$233  = b_val[55] ? 1'h1 : 1'h0;
+  assign \$234  = b_val[53] ? 1'h1 : 1'h0;
+  assign \$235  = \$232  ? { 1'h1, \$233  } : { 1'h0, \$234  };
+  assign \$236  = b_val[50] | b_val[51];
+  assign \$237  = b_val[51] ? 1'h1 : 1'h0;
+  assign \$238  = b_val[49] ? 1'h1 : 1'h0;
+  assign \$239  = \$236  ? { 1'h1, \$237  } : { 1'h0, \$238  };
+  assign \$240  = \$231  ? { 1'h1, \$235  } : { 1'h0, \$239  };
+  assign \$241  = \$216  ? { 1'h1, \$228  } : { 1'h0, \$240  };
+  assign \$242  = b_val[40] | b_val[41];
+  assign \$243  = b_val[42] | b_val[43];
+  assign \$244  = \$242  | \$243 ;
+  assign \$245  = b_val[44] | b_val[45];
+  assign \$246  = b_val[46] | b_val[47];
+  assign \$247  = \$245  | \$246 ;
+  assign \$248  = \$244  | \$247 ;
+  assign \$249  = b_val[44] | b_val[45];
+  assign \$250  = b_val[46] | b_val[47];
+  assign \$251  = \$249  | \$250 ;
+  assign \$252  = b_val[46] | b_val[47];
+  assign \$253  = b_val[47] ? 1'h1 : 1'h0;
+  assign \$254  = b_val[45] ? 1'h1 : 1'h0;
+  assign \$255  = \$252  ? { 1'h1, \$253  } : { 1'h0, \$254  };
+  assign \$256  = b_val[42] | b_val[43];
+  assign \$257  = b_val[43] ? 1'h1 : 1'h0;
+  assign \$258  = b_val[41] ? 1'h1 : 1'h0;
+  assign \$259  = \$256  ? { 1'h1, \$257  } : { 1'h0, \$258  };
+  assign \$260  = \$251  ? { 1'h1, \$255  } : { 1'h0, \$259  };
+  assign \$261  = b_val[36] | b_val[37];
+  assign \$262  = b_val[38] | b_val[39];
+  assign \$263  = \$261  | \$262 ;
+  assign \$264  = b_val[38] | b_val[39];
+  assign \$265  = b_val[39] ? 1'h1 : 1'h0;
+  assign \$266  = b_val[37] ? 1'h1 : 1'h0;
+  assign \$267  = \$264  ? { 1'h1, \$265  } : { 1'h0, \$266  };
+  assign \$268  = b_val[34] | b_val[35];
+  assign \$269  = b_val[35] ? 1'h1 : 1'h0;
+  assign \$270  = b_val[33] ? 1'h1 : 1'h0;
+  assign \$271  = \$268  ? { 1'h1, \$269  } : { 1'h0, \$270  };
+  assign \$272  = \$263  ? { 1'h1, \$267  } : { 1'h0, \$271  };
+  assign \$273  = \$248  ? { 1'h1, \$260  } : { 1'h0, \$272  };
+  assign \$274  = \$209  ? { 1'h1, \$241  } : { 1'h0, \$273  };
+  assign \$275  = b_val[16] | b_val[17];
+  assign \$276  = b_val[18] | b_val[19];
+  assign \$277  = \$275  | \$276 ;
+  assign \$278  = b_val[20] | b_val[21];
+  assign \$279  = b_val[22] | b_val[23];
+  assign \$280  = \$278  | \$279 ;
+  assign \$281  = \$277  | \$280 ;
+  assign \$282  = b_val[24] | b_val[25];
+  assign \$283  = b_val[26] | b_val[27];
+  assign \$284  = \$282  | \$283 ;
+  assign \$285  = b_val[28] | b_val[29];
+  assign \$286  = b_val[30] | b_val[31];
+  assign \$287  = \$285  | \$286 ;
+  assign \$288  = \$284  | \$287 ;
+  assign \$289  = \$281  | \$288 ;
+  assign \$290  = b_val[24] | b_val[25];
+  assign \$291  = b_val[26] | b_val[27];
   assign \$292  = \$290  | \$291 ;
-  assign \$293  = b_val[20] | b_val[21];
-  assign \$294  = b_val[22] | b_val[23];
+  assign \$293  = b_val[28] | b_val[29];
+  assign \$294  = b_val[30] | b_val[31];
   assign \$295  = \$293  | \$294 ;
   assign \$296  = \$292  | \$295 ;
-  assign \$297  = b_val[24] | b_val[25];
-  assign \$298  = b_val[26] | b_val[27];
+  assign \$297  = b_val[28] | b_val[29];
+  assign \$298  = b_val[30] | b_val[31];
   assign \$299  = \$297  | \$298 ;
-  assign \$300  = b_val[28] | b_val[29];
-  assign \$301  = b_val[30] | b_val[31];
-  assign \$302  = \$300  | \$301 ;
-  assign \$303  = \$299  | \$302 ;
-  assign \$304  = \$296  | \$303 ;
-  assign \$305  = b_val[24] | b_val[25];
-  assign \$306  = b_val[26] | b_val[27];
-  assign \$307  = \$305  | \$306 ;
-  assign \$308  = b_val[28] | b_val[29];
-  assign \$309  = b_val[30] | b_val[31];
-  assign \$310  = \$308  | \$309 ;
-  assign \$311  = \$307  | \$310 ;
-  assign \$312  = b_val[28] | b_val[29];
-  assign \$313  = b_val[30] | b_val[31];
-  assign \$314  = \$312  | \$313 ;
-  assign \$315  = b_val[30] | b_val[31];
-  assign \$316  = b_val[31] ? 1'h1 : 1'h0;
-  assign \$317  = b_val[29] ? 1'h1 : 1'h0;
-  assign \$318  = \$315  ? { 1'h1, \$316  } : { 1'h0, \$317  };
-  assign \$319  = b_val[26] | b_val[27];
-  assign \$320  = b_val[27] ? 1'h1 : 1'h0;
-  assign \$321  = b_val[25] ? 1'h1 : 1'h0;
-  assign \$322  = \$319  ? { 1'h1, \$320  } : { 1'h0, \$321  };
-  assign \$323  = \$314  ? { 1'h1, \$318  } : { 1'h0, \$322  };
-  assign \$324  = b_val[20] | b_val[21];
-  assign \$325  = b_val[22] | b_val[23];
-  assign \$326  = \$324  | \$325 ;
-  assign \$327  = b_val[22] | b_val[23];
-  assign \$328  = b_val[23] ? 1'h1 : 1'h0;
-  assign \$329  = b_val[21] ? 1'h1 : 1'h0;
-  assign \$330  = \$327  ? { 1'h1, \$328  } : { 1'h0, \$329  };
-  assign \$331  = b_val[18] | b_val[19];
-  assign \$332  = b_val[19] ? 1'h1 : 1'h0;
-  assign \$333  = b_val[17] ? 1'h1 : 1'h0;
-  assign \$334  = \$331  ? { 1'h1, \$332  } : { 1'h0, \$333  };
-  assign \$335  = \$326  ? { 1'h1, \$330  } : { 1'h0, \$334  };
-  assign \$336  = \$311  ? { 1'h1, \$323  } : { 1'h0, \$335  };
-  assign \$337  = b_val[8] | b_val[9];
-  assign \$338  = b_val[10] | b_val[11];
-  assign \$339  = \$337  | \$338 ;
-  assign \$340  = b_val[12] | b_val[13];
-  assign \$341  = b_val[14] | b_val[15];
-  assign \$342  = \$340  | \$341 ;
-  assign \$343  = \$339  | \$342 ;
-  assign \$344  = b_val[12] | b_val[13];
-  assign \$345  = b_val[14] | b_val[15];
-  assign \$346  = \$344  | \$345 ;
-  assign \$347  = b_val[14] | b_val[15];
-  assign \$348  = b_val[15] ? 1'h1 : 1'h0;
-  assign \$349  = b_val[13] ? 1'h1 : 1'h0;
-  assign \$350  = \$347  ? { 1'h1, \$348  } : { 1'h0, \$349  };
-  assign \$351  = b_val[10] | b_val[11];
-  assign \$352  = b_val[11] ? 1'h1 : 1'h0;
-  assign \$353  = b_val[9] ? 1'h1 : 1'h0;
-  assign \$354  = \$351  ? { 1'h1, \$352  } : { 1'h0, \$353  };
-  assign \$355  = \$346  ? { 1'h1, \$350  } : { 1'h0, \$354  };
-  assign \$356  = b_val[4] | b_val[5];
-  assign \$357  = b_val[6] | b_val[7];
-  assign \$358  = \$356  | \$357 ;
-  assign \$359  = b_val[6] | b_val[7];
-  assign \$360  = b_val[7] ? 1'h1 : 1'h0;
-  assign \$361  = b_val[5] ? 1'h1 : 1'h0;
-  assign \$362  = \$359  ? { 1'h1, \$360  } : { 1'h0, \$361  };
-  assign \$363  = b_val[2] | b_val[3];
-  assign \$364  = b_val[3] ? 1'h1 : 1'h0;
-  assign \$365  = b_val[1] ? 1'h1 : 1'h0;
-  assign \$366  = \$363  ? { 1'h1, \$364  } : { 1'h0, \$365  };
-  assign \$367  = \$358  ? { 1'h1, \$362  } : { 1'h0, \$366  };
-  assign \$368  = \$343  ? { 1'h1, \$355  } : { 1'h0, \$367  };
-  assign \$369  = \$304  ? { 1'h1, \$336  } : { 1'h0, \$368  };
-  assign \$370  = \$209  ? { 1'h1, \$289  } : { 1'h0, \$369  };
-  assign \$371  = \$370  + 1'h1;
-  assign bl = \$178  ? \$371  : 7'h00;
-  assign \$372  = ~ o__valid;
-  assign \$373  = \$372  | o__ready;
-  assign \$374  = i__valid & i__ready;
-  assign \$375  = ! req[0];
-  assign \$379  = req[0] ? 2'h1 : 2'h0;
-  assign \$380  = ! req[112:1];
-  assign \$382  = ! \$381 ;
-  assign \$383  = \$382  ? 2'h1 : 2'h2;
-  assign \$384  = \$380  ? 2'h0 : \$383 ;
-  assign \$385  = ! req[224:113];
+  assign \$300  = b_val[30] | b_val[31];
+  assign \$301  = b_val[31] ? 1'h1 : 1'h0;
+  assign \$302  = b_val[29] ? 1'h1 : 1'h0;
+  assign \$303  = \$300  ? { 1'h1, \$301  } : { 1'h0, \$302  };
+  assign \$304  = b_val[26] | b_val[27];
+  assign \$305  = b_val[27] ? 1'h1 : 1'h0;
+  assign \$306  = b_val[25] ? 1'h1 : 1'h0;
+  assign \$307  = \$304  ? { 1'h1, \$305  } : { 1'h0, \$306  };
+  assign \$308  = \$299  ? { 1'h1, \$303  } : { 1'h0, \$307  };
+  assign \$309  = b_val[20] | b_val[21];
+  assign \$310  = b_val[22] | b_val[23];
+  assign \$311  = \$309  | \$310 ;
+  assign \$312  = b_val[22] | b_val[23];
+  assign \$313  = b_val[23] ? 1'h1 : 1'h0;
+  assign \$314  = b_val[21] ? 1'h1 : 1'h0;
+  assign \$315  = \$312  ? { 1'h1, \$313  } : { 1'h0, \$314  };
+  assign \$316  = b_val[18] | b_val[19];
+  assign \$317  = b_val[19] ? 1'h1 : 1'h0;
+  assign \$318  = b_val[17] ? 1'h1 : 1'h0;
+  assign \$319  = \$316  ? { 1'h1, \$317  } : { 1'h0, \$318  };
+  assign \$320  = \$311  ? { 1'h1, \$315  } : { 1'h0, \$319  };
+  assign \$321  = \$296  ? { 1'h1, \$308  } : { 1'h0, \$320  };
+  assign \$322  = b_val[8] | b_val[9];
+  assign \$323  = b_val[10] | b_val[11];
+  assign \$324  = \$322  | \$323 ;
+  assign \$325  = b_val[12] | b_val[13];
+  assign \$326  = b_val[14] | b_val[15];
+  assign \$327  = \$325  | \$326 ;
+  assign \$328  = \$324  | \$327 ;
+  assign \$329  = b_val[12] | b_val[13];
+  assign \$330  = b_val[14] | b_val[15];
+  assign \$331  = \$329  | \$330 ;
+  assign \$332  = b_val[14] | b_val[15];
+  assign \$333  = b_val[15] ? 1'h1 : 1'h0;
+  assign \$334  = b_val[13] ? 1'h1 : 1'h0;
+  assign \$335  = \$332  ? { 1'h1, \$333  } : { 1'h0, \$334  };
+  assign \$336  = b_val[10] | b_val[11];
+  assign \$337  = b_val[11] ? 1'h1 : 1'h0;
+  assign \$338  = b_val[9] ? 1'h1 : 1'h0;
+  assign \$339  = \$336  ? { 1'h1, \$337  } : { 1'h0, \$338  };
+  assign \$340  = \$331  ? { 1'h1, \$335  } : { 1'h0, \$339  };
+  assign \$341  = b_val[4] | b_val[5];
+  assign \$342  = b_val[6] | b_val[7];
+  assign \$343  = \$341  | \$342 ;
+  assign \$344  = b_val[6] | b_val[7];
+  assign \$345  = b_val[7] ? 1'h1 : 1'h0;
+  assign \$346  = b_val[5] ? 1'h1 : 1'h0;
+  assign \$347  = \$344  ? { 1'h1, \$345  } : { 1'h0, \$346  };
+  assign \$348  = b_val[2] | b_val[3];
+  assign \$349  = b_val[3] ? 1'h1 : 1'h0;
+  assign \$350  = b_val[1] ? 1'h1 : 1'h0;
+  assign \$351  = \$348  ? { 1'h1, \$349  } : { 1'h0, \$350  };
+  assign \$352  = \$343  ? { 1'h1, \$347  } : { 1'h0, \$351  };
+  assign \$353  = \$328  ? { 1'h1, \$340  } : { 1'h0, \$352  };
+  assign \$354  = \$289  ? { 1'h1, \$321  } : { 1'h0, \$353  };
+  assign \$355  = \$194  ? { 1'h1, \$274  } : { 1'h0, \$354  };
+  assign \$356  = \$355  + 1'h1;
+  assign bl = \$163  ? \$356  : 7'h00;
+  assign \$357  = ~ o__valid;
+  assign \$358  = \$357  | o__ready;
+  assign \$359  = i__valid & i__ready;
+  assign \$360  = ! req[0];
+  assign \$364  = req[0] ? 2'h1 : 2'h0;
+  assign \$365  = ! req[112:1];
+  assign \$367  = ! \$366 ;
+  assign \$368  = \$367  ? 2'h1 : 2'h2;
+  assign \$369  = \$365  ? 2'h0 : \$368 ;
+  assign \$370  = ! req[224:113];
+  assign \$372  = ! \$371 ;
+  assign \$373  = \$372  ? 2'h1 : 2'h2;
+  assign \$374  = \$370  ? 2'h0 : \$373 ;
+  assign \$375  = ! req[240:225];
+  assign \$379  = \$375  ? 2'h0 : 2'h1;
+  assign \$380  = ! req[256:241];
+  assign \$384  = \$380  ? 2'h0 : 2'h1;
+  assign \$385  = ! req[368:257];
   assign \$387  = ! \$386 ;
   assign \$388  = \$387  ? 2'h1 : 2'h2;
   assign \$389  = \$385  ? 2'h0 : \$388 ;
-  assign \$390  = ! req[240:225];
-  assign \$394  = \$390  ? 2'h0 : 2'h1;
-  assign \$395  = ! req[256:241];
+  assign \$390  = ! req[480:369];
+  assign \$392  = ! \$391 ;
+  assign \$393  = \$392  ? 2'h1 : 2'h2;
+  assign \$394  = \$390  ? 2'h0 : \$393 ;
+  assign \$395  = ! req[496:481];
   assign \$399  = \$395  ? 2'h0 : 2'h1;
-  assign \$400  = ! req[368:257];
-  assign \$402  = ! \$401 ;
-  assign \$403  = \$402  ? 2'h1 : 2'h2;
-  assign \$404  = \$400  ? 2'h0 : \$403 ;
-  assign \$405  = ! req[480:369];
-  assign \$407  = ! \$406 ;
-  assign \$408  = \$407  ? 2'h1 : 2'h2;
-  assign \$409  = \$405  ? 2'h0 : \$408 ;
-  assign \$410  = ! req[496:481];
-  assign \$414  = \$410  ? 2'h0 : 2'h1;
-  assign \$415  = ! req[512:497];
-  assign \$419  = \$415  ? 2'h0 : 2'h1;
-  assign \$420  = ! req[529:513];
-  assign \$424  = \$420  ? 2'h0 : 2'h1;
-  assign \$425  = ~ \$signal$158 ;
-  assign \$426  = op == 4'hf;
-  assign \$427  = pc + 1'h1;
-  assign \$428  = \$426  ? \$427  : { 1'h0, imm };
-  assign \$429  = | dl;
-  assign \$430  = op == 4'hf;
-  assign \$431  = pc + 1'h1;
-  assign \$432  = \$430  ? \$431  : { 1'h0, imm };
-  assign \$433  = | \$432 ;
-  assign \$434  = \$433  ? 1'h1 : 1'h0;
-  assign \$435  = ~ \$signal$158 ;
-  assign \$436  = | dl;
-  assign \$437  = op == 4'hf;
-  assign \$438  = pc + 1'h1;
-  assign \$439  = \$437  ? { 1'h0, imm } : \$438 ;
-  assign \$440  = pc + 1'h1;
-  assign \$441  = ! \$signal$164 ;
-  assign \$442  = ~ \$signal$158 ;
-  assign \$443  = | dl;
-  assign \$444  = pc + 1'h1;
-  assign \$445  = \$signal$165  ? 4'ha : \$signal$164 ;
-  assign \$446  = ! \$445 ;
-  assign \$447  = ~ \$signal$158 ;
-  assign \$448  = | dl;
-  assign \$449  = pc + 1'h1;
-  assign \$450  = \$signal$164  != tb;
-  assign \$451  = \$signal$165  != eb;
-  assign \$452  = \$450  | \$451 ;
-  assign \$453  = ! \$signal$164 ;
-  assign \$454  = op == 4'ha;
-  assign \$455  = op == 4'hb;
-  assign \$456  = op == 5'h14;
-  assign \$457  = | { \$456 , \$455  };
-  assign \$458  = \$signal$165  != eb;
-  assign \$459  = \$457  & \$458 ;
-  assign \$460  = \$signal$165  != eb;
-  assign \$461  = \$signal$164  > tb;
-  assign \$462  = \$signal$164  < tb;
-  assign \$463  = \$signal$165  ? \$461  : \$462 ;
-  assign \$464  = \$460  ? eb : \$463 ;
-  assign \$465  = \$459  ? \$signal$165  : \$464 ;
-  assign \$466  = \$454  ? \$465  : 1'h0;
-  assign \$467  = op == 5'h13;
-  assign \$468  = op == 4'hb;
-  assign \$469  = op == 5'h14;
-  assign \$470  = | { \$469 , \$468  };
-  assign \$471  = \$signal$165  != eb;
-  assign \$472  = \$470  & \$471 ;
-  assign \$473  = \$signal$165  != eb;
-  assign \$474  = \$signal$164  > tb;
-  assign \$475  = \$signal$164  < tb;
-  assign \$476  = \$signal$165  ? \$474  : \$475 ;
-  assign \$477  = \$473  ? eb : \$476 ;
-  assign \$478  = \$472  ? \$signal$165  : \$477 ;
-  assign \$479  = ~ \$478 ;
-  assign \$480  = \$467  ? \$479  : 1'h0;
-  assign \$481  = \$466  | \$480 ;
-  assign \$482  = op == 4'hb;
-  assign \$483  = op == 4'hb;
-  assign \$484  = op == 5'h14;
-  assign \$485  = | { \$484 , \$483  };
-  assign \$486  = \$signal$165  != eb;
-  assign \$487  = \$485  & \$486 ;
-  assign \$488  = \$signal$165  != eb;
-  assign \$489  = \$signal$164  > tb;
-  assign \$490  = \$signal$164  < tb;
-  assign \$491  = \$signal$165  ? \$489  : \$490 ;
-  assign \$492  = \$488  ? eb : \$491 ;
-  assign \$493  = \$487  ? \$signal$165  : \$492 ;
-  assign \$494  = \$482  ? \$493  : 1'h0;
-  assign \$495  = \$481  | \$494 ;
-  assign \$496  = op == 5'h14;
-  assign \$497  = op == 4'hb;
-  assign \$498  = op == 5'h14;
-  assign \$499  = | { \$498 , \$497  };
-  assign \$500  = \$signal$165  != eb;
-  assign \$501  = \$499  & \$500 ;
-  assign \$502  = \$signal$165  != eb;
-  assign \$503  = \$signal$164  > tb;
-  assign \$504  = \$signal$164  < tb;
-  assign \$505  = \$signal$165  ? \$503  : \$504 ;
-  assign \$506  = \$502  ? eb : \$505 ;
-  assign \$507  = \$501  ? \$signal$165  : \$506 ;
-  assign \$508  = ~ \$507 ;
-  assign \$509  = \$496  ? \$508  : 1'h0;
-  assign \$510  = \$495  | \$509 ;
-  assign \$511  = op == 4'hd;
-  assign \$512  = \$510  | \$511 ;
+  assign \$400  = ! req[512:497];
+  assign \$404  = \$400  ? 2'h0 : 2'h1;
+  assign \$405  = ! req[529:513];
+  assign \$409  = \$405  ? 2'h0 : 2'h1;
+  assign \$410  = ~ \$signal$166 ;
+  assign \$411  = op == 4'hf;
+  assign \$412  = pc + 1'h1;
+  assign \$413  = \$411  ? \$412  : { 1'h0, imm };
+  assign \$414  = | dl;
+  assign \$415  = | imm;
+  assign \$416  = op == 4'hf;
+  assign \$417  = \$415  | \$416 ;
+  assign \$418  = \$417  ? 1'h1 : 1'h0;
+  assign \$419  = ~ \$signal$166 ;
+  assign \$420  = | dl;
+  assign \$421  = op == 4'hf;
+  assign \$422  = pc + 1'h1;
+  assign \$423  = \$421  ? { 1'h0, imm } : \$422 ;
+  assign \$424  = pc + 1'h1;
+  assign \$425  = ! \$signal$172 ;
+  assign \$426  = ~ \$signal$166 ;
+  assign \$427  = | dl;
+  assign \$428  = pc + 1'h1;
+  assign \$429  = \$signal$173  ? 4'ha : \$signal$172 ;
+  assign \$430  = ! \$429 ;
+  assign \$431  = ~ \$signal$166 ;
+  assign \$432  = | dl;
+  assign \$433  = pc + 1'h1;
+  assign \$434  = \$signal$172  != tb;
+  assign \$435  = \$signal$173  != eb;
+  assign \$436  = \$434  | \$435 ;
+  assign \$437  = ! \$signal$172 ;
+  assign \$438  = op == 4'ha;
+  assign \$439  = op == 4'hb;
+  assign \$440  = | { \$439 , \$438  };
+  assign \$441  = op == 4'hb;
+  assign \$442  = op == 5'h14;
+  assign \$443  = | { \$442 , \$441  };
+  assign \$444  = \$signal$173  != eb;
+  assign \$445  = \$443  & \$444 ;
+  assign \$446  = \$signal$173  != eb;
+  assign \$447  = \$signal$172  > tb;
+  assign \$448  = \$signal$172  < tb;
+  assign \$449  = \$signal$173  ? \$447  : \$448 ;
+  assign \$450  = \$446  ? eb : \$449 ;
+  assign \$451  = \$445  ? \$signal$173  : \$450 ;
+  assign \$452  = \$440  ? \$451  : 1'h0;
+  assign \$453  = op == 5'h13;
+  assign \$454  = op == 5'h14;
+  assign \$455  = | { \$454 , \$453  };
+  assign \$456  = op == 4'hb;
+  assign \$457  = op == 5'h14;
+  assign \$458  = | { \$457 , \$456  };
+  assign \$459  = \$signal$173  != eb;
+  assign \$460  = \$458  & \$459 ;
+  assign \$461  = \$signal$173  != eb;
+  assign \$462  = \$signal$172  > tb;
+  assign \$463  = \$signal$172  < tb;
+  assign \$464  = \$signal$173  ? \$462  : \$463 ;
+  assign \$465  = \$461  ? eb : \$464 ;
+  assign \$466  = \$460  ? \$signal$173  : \$465 ;
+  assign \$467  = ~ \$466 ;
+  assign \$468  = \$455  ? \$467  : 1'h0;
+  assign \$469  = \$452  | \$468 ;
+  assign \$470  = op == 4'hd;
+  assign \$471  = \$469  | \$470 ;
+  assign \$472  = pc + 1'h1;
+  assign \$473  = \$471  ? { 1'h0, imm } : \$472 ;
+  assign \$474  = op == 5'h13;
+  assign \$475  = op == 5'h14;
+  assign \$476  = op == 4'hc;
+  assign \$477  = | { \$476 , \$475 , \$474  };
+  assign \$478  = pc + 1'h1;
+  assign \$479  = \$477  ? { 1'h0, imm } : \$478 ;
+  assign \$480  = \$signal$172  - 1'h1;
+  assign \$481  = \$signal$172  - 1'h1;
+  assign \$482  = \$signal$173  ? 4'ha : \$signal$172 ;
+  assign \$483  = ! \$482 ;
+  assign \$484  = eb ? 4'ha : tb;
+  assign \$485  = ! \$484 ;
+  assign \$486  = \$483  | \$485 ;
+  assign \$487  = ~ \$signal$166 ;
+  assign \$488  = | dl;
+  assign \$489  = pc + 1'h1;
+  assign \$490  = \$signal$172  < tb;
+  assign \$491  = ~ \$signal$166 ;
+  assign \$492  = op == 4'h8;
+  assign \$493  = | \$signal$172 ;
+  assign \$494  = \$492  & \$493 ;
+  assign \$495  = | dl;
+  assign \$496  = op == 4'h8;
+  assign \$497  = | \$signal$172 ;
+  assign \$498  = \$496  & \$497 ;
+  assign \$499  = ~ \$signal$166 ;
+  assign \$500  = | dl;
+  assign \$501  = pc + 1'h1;
+  assign \$502  = \$signal$172  - 1'h1;
+  assign \$503  = \$signal$172  - 1'h1;
+  assign \$504  = tb - 1'h1;
+  assign \$505  = k + 2'h2;
+  assign \$506  = k + 2'h2;
+  assign \$507  = ~ \$signal$166 ;
+  assign \$508  = | dl;
+  assign \$509  = k + 1'h1;
+  assign \$510  = \$509  == nlimbs;
+  assign \$511  = ~ \$signal$166 ;
+  assign \$512  = | dl;
   assign \$513  = pc + 1'h1;
-  assign \$514  = \$512  ? { 1'h0, imm } : \$513 ;
-  assign \$515  = op == 5'h13;
-  assign \$516  = op == 5'h14;
-  assign \$517  = op == 4'hc;
-  assign \$518  = | { \$517 , \$516 , \$515  };
-  assign \$519  = pc + 1'h1;
-  assign \$520  = \$518  ? { 1'h0, imm } : \$519 ;
-  assign \$521  = \$signal$164  - 1'h1;
-  assign \$522  = \$signal$164  - 1'h1;
-  assign \$523  = \$signal$165  ? 4'ha : \$signal$164 ;
-  assign \$524  = ! \$523 ;
-  assign \$525  = eb ? 4'ha : tb;
-  assign \$526  = ! \$525 ;
-  assign \$527  = \$524  | \$526 ;
-  assign \$528  = ~ \$signal$158 ;
-  assign \$529  = | dl;
-  assign \$530  = pc + 1'h1;
-  assign \$531  = \$signal$164  < tb;
-  assign \$532  = ~ \$signal$158 ;
-  assign \$533  = op == 4'h8;
-  assign \$534  = | \$signal$164 ;
-  assign \$535  = \$533  & \$534 ;
-  assign \$536  = | dl;
-  assign \$537  = op == 4'h8;
-  assign \$538  = | \$signal$164 ;
-  assign \$539  = \$537  & \$538 ;
-  assign \$540  = ~ \$signal$158 ;
-  assign \$541  = | dl;
-  assign \$542  = pc + 1'h1;
-  assign \$543  = \$signal$164  - 1'h1;
-  assign \$544  = \$signal$164  - 1'h1;
-  assign \$545  = tb - 1'h1;
-  assign \$546  = k + 2'h2;
-  assign \$547  = k + 2'h2;
-  assign \$548  = ~ \$signal$158 ;
+  assign \$514  = k + 2'h2;
+  assign \$515  = | k;
+  assign \$516  = k - 1'h1;
+  assign \$517  = ~ \$signal$166 ;
+  assign \$518  = | dl;
+  assign \$519  = \$signal$172  - 2'h2;
+  assign \$520  = \$signal$172  - 2'h2;
+  assign \$521  = k - 2'h2;
+  assign \$522  = k - 2'h2;
+  assign \$523  = \$signal  != b_val;
+  assign \$524  = ! k;
+  assign \$525  = \$523  | \$524 ;
+  assign \$526  = op == 4'ha;
+  assign \$527  = op == 4'hb;
+  assign \$528  = | { \$527 , \$526  };
+  assign \$529  = \$528  ? limb_lt : 1'h0;
+  assign \$530  = op == 5'h13;
+  assign \$531  = op == 5'h14;
+  assign \$532  = | { \$531 , \$530  };
+  assign \$533  = ~ limb_lt;
+  assign \$534  = \$532  ? \$533  : 1'h0;
+  assign \$535  = \$529  | \$534 ;
+  assign \$536  = op == 4'hc;
+  assign \$537  = \$signal  == b_val;
+  assign \$538  = \$536  ? \$537  : 1'h0;
+  assign \$539  = \$535  | \$538 ;
+  assign \$540  = op == 4'hd;
+  assign \$541  = \$signal  == b_val;
+  assign \$542  = ~ \$541 ;
+  assign \$543  = \$540  ? \$542  : 1'h0;
+  assign \$544  = \$539  | \$543 ;
+  assign \$545  = pc + 1'h1;
+  assign \$546  = \$544  ? { 1'h0, imm } : \$545 ;
+  assign \$547  = p_v[5] & p_l[5];
+  assign \$548  = ~ \$signal$166 ;
   assign \$549  = | dl;
-  assign \$550  = k + 1'h1;
-  assign \$551  = \$550  == nlimbs;
-  assign \$552  = is_mov ? \$signal$165  : \$29 [63];
-  assign \$553  = \$29 [63:0] != 64'hffffffffffffffff;
+  assign \$550  = \$signal$38  - mi;
+  assign \$551  = p_v[5] & p_l[5];
+  assign \$552  = ~ \$signal$166 ;
+  assign \$553  = | dl;
   assign \$554  = k + 1'h1;
-  assign \$555  = \$553  ? \$554  : { 2'h0, \$signal$174  };
-  assign \$556  = | \$29 [63:0];
-  assign \$557  = k + 1'h1;
-  assign \$558  = \$556  ? \$557  : { 2'h0, \$signal$173  };
-  assign \$559  = \$552  ? \$555  : \$558 ;
-  assign \$560  = is_mov ? { 2'h0, \$signal$164  } : \$559 ;
-  assign \$561  = is_mov ? \$signal$165  : \$29 [63];
-  assign \$562  = ~ \$signal$158 ;
-  assign \$563  = | dl;
-  assign \$564  = pc + 1'h1;
-  assign \$565  = k + 2'h2;
-  assign \$566  = | k;
-  assign \$567  = k - 1'h1;
-  assign \$568  = ~ \$signal$158 ;
-  assign \$569  = | dl;
-  assign \$570  = k == nlimbs;
-  assign \$571  = | { \$signal [0], shr_prev[63:1] };
-  assign \$572  = k - 1'h1;
-  assign \$573  = $signed(\$572 ) + $signed(2'h1);
-  assign \$574  = \$571  ? \$573  : { 3'h0, \$signal$173  };
-  assign \$575  = ~ \$signal$158 ;
-  assign \$576  = | dl;
-  assign \$577  = pc + 1'h1;
-  assign \$578  = \$signal$164  - 2'h2;
-  assign \$579  = \$signal$164  - 2'h2;
-  assign \$580  = k - 2'h2;
-  assign \$581  = k - 2'h2;
-  assign \$582  = \$signal  != b_val;
-  assign \$583  = ! k;
-  assign \$584  = \$582  | \$583 ;
-  assign \$585  = op == 4'ha;
-  assign \$586  = op == 4'hb;
-  assign \$587  = | { \$586 , \$585  };
-  assign \$588  = \$587  ? limb_lt : 1'h0;
-  assign \$589  = op == 5'h13;
-  assign \$590  = op == 5'h14;
-  assign \$591  = | { \$590 , \$589  };
-  assign \$592  = ~ limb_lt;
-  assign \$593  = \$591  ? \$592  : 1'h0;
-  assign \$594  = \$588  | \$593 ;
-  assign \$595  = op == 4'hc;
-  assign \$596  = \$signal  == b_val;
-  assign \$597  = \$595  ? \$596  : 1'h0;
-  assign \$598  = \$594  | \$597 ;
-  assign \$599  = op == 4'hd;
-  assign \$600  = \$signal  == b_val;
-  assign \$601  = ~ \$600 ;
-  assign \$602  = \$599  ? \$601  : 1'h0;
-  assign \$603  = \$598  | \$602 ;
-  assign \$604  = pc + 1'h1;
-  assign \$605  = \$603  ? { 1'h0, imm } : \$604 ;
-  assign \$606  = p_v[5] & p_l[5];
-  assign \$607  = ~ \$signal$158 ;
-  assign \$608  = | dl;
-  assign \$609  = \$signal$32  - mi;
-  assign \$610  = p_v[5] & p_l[5];
-  assign \$611  = ~ \$signal$158 ;
-  assign \$612  = | dl;
-  assign \$613  = mwc + 1'h1;
-  assign \$614  = \$613  == mcols;
-  assign \$615  = mcols == 4'ha;
-  assign \$616  = \$615  ? \$44 [63] : 1'h0;
-  assign \$617  = \$44 [63:0] != 64'hffffffffffffffff;
-  assign \$618  = mwc + 1'h1;
-  assign \$619  = \$617  ? \$618  : { 2'h0, \$signal$174  };
-  assign \$620  = | \$44 [63:0];
-  assign \$621  = mwc + 1'h1;
-  assign \$622  = \$620  ? \$621  : { 2'h0, \$signal$173  };
-  assign \$623  = \$616  ? \$619  : \$622 ;
-  assign \$624  = mcols == 4'ha;
-  assign \$625  = \$624  ? \$44 [63] : 1'h0;
-  assign \$626  = ~ \$signal$158 ;
-  assign \$627  = | dl;
-  assign \$628  = pc + 1'h1;
-  assign \$629  = k + 1'h1;
-  assign \$630  = \$629  < tb;
-  assign \$631  = \$signal$164  - 2'h2;
-  assign \$632  = $signed(\$631 ) - $signed({ 1'h0, k });
-  assign \$633  = k + 1'h1;
-  assign \$634  = ! steps[4:0];
-  assign \$635  = ~ \$signal$158 ;
-  assign \$636  = | dl;
-  assign \$637  = k + 1'h1;
-  assign \$639  = \$638  + ceil;
-  assign \$640  = \$637  == \$639 ;
-  assign \$641  = | wb_sum[63:0];
-  assign \$642  = k + 1'h1;
-  assign \$643  = \$641  ? \$642  : { 2'h0, \$signal$173  };
-  assign \$644  = ~ \$signal$158 ;
-  assign \$645  = | dl;
-  assign \$646  = pc + 1'h1;
-  assign \$647  = blen_r > 1'h1;
-  assign \$648  = blen_r - 1'h1;
-  assign \$650  = \$647  ? \$649  : 9'h000;
-  assign \$652  = $signed({ 1'h0, nsteps }) - $signed(\$651 );
-  assign \$653  = blen_r > 1'h1;
-  assign \$654  = blen_r - 1'h1;
-  assign \$656  = \$653  ? \$655  : 9'h000;
-  assign \$658  = $signed({ 1'h0, nsteps }) <= $signed(\$657 );
-  assign \$659  = ~ \$signal$158 ;
-  assign \$660  = | dl;
-  assign \$661  = pc + 1'h1;
-  assign \$662  = ! steps[4:0];
-  assign \$663  = ~ \$signal$158 ;
-  assign \$664  = | dl;
-  assign \$665  = k + 1'h1;
-  assign \$666  = \$signal$164  + 1'h1;
-  assign \$668  = \$665  == \$667 ;
-  assign \$669  = | wb_limb;
-  assign \$670  = k + 1'h1;
-  assign \$671  = \$669  ? \$670  : { 2'h0, \$signal$173  };
-  assign \$672  = ~ \$signal$158 ;
-  assign \$673  = | dl;
-  assign \$674  = pc + 1'h1;
-  assign \$675  = ! fsm_state;
-  assign \$676  = fsm_state == 1'h1;
-  assign \$677  = fsm_state == 2'h2;
-  assign \$678  = fsm_state == 2'h3;
-  assign \$679  = fsm_state == 3'h4;
-  assign \$680  = fsm_state == 3'h5;
-  assign \$681  = fsm_state == 3'h6;
-  assign \$682  = fsm_state == 3'h7;
-  assign \$683  = fsm_state == 4'h8;
-  assign \$684  = fsm_state == 4'h9;
-  assign \$685  = fsm_state == 4'ha;
-  assign \$686  = fsm_state == 4'hb;
-  assign \$687  = fsm_state == 4'hc;
-  assign \$688  = fsm_state == 4'hd;
-  assign \$689  = fsm_state == 4'he;
-  assign \$690  = fsm_state == 4'hf;
-  assign \$691  = fsm_state == 5'h10;
-  assign \$692  = fsm_state == 5'h11;
-  assign \$693  = fsm_state == 5'h12;
-  assign \$694  = fsm_state == 5'h13;
-  assign \$695  = fsm_state == 5'h14;
-  assign \$696  = fsm_state == 5'h15;
-  assign \$697  = fsm_state == 5'h16;
-  assign \$698  = fsm_state == 5'h17;
-  assign \$701  = \$signal [17:0] * b_val[17:0];
-  assign \$702  = \$signal [17:0] * b_val[35:18];
-  assign \$703  = \$signal [17:0] * b_val[53:36];
-  assign \$704  = \$signal [17:0] * b_val[63:54];
-  assign \$705  = \$signal [35:18] * b_val[17:0];
-  assign \$706  = \$signal [35:18] * b_val[35:18];
-  assign \$707  = \$signal [35:18] * b_val[53:36];
-  assign \$708  = \$signal [35:18] * b_val[63:54];
-  assign \$709  = \$signal [53:36] * b_val[17:0];
-  assign \$710  = \$signal [53:36] * b_val[35:18];
-  assign \$711  = \$signal [53:36] * b_val[53:36];
-  assign \$712  = \$signal [53:36] * b_val[63:54];
-  assign \$713  = \$signal [63:54] * b_val[17:0];
-  assign \$714  = \$signal [63:54] * b_val[35:18];
-  assign \$715  = \$signal [63:54] * b_val[53:36];
-  assign \$716  = \$signal [63:54] * b_val[63:54];
-  assign \$718  = { tile20, tile00 } + \$717 ;
-  assign \$720  = { tile21, tile01 } + \$719 ;
-  assign \$722  = { tile22, tile02 } + \$721 ;
-  assign \$724  = { tile23, 8'h00, tile03 } + \$723 ;
-  assign \$726  = mrow0 + \$725 ;
-  assign \$728  = mrow2 + \$727 ;
-  assign \$730  = h0 + \$729 ;
-  assign \$731  = ~ p_l[5];
-  assign \$732  = p_v[5] & \$731 ;
-  assign \$733  = p_v[5] & p_l[5];
-  assign \$734  = mwc + 1'h1;
-  assign \$735  = i__valid & i__ready;
-  assign \$736  = lc + 1'h1;
-  assign \$737  = lc == 4'he;
-  assign \$738  = op == 4'hf;
-  assign \$739  = pc + 1'h1;
-  assign \$740  = \$738  ? \$739  : { 1'h0, imm };
-  assign \$741  = | \$740 ;
-  assign \$743  = \$741  ? 5'h01 : { 1'h0, \$signal$173  };
-  assign \$744  = op == 4'hf;
-  assign \$745  = pc + 1'h1;
-  assign \$746  = \$744  ? \$745  : { 1'h0, imm };
-  assign \$750  = ~ swapped;
-  assign \$751  = 1'h0 < \$signal$164 ;
-  assign \$756  = ! \$signal$164 ;
-  assign \$757  = 1'h0 < \$signal$164 ;
-  assign \$762  = 1'h0 < \$signal$164 ;
-  assign \$767  = 1'h0 < tb;
-  assign \$772  = op == 3'h4;
-  assign \$773  = \$772  ? 4'h1 : tb;
-  assign \$774  = \$signal$164  > \$773 ;
-  assign \$775  = op == 3'h4;
-  assign \$776  = \$775  ? 4'h1 : tb;
-  assign \$777  = \$774  ? \$signal$164  : \$776 ;
-  assign \$778  = \$777  >= 4'ha;
-  assign \$779  = op == 3'h4;
-  assign \$780  = \$779  ? 4'h1 : tb;
-  assign \$781  = \$signal$164  > \$780 ;
-  assign \$782  = op == 3'h4;
-  assign \$783  = \$782  ? 4'h1 : tb;
-  assign \$784  = \$781  ? \$signal$164  : \$783 ;
-  assign \$785  = \$784  + 1'h1;
-  assign \$786  = \$778  ? 5'h0a : \$785 ;
-  assign \$787  = op == 2'h3;
-  assign \$788  = op == 3'h4;
-  assign \$789  = op == 2'h3;
-  assign \$790  = \$signal$165  ? 4'ha : \$signal$164 ;
-  assign \$791  = ! \$790 ;
-  assign \$792  = 1'h0 < \$signal$164 ;
-  assign \$797  = \$signal$165  ? 4'ha : \$signal$164 ;
-  assign \$798  = \$signal$164  != tb;
-  assign \$799  = \$signal$165  != eb;
-  assign \$800  = \$798  | \$799 ;
-  assign \$801  = ! \$signal$164 ;
-  assign \$802  = \$signal$164  - 1'h1;
-  assign \$803  = \$802  < \$signal$164 ;
-  assign \$805  = \$signal$164  - 1'h1;
-  assign \$806  = \$805  < 4'ha;
-  assign \$807  = \$signal$165  & \$806 ;
-  assign \$809  = \$signal$164  - 1'h1;
-  assign \$810  = \$809  < tb;
-  assign \$812  = \$signal$164  - 1'h1;
-  assign \$813  = \$812  < 4'ha;
-  assign \$814  = eb & \$813 ;
-  assign \$816  = \$signal$164  - 1'h1;
-  assign \$817  = \$signal$165  ? 4'ha : \$signal$164 ;
-  assign \$818  = ! \$817 ;
-  assign \$819  = eb ? 4'ha : tb;
-  assign \$820  = ! \$819 ;
-  assign \$821  = \$818  | \$820 ;
-  assign \$822  = \$signal$165  ? 4'ha : \$signal$164 ;
-  assign \$823  = eb ? 4'ha : tb;
-  assign \$824  = \$signal$165  ? 4'ha : \$signal$164 ;
-  assign \$825  = eb ? 4'ha : tb;
-  assign \$826  = \$824  + \$825 ;
-  assign \$827  = \$826  > 4'ha;
-  assign \$828  = \$signal$165  ? 4'ha : \$signal$164 ;
-  assign \$829  = eb ? 4'ha : tb;
-  assign \$830  = \$828  + \$829 ;
-  assign \$831  = \$827  ? 5'h0a : \$830 ;
-  assign \$832  = op == 4'h8;
-  assign \$833  = \$signal$164  < tb;
-  assign \$834  = op == 4'h8;
-  assign \$835  = | \$signal$164 ;
-  assign \$836  = \$834  & \$835 ;
-  assign \$839  = \$837  ? 5'h01 : { 1'h0, \$signal$173  };
-  assign \$840  = op == 4'h8;
-  assign \$841  = | \$signal$164 ;
-  assign \$842  = \$840  & \$841 ;
-  assign \$846  = \$signal$164  - 1'h1;
-  assign \$847  = \$846  < \$signal$164 ;
-  assign \$849  = \$signal$164  - 1'h1;
-  assign \$850  = \$849  < 4'ha;
-  assign \$851  = \$signal$165  & \$850 ;
-  assign \$853  = 1'h0 < tb;
-  assign \$858  = \$signal$164  - 2'h2;
-  assign \$859  = \$signal$164  - tb;
-  assign \$860  = $signed(\$859 ) + $signed(2'h1);
-  assign \$862  = \$signal$164  - 1'h1;
-  assign \$863  = \$862  < \$signal$164 ;
-  assign \$865  = \$signal$164  - 1'h1;
-  assign \$866  = \$865  < 4'ha;
-  assign \$867  = \$signal$165  & \$866 ;
-  assign \$869  = tb - 1'h1;
-  assign \$870  = \$869  < tb;
-  assign \$872  = tb - 1'h1;
-  assign \$873  = \$872  < 4'ha;
-  assign \$874  = eb & \$873 ;
-  assign \$876  = \$signal$164  - 2'h2;
-  assign \$878  = 1'h1 < \$signal$164 ;
-  assign \$883  = 1'h1 < tb;
-  assign \$888  = k + 2'h2;
-  assign \$889  = \$888 [4:0] < \$signal$164 ;
-  assign \$891  = k + 2'h2;
-  assign \$892  = \$891 [4:0] < 4'ha;
-  assign \$893  = \$signal$165  & \$892 ;
-  assign \$895  = k + 2'h2;
-  assign \$896  = \$895 [4:0] < tb;
-  assign \$898  = k + 2'h2;
-  assign \$899  = \$898 [4:0] < 4'ha;
-  assign \$900  = eb & \$899 ;
+  assign \$555  = \$554  < tb;
+  assign \$556  = \$signal$172  - 2'h2;
+  assign \$557  = $signed(\$556 ) - $signed({ 1'h0, k });
+  assign \$558  = k + 1'h1;
+  assign \$559  = ! steps[4:0];
+  assign \$560  = ~ \$signal$166 ;
+  assign \$561  = | dl;
+  assign \$562  = blen_r > 1'h1;
+  assign \$563  = blen_r - 1'h1;
+  assign \$565  = \$562  ? \$564  : 9'h000;
+  assign \$567  = $signed({ 1'h0, nsteps }) - $signed(\$566 );
+  assign \$568  = blen_r > 1'h1;
+  assign \$569  = blen_r - 1'h1;
+  assign \$571  = \$568  ? \$570  : 9'h000;
+  assign \$573  = $signed({ 1'h0, nsteps }) <= $signed(\$572 );
+  assign \$574  = ~ \$signal$166 ;
+  assign \$575  = | dl;
+  assign \$576  = pc + 1'h1;
+  assign \$577  = ! steps[4:0];
+  assign \$578  = ~ \$signal$166 ;
+  assign \$579  = | dl;
+  assign \$580  = ext_top & wl_v[63];
+  assign \$581  = \$580  ? \$6 [3:0] : \$3 [3:0];
+  assign \$582  = ext_top & wl_v[63];
+  assign \$583  = ~ \$signal$166 ;
+  assign \$584  = | dl;
+  assign \$585  = pc + 1'h1;
+  assign \$586  = ! fsm_state;
+  assign \$587  = fsm_state == 1'h1;
+  assign \$588  = fsm_state == 2'h2;
+  assign \$589  = fsm_state == 2'h3;
+  assign \$590  = fsm_state == 3'h4;
+  assign \$591  = fsm_state == 3'h5;
+  assign \$592  = fsm_state == 3'h6;
+  assign \$593  = fsm_state == 3'h7;
+  assign \$594  = fsm_state == 4'h8;
+  assign \$595  = fsm_state == 4'h9;
+  assign \$596  = fsm_state == 4'ha;
+  assign \$597  = fsm_state == 4'hb;
+  assign \$598  = fsm_state == 4'hc;
+  assign \$599  = fsm_state == 4'hd;
+  assign \$600  = fsm_state == 4'he;
+  assign \$601  = fsm_state == 4'hf;
+  assign \$602  = fsm_state == 5'h10;
+  assign \$603  = fsm_state == 5'h11;
+  assign \$604  = fsm_state == 5'h12;
+  assign \$605  = fsm_state == 5'h13;
+  assign \$606  = fsm_state == 5'h14;
+  assign \$607  = fsm_state == 5'h15;
+  assign \$608  = fsm_state == 5'h16;
+  assign \$609  = fsm_state == 5'h17;
+  assign \$610  = fsm_state == 5'h18;
+  assign \$613  = \$signal [17:0] * b_val[17:0];
+  assign \$614  = \$signal [17:0] * b_val[35:18];
+  assign \$615  = \$signal [17:0] * b_val[53:36];
+  assign \$616  = \$signal [17:0] * b_val[63:54];
+  assign \$617  = \$signal [35:18] * b_val[17:0];
+  assign \$618  = \$signal [35:18] * b_val[35:18];
+  assign \$619  = \$signal [35:18] * b_val[53:36];
+  assign \$620  = \$signal [35:18] * b_val[63:54];
+  assign \$621  = \$signal [53:36] * b_val[17:0];
+  assign \$622  = \$signal [53:36] * b_val[35:18];
+  assign \$623  = \$signal [53:36] * b_val[53:36];
+  assign \$624  = \$signal [53:36] * b_val[63:54];
+  assign \$625  = \$signal [63:54] * b_val[17:0];
+  assign \$626  = \$signal [63:54] * b_val[35:18];
+  assign \$627  = \$signal [63:54] * b_val[53:36];
+  assign \$628  = \$signal [63:54] * b_val[63:54];
+  assign \$630  = { tile20, tile00 } + \$629 ;
+  assign \$632  = { tile21, tile01 } + \$631 ;
+  assign \$634  = { tile22, tile02 } + \$633 ;
+  assign \$636  = { tile23, 8'h00, tile03 } + \$635 ;
+  assign \$638  = mrow0 + \$637 ;
+  assign \$640  = mrow2 + \$639 ;
+  assign \$642  = h0 + \$641 ;
+  assign \$643  = ~ p_l[5];
+  assign \$644  = p_v[5] & \$643 ;
+  assign \$645  = p_v[5] & p_l[5];
+  assign \$646  = mwc + 1'h1;
+  assign \$647  = i__valid & i__ready;
+  assign \$648  = lc + 1'h1;
+  assign \$649  = lc == 4'he;
+  assign \$650  = op == 4'hf;
+  assign \$651  = pc + 1'h1;
+  assign \$652  = \$650  ? \$651  : { 1'h0, imm };
+  assign \$653  = ~ swapped;
+  assign \$654  = 1'h0 < \$signal$172 ;
+  assign \$659  = ! \$signal$172 ;
+  assign \$660  = 1'h0 < \$signal$172 ;
+  assign \$665  = 1'h0 < \$signal$172 ;
+  assign \$670  = 1'h0 < tb;
+  assign \$675  = op == 3'h4;
+  assign \$676  = \$675  ? 4'h1 : tb;
+  assign \$677  = \$signal$172  > \$676 ;
+  assign \$678  = op == 3'h4;
+  assign \$679  = \$678  ? 4'h1 : tb;
+  assign \$680  = \$677  ? \$signal$172  : \$679 ;
+  assign \$681  = \$680  >= 4'ha;
+  assign \$682  = op == 3'h4;
+  assign \$683  = \$682  ? 4'h1 : tb;
+  assign \$684  = \$signal$172  > \$683 ;
+  assign \$685  = op == 3'h4;
+  assign \$686  = \$685  ? 4'h1 : tb;
+  assign \$687  = \$684  ? \$signal$172  : \$686 ;
+  assign \$688  = \$687  + 1'h1;
+  assign \$689  = \$681  ? 5'h0a : \$688 ;
+  assign \$690  = op == 2'h3;
+  assign \$691  = op == 3'h4;
+  assign \$692  = op == 2'h3;
+  assign \$693  = \$signal$173  ? 4'ha : \$signal$172 ;
+  assign \$694  = ! \$693 ;
+  assign \$695  = 1'h0 < \$signal$172 ;
+  assign \$700  = \$signal$173  ? 4'ha : \$signal$172 ;
+  assign \$701  = \$signal$172  != tb;
+  assign \$702  = \$signal$173  != eb;
+  assign \$703  = \$701  | \$702 ;
+  assign \$704  = ! \$signal$172 ;
+  assign \$705  = \$signal$172  - 1'h1;
+  assign \$706  = \$705  < \$signal$172 ;
+  assign \$708  = \$signal$172  - 1'h1;
+  assign \$709  = \$708  < 4'ha;
+  assign \$710  = \$signal$173  & \$709 ;
+  assign \$712  = \$signal$172  - 1'h1;
+  assign \$713  = \$712  < tb;
+  assign \$715  = \$signal$172  - 1'h1;
+  assign \$716  = \$715  < 4'ha;
+  assign \$717  = eb & \$716 ;
+  assign \$719  = \$signal$172  - 1'h1;
+  assign \$720  = \$signal$173  ? 4'ha : \$signal$172 ;
+  assign \$721  = ! \$720 ;
+  assign \$722  = eb ? 4'ha : tb;
+  assign \$723  = ! \$722 ;
+  assign \$724  = \$721  | \$723 ;
+  assign \$725  = \$signal$173  ? 4'ha : \$signal$172 ;
+  assign \$726  = eb ? 4'ha : tb;
+  assign \$727  = \$signal$173  ? 4'ha : \$signal$172 ;
+  assign \$728  = eb ? 4'ha : tb;
+  assign \$729  = \$727  + \$728 ;
+  assign \$730  = \$729  > 4'ha;
+  assign \$731  = \$signal$173  ? 4'ha : \$signal$172 ;
+  assign \$732  = eb ? 4'ha : tb;
+  assign \$733  = \$731  + \$732 ;
+  assign \$734  = \$730  ? 5'h0a : \$733 ;
+  assign \$735  = op == 4'h8;
+  assign \$736  = \$signal$172  < tb;
+  assign \$737  = op == 4'h8;
+  assign \$738  = | \$signal$172 ;
+  assign \$739  = \$737  & \$738 ;
+  assign \$740  = \$signal$172  - 1'h1;
+  assign \$741  = \$740  < \$signal$172 ;
+  assign \$743  = \$signal$172  - 1'h1;
+  assign \$744  = \$743  < 4'ha;
+  assign \$745  = \$signal$173  & \$744 ;
+  assign \$747  = 1'h0 < tb;
+  assign \$752  = \$signal$172  - 2'h2;
+  assign \$753  = \$signal$172  - tb;
+  assign \$754  = $signed(\$753 ) + $signed(2'h1);
+  assign \$756  = \$signal$172  - 1'h1;
+  assign \$757  = \$756  < \$signal$172 ;
+  assign \$759  = \$signal$172  - 1'h1;
+  assign \$760  = \$759  < 4'ha;
+  assign \$761  = \$signal$173  & \$760 ;
+  assign \$763  = tb - 1'h1;
+  assign \$764  = \$763  < tb;
+  assign \$766  = tb - 1'h1;
+  assign \$767  = \$766  < 4'ha;
+  assign \$768  = eb & \$767 ;
+  assign \$770  = \$signal$172  - 2'h2;
+  assign \$772  = 1'h1 < \$signal$172 ;
+  assign \$777  = 1'h1 < tb;
+  assign \$782  = k + 2'h2;
+  assign \$783  = \$782 [4:0] < \$signal$172 ;
+  assign \$785  = k + 2'h2;
+  assign \$786  = \$785 [4:0] < 4'ha;
+  assign \$787  = \$signal$173  & \$786 ;
+  assign \$789  = k + 2'h2;
+  assign \$790  = \$789 [4:0] < tb;
+  assign \$792  = k + 2'h2;
+  assign \$793  = \$792 [4:0] < 4'ha;
+  assign \$794  = eb & \$793 ;
+  assign \$796  = k + 1'h1;
+  assign \$797  = k + 1'h1;
+  assign \$798  = \$797  == nlimbs;
+  assign \$799  = 1'h1 < \$signal$172 ;
+  assign \$804  = k + 2'h2;
+  assign \$805  = \$804 [4:0] < \$signal$172 ;
+  assign \$806  = k + 2'h2;
+  assign \$807  = \$806  >= 4'ha;
+  assign \$808  = ~ \$807 ;
+  assign \$809  = \$805  & \$808 ;
+  assign \$810  = k + 2'h2;
+  assign \$811  = \$810 [4:0] < 4'ha;
+  assign \$812  = \$signal$173  & \$811 ;
+  assign \$813  = k + 2'h2;
+  assign \$814  = \$813  >= 4'ha;
+  assign \$815  = ~ \$814 ;
+  assign \$816  = \$812  & \$815 ;
+  assign \$817  = k + 1'h1;
+  assign \$818  = | k;
+  assign \$819  = k - 1'h1;
+  assign \$820  = k == nlimbs;
+  assign \$821  = \$signal$172  - 2'h2;
+  assign \$822  = \$821  < \$signal$172 ;
+  assign \$824  = \$signal$172  - 2'h2;
+  assign \$825  = \$824  < 4'ha;
+  assign \$826  = \$signal$173  & \$825 ;
+  assign \$828  = \$signal$172  - 2'h2;
+  assign \$829  = \$828  < tb;
+  assign \$831  = \$signal$172  - 2'h2;
+  assign \$832  = \$831  < 4'ha;
+  assign \$833  = eb & \$832 ;
+  assign \$835  = k - 2'h2;
+  assign \$836  = \$835 [4:0] < \$signal$172 ;
+  assign \$838  = k - 2'h2;
+  assign \$839  = \$838 [4:0] < 4'ha;
+  assign \$840  = \$signal$173  & \$839 ;
+  assign \$842  = k - 2'h2;
+  assign \$843  = \$842 [4:0] < tb;
+  assign \$845  = k - 2'h2;
+  assign \$846  = \$845 [4:0] < 4'ha;
+  assign \$847  = eb & \$846 ;
+  assign \$849  = k - 1'h1;
+  assign \$850  = \$signal  != b_val;
+  assign \$851  = ! k;
+  assign \$852  = \$850  | \$851 ;
+  assign \$853  = p_v[5] & p_l[5];
+  assign \$854  = mi < \$signal$172 ;
+  assign \$855  = \$15 [4:0] > \$18 [4:0];
+  assign \$856  = ~ \$855 ;
+  assign \$857  = \$854  & \$856 ;
+  assign \$858  = mi < 4'ha;
+  assign \$859  = \$signal$173  & \$858 ;
+  assign \$860  = \$15 [4:0] > \$18 [4:0];
+  assign \$861  = ~ \$860 ;
+  assign \$862  = \$859  & \$861 ;
+  assign \$863  = \$signal$38  - mi;
+  assign \$864  = \$863 [4:0] < tb;
+  assign \$865  = \$15 [4:0] > \$18 [4:0];
+  assign \$866  = ~ \$865 ;
+  assign \$867  = \$864  & \$866 ;
+  assign \$868  = \$signal$38  - mi;
+  assign \$869  = \$868 [4:0] < 4'ha;
+  assign \$870  = eb & \$869 ;
+  assign \$871  = \$15 [4:0] > \$18 [4:0];
+  assign \$872  = ~ \$871 ;
+  assign \$873  = \$870  & \$872 ;
+  assign \$874  = \$15 [4:0] > \$18 [4:0];
+  assign \$875  = mi == \$18 [4:0];
+  assign \$876  = \$874  | \$875 ;
+  assign \$877  = \$15 [4:0] > \$18 [4:0];
+  assign \$878  = mi == \$18 [4:0];
+  assign \$879  = \$877  | \$878 ;
+  assign \$880  = \$signal$38  + 1'h1;
+  assign \$881  = \$signal$38  + 1'h1;
+  assign \$882  = \$881  == mcols;
+  assign \$883  = mi + 1'h1;
+  assign \$884  = p_v[5] & p_l[5];
+  assign \$885  = mwc + 1'h1;
+  assign \$886  = \$885  == mcols;
+  assign \$887  = mcols == 4'ha;
+  assign \$888  = k + 1'h1;
+  assign \$889  = \$888  < tb;
+  assign \$890  = \$signal$172  - 2'h2;
+  assign \$891  = $signed(\$890 ) - $signed({ 1'h0, k });
+  assign \$892  = \$891 [4:0] < \$signal$172 ;
+  assign \$894  = \$signal$172  - 2'h2;
+  assign \$895  = $signed(\$894 ) - $signed({ 1'h0, k });
+  assign \$896  = \$895 [4:0] < 4'ha;
+  assign \$897  = \$signal$173  & \$896 ;
+  assign \$899  = k + 1'h1;
+  assign \$900  = \$899 [4:0] < tb;
   assign \$902  = k + 1'h1;
-  assign \$903  = | \$29 [63:0];
-  assign \$904  = k + 1'h1;
-  assign \$905  = \$903  ? \$904  : { 2'h0, \$signal$173  };
-  assign \$906  = \$29 [63:0] != 64'hffffffffffffffff;
-  assign \$907  = k + 1'h1;
-  assign \$908  = \$906  ? \$907  : { 2'h0, \$signal$174  };
-  assign \$909  = k + 1'h1;
-  assign \$910  = \$909  == nlimbs;
-  assign \$911  = 1'h1 < \$signal$164 ;
-  assign \$916  = k + 2'h2;
-  assign \$917  = \$916 [4:0] < \$signal$164 ;
-  assign \$918  = k + 2'h2;
-  assign \$919  = \$918  >= 4'ha;
-  assign \$920  = ~ \$919 ;
-  assign \$921  = \$917  & \$920 ;
-  assign \$922  = k + 2'h2;
-  assign \$923  = \$922 [4:0] < 4'ha;
-  assign \$924  = \$signal$165  & \$923 ;
-  assign \$925  = k + 2'h2;
-  assign \$926  = \$925  >= 4'ha;
-  assign \$927  = ~ \$926 ;
-  assign \$928  = \$924  & \$927 ;
+  assign \$903  = \$902 [4:0] < 4'ha;
+  assign \$904  = eb & \$903 ;
+  assign \$906  = k + 1'h1;
+  assign \$907  = | k;
+  assign \$908  = k - 1'h1;
+  assign \$909  = k - 1'h1;
+  assign \$910  = $signed(\$909 ) + $signed(2'h1);
+  assign \$911  = $signed(\$910 ) < $signed({ 1'h0, tb });
+  assign \$912  = \$signal$172  - 1'h1;
+  assign \$913  = $signed(\$912 ) - $signed({ 1'h0, tb });
+  assign \$914  = k - 1'h1;
+  assign \$915  = $signed(\$914 ) + $signed(2'h1);
+  assign \$916  = \$915  == tb;
+  assign \$917  = steps + 1'h1;
+  assign \$919  = ! steps[4:0];
+  assign \$920  = lk < \$signal$172 ;
+  assign \$922  = lk < 4'ha;
+  assign \$923  = \$signal$173  & \$922 ;
+  assign \$925  = steps[4:0] == 5'h1f;
+  assign \$926  = lk - 1'h1;
+  assign \$927  = steps + 1'h1;
+  assign \$928  = \$927  == nsteps;
   assign \$929  = k + 1'h1;
-  assign \$930  = | k;
-  assign \$931  = | { \$signal [0], shr_prev[63:1] };
-  assign \$932  = k - 1'h1;
-  assign \$933  = $signed(\$932 ) + $signed(2'h1);
-  assign \$934  = \$931  ? \$933  : { 3'h0, \$signal$173  };
-  assign \$935  = { \$signal [0], shr_prev[63:1] } != 64'hffffffffffffffff;
-  assign \$936  = k - 1'h1;
-  assign \$937  = $signed(\$936 ) + $signed(2'h1);
-  assign \$938  = \$935  ? \$937  : { 3'h0, \$signal$174  };
-  assign \$939  = k == nlimbs;
-  assign \$940  = \$signal$164  - 2'h2;
-  assign \$941  = \$940  < \$signal$164 ;
-  assign \$943  = \$signal$164  - 2'h2;
-  assign \$944  = \$943  < 4'ha;
-  assign \$945  = \$signal$165  & \$944 ;
-  assign \$947  = \$signal$164  - 2'h2;
-  assign \$948  = \$947  < tb;
-  assign \$950  = \$signal$164  - 2'h2;
-  assign \$951  = \$950  < 4'ha;
-  assign \$952  = eb & \$951 ;
-  assign \$954  = k - 2'h2;
-  assign \$955  = \$954 [4:0] < \$signal$164 ;
-  assign \$957  = k - 2'h2;
-  assign \$958  = \$957 [4:0] < 4'ha;
-  assign \$959  = \$signal$165  & \$958 ;
-  assign \$961  = k - 2'h2;
-  assign \$962  = \$961 [4:0] < tb;
-  assign \$964  = k - 2'h2;
-  assign \$965  = \$964 [4:0] < 4'ha;
-  assign \$966  = eb & \$965 ;
-  assign \$968  = k - 1'h1;
-  assign \$969  = \$signal  != b_val;
-  assign \$970  = ! k;
-  assign \$971  = \$969  | \$970 ;
-  assign \$972  = p_v[5] & p_l[5];
-  assign \$973  = | \$44 [63:0];
-  assign \$974  = mwc + 1'h1;
-  assign \$975  = \$973  ? \$974  : { 2'h0, \$signal$173  };
-  assign \$976  = \$44 [63:0] != 64'hffffffffffffffff;
-  assign \$977  = mwc + 1'h1;
-  assign \$978  = \$976  ? \$977  : { 2'h0, \$signal$174  };
-  assign \$979  = mi < \$signal$164 ;
-  assign \$980  = \$34 [4:0] > \$37 [4:0];
-  assign \$981  = ~ \$980 ;
-  assign \$982  = \$979  & \$981 ;
-  assign \$983  = mi < 4'ha;
-  assign \$984  = \$signal$165  & \$983 ;
-  assign \$985  = \$34 [4:0] > \$37 [4:0];
-  assign \$986  = ~ \$985 ;
-  assign \$987  = \$984  & \$986 ;
-  assign \$988  = \$signal$32  - mi;
-  assign \$989  = \$988 [4:0] < tb;
-  assign \$990  = \$34 [4:0] > \$37 [4:0];
-  assign \$991  = ~ \$990 ;
-  assign \$992  = \$989  & \$991 ;
-  assign \$993  = \$signal$32  - mi;
-  assign \$994  = \$993 [4:0] < 4'ha;
-  assign \$995  = eb & \$994 ;
-  assign \$996  = \$34 [4:0] > \$37 [4:0];
-  assign \$997  = ~ \$996 ;
-  assign \$998  = \$995  & \$997 ;
-  assign \$999  = \$34 [4:0] > \$37 [4:0];
-  assign \$1000  = mi == \$37 [4:0];
-  assign \$1001  = \$999  | \$1000 ;
-  assign \$1002  = \$34 [4:0] > \$37 [4:0];
-  assign \$1003  = mi == \$37 [4:0];
-  assign \$1004  = \$1002  | \$1003 ;
-  assign \$1005  = \$signal$32  + 1'h1;
-  assign \$1006  = \$signal$32  + 1'h1;
-  assign \$1007  = \$1006  == mcols;
-  assign \$1008  = mi + 1'h1;
-  assign \$1009  = p_v[5] & p_l[5];
-  assign \$1010  = | \$44 [63:0];
-  assign \$1011  = mwc + 1'h1;
-  assign \$1012  = \$1010  ? \$1011  : { 2'h0, \$signal$173  };
-  assign \$1013  = \$44 [63:0] != 64'hffffffffffffffff;
-  assign \$1014  = mwc + 1'h1;
-  assign \$1015  = \$1013  ? \$1014  : { 2'h0, \$signal$174  };
-  assign \$1016  = mwc + 1'h1;
-  assign \$1017  = \$1016  == mcols;
-  assign \$1018  = k + 1'h1;
-  assign \$1019  = \$1018  < tb;
-  assign \$1020  = \$signal$164  - 2'h2;
-  assign \$1021  = $signed(\$1020 ) - $signed({ 1'h0, k });
-  assign \$1022  = \$1021 [4:0] < \$signal$164 ;
-  assign \$1024  = \$signal$164  - 2'h2;
-  assign \$1025  = $signed(\$1024 ) - $signed({ 1'h0, k });
-  assign \$1026  = \$1025 [4:0] < 4'ha;
-  assign \$1027  = \$signal$165  & \$1026 ;
-  assign \$1029  = k + 1'h1;
-  assign \$1030  = \$1029 [4:0] < tb;
-  assign \$1032  = k + 1'h1;
-  assign \$1033  = \$1032 [4:0] < 4'ha;
-  assign \$1034  = eb & \$1033 ;
-  assign \$1036  = k + 1'h1;
-  assign \$1037  = | k;
-  assign \$1038  = k - 1'h1;
-  assign \$1039  = k - 1'h1;
-  assign \$1040  = $signed(\$1039 ) + $signed(2'h1);
-  assign \$1041  = $signed(\$1040 ) < $signed({ 1'h0, tb });
-  assign \$1042  = \$signal$164  - 1'h1;
-  assign \$1043  = $signed(\$1042 ) - $signed({ 1'h0, tb });
-  assign \$1044  = k - 1'h1;
-  assign \$1045  = $signed(\$1044 ) + $signed(2'h1);
-  assign \$1046  = \$1045  == tb;
-  assign \$1047  = steps + 1'h1;
-  assign \$1049  = ! steps[4:0];
-  assign \$1050  = lk < \$signal$164 ;
-  assign \$1052  = lk < 4'ha;
-  assign \$1053  = \$signal$165  & \$1052 ;
-  assign \$1055  = steps[4:0] == 5'h1f;
-  assign \$1056  = lk - 1'h1;
-  assign \$1057  = steps + 1'h1;
-  assign \$1058  = \$1057  == nsteps;
-  assign \$1059  = | \$81 [144:0];
-  assign \$1060  = ceil & \$1059 ;
-  assign \$1061  = k + 1'h1;
-  assign \$1062  = | wb_sum[63:0];
-  assign \$1063  = k + 1'h1;
-  assign \$1064  = \$1062  ? \$1063  : { 2'h0, \$signal$173  };
-  assign \$1065  = wb_sum[63:0] != 64'hffffffffffffffff;
-  assign \$1066  = k + 1'h1;
-  assign \$1067  = \$1065  ? \$1066  : { 2'h0, \$signal$174  };
-  assign \$1068  = k + 1'h1;
-  assign \$1070  = \$1069  + ceil;
-  assign \$1071  = \$1068  == \$1070 ;
-  assign \$1072  = ! tb;
-  assign \$1073  = tb - 1'h1;
-  assign \$1075  = $signed(\$1074 ) + $signed({ 1'h0, bl });
-  assign \$1076  = \$1072  ? 13'h0000 : \$1075 ;
-  assign \$1077  = blen_r > 1'h1;
-  assign \$1078  = blen_r - 1'h1;
-  assign \$1080  = \$1077  ? \$1079  : 9'h000;
-  assign \$1082  = $signed({ 1'h0, nsteps }) <= $signed(\$1081 );
-  assign \$1083  = steps + 1'h1;
-  assign \$1085  = steps < \real ;
-  assign \$1086  = ssq_p2_4a ? { ssq_s4, ssq_s3, ssq_s2, ssq_s1, ssq_c0_full[64:1] } : { srem, feed[63:62] };
-  assign \$1087  = ! steps[4:0];
-  assign \$1088  = lk < \$signal$164 ;
-  assign \$1090  = lk < 4'ha;
-  assign \$1091  = \$signal$165  & \$1090 ;
-  assign \$1093  = steps[4:0] == 5'h1f;
-  assign \$1094  = lk - 1'h1;
-  assign \$1095  = steps + 1'h1;
-  assign \$1096  = \$1095  == nsteps;
-  assign \$1097  = k + 1'h1;
-  assign \$1098  = | wb_limb;
-  assign \$1099  = k + 1'h1;
-  assign \$1100  = \$1098  ? \$1099  : { 2'h0, \$signal$173  };
-  assign \$1101  = wb_limb != 64'hffffffffffffffff;
-  assign \$1102  = k + 1'h1;
-  assign \$1103  = \$1101  ? \$1102  : { 2'h0, \$signal$174  };
-  assign \$1104  = k + 1'h1;
-  assign \$1105  = \$signal$164  + 1'h1;
-  assign \$1107  = \$1104  == \$1106 ;
-  assign \$1108  = 1'h0 < ot[3:0];
-  assign \$1113  = 1'h1 < ot[3:0];
-  assign \$1118  = 1'h0 < ot[3:0];
-  assign \$1123  = 1'h1 < ot[3:0];
-  assign \$1128  = 1'h0 < ot[3:0];
-  assign \$1133  = 1'h0 < ot[3:0];
-  assign \$1138  = 1'h0 < ot[3:0];
-  assign \$1143  = k + 1'h1;
-  assign \$1144  = k == 4'h9;
+  assign \$930  = k + 1'h1;
+  assign \$932  = \$931  + ceil;
+  assign \$933  = \$930  == \$932 ;
+  assign \$934  = ! tb;
+  assign \$935  = tb - 1'h1;
+  assign \$937  = $signed(\$936 ) + $signed({ 1'h0, bl });
+  assign \$938  = \$934  ? 13'h0000 : \$937 ;
+  assign \$939  = blen_r > 1'h1;
+  assign \$940  = blen_r - 1'h1;
+  assign \$942  = \$939  ? \$941  : 9'h000;
+  assign \$944  = $signed({ 1'h0, nsteps }) <= $signed(\$943 );
+  assign \$945  = steps + 1'h1;
+  assign \$947  = steps < \real ;
+  assign \$948  = ssq_p2_4a ? { ssq_s4, ssq_s3, ssq_s2, ssq_s1, ssq_c0_full[64:1] } : { srem, feed[63:62] };
+  assign \$949  = ! steps[4:0];
+  assign \$950  = lk < \$signal$172 ;
+  assign \$952  = lk < 4'ha;
+  assign \$953  = \$signal$173  & \$952 ;
+  assign \$955  = steps[4:0] == 5'h1f;
+  assign \$956  = lk - 1'h1;
+  assign \$957  = steps + 1'h1;
+  assign \$958  = \$957  == nsteps;
+  assign \$959  = k + 1'h1;
+  assign \$960  = k + 1'h1;
+  assign \$961  = \$signal$172  + 1'h1;
+  assign \$963  = \$960  == \$962 ;
+  assign \$964  = 1'h0 < ot[3:0];
+  assign \$969  = 1'h1 < ot[3:0];
+  assign \$974  = 1'h0 < ot[3:0];
+  assign \$979  = 1'h1 < ot[3:0];
+  assign \$984  = 1'h0 < ot[3:0];
+  assign \$989  = 1'h0 < ot[3:0];
+  assign \$994  = 1'h0 < ot[3:0];
+  assign \$999  = k + 1'h1;
+  assign \$1000  = k == 4'h9;
   always @(posedge clk)
-    pc <= \$1145 ;
+    pc <= \$1001 ;
   always @(posedge clk)
-    \$signal$14  <= \$1146 ;
+    \$signal$14  <= \$1002 ;
   always @(posedge clk)
-    b_q <= \$1147 ;
+    b_q <= \$1003 ;
   always @(posedge clk)
-    \$signal$12  <= \$1148 ;
+    \$signal$12  <= \$1004 ;
   always @(posedge clk)
-    \$signal$13  <= \$1149 ;
+    \$signal$13  <= \$1005 ;
   always @(posedge clk)
-    \$signal$16  <= \$1150 ;
+    \$signal$16  <= \$1006 ;
   always @(posedge clk)
-    \$signal$17  <= \$1151 ;
+    \$signal$17  <= \$1007 ;
   always @(posedge clk)
-    p_v <= \$1152 ;
+    wl_ok <= \$1008 ;
   always @(posedge clk)
-    p_l <= \$1153 ;
+    \$signal$23  <= \$1009 ;
   always @(posedge clk)
-    tile00 <= \$1154 ;
+    no <= \$1010 ;
   always @(posedge clk)
-    tile01 <= \$1155 ;
+    p_v <= \$1011 ;
   always @(posedge clk)
-    tile02 <= \$1156 ;
+    p_l <= \$1012 ;
   always @(posedge clk)
-    tile03 <= \$1157 ;
+    tile00 <= \$1013 ;
   always @(posedge clk)
-    tile10 <= \$1158 ;
+    tile01 <= \$1014 ;
   always @(posedge clk)
-    tile11 <= \$1159 ;
+    tile02 <= \$1015 ;
   always @(posedge clk)
-    tile12 <= \$1160 ;
+    tile03 <= \$1016 ;
   always @(posedge clk)
-    tile13 <= \$1161 ;
+    tile10 <= \$1017 ;
   always @(posedge clk)
-    tile20 <= \$1162 ;
+    tile11 <= \$1018 ;
   always @(posedge clk)
-    tile21 <= \$1163 ;
+    tile12 <= \$1019 ;
   always @(posedge clk)
-    tile22 <= \$1164 ;
+    tile13 <= \$1020 ;
   always @(posedge clk)
-    tile23 <= \$1165 ;
+    tile20 <= \$1021 ;
   always @(posedge clk)
-    tile30 <= \$1166 ;
+    tile21 <= \$1022 ;
   always @(posedge clk)
-    tile31 <= \$1167 ;
+    tile22 <= \$1023 ;
   always @(posedge clk)
-    tile32 <= \$1168 ;
+    tile23 <= \$1024 ;
   always @(posedge clk)
-    tile33 <= \$1169 ;
+    tile30 <= \$1025 ;
   always @(posedge clk)
-    mrow0 <= \$1170 ;
+    tile31 <= \$1026 ;
   always @(posedge clk)
-    mrow1 <= \$1171 ;
+    tile32 <= \$1027 ;
   always @(posedge clk)
-    mrow2 <= \$1172 ;
+    tile33 <= \$1028 ;
   always @(posedge clk)
-    mrow3 <= \$1173 ;
+    mrow0 <= \$1029 ;
   always @(posedge clk)
-    h0 <= \$1174 ;
+    mrow1 <= \$1030 ;
   always @(posedge clk)
-    h1 <= \$1175 ;
+    mrow2 <= \$1031 ;
   always @(posedge clk)
-    prod <= \$1176 ;
+    mrow3 <= \$1032 ;
   always @(posedge clk)
-    acc_lo <= \$1177 ;
+    h0 <= \$1033 ;
   always @(posedge clk)
-    acc_hi <= \$1178 ;
+    h1 <= \$1034 ;
   always @(posedge clk)
-    \$signal$43  <= \$1179 ;
+    prod <= \$1035 ;
   always @(posedge clk)
-    acc_cz <= \$1180 ;
+    acc_lo <= \$1036 ;
   always @(posedge clk)
-    mwc <= \$1181 ;
+    acc_hi <= \$1037 ;
   always @(posedge clk)
-    o__valid <= \$1182 ;
+    \$signal$49  <= \$1038 ;
   always @(posedge clk)
-    req <= \$1183 ;
+    acc_cz <= \$1039 ;
   always @(posedge clk)
-    req_tag <= \$1184 ;
+    mwc <= \$1040 ;
   always @(posedge clk)
-    lc <= \$1185 ;
+    o__valid <= \$1041 ;
   always @(posedge clk)
-    swapped <= \$1186 ;
+    req <= \$1042 ;
   always @(posedge clk)
-    fsm_state <= \$1187 ;
+    req_tag <= \$1043 ;
   always @(posedge clk)
-    op <= \$1188 ;
+    lc <= \$1044 ;
   always @(posedge clk)
-    dl <= \$1189 ;
+    swapped <= \$1045 ;
   always @(posedge clk)
-    ra <= \$1190 ;
+    fsm_state <= \$1046 ;
   always @(posedge clk)
-    rb <= \$1191 ;
+    op <= \$1047 ;
   always @(posedge clk)
-    rd <= \$1192 ;
+    dl <= \$1048 ;
   always @(posedge clk)
-    imm <= \$1193 ;
+    ra <= \$1049 ;
   always @(posedge clk)
-    \$signal$164  <= \$1194 ;
+    rb <= \$1050 ;
   always @(posedge clk)
-    \$signal$165  <= \$1195 ;
+    rd <= \$1051 ;
   always @(posedge clk)
-    \$signal$162  <= \$1196 ;
+    imm <= \$1052 ;
   always @(posedge clk)
-    tb <= \$1197 ;
+    \$signal$172  <= \$1053 ;
   always @(posedge clk)
-    eb <= \$1198 ;
+    \$signal$173  <= \$1054 ;
   always @(posedge clk)
-    \$signal$167  <= \$1199 ;
+    \$signal$170  <= \$1055 ;
   always @(posedge clk)
-    \$signal$158  <= \$1200 ;
+    tb <= \$1056 ;
   always @(posedge clk)
-    \$signal$173  <= \$1201 ;
+    eb <= \$1057 ;
   always @(posedge clk)
-    \$signal$174  <= \$1202 ;
+    \$signal$175  <= \$1058 ;
   always @(posedge clk)
-    k <= \$1203 ;
+    \$signal$166  <= \$1059 ;
   always @(posedge clk)
-    carry <= \$1204 ;
+    k <= \$1060 ;
   always @(posedge clk)
-    \$signal$23  <= \$1205 ;
+    carry <= \$1061 ;
   always @(posedge clk)
-    \$signal$24  <= \$1206 ;
+    \$signal$29  <= \$1062 ;
   always @(posedge clk)
-    is_mov <= \$1207 ;
+    \$signal$30  <= \$1063 ;
   always @(posedge clk)
-    \$signal$192  <= \$1208 ;
+    is_mov <= \$1064 ;
   always @(posedge clk)
-    \$signal$193  <= \$1209 ;
+    first <= \$1065 ;
   always @(posedge clk)
-    nlimbs <= \$1210 ;
+    wl_k <= \$1066 ;
   always @(posedge clk)
-    \$signal$194  <= \$1211 ;
+    wl_v <= \$1067 ;
   always @(posedge clk)
-    \$signal$195  <= \$1212 ;
+    \$signal$197  <= \$1068 ;
   always @(posedge clk)
-    \$signal$35  <= \$1213 ;
+    \$signal$198  <= \$1069 ;
   always @(posedge clk)
-    mtb <= \$1214 ;
+    nlimbs <= \$1070 ;
   always @(posedge clk)
-    \$signal$32  <= \$1215 ;
+    \$signal$199  <= \$1071 ;
   always @(posedge clk)
-    mi <= \$1216 ;
+    \$signal$200  <= \$1072 ;
   always @(posedge clk)
-    mcols <= \$1217 ;
+    \$signal$41  <= \$1073 ;
   always @(posedge clk)
-    ceil <= \$1218 ;
+    mtb <= \$1074 ;
   always @(posedge clk)
-    den <= \$1219 ;
+    \$signal$38  <= \$1075 ;
   always @(posedge clk)
-    drem <= \$1220 ;
+    mi <= \$1076 ;
   always @(posedge clk)
-    lk <= \$1221 ;
+    mcols <= \$1077 ;
   always @(posedge clk)
-    nsteps <= \$1222 ;
+    ceil <= \$1078 ;
   always @(posedge clk)
-    steps <= \$1223 ;
+    den <= \$1079 ;
   always @(posedge clk)
-    srem <= \$1224 ;
+    drem <= \$1080 ;
   always @(posedge clk)
-    root <= \$1225 ;
+    lk <= \$1081 ;
   always @(posedge clk)
-    shr_prev <= \$1226 ;
+    nsteps <= \$1082 ;
   always @(posedge clk)
-    feed <= \$1227 ;
+    steps <= \$1083 ;
   always @(posedge clk)
-    quo <= \$1228 ;
+    srem <= \$1084 ;
   always @(posedge clk)
-    den3 <= \$1229 ;
+    root <= \$1085 ;
   always @(posedge clk)
-    blen_r <= \$1230 ;
+    ext_top <= \$1086 ;
   always @(posedge clk)
-    \real  <= \$1231 ;
+    shr_prev <= \$1087 ;
   always @(posedge clk)
-    ot <= \$1232 ;
+    feed <= \$1088 ;
   always @(posedge clk)
-    o__payload <= \$1233 ;
+    quo <= \$1089 ;
+  always @(posedge clk)
+    den3 <= \$1090 ;
+  always @(posedge clk)
+    blen_r <= \$1091 ;
+  always @(posedge clk)
+    \real  <= \$1092 ;
+  always @(posedge clk)
+    ot <= \$1093 ;
+  always @(posedge clk)
+    o__payload <= \$1094 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     pc_nx = pc;
     casez (fsm_state)
       5'h00:
-          if (\$374 ) begin
+          if (\$359 ) begin
             pc_nx = 16'h0000;
           end
       5'h01:
@@ -7882,36 +7627,36 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h03:
           casez (op)
             5'h00, 5'h0f:
-                pc_nx = \$439 [15:0];
+                pc_nx = \$423 [15:0];
             5'h0e:
                 pc_nx = imm;
             5'h12:
-                pc_nx = \$440 [15:0];
+                pc_nx = \$424 [15:0];
             5'h10:
                 /* empty */;
             5'h01:
-                if (\$441 ) begin
-                  pc_nx = \$444 [15:0];
+                if (\$425 ) begin
+                  pc_nx = \$428 [15:0];
                 end
             5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
-                if (\$446 ) begin
-                  pc_nx = \$449 [15:0];
+                if (\$430 ) begin
+                  pc_nx = \$433 [15:0];
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                if (\$452 ) begin
-                  pc_nx = \$514 [15:0];
-                end else if (\$453 ) begin
-                  pc_nx = \$520 [15:0];
+                if (\$436 ) begin
+                  pc_nx = \$473 [15:0];
+                end else if (\$437 ) begin
+                  pc_nx = \$479 [15:0];
                 end
             5'h06:
-                if (\$527 ) begin
-                  pc_nx = \$530 [15:0];
+                if (\$486 ) begin
+                  pc_nx = \$489 [15:0];
                 end
             5'h07, 5'h08:
-                if (\$531 ) begin
-                  pc_nx = \$542 [15:0];
+                if (\$490 ) begin
+                  pc_nx = \$501 [15:0];
                 end
           endcase
       5'h04:
@@ -7921,76 +7666,119 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h05:
           /* empty */;
       5'h0d:
-          if (\$551 ) begin
-            pc_nx = \$564 [15:0];
+          if (\$510 ) begin
+            if (is_mov) begin
+              pc_nx = \$513 [15:0];
+            end
           end
       5'h06:
           /* empty */;
-      5'h0e:
-          if (\$566 ) begin
-            if (\$570 ) begin
-              pc_nx = \$577 [15:0];
-            end
-          end
+      5'h0f:
+          /* empty */;
       5'h07:
           /* empty */;
-      5'h0f:
-          if (\$584 ) begin
-            pc_nx = \$605 [15:0];
+      5'h10:
+          if (\$525 ) begin
+            pc_nx = \$546 [15:0];
           end
       5'h08:
           /* empty */;
-      5'h10:
-          if (\$610 ) begin
-            if (\$614 ) begin
-              pc_nx = \$628 [15:0];
-            end
-          end
-      5'h09:
-          /* empty */;
       5'h11:
+          /* empty */;
+      5'h09:
           /* empty */;
       5'h12:
           /* empty */;
       5'h13:
-          if (\$640 ) begin
-            pc_nx = \$646 [15:0];
-          end
-      5'h0a:
           /* empty */;
       5'h14:
           /* empty */;
-      5'h15:
-          if (\$658 ) begin
-            pc_nx = \$661 [15:0];
-          end
-      5'h16:
+      5'h0a:
           /* empty */;
-      5'h17:
-          if (\$668 ) begin
-            pc_nx = \$674 [15:0];
+      5'h15:
+          /* empty */;
+      5'h16:
+          if (\$573 ) begin
+            pc_nx = \$576 [15:0];
           end
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h0e:
+          pc_nx = \$585 [15:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     out = rom_rd__data[18:12];
-    if (\$4 ) begin
-      out = \$8 [6:0];
+    if (swapped) begin
+      casez (rom_rd__data[18:12])
+        7'h02:
+            out = 7'h06;
+        7'h03:
+            out = 7'h07;
+        7'h04:
+            out = 7'h08;
+        7'h05:
+            out = 7'h09;
+        7'h06:
+            out = 7'h02;
+        7'h07:
+            out = 7'h03;
+        7'h08:
+            out = 7'h04;
+        7'h09:
+            out = 7'h05;
+      endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     \out$6  = rom_rd__data[25:19];
-    if (\$12 ) begin
-      \out$6  = \$16 [6:0];
+    if (swapped) begin
+      casez (rom_rd__data[25:19])
+        7'h02:
+            \out$6  = 7'h06;
+        7'h03:
+            \out$6  = 7'h07;
+        7'h04:
+            \out$6  = 7'h08;
+        7'h05:
+            \out$6  = 7'h09;
+        7'h06:
+            \out$6  = 7'h02;
+        7'h07:
+            \out$6  = 7'h03;
+        7'h08:
+            \out$6  = 7'h04;
+        7'h09:
+            \out$6  = 7'h05;
+      endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     \out$7  = rom_rd__data[11:5];
-    if (\$20 ) begin
-      \out$7  = \$24 [6:0];
+    if (swapped) begin
+      casez (rom_rd__data[11:5])
+        7'h02:
+            \out$7  = 7'h06;
+        7'h03:
+            \out$7  = 7'h07;
+        7'h04:
+            \out$7  = 7'h08;
+        7'h05:
+            \out$7  = 7'h09;
+        7'h06:
+            \out$7  = 7'h02;
+        7'h07:
+            \out$7  = 7'h03;
+        7'h08:
+            \out$7  = 7'h04;
+        7'h09:
+            \out$7  = 7'h05;
+      endcase
     end
   end
   always @* begin
@@ -8015,33 +7803,35 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       5'h06:
           /* empty */;
-      5'h0e:
+      5'h0f:
           /* empty */;
       5'h07:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h08:
           /* empty */;
-      5'h10:
+      5'h11:
           /* empty */;
       5'h09:
-          /* empty */;
-      5'h11:
           /* empty */;
       5'h12:
           /* empty */;
       5'h13:
           /* empty */;
-      5'h0a:
-          /* empty */;
       5'h14:
+          /* empty */;
+      5'h0a:
           /* empty */;
       5'h15:
           /* empty */;
       5'h16:
           /* empty */;
       5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h0e:
           /* empty */;
       5'h0b:
           casez (k)
@@ -8084,7 +7874,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 rd_a__en = 1'h1;
             5'h01:
                 (* full_case = 32'd1 *)
-                if (\$441 ) begin
+                if (\$425 ) begin
                 end else begin
                   rd_a__en = 1'h1;
                 end
@@ -8092,14 +7882,14 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 rd_a__en = 1'h1;
             5'h05:
                 (* full_case = 32'd1 *)
-                if (\$446 ) begin
+                if (\$430 ) begin
                 end else begin
                   rd_a__en = 1'h1;
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$452 ) begin
-                end else if (\$453 ) begin
+                if (\$436 ) begin
+                end else if (\$437 ) begin
                 end else begin
                   rd_a__en = 1'h1;
                 end
@@ -8107,7 +7897,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$531 ) begin
+                if (\$490 ) begin
                 end else begin
                   rd_a__en = 1'h1;
                 end
@@ -8124,39 +7914,41 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
           rd_a__en = 1'h1;
       5'h06:
           rd_a__en = 1'h1;
-      5'h0e:
+      5'h0f:
           rd_a__en = 1'h1;
       5'h07:
           rd_a__en = 1'h1;
-      5'h0f:
+      5'h10:
           rd_a__en = 1'h1;
       5'h08:
           rd_a__en = 1'h1;
-      5'h10:
-          /* empty */;
-      5'h09:
-          if (\$630 ) begin
-            rd_a__en = 1'h1;
-          end
       5'h11:
           /* empty */;
-      5'h12:
-          if (\$634 ) begin
+      5'h09:
+          if (\$555 ) begin
             rd_a__en = 1'h1;
           end
+      5'h12:
+          /* empty */;
       5'h13:
+          if (\$559 ) begin
+            rd_a__en = 1'h1;
+          end
+      5'h14:
           /* empty */;
       5'h0a:
-          /* empty */;
-      5'h14:
           /* empty */;
       5'h15:
           /* empty */;
       5'h16:
-          if (\$662 ) begin
+          /* empty */;
+      5'h17:
+          if (\$577 ) begin
             rd_a__en = 1'h1;
           end
-      5'h17:
+      5'h18:
+          /* empty */;
+      5'h0e:
           /* empty */;
       5'h0b:
           casez (k)
@@ -8205,8 +7997,8 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$452 ) begin
-                end else if (\$453 ) begin
+                if (\$436 ) begin
+                end else if (\$437 ) begin
                 end else begin
                   rd_b__en = 1'h1;
                 end
@@ -8214,7 +8006,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$531 ) begin
+                if (\$490 ) begin
                 end else begin
                   rd_b__en = 1'h1;
                 end
@@ -8231,18 +8023,18 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
           rd_b__en = 1'h1;
       5'h06:
           /* empty */;
-      5'h0e:
+      5'h0f:
           /* empty */;
       5'h07:
           rd_b__en = 1'h1;
-      5'h0f:
+      5'h10:
           rd_b__en = 1'h1;
       5'h08:
           rd_b__en = 1'h1;
-      5'h10:
+      5'h11:
           /* empty */;
       5'h09:
-          if (\$630 ) begin
+          if (\$555 ) begin
             rd_b__en = 1'h1;
           end
     endcase
@@ -8250,10 +8042,10 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$23 ) begin
-      alu_y = \$25 ;
-    end else if (\$signal$24 ) begin
-      alu_y = \$27 ;
+    if (\$signal$29 ) begin
+      alu_y = \$7 ;
+    end else if (\$signal$30 ) begin
+      alu_y = \$8 ;
     end else if (is_mov) begin
       alu_y = 64'h0000000000000000;
     end else begin
@@ -8265,7 +8057,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
     i__ready = 1'h0;
     casez (fsm_state)
       5'h00:
-          i__ready = \$373 ;
+          i__ready = \$358 ;
     endcase
   end
   always @* begin
@@ -8312,7 +8104,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h03:
           casez (op)
             5'h00, 5'h0f:
-                wr__addr = { rd, \$425 , 4'h0 };
+                wr__addr = { rd, \$410 , 4'h0 };
             5'h0e:
                 /* empty */;
             5'h12:
@@ -8330,8 +8122,8 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                if (\$531 ) begin
-                  wr__addr = { rd, \$532 , 4'h0 };
+                if (\$490 ) begin
+                  wr__addr = { rd, \$491 , 4'h0 };
                 end
           endcase
       5'h04:
@@ -8341,43 +8133,43 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h05:
           /* empty */;
       5'h0d:
-          wr__addr = { rd, \$548 , k[3:0] };
+          wr__addr = { rd, \$507 , k[3:0] };
       5'h06:
           /* empty */;
-      5'h0e:
-          if (\$566 ) begin
-            wr__addr = { rd, \$568 , \$567 [3:0] };
+      5'h0f:
+          if (\$515 ) begin
+            wr__addr = { rd, \$517 , \$516 [3:0] };
           end
       5'h07:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h08:
-          if (\$606 ) begin
-            wr__addr = { rd, \$607 , mwc[3:0] };
+          if (\$547 ) begin
+            wr__addr = { rd, \$548 , mwc[3:0] };
           end
-      5'h10:
-          if (\$610 ) begin
-            wr__addr = { rd, \$611 , mwc[3:0] };
+      5'h11:
+          if (\$551 ) begin
+            wr__addr = { rd, \$552 , mwc[3:0] };
           end
       5'h09:
-          /* empty */;
-      5'h11:
           /* empty */;
       5'h12:
           /* empty */;
       5'h13:
-          wr__addr = { rd, \$635 , k[3:0] };
-      5'h0a:
           /* empty */;
       5'h14:
+          wr__addr = { rd, \$560 , k[3:0] };
+      5'h0a:
           /* empty */;
       5'h15:
           /* empty */;
       5'h16:
           /* empty */;
       5'h17:
-          wr__addr = { rd, \$663 , k[3:0] };
+          /* empty */;
+      5'h18:
+          wr__addr = { rd, \$578 , k[3:0] };
     endcase
   end
   always @* begin
@@ -8424,7 +8216,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h03:
           casez (op)
             5'h00, 5'h0f:
-                wr__data = { 47'h000000000000, \$428  };
+                wr__data = { 47'h000000000000, \$413  };
             5'h0e:
                 /* empty */;
             5'h12:
@@ -8442,8 +8234,8 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                if (\$531 ) begin
-                  wr__data = { 63'h0000000000000000, \$535  };
+                if (\$490 ) begin
+                  wr__data = { 63'h0000000000000000, \$494  };
                 end
           endcase
       5'h04:
@@ -8453,42 +8245,42 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h05:
           /* empty */;
       5'h0d:
-          wr__data = \$29 [63:0];
+          wr__data = \$10 [63:0];
       5'h06:
           /* empty */;
-      5'h0e:
-          if (\$566 ) begin
+      5'h0f:
+          if (\$515 ) begin
             wr__data = { \$signal [0], shr_prev[63:1] };
           end
       5'h07:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h08:
-          if (\$606 ) begin
-            wr__data = \$44 [63:0];
+          if (\$547 ) begin
+            wr__data = \$25 [63:0];
           end
-      5'h10:
-          if (\$610 ) begin
-            wr__data = \$44 [63:0];
+      5'h11:
+          if (\$551 ) begin
+            wr__data = \$25 [63:0];
           end
       5'h09:
-          /* empty */;
-      5'h11:
           /* empty */;
       5'h12:
           /* empty */;
       5'h13:
-          wr__data = wb_sum[63:0];
-      5'h0a:
           /* empty */;
       5'h14:
+          wr__data = wb_sum[63:0];
+      5'h0a:
           /* empty */;
       5'h15:
           /* empty */;
       5'h16:
           /* empty */;
       5'h17:
+          /* empty */;
+      5'h18:
           wr__data = wb_limb;
     endcase
   end
@@ -8536,7 +8328,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h03:
           casez (op)
             5'h00, 5'h0f:
-                wr__en = \$429 ;
+                wr__en = \$414 ;
             5'h0e:
                 /* empty */;
             5'h12:
@@ -8554,8 +8346,8 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                if (\$531 ) begin
-                  wr__en = \$536 ;
+                if (\$490 ) begin
+                  wr__en = \$495 ;
                 end
           endcase
       5'h04:
@@ -8565,43 +8357,43 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h05:
           /* empty */;
       5'h0d:
-          wr__en = \$549 ;
+          wr__en = \$508 ;
       5'h06:
           /* empty */;
-      5'h0e:
-          if (\$566 ) begin
-            wr__en = \$569 ;
+      5'h0f:
+          if (\$515 ) begin
+            wr__en = \$518 ;
           end
       5'h07:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h08:
-          if (\$606 ) begin
-            wr__en = \$608 ;
+          if (\$547 ) begin
+            wr__en = \$549 ;
           end
-      5'h10:
-          if (\$610 ) begin
-            wr__en = \$612 ;
+      5'h11:
+          if (\$551 ) begin
+            wr__en = \$553 ;
           end
       5'h09:
-          /* empty */;
-      5'h11:
           /* empty */;
       5'h12:
           /* empty */;
       5'h13:
-          wr__en = \$636 ;
-      5'h0a:
           /* empty */;
       5'h14:
+          wr__en = \$561 ;
+      5'h0a:
           /* empty */;
       5'h15:
           /* empty */;
       5'h16:
           /* empty */;
       5'h17:
-          wr__en = \$664 ;
+          /* empty */;
+      5'h18:
+          wr__en = \$579 ;
     endcase
   end
   always @* begin
@@ -8656,23 +8448,23 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h10:
                 /* empty */;
             5'h01:
-                if (\$441 ) begin
+                if (\$425 ) begin
                   tg_w__addr = rd;
                 end
             5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
-                if (\$446 ) begin
+                if (\$430 ) begin
                   tg_w__addr = rd;
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 /* empty */;
             5'h06:
-                if (\$527 ) begin
+                if (\$486 ) begin
                   tg_w__addr = rd;
                 end
             5'h07, 5'h08:
-                if (\$531 ) begin
+                if (\$490 ) begin
                   tg_w__addr = rd;
                 end
           endcase
@@ -8683,53 +8475,45 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h05:
           /* empty */;
       5'h0d:
-          if (\$551 ) begin
-            tg_w__addr = rd;
+          if (\$510 ) begin
+            if (is_mov) begin
+              tg_w__addr = rd;
+            end
           end
       5'h06:
           /* empty */;
-      5'h0e:
-          if (\$566 ) begin
-            if (\$570 ) begin
-              tg_w__addr = rd;
-            end
-          end
+      5'h0f:
+          /* empty */;
       5'h07:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h08:
           /* empty */;
-      5'h10:
-          if (\$610 ) begin
-            if (\$614 ) begin
-              tg_w__addr = rd;
-            end
-          end
-      5'h09:
-          /* empty */;
       5'h11:
+          /* empty */;
+      5'h09:
           /* empty */;
       5'h12:
           /* empty */;
       5'h13:
-          if (\$640 ) begin
-            tg_w__addr = rd;
-          end
-      5'h0a:
           /* empty */;
       5'h14:
           /* empty */;
-      5'h15:
-          if (\$658 ) begin
-            tg_w__addr = rd;
-          end
-      5'h16:
+      5'h0a:
           /* empty */;
-      5'h17:
-          if (\$668 ) begin
+      5'h15:
+          /* empty */;
+      5'h16:
+          if (\$573 ) begin
             tg_w__addr = rd;
           end
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h0e:
+          tg_w__addr = rd;
     endcase
   end
   always @* begin
@@ -8741,25 +8525,25 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h01:
           casez (lc)
             4'h0:
-                tg_w__data = { 4'h0, \$379  };
+                tg_w__data = { 4'h0, \$364  };
             4'h1:
-                tg_w__data = { 4'h0, \$384  };
+                tg_w__data = { 4'h0, \$369  };
             4'h2:
-                tg_w__data = { 4'h0, \$389  };
+                tg_w__data = { 4'h0, \$374  };
             4'h3:
-                tg_w__data = { 4'h0, \$394  };
+                tg_w__data = { 4'h0, \$379  };
             4'h4:
-                tg_w__data = { 4'h0, \$399  };
+                tg_w__data = { 4'h0, \$384  };
             4'h5:
-                tg_w__data = { 4'h0, \$404  };
+                tg_w__data = { 4'h0, \$389  };
             4'h6:
-                tg_w__data = { 4'h0, \$409  };
+                tg_w__data = { 4'h0, \$394  };
             4'h7:
-                tg_w__data = { 4'h0, \$414  };
+                tg_w__data = { 4'h0, \$399  };
             4'h8:
-                tg_w__data = { 4'h0, \$419  };
+                tg_w__data = { 4'h0, \$404  };
             4'h9:
-                tg_w__data = { 4'h0, \$424  };
+                tg_w__data = { 4'h0, \$409  };
             4'ha:
                 tg_w__data = 6'h00;
             4'hb:
@@ -8776,7 +8560,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h03:
           casez (op)
             5'h00, 5'h0f:
-                tg_w__data = { \$435 , 4'h0, \$434  };
+                tg_w__data = { \$419 , 4'h0, \$418  };
             5'h0e:
                 /* empty */;
             5'h12:
@@ -8784,24 +8568,24 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h10:
                 /* empty */;
             5'h01:
-                if (\$441 ) begin
-                  tg_w__data = { \$442 , \$signal$165 , 4'h0 };
+                if (\$425 ) begin
+                  tg_w__data = { \$426 , \$signal$173 , 4'h0 };
                 end
             5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
-                if (\$446 ) begin
-                  tg_w__data = { \$447 , 5'h00 };
+                if (\$430 ) begin
+                  tg_w__data = { \$431 , 5'h00 };
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 /* empty */;
             5'h06:
-                if (\$527 ) begin
-                  tg_w__data = { \$528 , 5'h00 };
+                if (\$486 ) begin
+                  tg_w__data = { \$487 , 5'h00 };
                 end
             5'h07, 5'h08:
-                if (\$531 ) begin
-                  tg_w__data = { \$540 , 4'h0, \$539  };
+                if (\$490 ) begin
+                  tg_w__data = { \$499 , 4'h0, \$498  };
                 end
           endcase
       5'h04:
@@ -8811,53 +8595,45 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h05:
           /* empty */;
       5'h0d:
-          if (\$551 ) begin
-            tg_w__data = { \$562 , \$561 , \$560 [3:0] };
+          if (\$510 ) begin
+            if (is_mov) begin
+              tg_w__data = { \$511 , \$signal$173 , \$signal$172  };
+            end
           end
       5'h06:
           /* empty */;
-      5'h0e:
-          if (\$566 ) begin
-            if (\$570 ) begin
-              tg_w__data = { \$575 , 1'h0, \$574 [3:0] };
-            end
-          end
+      5'h0f:
+          /* empty */;
       5'h07:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h08:
           /* empty */;
-      5'h10:
-          if (\$610 ) begin
-            if (\$614 ) begin
-              tg_w__data = { \$626 , \$625 , \$623 [3:0] };
-            end
-          end
-      5'h09:
-          /* empty */;
       5'h11:
+          /* empty */;
+      5'h09:
           /* empty */;
       5'h12:
           /* empty */;
       5'h13:
-          if (\$640 ) begin
-            tg_w__data = { \$644 , 1'h0, \$643 [3:0] };
-          end
-      5'h0a:
           /* empty */;
       5'h14:
           /* empty */;
-      5'h15:
-          if (\$658 ) begin
-            tg_w__data = { \$659 , 5'h00 };
-          end
-      5'h16:
+      5'h0a:
           /* empty */;
-      5'h17:
-          if (\$668 ) begin
-            tg_w__data = { \$672 , 1'h0, \$671 [3:0] };
+      5'h15:
+          /* empty */;
+      5'h16:
+          if (\$573 ) begin
+            tg_w__data = { \$574 , 5'h00 };
           end
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h0e:
+          tg_w__data = { \$583 , \$582 , \$581  };
     endcase
   end
   always @* begin
@@ -8904,7 +8680,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h03:
           casez (op)
             5'h00, 5'h0f:
-                tg_w__en = \$436 ;
+                tg_w__en = \$420 ;
             5'h0e:
                 /* empty */;
             5'h12:
@@ -8912,24 +8688,24 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h10:
                 /* empty */;
             5'h01:
-                if (\$441 ) begin
-                  tg_w__en = \$443 ;
+                if (\$425 ) begin
+                  tg_w__en = \$427 ;
                 end
             5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
-                if (\$446 ) begin
-                  tg_w__en = \$448 ;
+                if (\$430 ) begin
+                  tg_w__en = \$432 ;
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 /* empty */;
             5'h06:
-                if (\$527 ) begin
-                  tg_w__en = \$529 ;
+                if (\$486 ) begin
+                  tg_w__en = \$488 ;
                 end
             5'h07, 5'h08:
-                if (\$531 ) begin
-                  tg_w__en = \$541 ;
+                if (\$490 ) begin
+                  tg_w__en = \$500 ;
                 end
           endcase
       5'h04:
@@ -8939,53 +8715,45 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h05:
           /* empty */;
       5'h0d:
-          if (\$551 ) begin
-            tg_w__en = \$563 ;
+          if (\$510 ) begin
+            if (is_mov) begin
+              tg_w__en = \$512 ;
+            end
           end
       5'h06:
           /* empty */;
-      5'h0e:
-          if (\$566 ) begin
-            if (\$570 ) begin
-              tg_w__en = \$576 ;
-            end
-          end
+      5'h0f:
+          /* empty */;
       5'h07:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h08:
           /* empty */;
-      5'h10:
-          if (\$610 ) begin
-            if (\$614 ) begin
-              tg_w__en = \$627 ;
-            end
-          end
-      5'h09:
-          /* empty */;
       5'h11:
+          /* empty */;
+      5'h09:
           /* empty */;
       5'h12:
           /* empty */;
       5'h13:
-          if (\$640 ) begin
-            tg_w__en = \$645 ;
-          end
-      5'h0a:
           /* empty */;
       5'h14:
           /* empty */;
-      5'h15:
-          if (\$658 ) begin
-            tg_w__en = \$660 ;
-          end
-      5'h16:
+      5'h0a:
           /* empty */;
-      5'h17:
-          if (\$668 ) begin
-            tg_w__en = \$673 ;
+      5'h15:
+          /* empty */;
+      5'h16:
+          if (\$573 ) begin
+            tg_w__en = \$575 ;
           end
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h0e:
+          tg_w__en = \$584 ;
     endcase
   end
   always @* begin
@@ -9007,82 +8775,84 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h12:
                 /* empty */;
             5'h10:
-                rd_a__addr = { ra, \$signal$162 , 4'h0 };
+                rd_a__addr = { ra, \$signal$170 , 4'h0 };
             5'h01:
                 (* full_case = 32'd1 *)
-                if (\$441 ) begin
+                if (\$425 ) begin
                 end else begin
-                  rd_a__addr = { ra, \$signal$162 , 4'h0 };
+                  rd_a__addr = { ra, \$signal$170 , 4'h0 };
                 end
             5'h02, 5'h03, 5'h04:
-                rd_a__addr = { ra, \$signal$162 , 4'h0 };
+                rd_a__addr = { ra, \$signal$170 , 4'h0 };
             5'h05:
                 (* full_case = 32'd1 *)
-                if (\$446 ) begin
+                if (\$430 ) begin
                 end else begin
-                  rd_a__addr = { ra, \$signal$162 , 4'h0 };
+                  rd_a__addr = { ra, \$signal$170 , 4'h0 };
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$452 ) begin
-                end else if (\$453 ) begin
+                if (\$436 ) begin
+                end else if (\$437 ) begin
                 end else begin
-                  rd_a__addr = { ra, \$signal$162 , \$521 [3:0] };
+                  rd_a__addr = { ra, \$signal$170 , \$480 [3:0] };
                 end
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$531 ) begin
+                if (\$490 ) begin
                 end else begin
-                  rd_a__addr = { ra, \$signal$162 , \$543 [3:0] };
+                  rd_a__addr = { ra, \$signal$170 , \$502 [3:0] };
                 end
             5'h09:
-                rd_a__addr = { ra, \$signal$162 , \$544 [3:0] };
+                rd_a__addr = { ra, \$signal$170 , \$503 [3:0] };
           endcase
       5'h04:
           /* empty */;
       5'h0c:
           /* empty */;
       5'h05:
-          rd_a__addr = { ra, \$signal$162 , 4'h1 };
+          rd_a__addr = { ra, \$signal$170 , 4'h1 };
       5'h0d:
-          rd_a__addr = { ra, \$signal$162 , \$546 [3:0] };
+          rd_a__addr = { ra, \$signal$170 , \$505 [3:0] };
       5'h06:
-          rd_a__addr = { ra, \$signal$162 , 4'h1 };
-      5'h0e:
-          rd_a__addr = { ra, \$signal$162 , \$565 [3:0] };
-      5'h07:
-          rd_a__addr = { ra, \$signal$162 , \$578 [3:0] };
+          rd_a__addr = { ra, \$signal$170 , 4'h1 };
       5'h0f:
-          rd_a__addr = { ra, \$signal$162 , \$580 [3:0] };
-      5'h08:
-          rd_a__addr = { ra, \$signal$162 , mi[3:0] };
+          rd_a__addr = { ra, \$signal$170 , \$514 [3:0] };
+      5'h07:
+          rd_a__addr = { ra, \$signal$170 , \$519 [3:0] };
       5'h10:
-          /* empty */;
-      5'h09:
-          if (\$630 ) begin
-            rd_a__addr = { ra, \$signal$162 , \$632 [3:0] };
-          end
+          rd_a__addr = { ra, \$signal$170 , \$521 [3:0] };
+      5'h08:
+          rd_a__addr = { ra, \$signal$170 , mi[3:0] };
       5'h11:
           /* empty */;
-      5'h12:
-          if (\$634 ) begin
-            rd_a__addr = { ra, \$signal$162 , lk };
+      5'h09:
+          if (\$555 ) begin
+            rd_a__addr = { ra, \$signal$170 , \$557 [3:0] };
           end
+      5'h12:
+          /* empty */;
       5'h13:
+          if (\$559 ) begin
+            rd_a__addr = { ra, \$signal$170 , lk };
+          end
+      5'h14:
           /* empty */;
       5'h0a:
-          /* empty */;
-      5'h14:
           /* empty */;
       5'h15:
           /* empty */;
       5'h16:
-          if (\$662 ) begin
-            rd_a__addr = { ra, \$signal$162 , lk };
-          end
+          /* empty */;
       5'h17:
+          if (\$577 ) begin
+            rd_a__addr = { ra, \$signal$170 , lk };
+          end
+      5'h18:
+          /* empty */;
+      5'h0e:
           /* empty */;
       5'h0b:
           casez (k)
@@ -9126,50 +8896,50 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h01:
                 /* empty */;
             5'h02, 5'h03, 5'h04:
-                rd_b__addr = { rb, \$signal$167 , 4'h0 };
+                rd_b__addr = { rb, \$signal$175 , 4'h0 };
             5'h05:
                 /* empty */;
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$452 ) begin
-                end else if (\$453 ) begin
+                if (\$436 ) begin
+                end else if (\$437 ) begin
                 end else begin
-                  rd_b__addr = { rb, \$signal$167 , \$522 [3:0] };
+                  rd_b__addr = { rb, \$signal$175 , \$481 [3:0] };
                 end
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$531 ) begin
+                if (\$490 ) begin
                 end else begin
-                  rd_b__addr = { rb, \$signal$167 , 4'h0 };
+                  rd_b__addr = { rb, \$signal$175 , 4'h0 };
                 end
             5'h09:
-                rd_b__addr = { rb, \$signal$167 , \$545 [3:0] };
+                rd_b__addr = { rb, \$signal$175 , \$504 [3:0] };
           endcase
       5'h04:
           /* empty */;
       5'h0c:
           /* empty */;
       5'h05:
-          rd_b__addr = { rb, \$signal$167 , 4'h1 };
+          rd_b__addr = { rb, \$signal$175 , 4'h1 };
       5'h0d:
-          rd_b__addr = { rb, \$signal$167 , \$547 [3:0] };
+          rd_b__addr = { rb, \$signal$175 , \$506 [3:0] };
       5'h06:
           /* empty */;
-      5'h0e:
+      5'h0f:
           /* empty */;
       5'h07:
-          rd_b__addr = { rb, \$signal$167 , \$579 [3:0] };
-      5'h0f:
-          rd_b__addr = { rb, \$signal$167 , \$581 [3:0] };
-      5'h08:
-          rd_b__addr = { rb, \$signal$167 , \$609 [3:0] };
+          rd_b__addr = { rb, \$signal$175 , \$520 [3:0] };
       5'h10:
+          rd_b__addr = { rb, \$signal$175 , \$522 [3:0] };
+      5'h08:
+          rd_b__addr = { rb, \$signal$175 , \$550 [3:0] };
+      5'h11:
           /* empty */;
       5'h09:
-          if (\$630 ) begin
-            rd_b__addr = { rb, \$signal$167 , \$633 [3:0] };
+          if (\$555 ) begin
+            rd_b__addr = { rb, \$signal$175 , \$558 [3:0] };
           end
     endcase
   end
@@ -9203,7 +8973,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$527 ) begin
+                if (\$486 ) begin
                 end else begin
                   acc_clear = 1'h1;
                 end
@@ -9232,160 +9002,287 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       5'h06:
           /* empty */;
-      5'h0e:
+      5'h0f:
           /* empty */;
       5'h07:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h08:
           /* empty */;
-      5'h10:
+      5'h11:
           /* empty */;
       5'h09:
-          /* empty */;
-      5'h11:
           /* empty */;
       5'h12:
           /* empty */;
       5'h13:
           /* empty */;
-      5'h0a:
-          /* empty */;
       5'h14:
           /* empty */;
+      5'h0a:
+          /* empty */;
       5'h15:
-          rl = \$652 [9:0];
+          /* empty */;
+      5'h16:
+          rl = \$567 [9:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     st = 5'h00;
-    if (\$675 ) begin
+    if (\$586 ) begin
       st = 5'h00;
     end
-    if (\$676 ) begin
+    if (\$587 ) begin
       st = 5'h01;
     end
-    if (\$677 ) begin
+    if (\$588 ) begin
       st = 5'h02;
     end
-    if (\$678 ) begin
+    if (\$589 ) begin
       st = 5'h03;
     end
-    if (\$679 ) begin
+    if (\$590 ) begin
       st = 5'h04;
     end
-    if (\$687 ) begin
+    if (\$598 ) begin
       st = 5'h05;
     end
-    if (\$680 ) begin
+    if (\$591 ) begin
       st = 5'h06;
     end
-    if (\$688 ) begin
+    if (\$599 ) begin
       st = 5'h07;
     end
-    if (\$681 ) begin
+    if (\$592 ) begin
       st = 5'h08;
     end
-    if (\$689 ) begin
+    if (\$601 ) begin
       st = 5'h09;
     end
-    if (\$682 ) begin
+    if (\$593 ) begin
       st = 5'h0a;
     end
-    if (\$690 ) begin
+    if (\$602 ) begin
       st = 5'h0b;
     end
-    if (\$683 ) begin
+    if (\$594 ) begin
       st = 5'h0c;
     end
-    if (\$691 ) begin
+    if (\$603 ) begin
       st = 5'h0d;
     end
-    if (\$684 ) begin
+    if (\$595 ) begin
       st = 5'h0e;
     end
-    if (\$692 ) begin
+    if (\$604 ) begin
       st = 5'h0f;
     end
-    if (\$693 ) begin
+    if (\$605 ) begin
       st = 5'h10;
     end
-    if (\$694 ) begin
+    if (\$606 ) begin
       st = 5'h11;
     end
-    if (\$685 ) begin
+    if (\$596 ) begin
       st = 5'h12;
     end
-    if (\$695 ) begin
+    if (\$607 ) begin
       st = 5'h13;
     end
-    if (\$696 ) begin
+    if (\$608 ) begin
       st = 5'h14;
     end
-    if (\$697 ) begin
+    if (\$609 ) begin
       st = 5'h15;
     end
-    if (\$698 ) begin
+    if (\$610 ) begin
       st = 5'h16;
     end
-    if (\$686 ) begin
+    if (\$600 ) begin
       st = 5'h17;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1145  = pc_nx;
-    if (rst) begin
-      \$1145  = 16'h0000;
+    if (\$597 ) begin
+      st = 5'h18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1146  = rd_a__data;
+    \$1001  = pc_nx;
     if (rst) begin
-      \$1146  = 64'h0000000000000000;
+      \$1001  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1147  = rd_b__data;
+    \$1002  = rd_a__data;
     if (rst) begin
-      \$1147  = 64'h0000000000000000;
+      \$1002  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1148  = \$signal$192 ;
+    \$1003  = rd_b__data;
     if (rst) begin
-      \$1148  = 1'h0;
+      \$1003  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1149  = \$signal$193 ;
+    \$1004  = \$signal$197 ;
     if (rst) begin
-      \$1149  = 1'h0;
+      \$1004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1150  = \$signal$194 ;
+    \$1005  = \$signal$198 ;
     if (rst) begin
-      \$1150  = 1'h0;
+      \$1005  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1151  = \$signal$195 ;
+    \$1006  = \$signal$199 ;
     if (rst) begin
-      \$1151  = 1'h0;
+      \$1006  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1152  = \$699 [5:0];
+    \$1007  = \$signal$200 ;
+    if (rst) begin
+      \$1007  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1008  = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                \$1008  = 1'h1;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                if (\$736 ) begin
+                  \$1008  = 1'h1;
+                end
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0d:
+          \$1008  = 1'h1;
+      5'h06:
+          /* empty */;
+      5'h0f:
+          if (\$818 ) begin
+            \$1008  = 1'h1;
+          end
+      5'h07:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h08:
+          if (\$853 ) begin
+            \$1008  = 1'h1;
+          end
+      5'h11:
+          if (\$884 ) begin
+            \$1008  = 1'h1;
+          end
+      5'h09:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          \$1008  = 1'h1;
+      5'h0a:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          \$1008  = 1'h1;
+    endcase
+    if (rst) begin
+      \$1008  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1009  = \$signal$23 ;
+    if (wl_ok) begin
+      \$1009  = \$3 [3:0];
+    end
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          \$1009  = 4'h0;
+    endcase
+    if (rst) begin
+      \$1009  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1010  = no;
+    if (wl_ok) begin
+      \$1010  = \$6 [3:0];
+    end
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          \$1010  = 4'h0;
+    endcase
+    if (rst) begin
+      \$1010  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1011  = \$611 [5:0];
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -9405,22 +9302,22 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       5'h06:
           /* empty */;
-      5'h0e:
+      5'h0f:
           /* empty */;
       5'h07:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h08:
-          \$1152 [0] = 1'h1;
+          \$1011 [0] = 1'h1;
     endcase
     if (rst) begin
-      \$1152  = 6'h00;
+      \$1011  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1153  = \$700 [5:0];
+    \$1012  = \$612 [5:0];
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -9440,254 +9337,254 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       5'h06:
           /* empty */;
-      5'h0e:
+      5'h0f:
           /* empty */;
       5'h07:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h08:
-          \$1153 [0] = \$1001 ;
+          \$1012 [0] = \$876 ;
     endcase
     if (rst) begin
-      \$1153  = 6'h00;
+      \$1012  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1154  = \$701 ;
+    \$1013  = \$613 ;
     if (rst) begin
-      \$1154  = 36'h000000000;
+      \$1013  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1155  = \$702 ;
+    \$1014  = \$614 ;
     if (rst) begin
-      \$1155  = 36'h000000000;
+      \$1014  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1156  = \$703 ;
+    \$1015  = \$615 ;
     if (rst) begin
-      \$1156  = 36'h000000000;
+      \$1015  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1157  = \$704 ;
+    \$1016  = \$616 ;
     if (rst) begin
-      \$1157  = 28'h0000000;
+      \$1016  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1158  = \$705 ;
+    \$1017  = \$617 ;
     if (rst) begin
-      \$1158  = 36'h000000000;
+      \$1017  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1159  = \$706 ;
+    \$1018  = \$618 ;
     if (rst) begin
-      \$1159  = 36'h000000000;
+      \$1018  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1160  = \$707 ;
+    \$1019  = \$619 ;
     if (rst) begin
-      \$1160  = 36'h000000000;
+      \$1019  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1161  = \$708 ;
+    \$1020  = \$620 ;
     if (rst) begin
-      \$1161  = 28'h0000000;
+      \$1020  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1162  = \$709 ;
+    \$1021  = \$621 ;
     if (rst) begin
-      \$1162  = 36'h000000000;
+      \$1021  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1163  = \$710 ;
+    \$1022  = \$622 ;
     if (rst) begin
-      \$1163  = 36'h000000000;
+      \$1022  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1164  = \$711 ;
+    \$1023  = \$623 ;
     if (rst) begin
-      \$1164  = 36'h000000000;
+      \$1023  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1165  = \$712 ;
+    \$1024  = \$624 ;
     if (rst) begin
-      \$1165  = 28'h0000000;
+      \$1024  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1166  = \$713 ;
+    \$1025  = \$625 ;
     if (rst) begin
-      \$1166  = 28'h0000000;
+      \$1025  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1167  = \$714 ;
+    \$1026  = \$626 ;
     if (rst) begin
-      \$1167  = 28'h0000000;
+      \$1026  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1168  = \$715 ;
+    \$1027  = \$627 ;
     if (rst) begin
-      \$1168  = 28'h0000000;
+      \$1027  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1169  = \$716 ;
+    \$1028  = \$628 ;
     if (rst) begin
-      \$1169  = 20'h00000;
+      \$1028  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1170  = \$718 [82:0];
+    \$1029  = \$630 [82:0];
     if (rst) begin
-      \$1170  = 83'h000000000000000000000;
+      \$1029  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1171  = \$720 [82:0];
+    \$1030  = \$632 [82:0];
     if (rst) begin
-      \$1171  = 83'h000000000000000000000;
+      \$1030  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1172  = \$722 [82:0];
+    \$1031  = \$634 [82:0];
     if (rst) begin
-      \$1172  = 83'h000000000000000000000;
+      \$1031  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1173  = \$724 [82:0];
+    \$1032  = \$636 [82:0];
     if (rst) begin
-      \$1173  = 83'h000000000000000000000;
+      \$1032  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1174  = \$726 [101:0];
+    \$1033  = \$638 [101:0];
     if (rst) begin
-      \$1174  = 102'h00000000000000000000000000;
+      \$1033  = 102'h00000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1175  = \$728 [91:0];
+    \$1034  = \$640 [91:0];
     if (rst) begin
-      \$1175  = 92'h00000000000000000000000;
+      \$1034  = 92'h00000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1176  = \$730 [127:0];
+    \$1035  = \$642 [127:0];
     if (rst) begin
-      \$1176  = 128'h00000000000000000000000000000000;
+      \$1035  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1177  = acc_lo;
+    \$1036  = acc_lo;
     if (acc_clear) begin
-      \$1177  = 64'h0000000000000000;
-    end else if (\$732 ) begin
-      \$1177  = \$44 [63:0];
-    end else if (\$733 ) begin
-      \$1177  = \$46 [63:0];
+      \$1036  = 64'h0000000000000000;
+    end else if (\$644 ) begin
+      \$1036  = \$25 [63:0];
+    end else if (\$645 ) begin
+      \$1036  = \$27 [63:0];
     end
     if (rst) begin
-      \$1177  = 64'h0000000000000000;
+      \$1036  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1178  = acc_hi;
+    \$1037  = acc_hi;
     if (acc_clear) begin
-      \$1178  = 72'h000000000000000000;
-    end else if (\$732 ) begin
-      \$1178  = \$46 [71:0];
-    end else if (\$733 ) begin
-      \$1178  = { 64'h0000000000000000, \$46 [71:64] };
+      \$1037  = 72'h000000000000000000;
+    end else if (\$644 ) begin
+      \$1037  = \$27 [71:0];
+    end else if (\$645 ) begin
+      \$1037  = { 64'h0000000000000000, \$27 [71:64] };
     end
     if (rst) begin
-      \$1178  = 72'h000000000000000000;
+      \$1037  = 72'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1179  = \$signal$43 ;
+    \$1038  = \$signal$49 ;
     if (acc_clear) begin
-      \$1179  = 1'h0;
-    end else if (\$732 ) begin
-      \$1179  = \$44 [64];
-    end else if (\$733 ) begin
-      \$1179  = 1'h0;
+      \$1038  = 1'h0;
+    end else if (\$644 ) begin
+      \$1038  = \$25 [64];
+    end else if (\$645 ) begin
+      \$1038  = 1'h0;
     end
     if (rst) begin
-      \$1179  = 1'h0;
+      \$1038  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1180  = acc_cz;
+    \$1039  = acc_cz;
     if (acc_clear) begin
-      \$1180  = 1'h0;
-    end else if (\$732 ) begin
-      \$1180  = 1'h0;
-    end else if (\$733 ) begin
-      \$1180  = \$44 [64];
+      \$1039  = 1'h0;
+    end else if (\$644 ) begin
+      \$1039  = 1'h0;
+    end else if (\$645 ) begin
+      \$1039  = \$25 [64];
     end
     if (rst) begin
-      \$1180  = 1'h0;
+      \$1039  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1181  = mwc;
+    \$1040  = mwc;
     if (acc_clear) begin
-      \$1181  = 5'h00;
-    end else if (\$732 ) begin
-    end else if (\$733 ) begin
-      \$1181  = \$734 [4:0];
+      \$1040  = 5'h00;
+    end else if (\$644 ) begin
+    end else if (\$645 ) begin
+      \$1040  = \$646 [4:0];
     end
     if (rst) begin
-      \$1181  = 5'h00;
+      \$1040  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1182  = o__valid;
+    \$1041  = o__valid;
     if (o__ready) begin
-      \$1182  = 1'h0;
+      \$1041  = 1'h0;
     end
     casez (fsm_state)
       5'h00:
@@ -9708,27 +9605,25 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       5'h06:
           /* empty */;
-      5'h0e:
+      5'h0f:
           /* empty */;
       5'h07:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h08:
           /* empty */;
-      5'h10:
+      5'h11:
           /* empty */;
       5'h09:
-          /* empty */;
-      5'h11:
           /* empty */;
       5'h12:
           /* empty */;
       5'h13:
           /* empty */;
-      5'h0a:
-          /* empty */;
       5'h14:
+          /* empty */;
+      5'h0a:
           /* empty */;
       5'h15:
           /* empty */;
@@ -9736,63 +9631,67 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       5'h17:
           /* empty */;
+      5'h18:
+          /* empty */;
+      5'h0e:
+          /* empty */;
       5'h0b:
-          if (\$1144 ) begin
-            \$1182  = 1'h1;
+          if (\$1000 ) begin
+            \$1041  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$1182  = 1'h0;
+      \$1041  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1183  = req;
+    \$1042  = req;
     casez (fsm_state)
       5'h00:
-          if (\$735 ) begin
-            \$1183  = i__payload;
+          if (\$647 ) begin
+            \$1042  = i__payload;
           end
     endcase
     if (rst) begin
-      \$1183  = 562'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1042  = 562'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1184  = req_tag;
+    \$1043  = req_tag;
     casez (fsm_state)
       5'h00:
-          if (\$735 ) begin
-            \$1184  = i__payload[561:530];
+          if (\$647 ) begin
+            \$1043  = i__payload[561:530];
           end
     endcase
     if (rst) begin
-      \$1184  = 32'd0;
+      \$1043  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1185  = lc;
+    \$1044  = lc;
     casez (fsm_state)
       5'h00:
-          if (\$735 ) begin
-            \$1185  = 4'h0;
+          if (\$647 ) begin
+            \$1044  = 4'h0;
           end
       5'h01:
-          \$1185  = \$736 [3:0];
+          \$1044  = \$648 [3:0];
     endcase
     if (rst) begin
-      \$1185  = 4'h0;
+      \$1044  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1186  = swapped;
+    \$1045  = swapped;
     casez (fsm_state)
       5'h00:
-          if (\$735 ) begin
-            \$1186  = 1'h0;
+          if (\$647 ) begin
+            \$1045  = 1'h0;
           end
       5'h01:
           /* empty */;
@@ -9805,359 +9704,366 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h0e:
                 /* empty */;
             5'h12:
-                \$1186  = \$750 ;
+                \$1045  = \$653 ;
           endcase
     endcase
     if (rst) begin
-      \$1186  = 1'h0;
+      \$1045  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1187  = fsm_state;
+    \$1046  = fsm_state;
     casez (fsm_state)
       5'h00:
-          if (\$735 ) begin
-            \$1187  = 5'h01;
+          if (\$647 ) begin
+            \$1046  = 5'h01;
           end
       5'h01:
-          if (\$737 ) begin
-            \$1187  = 5'h02;
+          if (\$649 ) begin
+            \$1046  = 5'h02;
           end
       5'h02:
-          \$1187  = 5'h03;
+          \$1046  = 5'h03;
       5'h03:
           casez (op)
             5'h00, 5'h0f:
-                \$1187  = 5'h02;
+                \$1046  = 5'h02;
             5'h0e:
-                \$1187  = 5'h02;
+                \$1046  = 5'h02;
             5'h12:
-                \$1187  = 5'h02;
+                \$1046  = 5'h02;
             5'h10:
-                \$1187  = 5'h04;
+                \$1046  = 5'h04;
             5'h01:
                 (* full_case = 32'd1 *)
-                if (\$756 ) begin
-                  \$1187  = 5'h02;
+                if (\$659 ) begin
+                  \$1046  = 5'h02;
                 end else begin
-                  \$1187  = 5'h05;
+                  \$1046  = 5'h05;
                 end
             5'h02, 5'h03, 5'h04:
-                \$1187  = 5'h05;
+                \$1046  = 5'h05;
             5'h05:
                 (* full_case = 32'd1 *)
-                if (\$791 ) begin
-                  \$1187  = 5'h02;
+                if (\$694 ) begin
+                  \$1046  = 5'h02;
                 end else begin
-                  \$1187  = 5'h06;
+                  \$1046  = 5'h06;
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$800 ) begin
-                  \$1187  = 5'h02;
-                end else if (\$801 ) begin
-                  \$1187  = 5'h02;
+                if (\$703 ) begin
+                  \$1046  = 5'h02;
+                end else if (\$704 ) begin
+                  \$1046  = 5'h02;
                 end else begin
-                  \$1187  = 5'h07;
+                  \$1046  = 5'h07;
                 end
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$821 ) begin
-                  \$1187  = 5'h02;
+                if (\$724 ) begin
+                  \$1046  = 5'h02;
                 end else begin
-                  \$1187  = 5'h08;
+                  \$1046  = 5'h08;
                 end
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$833 ) begin
-                  \$1187  = 5'h02;
+                if (\$736 ) begin
+                  \$1046  = 5'h02;
                 end else begin
-                  \$1187  = 5'h09;
+                  \$1046  = 5'h09;
                 end
             5'h09:
-                \$1187  = 5'h0a;
+                \$1046  = 5'h0a;
             5'h11:
-                \$1187  = 5'h0b;
+                \$1046  = 5'h0b;
           endcase
       5'h04:
-          \$1187  = 5'h0c;
+          \$1046  = 5'h0c;
       5'h0c:
-          \$1187  = 5'h02;
+          \$1046  = 5'h02;
       5'h05:
-          \$1187  = 5'h0d;
+          \$1046  = 5'h0d;
       5'h0d:
-          if (\$910 ) begin
-            \$1187  = 5'h02;
+          if (\$798 ) begin
+            (* full_case = 32'd1 *)
+            if (is_mov) begin
+              \$1046  = 5'h02;
+            end else begin
+              \$1046  = 5'h0e;
+            end
           end
       5'h06:
-          \$1187  = 5'h0e;
-      5'h0e:
-          if (\$930 ) begin
-            if (\$939 ) begin
-              \$1187  = 5'h02;
+          \$1046  = 5'h0f;
+      5'h0f:
+          if (\$818 ) begin
+            if (\$820 ) begin
+              \$1046  = 5'h0e;
             end
           end
       5'h07:
-          \$1187  = 5'h0f;
-      5'h0f:
-          if (\$971 ) begin
-            \$1187  = 5'h02;
+          \$1046  = 5'h10;
+      5'h10:
+          if (\$852 ) begin
+            \$1046  = 5'h02;
           end
       5'h08:
-          if (\$1004 ) begin
-            if (\$1007 ) begin
-              \$1187  = 5'h10;
-            end
-          end
-      5'h10:
-          if (\$1009 ) begin
-            if (\$1017 ) begin
-              \$1187  = 5'h02;
-            end
-          end
-      5'h09:
-          if (\$1037 ) begin
-            if (\$1046 ) begin
-              \$1187  = 5'h11;
+          if (\$879 ) begin
+            if (\$882 ) begin
+              \$1046  = 5'h11;
             end
           end
       5'h11:
-          \$1187  = 5'h12;
-      5'h12:
-          if (\$1058 ) begin
-            \$1187  = 5'h13;
+          if (\$884 ) begin
+            if (\$886 ) begin
+              \$1046  = 5'h0e;
+            end
           end
+      5'h09:
+          if (\$907 ) begin
+            if (\$916 ) begin
+              \$1046  = 5'h12;
+            end
+          end
+      5'h12:
+          \$1046  = 5'h13;
       5'h13:
-          if (\$1071 ) begin
-            \$1187  = 5'h02;
+          if (\$928 ) begin
+            \$1046  = 5'h14;
+          end
+      5'h14:
+          if (\$933 ) begin
+            \$1046  = 5'h0e;
           end
       5'h0a:
-          \$1187  = 5'h14;
-      5'h14:
-          \$1187  = 5'h15;
+          \$1046  = 5'h15;
       5'h15:
+          \$1046  = 5'h16;
+      5'h16:
           (* full_case = 32'd1 *)
-          if (\$1082 ) begin
-            \$1187  = 5'h02;
+          if (\$944 ) begin
+            \$1046  = 5'h02;
           end else begin
-            \$1187  = 5'h16;
-          end
-      5'h16:
-          if (\$1096 ) begin
-            \$1187  = 5'h17;
+            \$1046  = 5'h17;
           end
       5'h17:
-          if (\$1107 ) begin
-            \$1187  = 5'h02;
+          if (\$958 ) begin
+            \$1046  = 5'h18;
           end
+      5'h18:
+          if (\$963 ) begin
+            \$1046  = 5'h0e;
+          end
+      5'h0e:
+          \$1046  = 5'h02;
       5'h0b:
-          if (\$1144 ) begin
-            \$1187  = 5'h00;
+          if (\$1000 ) begin
+            \$1046  = 5'h00;
           end
     endcase
     if (rst) begin
-      \$1187  = 5'h00;
+      \$1046  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1188  = op;
+    \$1047  = op;
     casez (fsm_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          \$1188  = rom_rd__data[4:0];
+          \$1047  = rom_rd__data[4:0];
     endcase
     if (rst) begin
-      \$1188  = 5'h00;
+      \$1047  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1189  = dl;
+    \$1048  = dl;
     casez (fsm_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          \$1189  = rom_rd__data[11:5];
+          \$1048  = rom_rd__data[11:5];
     endcase
     if (rst) begin
-      \$1189  = 7'h00;
+      \$1048  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1190  = ra;
+    \$1049  = ra;
     casez (fsm_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          \$1190  = out;
+          \$1049  = out;
     endcase
     if (rst) begin
-      \$1190  = 7'h00;
+      \$1049  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1191  = rb;
+    \$1050  = rb;
     casez (fsm_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          \$1191  = \out$6 ;
+          \$1050  = \out$6 ;
     endcase
     if (rst) begin
-      \$1191  = 7'h00;
+      \$1050  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1192  = rd;
+    \$1051  = rd;
     casez (fsm_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          \$1192  = \out$7 ;
+          \$1051  = \out$7 ;
     endcase
     if (rst) begin
-      \$1192  = 7'h00;
+      \$1051  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1193  = imm;
+    \$1052  = imm;
     casez (fsm_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          \$1193  = rom_rd__data[41:26];
+          \$1052  = rom_rd__data[41:26];
     endcase
     if (rst) begin
-      \$1193  = 16'h0000;
+      \$1052  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1194  = \$signal$164 ;
+    \$1053  = \$signal$172 ;
     casez (fsm_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          \$1194  = tg_a__data[3:0];
+          \$1053  = tg_a__data[3:0];
     endcase
     if (rst) begin
-      \$1194  = 4'h0;
+      \$1053  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1195  = \$signal$165 ;
+    \$1054  = \$signal$173 ;
     casez (fsm_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          \$1195  = tg_a__data[4];
+          \$1054  = tg_a__data[4];
     endcase
     if (rst) begin
-      \$1195  = 1'h0;
+      \$1054  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1196  = \$signal$162 ;
+    \$1055  = \$signal$170 ;
     casez (fsm_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          \$1196  = tg_a__data[5];
+          \$1055  = tg_a__data[5];
     endcase
     if (rst) begin
-      \$1196  = 1'h0;
+      \$1055  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1197  = tb;
+    \$1056  = tb;
     casez (fsm_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          \$1197  = tg_b__data[3:0];
+          \$1056  = tg_b__data[3:0];
     endcase
     if (rst) begin
-      \$1197  = 4'h0;
+      \$1056  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1198  = eb;
+    \$1057  = eb;
     casez (fsm_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          \$1198  = tg_b__data[4];
+          \$1057  = tg_b__data[4];
     endcase
     if (rst) begin
-      \$1198  = 1'h0;
+      \$1057  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1199  = \$signal$167 ;
+    \$1058  = \$signal$175 ;
     casez (fsm_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          \$1199  = tg_b__data[5];
+          \$1058  = tg_b__data[5];
     endcase
     if (rst) begin
-      \$1199  = 1'h0;
+      \$1058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1200  = \$signal$158 ;
+    \$1059  = \$signal$166 ;
     casez (fsm_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          \$1200  = tg_d__data[5];
+          \$1059  = tg_d__data[5];
     endcase
     if (rst) begin
-      \$1200  = 1'h0;
+      \$1059  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1201  = \$signal$173 ;
+    \$1060  = k;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10167,181 +10073,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       5'h03:
         begin
-          \$1201  = 4'h0;
-          casez (op)
-            5'h00, 5'h0f:
-                \$1201  = \$743 [3:0];
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                if (\$833 ) begin
-                  \$1201  = \$839 [3:0];
-                end
-          endcase
-        end
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          \$1201  = \$905 [3:0];
-      5'h06:
-          /* empty */;
-      5'h0e:
-          if (\$930 ) begin
-            \$1201  = \$934 [3:0];
-          end
-      5'h07:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h08:
-          if (\$972 ) begin
-            \$1201  = \$975 [3:0];
-          end
-      5'h10:
-          if (\$1009 ) begin
-            \$1201  = \$1012 [3:0];
-          end
-      5'h09:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          \$1201  = \$1064 [3:0];
-      5'h0a:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h17:
-          \$1201  = \$1100 [3:0];
-    endcase
-    if (rst) begin
-      \$1201  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1202  = \$signal$174 ;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-        begin
-          \$1202  = 4'h0;
-          casez (op)
-            5'h00, 5'h0f:
-                \$1202  = \$749 [3:0];
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                if (\$833 ) begin
-                  \$1202  = \$845 [3:0];
-                end
-          endcase
-        end
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          \$1202  = \$908 [3:0];
-      5'h06:
-          /* empty */;
-      5'h0e:
-          if (\$930 ) begin
-            \$1202  = \$938 [3:0];
-          end
-      5'h07:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h08:
-          if (\$972 ) begin
-            \$1202  = \$978 [3:0];
-          end
-      5'h10:
-          if (\$1009 ) begin
-            \$1202  = \$1015 [3:0];
-          end
-      5'h09:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          \$1202  = \$1067 [3:0];
-      5'h0a:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h17:
-          \$1202  = \$1103 [3:0];
-    endcase
-    if (rst) begin
-      \$1202  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1203  = k;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-        begin
-          \$1203  = 5'h00;
+          \$1060  = 5'h00;
           casez (op)
             5'h00, 5'h0f:
                 /* empty */;
@@ -10359,23 +10091,23 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$800 ) begin
-                end else if (\$801 ) begin
+                if (\$703 ) begin
+                end else if (\$704 ) begin
                 end else begin
-                  \$1203  = \$816 ;
+                  \$1060  = \$719 ;
                 end
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$833 ) begin
+                if (\$736 ) begin
                 end else begin
-                  \$1203  = 5'h00;
+                  \$1060  = 5'h00;
                 end
             5'h09:
                 /* empty */;
             5'h11:
-                \$1203  = 5'h00;
+                \$1060  = 5'h00;
           endcase
         end
       5'h04:
@@ -10385,49 +10117,326 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h05:
           /* empty */;
       5'h0d:
-          \$1203  = \$902 [4:0];
+          \$1060  = \$796 [4:0];
       5'h06:
           /* empty */;
-      5'h0e:
-          \$1203  = \$929 [4:0];
+      5'h0f:
+          \$1060  = \$817 [4:0];
       5'h07:
           /* empty */;
-      5'h0f:
-          \$1203  = \$968 [4:0];
+      5'h10:
+          \$1060  = \$849 [4:0];
       5'h08:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h09:
+          \$1060  = \$906 [4:0];
+      5'h12:
+          /* empty */;
+      5'h13:
+          if (\$928 ) begin
+            \$1060  = 5'h00;
+          end
+      5'h14:
+          \$1060  = \$929 [4:0];
+      5'h0a:
+          /* empty */;
+      5'h15:
+          \$1060  = 5'h00;
+      5'h16:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          \$1060  = \$959 [4:0];
+      5'h0e:
+          /* empty */;
+      5'h0b:
+          \$1060  = \$999 [4:0];
+    endcase
+    if (rst) begin
+      \$1060  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1061  = carry;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+        begin
+          \$1061  = 1'h0;
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                \$1061  = \$692 ;
+          endcase
+        end
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0d:
+          \$1061  = \$10 [64];
+      5'h06:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h07:
           /* empty */;
       5'h10:
           /* empty */;
-      5'h09:
-          \$1203  = \$1036 [4:0];
+      5'h08:
+          /* empty */;
       5'h11:
           /* empty */;
+      5'h09:
+          /* empty */;
       5'h12:
-          if (\$1058 ) begin
-            \$1203  = 5'h00;
-          end
+          /* empty */;
       5'h13:
-          \$1203  = \$1061 [4:0];
-      5'h0a:
           /* empty */;
       5'h14:
-          \$1203  = 5'h00;
+          \$1061  = wb_sum[64];
+      5'h0a:
+          /* empty */;
+      5'h15:
+          \$1061  = 1'h0;
+    endcase
+    if (rst) begin
+      \$1061  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1062  = \$signal$29 ;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+        begin
+          \$1062  = 1'h0;
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                \$1062  = \$690 ;
+          endcase
+        end
+    endcase
+    if (rst) begin
+      \$1062  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1063  = \$signal$30 ;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+        begin
+          \$1063  = 1'h0;
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                \$1063  = \$691 ;
+          endcase
+        end
+    endcase
+    if (rst) begin
+      \$1063  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1064  = is_mov;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+        begin
+          \$1064  = 1'h0;
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                (* full_case = 32'd1 *)
+                if (\$659 ) begin
+                end else begin
+                  \$1064  = 1'h1;
+                end
+          endcase
+        end
+    endcase
+    if (rst) begin
+      \$1064  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1065  = first;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          \$1065  = 1'h1;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0d:
+          \$1065  = 1'h0;
+    endcase
+    if (rst) begin
+      \$1065  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1066  = wl_k;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                \$1066  = 4'h0;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                if (\$736 ) begin
+                  \$1066  = 4'h0;
+                end
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0d:
+          \$1066  = k[3:0];
+      5'h06:
+          /* empty */;
+      5'h0f:
+          if (\$818 ) begin
+            \$1066  = \$819 [3:0];
+          end
+      5'h07:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h08:
+          if (\$853 ) begin
+            \$1066  = mwc[3:0];
+          end
+      5'h11:
+          if (\$884 ) begin
+            \$1066  = mwc[3:0];
+          end
+      5'h09:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          \$1066  = k[3:0];
+      5'h0a:
+          /* empty */;
       5'h15:
           /* empty */;
       5'h16:
           /* empty */;
       5'h17:
-          \$1203  = \$1097 [4:0];
-      5'h0b:
-          \$1203  = \$1143 [4:0];
+          /* empty */;
+      5'h18:
+          \$1066  = k[3:0];
     endcase
     if (rst) begin
-      \$1203  = 5'h00;
+      \$1066  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1204  = carry;
+    \$1067  = wl_v;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10436,11 +10445,9 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h02:
           /* empty */;
       5'h03:
-        begin
-          \$1204  = 1'h0;
           casez (op)
             5'h00, 5'h0f:
-                /* empty */;
+                \$1067  = { 47'h000000000000, \$652  };
             5'h0e:
                 /* empty */;
             5'h12:
@@ -10450,9 +10457,18 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h01:
                 /* empty */;
             5'h02, 5'h03, 5'h04:
-                \$1204  = \$789 ;
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                if (\$736 ) begin
+                  \$1067  = { 63'h0000000000000000, \$739  };
+                end
           endcase
-        end
       5'h04:
           /* empty */;
       5'h0c:
@@ -10460,41 +10476,51 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h05:
           /* empty */;
       5'h0d:
-          \$1204  = \$29 [64];
+          \$1067  = \$10 [63:0];
       5'h06:
           /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h07:
-          /* empty */;
       5'h0f:
-          /* empty */;
-      5'h08:
+          if (\$818 ) begin
+            \$1067  = { \$signal [0], shr_prev[63:1] };
+          end
+      5'h07:
           /* empty */;
       5'h10:
           /* empty */;
+      5'h08:
+          if (\$853 ) begin
+            \$1067  = \$25 [63:0];
+          end
+      5'h11:
+          if (\$884 ) begin
+            \$1067  = \$25 [63:0];
+          end
       5'h09:
           /* empty */;
-      5'h11:
-          /* empty */;
       5'h12:
-          if (\$1058 ) begin
-            \$1204  = \$1060 ;
-          end
+          /* empty */;
       5'h13:
-          \$1204  = wb_sum[64];
-      5'h0a:
           /* empty */;
       5'h14:
-          \$1204  = 1'h0;
+          \$1067  = wb_sum[63:0];
+      5'h0a:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          \$1067  = wb_limb;
     endcase
     if (rst) begin
-      \$1204  = 1'h0;
+      \$1067  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1205  = \$signal$23 ;
+    \$1068  = \$signal$197 ;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10503,8 +10529,6 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h02:
           /* empty */;
       5'h03:
-        begin
-          \$1205  = 1'h0;
           casez (op)
             5'h00, 5'h0f:
                 /* empty */;
@@ -10513,207 +10537,110 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h12:
                 /* empty */;
             5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                \$1205  = \$787 ;
-          endcase
-        end
-    endcase
-    if (rst) begin
-      \$1205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1206  = \$signal$24 ;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-        begin
-          \$1206  = 1'h0;
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                \$1206  = \$788 ;
-          endcase
-        end
-    endcase
-    if (rst) begin
-      \$1206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1207  = is_mov;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-        begin
-          \$1207  = 1'h0;
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
+                \$1068  = \$655 [0];
             5'h01:
                 (* full_case = 32'd1 *)
-                if (\$756 ) begin
+                if (\$659 ) begin
                 end else begin
-                  \$1207  = 1'h1;
-                end
-          endcase
-        end
-    endcase
-    if (rst) begin
-      \$1207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1208  = \$signal$192 ;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                \$1208  = \$752 [0];
-            5'h01:
-                (* full_case = 32'd1 *)
-                if (\$756 ) begin
-                end else begin
-                  \$1208  = \$758 [0];
+                  \$1068  = \$661 [0];
                 end
             5'h02, 5'h03, 5'h04:
-                \$1208  = \$763 [0];
+                \$1068  = \$666 [0];
             5'h05:
                 (* full_case = 32'd1 *)
-                if (\$791 ) begin
+                if (\$694 ) begin
                 end else begin
-                  \$1208  = \$793 [0];
+                  \$1068  = \$696 [0];
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$800 ) begin
-                end else if (\$801 ) begin
+                if (\$703 ) begin
+                end else if (\$704 ) begin
                 end else begin
-                  \$1208  = \$804 [0];
+                  \$1068  = \$707 [0];
                 end
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$833 ) begin
+                if (\$736 ) begin
                 end else begin
-                  \$1208  = \$848 [0];
+                  \$1068  = \$742 [0];
                 end
             5'h09:
-                \$1208  = \$864 [0];
+                \$1068  = \$758 [0];
           endcase
       5'h04:
           /* empty */;
       5'h0c:
           /* empty */;
       5'h05:
-          \$1208  = \$879 [0];
+          \$1068  = \$773 [0];
       5'h0d:
-          \$1208  = \$890 [0];
+          \$1068  = \$784 [0];
       5'h06:
-          \$1208  = \$912 [0];
-      5'h0e:
-          \$1208  = \$921 ;
-      5'h07:
-          \$1208  = \$942 [0];
+          \$1068  = \$800 [0];
       5'h0f:
-          \$1208  = \$956 [0];
-      5'h08:
-          \$1208  = \$982 ;
+          \$1068  = \$809 ;
+      5'h07:
+          \$1068  = \$823 [0];
       5'h10:
-          /* empty */;
-      5'h09:
-          if (\$1019 ) begin
-            \$1208  = \$1023 [0];
-          end
+          \$1068  = \$837 [0];
+      5'h08:
+          \$1068  = \$857 ;
       5'h11:
           /* empty */;
-      5'h12:
-          if (\$1049 ) begin
-            \$1208  = \$1051 [0];
+      5'h09:
+          if (\$889 ) begin
+            \$1068  = \$893 [0];
           end
+      5'h12:
+          /* empty */;
       5'h13:
+          if (\$919 ) begin
+            \$1068  = \$921 [0];
+          end
+      5'h14:
           /* empty */;
       5'h0a:
-          /* empty */;
-      5'h14:
           /* empty */;
       5'h15:
           /* empty */;
       5'h16:
-          if (\$1087 ) begin
-            \$1208  = \$1089 [0];
-          end
+          /* empty */;
       5'h17:
+          if (\$949 ) begin
+            \$1068  = \$951 [0];
+          end
+      5'h18:
+          /* empty */;
+      5'h0e:
           /* empty */;
       5'h0b:
           casez (k)
             5'h01:
-                \$1208  = \$1109 [0];
+                \$1068  = \$965 [0];
             5'h02:
-                \$1208  = \$1114 [0];
+                \$1068  = \$970 [0];
             5'h03:
-                \$1208  = \$1119 [0];
+                \$1068  = \$975 [0];
             5'h04:
-                \$1208  = \$1124 [0];
+                \$1068  = \$980 [0];
             5'h05:
-                \$1208  = \$1129 [0];
+                \$1068  = \$985 [0];
             5'h06:
-                \$1208  = \$1134 [0];
+                \$1068  = \$990 [0];
             5'h07:
-                \$1208  = \$1139 [0];
+                \$1068  = \$995 [0];
           endcase
     endcase
     if (rst) begin
-      \$1208  = 1'h0;
+      \$1068  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1209  = \$signal$193 ;
+    \$1069  = \$signal$198 ;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10730,108 +10657,110 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h12:
                 /* empty */;
             5'h10:
-                \$1209  = \$755 [0];
+                \$1069  = \$658 [0];
             5'h01:
                 (* full_case = 32'd1 *)
-                if (\$756 ) begin
+                if (\$659 ) begin
                 end else begin
-                  \$1209  = \$761 [0];
+                  \$1069  = \$664 [0];
                 end
             5'h02, 5'h03, 5'h04:
-                \$1209  = \$766 [0];
+                \$1069  = \$669 [0];
             5'h05:
                 (* full_case = 32'd1 *)
-                if (\$791 ) begin
+                if (\$694 ) begin
                 end else begin
-                  \$1209  = \$796 [0];
+                  \$1069  = \$699 [0];
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$800 ) begin
-                end else if (\$801 ) begin
+                if (\$703 ) begin
+                end else if (\$704 ) begin
                 end else begin
-                  \$1209  = \$808 [0];
+                  \$1069  = \$711 [0];
                 end
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$833 ) begin
+                if (\$736 ) begin
                 end else begin
-                  \$1209  = \$852 [0];
+                  \$1069  = \$746 [0];
                 end
             5'h09:
-                \$1209  = \$868 [0];
+                \$1069  = \$762 [0];
           endcase
       5'h04:
           /* empty */;
       5'h0c:
           /* empty */;
       5'h05:
-          \$1209  = \$882 [0];
+          \$1069  = \$776 [0];
       5'h0d:
-          \$1209  = \$894 [0];
+          \$1069  = \$788 [0];
       5'h06:
-          \$1209  = \$915 [0];
-      5'h0e:
-          \$1209  = \$928 ;
-      5'h07:
-          \$1209  = \$946 [0];
+          \$1069  = \$803 [0];
       5'h0f:
-          \$1209  = \$960 [0];
-      5'h08:
-          \$1209  = \$987 ;
+          \$1069  = \$816 ;
+      5'h07:
+          \$1069  = \$827 [0];
       5'h10:
-          /* empty */;
-      5'h09:
-          if (\$1019 ) begin
-            \$1209  = \$1028 [0];
-          end
+          \$1069  = \$841 [0];
+      5'h08:
+          \$1069  = \$862 ;
       5'h11:
           /* empty */;
-      5'h12:
-          if (\$1049 ) begin
-            \$1209  = \$1054 [0];
+      5'h09:
+          if (\$889 ) begin
+            \$1069  = \$898 [0];
           end
+      5'h12:
+          /* empty */;
       5'h13:
+          if (\$919 ) begin
+            \$1069  = \$924 [0];
+          end
+      5'h14:
           /* empty */;
       5'h0a:
-          /* empty */;
-      5'h14:
           /* empty */;
       5'h15:
           /* empty */;
       5'h16:
-          if (\$1087 ) begin
-            \$1209  = \$1092 [0];
-          end
+          /* empty */;
       5'h17:
+          if (\$949 ) begin
+            \$1069  = \$954 [0];
+          end
+      5'h18:
+          /* empty */;
+      5'h0e:
           /* empty */;
       5'h0b:
           casez (k)
             5'h01:
-                \$1209  = \$1112 [0];
+                \$1069  = \$968 [0];
             5'h02:
-                \$1209  = \$1117 [0];
+                \$1069  = \$973 [0];
             5'h03:
-                \$1209  = \$1122 [0];
+                \$1069  = \$978 [0];
             5'h04:
-                \$1209  = \$1127 [0];
+                \$1069  = \$983 [0];
             5'h05:
-                \$1209  = \$1132 [0];
+                \$1069  = \$988 [0];
             5'h06:
-                \$1209  = \$1137 [0];
+                \$1069  = \$993 [0];
             5'h07:
-                \$1209  = \$1142 [0];
+                \$1069  = \$998 [0];
           endcase
     endcase
     if (rst) begin
-      \$1209  = 1'h0;
+      \$1069  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1210  = nlimbs;
+    \$1070  = nlimbs;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10851,27 +10780,27 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h01:
                 (* full_case = 32'd1 *)
-                if (\$756 ) begin
+                if (\$659 ) begin
                 end else begin
-                  \$1210  = { 1'h0, \$signal$164  };
+                  \$1070  = { 1'h0, \$signal$172  };
                 end
             5'h02, 5'h03, 5'h04:
-                \$1210  = \$786 ;
+                \$1070  = \$689 ;
             5'h05:
                 (* full_case = 32'd1 *)
-                if (\$791 ) begin
+                if (\$694 ) begin
                 end else begin
-                  \$1210  = { 1'h0, \$797  };
+                  \$1070  = { 1'h0, \$700  };
                 end
           endcase
     endcase
     if (rst) begin
-      \$1210  = 5'h00;
+      \$1070  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1211  = \$signal$194 ;
+    \$1071  = \$signal$199 ;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10892,59 +10821,59 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h01:
                 /* empty */;
             5'h02, 5'h03, 5'h04:
-                \$1211  = \$768 [0];
+                \$1071  = \$671 [0];
             5'h05:
                 /* empty */;
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$800 ) begin
-                end else if (\$801 ) begin
+                if (\$703 ) begin
+                end else if (\$704 ) begin
                 end else begin
-                  \$1211  = \$811 [0];
+                  \$1071  = \$714 [0];
                 end
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$833 ) begin
+                if (\$736 ) begin
                 end else begin
-                  \$1211  = \$854 [0];
+                  \$1071  = \$748 [0];
                 end
             5'h09:
-                \$1211  = \$871 [0];
+                \$1071  = \$765 [0];
           endcase
       5'h04:
           /* empty */;
       5'h0c:
           /* empty */;
       5'h05:
-          \$1211  = \$884 [0];
+          \$1071  = \$778 [0];
       5'h0d:
-          \$1211  = \$897 [0];
+          \$1071  = \$791 [0];
       5'h06:
           /* empty */;
-      5'h0e:
+      5'h0f:
           /* empty */;
       5'h07:
-          \$1211  = \$949 [0];
-      5'h0f:
-          \$1211  = \$963 [0];
-      5'h08:
-          \$1211  = \$992 ;
+          \$1071  = \$830 [0];
       5'h10:
+          \$1071  = \$844 [0];
+      5'h08:
+          \$1071  = \$867 ;
+      5'h11:
           /* empty */;
       5'h09:
-          if (\$1019 ) begin
-            \$1211  = \$1031 [0];
+          if (\$889 ) begin
+            \$1071  = \$901 [0];
           end
     endcase
     if (rst) begin
-      \$1211  = 1'h0;
+      \$1071  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1212  = \$signal$195 ;
+    \$1072  = \$signal$200 ;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10965,59 +10894,59 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h01:
                 /* empty */;
             5'h02, 5'h03, 5'h04:
-                \$1212  = \$771 [0];
+                \$1072  = \$674 [0];
             5'h05:
                 /* empty */;
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$800 ) begin
-                end else if (\$801 ) begin
+                if (\$703 ) begin
+                end else if (\$704 ) begin
                 end else begin
-                  \$1212  = \$815 [0];
+                  \$1072  = \$718 [0];
                 end
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$833 ) begin
+                if (\$736 ) begin
                 end else begin
-                  \$1212  = \$857 [0];
+                  \$1072  = \$751 [0];
                 end
             5'h09:
-                \$1212  = \$875 [0];
+                \$1072  = \$769 [0];
           endcase
       5'h04:
           /* empty */;
       5'h0c:
           /* empty */;
       5'h05:
-          \$1212  = \$887 [0];
+          \$1072  = \$781 [0];
       5'h0d:
-          \$1212  = \$901 [0];
+          \$1072  = \$795 [0];
       5'h06:
           /* empty */;
-      5'h0e:
+      5'h0f:
           /* empty */;
       5'h07:
-          \$1212  = \$953 [0];
-      5'h0f:
-          \$1212  = \$967 [0];
-      5'h08:
-          \$1212  = \$998 ;
+          \$1072  = \$834 [0];
       5'h10:
+          \$1072  = \$848 [0];
+      5'h08:
+          \$1072  = \$873 ;
+      5'h11:
           /* empty */;
       5'h09:
-          if (\$1019 ) begin
-            \$1212  = \$1035 [0];
+          if (\$889 ) begin
+            \$1072  = \$905 [0];
           end
     endcase
     if (rst) begin
-      \$1212  = 1'h0;
+      \$1072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1213  = \$signal$35 ;
+    \$1073  = \$signal$41 ;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -11045,19 +10974,19 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$821 ) begin
+                if (\$724 ) begin
                 end else begin
-                  \$1213  = { 1'h0, \$822  };
+                  \$1073  = { 1'h0, \$725  };
                 end
           endcase
     endcase
     if (rst) begin
-      \$1213  = 5'h00;
+      \$1073  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1214  = mtb;
+    \$1074  = mtb;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -11085,19 +11014,19 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$821 ) begin
+                if (\$724 ) begin
                 end else begin
-                  \$1214  = { 1'h0, \$823  };
+                  \$1074  = { 1'h0, \$726  };
                 end
           endcase
     endcase
     if (rst) begin
-      \$1214  = 5'h00;
+      \$1074  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1215  = \$signal$32 ;
+    \$1075  = \$signal$38 ;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -11125,9 +11054,9 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$821 ) begin
+                if (\$724 ) begin
                 end else begin
-                  \$1215  = 5'h00;
+                  \$1075  = 5'h00;
                 end
           endcase
       5'h04:
@@ -11140,24 +11069,24 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       5'h06:
           /* empty */;
-      5'h0e:
+      5'h0f:
           /* empty */;
       5'h07:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h08:
-          if (\$1004 ) begin
-            \$1215  = \$1005 [4:0];
+          if (\$879 ) begin
+            \$1075  = \$880 [4:0];
           end
     endcase
     if (rst) begin
-      \$1215  = 5'h00;
+      \$1075  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1216  = mi;
+    \$1076  = mi;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -11185,9 +11114,9 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$821 ) begin
+                if (\$724 ) begin
                 end else begin
-                  \$1216  = 5'h00;
+                  \$1076  = 5'h00;
                 end
           endcase
       5'h04:
@@ -11200,27 +11129,27 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       5'h06:
           /* empty */;
-      5'h0e:
+      5'h0f:
           /* empty */;
       5'h07:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h08:
           (* full_case = 32'd1 *)
-          if (\$1004 ) begin
-            \$1216  = \$42 [4:0];
+          if (\$879 ) begin
+            \$1076  = \$23 [4:0];
           end else begin
-            \$1216  = \$1008 [4:0];
+            \$1076  = \$883 [4:0];
           end
     endcase
     if (rst) begin
-      \$1216  = 5'h00;
+      \$1076  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1217  = mcols;
+    \$1077  = mcols;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -11248,19 +11177,19 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$821 ) begin
+                if (\$724 ) begin
                 end else begin
-                  \$1217  = \$831 ;
+                  \$1077  = \$734 ;
                 end
           endcase
     endcase
     if (rst) begin
-      \$1217  = 5'h00;
+      \$1077  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1218  = ceil;
+    \$1078  = ceil;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -11289,16 +11218,16 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                \$1218  = \$832 ;
+                \$1078  = \$735 ;
           endcase
     endcase
     if (rst) begin
-      \$1218  = 1'h0;
+      \$1078  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1219  = den;
+    \$1079  = den;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -11328,9 +11257,9 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$833 ) begin
+                if (\$736 ) begin
                 end else begin
-                  \$1219  = 145'h0000000000000000000000000000000000000;
+                  \$1079  = 145'h0000000000000000000000000000000000000;
                 end
           endcase
       5'h04:
@@ -11343,35 +11272,35 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       5'h06:
           /* empty */;
-      5'h0e:
+      5'h0f:
           /* empty */;
       5'h07:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h08:
           /* empty */;
-      5'h10:
+      5'h11:
           /* empty */;
       5'h09:
-          if (\$1037 ) begin
-            casez (\$1038 )
+          if (\$907 ) begin
+            casez (\$908 )
               6'h00:
-                  \$1219 [63:0] = b_val;
+                  \$1079 [63:0] = b_val;
               6'h01:
-                  \$1219 [127:64] = b_val;
+                  \$1079 [127:64] = b_val;
               6'h02:
-                  \$1219 [144:128] = b_val[16:0];
+                  \$1079 [144:128] = b_val[16:0];
             endcase
           end
     endcase
     if (rst) begin
-      \$1219  = 145'h0000000000000000000000000000000000000;
+      \$1079  = 145'h0000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1220  = drem;
+    \$1080  = drem;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -11401,9 +11330,9 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$833 ) begin
+                if (\$736 ) begin
                 end else begin
-                  \$1220  = 145'h0000000000000000000000000000000000000;
+                  \$1080  = 145'h0000000000000000000000000000000000000;
                 end
           endcase
       5'h04:
@@ -11416,34 +11345,34 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       5'h06:
           /* empty */;
-      5'h0e:
+      5'h0f:
           /* empty */;
       5'h07:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h08:
           /* empty */;
-      5'h10:
-          /* empty */;
-      5'h09:
-          if (\$1037 ) begin
-            if (\$1041 ) begin
-              \$1220  = { drem[80:0], \$signal  };
-            end
-          end
       5'h11:
           /* empty */;
+      5'h09:
+          if (\$907 ) begin
+            if (\$911 ) begin
+              \$1080  = { drem[80:0], \$signal  };
+            end
+          end
       5'h12:
-          \$1220  = \$81 [144:0];
+          /* empty */;
+      5'h13:
+          \$1080  = \$62 [144:0];
     endcase
     if (rst) begin
-      \$1220  = 145'h0000000000000000000000000000000000000;
+      \$1080  = 145'h0000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1221  = lk;
+    \$1081  = lk;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -11473,12 +11402,12 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$833 ) begin
+                if (\$736 ) begin
                 end else begin
-                  \$1221  = \$858 [3:0];
+                  \$1081  = \$752 [3:0];
                 end
             5'h09:
-                \$1221  = \$876 [3:0];
+                \$1081  = \$770 [3:0];
           endcase
       5'h04:
           /* empty */;
@@ -11490,676 +11419,751 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       5'h06:
           /* empty */;
-      5'h0e:
+      5'h0f:
           /* empty */;
       5'h07:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h08:
           /* empty */;
-      5'h10:
+      5'h11:
           /* empty */;
       5'h09:
-          if (\$1037 ) begin
+          if (\$907 ) begin
             (* full_case = 32'd1 *)
-            if (\$1041 ) begin
+            if (\$911 ) begin
             end else begin
-              \$1221  = \$1043 [3:0];
+              \$1081  = \$913 [3:0];
             end
           end
-      5'h11:
-          /* empty */;
-      5'h12:
-          if (\$1055 ) begin
-            \$1221  = \$1056 [3:0];
-          end
-      5'h13:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          if (\$1093 ) begin
-            \$1221  = \$1094 [3:0];
-          end
-    endcase
-    if (rst) begin
-      \$1221  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1222  = nsteps;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$833 ) begin
-                end else begin
-                  \$1222  = \$861 [8:0];
-                end
-            5'h09:
-                \$1222  = \$877 [8:0];
-          endcase
-    endcase
-    if (rst) begin
-      \$1222  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1223  = steps;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$833 ) begin
-                end else begin
-                  \$1223  = 9'h000;
-                end
-            5'h09:
-                \$1223  = 9'h000;
-          endcase
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h12:
-          \$1223  = \$1047 [8:0];
-      5'h13:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          \$1223  = \$1083 [8:0];
-    endcase
-    if (rst) begin
-      \$1223  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1224  = srem;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                /* empty */;
-            5'h09:
-                \$1224  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
-          endcase
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h11:
-          /* empty */;
       5'h12:
           /* empty */;
       5'h13:
-          /* empty */;
-      5'h0a:
-          /* empty */;
+          if (\$925 ) begin
+            \$1081  = \$926 [3:0];
+          end
       5'h14:
           /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          if (\$1085 ) begin
-            \$1224  = \$1086 [256:0];
-          end
-    endcase
-    if (rst) begin
-      \$1224  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1225  = root;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                /* empty */;
-            5'h09:
-                \$1225  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-          endcase
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
       5'h0a:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          (* full_case = 32'd1 *)
-          if (\$1085 ) begin
-            \$1225  = { root[254:0], ssq_p2_4a };
-          end else begin
-            \$1225  = { root[254:0], 1'h0 };
-          end
-    endcase
-    if (rst) begin
-      \$1225  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1226  = shr_prev;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0e:
-          \$1226  = \$signal ;
-    endcase
-    if (rst) begin
-      \$1226  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1227  = feed;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h09:
-          if (\$1037 ) begin
-            (* full_case = 32'd1 *)
-            if (\$1041 ) begin
-            end else begin
-              \$1227  = \$signal ;
-            end
-          end
-      5'h11:
-          /* empty */;
-      5'h12:
-        begin
-          \$1227  = \$1048 [63:0];
-          if (\$1055 ) begin
-            \$1227  = \$signal ;
-          end
-        end
-      5'h13:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h14:
-          \$1227  = \$signal ;
-      5'h15:
-          /* empty */;
-      5'h16:
-        begin
-          \$1227  = \$1084 [63:0];
-          if (\$1093 ) begin
-            \$1227  = \$signal ;
-          end
-        end
-    endcase
-    if (rst) begin
-      \$1227  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1228  = quo;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h09:
-          if (\$1037 ) begin
-            if (\$1046 ) begin
-              \$1228  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-            end
-          end
-      5'h11:
-          /* empty */;
-      5'h12:
-          \$1228  = { quo[253:0], sdiv_k2_p1_2a, \$84  };
-    endcase
-    if (rst) begin
-      \$1228  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1229  = den3;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h11:
-          \$1229  = { sden3_s2, sden3_s1, sden3_c0_full[64:1] };
-    endcase
-    if (rst) begin
-      \$1229  = 147'h0000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1230  = blen_r;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h14:
-          \$1230  = \$1076 [7:0];
-    endcase
-    if (rst) begin
-      \$1230  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1231  = \real ;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          \$1231  = rl;
-    endcase
-    if (rst) begin
-      \$1231  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1232  = ot;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h14:
           /* empty */;
       5'h15:
           /* empty */;
       5'h16:
           /* empty */;
       5'h17:
+          if (\$955 ) begin
+            \$1081  = \$956 [3:0];
+          end
+    endcase
+    if (rst) begin
+      \$1081  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1082  = nsteps;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$736 ) begin
+                end else begin
+                  \$1082  = \$755 [8:0];
+                end
+            5'h09:
+                \$1082  = \$771 [8:0];
+          endcase
+    endcase
+    if (rst) begin
+      \$1082  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1083  = steps;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$736 ) begin
+                end else begin
+                  \$1083  = 9'h000;
+                end
+            5'h09:
+                \$1083  = 9'h000;
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          \$1083  = \$917 [8:0];
+      5'h14:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h17:
+          \$1083  = \$945 [8:0];
+    endcase
+    if (rst) begin
+      \$1083  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1084  = srem;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                /* empty */;
+            5'h09:
+                \$1084  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h17:
+          if (\$947 ) begin
+            \$1084  = \$948 [256:0];
+          end
+    endcase
+    if (rst) begin
+      \$1084  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1085  = root;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                /* empty */;
+            5'h09:
+                \$1085  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h17:
+          (* full_case = 32'd1 *)
+          if (\$947 ) begin
+            \$1085  = { root[254:0], ssq_p2_4a };
+          end else begin
+            \$1085  = { root[254:0], 1'h0 };
+          end
+    endcase
+    if (rst) begin
+      \$1085  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1086  = ext_top;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0d:
+          if (\$798 ) begin
+            (* full_case = 32'd1 *)
+            if (is_mov) begin
+            end else begin
+              \$1086  = 1'h1;
+            end
+          end
+      5'h06:
+          /* empty */;
+      5'h0f:
+          if (\$818 ) begin
+            if (\$820 ) begin
+              \$1086  = 1'h0;
+            end
+          end
+      5'h07:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h11:
+          if (\$884 ) begin
+            if (\$886 ) begin
+              \$1086  = \$887 ;
+            end
+          end
+      5'h09:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          if (\$933 ) begin
+            \$1086  = 1'h0;
+          end
+      5'h0a:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          if (\$963 ) begin
+            \$1086  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$1086  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1087  = shr_prev;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h0f:
+          \$1087  = \$signal ;
+    endcase
+    if (rst) begin
+      \$1087  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1088  = feed;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h09:
+          if (\$907 ) begin
+            (* full_case = 32'd1 *)
+            if (\$911 ) begin
+            end else begin
+              \$1088  = \$signal ;
+            end
+          end
+      5'h12:
+          /* empty */;
+      5'h13:
+        begin
+          \$1088  = \$918 [63:0];
+          if (\$925 ) begin
+            \$1088  = \$signal ;
+          end
+        end
+      5'h14:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h15:
+          \$1088  = \$signal ;
+      5'h16:
+          /* empty */;
+      5'h17:
+        begin
+          \$1088  = \$946 [63:0];
+          if (\$955 ) begin
+            \$1088  = \$signal ;
+          end
+        end
+    endcase
+    if (rst) begin
+      \$1088  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1089  = quo;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h09:
+          if (\$907 ) begin
+            if (\$916 ) begin
+              \$1089  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            end
+          end
+      5'h12:
+          /* empty */;
+      5'h13:
+          \$1089  = { quo[253:0], sdiv_k2_p1_2a, \$65  };
+    endcase
+    if (rst) begin
+      \$1089  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1090  = den3;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h12:
+          \$1090  = { sden3_s2, sden3_s1, sden3_c0_full[64:1] };
+    endcase
+    if (rst) begin
+      \$1090  = 147'h0000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1091  = blen_r;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h15:
+          \$1091  = \$938 [7:0];
+    endcase
+    if (rst) begin
+      \$1091  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1092  = \real ;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          \$1092  = rl;
+    endcase
+    if (rst) begin
+      \$1092  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1093  = ot;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h0e:
           /* empty */;
       5'h0b:
-          \$1232  = tg_d__data;
+          \$1093  = tg_d__data;
     endcase
     if (rst) begin
-      \$1232  = 6'h00;
+      \$1093  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1233  = o__payload;
+    \$1094  = o__payload;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -12179,71 +12183,75 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       5'h06:
           /* empty */;
-      5'h0e:
+      5'h0f:
           /* empty */;
       5'h07:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h08:
           /* empty */;
-      5'h10:
+      5'h11:
           /* empty */;
       5'h09:
-          /* empty */;
-      5'h11:
           /* empty */;
       5'h12:
           /* empty */;
       5'h13:
           /* empty */;
-      5'h0a:
-          /* empty */;
       5'h14:
+          /* empty */;
+      5'h0a:
           /* empty */;
       5'h15:
           /* empty */;
       5'h16:
           /* empty */;
       5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h0e:
           /* empty */;
       5'h0b:
         begin
           casez (k)
             5'h03:
-                \$1233 [114:51] = \$signal ;
+                \$1094 [114:51] = \$signal ;
             5'h04:
-                \$1233 [178:115] = \$signal ;
+                \$1094 [178:115] = \$signal ;
             5'h05:
-                \$1233 [242:179] = \$signal ;
+                \$1094 [242:179] = \$signal ;
             5'h06:
-                \$1233 [306:243] = \$signal ;
+                \$1094 [306:243] = \$signal ;
             5'h07:
-                \$1233 [33] = \$signal [0];
+                \$1094 [33] = \$signal [0];
             5'h08:
-                \$1233 [50:34] = \$signal [16:0];
+                \$1094 [50:34] = \$signal [16:0];
             5'h09:
-                \$1233 [32] = \$signal [0];
+                \$1094 [32] = \$signal [0];
           endcase
-          if (\$1144 ) begin
-            \$1233 [31:0] = req_tag;
+          if (\$1000 ) begin
+            \$1094 [31:0] = req_tag;
           end
         end
     endcase
     if (rst) begin
-      \$1233  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1094  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign rom_rd__addr = pc_nx[9:0];
   assign tg_a__addr = out;
   assign tg_b__addr = \out$6 ;
+  assign nz_t = \$3 [3:0];
+  assign no_t = \$6 [3:0];
   assign imm_sext = { imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm };
-  assign alu_sum = \$29 [64:0];
-  assign \$signal$31  = \$34 [4:0];
-  assign mi_hi = \$37 [4:0];
-  assign nc_lo = \$42 [4:0];
-  assign s_lo = \$44 [64:0];
-  assign s_hi = \$46 [71:0];
+  assign alu_sum = \$10 [64:0];
+  assign \$signal$37  = \$15 [4:0];
+  assign mi_hi = \$18 [4:0];
+  assign nc_lo = \$23 [4:0];
+  assign s_lo = \$25 [64:0];
+  assign s_hi = \$27 [71:0];
   assign sden3_cin1 = sden3_c0_full[65];
   assign sden3_cin2 = sden3_p0_1a;
   assign sden3_sum = { sden3_s2, sden3_s1, sden3_c0_full[64:1] };
@@ -12261,8 +12269,8 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign sdiv_k3_cin2 = sdiv_k3_p0_1a;
   assign sdiv_k3_sum = { sdiv_k3_s2, sdiv_k3_s1, sdiv_k3_c0_full[64:1] };
   assign sdiv_k3_cout = sdiv_k3_p1_2a;
-  assign sdiv_r = \$81 [144:0];
-  assign sdiv_q = { sdiv_k2_p1_2a, \$84  };
+  assign sdiv_r = \$62 [144:0];
+  assign sdiv_q = { sdiv_k2_p1_2a, \$65  };
   assign sq_s = { srem, feed[63:62] };
   assign sq_t = { 1'h0, root, 2'h1 };
   assign ssq_cin1 = ssq_c0_full[65];
@@ -12307,154 +12315,143 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \i__payload.b_fd  = i__payload[512:497];
   assign \i__payload.maxc  = i__payload[529:513];
   assign \i__payload.tag  = i__payload[561:530];
-  assign \$113  = { 5'h00, nsteps[8:5] };
-  assign \$376  = 1'h0;
-  assign \$381  = { 64'h0000000000000000, req[112:65] };
-  assign \$386  = { 64'h0000000000000000, req[224:177] };
-  assign \$391  = 16'h0000;
+  assign \$94  = { 5'h00, nsteps[8:5] };
+  assign \$361  = 1'h0;
+  assign \$366  = { 64'h0000000000000000, req[112:65] };
+  assign \$371  = { 64'h0000000000000000, req[224:177] };
+  assign \$376  = 16'h0000;
+  assign \$381  = 16'h0000;
+  assign \$386  = { 64'h0000000000000000, req[368:321] };
+  assign \$391  = { 64'h0000000000000000, req[480:433] };
   assign \$396  = 16'h0000;
-  assign \$401  = { 64'h0000000000000000, req[368:321] };
-  assign \$406  = { 64'h0000000000000000, req[480:433] };
-  assign \$411  = 16'h0000;
-  assign \$416  = 16'h0000;
-  assign \$421  = 17'h00000;
-  assign \$638  = { 5'h00, nsteps[8:5] };
-  assign \$649  = { \$648 [8], \$648 [8:1] };
-  assign \$651  = { \$650 , 1'h0 };
-  assign \$655  = { \$654 [8], \$654 [8:1] };
-  assign \$657  = { \$656 , 1'h0 };
-  assign \$667  = { 1'h0, \$666 [4:1] };
-  assign \$699  = { p_v, 1'h0 };
-  assign \$700  = { p_l, 1'h0 };
-  assign \$717  = { 13'h0000, tile30, tile10, 18'h00000 };
-  assign \$719  = { 13'h0000, tile31, tile11, 18'h00000 };
-  assign \$721  = { 13'h0000, tile32, tile12, 18'h00000 };
-  assign \$723  = { 13'h0000, tile33, 8'h00, tile13, 18'h00000 };
-  assign \$725  = { 13'h0000, mrow1, 18'h00000 };
-  assign \$727  = { 13'h0000, mrow3, 18'h00000 };
-  assign \$729  = { 27'h0000000, h1, 36'h000000000 };
-  assign \$742  = 5'h01;
-  assign \$747  = 1'h1;
-  assign \$748  = 5'h01;
-  assign \$749  = \$748 ;
-  assign \$752  = { 1'h0, \$751  };
-  assign \$753  = 1'h1;
-  assign \$754  = \$signal$165 ;
-  assign \$755  = { 1'h0, \$signal$165  };
+  assign \$401  = 16'h0000;
+  assign \$406  = 17'h00000;
+  assign \$564  = { \$563 [8], \$563 [8:1] };
+  assign \$566  = { \$565 , 1'h0 };
+  assign \$570  = { \$569 [8], \$569 [8:1] };
+  assign \$572  = { \$571 , 1'h0 };
+  assign \$611  = { p_v, 1'h0 };
+  assign \$612  = { p_l, 1'h0 };
+  assign \$629  = { 13'h0000, tile30, tile10, 18'h00000 };
+  assign \$631  = { 13'h0000, tile31, tile11, 18'h00000 };
+  assign \$633  = { 13'h0000, tile32, tile12, 18'h00000 };
+  assign \$635  = { 13'h0000, tile33, 8'h00, tile13, 18'h00000 };
+  assign \$637  = { 13'h0000, mrow1, 18'h00000 };
+  assign \$639  = { 13'h0000, mrow3, 18'h00000 };
+  assign \$641  = { 27'h0000000, h1, 36'h000000000 };
+  assign \$655  = { 1'h0, \$654  };
+  assign \$656  = 1'h1;
+  assign \$657  = \$signal$173 ;
+  assign \$658  = { 1'h0, \$signal$173  };
+  assign \$661  = { 1'h0, \$660  };
+  assign \$662  = 1'h1;
+  assign \$663  = \$signal$173 ;
+  assign \$664  = { 1'h0, \$signal$173  };
+  assign \$666  = { 1'h0, \$665  };
+  assign \$667  = 1'h1;
+  assign \$668  = \$signal$173 ;
+  assign \$669  = { 1'h0, \$signal$173  };
+  assign \$671  = { 1'h0, \$670  };
+  assign \$672  = 1'h1;
+  assign \$673  = eb;
+  assign \$674  = { 1'h0, eb };
+  assign \$696  = { 1'h0, \$695  };
+  assign \$697  = 1'h1;
+  assign \$698  = \$signal$173 ;
+  assign \$699  = { 1'h0, \$signal$173  };
+  assign \$707  = { 1'h0, \$706  };
+  assign \$711  = { 1'h0, \$710  };
+  assign \$714  = { 1'h0, \$713  };
+  assign \$718  = { 1'h0, \$717  };
+  assign \$742  = { 1'h0, \$741  };
+  assign \$746  = { 1'h0, \$745  };
+  assign \$748  = { 1'h0, \$747  };
+  assign \$749  = 1'h1;
+  assign \$750  = eb;
+  assign \$751  = { 1'h0, eb };
+  assign \$755  = { \$754 [5], \$754 [5], \$754 , 5'h00 };
   assign \$758  = { 1'h0, \$757  };
-  assign \$759  = 1'h1;
-  assign \$760  = \$signal$165 ;
-  assign \$761  = { 1'h0, \$signal$165  };
-  assign \$763  = { 1'h0, \$762  };
-  assign \$764  = 1'h1;
-  assign \$765  = \$signal$165 ;
-  assign \$766  = { 1'h0, \$signal$165  };
-  assign \$768  = { 1'h0, \$767  };
-  assign \$769  = 1'h1;
-  assign \$770  = eb;
-  assign \$771  = { 1'h0, eb };
-  assign \$793  = { 1'h0, \$792  };
-  assign \$794  = 1'h1;
-  assign \$795  = \$signal$165 ;
-  assign \$796  = { 1'h0, \$signal$165  };
-  assign \$804  = { 1'h0, \$803  };
-  assign \$808  = { 1'h0, \$807  };
-  assign \$811  = { 1'h0, \$810  };
-  assign \$815  = { 1'h0, \$814  };
-  assign \$838  = 5'h01;
-  assign \$843  = 1'h1;
-  assign \$844  = 5'h01;
-  assign \$845  = \$844 ;
+  assign \$762  = { 1'h0, \$761  };
+  assign \$765  = { 1'h0, \$764  };
+  assign \$769  = { 1'h0, \$768  };
+  assign \$771  = { 2'h0, \$signal$172 , 5'h00 };
+  assign \$773  = { 1'h0, \$772  };
+  assign \$774  = 1'h1;
+  assign \$775  = \$signal$173 ;
+  assign \$776  = { 1'h0, \$signal$173  };
+  assign \$778  = { 1'h0, \$777  };
+  assign \$779  = 1'h1;
+  assign \$780  = eb;
+  assign \$781  = { 1'h0, eb };
+  assign \$784  = { 1'h0, \$783  };
+  assign \$788  = { 1'h0, \$787  };
+  assign \$791  = { 1'h0, \$790  };
+  assign \$795  = { 1'h0, \$794  };
+  assign \$800  = { 1'h0, \$799  };
+  assign \$801  = 1'h1;
+  assign \$802  = \$signal$173 ;
+  assign \$803  = { 1'h0, \$signal$173  };
+  assign \$823  = { 1'h0, \$822  };
+  assign \$827  = { 1'h0, \$826  };
+  assign \$830  = { 1'h0, \$829  };
+  assign \$834  = { 1'h0, \$833  };
+  assign \$837  = { 1'h0, \$836  };
+  assign \$841  = { 1'h0, \$840  };
+  assign \$844  = { 1'h0, \$843  };
   assign \$848  = { 1'h0, \$847  };
-  assign \$852  = { 1'h0, \$851  };
-  assign \$854  = { 1'h0, \$853  };
-  assign \$855  = 1'h1;
-  assign \$856  = eb;
-  assign \$857  = { 1'h0, eb };
-  assign \$861  = { \$860 [5], \$860 [5], \$860 , 5'h00 };
-  assign \$864  = { 1'h0, \$863  };
-  assign \$868  = { 1'h0, \$867  };
-  assign \$871  = { 1'h0, \$870  };
-  assign \$875  = { 1'h0, \$874  };
-  assign \$877  = { 2'h0, \$signal$164 , 5'h00 };
-  assign \$879  = { 1'h0, \$878  };
-  assign \$880  = 1'h1;
-  assign \$881  = \$signal$165 ;
-  assign \$882  = { 1'h0, \$signal$165  };
-  assign \$884  = { 1'h0, \$883  };
-  assign \$885  = 1'h1;
-  assign \$886  = eb;
-  assign \$887  = { 1'h0, eb };
-  assign \$890  = { 1'h0, \$889  };
-  assign \$894  = { 1'h0, \$893  };
-  assign \$897  = { 1'h0, \$896  };
+  assign \$893  = { 1'h0, \$892  };
+  assign \$898  = { 1'h0, \$897  };
   assign \$901  = { 1'h0, \$900  };
-  assign \$912  = { 1'h0, \$911  };
-  assign \$913  = 1'h1;
-  assign \$914  = \$signal$165 ;
-  assign \$915  = { 1'h0, \$signal$165  };
-  assign \$942  = { 1'h0, \$941  };
-  assign \$946  = { 1'h0, \$945  };
-  assign \$949  = { 1'h0, \$948  };
-  assign \$953  = { 1'h0, \$952  };
-  assign \$956  = { 1'h0, \$955  };
-  assign \$960  = { 1'h0, \$959  };
-  assign \$963  = { 1'h0, \$962  };
-  assign \$967  = { 1'h0, \$966  };
-  assign \$1023  = { 1'h0, \$1022  };
-  assign \$1028  = { 1'h0, \$1027  };
-  assign \$1031  = { 1'h0, \$1030  };
-  assign \$1035  = { 1'h0, \$1034  };
-  assign \$1048  = { 1'h0, feed, 2'h0 };
-  assign \$1051  = { 1'h0, \$1050  };
-  assign \$1054  = { 1'h0, \$1053  };
-  assign \$1069  = { 5'h00, nsteps[8:5] };
-  assign \$1074  = { \$1073 [4], \$1073 , 6'h00 };
-  assign \$1079  = { \$1078 [8], \$1078 [8:1] };
-  assign \$1081  = { \$1080 , 1'h0 };
-  assign \$1084  = { 1'h0, feed, 2'h0 };
-  assign \$1089  = { 1'h0, \$1088  };
-  assign \$1092  = { 1'h0, \$1091  };
-  assign \$1106  = { 1'h0, \$1105 [4:1] };
-  assign \$1109  = { 1'h0, \$1108  };
-  assign \$1110  = 1'h1;
-  assign \$1111  = ot[4];
-  assign \$1112  = { 1'h0, ot[4] };
-  assign \$1114  = { 1'h0, \$1113  };
-  assign \$1115  = 1'h1;
-  assign \$1116  = ot[4];
-  assign \$1117  = { 1'h0, ot[4] };
-  assign \$1119  = { 1'h0, \$1118  };
-  assign \$1120  = 1'h1;
-  assign \$1121  = ot[4];
-  assign \$1122  = { 1'h0, ot[4] };
-  assign \$1124  = { 1'h0, \$1123  };
-  assign \$1125  = 1'h1;
-  assign \$1126  = ot[4];
-  assign \$1127  = { 1'h0, ot[4] };
-  assign \$1129  = { 1'h0, \$1128  };
-  assign \$1130  = 1'h1;
-  assign \$1131  = ot[4];
-  assign \$1132  = { 1'h0, ot[4] };
-  assign \$1134  = { 1'h0, \$1133  };
-  assign \$1135  = 1'h1;
-  assign \$1136  = ot[4];
-  assign \$1137  = { 1'h0, ot[4] };
-  assign \$1139  = { 1'h0, \$1138  };
-  assign \$1140  = 1'h1;
-  assign \$1141  = ot[4];
-  assign \$1142  = { 1'h0, ot[4] };
+  assign \$905  = { 1'h0, \$904  };
+  assign \$918  = { 1'h0, feed, 2'h0 };
+  assign \$921  = { 1'h0, \$920  };
+  assign \$924  = { 1'h0, \$923  };
+  assign \$931  = { 5'h00, nsteps[8:5] };
+  assign \$936  = { \$935 [4], \$935 , 6'h00 };
+  assign \$941  = { \$940 [8], \$940 [8:1] };
+  assign \$943  = { \$942 , 1'h0 };
+  assign \$946  = { 1'h0, feed, 2'h0 };
+  assign \$951  = { 1'h0, \$950  };
+  assign \$954  = { 1'h0, \$953  };
+  assign \$962  = { 1'h0, \$961 [4:1] };
+  assign \$965  = { 1'h0, \$964  };
+  assign \$966  = 1'h1;
+  assign \$967  = ot[4];
+  assign \$968  = { 1'h0, ot[4] };
+  assign \$970  = { 1'h0, \$969  };
+  assign \$971  = 1'h1;
+  assign \$972  = ot[4];
+  assign \$973  = { 1'h0, ot[4] };
+  assign \$975  = { 1'h0, \$974  };
+  assign \$976  = 1'h1;
+  assign \$977  = ot[4];
+  assign \$978  = { 1'h0, ot[4] };
+  assign \$980  = { 1'h0, \$979  };
+  assign \$981  = 1'h1;
+  assign \$982  = ot[4];
+  assign \$983  = { 1'h0, ot[4] };
+  assign \$985  = { 1'h0, \$984  };
+  assign \$986  = 1'h1;
+  assign \$987  = ot[4];
+  assign \$988  = { 1'h0, ot[4] };
+  assign \$990  = { 1'h0, \$989  };
+  assign \$991  = 1'h1;
+  assign \$992  = ot[4];
+  assign \$993  = { 1'h0, ot[4] };
+  assign \$995  = { 1'h0, \$994  };
+  assign \$996  = 1'h1;
+  assign \$997  = ot[4];
+  assign \$998  = { 1'h0, ot[4] };
+  assign \$362  = 1'h1;
+  assign \$363  = 2'h1;
   assign \$377  = 1'h1;
   assign \$378  = 2'h1;
-  assign \$392  = 1'h1;
-  assign \$393  = 2'h1;
+  assign \$382  = 1'h1;
+  assign \$383  = 2'h1;
   assign \$397  = 1'h1;
   assign \$398  = 2'h1;
-  assign \$412  = 1'h1;
-  assign \$413  = 2'h1;
-  assign \$417  = 1'h1;
-  assign \$418  = 2'h1;
-  assign \$422  = 1'h1;
-  assign \$423  = 2'h1;
-  assign \$837  = \$836 ;
+  assign \$402  = 1'h1;
+  assign \$403  = 2'h1;
+  assign \$407  = 1'h1;
+  assign \$408  = 2'h1;
 endmodule
