@@ -1,0 +1,117 @@
+"""Benchmark of the compact cycle evaluator (``EvalSerial``, ``eval_serial_top``) against EvalSearch and software.
+
+``mevblade bench gateware_eval_serial``: per class of cycles, the Verilator-measured latency of ``n``
+requests back to back (checked against the software result and against the cycle model
+:func:`mevblade.hw.eval_serial.run_serial`), the model's distribution over 10x more cases beside
+EvalSearch's (:func:`mevblade.hw.eval_program.run`) on the same cases, µs per evaluation at each unit's
+routed ECP5 clock (``build/synth/<top>/result.json``; omitted when that result is missing) and the
+software ``optimal_cycle`` rate in the same run, as ratios.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mevblade.sim.bench import benchmark, machine_info
+from mevblade.sim.bench.gateware_eval import _cocotb, _fmax
+from mevblade.sim.bench.timing import RATE_CLOCK, software_rate
+
+__all__ = ["eval_serial_bench"]
+
+
+def _stats(xs: list[int]) -> dict[str, float]:
+    xs = sorted(xs)
+    return {"min": xs[0], "p50": statistics.median(xs), "p90": xs[int(0.9 * (len(xs) - 1))], "max": xs[-1],
+            "mean": statistics.fmean(xs)}
+
+
+def _built(top: str) -> dict[str, Any]:
+    from mevblade.hw.build import load_result
+
+    r = load_result(top) or {}
+    e = r.get("ecp5") or {}
+    return {"fmax_mhz": e.get("fmax_mhz"), "fmax_kind": e.get("fmax_kind"), "lut4": e.get("lut4"),
+            "command": r.get("command"), "git": (r.get("machine") or {}).get("git"),
+            "date": (r.get("machine") or {}).get("date")}
+
+
+@benchmark("gateware_eval_serial", "Compact cycle evaluator (EvalSerial): latency cycles / µs against EvalSearch "
+           "and the software engine on the same cycles")
+def eval_serial_bench(n: int = 40, **_: Any) -> dict[str, Any]:
+    from mevblade.control.engine.software.evaluator import optimal_cycle
+    from mevblade.control.engine.software.types_swap import Hop
+    from mevblade.hw import eval_program as ep
+    from mevblade.hw.eval_search import EvalRecord, EvalRequest
+    from mevblade.hw.eval_serial import run_serial
+    from mevblade.sim.tb.evaluator.cases import cycles, pair_request, request_of, software_pair
+
+    def pack(values: dict[str, int]) -> int:
+        return sum(int(values.get(k, 0)) << f.offset for k, f in EvalRequest)
+
+    def unpack(word: int) -> dict[str, int]:
+        return {k: (word >> f.offset) & ((1 << f.width) - 1) for k, f in EvalRecord}
+
+    def inputs(q: dict[str, int]) -> dict[str, int]:
+        return {k: v for k, v in q.items() if k != "tag"}
+
+    # the classes of gateware_eval_search (same seeds)
+    classes = {
+        "realistic": [request_of(h) for h in cycles("realistic", n, 101)],
+        "skewed": [request_of(h) for h in cycles("skewed", n, 102)],
+        "pair_realistic": [pair_request(h[0], Hop(h[1].reserve_out, h[1].reserve_in)) for h in
+                           cycles("realistic", n, 103)],
+    }
+    words = {k: [format(pack(r), "x") for r in v] for k, v in classes.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        inp = Path(tmp) / "in.json"
+        inp.write_text(json.dumps(words))
+        r = _cocotb("eval_serial_top", "mevblade.sim.tb.evaluator.bench_search", {"BENCH_IN": str(inp)})
+    f_serial, f_search = _fmax("eval_serial_top"), _fmax("eval_search_top")
+    res: dict[str, Any] = {"serial_build": _built("eval_serial_top"), "search_build": _built("eval_search_top"),
+                           "classes": {}}
+    for name, reqs in classes.items():
+        m = r[name]
+        assert len(m["latency"]) == len(reqs)
+        model = [run_serial(inputs(q)).cycles for q in reqs]
+        search = [ep.run(inputs(q)).cycles for q in reqs]
+        mismatches = 0
+        for q, h in zip(reqs, m["records"]):
+            rec = unpack(int(h, 16))
+            a = Hop(q["a_base"], q["a_other"], q["a_fn"], q["a_fd"])
+            if q["mode"] == 0:
+                want = optimal_cycle([a, Hop(q["b_other"], q["b_base"], q["b_fn"], q["b_fd"])])
+                mismatches += (rec["amount_in"], rec["profit"]) != (want.amount_in, want.profit)
+            else:
+                pw = software_pair(a, Hop(q["b_base"], q["b_other"], q["b_fn"], q["b_fd"]))
+                mismatches += (rec["direction"], rec["amount_in"], rec["profit"]) != pw[:3]
+        c: dict[str, Any] = {"requests": len(reqs), "latency_cycles": _stats(m["latency"]),
+                             "latency_equals_model": m["latency"] == model,
+                             "records_differing_from_software": mismatches,
+                             "eval_search_cycles": _stats(search),
+                             "cycle_ratio_p50": statistics.median(m["latency"]) / statistics.median(search)}
+        if f_serial:
+            c["latency_us_p50"] = c["latency_cycles"]["p50"] / f_serial
+            c["latency_us_p90"] = c["latency_cycles"]["p90"] / f_serial
+        if f_search:
+            c["eval_search_us_p50"] = c["eval_search_cycles"]["p50"] / f_search
+        if f_serial and f_search:
+            c["time_ratio_p50_serial_over_search"] = c["latency_us_p50"] / c["eval_search_us_p50"]
+        res["classes"][name] = c
+    # the models on 10x more cases, and the software engine on the same cases
+    for cls in ("realistic", "skewed", "small", "limit"):
+        hs = list(cycles(cls, 10 * n, 200))
+        ser = [run_serial(inputs(request_of(h))).cycles for h in hs]
+        sea = [ep.run(inputs(request_of(h))).cycles for h in hs]
+        sw = software_rate(lambda hs=hs: [optimal_cycle(h) for h in hs], len(hs))["per_s"]
+        c = {"latency_cycles": _stats(ser), "eval_search_cycles": _stats(sea), "sw_optimal_cycle_per_s": sw}
+        if f_serial:
+            c["evals_per_s_p50"] = f_serial * 1e6 / c["latency_cycles"]["p50"]
+            c["serial_over_software_rate_p50"] = c["evals_per_s_p50"] / sw
+        res["classes"][f"model_{cls}"] = c
+    res["sw_rate_clock"] = RATE_CLOCK.format(rounds=3)
+    res["machine"] = machine_info()
+    return res
