@@ -26,9 +26,13 @@ class EvalSearchTop(wiring.Component):
     m_axis_tvalid: Out(1)
     m_axis_tready: In(1)
 
+    #: the evaluator behind the flat ports and its instance name (``EvalSerialTop`` puts ``EvalSerial`` there)
+    UNIT: type = EvalSearch
+    INSTANCE = "search"
+
     def elaborate(self, platform):
         m = Module()
-        m.submodules.search = search = EvalSearch()
+        m.submodules[self.INSTANCE] = search = self.UNIT()
         m.d.comb += [
             search.i.payload.eq(self.s_axis_tdata),
             search.i.valid.eq(self.s_axis_tvalid),

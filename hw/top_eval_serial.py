@@ -1,41 +1,21 @@
 """Flat Verilog top of the compact cycle evaluator (for export, simulation and synthesis only)."""
 
-from amaranth.hdl import Module
-from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
-
-from mevblade.hw.eval_search import EvalRecord, EvalRequest
 from mevblade.hw.eval_serial import EvalSerial
+from mevblade.hw.top_eval_search import EvalSearchTop
 
 __all__ = ["EvalSerialTop"]
 
 
-class EvalSerialTop(wiring.Component):
-    """:class:`~mevblade.hw.eval_serial.EvalSerial` with flat AXI-Stream names.
+class EvalSerialTop(EvalSearchTop):
+    """:class:`~mevblade.hw.eval_serial.EvalSerial` with flat AXI-Stream names: the ports of
+    :class:`~mevblade.hw.top_eval_search.EvalSearchTop` (the two evaluators share the request and record layouts).
 
     Interface
     ---------
-    ``s_axis_*`` : packed :data:`EvalRequest` in (one evaluation per transfer).
-    ``m_axis_*`` : packed :data:`EvalRecord` out (one record per request).
+    ``s_axis_*`` : packed :data:`~mevblade.hw.eval_search.EvalRequest` in (one evaluation per transfer).
+    ``m_axis_*`` : packed :data:`~mevblade.hw.eval_search.EvalRecord` out (one record per request).
     Latency, throughput, back-pressure: those of :class:`EvalSerial`.
     """
 
-    s_axis_tdata: In(EvalRequest.size)
-    s_axis_tvalid: In(1)
-    s_axis_tready: Out(1)
-    m_axis_tdata: Out(EvalRecord.size)
-    m_axis_tvalid: Out(1)
-    m_axis_tready: In(1)
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.serial = search = EvalSerial()
-        m.d.comb += [
-            search.i.payload.eq(self.s_axis_tdata),
-            search.i.valid.eq(self.s_axis_tvalid),
-            self.s_axis_tready.eq(search.i.ready),
-            self.m_axis_tdata.eq(search.o.payload.as_value()),
-            self.m_axis_tvalid.eq(search.o.valid),
-            search.o.ready.eq(self.m_axis_tready),
-        ]
-        return m
+    UNIT = EvalSerial
+    INSTANCE = "serial"
