@@ -71,7 +71,8 @@ rtl: setup-python
 
 # Without BOARD: synthesis / place / route figures of the components (ECP5 + xc7z020 estimate).
 # With BOARD=<name>: the appliance bitstream (or the Vivado project for Zynq boards); optional
-# VARIANT=decode|frontend|full (ECP5 default: decode, the one that routes), FREQ=<MHz>, SYNTH=auto|abc9|abc,
+# VARIANT=decode|frontend|full (default per board: ulx3s-85f decode, the one that routes; pynq-z2 frontend, the
+# largest that fits the xc7z020; zcu104 / kv260 full), FREQ=<MHz>, SYNTH=auto|abc9|abc,
 # ROUTER=router2|router1, PLACER=static|heap, SEED=<n> (nextpnr; the defaults static + router2 route the ECP5 build).
 bitstream: setup
 	$(if $(BOARD),$(PY) -m mevblade.hw.boards.build --board $(BOARD)$(if $(VARIANT), --variant $(VARIANT))$(if $(FREQ), --freq $(FREQ))$(if $(SYNTH), --synth $(SYNTH))$(if $(ROUTER), --router $(ROUTER))$(if $(PLACER), --placer $(PLACER))$(if $(SEED), --seed $(SEED)),$(PY) -m mevblade.hw.build)

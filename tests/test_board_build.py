@@ -259,7 +259,7 @@ def test_ecp5_failure_report_records_the_variant(tmp_path, monkeypatch) -> None:
 
 @pytest.mark.parametrize("board, variant, match", [
     ("ulx3s-85f", "evaluator", r"variant must be one of \['frontend', 'decode', 'full'\], not 'evaluator'"),
-    ("pynq-z2", "frontend", "variant 'frontend' is not built for pynq-z2: a zynq board builds full"),
+    ("pynq-z2", "half", r"variant must be one of \['frontend', 'decode', 'full'\], not 'half'"),
 ])
 def test_bad_variant_is_rejected_before_anything_is_built(tmp_path, board, variant, match) -> None:
     with pytest.raises(ValueError, match=match):
@@ -270,7 +270,7 @@ def test_bad_variant_is_rejected_before_anything_is_built(tmp_path, board, varia
 @pytest.mark.parametrize("argv, message", [
     (["--board", "ulx3s-85f", "--variant", "tiny"],
      "variant must be one of ['frontend', 'decode', 'full'], not 'tiny'"),
-    (["--board", "kv260", "--variant", "frontend"], "variant 'frontend' is not built for kv260"),
+    (["--board", "kv260", "--variant", "fullest"], "variant must be one of ['frontend', 'decode', 'full'], not 'fullest'"),
 ])
 def test_cli_rejects_a_bad_variant_with_usage(capsys, argv, message) -> None:
     from mevblade.hw.boards.build import main
@@ -282,14 +282,15 @@ def test_cli_rejects_a_bad_variant_with_usage(capsys, argv, message) -> None:
     assert message in err and err.startswith("usage:")
 
 
-def test_cli_help_states_the_ecp5_default(capsys) -> None:
+def test_cli_help_states_each_boards_default(capsys) -> None:
     from mevblade.hw.boards.build import main
 
     with pytest.raises(SystemExit):
         main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--variant {frontend,decode,full}" in text
-    assert "Default: decode on ECP5 boards (the variant that routes on the LFE5U-85F)" in text
+    assert ("Default per board: ulx3s-85f decode, pynq-z2 frontend, zcu104 full, kv260 full (decode: the variant "
+            "that routes on the LFE5U-85F; frontend: the largest that fits the xc7z020") in text
 
 
 def test_variants_say_what_goes_into_the_top() -> None:
@@ -341,3 +342,59 @@ def test_nextpnr_log_parser_keeps_router2_progress() -> None:
            "Info:     iter=2 wires=1273048 overused=72711 overuse=79800 archfail=NA\n")
     assert parse_nextpnr_log(log)["router2_overused"] == [102021, 72711]
     assert parse_nextpnr_log("Info: Routing..\n")["router2_overused"] == []
+
+
+# -- Zynq flow: each board's default variant, the variant's Verilog ------------------------------------------------
+
+class _FakeConvert:
+    """Stands in for ``amaranth.back.verilog.convert``: records what top it was handed (elaborating the real one
+    takes minutes) and returns a one-line module."""
+
+    def __init__(self) -> None:
+        self.tops: list[dict[str, object]] = []
+
+    def __call__(self, top, *, name: str, emit_src: bool) -> str:
+        top._MustUse__used = True  # handed to the converter, as the real one would use it
+        self.tops.append({"evaluator": top.evaluator, "swap": top.swap,
+                          "keccak_rounds_per_cycle": top.keccak_rounds_per_cycle, "name": name})
+        return f"module {name}(); endmodule\n"
+
+
+@pytest.fixture
+def zynq_tools(monkeypatch):
+    """The Zynq flow with its slow external steps replaced: Verilator lint and the Tcl dry run say ok, the
+    Verilog conversion is recorded."""
+    import amaranth.back.verilog
+
+    from mevblade.hw.boards import build as b
+
+    convert = _FakeConvert()
+    monkeypatch.setattr(amaranth.back.verilog, "convert", convert)
+    monkeypatch.setattr(b, "verilator_lint", lambda verilog: {"ok": True})
+    monkeypatch.setattr(b, "tcl_dryrun", lambda board, verilog, out: {"ok": True})
+    monkeypatch.setattr(b.shutil, "which", lambda name: None)  # no vivado, whatever the machine has
+    return convert
+
+
+@pytest.mark.parametrize("board, want", [("pynq-z2", "frontend"), ("zcu104", "full"), ("kv260", "full")])
+def test_zynq_board_builds_its_default_variant(tmp_path, zynq_tools, board, want) -> None:
+    from mevblade.hw.boards.build import REPO
+
+    rep = build_board(board, out=tmp_path / "out")
+    assert rep["variant"] == want
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["variant"] == want
+    written = (tmp_path / "out" / "rtl" / "appliance_top.v").read_text()
+    if want == "full":  # the checked-in whole top, as it is
+        assert written == (REPO / "hw" / "rtl" / "appliance_top.v").read_text()
+        assert zynq_tools.tops == []
+    else:
+        assert written == "module appliance_top(); endmodule\n"
+
+
+@pytest.mark.parametrize("variant", ["frontend", "decode"])
+def test_zynq_variant_verilog_is_generated_from_that_variants_top(tmp_path, zynq_tools, variant) -> None:
+    from mevblade.hw.boards.ecp5 import VARIANTS
+
+    rep = build_board("kv260", out=tmp_path / "out", variant=variant)
+    assert rep["variant"] == variant
+    assert zynq_tools.tops == [{**{"swap": True}, **VARIANTS[variant], "name": "appliance_top"}]

@@ -10,7 +10,8 @@
   evaluates and recognises swaps); ``--variant frontend`` with the swap decoder (fits, has not routed);
   ``--variant full`` the whole top (needs about twice the LFE5U-85F: ≈ 192 % of its LUTs, session 14).
 * ``pynq-z2`` (xc7z020), ``zcu104``, ``kv260`` (Zynq UltraScale+): writes the Verilog of
-  the top, lints it with Verilator, dry-runs ``hw/boards/zynq/mevblade.tcl`` under tclsh,
+  the top — ``--variant frontend`` by default on the PYNQ-Z2 (the whole top needs ≈ 1.7× the xc7z020's LUTs by
+  yosys' estimate, the front end fits), ``full`` on the UltraScale+ boards —, lints it with Verilator, dry-runs ``hw/boards/zynq/mevblade.tcl`` under tclsh,
   and runs Vivado on it when ``vivado`` is on PATH (it is not on the build machine: the
   report says so). ``--xilinx-estimate`` adds a Yosys ``synth_xilinx`` utilisation estimate.
 
@@ -46,14 +47,18 @@ class Board:
     kind: str  # "ecp5" | "zynq"
     part: str
     link: str
+    #: what ``--variant`` defaults to: the largest build variant that fits the part (``docs/PERFORMANCE.md``,
+    #: "The whole top's area by unit"); on the LFE5U-85F the one that routes (the front end fits but has not)
+    default_variant: str
 
 
 BOARDS: dict[str, Board] = {
     "ulx3s-85f": Board("ulx3s-85f", "ecp5", "LFE5U-85F-6BG381",
-                       "FT231X USB-UART, 3 Mbaud max (~300 kB/s payload)"),
-    "pynq-z2": Board("pynq-z2", "zynq", "xc7z020clg400-1", "AXI DMA from PS DDR over S_AXI_HP0 (64-bit)"),
-    "zcu104": Board("zcu104", "zynq", "xczu7ev-ffvc1156-2-e", "AXI DMA from PS DDR over S_AXI_HP0_FPD"),
-    "kv260": Board("kv260", "zynq", "xck26-sfvc784-2LV-c", "AXI DMA from PS DDR over S_AXI_HP0_FPD"),
+                       "FT231X USB-UART, 3 Mbaud max (~300 kB/s payload)", "decode"),
+    "pynq-z2": Board("pynq-z2", "zynq", "xc7z020clg400-1", "AXI DMA from PS DDR over S_AXI_HP0 (64-bit)",
+                     "frontend"),
+    "zcu104": Board("zcu104", "zynq", "xczu7ev-ffvc1156-2-e", "AXI DMA from PS DDR over S_AXI_HP0_FPD", "full"),
+    "kv260": Board("kv260", "zynq", "xck26-sfvc784-2LV-c", "AXI DMA from PS DDR over S_AXI_HP0_FPD", "full"),
 }
 
 
@@ -115,13 +120,10 @@ def _write_report(out: Path, report: dict[str, Any]) -> None:
 #: moves the trap into the module's own fixed shadow stack), and yosys 0.70 has no ``-noabc9`` switch any more.
 SYNTH_FLOWS = ("auto", "abc9", "abc")
 
-#: ``--variant`` choices (what goes into the top: ``hw.boards.ecp5.VARIANTS``) and each board kind's default
-#: and allowed variants: an ECP5 board builds the decode variant unless told otherwise (the one that
-#: routes; the full top does not fit the LFE5U-85F); the Zynq flow packages the checked-in full top
-#: (``hw/rtl/appliance_top.v``) only.
+#: ``--variant`` choices (what goes into the top: ``hw.boards.ecp5.VARIANTS``), every one buildable on every
+#: board; each board's default is :attr:`Board.default_variant`. The full top's Verilog is the checked-in
+#: ``hw/rtl/appliance_top.v``; the smaller variants' is generated for the build.
 BUILD_VARIANTS = ("frontend", "decode", "full")
-DEFAULT_VARIANTS = {"ecp5": "decode", "zynq": "full"}
-ALLOWED_VARIANTS = {"ecp5": ("frontend", "decode", "full"), "zynq": ("full",)}
 
 def uart_setting(freq_mhz: float) -> dict[str, Any]:
     """The UART bridge's divisor at ``freq_mhz`` and the baud rate it really makes (the FT231X runs at exactly
@@ -185,7 +187,7 @@ def _last_yosys_step(out: Path) -> str:
 
 
 def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto",
-               variant: str = DEFAULT_VARIANTS["ecp5"], router: str = "router2", placer: str = "static",
+               variant: str = "decode", router: str = "router2", placer: str = "static",
                seed: int = 1) -> dict[str, Any]:
     if synth not in SYNTH_FLOWS:
         raise ValueError(f"synth must be one of {SYNTH_FLOWS}, not {synth!r}")
@@ -230,21 +232,25 @@ def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto",
     return report
 
 
-def _verilog(out: Path) -> Path:
-    """The appliance top's Verilog: hw/rtl/appliance_top.v when present, else generated."""
+def _verilog(out: Path, variant: str = "full") -> Path:
+    """The appliance top's Verilog for ``variant`` (module ``appliance_top`` in every variant: the same ports
+    and register map, so the Vivado script and the driver serve all): for ``full`` hw/rtl/appliance_top.v
+    when present; otherwise generated from the sources (a few minutes for the whole top)."""
     rtl = out / "rtl"
     rtl.mkdir(parents=True, exist_ok=True)
     checked_in = REPO / "hw" / "rtl" / "appliance_top.v"
     dst = rtl / "appliance_top.v"
-    if checked_in.exists():
+    if variant == "full" and checked_in.exists():
         shutil.copyfile(checked_in, dst)
     else:
         _toolchain_env()
         from amaranth.back import verilog
 
+        from mevblade.hw.boards.ecp5 import VARIANTS
         from mevblade.hw.top import ApplianceTop
 
-        dst.write_text(verilog.convert(ApplianceTop(), name="appliance_top", emit_src=False))
+        print(f"[build] generating the {variant} variant's Verilog (minutes)", file=sys.stderr)
+        dst.write_text(verilog.convert(ApplianceTop(**VARIANTS[variant]), name="appliance_top", emit_src=False))
     return dst
 
 
@@ -286,9 +292,9 @@ def xilinx_estimate(verilog: Path, out: Path) -> dict[str, Any]:
         return {"ok": False, "error": str(exc)[-2000:]}
 
 
-def build_zynq(board: Board, out: Path, estimate: bool) -> dict[str, Any]:
-    verilog = _verilog(out)
-    report: dict[str, Any] = {"board": board.name, "part": board.part, "variant": "full", "verilog": str(verilog),
+def build_zynq(board: Board, out: Path, estimate: bool, variant: str = "full") -> dict[str, Any]:
+    verilog = _verilog(out, variant)
+    report: dict[str, Any] = {"board": board.name, "part": board.part, "variant": variant, "verilog": str(verilog),
                               "host_link": board.link}
     report["verilator_lint"] = verilator_lint(verilog)
     report["tcl_dryrun"] = tcl_dryrun(board.name, verilog, out)
@@ -309,14 +315,11 @@ def build_zynq(board: Board, out: Path, estimate: bool) -> dict[str, Any]:
 
 
 def resolve_variant(board: Board, variant: str | None) -> str:
-    """The build variant for ``board``: ``variant`` checked against what the board kind builds, or its default."""
+    """The build variant for ``board``: ``variant`` checked, or the board's default."""
     if variant is None:
-        return DEFAULT_VARIANTS[board.kind]
+        return board.default_variant
     if variant not in BUILD_VARIANTS:
         raise ValueError(f"variant must be one of {list(BUILD_VARIANTS)}, not {variant!r}")
-    if variant not in ALLOWED_VARIANTS[board.kind]:
-        raise ValueError(f"variant {variant!r} is not built for {board.name}: a {board.kind} board builds "
-                         f"{' or '.join(ALLOWED_VARIANTS[board.kind])}")
     return variant
 
 
@@ -340,7 +343,7 @@ def build_board(name: str, *, out: Path | None = None, freq_mhz: float | None = 
     out.mkdir(parents=True, exist_ok=True)
     if board.kind == "ecp5":
         return build_ecp5(board, out, freq_mhz, synth, variant, router, placer, seed)
-    return build_zynq(board, out, estimate)
+    return build_zynq(board, out, estimate, variant)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -349,9 +352,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variant", default=None, metavar="{" + ",".join(BUILD_VARIANTS) + "}",
                    help="what goes into the top: 'frontend' (decoder, Keccak, swap decoder; no backrun unit and no "
                         "pool table: the host evaluates swaps), 'decode' (decoder and Keccak only: the host "
-                        "also recognises swaps) or 'full' (the whole top). Default: decode on ECP5 "
-                        "boards (the variant that routes on the LFE5U-85F), full on Zynq boards "
-                        "(the only one built)")
+                        "also recognises swaps) or 'full' (the whole top). Default per board: "
+                        + ", ".join(f"{b.name} {b.default_variant}" for b in BOARDS.values())
+                        + " (decode: the variant that routes on the LFE5U-85F; frontend: the largest that fits the "
+                          "xc7z020 by yosys' estimate)")
     p.add_argument("--freq", type=float, default=None,
                    help="core clock in MHz (ECP5 PLL output). Default: "
                         + ", ".join(f"{v} {f:g}" for v, f in DEFAULT_FREQ_MHZ.items()))

@@ -4,7 +4,7 @@ Board: Radiona ULX3S with LFE5U-85F (BG381, speed grade 6) via ``amaranth-boards
 The 25 MHz oscillator feeds an EHXPLLL that makes the core clock (``freq_mhz``, default
 100 MHz); the appliance top, the register block and the UART bridge
 (:mod:`mevblade.hw.boards.uart_bridge`) all run in that one domain. LED 0 shows PLL lock,
-LED 1 UART receive activity (with the ``full`` variant the top is exactly what the Zynq build packages).
+LED 1 UART receive activity (with the ``full`` variant the top is exactly what the UltraScale+ Zynq builds package).
 
 What goes into the top is the build variant (:data:`VARIANTS`): ``decode`` (the default: the variant
 that routes on the LFE5U-85F), ``frontend`` (fits and places, does not route yet) or ``full`` (does not fit).
