@@ -8,7 +8,8 @@ __all__ = ["EvalSerialTop"]
 
 class EvalSerialTop(EvalSearchTop):
     """:class:`~mevblade.hw.eval_serial.EvalSerial` with flat AXI-Stream names: the ports of
-    :class:`~mevblade.hw.top_eval_search.EvalSearchTop` (the two evaluators share the request and record layouts).
+    :class:`~mevblade.hw.top_eval_search.EvalSearchTop` (the two evaluators share the request and record
+    layouts).
 
     Interface
     ---------

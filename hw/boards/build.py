@@ -11,8 +11,8 @@
   ``--variant full`` the whole top (needs about twice the LFE5U-85F: ≈ 192 % of its LUTs, session 14).
 * ``pynq-z2`` (xc7z020), ``zcu104``, ``kv260`` (Zynq UltraScale+): writes the Verilog of
   the top — ``--variant frontend`` by default on the PYNQ-Z2 (the whole top needs ≈ 1.7× the xc7z020's LUTs by
-  yosys' estimate, the front end fits), ``full`` on the UltraScale+ boards —, lints it with Verilator, dry-runs ``hw/boards/zynq/mevblade.tcl`` under tclsh,
-  and runs Vivado on it when ``vivado`` is on PATH (it is not on the build machine: the
+  yosys' estimate, the front end fits), ``full`` on the UltraScale+ boards —, lints it with Verilator,
+  dry-runs ``hw/boards/zynq/mevblade.tcl`` under tclsh, and runs Vivado on it when ``vivado`` is on PATH (it is not on the build machine: the
   report says so). ``--xilinx-estimate`` adds a Yosys ``synth_xilinx`` utilisation estimate.
 
 Tool overrides follow Amaranth's conventions: ``YOSYS``, ``NEXTPNR_ECP5``, ``ECPPACK``.
@@ -57,7 +57,8 @@ BOARDS: dict[str, Board] = {
                        "FT231X USB-UART, 3 Mbaud max (~300 kB/s payload)", "decode"),
     "pynq-z2": Board("pynq-z2", "zynq", "xc7z020clg400-1", "AXI DMA from PS DDR over S_AXI_HP0 (64-bit)",
                      "frontend"),
-    "zcu104": Board("zcu104", "zynq", "xczu7ev-ffvc1156-2-e", "AXI DMA from PS DDR over S_AXI_HP0_FPD", "full"),
+    "zcu104": Board("zcu104", "zynq", "xczu7ev-ffvc1156-2-e", "AXI DMA from PS DDR over S_AXI_HP0_FPD",
+                    "full"),
     "kv260": Board("kv260", "zynq", "xck26-sfvc784-2LV-c", "AXI DMA from PS DDR over S_AXI_HP0_FPD", "full"),
 }
 
@@ -250,7 +251,8 @@ def _verilog(out: Path, variant: str = "full") -> Path:
         from mevblade.hw.top import ApplianceTop
 
         print(f"[build] generating the {variant} variant's Verilog (minutes)", file=sys.stderr)
-        dst.write_text(verilog.convert(ApplianceTop(**VARIANTS[variant]), name="appliance_top", emit_src=False))
+        top = ApplianceTop(**VARIANTS[variant])
+        dst.write_text(verilog.convert(top, name="appliance_top", emit_src=False))
     return dst
 
 
@@ -294,7 +296,8 @@ def xilinx_estimate(verilog: Path, out: Path) -> dict[str, Any]:
 
 def build_zynq(board: Board, out: Path, estimate: bool, variant: str = "full") -> dict[str, Any]:
     verilog = _verilog(out, variant)
-    report: dict[str, Any] = {"board": board.name, "part": board.part, "variant": variant, "verilog": str(verilog),
+    report: dict[str, Any] = {"board": board.name, "part": board.part, "variant": variant,
+                              "verilog": str(verilog),
                               "host_link": board.link}
     report["verilator_lint"] = verilator_lint(verilog)
     report["tcl_dryrun"] = tcl_dryrun(board.name, verilog, out)
@@ -354,8 +357,8 @@ def main(argv: list[str] | None = None) -> int:
                         "pool table: the host evaluates swaps), 'decode' (decoder and Keccak only: the host "
                         "also recognises swaps) or 'full' (the whole top). Default per board: "
                         + ", ".join(f"{b.name} {b.default_variant}" for b in BOARDS.values())
-                        + " (decode: the variant that routes on the LFE5U-85F; frontend: the largest that fits the "
-                          "xc7z020 by yosys' estimate)")
+                        + " (decode: the variant that routes on the LFE5U-85F; frontend: the largest that "
+                          "fits the xc7z020 by yosys' estimate)")
     p.add_argument("--freq", type=float, default=None,
                    help="core clock in MHz (ECP5 PLL output). Default: "
                         + ", ".join(f"{v} {f:g}" for v, f in DEFAULT_FREQ_MHZ.items()))
