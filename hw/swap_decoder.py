@@ -248,7 +248,8 @@ class SwapDecoder(wiring.Component):
 
         # the head fields, captured as their words stream past (which word holds which field
         # depends on the function, known from the selector beat that comes first)
-        amt_in_w = Signal(256, reset_less=True)  # amount_in (exact-in) / amount_in_max (exact-out), not ETH-in
+        # amount_in (exact-in) / amount_in_max (exact-out), not ETH-in
+        amt_in_w = Signal(256, reset_less=True)
         amt_out = Signal(256, reset_less=True)
         amt0_nz = Signal()             # head word 0 is not zero
         recipient = Signal(160, reset_less=True)
@@ -271,8 +272,9 @@ class SwapDecoder(wiring.Component):
                 m.d.sync += fn_hit.eq(0)
                 for k, f in enumerate(SWAP_FUNCTIONS):
                     with m.If((w.nbytes == 4) & (sel == int.from_bytes(f.selector, "big"))):
-                        m.d.sync += [fn_hit.eq(1), fn_idx.eq(k), f_eth_in.eq(f.eth_in), f_eth_out.eq(f.eth_out),
-                                     f_exact_out.eq(f.kind is SwapKind.EXACT_OUT), f_fot.eq(f.fee_on_transfer)]
+                        m.d.sync += [fn_hit.eq(1), fn_idx.eq(k), f_eth_in.eq(f.eth_in),
+                                     f_eth_out.eq(f.eth_out), f_exact_out.eq(f.kind is SwapKind.EXACT_OUT),
+                                     f_fot.eq(f.fee_on_transfer)]
             with m.Else():
                 m.d.sync += args_len.eq(Mux(args_len >= 1 << 20, args_len, args_len + w.nbytes))
                 # ``index`` is 16 bits and wraps on calldata over 2 MiB: once a word lies past the

@@ -94,9 +94,9 @@ from mevblade.hw.skid import SkidBuffer
 from mevblade.hw.swap_decoder import N_ROUTERS, SwapDecoder, SwapRecord, swap_decoder_signature
 from mevblade.hw.tx_decoder2 import TxDecoder2
 
-__all__ = ["ApplianceTop", "MSG_TX_HEADER", "MSG_SWAP", "MSG_OPPORTUNITY", "MSG_EVAL_DONE", "MSG_CYCLE", "OPP_WORDS",
-           "HEADER_WORDS", "DIGEST_WORDS", "PAYLOAD_WORDS",
-           "SWAP_WORDS", "POOL_CAPACITY", "PREAMBLE_WORDS", "FEATURE_BITS", "STAMP_DEPTH", "KECCAK_ROUNDS_PER_CYCLE", "SWAP_FOLLOWS_BIT"]
+__all__ = ["ApplianceTop", "MSG_TX_HEADER", "MSG_SWAP", "MSG_OPPORTUNITY", "MSG_EVAL_DONE", "MSG_CYCLE",
+           "OPP_WORDS", "HEADER_WORDS", "DIGEST_WORDS", "PAYLOAD_WORDS", "SWAP_WORDS", "POOL_CAPACITY",
+           "PREAMBLE_WORDS", "FEATURE_BITS", "STAMP_DEPTH", "KECCAK_ROUNDS_PER_CYCLE", "SWAP_FOLLOWS_BIT"]
 
 MSG_TX_HEADER = 0x01
 MSG_SWAP = 0x02
@@ -233,7 +233,8 @@ class ApplianceTop(wiring.Component):
             raise TypeError(f"reset_buffer must be callable, not {reset_buffer!r}")
         self.swap = swap
         self.reset_buffer = reset_buffer
-        if keccak_rounds_per_cycle not in (1, 2, 3, 4, 6, 8, 12, 24) or isinstance(keccak_rounds_per_cycle, bool):
+        if (keccak_rounds_per_cycle not in (1, 2, 3, 4, 6, 8, 12, 24)
+                or isinstance(keccak_rounds_per_cycle, bool)):
             raise ValueError(f"keccak_rounds_per_cycle must divide 24, not {keccak_rounds_per_cycle!r}")
         self.evaluator = evaluator
         self.keccak_rounds_per_cycle = keccak_rounds_per_cycle
@@ -277,7 +278,8 @@ class ApplianceTop(wiring.Component):
         # drains the input to the next tlast (a packet cut in two must not decode as two).
         pipe_rst = Signal()
         cnt_rst = Signal()
-        m.d.comb += [pipe_rst.eq(csr.control_soft_reset | csr.control_flush), cnt_rst.eq(csr.control_soft_reset)]
+        m.d.comb += [pipe_rst.eq(csr.control_soft_reset | csr.control_flush),
+                     cnt_rst.eq(csr.control_soft_reset)]
 
         cycle = Signal(64)
         m.d.sync += cycle.eq(cycle + 1)
@@ -290,7 +292,8 @@ class ApplianceTop(wiring.Component):
         m.domains.pipe = ClockDomain("pipe", local=True)
         pipe_rst_all = Signal()
         pipe_rst_net = self.reset_buffer(m, pipe_rst_all) if self.reset_buffer else pipe_rst_all
-        m.d.comb += [ClockSignal("pipe").eq(ClockSignal("sync")), pipe_rst_all.eq(ResetSignal("sync") | pipe_rst),
+        m.d.comb += [ClockSignal("pipe").eq(ClockSignal("sync")),
+                     pipe_rst_all.eq(ResetSignal("sync") | pipe_rst),
                      ResetSignal("pipe").eq(pipe_rst_net)]
         to_pipe = DomainRenamer("pipe")
 
@@ -537,8 +540,10 @@ class ApplianceTop(wiring.Component):
         if self.evaluator:  # backrun records (the front-end build has none)
             with m.Elif(opp_go):
                 brec = br.o.payload
-                kind = Mux(brec.cycle, MSG_CYCLE, Mux(brec.kind == RECORD_OPP, MSG_OPPORTUNITY, MSG_EVAL_DONE))
-                m.d.sync += load("opre", kind, OPP_WORDS, Mux(brec.cycle, cyc_seq, brec.tag), cur_stamp, _SRC_RECORD)
+                kind = Mux(brec.cycle, MSG_CYCLE,
+                           Mux(brec.kind == RECORD_OPP, MSG_OPPORTUNITY, MSG_EVAL_DONE))
+                m.d.sync += load("opre", kind, OPP_WORDS, Mux(brec.cycle, cyc_seq, brec.tag), cur_stamp,
+                                 _SRC_RECORD)
                 m.d.sync += [opp_rec.eq(brec.as_value()), left.eq(PREAMBLE_WORDS + OPP_WORDS)]
                 with m.If(brec.cycle):
                     m.d.sync += cyc_seq.eq(cyc_seq + 1)
@@ -572,7 +577,8 @@ class ApplianceTop(wiring.Component):
         if self.evaluator:
             with m.If(opp_go & (br.o.payload.kind == RECORD_OPP) & ~br.o.payload.cycle):
                 m.d.sync += opps.eq(opps + 1)
-            with m.If(opp_go & (br.o.payload.kind != RECORD_OPP) & (br.o.payload.status == BackrunStatus.HOST)):
+            with m.If(opp_go & (br.o.payload.kind != RECORD_OPP)
+                      & (br.o.payload.status == BackrunStatus.HOST)):
                 m.d.sync += host_evals.eq(host_evals + 1)
         with m.If(record_take):
             m.d.sync += records.eq(records + 1)

@@ -9,11 +9,12 @@
   builds the top without the backrun unit, the pool table and the swap decoder (the host
   evaluates and recognises swaps); ``--variant frontend`` with the swap decoder (fits, has not routed);
   ``--variant full`` the whole top (needs about twice the LFE5U-85F: ≈ 192 % of its LUTs, session 14).
-* ``pynq-z2`` (xc7z020), ``zcu104``, ``kv260`` (Zynq UltraScale+): writes the Verilog of
-  the top — ``--variant frontend`` by default on the PYNQ-Z2 (the whole top needs ≈ 1.7× the xc7z020's LUTs by
-  yosys' estimate, the front end fits), ``full`` on the UltraScale+ boards —, lints it with Verilator,
-  dry-runs ``hw/boards/zynq/mevblade.tcl`` under tclsh, and runs Vivado on it when ``vivado`` is on PATH (it is not on the build machine: the
-  report says so). ``--xilinx-estimate`` adds a Yosys ``synth_xilinx`` utilisation estimate.
+* ``pynq-z2`` (xc7z020), ``zcu104``, ``kv260`` (Zynq UltraScale+): writes the Verilog of the top — ``--variant
+  frontend`` by default on the PYNQ-Z2 (the whole top needs ≈ 1.7× the xc7z020's LUTs by yosys' estimate, the
+  front end fits), ``full`` on the UltraScale+ boards —, lints it with Verilator, dry-runs
+  ``hw/boards/zynq/mevblade.tcl`` under tclsh, and runs Vivado on it when ``vivado`` is on PATH (it is not on
+  the build machine: the report says so). ``--xilinx-estimate`` adds a Yosys ``synth_xilinx`` utilisation
+  estimate.
 
 Tool overrides follow Amaranth's conventions: ``YOSYS``, ``NEXTPNR_ECP5``, ``ECPPACK``.
 """
@@ -75,10 +76,12 @@ def _toolchain_env() -> None:
     os.environ.setdefault("AMARANTH_USE_YOSYS", "system")
 
 
-#: nextpnr-ecp5 log lines that start each stage, latest first (``stage`` in the parsed log: the last one reached)
+#: nextpnr-ecp5 log lines that start each stage, latest first (``stage`` in the parsed log: the last one
+#: reached)
 _NEXTPNR_STAGES = (("routed", ("Routing complete", "Router2 time")),
                    ("routing", ("Info: Routing..", "Info: Running router2")),
-                   ("placing", ("Info: Creating initial analytic placement",)), ("packing", ("Info: Packing",)))
+                   ("placing", ("Info: Creating initial analytic placement",)),
+                   ("packing", ("Info: Packing",)))
 
 
 def parse_nextpnr_log(text: str) -> dict[str, Any]:
@@ -88,7 +91,8 @@ def parse_nextpnr_log(text: str) -> dict[str, Any]:
     nextpnr's estimate after placement or its timing after routing (``fmax_after``), and router2's overused
     wires per iteration (``router2_overused``: how a congested route converges, or stalls)."""
     out: dict[str, Any] = {"fmax_mhz": {}, "utilisation": {}, "demand": {}, "error": None,
-                           "stage": next((name for name, marks in _NEXTPNR_STAGES if any(k in text for k in marks)), None)}
+                           "stage": next((name for name, marks in _NEXTPNR_STAGES
+                                          if any(k in text for k in marks)), None)}
     before = text.split("Logic utilisation before packing:")[-1] if "before packing:" in text else ""
     before = before.split("Info: Packing")[0]  # that table (LUTs, then DFFs) only
     for m in re.finditer(r"^\s*Info:\s+([\w ]+?):\s+(\d+)/\s*(\d+)\s+(\d+)%", before, re.M):
@@ -101,7 +105,8 @@ def parse_nextpnr_log(text: str) -> dict[str, Any]:
     out["router2_overused"] = [int(m.group(1))
                                for m in re.finditer(r"^Info:\s+iter=\d+ .*?overused=(\d+)", text, re.M)]
     # nextpnr prints the table after placement and again after routing: the last one counts
-    out["fmax_after"] = None if not out["fmax_mhz"] else ("routing" if out["stage"] == "routed" else "placement")
+    out["fmax_after"] = (None if not out["fmax_mhz"]
+                         else "routing" if out["stage"] == "routed" else "placement")
     util = text.split("Device utilisation:")[-1] if "Device utilisation:" in text else ""
     for m in re.finditer(r"^\s*Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%", util, re.M):
         out["utilisation"][m.group(1)] = {"used": int(m.group(2)), "total": int(m.group(3)),
@@ -114,11 +119,12 @@ def _write_report(out: Path, report: dict[str, Any]) -> None:
     print(json.dumps(report, indent=2, sort_keys=True))
 
 
-#: ``--synth`` choices: yosys ``synth_ecp5`` as it is (its LUT mapping is ABC9: better timing), the same script
-#: with a classic ``abc -lut 4`` LUT mapping in place of ABC9 (``abc``), or ABC9 first and the classic mapping
-#: when Yosys fails (``auto``). yowasp's WebAssembly yosys exhausts its call stack in ABC9's XAIGER export on the
-#: full appliance top (the export recurses along the deepest combinational cone; a larger wasmtime stack only
-#: moves the trap into the module's own fixed shadow stack), and yosys 0.70 has no ``-noabc9`` switch any more.
+#: ``--synth`` choices: yosys ``synth_ecp5`` as it is (its LUT mapping is ABC9: better timing), the same
+#: script with a classic ``abc -lut 4`` LUT mapping in place of ABC9 (``abc``), or ABC9 first and the classic
+#: mapping when Yosys fails (``auto``). yowasp's WebAssembly yosys exhausts its call stack in ABC9's XAIGER
+#: export on the full appliance top (the export recurses along the deepest combinational cone; a larger
+#: wasmtime stack only moves the trap into the module's own fixed shadow stack), and yosys 0.70 has no
+#: ``-noabc9`` switch any more.
 SYNTH_FLOWS = ("auto", "abc9", "abc")
 
 #: ``--variant`` choices (what goes into the top: ``hw.boards.ecp5.VARIANTS``), every one buildable on every
@@ -134,15 +140,16 @@ def uart_setting(freq_mhz: float) -> dict[str, Any]:
 
     divisor = round(freq_mhz * 1e6 / UART_BAUD)
     baud = freq_mhz * 1e6 / divisor
-    return {"divisor": divisor, "baud": round(baud), "error_percent": round(100 * (baud - UART_BAUD) / UART_BAUD, 2)}
+    return {"divisor": divisor, "baud": round(baud),
+            "error_percent": round(100 * (baud - UART_BAUD) / UART_BAUD, 2)}
 
 
 #: ``--router`` choices: nextpnr's router1 or router2 (router2, the board builds' default, copes with a
 #: congested, well-filled part; router1 never finished an appliance build on the LFE5U-85F)
 ROUTERS = ("router1", "router2")
-#: ``--placer`` choices: nextpnr's analytic placer HeAP (its own default) or the electrostatic placer ``static``
-#: (the board builds' default: the first LFE5U-85F appliance build that routed, session 11, placed with it; with
-#: HeAP the same netlist stalled in router2 at thousands of overused wires)
+#: ``--placer`` choices: nextpnr's analytic placer HeAP (its own default) or the electrostatic placer
+#: ``static`` (the board builds' default: the first LFE5U-85F appliance build that routed, session 11, placed
+#: with it; with HeAP the same netlist stalled in router2 at thousands of overused wires)
 PLACERS = ("static", "heap")
 
 
@@ -157,14 +164,16 @@ def _ecp5_plan(out: Path, freq_mhz: float, variant: str, router: str = "router2"
     platform = ULX3S_85F_Platform()
     # do_build=False + extract: platform.build() would insist on the programmer
     # (openFPGALoader) being installed even when not programming.
-    plan = platform.build(ECP5Appliance(freq_mhz=freq_mhz, variant=variant), name="mevblade", build_dir=str(out),
-                          do_build=False, nextpnr_opts=f"--timing-allow-fail --seed {seed} --placer {placer} --router {router}")
+    opts = f"--timing-allow-fail --seed {seed} --placer {placer} --router {router}"
+    plan = platform.build(ECP5Appliance(freq_mhz=freq_mhz, variant=variant), name="mevblade",
+                          build_dir=str(out), do_build=False, nextpnr_opts=opts)
     plan.extract(str(out))
     return (out / "mevblade.ys").read_text()
 
 
 def _ecp5_run(out: Path, script: str, flow: str) -> None:
-    """Run the written build script with the given synthesis flow (``mevblade.ys`` is rewritten from ``script``)."""
+    """Run the written build script with the given synthesis flow (``mevblade.ys`` is rewritten from
+    ``script``)."""
     ys = out / "mevblade.ys"
     text = script
     if flow == "abc":
@@ -307,10 +316,12 @@ def build_zynq(board: Board, out: Path, estimate: bool, variant: str = "full") -
     if shutil.which("vivado"):
         proc = subprocess.run(cmd)
         report["vivado"] = {"ran": True, "ok": proc.returncode == 0,
-                            "bit": str(out / "vivado" / "mevblade.bit"), "hwh": str(out / "vivado" / "mevblade.hwh")}
+                            "bit": str(out / "vivado" / "mevblade.bit"),
+                            "hwh": str(out / "vivado" / "mevblade.hwh")}
     else:
-        report["vivado"] = {"ran": False, "reason": "vivado is not on PATH on this machine: the .bit/.hwh were "
-                            "NOT built; run vivado_command on a machine with Vivado (2022.2 or later)"}
+        report["vivado"] = {"ran": False,
+                            "reason": "vivado is not on PATH on this machine: the .bit/.hwh were NOT built; "
+                                      "run vivado_command on a machine with Vivado (2022.2 or later)"}
     if estimate:
         report["yosys_synth_xilinx"] = xilinx_estimate(verilog, out)
     _write_report(out, report)
@@ -350,12 +361,13 @@ def build_board(name: str, *, out: Path | None = None, freq_mhz: float | None = 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mevblade.hw.boards.build", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m mevblade.hw.boards.build",
+                                description=__doc__.splitlines()[0])
     p.add_argument("--board", required=True, choices=sorted(BOARDS))
     p.add_argument("--variant", default=None, metavar="{" + ",".join(BUILD_VARIANTS) + "}",
-                   help="what goes into the top: 'frontend' (decoder, Keccak, swap decoder; no backrun unit and no "
-                        "pool table: the host evaluates swaps), 'decode' (decoder and Keccak only: the host "
-                        "also recognises swaps) or 'full' (the whole top). Default per board: "
+                   help="what goes into the top: 'frontend' (decoder, Keccak, swap decoder; no backrun unit "
+                        "and no pool table: the host evaluates swaps), 'decode' (decoder and Keccak only: "
+                        "the host also recognises swaps) or 'full' (the whole top). Default per board: "
                         + ", ".join(f"{b.name} {b.default_variant}" for b in BOARDS.values())
                         + " (decode: the variant that routes on the LFE5U-85F; frontend: the largest that "
                           "fits the xc7z020 by yosys' estimate)")
@@ -367,11 +379,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--synth", choices=SYNTH_FLOWS, default="auto",
                    help="ECP5: synth_ecp5 with ABC9, the classic ABC, or ABC9 then ABC if it fails (default)")
     p.add_argument("--router", choices=ROUTERS, default="router2",
-                   help="ECP5: nextpnr's routing algorithm (default router2: it copes with a congested, well-filled "
-                        "part)")
+                   help="ECP5: nextpnr's routing algorithm (default router2: it copes with a congested, "
+                        "well-filled part)")
     p.add_argument("--placer", choices=PLACERS, default="static",
-                   help="ECP5: nextpnr's placer (default static, the electrostatic placer: with it the LFE5U-85F "
-                        "build routes; with heap, nextpnr's own default, router2 stalled on the same netlist)")
+                   help="ECP5: nextpnr's placer (default static, the electrostatic placer: with it the "
+                        "LFE5U-85F build routes; with heap, nextpnr's own default, router2 stalled on the "
+                        "same netlist)")
     p.add_argument("--seed", type=int, default=1, help="ECP5: nextpnr's placement seed (default 1)")
     args = p.parse_args(argv)
     try:

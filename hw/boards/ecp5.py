@@ -1,10 +1,10 @@
 """ECP5 board wrapper: the appliance top behind the board's USB-UART, clocked from a PLL.
 
-Board: Radiona ULX3S with LFE5U-85F (BG381, speed grade 6) via ``amaranth-boards``.
-The 25 MHz oscillator feeds an EHXPLLL that makes the core clock (``freq_mhz``, default
-100 MHz); the appliance top, the register block and the UART bridge
-(:mod:`mevblade.hw.boards.uart_bridge`) all run in that one domain. LED 0 shows PLL lock,
-LED 1 UART receive activity (with the ``full`` variant the top is exactly what the UltraScale+ Zynq builds package).
+Board: Radiona ULX3S with LFE5U-85F (BG381, speed grade 6) via ``amaranth-boards``. The 25 MHz oscillator
+feeds an EHXPLLL that makes the core clock (``freq_mhz``, default 100 MHz); the appliance top, the register
+block and the UART bridge (:mod:`mevblade.hw.boards.uart_bridge`) all run in that one domain. LED 0 shows PLL
+lock, LED 1 UART receive activity (with the ``full`` variant the top is exactly what the UltraScale+ Zynq
+builds package).
 
 What goes into the top is the build variant (:data:`VARIANTS`): ``decode`` (the default: the variant
 that routes on the LFE5U-85F), ``frontend`` (fits and places, does not route yet) or ``full`` (does not fit).
@@ -112,7 +112,8 @@ class ECP5Appliance(Elaboratable):
             m.d.comb += platform.request("uart_tx_enable", 0).o.eq(1)
         except Exception:  # noqa: BLE001 - only the ULX3S has the FT231X TX enable
             pass
-        for name in ("awaddr", "awvalid", "wdata", "wstrb", "wvalid", "bready", "araddr", "arvalid", "rready"):
+        for name in ("awaddr", "awvalid", "wdata", "wstrb", "wvalid", "bready", "araddr", "arvalid",
+                     "rready"):
             m.d.comb += getattr(top, f"s_axil_{name}").eq(getattr(bridge.axil, name))
         for name in ("awready", "wready", "bresp", "bvalid", "arready", "rdata", "rresp", "rvalid"):
             m.d.comb += getattr(bridge.axil, name).eq(getattr(top, f"s_axil_{name}"))

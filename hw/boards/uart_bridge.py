@@ -115,7 +115,8 @@ class UARTTx(wiring.Component):
         m.d.comb += [self.ready.eq(left == 0), self.tx.eq(frame[0])]
         with m.If(left == 0):
             with m.If(self.valid):
-                m.d.sync += [frame.eq(Cat(C(0, 1), self.data, C(1, 1))), left.eq(10), timer.eq(self.divisor - 1)]
+                m.d.sync += [frame.eq(Cat(C(0, 1), self.data, C(1, 1))), left.eq(10),
+                             timer.eq(self.divisor - 1)]
         with m.Elif(timer == 0):
             m.d.sync += [frame.eq(Cat(frame[1:], C(1, 1))), left.eq(left - 1), timer.eq(self.divisor - 1)]
         with m.Else():
@@ -260,7 +261,8 @@ class UARTBridge(wiring.Component):
             with m.State("RACK"):
                 with m.If(~resp_pend):
                     # 'r' then the word big-endian; resp is shifted out LSB byte first
-                    m.d.sync += [resp.eq(Cat(C(ord("r"), 8), wdata[24:32], wdata[16:24], wdata[8:16], wdata[0:8])),
+                    m.d.sync += [resp.eq(Cat(C(ord("r"), 8), wdata[24:32], wdata[16:24], wdata[8:16],
+                                             wdata[0:8])),
                                  resp_len.eq(5), resp_pend.eq(1)]
                     m.next = "CMD"
 
