@@ -16,7 +16,7 @@ import statistics
 from typing import Any
 
 from mevblade.sim.bench import benchmark
-from mevblade.sim.bench.timing import RATE_CLOCK, software_rate
+from mevblade.sim.bench.timing import DEFAULT_RATE_CLOCK, software_rate
 
 __all__ = ["bench_decoder_rtl"]
 
@@ -66,7 +66,7 @@ def bench_decoder_rtl(repeat: int = 3, **_: Any) -> dict[str, Any]:
         "ecp5_latency_ns_max": round(max(lat) * 1e3 / fmax, 1) if fmax else None,
         "synthesis": synth["command"] if synth else "none cached: run `make bitstream`",
         "software_decode_tx_per_s": round(sw_tx_s),
-        "software_rate_clock": RATE_CLOCK.format(rounds=3),
+        "software_rate_clock": DEFAULT_RATE_CLOCK,
     }
     if fmax:
         out["hw_over_software_tx_ratio"] = round(out["ecp5_tx_per_s"] / sw_tx_s, 1)

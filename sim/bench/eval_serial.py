@@ -18,7 +18,7 @@ from typing import Any
 
 from mevblade.sim.bench import benchmark, machine_info
 from mevblade.sim.bench.gateware_eval import _cocotb, _fmax
-from mevblade.sim.bench.timing import RATE_CLOCK, software_rate
+from mevblade.sim.bench.timing import DEFAULT_RATE_CLOCK, software_rate
 
 __all__ = ["eval_serial_bench"]
 
@@ -112,6 +112,6 @@ def eval_serial_bench(n: int = 40, **_: Any) -> dict[str, Any]:
             c["evals_per_s_p50"] = f_serial * 1e6 / c["latency_cycles"]["p50"]
             c["serial_over_software_rate_p50"] = c["evals_per_s_p50"] / sw
         res["classes"][f"model_{cls}"] = c
-    res["sw_rate_clock"] = RATE_CLOCK.format(rounds=3)
+    res["sw_rate_clock"] = DEFAULT_RATE_CLOCK
     res["machine"] = machine_info()
     return res

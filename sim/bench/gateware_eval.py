@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mevblade.sim.bench import benchmark, machine_info
-from mevblade.sim.bench.timing import RATE_CLOCK, software_rate
+from mevblade.sim.bench.timing import DEFAULT_RATE_CLOCK, software_rate
 
 __all__ = ["keccak_bench", "swap_decoder_bench", "evaluator_bench", "eval_search_bench"]
 
@@ -79,7 +79,7 @@ def keccak_bench(**_: Any) -> dict[str, Any]:
     res["sw_model_packets_per_s"] = software_rate(lambda: [keccak256(p) for p in packets], len(packets))["per_s"]
     res["pycryptodome_packets_per_s"] = software_rate(
         lambda: [ck.new(digest_bits=256, data=p).digest() for p in packets], len(packets))["per_s"]
-    res["sw_rate_clock"] = RATE_CLOCK.format(rounds=3)
+    res["sw_rate_clock"] = DEFAULT_RATE_CLOCK
     res["machine"] = machine_info()
     return res
 
@@ -104,7 +104,7 @@ def swap_decoder_bench(**_: Any) -> dict[str, Any]:
     calls = [_swap(rng, list(V2_FUNCTIONS.values())[k % 9], ROUTERS[0], 2 + k % 3) for k in range(2000)]
     res["sw_decodes_per_s"] = software_rate(
         lambda: [reg.decode(ROUTERS[0].address, data, value, 1) for data, value in calls], len(calls))["per_s"]
-    res["sw_rate_clock"] = RATE_CLOCK.format(rounds=3)
+    res["sw_rate_clock"] = DEFAULT_RATE_CLOCK
     res["machine"] = machine_info()
     return res
 
@@ -131,7 +131,7 @@ def evaluator_bench(**_: Any) -> dict[str, Any]:
         lambda: [get_amount_in(min(a, rout - 1), rin, rout) for a, rin, rout in reqs], len(reqs))["per_s"]
     cyc = [[Hop(a, b, 997, 1000), Hop(b, a * 11 // 10, 997, 1000)] for a, b, _ in reqs[:5000]]
     res["sw_closed_form_per_s"] = software_rate(lambda: [closed_form_start(c) for c in cyc], len(cyc))["per_s"]
-    res["sw_rate_clock"] = RATE_CLOCK.format(rounds=3)
+    res["sw_rate_clock"] = DEFAULT_RATE_CLOCK
     res["machine"] = machine_info()
     return res
 
@@ -205,7 +205,7 @@ def eval_search_bench(n: int = 40, **_: Any) -> dict[str, Any]:
         sw = software_rate(lambda hs=hs: [optimal_cycle(h) for h in hs], len(hs))["per_s"]
         res["classes"].setdefault(f"model_{cls}", {})["latency_cycles"] = stats(cyc)
         res["classes"][f"model_{cls}"]["sw_optimal_cycle_per_s"] = sw
-    res["sw_rate_clock"] = RATE_CLOCK.format(rounds=3)
+    res["sw_rate_clock"] = DEFAULT_RATE_CLOCK
     if f:
         res["fmax_mhz"] = f
         # which figure that is (routed, or a post-placement estimate) and the run it came from

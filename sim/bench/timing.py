@@ -15,13 +15,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["RATE_CLOCK", "software_rate"]
+__all__ = ["RATE_CLOCK", "DEFAULT_ROUNDS", "DEFAULT_RATE_CLOCK", "software_rate"]
 
 #: what the headline ``per_s`` of :func:`software_rate` is measured by (benchmarks put it in their JSON)
 RATE_CLOCK = "process CPU time, best of {rounds} after a warm-up pass"
+#: timed passes when the caller does not say
+DEFAULT_ROUNDS = 3
+#: :data:`RATE_CLOCK` of a call with the default rounds (for benchmarks that keep only ``per_s``)
+DEFAULT_RATE_CLOCK = RATE_CLOCK.format(rounds=DEFAULT_ROUNDS)
 
 
-def software_rate(one_pass: Callable[[], Any], items: int, *, rounds: int = 3,
+def software_rate(one_pass: Callable[[], Any], items: int, *, rounds: int = DEFAULT_ROUNDS,
                   cpu_clock: Callable[[], float] = time.process_time,
                   wall_clock: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
     """Items per second of ``one_pass()``, which handles ``items`` items each time it is called.
