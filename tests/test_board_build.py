@@ -361,15 +361,18 @@ class _FakeConvert:
 
 
 @pytest.fixture
-def zynq_tools(monkeypatch):
+def zynq_tools(monkeypatch, tmp_path):
     """The Zynq flow with its slow external steps replaced: Verilator lint and the Tcl dry run say ok, the
-    Verilog conversion is recorded."""
+    Verilog conversion is recorded, and its cache (``build/rtl-cache``) is a temporary folder, so the stub's
+    text never reaches the real cache."""
     import amaranth.back.verilog
 
+    import mevblade.sim.tb.top.runner as runner
     from mevblade.hw.boards import build as b
 
     convert = _FakeConvert()
     monkeypatch.setattr(amaranth.back.verilog, "convert", convert)
+    monkeypatch.setattr(runner, "BUILD", tmp_path / "build")
     monkeypatch.setattr(b, "verilator_lint", lambda verilog: {"ok": True})
     monkeypatch.setattr(b, "tcl_dryrun", lambda board, verilog, out: {"ok": True})
     monkeypatch.setattr(b.shutil, "which", lambda name: None)  # no vivado, whatever the machine has

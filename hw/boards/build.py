@@ -243,25 +243,18 @@ def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto",
 
 
 def _verilog(out: Path, variant: str = "full") -> Path:
-    """The appliance top's Verilog for ``variant`` (module ``appliance_top`` in every variant: the same ports
-    and register map, so the Vivado script and the driver serve all): for ``full`` hw/rtl/appliance_top.v
-    when present; otherwise generated from the sources (a few minutes for the whole top)."""
+    """The appliance top's Verilog for ``variant``, copied into ``out/rtl/`` (module ``appliance_top`` in
+    every variant: the same ports and register map, so the Vivado script and the driver serve all). The text
+    is :func:`mevblade.sim.pynq_shim.appliance_verilog`'s, what the simulated board runs:
+    ``hw/rtl/appliance_top.v`` for ``full`` when it is fresh, otherwise generated from the current sources
+    (minutes) and cached."""
+    from mevblade.sim.pynq_shim import appliance_verilog
+
     rtl = out / "rtl"
     rtl.mkdir(parents=True, exist_ok=True)
-    checked_in = REPO / "hw" / "rtl" / "appliance_top.v"
     dst = rtl / "appliance_top.v"
-    if variant == "full" and checked_in.exists():
-        shutil.copyfile(checked_in, dst)
-    else:
-        _toolchain_env()
-        from amaranth.back import verilog
-
-        from mevblade.hw.boards.ecp5 import VARIANTS
-        from mevblade.hw.top import ApplianceTop
-
-        print(f"[build] generating the {variant} variant's Verilog (minutes)", file=sys.stderr)
-        top = ApplianceTop(**VARIANTS[variant])
-        dst.write_text(verilog.convert(top, name="appliance_top", emit_src=False))
+    print(f"[build] the {variant} variant's Verilog (generated when not cached: minutes)", file=sys.stderr)
+    shutil.copyfile(appliance_verilog(variant), dst)
     return dst
 
 
