@@ -17,16 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from mevblade.sim.bench import benchmark, machine_info
-from mevblade.sim.bench.gateware_eval import _cocotb, _fmax
+from mevblade.sim.bench.gateware_eval import (_cocotb, _fmax, cycle_stats, eval_classes,
+                                              records_differing_from_software)
 from mevblade.sim.bench.timing import DEFAULT_RATE_CLOCK, software_rate
 
 __all__ = ["eval_serial_bench"]
-
-
-def _stats(xs: list[int]) -> dict[str, float]:
-    xs = sorted(xs)
-    return {"min": xs[0], "p50": statistics.median(xs), "p90": xs[int(0.9 * (len(xs) - 1))], "max": xs[-1],
-            "mean": statistics.fmean(xs)}
 
 
 def _built(top: str) -> dict[str, Any]:
@@ -43,11 +38,10 @@ def _built(top: str) -> dict[str, Any]:
            "and the software engine on the same cycles")
 def eval_serial_bench(n: int = 40, **_: Any) -> dict[str, Any]:
     from mevblade.control.engine.software.evaluator import optimal_cycle
-    from mevblade.control.engine.software.types_swap import Hop
     from mevblade.hw import eval_program as ep
     from mevblade.hw.eval_search import EvalRecord, EvalRequest
     from mevblade.hw.eval_serial import run_serial
-    from mevblade.sim.tb.evaluator.cases import cycles, pair_request, request_of, software_pair
+    from mevblade.sim.tb.evaluator.cases import cycles, request_of
 
     def pack(values: dict[str, int]) -> int:
         return sum(int(values.get(k, 0)) << f.offset for k, f in EvalRequest)
@@ -58,13 +52,7 @@ def eval_serial_bench(n: int = 40, **_: Any) -> dict[str, Any]:
     def inputs(q: dict[str, int]) -> dict[str, int]:
         return {k: v for k, v in q.items() if k != "tag"}
 
-    # the classes of gateware_eval_search (same seeds)
-    classes = {
-        "realistic": [request_of(h) for h in cycles("realistic", n, 101)],
-        "skewed": [request_of(h) for h in cycles("skewed", n, 102)],
-        "pair_realistic": [pair_request(h[0], Hop(h[1].reserve_out, h[1].reserve_in)) for h in
-                           cycles("realistic", n, 103)],
-    }
+    classes = eval_classes(n)  # gateware_eval_search's (same seeds)
     words = {k: [format(pack(r), "x") for r in v] for k, v in classes.items()}
     with tempfile.TemporaryDirectory() as tmp:
         inp = Path(tmp) / "in.json"
@@ -78,20 +66,11 @@ def eval_serial_bench(n: int = 40, **_: Any) -> dict[str, Any]:
         assert len(m["latency"]) == len(reqs)
         model = [run_serial(inputs(q)).cycles for q in reqs]
         search = [ep.run(inputs(q)).cycles for q in reqs]
-        mismatches = 0
-        for q, h in zip(reqs, m["records"]):
-            rec = unpack(int(h, 16))
-            a = Hop(q["a_base"], q["a_other"], q["a_fn"], q["a_fd"])
-            if q["mode"] == 0:
-                want = optimal_cycle([a, Hop(q["b_other"], q["b_base"], q["b_fn"], q["b_fd"])])
-                mismatches += (rec["amount_in"], rec["profit"]) != (want.amount_in, want.profit)
-            else:
-                pw = software_pair(a, Hop(q["b_base"], q["b_other"], q["b_fn"], q["b_fd"]))
-                mismatches += (rec["direction"], rec["amount_in"], rec["profit"]) != pw[:3]
-        c: dict[str, Any] = {"requests": len(reqs), "latency_cycles": _stats(m["latency"]),
+        recs = [unpack(int(h, 16)) for h in m["records"]]
+        c: dict[str, Any] = {"requests": len(reqs), "latency_cycles": cycle_stats(m["latency"]),
                              "latency_equals_model": m["latency"] == model,
-                             "records_differing_from_software": mismatches,
-                             "eval_search_cycles": _stats(search),
+                             "records_differing_from_software": records_differing_from_software(reqs, recs),
+                             "eval_search_cycles": cycle_stats(search),
                              "cycle_ratio_p50": statistics.median(m["latency"]) / statistics.median(search)}
         if f_serial:
             c["latency_us_p50"] = c["latency_cycles"]["p50"] / f_serial
@@ -107,7 +86,8 @@ def eval_serial_bench(n: int = 40, **_: Any) -> dict[str, Any]:
         ser = [run_serial(inputs(request_of(h))).cycles for h in hs]
         sea = [ep.run(inputs(request_of(h))).cycles for h in hs]
         sw = software_rate(lambda hs=hs: [optimal_cycle(h) for h in hs], len(hs))["per_s"]
-        c = {"latency_cycles": _stats(ser), "eval_search_cycles": _stats(sea), "sw_optimal_cycle_per_s": sw}
+        c = {"latency_cycles": cycle_stats(ser), "eval_search_cycles": cycle_stats(sea),
+             "sw_optimal_cycle_per_s": sw}
         if f_serial:
             c["evals_per_s_p50"] = f_serial * 1e6 / c["latency_cycles"]["p50"]
             c["serial_over_software_rate_p50"] = c["evals_per_s_p50"] / sw

@@ -18,7 +18,8 @@ from typing import Any
 from mevblade.sim.bench import benchmark, machine_info
 from mevblade.sim.bench.timing import DEFAULT_RATE_CLOCK, software_rate
 
-__all__ = ["keccak_bench", "swap_decoder_bench", "evaluator_bench", "eval_search_bench"]
+__all__ = ["keccak_bench", "swap_decoder_bench", "evaluator_bench", "eval_search_bench", "cycle_stats",
+           "eval_classes", "records_differing_from_software"]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,7 +77,8 @@ def keccak_bench(**_: Any) -> dict[str, Any]:
     from Crypto.Hash import keccak as ck
 
     packets = [bytes.fromhex(json.loads(x)["raw"][2:]) for x in block.read_text().splitlines() if x.strip()]
-    res["sw_model_packets_per_s"] = software_rate(lambda: [keccak256(p) for p in packets], len(packets))["per_s"]
+    res["sw_model_packets_per_s"] = software_rate(lambda: [keccak256(p) for p in packets],
+                                                  len(packets))["per_s"]
     res["pycryptodome_packets_per_s"] = software_rate(
         lambda: [ck.new(digest_bits=256, data=p).digest() for p in packets], len(packets))["per_s"]
     res["sw_rate_clock"] = DEFAULT_RATE_CLOCK
@@ -130,10 +132,54 @@ def evaluator_bench(**_: Any) -> dict[str, Any]:
     res["sw_amount_in_per_s"] = software_rate(
         lambda: [get_amount_in(min(a, rout - 1), rin, rout) for a, rin, rout in reqs], len(reqs))["per_s"]
     cyc = [[Hop(a, b, 997, 1000), Hop(b, a * 11 // 10, 997, 1000)] for a, b, _ in reqs[:5000]]
-    res["sw_closed_form_per_s"] = software_rate(lambda: [closed_form_start(c) for c in cyc], len(cyc))["per_s"]
+    res["sw_closed_form_per_s"] = software_rate(lambda: [closed_form_start(c) for c in cyc],
+                                                len(cyc))["per_s"]
     res["sw_rate_clock"] = DEFAULT_RATE_CLOCK
     res["machine"] = machine_info()
     return res
+
+
+def cycle_stats(xs: list[int]) -> dict[str, float]:
+    """min / p50 / p90 / max / mean of a list of cycle counts (the evaluator benchmarks' summary)."""
+    import statistics
+
+    xs = sorted(xs)
+    return {"min": xs[0], "p50": statistics.median(xs), "p90": xs[int(0.9 * (len(xs) - 1))], "max": xs[-1],
+            "mean": statistics.fmean(xs)}
+
+
+def eval_classes(n: int) -> dict[str, list[dict[str, int]]]:
+    """The evaluator benchmarks' request classes, ``n`` requests each, fixed seeds (both evaluators are
+    benchmarked on the same requests)."""
+    from mevblade.control.engine.software.types_swap import Hop
+    from mevblade.sim.tb.evaluator.cases import cycles, pair_request, request_of
+
+    return {
+        "realistic": [request_of(h) for h in cycles("realistic", n, 101)],
+        "skewed": [request_of(h) for h in cycles("skewed", n, 102)],
+        "pair_realistic": [pair_request(h[0], Hop(h[1].reserve_out, h[1].reserve_in)) for h in
+                           cycles("realistic", n, 103)],
+    }
+
+
+def records_differing_from_software(reqs: list[dict[str, int]], records: list[dict[str, int]]) -> int:
+    """How many evaluator records differ from the software engine on their requests: ``optimal_cycle`` for
+    a cycle request (amount in, profit), the pair choice of ``evaluate_swap`` for a pair request (direction
+    too)."""
+    from mevblade.control.engine.software.evaluator import optimal_cycle
+    from mevblade.control.engine.software.types_swap import Hop
+    from mevblade.sim.tb.evaluator.cases import software_pair
+
+    mismatches = 0
+    for q, rec in zip(reqs, records, strict=True):
+        a = Hop(q["a_base"], q["a_other"], q["a_fn"], q["a_fd"])
+        if q["mode"] == 0:
+            want = optimal_cycle([a, Hop(q["b_other"], q["b_base"], q["b_fn"], q["b_fd"])])
+            mismatches += (rec["amount_in"], rec["profit"]) != (want.amount_in, want.profit)
+        else:
+            pw = software_pair(a, Hop(q["b_base"], q["b_other"], q["b_fn"], q["b_fd"]))
+            mismatches += (rec["direction"], rec["amount_in"], rec["profit"]) != pw[:3]
+    return mismatches
 
 
 @benchmark("gateware_eval_search", "Cycle evaluator (EvalSearch): exact 2-pool optimum latency in cycles, "
@@ -142,13 +188,10 @@ def eval_search_bench(n: int = 40, **_: Any) -> dict[str, Any]:
     """Per class of cycles: Verilator-measured latency (request in -> record valid) of ``n``
     requests back to back, checked against the software result; the microcode interpreter's
     cycle distribution over 10x more cases; the software ``optimal_cycle`` rate on the same cases."""
-    import statistics
-
     from mevblade.control.engine.software.evaluator import optimal_cycle
-    from mevblade.control.engine.software.types_swap import Hop
     from mevblade.hw import eval_program as ep
     from mevblade.hw.eval_search import EvalRecord, EvalRequest
-    from mevblade.sim.tb.evaluator.cases import cycles, pair_request, request_of, software_pair
+    from mevblade.sim.tb.evaluator.cases import cycles, request_of
 
     def pack(layout: Any, values: dict[str, int]) -> int:
         return sum(int(values.get(k, 0)) << f.offset for k, f in layout)
@@ -156,17 +199,7 @@ def eval_search_bench(n: int = 40, **_: Any) -> dict[str, Any]:
     def unpack(layout: Any, word: int) -> dict[str, int]:
         return {k: (word >> f.offset) & ((1 << f.width) - 1) for k, f in layout}
 
-    def stats(xs: list[int]) -> dict[str, float]:
-        xs = sorted(xs)
-        return {"min": xs[0], "p50": statistics.median(xs), "p90": xs[int(0.9 * (len(xs) - 1))], "max": xs[-1],
-                "mean": statistics.fmean(xs)}
-
-    classes = {
-        "realistic": [request_of(h) for h in cycles("realistic", n, 101)],
-        "skewed": [request_of(h) for h in cycles("skewed", n, 102)],
-        "pair_realistic": [pair_request(h[0], Hop(h[1].reserve_out, h[1].reserve_in)) for h in
-                           cycles("realistic", n, 103)],
-    }
+    classes = eval_classes(n)
     words = {k: [format(pack(EvalRequest, r), "x") for r in v] for k, v in classes.items()}
     with tempfile.TemporaryDirectory() as tmp:
         inp = Path(tmp) / "in.json"
@@ -179,20 +212,11 @@ def eval_search_bench(n: int = 40, **_: Any) -> dict[str, Any]:
         m = r[name]
         assert len(m["latency"]) == len(reqs)
         model = [ep.run({k: v for k, v in q.items() if k != "tag"}).cycles for q in reqs]
-        mismatches = 0
-        for q, h in zip(reqs, m["records"]):
-            rec = unpack(EvalRecord, int(h, 16))
-            a = Hop(q["a_base"], q["a_other"], q["a_fn"], q["a_fd"])
-            if q["mode"] == 0:
-                want = optimal_cycle([a, Hop(q["b_other"], q["b_base"], q["b_fn"], q["b_fd"])])
-                mismatches += (rec["amount_in"], rec["profit"]) != (want.amount_in, want.profit)
-            else:
-                pw = software_pair(a, Hop(q["b_base"], q["b_other"], q["b_fn"], q["b_fd"]))
-                mismatches += (rec["direction"], rec["amount_in"], rec["profit"]) != pw[:3]
-        c: dict[str, Any] = {"requests": len(reqs), "latency_cycles": stats(m["latency"]),
+        recs = [unpack(EvalRecord, int(h, 16)) for h in m["records"]]
+        c: dict[str, Any] = {"requests": len(reqs), "latency_cycles": cycle_stats(m["latency"]),
                              "latency_equals_model": m["latency"] == model,
-                             "records_differing_from_software": mismatches,
-                             "profitable": sum(int(unpack(EvalRecord, int(h, 16))["profit"] > 0) for h in m["records"]),
+                             "records_differing_from_software": records_differing_from_software(reqs, recs),
+                             "profitable": sum(int(rec["profit"] > 0) for rec in recs),
                              "cycles_per_eval_back_to_back": m["cycles"] / len(reqs)}
         if f:
             c["latency_ns_p50"] = c["latency_cycles"]["p50"] * 1e3 / f
@@ -203,7 +227,7 @@ def eval_search_bench(n: int = 40, **_: Any) -> dict[str, Any]:
         hs = list(cycles(cls, 10 * n, 200))
         cyc = [ep.run({k: v for k, v in request_of(h).items() if k != "tag"}).cycles for h in hs]
         sw = software_rate(lambda hs=hs: [optimal_cycle(h) for h in hs], len(hs))["per_s"]
-        res["classes"].setdefault(f"model_{cls}", {})["latency_cycles"] = stats(cyc)
+        res["classes"].setdefault(f"model_{cls}", {})["latency_cycles"] = cycle_stats(cyc)
         res["classes"][f"model_{cls}"]["sw_optimal_cycle_per_s"] = sw
     res["sw_rate_clock"] = DEFAULT_RATE_CLOCK
     if f:
