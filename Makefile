@@ -18,13 +18,14 @@ JOBS ?= 2
 # make's MAKEFLAGS: it would replace the PCH workaround they set for large models.
 CLEAN_ENV := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL
 
-.PHONY: setup setup-python setup-node setup-debian demo test test-top bench rtl bitstream wheel-check clean help
+.PHONY: setup setup-python setup-node setup-debian demo test test-top bench rtl bitstream wheel-check lint clean help
 
 help:
 	@echo "make demo        set up, then run the end-to-end demo on the embedded defaults"
 	@echo "make test        set up, then run the whole test suite"
 	@echo "make bench       set up, then run the benchmarks (JSON in build/bench/, table on stdout)"
 	@echo "make rtl         regenerate hw/rtl/ from the Amaranth sources"
+	@echo "make lint        ruff check of the whole tree (pyproject.toml's [tool.ruff]; also a test of make test)"
 	@echo "make bitstream   synthesise / place / route with the open toolchain (BOARD=...)"
 	@echo "make setup       only the set-up (venv, npm tools, Debian packages)"
 
@@ -80,6 +81,11 @@ bitstream: setup
 # Builds the wheel, installs it into a throw-away venv and imports every subpackage.
 wheel-check: setup-python
 	bash .ci/wheel-check.sh
+
+# The linter over the whole tree, configured by pyproject.toml's [tool.ruff]; tests/test_lint.py runs the same
+# check inside `make test`.
+lint: setup-python
+	$(PY) -m ruff check .
 
 clean:
 	rm -rf build dist *.egg-info sim_build .pytest_cache
