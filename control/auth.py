@@ -30,7 +30,6 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-
 from mevblade.control.storage import Store
 from mevblade.control.storage.crypto import hash_token
 from mevblade.control.storage.models import ROLES
@@ -178,7 +177,7 @@ class TokenPair:
 
 
 def _utc(ts: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc)
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
 
 
 def _parse_cidrs(cidrs: Iterable[str]) -> list[str]:

@@ -7,12 +7,12 @@ import datetime as dt
 from dataclasses import dataclass
 
 import pytest
+
 try:  # tests/ may or may not be a package
     from tests._dbfixtures import db_url, pg_server, pg_template, sqlite_template  # noqa: F401
 except ImportError:
     from _dbfixtures import db_url, pg_server, pg_template, sqlite_template  # noqa: F401
 from fastapi.testclient import TestClient
-
 from mevblade.control.api import ExecutionRefused, ExecutionResult, build_context, create_app
 from mevblade.control.config import load_settings
 from mevblade.control.storage import open_store
@@ -32,7 +32,7 @@ class FakeClock:
         self.t += seconds
 
     def utc(self, offset: float = 0.0) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.t + offset, dt.timezone.utc)
+        return dt.datetime.fromtimestamp(self.t + offset, dt.UTC)
 
 
 class FakeExecutor:

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import pytest
+
 try:  # tests/ may or may not be a package
     from tests._apifixtures import (  # noqa: F401
-        PASSWORDS, api, db_url, pg_server, pg_template, sqlite_template, sqlite_api,
+        PASSWORDS,
+        api,
+        db_url,
+        pg_server,
+        pg_template,
+        sqlite_api,
+        sqlite_template,
     )
 except ImportError:
     from _apifixtures import (  # noqa: F401
-        PASSWORDS, api, db_url, pg_server, pg_template, sqlite_template, sqlite_api,
+        PASSWORDS,
+        api,
+        db_url,
+        pg_server,
+        pg_template,
+        sqlite_api,
+        sqlite_template,
     )
 
 ME = "/api/v1/auth/me"

@@ -11,11 +11,21 @@ import pytest
 
 try:  # tests/ may or may not be a package
     from tests._apifixtures import (  # noqa: F401
-        add_opportunity, db_url, make_api, pg_server, pg_template, sqlite_template,
+        add_opportunity,
+        db_url,
+        make_api,
+        pg_server,
+        pg_template,
+        sqlite_template,
     )
 except ImportError:
     from _apifixtures import (  # noqa: F401
-        add_opportunity, db_url, make_api, pg_server, pg_template, sqlite_template,
+        add_opportunity,
+        db_url,
+        make_api,
+        pg_server,
+        pg_template,
+        sqlite_template,
     )
 
 from mevblade.control.api.fastpath import ListingCache, RequestIds, accepts_gzip, parse_listing_query
@@ -197,7 +207,6 @@ async def test_hot_entry_is_refreshed_ahead_of_expiry(fapi_db):
     import types
 
     import httpx
-
     from mevblade.control.storage import open_store
 
     mw, h = _mw(fapi), fapi.headers("viewer")

@@ -10,11 +10,25 @@ import pytest
 
 try:  # tests/ may or may not be a package
     from tests._apifixtures import (  # noqa: F401
-        add_opportunity, api, db_url, make_api, pg_server, pg_template, sqlite_template, sqlite_api,
+        add_opportunity,
+        api,
+        db_url,
+        make_api,
+        pg_server,
+        pg_template,
+        sqlite_api,
+        sqlite_template,
     )
 except ImportError:
     from _apifixtures import (  # noqa: F401
-        add_opportunity, api, db_url, make_api, pg_server, pg_template, sqlite_template, sqlite_api,
+        add_opportunity,
+        api,
+        db_url,
+        make_api,
+        pg_server,
+        pg_template,
+        sqlite_api,
+        sqlite_template,
     )
 
 from mevblade.control.api import ExecutionRefused

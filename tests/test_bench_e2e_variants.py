@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from mevblade.sim.bench.e2e_latency import _variant
 
 

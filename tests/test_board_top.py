@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 # The whole appliance top simulates slowly in Verilator (tens of minutes on 2 loaded cores), so

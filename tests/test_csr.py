@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from mevblade.control.types import ErrorCode
 from mevblade.hw import csr
 from mevblade.hw.csr import Access, Builder, Field, Register

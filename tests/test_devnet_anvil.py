@@ -9,7 +9,6 @@ import sys
 import time
 
 import pytest
-
 from mevblade.sim.devnet import Anvil, hexint
 
 pytestmark = pytest.mark.devnet

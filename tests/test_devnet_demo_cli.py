@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
-
 from mevblade.control.cli import app
+from typer.testing import CliRunner
 
 pytestmark = [pytest.mark.devnet, pytest.mark.slow]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from eth_utils import keccak
-
 from mevblade.sim.devnet import SWAP_FUNCTIONS, Devnet, hexint
 from mevblade.sim.devnet.abi import artifact
 

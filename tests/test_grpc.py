@@ -13,9 +13,9 @@ import grpc
 import pytest
 
 try:  # tests/ may or may not be a package
-    from tests._apifixtures import FakeClock, PASSWORDS
+    from tests._apifixtures import PASSWORDS, FakeClock
 except ImportError:
-    from _apifixtures import FakeClock, PASSWORDS
+    from _apifixtures import PASSWORDS, FakeClock
 
 from mevblade.control.api import build_context
 from mevblade.control.config import load_settings

@@ -8,8 +8,13 @@ import subprocess
 import sys
 
 import pytest
-
-from mevblade.control.pipeline.affinity import AffinityError, available_cpus, parse_cpus, pin, split_for_appliance
+from mevblade.control.pipeline.affinity import (
+    AffinityError,
+    available_cpus,
+    parse_cpus,
+    pin,
+    split_for_appliance,
+)
 
 linux = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux-only")
 
@@ -71,9 +76,8 @@ def test_split_needs_a_spare_cpu():
 
 
 def test_serve_refuses_bad_cpus():
-    from typer.testing import CliRunner
-
     from mevblade.control.cli import app
+    from typer.testing import CliRunner
 
     r = CliRunner().invoke(app, ["serve", "--cpus", "9999"])
     assert r.exit_code == 2 and "--cpus" in r.output and "available CPUs" in r.output

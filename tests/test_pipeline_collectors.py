@@ -6,8 +6,12 @@ import asyncio
 
 import pytest
 from eth_utils import keccak
-
-from mevblade.control.pipeline.collectors import SYNC_TOPIC, NewHeadsCollector, PendingTxCollector, PoolSyncCollector
+from mevblade.control.pipeline.collectors import (
+    SYNC_TOPIC,
+    NewHeadsCollector,
+    PendingTxCollector,
+    PoolSyncCollector,
+)
 from mevblade.control.pipeline.events import NewHead, PendingTx, PoolSync
 from mevblade.control.pipeline.txraw import raw_from_json
 from mevblade.sim.devnet import Devnet, hexint
@@ -128,7 +132,6 @@ def _json_of(raw: bytes, signed_fields: dict) -> dict:
 def test_raw_rebuilt_by_hand_equals_eth_account_signing(kind):
     from eth_account import Account
     from eth_utils import keccak
-
     from mevblade.control.pipeline.txraw import raw_and_hash_from_json
 
     acct = Account.from_key(keccak(b"mevblade-test-txraw-DEVNET-ONLY" + kind.encode()))

@@ -11,7 +11,6 @@ import logging
 
 import pytest
 from eth_utils import keccak
-
 from mevblade.sim.devnet.loop import LoopConfig, run_loop
 
 pytestmark = [pytest.mark.devnet, pytest.mark.slow]

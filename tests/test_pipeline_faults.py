@@ -8,7 +8,6 @@ import threading
 
 import pytest
 import websockets
-
 from mevblade.sim.devnet.anvil import free_port
 from mevblade.sim.devnet.loop import LoopConfig, run_loop
 

@@ -8,15 +8,18 @@ import json
 
 import eth_abi
 import pytest
-from eth_account import Account
 from eth_utils import keccak
-
 from mevblade.control.keystore import KeystoreError, create_keystore, load_signer
 from mevblade.control.pipeline.arbcontract import Hop, execute_calldata, pack_hop
 from mevblade.control.pipeline.core import EngineStage, Pipeline, PipelineConfig
 from mevblade.control.pipeline.events import BackrunBundle, NewHead, OpportunityEvent, PoolSync
 from mevblade.control.pipeline.executor import BundleExecutor
-from mevblade.control.pipeline.registry import DuplicateStrategy, StrategyRegistry, UnknownPlugin, UnknownStrategy
+from mevblade.control.pipeline.registry import (
+    DuplicateStrategy,
+    StrategyRegistry,
+    UnknownPlugin,
+    UnknownStrategy,
+)
 from mevblade.control.pipeline.relay_client import RelayUnavailable
 from mevblade.control.pipeline.strategy import BackrunArbStrategy, next_base_fee
 

@@ -6,7 +6,6 @@ import asyncio
 import json
 
 import pytest
-
 from mevblade.control.config import load_settings
 from mevblade.control.pipeline.service import (
     PipelineConfigError,
@@ -65,10 +64,10 @@ def test_chain_config_unreadable_and_malformed(tmp_path):
 
 def test_opportunity_id_matches_the_strategy():
     """The row the engine stage records and the bundle the strategy builds share one id."""
-    from mevblade.control.pipeline.events import NewHead, OpportunityEvent
-    from mevblade.control.pipeline.strategy import BackrunArbStrategy
     from mevblade.control.engine.software.types_swap import Opportunity
     from mevblade.control.pipeline.arbcontract import Hop
+    from mevblade.control.pipeline.events import NewHead, OpportunityEvent
+    from mevblade.control.pipeline.strategy import BackrunArbStrategy
 
     pools = (bytes.fromhex("aa" * 20), bytes.fromhex("bb" * 20))
     weth = bytes.fromhex("11" * 20)
@@ -114,7 +113,6 @@ def test_start_pipeline_names_what_is_missing(tmp_path, monkeypatch, overrides, 
 def test_serve_keeps_serving_the_store_when_the_pipeline_cannot_start(tmp_path, caplog):
     """ETH_NODE_URL set but no relay configured: the pipeline is refused with a clear log line, the API serves."""
     import httpx
-
     from mevblade.control.cli.serve import serve_async
 
     settings = load_settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", eth_node_url="http://127.0.0.1:1",

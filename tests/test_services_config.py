@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from mevblade.control.config import ConfigError, load_settings
 
 

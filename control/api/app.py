@@ -29,15 +29,13 @@ from fastapi import Depends, FastAPI, Path, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DataError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.websockets import WebSocketDisconnect, WebSocketState
-
 from mevblade.control.api import schemas as S
 from mevblade.control.api.context import ServiceContext, execution_event, fmt_decimal, wei_to_decimal
 from mevblade.control.api.executor import ExecutionRefused, ExecutionRequest
 from mevblade.control.api.fastpath import (
     LISTING_PARAMS as _LP,
+)
+from mevblade.control.api.fastpath import (
     LISTING_PATH,
     CacheEntry,
     DataVersion,
@@ -52,6 +50,9 @@ from mevblade.control.api.metrics import CONTENT_TYPE
 from mevblade.control.api.workers import WORKER_HEADER as _WORKER_HEADER
 from mevblade.control.auth import AuthError, Principal, principal_allows
 from mevblade.control.storage import StoreError
+from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 __all__ = ["create_app", "ApiError", "WS_CLOSE"]
 
@@ -747,7 +748,7 @@ async def _ws_session(ctx: ServiceContext, websocket: WebSocket) -> None:
     await websocket.accept()
     try:
         raw = await asyncio.wait_for(websocket.receive_text(), timeout=10.0)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         await _ws_close(websocket, WS_CLOSE["timeout"], "send a subscribe message first")
         return
     except (WebSocketDisconnect, RuntimeError, KeyError):

@@ -119,7 +119,6 @@ def build_context(settings: Settings, *, store: Store | None = None, registry: A
                        hasher=make_hasher(settings.password_hash_time_cost, settings.password_hash_memory_kib))
     if settings.redis_url:
         import redis
-
         from mevblade.control.api.ratelimit import RedisTokenBucketLimiter
 
         limiter: TokenBucketLimiter = RedisTokenBucketLimiter(

@@ -11,7 +11,6 @@ import importlib
 import pkgutil
 
 import typer
-
 from mevblade.control import __version__
 
 __all__ = ["app", "main"]

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-
 from mevblade.control.cli._settings import CONFIG_OPTION, settings_from
 
 __all__ = ["register"]

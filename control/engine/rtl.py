@@ -40,13 +40,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from mevblade.control.engine.base import DecodeResult, Engine, EngineError, EngineUnavailable
+from mevblade.control.engine.base import DecodeResult, Engine, EngineError
 from mevblade.control.engine.rtl_eval import RtlEvalMixin
 from mevblade.control.engine.rtl_swap import RtlSwapMixin
 from mevblade.control.engine.rtl_top import RtlTopMixin
 from mevblade.control.engine.simproc import SimProcess, recv_msg, send_msg
+
 # the host completion re-encodes and recovers exactly as the software engine does: its own helpers
 from mevblade.control.engine.software.txdecode import _list_header, _recover, _rlp_uint
 from mevblade.control.hashing import keccak256

@@ -137,7 +137,7 @@ class SimProcess:
                 try:
                     conn, _ = listener.accept()
                     break
-                except socket.timeout:
+                except TimeoutError:
                     if self._proc.poll() is not None or time.monotonic() > deadline:
                         tail = self.log_path.read_text(errors="replace").splitlines()[-15:]
                         self.close()

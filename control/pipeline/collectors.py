@@ -24,7 +24,6 @@ from typing import Any
 
 import websockets
 from eth_utils import keccak
-
 from mevblade.control.pipeline.events import NewHead, PendingTx, PoolSync
 from mevblade.control.pipeline.txraw import raw_and_hash_from_json, raw_from_json
 from mevblade.control.pipeline.wsstamp import StampedWebSocket, socket_readable
@@ -433,7 +432,7 @@ class PoolSyncCollector(WsCollector):
         try:
             res = await asyncio.gather(*(self.http.call("eth_call", {"to": "0x" + p.hex(), "data": GET_RESERVES}, tag)
                                          for p in self.pools))
-            number = block if isinstance(block, int) else _q((await self.http.call("eth_blockNumber")))
+            number = block if isinstance(block, int) else _q(await self.http.call("eth_blockNumber"))
         except RpcError:
             self.errors += 1
             return []

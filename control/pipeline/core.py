@@ -19,7 +19,7 @@ import gc
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mevblade.control.engine.base import EngineUnavailable

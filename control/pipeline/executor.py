@@ -32,14 +32,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils import keccak
-
 from mevblade.control.hashing import keccak256
 from mevblade.control.pipeline.arbcontract import execute_calldata
 from mevblade.control.pipeline.events import BackrunBundle, NewHead
 from mevblade.control.pipeline.recorder import MemoryRecorder
 from mevblade.control.pipeline.relay_client import RelayClient, RelayError
 from mevblade.control.pipeline.txsign import ExecTxTemplate
-from mevblade.sim.devnet.rpc import AsyncRpcClient, RpcError
+from mevblade.sim.devnet.rpc import AsyncRpcClient
 
 __all__ = ["BundleExecutor", "InFlight", "ARBITRAGE_TOPIC"]
 

@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import Any
 
 from eth_utils import keccak
-
 from mevblade.control.api.context import execution_event
 from mevblade.control.api.executor import ExecutionRefused, ExecutionRequest, ExecutionResult
 from mevblade.control.pipeline.chain import Dex, Pool
@@ -332,7 +331,7 @@ class ServicePipeline:
         params = _strategy_params(self.ctx.registry, "backrun_arb")
         gas_price = next_base_fee(ev.head) + int(params.get("priority_fee_wei", 0))
         gas_cost = int(params.get("gas_estimate", DEFAULT_PARAMS["gas_estimate"])) * gas_price
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         ttl = float(getattr(self.ctx.settings, "opportunity_ttl", 24.0))
         self.detected += 1
         assert self.recorder is not None
@@ -365,7 +364,7 @@ class ServicePipeline:
         if self.task is not None:
             try:
                 await asyncio.wait_for(self.task, 15)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
+            except (TimeoutError, asyncio.CancelledError):
                 self.task.cancel()
                 with contextlib.suppress(BaseException):
                     await self.task
@@ -556,7 +555,6 @@ async def start_pipeline(ctx: Any, *, chain_config: ChainConfig | None = None, s
     ``ctx.engine`` and ``ctx.registry`` (created if the context had none).
     """
     from eth_account import Account
-
     from mevblade.control.keystore import KeystoreError, load_signer
     from mevblade.control.pipeline.assemble import build_pipeline
     from mevblade.control.pipeline.registry import StrategyRegistry

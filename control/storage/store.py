@@ -41,11 +41,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import sessionmaker
-from sqlalchemy.pool import StaticPool
-
 from mevblade.control.storage.crypto import SecretBox
 from mevblade.control.storage.models import (
     OPPORTUNITY_STATUSES,
@@ -61,6 +56,10 @@ from mevblade.control.storage.models import (
     User,
     utcnow,
 )
+from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import StaticPool
 
 __all__ = [
     "Store",
@@ -122,7 +121,7 @@ def audit_hash(prev_hash: str, seq: int, ts: dt.datetime, actor: str, action: st
     """The chain link: sha256 over the previous hash and the canonical JSON of the record."""
     body = _canonical({
         "seq": seq,
-        "ts": ts.astimezone(dt.timezone.utc).isoformat(timespec="microseconds"),
+        "ts": ts.astimezone(dt.UTC).isoformat(timespec="microseconds"),
         "actor": actor,
         "action": action,
         "target": target,
@@ -600,7 +599,7 @@ class Store:
                         last = s.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).first()
                         seq = 1 if last is None else last.seq + 1
                         prev = GENESIS_HASH if last is None else last.hash
-                        when = (ts or utcnow()).astimezone(dt.timezone.utc)
+                        when = (ts or utcnow()).astimezone(dt.UTC)
                         h = audit_hash(prev, seq, when, actor, action, target, details)
                         entry = AuditEntry(seq=seq, ts=when, actor=actor, action=action, target=target,
                                            details=details, prev_hash=prev, hash=h)

@@ -11,13 +11,13 @@ Speed is only ever measured here, never asserted in tests.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import platform
-import os
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["Benchmark", "benchmark", "registry", "machine_info"]
@@ -74,7 +74,7 @@ def machine_info() -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         rev = None
     return {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu,
         "cores": os.cpu_count(),
         "python": platform.python_version(),

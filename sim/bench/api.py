@@ -57,7 +57,6 @@ def _summary(ms: list[float]) -> dict[str, float]:
 
 def _server_main(args: argparse.Namespace) -> None:
     import uvicorn
-
     from mevblade.control.api import build_context, create_app
     from mevblade.control.config import load_settings
     from mevblade.control.storage import open_store
@@ -135,7 +134,7 @@ def _server_main(args: argparse.Namespace) -> None:
         while True:
             try:
                 line = await asyncio.wait_for(reader.readline(), timeout=max(0.1, deadline - loop.time()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
             if not line:
                 break

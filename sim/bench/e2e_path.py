@@ -56,7 +56,6 @@ def path_harness(victims: int, mark: Callable[[str], None], *,
     pipeline starts, so with ``presign`` ≥ ``victims`` every signature comes from a pre-computed nonce)."""
     from eth_account import Account
     from eth_utils import keccak
-
     from mevblade.control.pipeline.events import PendingTx
     from mevblade.sim.bench.e2e_latency import _tx_json
     from mevblade.sim.bench.e2e_warm import _sample_pipeline
@@ -264,7 +263,7 @@ def _segments(out: dict[str, Any], labels: list[str], values: list[int], unit: s
                          "to_evaluate", "evaluate", "to_strategy", "strategy", "to_sign", "sign", "to_encode",
                          "encode", "to_wire") if s in med]
     out[f"segments_{unit}"] = {k: med[k] for k in order}
-    out[f"segment_calls"] = {k: len(per[k]) for k in order}
+    out["segment_calls"] = {k: len(per[k]) for k in order}
     out[f"read_to_wire_{unit}"] = sorted(paths)[len(paths) // 2] if paths else None
     out["paths"] = len(paths)
     out[f"outside_path_{unit}_median"] = sorted(other)[len(other) // 2] if other else None

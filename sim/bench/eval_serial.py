@@ -17,8 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from mevblade.sim.bench import benchmark, machine_info
-from mevblade.sim.bench.gateware_eval import (_cocotb, _fmax, cycle_stats, eval_classes,
-                                              records_differing_from_software)
+from mevblade.sim.bench.gateware_eval import (
+    _cocotb,
+    _fmax,
+    cycle_stats,
+    eval_classes,
+    records_differing_from_software,
+)
 from mevblade.sim.bench.timing import DEFAULT_RATE_CLOCK, software_rate
 
 __all__ = ["eval_serial_bench"]

@@ -41,7 +41,7 @@ class Devnet:
         assert self.anvil.rpc is not None
         return self.anvil.rpc
 
-    def start(self) -> "Devnet":
+    def start(self) -> Devnet:
         self.anvil.start()
         try:
             self.dep = deploy_uniswap(self.rpc)
@@ -56,7 +56,7 @@ class Devnet:
     def stop(self) -> None:
         self.anvil.stop()
 
-    def __enter__(self) -> "Devnet":
+    def __enter__(self) -> Devnet:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

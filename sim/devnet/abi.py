@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,7 @@ class Artifact:
         return self.bytecode + eth_abi.encode([_type(i) for i in ctor["inputs"]], list(args))
 
 
-@lru_cache(maxsize=None)
+@cache
 def artifact(name: str, package: str = "auto") -> Artifact:
     """Load ``<name>.json`` from ``@uniswap/v2-core/build`` or ``@uniswap/v2-periphery/build``."""
     dirs = [UNISWAP_BUILDS[package]] if package != "auto" else [UNISWAP_BUILDS["core"], UNISWAP_BUILDS["periphery"]]

@@ -24,7 +24,7 @@ from mevblade.sim.devnet.rpc import RpcClient, RpcError
 __all__ = ["Anvil", "AnvilError", "find_anvil", "free_port", "REPO_ROOT"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-_LIVE: "weakref.WeakSet[Anvil]" = weakref.WeakSet()
+_LIVE: weakref.WeakSet[Anvil] = weakref.WeakSet()
 _HANDLERS_INSTALLED = False
 
 
@@ -139,7 +139,7 @@ class Anvil:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
-    def start(self) -> "Anvil":
+    def start(self) -> Anvil:
         if self._proc is not None:
             raise AnvilError("this anvil is already running")
         _install_handlers()
@@ -197,7 +197,7 @@ class Anvil:
         if proc.stderr:
             proc.stderr.close()
 
-    def __enter__(self) -> "Anvil":
+    def __enter__(self) -> Anvil:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -34,9 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils import keccak
-
 from mevblade.sim.devnet import BLOCK_INTERVAL_S
-from mevblade.sim.devnet.rpc import RpcClient, RpcError, hexint
+from mevblade.sim.devnet.rpc import RpcClient, hexint
 
 __all__ = ["Bundle", "Builder", "BlockReport", "SimResult", "bundle_hash"]
 

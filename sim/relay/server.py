@@ -15,15 +15,14 @@ import time
 from typing import Any
 
 import uvicorn
+from mevblade.sim.devnet.anvil import Anvil, free_port
+from mevblade.sim.devnet.rpc import RpcClient, RpcError
+from mevblade.sim.relay.builder import BlockReport, Builder, Bundle, bundle_hash, tx_hash
+from mevblade.sim.relay.signature import SignatureError, verify_signature
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-
-from mevblade.sim.devnet.anvil import Anvil, free_port
-from mevblade.sim.devnet.rpc import RpcClient, RpcError
-from mevblade.sim.relay.builder import Builder, Bundle, BlockReport, bundle_hash, tx_hash
-from mevblade.sim.relay.signature import SignatureError, verify_signature
 
 __all__ = ["RelayServer", "RelayError", "report_json"]
 
@@ -94,7 +93,7 @@ class RelayServer:
         return f"http://127.0.0.1:{self.port}"
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
-    def start(self) -> "RelayServer":
+    def start(self) -> RelayServer:
         self.fork.start()
         assert self.fork.rpc is not None
         self.builder = Builder(self.rpc, self.fork.rpc)
@@ -120,7 +119,7 @@ class RelayServer:
         self.fork.stop()
         self.rpc.close()
 
-    def __enter__(self) -> "RelayServer":
+    def __enter__(self) -> RelayServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -15,7 +15,6 @@ import os
 from collections.abc import Iterator
 
 import pytest
-
 from mevblade.control.engine import EngineUnavailable, get_engine
 
 BACKENDS = [

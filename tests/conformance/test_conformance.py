@@ -12,7 +12,6 @@ import pytest
 
 from tests.conformance.cases import CLASSES, load_class
 
-
 _CACHE: dict[tuple[int, str], tuple] = {}
 
 
@@ -80,7 +79,8 @@ def test_swaps_identical_to_software_engine(engine, software, cls: str) -> None:
 # ------------------------------------------------------------------ cycle evaluator
 
 def _eval_cases(vectors) -> list:
-    from mevblade.sim.tb.evaluator.cases import CLASSES as EVAL_CLASSES, cycles
+    from mevblade.sim.tb.evaluator.cases import CLASSES as EVAL_CLASSES
+    from mevblade.sim.tb.evaluator.cases import cycles
 
     return [hops for cls in EVAL_CLASSES for hops in cycles(cls, 3, seed=7, vectors=vectors)]
 

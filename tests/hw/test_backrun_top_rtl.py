@@ -9,7 +9,6 @@ two evaluations. The Verilator model is the one the pynq shim tests build (same 
 
 from __future__ import annotations
 
-
 import pytest
 
 pytestmark = [pytest.mark.rtl, pytest.mark.timeout(3600)]

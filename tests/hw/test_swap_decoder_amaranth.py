@@ -5,10 +5,17 @@ from __future__ import annotations
 import random
 
 from amaranth.sim import Simulator
-
 from mevblade.hw.swap_decoder import SwapDecoder
 from mevblade.sim.tb.swap_decoder.cases import (
-    ROUTERS, calldata_beats, expected, make_cases, record_of, registry, router_entry, tx_info, unpack_record,
+    ROUTERS,
+    calldata_beats,
+    expected,
+    make_cases,
+    record_of,
+    registry,
+    router_entry,
+    tx_info,
+    unpack_record,
     window_edge_cases,
 )
 

@@ -60,8 +60,17 @@ from mevblade.control.engine.software.rlp_walk import LANES, LEN_SAT, WalkBeat, 
 from mevblade.control.types import MAX_TX_BYTES, SECP256K1_N, ErrorCode
 from mevblade.hw.layouts import POS_BITS, TxHeader
 from mevblade.hw.tx_grammar import (
-    CELLS_PER_BLOB, EMPTY_LIST_ERROR, EXACT_WIDTH, FIXED_ARITY, INITCODE_LIMIT, INT_WIDTH,
-    LEADING_ZERO_CHECKED, LIST_CHILD, TX_FIELDS, Ctx, F,
+    CELLS_PER_BLOB,
+    EMPTY_LIST_ERROR,
+    EXACT_WIDTH,
+    FIXED_ARITY,
+    INITCODE_LIMIT,
+    INT_WIDTH,
+    LEADING_ZERO_CHECKED,
+    LIST_CHILD,
+    TX_FIELDS,
+    Ctx,
+    F,
 )
 
 __all__ = [

@@ -4,7 +4,6 @@ the caller passes an open connection in ``config.attributes["connection"]``."""
 from __future__ import annotations
 
 from alembic import context
-
 from mevblade.control.storage.models import Base
 
 config = context.config

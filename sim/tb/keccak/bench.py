@@ -11,7 +11,6 @@ from pathlib import Path
 
 import cocotb
 from Crypto.Hash import keccak
-
 from mevblade.sim.tb.keccak.tb import KeccakTB
 
 

@@ -14,14 +14,21 @@ import itertools
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
-
-from mevblade.sim.tb.common import PAUSES, StreamSink, pause_generator
-from mevblade.sim.tb.swap_decoder.cases import (
-    ROUTERS, calldata_beats, expected, make_cases, record_of, registry, router_entry, tx_info, unpack_record,
-    window_edge_cases,
-)
 from mevblade.control.engine.software.swap import SwapRegistry
 from mevblade.hw.swap_decoder import N_ROUTERS
+from mevblade.sim.tb.common import PAUSES, StreamSink, pause_generator
+from mevblade.sim.tb.swap_decoder.cases import (
+    ROUTERS,
+    calldata_beats,
+    expected,
+    make_cases,
+    record_of,
+    registry,
+    router_entry,
+    tx_info,
+    unpack_record,
+    window_edge_cases,
+)
 
 
 class _Raw:

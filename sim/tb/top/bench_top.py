@@ -19,7 +19,6 @@ import os
 
 import cocotb
 from cocotb.triggers import ClockCycles
-
 from mevblade.sim.tb.top.tb import ApplianceTB
 
 
@@ -44,10 +43,8 @@ async def measure(dut):
                     first_beat = tb.cycle
 
     from cocotbext.axi import AxiStreamFrame
-
-    from mevblade.control.engine.regmap import ADDR
-
     from mevblade.control.engine.pynq import router_registers
+    from mevblade.control.engine.regmap import ADDR
     from mevblade.control.engine.software.swap import DEFAULT_ROUTERS
 
     for slot, router in enumerate(DEFAULT_ROUTERS[:4]):
@@ -88,7 +85,6 @@ async def measure(dut):
 
 async def _opportunities(tb: ApplianceTB, dut, reps: int) -> None:
     from cocotbext.axi import AxiStreamFrame
-
     from mevblade.control.engine.pynq import router_registers
     from mevblade.control.engine.regmap import ADDR, FIELDS
     from mevblade.control.engine.software.swap import DEFAULT_ROUTERS

@@ -8,8 +8,14 @@ from typing import Any
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
-from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
-
+from cocotbext.axi import (
+    AxiLiteBus,
+    AxiLiteMaster,
+    AxiStreamBus,
+    AxiStreamFrame,
+    AxiStreamSink,
+    AxiStreamSource,
+)
 from mevblade.hw.layouts import unpack_header
 
 __all__ = ["TOP", "CLOCK_NS", "ApplianceTB", "Message", "parse_message", "MSG_TX_HEADER", "HEADER_WORDS",

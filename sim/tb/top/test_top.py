@@ -13,14 +13,13 @@ from pathlib import Path
 
 import cocotb
 from cocotb.triggers import ClockCycles
-
-from mevblade.control.engine.regmap import ADDR, FIELDS, ID_MAGIC, MAP_VERSION
 from mevblade.control.engine.pynq import swap_record_to_call
+from mevblade.control.engine.regmap import ADDR, FIELDS, ID_MAGIC, MAP_VERSION
 from mevblade.control.engine.rtl import header_to_result
-from mevblade.control.engine.software.swap import DEFAULT_ROUTERS, decode_swap_tx
 from mevblade.control.engine.software import SoftwareEngine
-from mevblade.control.types import ErrorCode
+from mevblade.control.engine.software.swap import DEFAULT_ROUTERS, decode_swap_tx
 from mevblade.control.hashing import keccak256
+from mevblade.control.types import ErrorCode
 from mevblade.sim.tb.top.tb import MSG_TX_HEADER, PAYLOAD_WORDS, ApplianceTB, start_appliance
 
 MSG_SWAP = 0x02

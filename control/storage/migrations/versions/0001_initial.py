@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
 from mevblade.control.storage.models import UTCDateTime, Wei
 
 revision = "0001"
