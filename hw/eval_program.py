@@ -16,7 +16,9 @@ the search coordinate and with exact algebraic rewritings of the bound tests (se
 candidates)`` — ties included.
 :func:`run` executes the same words in Python with the hardware's cycle counts, which
 lets the tests check the program against the software model on many cases quickly and
-check the gateware against both (results *and* cycle counts).
+check the gateware against both (results *and* cycle counts). It is the one interpreter of the
+ISA: a unit's cycle model is its argument (:class:`CycleModel`; EvalSearch's :data:`SEARCH_CYCLES`
+by default, :class:`~mevblade.hw.eval_serial.EvalSerial`'s ``SERIAL_CYCLES``).
 
 ISA
 ---
@@ -88,7 +90,7 @@ live in a RAM with two asynchronous read ports and one write port.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from math import isqrt
 
@@ -97,7 +99,8 @@ __all__ = [
     "SQRT_RADIX_BITS",
     "Op", "INPUT_REGS", "CONST_REGS", "RESULT_REGS", "MODE_CYCLE", "MODE_PAIR",
     "Program", "build_program", "PROGRAM", "encode", "decode", "run", "RunResult", "mul_cycles",
-    "div_cycles", "isqrt_cycles", "isqrt_skip", "SWAP_PAIRS", "start_x0", "RESULT_INIT",
+    "div_cycles", "isqrt_cycles", "isqrt_skip", "SWAP_PAIRS", "start_x0", "RESULT_INIT", "CycleModel",
+    "SEARCH_CYCLES", "search_cycles",
 ]
 
 #: register width: the widest value is the peak test's cross product (< 2**636, signed)
@@ -732,18 +735,54 @@ class RunResult:
     divisor_bits: int = 0  #: bit length of the widest divisor the run handed the divider (<= DEN_BITS)
 
 
+def search_cycles(op: Op, a: int, b: int, imm: int = 0, taken: bool = False) -> int:
+    """:class:`~mevblade.hw.eval_search.EvalSearch`'s cycles of one executed instruction with operand
+    values ``a``, ``b`` (the module docstring's table; :data:`TAKEN_CYCLES` more when it jumps; ``OUT``:
+    1, to the first cycle of ``o.valid``)."""
+    if op is Op.MUL:
+        cyc = mul_cycles(b)
+    elif op in (Op.DIV, Op.DIVC):
+        cyc = div_cycles(a, b, op is Op.DIVC)
+    elif op is Op.ISQRT:
+        cyc = isqrt_cycles(a, b)
+    else:
+        cyc = 1
+    # a taken branch / jump: the fetched fall-through is dropped
+    return cyc + TAKEN_CYCLES if taken else cyc
+
+
+@dataclass(frozen=True)
+class CycleModel:
+    """A unit's cycle model for :func:`run`: ``start`` cycles from the request's transfer to the first
+    instruction's, then ``cost(op, a, b, imm, taken)`` per executed instruction (``OUT`` included, to the
+    first cycle of ``o.valid``) from its operand values before it executes and whether it jumped."""
+    start: int
+    cost: Callable[[Op, int, int, int, bool], int]
+
+
+#: EvalSearch's (the default of :func:`run`): :data:`FETCH_CYCLES` (the first cycle after the request
+#: fetches word 0, the execute stage idles), then :func:`search_cycles`
+SEARCH_CYCLES = CycleModel(FETCH_CYCLES, search_cycles)
+
+
 def _signed(v: int) -> int:
     return v - (1 << WIDTH) if v >> (WIDTH - 1) else v
 
 
-def run(inputs: Mapping[str, int], words: list[int] | None = None, max_steps: int = 10_000_000) -> RunResult:
-    """Execute the microcode in Python; ``inputs`` names the :data:`INPUT_REGS`.
+def run(inputs: Mapping[str, int], words: list[int] | None = None, max_steps: int = 10_000_000, *,
+        model: CycleModel = SEARCH_CYCLES, trace: list[int] | None = None,
+        regs: list[int] | None = None) -> RunResult:
+    """Execute the microcode in Python; ``inputs`` names the :data:`INPUT_REGS`. The one interpreter of
+    the ISA: every unit that runs the ROM (EvalSearch, :class:`~mevblade.hw.eval_serial.EvalSerial`)
+    computes its records, each with its own cycle ``model``.
 
-    Cycle model (the gateware's): ``cycles`` is :data:`FETCH_CYCLES` plus the sum of the executed
-    instructions' cycles (module docstring; :data:`TAKEN_CYCLES` more for a taken branch or jump),
-    OUT included = clock edges from the request's transfer to the first cycle of ``o.valid``.
+    ``cycles`` = ``model.start`` plus ``model.cost`` of every executed instruction, OUT included = clock
+    edges from the request's transfer to the first cycle of ``o.valid`` (default: EvalSearch's,
+    :data:`SEARCH_CYCLES`). ``trace`` (if given) receives the executed words' addresses, ``regs`` the
+    registers' values at ``OUT``.
     """
     words = WORDS if words is None else words
+    cost = model.cost
     prog = [decode(w) for w in words]
     R = [0] * N_REGS
     for name, v in inputs.items():
@@ -753,17 +792,17 @@ def run(inputs: Mapping[str, int], words: list[int] | None = None, max_steps: in
     # session 13: the request load sets the result registers to "no opportunity"
     for name, v in RESULT_INIT.items():
         R[FIXED[name]] = v
-    # the first cycle after the request fetches word 0 (the execute stage idles)
-    pc, cycles, steps, widest = 0, FETCH_CYCLES, 0, 0
+    pc, cycles, steps, widest = 0, model.start, 0, 0
     while True:
         steps += 1
         if steps > max_steps:
             raise RuntimeError("microcode did not stop")
         ins = prog[pc]
+        if trace is not None:
+            trace.append(pc)
         a, b = R[ins.a], R[ins.b]
         nxt = pc + 1
         taken = False
-        cyc = 1
         val: int | None = None
         op = ins.op
         if op is Op.LDI:
@@ -780,16 +819,16 @@ def run(inputs: Mapping[str, int], words: list[int] | None = None, max_steps: in
         elif op is Op.SHR1:
             val = a >> 1
         elif op is Op.MUL:
-            val, cyc = a * b, mul_cycles(b)
+            val = a * b
         elif op in (Op.DIV, Op.DIVC):
             assert a < 1 << DIV_BITS and 0 < b < 1 << DEN_BITS, (pc, a, b)
             widest = max(widest, b.bit_length())
             q, r = divmod(a, b)
-            val, cyc = q + (op is Op.DIVC and r != 0), div_cycles(a, b, op is Op.DIVC)
+            val = q + (op is Op.DIVC and r != 0)
         elif op is Op.ISQRT:
             assert a < 1 << (2 * DIV_BITS) and b < 1 << DEN_BITS, (pc, a, b)
             k = isqrt_skip(b)
-            val, cyc = isqrt(a) >> (2 * k) << (2 * k), isqrt_cycles(a, b)
+            val = isqrt(a) >> (2 * k) << (2 * k)
         elif op is Op.SWAP:
             for x, y in SWAP_PAIRS:
                 R[FIXED[x]], R[FIXED[y]] = R[FIXED[y]], R[FIXED[x]]
@@ -813,16 +852,16 @@ def run(inputs: Mapping[str, int], words: list[int] | None = None, max_steps: in
         elif op is Op.JAL:
             val, nxt, taken = pc + 1, ins.imm, True
         elif op is Op.JR:
-            nxt, taken = a, True
-        elif op is Op.OUT:
-            cycles += 1
+            # the program counter is IMM_BITS wide (both units take the target's low bits)
+            nxt, taken = a & ((1 << IMM_BITS) - 1), True
+        cycles += cost(op, a, b, ins.imm, taken)
+        if op is Op.OUT:
             break
         if val is not None and ins.d != 0:
             R[ins.d] = val & MASK
-        if taken:
-            cyc += TAKEN_CYCLES     # a taken branch / jump: the fetched fall-through is dropped
-        cycles += cyc
         pc = nxt
+    if regs is not None:
+        regs[:] = R
     g = {n: R[FIXED[n]] for n in RESULT_REGS}
     return RunResult(g["resx"], _signed(g["resp"]), bool(g["rese"]), g["resc"], g["dir"], cycles, steps,
                      widest)

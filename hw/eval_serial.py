@@ -80,7 +80,6 @@ back-pressure.
 
 
 from collections.abc import Mapping
-from math import isqrt
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import stream, wiring
@@ -92,7 +91,7 @@ from mevblade.hw.eval_program import Op
 from mevblade.hw.eval_search import EvalRecord, EvalRequest, _carry_select_add, restoring_step4
 
 __all__ = ["EvalSerial", "LIMB", "NLIMBS", "LOAD_CYCLES", "MUL_PIPE", "run_serial",
-           "instr_cycles", "limbs_of"]
+           "instr_cycles", "limbs_of", "SERIAL_CYCLES"]
 
 #: limb width (bits) and limbs per register
 LIMB = 64
@@ -144,9 +143,10 @@ def _cmp_limbs(a: int, b: int, t: int) -> int:
     return t
 
 
-def instr_cycles(op: Op, a: int, b: int, imm: int = 0) -> int:
+def instr_cycles(op: Op, a: int, b: int, imm: int = 0, taken: bool = False) -> int:
     """Cycles of one instruction of :class:`EvalSerial` (decode to the next decode; for OUT to ``o.valid``)
-    for operand values ``a``, ``b`` (``0 <= a, b < 2**640``)."""
+    for operand values ``a``, ``b`` (``0 <= a, b < 2**640``); a taken branch costs what a branch not taken
+    does (no instruction pipeline; ``taken``: the :class:`~mevblade.hw.eval_program.CycleModel` argument)."""
     ta, ea = limbs_of(a)
     tb, eb = limbs_of(b)
     base = 2    # decode, issue
@@ -187,78 +187,18 @@ def instr_cycles(op: Op, a: int, b: int, imm: int = 0) -> int:
     raise ValueError(op)
 
 
+#: :class:`EvalSerial`'s cycle model for :func:`mevblade.hw.eval_program.run`: :data:`LOAD_CYCLES`, then
+#: :func:`instr_cycles` per executed instruction
+SERIAL_CYCLES = ep.CycleModel(LOAD_CYCLES, instr_cycles)
+
+
 def run_serial(inputs: Mapping[str, int], words: list[int] | None = None, max_steps: int = 10_000_000,
                trace: list[int] | None = None, regs: list[int] | None = None) -> ep.RunResult:
-    """:func:`mevblade.hw.eval_program.run` with :class:`EvalSerial`'s cycle model: the same record, and
-    ``cycles`` = clock edges from the request's transfer to the first cycle of ``o.valid``; ``trace``
-    (if given) receives the executed words' addresses, ``regs`` the registers' values at ``OUT``."""
-    words = ep.WORDS if words is None else words
-    prog = [ep.decode(w) for w in words]
-    R = [0] * ep.N_REGS
-    for name, v in inputs.items():
-        R[ep.FIXED[name]] = v & ep.MASK
-    for name, v in ep.CONST_REGS.items():
-        R[ep.FIXED[name]] = v
-    for name, v in ep.RESULT_INIT.items():
-        R[ep.FIXED[name]] = v
-    pc, cycles, steps = 0, LOAD_CYCLES, 0
-    while True:
-        steps += 1
-        if steps > max_steps:
-            raise RuntimeError("microcode did not stop")
-        ins = prog[pc]
-        a, b = R[ins.a], R[ins.b]
-        op = ins.op
-        cycles += instr_cycles(op, a, b, ins.imm)
-        if trace is not None:
-            trace.append(pc)
-        nxt, val = pc + 1, None
-        if op is Op.LDI:
-            val = ins.imm
-        elif op is Op.MOV:
-            val = a
-        elif op is Op.ADD:
-            val = a + b
-        elif op is Op.SUB:
-            val = a - b
-        elif op is Op.ADDI:
-            val = a + (ins.imm - (1 << ep.IMM_BITS) if ins.imm >> (ep.IMM_BITS - 1) else ins.imm)
-        elif op is Op.SHR1:
-            val = a >> 1
-        elif op is Op.MUL:
-            val = a * b
-        elif op in (Op.DIV, Op.DIVC):
-            assert a < 1 << ep.DIV_BITS and 0 < b < 1 << ep.DEN_BITS, (pc, a, b)
-            q, r = divmod(a, b)
-            val = q + (op is Op.DIVC and r != 0)
-        elif op is Op.ISQRT:
-            assert a < 1 << (2 * ep.DIV_BITS) and b < 1 << ep.DEN_BITS, (pc, a, b)
-            k = ep.isqrt_skip(b)
-            val = isqrt(a) >> (2 * k) << (2 * k)
-        elif op is Op.SWAP:
-            for x, y in ep.SWAP_PAIRS:
-                R[ep.FIXED[x]], R[ep.FIXED[y]] = R[ep.FIXED[y]], R[ep.FIXED[x]]
-        elif op in (Op.BLTU, Op.BLTS, Op.BEQ, Op.BNE, Op.BGEU, Op.BGES):
-            sa, sb = ep._signed(a), ep._signed(b)
-            take = {Op.BLTU: a < b, Op.BLTS: sa < sb, Op.BGEU: a >= b, Op.BGES: sa >= sb,
-                    Op.BEQ: a == b, Op.BNE: a != b}[op]
-            if take:
-                nxt = ins.imm
-        elif op is Op.J:
-            nxt = ins.imm
-        elif op is Op.JAL:
-            val, nxt = pc + 1, ins.imm
-        elif op is Op.JR:
-            nxt = a & ((1 << ep.IMM_BITS) - 1)
-        elif op is Op.OUT:
-            break
-        if val is not None and ins.d != 0:
-            R[ins.d] = val & ep.MASK
-        pc = nxt
-    if regs is not None:
-        regs[:] = R
-    g = {n: R[ep.FIXED[n]] for n in ep.RESULT_REGS}
-    return ep.RunResult(g["resx"], ep._signed(g["resp"]), bool(g["rese"]), g["resc"], g["dir"], cycles, steps)
+    """:func:`mevblade.hw.eval_program.run` with :class:`EvalSerial`'s cycle model (:data:`SERIAL_CYCLES`):
+    the same record, and ``cycles`` = clock edges from the request's transfer to the first cycle of
+    ``o.valid``; ``trace`` (if given) receives the executed words' addresses, ``regs`` the registers' values
+    at ``OUT``."""
+    return ep.run(inputs, words, max_steps, model=SERIAL_CYCLES, trace=trace, regs=regs)
 
 
 # ------------------------------------------------------------------------------------------ gateware
