@@ -535,6 +535,29 @@ def _exec(P: Program, j: int, s: str, no: str, lab) -> None:
         P(O.MOV, "ex", x)
 
 
+def _bisect(P: Program, labels: tuple[str, str, str], holds, result: tuple[str, str], then: str) -> None:
+    """A bisection between ``lo`` (a predicate holds) and ``hi`` (it does not), at the first of ``labels``
+    (``loop``, ``step``, ``high``): while ``hi - lo > 1``, ``mid = (lo + hi) >> 1`` replaces ``lo`` where
+    ``holds(mid, high)`` falls through (it branches to ``high`` where the predicate fails), else ``hi``; at
+    the end ``MOV result`` (destination, ``"lo"`` or ``"hi"``) and ``J then``."""
+    O = Op
+    loop, step, high = labels
+    P.label(loop)
+    P(O.SUB, "t1", "hi", "lo")
+    P(O.BLTU, None, "ONE", "t1", step)
+    P(O.MOV, *result)
+    P(O.J, imm=then)
+    P.label(step)
+    P(O.ADD, "mid", "lo", "hi")
+    P(O.SHR1, "mid", "mid")
+    holds("mid", high)
+    P(O.MOV, "lo", "mid")
+    P(O.J, imm=loop)
+    P.label(high)
+    P(O.MOV, "hi", "mid")
+    P(O.J, imm=loop)
+
+
 def _search(P: Program, j: int, lab) -> None:
     """Peak of ``D`` from ``p``, feasibility, bounded scan; results, then ``JR lr1``."""
     O = Op
@@ -577,20 +600,9 @@ def _search(P: Program, j: int, lab) -> None:
     P(O.ADD, "step", "step", "step")
     P(O.ADD, "hi", "lo", "step")
     P(O.J, imm=L["gal"])
-    P.label(L["bs"])  # invariant rises(lo), not rises(hi); result hi
-    P(O.SUB, "t1", "hi", "lo")
-    P(O.BLTU, None, "ONE", "t1", L["bs_step"])
-    P(O.MOV, "p", "hi")
-    P(O.J, imm=L["done"])
-    P.label(L["bs_step"])
-    P(O.ADD, "mid", "lo", "hi")
-    P(O.SHR1, "mid", "mid")
-    _rises(P, j, "mid", None, L["bs_hi"], lab)
-    P(O.MOV, "lo", "mid")
-    P(O.J, imm=L["bs"])
-    P.label(L["bs_hi"])
-    P(O.MOV, "hi", "mid")
-    P(O.J, imm=L["bs"])
+    # invariant rises(lo), not rises(hi); result hi
+    _bisect(P, (L["bs"], L["bs_step"], L["bs_hi"]), lambda s, no: _rises(P, j, s, None, no, lab), ("p", "hi"),
+            L["done"])
 
     # ---- feasibility of the peak; else the largest feasible s below it, right side closed
     P.label(L["done"])
@@ -646,20 +658,9 @@ def _search(P: Program, j: int, lab) -> None:
     _exec(P, j, "ONE", L["zero"], lab)
     P(O.MOV, "lo", "ONE")
     P(O.MOV, "hi", "p")
-    P.label(L["fb_loop"])
-    P(O.SUB, "t1", "hi", "lo")
-    P(O.BLTU, None, "ONE", "t1", L["fb_step"])
-    P(O.MOV, "left", "lo")
-    P(O.J, imm=L["LO"])
-    P.label(L["fb_step"])
-    P(O.ADD, "mid", "lo", "hi")
-    P(O.SHR1, "mid", "mid")
-    _exec(P, j, "mid", L["fb_hi"], lab)
-    P(O.MOV, "lo", "mid")
-    P(O.J, imm=L["fb_loop"])
-    P.label(L["fb_hi"])
-    P(O.MOV, "hi", "mid")
-    P(O.J, imm=L["fb_loop"])
+    # invariant: lo executable, hi not; the left side from lo
+    _bisect(P, (L["fb_loop"], L["fb_step"], L["fb_hi"]), lambda s, no: _exec(P, j, s, no, lab),
+            ("left", "lo"), L["LO"])
 
     P.label(L["budget"])
     P(O.LDI, "rese", imm=0)

@@ -88,7 +88,7 @@ from amaranth.lib.wiring import In, Out
 
 from mevblade.hw import eval_program as ep
 from mevblade.hw.eval_program import Op
-from mevblade.hw.eval_search import EvalRecord, EvalRequest, _carry_select_add, restoring_step4
+from mevblade.hw.eval_search import EvalRecord, EvalRequest, _bitlen, _carry_select_add, restoring_step4
 
 __all__ = ["EvalSerial", "LIMB", "NLIMBS", "LOAD_CYCLES", "MUL_PIPE", "run_serial",
            "instr_cycles", "limbs_of", "SERIAL_CYCLES"]
@@ -448,20 +448,7 @@ class EvalSerial(wiring.Component):
         wb_cin = Mux(k == 0, ceil & (drem != 0), carry)
         m.d.comb += wb_sum.eq(Mux(k < (nsteps >> 5), wb_limb, 0) + wb_cin)
         # bit length of b's top limb (ISQRT's k): a tree of halves
-        def bitlen(v):
-            n = len(v)
-            def tree(lo, w):
-                if w == 1:
-                    return v[lo], Const(0, 0)
-                h = w // 2
-                al, il = tree(lo, h)
-                ah, ih = tree(lo + h, h)
-                return al | ah, Mux(ah, Cat(ih, 1), Cat(il, 0))
-            any_, top = tree(0, n)
-            bl = Signal(range(n + 1))
-            m.d.comb += bl.eq(Mux(any_, top + 1, 0))
-            return bl
-        b_top_bl = bitlen(b_val)
+        b_top_bl = _bitlen(m, b_val, "bl")
         blen_r = Signal(range(3 * LIMB + 1))
 
         # ---- output -------------------------------------------------------------------------------
