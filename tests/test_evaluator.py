@@ -27,18 +27,9 @@ from mevblade.control.engine.software.evaluator import (
 from mevblade.control.engine.software.pools import PoolTable
 from mevblade.control.engine.software.swap import V2_FUNCTIONS, RouterConfig, SwapRegistry
 from mevblade.control.engine.software.types_swap import UINT112_MAX, Hop, SwapKind
+from mevblade.sim.tb.evaluator.cases import brute_force
 
 from ._uniswap_evm import ME, Reverted, UniswapEVM
-
-
-def brute_force(hops: list[Hop]) -> int:
-    """Best integer profit by trying every amount that could possibly profit (out < last reserve_out)."""
-    best = 0
-    for x in range(1, hops[-1].reserve_out + 1):
-        p = cycle_profit(x, hops)
-        if p is not None and p > best:
-            best = p
-    return best
 
 
 _FEES = [(997, 1000), (9975, 10000), (998, 1000), (990, 1000), (1000, 1000), (3, 4)]

@@ -191,13 +191,8 @@ def eval_search_bench(n: int = 40, **_: Any) -> dict[str, Any]:
     from mevblade.control.engine.software.evaluator import optimal_cycle
     from mevblade.hw import eval_program as ep
     from mevblade.hw.eval_search import EvalRecord, EvalRequest
-    from mevblade.sim.tb.evaluator.cases import cycles, request_of
-
-    def pack(layout: Any, values: dict[str, int]) -> int:
-        return sum(int(values.get(k, 0)) << f.offset for k, f in layout)
-
-    def unpack(layout: Any, word: int) -> dict[str, int]:
-        return {k: (word >> f.offset) & ((1 << f.width) - 1) for k, f in layout}
+    from mevblade.sim.tb.evaluator.cases import cycles, inputs_of, request_of
+    from mevblade.sim.tb.evaluator.harness import pack, unpack
 
     classes = eval_classes(n)
     words = {k: [format(pack(EvalRequest, r), "x") for r in v] for k, v in classes.items()}
@@ -211,7 +206,7 @@ def eval_search_bench(n: int = 40, **_: Any) -> dict[str, Any]:
     for name, reqs in classes.items():
         m = r[name]
         assert len(m["latency"]) == len(reqs)
-        model = [ep.run({k: v for k, v in q.items() if k != "tag"}).cycles for q in reqs]
+        model = [ep.run(inputs_of(q)).cycles for q in reqs]
         recs = [unpack(EvalRecord, int(h, 16)) for h in m["records"]]
         c: dict[str, Any] = {"requests": len(reqs), "latency_cycles": cycle_stats(m["latency"]),
                              "latency_equals_model": m["latency"] == model,
@@ -225,7 +220,7 @@ def eval_search_bench(n: int = 40, **_: Any) -> dict[str, Any]:
     # interpreter distribution on more cases (same cycle model, checked equal above)
     for cls in ("realistic", "skewed", "small", "limit"):
         hs = list(cycles(cls, 10 * n, 200))
-        cyc = [ep.run({k: v for k, v in request_of(h).items() if k != "tag"}).cycles for h in hs]
+        cyc = [ep.run(inputs_of(request_of(h))).cycles for h in hs]
         sw = software_rate(lambda hs=hs: [optimal_cycle(h) for h in hs], len(hs))["per_s"]
         res["classes"].setdefault(f"model_{cls}", {})["latency_cycles"] = cycle_stats(cyc)
         res["classes"][f"model_{cls}"]["sw_optimal_cycle_per_s"] = sw

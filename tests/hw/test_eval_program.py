@@ -15,20 +15,13 @@ from mevblade.control.engine.software.evaluator import cycle_profit, evaluate_sw
 from mevblade.control.engine.software.pools import PoolTable
 from mevblade.control.engine.software.types_swap import Hop, SwapCall, SwapKind
 from mevblade.hw import eval_program as ep
-from mevblade.sim.tb.evaluator.cases import CLASSES, cycles, pair_request, request_of, software_pair
+from mevblade.sim.tb.evaluator.cases import (
+    CLASSES, brute_force, cycles, inputs_of, pair_request, request_of, software_pair,
+)
 
 
 def _run(req: dict[str, int]) -> ep.RunResult:
-    return ep.run({k: v for k, v in req.items() if k != "tag"})
-
-
-def _brute_force(hops: list[Hop]) -> int:
-    best = 0
-    for x in range(1, hops[-1].reserve_out + 1):
-        p = cycle_profit(x, hops)
-        if p is not None and p > best:
-            best = p
-    return best
+    return ep.run(inputs_of(req))
 
 
 @pytest.mark.parametrize("cls", CLASSES)
@@ -48,7 +41,7 @@ def test_program_profit_equals_exhaustive_search_on_small_pools() -> None:
     profitable = 0
     for hops in cycles("small", 40, seed=2):
         got = _run(request_of(hops))
-        assert got.profit == _brute_force(hops), hops
+        assert got.profit == brute_force(hops), hops
         if got.profit:
             profitable += 1
             assert cycle_profit(got.amount_in, hops) == got.profit
@@ -60,7 +53,7 @@ def test_candidate_budget_is_the_software_budget(budget: int) -> None:
     cut = 0
     for hops in cycles("flat", 40, seed=3):
         want = optimal_cycle(hops, budget)
-        got = ep.run({k: v for k, v in request_of(hops, budget).items() if k != "tag"})
+        got = _run(request_of(hops, budget))
         assert (got.amount_in, got.profit, got.exact, got.candidates) == (want.amount_in, want.profit, want.exact, want.candidates), hops
         cut += not want.exact
     assert cut >= 3

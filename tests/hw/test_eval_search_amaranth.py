@@ -15,7 +15,8 @@ from mevblade.control.engine.software.evaluator import optimal_cycle
 from mevblade.control.engine.software.types_swap import Hop
 from mevblade.hw import eval_program as ep
 from mevblade.hw.eval_search import EvalSearch
-from mevblade.sim.tb.evaluator.cases import pair_request, request_of, software_pair
+from mevblade.sim.tb.evaluator import amaranth_sim
+from mevblade.sim.tb.evaluator.cases import inputs_of, pair_request, request_of, software_pair
 
 CYCLES = [
     [Hop(100, 200, 997, 1000), Hop(180, 130, 997, 1000)],          # small, profitable
@@ -26,41 +27,8 @@ CYCLES = [
 
 def simulate(reqs: list[dict[str, int]], hold: int = 0,
              words: list[int] | None = None) -> tuple[list[dict[str, int]], list[int]]:
-    dut = EvalSearch(words)
-    got: list[dict[str, int]] = []
-    lat: list[int] = []
-
-    async def bench(ctx):
-        for req in reqs:
-            for k, v in req.items():
-                ctx.set(getattr(dut.i.payload, k), v)
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick().until(dut.i.ready)
-            ctx.set(dut.i.valid, 0)
-            ctx.set(dut.o.ready, 0)
-            n = 0
-            while not ctx.get(dut.o.valid):
-                await ctx.tick()
-                n += 1
-            lat.append(n)
-            first = ctx.get(dut.o.payload)
-            for _ in range(hold):  # back-pressure: the record must stay
-                await ctx.tick()
-                assert ctx.get(dut.o.valid) and ctx.get(dut.o.payload) == first
-                assert not ctx.get(dut.i.ready)
-            ctx.set(dut.o.ready, 1)
-            rec = ctx.get(dut.o.payload)
-            got.append({k: int(getattr(rec, k)) for k in ("tag", "direction", "exact", "candidates", "amount_in",
-                                                         "profit")})
-            await ctx.tick()
-            ctx.set(dut.o.ready, 0)
-            assert not ctx.get(dut.o.valid)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    return got, lat
+    """(records, latencies) of ``reqs`` one at a time, each record held ``hold`` cycles."""
+    return amaranth_sim.simulate(EvalSearch(words), reqs, hold=hold)
 
 
 def test_cycles_equal_optimal_cycle_and_the_interpreter() -> None:
@@ -71,7 +39,7 @@ def test_cycles_equal_optimal_cycle_and_the_interpreter() -> None:
         assert (rec["amount_in"], rec["profit"], bool(rec["exact"]), rec["candidates"]) == (
             want.amount_in, want.profit, want.exact, want.candidates), hops
         assert rec["tag"] == req["tag"]
-        assert n == ep.run({k: v for k, v in req.items() if k != "tag"}).cycles
+        assert n == ep.run(inputs_of(req)).cycles
     assert sum(r["profit"] > 0 for r in got) == 2
 
 
@@ -143,7 +111,7 @@ def test_divider_and_root_edges_equal_the_interpreter(seed: int) -> None:
     got, lat = simulate(reqs, words=words)
     mask = (1 << 128) - 1
     for req, rec, n in zip(reqs, got, lat, strict=True):
-        want = ep.run({k: v for k, v in req.items() if k != "tag"}, words=words)
+        want = ep.run(inputs_of(req), words=words)
         assert (rec["amount_in"], rec["profit"] & mask, rec["candidates"], rec["direction"]) == (
             want.amount_in & mask, want.profit & mask, want.candidates & ((1 << 17) - 1), want.direction), req
         assert n == want.cycles, req
@@ -239,7 +207,7 @@ def test_pipeline_hazards_equal_the_interpreter(seed: int) -> None:
     got, lat = simulate(reqs, words=words)
     mask = (1 << 128) - 1
     for req, rec, n in zip(reqs, got, lat, strict=True):
-        want = ep.run({k: v for k, v in req.items() if k != "tag"}, words=words)
+        want = ep.run(inputs_of(req), words=words)
         assert want.amount_in != 0xDEAD
         assert (rec["amount_in"], rec["profit"] & mask, rec["candidates"]) == (
             want.amount_in & mask, want.profit & mask, want.candidates & ((1 << 17) - 1)), req

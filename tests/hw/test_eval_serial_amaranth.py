@@ -11,13 +11,12 @@ limb boundaries) and compares the whole register file at ``OUT`` with the interp
 
 import random
 
-from amaranth.sim import Simulator
-
 from mevblade.control.engine.software.evaluator import optimal_cycle
 from mevblade.control.engine.software.types_swap import UINT112_MAX, Hop
 from mevblade.hw import eval_program as ep
 from mevblade.hw.eval_serial import EvalSerial, limbs_of, run_serial
-from mevblade.sim.tb.evaluator.cases import cycles, pair_request, request_of, software_pair
+from mevblade.sim.tb.evaluator import amaranth_sim
+from mevblade.sim.tb.evaluator.cases import cycles, inputs_of, pair_request, request_of, software_pair
 
 MASK128 = (1 << 128) - 1
 
@@ -26,7 +25,7 @@ def simulate(reqs, words=None, *, idle_seed=None, bp_seed=None, regs_at_out=Fals
     """Stream ``reqs`` in (random idle cycles if ``idle_seed``), take the records (random back-pressure if
     ``bp_seed``, the held record checked stable); returns (records, latencies, register files at OUT)."""
     dut = EvalSerial(words)
-    got, lat, files = [], [], []
+    files = []
     idle = random.Random(idle_seed) if idle_seed is not None else None
     bp = random.Random(bp_seed) if bp_seed is not None else None
 
@@ -47,60 +46,25 @@ def simulate(reqs, words=None, *, idle_seed=None, bp_seed=None, regs_at_out=Fals
             out.append((v, (tag, ext)))
         return out
 
-    async def bench(ctx):
-        for req in reqs:
-            while idle is not None and idle.random() < 0.5:
-                await ctx.tick()
-            for k, v in req.items():
-                ctx.set(getattr(dut.i.payload, k), v)
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick().until(dut.i.ready)
-            ctx.set(dut.i.valid, 0)
-            n = 0
-            while not ctx.get(dut.o.valid):
-                if regs_at_out and ctx.get(dut._debug["state"]) == dut._debug["states"].index("OUT"):    # OUT: no more register writes
-                    if len(files) < len(lat) + 1:
-                        files.append(regfile(ctx))
-                await ctx.tick()
-                n += 1
-                assert n < 200_000, "hung"
-            lat.append(n)
-            first = ctx.get(dut.o.payload)
-            while bp is not None and bp.random() < 0.6:     # back-pressure: the record must stay
-                await ctx.tick()
-                assert ctx.get(dut.o.valid) and ctx.get(dut.o.payload) == first
-                assert not ctx.get(dut.i.ready)
-            ctx.set(dut.o.ready, 1)
-            rec = ctx.get(dut.o.payload)
-            got.append({k: int(getattr(rec, k)) for k in ("tag", "direction", "exact", "candidates", "amount_in",
-                                                         "profit")})
-            await ctx.tick()
-            ctx.set(dut.o.ready, 0)
-            assert not ctx.get(dut.o.valid)
-        for _ in range(20):     # no stray record
-            await ctx.tick()
-            assert not ctx.get(dut.o.valid)
+    def at_out(ctx, k):     # request k's register file once, in OUT (no more register writes)
+        if len(files) == k and ctx.get(dut._debug["state"]) == dut._debug["states"].index("OUT"):
+            files.append(regfile(ctx))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    got, lat = amaranth_sim.simulate(
+        dut, reqs, idle=(lambda: idle.random() < 0.5) if idle else None,
+        hold=(lambda: bp.random() < 0.6) if bp else 0, on_wait=at_out if regs_at_out else None)
     return got, lat, files
-
-
-def _inputs(req):
-    return {k: v for k, v in req.items() if k != "tag"}
 
 
 def _check_model(reqs, got, lat, words=None):
     """Record = the interpreter's (low 128 / 17 bits), latency = the cycle model's."""
     for req, rec, n in zip(reqs, got, lat, strict=True):
-        want = ep.run(_inputs(req), words=words)
+        want = ep.run(inputs_of(req), words=words)
         assert (rec["amount_in"], rec["profit"], bool(rec["exact"]), rec["candidates"], rec["direction"]) == (
             want.amount_in & MASK128, want.profit & MASK128, want.exact, want.candidates & ((1 << 17) - 1),
             want.direction), req
         assert rec["tag"] == req["tag"]
-        assert n == run_serial(_inputs(req), words=words).cycles, req
+        assert n == run_serial(inputs_of(req), words=words).cycles, req
 
 
 def _check_cycle(hops, req, rec):
@@ -116,7 +80,7 @@ def test_cycles_equal_optimal_cycle_and_the_model() -> None:
             [Hop(10**21, 2 * 10**9), Hop(2 * 10**9, 103 * 10**19)],
             [Hop(5, 5), Hop(5, 5)]]
     hops += list(cycles("skewed", 2, seed=3)) + list(cycles("fees", 3, seed=4)) + list(cycles("realistic", 2, seed=5))
-    hops += [h for h in cycles("limit", 6, seed=6) if ep.run(_inputs(request_of(h))).cycles < 1500][:2]
+    hops += [h for h in cycles("limit", 6, seed=6) if ep.run(inputs_of(request_of(h))).cycles < 1500][:2]
     hops += list(cycles("flat", 2, seed=7))
     reqs = [request_of(h, tag=i + 1) for i, h in enumerate(hops)]
     got, lat, _ = simulate(reqs)
@@ -129,7 +93,7 @@ def test_cycles_equal_optimal_cycle_and_the_model() -> None:
     traces = []
     for req in reqs:
         t: list[int] = []
-        run_serial(_inputs(req), trace=t)
+        run_serial(inputs_of(req), trace=t)
         traces.append(set(t))
     assert any(j0 in t for t in traces) and any(ep.PROGRAM.labels["j1_go"] in t for t in traces)
     assert any(max(req["a_base"], req["b_base"]) > UINT112_MAX - (1 << 100) for req in reqs)
@@ -251,6 +215,6 @@ def test_limb_edges_whole_register_file() -> None:
     assert len(files) == len(reqs)
     for req, regs in zip(reqs, files):
         want: list[int] = []
-        run_serial(_inputs(req), words=words, regs=want)
+        run_serial(inputs_of(req), words=words, regs=want)
         assert [v for v, _ in regs] == want, req
         assert [t for _, t in regs] == [limbs_of(v) for v in want], req

@@ -14,7 +14,8 @@ import cocotb
 from cocotb.triggers import RisingEdge
 
 from mevblade.hw.evaluator import AmountRequest, HopLayout
-from mevblade.sim.tb.evaluator.test_evaluator import TB, pack
+from mevblade.sim.tb.evaluator.harness import pack
+from mevblade.sim.tb.evaluator.test_evaluator import TB
 
 
 @cocotb.test()

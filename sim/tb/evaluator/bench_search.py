@@ -13,7 +13,7 @@ from pathlib import Path
 
 import cocotb
 
-from mevblade.sim.tb.evaluator.test_eval_search import TB
+from mevblade.sim.tb.evaluator.harness import TB
 
 
 @cocotb.test()

@@ -19,10 +19,11 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
-from mevblade.control.engine.software.evaluator import optimal_cycle
+from mevblade.control.engine.software.evaluator import cycle_profit, optimal_cycle
 from mevblade.control.engine.software.types_swap import UINT112_MAX, Hop
 
-__all__ = ["CLASSES", "cycles", "request_of", "pair_request", "software_pair", "vector_reserves"]
+__all__ = ["CLASSES", "cycles", "request_of", "pair_request", "inputs_of", "software_pair", "brute_force",
+           "vector_reserves"]
 
 CLASSES = ("small", "skewed", "realistic", "fees", "limit", "vectors", "flat")
 _FEES = [(997, 1000), (9975, 10000), (998, 1000), (990, 1000), (1000, 1000), (3, 4)]
@@ -102,6 +103,22 @@ def pair_request(a: Hop, b: Hop, max_candidates: int = 1 << 16, tag: int = 0) ->
     return {"mode": 1, "a_base": a.reserve_in, "a_other": a.reserve_out, "a_fn": a.fee_num, "a_fd": a.fee_den,
             "b_base": b.reserve_in, "b_other": b.reserve_out, "b_fn": b.fee_num, "b_fd": b.fee_den,
             "maxc": max_candidates, "tag": tag}
+
+
+def inputs_of(req: dict[str, int]) -> dict[str, int]:
+    """A request's input registers (the microcode interpreter's ``inputs``): all but the ``tag``."""
+    return {k: v for k, v in req.items() if k != "tag"}
+
+
+def brute_force(hops: list[Hop]) -> int:
+    """Best integer profit of a cycle by trying every amount that could possibly profit (out < last
+    reserve_out): the exhaustive reference on small pools."""
+    best = 0
+    for x in range(1, hops[-1].reserve_out + 1):
+        p = cycle_profit(x, hops)
+        if p is not None and p > best:
+            best = p
+    return best
 
 
 def software_pair(a: Hop, b: Hop, max_candidates: int = 1 << 16) -> tuple[int, int, int, bool, int]:

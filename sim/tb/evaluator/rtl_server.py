@@ -16,7 +16,7 @@ import cocotb
 
 from mevblade.control.engine.simproc import serve_requests
 from mevblade.sim.tb.common import pause_generator
-from mevblade.sim.tb.evaluator.test_eval_search import TB
+from mevblade.sim.tb.evaluator.harness import TB
 
 
 @cocotb.test()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import ClockCycles, RisingEdge
 
 from mevblade.control.engine.software.evaluator import (
     UniswapRevert, closed_form_start, get_amount_in, get_amount_out,
@@ -24,6 +24,7 @@ from mevblade.control.engine.software.evaluator import (
 from mevblade.control.engine.software.types_swap import Hop
 from mevblade.hw.evaluator import AmountRequest, AmountRevert, AmountResponse, HopLayout
 from mevblade.sim.tb.common import PAUSES, StreamSink, pause_generator
+from mevblade.sim.tb.evaluator.harness import pack, unpack
 
 U112 = (1 << 112) - 1
 _REVERTS = {
@@ -33,17 +34,6 @@ _REVERTS = {
     "ds-math-sub-underflow": AmountRevert.SUB_UNDERFLOW,
     "division by zero": AmountRevert.DIVISION_BY_ZERO,
 }
-
-
-def pack(layout, values) -> int:
-    word = 0
-    for name, fld in layout:
-        word |= int(values.get(name, 0)) << fld.offset
-    return word
-
-
-def unpack(layout, word) -> dict[str, int]:
-    return {name: (word >> fld.offset) & ((1 << fld.width) - 1) for name, fld in layout}
 
 
 def software(op: int, amount: int, rin: int, rout: int, f: int, d: int) -> tuple[int, int]:
@@ -66,8 +56,7 @@ class TB:
 
     async def reset(self) -> None:
         self.dut.rst.value = 1
-        for _ in range(3):
-            await RisingEdge(self.dut.clk)
+        await ClockCycles(self.dut.clk, 3)
         self.dut.rst.value = 0
         await RisingEdge(self.dut.clk)
 
