@@ -186,7 +186,8 @@ def _parse_cidrs(cidrs: Iterable[str]) -> list[str]:
         try:
             out.append(str(ipaddress.ip_network(str(c), strict=False)))
         except ValueError:
-            raise ValueError(f"allowed_cidrs entries must be CIDR blocks like 10.0.0.0/8, not {c!r}") from None
+            raise ValueError("allowed_cidrs entries must be CIDR blocks like 10.0.0.0/8, not "
+                             f"{c!r}") from None
     return out
 
 
@@ -329,7 +330,8 @@ class AuthService:
             raise AuthError("invalid_token", "access token has a bad subject") from None
         cutoff = self.revoked_before.get(uid)
         if cutoff is not None and float(claims.get("iatf", claims.get("iat", 0))) < cutoff:
-            raise AuthError("token_revoked", "this user's sessions were revoked (disabled or changed); log in again")
+            raise AuthError("token_revoked",
+                            "this user's sessions were revoked (disabled or changed); log in again")
         return Principal(uid, str(claims.get("name", "")), role, None, None, fam)
 
     def revoke_user(self, user_id: int) -> None:
@@ -353,9 +355,9 @@ class AuthService:
         cidrs = _parse_cidrs(allowed_cidrs)
         prefix = secrets.token_hex(6)
         key = f"mbk_{prefix}_{secrets.token_urlsafe(32)}"
-        record = self.store.create_api_key(user_id=owner.id, name=name, prefix=prefix, key_hash=hash_token(key),
-                                           scopes=scopes, allowed_cidrs=cidrs, expires_at=expires_at,
-                                           rotated_from=rotated_from)
+        record = self.store.create_api_key(user_id=owner.id, name=name, prefix=prefix,
+                                           key_hash=hash_token(key), scopes=scopes, allowed_cidrs=cidrs,
+                                           expires_at=expires_at, rotated_from=rotated_from)
         self.store.audit(actor, "key.rotate" if rotated_from else "key.create", f"key:{record.id}",
                          {"owner": owner.username, "scopes": scopes, "cidrs": cidrs, "prefix": prefix,
                           "rotated_from": rotated_from})
@@ -403,7 +405,8 @@ class AuthService:
             raise AuthError("user_disabled", "the key's owner is disabled", 403)
         return Principal(user.id, user.username, user.role, frozenset(rec.scopes), rec.id, None)
 
-    def authenticate_header(self, authorization: str | None, api_key: str | None, client_ip: str | None) -> Principal:
+    def authenticate_header(self, authorization: str | None, api_key: str | None,
+                            client_ip: str | None) -> Principal:
         """From an ``Authorization: Bearer …`` header (JWT or API key) or an ``X-API-Key`` header."""
         if api_key:
             return self.verify_api_key(api_key.strip(), client_ip)

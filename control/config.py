@@ -1,4 +1,5 @@
-"""Settings for every store-touching part of mevblade (``serve``, ``users``, ``audit``, ``grpc``, the pipeline).
+"""Settings for every store-touching part of mevblade (``serve``, ``users``, ``audit``, ``grpc``, the
+pipeline).
 
 Sources, highest priority first: explicit keyword arguments, environment variables (the
 product brief's names: ``DATABASE_URL``, ``REDIS_URL``, ``ETH_NODE_URL``, ``JWT_SECRET``,
@@ -31,7 +32,8 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 __all__ = ["Settings", "load_settings", "get_settings", "set_settings", "default_database_url", "ConfigError"]
 
-_FILE_DATA: ContextVar[dict[str, Any]] = ContextVar("mevblade_config_file", default={})
+# no default: a shared mutable default dict would be one object for every context; readers use .get({})
+_FILE_DATA: ContextVar[dict[str, Any]] = ContextVar("mevblade_config_file")
 
 
 class ConfigError(ValueError):
@@ -45,10 +47,10 @@ def default_database_url() -> str:
 
 class _FileSource(PydanticBaseSettingsSource):
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
-        return _FILE_DATA.get().get(field_name), field_name, False
+        return _FILE_DATA.get({}).get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return {k: v for k, v in _FILE_DATA.get().items() if k in self.settings_cls.model_fields}
+        return {k: v for k, v in _FILE_DATA.get({}).items() if k in self.settings_cls.model_fields}
 
 
 def _split(value: Any) -> Any:
@@ -95,8 +97,8 @@ class Settings(BaseSettings):
     #: the pipeline busy-polls the pending-transaction socket instead of sleeping in the event loop (one core
     #: kept 100 % busy: an appliance on cores of its own, ``serve --cpus``); off by default
     pipeline_busy_poll: bool = False
-    #: pre-computed ECDSA nonces kept per signing key for the hot path's two signatures (offline/online signing,
-    #: ``serve --presign N``); 0 = off (the default): the deterministic RFC 6979 signer
+    #: pre-computed ECDSA nonces kept per signing key for the hot path's two signatures (offline/online
+    #: signing, ``serve --presign N``); 0 = off (the default): the deterministic RFC 6979 signer
     pipeline_presign: int = Field(0, ge=0, le=65536)
     # auth
     jwt_secret: SecretStr | None = None
@@ -110,7 +112,8 @@ class Settings(BaseSettings):
     # rate limiting: RATE_LIMIT_REQUESTS per RATE_LIMIT_WINDOW seconds, times the caller's tier multiplier
     rate_limit_requests: int = Field(100, ge=1)
     rate_limit_window: float = Field(60.0, gt=0)
-    rate_limit_tiers: dict[str, float] = Field(default_factory=lambda: {"viewer": 1.0, "trader": 2.0, "admin": 5.0})
+    rate_limit_tiers: dict[str, float] = Field(
+        default_factory=lambda: {"viewer": 1.0, "trader": 2.0, "admin": 5.0})
     # HTTP / gRPC
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
@@ -138,11 +141,13 @@ class Settings(BaseSettings):
     @classmethod
     def _db(cls, value: str) -> str:
         if not value.startswith(("sqlite://", "postgresql://", "postgres://", "postgresql+psycopg://")):
-            raise ValueError(f"DATABASE_URL must start with sqlite:/// or postgresql://, not {value.split(':')[0]!r}")
+            raise ValueError("DATABASE_URL must start with sqlite:/// or postgresql://, not "
+                             f"{value.split(':')[0]!r}")
         return value
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
                                    env_settings: PydanticBaseSettingsSource,
                                    dotenv_settings: PydanticBaseSettingsSource,
                                    file_secret_settings: PydanticBaseSettingsSource,
@@ -173,7 +178,8 @@ def _read_file(path: Path) -> dict[str, Any]:
 
             data = yaml.safe_load(raw) or {}
         else:
-            raise ConfigError(f"config file must end in .toml, .yaml or .yml, not {path.suffix or '(none)'!r}")
+            raise ConfigError("config file must end in .toml, .yaml or .yml, not "
+                              f"{path.suffix or '(none)'!r}")
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     except Exception as exc:  # yaml.YAMLError

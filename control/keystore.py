@@ -52,8 +52,9 @@ class Signer:
 
         if len(to) != 20:
             raise ValueError(f"to must be a 20-byte address, not {len(to)} bytes")
-        body = (rlp_int(chain_id) + rlp_int(nonce) + rlp_int(max_priority_fee_per_gas) + rlp_int(max_fee_per_gas)
-                + rlp_int(gas) + rlp_bytes(to) + rlp_int(value) + rlp_bytes(data) + b"\xc0")
+        body = (
+            rlp_int(chain_id) + rlp_int(nonce) + rlp_int(max_priority_fee_per_gas) + rlp_int(max_fee_per_gas)
+            + rlp_int(gas) + rlp_bytes(to) + rlp_int(value) + rlp_bytes(data) + b"\xc0")
         sig = self._ck.sign_recoverable(keccak(b"\x02" + rlp_list(body)), hasher=None)
         r, s_, v = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big"), sig[64]
         return b"\x02" + rlp_list(body + rlp_int(v) + rlp_int(r) + rlp_int(s_))

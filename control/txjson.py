@@ -27,7 +27,8 @@ def to_checksum(address: bytes) -> str:
         raise ValueError(f"address must be 20 bytes, not {len(address)}")
     hexaddr = address.hex()
     digest = keccak256(hexaddr.encode("ascii")).hex()
-    return "0x" + "".join(c.upper() if c.isalpha() and int(digest[i], 16) >= 8 else c for i, c in enumerate(hexaddr))
+    return "0x" + "".join(c.upper() if c.isalpha() and int(digest[i], 16) >= 8 else c
+                          for i, c in enumerate(hexaddr))
 
 
 def json_int(value: int) -> int | str:

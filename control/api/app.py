@@ -122,8 +122,8 @@ def _listing_response_headers(body: bytes, gz: bool, rid: str | None = None,
 
 
 class RequestIdAndMetrics:
-    """Pure ASGI middleware: request id in/out, request counter and latency by route template; serves cache hits
-    of the opportunities listing itself (see :mod:`mevblade.control.api.fastpath`)."""
+    """Pure ASGI middleware: request id in/out, request counter and latency by route template; serves cache
+    hits of the opportunities listing itself (see :mod:`mevblade.control.api.fastpath`)."""
 
     def __init__(self, app: Any, ctx: ServiceContext, cache: ListingCache | None = None) -> None:
         self.app = app
@@ -131,7 +131,8 @@ class RequestIdAndMetrics:
         self.metrics = ctx.metrics
         self.cache = cache
         self.fast_hits = 0
-        #: requests that waited for another request's rendering of the same listing instead of rendering it too
+        #: requests that waited for another request's rendering of the same listing instead of rendering it
+        #: too
         self.fast_waits = 0
         # the fast path's metric children, looked up once (labels() costs a lock and a dict lookup per call)
         self._listing_ok = self.metrics.api_requests.labels("GET", LISTING_PATH, "200")
@@ -144,9 +145,9 @@ class RequestIdAndMetrics:
         return None if w is None else str(w).encode()
 
     async def _fast_listing(self, scope: dict[str, Any], send: Callable, rid: str) -> bool | tuple[Any, ...]:
-        """Answer a cached listing for an authorised caller; False = let FastAPI handle the request; a cache key =
-        let FastAPI render that missing entry (single flight: requests for the same key arriving meanwhile wait for
-        that rendering instead of querying the store too)."""
+        """Answer a cached listing for an authorised caller; False = let FastAPI handle the request; a cache
+        key = let FastAPI render that missing entry (single flight: requests for the same key arriving
+        meanwhile wait for that rendering instead of querying the store too)."""
         ctx = self.ctx
         q = parse_listing_query(scope.get("query_string", b""))
         if q is None:
@@ -195,7 +196,8 @@ class RequestIdAndMetrics:
         if not ctx.limiter.hit(p.identity, p.role).allowed:
             return False  # a refused hit spends nothing: FastAPI refuses it again with the 429
         if self.cache.due_for_refresh(entry) and ck not in self.cache.inflight:
-            self._start_refresh(ck, entry, (q["chain"], q["strategy"], min_eth, q["status"], q["page"], q["limit"]))
+            self._start_refresh(ck, entry,
+                                (q["chain"], q["strategy"], min_eth, q["status"], q["page"], q["limit"]))
         gz = entry.gzipped() if accepts_gzip(accept) else None
         body = gz if gz is not None else entry.body
         await send({"type": "http.response.start", "status": 200,
@@ -206,13 +208,14 @@ class RequestIdAndMetrics:
 
     def _start_refresh(self, key: tuple[Any, ...], entry: CacheEntry, args: tuple[Any, ...]) -> None:
         """Re-render a hot listing in a worker thread (body and gzip form) before it expires — or, when the
-        database's data version is still the entry's, just extend the entry; requests meanwhile keep getting the
-        current entry, and a miss of the same key waits for this refresh (single flight)."""
+        database's data version is still the entry's, just extend the entry; requests meanwhile keep getting
+        the current entry, and a miss of the same key waits for this refresh (single flight)."""
         cache = self.cache
         assert cache is not None
         loop = asyncio.get_running_loop()
         fut = cache.inflight[key] = loop.create_future()
-        generation = self.ctx.store.generation  # taken before reading: a write meanwhile makes the result stale
+        # taken before reading: a write meanwhile makes the result stale
+        generation = self.ctx.store.generation
         data_version = cache.data_version
 
         def work() -> tuple[bytes, bytes | None, int | None] | None:
@@ -295,7 +298,8 @@ class RequestIdAndMetrics:
             self.metrics.api_latency.labels(method, template).observe(time.perf_counter() - start)
 
 
-def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0, fast_path: bool = True) -> FastAPI:
+def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0,
+               fast_path: bool = True) -> FastAPI:
     """The FastAPI application over ``ctx`` (``analytics_interval=None`` disables periodic snapshots;
     ``fast_path=False`` serves every listing through FastAPI — for comparisons)."""
 
@@ -350,13 +354,15 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0, f
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed",
+                400: "bad_request"}.get(exc.status_code, "http_error")
         return _error(request, exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
 
     @app.exception_handler(DataError)
     async def _data_error(request: Request, exc: DataError) -> JSONResponse:
         # the database refused a value the schema let through (e.g. a NUL byte in a PostgreSQL text field)
-        return _error(request, 422, "invalid_value", "a value in the request cannot be stored or searched for")
+        return _error(request, 422, "invalid_value",
+                      "a value in the request cannot be stored or searched for")
 
     @app.exception_handler(StoreError)
     async def _store_error(request: Request, exc: StoreError) -> JSONResponse:
@@ -443,14 +449,15 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0, f
         return S.OpportunityOut(
             id=o.id, chain=o.chain, type=o.type, strategy=o.strategy, status=o.status, flagged=o.flagged,
             profit_estimate=fmt_decimal(wei_to_decimal(o.profit_estimate)),
-            gas_cost=fmt_decimal(wei_to_decimal(o.gas_cost)), net_profit=fmt_decimal(wei_to_decimal(o.net_profit)),
-            profit_estimate_wei=str(o.profit_estimate), gas_cost_wei=str(o.gas_cost),
-            net_profit_wei=str(o.net_profit), net_profit_usd=usd, confidence=o.confidence,
-            expires_at=o.expires_at, created_at=o.created_at, victim_tx_hash=o.victim_tx_hash,
-            pools=list(o.pools or []), tokens=list(o.tokens or []), direction=o.direction)
+            gas_cost=fmt_decimal(wei_to_decimal(o.gas_cost)),
+            net_profit=fmt_decimal(wei_to_decimal(o.net_profit)), profit_estimate_wei=str(o.profit_estimate),
+            gas_cost_wei=str(o.gas_cost), net_profit_wei=str(o.net_profit), net_profit_usd=usd,
+            confidence=o.confidence, expires_at=o.expires_at, created_at=o.created_at,
+            victim_tx_hash=o.victim_tx_hash, pools=list(o.pools or []), tokens=list(o.tokens or []),
+            direction=o.direction)
 
-    def _listing(chain: str | None, strategy: str | None, min_eth: float | None, status: str | None, page: int,
-                 limit: int) -> bytes:
+    def _listing(chain: str | None, strategy: str | None, min_eth: float | None, status: str | None,
+                 page: int, limit: int) -> bytes:
         result = ctx.store.list_opportunities(chain=chain, strategy=strategy, min_net_profit_eth=min_eth,
                                               status=status, page=page, limit=limit)
         body = S.OpportunityList(opportunities=[opp_out(o) for o in result.items], total=result.total,
@@ -486,11 +493,13 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0, f
         gen = ctx.store.generation
         entry = cache.get(key, gen)
         if entry is None:
-            version, body = await asyncio.to_thread(_versioned_listing, chain, strategy, min_eth, status, page, limit)
+            version, body = await asyncio.to_thread(_versioned_listing, chain, strategy, min_eth, status,
+                                                    page, limit)
             entry = cache.put(key, gen, body, version=version)
         gz = entry.gzipped() if accepts_gzip(request.headers.get("accept-encoding")) else None
         out = gz if gz is not None else entry.body
-        return Response(out, headers={k.decode(): v.decode() for k, v in _listing_response_headers(out, gz is not None)
+        return Response(out, headers={k.decode(): v.decode()
+                                      for k, v in _listing_response_headers(out, gz is not None)
                                       if k != b"content-length"})
 
     @app.get("/api/v1/mev/opportunities/{opportunity_id}", response_model=S.OpportunityOut, tags=["mev"],
@@ -589,7 +598,8 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0, f
         return [user_out(u) for u in ctx.store.list_users()]
 
     @app.post("/api/v1/users", response_model=S.UserOut, status_code=201, tags=["users"], responses=ERRORS)
-    def create_user(body: S.UserCreate, p: Annotated[Principal, Depends(require("users:manage"))]) -> S.UserOut:
+    def create_user(body: S.UserCreate,
+                    p: Annotated[Principal, Depends(require("users:manage"))]) -> S.UserOut:
         try:
             return user_out(ctx.auth.create_user(body.username, body.password, body.role, actor=p.actor))
         except StoreError as exc:
@@ -603,7 +613,8 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0, f
         if ctx.store.get_user(user_id) is None:
             raise ApiError(404, "not_found", f"no user {user_id}")
         u = ctx.store.update_user(user_id, role=body.role, active=body.active,
-                                  password_hash=hash_password(body.password, ctx.auth.hasher) if body.password else None)
+                                  password_hash=hash_password(body.password, ctx.auth.hasher) if body.password
+                                  else None)
         if body.active is False or body.password or body.role:
             ctx.auth.revoke_user(user_id)
         ctx.store.audit(p.actor, "user.update", f"user:{u.username}",
@@ -692,7 +703,8 @@ async def _execute(ctx: ServiceContext, body: S.ExecuteRequest, p: Principal) ->
     now = ctx.clock()
     if opp.expires_at is not None and opp.expires_at.timestamp() <= now:
         if opp.status == "detected":
-            await asyncio.to_thread(store.claim_opportunity, opp.id, from_status="detected", to_status="expired")
+            await asyncio.to_thread(store.claim_opportunity, opp.id, from_status="detected",
+                                    to_status="expired")
         raise ApiError(409, "opportunity_expired", f"opportunity expired at {opp.expires_at.isoformat()}")
     if opp.status != "detected":
         raise ApiError(409, "opportunity_not_pending", f"opportunity is {opp.status}, not detected")
@@ -703,8 +715,8 @@ async def _execute(ctx: ServiceContext, body: S.ExecuteRequest, p: Principal) ->
         raise ApiError(503, "executor_unavailable", "no executor is running (no chain node configured)")
     if not await asyncio.to_thread(store.claim_opportunity, opp.id):
         raise ApiError(409, "opportunity_not_pending", "opportunity was taken by another execution")
-    req = ExecutionRequest(opp, Decimal(str(body.slippage_tolerance)), body.gas_price_strategy, body.use_flashloan,
-                           "api", p.actor)
+    req = ExecutionRequest(opp, Decimal(str(body.slippage_tolerance)), body.gas_price_strategy,
+                           body.use_flashloan, "api", p.actor)
     start = time.perf_counter()
     try:
         result = await ctx.executor.execute(req)
@@ -720,12 +732,14 @@ async def _execute(ctx: ServiceContext, body: S.ExecuteRequest, p: Principal) ->
     except Exception:
         await asyncio.to_thread(store.set_opportunity_status, opp.id, "failed")
         ctx.metrics.executions.labels("api", "error").inc()
-        raise ApiError(503, "executor_error", "the executor failed; the opportunity was marked failed") from None
+        raise ApiError(503, "executor_error",
+                       "the executor failed; the opportunity was marked failed") from None
     elapsed = time.perf_counter() - start
     await asyncio.to_thread(
         store.record_outcome, opp.id, status=result.status, bundle_id=result.bundle_id,
         transaction_hash=result.transaction_hash, included_block=result.included_block,
-        realized_profit=result.realized_profit, gas_used=result.gas_used, latency_ms=elapsed * 1e3, source="api")
+        realized_profit=result.realized_profit, gas_used=result.gas_used, latency_ms=elapsed * 1e3,
+        source="api")
     await asyncio.to_thread(store.audit, p.actor, "execute", f"opportunity:{opp.id}",
                             {"status": result.status, "tx": result.transaction_hash,
                              "slippage": str(body.slippage_tolerance), "gas": body.gas_price_strategy,
@@ -774,8 +788,8 @@ async def _ws_session(ctx: ServiceContext, websocket: WebSocket) -> None:
         header = token if token.lower().startswith("bearer ") else f"Bearer {token}"
         p = await asyncio.to_thread(ctx.auth.authenticate_header, header, None, ip)
     except AuthError as exc:
-        await _ws_close(websocket, WS_CLOSE["unauthenticated"] if exc.status == 401 else WS_CLOSE["forbidden"],
-                        exc.code)
+        await _ws_close(websocket,
+                        WS_CLOSE["unauthenticated"] if exc.status == 401 else WS_CLOSE["forbidden"], exc.code)
         return
     denied = [c for c in channels if not principal_allows(p, CHANNEL_PERMISSION[c])]
     if denied:

@@ -116,7 +116,8 @@ def build_context(settings: Settings, *, store: Store | None = None, registry: A
     metrics = Metrics()
     auth = AuthService(store, settings.jwt_key(), settings.access_token_ttl, settings.refresh_token_ttl,
                        settings.api_key_rotation_overlap, settings.jwt_algorithm, clock=clock,
-                       hasher=make_hasher(settings.password_hash_time_cost, settings.password_hash_memory_kib))
+                       hasher=make_hasher(settings.password_hash_time_cost,
+                                          settings.password_hash_memory_kib))
     if settings.redis_url:
         import redis
         from mevblade.control.api.ratelimit import RedisTokenBucketLimiter
@@ -129,8 +130,9 @@ def build_context(settings: Settings, *, store: Store | None = None, registry: A
                                      settings.rate_limit_tiers,
                                      clock=monotonic or (time.monotonic if clock is time.time else clock))
     hub = Hub(settings.ws_queue_size, settings.ws_max_drops, metrics)
-    ctx = ServiceContext(settings, store, auth, hub, metrics, limiter, prices or price_source_from_settings(settings),
-                         registry, executor, engine, pool_table, clock=clock)
+    ctx = ServiceContext(settings, store, auth, hub, metrics, limiter,
+                         prices or price_source_from_settings(settings), registry, executor, engine,
+                         pool_table, clock=clock)
     metrics.add_gauge_callback("mevblade_ws_total_drops", "Events dropped across all subscribers",
                                lambda: hub.total_drops)
     return ctx

@@ -103,8 +103,8 @@ def parse_listing_query(qs: bytes) -> dict[str, Any] | None:
     return out
 
 
-def listing_key(ctx: Any, chain: str | None, strategy: str | None, min_profit: float | None, status: str | None,
-                page: int, limit: int) -> tuple[tuple[Any, ...], float | None]:
+def listing_key(ctx: Any, chain: str | None, strategy: str | None, min_profit: float | None,
+                status: str | None, page: int, limit: int) -> tuple[tuple[Any, ...], float | None]:
     """(cache key, min net profit in native units); raises LookupError when no price is available."""
     min_eth = None
     if min_profit is not None:
@@ -133,8 +133,8 @@ class CacheEntry:
 
 
 class ListingCache:
-    """Listing bodies by query, valid while the store's write generation is unchanged and the TTL has not run out
-    (the TTL bounds how late writes made by *other* processes are seen)."""
+    """Listing bodies by query, valid while the store's write generation is unchanged and the TTL has not run
+    out (the TTL bounds how late writes made by *other* processes are seen)."""
 
     def __init__(self, ttl: float, max_entries: int = 1024, clock: Any = time.monotonic) -> None:
         self.ttl = ttl
@@ -145,15 +145,15 @@ class ListingCache:
         self.inflight: dict[tuple[Any, ...], Any] = {}
         #: requests waiting for such a rendering right now
         self.waiting = 0
-        #: ``render(chain, strategy, min_eth, status, page, limit) -> body`` (set by the app): lets the middleware
-        #: re-render a hot entry in the background shortly before it expires (refresh ahead), so no request
-        #: waits for the store at each expiry
+        #: ``render(chain, strategy, min_eth, status, page, limit) -> body`` (set by the app): lets the
+        #: middleware re-render a hot entry in the background shortly before it expires (refresh ahead), so no
+        #: request waits for the store at each expiry
         self.render: Any = None
         #: seconds before expiry at which a hit starts the background refresh
         self.refresh_ahead = 0.3 * ttl
         self.refreshes = 0
-        #: ``data_version() -> int | str | None`` (set by the app, see :class:`DataVersion`): a refresh whose version is
-        #: the entry's re-renders nothing and only extends the entry
+        #: ``data_version() -> int | str | None`` (set by the app, see :class:`DataVersion`): a refresh whose
+        #: version is the entry's re-renders nothing and only extends the entry
         self.data_version: Any = None
         self.extensions = 0
         self.hits = 0
@@ -188,11 +188,11 @@ class ListingCache:
 
 
 class DataVersion:
-    """SQLite's ``PRAGMA data_version`` on a dedicated connection: it changes whenever any *other* connection —
-    this process's pool or another process — commits to the database file, so an unchanged value means the
+    """SQLite's ``PRAGMA data_version`` on a dedicated connection: it changes whenever any *other* connection
+    — this process's pool or another process — commits to the database file, so an unchanged value means the
     listing a refresh would render is the one already cached. :meth:`for_store` picks the fingerprint of the
-    store's database (:class:`PgDataVersion` for PostgreSQL); None where there is none (in-memory SQLite: every
-    refresh renders)."""
+    store's database (:class:`PgDataVersion` for PostgreSQL); None where there is none (in-memory SQLite:
+    every refresh renders)."""
 
     def __init__(self, path: str) -> None:
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -223,12 +223,12 @@ class DataVersion:
 
 
 class PgDataVersion:
-    """PostgreSQL's current snapshot (``pg_current_snapshot()``: xmin, xmax and the transactions in progress) on a
-    dedicated autocommit connection. Which committed transactions a new snapshot sees is exactly what the snapshot
-    says, and only writing transactions get a transaction id, so an unchanged snapshot means no write has
-    committed anywhere in the cluster since: the cached listing is what a refresh would render. A change (any
-    write, in any database of the cluster) only causes a re-render. Read before the rows, like the SQLite form: a
-    commit between the two changes every later snapshot, so it is never missed."""
+    """PostgreSQL's current snapshot (``pg_current_snapshot()``: xmin, xmax and the transactions in progress)
+    on a dedicated autocommit connection. Which committed transactions a new snapshot sees is exactly what the
+    snapshot says, and only writing transactions get a transaction id, so an unchanged snapshot means no write
+    has committed anywhere in the cluster since: the cached listing is what a refresh would render. A change
+    (any write, in any database of the cluster) only causes a re-render. Read before the rows, like the SQLite
+    form: a commit between the two changes every later snapshot, so it is never missed."""
 
     def __init__(self, conninfo: str) -> None:
         import psycopg

@@ -27,7 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Hub", "Subscriber", "DirectWriter", "CHANNELS", "EVENT_TYPES", "SLOW_CONSUMER_CLOSE", "text_frame"]
+__all__ = ["Hub", "Subscriber", "DirectWriter", "CHANNELS", "EVENT_TYPES", "SLOW_CONSUMER_CLOSE",
+           "text_frame"]
 
 CHANNELS = ("opportunities", "executions", "analytics")
 EVENT_TYPES = {"opportunities": "opportunity", "executions": "execution_update", "analytics": "analytics"}
@@ -149,8 +150,9 @@ class Hub:
             raise ValueError(f"channels must be a non-empty subset of {list(CHANNELS)}, not {sorted(chans)}")
         if self.loop is None:
             self.loop = asyncio.get_running_loop()
-        sub = Subscriber(next(self._ids), chans, frozenset(chains), asyncio.Queue(queue_size or self.queue_size),
-                         self.max_drops, label=label, writer=writer)
+        sub = Subscriber(next(self._ids), chans, frozenset(chains),
+                         asyncio.Queue(queue_size or self.queue_size), self.max_drops, label=label,
+                         writer=writer)
         self._subs[sub.id] = sub
         if self.metrics is not None:
             self.metrics.ws_clients.set(len(self._subs))
@@ -229,4 +231,5 @@ class Hub:
 
     def stats(self) -> dict[str, int]:
         return {"subscribers": len(self._subs), "direct": sum(1 for s in self._subs.values() if s.writer),
-                "published": self.published, "drops": self.total_drops, "disconnected_slow": self.disconnected_slow}
+                "published": self.published, "drops": self.total_drops,
+                "disconnected_slow": self.disconnected_slow}

@@ -61,25 +61,26 @@ class _StatsCollector:
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
-        self.txs_decoded = Counter("mevblade_txs_decoded_total", "Transactions decoded by the engine", ["result"],
-                                   registry=r)
+        self.txs_decoded = Counter("mevblade_txs_decoded_total", "Transactions decoded by the engine",
+                                   ["result"], registry=r)
         self.opportunities = Counter("mevblade_opportunities_total", "Opportunities found",
                                      ["chain", "strategy", "type"], registry=r)
         self.bundles = Counter("mevblade_bundles_total", "Bundles by outcome", ["outcome"], registry=r)
-        self.queue_drops = Counter("mevblade_queue_drops_total", "Events dropped by bounded queues", ["queue"],
-                                   registry=r)
+        self.queue_drops = Counter("mevblade_queue_drops_total", "Events dropped by bounded queues",
+                                   ["queue"], registry=r)
         self.pipeline_latency = Histogram("mevblade_pipeline_latency_seconds", "Pipeline stage latency",
                                           ["stage"], buckets=_LAT_BUCKETS, registry=r)
-        self.api_requests = Counter("mevblade_api_requests_total", "REST requests", ["method", "route", "status"],
-                                    registry=r)
-        self.api_latency = Histogram("mevblade_api_request_seconds", "REST request latency", ["method", "route"],
-                                     buckets=_LAT_BUCKETS, registry=r)
+        self.api_requests = Counter("mevblade_api_requests_total", "REST requests",
+                                    ["method", "route", "status"], registry=r)
+        self.api_latency = Histogram("mevblade_api_request_seconds", "REST request latency",
+                                     ["method", "route"], buckets=_LAT_BUCKETS, registry=r)
         self.ws_clients = Gauge("mevblade_ws_clients", "Connected WebSocket subscribers", registry=r)
         self.ws_events = Counter("mevblade_ws_events_total", "Events published to WebSocket/gRPC subscribers",
                                  ["channel"], registry=r)
         self.ws_disconnects = Counter("mevblade_ws_slow_disconnects_total",
                                       "Subscribers disconnected for being too slow", registry=r)
-        self.grpc_requests = Counter("mevblade_grpc_requests_total", "gRPC calls", ["method", "code"], registry=r)
+        self.grpc_requests = Counter("mevblade_grpc_requests_total", "gRPC calls", ["method", "code"],
+                                     registry=r)
         self.executions = Counter("mevblade_executions_total", "Execution attempts", ["source", "status"],
                                   registry=r)
         self.rate_limited = Counter("mevblade_rate_limited_total", "Requests refused by the rate limiter",
@@ -128,9 +129,11 @@ def merge_worker_metrics(texts: Mapping[int, bytes | str], workers: int) -> byte
                 merged[fam.name] = fam
             else:
                 have.samples.extend(fam.samples)  # type: ignore[attr-defined]
-    scraped = GaugeMetricFamily("mevblade_api_workers_scraped", "API workers whose metrics this scrape includes")
+    scraped = GaugeMetricFamily("mevblade_api_workers_scraped",
+                                "API workers whose metrics this scrape includes")
     scraped.add_metric([], float(len(texts)))
-    configured = GaugeMetricFamily("mevblade_api_workers", "API worker processes configured (serve --workers)")
+    configured = GaugeMetricFamily("mevblade_api_workers",
+                                   "API worker processes configured (serve --workers)")
     configured.add_metric([], float(workers))
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Merged([*merged.values(), configured, scraped]))

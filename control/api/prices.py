@@ -14,7 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["PriceSource", "StaticPriceSource", "FilePriceSource", "price_source_from_settings", "PriceUnavailable"]
+__all__ = ["PriceSource", "StaticPriceSource", "FilePriceSource", "price_source_from_settings",
+           "PriceUnavailable"]
 
 
 class PriceUnavailable(LookupError):

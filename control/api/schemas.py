@@ -136,13 +136,15 @@ class KeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=128)
     scopes: list[Scope] = Field(min_length=1, max_length=3)
     allowed_cidrs: list[str] = Field(default_factory=list, max_length=64)
-    user_id: int | None = Field(None, ge=1, le=2**31 - 1, description="admin only: create the key for another user")
+    user_id: int | None = Field(None, ge=1, le=2**31 - 1,
+                                description="admin only: create the key for another user")
 
 
 class KeyRotate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     overlap_seconds: int | None = Field(None, ge=0, le=30 * 86400,
-                                        description="how long the old key keeps working (default from config)")
+                                        description="how long the old key keeps working (default from "
+                                                    "config)")
 
 
 class KeyOut(BaseModel):

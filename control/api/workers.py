@@ -62,8 +62,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["RevocationLog", "RevokedFamilies", "RevokedBefore", "share_revocations", "reuseport_socket",
-           "share_rate_limits", "Cluster", "ForwardToPrimary", "TrustForwardedClient", "FORWARDED_PATHS", "CLIENT_HEADER",
-           "METRICS_REQUEST",
+           "share_rate_limits", "Cluster", "ForwardToPrimary", "TrustForwardedClient", "FORWARDED_PATHS",
+           "CLIENT_HEADER", "METRICS_REQUEST",
            "WORKER_HEADER", "check_cluster_settings", "MAX_WORKERS"]
 
 log = logging.getLogger("mevblade.workers")
@@ -80,7 +80,8 @@ CLIENT_HEADER = b"x-mevblade-forwarded-client"
 #: response header naming the worker that answered (only when running with several workers)
 WORKER_HEADER = b"x-mevblade-worker"
 MAX_WORKERS = 64
-_HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"host", b"upgrade", CLIENT_HEADER}
+_HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"host", b"upgrade",
+        CLIENT_HEADER}
 
 
 # --------------------------------------------------------------------------------------- revocations
@@ -136,7 +137,8 @@ class RevocationLog:
 
 
 class RevokedFamilies:
-    """The set interface :class:`AuthService` uses for ``revoked_families`` (``add``, ``in``), over the log."""
+    """The set interface :class:`AuthService` uses for ``revoked_families`` (``add``, ``in``), over the
+    log."""
 
     def __init__(self, log_: RevocationLog) -> None:
         self.log = log_
@@ -158,7 +160,8 @@ class RevokedFamilies:
 
 
 class RevokedBefore:
-    """The mapping interface :class:`AuthService` uses for ``revoked_before`` (``get``, item set), over the log."""
+    """The mapping interface :class:`AuthService` uses for ``revoked_before`` (``get``, item set), over the
+    log."""
 
     def __init__(self, log_: RevocationLog) -> None:
         self.log = log_
@@ -200,7 +203,8 @@ def share_rate_limits(ctx: Any, path: str) -> None:
     from mevblade.control.api.ratelimit import SharedTokenBucketLimiter
 
     s = ctx.settings
-    ctx.limiter = SharedTokenBucketLimiter(path, s.rate_limit_requests, s.rate_limit_window, s.rate_limit_tiers)
+    ctx.limiter = SharedTokenBucketLimiter(path, s.rate_limit_requests, s.rate_limit_window,
+                                           s.rate_limit_tiers)
 
 
 # -------------------------------------------------------------------------------------------- sockets
@@ -231,7 +235,8 @@ def check_cluster_settings(settings: Any, workers: int) -> None:
     if workers == 1:
         return
     url = settings.database_url
-    if url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:/", "sqlite://")):
+    if url.startswith("sqlite") and (":memory:" in url or
+                                     url.rstrip("/") in ("sqlite:", "sqlite:/", "sqlite://")):
         raise ValueError("--workers > 1 needs a database file or server, not an in-memory SQLite database")
 
 
@@ -239,13 +244,16 @@ def check_cluster_settings(settings: Any, workers: int) -> None:
 
 
 def _error_body(code: str, message: str) -> bytes:
-    return json.dumps({"error": {"code": code, "message": message, "request_id": None, "details": None}}).encode()
+    return json.dumps({"error": {"code": code, "message": message, "request_id": None,
+                                 "details": None}}).encode()
 
 
 class ForwardToPrimary:
-    """Replica side: requests for :data:`FORWARDED_PATHS` are answered by the primary (private Unix socket)."""
+    """Replica side: requests for :data:`FORWARDED_PATHS` are answered by the primary (private Unix
+    socket)."""
 
-    def __init__(self, app: Any, uds_path: str, paths: frozenset[str] = FORWARDED_PATHS, timeout: float = 120.0
+    def __init__(self, app: Any, uds_path: str, paths: frozenset[str] = FORWARDED_PATHS,
+                 timeout: float = 120.0
                  ) -> None:
         self.app = app
         self.uds_path = uds_path
@@ -294,7 +302,8 @@ class ForwardToPrimary:
             finally:
                 await r.aclose()
         except httpx.HTTPError as exc:
-            payload = _error_body("primary_unavailable", f"the primary worker did not answer ({type(exc).__name__})")
+            payload = _error_body("primary_unavailable",
+                                  f"the primary worker did not answer ({type(exc).__name__})")
             await send({"type": "http.response.start", "status": 503,
                         "headers": [(b"content-type", b"application/json"),
                                     (b"content-length", str(len(payload)).encode())]})
@@ -307,7 +316,8 @@ class ForwardToPrimary:
 
 
 class TrustForwardedClient:
-    """Primary side, on the private socket only: the forwarded caller's address becomes the request's client."""
+    """Primary side, on the private socket only: the forwarded caller's address becomes the request's
+    client."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -331,8 +341,8 @@ class TrustForwardedClient:
 class Cluster:
     """Primary side of ``--workers N``: event link, private forwarding socket, replica processes."""
 
-    def __init__(self, settings: Any, workers: int, host: str, *, loop: str = "auto", log_level: str = "warning",
-                 uvicorn_options: dict[str, Any] | None = None) -> None:
+    def __init__(self, settings: Any, workers: int, host: str, *, loop: str = "auto",
+                 log_level: str = "warning", uvicorn_options: dict[str, Any] | None = None) -> None:
         check_cluster_settings(settings, workers)
         settings.jwt_key()  # a generated secret must be generated once, here, and shared
         self.settings = settings
@@ -406,7 +416,8 @@ class Cluster:
         return merge_worker_metrics(texts, self.workers)
 
     def forward(self, channel: str, chain: str | None, text: str) -> None:
-        """Hub hook: one line per event to every replica (non-blocking; a stuck replica's link drops events)."""
+        """Hub hook: one line per event to every replica (non-blocking; a stuck replica's link drops
+        events)."""
         if not self._links:
             return
         line = (json.dumps([channel, chain, text], separators=(",", ":")) + "\n").encode("utf-8")
@@ -423,7 +434,8 @@ class Cluster:
         return len(self._ready)
 
     async def start(self, ctx: Any, app: Any, port: int, timeout: float = 90.0) -> None:
-        """Share ctx's revocations, open the event link and the private socket, spawn and await the replicas."""
+        """Share ctx's revocations, open the event link and the private socket, spawn and await the
+        replicas."""
         import uvicorn
 
         share_revocations(ctx.auth, self.revocations_path)
@@ -431,23 +443,26 @@ class Cluster:
         ctx.worker = 0
         ctx.cluster = self
         ctx.hub.forward = self.forward
-        self._event_server = await asyncio.start_unix_server(self._on_link, path=self.events_path, limit=64 << 20)
+        self._event_server = await asyncio.start_unix_server(self._on_link, path=self.events_path,
+                                                             limit=64 << 20)
         self._internal = uvicorn.Server(uvicorn.Config(TrustForwardedClient(app), uds=self.primary_path,
-                                                       lifespan="off", access_log=False, log_level=self.log_level))
+                                                       lifespan="off", access_log=False,
+                                                       log_level=self.log_level))
         self._internal.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # main server's
         self._internal_task = asyncio.create_task(self._internal.serve())
         mp = multiprocessing.get_context("spawn")
         for i in range(1, self.workers):
             p = mp.Process(target=replica_main, name=f"mevblade-api-{i}",
-                           args=(self.settings, i, self.host, port, str(self.run_dir), self.loop, self.log_level,
-                                 self.uvicorn_options), daemon=True)
+                           args=(self.settings, i, self.host, port, str(self.run_dir), self.loop,
+                                 self.log_level, self.uvicorn_options), daemon=True)
             p.start()
             self.procs.append(p)
         deadline = asyncio.get_running_loop().time() + timeout
         while not self._ready_event.is_set():
             dead = [p for p in self.procs if not p.is_alive()]
             if dead:
-                raise RuntimeError(f"API worker {dead[0].name} exited during start-up (exit code {dead[0].exitcode})")
+                raise RuntimeError(f"API worker {dead[0].name} exited during start-up (exit code "
+                                   f"{dead[0].exitcode})")
             if asyncio.get_running_loop().time() > deadline:
                 raise RuntimeError(f"only {len(self._ready)} of {self.workers - 1} API replicas started "
                                    f"within {timeout:g} s")
@@ -484,7 +499,8 @@ def replica_main(settings: Any, index: int, host: str, port: int, run_dir: str, 
     from mevblade.control.cli.serve import run_loop
 
     with contextlib.suppress(KeyboardInterrupt):
-        run_loop(_replica_async(settings, index, host, port, Path(run_dir), log_level, uvicorn_options or {}), loop)
+        run_loop(_replica_async(settings, index, host, port, Path(run_dir), log_level, uvicorn_options or {}),
+                 loop)
 
 
 async def _replica_async(settings: Any, index: int, host: str, port: int, run_dir: Path, log_level: str,
@@ -502,7 +518,8 @@ async def _replica_async(settings: Any, index: int, host: str, port: int, run_di
     fwd = ForwardToPrimary(app, str(run_dir / "primary.sock"))
     sock = reuseport_socket(host, port)
     options = {"ws_per_message_deflate": settings.ws_compression, "ws_max_queue": 64, **uvicorn_options}
-    server = uvicorn.Server(uvicorn.Config(fwd, lifespan="on", access_log=False, log_level=log_level, **options))
+    server = uvicorn.Server(uvicorn.Config(fwd, lifespan="on", access_log=False, log_level=log_level,
+                                           **options))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.02)

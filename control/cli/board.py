@@ -99,7 +99,8 @@ def _zynq_engine(board: str, bitstream: str | None) -> Any:
 
     try:
         # status and self-test attach to what is loaded unless a bitstream is given
-        return PynqEngine(bitstream, download=bitstream is not None or os.environ.get("MEVBLADE_PYNQ") == "shim")
+        return PynqEngine(bitstream,
+                          download=bitstream is not None or os.environ.get("MEVBLADE_PYNQ") == "shim")
     except EngineUnavailable as exc:
         raise BoardCLIError(str(exc)) from exc
 
@@ -154,7 +155,8 @@ def run_selftest(engine: Any, raws: list[bytes]) -> dict[str, Any]:
         "records": (st["records"], len(sent)),
         "decode_errors": (st["decode_errors"], len(errors)),
     }
-    counter_ok = all(got == want for got, want in counters.values()) and st["errors_by_code"] == expect_by_code
+    counter_ok = (all(got == want for got, want in counters.values())
+                  and st["errors_by_code"] == expect_by_code)
     return {
         "transactions": len(raws),
         "mismatches": mismatches,

@@ -68,7 +68,8 @@ def open_input(path: str) -> TextIO:
 def register(app: typer.Typer) -> None:
     @app.command("decode-tx")
     def decode_tx_cmd(
-        source: str = typer.Argument("-", metavar="[FILE|-]", help="one 0x-hex raw transaction per line; - = stdin"),
+        source: str = typer.Argument("-", metavar="[FILE|-]",
+                                     help="one 0x-hex raw transaction per line; - = stdin"),
         engine: str = typer.Option("sw", "--engine", "-e", help=f"engine backend: {', '.join(BACKENDS)}"),
     ) -> None:
         """Decode raw transactions: one JSON object per input line, in input order.

@@ -1,6 +1,7 @@
 """``mevblade demo``: the end-to-end demo on a local devnet.
 
-1. (short) decode the embedded mainnet block with the chosen engine — the appliance's first stage on real data;
+1. (short) decode the embedded mainnet block with the chosen engine — the appliance's first stage on
+   real data;
 2. start anvil + the real Uniswap V2 contracts (two DEXes) + the executor contract + a local relay/builder,
    run seeded user traffic for ``--blocks`` blocks with the appliance pipeline live, and print a summary:
    pending txs seen, swaps decoded, opportunities, bundles simulated / submitted / included, realized profit
@@ -27,7 +28,8 @@ WEI = 10**18
 
 
 def decode_step(console: Console, engine: str, rows_shown: int = 8) -> bool:
-    """Decode mainnet block 18189758 (100 txs); show a few rows and the throughput. True if all hashes match."""
+    """Decode mainnet block 18189758 (100 txs); show a few rows and the throughput. True if all hashes
+    match."""
     from mevblade.control.txjson import to_checksum
     from mevblade.sim.data import mainnet_block
 
@@ -37,7 +39,8 @@ def decode_step(console: Console, engine: str, rows_shown: int = 8) -> bool:
         t0 = time.perf_counter()
         results = list(eng.decode_many(raws))
         dt = time.perf_counter() - t0
-    table = Table(title=f"step 1 — mainnet block 18189758 through the {engine} engine (first {rows_shown} of {len(rows)})")
+    table = Table(title=f"step 1 — mainnet block 18189758 through the {engine} engine (first {rows_shown} of "
+                        f"{len(rows)})")
     for col in ("#", "type", "hash", "sender", "to", "data"):
         table.add_column(col)
     good = 0
@@ -46,10 +49,12 @@ def decode_step(console: Console, engine: str, rows_shown: int = 8) -> bool:
         good += ok
         if i < rows_shown and res.ok:
             table.add_row(str(row["index"]), str(res.tx_type), "0x" + res.hash.hex()[:14] + "…",
-                          to_checksum(res.sender)[:12] + "…", "create" if res.to is None else to_checksum(res.to)[:12] + "…",
+                          to_checksum(res.sender)[:12] + "…",
+                          "create" if res.to is None else to_checksum(res.to)[:12] + "…",
                           f"{len(res.data)} B")
     console.print(table)
-    console.print(f"{good}/{len(rows)} hashes match the block; {len(rows) / dt:,.0f} tx/s decode+hash+recover")
+    console.print(f"{good}/{len(rows)} hashes match the block; {len(rows) / dt:,.0f} tx/s "
+                  "decode+hash+recover")
     return good == len(rows)
 
 
@@ -58,8 +63,9 @@ def _eth(wei: int) -> str:
 
 
 def render_summary(console: Console, s: dict[str, Any]) -> None:
-    t = Table(title=f"mevblade demo — engine {s['engine']} (stages: {', '.join(f'{k}={v}' for k, v in s['engine_stages'].items())}),"
-                    f" seed {s['seed']}, {s['blocks']} blocks")
+    t = Table(title=f"mevblade demo — engine {s['engine']} (stages: "
+                    f"{', '.join(f'{k}={v}' for k, v in s['engine_stages'].items())}), seed {s['seed']}, "
+                    f"{s['blocks']} blocks")
     t.add_column("metric")
     t.add_column("value", justify="right")
     rows = [
@@ -78,7 +84,8 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
         ("duplicate submissions", s["duplicate_submissions"]),
         ("expected net profit (evaluator − bid − gas)", _eth(s["expected_profit_wei"])),
         ("realized net profit (chain)", _eth(s["realized_profit_wei"])),
-        ("realized = expected on every bundle", "yes" if s["realized_mismatch"] == 0 else f"NO ({s['realized_mismatch']})"),
+        ("realized = expected on every bundle",
+         "yes" if s["realized_mismatch"] == 0 else f"NO ({s['realized_mismatch']})"),
         ("coinbase bids paid", _eth(s["coinbase_paid_wei"])),
         ("gas paid", _eth(s["gas_cost_wei"])),
         ("exact optimum of all WETH opportunities seen", _eth(s["optimum_profit_wei"])),
@@ -101,18 +108,24 @@ def register(app: typer.Typer) -> None:
         blocks: int = typer.Option(12, "--blocks", min=1, help="blocks to run"),
         seed: int = typer.Option(1, "--seed", help="traffic seed (same seed, same run)"),
         engine: str = typer.Option("sw", "--engine", "-e", help=f"engine backend: {', '.join(BACKENDS)}"),
-        rate: float = typer.Option(20.0, "--rate", min=0.1, help="user transactions per second of block time"),
+        rate: float = typer.Option(20.0, "--rate", min=0.1,
+                                   help="user transactions per second of block time"),
         block_time: float = typer.Option(0.5, "--block-time", min=0.05, help="simulated seconds per block"),
         pace: bool = typer.Option(False, "--pace/--no-pace", help="send traffic in real time at --rate"),
-        relays: int = typer.Option(1, "--relays", min=1, max=4, help="local relays to submit to concurrently"),
-        summary_json: Path | None = typer.Option(None, "--summary-json", help="also write the summary as JSON"),
+        relays: int = typer.Option(1, "--relays", min=1, max=4,
+                                   help="local relays to submit to concurrently"),
+        summary_json: Path | None = typer.Option(None, "--summary-json",
+                                                 help="also write the summary as JSON"),
         db: str | None = typer.Option("sqlite:///build/demo/mevblade-demo.db", "--db",
                                       help="store URL for opportunities/bundles/outcomes ('' to skip)"),
         skip_decode: bool = typer.Option(False, "--skip-decode", help="skip the mainnet decode step"),
-        isolate: bool = typer.Option(False, "--isolate/--no-isolate", help="appliance on the first CPU, anvil "
+        isolate: bool = typer.Option(False, "--isolate/--no-isolate",
+                                     help="appliance on the first CPU, anvil "
                                      "and the relays on the others (Linux, 2+ CPUs)"),
-        warm_path_us: float = typer.Option(0.0, "--warm-path-us", min=0.0, help="keep the hot path in the CPU "
-                                           "caches: warm-up period in µs while idle (0 = off; costs idle CPU)"),
+        warm_path_us: float = typer.Option(0.0, "--warm-path-us", min=0.0,
+                                           help="keep the hot path in the CPU "
+                                           "caches: warm-up period in µs while idle (0 = off; costs idle "
+                                           "CPU)"),
         busy_poll: bool = typer.Option(False, "--busy-poll/--no-busy-poll", help="the pipeline reads the "
                                        "pending-tx socket by spinning (one core kept busy; with --isolate)"),
         presign: int = typer.Option(0, "--presign", min=0, max=65536, help="pre-computed ECDSA nonces per "
@@ -138,12 +151,13 @@ def register(app: typer.Typer) -> None:
                 split_for_appliance()
             except AffinityError as exc:
                 raise typer.BadParameter(str(exc), param_hint="--isolate") from None
-        cfg = LoopConfig(blocks=blocks, seed=seed, engine=engine, rate=rate, block_time_s=block_time, pace=pace,
-                         relays=relays, store_url=db or None, isolate=isolate, warm_path_s=warm_path_us / 1e6,
-                         busy_poll=busy_poll, presign=presign)
+        cfg = LoopConfig(blocks=blocks, seed=seed, engine=engine, rate=rate, block_time_s=block_time,
+                         pace=pace, relays=relays, store_url=db or None, isolate=isolate,
+                         warm_path_s=warm_path_us / 1e6, busy_poll=busy_poll, presign=presign)
         with Progress(TextColumn("[bold]step 2 — devnet loop"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console) as prog:
-            task = prog.add_task("blocks", total=blocks, info="starting anvil, deploying Uniswap V2 + executor …")
+            task = prog.add_task("blocks", total=blocks,
+                                 info="starting anvil, deploying Uniswap V2 + executor …")
 
             def progress(b: int, st: dict[str, Any]) -> None:
                 prog.update(task, completed=b, info=(
@@ -156,7 +170,8 @@ def register(app: typer.Typer) -> None:
             summary_json.parent.mkdir(parents=True, exist_ok=True)
             summary_json.write_text(json.dumps(summary, indent=2, default=str))
             console.print(f"summary written to {summary_json}")
-        bad = summary["bundles_reverted_included"] or summary["duplicate_submissions"] or summary["realized_mismatch"]
+        bad = (summary["bundles_reverted_included"] or summary["duplicate_submissions"]
+               or summary["realized_mismatch"])
         if bad:
             console.print("[red]a reverted/duplicate/mismatched bundle was seen — see the table[/red]")
             raise typer.Exit(1)

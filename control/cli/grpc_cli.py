@@ -16,7 +16,8 @@ from mevblade.control.cli._settings import CONFIG_OPTION, settings_from
 
 __all__ = ["register"]
 
-grpc_app = typer.Typer(help="Drive a running `mevblade serve` over gRPC (strategies, engine, pools, streams).",
+grpc_app = typer.Typer(help="Drive a running `mevblade serve` over gRPC (strategies, engine, pools, "
+                            "streams).",
                        no_args_is_help=True)
 
 _state: dict[str, Any] = {}
@@ -93,7 +94,8 @@ def load(plugin: str, params: str = typer.Option("{}", "--params", help="JSON ob
 
 
 @grpc_app.command("update")
-def update(instance_id: str, params: str = typer.Option(..., "--params", help="JSON object merged in")) -> None:
+def update(instance_id: str,
+           params: str = typer.Option(..., "--params", help="JSON object merged in")) -> None:
     """StrategyService.UpdateStrategy (live, no restart)."""
     p = _json_obj(params, "--params")
     _run(lambda c: c.update_strategy(instance_id, p))
@@ -131,7 +133,8 @@ def pools_read(addresses: list[str] = typer.Argument(None, help="pool addresses 
 
 @grpc_app.command("pools-write")
 def pools_write(file: str = typer.Argument("-", help="JSON list of pools (or '-' for stdin)")) -> None:
-    """EngineService.WritePools: [{"address","token0","token1","reserve0","reserve1","fee_num","fee_den","venue"}]."""
+    """EngineService.WritePools:
+    [{"address","token0","token1","reserve0","reserve1","fee_num","fee_den","venue"}]."""
     text = sys.stdin.read() if file == "-" else Path(file).read_text()
     try:
         pools = json.loads(text)
@@ -172,7 +175,8 @@ def _watch(kind: str, chains: list[str], count: int, seconds: float | None) -> N
 @grpc_app.command("watch-opportunities")
 def watch_opportunities(chain: list[str] = typer.Option([], "--chain", help="only these chains (repeatable)"),
                         count: int = typer.Option(0, "--count", help="stop after N events (0 = never)"),
-                        seconds: float | None = typer.Option(None, "--seconds", help="stop after this long")) -> None:
+                        seconds: float | None = typer.Option(None, "--seconds",
+                                                             help="stop after this long")) -> None:
     """EngineService.WatchOpportunities: one JSON line per event."""
     _watch("opp", chain, count, seconds)
 

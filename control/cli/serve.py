@@ -50,9 +50,10 @@ def run_loop(main: Any, loop: str = "auto") -> Any:
 
 
 def freeze_heap() -> None:
-    """Move everything allocated during start-up (FastAPI, SQLAlchemy, grpc, the app) out of the cyclic garbage
-    collector's reach (``gc.freeze``): a full collection then scans only what was allocated since, instead of
-    ~125k long-lived objects (~0.1–0.2 s here, a stall of every request in flight). Undone by ``gc.unfreeze``."""
+    """Move everything allocated during start-up (FastAPI, SQLAlchemy, grpc, the app) out of the cyclic
+    garbage collector's reach (``gc.freeze``): a full collection then scans only what was allocated since,
+    instead of ~125k long-lived objects (~0.1–0.2 s here, a stall of every request in flight). Undone by
+    ``gc.unfreeze``."""
     import gc
 
     gc.collect()
@@ -116,11 +117,13 @@ async def serve_async(settings: Any, *, api_port: int, grpc_port: int, host: str
         except PipelineConfigError as exc:
             log.error("pipeline not started: %s; serving the API from the store", exc)
         except Exception as exc:  # noqa: BLE001 - the API still serves the store
-            log.error("pipeline did not start (%s: %s); serving the API from the store", type(exc).__name__, exc)
+            log.error("pipeline did not start (%s: %s); serving the API from the store", type(exc).__name__,
+                      exc)
     if on_context is not None:
         on_context(ctx)
-    config = uvicorn.Config(app, host=host, port=api_port, log_level=settings.log_level.lower(), lifespan="on",
-                            access_log=False, ws_max_queue=64, ws_per_message_deflate=settings.ws_compression)
+    config = uvicorn.Config(app, host=host, port=api_port, log_level=settings.log_level.lower(),
+                            lifespan="on", access_log=False, ws_max_queue=64,
+                            ws_per_message_deflate=settings.ws_compression)
     server = uvicorn.Server(config)
     cluster = sockets = None
     if workers > 1:
@@ -181,26 +184,35 @@ def register(app: typer.Typer) -> None:
     _register_demo(app)
 
     @app.command("serve")
-    def serve(api_port: int | None = typer.Option(None, "--api-port", help="REST/WS port (default from config, 8000)"),
+    def serve(api_port: int | None = typer.Option(None, "--api-port",
+                                                  help="REST/WS port (default from config, 8000)"),
               grpc_port: int | None = typer.Option(None, "--grpc-port", help="gRPC port (default 50051)"),
               host: str | None = typer.Option(None, "--host", help="bind address (default 127.0.0.1)"),
-              node_url: str | None = typer.Option(None, "--node-url", help="node HTTP JSON-RPC URL (ETH_NODE_URL): "
+              node_url: str | None = typer.Option(None, "--node-url",
+                                                  help="node HTTP JSON-RPC URL (ETH_NODE_URL): "
                                                   "starts the live pipeline"),
-              loop: str = typer.Option("auto", "--loop", help="event loop: auto (uvloop if installed), uvloop, "
+              loop: str = typer.Option("auto", "--loop",
+                                       help="event loop: auto (uvloop if installed), uvloop, "
                                        "asyncio"),
-              workers: int = typer.Option(1, "--workers", help="API processes sharing the port (SO_REUSEPORT); "
-                                          "the replicas serve REST/WS, the pipeline and gRPC stay in this one"),
-              cpus: str | None = typer.Option(None, "--cpus", help="pin this process (every thread) to these CPUs, "
+              workers: int = typer.Option(1, "--workers",
+                                          help="API processes sharing the port (SO_REUSEPORT); "
+                                          "the replicas serve REST/WS, the pipeline and gRPC stay in this "
+                                          "one"),
+              cpus: str | None = typer.Option(None, "--cpus",
+                                              help="pin this process (every thread) to these CPUs, "
                                               "e.g. 0 or 2-3: the appliance on cores of its own (Linux)"),
-              warm_path_us: float = typer.Option(0.0, "--warm-path-us", min=0.0, help="pipeline cache warm-up "
+              warm_path_us: float = typer.Option(0.0, "--warm-path-us", min=0.0,
+                                                 help="pipeline cache warm-up "
                                                  "period in µs while idle (0 = off; costs idle CPU)"),
-              busy_poll: bool | None = typer.Option(None, "--busy-poll/--no-busy-poll", help="pipeline reads the "
-                                                    "pending-tx socket by spinning instead of sleeping in the event "
-                                                    "loop (PIPELINE_BUSY_POLL; off by default: it keeps one core "
-                                                    "100 % busy — use with --cpus)"),
-              presign: int | None = typer.Option(None, "--presign", min=0, max=65536, help="pre-computed ECDSA "
-                                                 "nonces kept per signing key: the executor transaction and the "
-                                                 "relay auth header signed in ~5 µs instead of ~50 µs "
+              busy_poll: bool | None = typer.Option(None, "--busy-poll/--no-busy-poll",
+                                                    help="pipeline reads the "
+                                                    "pending-tx socket by spinning instead of sleeping in "
+                                                    "the event loop (PIPELINE_BUSY_POLL; off by default: it "
+                                                    "keeps one core 100 % busy — use with --cpus)"),
+              presign: int | None = typer.Option(None, "--presign", min=0, max=65536,
+                                                 help="pre-computed ECDSA "
+                                                 "nonces kept per signing key: the executor transaction and "
+                                                 "the relay auth header signed in ~5 µs instead of ~50 µs "
                                                  "(PIPELINE_PRESIGN; 0 = off, the default: deterministic "
                                                  "RFC 6979 signing)"),
               config: Path | None = CONFIG_OPTION) -> None:
@@ -237,7 +249,8 @@ def register(app: typer.Typer) -> None:
 
 
 async def api_demo_async(settings: Any, *, blocks: int, update_at: int, echo: Any = print) -> dict[str, Any]:
-    """The devnet loop inside a live control plane: REST/WS + gRPC over the loop's store and strategy registry.
+    """The devnet loop inside a live control plane: REST/WS + gRPC over the loop's store and strategy
+    registry.
 
     At block ``update_at`` a gRPC ``UpdateStrategy`` raises backrun_arb's ``min_net_profit_wei`` out of reach
     (the strategy stops acting on the next event, no restart), two blocks later a second update restores it;
@@ -288,10 +301,12 @@ async def api_demo_async(settings: Any, *, blocks: int, update_at: int, echo: An
         if b == update_at:
             state["original"] = info.params.get("min_net_profit_wei")
             resp = await asyncio.to_thread(grpc_update, {"min_net_profit_wei": 10**30})
-            echo(f"block {b}: gRPC UpdateStrategy backrun_arb min_net_profit_wei=1e30 -> enabled={resp.enabled}")
+            echo(f"block {b}: gRPC UpdateStrategy backrun_arb min_net_profit_wei=1e30 -> "
+                 f"enabled={resp.enabled}")
         elif b == update_at + 2 and state["original"] is not None:
             await asyncio.to_thread(grpc_update, {"min_net_profit_wei": state["original"]})
-            echo(f"block {b}: gRPC UpdateStrategy backrun_arb min_net_profit_wei={state['original']} (restored)")
+            echo(f"block {b}: gRPC UpdateStrategy backrun_arb min_net_profit_wei={state['original']} "
+                 "(restored)")
 
     def progress(b: int, st: dict[str, Any]) -> None:
         actions = int(st.get("actions", 0))
@@ -326,7 +341,8 @@ async def api_demo_async(settings: Any, *, blocks: int, update_at: int, echo: An
 def _register_demo(app: typer.Typer) -> None:
     @app.command("api-demo")
     def api_demo(blocks: int = typer.Option(8, "--blocks", help="devnet blocks to run"),
-                 update_at: int = typer.Option(3, "--update-at", help="block at which gRPC raises the threshold"),
+                 update_at: int = typer.Option(3, "--update-at",
+                                               help="block at which gRPC raises the threshold"),
                  config: Path | None = CONFIG_OPTION) -> None:
         """Devnet loop inside a live control plane: gRPC strategy update taking effect, then a REST query."""
         import tempfile

@@ -117,9 +117,11 @@ def _run(source: str, engine_name: str, method: str, handle: Callable[[Any, str]
 def register(app: typer.Typer) -> None:
     @app.command("decode-swap")
     def decode_swap_cmd(
-        source: str = typer.Argument("-", metavar="[FILE|-]", help="JSON lines {to?, data, value}; - = stdin"),
+        source: str = typer.Argument("-", metavar="[FILE|-]",
+                                     help="JSON lines {to?, data, value}; - = stdin"),
         engine: str = typer.Option("sw", "--engine", "-e", help=f"engine backend: {', '.join(BACKENDS)}"),
-        chain_id: int = typer.Option(1, "--chain-id", help="chain whose router set applies when 'to' is given"),
+        chain_id: int = typer.Option(1, "--chain-id",
+                                     help="chain whose router set applies when 'to' is given"),
     ) -> None:
         """Recognise Uniswap V2 Router02 swaps: one JSON object (or null) per input line."""
         from mevblade.control.engine.software.swap import swap_to_json

@@ -68,7 +68,8 @@ def list_users(config: Path | None = CONFIG_OPTION) -> None:
 
 
 @users_app.command("set-role")
-def set_role(name: str, role: str = typer.Option(..., "--role", "-r"), config: Path | None = CONFIG_OPTION) -> None:
+def set_role(name: str, role: str = typer.Option(..., "--role", "-r"),
+             config: Path | None = CONFIG_OPTION) -> None:
     """Change a user's role (their sessions are revoked)."""
     from mevblade.control.storage import StoreError
 

@@ -72,7 +72,7 @@ class Engine(abc.ABC):
         optimal backrun against every sibling pool of every pair it touches (profit > 0 only)."""
         raise EngineUnavailable(f"the {self.name!r} engine has no price-delta evaluator")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a no-op default on purpose: backends without resources keep it)
         """Release the backend's resources. Idempotent."""
 
     def __enter__(self) -> Engine:

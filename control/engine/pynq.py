@@ -17,8 +17,8 @@ the message (type, sequence) and completes the header record on the host exactly
 the RTL engine does (:func:`mevblade.control.engine.rtl.header_to_result`: calldata,
 lists, sender recovery). The transaction hash is the board's: the top hashes every packet
 with its Keccak core and the message carries the digest (except for type-3 network form,
-whose hash covers only the inner list and is computed on the host). Inputs a DMA cannot carry are answered on the host with
-the software engine's verdict: the empty packet (``EMPTY``; an MM2S transfer cannot be 0
+whose hash covers only the inner list and is computed on the host). Inputs a DMA cannot carry are answered on
+the host with the software engine's verdict: the empty packet (``EMPTY``; an MM2S transfer cannot be 0
 bytes) and packets over ``MAX_TX_BYTES`` (``TOO_LARGE``).
 """
 
@@ -37,8 +37,8 @@ from mevblade.control.engine.base import DecodeResult, Engine, EngineError, Engi
 from mevblade.control.types import MAX_TX_BYTES, DecodedTx, DecodeError, ErrorCode
 
 __all__ = ["PynqEngine", "load_pynq", "BoardError", "DEFAULT_BITSTREAM", "MSG_TX_HEADER", "MSG_SWAP",
-           "MSG_OPPORTUNITY", "MSG_EVAL_DONE", "MSG_CYCLE", "MESSAGE_BYTES", "swap_record_to_call", "router_registers",
-           "swap_packet"]
+           "MSG_OPPORTUNITY", "MSG_EVAL_DONE", "MSG_CYCLE", "MESSAGE_BYTES", "swap_record_to_call",
+           "router_registers", "swap_packet"]
 
 #: where `mevblade flash --board pynq-z2` installs the overlay on the board
 DEFAULT_BITSTREAM = "/home/xilinx/mevblade/mevblade.bit"
@@ -202,7 +202,8 @@ class PynqEngine(Engine):
         default = self._pynq.SHIM_BITSTREAM if shim else DEFAULT_BITSTREAM
         path = str(bitstream or os.environ.get("MEVBLADE_BITSTREAM") or default)
         if not path.startswith("shim://") and not Path(path).is_file():
-            raise EngineUnavailable(f"bitstream {path} not found (build it with `make bitstream BOARD=pynq-z2`)")
+            raise EngineUnavailable(f"bitstream {path} not found (build it with `make bitstream "
+                                    "BOARD=pynq-z2`)")
         try:
             self._overlay = self._pynq.Overlay(path, download=download)
         except Exception as exc:  # the loader's own errors vary by pynq version
@@ -212,7 +213,8 @@ class PynqEngine(Engine):
             ip = self._overlay.ip_dict[regs]
         except KeyError:
             self.close()
-            raise EngineUnavailable(f"overlay {path} has no IP named {regs!r} (has {sorted(self._overlay.ip_dict)})")
+            raise EngineUnavailable(f"overlay {path} has no IP named {regs!r} (has "
+                                    f"{sorted(self._overlay.ip_dict)})") from None
         self._mmio = self._pynq.MMIO(ip["phys_addr"], ip["addr_range"])
         try:
             self._dma = getattr(self._overlay, dma)
@@ -222,13 +224,16 @@ class PynqEngine(Engine):
         magic = self.read_reg("id")
         if magic != regmap.ID_MAGIC:
             self.close()
-            raise EngineUnavailable(f"no mevblade register block at {ip['phys_addr']:#x}: id reads {magic:#010x}")
+            raise EngineUnavailable(f"no mevblade register block at {ip['phys_addr']:#x}: id reads "
+                                    f"{magic:#010x}")
         version = self.read_reg("version")
         major = self.field("version", "major", version)
         if major != regmap.MAP_VERSION[0]:
             self.close()
-            raise EngineUnavailable(f"register map major version must be {regmap.MAP_VERSION[0]}, not {major}")
-        #: ``version.features`` of the loaded bitstream (``hw.top.FEATURE_BITS``): fixed until another one loads
+            raise EngineUnavailable(f"register map major version must be {regmap.MAP_VERSION[0]}, not "
+                                    f"{major}")
+        #: ``version.features`` of the loaded bitstream (``hw.top.FEATURE_BITS``): fixed until another one
+        #: loads
         self._features = self.field("version", "features", version)
         self._rx = self._pynq.allocate(shape=(MESSAGE_BYTES,), dtype="u1")
         self.routers: tuple[Any, ...] = ()
@@ -392,7 +397,8 @@ class PynqEngine(Engine):
             raise BoardError(f"message must be type {kind_want} with {words_want} words, "
                              f"not type {kind} with {words} words")
         if seq != self._seq & 0xFFFF_FFFF:
-            raise BoardError(f"record sequence must be {self._seq}, not {seq} (a record was lost or duplicated)")
+            raise BoardError(f"record sequence must be {self._seq}, not {seq} (a record was lost or "
+                             "duplicated)")
         return w0
 
     def _roundtrip(self, raw: bytes) -> tuple[bytes, bytes | None]:
@@ -531,7 +537,8 @@ class PynqEngine(Engine):
             raise EngineUnavailable(f"the board evaluates 2-hop cycles, not {len(hops)} "
                                     "(3-4 hop cycles are evaluated by the software engine only)")
         if not self._has_feature(_FEATURE_CYCLE):
-            raise EngineUnavailable("this bitstream has no cycle requests (register map >= 1.6, feature bit 5)")
+            raise EngineUnavailable("this bitstream has no cycle requests (register map >= 1.6, feature bit "
+                                    "5)")
         self.write_reg("eval_cfg", mc)
         for k, h in enumerate(hops):
             word = h.reserve_in | h.reserve_out << 112 | h.fee_num << 224 | h.fee_den << 240
@@ -551,7 +558,8 @@ class PynqEngine(Engine):
         return CycleResult(rec["amount_in"], rec["profit"], bool(rec["exact"]), rec["candidates"])
 
     def _has_feature(self, bit: int) -> bool:
-        """Bit ``bit`` of the bitstream's ``version.features`` (``hw.top.FEATURE_BITS``), read when it loaded."""
+        """Bit ``bit`` of the bitstream's ``version.features`` (``hw.top.FEATURE_BITS``), read when it
+        loaded."""
         return bool((self._features >> bit) & 1)
 
     def _host_evaluate(self, fn: Any, swap: Any, table: Any, victim_tx: bytes) -> list[Any]:

@@ -213,10 +213,12 @@ class RtlEngine(RtlSwapMixin, RtlEvalMixin, RtlTopMixin, Engine):
 
     name = "rtl"
 
-    def __init__(self, *, idle: str = "none", backpressure: str = "none", start_timeout_s: float = 1800.0) -> None:
+    def __init__(self, *, idle: str = "none", backpressure: str = "none",
+                 start_timeout_s: float = 1800.0) -> None:
         self._sim: SimProcess | None = None
         self._sim = SimProcess(_TOP, _SERVER_MODULE, what="the RTL simulator", label="rtl-engine",
-                               extra_env={"MEVBLADE_RTL_IDLE": idle, "MEVBLADE_RTL_BACKPRESSURE": backpressure},
+                               extra_env={"MEVBLADE_RTL_IDLE": idle,
+                                          "MEVBLADE_RTL_BACKPRESSURE": backpressure},
                                start_timeout_s=start_timeout_s)
         self.log_path = self._sim.log_path
 
@@ -261,7 +263,7 @@ class RtlEngine(RtlSwapMixin, RtlEvalMixin, RtlTopMixin, Engine):
         fed = [r[:MAX_TX_BYTES] for r in raws]
         batch = self.run_batch(fed)
         out: list[DecodeResult] = []
-        for raw, cut, rec in zip(raws, fed, batch.records):
+        for raw, cut, rec in zip(raws, fed, batch.records, strict=True):
             res = header_to_result(cut, rec)
             if len(raw) > MAX_TX_BYTES and isinstance(res, DecodeError) and res.code == ErrorCode.TRUNCATED:
                 res = DecodeError(ErrorCode.TOO_LARGE)

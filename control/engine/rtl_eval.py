@@ -40,10 +40,12 @@ def _unpack(layout: Any, word: int) -> dict[str, int]:
 class RtlEvaluator:
     """A running Verilator simulation of ``eval_search_top`` (see the module docstring)."""
 
-    def __init__(self, *, idle: str = "none", backpressure: str = "none", start_timeout_s: float = 1800.0) -> None:
+    def __init__(self, *, idle: str = "none", backpressure: str = "none",
+                 start_timeout_s: float = 1800.0) -> None:
         self._sim: SimProcess | None = None
-        self._sim = SimProcess(_TOP, _SERVER_MODULE, what="the RTL cycle-evaluator simulator", label="rtl-eval",
-                               extra_env={"MEVBLADE_RTL_IDLE": idle, "MEVBLADE_RTL_BACKPRESSURE": backpressure},
+        self._sim = SimProcess(_TOP, _SERVER_MODULE, what="the RTL cycle-evaluator simulator",
+                               label="rtl-eval", extra_env={"MEVBLADE_RTL_IDLE": idle,
+                                                            "MEVBLADE_RTL_BACKPRESSURE": backpressure},
                                start_timeout_s=start_timeout_s)
         self.log_path = self._sim.log_path
         #: clock cycles the last request batch took in the simulation
@@ -95,10 +97,10 @@ class RtlEvaluator:
         for touched, sib, base, _other in jobs:
             a, b = touched.hop(base), sib.hop(base)
             reqs.append({"mode": 1, "a_base": a.reserve_in, "a_other": a.reserve_out, "a_fn": a.fee_num,
-                         "a_fd": a.fee_den, "b_base": b.reserve_in, "b_other": b.reserve_out, "b_fn": b.fee_num,
-                         "b_fd": b.fee_den, "maxc": max_candidates})
+                         "a_fd": a.fee_den, "b_base": b.reserve_in, "b_other": b.reserve_out,
+                         "b_fn": b.fee_num, "b_fd": b.fee_den, "maxc": max_candidates})
         out = []
-        for (touched, sib, base, other), rec in zip(jobs, self.run(reqs) if reqs else []):
+        for (touched, sib, base, other), rec in zip(jobs, self.run(reqs) if reqs else [], strict=True):
             if rec["profit"] > 0:
                 first, second = (touched, sib) if rec["direction"] == 0 else (sib, touched)
                 out.append(Opportunity(bytes(victim_tx), (first.address, second.address), (base, other, base),

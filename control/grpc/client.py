@@ -71,11 +71,13 @@ class GrpcClient:
     def get_counters(self) -> Any:
         return self._call(self.engine.GetCounters, self.pb2.Empty())
 
-    def watch_opportunities(self, chains: list[str] | None = None, timeout: float | None = None) -> Iterator[Any]:
-        return self.engine.WatchOpportunities(self.pb2.WatchRequest(chains=chains or []), metadata=self.metadata,
-                                              timeout=timeout)
+    def watch_opportunities(self, chains: list[str] | None = None,
+                            timeout: float | None = None) -> Iterator[Any]:
+        return self.engine.WatchOpportunities(self.pb2.WatchRequest(chains=chains or []),
+                                              metadata=self.metadata, timeout=timeout)
 
-    def watch_executions(self, chains: list[str] | None = None, timeout: float | None = None) -> Iterator[Any]:
+    def watch_executions(self, chains: list[str] | None = None,
+                         timeout: float | None = None) -> Iterator[Any]:
         return self.engine.WatchExecutions(self.pb2.WatchRequest(chains=chains or []), metadata=self.metadata,
                                            timeout=timeout)
 

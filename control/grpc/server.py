@@ -72,7 +72,8 @@ class _Base:
         perm = METHOD_PERMISSIONS[method]
         if not principal_allows(p, perm):
             self.ctx.metrics.grpc_requests.labels(method, "PERMISSION_DENIED").inc()
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"forbidden: {perm} is not allowed for this caller")
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                f"forbidden: {perm} is not allowed for this caller")
         d = self.ctx.limiter.hit(p.identity, p.role)
         if not d.allowed:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -91,8 +92,9 @@ def _params(text: str) -> dict[str, Any]:
 
 
 def _info(i: Any) -> Any:
-    return pb2.StrategyInfo(id=i.id, plugin=i.plugin, params_json=json.dumps(i.params, sort_keys=True, default=str),
-                            enabled=i.enabled, events=i.events, actions=i.actions, errors=i.errors)
+    return pb2.StrategyInfo(id=i.id, plugin=i.plugin,
+                            params_json=json.dumps(i.params, sort_keys=True, default=str), enabled=i.enabled,
+                            events=i.events, actions=i.actions, errors=i.errors)
 
 
 class StrategyServicer(_Base, pb2_grpc.StrategyServiceServicer):
@@ -121,7 +123,8 @@ class StrategyServicer(_Base, pb2_grpc.StrategyServiceServicer):
         if method == "UnloadStrategy":
             await asyncio.to_thread(store.delete_strategy_config, info.id)
         else:
-            await asyncio.to_thread(store.save_strategy_config, info.id, info.plugin, info.params, info.enabled)
+            await asyncio.to_thread(store.save_strategy_config, info.id, info.plugin, info.params,
+                                    info.enabled)
         return _info(info)
 
     async def ListStrategies(self, request: Any, context: Any) -> Any:
@@ -138,7 +141,8 @@ class StrategyServicer(_Base, pb2_grpc.StrategyServiceServicer):
             await self._auth(context, "LoadStrategy")
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"params_json: {exc}")
         return await self._change(context, "LoadStrategy", lambda r: r.load(
-            request.plugin, params, instance_id=request.instance_id or None, enabled=not request.start_disabled))
+            request.plugin, params, instance_id=request.instance_id or None,
+            enabled=not request.start_disabled))
 
     async def UpdateStrategy(self, request: Any, context: Any) -> Any:
         try:
@@ -237,14 +241,15 @@ class EngineServicer(_Base, pb2_grpc.EngineServiceServicer):
                 r0, r1 = _uint(pool.reserve0, "reserve0"), _uint(pool.reserve1, "reserve1")
                 slot = table.slot_of(address)
                 if slot is None:
-                    table.add_pool(address, _addr(pool.token0, "token0"), _addr(pool.token1, "token1"), r0, r1,
-                                   pool.fee_num or 997, pool.fee_den or 1000, pool.venue)
+                    table.add_pool(address, _addr(pool.token0, "token0"), _addr(pool.token1, "token1"), r0,
+                                   r1, pool.fee_num or 997, pool.fee_den or 1000, pool.venue)
                     added += 1
                 else:
                     table.update_reserves(slot, r0, r1)
                 written += 1
         except ValueError as exc:  # PoolTableError is a ValueError
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{exc} ({written} pools written before it)")
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"{exc} ({written} pools written before it)")
         await asyncio.to_thread(self.ctx.store.audit, p.actor, "engine.pools_write", "pool_table",
                                 {"written": written, "added": added})
         return pb2.WritePoolsResponse(written=written, added=added)
@@ -314,7 +319,8 @@ class EngineServicer(_Base, pb2_grpc.EngineServiceServicer):
                                      status=str(d.get("status") or ""),
                                      transaction_hash=str(d.get("transaction_hash") or ""),
                                      actual_profit=str(d.get("actual_profit") or ""),
-                                     gas_used=int(d.get("gas_used") or 0), ts=float(event.get("ts", time.time())))
+                                     gas_used=int(d.get("gas_used") or 0),
+                                     ts=float(event.get("ts", time.time())))
 
 
 SERVICE_NAMES = (
@@ -323,14 +329,17 @@ SERVICE_NAMES = (
 )
 
 
-async def start_grpc_server(ctx: ServiceContext, port: int = 0, host: str = "127.0.0.1") -> tuple[grpc.aio.Server, int]:
-    """Start the gRPC server on ``host:port`` (0 = a free port) in the running loop; returns (server, port)."""
+async def start_grpc_server(ctx: ServiceContext, port: int = 0,
+                            host: str = "127.0.0.1") -> tuple[grpc.aio.Server, int]:
+    """Start the gRPC server on ``host:port`` (0 = a free port) in the running loop; returns (server,
+    port)."""
     server = grpc.aio.server()
     pb2_grpc.add_StrategyServiceServicer_to_server(StrategyServicer(ctx), server)
     pb2_grpc.add_EngineServiceServicer_to_server(EngineServicer(ctx), server)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    names = (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
+    names = (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:

@@ -44,12 +44,14 @@ def parse_cpus(spec: str) -> set[int]:
         out.update(range(a, b + 1))
     avail = available_cpus()
     if not out <= avail:
-        raise AffinityError(f"cpus must be among the available CPUs {sorted(avail)}, not {sorted(out - avail)}")
+        raise AffinityError(f"cpus must be among the available CPUs {sorted(avail)}, not "
+                            f"{sorted(out - avail)}")
     return out
 
 
 def pin(pid: int, cpus: Iterable[int]) -> int:
-    """Pin every thread of process ``pid`` (0: this process) to ``cpus``; returns how many threads were pinned.
+    """Pin every thread of process ``pid`` (0: this process) to ``cpus``; returns how many threads were
+    pinned.
 
     Threads started later inherit the affinity of the thread that starts them, so a process pinned after its
     thread pool is up stays pinned."""

@@ -19,7 +19,8 @@ EXECUTE_SELECTOR = keccak(text="execute(uint256,uint256[],uint256,uint256,bool)"
 WITHDRAW_SELECTOR = keccak(text="withdraw(address,uint256)")[:4]
 ERROR_SELECTORS = {name: keccak(text=sig)[:4] for name, sig in {
     "NotOwner": "NotOwner()", "Reentrant": "Reentrant()", "UnexpectedCallback": "UnexpectedCallback()",
-    "BadPath": "BadPath()", "Unprofitable": "Unprofitable(uint256,uint256)", "PaymentFailed": "PaymentFailed()",
+    "BadPath": "BadPath()", "Unprofitable": "Unprofitable(uint256,uint256)",
+    "PaymentFailed": "PaymentFailed()",
 }.items()}
 
 
@@ -47,7 +48,8 @@ def pack_hop(hop: Hop) -> int:
             raise ValueError(f"{name} must be in 1..2**32-1, not {v!r}")
     if hop.fee_num > hop.fee_den:
         raise ValueError(f"fee_num must be <= fee_den, not {hop.fee_num}/{hop.fee_den}")
-    return _addr(hop.pair) | (int(bool(hop.zero_for_one)) << 160) | (hop.fee_num << 168) | (hop.fee_den << 200)
+    return (_addr(hop.pair) | (int(bool(hop.zero_for_one)) << 160) | (hop.fee_num << 168)
+            | (hop.fee_den << 200))
 
 
 @lru_cache(maxsize=4096)
@@ -76,9 +78,9 @@ def execute_calldata(amount_in: int, hops: Sequence[Hop], min_profit: int, coinb
     # ABI head (amount_in, offset of the array = 5 words, min_profit, coinbase_bps, flash), then the array
     # (length, elements) — by hand: eth-abi's generic encoder cost ~30x more on the hot path (checked
     # against eth-abi in the tests); constant words and each pool's hop word computed once (sixth session)
-    return b"".join([EXECUTE_SELECTOR, amount_in.to_bytes(32, "big"), _WORD_A0, min_profit.to_bytes(32, "big"),
-                     coinbase_bps.to_bytes(32, "big"), _FLASH[1 if flash else 0], n.to_bytes(32, "big"),
-                     *[_word_of(h) for h in hops]])
+    return b"".join([EXECUTE_SELECTOR, amount_in.to_bytes(32, "big"), _WORD_A0,
+                     min_profit.to_bytes(32, "big"), coinbase_bps.to_bytes(32, "big"),
+                     _FLASH[1 if flash else 0], n.to_bytes(32, "big"), *[_word_of(h) for h in hops]])
 
 
 def _word_of(hop: Hop) -> bytes:

@@ -24,14 +24,16 @@ def b20(addr: str) -> bytes:
 
 
 def build_pipeline(dep: Any, *, node_http: str, node_ws: str, relay_urls: list[str], signer: Any,
-                   relay_auth: Any, contract: str, engine: str | Any = "sw", params: dict[str, Any] | None = None,
-                   recorder: Any = None, metrics: Any = None, relay_timeout_s: float = 2.0,
-                   max_retargets: int = 1, registry: StrategyRegistry | None = None,
-                   warm_path_s: float = 0.0, busy_poll: bool = False, presign: int = 0) -> Pipeline:
-    """``dep`` is a :class:`mevblade.sim.devnet.Deployment` (or anything with the same fields); ``warm_path_s``:
-    :attr:`~.core.PipelineConfig.warm_path_s` (0: no cache warm-up); ``busy_poll``:
-    :attr:`~.core.PipelineConfig.busy_poll` (off: the event loop sleeps until the socket is readable); ``presign``:
-    :attr:`~.core.PipelineConfig.presign` (pre-computed ECDSA nonces per key; 0: RFC 6979 signing)."""
+                   relay_auth: Any, contract: str, engine: str | Any = "sw",
+                   params: dict[str, Any] | None = None, recorder: Any = None, metrics: Any = None,
+                   relay_timeout_s: float = 2.0, max_retargets: int = 1,
+                   registry: StrategyRegistry | None = None, warm_path_s: float = 0.0,
+                   busy_poll: bool = False, presign: int = 0) -> Pipeline:
+    """``dep`` is a :class:`mevblade.sim.devnet.Deployment` (or anything with the same fields);
+    ``warm_path_s``: :attr:`~.core.PipelineConfig.warm_path_s` (0: no cache warm-up); ``busy_poll``:
+    :attr:`~.core.PipelineConfig.busy_poll` (off: the event loop sleeps until the socket is readable);
+    ``presign``: :attr:`~.core.PipelineConfig.presign` (pre-computed ECDSA nonces per key; 0: RFC 6979
+    signing)."""
     if not isinstance(warm_path_s, (int, float)) or isinstance(warm_path_s, bool) or warm_path_s < 0:
         raise ValueError(f"warm_path_s must be a non-negative number of seconds, not {warm_path_s!r}")
     if not isinstance(busy_poll, bool):
@@ -56,13 +58,15 @@ def build_pipeline(dep: Any, *, node_http: str, node_ws: str, relay_urls: list[s
     reg = registry or StrategyRegistry()
     if not reg.list():
         reg.load("backrun_arb", {"weth": dep.weth, **(params or {})}, instance_id="backrun_arb")
-    relays = [RelayClient(u, relay_auth, name=f"relay{i}", timeout_s=relay_timeout_s) for i, u in enumerate(relay_urls)]
+    relays = [RelayClient(u, relay_auth, name=f"relay{i}", timeout_s=relay_timeout_s)
+              for i, u in enumerate(relay_urls)]
     executor = BundleExecutor(signer, relays, contract=contract, chain_id=dep.chain_id, node_http=node_http,
                               recorder=recorder, max_retargets=max_retargets)
     cfg = PipelineConfig(chain_id=dep.chain_id, own_addresses=frozenset({b20(signer.address)}),
                          profit_token=b20(dep.weth), warm_path_s=float(warm_path_s),
                          busy_poll=busy_poll, presign=presign)
     return Pipeline(stage=stage, registry=reg, executor=executor,
-                    pending=PendingTxCollector(node_ws, node_http), heads=NewHeadsCollector(node_ws, node_http),
+                    pending=PendingTxCollector(node_ws, node_http),
+                    heads=NewHeadsCollector(node_ws, node_http),
                     pools=PoolSyncCollector(node_ws, node_http, [b20(p.address) for p in dep.pools]),
                     config=cfg, metrics=metrics, recorder=recorder)

@@ -68,11 +68,11 @@ class WsCollector:
     def __init__(self, ws_url: str, http_url: str, *, backoff_s: float = 0.05, max_backoff_s: float = 2.0,
                  quickack: bool = True, kernel_stamp: bool = False) -> None:
         self.ws_url = ws_url
-        #: acknowledge every frame at once (``TCP_QUICKACK``, re-armed after each frame): a node that writes its
-        #: WebSocket frames with Nagle's algorithm on (anvil does) holds the tail of a notification until the
-        #: previous segment is acknowledged, and the kernel's delayed ACK then holds it until more data comes —
-        #: measured here: ~6 % of anvil's pending-transaction notifications arrived 20-30 ms late, together with
-        #: the next one (docs/PERFORMANCE.md, "fourth session")
+        #: acknowledge every frame at once (``TCP_QUICKACK``, re-armed after each frame): a node that writes
+        #: its WebSocket frames with Nagle's algorithm on (anvil does) holds the tail of a notification until
+        #: the previous segment is acknowledged, and the kernel's delayed ACK then holds it until more data
+        #: comes — measured here: ~6 % of anvil's pending-transaction notifications arrived 20-30 ms late,
+        #: together with the next one (docs/PERFORMANCE.md, "fourth session")
         self.quickack = quickack and _TCP_QUICKACK is not None
         self.http = AsyncRpcClient(http_url)
         self.backoff_s = backoff_s
@@ -119,7 +119,8 @@ class WsCollector:
                 if stamped:
                     conn: Any = await StampedWebSocket.connect(self.ws_url)
                 else:
-                    conn = websockets.connect(self.ws_url, max_size=None, ping_interval=None, compression=None)
+                    conn = websockets.connect(self.ws_url, max_size=None, ping_interval=None,
+                                              compression=None)
                 async with conn as ws:
                     await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe",
                                               "params": self.params()}))
@@ -144,7 +145,8 @@ class WsCollector:
                     if stamped and self._direct_put is not None:
                         ws.on_message = lambda m, sock=sock: self._on_message(m, sock)
                     async for item in ws:
-                        # the frame's start as the collector sees it (the span's start before the fifth session)
+                        # the frame's start as the collector sees it (the span's start before the fifth
+                        # session)
                         read_ns = time.perf_counter_ns()
                         self.recv_cpu_ns = time.process_time_ns()
                         if stamped:  # the kernel's receive of the bytes that completed it (see wsstamp)
@@ -205,10 +207,10 @@ class WsCollector:
             return False
 
     def poll_now(self) -> int:
-        """Busy-poll read (``PipelineConfig.busy_poll``): one non-blocking read of the kernel-stamped socket now
-        (:meth:`StampedWebSocket.poll`: same stamp, parser and counts as the reader callback; under :meth:`run`
-        a notification is then converted and put before this returns). The number of messages read; 0 without
-        a stamped connection (the loop's own reader callback still reads it)."""
+        """Busy-poll read (``PipelineConfig.busy_poll``): one non-blocking read of the kernel-stamped socket
+        now (:meth:`StampedWebSocket.poll`: same stamp, parser and counts as the reader callback; under
+        :meth:`run` a notification is then converted and put before this returns). The number of messages
+        read; 0 without a stamped connection (the loop's own reader callback still reads it)."""
         ws = self._ws
         if ws is None:
             return 0
@@ -322,7 +324,8 @@ class PendingTxCollector(WsCollector):
         got = raw_and_hash_from_json(result)
         if got is None:
             return await self._fetch(result.get("hash"), recv_ns)
-        return PendingTx(got[0], got[1], recv_ns, seen_cpu_ns=self.recv_cpu_ns, read_ns=self.read_ns or recv_ns)
+        return PendingTx(got[0], got[1], recv_ns, seen_cpu_ns=self.recv_cpu_ns,
+                         read_ns=self.read_ns or recv_ns)
 
     def warm(self) -> None:
         """The frame path (JSON, raw rebuild, hash check) on the last notification again, discarding the
@@ -400,8 +403,8 @@ class NewHeadsCollector(WsCollector):
 
 
 def _head(b: dict[str, Any]) -> NewHead:
-    return NewHead(_q(b["number"]), b["hash"], b["parentHash"], _q(b.get("baseFeePerGas")), _q(b["timestamp"]),
-                   _q(b.get("gasUsed")), _q(b.get("gasLimit")))
+    return NewHead(_q(b["number"]), b["hash"], b["parentHash"], _q(b.get("baseFeePerGas")),
+                   _q(b["timestamp"]), _q(b.get("gasUsed")), _q(b.get("gasLimit")))
 
 
 class PoolSyncCollector(WsCollector):
@@ -430,7 +433,8 @@ class PoolSyncCollector(WsCollector):
         """``getReserves`` of every pool at ``block`` (one batch)."""
         tag = block if isinstance(block, str) else hex(block)
         try:
-            res = await asyncio.gather(*(self.http.call("eth_call", {"to": "0x" + p.hex(), "data": GET_RESERVES}, tag)
+            res = await asyncio.gather(*(self.http.call("eth_call",
+                                                        {"to": "0x" + p.hex(), "data": GET_RESERVES}, tag)
                                          for p in self.pools))
             number = block if isinstance(block, int) else _q(await self.http.call("eth_blockNumber"))
         except RpcError:

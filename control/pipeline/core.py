@@ -20,6 +20,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from mevblade.control.engine.base import EngineUnavailable
@@ -53,34 +54,37 @@ class PipelineConfig:
     #: per event-loop turn, discarding the results. Nothing is sent or recorded. Costs CPU while idle (an
     #: appliance with its own core); 0 = off. See docs/PERFORMANCE.md ("fourth session").
     warm_path_s: float = 0.0
-    #: busy-poll the pending collector's socket instead of sleeping in the event loop (an appliance on a core of
-    #: its own: that core then never idles). A task spins — one non-blocking ``recvmsg`` per turn, the same
+    #: busy-poll the pending collector's socket instead of sleeping in the event loop (an appliance on a core
+    #: of its own: that core then never idles). A task spins — one non-blocking ``recvmsg`` per turn, the same
     #: kernel stamp, parser and counts as the reader callback (:meth:`WsCollector.poll_now`) — and, with
     #: ``warm_path_s``, runs the warm-up's sub-steps between polls instead of after a sleep: a frame is read
     #: within one poll (a few µs) or the sub-step in progress of its arrival, without the idle core's wake-up.
     #: Costs a whole core's CPU all the time; off by default. See docs/PERFORMANCE.md ("seventh session").
     busy_poll: bool = False
     #: same-turn hand-over: an event that finds the event queue empty and the dispatch stage idle is handled
-    #: at once, in the loop turn that produced it (for a pending transaction: the reader callback that read its
-    #: frame), instead of one turn later by the dispatch task; an action that finds the action queue empty
-    #: starts its executor task eagerly (:func:`~.eager.start_eager`: up to its first request on the wire) in the
-    #: same turn. Otherwise both queue as before, bounded, drops counted, handled in order. See :meth:`put_event`.
+    #: at once, in the loop turn that produced it (for a pending transaction: the reader callback that read
+    #: its frame), instead of one turn later by the dispatch task; an action that finds the action queue empty
+    #: starts its executor task eagerly (:func:`~.eager.start_eager`: up to its first request on the wire) in
+    #: the same turn. Otherwise both queue as before, bounded, drops counted, handled in order. See
+    #: :meth:`put_event`.
     same_turn: bool = True
     #: offline/online ECDSA (eighth session): keep this many pre-computed nonces per signing key (our
     #: transaction's, each relay's auth key) and sign the hot path's two signatures from them — one scalar
-    #: multiplication and addition, ≈ 5 µs, instead of RFC 6979 signing, ≈ 50 µs each. Filled at start, refilled
-    #: one entry per loop turn while nothing is in flight; an empty pool falls back to RFC 6979 (counted). 0 = off
-    #: (the default: the deterministic RFC 6979 signer). See :mod:`~.presign` for what is constant time.
+    #: multiplication and addition, ≈ 5 µs, instead of RFC 6979 signing, ≈ 50 µs each. Filled at start,
+    #: refilled one entry per loop turn while nothing is in flight; an empty pool falls back to RFC 6979
+    #: (counted). 0 = off (the default: the deterministic RFC 6979 signer). See :mod:`~.presign` for what is
+    #: constant time.
     presign: int = 0
 
 
-# -- garbage collection between events ---------------------------------------------------------------------------
-# CPython runs its cyclic collector when allocations minus deallocations pass a threshold (700 for the youngest
-# generation), i.e. at an arbitrary allocation — often in the middle of a pending transaction's engine stage or
-# its signing. While a pipeline runs, automatic collection is off and the same generational schedule runs from
-# the dispatch loop once the event queue is empty (and from a 50 ms timer when no events come). The objects that
-# exist at start-up (modules, ABIs, the pool table) are frozen out of the collector first (gc.freeze), so a full
-# collection only walks what was allocated since; they are unfrozen when the last pipeline of the process stops.
+# -- garbage collection between events -----------------------------------------------------------------------
+# CPython runs its cyclic collector when allocations minus deallocations pass a threshold (700 for the
+# youngest generation), i.e. at an arbitrary allocation — often in the middle of a pending transaction's
+# engine stage or its signing. While a pipeline runs, automatic collection is off and the same generational
+# schedule runs from the dispatch loop once the event queue is empty (and from a 50 ms timer when no events
+# come). The objects that exist at start-up (modules, ABIs, the pool table) are frozen out of the collector
+# first (gc.freeze), so a full collection only walks what was allocated since; they are unfrozen when the last
+# pipeline of the process stops.
 _GC_THRESHOLD = 700
 _gc_state = {"holders": 0, "was_enabled": True, "runs": 0}
 
@@ -169,7 +173,8 @@ class EngineStage:
         """:meth:`evaluate` as warm-up sub-steps: with the software evaluator, the victim's simulation on the
         pool table (``backrun_pairs``) and then the optimum search of each pair, which returns the
         ``CycleResult`` of each profitable pair (the same searches, in the same direction, as
-        ``evaluate_swap``); else the whole :meth:`evaluate` as one step. Results are discarded by the caller."""
+        ``evaluate_swap``); else the whole :meth:`evaluate` as one step. Results are discarded by the
+        caller."""
         from mevblade.control.engine.software import evaluator as sw_eval
 
         impl = self._eval_impl
@@ -201,7 +206,7 @@ class EngineStage:
         path = tuple(getattr(swap, "path", ()) or ())
         venue = getattr(swap, "venue", None)
         out = []
-        for a, b in zip(path, path[1:]):
+        for a, b in pairwise(path):
             slot = self.table.lookup(venue, a, b) if venue is not None else None
             rec = self.table.read(slot) if slot is not None else None
             if rec is not None:
@@ -296,11 +301,11 @@ class Pipeline:
         """An event from a collector. Same-turn hand-over (:attr:`PipelineConfig.same_turn`): when the event
         queue is empty and the dispatch stage is idle, the event is handled now — the dispatch stage's step
         started eagerly in this loop turn (:func:`~.eager.start_eager`; for a pending transaction read by the
-        stamped collector that is the reader callback's turn) — instead of being queued for the dispatch task's
-        next turn. Nothing is bypassed that could drop or reorder: the queue is empty (a put could not be
-        dropped) and nothing is being handled (no earlier event is passed). Anything else is queued as before
-        (bounded, drops counted) and the dispatch task takes it in order, never while an event started this
-        way is still being handled."""
+        stamped collector that is the reader callback's turn) — instead of being queued for the dispatch
+        task's next turn. Nothing is bypassed that could drop or reorder: the queue is empty (a put could not
+        be dropped) and nothing is being handled (no earlier event is passed). Anything else is queued as
+        before (bounded, drops counted) and the dispatch task takes it in order, never while an event started
+        this way is still being handled."""
         if (self.config.same_turn and not self._dispatching and self.events.empty()
                 and self._dispatch_running):
             self.same_turn_events += 1
@@ -309,7 +314,8 @@ class Pipeline:
         self._put(self.events, "events", ev)
 
     def _eager_done(self, t: asyncio.Task[Any]) -> None:
-        if not t.cancelled() and t.exception() is not None:  # as a failing dispatch task would: stop the pipeline
+        # as a failing dispatch task would: stop the pipeline
+        if not t.cancelled() and t.exception() is not None:
             self._failure = t.exception()
             log.error("dispatch failed: %s", type(self._failure).__name__)
             self._stop.set()
@@ -471,7 +477,8 @@ class Pipeline:
         warm_sign_steps = getattr(self.executor, "warm_sign_steps", None)
         warm_request_steps = getattr(self.executor, "warm_request_steps", None)
         relays = getattr(self.executor, "relays", None) or [None]
-        if warm_sign_steps is not None and warm_request_steps is not None and hasattr(relays[0], "warm_steps"):
+        if warm_sign_steps is not None and warm_request_steps is not None \
+                and hasattr(relays[0], "warm_steps"):
             signed: dict[str, bytes] = {}
             steps.extend(warm_sign_steps(action, signed))
             steps.extend(warm_request_steps(action, signed))
@@ -482,12 +489,13 @@ class Pipeline:
         seventh session) on the event that gave the sample's action — the opportunity's hops and the victim's
         pools from the pool table, the event's construction, and each strategy that declares itself
         ``warm_safe`` (its ``process_event`` driven to its end without a loop turn; anything it returns is
-        discarded, its ``skipped`` counts restored). Registry counts, queues and the executor are not touched."""
+        discarded, its ``skipped`` counts restored). Registry counts, queues and the executor are not
+        touched."""
         opp = ev.opportunity
         hops = self.stage.hops_for(opp)
         pools = self.stage.victim_pools(swap)
-        ev2 = OpportunityEvent(opp, ev.victim_raw, ev.victim_hash, ev.victim_sender, ev.head, ev.seen_ns, ev.engine_ns,
-                               ev.swap_function, hops, pools, ev.seen_cpu_ns, ev.read_ns)
+        ev2 = OpportunityEvent(opp, ev.victim_raw, ev.victim_hash, ev.victim_sender, ev.head, ev.seen_ns,
+                               ev.engine_ns, ev.swap_function, hops, pools, ev.seen_cpu_ns, ev.read_ns)
         for entry in self.registry.active_entries():
             s = entry.strategy
             if not getattr(s, "warm_safe", False):
@@ -552,9 +560,9 @@ class Pipeline:
 
     async def _presign_loop(self, period_s: float = 0.0005) -> None:
         """Refill the pre-computed nonce pools (:attr:`PipelineConfig.presign`) off the hot path: every
-        ``period_s``, while nothing is in flight (:meth:`_quiet`) and no frame waits on the pending collector's
-        socket, half an entry (:meth:`~.presign.Presigner.refill_step`: ``k·G``, then the inverse and ``c``) per
-        event-loop turn until every pool is full."""
+        ``period_s``, while nothing is in flight (:meth:`_quiet`) and no frame waits on the pending
+        collector's socket, half an entry (:meth:`~.presign.Presigner.refill_step`: ``k·G``, then the inverse
+        and ``c``) per event-loop turn until every pool is full."""
         pending = self.pending
         while True:
             await asyncio.sleep(period_s)
@@ -567,9 +575,10 @@ class Pipeline:
                     await asyncio.sleep(0)
 
     async def _spin(self, until_ns: int | None) -> None:
-        """Busy-poll (:attr:`PipelineConfig.busy_poll`) until ``perf_counter_ns`` passes ``until_ns`` (``None``:
-        until cancelled): each turn, one non-blocking read of the pending collector's socket, then the loop's
-        turn (``sleep(0)``: every other task and callback runs as usual; the loop never blocks in its poll)."""
+        """Busy-poll (:attr:`PipelineConfig.busy_poll`) until ``perf_counter_ns`` passes ``until_ns``
+        (``None``: until cancelled): each turn, one non-blocking read of the pending collector's socket, then
+        the loop's turn (``sleep(0)``: every other task and callback runs as usual; the loop never blocks in
+        its poll)."""
         pending = self.pending
         poll = pending.poll_now if pending is not None else None
         clock = time.perf_counter_ns
@@ -709,10 +718,10 @@ class Pipeline:
                     self._warm_event = ev
                 handed += len(acts)
         if handed > eager:
-            # hand the loop to the executor now: a backlog of pending events must not delay a bundle (its tasks
-            # sign and write the requests). Once for all of this transaction's actions: their tasks then run in
-            # order up to their first request each, before any of them handles an answer — a second bundle
-            # for the same victim no longer waits for the first one's HTTP exchange (fourth session)
+            # hand the loop to the executor now: a backlog of pending events must not delay a bundle (its
+            # tasks sign and write the requests). Once for all of this transaction's actions: their tasks then
+            # run in order up to their first request each, before any of them handles an answer — a second
+            # bundle for the same victim no longer waits for the first one's HTTP exchange (fourth session)
             for _ in range(3):
                 await asyncio.sleep(0)
 

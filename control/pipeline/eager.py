@@ -1,10 +1,10 @@
 """Eager start of a coroutine as a task (Python 3.11 has no ``eager_task_factory``; 3.12 does the same in C).
 
-:func:`start_eager` runs the coroutine's first step *now*, in the caller's loop turn, as the new task (the task is
-made the loop's current task for that step, so ``asyncio.current_task()``, ``asyncio.timeout`` and cancellation
-see it), and the task then drives the rest from wherever the coroutine suspended. Used by the pipeline's
-same-turn hand-over (issue #6, seventh session): a pending transaction's engine stage, strategy and executor run
-in the loop turn that read its frame, up to the signed ``eth_callBundle`` on the wire.
+:func:`start_eager` runs the coroutine's first step *now*, in the caller's loop turn, as the new task (the
+task is made the loop's current task for that step, so ``asyncio.current_task()``, ``asyncio.timeout`` and
+cancellation see it), and the task then drives the rest from wherever the coroutine suspended. Used by the
+pipeline's same-turn hand-over (issue #6, seventh session): a pending transaction's engine stage, strategy and
+executor run in the loop turn that read its frame, up to the signed ``eth_callBundle`` on the wire.
 """
 
 from __future__ import annotations

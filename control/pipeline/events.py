@@ -101,7 +101,8 @@ class BackrunBundle:
     #: the victim's ``PendingTx.read_ns`` (0: same as ``seen_ns``)
     read_ns: int = 0
     #: refuse the bundle unless the simulated ``execute()`` returns exactly ``expected_profit_wei`` (the
-    #: backrun strategy sets it: its expectation is the evaluator's exact figure; a floor-priced action does not)
+    #: backrun strategy sets it: its expectation is the evaluator's exact figure; a floor-priced action does
+    #: not)
     profit_must_match: bool = False
 
 

@@ -116,8 +116,8 @@ class _NonceChain:
 
 
 class BundleExecutor:
-    def __init__(self, signer: Any, relays: list[RelayClient], *, contract: str, chain_id: int, node_http: str,
-                 recorder: Any = None, max_retargets: int = 1, max_concurrency: int = 16,
+    def __init__(self, signer: Any, relays: list[RelayClient], *, contract: str, chain_id: int,
+                 node_http: str, recorder: Any = None, max_retargets: int = 1, max_concurrency: int = 16,
                  flash: bool = True) -> None:
         if not relays:
             raise ValueError("relays must name at least one relay, not none")
@@ -143,11 +143,12 @@ class BundleExecutor:
         self.done: list[InFlight] = []
         self.stats: dict[str, int] = {k: 0 for k in (
             "actions", "stale_target", "duplicates_prevented", "duplicate_submissions", "simulated",
-            "sim_failed", "sim_unprofitable", "relay_errors", "bundles_submitted", "submissions", "bundles_included",
-            "bundles_reverted_included", "bundles_missed", "bundles_cancelled", "retargets", "realized_profit_wei",
-            "expected_profit_wei", "realized_gross_wei", "expected_gross_wei", "gas_cost_wei", "coinbase_paid_wei",
-            "realized_mismatch", "bundles_reorged_out", "resigned", "chain_bundles", "alternative_bundles",
-            "chain_conflicts", "chain_conflicts_simulated", "bundles_withdrawn", "sim_inexact", "victims_dropped")}
+            "sim_failed", "sim_unprofitable", "relay_errors", "bundles_submitted", "submissions",
+            "bundles_included", "bundles_reverted_included", "bundles_missed", "bundles_cancelled",
+            "retargets", "realized_profit_wei", "expected_profit_wei", "realized_gross_wei",
+            "expected_gross_wei", "gas_cost_wei", "coinbase_paid_wei", "realized_mismatch",
+            "bundles_reorged_out", "resigned", "chain_bundles", "alternative_bundles", "chain_conflicts",
+            "chain_conflicts_simulated", "bundles_withdrawn", "sim_inexact", "victims_dropped")}
         self.lat_callbundle_ns: list[int] = []
         #: the same span from the collector's read of the frame (``BackrunBundle.read_ns``): without the time
         #: the frame waited for the event loop (the figure before the fifth session)
@@ -219,9 +220,10 @@ class BundleExecutor:
                 exp_net = exp_gross - rec.expected_coinbase_wei - gas_cost
                 real_net = profit - paid - gas_cost
                 rec.status = "included"
-                rec.realized = {"block": _q(rc["blockNumber"]), "profit_wei": profit, "coinbase_paid_wei": paid,
-                                "gas_used": _q(rc["gasUsed"]), "gas_cost_wei": gas_cost,
-                                "realized_net_wei": real_net, "expected_net_wei": exp_net}
+                rec.realized = {"block": _q(rc["blockNumber"]), "profit_wei": profit,
+                                "coinbase_paid_wei": paid, "gas_used": _q(rc["gasUsed"]),
+                                "gas_cost_wei": gas_cost, "realized_net_wei": real_net,
+                                "expected_net_wei": exp_net}
                 st = self.stats
                 st["bundles_included"] += 1
                 st["realized_profit_wei"] += real_net
@@ -235,8 +237,9 @@ class BundleExecutor:
             self.done.append(rec)
             self.recorder.outcome(rec.action.opportunity_id, {
                 "status": "included" if ok else "failed", "transaction_hash": rec.tx_hash,
-                "included_block": _q(rc["blockNumber"]), "realized_profit": rec.realized.get("realized_net_wei"),
-                "gas_used": _q(rc["gasUsed"]), "relay": rec.relays[0] if rec.relays else None,
+                "included_block": _q(rc["blockNumber"]),
+                "realized_profit": rec.realized.get("realized_net_wei"), "gas_used": _q(rc["gasUsed"]),
+                "relay": rec.relays[0] if rec.relays else None,
                 "bundle_status": "included" if ok else "reverted",
                 "latency_ms": (self.lat_sendbundle_ns[-1] / 1e6) if self.lat_sendbundle_ns else None})
             return
@@ -278,7 +281,8 @@ class BundleExecutor:
             st["expected_gross_wei"] -= rec.action.expected_profit_wei
             st["gas_cost_wei"] -= r["gas_cost_wei"]
             st["coinbase_paid_wei"] -= r["coinbase_paid_wei"]
-            self.recorder.outcome(rec.action.opportunity_id, {"status": "failed", "transaction_hash": rec.tx_hash,
+            self.recorder.outcome(rec.action.opportunity_id,
+                                  {"status": "failed", "transaction_hash": rec.tx_hash,
                                                               "relay": rec.relays[0] if rec.relays else None,
                                                               "bundle_status": "reorged"})
 
@@ -395,8 +399,8 @@ class BundleExecutor:
         Recorded nowhere (not in :attr:`own_tx_hashes`), never sent; the caller discards it."""
         data = execute_calldata(a.amount_in, a.hops, a.expected_profit_wei, a.coinbase_bps, self.flash)
         if self._tpl is not None:
-            raw = self._tpl.sign(self.WARM_NONCE, a.priority_fee_per_gas, a.max_fee_per_gas, a.gas_limit, data,
-                                 warm=True)
+            raw = self._tpl.sign(self.WARM_NONCE, a.priority_fee_per_gas, a.max_fee_per_gas, a.gas_limit,
+                                 data, warm=True)
         else:
             raw = self.signer.sign_eip1559(chain_id=self.chain_id, nonce=self.WARM_NONCE,
                                            max_priority_fee_per_gas=a.priority_fee_per_gas,
@@ -416,7 +420,8 @@ class BundleExecutor:
         st: dict[str, Any] = {}
 
         def calldata() -> None:
-            st["data"] = execute_calldata(a.amount_in, a.hops, a.expected_profit_wei, a.coinbase_bps, self.flash)
+            st["data"] = execute_calldata(a.amount_in, a.hops, a.expected_profit_wei, a.coinbase_bps,
+                                          self.flash)
 
         def payload() -> None:  # the template's body and signing hash
             st["body"], st["digest"] = tpl.payload(self.WARM_NONCE, a.priority_fee_per_gas, a.max_fee_per_gas,
@@ -439,14 +444,15 @@ class BundleExecutor:
         if hasattr(relay, "warm_call_bundle_steps"):  # the request _simulate writes (encode_call_bundle)
             return relay.warm_call_bundle_steps(lambda: (a.victim_raw, signed["raw"]), a.target_block)
         return relay.warm_steps("eth_callBundle", lambda: [{
-            "txs": ["0x" + a.victim_raw.hex(), "0x" + signed["raw"].hex()], "blockNumber": hex(a.target_block),
-            "stateBlockNumber": "latest"}])
+            "txs": ["0x" + a.victim_raw.hex(), "0x" + signed["raw"].hex()],
+            "blockNumber": hex(a.target_block), "stateBlockNumber": "latest"}])
 
     def warm_request(self, a: BackrunBundle, raw: bytes) -> None:
         """The first relay's ``eth_callBundle`` body and auth signature for ``[victim, raw]``, discarded (no
         request id taken, nothing sent, no figures): the rest of the warm-up."""
         self.relays[0].warm("eth_callBundle", [{"txs": ["0x" + a.victim_raw.hex(), "0x" + raw.hex()],
-                                                "blockNumber": hex(a.target_block), "stateBlockNumber": "latest"}])
+                                                "blockNumber": hex(a.target_block),
+                                                "stateBlockNumber": "latest"}])
 
     async def _simulate(self, a: BackrunBundle, txs: list[bytes], measure: bool) -> Any:
         """``eth_callBundle`` on the first relay that answers (``None``: none did)."""
@@ -577,8 +583,8 @@ class BundleExecutor:
         return "conflict"
 
     async def _submit(self, a: BackrunBundle, sim: Any, chain: _NonceChain, slot: int, alt: bool,
-                      pools: frozenset[str], raw: bytes, bundle: list[bytes], prefix: list[bytes], head: NewHead,
-                      retarget: bool) -> str:
+                      pools: frozenset[str], raw: bytes, bundle: list[bytes], prefix: list[bytes],
+                      head: NewHead, retarget: bool) -> str:
         st = self.stats
         if not await self._victim_usable(a.victim_hash):
             st["victims_dropped"] += 1
@@ -592,8 +598,9 @@ class BundleExecutor:
             return "sim_failed"
         sim_profit = _returned_uint(results[-1].get("value"))
         if a.profit_must_match and sim_profit is not None and sim_profit != a.expected_profit_wei:
-            # execute() returns the profit it made: the chain would not give what the evaluator promised (e.g. a
-            # fee-on-transfer token in the victim's path); such a bundle is never sent, even when it pays more
+            # execute() returns the profit it made: the chain would not give what the evaluator promised (e.g.
+            # a fee-on-transfer token in the victim's path); such a bundle is never sent, even when it pays
+            # more
             st["sim_inexact"] += 1
             self.recorder.outcome(a.opportunity_id, {"status": "refused"})
             return "sim_inexact"
@@ -608,7 +615,8 @@ class BundleExecutor:
         nonce = chain.base + slot
         tx_hash = "0x" + keccak256(raw).hex()
         # 2. submit to every relay concurrently
-        uid = str(uuidlib.UUID(bytes=keccak256(a.opportunity_id.encode() + a.target_block.to_bytes(8, "big"))[:16]))
+        uid = str(
+            uuidlib.UUID(bytes=keccak256(a.opportunity_id.encode() + a.target_block.to_bytes(8, "big"))[:16]))
         txs_hex = ["0x" + t.hex() for t in bundle]
         reqs = []
         for r in self.relays:
@@ -633,14 +641,14 @@ class BundleExecutor:
             st["submissions"] += 1
             self.recorder.bundle(a.opportunity_id, {"target_block": a.target_block, "tx_hashes": [
                 "0x" + a.victim_hash.hex(), tx_hash], "relay": r.name, "bundle_hash": hashes[r.name],
-                "simulation": {"gas_used": gas_used, "coinbase_diff": sim.get("coinbaseDiff"), "net_wei": str(net),
-                               "nonce_slot": slot}})
+                "simulation": {"gas_used": gas_used, "coinbase_diff": sim.get("coinbaseDiff"),
+                               "net_wei": str(net), "nonce_slot": slot}})
         if not ok_relays:
             self.recorder.outcome(a.opportunity_id, {"status": "failed"})
             return "relays_unavailable"
         st["bundles_submitted"] += 1
-        rec = InFlight(a, tx_hash, raw, nonce, uid, ok_relays, hashes, gas_used, coinbase, txs=bundle, slot=slot,
-                       alternative=alt)
+        rec = InFlight(a, tx_hash, raw, nonce, uid, ok_relays, hashes, gas_used, coinbase, txs=bundle,
+                       slot=slot, alternative=alt)
         chain.take(slot, alt, rec, pools)
         if alt:
             st["alternative_bundles"] += 1

@@ -1,10 +1,11 @@
 """A small keep-alive HTTP/1.1 client (``POST`` only) for the hot path's loopback/colocated peers: the relays
-(:class:`~.relay_client.RelayClient`) and the node's JSON-RPC (:class:`mevblade.sim.devnet.rpc.AsyncRpcClient`).
+(:class:`~.relay_client.RelayClient`) and the node's JSON-RPC
+(:class:`mevblade.sim.devnet.rpc.AsyncRpcClient`).
 
 httpx costs ~2,400 Python function calls per request here (its models, anyio, h11; with a failed
-``import sniffio`` per lock) — ~1.8-2.9 ms of CPU per request + answer measured under load, against ~150 µs for
-this client: CPU the event loop otherwise spends between one bundle's request and the next. ``https://`` URLs
-keep httpx (TLS).
+``import sniffio`` per lock) — ~1.8-2.9 ms of CPU per request + answer measured under load, against ~150 µs
+for this client: CPU the event loop otherwise spends between one bundle's request and the next. ``https://``
+URLs keep httpx (TLS).
 """
 
 from __future__ import annotations

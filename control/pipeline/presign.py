@@ -4,9 +4,9 @@ ECDSA on secp256k1: ``r = (k·G).x mod n``, ``s = k⁻¹·(z + r·d) mod n``. Ev
 can be computed before the message exists. :class:`Presigner` keeps, for one signing key, a bounded pool of
 pre-computed nonces; a signature then costs one scalar multiplication and one addition (``s = k⁻¹·z + c``,
 ``c = k⁻¹·r·d``) instead of the fixed-base point multiplication and the RFC 6979 HMAC-DRBG of
-``sign_recoverable``. The executor transaction's signature (:class:`~.txsign.ExecTxTemplate`) and the relay-auth
-``X-Flashbots-Signature`` (:class:`~.relay_client.FlashbotsAuth`) both use it; the pipeline fills the pools at
-start and refills them off the hot path (:attr:`~.core.PipelineConfig.presign`). Off by default.
+``sign_recoverable``. The executor transaction's signature (:class:`~.txsign.ExecTxTemplate`) and the
+relay-auth ``X-Flashbots-Signature`` (:class:`~.relay_client.FlashbotsAuth`) both use it; the pipeline fills
+the pools at start and refills them off the hot path (:attr:`~.core.PipelineConfig.presign`). Off by default.
 
 An entry (built by :meth:`Presigner.refill`):
 
@@ -25,9 +25,9 @@ touched from the event loop's thread, ``list.pop`` is one atomic operation under
 between the pop and the use — two signatures can never take the same entry; a failure after the pop loses the
 entry, never reuses it); ``s = k⁻¹·z + c`` with ``secp256k1_ec_seckey_tweak_mul`` and ``_tweak_add`` on the
 entry's own buffer; low-s (EIP-2): ``s > n/2`` → ``secp256k1_ec_seckey_negate`` and the parity flipped. The
-result is ``r || s || recid``, the format of ``coincurve.PrivateKey.sign_recoverable`` — byte-identical to what
-libsecp256k1 signs with the same ``k`` (tested against its custom-nonce path). The entry's buffers are zeroed
-after use. An empty pool, a hash that reduces to 0 or an ``s`` of 0 fall back to ``sign_recoverable``
+result is ``r || s || recid``, the format of ``coincurve.PrivateKey.sign_recoverable`` — byte-identical to
+what libsecp256k1 signs with the same ``k`` (tested against its custom-nonce path). The entry's buffers are
+zeroed after use. An empty pool, a hash that reduces to 0 or an ``s`` of 0 fall back to ``sign_recoverable``
 (RFC 6979), counted in :attr:`Presigner.fallbacks`. A forked child process empties (and zeroes) every pool it
 inherited before it runs anything else (``os.register_at_fork``): the parent's entries are the parent's only.
 
@@ -76,8 +76,8 @@ _WARM_C = bytes.fromhex("1b2c3d4e5f60718293a4b5c6d7e8f9011223344556677889900aabb
 _WARM_R = bytes.fromhex("2a" * 32)
 
 
-#: every live pool: a forked child empties its copies at once (the parent keeps using them: a nonce shared by two
-#: processes would be a nonce used twice)
+#: every live pool: a forked child empties its copies at once (the parent keeps using them: a nonce shared by
+#: two processes would be a nonce used twice)
 _POOLS: weakref.WeakSet[Presigner] = weakref.WeakSet()
 
 
@@ -103,13 +103,14 @@ def _random_scalar() -> Any:
 class Presigner:
     """A bounded pool of pre-computed ECDSA nonces for one coincurve key (``ck``, a ``coincurve.PrivateKey``).
 
-    :meth:`sign` is ``ck.sign_recoverable(digest, hasher=None)``'s drop-in (65 bytes ``r || s || recid``, low-s)
-    using one pool entry, or RFC 6979 when the pool is empty; :meth:`refill` adds one entry (≈ one public-key
-    derivation of CPU: for the warm-up sub-steps and idle time); :meth:`warm` runs :meth:`sign`'s arithmetic on
-    public constants (the pipeline's cache warm-up: no entry used, the result is not a signature).
+    :meth:`sign` is ``ck.sign_recoverable(digest, hasher=None)``'s drop-in (65 bytes ``r || s || recid``,
+    low-s) using one pool entry, or RFC 6979 when the pool is empty; :meth:`refill` adds one entry (≈ one
+    public-key derivation of CPU: for the warm-up sub-steps and idle time); :meth:`warm` runs :meth:`sign`'s
+    arithmetic on public constants (the pipeline's cache warm-up: no entry used, the result is not a
+    signature).
 
-    Interface: ``capacity`` (entries kept at most), ``len()`` (entries ready), :attr:`used` (signatures from the
-    pool), :attr:`fallbacks` (RFC 6979 signatures because the pool was empty or an entry did not fit),
+    Interface: ``capacity`` (entries kept at most), ``len()`` (entries ready), :attr:`used` (signatures from
+    the pool), :attr:`fallbacks` (RFC 6979 signatures because the pool was empty or an entry did not fit),
     :attr:`made` (entries computed). Latency: :meth:`sign` ≈ three libsecp256k1 scalar calls (a few µs in
     Python) vs ≈ 35-55 µs for ``sign_recoverable``; :meth:`refill` ≈ 45-95 µs (one ``k·G``, one Python
     inverse), in two halves with :meth:`refill_step`.

@@ -53,7 +53,8 @@ class MemoryRecorder:
 class StoreRecorder:
     """Writes to a :class:`mevblade.control.storage.Store` (sync API) from a worker thread."""
 
-    def __init__(self, store: Any, *, chain: str = "devnet", maxsize: int = 10_000, on_opportunity: Any = None) -> None:
+    def __init__(self, store: Any, *, chain: str = "devnet", maxsize: int = 10_000,
+                 on_opportunity: Any = None) -> None:
         self.store = store
         self.chain = chain
         self.q: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize)

@@ -7,17 +7,19 @@ Interface (stable; the gRPC service of issue 7 drives exactly these calls)
 ``registry.plugins() -> list[str]``
     Names that :meth:`load` accepts (``"backrun_arb"`` is built in).
 ``registry.list() -> list[StrategyInfo]``
-    Every loaded instance: ``id``, ``plugin``, ``params`` (a copy), ``enabled``, ``events``, ``actions``, ``errors``.
+    Every loaded instance: ``id``, ``plugin``, ``params`` (a copy), ``enabled``, ``events``, ``actions``,
+    ``errors``.
 ``registry.load(plugin, params=None, *, instance_id=None, enabled=True) -> StrategyInfo``
-    Build a strategy from a plugin with validated params. Raises :class:`UnknownPlugin`, ``ValueError`` for bad
-    params, :class:`DuplicateStrategy` when ``instance_id`` is taken.
+    Build a strategy from a plugin with validated params. Raises :class:`UnknownPlugin`, ``ValueError`` for
+    bad params, :class:`DuplicateStrategy` when ``instance_id`` is taken.
 ``registry.update(instance_id, params) -> StrategyInfo``
     Merge ``params`` into the instance's params (validated as a whole first; on error nothing changes).
 ``registry.enable(instance_id)`` / ``registry.disable(instance_id)`` / ``registry.unload(instance_id)``
     Raise :class:`UnknownStrategy` for an unknown id.
 ``registry.active() -> tuple[Strategy, ...]``
-    What the pipeline feeds each event to. The pipeline reads it per event, so every call above takes effect on
-    the running pipeline at the next event, without a restart. Thread-safe (gRPC may call from its own thread).
+    What the pipeline feeds each event to. The pipeline reads it per event, so every call above takes effect
+    on the running pipeline at the next event, without a restart. Thread-safe (gRPC may call from its own
+    thread).
 ``registry.subscribe(callback)``
     ``callback(kind, info)`` after every change (``kind`` in load/update/enable/disable/unload).
 
@@ -137,7 +139,8 @@ class StrategyRegistry:
     """Loaded strategies of one pipeline; see the module docstring for the interface."""
 
     def __init__(self, plugins: Mapping[str, PluginFactory | str] | None = None) -> None:
-        self._plugins: dict[str, PluginFactory | str] = dict(plugins if plugins is not None else _GLOBAL_PLUGINS)
+        self._plugins: dict[str, PluginFactory | str] = dict(plugins if plugins is not None
+                                                             else _GLOBAL_PLUGINS)
         self._entries: dict[str, _Entry] = {}
         self._active: tuple[_Entry, ...] = ()
         self._lock = threading.RLock()

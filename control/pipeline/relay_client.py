@@ -19,7 +19,8 @@ from mevblade.control.hashing import keccak256
 from mevblade.control.pipeline.http1 import Http1Client, TransportError
 from mevblade.control.pipeline.presign import sign_with
 
-__all__ = ["RelayClient", "RelayError", "RelayUnavailable", "flashbots_header", "FlashbotsAuth", "call_bundle_body"]
+__all__ = ["RelayClient", "RelayError", "RelayUnavailable", "flashbots_header", "FlashbotsAuth",
+           "call_bundle_body"]
 
 
 #: ``json.dumps(obj, separators=(",", ":"))`` without building an encoder per call (json.dumps caches only its
@@ -28,18 +29,19 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 def call_bundle_body(rid: int, txs: Sequence[bytes], block: int) -> bytes:
-    """The ``eth_callBundle`` request body with id ``rid`` for ``txs`` at ``block`` (state ``latest``), written
-    straight into bytes: byte-identical to the compact JSON encoding of ``{"jsonrpc": "2.0", "id": rid,
-    "method": "eth_callBundle", "params": [{"txs": ["0x…", …], "blockNumber": hex(block), "stateBlockNumber":
-    "latest"}]}`` (tested), without the hex strings, the dicts and the encoder's string scan (the hot path's
-    request, sixth session)."""
+    """The ``eth_callBundle`` request body with id ``rid`` for ``txs`` at ``block`` (state ``latest``),
+    written straight into bytes: byte-identical to the compact JSON encoding of ``{"jsonrpc": "2.0", "id":
+    rid, "method": "eth_callBundle", "params": [{"txs": ["0x…", …], "blockNumber": hex(block),
+    "stateBlockNumber": "latest"}]}`` (tested), without the hex strings, the dicts and the encoder's string
+    scan (the hot path's request, sixth session)."""
     if not isinstance(rid, int) or isinstance(rid, bool) or rid < 0:
         raise ValueError(f"rid must be a non-negative integer, not {rid!r}")
     if not isinstance(block, int) or isinstance(block, bool) or block < 0:
         raise ValueError(f"block must be a non-negative integer, not {block!r}")
     if not txs:
-        return (b'{"jsonrpc":"2.0","id":%d,"method":"eth_callBundle","params":[{"txs":[],"blockNumber":"0x%x",'
-                b'"stateBlockNumber":"latest"}]}' % (rid, block))
+        return (
+            b'{"jsonrpc":"2.0","id":%d,"method":"eth_callBundle","params":[{"txs":[],"blockNumber":"0x%x",'
+            b'"stateBlockNumber":"latest"}]}' % (rid, block))
     return b"".join((b'{"jsonrpc":"2.0","id":%d,"method":"eth_callBundle","params":[{"txs":["0x' % rid,
                      b'","0x'.join([hexlify(t) for t in txs]),
                      b'"],"blockNumber":"0x%x","stateBlockNumber":"latest"}]}' % block))
@@ -58,7 +60,8 @@ class RelayUnavailable(RelayError):
 
 
 def flashbots_header(account: Any, body: bytes) -> str:
-    """``X-Flashbots-Signature`` through eth-account (the reference; :class:`FlashbotsAuth` is the fast path)."""
+    """``X-Flashbots-Signature`` through eth-account (the reference; :class:`FlashbotsAuth` is the fast
+    path)."""
     msg = encode_defunct(text="0x" + keccak(body).hex())
     sig = account.sign_message(msg).signature
     return f"{account.address}:0x{bytes(sig).hex()}"
@@ -85,7 +88,8 @@ class FlashbotsAuth:
 
     @staticmethod
     def digest(body: bytes) -> bytes:
-        """EIP-191 personal-message hash of the body's hex keccak (what the relay recovers the signer from)."""
+        """EIP-191 personal-message hash of the body's hex keccak (what the relay recovers the signer
+        from)."""
         return keccak256(b"\x19Ethereum Signed Message:\n66" + b"0x" + hexlify(keccak256(body)))
 
     def sign_digest(self, digest: bytes, warm: bool = False) -> str:
@@ -113,7 +117,8 @@ class RelayClient:
         self._account = auth_account
         try:
             self._auth: FlashbotsAuth | None = FlashbotsAuth(auth_account)
-        except (AttributeError, TypeError, ValueError):  # an account object without a raw key: eth-account path
+        # an account object without a raw key: eth-account path
+        except (AttributeError, TypeError, ValueError):
             self._auth = None
         self._ids = itertools.count(1)
         self._http = httpx.AsyncClient(timeout=timeout_s)
@@ -127,7 +132,8 @@ class RelayClient:
     def encode(self, method: str, params: list[Any]) -> tuple[bytes, dict[str, str]]:
         return self._encode(next(self._ids), method, params)
 
-    def _encode(self, rid: int, method: str, params: list[Any], warm: bool = False) -> tuple[bytes, dict[str, str]]:
+    def _encode(self, rid: int, method: str, params: list[Any],
+                warm: bool = False) -> tuple[bytes, dict[str, str]]:
         body = _COMPACT.encode({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}).encode()
         return self._signed(body, warm)
 
@@ -159,7 +165,8 @@ class RelayClient:
         if self._auth is None:
             return [lambda: self.warm(method, params())]
         return self._warm_signing_steps(
-            lambda: _COMPACT.encode({"jsonrpc": "2.0", "id": 0, "method": method, "params": params()}).encode())
+            lambda: _COMPACT.encode({"jsonrpc": "2.0", "id": 0, "method": method,
+                                     "params": params()}).encode())
 
     def presigners(self) -> list[Any]:
         """The relay-auth key's :class:`~.presign.Presigner` (made with ``capacity`` by
@@ -179,7 +186,8 @@ class RelayClient:
         self._auth.presign = Presigner(self._auth._ck, capacity) if capacity else None  # noqa: SLF001
         return self.presigners()
 
-    def warm_call_bundle_steps(self, txs: Callable[[], Sequence[bytes]], block: int) -> list[Callable[[], Any]]:
+    def warm_call_bundle_steps(self, txs: Callable[[], Sequence[bytes]],
+                               block: int) -> list[Callable[[], Any]]:
         """:meth:`warm_steps` for the request :meth:`encode_call_bundle` writes (request id 0): the body
         (:func:`call_bundle_body` of ``txs()``), the auth digest, the auth signature."""
         if self._auth is None:
@@ -239,13 +247,15 @@ class RelayClient:
         return str((await self.call("eth_sendBundle", [p]))["bundleHash"])
 
     async def call_bundle(self, txs: list[bytes], block: int) -> dict[str, Any]:
-        return await self.call("eth_callBundle", [{"txs": ["0x" + t.hex() for t in txs], "blockNumber": hex(block),
+        return await self.call("eth_callBundle",
+                               [{"txs": ["0x" + t.hex() for t in txs], "blockNumber": hex(block),
                                                    "stateBlockNumber": "latest"}])  # type: ignore[no-any-return]
 
     async def cancel_bundle(self, uuid: str) -> None:
         await self.call("eth_cancelBundle", [{"replacementUuid": uuid}])
 
-    async def mev_send_bundle(self, body: list[dict[str, Any]], block: int, max_block: int | None = None) -> str:
+    async def mev_send_bundle(self, body: list[dict[str, Any]], block: int,
+                              max_block: int | None = None) -> str:
         inc: dict[str, Any] = {"block": hex(block)}
         if max_block is not None:
             inc["maxBlock"] = hex(max_block)

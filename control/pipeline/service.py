@@ -1,19 +1,20 @@
-"""The live pipeline inside ``mevblade serve``: collectors → engine → strategies → executor over the service core.
+"""The live pipeline inside ``mevblade serve``: collectors → engine → strategies → executor over the service
+core.
 
 :func:`start_pipeline` wires the same pipeline the devnet loop runs (:func:`~.assemble.build_pipeline`) into a
 :class:`~mevblade.control.api.context.ServiceContext`:
 
-* **Strategies** are the context's :class:`~.registry.StrategyRegistry` (what gRPC drives and ``serve`` restores),
-  so a ``LoadStrategy`` / ``UpdateStrategy`` takes effect at the pipeline's next event.
-* **Recording**: every opportunity the engine finds (profit in the chain's WETH) is stored as ``detected`` with
-  what it takes to execute it later (victim raw transaction, hops, amounts), whether or not a strategy acts on
-  it; bundles and outcomes of the automatic path update the same row. Writes go through the context's
-  :class:`~mevblade.control.storage.Store` from a background task (:class:`ServiceRecorder`), new opportunities
-  and execution updates are fanned out to ``/ws`` and the gRPC ``Watch*`` streams.
+* **Strategies** are the context's :class:`~.registry.StrategyRegistry` (what gRPC drives and ``serve``
+  restores), so a ``LoadStrategy`` / ``UpdateStrategy`` takes effect at the pipeline's next event.
+* **Recording**: every opportunity the engine finds (profit in the chain's WETH) is stored as ``detected``
+  with what it takes to execute it later (victim raw transaction, hops, amounts), whether or not a strategy
+  acts on it; bundles and outcomes of the automatic path update the same row. Writes go through the context's
+  :class:`~mevblade.control.storage.Store` from a background task (:class:`ServiceRecorder`), new
+  opportunities and execution updates are fanned out to ``/ws`` and the gRPC ``Watch*`` streams.
 * **Manual execution**: :class:`PipelineExecutor` is the executor behind ``POST /api/v1/mev/execute``. It
   re-evaluates the stored opportunity against the *current* head through the engine stage (fresh amount and
-  profit, or 409 when the backrun is gone), builds the same ``BackrunBundle`` the automatic path builds and hands
-  it to the pipeline's :class:`~.executor.BundleExecutor` — simulation first (``eth_callBundle``), never
+  profit, or 409 when the backrun is gone), builds the same ``BackrunBundle`` the automatic path builds and
+  hands it to the pipeline's :class:`~.executor.BundleExecutor` — simulation first (``eth_callBundle``), never
   submitted when a transaction fails or the simulated net profit is not positive, deduplicated against the
   automatic path per target block. Only ``backrun`` opportunities that are not flagged are executable here; a
   detected sandwich / front-run is never executed (the API refuses it first, the adapter refuses it again).
@@ -22,9 +23,9 @@
 
 Configuration (settings, see :mod:`mevblade.control.config`): ``ETH_NODE_URL`` (HTTP JSON-RPC),
 ``ETH_NODE_WS_URL`` (default: the same URL with ``ws://``), ``RELAY_URLS``, ``EXECUTOR_KEYSTORE`` (+
-``$MEVBLADE_KEYSTORE_PASSWORD``), ``EXECUTOR_CONTRACT``, ``CHAIN_CONFIG`` (JSON or TOML: ``chain_id``, ``weth``,
-``dexes`` = [{name, router, factory}], ``pools`` = [{address, dex, token0, token1, fee_num, fee_den}]),
-``RELAY_AUTH_KEYSTORE`` (optional), ``OPPORTUNITY_TTL``.
+``$MEVBLADE_KEYSTORE_PASSWORD``), ``EXECUTOR_CONTRACT``, ``CHAIN_CONFIG`` (JSON or TOML: ``chain_id``,
+``weth``, ``dexes`` = [{name, router, factory}], ``pools`` = [{address, dex, token0, token1, fee_num,
+fee_den}]), ``RELAY_AUTH_KEYSTORE`` (optional), ``OPPORTUNITY_TTL``.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ _GAS_STRATEGIES = ("slow", "standard", "fast")
 
 
 class PipelineConfigError(ValueError):
-    """The settings do not describe a pipeline that can run (missing or bad node / relay / key / chain config)."""
+    """The settings do not describe a pipeline that can run (missing or bad node / relay / key / chain
+    config)."""
 
 
 # -- chain configuration ------------------------------------------------------------------------------------
@@ -79,7 +81,8 @@ def _addr(value: Any, what: str) -> str:
     try:
         bytes.fromhex(value[2:])
     except ValueError:
-        raise PipelineConfigError(f"{what} must be a 0x-prefixed 20-byte hex address, not {value!r}") from None
+        raise PipelineConfigError(f"{what} must be a 0x-prefixed 20-byte hex address, not "
+                                  f"{value!r}") from None
     return value
 
 
@@ -110,7 +113,8 @@ def chain_config_from_dict(data: Any) -> ChainConfig:
             raise PipelineConfigError(f"pools[{i}].dex must be one of {sorted(names)}, not {p.get('dex')!r}")
         fee_num, fee_den = p.get("fee_num", 997), p.get("fee_den", 1000)
         if not (isinstance(fee_num, int) and isinstance(fee_den, int) and 0 < fee_num <= fee_den):
-            raise PipelineConfigError(f"pools[{i}] fee must satisfy 0 < fee_num <= fee_den, not {fee_num}/{fee_den}")
+            raise PipelineConfigError(f"pools[{i}] fee must satisfy 0 < fee_num <= fee_den, not "
+                                      f"{fee_num}/{fee_den}")
         pools.append(Pool(_addr(p.get("address"), f"pools[{i}].address"), p["dex"],
                           _addr(p.get("token0"), f"pools[{i}].token0"),
                           _addr(p.get("token1"), f"pools[{i}].token1"), fee_num, fee_den))
@@ -127,8 +131,8 @@ def load_chain_config(path: str | Path) -> ChainConfig:
     try:
         data = tomllib.loads(raw.decode()) if p.suffix.lower() == ".toml" else json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise PipelineConfigError(f"chain config {p} is not valid {'TOML' if p.suffix == '.toml' else 'JSON'}: "
-                                  f"{exc}") from None
+        raise PipelineConfigError(f"chain config {p} is not valid "
+                                  f"{'TOML' if p.suffix == '.toml' else 'JSON'}: {exc}") from None
     return chain_config_from_dict(data)
 
 
@@ -150,12 +154,14 @@ def opportunity_id(victim_hash: bytes, pools: tuple[bytes, ...] | list[bytes]) -
 
 # -- recording ----------------------------------------------------------------------------------------------
 class ServiceRecorder(StoreRecorder):
-    """:class:`StoreRecorder` for the service: keeps what the first record of an opportunity said (gas estimate,
-    expiry, creation time, the execution details) when the executor records it again, never moves a row back to
-    an earlier status, tags outcomes of API executions with ``source="api"`` (and leaves the synchronous ones to
-    the API, which records them itself), and publishes new opportunities / execution updates to the hub."""
+    """:class:`StoreRecorder` for the service: keeps what the first record of an opportunity said (gas
+    estimate, expiry, creation time, the execution details) when the executor records it again, never moves a
+    row back to an earlier status, tags outcomes of API executions with ``source="api"`` (and leaves the
+    synchronous ones to the API, which records them itself), and publishes new opportunities / execution
+    updates to the hub."""
 
-    def __init__(self, store: Any, ctx: Any = None, *, chain: str = "ethereum", maxsize: int = 10_000) -> None:
+    def __init__(self, store: Any, ctx: Any = None, *, chain: str = "ethereum",
+                 maxsize: int = 10_000) -> None:
         super().__init__(store, chain=chain, maxsize=maxsize)
         self.ctx = ctx
         self._api_sync: set[str] = set()
@@ -208,14 +214,16 @@ class ServiceRecorder(StoreRecorder):
                 f = payload[1]
                 opp = s.get_opportunity(oid)
                 self.ctx.publish_execution(
-                    execution_event(oid, f.get("status", ""), f.get("transaction_hash"), f.get("realized_profit"),
-                                    f.get("gas_used")), chain=opp.chain if opp is not None else self.chain)
+                    execution_event(oid, f.get("status", ""), f.get("transaction_hash"),
+                                    f.get("realized_profit"), f.get("gas_used")),
+                    chain=opp.chain if opp is not None else self.chain)
             return
         super()._write(kind, payload)
 
 
 class _Observer:
-    """Not a strategy: records every WETH-denominated opportunity as ``detected`` before the strategies run."""
+    """Not a strategy: records every WETH-denominated opportunity as ``detected`` before the strategies
+    run."""
 
     params: dict[str, Any] = {}
 
@@ -246,7 +254,8 @@ class _ObserverEntry:
 
 
 class _RegistryView:
-    """The context's registry as the pipeline sees it: the recording observer first, then the enabled strategies."""
+    """The context's registry as the pipeline sees it: the recording observer first, then the enabled
+    strategies."""
 
     def __init__(self, registry: Any, entry: _ObserverEntry) -> None:
         self._registry = registry
@@ -376,7 +385,8 @@ class ServicePipeline:
         if self.executor is not None:
             await self.executor.aclose()
         if self.own_engine and self.pipe is not None:
-            for eng in {id(e): e for e in (self.pipe.stage.engine, self.pipe.stage.fallback) if e is not None}.values():
+            for eng in {id(e): e for e in (self.pipe.stage.engine, self.pipe.stage.fallback)
+                        if e is not None}.values():
                 with contextlib.suppress(Exception):
                     eng.close()
 
@@ -412,7 +422,8 @@ class PipelineExecutor:
             if h is not None and ex_head is not None and ex_head.number == h.number:
                 return h
             await asyncio.sleep(0.001)
-        raise ExecutionRefused("pipeline_not_ready", "the pipeline has no settled chain head yet; retry shortly", 409)
+        raise ExecutionRefused("pipeline_not_ready",
+                               "the pipeline has no settled chain head yet; retry shortly", 409)
 
     async def execute(self, request: ExecutionRequest) -> ExecutionResult:
         from mevblade.control.pipeline.events import BackrunBundle
@@ -428,12 +439,14 @@ class PipelineExecutor:
         details = opp.details or {}
         raw_hex = details.get("victim_raw")
         if not isinstance(raw_hex, str) or not raw_hex.startswith("0x"):
-            raise ExecutionRefused("not_executable", "this opportunity carries no victim transaction to backrun "
+            raise ExecutionRefused("not_executable",
+                                   "this opportunity carries no victim transaction to backrun "
                                    "(it was not recorded by this pipeline)", 422)
         try:
             raw = bytes.fromhex(raw_hex[2:])
         except ValueError:
-            raise ExecutionRefused("not_executable", "the stored victim transaction is not hex", 422) from None
+            raise ExecutionRefused("not_executable", "the stored victim transaction is not hex",
+                                   422) from None
         pipe = self.svc.pipe
         stage = pipe.stage
         victim_hash = keccak(raw)
@@ -446,9 +459,11 @@ class PipelineExecutor:
         dec = stage.decode(raw)
         swap = stage.decode_swap(dec.to, dec.data, dec.value) if dec.ok else None
         if swap is None:
-            raise ExecutionRefused("not_executable", "the stored victim transaction is not a recognised swap", 422)
+            raise ExecutionRefused("not_executable", "the stored victim transaction is not a recognised swap",
+                                   422)
         if swap.deadline <= head.timestamp:
-            raise ExecutionRefused("victim_expired", "the victim swap's deadline has passed at the current head", 409)
+            raise ExecutionRefused("victim_expired",
+                                   "the victim swap's deadline has passed at the current head", 409)
         want = [p.lower() for p in (opp.pools or [])]
         found = None
         for o in stage.evaluate(swap, raw):
@@ -476,7 +491,8 @@ class PipelineExecutor:
         max_fee = max(base * int(params["max_fee_multiplier"]), base + 1) + prio
         est_net = floor - floor * coinbase_bps // 10_000 - int(params["gas_estimate"]) * (base + prio)
         if est_net <= 0:
-            raise ExecutionRefused("unprofitable", "after the coinbase bid and the estimated gas the net profit at "
+            raise ExecutionRefused("unprofitable",
+                                   "after the coinbase bid and the estimated gas the net profit at "
                                    f"the current head is not positive ({est_net} wei)", 422)
         if not request.use_flashloan:
             await self._check_balance(found.tokens[0], int(found.amount_in))
@@ -496,27 +512,33 @@ class PipelineExecutor:
         finally:
             rec.api_end(opp.id)
         if outcome == "submitted":
-            inflight = next((r for r in pipe.executor.inflight.get(action.target_block, []) if r.action is action),
-                            None)
+            inflight = next((r for r in pipe.executor.inflight.get(action.target_block, [])
+                             if r.action is action), None)
             gas_used = inflight.sim_gas_used if inflight is not None else None
             gas_price = min(max_fee, base + prio)
-            net = floor - floor * coinbase_bps // 10_000 - (gas_used or int(params["gas_estimate"])) * gas_price
-            return ExecutionResult(status="submitted", transaction_hash=inflight.tx_hash if inflight else None,
+            gas = gas_used or int(params["gas_estimate"])
+            net = floor - floor * coinbase_bps // 10_000 - gas * gas_price
+            return ExecutionResult(status="submitted",
+                                   transaction_hash=inflight.tx_hash if inflight else None,
                                    estimated_profit=net, gas_used=gas_used,
-                                   details={"target_block": action.target_block, "amount_in": action.amount_in,
+                                   details={"target_block": action.target_block,
+                                            "amount_in": action.amount_in,
                                             "relays": list(inflight.relays) if inflight else []})
         refusals = {
             "sim_failed": (422, "simulation_failed", "the bundle failed in simulation (eth_callBundle); not "
                            "submitted"),
-            "unprofitable": (422, "unprofitable", "after the simulated gas the net profit is not positive; not "
+            "unprofitable": (422, "unprofitable",
+                             "after the simulated gas the net profit is not positive; not "
                              "submitted"),
             "duplicate": (409, "duplicate", "this backrun was already submitted for the next block"),
             "stale_target": (409, "stale_target", "the chain head moved while preparing the bundle; retry"),
-            "conflict": (409, "nonce_conflict", "bundles already sent for the next block leave no slot for this "
+            "conflict": (409, "nonce_conflict",
+                         "bundles already sent for the next block leave no slot for this "
                          "one (overlapping pools); retry at the next block"),
             "sim_inexact": (422, "simulation_inexact", "the simulated profit differs from the engine's; not "
                             "submitted"),
-            "victim_dropped": (422, "victim_unusable", "the victim transaction is our own or its signature does not "
+            "victim_dropped": (422, "victim_unusable",
+                               "the victim transaction is our own or its signature does not "
                                "recover; not submitted"),
         }
         if outcome in refusals:
@@ -529,9 +551,10 @@ class PipelineExecutor:
         data = "0x70a08231" + bytes(12).hex() + contract[2:].lower()
         bal = int(await self.node.call("eth_call", {"to": "0x" + token.hex(), "data": data}, "latest"), 16)
         if bal < amount:
-            raise ExecutionRefused("insufficient_balance", f"use_flashloan is false but the executor contract holds "
-                                   f"{bal} wei of the input token, the backrun needs {amount}; use_flashloan=true "
-                                   "borrows it from the first pool", 422)
+            raise ExecutionRefused("insufficient_balance",
+                                   f"use_flashloan is false but the executor contract holds "
+                                   f"{bal} wei of the input token, the backrun needs {amount}; "
+                                   "use_flashloan=true borrows it from the first pool", 422)
 
 
 # -- entry point --------------------------------------------------------------------------------------------
@@ -544,10 +567,11 @@ def _ws_url(http_url: str) -> str:
 
 
 async def start_pipeline(ctx: Any, *, chain_config: ChainConfig | None = None, signer: Any = None,
-                         relay_auth: Any = None, contract: str | None = None, relay_urls: list[str] | None = None,
-                         node_http: str | None = None, node_ws: str | None = None,
-                         connect_timeout_s: float = 30.0, warm_path_s: float = 0.0,
-                         busy_poll: bool = False, presign: int = 0) -> ServicePipeline:
+                         relay_auth: Any = None, contract: str | None = None,
+                         relay_urls: list[str] | None = None, node_http: str | None = None,
+                         node_ws: str | None = None, connect_timeout_s: float = 30.0,
+                         warm_path_s: float = 0.0, busy_poll: bool = False,
+                         presign: int = 0) -> ServicePipeline:
     """Start the pipeline over ``ctx`` (settings, store, registry, hub, metrics); returns its handle.
 
     Everything not given comes from ``ctx.settings`` (see the module docstring); a missing piece raises
@@ -569,7 +593,8 @@ async def start_pipeline(ctx: Any, *, chain_config: ChainConfig | None = None, s
         raise PipelineConfigError("RELAY_URLS must name at least one relay, not none")
     if chain_config is None:
         if not s.chain_config:
-            raise PipelineConfigError("CHAIN_CONFIG must name the chain config file (chain_id, weth, dexes, pools)")
+            raise PipelineConfigError("CHAIN_CONFIG must name the chain config file (chain_id, weth, dexes, "
+                                      "pools)")
         chain_config = load_chain_config(s.chain_config)
     contract = contract or s.executor_contract
     if not contract:
@@ -578,7 +603,8 @@ async def start_pipeline(ctx: Any, *, chain_config: ChainConfig | None = None, s
     try:
         if signer is None:
             if not s.executor_keystore:
-                raise PipelineConfigError("EXECUTOR_KEYSTORE must name the executor's keystore file, not be unset")
+                raise PipelineConfigError("EXECUTOR_KEYSTORE must name the executor's keystore file, not be "
+                                          "unset")
             signer = load_signer(s.executor_keystore)
         if relay_auth is None:
             if s.relay_auth_keystore:
@@ -596,14 +622,14 @@ async def start_pipeline(ctx: Any, *, chain_config: ChainConfig | None = None, s
     entry = _ObserverEntry(_Observer(svc))
     view = _RegistryView(ctx.registry, entry)
     engine = ctx.engine if ctx.engine is not None else s.engine
-    pipe = build_pipeline(chain_config, node_http=node_http, node_ws=node_ws, relay_urls=relay_urls, signer=signer,
-                          relay_auth=relay_auth, contract=contract, engine=engine, recorder=svc.recorder,
-                          metrics=ctx.metrics, relay_timeout_s=s.relay_timeout, registry=view,
-                          warm_path_s=warm_path_s, busy_poll=busy_poll, presign=presign)
+    pipe = build_pipeline(chain_config, node_http=node_http, node_ws=node_ws, relay_urls=relay_urls,
+                          signer=signer, relay_auth=relay_auth, contract=contract, engine=engine,
+                          recorder=svc.recorder, metrics=ctx.metrics, relay_timeout_s=s.relay_timeout,
+                          registry=view, warm_path_s=warm_path_s, busy_poll=busy_poll, presign=presign)
     old = pipe.executor
-    pipe.executor = _ServiceBundleExecutor(signer, old.relays, contract=contract, chain_id=chain_config.chain_id,
-                                           node_http=node_http, recorder=svc.recorder,
-                                           max_retargets=old.max_retargets)
+    pipe.executor = _ServiceBundleExecutor(signer, old.relays, contract=contract,
+                                           chain_id=chain_config.chain_id, node_http=node_http,
+                                           recorder=svc.recorder, max_retargets=old.max_retargets)
     with contextlib.suppress(Exception):
         await old.node.aclose()
     svc.pipe = pipe
@@ -621,7 +647,8 @@ async def start_pipeline(ctx: Any, *, chain_config: ChainConfig | None = None, s
             exc = svc.task.exception()
             await svc.stop()
             raise PipelineConfigError(f"the pipeline stopped at start: {type(exc).__name__}: {exc}")
-        log.warning("the pipeline has not reached the node within %.0f s; it keeps retrying", connect_timeout_s)
+        log.warning("the pipeline has not reached the node within %.0f s; it keeps retrying",
+                    connect_timeout_s)
     ctx.pipeline = svc
     ctx.executor = svc.executor
     ctx.pool_table = pipe.stage.table

@@ -69,8 +69,8 @@ class BackrunArbStrategy:
     """Artemis-style strategy (``sync_state`` / ``process_event``); loaded through the StrategyRegistry."""
 
     name = "backrun_arb"
-    #: ``process_event`` never suspends and changes nothing but :attr:`skipped`: the pipeline's warm-up may run
-    #: it on a past event (results discarded, :attr:`skipped` restored; seventh session)
+    #: ``process_event`` never suspends and changes nothing but :attr:`skipped`: the pipeline's warm-up may
+    #: run it on a past event (results discarded, :attr:`skipped` restored; seventh session)
     warm_safe = True
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:

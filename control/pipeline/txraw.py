@@ -70,10 +70,10 @@ def raw_and_hash_from_json(tx: dict[str, Any]) -> tuple[bytes, bytes] | None:
                                  _ri(_q(tx["gas"])), to, *tail, _access_list(tx.get("accessList")),
                                  _ri(_q(tx.get("yParity", tx.get("v")))), _ri(_q(tx["r"])), _ri(_q(tx["s"]))])
         elif t == 2:
-            raw = b"\x02" + _rl([_ri(_q(tx["chainId"])), _ri(_q(tx["nonce"])), _ri(_q(tx["maxPriorityFeePerGas"])),
-                                 _ri(_q(tx["maxFeePerGas"])), _ri(_q(tx["gas"])), to, *tail,
-                                 _access_list(tx.get("accessList")), _ri(_q(tx.get("yParity", tx.get("v")))),
-                                 _ri(_q(tx["r"])), _ri(_q(tx["s"]))])
+            raw = b"\x02" + _rl([_ri(_q(tx["chainId"])), _ri(_q(tx["nonce"])),
+                                 _ri(_q(tx["maxPriorityFeePerGas"])), _ri(_q(tx["maxFeePerGas"])),
+                                 _ri(_q(tx["gas"])), to, *tail, _access_list(tx.get("accessList")),
+                                 _ri(_q(tx.get("yParity", tx.get("v")))), _ri(_q(tx["r"])), _ri(_q(tx["s"]))])
         else:
             return None
     except (KeyError, ValueError, TypeError, AttributeError):

@@ -1,14 +1,14 @@
 """A WebSocket client connection that knows when the kernel received each message.
 
-The pending-transaction collector's latency span ("seen → signed bundle on the wire", issue #6) starts when the
-bytes that complete a notification reached our socket, not when Python got round to reading them: a frame that
-arrives while the event loop is busy (another transaction, a warm-up step, the garbage collector) waits in the
-socket buffer, and that wait belongs in the figure.
+The pending-transaction collector's latency span ("seen → signed bundle on the wire", issue #6) starts when
+the bytes that complete a notification reached our socket, not when Python got round to reading them: a frame
+that arrives while the event loop is busy (another transaction, a warm-up step, the garbage collector) waits
+in the socket buffer, and that wait belongs in the figure.
 
 How: the socket asks the kernel for a receive timestamp (``SO_TIMESTAMPNS``; Linux stamps every incoming
-packet with ``CLOCK_REALTIME`` when it enters the receive path — on loopback, during the sender's ``send``) and
-is read with ``recvmsg``, whose ancillary data carries the stamp (``SCM_TIMESTAMPNS``; for TCP: the stamp of
-the *last* segment the read copied from). The opening handshake (and every frame we send: masking) is
+packet with ``CLOCK_REALTIME`` when it enters the receive path — on loopback, during the sender's ``send``)
+and is read with ``recvmsg``, whose ancillary data carries the stamp (``SCM_TIMESTAMPNS``; for TCP: the stamp
+of the *last* segment the read copied from). The opening handshake (and every frame we send: masking) is
 websockets' sans-I/O :class:`~websockets.client.ClientProtocol`, fed from our reads up to the end of the
 handshake response; the server's frames after it are parsed here (RFC 6455 framing: unmasked, no extension;
 fragments joined, ping answered, close answered, anything a server must not send fails the connection) —
@@ -145,9 +145,10 @@ class StampedWebSocket:
     # -- opening / closing -----------------------------------------------------------------------------------
     @classmethod
     async def connect(cls, url: str, *, open_timeout: float = 10.0, timestamps: bool = True,
-                      quickack: bool = False, bufsize: int = 1 << 18, fast_frames: bool = True) -> StampedWebSocket:
-        """Open a TCP connection to ``url`` (``ws://`` only), ask for kernel receive stamps when ``timestamps``
-        and the platform has them, and do the WebSocket handshake."""
+                      quickack: bool = False, bufsize: int = 1 << 18,
+                      fast_frames: bool = True) -> StampedWebSocket:
+        """Open a TCP connection to ``url`` (``ws://`` only), ask for kernel receive stamps when
+        ``timestamps`` and the platform has them, and do the WebSocket handshake."""
         uri = parse_uri(url)
         if uri.secure:
             raise ValueError(f"url must be a ws:// URL (kernel stamps need the plain socket), not {url!r}")
@@ -272,7 +273,8 @@ class StampedWebSocket:
         return self._messages.popleft()
 
     def pending_data(self) -> bool:
-        """A message is queued here, or bytes wait in the socket (not read yet): something for the collector."""
+        """A message is queued here, or bytes wait in the socket (not read yet): something for the
+        collector."""
         if self._messages:
             return True
         try:
@@ -407,7 +409,8 @@ class StampedWebSocket:
                 exc = self.protocol.handshake_exc
                 self._fail(exc if isinstance(exc, InvalidHandshake) else ConnectionClosedError(None, None))
         elif self.fast_frames and self._handshake.done() and self.protocol.state is State.OPEN:
-            self._own = True  # switched exactly at the end of the response: no frame byte went to the protocol
+            # switched exactly at the end of the response: no frame byte went to the protocol
+            self._own = True
             if rest:
                 got += self._parse_frames(rest, seen, perf, stamped)
             return got
@@ -476,7 +479,8 @@ class StampedWebSocket:
                         self.protocol.send_pong(payload)
                         self._flush_now()
                     elif op == 8:
-                        self._close_rcvd = Close.parse(payload) if payload else Close(CloseCode.NO_STATUS_RCVD, "")
+                        self._close_rcvd = (Close.parse(payload) if payload
+                                            else Close(CloseCode.NO_STATUS_RCVD, ""))
                         try:
                             code = self._close_rcvd.code
                             self.protocol.send_close(code if code != CloseCode.NO_STATUS_RCVD else None)

@@ -48,7 +48,8 @@ class PostgresServer:
     def __init__(self) -> None:
         bin_dir = find_pg_bin()
         if bin_dir is None:
-            raise PostgresUnavailable("PostgreSQL server binaries (initdb, pg_ctl) not found under /usr/lib/postgresql")
+            raise PostgresUnavailable("PostgreSQL server binaries (initdb, pg_ctl) not found under "
+                                      "/usr/lib/postgresql")
         self.bin = bin_dir
         self.port = _free_port()
         self.tmp = Path(tempfile.mkdtemp(prefix="mevblade-pg-"))
@@ -68,7 +69,8 @@ class PostgresServer:
     def _run(self, *args: str) -> None:
         proc = subprocess.run([*self._as, *args], capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
-            raise RuntimeError(f"{Path(args[0]).name} failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
+            raise RuntimeError(f"{Path(args[0]).name} failed ({proc.returncode}): "
+                               f"{proc.stderr.strip()[-800:]}")
 
     def start(self) -> PostgresServer:
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", self.user, "--auth=trust",

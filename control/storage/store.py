@@ -109,7 +109,8 @@ def normalize_url(url: str) -> str:
             return "postgresql+psycopg://" + url[len(prefix):]
     if url.startswith(("postgresql+psycopg://", "sqlite://", "sqlite+pysqlite://")):
         return url
-    raise StoreError(f"database URL must start with sqlite:/// or postgresql://, not {url.split(':', 1)[0]!r}")
+    raise StoreError("database URL must start with sqlite:/// or postgresql://, not "
+                     f"{url.split(':', 1)[0]!r}")
 
 
 def _canonical(value: Any) -> str:
@@ -198,7 +199,7 @@ class Store:
         if migrate:
             self.migrate()
 
-    # -- lifecycle ---------------------------------------------------------------------------------------------
+    # -- lifecycle -------------------------------------------------------------------------------------------
 
     @property
     def dialect(self) -> str:
@@ -240,7 +241,7 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- opportunities -----------------------------------------------------------------------------------------
+    # -- opportunities ---------------------------------------------------------------------------------------
 
     def record_opportunity(self, fields: Mapping[str, Any] | None = None, /, *, keep_status: bool = False,
                            **kw: Any) -> str:
@@ -259,7 +260,8 @@ class Store:
             raise StoreError(f"unknown opportunity fields: {sorted(unknown)}")
         for required in ("chain", "strategy", "type"):
             if not data.get(required) or not isinstance(data[required], str):
-                raise StoreError(f"opportunity {required} must be a non-empty string, not {data.get(required)!r}")
+                raise StoreError(f"opportunity {required} must be a non-empty string, not "
+                                 f"{data.get(required)!r}")
         for name in _WEI_FIELDS:
             if name in data:
                 data[name] = _to_wei(name, data[name])
@@ -340,8 +342,8 @@ class Store:
 
     def claim_opportunity(self, opportunity_id: str, *, from_status: str = "detected",
                           to_status: str = "executing") -> bool:
-        """Atomically move an opportunity ``from_status`` -> ``to_status``; False if it was not in ``from_status``
-        (so two executors can never both take it). Flagged opportunities are never claimed."""
+        """Atomically move an opportunity ``from_status`` -> ``to_status``; False if it was not in
+        ``from_status`` (so two executors can never both take it). Flagged opportunities are never claimed."""
         if to_status not in OPPORTUNITY_STATUSES:
             raise StoreError(f"status must be one of {OPPORTUNITY_STATUSES}, not {to_status!r}")
         with self._session.begin() as s:
@@ -361,9 +363,9 @@ class Store:
         with self._session.begin() as s:
             if s.get(Opportunity, opportunity_id) is None:
                 raise StoreError(f"no opportunity {opportunity_id!r}")
-            b = Bundle(opportunity_id=opportunity_id, target_block=int(target_block), tx_hashes=list(tx_hashes),
-                       relay=relay, bundle_hash=bundle_hash, status=status, simulation=dict(simulation or {}),
-                       submitted_at=submitted_at or utcnow())
+            b = Bundle(opportunity_id=opportunity_id, target_block=int(target_block),
+                       tx_hashes=list(tx_hashes), relay=relay, bundle_hash=bundle_hash, status=status,
+                       simulation=dict(simulation or {}), submitted_at=submitted_at or utcnow())
             s.add(b)
             s.flush()
             return int(b.id)
@@ -388,9 +390,9 @@ class Store:
                        latency_ms: float | None = None, source: str = "auto") -> int:
         """Record the outcome of an execution attempt and move the opportunity's status along.
 
-        ``status``: ``submitted``, ``included``, ``failed``, ``missed``, ``refused`` …; included/failed/submitted
-        are copied to the opportunity, and ``missed`` (the bundle's target block passed without it: nothing
-        failed, the chance is gone) moves it to ``expired``.
+        ``status``: ``submitted``, ``included``, ``failed``, ``missed``, ``refused`` …;
+        included/failed/submitted are copied to the opportunity, and ``missed`` (the bundle's target block
+        passed without it: nothing failed, the chance is gone) moves it to ``expired``.
         """
         if realized_profit is not None:
             realized_profit = _to_wei("realized_profit", realized_profit)
@@ -421,9 +423,12 @@ class Store:
     def analytics(self) -> dict[str, Any]:
         """Totals for dashboards: opportunities by status, executions by status, realised profit (wei)."""
         with self._session() as s:
-            by_status = dict(s.execute(select(Opportunity.status, func.count()).group_by(Opportunity.status)).all())
-            ex_status = dict(s.execute(select(Execution.status, func.count()).group_by(Execution.status)).all())
-            profits = s.scalars(select(Execution.realized_profit).where(Execution.realized_profit.is_not(None)))
+            by_status = dict(s.execute(select(Opportunity.status, func.count())
+                                       .group_by(Opportunity.status)).all())
+            ex_status = dict(s.execute(select(Execution.status, func.count())
+                                       .group_by(Execution.status)).all())
+            profits = s.scalars(
+                select(Execution.realized_profit).where(Execution.realized_profit.is_not(None)))
             realized = sum(int(p) for p in profits)
         return {
             "opportunities": {str(k): int(v) for k, v in by_status.items()},
@@ -431,7 +436,7 @@ class Store:
             "realized_profit_wei": realized,
         }
 
-    # -- users -------------------------------------------------------------------------------------------------
+    # -- users -----------------------------------------------------------------------------------------------
 
     def create_user(self, username: str, password_hash: str, role: str) -> User:
         if role not in ROLES:
@@ -475,7 +480,7 @@ class Store:
                 u.password_hash = password_hash
             return u
 
-    # -- API keys ----------------------------------------------------------------------------------------------
+    # -- API keys --------------------------------------------------------------------------------------------
 
     def create_api_key(self, *, user_id: int, name: str, prefix: str, key_hash: str, scopes: Iterable[str],
                        allowed_cidrs: Iterable[str] = (), expires_at: dt.datetime | None = None,
@@ -527,7 +532,7 @@ class Store:
         with self._session.begin() as s:
             s.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=at or utcnow()))
 
-    # -- refresh tokens ----------------------------------------------------------------------------------------
+    # -- refresh tokens --------------------------------------------------------------------------------------
 
     def add_refresh_token(self, *, token_id: str, family_id: str, user_id: int, token_hash: str,
                           expires_at: dt.datetime, issued_at: dt.datetime | None = None) -> None:
@@ -552,8 +557,9 @@ class Store:
             if row.revoked_at is not None:
                 return "revoked", row
             if row.used_at is not None:
-                s.execute(update(RefreshToken).where(RefreshToken.family_id == row.family_id,
-                                                     RefreshToken.revoked_at.is_(None)).values(revoked_at=now))
+                s.execute(update(RefreshToken)
+                          .where(RefreshToken.family_id == row.family_id, RefreshToken.revoked_at.is_(None))
+                          .values(revoked_at=now))
                 return "reused", row
             if row.expires_at <= now:
                 return "expired", row
@@ -562,8 +568,9 @@ class Store:
                                    RefreshToken.revoked_at.is_(None))
                             .values(used_at=now, replaced_by=replaced_by))
             if res.rowcount != 1:  # lost a race with a concurrent use: that is a reuse
-                s.execute(update(RefreshToken).where(RefreshToken.family_id == row.family_id,
-                                                     RefreshToken.revoked_at.is_(None)).values(revoked_at=now))
+                s.execute(update(RefreshToken)
+                          .where(RefreshToken.family_id == row.family_id, RefreshToken.revoked_at.is_(None))
+                          .values(revoked_at=now))
                 return "reused", row
             return "ok", row
 
@@ -586,7 +593,7 @@ class Store:
             return list(s.scalars(select(RefreshToken).where(RefreshToken.family_id == family_id)
                                   .order_by(RefreshToken.issued_at)).all())
 
-    # -- audit -------------------------------------------------------------------------------------------------
+    # -- audit -----------------------------------------------------------------------------------------------
 
     def audit(self, actor: str, action: str, target: str = "", details: Mapping[str, Any] | None = None,
               *, ts: dt.datetime | None = None) -> AuditEntry:
@@ -626,7 +633,8 @@ class Store:
                     return AuditVerification(False, count, expected_seq,
                                              f"record {expected_seq} is missing (next is {e.seq})")
                 if e.prev_hash != prev:
-                    return AuditVerification(False, count, e.seq, "prev_hash does not match the previous record")
+                    return AuditVerification(False, count, e.seq,
+                                             "prev_hash does not match the previous record")
                 if audit_hash(prev, e.seq, e.ts, e.actor, e.action, e.target, e.details) != e.hash:
                     return AuditVerification(False, count, e.seq, "record content does not match its hash")
                 prev = e.hash
@@ -634,7 +642,7 @@ class Store:
                 count += 1
         return AuditVerification(True, count)
 
-    # -- secrets and strategy configs --------------------------------------------------------------------------
+    # -- secrets and strategy configs ------------------------------------------------------------------------
 
     def put_secret(self, name: str, plaintext: bytes) -> None:
         """Store ``plaintext`` sealed with AES-256-GCM (the record name is bound as associated data)."""
@@ -705,7 +713,8 @@ class AsyncStore:
         return call
 
 
-def open_store(url: str | None = None, *, secret_key: str | bytes | None = None, settings: Any = None) -> Store:
+def open_store(url: str | None = None, *, secret_key: str | bytes | None = None,
+               settings: Any = None) -> Store:
     """Open (and migrate) the store named by ``url``, or by ``settings.database_url`` / the environment."""
     if url is None:
         if settings is None:

@@ -588,9 +588,9 @@ def evaluate_swap(swap: SwapCall, table: PoolTable, victim_tx: bytes = b"",
     for touched, sib, base, other in backrun_pairs(swap, table):
         # Both directions through optimal_cycle, the larger profit (> 0) kept, the first on a tie — computed
         # with one search: at most one direction can profit. A direction's real profit can only be positive
-        # when its slope at 0, N/M (the composed map), is above 1 (optimal_cycle answers (0, 0) otherwise), and
-        # the two directions' slopes multiply to (f1*f2 / (d1*d2))**2 <= 1 (the reserves cancel). So if the
-        # first has N > M, the second has N < M and gives (0, 0); else the first gives (0, 0). The second
+        # when its slope at 0, N/M (the composed map), is above 1 (optimal_cycle answers (0, 0) otherwise),
+        # and the two directions' slopes multiply to (f1*f2 / (d1*d2))**2 <= 1 (the reserves cancel). So if
+        # the first has N > M, the second has N < M and gives (0, 0); else the first gives (0, 0). The second
         # direction uses the same two records, so it validates exactly when the first does.
         h0, h1 = touched.hop(base), sib.hop(other)
         validate_hop(h0, "hops[0]")

@@ -86,14 +86,17 @@ def _check_record(rec: PoolState) -> None:
                              f"reserves must be in 0..2**112-1, not ({rec.reserve0}, {rec.reserve1})")
     if not (0 < rec.fee_den <= _FEE_MAX and 0 < rec.fee_num <= rec.fee_den):
         raise PoolTableError(RegError.BAD_FEE,
-                             f"fee must satisfy 0 < fee_num <= fee_den < 2**16, not {rec.fee_num}/{rec.fee_den}")
+                             "fee must satisfy 0 < fee_num <= fee_den < 2**16, not "
+                             f"{rec.fee_num}/{rec.fee_den}")
     if not 0 <= rec.venue < MAX_VENUES:
         raise PoolTableError(RegError.BAD_VENUE, f"venue must be in 0..{MAX_VENUES - 1}, not {rec.venue}")
     for name in ("address", "token0", "token1"):
         if len(getattr(rec, name)) != 20:
-            raise PoolTableError(RegError.BAD_TOKENS, f"{name} must be 20 bytes, not {len(getattr(rec, name))}")
+            raise PoolTableError(RegError.BAD_TOKENS,
+                                 f"{name} must be 20 bytes, not {len(getattr(rec, name))}")
     if rec.token0 == bytes(20) or rec.token0 >= rec.token1:
-        raise PoolTableError(RegError.BAD_TOKENS, "tokens must be non-zero, distinct and sorted (token0 < token1)")
+        raise PoolTableError(RegError.BAD_TOKENS,
+                             "tokens must be non-zero, distinct and sorted (token0 < token1)")
 
 
 class PoolTable:
@@ -157,10 +160,7 @@ class PoolTable:
                 raise PoolTableError(RegError.BAD_SLOT, f"slot {slot} holds no pool")
             self._commit_locked(replace(cur, reserve0=reserve0, reserve1=reserve1))
 
-    def latest(self, slot: int) -> PoolState | None:
-        """The host's view: the newest record of ``slot``, committed or still pending."""
-        self._check_slot(slot)
-        return self._latest[slot]
+
 
     @property
     def pending(self) -> int:
@@ -200,9 +200,11 @@ class PoolTable:
             self._pairs[pair] = sibs + (slot,)
             gen = 0
         else:
-            if (cur.address, cur.token0, cur.token1, cur.venue) != (rec.address, rec.token0, rec.token1, rec.venue):
+            if (cur.address, cur.token0, cur.token1, cur.venue) != \
+                    (rec.address, rec.token0, rec.token1, rec.venue):
                 raise PoolTableError(RegError.IDENTITY_CHANGED,
-                                     f"slot {slot} holds pool 0x{cur.address.hex()}; only reserves and fee may change")
+                                     f"slot {slot} holds pool 0x{cur.address.hex()}; only reserves and fee "
+                                     "may change")
             gen = (cur.generation + 1) & 0xFFFFFFFF
         rec = replace(rec, generation=gen)
         self._banks[slot][self._active[slot] ^ 1] = rec

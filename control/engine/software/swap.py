@@ -286,7 +286,8 @@ class SwapRegistry:
         if len(router.address) != 20:
             raise ValueError(f"router address must be 20 bytes, not {len(router.address)}")
         if router.protocol not in self.decoders:
-            raise ValueError(f"router protocol must be one of {sorted(self.decoders)}, not {router.protocol!r}")
+            raise ValueError(f"router protocol must be one of {sorted(self.decoders)}, not "
+                             f"{router.protocol!r}")
         self.routers[(router.chain_id, bytes(router.address))] = router
 
     def router(self, chain_id: int, address: bytes) -> RouterConfig | None:

@@ -482,7 +482,8 @@ def _decode(raw: bytes, recover: bool) -> tuple[DecodedTx | DecodeError, SenderR
             if rej.code in (E.TRUNCATED, E.RECOVERY_FAILED):
                 return DecodeError(E.TOO_LARGE), None
             return DecodeError(rej.code), None
-        return DecodeError(E.TOO_LARGE), None  # a transaction that ends exactly at the cut, more bytes after it
+        # a transaction that ends exactly at the cut, more bytes after it
+        return DecodeError(E.TOO_LARGE), None
     try:
         return _walk(_Walker(raw), recover)
     except _Reject as rej:

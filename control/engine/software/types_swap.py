@@ -24,7 +24,7 @@ path length        4       2 <= len(path) <= MAX_PATH_LEN (8 tokens)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 __all__ = [
     "UINT112_MAX",
@@ -48,7 +48,7 @@ FEE_BITS = 16
 MAX_PATH_LEN = 8
 
 
-class SwapKind(str, Enum):
+class SwapKind(StrEnum):
     EXACT_IN = "exact_in"
     EXACT_OUT = "exact_out"
 
