@@ -48,8 +48,9 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _summary(ms: list[float]) -> dict[str, float]:
-    return {"p50_ms": round(_pct(ms, 50), 3), "p95_ms": round(_pct(ms, 95), 3), "p99_ms": round(_pct(ms, 99), 3),
-            "max_ms": round(max(ms), 3) if ms else float("nan"), "samples": len(ms)}
+    return {"p50_ms": round(_pct(ms, 50), 3), "p95_ms": round(_pct(ms, 95), 3),
+            "p99_ms": round(_pct(ms, 99), 3), "max_ms": round(max(ms), 3) if ms else float("nan"),
+            "samples": len(ms)}
 
 
 # ----------------------------------------------------------------------------------------------- server
@@ -63,9 +64,10 @@ def _server_main(args: argparse.Namespace) -> None:
     from mevblade.control.storage.models import utcnow
 
     db = Path(args.dir) / "bench.db"
-    settings = load_settings(database_url=f"sqlite:///{db}", jwt_secret="bench-only-secret", redis_url=args.redis_url,
-                             rate_limit_requests=10**9, ws_queue_size=1024, ws_max_drops=10**6,
-                             password_hash_time_cost=1, password_hash_memory_kib=1024, log_level="WARNING")
+    settings = load_settings(database_url=f"sqlite:///{db}", jwt_secret="bench-only-secret",
+                             redis_url=args.redis_url, rate_limit_requests=10**9, ws_queue_size=1024,
+                             ws_max_drops=10**6, password_hash_time_cost=1, password_hash_memory_kib=1024,
+                             log_level="WARNING")
     store = open_store(settings.database_url)
     if not store.list_opportunities(limit=1).items:
         import datetime as dt
@@ -74,12 +76,12 @@ def _server_main(args: argparse.Namespace) -> None:
         with store.engine.begin() as conn:
             from mevblade.control.storage.models import Opportunity
 
-            rows = [dict(id=f"bench{i:06d}", chain="ethereum" if i % 3 else "arbitrum", strategy="backrun_arb",
-                         type="backrun", victim_tx_hash="0x" + f"{i:064x}", pools=["0x" + "33" * 20],
-                         tokens=["0x" + "11" * 20, "0x" + "22" * 20], direction="0->1", amount_in=10**18,
-                         profit_estimate=10**16 + i, gas_cost=10**15, net_profit=9 * 10**15 + i,
-                         net_profit_eth=(9 * 10**15 + i) / 1e18, confidence=0.9, flagged=False,
-                         expires_at=now + dt.timedelta(minutes=5),
+            rows = [dict(id=f"bench{i:06d}", chain="ethereum" if i % 3 else "arbitrum",
+                         strategy="backrun_arb", type="backrun", victim_tx_hash="0x" + f"{i:064x}",
+                         pools=["0x" + "33" * 20], tokens=["0x" + "11" * 20, "0x" + "22" * 20],
+                         direction="0->1", amount_in=10**18, profit_estimate=10**16 + i, gas_cost=10**15,
+                         net_profit=9 * 10**15 + i, net_profit_eth=(9 * 10**15 + i) / 1e18, confidence=0.9,
+                         flagged=False, expires_at=now + dt.timedelta(minutes=5),
                          created_at=now - dt.timedelta(seconds=i), status="detected",
                          details={}) for i in range(args.rows)]
             conn.execute(Opportunity.__table__.insert(), rows)
@@ -107,7 +109,8 @@ def _server_main(args: argparse.Namespace) -> None:
 
     async def main() -> None:
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
-                                access_log=False, backlog=4096, ws_per_message_deflate=settings.ws_compression)
+                                access_log=False, backlog=4096,
+                                ws_per_message_deflate=settings.ws_compression)
         server = uvicorn.Server(config)
         cluster = sockets = None
         if args.workers > 1:  # what `mevblade serve --workers N` runs: replicas on the same port
@@ -146,8 +149,9 @@ def _server_main(args: argparse.Namespace) -> None:
         await task
         if cluster is not None:
             await cluster.stop()
-        print(json.dumps({"publish": _summary(publish_ms), "publish_cpu_us": {k.replace("_ms", "_us"): v for k, v in
-                                                             _summary(publish_cpu_us).items()},
+        print(json.dumps({"publish": _summary(publish_ms),
+                          "publish_cpu_us": {k.replace("_ms", "_us"): v
+                                             for k, v in _summary(publish_cpu_us).items()},
                           "direct": direct[0] if direct else 0}), flush=True)
 
     from mevblade.control.cli.serve import run_loop
@@ -202,8 +206,9 @@ def _rest_main(args: argparse.Namespace) -> None:
                 tasks.append(asyncio.create_task(one(session, t_sched)))
             await asyncio.gather(*tasks)
             elapsed = time.perf_counter() - t0
-        print(json.dumps({"requests": n, "elapsed_s": round(elapsed, 3), "achieved_rps": round(n / elapsed, 1),
-                          "errors": errors, "from_schedule": _summary(sched_ms), "service": _summary(service_ms)}),
+        print(json.dumps({"requests": n, "elapsed_s": round(elapsed, 3),
+                          "achieved_rps": round(n / elapsed, 1), "errors": errors,
+                          "from_schedule": _summary(sched_ms), "service": _summary(service_ms)}),
               flush=True)
 
     asyncio.run(main())
@@ -284,8 +289,8 @@ def _cpu_tree_s(pid: int) -> float:
 
 
 def _spawn(role: str, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "mevblade.sim.bench.api", role, *extra], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "mevblade.sim.bench.api", role, *extra],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _finish(proc: subprocess.Popen, timeout: float) -> None:
@@ -319,10 +324,12 @@ def _rest_load(client: str, exe: Path | None, info: dict[str, Any], rate: float,
         from mevblade.sim.bench.loadgen import rest_command
 
         assert exe is not None
-        cmd = rest_command(exe, info["port"], info["token"], rate=rate, duration=duration, connections=connections)
+        cmd = rest_command(exe, info["port"], info["token"], rate=rate, duration=duration,
+                           connections=connections)
     else:
         cmd = [sys.executable, "-m", "mevblade.sim.bench.api", "rest", "--port", str(info["port"]), "--token",
-               info["token"], "--rate", str(rate), "--duration", str(duration), "--connections", str(connections)]
+               info["token"], "--rate", str(rate), "--duration", str(duration), "--connections",
+               str(connections)]
     import resource
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -333,7 +340,8 @@ def _rest_load(client: str, exe: Path | None, info: dict[str, Any], rate: float,
     out = json.loads(load.stdout.strip().splitlines()[-1])
     # the load generator's own CPU (user + system), to show it is not the bottleneck
     client_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    out["client_cpu_ms_per_request"] = round(client_cpu * 1e3 / max(1, out.get("sent", out.get("requests", 1))), 4)
+    out["client_cpu_ms_per_request"] = round(
+        client_cpu * 1e3 / max(1, out.get("sent", out.get("requests", 1))), 4)
     if client != "c":  # same keys as the C client
         out["answered_200"] = out["from_schedule"]["samples"] + connections  # + the warm-up requests
         out["requests"] += connections
@@ -344,7 +352,8 @@ def _rest_load(client: str, exe: Path | None, info: dict[str, Any], rate: float,
 def bench_api(quick: bool = False, rate: float | None = None, duration: float | None = None,
               ws_clients: int | None = None, ws_events: int | None = None, rows: int = 10_000,
               connections: int = 64, sweep: list[float] | None = None, loop: str = "auto", workers: int = 1,
-              client: str = "c", rest: bool = True, ws: bool = True, use_redis: bool = False) -> dict[str, Any]:
+              client: str = "c", rest: bool = True, ws: bool = True,
+              use_redis: bool = False) -> dict[str, Any]:
     """``workers``: API processes on the port (``serve --workers N``: rate limits in the shared memory-mapped
     table); ``use_redis``: start a private redis-server and keep the rate limits there (``REDIS_URL``);
     ``client``: ``c`` (epoll load generator compiled here, default) or ``python`` (aiohttp / websockets)."""
@@ -368,7 +377,8 @@ def bench_api(quick: bool = False, rate: float | None = None, duration: float | 
 
         try:
             exe = build()
-        except LoadgenUnavailable as exc:  # no C compiler: the Python clients (they saturate near 700 rps here)
+        # no C compiler: the Python clients (they saturate near 700 rps here)
+        except LoadgenUnavailable as exc:
             client, fallback = "python", str(exc)
     result: dict[str, Any] = {"config": {"rate_rps": rate, "duration_s": duration, "rows": rows,
                                          "connections": connections, "ws_clients": ws_clients,
@@ -397,9 +407,11 @@ def bench_api(quick: bool = False, rate: float | None = None, duration: float | 
                         rcpu0 = redis.cpu_s() if redis else 0.0
                         out = _rest_load(client, exe, info, r, d, connections)
                         answered = max(1, out["answered_200"])
-                        out["server_cpu_ms_per_request"] = round((_cpu_tree_s(server.pid) - cpu0) * 1e3 / answered, 3)
+                        out["server_cpu_ms_per_request"] = round(
+                            (_cpu_tree_s(server.pid) - cpu0) * 1e3 / answered, 3)
                         if redis is not None:
-                            out["redis_cpu_ms_per_request"] = round((redis.cpu_s() - rcpu0) * 1e3 / answered, 3)
+                            out["redis_cpu_ms_per_request"] = round(
+                                (redis.cpu_s() - rcpu0) * 1e3 / answered, 3)
                         return out
 
                     result["rest_sweep"] = {}
@@ -426,7 +438,8 @@ def bench_api(quick: bool = False, rate: float | None = None, duration: float | 
     targets: dict[str, Any] = {"rest_p99_ms": 20.0, "ws_p99_ms": 5.0}
     if "rest" in result:  # met = p99 within the target with every request answered at the offered rate
         r = result["rest"]
-        targets["rest_met"] = bool(r["answered_200"] == r["requests"] and r["from_schedule"]["p99_ms"] is not None
+        targets["rest_met"] = bool(r["answered_200"] == r["requests"]
+                                   and r["from_schedule"]["p99_ms"] is not None
                                    and r["from_schedule"]["p99_ms"] <= targets["rest_p99_ms"])
     if "ws" in result:
         w = result["ws"]
@@ -438,10 +451,11 @@ def bench_api(quick: bool = False, rate: float | None = None, duration: float | 
 
 def _ws_phase(client: str, exe: Path | None, common: list[str], clients: int, events: int,
               interval: float) -> dict[str, Any]:
-    """Fresh server; the receiver subscribes every client, says READY, then the server publishes the events."""
+    """Fresh server; the receiver subscribes every client, says READY, then the server publishes the
+    events."""
     limit = int(events * interval + 240)
-    server = _spawn("server", *common, "--ws-clients", str(clients), "--ws-events", str(events), "--ws-interval",
-                    str(interval), "--max-seconds", str(limit))
+    server = _spawn("server", *common, "--ws-clients", str(clients), "--ws-events", str(events),
+                    "--ws-interval", str(interval), "--max-seconds", str(limit))
     try:
         info = _server_info(server)
         if client == "c":
@@ -450,8 +464,9 @@ def _ws_phase(client: str, exe: Path | None, common: list[str], clients: int, ev
             assert exe is not None
             cmd = ws_command(exe, info["port"], info["token"], clients=clients, events=events, timeout=limit)
         else:
-            cmd = [sys.executable, "-m", "mevblade.sim.bench.api", "ws", "--port", str(info["port"]), "--token",
-                   info["token"], "--clients", str(clients), "--events", str(events), "--max-seconds", str(limit)]
+            cmd = [sys.executable, "-m", "mevblade.sim.bench.api", "ws", "--port", str(info["port"]),
+                   "--token", info["token"], "--clients", str(clients), "--events", str(events),
+                   "--max-seconds", str(limit)]
         cpu0 = _cpu_tree_s(server.pid)
         recv = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -475,10 +490,11 @@ def _ws_phase(client: str, exe: Path | None, common: list[str], clients: int, ev
         res = json.loads(out.strip().splitlines()[-1])
         delivered = max(1, res["received"])
         cpu_end = _cpu_tree_s(server.pid)
-        # server CPU (all workers) for the fan-out phase only, per delivered message; and for connect+subscribe
+        # server CPU (all workers) for the fan-out phase only, per delivered message; and for
+        # connect+subscribe
         res["server_cpu_us_per_message"] = round((cpu_end - cpu_sub) * 1e6 / delivered, 1)
-        res["server_cpu_ms_per_subscribe"] = round((cpu_sub - cpu0) * 1e3 / max(1, res.get("subscribed", clients)),
-                                                    3)
+        res["server_cpu_ms_per_subscribe"] = round(
+            (cpu_sub - cpu0) * 1e3 / max(1, res.get("subscribed", clients)), 3)
     finally:
         _finish(server, 60)
     try:
@@ -495,7 +511,8 @@ def _ws_phase(client: str, exe: Path | None, common: list[str], clients: int, ev
 @benchmark("api_ab", "REST server CPU/request and latency, alternating rounds: FastAPI path vs fast path vs "
            "fast path on uvloop (same load, same machine state)", default=False)
 def bench_api_ab(rate: float = 150.0, duration: float = 5.0, rounds: int = 4, rows: int = 10_000,
-                 connections: int = 16, configs: str = "fastapi_asyncio,fastpath_asyncio,fastpath_uvloop") -> dict[str, Any]:
+                 connections: int = 16,
+                 configs: str = "fastapi_asyncio,fastpath_asyncio,fastpath_uvloop") -> dict[str, Any]:
     """Each round runs the same open-loop load against each configuration in turn, so slow phases of a shared
     machine hit every configuration alike; server CPU per request (from /proc) is the robust figure."""
     if rate * duration * rounds * 3 > 60_000:
@@ -509,20 +526,22 @@ def bench_api_ab(rate: float = 150.0, duration: float = 5.0, rounds: int = 4, ro
     if bad or len(names) < 2:
         raise ValueError(f"configs must name at least two of {sorted(known)}, not {names!r}")
     configs = {n: known[n] for n in names}  # type: ignore[assignment]
-    out: dict[str, Any] = {"config": {"rate_rps": rate, "duration_s": duration, "rounds": rounds, "rows": rows,
-                                      "connections": connections}, "loadavg_1m_before": round(os.getloadavg()[0], 2)}
+    out: dict[str, Any] = {"config": {"rate_rps": rate, "duration_s": duration, "rounds": rounds,
+                                      "rows": rows, "connections": connections},
+                           "loadavg_1m_before": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory(prefix="mevblade-bench-api-ab-") as tmp:
         servers: dict[str, tuple[subprocess.Popen, dict[str, Any]]] = {}
         try:
             for name, extra in configs.items():  # one after the other: the first seeds the database
-                proc = _spawn("server", "--dir", tmp, "--rows", str(rows), "--ws-clients", "0", "--max-seconds",
-                              str(int(rounds * len(configs) * (duration + 10) + 120)), *extra)
+                proc = _spawn("server", "--dir", tmp, "--rows", str(rows), "--ws-clients", "0",
+                              "--max-seconds", str(int(rounds * len(configs) * (duration + 10) + 120)),
+                              *extra)
                 info = json.loads(proc.stdout.readline() or "{}")
                 if "port" not in info:
                     raise RuntimeError(f"bench server {name} did not start: {proc.stderr.read()[-500:]}")
                 servers[name] = (proc, info)
-            per: dict[str, dict[str, list[float]]] = {n: {"cpu_ms": [], "p50_ms": [], "p99_ms": [], "errors": []}
-                                                      for n in configs}
+            per: dict[str, dict[str, list[float]]] = {
+                n: {"cpu_ms": [], "p50_ms": [], "p99_ms": [], "errors": []} for n in configs}
             for _ in range(rounds):
                 for name, (proc, info) in servers.items():
                     cpu0 = _cpu_s(proc.pid)

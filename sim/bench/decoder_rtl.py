@@ -27,7 +27,8 @@ def _software_tx_per_s(raws: list[bytes]) -> float:
     return software_rate(lambda: [decode_tx(raw) for raw in raws], len(raws))["per_s"]
 
 
-@benchmark("decoder-rtl", "decoder RTL in Verilator: cycles/tx, bytes/cycle, latency (mainnet block) x ECP5 fmax")
+@benchmark("decoder-rtl",
+           "decoder RTL in Verilator: cycles/tx, bytes/cycle, latency (mainnet block) x ECP5 fmax")
 def bench_decoder_rtl(repeat: int = 3, **_: Any) -> dict[str, Any]:
     from mevblade.control.engine import get_engine
     from mevblade.control.engine.software.txdecode import decode_tx
@@ -39,7 +40,7 @@ def bench_decoder_rtl(repeat: int = 3, **_: Any) -> dict[str, Any]:
     with get_engine("rtl") as engine:
         stream = engine.run_batch(raws * repeat)
         lat = [engine.run_batch([raw]).latency[0] for raw in raws]
-        agree = sum(a == decode_tx(r) for a, r in zip(engine.decode_many(raws), raws))
+        agree = sum(a == decode_tx(r) for a, r in zip(engine.decode_many(raws), raws, strict=True))
     cycles = stream.cycles
     txs = len(raws) * repeat
     bytes_per_cycle = nbytes * repeat / cycles
@@ -48,7 +49,7 @@ def bench_decoder_rtl(repeat: int = 3, **_: Any) -> dict[str, Any]:
     fmax = synth["ecp5"]["fmax_mhz"] if synth else None
     sw_tx_s = _software_tx_per_s(raws)
     out: dict[str, Any] = {
-        "block": "mainnet 18189758 (100 tx, %d bytes)" % nbytes,
+        "block": f"mainnet 18189758 (100 tx, {nbytes} bytes)",
         "packets_streamed": txs,
         "cycles": cycles,
         "cycles_per_tx": round(cycles / txs, 2),

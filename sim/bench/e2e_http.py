@@ -69,14 +69,15 @@ def _instructions(kind: str, url: str, n: int, tmp: Path) -> int:
                         _CLIENT, kind, url, str(n)], capture_output=True, text=True, timeout=1800)
     if r.returncode != 0:
         raise RuntimeError(f"{kind} client failed under callgrind: {r.stderr[-400:]}")
-    m = re.search(r"^summary:\s+(\d+)", out.read_text(), re.M) or re.search(r"^totals:\s+(\d+)", out.read_text(),
-                                                                           re.M)
+    m = re.search(r"^summary:\s+(\d+)", out.read_text(), re.M) \
+        or re.search(r"^totals:\s+(\d+)", out.read_text(), re.M)
     if m is None:
         raise RuntimeError("no instruction total in the callgrind output")
     return int(m.group(1))
 
 
-@benchmark("e2e_http_instructions", "instructions per relay request + answer: lean HTTP/1.1 client vs httpx vs "
+@benchmark("e2e_http_instructions",
+           "instructions per relay request + answer: lean HTTP/1.1 client vs httpx vs "
            "aiohttp (callgrind, load-independent)", default=False)
 def e2e_http_instructions(requests: int = 200, clients: str = "lean,httpx,aiohttp") -> dict[str, Any]:
     from mevblade.sim.bench.e2e_latency import _start_stub

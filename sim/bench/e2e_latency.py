@@ -1,29 +1,29 @@
 """``e2e_latency``: pending transaction first seen by the collector → signed bundle on the wire to the relay.
 
 Set-up (all on loopback): anvil with the real Uniswap V2 deployment and the executor contract; a set of user
-swaps generated and signed up front (seeded) and sent at ``rate`` tx/s by a *separate process*; a stub relay in
-another process that answers ``eth_callBundle`` at once (with a failing result, so nothing else is sent). The
-head is fixed (no mining), so every swap is evaluated against the same pool state and most open an
+swaps generated and signed up front (seeded) and sent at ``rate`` tx/s by a *separate process*; a stub relay
+in another process that answers ``eth_callBundle`` at once (with a failing result, so nothing else is sent).
+The head is fixed (no mining), so every swap is evaluated against the same pool state and most open an
 opportunity. Measured per opportunity:
 
 * **mevblade** (per engine): the kernel's receive of the WebSocket frame of the pending transaction (its
   ``SO_TIMESTAMPNS`` stamp, converted to ``perf_counter_ns``: see ``control/pipeline/wsstamp.py``; since the
   fifth session — before, the collector's read of the frame, still reported as ``read_to_wire``, and
   ``socket_wait`` = read − kernel receive) → ``perf_counter_ns`` just before the signed ``eth_callBundle``
-  request (victim + our signed executor call) is handed to the HTTP client. The first signed bundle a relay sees is this one; the ``eth_sendBundle`` that
-  follows waits for the relay's simulation and is reported separately by the demo.
-  ``seen_to_wire_cpu``: the process CPU time (``process_time_ns``) over the same span — the work done in it,
-  without the waits for a CPU that a loaded machine adds to the wall-clock figure.
+  request (victim + our signed executor call) is handed to the HTTP client. The first signed bundle a relay
+  sees is this one; the ``eth_sendBundle`` that follows waits for the relay's simulation and is reported
+  separately by the demo. ``seen_to_wire_cpu``: the process CPU time (``process_time_ns``) over the same span
+  — the work done in it, without the waits for a CPU that a loaded machine adds to the wall-clock figure.
 * **peer**: a straightforward web3.py loop as open-source searchers write it — ``AsyncWeb3`` WebSocket
   subscription to full pending transactions, ``contract.decode_function_input``, ``getReserves`` calls for the
-  pools it needs, the closed-form optimum with a neighbour check, ``build_transaction`` + ``sign_transaction``,
-  and an httpx POST with the Flashbots header — measured between the same two points.
+  pools it needs, the closed-form optimum with a neighbour check, ``build_transaction`` +
+  ``sign_transaction``, and an httpx POST with the Flashbots header — measured between the same two points.
 
 Per pass also: ``arrivals_within_5ms`` (consecutive pending transactions read < 5 ms apart although sent 20 ms
 apart: notifications held back by the node's TCP stack, see ``WsCollector.quickack``), ``process_cpu_share``
 (this process's CPU over the pass's wall time: what a warm-up costs) and, with a warm-up, its step counts.
-Options ``isolate``, ``warm_us`` and ``variants`` (e.g. ``plain,isolate,isolate+warm,noquickack,nostamp``: more passes
-over the same traffic in the same run) are described on :func:`e2e_latency`.
+Options ``isolate``, ``warm_us`` and ``variants`` (e.g. ``plain,isolate,isolate+warm,noquickack,nostamp``:
+more passes over the same traffic in the same run) are described on :func:`e2e_latency`.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 n = {"calls": 0}
 BODY = json.dumps({"jsonrpc": "2.0", "id": 1, "result": {"results": [{"txHash": "0x0", "gasUsed": 1},
-        {"txHash": "0x1", "gasUsed": 1, "error": "stub relay: not simulated"}], "coinbaseDiff": "0"}}).encode()
+        {"txHash": "0x1", "gasUsed": 1, "error": "stub relay: not simulated"}],
+        "coinbaseDiff": "0"}}).encode()
 async def handle(request):
     await request.body()
     return Response(BODY, media_type="application/json")
@@ -108,7 +110,8 @@ def _start_stub(cpus: set[int] | None = None) -> tuple[subprocess.Popen[bytes], 
     raise RuntimeError("stub relay did not start")
 
 
-def _send(node_http: str, raws_file: Path, rate: float, cpus: set[int] | None = None) -> subprocess.Popen[bytes]:
+def _send(node_http: str, raws_file: Path, rate: float,
+          cpus: set[int] | None = None) -> subprocess.Popen[bytes]:
     from mevblade.sim.devnet.anvil import _pdeathsig
 
     proc = subprocess.Popen([sys.executable, "-c", _SENDER, node_http, str(raws_file), str(rate)],
@@ -129,8 +132,8 @@ PRESIGN_POOL = 256
 def _variant(spec: str) -> dict[str, bool]:
     """``plain`` or ``+``-joined flags: ``isolate`` (appliance on its own CPU, devnet on the others), ``warm``
     (pipeline cache warm-up), ``busy`` (busy-poll mode, ``PipelineConfig.busy_poll``), ``presign``
-    (offline/online ECDSA, ``PipelineConfig.presign`` = :data:`PRESIGN_POOL`: eighth session), ``noturn`` (no same-turn
-    hand-over, ``PipelineConfig.same_turn`` off: as before the seventh session), ``noquickack`` (the
+    (offline/online ECDSA, ``PipelineConfig.presign`` = :data:`PRESIGN_POOL`: eighth session), ``noturn`` (no
+    same-turn hand-over, ``PipelineConfig.same_turn`` off: as before the seventh session), ``noquickack`` (the
     collectors' delayed ACKs, as before the fourth session), ``nostamp`` (the pending collector on the
     websockets library's reader, span from the frame's read, as before the fifth session)."""
     flags = {f for f in spec.split("+") if f and f != "plain"}
@@ -143,7 +146,7 @@ def _variant(spec: str) -> dict[str, bool]:
 def _bunched(seen: list[int], within_ns: int = 5_000_000) -> int:
     """Consecutive pending transactions read less than ``within_ns`` apart (sent 1/rate apart)."""
     s = sorted(seen)
-    return sum(1 for a, b in zip(s, s[1:]) if b - a < within_ns)
+    return sum(1 for a, b in pairwise(s) if b - a < within_ns)
 
 
 async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raws_file: Path, n_tx: int,
@@ -156,8 +159,9 @@ async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raw
     from mevblade.control.pipeline.assemble import build_pipeline
 
     net.rpc.call("anvil_dropAllTransactions")
-    pipe = build_pipeline(net.dep, node_http=net.anvil.http_url, node_ws=net.anvil.ws_url, relay_urls=[stub_url],
-                          signer=signer, relay_auth=Account.from_key(keccak(b"bench-relay-auth-DEVNET-ONLY")),
+    pipe = build_pipeline(net.dep, node_http=net.anvil.http_url, node_ws=net.anvil.ws_url,
+                          relay_urls=[stub_url], signer=signer,
+                          relay_auth=Account.from_key(keccak(b"bench-relay-auth-DEVNET-ONLY")),
                           contract=contract, engine=engine, max_retargets=0, warm_path_s=warm_path_s,
                           busy_poll=busy_poll, presign=presign)
     pipe.config.same_turn = same_turn
@@ -224,7 +228,8 @@ async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raw
             out["busy_poll_turns"], out["busy_poll_reads"] = pipe.busy_poll_turns, pipe.busy_poll_reads
         if presign:
             out["presign"] = {"pool": presign, "used": st.get("presign_used", 0),
-                              "fallbacks": st.get("presign_fallbacks", 0), "refills": st.get("presign_refills", 0)}
+                              "fallbacks": st.get("presign_fallbacks", 0),
+                              "refills": st.get("presign_refills", 0)}
         if warm_path_s:
             out["warm"] = {"period_us": round(warm_path_s * 1e6, 1), "steps": pipe.warm_steps,
                            "steps_preempted": pipe.warm_steps_preempted,
@@ -304,8 +309,9 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
     from mevblade.sim.devnet import SWAP_FUNCTIONS, Devnet
     from mevblade.sim.devnet.loop import deploy_executor
 
-    out: dict[str, Any] = {"machine": machine_info(), "rate_tx_per_s": rate, "target_opportunities": opportunities,
-                           "seed": seed, "loop": loop, "isolate": isolate, "warm_us": warm_us}
+    out: dict[str, Any] = {"machine": machine_info(), "rate_tx_per_s": rate,
+                           "target_opportunities": opportunities, "seed": seed, "loop": loop,
+                           "isolate": isolate, "warm_us": warm_us}
     variant_specs = [(v.strip(), _variant(v.strip())) for v in variants.split(",") if v.strip()]
     all_cpus = available_cpus()
     app_cpus, dev_cpus = split_for_appliance() if (isolate or any(f["isolate"] for _, f in variant_specs)) \
@@ -324,7 +330,8 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
     with tempfile.TemporaryDirectory(prefix="mevblade-bench-") as tmp, Devnet(seed=seed, accounts=64,
                                                                               max_eth=6.0) as net:
         ks = Path(tmp) / "k.json"
-        create_keystore(ks, "bench", keccak(b"mevblade-bench-executor-DEVNET-ONLY"), kdf="pbkdf2", iterations=1000)
+        create_keystore(ks, "bench", keccak(b"mevblade-bench-executor-DEVNET-ONLY"), kdf="pbkdf2",
+                        iterations=1000)
         signer = load_signer(ks, password="bench")
         contract = deploy_executor(net, signer)
         gen = net.traffic
@@ -350,8 +357,8 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
             for eng in [e for e in engines.split(",") if e]:
                 devc = place(isolate)
                 try:
-                    results[eng] = run_loop(_run_mevblade(net, signer, contract, stub_url, raws_file, len(raws),
-                                                          rate, eng, warm_path_s=warm_us / 1e6,
+                    results[eng] = run_loop(_run_mevblade(net, signer, contract, stub_url, raws_file,
+                                                          len(raws), rate, eng, warm_path_s=warm_us / 1e6,
                                                           devnet_cpus=devc, prime_raws=raws[:50]), loop)
                 except Exception as exc:  # noqa: BLE001 - an engine that cannot run here is reported, not fatal
                     results[eng] = {"unavailable": f"{type(exc).__name__}: {str(exc)[:200]}"}
@@ -360,12 +367,12 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
                 out["mevblade_variants"] = {}
             for name, f in variant_specs:
                 devc = place(f["isolate"])
-                res = run_loop(_run_mevblade(net, signer, contract, stub_url, raws_file, len(raws), rate, "sw",
+                res = run_loop(_run_mevblade(net, signer, contract, stub_url, raws_file, len(raws), rate,
+                                             "sw",
                                              warm_path_s=(warm_us or 1000.0) / 1e6 if f["warm"] else 0.0,
                                              busy_poll=f["busy"], presign=PRESIGN_POOL if f["presign"] else 0,
-                                             same_turn=not f["noturn"],
-                                             quickack=not f["noquickack"], kernel_stamp=not f["nostamp"],
-                                             devnet_cpus=devc), loop)
+                                             same_turn=not f["noturn"], quickack=not f["noquickack"],
+                                             kernel_stamp=not f["nostamp"], devnet_cpus=devc), loop)
                 res["variant"] = f
                 out["mevblade_variants"][name] = res
             if peer:
@@ -373,8 +380,8 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
                 devc = place(isolate)
                 sender_factory = lambda: _send(net.anvil.http_url, raws_file, rate, devc)  # noqa: E731
                 peer_cpu: list[int] = []
-                lat = asyncio.run(asyncio.wait_for(run_peer(net, contract, stub_url, sender_factory, len(raws),
-                                                            peer_cpu), len(raws) / rate + 600))
+                lat = asyncio.run(asyncio.wait_for(run_peer(net, contract, stub_url, sender_factory,
+                                                            len(raws), peer_cpu), len(raws) / rate + 600))
                 out["peer_web3py"] = {"bundles_signed": len(lat), "seen_to_wire": _pct(lat),
                                       "seen_to_wire_cpu": _pct(peer_cpu)}
                 # against the software engine's pass, else the "plain" variant (engines="" runs variants only)
@@ -384,12 +391,14 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
                 pw = out["peer_web3py"]["seen_to_wire"]
                 if sw.get("n") and pw.get("n"):
                     out["ratio_peer_over_mevblade_sw"] = {
-                        "p50": round(pw["p50_us"] / sw["p50_us"], 2), "p99": round(pw["p99_us"] / sw["p99_us"], 2)}
+                        "p50": round(pw["p50_us"] / sw["p50_us"], 2),
+                        "p99": round(pw["p99_us"] / sw["p99_us"], 2)}
                 # like for like: the peer's span starts at its own read of the frame (web3.py gives no stamp)
                 sr = base.get("read_to_wire", {})
                 if sr.get("n") and pw.get("n"):
                     out["ratio_peer_over_mevblade_sw_read_start"] = {
-                        "p50": round(pw["p50_us"] / sr["p50_us"], 2), "p99": round(pw["p99_us"] / sr["p99_us"], 2)}
+                        "p50": round(pw["p50_us"] / sr["p50_us"], 2),
+                        "p99": round(pw["p99_us"] / sr["p99_us"], 2)}
                 swc = base.get("seen_to_wire_cpu", {})
                 pwc = out["peer_web3py"]["seen_to_wire_cpu"]
                 if swc.get("n") and pwc.get("n"):
@@ -412,7 +421,8 @@ if __name__ == "__main__":
     main()
 
 
-@benchmark("e2e_hotpath_pieces", "hot-path pieces, same-run A/B: library path vs mevblade's (auth header, calldata, "
+@benchmark("e2e_hotpath_pieces",
+           "hot-path pieces, same-run A/B: library path vs mevblade's (auth header, calldata, "
            "raw tx rebuild)")
 def e2e_hotpath_pieces(rounds: int = 5, calls: int = 200) -> dict[str, Any]:
     """Each pair computes the same bytes (asserted) — the library reference and the hot-path version —
@@ -476,13 +486,14 @@ def e2e_hotpath_pieces(rounds: int = 5, calls: int = 200) -> dict[str, Any]:
 
 
 def _tx_json(raw: bytes, tx: Any) -> str:
-    """The ``eth_subscription`` frame a node sends for a pending transaction (full object), from its decode."""
+    """The ``eth_subscription`` frame a node sends for a pending transaction (full object), from its
+    decode."""
     q = hex
     o: dict[str, Any] = {"hash": "0x" + tx.hash.hex(), "blockHash": None, "blockNumber": None,
-                         "transactionIndex": None, "type": q(tx.tx_type), "nonce": q(tx.nonce), "gas": q(tx.gas_limit),
-                         "to": None if tx.to is None else "0x" + tx.to.hex(), "value": q(tx.value),
-                         "input": "0x" + tx.data.hex(), "r": q(tx.r), "s": q(tx.s), "v": q(tx.v),
-                         "from": "0x" + tx.sender.hex()}
+                         "transactionIndex": None, "type": q(tx.tx_type), "nonce": q(tx.nonce),
+                         "gas": q(tx.gas_limit), "to": None if tx.to is None else "0x" + tx.to.hex(),
+                         "value": q(tx.value), "input": "0x" + tx.data.hex(), "r": q(tx.r), "s": q(tx.s),
+                         "v": q(tx.v), "from": "0x" + tx.sender.hex()}
     if tx.tx_type == 0:
         o["gasPrice"] = q(tx.gas_price)
     else:
@@ -493,7 +504,8 @@ def _tx_json(raw: bytes, tx: Any) -> str:
             o["gasPrice"] = q(tx.gas_price)
         else:
             o.update(maxPriorityFeePerGas=q(tx.max_priority_fee_per_gas), maxFeePerGas=q(tx.max_fee_per_gas))
-    return json.dumps({"jsonrpc": "2.0", "method": "eth_subscription", "params": {"subscription": "0x1", "result": o}})
+    return json.dumps({"jsonrpc": "2.0", "method": "eth_subscription",
+                       "params": {"subscription": "0x1", "result": o}})
 
 
 @benchmark("e2e_stage_cpu", "CPU time per pipeline stage on the e2e_latency traffic, replayed in-process (no "
@@ -502,12 +514,12 @@ def e2e_stage_cpu(transactions: int = 4445, passes: int = 3, seed: int = 1,
                   post_requests: int = 300) -> dict[str, Any]:
     """The ``e2e_latency`` traffic (same seed, same pools at the fixed head) through the pipeline's stages one
     transaction after the other, in this process: the collector's frame handling (JSON, raw rebuild, hash),
-    decode, swap decode, evaluate, the opportunity event, the strategy, signing our transaction, and encoding +
-    auth-signing the ``eth_callBundle``. Per stage: ``process_time_ns`` per call (mean and p50 of the pass with
-    the smallest total), and the sum along one opportunity's path. Counts instructions' worth of work, not the
-    waits for a CPU, so it is comparable across machine loads (cache effects remain). ``post``: the CPU of
-    handing the first ``post_requests`` of those requests to the relay client and reading a stub relay's
-    answer, lean HTTP/1.1 client vs httpx (after the wire stamp, so not in the path sum)."""
+    decode, swap decode, evaluate, the opportunity event, the strategy, signing our transaction, and encoding
+    + auth-signing the ``eth_callBundle``. Per stage: ``process_time_ns`` per call (mean and p50 of the pass
+    with the smallest total), and the sum along one opportunity's path. Counts instructions' worth of work,
+    not the waits for a CPU, so it is comparable across machine loads (cache effects remain). ``post``: the
+    CPU of handing the first ``post_requests`` of those requests to the relay client and reading a stub
+    relay's answer, lean HTTP/1.1 client vs httpx (after the wire stamp, so not in the path sum)."""
     from eth_account import Account
     from eth_utils import keccak
     from mevblade.control.engine.software import SoftwareEngine
@@ -540,17 +552,20 @@ def e2e_stage_cpu(transactions: int = 4445, passes: int = 3, seed: int = 1,
                    int(b["timestamp"], 16), int(b["gasUsed"], 16), int(b["gasLimit"], 16))
     eng = SoftwareEngine()
     eng.swap_registry = SwapRegistry.with_defaults([
-        RouterConfig(dep.chain_id, b20(d.router), weth=b20(dep.weth), factory=b20(d.factory), venue=i, label=d.name)
+        RouterConfig(dep.chain_id, b20(d.router), weth=b20(dep.weth), factory=b20(d.factory), venue=i,
+                     label=d.name)
         for i, d in enumerate(dep.dexes)])
     table = PoolTable(profit_tokens=(b20(dep.weth),))
     venue = {d.name: i for i, d in enumerate(dep.dexes)}
     for p in dep.pools:
-        table.add_pool(b20(p.address), b20(p.token0), b20(p.token1), *reserves[p.address], p.fee_num, p.fee_den,
+        table.add_pool(b20(p.address), b20(p.token0), b20(p.token1), *reserves[p.address], p.fee_num,
+                       p.fee_den,
                        venue[p.dex])  # getReserves is in (token0, token1) order
     stage = EngineStage(eng, table, dep.chain_id)
     strategy = BackrunArbStrategy({"weth": dep.weth})
     relay = RelayClient("http://127.0.0.1:9", Account.from_key(keccak(b"bench-relay-auth-DEVNET-ONLY")))
-    executor = BundleExecutor(signer, [relay], contract=contract, chain_id=dep.chain_id, node_http="http://127.0.0.1:9")
+    executor = BundleExecutor(signer, [relay], contract=contract, chain_id=dep.chain_id,
+                              node_http="http://127.0.0.1:9")
     collector = PendingTxCollector("ws://127.0.0.1:9", "http://127.0.0.1:9")
     frames = [_tx_json(r, eng.decode(r)) for r in raws]
     names = ("frame", "decode", "swap_decode", "evaluate", "event", "strategy", "sign", "encode")
@@ -600,7 +615,8 @@ def e2e_stage_cpu(transactions: int = 4445, passes: int = 3, seed: int = 1,
                     raw = executor.sign(a, 7)
                     st["sign"].append(pt() - t)
                     t = pt()
-                    req = relay.encode("eth_callBundle", [{"txs": ["0x" + a.victim_raw.hex(), "0x" + raw.hex()],
+                    req = relay.encode("eth_callBundle",
+                                       [{"txs": ["0x" + a.victim_raw.hex(), "0x" + raw.hex()],
                                                            "blockNumber": hex(a.target_block),
                                                            "stateBlockNumber": "latest"}])
                     st["encode"].append(pt() - t)

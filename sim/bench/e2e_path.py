@@ -23,6 +23,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 from mevblade.sim.bench import benchmark, machine_info
@@ -66,7 +67,8 @@ def path_harness(victims: int, mark: Callable[[str], None], *,
     raw0, _, _ = pipe._warm_sample
     # the sample ran on an event loop of its own (now closed): fresh loop-bound objects for the next run
     pipe._stop, pipe.head_ready = asyncio.Event(), asyncio.Event()
-    pipe.events, pipe.actions = asyncio.Queue(pipe.config.event_queue), asyncio.Queue(pipe.config.action_queue)
+    pipe.events = asyncio.Queue(pipe.config.event_queue)
+    pipe.actions = asyncio.Queue(pipe.config.action_queue)
     pipe.head_q = asyncio.Queue(pipe.config.head_queue)
     ex.sem = asyncio.Semaphore(ex.sem._value)
     ex._chains.clear()
@@ -76,8 +78,9 @@ def path_harness(victims: int, mark: Callable[[str], None], *,
     frames = []
     for n in range(victims):
         raw = bytes(user.sign_transaction({
-            "type": 2, "chainId": d0.chain_id, "nonce": n, "maxPriorityFeePerGas": d0.max_priority_fee_per_gas,
-            "maxFeePerGas": d0.max_fee_per_gas, "gas": d0.gas_limit, "to": "0x" + d0.to.hex(), "value": d0.value,
+            "type": 2, "chainId": d0.chain_id, "nonce": n,
+            "maxPriorityFeePerGas": d0.max_priority_fee_per_gas, "maxFeePerGas": d0.max_fee_per_gas,
+            "gas": d0.gas_limit, "to": "0x" + d0.to.hex(), "value": d0.value,
             "data": d0.data}).raw_transaction)
         frames.append(_tx_json(raw, eng.decode(raw)))
 
@@ -98,7 +101,8 @@ def path_harness(victims: int, mark: Callable[[str], None], *,
 
     # marks around the stage calls, the signing and the request encoding (instance attributes: this
     # harness's own objects only)
-    for name, label in (("decode_deferred", "decode"), ("decode_swap", "swap_decode"), ("evaluate", "evaluate")):
+    for name, label in (("decode_deferred", "decode"), ("decode_swap", "swap_decode"),
+                        ("evaluate", "evaluate")):
         wrap(stage, name, label)
     wrap(ex, "_sign" if hasattr(ex, "_sign") else "sign", "sign")
     wrap(relay, "encode_call_bundle" if hasattr(relay, "encode_call_bundle") else "encode", "encode")
@@ -222,9 +226,9 @@ def e2e_path_instructions(victims: int = 20, warm_up: int = 5, loop: str = "auto
     with tempfile.TemporaryDirectory(prefix="mevblade-cgp-") as tmp:
         base = Path(tmp) / "cg.out"
         labels_file = Path(tmp) / "labels.txt"
-        r = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={base}", "--dump-before=getppid",
-                            sys.executable, "-c", _CG_SCRIPT, str(warm_up), str(victims), loop, str(labels_file),
-                            "1" if same_turn else "0", str(pool)],
+        r = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={base}",
+                            "--dump-before=getppid", sys.executable, "-c", _CG_SCRIPT, str(warm_up),
+                            str(victims), loop, str(labels_file), "1" if same_turn else "0", str(pool)],
                            capture_output=True, text=True, timeout=3600)
         if r.returncode != 0:
             raise RuntimeError(f"callgrind run failed: {r.stderr[-600:]}")
@@ -270,7 +274,8 @@ def _segments(out: dict[str, Any], labels: list[str], values: list[int], unit: s
     return out
 
 
-@benchmark("e2e_path_cpu", "CPU time per segment of the live path from the frame's read to the eth_callBundle on "
+@benchmark("e2e_path_cpu",
+           "CPU time per segment of the live path from the frame's read to the eth_callBundle on "
            "the wire (in-process pipeline)")
 def e2e_path_cpu(victims: int = 200, warm_up: int = 20, loop: str = "auto", same_turn: bool = True,
                  presign: int = 0) -> dict[str, Any]:
@@ -308,7 +313,7 @@ def e2e_path_cpu(victims: int = 200, warm_up: int = 20, loop: str = "auto", same
         _run_loop(run(), loop)
     finally:
         mod._Msg = orig  # type: ignore[misc]
-    values = [b - a for a, b in zip(stamps, stamps[1:])]
+    values = [b - a for a, b in pairwise(stamps)]
     out: dict[str, Any] = {"machine": machine_info(), "victims": victims, "warm_up": warm_up, "loop": loop,
                            "same_turn": same_turn, "presign": presign, "pid_load": os.getloadavg()[0]}
     if presign:

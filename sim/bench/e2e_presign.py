@@ -4,8 +4,8 @@ step, and the refill that moves the rest off the path) — issue #6, eighth sess
 
 Interleaved rounds (each round times every variant on the same digests, so a load change hits all of them),
 ``process_time_ns`` per call, median over rounds of the per-round mean. Load-independent enough to compare the
-variants with each other on a shared machine; callgrind counts of the whole path are in ``e2e_path_instructions``
-(``-o presign=1``).
+variants with each other on a shared machine; callgrind counts of the whole path are in
+``e2e_path_instructions`` (``-o presign=1``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from mevblade.sim.bench import benchmark, machine_info
 __all__ = ["e2e_sign_cpu"]
 
 
-@benchmark("e2e_sign_cpu", "CPU per hot-path ECDSA signature: RFC 6979 vs pre-computed nonce (online step, refill)")
+@benchmark("e2e_sign_cpu",
+           "CPU per hot-path ECDSA signature: RFC 6979 vs pre-computed nonce (online step, refill)")
 def e2e_sign_cpu(rounds: int = 15, calls: int = 200) -> dict[str, Any]:
     from eth_account import Account
     from eth_utils import keccak
@@ -85,7 +86,8 @@ def e2e_sign_cpu(rounds: int = 15, calls: int = 200) -> dict[str, Any]:
 
     out: dict[str, Any] = {"machine": machine_info(), "rounds": rounds, "calls": calls,
                            "cpu_us_per_call": {k: med(v) for k, v in per.items()},
-                           "fallbacks": pool.fallbacks + tpl_pre.presign.fallbacks + auth_pre.presign.fallbacks}
+                           "fallbacks": (pool.fallbacks + tpl_pre.presign.fallbacks
+                                         + auth_pre.presign.fallbacks)}
     c = out["cpu_us_per_call"]
     online = c["presign_online"]
     out["online_speedup"] = round(c["rfc6979_sign_recoverable"] / online, 1) if online else None

@@ -3,13 +3,13 @@
 A frame that arrives while a warm-up step runs waits for the end of that step (the kernel-stamped span counts
 that wait). The fifth session cut each step into sub-steps; this measures them, load-independently:
 ``process_time_ns`` per call, in a tight loop ("hot": caches warm) and right after touching 64 MiB of memory
-("cold": the caches evicted, closer to a live step after ~20 ms of other work). Also the fourth session's whole
-steps (frame, decode + swap decode, evaluate, sign, request) on the same sample, for comparison.
+("cold": the caches evicted, closer to a live step after ~20 ms of other work). Also the fourth session's
+whole steps (frame, decode + swap decode, evaluate, sign, request) on the same sample, for comparison.
 
-Set-up in this process, no chain: the software engine with two Uniswap V2 pools (WETH/TKA on two venues, uneven
-depth), a signed ``swapExactETHForTokens`` that opens a backrun, through the real pipeline (strategy, executor
-signing, relay client encoding; the relay's transport replaced by an answer in memory), which leaves the
-sample the warm-up replays.
+Set-up in this process, no chain: the software engine with two Uniswap V2 pools (WETH/TKA on two venues,
+uneven depth), a signed ``swapExactETHForTokens`` that opens a backrun, through the real pipeline (strategy,
+executor signing, relay client encoding; the relay's transport replaced by an answer in memory), which leaves
+the sample the warm-up replays.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ def _sample_pipeline() -> tuple[Any, Any, Any]:
     for v, depth in ((0, 100), (1, 10)):
         r_weth, r_tka = depth * E18, depth * 2_000 * E18
         table.add_pool(pools[v], t0, t1, *((r_weth, r_tka) if t0 == weth else (r_tka, r_weth)), 997, 1000, v)
-    relay = RelayClient("http://127.0.0.1:9", Account.from_key(keccak(b"bench-warm-auth-DEVNET-ONLY")), name="r")
+    relay = RelayClient("http://127.0.0.1:9", Account.from_key(keccak(b"bench-warm-auth-DEVNET-ONLY")),
+                        name="r")
     answer = {"results": [{"txHash": "0x0", "gasUsed": 1}, {"txHash": "0x1", "gasUsed": 1, "error": "bench"}],
               "coinbaseDiff": "0"}
 
@@ -70,15 +71,17 @@ def _sample_pipeline() -> tuple[Any, Any, Any]:
     reg.load("backrun_arb", {"weth": "0x" + weth.hex()}, instance_id="backrun_arb")
     coll = PendingTxCollector("ws://127.0.0.1:9", "http://127.0.0.1:9")
     pipe = Pipeline(stage=EngineStage(eng, table, chain), registry=reg, executor=ex, pending=coll, heads=None,
-                    pools=None, config=PipelineConfig(chain_id=chain, profit_token=weth, gc_between_events=False))
+                    pools=None,
+                    config=PipelineConfig(chain_id=chain, profit_token=weth, gc_between_events=False))
     pipe.head = head
     user = Account.from_key(keccak(b"bench-warm-user-DEVNET-ONLY"))
     sel = keccak(text="swapExactETHForTokens(uint256,address[],address,uint256)")[:4]
     data = sel + eth_abi.encode(["uint256", "address[]", "address", "uint256"],
                                 [1, ["0x" + weth.hex(), "0x" + tka.hex()], user.address, 10**6])
     raw = bytes(user.sign_transaction({"type": 2, "chainId": chain, "nonce": 0, "maxPriorityFeePerGas": 10**9,
-                                       "maxFeePerGas": 3 * 10**9, "gas": 300_000, "to": "0x" + routers[1].hex(),
-                                       "value": 5 * E18, "data": data}).raw_transaction)
+                                       "maxFeePerGas": 3 * 10**9, "gas": 300_000,
+                                       "to": "0x" + routers[1].hex(), "value": 5 * E18,
+                                       "data": data}).raw_transaction)
     coll.last_frame = _tx_json(raw, eng.decode(raw))
 
     async def go() -> None:
@@ -116,7 +119,8 @@ def _names(n: int, evaluate_split: bool, sign_split: bool, request_split: bool) 
 def e2e_warm_steps(hot_calls: int = 300, cold_calls: int = 40, evict_mib: int = 64) -> dict[str, Any]:
     """Per sub-step of ``Pipeline._warm_steps`` (in order): ``process_time_ns`` p50 / max over ``hot_calls``
     back-to-back calls and over ``cold_calls`` calls each after ``evict_mib`` MiB were touched. ``whole``:
-    the fourth session's steps measured the same way (frame, decode + swap decode, evaluate, sign, request)."""
+    the fourth session's steps measured the same way (frame, decode + swap decode, evaluate, sign,
+    request)."""
     pipe, ex, coll = _sample_pipeline()
     sample = pipe._warm_sample
     raw, swap, action = sample
@@ -128,7 +132,8 @@ def e2e_warm_steps(hot_calls: int = 300, cold_calls: int = 40, evict_mib: int = 
     half = max(1, evict_mib // 2) << 20
     src, dst = bytearray(b"\x5a" * half), bytearray(half)
 
-    def evict() -> None:  # a memcpy through evict_mib MiB (read half, write half): the caches hold none of ours
+    # a memcpy through evict_mib MiB (read half, write half): the caches hold none of ours
+    def evict() -> None:
         dst[:] = src
 
     pt = time.process_time_ns
@@ -152,7 +157,8 @@ def e2e_warm_steps(hot_calls: int = 300, cold_calls: int = 40, evict_mib: int = 
         hot.sort()
         cold.sort()
         return {"hot_p50_us": round(hot[len(hot) // 2] / 1000, 1), "hot_max_us": round(hot[-1] / 1000, 1),
-                "cold_p50_us": round(cold[len(cold) // 2] / 1000, 1), "cold_max_us": round(cold[-1] / 1000, 1)}
+                "cold_p50_us": round(cold[len(cold) // 2] / 1000, 1),
+                "cold_max_us": round(cold[-1] / 1000, 1)}
 
     out: dict[str, Any] = {"machine": machine_info(), "hot_calls": hot_calls, "cold_calls": cold_calls,
                            "evict_mib": evict_mib, "sub_steps": {}}
@@ -233,13 +239,14 @@ def e2e_warm_instructions(rounds: int = 10) -> dict[str, Any]:
     n_sub = len(pipe._warm_steps(pipe._warm_sample))
     raw, swap, _ = pipe._warm_sample
     names = _names(n_sub, len(pipe.stage.warm_evaluate_steps(swap, raw)) == 2,
-                   getattr(ex.signer, "_ck", None) is not None, getattr(ex.relays[0], "_auth", None) is not None)
+                   getattr(ex.signer, "_ck", None) is not None,
+                   getattr(ex.relays[0], "_auth", None) is not None)
     whole = ["frame", "decode", "evaluate", "sign", "request"]
     with tempfile.TemporaryDirectory(prefix="mevblade-cgw-") as tmp:
         base = Path(tmp) / "cg.out"
-        r = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={base}", "--dump-before=getppid",
-                            sys.executable, "-c", _CG_SCRIPT, str(rounds)], capture_output=True, text=True,
-                           timeout=3600)
+        r = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={base}",
+                            "--dump-before=getppid", sys.executable, "-c", _CG_SCRIPT, str(rounds)],
+                           capture_output=True, text=True, timeout=3600)
         if r.returncode != 0:
             raise RuntimeError(f"callgrind run failed: {r.stderr[-400:]}")
         dumps = sorted(Path(tmp).glob("cg.out.*"), key=lambda p: int(p.name.rsplit(".", 1)[1]))

@@ -1,4 +1,5 @@
-"""Benchmark of the compact cycle evaluator (``EvalSerial``, ``eval_serial_top``) against EvalSearch and software.
+"""Benchmark of the compact cycle evaluator (``EvalSerial``, ``eval_serial_top``) against EvalSearch and
+software.
 
 ``mevblade bench gateware_eval_serial``: per class of cycles, the Verilator-measured latency of ``n``
 requests back to back (checked against the software result and against the cycle model
@@ -39,7 +40,8 @@ def _built(top: str) -> dict[str, Any]:
             "date": (r.get("machine") or {}).get("date")}
 
 
-@benchmark("gateware_eval_serial", "Compact cycle evaluator (EvalSerial): latency cycles / µs against EvalSearch "
+@benchmark("gateware_eval_serial",
+           "Compact cycle evaluator (EvalSerial): latency cycles / µs against EvalSearch "
            "and the software engine on the same cycles")
 def eval_serial_bench(n: int = 40, **_: Any) -> dict[str, Any]:
     from mevblade.control.engine.software.evaluator import optimal_cycle
@@ -64,8 +66,8 @@ def eval_serial_bench(n: int = 40, **_: Any) -> dict[str, Any]:
         inp.write_text(json.dumps(words))
         r = _cocotb("eval_serial_top", "mevblade.sim.tb.evaluator.bench_search", {"BENCH_IN": str(inp)})
     f_serial, f_search = _fmax("eval_serial_top"), _fmax("eval_search_top")
-    res: dict[str, Any] = {"serial_build": _built("eval_serial_top"), "search_build": _built("eval_search_top"),
-                           "classes": {}}
+    res: dict[str, Any] = {"serial_build": _built("eval_serial_top"),
+                           "search_build": _built("eval_search_top"), "classes": {}}
     for name, reqs in classes.items():
         m = r[name]
         assert len(m["latency"]) == len(reqs)

@@ -96,8 +96,8 @@ def bench_evaluator(rounds: int = 3, cases: int = 400, **_: Any) -> dict[str, An
     for i, t in enumerate(tokens):
         for venue in (0, 1):
             r_w = rng.randint(10**20, 10**22)
-            table.add_pool(bytes([0x80 + 2 * i + venue]) * 20, weth, t, r_w, int(r_w * 2000 * rng.uniform(0.99, 1.01)),
-                           venue=venue)
+            table.add_pool(bytes([0x80 + 2 * i + venue]) * 20, weth, t, r_w,
+                           int(r_w * 2000 * rng.uniform(0.99, 1.01)), venue=venue)
     swaps = [reg.decode(router.address, d, 0, 1) for d in calls]
     assert all(s is not None for s in swaps)
     opps = sum(len(evaluate_swap(s, table, b"")) for s in swaps if s is not None)

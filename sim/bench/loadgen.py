@@ -57,8 +57,8 @@ def rest_command(exe: Path, port: int, token: str, *, rate: float, duration: flo
                  path: str = "/api/v1/mev/opportunities?limit=50", timeout: float = 10.0, gzip: bool = True,
                  host: str = "127.0.0.1") -> list[str]:
     """Argument vector for an open-loop GET run (prints one JSON object)."""
-    return [str(exe), "rest", host, str(port), path, f"Bearer {token}", repr(float(rate)), repr(float(duration)),
-            str(int(connections)), repr(float(timeout)), "1" if gzip else "0"]
+    return [str(exe), "rest", host, str(port), path, f"Bearer {token}", repr(float(rate)),
+            repr(float(duration)), str(int(connections)), repr(float(timeout)), "1" if gzip else "0"]
 
 
 def ws_command(exe: Path, port: int, token: str, *, clients: int, events: int, timeout: float,
@@ -70,7 +70,8 @@ def ws_command(exe: Path, port: int, token: str, *, clients: int, events: int, t
 
 def send_floor(exe: Path, sockets: int = 1000, rounds: int = 30, nbytes: int = 200) -> dict:
     """The kernel's CPU and wall time for one small send to each of ``sockets`` loopback TCP sockets whose
-    reader sleeps in ``epoll_wait`` (median of ``rounds``): the floor under any fan-out to that many sockets."""
+    reader sleeps in ``epoll_wait`` (median of ``rounds``): the floor under any fan-out to that many
+    sockets."""
     import json
 
     proc = subprocess.run([str(exe), "sendfloor", str(int(sockets)), str(int(rounds)), str(int(nbytes))],

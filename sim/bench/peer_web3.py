@@ -1,11 +1,11 @@
 """The peer design for ``e2e_latency``: a straightforward web3.py pending-transaction backrunner.
 
 Written the way open-source searcher examples are: ``AsyncWeb3`` over a WebSocket, a subscription to full
-pending transactions, ``decode_function_input`` on router calls, ``getReserves`` contract calls for the pools on
-the path and the sibling pool, Uniswap V2 arithmetic in Python with the closed-form optimum (plus a neighbour
-check), ``build_transaction`` + ``Account.sign_transaction``, the raw victim from ``eth_getRawTransactionByHash``,
-and an httpx POST of ``eth_callBundle`` with the ``X-Flashbots-Signature`` header. Same opportunities, same
-contract call, same relay endpoint as mevblade.
+pending transactions, ``decode_function_input`` on router calls, ``getReserves`` contract calls for the pools
+on the path and the sibling pool, Uniswap V2 arithmetic in Python with the closed-form optimum (plus a
+neighbour check), ``build_transaction`` + ``Account.sign_transaction``, the raw victim from
+``eth_getRawTransactionByHash``, and an httpx POST of ``eth_callBundle`` with the ``X-Flashbots-Signature``
+header. Same opportunities, same contract call, same relay endpoint as mevblade.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ async def run_peer(net: Any, contract: str, relay_url: str, sender_factory: Any,
                                            subscription_response_queue_size=1_000_000)) as w3:
         router = w3.eth.contract(abi=artifact("UniswapV2Router02").abi)
         pair_abi = artifact("UniswapV2Pair").abi
-        executor = w3.eth.contract(address=Web3.to_checksum_address(contract), abi=compiled("MevbladeExecutor").abi)
+        executor = w3.eth.contract(address=Web3.to_checksum_address(contract),
+                                   abi=compiled("MevbladeExecutor").abi)
         http = httpx.AsyncClient(timeout=5)
         nonce = await w3.eth.get_transaction_count(acct.address)
         await w3.eth.subscribe("newPendingTransactions", True)
@@ -80,8 +81,8 @@ async def run_peer(net: Any, contract: str, relay_url: str, sender_factory: Any,
             try:
                 to = (tx.get("to") or "").lower()
                 if to in routers:
-                    await _handle(w3, tx, t_seen, routers[to], router, pair_abi, executor, pools, other_dex, weth,
-                                  acct, nonce, http, relay_url, lat, encode_defunct, c_seen, cpu)
+                    await _handle(w3, tx, t_seen, routers[to], router, pair_abi, executor, pools, other_dex,
+                                  weth, acct, nonce, http, relay_url, lat, encode_defunct, c_seen, cpu)
             except Exception:  # noqa: BLE001 - a peer loop keeps going on a bad transaction
                 pass
             if seen >= n_tx:
@@ -92,8 +93,8 @@ async def run_peer(net: Any, contract: str, relay_url: str, sender_factory: Any,
 
 
 async def _handle(w3: Any, tx: Any, t_seen: int, dex: Any, router: Any, pair_abi: Any, executor: Any,
-                  pools: dict[Any, Any], other_dex: dict[str, str], weth: str, acct: Any, nonce: int, http: Any,
-                  relay_url: str, lat: list[int], encode_defunct: Any, c_seen: int = 0,
+                  pools: dict[Any, Any], other_dex: dict[str, str], weth: str, acct: Any, nonce: int,
+                  http: Any, relay_url: str, lat: list[int], encode_defunct: Any, c_seen: int = 0,
                   cpu: list[int] | None = None) -> None:
     from eth_utils import keccak
 

@@ -9,8 +9,8 @@ counted, the production setting: input-bound). Cycles come from the simulation; 
 use the routed ECP5 fmax from ``build/boards/ulx3s-85f/report.json`` (or ``--opt ecp5_report=PATH``)
 when a board build of the simulated variant has finished routing — ``ecp5_fmax_source`` says which
 build it is, or why there is no ECP5 clock — and the Zynq PL clock of the Vivado script (100 MHz, assumed: no
-Vivado here), for any variant (``zynq_*`` keys; the whole top fits the UltraScale+ parts, not the xc7z020, whose
-board builds the front end).
+Vivado here), for any variant (``zynq_*`` keys; the whole top fits the UltraScale+ parts, not the xc7z020,
+whose board builds the front end).
 
 ``--opt variant=full|frontend|decode`` (default ``full``, the whole top the UltraScale+ Zynq builds package)
 simulates that build variant of the top (:data:`mevblade.hw.boards.ecp5.VARIANTS`): ``decode`` is the
@@ -87,7 +87,8 @@ def _simulate(packets: list[bytes], reps: int, mode: str, swaps: int,
                                     "swaps": swaps * reps}))
         tests, fails = run_cocotb(sources=[verilog], toplevel="appliance_top",
                                   test_module="mevblade.sim.tb.top.bench_top",
-                                  extra_env={"MEVBLADE_BENCH_TRAFFIC": str(spec), "MEVBLADE_BENCH_OUT": str(out)})
+                                  extra_env={"MEVBLADE_BENCH_TRAFFIC": str(spec),
+                                             "MEVBLADE_BENCH_OUT": str(out)})
         if fails or not out.exists():
             raise RuntimeError("the top benchmark simulation failed (see build/sim/appliance_top-*/)")
         return json.loads(out.read_text())

@@ -14,7 +14,8 @@ from mevblade.sim.devnet.rpc import AsyncRpcClient, RpcClient, RpcError, hexint
 from mevblade.sim.devnet.traffic import SWAP_FUNCTIONS, SentTx, TrafficGenerator
 
 __all__ = ["Devnet", "Anvil", "AnvilError", "free_port", "Deployment", "Dex", "Pool", "deploy_uniswap",
-           "RpcClient", "AsyncRpcClient", "RpcError", "hexint", "TrafficGenerator", "SentTx", "SWAP_FUNCTIONS"]
+           "RpcClient", "AsyncRpcClient", "RpcError", "hexint", "TrafficGenerator", "SentTx",
+           "SWAP_FUNCTIONS"]
 
 
 #: the devnet's chain clock: a fixed genesis and 12 s slots, as on mainnet (never the wall clock: see Anvil)

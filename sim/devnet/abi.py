@@ -82,14 +82,16 @@ class Artifact:
 @cache
 def artifact(name: str, package: str = "auto") -> Artifact:
     """Load ``<name>.json`` from ``@uniswap/v2-core/build`` or ``@uniswap/v2-periphery/build``."""
-    dirs = [UNISWAP_BUILDS[package]] if package != "auto" else [UNISWAP_BUILDS["core"], UNISWAP_BUILDS["periphery"]]
+    dirs = [UNISWAP_BUILDS[package]] if package != "auto" \
+        else [UNISWAP_BUILDS["core"], UNISWAP_BUILDS["periphery"]]
     for d in dirs:
         p = d / f"{name}.json"
         if p.exists():
             data = json.loads(p.read_text())
             code = data.get("bytecode") or data.get("evm", {}).get("bytecode", {}).get("object", "")
             return Artifact(name, data["abi"], code)
-    raise FileNotFoundError(f"no Uniswap artifact {name!r} under node_modules/@uniswap (run `make setup-node`)")
+    raise FileNotFoundError(f"no Uniswap artifact {name!r} under node_modules/@uniswap (run `make "
+                            "setup-node`)")
 
 
 def checksum(addr: bytes | str) -> str:

@@ -37,7 +37,8 @@ def find_anvil() -> Path:
     # and a child of a child would escape PR_SET_PDEATHSIG when the owner is SIGKILLed.
     import platform
 
-    arch = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), platform.machine())
+    arch = {"x86_64": "amd64", "aarch64": "arm64",
+            "arm64": "arm64"}.get(platform.machine(), platform.machine())
     native = REPO_ROOT / "node_modules" / "@foundry-rs" / f"anvil-{sys.platform}-{arch}" / "bin" / "anvil"
     for candidate in (native, REPO_ROOT / "node_modules" / ".bin" / "anvil"):
         if candidate.exists():
@@ -107,8 +108,8 @@ class Anvil:
         ``block_interval_s`` seconds after its parent (``anvil_setBlockTimestampInterval``). By default anvil
         stamps blocks with the wall clock, so blocks mined within one second share a timestamp — and a
         Uniswap V2 pair skips its price-accumulator writes when ``block.timestamp`` did not move, which makes
-        gas (and so profit net of gas) depend on how fast the blocks were made. :class:`~mevblade.sim.devnet.Devnet`
-        sets both.
+        gas (and so profit net of gas) depend on how fast the blocks were made.
+        :class:`~mevblade.sim.devnet.Devnet` sets both.
     """
 
     def __init__(self, *, chain_id: int = 31337, block_gas_limit: int = 30_000_000,

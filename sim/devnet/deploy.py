@@ -1,7 +1,8 @@
 """Deploy the real Uniswap V2 contracts (npm build artifacts) on a devnet: WETH9, two DEXes, tokens, pools.
 
 Two independent factory + Router02 pairs ("alpha": deep pools, "beta": shallow pools) list the same pairs at
-the same starting prices but with uneven liquidity, so a user swap on one DEX opens a price gap against the other.
+the same starting prices but with uneven liquidity, so a user swap on one DEX opens a price gap against the
+other.
 """
 
 from __future__ import annotations
@@ -64,13 +65,15 @@ def send_and_mine(rpc: RpcClient, tx: dict[str, Any]) -> dict[str, Any]:
     rpc.call("evm_mine")
     rcpt = rpc.call("eth_getTransactionReceipt", h)
     if rcpt is None or hexint(rcpt["status"]) != 1:
-        raise RuntimeError(f"set-up transaction failed: {tx.get('to') or 'create'} {rcpt and rcpt.get('status')}")
+        raise RuntimeError(f"set-up transaction failed: {tx.get('to') or 'create'} "
+                           f"{rcpt and rcpt.get('status')}")
     return rcpt  # type: ignore[no-any-return]
 
 
 def _deploy(rpc: RpcClient, sender: str, name: str, *args: Any) -> str:
     art = artifact(name)
-    rcpt = send_and_mine(rpc, {"from": sender, "data": "0x" + art.deploy_data(*args).hex(), "gas": hex(8_000_000)})
+    rcpt = send_and_mine(rpc,
+                         {"from": sender, "data": "0x" + art.deploy_data(*args).hex(), "gas": hex(8_000_000)})
     return to_checksum_address(rcpt["contractAddress"])
 
 
@@ -110,7 +113,8 @@ def deploy_uniswap(rpc: RpcClient, *, depth_ratio: int = 8,
                 data = router_art.encode("addLiquidityETH", tokens[b], ub, 0, 0, deployer, deadline)
                 _call(rpc, deployer, d.router, data, value=ua)
             else:
-                data = router_art.encode("addLiquidity", tokens[a], tokens[b], ua, ub, 0, 0, deployer, deadline)
+                data = router_art.encode("addLiquidity", tokens[a], tokens[b], ua, ub, 0, 0, deployer,
+                                         deadline)
                 _call(rpc, deployer, d.router, data)
             res = rpc.call("eth_call", {"to": d.factory, "data": "0x" + factory_art.encode(
                 "getPair", dep.token(a), dep.token(b)).hex()}, "latest")

@@ -43,7 +43,8 @@ class LoopConfig:
     relays: int = 1
     store_url: str | None = None  # e.g. sqlite:///path.db → recorded through mevblade.control.storage
     max_eth: float = 8.0
-    relay_timeout_s: float = 30.0  # generous: the local relay serialises simulations; a timeout would change the run
+    # generous: the local relay serialises simulations; a timeout would change the run
+    relay_timeout_s: float = 30.0
     traffic: bool = True          # False: no generated user traffic (a ``send_txs`` hook brings its own)
     #: appliance on the first available CPU, anvil and the local relays' threads on the others (Linux; needs
     #: 2+ CPUs). The relays run in this process: they still share its interpreter lock
@@ -127,7 +128,8 @@ async def run_loop(cfg: LoopConfig, progress: Callable[[int, dict[str, Any]], No
             # the executor key: a devnet-only key derived from the seed, kept in an encrypted keystore
             password = os.environ.get(PASSWORD_ENV) or secrets.token_hex(16)
             ks = Path(tmp) / "executor.keystore.json"
-            create_keystore(ks, password, keccak(b"mevblade-demo-executor-DEVNET-ONLY" + cfg.seed.to_bytes(8, "big")),
+            create_keystore(ks, password,
+                            keccak(b"mevblade-demo-executor-DEVNET-ONLY" + cfg.seed.to_bytes(8, "big")),
                             kdf="pbkdf2", iterations=2048)
             signer = load_signer(ks, password=password)
             contract = deploy_executor(net, signer)
@@ -139,7 +141,8 @@ async def run_loop(cfg: LoopConfig, progress: Callable[[int, dict[str, Any]], No
                 store = Store(cfg.store_url)
                 recorder = StoreRecorder(store)
             relay_auth = Account.from_key(keccak(b"mevblade-demo-relay-auth-DEVNET-ONLY"))
-            pipe = build_pipeline(net.dep, node_http=net.anvil.http_url, node_ws=hooks.get("ws_url", net.anvil.ws_url),
+            pipe = build_pipeline(net.dep, node_http=net.anvil.http_url,
+                                  node_ws=hooks.get("ws_url", net.anvil.ws_url),
                                   relay_urls=[r.url for r in relays], signer=signer, relay_auth=relay_auth,
                                   contract=contract, engine=cfg.engine, params=cfg.params, recorder=recorder,
                                   relay_timeout_s=cfg.relay_timeout_s, warm_path_s=cfg.warm_path_s,
@@ -163,15 +166,17 @@ async def run_loop(cfg: LoopConfig, progress: Callable[[int, dict[str, Any]], No
                         sent += 1
                         if cfg.pace:
                             await asyncio.sleep(1 / cfg.rate)
-                    if "send_txs" in hooks:  # the hook's own transactions (their hashes), waited for like the rest
+                    # the hook's own transactions (their hashes), waited for like the rest
+                    if "send_txs" in hooks:
                         batch += await hooks["send_txs"](b, pipe, net, relays)
-                    await _wait(lambda: all(pipe.has_seen(h) for h in batch), 30, "pending transactions")
+                    await _wait(lambda hashes=batch: all(pipe.has_seen(h) for h in hashes), 30,
+                                "pending transactions")
                     await pipe.wait_idle()
                     if "before_build" in hooks:
                         await hooks["before_build"](b, pipe, net, relays)
                     rep = await asyncio.to_thread(relays[0].build_block)
                     reports.append(rep)
-                    await _wait(lambda: pipe.executor_head >= rep.number, 30, "the new head")
+                    await _wait(lambda number=rep.number: pipe.executor_head >= number, 30, "the new head")
                     await _pools_synced(pipe, rep.number)
                     await pipe.wait_idle()
                     if "after_build" in hooks:

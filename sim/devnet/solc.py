@@ -60,7 +60,8 @@ def compile_contracts(force: bool = False) -> dict[str, dict[str, Any]]:
     result = json.loads(proc.stdout)
     errors = [e for e in result["output"].get("errors", []) if e.get("severity") == "error"]
     if errors:
-        raise RuntimeError("solc errors:\n" + "\n".join(e.get("formattedMessage", e["message"]) for e in errors))
+        raise RuntimeError("solc errors:\n" + "\n".join(e.get("formattedMessage", e["message"])
+                                                        for e in errors))
     out: dict[str, dict[str, Any]] = {}
     for src, contracts in result["output"]["contracts"].items():
         for name, c in contracts.items():

@@ -24,12 +24,15 @@ __all__ = ["TrafficGenerator", "SentTx", "SWAP_FUNCTIONS"]
 SWAP_FUNCTIONS = (
     "swapExactTokensForTokens", "swapTokensForExactTokens", "swapExactETHForTokens", "swapTokensForExactETH",
     "swapExactTokensForETH", "swapETHForExactTokens", "swapExactTokensForTokensSupportingFeeOnTransferTokens",
-    "swapExactETHForTokensSupportingFeeOnTransferTokens", "swapExactTokensForETHSupportingFeeOnTransferTokens",
+    "swapExactETHForTokensSupportingFeeOnTransferTokens",
+    "swapExactTokensForETHSupportingFeeOnTransferTokens",
 )
 #: rough units of each token per WETH, used to size token-denominated inputs
 _PER_WETH = {"WETH": 1, "TKA": 2000, "TKB": 50, "TKC": 1_000_000, "DEF": 1000}
-_ETH_IN = {"swapExactETHForTokens", "swapETHForExactTokens", "swapExactETHForTokensSupportingFeeOnTransferTokens"}
-_ETH_OUT = {"swapTokensForExactETH", "swapExactTokensForETH", "swapExactTokensForETHSupportingFeeOnTransferTokens"}
+_ETH_IN = {"swapExactETHForTokens", "swapETHForExactTokens",
+           "swapExactETHForTokensSupportingFeeOnTransferTokens"}
+_ETH_OUT = {"swapTokensForExactETH", "swapExactTokensForETH",
+            "swapExactTokensForETHSupportingFeeOnTransferTokens"}
 _EXACT_OUT = {"swapTokensForExactTokens", "swapTokensForExactETH", "swapETHForExactTokens"}
 
 
@@ -63,7 +66,7 @@ class TrafficGenerator:
         #: False: build and sign only (the caller sends ``SentTx.raw`` itself, e.g. from another process)
         self.broadcast = True
 
-    # -- set-up ------------------------------------------------------------------------------------------------
+    # -- set-up ----------------------------------------------------------------------------------------------
     def fund(self) -> None:
         """Give every account ETH and tokens and approve both routers (mines its own blocks)."""
         dep, rpc = self.dep, self.rpc
@@ -77,14 +80,14 @@ class TrafficGenerator:
             self.nonces[acct.address] = hexint(rpc.call("eth_getTransactionCount", acct.address, "pending"))
             for d in dep.dexes:
                 for addr in dep.tokens.values():
-                    self._send(acct, addr, self.erc20.encode("approve", d.router, 2**256 - 1), 0, legacy=False,
-                               gas=100_000)
+                    self._send(acct, addr, self.erc20.encode("approve", d.router, 2**256 - 1), 0,
+                               legacy=False, gas=100_000)
         rpc.call("evm_mine")
         pending = hexint(rpc.call("eth_getBlockTransactionCountByNumber", "pending") or "0x0")
         if pending:
             rpc.call("evm_mine")
 
-    # -- traffic -----------------------------------------------------------------------------------------------
+    # -- traffic ---------------------------------------------------------------------------------------------
     def _send(self, acct: Any, to: str, data: bytes, value: int, *, legacy: bool, gas: int = 350_000,
               priority_gwei: int = 1) -> tuple[str, bytes]:
         tx: dict[str, Any] = {"to": to, "data": data, "value": value, "gas": gas,
@@ -131,13 +134,15 @@ class TrafficGenerator:
         roll = r.random()
         if roll < self.non_swap_share / 2:
             to = self.accounts[r.randrange(len(self.accounts))].address
-            h, raw = self._send(acct, to, b"", r.randint(1, 10**18), legacy=legacy, gas=21_000, priority_gwei=prio)
+            h, raw = self._send(acct, to, b"", r.randint(1, 10**18), legacy=legacy, gas=21_000,
+                                priority_gwei=prio)
             return SentTx(h, raw, acct.address, "eth_transfer", None, (), False)
         if roll < self.non_swap_share:
             sym = r.choice(["TKA", "TKB", "TKC"])
             to = self.accounts[r.randrange(len(self.accounts))].address
             data = self.erc20.encode("transfer", to, r.randint(1, 10**20))
-            h, raw = self._send(acct, self.dep.tokens[sym], data, 0, legacy=legacy, gas=80_000, priority_gwei=prio)
+            h, raw = self._send(acct, self.dep.tokens[sym], data, 0, legacy=legacy, gas=80_000,
+                                priority_gwei=prio)
             return SentTx(h, raw, acct.address, "token_transfer", None, (), False)
         fn = SWAP_FUNCTIONS[r.randrange(len(SWAP_FUNCTIONS))]
         dex = self.dep.dex(r.choice(["alpha", "beta"]))

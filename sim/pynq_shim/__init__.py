@@ -55,15 +55,15 @@ def appliance_verilog(variant: str = "full") -> Path:
     """Verilog of the appliance top as the *current* sources generate it.
 
     ``variant`` is a build variant of :data:`mevblade.hw.boards.ecp5.VARIANTS` (``full``: the whole top,
-    the one the UltraScale+ Zynq builds package and ``hw/rtl/appliance_top.v`` holds; ``frontend`` / ``decode``: the
-    ECP5 builds' smaller tops). For ``full``, ``hw/rtl/appliance_top.v`` itself when its manifest entry
-    says it was generated from exactly these sources (:func:`mevblade.hw.gen.checked_in_verilog`: the
-    source hash, the file's SHA-256 and the Amaranth version all match) — that saves the conversion,
-    minutes for this top. Otherwise the text is generated and cached under ``build/rtl-cache/`` by the
-    variant and the top's source hash (the one baked into the ``src_hash`` register), so tests always
-    simulate the tree they run in — a stale ``hw/rtl/appliance_top.v`` is the freshness test's business,
-    not a reason for the driver tests to fail. Either way the Verilator build is keyed by the text's
-    content, so both paths share it.
+    the one the UltraScale+ Zynq builds package and ``hw/rtl/appliance_top.v`` holds; ``frontend`` /
+    ``decode``: the ECP5 builds' smaller tops). For ``full``, ``hw/rtl/appliance_top.v`` itself when its
+    manifest entry says it was generated from exactly these sources
+    (:func:`mevblade.hw.gen.checked_in_verilog`: the source hash, the file's SHA-256 and the Amaranth version
+    all match) — that saves the conversion, minutes for this top. Otherwise the text is generated and cached
+    under ``build/rtl-cache/`` by the variant and the top's source hash (the one baked into the ``src_hash``
+    register), so tests always simulate the tree they run in — a stale ``hw/rtl/appliance_top.v`` is the
+    freshness test's business, not a reason for the driver tests to fail. Either way the Verilator build is
+    keyed by the text's content, so both paths share it.
     """
     from mevblade.hw.boards.ecp5 import VARIANTS
     from mevblade.hw.csr import rtl_source_hash
@@ -119,7 +119,8 @@ class _Device:
                     self._log.flush()
                     tail = (self._dir / "sim.log").read_bytes()[-3000:].decode(errors="replace")
                     self.close()
-                    raise RuntimeError(f"the simulated board did not start; simulator log tail:\n{tail}")
+                    raise RuntimeError(
+                        f"the simulated board did not start; simulator log tail:\n{tail}") from None
 
     def request(self, **req: Any) -> dict[str, Any]:
         if self.closed:
@@ -288,7 +289,8 @@ class Overlay:
         _DEVICES[csr_base] = self._dev
         atexit.register(self._dev.close)
         self.ip_dict = {
-            "mevblade_0": {"phys_addr": csr_base, "addr_range": _CSR_RANGE, "type": "mevblade:user:appliance:1.0"},
+            "mevblade_0": {"phys_addr": csr_base, "addr_range": _CSR_RANGE,
+                           "type": "mevblade:user:appliance:1.0"},
             "axi_dma_0": {"phys_addr": DMA_BASE, "addr_range": 0x10000, "type": "xilinx.com:ip:axi_dma:7.1"},
         }
         self.axi_dma_0 = _DMA(self._dev)

@@ -62,6 +62,7 @@ async def serve(dut):
                 send_msg(sock, {})
                 break
             else:
-                send_msg(sock, {"error": f"op must be read/write/send/send_wait/recv/cycle/close, not {op!r}"})
+                send_msg(sock,
+                         {"error": f"op must be read/write/send/send_wait/recv/cycle/close, not {op!r}"})
     finally:
         sock.close()

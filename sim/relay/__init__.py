@@ -1,4 +1,5 @@
-"""Local Flashbots-style relay + block builder over the devnet's anvil (see :mod:`.builder`, :mod:`.server`)."""
+"""Local Flashbots-style relay + block builder over the devnet's anvil (see :mod:`.builder`,
+:mod:`.server`)."""
 
 from mevblade.sim.relay.builder import BlockReport, Builder, Bundle, bundle_hash, tx_hash
 from mevblade.sim.relay.server import RelayServer, report_json

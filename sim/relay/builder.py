@@ -127,7 +127,8 @@ class Builder:
             b.seq = next(self._seq)
             if b.uuid:  # a newer bundle with the same replacementUuid (same signer) replaces the older one
                 for old in self.bundles.values():
-                    if old.uuid == b.uuid and old.signer == b.signer and old.status == "pending" and old is not b:
+                    if old.uuid == b.uuid and old.signer == b.signer and old.status == "pending" \
+                            and old is not b:
                         old.status, old.reason = "replaced", f"replaced by {b.hash}"
             prev = self.bundles.get(b.hash)
             if prev is not None and prev.status == "pending":
@@ -212,7 +213,8 @@ class Builder:
             if prefix:
                 refused = self._send_all(prefix, rpc)
                 if refused:
-                    return SimResult(False, f"prefix refused: {next(iter(refused.values()))}", [], 0, 0, 0, head)
+                    return SimResult(False, f"prefix refused: {next(iter(refused.values()))}", [], 0, 0, 0,
+                                     head)
             cb0 = self._balance(self.coinbase) if not prefix else None
             refused = self._send_all(txs, rpc)
             rpc.call("evm_setNextBlockTimestamp", self._sim_head_ts + self.block_time_s)
@@ -272,17 +274,20 @@ class Builder:
                 if b.status == "pending" and b.max_block < target:
                     b.status, b.reason = "expired", f"target block {b.max_block} passed"
                     rejected[b.hash] = b.reason
-            cands = [b for b in self.bundles.values() if b.status == "pending" and b.block <= target <= b.max_block]
+            cands = [b for b in self.bundles.values()
+                     if b.status == "pending" and b.block <= target <= b.max_block]
             ts_next = self.next_timestamp()
             valued: list[Bundle] = []
             deferred: list[Bundle] = []
             for b in cands:
-                if (b.min_timestamp and ts_next < b.min_timestamp) or (b.max_timestamp and ts_next > b.max_timestamp):
+                if (b.min_timestamp and ts_next < b.min_timestamp) or \
+                        (b.max_timestamp and ts_next > b.max_timestamp):
                     rejected[b.hash] = "outside [minTimestamp, maxTimestamp]"
                     continue
                 sim = self._simulate([], b.txs, b.reverting)
                 if not sim.ok:
-                    if _NOT_INCLUDED in sim.reason:  # e.g. a nonce that follows another bundle's: try it later
+                    # e.g. a nonce that follows another bundle's: try it later
+                    if _NOT_INCLUDED in sim.reason:
                         deferred.append(b)
                     rejected[b.hash] = f"simulation failed: {sim.reason}"
                     continue

@@ -1,5 +1,5 @@
-"""The local relay's JSON-RPC front end (Flashbots ``eth_sendBundle``/``eth_callBundle``/``eth_cancelBundle`` and
-MEV-Share ``mev_sendBundle``), on 127.0.0.1, in its own thread with its own event loop.
+"""The local relay's JSON-RPC front end (Flashbots ``eth_sendBundle``/``eth_callBundle``/``eth_cancelBundle``
+and MEV-Share ``mev_sendBundle``), on 127.0.0.1, in its own thread with its own event loop.
 
 Every request must carry a valid ``X-Flashbots-Signature``; a missing or invalid one gets HTTP 403 with a
 JSON-RPC error ``-32600``. Non-standard helpers: ``relay_getBundleStatus [bundleHash]`` and
@@ -34,7 +34,8 @@ class RelayError(Exception):
 
 
 def _err(id_: Any, code: int, message: str, status: int = 200) -> JSONResponse:
-    return JSONResponse({"jsonrpc": "2.0", "id": id_, "error": {"code": code, "message": message}}, status_code=status)
+    return JSONResponse({"jsonrpc": "2.0", "id": id_, "error": {"code": code, "message": message}},
+                        status_code=status)
 
 
 def _hexbytes(x: Any, what: str) -> bytes:
@@ -92,7 +93,7 @@ class RelayServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    # -- lifecycle ---------------------------------------------------------------------------------------------
+    # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> RelayServer:
         self.fork.start()
         assert self.fork.rpc is not None
@@ -128,7 +129,7 @@ class RelayServer:
     def build_block(self) -> BlockReport:
         return self.builder.build_block()
 
-    # -- HTTP ----------------------------------------------------------------------------------------------------
+    # -- HTTP ------------------------------------------------------------------------------------------------
     async def _handle(self, request: Request) -> JSONResponse:
         body = await request.body()
         self.requests += 1
@@ -202,15 +203,17 @@ class RelayServer:
         head = self.builder.head()
         state = p.get("stateBlockNumber", "latest")
         if state != "latest" and _qty(state, "stateBlockNumber") != head:
-            raise RelayError(-32602, f"stateBlockNumber must be 'latest' or the head ({hex(head)}), not {state}")
+            raise RelayError(-32602,
+                             f"stateBlockNumber must be 'latest' or the head ({hex(head)}), not {state}")
         if "blockNumber" in p and _qty(p["blockNumber"], "blockNumber") != head + 1:
             raise RelayError(-32602, f"blockNumber must be the next block ({hex(head + 1)})")
         sim = self.builder.call_bundle(raws)
         gas_price = sim.coinbase_diff // sim.total_gas if sim.total_gas else 0
-        return {"bundleHash": bundle_hash(raws), "results": sim.results, "coinbaseDiff": str(sim.coinbase_diff),
-                "gasFees": str(sim.gas_fees), "ethSentToCoinbase": str(sim.coinbase_diff - sim.gas_fees),
-                "bundleGasPrice": str(gas_price), "totalGasUsed": sim.total_gas, "stateBlockNumber": sim.state_block,
-                "ok": sim.ok, "reason": sim.reason}
+        return {"bundleHash": bundle_hash(raws), "results": sim.results,
+                "coinbaseDiff": str(sim.coinbase_diff), "gasFees": str(sim.gas_fees),
+                "ethSentToCoinbase": str(sim.coinbase_diff - sim.gas_fees), "bundleGasPrice": str(gas_price),
+                "totalGasUsed": sim.total_gas, "stateBlockNumber": sim.state_block, "ok": sim.ok,
+                "reason": sim.reason}
 
     def _mev_send_bundle(self, p: dict[str, Any], signer: str) -> dict[str, Any]:
         if p.get("version") not in ("v0.1", "beta-1"):
@@ -240,7 +243,9 @@ class RelayServer:
                     raise RelayError(-32602, f"body[{i}].hash is not a known pending transaction")
                 raw = _hexbytes(got, "raw")
             else:
-                raise RelayError(-32602, f"body[{i}] must have 'tx' or 'hash' (nested bundles are not supported)")
+                raise RelayError(-32602,
+                                 f"body[{i}] must have 'tx' or 'hash' (nested bundles are not supported)")
             raws.append(raw)
-        b = Bundle(bundle_hash(raws), raws, block, max_block, signer, frozenset(reverting), kind="mev_sendBundle")
+        b = Bundle(bundle_hash(raws), raws, block, max_block, signer, frozenset(reverting),
+                   kind="mev_sendBundle")
         return {"bundleHash": self.builder.submit(b)}

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "REPO", "RTL_DIR", "BUILD_ROOT", "verilator_env", "build", "prune_builds", "run", "assert_passed", "run_group",
-    "PAUSES", "pause_generator", "StreamSink",
+    "REPO", "RTL_DIR", "BUILD_ROOT", "verilator_env", "build", "prune_builds", "run", "assert_passed",
+    "run_group", "PAUSES", "pause_generator", "StreamSink",
 ]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -169,8 +169,8 @@ def run(
     """Run cocotb ``test_module`` against ``top``; returns the results XML path.
 
     ``test_filter`` is a regular expression on the cocotb test names (parametrised tests
-    are named ``<test>/<param>=<value>/…``). ``name`` picks the test directory (``build/sim/runs/<name>``), so parallel pytest
-    workers never share one.
+    are named ``<test>/<param>=<value>/…``). ``name`` picks the test directory (``build/sim/runs/<name>``), so
+    parallel pytest workers never share one.
     """
     from cocotb_tools.runner import get_runner
 
@@ -183,7 +183,8 @@ def run(
     return runner.test(
         test_module=test_module, hdl_toplevel=top, hdl_toplevel_lang="verilog", build_dir=build_dir,
         test_dir=test_dir,
-        testcase=testcase, test_filter=test_filter, extra_env=env, seed=seed, results_xml=str(test_dir / "results.xml"),
+        testcase=testcase, test_filter=test_filter, extra_env=env, seed=seed,
+        results_xml=str(test_dir / "results.xml"),
     )
 
 

@@ -39,8 +39,8 @@ class AxiStreamTB:
 
     @classmethod
     async def started(cls, dut: Any, idle: str, backpressure: str, seed: int) -> Any:
-        """A testbench with ``idle`` cycles on the input (seed ``seed``) and ``backpressure`` on the outputs (the
-        subclass's ``set_backpressure``, seed ``seed + 1``), out of reset."""
+        """A testbench with ``idle`` cycles on the input (seed ``seed``) and ``backpressure`` on the outputs
+        (the subclass's ``set_backpressure``, seed ``seed + 1``), out of reset."""
         tb = cls(dut)
         tb.set_idle(idle, seed)
         tb.set_backpressure(backpressure, seed + 1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
+from itertools import pairwise
 
 from mevblade.control.engine.software.evaluator import UniswapRevert, get_amounts_in, get_amounts_out
 from mevblade.control.engine.software.pools import PoolTable
@@ -64,7 +65,7 @@ def make_swap(table: PoolTable, path_idx: list[int], *, exact_out: bool = False,
     False sets the bound one unit past what the pools give (the router reverts)."""
     path = tuple(token(i) for i in path_idx)
     hops = []
-    for a, b in zip(path, path[1:]):
+    for a, b in pairwise(path):
         slot = table.lookup(0, a, b)
         rec = table.read(slot) if slot is not None else None
         hops.append(rec.hop(a) if rec is not None and rec.reserve0 and rec.reserve1 else None)
@@ -126,7 +127,7 @@ def table_for_swaps(swaps: list[SwapCall], seed: int = 1, capacity: int = 256) -
     for s in swaps:
         if s.venue is None:
             continue
-        hops = list(zip(s.path, s.path[1:]))
+        hops = list(pairwise(s.path))
         if s.kind is SwapKind.EXACT_IN:
             amt = s.amount_in or 0
             for i, (a, b) in enumerate(hops):

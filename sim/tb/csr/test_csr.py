@@ -216,7 +216,8 @@ async def test_unmapped_reads_zero_and_ignores_writes(dut):
 @cocotb.test()
 @cocotb.parametrize(idle=["cycle", "random"], backpressure=["cycle", "random"])
 async def test_stress_concurrent_workers(dut, idle: str, backpressure: str):
-    """Concurrent writers/readers on disjoint RW registers, random gaps: every read sees its own last write."""
+    """Concurrent writers/readers on disjoint RW registers, random gaps: every read sees its own last
+    write."""
     tb = TB(dut)
     await tb.reset()
     tb.set_idle_generator(idle, seed=5)

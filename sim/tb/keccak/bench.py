@@ -27,7 +27,7 @@ async def bench_mainnet_block(dut):
     for p in packets[:20]:
         one = await tb.run([p])
         idle_lat.append(one.out_cycle[0] - one.last_in_cycle[0])
-    lat = [o - i for i, o in zip(out.last_in_cycle, out.out_cycle)]
+    lat = [o - i for i, o in zip(out.last_in_cycle, out.out_cycle, strict=True)]
     nbytes = sum(map(len, packets))
     Path(os.environ["BENCH_OUT"]).write_text(json.dumps({
         "packets": len(packets),

@@ -38,7 +38,7 @@ def payloads(lengths: list[int], seed: int) -> list[bytes]:
 def check(packets: list[bytes], out, expected: list[bytes] | None = None) -> None:
     expected = expected or [ref(p) for p in packets]
     assert len(out.digests) == len(packets), f"{len(out.digests)} digests for {len(packets)} packets"
-    for i, (p, got, want, n) in enumerate(zip(packets, out.digests, expected, out.lengths)):
+    for i, (p, got, want, n) in enumerate(zip(packets, out.digests, expected, out.lengths, strict=True)):
         assert got == want, f"packet {i} ({len(p)} bytes): digest {got.hex()} != {want.hex()}"
         assert n == len(p), f"packet {i}: length {n} != {len(p)}"
 
@@ -79,7 +79,8 @@ async def test_mainnet_block(dut, idle: str, backpressure: str):
     lines = [json.loads(x) for x in Path(os.environ["MAINNET_FILE"]).read_text().splitlines() if x.strip()]
     packets = [bytes.fromhex(x["raw"][2:]) for x in lines]
     hashes = [bytes.fromhex(x["hash"][2:]) for x in lines]
-    assert all(ref(p) == h for p, h in zip(packets, hashes)), "vector file disagrees with pycryptodome"
+    assert all(ref(p) == h for p, h in zip(packets, hashes, strict=True)), \
+        "vector file disagrees with pycryptodome"
     tb = await setup(dut, idle, backpressure, seed=5)
     check(packets, await tb.run(packets), hashes)
     await tb.assert_quiet()

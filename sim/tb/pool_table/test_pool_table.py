@@ -85,8 +85,8 @@ async def random_ops(dut, rng, sw, cycles: int, p_commit: float, p_eval: float) 
         dut.host_commit.value = int(commit)
         want_err = None
         if commit:
-            slot = rng.choice([POOL_TABLE_CAPACITY, POOL_TABLE_CAPACITY + 7, 1 << 31]) if rng.random() < 0.05 \
-                else rng.randrange(USED)
+            slot = rng.choice([POOL_TABLE_CAPACITY, POOL_TABLE_CAPACITY + 7, 1 << 31]) \
+                if rng.random() < 0.05 else rng.randrange(USED)
             r0, r1 = rng.getrandbits(rng.choice([1, 64, 112])), rng.getrandbits(112)
             den = rng.choice([1000, 10000, 65535, 1, 0])
             num = rng.choice([997, 9975, 1, den, den + 1, 0]) & 0xFFFF

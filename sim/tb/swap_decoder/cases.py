@@ -14,8 +14,8 @@ from eth_abi import encode
 from mevblade.control.engine.software.swap import V2_FUNCTIONS, RouterConfig, SwapRegistry
 from mevblade.control.engine.software.types_swap import SwapKind
 
-__all__ = ["Case", "ROUTERS", "registry", "make_cases", "window_edge_cases", "expected", "WETH", "calldata_beats",
-           "record_of", "unpack_record", "router_entry", "tx_info"]
+__all__ = ["Case", "ROUTERS", "registry", "make_cases", "window_edge_cases", "expected", "WETH",
+           "calldata_beats", "record_of", "unpack_record", "router_entry", "tx_info"]
 
 WETH = bytes.fromhex("c02aaa39b223fe8d0a0e5c4f27ead9083c756cc2")
 ROUTERS = (
@@ -57,7 +57,8 @@ def _swap(rng: random.Random, fn, router: RouterConfig, plen: int) -> tuple[byte
         args = encode(["uint256", "address[]", "address", "uint256"], [amt[0], path, to, deadline])
         value = rng.getrandbits(rng.choice([1, 64, 256])) or 1
     else:
-        args = encode(["uint256", "uint256", "address[]", "address", "uint256"], [amt[0], amt[1], path, to, deadline])
+        args = encode(["uint256", "uint256", "address[]", "address", "uint256"],
+                      [amt[0], amt[1], path, to, deadline])
         value = 0
     return fn.selector + args, value
 

@@ -108,7 +108,8 @@ class TB:
     async def run(self, cases, max_idle: int = 2000) -> list[int]:
         dut = self.dut
         cd_beats = [b for i, c in enumerate(cases)
-                    for b in (c.beats if getattr(c, "beats", None) else calldata_beats(c.data, closing_beat=bool(i % 2)))]
+                    for b in (c.beats if getattr(c, "beats", None)
+                              else calldata_beats(c.data, closing_beat=bool(i % 2)))]
 
         def set_cd(b):
             data, nbytes, kind, index, last = b
@@ -119,7 +120,8 @@ class TB:
         def set_tx(word):
             dut.s_axis_tx_tdata.value = word
 
-        cocotb.start_soon(self._drive(dut.s_axis_cd_tvalid, dut.s_axis_cd_tready, cd_beats, self.idle_cd, set_cd))
+        cocotb.start_soon(self._drive(dut.s_axis_cd_tvalid, dut.s_axis_cd_tready, cd_beats, self.idle_cd,
+                                      set_cd))
         cocotb.start_soon(self._drive(dut.s_axis_tx_tvalid, dut.s_axis_tx_tready,
                                       [c.tx if isinstance(c, _Raw) else tx_info(c) for c in cases],
                                       self.idle_tx, set_tx))
@@ -171,11 +173,12 @@ class TB:
 def compare(cases, got, reg: SwapRegistry, routers=ROUTERS) -> None:
     assert len(got) == len(cases)
     bad = []
-    for c, word in zip(cases, got):
+    for c, word in zip(cases, got, strict=True):
         want, have = record_of(expected(reg, c), routers), unpack_record(word)
         if want != have:
             bad.append(f"{c.name}: " + ", ".join(f"{k}: want {want.get(k)} got {have.get(k)}"
-                                                 for k in sorted(set(want) | set(have)) if want.get(k) != have.get(k)))
+                                                 for k in sorted(set(want) | set(have))
+                                                 if want.get(k) != have.get(k)))
     assert not bad, f"{len(bad)} mismatches:\n" + "\n".join(bad[:10])
 
 

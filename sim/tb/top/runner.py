@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["REPO", "BUILD", "toolchain_env", "generate_verilog", "build_model", "run_cocotb", "random_pause", "cycle_pause"]
+__all__ = ["REPO", "BUILD", "toolchain_env", "generate_verilog", "build_model", "run_cocotb", "random_pause",
+           "cycle_pause"]
 
 REPO = Path(__file__).resolve().parents[3]
 BUILD = REPO / "build"

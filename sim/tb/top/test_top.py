@@ -84,7 +84,8 @@ async def test_identification(dut):
     version = await tb.read(ADDR["version"])
     assert (version >> FIELDS["version"]["major"][0]) & 0xFF == MAP_VERSION[0]
     assert (version >> FIELDS["version"]["minor"][0]) & 0xFF == MAP_VERSION[1]
-    assert (version >> FIELDS["version"]["features"][0]) & 0b11111 == 0b11111  # decoder, keccak, swap, pool, evaluator
+    # decoder, keccak, swap, pool, evaluator
+    assert (version >> FIELDS["version"]["features"][0]) & 0b11111 == 0b11111
     assert f"{await tb.read(ADDR['src_hash']):08x}" == os.environ["MEVBLADE_SRC_HASH"]
 
 
