@@ -58,7 +58,8 @@ class Api:
     executor: FakeExecutor
 
     def login(self, role: str, username: str | None = None) -> dict:
-        r = self.client.post("/api/v1/auth/login", json={"username": username or role, "password": PASSWORDS[role]})
+        r = self.client.post("/api/v1/auth/login",
+                             json={"username": username or role, "password": PASSWORDS[role]})
         assert r.status_code == 200, r.text
         return r.json()
 

@@ -54,7 +54,8 @@ class UniswapEVM:
         self.evm = EVM()
         self.evm.set_balance(ME, 2**200)
         self.weth = self.evm.deploy(ME, artifact("v2-periphery", "WETH9"))
-        self.factories = [self.evm.deploy(ME, artifact("v2-core", "UniswapV2Factory") + encode(["address"], [ME]))
+        self.factories = [self.evm.deploy(ME,
+                                          artifact("v2-core", "UniswapV2Factory") + encode(["address"], [ME]))
                           for _ in range(venues)]
         router_code = artifact("v2-periphery", "UniswapV2Router02")
         self.routers = [self.evm.deploy(ME, router_code + encode(["address", "address"], [f, self.weth]))

@@ -115,4 +115,5 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     Path(out).mkdir(parents=True, exist_ok=True)
     with open(Path(out) / f"{worker}.jsonl", "a") as f:
-        f.write(json.dumps({"worker": worker, "test": item.nodeid, "start": start, "end": time.time()}) + "\n")
+        f.write(json.dumps({"worker": worker, "test": item.nodeid, "start": start,
+                            "end": time.time()}) + "\n")

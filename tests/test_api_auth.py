@@ -1,4 +1,5 @@
-"""REST auth flows: login, access expiry, refresh rotation, reuse detection, logout, error shape, request ids."""
+"""REST auth flows: login, access expiry, refresh rotation, reuse detection, logout, error shape, request
+ids."""
 
 from __future__ import annotations
 
@@ -102,7 +103,8 @@ def test_reuse_does_not_touch_other_sessions(api):
     b = api.login("trader")
     api.client.post("/api/v1/auth/refresh", json={"refresh_token": a["refresh_token"]})
     api.client.post("/api/v1/auth/refresh", json={"refresh_token": a["refresh_token"]})
-    assert api.client.post("/api/v1/auth/refresh", json={"refresh_token": b["refresh_token"]}).status_code == 200
+    assert api.client.post("/api/v1/auth/refresh",
+                           json={"refresh_token": b["refresh_token"]}).status_code == 200
 
 
 def test_refresh_token_expires(api):
@@ -142,7 +144,8 @@ def test_disabled_user_cannot_log_in_or_refresh(api):
     assert api.client.delete(f"/api/v1/users/{uid}", headers=admin).status_code == 200
     r = api.client.post("/api/v1/auth/login", json={"username": "viewer", "password": PASSWORDS["viewer"]})
     assert r.status_code == 403 and r.json()["error"]["code"] == "user_disabled"
-    assert api.client.post("/api/v1/auth/refresh", json={"refresh_token": t["refresh_token"]}).status_code == 401
+    assert api.client.post("/api/v1/auth/refresh",
+                           json={"refresh_token": t["refresh_token"]}).status_code == 401
 
 
 def test_missing_auth_is_401_with_www_authenticate(sqlite_api):

@@ -40,7 +40,8 @@ def fapi(tmp_path):
 
 @pytest.fixture
 def fapi_db(db_url):
-    """:func:`fapi` on SQLite and on PostgreSQL (the refresh tests: each has its own data-version fingerprint)."""
+    """:func:`fapi` on SQLite and on PostgreSQL (the refresh tests: each has its own data-version
+    fingerprint)."""
     yield from _fill(make_api(db_url, api_cache_ttl=3600))
 
 
@@ -66,7 +67,8 @@ def _mw(a):
 
 def _expected(a, **q):
     """Independent reference: the store's own listing."""
-    page = a.ctx.store.list_opportunities(chain=q.get("chain"), page=q.get("page", 1), limit=q.get("limit", 50))
+    page = a.ctx.store.list_opportunities(chain=q.get("chain"), page=q.get("page", 1),
+                                          limit=q.get("limit", 50))
     return [o.id for o in page.items], page.total
 
 
@@ -125,7 +127,8 @@ def test_key_without_read_scope_is_forbidden_on_the_fast_path(fapi):
     assert _mw(fapi).fast_hits == hits + 1  # API keys are served by the fast path too
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=1001", "page=0", "limit=abc", "min_profit=nan", "limit=5&limit=6",
+@pytest.mark.parametrize("query",
+                         ["limit=0", "limit=1001", "page=0", "limit=abc", "min_profit=nan", "limit=5&limit=6",
                                    "chain=" + "x" * 33, "bogus=1"])
 def test_queries_the_fast_path_does_not_take_are_validated_by_fastapi(fapi, query):
     h = fapi.headers("viewer")
@@ -139,7 +142,8 @@ def test_queries_the_fast_path_does_not_take_are_validated_by_fastapi(fapi, quer
 
 def test_each_request_is_charged_once(tmp_path):
     a = make_api(f"sqlite:///{tmp_path / 'api.db'}", api_cache_ttl=3600, rate_limit_requests=5,
-                 rate_limit_window=3600, rate_limit_tiers={"viewer": 1, "trader": 1, "admin": 1, "anonymous": 1})
+                 rate_limit_window=3600,
+                 rate_limit_tiers={"viewer": 1, "trader": 1, "admin": 1, "anonymous": 1})
     with a.client:
         add_opportunity(a.ctx, a.clock)
         token = a.login("viewer")["access_token"]  # login is charged to the address, not the user
@@ -181,10 +185,12 @@ async def test_concurrent_misses_render_the_listing_once(fapi, monkeypatch):
 
     monkeypatch.setattr(store, "list_opportunities", held)
     mw, h = _mw(fapi), fapi.headers("viewer")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fapi.client.app), base_url="http://t") as c:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fapi.client.app),
+                                 base_url="http://t") as c:
         tasks = [asyncio.create_task(c.get(OPPS, params={"limit": 9}, headers=h)) for _ in range(5)]
         try:
-            for _ in range(20000):  # until the first renders and the four later wait (bounded; no timing asserted)
+            # until the first renders and the four later wait (bounded; no timing asserted)
+            for _ in range(20000):
                 if mw.cache.waiting == 4 and calls:
                     break
                 await asyncio.sleep(0.001)
@@ -212,7 +218,8 @@ async def test_hot_entry_is_refreshed_ahead_of_expiry(fapi_db):
     mw, h = _mw(fapi), fapi.headers("viewer")
     now = [1000.0]
     mw.cache.clock = lambda: now[0]
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fapi.client.app), base_url="http://t") as c:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fapi.client.app),
+                                 base_url="http://t") as c:
         assert (await c.get(OPPS, headers=h)).json()["total"] == 40  # miss: rendered, expires at 1000 + TTL
         other = open_store(fapi.ctx.settings.database_url)  # a second writer: this process's generation stays
         try:
@@ -250,7 +257,8 @@ async def test_refresh_of_an_unchanged_database_extends_the_entry_without_render
     assert mw.cache.data_version is not None  # SQLite: PRAGMA data_version; PostgreSQL: pg_current_snapshot()
     now = [5000.0]
     mw.cache.clock = lambda: now[0]
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fapi.client.app), base_url="http://t") as c:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fapi.client.app),
+                                 base_url="http://t") as c:
         first = await c.get(OPPS, headers=h)
         assert len(calls) == 1
         now[0] += mw.cache.ttl - mw.cache.refresh_ahead / 2
@@ -292,7 +300,7 @@ def test_fast_path_metrics_are_counted(fapi):
     assert float(line.rsplit(" ", 1)[1]) == 3.0
 
 
-# -- units ----------------------------------------------------------------------------------------------------
+# -- units ---------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("qs, want", [
     (b"", {"limit": 50, "page": 1, "chain": None}),
     (b"limit=10&page=3&chain=ethereum", {"limit": 10, "page": 3, "chain": "ethereum"}),
@@ -341,8 +349,8 @@ def test_request_ids_differ_between_processes_and_calls():
 
 @pytest.mark.parametrize("http", ["httptools", "h11"])
 def test_under_uvicorn_a_cached_listing_is_one_correct_response(tmp_path, http):
-    """Under a real uvicorn server (both HTTP implementations): keep-alive connections carry many fast-path answers,
-    pipelined requests get complete answers in order, gzip and identity both decode to the JSON."""
+    """Under a real uvicorn server (both HTTP implementations): keep-alive connections carry many fast-path
+    answers, pipelined requests get complete answers in order, gzip and identity both decode to the JSON."""
     import socket
     import threading
 
@@ -353,8 +361,8 @@ def test_under_uvicorn_a_cached_listing_is_one_correct_response(tmp_path, http):
     for i in range(30):
         add_opportunity(a.ctx, a.clock, id=f"u{i:02d}", created_at=a.clock.utc(-i))
     tok = a.login("viewer")["access_token"]
-    server = uvicorn.Server(uvicorn.Config(a.client.app, host="127.0.0.1", port=0, log_level="warning", http=http,
-                                           access_log=False, lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(a.client.app, host="127.0.0.1", port=0, log_level="warning",
+                                           http=http, access_log=False, lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

@@ -85,7 +85,8 @@ def test_cannot_revoke_someone_elses_key(sqlite_api):
 
 def test_rotation_overlap_window(api):
     old = create_key(api)
-    r = api.client.post(f"{KEYS}/{old['id']}/rotate", json={"overlap_seconds": 300}, headers=api.headers("trader"))
+    r = api.client.post(f"{KEYS}/{old['id']}/rotate", json={"overlap_seconds": 300},
+                        headers=api.headers("trader"))
     assert r.status_code == 201
     new = r.json()
     assert new["rotated_from"] == old["id"] and new["key"] != old["key"]
@@ -175,7 +176,8 @@ def test_rate_limit_buckets_are_per_caller(limited):
 
 
 def test_login_is_rate_limited_per_address(limited):
-    codes = [limited.client.post("/api/v1/auth/login", json={"username": "viewer", "password": "wrong"}).status_code
+    codes = [limited.client.post("/api/v1/auth/login",
+                                 json={"username": "viewer", "password": "wrong"}).status_code
              for _ in range(4)]
     assert codes == [401, 401, 401, 429]
 

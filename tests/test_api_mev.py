@@ -50,7 +50,8 @@ def test_listing_shape_and_money_strings(api):
     assert o["gas_cost"] == "0.001"
     assert o["net_profit"] == "123.455789012345678901"
     assert o["net_profit_wei"] == str(123456789012345678901 - 10**15)
-    assert Decimal(o["net_profit_usd"]) == (Decimal("123.455789012345678901") * 3000).quantize(Decimal("0.01"))
+    assert Decimal(o["net_profit_usd"]) == \
+        (Decimal("123.455789012345678901") * 3000).quantize(Decimal("0.01"))
     assert {"confidence", "expires_at", "gas_cost"} <= set(o)
 
 
@@ -58,8 +59,8 @@ def _seed(a):
     # net profits 0.05, 0.10, … 0.50 ETH on two chains and two strategies
     for i in range(1, 11):
         add_opportunity(a.ctx, a.clock, id=f"o{i:02d}", chain="ethereum" if i % 2 else "arbitrum",
-                        strategy="backrun_arb" if i <= 5 else "cyclic", profit_estimate=i * 5 * 10**16, gas_cost=0,
-                        created_at=a.clock.utc(i))
+                        strategy="backrun_arb" if i <= 5 else "cyclic", profit_estimate=i * 5 * 10**16,
+                        gas_cost=0, created_at=a.clock.utc(i))
 
 
 @pytest.mark.parametrize("query, ids", [
@@ -211,7 +212,8 @@ def test_health_ready_metrics(sqlite_api):
     assert r.status_code == 200 and r.json()["checks"]["database"] is True
     c.get(OPPS, headers=sqlite_api.headers("viewer"))
     text = c.get("/metrics").text
-    assert 'mevblade_api_requests_total{method="GET",route="/api/v1/mev/opportunities",status="200"} 1.0' in text
+    assert ('mevblade_api_requests_total{method="GET",route="/api/v1/mev/opportunities",status="200"} 1.0'
+            in text)
     assert "mevblade_api_request_seconds_bucket" in text
 
 
@@ -224,7 +226,8 @@ def test_readyz_fails_when_database_is_gone(sqlite_api):
 def test_cors_headers_when_configured(tmp_path):
     a = make_api(f"sqlite:///{tmp_path / 'db.sqlite'}", cors_origins="https://dash.example")
     with a.client:
-        r = a.client.options(OPPS, headers={"Origin": "https://dash.example", "Access-Control-Request-Method": "GET"})
+        r = a.client.options(OPPS, headers={"Origin": "https://dash.example",
+                                            "Access-Control-Request-Method": "GET"})
         assert r.headers["access-control-allow-origin"] == "https://dash.example"
         r = a.client.get("/healthz", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in r.headers
@@ -256,8 +259,8 @@ def test_listing_without_cache_sees_out_of_process_writes(tmp_path):
 
 
 def test_pipeline_stats_are_exported(sqlite_api):
-    sqlite_api.ctx.metrics.attach_stats(lambda: {"txs_decoded": 12, "drops_events": 3, "engine_stages": {"x": 1},
-                                                 "flag": True})
+    sqlite_api.ctx.metrics.attach_stats(lambda: {"txs_decoded": 12, "drops_events": 3,
+                                                 "engine_stages": {"x": 1}, "flag": True})
     text = sqlite_api.client.get("/metrics").text
     assert "mevblade_pipeline_txs_decoded 12.0" in text
     assert "mevblade_pipeline_drops_events 3.0" in text

@@ -24,7 +24,8 @@ def _free_port() -> int:
 def _limiter(url: str, clock, prefix: str) -> RedisTokenBucketLimiter:
     import redis
 
-    return RedisTokenBucketLimiter(redis.Redis.from_url(url), 3, 60.0, {"viewer": 1.0}, clock=clock, prefix=prefix)
+    return RedisTokenBucketLimiter(redis.Redis.from_url(url), 3, 60.0, {"viewer": 1.0}, clock=clock,
+                                   prefix=prefix)
 
 
 def test_two_processes_share_one_budget(redis_url):

@@ -83,7 +83,8 @@ def call(a, name: str, headers: dict):
     if name == "list_keys":
         return c.get("/api/v1/keys", headers=headers)
     if name.startswith("create_key_") and name != "create_key_for_other_user":
-        return c.post("/api/v1/keys", json={"name": f"k{n}", "scopes": [name.rsplit("_", 1)[1]]}, headers=headers)
+        return c.post("/api/v1/keys", json={"name": f"k{n}", "scopes": [name.rsplit("_", 1)[1]]},
+                      headers=headers)
     if name == "create_key_for_other_user":
         other = a.ctx.auth.create_user(f"other{n}", "password-123", "viewer")
         return c.post("/api/v1/keys", json={"name": f"k{n}", "scopes": ["read"], "user_id": other.id},
@@ -96,7 +97,8 @@ def call(a, name: str, headers: dict):
     if name == "list_users":
         return c.get("/api/v1/users", headers=headers)
     if name == "create_user":
-        return c.post("/api/v1/users", json={"username": f"new{n}", "password": "password-123", "role": "viewer"},
+        return c.post("/api/v1/users",
+                      json={"username": f"new{n}", "password": "password-123", "role": "viewer"},
                       headers=headers)
     if name in ("update_user", "disable_user"):
         target = a.ctx.auth.create_user(f"target{n}", "password-123", "viewer")
@@ -120,7 +122,8 @@ def test_role_matrix(rbac, endpoint, role, expected):
 
 
 @pytest.mark.parametrize("permission, role, expected",
-                         [(p, r, PERMISSION_MATRIX[p][i]) for p in PERMISSION_MATRIX for i, r in enumerate(ROLES)])
+                         [(p, r, PERMISSION_MATRIX[p][i]) for p in PERMISSION_MATRIX
+                          for i, r in enumerate(ROLES)])
 def test_permission_table(permission, role, expected):
     assert role_allows(role, permission) is expected
 

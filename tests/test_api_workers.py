@@ -1,4 +1,5 @@
-"""``mevblade serve --workers N``: several API processes on one port share rate limits, revocations and events.
+"""``mevblade serve --workers N``: several API processes on one port share rate limits, revocations and
+events.
 
 One module-scoped cluster (primary in a background thread of this process, one spawned replica, a real
 redis-server on loopback, SQLite file store). Which worker answered is read from the ``X-Mevblade-Worker``
@@ -77,7 +78,8 @@ def _running_cluster(db, redis_url: str | None):
 
     settings = load_settings(database_url=f"sqlite:///{db}", redis_url=redis_url,
                              jwt_secret="workers-test-secret-not-for-production", rate_limit_requests=1000,
-                             rate_limit_window=3600, rate_limit_tiers={"viewer": 0.005, "trader": 1.0, "admin": 1.0},
+                             rate_limit_window=3600,
+                             rate_limit_tiers={"viewer": 0.005, "trader": 1.0, "admin": 1.0},
                              password_hash_time_cost=1, password_hash_memory_kib=1024, log_level="WARNING")
     state: dict = {}
     started = threading.Event()
@@ -87,8 +89,8 @@ def _running_cluster(db, redis_url: str | None):
         state["stop"] = asyncio.Event()
         await serve_async(settings, api_port=0, grpc_port=0, host="127.0.0.1", stop=state["stop"],
                           on_context=lambda ctx: state.__setitem__("ctx", ctx),
-                          ready=lambda info: (state.__setitem__("info", info), started.set()), workers=WORKERS,
-                          loop="asyncio")
+                          ready=lambda info: (state.__setitem__("info", info), started.set()),
+                          workers=WORKERS, loop="asyncio")
 
     def run() -> None:
         try:
@@ -331,7 +333,8 @@ def test_cluster_settings_accepted_without_redis(tmp_path, workers):
 
 
 def _shared(path, clock, requests=5, window=10.0, **kw) -> SharedTokenBucketLimiter:
-    return SharedTokenBucketLimiter(str(path), requests, window, {"viewer": 1.0, "admin": 2.0}, clock=clock, **kw)
+    return SharedTokenBucketLimiter(str(path), requests, window, {"viewer": 1.0, "admin": 2.0}, clock=clock,
+                                    **kw)
 
 
 def test_shared_limiter_two_instances_spend_one_budget(tmp_path):

@@ -1,5 +1,6 @@
 """WebSocket /ws: subscribe + auth (close codes), channel permissions, chain filters, fan-out, event shapes,
-and slow consumers (bounded queues, drop counting, disconnect) never blocking the publisher or other clients."""
+and slow consumers (bounded queues, drop counting, disconnect) never blocking the publisher or other
+clients."""
 
 from __future__ import annotations
 
@@ -69,8 +70,10 @@ def test_subscribe_and_receive_opportunity(wsapi):
 
 @pytest.mark.parametrize("message, code", [
     ({"type": "subscribe", "channels": ["opportunities"]}, WS_CLOSE["unauthenticated"]),
-    ({"type": "subscribe", "channels": ["opportunities"], "auth_token": "Bearer nonsense"}, WS_CLOSE["unauthenticated"]),
-    ({"type": "subscribe", "channels": ["opportunities"], "auth_token": "Bearer mbk_x_y"}, WS_CLOSE["unauthenticated"]),
+    ({"type": "subscribe", "channels": ["opportunities"], "auth_token": "Bearer nonsense"},
+     WS_CLOSE["unauthenticated"]),
+    ({"type": "subscribe", "channels": ["opportunities"], "auth_token": "Bearer mbk_x_y"},
+     WS_CLOSE["unauthenticated"]),
     ({"type": "subscribe", "channels": ["gossip"], "auth_token": "x"}, WS_CLOSE["bad_request"]),
     ({"type": "hello"}, WS_CLOSE["bad_request"]),
     ([1, 2], WS_CLOSE["bad_request"]),
@@ -127,7 +130,8 @@ def test_fan_out_to_every_subscriber(wsapi):
             subscribe(s, wsapi.tok["viewer"])
             s.receive_json()
         opp = wsapi.ctx.store.get_opportunity(add_opportunity(wsapi.ctx, wsapi.clock))
-        delivered = on_loop(wsapi, lambda: wsapi.ctx.hub.publish("opportunities", {"id": opp.id}, chain="ethereum"))
+        delivered = on_loop(wsapi,
+                            lambda: wsapi.ctx.hub.publish("opportunities", {"id": opp.id}, chain="ethereum"))
         assert delivered == 5
         assert [s.receive_json()["data"]["id"] for s in socks] == [opp.id] * 5
     finally:
@@ -221,14 +225,16 @@ async def test_hub_rejects_unknown_channel():
 
 
 def test_pipeline_recorder_feeds_subscribers(wsapi):
-    """The devnet pipeline's StoreRecorder, wired as `serve` wires it (on_opportunity=ctx.publish_opportunity),
-    stores the opportunity and fans it out to WebSocket subscribers."""
+    """The devnet pipeline's StoreRecorder, wired as `serve` wires it
+    (on_opportunity=ctx.publish_opportunity), stores the opportunity and fans it out to WebSocket
+    subscribers."""
     from mevblade.control.pipeline.recorder import StoreRecorder
 
     with wsapi.client.websocket_connect("/ws") as ws:
         subscribe(ws, wsapi.tok["viewer"], chains=["devnet"])
         ws.receive_json()
-        recorder = StoreRecorder(wsapi.ctx.store, chain="devnet", on_opportunity=wsapi.ctx.publish_opportunity)
+        recorder = StoreRecorder(wsapi.ctx.store, chain="devnet",
+                                 on_opportunity=wsapi.ctx.publish_opportunity)
 
         async def record():
             runner = asyncio.ensure_future(recorder.run())
@@ -244,7 +250,8 @@ def test_pipeline_recorder_feeds_subscribers(wsapi):
         fut.result(timeout=20)
         ev = ws.receive_json()
     assert ev["type"] == "opportunity"
-    assert (ev["data"]["id"], ev["data"]["chain"], ev["data"]["profit_estimate"]) == ("pipe-1", "devnet", "0.03")
+    assert (ev["data"]["id"], ev["data"]["chain"],
+            ev["data"]["profit_estimate"]) == ("pipe-1", "devnet", "0.03")
     assert wsapi.ctx.store.get_opportunity("pipe-1").status == "executing"
 
 
@@ -320,7 +327,8 @@ def test_direct_fast_path_on_a_real_server(tmp_path):
             threading.Event().wait(0.02)
         port = server.servers[0].sockets[0].getsockname()[1]
         with connect(f"ws://127.0.0.1:{port}/ws", compression=None) as ws:
-            ws.send(json.dumps({"type": "subscribe", "channels": ["opportunities"], "auth_token": f"Bearer {tok}"}))
+            ws.send(json.dumps({"type": "subscribe", "channels": ["opportunities"],
+                                "auth_token": f"Bearer {tok}"}))
             assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
             assert a.ctx.hub.stats()["direct"] == 1
             a.ctx.hub.publish_threadsafe("opportunities", {"id": "fast-1"}, chain="ethereum")

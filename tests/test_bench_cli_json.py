@@ -1,4 +1,5 @@
-"""``mevblade bench --json``: stdout carries the JSON lines alone, whatever a benchmark's subprocesses print."""
+"""``mevblade bench --json``: stdout carries the JSON lines alone, whatever a benchmark's subprocesses
+print."""
 
 from __future__ import annotations
 

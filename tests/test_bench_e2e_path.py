@@ -9,7 +9,8 @@ from mevblade.sim.bench.e2e_latency import _prime, _time_stages
 from mevblade.sim.bench.e2e_path import _segments, path_harness
 
 ORDER = ["read", "frame", "to_dispatch", "decode.start", "decode", "swap_decode.start", "swap_decode",
-         "evaluate.start", "evaluate", "to_strategy", "strategy", "to_sign", "sign", "to_encode", "encode", "to_wire"]
+         "evaluate.start", "evaluate", "to_strategy", "strategy", "to_sign", "sign", "to_encode", "encode",
+         "to_wire"]
 
 
 def test_each_victim_goes_through_every_segment_to_the_wire():
@@ -51,6 +52,7 @@ def test_prime_runs_one_swap_through_the_stage_and_timing_counts_each_call():
     times = _time_stages(pipe.stage)
     got = _prime(pipe.stage, [b"\x00garbage", raw])
     assert got["swaps"] == 1
-    assert [len(times[k]) for k in ("decode", "swap_decode", "evaluate")] == [0, 1, 1]  # decode() is not timed
+    # decode() is not timed
+    assert [len(times[k]) for k in ("decode", "swap_decode", "evaluate")] == [0, 1, 1]
     pipe.stage.decode_deferred(raw)
     assert len(times["decode"]) == 1

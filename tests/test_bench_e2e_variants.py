@@ -1,4 +1,5 @@
-"""The e2e_latency benchmark's pass variants (``sim/bench/e2e_latency.py``): flags parsed, unknown ones refused."""
+"""The e2e_latency benchmark's pass variants (``sim/bench/e2e_latency.py``): flags parsed, unknown ones
+refused."""
 
 from __future__ import annotations
 
@@ -24,5 +25,6 @@ def test_variant_flags(spec, on):
 
 
 def test_unknown_variant_flag_is_refused_with_the_known_ones():
-    with pytest.raises(ValueError, match=r"among isolate, warm, busy, presign, noturn, noquickack, nostamp .*\['fast'\]"):
+    with pytest.raises(ValueError,
+                       match=r"among isolate, warm, busy, presign, noturn, noquickack, nostamp .*\['fast'\]"):
         _variant("isolate+fast")

@@ -35,7 +35,8 @@ class _Handler(BaseHTTPRequestHandler):
     seen: list[tuple[str, str | None, str | None]] = []
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
-        _Handler.seen.append((self.path, self.headers.get("Authorization"), self.headers.get("Accept-Encoding")))
+        _Handler.seen.append((self.path, self.headers.get("Authorization"),
+                              self.headers.get("Accept-Encoding")))
         status = 500 if self.path.startswith("/fail") else 200
         body = json.dumps({"path": self.path}).encode() * 50  # a few KB: more than one recv on the client
         self.send_response(status)
@@ -73,7 +74,8 @@ def test_rest_sends_every_scheduled_request_and_counts_the_answers(exe, http_por
     out = _run(rest_command(exe, http_port, "tok-123", rate=200, duration=0.5, connections=4, gzip=gzip,
                             path="/api/v1/x?limit=5"))
     assert (out["requests"], out["sent"], out["answered_200"]) == (100, 100, 100)
-    assert out["errors"] == {"status": 0, "timeout": 0, "connection": 0, "parse": 0, "unsent": 0, "unfinished": 0}
+    assert out["errors"] == {"status": 0, "timeout": 0, "connection": 0, "parse": 0, "unsent": 0,
+                             "unfinished": 0}
     assert out["status_counts"] == {"200": 100}
     assert out["from_schedule"]["samples"] == out["service"]["samples"] == 100
     assert len(_Handler.seen) == 100

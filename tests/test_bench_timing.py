@@ -40,7 +40,8 @@ def test_warm_up_pass_is_not_timed_and_the_best_pass_counts() -> None:
 
 def test_rounds_sets_the_number_of_timed_passes() -> None:
     clocks = FakeClocks([(5.0, 5.0)] + [(2.0, 2.0)] * 5 + [(0.5, 0.5)])
-    rate = software_rate(clocks.work, 10, rounds=6, cpu_clock=lambda: clocks.cpu, wall_clock=lambda: clocks.wall)
+    rate = software_rate(clocks.work, 10, rounds=6, cpu_clock=lambda: clocks.cpu,
+                         wall_clock=lambda: clocks.wall)
     assert clocks.calls == 7
     assert rate["per_s"] == pytest.approx(20.0)
 

@@ -66,25 +66,30 @@ def test_vivado_script_rejects_an_unknown_board(tmp_path) -> None:
     assert "board must be one of pynq-z2, zcu104, kv260, not zedboard" in proc.stdout + proc.stderr
 
 
-# -- ECP5 flow: ABC9 first, the classic ABC when ABC9 fails -------------------------------------------------------
-# The real toolchain is replaced by small scripts (the ULX3S build's yosys/nextpnr/ecppack are minutes to hours);
-# what runs for real is the build script Amaranth writes for the board and our flow around it.
+# -- ECP5 flow: ABC9 first, the classic ABC when ABC9 fails --------------------------------------------------
+# The real toolchain is replaced by small scripts (the ULX3S build's yosys/nextpnr/ecppack are minutes to
+# hours); what runs for real is the build script Amaranth writes for the board and our flow around it.
 
 _FAKE_YOSYS = """#!/bin/sh
-# $1=-q $2=-l $3=<log> $4=<script>: fails like yowasp's ABC9 trap unless the script maps LUTs with classic ABC
+# $1=-q $2=-l $3=<log> $4=<script>: fails like yowasp's ABC9 trap unless the script maps LUTs with
+# classic ABC
 if grep -q -- "abc -lut 4" "$4"; then
   echo "2.47.1. Executing ABC pass." > "$3"; echo '{"creator": "fake"}' > mevblade.json; exit 0
 fi
-echo "2.46.19.3. Executing XAIGER2 backend." > "$3"; echo "wasm trap: call stack exhausted" >&2; exit {abc9_rc}
+echo "2.46.19.3. Executing XAIGER2 backend." > "$3"
+echo "wasm trap: call stack exhausted" >&2; exit {abc9_rc}
 """
 _FAKE_NEXTPNR = """#!/bin/sh
 echo "$@" > nextpnr.args
 for a in "$@"; do case "$prev" in --log) log="$a";; --textcfg) cfg="$a";; esac; prev="$a"; done
 if [ -n "{fail}" ]; then
-  printf "Info: Logic utilisation before packing:\\nInfo:     Total LUT4s:     151515/83640   181%%\\n" > "$log"
-  printf "Info:         logic LUTs:  116253/83640   138%%\\n\\nInfo:      Total DFFs:     49010/83640    58%%\\n" >> "$log"
+  printf "Info: Logic utilisation before packing:\\n" > "$log"
+  printf "Info:     Total LUT4s:     151515/83640   181%%\\n" >> "$log"
+  printf "Info:         logic LUTs:  116253/83640   138%%\\n\\n" >> "$log"
+  printf "Info:      Total DFFs:     49010/83640    58%%\\n" >> "$log"
   printf "\\nInfo: Packing IOs..\\nInfo: \t          TRELLIS_IO:       8/    365     2%%\\n" >> "$log"
-  printf "ERROR: Unable to place cell 'x', no BELs remaining to implement cell type 'TRELLIS_COMB'\\n" >> "$log"
+  printf "ERROR: Unable to place cell 'x', " >> "$log"
+  printf "no BELs remaining to implement cell type 'TRELLIS_COMB'\\n" >> "$log"
   exit 3
 fi
 printf "Info: Max frequency for clock '\\$glbnet\\$core_clk': 61.50 MHz (FAIL at 100.00 MHz)\\n" > "$log"
@@ -152,7 +157,8 @@ def test_ecp5_build_with_abc9_only_reports_the_failed_step(tmp_path, monkeypatch
 
 def test_ecp5_build_does_not_resynthesise_when_place_and_route_fails(tmp_path, monkeypatch) -> None:
     _fake_tools(tmp_path, monkeypatch, nextpnr_fails=True)
-    with pytest.raises(RuntimeError, match=r"abc: failed \(place/route/pack\)\): Unable to place cell") as err:
+    with pytest.raises(RuntimeError,
+                       match=r"abc: failed \(place/route/pack\)\): Unable to place cell") as err:
         build_board("ulx3s-85f", out=tmp_path / "out", synth="abc")
     assert "abc9" not in str(err.value)
     rep = json.loads((tmp_path / "out" / "report.json").read_text())
@@ -203,9 +209,11 @@ def test_ecp5_report_records_the_variant_it_built(tmp_path, monkeypatch, variant
     assert _Blinky.built == [want]  # the board wrapper was elaborated with that variant
 
 
-@pytest.mark.parametrize("variant, freq, want", [(None, None, 15.0), ("full", None, 100.0), ("frontend", 30.0, 30.0)])
+@pytest.mark.parametrize("variant, freq, want",
+                         [(None, None, 15.0), ("full", None, 100.0), ("frontend", 30.0, 30.0)])
 def test_ecp5_default_clock_follows_the_variant(tmp_path, monkeypatch, variant, freq, want) -> None:
-    """Without --freq the front end is built at the clock it placed for (15 MHz), the whole top at its target."""
+    """Without --freq the front end is built at the clock it placed for (15 MHz), the whole top at its
+    target."""
     _fake_tools(tmp_path, monkeypatch)
     _Blinky.built.clear()
     kw = {} if freq is None else {"freq_mhz": freq}
@@ -237,7 +245,8 @@ def test_ecp5_build_passes_the_placer_and_seed_to_nextpnr(tmp_path, monkeypatch,
     assert args[args.index("--seed") + 1] == str(seed or 1)
 
 
-@pytest.mark.parametrize("kw, match", [({"placer": "sa"}, r"placer must be one of \('static', 'heap'\), not 'sa'"),
+@pytest.mark.parametrize("kw, match",
+                         [({"placer": "sa"}, r"placer must be one of \('static', 'heap'\), not 'sa'"),
                                        ({"seed": 0}, "seed must be a positive integer, not 0")])
 def test_ecp5_build_rejects_a_bad_placer_or_seed(tmp_path, kw, match) -> None:
     with pytest.raises(ValueError, match=match):
@@ -269,7 +278,8 @@ def test_bad_variant_is_rejected_before_anything_is_built(tmp_path, board, varia
 @pytest.mark.parametrize("argv, message", [
     (["--board", "ulx3s-85f", "--variant", "tiny"],
      "variant must be one of ['frontend', 'decode', 'full'], not 'tiny'"),
-    (["--board", "kv260", "--variant", "fullest"], "variant must be one of ['frontend', 'decode', 'full'], not 'fullest'"),
+    (["--board", "kv260", "--variant", "fullest"],
+     "variant must be one of ['frontend', 'decode', 'full'], not 'fullest'"),
 ])
 def test_cli_rejects_a_bad_variant_with_usage(capsys, argv, message) -> None:
     from mevblade.hw.boards.build import main
@@ -288,8 +298,8 @@ def test_cli_help_states_each_boards_default(capsys) -> None:
         main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--variant {frontend,decode,full}" in text
-    assert ("Default per board: ulx3s-85f decode, pynq-z2 frontend, zcu104 full, kv260 full (decode: the variant "
-            "that routes on the LFE5U-85F; frontend: the largest that fits the xc7z020") in text
+    assert ("Default per board: ulx3s-85f decode, pynq-z2 frontend, zcu104 full, kv260 full (decode: the "
+            "variant that routes on the LFE5U-85F; frontend: the largest that fits the xc7z020") in text
 
 
 def test_variants_say_what_goes_into_the_top() -> None:
@@ -310,7 +320,8 @@ def test_board_wrapper_rejects_an_unknown_variant() -> None:
         ECP5Appliance(variant="half")
 
 
-@pytest.mark.parametrize("mhz, divisor, error", [(30.0, 10, 0.0), (45.0, 15, 0.0), (40.0, 13, 2.56), (100.0, 33, 1.01)])
+@pytest.mark.parametrize("mhz, divisor, error",
+                         [(30.0, 10, 0.0), (45.0, 15, 0.0), (40.0, 13, 2.56), (100.0, 33, 1.01)])
 def test_uart_setting_reports_the_real_baud_rate(mhz: float, divisor: int, error: float) -> None:
     from mevblade.hw.boards.build import uart_setting
 
@@ -322,7 +333,8 @@ def test_uart_setting_reports_the_real_baud_rate(mhz: float, divisor: int, error
 @pytest.mark.parametrize("log, stage, after", [
     ("Info: Packing IOs..\n", "packing", None),
     ("Info: Packing IOs..\nInfo: Creating initial analytic placement for 72184 cells\n"
-     "Info: Max frequency for clock 'clk': 20.27 MHz (FAIL at 40.00 MHz)\nInfo: Routing..\n", "routing", "placement"),
+     "Info: Max frequency for clock 'clk': 20.27 MHz (FAIL at 40.00 MHz)\nInfo: Routing..\n", "routing",
+     "placement"),
     ("Info: Packing IOs..\nInfo: Routing..\nInfo: Routing complete.\n"
      "Info: Max frequency for clock 'clk': 24.50 MHz (FAIL at 40.00 MHz)\n", "routed", "routing"),
     # router2 announces itself differently from router1
@@ -343,11 +355,11 @@ def test_nextpnr_log_parser_keeps_router2_progress() -> None:
     assert parse_nextpnr_log("Info: Routing..\n")["router2_overused"] == []
 
 
-# -- Zynq flow: each board's default variant, the variant's Verilog ------------------------------------------------
+# -- Zynq flow: each board's default variant, the variant's Verilog ------------------------------------------
 
 class _FakeConvert:
-    """Stands in for ``amaranth.back.verilog.convert``: records what top it was handed (elaborating the real one
-    takes minutes) and returns a one-line module."""
+    """Stands in for ``amaranth.back.verilog.convert``: records what top it was handed (elaborating the real
+    one takes minutes) and returns a one-line module."""
 
     def __init__(self) -> None:
         self.tops: list[dict[str, object]] = []

@@ -12,7 +12,8 @@ from mevblade.control.types import DecodeError, ErrorCode
 
 from .conftest import mainnet_raw, shim_pynq_engine
 
-needs_no_pynq = pytest.mark.skipif(importlib.util.find_spec("pynq") is not None, reason="pynq is installed here")
+needs_no_pynq = pytest.mark.skipif(importlib.util.find_spec("pynq") is not None,
+                                   reason="pynq is installed here")
 
 
 @needs_no_pynq
@@ -178,7 +179,8 @@ def test_swap_field_layout_matches_the_gateware() -> None:
     word = 0
     expect = {}
     for k, (name, fld) in enumerate(SwapRecord):
-        value = (0x5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A + k) % (1 << fld.width)
+        value = (0x5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A + k) \
+            % (1 << fld.width)
         word |= value << fld.offset
         expect[name] = value
     got = _swap_fields(word)

@@ -24,7 +24,8 @@ def test_worst_path_and_its_logic_routing_split() -> None:
                               {"from": "posedge clk", "to": "negedge clk", "path": long_}]}
     got = report_critical_path(rep)
     assert got is not None
-    assert (got["total_ns"], got["logic_ns"], got["routing_ns"], got["routing_segments"]) == (7.0, 1.5, 5.5, 2)
+    assert (got["total_ns"], got["logic_ns"], got["routing_ns"],
+            got["routing_segments"]) == (7.0, 1.5, 5.5, 2)
     assert got["to"] == "negedge clk"
     assert got["segments"][1] == "2.500 routing ffa.F -> lutb.A (net na)"
     assert got["segments"][2] == "0.750 logic lutb.F -> lutb.A"

@@ -112,17 +112,20 @@ def test_serve_answers_rest_and_grpc(tmp_path, monkeypatch):
     monkeypatch.setenv("PASSWORD_HASH_TIME_COST", "1")
     monkeypatch.setenv("PASSWORD_HASH_MEMORY_KIB", "1024")
     set_settings(None)
-    assert runner.invoke(app, ["users", "add", "ops", "--role", "admin"], input="password-123\n").exit_code == 0
-    key = runner.invoke(app, ["users", "add-key", "ops", "--scopes", "read,admin"]).stdout.strip().splitlines()[-1]
-    assert runner.invoke(app, ["users", "add", "eve", "--role", "viewer"], input="password-123\n").exit_code == 0
+    assert runner.invoke(app, ["users", "add", "ops", "--role", "admin"],
+                         input="password-123\n").exit_code == 0
+    key = runner.invoke(app,
+                        ["users", "add-key", "ops", "--scopes", "read,admin"]).stdout.strip().splitlines()[-1]
+    assert runner.invoke(app, ["users", "add", "eve", "--role", "viewer"],
+                         input="password-123\n").exit_code == 0
     viewer_key = runner.invoke(app, ["users", "add-key", "eve"]).stdout.strip().splitlines()[-1]
     set_settings(None)
     env = {**os.environ, "DATABASE_URL": db, "JWT_SECRET": "serve-test",
            "LOG_LEVEL": "WARNING", "ETH_NODE_URL": ""}
     env.pop("ETH_NODE_URL")
     proc = subprocess.Popen([sys.executable, "-m", "mevblade.control.cli", "serve", "--api-port", "0",
-                             "--grpc-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=env)
+                             "--grpc-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, env=env)
     import threading
 
     watchdog = threading.Timer(180, proc.kill)  # never hang the suite if serve does not come up
@@ -139,7 +142,8 @@ def test_serve_answers_rest_and_grpc(tmp_path, monkeypatch):
             assert c.health() == "SERVING"
         # the scriptable client subcommands against the live server
         base = ["grpc", "--target", info["grpc"], "--api-key", key]
-        r = runner.invoke(app, [*base, "load", "backrun_arb", "--params", '{"min_net_profit_wei": 5}', "--id", "b1"])
+        r = runner.invoke(app, [*base, "load", "backrun_arb", "--params", '{"min_net_profit_wei": 5}', "--id",
+                                "b1"])
         assert r.exit_code == 0, r.output
         assert json.loads(r.stdout)["params"]["min_net_profit_wei"] == 5
         r = runner.invoke(app, [*base, "update", "b1", "--params", '{"min_net_profit_wei": 7}'])
@@ -166,8 +170,8 @@ def test_serve_answers_rest_and_grpc(tmp_path, monkeypatch):
     assert proc.returncode is not None
     # a restart restores the strategy configuration saved by the gRPC calls
     proc = subprocess.Popen([sys.executable, "-m", "mevblade.control.cli", "serve", "--api-port", "0",
-                             "--grpc-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=env)
+                             "--grpc-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, env=env)
     try:
         info = json.loads(proc.stdout.readline() or "{}")
         assert info.get("strategies_restored") == ["b1"]

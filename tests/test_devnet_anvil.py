@@ -98,7 +98,8 @@ def test_no_orphan_when_owner_is_killed(sig):
         proc.wait(timeout=10)
         assert _wait_dead(anvil_pid), f"anvil {anvil_pid} outlived its owner after {sig!r}"
         # and nothing else of its process group (a launcher's child) survived either
-        out = subprocess.run(["ps", "-o", "pid=,stat=", "-g", str(anvil_pid)], capture_output=True, text=True).stdout
+        out = subprocess.run(["ps", "-o", "pid=,stat=", "-g", str(anvil_pid)], capture_output=True,
+                             text=True).stdout
         assert [ln for ln in out.splitlines() if "Z" not in ln.split()[-1]] == []
     finally:
         if proc.poll() is None:

@@ -46,7 +46,8 @@ class ThresholdStrategy:
 
 
 class LoopPipeline:
-    """The shape of the devnet pipeline's inner loop: every event goes to registry.active(), read per event."""
+    """The shape of the devnet pipeline's inner loop: every event goes to registry.active(), read per
+    event."""
 
     def __init__(self, registry: StrategyRegistry) -> None:
         self.registry = registry
@@ -78,12 +79,13 @@ class Harness:
         self.keys = {}
         for role in ("viewer", "trader", "admin"):
             user = self.ctx.auth.create_user(role, PASSWORDS[role], role)
-            scopes = {"viewer": ["read"], "trader": ["read", "execute"], "admin": ["read", "execute", "admin"]}[role]
+            scopes = {"viewer": ["read"], "trader": ["read", "execute"],
+                      "admin": ["read", "execute", "admin"]}[role]
             self.keys[role] = self.ctx.auth.create_api_key(user, role, scopes, actor="test").key
         admin = self.ctx.store.get_user_by_name("admin")
         self.keys["admin-read-only"] = self.ctx.auth.create_api_key(admin, "ro", ["read"], actor="test").key
-        self.keys["admin-elsewhere"] = self.ctx.auth.create_api_key(admin, "far", ["read", "admin"], ["10.0.0.0/8"],
-                                                                    actor="test").key
+        self.keys["admin-elsewhere"] = self.ctx.auth.create_api_key(
+            admin, "far", ["read", "admin"], ["10.0.0.0/8"], actor="test").key
         self.server, self.port = self.run(start_grpc_server(self.ctx, 0))
         self.pipe_task = asyncio.run_coroutine_threadsafe(self.pipeline.run(), self.loop)
 
@@ -206,7 +208,8 @@ A, B, T0, T1 = ("0x" + "aa" * 20, "0x" + "bb" * 20, "0x" + "01" * 20, "0x" + "02
 
 def test_pool_table_write_then_read(h):
     with h.client() as c:
-        r = c.write_pools([{"address": A, "token0": T0, "token1": T1, "reserve0": 10**21, "reserve1": 2 * 10**24},
+        r = c.write_pools([{"address": A, "token0": T0, "token1": T1, "reserve0": 10**21,
+                            "reserve1": 2 * 10**24},
                            {"address": B, "token0": T0, "token1": T1, "reserve0": 5, "reserve1": 7,
                             "fee_num": 9970, "fee_den": 10000, "venue": 1}])
         assert (r.written, r.added) == (2, 2)
@@ -266,7 +269,8 @@ def test_watch_opportunities_stream(h):
         h.run(publish_when_subscribed())
         ev = next(iter(stream))
         stream.cancel()
-    assert (ev.id, ev.chain, ev.strategy, list(ev.tokens), ev.profit_estimate) == ("o2", "ethereum", "s", [T0], "0.5")
+    assert (ev.id, ev.chain, ev.strategy, list(ev.tokens),
+            ev.profit_estimate) == ("o2", "ethereum", "s", [T0], "0.5")
 
 
 def test_watch_executions_stream(h):
@@ -293,7 +297,8 @@ def test_health_and_reflection(h):
         assert c.health() == "SERVING"
         assert c.health("mevblade.v1.StrategyService") == "SERVING"
         stub = reflection_pb2_grpc.ServerReflectionStub(c.channel)
-        responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]),
-                                              timeout=10)
+        responses = stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]),
+            timeout=10)
         names = {s.name for r in responses for s in r.list_services_response.service}
     assert {"mevblade.v1.StrategyService", "mevblade.v1.EngineService", "grpc.health.v1.Health"} <= names

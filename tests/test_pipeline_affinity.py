@@ -88,8 +88,8 @@ def test_serve_refuses_bad_cpus():
 @pytest.mark.slow
 @pytest.mark.skipif(len(available_cpus()) < 2, reason="isolation needs 2 CPUs")
 def test_demo_loop_isolated_and_warm_gives_the_same_run():
-    """Same seed, same run: isolation (appliance on one CPU, anvil + relays on the other) and the cache warm-up
-    change where and when work runs, never what is decided, signed, submitted or realized."""
+    """Same seed, same run: isolation (appliance on one CPU, anvil + relays on the other) and the cache
+    warm-up change where and when work runs, never what is decided, signed, submitted or realized."""
     from mevblade.sim.devnet.loop import LoopConfig, run_loop
 
     before = os.sched_getaffinity(0)
@@ -97,6 +97,7 @@ def test_demo_loop_isolated_and_warm_gives_the_same_run():
     tuned = asyncio.run(run_loop(LoopConfig(blocks=3, seed=5, isolate=True, warm_path_s=0.0005)))
     assert os.sched_getaffinity(0) == before  # given back
     keys = ("pending_seen", "swaps_decoded", "opportunities", "bundles_submitted", "bundles_included",
-            "bundles_reverted_included", "duplicate_submissions", "realized_profit_wei", "expected_profit_wei")
+            "bundles_reverted_included", "duplicate_submissions", "realized_profit_wei",
+            "expected_profit_wei")
     assert {k: tuned[k] for k in keys} == {k: plain[k] for k in keys}
     assert plain["bundles_included"] >= 1 and tuned["isolate"] and tuned["warm_steps"] > 0

@@ -20,7 +20,8 @@ from tests.test_pipeline_hotpath import E18, _pipeline, _RecordingRelay, _swap_t
 from tests.test_pipeline_wsstamp import Node, _block_until, kernel_stamping_on  # noqa: F401 - module fixture
 from tests.test_pipeline_wsstamp import notification as _notification
 
-pytestmark = pytest.mark.skipif(not wsstamp.kernel_stamps_supported(), reason="kernel receive stamps: Linux only")
+pytestmark = pytest.mark.skipif(not wsstamp.kernel_stamps_supported(),
+                                reason="kernel receive stamps: Linux only")
 
 
 def _poll_until(ws: StampedWebSocket, cond, limit: int = 5_000_000) -> int:
@@ -34,7 +35,7 @@ def _poll_until(ws: StampedWebSocket, cond, limit: int = 5_000_000) -> int:
     raise AssertionError("condition not reached by polling")
 
 
-# -- the reader's poll -------------------------------------------------------------------------------------------
+# -- the reader's poll ---------------------------------------------------------------------------------------
 def test_poll_reads_every_frame_in_order_with_kernel_stamps_without_the_loop():
     payloads = [f"m{i:03d}" + "x" * (i * 37) for i in range(40)]
     with Node(payloads) as node:
@@ -52,7 +53,8 @@ def test_poll_reads_every_frame_in_order_with_kernel_stamps_without_the_loop():
         got, released, counts = asyncio.run(go())
     assert [m.data for m in got] == payloads
     assert all(m.stamped and m.seen_ns <= m.read_ns for m in got)
-    assert all(m.read_ns >= released for m in got)  # read by poll() (the loop's reader is off), after the send
+    # read by poll() (the loop's reader is off), after the send
+    assert all(m.read_ns >= released for m in got)
     assert counts == (len(payloads), len(payloads), 0)
 
 
@@ -94,7 +96,7 @@ def test_poll_before_connecting_or_after_close_reads_nothing():
     assert coll.poll_now() == 0
 
 
-# -- the pipeline in busy-poll mode ------------------------------------------------------------------------------
+# -- the pipeline in busy-poll mode --------------------------------------------------------------------------
 class _Feeder(Node):
     """The node, plus: a client text ``"next"`` sends the next payload only (to the subscribers)."""
 
@@ -117,10 +119,10 @@ class _Feeder(Node):
 
 
 def _live_run(busy: bool, warm_s: float, n: int = 5, one_by_one: bool = False, presign: int = 0):
-    """``n`` users' swaps notified by the node — back to back, or ``one_by_one`` (the next once the pipeline is
-    idle again: the same request order whatever the timing) — through a pipeline whose pending collector reads
-    the node; the relay records every request's bytes. Returns (pipeline, relay, raws, stamp stats, tasks left).
-    ``presign``: ``PipelineConfig.presign`` (eighth session)."""
+    """``n`` users' swaps notified by the node — back to back, or ``one_by_one`` (the next once the pipeline
+    is idle again: the same request order whatever the timing) — through a pipeline whose pending collector
+    reads the node; the relay records every request's bytes. Returns (pipeline, relay, raws, stamp stats,
+    tasks left). ``presign``: ``PipelineConfig.presign`` (eighth session)."""
     users = [Account.from_key(keccak(b"busy-user-%d-DEVNET-ONLY" % i)) for i in range(n)]
     raws = [_swap_tx(u, eth=(2 + i) * E18) for i, u in enumerate(users)]
     relay = _RecordingRelay("a")

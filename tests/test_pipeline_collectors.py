@@ -113,7 +113,8 @@ def _json_of(raw: bytes, signed_fields: dict) -> dict:
     if t == 0:
         names = ["nonce", "gasPrice", "gas", "to", "value", "input", "v", "r", "s"]
     elif t == 1:
-        names = ["chainId", "nonce", "gasPrice", "gas", "to", "value", "input", "accessList", "yParity", "r", "s"]
+        names = ["chainId", "nonce", "gasPrice", "gas", "to", "value", "input", "accessList", "yParity", "r",
+                 "s"]
     else:
         names = ["chainId", "nonce", "maxPriorityFeePerGas", "maxFeePerGas", "gas", "to", "value", "input",
                  "accessList", "yParity", "r", "s"]
@@ -135,7 +136,8 @@ def test_raw_rebuilt_by_hand_equals_eth_account_signing(kind):
     from mevblade.control.pipeline.txraw import raw_and_hash_from_json
 
     acct = Account.from_key(keccak(b"mevblade-test-txraw-DEVNET-ONLY" + kind.encode()))
-    tx: dict = {"chainId": 31337, "nonce": 7, "gas": 300_000, "to": "0x" + "11" * 20, "value": 10**18, "data": b"\x01\x02"}
+    tx: dict = {"chainId": 31337, "nonce": 7, "gas": 300_000, "to": "0x" + "11" * 20, "value": 10**18,
+                "data": b"\x01\x02"}
     al = [{"address": "0x" + "22" * 20, "storageKeys": ["0x" + "00" * 31 + "01", "0x" + "ff" * 32]},
           {"address": "0x" + "33" * 20, "storageKeys": []}]
     if kind == "legacy":

@@ -75,8 +75,9 @@ def test_unsafe_bundles_were_refused_not_sent(run):
     s, _, _ = run
     # bundles whose simulation failed exist in this traffic (nonce gaps, fee-on-transfer victims)
     assert s["bundles_sim_failed"] > 0
-    assert s["bundles_submitted"] == (s["bundles_simulated"] - s["bundles_sim_failed"] - s["bundles_unprofitable_skipped"]
-                                      - s["bundles_inexact_skipped"] - s["chain_conflicts_simulated"])
+    assert s["bundles_submitted"] == (
+        s["bundles_simulated"] - s["bundles_sim_failed"] - s["bundles_unprofitable_skipped"]
+        - s["bundles_inexact_skipped"] - s["chain_conflicts_simulated"])
 
 
 def test_several_bundles_land_in_one_block(run):
@@ -119,7 +120,7 @@ def test_same_seed_same_run(run):
     s, _, _ = run
     again = asyncio.run(run_loop(LoopConfig(blocks=5, seed=SEED)))
     keys = ["user_txs_sent", "swaps_decoded", "opportunities", "bundles_submitted", "bundles_included",
-            "optimum_profit_wei", "realized_profit_wei", "expected_profit_wei", "gas_cost_wei", "coinbase_paid_wei",
-            "contract_weth_gain_wei", "blocks_built"]
+            "optimum_profit_wei", "realized_profit_wei", "expected_profit_wei", "gas_cost_wei",
+            "coinbase_paid_wei", "contract_weth_gain_wei", "blocks_built"]
     assert {k: again[k] for k in keys} == {k: s[k] for k in keys}
     assert again["included_bundles"] == s["included_bundles"]

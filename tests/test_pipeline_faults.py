@@ -184,7 +184,8 @@ def test_stale_pool_state_sends_no_bad_bundle():
     async def before_build(b, pipe, net, relays):
         if b == 1:
             ex = pipe.executor
-            seen["actions"] = [k for k, t in ex.submitted_keys.items() if seen["pool"] in k[1] and seen["target"] in t]
+            seen["actions"] = [k for k, t in ex.submitted_keys.items()
+                               if seen["pool"] in k[1] and seen["target"] in t]
             seen["sent"] = [r for r in ex.inflight.get(seen["target"], []) if seen["pool"] in r.action.pools]
 
     s = asyncio.run(run_loop(LoopConfig(blocks=3, seed=7), hooks={"after_head": after_head,

@@ -1,6 +1,7 @@
 """The pipeline's hot path without a chain: a signed Router02 swap through the real engine stage, strategy and
 executor (in-process fake relay). Sender recovery is deferred on this path (software engine): our own
-transactions are known by hash, and a victim found afterwards to be ours or unrecoverable is never submitted."""
+transactions are known by hash, and a victim found afterwards to be ours or unrecoverable is never
+submitted."""
 
 from __future__ import annotations
 
@@ -36,14 +37,16 @@ SWAP_ETH_FOR_TOKENS = keccak(text="swapExactETHForTokens(uint256,address[],addre
 def _swap_tx(account, *, nonce: int = 0, eth: int = 5 * E18) -> bytes:
     """A user buying TKA with ETH on the shallow venue (1): opens a backrun against the deep one."""
     data = SWAP_ETH_FOR_TOKENS + eth_abi.encode(["uint256", "address[]", "address", "uint256"],
-                                               [1, ["0x" + WETH.hex(), "0x" + TKA.hex()], account.address, 10**6])
+                                               [1, ["0x" + WETH.hex(), "0x" + TKA.hex()], account.address,
+                                                10**6])
     return bytes(account.sign_transaction({
         "type": 2, "chainId": CHAIN, "nonce": nonce, "maxPriorityFeePerGas": 10**9, "maxFeePerGas": 3 * 10**9,
         "gas": 300_000, "to": "0x" + ROUTERS[1].hex(), "value": eth, "data": data}).raw_transaction)
 
 
 def _unrecoverable(raw: bytes) -> bytes:
-    """``raw`` with an r that is no curve point's x (first such r from 1 up): decodes, but does not recover."""
+    """``raw`` with an r that is no curve point's x (first such r from 1 up): decodes, but does not
+    recover."""
     import rlp
     from mevblade.control.engine.software.txdecode import decode_tx
 
@@ -125,7 +128,8 @@ def test_our_own_bundle_transaction_seen_pending_is_known_by_hash(monkeypatch):
 
     action.hops = [Hop(POOLS[0], True), Hop(POOLS[1], False)]
     own_raw = ex.sign(action, 0)
-    pipe2, _ = _run([], relay)  # a pipeline whose executor signed nothing: the same tx is only known by address
+    # a pipeline whose executor signed nothing: the same tx is only known by address
+    pipe2, _ = _run([], relay)
     asyncio.run(pipe._on_pending(PendingTx(own_raw, keccak256(own_raw), 0)))
     assert (pipe.counts["decoded"], pipe.counts["own_txs"], len(recovered)) == (1, 1, 0)  # no recovery needed
     asyncio.run(pipe2._on_pending(PendingTx(own_raw, keccak256(own_raw), 0)))
@@ -253,7 +257,7 @@ def test_the_frames_cpu_stamp_reaches_the_executors_figure(stamped):
     assert len(ex.cpu_callbundle_ns) == (1 if stamped else 0)  # a frame without a stamp adds no CPU figure
 
 
-# -- cache warm-up (PipelineConfig.warm_path_s) ------------------------------------------------------------------
+# -- cache warm-up (PipelineConfig.warm_path_s) --------------------------------------------------------------
 class _RecordingRelay:
     """A real RelayClient (JSON encoder, request ids, Flashbots auth signature) whose transport is replaced by
     the fake relay's answers: records every request's exact bytes and signature header."""
@@ -262,7 +266,8 @@ class _RecordingRelay:
         from mevblade.control.pipeline.relay_client import RelayClient
 
         fake = FakeRelay(name)
-        client = RelayClient("http://127.0.0.1:9", Account.from_key(keccak(b"warm-auth-DEVNET-ONLY")), name=name)
+        client = RelayClient("http://127.0.0.1:9", Account.from_key(keccak(b"warm-auth-DEVNET-ONLY")),
+                             name=name)
         client.wire = []  # type: ignore[attr-defined]
 
         async def post(body, headers):
@@ -290,7 +295,7 @@ def _warm_run(warm_s: float, n: int = 4, spy=None):
             await asyncio.sleep(0)
             await asyncio.wait_for(pipe.wait_idle(), 10)
             if warm_s:  # a full warm-up round between transactions (not timed: waits until it happened)
-                await asyncio.wait_for(_until(lambda: pipe.warm_steps >= before + 4), 10)
+                await asyncio.wait_for(_until(lambda steps=before + 4: pipe.warm_steps >= steps), 10)
         pipe.stop()
         await task
         await relay.aclose()
@@ -334,7 +339,7 @@ def test_warm_up_runs_only_while_nothing_is_in_flight():
     assert seen and all(s == (0, False, 0) for s in seen)
 
 
-# -- warm-up sub-steps (fifth session): the same work as the whole steps, cut finer ---------------------------------
+# -- warm-up sub-steps (fifth session): the same work as the whole steps, cut finer --------------------------
 def _sample():
     relay = _RecordingRelay("a")
     pipe, ex = _pipeline(relay)
@@ -415,7 +420,8 @@ def test_warm_up_yields_at_once_while_a_frame_waits():
         await asyncio.sleep(0)
         await asyncio.wait_for(pipe.wait_idle(), 10)
         pipe.pending = coll  # from now on a frame is always waiting
-        await asyncio.wait_for(_until(lambda: coll.asked >= 1), 10)  # a round began with it (rounds run in turn)
+        # a round began with it (rounds run in turn)
+        await asyncio.wait_for(_until(lambda: coll.asked >= 1), 10)
         before, rounds = pipe.warm_steps, pipe.warm_rounds_yielded
         await asyncio.wait_for(_until(lambda: pipe.warm_rounds_yielded >= rounds + 3), 10)
         pipe.stop()
@@ -489,7 +495,8 @@ def test_a_victims_bundles_all_start_their_request_before_any_finishes_sending()
 
             async def process_event(ev):  # a second strategy's different action for the same victim
                 return [dataclasses.replace(a, amount_in=a.amount_in - shift,
-                                            opportunity_id=f"{a.opportunity_id}-{shift}") for a in await real(ev)]
+                                            opportunity_id=f"{a.opportunity_id}-{shift}")
+                        for a in await real(ev)]
 
             self.strategy.process_event = process_event
 

@@ -1,5 +1,6 @@
 """Several bundles in one block on the devnet: two independent victims (disjoint pools) in one block → two
-bundles with consecutive nonces, both included, each realizing exactly the evaluator's profit minus its gas."""
+bundles with consecutive nonces, both included, each realizing exactly the evaluator's profit minus its
+gas."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def run():
         hashes = []
         for user, (dex, path, eth) in zip(users, VICTIMS, strict=True):
             data = router.encode("swapExactETHForTokens", 0, [dep.token(t) for t in path], user, 2**40)
-            h = net.rpc.call("eth_sendTransaction", {"from": user, "to": dep.dex(dex).router, "data": "0x" + data.hex(),
+            h = net.rpc.call("eth_sendTransaction",
+                             {"from": user, "to": dep.dex(dex).router, "data": "0x" + data.hex(),
                                                      "value": hex(eth * 10**18), "gas": hex(300_000)})
             hashes.append(bytes.fromhex(h[2:]))
         seen["victims"] = ["0x" + x.hex() for x in hashes]

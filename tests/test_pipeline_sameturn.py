@@ -1,9 +1,10 @@
-"""Same-turn hand-over (``PipelineConfig.same_turn``, issue #6, seventh session) and the eager task start it uses.
+"""Same-turn hand-over (``PipelineConfig.same_turn``, issue #6, seventh session) and the eager task start it
+uses.
 
 An event that finds the event queue empty and the dispatch stage idle is handled in the producer's loop turn,
-and an action that finds the action queue empty starts its executor task eagerly: the signed ``eth_callBundle``
-is written before ``put_event`` returns. Otherwise events queue (bounded, drops counted) and are handled in order.
-No assertion depends on timing: "same turn" is checked as "before any ``await``"."""
+and an action that finds the action queue empty starts its executor task eagerly: the signed
+``eth_callBundle`` is written before ``put_event`` returns. Otherwise events queue (bounded, drops counted)
+and are handled in order. No assertion depends on timing: "same turn" is checked as "before any ``await``"."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ async def _started(pipe):
     return task
 
 
-# -- eager start -------------------------------------------------------------------------------------------------
+# -- eager start ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_eager_task_runs_its_first_step_now_as_itself_and_the_rest_later(loop):
     log = []
@@ -82,10 +83,11 @@ def test_eager_task_errors_and_cancellation_are_the_tasks():
     assert asyncio.run(main()) is True
 
 
-# -- the pipeline ------------------------------------------------------------------------------------------------
+# -- the pipeline --------------------------------------------------------------------------------------------
 def _one_victim(snapshot=None):
-    """``(pipe, executor, relay, raw, snap)``: a started pipeline given one victim, run until idle and stopped;
-    ``snap`` is ``snapshot(pipe, relay)`` taken right after ``put_event`` returned (no await in between)."""
+    """``(pipe, executor, relay, raw, snap)``: a started pipeline given one victim, run until idle and
+    stopped; ``snap`` is ``snapshot(pipe, relay)`` taken right after ``put_event`` returned (no await in
+    between)."""
     relay = _RecordingRelay("a")
     pipe, ex = _pipeline(relay)
     raw = _raws(1)[0]
@@ -174,7 +176,7 @@ def test_same_turn_changes_no_request_and_no_count():
     assert list(on_ex.own_tx_hashes) == list(off_ex.own_tx_hashes)
 
 
-# -- warm-up: the event + strategy sub-step ---------------------------------------------------------------------
+# -- warm-up: the event + strategy sub-step ------------------------------------------------------------------
 @pytest.mark.parametrize("skips", [False, True])
 def test_warm_up_strategy_step_runs_the_strategy_on_the_last_event_and_changes_nothing(skips):
     pipe, ex, relay, raw, _ = _one_victim()
@@ -191,12 +193,12 @@ def test_warm_up_strategy_step_runs_the_strategy_on_the_last_event_and_changes_n
         return await real(ev)
 
     strat.process_event = spy
-    before = (dict(pipe.counts), dict(ex.stats), dict(strat.skipped), entry.events, entry.actions, len(relay.wire),
-              pipe.actions.qsize(), len(pipe._exec_tasks))
+    before = (dict(pipe.counts), dict(ex.stats), dict(strat.skipped), entry.events, entry.actions,
+              len(relay.wire), pipe.actions.qsize(), len(pipe._exec_tasks))
     step, = [s for s in pipe._warm_steps(pipe._warm_sample) if s.__name__ == "strategy"]
     step()
-    after = (dict(pipe.counts), dict(ex.stats), dict(strat.skipped), entry.events, entry.actions, len(relay.wire),
-             pipe.actions.qsize(), len(pipe._exec_tasks))
+    after = (dict(pipe.counts), dict(ex.stats), dict(strat.skipped), entry.events, entry.actions,
+             len(relay.wire), pipe.actions.qsize(), len(pipe._exec_tasks))
     assert after == before
     ev, = seen
     assert (ev.opportunity, ev.hops, ev.victim_pools, ev.head, ev.victim_hash) == \

@@ -1,5 +1,5 @@
-"""The executor's signed transaction from its template, and the eth_callBundle body written directly (issue #6,
-sixth session): byte for byte against eth-account, pyrlp, the keystore signer and the JSON encoder."""
+"""The executor's signed transaction from its template, and the eth_callBundle body written directly (issue
+#6, sixth session): byte for byte against eth-account, pyrlp, the keystore signer and the JSON encoder."""
 
 from __future__ import annotations
 
@@ -77,8 +77,8 @@ def test_template_signs_eth_accounts_bytes(case):
     acct = Account.from_key(_devnet_key(i))
     data = bytes((j * 13 + i) % 256 for j in range(n))
     ref = acct.sign_transaction({"type": 2, "chainId": 31337, "nonce": nonce, "maxPriorityFeePerGas": prio,
-                                 "maxFeePerGas": maxfee, "gas": gas, "to": to_checksum_address(CONTRACT), "value": 0,
-                                 "data": data, "accessList": []})
+                                 "maxFeePerGas": maxfee, "gas": gas, "to": to_checksum_address(CONTRACT),
+                                 "value": 0, "data": data, "accessList": []})
     tpl = ExecTxTemplate(Signer(acct), 31337, CONTRACT)
     assert tpl.sign(nonce, prio, maxfee, gas, data) == bytes(ref.raw_transaction)
 
@@ -120,7 +120,7 @@ def test_template_never_shows_or_pickles_the_key():
         pickle.dumps(tpl)
 
 
-# -- the eth_callBundle body written directly -----------------------------------------------------------------
+# -- the eth_callBundle body written directly ----------------------------------------------------------------
 def _reference_body(rid, txs, block):
     return json.dumps({"jsonrpc": "2.0", "id": rid, "method": "eth_callBundle", "params": [{
         "txs": ["0x" + t.hex() for t in txs], "blockNumber": hex(block), "stateBlockNumber": "latest"}]},
@@ -169,9 +169,10 @@ def test_warm_call_bundle_steps_sign_the_request_body_with_id_0():
     assert client.encode_call_bundle(txs, 77)[0] == call_bundle_body(1, txs, 77)  # the warm-up took no id
 
 
-# -- the executor's calldata words and its own-hash record ------------------------------------------------------
+# -- the executor's calldata words and its own-hash record ---------------------------------------------------
 def test_execute_calldata_is_the_same_for_a_bytearray_pair():
-    """Hop words are cached by hop; a hop that cannot be a cache key (a bytearray pair) is packed as before."""
+    """Hop words are cached by hop; a hop that cannot be a cache key (a bytearray pair) is packed as
+    before."""
     from mevblade.control.pipeline.arbcontract import Hop, execute_calldata
 
     a = [Hop(b"\x01" * 20, True), Hop(b"\x02" * 20, False, 3, 1000)]
@@ -201,10 +202,11 @@ def test_sign_remembers_our_hash_the_hot_paths_sign_does_not():
     from mevblade.control.pipeline.events import BackrunBundle
     from mevblade.control.pipeline.executor import BundleExecutor
 
-    ex = BundleExecutor(Signer(Account.from_key(_devnet_key(17))), [RelayClient("http://127.0.0.1:9", Account.from_key(
-        _devnet_key(18)))], contract="0x" + CONTRACT.hex(), chain_id=31337, node_http="http://127.0.0.1:9")
-    a = BackrunBundle("opp", b"\x02", b"\x11" * 32, [Hop(b"\x01" * 20, True), Hop(b"\x02" * 20, False)], 10**17,
-                      10**16, 0, 11, 3 * 10**9, 0, 400_000, 0, 0)
+    ex = BundleExecutor(Signer(Account.from_key(_devnet_key(17))),
+                        [RelayClient("http://127.0.0.1:9", Account.from_key(_devnet_key(18)))],
+                        contract="0x" + CONTRACT.hex(), chain_id=31337, node_http="http://127.0.0.1:9")
+    a = BackrunBundle("opp", b"\x02", b"\x11" * 32, [Hop(b"\x01" * 20, True), Hop(b"\x02" * 20, False)],
+                      10**17, 10**16, 0, 11, 3 * 10**9, 0, 400_000, 0, 0)
     raw = ex._sign(a, 4)
     assert keccak(raw) not in ex.own_tx_hashes
     assert ex.sign(a, 4) == raw and keccak(raw) in ex.own_tx_hashes

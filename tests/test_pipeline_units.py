@@ -26,7 +26,7 @@ from mevblade.control.pipeline.strategy import BackrunArbStrategy, next_base_fee
 WETH = "0x" + "ee" * 20
 
 
-# -- registry ---------------------------------------------------------------------------------------------------
+# -- registry ------------------------------------------------------------------------------------------------
 def test_registry_load_list_and_active():
     r = StrategyRegistry()
     info = r.load("backrun_arb", {"bid_share": 0.3, "weth": WETH})
@@ -96,9 +96,12 @@ def test_registry_notifies_subscribers():
     assert got == ["load", "update", "disable", "unload"]
 
 
-# -- strategy ---------------------------------------------------------------------------------------------------
+# -- strategy ------------------------------------------------------------------------------------------------
+_BASE = bytes.fromhex("ee" * 20)
+
+
 class _Opp:
-    def __init__(self, profit, base=bytes.fromhex("ee" * 20)):
+    def __init__(self, profit, base=_BASE):
         self.profit = profit
         self.amount_in = 10**18
         self.tokens = (base, b"\x01" * 20, base)
@@ -110,8 +113,9 @@ HEAD = NewHead(10, "0x" + "aa" * 32, "0x" + "bb" * 32, 10**9, 1000, 15_000_000, 
 HOPS = (Hop(b"\x02" * 20, True), Hop(b"\x03" * 20, False))
 
 
-def _event(profit, base=bytes.fromhex("ee" * 20)):
-    return OpportunityEvent(_Opp(profit, base), b"\x02raw", b"\x11" * 32, b"\x22" * 20, HEAD, 0, 0, "fn", HOPS)
+def _event(profit, base=_BASE):
+    return OpportunityEvent(_Opp(profit, base), b"\x02raw", b"\x11" * 32, b"\x22" * 20, HEAD, 0, 0, "fn",
+                            HOPS)
 
 
 def test_strategy_bids_its_share_and_targets_next_block():
@@ -133,13 +137,14 @@ def test_strategy_skips_profit_in_other_tokens():
     assert asyncio.run(s.process_event(_event(10**18, base=b"\x05" * 20))) == []
 
 
-@pytest.mark.parametrize("used,expected", [(15_000_000, 10**9), (30_000_000, 1_125_000_000), (0, 875_000_000)])
+@pytest.mark.parametrize("used,expected",
+                         [(15_000_000, 10**9), (30_000_000, 1_125_000_000), (0, 875_000_000)])
 def test_next_base_fee_follows_eip1559(used, expected):
     h = NewHead(1, "0x", "0x", 10**9, 0, used, 30_000_000)
     assert next_base_fee(h) == expected
 
 
-# -- keystore ---------------------------------------------------------------------------------------------------
+# -- keystore ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def keystore(tmp_path_factory):
     p = tmp_path_factory.mktemp("ks") / "k.json"
@@ -190,7 +195,7 @@ def test_fast_signing_equals_eth_account(keystore, nonce, data_len):
     assert fast == ref
 
 
-# -- contract calldata ------------------------------------------------------------------------------------------
+# -- contract calldata ---------------------------------------------------------------------------------------
 def test_hop_packing_layout():
     h = pack_hop(Hop("0x" + "ab" * 20, True, 997, 1000))
     assert h & (2**160 - 1) == int("ab" * 20, 16)
@@ -201,7 +206,8 @@ def test_execute_calldata_decodes_with_eth_abi():
     hops = [Hop(b"\x01" * 20, True), Hop(b"\x02" * 20, False)]
     cd = execute_calldata(123, hops, 45, 2500, True)
     assert cd[:4] == keccak(text="execute(uint256,uint256[],uint256,uint256,bool)")[:4]
-    amt, packed, minp, bps, flash = eth_abi.decode(["uint256", "uint256[]", "uint256", "uint256", "bool"], cd[4:])
+    amt, packed, minp, bps, flash = eth_abi.decode(["uint256", "uint256[]", "uint256", "uint256", "bool"],
+                                                   cd[4:])
     assert (amt, minp, bps, flash) == (123, 45, 2500, True) and list(packed) == [pack_hop(h) for h in hops]
 
 
@@ -211,7 +217,8 @@ def test_execute_calldata_decodes_with_eth_abi():
 def test_execute_calldata_equals_eth_abi(n_hops, amount, minp, bps, flash):
     hops = [Hop(bytes([i + 1]) * 20, i % 2 == 0, 997 - i, 1000) for i in range(n_hops)]
     ref = keccak(text="execute(uint256,uint256[],uint256,uint256,bool)")[:4] + eth_abi.encode(
-        ["uint256", "uint256[]", "uint256", "uint256", "bool"], [amount, [pack_hop(h) for h in hops], minp, bps, flash])
+        ["uint256", "uint256[]", "uint256", "uint256", "bool"],
+        [amount, [pack_hop(h) for h in hops], minp, bps, flash])
     assert execute_calldata(amount, hops, minp, bps, flash) == ref
 
 
@@ -225,7 +232,7 @@ def test_execute_calldata_rejects_bad_arguments(args):
         execute_calldata(**kw)
 
 
-# -- executor with an in-process fake relay ----------------------------------------------------------------------
+# -- executor with an in-process fake relay ------------------------------------------------------------------
 class FakeRelay:
     def __init__(self, name, *, sim_ok=True, gas=150_000, down=False, delay=0.0, value=None):
         self.name, self.sim_ok, self.gas, self.down, self.delay = name, sim_ok, gas, down, delay
@@ -244,7 +251,7 @@ class FakeRelay:
         self.calls.append((msg["method"], msg["params"][0]))
         if msg["method"] == "eth_callBundle":
             txs = msg["params"][0]["txs"]
-            res = [{"txHash": "0x%x" % i, "gasUsed": 100_000} for i in range(len(txs) - 1)]
+            res = [{"txHash": f"0x{i:x}", "gasUsed": 100_000} for i in range(len(txs) - 1)]
             res.append({"txHash": "0xff", "gasUsed": self.gas})
             if self.value is not None:
                 res[-1]["value"] = "0x" + self.value.to_bytes(32, "big").hex()
@@ -268,14 +275,16 @@ class _Signer:
 
 
 def _executor(relays):
-    ex = BundleExecutor(_Signer(), relays, contract="0x" + "cc" * 20, chain_id=31337, node_http="http://127.0.0.1:9")
+    ex = BundleExecutor(_Signer(), relays, contract="0x" + "cc" * 20, chain_id=31337,
+                        node_http="http://127.0.0.1:9")
     ex.head, ex.nonce = HEAD, 5
     return ex
 
 
 def _action(profit=10**17, min_net=0, victim=b"\x11" * 32, pools=(2, 3), oid="opp-1"):
-    return BackrunBundle(oid, b"\x02victim" + victim[:1], victim, list(HOPS), 10**18, profit, 5000, HEAD.number + 1,
-                         3 * 10**9, 0, 400_000, min_net, 0, pools=tuple("0x" + f"{p:02x}" * 20 for p in pools))
+    return BackrunBundle(oid, b"\x02victim" + victim[:1], victim, list(HOPS), 10**18, profit, 5000,
+                         HEAD.number + 1, 3 * 10**9, 0, 400_000, min_net, 0,
+                         pools=tuple("0x" + f"{p:02x}" * 20 for p in pools))
 
 
 def _sends(relay):
@@ -288,7 +297,8 @@ def test_executor_simulates_then_submits_victim_first():
     assert asyncio.run(ex.execute(_action())) == "submitted"
     assert [c[0] for c in r.calls] == ["eth_callBundle", "eth_sendBundle"]
     txs = _sends(r)[0][1]["txs"]
-    assert txs[0] == "0x" + (b"\x02victim" + b"\x11").hex() and bytes.fromhex(txs[1][2:]).endswith((5).to_bytes(4, "big"))
+    assert txs[0] == "0x" + (b"\x02victim" + b"\x11").hex()
+    assert bytes.fromhex(txs[1][2:]).endswith((5).to_bytes(4, "big"))
     assert _sends(r)[0][1]["blockNumber"] == hex(HEAD.number + 1)
 
 
@@ -469,7 +479,7 @@ def test_executor_refuses_stale_target():
     assert r.calls == []
 
 
-# -- bounded queues ---------------------------------------------------------------------------------------------
+# -- bounded queues ------------------------------------------------------------------------------------------
 def test_full_event_queue_drops_and_counts_and_exports():
     from mevblade.control.api.metrics import Metrics
 

@@ -1,10 +1,10 @@
-"""Kernel receive stamps on the pending collector's WebSocket (``control/pipeline/wsstamp.py``, issue #6, fifth
-session): the span "seen → signed bundle on the wire" starts when the kernel received the frame, so a frame that
-waited for a busy event loop carries that wait.
+"""Kernel receive stamps on the pending collector's WebSocket (``control/pipeline/wsstamp.py``, issue #6,
+fifth session): the span "seen → signed bundle on the wire" starts when the kernel received the frame, so a
+frame that waited for a busy event loop carries that wait.
 
 The node is a websockets server in a thread of this process (its own event loop, loopback only). The event
-loop under test is blocked on purpose with a ``threading.Event`` that the server sets *after* its send returned,
-so every assertion is an ordering of causally ordered events (never a duration bound)."""
+loop under test is blocked on purpose with a ``threading.Event`` that the server sets *after* its send
+returned, so every assertion is an ordering of causally ordered events (never a duration bound)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from mevblade.control.pipeline.wsstamp import StampedWebSocket
 from websockets.exceptions import ConnectionClosedError
 from websockets.sync.server import serve
 
-pytestmark = pytest.mark.skipif(not wsstamp.kernel_stamps_supported(), reason="kernel receive stamps: Linux only")
+pytestmark = pytest.mark.skipif(not wsstamp.kernel_stamps_supported(),
+                                reason="kernel receive stamps: Linux only")
 
 USER = Account.from_key(keccak(b"wsstamp-user-DEVNET-ONLY"))
 #: slack for the clock-domain conversion (real-time ↔ monotonic, ~0.1 µs here) in the lower-bound orderings
@@ -103,7 +104,8 @@ class Node:
 
 
 def notification(raw: bytes) -> str:
-    """The node's ``eth_subscription`` notification (its JSON shape) of the signed type-2 transaction ``raw``."""
+    """The node's ``eth_subscription`` notification (its JSON shape) of the signed type-2 transaction
+    ``raw``."""
     import rlp
 
     f = rlp.decode(raw[1:])
@@ -130,7 +132,7 @@ def _block_until(ev: threading.Event) -> int:
     return time.perf_counter_ns()
 
 
-# -- the reader --------------------------------------------------------------------------------------------------
+# -- the reader ----------------------------------------------------------------------------------------------
 def test_message_carries_a_kernel_stamp_not_after_its_read():
     with Node(["hello"]) as node:
         async def go():
@@ -347,7 +349,7 @@ def test_only_plain_ws_urls():
         asyncio.run(go())
 
 
-# -- the pending collector ---------------------------------------------------------------------------------------
+# -- the pending collector -----------------------------------------------------------------------------------
 async def _first_event(coll: PendingTxCollector, node: Node, hold: bool):
     got = []
 
@@ -378,7 +380,8 @@ def test_pending_collector_span_starts_at_the_kernel_receive(kernel_stamp):
     assert released <= ev.read_ns  # the collector read it only once the loop was free
     if kernel_stamp:  # the wait is in the span: seen before the loop was free
         assert ev.seen_ns < released
-        assert coll.stamp_stats() == {"messages": 2, "stamped": 2, "unstamped": 0, "shared_reads": 0, "clamped": 0}
+        assert coll.stamp_stats() == {"messages": 2, "stamped": 2, "unstamped": 0, "shared_reads": 0,
+                                      "clamped": 0}
     else:  # the old start: the frame's read, the wait not counted
         assert ev.seen_ns == ev.read_ns
         assert coll.stamp_stats()["messages"] == 0
@@ -410,7 +413,8 @@ def test_pending_collector_reports_waiting_data():
 
 
 def test_frame_warm_sub_steps_do_what_warm_does(monkeypatch):
-    """The frame's warm-up sub-steps (parse, then raw rebuild + hash) read the last frame and change nothing."""
+    """The frame's warm-up sub-steps (parse, then raw rebuild + hash) read the last frame and change
+    nothing."""
     from mevblade.control.pipeline import collectors
 
     frame, raw = _frame()

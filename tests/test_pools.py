@@ -245,7 +245,8 @@ def test_register_sync_path_commits_at_the_boundary_and_reads_back() -> None:
     (1, (997, 1000), RegError.BAD_SLOT),  # nothing registered there
     (9999, (997, 1000), RegError.BAD_SLOT),
 ])
-def test_register_commit_errors_leave_the_table_unchanged(slot: int, fee: tuple[int, int], code: RegError) -> None:
+def test_register_commit_errors_leave_the_table_unchanged(slot: int, fee: tuple[int, int],
+                                                          code: RegError) -> None:
     t = PoolTable(capacity=16)
     t.add_pool(P[0], A, B, 10, 20)
     t.begin_eval()

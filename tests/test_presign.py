@@ -82,7 +82,7 @@ def _raw_s(ck: PrivateKey, digest: bytes, k: int) -> tuple[int, int]:
     return pow(k, -1, N) * (z + r * d) % N, pt[0] & 1
 
 
-# -- known answers against libsecp256k1 ------------------------------------------------------------------------------
+# -- known answers against libsecp256k1 ----------------------------------------------------------------------
 @pytest.mark.parametrize("chunk", range(4))
 def test_signature_equals_libsecp256k1_with_the_same_nonce(chunk):
     rng = random.Random(1000 + chunk)
@@ -144,7 +144,7 @@ def test_fresh_entries_sign_what_recovers_to_the_key():
     assert (p.used, p.fallbacks, len(p)) == (50, 0, 0)
 
 
-# -- one use per nonce, the fall-back ----------------------------------------------------------------------------------
+# -- one use per nonce, the fall-back ------------------------------------------------------------------------
 def test_never_the_same_nonce_twice():
     ck = _key(random.Random(4))
     p = Presigner(ck, 1500)
@@ -152,7 +152,7 @@ def test_never_the_same_nonce_twice():
     rs = [e[0] for e in p._pool]
     assert len(set(rs)) == len(rs) == 1500  # 1,500 distinct R: distinct k
     sigs = []
-    for i in range(1500):
+    for _ in range(1500):
         before = len(p)
         sigs.append(p.sign(keccak(b"same message")))
         assert len(p) == before - 1
@@ -179,7 +179,8 @@ def test_refill_stops_at_capacity_and_clear_empties():
     entries = list(p._pool)
     p.clear()
     assert len(p) == 0 and p.needs() == 3
-    assert all(bytes(ffi.buffer(e[2], 32)) == bytes(32) == bytes(ffi.buffer(e[3], 32)) for e in entries)  # zeroed
+    # zeroed
+    assert all(bytes(ffi.buffer(e[2], 32)) == bytes(32) == bytes(ffi.buffer(e[3], 32)) for e in entries)
 
 
 def test_refill_steps_make_an_entry_in_two_halves_and_clear_zeroes_a_half():
@@ -227,18 +228,18 @@ def test_capacity_must_be_a_positive_integer(cap):
         Presigner(_key(random.Random(1)), cap)
 
 
-# -- the two signatures of the hot path ------------------------------------------------------------------------------
+# -- the two signatures of the hot path ----------------------------------------------------------------------
 def _fields(i: int) -> dict:
-    return {"nonce": i, "max_priority_fee_per_gas": 10**9 + i, "max_fee_per_gas": 3 * 10**9, "gas": 250_000 + i,
-            "data": keccak(b"%d" % i) * (i % 5)}
+    return {"nonce": i, "max_priority_fee_per_gas": 10**9 + i, "max_fee_per_gas": 3 * 10**9,
+            "gas": 250_000 + i, "data": keccak(b"%d" % i) * (i % 5)}
 
 
 def _eth_account_tx(acct, i: int) -> bytes:
     f = _fields(i)
     return bytes(acct.sign_transaction({
-        "type": 2, "chainId": CHAIN, "nonce": f["nonce"], "maxPriorityFeePerGas": f["max_priority_fee_per_gas"],
-        "maxFeePerGas": f["max_fee_per_gas"], "gas": f["gas"], "to": to_checksum_address(TO), "value": 0,
-        "data": f["data"]}).raw_transaction)
+        "type": 2, "chainId": CHAIN, "nonce": f["nonce"],
+        "maxPriorityFeePerGas": f["max_priority_fee_per_gas"], "maxFeePerGas": f["max_fee_per_gas"],
+        "gas": f["gas"], "to": to_checksum_address(TO), "value": 0, "data": f["data"]}).raw_transaction)
 
 
 @pytest.mark.parametrize("i", range(6))
@@ -317,7 +318,7 @@ def test_relay_client_warm_up_spends_no_nonce_and_live_requests_do():
     assert client.use_presign(0) == [] and client._auth.presign is None and len(pool) == 0
 
 
-# -- secrets stay secret -----------------------------------------------------------------------------------------------
+# -- secrets stay secret -------------------------------------------------------------------------------------
 def test_no_secret_in_repr_pickle_or_errors():
     acct = Account.from_key(keccak(b"presign-secret-DEVNET-ONLY"))
     tpl = ExecTxTemplate(Signer(acct), CHAIN, TO)
@@ -338,7 +339,7 @@ def test_no_secret_in_repr_pickle_or_errors():
         assert h not in blob
 
 
-# -- the pipeline with the setting on ---------------------------------------------------------------------------------
+# -- the pipeline with the setting on ------------------------------------------------------------------------
 def _run(presign: int, warm_s: float = 0.0, n: int = 3, record=None):
     relay = _RecordingRelay("a")
     pipe, ex = _pipeline(relay)
@@ -447,8 +448,8 @@ def test_pipeline_logs_show_no_key_and_no_nonce(monkeypatch, caplog):
     monkeypatch.setattr(Presigner, "_finish", spy)
     caplog.set_level(logging.DEBUG)
     texts: list[str] = []
-    pipe, ex, relay = _run(4, record=lambda p, e: texts.extend([repr(p.stats()), repr(e._tpl), repr(e.relays[0]),
-                                                                  repr(p._presigners)]))
+    pipe, ex, relay = _run(4, record=lambda p, e: texts.extend([repr(p.stats()), repr(e._tpl),
+                                                                 repr(e.relays[0]), repr(p._presigners)]))
     assert made
     blob = (caplog.text + "\n".join(texts)).lower()
     keys = [OURS.key.hex().removeprefix("0x"), keccak(b"warm-auth-DEVNET-ONLY").hex()]
@@ -470,8 +471,8 @@ def test_build_pipeline_refuses_a_bad_presign_setting():
     from mevblade.control.pipeline.assemble import build_pipeline
 
     with pytest.raises(ValueError, match="presign must be a non-negative number of nonces"):
-        build_pipeline(object(), node_http="", node_ws="", relay_urls=[], signer=None, relay_auth=None, contract="",
-                       presign=-3)
+        build_pipeline(object(), node_http="", node_ws="", relay_urls=[], signer=None, relay_auth=None,
+                       contract="", presign=-3)
 
 
 def test_serve_setting_from_env(monkeypatch):
@@ -484,12 +485,13 @@ def test_serve_setting_from_env(monkeypatch):
         load_settings(None)
 
 
-# -- the whole devnet loop with the setting on ---------------------------------------------------------------------
+# -- the whole devnet loop with the setting on ---------------------------------------------------------------
 @pytest.mark.devnet
 @pytest.mark.slow
 def test_demo_loop_with_presign_gives_the_same_run():
-    """Same seed, same run: the local relay verifies every X-Flashbots-Signature and simulates and includes the
-    bundles signed from pre-computed nonces exactly as the RFC 6979 ones (signatures differ, nothing else)."""
+    """Same seed, same run: the local relay verifies every X-Flashbots-Signature and simulates and includes
+    the bundles signed from pre-computed nonces exactly as the RFC 6979 ones (signatures differ, nothing
+    else)."""
     from mevblade.sim.devnet.loop import LoopConfig, run_loop
 
     plain = asyncio.run(run_loop(LoopConfig(blocks=3, seed=5)))
@@ -503,4 +505,5 @@ def test_demo_loop_with_presign_gives_the_same_run():
     # each bundle: our transaction and the requests' auth headers (from the pools, filled at start and topped
     # up while idle, or RFC 6979 when a burst emptied one)
     assert pre["presign"] == 32 and pre["presign_used"] >= 1
-    assert pre["presign_used"] + pre["presign_fallbacks"] >= pre["bundles_simulated"] + pre["bundles_submitted"]
+    assert pre["presign_used"] + pre["presign_fallbacks"] >= \
+        pre["bundles_simulated"] + pre["bundles_submitted"]

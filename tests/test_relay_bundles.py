@@ -4,6 +4,7 @@ competition by value, eth_callBundle and mev_sendBundle — all checked against 
 from __future__ import annotations
 
 import asyncio
+from itertools import pairwise
 
 import pytest
 from eth_account import Account
@@ -22,7 +23,8 @@ def chain():
     with Anvil() as node, RelayServer(node.http_url) as relay:
         rpc = node.rpc
         deployer = rpc.call("eth_accounts")[0]
-        h = rpc.call("eth_sendTransaction", {"from": deployer, "data": "0x" + artifact("WETH9").bytecode.hex(),
+        h = rpc.call("eth_sendTransaction",
+                     {"from": deployer, "data": "0x" + artifact("WETH9").bytecode.hex(),
                                              "gas": hex(3_000_000)})
         rpc.call("evm_mine")
         weth = to_checksum_address(rpc.call("eth_getTransactionReceipt", h)["contractAddress"])
@@ -257,8 +259,9 @@ def test_built_blocks_are_stamped_parent_plus_slot_time(chain):
     # let two quick blocks share a timestamp, which changes Uniswap V2 gas and so realized profit)
     node, relay, _ = chain
     nums = [relay.build_block().number for _ in range(3)]
-    ts = [hexint(node.rpc.call("eth_getBlockByNumber", hex(n), False)["timestamp"]) for n in [nums[0] - 1, *nums]]
-    assert [b - a for a, b in zip(ts, ts[1:])] == [relay.builder.block_time_s] * 3
+    ts = [hexint(node.rpc.call("eth_getBlockByNumber", hex(n), False)["timestamp"])
+          for n in [nums[0] - 1, *nums]]
+    assert [b - a for a, b in pairwise(ts)] == [relay.builder.block_time_s] * 3
 
 
 def test_bundles_with_consecutive_nonces_land_together_in_nonce_order(chain):

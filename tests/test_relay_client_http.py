@@ -1,6 +1,6 @@
 """The lean HTTP/1.1 transport (``Http1Client``) of the relay client and the node JSON-RPC client, against
-loopback servers that answer in every framing a relay may use, side by side with the httpx transport it replaces
-on ``http://`` URLs."""
+loopback servers that answer in every framing a relay may use, side by side with the httpx transport it
+replaces on ``http://`` URLs."""
 
 from __future__ import annotations
 
@@ -19,12 +19,14 @@ RESULT = {"bundleHash": "0x" + "ab" * 32}
 
 def _framed(kind: str, payload: bytes) -> bytes:
     if kind == "length":
-        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(payload)
+        head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                % len(payload))
         return head + payload
     if kind == "chunked":
         a, b = payload[:7], payload[7:]
-        return (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"%x;ext=1\r\n" % len(a) + a + b"\r\n"
-                + b"%x\r\n" % len(b) + b + b"\r\n0\r\nX-Trailer: 1\r\n\r\n")
+        return (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"%x;ext=1\r\n" % len(a) + a + b"\r\n"
+            + b"%x\r\n" % len(b) + b + b"\r\n0\r\nX-Trailer: 1\r\n\r\n")
     if kind == "close":
         return b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + payload
     if kind == "gzip":
@@ -45,7 +47,7 @@ class _Server:
 
     async def __aenter__(self):
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.url = "http://127.0.0.1:%d/" % self.server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/"
         return self
 
     async def __aexit__(self, *exc):
@@ -75,13 +77,15 @@ class _Server:
 
 
 def _ok(kind: str):
-    return lambda req: _framed(kind, json.dumps({"jsonrpc": "2.0", "id": req["id"], "result": RESULT}).encode())
+    return lambda req: _framed(kind,
+                               json.dumps({"jsonrpc": "2.0", "id": req["id"], "result": RESULT}).encode())
 
 
 async def _calls(url: str, http: str, n: int = 1, **kw):
     c = RelayClient(url, AUTH, name="t", http=http, **kw)
     try:
-        return [await c.call("eth_sendBundle", [{"txs": ["0x01"], "blockNumber": "0x5"}]) for _ in range(n)], c
+        return [await c.call("eth_sendBundle", [{"txs": ["0x01"], "blockNumber": "0x5"}])
+                for _ in range(n)], c
     finally:
         await c.aclose()
 
@@ -132,7 +136,8 @@ def test_a_connection_closed_while_idle_is_replaced_and_the_request_sent_once():
 
 def test_relay_error_answer_is_a_relay_error_with_its_code():
     def answer(req):
-        body = json.dumps({"jsonrpc": "2.0", "id": req["id"], "error": {"code": -32000, "message": "bad bundle"}})
+        body = json.dumps({"jsonrpc": "2.0", "id": req["id"],
+                           "error": {"code": -32000, "message": "bad bundle"}})
         return b"HTTP/1.1 400 Bad Request\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body.encode())
 
     async def go(http):

@@ -25,7 +25,8 @@ def pytest_generate_tests(metafunc):
     if "kat_sign" in metafunc.fixturenames:
         from pathlib import Path
         root = Path(__file__).resolve().parents[2] / "shared" / "vectors"
-        cases = [c for c in _cases(root) if c["expect"].get("create_must_equal_header") and c.get("private_key")]
+        cases = [c for c in _cases(root)
+                 if c["expect"].get("create_must_equal_header") and c.get("private_key")]
         assert cases
         metafunc.parametrize("kat_sign", cases, ids=[c["name"] for c in cases])
 

@@ -21,7 +21,8 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("name", [*(f"{top}.v" for top in sorted(TOPS)), "MANIFEST.json"])
 def test_checked_in_rtl_is_fresh(fresh: Path, name: str) -> None:
     checked_in = RTL_DIR / name
-    assert checked_in.is_file(), f"hw/rtl/{name} is missing: run `make rtl` (python -m mevblade.hw.gen) and commit it"
+    assert checked_in.is_file(), \
+        f"hw/rtl/{name} is missing: run `make rtl` (python -m mevblade.hw.gen) and commit it"
     assert filecmp.cmp(fresh / name, checked_in, shallow=False), (
         f"hw/rtl/{name} is stale: run `make rtl` (python -m mevblade.hw.gen) and commit hw/rtl/"
     )
@@ -29,4 +30,5 @@ def test_checked_in_rtl_is_fresh(fresh: Path, name: str) -> None:
 
 def test_no_stray_generated_files() -> None:
     stray = sorted(p.name for p in RTL_DIR.glob("*.v") if p.stem not in TOPS)
-    assert not stray, f"hw/rtl/ holds Verilog of no registered top: {stray} (remove it or add it to hw/gen.py TOPS)"
+    assert not stray, \
+        f"hw/rtl/ holds Verilog of no registered top: {stray} (remove it or add it to hw/gen.py TOPS)"

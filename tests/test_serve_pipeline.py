@@ -110,7 +110,8 @@ class Live:
         batch = [self.net.traffic.next_tx() for _ in range(n)]
         self.sent.extend(batch)
         pipe = self.svc.pipe
-        _wait(lambda: all(pipe.has_seen(bytes.fromhex(t.hash[2:])) for t in batch), 60, "pending transactions")
+        _wait(lambda: all(pipe.has_seen(bytes.fromhex(t.hash[2:])) for t in batch), 60,
+              "pending transactions")
         self.serve.run(self.svc.wait_idle())
         return batch
 
@@ -155,17 +156,18 @@ def live(tmp_path_factory):
                 database_url=f"sqlite:///{tmp / 'serve.db'}", jwt_secret="serve-live-test-secret",
                 password_hash_time_cost=1, password_hash_memory_kib=1024, rate_limit_requests=100_000,
                 eth_node_url=net.anvil.http_url, relay_urls=[relay.url], executor_keystore=str(ks),
-                executor_contract=contract, chain_config=str(chain), opportunity_ttl=3600.0, relay_timeout=30.0,
-                log_level="WARNING")
+                executor_contract=contract, chain_config=str(chain), opportunity_ttl=3600.0,
+                relay_timeout=30.0, log_level="WARNING")
             serve = ServeThread(settings).start()
             ctx = serve.ctx
             keys = {}
             for role, pw in PASSWORDS.items():
                 user = ctx.auth.create_user(role, pw, role, actor="test")
-                scopes = {"viewer": ["read"], "trader": ["read", "execute"], "admin": ["read", "execute", "admin"]}
+                scopes = {"viewer": ["read"], "trader": ["read", "execute"],
+                          "admin": ["read", "execute", "admin"]}
                 keys[role] = ctx.auth.create_api_key(user, f"{role}-key", scopes[role], actor="test").key
-            yield Live(net, relay, serve, contract, signer.address, serve.info["api"], serve.info["grpc"], keys,
-                       files={"keystore": str(ks), "chain": str(chain)})
+            yield Live(net, relay, serve, contract, signer.address, serve.info["api"], serve.info["grpc"],
+                       keys, files={"keystore": str(ks), "chain": str(chain)})
         finally:
             if serve is not None:
                 serve.stop()
@@ -179,7 +181,7 @@ def _grpc(live: Live):
     return GrpcClient(live.grpc, api_key=live.keys["admin"])
 
 
-# -- the pipeline is up and wired -----------------------------------------------------------------------------
+# -- the pipeline is up and wired ----------------------------------------------------------------------------
 def test_serve_starts_the_pipeline_over_the_context(live):
     assert live.serve.info["pipeline"] is True
     r = httpx.get(live.api + "/readyz", timeout=10).json()
@@ -190,7 +192,7 @@ def test_serve_starts_the_pipeline_over_the_context(live):
     assert [s.id for s in ctx.registry.list()] == ["backrun_arb"]
 
 
-# -- opportunities reach REST and WS; the automatic path executes them ------------------------------------------
+# -- opportunities reach REST and WS; the automatic path executes them ---------------------------------------
 def test_opportunities_appear_in_rest_and_over_ws(live):
     from websockets.sync.client import connect
 
@@ -296,7 +298,7 @@ def test_grpc_update_takes_effect_on_the_running_pipeline(live):
         assert live.svc.stats()["actions"] > a2  # restored: acting again, no restart
 
 
-# -- POST /api/v1/mev/execute through the pipeline's executor -----------------------------------------------------
+# -- POST /api/v1/mev/execute through the pipeline's executor ------------------------------------------------
 @pytest.fixture
 def manual(live):
     """Automatic execution off (strategy disabled over gRPC) for the test; fresh detected opportunities."""
@@ -310,9 +312,9 @@ def manual(live):
 
 
 def _executable(batch: list[Any]) -> set[str]:
-    """Victims whose backrun must pass simulation: not a deliberate revert, no fee-on-transfer token (the evaluator
-    does not model the token's cut), and the first transaction of its sender in the batch (a later one has a
-    nonce gap against the head state the bundle is simulated on)."""
+    """Victims whose backrun must pass simulation: not a deliberate revert, no fee-on-transfer token (the
+    evaluator does not model the token's cut), and the first transaction of its sender in the batch (a later
+    one has a nonce gap against the head state the bundle is simulated on)."""
     seen: set[str] = set()
     out = set()
     for t in batch:
@@ -323,12 +325,13 @@ def _executable(batch: list[Any]) -> set[str]:
 
 
 def _detected(live: Live, batch: list[Any], *, profitable: bool = False) -> list[dict[str, Any]]:
-    """Detected opportunities of ``batch``'s victims, best first; ``profitable``: only those whose estimated net
-    (after the gas estimate) is positive — the executor refuses the others before simulating."""
+    """Detected opportunities of ``batch``'s victims, best first; ``profitable``: only those whose estimated
+    net (after the gas estimate) is positive — the executor refuses the others before simulating."""
     victims = {t.hash.lower() for t in batch}
     r = live.get("/api/v1/mev/opportunities", status="detected", limit=1000)
     return sorted((o for o in r.json()["opportunities"] if o["victim_tx_hash"] in victims
-                   and (not profitable or int(o["net_profit_wei"]) > 0)), key=lambda o: -int(o["net_profit_wei"]))
+                   and (not profitable or int(o["net_profit_wei"]) > 0)),
+                  key=lambda o: -int(o["net_profit_wei"]))
 
 
 def test_execute_submits_and_records_realized_profit(manual):
@@ -392,21 +395,22 @@ def test_execute_submits_and_records_realized_profit(manual):
 
 
 def _replace_victim(live: Live, victim_hash: str) -> str:
-    """The victim's sender replaces it (same nonce, higher fees, a plain self-transfer): what a user cancelling
-    a swap does. Returns the replacement's hash."""
+    """The victim's sender replaces it (same nonce, higher fees, a plain self-transfer): what a user
+    cancelling a swap does. Returns the replacement's hash."""
     tx = live.net.rpc.call("eth_getTransactionByHash", victim_hash)
     acct = next(a for a in live.net.traffic.accounts if a.address.lower() == tx["from"].lower())
     fee = int(tx.get("maxFeePerGas") or tx["gasPrice"], 16)
     tip = int(tx.get("maxPriorityFeePerGas") or tx["gasPrice"], 16)
     raw = acct.sign_transaction({"type": 2, "chainId": live.net.dep.chain_id, "nonce": int(tx["nonce"], 16),
-                                 "to": acct.address, "value": 0, "gas": 21_000, "maxFeePerGas": 2 * fee + 10**9,
+                                 "to": acct.address, "value": 0, "gas": 21_000,
+                                 "maxFeePerGas": 2 * fee + 10**9,
                                  "maxPriorityFeePerGas": 2 * tip + 10**9}).raw_transaction
     return live.net.rpc.call("eth_sendRawTransaction", "0x" + bytes(raw).hex())
 
 
 def test_execute_refuses_a_bundle_that_fails_simulation(manual):
-    """The victim was replaced (its nonce is used by a mined transaction): the engine still prices the backrun,
-    but the bundle fails in eth_callBundle — refused with 422, nothing submitted."""
+    """The victim was replaced (its nonce is used by a mined transaction): the engine still prices the
+    backrun, but the bundle fails in eth_callBundle — refused with 422, nothing submitted."""
     live = manual
     opp = None
     for _ in range(30):  # one transaction at a time until one opens a backrun
@@ -482,8 +486,9 @@ def test_execute_without_flashloan_needs_the_contract_balance(manual):
 
 
 def test_cli_serve_with_node_url_and_config_file(live, tmp_path):
-    """``mevblade serve --node-url URL --config FILE`` as an operator runs it: the pipeline starts from the file's
-    relay / keystore / contract / chain settings (password from the environment) and SIGINT stops it cleanly."""
+    """``mevblade serve --node-url URL --config FILE`` as an operator runs it: the pipeline starts from the
+    file's relay / keystore / contract / chain settings (password from the environment) and SIGINT stops it
+    cleanly."""
     import os
     import signal
     import subprocess
@@ -493,12 +498,13 @@ def test_cli_serve_with_node_url_and_config_file(live, tmp_path):
     db, ks, chain = tmp_path / "cli.db", live.files["keystore"], live.files["chain"]
     cfg.write_text(f'database_url = "sqlite:///{db}"\njwt_secret = "cli-serve-test"\n'
                    f'relay_urls = ["{live.relay.url}"]\nexecutor_keystore = "{ks}"\n'
-                   f'executor_contract = "{live.contract}"\nchain_config = "{chain}"\nlog_level = "WARNING"\n')
+                   f'executor_contract = "{live.contract}"\nchain_config = "{chain}"\nlog_level = '
+                   '"WARNING"\n')
     env = {k: v for k, v in os.environ.items() if k not in (
-        "DATABASE_URL", "ETH_NODE_URL", "RELAY_URLS", "EXECUTOR_KEYSTORE", "EXECUTOR_CONTRACT", "CHAIN_CONFIG",
-        "MEVBLADE_CONFIG")}
-    proc = subprocess.Popen([sys.executable, "-m", "mevblade.control.cli", "serve", "--api-port", "0", "--grpc-port",
-                             "0", "--node-url", live.net.anvil.http_url, "--config", str(cfg)],
+        "DATABASE_URL", "ETH_NODE_URL", "RELAY_URLS", "EXECUTOR_KEYSTORE", "EXECUTOR_CONTRACT",
+        "CHAIN_CONFIG", "MEVBLADE_CONFIG")}
+    proc = subprocess.Popen([sys.executable, "-m", "mevblade.control.cli", "serve", "--api-port", "0",
+                             "--grpc-port", "0", "--node-url", live.net.anvil.http_url, "--config", str(cfg)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     watchdog = threading.Timer(180, proc.kill)  # never hang the suite
     watchdog.start()

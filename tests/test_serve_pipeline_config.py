@@ -44,8 +44,10 @@ def test_chain_config_reads_toml(tmp_path):
     ({"weth": "0x12"}, "weth must be a 0x-prefixed 20-byte hex address"),
     ({"dexes": []}, "dexes must be a non-empty list"),
     ({"pools": [{"address": C, "dex": "beta", "token0": A, "token1": B}]}, "pools[0].dex must be one of"),
-    ({"pools": [{"address": C, "dex": "alpha", "token0": A, "token1": B, "fee_num": 1001}]}, "fee must satisfy"),
-    ({"pools": [{"address": "0x" + "zz" * 20, "dex": "alpha", "token0": A, "token1": B}]}, "pools[0].address"),
+    ({"pools": [{"address": C, "dex": "alpha", "token0": A, "token1": B, "fee_num": 1001}]},
+     "fee must satisfy"),
+    ({"pools": [{"address": "0x" + "zz" * 20, "dex": "alpha", "token0": A, "token1": B}]},
+     "pools[0].address"),
 ])
 def test_chain_config_rejects(change, message):
     with pytest.raises(PipelineConfigError) as e:
@@ -111,12 +113,13 @@ def test_start_pipeline_names_what_is_missing(tmp_path, monkeypatch, overrides, 
 
 
 def test_serve_keeps_serving_the_store_when_the_pipeline_cannot_start(tmp_path, caplog):
-    """ETH_NODE_URL set but no relay configured: the pipeline is refused with a clear log line, the API serves."""
+    """ETH_NODE_URL set but no relay configured: the pipeline is refused with a clear log line, the API
+    serves."""
     import httpx
     from mevblade.control.cli.serve import serve_async
 
-    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", eth_node_url="http://127.0.0.1:1",
-                             jwt_secret="x" * 16, log_level="WARNING")
+    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                             eth_node_url="http://127.0.0.1:1", jwt_secret="x" * 16, log_level="WARNING")
     seen: dict = {}
 
     async def main() -> None:

@@ -40,7 +40,8 @@ def test_keeps_the_most_recent_and_removes_older_idle_builds(root: Path) -> None
 
 def test_never_touches_other_tops_or_foreign_directories(root: Path) -> None:
     other = [_build(root, "keccak_top-" + "1" * 16, 86400 * i + 86400) for i in range(1)]
-    foreign = [_build(root, "appliance_top-notahash", 10**6), _build(root, "appliance_top_x-" + "2" * 16, 10**6)]
+    foreign = [_build(root, "appliance_top-notahash", 10**6),
+               _build(root, "appliance_top_x-" + "2" * 16, 10**6)]
     for i in range(3):
         _build(root, f"appliance_top-{i:016x}", 10**6 + i)
     common.prune_builds("appliance_top", now=NOW)

@@ -169,11 +169,13 @@ def test_list_opportunities_bad_paging(store, page, limit):
 
 
 def test_bundle_and_outcome_flow(store):
-    oid = store.record_opportunity(chain="ethereum", strategy="backrun", type="backrun", profit_estimate=10**18)
+    oid = store.record_opportunity(chain="ethereum", strategy="backrun", type="backrun",
+                                   profit_estimate=10**18)
     bid = store.record_bundle(oid, target_block=100, tx_hashes=["0xaa", "0xbb"], relay="flashbots",
                               bundle_hash="0x" + "11" * 32, simulation={"ok": True, "profit": "1"})
     eid = store.record_outcome(oid, status="included", bundle_id=bid, transaction_hash="0xbb",
-                               included_block=100, realized_profit=9 * 10**17, gas_used=150_000, latency_ms=1.5)
+                               included_block=100, realized_profit=9 * 10**17, gas_used=150_000,
+                               latency_ms=1.5)
     assert store.get_opportunity(oid).status == "included"
     [b] = store.list_bundles(oid)
     assert (b.id, b.tx_hashes, b.simulation) == (bid, ["0xaa", "0xbb"], {"ok": True, "profit": "1"})
@@ -189,7 +191,8 @@ def test_bundle_and_outcome_flow(store):
     ("refused", "detected"),   # an API refusal leaves the opportunity as it was
 ])
 def test_outcome_moves_the_opportunity_status(store, outcome, opportunity_status):
-    oid = store.record_opportunity(chain="ethereum", strategy="backrun", type="backrun", profit_estimate=10**18)
+    oid = store.record_opportunity(chain="ethereum", strategy="backrun", type="backrun",
+                                   profit_estimate=10**18)
     store.record_outcome(oid, status=outcome)
     assert store.get_opportunity(oid).status == opportunity_status
     [e] = store.list_executions(oid)

@@ -1,4 +1,5 @@
-"""Swap decoder model: all nine Router02 selectors built with eth-abi, malformed ABI, router/chain rules, CLI."""
+"""Swap decoder model: all nine Router02 selectors built with eth-abi, malformed ABI, router/chain rules,
+CLI."""
 
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ def reg() -> SwapRegistry:
     return SwapRegistry.with_defaults()
 
 
-def dec(reg: SwapRegistry, data: bytes, value: int = 0, to: bytes | None = ROUTER, chain: int = 1) -> SwapCall | None:
+def dec(reg: SwapRegistry, data: bytes, value: int = 0, to: bytes | None = ROUTER,
+        chain: int = 1) -> SwapCall | None:
     return reg.decode(to, data, value, chain)
 
 
@@ -85,13 +87,16 @@ def test_decodes_every_field(reg: SwapRegistry, fn) -> None:
     data, value = build(fn, a=123456789, b=987654321, deadline=2**255 + 7)
     s = dec(reg, data, value)
     assert s is not None
-    assert (s.selector, s.function, s.kind, s.fee_on_transfer) == (fn.selector, fn.name, fn.kind, fn.fee_on_transfer)
+    assert (s.selector, s.function, s.kind,
+            s.fee_on_transfer) == (fn.selector, fn.name, fn.kind, fn.fee_on_transfer)
     assert s.recipient == ME and s.deadline == 2**255 + 7 and s.router == ROUTER and s.venue == UNI.venue
     assert len(s.path) == 3
     if fn.kind is SwapKind.EXACT_IN:
-        assert (s.amount_in, s.amount_out_min, s.amount_in_max, s.amount_out) == (123456789, 987654321, None, None)
+        assert (s.amount_in, s.amount_out_min, s.amount_in_max,
+                s.amount_out) == (123456789, 987654321, None, None)
     else:
-        assert (s.amount_out, s.amount_in_max, s.amount_in, s.amount_out_min) == (123456789, 987654321, None, None)
+        assert (s.amount_out, s.amount_in_max, s.amount_in,
+                s.amount_out_min) == (123456789, 987654321, None, None)
 
 
 @pytest.mark.parametrize("fn", FNS, ids=IDS)
@@ -99,7 +104,8 @@ def test_json_contract(reg: SwapRegistry, fn) -> None:
     data, value = build(fn)
     out = swap_to_json(dec(reg, data, value))
     assert out is not None
-    amounts = ["amount_in", "amount_out_min"] if fn.kind is SwapKind.EXACT_IN else ["amount_in_max", "amount_out"]
+    amounts = ["amount_in",
+               "amount_out_min"] if fn.kind is SwapKind.EXACT_IN else ["amount_in_max", "amount_out"]
     assert set(out) == {"selector", "kind", *amounts, "path", "recipient", "deadline", "fee_on_transfer"}
     assert out["selector"] == "0x" + fn.selector.hex() and out["kind"] == fn.kind.value
     assert all(isinstance(out[k], str) and out[k].isdigit() for k in [*amounts, "deadline"])
@@ -236,11 +242,13 @@ def test_path_beyond_the_calldata_window(reg: SwapRegistry) -> None:
     data, _ = build(V2_FUNCTIONS[SEL])
     w = _words(data)
     gap = (CALLDATA_WINDOW - 4 - 0xA0) // 32
-    moved = data[:4] + b"".join(w[:2] + [(0xA0 + 32 * gap).to_bytes(32, "big")] + w[3:5] + [bytes(32)] * gap + w[5:])
+    moved = data[:4] + b"".join(
+        w[:2] + [(0xA0 + 32 * gap).to_bytes(32, "big")] + w[3:5] + [bytes(32)] * gap + w[5:])
     assert dec(reg, moved) is None
     # and one word earlier it still fits
     gap -= 4
-    moved = data[:4] + b"".join(w[:2] + [(0xA0 + 32 * gap).to_bytes(32, "big")] + w[3:5] + [bytes(32)] * gap + w[5:])
+    moved = data[:4] + b"".join(
+        w[:2] + [(0xA0 + 32 * gap).to_bytes(32, "big")] + w[3:5] + [bytes(32)] * gap + w[5:])
     assert dec(reg, moved) == dec(reg, data)
 
 
@@ -263,7 +271,8 @@ def test_without_to_any_selector_match_decodes(reg: SwapRegistry) -> None:
     assert s is not None and s.router is None and s.venue is None
 
 
-@pytest.mark.parametrize("fn", [f for f in FNS if f.eth_in or f.eth_out], ids=[f.name for f in FNS if f.eth_in or f.eth_out])
+@pytest.mark.parametrize("fn", [f for f in FNS if f.eth_in or f.eth_out],
+                         ids=[f.name for f in FNS if f.eth_in or f.eth_out])
 def test_eth_variants_need_weth_at_the_eth_end(reg: SwapRegistry, fn) -> None:
     data, value = build(fn, path=[TOK[0], TOK[1]])
     assert dec(reg, data, value) is None  # known router: INVALID_PATH
@@ -322,7 +331,8 @@ def test_registry_rejects_unknown_protocol_and_duplicate_decoder() -> None:
         r.add_decoder(_ToyDecoder()) or r.add_decoder(_ToyDecoder())
 
 
-# ------------------------------------------------------------------ fuzz: anything we accept, eth-abi reads the same
+# ------------------------------------------------------------------ fuzz: anything we accept, eth-abi reads
+# the same
 
 
 def _mutate(data: bytes, ops: list[tuple[int, int, int]]) -> bytes:
@@ -394,8 +404,10 @@ def test_mainnet_block_router02_swaps_decode_like_eth_abi() -> None:
             found += 1
             f = V2_FUNCTIONS[tx.data[:4]]
             ref = abi_decode(types_for(f), tx.data[4:])
-            assert [to_checksum_address(p) for p in s.path] == [to_checksum_address(a) for a in ref[f.path_index]]
-            assert (s.recipient, s.deadline) == (bytes.fromhex(ref[f.path_index + 1][2:]), ref[f.path_index + 2])
+            assert [to_checksum_address(p) for p in s.path] == [to_checksum_address(a)
+                                                                for a in ref[f.path_index]]
+            assert (s.recipient, s.deadline) == (bytes.fromhex(ref[f.path_index + 1][2:]),
+                                                 ref[f.path_index + 2])
             assert s.amount_in == (tx.value if f.eth_in else ref[0])
         else:
             assert s is None
@@ -408,7 +420,8 @@ def test_mainnet_block_router02_swaps_decode_like_eth_abi() -> None:
 def test_software_engine_decode_swap_is_the_registry() -> None:
     data, value = build(V2_FUNCTIONS[bytes.fromhex("7ff36ab5")])
     with get_engine("sw") as eng:
-        assert eng.decode_swap(ROUTER, data, value, 1) == SwapRegistry.with_defaults().decode(ROUTER, data, value, 1)
+        assert eng.decode_swap(ROUTER, data, value,
+                               1) == SwapRegistry.with_defaults().decode(ROUTER, data, value, 1)
 
 
 def _lines(*objs: object) -> str:
@@ -433,7 +446,8 @@ def test_cli_decode_swap_outputs_contract_or_null() -> None:
     assert got == expected and all(g is not None for g in got[:10])
 
 
-@pytest.mark.parametrize("line", ["not json", "[1,2]", '{"data": "0xzz"}', '{"data": "0x38ed1739", "value": "-1"}',
+@pytest.mark.parametrize("line",
+                         ["not json", "[1,2]", '{"data": "0xzz"}', '{"data": "0x38ed1739", "value": "-1"}',
                                   '{"to": "0x1234", "data": "0x"}', '{"value": "1"}'])
 def test_cli_decode_swap_bad_line_is_null_and_exit_1(line: str) -> None:
     res = CliRunner().invoke(app, ["decode-swap"], input=line + "\n" + json.dumps({"data": "0x00"}) + "\n")
@@ -453,7 +467,8 @@ def test_cli_engine_without_the_method_is_a_clear_error(monkeypatch: pytest.Monk
 
     monkeypatch.setitem(eng_mod.BACKENDS, "rtl", f"{__name__}:_NoSwapEngine")
     data, _ = build(FNS[0])
-    res = CliRunner().invoke(app, ["decode-swap", "--engine", "rtl"], input=_lines({"data": "0x" + data.hex()}))
+    res = CliRunner().invoke(app, ["decode-swap", "--engine", "rtl"],
+                             input=_lines({"data": "0x" + data.hex()}))
     assert res.exit_code == 2
     assert "no swap decoder" in res.stderr
 

@@ -161,7 +161,8 @@ def _outs(zero_in: bool, b: int) -> tuple[int, int]:
     return (0, b) if zero_in else (b, 0)
 
 
-@pytest.mark.parametrize("case", _cases(36, 0x5EED), ids=lambda c: f"rin{c[0].bit_length()}b-a{c[2].bit_length()}b")
+@pytest.mark.parametrize("case", _cases(36, 0x5EED),
+                         ids=lambda c: f"rin{c[0].bit_length()}b-a{c[2].bit_length()}b")
 def test_pair_accepts_get_amount_out_and_rejects_one_more(uni: tuple[UniswapEVM, str],
                                                           case: tuple[int, int, int]) -> None:
     u, pair = uni
@@ -183,8 +184,10 @@ def test_pair_accepts_get_amount_out_and_rejects_one_more(uni: tuple[UniswapEVM,
         assert (after if zero_in else after[::-1]) == (rin + a, rout - b)
 
 
-@pytest.mark.parametrize("case", _cases(24, 0xB0B), ids=lambda c: f"rin{c[0].bit_length()}b-rout{c[1].bit_length()}b")
-def test_pair_minimum_input_matches_min_amount_in(uni: tuple[UniswapEVM, str], case: tuple[int, int, int]) -> None:
+@pytest.mark.parametrize("case", _cases(24, 0xB0B),
+                         ids=lambda c: f"rin{c[0].bit_length()}b-rout{c[1].bit_length()}b")
+def test_pair_minimum_input_matches_min_amount_in(uni: tuple[UniswapEVM, str],
+                                                  case: tuple[int, int, int]) -> None:
     u, pair = uni
     rin, rout, a = case
     if rout < 2:

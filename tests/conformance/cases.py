@@ -31,7 +31,8 @@ def load_class(name: str, *, full: bool) -> tuple[list[bytes], list[dict | None]
     if name == "mainnet_block":
         rows = _mainnet()
         if not full:  # the first 30 plus every Router02 swap of the block (indices from the sw decoder)
-            rows = rows[:30] + [r for r in rows[30:] if r["raw"][2:].find("7a250d5630b4cf539739df2c5dacb4c659f2488d") >= 0]
+            rows = rows[:30] + [r for r in rows[30:]
+                                if r["raw"][2:].find("7a250d5630b4cf539739df2c5dacb4c659f2488d") >= 0]
         return [_hex(r["raw"]) for r in rows], [{"hash": r["hash"]} for r in rows]
     if name == "typed_txs":
         rows = load_jsonl(VECTORS / "tx" / "typed_txs.jsonl")

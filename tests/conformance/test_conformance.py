@@ -43,7 +43,8 @@ def test_matches_vector_expectations(engine, cls: str) -> None:
             assert "0x" + res.sender.hex() == exp["sender"].lower(), f"{cls}[{i}] sender"
 
 
-@pytest.mark.parametrize("raw", [b"", b"\x02", b"\xc0", b"\x7f" * 9], ids=["empty", "type-only", "empty-list", "junk"])
+@pytest.mark.parametrize("raw", [b"", b"\x02", b"\xc0", b"\x7f" * 9],
+                         ids=["empty", "type-only", "empty-list", "junk"])
 def test_edge_packets(engine, software, raw: bytes) -> None:
     assert engine.decode(raw) == software.decode(raw)
 

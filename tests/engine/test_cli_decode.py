@@ -32,10 +32,10 @@ def _expected(raw: bytes) -> dict:
 
         nonce, gas_price, gas, to, value, data, v, _r, _s = rlp.decode(raw)
         v = int.from_bytes(v, "big")
-        exp = {"type": 0, "chain_id": None if v in (27, 28) else (v - 35) // 2, "nonce": int.from_bytes(nonce, "big"),
-               "gas": int.from_bytes(gas, "big"), "to": to_checksum_address(to) if to else None,
-               "value": int.from_bytes(value, "big"), "data_len": len(data),
-               "gas_price": int.from_bytes(gas_price, "big")}
+        exp = {"type": 0, "chain_id": None if v in (27, 28) else (v - 35) // 2,
+               "nonce": int.from_bytes(nonce, "big"), "gas": int.from_bytes(gas, "big"),
+               "to": to_checksum_address(to) if to else None, "value": int.from_bytes(value, "big"),
+               "data_len": len(data), "gas_price": int.from_bytes(gas_price, "big")}
     else:
         d = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
         exp = {"type": raw[0], "chain_id": d["chainId"], "nonce": d["nonce"], "gas": d["gas"],
@@ -47,7 +47,8 @@ def _expected(raw: bytes) -> dict:
             exp["max_fee_per_gas"] = d["maxFeePerGas"]
             exp["max_priority_fee_per_gas"] = d["maxPriorityFeePerGas"]
     exp = {k: json_int(v) if isinstance(v, int) else v for k, v in exp.items()}
-    return {"ok": True, "hash": "0x" + __import__("mevblade.control.hashing", fromlist=["x"]).keccak256(raw).hex(),
+    return {"ok": True,
+            "hash": "0x" + __import__("mevblade.control.hashing", fromlist=["x"]).keccak256(raw).hex(),
             "sender": sender, **exp}
 
 
@@ -110,7 +111,8 @@ def test_json_int_switches_to_strings_above_2_53() -> None:
 
 
 def test_help_lists_the_subcommands() -> None:
-    proc = subprocess.run([sys.executable, "-m", "mevblade.control.cli", "--help"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "mevblade.control.cli", "--help"], capture_output=True,
+                          text=True)
     assert proc.returncode == 0
     for cmd in ("decode-tx", "demo", "bench"):
         assert cmd in proc.stdout

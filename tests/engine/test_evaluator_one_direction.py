@@ -1,6 +1,6 @@
-"""``evaluate_swap`` searches one direction per pool pair (at most one can profit); its opportunities must equal
-the two-direction definition — both cycles through ``optimal_cycle``, the larger profit (> 0) kept, the first on
-a tie — on random pools, fees and swaps in both directions, on every venue."""
+"""``evaluate_swap`` searches one direction per pool pair (at most one can profit); its opportunities must
+equal the two-direction definition — both cycles through ``optimal_cycle``, the larger profit (> 0) kept, the
+first on a tie — on random pools, fees and swaps in both directions, on every venue."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ def _case(seed: int) -> tuple[SwapCall, PoolTable]:
             n += 1
             fee = rng.choice(FEES)
             base = rng.randrange(10**15, 10**26)
-            table.add_pool(bytes([n]) * 20, *pair, base, base * rng.randrange(1, 5000) // rng.randrange(1, 50),
-                           *fee, venue)
+            table.add_pool(bytes([n]) * 20, *pair, base,
+                           base * rng.randrange(1, 5000) // rng.randrange(1, 50), *fee, venue)
     table.begin_eval()
     path = rng.choice([(A, B), (B, A), (A, B, C), (C, B, A), (B, C)])
     amount = rng.randrange(1, 10**25)

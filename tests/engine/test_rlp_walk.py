@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+from itertools import pairwise
 
 import pytest
 import rlp
@@ -106,7 +107,7 @@ def _check_invariants(raw: bytes) -> list[ItemStart]:
     assert all(0 <= p < len(raw) for p in pos)
     if raw:
         assert pos[0] == 0
-        for a, b in zip(items, items[1:]):
+        for a, b in pairwise(items):
             assert b.pos == a.pos + a.step
         assert items[-1].pos + items[-1].step >= len(raw)
     else:

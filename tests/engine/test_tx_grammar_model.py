@@ -313,7 +313,7 @@ def test_back_to_back_records_equal_packet_alone(capacity: int | None) -> None:
     packets = corpus.mutated(_seeds(), 150, seed=4242) + corpus.edge_packets() + corpus.mainnet()[:10]
     fig = run_stream([beats(p) for p in packets], fifo_capacity=capacity)
     assert len(fig.packets) == len(packets)
-    for raw, res in zip(packets, fig.packets):
+    for raw, res in zip(packets, fig.packets, strict=True):
         assert res.record == model_raw(raw).record, raw.hex()
 
 

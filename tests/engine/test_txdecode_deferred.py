@@ -1,5 +1,5 @@
-"""``decode_tx_deferred`` (the pipeline's hot-path decode): the same answer as ``decode_tx`` once the sender is
-recovered, for every conformance case of the software engine, and ``RECOVERY_FAILED`` exactly where the
+"""``decode_tx_deferred`` (the pipeline's hot-path decode): the same answer as ``decode_tx`` once the sender
+is recovered, for every conformance case of the software engine, and ``RECOVERY_FAILED`` exactly where the
 recovery comes back empty."""
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ def _completed(raw: bytes):
         return res
     assert res.sender == b""
     sender = rec.recover()
-    return DecodeError(ErrorCode.RECOVERY_FAILED) if sender is None else dataclasses.replace(res, sender=sender)
+    if sender is None:
+        return DecodeError(ErrorCode.RECOVERY_FAILED)
+    return dataclasses.replace(res, sender=sender)
 
 
 @pytest.mark.parametrize("cls", CLASSES)
@@ -37,7 +39,8 @@ def test_deferred_then_recovered_equals_decode_tx(cls: str) -> None:
 
 
 def test_unrecoverable_signature_is_found_by_the_recovery() -> None:
-    for r in range(1, 200):  # an r that is no curve point's x (the rules test finds the same with eth-account)
+    # an r that is no curve point's x (the rules test finds the same with eth-account)
+    for r in range(1, 200):
         raw = t2(r=r)
         if not decode_tx(raw).ok:
             res, rec = decode_tx_deferred(raw)

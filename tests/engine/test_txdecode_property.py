@@ -25,7 +25,8 @@ if _typed.exists():
     rnd = random.Random(7)
     SEEDS += [bytes.fromhex(r["raw"][2:]) for r in rnd.sample(_rows, 60)]
 
-PROFILE = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+PROFILE = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                   derandomize=True)
 
 
 def _checked(raw: bytes) -> DecodedTx | DecodeError:
@@ -64,7 +65,8 @@ def mutated(draw: st.DrawFn) -> bytes:
         if op == "flip" and raw:
             raw[at] ^= 1 << draw(st.integers(0, 7))
         elif op == "set" and raw:
-            raw[at] = draw(st.sampled_from([0x00, 0x01, 0x7F, 0x80, 0x81, 0xB7, 0xB8, 0xBF, 0xC0, 0xF7, 0xF8, 0xFF]))
+            raw[at] = draw(st.sampled_from([0x00, 0x01, 0x7F, 0x80, 0x81, 0xB7, 0xB8, 0xBF, 0xC0, 0xF7, 0xF8,
+                                            0xFF]))
         elif op == "insert":
             raw[at:at] = draw(st.binary(min_size=1, max_size=3))
         elif op == "delete" and raw:

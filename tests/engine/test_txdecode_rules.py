@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from eth_account import Account
+from eth_keys.exceptions import BadSignature
 from mevblade.control.engine.software.txdecode import INITCODE_LIMIT, decode_tx
 from mevblade.control.types import MAX_TX_BYTES, SECP256K1_N, DecodeError, ErrorCode
 
@@ -190,7 +191,7 @@ def test_recovery_failure() -> None:
         res = decode_tx(raw)
         if isinstance(res, DecodeError):
             assert res.code == E.RECOVERY_FAILED
-            with pytest.raises(Exception):
+            with pytest.raises(BadSignature):
                 Account.recover_transaction(raw)
             return
     pytest.fail("no unrecoverable r found")

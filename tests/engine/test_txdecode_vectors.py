@@ -56,7 +56,8 @@ def test_typed_txs_hash_and_sender(tx_type: int) -> None:
         tx = decode_tx(_hex(r["raw"]))
         if not tx.ok:
             failures.append((r["hash"], tx.code.slug))
-        elif ("0x" + tx.hash.hex(), to_checksum(tx.sender)) != (r["hash"], r["sender"]) or tx.tx_type != tx_type:
+        elif ("0x" + tx.hash.hex(), to_checksum(tx.sender)) != (r["hash"], r["sender"]) \
+                or tx.tx_type != tx_type:
             failures.append((r["hash"], "mismatch"))
     assert not failures, failures[:10]
 
@@ -65,7 +66,8 @@ def test_typed_txs_hash_and_sender(tx_type: int) -> None:
 
 #: Expected outcomes that the bytes alone do not decide, and why they are excluded here.
 EXCLUDED = {
-    # needs the fork's intrinsic-gas schedule (calldata, access-list, init-code prices) and the gas limit rules
+    # needs the fork's intrinsic-gas schedule (calldata, access-list, init-code prices) and the gas limit
+    # rules
     "TransactionException.INTRINSIC_GAS_TOO_LOW",
     # needs the network's chain id (the tests assume chain 1); checked separately below
     "TransactionException.INVALID_CHAINID",
@@ -161,7 +163,8 @@ def _rlp_cases(name: str) -> list[tuple[str, dict]]:
     return list(json.loads(path.read_text()).items()) if path.exists() else []
 
 
-@pytest.mark.parametrize("name,case", _rlp_cases("rlptest.json"), ids=lambda x: x if isinstance(x, str) else "")
+@pytest.mark.parametrize("name,case", _rlp_cases("rlptest.json"),
+                         ids=lambda x: x if isinstance(x, str) else "")
 def test_rlp_valid(name: str, case: dict) -> None:
     assert decode_rlp(_hex(case["out"])) == _rlp_expect(case["in"])
 

@@ -51,8 +51,8 @@ TO = bytes.fromhex("095e7baea6a6c7c4c2dfeb977efac326af552d87")
 TO_HEX = "0x095E7BAea6a6c7c4c2DfeB977eFac326aF552d87"  # EIP-55 form, as eth-account wants it
 
 BASE_1559 = {
-    "type": 2, "chainId": 1, "nonce": 7, "maxPriorityFeePerGas": 2_000_000_000, "maxFeePerGas": 30_000_000_000,
-    "gas": 100_000, "to": TO_HEX, "value": 10**18, "data": b"\x12\x34",
+    "type": 2, "chainId": 1, "nonce": 7, "maxPriorityFeePerGas": 2_000_000_000,
+    "maxFeePerGas": 30_000_000_000, "gas": 100_000, "to": TO_HEX, "value": 10**18, "data": b"\x12\x34",
     "accessList": [{"address": TO_HEX, "storageKeys": ["0x" + "00" * 31 + "01"]}],
 }
 

@@ -54,7 +54,7 @@ def test_rounds_per_cycle_variants_match_pycryptodome(rounds_per_cycle: int) -> 
     packets = [rng.randbytes(n) for n in (0, 1, 8, 135, 136, 137, 272, 300)]
     got = simulate(Keccak256(rounds_per_cycle), packets, seed=rounds_per_cycle)
     assert len(got) == len(packets)
-    for p, (digest, length) in zip(packets, got):
+    for p, (digest, length) in zip(packets, got, strict=True):
         assert digest.to_bytes(32, "little") == keccak.new(digest_bits=256, data=p).digest()
         assert length == len(p)
 

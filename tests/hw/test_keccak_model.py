@@ -41,7 +41,8 @@ def test_known_answer_empty() -> None:
 
 
 def test_mainnet_transaction_hashes(vectors) -> None:
-    lines = [json.loads(x) for x in (vectors / "mainnet" / "block_18189758.jsonl").read_text().splitlines() if x]
+    lines = [json.loads(x) for x in (vectors / "mainnet" / "block_18189758.jsonl").read_text().splitlines()
+             if x]
     assert len(lines) == 100
     for x in lines:
         assert km.keccak256(bytes.fromhex(x["raw"][2:])).hex() == x["hash"][2:]

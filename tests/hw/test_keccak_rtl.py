@@ -6,7 +6,8 @@ import pytest
 
 pytestmark = pytest.mark.rtl
 
-COCOTB_TESTS = 1 + 9 + 9 + 1 + 4 + 1 + 1 + 1  # every-length, boundary×9, mainnet×9, typed, tkeep×4, held-off, latency, reset
+# every-length, boundary×9, mainnet×9, typed, tkeep×4, held-off, latency, reset
+COCOTB_TESTS = 1 + 9 + 9 + 1 + 4 + 1 + 1 + 1
 
 
 def test_keccak_core_cocotb(vectors, tmp_path) -> None:

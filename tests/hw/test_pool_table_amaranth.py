@@ -29,7 +29,7 @@ def pack(rec) -> int:
 def run_random(seed: int, cycles: int = 600, p_commit: float = 0.35, p_eval: float = 0.15) -> dict[str, int]:
     rng = random.Random(seed)
     sw = SwPoolTable(capacity=CAP)
-    for s in range(CAP):
+    for _ in range(CAP):
         t0, t1 = sorted([rng.randbytes(20), rng.randbytes(20)])
         sw.add_pool(rng.randbytes(20), t0, t1, 0, 0)
     # add_pool may or may not go live at once; drain to a known state
@@ -85,7 +85,8 @@ def run_random(seed: int, cycles: int = 600, p_commit: float = 0.35, p_eval: flo
                     want_err = exc.code
                     stats["refused"] += 1
             await ctx.tick()
-            assert ctx.get(dut.rd_data.as_value()) == want_rd, "evaluator read a record that is not the active one"
+            assert ctx.get(dut.rd_data.as_value()) == want_rd, \
+                "evaluator read a record that is not the active one"
             assert ctx.get(dut.host_rd_data.as_value()) == want_hrd, "host readback is not the latest record"
             if want_err is not None:
                 assert ctx.get(dut.host_error) == want_err

@@ -35,9 +35,10 @@ def test_decoder_rtl_chained_into_swap_decoder_rtl(vectors) -> None:
     finally:
         dec.close()
     items = []
-    for rec, words in zip(batch.records, batch.calldata):
+    for rec, words in zip(batch.records, batch.calldata, strict=True):
         beats = [(d, n, k, i, int(j == len(words) - 1)) for j, (d, n, k, i) in enumerate(words)]
-        tx = _pack(SwapTxInfo, {"ok": int(rec["error"] == 0), "to_present": rec["to_present"], "to": rec["to"],
+        tx = _pack(SwapTxInfo,
+                   {"ok": int(rec["error"] == 0), "to_present": rec["to_present"], "to": rec["to"],
                                 "value": rec["value"], "chain_id": rec["chain_id"]})
         items.append((beats, tx))
     swap = RtlSwapDecoder()
@@ -46,5 +47,5 @@ def test_decoder_rtl_chained_into_swap_decoder_rtl(vectors) -> None:
     finally:
         swap.close()
     assert len(got) == len(raws)
-    bad = [(i, w, g) for i, (w, g) in enumerate(zip(want, got)) if w != g]
+    bad = [(i, w, g) for i, (w, g) in enumerate(zip(want, got, strict=True)) if w != g]
     assert not bad, bad[:3]

@@ -89,7 +89,7 @@ def simulate(cases, seed: int = 1, idle: float = 0.3, stall: float = 0.3, blocke
 def _mismatches(cases, got) -> list:
     reg = registry()
     bad = []
-    for c, word in zip(cases, got):
+    for c, word in zip(cases, got, strict=True):
         want = record_of(expected(reg, c))
         have = unpack_record(word)
         if want != have:
@@ -135,7 +135,8 @@ def test_wrapped_word_index_past_the_window_is_ignored() -> None:
     from mevblade.sim.tb.swap_decoder import cases as cs
 
     reg = registry()
-    good = [c for c in make_cases(seed=4, per_function=1) if c.name.startswith("swapExactTokensForTokens/")][0]
+    good = [c for c in make_cases(seed=4, per_function=1)
+            if c.name.startswith("swapExactTokensForTokens/")][0]
     beats = cs.calldata_beats(good.data)
     beats[-1] = beats[-1][:4] + (False,)
     junk = [(0xDEAD << 200, 32, 1, 40, False), (7, 32, 1, 41, False),

@@ -36,7 +36,8 @@ F = regmap.FIELDS
 
 
 def _block() -> list[bytes]:
-    rows = [json.loads(ln) for ln in (REPO / "sim" / "data" / "block_18189758.jsonl").read_text().splitlines()]
+    rows = [json.loads(ln)
+            for ln in (REPO / "sim" / "data" / "block_18189758.jsonl").read_text().splitlines()]
     return [bytes.fromhex(r["raw"][2:]) for r in rows]
 
 
@@ -57,7 +58,8 @@ class _Bench:
         ctx.set(d.s_axil_bready, 1)
         aw = w = False
         for _ in range(64):
-            aw_now, w_now, b_now = ctx.get(d.s_axil_awready), ctx.get(d.s_axil_wready), ctx.get(d.s_axil_bvalid)
+            aw_now, w_now, b_now = (ctx.get(d.s_axil_awready), ctx.get(d.s_axil_wready),
+                                    ctx.get(d.s_axil_bvalid))
             await ctx.tick()
             if aw_now:
                 aw = True
@@ -218,10 +220,12 @@ def frontend(request) -> dict[str, Any]:
             await b.send(ctx, raw)
         await b.wait_idle(ctx)
         out["counters"] = {name: await b.read(ctx, name)
-                           for name in ("records", "decode_errors", "drops", "swaps", "opportunities", "host_evals")}
+                           for name in ("records", "decode_errors", "drops", "swaps", "opportunities",
+                                        "host_evals")}
         out["counters"]["packets"] = await b.read64(ctx, "packets")
         out["counters"]["bytes"] = await b.read64(ctx, "bytes")
-        out["err_counters"] = {name: await b.read(ctx, name) for name in regmap.ADDR if name.startswith("err_")}
+        out["err_counters"] = {name: await b.read(ctx, name) for name in regmap.ADDR
+                               if name.startswith("err_")}
 
     bench = _run(dut, script)
     out["messages"] = bench.messages

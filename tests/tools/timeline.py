@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import defaultdict
+from itertools import pairwise
 from pathlib import Path
 
 
@@ -28,9 +29,9 @@ def main(argv: list[str]) -> int:
     for worker, rs in sorted(by_worker.items()):
         rs.sort(key=lambda r: r["start"])
         busy = sum(r["end"] - r["start"] for r in rs)
-        gaps = [(b["start"] - a["end"], a["test"]) for a, b in zip(rs, rs[1:]) if b["start"] - a["end"] > 5]
-        print(f"  {worker}: {len(rs)} tests, busy {busy:.0f} s, idle between tests {sum(g for g, _ in gaps):.0f} s, "
-              f"finished at +{rs[-1]['end'] - t0:.0f} s")
+        gaps = [(b["start"] - a["end"], a["test"]) for a, b in pairwise(rs) if b["start"] - a["end"] > 5]
+        print(f"  {worker}: {len(rs)} tests, busy {busy:.0f} s, idle between tests "
+              f"{sum(g for g, _ in gaps):.0f} s, finished at +{rs[-1]['end'] - t0:.0f} s")
         for gap, after in sorted(gaps, reverse=True)[:3]:
             print(f"      gap {gap:.0f} s after {after}")
     print("longest tests:")
