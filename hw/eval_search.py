@@ -325,6 +325,19 @@ def _bitlen(m: Module, value, name: str) -> Signal:
     return bl
 
 
+def record_output(m: Module, o, tag_name: str) -> tuple[Signal, Signal, Signal]:
+    """The record output of an evaluator unit (:class:`EvalSearch`, the compact ``EvalSerial``): ``o.valid``
+    and ``o.payload`` from registers, the valid cleared when the record is taken; returns (valid, record,
+    the request's tag register, named ``tag_name``)."""
+    o_valid = Signal(name="o_valid")
+    rec = Signal(EvalRecord, name="rec")
+    tag = Signal(32, name=tag_name)
+    m.d.comb += [o.valid.eq(o_valid), o.payload.eq(rec)]
+    with m.If(o.ready):
+        m.d.sync += o_valid.eq(0)
+    return o_valid, rec, tag
+
+
 class EvalSearch(wiring.Component):
     """Exact 2-pool cycle optimum / pair backrun, microcoded over a 640-bit datapath.
 
@@ -631,12 +644,7 @@ class EvalSearch(wiring.Component):
                      wb_val.eq(Mux(is_sqrt, root_out, Mux(wb_up, quo_up, quo[:DB])))]
 
         # ---- output ------------------------------------------------------------------------------
-        o_valid = Signal()
-        rec = Signal(EvalRecord)
-        tag = Signal(32)
-        m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(rec)]
-        with m.If(self.o.ready):
-            m.d.sync += o_valid.eq(0)
+        o_valid, rec, tag = record_output(m, self.o, "tag")
 
         imm_sext = Signal(W)
         m.d.comb += imm_sext.eq(Cat(imm, imm[-1].replicate(W - ep.IMM_BITS)))

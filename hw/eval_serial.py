@@ -88,7 +88,8 @@ from amaranth.lib.wiring import In, Out
 
 from mevblade.hw import eval_program as ep
 from mevblade.hw.eval_program import Op
-from mevblade.hw.eval_search import EvalRecord, EvalRequest, _bitlen, _carry_select_add, restoring_step4
+from mevblade.hw.eval_search import (EvalRecord, EvalRequest, _bitlen, _carry_select_add, record_output,
+                                     restoring_step4)
 
 __all__ = ["EvalSerial", "LIMB", "NLIMBS", "LOAD_CYCLES", "MUL_PIPE", "run_serial",
            "instr_cycles", "limbs_of", "SERIAL_CYCLES"]
@@ -452,12 +453,7 @@ class EvalSerial(wiring.Component):
         blen_r = Signal(range(3 * LIMB + 1))
 
         # ---- output -------------------------------------------------------------------------------
-        o_valid = Signal()
-        rec = Signal(EvalRecord)
-        req_tag = Signal(32)
-        m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(rec)]
-        with m.If(self.o.ready):
-            m.d.sync += o_valid.eq(0)
+        o_valid, rec, req_tag = record_output(m, self.o, "req_tag")
         req = Signal(EvalRequest)
         ot = Signal(6)
         lc = Signal(range(LOAD_CYCLES + 1))
