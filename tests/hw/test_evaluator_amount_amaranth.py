@@ -9,25 +9,10 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from mevblade.control.engine.software.evaluator import UniswapRevert, get_amount_in, get_amount_out
 from mevblade.hw.evaluator import AmountOp, AmountRevert, AmountUnit
+from mevblade.sim.tb.evaluator.cases import software_amount
 
 U112 = (1 << 112) - 1
-REVERTS = {
-    "UniswapV2Library: INSUFFICIENT_INPUT_AMOUNT": AmountRevert.INSUFFICIENT_INPUT_AMOUNT,
-    "UniswapV2Library: INSUFFICIENT_OUTPUT_AMOUNT": AmountRevert.INSUFFICIENT_OUTPUT_AMOUNT,
-    "UniswapV2Library: INSUFFICIENT_LIQUIDITY": AmountRevert.INSUFFICIENT_LIQUIDITY,
-    "ds-math-sub-underflow": AmountRevert.SUB_UNDERFLOW,
-    "division by zero": AmountRevert.DIVISION_BY_ZERO,
-}
-
-
-def software(op: AmountOp, amount: int, rin: int, rout: int, f: int, d: int) -> tuple[AmountRevert, int]:
-    fn = get_amount_out if op is AmountOp.OUT else get_amount_in
-    try:
-        return AmountRevert.NONE, fn(amount, rin, rout, f, d)
-    except UniswapRevert as exc:
-        return REVERTS[exc.reason], 0
 
 
 def simulate(requests, seed: int = 1) -> tuple[list[tuple[AmountRevert, int]], list[int]]:
@@ -83,7 +68,7 @@ def check(requests, seed=1):
     got, lat = simulate(requests, seed)
     assert len(got) == len(requests)
     for req, g in zip(requests, got):
-        assert g == software(*req), f"{req}: gateware {g} != software {software(*req)}"
+        assert g == software_amount(*req), f"{req}: gateware {g} != software {software_amount(*req)}"
     return lat
 
 
@@ -101,7 +86,7 @@ def test_upstream_cases(vectors) -> None:
     got, _ = simulate(reqs)
     assert len(got) == len(cases) > 20
     for c, req, (rev, res) in zip(cases, reqs, got):
-        assert (rev, res) == software(*req)
+        assert (rev, res) == software_amount(*req)
         if "expected_revert" in c:
             assert rev is not AmountRevert.NONE, c["case"]
         else:

@@ -1,4 +1,5 @@
-"""2-pool cycle cases for the gateware cycle evaluator (``EvalSearch``) and their software answers.
+"""2-pool cycle cases for the gateware cycle evaluator (``EvalSearch``) and their software answers; the
+software answer of the getAmountOut / getAmountIn unit (:func:`software_amount`).
 
 Shared by the microcode tests (``tests/hw/test_eval_program.py``), the Amaranth and cocotb
 tests and the benchmark. Classes of cases (all seeded):
@@ -19,12 +20,22 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
-from mevblade.control.engine.software.evaluator import cycle_profit, optimal_cycle
+from mevblade.control.engine.software.evaluator import (UniswapRevert, cycle_profit, get_amount_in,
+                                                        get_amount_out, optimal_cycle)
 from mevblade.control.engine.software.types_swap import UINT112_MAX, Hop
+from mevblade.hw.evaluator import AmountOp, AmountRevert
 
 __all__ = ["CLASSES", "cycles", "request_of", "pair_request", "inputs_of", "software_pair", "brute_force",
-           "vector_reserves"]
+           "vector_reserves", "software_amount"]
 
+#: the revert reasons of UniswapV2Library / SafeMath as AmountUnit's codes
+_REVERTS = {
+    "UniswapV2Library: INSUFFICIENT_INPUT_AMOUNT": AmountRevert.INSUFFICIENT_INPUT_AMOUNT,
+    "UniswapV2Library: INSUFFICIENT_OUTPUT_AMOUNT": AmountRevert.INSUFFICIENT_OUTPUT_AMOUNT,
+    "UniswapV2Library: INSUFFICIENT_LIQUIDITY": AmountRevert.INSUFFICIENT_LIQUIDITY,
+    "ds-math-sub-underflow": AmountRevert.SUB_UNDERFLOW,
+    "division by zero": AmountRevert.DIVISION_BY_ZERO,
+}
 CLASSES = ("small", "skewed", "realistic", "fees", "limit", "vectors", "flat")
 _FEES = [(997, 1000), (9975, 10000), (998, 1000), (990, 1000), (1000, 1000), (3, 4)]
 
@@ -132,3 +143,14 @@ def software_pair(a: Hop, b: Hop, max_candidates: int = 1 << 16) -> tuple[int, i
         if r.profit > 0 and (best is None or r.profit > best[2]):
             best = (d, r.amount_in, r.profit, r.exact, r.candidates)
     return best or (0, 0, 0, True, 0)
+
+
+def software_amount(op: AmountOp | int, amount: int, rin: int, rout: int, f: int, d: int
+                    ) -> tuple[AmountRevert, int]:
+    """The software engine's answer to an ``AmountUnit`` request (``op``: ``AmountOp`` or its value):
+    ``(AmountRevert.NONE, getAmountOut / getAmountIn)``, or the revert's code and 0."""
+    fn = get_amount_out if AmountOp(op) is AmountOp.OUT else get_amount_in
+    try:
+        return AmountRevert.NONE, fn(amount, rin, rout, f, d)
+    except UniswapRevert as exc:
+        return _REVERTS[exc.reason], 0

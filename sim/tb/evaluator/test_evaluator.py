@@ -18,30 +18,20 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from mevblade.control.engine.software.evaluator import (
-    UniswapRevert, closed_form_start, get_amount_in, get_amount_out,
-)
+from mevblade.control.engine.software.evaluator import closed_form_start
 from mevblade.control.engine.software.types_swap import Hop
-from mevblade.hw.evaluator import AmountRequest, AmountRevert, AmountResponse, HopLayout
+from mevblade.hw.evaluator import AmountRequest, AmountResponse, HopLayout
 from mevblade.sim.tb.common import PAUSES, StreamSink, pause_generator
+from mevblade.sim.tb.evaluator.cases import software_amount
 from mevblade.sim.tb.evaluator.harness import pack, unpack
 
 U112 = (1 << 112) - 1
-_REVERTS = {
-    "UniswapV2Library: INSUFFICIENT_INPUT_AMOUNT": AmountRevert.INSUFFICIENT_INPUT_AMOUNT,
-    "UniswapV2Library: INSUFFICIENT_OUTPUT_AMOUNT": AmountRevert.INSUFFICIENT_OUTPUT_AMOUNT,
-    "UniswapV2Library: INSUFFICIENT_LIQUIDITY": AmountRevert.INSUFFICIENT_LIQUIDITY,
-    "ds-math-sub-underflow": AmountRevert.SUB_UNDERFLOW,
-    "division by zero": AmountRevert.DIVISION_BY_ZERO,
-}
 
 
 def software(op: int, amount: int, rin: int, rout: int, f: int, d: int) -> tuple[int, int]:
-    fn = get_amount_out if op == 0 else get_amount_in
-    try:
-        return int(AmountRevert.NONE.value), fn(amount, rin, rout, f, d)
-    except UniswapRevert as exc:
-        return int(_REVERTS[exc.reason].value), 0
+    """:func:`software_amount` as the response's integer fields."""
+    revert, result = software_amount(op, amount, rin, rout, f, d)
+    return int(revert.value), result
 
 
 class TB:
