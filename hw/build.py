@@ -50,6 +50,7 @@ import shutil
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -274,6 +275,54 @@ _ECP5_ARCS: dict[str, dict[tuple[str, str], int]] = {
 }
 
 
+def _settle(bit: int, inputs, arrival: dict[int, int], start) -> int:
+    """Longest-path arrival at ``bit`` into ``arrival`` (memoised; an iterative depth-first walk, as netlists
+    are deeper than Python's recursion limit); returns how many combinational-loop arcs it cut.
+
+    ``start(b)``: the arrival of a path's start (a register output, an input port), or ``None`` for a bit
+    driven through the cell arcs ``inputs(b)`` (``(source, delay, ...)``: the delays after the source are
+    summed). An arc from a bit still on the walk's stack closes a loop: it is cut — counted, and taken as
+    starting at 0 there — so the walk ends on any netlist.
+    """
+    loops = 0
+    stack, on_stack = [bit], set()
+    while stack:
+        b = stack[-1]
+        if b in arrival:
+            stack.pop()
+            continue
+        first = start(b)
+        if first is not None:
+            arrival[b] = first
+            stack.pop()
+            continue
+        if b not in on_stack:
+            on_stack.add(b)
+            loops += sum(1 for s, *_ in inputs(b) if s in on_stack)
+        todo = [s for s, *_ in inputs(b) if s not in arrival and s not in on_stack]
+        if todo:
+            stack.extend(todo)
+            continue
+        arrival[b] = max((arrival.get(s, 0) + sum(d) for s, *d in inputs(b)), default=0)
+        on_stack.discard(b)
+        stack.pop()
+    return loops
+
+
+def _walk_back(bit: int, inputs, arrival: dict[int, int]) -> list[int]:
+    """The worst path into ``bit``, start first: from ``bit`` back through the source whose arrival plus arc
+    delays (``inputs(b)``: ``(source, delay, ...)``) is the largest, to a bit without inputs or one already on
+    the path (a combinational loop that :func:`_settle` cut)."""
+    chain, seen = [bit], {bit}
+    while srcs := inputs(chain[-1]):
+        src = max(srcs, key=lambda sd: arrival.get(sd[0], 0) + sum(sd[1:]))[0]
+        if src in seen:
+            break
+        chain.append(src)
+        seen.add(src)
+    return chain[::-1]
+
+
 def cell_sta(netlist: dict[str, Any], top: str) -> dict[str, Any]:
     """Latest arrival at any flip-flop input of ``top`` from cell delays alone (no routing).
 
@@ -293,7 +342,6 @@ def cell_sta(netlist: dict[str, Any], top: str) -> dict[str, Any]:
                     if isinstance(bit, int):
                         driver[bit] = (name, port)
     arrival: dict[int, int] = {}
-    on_stack: set[int] = set()
     loops = 0
 
     def inputs(bit: int) -> list[tuple[int, int]]:
@@ -304,26 +352,7 @@ def cell_sta(netlist: dict[str, Any], top: str) -> dict[str, Any]:
 
     def arrive(bit: int) -> int:
         nonlocal loops
-        stack = [bit]
-        while stack:
-            b = stack[-1]
-            if b in arrival or b not in driver:
-                arrival.setdefault(b, 0)
-                stack.pop()
-                continue
-            on_stack.add(b)
-            todo = [src for src, _ in inputs(b) if src in driver and src not in arrival]
-            fresh = [src for src in todo if src not in on_stack]
-            loops += len(todo) - len(fresh)
-            for src in todo:
-                if src in on_stack:
-                    arrival[src] = 0
-            if fresh:
-                stack.extend(fresh)
-                continue
-            arrival[b] = max((arrival.get(src, 0) + d for src, d in inputs(b)), default=0)
-            on_stack.discard(b)
-            stack.pop()
+        loops += _settle(bit, inputs, arrival, lambda b: None if b in driver else 0)
         return arrival[bit]
 
     names = _net_names(mod)
@@ -371,15 +400,10 @@ def _trace(names: dict[int, str], bit: int | None, arrival: dict[int, int], inpu
     Nets keep the (flattened) Amaranth signal names where yosys kept them; nets that only
     have generated names (``$abc$...``) are left out, so the list names the path's waypoints.
     """
-    path: list[str] = []
-    while bit is not None:
-        if bit in names:
-            path.append(f"{arrival.get(bit, 0)} {names[bit]}")
-        srcs = inputs(bit) if bit in driver else []
-        if not srcs:
-            break
-        bit = max(srcs, key=lambda sd: arrival.get(sd[0], 0) + sd[1])[0]
-    return path[::-1]
+    if bit is None:
+        return []
+    chain = _walk_back(bit, lambda b: inputs(b) if b in driver else [], arrival)
+    return [f"{arrival.get(b, 0)} {names[b]}" for b in chain if b in names]
 
 
 #: nextpnr-ecp5's placement-time arc estimate (``Arch::predictDelay``): ps per distance unit at
@@ -467,26 +491,16 @@ def placed_sta(netlist: dict[str, Any], placed: dict[str, Any], top: str, *, dsp
         return fanin[bit]
 
     arrival: dict[int, int] = {}
+    loops = 0
+
+    def start(bit: int) -> int | None:
+        if bit not in driver:
+            return 0
+        return clk_q_ps if cells[driver[bit][0]]["type"] == "TRELLIS_FF" else None
 
     def arrive(bit: int) -> int:
-        stack, on_stack = [bit], set()
-        while stack:
-            b = stack[-1]
-            if b in arrival:
-                stack.pop()
-                continue
-            if b not in driver or cells[driver[b][0]]["type"] == "TRELLIS_FF":
-                arrival[b] = clk_q_ps if b in driver else 0
-                stack.pop()
-                continue
-            on_stack.add(b)
-            todo = [s for s, _, _ in inputs(b) if s not in arrival and s not in on_stack]
-            if todo:
-                stack.extend(todo)
-                continue
-            arrival[b] = max((arrival.get(s, 0) + d + w for s, d, w in inputs(b)), default=0)
-            on_stack.discard(b)
-            stack.pop()
+        nonlocal loops
+        loops += _settle(bit, inputs, arrival, start)
         return arrival[bit]
 
     names: dict[int, str] = {}
@@ -520,18 +534,14 @@ def placed_sta(netlist: dict[str, Any], placed: dict[str, Any], top: str, *, dsp
         histogram[t // 5000 * 5] = histogram.get(t // 5000 * 5, 0) + 1
     paths = {}
     for reg, (t, name, port, b) in list(slowest.items())[:traces]:
-        chain = [b]
-        while (chain[-1] in driver and cells[driver[chain[-1]][0]]["type"] != "TRELLIS_FF"
-               and inputs(chain[-1])):
-            chain.append(max(inputs(chain[-1]), key=lambda sdw: arrival.get(sdw[0], 0) + sdw[1] + sdw[2])[0])
-        chain.reverse()
-        routing = sum(w for x, y in zip(chain, chain[1:]) for s, _, w in inputs(y) if s == x) + \
+        chain = _walk_back(b, lambda x: inputs(x) if start(x) is None else [], arrival)
+        routing = sum(w for x, y in pairwise(chain) for s, _, w in inputs(y) if s == x) + \
             wire(b, name, cells[name]["type"], port)
         paths[reg] = {"ns": round(t / 1e3, 2), "routing_ns": round(routing / 1e3, 2),
                       "nets": [f"{arrival.get(x, 0) / 1e3:.2f} {names[x]}" for x in chain if x in names]}
     return {"worst_ns": round(ends[0][0] / 1e3, 2) if ends else None, "endpoint_pins": len(ends),
             "endpoints_by_5ns": dict(sorted(histogram.items())), "dsp_ps_assumed": dsp_ps,
-            "cells_located": len(where), "cells": len(cells),
+            "cells_located": len(where), "cells": len(cells), "loops_cut": loops,
             "slowest": {reg: round(v[0] / 1e3, 2) for reg, v in list(slowest.items())[:30]}, "paths": paths}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from mevblade.hw.build import _ECP5_ARCS, cell_sta
 
 LUT = _ECP5_ARCS["LUT4"]
@@ -58,3 +57,38 @@ def test_slowest_registers_are_listed_worst_first() -> None:
     slow = list(res["slowest_registers"].items())
     assert slow[0][0] == "dst.q" and slow[0][1]["ps"] == res["cell_path_ps"]
     assert [v["ps"] for _, v in slow] == sorted((v["ps"] for _, v in slow), reverse=True)
+
+
+def _loop_netlist() -> dict:
+    """FF q (bit 2) -> LUT a (input A) -> LUT b (input A) -> FF d, and b's output back into a's input B: a
+    combinational loop a -> b -> a."""
+    cells = {
+        "ff_src": {"type": "TRELLIS_FF", "connections": {"Q": [2], "DI": [3]}},
+        "lut_a": {"type": "LUT4", "connections": {"A": [2], "B": [11], "Z": [10]}},
+        "lut_b": {"type": "LUT4", "connections": {"A": [10], "Z": [11]}},
+        "ff_dst": {"type": "TRELLIS_FF", "connections": {"Q": [5], "DI": [11]}},
+    }
+    return {"modules": {"top": {"cells": cells, "netnames": {"q": {"bits": [2]}, "a": {"bits": [10]},
+                                                             "b": {"bits": [11]}}}}}
+
+
+def test_a_combinational_loop_is_cut_once_and_counted() -> None:
+    """The walk reaches b first (the flip-flop's input), then a, whose input B is b (on the walk): that arc is
+    cut and taken from 0, so a = max(q + A, 0 + B) and b = a + A."""
+    res = cell_sta(_loop_netlist(), "top")
+    assert res["loops_cut"] == 1
+    assert res["cell_path_ps"] == max(LUT[("A", "Z")], LUT[("B", "Z")]) + LUT[("A", "Z")]
+
+
+def test_placed_sta_cuts_the_same_loop() -> None:
+    """The same netlist placed in one tile: every arc is nextpnr's shortest estimate (76 ps · 6)."""
+    from mevblade.hw.build import placed_sta
+
+    netlist = _loop_netlist()
+    placed = {"modules": {"top": {"cells": {n: {"attributes": {"NEXTPNR_BEL": "X1/Y1/SLICEA.K0"}}
+                                            for n in netlist["modules"]["top"]["cells"]}}}}
+    got = placed_sta(netlist, placed, "top", clk_q_ps=300, setup_ps=100)
+    arc = 76 * 6
+    a = max(300 + arc + LUT[("A", "Z")], arc + LUT[("B", "Z")])
+    assert got["loops_cut"] == 1
+    assert got["worst_ns"] == round((a + arc + LUT[("A", "Z")] + arc + 100) / 1e3, 2)
