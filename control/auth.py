@@ -30,6 +30,7 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
 from mevblade.control.storage import Store
 from mevblade.control.storage.crypto import hash_token
 from mevblade.control.storage.models import ROLES

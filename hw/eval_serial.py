@@ -88,8 +88,14 @@ from amaranth.lib.wiring import In, Out
 
 from mevblade.hw import eval_program as ep
 from mevblade.hw.eval_program import Op
-from mevblade.hw.eval_search import (EvalRecord, EvalRequest, _bitlen, _carry_select_add, record_output,
-                                     restoring_step4)
+from mevblade.hw.eval_search import (
+    EvalRecord,
+    EvalRequest,
+    _bitlen,
+    _carry_select_add,
+    record_output,
+    restoring_step4,
+)
 
 __all__ = ["EvalSerial", "LIMB", "NLIMBS", "LOAD_CYCLES", "MUL_PIPE", "run_serial",
            "instr_cycles", "limbs_of", "SERIAL_CYCLES"]

@@ -11,13 +11,13 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from mevblade.hw.layouts import InputBeat
 from mevblade.control.engine.software.keccak_model import (
     RATE_LANES,
     ROTATION_OFFSETS,
     ROUND_CONSTANTS,
     ROUNDS,
 )
+from mevblade.hw.layouts import InputBeat
 
 __all__ = ["BeatLayout", "DigestLayout", "Keccak256", "keccak_round_hw"]
 

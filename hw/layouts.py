@@ -14,7 +14,7 @@ from __future__ import annotations
 from amaranth.hdl import unsigned
 from amaranth.lib import data, enum, stream
 
-from mevblade.control.types import ErrorCode, MAX_TX_BYTES
+from mevblade.control.types import MAX_TX_BYTES, ErrorCode
 
 __all__ = [
     "TxError",

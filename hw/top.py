@@ -69,19 +69,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from amaranth.hdl import (Array, C, Cat, ClockDomain, ClockSignal, DomainRenamer, Module, Mux, ResetSignal,
-                          Signal, Value)
+from amaranth.hdl import (
+    Array,
+    C,
+    Cat,
+    ClockDomain,
+    ClockSignal,
+    DomainRenamer,
+    Module,
+    Mux,
+    ResetSignal,
+    Signal,
+    Value,
+)
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
 from mevblade.control.types import ErrorCode
 from mevblade.hw.backrun import DIR_DEPTH, RECORD_OPP, Backrun, BackrunRecord, BackrunRequest, BackrunStatus
 from mevblade.hw.csr import (
+    CYC_WORDS,
+    DIR_WORDS,
     ID_MAGIC,
     VERSION,
     CSRBlock,
-    CYC_WORDS,
-    DIR_WORDS,
     appliance_map,
     axil_flat_members,
     connect_axil_flat,

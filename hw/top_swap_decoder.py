@@ -4,8 +4,8 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from mevblade.hw.swap_decoder import N_ROUTERS, RouterEntry, SwapDecoder, SwapRecord, SwapTxInfo
 from mevblade.hw.layouts import CD_TUSER_BITS
+from mevblade.hw.swap_decoder import N_ROUTERS, RouterEntry, SwapDecoder, SwapRecord, SwapTxInfo
 
 __all__ = ["SwapDecoderTop"]
 

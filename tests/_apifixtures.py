@@ -13,6 +13,7 @@ try:  # tests/ may or may not be a package
 except ImportError:
     from _dbfixtures import db_url, pg_server, pg_template, sqlite_template  # noqa: F401
 from fastapi.testclient import TestClient
+
 from mevblade.control.api import ExecutionRefused, ExecutionResult, build_context, create_app
 from mevblade.control.config import load_settings
 from mevblade.control.storage import open_store

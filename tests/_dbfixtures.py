@@ -13,6 +13,7 @@ import shutil
 import uuid
 
 import pytest
+
 from mevblade.control.storage import Store
 from mevblade.control.storage.pgserver import PostgresServer, PostgresUnavailable, find_pg_bin
 

@@ -213,6 +213,7 @@ async def test_hot_entry_is_refreshed_ahead_of_expiry(fapi_db):
     import types
 
     import httpx
+
     from mevblade.control.storage import open_store
 
     mw, h = _mw(fapi), fapi.headers("viewer")

@@ -51,6 +51,7 @@ def test_api_429_across_two_app_instances(redis_url, tmp_path):
         codes = [first.client.get("/api/v1/auth/me", headers=h).status_code for _ in range(3)]
     # a second process over the same store and Redis, same JWT secret: the caller's budget is shared
     from fastapi.testclient import TestClient
+
     from mevblade.control.api import build_context, create_app
 
     ctx2 = build_context(first.ctx.settings, store=first.ctx.store, clock=first.clock)

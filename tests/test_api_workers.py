@@ -17,6 +17,7 @@ import threading
 
 import httpx
 import pytest
+
 from mevblade.control.api.hub import Hub
 from mevblade.control.api.ratelimit import SharedTokenBucketLimiter, TokenBucketLimiter
 from mevblade.control.api.workers import (
@@ -422,8 +423,9 @@ async def test_hub_deliver_text_keeps_the_publishers_event():
     (["--workers", "2"], "in-memory SQLite"),
 ])
 def test_serve_cli_refuses_a_bad_cluster(monkeypatch, args, fragment):
-    from mevblade.control.cli import app
     from typer.testing import CliRunner
+
+    from mevblade.control.cli import app
 
     monkeypatch.setenv("DATABASE_URL", "sqlite:///:memory:")
     r = CliRunner().invoke(app, ["serve", "--api-port", "0", "--grpc-port", "0", *args])

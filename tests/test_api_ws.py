@@ -280,8 +280,9 @@ class _OpenConn:
 
 @pytest.mark.asyncio
 async def test_direct_writer_frames_once_and_drops_when_buffer_is_full():
-    from mevblade.control.api.hub import DirectWriter
     from websockets.frames import Frame
+
+    from mevblade.control.api.hub import DirectWriter
 
     hub = Hub(queue_size=4, max_drops=3)
     fast_t, slow_t = _FakeTransport(), _FakeTransport(buffered=10**6)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+
 from mevblade.control.engine.pynq import swap_packet
 from mevblade.control.engine.software import SoftwareEngine
 from mevblade.control.engine.software.swap import DEFAULT_ROUTERS, decode_swap_tx

@@ -4,6 +4,7 @@ refused."""
 from __future__ import annotations
 
 import pytest
+
 from mevblade.sim.bench.e2e_latency import _variant
 
 

@@ -7,6 +7,7 @@ passes by CPU time, the wall time of that same pass — not this machine's speed
 from __future__ import annotations
 
 import pytest
+
 from mevblade.sim.bench.timing import DEFAULT_RATE_CLOCK, software_rate
 
 

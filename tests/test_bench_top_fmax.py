@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from mevblade.hw.boards.build import parse_nextpnr_log
 from mevblade.sim.bench.top import _ecp5_fmax
 

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 from amaranth.hdl import Elaboratable
+
 from mevblade.hw.boards.build import BOARDS, DRYRUN_TCL, ZYNQ_TCL, build_board, parse_nextpnr_log, tcl_dryrun
 from mevblade.hw.boards.ecp5 import pll_params
 
@@ -377,6 +378,7 @@ def zynq_tools(monkeypatch, tmp_path):
     Verilog conversion is recorded, and its cache (``build/rtl-cache``) is a temporary folder, so the stub's
     text never reaches the real cache."""
     import amaranth.back.verilog
+
     import mevblade.sim.tb.top.runner as runner
     from mevblade.hw.boards import build as b
 

@@ -8,8 +8,9 @@ import json
 import subprocess
 
 import pytest
-from mevblade.control.cli import app
 from typer.testing import CliRunner
+
+from mevblade.control.cli import app
 
 runner = CliRunner()
 no_pynq = pytest.mark.skipif(importlib.util.find_spec("pynq") is not None, reason="pynq is installed here")

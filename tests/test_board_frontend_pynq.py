@@ -14,6 +14,7 @@ minutes on 2 cores. The front end without Verilator is covered in ``make test`` 
 from __future__ import annotations
 
 import pytest
+
 from mevblade.control.engine import EngineUnavailable, get_engine
 from mevblade.control.types import DecodedTx
 from mevblade.sim.pynq_shim import appliance_verilog

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
+
 from mevblade.control.engine import EngineUnavailable, get_engine, regmap
 from mevblade.control.engine.pynq import PynqEngine, load_pynq
 from mevblade.control.types import DecodeError, ErrorCode

@@ -10,6 +10,7 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
+
 from mevblade.hw.boards.uart_bridge import UARTBridge
 from mevblade.hw.csr import CSRBlock, appliance_map
 

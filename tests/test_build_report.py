@@ -76,6 +76,7 @@ def test_placed_sta_adds_cell_and_placement_arc_delays() -> None:
 def test_placer_flag_reaches_nextpnr_and_the_result_command(monkeypatch, tmp_path) -> None:
     """``--placer static`` becomes nextpnr's ``--placer static``; without it no flag (nextpnr's default)."""
     import pytest
+
     from mevblade.hw import build
 
     cmd = build.nextpnr_command(30.0, 2, "r.json", placer="static", router="router2")

@@ -10,11 +10,12 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
 from mevblade.control.cli import app
 from mevblade.control.config import set_settings
 from mevblade.control.storage import open_store
-from sqlalchemy import text
-from typer.testing import CliRunner
 
 runner = CliRunner()
 
@@ -105,6 +106,7 @@ def test_bad_database_url_is_a_clear_error(monkeypatch):
 
 def test_serve_answers_rest_and_grpc(tmp_path, monkeypatch):
     import httpx
+
     from mevblade.control.grpc import GrpcClient
 
     db = f"sqlite:///{tmp_path / 'serve.db'}"

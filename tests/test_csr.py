@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from mevblade.control.types import ErrorCode
 from mevblade.hw import csr
 from mevblade.hw.csr import Access, Builder, Field, Register

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+
 from mevblade.sim.devnet import Anvil, hexint
 
 pytestmark = pytest.mark.devnet

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from mevblade.control.cli import app
 from typer.testing import CliRunner
+
+from mevblade.control.cli import app
 
 pytestmark = [pytest.mark.devnet, pytest.mark.slow]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from eth_utils import keccak
+
 from mevblade.sim.devnet import SWAP_FUNCTIONS, Devnet, hexint
 from mevblade.sim.devnet.abi import artifact
 

@@ -31,7 +31,6 @@ from mevblade.sim.tb.evaluator.cases import brute_force
 
 from ._uniswap_evm import ME, Reverted, UniswapEVM
 
-
 _FEES = [(997, 1000), (9975, 10000), (998, 1000), (990, 1000), (1000, 1000), (3, 4)]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from eth_utils import to_checksum_address
+
 from mevblade.control.pipeline.arbcontract import ERROR_SELECTORS, Hop, execute_calldata, withdraw_calldata
 from mevblade.sim.devnet import Devnet, RpcError, hexint
 from mevblade.sim.devnet.abi import artifact

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from mevblade.hw.gen import RTL_DIR, checked_in_verilog, source_hash
 
 TOP = "keccak_top"  # small; any registered top works the same way

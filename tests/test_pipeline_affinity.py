@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from mevblade.control.pipeline.affinity import (
     AffinityError,
     available_cpus,
@@ -76,8 +77,9 @@ def test_split_needs_a_spare_cpu():
 
 
 def test_serve_refuses_bad_cpus():
-    from mevblade.control.cli import app
     from typer.testing import CliRunner
+
+    from mevblade.control.cli import app
 
     r = CliRunner().invoke(app, ["serve", "--cpus", "9999"])
     assert r.exit_code == 2 and "--cpus" in r.output and "available CPUs" in r.output

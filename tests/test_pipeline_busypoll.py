@@ -12,10 +12,10 @@ import json
 import pytest
 from eth_account import Account
 from eth_utils import keccak
+
 from mevblade.control.pipeline import wsstamp
 from mevblade.control.pipeline.collectors import PendingTxCollector
 from mevblade.control.pipeline.wsstamp import StampedWebSocket
-
 from tests.test_pipeline_hotpath import E18, _pipeline, _RecordingRelay, _swap_tx
 from tests.test_pipeline_wsstamp import Node, _block_until, kernel_stamping_on  # noqa: F401 - module fixture
 from tests.test_pipeline_wsstamp import notification as _notification

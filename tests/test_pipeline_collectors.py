@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from eth_utils import keccak
+
 from mevblade.control.pipeline.collectors import (
     SYNC_TOPIC,
     NewHeadsCollector,
@@ -133,6 +134,7 @@ def _json_of(raw: bytes, signed_fields: dict) -> dict:
 def test_raw_rebuilt_by_hand_equals_eth_account_signing(kind):
     from eth_account import Account
     from eth_utils import keccak
+
     from mevblade.control.pipeline.txraw import raw_and_hash_from_json
 
     acct = Account.from_key(keccak(b"mevblade-test-txraw-DEVNET-ONLY" + kind.encode()))

@@ -11,6 +11,7 @@ import logging
 
 import pytest
 from eth_utils import keccak
+
 from mevblade.sim.devnet.loop import LoopConfig, run_loop
 
 pytestmark = [pytest.mark.devnet, pytest.mark.slow]

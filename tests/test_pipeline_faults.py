@@ -8,6 +8,7 @@ import threading
 
 import pytest
 import websockets
+
 from mevblade.sim.devnet.anvil import free_port
 from mevblade.sim.devnet.loop import LoopConfig, run_loop
 

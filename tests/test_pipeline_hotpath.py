@@ -11,6 +11,7 @@ import eth_abi
 import pytest
 from eth_account import Account
 from eth_utils import keccak
+
 from mevblade.control.engine.software import SoftwareEngine
 from mevblade.control.engine.software.pools import PoolTable
 from mevblade.control.engine.software.swap import RouterConfig, SwapRegistry
@@ -20,7 +21,6 @@ from mevblade.control.pipeline.core import EngineStage, Pipeline, PipelineConfig
 from mevblade.control.pipeline.events import BackrunBundle, NewHead, PendingTx
 from mevblade.control.pipeline.executor import BundleExecutor
 from mevblade.control.pipeline.registry import StrategyRegistry
-
 from tests.test_pipeline_units import FakeRelay
 
 CHAIN = 31337
@@ -48,6 +48,7 @@ def _unrecoverable(raw: bytes) -> bytes:
     """``raw`` with an r that is no curve point's x (first such r from 1 up): decodes, but does not
     recover."""
     import rlp
+
     from mevblade.control.engine.software.txdecode import decode_tx
 
     fields = rlp.decode(raw[1:])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from mevblade.sim.devnet import hexint
 from mevblade.sim.devnet.loop import LoopConfig, run_loop
 

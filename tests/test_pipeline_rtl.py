@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from mevblade.sim.devnet.loop import LoopConfig, run_loop
 
 pytestmark = [pytest.mark.devnet, pytest.mark.rtl, pytest.mark.slow]

@@ -14,10 +14,10 @@ import json
 import pytest
 from eth_account import Account
 from eth_utils import keccak
+
 from mevblade.control.hashing import keccak256
 from mevblade.control.pipeline.eager import start_eager
 from mevblade.control.pipeline.events import PendingTx
-
 from tests.test_pipeline_hotpath import E18, _pipeline, _RecordingRelay, _swap_tx
 
 

@@ -10,6 +10,7 @@ import pytest
 import rlp
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
+
 from mevblade.control.keystore import Signer
 from mevblade.control.pipeline.relay_client import (
     FlashbotsAuth,

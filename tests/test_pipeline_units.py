@@ -9,6 +9,7 @@ import json
 import eth_abi
 import pytest
 from eth_utils import keccak
+
 from mevblade.control.keystore import KeystoreError, create_keystore, load_signer
 from mevblade.control.pipeline.arbcontract import Hop, execute_calldata, pack_hop
 from mevblade.control.pipeline.core import EngineStage, Pipeline, PipelineConfig

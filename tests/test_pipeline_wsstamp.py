@@ -17,11 +17,12 @@ import time
 import pytest
 from eth_account import Account
 from eth_utils import keccak
+from websockets.exceptions import ConnectionClosedError
+from websockets.sync.server import serve
+
 from mevblade.control.pipeline import wsstamp
 from mevblade.control.pipeline.collectors import PendingTxCollector
 from mevblade.control.pipeline.wsstamp import StampedWebSocket
-from websockets.exceptions import ConnectionClosedError
-from websockets.sync.server import serve
 
 pytestmark = pytest.mark.skipif(not wsstamp.kernel_stamps_supported(),
                                 reason="kernel receive stamps: Linux only")

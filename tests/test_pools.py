@@ -7,6 +7,7 @@ import sys
 import threading
 
 import pytest
+
 from mevblade.control.engine.regmap import ADDR
 from mevblade.control.engine.software.pools import (
     MAX_SIBLINGS,

@@ -19,6 +19,7 @@ from coincurve._libsecp256k1 import ffi, lib
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import keccak, to_checksum_address
+
 from mevblade.control.engine.software import SoftwareEngine
 from mevblade.control.hashing import keccak256
 from mevblade.control.keystore import Signer
@@ -27,7 +28,6 @@ from mevblade.control.pipeline.presign import HALF_N, N, Presigner
 from mevblade.control.pipeline.relay_client import FlashbotsAuth, RelayClient
 from mevblade.control.pipeline.txsign import ExecTxTemplate
 from mevblade.sim.relay import verify_signature
-
 from tests.test_pipeline_hotpath import E18, OURS, _pipeline, _RecordingRelay, _swap_tx
 
 CHAIN = 31337
@@ -426,8 +426,9 @@ def test_live_collector_busy_poll_warm_and_presign_send_the_same_requests():
 
 
 def test_serve_and_demo_refuse_a_negative_presign():
-    from mevblade.control.cli import app
     from typer.testing import CliRunner
+
+    from mevblade.control.cli import app
 
     for cmd in (["serve", "--presign", "-1"], ["demo", "--presign", "-1", "--skip-decode"]):
         r = CliRunner().invoke(app, cmd)

@@ -9,6 +9,7 @@ from itertools import pairwise
 import pytest
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
+
 from mevblade.control.pipeline.relay_client import RelayClient, RelayError
 from mevblade.sim.devnet import Anvil, hexint
 from mevblade.sim.devnet.abi import artifact

@@ -11,6 +11,7 @@ import json
 import pytest
 from eth_account import Account
 from eth_utils import keccak
+
 from mevblade.control.pipeline.relay_client import RelayClient, RelayError, RelayUnavailable
 
 AUTH = Account.from_key(keccak(b"http1-test-auth-DEVNET-ONLY"))

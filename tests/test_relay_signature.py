@@ -7,6 +7,7 @@ import json
 import httpx
 import pytest
 from eth_account import Account
+
 from mevblade.control.pipeline.relay_client import FlashbotsAuth, flashbots_header
 from mevblade.sim.devnet import Anvil
 from mevblade.sim.relay import RelayServer, SignatureError, verify_signature

@@ -6,6 +6,7 @@ import filecmp
 from pathlib import Path
 
 import pytest
+
 from mevblade.hw.gen import RTL_DIR, TOPS, generate_all
 
 pytestmark = pytest.mark.timeout(900)

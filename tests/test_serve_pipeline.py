@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from mevblade.control.config import load_settings
 
 pytestmark = [pytest.mark.devnet, pytest.mark.slow]

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import pytest
+
 from mevblade.control.config import load_settings
 from mevblade.control.pipeline.service import (
     PipelineConfigError,
@@ -116,6 +117,7 @@ def test_serve_keeps_serving_the_store_when_the_pipeline_cannot_start(tmp_path, 
     """ETH_NODE_URL set but no relay configured: the pipeline is refused with a clear log line, the API
     serves."""
     import httpx
+
     from mevblade.control.cli.serve import serve_async
 
     settings = load_settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from mevblade.control.config import ConfigError, load_settings
 
 

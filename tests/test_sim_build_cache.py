@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from mevblade.sim.tb import common
 
 NOW = 1_800_000_000.0

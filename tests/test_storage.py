@@ -13,11 +13,12 @@ try:  # tests/ may or may not be a package
     from tests._dbfixtures import db_url, pg_server, pg_template, sqlite_template  # noqa: F401 - fixtures
 except ImportError:
     from _dbfixtures import db_url, pg_server, pg_template, sqlite_template  # noqa: F401 - fixtures
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
 from mevblade.control.storage import SecretBox, Store, StoreError, open_store
 from mevblade.control.storage.models import Base
 from mevblade.control.storage.store import GENESIS_HASH, audit_hash, normalize_url
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 
 UTC = dt.UTC
 

@@ -13,6 +13,8 @@ from eth_abi.exceptions import InvalidPointer
 from eth_utils import keccak, to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
+
 from mevblade.control.cli import app
 from mevblade.control.engine import get_engine
 from mevblade.control.engine.base import Engine
@@ -26,7 +28,6 @@ from mevblade.control.engine.software.swap import (
     to_checksum,
 )
 from mevblade.control.engine.software.types_swap import MAX_PATH_LEN, SwapCall, SwapKind
-from typer.testing import CliRunner
 
 UNI = DEFAULT_ROUTERS[0]
 ROUTER = UNI.address

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from mevblade.control.engine.software.evaluator import (
     UniswapRevert,
     get_amount_in,

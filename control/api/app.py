@@ -29,6 +29,10 @@ from fastapi import Depends, FastAPI, Path, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
 from mevblade.control.api import schemas as S
 from mevblade.control.api.context import ServiceContext, execution_event, fmt_decimal, wei_to_decimal
 from mevblade.control.api.executor import ExecutionRefused, ExecutionRequest
@@ -50,9 +54,6 @@ from mevblade.control.api.metrics import CONTENT_TYPE
 from mevblade.control.api.workers import WORKER_HEADER as _WORKER_HEADER
 from mevblade.control.auth import AuthError, Principal, principal_allows
 from mevblade.control.storage import StoreError
-from sqlalchemy.exc import DataError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 __all__ = ["create_app", "ApiError", "WS_CLOSE"]
 

@@ -120,6 +120,7 @@ def build_context(settings: Settings, *, store: Store | None = None, registry: A
                                           settings.password_hash_memory_kib))
     if settings.redis_url:
         import redis
+
         from mevblade.control.api.ratelimit import RedisTokenBucketLimiter
 
         limiter: TokenBucketLimiter = RedisTokenBucketLimiter(

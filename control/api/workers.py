@@ -506,6 +506,7 @@ def replica_main(settings: Any, index: int, host: str, port: int, run_dir: str, 
 async def _replica_async(settings: Any, index: int, host: str, port: int, run_dir: Path, log_level: str,
                          uvicorn_options: dict[str, Any]) -> None:
     import uvicorn
+
     from mevblade.control.api import build_context, create_app
     from mevblade.control.storage import open_store
 

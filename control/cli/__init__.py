@@ -11,6 +11,7 @@ import importlib
 import pkgutil
 
 import typer
+
 from mevblade.control import __version__
 
 __all__ = ["app", "main"]

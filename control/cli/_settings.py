@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+
 from mevblade.control.config import ConfigError, Settings, load_settings, set_settings
 
 CONFIG_OPTION = typer.Option(None, "--config", "-c", help="TOML/YAML config file (else $MEVBLADE_CONFIG); "

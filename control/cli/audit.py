@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+
 from mevblade.control.cli._settings import CONFIG_OPTION, open_store_or_exit, settings_from
 
 __all__ = ["register"]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 import typer
+
 from mevblade.control.engine import BACKENDS, EngineError, get_engine
 from mevblade.control.txjson import error_json, tx_json
 

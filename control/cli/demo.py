@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from mevblade.control.engine import BACKENDS, get_engine
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from mevblade.control.engine import BACKENDS, get_engine
 
 __all__ = ["register", "decode_step", "render_summary"]
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+
 from mevblade.control.cli._settings import CONFIG_OPTION, settings_from
 
 __all__ = ["register"]

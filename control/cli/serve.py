@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+
 from mevblade.control.cli._settings import CONFIG_OPTION, open_store_or_exit, settings_from
 
 __all__ = ["register", "serve_async", "api_demo_async", "run_loop", "LOOPS", "freeze_heap"]
@@ -79,6 +80,7 @@ async def serve_async(settings: Any, *, api_port: int, grpc_port: int, host: str
     ``workers`` > 1: this process is the primary of N API processes on one port
     (:mod:`mevblade.control.api.workers`); the replicas run on the event loop ``loop``."""
     import uvicorn
+
     from mevblade.control.api.workers import Cluster, check_cluster_settings, reuseport_socket
 
     check_cluster_settings(settings, workers)
@@ -260,6 +262,7 @@ async def api_demo_async(settings: Any, *, blocks: int, update_at: int, echo: An
 
     import httpx
     import uvicorn
+
     from mevblade.control.api import build_context, create_app
     from mevblade.control.grpc import GrpcClient, start_grpc_server
     from mevblade.sim.devnet.loop import LoopConfig, run_loop

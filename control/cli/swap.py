@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
+
 from mevblade.control.cli.decode import open_input
 from mevblade.control.engine import BACKENDS, EngineError, get_engine
 

@@ -131,6 +131,7 @@ def swap_packet(swap: Any, router: bytes, chain_id: int = 1) -> bytes:
     """
     import eth_abi
     import rlp
+
     from mevblade.control.engine.software.types_swap import SwapKind
 
     path = [t if isinstance(t, str) else "0x" + bytes(t).hex() for t in swap.path]

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
+
 from mevblade.control.grpc.gen import load
 
 __all__ = ["GrpcClient"]

@@ -22,6 +22,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
+
 from mevblade.control.api.context import ServiceContext
 from mevblade.control.auth import AuthError, Principal, principal_allows
 from mevblade.control.grpc.gen import load

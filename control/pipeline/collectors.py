@@ -24,6 +24,7 @@ from typing import Any
 
 import websockets
 from eth_utils import keccak
+
 from mevblade.control.pipeline.events import NewHead, PendingTx, PoolSync
 from mevblade.control.pipeline.txraw import raw_and_hash_from_json, raw_from_json
 from mevblade.control.pipeline.wsstamp import StampedWebSocket, socket_readable

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils import keccak
+
 from mevblade.control.hashing import keccak256
 from mevblade.control.pipeline.arbcontract import execute_calldata
 from mevblade.control.pipeline.events import BackrunBundle, NewHead

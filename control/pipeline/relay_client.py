@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from eth_account.messages import encode_defunct
 from eth_utils import keccak
+
 from mevblade.control.hashing import keccak256
 from mevblade.control.pipeline.http1 import Http1Client, TransportError
 from mevblade.control.pipeline.presign import sign_with

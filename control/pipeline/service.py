@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_utils import keccak
+
 from mevblade.control.api.context import execution_event
 from mevblade.control.api.executor import ExecutionRefused, ExecutionRequest, ExecutionResult
 from mevblade.control.pipeline.chain import Dex, Pool
@@ -579,6 +580,7 @@ async def start_pipeline(ctx: Any, *, chain_config: ChainConfig | None = None, s
     ``ctx.engine`` and ``ctx.registry`` (created if the context had none).
     """
     from eth_account import Account
+
     from mevblade.control.keystore import KeystoreError, load_signer
     from mevblade.control.pipeline.assemble import build_pipeline
     from mevblade.control.pipeline.registry import StrategyRegistry

@@ -41,6 +41,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import StaticPool
+
 from mevblade.control.storage.crypto import SecretBox
 from mevblade.control.storage.models import (
     OPPORTUNITY_STATUSES,
@@ -56,10 +61,6 @@ from mevblade.control.storage.models import (
     User,
     utcnow,
 )
-from sqlalchemy import Engine, create_engine, event, func, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import sessionmaker
-from sqlalchemy.pool import StaticPool
 
 __all__ = [
     "Store",

@@ -58,6 +58,7 @@ def _summary(ms: list[float]) -> dict[str, float]:
 
 def _server_main(args: argparse.Namespace) -> None:
     import uvicorn
+
     from mevblade.control.api import build_context, create_app
     from mevblade.control.config import load_settings
     from mevblade.control.storage import open_store

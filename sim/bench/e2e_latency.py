@@ -90,6 +90,7 @@ def _pct(xs: list[int]) -> dict[str, Any]:
 
 def _start_stub(cpus: set[int] | None = None) -> tuple[subprocess.Popen[bytes], str]:
     import httpx
+
     from mevblade.sim.devnet.anvil import _pdeathsig, free_port
 
     port = free_port()
@@ -156,6 +157,7 @@ async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raw
                         prime_raws: list[bytes] = ()) -> dict[str, Any]:
     from eth_account import Account
     from eth_utils import keccak
+
     from mevblade.control.pipeline.assemble import build_pipeline
 
     net.rpc.call("anvil_dropAllTransactions")
@@ -302,6 +304,7 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
     (busy-poll mode), ``presign`` (offline/online ECDSA), ``noturn`` (no same-turn hand-over), ``noquickack``
     and ``nostamp`` — e.g. ``plain,isolate,isolate+warm`` (results under ``mevblade_variants``)."""
     from eth_utils import keccak
+
     from mevblade.control.cli.serve import run_loop
     from mevblade.control.keystore import create_keystore, load_signer
     from mevblade.control.pipeline.affinity import available_cpus, pin, split_for_appliance
@@ -431,6 +434,7 @@ def e2e_hotpath_pieces(rounds: int = 5, calls: int = 200) -> dict[str, Any]:
     import rlp
     from eth_account import Account
     from eth_utils import keccak
+
     from mevblade.control.pipeline.arbcontract import EXECUTE_SELECTOR, Hop, execute_calldata, pack_hop
     from mevblade.control.pipeline.relay_client import FlashbotsAuth, flashbots_header
     from mevblade.control.pipeline.txraw import raw_and_hash_from_json
@@ -522,6 +526,7 @@ def e2e_stage_cpu(transactions: int = 4445, passes: int = 3, seed: int = 1,
     relay's answer, lean HTTP/1.1 client vs httpx (after the wire stamp, so not in the path sum)."""
     from eth_account import Account
     from eth_utils import keccak
+
     from mevblade.control.engine.software import SoftwareEngine
     from mevblade.control.engine.software.pools import PoolTable
     from mevblade.control.engine.software.swap import RouterConfig, SwapRegistry
@@ -652,6 +657,7 @@ def _post_cpu(requests: list[tuple[bytes, dict[str, str]]], rounds: int = 3) -> 
     ends when the request is handed over) but on the loop between two transactions' bundles."""
     from eth_account import Account
     from eth_utils import keccak
+
     from mevblade.control.pipeline.relay_client import RelayClient
 
     stub, url = _start_stub()

@@ -57,6 +57,7 @@ def path_harness(victims: int, mark: Callable[[str], None], *,
     pipeline starts, so with ``presign`` ≥ ``victims`` every signature comes from a pre-computed nonce)."""
     from eth_account import Account
     from eth_utils import keccak
+
     from mevblade.control.pipeline.events import PendingTx
     from mevblade.sim.bench.e2e_latency import _tx_json
     from mevblade.sim.bench.e2e_warm import _sample_pipeline

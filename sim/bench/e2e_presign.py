@@ -23,6 +23,7 @@ __all__ = ["e2e_sign_cpu"]
 def e2e_sign_cpu(rounds: int = 15, calls: int = 200) -> dict[str, Any]:
     from eth_account import Account
     from eth_utils import keccak
+
     from mevblade.control.keystore import Signer
     from mevblade.control.pipeline.presign import Presigner
     from mevblade.control.pipeline.relay_client import FlashbotsAuth

@@ -30,6 +30,7 @@ def _sample_pipeline() -> tuple[Any, Any, Any]:
     import eth_abi
     from eth_account import Account
     from eth_utils import keccak
+
     from mevblade.control.engine.software import SoftwareEngine
     from mevblade.control.engine.software.pools import PoolTable
     from mevblade.control.engine.software.swap import RouterConfig, SwapRegistry

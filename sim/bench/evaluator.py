@@ -65,6 +65,7 @@ def _naive(hops: list[Any]) -> int:
 def bench_evaluator(rounds: int = 3, cases: int = 400, **_: Any) -> dict[str, Any]:
     from eth_abi import decode as abi_decode
     from eth_abi import encode
+
     from mevblade.control.engine.software.evaluator import evaluate_swap, optimal_cycle
     from mevblade.control.engine.software.pools import PoolTable
     from mevblade.control.engine.software.swap import DEFAULT_ROUTERS, SwapRegistry

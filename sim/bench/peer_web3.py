@@ -49,10 +49,11 @@ async def run_peer(net: Any, contract: str, relay_url: str, sender_factory: Any,
     import httpx
     from eth_account import Account
     from eth_account.messages import encode_defunct
-    from mevblade.sim.devnet.abi import artifact
-    from mevblade.sim.devnet.solc import contract as compiled
     from web3 import AsyncWeb3, Web3
     from web3.providers.persistent import WebSocketProvider
+
+    from mevblade.sim.devnet.abi import artifact
+    from mevblade.sim.devnet.solc import contract as compiled
 
     dep = net.dep
     acct = Account.from_key(Web3.keccak(text="mevblade-bench-peer-DEVNET-ONLY"))

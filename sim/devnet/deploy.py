@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils import to_checksum_address
+
 from mevblade.control.pipeline.chain import Dex, Pool
 from mevblade.sim.devnet.abi import artifact
 from mevblade.sim.devnet.rpc import RpcClient, hexint

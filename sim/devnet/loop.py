@@ -21,6 +21,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
+
 from mevblade.control.keystore import PASSWORD_ENV, create_keystore, load_signer
 from mevblade.control.pipeline.assemble import build_pipeline
 from mevblade.sim.devnet import Devnet, hexint

@@ -15,6 +15,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
+
 from mevblade.sim.devnet.abi import artifact
 from mevblade.sim.devnet.deploy import E18, Deployment
 from mevblade.sim.devnet.rpc import RpcClient, hexint

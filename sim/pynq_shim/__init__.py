@@ -79,6 +79,7 @@ def appliance_verilog(variant: str = "full") -> Path:
     if not cached.exists():
         toolchain_env()
         from amaranth.back import verilog
+
         from mevblade.hw.top import ApplianceTop
 
         text = verilog.convert(ApplianceTop(**VARIANTS[variant]), name="appliance_top", emit_src=False)

@@ -19,6 +19,7 @@ import socket
 
 import cocotb
 from cocotb.triggers import RisingEdge
+
 from mevblade.sim.pynq_shim.wire import recv_msg, send_msg
 from mevblade.sim.tb.top.tb import ApplianceTB
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils import keccak
+
 from mevblade.sim.devnet import BLOCK_INTERVAL_S
 from mevblade.sim.devnet.rpc import RpcClient, hexint
 

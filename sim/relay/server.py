@@ -15,14 +15,15 @@ import time
 from typing import Any
 
 import uvicorn
-from mevblade.sim.devnet.anvil import Anvil, free_port
-from mevblade.sim.devnet.rpc import RpcClient, RpcError
-from mevblade.sim.relay.builder import BlockReport, Builder, Bundle, bundle_hash, tx_hash
-from mevblade.sim.relay.signature import SignatureError, verify_signature
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from mevblade.sim.devnet.anvil import Anvil, free_port
+from mevblade.sim.devnet.rpc import RpcClient, RpcError
+from mevblade.sim.relay.builder import BlockReport, Builder, Bundle, bundle_hash, tx_hash
+from mevblade.sim.relay.signature import SignatureError, verify_signature
 
 __all__ = ["RelayServer", "RelayError", "report_json"]
 

@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+
 from mevblade.control.engine import EngineUnavailable, get_engine
 
 BACKENDS = [

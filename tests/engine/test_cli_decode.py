@@ -12,9 +12,9 @@ from eth_account import Account
 from eth_account.typed_transactions import TypedTransaction
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
+
 from mevblade.control.txjson import json_int, to_checksum
 from mevblade.sim.data import mainnet_block
-
 from tests.conftest import VECTORS, load_jsonl
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from mevblade.control.engine.software.evaluator import backrun_pairs, evaluate_swap, optimal_cycle
 from mevblade.control.engine.software.pools import PoolTable
 from mevblade.control.engine.software.types_swap import Opportunity, SwapCall, SwapKind

@@ -21,6 +21,7 @@ import pytest
 import rlp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from mevblade.control.engine.software.rlp_walk import (
     LANES,
     LEN_SAT,
@@ -32,7 +33,6 @@ from mevblade.control.engine.software.rlp_walk import (
     walk,
 )
 from mevblade.sim.data import mainnet_block
-
 from tests.conftest import VECTORS, load_jsonl
 
 PROFILE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow],

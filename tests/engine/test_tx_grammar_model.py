@@ -13,6 +13,7 @@ import random
 from pathlib import Path
 
 import pytest
+
 from mevblade.control.engine.software.rlp_walk import beats, walk
 from mevblade.control.engine.software.tx_grammar_model import (
     FSM_RECORD_FIELDS,
@@ -30,7 +31,6 @@ from mevblade.control.engine.software.txdecode import decode_tx
 from mevblade.control.types import SECP256K1_N, ErrorCode
 from mevblade.sim.tb.tx_decoder import corpus
 from mevblade.sim.tb.tx_decoder.diff import record_mismatches
-
 from tests.conftest import VECTORS
 from tests.engine.txbuild import TO, Raw, enc, fields_1559, signed, typed
 

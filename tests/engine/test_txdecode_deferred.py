@@ -7,10 +7,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+
 from mevblade.control.engine.software import SoftwareEngine
 from mevblade.control.engine.software.txdecode import decode_tx, decode_tx_deferred
 from mevblade.control.types import MAX_TX_BYTES, DecodeError, ErrorCode
-
 from tests.conformance.cases import CLASSES, load_class
 from tests.engine.txbuild import BASE_1559, TEST_SENDER, fields_1559, signed, typed
 

@@ -10,12 +10,12 @@ import rlp
 from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from mevblade.control.engine.software.txdecode import decode_rlp, decode_tx
 from mevblade.control.hashing import keccak256
 from mevblade.control.txjson import to_checksum
 from mevblade.control.types import DecodedTx, DecodeError
 from mevblade.sim.data import mainnet_block
-
 from tests.conftest import VECTORS, load_jsonl
 
 SEEDS = [r["raw"] for r in mainnet_block()]

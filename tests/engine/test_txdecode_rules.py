@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 from eth_keys.exceptions import BadSignature
+
 from mevblade.control.engine.software.txdecode import INITCODE_LIMIT, decode_tx
 from mevblade.control.types import MAX_TX_BYTES, SECP256K1_N, DecodeError, ErrorCode
-
 from tests.engine.txbuild import BASE_1559, TEST_SENDER, TO, TO_HEX, Raw, enc, fields_1559, signed, typed
 
 E = ErrorCode

@@ -6,10 +6,10 @@ import json
 
 import pytest
 from eth_account import Account
+
 from mevblade.control.engine.software.txdecode import decode_rlp, decode_tx
 from mevblade.control.txjson import to_checksum
 from mevblade.control.types import DecodeError, ErrorCode
-
 from tests.conftest import VECTORS, load_jsonl
 
 

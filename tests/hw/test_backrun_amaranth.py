@@ -9,6 +9,7 @@ The reference is the software engine's ``evaluate_swap`` on the same software ta
 from __future__ import annotations
 
 import pytest
+
 from mevblade.control.engine.software.evaluator import evaluate_swap
 from mevblade.hw.backrun import (
     RECORD_DONE,
@@ -132,6 +133,7 @@ def test_commit_before_the_swap_is_seen_at_its_boundary() -> None:
 def _run_cycles(hops_list, maxc: int) -> list[dict[str, int]]:
     """Cycle requests (``c``) through the bare unit; one record per request."""
     from amaranth.sim import Simulator
+
     from mevblade.control.engine.simproc import pack_fields
     from mevblade.hw.backrun import Backrun, CycleRequest, unpack_record
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from mevblade.hw.build import _ECP5_ARCS, cell_sta
 
 LUT = _ECP5_ARCS["LUT4"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from mevblade.hw.build import xilinx_estimate
 
 #: two levels of hierarchy (as Amaranth writes them: one module per instance), 16 + 8 flip-flops, two adders

@@ -16,7 +16,13 @@ from mevblade.control.engine.software.pools import PoolTable
 from mevblade.control.engine.software.types_swap import Hop, SwapCall, SwapKind
 from mevblade.hw import eval_program as ep
 from mevblade.sim.tb.evaluator.cases import (
-    CLASSES, brute_force, cycles, inputs_of, pair_request, request_of, software_pair,
+    CLASSES,
+    brute_force,
+    cycles,
+    inputs_of,
+    pair_request,
+    request_of,
+    software_pair,
 )
 
 

@@ -7,6 +7,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 from Crypto.Hash import keccak
+
 from mevblade.hw.keccak import Keccak256
 
 

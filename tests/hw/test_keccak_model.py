@@ -9,6 +9,7 @@ import pytest
 from Crypto.Hash import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from mevblade.control.engine.software import keccak_model as km
 
 

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import pytest
 from amaranth.sim import Simulator
+
 from mevblade.control.engine.software.pools import PoolTable as SwPoolTable
 from mevblade.control.engine.software.pools import PoolTableError, RegError
 from mevblade.hw.pool_table import PoolTable

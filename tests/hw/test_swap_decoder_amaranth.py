@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from amaranth.sim import Simulator
+
 from mevblade.hw.swap_decoder import SwapDecoder
 from mevblade.sim.tb.swap_decoder.cases import (
     ROUTERS,

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from amaranth.sim import Simulator
+
 from mevblade.control.engine import regmap
 from mevblade.hw.top import FEATURE_BITS, HEADER_WORDS, MSG_SWAP, MSG_TX_HEADER, SWAP_WORDS, ApplianceTop
 
@@ -265,6 +266,7 @@ def test_front_end_instantiates_no_backrun_unit_or_pool_table() -> None:
 def test_decode_variant_has_no_swap_decoder() -> None:
     """``swap=False`` puts the bypass where the swap decoder was: no router table, no ABI walker."""
     from amaranth.hdl import Fragment
+
     from mevblade.hw.swap_decoder import SwapDecoder
     from mevblade.hw.top import _SwapBypass
 

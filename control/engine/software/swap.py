@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from Crypto.Hash import keccak as _keccak
+
 from mevblade.control.engine.software.types_swap import (
     MAX_PATH_LEN,
     UINT256_MAX,

@@ -20,6 +20,7 @@ header" (known at ``pend``) beats "the input ended" (known at ``n``) exactly whe
 from __future__ import annotations
 
 from coincurve import PublicKey
+
 from mevblade.control.hashing import keccak256
 from mevblade.control.types import (
     MAX_TX_BYTES,

@@ -4,6 +4,7 @@ the caller passes an open connection in ``config.attributes["connection"]``."""
 from __future__ import annotations
 
 from alembic import context
+
 from mevblade.control.storage.models import Base
 
 config = context.config

@@ -17,6 +17,7 @@ from typing import Any
 
 from amaranth.hdl import Elaboratable, Module
 from amaranth.sim import Simulator
+
 from mevblade.control.engine.software.pools import pack_record
 from mevblade.hw.backrun import RECORD_DONE, Backrun, directory_entries, pack_dir_entry, unpack_record
 from mevblade.hw.pool_table import PoolTable

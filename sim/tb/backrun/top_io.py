@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from cocotb.triggers import with_timeout
+
 from mevblade.control.engine.pynq import MSG_EVAL_DONE, MSG_OPPORTUNITY
 from mevblade.control.engine.regmap import ADDR, DIR_WORDS
 from mevblade.control.engine.software.pools import pack_record

@@ -16,6 +16,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Combine, RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster
+
 from mevblade.hw.csr import Access, appliance_map
 from mevblade.sim.tb.top.runner import cycle_pause, random_pause
 

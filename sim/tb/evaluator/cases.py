@@ -20,8 +20,13 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
-from mevblade.control.engine.software.evaluator import (UniswapRevert, cycle_profit, get_amount_in,
-                                                        get_amount_out, optimal_cycle)
+from mevblade.control.engine.software.evaluator import (
+    UniswapRevert,
+    cycle_profit,
+    get_amount_in,
+    get_amount_out,
+    optimal_cycle,
+)
 from mevblade.control.engine.software.types_swap import UINT112_MAX, Hop
 from mevblade.hw.evaluator import AmountOp, AmountRevert
 

@@ -26,8 +26,14 @@ from mevblade.control.engine.software.types_swap import Hop
 from mevblade.hw import eval_program as ep
 from mevblade.hw.eval_search import EvalRecord, EvalRequest
 from mevblade.sim.tb.common import StreamSink, pause_generator
-from mevblade.sim.tb.evaluator.cases import (CLASSES, cycles, inputs_of, pair_request, request_of,
-                                             software_pair)
+from mevblade.sim.tb.evaluator.cases import (
+    CLASSES,
+    cycles,
+    inputs_of,
+    pair_request,
+    request_of,
+    software_pair,
+)
 
 __all__ = ["pack", "unpack", "TB", "Suite"]
 

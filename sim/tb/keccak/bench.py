@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cocotb
 from Crypto.Hash import keccak
+
 from mevblade.sim.tb.keccak.tb import KeccakTB
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cocotb.triggers import RisingEdge
+
 from mevblade.control.engine.software.keccak_model import int_to_digest
 from mevblade.sim.tb.common import StreamSink
 from mevblade.sim.tb.stream_tb import AxiStreamTB

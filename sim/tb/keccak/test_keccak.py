@@ -17,6 +17,7 @@ from pathlib import Path
 import cocotb
 from cocotb.triggers import RisingEdge
 from Crypto.Hash import keccak
+
 from mevblade.sim.tb.common import PAUSES, pause_generator
 from mevblade.sim.tb.keccak.tb import KeccakTB
 

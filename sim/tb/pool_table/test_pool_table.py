@@ -16,6 +16,7 @@ from dataclasses import replace
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
+
 from mevblade.control.engine.software.pools import PoolTable as SwPoolTable
 from mevblade.control.engine.software.pools import PoolTableError, RegError
 from mevblade.hw.top_pool_table import POOL_TABLE_CAPACITY

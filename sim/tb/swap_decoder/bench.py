@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cocotb
 from cocotb.triggers import RisingEdge
+
 from mevblade.control.engine.software.swap import V2_FUNCTIONS
 from mevblade.sim.tb.swap_decoder.cases import ROUTERS, Case, _swap, tx_info
 from mevblade.sim.tb.swap_decoder.test_swap_decoder import TB

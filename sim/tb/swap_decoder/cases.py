@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass
 
 from eth_abi import encode
+
 from mevblade.control.engine.software.swap import V2_FUNCTIONS, RouterConfig, SwapRegistry
 from mevblade.control.engine.software.types_swap import SwapKind
 

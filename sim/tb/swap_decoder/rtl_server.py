@@ -15,6 +15,7 @@ Started through the cocotb runner with ``MEVBLADE_RTL_SOCKET`` set; connects bac
 from __future__ import annotations
 
 import cocotb
+
 from mevblade.control.engine.simproc import serve_requests
 from mevblade.hw.swap_decoder import N_ROUTERS
 from mevblade.sim.tb.swap_decoder.test_swap_decoder import TB

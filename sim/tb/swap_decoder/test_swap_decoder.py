@@ -14,6 +14,7 @@ import itertools
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
+
 from mevblade.control.engine.software.swap import SwapRegistry
 from mevblade.hw.swap_decoder import N_ROUTERS
 from mevblade.sim.tb.common import PAUSES, StreamSink, pause_generator

@@ -19,6 +19,7 @@ import os
 
 import cocotb
 from cocotb.triggers import ClockCycles
+
 from mevblade.sim.tb.top.tb import ApplianceTB
 
 
@@ -43,6 +44,7 @@ async def measure(dut):
                     first_beat = tb.cycle
 
     from cocotbext.axi import AxiStreamFrame
+
     from mevblade.control.engine.pynq import router_registers
     from mevblade.control.engine.regmap import ADDR
     from mevblade.control.engine.software.swap import DEFAULT_ROUTERS
@@ -85,6 +87,7 @@ async def measure(dut):
 
 async def _opportunities(tb: ApplianceTB, dut, reps: int) -> None:
     from cocotbext.axi import AxiStreamFrame
+
     from mevblade.control.engine.pynq import router_registers
     from mevblade.control.engine.regmap import ADDR, FIELDS
     from mevblade.control.engine.software.swap import DEFAULT_ROUTERS

@@ -16,6 +16,7 @@ from cocotbext.axi import (
     AxiStreamSink,
     AxiStreamSource,
 )
+
 from mevblade.hw.layouts import unpack_header
 
 __all__ = ["TOP", "CLOCK_NS", "ApplianceTB", "Message", "parse_message", "MSG_TX_HEADER", "HEADER_WORDS",

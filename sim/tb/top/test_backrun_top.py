@@ -16,6 +16,7 @@ from pathlib import Path
 
 import cocotb
 from cocotb.triggers import ClockCycles
+
 from mevblade.control.engine.pynq import swap_packet
 from mevblade.control.engine.regmap import ADDR, FIELDS
 from mevblade.control.engine.software.evaluator import evaluate_swap

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import cocotb
 from cocotb.triggers import ClockCycles
+
 from mevblade.control.engine.pynq import swap_record_to_call
 from mevblade.control.engine.regmap import ADDR, FIELDS, ID_MAGIC, MAP_VERSION
 from mevblade.control.engine.rtl import header_to_result
