@@ -280,7 +280,6 @@ def build_program() -> Program:  # noqa: PLR0915 - one straight transcription
     (the peak itself) reuses the feasibility evaluation of the peak.
     """
     P = Program()
-    O = Op
     fresh = iter(range(1 << 20))
 
     def lab(stem: str) -> str:
@@ -300,79 +299,79 @@ def build_program() -> Program:  # noqa: PLR0915 - one straight transcription
     def direction_test(p0: str, p1: str, no_gain: str) -> None:
         """hop0 = pool ``p0`` base->other, hop1 = pool ``p1`` other->base: set n1 m1 n2 m2 and
         N = n2·n1, M = m1·m2, and branch to ``no_gain`` unless N > M (to ``ret`` when M = 0)."""
-        P(O.MUL, "n1", f"{p0}_other", f"{p0}_fn")
-        P(O.MUL, "m1", f"{p0}_base", f"{p0}_fd")
-        P(O.MUL, "n2", f"{p1}_base", f"{p1}_fn")
-        P(O.MUL, "m2", f"{p1}_other", f"{p1}_fd")
-        P(O.MUL, "bigM", "m1", "m2")
+        P(Op.MUL, "n1", f"{p0}_other", f"{p0}_fn")
+        P(Op.MUL, "m1", f"{p0}_base", f"{p0}_fd")
+        P(Op.MUL, "n2", f"{p1}_base", f"{p1}_fn")
+        P(Op.MUL, "m2", f"{p1}_other", f"{p1}_fd")
+        P(Op.MUL, "bigM", "m1", "m2")
         # a zero on the M side -> no opportunity (a zero on the N side gives N = 0 <= M)
-        P(O.BEQ, None, "bigM", "ZERO", "ret")
-        P(O.MUL, "bigN", "n2", "n1")
-        P(O.BGEU, None, "bigM", "bigN", no_gain)
+        P(Op.BEQ, None, "bigM", "ZERO", "ret")
+        P(Op.MUL, "bigN", "n2", "n1")
+        P(Op.BGEU, None, "bigM", "bigN", no_gain)
 
     direction_test("a", "b", "try_dir1")
     # direction 0: return to ``ret`` (MODE_CYCLE: emit) or ``ret + 1`` (MODE_PAIR: emit if it profits)
-    P(O.ADDI, "lr1", "mode", imm="ret")
+    P(Op.ADDI, "lr1", "mode", imm="ret")
 
     def entry_rest() -> None:
         # direction 1 (MODE_PAIR only): hop0 = B base->other, hop1 = A other->base
         P.label("try_dir1")
-        P(O.BEQ, None, "mode", "ZERO", "ret")
+        P(Op.BEQ, None, "mode", "ZERO", "ret")
         direction_test("b", "a", "ret")
-        P(O.SWAP)                       # the next word reads no swapped register (checked below)
-        P(O.LDI, "dir", imm=1)
-        P(O.LDI, "lr1", imm="ret_pair")
-        P(O.J, imm="cycle")
+        P(Op.SWAP)                       # the next word reads no swapped register (checked below)
+        P(Op.LDI, "dir", imm=1)
+        P(Op.LDI, "lr1", imm="ret_pair")
+        P(Op.J, imm="cycle")
         P.label("none_out")             # after a direction's search: its results back to "none"
-        P(O.LDI, "resx", imm=0)
-        P(O.LDI, "resp", imm=0)
-        P(O.LDI, "rese", imm=1)
-        P(O.LDI, "resc", imm=0)
-        P(O.LDI, "dir", imm=0)
-        P(O.OUT)
+        P(Op.LDI, "resx", imm=0)
+        P(Op.LDI, "resp", imm=0)
+        P(Op.LDI, "rese", imm=1)
+        P(Op.LDI, "resc", imm=0)
+        P(Op.LDI, "dir", imm=0)
+        P(Op.OUT)
         P.label("ret")
-        P(O.OUT)                        # MODE_CYCLE: the cycle's result as it is
+        P(Op.OUT)                        # MODE_CYCLE: the cycle's result as it is
         P.label("ret_pair")             # = ret + 1
-        P(O.BLTS, None, "ZERO", "resp", "ret")
-        P(O.J, imm="none_out")
+        P(Op.BLTS, None, "ZERO", "resp", "ret")
+        P(Op.J, imm="none_out")
     P.deferred.append(entry_rest)
 
     # ---- cycle (link lr1): N > M known; hops (h0ri,h0ro,f0,d0), (h1ri,h1ro,f1); n1 m1 n2 m2 N M set
     P.label("cycle")
-    P(O.MUL, "t1", "m2", "f0")
-    P(O.MUL, "t2", "n1", "f1")
-    P(O.ADD, "bigK", "t1", "t2")
-    P(O.MUL, "NM", "bigN", "bigM")
+    P(Op.MUL, "t1", "m2", "f0")
+    P(Op.MUL, "t2", "n1", "f1")
+    P(Op.ADD, "bigK", "t1", "t2")
+    P(Op.MUL, "NM", "bigN", "bigM")
     start_x0(P)
     # y1 = fwd(x0, hop0) = (x0*n1) // (m1 + x0*f0)
-    P(O.MUL, "t1", "n1", "x0")
-    P(O.MUL, "t2", "x0", "f0")
-    P(O.ADD, "t2", "t2", "m1")
-    P(O.DIV, "y1", "t1", "t2")
+    P(Op.MUL, "t1", "n1", "x0")
+    P(Op.MUL, "t2", "x0", "f0")
+    P(Op.ADD, "t2", "t2", "m1")
+    P(Op.DIV, "y1", "t1", "t2")
     # a. search coordinate: j = 1 iff y1 < x0 (session 13: j = 1, the realistic pools' case, falls through)
-    P(O.BGEU, None, "y1", "x0", "j0")
+    P(Op.BGEU, None, "y1", "x0", "j0")
     # pre = hop0 (pn, pm, pk) = (n1, m1, f0), suf = hop1 (qn, qm, qk) = (n2, m2, f1)
-    P(O.MUL, "QQ", "n2", "m2")
-    P(O.MUL, "PP", "m1", "n1")
-    P(O.MOV, "p", "y1")
-    P(O.BEQ, None, "p", "ZERO", "p_one")
+    P(Op.MUL, "QQ", "n2", "m2")
+    P(Op.MUL, "PP", "m1", "n1")
+    P(Op.MOV, "p", "y1")
+    P(Op.BEQ, None, "p", "ZERO", "p_one")
     P.label("j1_go")
     _search(P, 1, lab)
     P.label("j0")
-    P(O.MOV, "p", "x0")
+    P(Op.MOV, "p", "x0")
     _search(P, 0, lab)
 
     def starts() -> None:
         P.label("p_one")
-        P(O.LDI, "p", imm=1)
-        P(O.J, imm="j1_go")
+        P(Op.LDI, "p", imm=1)
+        P(Op.J, imm="j1_go")
     P.deferred.append(starts)
     while P.deferred:
         P.deferred.pop(0)()
     assert P.labels["ret_pair"] == P.labels["ret"] + 1
     # SWAP is not forwarded: the word after it must not read a swapped register
     swapped = {FIXED[n] for pair in SWAP_PAIRS for n in pair}
-    for k, (op, _d, a, b, _imm) in enumerate(P.code[:-1]):
+    for k, (op, *_) in enumerate(P.code[:-1]):
         if op is Op.SWAP:
             nxt = P.code[k + 1]
             assert not {P.r(x) for x in nxt[2:4] if x} & swapped, (k, nxt)
@@ -383,60 +382,58 @@ def start_x0(P: Program) -> None:
     """``x0 = max(1, (isqrt(NM) - M) // K)`` from the registers ``NM``, ``bigM`` (``M <= isqrt(NM)``),
     ``bigK`` (``K >= 1``) into ``x0``, then on to the label ``x0_ok`` it places after itself (``t1``..``t3``
     clobbered; the rare ``x0 = 1`` block out of line)."""
-    O = Op
     # x0 = max(1, (isqrt(N*M) - M) // K). Session 13: the root only to a multiple of 2**j, 2**j <= K
     # (ISQRT with K as b: j/2 fewer steps), then x0 in {xl, xl + 1}, decided exactly. With r =
     # isqrt(NM) and t = r rounded down to a multiple of 2**j: r - 2**j < t <= r, so xl = (t - M) // K
     # is x0 or x0 - 1 (2**j - 1 < K), and x0 = xl + 1 iff M + K (xl + 1) <= r iff (M + K (xl + 1))**2
     # <= NM; t < M (r >= M as N > M) leaves 0 <= r - M < 2**j <= K, so x0 = 0.
-    P(O.ISQRT, "t1", "NM", "bigK")
-    P(O.BLTU, None, "t1", "bigM", "x0_one")
-    P(O.SUB, "t1", "t1", "bigM")
-    P(O.DIV, "x0", "t1", "bigK")
-    P(O.ADDI, "t2", "x0", imm=1)
-    P(O.MUL, "t3", "bigK", "t2")
-    P(O.ADD, "t3", "t3", "bigM")
-    P(O.MUL, "t3", "t3", "t3")
-    P(O.BLTU, None, "NM", "t3", "x0_chk")
-    P(O.MOV, "x0", "t2")
+    P(Op.ISQRT, "t1", "NM", "bigK")
+    P(Op.BLTU, None, "t1", "bigM", "x0_one")
+    P(Op.SUB, "t1", "t1", "bigM")
+    P(Op.DIV, "x0", "t1", "bigK")
+    P(Op.ADDI, "t2", "x0", imm=1)
+    P(Op.MUL, "t3", "bigK", "t2")
+    P(Op.ADD, "t3", "t3", "bigM")
+    P(Op.MUL, "t3", "t3", "t3")
+    P(Op.BLTU, None, "NM", "t3", "x0_chk")
+    P(Op.MOV, "x0", "t2")
     P.label("x0_chk")
-    P(O.BEQ, None, "x0", "ZERO", "x0_one")
+    P(Op.BEQ, None, "x0", "ZERO", "x0_one")
     P.label("x0_ok")
 
     def x0_one() -> None:
         P.label("x0_one")
-        P(O.LDI, "x0", imm=1)
-        P(O.J, imm="x0_ok")
+        P(Op.LDI, "x0", imm=1)
+        P(Op.J, imm="x0_ok")
     P.deferred.append(x0_one)
 
 
 def _rises(P: Program, j: int, s: str, yes: str | None, no: str | None, lab) -> None:
     """Branch to ``yes`` if ``rises(s)`` (``s + 1`` in the domain and ``D(s+1) > D(s)``), else to
     ``no`` (``None``: fall through)."""
-    O = Op
     end = lab("rs_end")
     n = no or end
     if j == 0:
         # pre = identity: always in the domain; D(s+1) > D(s)  <=>  N*M > (M + K s)(M + K (s+1))
-        P(O.MUL, "w1", "bigK", s)
-        P(O.ADD, "w1", "w1", "bigM")
-        P(O.ADD, "w2", "w1", "bigK")
-        P(O.MUL, "w2", "w2", "w1")
+        P(Op.MUL, "w1", "bigK", s)
+        P(Op.ADD, "w1", "w1", "bigM")
+        P(Op.ADD, "w2", "w1", "bigK")
+        P(Op.MUL, "w2", "w2", "w1")
         _branch(P, "w2", "NM", yes, no, end)
     else:
         # a0 = n1 - f0 s, a1 = a0 - f0 (> 0: s+1 in the domain); b0 = m2 + f1 s, b1 = b0 + f1
         # D(s+1) > D(s)  <=>  n2 m2 a0 a1 > n1 m1 b0 b1
-        P(O.MUL, "w1", s, "f0")
-        P(O.SUB, "w1", "n1", "w1")
-        P(O.SUB, "w2", "w1", "f0")
-        P(O.BLTS, None, "w2", "ONE", n)
-        P(O.MUL, "w1", "w1", "w2")
-        P(O.MUL, "w1", "QQ", "w1")
-        P(O.MUL, "w3", s, "f1")
-        P(O.ADD, "w3", "w3", "m2")
-        P(O.ADD, "w4", "w3", "f1")
-        P(O.MUL, "w3", "w3", "w4")
-        P(O.MUL, "w3", "PP", "w3")
+        P(Op.MUL, "w1", s, "f0")
+        P(Op.SUB, "w1", "n1", "w1")
+        P(Op.SUB, "w2", "w1", "f0")
+        P(Op.BLTS, None, "w2", "ONE", n)
+        P(Op.MUL, "w1", "w1", "w2")
+        P(Op.MUL, "w1", "QQ", "w1")
+        P(Op.MUL, "w3", s, "f1")
+        P(Op.ADD, "w3", "w3", "m2")
+        P(Op.ADD, "w4", "w3", "f1")
+        P(Op.MUL, "w3", "w3", "w4")
+        P(Op.MUL, "w3", "PP", "w3")
         _branch(P, "w3", "w1", yes, no, end)
     P.label(end)
 
@@ -445,94 +442,91 @@ def _branch(P: Program, x: str, y: str, yes: str | None, no: str | None, end: st
     """To ``yes`` if ``x < y`` (unsigned), else to ``no`` (``None``: fall through to ``end``): one
     branch when only one side is named (session 13: ``BGEU`` to ``no``, where ``BLTU`` to ``end`` and
     ``J no`` took three cycles), ``BLTU`` and ``J`` when both are."""
-    O = Op
     if no is None:
-        P(O.BLTU, None, x, y, yes or end)
+        P(Op.BLTU, None, x, y, yes or end)
     elif yes is None:
-        P(O.BGEU, None, x, y, no)
+        P(Op.BGEU, None, x, y, no)
     else:
-        P(O.BLTU, None, x, y, yes)
-        P(O.J, imm=no)
+        P(Op.BLTU, None, x, y, yes)
+        P(Op.J, imm=no)
 
 
 def _at_least(P: Program, j: int, s: str, no: str, lab) -> None:
     """Fall through if ``D(s) >= bp1`` (``s >= 1``, in the domain), else branch to ``no``."""
-    O = Op
-    P(O.BEQ, None, s, "ZERO", no)
+    P(Op.BEQ, None, s, "ZERO", no)
     if j == 0:
         # D(s) = s (N - b) / b with b = M + K s
-        P(O.MUL, "v2", "bigK", s)
-        P(O.ADD, "v2", "v2", "bigM")
-        P(O.SUB, "v3", "bigN", "v2")
+        P(Op.MUL, "v2", "bigK", s)
+        P(Op.ADD, "v2", "v2", "bigM")
+        P(Op.SUB, "v3", "bigN", "v2")
     else:
         # a = n1 - f0 s (> 0), b = m2 + f1 s; D(s) = s (n2 a - m1 b) / (b a)
-        P(O.MUL, "v1", s, "f0")
-        P(O.SUB, "v1", "n1", "v1")
-        P(O.BLTS, None, "v1", "ONE", no)
-        P(O.MUL, "v2", s, "f1")
-        P(O.ADD, "v2", "v2", "m2")
-        P(O.MUL, "v3", "n2", "v1")
-        P(O.MUL, "v4", "m1", "v2")
-        P(O.SUB, "v3", "v3", "v4")
-        P(O.MUL, "v2", "v2", "v1")
-    P(O.MUL, "v3", "v3", s)
-    P(O.MUL, "v2", "v2", "bp1")
-    P(O.BLTS, None, "v3", "v2", no)
+        P(Op.MUL, "v1", s, "f0")
+        P(Op.SUB, "v1", "n1", "v1")
+        P(Op.BLTS, None, "v1", "ONE", no)
+        P(Op.MUL, "v2", s, "f1")
+        P(Op.ADD, "v2", "v2", "m2")
+        P(Op.MUL, "v3", "n2", "v1")
+        P(Op.MUL, "v4", "m1", "v2")
+        P(Op.SUB, "v3", "v3", "v4")
+        P(Op.MUL, "v2", "v2", "v1")
+    P(Op.MUL, "v3", "v3", s)
+    P(Op.MUL, "v2", "v2", "bp1")
+    P(Op.BLTS, None, "v3", "v2", no)
 
 
 def _exec(P: Program, j: int, s: str, no: str, lab) -> None:
     """Candidate for ``s``: fall through with ``ex = x(s)`` and ``eprof`` = its exact profit if it is
     executable (uint112 limits, ``min_in`` defined), else branch to ``no``."""
-    O = Op
     if j == 0:
         x = s
     else:
         # ex = min_in(s, hop0) = ceil(s*d0*h0ri / (f0*(h0ro - s))), defined for s < h0ro
-        P(O.SUB, "t4", "h0ro", s)
-        P(O.BLTS, None, "t4", "ONE", no)
-        P(O.MUL, "t3", s, "d0")
-        P(O.MUL, "t3", "h0ri", "t3")
-        P(O.MUL, "t4", "t4", "f0")
-        P(O.DIVC, "ex", "t3", "t4")
+        P(Op.SUB, "t4", "h0ro", s)
+        P(Op.BLTS, None, "t4", "ONE", no)
+        P(Op.MUL, "t3", s, "d0")
+        P(Op.MUL, "t3", "h0ri", "t3")
+        P(Op.MUL, "t4", "t4", "f0")
+        P(Op.DIVC, "ex", "t3", "t4")
         x = "ex"
     # cycle_output(x): overflow checks, then the floors
-    P(O.ADD, "t3", "h0ri", x)
-    P(O.BLTU, None, "U112", "t3", no)
+    P(Op.ADD, "t3", "h0ri", x)
+    P(Op.BLTU, None, "U112", "t3", no)
     if j == 0:
-        P(O.MUL, "t3", x, "f0")
-        P(O.MUL, "t4", "t3", "h0ro")
-        P(O.ADD, "t3", "t3", "m1")
-        P(O.DIV, "ey", "t4", "t3")
+        P(Op.MUL, "t3", x, "f0")
+        P(Op.MUL, "t4", "t3", "h0ro")
+        P(Op.ADD, "t3", "t3", "m1")
+        P(Op.DIV, "ey", "t4", "t3")
     else:
         # ey = fwd(ex, hop0) is s itself when n1 <= m1 (session 11): g(x) = x·n1 / (m1 + x·f0) rises
         # by at most g'(0) = n1 / m1 <= 1 per unit of x, so floor(g) takes every integer; ex is the
         # least x with g(x) >= s, so fwd(ex - 1) <= s - 1 and s <= fwd(ex) <= fwd(ex - 1) + 1 = s.
         # Otherwise (m1 < n1) the division, out of line.
         slow, join = lab("ey_div"), lab("ey_join")
-        P(O.MOV, "ey", s)
-        P(O.BLTU, None, "m1", "n1", slow)
+        P(Op.MOV, "ey", s)
+        P(Op.BLTU, None, "m1", "n1", slow)
         P.label(join)
 
         def ey_div() -> None:
             P.label(slow)
-            P(O.MUL, "t3", x, "f0")
-            P(O.MUL, "t4", "t3", "h0ro")
-            P(O.ADD, "t3", "t3", "m1")
-            P(O.DIV, "ey", "t4", "t3")
-            P(O.J, imm=join)
+            P(Op.MUL, "t3", x, "f0")
+            P(Op.MUL, "t4", "t3", "h0ro")
+            P(Op.ADD, "t3", "t3", "m1")
+            P(Op.DIV, "ey", "t4", "t3")
+            P(Op.J, imm=join)
         P.deferred.append(ey_div)
-    P(O.ADD, "t3", "h1ri", "ey")
-    P(O.BLTU, None, "U112", "t3", no)
-    P(O.MUL, "t3", "ey", "f1")
+    P(Op.ADD, "t3", "h1ri", "ey")
+    P(Op.BLTU, None, "U112", "t3", no)
+    P(Op.MUL, "t3", "ey", "f1")
     if j == 0:
-        P(O.MUL, "t4", "t3", "h1ro")
+        P(Op.MUL, "t4", "t3", "h1ro")
     else:
-        P(O.MUL, "t4", "h1ro", "t3")
-    P(O.ADD, "t3", "t3", "m2")
-    P(O.DIV, "eout", "t4", "t3")
-    P(O.SUB, "eprof", "eout", x)
+        P(Op.MUL, "t4", "h1ro", "t3")
+    P(Op.ADD, "t3", "t3", "m2")
+    P(Op.DIV, "eout", "t4", "t3")
+    P(Op.SUB, "eprof", "eout", x)
     if j == 0:
-        P(O.MOV, "ex", x)
+        P(Op.MOV, "ex", x)
 
 
 def _bisect(P: Program, labels: tuple[str, str, str], holds, result: tuple[str, str], then: str) -> None:
@@ -540,113 +534,111 @@ def _bisect(P: Program, labels: tuple[str, str, str], holds, result: tuple[str, 
     (``loop``, ``step``, ``high``): while ``hi - lo > 1``, ``mid = (lo + hi) >> 1`` replaces ``lo`` where
     ``holds(mid, high)`` falls through (it branches to ``high`` where the predicate fails), else ``hi``; at
     the end ``MOV result`` (destination, ``"lo"`` or ``"hi"``) and ``J then``."""
-    O = Op
     loop, step, high = labels
     P.label(loop)
-    P(O.SUB, "t1", "hi", "lo")
-    P(O.BLTU, None, "ONE", "t1", step)
-    P(O.MOV, *result)
-    P(O.J, imm=then)
+    P(Op.SUB, "t1", "hi", "lo")
+    P(Op.BLTU, None, "ONE", "t1", step)
+    P(Op.MOV, *result)
+    P(Op.J, imm=then)
     P.label(step)
-    P(O.ADD, "mid", "lo", "hi")
-    P(O.SHR1, "mid", "mid")
+    P(Op.ADD, "mid", "lo", "hi")
+    P(Op.SHR1, "mid", "mid")
     holds("mid", high)
-    P(O.MOV, "lo", "mid")
-    P(O.J, imm=loop)
+    P(Op.MOV, "lo", "mid")
+    P(Op.J, imm=loop)
     P.label(high)
-    P(O.MOV, "hi", "mid")
-    P(O.J, imm=loop)
+    P(Op.MOV, "hi", "mid")
+    P(Op.J, imm=loop)
 
 
 def _search(P: Program, j: int, lab) -> None:
     """Peak of ``D`` from ``p``, feasibility, bounded scan; results, then ``JR lr1``."""
-    O = Op
     L = {k: lab(f"j{j}_{k}") for k in ("right", "lw", "rw", "lbs", "gal", "bs", "bs_step", "bs_hi", "done",
                                          "fb", "fb_loop", "fb_step", "fb_hi", "BL", "BR", "LO", "RO", "end",
                                          "budget", "zero")}
     # ---- d. integer peak of D from s0 = p: walk (PEAK_WALK_MAX), then doubling + binary search
     _rises(P, j, "p", L["right"], None, lab)
-    P(O.LDI, "cnt", imm=64)
+    P(Op.LDI, "cnt", imm=64)
     P.label(L["lw"])
-    P(O.BEQ, None, "p", "ONE", L["done"])
-    P(O.SUB, "rs", "p", "ONE")
+    P(Op.BEQ, None, "p", "ONE", L["done"])
+    P(Op.SUB, "rs", "p", "ONE")
     _rises(P, j, "rs", L["done"], None, lab)
-    P(O.MOV, "p", "rs")
-    P(O.ADDI, "cnt", "cnt", imm=-1)
-    P(O.BNE, None, "cnt", "ZERO", L["lw"])
-    P(O.BEQ, None, "p", "ONE", L["done"])
-    P(O.SUB, "rs", "p", "ONE")
+    P(Op.MOV, "p", "rs")
+    P(Op.ADDI, "cnt", "cnt", imm=-1)
+    P(Op.BNE, None, "cnt", "ZERO", L["lw"])
+    P(Op.BEQ, None, "p", "ONE", L["done"])
+    P(Op.SUB, "rs", "p", "ONE")
     _rises(P, j, "rs", L["done"], None, lab)
     _rises(P, j, "ONE", L["lbs"], None, lab)
-    P(O.MOV, "p", "ONE")
-    P(O.J, imm=L["done"])
+    P(Op.MOV, "p", "ONE")
+    P(Op.J, imm=L["done"])
     P.label(L["lbs"])
-    P(O.MOV, "lo", "ONE")
-    P(O.SUB, "hi", "p", "ONE")
-    P(O.J, imm=L["bs"])
+    P(Op.MOV, "lo", "ONE")
+    P(Op.SUB, "hi", "p", "ONE")
+    P(Op.J, imm=L["bs"])
     P.label(L["right"])
-    P(O.LDI, "cnt", imm=64)
+    P(Op.LDI, "cnt", imm=64)
     P.label(L["rw"])
-    P(O.ADDI, "p", "p", imm=1)
+    P(Op.ADDI, "p", "p", imm=1)
     _rises(P, j, "p", None, L["done"], lab)
-    P(O.ADDI, "cnt", "cnt", imm=-1)
-    P(O.BNE, None, "cnt", "ZERO", L["rw"])
-    P(O.MOV, "lo", "p")
-    P(O.LDI, "step", imm=1)
-    P(O.ADD, "hi", "lo", "step")
+    P(Op.ADDI, "cnt", "cnt", imm=-1)
+    P(Op.BNE, None, "cnt", "ZERO", L["rw"])
+    P(Op.MOV, "lo", "p")
+    P(Op.LDI, "step", imm=1)
+    P(Op.ADD, "hi", "lo", "step")
     P.label(L["gal"])
     _rises(P, j, "hi", None, L["bs"], lab)
-    P(O.MOV, "lo", "hi")
-    P(O.ADD, "step", "step", "step")
-    P(O.ADD, "hi", "lo", "step")
-    P(O.J, imm=L["gal"])
+    P(Op.MOV, "lo", "hi")
+    P(Op.ADD, "step", "step", "step")
+    P(Op.ADD, "hi", "lo", "step")
+    P(Op.J, imm=L["gal"])
     # invariant rises(lo), not rises(hi); result hi
     _bisect(P, (L["bs"], L["bs_step"], L["bs_hi"]), lambda s, no: _rises(P, j, s, None, no, lab), ("p", "hi"),
             L["done"])
 
     # ---- feasibility of the peak; else the largest feasible s below it, right side closed
     P.label(L["done"])
-    P(O.LDI, "best", imm=0)
-    P(O.LDI, "bestx", imm=0)
-    P(O.LDI, "count", imm=0)
-    P(O.LDI, "bp1", imm=1)
-    P(O.MOV, "left", "p")
-    P(O.ADD, "right", "p", "ONE")
+    P(Op.LDI, "best", imm=0)
+    P(Op.LDI, "bestx", imm=0)
+    P(Op.LDI, "count", imm=0)
+    P(Op.LDI, "bp1", imm=1)
+    P(Op.MOV, "left", "p")
+    P(Op.ADD, "right", "p", "ONE")
     _exec(P, j, "p", L["fb"], lab)
     # both sides open, first candidate = the peak (left side): its exec is the one just done.
     # Session 11 layout: the common paths fall through (the budget test is ``count == maxc``, as
     # ``count <= maxc`` always; "not better" is ``eprof < bp1 = best + 1``; the state BR follows
     # the first candidate, BL follows BR's "better" block; the rare blocks are out of line).
     _at_least(P, j, "left", L["RO"], lab)
-    P(O.BEQ, None, "count", "maxc", L["budget"])
-    P(O.ADDI, "count", "count", imm=1)
-    P(O.SUB, "left", "left", "ONE")
-    P(O.BLTS, None, "eprof", "bp1", L["BR"])
-    P(O.MOV, "best", "eprof")
-    P(O.MOV, "bestx", "ex")
-    P(O.ADD, "bp1", "eprof", "ONE")
+    P(Op.BEQ, None, "count", "maxc", L["budget"])
+    P(Op.ADDI, "count", "count", imm=1)
+    P(Op.SUB, "left", "left", "ONE")
+    P(Op.BLTS, None, "eprof", "bp1", L["BR"])
+    P(Op.MOV, "best", "eprof")
+    P(Op.MOV, "bestx", "ex")
+    P(Op.ADD, "bp1", "eprof", "ONE")
 
     # ---- e. scan outwards from the peak: left on even steps while both sides are open. States:
     # BL (both open, left next), BR (both open, right next), LO (left only), RO (right only).
     def side(state: str, cur: str, closed: str, after: str, infeasible: str, falls_into_after: bool) -> None:
         P.label(L[state])
         _at_least(P, j, cur, L[closed], lab)
-        P(O.BEQ, None, "count", "maxc", L["budget"])
-        P(O.ADDI, "count", "count", imm=1)
+        P(Op.BEQ, None, "count", "maxc", L["budget"])
+        P(Op.ADDI, "count", "count", imm=1)
         cand_no = lab(f"j{j}_{state}_inf")
         _exec(P, j, cur, cand_no, lab)
-        P(O.ADDI, cur, cur, imm=-1 if cur == "left" else 1)
-        P(O.BLTS, None, "eprof", "bp1", L[after])
-        P(O.MOV, "best", "eprof")
-        P(O.MOV, "bestx", "ex")
-        P(O.ADD, "bp1", "eprof", "ONE")
+        P(Op.ADDI, cur, cur, imm=-1 if cur == "left" else 1)
+        P(Op.BLTS, None, "eprof", "bp1", L[after])
+        P(Op.MOV, "best", "eprof")
+        P(Op.MOV, "bestx", "ex")
+        P(Op.ADD, "bp1", "eprof", "ONE")
         if not falls_into_after:
-            P(O.J, imm=L[after])
+            P(Op.J, imm=L[after])
 
         def infeasible_block() -> None:
             P.label(cand_no)
-            P(O.ADDI, cur, cur, imm=-1 if cur == "left" else 1)
-            P(O.J, imm=L[infeasible])
+            P(Op.ADDI, cur, cur, imm=-1 if cur == "left" else 1)
+            P(Op.J, imm=L[infeasible])
         P.deferred.append(infeasible_block)
 
     side("BR", "right", "LO", "BL", "LO", True)      # an infeasible right candidate closes the right side
@@ -656,33 +648,33 @@ def _search(P: Program, j: int, lab) -> None:
 
     P.label(L["fb"])
     _exec(P, j, "ONE", L["zero"], lab)
-    P(O.MOV, "lo", "ONE")
-    P(O.MOV, "hi", "p")
+    P(Op.MOV, "lo", "ONE")
+    P(Op.MOV, "hi", "p")
     # invariant: lo executable, hi not; the left side from lo
     _bisect(P, (L["fb_loop"], L["fb_step"], L["fb_hi"]), lambda s, no: _exec(P, j, s, no, lab),
             ("left", "lo"), L["LO"])
 
     P.label(L["budget"])
-    P(O.LDI, "rese", imm=0)
-    P(O.J, imm=(fin := lab(f"j{j}_fin")))
+    P(Op.LDI, "rese", imm=0)
+    P(Op.J, imm=(fin := lab(f"j{j}_fin")))
     P.label(L["end"])
-    P(O.LDI, "rese", imm=1)
+    P(Op.LDI, "rese", imm=1)
     P.label(fin)
-    P(O.MOV, "resc", "count")
-    P(O.BLTS, None, "best", "ONE", nonpos := lab(f"j{j}_nonpos"))
-    P(O.MOV, "resx", "bestx")
-    P(O.MOV, "resp", "best")
-    P(O.JR, None, "lr1")
+    P(Op.MOV, "resc", "count")
+    P(Op.BLTS, None, "best", "ONE", nonpos := lab(f"j{j}_nonpos"))
+    P(Op.MOV, "resx", "bestx")
+    P(Op.MOV, "resp", "best")
+    P(Op.JR, None, "lr1")
     P.label(nonpos)
-    P(O.LDI, "resx", imm=0)
-    P(O.LDI, "resp", imm=0)
-    P(O.JR, None, "lr1")
+    P(Op.LDI, "resx", imm=0)
+    P(Op.LDI, "resp", imm=0)
+    P(Op.JR, None, "lr1")
     P.label(L["zero"])
-    P(O.LDI, "resx", imm=0)
-    P(O.LDI, "resp", imm=0)
-    P(O.LDI, "rese", imm=1)
-    P(O.LDI, "resc", imm=0)
-    P(O.JR, None, "lr1")
+    P(Op.LDI, "resx", imm=0)
+    P(Op.LDI, "resp", imm=0)
+    P(Op.LDI, "rese", imm=1)
+    P(Op.LDI, "resc", imm=0)
+    P(Op.JR, None, "lr1")
 
 
 PROGRAM = build_program()

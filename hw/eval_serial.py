@@ -736,7 +736,7 @@ class EvalSerial(wiring.Component):
                 rl = Signal(10)
                 m.d.comb += rl.eq(nsteps - (kk << 1))
                 m.d.sync += real.eq(rl)
-                with m.If((nsteps <= (kk << 1))):
+                with m.If(nsteps <= (kk << 1)):
                     write_tag(Const(0, 4), 0)
                     finish()
                 with m.Else():
@@ -770,7 +770,7 @@ class EvalSerial(wiring.Component):
             with m.State("OUT"):
                 # cycle k: the tag of read k into ``ot``, read k - 1 issued, read k - 3's data captured
                 with m.Switch(k):
-                    for n, (name, limb) in enumerate(_OUT_READS):
+                    for n, (name, _limb) in enumerate(_OUT_READS):
                         with m.Case(n):
                             m.d.comb += tg_d.addr.eq(F[name])
                 with m.Switch(k):

@@ -1,7 +1,7 @@
 """Flat Verilog top of the evaluator arithmetic units (for export, simulation and synthesis only)."""
 
 from amaranth.hdl import Module
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from mevblade.hw.evaluator import AmountRequest, AmountResponse, AmountUnit, ClosedFormStart2, HopLayout
