@@ -100,3 +100,34 @@ def test_flash_on_the_simulated_zynq_loads_the_overlay() -> None:
     res = _invoke(["flash", "--board", "pynq-z2", "shim://appliance_top"], SHIM)
     assert res.exit_code == 0, res.output
     assert res.output.startswith("loaded shim://appliance_top on pynq-z2: register map 1.")
+
+
+class _ShortBoard:
+    """A board that decodes like the software engine but loses its last result and changes one: its counters
+    are the software engine's (so only the results differ)."""
+
+    def __init__(self) -> None:
+        from mevblade.control.engine import get_engine
+
+        self.sw = get_engine("sw")
+
+    def soft_reset(self) -> None:
+        pass
+
+    def decode_many(self, raws):
+        out = list(self.sw.decode_many(raws))
+        return [out[1], *out[1:-1]]
+
+    def status(self) -> dict:
+        return {"packets": 0, "bytes": 0, "records": 0, "decode_errors": 0, "errors_by_code": {}}
+
+
+def test_selftest_counts_a_lost_result_as_a_mismatch() -> None:
+    """Every index the board has no result for is a mismatch (zip dropped them before), beside a wrong one."""
+    from mevblade.control.cli.board import run_selftest, selftest_cases
+
+    raws = selftest_cases(5)    # 5 mainnet transactions + 5 malformed packets
+    report = run_selftest(_ShortBoard(), raws)
+    assert report["transactions"] == len(raws) == 10
+    assert report["mismatches"] == [0, 9]
+    assert report["ok"] is False
