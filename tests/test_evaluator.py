@@ -35,8 +35,8 @@ _FEES = [(997, 1000), (9975, 10000), (998, 1000), (990, 1000), (1000, 1000), (3,
 
 
 def _hops(n: int, max_reserve: int) -> st.SearchStrategy[list[Hop]]:
-    hop = st.builds(lambda ri, ro, f: Hop(ri, ro, *f), st.integers(1, max_reserve), st.integers(1, max_reserve),
-                    st.sampled_from(_FEES))
+    hop = st.builds(lambda ri, ro, f: Hop(ri, ro, *f), st.integers(1, max_reserve),
+                    st.integers(1, max_reserve), st.sampled_from(_FEES))
     return st.lists(hop, min_size=n, max_size=n)
 
 
@@ -255,14 +255,16 @@ def _call_for(world: World, fn_sel: bytes, rng: random.Random) -> tuple[bytes, i
     if fn.kind is SwapKind.EXACT_IN:
         amount = rng.randint(500, 3000)
         if fn.eth_in:
-            return fn_sel + encode(["uint256", "address[]", "address", "uint256"], [1, path, ME, deadline]), amount, path
+            return (fn_sel + encode(["uint256", "address[]", "address", "uint256"], [1, path, ME, deadline]),
+                    amount, path)
         return (fn_sel + encode(["uint256", "uint256", "address[]", "address", "uint256"],
                                 [amount, 1, path, ME, deadline]), 0, path)
     out = rng.randint(50, 400)
     if fn.eth_in:
         return (fn_sel + encode(["uint256", "address[]", "address", "uint256"], [out, path, ME, deadline]),
                 10**9, path)
-    return fn_sel + encode(["uint256", "uint256", "address[]", "address", "uint256"], [out, 10**9, path, ME, deadline]), 0, path
+    return (fn_sel + encode(["uint256", "uint256", "address[]", "address", "uint256"],
+                            [out, 10**9, path, ME, deadline]), 0, path)
 
 
 @pytest.mark.parametrize("sel", list(V2_FUNCTIONS), ids=[f.name for f in V2_FUNCTIONS.values()])
@@ -302,7 +304,8 @@ def test_slippage_bound_means_no_effect(world: World) -> None:
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_backrun_opportunities_execute_on_real_pairs_with_the_predicted_profit(world: World, seed: int) -> None:
+def test_backrun_opportunities_execute_on_real_pairs_with_the_predicted_profit(world: World,
+                                                                                seed: int) -> None:
     """Victim swap through the real router, then each reported backrun executed on the real pairs:
     the output is exactly amount_in + profit, one more wei of output reverts, and the profit is the
     exhaustive-search optimum for the post-trade reserves."""
@@ -344,7 +347,8 @@ def test_backrun_opportunities_execute_on_real_pairs_with_the_predicted_profit(w
 # ------------------------------------------------------------------ evaluate_swap on a pool table (no chain)
 
 
-def _table_two_venues(r_victim: tuple[int, int], r_sibling: tuple[int, int]) -> tuple[PoolTable, bytes, bytes]:
+def _table_two_venues(r_victim: tuple[int, int],
+                      r_sibling: tuple[int, int]) -> tuple[PoolTable, bytes, bytes]:
     a, b = b"\x0a" * 20, b"\x0b" * 20
     t = PoolTable(profit_tokens=(a,))
     t.add_pool(b"\xf0" * 20, a, b, *r_victim, venue=0)
@@ -355,8 +359,8 @@ def _table_two_venues(r_victim: tuple[int, int], r_sibling: tuple[int, int]) -> 
 def _victim(a: bytes, b: bytes, amount: int, venue: int | None = 0):
     from mevblade.control.engine.software.types_swap import SwapCall
 
-    return SwapCall(bytes.fromhex("38ed1739"), "swapExactTokensForTokens", SwapKind.EXACT_IN, (a, b), b"\x01" * 20,
-                    2**40, False, False, False, amount_in=amount, amount_out_min=0, venue=venue)
+    return SwapCall(bytes.fromhex("38ed1739"), "swapExactTokensForTokens", SwapKind.EXACT_IN, (a, b),
+                    b"\x01" * 20, 2**40, False, False, False, amount_in=amount, amount_out_min=0, venue=venue)
 
 
 def test_evaluate_swap_reports_the_exhaustive_optimum_against_the_sibling() -> None:

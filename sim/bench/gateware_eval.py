@@ -57,7 +57,8 @@ def _vectors() -> Path:
     return Path(os.environ.get("MEVBLADE_VECTORS", REPO.parent / "shared" / "vectors"))
 
 
-@benchmark("gateware_keccak", "Keccak-256 core: mainnet block back to back in Verilator (cycles, bytes/cycle, latency)")
+@benchmark("gateware_keccak",
+           "Keccak-256 core: mainnet block back to back in Verilator (cycles, bytes/cycle, latency)")
 def keccak_bench(**_: Any) -> dict[str, Any]:
     from mevblade.control.engine.software.keccak_model import keccak256
     from mevblade.hw.top_keccak import KeccakTop
@@ -86,7 +87,8 @@ def keccak_bench(**_: Any) -> dict[str, Any]:
     return res
 
 
-@benchmark("gateware_swap_decoder", "Swap decoder: last calldata word -> record latency by path length, swap-mix rate")
+@benchmark("gateware_swap_decoder",
+           "Swap decoder: last calldata word -> record latency by path length, swap-mix rate")
 def swap_decoder_bench(**_: Any) -> dict[str, Any]:
     r = _cocotb("swap_decoder_top", "mevblade.sim.tb.swap_decoder.bench", {})
     res: dict[str, Any] = {**r, "cycles_per_swap_mix": r["mix_cycles"] / r["mix_packets"]}
@@ -105,13 +107,15 @@ def swap_decoder_bench(**_: Any) -> dict[str, Any]:
     reg = registry()
     calls = [_swap(rng, list(V2_FUNCTIONS.values())[k % 9], ROUTERS[0], 2 + k % 3) for k in range(2000)]
     res["sw_decodes_per_s"] = software_rate(
-        lambda: [reg.decode(ROUTERS[0].address, data, value, 1) for data, value in calls], len(calls))["per_s"]
+        lambda: [reg.decode(ROUTERS[0].address, data, value, 1) for data, value in calls],
+        len(calls))["per_s"]
     res["sw_rate_clock"] = DEFAULT_RATE_CLOCK
     res["machine"] = machine_info()
     return res
 
 
-@benchmark("gateware_evaluator", "Evaluator units: cycles per getAmountOut / getAmountIn / 2-hop closed-form start")
+@benchmark("gateware_evaluator",
+           "Evaluator units: cycles per getAmountOut / getAmountIn / 2-hop closed-form start")
 def evaluator_bench(**_: Any) -> dict[str, Any]:
     import random
 
@@ -126,7 +130,8 @@ def evaluator_bench(**_: Any) -> dict[str, Any]:
         for k in ("amount_out", "amount_in", "closed_form"):
             res[f"{k}_ns_each"] = r[f"{k}_cycles_each"] * 1e3 / f
     rng = random.Random(1)
-    reqs = [(rng.getrandbits(90) + 1, rng.getrandbits(100) + 1, rng.getrandbits(100) + 2) for _ in range(20000)]
+    reqs = [(rng.getrandbits(90) + 1, rng.getrandbits(100) + 1, rng.getrandbits(100) + 2)
+            for _ in range(20000)]
     res["sw_amount_out_per_s"] = software_rate(
         lambda: [get_amount_out(a, rin, rout) for a, rin, rout in reqs], len(reqs))["per_s"]
     res["sw_amount_in_per_s"] = software_rate(
@@ -239,7 +244,8 @@ def eval_search_bench(n: int = 40, **_: Any) -> dict[str, Any]:
     proxy_json = REPO / "build" / "synth" / "eval_search_top" / "proxy.json"
     proxy_src = proxy_json.with_name("design.v")
     rtl = REPO / "hw" / "rtl" / "eval_search_top.v"
-    if proxy_json.is_file() and proxy_src.is_file() and rtl.is_file() and proxy_src.read_bytes() == rtl.read_bytes():
+    if proxy_json.is_file() and proxy_src.is_file() and rtl.is_file() \
+            and proxy_src.read_bytes() == rtl.read_bytes():
         px = json.loads(proxy_json.read_text()).get("proxy") or {}
         if px.get("cell_path_ps"):
             period_ns = px["cell_path_ps"] / 1e3

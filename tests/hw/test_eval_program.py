@@ -15,6 +15,7 @@ from mevblade.control.engine.software.evaluator import cycle_profit, evaluate_sw
 from mevblade.control.engine.software.pools import PoolTable
 from mevblade.control.engine.software.types_swap import Hop, SwapCall, SwapKind
 from mevblade.hw import eval_program as ep
+from mevblade.hw.eval_program import Op
 from mevblade.sim.tb.evaluator.cases import (
     CLASSES,
     brute_force,
@@ -30,6 +31,12 @@ def _run(req: dict[str, int]) -> ep.RunResult:
     return ep.run(inputs_of(req))
 
 
+def _answer(r) -> tuple:
+    """What ``optimal_cycle`` answers (amount in, profit, exact flag, candidate count), of its result
+    or of the interpreter's."""
+    return r.amount_in, r.profit, r.exact, r.candidates
+
+
 @pytest.mark.parametrize("cls", CLASSES)
 def test_program_equals_optimal_cycle(cls: str, vectors) -> None:
     profitable = 0
@@ -38,7 +45,7 @@ def test_program_equals_optimal_cycle(cls: str, vectors) -> None:
         if want.candidates > 5000:  # a 45k-candidate vector pair: seconds in the interpreter
             continue
         got = _run(request_of(hops))
-        assert (got.amount_in, got.profit, got.exact, got.candidates) == (want.amount_in, want.profit, want.exact, want.candidates), hops
+        assert _answer(got) == _answer(want), hops
         profitable += want.profit > 0
     assert profitable >= {"fees": 3, "vectors": 3, "small": 3, "flat": 10}.get(cls, 20)
 
@@ -60,7 +67,7 @@ def test_candidate_budget_is_the_software_budget(budget: int) -> None:
     for hops in cycles("flat", 40, seed=3):
         want = optimal_cycle(hops, budget)
         got = _run(request_of(hops, budget))
-        assert (got.amount_in, got.profit, got.exact, got.candidates) == (want.amount_in, want.profit, want.exact, want.candidates), hops
+        assert _answer(got) == _answer(want), hops
         cut += not want.exact
     assert cut >= 3
 
@@ -83,14 +90,16 @@ def test_pair_mode_chooses_like_evaluate_swap(cls: str) -> None:
 
 def test_pair_mode_matches_evaluate_swap_on_a_pool_table() -> None:
     a_tok, b_tok = b"\x0a" * 20, b"\x0b" * 20
-    for k, (victim, sibling, amount) in enumerate([((3000, 3000), (3000, 3000), 400),
-                                                   ((10**21, 2 * 10**9), (10**21, 2 * 10**9), 10**19),
-                                                   ((10**21, 2 * 10**9), (9 * 10**20, 2 * 10**9), 5 * 10**18)]):
+    cases = [((3000, 3000), (3000, 3000), 400),
+             ((10**21, 2 * 10**9), (10**21, 2 * 10**9), 10**19),
+             ((10**21, 2 * 10**9), (9 * 10**20, 2 * 10**9), 5 * 10**18)]
+    for k, (victim, sibling, amount) in enumerate(cases):
         t = PoolTable(profit_tokens=(a_tok,))
         t.add_pool(b"\xf0" * 20, a_tok, b_tok, *victim, venue=0)
         t.add_pool(b"\xf1" * 20, a_tok, b_tok, *sibling, venue=1)
-        swap = SwapCall(bytes.fromhex("38ed1739"), "swapExactTokensForTokens", SwapKind.EXACT_IN, (a_tok, b_tok),
-                        b"\x01" * 20, 2**40, False, False, False, amount_in=amount, amount_out_min=0, venue=0)
+        swap = SwapCall(bytes.fromhex("38ed1739"), "swapExactTokensForTokens", SwapKind.EXACT_IN,
+                        (a_tok, b_tok), b"\x01" * 20, 2**40, False, False, False, amount_in=amount,
+                        amount_out_min=0, venue=0)
         opps = evaluate_swap(swap, t)
         assert len(opps) == 1, k
         post_in = victim[0] + amount
@@ -136,7 +145,7 @@ def test_divisors_stay_within_the_narrow_divider() -> None:
     for hops in _extreme_hops(12, 150):
         want = optimal_cycle(hops, 3)
         got = _run(request_of(hops, 3))
-        assert (got.amount_in, got.profit, got.exact, got.candidates) == (want.amount_in, want.profit, want.exact, want.candidates), hops
+        assert _answer(got) == _answer(want), hops
         assert got.divisor_bits <= ep.DEN_BITS
         widest = max(widest, got.divisor_bits)
     assert widest >= ep.DEN_BITS - 2
@@ -145,13 +154,12 @@ def test_divisors_stay_within_the_narrow_divider() -> None:
 def _x0_program() -> list[int]:
     """``start_x0`` alone: ``NM``, ``M``, ``K`` from the input registers (``run`` takes any width there)."""
     P = ep.Program()
-    O = ep.Op
-    P(O.MOV, "NM", "a_base")
-    P(O.MOV, "bigM", "b_base")
-    P(O.MOV, "bigK", "b_fn")
+    P(Op.MOV, "NM", "a_base")
+    P(Op.MOV, "bigM", "b_base")
+    P(Op.MOV, "bigK", "b_fn")
     ep.start_x0(P)
-    P(O.MOV, "resx", "x0")
-    P(O.OUT)
+    P(Op.MOV, "resx", "x0")
+    P(Op.OUT)
     while P.deferred:
         P.deferred.pop(0)()
     return P.words()

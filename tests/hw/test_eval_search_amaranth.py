@@ -14,6 +14,7 @@ from amaranth.sim import Simulator
 from mevblade.control.engine.software.evaluator import optimal_cycle
 from mevblade.control.engine.software.types_swap import Hop
 from mevblade.hw import eval_program as ep
+from mevblade.hw.eval_program import Op
 from mevblade.hw.eval_search import EvalSearch
 from mevblade.sim.tb.evaluator import amaranth_sim
 from mevblade.sim.tb.evaluator.cases import inputs_of, pair_request, request_of, software_pair
@@ -58,36 +59,36 @@ def _unit_program() -> list[int]:
     and without a remainder, the widest divisor, the widest radicand, radicands 0 and 1, roots left
     short by a ``b`` operand (session 13: 0, 1, some and all steps left out); every result
     folded into ``resx`` / ``resp`` / ``resc`` (multiply-add mix), then OUT."""
-    O = ep.Op
     P = ep.Program()
-    P(O.MUL, "n", "a_base", "a_other")
-    P(O.MUL, "n", "n", "a_fn")
-    P(O.MUL, "n", "n", "a_fd")          # < 2**256: the widest numerator
-    P(O.MUL, "d", "b_base", "b_fn")
-    P(O.MUL, "d", "d", "b_fd")          # < 2**144
-    P(O.ADD, "d2", "d", "d")            # < 2**145: the widest divisor
-    P(O.MUL, "e", "d", "b_other")       # a multiple of d (DIVC without a remainder)
-    P(O.MUL, "s", "n", "n")             # < 2**512: the widest radicand, a square
-    P(O.SUB, "s1", "s", "ONE")
-    P(O.LDI, "k", imm=40503)
-    P(O.LDI, "four", imm=4)
-    P(O.LDI, "three", imm=3)
-    P(O.LDI, "acc", imm=0)
-    units = [(O.DIV, "n", "d"), (O.DIVC, "n", "d2"), (O.DIVC, "e", "d"), (O.DIV, "e", "d2"), (O.DIV, "d", "d2"),
-             (O.DIVC, "ONE", "d2"), (O.DIVC, "ZERO", "d"), (O.DIV, "n", "ONE"), (O.DIVC, "d2", "d"),
-             (O.ISQRT, "s", None), (O.ISQRT, "s1", None), (O.ISQRT, "ZERO", None), (O.ISQRT, "ONE", None),
-             (O.ISQRT, "n", None), (O.ISQRT, "d", None),
+    P(Op.MUL, "n", "a_base", "a_other")
+    P(Op.MUL, "n", "n", "a_fn")
+    P(Op.MUL, "n", "n", "a_fd")         # < 2**256: the widest numerator
+    P(Op.MUL, "d", "b_base", "b_fn")
+    P(Op.MUL, "d", "d", "b_fd")         # < 2**144
+    P(Op.ADD, "d2", "d", "d")           # < 2**145: the widest divisor
+    P(Op.MUL, "e", "d", "b_other")      # a multiple of d (DIVC without a remainder)
+    P(Op.MUL, "s", "n", "n")            # < 2**512: the widest radicand, a square
+    P(Op.SUB, "s1", "s", "ONE")
+    P(Op.LDI, "k", imm=40503)
+    P(Op.LDI, "four", imm=4)
+    P(Op.LDI, "three", imm=3)
+    P(Op.LDI, "acc", imm=0)
+    units = [(Op.DIV, "n", "d"), (Op.DIVC, "n", "d2"), (Op.DIVC, "e", "d"), (Op.DIV, "e", "d2"),
+             (Op.DIV, "d", "d2"), (Op.DIVC, "ONE", "d2"), (Op.DIVC, "ZERO", "d"), (Op.DIV, "n", "ONE"),
+             (Op.DIVC, "d2", "d"),
+             (Op.ISQRT, "s", None), (Op.ISQRT, "s1", None), (Op.ISQRT, "ZERO", None), (Op.ISQRT, "ONE", None),
+             (Op.ISQRT, "n", None), (Op.ISQRT, "d", None),
              # session 13: the root left k steps short (4**k <= b), shifted back into place
-             (O.ISQRT, "s", "d2"), (O.ISQRT, "s1", "d"), (O.ISQRT, "n", "k"), (O.ISQRT, "s1", "four"),
-             (O.ISQRT, "s", "three"), (O.ISQRT, "d", "d2"), (O.ISQRT, "k", "d2"), (O.ISQRT, "ZERO", "d")]
+             (Op.ISQRT, "s", "d2"), (Op.ISQRT, "s1", "d"), (Op.ISQRT, "n", "k"), (Op.ISQRT, "s1", "four"),
+             (Op.ISQRT, "s", "three"), (Op.ISQRT, "d", "d2"), (Op.ISQRT, "k", "d2"), (Op.ISQRT, "ZERO", "d")]
     for i, (op, x, y) in enumerate(units):
         P(op, f"u{i}", x, y)
-        P(O.MUL, "acc", "acc", "k")
-        P(O.ADD, "acc", "acc", f"u{i}")
-    P(O.MOV, "resx", "acc")
-    P(O.MOV, "resp", "u7")               # n // 1: the 256-bit quotient (low 128 bits in the record)
-    P(O.MOV, "resc", "u1")
-    P(O.OUT)
+        P(Op.MUL, "acc", "acc", "k")
+        P(Op.ADD, "acc", "acc", f"u{i}")
+    P(Op.MOV, "resx", "acc")
+    P(Op.MOV, "resp", "u7")              # n // 1: the 256-bit quotient (low 128 bits in the record)
+    P(Op.MOV, "resc", "u1")
+    P(Op.OUT)
     return P.words()
 
 
@@ -125,68 +126,67 @@ def _hazard_program() -> list[int]:
     ``BGES`` taken and not taken (equal, negative and positive operands), ``SWAP`` with pool A's and
     pool B's registers read two words later, and ``dir`` left at the request's 0 (except when a
     request's operands make the program write 1)."""
-    O = ep.Op
     P = ep.Program()
-    P(O.LDI, "resc", imm=0)              # (the request load sets it to 0 since session 13)
-    P(O.ADD, "x", "a_base", "a_other")
-    P(O.ADD, "x", "x", "x")              # both operands forwarded from a single-cycle op
-    P(O.MUL, "y", "a_fn", "x")           # multiplier x: several digits
-    P(O.ADD, "z", "y", "y")              # forwarded from the MUL's last digit
-    P(O.DIV, "q", "z", "b_fn")
-    P(O.ADD, "q", "q", "ONE")            # from the divider's last step
-    P(O.DIVC, "c", "z", "b_fd")
-    P(O.ADD, "c", "c", "q")              # from DIVC's write-back
-    P(O.DIV, "w", "ONE", "z")            # quotient 0: written by the normalise cycle
-    P(O.ADD, "c", "c", "w")
-    P(O.ISQRT, "s", "c")
-    P(O.ADD, "s", "s", "c")              # from ISQRT's write-back
-    P(O.ISQRT, "v", "ZERO")              # no root bits
-    P(O.ADD, "s", "s", "v")
-    P(O.MOV, "resx", "s")                # a result register (flip-flops) ...
-    P(O.ADD, "resp", "resx", "ONE")      # ... read at once
-    P(O.BEQ, None, "resp", "resp", imm="next")   # taken, to the next word
+    P(Op.LDI, "resc", imm=0)             # (the request load sets it to 0 since session 13)
+    P(Op.ADD, "x", "a_base", "a_other")
+    P(Op.ADD, "x", "x", "x")             # both operands forwarded from a single-cycle op
+    P(Op.MUL, "y", "a_fn", "x")          # multiplier x: several digits
+    P(Op.ADD, "z", "y", "y")             # forwarded from the MUL's last digit
+    P(Op.DIV, "q", "z", "b_fn")
+    P(Op.ADD, "q", "q", "ONE")           # from the divider's last step
+    P(Op.DIVC, "c", "z", "b_fd")
+    P(Op.ADD, "c", "c", "q")             # from DIVC's write-back
+    P(Op.DIV, "w", "ONE", "z")           # quotient 0: written by the normalise cycle
+    P(Op.ADD, "c", "c", "w")
+    P(Op.ISQRT, "s", "c")
+    P(Op.ADD, "s", "s", "c")             # from ISQRT's write-back
+    P(Op.ISQRT, "v", "ZERO")             # no root bits
+    P(Op.ADD, "s", "s", "v")
+    P(Op.MOV, "resx", "s")               # a result register (flip-flops) ...
+    P(Op.ADD, "resp", "resx", "ONE")     # ... read at once
+    P(Op.BEQ, None, "resp", "resp", imm="next")  # taken, to the next word
     P.label("next")
-    P(O.SUB, "t", "resp", "resx")        # 1
-    P(O.BLTU, None, "t", "ONE", imm="bad")       # not taken
-    P(O.BNE, None, "t", "ONE", imm="bad")        # not taken
-    P(O.BLTS, None, "ZERO", "t", imm="call")     # taken
-    P(O.J, imm="bad")
+    P(Op.SUB, "t", "resp", "resx")       # 1
+    P(Op.BLTU, None, "t", "ONE", imm="bad")      # not taken
+    P(Op.BNE, None, "t", "ONE", imm="bad")       # not taken
+    P(Op.BLTS, None, "ZERO", "t", imm="call")    # taken
+    P(Op.J, imm="bad")
     P.label("call")
-    P(O.JAL, "lr", imm="sub")
-    P(O.ADDI, "resc", "resc", imm=1)
+    P(Op.JAL, "lr", imm="sub")
+    P(Op.ADDI, "resc", "resc", imm=1)
     # session 13: the negated compares and SWAP
-    P(O.SUB, "neg", "ZERO", "t")         # -1
-    P(O.BGES, None, "neg", "ZERO", imm="bad")    # -1 >= 0: not taken
-    P(O.BGEU, None, "ZERO", "t", imm="bad")      # 0 >= 1: not taken
-    P(O.BGES, None, "t", "neg", imm="g1")        # 1 >= -1: taken
-    P(O.J, imm="bad")
+    P(Op.SUB, "neg", "ZERO", "t")        # -1
+    P(Op.BGES, None, "neg", "ZERO", imm="bad")   # -1 >= 0: not taken
+    P(Op.BGEU, None, "ZERO", "t", imm="bad")     # 0 >= 1: not taken
+    P(Op.BGES, None, "t", "neg", imm="g1")       # 1 >= -1: taken
+    P(Op.J, imm="bad")
     P.label("g1")
-    P(O.BGEU, None, "neg", "t", imm="g2")        # 2**640 - 1 >= 1 unsigned: taken
-    P(O.J, imm="bad")
+    P(Op.BGEU, None, "neg", "t", imm="g2")       # 2**640 - 1 >= 1 unsigned: taken
+    P(Op.J, imm="bad")
     P.label("g2")
-    P(O.BGES, None, "neg", "neg", imm="g3")      # equal: taken
-    P(O.J, imm="bad")
+    P(Op.BGES, None, "neg", "neg", imm="g3")     # equal: taken
+    P(Op.J, imm="bad")
     P.label("g3")
-    P(O.BGEU, None, "a_base", "b_base", imm="g4")   # data dependent
-    P(O.ADDI, "resc", "resc", imm=2)
+    P(Op.BGEU, None, "a_base", "b_base", imm="g4")  # data dependent
+    P(Op.ADDI, "resc", "resc", imm=2)
     P.label("g4")
-    P(O.BGES, None, "a_other", "b_other", imm="g5")  # data dependent (both >= 0)
-    P(O.ADDI, "resc", "resc", imm=4)
+    P(Op.BGES, None, "a_other", "b_other", imm="g5")  # data dependent (both >= 0)
+    P(Op.ADDI, "resc", "resc", imm=4)
     P.label("g5")
-    P(O.SWAP)
-    P(O.LDI, "u", imm=3)                 # reads nothing swapped
-    P(O.SUB, "u", "a_base", "b_other")   # A and B exchanged
-    P(O.MUL, "u", "u", "a_fd")
-    P(O.ADD, "resp", "resp", "u")
-    P(O.BLTU, None, "b_fn", "a_fn", imm="g6")
-    P(O.LDI, "dir", imm=1)
+    P(Op.SWAP)
+    P(Op.LDI, "u", imm=3)                # reads nothing swapped
+    P(Op.SUB, "u", "a_base", "b_other")  # A and B exchanged
+    P(Op.MUL, "u", "u", "a_fd")
+    P(Op.ADD, "resp", "resp", "u")
+    P(Op.BLTU, None, "b_fn", "a_fn", imm="g6")
+    P(Op.LDI, "dir", imm=1)
     P.label("g6")
-    P(O.OUT)
+    P(Op.OUT)
     P.label("sub")
-    P(O.JR, None, "lr")                  # the link register JAL just wrote
+    P(Op.JR, None, "lr")                 # the link register JAL just wrote
     P.label("bad")
-    P(O.LDI, "resx", imm=0xDEAD)
-    P(O.OUT)
+    P(Op.LDI, "resx", imm=0xDEAD)
+    P(Op.OUT)
     return P.words()
 
 
@@ -309,7 +309,8 @@ def test_multiplier_digit_step_equals_python() -> None:
     rng = random.Random(5)
     ones = (1 << W) - 1
     cases = [(ones, (1 << D) - 1, ones), (ones, 1, 1), (0, 0, 0), (1, (1 << D) - 1, 0)]
-    cases += [(rng.getrandbits(W) >> rng.randrange(W), rng.getrandbits(D), rng.getrandbits(W)) for _ in range(60)]
+    cases += [(rng.getrandbits(W) >> rng.randrange(W), rng.getrandbits(D), rng.getrandbits(W))
+              for _ in range(60)]
 
     async def bench(ctx):
         for xv, yv, av in cases:
@@ -341,12 +342,14 @@ def test_radix4_division_and_root_steps_equal_python() -> None:
     srem, bits4, root = Signal(DB + 4), Signal(4), Signal(DB)
     s_rem, s_q = sqrt_step4(m, srem, bits4, root, SQRT_CHUNK, "t_sq")
     rng = random.Random(11)
-    dcases = [((1 << DN) - 1, (1 << DN) - 2, 3), ((1 << DN) - 1, 0, 0), (1, 0, 3), (1, 0, 0), (3, 2, 3), (2, 1, 1)]
+    dcases = [((1 << DN) - 1, (1 << DN) - 2, 3), ((1 << DN) - 1, 0, 0), (1, 0, 3), (1, 0, 0), (3, 2, 3),
+              (2, 1, 1)]
     for _ in range(150):
         dv = rng.getrandbits(rng.choice([2, 20, 100, DN])) or 1
         rv = rng.choice([dv - 1, 0, rng.randrange(dv)])
         dcases.append((dv, rv, rng.getrandbits(2)))
-    scases = [((1 << DB) - 1, 2 * ((1 << DB) - 1) & ((1 << (DB + 4)) - 1), 15), (0, 0, 0), (0, 0, 1), (1, 2, 15), (1, 0, 8)]
+    scases = [((1 << DB) - 1, 2 * ((1 << DB) - 1) & ((1 << (DB + 4)) - 1), 15), (0, 0, 0), (0, 0, 1),
+              (1, 2, 15), (1, 0, 8)]
     for _ in range(150):
         qv = rng.getrandbits(rng.choice([1, 30, 130, DB - 2]))
         rv = rng.choice([2 * qv, 0, rng.randrange(2 * qv + 1)])

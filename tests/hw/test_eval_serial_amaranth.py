@@ -14,6 +14,7 @@ import random
 from mevblade.control.engine.software.evaluator import optimal_cycle
 from mevblade.control.engine.software.types_swap import UINT112_MAX, Hop
 from mevblade.hw import eval_program as ep
+from mevblade.hw.eval_program import Op
 from mevblade.hw.eval_serial import EvalSerial, limbs_of, run_serial
 from mevblade.sim.tb.evaluator import amaranth_sim
 from mevblade.sim.tb.evaluator.cases import cycles, inputs_of, pair_request, request_of, software_pair
@@ -79,7 +80,8 @@ def test_cycles_equal_optimal_cycle_and_the_model() -> None:
     hops = [[Hop(100, 200, 997, 1000), Hop(180, 130, 997, 1000)],
             [Hop(10**21, 2 * 10**9), Hop(2 * 10**9, 103 * 10**19)],
             [Hop(5, 5), Hop(5, 5)]]
-    hops += list(cycles("skewed", 2, seed=3)) + list(cycles("fees", 3, seed=4)) + list(cycles("realistic", 2, seed=5))
+    hops += list(cycles("skewed", 2, seed=3)) + list(cycles("fees", 3, seed=4)) \
+        + list(cycles("realistic", 2, seed=5))
     hops += [h for h in cycles("limit", 6, seed=6) if ep.run(inputs_of(request_of(h))).cycles < 1500][:2]
     hops += list(cycles("flat", 2, seed=7))
     reqs = [request_of(h, tag=i + 1) for i, h in enumerate(hops)]
@@ -111,13 +113,13 @@ def test_pairs_and_budget_under_idle_and_back_pressure() -> None:
     flat = list(cycles("flat", 3, seed=8))
     reqs += [request_of(h, max_candidates=1 + k % 3, tag=0xB000 + k) for k, h in enumerate(flat)]
     got, lat, _ = simulate(reqs, idle_seed=1, bp_seed=2)
-    for (a, b), rec in zip(pairs, got):
+    for (a, b), rec in zip(pairs, got[:len(pairs)], strict=True):
         want = software_pair(a, b)
         assert (rec["direction"], rec["amount_in"], rec["profit"]) == want[:3], (a, b, rec)
         if rec["profit"]:
             assert (bool(rec["exact"]), rec["candidates"]) == want[3:]
     assert {rec["direction"] for rec in got[:len(pairs)] if rec["profit"]} == {0, 1}
-    for h, req, rec in zip(flat, reqs[len(pairs):], got[len(pairs):]):
+    for h, req, rec in zip(flat, reqs[len(pairs):], got[len(pairs):], strict=True):
         _check_cycle(h, req, rec)
     assert sum(not rec["exact"] for rec in got[len(pairs):]) >= 1
     _check_model(reqs, got, lat)
@@ -128,73 +130,73 @@ def _limb_program() -> list[int]:
     more), carries into a new limb, a product past 2**640, SHR1 of a negative value, MULs with negative and
     aliased operands, compares decided by the tags, by the top limb and by the lowest one, divisions
     with a zero / one-limb / four-limb quotient and DIVC's carry into a new limb, roots left short."""
-    O = ep.Op
     P = ep.Program()
-    P(O.LDI, "c", imm=32768)
-    P(O.ADD, "c", "c", "c")             # 2**16
-    P(O.MUL, "t32", "c", "c")
-    P(O.MUL, "t64", "t32", "t32")       # 2**64: a carry-free limb 1
-    P(O.SUB, "m64", "t64", "ONE")       # 2**64 - 1
-    P(O.ADD, "t64b", "m64", "ONE")      # the carry into limb 1
-    P(O.MUL, "t128", "t64", "t64")
-    P(O.MUL, "t192", "t128", "t64")
-    P(O.SUB, "m192", "t192", "ONE")     # 2**192 - 1
-    P(O.DIVC, "q1", "m192", "t64")      # ceil: 2**128, one more limb than the floor's two
-    P(O.DIV, "q2", "m192", "t64")
-    P(O.DIV, "q3", "m192", "ONE")       # three quotient limbs
-    P(O.DIV, "q4", "ONE", "t64")        # quotient 0
-    P(O.DIVC, "q5", "ONE", "t64")       # 1
-    P(O.DIVC, "q6", "ZERO", "t64")      # 0
-    P(O.MUL, "x", "a_base", "a_other")
-    P(O.MUL, "x", "x", "a_fn")
-    P(O.MUL, "x", "x", "a_fd")          # < 2**256, aliased destination
-    P(O.MUL, "y", "b_base", "b_fn")     # < 2**128
-    P(O.ADD, "y", "y", "ONE")
-    P(O.DIV, "q7", "x", "y")
-    P(O.DIVC, "q8", "x", "y")
-    P(O.DIV, "q9", "x", "ONE")          # four quotient limbs: the numerator feed reloaded three times
-    P(O.DIVC, "q10", "x", "t64b")
-    P(O.MUL, "big", "x", "x")
-    P(O.MUL, "big", "big", "x")         # past 2**640: wraps
-    P(O.MUL, "sq", "x", "x")
-    P(O.ISQRT, "r1", "sq", "ZERO")
-    P(O.ISQRT, "r2", "sq", "y")         # left short by y
-    P(O.ISQRT, "r3", "x", "t64")
-    P(O.ISQRT, "r4", "ONE", "ZERO")
-    P(O.SUB, "neg1", "ZERO", "ONE")     # -1: tag 0, all ones
-    P(O.SUB, "negx", "ZERO", "x")
-    P(O.ADDI, "n2", "neg1", imm=-1)     # -2
-    P(O.ADDI, "z", "neg1", imm=1)       # 0
-    P(O.ADD, "z2", "negx", "x")         # 0 (carries through every limb)
-    P(O.MUL, "p1", "negx", "y")         # negative x positive
-    P(O.MUL, "p2", "negx", "negx")      # = x**2
-    P(O.MUL, "p3", "neg1", "neg1")
-    P(O.SHR1, "h1", "neg1")             # 2**639 - 1
-    P(O.SHR1, "h2", "negx")
-    P(O.SHR1, "h3", "t64b")
-    P(O.MOV, "mv", "negx")
-    P(O.MOV, "mv2", "ZERO")
-    P(O.MOV, "mv3", "neg1")
-    P(O.LDI, "cnt", imm=0)
+    P(Op.LDI, "c", imm=32768)
+    P(Op.ADD, "c", "c", "c")            # 2**16
+    P(Op.MUL, "t32", "c", "c")
+    P(Op.MUL, "t64", "t32", "t32")      # 2**64: a carry-free limb 1
+    P(Op.SUB, "m64", "t64", "ONE")      # 2**64 - 1
+    P(Op.ADD, "t64b", "m64", "ONE")     # the carry into limb 1
+    P(Op.MUL, "t128", "t64", "t64")
+    P(Op.MUL, "t192", "t128", "t64")
+    P(Op.SUB, "m192", "t192", "ONE")    # 2**192 - 1
+    P(Op.DIVC, "q1", "m192", "t64")     # ceil: 2**128, one more limb than the floor's two
+    P(Op.DIV, "q2", "m192", "t64")
+    P(Op.DIV, "q3", "m192", "ONE")      # three quotient limbs
+    P(Op.DIV, "q4", "ONE", "t64")       # quotient 0
+    P(Op.DIVC, "q5", "ONE", "t64")      # 1
+    P(Op.DIVC, "q6", "ZERO", "t64")     # 0
+    P(Op.MUL, "x", "a_base", "a_other")
+    P(Op.MUL, "x", "x", "a_fn")
+    P(Op.MUL, "x", "x", "a_fd")         # < 2**256, aliased destination
+    P(Op.MUL, "y", "b_base", "b_fn")    # < 2**128
+    P(Op.ADD, "y", "y", "ONE")
+    P(Op.DIV, "q7", "x", "y")
+    P(Op.DIVC, "q8", "x", "y")
+    P(Op.DIV, "q9", "x", "ONE")         # four quotient limbs: the numerator feed reloaded three times
+    P(Op.DIVC, "q10", "x", "t64b")
+    P(Op.MUL, "big", "x", "x")
+    P(Op.MUL, "big", "big", "x")        # past 2**640: wraps
+    P(Op.MUL, "sq", "x", "x")
+    P(Op.ISQRT, "r1", "sq", "ZERO")
+    P(Op.ISQRT, "r2", "sq", "y")        # left short by y
+    P(Op.ISQRT, "r3", "x", "t64")
+    P(Op.ISQRT, "r4", "ONE", "ZERO")
+    P(Op.SUB, "neg1", "ZERO", "ONE")    # -1: tag 0, all ones
+    P(Op.SUB, "negx", "ZERO", "x")
+    P(Op.ADDI, "n2", "neg1", imm=-1)    # -2
+    P(Op.ADDI, "z", "neg1", imm=1)      # 0
+    P(Op.ADD, "z2", "negx", "x")        # 0 (carries through every limb)
+    P(Op.MUL, "p1", "negx", "y")        # negative x positive
+    P(Op.MUL, "p2", "negx", "negx")     # = x**2
+    P(Op.MUL, "p3", "neg1", "neg1")
+    P(Op.SHR1, "h1", "neg1")            # 2**639 - 1
+    P(Op.SHR1, "h2", "negx")
+    P(Op.SHR1, "h3", "t64b")
+    P(Op.MOV, "mv", "negx")
+    P(Op.MOV, "mv2", "ZERO")
+    P(Op.MOV, "mv3", "neg1")
+    P(Op.LDI, "cnt", imm=0)
     # compares: count the taken ones in cnt, weighted
-    tests = [(O.BLTS, "negx", "ONE"), (O.BLTU, "negx", "ONE"), (O.BLTS, "neg1", "negx"), (O.BLTS, "negx", "neg1"),
-             (O.BLTU, "neg1", "negx"), (O.BGEU, "x", "sq"), (O.BGEU, "sq", "x"), (O.BEQ, "p2", "sq"),
-             (O.BNE, "p2", "sq"), (O.BEQ, "z2", "ZERO"), (O.BGES, "n2", "neg1"), (O.BLTU, "m64", "t64b"),
-             (O.BLTU, "t64b", "m64"), (O.BEQ, "mv", "negx"), (O.BLTU, "sq1", "sq"), (O.BGES, "sq", "sq1"),
-             (O.BLTS, "big", "ZERO"), (O.BLTU, "h1", "neg1")]
-    P(O.ADD, "sq1", "sq", "ONE")
-    P(O.SUB, "sq1", "sq1", "t64")        # differs from sq in the lowest limbs only
+    tests = [(Op.BLTS, "negx", "ONE"), (Op.BLTU, "negx", "ONE"), (Op.BLTS, "neg1", "negx"),
+             (Op.BLTS, "negx", "neg1"), (Op.BLTU, "neg1", "negx"), (Op.BGEU, "x", "sq"),
+             (Op.BGEU, "sq", "x"), (Op.BEQ, "p2", "sq"), (Op.BNE, "p2", "sq"),
+             (Op.BEQ, "z2", "ZERO"), (Op.BGES, "n2", "neg1"), (Op.BLTU, "m64", "t64b"),
+             (Op.BLTU, "t64b", "m64"), (Op.BEQ, "mv", "negx"), (Op.BLTU, "sq1", "sq"),
+             (Op.BGES, "sq", "sq1"), (Op.BLTS, "big", "ZERO"), (Op.BLTU, "h1", "neg1")]
+    P(Op.ADD, "sq1", "sq", "ONE")
+    P(Op.SUB, "sq1", "sq1", "t64")       # differs from sq in the lowest limbs only
     for i, (op, x, y) in enumerate(tests):
         skip = f"s{i}"
         P(op, None, x, y, imm=skip)
-        P(O.J, imm=f"n{i}")
+        P(Op.J, imm=f"n{i}")
         P.label(skip)
-        P(O.ADDI, "cnt", "cnt", imm=1 << (i % 15))
+        P(Op.ADDI, "cnt", "cnt", imm=1 << (i % 15))
         P.label(f"n{i}")
-    P(O.MOV, "resx", "big")
-    P(O.MOV, "resp", "p1")
-    P(O.MOV, "resc", "cnt")
-    P(O.OUT)
+    P(Op.MOV, "resx", "big")
+    P(Op.MOV, "resp", "p1")
+    P(Op.MOV, "resc", "cnt")
+    P(Op.OUT)
     return P.words()
 
 
@@ -207,13 +209,14 @@ def test_limb_edges_whole_register_file() -> None:
                "b_fn": u16, "b_fd": u16}
     reqs = [extreme | {"mode": 0, "maxc": 1, "tag": 0}]
     for i in range(2):
-        r = {k: rng.getrandbits(min(v.bit_length(), rng.choice([8, 40, 112]))) or 1 for k, v in extreme.items()}
+        r = {k: rng.getrandbits(min(v.bit_length(), rng.choice([8, 40, 112]))) or 1
+             for k, v in extreme.items()}
         reqs.append(r | {"mode": 0, "maxc": 1, "tag": i + 1})
     words = _limb_program()
     got, lat, files = simulate(reqs, words, bp_seed=4, regs_at_out=True)
     _check_model(reqs, got, lat, words)
     assert len(files) == len(reqs)
-    for req, regs in zip(reqs, files):
+    for req, regs in zip(reqs, files, strict=True):
         want: list[int] = []
         run_serial(inputs_of(req), words=words, regs=want)
         assert [v for v, _ in regs] == want, req

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import random
 
-import pytest
 from amaranth.sim import Simulator
 
 from mevblade.hw.evaluator import AmountOp, AmountRevert, AmountUnit
@@ -67,7 +66,7 @@ def simulate(requests, seed: int = 1) -> tuple[list[tuple[AmountRevert, int]], l
 def check(requests, seed=1):
     got, lat = simulate(requests, seed)
     assert len(got) == len(requests)
-    for req, g in zip(requests, got):
+    for req, g in zip(requests, got, strict=True):
         assert g == software_amount(*req), f"{req}: gateware {g} != software {software_amount(*req)}"
     return lat
 
@@ -85,17 +84,19 @@ def test_upstream_cases(vectors) -> None:
             reqs.append((AmountOp.IN, int(c["amount_out"]), rin, rout, 997, 1000))
     got, _ = simulate(reqs)
     assert len(got) == len(cases) > 20
-    for c, req, (rev, res) in zip(cases, reqs, got):
+    for c, req, (rev, res) in zip(cases, reqs, got, strict=True):
         assert (rev, res) == software_amount(*req)
         if "expected_revert" in c:
             assert rev is not AmountRevert.NONE, c["case"]
         else:
-            assert rev is AmountRevert.NONE and res == int(c.get("expected_out", c.get("expected_in"))), c["case"]
+            assert rev is AmountRevert.NONE and res == int(c.get("expected_out", c.get("expected_in"))), \
+                c["case"]
 
 
 def test_derived_vectors_slice(vectors) -> None:
     """A seeded slice of the formula-derived vectors: the recorded expected values."""
-    lines = [json.loads(x) for x in (vectors / "uniswap_v2" / "derived_amounts.jsonl").read_text().splitlines() if x]
+    lines = [json.loads(x)
+             for x in (vectors / "uniswap_v2" / "derived_amounts.jsonl").read_text().splitlines() if x]
     sl = random.Random(5).sample(lines, 120)
     reqs = []
     for c in sl:
@@ -106,7 +107,7 @@ def test_derived_vectors_slice(vectors) -> None:
             reqs.append((AmountOp.IN, int(c["amount_out"]), rin, rout, 997, 1000))
     got, _ = simulate(reqs, seed=2)
     assert len(got) == len(sl)
-    for c, (rev, res) in zip(sl, got):
+    for c, (rev, res) in zip(sl, got, strict=True):
         assert rev is AmountRevert.NONE and res == int(c.get("expected_out", c.get("expected_in"))), c
 
 
@@ -129,7 +130,8 @@ def test_extremes_and_reverts() -> None:
     for _ in range(40):
         f = rng.randrange(1, 1 << 16)
         d = rng.randrange(f, 1 << 16)
-        rin, rout = rng.getrandbits(rng.choice([8, 64, 112])) or 1, rng.getrandbits(rng.choice([8, 64, 112])) or 1
+        rin = rng.getrandbits(rng.choice([8, 64, 112])) or 1
+        rout = rng.getrandbits(rng.choice([8, 64, 112])) or 1
         op = rng.choice([AmountOp.OUT, AmountOp.IN])
         amt = rng.getrandbits(112) if op is AmountOp.OUT else rng.randrange(0, rout + 2)
         reqs.append((op, amt, rin, rout, f, d))

@@ -1,4 +1,5 @@
-"""The 2-hop closed-form start (isqrt of the full product) in Amaranth's simulator vs the software evaluator."""
+"""The 2-hop closed-form start (isqrt of the full product) in Amaranth's simulator vs the software
+evaluator."""
 
 from __future__ import annotations
 
@@ -75,5 +76,5 @@ def test_closed_form_start_matches_software() -> None:
     want = [closed_form_start(c) for c in cycles]
     assert got == want
     assert sum(w > 1 for w in want) >= 5, "too few profitable cycles: the generator is broken"
-    profitable = [n for n, w in zip(lat, want) if w]
+    profitable = [n for n, w in zip(lat, want, strict=True) if w]
     assert profitable and all(n == ClosedFormStart2.LATENCY for n in profitable)

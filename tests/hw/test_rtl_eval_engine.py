@@ -71,7 +71,8 @@ def _table(victim: tuple[int, int], siblings: list[tuple[int, int]]) -> tuple[Po
 
 @pytest.mark.parametrize("direction", ["a_to_b", "b_to_a"])
 def test_evaluate_swap_equals_software(rtl_eval, direction: str) -> None:
-    t, a, b = _table((10**21, 2 * 10**9), [(10**21, 2 * 10**9), (9 * 10**20, 2 * 10**9), (3000, 3000), (0, 0)])
+    t, a, b = _table((10**21, 2 * 10**9),
+                     [(10**21, 2 * 10**9), (9 * 10**20, 2 * 10**9), (3000, 3000), (0, 0)])
     path = (a, b) if direction == "a_to_b" else (b, a)
     found = 0
     for amount in (10**18, 5 * 10**18, 10**6, 1):

@@ -47,7 +47,8 @@ async def bench_units(dut):
     for _ in range(20):
         a1, b1 = rng.getrandbits(100) + 1, rng.getrandbits(100) + 1
         h0 = pack(HopLayout, {"reserve_in": a1, "reserve_out": b1, "fee_num": 997, "fee_den": 1000})
-        h1 = pack(HopLayout, {"reserve_in": b1, "reserve_out": a1 * 11 // 10, "fee_num": 997, "fee_den": 1000})
+        h1 = pack(HopLayout, {"reserve_in": b1, "reserve_out": a1 * 11 // 10, "fee_num": 997,
+                              "fee_den": 1000})
         words.append(h0 | h1 << HopLayout.size)
     t0 = cycle
     cocotb.start_soon(tb.feed("s_axis_cf", words))

@@ -49,7 +49,8 @@ def vector_reserves(vectors: Path) -> list[tuple[int, int]]:
     """``(reserve_in, reserve_out)`` of every shared Uniswap V2 vector with both reserves > 0."""
     out = []
     cases = json.loads((vectors / "uniswap_v2" / "upstream_cases.json").read_text())
-    lines = [json.loads(x) for x in (vectors / "uniswap_v2" / "derived_amounts.jsonl").read_text().splitlines() if x]
+    lines = [json.loads(x)
+             for x in (vectors / "uniswap_v2" / "derived_amounts.jsonl").read_text().splitlines() if x]
     for c in cases + lines:
         if "reserve_in" in c and "reserve_out" in c:
             rin, rout = int(c["reserve_in"]), int(c["reserve_out"])
@@ -109,9 +110,9 @@ def cycles(cls: str, n: int, seed: int, vectors: Path | None = None) -> Iterator
 def request_of(hops: list[Hop], max_candidates: int = 1 << 16, tag: int = 0) -> dict[str, int]:
     """The MODE_CYCLE request (hop0 = A base->other, hop1 = B other->base)."""
     h0, h1 = hops
-    return {"mode": 0, "a_base": h0.reserve_in, "a_other": h0.reserve_out, "a_fn": h0.fee_num, "a_fd": h0.fee_den,
-            "b_other": h1.reserve_in, "b_base": h1.reserve_out, "b_fn": h1.fee_num, "b_fd": h1.fee_den,
-            "maxc": max_candidates, "tag": tag}
+    return {"mode": 0, "a_base": h0.reserve_in, "a_other": h0.reserve_out, "a_fn": h0.fee_num,
+            "a_fd": h0.fee_den, "b_other": h1.reserve_in, "b_base": h1.reserve_out, "b_fn": h1.fee_num,
+            "b_fd": h1.fee_den, "maxc": max_candidates, "tag": tag}
 
 
 def pair_request(a: Hop, b: Hop, max_candidates: int = 1 << 16, tag: int = 0) -> dict[str, int]:

@@ -26,6 +26,8 @@ from mevblade.sim.tb.evaluator.cases import software_amount
 from mevblade.sim.tb.evaluator.harness import pack, unpack
 
 U112 = (1 << 112) - 1
+#: the request tuples' order (``amount_requests``, the random test)
+AMOUNT_FIELDS = ("op", "amount", "reserve_in", "reserve_out", "fee_num", "fee_den")
 
 
 def software(op: int, amount: int, rin: int, rout: int, f: int, d: int) -> tuple[int, int]:
@@ -81,7 +83,8 @@ class TB:
 def amount_requests(vectors: Path) -> list[tuple[tuple[int, ...], int | None]]:
     reqs: list[tuple[tuple[int, ...], int | None]] = []
     cases = json.loads((vectors / "uniswap_v2" / "upstream_cases.json").read_text())
-    lines = [json.loads(x) for x in (vectors / "uniswap_v2" / "derived_amounts.jsonl").read_text().splitlines() if x]
+    lines = [json.loads(x)
+             for x in (vectors / "uniswap_v2" / "derived_amounts.jsonl").read_text().splitlines() if x]
     for c in [c for c in cases if c["fn"] in ("getAmountOut", "getAmountIn")] + lines:
         op = 0 if c["fn"] == "getAmountOut" else 1
         amount = int(c["amount_in"] if op == 0 else c["amount_out"])
@@ -103,11 +106,11 @@ async def test_amount_unit_vectors(dut, idle: str, backpressure: str):
     reqs = amount_requests(Path(os.environ["VECTORS"]))
     if idle != "none" or backpressure != "none":
         reqs = random.Random(len(idle) + 3 * len(backpressure)).sample(reqs, 300)
-    words = [pack(AmountRequest, dict(zip(("op", "amount", "reserve_in", "reserve_out", "fee_num", "fee_den"), r)))
+    words = [pack(AmountRequest, dict(zip(AMOUNT_FIELDS, r, strict=True)))
              for r, _ in reqs]
     cocotb.start_soon(tb.feed("s_axis_amt", words))
     got = await tb.collect(tb.amt, len(reqs))
-    for (r, want), w in zip(reqs, got):
+    for (r, want), w in zip(reqs, got, strict=True):
         res = unpack(AmountResponse, w)
         assert (res["revert"], res["result"]) == software(*r), f"{r}: {res}"
         if want is not None:
@@ -132,14 +135,15 @@ async def test_amount_unit_random_fees_and_reverts(dut):
         rin = rng.choice([0, 1, U112, rng.getrandbits(rng.choice([8, 64, 112]))])
         rout = rng.choice([0, 1, U112, rng.getrandbits(rng.choice([8, 64, 112]))])
         op = rng.randrange(2)
-        amount = rng.getrandbits(112) if op == 0 else rng.choice([0, rout, rout + 1, rng.randrange(0, rout + 1)])
+        amount = (rng.getrandbits(112) if op == 0
+                  else rng.choice([0, rout, rout + 1, rng.randrange(0, rout + 1)]))
         reqs.append((op, min(amount, U112), rin, rout, f, d))
-    words = [pack(AmountRequest, dict(zip(("op", "amount", "reserve_in", "reserve_out", "fee_num", "fee_den"), r)))
+    words = [pack(AmountRequest, dict(zip(AMOUNT_FIELDS, r, strict=True)))
              for r in reqs]
     cocotb.start_soon(tb.feed("s_axis_amt", words))
     got = await tb.collect(tb.amt, len(reqs))
     reverts = 0
-    for r, w in zip(reqs, got):
+    for r, w in zip(reqs, got, strict=True):
         res = unpack(AmountResponse, w)
         assert (res["revert"], res["result"]) == software(*r), f"{r}: {res}"
         reverts += res["revert"] != 0
