@@ -25,7 +25,7 @@ from typing import Any
 from mevblade.control.engine.base import EngineError, EngineUnavailable
 from mevblade.control.engine.simproc import SimProcess, pack_fields
 
-__all__ = ["RtlEvaluator", "RtlEvalMixin", "MAX_CANDIDATES_HW"]
+__all__ = ["RtlEvaluator", "RtlEvalMixin", "MAX_CANDIDATES_HW", "unpack_fields"]
 
 _TOP = "eval_search_top"
 _SERVER_MODULE = "mevblade.sim.tb.evaluator.rtl_server"
@@ -33,7 +33,10 @@ _SERVER_MODULE = "mevblade.sim.tb.evaluator.rtl_server"
 MAX_CANDIDATES_HW = (1 << 17) - 1
 
 
-def _unpack(layout: Any, word: int) -> dict[str, int]:
+def unpack_fields(layout: Any, word: int) -> dict[str, int]:
+    """A record word from the RTL as its fields, by an Amaranth ``StructLayout`` (the inverse of
+    :func:`~mevblade.control.engine.simproc.pack_fields`); the evaluator testbenches and benchmarks
+    use it too."""
     return {name: (word >> fld.offset) & ((1 << fld.width) - 1) for name, fld in layout}
 
 
@@ -60,7 +63,7 @@ class RtlEvaluator:
         words = [format(pack_fields(EvalRequest, r), "x") for r in requests]
         ans = self._sim.call({"cmd": "eval", "items": words})
         self.last_cycles = int(ans["cycles"])
-        return [_unpack(EvalRecord, int(h, 16)) for h in ans["records"]]
+        return [unpack_fields(EvalRecord, int(h, 16)) for h in ans["records"]]
 
     def eval_cycles(self, cycles: Sequence[Sequence[Any]], max_candidates: int = 1 << 16) -> list[Any]:
         """``optimal_cycle`` of each 2-hop cycle, in the gateware (one batch, back to back)."""

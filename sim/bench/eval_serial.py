@@ -44,23 +44,19 @@ def _built(top: str) -> dict[str, Any]:
            "Compact cycle evaluator (EvalSerial): latency cycles / µs against EvalSearch "
            "and the software engine on the same cycles")
 def eval_serial_bench(n: int = 40, **_: Any) -> dict[str, Any]:
+    from mevblade.control.engine.rtl_eval import unpack_fields
+    from mevblade.control.engine.simproc import pack_fields
     from mevblade.control.engine.software.evaluator import optimal_cycle
     from mevblade.hw import eval_program as ep
     from mevblade.hw.eval_search import EvalRecord, EvalRequest
     from mevblade.hw.eval_serial import run_serial
     from mevblade.sim.tb.evaluator.cases import cycles, request_of
 
-    def pack(values: dict[str, int]) -> int:
-        return sum(int(values.get(k, 0)) << f.offset for k, f in EvalRequest)
-
-    def unpack(word: int) -> dict[str, int]:
-        return {k: (word >> f.offset) & ((1 << f.width) - 1) for k, f in EvalRecord}
-
     def inputs(q: dict[str, int]) -> dict[str, int]:
         return {k: v for k, v in q.items() if k != "tag"}
 
     classes = eval_classes(n)  # gateware_eval_search's (same seeds)
-    words = {k: [format(pack(r), "x") for r in v] for k, v in classes.items()}
+    words = {k: [format(pack_fields(EvalRequest, r), "x") for r in v] for k, v in classes.items()}
     with tempfile.TemporaryDirectory() as tmp:
         inp = Path(tmp) / "in.json"
         inp.write_text(json.dumps(words))
@@ -73,7 +69,7 @@ def eval_serial_bench(n: int = 40, **_: Any) -> dict[str, Any]:
         assert len(m["latency"]) == len(reqs)
         model = [run_serial(inputs(q)).cycles for q in reqs]
         search = [ep.run(inputs(q)).cycles for q in reqs]
-        recs = [unpack(int(h, 16)) for h in m["records"]]
+        recs = [unpack_fields(EvalRecord, int(h, 16)) for h in m["records"]]
         c: dict[str, Any] = {"requests": len(reqs), "latency_cycles": cycle_stats(m["latency"]),
                              "latency_equals_model": m["latency"] == model,
                              "records_differing_from_software": records_differing_from_software(reqs, recs),

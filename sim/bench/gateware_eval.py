@@ -193,14 +193,15 @@ def eval_search_bench(n: int = 40, **_: Any) -> dict[str, Any]:
     """Per class of cycles: Verilator-measured latency (request in -> record valid) of ``n``
     requests back to back, checked against the software result; the microcode interpreter's
     cycle distribution over 10x more cases; the software ``optimal_cycle`` rate on the same cases."""
+    from mevblade.control.engine.rtl_eval import unpack_fields
+    from mevblade.control.engine.simproc import pack_fields
     from mevblade.control.engine.software.evaluator import optimal_cycle
     from mevblade.hw import eval_program as ep
     from mevblade.hw.eval_search import EvalRecord, EvalRequest
     from mevblade.sim.tb.evaluator.cases import cycles, inputs_of, request_of
-    from mevblade.sim.tb.evaluator.harness import pack, unpack
 
     classes = eval_classes(n)
-    words = {k: [format(pack(EvalRequest, r), "x") for r in v] for k, v in classes.items()}
+    words = {k: [format(pack_fields(EvalRequest, r), "x") for r in v] for k, v in classes.items()}
     with tempfile.TemporaryDirectory() as tmp:
         inp = Path(tmp) / "in.json"
         inp.write_text(json.dumps(words))
@@ -212,7 +213,7 @@ def eval_search_bench(n: int = 40, **_: Any) -> dict[str, Any]:
         m = r[name]
         assert len(m["latency"]) == len(reqs)
         model = [ep.run(inputs_of(q)).cycles for q in reqs]
-        recs = [unpack(EvalRecord, int(h, 16)) for h in m["records"]]
+        recs = [unpack_fields(EvalRecord, int(h, 16)) for h in m["records"]]
         c: dict[str, Any] = {"requests": len(reqs), "latency_cycles": cycle_stats(m["latency"]),
                              "latency_equals_model": m["latency"] == model,
                              "records_differing_from_software": records_differing_from_software(reqs, recs),

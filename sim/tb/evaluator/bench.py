@@ -13,8 +13,8 @@ from pathlib import Path
 import cocotb
 from cocotb.triggers import RisingEdge
 
+from mevblade.control.engine.simproc import pack_fields
 from mevblade.hw.evaluator import AmountRequest, HopLayout
-from mevblade.sim.tb.evaluator.harness import pack
 from mevblade.sim.tb.evaluator.test_evaluator import TB
 
 
@@ -37,8 +37,8 @@ async def bench_units(dut):
         for _ in range(100):
             rin, rout = rng.getrandbits(100) + 1, rng.getrandbits(100) + 2
             amt = rng.getrandbits(90) + 1 if op == 0 else rng.randrange(1, rout)
-            words.append(pack(AmountRequest, {"op": op, "amount": amt, "reserve_in": rin, "reserve_out": rout,
-                                              "fee_num": 997, "fee_den": 1000}))
+            words.append(pack_fields(AmountRequest, {"op": op, "amount": amt, "reserve_in": rin,
+                                                     "reserve_out": rout, "fee_num": 997, "fee_den": 1000}))
         t0 = cycle
         cocotb.start_soon(tb.feed("s_axis_amt", words))
         await tb.collect(tb.amt, len(words))
@@ -46,9 +46,9 @@ async def bench_units(dut):
     words = []
     for _ in range(20):
         a1, b1 = rng.getrandbits(100) + 1, rng.getrandbits(100) + 1
-        h0 = pack(HopLayout, {"reserve_in": a1, "reserve_out": b1, "fee_num": 997, "fee_den": 1000})
-        h1 = pack(HopLayout, {"reserve_in": b1, "reserve_out": a1 * 11 // 10, "fee_num": 997,
-                              "fee_den": 1000})
+        h0 = pack_fields(HopLayout, {"reserve_in": a1, "reserve_out": b1, "fee_num": 997, "fee_den": 1000})
+        h1 = pack_fields(HopLayout, {"reserve_in": b1, "reserve_out": a1 * 11 // 10, "fee_num": 997,
+                                     "fee_den": 1000})
         words.append(h0 | h1 << HopLayout.size)
     t0 = cycle
     cocotb.start_soon(tb.feed("s_axis_cf", words))

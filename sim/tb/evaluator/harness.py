@@ -1,7 +1,8 @@
 """The cocotb harness of the cycle-evaluator tops (``eval_search_top``, ``eval_serial_top``: the same ports).
 
-* :func:`pack` / :func:`unpack` — a layout's fields to and from a stream word (``tdata``); also the
-  arithmetic units' testbench (``test_evaluator.py``) and the benchmarks use them.
+* requests are packed by :func:`~mevblade.control.engine.simproc.pack_fields` and records unpacked by
+  :func:`~mevblade.control.engine.rtl_eval.unpack_fields` (the RTL backend's, so the testbenches,
+  the benchmarks and ``RtlEvaluator`` read the stream words one way).
 * :class:`TB` — the testbench: requests in on ``s_axis`` (optional idle cycles), records out of ``m_axis``
   (:class:`~mevblade.sim.tb.common.StreamSink`, optional back-pressure), a monitor that stamps each
   request's transfer and each record's first valid cycle (latencies).
@@ -21,6 +22,8 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
+from mevblade.control.engine.rtl_eval import unpack_fields
+from mevblade.control.engine.simproc import pack_fields
 from mevblade.control.engine.software.evaluator import optimal_cycle
 from mevblade.control.engine.software.types_swap import Hop
 from mevblade.hw import eval_program as ep
@@ -35,18 +38,7 @@ from mevblade.sim.tb.evaluator.cases import (
     software_pair,
 )
 
-__all__ = ["pack", "unpack", "TB", "Suite"]
-
-
-def pack(layout, values) -> int:
-    word = 0
-    for name, fld in layout:
-        word |= int(values.get(name, 0)) << fld.offset
-    return word
-
-
-def unpack(layout, word) -> dict[str, int]:
-    return {name: (word >> fld.offset) & ((1 << fld.width) - 1) for name, fld in layout}
+__all__ = ["TB", "Suite"]
 
 
 class TB:
@@ -98,8 +90,8 @@ class TB:
         d.s_axis_tvalid.value = 0
 
     async def run(self, reqs: list[dict[str, int]]) -> list[dict[str, int]]:
-        words = [pack(EvalRequest, r) for r in reqs]
-        got = [unpack(EvalRecord, w) for w in await self.run_words(words, self.max_idle)]
+        words = [pack_fields(EvalRequest, r) for r in reqs]
+        got = [unpack_fields(EvalRecord, w) for w in await self.run_words(words, self.max_idle)]
         for _ in range(30):
             await RisingEdge(self.dut.clk)
         assert self.sink.empty(), "stray record after the last request"

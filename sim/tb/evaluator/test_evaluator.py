@@ -18,12 +18,13 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
+from mevblade.control.engine.rtl_eval import unpack_fields
+from mevblade.control.engine.simproc import pack_fields
 from mevblade.control.engine.software.evaluator import closed_form_start
 from mevblade.control.engine.software.types_swap import Hop
 from mevblade.hw.evaluator import AmountRequest, AmountResponse, HopLayout
 from mevblade.sim.tb.common import PAUSES, StreamSink, pause_generator
 from mevblade.sim.tb.evaluator.cases import software_amount
-from mevblade.sim.tb.evaluator.harness import pack, unpack
 
 U112 = (1 << 112) - 1
 #: the request tuples' order (``amount_requests``, the random test)
@@ -106,12 +107,12 @@ async def test_amount_unit_vectors(dut, idle: str, backpressure: str):
     reqs = amount_requests(Path(os.environ["VECTORS"]))
     if idle != "none" or backpressure != "none":
         reqs = random.Random(len(idle) + 3 * len(backpressure)).sample(reqs, 300)
-    words = [pack(AmountRequest, dict(zip(AMOUNT_FIELDS, r, strict=True)))
+    words = [pack_fields(AmountRequest, dict(zip(AMOUNT_FIELDS, r, strict=True)))
              for r, _ in reqs]
     cocotb.start_soon(tb.feed("s_axis_amt", words))
     got = await tb.collect(tb.amt, len(reqs))
     for (r, want), w in zip(reqs, got, strict=True):
-        res = unpack(AmountResponse, w)
+        res = unpack_fields(AmountResponse, w)
         assert (res["revert"], res["result"]) == software(*r), f"{r}: {res}"
         if want is not None:
             assert res["revert"] == 0 and res["result"] == want, f"{r}: vector says {want}"
@@ -138,13 +139,13 @@ async def test_amount_unit_random_fees_and_reverts(dut):
         amount = (rng.getrandbits(112) if op == 0
                   else rng.choice([0, rout, rout + 1, rng.randrange(0, rout + 1)]))
         reqs.append((op, min(amount, U112), rin, rout, f, d))
-    words = [pack(AmountRequest, dict(zip(AMOUNT_FIELDS, r, strict=True)))
+    words = [pack_fields(AmountRequest, dict(zip(AMOUNT_FIELDS, r, strict=True)))
              for r in reqs]
     cocotb.start_soon(tb.feed("s_axis_amt", words))
     got = await tb.collect(tb.amt, len(reqs))
     reverts = 0
     for r, w in zip(reqs, got, strict=True):
-        res = unpack(AmountResponse, w)
+        res = unpack_fields(AmountResponse, w)
         assert (res["revert"], res["result"]) == software(*r), f"{r}: {res}"
         reverts += res["revert"] != 0
     assert 20 < reverts < 250
@@ -169,10 +170,10 @@ async def test_closed_form_start(dut, idle: str, backpressure: str):
         cycles.append([Hop(a1, b1, *f), Hop(b2, a2, 997, 1000)])
     words = []
     for c in cycles:
-        lo = pack(HopLayout, {"reserve_in": c[0].reserve_in, "reserve_out": c[0].reserve_out,
-                              "fee_num": c[0].fee_num, "fee_den": c[0].fee_den})
-        hi = pack(HopLayout, {"reserve_in": c[1].reserve_in, "reserve_out": c[1].reserve_out,
-                              "fee_num": c[1].fee_num, "fee_den": c[1].fee_den})
+        lo = pack_fields(HopLayout, {"reserve_in": c[0].reserve_in, "reserve_out": c[0].reserve_out,
+                                     "fee_num": c[0].fee_num, "fee_den": c[0].fee_den})
+        hi = pack_fields(HopLayout, {"reserve_in": c[1].reserve_in, "reserve_out": c[1].reserve_out,
+                                     "fee_num": c[1].fee_num, "fee_den": c[1].fee_den})
         words.append(lo | hi << HopLayout.size)
     cocotb.start_soon(tb.feed("s_axis_cf", words))
     got = await tb.collect(tb.cf, len(cycles))
