@@ -23,21 +23,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from mevblade.control.engine.base import EngineError, EngineUnavailable
-from mevblade.control.engine.simproc import SimProcess, pack_fields
+from mevblade.control.engine.simproc import SimProcess, pack_fields, unpack_fields
 
-__all__ = ["RtlEvaluator", "RtlEvalMixin", "MAX_CANDIDATES_HW", "unpack_fields"]
+__all__ = ["RtlEvaluator", "RtlEvalMixin", "MAX_CANDIDATES_HW"]
 
 _TOP = "eval_search_top"
 _SERVER_MODULE = "mevblade.sim.tb.evaluator.rtl_server"
 #: the request's candidate-budget field is 17 bits wide
 MAX_CANDIDATES_HW = (1 << 17) - 1
 
-
-def unpack_fields(layout: Any, word: int) -> dict[str, int]:
-    """A record word from the RTL as its fields, by an Amaranth ``StructLayout`` (the inverse of
-    :func:`~mevblade.control.engine.simproc.pack_fields`); the evaluator testbenches and benchmarks
-    use it too."""
-    return {name: (word >> fld.offset) & ((1 << fld.width) - 1) for name, fld in layout}
 
 
 class RtlEvaluator:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from mevblade.control.engine.base import EngineError, EngineUnavailable
-from mevblade.control.engine.simproc import SimProcess, pack_fields
+from mevblade.control.engine.simproc import SimProcess, pack_fields, unpack_fields
 
 __all__ = ["RtlSwapDecoder", "RtlSwapMixin", "record_to_swap"]
 
@@ -33,7 +33,7 @@ def record_to_swap(word: int, routers: list[Any]) -> Any:
     from mevblade.control.engine.software.types_swap import SwapCall, SwapKind
     from mevblade.hw.swap_decoder import SWAP_FUNCTIONS, SwapRecord
 
-    f = {name: (word >> fld.offset) & ((1 << fld.width) - 1) for name, fld in SwapRecord}
+    f = unpack_fields(SwapRecord, word)
     if not f["is_swap"]:
         return None
     fn = SWAP_FUNCTIONS[f["fn"]]

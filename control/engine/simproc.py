@@ -41,6 +41,12 @@ def pack_fields(layout: Any, values: dict[str, int]) -> int:
     return word
 
 
+def unpack_fields(layout: Any, word: int) -> dict[str, int]:
+    """A record word from the RTL as its fields, by an Amaranth ``StructLayout`` (the inverse of
+    :func:`pack_fields`)."""
+    return {name: (word >> fld.offset) & ((1 << fld.width) - 1) for name, fld in layout}
+
+
 def send_msg(sock: socket.socket, obj: Any) -> None:
     """Length-prefixed (4-byte big-endian) JSON message."""
     data = json.dumps(obj, separators=(",", ":")).encode()

@@ -44,8 +44,7 @@ def _built(top: str) -> dict[str, Any]:
            "Compact cycle evaluator (EvalSerial): latency cycles / µs against EvalSearch "
            "and the software engine on the same cycles")
 def eval_serial_bench(n: int = 40, **_: Any) -> dict[str, Any]:
-    from mevblade.control.engine.rtl_eval import unpack_fields
-    from mevblade.control.engine.simproc import pack_fields
+    from mevblade.control.engine.simproc import pack_fields, unpack_fields
     from mevblade.control.engine.software.evaluator import optimal_cycle
     from mevblade.hw import eval_program as ep
     from mevblade.hw.eval_search import EvalRecord, EvalRequest

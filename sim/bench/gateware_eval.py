@@ -193,8 +193,7 @@ def eval_search_bench(n: int = 40, **_: Any) -> dict[str, Any]:
     """Per class of cycles: Verilator-measured latency (request in -> record valid) of ``n``
     requests back to back, checked against the software result; the microcode interpreter's
     cycle distribution over 10x more cases; the software ``optimal_cycle`` rate on the same cases."""
-    from mevblade.control.engine.rtl_eval import unpack_fields
-    from mevblade.control.engine.simproc import pack_fields
+    from mevblade.control.engine.simproc import pack_fields, unpack_fields
     from mevblade.control.engine.software.evaluator import optimal_cycle
     from mevblade.hw import eval_program as ep
     from mevblade.hw.eval_search import EvalRecord, EvalRequest

@@ -1,7 +1,7 @@
 """The cocotb harness of the cycle-evaluator tops (``eval_search_top``, ``eval_serial_top``: the same ports).
 
 * requests are packed by :func:`~mevblade.control.engine.simproc.pack_fields` and records unpacked by
-  :func:`~mevblade.control.engine.rtl_eval.unpack_fields` (the RTL backend's, so the testbenches,
+  :func:`~mevblade.control.engine.simproc.unpack_fields` (the RTL backend's, so the testbenches,
   the benchmarks and ``RtlEvaluator`` read the stream words one way).
 * :class:`TB` — the testbench: requests in on ``s_axis`` (optional idle cycles), records out of ``m_axis``
   (:class:`~mevblade.sim.tb.common.StreamSink`, optional back-pressure), a monitor that stamps each
@@ -22,8 +22,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from mevblade.control.engine.rtl_eval import unpack_fields
-from mevblade.control.engine.simproc import pack_fields
+from mevblade.control.engine.simproc import pack_fields, unpack_fields
 from mevblade.control.engine.software.evaluator import optimal_cycle
 from mevblade.control.engine.software.types_swap import Hop
 from mevblade.hw import eval_program as ep

@@ -18,8 +18,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from mevblade.control.engine.rtl_eval import unpack_fields
-from mevblade.control.engine.simproc import pack_fields
+from mevblade.control.engine.simproc import pack_fields, unpack_fields
 from mevblade.control.engine.software.evaluator import closed_form_start
 from mevblade.control.engine.software.types_swap import Hop
 from mevblade.hw.evaluator import AmountRequest, AmountResponse, HopLayout

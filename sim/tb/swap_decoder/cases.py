@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from eth_abi import encode
 
+from mevblade.control.engine.simproc import pack_fields, unpack_fields
 from mevblade.control.engine.software.swap import V2_FUNCTIONS, RouterConfig, SwapRegistry
 from mevblade.control.engine.software.types_swap import SwapKind
 
@@ -254,8 +255,7 @@ def unpack_record(word: int) -> dict[str, int]:
     from mevblade.hw.swap_decoder import SwapRecord
 
     out: dict[str, int] = {}
-    for name, fld in SwapRecord:
-        v = (word >> fld.offset) & ((1 << fld.width) - 1)
+    for name, v in unpack_fields(SwapRecord, word).items():
         if name == "path":
             for i in range(8):
                 out[f"path{i}"] = (v >> (160 * i)) & ((1 << 160) - 1)
@@ -272,10 +272,7 @@ def router_entry(r: RouterConfig) -> int:
 
     vals = {"valid": 1, "chain_id": r.chain_id, "address": int.from_bytes(r.address, "big"),
             "weth_valid": int(r.weth is not None), "weth": int.from_bytes(r.weth or bytes(20), "big")}
-    word = 0
-    for name, fld in RouterEntry:
-        word |= vals[name] << fld.offset
-    return word
+    return pack_fields(RouterEntry, vals)
 
 
 def tx_info(c: Case) -> int:
@@ -285,7 +282,4 @@ def tx_info(c: Case) -> int:
     vals = {"ok": int(c.ok), "to_present": int(c.to is not None),
             "to": int.from_bytes(c.to, "big") if c.to is not None else 0,
             "value": c.value, "chain_id": c.chain_id}
-    word = 0
-    for name, fld in SwapTxInfo:
-        word |= vals[name] << fld.offset
-    return word
+    return pack_fields(SwapTxInfo, vals)
