@@ -35,7 +35,9 @@ def test_invalid_vectors_equal_software_engine(rtl, vectors) -> None:
     sw = SoftwareEngine()
     got = list(rtl.decode_many(packets))
     want = [sw.decode(p) for p in packets]
-    diff = [(i, packets[i][:16].hex(), g, w) for i, (g, w) in enumerate(zip(got, want)) if g != w]
+    assert len(got) == len(want), f"{len(got)} results for {len(want)} packets"
+    diff = [(i, packets[i][:16].hex(), g, w)
+            for i, (g, w) in enumerate(zip(got, want, strict=True)) if g != w]
     assert not diff, diff[:5]
     assert any(isinstance(w, DecodeError) for w in want)  # the set exercises rejections
 

@@ -1,4 +1,5 @@
-"""The value stage in the Amaranth simulator: another buffer depth than the generated top's, and its argument check.
+"""The value stage in the Amaranth simulator: another buffer depth than the generated top's, and its
+argument check.
 
 The RTL suite (``tests/hw/test_tx_values_rtl.py``) runs the generated 16-beat top; here the smallest buffer
 (8 beats, where a 32-byte value at lane 7 fills 5 of them) runs the value-check packets and a few network

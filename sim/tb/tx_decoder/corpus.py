@@ -44,7 +44,8 @@ def vector_slice(vectors: Path, typed_per_type: int = 70, seed: int = 4) -> dict
         with (vectors / "rlp" / name).open() as fh:
             rlp += [_hex(case["out"]) for case in json.load(fh).values()]
     out["rlp"] = rlp
-    out["transaction_tests"] = [_hex(r["txbytes"]) for r in _jsonl(vectors / "tx" / "transaction_tests.jsonl")]
+    out["transaction_tests"] = [_hex(r["txbytes"])
+                                for r in _jsonl(vectors / "tx" / "transaction_tests.jsonl")]
     out["eip7702_invalid"] = [_hex(r["txbytes"]) for r in _jsonl(vectors / "tx" / "eip7702_invalid.jsonl")]
     rng = random.Random(seed)
     typed: list[bytes] = []
@@ -99,6 +100,7 @@ def edge_packets() -> list[bytes]:
     short lists, and tiny packets that end in the same beat as the next one starts."""
     out = [b"", b"", bytes([0xC0]), bytes([0x80]), bytes([0x00]), bytes([0x7F]), bytes([0x05])]
     out += [bytes([t]) for t in (1, 2, 3, 4)]
-    out += [bytes([0xF8]), bytes([0xF8, 0x00]), bytes([0xB8, 0x38]), bytes([0x02, 0xC0]), bytes([0x02, 0xC1, 0x01])]
+    out += [bytes([0xF8]), bytes([0xF8, 0x00]), bytes([0xB8, 0x38]), bytes([0x02, 0xC0]),
+            bytes([0x02, 0xC1, 0x01])]
     out += [bytes([0xC0 + n]) + bytes(n) for n in range(1, 12)]
     return out

@@ -39,7 +39,7 @@ async def serve(dut):
                          for words in out.calldata],
             "cycles": out.cycles,
             "beats_in": out.beats_in,
-            "latency": [rc - lc for rc, lc in zip(out.record_cycle, out.last_in_cycle)],
+            "latency": [rc - lc for rc, lc in zip(out.record_cycle, out.last_in_cycle, strict=True)],
         }
 
     await serve_requests(handle)

@@ -1,4 +1,5 @@
-"""pytest entry of the decoder testbench: one cached Verilator build, one simulator run per cocotb test group."""
+"""pytest entry of the decoder testbench: one cached Verilator build, one simulator run per cocotb test
+group."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The transaction-decoder testbench class (taxi style), shared by the cocotb tests and the RTL engine server."""
+"""The transaction-decoder testbench class (taxi style), shared by the cocotb tests and the RTL engine
+server."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 from cocotb.triggers import RisingEdge
 
 from mevblade.hw.layouts import unpack_header
-from mevblade.sim.tb.stream_tb import AxiStreamTB
 from mevblade.sim.tb.common import StreamSink, pause_generator
+from mevblade.sim.tb.stream_tb import AxiStreamTB
 
 __all__ = ["TOP", "TxDecoderTB", "Collected", "CalldataWordOut", "split_cd_tuser"]
 
@@ -97,7 +98,8 @@ class TxDecoderTB(AxiStreamTB):
         if current:
             raise AssertionError(f"calldata words without a last beat: {current!r}")
         fig = self.batch_figures(start)
-        out.cycles, out.last_in_cycle, out.record_cycle = fig["cycles"], fig["last_in_cycle"], fig["out_cycle"]
+        out.cycles, out.last_in_cycle = fig["cycles"], fig["last_in_cycle"]
+        out.record_cycle = fig["out_cycle"]
         out.first_in_cycle, out.beats_in = fig["first_in_cycle"], fig["beats_in"]
         return out
 

@@ -42,7 +42,7 @@ def check(dut, packets: list[bytes], out: Collected, label: str) -> None:
     assert len(out.calldata) == len(packets), f"{label}: {len(out.calldata)} calldata messages"
     problems = []
     codes: dict[str, int] = {}
-    for i, (raw, rec, words) in enumerate(zip(packets, out.records, out.calldata)):
+    for i, (raw, rec, words) in enumerate(zip(packets, out.records, out.calldata, strict=True)):
         sw = decode_tx(raw)
         name = getattr(sw, "code", ErrorCode.OK).name
         codes[name] = codes.get(name, 0) + 1
@@ -50,7 +50,8 @@ def check(dut, packets: list[bytes], out: Collected, label: str) -> None:
         if bad:
             problems.append(f"#{i} {raw[:24].hex()}… ({len(raw)} B): {'; '.join(bad)}")
     dut._log.info("%s: %d packets, outcomes %s", label, len(packets), dict(sorted(codes.items())))
-    assert not problems, f"{label}: {len(problems)} packets differ from the software engine (seed {SEED}):\n" + \
+    assert not problems, \
+        f"{label}: {len(problems)} packets differ from the software engine (seed {SEED}):\n" + \
         "\n".join(problems[:12])
 
 

@@ -1,4 +1,5 @@
-"""The grammar-FSM testbench class (taxi style): clock, reset, an AxiStreamSource in, a sink on each output."""
+"""The grammar-FSM testbench class (taxi style): clock, reset, an AxiStreamSource in, a sink on each
+output."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def packet_mismatches(got: Packet, want: FsmOutputs) -> list[str]:
     bad = []
     if len(got.jobs) != len(want.jobs):
         bad.append(f"{len(got.jobs)} jobs for {len(want.jobs)}")
-    for n, (g, w) in enumerate(zip(got.jobs, want.jobs)):
+    # the job count is compared above: the jobs both have are compared one by one up to the first difference
+    for n, (g, w) in enumerate(zip(got.jobs, want.jobs, strict=False)):
         if g != w:
             bad.append(f"job {n}: " + ", ".join(f"{k}={g[k]} (want {w[k]})" for k in w if g[k] != w[k]))
             break
@@ -57,7 +59,8 @@ class TxGrammarTB(AxiStreamTB):
         self.jobs.set_pause_generator(pause_generator(kind, seed))
         self.recs.set_pause_generator(pause_generator(kind, seed + 7))
 
-    async def run(self, packets: list[bytes], max_idle_cycles: int = 3000) -> tuple[list[Packet], dict[str, Any]]:
+    async def run(self, packets: list[bytes],
+                  max_idle_cycles: int = 3000) -> tuple[list[Packet], dict[str, Any]]:
         """Send ``packets`` back to back; collect every packet's jobs and record. Returns them and the
         monitor's figures (:meth:`AxiStreamTB.batch_figures`)."""
         start = self.start_batch()
@@ -89,13 +92,14 @@ class TxGrammarTB(AxiStreamTB):
                 beats_in, progressed = self._beats_in, True
             idle = 0 if progressed else idle + 1
             if idle > max_idle_cycles:
-                raise AssertionError(f"grammar stage hung (no input taken, no output): {cur}/{len(packets)} packets ended, {nrecs} records, "
+                raise AssertionError("grammar stage hung (no input taken, no output): "
+                                     f"{cur}/{len(packets)} packets ended, {nrecs} records, "
                                      f"{njobs} jobs after {max_idle_cycles} idle cycles")
             await edge
         fig = self.batch_figures(start)
-        ends = [c for c, is_end in zip(fig["out_cycle"], (j["kind"] == JOB_END for p in out for j in p.jobs))
-                if is_end]
-        for p, c in zip(out, ends):
+        is_end = [j["kind"] == JOB_END for p in out for j in p.jobs]
+        ends = [c for c, end in zip(fig["out_cycle"], is_end, strict=True) if end]
+        for p, c in zip(out, ends, strict=True):
             p.end_cycle = c
         return out, fig
 

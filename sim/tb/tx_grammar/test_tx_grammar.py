@@ -35,7 +35,7 @@ def check(dut, packets: list[bytes], got: list[Packet], label: str) -> None:
     """Every packet's jobs, FSM record fields and report equal the model's; the first differences listed."""
     want = expected(packets)
     problems = []
-    for i, (raw, g, w) in enumerate(zip(packets, got, want)):
+    for i, (raw, g, w) in enumerate(zip(packets, got, want, strict=True)):
         bad = packet_mismatches(g, w)
         if bad:
             problems.append(f"packet #{i} ({len(raw)} B, {raw[:24].hex()}…): {'; '.join(bad[:4])}")
@@ -77,7 +77,7 @@ async def test_mainnet_block(dut, idle: str, backpressure: str):
         assert fig["beats_in"] == n_beats
         in_span = fig["last_in_cycle"][-1] - fig["first_in_cycle"] + 1
         span = got[-1].end_cycle - fig["first_in_cycle"] + 1
-        lat = [p.end_cycle - c for p, c in zip(got, fig["last_in_cycle"])]
+        lat = [p.end_cycle - c for p, c in zip(got, fig["last_in_cycle"], strict=True)]
         model = mainnet_figures()
         dut._log.info("FIGURES beats=%d input_span=%d cycles (beats/cycle %.4f) first-in->last-END=%d cycles "
                       "(beats/cycle %.4f) latency last-beat->END min=%d max=%d mean=%.2f; model %s",
@@ -141,7 +141,8 @@ async def test_fuzz(dut, idle: str):
 
 @cocotb.test()
 async def test_reset_mid_packet(dut):
-    """A reset in the middle of a packet leaves no trace: the next packets give the model's jobs and records."""
+    """A reset in the middle of a packet leaves no trace: the next packets give the model's jobs and
+    records."""
     tb = await setup(dut, "none", "none")
     await tb.reset_during(corpus.mainnet()[4], tb.jobs, tb.recs)
     packets = corpus.mainnet()[:10]

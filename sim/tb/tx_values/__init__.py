@@ -1,1 +1,2 @@
-"""Testbench of the value stage (``hw/tx_values.py``): the job-stream adapter, the cocotb tests, the runner."""
+"""Testbench of the value stage (``hw/tx_values.py``): the job-stream adapter, the cocotb tests, the
+runner."""

@@ -7,6 +7,7 @@ so a case only chooses the bytes. Built on a type-2 and a legacy transaction wit
 from __future__ import annotations
 
 from mevblade.control.types import SECP256K1_N
+
 # the RLP encoder of the software engine's tests (hand-made, possibly invalid items); run under pytest
 from tests.engine.txbuild import Raw, enc
 
@@ -38,7 +39,8 @@ def _legacy(**o: object) -> bytes:
 def value_cases() -> dict[str, bytes]:
     """Name → packet, one or more per value-stage check (and the accepted edges next to each)."""
     c = {
-        "ok_t2": _t2(), "ok_legacy": _legacy(), "ok_legacy_v27": _legacy(v=27), "ok_legacy_v28": _legacy(v=28),
+        "ok_t2": _t2(), "ok_legacy": _legacy(), "ok_legacy_v27": _legacy(v=27),
+        "ok_legacy_v28": _legacy(v=28),
         "nonce_max": _t2(nonce=(1 << 64) - 1), "nonce_max_minus_1": _t2(nonce=(1 << 64) - 2),
         "prio_above_max": _t2(prio=31, max=30), "prio_equal_max": _t2(prio=30, max=30),
         "prio_wide_above": _t2(prio=1 << 255, max=(1 << 255) - 1),
@@ -47,11 +49,13 @@ def value_cases() -> dict[str, bytes]:
         "y_2": _t2(y=2), "y_0": _t2(y=0),
         "r_0": _t2(r=0), "r_n": _t2(r=_N), "r_n_minus_1": _t2(r=_N - 1), "r_max": _t2(r=(1 << 256) - 1),
         "s_0": _t2(s=0), "s_n": _t2(s=_N), "s_half": _t2(s=_N // 2), "s_half_plus_1": _t2(s=_N // 2 + 1),
-        "nonce_leading_zero": _t2(nonce=b"\x00\x07"), "value_leading_zero": _t2(value=b"\x00" + bytes([1]) * 31),
+        "nonce_leading_zero": _t2(nonce=b"\x00\x07"),
+        "value_leading_zero": _t2(value=b"\x00" + bytes([1]) * 31),
         "r_leading_zero": _t2(r=b"\x00" + bytes([5]) * 31), "y_leading_zero": _t2(y=b"\x00"),
         "nonce_wrapped": _t2(nonce=Raw(b"\x81\x07")), "gas_wrapped": _t2(gas=Raw(b"\x81\x7f")),
         "data_wrapped": _t2(data=Raw(b"\x81\x01")),
-        "to_empty_legacy": _legacy(to=b""), "data_empty": _t2(data=b""), "data_long": _t2(data=bytes(range(256)) * 9),
+        "to_empty_legacy": _legacy(to=b""), "data_empty": _t2(data=b""),
+        "data_long": _t2(data=bytes(range(256)) * 9),
         "value_32_bytes": _t2(value=(1 << 256) - 1), "chain_wide": _t2(chain=(1 << 256) - 3),
     }
     base = _t2()
@@ -74,7 +78,8 @@ def network_forms(blob_bytes: int = 40) -> dict[str, bytes]:
     kzg = [b"\xc0" + bytes(47)]
     forms = {
         "plain": [tx, blobs, kzg, kzg], "eip7594": [tx, 1, blobs, kzg, kzg * 2],
-        "version_2": [tx, 2, blobs, kzg, kzg], "version_leading_zero": [tx, Raw(b"\x82\x00\x01"), blobs, kzg, kzg],
+        "version_2": [tx, 2, blobs, kzg, kzg],
+        "version_leading_zero": [tx, Raw(b"\x82\x00\x01"), blobs, kzg, kzg],
         "version_wrapped": [tx, Raw(b"\x81\x01"), blobs, kzg, kzg],
         "version_33_bytes": [tx, b"\x01" * 33, blobs, kzg, kzg],
     }

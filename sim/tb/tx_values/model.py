@@ -20,7 +20,12 @@ from dataclasses import dataclass
 
 from mevblade.control.engine.software.rlp_walk import beats
 from mevblade.control.engine.software.tx_grammar_model import (
-    EndEntry, ErrorMerge, GrammarFsm, ValueStage, extract, fsm_outputs,
+    EndEntry,
+    ErrorMerge,
+    GrammarFsm,
+    ValueStage,
+    extract,
+    fsm_outputs,
 )
 from mevblade.hw.layouts import POS_BITS, TxHeader
 from mevblade.hw.tx_grammar import F

@@ -100,13 +100,16 @@ class TxValuesTB(AxiStreamTB):
         end_kind = 2
         while True:
             await edge
-            if dut.s_job_tvalid.value and dut.s_job_tready.value and (int(dut.s_job_tdata.value) & 3) == end_kind:
+            if dut.s_job_tvalid.value and dut.s_job_tready.value \
+                    and (int(dut.s_job_tdata.value) & 3) == end_kind:
                 self._end_cycles.append(self.cycle)
 
-    async def run(self, packets: list[bytes], *, jobs_of: Callable[[bytes], list[dict[str, int]]] = job_stream,
-                  job_delay: int = 0, beat_delay: int = 0, max_idle_cycles: int = 3000) -> Collected:
-        """Send ``packets``' beats and their jobs (``jobs_of``), the jobs ``job_delay`` cycles after the beats
-        or the beats ``beat_delay`` cycles after the jobs; collect one record and one calldata message each."""
+    async def run(self, packets: list[bytes], *,
+                  jobs_of: Callable[[bytes], list[dict[str, int]]] = job_stream, job_delay: int = 0,
+                  beat_delay: int = 0, max_idle_cycles: int = 3000) -> Collected:
+        """Send ``packets``' beats and their jobs (``jobs_of``), the jobs ``job_delay`` cycles after the
+        beats or the beats ``beat_delay`` cycles after the jobs; collect one record and one calldata
+        message each."""
         start = self.start_batch()
         self._end_cycles = []
         jobs = [j for raw in packets for j in jobs_of(raw)]
@@ -146,8 +149,8 @@ class TxValuesTB(AxiStreamTB):
             idle = 0 if progressed else idle + 1
             if idle > max_idle_cycles:
                 raise AssertionError(f"value stage hung: {len(out.records)}/{len(packets)} records, "
-                                     f"{len(out.calldata)}/{len(packets)} calldata messages, {self.jobs.sent} jobs "
-                                     f"taken, after {max_idle_cycles} idle cycles")
+                                     f"{len(out.calldata)}/{len(packets)} calldata messages, "
+                                     f"{self.jobs.sent} jobs taken, after {max_idle_cycles} idle cycles")
             await edge
         if current:
             raise AssertionError(f"calldata words without a last beat: {current!r}")

@@ -41,9 +41,10 @@ def check(dut, packets: list[bytes], out: Collected, label: str) -> None:
     assert len(out.records) == len(packets), f"{label}: {len(out.records)} records for {len(packets)} packets"
     assert len(out.calldata) == len(packets), f"{label}: {len(out.calldata)} calldata messages"
     problems = []
-    for i, (raw, rec, words) in enumerate(zip(packets, out.records, out.calldata)):
+    for i, (raw, rec, words) in enumerate(zip(packets, out.records, out.calldata, strict=True)):
         want = expected(raw)
-        diff = [f"{k}={rec[k]:#x} (want {want.fields[k]:#x})" for k in VALUE_FIELDS if rec[k] != want.fields[k]]
+        diff = [f"{k}={rec[k]:#x} (want {want.fields[k]:#x})"
+                for k in VALUE_FIELDS if rec[k] != want.fields[k]]
         if rec["report"] != want.report:
             diff.append(f"report {rec['report']} (want {want.report})")
         cd = calldata_bytes(words)
@@ -70,10 +71,11 @@ async def test_mainnet_block(dut, idle: str, job_idle: str, backpressure: str):
     out = await tb.run(packets)
     check(dut, packets, out, f"mainnet idle={idle} jobs={job_idle} bp={backpressure}")
     if idle == job_idle == backpressure == "none":
-        lat = [r - e for r, e in zip(out.rec_cycles, out.end_cycles)]
+        lat = [r - e for r, e in zip(out.rec_cycles, out.end_cycles, strict=True)]
         dut._log.info("END job -> record: %s cycles; %d beats in %d cycles", sorted(set(lat)),
                       sum(max(1, -(-len(p) // 8)) for p in packets), out.cycles)
-        assert set(lat) == {RECORD_LATENCY}, f"END job -> record latencies {sorted(set(lat))}, not {RECORD_LATENCY}"
+        assert set(lat) == {RECORD_LATENCY}, \
+            f"END job -> record latencies {sorted(set(lat))}, not {RECORD_LATENCY}"
     await tb.assert_quiet()
 
 

@@ -60,14 +60,16 @@ def beat_mismatch(got: OutBeat, want: OutBeat) -> str | None:
             shown = [x.hex() if isinstance(x, bytes) else repr(x) for x in (g, w)]
             parts.append(f"{name} {shown[0]} != {shown[1]}")
     for lane in range(LANES):
-        diff = [f"{n}={g} (want {w})" for (n, g), (_, w) in zip(got.lanes[lane], want.lanes[lane]) if g != w]
+        diff = [f"{n}={g} (want {w})"
+                for (n, g), (_, w) in zip(got.lanes[lane], want.lanes[lane], strict=True) if g != w]
         if diff:
             parts.append(f"lane {lane}: {', '.join(diff)}")
     return "; ".join(parts)
 
 
 class TxWalkerTB(AxiStreamTB):
-    """Clock, reset, an AxiStreamSource on ``s_axis`` and a sink (with ``tkeep``) on ``m_axis``; counts cycles."""
+    """Clock, reset, an AxiStreamSource on ``s_axis`` and a sink (with ``tkeep``) on ``m_axis``; counts
+    cycles."""
 
     def __init__(self, dut: Any) -> None:
         super().__init__(dut, CLOCK_NS)

@@ -35,7 +35,7 @@ def check(dut, packets: list[bytes], got: list[OutBeat], label: str) -> None:
     assert len(got) == len(want), f"{label}: {len(got)} beats for {len(want)} expected"
     owner = [(i, k) for i, raw in enumerate(packets) for k in range(len(beats(raw)))]
     problems = []
-    for n, (g, w) in enumerate(zip(got, want)):
+    for n, (g, w) in enumerate(zip(got, want, strict=True)):
         bad = beat_mismatch(g, w)
         if bad:
             i, k = owner[n]
