@@ -1,15 +1,15 @@
-"""Flat-AXI Verilog top of the value stage with the calldata aligner behind it (export, simulation, synthesis)."""
+"""Flat-AXI Verilog top of the value stage with the calldata aligner behind it (export, simulation,
+synthesis)."""
 
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from mevblade.hw.layouts import BEAT_BYTES
-from mevblade.hw.layouts import CD_TUSER_BITS
+from mevblade.hw.layouts import BEAT_BYTES, CD_TUSER_BITS
 from mevblade.hw.tx_calldata import TxCalldataAligner
 from mevblade.hw.tx_grammar_layouts import GrammarJob
-from mevblade.hw.tx_values import ValueRecord, TxValueStage
+from mevblade.hw.tx_values import TxValueStage, ValueRecord
 
 __all__ = ["TxValuesTop", "JOB_TDATA_BITS", "REC_TDATA_BITS", "pack_job", "unpack_record"]
 
@@ -20,7 +20,8 @@ REC_TDATA_BITS = (ValueRecord.size + 7) // 8 * 8
 
 
 def pack_job(job: dict[str, int]) -> int:
-    """A ``{field: int}`` job (as :func:`mevblade.sim.tb.tx_values.model.job_stream` gives) → ``s_job_tdata``."""
+    """A ``{field: int}`` job (as :func:`mevblade.sim.tb.tx_values.model.job_stream` gives) →
+    ``s_job_tdata``."""
     word = 0
     for name, f in GrammarJob:
         value = job.get(name, 0)

@@ -88,7 +88,8 @@ class TxCalldataAligner(wiring.Component):
             return Cat(*reversed(bytes_))  # byte 0 in bits 255..248
 
         def start_over():
-            m.d.sync += [fill.eq(0), is_arg.eq(0), index.eq(0), room.eq(SELECTOR_BYTES)] + [b.eq(0) for b in wb]
+            m.d.sync += [fill.eq(0), is_arg.eq(0), index.eq(0), room.eq(SELECTOR_BYTES),
+                         *[b.eq(0) for b in wb]]
 
         with m.If(flush):
             with m.If(out_free):
@@ -128,5 +129,6 @@ class TxCalldataAligner(wiring.Component):
                         ]
                         start_over()
                     with m.Else():
-                        m.d.sync += [fill.eq(fill + n), room.eq(room - n)] + [wb[k].eq(merged[k]) for k in range(WORD_BYTES)]
+                        m.d.sync += [fill.eq(fill + n), room.eq(room - n),
+                                     *[wb[k].eq(merged[k]) for k in range(WORD_BYTES)]]
         return m

@@ -1,5 +1,6 @@
 """The two-stage transaction decoder (issue #4): walker → item extractor/FIFO → grammar FSM →
-value stage → record join, with the calldata aligner; a drop-in for :class:`~mevblade.hw.tx_decoder.TxDecoder`.
+value stage → record join, with the calldata aligner; a drop-in for
+:class:`~mevblade.hw.tx_decoder.TxDecoder`.
 
 Reference model: :mod:`mevblade.control.engine.software.tx_grammar_model` (the record join is
 its ``_Packet.finish``); reference of the whole: the software engine (``txdecode.py``).
@@ -40,8 +41,8 @@ class TxDecoder2(wiring.Component):
         i ─┬─► TxWalker ─► ItemExtractor ─► ItemFifo ─► GrammarFsm ─┬─ o_job ─► TxValueStage ─┬─ o_rec ─┐
            │                                                        └─ o_rec ──► FIFO ──┐     │         │
            └─► beat FIFO (16) ─────────────────────────────────────────────► i_beat     │     │         ▼
-                                                         (END job's size ─► FIFO) ──────┴──► join ─► chain id ─► o
-                                                                TxValueStage.o_calldata ─► skid ─► TxCalldataAligner ─► o_calldata
+                                              (END job's size ─► FIFO) ──────┴──► join ─► chain id ─► o
+                        TxValueStage.o_calldata ─► skid ─► TxCalldataAligner ─► o_calldata
 
     The join is the model's ``_Packet.finish``: the lower ``(seq, phase)`` of the FSM's and
     the value stage's reports gives the error code, ``TOO_LARGE`` when the packet is longer
@@ -193,8 +194,8 @@ class TxDecoder2(wiring.Component):
                 lo.eq(vin[:64] - 35),
                 ge37.eq((vin[64:] != 0) | (vin[:64] >= 37)),
             ]
-            m.d.sync += [d.eq(vin[64 * k: 64 * k + 64] - 1) for k, d in zip(range(1, 4), dec)]
-            m.d.sync += [z.eq(vin[64 * k: 64 * k + 64] == 0) for k, z in zip(range(1, 4), zero)]
+            m.d.sync += [d.eq(vin[64 * k: 64 * k + 64] - 1) for k, d in zip(range(1, 4), dec, strict=True)]
+            m.d.sync += [z.eq(vin[64 * k: 64 * k + 64] == 0) for k, z in zip(range(1, 4), zero, strict=True)]
 
         # J2: the output register
         borrow = [lo[64]]

@@ -28,11 +28,27 @@ from mevblade.control.types import ErrorCode
 from mevblade.hw.layouts import POS_BITS, TxHeader
 from mevblade.hw.skid import SkidBuffer
 from mevblade.hw.tx_grammar import (
-    BLOB_BYTES, CELLS_PER_BLOB, EMPTY_LIST_ERROR, EXACT_WIDTH, FIXED_ARITY, INITCODE_LIMIT, INT_WIDTH,
-    KZG_BYTES, LIST_CHILD, TX_FIELDS, Ctx, F,
+    BLOB_BYTES,
+    CELLS_PER_BLOB,
+    EMPTY_LIST_ERROR,
+    EXACT_WIDTH,
+    FIXED_ARITY,
+    INITCODE_LIMIT,
+    INT_WIDTH,
+    KZG_BYTES,
+    LIST_CHILD,
+    TX_FIELDS,
+    Ctx,
+    F,
 )
 from mevblade.hw.tx_grammar_layouts import (
-    ErrorReport, FIELD_BITS, GrammarJob, JOB_LEN_BITS, JobKind, Phase, SEQ_BITS,
+    FIELD_BITS,
+    JOB_LEN_BITS,
+    SEQ_BITS,
+    ErrorReport,
+    GrammarJob,
+    JobKind,
+    Phase,
 )
 from mevblade.hw.tx_items import LENGTH_BITS, ItemEntry
 
@@ -289,8 +305,8 @@ class GrammarFsm(wiring.Component):
                     m.d.sync += f_blobs.eq(f_blobs + 1)
         with m.If(f_go):
             with m.If(a.end):  # back to the reset state for the next packet
-                m.d.sync += [top.eq(START), idx.eq(0), tx_type.eq(0), wver.eq(0), hi_end.eq(0), f_to_present.eq(0),
-                             f_blobs.eq(0)]
+                m.d.sync += [top.eq(START), idx.eq(0), tx_type.eq(0), wver.eq(0), hi_end.eq(0),
+                             f_to_present.eq(0), f_blobs.eq(0)]
                 m.d.sync += [fr.eq(0) for fr in frames]
             with m.Else():
                 m.d.sync += idx.eq(idx + 1)
@@ -304,15 +320,15 @@ class GrammarFsm(wiring.Component):
                     with m.Case(OUTER):
                         m.d.comb += open_outer.eq(a.is_list)
                     with m.Case(LISTS):
-                        self._p_stack_update(m, frames, nxt_frames, sel, (upd_s, upd_l), child, a_end, a_hi, le_new,
-                                            a.is_list)
+                        self._p_stack_update(m, frames, nxt_frames, sel, (upd_s, upd_l), child, a_end, a_hi,
+                                            le_new, a.is_list)
                         with m.If(a.is_list & a_hi):
                             m.d.sync += hi_end.eq(a_full)
                 with m.If(open_outer):
                     m.d.sync += [top.eq(LISTS),
                                  frames[0].eq(Cat(Const(1, 1), Const(Ctx.TX, 4), a_end, a_hi,
-                                                  Const(0, _COUNT_BITS), Const(0, 4), Const(0, 1), Const(1, 1),
-                                                  le_new))]
+                                                  Const(0, _COUNT_BITS), Const(0, 4), Const(0, 1),
+                                                  Const(1, 1), le_new))]
                     with m.If(a_hi):
                         m.d.sync += hi_end.eq(a_full)
 
@@ -324,7 +340,8 @@ class GrammarFsm(wiring.Component):
         wa = w["a"]
         chk = (wa, w["a_start"], w["a_p1"], w["a_csize"], w["a_hi"], w["a_end"])
         h_outer, h_outer_code = self._p_header_checks(m, "hdr_outer", True, None, None, None, *chk)
-        h_in, h_in_code = self._p_header_checks(m, "hdr_in", False, w["pend_end"], w["pend_hi"], w["hi_over"], *chk)
+        h_in, h_in_code = self._p_header_checks(m, "hdr_in", False, w["pend_end"], w["pend_hi"], w["hi_over"],
+                                                *chk)
         wflags = {k: w[f"fl_{k}"] for k in flag_names}
         f_fail, f_code = self._p_field_checks(m, "fc", w["fld"], wa, wflags, w["tx_type"], w["to_present"])
 
@@ -370,7 +387,8 @@ class GrammarFsm(wiring.Component):
         # moves while the spare is empty — a register, not W2's go behind the output spares. No
         # cycle is added: W2 loads straight from W when it is free.
         w2_src = {
-            "a": wa, "a_start": w["a_start"], "a_end": w["a_end"], "a_len_sat": w["a_len_sat"], "top": w["top"],
+            "a": wa, "a_start": w["a_start"], "a_end": w["a_end"], "a_len_sat": w["a_len_sat"],
+            "top": w["top"],
             "idx": w["idx"], "fld": w["fld"], "convert": w["convert"], "close_fail": w["close_fail"],
             "trailing": w["trailing"], "fl_ne20": w["fl_ne20"], "skip": w_skip, "fail": v_fail,
             "phase": v_phase, "code": v_code, "ok_item": v_ok_item, "ok_open": v_ok_open,
@@ -442,8 +460,10 @@ class GrammarFsm(wiring.Component):
             with m.If(~halted & ~wa2.end & (w2["top"] == START) & ~fail):
                 m.d.sync += rec.tx_type.eq(Mux(wa2.is_list, 0, wa2.byte[:3]))
             with m.If(ok_open):
-                m.d.sync += [rec.tx_list_offset.eq(pos24), rec.body_offset.eq(start24), rec.tx_list_end.eq(end24)]
-            with m.If(~halted & ~wa2.end & (w2["top"] == LISTS) & ~w2["close_fail"] & ~w2["trailing"] & w2["convert"]):
+                m.d.sync += [rec.tx_list_offset.eq(pos24), rec.body_offset.eq(start24),
+                             rec.tx_list_end.eq(end24)]
+            with m.If(~halted & ~wa2.end & (w2["top"] == LISTS) & ~w2["close_fail"] & ~w2["trailing"]
+                      & w2["convert"]):
                 m.d.sync += rec.network_form.eq(1)
             with m.If(ok_item):
                 self._record(m, rec, w2["fld"], pos24, start24, end24, wa2.length, w2["fl_ne20"])
@@ -582,7 +602,8 @@ class GrammarFsm(wiring.Component):
                 if f in EMPTY_LIST_ERROR:
                     conds.append((fl["z"], EMPTY_LIST_ERROR[f]))
                 if f in INT_WIDTH:
-                    conds.append(({32: fl["gt32"], 8: fl["gt8"], 1: fl["gt1"]}[INT_WIDTH[f]], E.INT_OUT_OF_RANGE))
+                    too_wide = {32: fl["gt32"], 8: fl["gt8"], 1: fl["gt1"]}[INT_WIDTH[f]]
+                    conds.append((too_wide, E.INT_OUT_OF_RANGE))
                 if f in EXACT_WIDTH:
                     n, c = EXACT_WIDTH[f]
                     conds.append(({20: fl["ne20"], 32: fl["ne32"], KZG_BYTES: fl["ne48"],
@@ -622,7 +643,8 @@ class GrammarFsm(wiring.Component):
             return acc
 
         new = Signal(_FrameP)
-        m.d.comb += [new.valid.eq(1), new.ctx.eq(child), new.end.eq(a_end), new.hi.eq(a_hi), new.le.eq(le_new)]
+        m.d.comb += [new.valid.eq(1), new.ctx.eq(child), new.end.eq(a_end), new.hi.eq(a_hi),
+                     new.le.eq(le_new)]
         with m.If(is_list):
             m.d.sync += [frames[0].eq(new), frames[1].eq(upd_l)]
             for j in range(2, n):
@@ -637,7 +659,8 @@ class GrammarFsm(wiring.Component):
         """The model's ``GrammarFsm._record``."""
         with m.Switch(fld):
             with m.Case(F.TXLIST):
-                m.d.sync += [rec.tx_list_offset.eq(pos24), rec.body_offset.eq(start24), rec.tx_list_end.eq(end24)]
+                m.d.sync += [rec.tx_list_offset.eq(pos24), rec.body_offset.eq(start24),
+                             rec.tx_list_end.eq(end24)]
             with m.Case(F.V, F.Y):
                 m.d.sync += rec.sig_offset.eq(pos24)
             with m.Case(F.TO):

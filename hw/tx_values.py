@@ -42,8 +42,8 @@ ValueRecord = data.StructLayout({
 
 #: default depth of the beat buffer, in beats (see :class:`TxValueStage`)
 BUFFER_BEATS = 16
-#: cycles from the END job's transfer to its record's transfer (no back-pressure): job register → issue → gather →
-#: byte align → first byte / right align → compares → merge into the output register
+#: cycles from the END job's transfer to its record's transfer (no back-pressure): job register → issue →
+#: gather → byte align → first byte / right align → compares → merge into the output register
 RECORD_LATENCY = 6
 
 _GB = POS_BITS            # global beat counters (differences stay below 2**(POS_BITS - 2))
@@ -161,7 +161,8 @@ class TxValueStage(wiring.Component):
         w_data = Signal(8 * BEAT_BYTES)
         m.d.comb += [
             self.i_beat.ready.eq(room & adv & (~ib.last | ends.w_rdy)),
-            ends.w_data.eq(Cat((in_nb + 1)[:_NB], Mux(in_size > _SIZE_MAX, _SIZE_MAX, in_size)[:POS_BITS + 1])),
+            ends.w_data.eq(Cat((in_nb + 1)[:_NB],
+                               Mux(in_size > _SIZE_MAX, _SIZE_MAX, in_size)[:POS_BITS + 1])),
             ends.w_en.eq(fire & ib.last),
         ]
         m.d.sync += [w_v.eq(fire), w_idx.eq(wr[:AB]), w_data.eq(ib.data)]
@@ -308,7 +309,7 @@ class TxValueStage(wiring.Component):
         ld_beat = Signal(AB)
         m.d.comb += ld_beat.eq((j_in.start >> 3)[:AB])
         ld_idx = [Signal(AB, name=f"ld_idx{k}") for k in range(5)]
-        m.d.comb += [ix.eq(c + ld_beat) for ix, c in zip(ld_idx, cbk)]
+        m.d.comb += [ix.eq(c + ld_beat) for ix, c in zip(ld_idx, cbk, strict=True)]
         ld_qi = ld_idx[0]
         bq_stay = Signal(8 * BEAT_BYTES)
         bq_next = Signal(8 * BEAT_BYTES)
@@ -360,7 +361,8 @@ class TxValueStage(wiring.Component):
                     with m.If(have_last & cd_free):
                         m.d.comb += [take.eq(1), ends.r_en.eq(1), t0.valid.eq(1), t0.end.eq(1),
                                      t0.seq.eq(j.seq)]
-                        m.d.sync += [cd.valid.eq(1), cd.payload.n.eq(0), cd.payload.end.eq(1), cd.payload.data.eq(0),
+                        m.d.sync += [cd.valid.eq(1), cd.payload.n.eq(0), cd.payload.end.eq(1),
+                                     cd.payload.data.eq(0),
                                      cur_base.eq(cur_base + p_nbeats), low.eq(0), d_valid.eq(0),
                                      *[c.eq(c + p_nbeats[:AB]) for c in cbk]]
                         with m.If(d_valid):
@@ -396,7 +398,8 @@ class TxValueStage(wiring.Component):
                             with m.If(first_absent):
                                 m.d.comb += [own_v.eq(1), *report(own, j.seq, Phase.FIRST, E.TRUNCATED)]
                             with m.Elif(~j_zl & j.wrapped):
-                                m.d.comb += [own_v.eq(1), *report(own, j.seq, Phase.FIRST, E.NON_CANONICAL_SIZE)]
+                                m.d.comb += [own_v.eq(1),
+                                             *report(own, j.seq, Phase.FIRST, E.NON_CANONICAL_SIZE)]
                             with m.Elif(past_end):
                                 m.d.comb += [own_v.eq(1), *report(own, j.seq, Phase.TRUNC, E.TRUNCATED)]
                     with m.Elif(bytes_in):
@@ -443,7 +446,8 @@ class TxValueStage(wiring.Component):
         m.d.comb += in_lane_room.eq(8 - j_in.start[:3])
         with m.If(self.i_job.valid & self.i_job.ready):
             m.d.sync += [
-                jv.eq(1), j.eq(j_in), j_end.eq(in_end), short.eq(j_in.length <= 32), j_zl.eq(j_in.length == 0),
+                jv.eq(1), j.eq(j_in), j_end.eq(in_end), short.eq(j_in.length <= 32),
+                j_zl.eq(j_in.length == 0),
                 j_nb.eq(in_nb), nb_in.eq(in_nb_in), qb_in.eq((j_in.start >> 3) < avail),
                 q.eq(j_in.start), qa.eq(in_qa), qi.eq(ld_qi), qi1.eq(ld_idx[1]), bq_ld.eq(1),
                 *[g.eq(ld_idx[i]) for i, g in enumerate(gidx) if i > 1],
@@ -462,10 +466,10 @@ class TxValueStage(wiring.Component):
         t2 = Tok("t2")
         win = Signal(5 * 8 * BEAT_BYTES)
         with m.If(adv):
-            m.d.sync += [a.eq(b) for a, b in zip(t1.regs(), t0.regs())]
+            m.d.sync += [a.eq(b) for a, b in zip(t1.regs(), t0.regs(), strict=True)]
             m.d.sync += [lane1.eq(lane0), raw1.eq(Cat(*[buf[g] for g in gidx]))]
             # ------------------------------------------------------------ stage 2: byte align
-            m.d.sync += [a.eq(b) for a, b in zip(t2.regs(), t1.regs())]
+            m.d.sync += [a.eq(b) for a, b in zip(t2.regs(), t1.regs(), strict=True)]
             m.d.sync += win.eq(raw1 >> Cat(Const(0, 3), lane1))
 
         # ------------------------------------------------------------ stage 3: first byte, right align
@@ -490,7 +494,7 @@ class TxValueStage(wiring.Component):
         r3_q = rank_sig("r3_q")
         prio = Signal(256)          # the packet's captured priority fee so far (for MAXFEE)
         with m.If(adv):
-            m.d.sync += [a.eq(b) for a, b in zip(t3.regs(), t2.regs())]
+            m.d.sync += [a.eq(b) for a, b in zip(t3.regs(), t2.regs(), strict=True)]
             m.d.sync += [val3.eq(val_be >> Cat(Const(0, 3), rsh)), r3v_q.eq(r3v), r3_q.eq(r3)]
             m.d.sync += t3.own_fail.eq(t2.own_fail | r3v)
 
@@ -534,11 +538,13 @@ class TxValueStage(wiring.Component):
         lt50 = Signal()             # key(r5) < key(r0)
         lt53 = Signal()             # key(r5) < key(r3)
         with m.If(adv):
-            m.d.sync += [a.eq(b) for a, b in zip(t4.regs(), t3.regs())]
-            m.d.sync += [lt30.eq(key(r3_q) < key(t3.r0)), lt50.eq(k5_3 < key(t3.r0)), lt53.eq(k5_3 < key(r3_q))]
+            m.d.sync += [a.eq(b) for a, b in zip(t4.regs(), t3.regs(), strict=True)]
+            m.d.sync += [lt30.eq(key(r3_q) < key(t3.r0)), lt50.eq(k5_3 < key(t3.r0)),
+                         lt53.eq(k5_3 < key(r3_q))]
             m.d.sync += [
                 val4.eq(val3), r3v_4.eq(r3v_q), r3_4.eq(r3_q),
-                cmp_n.eq(pieces(val3, SECP256K1_N)), cmp_h.eq(pieces(val3, _HALF_N)), cmp_p.eq(pieces(val3, prio)),
+                cmp_n.eq(pieces(val3, SECP256K1_N)), cmp_h.eq(pieces(val3, _HALF_N)),
+                cmp_p.eq(pieces(val3, prio)),
                 zero_hi.eq(val3[64:] == 0), c0_27_28.eq((chunks[0] == 27) | (chunks[0] == 28)),
                 c0_lt37.eq(chunks[0] < 37), c0_gt1.eq(chunks[0] > 1), c0_ones.eq(chunks[0] == (1 << 64) - 1),
                 c0_zero.eq(chunks[0] == 0), c0_one.eq(chunks[0] == 1),
@@ -663,5 +669,6 @@ class TxValueStage(wiring.Component):
                 m.d.sync += [sig.eq(0) for sig in fields.values()] + [best_v.eq(0)]
             with m.Else():
                 m.d.sync += [best_v.eq(merged_v), best.eq(merged)]
-                m.d.sync += [cap_v.eq(t4.short & ~t4.own_fail & ~r3v_4 & ~r5v), cap_fld.eq(t4.fld), cap_val.eq(val4)]
+                m.d.sync += [cap_v.eq(t4.short & ~t4.own_fail & ~r3v_4 & ~r5v), cap_fld.eq(t4.fld),
+                             cap_val.eq(val4)]
         return m

@@ -83,7 +83,7 @@ def _table(m: Module, byte, lane: int) -> dict[str, Signal]:
     with m.Switch(byte):
         for key, values in groups.items():
             with m.Case(*values):
-                m.d.comb += [outs[f].eq(x) for f, x in zip(_TABLE_FIELDS, key)]
+                m.d.comb += [outs[f].eq(x) for f, x in zip(_TABLE_FIELDS, key, strict=True)]
     return outs
 
 
@@ -313,7 +313,7 @@ class TxWalker(wiring.Component):
                 Signal(name=f"d{level}_last")
             n_dat = Signal(64, name=f"d{level}_data")
             m.d.sync += [n_valid.eq(valid), n_keep.eq(keep), n_last.eq(last), n_dat.eq(dat)]
-            m.d.sync += [nf.eq(f) for nf, f in zip(n_fields, fields)]
+            m.d.sync += [nf.eq(f) for nf, f in zip(n_fields, fields, strict=True)]
             reach, inside, lo, hi, hz, fields = n_reach, n_inside, n_lo, n_hi, n_hz, n_fields
             valid, keep, last, dat = n_valid, n_keep, n_last, n_dat
 
@@ -339,7 +339,7 @@ class TxWalker(wiring.Component):
         o_fields = [Signal(WalkLane, name=f"o_l{k}_fields") for k in range(LANES)]
         o_keep, o_last, o_dat = Signal(LANES), Signal(), Signal(8 * BEAT_BYTES)
         m.d.sync += [o_valid.eq(valid), o_mask.eq(mask), o_keep.eq(keep), o_last.eq(last), o_dat.eq(dat)]
-        m.d.sync += [of.eq(f) for of, f in zip(o_fields, fields)]
+        m.d.sync += [of.eq(f) for of, f in zip(o_fields, fields, strict=True)]
 
         out = Signal(WalkBeat)
         m.d.comb += [
