@@ -3542,7 +3542,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign version_major = 8'h01;
   assign version_minor = 8'h06;
   assign version_features = 8'h3f;
-  assign src_hash_value = 32'd392061131;
+  assign src_hash_value = 32'd1329345905;
   assign cnt_rst = control_soft_reset;
   assign cycle = cycle_value;
   assign pipe_clk = clk;
@@ -30963,7 +30963,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h001:
             \$402  = version_rd;
         10'h002:
-            \$402  = 32'd392061131;
+            \$402  = 32'd1329345905;
         10'h004:
             \$402  = control_rd;
         10'h005:
@@ -31472,8 +31472,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign version_minor = 8'h06;
   assign version_major = 8'h01;
   assign version_features = 8'h3f;
-  assign src_hash_rd = 32'd392061131;
-  assign src_hash_value = 32'd392061131;
+  assign src_hash_rd = 32'd1329345905;
+  assign src_hash_value = 32'd1329345905;
   assign cycle_value = cycle_rd;
   assign pool_data_0_rd = pool_data_0_cur;
   assign pool_data_1_rd = pool_data_1_cur;
