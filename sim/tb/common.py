@@ -30,7 +30,7 @@ from typing import Any
 
 __all__ = [
     "REPO", "RTL_DIR", "BUILD_ROOT", "verilator_env", "build", "prune_builds", "run", "assert_passed",
-    "run_group", "PAUSES", "pause_generator", "StreamSink",
+    "run_group", "group_runner", "PAUSES", "pause_generator", "StreamSink",
 ]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -217,6 +217,17 @@ def run_group(top: str, module: str, test_filter: str | None, vectors: Path, nam
     xml = run(top, module, build_dir=build(top), test_filter=test_filter, extra_env=env,
               name=f"{name}-{os.getpid()}")
     return assert_passed(Path(xml))
+
+
+def group_runner(top: str, module: str, prefix: str, seed_env: str) -> Any:
+    """The ``run_cocotb(test_filter, vectors, name, seed=None)`` of a suite's ``runner.py``: :func:`run_group`
+    of ``module`` on ``top``, its runs named ``<prefix>-<name>``, the corpus seed passed in ``seed_env``."""
+    def run_cocotb(test_filter: str | None, vectors: Path, name: str, seed: int | None = None) -> int:
+        """Run the cocotb tests whose names match the regex ``test_filter`` (None = all); returns how many
+        passed."""
+        return run_group(top, module, test_filter, vectors, f"{prefix}-{name}", seed_env, seed)
+
+    return run_cocotb
 
 # ---------------------------------------------------------------------- pause generators
 

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from mevblade.sim.tb.common import run_group
+from mevblade.sim.tb.common import group_runner
 
 __all__ = ["TOP", "MODULE", "run_cocotb"]
 
 TOP = "tx_walker_top"
 MODULE = "mevblade.sim.tb.tx_walker.test_tx_walker"
 
-
-def run_cocotb(test_filter: str | None, vectors: Path, name: str, seed: int | None = None) -> int:
-    """Run the cocotb tests whose names match the regex ``test_filter`` (None = all); returns how many
-    passed."""
-    return run_group(TOP, MODULE, test_filter, vectors, f"walker-{name}", "WALK_SEED", seed)
+#: ``run_cocotb(test_filter, vectors, name, seed=None)``: one simulator run of the tests matching the regex
+#: ``test_filter`` (None = all); returns how many passed
+run_cocotb = group_runner(TOP, MODULE, "walker", "WALK_SEED")
