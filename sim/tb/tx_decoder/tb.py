@@ -11,6 +11,7 @@ from cocotb.triggers import RisingEdge
 from mevblade.hw.layouts import unpack_header
 from mevblade.sim.tb.common import StreamSink, pause_generator
 from mevblade.sim.tb.stream_tb import AxiStreamTB
+from mevblade.sim.tb.tx_common import RecordsAndCalldata
 
 __all__ = ["TOP", "TxDecoderTB", "Collected", "CalldataWordOut", "split_cd_tuser"]
 
@@ -33,6 +34,11 @@ class CalldataWordOut:
 
     def bytes(self) -> bytes:
         return self.data.to_bytes(32, "big")[: self.nbytes]
+
+    @classmethod
+    def from_beat(cls, data: int, tuser: int, last: int) -> CalldataWordOut:
+        """One ``m_axis_cd`` transfer, unpacked."""
+        return cls(data, *split_cd_tuser(tuser), bool(last))
 
 
 @dataclass
@@ -69,34 +75,19 @@ class TxDecoderTB(AxiStreamTB):
         start = self.start_batch()
         self.send_nowait(raws)
         out = Collected()
-        current: list[CalldataWordOut] = []
+        got = RecordsAndCalldata(self.records, self.calldata, unpack_header, CalldataWordOut.from_beat)
+        out.records, out.calldata = got.records, got.calldata
         idle = 0
         edge = RisingEdge(self.dut.clk)
-        while len(out.records) < len(raws) or len(out.calldata) < len(raws):
-            progressed = False
-            while self.records.queue:
-                data, _, _ = self.records.queue.popleft()
-                out.records.append(unpack_header(data))
-                progressed = True
-            while self.calldata.queue:
-                data, tuser, last = self.calldata.queue.popleft()
-                nbytes, kind, index = split_cd_tuser(tuser)
-                current.append(CalldataWordOut(data, nbytes, kind, index, bool(last)))
-                if last:
-                    out.calldata.append(current)
-                    current = []
-                progressed = True
-            if len(out.records) > len(raws) or len(out.calldata) > len(raws):
-                raise AssertionError(f"more outputs than packets: {len(out.records)} records, "
-                                     f"{len(out.calldata)} calldata messages for {len(raws)} packets")
+        while got.waiting(len(raws)):
+            progressed = got.drain(len(raws))
             idle = 0 if progressed else idle + 1
             if idle > max_idle_cycles:
                 raise AssertionError(f"decoder hung: {len(out.records)}/{len(raws)} records, "
                                      f"{len(out.calldata)}/{len(raws)} calldata messages after "
                                      f"{max_idle_cycles} idle cycles")
             await edge
-        if current:
-            raise AssertionError(f"calldata words without a last beat: {current!r}")
+        got.finish()
         fig = self.batch_figures(start)
         out.cycles, out.last_in_cycle = fig["cycles"], fig["last_in_cycle"]
         out.record_cycle = fig["out_cycle"]

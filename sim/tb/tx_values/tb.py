@@ -18,7 +18,8 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from mevblade.hw.top_tx_values import pack_job, unpack_record
 from mevblade.sim.tb.common import StreamSink, pause_generator
 from mevblade.sim.tb.stream_tb import AxiStreamTB
-from mevblade.sim.tb.tx_decoder.tb import CalldataWordOut, split_cd_tuser
+from mevblade.sim.tb.tx_common import RecordsAndCalldata
+from mevblade.sim.tb.tx_decoder.tb import CalldataWordOut
 from mevblade.sim.tb.tx_values.model import job_stream
 
 __all__ = ["TOP", "JobSource", "TxValuesTB", "Collected"]
@@ -123,37 +124,23 @@ class TxValuesTB(AxiStreamTB):
                 await ClockCycles(self.dut.clk, job_delay)
             self.jobs.send_nowait(jobs)
         out = Collected()
-        current: list[CalldataWordOut] = []
+        got = RecordsAndCalldata(self.records, self.calldata, unpack_record, CalldataWordOut.from_beat)
+        out.records, out.calldata = got.records, got.calldata
         idle = 0
         edge = RisingEdge(self.dut.clk)
         seen = (-1, -1)
-        while len(out.records) < len(packets) or len(out.calldata) < len(packets):
+        while got.waiting(len(packets)):
             # progress: anything out, or a beat or a job taken (a long string may give no output for long)
             now = (self._beats_in, self.jobs.sent)
-            progressed, seen = now != seen, now
-            while self.records.queue:
-                data, _, _ = self.records.queue.popleft()
-                out.records.append(unpack_record(data))
-                progressed = True
-            while self.calldata.queue:
-                data, tuser, last = self.calldata.queue.popleft()
-                nbytes, kind, index = split_cd_tuser(tuser)
-                current.append(CalldataWordOut(data, nbytes, kind, index, bool(last)))
-                if last:
-                    out.calldata.append(current)
-                    current = []
-                progressed = True
-            if len(out.records) > len(packets) or len(out.calldata) > len(packets):
-                raise AssertionError(f"{len(out.records)} records, {len(out.calldata)} calldata messages "
-                                     f"for {len(packets)} packets")
+            taken, seen = now != seen, now
+            progressed = got.drain(len(packets)) or taken
             idle = 0 if progressed else idle + 1
             if idle > max_idle_cycles:
                 raise AssertionError(f"value stage hung: {len(out.records)}/{len(packets)} records, "
                                      f"{len(out.calldata)}/{len(packets)} calldata messages, "
                                      f"{self.jobs.sent} jobs taken, after {max_idle_cycles} idle cycles")
             await edge
-        if current:
-            raise AssertionError(f"calldata words without a last beat: {current!r}")
+        got.finish()
         figs = self.batch_figures(start)
         out.rec_cycles = list(figs["out_cycle"])
         out.end_cycles = list(self._end_cycles)
