@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from mevblade.sim.tb.tx_common import rtl_group_test
 from mevblade.sim.tb.tx_grammar.runner import run_cocotb
 
 pytestmark = [pytest.mark.rtl, pytest.mark.timeout(1800)]
@@ -20,8 +21,4 @@ GROUPS = {
     "test_vector_slice|test_big_lengths_and_precedence|test_network_forms|test_fuzz": 4,
 }
 
-
-@pytest.mark.parametrize("group", list(GROUPS))
-def test_grammar_rtl(group: str, vectors) -> None:
-    passed = run_cocotb(rf"\.({group})(/|$)", vectors, name=group.split("|")[0])
-    assert passed == GROUPS[group]
+test_grammar_rtl = rtl_group_test(run_cocotb, GROUPS)

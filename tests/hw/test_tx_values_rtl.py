@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from mevblade.sim.tb.tx_common import rtl_group_test
 from mevblade.sim.tb.tx_values.runner import run_cocotb
 
 pytestmark = [pytest.mark.rtl, pytest.mark.timeout(1800)]
@@ -18,8 +19,4 @@ GROUPS = {
     "test_vector_slice|test_fuzz|test_one_input_far_behind|test_halted_progress_skips": 6,
 }
 
-
-@pytest.mark.parametrize("group", list(GROUPS))
-def test_values_rtl(group: str, vectors) -> None:
-    passed = run_cocotb(rf"\.({group})(/|$)", vectors, name=group.split("|")[0])
-    assert passed == GROUPS[group]
+test_values_rtl = rtl_group_test(run_cocotb, GROUPS)

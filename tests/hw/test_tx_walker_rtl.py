@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from mevblade.sim.tb.tx_common import rtl_group_test
 from mevblade.sim.tb.tx_walker.runner import run_cocotb
 
 pytestmark = [pytest.mark.rtl, pytest.mark.timeout(1800)]
@@ -20,8 +21,4 @@ GROUPS = {
     "test_fuzz|test_reset_mid_packet": 3,
 }
 
-
-@pytest.mark.parametrize("group", list(GROUPS))
-def test_walker_rtl(group: str, vectors) -> None:
-    passed = run_cocotb(rf"\.({group})(/|$)", vectors, name=group.split("|")[0])
-    assert passed == GROUPS[group]
+test_walker_rtl = rtl_group_test(run_cocotb, GROUPS)
