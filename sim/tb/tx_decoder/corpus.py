@@ -16,7 +16,8 @@ from pathlib import Path
 
 from mevblade.sim.data import mainnet_block
 
-__all__ = ["mainnet", "vector_slice", "mutated", "random_packets", "edge_packets", "BOUNDARY_BYTES"]
+__all__ = ["mainnet", "vector_slice", "in_order", "describe", "mutated", "random_packets", "fuzz",
+           "edge_packets", "BOUNDARY_BYTES"]
 
 BOUNDARY_BYTES = [0x00, 0x01, 0x7F, 0x80, 0x81, 0xB7, 0xB8, 0xBF, 0xC0, 0xF7, 0xF8, 0xFF]
 
@@ -58,6 +59,16 @@ def vector_slice(vectors: Path, typed_per_type: int = 70, seed: int = 4) -> dict
     return out
 
 
+def in_order(sets: dict[str, list[bytes]]) -> list[bytes]:
+    """The packets of every set of a :func:`vector_slice`, the sets in name order."""
+    return [p for name in sorted(sets) for p in sets[name]]
+
+
+def describe(sets: dict[str, list[bytes]]) -> str:
+    """``vectors <set>=<count>, …`` (a test's label for :func:`in_order`'s packets)."""
+    return f"vectors {', '.join(f'{k}={len(v)}' for k, v in sorted(sets.items()))}"
+
+
 def mutated(seeds: list[bytes], count: int, seed: int) -> list[bytes]:
     """``count`` packets, each a seed transaction with 1..4 random mutations."""
     rng = random.Random(seed)
@@ -93,6 +104,17 @@ def random_packets(count: int, seed: int) -> list[bytes]:
         else:
             out.append(bytes([rng.choice([1, 2, 3, 4, 0xF8])]) + rng.randbytes(rng.randint(1, 64)))
     return out
+
+
+def fuzz(seeds: list[bytes], n_mutated: int, n_random: int, seed: int, extra: list[bytes] | None = None,
+         shuffle: bool = True) -> list[bytes]:
+    """The fuzz corpus: ``n_mutated`` :func:`mutated` packets of ``seeds`` (seed ``seed``), ``n_random``
+    :func:`random_packets` (seed ``seed + 1``) and ``extra``, shuffled with seed ``seed`` unless
+    ``shuffle`` is False."""
+    packets = mutated(seeds, n_mutated, seed) + random_packets(n_random, seed + 1) + list(extra or [])
+    if shuffle:
+        random.Random(seed).shuffle(packets)
+    return packets
 
 
 def edge_packets() -> list[bytes]:

@@ -12,7 +12,6 @@ Environment: ``MEVBLADE_VECTORS`` (the shared vectors), ``TX_SEED`` (corpus seed
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import cocotb
 from cocotb.triggers import ClockCycles
@@ -21,15 +20,15 @@ from mevblade.control.engine.software.txdecode import decode_tx
 from mevblade.control.types import ErrorCode
 from mevblade.hw.tx_decoder2 import LATENCY_MAX_CYCLES
 from mevblade.sim.tb.common import PAUSES
+from mevblade.sim.tb.tx_common import VECTORS, assert_no_problems, env_seed
 from mevblade.sim.tb.tx_decoder import corpus
 from mevblade.sim.tb.tx_decoder.diff import record_mismatches
 from mevblade.sim.tb.tx_decoder.tb import Collected, TxDecoderTB
 
-SEED = int(os.environ.get("TX_SEED", "20261126"))
+SEED = env_seed("TX_SEED")
 #: the latency bound of the top under test (``TX_LATENCY_MAX``; default
 #: :class:`~mevblade.hw.tx_decoder2.TxDecoder2`'s)
 LATENCY_MAX = int(os.environ.get("TX_LATENCY_MAX", LATENCY_MAX_CYCLES))
-VECTORS = Path(os.environ.get("MEVBLADE_VECTORS", Path(__file__).resolve().parents[4] / "shared" / "vectors"))
 
 
 async def setup(dut, idle: str, backpressure: str, seed: int = SEED) -> TxDecoderTB:
@@ -50,9 +49,7 @@ def check(dut, packets: list[bytes], out: Collected, label: str) -> None:
         if bad:
             problems.append(f"#{i} {raw[:24].hex()}… ({len(raw)} B): {'; '.join(bad)}")
     dut._log.info("%s: %d packets, outcomes %s", label, len(packets), dict(sorted(codes.items())))
-    assert not problems, \
-        f"{label}: {len(problems)} packets differ from the software engine (seed {SEED}):\n" + \
-        "\n".join(problems[:12])
+    assert_no_problems(problems, label, "packets differ from the software engine", SEED, shown=12)
 
 
 @cocotb.test()
@@ -72,9 +69,9 @@ async def test_vector_slice(dut, idle: str, backpressure: str):
     """Every RLP, transaction-test and EIP-7702 vector, and a slice of typed transactions of each type."""
     tb = await setup(dut, idle, backpressure)
     sets = corpus.vector_slice(VECTORS)
-    packets = [p for name in sorted(sets) for p in sets[name]]
+    packets = corpus.in_order(sets)
     out = await tb.run(packets)
-    check(dut, packets, out, f"vectors {', '.join(f'{k}={len(v)}' for k, v in sorted(sets.items()))}")
+    check(dut, packets, out, corpus.describe(sets))
     await tb.assert_quiet()
 
 
@@ -86,7 +83,7 @@ async def test_fuzz(dut, idle: str, backpressure: str):
     dut._log.info("fuzz seed %d", seed)
     tb = await setup(dut, idle, backpressure, seed)
     seeds = corpus.mainnet() + corpus.vector_slice(VECTORS, typed_per_type=15)["typed_txs"]
-    packets = corpus.mutated(seeds, 350, seed) + corpus.random_packets(120, seed + 1)
+    packets = corpus.fuzz(seeds, 350, 120, seed, shuffle=False)
     out = await tb.run(packets)
     check(dut, packets, out, f"fuzz seed={seed} idle={idle} bp={backpressure}")
     await tb.assert_quiet()

@@ -12,19 +12,17 @@ Environment: ``MEVBLADE_VECTORS`` (the shared vectors), ``GRAMMAR_SEED`` (corpus
 
 from __future__ import annotations
 
-import os
 import random
-from pathlib import Path
 
 import cocotb
 
 from mevblade.control.engine.software.rlp_walk import beats
 from mevblade.control.engine.software.tx_grammar_model import mainnet_figures
+from mevblade.sim.tb.tx_common import VECTORS, assert_no_problems, env_seed
 from mevblade.sim.tb.tx_decoder import corpus
 from mevblade.sim.tb.tx_grammar.tb import Packet, TxGrammarTB, expected, packet_mismatches
 
-SEED = int(os.environ.get("GRAMMAR_SEED", "20261126"))
-VECTORS = Path(os.environ.get("MEVBLADE_VECTORS", Path(__file__).resolve().parents[4] / "shared" / "vectors"))
+SEED = env_seed("GRAMMAR_SEED")
 
 
 async def setup(dut, idle: str, backpressure: str, seed: int = SEED) -> TxGrammarTB:
@@ -42,8 +40,7 @@ def check(dut, packets: list[bytes], got: list[Packet], label: str) -> None:
     jobs = sum(len(w.jobs) for w in want)
     errors = sum(w.report is not None for w in want)
     dut._log.info("%s: %d packets, %d jobs, %d FSM reports", label, len(packets), jobs, errors)
-    assert not problems, f"{label}: {len(problems)} packets differ from the model (seed {SEED}):\n" + \
-        "\n".join(problems[:10])
+    assert_no_problems(problems, label, "packets differ from the model", SEED)
 
 
 def big_length_packets() -> list[bytes]:
@@ -92,9 +89,9 @@ async def test_vector_slice(dut):
     """Every RLP, transaction-test and EIP-7702 vector and 20 typed transactions of each type."""
     tb = await setup(dut, "random", "random")
     sets = corpus.vector_slice(VECTORS, typed_per_type=20)
-    packets = [p for name in sorted(sets) for p in sets[name]]
+    packets = corpus.in_order(sets)
     got, _ = await tb.run(packets)
-    check(dut, packets, got, f"vectors {', '.join(f'{k}={len(v)}' for k, v in sorted(sets.items()))}")
+    check(dut, packets, got, corpus.describe(sets))
     await tb.assert_quiet()
 
 
@@ -131,9 +128,7 @@ async def test_fuzz(dut, idle: str):
     seed = SEED + len(idle)
     dut._log.info("fuzz seed %d", seed)
     tb = await setup(dut, idle, "random", seed)
-    seeds = corpus.mainnet()[:40]
-    packets = corpus.mutated(seeds, 150, seed) + corpus.random_packets(80, seed + 1)
-    random.Random(seed).shuffle(packets)
+    packets = corpus.fuzz(corpus.mainnet()[:40], 150, 80, seed)
     got, _ = await tb.run(packets)
     check(dut, packets, got, f"fuzz seed={seed} idle={idle}")
     await tb.assert_quiet()

@@ -12,22 +12,18 @@ Environment: ``MEVBLADE_VECTORS`` (the shared vectors), ``VALUES_SEED`` (corpus 
 
 from __future__ import annotations
 
-import os
-import random
-from pathlib import Path
-
 import cocotb
 from cocotb.triggers import ClockCycles
 
 from mevblade.hw.tx_values import RECORD_LATENCY, VALUE_FIELDS
+from mevblade.sim.tb.tx_common import VECTORS, assert_no_problems, env_seed
 from mevblade.sim.tb.tx_decoder import corpus
 from mevblade.sim.tb.tx_decoder.diff import calldata_bytes
 from mevblade.sim.tb.tx_values.cases import network_forms, value_cases
 from mevblade.sim.tb.tx_values.model import expected, fsm_job_stream, job_stream
 from mevblade.sim.tb.tx_values.tb import Collected, TxValuesTB
 
-SEED = int(os.environ.get("VALUES_SEED", "20261126"))
-VECTORS = Path(os.environ.get("MEVBLADE_VECTORS", Path(__file__).resolve().parents[4] / "shared" / "vectors"))
+SEED = env_seed("VALUES_SEED")
 
 
 async def setup(dut, idle: str, job_idle: str, backpressure: str, seed: int = SEED) -> TxValuesTB:
@@ -56,8 +52,7 @@ def check(dut, packets: list[bytes], out: Collected, label: str) -> None:
     reports = sum(expected(raw).report is not None for raw in packets)
     dut._log.info("%s: %d packets (%d with a value-stage report), %d cycles", label, len(packets), reports,
                   out.cycles)
-    assert not problems, f"{label}: {len(problems)} packets differ from the model (seed {SEED}):\n" + \
-        "\n".join(problems[:10])
+    assert_no_problems(problems, label, "packets differ from the model", SEED)
 
 
 @cocotb.test()
@@ -87,9 +82,9 @@ async def test_vector_slice(dut):
     sets = corpus.vector_slice(VECTORS, typed_per_type=8)
     sets["network_forms"] = list(network_forms().values())
     sets["value_cases"] = list(value_cases().values())
-    packets = [p for name in sorted(sets) for p in sets[name]]
+    packets = corpus.in_order(sets)
     out = await tb.run(packets)
-    check(dut, packets, out, f"vectors {', '.join(f'{k}={len(v)}' for k, v in sorted(sets.items()))}")
+    check(dut, packets, out, corpus.describe(sets))
     await tb.assert_quiet()
 
 
@@ -100,9 +95,7 @@ async def test_fuzz(dut, idle: str, job_idle: str):
     seed = SEED + len(idle)
     dut._log.info("fuzz seed %d", seed)
     tb = await setup(dut, idle, job_idle, "random", seed)
-    packets = corpus.mutated(corpus.mainnet()[:40], 70, seed) + corpus.random_packets(30, seed + 1) \
-        + corpus.edge_packets()
-    random.Random(seed).shuffle(packets)
+    packets = corpus.fuzz(corpus.mainnet()[:40], 70, 30, seed, extra=corpus.edge_packets())
     out = await tb.run(packets)
     check(dut, packets, out, f"fuzz seed={seed} idle={idle} jobs={job_idle}")
     await tb.assert_quiet()
