@@ -1,5 +1,6 @@
 """Fixtures for the API tests: a service context over both databases with a fake clock,
-a TestClient, and users of each role (imported by the tests/test_api_*.py modules)."""
+a TestClient, and users of each role (the fixtures reach every test through ``tests/conftest.py``; the
+helpers are imported by the tests/test_api_*.py modules)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,6 @@ import datetime as dt
 from dataclasses import dataclass
 
 import pytest
-
-try:  # tests/ may or may not be a package
-    from tests._dbfixtures import db_url, pg_server, pg_template, sqlite_template  # noqa: F401
-except ImportError:
-    from _dbfixtures import db_url, pg_server, pg_template, sqlite_template  # noqa: F401
 from fastapi.testclient import TestClient
 
 from mevblade.control.api import ExecutionRefused, ExecutionResult, build_context, create_app
@@ -111,7 +107,7 @@ def make_api(url: str, client_addr: tuple[str, int] = ("127.0.0.1", 50000), **ov
 
 
 @pytest.fixture
-def api(db_url):  # noqa: F811
+def api(db_url):
     a = make_api(db_url)
     with a.client:
         yield a

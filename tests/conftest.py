@@ -1,4 +1,5 @@
-"""Shared fixtures: where the read-only test vectors are."""
+"""Shared fixtures: where the read-only test vectors are; the databases (``tests/_dbfixtures.py``) and
+the API service (``tests/_apifixtures.py``), for every module that names them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
+
+from tests._apifixtures import api, sqlite_api  # noqa: F401 - fixtures, found by name
+from tests._dbfixtures import db_url, pg_server, pg_template, sqlite_template  # noqa: F401 - fixtures
 
 REPO = Path(__file__).resolve().parent.parent
 #: ../shared/vectors next to the checkout (CI lays a copy there); MEVBLADE_VECTORS overrides.

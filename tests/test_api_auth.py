@@ -5,26 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-try:  # tests/ may or may not be a package
-    from tests._apifixtures import (  # noqa: F401
-        PASSWORDS,
-        api,
-        db_url,
-        pg_server,
-        pg_template,
-        sqlite_api,
-        sqlite_template,
-    )
-except ImportError:
-    from _apifixtures import (  # noqa: F401
-        PASSWORDS,
-        api,
-        db_url,
-        pg_server,
-        pg_template,
-        sqlite_api,
-        sqlite_template,
-    )
+from tests._apifixtures import PASSWORDS
 
 ME = "/api/v1/auth/me"
 

@@ -9,26 +9,8 @@ import json
 
 import pytest
 
-try:  # tests/ may or may not be a package
-    from tests._apifixtures import (  # noqa: F401
-        add_opportunity,
-        db_url,
-        make_api,
-        pg_server,
-        pg_template,
-        sqlite_template,
-    )
-except ImportError:
-    from _apifixtures import (  # noqa: F401
-        add_opportunity,
-        db_url,
-        make_api,
-        pg_server,
-        pg_template,
-        sqlite_template,
-    )
-
 from mevblade.control.api.fastpath import ListingCache, RequestIds, accepts_gzip, parse_listing_query
+from tests._apifixtures import add_opportunity, make_api
 
 OPPS = "/api/v1/mev/opportunities"
 

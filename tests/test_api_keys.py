@@ -7,28 +7,8 @@ import hashlib
 
 import pytest
 
-try:  # tests/ may or may not be a package
-    from tests._apifixtures import (  # noqa: F401
-        api,
-        db_url,
-        make_api,
-        pg_server,
-        pg_template,
-        sqlite_api,
-        sqlite_template,
-    )
-except ImportError:
-    from _apifixtures import (  # noqa: F401
-        api,
-        db_url,
-        make_api,
-        pg_server,
-        pg_template,
-        sqlite_api,
-        sqlite_template,
-    )
-
 from mevblade.control.api.ratelimit import TokenBucketLimiter
+from tests._apifixtures import make_api
 
 KEYS = "/api/v1/keys"
 ME = "/api/v1/auth/me"

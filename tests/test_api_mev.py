@@ -8,31 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-try:  # tests/ may or may not be a package
-    from tests._apifixtures import (  # noqa: F401
-        add_opportunity,
-        api,
-        db_url,
-        make_api,
-        pg_server,
-        pg_template,
-        sqlite_api,
-        sqlite_template,
-    )
-except ImportError:
-    from _apifixtures import (  # noqa: F401
-        add_opportunity,
-        api,
-        db_url,
-        make_api,
-        pg_server,
-        pg_template,
-        sqlite_api,
-        sqlite_template,
-    )
-
 from mevblade.control.api import ExecutionRefused
 from mevblade.control.api.prices import FilePriceSource
+from tests._apifixtures import add_opportunity, make_api
 
 OPPS = "/api/v1/mev/opportunities"
 EXEC = "/api/v1/mev/execute"

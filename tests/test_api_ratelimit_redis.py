@@ -7,12 +7,8 @@ import socket
 
 import pytest
 
-try:  # tests/ may or may not be a package
-    from tests._apifixtures import FakeClock, make_api
-except ImportError:
-    from _apifixtures import FakeClock, make_api
-
 from mevblade.control.api.ratelimit import RedisTokenBucketLimiter
+from tests._apifixtures import FakeClock, make_api
 
 
 def _free_port() -> int:

@@ -8,12 +8,8 @@ import itertools
 
 import pytest
 
-try:  # tests/ may or may not be a package
-    from tests._apifixtures import PASSWORDS, add_opportunity, make_api
-except ImportError:
-    from _apifixtures import PASSWORDS, add_opportunity, make_api
-
 from mevblade.control.auth import PERMISSIONS, role_allows
+from tests._apifixtures import PASSWORDS, add_opportunity, make_api
 
 ROLES = ("viewer", "trader", "admin")
 _n = itertools.count()

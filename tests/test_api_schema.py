@@ -8,12 +8,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-try:  # tests/ may or may not be a package
-    from tests._apifixtures import add_opportunity, make_api
-    from tests._dbfixtures import pg_server  # noqa: F401
-except ImportError:
-    from _apifixtures import add_opportunity, make_api
-    from _dbfixtures import pg_server  # noqa: F401
+from tests._apifixtures import add_opportunity, make_api
 
 
 def _operations() -> list[tuple[str, str]]:

@@ -9,12 +9,8 @@ import asyncio
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-try:  # tests/ may or may not be a package
-    from tests._apifixtures import add_opportunity, make_api
-except ImportError:
-    from _apifixtures import add_opportunity, make_api
-
 from mevblade.control.api import WS_CLOSE, Hub
+from tests._apifixtures import add_opportunity, make_api
 
 
 @pytest.fixture

@@ -12,17 +12,13 @@ from typing import Any
 import grpc
 import pytest
 
-try:  # tests/ may or may not be a package
-    from tests._apifixtures import PASSWORDS, FakeClock
-except ImportError:
-    from _apifixtures import PASSWORDS, FakeClock
-
 from mevblade.control.api import build_context
 from mevblade.control.config import load_settings
 from mevblade.control.engine.software.pools import PoolTable
 from mevblade.control.grpc import GrpcClient, start_grpc_server
 from mevblade.control.pipeline.registry import StrategyRegistry
 from mevblade.control.storage import open_store
+from tests._apifixtures import PASSWORDS, FakeClock
 
 
 class ThresholdStrategy:

@@ -8,11 +8,6 @@ import hashlib
 import threading
 
 import pytest
-
-try:  # tests/ may or may not be a package
-    from tests._dbfixtures import db_url, pg_server, pg_template, sqlite_template  # noqa: F401 - fixtures
-except ImportError:
-    from _dbfixtures import db_url, pg_server, pg_template, sqlite_template  # noqa: F401 - fixtures
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
