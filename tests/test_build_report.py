@@ -85,6 +85,8 @@ def test_placer_flag_reaches_nextpnr_and_the_result_command(monkeypatch, tmp_pat
     assert cmd[cmd.index("--router") + 1] == "router2"
     assert "--placer" not in build.nextpnr_command(30.0, 1, "r.json")
     assert "--no-route" in build.nextpnr_command(30.0, 1, "r.json", route=False, placer="heap")
+    assert "--tmg-ripup" in build.nextpnr_command(116.0, 1, "r.json", tmg_ripup=True)
+    assert "--tmg-ripup" not in build.nextpnr_command(116.0, 1, "r.json")
 
     seen: dict = {}
 
@@ -103,8 +105,15 @@ def test_placer_flag_reaches_nextpnr_and_the_result_command(monkeypatch, tmp_pat
 
     res = json.loads((tmp_path / "w" / "result.json").read_text())
     assert "--placer static --router router2" in res["command"]
+    assert seen["tmg_ripup"] is False
     seen.clear()
     build.main(["--no-xilinx", "--verilog", str(src), "--work-dir", str(tmp_path / "w2")])
     assert seen["placer"] is None
+    seen.clear()
+    build.main(["--no-xilinx", "--clock-mhz", "116", "--tmg-ripup", "--verilog", str(src), "--work-dir",
+                str(tmp_path / "w4")])
+    assert seen["tmg_ripup"] is True
+    res = json.loads((tmp_path / "w4" / "result.json").read_text())
+    assert "--clock-mhz 116 --seed 1 --tmg-ripup" in res["command"]
     with pytest.raises(SystemExit):
         build.main(["--placer", "simulated-annealing", "--no-xilinx", "--work-dir", str(tmp_path / "w3")])
