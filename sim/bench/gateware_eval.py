@@ -51,19 +51,14 @@ def _cocotb(top: str, module: str, extra_env: dict[str, str]) -> dict[str, Any]:
         return json.loads(out.read_text())
 
 
-def _vectors() -> Path:
-    import os
-
-    return Path(os.environ.get("MEVBLADE_VECTORS", REPO.parent / "shared" / "vectors"))
-
-
 @benchmark("gateware_keccak",
            "Keccak-256 core: mainnet block back to back in Verilator (cycles, bytes/cycle, latency)")
 def keccak_bench(**_: Any) -> dict[str, Any]:
     from mevblade.control.engine.software.keccak_model import keccak256
     from mevblade.hw.top_keccak import KeccakTop
+    from mevblade.sim.tb.common import shared_vectors
 
-    block = _vectors() / "mainnet" / "block_18189758.jsonl"
+    block = shared_vectors() / "mainnet" / "block_18189758.jsonl"
     r = _cocotb("keccak_top", "mevblade.sim.tb.keccak.bench", {"MAINNET_FILE": str(block)})
     rpc = KeccakTop().rounds_per_cycle
     res: dict[str, Any] = {"rounds_per_cycle": rpc, **r, "bytes_per_cycle": r["bytes"] / r["cycles"],

@@ -30,7 +30,7 @@ from typing import Any
 
 __all__ = [
     "REPO", "RTL_DIR", "BUILD_ROOT", "verilator_env", "build", "prune_builds", "run", "assert_passed",
-    "run_group", "group_runner", "PAUSES", "pause_generator", "StreamSink",
+    "run_group", "group_runner", "shared_vectors", "PAUSES", "pause_generator", "StreamSink",
 ]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -206,12 +206,18 @@ def assert_passed(results_xml: Path, expect_tests: int | None = None) -> int:
 
 
 
+def shared_vectors() -> Path:
+    """The shared vectors: ``MEVBLADE_VECTORS``, default ``shared/vectors`` beside the repository."""
+    return Path(os.environ.get("MEVBLADE_VECTORS", REPO.parent / "shared" / "vectors"))
+
+
 def run_group(top: str, module: str, test_filter: str | None, vectors: Path, name: str,
-              seed_env: str | None = None, seed: int | None = None) -> int:
+              seed_env: str | None = None, seed: int | None = None,
+              extra_env: dict[str, str] | None = None) -> int:
     """One simulator run of the cocotb tests of ``module`` whose names match the regex ``test_filter``
-    (None = all) on the cached build of ``top``, with the shared vectors (and ``seed`` in ``seed_env``);
-    returns how many passed (raises unless all did)."""
-    env = {"MEVBLADE_VECTORS": str(vectors)}
+    (None = all) on the cached build of ``top``, with the shared vectors (and ``seed`` in ``seed_env``, and
+    ``extra_env``); returns how many passed (raises unless all did)."""
+    env = {"MEVBLADE_VECTORS": str(vectors), **(extra_env or {})}
     if seed is not None and seed_env:
         env[seed_env] = str(seed)
     xml = run(top, module, build_dir=build(top), test_filter=test_filter, extra_env=env,

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mevblade.sim.tb.common import REPO
+from mevblade.sim.tb.common import shared_vectors
 
 __all__ = ["VECTORS", "env_seed", "assert_no_problems", "RecordsAndCalldata", "rtl_group_test"]
 
 #: the shared vectors (``MEVBLADE_VECTORS``; default ``shared/vectors`` beside the repository)
-VECTORS = Path(os.environ.get("MEVBLADE_VECTORS", REPO.parent / "shared" / "vectors"))
+VECTORS = shared_vectors()
 
 
 def env_seed(name: str, default: int = 20261126) -> int:

@@ -3,10 +3,9 @@ group."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from mevblade.sim.tb.common import assert_passed, build, run
+from mevblade.sim.tb.common import run_group
 
 __all__ = ["TOP", "MODULE", "run_cocotb"]
 
@@ -19,11 +18,5 @@ def run_cocotb(test_filter: str | None, vectors: Path, name: str, seed: int | No
     """Run the cocotb tests whose names match the regex ``test_filter`` (None = all) against ``top``
     (a top with the flat ports of ``tx_decoder_top``; ``latency_max``: its bound for the latency test,
     default the :class:`~mevblade.hw.tx_decoder2.TxDecoder2`'s); returns how many passed."""
-    env = {"MEVBLADE_VECTORS": str(vectors)}
-    if seed is not None:
-        env["TX_SEED"] = str(seed)
-    if latency_max is not None:
-        env["TX_LATENCY_MAX"] = str(latency_max)
-    xml = run(top, MODULE, build_dir=build(top), test_filter=test_filter, extra_env=env,
-              name=f"{name}-{os.getpid()}")
-    return assert_passed(Path(xml))
+    extra = {} if latency_max is None else {"TX_LATENCY_MAX": str(latency_max)}
+    return run_group(top, MODULE, test_filter, vectors, name, "TX_SEED", seed, extra)
