@@ -21,6 +21,7 @@ from mevblade.sim.tb.evaluator.cases import (
     brute_force,
     cycles,
     inputs_of,
+    noting_divc,
     pair_request,
     request_of,
     software_pair,
@@ -88,51 +89,16 @@ def test_pair_mode_chooses_like_evaluate_swap(cls: str) -> None:
     assert both >= 2  # direction 1 was chosen at least twice
 
 
-def _noting_divc(divs: list[tuple[int, int]]) -> ep.CycleModel:
-    """EvalSearch's cycle model that also notes each executed ``DIVC``'s operands (dividend, divisor)."""
-    def cost(op: Op, a: int, b: int, imm: int, taken: bool) -> int:
-        if op is Op.DIVC:
-            divs.append((a, b))
-        return ep.SEARCH_CYCLES.cost(op, a, b, imm, taken)
-    return ep.CycleModel(ep.SEARCH_CYCLES.start, cost)
-
-
-def _exact_min_in_cycles(seed: int, n: int) -> list[list[Hop]]:
-    """2-hop cycles on which every ``DIVC`` the program executes divides exactly.
-
-    The program's one ``DIVC`` is the candidate's input in the ``j = 1`` search (``_exec``):
-    ``ex = ceil(s·d0·h0ri / (f0·(h0ro − s)))`` for a candidate ``s < h0ro`` (``s >= h0ro`` branches away
-    before it). With ``h0ri`` a multiple of ``f0·lcm(1 .. h0ro − 1)`` every such divisor divides the
-    dividend. Hop 0 gives few units of the other token (``h0ro`` <= 40) for many of the base token, so
-    the search runs on the other token (``j = 1``); hop 1 buys them back 5-200 % dearer than hop 0
-    sells them (most cycles are profitable). Random cases rarely divide exactly."""
-    import random
-    from math import lcm
-
-    rng = random.Random(seed)
-    fees = [(997, 1000), (9975, 10000), (3, 4), (1000, 1000), (1, 1)]
-    out = []
-    for _ in range(n):
-        h0ro = rng.randint(2, 40)
-        f0, d0 = rng.choice(fees)
-        unit = f0 * lcm(*range(1, h0ro))
-        h0ri = unit * rng.randint(1, max(1, min(1000, (1 << 100) // unit)))
-        h1ri = rng.randint(1, 4 * h0ro)
-        h1ro = max(1, h1ri * h0ri * rng.randint(105, 300) // (100 * h0ro))
-        out.append([Hop(h0ri, h0ro, f0, d0), Hop(h1ri, h1ro, *rng.choice(fees))])
-    return out
-
-
 def test_program_equals_optimal_cycle_where_divc_divides_exactly() -> None:
-    """``DIVC`` on exact divisions (the ``j = 1`` candidates' input, ``_exact_min_in_cycles``): a DIVC
+    """``DIVC`` on exact divisions (the ``j = 1`` candidates' input, the ``divc`` case class): a DIVC
     that rounds up even when the division is exact passes the case-class tests (of the other tests
     here only ``test_divisors_stay_within_the_narrow_divider`` caught it, on 8 of its 150 extreme
     cases). Every case that searches runs DIVCs, all exact (the construction checked on the
     operands), and a profitable optimum's amount is one of their quotients."""
     profitable = 0
-    for hops in _exact_min_in_cycles(15, 300):
+    for hops in cycles("divc", 300, seed=15):
         divs: list[tuple[int, int]] = []
-        got = ep.run(inputs_of(request_of(hops)), model=_noting_divc(divs))
+        got = ep.run(inputs_of(request_of(hops)), model=noting_divc(ep.SEARCH_CYCLES, divs))
         want = optimal_cycle(hops)
         assert _answer(got) == _answer(want), hops
         assert (divs or not want.candidates) and all(a % b == 0 for a, b in divs), hops

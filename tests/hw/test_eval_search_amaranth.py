@@ -17,7 +17,14 @@ from mevblade.hw import eval_program as ep
 from mevblade.hw.eval_program import Op
 from mevblade.hw.eval_search import EvalSearch
 from mevblade.sim.tb.evaluator import amaranth_sim
-from mevblade.sim.tb.evaluator.cases import inputs_of, pair_request, request_of, software_pair
+from mevblade.sim.tb.evaluator.cases import (
+    cycles,
+    inputs_of,
+    noting_divc,
+    pair_request,
+    request_of,
+    software_pair,
+)
 
 CYCLES = [
     [Hop(100, 200, 997, 1000), Hop(180, 130, 997, 1000)],          # small, profitable
@@ -42,6 +49,22 @@ def test_cycles_equal_optimal_cycle_and_the_interpreter() -> None:
         assert rec["tag"] == req["tag"]
         assert n == ep.run(inputs_of(req)).cycles
     assert sum(r["profit"] > 0 for r in got) == 2
+
+
+def test_exact_divisions_equal_optimal_cycle() -> None:
+    """The ``divc`` class (every executed ``DIVC`` divides exactly; a round-up of an exact quotient passes
+    the other classes): records equal ``optimal_cycle``'s, latencies the cycle model's."""
+    hops = list(cycles("divc", 4, seed=21))
+    reqs = [request_of(h, tag=i + 1) for i, h in enumerate(hops)]
+    got, lat = simulate(reqs)
+    for h, req, rec, n in zip(hops, reqs, got, lat, strict=True):
+        want = optimal_cycle(h)
+        assert (rec["amount_in"], rec["profit"], bool(rec["exact"]), rec["candidates"]) == (
+            want.amount_in, want.profit, want.exact, want.candidates), h
+        divs: list[tuple[int, int]] = []
+        assert n == ep.run(inputs_of(req), model=noting_divc(ep.SEARCH_CYCLES, divs)).cycles
+        assert divs and all(a % b == 0 for a, b in divs), h
+    assert sum(r["profit"] > 0 for r in got) >= 2
 
 
 def test_pair_record_held_under_back_pressure() -> None:

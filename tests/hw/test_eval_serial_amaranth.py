@@ -17,7 +17,14 @@ from mevblade.hw import eval_program as ep
 from mevblade.hw.eval_program import Op
 from mevblade.hw.eval_serial import EvalSerial, limbs_of, run_serial
 from mevblade.sim.tb.evaluator import amaranth_sim
-from mevblade.sim.tb.evaluator.cases import cycles, inputs_of, pair_request, request_of, software_pair
+from mevblade.sim.tb.evaluator.cases import (
+    cycles,
+    inputs_of,
+    noting_divc,
+    pair_request,
+    request_of,
+    software_pair,
+)
 
 MASK128 = (1 << 128) - 1
 
@@ -100,6 +107,21 @@ def test_cycles_equal_optimal_cycle_and_the_model() -> None:
     assert any(j0 in t for t in traces) and any(ep.PROGRAM.labels["j1_go"] in t for t in traces)
     assert any(max(req["a_base"], req["b_base"]) > UINT112_MAX - (1 << 100) for req in reqs)
     assert any(r["candidates"] > 1 for r in got)
+
+
+def test_exact_divisions_equal_optimal_cycle() -> None:
+    """The ``divc`` class (every executed ``DIVC`` divides exactly; a round-up of an exact quotient passes
+    the other classes): records equal ``optimal_cycle``'s, latencies the cycle model's."""
+    hops = list(cycles("divc", 4, seed=21))
+    reqs = [request_of(h, tag=i + 1) for i, h in enumerate(hops)]
+    got, lat, _ = simulate(reqs)
+    for h, req, rec in zip(hops, reqs, got, strict=True):
+        _check_cycle(h, req, rec)
+        divs: list[tuple[int, int]] = []
+        ep.run(inputs_of(req), model=noting_divc(ep.SEARCH_CYCLES, divs))
+        assert divs and all(a % b == 0 for a, b in divs), h
+    _check_model(reqs, got, lat)
+    assert sum(r["profit"] > 0 for r in got) >= 2
 
 
 def test_pairs_and_budget_under_idle_and_back_pressure() -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
+from math import lcm
 from pathlib import Path
 
 from mevblade.control.engine.software.evaluator import (
@@ -28,10 +29,11 @@ from mevblade.control.engine.software.evaluator import (
     optimal_cycle,
 )
 from mevblade.control.engine.software.types_swap import UINT112_MAX, Hop
+from mevblade.hw.eval_program import CycleModel, Op
 from mevblade.hw.evaluator import AmountOp, AmountRevert
 
 __all__ = ["CLASSES", "cycles", "request_of", "pair_request", "inputs_of", "software_pair", "brute_force",
-           "vector_reserves", "software_amount"]
+           "vector_reserves", "software_amount", "noting_divc"]
 
 #: the revert reasons of UniswapV2Library / SafeMath as AmountUnit's codes
 _REVERTS = {
@@ -41,8 +43,17 @@ _REVERTS = {
     "ds-math-sub-underflow": AmountRevert.SUB_UNDERFLOW,
     "division by zero": AmountRevert.DIVISION_BY_ZERO,
 }
-CLASSES = ("small", "skewed", "realistic", "fees", "limit", "vectors", "flat")
+#: case classes of :func:`cycles`. ``divc``: 2-hop cycles on which every ``DIVC`` the program executes divides
+#: exactly. The program's one ``DIVC`` is the candidate's input in the ``j = 1`` search (``_exec``):
+#: ``ex = ceil(s·d0·h0ri / (f0·(h0ro − s)))`` for a candidate ``s < h0ro`` (``s >= h0ro`` branches away before
+#: it). With ``h0ri`` a multiple of ``f0·lcm(1 .. h0ro − 1)`` every such divisor divides the dividend. Hop 0
+#: gives few units of the other token (``h0ro`` <= 40) for many of the base token, so the search runs on the
+#: other token (``j = 1``); hop 1 buys them back 5-200 % dearer than hop 0 sells them (most cycles are
+#: profitable). Random cases rarely divide exactly, and a ``DIVC`` that rounds up an exact quotient passes
+#: the other classes.
+CLASSES = ("small", "skewed", "realistic", "fees", "limit", "vectors", "flat", "divc")
 _FEES = [(997, 1000), (9975, 10000), (998, 1000), (990, 1000), (1000, 1000), (3, 4)]
+_DIVC_FEES = [(997, 1000), (9975, 10000), (3, 4), (1000, 1000), (1, 1)]
 
 
 def vector_reserves(vectors: Path) -> list[tuple[int, int]]:
@@ -96,6 +107,15 @@ def _one(rng: random.Random, cls: str, reserves: list[tuple[int, int]] | None) -
     if cls == "flat":
         r = rng.randint(10**23, 10**24)
         return [Hop(r, int(r * rng.uniform(1.0, 1.02))), Hop(r, int(r * rng.uniform(0.99, 1.0)))]
+    if cls == "divc":
+        # every DIVC the program executes divides exactly (see CLASSES)
+        h0ro = rng.randint(2, 40)
+        f0, d0 = rng.choice(_DIVC_FEES)
+        unit = f0 * lcm(*range(1, h0ro))
+        h0ri = unit * rng.randint(1, max(1, min(1000, (1 << 100) // unit)))
+        h1ri = rng.randint(1, 4 * h0ro)
+        h1ro = max(1, h1ri * h0ri * rng.randint(105, 300) // (100 * h0ro))
+        return [Hop(h0ri, h0ro, f0, d0), Hop(h1ri, h1ro, *rng.choice(_DIVC_FEES))]
     raise ValueError(f"case class must be one of {CLASSES}, not {cls!r}")
 
 
@@ -120,6 +140,16 @@ def pair_request(a: Hop, b: Hop, max_candidates: int = 1 << 16, tag: int = 0) ->
     return {"mode": 1, "a_base": a.reserve_in, "a_other": a.reserve_out, "a_fn": a.fee_num, "a_fd": a.fee_den,
             "b_base": b.reserve_in, "b_other": b.reserve_out, "b_fn": b.fee_num, "b_fd": b.fee_den,
             "maxc": max_candidates, "tag": tag}
+
+
+def noting_divc(model: CycleModel, divs: list[tuple[int, int]]) -> CycleModel:
+    """``model`` (a unit's cycle model) that also notes each executed ``DIVC``'s operands (dividend, divisor)
+    in ``divs``: to check that the ``divc`` class divides exactly."""
+    def cost(op: Op, a: int, b: int, imm: int, taken: bool) -> int:
+        if op is Op.DIVC:
+            divs.append((a, b))
+        return model.cost(op, a, b, imm, taken)
+    return CycleModel(model.start, cost)
 
 
 def inputs_of(req: dict[str, int]) -> dict[str, int]:
