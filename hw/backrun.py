@@ -15,15 +15,30 @@ The gateware twin of :func:`mevblade.control.engine.software.evaluator.evaluate_
    ``getAmountIn`` (then ``amountInMax``); a library revert, the slippage bound or a reserve
    passing ``2**112 - 1`` → no opportunities. Post-trade reserves ``(rIn + a_h, rOut - a_{h+1})``.
 4. For each touched pair, in path order, each sibling slot of its directory entry in list
-   order (not the touched pool; skipped when a reserve is zero): one
-   :class:`~mevblade.hw.eval_search.EvalSearch` ``MODE_PAIR`` request on the post-trade
+   order (not the touched pool; skipped when a reserve is zero): one ``MODE_PAIR`` request to the
+   unit's evaluator (:class:`~mevblade.hw.eval_search.EvalSearch` or
+   :class:`~mevblade.hw.eval_serial.EvalSerial`, below) on the post-trade
    reserves oriented to the pair's profit token (both directions, the software's
    tie-break); a record with ``profit > 0`` leaves as an opportunity record.
 5. One *done* record per request closes it (status, opportunity count).
 
 A second, low-priority input takes **cycle requests** (two hops, ``MODE_CYCLE`` on the same
-``EvalSearch``: the software's ``optimal_cycle``), answered by one record with ``cycle = 1``;
+evaluator: the software's ``optimal_cycle``), answered by one record with ``cycle = 1``;
 the appliance top feeds it from the ``cyc_*`` registers (the host's ``eval_cycle``).
+
+Evaluator (``Backrun(evaluator=...)``)
+--------------------------------------
+The pair / cycle searches run on one of two units with the same ISA, microcode, request and
+record layouts and handshake (:data:`EVALUATORS`), so the unit's records are the same with either
+— only the cycles differ:
+
+* ``"search"`` (default): :class:`~mevblade.hw.eval_search.EvalSearch`, the 640-bit datapath
+  (≈ 54 k TRELLIS_COMB / 30 k LUT6 + 207 DSP48E1 alone, session 14): the whole top of the Zynq
+  UltraScale+ builds (``full`` variant);
+* ``"serial"``: :class:`~mevblade.hw.eval_serial.EvalSerial`, the 64-bit limb-serial datapath with its
+  registers in block RAM (≈ 9 k TRELLIS_COMB / 5.3 k LUT6, 25 DSP48E1, 35 DP16KD; ≈ 5.7× the
+  cycles per evaluation): the ``compact`` top sized for the LFE5U-85F and the xc7z020 boards,
+  whose host links carry far fewer swaps than either unit evaluates.
 
 Scope. Paths of up to ``max_hops`` hops (default :data:`MAX_HOPS_HW` = 4, i.e. 5 tokens), both
 exact-in and exact-out kinds (fee-on-transfer variants as if the token took no fee, as the
@@ -55,6 +70,7 @@ from amaranth.lib.wiring import In, Out
 from mevblade.control.engine.software.pools import MAX_SIBLINGS
 from mevblade.control.engine.software.types_swap import MAX_PATH_LEN, UINT112_MAX
 from mevblade.hw.eval_search import EvalSearch
+from mevblade.hw.eval_serial import EvalSerial
 from mevblade.hw.evaluator import AmountOp, AmountRevert, AmountUnit, HopLayout
 from mevblade.hw.pool_table import PoolRecord
 from mevblade.hw.swap_decoder import SwapRecord
@@ -62,13 +78,15 @@ from mevblade.hw.swap_decoder import SwapRecord
 __all__ = ["Backrun", "BackrunRequest", "BackrunRecord", "BackrunStatus", "CycleRequest", "DirEntry",
            "DIR_DEPTH", "MAX_HOPS_HW", "SLOT_BITS", "DIR_WORDS", "directory_entries", "pack_dir_entry",
            "RECORD_OPP", "RECORD_DONE", "swap_record_fields", "pack_request", "unpack_record",
-           "record_to_opportunity"]
+           "record_to_opportunity", "EVALUATORS"]
 
 #: pair-directory entries (one per pool)
 DIR_DEPTH = 256
 #: hops of a victim path the unit evaluates (longer paths: status HOST)
 MAX_HOPS_HW = 4
 SLOT_BITS = 16
+#: the pair / cycle evaluators the unit can be built with (``Backrun(evaluator=name)``)
+EVALUATORS = {"search": EvalSearch, "serial": EvalSerial}
 
 #: one pool of the pair directory (see the module docstring)
 DirEntry = data.StructLayout({
@@ -217,7 +235,7 @@ class Backrun(wiring.Component):
         Per request: its opportunity records (``kind`` 0, ``profit > 0``, in the software's
         order), then exactly one done record (``kind`` 1: ``status``, ``count``). Held until taken.
     ``c`` : ``In(stream.Signature(CycleRequest))``
-        A 2-hop cycle to evaluate on the unit's ``EvalSearch`` (``MODE_CYCLE``: the software's
+        A 2-hop cycle to evaluate on the unit's evaluator (``MODE_CYCLE``: the software's
         ``optimal_cycle``), taken while idle when no swap is waiting; answered by one record
         with ``cycle = 1`` (``amount_in``, ``profit``, ``exact``, ``candidates``; ``tag`` 0).
         The host validates the hops (non-zero reserves, ``0 < fee_num <= fee_den``).
@@ -241,21 +259,33 @@ class Backrun(wiring.Component):
     operation (``getAmountOut`` 47, ``getAmountIn`` 91 cycles incl. hand-over since session 9's
     3-bit divider steps, whose path is 8.9 ns cell-only instead of 32.9; 28 / 43 in sessions 4–8,
     126 / 253 before), 1 + hops cycles of checks, then per touched pair 2 cycles of entry read and per
-    sibling 3 cycles of record read/hand-over plus the ``EvalSearch`` pair latency (data
+    sibling 3 cycles of record read/hand-over plus the evaluator's pair latency (``EvalSearch``: data
     dependent: on the realistic pools of the top benchmark 285–350 in session 9, about 4 % more with
     session 10's fetch stage, then about 14 % fewer with session 11's radix-4 divider and microcode
     (interpreter, realistic p50 417.5 → 357.5); 235–275 in session 8 at 2.2× the clock period;
-    ``eval_program.run`` gives the exact count, see its docstring) and 1 cycle per
-    opportunity record taken.
+    ``eval_program.run`` gives the exact count, see its docstring; ``EvalSerial``: exactly
+    :func:`~mevblade.hw.eval_serial.run_serial`'s cycles, realistic p50 ≈ 1,650, session 14) and 1 cycle
+    per opportunity record taken. The evaluator is the only part whose latency differs between the two
+    builds; the records are the same.
     ``mevblade bench top-rtl -o only=opportunities`` measures the total in the appliance top.
 
     Throughput
     ----------
     One request at a time (not pipelined).
+
+    Parameters
+    ----------
+    evaluator : str
+        The pair / cycle evaluator (:data:`EVALUATORS`; module docstring): ``"search"`` (default,
+        ``EvalSearch``: the whole top for the Zynq UltraScale+ boards) or ``"serial"`` (``EvalSerial``:
+        the compact top for the LFE5U-85F / xc7z020 boards). Same records, different cycles and area.
     """
 
     def __init__(self, *, dir_depth: int = DIR_DEPTH, max_hops: int = MAX_HOPS_HW,
-                 pool_slots: int = 1024) -> None:
+                 pool_slots: int = 1024, evaluator: str = "search") -> None:
+        if evaluator not in EVALUATORS:
+            raise ValueError(f"evaluator must be one of {sorted(EVALUATORS)}, not {evaluator!r}")
+        self.evaluator = evaluator
         if not 1 <= max_hops <= MAX_PATH_LEN - 1:
             raise ValueError(f"max_hops must be in 1..{MAX_PATH_LEN - 1}, not {max_hops!r}")
         if dir_depth < 1:
@@ -283,7 +313,9 @@ class Backrun(wiring.Component):
         m = Module()
         H = self.max_hops
         m.submodules.amount = au = AmountUnit()
-        m.submodules.search = ev = EvalSearch()
+        ev = EVALUATORS[self.evaluator]()
+        # submodule named after the unit (the whole top's Verilog keeps its "search" instance)
+        m.submodules[self.evaluator] = ev
 
         m.submodules.dir = dmem = Memory(shape=DirEntry, depth=self.dir_depth, init=[])
         dwp = dmem.write_port()

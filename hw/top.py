@@ -14,7 +14,8 @@ This is the Verilog-facing top that a board build packages (flat ``s_axis_*``,
   the pipeline or any idle cycle (never in the middle of an evaluation);
 * the backrun unit (:class:`~mevblade.hw.backrun.Backrun`: pair directory written through
   ``dir_addr`` / ``dir_data_*`` / ``dir_cmd`` / ``dir_count``, ``AmountUnit`` and
-  ``EvalSearch``) evaluating each recognised swap when ``output_cfg.opportunities`` is set,
+  ``EvalSearch``, or ``EvalSerial`` in the *compact* top: ``eval_unit``) evaluating each
+  recognised swap when ``output_cfg.opportunities`` is set,
   with the venue of the swap's router from ``router_cfg.venue``; one request slot (a
   further swap waits in the pipeline while it is full); and a cycle-request slot
   (``cyc_*`` registers, map 1.6) for the host's ``eval_cycle``;
@@ -86,7 +87,15 @@ from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
 from mevblade.control.types import ErrorCode
-from mevblade.hw.backrun import DIR_DEPTH, RECORD_OPP, Backrun, BackrunRecord, BackrunRequest, BackrunStatus
+from mevblade.hw.backrun import (
+    DIR_DEPTH,
+    EVALUATORS,
+    RECORD_OPP,
+    Backrun,
+    BackrunRecord,
+    BackrunRequest,
+    BackrunStatus,
+)
 from mevblade.hw.csr import (
     CYC_WORDS,
     DIR_WORDS,
@@ -207,7 +216,8 @@ class ApplianceTop(wiring.Component):
     src_hash : str, optional
         Hex source hash for the ``src_hash`` register (default: the top's gateware sources).
     evaluator : bool
-        ``True`` (default): the whole top. ``False``: the *front end* for FPGAs the evaluator does
+        ``True`` (default): the whole top (its pair / cycle evaluator: ``eval_unit``). ``False``: the
+        *front end* for FPGAs the evaluator does
         not fit (the ECP5 board build): no backrun unit and no pool table (only the unit reads
         it), so ``version.features`` bits 3–5 are clear and the host evaluates every swap. The
         register map is the same (same version, same addresses): the pool, directory,
@@ -228,18 +238,32 @@ class ApplianceTop(wiring.Component):
     keccak_rounds_per_cycle : int
         Keccak-f rounds unrolled per cycle (divides 24). The default, 2, hashes at line rate
         inside a packet; 1 halves the round logic and sustains 136 bytes per 24 cycles
-        (:class:`~mevblade.hw.keccak.Keccak256`), which the ECP5 front end uses.
+        (:class:`~mevblade.hw.keccak.Keccak256`), which the ECP5 front end and the compact top use.
+    eval_unit : str
+        The backrun unit's evaluator (``Backrun(evaluator=...)``, :data:`~mevblade.hw.backrun.EVALUATORS`;
+        only with ``evaluator=True``): ``"search"`` (default: ``EvalSearch``, the line-rate whole top for
+        the Zynq UltraScale+ boards) or ``"serial"`` (``EvalSerial``: the *compact* top, with
+        ``keccak_rounds_per_cycle=1`` the ``compact`` board variant sized for the LFE5U-85F and the
+        xc7z020). Same messages, registers and ``version.features`` (bits 3–5 set: it evaluates);
+        only the evaluation's cycles differ (≈ 5.7× per pair search, ``docs/PERFORMANCE.md``,
+        "Session 16: the compact full pipeline").
     """
 
     def __init__(self, *, src_hash: str | None = None, evaluator: bool = True, swap: bool = True,
                  keccak_rounds_per_cycle: int = KECCAK_ROUNDS_PER_CYCLE,
-                 reset_buffer: Callable[[Module, Value], Value] | None = None) -> None:
+                 reset_buffer: Callable[[Module, Value], Value] | None = None,
+                 eval_unit: str = "search") -> None:
         if not isinstance(evaluator, bool):
             raise TypeError(f"evaluator must be a bool, not {evaluator!r}")
         if not isinstance(swap, bool):
             raise TypeError(f"swap must be a bool, not {swap!r}")
         if evaluator and not swap:
             raise ValueError("the evaluator needs the swap decoder: evaluator=True requires swap=True")
+        if eval_unit not in EVALUATORS:
+            raise ValueError(f"eval_unit must be one of {sorted(EVALUATORS)}, not {eval_unit!r}")
+        if not evaluator and eval_unit != "search":
+            raise ValueError(f"eval_unit={eval_unit!r} needs the evaluator: it requires evaluator=True")
+        self.eval_unit = eval_unit
         if reset_buffer is not None and not callable(reset_buffer):
             raise TypeError(f"reset_buffer must be callable, not {reset_buffer!r}")
         self.swap = swap
@@ -384,7 +408,7 @@ class ApplianceTop(wiring.Component):
         # reads): its registers keep their addresses but drive nothing, read as 0, its counters stay 0.
         br: Any = None
         if self.evaluator:
-            br = Backrun(dir_depth=DIR_DEPTH, pool_slots=POOL_CAPACITY)
+            br = Backrun(dir_depth=DIR_DEPTH, pool_slots=POOL_CAPACITY, evaluator=self.eval_unit)
             m.submodules.backrun = to_pipe(br)
             m.d.comb += [
                 br.dir_we.eq(csr.dir_cmd_commit),

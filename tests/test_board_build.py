@@ -198,9 +198,10 @@ def test_classic_abc_script_runs_on_the_real_yosys(tmp_path) -> None:
     assert "TRELLIS_FF" in types and "CCU2C" in types
 
 
-# -- build variants: decode (routes on the LFE5U-85F, the ECP5 default), the front end, the full top -------
+# -- build variants: decode (routes on the LFE5U-85F, the ECP5 default), the front end, compact, the full top
 
-@pytest.mark.parametrize("variant, want", [(None, "decode"), ("frontend", "frontend"), ("full", "full")])
+@pytest.mark.parametrize("variant, want", [(None, "decode"), ("frontend", "frontend"), ("compact", "compact"),
+                                           ("full", "full")])
 def test_ecp5_report_records_the_variant_it_built(tmp_path, monkeypatch, variant, want) -> None:
     _fake_tools(tmp_path, monkeypatch)
     _Blinky.built.clear()
@@ -211,7 +212,8 @@ def test_ecp5_report_records_the_variant_it_built(tmp_path, monkeypatch, variant
 
 
 @pytest.mark.parametrize("variant, freq, want",
-                         [(None, None, 15.0), ("full", None, 100.0), ("frontend", 30.0, 30.0)])
+                         [(None, None, 15.0), ("full", None, 100.0), ("frontend", 30.0, 30.0),
+                          ("compact", None, 15.0)])
 def test_ecp5_default_clock_follows_the_variant(tmp_path, monkeypatch, variant, freq, want) -> None:
     """Without --freq the front end is built at the clock it placed for (15 MHz), the whole top at its
     target."""
@@ -266,9 +268,12 @@ def test_ecp5_failure_report_records_the_variant(tmp_path, monkeypatch) -> None:
     assert json.loads((tmp_path / "out" / "report.json").read_text())["variant"] == "full"
 
 
+_ONE_OF = r"variant must be one of \['frontend', 'decode', 'compact', 'full'\], not "
+
+
 @pytest.mark.parametrize("board, variant, match", [
-    ("ulx3s-85f", "evaluator", r"variant must be one of \['frontend', 'decode', 'full'\], not 'evaluator'"),
-    ("pynq-z2", "half", r"variant must be one of \['frontend', 'decode', 'full'\], not 'half'"),
+    ("ulx3s-85f", "evaluator", _ONE_OF + "'evaluator'"),
+    ("pynq-z2", "half", _ONE_OF + "'half'"),
 ])
 def test_bad_variant_is_rejected_before_anything_is_built(tmp_path, board, variant, match) -> None:
     with pytest.raises(ValueError, match=match):
@@ -278,9 +283,9 @@ def test_bad_variant_is_rejected_before_anything_is_built(tmp_path, board, varia
 
 @pytest.mark.parametrize("argv, message", [
     (["--board", "ulx3s-85f", "--variant", "tiny"],
-     "variant must be one of ['frontend', 'decode', 'full'], not 'tiny'"),
+     "variant must be one of ['frontend', 'decode', 'compact', 'full'], not 'tiny'"),
     (["--board", "kv260", "--variant", "fullest"],
-     "variant must be one of ['frontend', 'decode', 'full'], not 'fullest'"),
+     "variant must be one of ['frontend', 'decode', 'compact', 'full'], not 'fullest'"),
 ])
 def test_cli_rejects_a_bad_variant_with_usage(capsys, argv, message) -> None:
     from mevblade.hw.boards.build import main
@@ -298,7 +303,7 @@ def test_cli_help_states_each_boards_default(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "--variant {frontend,decode,full}" in text
+    assert "--variant {frontend,decode,compact,full}" in text
     assert ("Default per board: ulx3s-85f decode, pynq-z2 frontend, zcu104 full, kv260 full (decode: the "
             "variant that routes on the LFE5U-85F; frontend: the largest that fits the xc7z020") in text
 
@@ -311,13 +316,16 @@ def test_variants_say_what_goes_into_the_top() -> None:
     assert VARIANTS["decode"] == {"evaluator": False, "swap": False, "keccak_rounds_per_cycle": 1}
     assert VARIANTS["frontend"] == {"evaluator": False, "keccak_rounds_per_cycle": 1}
     assert VARIANTS["full"] == {"evaluator": True, "keccak_rounds_per_cycle": KECCAK_ROUNDS_PER_CYCLE}
+    # the whole pipeline with the compact evaluator and the front end's one-round Keccak
+    assert VARIANTS["compact"] == {"evaluator": True, "eval_unit": "serial", "keccak_rounds_per_cycle": 1}
 
 
 def test_board_wrapper_rejects_an_unknown_variant() -> None:
     from mevblade.hw.boards.ecp5 import ECP5Appliance
 
     with pytest.raises(ValueError,
-                       match=r"variant must be one of \['decode', 'frontend', 'full'\], not 'half'"):
+                       match=r"variant must be one of \['compact', 'decode', 'frontend', 'full'\], "
+                             r"not 'half'"):
         ECP5Appliance(variant="half")
 
 
@@ -367,7 +375,7 @@ class _FakeConvert:
 
     def __call__(self, top, *, name: str, emit_src: bool) -> str:
         top._MustUse__used = True  # handed to the converter, as the real one would use it
-        self.tops.append({"evaluator": top.evaluator, "swap": top.swap,
+        self.tops.append({"evaluator": top.evaluator, "swap": top.swap, "eval_unit": top.eval_unit,
                           "keccak_rounds_per_cycle": top.keccak_rounds_per_cycle, "name": name})
         return f"module {name}(); endmodule\n"
 
@@ -406,10 +414,81 @@ def test_zynq_board_builds_its_default_variant(tmp_path, zynq_tools, board, want
         assert written == "module appliance_top(); endmodule\n"
 
 
-@pytest.mark.parametrize("variant", ["frontend", "decode"])
-def test_zynq_variant_verilog_is_generated_from_that_variants_top(tmp_path, zynq_tools, variant) -> None:
+@pytest.mark.parametrize("board", ["kv260", "pynq-z2"])
+@pytest.mark.parametrize("variant", ["frontend", "decode", "compact"])
+def test_zynq_variant_verilog_is_generated_from_that_variants_top(tmp_path, zynq_tools, variant,
+                                                                  board) -> None:
     from mevblade.hw.boards.ecp5 import VARIANTS
 
-    rep = build_board("kv260", out=tmp_path / "out", variant=variant)
+    rep = build_board(board, out=tmp_path / "out", variant=variant)
     assert rep["variant"] == variant
-    assert zynq_tools.tops == [{**{"swap": True}, **VARIANTS[variant], "name": "appliance_top"}]
+    assert zynq_tools.tops == [{**{"swap": True, "eval_unit": "search"}, **VARIANTS[variant],
+                                "name": "appliance_top"}]
+    written = (tmp_path / "out" / "rtl" / "appliance_top.v").read_text()
+    assert written == "module appliance_top(); endmodule\n"
+
+
+def test_compact_top_builds_its_backrun_unit_with_the_serial_evaluator(monkeypatch) -> None:
+    """The compact variant's top hands ``evaluator="serial"`` to its backrun unit (the whole top
+    ``"search"``), and that unit instantiates EvalSerial, not EvalSearch. (``version.features`` = 0x3F and the
+    records: the compact top's cocotb test, sim/tb/top/test_backrun_top.py.)"""
+    import gc
+    import warnings
+
+    from amaranth.hdl import Fragment, UnusedElaboratable
+
+    import mevblade.hw.top as top_mod
+    from mevblade.hw.backrun import Backrun
+    from mevblade.hw.boards.ecp5 import VARIANTS
+    from mevblade.hw.eval_search import EvalSearch
+    from mevblade.hw.eval_serial import EvalSerial
+
+    made: list[Backrun] = []
+
+    class Recording(Backrun):
+        def __init__(self, **kw) -> None:
+            super().__init__(**kw)
+            made.append(self)
+
+    monkeypatch.setattr(top_mod, "Backrun", Recording)
+    for variant, unit in (("compact", "serial"), ("full", "search")):
+        made.clear()
+        top = top_mod.ApplianceTop(**VARIANTS[variant])
+        with warnings.catch_warnings():  # looked at, not built: no "created but never used" warnings
+            warnings.simplefilter("ignore", UnusedElaboratable)
+            top.elaborate(None)  # this level only: the submodules are not elaborated
+            units_made = [b.evaluator for b in made]
+            rounds = top.keccak_rounds_per_cycle
+            del top
+            made.clear()
+            gc.collect()
+        assert units_made == [unit], variant
+        assert rounds == (1 if variant == "compact" else 2)
+
+    def units(evaluator: str) -> list[type]:
+        found: list[type] = []
+
+        def walk(f) -> None:
+            found.extend(type(o) for o in f.origins or ())
+            for sub, _name, _loc in f.subfragments:
+                walk(sub)
+
+        walk(Fragment.get(Backrun(dir_depth=4, pool_slots=4, evaluator=evaluator), None))
+        return found
+
+    serial = units("serial")
+    assert EvalSerial in serial and EvalSearch not in serial
+    search = units("search")
+    assert EvalSearch in search and EvalSerial not in search
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"evaluator": True, "eval_unit": "fast"},
+     r"eval_unit must be one of \['search', 'serial'\], not 'fast'"),
+    ({"evaluator": False, "eval_unit": "serial"}, "eval_unit='serial' needs the evaluator"),
+])
+def test_top_rejects_a_bad_eval_unit(kw, match) -> None:
+    from mevblade.hw.top import ApplianceTop
+
+    with pytest.raises(ValueError, match=match):
+        ApplianceTop(**kw)

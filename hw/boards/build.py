@@ -1,6 +1,7 @@
 """Board builds of the appliance: ``make bitstream BOARD=<name>``.
 
-``python -m mevblade.hw.boards.build --board NAME [--variant frontend|decode|full] [--freq MHZ] [--out DIR]
+``python -m mevblade.hw.boards.build --board NAME [--variant frontend|decode|compact|full] [--freq MHZ]
+[--out DIR]
 [--xilinx-estimate] [--synth auto|abc9|abc]``
 
 * ``ulx3s-85f`` (ECP5 LFE5U-85F-6, open toolchain through yowasp): full bitstream
@@ -8,6 +9,8 @@
   ``report.json`` next to it. ``--variant decode`` (the default on ECP5: the variant that routes)
   builds the top without the backrun unit, the pool table and the swap decoder (the host
   evaluates and recognises swaps); ``--variant frontend`` with the swap decoder (fits, has not routed);
+  ``--variant compact`` the whole pipeline with the compact evaluator ``EvalSerial`` and Keccak at one round
+  per cycle (sized for the LFE5U-85F and the xc7z020; ``docs/PERFORMANCE.md``, "Session 16");
   ``--variant full`` the whole top (needs about twice the LFE5U-85F: ≈ 192 % of its LUTs, session 14).
 * ``pynq-z2`` (xc7z020), ``zcu104``, ``kv260`` (Zynq UltraScale+): writes the Verilog of the top — ``--variant
   frontend`` by default on the PYNQ-Z2 (the whole top needs ≈ 1.7× the xc7z020's LUTs by yosys' estimate, the
@@ -130,7 +133,7 @@ SYNTH_FLOWS = ("auto", "abc9", "abc")
 #: ``--variant`` choices (what goes into the top: ``hw.boards.ecp5.VARIANTS``), every one buildable on every
 #: board; each board's default is :attr:`Board.default_variant`. The full top's Verilog is the checked-in
 #: ``hw/rtl/appliance_top.v``; the smaller variants' is generated for the build.
-BUILD_VARIANTS = ("frontend", "decode", "full")
+BUILD_VARIANTS = ("frontend", "decode", "compact", "full")
 
 def uart_setting(freq_mhz: float) -> dict[str, Any]:
     """The UART bridge's divisor at ``freq_mhz`` and the baud rate it really makes (the FT231X runs at exactly
@@ -332,8 +335,9 @@ def resolve_variant(board: Board, variant: str | None) -> str:
 
 #: the ECP5 core clock when --freq is not given, per variant: the front end placed at a 20.27 MHz estimate
 #: on the LFE5U-85F-8 (session 5), so 15 MHz (exact for the UART's 3 Mbaud) is the clock it can be expected
-#: to route at; the whole top's target stays 100 MHz (it does not fit the part today)
-DEFAULT_FREQ_MHZ = {"frontend": 15.0, "decode": 15.0, "full": 100.0}
+#: to route at; the compact top shares the front end's decoder (its clock is the front end's at best); the
+#: whole top's target stays 100 MHz (it does not fit the part today)
+DEFAULT_FREQ_MHZ = {"frontend": 15.0, "decode": 15.0, "compact": 15.0, "full": 100.0}
 
 
 def build_board(name: str, *, out: Path | None = None, freq_mhz: float | None = None,
@@ -360,7 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variant", default=None, metavar="{" + ",".join(BUILD_VARIANTS) + "}",
                    help="what goes into the top: 'frontend' (decoder, Keccak, swap decoder; no backrun unit "
                         "and no pool table: the host evaluates swaps), 'decode' (decoder and Keccak only: "
-                        "the host also recognises swaps) or 'full' (the whole top). Default per board: "
+                        "the host also recognises swaps), 'compact' (the whole pipeline with the compact "
+                        "evaluator EvalSerial and a 1-round Keccak) or 'full' (the whole top). "
+                        "Default per board: "
                         + ", ".join(f"{b.name} {b.default_variant}" for b in BOARDS.values())
                         + " (decode: the variant that routes on the LFE5U-85F; frontend: the largest that "
                           "fits the xc7z020 by yosys' estimate)")

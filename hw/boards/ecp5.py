@@ -7,7 +7,8 @@ lock, LED 1 UART receive activity (with the ``full`` variant the top is exactly 
 builds package).
 
 What goes into the top is the build variant (:data:`VARIANTS`): ``decode`` (the default: the variant
-that routes on the LFE5U-85F), ``frontend`` (fits and places, does not route yet) or ``full`` (does not fit).
+that routes on the LFE5U-85F), ``frontend`` (fits and places, does not route yet), ``compact`` (the whole
+pipeline with the compact evaluator, sized for this part and the xc7z020) or ``full`` (does not fit).
 
 Transaction input on this board: the FT231X USB-UART at 3 Mbaud (the chip's maximum),
 about 300 kB/s of payload — see the bridge's docstring for what that means in tx/s.
@@ -31,11 +32,15 @@ UART_BAUD = 3_000_000
 #: ``frontend``: decoder, Keccak at one round per cycle, swap decoder, CSRs — no backrun unit and no
 #: pool table (``version.features`` bits 3–5 clear: the host evaluates every swap); it fits the
 #: LFE5U-85F but has not routed. ``decode``: the front end without the swap decoder (``features``
-#: bit 2 clear too: the host recognises swaps); it routes. ``full``: the whole top as the Zynq build
-#: packages it (does not fit an LFE5U-85F).
+#: bit 2 clear too: the host recognises swaps); it routes. ``compact``: the whole pipeline (decoder,
+#: Keccak at one round per cycle, swap decoder, pool table, backrun unit) with the limb-serial
+#: ``EvalSerial`` in place of ``EvalSearch`` — the same messages and registers as ``full`` and the same
+#: ``version.features`` (bits 3–5 set: it evaluates), ≈ 5.7× the cycles per pair search. ``full``: the
+#: whole top as the UltraScale+ Zynq builds package it (does not fit an LFE5U-85F).
 VARIANTS: dict[str, dict[str, Any]] = {
     "frontend": {"evaluator": False, "keccak_rounds_per_cycle": 1},
     "decode": {"evaluator": False, "swap": False, "keccak_rounds_per_cycle": 1},
+    "compact": {"evaluator": True, "eval_unit": "serial", "keccak_rounds_per_cycle": 1},
     "full": {"evaluator": True, "keccak_rounds_per_cycle": KECCAK_ROUNDS_PER_CYCLE},
 }
 #: the variant that routes on the LFE5U-85F (the one with a bitstream)

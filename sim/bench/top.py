@@ -12,11 +12,13 @@ build it is, or why there is no ECP5 clock — and the Zynq PL clock of the Viva
 Vivado here), for any variant (``zynq_*`` keys; the whole top fits the UltraScale+ parts, not the xc7z020,
 whose board builds the front end).
 
-``--opt variant=full|frontend|decode`` (default ``full``, the whole top the UltraScale+ Zynq builds package)
-simulates that build variant of the top (:data:`mevblade.hw.boards.ecp5.VARIANTS`): ``decode`` is the
+``--opt variant=full|compact|frontend|decode`` (default ``full``, the whole top the UltraScale+ Zynq builds
+package) simulates that build variant of the top (:data:`mevblade.hw.boards.ecp5.VARIANTS`): ``decode`` is the
 one with an ECP5 bitstream, so ``--opt variant=decode`` gives cycles and clock of one and the same
-design. Variants without the evaluator have no ``opportunities`` part; ``decode`` sends no swap
-messages (its host recognises swaps).
+design; ``compact`` is the whole pipeline with the limb-serial ``EvalSerial``. Variants without the
+evaluator have no ``opportunities`` part; ``decode`` sends no swap messages (its host recognises swaps).
+``--opt clock_mhz=F`` adds the opportunity figures at a clock of your choosing (``clock_*`` keys, e.g. a
+unit's own routed clock when no build of the variant has routed; say which and why where you quote it).
 
 ``opportunities`` (``--opt only=opportunities`` runs just this part): the block's swaps on a
 realistic pool table (``sim/tb/backrun/cases.table_for_swaps``), last input beat of each swap
@@ -127,14 +129,15 @@ def _pct(values: list[int], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def _opportunities(reps: int, fmax: float | None) -> dict[str, Any]:
+def _opportunities(reps: int, fmax: float | None, variant: str = "full",
+                   clock_mhz: float | None = None) -> dict[str, Any]:
     """Swap packet last beat → opportunity / eval-done message, in cycles, for the block's swaps on
     the realistic table (each swap alone), the back-to-back rate, and the software engine's
     ``evaluate_swap`` CPU time on the same swaps and table in the same run."""
     from mevblade.control.engine.software.evaluator import evaluate_swap
     from mevblade.sim.tb.backrun.cases import block_swaps, table_for_swaps
 
-    sim = _simulate([], reps, "opportunities", 0)
+    sim = _simulate([], reps, "opportunities", 0, variant)
     swaps = [s for _, s in block_swaps()]
     table = table_for_swaps(swaps)
 
@@ -157,7 +160,9 @@ def _opportunities(reps: int, fmax: float | None) -> dict[str, Any]:
         "back_to_back_cycles_per_swap": sim["back_to_back_cycles"] / sim["swaps"],
         "software_evaluate_swap_cpu_s": sw_cpu, "software_rate_clock": sw_rate["rate_clock"],
     }
-    for label, mhz in (("ecp5", fmax), ("zynq", ZYNQ_PL_MHZ)):
+    if clock_mhz:
+        out["clock_mhz"] = clock_mhz
+    for label, mhz in (("ecp5", fmax), ("zynq", ZYNQ_PL_MHZ), ("clock", clock_mhz)):
         if mhz:
             out[f"{label}_first_opportunity_ns_p50"] = out["first_opportunity_cycles"]["p50"] * 1e3 / mhz
             per_swap_s = out["back_to_back_cycles_per_swap"] / (mhz * 1e6)
@@ -168,7 +173,7 @@ def _opportunities(reps: int, fmax: float | None) -> dict[str, Any]:
 @benchmark("top-rtl", "appliance top in Verilator: throughput/latency (mixed, swap-heavy), "
            "swap -> opportunity latency, sw engine ratio")
 def bench_top(reps: int = 3, only: str = "", ecp5_report: str = "", variant: str = "full",
-              **_: Any) -> dict[str, Any]:
+              clock_mhz: float | str = "", **_: Any) -> dict[str, Any]:
     from mevblade.hw.boards.ecp5 import VARIANTS
 
     if only not in ("", "traffic", "opportunities"):
@@ -185,7 +190,8 @@ def bench_top(reps: int = 3, only: str = "", ecp5_report: str = "", variant: str
                               "zynq_clock_note": "the Vivado script's PL clock, assumed (not routed here)",
                               "reps": reps}
     if only != "traffic" and evaluator:
-        result["opportunities"] = _opportunities(int(reps), fmax)
+        result["opportunities"] = _opportunities(int(reps), fmax, variant,
+                                                 float(clock_mhz) if clock_mhz else None)
     if only == "opportunities":
         return result
     traffic = _traffic()

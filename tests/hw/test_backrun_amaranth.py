@@ -4,6 +4,8 @@ Each simulation streams several victim swaps through one loaded table (module-sc
 slow Python simulation runs once per table, shared by xdist workers through a cache under
 build/); every test checks one behaviour on its result.
 The reference is the software engine's ``evaluate_swap`` on the same software table.
+The unit is built with each of its evaluators (``Backrun(evaluator=...)``: ``EvalSearch`` for the
+whole top, ``EvalSerial`` for the compact top): the records must be the same, only the cycles differ.
 """
 
 from __future__ import annotations
@@ -39,17 +41,21 @@ def _swaps(table, spec):
     return {name: make_swap(table, path, **opts) for name, (path, opts, _) in spec.items()}
 
 
+#: the unit's evaluators (hw/backrun.py EVALUATORS)
+EVALUATORS = ["search", "serial"]
+
+
 def _run(table, swaps, **kw):
     reqs = [pack_request(i + 1, s.venue, swap_record_fields(s)) for i, s in enumerate(swaps.values())]
     got, lat = run_swaps_cached(table, reqs, **kw)
     return dict(zip(swaps, got, strict=True)), dict(zip(swaps, lat, strict=True))
 
 
-@pytest.fixture(scope="module")
-def main_run():
+@pytest.fixture(scope="module", params=EVALUATORS)
+def main_run(request):
     table = make_table(7)
     swaps = _swaps(table, MAIN)
-    got, lat = _run(table, swaps)
+    got, lat = _run(table, swaps, evaluator=request.param)
     return table, swaps, got, lat
 
 
@@ -82,14 +88,14 @@ def test_host_flag_only_where_software_has_work(main_run) -> None:
     assert evaluate_swap(swaps["path_too_long_host"], table) != []
 
 
-@pytest.fixture(scope="module")
-def flat_run():
+@pytest.fixture(scope="module", params=EVALUATORS)
+def flat_run(request):
     """Prices equal across venues (a tiny swap opens nothing) and a sibling with a zero reserve."""
     table = make_table(3, zero_sibling=True, spread=0.0)
     spec = {"tiny": ([0, 1], {"frac": 1e-7}), "big": ([0, 1], {"frac": 0.05}),
             "big_rev": ([1, 0], {"frac": 0.05})}
     swaps = {n: make_swap(table, p, **o) for n, (p, o) in spec.items()}
-    got, _ = _run(table, swaps, backpressure=0.5, seed=5)
+    got, _ = _run(table, swaps, backpressure=0.5, seed=5, evaluator=request.param)
     return table, swaps, got
 
 
@@ -130,14 +136,37 @@ def test_commit_before_the_swap_is_seen_at_its_boundary() -> None:
     assert hw != evaluate_swap(swap, stale)
 
 
-def _run_cycles(hops_list, maxc: int) -> list[dict[str, int]]:
+def test_serial_unit_is_the_one_evaluating() -> None:
+    """The records cannot tell the two evaluators apart, the cycles can: every evaluated swap of the
+    main run takes longer with ``EvalSerial`` (limb-serial) than with ``EvalSearch``, the swaps that
+    stop before any pair search take the same cycles, and each build instantiates its own unit."""
+    from mevblade.hw.backrun import EVALUATORS as UNITS
+    from mevblade.hw.backrun import Backrun
+    from mevblade.hw.eval_search import EvalSearch
+    from mevblade.hw.eval_serial import EvalSerial
+
+    assert UNITS == {"search": EvalSearch, "serial": EvalSerial}
+    table = make_table(7)
+    swaps = _swaps(table, MAIN)
+    (got_a, lat_a), (got_b, lat_b) = (_run(table, swaps, evaluator=e) for e in EVALUATORS)
+    assert got_a == got_b
+    for name, (_, _, status) in MAIN.items():
+        if status is BackrunStatus.EVALUATED:
+            assert lat_b[name] > lat_a[name], name
+        else:
+            assert lat_b[name] == lat_a[name], name
+    with pytest.raises(ValueError, match="evaluator must be one of"):
+        Backrun(evaluator="fast")
+
+
+def _run_cycles(hops_list, maxc: int, evaluator: str = "search") -> list[dict[str, int]]:
     """Cycle requests (``c``) through the bare unit; one record per request."""
     from amaranth.sim import Simulator
 
     from mevblade.control.engine.simproc import pack_fields
     from mevblade.hw.backrun import Backrun, CycleRequest, unpack_record
 
-    br = Backrun(dir_depth=4, pool_slots=4)
+    br = Backrun(dir_depth=4, pool_slots=4, evaluator=evaluator)
     got: list[dict[str, int]] = []
 
     async def bench(ctx) -> None:
@@ -163,14 +192,15 @@ def _run_cycles(hops_list, maxc: int) -> list[dict[str, int]]:
     return got
 
 
-def test_cycle_requests_equal_optimal_cycle() -> None:
+@pytest.mark.parametrize("evaluator", EVALUATORS)
+def test_cycle_requests_equal_optimal_cycle(evaluator: str) -> None:
     """The unit's cycle path (``c``: the host's ``eval_cycle`` through the CSRs) answers the software
     ``optimal_cycle`` — amount, profit, exactness, candidates — as a ``cycle`` record."""
     from mevblade.control.engine.software.evaluator import optimal_cycle
     from mevblade.sim.tb.evaluator.cases import cycles
 
     cases = list(cycles("small", 3, seed=5)) + list(cycles("realistic", 2, seed=5))
-    got = _run_cycles(cases, maxc=1 << 16)
+    got = _run_cycles(cases, maxc=1 << 16, evaluator=evaluator)
     want = [optimal_cycle(h) for h in cases]
     assert [(r["amount_in"], r["profit"], bool(r["exact"]), r["candidates"]) for r in got] == \
         [(w.amount_in, w.profit, w.exact, w.candidates) for w in want]

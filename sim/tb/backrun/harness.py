@@ -26,11 +26,12 @@ __all__ = ["BackrunHarness", "run_swaps", "run_swaps_cached"]
 
 
 class BackrunHarness(Elaboratable):
-    """Backrun + PoolTable, wired like the appliance top (boundary only from the unit)."""
+    """Backrun + PoolTable, wired like the appliance top (boundary only from the unit); ``evaluator``
+    is the unit's (``Backrun(evaluator=...)``: ``"search"`` or ``"serial"``)."""
 
-    def __init__(self, capacity: int = 64, dir_depth: int = 32) -> None:
+    def __init__(self, capacity: int = 64, dir_depth: int = 32, evaluator: str = "search") -> None:
         self.pool = PoolTable(capacity=capacity)
-        self.br = Backrun(dir_depth=dir_depth, pool_slots=capacity)
+        self.br = Backrun(dir_depth=dir_depth, pool_slots=capacity, evaluator=evaluator)
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
@@ -47,12 +48,14 @@ class BackrunHarness(Elaboratable):
 
 def run_swaps(table: Any, requests: list[int], *, maxc: int = 1 << 16, backpressure: float = 0.0,
               seed: int = 1, commits_between: list[list[Any]] | None = None,
-              preload: dict[int, Any] | None = None) -> tuple[list[list[dict[str, int]]], list[int]]:
+              preload: dict[int, Any] | None = None,
+              evaluator: str = "search") -> tuple[list[list[dict[str, int]]], list[int]]:
     """Records per request (opportunities then the done record) and cycles from each request's
     transfer to its done record. ``commits_between[i]``: software pool records committed to the
     hardware table (host port) before request ``i`` is sent; ``preload`` overrides the records
-    first loaded into some slots (else the software table's active records)."""
-    dut = BackrunHarness()
+    first loaded into some slots (else the software table's active records); ``evaluator``: the
+    unit's evaluator (:class:`BackrunHarness`)."""
+    dut = BackrunHarness(evaluator=evaluator)
     br, pool = dut.br, dut.pool
     rng = random.Random(seed)
     entries = directory_entries(table)

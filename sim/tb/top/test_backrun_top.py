@@ -5,7 +5,8 @@ software ``PoolTable``; ``output_cfg`` = opportunities only. Every swap packet m
 exactly the software engine's ``evaluate_swap`` opportunities (as opportunity messages, in
 order), then one eval-done message; non-swap packets give nothing. Expected values come
 from the software engine on the same table — never from the DUT. Run from
-``tests/test_board_top.py``.
+``tests/hw/test_backrun_top_rtl.py`` on the whole top (``EvalSearch``) and on the ``compact`` top
+(``EvalSerial``, Keccak at one round per cycle): the same tests, the same answers.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 from pathlib import Path
 
 import cocotb
-from cocotb.triggers import ClockCycles
+from cocotb.triggers import ClockCycles, with_timeout
 
 from mevblade.control.engine.pynq import swap_packet
 from mevblade.control.engine.regmap import ADDR, FIELDS
@@ -119,6 +120,40 @@ async def test_synthetic_swaps_and_host_flag(dut) -> None:
         assert statuses["no_pool"] is BackrunStatus.NO_POOL
         assert statuses["slippage_reverts"] is BackrunStatus.REVERTS
         assert await tb.read(ADDR["host_evals"]) == 1
+
+
+@cocotb.test()
+async def test_it_says_it_evaluates_and_answers_cycle_requests(dut) -> None:
+    """``version.features`` has every bit (decoder, Keccak, swap decoder, pool table, evaluator, cycle
+    requests: the driver sends swaps and cycles to the board), and cycle requests through the
+    ``cyc_*`` registers give the software ``optimal_cycle`` as cycle messages (sequence 0, 1, …)."""
+    from mevblade.control.engine.pynq import MSG_CYCLE
+    from mevblade.control.engine.regmap import CYC_WORDS
+    from mevblade.control.engine.software.evaluator import optimal_cycle
+    from mevblade.hw.backrun import unpack_record
+    from mevblade.hw.top import FEATURE_BITS
+    from mevblade.sim.tb.evaluator.cases import cycles
+
+    tb = await start(dut, "random", "random", seed=7)
+    version = await tb.read(ADDR["version"])
+    pos, width, _ = FIELDS["version"]["features"]
+    assert (version >> pos) & ((1 << width) - 1) == sum(1 << b for b in FEATURE_BITS.values()) == 0x3F
+    await tb.write(ADDR["eval_cfg"], 1 << 16)
+    cases = list(cycles("small", 2, seed=9)) + list(cycles("realistic", 2, seed=9))
+    for n, hops in enumerate(cases):
+        for k, h in enumerate(hops):
+            word = h.reserve_in | h.reserve_out << 112 | h.fee_num << 224 | h.fee_den << 240
+            for i in range(CYC_WORDS):
+                await tb.write(ADDR[f"cyc_hop{k}_{i}"], (word >> (32 * i)) & 0xFFFF_FFFF)
+        await tb.write(ADDR["cyc_cmd"], 1 << FIELDS["cyc_cmd"]["go"][0])
+        msg = await with_timeout(tb.recv(), 4_000_000, "ns")
+        assert (msg.kind, msg.seq) == (MSG_CYCLE, n)
+        rec = unpack_record(msg.payload)
+        want = optimal_cycle(hops)
+        assert rec["cycle"] == 1
+        assert (rec["amount_in"], rec["profit"], bool(rec["exact"]), rec["candidates"]) == \
+            (want.amount_in, want.profit, want.exact, want.candidates), f"cycle {n}"
+    assert any(optimal_cycle(h).profit > 0 for h in cases)
 
 
 @cocotb.test()
