@@ -37,8 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from mevblade.control.types import ErrorCode
@@ -256,6 +257,12 @@ def AXILiteSignature(addr_width: int, data_width: int = DATA_WIDTH) -> wiring.Si
     })
 
 
+def _mirrored(reg: RegisterInfo) -> bool:
+    """A one-word register of a single 32-bit RW field with reset 0 (read back from the mirror memory)."""
+    return (not reg.cls.wide and len(reg.fields) == 1 and reg.fields[0].access is Access.RW
+            and reg.fields[0].width == DATA_WIDTH and reg.fields[0].reset == 0)
+
+
 class CSRBlock(wiring.Component):
     """AXI-Lite register block generated from a :class:`MemoryMap`.
 
@@ -277,6 +284,21 @@ class CSRBlock(wiring.Component):
     Throughput
     ----------
     One write every cycle and one read every cycle when B/R are not stalled.
+
+    Structure
+    ---------
+    ``RW`` flops load the write data directly, with one clock enable per register
+    and byte lane (from a shared one-hot decode of the word address). Registers made
+    of one 32-bit ``RW`` field with reset 0 (the staging words: pool, router, pair
+    directory, cycle request) are read back from a *mirror* memory written alongside
+    their flops (one block RAM in place of about half of the read multiplexer); a
+    flag per such register, cleared by reset, says whether the mirror word is valid
+    since the last reset (else the register reads its reset value, 0; the first
+    write after a reset fills the strobed-off lanes with 0). Every other register
+    goes through the read multiplexer into a data register at AR acceptance, as
+    before. ``tests/test_csr_lockstep.py`` runs this block cycle for cycle against
+    the previous one (every flop fed from a read-modify-write multiplexer, one read
+    multiplexer for every register).
     """
 
     def __init__(self, memory_map: MemoryMap) -> None:
@@ -320,49 +342,112 @@ class CSRBlock(wiring.Component):
                 if f.access is Access.W1P:
                     m.d.sync += getattr(self, reg.port_name(f)).eq(0)
 
+        # Write enables from a two-level one-hot predecode of the held word address (kept as wires, so
+        # that synthesis shares them instead of rebuilding the whole address compare for every enable).
+        # RW bits load w_data directly, one clock enable per byte lane: a strobed-off lane keeps its bits.
+        word_w = aw_addr[2:]
+        n_lo = min(5, len(word_w))
+        dec: dict[tuple[int, int], Signal] = {}
+
+        def decoded(part: int, value: int) -> Signal:
+            if (part, value) not in dec:
+                bits = word_w[:n_lo] if part == 0 else word_w[n_lo:]
+                dec[part, value] = s = Signal(name=f"wdec_{'lo' if part == 0 else 'hi'}_{value}",
+                                              attrs={"keep": 1})
+                m.d.comb += s.eq(bits == value)
+            return dec[part, value]
+
+        lane_we = Signal(DATA_WIDTH // 8, attrs={"keep": 1})
+        m.d.comb += lane_we.eq(w_strb & do_write.replicate(DATA_WIDTH // 8))
         strb_mask = Cat(*(b.replicate(8) for b in w_strb))
+        hits: dict[str, Any] = {}
         for reg in self.memory_map:
             rw = [f for f in reg.fields if f.access is Access.RW]
             w1p = [f for f in reg.fields if f.access is Access.W1P]
             if reg.cls.wide or not (rw or w1p):
                 continue
-            current = Signal(DATA_WIDTH, name=f"{reg.name}_cur")
+            wa = reg.address >> 2
+            hits[reg.name] = hit = decoded(0, wa & ((1 << n_lo) - 1)) & decoded(1, wa >> n_lo)
             for f in rw:
-                m.d.comb += current[f.offset:f.offset + f.width].eq(getattr(self, reg.port_name(f)))
-            value = Signal(DATA_WIDTH, name=f"{reg.name}_wr")
-            m.d.comb += value.eq((current & ~strb_mask) | (w_data & strb_mask))
-            with m.If(do_write & (aw_addr[2:] == reg.address >> 2)):
-                for f in rw + w1p:
-                    m.d.sync += getattr(self, reg.port_name(f)).eq(value[f.offset:f.offset + f.width])
+                port = getattr(self, reg.port_name(f))
+                for lane in range(DATA_WIDTH // 8):
+                    lo, hi = max(f.offset, 8 * lane), min(f.offset + f.width, 8 * lane + 8)
+                    if lo < hi:
+                        with m.If(hit & lane_we[lane]):
+                            m.d.sync += port[lo - f.offset:hi - f.offset].eq(w_data[lo:hi])
+            for f in w1p:
+                with m.If(hit & do_write):
+                    m.d.sync += getattr(self, reg.port_name(f)).eq(
+                        (w_data & strb_mask)[f.offset:f.offset + f.width])
 
         # --- read path: sample at AR acceptance, present on R the next cycle.
         m.d.comb += bus.arready.eq(~bus.rvalid | bus.rready)
         m.d.comb += bus.rresp.eq(0)
-        with m.If(bus.arvalid & bus.arready):
+        accept = Signal()
+        m.d.comb += accept.eq(bus.arvalid & bus.arready)
+        with m.If(accept):
             m.d.sync += bus.rvalid.eq(1)
         with m.Elif(bus.rready):
             m.d.sync += bus.rvalid.eq(0)
         word = bus.araddr[2:]
-        packed = {}
-        for reg in self.memory_map:
-            packed[reg.name] = p = Signal(64 if reg.cls.wide else DATA_WIDTH, name=f"{reg.name}_rd")
-            for f in reg.fields:
-                if f.access is not Access.W1P:
-                    m.d.comb += p[f.offset:f.offset + f.width].eq(getattr(self, reg.port_name(f)))
-        with m.If(bus.arvalid & bus.arready):
-            m.d.sync += bus.rdata.eq(0)
+
+        # Whole-word RW registers (reset 0) are read back from a mirror memory written alongside their
+        # flops (one block RAM instead of a 32-bit mux input per bit); until a register is first written
+        # after reset its mirror word is stale and it reads its reset value, 0.
+        mirrored = [r for r in self.memory_map if _mirrored(r)]
+        use_mirror = Signal()
+        if mirrored:
+            m.submodules.mirror = mirror = Memory(shape=DATA_WIDTH, depth=1 << len(word), init=[])
+            mwp = mirror.write_port(granularity=8)
+            mrp = mirror.read_port()
+            written = {r.name: Signal(name=f"{r.name}_written") for r in mirrored}
+            mir_hit = Signal()
+            mir_seen = Signal()
+            m.d.comb += [
+                mir_hit.eq(Cat(*(hits[r.name] for r in mirrored)).any()),
+                mir_seen.eq(Cat(*(hits[r.name] & written[r.name] for r in mirrored)).any()),
+                mwp.addr.eq(word_w),
+                # first write since reset: every lane, the strobed-off ones with the reset value 0
+                mwp.data.eq(Mux(mir_seen, w_data, w_data & strb_mask)),
+                mwp.en.eq(Mux(mir_seen, w_strb, (1 << (DATA_WIDTH // 8)) - 1).as_unsigned()
+                          & (do_write & mir_hit).replicate(DATA_WIDTH // 8)),
+                mrp.addr.eq(word),
+                mrp.en.eq(accept),
+            ]
+            for r in mirrored:
+                with m.If(do_write & hits[r.name]):
+                    m.d.sync += written[r.name].eq(1)
+            with m.If(accept):
+                m.d.sync += use_mirror.eq(0)
+                with m.Switch(word):
+                    for r in mirrored:
+                        with m.Case(r.address >> 2):
+                            m.d.sync += use_mirror.eq(written[r.name])
+
+        rdata = Signal(DATA_WIDTH)
+        with m.If(accept):
+            m.d.sync += rdata.eq(0)
             with m.Switch(word):
                 for reg in self.memory_map:
-                    p = packed[reg.name]
+                    if _mirrored(reg):
+                        continue
+                    p = Signal(64 if reg.cls.wide else DATA_WIDTH, name=f"{reg.name}_rd")
+                    for f in reg.fields:
+                        if f.access is not Access.W1P:
+                            m.d.comb += p[f.offset:f.offset + f.width].eq(getattr(self, reg.port_name(f)))
                     if reg.cls.wide:
                         shadow = Signal(DATA_WIDTH, name=f"{reg.name}_hi_shadow")
                         with m.Case(reg.address >> 2):
-                            m.d.sync += [bus.rdata.eq(p[:32]), shadow.eq(p[32:])]
+                            m.d.sync += [rdata.eq(p[:DATA_WIDTH]), shadow.eq(p[DATA_WIDTH:])]
                         with m.Case((reg.address >> 2) + 1):
-                            m.d.sync += bus.rdata.eq(shadow)
+                            m.d.sync += rdata.eq(shadow)
                     else:
                         with m.Case(reg.address >> 2):
-                            m.d.sync += bus.rdata.eq(p)
+                            m.d.sync += rdata.eq(p)
+        if mirrored:
+            m.d.comb += bus.rdata.eq(Mux(use_mirror, mrp.data, rdata))
+        else:
+            m.d.comb += bus.rdata.eq(rdata)
         return m
 
 
