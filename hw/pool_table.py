@@ -90,9 +90,9 @@ class PoolTable(wiring.Component):
     ``bank1`` and ``meta`` one cycle after the pulse (forwarded to a back-to-back
     commit of the same slot); the evaluator never reads the bank being written.
     The epoch counter wraps: a *scrubber* walks the slots, one per cycle, and clears
-    the valid bit of every settled slot (epoch ≠ current), so no slot is older than
-    ``capacity + 2`` boundaries when the counter could come round to its epoch (it
-    has ``log2(capacity) + 2`` bits). The valid bit is the XOR of a bit the commit
+    the valid bit of every settled slot (epoch ≠ current) within ``capacity + 3``
+    boundaries of its settling, before the counter (``log2(capacity) + 2`` bits,
+    ``4·capacity`` values) can come round to the slot's epoch. The valid bit is the XOR of a bit the commit
     writes (in ``meta``) and one the scrubber writes (memory ``scrub``), so each
     memory has one write port; the scrubber skips a slot a commit is touching (that
     commit renews it). ``tests/hw/test_pool_table_amaranth.py`` runs this
