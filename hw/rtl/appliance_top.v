@@ -65,219 +65,405 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [63:0] s_axis_tdata;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire [64:0] \$102 ;
-  wire [64:0] \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire [32:0] \$106 ;
-  wire \$107 ;
-  wire [32:0] \$108 ;
-  wire \$109 ;
+  wire [63:0] \$100 ;
+  wire [63:0] \$101 ;
+  wire [63:0] \$102 ;
+  wire [63:0] \$103 ;
+  wire [63:0] \$104 ;
+  wire [63:0] \$105 ;
+  wire [63:0] \$106 ;
+  wire [63:0] \$107 ;
+  wire [63:0] \$108 ;
+  wire [63:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire [32:0] \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire [32:0] \$118 ;
-  wire [32:0] \$119 ;
+  wire [63:0] \$110 ;
+  wire [63:0] \$111 ;
+  wire [63:0] \$112 ;
+  wire [63:0] \$113 ;
+  wire [63:0] \$114 ;
+  wire [63:0] \$115 ;
+  wire [63:0] \$116 ;
+  wire [63:0] \$117 ;
+  wire [63:0] \$118 ;
+  wire [63:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire [32:0] \$121 ;
-  wire [32:0] \$122 ;
-  wire [32:0] \$123 ;
-  wire [32:0] \$124 ;
-  wire [32:0] \$125 ;
-  wire [32:0] \$126 ;
-  wire [32:0] \$127 ;
-  wire [32:0] \$128 ;
-  wire [32:0] \$129 ;
+  wire [63:0] \$120 ;
+  wire [63:0] \$121 ;
+  wire [63:0] \$122 ;
+  wire [63:0] \$123 ;
+  wire [63:0] \$124 ;
+  wire [63:0] \$125 ;
+  wire [63:0] \$126 ;
+  wire [63:0] \$127 ;
+  wire [63:0] \$128 ;
+  wire [63:0] \$129 ;
   wire \$13 ;
-  wire [32:0] \$130 ;
-  wire [32:0] \$131 ;
-  wire [32:0] \$132 ;
-  wire [32:0] \$133 ;
-  wire [32:0] \$134 ;
-  wire [32:0] \$135 ;
-  wire [32:0] \$136 ;
-  wire [32:0] \$137 ;
-  wire [32:0] \$138 ;
-  wire [32:0] \$139 ;
+  wire [63:0] \$130 ;
+  wire [63:0] \$131 ;
+  wire [63:0] \$132 ;
+  wire [63:0] \$133 ;
+  wire [63:0] \$134 ;
+  wire [63:0] \$135 ;
+  wire [63:0] \$136 ;
+  wire [63:0] \$137 ;
+  wire [63:0] \$138 ;
+  wire [63:0] \$139 ;
   wire \$14 ;
-  wire [32:0] \$140 ;
-  wire [32:0] \$141 ;
-  wire [32:0] \$142 ;
-  wire [32:0] \$143 ;
-  wire [32:0] \$144 ;
-  wire [32:0] \$145 ;
-  wire [32:0] \$146 ;
-  wire [32:0] \$147 ;
-  wire [32:0] \$148 ;
-  wire [32:0] \$149 ;
+  wire [63:0] \$140 ;
+  wire [63:0] \$141 ;
+  wire [63:0] \$142 ;
+  wire [63:0] \$143 ;
+  wire [63:0] \$144 ;
+  wire [63:0] \$145 ;
+  wire [63:0] \$146 ;
+  wire [63:0] \$147 ;
+  wire [63:0] \$148 ;
+  wire [63:0] \$149 ;
   wire \$15 ;
-  reg [63:0] \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg [8:0] \$153 ;
-  reg [8:0] \$154 ;
-  reg [8:0] \$155 ;
-  reg [8:0] \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg [31:0] \$159 ;
+  wire [63:0] \$150 ;
+  wire [63:0] \$151 ;
+  wire [63:0] \$152 ;
+  wire [63:0] \$153 ;
+  wire [63:0] \$154 ;
+  wire [63:0] \$155 ;
+  wire [63:0] \$156 ;
+  wire [63:0] \$157 ;
+  wire [63:0] \$158 ;
+  wire [63:0] \$159 ;
   wire \$16 ;
-  reg \$160 ;
-  reg [3011:0] \$161 ;
-  reg \$162 ;
-  reg [255:0] \$163 ;
-  reg \$164 ;
-  reg [31:0] \$165 ;
-  reg \$166 ;
-  reg [5:0] \$167 ;
-  reg [5:0] \$168 ;
-  reg \$169 ;
+  wire [63:0] \$160 ;
+  wire [63:0] \$161 ;
+  wire [63:0] \$162 ;
+  wire [63:0] \$163 ;
+  wire [63:0] \$164 ;
+  wire [63:0] \$165 ;
+  wire [63:0] \$166 ;
+  wire [63:0] \$167 ;
+  wire [63:0] \$168 ;
+  wire [63:0] \$169 ;
   wire \$17 ;
-  reg [127:0] \$170 ;
-  reg [1:0] \$171 ;
-  reg \$172 ;
-  reg [2222:0] \$173 ;
-  reg [31:0] \$174 ;
-  reg [2263:0] \$175 ;
-  reg [31:0] \$176 ;
-  reg [31:0] \$177 ;
-  reg [383:0] \$178 ;
-  reg [31:0] \$179 ;
+  wire [63:0] \$170 ;
+  wire [63:0] \$171 ;
+  wire [63:0] \$172 ;
+  wire [63:0] \$173 ;
+  wire [63:0] \$174 ;
+  wire [63:0] \$175 ;
+  wire [63:0] \$176 ;
+  wire [63:0] \$177 ;
+  wire [63:0] \$178 ;
+  wire [63:0] \$179 ;
   wire \$18 ;
-  reg [63:0] \$180 ;
-  reg [63:0] \$181 ;
-  reg [31:0] \$182 ;
-  reg [31:0] \$183 ;
-  reg [31:0] \$184 ;
-  reg [31:0] \$185 ;
-  reg [31:0] \$186 ;
-  reg [31:0] \$187 ;
-  reg [31:0] \$188 ;
-  reg [31:0] \$189 ;
-  wire \$19 ;
-  reg [31:0] \$190 ;
-  reg [31:0] \$191 ;
-  reg [31:0] \$192 ;
-  reg [31:0] \$193 ;
-  reg [31:0] \$194 ;
-  reg [31:0] \$195 ;
-  reg [31:0] \$196 ;
-  reg [31:0] \$197 ;
-  reg [31:0] \$198 ;
-  reg [31:0] \$199 ;
+  wire [63:0] \$180 ;
+  wire [63:0] \$181 ;
+  wire [63:0] \$182 ;
+  wire [63:0] \$183 ;
+  wire [63:0] \$184 ;
+  wire [63:0] \$185 ;
+  wire [63:0] \$186 ;
+  wire [63:0] \$187 ;
+  wire [63:0] \$188 ;
+  wire [63:0] \$189 ;
+  wire [63:0] \$19 ;
+  wire [63:0] \$190 ;
+  wire [63:0] \$191 ;
+  wire [63:0] \$192 ;
+  wire [63:0] \$193 ;
+  wire [63:0] \$194 ;
+  wire [63:0] \$195 ;
+  wire [63:0] \$196 ;
+  wire [63:0] \$197 ;
+  wire [63:0] \$198 ;
+  wire [63:0] \$199 ;
   wire \$2 ;
-  wire \$20 ;
-  reg [31:0] \$200 ;
-  reg [31:0] \$201 ;
-  reg [31:0] \$202 ;
-  reg [31:0] \$203 ;
-  reg [31:0] \$204 ;
-  reg [31:0] \$205 ;
-  reg [31:0] \$206 ;
-  reg [31:0] \$207 ;
-  reg [31:0] \$208 ;
-  reg [31:0] \$209 ;
+  wire [63:0] \$20 ;
+  wire [63:0] \$200 ;
+  wire [63:0] \$201 ;
+  wire [63:0] \$202 ;
+  wire [63:0] \$203 ;
+  wire [63:0] \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire [63:0] \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire [63:0] \$21 ;
-  reg [31:0] \$210 ;
-  reg [31:0] \$211 ;
-  reg [31:0] \$212 ;
-  reg [31:0] \$213 ;
-  reg [31:0] \$214 ;
-  reg [31:0] \$215 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
+  wire [63:0] \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire [32:0] \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire [2:0] \$227 ;
+  wire [2:0] \$228 ;
+  wire [31:0] \$229 ;
+  wire [63:0] \$23 ;
+  wire [1:0] \$230 ;
+  wire [2:0] \$231 ;
+  wire [3:0] \$232 ;
+  wire [4:0] \$233 ;
+  wire [5:0] \$234 ;
+  wire [6:0] \$235 ;
+  wire [7:0] \$236 ;
+  wire [8:0] \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire [63:0] \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
+  wire [63:0] \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire [64:0] \$259 ;
+  wire [63:0] \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
+  wire [63:0] \$27 ;
+  wire [6:0] \$270 ;
+  wire [6:0] \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire [6:0] \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  reg [7:0] \$278 ;
+  reg \$279 ;
+  wire [63:0] \$28 ;
+  wire [32:0] \$280 ;
+  wire [32:0] \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire [32:0] \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire [64:0] \$288 ;
+  wire [64:0] \$289 ;
+  wire [63:0] \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire [32:0] \$292 ;
+  wire \$293 ;
+  wire [32:0] \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire [32:0] \$299 ;
   wire \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire [32:0] \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire [63:0] \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire [32:0] \$304 ;
+  wire [32:0] \$305 ;
+  wire \$306 ;
+  wire [32:0] \$307 ;
+  wire [32:0] \$308 ;
+  wire [32:0] \$309 ;
+  wire [63:0] \$31 ;
+  wire [32:0] \$310 ;
+  wire [32:0] \$311 ;
+  wire [32:0] \$312 ;
+  wire [32:0] \$313 ;
+  wire [32:0] \$314 ;
+  wire [32:0] \$315 ;
+  wire [32:0] \$316 ;
+  wire [32:0] \$317 ;
+  wire [32:0] \$318 ;
+  wire [32:0] \$319 ;
+  wire [63:0] \$32 ;
+  wire [32:0] \$320 ;
+  wire [32:0] \$321 ;
+  wire [32:0] \$322 ;
+  wire [32:0] \$323 ;
+  wire [32:0] \$324 ;
+  wire [32:0] \$325 ;
+  wire [32:0] \$326 ;
+  wire [32:0] \$327 ;
+  wire [32:0] \$328 ;
+  wire [32:0] \$329 ;
+  wire [63:0] \$33 ;
+  wire [32:0] \$330 ;
+  wire [32:0] \$331 ;
+  wire [32:0] \$332 ;
+  wire [32:0] \$333 ;
+  wire [32:0] \$334 ;
+  wire [32:0] \$335 ;
+  reg [63:0] \$336 ;
+  reg \$337 ;
+  reg \$338 ;
+  reg [8:0] \$339 ;
+  wire [63:0] \$34 ;
+  reg [8:0] \$340 ;
+  reg [8:0] \$341 ;
+  reg [8:0] \$342 ;
+  reg \$343 ;
+  reg \$344 ;
+  reg [31:0] \$345 ;
+  reg \$346 ;
+  reg [3011:0] \$347 ;
+  reg \$348 ;
+  reg [255:0] \$349 ;
+  wire [63:0] \$35 ;
+  reg \$350 ;
+  reg [31:0] \$351 ;
+  reg \$352 ;
+  reg [5:0] \$353 ;
+  reg [5:0] \$354 ;
+  reg \$355 ;
+  reg [127:0] \$356 ;
+  reg [1:0] \$357 ;
+  reg \$358 ;
+  reg [2222:0] \$359 ;
+  wire [63:0] \$36 ;
+  reg [31:0] \$360 ;
+  reg [2263:0] \$361 ;
+  reg [31:0] \$362 ;
+  reg [31:0] \$363 ;
+  reg [383:0] \$364 ;
+  reg [31:0] \$365 ;
+  reg [63:0] \$366 ;
+  reg [63:0] \$367 ;
+  reg [31:0] \$368 ;
+  reg [31:0] \$369 ;
+  wire [63:0] \$37 ;
+  reg [31:0] \$370 ;
+  reg [31:0] \$371 ;
+  reg [31:0] \$372 ;
+  reg [31:0] \$373 ;
+  reg [31:0] \$374 ;
+  reg [31:0] \$375 ;
+  reg [31:0] \$376 ;
+  reg [31:0] \$377 ;
+  reg [31:0] \$378 ;
+  reg [31:0] \$379 ;
+  wire [63:0] \$38 ;
+  reg [31:0] \$380 ;
+  reg [31:0] \$381 ;
+  reg [31:0] \$382 ;
+  reg [31:0] \$383 ;
+  reg [31:0] \$384 ;
+  reg [31:0] \$385 ;
+  reg [31:0] \$386 ;
+  reg [31:0] \$387 ;
+  reg [31:0] \$388 ;
+  reg [31:0] \$389 ;
+  wire [63:0] \$39 ;
+  reg [31:0] \$390 ;
+  reg [31:0] \$391 ;
+  reg [31:0] \$392 ;
+  reg [31:0] \$393 ;
+  reg [31:0] \$394 ;
+  reg [31:0] \$395 ;
+  reg [31:0] \$396 ;
+  reg [31:0] \$397 ;
+  reg [31:0] \$398 ;
+  reg [31:0] \$399 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [2:0] \$41 ;
-  wire [2:0] \$42 ;
-  wire [31:0] \$43 ;
-  wire [1:0] \$44 ;
-  wire [2:0] \$45 ;
-  wire [3:0] \$46 ;
-  wire [4:0] \$47 ;
-  wire [5:0] \$48 ;
-  wire [6:0] \$49 ;
+  wire [63:0] \$40 ;
+  reg [31:0] \$400 ;
+  reg [31:0] \$401 ;
+  wire [63:0] \$41 ;
+  wire [63:0] \$42 ;
+  wire [63:0] \$43 ;
+  wire [63:0] \$44 ;
+  wire [63:0] \$45 ;
+  wire [63:0] \$46 ;
+  wire [63:0] \$47 ;
+  wire [63:0] \$48 ;
+  wire [63:0] \$49 ;
   wire \$5 ;
-  wire [7:0] \$50 ;
-  wire [8:0] \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [63:0] \$50 ;
+  wire [63:0] \$51 ;
+  wire [63:0] \$52 ;
+  wire [63:0] \$53 ;
+  wire [63:0] \$54 ;
+  wire [63:0] \$55 ;
+  wire [63:0] \$56 ;
+  wire [63:0] \$57 ;
+  wire [63:0] \$58 ;
+  wire [63:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [63:0] \$60 ;
+  wire [63:0] \$61 ;
+  wire [63:0] \$62 ;
+  wire [63:0] \$63 ;
+  wire [63:0] \$64 ;
+  wire [63:0] \$65 ;
+  wire [63:0] \$66 ;
+  wire [63:0] \$67 ;
+  wire [63:0] \$68 ;
+  wire [63:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire [64:0] \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire [63:0] \$70 ;
+  wire [63:0] \$71 ;
+  wire [63:0] \$72 ;
+  wire [63:0] \$73 ;
+  wire [63:0] \$74 ;
+  wire [63:0] \$75 ;
+  wire [63:0] \$76 ;
+  wire [63:0] \$77 ;
+  wire [63:0] \$78 ;
+  wire [63:0] \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire [6:0] \$84 ;
-  wire [6:0] \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire [6:0] \$89 ;
+  wire [63:0] \$80 ;
+  wire [63:0] \$81 ;
+  wire [63:0] \$82 ;
+  wire [63:0] \$83 ;
+  wire [63:0] \$84 ;
+  wire [63:0] \$85 ;
+  wire [63:0] \$86 ;
+  wire [63:0] \$87 ;
+  wire [63:0] \$88 ;
+  wire [63:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  reg [7:0] \$92 ;
-  reg \$93 ;
-  wire [32:0] \$94 ;
-  wire [32:0] \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire [32:0] \$99 ;
+  wire [63:0] \$90 ;
+  wire [63:0] \$91 ;
+  wire [63:0] \$92 ;
+  wire [63:0] \$93 ;
+  wire [63:0] \$94 ;
+  wire [63:0] \$95 ;
+  wire [63:0] \$96 ;
+  wire [63:0] \$97 ;
+  wire [63:0] \$98 ;
+  wire [63:0] \$99 ;
   reg [383:0] \$signal  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   wire a_take;
   wire beat_ok;
@@ -919,9 +1105,9 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire w_en;
   wire w_rdy;
   reg [5:0] widx = 6'h00;
-  reg [63:0] word_0;
-  reg [63:0] word_1;
-  reg [63:0] word_2;
+  wire [63:0] word_0;
+  wire [63:0] word_1;
+  wire [63:0] word_2;
   assign pipe_rst = control_soft_reset | control_flush;
   assign pipe_rst_all = rst | pipe_rst;
   assign \$1  = w_rdy | in_packet;
@@ -951,275 +1137,380 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign i_tx__valid = \$17  & s_in;
   assign \$18  = ! hold_hdr[4:0];
   assign a_take = i_tx__valid & i_tx__ready;
+  assign \$27  = widx[0] ? hold_digest[255:192] : hold_digest[191:128];
+  assign \$28  = widx[1] ? 64'h0000000000000000 : \$27 ;
+  assign \$29  = widx[0] ? hold_digest[127:64] : hold_digest[63:0];
+  assign \$30  = widx[0] ? { 60'h000000000000000, hold_hdr[3011:3008] } : hold_hdr[3007:2944];
+  assign \$31  = widx[1] ? \$29  : \$30 ;
+  assign \$32  = widx[2] ? \$28  : \$31 ;
+  assign \$33  = widx[3] ? 64'h0000000000000000 : \$32 ;
+  assign \$34  = widx[0] ? hold_hdr[2943:2880] : hold_hdr[2879:2816];
+  assign \$35  = widx[0] ? hold_hdr[2815:2752] : hold_hdr[2751:2688];
+  assign \$36  = widx[1] ? \$34  : \$35 ;
+  assign \$37  = widx[0] ? hold_hdr[2687:2624] : hold_hdr[2623:2560];
+  assign \$38  = widx[0] ? hold_hdr[2559:2496] : hold_hdr[2495:2432];
+  assign \$39  = widx[1] ? \$37  : \$38 ;
+  assign \$40  = widx[2] ? \$36  : \$39 ;
+  assign \$41  = widx[0] ? hold_hdr[2431:2368] : hold_hdr[2367:2304];
+  assign \$42  = widx[0] ? hold_hdr[2303:2240] : hold_hdr[2239:2176];
+  assign \$43  = widx[1] ? \$41  : \$42 ;
+  assign \$44  = widx[0] ? hold_hdr[2175:2112] : hold_hdr[2111:2048];
+  assign \$45  = widx[0] ? hold_hdr[2047:1984] : hold_hdr[1983:1920];
+  assign \$46  = widx[1] ? \$44  : \$45 ;
+  assign \$47  = widx[2] ? \$43  : \$46 ;
+  assign \$48  = widx[3] ? \$40  : \$47 ;
+  assign \$49  = widx[4] ? \$33  : \$48 ;
+  assign \$50  = widx[0] ? hold_hdr[1919:1856] : hold_hdr[1855:1792];
+  assign \$51  = widx[0] ? hold_hdr[1791:1728] : hold_hdr[1727:1664];
+  assign \$52  = widx[1] ? \$50  : \$51 ;
+  assign \$53  = widx[0] ? hold_hdr[1663:1600] : hold_hdr[1599:1536];
+  assign \$54  = widx[0] ? hold_hdr[1535:1472] : hold_hdr[1471:1408];
+  assign \$55  = widx[1] ? \$53  : \$54 ;
+  assign \$56  = widx[2] ? \$52  : \$55 ;
+  assign \$57  = widx[0] ? hold_hdr[1407:1344] : hold_hdr[1343:1280];
+  assign \$58  = widx[0] ? hold_hdr[1279:1216] : hold_hdr[1215:1152];
+  assign \$59  = widx[1] ? \$57  : \$58 ;
+  assign \$60  = widx[0] ? hold_hdr[1151:1088] : hold_hdr[1087:1024];
+  assign \$61  = widx[0] ? hold_hdr[1023:960] : hold_hdr[959:896];
+  assign \$62  = widx[1] ? \$60  : \$61 ;
+  assign \$63  = widx[2] ? \$59  : \$62 ;
+  assign \$64  = widx[3] ? \$56  : \$63 ;
+  assign \$65  = widx[0] ? hold_hdr[895:832] : hold_hdr[831:768];
+  assign \$66  = widx[0] ? hold_hdr[767:704] : hold_hdr[703:640];
+  assign \$67  = widx[1] ? \$65  : \$66 ;
+  assign \$68  = widx[0] ? hold_hdr[639:576] : hold_hdr[575:512];
+  assign \$69  = widx[0] ? hold_hdr[511:448] : hold_hdr[447:384];
+  assign \$70  = widx[1] ? \$68  : \$69 ;
+  assign \$71  = widx[2] ? \$67  : \$70 ;
+  assign \$72  = widx[0] ? hold_hdr[383:320] : hold_hdr[319:256];
+  assign \$73  = widx[0] ? hold_hdr[255:192] : hold_hdr[191:128];
+  assign \$74  = widx[1] ? \$72  : \$73 ;
+  assign \$75  = widx[0] ? hold_hdr[127:64] : hold_hdr[63:0];
+  assign \$76  = widx[0] ? pre[127:64] : pre[63:0];
+  assign \$77  = widx[1] ? \$75  : \$76 ;
+  assign \$78  = widx[2] ? \$74  : \$77 ;
+  assign \$79  = widx[3] ? \$71  : \$78 ;
+  assign \$80  = widx[4] ? \$64  : \$79 ;
+  assign word_0 = widx[5] ? \$49  : \$80 ;
+  assign \$104  = widx[0] ? 64'h0000000000000000 : { 17'h00000, swap_rec[2222:2176] };
+  assign \$105  = widx[1] ? 64'h0000000000000000 : \$104 ;
+  assign \$106  = widx[0] ? swap_rec[2175:2112] : swap_rec[2111:2048];
+  assign \$107  = widx[0] ? swap_rec[2047:1984] : swap_rec[1983:1920];
+  assign \$108  = widx[1] ? \$106  : \$107 ;
+  assign \$109  = widx[2] ? \$105  : \$108 ;
+  assign \$110  = widx[3] ? 64'h0000000000000000 : \$109 ;
+  assign \$111  = widx[4] ? 64'h0000000000000000 : \$110 ;
+  assign \$112  = widx[0] ? swap_rec[1919:1856] : swap_rec[1855:1792];
+  assign \$113  = widx[0] ? swap_rec[1791:1728] : swap_rec[1727:1664];
+  assign \$114  = widx[1] ? \$112  : \$113 ;
+  assign \$115  = widx[0] ? swap_rec[1663:1600] : swap_rec[1599:1536];
+  assign \$116  = widx[0] ? swap_rec[1535:1472] : swap_rec[1471:1408];
+  assign \$117  = widx[1] ? \$115  : \$116 ;
+  assign \$118  = widx[2] ? \$114  : \$117 ;
+  assign \$119  = widx[0] ? swap_rec[1407:1344] : swap_rec[1343:1280];
+  assign \$120  = widx[0] ? swap_rec[1279:1216] : swap_rec[1215:1152];
+  assign \$121  = widx[1] ? \$119  : \$120 ;
+  assign \$122  = widx[0] ? swap_rec[1151:1088] : swap_rec[1087:1024];
+  assign \$123  = widx[0] ? swap_rec[1023:960] : swap_rec[959:896];
+  assign \$124  = widx[1] ? \$122  : \$123 ;
+  assign \$125  = widx[2] ? \$121  : \$124 ;
+  assign \$126  = widx[3] ? \$118  : \$125 ;
+  assign \$127  = widx[0] ? swap_rec[895:832] : swap_rec[831:768];
+  assign \$128  = widx[0] ? swap_rec[767:704] : swap_rec[703:640];
+  assign \$129  = widx[1] ? \$127  : \$128 ;
+  assign \$130  = widx[0] ? swap_rec[639:576] : swap_rec[575:512];
+  assign \$131  = widx[0] ? swap_rec[511:448] : swap_rec[447:384];
+  assign \$132  = widx[1] ? \$130  : \$131 ;
+  assign \$133  = widx[2] ? \$129  : \$132 ;
+  assign \$134  = widx[0] ? swap_rec[383:320] : swap_rec[319:256];
+  assign \$135  = widx[0] ? swap_rec[255:192] : swap_rec[191:128];
+  assign \$136  = widx[1] ? \$134  : \$135 ;
+  assign \$137  = widx[0] ? swap_rec[127:64] : swap_rec[63:0];
+  assign \$138  = widx[0] ? pre[127:64] : pre[63:0];
+  assign \$139  = widx[1] ? \$137  : \$138 ;
+  assign \$140  = widx[2] ? \$136  : \$139 ;
+  assign \$141  = widx[3] ? \$133  : \$140 ;
+  assign \$142  = widx[4] ? \$126  : \$141 ;
+  assign word_1 = widx[5] ? \$111  : \$142 ;
+  assign \$196  = widx[0] ? \$signal [383:320] : \$signal [319:256];
+  assign \$197  = widx[0] ? \$signal [255:192] : \$signal [191:128];
+  assign \$198  = widx[1] ? \$196  : \$197 ;
+  assign \$199  = widx[0] ? \$signal [127:64] : \$signal [63:0];
+  assign \$200  = widx[0] ? pre[127:64] : pre[63:0];
+  assign \$201  = widx[1] ? \$199  : \$200 ;
+  assign \$202  = widx[2] ? \$198  : \$201 ;
+  assign \$203  = widx[3] ? 64'h0000000000000000 : \$202 ;
+  assign \$204  = widx[4] ? 64'h0000000000000000 : \$203 ;
+  assign word_2 = widx[5] ? 64'h0000000000000000 : \$204 ;
   assign transfer = m_axis_tvalid & m_axis_tready;
-  assign \$19  = ! src;
-  assign \$20  = src == 1'h1;
-  assign \$21  = \$20  ? word_1 : word_2;
-  assign m_axis_tdata = \$19  ? word_0 : \$21 ;
+  assign \$205  = ! src;
+  assign \$206  = src == 1'h1;
+  assign \$207  = \$206  ? word_1 : word_2;
+  assign m_axis_tdata = \$205  ? word_0 : \$207 ;
   assign m_axis_tvalid = | left;
   assign m_axis_tlast = left == 1'h1;
-  assign \$22  = ! left;
-  assign \$23  = \o__valid$177  & \$22 ;
-  assign \$24  = ~ swap_pend;
-  assign opp_go = \$23  & \$24 ;
-  assign \$25  = hold_full & \o__valid$181 ;
-  assign \$26  = ! left;
-  assign \$27  = \$25  & \$26 ;
-  assign \$28  = ~ swap_pend;
-  assign \$29  = \$27  & \$28 ;
-  assign \$30  = ~ \o__valid$177 ;
-  assign \$31  = \$29  & \$30 ;
-  assign \$32  = \i__valid$147  & is_swap;
-  assign \$33  = \$32  & output_cfg_opportunities;
-  assign \$34  = ~ \$33 ;
-  assign record_take = \$31  & \$34 ;
-  assign \$35  = selector_mask_enable >> \o__payload$185 [4:1];
-  assign is_swap = \o__payload$185 [0] & \$35 ;
-  assign \$36  = cycle_value[31:0] + 1'h1;
-  assign \$37  = ! left;
-  assign \$38  = swap_pend & \$37 ;
-  assign \$39  = is_swap & output_cfg_swaps;
-  assign \$40  = ! \o__payload$195 [0];
-  assign \$41  = \o__payload$195 [0] ? 3'h4 : 3'h3;
-  assign \$42  = \o__payload$195 [355] ? 3'h5 : \$41 ;
-  assign \$43  = \o__payload$195 [355] ? cyc_seq : \o__payload$195 [66:35];
-  assign \$44  = 1'h0 + s_axis_tkeep[0];
-  assign \$45  = \$44  + s_axis_tkeep[1];
-  assign \$46  = \$45  + s_axis_tkeep[2];
-  assign \$47  = \$46  + s_axis_tkeep[3];
-  assign \$48  = \$47  + s_axis_tkeep[4];
-  assign \$49  = \$48  + s_axis_tkeep[5];
-  assign \$50  = \$49  + s_axis_tkeep[6];
-  assign \$51  = \$50  + s_axis_tkeep[7];
-  assign \$52  = ~ in_packet;
-  assign \$53  = ~ r_rdy;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = ~ s_in;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = ~ hold_full;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = ~ swap_pend;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = ! left;
-  assign \$62  = \$60  & \$61 ;
-  assign \$63  = ~ \i__valid$147 ;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = ~ busy;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = ~ \o__valid$177 ;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = ~ c__valid;
-  assign idle = \$68  & \$69 ;
-  assign \$70  = record_take | idle;
-  assign \$71  = ~ busy;
-  assign \$72  = \$70  & \$71 ;
-  assign begin_eval = \begin_eval$291  | \$72 ;
-  assign \$73  = cycle_value + 1'h1;
-  assign \$74  = ~ s_axis_tlast;
-  assign \$75  = control_flush | control_soft_reset;
-  assign \$76  = ~ s_axis_tlast;
-  assign \$77  = beat_ok & \$76 ;
-  assign \$78  = in_packet | \$77 ;
-  assign \$79  = c__valid & c__ready;
-  assign \$80  = \i__valid$147  & \i__ready$321 ;
-  assign \$81  = \o__valid$323  & \o__ready$154 ;
-  assign \$82  = \o__valid$325  & \o__ready$156 ;
-  assign \$83  = r_rdy & r_en;
-  assign \$84  = left - 1'h1;
-  assign \$85  = widx + 1'h1;
-  assign \$86  = left == 1'h1;
-  assign \$87  = ! left;
-  assign \$88  = swap_pend & \$87 ;
-  assign \$89  = 6'h36 * output_cfg_tx_headers;
-  assign \$90  = is_swap & output_cfg_swaps;
-  assign \$91  = is_swap & output_cfg_opportunities;
-  assign \$94  = seq + 1'h1;
-  assign \$95  = cyc_seq + 1'h1;
-  assign \$96  = is_swap & output_cfg_swaps;
-  assign \$97  = ~ \$96 ;
-  assign \$98  = record_take & \$97 ;
-  assign \$99  = seq + 1'h1;
-  assign \$100  = ~ draining;
-  assign \$101  = beat_ok & \$100 ;
-  assign \$102  = bytes_value + \$51 [3:0];
-  assign \$103  = packets_value + 1'h1;
-  assign \$104  = beat_ok & draining;
-  assign \$105  = \$104  & s_axis_tlast;
-  assign \$106  = drops_value + 1'h1;
-  assign \$107  = record_take & is_swap;
-  assign \$108  = swaps_value + 1'h1;
-  assign \$109  = ! \o__payload$195 [0];
-  assign \$110  = opp_go & \$109 ;
-  assign \$111  = ~ \o__payload$195 [355];
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = opportunities_value + 1'h1;
-  assign \$115  = opp_go & \$114 ;
-  assign \$116  = \o__payload$195 [3:1] == 3'h6;
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = host_evals_value + 1'h1;
-  assign \$119  = records_value + 1'h1;
-  assign \$120  = | hold_hdr[4:0];
-  assign \$121  = decode_errors_value + 1'h1;
-  assign \$122  = err_empty_value + 1'h1;
-  assign \$123  = err_unknown_type_value + 1'h1;
-  assign \$124  = err_truncated_value + 1'h1;
-  assign \$125  = err_trailing_bytes_value + 1'h1;
-  assign \$126  = err_non_canonical_size_value + 1'h1;
-  assign \$127  = err_leading_zero_value + 1'h1;
-  assign \$128  = err_overruns_parent_value + 1'h1;
-  assign \$129  = err_expected_string_value + 1'h1;
-  assign \$130  = err_expected_list_value + 1'h1;
-  assign \$131  = err_too_few_fields_value + 1'h1;
-  assign \$132  = err_too_many_fields_value + 1'h1;
-  assign \$133  = err_int_out_of_range_value + 1'h1;
-  assign \$134  = err_bad_address_value + 1'h1;
-  assign \$135  = err_bad_storage_key_value + 1'h1;
-  assign \$136  = err_missing_to_value + 1'h1;
-  assign \$137  = err_bad_v_value + 1'h1;
-  assign \$138  = err_bad_y_parity_value + 1'h1;
-  assign \$139  = err_bad_r_value + 1'h1;
-  assign \$140  = err_bad_s_value + 1'h1;
-  assign \$141  = err_high_s_value + 1'h1;
-  assign \$142  = err_no_blob_hashes_value + 1'h1;
-  assign \$143  = err_bad_blob_hash_value + 1'h1;
-  assign \$144  = err_empty_authorization_list_value + 1'h1;
-  assign \$145  = err_priority_fee_above_max_value + 1'h1;
-  assign \$146  = err_initcode_too_large_value + 1'h1;
-  assign \$147  = err_bad_sidecar_value + 1'h1;
-  assign \$148  = err_too_large_value + 1'h1;
-  assign \$149  = err_recovery_failed_value + 1'h1;
+  assign \$208  = ! left;
+  assign \$209  = \o__valid$177  & \$208 ;
+  assign \$210  = ~ swap_pend;
+  assign opp_go = \$209  & \$210 ;
+  assign \$211  = hold_full & \o__valid$181 ;
+  assign \$212  = ! left;
+  assign \$213  = \$211  & \$212 ;
+  assign \$214  = ~ swap_pend;
+  assign \$215  = \$213  & \$214 ;
+  assign \$216  = ~ \o__valid$177 ;
+  assign \$217  = \$215  & \$216 ;
+  assign \$218  = \i__valid$147  & is_swap;
+  assign \$219  = \$218  & output_cfg_opportunities;
+  assign \$220  = ~ \$219 ;
+  assign record_take = \$217  & \$220 ;
+  assign \$221  = selector_mask_enable >> \o__payload$185 [4:1];
+  assign is_swap = \o__payload$185 [0] & \$221 ;
+  assign \$222  = cycle_value[31:0] + 1'h1;
+  assign \$223  = ! left;
+  assign \$224  = swap_pend & \$223 ;
+  assign \$225  = is_swap & output_cfg_swaps;
+  assign \$226  = ! \o__payload$195 [0];
+  assign \$227  = \o__payload$195 [0] ? 3'h4 : 3'h3;
+  assign \$228  = \o__payload$195 [355] ? 3'h5 : \$227 ;
+  assign \$229  = \o__payload$195 [355] ? cyc_seq : \o__payload$195 [66:35];
+  assign \$230  = 1'h0 + s_axis_tkeep[0];
+  assign \$231  = \$230  + s_axis_tkeep[1];
+  assign \$232  = \$231  + s_axis_tkeep[2];
+  assign \$233  = \$232  + s_axis_tkeep[3];
+  assign \$234  = \$233  + s_axis_tkeep[4];
+  assign \$235  = \$234  + s_axis_tkeep[5];
+  assign \$236  = \$235  + s_axis_tkeep[6];
+  assign \$237  = \$236  + s_axis_tkeep[7];
+  assign \$238  = ~ in_packet;
+  assign \$239  = ~ r_rdy;
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = ~ s_in;
+  assign \$242  = \$240  & \$241 ;
+  assign \$243  = ~ hold_full;
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = ~ swap_pend;
+  assign \$246  = \$244  & \$245 ;
+  assign \$247  = ! left;
+  assign \$248  = \$246  & \$247 ;
+  assign \$249  = ~ \i__valid$147 ;
+  assign \$250  = \$248  & \$249 ;
+  assign \$251  = ~ busy;
+  assign \$252  = \$250  & \$251 ;
+  assign \$253  = ~ \o__valid$177 ;
+  assign \$254  = \$252  & \$253 ;
+  assign \$255  = ~ c__valid;
+  assign idle = \$254  & \$255 ;
+  assign \$256  = record_take | idle;
+  assign \$257  = ~ busy;
+  assign \$258  = \$256  & \$257 ;
+  assign begin_eval = \begin_eval$291  | \$258 ;
+  assign \$259  = cycle_value + 1'h1;
+  assign \$260  = ~ s_axis_tlast;
+  assign \$261  = control_flush | control_soft_reset;
+  assign \$262  = ~ s_axis_tlast;
+  assign \$263  = beat_ok & \$262 ;
+  assign \$264  = in_packet | \$263 ;
+  assign \$265  = c__valid & c__ready;
+  assign \$266  = \i__valid$147  & \i__ready$321 ;
+  assign \$267  = \o__valid$323  & \o__ready$154 ;
+  assign \$268  = \o__valid$325  & \o__ready$156 ;
+  assign \$269  = r_rdy & r_en;
+  assign \$270  = left - 1'h1;
+  assign \$271  = widx + 1'h1;
+  assign \$272  = left == 1'h1;
+  assign \$273  = ! left;
+  assign \$274  = swap_pend & \$273 ;
+  assign \$275  = 6'h36 * output_cfg_tx_headers;
+  assign \$276  = is_swap & output_cfg_swaps;
+  assign \$277  = is_swap & output_cfg_opportunities;
+  assign \$280  = seq + 1'h1;
+  assign \$281  = cyc_seq + 1'h1;
+  assign \$282  = is_swap & output_cfg_swaps;
+  assign \$283  = ~ \$282 ;
+  assign \$284  = record_take & \$283 ;
+  assign \$285  = seq + 1'h1;
+  assign \$286  = ~ draining;
+  assign \$287  = beat_ok & \$286 ;
+  assign \$288  = bytes_value + \$237 [3:0];
+  assign \$289  = packets_value + 1'h1;
+  assign \$290  = beat_ok & draining;
+  assign \$291  = \$290  & s_axis_tlast;
+  assign \$292  = drops_value + 1'h1;
+  assign \$293  = record_take & is_swap;
+  assign \$294  = swaps_value + 1'h1;
+  assign \$295  = ! \o__payload$195 [0];
+  assign \$296  = opp_go & \$295 ;
+  assign \$297  = ~ \o__payload$195 [355];
+  assign \$298  = \$296  & \$297 ;
+  assign \$299  = opportunities_value + 1'h1;
+  assign \$301  = opp_go & \$300 ;
+  assign \$302  = \o__payload$195 [3:1] == 3'h6;
+  assign \$303  = \$301  & \$302 ;
+  assign \$304  = host_evals_value + 1'h1;
+  assign \$305  = records_value + 1'h1;
+  assign \$306  = | hold_hdr[4:0];
+  assign \$307  = decode_errors_value + 1'h1;
+  assign \$308  = err_empty_value + 1'h1;
+  assign \$309  = err_unknown_type_value + 1'h1;
+  assign \$310  = err_truncated_value + 1'h1;
+  assign \$311  = err_trailing_bytes_value + 1'h1;
+  assign \$312  = err_non_canonical_size_value + 1'h1;
+  assign \$313  = err_leading_zero_value + 1'h1;
+  assign \$314  = err_overruns_parent_value + 1'h1;
+  assign \$315  = err_expected_string_value + 1'h1;
+  assign \$316  = err_expected_list_value + 1'h1;
+  assign \$317  = err_too_few_fields_value + 1'h1;
+  assign \$318  = err_too_many_fields_value + 1'h1;
+  assign \$319  = err_int_out_of_range_value + 1'h1;
+  assign \$320  = err_bad_address_value + 1'h1;
+  assign \$321  = err_bad_storage_key_value + 1'h1;
+  assign \$322  = err_missing_to_value + 1'h1;
+  assign \$323  = err_bad_v_value + 1'h1;
+  assign \$324  = err_bad_y_parity_value + 1'h1;
+  assign \$325  = err_bad_r_value + 1'h1;
+  assign \$326  = err_bad_s_value + 1'h1;
+  assign \$327  = err_high_s_value + 1'h1;
+  assign \$328  = err_no_blob_hashes_value + 1'h1;
+  assign \$329  = err_bad_blob_hash_value + 1'h1;
+  assign \$330  = err_empty_authorization_list_value + 1'h1;
+  assign \$331  = err_priority_fee_above_max_value + 1'h1;
+  assign \$332  = err_initcode_too_large_value + 1'h1;
+  assign \$333  = err_bad_sidecar_value + 1'h1;
+  assign \$334  = err_too_large_value + 1'h1;
+  assign \$335  = err_recovery_failed_value + 1'h1;
   always @(posedge clk)
-    cycle_value <= \$150 ;
+    cycle_value <= \$336 ;
   always @(posedge clk)
-    in_packet <= \$151 ;
+    in_packet <= \$337 ;
   always @(posedge clk)
-    draining <= \$152 ;
+    draining <= \$338 ;
   always @(posedge clk)
-    router_venue0 <= \$153 ;
+    router_venue0 <= \$339 ;
   always @(posedge clk)
-    router_venue1 <= \$154 ;
+    router_venue1 <= \$340 ;
   always @(posedge clk)
-    router_venue2 <= \$155 ;
+    router_venue2 <= \$341 ;
   always @(posedge clk)
-    router_venue3 <= \$156 ;
+    router_venue3 <= \$342 ;
   always @(posedge clk)
-    c__valid <= \$157 ;
+    c__valid <= \$343 ;
   always @(posedge clk)
-    \i__valid$147  <= \$158 ;
+    \i__valid$147  <= \$344 ;
   always @(posedge clk)
-    cur_stamp <= \$159 ;
+    cur_stamp <= \$345 ;
   always @(posedge clk)
-    h_in <= \$160 ;
+    h_in <= \$346 ;
   always @(posedge clk)
-    hold_hdr <= \$161 ;
+    hold_hdr <= \$347 ;
   always @(posedge clk)
-    d_in <= \$162 ;
+    d_in <= \$348 ;
   always @(posedge clk)
-    hold_digest <= \$163 ;
+    hold_digest <= \$349 ;
   always @(posedge clk)
-    s_in <= \$164 ;
+    s_in <= \$350 ;
   always @(posedge clk)
-    hold_stamp <= \$165 ;
+    hold_stamp <= \$351 ;
   always @(posedge clk)
-    hold_full <= \$166 ;
+    hold_full <= \$352 ;
   always @(posedge clk)
-    left <= \$167 ;
+    left <= \$353 ;
   always @(posedge clk)
-    widx <= \$168 ;
+    widx <= \$354 ;
   always @(posedge clk)
-    hold_busy <= \$169 ;
+    hold_busy <= \$355 ;
   always @(posedge clk)
-    pre <= \$170 ;
+    pre <= \$356 ;
   always @(posedge clk)
-    src <= \$171 ;
+    src <= \$357 ;
   always @(posedge clk)
-    swap_pend <= \$172 ;
+    swap_pend <= \$358 ;
   always @(posedge clk)
-    swap_rec <= \$173 ;
+    swap_rec <= \$359 ;
   always @(posedge clk)
-    swap_stamp <= \$174 ;
+    swap_stamp <= \$360 ;
   always @(posedge clk)
-    \i__payload$149  <= \$175 ;
+    \i__payload$149  <= \$361 ;
   always @(posedge clk)
-    br_stamp <= \$176 ;
+    br_stamp <= \$362 ;
   always @(posedge clk)
-    seq <= \$177 ;
+    seq <= \$363 ;
   always @(posedge clk)
-    \$signal  <= \$178 ;
+    \$signal  <= \$364 ;
   always @(posedge clk)
-    cyc_seq <= \$179 ;
+    cyc_seq <= \$365 ;
   always @(posedge clk)
-    bytes_value <= \$180 ;
+    bytes_value <= \$366 ;
   always @(posedge clk)
-    packets_value <= \$181 ;
+    packets_value <= \$367 ;
   always @(posedge clk)
-    drops_value <= \$182 ;
+    drops_value <= \$368 ;
   always @(posedge clk)
-    swaps_value <= \$183 ;
+    swaps_value <= \$369 ;
   always @(posedge clk)
-    opportunities_value <= \$184 ;
+    opportunities_value <= \$370 ;
   always @(posedge clk)
-    host_evals_value <= \$185 ;
+    host_evals_value <= \$371 ;
   always @(posedge clk)
-    records_value <= \$186 ;
+    records_value <= \$372 ;
   always @(posedge clk)
-    decode_errors_value <= \$187 ;
+    decode_errors_value <= \$373 ;
   always @(posedge clk)
-    err_empty_value <= \$188 ;
+    err_empty_value <= \$374 ;
   always @(posedge clk)
-    err_unknown_type_value <= \$189 ;
+    err_unknown_type_value <= \$375 ;
   always @(posedge clk)
-    err_truncated_value <= \$190 ;
+    err_truncated_value <= \$376 ;
   always @(posedge clk)
-    err_trailing_bytes_value <= \$191 ;
+    err_trailing_bytes_value <= \$377 ;
   always @(posedge clk)
-    err_non_canonical_size_value <= \$192 ;
+    err_non_canonical_size_value <= \$378 ;
   always @(posedge clk)
-    err_leading_zero_value <= \$193 ;
+    err_leading_zero_value <= \$379 ;
   always @(posedge clk)
-    err_overruns_parent_value <= \$194 ;
+    err_overruns_parent_value <= \$380 ;
   always @(posedge clk)
-    err_expected_string_value <= \$195 ;
+    err_expected_string_value <= \$381 ;
   always @(posedge clk)
-    err_expected_list_value <= \$196 ;
+    err_expected_list_value <= \$382 ;
   always @(posedge clk)
-    err_too_few_fields_value <= \$197 ;
+    err_too_few_fields_value <= \$383 ;
   always @(posedge clk)
-    err_too_many_fields_value <= \$198 ;
+    err_too_many_fields_value <= \$384 ;
   always @(posedge clk)
-    err_int_out_of_range_value <= \$199 ;
+    err_int_out_of_range_value <= \$385 ;
   always @(posedge clk)
-    err_bad_address_value <= \$200 ;
+    err_bad_address_value <= \$386 ;
   always @(posedge clk)
-    err_bad_storage_key_value <= \$201 ;
+    err_bad_storage_key_value <= \$387 ;
   always @(posedge clk)
-    err_missing_to_value <= \$202 ;
+    err_missing_to_value <= \$388 ;
   always @(posedge clk)
-    err_bad_v_value <= \$203 ;
+    err_bad_v_value <= \$389 ;
   always @(posedge clk)
-    err_bad_y_parity_value <= \$204 ;
+    err_bad_y_parity_value <= \$390 ;
   always @(posedge clk)
-    err_bad_r_value <= \$205 ;
+    err_bad_r_value <= \$391 ;
   always @(posedge clk)
-    err_bad_s_value <= \$206 ;
+    err_bad_s_value <= \$392 ;
   always @(posedge clk)
-    err_high_s_value <= \$207 ;
+    err_high_s_value <= \$393 ;
   always @(posedge clk)
-    err_no_blob_hashes_value <= \$208 ;
+    err_no_blob_hashes_value <= \$394 ;
   always @(posedge clk)
-    err_bad_blob_hash_value <= \$209 ;
+    err_bad_blob_hash_value <= \$395 ;
   always @(posedge clk)
-    err_empty_authorization_list_value <= \$210 ;
+    err_empty_authorization_list_value <= \$396 ;
   always @(posedge clk)
-    err_priority_fee_above_max_value <= \$211 ;
+    err_priority_fee_above_max_value <= \$397 ;
   always @(posedge clk)
-    err_initcode_too_large_value <= \$212 ;
+    err_initcode_too_large_value <= \$398 ;
   always @(posedge clk)
-    err_bad_sidecar_value <= \$213 ;
+    err_bad_sidecar_value <= \$399 ;
   always @(posedge clk)
-    err_too_large_value <= \$214 ;
+    err_too_large_value <= \$400 ;
   always @(posedge clk)
-    err_recovery_failed_value <= \$215 ;
+    err_recovery_failed_value <= \$401 ;
   \appliance_top.backrun  backrun (
     .begin_eval(\begin_eval$291 ),
     .busy(busy),
@@ -1241,21 +1532,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pool_rd_data(pool_rd_data),
     .pool_rd_en(rd_en),
     .pool_rd_slot(rd_slot),
-    .\port$24597$0 (dir_data_0_value),
-    .\port$24599$0 (dir_data_1_value),
-    .\port$24601$0 (dir_data_2_value),
-    .\port$24603$0 (dir_data_3_value),
-    .\port$24605$0 (dir_data_4_value),
-    .\port$24607$0 (dir_data_5_value),
-    .\port$24609$0 (dir_data_6_value),
-    .\port$24611$0 (dir_data_7_value),
-    .\port$24613$0 (dir_data_8_value),
-    .\port$24615$0 (dir_data_9_value),
-    .\port$24617$0 (dir_data_10_value),
-    .\port$24619$0 (dir_data_11_value),
-    .\port$24621$0 (dir_data_12_value),
-    .\port$24623$0 (dir_data_13_value),
-    .\port$24625$0 (dir_data_14_value[29:0])
+    .\port$25605$0 (dir_data_0_value),
+    .\port$25607$0 (dir_data_1_value),
+    .\port$25609$0 (dir_data_2_value),
+    .\port$25611$0 (dir_data_3_value),
+    .\port$25613$0 (dir_data_4_value),
+    .\port$25615$0 (dir_data_5_value),
+    .\port$25617$0 (dir_data_6_value),
+    .\port$25619$0 (dir_data_7_value),
+    .\port$25621$0 (dir_data_8_value),
+    .\port$25623$0 (dir_data_9_value),
+    .\port$25625$0 (dir_data_10_value),
+    .\port$25627$0 (dir_data_11_value),
+    .\port$25629$0 (dir_data_12_value),
+    .\port$25631$0 (dir_data_13_value),
+    .\port$25633$0 (dir_data_14_value[29:0])
   );
   \appliance_top.csr  csr (
     .bus__araddr(s_axil_araddr),
@@ -1273,121 +1564,121 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .bus__wready(s_axil_wready),
     .bus__wstrb(s_axil_wstrb),
     .bus__wvalid(s_axil_wvalid),
-    .bytes_rd(bytes_value),
+    .bytes_value(bytes_value),
     .clk(clk),
     .control_enable(control_enable),
     .control_flush(control_flush),
     .control_soft_reset(control_soft_reset),
     .cyc_cmd_go(cyc_cmd_go),
-    .cyc_hop0_0_cur(cyc_hop0_0_value),
-    .cyc_hop0_1_cur(cyc_hop0_1_value),
-    .cyc_hop0_2_cur(cyc_hop0_2_value),
-    .cyc_hop0_3_cur(cyc_hop0_3_value),
-    .cyc_hop0_4_cur(cyc_hop0_4_value),
-    .cyc_hop0_5_cur(cyc_hop0_5_value),
-    .cyc_hop0_6_cur(cyc_hop0_6_value),
-    .cyc_hop0_7_cur(cyc_hop0_7_value),
-    .cyc_hop1_0_cur(cyc_hop1_0_value),
-    .cyc_hop1_1_cur(cyc_hop1_1_value),
-    .cyc_hop1_2_cur(cyc_hop1_2_value),
-    .cyc_hop1_3_cur(cyc_hop1_3_value),
-    .cyc_hop1_4_cur(cyc_hop1_4_value),
-    .cyc_hop1_5_cur(cyc_hop1_5_value),
-    .cyc_hop1_6_cur(cyc_hop1_6_value),
-    .cyc_hop1_7_cur(cyc_hop1_7_value),
-    .cycle_rd(cycle_value),
-    .decode_errors_rd(decode_errors_value),
+    .cyc_hop0_0_value(cyc_hop0_0_value),
+    .cyc_hop0_1_value(cyc_hop0_1_value),
+    .cyc_hop0_2_value(cyc_hop0_2_value),
+    .cyc_hop0_3_value(cyc_hop0_3_value),
+    .cyc_hop0_4_value(cyc_hop0_4_value),
+    .cyc_hop0_5_value(cyc_hop0_5_value),
+    .cyc_hop0_6_value(cyc_hop0_6_value),
+    .cyc_hop0_7_value(cyc_hop0_7_value),
+    .cyc_hop1_0_value(cyc_hop1_0_value),
+    .cyc_hop1_1_value(cyc_hop1_1_value),
+    .cyc_hop1_2_value(cyc_hop1_2_value),
+    .cyc_hop1_3_value(cyc_hop1_3_value),
+    .cyc_hop1_4_value(cyc_hop1_4_value),
+    .cyc_hop1_5_value(cyc_hop1_5_value),
+    .cyc_hop1_6_value(cyc_hop1_6_value),
+    .cyc_hop1_7_value(cyc_hop1_7_value),
+    .cycle_value(cycle_value),
+    .decode_errors_value(decode_errors_value),
     .dir_addr_index(dir_index),
     .dir_cmd_commit(dir_we),
     .dir_count_count(dir_count),
-    .dir_data_0_cur(dir_data_0_value),
-    .dir_data_10_cur(dir_data_10_value),
-    .dir_data_11_cur(dir_data_11_value),
-    .dir_data_12_cur(dir_data_12_value),
-    .dir_data_13_cur(dir_data_13_value),
-    .dir_data_14_cur(dir_data_14_value),
-    .dir_data_1_cur(dir_data_1_value),
-    .dir_data_2_cur(dir_data_2_value),
-    .dir_data_3_cur(dir_data_3_value),
-    .dir_data_4_cur(dir_data_4_value),
-    .dir_data_5_cur(dir_data_5_value),
-    .dir_data_6_cur(dir_data_6_value),
-    .dir_data_7_cur(dir_data_7_value),
-    .dir_data_8_cur(dir_data_8_value),
-    .dir_data_9_cur(dir_data_9_value),
-    .drops_rd(drops_value),
-    .err_bad_address_rd(err_bad_address_value),
-    .err_bad_blob_hash_rd(err_bad_blob_hash_value),
-    .err_bad_r_rd(err_bad_r_value),
-    .err_bad_s_rd(err_bad_s_value),
-    .err_bad_sidecar_rd(err_bad_sidecar_value),
-    .err_bad_storage_key_rd(err_bad_storage_key_value),
-    .err_bad_v_rd(err_bad_v_value),
-    .err_bad_y_parity_rd(err_bad_y_parity_value),
-    .err_empty_authorization_list_rd(err_empty_authorization_list_value),
-    .err_empty_rd(err_empty_value),
-    .err_expected_list_rd(err_expected_list_value),
-    .err_expected_string_rd(err_expected_string_value),
-    .err_high_s_rd(err_high_s_value),
-    .err_initcode_too_large_rd(err_initcode_too_large_value),
-    .err_int_out_of_range_rd(err_int_out_of_range_value),
-    .err_leading_zero_rd(err_leading_zero_value),
-    .err_missing_to_rd(err_missing_to_value),
-    .err_no_blob_hashes_rd(err_no_blob_hashes_value),
-    .err_non_canonical_size_rd(err_non_canonical_size_value),
-    .err_overruns_parent_rd(err_overruns_parent_value),
-    .err_priority_fee_above_max_rd(err_priority_fee_above_max_value),
-    .err_recovery_failed_rd(err_recovery_failed_value),
-    .err_too_few_fields_rd(err_too_few_fields_value),
-    .err_too_large_rd(err_too_large_value),
-    .err_too_many_fields_rd(err_too_many_fields_value),
-    .err_trailing_bytes_rd(err_trailing_bytes_value),
-    .err_truncated_rd(err_truncated_value),
-    .err_unknown_type_rd(err_unknown_type_value),
+    .dir_data_0_value(dir_data_0_value),
+    .dir_data_10_value(dir_data_10_value),
+    .dir_data_11_value(dir_data_11_value),
+    .dir_data_12_value(dir_data_12_value),
+    .dir_data_13_value(dir_data_13_value),
+    .dir_data_14_value(dir_data_14_value),
+    .dir_data_1_value(dir_data_1_value),
+    .dir_data_2_value(dir_data_2_value),
+    .dir_data_3_value(dir_data_3_value),
+    .dir_data_4_value(dir_data_4_value),
+    .dir_data_5_value(dir_data_5_value),
+    .dir_data_6_value(dir_data_6_value),
+    .dir_data_7_value(dir_data_7_value),
+    .dir_data_8_value(dir_data_8_value),
+    .dir_data_9_value(dir_data_9_value),
+    .drops_value(drops_value),
+    .err_bad_address_value(err_bad_address_value),
+    .err_bad_blob_hash_value(err_bad_blob_hash_value),
+    .err_bad_r_value(err_bad_r_value),
+    .err_bad_s_value(err_bad_s_value),
+    .err_bad_sidecar_value(err_bad_sidecar_value),
+    .err_bad_storage_key_value(err_bad_storage_key_value),
+    .err_bad_v_value(err_bad_v_value),
+    .err_bad_y_parity_value(err_bad_y_parity_value),
+    .err_empty_authorization_list_value(err_empty_authorization_list_value),
+    .err_empty_value(err_empty_value),
+    .err_expected_list_value(err_expected_list_value),
+    .err_expected_string_value(err_expected_string_value),
+    .err_high_s_value(err_high_s_value),
+    .err_initcode_too_large_value(err_initcode_too_large_value),
+    .err_int_out_of_range_value(err_int_out_of_range_value),
+    .err_leading_zero_value(err_leading_zero_value),
+    .err_missing_to_value(err_missing_to_value),
+    .err_no_blob_hashes_value(err_no_blob_hashes_value),
+    .err_non_canonical_size_value(err_non_canonical_size_value),
+    .err_overruns_parent_value(err_overruns_parent_value),
+    .err_priority_fee_above_max_value(err_priority_fee_above_max_value),
+    .err_recovery_failed_value(err_recovery_failed_value),
+    .err_too_few_fields_value(err_too_few_fields_value),
+    .err_too_large_value(err_too_large_value),
+    .err_too_many_fields_value(err_too_many_fields_value),
+    .err_trailing_bytes_value(err_trailing_bytes_value),
+    .err_truncated_value(err_truncated_value),
+    .err_unknown_type_value(err_unknown_type_value),
     .eval_cfg_max_candidates(maxc),
-    .host_evals_rd(host_evals_value),
-    .opportunities_rd(opportunities_value),
+    .host_evals_value(host_evals_value),
+    .opportunities_value(opportunities_value),
     .output_cfg_opportunities(output_cfg_opportunities),
     .output_cfg_swaps(output_cfg_swaps),
     .output_cfg_tx_headers(output_cfg_tx_headers),
-    .packets_rd(packets_value),
+    .packets_value(packets_value),
     .pool_addr_index(pool_addr_index),
     .pool_cmd_commit(host_commit),
     .pool_cmd_readback(host_rd_en),
-    .pool_data_0_cur(pool_data_0_value),
-    .pool_data_1_cur(pool_data_1_value),
-    .pool_data_2_cur(pool_data_2_value),
-    .pool_data_3_cur(pool_data_3_value),
-    .pool_data_4_cur(pool_data_4_value),
-    .pool_data_5_cur(pool_data_5_value),
-    .pool_data_6_cur(pool_data_6_value),
-    .pool_data_7_cur(pool_data_7_value),
-    .\port$24336$0 (host_rd_data),
-    .records_rd(records_value),
+    .pool_data_0_value(pool_data_0_value),
+    .pool_data_1_value(pool_data_1_value),
+    .pool_data_2_value(pool_data_2_value),
+    .pool_data_3_value(pool_data_3_value),
+    .pool_data_4_value(pool_data_4_value),
+    .pool_data_5_value(pool_data_5_value),
+    .pool_data_6_value(pool_data_6_value),
+    .pool_data_7_value(pool_data_7_value),
+    .\port$25296$0 (host_rd_data),
+    .records_value(records_value),
     .router_cfg_valid(router_cfg_valid),
     .router_cfg_venue(router_cfg_venue),
     .router_cfg_venue_valid(router_cfg_venue_valid),
     .router_cfg_weth_valid(router_cfg_weth_valid),
-    .router_chain_cur(router_chain_chain_id),
+    .router_chain_chain_id(router_chain_chain_id),
     .router_cmd_commit(cfg_we),
     .router_sel_index(router_sel_index),
-    .router_weth_0_cur(router_weth_0_value),
-    .router_weth_1_cur(router_weth_1_value),
-    .router_weth_2_cur(router_weth_2_value),
-    .router_weth_3_cur(router_weth_3_value),
-    .router_weth_4_cur(router_weth_4_value),
-    .router_word_0_cur(router_word_0_value),
-    .router_word_1_cur(router_word_1_value),
-    .router_word_2_cur(router_word_2_value),
-    .router_word_3_cur(router_word_3_value),
-    .router_word_4_cur(router_word_4_value),
+    .router_weth_0_value(router_weth_0_value),
+    .router_weth_1_value(router_weth_1_value),
+    .router_weth_2_value(router_weth_2_value),
+    .router_weth_3_value(router_weth_3_value),
+    .router_weth_4_value(router_weth_4_value),
+    .router_word_0_value(router_word_0_value),
+    .router_word_1_value(router_word_1_value),
+    .router_word_2_value(router_word_2_value),
+    .router_word_3_value(router_word_3_value),
+    .router_word_4_value(router_word_4_value),
     .rst(rst),
     .selector_mask_enable(selector_mask_enable),
     .status_idle(idle),
     .status_in_packet(in_packet),
     .status_pool_busy(status_pool_busy),
     .status_pool_error(status_pool_error),
-    .swaps_rd(swaps_value)
+    .swaps_value(swaps_value)
   );
   \appliance_top.decoder  decoder (
     .i__payload(\i__payload$75 ),
@@ -1429,19 +1720,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .host_error(status_pool_error),
     .host_pending(status_pool_busy),
     .host_rd_data(host_rd_data),
-    .\port$24539$0 (pool_addr_index),
-    .\port$24541$0 (pool_data_0_value),
-    .\port$24543$0 (pool_data_1_value),
-    .\port$24545$0 (pool_data_2_value),
-    .\port$24547$0 (pool_data_3_value),
-    .\port$24549$0 (pool_data_4_value),
-    .\port$24551$0 (pool_data_5_value),
-    .\port$24553$0 (pool_data_6_value),
-    .\port$24555$0 (pool_data_7_value),
+    .\port$25547$0 (pool_addr_index),
+    .\port$25549$0 (pool_data_0_value),
+    .\port$25551$0 (pool_data_1_value),
+    .\port$25553$0 (pool_data_2_value),
+    .\port$25555$0 (pool_data_3_value),
+    .\port$25557$0 (pool_data_4_value),
+    .\port$25559$0 (pool_data_5_value),
+    .\port$25561$0 (pool_data_6_value),
+    .\port$25563$0 (pool_data_7_value),
     .rd_data(pool_rd_data),
-    .rd_slot(rd_slot),
-    .rp_eval__en(rd_en),
-    .rp_host__en(host_rd_en),
+    .rp_bank0__addr(rd_slot),
+    .rp_bank0__en(rd_en),
+    .rp_latest__en(host_rd_en),
     .rst(rst)
   );
   \appliance_top.stamps  stamps (
@@ -1472,218 +1763,16 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    word_0 = 64'h0000000000000000;
-    casez (widx)
-      6'h00:
-          word_0 = pre[63:0];
-      6'h01:
-          word_0 = pre[127:64];
-      6'h02:
-          word_0 = hold_hdr[63:0];
-      6'h03:
-          word_0 = hold_hdr[127:64];
-      6'h04:
-          word_0 = hold_hdr[191:128];
-      6'h05:
-          word_0 = hold_hdr[255:192];
-      6'h06:
-          word_0 = hold_hdr[319:256];
-      6'h07:
-          word_0 = hold_hdr[383:320];
-      6'h08:
-          word_0 = hold_hdr[447:384];
-      6'h09:
-          word_0 = hold_hdr[511:448];
-      6'h0a:
-          word_0 = hold_hdr[575:512];
-      6'h0b:
-          word_0 = hold_hdr[639:576];
-      6'h0c:
-          word_0 = hold_hdr[703:640];
-      6'h0d:
-          word_0 = hold_hdr[767:704];
-      6'h0e:
-          word_0 = hold_hdr[831:768];
-      6'h0f:
-          word_0 = hold_hdr[895:832];
-      6'h10:
-          word_0 = hold_hdr[959:896];
-      6'h11:
-          word_0 = hold_hdr[1023:960];
-      6'h12:
-          word_0 = hold_hdr[1087:1024];
-      6'h13:
-          word_0 = hold_hdr[1151:1088];
-      6'h14:
-          word_0 = hold_hdr[1215:1152];
-      6'h15:
-          word_0 = hold_hdr[1279:1216];
-      6'h16:
-          word_0 = hold_hdr[1343:1280];
-      6'h17:
-          word_0 = hold_hdr[1407:1344];
-      6'h18:
-          word_0 = hold_hdr[1471:1408];
-      6'h19:
-          word_0 = hold_hdr[1535:1472];
-      6'h1a:
-          word_0 = hold_hdr[1599:1536];
-      6'h1b:
-          word_0 = hold_hdr[1663:1600];
-      6'h1c:
-          word_0 = hold_hdr[1727:1664];
-      6'h1d:
-          word_0 = hold_hdr[1791:1728];
-      6'h1e:
-          word_0 = hold_hdr[1855:1792];
-      6'h1f:
-          word_0 = hold_hdr[1919:1856];
-      6'h20:
-          word_0 = hold_hdr[1983:1920];
-      6'h21:
-          word_0 = hold_hdr[2047:1984];
-      6'h22:
-          word_0 = hold_hdr[2111:2048];
-      6'h23:
-          word_0 = hold_hdr[2175:2112];
-      6'h24:
-          word_0 = hold_hdr[2239:2176];
-      6'h25:
-          word_0 = hold_hdr[2303:2240];
-      6'h26:
-          word_0 = hold_hdr[2367:2304];
-      6'h27:
-          word_0 = hold_hdr[2431:2368];
-      6'h28:
-          word_0 = hold_hdr[2495:2432];
-      6'h29:
-          word_0 = hold_hdr[2559:2496];
-      6'h2a:
-          word_0 = hold_hdr[2623:2560];
-      6'h2b:
-          word_0 = hold_hdr[2687:2624];
-      6'h2c:
-          word_0 = hold_hdr[2751:2688];
-      6'h2d:
-          word_0 = hold_hdr[2815:2752];
-      6'h2e:
-          word_0 = hold_hdr[2879:2816];
-      6'h2f:
-          word_0 = hold_hdr[2943:2880];
-      6'h30:
-          word_0 = hold_hdr[3007:2944];
-      6'h31:
-          word_0 = { 60'h000000000000000, hold_hdr[3011:3008] };
-      6'h32:
-          word_0 = hold_digest[63:0];
-      6'h33:
-          word_0 = hold_digest[127:64];
-      6'h34:
-          word_0 = hold_digest[191:128];
-      6'h35:
-          word_0 = hold_digest[255:192];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    word_1 = 64'h0000000000000000;
-    casez (widx)
-      6'h00:
-          word_1 = pre[63:0];
-      6'h01:
-          word_1 = pre[127:64];
-      6'h02:
-          word_1 = swap_rec[63:0];
-      6'h03:
-          word_1 = swap_rec[127:64];
-      6'h04:
-          word_1 = swap_rec[191:128];
-      6'h05:
-          word_1 = swap_rec[255:192];
-      6'h06:
-          word_1 = swap_rec[319:256];
-      6'h07:
-          word_1 = swap_rec[383:320];
-      6'h08:
-          word_1 = swap_rec[447:384];
-      6'h09:
-          word_1 = swap_rec[511:448];
-      6'h0a:
-          word_1 = swap_rec[575:512];
-      6'h0b:
-          word_1 = swap_rec[639:576];
-      6'h0c:
-          word_1 = swap_rec[703:640];
-      6'h0d:
-          word_1 = swap_rec[767:704];
-      6'h0e:
-          word_1 = swap_rec[831:768];
-      6'h0f:
-          word_1 = swap_rec[895:832];
-      6'h10:
-          word_1 = swap_rec[959:896];
-      6'h11:
-          word_1 = swap_rec[1023:960];
-      6'h12:
-          word_1 = swap_rec[1087:1024];
-      6'h13:
-          word_1 = swap_rec[1151:1088];
-      6'h14:
-          word_1 = swap_rec[1215:1152];
-      6'h15:
-          word_1 = swap_rec[1279:1216];
-      6'h16:
-          word_1 = swap_rec[1343:1280];
-      6'h17:
-          word_1 = swap_rec[1407:1344];
-      6'h18:
-          word_1 = swap_rec[1471:1408];
-      6'h19:
-          word_1 = swap_rec[1535:1472];
-      6'h1a:
-          word_1 = swap_rec[1599:1536];
-      6'h1b:
-          word_1 = swap_rec[1663:1600];
-      6'h1c:
-          word_1 = swap_rec[1727:1664];
-      6'h1d:
-          word_1 = swap_rec[1791:1728];
-      6'h1e:
-          word_1 = swap_rec[1855:1792];
-      6'h1f:
-          word_1 = swap_rec[1919:1856];
-      6'h20:
-          word_1 = swap_rec[1983:1920];
-      6'h21:
-          word_1 = swap_rec[2047:1984];
-      6'h22:
-          word_1 = swap_rec[2111:2048];
-      6'h23:
-          word_1 = swap_rec[2175:2112];
-      6'h24:
-          word_1 = { 17'h00000, swap_rec[2222:2176] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    word_2 = 64'h0000000000000000;
-    casez (widx)
-      6'h00:
-          word_2 = pre[63:0];
-      6'h01:
-          word_2 = pre[127:64];
-      6'h02:
-          word_2 = \$signal [63:0];
-      6'h03:
-          word_2 = \$signal [127:64];
-      6'h04:
-          word_2 = \$signal [191:128];
-      6'h05:
-          word_2 = \$signal [255:192];
-      6'h06:
-          word_2 = \$signal [319:256];
-      6'h07:
-          word_2 = \$signal [383:320];
+    (* full_case = 32'd1 *)
+    casez (\o__payload$185 [10:9])
+      2'h0:
+          \$278  = router_venue0[7:0];
+      2'h1:
+          \$278  = router_venue1[7:0];
+      2'h2:
+          \$278  = router_venue2[7:0];
+      2'h3:
+          \$278  = router_venue3[7:0];
     endcase
   end
   always @* begin
@@ -1691,27 +1780,13 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     (* full_case = 32'd1 *)
     casez (\o__payload$185 [10:9])
       2'h0:
-          \$92  = router_venue0[7:0];
+          \$279  = router_venue0[8];
       2'h1:
-          \$92  = router_venue1[7:0];
+          \$279  = router_venue1[8];
       2'h2:
-          \$92  = router_venue2[7:0];
+          \$279  = router_venue2[8];
       2'h3:
-          \$92  = router_venue3[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\o__payload$185 [10:9])
-      2'h0:
-          \$93  = router_venue0[8];
-      2'h1:
-          \$93  = router_venue1[8];
-      2'h2:
-          \$93  = router_venue2[8];
-      2'h3:
-          \$93  = router_venue3[8];
+          \$279  = router_venue3[8];
     endcase
   end
   always @* begin
@@ -1748,104 +1823,104 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
       preamble[31:17] = 15'h0000;
       preamble[7:0] = 8'h01;
       preamble[15:8] = 8'h34;
-      preamble[16] = \$39 ;
+      preamble[16] = \$225 ;
       preamble[63:32] = seq;
       preamble[95:64] = hold_stamp;
-      preamble[127:96] = \$36 [31:0];
+      preamble[127:96] = \$222 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     spre = 128'h00000000000000000000000000000000;
     if (record_take) begin
-    end else if (\$38 ) begin
+    end else if (\$224 ) begin
       spre[31:17] = 15'h0000;
       spre[7:0] = 8'h02;
       spre[15:8] = 8'h23;
       spre[16] = 1'h0;
       spre[63:32] = seq;
       spre[95:64] = swap_stamp;
-      spre[127:96] = \$36 [31:0];
+      spre[127:96] = \$222 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     opre = 128'h00000000000000000000000000000000;
     if (record_take) begin
-    end else if (\$38 ) begin
+    end else if (\$224 ) begin
     end else if (opp_go) begin
       opre[31:17] = 15'h0000;
-      opre[7:0] = { 5'h00, \$42  };
+      opre[7:0] = { 5'h00, \$228  };
       opre[15:8] = 8'h06;
       opre[16] = 1'h0;
-      opre[63:32] = \$43 ;
+      opre[63:32] = \$229 ;
       opre[95:64] = cur_stamp;
-      opre[127:96] = \$36 [31:0];
+      opre[127:96] = \$222 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$150  = \$73 [63:0];
+    \$336  = \$259 [63:0];
     if (rst) begin
-      \$150  = 64'h0000000000000000;
+      \$336  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$151  = in_packet;
+    \$337  = in_packet;
     if (beat_ok) begin
-      \$151  = \$74 ;
+      \$337  = \$260 ;
     end
     if (rst) begin
-      \$151  = 1'h0;
+      \$337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$152  = draining;
+    \$338  = draining;
     if (beat_ok) begin
       if (s_axis_tlast) begin
-        \$152  = 1'h0;
+        \$338  = 1'h0;
       end
     end
-    if (\$75 ) begin
-      \$152  = \$78 ;
+    if (\$261 ) begin
+      \$338  = \$264 ;
     end
     if (rst) begin
-      \$152  = 1'h0;
+      \$338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$153  = router_venue0;
+    \$339  = router_venue0;
     if (cfg_we) begin
       casez (router_sel_index[1:0])
         2'h0:
-            \$153  = { router_cfg_venue_valid, router_cfg_venue };
+            \$339  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$153  = 9'h000;
+      \$339  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$154  = router_venue1;
+    \$340  = router_venue1;
     if (cfg_we) begin
       casez (router_sel_index[1:0])
         2'h0:
             /* empty */;
         2'h1:
-            \$154  = { router_cfg_venue_valid, router_cfg_venue };
+            \$340  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$154  = 9'h000;
+      \$340  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$155  = router_venue2;
+    \$341  = router_venue2;
     if (cfg_we) begin
       casez (router_sel_index[1:0])
         2'h0:
@@ -1853,16 +1928,16 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         2'h1:
             /* empty */;
         2'h2:
-            \$155  = { router_cfg_venue_valid, router_cfg_venue };
+            \$341  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$155  = 9'h000;
+      \$341  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$156  = router_venue3;
+    \$342  = router_venue3;
     if (cfg_we) begin
       (* full_case = 32'd1 *)
       casez (router_sel_index[1:0])
@@ -1873,487 +1948,487 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         2'h2:
             /* empty */;
         2'h3:
-            \$156  = { router_cfg_venue_valid, router_cfg_venue };
+            \$342  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$156  = 9'h000;
+      \$342  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$157  = c__valid;
-    if (\$79 ) begin
-      \$157  = 1'h0;
+    \$343  = c__valid;
+    if (\$265 ) begin
+      \$343  = 1'h0;
     end
     if (cyc_cmd_go) begin
-      \$157  = 1'h1;
+      \$343  = 1'h1;
     end
     if (pipe_rst) begin
-      \$157  = 1'h0;
+      \$343  = 1'h0;
     end
     if (rst) begin
-      \$157  = 1'h0;
+      \$343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$158  = \i__valid$147 ;
-    if (\$80 ) begin
-      \$158  = 1'h0;
+    \$344  = \i__valid$147 ;
+    if (\$266 ) begin
+      \$344  = 1'h0;
     end
     if (record_take) begin
-      if (\$91 ) begin
-        \$158  = 1'h1;
+      if (\$277 ) begin
+        \$344  = 1'h1;
       end
     end
     if (pipe_rst) begin
-      \$158  = 1'h0;
+      \$344  = 1'h0;
     end
     if (rst) begin
-      \$158  = 1'h0;
+      \$344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$159  = cur_stamp;
-    if (\$80 ) begin
-      \$159  = br_stamp;
+    \$345  = cur_stamp;
+    if (\$266 ) begin
+      \$345  = br_stamp;
     end
     if (rst) begin
-      \$159  = 32'd0;
+      \$345  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$160  = h_in;
-    if (\$81 ) begin
-      \$160  = 1'h1;
+    \$346  = h_in;
+    if (\$267 ) begin
+      \$346  = 1'h1;
     end
     if (a_take) begin
-      \$160  = 1'h0;
+      \$346  = 1'h0;
     end
     if (pipe_rst) begin
-      \$160  = 1'h0;
+      \$346  = 1'h0;
     end
     if (rst) begin
-      \$160  = 1'h0;
+      \$346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$161  = hold_hdr;
-    if (\$81 ) begin
-      \$161  = \o__payload$324 ;
+    \$347  = hold_hdr;
+    if (\$267 ) begin
+      \$347  = \o__payload$324 ;
     end
     if (rst) begin
-      \$161  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$347  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$162  = d_in;
-    if (\$82 ) begin
-      \$162  = 1'h1;
+    \$348  = d_in;
+    if (\$268 ) begin
+      \$348  = 1'h1;
     end
     if (a_take) begin
-      \$162  = 1'h0;
+      \$348  = 1'h0;
     end
     if (pipe_rst) begin
-      \$162  = 1'h0;
+      \$348  = 1'h0;
     end
     if (rst) begin
-      \$162  = 1'h0;
+      \$348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$163  = hold_digest;
-    if (\$82 ) begin
-      \$163  = \o__payload$326 [255:0];
+    \$349  = hold_digest;
+    if (\$268 ) begin
+      \$349  = \o__payload$326 [255:0];
     end
     if (rst) begin
-      \$163  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$349  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$164  = s_in;
-    if (\$83 ) begin
-      \$164  = 1'h1;
+    \$350  = s_in;
+    if (\$269 ) begin
+      \$350  = 1'h1;
     end
     if (a_take) begin
-      \$164  = 1'h0;
+      \$350  = 1'h0;
     end
     if (pipe_rst) begin
-      \$164  = 1'h0;
+      \$350  = 1'h0;
     end
     if (rst) begin
-      \$164  = 1'h0;
+      \$350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$165  = hold_stamp;
-    if (\$83 ) begin
-      \$165  = r_data;
+    \$351  = hold_stamp;
+    if (\$269 ) begin
+      \$351  = r_data;
     end
     if (rst) begin
-      \$165  = 32'd0;
+      \$351  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$166  = hold_full;
+    \$352  = hold_full;
     if (a_take) begin
-      \$166  = 1'h1;
+      \$352  = 1'h1;
     end
     if (record_take) begin
-      \$166  = 1'h0;
+      \$352  = 1'h0;
     end
     if (pipe_rst) begin
-      \$166  = 1'h0;
+      \$352  = 1'h0;
     end
     if (rst) begin
-      \$166  = 1'h0;
+      \$352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$167  = left;
+    \$353  = left;
     if (transfer) begin
-      \$167  = \$84 [5:0];
+      \$353  = \$270 [5:0];
     end
     if (record_take) begin
-      \$167  = \$89 [5:0];
-    end else if (\$88 ) begin
-      \$167  = 6'h25;
+      \$353  = \$275 [5:0];
+    end else if (\$274 ) begin
+      \$353  = 6'h25;
     end else if (opp_go) begin
-      \$167  = 6'h08;
+      \$353  = 6'h08;
     end
     if (pipe_rst) begin
-      \$167  = 6'h00;
+      \$353  = 6'h00;
     end
     if (rst) begin
-      \$167  = 6'h00;
+      \$353  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$168  = widx;
+    \$354  = widx;
     if (transfer) begin
-      \$168  = \$85 [5:0];
+      \$354  = \$271 [5:0];
     end
     if (record_take) begin
-      \$168  = 6'h00;
-    end else if (\$88 ) begin
-      \$168  = 6'h00;
+      \$354  = 6'h00;
+    end else if (\$274 ) begin
+      \$354  = 6'h00;
     end else if (opp_go) begin
-      \$168  = 6'h00;
+      \$354  = 6'h00;
     end
     if (rst) begin
-      \$168  = 6'h00;
+      \$354  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$169  = hold_busy;
+    \$355  = hold_busy;
     if (transfer) begin
-      if (\$86 ) begin
-        \$169  = 1'h0;
+      if (\$272 ) begin
+        \$355  = 1'h0;
       end
     end
     if (record_take) begin
-      \$169  = output_cfg_tx_headers;
+      \$355  = output_cfg_tx_headers;
     end
     if (pipe_rst) begin
-      \$169  = 1'h0;
+      \$355  = 1'h0;
     end
     if (rst) begin
-      \$169  = 1'h0;
+      \$355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$170  = pre;
+    \$356  = pre;
     if (record_take) begin
-      \$170  = preamble;
-    end else if (\$88 ) begin
-      \$170  = spre;
+      \$356  = preamble;
+    end else if (\$274 ) begin
+      \$356  = spre;
     end else if (opp_go) begin
-      \$170  = opre;
+      \$356  = opre;
     end
     if (rst) begin
-      \$170  = 128'h00000000000000000000000000000000;
+      \$356  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$171  = src;
+    \$357  = src;
     if (record_take) begin
-      \$171  = 2'h0;
-    end else if (\$88 ) begin
-      \$171  = 2'h1;
+      \$357  = 2'h0;
+    end else if (\$274 ) begin
+      \$357  = 2'h1;
     end else if (opp_go) begin
-      \$171  = 2'h2;
+      \$357  = 2'h2;
     end
     if (rst) begin
-      \$171  = 2'h0;
+      \$357  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$172  = swap_pend;
+    \$358  = swap_pend;
     if (record_take) begin
-      \$172  = \$90 ;
-    end else if (\$88 ) begin
-      \$172  = 1'h0;
+      \$358  = \$276 ;
+    end else if (\$274 ) begin
+      \$358  = 1'h0;
     end
     if (pipe_rst) begin
-      \$172  = 1'h0;
+      \$358  = 1'h0;
     end
     if (rst) begin
-      \$172  = 1'h0;
+      \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$173  = swap_rec;
+    \$359  = swap_rec;
     if (record_take) begin
-      \$173  = \o__payload$185 ;
+      \$359  = \o__payload$185 ;
     end
     if (rst) begin
-      \$173  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$359  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$174  = swap_stamp;
+    \$360  = swap_stamp;
     if (record_take) begin
-      \$174  = hold_stamp;
+      \$360  = hold_stamp;
     end
     if (rst) begin
-      \$174  = 32'd0;
+      \$360  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$175  = \i__payload$149 ;
+    \$361  = \i__payload$149 ;
     if (record_take) begin
-      if (\$91 ) begin
-        \$175 [31:0] = seq;
-        \$175 [2263:41] = \o__payload$185 ;
-        \$175 [40:33] = \$92 ;
-        \$175 [32] = \$93 ;
+      if (\$277 ) begin
+        \$361 [31:0] = seq;
+        \$361 [2263:41] = \o__payload$185 ;
+        \$361 [40:33] = \$278 ;
+        \$361 [32] = \$279 ;
       end
     end
     if (rst) begin
-      \$175  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$361  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$176  = br_stamp;
+    \$362  = br_stamp;
     if (record_take) begin
-      if (\$91 ) begin
-        \$176  = hold_stamp;
+      if (\$277 ) begin
+        \$362  = hold_stamp;
       end
     end
     if (rst) begin
-      \$176  = 32'd0;
+      \$362  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$177  = seq;
+    \$363  = seq;
     if (record_take) begin
-    end else if (\$88 ) begin
-      \$177  = \$94 [31:0];
+    end else if (\$274 ) begin
+      \$363  = \$280 [31:0];
     end
-    if (\$98 ) begin
-      \$177  = \$99 [31:0];
+    if (\$284 ) begin
+      \$363  = \$285 [31:0];
     end
     if (pipe_rst) begin
-      \$177  = 32'd0;
+      \$363  = 32'd0;
     end
     if (rst) begin
-      \$177  = 32'd0;
+      \$363  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$178  = \$signal ;
+    \$364  = \$signal ;
     if (record_take) begin
-    end else if (\$88 ) begin
+    end else if (\$274 ) begin
     end else if (opp_go) begin
-      \$178  = { 28'h0000000, \o__payload$195  };
+      \$364  = { 28'h0000000, \o__payload$195  };
     end
     if (rst) begin
-      \$178  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$364  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$179  = cyc_seq;
+    \$365  = cyc_seq;
     if (record_take) begin
-    end else if (\$88 ) begin
+    end else if (\$274 ) begin
     end else if (opp_go) begin
       if (\o__payload$195 [355]) begin
-        \$179  = \$95 [31:0];
+        \$365  = \$281 [31:0];
       end
     end
     if (pipe_rst) begin
-      \$179  = 32'd0;
+      \$365  = 32'd0;
     end
     if (rst) begin
-      \$179  = 32'd0;
+      \$365  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$180  = bytes_value;
-    if (\$101 ) begin
-      \$180  = \$102 [63:0];
+    \$366  = bytes_value;
+    if (\$287 ) begin
+      \$366  = \$288 [63:0];
     end
     if (control_soft_reset) begin
-      \$180  = 64'h0000000000000000;
+      \$366  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$180  = 64'h0000000000000000;
+      \$366  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$181  = packets_value;
-    if (\$101 ) begin
+    \$367  = packets_value;
+    if (\$287 ) begin
       if (s_axis_tlast) begin
-        \$181  = \$103 [63:0];
+        \$367  = \$289 [63:0];
       end
     end
     if (control_soft_reset) begin
-      \$181  = 64'h0000000000000000;
+      \$367  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$181  = 64'h0000000000000000;
+      \$367  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$182  = drops_value;
-    if (\$105 ) begin
-      \$182  = \$106 [31:0];
+    \$368  = drops_value;
+    if (\$291 ) begin
+      \$368  = \$292 [31:0];
     end
     if (control_soft_reset) begin
-      \$182  = 32'd0;
+      \$368  = 32'd0;
     end
     if (rst) begin
-      \$182  = 32'd0;
+      \$368  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$183  = swaps_value;
-    if (\$107 ) begin
-      \$183  = \$108 [31:0];
+    \$369  = swaps_value;
+    if (\$293 ) begin
+      \$369  = \$294 [31:0];
     end
     if (control_soft_reset) begin
-      \$183  = 32'd0;
+      \$369  = 32'd0;
     end
     if (rst) begin
-      \$183  = 32'd0;
+      \$369  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$184  = opportunities_value;
-    if (\$112 ) begin
-      \$184  = \$113 [31:0];
+    \$370  = opportunities_value;
+    if (\$298 ) begin
+      \$370  = \$299 [31:0];
     end
     if (control_soft_reset) begin
-      \$184  = 32'd0;
+      \$370  = 32'd0;
     end
     if (rst) begin
-      \$184  = 32'd0;
+      \$370  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$185  = host_evals_value;
-    if (\$117 ) begin
-      \$185  = \$118 [31:0];
+    \$371  = host_evals_value;
+    if (\$303 ) begin
+      \$371  = \$304 [31:0];
     end
     if (control_soft_reset) begin
-      \$185  = 32'd0;
+      \$371  = 32'd0;
     end
     if (rst) begin
-      \$185  = 32'd0;
+      \$371  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$186  = records_value;
+    \$372  = records_value;
     if (record_take) begin
-      \$186  = \$119 [31:0];
+      \$372  = \$305 [31:0];
     end
     if (control_soft_reset) begin
-      \$186  = 32'd0;
+      \$372  = 32'd0;
     end
     if (rst) begin
-      \$186  = 32'd0;
+      \$372  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$187  = decode_errors_value;
+    \$373  = decode_errors_value;
     if (record_take) begin
-      if (\$120 ) begin
-        \$187  = \$121 [31:0];
+      if (\$306 ) begin
+        \$373  = \$307 [31:0];
       end
     end
     if (control_soft_reset) begin
-      \$187  = 32'd0;
+      \$373  = 32'd0;
     end
     if (rst) begin
-      \$187  = 32'd0;
+      \$373  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$188  = err_empty_value;
+    \$374  = err_empty_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
-            \$188  = \$122 [31:0];
+            \$374  = \$308 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$188  = 32'd0;
+      \$374  = 32'd0;
     end
     if (rst) begin
-      \$188  = 32'd0;
+      \$374  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$189  = err_unknown_type_value;
+    \$375  = err_unknown_type_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
-            \$189  = \$123 [31:0];
+            \$375  = \$309 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$189  = 32'd0;
+      \$375  = 32'd0;
     end
     if (rst) begin
-      \$189  = 32'd0;
+      \$375  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$190  = err_truncated_value;
+    \$376  = err_truncated_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2361,19 +2436,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h02:
             /* empty */;
         5'h03:
-            \$190  = \$124 [31:0];
+            \$376  = \$310 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$190  = 32'd0;
+      \$376  = 32'd0;
     end
     if (rst) begin
-      \$190  = 32'd0;
+      \$376  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$191  = err_trailing_bytes_value;
+    \$377  = err_trailing_bytes_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2383,19 +2458,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h03:
             /* empty */;
         5'h04:
-            \$191  = \$125 [31:0];
+            \$377  = \$311 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$191  = 32'd0;
+      \$377  = 32'd0;
     end
     if (rst) begin
-      \$191  = 32'd0;
+      \$377  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$192  = err_non_canonical_size_value;
+    \$378  = err_non_canonical_size_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2407,19 +2482,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h04:
             /* empty */;
         5'h05:
-            \$192  = \$126 [31:0];
+            \$378  = \$312 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$192  = 32'd0;
+      \$378  = 32'd0;
     end
     if (rst) begin
-      \$192  = 32'd0;
+      \$378  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$193  = err_leading_zero_value;
+    \$379  = err_leading_zero_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2433,19 +2508,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h05:
             /* empty */;
         5'h06:
-            \$193  = \$127 [31:0];
+            \$379  = \$313 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$193  = 32'd0;
+      \$379  = 32'd0;
     end
     if (rst) begin
-      \$193  = 32'd0;
+      \$379  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$194  = err_overruns_parent_value;
+    \$380  = err_overruns_parent_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2461,19 +2536,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h06:
             /* empty */;
         5'h07:
-            \$194  = \$128 [31:0];
+            \$380  = \$314 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$194  = 32'd0;
+      \$380  = 32'd0;
     end
     if (rst) begin
-      \$194  = 32'd0;
+      \$380  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$195  = err_expected_string_value;
+    \$381  = err_expected_string_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2491,19 +2566,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h07:
             /* empty */;
         5'h08:
-            \$195  = \$129 [31:0];
+            \$381  = \$315 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$195  = 32'd0;
+      \$381  = 32'd0;
     end
     if (rst) begin
-      \$195  = 32'd0;
+      \$381  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$196  = err_expected_list_value;
+    \$382  = err_expected_list_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2523,19 +2598,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h08:
             /* empty */;
         5'h09:
-            \$196  = \$130 [31:0];
+            \$382  = \$316 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$196  = 32'd0;
+      \$382  = 32'd0;
     end
     if (rst) begin
-      \$196  = 32'd0;
+      \$382  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$197  = err_too_few_fields_value;
+    \$383  = err_too_few_fields_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2557,19 +2632,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h09:
             /* empty */;
         5'h0a:
-            \$197  = \$131 [31:0];
+            \$383  = \$317 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$197  = 32'd0;
+      \$383  = 32'd0;
     end
     if (rst) begin
-      \$197  = 32'd0;
+      \$383  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$198  = err_too_many_fields_value;
+    \$384  = err_too_many_fields_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2593,19 +2668,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0a:
             /* empty */;
         5'h0b:
-            \$198  = \$132 [31:0];
+            \$384  = \$318 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$198  = 32'd0;
+      \$384  = 32'd0;
     end
     if (rst) begin
-      \$198  = 32'd0;
+      \$384  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$199  = err_int_out_of_range_value;
+    \$385  = err_int_out_of_range_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2631,19 +2706,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0b:
             /* empty */;
         5'h0c:
-            \$199  = \$133 [31:0];
+            \$385  = \$319 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$199  = 32'd0;
+      \$385  = 32'd0;
     end
     if (rst) begin
-      \$199  = 32'd0;
+      \$385  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$200  = err_bad_address_value;
+    \$386  = err_bad_address_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2671,19 +2746,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0c:
             /* empty */;
         5'h0d:
-            \$200  = \$134 [31:0];
+            \$386  = \$320 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$200  = 32'd0;
+      \$386  = 32'd0;
     end
     if (rst) begin
-      \$200  = 32'd0;
+      \$386  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$201  = err_bad_storage_key_value;
+    \$387  = err_bad_storage_key_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2713,19 +2788,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0d:
             /* empty */;
         5'h0e:
-            \$201  = \$135 [31:0];
+            \$387  = \$321 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$201  = 32'd0;
+      \$387  = 32'd0;
     end
     if (rst) begin
-      \$201  = 32'd0;
+      \$387  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$202  = err_missing_to_value;
+    \$388  = err_missing_to_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2757,19 +2832,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0e:
             /* empty */;
         5'h0f:
-            \$202  = \$136 [31:0];
+            \$388  = \$322 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$202  = 32'd0;
+      \$388  = 32'd0;
     end
     if (rst) begin
-      \$202  = 32'd0;
+      \$388  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$203  = err_bad_v_value;
+    \$389  = err_bad_v_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2803,19 +2878,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0f:
             /* empty */;
         5'h10:
-            \$203  = \$137 [31:0];
+            \$389  = \$323 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$203  = 32'd0;
+      \$389  = 32'd0;
     end
     if (rst) begin
-      \$203  = 32'd0;
+      \$389  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$204  = err_bad_y_parity_value;
+    \$390  = err_bad_y_parity_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2851,19 +2926,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h10:
             /* empty */;
         5'h11:
-            \$204  = \$138 [31:0];
+            \$390  = \$324 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$204  = 32'd0;
+      \$390  = 32'd0;
     end
     if (rst) begin
-      \$204  = 32'd0;
+      \$390  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$205  = err_bad_r_value;
+    \$391  = err_bad_r_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2901,19 +2976,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h11:
             /* empty */;
         5'h12:
-            \$205  = \$139 [31:0];
+            \$391  = \$325 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$205  = 32'd0;
+      \$391  = 32'd0;
     end
     if (rst) begin
-      \$205  = 32'd0;
+      \$391  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$206  = err_bad_s_value;
+    \$392  = err_bad_s_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2953,19 +3028,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h12:
             /* empty */;
         5'h13:
-            \$206  = \$140 [31:0];
+            \$392  = \$326 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$206  = 32'd0;
+      \$392  = 32'd0;
     end
     if (rst) begin
-      \$206  = 32'd0;
+      \$392  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$207  = err_high_s_value;
+    \$393  = err_high_s_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -3007,19 +3082,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h13:
             /* empty */;
         5'h14:
-            \$207  = \$141 [31:0];
+            \$393  = \$327 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$207  = 32'd0;
+      \$393  = 32'd0;
     end
     if (rst) begin
-      \$207  = 32'd0;
+      \$393  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$208  = err_no_blob_hashes_value;
+    \$394  = err_no_blob_hashes_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -3063,19 +3138,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h14:
             /* empty */;
         5'h15:
-            \$208  = \$142 [31:0];
+            \$394  = \$328 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$208  = 32'd0;
+      \$394  = 32'd0;
     end
     if (rst) begin
-      \$208  = 32'd0;
+      \$394  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$209  = err_bad_blob_hash_value;
+    \$395  = err_bad_blob_hash_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -3121,19 +3196,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h15:
             /* empty */;
         5'h16:
-            \$209  = \$143 [31:0];
+            \$395  = \$329 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$209  = 32'd0;
+      \$395  = 32'd0;
     end
     if (rst) begin
-      \$209  = 32'd0;
+      \$395  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$210  = err_empty_authorization_list_value;
+    \$396  = err_empty_authorization_list_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -3181,19 +3256,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h16:
             /* empty */;
         5'h17:
-            \$210  = \$144 [31:0];
+            \$396  = \$330 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$210  = 32'd0;
+      \$396  = 32'd0;
     end
     if (rst) begin
-      \$210  = 32'd0;
+      \$396  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$211  = err_priority_fee_above_max_value;
+    \$397  = err_priority_fee_above_max_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -3243,19 +3318,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h17:
             /* empty */;
         5'h18:
-            \$211  = \$145 [31:0];
+            \$397  = \$331 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$211  = 32'd0;
+      \$397  = 32'd0;
     end
     if (rst) begin
-      \$211  = 32'd0;
+      \$397  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$212  = err_initcode_too_large_value;
+    \$398  = err_initcode_too_large_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -3307,19 +3382,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h18:
             /* empty */;
         5'h19:
-            \$212  = \$146 [31:0];
+            \$398  = \$332 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$212  = 32'd0;
+      \$398  = 32'd0;
     end
     if (rst) begin
-      \$212  = 32'd0;
+      \$398  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$213  = err_bad_sidecar_value;
+    \$399  = err_bad_sidecar_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -3373,19 +3448,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h19:
             /* empty */;
         5'h1a:
-            \$213  = \$147 [31:0];
+            \$399  = \$333 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$213  = 32'd0;
+      \$399  = 32'd0;
     end
     if (rst) begin
-      \$213  = 32'd0;
+      \$399  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$214  = err_too_large_value;
+    \$400  = err_too_large_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -3441,19 +3516,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h1a:
             /* empty */;
         5'h1b:
-            \$214  = \$148 [31:0];
+            \$400  = \$334 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$214  = 32'd0;
+      \$400  = 32'd0;
     end
     if (rst) begin
-      \$214  = 32'd0;
+      \$400  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$215  = err_recovery_failed_value;
+    \$401  = err_recovery_failed_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -3511,14 +3586,14 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h1b:
             /* empty */;
         5'h1c:
-            \$215  = \$149 [31:0];
+            \$401  = \$335 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$215  = 32'd0;
+      \$401  = 32'd0;
     end
     if (rst) begin
-      \$215  = 32'd0;
+      \$401  = 32'd0;
     end
   end
   assign bus__awaddr = s_axil_awaddr;
@@ -3542,7 +3617,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign version_major = 8'h01;
   assign version_minor = 8'h06;
   assign version_features = 8'h3f;
-  assign src_hash_value = 32'd1329345905;
+  assign src_hash_value = 32'd1415958067;
   assign cnt_rst = control_soft_reset;
   assign cycle = cycle_value;
   assign pipe_clk = clk;
@@ -3566,8 +3641,8 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign br_req = \i__payload$149 ;
   assign \o__ready$179  = opp_go;
   assign \o__ready$184  = record_take;
-  assign out_stamp = \$36 [31:0];
-  assign keep_count = \$51 [3:0];
+  assign out_stamp = \$222 [31:0];
+  assign keep_count = \$237 [3:0];
   assign packets = packets_value;
   assign nbytes = bytes_value;
   assign records = records_value;
@@ -3874,12 +3949,96 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \i__payload$75 [72] = s_axis_tlast;
   assign \i__payload$75 [71:64] = s_axis_tkeep;
   assign \i__payload$75 [63:0] = s_axis_tdata;
-  assign \$114  = \o__payload$195 [0];
+  assign \$19  = 64'h0000000000000000;
+  assign \$20  = 64'h0000000000000000;
+  assign \$21  = \$20 ;
+  assign \$22  = 64'h0000000000000000;
+  assign \$23  = 64'h0000000000000000;
+  assign \$24  = \$23 ;
+  assign \$25  = \$24 ;
+  assign \$26  = 64'h0000000000000000;
+  assign \$81  = 64'h0000000000000000;
+  assign \$82  = 64'h0000000000000000;
+  assign \$83  = \$82 ;
+  assign \$84  = 64'h0000000000000000;
+  assign \$85  = 64'h0000000000000000;
+  assign \$86  = \$85 ;
+  assign \$87  = \$86 ;
+  assign \$88  = 64'h0000000000000000;
+  assign \$89  = 64'h0000000000000000;
+  assign \$90  = \$89 ;
+  assign \$91  = 64'h0000000000000000;
+  assign \$92  = 64'h0000000000000000;
+  assign \$93  = \$92 ;
+  assign \$94  = \$93 ;
+  assign \$95  = \$94 ;
+  assign \$96  = 64'h0000000000000000;
+  assign \$97  = 64'h0000000000000000;
+  assign \$98  = \$97 ;
+  assign \$99  = 64'h0000000000000000;
+  assign \$100  = 64'h0000000000000000;
+  assign \$101  = \$100 ;
+  assign \$102  = \$101 ;
+  assign \$103  = 64'h0000000000000000;
+  assign \$143  = 64'h0000000000000000;
+  assign \$144  = 64'h0000000000000000;
+  assign \$145  = \$144 ;
+  assign \$146  = 64'h0000000000000000;
+  assign \$147  = 64'h0000000000000000;
+  assign \$148  = \$147 ;
+  assign \$149  = \$148 ;
+  assign \$150  = 64'h0000000000000000;
+  assign \$151  = 64'h0000000000000000;
+  assign \$152  = \$151 ;
+  assign \$153  = 64'h0000000000000000;
+  assign \$154  = 64'h0000000000000000;
+  assign \$155  = \$154 ;
+  assign \$156  = \$155 ;
+  assign \$157  = \$156 ;
+  assign \$158  = 64'h0000000000000000;
+  assign \$159  = 64'h0000000000000000;
+  assign \$160  = \$159 ;
+  assign \$161  = 64'h0000000000000000;
+  assign \$162  = 64'h0000000000000000;
+  assign \$163  = \$162 ;
+  assign \$164  = \$163 ;
+  assign \$165  = 64'h0000000000000000;
+  assign \$166  = 64'h0000000000000000;
+  assign \$167  = \$166 ;
+  assign \$168  = 64'h0000000000000000;
+  assign \$169  = 64'h0000000000000000;
+  assign \$170  = \$169 ;
+  assign \$171  = \$170 ;
+  assign \$172  = \$171 ;
+  assign \$173  = \$172 ;
+  assign \$174  = 64'h0000000000000000;
+  assign \$175  = 64'h0000000000000000;
+  assign \$176  = \$175 ;
+  assign \$177  = 64'h0000000000000000;
+  assign \$178  = 64'h0000000000000000;
+  assign \$179  = \$178 ;
+  assign \$180  = \$179 ;
+  assign \$181  = 64'h0000000000000000;
+  assign \$182  = 64'h0000000000000000;
+  assign \$183  = \$182 ;
+  assign \$184  = 64'h0000000000000000;
+  assign \$185  = 64'h0000000000000000;
+  assign \$186  = \$185 ;
+  assign \$187  = \$186 ;
+  assign \$188  = \$187 ;
+  assign \$189  = 64'h0000000000000000;
+  assign \$190  = 64'h0000000000000000;
+  assign \$191  = \$190 ;
+  assign \$192  = 64'h0000000000000000;
+  assign \$193  = 64'h0000000000000000;
+  assign \$194  = \$193 ;
+  assign \$195  = \$194 ;
+  assign \$300  = \o__payload$195 [0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$100 , dwp__en, dwp__addr, dir_count, maxc, \port$24597$0 , \port$24599$0 , \port$24601$0 , \port$24603$0 , \port$24605$0 , \port$24607$0 , \port$24609$0 , \port$24611$0 , \port$24613$0 , \port$24615$0 
-, \port$24617$0 , \port$24619$0 , \port$24621$0 , \port$24623$0 , \port$24625$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, pipe_clk);
+module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$100 , dwp__en, dwp__addr, dir_count, maxc, \port$25605$0 , \port$25607$0 , \port$25609$0 , \port$25611$0 , \port$25613$0 , \port$25615$0 , \port$25617$0 , \port$25619$0 , \port$25621$0 , \port$25623$0 
+, \port$25625$0 , \port$25627$0 , \port$25629$0 , \port$25631$0 , \port$25633$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, pipe_clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
   input pipe_rst;
   wire pipe_rst;
@@ -3903,36 +4062,36 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   wire [8:0] dir_count;
   input [16:0] maxc;
   wire [16:0] maxc;
-  input [31:0] \port$24597$0 ;
-  wire [31:0] \port$24597$0 ;
-  input [31:0] \port$24599$0 ;
-  wire [31:0] \port$24599$0 ;
-  input [31:0] \port$24601$0 ;
-  wire [31:0] \port$24601$0 ;
-  input [31:0] \port$24603$0 ;
-  wire [31:0] \port$24603$0 ;
-  input [31:0] \port$24605$0 ;
-  wire [31:0] \port$24605$0 ;
-  input [31:0] \port$24607$0 ;
-  wire [31:0] \port$24607$0 ;
-  input [31:0] \port$24609$0 ;
-  wire [31:0] \port$24609$0 ;
-  input [31:0] \port$24611$0 ;
-  wire [31:0] \port$24611$0 ;
-  input [31:0] \port$24613$0 ;
-  wire [31:0] \port$24613$0 ;
-  input [31:0] \port$24615$0 ;
-  wire [31:0] \port$24615$0 ;
-  input [31:0] \port$24617$0 ;
-  wire [31:0] \port$24617$0 ;
-  input [31:0] \port$24619$0 ;
-  wire [31:0] \port$24619$0 ;
-  input [31:0] \port$24621$0 ;
-  wire [31:0] \port$24621$0 ;
-  input [31:0] \port$24623$0 ;
-  wire [31:0] \port$24623$0 ;
-  input [29:0] \port$24625$0 ;
-  wire [29:0] \port$24625$0 ;
+  input [31:0] \port$25605$0 ;
+  wire [31:0] \port$25605$0 ;
+  input [31:0] \port$25607$0 ;
+  wire [31:0] \port$25607$0 ;
+  input [31:0] \port$25609$0 ;
+  wire [31:0] \port$25609$0 ;
+  input [31:0] \port$25611$0 ;
+  wire [31:0] \port$25611$0 ;
+  input [31:0] \port$25613$0 ;
+  wire [31:0] \port$25613$0 ;
+  input [31:0] \port$25615$0 ;
+  wire [31:0] \port$25615$0 ;
+  input [31:0] \port$25617$0 ;
+  wire [31:0] \port$25617$0 ;
+  input [31:0] \port$25619$0 ;
+  wire [31:0] \port$25619$0 ;
+  input [31:0] \port$25621$0 ;
+  wire [31:0] \port$25621$0 ;
+  input [31:0] \port$25623$0 ;
+  wire [31:0] \port$25623$0 ;
+  input [31:0] \port$25625$0 ;
+  wire [31:0] \port$25625$0 ;
+  input [31:0] \port$25627$0 ;
+  wire [31:0] \port$25627$0 ;
+  input [31:0] \port$25629$0 ;
+  wire [31:0] \port$25629$0 ;
+  input [31:0] \port$25631$0 ;
+  wire [31:0] \port$25631$0 ;
+  input [29:0] \port$25633$0 ;
+  wire [29:0] \port$25633$0 ;
   output busy;
   reg busy;
   output i__ready;
@@ -4761,7 +4920,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   end
   always @(posedge pipe_clk) begin
     if (dwp__en)
-      dir[dwp__addr] <= { \port$24625$0 , \port$24623$0 , \port$24621$0 , \port$24619$0 , \port$24617$0 , \port$24615$0 , \port$24613$0 , \port$24611$0 , \port$24609$0 , \port$24607$0 , \port$24605$0 , \port$24603$0 , \port$24601$0 , \port$24599$0 , \port$24597$0  };
+      dir[dwp__addr] <= { \port$25633$0 , \port$25631$0 , \port$25629$0 , \port$25627$0 , \port$25625$0 , \port$25623$0 , \port$25621$0 , \port$25619$0 , \port$25617$0 , \port$25615$0 , \port$25613$0 , \port$25611$0 , \port$25609$0 , \port$25607$0 , \port$25605$0  };
   end
   reg [477:0] _0_;
   always @(posedge pipe_clk) begin
@@ -8881,44 +9040,44 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
     end
   end
   assign dir_index = dwp__addr;
-  assign dwp__data = { \port$24625$0 , \port$24623$0 , \port$24621$0 , \port$24619$0 , \port$24617$0 , \port$24615$0 , \port$24613$0 , \port$24611$0 , \port$24609$0 , \port$24607$0 , \port$24605$0 , \port$24603$0 , \port$24601$0 , \port$24599$0 , \port$24597$0  };
-  assign dir_data = { \port$24625$0 , \port$24623$0 , \port$24621$0 , \port$24619$0 , \port$24617$0 , \port$24615$0 , \port$24613$0 , \port$24611$0 , \port$24609$0 , \port$24607$0 , \port$24605$0 , \port$24603$0 , \port$24601$0 , \port$24599$0 , \port$24597$0  };
+  assign dwp__data = { \port$25633$0 , \port$25631$0 , \port$25629$0 , \port$25627$0 , \port$25625$0 , \port$25623$0 , \port$25621$0 , \port$25619$0 , \port$25617$0 , \port$25615$0 , \port$25613$0 , \port$25611$0 , \port$25609$0 , \port$25607$0 , \port$25605$0  };
+  assign dir_data = { \port$25633$0 , \port$25631$0 , \port$25629$0 , \port$25627$0 , \port$25625$0 , \port$25623$0 , \port$25621$0 , \port$25619$0 , \port$25617$0 , \port$25615$0 , \port$25613$0 , \port$25611$0 , \port$25609$0 , \port$25607$0 , \port$25605$0  };
   assign dir_we = dwp__en;
   assign drp__data = dent;
   assign out = o__payload;
   assign o_valid = o__valid;
-  assign \dwp__data.valid  = \port$24597$0 [0];
-  assign \dwp__data.venue  = \port$24597$0 [8:1];
-  assign \dwp__data.base1  = \port$24597$0 [9];
-  assign \dwp__data.nsib  = \port$24597$0 [13:10];
-  assign \dwp__data.slot  = \port$24597$0 [29:14];
-  assign \dwp__data.token0  = { \port$24607$0 [29:0], \port$24605$0 , \port$24603$0 , \port$24601$0 , \port$24599$0 , \port$24597$0 [31:30] };
-  assign \dwp__data.token1  = { \port$24617$0 [29:0], \port$24615$0 , \port$24613$0 , \port$24611$0 , \port$24609$0 , \port$24607$0 [31:30] };
-  assign \dwp__data.sibs  = { \port$24625$0 , \port$24623$0 , \port$24621$0 , \port$24619$0 , \port$24617$0 [31:30] };
-  assign \dwp__data.sibs[0]  = { \port$24619$0 [13:0], \port$24617$0 [31:30] };
-  assign \dwp__data.sibs[1]  = \port$24619$0 [29:14];
-  assign \dwp__data.sibs[2]  = { \port$24621$0 [13:0], \port$24619$0 [31:30] };
-  assign \dwp__data.sibs[3]  = \port$24621$0 [29:14];
-  assign \dwp__data.sibs[4]  = { \port$24623$0 [13:0], \port$24621$0 [31:30] };
-  assign \dwp__data.sibs[5]  = \port$24623$0 [29:14];
-  assign \dwp__data.sibs[6]  = { \port$24625$0 [13:0], \port$24623$0 [31:30] };
-  assign \dwp__data.sibs[7]  = \port$24625$0 [29:14];
-  assign \dir_data.valid  = \port$24597$0 [0];
-  assign \dir_data.venue  = \port$24597$0 [8:1];
-  assign \dir_data.base1  = \port$24597$0 [9];
-  assign \dir_data.nsib  = \port$24597$0 [13:10];
-  assign \dir_data.slot  = \port$24597$0 [29:14];
-  assign \dir_data.token0  = { \port$24607$0 [29:0], \port$24605$0 , \port$24603$0 , \port$24601$0 , \port$24599$0 , \port$24597$0 [31:30] };
-  assign \dir_data.token1  = { \port$24617$0 [29:0], \port$24615$0 , \port$24613$0 , \port$24611$0 , \port$24609$0 , \port$24607$0 [31:30] };
-  assign \dir_data.sibs  = { \port$24625$0 , \port$24623$0 , \port$24621$0 , \port$24619$0 , \port$24617$0 [31:30] };
-  assign \dir_data.sibs[0]  = { \port$24619$0 [13:0], \port$24617$0 [31:30] };
-  assign \dir_data.sibs[1]  = \port$24619$0 [29:14];
-  assign \dir_data.sibs[2]  = { \port$24621$0 [13:0], \port$24619$0 [31:30] };
-  assign \dir_data.sibs[3]  = \port$24621$0 [29:14];
-  assign \dir_data.sibs[4]  = { \port$24623$0 [13:0], \port$24621$0 [31:30] };
-  assign \dir_data.sibs[5]  = \port$24623$0 [29:14];
-  assign \dir_data.sibs[6]  = { \port$24625$0 [13:0], \port$24623$0 [31:30] };
-  assign \dir_data.sibs[7]  = \port$24625$0 [29:14];
+  assign \dwp__data.valid  = \port$25605$0 [0];
+  assign \dwp__data.venue  = \port$25605$0 [8:1];
+  assign \dwp__data.base1  = \port$25605$0 [9];
+  assign \dwp__data.nsib  = \port$25605$0 [13:10];
+  assign \dwp__data.slot  = \port$25605$0 [29:14];
+  assign \dwp__data.token0  = { \port$25615$0 [29:0], \port$25613$0 , \port$25611$0 , \port$25609$0 , \port$25607$0 , \port$25605$0 [31:30] };
+  assign \dwp__data.token1  = { \port$25625$0 [29:0], \port$25623$0 , \port$25621$0 , \port$25619$0 , \port$25617$0 , \port$25615$0 [31:30] };
+  assign \dwp__data.sibs  = { \port$25633$0 , \port$25631$0 , \port$25629$0 , \port$25627$0 , \port$25625$0 [31:30] };
+  assign \dwp__data.sibs[0]  = { \port$25627$0 [13:0], \port$25625$0 [31:30] };
+  assign \dwp__data.sibs[1]  = \port$25627$0 [29:14];
+  assign \dwp__data.sibs[2]  = { \port$25629$0 [13:0], \port$25627$0 [31:30] };
+  assign \dwp__data.sibs[3]  = \port$25629$0 [29:14];
+  assign \dwp__data.sibs[4]  = { \port$25631$0 [13:0], \port$25629$0 [31:30] };
+  assign \dwp__data.sibs[5]  = \port$25631$0 [29:14];
+  assign \dwp__data.sibs[6]  = { \port$25633$0 [13:0], \port$25631$0 [31:30] };
+  assign \dwp__data.sibs[7]  = \port$25633$0 [29:14];
+  assign \dir_data.valid  = \port$25605$0 [0];
+  assign \dir_data.venue  = \port$25605$0 [8:1];
+  assign \dir_data.base1  = \port$25605$0 [9];
+  assign \dir_data.nsib  = \port$25605$0 [13:10];
+  assign \dir_data.slot  = \port$25605$0 [29:14];
+  assign \dir_data.token0  = { \port$25615$0 [29:0], \port$25613$0 , \port$25611$0 , \port$25609$0 , \port$25607$0 , \port$25605$0 [31:30] };
+  assign \dir_data.token1  = { \port$25625$0 [29:0], \port$25623$0 , \port$25621$0 , \port$25619$0 , \port$25617$0 , \port$25615$0 [31:30] };
+  assign \dir_data.sibs  = { \port$25633$0 , \port$25631$0 , \port$25629$0 , \port$25627$0 , \port$25625$0 [31:30] };
+  assign \dir_data.sibs[0]  = { \port$25627$0 [13:0], \port$25625$0 [31:30] };
+  assign \dir_data.sibs[1]  = \port$25627$0 [29:14];
+  assign \dir_data.sibs[2]  = { \port$25629$0 [13:0], \port$25627$0 [31:30] };
+  assign \dir_data.sibs[3]  = \port$25629$0 [29:14];
+  assign \dir_data.sibs[4]  = { \port$25631$0 [13:0], \port$25629$0 [31:30] };
+  assign \dir_data.sibs[5]  = \port$25631$0 [29:14];
+  assign \dir_data.sibs[6]  = { \port$25633$0 [13:0], \port$25631$0 [31:30] };
+  assign \dir_data.sibs[7]  = \port$25633$0 [29:14];
   assign \dent.valid  = dent[0];
   assign \dent.venue  = dent[8:1];
   assign \dent.base1  = dent[9];
@@ -28581,13 +28740,13 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$24336$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
-, swaps_rd, opportunities_rd, host_evals_rd, records_rd, decode_errors_rd, err_empty_rd, err_unknown_type_rd, err_truncated_rd, err_trailing_bytes_rd, err_non_canonical_size_rd, err_leading_zero_rd, err_overruns_parent_rd, err_expected_string_rd, err_expected_list_rd, err_too_few_fields_rd, err_too_many_fields_rd, err_int_out_of_range_rd, err_bad_address_rd, err_bad_storage_key_rd, err_missing_to_rd, err_bad_v_rd
-, err_bad_y_parity_rd, err_bad_r_rd, err_bad_s_rd, err_high_s_rd, err_no_blob_hashes_rd, err_bad_blob_hash_rd, err_empty_authorization_list_rd, err_priority_fee_above_max_rd, err_initcode_too_large_rd, err_bad_sidecar_rd, err_too_large_rd, err_recovery_failed_rd, bus__bvalid, control_soft_reset, control_flush, pool_cmd_commit, pool_cmd_readback, router_cmd_commit, dir_cmd_commit, cyc_cmd_go, control_enable
-, output_cfg_tx_headers, output_cfg_swaps, output_cfg_opportunities, pool_addr_index, pool_data_0_cur, pool_data_1_cur, pool_data_2_cur, pool_data_3_cur, pool_data_4_cur, pool_data_5_cur, pool_data_6_cur, pool_data_7_cur, router_sel_index, router_cfg_valid, router_cfg_weth_valid, router_cfg_venue, router_cfg_venue_valid, selector_mask_enable, router_chain_cur, router_word_0_cur, router_word_1_cur
-, router_word_2_cur, router_word_3_cur, router_word_4_cur, router_weth_0_cur, router_weth_1_cur, router_weth_2_cur, router_weth_3_cur, router_weth_4_cur, dir_addr_index, dir_count_count, eval_cfg_max_candidates, dir_data_0_cur, dir_data_1_cur, dir_data_2_cur, dir_data_3_cur, dir_data_4_cur, dir_data_5_cur, dir_data_6_cur, dir_data_7_cur, dir_data_8_cur, dir_data_9_cur
-, dir_data_10_cur, dir_data_11_cur, dir_data_12_cur, dir_data_13_cur, dir_data_14_cur, cyc_hop0_0_cur, cyc_hop0_1_cur, cyc_hop0_2_cur, cyc_hop0_3_cur, cyc_hop0_4_cur, cyc_hop0_5_cur, cyc_hop0_6_cur, cyc_hop0_7_cur, cyc_hop1_0_cur, cyc_hop1_1_cur, cyc_hop1_2_cur, cyc_hop1_3_cur, cyc_hop1_4_cur, cyc_hop1_5_cur, cyc_hop1_6_cur, cyc_hop1_7_cur
-, bus__rvalid, bus__rdata, status_pool_error, bus__awaddr);
+module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, bus__rdata, \port$25296$0 , cycle_value, status_in_packet, bytes_value, packets_value, drops_value
+, swaps_value, opportunities_value, host_evals_value, records_value, decode_errors_value, err_empty_value, err_unknown_type_value, err_truncated_value, err_trailing_bytes_value, err_non_canonical_size_value, err_leading_zero_value, err_overruns_parent_value, err_expected_string_value, err_expected_list_value, err_too_few_fields_value, err_too_many_fields_value, err_int_out_of_range_value, err_bad_address_value, err_bad_storage_key_value, err_missing_to_value, err_bad_v_value
+, err_bad_y_parity_value, err_bad_r_value, err_bad_s_value, err_high_s_value, err_no_blob_hashes_value, err_bad_blob_hash_value, err_empty_authorization_list_value, err_priority_fee_above_max_value, err_initcode_too_large_value, err_bad_sidecar_value, err_too_large_value, err_recovery_failed_value, bus__bvalid, control_soft_reset, control_flush, pool_cmd_commit, pool_cmd_readback, router_cmd_commit, dir_cmd_commit, cyc_cmd_go, control_enable
+, output_cfg_tx_headers, output_cfg_swaps, output_cfg_opportunities, pool_addr_index, pool_data_0_value, pool_data_1_value, pool_data_2_value, pool_data_3_value, pool_data_4_value, pool_data_5_value, pool_data_6_value, pool_data_7_value, router_sel_index, router_cfg_valid, router_cfg_weth_valid, router_cfg_venue, router_cfg_venue_valid, selector_mask_enable, router_chain_chain_id, router_word_0_value, router_word_1_value
+, router_word_2_value, router_word_3_value, router_word_4_value, router_weth_0_value, router_weth_1_value, router_weth_2_value, router_weth_3_value, router_weth_4_value, dir_addr_index, dir_count_count, eval_cfg_max_candidates, dir_data_0_value, dir_data_1_value, dir_data_2_value, dir_data_3_value, dir_data_4_value, dir_data_5_value, dir_data_6_value, dir_data_7_value, dir_data_8_value, dir_data_9_value
+, dir_data_10_value, dir_data_11_value, dir_data_12_value, dir_data_13_value, dir_data_14_value, cyc_hop0_0_value, cyc_hop0_1_value, cyc_hop0_2_value, cyc_hop0_3_value, cyc_hop0_4_value, cyc_hop0_5_value, cyc_hop0_6_value, cyc_hop0_7_value, cyc_hop1_0_value, cyc_hop1_1_value, cyc_hop1_2_value, cyc_hop1_3_value, cyc_hop1_4_value, cyc_hop1_5_value, cyc_hop1_6_value, cyc_hop1_7_value
+, bus__rvalid, status_pool_error, status_pool_busy, bus__awaddr);
   reg \$auto$verilog_backend.cc:2505:dump_module$5  = 0;
   input bus__awvalid;
   wire bus__awvalid;
@@ -28617,86 +28776,86 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire bus__wready;
   output bus__arready;
   wire bus__arready;
-  input status_pool_busy;
-  wire status_pool_busy;
-  input [255:0] \port$24336$0 ;
-  wire [255:0] \port$24336$0 ;
-  input [63:0] cycle_rd;
-  wire [63:0] cycle_rd;
+  output [31:0] bus__rdata;
+  wire [31:0] bus__rdata;
+  input [255:0] \port$25296$0 ;
+  wire [255:0] \port$25296$0 ;
+  input [63:0] cycle_value;
+  wire [63:0] cycle_value;
   input status_in_packet;
   wire status_in_packet;
-  input [63:0] bytes_rd;
-  wire [63:0] bytes_rd;
-  input [63:0] packets_rd;
-  wire [63:0] packets_rd;
-  input [31:0] drops_rd;
-  wire [31:0] drops_rd;
-  input [31:0] swaps_rd;
-  wire [31:0] swaps_rd;
-  input [31:0] opportunities_rd;
-  wire [31:0] opportunities_rd;
-  input [31:0] host_evals_rd;
-  wire [31:0] host_evals_rd;
-  input [31:0] records_rd;
-  wire [31:0] records_rd;
-  input [31:0] decode_errors_rd;
-  wire [31:0] decode_errors_rd;
-  input [31:0] err_empty_rd;
-  wire [31:0] err_empty_rd;
-  input [31:0] err_unknown_type_rd;
-  wire [31:0] err_unknown_type_rd;
-  input [31:0] err_truncated_rd;
-  wire [31:0] err_truncated_rd;
-  input [31:0] err_trailing_bytes_rd;
-  wire [31:0] err_trailing_bytes_rd;
-  input [31:0] err_non_canonical_size_rd;
-  wire [31:0] err_non_canonical_size_rd;
-  input [31:0] err_leading_zero_rd;
-  wire [31:0] err_leading_zero_rd;
-  input [31:0] err_overruns_parent_rd;
-  wire [31:0] err_overruns_parent_rd;
-  input [31:0] err_expected_string_rd;
-  wire [31:0] err_expected_string_rd;
-  input [31:0] err_expected_list_rd;
-  wire [31:0] err_expected_list_rd;
-  input [31:0] err_too_few_fields_rd;
-  wire [31:0] err_too_few_fields_rd;
-  input [31:0] err_too_many_fields_rd;
-  wire [31:0] err_too_many_fields_rd;
-  input [31:0] err_int_out_of_range_rd;
-  wire [31:0] err_int_out_of_range_rd;
-  input [31:0] err_bad_address_rd;
-  wire [31:0] err_bad_address_rd;
-  input [31:0] err_bad_storage_key_rd;
-  wire [31:0] err_bad_storage_key_rd;
-  input [31:0] err_missing_to_rd;
-  wire [31:0] err_missing_to_rd;
-  input [31:0] err_bad_v_rd;
-  wire [31:0] err_bad_v_rd;
-  input [31:0] err_bad_y_parity_rd;
-  wire [31:0] err_bad_y_parity_rd;
-  input [31:0] err_bad_r_rd;
-  wire [31:0] err_bad_r_rd;
-  input [31:0] err_bad_s_rd;
-  wire [31:0] err_bad_s_rd;
-  input [31:0] err_high_s_rd;
-  wire [31:0] err_high_s_rd;
-  input [31:0] err_no_blob_hashes_rd;
-  wire [31:0] err_no_blob_hashes_rd;
-  input [31:0] err_bad_blob_hash_rd;
-  wire [31:0] err_bad_blob_hash_rd;
-  input [31:0] err_empty_authorization_list_rd;
-  wire [31:0] err_empty_authorization_list_rd;
-  input [31:0] err_priority_fee_above_max_rd;
-  wire [31:0] err_priority_fee_above_max_rd;
-  input [31:0] err_initcode_too_large_rd;
-  wire [31:0] err_initcode_too_large_rd;
-  input [31:0] err_bad_sidecar_rd;
-  wire [31:0] err_bad_sidecar_rd;
-  input [31:0] err_too_large_rd;
-  wire [31:0] err_too_large_rd;
-  input [31:0] err_recovery_failed_rd;
-  wire [31:0] err_recovery_failed_rd;
+  input [63:0] bytes_value;
+  wire [63:0] bytes_value;
+  input [63:0] packets_value;
+  wire [63:0] packets_value;
+  input [31:0] drops_value;
+  wire [31:0] drops_value;
+  input [31:0] swaps_value;
+  wire [31:0] swaps_value;
+  input [31:0] opportunities_value;
+  wire [31:0] opportunities_value;
+  input [31:0] host_evals_value;
+  wire [31:0] host_evals_value;
+  input [31:0] records_value;
+  wire [31:0] records_value;
+  input [31:0] decode_errors_value;
+  wire [31:0] decode_errors_value;
+  input [31:0] err_empty_value;
+  wire [31:0] err_empty_value;
+  input [31:0] err_unknown_type_value;
+  wire [31:0] err_unknown_type_value;
+  input [31:0] err_truncated_value;
+  wire [31:0] err_truncated_value;
+  input [31:0] err_trailing_bytes_value;
+  wire [31:0] err_trailing_bytes_value;
+  input [31:0] err_non_canonical_size_value;
+  wire [31:0] err_non_canonical_size_value;
+  input [31:0] err_leading_zero_value;
+  wire [31:0] err_leading_zero_value;
+  input [31:0] err_overruns_parent_value;
+  wire [31:0] err_overruns_parent_value;
+  input [31:0] err_expected_string_value;
+  wire [31:0] err_expected_string_value;
+  input [31:0] err_expected_list_value;
+  wire [31:0] err_expected_list_value;
+  input [31:0] err_too_few_fields_value;
+  wire [31:0] err_too_few_fields_value;
+  input [31:0] err_too_many_fields_value;
+  wire [31:0] err_too_many_fields_value;
+  input [31:0] err_int_out_of_range_value;
+  wire [31:0] err_int_out_of_range_value;
+  input [31:0] err_bad_address_value;
+  wire [31:0] err_bad_address_value;
+  input [31:0] err_bad_storage_key_value;
+  wire [31:0] err_bad_storage_key_value;
+  input [31:0] err_missing_to_value;
+  wire [31:0] err_missing_to_value;
+  input [31:0] err_bad_v_value;
+  wire [31:0] err_bad_v_value;
+  input [31:0] err_bad_y_parity_value;
+  wire [31:0] err_bad_y_parity_value;
+  input [31:0] err_bad_r_value;
+  wire [31:0] err_bad_r_value;
+  input [31:0] err_bad_s_value;
+  wire [31:0] err_bad_s_value;
+  input [31:0] err_high_s_value;
+  wire [31:0] err_high_s_value;
+  input [31:0] err_no_blob_hashes_value;
+  wire [31:0] err_no_blob_hashes_value;
+  input [31:0] err_bad_blob_hash_value;
+  wire [31:0] err_bad_blob_hash_value;
+  input [31:0] err_empty_authorization_list_value;
+  wire [31:0] err_empty_authorization_list_value;
+  input [31:0] err_priority_fee_above_max_value;
+  wire [31:0] err_priority_fee_above_max_value;
+  input [31:0] err_initcode_too_large_value;
+  wire [31:0] err_initcode_too_large_value;
+  input [31:0] err_bad_sidecar_value;
+  wire [31:0] err_bad_sidecar_value;
+  input [31:0] err_too_large_value;
+  wire [31:0] err_too_large_value;
+  input [31:0] err_recovery_failed_value;
+  wire [31:0] err_recovery_failed_value;
   output bus__bvalid;
   reg bus__bvalid = 1'h0;
   output control_soft_reset;
@@ -28723,22 +28882,22 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   reg output_cfg_opportunities = 1'h0;
   output [15:0] pool_addr_index;
   reg [15:0] pool_addr_index = 16'h0000;
-  output [31:0] pool_data_0_cur;
-  reg [31:0] pool_data_0_cur = 32'd0;
-  output [31:0] pool_data_1_cur;
-  reg [31:0] pool_data_1_cur = 32'd0;
-  output [31:0] pool_data_2_cur;
-  reg [31:0] pool_data_2_cur = 32'd0;
-  output [31:0] pool_data_3_cur;
-  reg [31:0] pool_data_3_cur = 32'd0;
-  output [31:0] pool_data_4_cur;
-  reg [31:0] pool_data_4_cur = 32'd0;
-  output [31:0] pool_data_5_cur;
-  reg [31:0] pool_data_5_cur = 32'd0;
-  output [31:0] pool_data_6_cur;
-  reg [31:0] pool_data_6_cur = 32'd0;
-  output [31:0] pool_data_7_cur;
-  reg [31:0] pool_data_7_cur = 32'd0;
+  output [31:0] pool_data_0_value;
+  reg [31:0] pool_data_0_value = 32'd0;
+  output [31:0] pool_data_1_value;
+  reg [31:0] pool_data_1_value = 32'd0;
+  output [31:0] pool_data_2_value;
+  reg [31:0] pool_data_2_value = 32'd0;
+  output [31:0] pool_data_3_value;
+  reg [31:0] pool_data_3_value = 32'd0;
+  output [31:0] pool_data_4_value;
+  reg [31:0] pool_data_4_value = 32'd0;
+  output [31:0] pool_data_5_value;
+  reg [31:0] pool_data_5_value = 32'd0;
+  output [31:0] pool_data_6_value;
+  reg [31:0] pool_data_6_value = 32'd0;
+  output [31:0] pool_data_7_value;
+  reg [31:0] pool_data_7_value = 32'd0;
   output [3:0] router_sel_index;
   reg [3:0] router_sel_index = 4'h0;
   output router_cfg_valid;
@@ -28751,208 +28910,208 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   reg router_cfg_venue_valid = 1'h0;
   output [8:0] selector_mask_enable;
   reg [8:0] selector_mask_enable = 9'h1ff;
-  output [31:0] router_chain_cur;
-  reg [31:0] router_chain_cur = 32'd1;
-  output [31:0] router_word_0_cur;
-  reg [31:0] router_word_0_cur = 32'd0;
-  output [31:0] router_word_1_cur;
-  reg [31:0] router_word_1_cur = 32'd0;
-  output [31:0] router_word_2_cur;
-  reg [31:0] router_word_2_cur = 32'd0;
-  output [31:0] router_word_3_cur;
-  reg [31:0] router_word_3_cur = 32'd0;
-  output [31:0] router_word_4_cur;
-  reg [31:0] router_word_4_cur = 32'd0;
-  output [31:0] router_weth_0_cur;
-  reg [31:0] router_weth_0_cur = 32'd0;
-  output [31:0] router_weth_1_cur;
-  reg [31:0] router_weth_1_cur = 32'd0;
-  output [31:0] router_weth_2_cur;
-  reg [31:0] router_weth_2_cur = 32'd0;
-  output [31:0] router_weth_3_cur;
-  reg [31:0] router_weth_3_cur = 32'd0;
-  output [31:0] router_weth_4_cur;
-  reg [31:0] router_weth_4_cur = 32'd0;
+  output [31:0] router_chain_chain_id;
+  reg [31:0] router_chain_chain_id = 32'd1;
+  output [31:0] router_word_0_value;
+  reg [31:0] router_word_0_value = 32'd0;
+  output [31:0] router_word_1_value;
+  reg [31:0] router_word_1_value = 32'd0;
+  output [31:0] router_word_2_value;
+  reg [31:0] router_word_2_value = 32'd0;
+  output [31:0] router_word_3_value;
+  reg [31:0] router_word_3_value = 32'd0;
+  output [31:0] router_word_4_value;
+  reg [31:0] router_word_4_value = 32'd0;
+  output [31:0] router_weth_0_value;
+  reg [31:0] router_weth_0_value = 32'd0;
+  output [31:0] router_weth_1_value;
+  reg [31:0] router_weth_1_value = 32'd0;
+  output [31:0] router_weth_2_value;
+  reg [31:0] router_weth_2_value = 32'd0;
+  output [31:0] router_weth_3_value;
+  reg [31:0] router_weth_3_value = 32'd0;
+  output [31:0] router_weth_4_value;
+  reg [31:0] router_weth_4_value = 32'd0;
   output [7:0] dir_addr_index;
   reg [7:0] dir_addr_index = 8'h00;
   output [8:0] dir_count_count;
   reg [8:0] dir_count_count = 9'h000;
   output [16:0] eval_cfg_max_candidates;
   reg [16:0] eval_cfg_max_candidates = 17'h10000;
-  output [31:0] dir_data_0_cur;
-  reg [31:0] dir_data_0_cur = 32'd0;
-  output [31:0] dir_data_1_cur;
-  reg [31:0] dir_data_1_cur = 32'd0;
-  output [31:0] dir_data_2_cur;
-  reg [31:0] dir_data_2_cur = 32'd0;
-  output [31:0] dir_data_3_cur;
-  reg [31:0] dir_data_3_cur = 32'd0;
-  output [31:0] dir_data_4_cur;
-  reg [31:0] dir_data_4_cur = 32'd0;
-  output [31:0] dir_data_5_cur;
-  reg [31:0] dir_data_5_cur = 32'd0;
-  output [31:0] dir_data_6_cur;
-  reg [31:0] dir_data_6_cur = 32'd0;
-  output [31:0] dir_data_7_cur;
-  reg [31:0] dir_data_7_cur = 32'd0;
-  output [31:0] dir_data_8_cur;
-  reg [31:0] dir_data_8_cur = 32'd0;
-  output [31:0] dir_data_9_cur;
-  reg [31:0] dir_data_9_cur = 32'd0;
-  output [31:0] dir_data_10_cur;
-  reg [31:0] dir_data_10_cur = 32'd0;
-  output [31:0] dir_data_11_cur;
-  reg [31:0] dir_data_11_cur = 32'd0;
-  output [31:0] dir_data_12_cur;
-  reg [31:0] dir_data_12_cur = 32'd0;
-  output [31:0] dir_data_13_cur;
-  reg [31:0] dir_data_13_cur = 32'd0;
-  output [31:0] dir_data_14_cur;
-  reg [31:0] dir_data_14_cur = 32'd0;
-  output [31:0] cyc_hop0_0_cur;
-  reg [31:0] cyc_hop0_0_cur = 32'd0;
-  output [31:0] cyc_hop0_1_cur;
-  reg [31:0] cyc_hop0_1_cur = 32'd0;
-  output [31:0] cyc_hop0_2_cur;
-  reg [31:0] cyc_hop0_2_cur = 32'd0;
-  output [31:0] cyc_hop0_3_cur;
-  reg [31:0] cyc_hop0_3_cur = 32'd0;
-  output [31:0] cyc_hop0_4_cur;
-  reg [31:0] cyc_hop0_4_cur = 32'd0;
-  output [31:0] cyc_hop0_5_cur;
-  reg [31:0] cyc_hop0_5_cur = 32'd0;
-  output [31:0] cyc_hop0_6_cur;
-  reg [31:0] cyc_hop0_6_cur = 32'd0;
-  output [31:0] cyc_hop0_7_cur;
-  reg [31:0] cyc_hop0_7_cur = 32'd0;
-  output [31:0] cyc_hop1_0_cur;
-  reg [31:0] cyc_hop1_0_cur = 32'd0;
-  output [31:0] cyc_hop1_1_cur;
-  reg [31:0] cyc_hop1_1_cur = 32'd0;
-  output [31:0] cyc_hop1_2_cur;
-  reg [31:0] cyc_hop1_2_cur = 32'd0;
-  output [31:0] cyc_hop1_3_cur;
-  reg [31:0] cyc_hop1_3_cur = 32'd0;
-  output [31:0] cyc_hop1_4_cur;
-  reg [31:0] cyc_hop1_4_cur = 32'd0;
-  output [31:0] cyc_hop1_5_cur;
-  reg [31:0] cyc_hop1_5_cur = 32'd0;
-  output [31:0] cyc_hop1_6_cur;
-  reg [31:0] cyc_hop1_6_cur = 32'd0;
-  output [31:0] cyc_hop1_7_cur;
-  reg [31:0] cyc_hop1_7_cur = 32'd0;
+  output [31:0] dir_data_0_value;
+  reg [31:0] dir_data_0_value = 32'd0;
+  output [31:0] dir_data_1_value;
+  reg [31:0] dir_data_1_value = 32'd0;
+  output [31:0] dir_data_2_value;
+  reg [31:0] dir_data_2_value = 32'd0;
+  output [31:0] dir_data_3_value;
+  reg [31:0] dir_data_3_value = 32'd0;
+  output [31:0] dir_data_4_value;
+  reg [31:0] dir_data_4_value = 32'd0;
+  output [31:0] dir_data_5_value;
+  reg [31:0] dir_data_5_value = 32'd0;
+  output [31:0] dir_data_6_value;
+  reg [31:0] dir_data_6_value = 32'd0;
+  output [31:0] dir_data_7_value;
+  reg [31:0] dir_data_7_value = 32'd0;
+  output [31:0] dir_data_8_value;
+  reg [31:0] dir_data_8_value = 32'd0;
+  output [31:0] dir_data_9_value;
+  reg [31:0] dir_data_9_value = 32'd0;
+  output [31:0] dir_data_10_value;
+  reg [31:0] dir_data_10_value = 32'd0;
+  output [31:0] dir_data_11_value;
+  reg [31:0] dir_data_11_value = 32'd0;
+  output [31:0] dir_data_12_value;
+  reg [31:0] dir_data_12_value = 32'd0;
+  output [31:0] dir_data_13_value;
+  reg [31:0] dir_data_13_value = 32'd0;
+  output [31:0] dir_data_14_value;
+  reg [31:0] dir_data_14_value = 32'd0;
+  output [31:0] cyc_hop0_0_value;
+  reg [31:0] cyc_hop0_0_value = 32'd0;
+  output [31:0] cyc_hop0_1_value;
+  reg [31:0] cyc_hop0_1_value = 32'd0;
+  output [31:0] cyc_hop0_2_value;
+  reg [31:0] cyc_hop0_2_value = 32'd0;
+  output [31:0] cyc_hop0_3_value;
+  reg [31:0] cyc_hop0_3_value = 32'd0;
+  output [31:0] cyc_hop0_4_value;
+  reg [31:0] cyc_hop0_4_value = 32'd0;
+  output [31:0] cyc_hop0_5_value;
+  reg [31:0] cyc_hop0_5_value = 32'd0;
+  output [31:0] cyc_hop0_6_value;
+  reg [31:0] cyc_hop0_6_value = 32'd0;
+  output [31:0] cyc_hop0_7_value;
+  reg [31:0] cyc_hop0_7_value = 32'd0;
+  output [31:0] cyc_hop1_0_value;
+  reg [31:0] cyc_hop1_0_value = 32'd0;
+  output [31:0] cyc_hop1_1_value;
+  reg [31:0] cyc_hop1_1_value = 32'd0;
+  output [31:0] cyc_hop1_2_value;
+  reg [31:0] cyc_hop1_2_value = 32'd0;
+  output [31:0] cyc_hop1_3_value;
+  reg [31:0] cyc_hop1_3_value = 32'd0;
+  output [31:0] cyc_hop1_4_value;
+  reg [31:0] cyc_hop1_4_value = 32'd0;
+  output [31:0] cyc_hop1_5_value;
+  reg [31:0] cyc_hop1_5_value = 32'd0;
+  output [31:0] cyc_hop1_6_value;
+  reg [31:0] cyc_hop1_6_value = 32'd0;
+  output [31:0] cyc_hop1_7_value;
+  reg [31:0] cyc_hop1_7_value = 32'd0;
   output bus__rvalid;
   reg bus__rvalid = 1'h0;
-  output [31:0] bus__rdata;
-  reg [31:0] bus__rdata = 32'd0;
   input [3:0] status_pool_error;
   wire [3:0] status_pool_error;
+  input status_pool_busy;
+  wire status_pool_busy;
   input [11:0] bus__awaddr;
   wire [11:0] bus__awaddr;
   wire \$1 ;
-  wire [31:0] \$10 ;
-  wire [31:0] \$100 ;
-  wire [31:0] \$101 ;
-  wire [31:0] \$102 ;
-  wire [31:0] \$103 ;
-  wire [31:0] \$104 ;
-  wire [31:0] \$105 ;
-  wire [31:0] \$106 ;
-  wire [31:0] \$107 ;
-  wire [31:0] \$108 ;
-  wire [31:0] \$109 ;
-  wire [31:0] \$11 ;
-  wire [31:0] \$110 ;
-  wire [31:0] \$111 ;
-  wire [31:0] \$112 ;
-  wire [31:0] \$113 ;
-  wire [31:0] \$114 ;
-  wire [31:0] \$115 ;
-  wire [31:0] \$116 ;
-  wire [31:0] \$117 ;
-  wire [31:0] \$118 ;
-  wire [31:0] \$119 ;
-  wire [31:0] \$12 ;
-  wire [31:0] \$120 ;
-  wire [31:0] \$121 ;
-  wire [31:0] \$122 ;
-  wire [31:0] \$123 ;
-  wire [31:0] \$124 ;
-  wire [31:0] \$125 ;
-  wire [31:0] \$126 ;
-  wire [31:0] \$127 ;
-  wire [31:0] \$128 ;
-  wire [31:0] \$129 ;
-  wire [31:0] \$13 ;
-  wire [31:0] \$130 ;
-  wire [31:0] \$131 ;
-  wire [31:0] \$132 ;
-  wire [31:0] \$133 ;
-  wire [31:0] \$134 ;
-  wire [31:0] \$135 ;
-  wire [31:0] \$136 ;
-  wire [31:0] \$137 ;
-  wire [31:0] \$138 ;
-  wire [31:0] \$139 ;
-  wire [31:0] \$14 ;
-  wire [31:0] \$140 ;
-  wire [31:0] \$141 ;
-  wire [31:0] \$142 ;
-  wire [31:0] \$143 ;
-  wire [31:0] \$144 ;
-  wire [31:0] \$145 ;
-  wire [31:0] \$146 ;
-  wire [31:0] \$147 ;
-  wire [31:0] \$148 ;
-  wire [31:0] \$149 ;
-  wire [31:0] \$15 ;
-  wire [31:0] \$150 ;
-  wire [31:0] \$151 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
   wire [31:0] \$152 ;
-  wire [31:0] \$153 ;
-  wire [31:0] \$154 ;
-  wire [31:0] \$155 ;
-  wire [31:0] \$156 ;
-  wire [31:0] \$157 ;
-  wire [31:0] \$158 ;
-  wire [31:0] \$159 ;
-  wire [31:0] \$16 ;
-  wire [31:0] \$160 ;
-  wire [31:0] \$161 ;
-  wire [31:0] \$162 ;
-  wire [31:0] \$163 ;
+  wire [3:0] \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
   wire [31:0] \$164 ;
-  wire [31:0] \$165 ;
-  wire [31:0] \$166 ;
+  wire \$165 ;
+  wire \$166 ;
   wire [31:0] \$167 ;
-  wire [31:0] \$168 ;
-  wire [31:0] \$169 ;
-  wire [31:0] \$17 ;
-  wire [31:0] \$170 ;
-  wire [31:0] \$171 ;
-  wire [31:0] \$172 ;
-  wire [31:0] \$173 ;
-  wire [31:0] \$174 ;
-  wire [31:0] \$175 ;
-  wire [31:0] \$176 ;
-  wire [31:0] \$177 ;
-  wire [31:0] \$178 ;
-  wire [31:0] \$179 ;
-  wire [31:0] \$18 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
   wire [31:0] \$180 ;
-  wire [31:0] \$181 ;
-  wire [31:0] \$182 ;
+  wire \$181 ;
+  wire \$182 ;
   wire [31:0] \$183 ;
-  wire [31:0] \$184 ;
-  wire [31:0] \$185 ;
-  wire [31:0] \$186 ;
-  wire [31:0] \$187 ;
-  wire [31:0] \$188 ;
-  wire [31:0] \$189 ;
-  wire [31:0] \$19 ;
-  wire [31:0] \$190 ;
-  wire [31:0] \$191 ;
-  wire [31:0] \$192 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
@@ -28961,7 +29120,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire \$198 ;
   wire \$199 ;
   wire \$2 ;
-  wire [31:0] \$20 ;
+  wire \$20 ;
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
@@ -28972,7 +29131,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
-  wire [31:0] \$21 ;
+  wire \$21 ;
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
@@ -28983,7 +29142,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
-  wire [31:0] \$22 ;
+  wire \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
@@ -28994,7 +29153,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
-  wire [31:0] \$23 ;
+  wire \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
@@ -29005,7 +29164,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire [31:0] \$24 ;
+  wire \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
@@ -29016,7 +29175,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire [31:0] \$25 ;
+  wire \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
@@ -29027,10 +29186,10 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
-  wire [31:0] \$26 ;
+  wire \$26 ;
   wire \$260 ;
   wire \$261 ;
-  wire \$262 ;
+  wire [31:0] \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
@@ -29038,7 +29197,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
-  wire [31:0] \$27 ;
+  wire \$27 ;
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
@@ -29049,7 +29208,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire \$277 ;
   wire \$278 ;
   wire \$279 ;
-  wire [31:0] \$28 ;
+  wire \$28 ;
   wire \$280 ;
   wire \$281 ;
   wire \$282 ;
@@ -29060,7 +29219,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire \$287 ;
   wire \$288 ;
   wire \$289 ;
-  wire [31:0] \$29 ;
+  wire \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
@@ -29072,7 +29231,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire \$298 ;
   wire \$299 ;
   wire \$3 ;
-  wire [31:0] \$30 ;
+  wire \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
@@ -29083,7 +29242,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
-  wire [31:0] \$31 ;
+  wire \$31 ;
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
@@ -29094,2110 +29253,5325 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
-  wire [31:0] \$32 ;
+  wire \$32 ;
   wire \$320 ;
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
-  reg \$324 ;
-  reg [11:0] \$325 ;
-  reg \$326 ;
-  reg [31:0] \$327 ;
-  reg [3:0] \$328 ;
-  reg \$329 ;
-  wire [31:0] \$33 ;
-  reg \$330 ;
-  reg \$331 ;
-  reg \$332 ;
-  reg \$333 ;
-  reg \$334 ;
-  reg \$335 ;
-  reg \$336 ;
-  reg \$337 ;
-  reg \$338 ;
-  reg \$339 ;
-  wire [31:0] \$34 ;
-  reg \$340 ;
-  reg [15:0] \$341 ;
-  reg [31:0] \$342 ;
-  reg [31:0] \$343 ;
-  reg [31:0] \$344 ;
-  reg [31:0] \$345 ;
-  reg [31:0] \$346 ;
-  reg [31:0] \$347 ;
-  reg [31:0] \$348 ;
-  reg [31:0] \$349 ;
-  wire [31:0] \$35 ;
-  reg [3:0] \$350 ;
-  reg \$351 ;
-  reg \$352 ;
-  reg [7:0] \$353 ;
-  reg \$354 ;
-  reg [8:0] \$355 ;
-  reg [31:0] \$356 ;
-  reg [31:0] \$357 ;
-  reg [31:0] \$358 ;
-  reg [31:0] \$359 ;
-  wire [31:0] \$36 ;
-  reg [31:0] \$360 ;
-  reg [31:0] \$361 ;
-  reg [31:0] \$362 ;
-  reg [31:0] \$363 ;
-  reg [31:0] \$364 ;
-  reg [31:0] \$365 ;
-  reg [31:0] \$366 ;
-  reg [7:0] \$367 ;
-  reg [8:0] \$368 ;
-  reg [16:0] \$369 ;
-  wire [31:0] \$37 ;
-  reg [31:0] \$370 ;
-  reg [31:0] \$371 ;
-  reg [31:0] \$372 ;
-  reg [31:0] \$373 ;
-  reg [31:0] \$374 ;
-  reg [31:0] \$375 ;
-  reg [31:0] \$376 ;
-  reg [31:0] \$377 ;
-  reg [31:0] \$378 ;
-  reg [31:0] \$379 ;
-  wire [31:0] \$38 ;
-  reg [31:0] \$380 ;
-  reg [31:0] \$381 ;
-  reg [31:0] \$382 ;
-  reg [31:0] \$383 ;
-  reg [31:0] \$384 ;
-  reg [31:0] \$385 ;
-  reg [31:0] \$386 ;
-  reg [31:0] \$387 ;
-  reg [31:0] \$388 ;
-  reg [31:0] \$389 ;
-  wire [31:0] \$39 ;
-  reg [31:0] \$390 ;
-  reg [31:0] \$391 ;
-  reg [31:0] \$392 ;
-  reg [31:0] \$393 ;
-  reg [31:0] \$394 ;
-  reg [31:0] \$395 ;
-  reg [31:0] \$396 ;
-  reg [31:0] \$397 ;
-  reg [31:0] \$398 ;
-  reg [31:0] \$399 ;
-  wire [31:0] \$4 ;
-  wire [31:0] \$40 ;
-  reg [31:0] \$400 ;
-  reg \$401 ;
-  reg [31:0] \$402 ;
-  reg [31:0] \$403 ;
-  reg [31:0] \$404 ;
-  reg [31:0] \$405 ;
-  wire [31:0] \$41 ;
-  wire [31:0] \$42 ;
-  wire [31:0] \$43 ;
-  wire [31:0] \$44 ;
-  wire [31:0] \$45 ;
-  wire [31:0] \$46 ;
-  wire [31:0] \$47 ;
-  wire [31:0] \$48 ;
-  wire [31:0] \$49 ;
-  wire [31:0] \$5 ;
-  wire [31:0] \$50 ;
-  wire [31:0] \$51 ;
-  wire [31:0] \$52 ;
-  wire [31:0] \$53 ;
-  wire [31:0] \$54 ;
-  wire [31:0] \$55 ;
-  wire [31:0] \$56 ;
-  wire [31:0] \$57 ;
-  wire [31:0] \$58 ;
-  wire [31:0] \$59 ;
-  wire [31:0] \$6 ;
-  wire [31:0] \$60 ;
-  wire [31:0] \$61 ;
-  wire [31:0] \$62 ;
-  wire [31:0] \$63 ;
-  wire [31:0] \$64 ;
-  wire [31:0] \$65 ;
-  wire [31:0] \$66 ;
-  wire [31:0] \$67 ;
-  wire [31:0] \$68 ;
-  wire [31:0] \$69 ;
-  wire [31:0] \$7 ;
-  wire [31:0] \$70 ;
-  wire [31:0] \$71 ;
-  wire [31:0] \$72 ;
-  wire [31:0] \$73 ;
-  wire [31:0] \$74 ;
-  wire [31:0] \$75 ;
-  wire [31:0] \$76 ;
-  wire [31:0] \$77 ;
-  wire [31:0] \$78 ;
-  wire [31:0] \$79 ;
-  wire [31:0] \$8 ;
-  wire [31:0] \$80 ;
-  wire [31:0] \$81 ;
-  wire [31:0] \$82 ;
-  wire [31:0] \$83 ;
-  wire [31:0] \$84 ;
-  wire [31:0] \$85 ;
-  wire [31:0] \$86 ;
-  wire [31:0] \$87 ;
-  wire [31:0] \$88 ;
-  wire [31:0] \$89 ;
-  wire [31:0] \$9 ;
-  wire [31:0] \$90 ;
-  wire [31:0] \$91 ;
-  wire [31:0] \$92 ;
-  wire [31:0] \$93 ;
-  wire [31:0] \$94 ;
-  wire [31:0] \$95 ;
-  wire [31:0] \$96 ;
-  wire [31:0] \$97 ;
-  wire [31:0] \$98 ;
-  wire [31:0] \$99 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
+  wire \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
+  wire \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
+  wire \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire [31:0] \$359 ;
+  wire \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
+  wire \$37 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
+  wire \$38 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
+  wire \$39 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
+  wire \$4 ;
+  wire \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
+  wire \$41 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
+  wire \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
+  wire \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
+  wire \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
+  wire \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
+  wire \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
+  wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
+  wire \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
+  wire \$49 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire [31:0] \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
+  wire \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
+  wire \$52 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
+  wire \$53 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
+  wire \$54 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
+  wire \$55 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
+  wire \$56 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
+  wire \$57 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
+  wire \$58 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
+  wire \$59 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
+  wire \$61 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
+  wire \$62 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
+  wire \$63 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
+  wire \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
+  wire \$65 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
+  wire \$66 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
+  wire \$67 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
+  wire \$68 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
+  wire \$69 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
+  wire \$7 ;
+  wire \$70 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
+  wire \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  reg \$719 ;
+  wire \$72 ;
+  reg [11:0] \$720 ;
+  reg \$721 ;
+  reg [31:0] \$722 ;
+  reg [3:0] \$723 ;
+  reg \$724 ;
+  reg \$725 ;
+  reg \$726 ;
+  reg \$727 ;
+  reg \$728 ;
+  reg \$729 ;
+  wire \$73 ;
+  reg \$730 ;
+  reg \$731 ;
+  reg \$732 ;
+  reg \$733 ;
+  reg \$734 ;
+  reg \$735 ;
+  reg [15:0] \$736 ;
+  reg [31:0] \$737 ;
+  reg [31:0] \$738 ;
+  reg [31:0] \$739 ;
+  wire \$74 ;
+  reg [31:0] \$740 ;
+  reg [31:0] \$741 ;
+  reg [31:0] \$742 ;
+  reg [31:0] \$743 ;
+  reg [31:0] \$744 ;
+  reg [3:0] \$745 ;
+  reg \$746 ;
+  reg \$747 ;
+  reg [7:0] \$748 ;
+  reg \$749 ;
+  wire \$75 ;
+  reg [8:0] \$750 ;
+  reg [31:0] \$751 ;
+  reg [31:0] \$752 ;
+  reg [31:0] \$753 ;
+  reg [31:0] \$754 ;
+  reg [31:0] \$755 ;
+  reg [31:0] \$756 ;
+  reg [31:0] \$757 ;
+  reg [31:0] \$758 ;
+  reg [31:0] \$759 ;
+  wire \$76 ;
+  reg [31:0] \$760 ;
+  reg [31:0] \$761 ;
+  reg [7:0] \$762 ;
+  reg [8:0] \$763 ;
+  reg [16:0] \$764 ;
+  reg [31:0] \$765 ;
+  reg [31:0] \$766 ;
+  reg [31:0] \$767 ;
+  reg [31:0] \$768 ;
+  reg [31:0] \$769 ;
+  wire \$77 ;
+  reg [31:0] \$770 ;
+  reg [31:0] \$771 ;
+  reg [31:0] \$772 ;
+  reg [31:0] \$773 ;
+  reg [31:0] \$774 ;
+  reg [31:0] \$775 ;
+  reg [31:0] \$776 ;
+  reg [31:0] \$777 ;
+  reg [31:0] \$778 ;
+  reg [31:0] \$779 ;
+  wire \$78 ;
+  reg [31:0] \$780 ;
+  reg [31:0] \$781 ;
+  reg [31:0] \$782 ;
+  reg [31:0] \$783 ;
+  reg [31:0] \$784 ;
+  reg [31:0] \$785 ;
+  reg [31:0] \$786 ;
+  reg [31:0] \$787 ;
+  reg [31:0] \$788 ;
+  reg [31:0] \$789 ;
+  wire \$79 ;
+  reg [31:0] \$790 ;
+  reg [31:0] \$791 ;
+  reg [31:0] \$792 ;
+  reg [31:0] \$793 ;
+  reg [31:0] \$794 ;
+  reg [31:0] \$795 ;
+  reg \$796 ;
+  reg \$797 ;
+  reg \$798 ;
+  reg \$799 ;
+  wire \$8 ;
+  wire \$80 ;
+  reg \$800 ;
+  reg \$801 ;
+  reg \$802 ;
+  reg \$803 ;
+  reg \$804 ;
+  reg \$805 ;
+  reg \$806 ;
+  reg \$807 ;
+  reg \$808 ;
+  reg \$809 ;
+  wire \$81 ;
+  reg \$810 ;
+  reg \$811 ;
+  reg \$812 ;
+  reg \$813 ;
+  reg \$814 ;
+  reg \$815 ;
+  reg \$816 ;
+  reg \$817 ;
+  reg \$818 ;
+  reg \$819 ;
+  wire \$82 ;
+  reg \$820 ;
+  reg \$821 ;
+  reg \$822 ;
+  reg \$823 ;
+  reg \$824 ;
+  reg \$825 ;
+  reg \$826 ;
+  reg \$827 ;
+  reg \$828 ;
+  reg \$829 ;
+  wire \$83 ;
+  reg \$830 ;
+  reg \$831 ;
+  reg \$832 ;
+  reg \$833 ;
+  reg \$834 ;
+  reg \$835 ;
+  reg \$836 ;
+  reg \$837 ;
+  reg \$838 ;
+  reg \$839 ;
+  wire \$84 ;
+  reg \$840 ;
+  reg \$841 ;
+  reg \$842 ;
+  reg \$843 ;
+  reg \$844 ;
+  reg \$845 ;
+  reg \$846 ;
+  reg [31:0] \$847 ;
+  reg [31:0] \$848 ;
+  reg [31:0] \$849 ;
+  wire \$85 ;
+  reg [31:0] \$850 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
+  wire accept;
   reg [11:0] aw_addr = 12'h000;
   reg aw_full = 1'h0;
   wire [1:0] bus__bresp;
   wire [1:0] bus__rresp;
   reg [31:0] bytes_hi_shadow = 32'd0;
-  wire [63:0] bytes_value;
-  wire [31:0] control_cur;
-  wire [31:0] control_rd;
-  wire [31:0] control_wr;
-  wire [31:0] cyc_cmd_cur;
+  reg [63:0] bytes_rd;
+  reg [31:0] control_rd;
   wire [31:0] cyc_cmd_rd;
-  wire [31:0] cyc_cmd_wr;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop0_0_rd;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop0_0_value;
-  wire [31:0] cyc_hop0_0_wr;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop0_1_rd;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop0_1_value;
-  wire [31:0] cyc_hop0_1_wr;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop0_2_rd;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop0_2_value;
-  wire [31:0] cyc_hop0_2_wr;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop0_3_rd;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop0_3_value;
-  wire [31:0] cyc_hop0_3_wr;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop0_4_rd;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop0_4_value;
-  wire [31:0] cyc_hop0_4_wr;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop0_5_rd;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop0_5_value;
-  wire [31:0] cyc_hop0_5_wr;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop0_6_rd;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop0_6_value;
-  wire [31:0] cyc_hop0_6_wr;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop0_7_rd;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop0_7_value;
-  wire [31:0] cyc_hop0_7_wr;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop1_0_rd;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop1_0_value;
-  wire [31:0] cyc_hop1_0_wr;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop1_1_rd;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop1_1_value;
-  wire [31:0] cyc_hop1_1_wr;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop1_2_rd;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop1_2_value;
-  wire [31:0] cyc_hop1_2_wr;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop1_3_rd;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop1_3_value;
-  wire [31:0] cyc_hop1_3_wr;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop1_4_rd;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop1_4_value;
-  wire [31:0] cyc_hop1_4_wr;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop1_5_rd;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop1_5_value;
-  wire [31:0] cyc_hop1_5_wr;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop1_6_rd;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop1_6_value;
-  wire [31:0] cyc_hop1_6_wr;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop1_7_rd;
-  (* init = 32'd0 *)
-  wire [31:0] cyc_hop1_7_value;
-  wire [31:0] cyc_hop1_7_wr;
+  reg cyc_hop0_0_written = 1'h0;
+  reg cyc_hop0_1_written = 1'h0;
+  reg cyc_hop0_2_written = 1'h0;
+  reg cyc_hop0_3_written = 1'h0;
+  reg cyc_hop0_4_written = 1'h0;
+  reg cyc_hop0_5_written = 1'h0;
+  reg cyc_hop0_6_written = 1'h0;
+  reg cyc_hop0_7_written = 1'h0;
+  reg cyc_hop1_0_written = 1'h0;
+  reg cyc_hop1_1_written = 1'h0;
+  reg cyc_hop1_2_written = 1'h0;
+  reg cyc_hop1_3_written = 1'h0;
+  reg cyc_hop1_4_written = 1'h0;
+  reg cyc_hop1_5_written = 1'h0;
+  reg cyc_hop1_6_written = 1'h0;
+  reg cyc_hop1_7_written = 1'h0;
   reg [31:0] cycle_hi_shadow = 32'd0;
-  wire [63:0] cycle_value;
-  wire [31:0] decode_errors_value;
-  wire [31:0] dir_addr_cur;
-  wire [31:0] dir_addr_rd;
-  wire [31:0] dir_addr_wr;
-  wire [31:0] dir_cmd_cur;
+  reg [63:0] cycle_rd;
+  reg [31:0] decode_errors_rd;
+  reg [31:0] dir_addr_rd;
   wire [31:0] dir_cmd_rd;
-  wire [31:0] dir_cmd_wr;
-  wire [31:0] dir_count_cur;
-  wire [31:0] dir_count_rd;
-  wire [31:0] dir_count_wr;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_0_rd;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_0_value;
-  wire [31:0] dir_data_0_wr;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_10_rd;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_10_value;
-  wire [31:0] dir_data_10_wr;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_11_rd;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_11_value;
-  wire [31:0] dir_data_11_wr;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_12_rd;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_12_value;
-  wire [31:0] dir_data_12_wr;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_13_rd;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_13_value;
-  wire [31:0] dir_data_13_wr;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_14_rd;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_14_value;
-  wire [31:0] dir_data_14_wr;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_1_rd;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_1_value;
-  wire [31:0] dir_data_1_wr;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_2_rd;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_2_value;
-  wire [31:0] dir_data_2_wr;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_3_rd;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_3_value;
-  wire [31:0] dir_data_3_wr;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_4_rd;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_4_value;
-  wire [31:0] dir_data_4_wr;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_5_rd;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_5_value;
-  wire [31:0] dir_data_5_wr;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_6_rd;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_6_value;
-  wire [31:0] dir_data_6_wr;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_7_rd;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_7_value;
-  wire [31:0] dir_data_7_wr;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_8_rd;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_8_value;
-  wire [31:0] dir_data_8_wr;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_9_rd;
-  (* init = 32'd0 *)
-  wire [31:0] dir_data_9_value;
-  wire [31:0] dir_data_9_wr;
+  reg [31:0] dir_count_rd;
+  reg dir_data_0_written = 1'h0;
+  reg dir_data_10_written = 1'h0;
+  reg dir_data_11_written = 1'h0;
+  reg dir_data_12_written = 1'h0;
+  reg dir_data_13_written = 1'h0;
+  reg dir_data_14_written = 1'h0;
+  reg dir_data_1_written = 1'h0;
+  reg dir_data_2_written = 1'h0;
+  reg dir_data_3_written = 1'h0;
+  reg dir_data_4_written = 1'h0;
+  reg dir_data_5_written = 1'h0;
+  reg dir_data_6_written = 1'h0;
+  reg dir_data_7_written = 1'h0;
+  reg dir_data_8_written = 1'h0;
+  reg dir_data_9_written = 1'h0;
   wire do_write;
-  wire [31:0] drops_value;
-  wire [31:0] err_bad_address_value;
-  wire [31:0] err_bad_blob_hash_value;
-  wire [31:0] err_bad_r_value;
-  wire [31:0] err_bad_s_value;
-  wire [31:0] err_bad_sidecar_value;
-  wire [31:0] err_bad_storage_key_value;
-  wire [31:0] err_bad_v_value;
-  wire [31:0] err_bad_y_parity_value;
-  wire [31:0] err_empty_authorization_list_value;
-  wire [31:0] err_empty_value;
-  wire [31:0] err_expected_list_value;
-  wire [31:0] err_expected_string_value;
-  wire [31:0] err_high_s_value;
-  wire [31:0] err_initcode_too_large_value;
-  wire [31:0] err_int_out_of_range_value;
-  wire [31:0] err_leading_zero_value;
-  wire [31:0] err_missing_to_value;
-  wire [31:0] err_no_blob_hashes_value;
-  wire [31:0] err_non_canonical_size_value;
-  wire [31:0] err_overruns_parent_value;
-  wire [31:0] err_priority_fee_above_max_value;
-  wire [31:0] err_recovery_failed_value;
-  wire [31:0] err_too_few_fields_value;
-  wire [31:0] err_too_large_value;
-  wire [31:0] err_too_many_fields_value;
-  wire [31:0] err_trailing_bytes_value;
-  wire [31:0] err_truncated_value;
-  wire [31:0] err_unknown_type_value;
-  wire [31:0] eval_cfg_cur;
-  wire [31:0] eval_cfg_rd;
-  wire [31:0] eval_cfg_wr;
-  wire [31:0] host_evals_value;
+  reg [31:0] drops_rd;
+  reg [31:0] err_bad_address_rd;
+  reg [31:0] err_bad_blob_hash_rd;
+  reg [31:0] err_bad_r_rd;
+  reg [31:0] err_bad_s_rd;
+  reg [31:0] err_bad_sidecar_rd;
+  reg [31:0] err_bad_storage_key_rd;
+  reg [31:0] err_bad_v_rd;
+  reg [31:0] err_bad_y_parity_rd;
+  reg [31:0] err_empty_authorization_list_rd;
+  reg [31:0] err_empty_rd;
+  reg [31:0] err_expected_list_rd;
+  reg [31:0] err_expected_string_rd;
+  reg [31:0] err_high_s_rd;
+  reg [31:0] err_initcode_too_large_rd;
+  reg [31:0] err_int_out_of_range_rd;
+  reg [31:0] err_leading_zero_rd;
+  reg [31:0] err_missing_to_rd;
+  reg [31:0] err_no_blob_hashes_rd;
+  reg [31:0] err_non_canonical_size_rd;
+  reg [31:0] err_overruns_parent_rd;
+  reg [31:0] err_priority_fee_above_max_rd;
+  reg [31:0] err_recovery_failed_rd;
+  reg [31:0] err_too_few_fields_rd;
+  reg [31:0] err_too_large_rd;
+  reg [31:0] err_too_many_fields_rd;
+  reg [31:0] err_trailing_bytes_rd;
+  reg [31:0] err_truncated_rd;
+  reg [31:0] err_unknown_type_rd;
+  reg [31:0] eval_cfg_rd;
+  reg [31:0] host_evals_rd;
   wire [31:0] id_magic;
-  wire [31:0] id_rd;
-  wire [31:0] opportunities_value;
-  wire [31:0] output_cfg_cur;
-  wire [31:0] output_cfg_rd;
-  wire [31:0] output_cfg_wr;
+  reg [31:0] id_rd;
+  (* keep = 32'd1 *)
+  wire [3:0] lane_we;
+  wire mir_hit;
+  wire mir_seen;
+  wire [9:0] mrp__addr;
+  wire [31:0] mrp__data;
+  wire mrp__en;
+  wire [9:0] mwp__addr;
+  wire [31:0] mwp__data;
+  wire [3:0] mwp__en;
+  reg [31:0] opportunities_rd;
+  reg [31:0] output_cfg_rd;
   reg [31:0] packets_hi_shadow = 32'd0;
-  wire [63:0] packets_value;
-  wire [31:0] pool_addr_cur;
-  wire [31:0] pool_addr_rd;
-  wire [31:0] pool_addr_wr;
-  wire [31:0] pool_cmd_cur;
+  reg [63:0] packets_rd;
+  reg [31:0] pool_addr_rd;
   wire [31:0] pool_cmd_rd;
-  wire [31:0] pool_cmd_wr;
-  (* init = 32'd0 *)
-  wire [31:0] pool_data_0_rd;
-  (* init = 32'd0 *)
-  wire [31:0] pool_data_0_value;
-  wire [31:0] pool_data_0_wr;
-  (* init = 32'd0 *)
-  wire [31:0] pool_data_1_rd;
-  (* init = 32'd0 *)
-  wire [31:0] pool_data_1_value;
-  wire [31:0] pool_data_1_wr;
-  (* init = 32'd0 *)
-  wire [31:0] pool_data_2_rd;
-  (* init = 32'd0 *)
-  wire [31:0] pool_data_2_value;
-  wire [31:0] pool_data_2_wr;
-  (* init = 32'd0 *)
-  wire [31:0] pool_data_3_rd;
-  (* init = 32'd0 *)
-  wire [31:0] pool_data_3_value;
-  wire [31:0] pool_data_3_wr;
-  (* init = 32'd0 *)
-  wire [31:0] pool_data_4_rd;
-  (* init = 32'd0 *)
-  wire [31:0] pool_data_4_value;
-  wire [31:0] pool_data_4_wr;
-  (* init = 32'd0 *)
-  wire [31:0] pool_data_5_rd;
-  (* init = 32'd0 *)
-  wire [31:0] pool_data_5_value;
-  wire [31:0] pool_data_5_wr;
-  (* init = 32'd0 *)
-  wire [31:0] pool_data_6_rd;
-  (* init = 32'd0 *)
-  wire [31:0] pool_data_6_value;
-  wire [31:0] pool_data_6_wr;
-  (* init = 32'd0 *)
-  wire [31:0] pool_data_7_rd;
-  (* init = 32'd0 *)
-  wire [31:0] pool_data_7_value;
-  wire [31:0] pool_data_7_wr;
-  wire [31:0] pool_rdata_0_rd;
+  reg pool_data_0_written = 1'h0;
+  reg pool_data_1_written = 1'h0;
+  reg pool_data_2_written = 1'h0;
+  reg pool_data_3_written = 1'h0;
+  reg pool_data_4_written = 1'h0;
+  reg pool_data_5_written = 1'h0;
+  reg pool_data_6_written = 1'h0;
+  reg pool_data_7_written = 1'h0;
+  reg [31:0] pool_rdata_0_rd;
   wire [31:0] pool_rdata_0_value;
-  wire [31:0] pool_rdata_1_rd;
+  reg [31:0] pool_rdata_1_rd;
   wire [31:0] pool_rdata_1_value;
-  wire [31:0] pool_rdata_2_rd;
+  reg [31:0] pool_rdata_2_rd;
   wire [31:0] pool_rdata_2_value;
-  wire [31:0] pool_rdata_3_rd;
+  reg [31:0] pool_rdata_3_rd;
   wire [31:0] pool_rdata_3_value;
-  wire [31:0] pool_rdata_4_rd;
+  reg [31:0] pool_rdata_4_rd;
   wire [31:0] pool_rdata_4_value;
-  wire [31:0] pool_rdata_5_rd;
+  reg [31:0] pool_rdata_5_rd;
   wire [31:0] pool_rdata_5_value;
-  wire [31:0] pool_rdata_6_rd;
+  reg [31:0] pool_rdata_6_rd;
   wire [31:0] pool_rdata_6_value;
-  wire [31:0] pool_rdata_7_rd;
+  reg [31:0] pool_rdata_7_rd;
   wire [31:0] pool_rdata_7_value;
-  wire [31:0] records_value;
-  wire [31:0] router_cfg_cur;
-  wire [31:0] router_cfg_rd;
-  wire [31:0] router_cfg_wr;
-  (* init = 32'd1 *)
-  wire [31:0] router_chain_chain_id;
-  (* init = 32'd1 *)
-  wire [31:0] router_chain_rd;
-  wire [31:0] router_chain_wr;
-  wire [31:0] router_cmd_cur;
+  reg [31:0] rdata = 32'd0;
+  reg [31:0] records_rd;
+  reg [31:0] router_cfg_rd;
+  reg [31:0] router_chain_rd;
   wire [31:0] router_cmd_rd;
-  wire [31:0] router_cmd_wr;
-  wire [31:0] router_sel_cur;
-  wire [31:0] router_sel_rd;
-  wire [31:0] router_sel_wr;
-  (* init = 32'd0 *)
-  wire [31:0] router_weth_0_rd;
-  (* init = 32'd0 *)
-  wire [31:0] router_weth_0_value;
-  wire [31:0] router_weth_0_wr;
-  (* init = 32'd0 *)
-  wire [31:0] router_weth_1_rd;
-  (* init = 32'd0 *)
-  wire [31:0] router_weth_1_value;
-  wire [31:0] router_weth_1_wr;
-  (* init = 32'd0 *)
-  wire [31:0] router_weth_2_rd;
-  (* init = 32'd0 *)
-  wire [31:0] router_weth_2_value;
-  wire [31:0] router_weth_2_wr;
-  (* init = 32'd0 *)
-  wire [31:0] router_weth_3_rd;
-  (* init = 32'd0 *)
-  wire [31:0] router_weth_3_value;
-  wire [31:0] router_weth_3_wr;
-  (* init = 32'd0 *)
-  wire [31:0] router_weth_4_rd;
-  (* init = 32'd0 *)
-  wire [31:0] router_weth_4_value;
-  wire [31:0] router_weth_4_wr;
-  (* init = 32'd0 *)
-  wire [31:0] router_word_0_rd;
-  (* init = 32'd0 *)
-  wire [31:0] router_word_0_value;
-  wire [31:0] router_word_0_wr;
-  (* init = 32'd0 *)
-  wire [31:0] router_word_1_rd;
-  (* init = 32'd0 *)
-  wire [31:0] router_word_1_value;
-  wire [31:0] router_word_1_wr;
-  (* init = 32'd0 *)
-  wire [31:0] router_word_2_rd;
-  (* init = 32'd0 *)
-  wire [31:0] router_word_2_value;
-  wire [31:0] router_word_2_wr;
-  (* init = 32'd0 *)
-  wire [31:0] router_word_3_rd;
-  (* init = 32'd0 *)
-  wire [31:0] router_word_3_value;
-  wire [31:0] router_word_3_wr;
-  (* init = 32'd0 *)
-  wire [31:0] router_word_4_rd;
-  (* init = 32'd0 *)
-  wire [31:0] router_word_4_value;
-  wire [31:0] router_word_4_wr;
-  wire [31:0] selector_mask_cur;
-  wire [31:0] selector_mask_rd;
-  wire [31:0] selector_mask_wr;
-  wire [31:0] src_hash_rd;
+  reg [31:0] router_sel_rd;
+  reg router_weth_0_written = 1'h0;
+  reg router_weth_1_written = 1'h0;
+  reg router_weth_2_written = 1'h0;
+  reg router_weth_3_written = 1'h0;
+  reg router_weth_4_written = 1'h0;
+  reg router_word_0_written = 1'h0;
+  reg router_word_1_written = 1'h0;
+  reg router_word_2_written = 1'h0;
+  reg router_word_3_written = 1'h0;
+  reg router_word_4_written = 1'h0;
+  reg [31:0] selector_mask_rd;
+  reg [31:0] src_hash_rd;
   wire [31:0] src_hash_value;
-  wire [31:0] status_rd;
-  wire [31:0] swaps_value;
+  reg [31:0] status_rd;
+  reg [31:0] swaps_rd;
+  reg use_mirror = 1'h0;
   wire [7:0] version_features;
   wire [7:0] version_major;
   wire [7:0] version_minor;
-  wire [31:0] version_rd;
+  reg [31:0] version_rd;
   reg [31:0] w_data = 32'd0;
   reg w_full = 1'h0;
   reg [3:0] w_strb = 4'h0;
+  (* keep = 32'd1 *)
+  wire wdec_hi_0;
+  (* keep = 32'd1 *)
+  wire wdec_hi_10;
+  (* keep = 32'd1 *)
+  wire wdec_hi_11;
+  (* keep = 32'd1 *)
+  wire wdec_hi_2;
+  (* keep = 32'd1 *)
+  wire wdec_hi_4;
+  (* keep = 32'd1 *)
+  wire wdec_lo_0;
+  (* keep = 32'd1 *)
+  wire wdec_lo_1;
+  (* keep = 32'd1 *)
+  wire wdec_lo_10;
+  (* keep = 32'd1 *)
+  wire wdec_lo_11;
+  (* keep = 32'd1 *)
+  wire wdec_lo_12;
+  (* keep = 32'd1 *)
+  wire wdec_lo_13;
+  (* keep = 32'd1 *)
+  wire wdec_lo_14;
+  (* keep = 32'd1 *)
+  wire wdec_lo_15;
+  (* keep = 32'd1 *)
+  wire wdec_lo_16;
+  (* keep = 32'd1 *)
+  wire wdec_lo_17;
+  (* keep = 32'd1 *)
+  wire wdec_lo_18;
+  (* keep = 32'd1 *)
+  wire wdec_lo_19;
+  (* keep = 32'd1 *)
+  wire wdec_lo_2;
+  (* keep = 32'd1 *)
+  wire wdec_lo_20;
+  (* keep = 32'd1 *)
+  wire wdec_lo_21;
+  (* keep = 32'd1 *)
+  wire wdec_lo_22;
+  (* keep = 32'd1 *)
+  wire wdec_lo_23;
+  (* keep = 32'd1 *)
+  wire wdec_lo_24;
+  (* keep = 32'd1 *)
+  wire wdec_lo_25;
+  (* keep = 32'd1 *)
+  wire wdec_lo_26;
+  (* keep = 32'd1 *)
+  wire wdec_lo_27;
+  (* keep = 32'd1 *)
+  wire wdec_lo_28;
+  (* keep = 32'd1 *)
+  wire wdec_lo_29;
+  (* keep = 32'd1 *)
+  wire wdec_lo_3;
+  (* keep = 32'd1 *)
+  wire wdec_lo_30;
+  (* keep = 32'd1 *)
+  wire wdec_lo_4;
+  (* keep = 32'd1 *)
+  wire wdec_lo_8;
+  (* keep = 32'd1 *)
+  wire wdec_lo_9;
+  reg [31:0] mirror [1023:0];
+  initial begin
+    mirror[0] = 32'd0;
+    mirror[1] = 32'd0;
+    mirror[2] = 32'd0;
+    mirror[3] = 32'd0;
+    mirror[4] = 32'd0;
+    mirror[5] = 32'd0;
+    mirror[6] = 32'd0;
+    mirror[7] = 32'd0;
+    mirror[8] = 32'd0;
+    mirror[9] = 32'd0;
+    mirror[10] = 32'd0;
+    mirror[11] = 32'd0;
+    mirror[12] = 32'd0;
+    mirror[13] = 32'd0;
+    mirror[14] = 32'd0;
+    mirror[15] = 32'd0;
+    mirror[16] = 32'd0;
+    mirror[17] = 32'd0;
+    mirror[18] = 32'd0;
+    mirror[19] = 32'd0;
+    mirror[20] = 32'd0;
+    mirror[21] = 32'd0;
+    mirror[22] = 32'd0;
+    mirror[23] = 32'd0;
+    mirror[24] = 32'd0;
+    mirror[25] = 32'd0;
+    mirror[26] = 32'd0;
+    mirror[27] = 32'd0;
+    mirror[28] = 32'd0;
+    mirror[29] = 32'd0;
+    mirror[30] = 32'd0;
+    mirror[31] = 32'd0;
+    mirror[32] = 32'd0;
+    mirror[33] = 32'd0;
+    mirror[34] = 32'd0;
+    mirror[35] = 32'd0;
+    mirror[36] = 32'd0;
+    mirror[37] = 32'd0;
+    mirror[38] = 32'd0;
+    mirror[39] = 32'd0;
+    mirror[40] = 32'd0;
+    mirror[41] = 32'd0;
+    mirror[42] = 32'd0;
+    mirror[43] = 32'd0;
+    mirror[44] = 32'd0;
+    mirror[45] = 32'd0;
+    mirror[46] = 32'd0;
+    mirror[47] = 32'd0;
+    mirror[48] = 32'd0;
+    mirror[49] = 32'd0;
+    mirror[50] = 32'd0;
+    mirror[51] = 32'd0;
+    mirror[52] = 32'd0;
+    mirror[53] = 32'd0;
+    mirror[54] = 32'd0;
+    mirror[55] = 32'd0;
+    mirror[56] = 32'd0;
+    mirror[57] = 32'd0;
+    mirror[58] = 32'd0;
+    mirror[59] = 32'd0;
+    mirror[60] = 32'd0;
+    mirror[61] = 32'd0;
+    mirror[62] = 32'd0;
+    mirror[63] = 32'd0;
+    mirror[64] = 32'd0;
+    mirror[65] = 32'd0;
+    mirror[66] = 32'd0;
+    mirror[67] = 32'd0;
+    mirror[68] = 32'd0;
+    mirror[69] = 32'd0;
+    mirror[70] = 32'd0;
+    mirror[71] = 32'd0;
+    mirror[72] = 32'd0;
+    mirror[73] = 32'd0;
+    mirror[74] = 32'd0;
+    mirror[75] = 32'd0;
+    mirror[76] = 32'd0;
+    mirror[77] = 32'd0;
+    mirror[78] = 32'd0;
+    mirror[79] = 32'd0;
+    mirror[80] = 32'd0;
+    mirror[81] = 32'd0;
+    mirror[82] = 32'd0;
+    mirror[83] = 32'd0;
+    mirror[84] = 32'd0;
+    mirror[85] = 32'd0;
+    mirror[86] = 32'd0;
+    mirror[87] = 32'd0;
+    mirror[88] = 32'd0;
+    mirror[89] = 32'd0;
+    mirror[90] = 32'd0;
+    mirror[91] = 32'd0;
+    mirror[92] = 32'd0;
+    mirror[93] = 32'd0;
+    mirror[94] = 32'd0;
+    mirror[95] = 32'd0;
+    mirror[96] = 32'd0;
+    mirror[97] = 32'd0;
+    mirror[98] = 32'd0;
+    mirror[99] = 32'd0;
+    mirror[100] = 32'd0;
+    mirror[101] = 32'd0;
+    mirror[102] = 32'd0;
+    mirror[103] = 32'd0;
+    mirror[104] = 32'd0;
+    mirror[105] = 32'd0;
+    mirror[106] = 32'd0;
+    mirror[107] = 32'd0;
+    mirror[108] = 32'd0;
+    mirror[109] = 32'd0;
+    mirror[110] = 32'd0;
+    mirror[111] = 32'd0;
+    mirror[112] = 32'd0;
+    mirror[113] = 32'd0;
+    mirror[114] = 32'd0;
+    mirror[115] = 32'd0;
+    mirror[116] = 32'd0;
+    mirror[117] = 32'd0;
+    mirror[118] = 32'd0;
+    mirror[119] = 32'd0;
+    mirror[120] = 32'd0;
+    mirror[121] = 32'd0;
+    mirror[122] = 32'd0;
+    mirror[123] = 32'd0;
+    mirror[124] = 32'd0;
+    mirror[125] = 32'd0;
+    mirror[126] = 32'd0;
+    mirror[127] = 32'd0;
+    mirror[128] = 32'd0;
+    mirror[129] = 32'd0;
+    mirror[130] = 32'd0;
+    mirror[131] = 32'd0;
+    mirror[132] = 32'd0;
+    mirror[133] = 32'd0;
+    mirror[134] = 32'd0;
+    mirror[135] = 32'd0;
+    mirror[136] = 32'd0;
+    mirror[137] = 32'd0;
+    mirror[138] = 32'd0;
+    mirror[139] = 32'd0;
+    mirror[140] = 32'd0;
+    mirror[141] = 32'd0;
+    mirror[142] = 32'd0;
+    mirror[143] = 32'd0;
+    mirror[144] = 32'd0;
+    mirror[145] = 32'd0;
+    mirror[146] = 32'd0;
+    mirror[147] = 32'd0;
+    mirror[148] = 32'd0;
+    mirror[149] = 32'd0;
+    mirror[150] = 32'd0;
+    mirror[151] = 32'd0;
+    mirror[152] = 32'd0;
+    mirror[153] = 32'd0;
+    mirror[154] = 32'd0;
+    mirror[155] = 32'd0;
+    mirror[156] = 32'd0;
+    mirror[157] = 32'd0;
+    mirror[158] = 32'd0;
+    mirror[159] = 32'd0;
+    mirror[160] = 32'd0;
+    mirror[161] = 32'd0;
+    mirror[162] = 32'd0;
+    mirror[163] = 32'd0;
+    mirror[164] = 32'd0;
+    mirror[165] = 32'd0;
+    mirror[166] = 32'd0;
+    mirror[167] = 32'd0;
+    mirror[168] = 32'd0;
+    mirror[169] = 32'd0;
+    mirror[170] = 32'd0;
+    mirror[171] = 32'd0;
+    mirror[172] = 32'd0;
+    mirror[173] = 32'd0;
+    mirror[174] = 32'd0;
+    mirror[175] = 32'd0;
+    mirror[176] = 32'd0;
+    mirror[177] = 32'd0;
+    mirror[178] = 32'd0;
+    mirror[179] = 32'd0;
+    mirror[180] = 32'd0;
+    mirror[181] = 32'd0;
+    mirror[182] = 32'd0;
+    mirror[183] = 32'd0;
+    mirror[184] = 32'd0;
+    mirror[185] = 32'd0;
+    mirror[186] = 32'd0;
+    mirror[187] = 32'd0;
+    mirror[188] = 32'd0;
+    mirror[189] = 32'd0;
+    mirror[190] = 32'd0;
+    mirror[191] = 32'd0;
+    mirror[192] = 32'd0;
+    mirror[193] = 32'd0;
+    mirror[194] = 32'd0;
+    mirror[195] = 32'd0;
+    mirror[196] = 32'd0;
+    mirror[197] = 32'd0;
+    mirror[198] = 32'd0;
+    mirror[199] = 32'd0;
+    mirror[200] = 32'd0;
+    mirror[201] = 32'd0;
+    mirror[202] = 32'd0;
+    mirror[203] = 32'd0;
+    mirror[204] = 32'd0;
+    mirror[205] = 32'd0;
+    mirror[206] = 32'd0;
+    mirror[207] = 32'd0;
+    mirror[208] = 32'd0;
+    mirror[209] = 32'd0;
+    mirror[210] = 32'd0;
+    mirror[211] = 32'd0;
+    mirror[212] = 32'd0;
+    mirror[213] = 32'd0;
+    mirror[214] = 32'd0;
+    mirror[215] = 32'd0;
+    mirror[216] = 32'd0;
+    mirror[217] = 32'd0;
+    mirror[218] = 32'd0;
+    mirror[219] = 32'd0;
+    mirror[220] = 32'd0;
+    mirror[221] = 32'd0;
+    mirror[222] = 32'd0;
+    mirror[223] = 32'd0;
+    mirror[224] = 32'd0;
+    mirror[225] = 32'd0;
+    mirror[226] = 32'd0;
+    mirror[227] = 32'd0;
+    mirror[228] = 32'd0;
+    mirror[229] = 32'd0;
+    mirror[230] = 32'd0;
+    mirror[231] = 32'd0;
+    mirror[232] = 32'd0;
+    mirror[233] = 32'd0;
+    mirror[234] = 32'd0;
+    mirror[235] = 32'd0;
+    mirror[236] = 32'd0;
+    mirror[237] = 32'd0;
+    mirror[238] = 32'd0;
+    mirror[239] = 32'd0;
+    mirror[240] = 32'd0;
+    mirror[241] = 32'd0;
+    mirror[242] = 32'd0;
+    mirror[243] = 32'd0;
+    mirror[244] = 32'd0;
+    mirror[245] = 32'd0;
+    mirror[246] = 32'd0;
+    mirror[247] = 32'd0;
+    mirror[248] = 32'd0;
+    mirror[249] = 32'd0;
+    mirror[250] = 32'd0;
+    mirror[251] = 32'd0;
+    mirror[252] = 32'd0;
+    mirror[253] = 32'd0;
+    mirror[254] = 32'd0;
+    mirror[255] = 32'd0;
+    mirror[256] = 32'd0;
+    mirror[257] = 32'd0;
+    mirror[258] = 32'd0;
+    mirror[259] = 32'd0;
+    mirror[260] = 32'd0;
+    mirror[261] = 32'd0;
+    mirror[262] = 32'd0;
+    mirror[263] = 32'd0;
+    mirror[264] = 32'd0;
+    mirror[265] = 32'd0;
+    mirror[266] = 32'd0;
+    mirror[267] = 32'd0;
+    mirror[268] = 32'd0;
+    mirror[269] = 32'd0;
+    mirror[270] = 32'd0;
+    mirror[271] = 32'd0;
+    mirror[272] = 32'd0;
+    mirror[273] = 32'd0;
+    mirror[274] = 32'd0;
+    mirror[275] = 32'd0;
+    mirror[276] = 32'd0;
+    mirror[277] = 32'd0;
+    mirror[278] = 32'd0;
+    mirror[279] = 32'd0;
+    mirror[280] = 32'd0;
+    mirror[281] = 32'd0;
+    mirror[282] = 32'd0;
+    mirror[283] = 32'd0;
+    mirror[284] = 32'd0;
+    mirror[285] = 32'd0;
+    mirror[286] = 32'd0;
+    mirror[287] = 32'd0;
+    mirror[288] = 32'd0;
+    mirror[289] = 32'd0;
+    mirror[290] = 32'd0;
+    mirror[291] = 32'd0;
+    mirror[292] = 32'd0;
+    mirror[293] = 32'd0;
+    mirror[294] = 32'd0;
+    mirror[295] = 32'd0;
+    mirror[296] = 32'd0;
+    mirror[297] = 32'd0;
+    mirror[298] = 32'd0;
+    mirror[299] = 32'd0;
+    mirror[300] = 32'd0;
+    mirror[301] = 32'd0;
+    mirror[302] = 32'd0;
+    mirror[303] = 32'd0;
+    mirror[304] = 32'd0;
+    mirror[305] = 32'd0;
+    mirror[306] = 32'd0;
+    mirror[307] = 32'd0;
+    mirror[308] = 32'd0;
+    mirror[309] = 32'd0;
+    mirror[310] = 32'd0;
+    mirror[311] = 32'd0;
+    mirror[312] = 32'd0;
+    mirror[313] = 32'd0;
+    mirror[314] = 32'd0;
+    mirror[315] = 32'd0;
+    mirror[316] = 32'd0;
+    mirror[317] = 32'd0;
+    mirror[318] = 32'd0;
+    mirror[319] = 32'd0;
+    mirror[320] = 32'd0;
+    mirror[321] = 32'd0;
+    mirror[322] = 32'd0;
+    mirror[323] = 32'd0;
+    mirror[324] = 32'd0;
+    mirror[325] = 32'd0;
+    mirror[326] = 32'd0;
+    mirror[327] = 32'd0;
+    mirror[328] = 32'd0;
+    mirror[329] = 32'd0;
+    mirror[330] = 32'd0;
+    mirror[331] = 32'd0;
+    mirror[332] = 32'd0;
+    mirror[333] = 32'd0;
+    mirror[334] = 32'd0;
+    mirror[335] = 32'd0;
+    mirror[336] = 32'd0;
+    mirror[337] = 32'd0;
+    mirror[338] = 32'd0;
+    mirror[339] = 32'd0;
+    mirror[340] = 32'd0;
+    mirror[341] = 32'd0;
+    mirror[342] = 32'd0;
+    mirror[343] = 32'd0;
+    mirror[344] = 32'd0;
+    mirror[345] = 32'd0;
+    mirror[346] = 32'd0;
+    mirror[347] = 32'd0;
+    mirror[348] = 32'd0;
+    mirror[349] = 32'd0;
+    mirror[350] = 32'd0;
+    mirror[351] = 32'd0;
+    mirror[352] = 32'd0;
+    mirror[353] = 32'd0;
+    mirror[354] = 32'd0;
+    mirror[355] = 32'd0;
+    mirror[356] = 32'd0;
+    mirror[357] = 32'd0;
+    mirror[358] = 32'd0;
+    mirror[359] = 32'd0;
+    mirror[360] = 32'd0;
+    mirror[361] = 32'd0;
+    mirror[362] = 32'd0;
+    mirror[363] = 32'd0;
+    mirror[364] = 32'd0;
+    mirror[365] = 32'd0;
+    mirror[366] = 32'd0;
+    mirror[367] = 32'd0;
+    mirror[368] = 32'd0;
+    mirror[369] = 32'd0;
+    mirror[370] = 32'd0;
+    mirror[371] = 32'd0;
+    mirror[372] = 32'd0;
+    mirror[373] = 32'd0;
+    mirror[374] = 32'd0;
+    mirror[375] = 32'd0;
+    mirror[376] = 32'd0;
+    mirror[377] = 32'd0;
+    mirror[378] = 32'd0;
+    mirror[379] = 32'd0;
+    mirror[380] = 32'd0;
+    mirror[381] = 32'd0;
+    mirror[382] = 32'd0;
+    mirror[383] = 32'd0;
+    mirror[384] = 32'd0;
+    mirror[385] = 32'd0;
+    mirror[386] = 32'd0;
+    mirror[387] = 32'd0;
+    mirror[388] = 32'd0;
+    mirror[389] = 32'd0;
+    mirror[390] = 32'd0;
+    mirror[391] = 32'd0;
+    mirror[392] = 32'd0;
+    mirror[393] = 32'd0;
+    mirror[394] = 32'd0;
+    mirror[395] = 32'd0;
+    mirror[396] = 32'd0;
+    mirror[397] = 32'd0;
+    mirror[398] = 32'd0;
+    mirror[399] = 32'd0;
+    mirror[400] = 32'd0;
+    mirror[401] = 32'd0;
+    mirror[402] = 32'd0;
+    mirror[403] = 32'd0;
+    mirror[404] = 32'd0;
+    mirror[405] = 32'd0;
+    mirror[406] = 32'd0;
+    mirror[407] = 32'd0;
+    mirror[408] = 32'd0;
+    mirror[409] = 32'd0;
+    mirror[410] = 32'd0;
+    mirror[411] = 32'd0;
+    mirror[412] = 32'd0;
+    mirror[413] = 32'd0;
+    mirror[414] = 32'd0;
+    mirror[415] = 32'd0;
+    mirror[416] = 32'd0;
+    mirror[417] = 32'd0;
+    mirror[418] = 32'd0;
+    mirror[419] = 32'd0;
+    mirror[420] = 32'd0;
+    mirror[421] = 32'd0;
+    mirror[422] = 32'd0;
+    mirror[423] = 32'd0;
+    mirror[424] = 32'd0;
+    mirror[425] = 32'd0;
+    mirror[426] = 32'd0;
+    mirror[427] = 32'd0;
+    mirror[428] = 32'd0;
+    mirror[429] = 32'd0;
+    mirror[430] = 32'd0;
+    mirror[431] = 32'd0;
+    mirror[432] = 32'd0;
+    mirror[433] = 32'd0;
+    mirror[434] = 32'd0;
+    mirror[435] = 32'd0;
+    mirror[436] = 32'd0;
+    mirror[437] = 32'd0;
+    mirror[438] = 32'd0;
+    mirror[439] = 32'd0;
+    mirror[440] = 32'd0;
+    mirror[441] = 32'd0;
+    mirror[442] = 32'd0;
+    mirror[443] = 32'd0;
+    mirror[444] = 32'd0;
+    mirror[445] = 32'd0;
+    mirror[446] = 32'd0;
+    mirror[447] = 32'd0;
+    mirror[448] = 32'd0;
+    mirror[449] = 32'd0;
+    mirror[450] = 32'd0;
+    mirror[451] = 32'd0;
+    mirror[452] = 32'd0;
+    mirror[453] = 32'd0;
+    mirror[454] = 32'd0;
+    mirror[455] = 32'd0;
+    mirror[456] = 32'd0;
+    mirror[457] = 32'd0;
+    mirror[458] = 32'd0;
+    mirror[459] = 32'd0;
+    mirror[460] = 32'd0;
+    mirror[461] = 32'd0;
+    mirror[462] = 32'd0;
+    mirror[463] = 32'd0;
+    mirror[464] = 32'd0;
+    mirror[465] = 32'd0;
+    mirror[466] = 32'd0;
+    mirror[467] = 32'd0;
+    mirror[468] = 32'd0;
+    mirror[469] = 32'd0;
+    mirror[470] = 32'd0;
+    mirror[471] = 32'd0;
+    mirror[472] = 32'd0;
+    mirror[473] = 32'd0;
+    mirror[474] = 32'd0;
+    mirror[475] = 32'd0;
+    mirror[476] = 32'd0;
+    mirror[477] = 32'd0;
+    mirror[478] = 32'd0;
+    mirror[479] = 32'd0;
+    mirror[480] = 32'd0;
+    mirror[481] = 32'd0;
+    mirror[482] = 32'd0;
+    mirror[483] = 32'd0;
+    mirror[484] = 32'd0;
+    mirror[485] = 32'd0;
+    mirror[486] = 32'd0;
+    mirror[487] = 32'd0;
+    mirror[488] = 32'd0;
+    mirror[489] = 32'd0;
+    mirror[490] = 32'd0;
+    mirror[491] = 32'd0;
+    mirror[492] = 32'd0;
+    mirror[493] = 32'd0;
+    mirror[494] = 32'd0;
+    mirror[495] = 32'd0;
+    mirror[496] = 32'd0;
+    mirror[497] = 32'd0;
+    mirror[498] = 32'd0;
+    mirror[499] = 32'd0;
+    mirror[500] = 32'd0;
+    mirror[501] = 32'd0;
+    mirror[502] = 32'd0;
+    mirror[503] = 32'd0;
+    mirror[504] = 32'd0;
+    mirror[505] = 32'd0;
+    mirror[506] = 32'd0;
+    mirror[507] = 32'd0;
+    mirror[508] = 32'd0;
+    mirror[509] = 32'd0;
+    mirror[510] = 32'd0;
+    mirror[511] = 32'd0;
+    mirror[512] = 32'd0;
+    mirror[513] = 32'd0;
+    mirror[514] = 32'd0;
+    mirror[515] = 32'd0;
+    mirror[516] = 32'd0;
+    mirror[517] = 32'd0;
+    mirror[518] = 32'd0;
+    mirror[519] = 32'd0;
+    mirror[520] = 32'd0;
+    mirror[521] = 32'd0;
+    mirror[522] = 32'd0;
+    mirror[523] = 32'd0;
+    mirror[524] = 32'd0;
+    mirror[525] = 32'd0;
+    mirror[526] = 32'd0;
+    mirror[527] = 32'd0;
+    mirror[528] = 32'd0;
+    mirror[529] = 32'd0;
+    mirror[530] = 32'd0;
+    mirror[531] = 32'd0;
+    mirror[532] = 32'd0;
+    mirror[533] = 32'd0;
+    mirror[534] = 32'd0;
+    mirror[535] = 32'd0;
+    mirror[536] = 32'd0;
+    mirror[537] = 32'd0;
+    mirror[538] = 32'd0;
+    mirror[539] = 32'd0;
+    mirror[540] = 32'd0;
+    mirror[541] = 32'd0;
+    mirror[542] = 32'd0;
+    mirror[543] = 32'd0;
+    mirror[544] = 32'd0;
+    mirror[545] = 32'd0;
+    mirror[546] = 32'd0;
+    mirror[547] = 32'd0;
+    mirror[548] = 32'd0;
+    mirror[549] = 32'd0;
+    mirror[550] = 32'd0;
+    mirror[551] = 32'd0;
+    mirror[552] = 32'd0;
+    mirror[553] = 32'd0;
+    mirror[554] = 32'd0;
+    mirror[555] = 32'd0;
+    mirror[556] = 32'd0;
+    mirror[557] = 32'd0;
+    mirror[558] = 32'd0;
+    mirror[559] = 32'd0;
+    mirror[560] = 32'd0;
+    mirror[561] = 32'd0;
+    mirror[562] = 32'd0;
+    mirror[563] = 32'd0;
+    mirror[564] = 32'd0;
+    mirror[565] = 32'd0;
+    mirror[566] = 32'd0;
+    mirror[567] = 32'd0;
+    mirror[568] = 32'd0;
+    mirror[569] = 32'd0;
+    mirror[570] = 32'd0;
+    mirror[571] = 32'd0;
+    mirror[572] = 32'd0;
+    mirror[573] = 32'd0;
+    mirror[574] = 32'd0;
+    mirror[575] = 32'd0;
+    mirror[576] = 32'd0;
+    mirror[577] = 32'd0;
+    mirror[578] = 32'd0;
+    mirror[579] = 32'd0;
+    mirror[580] = 32'd0;
+    mirror[581] = 32'd0;
+    mirror[582] = 32'd0;
+    mirror[583] = 32'd0;
+    mirror[584] = 32'd0;
+    mirror[585] = 32'd0;
+    mirror[586] = 32'd0;
+    mirror[587] = 32'd0;
+    mirror[588] = 32'd0;
+    mirror[589] = 32'd0;
+    mirror[590] = 32'd0;
+    mirror[591] = 32'd0;
+    mirror[592] = 32'd0;
+    mirror[593] = 32'd0;
+    mirror[594] = 32'd0;
+    mirror[595] = 32'd0;
+    mirror[596] = 32'd0;
+    mirror[597] = 32'd0;
+    mirror[598] = 32'd0;
+    mirror[599] = 32'd0;
+    mirror[600] = 32'd0;
+    mirror[601] = 32'd0;
+    mirror[602] = 32'd0;
+    mirror[603] = 32'd0;
+    mirror[604] = 32'd0;
+    mirror[605] = 32'd0;
+    mirror[606] = 32'd0;
+    mirror[607] = 32'd0;
+    mirror[608] = 32'd0;
+    mirror[609] = 32'd0;
+    mirror[610] = 32'd0;
+    mirror[611] = 32'd0;
+    mirror[612] = 32'd0;
+    mirror[613] = 32'd0;
+    mirror[614] = 32'd0;
+    mirror[615] = 32'd0;
+    mirror[616] = 32'd0;
+    mirror[617] = 32'd0;
+    mirror[618] = 32'd0;
+    mirror[619] = 32'd0;
+    mirror[620] = 32'd0;
+    mirror[621] = 32'd0;
+    mirror[622] = 32'd0;
+    mirror[623] = 32'd0;
+    mirror[624] = 32'd0;
+    mirror[625] = 32'd0;
+    mirror[626] = 32'd0;
+    mirror[627] = 32'd0;
+    mirror[628] = 32'd0;
+    mirror[629] = 32'd0;
+    mirror[630] = 32'd0;
+    mirror[631] = 32'd0;
+    mirror[632] = 32'd0;
+    mirror[633] = 32'd0;
+    mirror[634] = 32'd0;
+    mirror[635] = 32'd0;
+    mirror[636] = 32'd0;
+    mirror[637] = 32'd0;
+    mirror[638] = 32'd0;
+    mirror[639] = 32'd0;
+    mirror[640] = 32'd0;
+    mirror[641] = 32'd0;
+    mirror[642] = 32'd0;
+    mirror[643] = 32'd0;
+    mirror[644] = 32'd0;
+    mirror[645] = 32'd0;
+    mirror[646] = 32'd0;
+    mirror[647] = 32'd0;
+    mirror[648] = 32'd0;
+    mirror[649] = 32'd0;
+    mirror[650] = 32'd0;
+    mirror[651] = 32'd0;
+    mirror[652] = 32'd0;
+    mirror[653] = 32'd0;
+    mirror[654] = 32'd0;
+    mirror[655] = 32'd0;
+    mirror[656] = 32'd0;
+    mirror[657] = 32'd0;
+    mirror[658] = 32'd0;
+    mirror[659] = 32'd0;
+    mirror[660] = 32'd0;
+    mirror[661] = 32'd0;
+    mirror[662] = 32'd0;
+    mirror[663] = 32'd0;
+    mirror[664] = 32'd0;
+    mirror[665] = 32'd0;
+    mirror[666] = 32'd0;
+    mirror[667] = 32'd0;
+    mirror[668] = 32'd0;
+    mirror[669] = 32'd0;
+    mirror[670] = 32'd0;
+    mirror[671] = 32'd0;
+    mirror[672] = 32'd0;
+    mirror[673] = 32'd0;
+    mirror[674] = 32'd0;
+    mirror[675] = 32'd0;
+    mirror[676] = 32'd0;
+    mirror[677] = 32'd0;
+    mirror[678] = 32'd0;
+    mirror[679] = 32'd0;
+    mirror[680] = 32'd0;
+    mirror[681] = 32'd0;
+    mirror[682] = 32'd0;
+    mirror[683] = 32'd0;
+    mirror[684] = 32'd0;
+    mirror[685] = 32'd0;
+    mirror[686] = 32'd0;
+    mirror[687] = 32'd0;
+    mirror[688] = 32'd0;
+    mirror[689] = 32'd0;
+    mirror[690] = 32'd0;
+    mirror[691] = 32'd0;
+    mirror[692] = 32'd0;
+    mirror[693] = 32'd0;
+    mirror[694] = 32'd0;
+    mirror[695] = 32'd0;
+    mirror[696] = 32'd0;
+    mirror[697] = 32'd0;
+    mirror[698] = 32'd0;
+    mirror[699] = 32'd0;
+    mirror[700] = 32'd0;
+    mirror[701] = 32'd0;
+    mirror[702] = 32'd0;
+    mirror[703] = 32'd0;
+    mirror[704] = 32'd0;
+    mirror[705] = 32'd0;
+    mirror[706] = 32'd0;
+    mirror[707] = 32'd0;
+    mirror[708] = 32'd0;
+    mirror[709] = 32'd0;
+    mirror[710] = 32'd0;
+    mirror[711] = 32'd0;
+    mirror[712] = 32'd0;
+    mirror[713] = 32'd0;
+    mirror[714] = 32'd0;
+    mirror[715] = 32'd0;
+    mirror[716] = 32'd0;
+    mirror[717] = 32'd0;
+    mirror[718] = 32'd0;
+    mirror[719] = 32'd0;
+    mirror[720] = 32'd0;
+    mirror[721] = 32'd0;
+    mirror[722] = 32'd0;
+    mirror[723] = 32'd0;
+    mirror[724] = 32'd0;
+    mirror[725] = 32'd0;
+    mirror[726] = 32'd0;
+    mirror[727] = 32'd0;
+    mirror[728] = 32'd0;
+    mirror[729] = 32'd0;
+    mirror[730] = 32'd0;
+    mirror[731] = 32'd0;
+    mirror[732] = 32'd0;
+    mirror[733] = 32'd0;
+    mirror[734] = 32'd0;
+    mirror[735] = 32'd0;
+    mirror[736] = 32'd0;
+    mirror[737] = 32'd0;
+    mirror[738] = 32'd0;
+    mirror[739] = 32'd0;
+    mirror[740] = 32'd0;
+    mirror[741] = 32'd0;
+    mirror[742] = 32'd0;
+    mirror[743] = 32'd0;
+    mirror[744] = 32'd0;
+    mirror[745] = 32'd0;
+    mirror[746] = 32'd0;
+    mirror[747] = 32'd0;
+    mirror[748] = 32'd0;
+    mirror[749] = 32'd0;
+    mirror[750] = 32'd0;
+    mirror[751] = 32'd0;
+    mirror[752] = 32'd0;
+    mirror[753] = 32'd0;
+    mirror[754] = 32'd0;
+    mirror[755] = 32'd0;
+    mirror[756] = 32'd0;
+    mirror[757] = 32'd0;
+    mirror[758] = 32'd0;
+    mirror[759] = 32'd0;
+    mirror[760] = 32'd0;
+    mirror[761] = 32'd0;
+    mirror[762] = 32'd0;
+    mirror[763] = 32'd0;
+    mirror[764] = 32'd0;
+    mirror[765] = 32'd0;
+    mirror[766] = 32'd0;
+    mirror[767] = 32'd0;
+    mirror[768] = 32'd0;
+    mirror[769] = 32'd0;
+    mirror[770] = 32'd0;
+    mirror[771] = 32'd0;
+    mirror[772] = 32'd0;
+    mirror[773] = 32'd0;
+    mirror[774] = 32'd0;
+    mirror[775] = 32'd0;
+    mirror[776] = 32'd0;
+    mirror[777] = 32'd0;
+    mirror[778] = 32'd0;
+    mirror[779] = 32'd0;
+    mirror[780] = 32'd0;
+    mirror[781] = 32'd0;
+    mirror[782] = 32'd0;
+    mirror[783] = 32'd0;
+    mirror[784] = 32'd0;
+    mirror[785] = 32'd0;
+    mirror[786] = 32'd0;
+    mirror[787] = 32'd0;
+    mirror[788] = 32'd0;
+    mirror[789] = 32'd0;
+    mirror[790] = 32'd0;
+    mirror[791] = 32'd0;
+    mirror[792] = 32'd0;
+    mirror[793] = 32'd0;
+    mirror[794] = 32'd0;
+    mirror[795] = 32'd0;
+    mirror[796] = 32'd0;
+    mirror[797] = 32'd0;
+    mirror[798] = 32'd0;
+    mirror[799] = 32'd0;
+    mirror[800] = 32'd0;
+    mirror[801] = 32'd0;
+    mirror[802] = 32'd0;
+    mirror[803] = 32'd0;
+    mirror[804] = 32'd0;
+    mirror[805] = 32'd0;
+    mirror[806] = 32'd0;
+    mirror[807] = 32'd0;
+    mirror[808] = 32'd0;
+    mirror[809] = 32'd0;
+    mirror[810] = 32'd0;
+    mirror[811] = 32'd0;
+    mirror[812] = 32'd0;
+    mirror[813] = 32'd0;
+    mirror[814] = 32'd0;
+    mirror[815] = 32'd0;
+    mirror[816] = 32'd0;
+    mirror[817] = 32'd0;
+    mirror[818] = 32'd0;
+    mirror[819] = 32'd0;
+    mirror[820] = 32'd0;
+    mirror[821] = 32'd0;
+    mirror[822] = 32'd0;
+    mirror[823] = 32'd0;
+    mirror[824] = 32'd0;
+    mirror[825] = 32'd0;
+    mirror[826] = 32'd0;
+    mirror[827] = 32'd0;
+    mirror[828] = 32'd0;
+    mirror[829] = 32'd0;
+    mirror[830] = 32'd0;
+    mirror[831] = 32'd0;
+    mirror[832] = 32'd0;
+    mirror[833] = 32'd0;
+    mirror[834] = 32'd0;
+    mirror[835] = 32'd0;
+    mirror[836] = 32'd0;
+    mirror[837] = 32'd0;
+    mirror[838] = 32'd0;
+    mirror[839] = 32'd0;
+    mirror[840] = 32'd0;
+    mirror[841] = 32'd0;
+    mirror[842] = 32'd0;
+    mirror[843] = 32'd0;
+    mirror[844] = 32'd0;
+    mirror[845] = 32'd0;
+    mirror[846] = 32'd0;
+    mirror[847] = 32'd0;
+    mirror[848] = 32'd0;
+    mirror[849] = 32'd0;
+    mirror[850] = 32'd0;
+    mirror[851] = 32'd0;
+    mirror[852] = 32'd0;
+    mirror[853] = 32'd0;
+    mirror[854] = 32'd0;
+    mirror[855] = 32'd0;
+    mirror[856] = 32'd0;
+    mirror[857] = 32'd0;
+    mirror[858] = 32'd0;
+    mirror[859] = 32'd0;
+    mirror[860] = 32'd0;
+    mirror[861] = 32'd0;
+    mirror[862] = 32'd0;
+    mirror[863] = 32'd0;
+    mirror[864] = 32'd0;
+    mirror[865] = 32'd0;
+    mirror[866] = 32'd0;
+    mirror[867] = 32'd0;
+    mirror[868] = 32'd0;
+    mirror[869] = 32'd0;
+    mirror[870] = 32'd0;
+    mirror[871] = 32'd0;
+    mirror[872] = 32'd0;
+    mirror[873] = 32'd0;
+    mirror[874] = 32'd0;
+    mirror[875] = 32'd0;
+    mirror[876] = 32'd0;
+    mirror[877] = 32'd0;
+    mirror[878] = 32'd0;
+    mirror[879] = 32'd0;
+    mirror[880] = 32'd0;
+    mirror[881] = 32'd0;
+    mirror[882] = 32'd0;
+    mirror[883] = 32'd0;
+    mirror[884] = 32'd0;
+    mirror[885] = 32'd0;
+    mirror[886] = 32'd0;
+    mirror[887] = 32'd0;
+    mirror[888] = 32'd0;
+    mirror[889] = 32'd0;
+    mirror[890] = 32'd0;
+    mirror[891] = 32'd0;
+    mirror[892] = 32'd0;
+    mirror[893] = 32'd0;
+    mirror[894] = 32'd0;
+    mirror[895] = 32'd0;
+    mirror[896] = 32'd0;
+    mirror[897] = 32'd0;
+    mirror[898] = 32'd0;
+    mirror[899] = 32'd0;
+    mirror[900] = 32'd0;
+    mirror[901] = 32'd0;
+    mirror[902] = 32'd0;
+    mirror[903] = 32'd0;
+    mirror[904] = 32'd0;
+    mirror[905] = 32'd0;
+    mirror[906] = 32'd0;
+    mirror[907] = 32'd0;
+    mirror[908] = 32'd0;
+    mirror[909] = 32'd0;
+    mirror[910] = 32'd0;
+    mirror[911] = 32'd0;
+    mirror[912] = 32'd0;
+    mirror[913] = 32'd0;
+    mirror[914] = 32'd0;
+    mirror[915] = 32'd0;
+    mirror[916] = 32'd0;
+    mirror[917] = 32'd0;
+    mirror[918] = 32'd0;
+    mirror[919] = 32'd0;
+    mirror[920] = 32'd0;
+    mirror[921] = 32'd0;
+    mirror[922] = 32'd0;
+    mirror[923] = 32'd0;
+    mirror[924] = 32'd0;
+    mirror[925] = 32'd0;
+    mirror[926] = 32'd0;
+    mirror[927] = 32'd0;
+    mirror[928] = 32'd0;
+    mirror[929] = 32'd0;
+    mirror[930] = 32'd0;
+    mirror[931] = 32'd0;
+    mirror[932] = 32'd0;
+    mirror[933] = 32'd0;
+    mirror[934] = 32'd0;
+    mirror[935] = 32'd0;
+    mirror[936] = 32'd0;
+    mirror[937] = 32'd0;
+    mirror[938] = 32'd0;
+    mirror[939] = 32'd0;
+    mirror[940] = 32'd0;
+    mirror[941] = 32'd0;
+    mirror[942] = 32'd0;
+    mirror[943] = 32'd0;
+    mirror[944] = 32'd0;
+    mirror[945] = 32'd0;
+    mirror[946] = 32'd0;
+    mirror[947] = 32'd0;
+    mirror[948] = 32'd0;
+    mirror[949] = 32'd0;
+    mirror[950] = 32'd0;
+    mirror[951] = 32'd0;
+    mirror[952] = 32'd0;
+    mirror[953] = 32'd0;
+    mirror[954] = 32'd0;
+    mirror[955] = 32'd0;
+    mirror[956] = 32'd0;
+    mirror[957] = 32'd0;
+    mirror[958] = 32'd0;
+    mirror[959] = 32'd0;
+    mirror[960] = 32'd0;
+    mirror[961] = 32'd0;
+    mirror[962] = 32'd0;
+    mirror[963] = 32'd0;
+    mirror[964] = 32'd0;
+    mirror[965] = 32'd0;
+    mirror[966] = 32'd0;
+    mirror[967] = 32'd0;
+    mirror[968] = 32'd0;
+    mirror[969] = 32'd0;
+    mirror[970] = 32'd0;
+    mirror[971] = 32'd0;
+    mirror[972] = 32'd0;
+    mirror[973] = 32'd0;
+    mirror[974] = 32'd0;
+    mirror[975] = 32'd0;
+    mirror[976] = 32'd0;
+    mirror[977] = 32'd0;
+    mirror[978] = 32'd0;
+    mirror[979] = 32'd0;
+    mirror[980] = 32'd0;
+    mirror[981] = 32'd0;
+    mirror[982] = 32'd0;
+    mirror[983] = 32'd0;
+    mirror[984] = 32'd0;
+    mirror[985] = 32'd0;
+    mirror[986] = 32'd0;
+    mirror[987] = 32'd0;
+    mirror[988] = 32'd0;
+    mirror[989] = 32'd0;
+    mirror[990] = 32'd0;
+    mirror[991] = 32'd0;
+    mirror[992] = 32'd0;
+    mirror[993] = 32'd0;
+    mirror[994] = 32'd0;
+    mirror[995] = 32'd0;
+    mirror[996] = 32'd0;
+    mirror[997] = 32'd0;
+    mirror[998] = 32'd0;
+    mirror[999] = 32'd0;
+    mirror[1000] = 32'd0;
+    mirror[1001] = 32'd0;
+    mirror[1002] = 32'd0;
+    mirror[1003] = 32'd0;
+    mirror[1004] = 32'd0;
+    mirror[1005] = 32'd0;
+    mirror[1006] = 32'd0;
+    mirror[1007] = 32'd0;
+    mirror[1008] = 32'd0;
+    mirror[1009] = 32'd0;
+    mirror[1010] = 32'd0;
+    mirror[1011] = 32'd0;
+    mirror[1012] = 32'd0;
+    mirror[1013] = 32'd0;
+    mirror[1014] = 32'd0;
+    mirror[1015] = 32'd0;
+    mirror[1016] = 32'd0;
+    mirror[1017] = 32'd0;
+    mirror[1018] = 32'd0;
+    mirror[1019] = 32'd0;
+    mirror[1020] = 32'd0;
+    mirror[1021] = 32'd0;
+    mirror[1022] = 32'd0;
+    mirror[1023] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (mwp__en[0])
+      mirror[aw_addr[11:2]][7:0] <= mwp__data[7:0];
+    if (mwp__en[1])
+      mirror[aw_addr[11:2]][15:8] <= mwp__data[15:8];
+    if (mwp__en[2])
+      mirror[aw_addr[11:2]][23:16] <= mwp__data[23:16];
+    if (mwp__en[3])
+      mirror[aw_addr[11:2]][31:24] <= mwp__data[31:24];
+  end
+  reg [31:0] _0_;
+  always @(posedge clk) begin
+    if (accept) begin
+      _0_ <= mirror[bus__araddr[11:2]];
+    end
+  end
+  assign mrp__data = _0_;
+  assign \$110  = wdec_lo_26 & wdec_hi_10;
+  assign \$111  = \$110  & dir_data_10_written;
+  assign \$112  = wdec_lo_27 & wdec_hi_10;
+  assign \$113  = \$112  & dir_data_11_written;
+  assign \$114  = wdec_lo_28 & wdec_hi_10;
+  assign \$115  = \$114  & dir_data_12_written;
+  assign \$116  = wdec_lo_29 & wdec_hi_10;
+  assign \$117  = \$116  & dir_data_13_written;
+  assign \$118  = wdec_lo_30 & wdec_hi_10;
+  assign \$119  = \$118  & dir_data_14_written;
+  assign \$120  = wdec_lo_8 & wdec_hi_11;
+  assign \$121  = \$120  & cyc_hop0_0_written;
+  assign \$122  = wdec_lo_9 & wdec_hi_11;
+  assign \$123  = \$122  & cyc_hop0_1_written;
+  assign \$124  = wdec_lo_10 & wdec_hi_11;
+  assign \$125  = \$124  & cyc_hop0_2_written;
+  assign \$126  = wdec_lo_11 & wdec_hi_11;
+  assign \$127  = \$126  & cyc_hop0_3_written;
+  assign \$128  = wdec_lo_12 & wdec_hi_11;
+  assign \$129  = \$128  & cyc_hop0_4_written;
+  assign \$130  = wdec_lo_13 & wdec_hi_11;
+  assign \$131  = \$130  & cyc_hop0_5_written;
+  assign \$132  = wdec_lo_14 & wdec_hi_11;
+  assign \$133  = \$132  & cyc_hop0_6_written;
+  assign \$134  = wdec_lo_15 & wdec_hi_11;
+  assign \$135  = \$134  & cyc_hop0_7_written;
+  assign \$136  = wdec_lo_16 & wdec_hi_11;
+  assign \$137  = \$136  & cyc_hop1_0_written;
+  assign \$138  = wdec_lo_17 & wdec_hi_11;
+  assign \$139  = \$138  & cyc_hop1_1_written;
+  assign \$140  = wdec_lo_18 & wdec_hi_11;
+  assign \$141  = \$140  & cyc_hop1_2_written;
+  assign \$142  = wdec_lo_19 & wdec_hi_11;
+  assign \$143  = \$142  & cyc_hop1_3_written;
+  assign \$144  = wdec_lo_20 & wdec_hi_11;
+  assign \$145  = \$144  & cyc_hop1_4_written;
+  assign \$146  = wdec_lo_21 & wdec_hi_11;
+  assign \$147  = \$146  & cyc_hop1_5_written;
+  assign \$148  = wdec_lo_22 & wdec_hi_11;
+  assign \$149  = \$148  & cyc_hop1_6_written;
+  assign \$150  = wdec_lo_23 & wdec_hi_11;
+  assign \$151  = \$150  & cyc_hop1_7_written;
+  assign mir_seen = | { \$151 , \$149 , \$147 , \$145 , \$143 , \$141 , \$139 , \$137 , \$135 , \$133 , \$131 , \$129 , \$127 , \$125 , \$123 , \$121 , \$119 , \$117 , \$115 , \$113 , \$111 , \$109 , \$107 , \$105 , \$103 , \$101 , \$99 , \$97 , \$95 , \$93 , \$91 , \$89 , \$87 , \$85 , \$83 , \$81 , \$79 , \$77 , \$75 , \$73 , \$71 , \$69 , \$67 , \$65 , \$63 , \$61 , \$59 , \$57 , \$55  };
+  assign \$152  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign mwp__data = mir_seen ? w_data : \$152 ;
+  assign \$153  = mir_seen ? w_strb : 4'hf;
+  assign \$154  = do_write & mir_hit;
+  assign \$155  = do_write & mir_hit;
+  assign \$156  = do_write & mir_hit;
+  assign \$157  = do_write & mir_hit;
+  assign mwp__en = \$153  & { \$157 , \$156 , \$155 , \$154  };
+  assign bus__rdata = use_mirror ? mrp__data : rdata;
+  assign \$158  = bus__awvalid & bus__awready;
+  assign \$159  = bus__wvalid & bus__wready;
+  assign \$160  = wdec_lo_4 & wdec_hi_0;
+  assign \$161  = \$160  & lane_we[0];
+  assign \$162  = wdec_lo_4 & wdec_hi_0;
+  assign \$163  = \$162  & do_write;
+  assign \$164  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$165  = wdec_lo_4 & wdec_hi_0;
+  assign \$166  = \$165  & do_write;
+  assign \$167  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$168  = wdec_lo_8 & wdec_hi_0;
+  assign \$169  = \$168  & lane_we[0];
+  assign \$170  = wdec_lo_8 & wdec_hi_0;
+  assign \$171  = \$170  & lane_we[0];
+  assign \$172  = wdec_lo_8 & wdec_hi_0;
+  assign \$173  = \$172  & lane_we[0];
+  assign \$174  = wdec_lo_0 & wdec_hi_2;
+  assign \$175  = \$174  & lane_we[0];
+  assign \$176  = wdec_lo_0 & wdec_hi_2;
+  assign \$177  = \$176  & lane_we[1];
+  assign \$178  = wdec_lo_1 & wdec_hi_2;
+  assign \$179  = \$178  & do_write;
+  assign \$180  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$181  = wdec_lo_1 & wdec_hi_2;
+  assign \$182  = \$181  & do_write;
+  assign \$183  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$184  = wdec_lo_8 & wdec_hi_2;
+  assign \$185  = \$184  & lane_we[0];
+  assign \$186  = wdec_lo_8 & wdec_hi_2;
+  assign \$187  = \$186  & lane_we[1];
+  assign \$188  = wdec_lo_8 & wdec_hi_2;
+  assign \$189  = \$188  & lane_we[2];
+  assign \$190  = wdec_lo_8 & wdec_hi_2;
+  assign \$191  = \$190  & lane_we[3];
+  assign \$192  = wdec_lo_9 & wdec_hi_2;
+  assign \$193  = \$192  & lane_we[0];
+  assign \$194  = wdec_lo_9 & wdec_hi_2;
+  assign \$195  = \$194  & lane_we[1];
+  assign \$196  = wdec_lo_9 & wdec_hi_2;
+  assign \$197  = \$196  & lane_we[2];
+  assign \$198  = wdec_lo_9 & wdec_hi_2;
+  assign \$199  = \$198  & lane_we[3];
+  assign \$200  = wdec_lo_10 & wdec_hi_2;
+  assign \$201  = \$200  & lane_we[0];
+  assign \$202  = wdec_lo_10 & wdec_hi_2;
+  assign \$203  = \$202  & lane_we[1];
+  assign \$204  = wdec_lo_10 & wdec_hi_2;
+  assign \$205  = \$204  & lane_we[2];
+  assign \$206  = wdec_lo_10 & wdec_hi_2;
+  assign \$207  = \$206  & lane_we[3];
+  assign \$208  = wdec_lo_11 & wdec_hi_2;
+  assign \$209  = \$208  & lane_we[0];
+  assign \$210  = wdec_lo_11 & wdec_hi_2;
+  assign \$211  = \$210  & lane_we[1];
+  assign \$212  = wdec_lo_11 & wdec_hi_2;
+  assign \$213  = \$212  & lane_we[2];
+  assign \$214  = wdec_lo_11 & wdec_hi_2;
+  assign \$215  = \$214  & lane_we[3];
+  assign \$216  = wdec_lo_12 & wdec_hi_2;
+  assign \$217  = \$216  & lane_we[0];
+  assign \$218  = wdec_lo_12 & wdec_hi_2;
+  assign \$219  = \$218  & lane_we[1];
+  assign \$220  = wdec_lo_12 & wdec_hi_2;
+  assign \$221  = \$220  & lane_we[2];
+  assign \$222  = wdec_lo_12 & wdec_hi_2;
+  assign \$223  = \$222  & lane_we[3];
+  assign \$224  = wdec_lo_13 & wdec_hi_2;
+  assign \$225  = \$224  & lane_we[0];
+  assign \$226  = wdec_lo_13 & wdec_hi_2;
+  assign \$227  = \$226  & lane_we[1];
+  assign \$228  = wdec_lo_13 & wdec_hi_2;
+  assign \$229  = \$228  & lane_we[2];
+  assign \$230  = wdec_lo_13 & wdec_hi_2;
+  assign \$231  = \$230  & lane_we[3];
+  assign \$232  = wdec_lo_14 & wdec_hi_2;
+  assign \$233  = \$232  & lane_we[0];
+  assign \$234  = wdec_lo_14 & wdec_hi_2;
+  assign \$235  = \$234  & lane_we[1];
+  assign \$236  = wdec_lo_14 & wdec_hi_2;
+  assign \$237  = \$236  & lane_we[2];
+  assign \$238  = wdec_lo_14 & wdec_hi_2;
+  assign \$239  = \$238  & lane_we[3];
+  assign \$240  = wdec_lo_15 & wdec_hi_2;
+  assign \$241  = \$240  & lane_we[0];
+  assign \$242  = wdec_lo_15 & wdec_hi_2;
+  assign \$243  = \$242  & lane_we[1];
+  assign \$244  = wdec_lo_15 & wdec_hi_2;
+  assign \$245  = \$244  & lane_we[2];
+  assign \$246  = wdec_lo_15 & wdec_hi_2;
+  assign \$247  = \$246  & lane_we[3];
+  assign \$248  = wdec_lo_0 & wdec_hi_4;
+  assign \$249  = \$248  & lane_we[0];
+  assign \$250  = wdec_lo_1 & wdec_hi_4;
+  assign \$251  = \$250  & lane_we[0];
+  assign \$252  = wdec_lo_1 & wdec_hi_4;
+  assign \$253  = \$252  & lane_we[0];
+  assign \$254  = wdec_lo_1 & wdec_hi_4;
+  assign \$255  = \$254  & lane_we[0];
+  assign \$256  = wdec_lo_1 & wdec_hi_4;
+  assign \$257  = \$256  & lane_we[1];
+  assign \$258  = wdec_lo_1 & wdec_hi_4;
+  assign \$259  = \$258  & lane_we[1];
+  assign \$260  = wdec_lo_2 & wdec_hi_4;
+  assign \$261  = \$260  & do_write;
+  assign \$262  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$263  = wdec_lo_3 & wdec_hi_4;
+  assign \$264  = \$263  & lane_we[0];
+  assign \$265  = wdec_lo_3 & wdec_hi_4;
+  assign \$266  = \$265  & lane_we[1];
+  assign \$267  = wdec_lo_4 & wdec_hi_4;
+  assign \$268  = \$267  & lane_we[0];
+  assign \$269  = wdec_lo_4 & wdec_hi_4;
+  assign \$270  = \$269  & lane_we[1];
+  assign \$271  = wdec_lo_4 & wdec_hi_4;
+  assign \$272  = \$271  & lane_we[2];
+  assign \$273  = wdec_lo_4 & wdec_hi_4;
+  assign \$274  = \$273  & lane_we[3];
+  assign \$275  = wdec_lo_8 & wdec_hi_4;
+  assign \$276  = \$275  & lane_we[0];
+  assign \$277  = wdec_lo_8 & wdec_hi_4;
+  assign \$278  = \$277  & lane_we[1];
+  assign \$279  = wdec_lo_8 & wdec_hi_4;
+  assign \$280  = \$279  & lane_we[2];
+  assign \$281  = wdec_lo_8 & wdec_hi_4;
+  assign \$282  = \$281  & lane_we[3];
+  assign \$283  = wdec_lo_9 & wdec_hi_4;
+  assign \$284  = \$283  & lane_we[0];
+  assign \$285  = wdec_lo_9 & wdec_hi_4;
+  assign \$286  = \$285  & lane_we[1];
+  assign \$287  = wdec_lo_9 & wdec_hi_4;
+  assign \$288  = \$287  & lane_we[2];
+  assign \$289  = wdec_lo_9 & wdec_hi_4;
+  assign \$290  = \$289  & lane_we[3];
+  assign \$291  = wdec_lo_10 & wdec_hi_4;
+  assign \$292  = \$291  & lane_we[0];
+  assign \$293  = wdec_lo_10 & wdec_hi_4;
+  assign \$294  = \$293  & lane_we[1];
+  assign \$295  = wdec_lo_10 & wdec_hi_4;
+  assign \$296  = \$295  & lane_we[2];
+  assign \$297  = wdec_lo_10 & wdec_hi_4;
+  assign \$298  = \$297  & lane_we[3];
+  assign \$299  = wdec_lo_11 & wdec_hi_4;
+  assign \$300  = \$299  & lane_we[0];
+  assign \$301  = wdec_lo_11 & wdec_hi_4;
+  assign \$302  = \$301  & lane_we[1];
+  assign \$303  = wdec_lo_11 & wdec_hi_4;
+  assign \$304  = \$303  & lane_we[2];
+  assign \$305  = wdec_lo_11 & wdec_hi_4;
+  assign \$306  = \$305  & lane_we[3];
+  assign \$307  = wdec_lo_12 & wdec_hi_4;
+  assign \$308  = \$307  & lane_we[0];
+  assign \$309  = wdec_lo_12 & wdec_hi_4;
+  assign \$310  = \$309  & lane_we[1];
+  assign \$311  = wdec_lo_12 & wdec_hi_4;
+  assign \$312  = \$311  & lane_we[2];
+  assign \$313  = wdec_lo_12 & wdec_hi_4;
+  assign \$314  = \$313  & lane_we[3];
+  assign \$315  = wdec_lo_16 & wdec_hi_4;
+  assign \$316  = \$315  & lane_we[0];
+  assign \$317  = wdec_lo_16 & wdec_hi_4;
+  assign \$318  = \$317  & lane_we[1];
+  assign \$319  = wdec_lo_16 & wdec_hi_4;
+  assign \$320  = \$319  & lane_we[2];
+  assign \$321  = wdec_lo_16 & wdec_hi_4;
+  assign \$322  = \$321  & lane_we[3];
+  assign \$323  = wdec_lo_17 & wdec_hi_4;
+  assign \$324  = \$323  & lane_we[0];
+  assign \$325  = wdec_lo_17 & wdec_hi_4;
+  assign \$326  = \$325  & lane_we[1];
+  assign \$327  = wdec_lo_17 & wdec_hi_4;
+  assign \$328  = \$327  & lane_we[2];
+  assign \$329  = wdec_lo_17 & wdec_hi_4;
+  assign \$330  = \$329  & lane_we[3];
+  assign \$331  = wdec_lo_18 & wdec_hi_4;
+  assign \$332  = \$331  & lane_we[0];
+  assign \$333  = wdec_lo_18 & wdec_hi_4;
+  assign \$334  = \$333  & lane_we[1];
+  assign \$335  = wdec_lo_18 & wdec_hi_4;
+  assign \$336  = \$335  & lane_we[2];
+  assign \$337  = wdec_lo_18 & wdec_hi_4;
+  assign \$338  = \$337  & lane_we[3];
+  assign \$339  = wdec_lo_19 & wdec_hi_4;
+  assign \$340  = \$339  & lane_we[0];
+  assign \$341  = wdec_lo_19 & wdec_hi_4;
+  assign \$342  = \$341  & lane_we[1];
+  assign \$343  = wdec_lo_19 & wdec_hi_4;
+  assign \$344  = \$343  & lane_we[2];
+  assign \$345  = wdec_lo_19 & wdec_hi_4;
+  assign \$346  = \$345  & lane_we[3];
+  assign \$347  = wdec_lo_20 & wdec_hi_4;
+  assign \$348  = \$347  & lane_we[0];
+  assign \$349  = wdec_lo_20 & wdec_hi_4;
+  assign \$350  = \$349  & lane_we[1];
+  assign \$351  = wdec_lo_20 & wdec_hi_4;
+  assign \$352  = \$351  & lane_we[2];
+  assign \$353  = wdec_lo_20 & wdec_hi_4;
+  assign \$354  = \$353  & lane_we[3];
+  assign \$355  = wdec_lo_0 & wdec_hi_10;
+  assign \$356  = \$355  & lane_we[0];
+  assign \$357  = wdec_lo_1 & wdec_hi_10;
+  assign \$358  = \$357  & do_write;
+  assign \$359  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$360  = wdec_lo_2 & wdec_hi_10;
+  assign \$361  = \$360  & lane_we[0];
+  assign \$362  = wdec_lo_2 & wdec_hi_10;
+  assign \$363  = \$362  & lane_we[1];
+  assign \$364  = wdec_lo_3 & wdec_hi_10;
+  assign \$365  = \$364  & lane_we[0];
+  assign \$366  = wdec_lo_3 & wdec_hi_10;
+  assign \$367  = \$366  & lane_we[1];
+  assign \$368  = wdec_lo_3 & wdec_hi_10;
+  assign \$369  = \$368  & lane_we[2];
+  assign \$370  = wdec_lo_16 & wdec_hi_10;
+  assign \$371  = \$370  & lane_we[0];
+  assign \$372  = wdec_lo_16 & wdec_hi_10;
+  assign \$373  = \$372  & lane_we[1];
+  assign \$374  = wdec_lo_16 & wdec_hi_10;
+  assign \$375  = \$374  & lane_we[2];
+  assign \$376  = wdec_lo_16 & wdec_hi_10;
+  assign \$377  = \$376  & lane_we[3];
+  assign \$378  = wdec_lo_17 & wdec_hi_10;
+  assign \$379  = \$378  & lane_we[0];
+  assign \$380  = wdec_lo_17 & wdec_hi_10;
+  assign \$381  = \$380  & lane_we[1];
+  assign \$382  = wdec_lo_17 & wdec_hi_10;
+  assign \$383  = \$382  & lane_we[2];
+  assign \$384  = wdec_lo_17 & wdec_hi_10;
+  assign \$385  = \$384  & lane_we[3];
+  assign \$386  = wdec_lo_18 & wdec_hi_10;
+  assign \$387  = \$386  & lane_we[0];
+  assign \$388  = wdec_lo_18 & wdec_hi_10;
+  assign \$389  = \$388  & lane_we[1];
+  assign \$390  = wdec_lo_18 & wdec_hi_10;
+  assign \$391  = \$390  & lane_we[2];
+  assign \$392  = wdec_lo_18 & wdec_hi_10;
+  assign \$393  = \$392  & lane_we[3];
+  assign \$394  = wdec_lo_19 & wdec_hi_10;
+  assign \$395  = \$394  & lane_we[0];
+  assign \$396  = wdec_lo_19 & wdec_hi_10;
+  assign \$397  = \$396  & lane_we[1];
+  assign \$398  = wdec_lo_19 & wdec_hi_10;
+  assign \$399  = \$398  & lane_we[2];
+  assign \$400  = wdec_lo_19 & wdec_hi_10;
+  assign \$401  = \$400  & lane_we[3];
+  assign \$402  = wdec_lo_20 & wdec_hi_10;
+  assign \$403  = \$402  & lane_we[0];
+  assign \$404  = wdec_lo_20 & wdec_hi_10;
+  assign \$405  = \$404  & lane_we[1];
+  assign \$406  = wdec_lo_20 & wdec_hi_10;
+  assign \$407  = \$406  & lane_we[2];
+  assign \$408  = wdec_lo_20 & wdec_hi_10;
+  assign \$409  = \$408  & lane_we[3];
+  assign \$410  = wdec_lo_21 & wdec_hi_10;
+  assign \$411  = \$410  & lane_we[0];
+  assign \$412  = wdec_lo_21 & wdec_hi_10;
+  assign \$413  = \$412  & lane_we[1];
+  assign \$414  = wdec_lo_21 & wdec_hi_10;
+  assign \$415  = \$414  & lane_we[2];
+  assign \$416  = wdec_lo_21 & wdec_hi_10;
+  assign \$417  = \$416  & lane_we[3];
+  assign \$418  = wdec_lo_22 & wdec_hi_10;
+  assign \$419  = \$418  & lane_we[0];
+  assign \$420  = wdec_lo_22 & wdec_hi_10;
+  assign \$421  = \$420  & lane_we[1];
+  assign \$422  = wdec_lo_22 & wdec_hi_10;
+  assign \$423  = \$422  & lane_we[2];
+  assign \$424  = wdec_lo_22 & wdec_hi_10;
+  assign \$425  = \$424  & lane_we[3];
+  assign \$426  = wdec_lo_23 & wdec_hi_10;
+  assign \$427  = \$426  & lane_we[0];
+  assign \$428  = wdec_lo_23 & wdec_hi_10;
+  assign \$429  = \$428  & lane_we[1];
+  assign \$430  = wdec_lo_23 & wdec_hi_10;
+  assign \$431  = \$430  & lane_we[2];
+  assign \$432  = wdec_lo_23 & wdec_hi_10;
+  assign \$433  = \$432  & lane_we[3];
+  assign \$434  = wdec_lo_24 & wdec_hi_10;
+  assign \$435  = \$434  & lane_we[0];
+  assign \$436  = wdec_lo_24 & wdec_hi_10;
+  assign \$437  = \$436  & lane_we[1];
+  assign \$438  = wdec_lo_24 & wdec_hi_10;
+  assign \$439  = \$438  & lane_we[2];
+  assign \$440  = wdec_lo_24 & wdec_hi_10;
+  assign \$441  = \$440  & lane_we[3];
+  assign \$442  = wdec_lo_25 & wdec_hi_10;
+  assign \$443  = \$442  & lane_we[0];
+  assign \$444  = wdec_lo_25 & wdec_hi_10;
+  assign \$445  = \$444  & lane_we[1];
+  assign \$446  = wdec_lo_25 & wdec_hi_10;
+  assign \$447  = \$446  & lane_we[2];
+  assign \$448  = wdec_lo_25 & wdec_hi_10;
+  assign \$449  = \$448  & lane_we[3];
+  assign \$450  = wdec_lo_26 & wdec_hi_10;
+  assign \$451  = \$450  & lane_we[0];
+  assign \$452  = wdec_lo_26 & wdec_hi_10;
+  assign \$453  = \$452  & lane_we[1];
+  assign \$454  = wdec_lo_26 & wdec_hi_10;
+  assign \$455  = \$454  & lane_we[2];
+  assign \$456  = wdec_lo_26 & wdec_hi_10;
+  assign \$457  = \$456  & lane_we[3];
+  assign \$458  = wdec_lo_27 & wdec_hi_10;
+  assign \$459  = \$458  & lane_we[0];
+  assign \$460  = wdec_lo_27 & wdec_hi_10;
+  assign \$461  = \$460  & lane_we[1];
+  assign \$462  = wdec_lo_27 & wdec_hi_10;
+  assign \$463  = \$462  & lane_we[2];
+  assign \$464  = wdec_lo_27 & wdec_hi_10;
+  assign \$465  = \$464  & lane_we[3];
+  assign \$466  = wdec_lo_28 & wdec_hi_10;
+  assign \$467  = \$466  & lane_we[0];
+  assign \$468  = wdec_lo_28 & wdec_hi_10;
+  assign \$469  = \$468  & lane_we[1];
+  assign \$470  = wdec_lo_28 & wdec_hi_10;
+  assign \$471  = \$470  & lane_we[2];
+  assign \$472  = wdec_lo_28 & wdec_hi_10;
+  assign \$473  = \$472  & lane_we[3];
+  assign \$474  = wdec_lo_29 & wdec_hi_10;
+  assign \$475  = \$474  & lane_we[0];
+  assign \$476  = wdec_lo_29 & wdec_hi_10;
+  assign \$477  = \$476  & lane_we[1];
+  assign \$478  = wdec_lo_29 & wdec_hi_10;
+  assign \$479  = \$478  & lane_we[2];
+  assign \$480  = wdec_lo_29 & wdec_hi_10;
+  assign \$481  = \$480  & lane_we[3];
+  assign \$482  = wdec_lo_30 & wdec_hi_10;
+  assign \$483  = \$482  & lane_we[0];
+  assign \$484  = wdec_lo_30 & wdec_hi_10;
+  assign \$485  = \$484  & lane_we[1];
+  assign \$486  = wdec_lo_30 & wdec_hi_10;
+  assign \$487  = \$486  & lane_we[2];
+  assign \$488  = wdec_lo_30 & wdec_hi_10;
+  assign \$489  = \$488  & lane_we[3];
+  assign \$490  = wdec_lo_0 & wdec_hi_11;
+  assign \$491  = \$490  & do_write;
+  assign \$492  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$493  = wdec_lo_8 & wdec_hi_11;
+  assign \$494  = \$493  & lane_we[0];
+  assign \$495  = wdec_lo_8 & wdec_hi_11;
+  assign \$496  = \$495  & lane_we[1];
+  assign \$497  = wdec_lo_8 & wdec_hi_11;
+  assign \$498  = \$497  & lane_we[2];
+  assign \$499  = wdec_lo_8 & wdec_hi_11;
+  assign \$500  = \$499  & lane_we[3];
+  assign \$501  = wdec_lo_9 & wdec_hi_11;
+  assign \$502  = \$501  & lane_we[0];
+  assign \$503  = wdec_lo_9 & wdec_hi_11;
+  assign \$504  = \$503  & lane_we[1];
+  assign \$505  = wdec_lo_9 & wdec_hi_11;
+  assign \$506  = \$505  & lane_we[2];
+  assign \$507  = wdec_lo_9 & wdec_hi_11;
+  assign \$508  = \$507  & lane_we[3];
+  assign \$509  = wdec_lo_10 & wdec_hi_11;
+  assign \$510  = \$509  & lane_we[0];
+  assign \$511  = wdec_lo_10 & wdec_hi_11;
+  assign \$512  = \$511  & lane_we[1];
+  assign \$513  = wdec_lo_10 & wdec_hi_11;
+  assign \$514  = \$513  & lane_we[2];
+  assign \$515  = wdec_lo_10 & wdec_hi_11;
+  assign \$516  = \$515  & lane_we[3];
+  assign \$517  = wdec_lo_11 & wdec_hi_11;
+  assign \$518  = \$517  & lane_we[0];
+  assign \$519  = wdec_lo_11 & wdec_hi_11;
+  assign \$520  = \$519  & lane_we[1];
+  assign \$521  = wdec_lo_11 & wdec_hi_11;
+  assign \$522  = \$521  & lane_we[2];
+  assign \$523  = wdec_lo_11 & wdec_hi_11;
+  assign \$524  = \$523  & lane_we[3];
+  assign \$525  = wdec_lo_12 & wdec_hi_11;
+  assign \$526  = \$525  & lane_we[0];
+  assign \$527  = wdec_lo_12 & wdec_hi_11;
+  assign \$528  = \$527  & lane_we[1];
+  assign \$529  = wdec_lo_12 & wdec_hi_11;
+  assign \$530  = \$529  & lane_we[2];
+  assign \$531  = wdec_lo_12 & wdec_hi_11;
+  assign \$532  = \$531  & lane_we[3];
+  assign \$533  = wdec_lo_13 & wdec_hi_11;
+  assign \$534  = \$533  & lane_we[0];
+  assign \$535  = wdec_lo_13 & wdec_hi_11;
+  assign \$536  = \$535  & lane_we[1];
+  assign \$537  = wdec_lo_13 & wdec_hi_11;
+  assign \$538  = \$537  & lane_we[2];
+  assign \$539  = wdec_lo_13 & wdec_hi_11;
+  assign \$540  = \$539  & lane_we[3];
+  assign \$541  = wdec_lo_14 & wdec_hi_11;
+  assign \$542  = \$541  & lane_we[0];
+  assign \$543  = wdec_lo_14 & wdec_hi_11;
+  assign \$544  = \$543  & lane_we[1];
+  assign \$545  = wdec_lo_14 & wdec_hi_11;
+  assign \$546  = \$545  & lane_we[2];
+  assign \$547  = wdec_lo_14 & wdec_hi_11;
+  assign \$548  = \$547  & lane_we[3];
+  assign \$549  = wdec_lo_15 & wdec_hi_11;
+  assign \$550  = \$549  & lane_we[0];
+  assign \$551  = wdec_lo_15 & wdec_hi_11;
+  assign \$552  = \$551  & lane_we[1];
+  assign \$553  = wdec_lo_15 & wdec_hi_11;
+  assign \$554  = \$553  & lane_we[2];
+  assign \$555  = wdec_lo_15 & wdec_hi_11;
+  assign \$556  = \$555  & lane_we[3];
+  assign \$557  = wdec_lo_16 & wdec_hi_11;
+  assign \$558  = \$557  & lane_we[0];
+  assign \$559  = wdec_lo_16 & wdec_hi_11;
+  assign \$560  = \$559  & lane_we[1];
+  assign \$561  = wdec_lo_16 & wdec_hi_11;
+  assign \$562  = \$561  & lane_we[2];
+  assign \$563  = wdec_lo_16 & wdec_hi_11;
+  assign \$564  = \$563  & lane_we[3];
+  assign \$565  = wdec_lo_17 & wdec_hi_11;
+  assign \$566  = \$565  & lane_we[0];
+  assign \$567  = wdec_lo_17 & wdec_hi_11;
+  assign \$568  = \$567  & lane_we[1];
+  assign \$569  = wdec_lo_17 & wdec_hi_11;
+  assign \$570  = \$569  & lane_we[2];
+  assign \$571  = wdec_lo_17 & wdec_hi_11;
+  assign \$572  = \$571  & lane_we[3];
+  assign \$573  = wdec_lo_18 & wdec_hi_11;
+  assign \$574  = \$573  & lane_we[0];
+  assign \$575  = wdec_lo_18 & wdec_hi_11;
+  assign \$576  = \$575  & lane_we[1];
+  assign \$577  = wdec_lo_18 & wdec_hi_11;
+  assign \$578  = \$577  & lane_we[2];
+  assign \$579  = wdec_lo_18 & wdec_hi_11;
+  assign \$580  = \$579  & lane_we[3];
+  assign \$581  = wdec_lo_19 & wdec_hi_11;
+  assign \$582  = \$581  & lane_we[0];
+  assign \$583  = wdec_lo_19 & wdec_hi_11;
+  assign \$584  = \$583  & lane_we[1];
+  assign \$585  = wdec_lo_19 & wdec_hi_11;
+  assign \$586  = \$585  & lane_we[2];
+  assign \$587  = wdec_lo_19 & wdec_hi_11;
+  assign \$588  = \$587  & lane_we[3];
+  assign \$589  = wdec_lo_20 & wdec_hi_11;
+  assign \$590  = \$589  & lane_we[0];
+  assign \$591  = wdec_lo_20 & wdec_hi_11;
+  assign \$592  = \$591  & lane_we[1];
+  assign \$593  = wdec_lo_20 & wdec_hi_11;
+  assign \$594  = \$593  & lane_we[2];
+  assign \$595  = wdec_lo_20 & wdec_hi_11;
+  assign \$596  = \$595  & lane_we[3];
+  assign \$597  = wdec_lo_21 & wdec_hi_11;
+  assign \$598  = \$597  & lane_we[0];
+  assign \$599  = wdec_lo_21 & wdec_hi_11;
+  assign \$600  = \$599  & lane_we[1];
+  assign \$601  = wdec_lo_21 & wdec_hi_11;
+  assign \$602  = \$601  & lane_we[2];
+  assign \$603  = wdec_lo_21 & wdec_hi_11;
+  assign \$604  = \$603  & lane_we[3];
+  assign \$605  = wdec_lo_22 & wdec_hi_11;
+  assign \$606  = \$605  & lane_we[0];
+  assign \$607  = wdec_lo_22 & wdec_hi_11;
+  assign \$608  = \$607  & lane_we[1];
+  assign \$609  = wdec_lo_22 & wdec_hi_11;
+  assign \$610  = \$609  & lane_we[2];
+  assign \$611  = wdec_lo_22 & wdec_hi_11;
+  assign \$612  = \$611  & lane_we[3];
+  assign \$613  = wdec_lo_23 & wdec_hi_11;
+  assign \$614  = \$613  & lane_we[0];
+  assign \$615  = wdec_lo_23 & wdec_hi_11;
+  assign \$616  = \$615  & lane_we[1];
+  assign \$617  = wdec_lo_23 & wdec_hi_11;
+  assign \$618  = \$617  & lane_we[2];
+  assign \$619  = wdec_lo_23 & wdec_hi_11;
+  assign \$620  = \$619  & lane_we[3];
+  assign \$621  = wdec_lo_8 & wdec_hi_2;
+  assign \$622  = do_write & \$621 ;
+  assign \$623  = wdec_lo_9 & wdec_hi_2;
+  assign \$624  = do_write & \$623 ;
+  assign \$625  = wdec_lo_10 & wdec_hi_2;
+  assign \$626  = do_write & \$625 ;
+  assign \$627  = wdec_lo_11 & wdec_hi_2;
+  assign \$628  = do_write & \$627 ;
+  assign \$629  = wdec_lo_12 & wdec_hi_2;
+  assign \$630  = do_write & \$629 ;
+  assign \$631  = wdec_lo_13 & wdec_hi_2;
+  assign \$632  = do_write & \$631 ;
+  assign \$633  = wdec_lo_14 & wdec_hi_2;
+  assign \$634  = do_write & \$633 ;
+  assign \$635  = wdec_lo_15 & wdec_hi_2;
+  assign \$636  = do_write & \$635 ;
+  assign \$637  = wdec_lo_8 & wdec_hi_4;
+  assign \$638  = do_write & \$637 ;
+  assign \$639  = wdec_lo_9 & wdec_hi_4;
+  assign \$640  = do_write & \$639 ;
+  assign \$641  = wdec_lo_10 & wdec_hi_4;
+  assign \$642  = do_write & \$641 ;
+  assign \$643  = wdec_lo_11 & wdec_hi_4;
+  assign \$644  = do_write & \$643 ;
+  assign \$645  = wdec_lo_12 & wdec_hi_4;
+  assign \$646  = do_write & \$645 ;
+  assign \$647  = wdec_lo_16 & wdec_hi_4;
+  assign \$648  = do_write & \$647 ;
+  assign \$649  = wdec_lo_17 & wdec_hi_4;
+  assign \$650  = do_write & \$649 ;
+  assign \$651  = wdec_lo_18 & wdec_hi_4;
+  assign \$652  = do_write & \$651 ;
+  assign \$653  = wdec_lo_19 & wdec_hi_4;
+  assign \$654  = do_write & \$653 ;
+  assign \$655  = wdec_lo_20 & wdec_hi_4;
+  assign \$656  = do_write & \$655 ;
+  assign \$657  = wdec_lo_16 & wdec_hi_10;
+  assign \$658  = do_write & \$657 ;
+  assign \$659  = wdec_lo_17 & wdec_hi_10;
+  assign \$660  = do_write & \$659 ;
+  assign \$661  = wdec_lo_18 & wdec_hi_10;
+  assign \$662  = do_write & \$661 ;
+  assign \$663  = wdec_lo_19 & wdec_hi_10;
+  assign \$664  = do_write & \$663 ;
+  assign \$665  = wdec_lo_20 & wdec_hi_10;
+  assign \$666  = do_write & \$665 ;
+  assign \$667  = wdec_lo_21 & wdec_hi_10;
+  assign \$668  = do_write & \$667 ;
+  assign \$669  = wdec_lo_22 & wdec_hi_10;
+  assign \$670  = do_write & \$669 ;
+  assign \$671  = wdec_lo_23 & wdec_hi_10;
+  assign \$672  = do_write & \$671 ;
+  assign \$673  = wdec_lo_24 & wdec_hi_10;
+  assign \$674  = do_write & \$673 ;
+  assign \$675  = wdec_lo_25 & wdec_hi_10;
+  assign \$676  = do_write & \$675 ;
+  assign \$677  = wdec_lo_26 & wdec_hi_10;
+  assign \$678  = do_write & \$677 ;
+  assign \$679  = wdec_lo_27 & wdec_hi_10;
+  assign \$680  = do_write & \$679 ;
+  assign \$681  = wdec_lo_28 & wdec_hi_10;
+  assign \$682  = do_write & \$681 ;
+  assign \$683  = wdec_lo_29 & wdec_hi_10;
+  assign \$684  = do_write & \$683 ;
+  assign \$685  = wdec_lo_30 & wdec_hi_10;
+  assign \$686  = do_write & \$685 ;
+  assign \$687  = wdec_lo_8 & wdec_hi_11;
+  assign \$688  = do_write & \$687 ;
+  assign \$689  = wdec_lo_9 & wdec_hi_11;
+  assign \$690  = do_write & \$689 ;
+  assign \$691  = wdec_lo_10 & wdec_hi_11;
+  assign \$692  = do_write & \$691 ;
+  assign \$693  = wdec_lo_11 & wdec_hi_11;
+  assign \$694  = do_write & \$693 ;
+  assign \$695  = wdec_lo_12 & wdec_hi_11;
+  assign \$696  = do_write & \$695 ;
+  assign \$697  = wdec_lo_13 & wdec_hi_11;
+  assign \$698  = do_write & \$697 ;
+  assign \$699  = wdec_lo_14 & wdec_hi_11;
+  assign \$700  = do_write & \$699 ;
+  assign \$701  = wdec_lo_15 & wdec_hi_11;
+  assign \$702  = do_write & \$701 ;
+  assign \$703  = wdec_lo_16 & wdec_hi_11;
+  assign \$704  = do_write & \$703 ;
+  assign \$705  = wdec_lo_17 & wdec_hi_11;
+  assign \$706  = do_write & \$705 ;
+  assign \$707  = wdec_lo_18 & wdec_hi_11;
+  assign \$708  = do_write & \$707 ;
+  assign \$709  = wdec_lo_19 & wdec_hi_11;
+  assign \$710  = do_write & \$709 ;
+  assign \$711  = wdec_lo_20 & wdec_hi_11;
+  assign \$712  = do_write & \$711 ;
+  assign \$713  = wdec_lo_21 & wdec_hi_11;
+  assign \$714  = do_write & \$713 ;
+  assign \$715  = wdec_lo_22 & wdec_hi_11;
+  assign \$716  = do_write & \$715 ;
+  assign \$717  = wdec_lo_23 & wdec_hi_11;
+  assign \$718  = do_write & \$717 ;
+  always @(posedge clk)
+    aw_full <= \$719 ;
+  always @(posedge clk)
+    aw_addr <= \$720 ;
+  always @(posedge clk)
+    w_full <= \$721 ;
+  always @(posedge clk)
+    w_data <= \$722 ;
+  always @(posedge clk)
+    w_strb <= \$723 ;
+  always @(posedge clk)
+    bus__bvalid <= \$724 ;
+  always @(posedge clk)
+    control_soft_reset <= \$725 ;
+  always @(posedge clk)
+    control_flush <= \$726 ;
+  always @(posedge clk)
+    pool_cmd_commit <= \$727 ;
+  always @(posedge clk)
+    pool_cmd_readback <= \$728 ;
+  always @(posedge clk)
+    router_cmd_commit <= \$729 ;
+  always @(posedge clk)
+    dir_cmd_commit <= \$730 ;
+  always @(posedge clk)
+    cyc_cmd_go <= \$731 ;
+  always @(posedge clk)
+    control_enable <= \$732 ;
+  always @(posedge clk)
+    output_cfg_tx_headers <= \$733 ;
+  always @(posedge clk)
+    output_cfg_swaps <= \$734 ;
+  always @(posedge clk)
+    output_cfg_opportunities <= \$735 ;
+  always @(posedge clk)
+    pool_addr_index <= \$736 ;
+  always @(posedge clk)
+    pool_data_0_value <= \$737 ;
+  always @(posedge clk)
+    pool_data_1_value <= \$738 ;
+  always @(posedge clk)
+    pool_data_2_value <= \$739 ;
+  always @(posedge clk)
+    pool_data_3_value <= \$740 ;
+  always @(posedge clk)
+    pool_data_4_value <= \$741 ;
+  always @(posedge clk)
+    pool_data_5_value <= \$742 ;
+  always @(posedge clk)
+    pool_data_6_value <= \$743 ;
+  always @(posedge clk)
+    pool_data_7_value <= \$744 ;
+  always @(posedge clk)
+    router_sel_index <= \$745 ;
+  always @(posedge clk)
+    router_cfg_valid <= \$746 ;
+  always @(posedge clk)
+    router_cfg_weth_valid <= \$747 ;
+  always @(posedge clk)
+    router_cfg_venue <= \$748 ;
+  always @(posedge clk)
+    router_cfg_venue_valid <= \$749 ;
+  always @(posedge clk)
+    selector_mask_enable <= \$750 ;
+  always @(posedge clk)
+    router_chain_chain_id <= \$751 ;
+  always @(posedge clk)
+    router_word_0_value <= \$752 ;
+  always @(posedge clk)
+    router_word_1_value <= \$753 ;
+  always @(posedge clk)
+    router_word_2_value <= \$754 ;
+  always @(posedge clk)
+    router_word_3_value <= \$755 ;
+  always @(posedge clk)
+    router_word_4_value <= \$756 ;
+  always @(posedge clk)
+    router_weth_0_value <= \$757 ;
+  always @(posedge clk)
+    router_weth_1_value <= \$758 ;
+  always @(posedge clk)
+    router_weth_2_value <= \$759 ;
+  always @(posedge clk)
+    router_weth_3_value <= \$760 ;
+  always @(posedge clk)
+    router_weth_4_value <= \$761 ;
+  always @(posedge clk)
+    dir_addr_index <= \$762 ;
+  always @(posedge clk)
+    dir_count_count <= \$763 ;
+  always @(posedge clk)
+    eval_cfg_max_candidates <= \$764 ;
+  always @(posedge clk)
+    dir_data_0_value <= \$765 ;
+  always @(posedge clk)
+    dir_data_1_value <= \$766 ;
+  always @(posedge clk)
+    dir_data_2_value <= \$767 ;
+  always @(posedge clk)
+    dir_data_3_value <= \$768 ;
+  always @(posedge clk)
+    dir_data_4_value <= \$769 ;
+  always @(posedge clk)
+    dir_data_5_value <= \$770 ;
+  always @(posedge clk)
+    dir_data_6_value <= \$771 ;
+  always @(posedge clk)
+    dir_data_7_value <= \$772 ;
+  always @(posedge clk)
+    dir_data_8_value <= \$773 ;
+  always @(posedge clk)
+    dir_data_9_value <= \$774 ;
+  always @(posedge clk)
+    dir_data_10_value <= \$775 ;
+  always @(posedge clk)
+    dir_data_11_value <= \$776 ;
+  always @(posedge clk)
+    dir_data_12_value <= \$777 ;
+  always @(posedge clk)
+    dir_data_13_value <= \$778 ;
+  always @(posedge clk)
+    dir_data_14_value <= \$779 ;
+  always @(posedge clk)
+    cyc_hop0_0_value <= \$780 ;
+  always @(posedge clk)
+    cyc_hop0_1_value <= \$781 ;
+  always @(posedge clk)
+    cyc_hop0_2_value <= \$782 ;
+  always @(posedge clk)
+    cyc_hop0_3_value <= \$783 ;
+  always @(posedge clk)
+    cyc_hop0_4_value <= \$784 ;
+  always @(posedge clk)
+    cyc_hop0_5_value <= \$785 ;
+  always @(posedge clk)
+    cyc_hop0_6_value <= \$786 ;
+  always @(posedge clk)
+    cyc_hop0_7_value <= \$787 ;
+  always @(posedge clk)
+    cyc_hop1_0_value <= \$788 ;
+  always @(posedge clk)
+    cyc_hop1_1_value <= \$789 ;
+  always @(posedge clk)
+    cyc_hop1_2_value <= \$790 ;
+  always @(posedge clk)
+    cyc_hop1_3_value <= \$791 ;
+  always @(posedge clk)
+    cyc_hop1_4_value <= \$792 ;
+  always @(posedge clk)
+    cyc_hop1_5_value <= \$793 ;
+  always @(posedge clk)
+    cyc_hop1_6_value <= \$794 ;
+  always @(posedge clk)
+    cyc_hop1_7_value <= \$795 ;
+  always @(posedge clk)
+    bus__rvalid <= \$796 ;
+  always @(posedge clk)
+    pool_data_0_written <= \$797 ;
+  always @(posedge clk)
+    pool_data_1_written <= \$798 ;
+  always @(posedge clk)
+    pool_data_2_written <= \$799 ;
+  always @(posedge clk)
+    pool_data_3_written <= \$800 ;
+  always @(posedge clk)
+    pool_data_4_written <= \$801 ;
+  always @(posedge clk)
+    pool_data_5_written <= \$802 ;
+  always @(posedge clk)
+    pool_data_6_written <= \$803 ;
+  always @(posedge clk)
+    pool_data_7_written <= \$804 ;
+  always @(posedge clk)
+    router_word_0_written <= \$805 ;
+  always @(posedge clk)
+    router_word_1_written <= \$806 ;
+  always @(posedge clk)
+    router_word_2_written <= \$807 ;
+  always @(posedge clk)
+    router_word_3_written <= \$808 ;
+  always @(posedge clk)
+    router_word_4_written <= \$809 ;
+  always @(posedge clk)
+    router_weth_0_written <= \$810 ;
+  always @(posedge clk)
+    router_weth_1_written <= \$811 ;
+  always @(posedge clk)
+    router_weth_2_written <= \$812 ;
+  always @(posedge clk)
+    router_weth_3_written <= \$813 ;
+  always @(posedge clk)
+    router_weth_4_written <= \$814 ;
+  always @(posedge clk)
+    dir_data_0_written <= \$815 ;
+  always @(posedge clk)
+    dir_data_1_written <= \$816 ;
+  always @(posedge clk)
+    dir_data_2_written <= \$817 ;
+  always @(posedge clk)
+    dir_data_3_written <= \$818 ;
+  always @(posedge clk)
+    dir_data_4_written <= \$819 ;
+  always @(posedge clk)
+    dir_data_5_written <= \$820 ;
+  always @(posedge clk)
+    dir_data_6_written <= \$821 ;
+  always @(posedge clk)
+    dir_data_7_written <= \$822 ;
+  always @(posedge clk)
+    dir_data_8_written <= \$823 ;
+  always @(posedge clk)
+    dir_data_9_written <= \$824 ;
+  always @(posedge clk)
+    dir_data_10_written <= \$825 ;
+  always @(posedge clk)
+    dir_data_11_written <= \$826 ;
+  always @(posedge clk)
+    dir_data_12_written <= \$827 ;
+  always @(posedge clk)
+    dir_data_13_written <= \$828 ;
+  always @(posedge clk)
+    dir_data_14_written <= \$829 ;
+  always @(posedge clk)
+    cyc_hop0_0_written <= \$830 ;
+  always @(posedge clk)
+    cyc_hop0_1_written <= \$831 ;
+  always @(posedge clk)
+    cyc_hop0_2_written <= \$832 ;
+  always @(posedge clk)
+    cyc_hop0_3_written <= \$833 ;
+  always @(posedge clk)
+    cyc_hop0_4_written <= \$834 ;
+  always @(posedge clk)
+    cyc_hop0_5_written <= \$835 ;
+  always @(posedge clk)
+    cyc_hop0_6_written <= \$836 ;
+  always @(posedge clk)
+    cyc_hop0_7_written <= \$837 ;
+  always @(posedge clk)
+    cyc_hop1_0_written <= \$838 ;
+  always @(posedge clk)
+    cyc_hop1_1_written <= \$839 ;
+  always @(posedge clk)
+    cyc_hop1_2_written <= \$840 ;
+  always @(posedge clk)
+    cyc_hop1_3_written <= \$841 ;
+  always @(posedge clk)
+    cyc_hop1_4_written <= \$842 ;
+  always @(posedge clk)
+    cyc_hop1_5_written <= \$843 ;
+  always @(posedge clk)
+    cyc_hop1_6_written <= \$844 ;
+  always @(posedge clk)
+    cyc_hop1_7_written <= \$845 ;
+  always @(posedge clk)
+    use_mirror <= \$846 ;
+  always @(posedge clk)
+    rdata <= \$847 ;
+  always @(posedge clk)
+    cycle_hi_shadow <= \$848 ;
+  always @(posedge clk)
+    packets_hi_shadow <= \$849 ;
+  always @(posedge clk)
+    bytes_hi_shadow <= \$850 ;
   assign bus__awready = ~ aw_full;
   assign bus__wready = ~ w_full;
   assign \$1  = aw_full & w_full;
   assign \$2  = ~ bus__bvalid;
   assign \$3  = \$2  | bus__bready;
   assign do_write = \$1  & \$3 ;
-  assign \$4  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$5  = control_cur & \$4 ;
-  assign \$6  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign control_wr = \$5  | \$6 ;
-  assign \$7  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$8  = output_cfg_cur & \$7 ;
-  assign \$9  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign output_cfg_wr = \$8  | \$9 ;
-  assign \$10  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$11  = pool_addr_cur & \$10 ;
-  assign \$12  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign pool_addr_wr = \$11  | \$12 ;
-  assign \$13  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$15  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$16  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$17  = pool_data_0_cur & \$16 ;
-  assign \$18  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign pool_data_0_wr = \$17  | \$18 ;
-  assign \$19  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$20  = pool_data_1_cur & \$19 ;
-  assign \$21  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign pool_data_1_wr = \$20  | \$21 ;
-  assign \$22  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$23  = pool_data_2_cur & \$22 ;
-  assign \$24  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign pool_data_2_wr = \$23  | \$24 ;
-  assign \$25  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$26  = pool_data_3_cur & \$25 ;
-  assign \$27  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign pool_data_3_wr = \$26  | \$27 ;
-  assign \$28  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$29  = pool_data_4_cur & \$28 ;
-  assign \$30  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign pool_data_4_wr = \$29  | \$30 ;
-  assign \$31  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$32  = pool_data_5_cur & \$31 ;
-  assign \$33  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign pool_data_5_wr = \$32  | \$33 ;
-  assign \$34  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$35  = pool_data_6_cur & \$34 ;
-  assign \$36  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign pool_data_6_wr = \$35  | \$36 ;
-  assign \$37  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$38  = pool_data_7_cur & \$37 ;
-  assign \$39  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign pool_data_7_wr = \$38  | \$39 ;
-  assign \$40  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$41  = router_sel_cur & \$40 ;
-  assign \$42  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign router_sel_wr = \$41  | \$42 ;
-  assign \$43  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$44  = router_cfg_cur & \$43 ;
-  assign \$45  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign router_cfg_wr = \$44  | \$45 ;
-  assign \$46  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$48  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$49  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$50  = selector_mask_cur & \$49 ;
-  assign \$51  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign selector_mask_wr = \$50  | \$51 ;
-  assign \$52  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$53  = router_chain_cur & \$52 ;
-  assign \$54  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign router_chain_wr = \$53  | \$54 ;
-  assign \$55  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$56  = router_word_0_cur & \$55 ;
-  assign \$57  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign router_word_0_wr = \$56  | \$57 ;
-  assign \$58  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$59  = router_word_1_cur & \$58 ;
-  assign \$60  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign router_word_1_wr = \$59  | \$60 ;
-  assign \$61  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$62  = router_word_2_cur & \$61 ;
-  assign \$63  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign router_word_2_wr = \$62  | \$63 ;
-  assign \$64  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$65  = router_word_3_cur & \$64 ;
-  assign \$66  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign router_word_3_wr = \$65  | \$66 ;
-  assign \$67  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$68  = router_word_4_cur & \$67 ;
-  assign \$69  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign router_word_4_wr = \$68  | \$69 ;
-  assign \$70  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$71  = router_weth_0_cur & \$70 ;
-  assign \$72  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign router_weth_0_wr = \$71  | \$72 ;
-  assign \$73  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$74  = router_weth_1_cur & \$73 ;
-  assign \$75  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign router_weth_1_wr = \$74  | \$75 ;
-  assign \$76  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$77  = router_weth_2_cur & \$76 ;
-  assign \$78  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign router_weth_2_wr = \$77  | \$78 ;
-  assign \$79  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$80  = router_weth_3_cur & \$79 ;
-  assign \$81  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign router_weth_3_wr = \$80  | \$81 ;
-  assign \$82  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$83  = router_weth_4_cur & \$82 ;
-  assign \$84  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign router_weth_4_wr = \$83  | \$84 ;
-  assign \$85  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$86  = dir_addr_cur & \$85 ;
-  assign \$87  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign dir_addr_wr = \$86  | \$87 ;
-  assign \$88  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$90  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$91  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$92  = dir_count_cur & \$91 ;
-  assign \$93  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign dir_count_wr = \$92  | \$93 ;
-  assign \$94  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$95  = eval_cfg_cur & \$94 ;
-  assign \$96  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign eval_cfg_wr = \$95  | \$96 ;
-  assign \$97  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$98  = dir_data_0_cur & \$97 ;
-  assign \$99  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign dir_data_0_wr = \$98  | \$99 ;
-  assign \$100  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$101  = dir_data_1_cur & \$100 ;
-  assign \$102  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign dir_data_1_wr = \$101  | \$102 ;
-  assign \$103  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$104  = dir_data_2_cur & \$103 ;
-  assign \$105  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign dir_data_2_wr = \$104  | \$105 ;
-  assign \$106  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$107  = dir_data_3_cur & \$106 ;
-  assign \$108  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign dir_data_3_wr = \$107  | \$108 ;
-  assign \$109  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$110  = dir_data_4_cur & \$109 ;
-  assign \$111  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign dir_data_4_wr = \$110  | \$111 ;
-  assign \$112  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$113  = dir_data_5_cur & \$112 ;
-  assign \$114  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign dir_data_5_wr = \$113  | \$114 ;
-  assign \$115  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$116  = dir_data_6_cur & \$115 ;
-  assign \$117  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign dir_data_6_wr = \$116  | \$117 ;
-  assign \$118  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$119  = dir_data_7_cur & \$118 ;
-  assign \$120  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign dir_data_7_wr = \$119  | \$120 ;
-  assign \$121  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$122  = dir_data_8_cur & \$121 ;
-  assign \$123  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign dir_data_8_wr = \$122  | \$123 ;
-  assign \$124  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$125  = dir_data_9_cur & \$124 ;
-  assign \$126  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign dir_data_9_wr = \$125  | \$126 ;
-  assign \$127  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$128  = dir_data_10_cur & \$127 ;
-  assign \$129  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign dir_data_10_wr = \$128  | \$129 ;
-  assign \$130  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$131  = dir_data_11_cur & \$130 ;
-  assign \$132  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign dir_data_11_wr = \$131  | \$132 ;
-  assign \$133  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$134  = dir_data_12_cur & \$133 ;
-  assign \$135  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign dir_data_12_wr = \$134  | \$135 ;
-  assign \$136  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$137  = dir_data_13_cur & \$136 ;
-  assign \$138  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign dir_data_13_wr = \$137  | \$138 ;
-  assign \$139  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$140  = dir_data_14_cur & \$139 ;
-  assign \$141  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign dir_data_14_wr = \$140  | \$141 ;
-  assign \$142  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$144  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$145  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$146  = cyc_hop0_0_cur & \$145 ;
-  assign \$147  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign cyc_hop0_0_wr = \$146  | \$147 ;
-  assign \$148  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$149  = cyc_hop0_1_cur & \$148 ;
-  assign \$150  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign cyc_hop0_1_wr = \$149  | \$150 ;
-  assign \$151  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$152  = cyc_hop0_2_cur & \$151 ;
-  assign \$153  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign cyc_hop0_2_wr = \$152  | \$153 ;
-  assign \$154  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$155  = cyc_hop0_3_cur & \$154 ;
-  assign \$156  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign cyc_hop0_3_wr = \$155  | \$156 ;
-  assign \$157  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$158  = cyc_hop0_4_cur & \$157 ;
-  assign \$159  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign cyc_hop0_4_wr = \$158  | \$159 ;
-  assign \$160  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$161  = cyc_hop0_5_cur & \$160 ;
-  assign \$162  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign cyc_hop0_5_wr = \$161  | \$162 ;
-  assign \$163  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$164  = cyc_hop0_6_cur & \$163 ;
-  assign \$165  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign cyc_hop0_6_wr = \$164  | \$165 ;
-  assign \$166  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$167  = cyc_hop0_7_cur & \$166 ;
-  assign \$168  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign cyc_hop0_7_wr = \$167  | \$168 ;
-  assign \$169  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$170  = cyc_hop1_0_cur & \$169 ;
-  assign \$171  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign cyc_hop1_0_wr = \$170  | \$171 ;
-  assign \$172  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$173  = cyc_hop1_1_cur & \$172 ;
-  assign \$174  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign cyc_hop1_1_wr = \$173  | \$174 ;
-  assign \$175  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$176  = cyc_hop1_2_cur & \$175 ;
-  assign \$177  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign cyc_hop1_2_wr = \$176  | \$177 ;
-  assign \$178  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$179  = cyc_hop1_3_cur & \$178 ;
-  assign \$180  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign cyc_hop1_3_wr = \$179  | \$180 ;
-  assign \$181  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$182  = cyc_hop1_4_cur & \$181 ;
-  assign \$183  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign cyc_hop1_4_wr = \$182  | \$183 ;
-  assign \$184  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$185  = cyc_hop1_5_cur & \$184 ;
-  assign \$186  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign cyc_hop1_5_wr = \$185  | \$186 ;
-  assign \$187  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$188  = cyc_hop1_6_cur & \$187 ;
-  assign \$189  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign cyc_hop1_6_wr = \$188  | \$189 ;
-  assign \$190  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$191  = cyc_hop1_7_cur & \$190 ;
-  assign \$192  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign cyc_hop1_7_wr = \$191  | \$192 ;
-  assign \$193  = ~ bus__rvalid;
-  assign bus__arready = \$193  | bus__rready;
-  assign \$194  = bus__awvalid & bus__awready;
-  assign \$195  = bus__wvalid & bus__wready;
-  assign \$196  = aw_addr[11:2] == 3'h4;
-  assign \$197  = do_write & \$196 ;
-  assign \$198  = aw_addr[11:2] == 4'h8;
-  assign \$199  = do_write & \$198 ;
-  assign \$200  = aw_addr[11:2] == 7'h40;
-  assign \$201  = do_write & \$200 ;
-  assign \$202  = aw_addr[11:2] == 7'h41;
-  assign \$203  = do_write & \$202 ;
-  assign \$204  = aw_addr[11:2] == 7'h48;
-  assign \$205  = do_write & \$204 ;
-  assign \$206  = aw_addr[11:2] == 7'h49;
-  assign \$207  = do_write & \$206 ;
-  assign \$208  = aw_addr[11:2] == 7'h4a;
-  assign \$209  = do_write & \$208 ;
-  assign \$210  = aw_addr[11:2] == 7'h4b;
-  assign \$211  = do_write & \$210 ;
-  assign \$212  = aw_addr[11:2] == 7'h4c;
-  assign \$213  = do_write & \$212 ;
-  assign \$214  = aw_addr[11:2] == 7'h4d;
-  assign \$215  = do_write & \$214 ;
-  assign \$216  = aw_addr[11:2] == 7'h4e;
-  assign \$217  = do_write & \$216 ;
-  assign \$218  = aw_addr[11:2] == 7'h4f;
-  assign \$219  = do_write & \$218 ;
-  assign \$220  = aw_addr[11:2] == 8'h80;
-  assign \$221  = do_write & \$220 ;
-  assign \$222  = aw_addr[11:2] == 8'h81;
-  assign \$223  = do_write & \$222 ;
-  assign \$224  = aw_addr[11:2] == 8'h82;
-  assign \$225  = do_write & \$224 ;
-  assign \$226  = aw_addr[11:2] == 8'h83;
-  assign \$227  = do_write & \$226 ;
-  assign \$228  = aw_addr[11:2] == 8'h84;
-  assign \$229  = do_write & \$228 ;
-  assign \$230  = aw_addr[11:2] == 8'h88;
-  assign \$231  = do_write & \$230 ;
-  assign \$232  = aw_addr[11:2] == 8'h89;
-  assign \$233  = do_write & \$232 ;
-  assign \$234  = aw_addr[11:2] == 8'h8a;
-  assign \$235  = do_write & \$234 ;
-  assign \$236  = aw_addr[11:2] == 8'h8b;
-  assign \$237  = do_write & \$236 ;
-  assign \$238  = aw_addr[11:2] == 8'h8c;
-  assign \$239  = do_write & \$238 ;
-  assign \$240  = aw_addr[11:2] == 8'h90;
-  assign \$241  = do_write & \$240 ;
-  assign \$242  = aw_addr[11:2] == 8'h91;
-  assign \$243  = do_write & \$242 ;
-  assign \$244  = aw_addr[11:2] == 8'h92;
-  assign \$245  = do_write & \$244 ;
-  assign \$246  = aw_addr[11:2] == 8'h93;
-  assign \$247  = do_write & \$246 ;
-  assign \$248  = aw_addr[11:2] == 8'h94;
-  assign \$249  = do_write & \$248 ;
-  assign \$250  = aw_addr[11:2] == 9'h140;
-  assign \$251  = do_write & \$250 ;
-  assign \$252  = aw_addr[11:2] == 9'h141;
-  assign \$253  = do_write & \$252 ;
-  assign \$254  = aw_addr[11:2] == 9'h142;
-  assign \$255  = do_write & \$254 ;
-  assign \$256  = aw_addr[11:2] == 9'h143;
-  assign \$257  = do_write & \$256 ;
-  assign \$258  = aw_addr[11:2] == 9'h150;
-  assign \$259  = do_write & \$258 ;
-  assign \$260  = aw_addr[11:2] == 9'h151;
-  assign \$261  = do_write & \$260 ;
-  assign \$262  = aw_addr[11:2] == 9'h152;
-  assign \$263  = do_write & \$262 ;
-  assign \$264  = aw_addr[11:2] == 9'h153;
-  assign \$265  = do_write & \$264 ;
-  assign \$266  = aw_addr[11:2] == 9'h154;
-  assign \$267  = do_write & \$266 ;
-  assign \$268  = aw_addr[11:2] == 9'h155;
-  assign \$269  = do_write & \$268 ;
-  assign \$270  = aw_addr[11:2] == 9'h156;
-  assign \$271  = do_write & \$270 ;
-  assign \$272  = aw_addr[11:2] == 9'h157;
-  assign \$273  = do_write & \$272 ;
-  assign \$274  = aw_addr[11:2] == 9'h158;
-  assign \$275  = do_write & \$274 ;
-  assign \$276  = aw_addr[11:2] == 9'h159;
-  assign \$277  = do_write & \$276 ;
-  assign \$278  = aw_addr[11:2] == 9'h15a;
-  assign \$279  = do_write & \$278 ;
-  assign \$280  = aw_addr[11:2] == 9'h15b;
-  assign \$281  = do_write & \$280 ;
-  assign \$282  = aw_addr[11:2] == 9'h15c;
-  assign \$283  = do_write & \$282 ;
-  assign \$284  = aw_addr[11:2] == 9'h15d;
-  assign \$285  = do_write & \$284 ;
-  assign \$286  = aw_addr[11:2] == 9'h15e;
-  assign \$287  = do_write & \$286 ;
-  assign \$288  = aw_addr[11:2] == 9'h160;
-  assign \$289  = do_write & \$288 ;
-  assign \$290  = aw_addr[11:2] == 9'h168;
-  assign \$291  = do_write & \$290 ;
-  assign \$292  = aw_addr[11:2] == 9'h169;
-  assign \$293  = do_write & \$292 ;
-  assign \$294  = aw_addr[11:2] == 9'h16a;
-  assign \$295  = do_write & \$294 ;
-  assign \$296  = aw_addr[11:2] == 9'h16b;
-  assign \$297  = do_write & \$296 ;
-  assign \$298  = aw_addr[11:2] == 9'h16c;
-  assign \$299  = do_write & \$298 ;
-  assign \$300  = aw_addr[11:2] == 9'h16d;
-  assign \$301  = do_write & \$300 ;
-  assign \$302  = aw_addr[11:2] == 9'h16e;
-  assign \$303  = do_write & \$302 ;
-  assign \$304  = aw_addr[11:2] == 9'h16f;
-  assign \$305  = do_write & \$304 ;
-  assign \$306  = aw_addr[11:2] == 9'h170;
-  assign \$307  = do_write & \$306 ;
-  assign \$308  = aw_addr[11:2] == 9'h171;
-  assign \$309  = do_write & \$308 ;
-  assign \$310  = aw_addr[11:2] == 9'h172;
-  assign \$311  = do_write & \$310 ;
-  assign \$312  = aw_addr[11:2] == 9'h173;
-  assign \$313  = do_write & \$312 ;
-  assign \$314  = aw_addr[11:2] == 9'h174;
-  assign \$315  = do_write & \$314 ;
-  assign \$316  = aw_addr[11:2] == 9'h175;
-  assign \$317  = do_write & \$316 ;
-  assign \$318  = aw_addr[11:2] == 9'h176;
-  assign \$319  = do_write & \$318 ;
-  assign \$320  = aw_addr[11:2] == 9'h177;
-  assign \$321  = do_write & \$320 ;
-  assign \$322  = bus__arvalid & bus__arready;
-  assign \$323  = bus__arvalid & bus__arready;
-  always @(posedge clk)
-    aw_full <= \$324 ;
-  always @(posedge clk)
-    aw_addr <= \$325 ;
-  always @(posedge clk)
-    w_full <= \$326 ;
-  always @(posedge clk)
-    w_data <= \$327 ;
-  always @(posedge clk)
-    w_strb <= \$328 ;
-  always @(posedge clk)
-    bus__bvalid <= \$329 ;
-  always @(posedge clk)
-    control_soft_reset <= \$330 ;
-  always @(posedge clk)
-    control_flush <= \$331 ;
-  always @(posedge clk)
-    pool_cmd_commit <= \$332 ;
-  always @(posedge clk)
-    pool_cmd_readback <= \$333 ;
-  always @(posedge clk)
-    router_cmd_commit <= \$334 ;
-  always @(posedge clk)
-    dir_cmd_commit <= \$335 ;
-  always @(posedge clk)
-    cyc_cmd_go <= \$336 ;
-  always @(posedge clk)
-    control_enable <= \$337 ;
-  always @(posedge clk)
-    output_cfg_tx_headers <= \$338 ;
-  always @(posedge clk)
-    output_cfg_swaps <= \$339 ;
-  always @(posedge clk)
-    output_cfg_opportunities <= \$340 ;
-  always @(posedge clk)
-    pool_addr_index <= \$341 ;
-  always @(posedge clk)
-    pool_data_0_cur <= \$342 ;
-  always @(posedge clk)
-    pool_data_1_cur <= \$343 ;
-  always @(posedge clk)
-    pool_data_2_cur <= \$344 ;
-  always @(posedge clk)
-    pool_data_3_cur <= \$345 ;
-  always @(posedge clk)
-    pool_data_4_cur <= \$346 ;
-  always @(posedge clk)
-    pool_data_5_cur <= \$347 ;
-  always @(posedge clk)
-    pool_data_6_cur <= \$348 ;
-  always @(posedge clk)
-    pool_data_7_cur <= \$349 ;
-  always @(posedge clk)
-    router_sel_index <= \$350 ;
-  always @(posedge clk)
-    router_cfg_valid <= \$351 ;
-  always @(posedge clk)
-    router_cfg_weth_valid <= \$352 ;
-  always @(posedge clk)
-    router_cfg_venue <= \$353 ;
-  always @(posedge clk)
-    router_cfg_venue_valid <= \$354 ;
-  always @(posedge clk)
-    selector_mask_enable <= \$355 ;
-  always @(posedge clk)
-    router_chain_cur <= \$356 ;
-  always @(posedge clk)
-    router_word_0_cur <= \$357 ;
-  always @(posedge clk)
-    router_word_1_cur <= \$358 ;
-  always @(posedge clk)
-    router_word_2_cur <= \$359 ;
-  always @(posedge clk)
-    router_word_3_cur <= \$360 ;
-  always @(posedge clk)
-    router_word_4_cur <= \$361 ;
-  always @(posedge clk)
-    router_weth_0_cur <= \$362 ;
-  always @(posedge clk)
-    router_weth_1_cur <= \$363 ;
-  always @(posedge clk)
-    router_weth_2_cur <= \$364 ;
-  always @(posedge clk)
-    router_weth_3_cur <= \$365 ;
-  always @(posedge clk)
-    router_weth_4_cur <= \$366 ;
-  always @(posedge clk)
-    dir_addr_index <= \$367 ;
-  always @(posedge clk)
-    dir_count_count <= \$368 ;
-  always @(posedge clk)
-    eval_cfg_max_candidates <= \$369 ;
-  always @(posedge clk)
-    dir_data_0_cur <= \$370 ;
-  always @(posedge clk)
-    dir_data_1_cur <= \$371 ;
-  always @(posedge clk)
-    dir_data_2_cur <= \$372 ;
-  always @(posedge clk)
-    dir_data_3_cur <= \$373 ;
-  always @(posedge clk)
-    dir_data_4_cur <= \$374 ;
-  always @(posedge clk)
-    dir_data_5_cur <= \$375 ;
-  always @(posedge clk)
-    dir_data_6_cur <= \$376 ;
-  always @(posedge clk)
-    dir_data_7_cur <= \$377 ;
-  always @(posedge clk)
-    dir_data_8_cur <= \$378 ;
-  always @(posedge clk)
-    dir_data_9_cur <= \$379 ;
-  always @(posedge clk)
-    dir_data_10_cur <= \$380 ;
-  always @(posedge clk)
-    dir_data_11_cur <= \$381 ;
-  always @(posedge clk)
-    dir_data_12_cur <= \$382 ;
-  always @(posedge clk)
-    dir_data_13_cur <= \$383 ;
-  always @(posedge clk)
-    dir_data_14_cur <= \$384 ;
-  always @(posedge clk)
-    cyc_hop0_0_cur <= \$385 ;
-  always @(posedge clk)
-    cyc_hop0_1_cur <= \$386 ;
-  always @(posedge clk)
-    cyc_hop0_2_cur <= \$387 ;
-  always @(posedge clk)
-    cyc_hop0_3_cur <= \$388 ;
-  always @(posedge clk)
-    cyc_hop0_4_cur <= \$389 ;
-  always @(posedge clk)
-    cyc_hop0_5_cur <= \$390 ;
-  always @(posedge clk)
-    cyc_hop0_6_cur <= \$391 ;
-  always @(posedge clk)
-    cyc_hop0_7_cur <= \$392 ;
-  always @(posedge clk)
-    cyc_hop1_0_cur <= \$393 ;
-  always @(posedge clk)
-    cyc_hop1_1_cur <= \$394 ;
-  always @(posedge clk)
-    cyc_hop1_2_cur <= \$395 ;
-  always @(posedge clk)
-    cyc_hop1_3_cur <= \$396 ;
-  always @(posedge clk)
-    cyc_hop1_4_cur <= \$397 ;
-  always @(posedge clk)
-    cyc_hop1_5_cur <= \$398 ;
-  always @(posedge clk)
-    cyc_hop1_6_cur <= \$399 ;
-  always @(posedge clk)
-    cyc_hop1_7_cur <= \$400 ;
-  always @(posedge clk)
-    bus__rvalid <= \$401 ;
-  always @(posedge clk)
-    bus__rdata <= \$402 ;
-  always @(posedge clk)
-    cycle_hi_shadow <= \$403 ;
-  always @(posedge clk)
-    packets_hi_shadow <= \$404 ;
-  always @(posedge clk)
-    bytes_hi_shadow <= \$405 ;
+  assign lane_we = w_strb & { do_write, do_write, do_write, do_write };
+  assign wdec_lo_4 = aw_addr[6:2] == 3'h4;
+  assign wdec_hi_0 = ! aw_addr[11:7];
+  assign wdec_lo_8 = aw_addr[6:2] == 4'h8;
+  assign wdec_lo_0 = ! aw_addr[6:2];
+  assign wdec_hi_2 = aw_addr[11:7] == 2'h2;
+  assign wdec_lo_1 = aw_addr[6:2] == 1'h1;
+  assign wdec_lo_9 = aw_addr[6:2] == 4'h9;
+  assign wdec_lo_10 = aw_addr[6:2] == 4'ha;
+  assign wdec_lo_11 = aw_addr[6:2] == 4'hb;
+  assign wdec_lo_12 = aw_addr[6:2] == 4'hc;
+  assign wdec_lo_13 = aw_addr[6:2] == 4'hd;
+  assign wdec_lo_14 = aw_addr[6:2] == 4'he;
+  assign wdec_lo_15 = aw_addr[6:2] == 4'hf;
+  assign wdec_hi_4 = aw_addr[11:7] == 3'h4;
+  assign wdec_lo_2 = aw_addr[6:2] == 2'h2;
+  assign wdec_lo_3 = aw_addr[6:2] == 2'h3;
+  assign wdec_lo_16 = aw_addr[6:2] == 5'h10;
+  assign wdec_lo_17 = aw_addr[6:2] == 5'h11;
+  assign wdec_lo_18 = aw_addr[6:2] == 5'h12;
+  assign wdec_lo_19 = aw_addr[6:2] == 5'h13;
+  assign wdec_lo_20 = aw_addr[6:2] == 5'h14;
+  assign wdec_hi_10 = aw_addr[11:7] == 4'ha;
+  assign wdec_lo_21 = aw_addr[6:2] == 5'h15;
+  assign wdec_lo_22 = aw_addr[6:2] == 5'h16;
+  assign wdec_lo_23 = aw_addr[6:2] == 5'h17;
+  assign wdec_lo_24 = aw_addr[6:2] == 5'h18;
+  assign wdec_lo_25 = aw_addr[6:2] == 5'h19;
+  assign wdec_lo_26 = aw_addr[6:2] == 5'h1a;
+  assign wdec_lo_27 = aw_addr[6:2] == 5'h1b;
+  assign wdec_lo_28 = aw_addr[6:2] == 5'h1c;
+  assign wdec_lo_29 = aw_addr[6:2] == 5'h1d;
+  assign wdec_lo_30 = aw_addr[6:2] == 5'h1e;
+  assign wdec_hi_11 = aw_addr[11:7] == 4'hb;
+  assign \$4  = ~ bus__rvalid;
+  assign bus__arready = \$4  | bus__rready;
+  assign accept = bus__arvalid & bus__arready;
+  assign \$5  = wdec_lo_8 & wdec_hi_2;
+  assign \$6  = wdec_lo_9 & wdec_hi_2;
+  assign \$7  = wdec_lo_10 & wdec_hi_2;
+  assign \$8  = wdec_lo_11 & wdec_hi_2;
+  assign \$9  = wdec_lo_12 & wdec_hi_2;
+  assign \$10  = wdec_lo_13 & wdec_hi_2;
+  assign \$11  = wdec_lo_14 & wdec_hi_2;
+  assign \$12  = wdec_lo_15 & wdec_hi_2;
+  assign \$13  = wdec_lo_8 & wdec_hi_4;
+  assign \$14  = wdec_lo_9 & wdec_hi_4;
+  assign \$15  = wdec_lo_10 & wdec_hi_4;
+  assign \$16  = wdec_lo_11 & wdec_hi_4;
+  assign \$17  = wdec_lo_12 & wdec_hi_4;
+  assign \$18  = wdec_lo_16 & wdec_hi_4;
+  assign \$19  = wdec_lo_17 & wdec_hi_4;
+  assign \$20  = wdec_lo_18 & wdec_hi_4;
+  assign \$21  = wdec_lo_19 & wdec_hi_4;
+  assign \$22  = wdec_lo_20 & wdec_hi_4;
+  assign \$23  = wdec_lo_16 & wdec_hi_10;
+  assign \$24  = wdec_lo_17 & wdec_hi_10;
+  assign \$25  = wdec_lo_18 & wdec_hi_10;
+  assign \$26  = wdec_lo_19 & wdec_hi_10;
+  assign \$27  = wdec_lo_20 & wdec_hi_10;
+  assign \$28  = wdec_lo_21 & wdec_hi_10;
+  assign \$29  = wdec_lo_22 & wdec_hi_10;
+  assign \$30  = wdec_lo_23 & wdec_hi_10;
+  assign \$31  = wdec_lo_24 & wdec_hi_10;
+  assign \$32  = wdec_lo_25 & wdec_hi_10;
+  assign \$33  = wdec_lo_26 & wdec_hi_10;
+  assign \$34  = wdec_lo_27 & wdec_hi_10;
+  assign \$35  = wdec_lo_28 & wdec_hi_10;
+  assign \$36  = wdec_lo_29 & wdec_hi_10;
+  assign \$37  = wdec_lo_30 & wdec_hi_10;
+  assign \$38  = wdec_lo_8 & wdec_hi_11;
+  assign \$39  = wdec_lo_9 & wdec_hi_11;
+  assign \$40  = wdec_lo_10 & wdec_hi_11;
+  assign \$41  = wdec_lo_11 & wdec_hi_11;
+  assign \$42  = wdec_lo_12 & wdec_hi_11;
+  assign \$43  = wdec_lo_13 & wdec_hi_11;
+  assign \$44  = wdec_lo_14 & wdec_hi_11;
+  assign \$45  = wdec_lo_15 & wdec_hi_11;
+  assign \$46  = wdec_lo_16 & wdec_hi_11;
+  assign \$47  = wdec_lo_17 & wdec_hi_11;
+  assign \$48  = wdec_lo_18 & wdec_hi_11;
+  assign \$49  = wdec_lo_19 & wdec_hi_11;
+  assign \$50  = wdec_lo_20 & wdec_hi_11;
+  assign \$51  = wdec_lo_21 & wdec_hi_11;
+  assign \$52  = wdec_lo_22 & wdec_hi_11;
+  assign \$53  = wdec_lo_23 & wdec_hi_11;
+  assign mir_hit = | { \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5  };
+  assign \$54  = wdec_lo_8 & wdec_hi_2;
+  assign \$55  = \$54  & pool_data_0_written;
+  assign \$56  = wdec_lo_9 & wdec_hi_2;
+  assign \$57  = \$56  & pool_data_1_written;
+  assign \$58  = wdec_lo_10 & wdec_hi_2;
+  assign \$59  = \$58  & pool_data_2_written;
+  assign \$60  = wdec_lo_11 & wdec_hi_2;
+  assign \$61  = \$60  & pool_data_3_written;
+  assign \$62  = wdec_lo_12 & wdec_hi_2;
+  assign \$63  = \$62  & pool_data_4_written;
+  assign \$64  = wdec_lo_13 & wdec_hi_2;
+  assign \$65  = \$64  & pool_data_5_written;
+  assign \$66  = wdec_lo_14 & wdec_hi_2;
+  assign \$67  = \$66  & pool_data_6_written;
+  assign \$68  = wdec_lo_15 & wdec_hi_2;
+  assign \$69  = \$68  & pool_data_7_written;
+  assign \$70  = wdec_lo_8 & wdec_hi_4;
+  assign \$71  = \$70  & router_word_0_written;
+  assign \$72  = wdec_lo_9 & wdec_hi_4;
+  assign \$73  = \$72  & router_word_1_written;
+  assign \$74  = wdec_lo_10 & wdec_hi_4;
+  assign \$75  = \$74  & router_word_2_written;
+  assign \$76  = wdec_lo_11 & wdec_hi_4;
+  assign \$77  = \$76  & router_word_3_written;
+  assign \$78  = wdec_lo_12 & wdec_hi_4;
+  assign \$79  = \$78  & router_word_4_written;
+  assign \$80  = wdec_lo_16 & wdec_hi_4;
+  assign \$81  = \$80  & router_weth_0_written;
+  assign \$82  = wdec_lo_17 & wdec_hi_4;
+  assign \$83  = \$82  & router_weth_1_written;
+  assign \$84  = wdec_lo_18 & wdec_hi_4;
+  assign \$85  = \$84  & router_weth_2_written;
+  assign \$86  = wdec_lo_19 & wdec_hi_4;
+  assign \$87  = \$86  & router_weth_3_written;
+  assign \$88  = wdec_lo_20 & wdec_hi_4;
+  assign \$89  = \$88  & router_weth_4_written;
+  assign \$90  = wdec_lo_16 & wdec_hi_10;
+  assign \$91  = \$90  & dir_data_0_written;
+  assign \$92  = wdec_lo_17 & wdec_hi_10;
+  assign \$93  = \$92  & dir_data_1_written;
+  assign \$94  = wdec_lo_18 & wdec_hi_10;
+  assign \$95  = \$94  & dir_data_2_written;
+  assign \$96  = wdec_lo_19 & wdec_hi_10;
+  assign \$97  = \$96  & dir_data_3_written;
+  assign \$98  = wdec_lo_20 & wdec_hi_10;
+  assign \$99  = \$98  & dir_data_4_written;
+  assign \$100  = wdec_lo_21 & wdec_hi_10;
+  assign \$101  = \$100  & dir_data_5_written;
+  assign \$102  = wdec_lo_22 & wdec_hi_10;
+  assign \$103  = \$102  & dir_data_6_written;
+  assign \$104  = wdec_lo_23 & wdec_hi_10;
+  assign \$105  = \$104  & dir_data_7_written;
+  assign \$106  = wdec_lo_24 & wdec_hi_10;
+  assign \$107  = \$106  & dir_data_8_written;
+  assign \$108  = wdec_lo_25 & wdec_hi_10;
+  assign \$109  = \$108  & dir_data_9_written;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$324  = aw_full;
-    if (\$194 ) begin
-      \$324  = 1'h1;
+    id_rd = 32'd0;
+    if (accept) begin
+      id_rd = 32'd1296389698;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    version_rd[23:0] = 24'h000000;
+    if (accept) begin
+      version_rd[7:0] = 8'h06;
+      version_rd[15:8] = 8'h01;
+      version_rd[23:16] = 8'h3f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    src_hash_rd = 32'd0;
+    if (accept) begin
+      src_hash_rd = 32'd1415958067;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    control_rd[0] = 1'h0;
+    if (accept) begin
+      control_rd[0] = control_enable;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    status_rd[6:0] = 7'h00;
+    if (accept) begin
+      status_rd[0] = status_idle;
+      status_rd[1] = status_in_packet;
+      status_rd[2] = status_pool_busy;
+      status_rd[6:3] = status_pool_error;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    cycle_rd = 64'h0000000000000000;
+    if (accept) begin
+      cycle_rd = cycle_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    output_cfg_rd[2:0] = 3'h0;
+    if (accept) begin
+      output_cfg_rd[0] = output_cfg_tx_headers;
+      output_cfg_rd[1] = output_cfg_swaps;
+      output_cfg_rd[2] = output_cfg_opportunities;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    pool_addr_rd[15:0] = 16'h0000;
+    if (accept) begin
+      pool_addr_rd[15:0] = pool_addr_index;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    pool_rdata_0_rd = 32'd0;
+    if (accept) begin
+      pool_rdata_0_rd = \port$25296$0 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    pool_rdata_1_rd = 32'd0;
+    if (accept) begin
+      pool_rdata_1_rd = \port$25296$0 [63:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    pool_rdata_2_rd = 32'd0;
+    if (accept) begin
+      pool_rdata_2_rd = \port$25296$0 [95:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    pool_rdata_3_rd = 32'd0;
+    if (accept) begin
+      pool_rdata_3_rd = \port$25296$0 [127:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    pool_rdata_4_rd = 32'd0;
+    if (accept) begin
+      pool_rdata_4_rd = \port$25296$0 [159:128];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    pool_rdata_5_rd = 32'd0;
+    if (accept) begin
+      pool_rdata_5_rd = \port$25296$0 [191:160];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    pool_rdata_6_rd = 32'd0;
+    if (accept) begin
+      pool_rdata_6_rd = \port$25296$0 [223:192];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    pool_rdata_7_rd = 32'd0;
+    if (accept) begin
+      pool_rdata_7_rd = \port$25296$0 [255:224];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    router_sel_rd[3:0] = 4'h0;
+    if (accept) begin
+      router_sel_rd[3:0] = router_sel_index;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    router_cfg_rd[10:0] = 11'h000;
+    if (accept) begin
+      router_cfg_rd[0] = router_cfg_valid;
+      router_cfg_rd[1] = router_cfg_weth_valid;
+      router_cfg_rd[9:2] = router_cfg_venue;
+      router_cfg_rd[10] = router_cfg_venue_valid;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    selector_mask_rd[8:0] = 9'h000;
+    if (accept) begin
+      selector_mask_rd[8:0] = selector_mask_enable;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    router_chain_rd = 32'd0;
+    if (accept) begin
+      router_chain_rd = router_chain_chain_id;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    packets_rd = 64'h0000000000000000;
+    if (accept) begin
+      packets_rd = packets_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    bytes_rd = 64'h0000000000000000;
+    if (accept) begin
+      bytes_rd = bytes_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    records_rd = 32'd0;
+    if (accept) begin
+      records_rd = records_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    decode_errors_rd = 32'd0;
+    if (accept) begin
+      decode_errors_rd = decode_errors_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    swaps_rd = 32'd0;
+    if (accept) begin
+      swaps_rd = swaps_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    opportunities_rd = 32'd0;
+    if (accept) begin
+      opportunities_rd = opportunities_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    drops_rd = 32'd0;
+    if (accept) begin
+      drops_rd = drops_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    host_evals_rd = 32'd0;
+    if (accept) begin
+      host_evals_rd = host_evals_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_empty_rd = 32'd0;
+    if (accept) begin
+      err_empty_rd = err_empty_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_unknown_type_rd = 32'd0;
+    if (accept) begin
+      err_unknown_type_rd = err_unknown_type_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_truncated_rd = 32'd0;
+    if (accept) begin
+      err_truncated_rd = err_truncated_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_trailing_bytes_rd = 32'd0;
+    if (accept) begin
+      err_trailing_bytes_rd = err_trailing_bytes_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_non_canonical_size_rd = 32'd0;
+    if (accept) begin
+      err_non_canonical_size_rd = err_non_canonical_size_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_leading_zero_rd = 32'd0;
+    if (accept) begin
+      err_leading_zero_rd = err_leading_zero_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_overruns_parent_rd = 32'd0;
+    if (accept) begin
+      err_overruns_parent_rd = err_overruns_parent_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_expected_string_rd = 32'd0;
+    if (accept) begin
+      err_expected_string_rd = err_expected_string_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_expected_list_rd = 32'd0;
+    if (accept) begin
+      err_expected_list_rd = err_expected_list_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_too_few_fields_rd = 32'd0;
+    if (accept) begin
+      err_too_few_fields_rd = err_too_few_fields_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_too_many_fields_rd = 32'd0;
+    if (accept) begin
+      err_too_many_fields_rd = err_too_many_fields_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_int_out_of_range_rd = 32'd0;
+    if (accept) begin
+      err_int_out_of_range_rd = err_int_out_of_range_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_bad_address_rd = 32'd0;
+    if (accept) begin
+      err_bad_address_rd = err_bad_address_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_bad_storage_key_rd = 32'd0;
+    if (accept) begin
+      err_bad_storage_key_rd = err_bad_storage_key_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_missing_to_rd = 32'd0;
+    if (accept) begin
+      err_missing_to_rd = err_missing_to_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_bad_v_rd = 32'd0;
+    if (accept) begin
+      err_bad_v_rd = err_bad_v_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_bad_y_parity_rd = 32'd0;
+    if (accept) begin
+      err_bad_y_parity_rd = err_bad_y_parity_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_bad_r_rd = 32'd0;
+    if (accept) begin
+      err_bad_r_rd = err_bad_r_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_bad_s_rd = 32'd0;
+    if (accept) begin
+      err_bad_s_rd = err_bad_s_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_high_s_rd = 32'd0;
+    if (accept) begin
+      err_high_s_rd = err_high_s_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_no_blob_hashes_rd = 32'd0;
+    if (accept) begin
+      err_no_blob_hashes_rd = err_no_blob_hashes_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_bad_blob_hash_rd = 32'd0;
+    if (accept) begin
+      err_bad_blob_hash_rd = err_bad_blob_hash_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_empty_authorization_list_rd = 32'd0;
+    if (accept) begin
+      err_empty_authorization_list_rd = err_empty_authorization_list_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_priority_fee_above_max_rd = 32'd0;
+    if (accept) begin
+      err_priority_fee_above_max_rd = err_priority_fee_above_max_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_initcode_too_large_rd = 32'd0;
+    if (accept) begin
+      err_initcode_too_large_rd = err_initcode_too_large_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_bad_sidecar_rd = 32'd0;
+    if (accept) begin
+      err_bad_sidecar_rd = err_bad_sidecar_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_too_large_rd = 32'd0;
+    if (accept) begin
+      err_too_large_rd = err_too_large_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    err_recovery_failed_rd = 32'd0;
+    if (accept) begin
+      err_recovery_failed_rd = err_recovery_failed_value;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    dir_addr_rd[7:0] = 8'h00;
+    if (accept) begin
+      dir_addr_rd[7:0] = dir_addr_index;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    dir_count_rd[8:0] = 9'h000;
+    if (accept) begin
+      dir_count_rd[8:0] = dir_count_count;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    eval_cfg_rd[16:0] = 17'h00000;
+    if (accept) begin
+      eval_cfg_rd[16:0] = eval_cfg_max_candidates;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$719  = aw_full;
+    if (\$158 ) begin
+      \$719  = 1'h1;
     end
     if (do_write) begin
-      \$324  = 1'h0;
+      \$719  = 1'h0;
     end
     if (rst) begin
-      \$324  = 1'h0;
+      \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$325  = aw_addr;
-    if (\$194 ) begin
-      \$325  = bus__awaddr;
+    \$720  = aw_addr;
+    if (\$158 ) begin
+      \$720  = bus__awaddr;
     end
     if (rst) begin
-      \$325  = 12'h000;
+      \$720  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$326  = w_full;
-    if (\$195 ) begin
-      \$326  = 1'h1;
+    \$721  = w_full;
+    if (\$159 ) begin
+      \$721  = 1'h1;
     end
     if (do_write) begin
-      \$326  = 1'h0;
+      \$721  = 1'h0;
     end
     if (rst) begin
-      \$326  = 1'h0;
+      \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$327  = w_data;
-    if (\$195 ) begin
-      \$327  = bus__wdata;
+    \$722  = w_data;
+    if (\$159 ) begin
+      \$722  = bus__wdata;
     end
     if (rst) begin
-      \$327  = 32'd0;
+      \$722  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$328  = w_strb;
-    if (\$195 ) begin
-      \$328  = bus__wstrb;
+    \$723  = w_strb;
+    if (\$159 ) begin
+      \$723  = bus__wstrb;
     end
     if (rst) begin
-      \$328  = 4'h0;
+      \$723  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$329  = bus__bvalid;
+    \$724  = bus__bvalid;
     if (do_write) begin
-      \$329  = 1'h1;
+      \$724  = 1'h1;
     end else if (bus__bready) begin
-      \$329  = 1'h0;
+      \$724  = 1'h0;
     end
     if (rst) begin
-      \$329  = 1'h0;
+      \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$330  = 1'h0;
-    if (\$197 ) begin
-      \$330  = control_wr[1];
+    \$725  = 1'h0;
+    if (\$163 ) begin
+      \$725  = \$164 [1];
     end
     if (rst) begin
-      \$330  = 1'h0;
+      \$725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$331  = 1'h0;
-    if (\$197 ) begin
-      \$331  = control_wr[2];
+    \$726  = 1'h0;
+    if (\$166 ) begin
+      \$726  = \$167 [2];
     end
     if (rst) begin
-      \$331  = 1'h0;
+      \$726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$332  = 1'h0;
-    if (\$203 ) begin
-      \$332  = pool_cmd_wr[0];
+    \$727  = 1'h0;
+    if (\$179 ) begin
+      \$727  = \$180 [0];
     end
     if (rst) begin
-      \$332  = 1'h0;
+      \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$333  = 1'h0;
-    if (\$203 ) begin
-      \$333  = pool_cmd_wr[1];
+    \$728  = 1'h0;
+    if (\$182 ) begin
+      \$728  = \$183 [1];
     end
     if (rst) begin
-      \$333  = 1'h0;
+      \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$334  = 1'h0;
-    if (\$225 ) begin
-      \$334  = router_cmd_wr[0];
-    end
-    if (rst) begin
-      \$334  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$335  = 1'h0;
-    if (\$253 ) begin
-      \$335  = dir_cmd_wr[0];
-    end
-    if (rst) begin
-      \$335  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$336  = 1'h0;
-    if (\$289 ) begin
-      \$336  = cyc_cmd_wr[0];
-    end
-    if (rst) begin
-      \$336  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$337  = control_enable;
-    if (\$197 ) begin
-      \$337  = control_wr[0];
-    end
-    if (rst) begin
-      \$337  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$338  = output_cfg_tx_headers;
-    if (\$199 ) begin
-      \$338  = output_cfg_wr[0];
-    end
-    if (rst) begin
-      \$338  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$339  = output_cfg_swaps;
-    if (\$199 ) begin
-      \$339  = output_cfg_wr[1];
-    end
-    if (rst) begin
-      \$339  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$340  = output_cfg_opportunities;
-    if (\$199 ) begin
-      \$340  = output_cfg_wr[2];
-    end
-    if (rst) begin
-      \$340  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$341  = pool_addr_index;
-    if (\$201 ) begin
-      \$341  = pool_addr_wr[15:0];
-    end
-    if (rst) begin
-      \$341  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$342  = pool_data_0_cur;
-    if (\$205 ) begin
-      \$342  = pool_data_0_wr;
-    end
-    if (rst) begin
-      \$342  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$343  = pool_data_1_cur;
-    if (\$207 ) begin
-      \$343  = pool_data_1_wr;
-    end
-    if (rst) begin
-      \$343  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$344  = pool_data_2_cur;
-    if (\$209 ) begin
-      \$344  = pool_data_2_wr;
-    end
-    if (rst) begin
-      \$344  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$345  = pool_data_3_cur;
-    if (\$211 ) begin
-      \$345  = pool_data_3_wr;
-    end
-    if (rst) begin
-      \$345  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$346  = pool_data_4_cur;
-    if (\$213 ) begin
-      \$346  = pool_data_4_wr;
-    end
-    if (rst) begin
-      \$346  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$347  = pool_data_5_cur;
-    if (\$215 ) begin
-      \$347  = pool_data_5_wr;
-    end
-    if (rst) begin
-      \$347  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$348  = pool_data_6_cur;
-    if (\$217 ) begin
-      \$348  = pool_data_6_wr;
-    end
-    if (rst) begin
-      \$348  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$349  = pool_data_7_cur;
-    if (\$219 ) begin
-      \$349  = pool_data_7_wr;
-    end
-    if (rst) begin
-      \$349  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$350  = router_sel_index;
-    if (\$221 ) begin
-      \$350  = router_sel_wr[3:0];
-    end
-    if (rst) begin
-      \$350  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$351  = router_cfg_valid;
-    if (\$223 ) begin
-      \$351  = router_cfg_wr[0];
-    end
-    if (rst) begin
-      \$351  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$352  = router_cfg_weth_valid;
-    if (\$223 ) begin
-      \$352  = router_cfg_wr[1];
-    end
-    if (rst) begin
-      \$352  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$353  = router_cfg_venue;
-    if (\$223 ) begin
-      \$353  = router_cfg_wr[9:2];
-    end
-    if (rst) begin
-      \$353  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$354  = router_cfg_venue_valid;
-    if (\$223 ) begin
-      \$354  = router_cfg_wr[10];
-    end
-    if (rst) begin
-      \$354  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$355  = selector_mask_enable;
-    if (\$227 ) begin
-      \$355  = selector_mask_wr[8:0];
-    end
-    if (rst) begin
-      \$355  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$356  = router_chain_cur;
-    if (\$229 ) begin
-      \$356  = router_chain_wr;
-    end
-    if (rst) begin
-      \$356  = 32'd1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$357  = router_word_0_cur;
-    if (\$231 ) begin
-      \$357  = router_word_0_wr;
-    end
-    if (rst) begin
-      \$357  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$358  = router_word_1_cur;
-    if (\$233 ) begin
-      \$358  = router_word_1_wr;
-    end
-    if (rst) begin
-      \$358  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$359  = router_word_2_cur;
-    if (\$235 ) begin
-      \$359  = router_word_2_wr;
-    end
-    if (rst) begin
-      \$359  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$360  = router_word_3_cur;
-    if (\$237 ) begin
-      \$360  = router_word_3_wr;
-    end
-    if (rst) begin
-      \$360  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$361  = router_word_4_cur;
-    if (\$239 ) begin
-      \$361  = router_word_4_wr;
-    end
-    if (rst) begin
-      \$361  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$362  = router_weth_0_cur;
-    if (\$241 ) begin
-      \$362  = router_weth_0_wr;
-    end
-    if (rst) begin
-      \$362  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$363  = router_weth_1_cur;
-    if (\$243 ) begin
-      \$363  = router_weth_1_wr;
-    end
-    if (rst) begin
-      \$363  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$364  = router_weth_2_cur;
-    if (\$245 ) begin
-      \$364  = router_weth_2_wr;
-    end
-    if (rst) begin
-      \$364  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$365  = router_weth_3_cur;
-    if (\$247 ) begin
-      \$365  = router_weth_3_wr;
-    end
-    if (rst) begin
-      \$365  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$366  = router_weth_4_cur;
-    if (\$249 ) begin
-      \$366  = router_weth_4_wr;
-    end
-    if (rst) begin
-      \$366  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$367  = dir_addr_index;
-    if (\$251 ) begin
-      \$367  = dir_addr_wr[7:0];
-    end
-    if (rst) begin
-      \$367  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$368  = dir_count_count;
-    if (\$255 ) begin
-      \$368  = dir_count_wr[8:0];
-    end
-    if (rst) begin
-      \$368  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$369  = eval_cfg_max_candidates;
-    if (\$257 ) begin
-      \$369  = eval_cfg_wr[16:0];
-    end
-    if (rst) begin
-      \$369  = 17'h10000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$370  = dir_data_0_cur;
-    if (\$259 ) begin
-      \$370  = dir_data_0_wr;
-    end
-    if (rst) begin
-      \$370  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$371  = dir_data_1_cur;
+    \$729  = 1'h0;
     if (\$261 ) begin
-      \$371  = dir_data_1_wr;
+      \$729  = \$262 [0];
     end
     if (rst) begin
-      \$371  = 32'd0;
+      \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$372  = dir_data_2_cur;
-    if (\$263 ) begin
-      \$372  = dir_data_2_wr;
+    \$730  = 1'h0;
+    if (\$358 ) begin
+      \$730  = \$359 [0];
     end
     if (rst) begin
-      \$372  = 32'd0;
+      \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$373  = dir_data_3_cur;
-    if (\$265 ) begin
-      \$373  = dir_data_3_wr;
+    \$731  = 1'h0;
+    if (\$491 ) begin
+      \$731  = \$492 [0];
     end
     if (rst) begin
-      \$373  = 32'd0;
+      \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$374  = dir_data_4_cur;
-    if (\$267 ) begin
-      \$374  = dir_data_4_wr;
+    \$732  = control_enable;
+    if (\$161 ) begin
+      \$732  = w_data[0];
     end
     if (rst) begin
-      \$374  = 32'd0;
+      \$732  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$375  = dir_data_5_cur;
-    if (\$269 ) begin
-      \$375  = dir_data_5_wr;
+    \$733  = output_cfg_tx_headers;
+    if (\$169 ) begin
+      \$733  = w_data[0];
     end
     if (rst) begin
-      \$375  = 32'd0;
+      \$733  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$376  = dir_data_6_cur;
-    if (\$271 ) begin
-      \$376  = dir_data_6_wr;
+    \$734  = output_cfg_swaps;
+    if (\$171 ) begin
+      \$734  = w_data[1];
     end
     if (rst) begin
-      \$376  = 32'd0;
+      \$734  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$377  = dir_data_7_cur;
-    if (\$273 ) begin
-      \$377  = dir_data_7_wr;
+    \$735  = output_cfg_opportunities;
+    if (\$173 ) begin
+      \$735  = w_data[2];
     end
     if (rst) begin
-      \$377  = 32'd0;
+      \$735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$378  = dir_data_8_cur;
-    if (\$275 ) begin
-      \$378  = dir_data_8_wr;
+    \$736  = pool_addr_index;
+    if (\$175 ) begin
+      \$736 [7:0] = w_data[7:0];
+    end
+    if (\$177 ) begin
+      \$736 [15:8] = w_data[15:8];
     end
     if (rst) begin
-      \$378  = 32'd0;
+      \$736  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$379  = dir_data_9_cur;
-    if (\$277 ) begin
-      \$379  = dir_data_9_wr;
+    \$737  = pool_data_0_value;
+    if (\$185 ) begin
+      \$737 [7:0] = w_data[7:0];
+    end
+    if (\$187 ) begin
+      \$737 [15:8] = w_data[15:8];
+    end
+    if (\$189 ) begin
+      \$737 [23:16] = w_data[23:16];
+    end
+    if (\$191 ) begin
+      \$737 [31:24] = w_data[31:24];
     end
     if (rst) begin
-      \$379  = 32'd0;
+      \$737  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$380  = dir_data_10_cur;
-    if (\$279 ) begin
-      \$380  = dir_data_10_wr;
+    \$738  = pool_data_1_value;
+    if (\$193 ) begin
+      \$738 [7:0] = w_data[7:0];
+    end
+    if (\$195 ) begin
+      \$738 [15:8] = w_data[15:8];
+    end
+    if (\$197 ) begin
+      \$738 [23:16] = w_data[23:16];
+    end
+    if (\$199 ) begin
+      \$738 [31:24] = w_data[31:24];
     end
     if (rst) begin
-      \$380  = 32'd0;
+      \$738  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$381  = dir_data_11_cur;
-    if (\$281 ) begin
-      \$381  = dir_data_11_wr;
+    \$739  = pool_data_2_value;
+    if (\$201 ) begin
+      \$739 [7:0] = w_data[7:0];
+    end
+    if (\$203 ) begin
+      \$739 [15:8] = w_data[15:8];
+    end
+    if (\$205 ) begin
+      \$739 [23:16] = w_data[23:16];
+    end
+    if (\$207 ) begin
+      \$739 [31:24] = w_data[31:24];
     end
     if (rst) begin
-      \$381  = 32'd0;
+      \$739  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$382  = dir_data_12_cur;
-    if (\$283 ) begin
-      \$382  = dir_data_12_wr;
+    \$740  = pool_data_3_value;
+    if (\$209 ) begin
+      \$740 [7:0] = w_data[7:0];
+    end
+    if (\$211 ) begin
+      \$740 [15:8] = w_data[15:8];
+    end
+    if (\$213 ) begin
+      \$740 [23:16] = w_data[23:16];
+    end
+    if (\$215 ) begin
+      \$740 [31:24] = w_data[31:24];
     end
     if (rst) begin
-      \$382  = 32'd0;
+      \$740  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$383  = dir_data_13_cur;
-    if (\$285 ) begin
-      \$383  = dir_data_13_wr;
+    \$741  = pool_data_4_value;
+    if (\$217 ) begin
+      \$741 [7:0] = w_data[7:0];
+    end
+    if (\$219 ) begin
+      \$741 [15:8] = w_data[15:8];
+    end
+    if (\$221 ) begin
+      \$741 [23:16] = w_data[23:16];
+    end
+    if (\$223 ) begin
+      \$741 [31:24] = w_data[31:24];
     end
     if (rst) begin
-      \$383  = 32'd0;
+      \$741  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$384  = dir_data_14_cur;
-    if (\$287 ) begin
-      \$384  = dir_data_14_wr;
+    \$742  = pool_data_5_value;
+    if (\$225 ) begin
+      \$742 [7:0] = w_data[7:0];
+    end
+    if (\$227 ) begin
+      \$742 [15:8] = w_data[15:8];
+    end
+    if (\$229 ) begin
+      \$742 [23:16] = w_data[23:16];
+    end
+    if (\$231 ) begin
+      \$742 [31:24] = w_data[31:24];
     end
     if (rst) begin
-      \$384  = 32'd0;
+      \$742  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$385  = cyc_hop0_0_cur;
-    if (\$291 ) begin
-      \$385  = cyc_hop0_0_wr;
+    \$743  = pool_data_6_value;
+    if (\$233 ) begin
+      \$743 [7:0] = w_data[7:0];
+    end
+    if (\$235 ) begin
+      \$743 [15:8] = w_data[15:8];
+    end
+    if (\$237 ) begin
+      \$743 [23:16] = w_data[23:16];
+    end
+    if (\$239 ) begin
+      \$743 [31:24] = w_data[31:24];
     end
     if (rst) begin
-      \$385  = 32'd0;
+      \$743  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$386  = cyc_hop0_1_cur;
-    if (\$293 ) begin
-      \$386  = cyc_hop0_1_wr;
+    \$744  = pool_data_7_value;
+    if (\$241 ) begin
+      \$744 [7:0] = w_data[7:0];
+    end
+    if (\$243 ) begin
+      \$744 [15:8] = w_data[15:8];
+    end
+    if (\$245 ) begin
+      \$744 [23:16] = w_data[23:16];
+    end
+    if (\$247 ) begin
+      \$744 [31:24] = w_data[31:24];
     end
     if (rst) begin
-      \$386  = 32'd0;
+      \$744  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$387  = cyc_hop0_2_cur;
-    if (\$295 ) begin
-      \$387  = cyc_hop0_2_wr;
+    \$745  = router_sel_index;
+    if (\$249 ) begin
+      \$745  = w_data[3:0];
     end
     if (rst) begin
-      \$387  = 32'd0;
+      \$745  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$388  = cyc_hop0_3_cur;
-    if (\$297 ) begin
-      \$388  = cyc_hop0_3_wr;
+    \$746  = router_cfg_valid;
+    if (\$251 ) begin
+      \$746  = w_data[0];
     end
     if (rst) begin
-      \$388  = 32'd0;
+      \$746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$389  = cyc_hop0_4_cur;
-    if (\$299 ) begin
-      \$389  = cyc_hop0_4_wr;
+    \$747  = router_cfg_weth_valid;
+    if (\$253 ) begin
+      \$747  = w_data[1];
     end
     if (rst) begin
-      \$389  = 32'd0;
+      \$747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$390  = cyc_hop0_5_cur;
-    if (\$301 ) begin
-      \$390  = cyc_hop0_5_wr;
+    \$748  = router_cfg_venue;
+    if (\$255 ) begin
+      \$748 [5:0] = w_data[7:2];
+    end
+    if (\$257 ) begin
+      \$748 [7:6] = w_data[9:8];
     end
     if (rst) begin
-      \$390  = 32'd0;
+      \$748  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$391  = cyc_hop0_6_cur;
-    if (\$303 ) begin
-      \$391  = cyc_hop0_6_wr;
+    \$749  = router_cfg_venue_valid;
+    if (\$259 ) begin
+      \$749  = w_data[10];
     end
     if (rst) begin
-      \$391  = 32'd0;
+      \$749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$392  = cyc_hop0_7_cur;
-    if (\$305 ) begin
-      \$392  = cyc_hop0_7_wr;
+    \$750  = selector_mask_enable;
+    if (\$264 ) begin
+      \$750 [7:0] = w_data[7:0];
+    end
+    if (\$266 ) begin
+      \$750 [8] = w_data[8];
     end
     if (rst) begin
-      \$392  = 32'd0;
+      \$750  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$393  = cyc_hop1_0_cur;
-    if (\$307 ) begin
-      \$393  = cyc_hop1_0_wr;
+    \$751  = router_chain_chain_id;
+    if (\$268 ) begin
+      \$751 [7:0] = w_data[7:0];
+    end
+    if (\$270 ) begin
+      \$751 [15:8] = w_data[15:8];
+    end
+    if (\$272 ) begin
+      \$751 [23:16] = w_data[23:16];
+    end
+    if (\$274 ) begin
+      \$751 [31:24] = w_data[31:24];
     end
     if (rst) begin
-      \$393  = 32'd0;
+      \$751  = 32'd1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$394  = cyc_hop1_1_cur;
-    if (\$309 ) begin
-      \$394  = cyc_hop1_1_wr;
+    \$752  = router_word_0_value;
+    if (\$276 ) begin
+      \$752 [7:0] = w_data[7:0];
+    end
+    if (\$278 ) begin
+      \$752 [15:8] = w_data[15:8];
+    end
+    if (\$280 ) begin
+      \$752 [23:16] = w_data[23:16];
+    end
+    if (\$282 ) begin
+      \$752 [31:24] = w_data[31:24];
     end
     if (rst) begin
-      \$394  = 32'd0;
+      \$752  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$395  = cyc_hop1_2_cur;
-    if (\$311 ) begin
-      \$395  = cyc_hop1_2_wr;
+    \$753  = router_word_1_value;
+    if (\$284 ) begin
+      \$753 [7:0] = w_data[7:0];
+    end
+    if (\$286 ) begin
+      \$753 [15:8] = w_data[15:8];
+    end
+    if (\$288 ) begin
+      \$753 [23:16] = w_data[23:16];
+    end
+    if (\$290 ) begin
+      \$753 [31:24] = w_data[31:24];
     end
     if (rst) begin
-      \$395  = 32'd0;
+      \$753  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$396  = cyc_hop1_3_cur;
-    if (\$313 ) begin
-      \$396  = cyc_hop1_3_wr;
+    \$754  = router_word_2_value;
+    if (\$292 ) begin
+      \$754 [7:0] = w_data[7:0];
+    end
+    if (\$294 ) begin
+      \$754 [15:8] = w_data[15:8];
+    end
+    if (\$296 ) begin
+      \$754 [23:16] = w_data[23:16];
+    end
+    if (\$298 ) begin
+      \$754 [31:24] = w_data[31:24];
     end
     if (rst) begin
-      \$396  = 32'd0;
+      \$754  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$397  = cyc_hop1_4_cur;
-    if (\$315 ) begin
-      \$397  = cyc_hop1_4_wr;
+    \$755  = router_word_3_value;
+    if (\$300 ) begin
+      \$755 [7:0] = w_data[7:0];
+    end
+    if (\$302 ) begin
+      \$755 [15:8] = w_data[15:8];
+    end
+    if (\$304 ) begin
+      \$755 [23:16] = w_data[23:16];
+    end
+    if (\$306 ) begin
+      \$755 [31:24] = w_data[31:24];
     end
     if (rst) begin
-      \$397  = 32'd0;
+      \$755  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$398  = cyc_hop1_5_cur;
-    if (\$317 ) begin
-      \$398  = cyc_hop1_5_wr;
+    \$756  = router_word_4_value;
+    if (\$308 ) begin
+      \$756 [7:0] = w_data[7:0];
+    end
+    if (\$310 ) begin
+      \$756 [15:8] = w_data[15:8];
+    end
+    if (\$312 ) begin
+      \$756 [23:16] = w_data[23:16];
+    end
+    if (\$314 ) begin
+      \$756 [31:24] = w_data[31:24];
     end
     if (rst) begin
-      \$398  = 32'd0;
+      \$756  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$399  = cyc_hop1_6_cur;
-    if (\$319 ) begin
-      \$399  = cyc_hop1_6_wr;
+    \$757  = router_weth_0_value;
+    if (\$316 ) begin
+      \$757 [7:0] = w_data[7:0];
     end
-    if (rst) begin
-      \$399  = 32'd0;
+    if (\$318 ) begin
+      \$757 [15:8] = w_data[15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$400  = cyc_hop1_7_cur;
-    if (\$321 ) begin
-      \$400  = cyc_hop1_7_wr;
+    if (\$320 ) begin
+      \$757 [23:16] = w_data[23:16];
     end
-    if (rst) begin
-      \$400  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$401  = bus__rvalid;
     if (\$322 ) begin
-      \$401  = 1'h1;
+      \$757 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$757  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$758  = router_weth_1_value;
+    if (\$324 ) begin
+      \$758 [7:0] = w_data[7:0];
+    end
+    if (\$326 ) begin
+      \$758 [15:8] = w_data[15:8];
+    end
+    if (\$328 ) begin
+      \$758 [23:16] = w_data[23:16];
+    end
+    if (\$330 ) begin
+      \$758 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$758  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$759  = router_weth_2_value;
+    if (\$332 ) begin
+      \$759 [7:0] = w_data[7:0];
+    end
+    if (\$334 ) begin
+      \$759 [15:8] = w_data[15:8];
+    end
+    if (\$336 ) begin
+      \$759 [23:16] = w_data[23:16];
+    end
+    if (\$338 ) begin
+      \$759 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$759  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$760  = router_weth_3_value;
+    if (\$340 ) begin
+      \$760 [7:0] = w_data[7:0];
+    end
+    if (\$342 ) begin
+      \$760 [15:8] = w_data[15:8];
+    end
+    if (\$344 ) begin
+      \$760 [23:16] = w_data[23:16];
+    end
+    if (\$346 ) begin
+      \$760 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$760  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$761  = router_weth_4_value;
+    if (\$348 ) begin
+      \$761 [7:0] = w_data[7:0];
+    end
+    if (\$350 ) begin
+      \$761 [15:8] = w_data[15:8];
+    end
+    if (\$352 ) begin
+      \$761 [23:16] = w_data[23:16];
+    end
+    if (\$354 ) begin
+      \$761 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$761  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$762  = dir_addr_index;
+    if (\$356 ) begin
+      \$762  = w_data[7:0];
+    end
+    if (rst) begin
+      \$762  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$763  = dir_count_count;
+    if (\$361 ) begin
+      \$763 [7:0] = w_data[7:0];
+    end
+    if (\$363 ) begin
+      \$763 [8] = w_data[8];
+    end
+    if (rst) begin
+      \$763  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$764  = eval_cfg_max_candidates;
+    if (\$365 ) begin
+      \$764 [7:0] = w_data[7:0];
+    end
+    if (\$367 ) begin
+      \$764 [15:8] = w_data[15:8];
+    end
+    if (\$369 ) begin
+      \$764 [16] = w_data[16];
+    end
+    if (rst) begin
+      \$764  = 17'h10000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$765  = dir_data_0_value;
+    if (\$371 ) begin
+      \$765 [7:0] = w_data[7:0];
+    end
+    if (\$373 ) begin
+      \$765 [15:8] = w_data[15:8];
+    end
+    if (\$375 ) begin
+      \$765 [23:16] = w_data[23:16];
+    end
+    if (\$377 ) begin
+      \$765 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$765  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$766  = dir_data_1_value;
+    if (\$379 ) begin
+      \$766 [7:0] = w_data[7:0];
+    end
+    if (\$381 ) begin
+      \$766 [15:8] = w_data[15:8];
+    end
+    if (\$383 ) begin
+      \$766 [23:16] = w_data[23:16];
+    end
+    if (\$385 ) begin
+      \$766 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$766  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$767  = dir_data_2_value;
+    if (\$387 ) begin
+      \$767 [7:0] = w_data[7:0];
+    end
+    if (\$389 ) begin
+      \$767 [15:8] = w_data[15:8];
+    end
+    if (\$391 ) begin
+      \$767 [23:16] = w_data[23:16];
+    end
+    if (\$393 ) begin
+      \$767 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$767  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$768  = dir_data_3_value;
+    if (\$395 ) begin
+      \$768 [7:0] = w_data[7:0];
+    end
+    if (\$397 ) begin
+      \$768 [15:8] = w_data[15:8];
+    end
+    if (\$399 ) begin
+      \$768 [23:16] = w_data[23:16];
+    end
+    if (\$401 ) begin
+      \$768 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$768  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$769  = dir_data_4_value;
+    if (\$403 ) begin
+      \$769 [7:0] = w_data[7:0];
+    end
+    if (\$405 ) begin
+      \$769 [15:8] = w_data[15:8];
+    end
+    if (\$407 ) begin
+      \$769 [23:16] = w_data[23:16];
+    end
+    if (\$409 ) begin
+      \$769 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$769  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$770  = dir_data_5_value;
+    if (\$411 ) begin
+      \$770 [7:0] = w_data[7:0];
+    end
+    if (\$413 ) begin
+      \$770 [15:8] = w_data[15:8];
+    end
+    if (\$415 ) begin
+      \$770 [23:16] = w_data[23:16];
+    end
+    if (\$417 ) begin
+      \$770 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$770  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$771  = dir_data_6_value;
+    if (\$419 ) begin
+      \$771 [7:0] = w_data[7:0];
+    end
+    if (\$421 ) begin
+      \$771 [15:8] = w_data[15:8];
+    end
+    if (\$423 ) begin
+      \$771 [23:16] = w_data[23:16];
+    end
+    if (\$425 ) begin
+      \$771 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$771  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$772  = dir_data_7_value;
+    if (\$427 ) begin
+      \$772 [7:0] = w_data[7:0];
+    end
+    if (\$429 ) begin
+      \$772 [15:8] = w_data[15:8];
+    end
+    if (\$431 ) begin
+      \$772 [23:16] = w_data[23:16];
+    end
+    if (\$433 ) begin
+      \$772 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$772  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$773  = dir_data_8_value;
+    if (\$435 ) begin
+      \$773 [7:0] = w_data[7:0];
+    end
+    if (\$437 ) begin
+      \$773 [15:8] = w_data[15:8];
+    end
+    if (\$439 ) begin
+      \$773 [23:16] = w_data[23:16];
+    end
+    if (\$441 ) begin
+      \$773 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$773  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$774  = dir_data_9_value;
+    if (\$443 ) begin
+      \$774 [7:0] = w_data[7:0];
+    end
+    if (\$445 ) begin
+      \$774 [15:8] = w_data[15:8];
+    end
+    if (\$447 ) begin
+      \$774 [23:16] = w_data[23:16];
+    end
+    if (\$449 ) begin
+      \$774 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$774  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$775  = dir_data_10_value;
+    if (\$451 ) begin
+      \$775 [7:0] = w_data[7:0];
+    end
+    if (\$453 ) begin
+      \$775 [15:8] = w_data[15:8];
+    end
+    if (\$455 ) begin
+      \$775 [23:16] = w_data[23:16];
+    end
+    if (\$457 ) begin
+      \$775 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$775  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$776  = dir_data_11_value;
+    if (\$459 ) begin
+      \$776 [7:0] = w_data[7:0];
+    end
+    if (\$461 ) begin
+      \$776 [15:8] = w_data[15:8];
+    end
+    if (\$463 ) begin
+      \$776 [23:16] = w_data[23:16];
+    end
+    if (\$465 ) begin
+      \$776 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$776  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$777  = dir_data_12_value;
+    if (\$467 ) begin
+      \$777 [7:0] = w_data[7:0];
+    end
+    if (\$469 ) begin
+      \$777 [15:8] = w_data[15:8];
+    end
+    if (\$471 ) begin
+      \$777 [23:16] = w_data[23:16];
+    end
+    if (\$473 ) begin
+      \$777 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$777  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$778  = dir_data_13_value;
+    if (\$475 ) begin
+      \$778 [7:0] = w_data[7:0];
+    end
+    if (\$477 ) begin
+      \$778 [15:8] = w_data[15:8];
+    end
+    if (\$479 ) begin
+      \$778 [23:16] = w_data[23:16];
+    end
+    if (\$481 ) begin
+      \$778 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$778  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$779  = dir_data_14_value;
+    if (\$483 ) begin
+      \$779 [7:0] = w_data[7:0];
+    end
+    if (\$485 ) begin
+      \$779 [15:8] = w_data[15:8];
+    end
+    if (\$487 ) begin
+      \$779 [23:16] = w_data[23:16];
+    end
+    if (\$489 ) begin
+      \$779 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$779  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$780  = cyc_hop0_0_value;
+    if (\$494 ) begin
+      \$780 [7:0] = w_data[7:0];
+    end
+    if (\$496 ) begin
+      \$780 [15:8] = w_data[15:8];
+    end
+    if (\$498 ) begin
+      \$780 [23:16] = w_data[23:16];
+    end
+    if (\$500 ) begin
+      \$780 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$780  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$781  = cyc_hop0_1_value;
+    if (\$502 ) begin
+      \$781 [7:0] = w_data[7:0];
+    end
+    if (\$504 ) begin
+      \$781 [15:8] = w_data[15:8];
+    end
+    if (\$506 ) begin
+      \$781 [23:16] = w_data[23:16];
+    end
+    if (\$508 ) begin
+      \$781 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$781  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$782  = cyc_hop0_2_value;
+    if (\$510 ) begin
+      \$782 [7:0] = w_data[7:0];
+    end
+    if (\$512 ) begin
+      \$782 [15:8] = w_data[15:8];
+    end
+    if (\$514 ) begin
+      \$782 [23:16] = w_data[23:16];
+    end
+    if (\$516 ) begin
+      \$782 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$782  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$783  = cyc_hop0_3_value;
+    if (\$518 ) begin
+      \$783 [7:0] = w_data[7:0];
+    end
+    if (\$520 ) begin
+      \$783 [15:8] = w_data[15:8];
+    end
+    if (\$522 ) begin
+      \$783 [23:16] = w_data[23:16];
+    end
+    if (\$524 ) begin
+      \$783 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$783  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$784  = cyc_hop0_4_value;
+    if (\$526 ) begin
+      \$784 [7:0] = w_data[7:0];
+    end
+    if (\$528 ) begin
+      \$784 [15:8] = w_data[15:8];
+    end
+    if (\$530 ) begin
+      \$784 [23:16] = w_data[23:16];
+    end
+    if (\$532 ) begin
+      \$784 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$784  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$785  = cyc_hop0_5_value;
+    if (\$534 ) begin
+      \$785 [7:0] = w_data[7:0];
+    end
+    if (\$536 ) begin
+      \$785 [15:8] = w_data[15:8];
+    end
+    if (\$538 ) begin
+      \$785 [23:16] = w_data[23:16];
+    end
+    if (\$540 ) begin
+      \$785 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$785  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$786  = cyc_hop0_6_value;
+    if (\$542 ) begin
+      \$786 [7:0] = w_data[7:0];
+    end
+    if (\$544 ) begin
+      \$786 [15:8] = w_data[15:8];
+    end
+    if (\$546 ) begin
+      \$786 [23:16] = w_data[23:16];
+    end
+    if (\$548 ) begin
+      \$786 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$786  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$787  = cyc_hop0_7_value;
+    if (\$550 ) begin
+      \$787 [7:0] = w_data[7:0];
+    end
+    if (\$552 ) begin
+      \$787 [15:8] = w_data[15:8];
+    end
+    if (\$554 ) begin
+      \$787 [23:16] = w_data[23:16];
+    end
+    if (\$556 ) begin
+      \$787 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$787  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$788  = cyc_hop1_0_value;
+    if (\$558 ) begin
+      \$788 [7:0] = w_data[7:0];
+    end
+    if (\$560 ) begin
+      \$788 [15:8] = w_data[15:8];
+    end
+    if (\$562 ) begin
+      \$788 [23:16] = w_data[23:16];
+    end
+    if (\$564 ) begin
+      \$788 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$788  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$789  = cyc_hop1_1_value;
+    if (\$566 ) begin
+      \$789 [7:0] = w_data[7:0];
+    end
+    if (\$568 ) begin
+      \$789 [15:8] = w_data[15:8];
+    end
+    if (\$570 ) begin
+      \$789 [23:16] = w_data[23:16];
+    end
+    if (\$572 ) begin
+      \$789 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$789  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$790  = cyc_hop1_2_value;
+    if (\$574 ) begin
+      \$790 [7:0] = w_data[7:0];
+    end
+    if (\$576 ) begin
+      \$790 [15:8] = w_data[15:8];
+    end
+    if (\$578 ) begin
+      \$790 [23:16] = w_data[23:16];
+    end
+    if (\$580 ) begin
+      \$790 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$790  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$791  = cyc_hop1_3_value;
+    if (\$582 ) begin
+      \$791 [7:0] = w_data[7:0];
+    end
+    if (\$584 ) begin
+      \$791 [15:8] = w_data[15:8];
+    end
+    if (\$586 ) begin
+      \$791 [23:16] = w_data[23:16];
+    end
+    if (\$588 ) begin
+      \$791 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$791  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$792  = cyc_hop1_4_value;
+    if (\$590 ) begin
+      \$792 [7:0] = w_data[7:0];
+    end
+    if (\$592 ) begin
+      \$792 [15:8] = w_data[15:8];
+    end
+    if (\$594 ) begin
+      \$792 [23:16] = w_data[23:16];
+    end
+    if (\$596 ) begin
+      \$792 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$792  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$793  = cyc_hop1_5_value;
+    if (\$598 ) begin
+      \$793 [7:0] = w_data[7:0];
+    end
+    if (\$600 ) begin
+      \$793 [15:8] = w_data[15:8];
+    end
+    if (\$602 ) begin
+      \$793 [23:16] = w_data[23:16];
+    end
+    if (\$604 ) begin
+      \$793 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$793  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$794  = cyc_hop1_6_value;
+    if (\$606 ) begin
+      \$794 [7:0] = w_data[7:0];
+    end
+    if (\$608 ) begin
+      \$794 [15:8] = w_data[15:8];
+    end
+    if (\$610 ) begin
+      \$794 [23:16] = w_data[23:16];
+    end
+    if (\$612 ) begin
+      \$794 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$794  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$795  = cyc_hop1_7_value;
+    if (\$614 ) begin
+      \$795 [7:0] = w_data[7:0];
+    end
+    if (\$616 ) begin
+      \$795 [15:8] = w_data[15:8];
+    end
+    if (\$618 ) begin
+      \$795 [23:16] = w_data[23:16];
+    end
+    if (\$620 ) begin
+      \$795 [31:24] = w_data[31:24];
+    end
+    if (rst) begin
+      \$795  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$796  = bus__rvalid;
+    if (accept) begin
+      \$796  = 1'h1;
     end else if (bus__rready) begin
-      \$401  = 1'h0;
+      \$796  = 1'h0;
     end
     if (rst) begin
-      \$401  = 1'h0;
+      \$796  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$402  = bus__rdata;
-    if (\$323 ) begin
-      \$402  = 32'd0;
+    \$797  = pool_data_0_written;
+    if (\$622 ) begin
+      \$797  = 1'h1;
+    end
+    if (rst) begin
+      \$797  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$798  = pool_data_1_written;
+    if (\$624 ) begin
+      \$798  = 1'h1;
+    end
+    if (rst) begin
+      \$798  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$799  = pool_data_2_written;
+    if (\$626 ) begin
+      \$799  = 1'h1;
+    end
+    if (rst) begin
+      \$799  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$800  = pool_data_3_written;
+    if (\$628 ) begin
+      \$800  = 1'h1;
+    end
+    if (rst) begin
+      \$800  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$801  = pool_data_4_written;
+    if (\$630 ) begin
+      \$801  = 1'h1;
+    end
+    if (rst) begin
+      \$801  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$802  = pool_data_5_written;
+    if (\$632 ) begin
+      \$802  = 1'h1;
+    end
+    if (rst) begin
+      \$802  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$803  = pool_data_6_written;
+    if (\$634 ) begin
+      \$803  = 1'h1;
+    end
+    if (rst) begin
+      \$803  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$804  = pool_data_7_written;
+    if (\$636 ) begin
+      \$804  = 1'h1;
+    end
+    if (rst) begin
+      \$804  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$805  = router_word_0_written;
+    if (\$638 ) begin
+      \$805  = 1'h1;
+    end
+    if (rst) begin
+      \$805  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$806  = router_word_1_written;
+    if (\$640 ) begin
+      \$806  = 1'h1;
+    end
+    if (rst) begin
+      \$806  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$807  = router_word_2_written;
+    if (\$642 ) begin
+      \$807  = 1'h1;
+    end
+    if (rst) begin
+      \$807  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$808  = router_word_3_written;
+    if (\$644 ) begin
+      \$808  = 1'h1;
+    end
+    if (rst) begin
+      \$808  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$809  = router_word_4_written;
+    if (\$646 ) begin
+      \$809  = 1'h1;
+    end
+    if (rst) begin
+      \$809  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$810  = router_weth_0_written;
+    if (\$648 ) begin
+      \$810  = 1'h1;
+    end
+    if (rst) begin
+      \$810  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$811  = router_weth_1_written;
+    if (\$650 ) begin
+      \$811  = 1'h1;
+    end
+    if (rst) begin
+      \$811  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$812  = router_weth_2_written;
+    if (\$652 ) begin
+      \$812  = 1'h1;
+    end
+    if (rst) begin
+      \$812  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$813  = router_weth_3_written;
+    if (\$654 ) begin
+      \$813  = 1'h1;
+    end
+    if (rst) begin
+      \$813  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$814  = router_weth_4_written;
+    if (\$656 ) begin
+      \$814  = 1'h1;
+    end
+    if (rst) begin
+      \$814  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$815  = dir_data_0_written;
+    if (\$658 ) begin
+      \$815  = 1'h1;
+    end
+    if (rst) begin
+      \$815  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$816  = dir_data_1_written;
+    if (\$660 ) begin
+      \$816  = 1'h1;
+    end
+    if (rst) begin
+      \$816  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$817  = dir_data_2_written;
+    if (\$662 ) begin
+      \$817  = 1'h1;
+    end
+    if (rst) begin
+      \$817  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$818  = dir_data_3_written;
+    if (\$664 ) begin
+      \$818  = 1'h1;
+    end
+    if (rst) begin
+      \$818  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$819  = dir_data_4_written;
+    if (\$666 ) begin
+      \$819  = 1'h1;
+    end
+    if (rst) begin
+      \$819  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$820  = dir_data_5_written;
+    if (\$668 ) begin
+      \$820  = 1'h1;
+    end
+    if (rst) begin
+      \$820  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$821  = dir_data_6_written;
+    if (\$670 ) begin
+      \$821  = 1'h1;
+    end
+    if (rst) begin
+      \$821  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$822  = dir_data_7_written;
+    if (\$672 ) begin
+      \$822  = 1'h1;
+    end
+    if (rst) begin
+      \$822  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$823  = dir_data_8_written;
+    if (\$674 ) begin
+      \$823  = 1'h1;
+    end
+    if (rst) begin
+      \$823  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$824  = dir_data_9_written;
+    if (\$676 ) begin
+      \$824  = 1'h1;
+    end
+    if (rst) begin
+      \$824  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$825  = dir_data_10_written;
+    if (\$678 ) begin
+      \$825  = 1'h1;
+    end
+    if (rst) begin
+      \$825  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$826  = dir_data_11_written;
+    if (\$680 ) begin
+      \$826  = 1'h1;
+    end
+    if (rst) begin
+      \$826  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$827  = dir_data_12_written;
+    if (\$682 ) begin
+      \$827  = 1'h1;
+    end
+    if (rst) begin
+      \$827  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$828  = dir_data_13_written;
+    if (\$684 ) begin
+      \$828  = 1'h1;
+    end
+    if (rst) begin
+      \$828  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$829  = dir_data_14_written;
+    if (\$686 ) begin
+      \$829  = 1'h1;
+    end
+    if (rst) begin
+      \$829  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$830  = cyc_hop0_0_written;
+    if (\$688 ) begin
+      \$830  = 1'h1;
+    end
+    if (rst) begin
+      \$830  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$831  = cyc_hop0_1_written;
+    if (\$690 ) begin
+      \$831  = 1'h1;
+    end
+    if (rst) begin
+      \$831  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$832  = cyc_hop0_2_written;
+    if (\$692 ) begin
+      \$832  = 1'h1;
+    end
+    if (rst) begin
+      \$832  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$833  = cyc_hop0_3_written;
+    if (\$694 ) begin
+      \$833  = 1'h1;
+    end
+    if (rst) begin
+      \$833  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$834  = cyc_hop0_4_written;
+    if (\$696 ) begin
+      \$834  = 1'h1;
+    end
+    if (rst) begin
+      \$834  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$835  = cyc_hop0_5_written;
+    if (\$698 ) begin
+      \$835  = 1'h1;
+    end
+    if (rst) begin
+      \$835  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$836  = cyc_hop0_6_written;
+    if (\$700 ) begin
+      \$836  = 1'h1;
+    end
+    if (rst) begin
+      \$836  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$837  = cyc_hop0_7_written;
+    if (\$702 ) begin
+      \$837  = 1'h1;
+    end
+    if (rst) begin
+      \$837  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$838  = cyc_hop1_0_written;
+    if (\$704 ) begin
+      \$838  = 1'h1;
+    end
+    if (rst) begin
+      \$838  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$839  = cyc_hop1_1_written;
+    if (\$706 ) begin
+      \$839  = 1'h1;
+    end
+    if (rst) begin
+      \$839  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$840  = cyc_hop1_2_written;
+    if (\$708 ) begin
+      \$840  = 1'h1;
+    end
+    if (rst) begin
+      \$840  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$841  = cyc_hop1_3_written;
+    if (\$710 ) begin
+      \$841  = 1'h1;
+    end
+    if (rst) begin
+      \$841  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$842  = cyc_hop1_4_written;
+    if (\$712 ) begin
+      \$842  = 1'h1;
+    end
+    if (rst) begin
+      \$842  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$843  = cyc_hop1_5_written;
+    if (\$714 ) begin
+      \$843  = 1'h1;
+    end
+    if (rst) begin
+      \$843  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$844  = cyc_hop1_6_written;
+    if (\$716 ) begin
+      \$844  = 1'h1;
+    end
+    if (rst) begin
+      \$844  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$845  = cyc_hop1_7_written;
+    if (\$718 ) begin
+      \$845  = 1'h1;
+    end
+    if (rst) begin
+      \$845  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$846  = use_mirror;
+    if (accept) begin
+      \$846  = 1'h0;
       casez (bus__araddr[11:2])
-        10'h000:
-            \$402  = 32'd1296389698;
-        10'h001:
-            \$402  = version_rd;
-        10'h002:
-            \$402  = 32'd1329345905;
-        10'h004:
-            \$402  = control_rd;
-        10'h005:
-            \$402  = status_rd;
-        10'h006:
-            \$402  = cycle_rd[31:0];
-        10'h007:
-            \$402  = cycle_hi_shadow;
-        10'h008:
-            \$402  = output_cfg_rd;
-        10'h040:
-            \$402  = pool_addr_rd;
-        10'h041:
-            \$402  = 32'd0;
         10'h048:
-            \$402  = pool_data_0_cur;
+            \$846  = pool_data_0_written;
         10'h049:
-            \$402  = pool_data_1_cur;
+            \$846  = pool_data_1_written;
         10'h04a:
-            \$402  = pool_data_2_cur;
+            \$846  = pool_data_2_written;
         10'h04b:
-            \$402  = pool_data_3_cur;
+            \$846  = pool_data_3_written;
         10'h04c:
-            \$402  = pool_data_4_cur;
+            \$846  = pool_data_4_written;
         10'h04d:
-            \$402  = pool_data_5_cur;
+            \$846  = pool_data_5_written;
         10'h04e:
-            \$402  = pool_data_6_cur;
+            \$846  = pool_data_6_written;
         10'h04f:
-            \$402  = pool_data_7_cur;
-        10'h050:
-            \$402  = \port$24336$0 [31:0];
-        10'h051:
-            \$402  = \port$24336$0 [63:32];
-        10'h052:
-            \$402  = \port$24336$0 [95:64];
-        10'h053:
-            \$402  = \port$24336$0 [127:96];
-        10'h054:
-            \$402  = \port$24336$0 [159:128];
-        10'h055:
-            \$402  = \port$24336$0 [191:160];
-        10'h056:
-            \$402  = \port$24336$0 [223:192];
-        10'h057:
-            \$402  = \port$24336$0 [255:224];
-        10'h080:
-            \$402  = router_sel_rd;
-        10'h081:
-            \$402  = router_cfg_rd;
-        10'h082:
-            \$402  = 32'd0;
-        10'h083:
-            \$402  = selector_mask_rd;
-        10'h084:
-            \$402  = router_chain_cur;
+            \$846  = pool_data_7_written;
         10'h088:
-            \$402  = router_word_0_cur;
+            \$846  = router_word_0_written;
         10'h089:
-            \$402  = router_word_1_cur;
+            \$846  = router_word_1_written;
         10'h08a:
-            \$402  = router_word_2_cur;
+            \$846  = router_word_2_written;
         10'h08b:
-            \$402  = router_word_3_cur;
+            \$846  = router_word_3_written;
         10'h08c:
-            \$402  = router_word_4_cur;
+            \$846  = router_word_4_written;
         10'h090:
-            \$402  = router_weth_0_cur;
+            \$846  = router_weth_0_written;
         10'h091:
-            \$402  = router_weth_1_cur;
+            \$846  = router_weth_1_written;
         10'h092:
-            \$402  = router_weth_2_cur;
+            \$846  = router_weth_2_written;
         10'h093:
-            \$402  = router_weth_3_cur;
+            \$846  = router_weth_3_written;
         10'h094:
-            \$402  = router_weth_4_cur;
-        10'h0c0:
-            \$402  = packets_rd[31:0];
-        10'h0c1:
-            \$402  = packets_hi_shadow;
-        10'h0c2:
-            \$402  = bytes_rd[31:0];
-        10'h0c3:
-            \$402  = bytes_hi_shadow;
-        10'h0c4:
-            \$402  = records_rd;
-        10'h0c5:
-            \$402  = decode_errors_rd;
-        10'h0c6:
-            \$402  = swaps_rd;
-        10'h0c7:
-            \$402  = opportunities_rd;
-        10'h0c8:
-            \$402  = drops_rd;
-        10'h0c9:
-            \$402  = host_evals_rd;
-        10'h101:
-            \$402  = err_empty_rd;
-        10'h102:
-            \$402  = err_unknown_type_rd;
-        10'h103:
-            \$402  = err_truncated_rd;
-        10'h104:
-            \$402  = err_trailing_bytes_rd;
-        10'h105:
-            \$402  = err_non_canonical_size_rd;
-        10'h106:
-            \$402  = err_leading_zero_rd;
-        10'h107:
-            \$402  = err_overruns_parent_rd;
-        10'h108:
-            \$402  = err_expected_string_rd;
-        10'h109:
-            \$402  = err_expected_list_rd;
-        10'h10a:
-            \$402  = err_too_few_fields_rd;
-        10'h10b:
-            \$402  = err_too_many_fields_rd;
-        10'h10c:
-            \$402  = err_int_out_of_range_rd;
-        10'h10d:
-            \$402  = err_bad_address_rd;
-        10'h10e:
-            \$402  = err_bad_storage_key_rd;
-        10'h10f:
-            \$402  = err_missing_to_rd;
-        10'h110:
-            \$402  = err_bad_v_rd;
-        10'h111:
-            \$402  = err_bad_y_parity_rd;
-        10'h112:
-            \$402  = err_bad_r_rd;
-        10'h113:
-            \$402  = err_bad_s_rd;
-        10'h114:
-            \$402  = err_high_s_rd;
-        10'h115:
-            \$402  = err_no_blob_hashes_rd;
-        10'h116:
-            \$402  = err_bad_blob_hash_rd;
-        10'h117:
-            \$402  = err_empty_authorization_list_rd;
-        10'h118:
-            \$402  = err_priority_fee_above_max_rd;
-        10'h119:
-            \$402  = err_initcode_too_large_rd;
-        10'h11a:
-            \$402  = err_bad_sidecar_rd;
-        10'h11b:
-            \$402  = err_too_large_rd;
-        10'h11c:
-            \$402  = err_recovery_failed_rd;
-        10'h140:
-            \$402  = dir_addr_rd;
-        10'h141:
-            \$402  = 32'd0;
-        10'h142:
-            \$402  = dir_count_rd;
-        10'h143:
-            \$402  = eval_cfg_rd;
+            \$846  = router_weth_4_written;
         10'h150:
-            \$402  = dir_data_0_cur;
+            \$846  = dir_data_0_written;
         10'h151:
-            \$402  = dir_data_1_cur;
+            \$846  = dir_data_1_written;
         10'h152:
-            \$402  = dir_data_2_cur;
+            \$846  = dir_data_2_written;
         10'h153:
-            \$402  = dir_data_3_cur;
+            \$846  = dir_data_3_written;
         10'h154:
-            \$402  = dir_data_4_cur;
+            \$846  = dir_data_4_written;
         10'h155:
-            \$402  = dir_data_5_cur;
+            \$846  = dir_data_5_written;
         10'h156:
-            \$402  = dir_data_6_cur;
+            \$846  = dir_data_6_written;
         10'h157:
-            \$402  = dir_data_7_cur;
+            \$846  = dir_data_7_written;
         10'h158:
-            \$402  = dir_data_8_cur;
+            \$846  = dir_data_8_written;
         10'h159:
-            \$402  = dir_data_9_cur;
+            \$846  = dir_data_9_written;
         10'h15a:
-            \$402  = dir_data_10_cur;
+            \$846  = dir_data_10_written;
         10'h15b:
-            \$402  = dir_data_11_cur;
+            \$846  = dir_data_11_written;
         10'h15c:
-            \$402  = dir_data_12_cur;
+            \$846  = dir_data_12_written;
         10'h15d:
-            \$402  = dir_data_13_cur;
+            \$846  = dir_data_13_written;
         10'h15e:
-            \$402  = dir_data_14_cur;
-        10'h160:
-            \$402  = 32'd0;
+            \$846  = dir_data_14_written;
         10'h168:
-            \$402  = cyc_hop0_0_cur;
+            \$846  = cyc_hop0_0_written;
         10'h169:
-            \$402  = cyc_hop0_1_cur;
+            \$846  = cyc_hop0_1_written;
         10'h16a:
-            \$402  = cyc_hop0_2_cur;
+            \$846  = cyc_hop0_2_written;
         10'h16b:
-            \$402  = cyc_hop0_3_cur;
+            \$846  = cyc_hop0_3_written;
         10'h16c:
-            \$402  = cyc_hop0_4_cur;
+            \$846  = cyc_hop0_4_written;
         10'h16d:
-            \$402  = cyc_hop0_5_cur;
+            \$846  = cyc_hop0_5_written;
         10'h16e:
-            \$402  = cyc_hop0_6_cur;
+            \$846  = cyc_hop0_6_written;
         10'h16f:
-            \$402  = cyc_hop0_7_cur;
+            \$846  = cyc_hop0_7_written;
         10'h170:
-            \$402  = cyc_hop1_0_cur;
+            \$846  = cyc_hop1_0_written;
         10'h171:
-            \$402  = cyc_hop1_1_cur;
+            \$846  = cyc_hop1_1_written;
         10'h172:
-            \$402  = cyc_hop1_2_cur;
+            \$846  = cyc_hop1_2_written;
         10'h173:
-            \$402  = cyc_hop1_3_cur;
+            \$846  = cyc_hop1_3_written;
         10'h174:
-            \$402  = cyc_hop1_4_cur;
+            \$846  = cyc_hop1_4_written;
         10'h175:
-            \$402  = cyc_hop1_5_cur;
+            \$846  = cyc_hop1_5_written;
         10'h176:
-            \$402  = cyc_hop1_6_cur;
+            \$846  = cyc_hop1_6_written;
         10'h177:
-            \$402  = cyc_hop1_7_cur;
+            \$846  = cyc_hop1_7_written;
       endcase
     end
     if (rst) begin
-      \$402  = 32'd0;
+      \$846  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$403  = cycle_hi_shadow;
-    if (\$323 ) begin
+    \$847  = rdata;
+    if (accept) begin
+      \$847  = 32'd0;
+      casez (bus__araddr[11:2])
+        10'h000:
+            \$847  = id_rd;
+        10'h001:
+            \$847  = version_rd;
+        10'h002:
+            \$847  = src_hash_rd;
+        10'h004:
+            \$847  = control_rd;
+        10'h005:
+            \$847  = status_rd;
+        10'h006:
+            \$847  = cycle_rd[31:0];
+        10'h007:
+            \$847  = cycle_hi_shadow;
+        10'h008:
+            \$847  = output_cfg_rd;
+        10'h040:
+            \$847  = pool_addr_rd;
+        10'h041:
+            \$847  = 32'd0;
+        10'h050:
+            \$847  = pool_rdata_0_rd;
+        10'h051:
+            \$847  = pool_rdata_1_rd;
+        10'h052:
+            \$847  = pool_rdata_2_rd;
+        10'h053:
+            \$847  = pool_rdata_3_rd;
+        10'h054:
+            \$847  = pool_rdata_4_rd;
+        10'h055:
+            \$847  = pool_rdata_5_rd;
+        10'h056:
+            \$847  = pool_rdata_6_rd;
+        10'h057:
+            \$847  = pool_rdata_7_rd;
+        10'h080:
+            \$847  = router_sel_rd;
+        10'h081:
+            \$847  = router_cfg_rd;
+        10'h082:
+            \$847  = 32'd0;
+        10'h083:
+            \$847  = selector_mask_rd;
+        10'h084:
+            \$847  = router_chain_rd;
+        10'h0c0:
+            \$847  = packets_rd[31:0];
+        10'h0c1:
+            \$847  = packets_hi_shadow;
+        10'h0c2:
+            \$847  = bytes_rd[31:0];
+        10'h0c3:
+            \$847  = bytes_hi_shadow;
+        10'h0c4:
+            \$847  = records_rd;
+        10'h0c5:
+            \$847  = decode_errors_rd;
+        10'h0c6:
+            \$847  = swaps_rd;
+        10'h0c7:
+            \$847  = opportunities_rd;
+        10'h0c8:
+            \$847  = drops_rd;
+        10'h0c9:
+            \$847  = host_evals_rd;
+        10'h101:
+            \$847  = err_empty_rd;
+        10'h102:
+            \$847  = err_unknown_type_rd;
+        10'h103:
+            \$847  = err_truncated_rd;
+        10'h104:
+            \$847  = err_trailing_bytes_rd;
+        10'h105:
+            \$847  = err_non_canonical_size_rd;
+        10'h106:
+            \$847  = err_leading_zero_rd;
+        10'h107:
+            \$847  = err_overruns_parent_rd;
+        10'h108:
+            \$847  = err_expected_string_rd;
+        10'h109:
+            \$847  = err_expected_list_rd;
+        10'h10a:
+            \$847  = err_too_few_fields_rd;
+        10'h10b:
+            \$847  = err_too_many_fields_rd;
+        10'h10c:
+            \$847  = err_int_out_of_range_rd;
+        10'h10d:
+            \$847  = err_bad_address_rd;
+        10'h10e:
+            \$847  = err_bad_storage_key_rd;
+        10'h10f:
+            \$847  = err_missing_to_rd;
+        10'h110:
+            \$847  = err_bad_v_rd;
+        10'h111:
+            \$847  = err_bad_y_parity_rd;
+        10'h112:
+            \$847  = err_bad_r_rd;
+        10'h113:
+            \$847  = err_bad_s_rd;
+        10'h114:
+            \$847  = err_high_s_rd;
+        10'h115:
+            \$847  = err_no_blob_hashes_rd;
+        10'h116:
+            \$847  = err_bad_blob_hash_rd;
+        10'h117:
+            \$847  = err_empty_authorization_list_rd;
+        10'h118:
+            \$847  = err_priority_fee_above_max_rd;
+        10'h119:
+            \$847  = err_initcode_too_large_rd;
+        10'h11a:
+            \$847  = err_bad_sidecar_rd;
+        10'h11b:
+            \$847  = err_too_large_rd;
+        10'h11c:
+            \$847  = err_recovery_failed_rd;
+        10'h140:
+            \$847  = dir_addr_rd;
+        10'h141:
+            \$847  = 32'd0;
+        10'h142:
+            \$847  = dir_count_rd;
+        10'h143:
+            \$847  = eval_cfg_rd;
+        10'h160:
+            \$847  = 32'd0;
+      endcase
+    end
+    if (rst) begin
+      \$847  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$848  = cycle_hi_shadow;
+    if (accept) begin
       casez (bus__araddr[11:2])
         10'h000:
             /* empty */;
@@ -31210,17 +34584,17 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h005:
             /* empty */;
         10'h006:
-            \$403  = cycle_rd[63:32];
+            \$848  = cycle_rd[63:32];
       endcase
     end
     if (rst) begin
-      \$403  = 32'd0;
+      \$848  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$404  = packets_hi_shadow;
-    if (\$323 ) begin
+    \$849  = packets_hi_shadow;
+    if (accept) begin
       casez (bus__araddr[11:2])
         10'h000:
             /* empty */;
@@ -31241,22 +34615,6 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h040:
             /* empty */;
         10'h041:
-            /* empty */;
-        10'h048:
-            /* empty */;
-        10'h049:
-            /* empty */;
-        10'h04a:
-            /* empty */;
-        10'h04b:
-            /* empty */;
-        10'h04c:
-            /* empty */;
-        10'h04d:
-            /* empty */;
-        10'h04e:
-            /* empty */;
-        10'h04f:
             /* empty */;
         10'h050:
             /* empty */;
@@ -31283,39 +34641,19 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h083:
             /* empty */;
         10'h084:
-            /* empty */;
-        10'h088:
-            /* empty */;
-        10'h089:
-            /* empty */;
-        10'h08a:
-            /* empty */;
-        10'h08b:
-            /* empty */;
-        10'h08c:
-            /* empty */;
-        10'h090:
-            /* empty */;
-        10'h091:
-            /* empty */;
-        10'h092:
-            /* empty */;
-        10'h093:
-            /* empty */;
-        10'h094:
             /* empty */;
         10'h0c0:
-            \$404  = packets_rd[63:32];
+            \$849  = packets_rd[63:32];
       endcase
     end
     if (rst) begin
-      \$404  = 32'd0;
+      \$849  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$405  = bytes_hi_shadow;
-    if (\$323 ) begin
+    \$850  = bytes_hi_shadow;
+    if (accept) begin
       casez (bus__araddr[11:2])
         10'h000:
             /* empty */;
@@ -31336,22 +34674,6 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h040:
             /* empty */;
         10'h041:
-            /* empty */;
-        10'h048:
-            /* empty */;
-        10'h049:
-            /* empty */;
-        10'h04a:
-            /* empty */;
-        10'h04b:
-            /* empty */;
-        10'h04c:
-            /* empty */;
-        10'h04d:
-            /* empty */;
-        10'h04e:
-            /* empty */;
-        10'h04f:
             /* empty */;
         10'h050:
             /* empty */;
@@ -31378,272 +34700,63 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h083:
             /* empty */;
         10'h084:
-            /* empty */;
-        10'h088:
-            /* empty */;
-        10'h089:
-            /* empty */;
-        10'h08a:
-            /* empty */;
-        10'h08b:
-            /* empty */;
-        10'h08c:
-            /* empty */;
-        10'h090:
-            /* empty */;
-        10'h091:
-            /* empty */;
-        10'h092:
-            /* empty */;
-        10'h093:
-            /* empty */;
-        10'h094:
             /* empty */;
         10'h0c0:
             /* empty */;
         10'h0c1:
             /* empty */;
         10'h0c2:
-            \$405  = bytes_rd[63:32];
+            \$850  = bytes_rd[63:32];
       endcase
     end
     if (rst) begin
-      \$405  = 32'd0;
+      \$850  = 32'd0;
     end
   end
   assign bus__bresp = 2'h0;
-  assign pool_cmd_cur = 32'd0;
-  assign pool_data_0_value = pool_data_0_cur;
-  assign pool_data_1_value = pool_data_1_cur;
-  assign pool_data_2_value = pool_data_2_cur;
-  assign pool_data_3_value = pool_data_3_cur;
-  assign pool_data_4_value = pool_data_4_cur;
-  assign pool_data_5_value = pool_data_5_cur;
-  assign pool_data_6_value = pool_data_6_cur;
-  assign pool_data_7_value = pool_data_7_cur;
-  assign router_cmd_cur = 32'd0;
-  assign router_chain_chain_id = router_chain_cur;
-  assign router_word_0_value = router_word_0_cur;
-  assign router_word_1_value = router_word_1_cur;
-  assign router_word_2_value = router_word_2_cur;
-  assign router_word_3_value = router_word_3_cur;
-  assign router_word_4_value = router_word_4_cur;
-  assign router_weth_0_value = router_weth_0_cur;
-  assign router_weth_1_value = router_weth_1_cur;
-  assign router_weth_2_value = router_weth_2_cur;
-  assign router_weth_3_value = router_weth_3_cur;
-  assign router_weth_4_value = router_weth_4_cur;
-  assign dir_cmd_cur = 32'd0;
-  assign dir_data_0_value = dir_data_0_cur;
-  assign dir_data_1_value = dir_data_1_cur;
-  assign dir_data_2_value = dir_data_2_cur;
-  assign dir_data_3_value = dir_data_3_cur;
-  assign dir_data_4_value = dir_data_4_cur;
-  assign dir_data_5_value = dir_data_5_cur;
-  assign dir_data_6_value = dir_data_6_cur;
-  assign dir_data_7_value = dir_data_7_cur;
-  assign dir_data_8_value = dir_data_8_cur;
-  assign dir_data_9_value = dir_data_9_cur;
-  assign dir_data_10_value = dir_data_10_cur;
-  assign dir_data_11_value = dir_data_11_cur;
-  assign dir_data_12_value = dir_data_12_cur;
-  assign dir_data_13_value = dir_data_13_cur;
-  assign dir_data_14_value = dir_data_14_cur;
-  assign cyc_cmd_cur = 32'd0;
-  assign cyc_hop0_0_value = cyc_hop0_0_cur;
-  assign cyc_hop0_1_value = cyc_hop0_1_cur;
-  assign cyc_hop0_2_value = cyc_hop0_2_cur;
-  assign cyc_hop0_3_value = cyc_hop0_3_cur;
-  assign cyc_hop0_4_value = cyc_hop0_4_cur;
-  assign cyc_hop0_5_value = cyc_hop0_5_cur;
-  assign cyc_hop0_6_value = cyc_hop0_6_cur;
-  assign cyc_hop0_7_value = cyc_hop0_7_cur;
-  assign cyc_hop1_0_value = cyc_hop1_0_cur;
-  assign cyc_hop1_1_value = cyc_hop1_1_cur;
-  assign cyc_hop1_2_value = cyc_hop1_2_cur;
-  assign cyc_hop1_3_value = cyc_hop1_3_cur;
-  assign cyc_hop1_4_value = cyc_hop1_4_cur;
-  assign cyc_hop1_5_value = cyc_hop1_5_cur;
-  assign cyc_hop1_6_value = cyc_hop1_6_cur;
-  assign cyc_hop1_7_value = cyc_hop1_7_cur;
   assign bus__rresp = 2'h0;
-  assign id_rd = 32'd1296389698;
+  assign mwp__addr = aw_addr[11:2];
+  assign mrp__addr = bus__araddr[11:2];
+  assign mrp__en = accept;
   assign id_magic = 32'd1296389698;
   assign version_minor = 8'h06;
   assign version_major = 8'h01;
   assign version_features = 8'h3f;
-  assign src_hash_rd = 32'd1329345905;
-  assign src_hash_value = 32'd1329345905;
-  assign cycle_value = cycle_rd;
-  assign pool_data_0_rd = pool_data_0_cur;
-  assign pool_data_1_rd = pool_data_1_cur;
-  assign pool_data_2_rd = pool_data_2_cur;
-  assign pool_data_3_rd = pool_data_3_cur;
-  assign pool_data_4_rd = pool_data_4_cur;
-  assign pool_data_5_rd = pool_data_5_cur;
-  assign pool_data_6_rd = pool_data_6_cur;
-  assign pool_data_7_rd = pool_data_7_cur;
-  assign pool_rdata_0_rd = \port$24336$0 [31:0];
-  assign pool_rdata_0_value = \port$24336$0 [31:0];
-  assign pool_rdata_1_rd = \port$24336$0 [63:32];
-  assign pool_rdata_1_value = \port$24336$0 [63:32];
-  assign pool_rdata_2_rd = \port$24336$0 [95:64];
-  assign pool_rdata_2_value = \port$24336$0 [95:64];
-  assign pool_rdata_3_rd = \port$24336$0 [127:96];
-  assign pool_rdata_3_value = \port$24336$0 [127:96];
-  assign pool_rdata_4_rd = \port$24336$0 [159:128];
-  assign pool_rdata_4_value = \port$24336$0 [159:128];
-  assign pool_rdata_5_rd = \port$24336$0 [191:160];
-  assign pool_rdata_5_value = \port$24336$0 [191:160];
-  assign pool_rdata_6_rd = \port$24336$0 [223:192];
-  assign pool_rdata_6_value = \port$24336$0 [223:192];
-  assign pool_rdata_7_rd = \port$24336$0 [255:224];
-  assign pool_rdata_7_value = \port$24336$0 [255:224];
-  assign router_chain_rd = router_chain_cur;
-  assign router_word_0_rd = router_word_0_cur;
-  assign router_word_1_rd = router_word_1_cur;
-  assign router_word_2_rd = router_word_2_cur;
-  assign router_word_3_rd = router_word_3_cur;
-  assign router_word_4_rd = router_word_4_cur;
-  assign router_weth_0_rd = router_weth_0_cur;
-  assign router_weth_1_rd = router_weth_1_cur;
-  assign router_weth_2_rd = router_weth_2_cur;
-  assign router_weth_3_rd = router_weth_3_cur;
-  assign router_weth_4_rd = router_weth_4_cur;
-  assign packets_value = packets_rd;
-  assign bytes_value = bytes_rd;
-  assign records_value = records_rd;
-  assign decode_errors_value = decode_errors_rd;
-  assign swaps_value = swaps_rd;
-  assign opportunities_value = opportunities_rd;
-  assign drops_value = drops_rd;
-  assign host_evals_value = host_evals_rd;
-  assign err_empty_value = err_empty_rd;
-  assign err_unknown_type_value = err_unknown_type_rd;
-  assign err_truncated_value = err_truncated_rd;
-  assign err_trailing_bytes_value = err_trailing_bytes_rd;
-  assign err_non_canonical_size_value = err_non_canonical_size_rd;
-  assign err_leading_zero_value = err_leading_zero_rd;
-  assign err_overruns_parent_value = err_overruns_parent_rd;
-  assign err_expected_string_value = err_expected_string_rd;
-  assign err_expected_list_value = err_expected_list_rd;
-  assign err_too_few_fields_value = err_too_few_fields_rd;
-  assign err_too_many_fields_value = err_too_many_fields_rd;
-  assign err_int_out_of_range_value = err_int_out_of_range_rd;
-  assign err_bad_address_value = err_bad_address_rd;
-  assign err_bad_storage_key_value = err_bad_storage_key_rd;
-  assign err_missing_to_value = err_missing_to_rd;
-  assign err_bad_v_value = err_bad_v_rd;
-  assign err_bad_y_parity_value = err_bad_y_parity_rd;
-  assign err_bad_r_value = err_bad_r_rd;
-  assign err_bad_s_value = err_bad_s_rd;
-  assign err_high_s_value = err_high_s_rd;
-  assign err_no_blob_hashes_value = err_no_blob_hashes_rd;
-  assign err_bad_blob_hash_value = err_bad_blob_hash_rd;
-  assign err_empty_authorization_list_value = err_empty_authorization_list_rd;
-  assign err_priority_fee_above_max_value = err_priority_fee_above_max_rd;
-  assign err_initcode_too_large_value = err_initcode_too_large_rd;
-  assign err_bad_sidecar_value = err_bad_sidecar_rd;
-  assign err_too_large_value = err_too_large_rd;
-  assign err_recovery_failed_value = err_recovery_failed_rd;
-  assign dir_data_0_rd = dir_data_0_cur;
-  assign dir_data_1_rd = dir_data_1_cur;
-  assign dir_data_2_rd = dir_data_2_cur;
-  assign dir_data_3_rd = dir_data_3_cur;
-  assign dir_data_4_rd = dir_data_4_cur;
-  assign dir_data_5_rd = dir_data_5_cur;
-  assign dir_data_6_rd = dir_data_6_cur;
-  assign dir_data_7_rd = dir_data_7_cur;
-  assign dir_data_8_rd = dir_data_8_cur;
-  assign dir_data_9_rd = dir_data_9_cur;
-  assign dir_data_10_rd = dir_data_10_cur;
-  assign dir_data_11_rd = dir_data_11_cur;
-  assign dir_data_12_rd = dir_data_12_cur;
-  assign dir_data_13_rd = dir_data_13_cur;
-  assign dir_data_14_rd = dir_data_14_cur;
-  assign cyc_hop0_0_rd = cyc_hop0_0_cur;
-  assign cyc_hop0_1_rd = cyc_hop0_1_cur;
-  assign cyc_hop0_2_rd = cyc_hop0_2_cur;
-  assign cyc_hop0_3_rd = cyc_hop0_3_cur;
-  assign cyc_hop0_4_rd = cyc_hop0_4_cur;
-  assign cyc_hop0_5_rd = cyc_hop0_5_cur;
-  assign cyc_hop0_6_rd = cyc_hop0_6_cur;
-  assign cyc_hop0_7_rd = cyc_hop0_7_cur;
-  assign cyc_hop1_0_rd = cyc_hop1_0_cur;
-  assign cyc_hop1_1_rd = cyc_hop1_1_cur;
-  assign cyc_hop1_2_rd = cyc_hop1_2_cur;
-  assign cyc_hop1_3_rd = cyc_hop1_3_cur;
-  assign cyc_hop1_4_rd = cyc_hop1_4_cur;
-  assign cyc_hop1_5_rd = cyc_hop1_5_cur;
-  assign cyc_hop1_6_rd = cyc_hop1_6_cur;
-  assign cyc_hop1_7_rd = cyc_hop1_7_cur;
+  assign src_hash_value = 32'd1415958067;
+  assign pool_rdata_0_value = \port$25296$0 [31:0];
+  assign pool_rdata_1_value = \port$25296$0 [63:32];
+  assign pool_rdata_2_value = \port$25296$0 [95:64];
+  assign pool_rdata_3_value = \port$25296$0 [127:96];
+  assign pool_rdata_4_value = \port$25296$0 [159:128];
+  assign pool_rdata_5_value = \port$25296$0 [191:160];
+  assign pool_rdata_6_value = \port$25296$0 [223:192];
+  assign pool_rdata_7_value = \port$25296$0 [255:224];
   assign pool_cmd_rd = 32'd0;
   assign router_cmd_rd = 32'd0;
   assign dir_cmd_rd = 32'd0;
   assign cyc_cmd_rd = 32'd0;
-  assign eval_cfg_rd[16:0] = eval_cfg_max_candidates;
-  assign eval_cfg_rd[31:17] = 15'h0000;
-  assign dir_count_rd[8:0] = dir_count_count;
-  assign dir_count_rd[31:9] = 23'h000000;
-  assign dir_addr_rd[7:0] = dir_addr_index;
-  assign dir_addr_rd[31:8] = 24'h000000;
-  assign selector_mask_rd[8:0] = selector_mask_enable;
-  assign selector_mask_rd[31:9] = 23'h000000;
-  assign router_cfg_rd[10] = router_cfg_venue_valid;
-  assign router_cfg_rd[9:2] = router_cfg_venue;
-  assign router_cfg_rd[1] = router_cfg_weth_valid;
-  assign router_cfg_rd[0] = router_cfg_valid;
-  assign router_cfg_rd[31:11] = 21'h000000;
-  assign router_sel_rd[3:0] = router_sel_index;
-  assign router_sel_rd[31:4] = 28'h0000000;
-  assign pool_addr_rd[15:0] = pool_addr_index;
-  assign pool_addr_rd[31:16] = 16'h0000;
-  assign output_cfg_rd[2] = output_cfg_opportunities;
-  assign output_cfg_rd[1] = output_cfg_swaps;
-  assign output_cfg_rd[0] = output_cfg_tx_headers;
-  assign output_cfg_rd[31:3] = 29'h00000000;
-  assign status_rd[6:3] = status_pool_error;
-  assign status_rd[2] = status_pool_busy;
-  assign status_rd[1] = status_in_packet;
-  assign status_rd[0] = status_idle;
-  assign status_rd[31:7] = 25'h0000000;
-  assign control_rd[0] = control_enable;
-  assign control_rd[31:1] = 31'h00000000;
-  assign version_rd[23:16] = 8'h3f;
-  assign version_rd[15:8] = 8'h01;
-  assign version_rd[7:0] = 8'h06;
-  assign version_rd[31:24] = 8'h00;
-  assign eval_cfg_cur[16:0] = eval_cfg_max_candidates;
-  assign eval_cfg_cur[31:17] = 15'h0000;
-  assign dir_count_cur[8:0] = dir_count_count;
-  assign dir_count_cur[31:9] = 23'h000000;
-  assign dir_addr_cur[7:0] = dir_addr_index;
-  assign dir_addr_cur[31:8] = 24'h000000;
-  assign selector_mask_cur[8:0] = selector_mask_enable;
-  assign selector_mask_cur[31:9] = 23'h000000;
-  assign router_cfg_cur[10] = router_cfg_venue_valid;
-  assign router_cfg_cur[9:2] = router_cfg_venue;
-  assign router_cfg_cur[1] = router_cfg_weth_valid;
-  assign router_cfg_cur[0] = router_cfg_valid;
-  assign router_cfg_cur[31:11] = 21'h000000;
-  assign router_sel_cur[3:0] = router_sel_index;
-  assign router_sel_cur[31:4] = 28'h0000000;
-  assign pool_addr_cur[15:0] = pool_addr_index;
-  assign pool_addr_cur[31:16] = 16'h0000;
-  assign output_cfg_cur[2] = output_cfg_opportunities;
-  assign output_cfg_cur[1] = output_cfg_swaps;
-  assign output_cfg_cur[0] = output_cfg_tx_headers;
-  assign output_cfg_cur[31:3] = 29'h00000000;
-  assign control_cur[0] = control_enable;
-  assign control_cur[31:1] = 31'h00000000;
-  assign \$14  = 32'd0;
-  assign pool_cmd_wr = \$15 ;
-  assign \$47  = 32'd0;
-  assign router_cmd_wr = \$48 ;
-  assign \$89  = 32'd0;
-  assign dir_cmd_wr = \$90 ;
-  assign \$143  = 32'd0;
-  assign cyc_cmd_wr = \$144 ;
+  always @*
+    eval_cfg_rd[31:17] = 15'h0000;
+  always @*
+    dir_count_rd[31:9] = 23'h000000;
+  always @*
+    dir_addr_rd[31:8] = 24'h000000;
+  always @*
+    selector_mask_rd[31:9] = 23'h000000;
+  always @*
+    router_cfg_rd[31:11] = 21'h000000;
+  always @*
+    router_sel_rd[31:4] = 28'h0000000;
+  always @*
+    pool_addr_rd[31:16] = 16'h0000;
+  always @*
+    output_cfg_rd[31:3] = 29'h00000000;
+  always @*
+    status_rd[31:7] = 25'h0000000;
+  always @*
+    control_rd[31:1] = 31'h00000000;
+  always @*
+    version_rd[31:24] = 8'h00;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -50354,8 +53467,8 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   \appliance_top.decoder.values.ends  ends (
     .pipe_clk(pipe_clk),
     .pipe_rst(pipe_rst),
-    .\port$5876$0 (\$13 [22:0]),
-    .\port$5878$0 (\$15 [24:0]),
+    .\port$6809$0 (\$13 [22:0]),
+    .\port$6811$0 (\$15 [24:0]),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(have_last),
@@ -53573,14 +56686,14 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.decoder.values.ends (pipe_rst, \port$5876$0 , \port$5878$0 , w_en, w_rdy, r_data, r_en, r_rdy, pipe_clk);
+module \appliance_top.decoder.values.ends (pipe_rst, \port$6809$0 , \port$6811$0 , w_en, w_rdy, r_data, r_en, r_rdy, pipe_clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$20  = 0;
   input pipe_rst;
   wire pipe_rst;
-  input [22:0] \port$5876$0 ;
-  wire [22:0] \port$5876$0 ;
-  input [24:0] \port$5878$0 ;
-  wire [24:0] \port$5878$0 ;
+  input [22:0] \port$6809$0 ;
+  wire [22:0] \port$6809$0 ;
+  input [24:0] \port$6811$0 ;
+  wire [24:0] \port$6811$0 ;
   input w_en;
   wire w_en;
   output w_rdy;
@@ -53654,7 +56767,7 @@ module \appliance_top.decoder.values.ends (pipe_rst, \port$5876$0 , \port$5878$0
   end
   always @(posedge pipe_clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$5878$0 , \port$5876$0  };
+      storage[w_port__addr] <= { \port$6811$0 , \port$6809$0  };
   end
   reg [47:0] _0_;
   always @(posedge pipe_clk) begin
@@ -53753,8 +56866,8 @@ module \appliance_top.decoder.values.ends (pipe_rst, \port$5876$0 , \port$5878$0
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$5878$0 , \port$5876$0  };
-  assign w_data = { \port$5878$0 , \port$5876$0  };
+  assign w_port__data = { \port$6811$0 , \port$6809$0  };
+  assign w_data = { \port$6811$0 , \port$6809$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -90263,49 +93376,49 @@ module \appliance_top.keccak_in (pipe_rst, o__ready, i__ready, i__valid, i__payl
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data, host_commit, rp_host__en, \port$24539$0 , \port$24541$0 , \port$24543$0 , \port$24545$0 , \port$24547$0 , \port$24549$0 , \port$24551$0 , \port$24553$0 , \port$24555$0 , rd_slot, rp_eval__en, host_error, clk);
+module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit, rp_latest__en, \port$25547$0 , \port$25549$0 , \port$25551$0 , \port$25553$0 , \port$25555$0 , \port$25557$0 , \port$25559$0 , \port$25561$0 , \port$25563$0 , rp_bank0__addr, rp_bank0__en, host_error, host_pending, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$25  = 0;
   input rst;
   wire rst;
   input begin_eval;
   wire begin_eval;
-  output host_pending;
-  wire host_pending;
   output [255:0] rd_data;
   wire [255:0] rd_data;
   output [255:0] host_rd_data;
   wire [255:0] host_rd_data;
   input host_commit;
   wire host_commit;
-  input rp_host__en;
-  wire rp_host__en;
-  input [15:0] \port$24539$0 ;
-  wire [15:0] \port$24539$0 ;
-  input [31:0] \port$24541$0 ;
-  wire [31:0] \port$24541$0 ;
-  input [31:0] \port$24543$0 ;
-  wire [31:0] \port$24543$0 ;
-  input [31:0] \port$24545$0 ;
-  wire [31:0] \port$24545$0 ;
-  input [31:0] \port$24547$0 ;
-  wire [31:0] \port$24547$0 ;
-  input [31:0] \port$24549$0 ;
-  wire [31:0] \port$24549$0 ;
-  input [31:0] \port$24551$0 ;
-  wire [31:0] \port$24551$0 ;
-  input [31:0] \port$24553$0 ;
-  wire [31:0] \port$24553$0 ;
-  input [31:0] \port$24555$0 ;
-  wire [31:0] \port$24555$0 ;
-  input [9:0] rd_slot;
-  wire [9:0] rd_slot;
-  input rp_eval__en;
-  wire rp_eval__en;
+  input rp_latest__en;
+  wire rp_latest__en;
+  input [15:0] \port$25547$0 ;
+  wire [15:0] \port$25547$0 ;
+  input [31:0] \port$25549$0 ;
+  wire [31:0] \port$25549$0 ;
+  input [31:0] \port$25551$0 ;
+  wire [31:0] \port$25551$0 ;
+  input [31:0] \port$25553$0 ;
+  wire [31:0] \port$25553$0 ;
+  input [31:0] \port$25555$0 ;
+  wire [31:0] \port$25555$0 ;
+  input [31:0] \port$25557$0 ;
+  wire [31:0] \port$25557$0 ;
+  input [31:0] \port$25559$0 ;
+  wire [31:0] \port$25559$0 ;
+  input [31:0] \port$25561$0 ;
+  wire [31:0] \port$25561$0 ;
+  input [31:0] \port$25563$0 ;
+  wire [31:0] \port$25563$0 ;
+  input [9:0] rp_bank0__addr;
+  wire [9:0] rp_bank0__addr;
+  input rp_bank0__en;
+  wire rp_bank0__en;
   output [3:0] host_error;
   reg [3:0] host_error = 4'h0;
+  output host_pending;
+  reg host_pending = 1'h0;
   input clk;
   wire clk;
-  wire [1023:0] \$1 ;
+  wire [12:0] \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
@@ -90316,13 +93429,13 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [1023:0] \$2 ;
+  wire \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
-  wire [2046:0] \$24 ;
-  wire [2046:0] \$25 ;
+  wire \$24 ;
+  wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
@@ -90332,20 +93445,47 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire [1:0] \$34 ;
-  wire [1:0] \$35 ;
-  reg [1023:0] \$36 ;
-  reg [1023:0] \$37 ;
-  reg [3:0] \$38 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire [1:0] \$48 ;
+  wire [1:0] \$49 ;
   wire \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire [10:0] \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  reg [3:0] \$56 ;
+  reg [9:0] \$57 ;
+  reg [9:0] \$58 ;
+  reg [11:0] \$59 ;
   wire \$6 ;
+  reg \$60 ;
+  reg [13:0] \$61 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
-  reg [1023:0] active = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire [1023:0] active_next;
-  wire [1023:0] boundary;
+  wire do_write;
+  wire [13:0] e;
+  wire \e.bank ;
+  wire [11:0] \e.epoch ;
+  wire \e.valid ;
+  reg [11:0] epoch = 12'h000;
+  wire [11:0] epoch_next;
   wire [255:0] host_data;
   wire [15:0] \host_data.fee_den ;
   wire [15:0] \host_data.fee_num ;
@@ -90358,2177 +93498,5504 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   wire host_rd_en;
   wire [9:0] host_rd_slot;
   wire [31:0] host_slot;
-  reg [1023:0] pending = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire [1023:0] pending_base;
+  wire [13:0] old;
+  wire \old.bank ;
+  wire [11:0] \old.epoch ;
+  wire \old.valid ;
+  (* init = 1'h0 *)
+  wire pending_any;
+  reg [11:0] r_epoch = 12'h000;
+  reg r_fwd = 1'h0;
+  reg [13:0] r_meta = 14'h0000;
+  wire \r_meta.bank ;
+  wire [11:0] \r_meta.epoch ;
+  wire \r_meta.valid ;
+  (* init = 10'h000 *)
+  wire [9:0] r_slot;
   wire [15:0] \rd_data.fee_den ;
   wire [15:0] \rd_data.fee_num ;
   wire [111:0] \rd_data.reserve0 ;
   wire [111:0] \rd_data.reserve1 ;
   wire rd_en;
-  wire [10:0] rp_eval__addr;
-  wire [255:0] rp_eval__data;
-  wire [10:0] rp_host__addr;
-  wire [255:0] rp_host__data;
-  wire [10:0] wp__addr;
-  wire [255:0] wp__data;
-  wire wp__en;
-  reg [255:0] mem [2047:0];
+  wire [9:0] rd_slot;
+  wire [255:0] rp_bank0__data;
+  wire [9:0] rp_bank1__addr;
+  wire [255:0] rp_bank1__data;
+  wire rp_bank1__en;
+  wire [9:0] rp_latest__addr;
+  wire [255:0] rp_latest__data;
+  wire [9:0] rp_meta_c__addr;
+  wire [13:0] rp_meta_c__data;
+  wire \rp_meta_c__data.bank ;
+  wire [11:0] \rp_meta_c__data.epoch ;
+  wire \rp_meta_c__data.valid ;
+  wire [9:0] rp_meta_e__addr;
+  wire [13:0] rp_meta_e__data;
+  wire \rp_meta_e__data.bank ;
+  wire [11:0] \rp_meta_e__data.epoch ;
+  wire \rp_meta_e__data.valid ;
+  wire rp_meta_e__en;
+  reg [9:0] rp_meta_s__addr = 10'h000;
+  wire [13:0] rp_meta_s__data;
+  wire \rp_meta_s__data.bank ;
+  wire [11:0] \rp_meta_s__data.epoch ;
+  wire \rp_meta_s__data.valid ;
+  wire [9:0] rp_scrub_c__addr;
+  wire rp_scrub_c__data;
+  wire [9:0] rp_scrub_e__addr;
+  wire rp_scrub_e__data;
+  wire rp_scrub_e__en;
+  wire [13:0] s_meta;
+  wire \s_meta.bank ;
+  wire [11:0] \s_meta.epoch ;
+  wire \s_meta.valid ;
+  (* init = 10'h000 *)
+  wire [9:0] s_slot;
+  (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
+  wire [255:0] w_data;
+  reg [11:0] w_epoch = 12'h000;
+  wire [13:0] w_meta;
+  wire \w_meta.bank ;
+  wire [11:0] \w_meta.epoch ;
+  wire \w_meta.valid ;
+  reg [9:0] w_slot = 10'h000;
+  (* init = 1'h0 *)
+  wire w_valid;
+  (* init = 10'h000 *)
+  wire [9:0] wp_bank0__addr;
+  reg [255:0] wp_bank0__data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  wire wp_bank0__en;
+  (* init = 10'h000 *)
+  wire [9:0] wp_bank1__addr;
+  (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
+  wire [255:0] wp_bank1__data;
+  wire wp_bank1__en;
+  wire [9:0] wp_latest__addr;
+  wire [255:0] wp_latest__data;
+  wire wp_latest__en;
+  (* init = 10'h000 *)
+  wire [9:0] wp_meta__addr;
+  wire [13:0] wp_meta__data;
+  wire \wp_meta__data.bank ;
+  wire [11:0] \wp_meta__data.epoch ;
+  wire \wp_meta__data.valid ;
+  reg wp_meta__en = 1'h0;
+  reg [9:0] wp_scrub__addr = 10'h000;
+  wire wp_scrub__data;
+  wire wp_scrub__en;
+  reg [13:0] x_meta = 14'h0000;
+  wire \x_meta.bank ;
+  wire [11:0] \x_meta.epoch ;
+  wire \x_meta.valid ;
+  reg [9:0] x_slot = 10'h000;
+  reg x_valid = 1'h0;
+  (* no_rw_check = 32'd1 *)
+  reg [255:0] bank0 [1023:0];
   initial begin
-    mem[0] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[3] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[4] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[5] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[6] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[7] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[8] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[9] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[10] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[11] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[12] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[13] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[14] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[15] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[16] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[17] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[18] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[19] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[20] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[21] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[22] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[23] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[24] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[25] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[26] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[27] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[28] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[29] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[30] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[31] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[32] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[33] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[34] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[35] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[36] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[37] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[38] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[39] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[40] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[41] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[42] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[43] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[44] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[45] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[46] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[47] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[48] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[49] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[50] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[51] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[52] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[53] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[54] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[55] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[56] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[57] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[58] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[59] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[60] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[61] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[62] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[63] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[64] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[65] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[66] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[67] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[68] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[69] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[70] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[71] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[72] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[73] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[74] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[75] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[76] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[77] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[78] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[79] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[80] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[81] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[82] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[83] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[84] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[85] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[86] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[87] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[88] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[89] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[90] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[91] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[92] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[93] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[94] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[95] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[96] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[97] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[98] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[99] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[100] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[101] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[102] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[103] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[104] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[105] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[106] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[107] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[108] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[109] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[110] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[111] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[112] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[113] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[114] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[115] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[116] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[117] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[118] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[119] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[120] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[121] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[122] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[123] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[124] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[125] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[126] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[127] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[128] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[129] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[130] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[131] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[132] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[133] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[134] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[135] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[136] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[137] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[138] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[139] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[140] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[141] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[142] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[143] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[144] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[145] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[146] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[147] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[148] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[149] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[150] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[151] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[152] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[153] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[154] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[155] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[156] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[157] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[158] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[159] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[160] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[161] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[162] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[163] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[164] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[165] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[166] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[167] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[168] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[169] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[170] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[171] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[172] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[173] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[174] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[175] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[176] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[177] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[178] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[179] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[180] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[181] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[182] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[183] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[184] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[185] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[186] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[187] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[188] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[189] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[190] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[191] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[192] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[193] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[194] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[195] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[196] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[197] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[198] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[199] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[200] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[201] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[202] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[203] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[204] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[205] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[206] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[207] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[208] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[209] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[210] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[211] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[212] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[213] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[214] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[215] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[216] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[217] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[218] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[219] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[220] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[221] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[222] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[223] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[224] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[225] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[226] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[227] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[228] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[229] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[230] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[231] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[232] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[233] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[234] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[235] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[236] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[237] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[238] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[239] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[240] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[241] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[242] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[243] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[244] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[245] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[246] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[247] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[248] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[249] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[250] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[251] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[252] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[253] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[254] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[255] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[256] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[257] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[258] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[259] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[260] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[261] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[262] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[263] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[264] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[265] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[266] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[267] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[268] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[269] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[270] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[271] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[272] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[273] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[274] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[275] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[276] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[277] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[278] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[279] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[280] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[281] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[282] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[283] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[284] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[285] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[286] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[287] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[288] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[289] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[290] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[291] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[292] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[293] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[294] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[295] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[296] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[297] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[298] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[299] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[300] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[301] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[302] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[303] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[304] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[305] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[306] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[307] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[308] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[309] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[310] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[311] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[312] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[313] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[314] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[315] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[316] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[317] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[318] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[319] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[320] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[321] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[322] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[323] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[324] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[325] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[326] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[327] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[328] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[329] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[330] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[331] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[332] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[333] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[334] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[335] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[336] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[337] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[338] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[339] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[340] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[341] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[342] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[343] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[344] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[345] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[346] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[347] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[348] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[349] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[350] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[351] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[352] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[353] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[354] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[355] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[356] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[357] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[358] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[359] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[360] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[361] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[362] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[363] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[364] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[365] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[366] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[367] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[368] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[369] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[370] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[371] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[372] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[373] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[374] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[375] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[376] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[377] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[378] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[379] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[380] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[381] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[382] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[383] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[384] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[385] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[386] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[387] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[388] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[389] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[390] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[391] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[392] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[393] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[394] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[395] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[396] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[397] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[398] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[399] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[400] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[401] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[402] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[403] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[404] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[405] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[406] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[407] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[408] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[409] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[410] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[411] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[412] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[413] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[414] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[415] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[416] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[417] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[418] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[419] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[420] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[421] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[422] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[423] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[424] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[425] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[426] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[427] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[428] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[429] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[430] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[431] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[432] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[433] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[434] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[435] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[436] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[437] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[438] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[439] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[440] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[441] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[442] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[443] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[444] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[445] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[446] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[447] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[448] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[449] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[450] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[451] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[452] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[453] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[454] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[455] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[456] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[457] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[458] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[459] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[460] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[461] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[462] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[463] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[464] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[465] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[466] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[467] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[468] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[469] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[470] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[471] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[472] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[473] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[474] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[475] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[476] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[477] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[478] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[479] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[480] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[481] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[482] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[483] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[484] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[485] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[486] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[487] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[488] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[489] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[490] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[491] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[492] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[493] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[494] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[495] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[496] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[497] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[498] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[499] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[500] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[501] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[502] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[503] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[504] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[505] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[506] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[507] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[508] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[509] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[510] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[511] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[512] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[513] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[514] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[515] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[516] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[517] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[518] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[519] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[520] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[521] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[522] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[523] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[524] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[525] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[526] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[527] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[528] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[529] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[530] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[531] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[532] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[533] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[534] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[535] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[536] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[537] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[538] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[539] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[540] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[541] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[542] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[543] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[544] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[545] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[546] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[547] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[548] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[549] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[550] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[551] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[552] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[553] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[554] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[555] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[556] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[557] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[558] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[559] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[560] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[561] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[562] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[563] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[564] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[565] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[566] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[567] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[568] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[569] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[570] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[571] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[572] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[573] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[574] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[575] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[576] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[577] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[578] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[579] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[580] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[581] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[582] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[583] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[584] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[585] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[586] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[587] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[588] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[589] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[590] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[591] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[592] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[593] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[594] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[595] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[596] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[597] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[598] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[599] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[600] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[601] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[602] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[603] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[604] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[605] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[606] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[607] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[608] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[609] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[610] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[611] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[612] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[613] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[614] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[615] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[616] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[617] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[618] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[619] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[620] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[621] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[622] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[623] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[624] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[625] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[626] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[627] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[628] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[629] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[630] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[631] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[632] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[633] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[634] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[635] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[636] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[637] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[638] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[639] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[640] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[641] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[642] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[643] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[644] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[645] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[646] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[647] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[648] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[649] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[650] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[651] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[652] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[653] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[654] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[655] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[656] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[657] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[658] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[659] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[660] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[661] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[662] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[663] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[664] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[665] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[666] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[667] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[668] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[669] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[670] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[671] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[672] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[673] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[674] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[675] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[676] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[677] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[678] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[679] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[680] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[681] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[682] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[683] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[684] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[685] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[686] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[687] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[688] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[689] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[690] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[691] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[692] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[693] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[694] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[695] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[696] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[697] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[698] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[699] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[700] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[701] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[702] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[703] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[704] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[705] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[706] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[707] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[708] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[709] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[710] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[711] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[712] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[713] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[714] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[715] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[716] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[717] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[718] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[719] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[720] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[721] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[722] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[723] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[724] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[725] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[726] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[727] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[728] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[729] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[730] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[731] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[732] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[733] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[734] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[735] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[736] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[737] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[738] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[739] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[740] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[741] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[742] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[743] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[744] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[745] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[746] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[747] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[748] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[749] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[750] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[751] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[752] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[753] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[754] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[755] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[756] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[757] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[758] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[759] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[760] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[761] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[762] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[763] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[764] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[765] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[766] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[767] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[768] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[769] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[770] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[771] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[772] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[773] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[774] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[775] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[776] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[777] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[778] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[779] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[780] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[781] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[782] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[783] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[784] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[785] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[786] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[787] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[788] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[789] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[790] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[791] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[792] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[793] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[794] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[795] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[796] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[797] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[798] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[799] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[800] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[801] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[802] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[803] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[804] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[805] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[806] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[807] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[808] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[809] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[810] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[811] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[812] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[813] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[814] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[815] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[816] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[817] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[818] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[819] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[820] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[821] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[822] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[823] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[824] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[825] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[826] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[827] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[828] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[829] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[830] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[831] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[832] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[833] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[834] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[835] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[836] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[837] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[838] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[839] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[840] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[841] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[842] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[843] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[844] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[845] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[846] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[847] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[848] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[849] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[850] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[851] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[852] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[853] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[854] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[855] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[856] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[857] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[858] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[859] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[860] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[861] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[862] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[863] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[864] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[865] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[866] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[867] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[868] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[869] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[870] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[871] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[872] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[873] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[874] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[875] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[876] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[877] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[878] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[879] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[880] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[881] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[882] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[883] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[884] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[885] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[886] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[887] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[888] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[889] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[890] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[891] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[892] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[893] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[894] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[895] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[896] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[897] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[898] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[899] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[900] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[901] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[902] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[903] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[904] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[905] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[906] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[907] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[908] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[909] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[910] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[911] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[912] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[913] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[914] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[915] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[916] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[917] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[918] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[919] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[920] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[921] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[922] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[923] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[924] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[925] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[926] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[927] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[928] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[929] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[930] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[931] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[932] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[933] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[934] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[935] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[936] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[937] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[938] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[939] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[940] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[941] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[942] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[943] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[944] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[945] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[946] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[947] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[948] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[949] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[950] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[951] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[952] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[953] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[954] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[955] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[956] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[957] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[958] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[959] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[960] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[961] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[962] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[963] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[964] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[965] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[966] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[967] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[968] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[969] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[970] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[971] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[972] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[973] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[974] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[975] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[976] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[977] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[978] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[979] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[980] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[981] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[982] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[983] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[984] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[985] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[986] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[987] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[988] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[989] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[990] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[991] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[992] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[993] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[994] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[995] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[996] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[997] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[998] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[999] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1000] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1001] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1002] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1003] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1004] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1005] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1006] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1007] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1008] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1009] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1010] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1011] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1012] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1013] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1014] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1015] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1016] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1017] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1018] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1019] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1020] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1021] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1022] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1023] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1024] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1025] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1026] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1027] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1028] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1029] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1030] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1031] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1032] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1033] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1034] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1035] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1036] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1037] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1038] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1039] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1040] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1041] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1042] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1043] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1044] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1045] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1046] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1047] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1048] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1049] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1050] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1051] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1052] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1053] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1054] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1055] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1056] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1057] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1058] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1059] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1060] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1061] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1062] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1063] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1064] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1065] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1066] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1067] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1068] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1069] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1070] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1071] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1072] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1073] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1074] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1075] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1076] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1077] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1078] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1079] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1080] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1081] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1082] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1083] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1084] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1085] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1086] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1087] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1088] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1089] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1090] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1091] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1092] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1093] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1094] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1095] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1096] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1097] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1098] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1099] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1100] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1101] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1102] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1103] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1104] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1105] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1106] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1107] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1108] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1109] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1110] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1111] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1112] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1113] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1114] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1115] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1116] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1117] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1118] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1119] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1120] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1121] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1122] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1123] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1124] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1125] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1126] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1127] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1128] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1129] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1130] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1131] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1132] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1133] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1134] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1135] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1136] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1137] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1138] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1139] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1140] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1141] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1142] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1143] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1144] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1145] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1146] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1147] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1148] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1149] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1150] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1151] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1152] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1153] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1154] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1155] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1156] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1157] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1158] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1159] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1160] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1161] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1162] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1163] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1164] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1165] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1166] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1167] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1168] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1169] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1170] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1171] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1172] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1173] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1174] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1175] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1176] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1177] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1178] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1179] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1180] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1181] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1182] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1183] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1184] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1185] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1186] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1187] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1188] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1189] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1190] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1191] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1192] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1193] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1194] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1195] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1196] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1197] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1198] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1199] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1200] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1201] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1202] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1203] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1204] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1205] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1206] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1207] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1208] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1209] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1210] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1211] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1212] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1213] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1214] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1215] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1216] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1217] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1218] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1219] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1220] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1221] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1222] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1223] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1224] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1225] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1226] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1227] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1228] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1229] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1230] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1231] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1232] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1233] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1234] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1235] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1236] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1237] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1238] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1239] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1240] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1241] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1242] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1243] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1244] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1245] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1246] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1247] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1248] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1249] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1250] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1251] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1252] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1253] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1254] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1255] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1256] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1257] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1258] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1259] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1260] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1261] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1262] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1263] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1264] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1265] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1266] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1267] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1268] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1269] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1270] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1271] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1272] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1273] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1274] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1275] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1276] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1277] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1278] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1279] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1280] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1281] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1282] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1283] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1284] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1285] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1286] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1287] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1288] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1289] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1290] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1291] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1292] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1293] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1294] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1295] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1296] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1297] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1298] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1299] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1300] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1301] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1302] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1303] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1304] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1305] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1306] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1307] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1308] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1309] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1310] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1311] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1312] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1313] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1314] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1315] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1316] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1317] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1318] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1319] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1320] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1321] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1322] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1323] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1324] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1325] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1326] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1327] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1328] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1329] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1330] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1331] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1332] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1333] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1334] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1335] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1336] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1337] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1338] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1339] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1340] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1341] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1342] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1343] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1344] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1345] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1346] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1347] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1348] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1349] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1350] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1351] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1352] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1353] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1354] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1355] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1356] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1357] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1358] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1359] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1360] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1361] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1362] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1363] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1364] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1365] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1366] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1367] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1368] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1369] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1370] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1371] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1372] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1373] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1374] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1375] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1376] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1377] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1378] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1379] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1380] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1381] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1382] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1383] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1384] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1385] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1386] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1387] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1388] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1389] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1390] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1391] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1392] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1393] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1394] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1395] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1396] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1397] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1398] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1399] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1400] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1401] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1402] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1403] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1404] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1405] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1406] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1407] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1408] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1409] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1410] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1411] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1412] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1413] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1414] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1415] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1416] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1417] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1418] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1419] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1420] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1421] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1422] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1423] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1424] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1425] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1426] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1427] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1428] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1429] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1430] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1431] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1432] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1433] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1434] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1435] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1436] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1437] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1438] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1439] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1440] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1441] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1442] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1443] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1444] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1445] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1446] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1447] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1448] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1449] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1450] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1451] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1452] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1453] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1454] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1455] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1456] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1457] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1458] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1459] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1460] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1461] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1462] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1463] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1464] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1465] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1466] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1467] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1468] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1469] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1470] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1471] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1472] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1473] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1474] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1475] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1476] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1477] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1478] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1479] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1480] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1481] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1482] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1483] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1484] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1485] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1486] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1487] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1488] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1489] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1490] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1491] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1492] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1493] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1494] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1495] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1496] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1497] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1498] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1499] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1500] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1501] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1502] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1503] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1504] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1505] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1506] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1507] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1508] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1509] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1510] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1511] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1512] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1513] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1514] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1515] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1516] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1517] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1518] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1519] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1520] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1521] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1522] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1523] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1524] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1525] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1526] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1527] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1528] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1529] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1530] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1531] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1532] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1533] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1534] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1535] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1536] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1537] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1538] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1539] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1540] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1541] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1542] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1543] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1544] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1545] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1546] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1547] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1548] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1549] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1550] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1551] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1552] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1553] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1554] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1555] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1556] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1557] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1558] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1559] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1560] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1561] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1562] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1563] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1564] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1565] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1566] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1567] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1568] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1569] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1570] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1571] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1572] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1573] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1574] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1575] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1576] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1577] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1578] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1579] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1580] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1581] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1582] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1583] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1584] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1585] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1586] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1587] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1588] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1589] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1590] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1591] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1592] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1593] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1594] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1595] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1596] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1597] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1598] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1599] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1600] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1601] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1602] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1603] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1604] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1605] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1606] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1607] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1608] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1609] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1610] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1611] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1612] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1613] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1614] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1615] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1616] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1617] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1618] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1619] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1620] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1621] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1622] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1623] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1624] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1625] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1626] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1627] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1628] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1629] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1630] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1631] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1632] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1633] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1634] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1635] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1636] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1637] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1638] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1639] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1640] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1641] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1642] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1643] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1644] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1645] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1646] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1647] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1648] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1649] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1650] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1651] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1652] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1653] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1654] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1655] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1656] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1657] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1658] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1659] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1660] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1661] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1662] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1663] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1664] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1665] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1666] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1667] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1668] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1669] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1670] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1671] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1672] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1673] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1674] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1675] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1676] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1677] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1678] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1679] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1680] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1681] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1682] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1683] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1684] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1685] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1686] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1687] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1688] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1689] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1690] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1691] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1692] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1693] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1694] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1695] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1696] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1697] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1698] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1699] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1700] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1701] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1702] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1703] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1704] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1705] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1706] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1707] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1708] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1709] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1710] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1711] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1712] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1713] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1714] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1715] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1716] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1717] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1718] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1719] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1720] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1721] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1722] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1723] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1724] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1725] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1726] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1727] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1728] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1729] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1730] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1731] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1732] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1733] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1734] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1735] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1736] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1737] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1738] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1739] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1740] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1741] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1742] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1743] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1744] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1745] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1746] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1747] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1748] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1749] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1750] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1751] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1752] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1753] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1754] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1755] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1756] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1757] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1758] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1759] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1760] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1761] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1762] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1763] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1764] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1765] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1766] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1767] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1768] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1769] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1770] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1771] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1772] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1773] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1774] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1775] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1776] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1777] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1778] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1779] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1780] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1781] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1782] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1783] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1784] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1785] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1786] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1787] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1788] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1789] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1790] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1791] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1792] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1793] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1794] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1795] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1796] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1797] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1798] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1799] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1800] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1801] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1802] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1803] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1804] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1805] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1806] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1807] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1808] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1809] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1810] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1811] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1812] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1813] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1814] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1815] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1816] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1817] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1818] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1819] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1820] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1821] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1822] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1823] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1824] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1825] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1826] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1827] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1828] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1829] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1830] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1831] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1832] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1833] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1834] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1835] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1836] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1837] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1838] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1839] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1840] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1841] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1842] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1843] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1844] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1845] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1846] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1847] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1848] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1849] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1850] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1851] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1852] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1853] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1854] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1855] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1856] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1857] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1858] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1859] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1860] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1861] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1862] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1863] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1864] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1865] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1866] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1867] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1868] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1869] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1870] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1871] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1872] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1873] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1874] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1875] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1876] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1877] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1878] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1879] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1880] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1881] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1882] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1883] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1884] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1885] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1886] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1887] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1888] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1889] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1890] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1891] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1892] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1893] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1894] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1895] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1896] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1897] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1898] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1899] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1900] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1901] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1902] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1903] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1904] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1905] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1906] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1907] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1908] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1909] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1910] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1911] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1912] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1913] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1914] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1915] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1916] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1917] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1918] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1919] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1920] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1921] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1922] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1923] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1924] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1925] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1926] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1927] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1928] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1929] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1930] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1931] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1932] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1933] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1934] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1935] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1936] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1937] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1938] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1939] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1940] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1941] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1942] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1943] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1944] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1945] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1946] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1947] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1948] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1949] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1950] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1951] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1952] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1953] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1954] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1955] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1956] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1957] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1958] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1959] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1960] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1961] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1962] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1963] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1964] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1965] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1966] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1967] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1968] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1969] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1970] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1971] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1972] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1973] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1974] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1975] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1976] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1977] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1978] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1979] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1980] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1981] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1982] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1983] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1984] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1985] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1986] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1987] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1988] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1989] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1990] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1991] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1992] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1993] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1994] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1995] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1996] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1997] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1998] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1999] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2000] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2001] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2002] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2003] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2004] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2005] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2006] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2007] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2008] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2009] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2010] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2011] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2012] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2013] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2014] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2015] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2016] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2017] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2018] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2019] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2020] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2021] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2022] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2023] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2024] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2025] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2026] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2027] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2028] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2029] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2030] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2031] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2032] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2033] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2034] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2035] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2036] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2037] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2038] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2039] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2040] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2041] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2042] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2043] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2044] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2045] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2046] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2047] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[0] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[2] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[3] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[4] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[5] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[6] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[7] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[8] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[9] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[10] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[11] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[12] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[13] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[14] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[15] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[16] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[17] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[18] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[19] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[20] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[21] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[22] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[23] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[24] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[25] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[26] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[27] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[28] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[29] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[30] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[31] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[32] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[33] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[34] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[35] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[36] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[37] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[38] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[39] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[40] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[41] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[42] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[43] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[44] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[45] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[46] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[47] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[48] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[49] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[50] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[51] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[52] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[53] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[54] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[55] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[56] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[57] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[58] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[59] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[60] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[61] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[62] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[63] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[64] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[65] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[66] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[67] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[68] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[69] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[70] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[71] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[72] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[73] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[74] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[75] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[76] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[77] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[78] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[79] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[80] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[81] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[82] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[83] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[84] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[85] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[86] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[87] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[88] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[89] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[90] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[91] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[92] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[93] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[94] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[95] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[96] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[97] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[98] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[99] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[100] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[101] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[102] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[103] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[104] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[105] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[106] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[107] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[108] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[109] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[110] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[111] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[112] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[113] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[114] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[115] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[116] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[117] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[118] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[119] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[120] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[121] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[122] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[123] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[124] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[125] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[126] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[127] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[128] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[129] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[130] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[131] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[132] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[133] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[134] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[135] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[136] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[137] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[138] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[139] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[140] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[141] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[142] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[143] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[144] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[145] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[146] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[147] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[148] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[149] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[150] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[151] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[152] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[153] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[154] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[155] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[156] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[157] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[158] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[159] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[160] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[161] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[162] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[163] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[164] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[165] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[166] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[167] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[168] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[169] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[170] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[171] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[172] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[173] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[174] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[175] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[176] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[177] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[178] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[179] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[180] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[181] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[182] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[183] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[184] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[185] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[186] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[187] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[188] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[189] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[190] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[191] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[192] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[193] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[194] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[195] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[196] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[197] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[198] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[199] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[200] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[201] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[202] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[203] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[204] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[205] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[206] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[207] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[208] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[209] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[210] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[211] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[212] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[213] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[214] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[215] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[216] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[217] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[218] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[219] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[220] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[221] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[222] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[223] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[224] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[225] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[226] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[227] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[228] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[229] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[230] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[231] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[232] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[233] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[234] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[235] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[236] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[237] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[238] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[239] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[240] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[241] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[242] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[243] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[244] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[245] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[246] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[247] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[248] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[249] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[250] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[251] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[252] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[253] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[254] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[255] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[256] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[257] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[258] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[259] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[260] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[261] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[262] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[263] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[264] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[265] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[266] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[267] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[268] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[269] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[270] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[271] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[272] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[273] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[274] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[275] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[276] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[277] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[278] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[279] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[280] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[281] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[282] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[283] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[284] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[285] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[286] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[287] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[288] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[289] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[290] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[291] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[292] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[293] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[294] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[295] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[296] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[297] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[298] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[299] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[300] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[301] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[302] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[303] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[304] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[305] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[306] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[307] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[308] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[309] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[310] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[311] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[312] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[313] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[314] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[315] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[316] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[317] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[318] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[319] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[320] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[321] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[322] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[323] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[324] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[325] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[326] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[327] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[328] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[329] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[330] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[331] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[332] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[333] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[334] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[335] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[336] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[337] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[338] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[339] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[340] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[341] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[342] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[343] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[344] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[345] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[346] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[347] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[348] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[349] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[350] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[351] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[352] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[353] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[354] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[355] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[356] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[357] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[358] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[359] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[360] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[361] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[362] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[363] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[364] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[365] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[366] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[367] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[368] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[369] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[370] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[371] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[372] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[373] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[374] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[375] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[376] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[377] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[378] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[379] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[380] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[381] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[382] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[383] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[384] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[385] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[386] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[387] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[388] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[389] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[390] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[391] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[392] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[393] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[394] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[395] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[396] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[397] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[398] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[399] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[400] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[401] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[402] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[403] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[404] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[405] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[406] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[407] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[408] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[409] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[410] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[411] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[412] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[413] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[414] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[415] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[416] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[417] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[418] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[419] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[420] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[421] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[422] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[423] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[424] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[425] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[426] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[427] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[428] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[429] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[430] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[431] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[432] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[433] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[434] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[435] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[436] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[437] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[438] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[439] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[440] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[441] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[442] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[443] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[444] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[445] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[446] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[447] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[448] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[449] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[450] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[451] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[452] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[453] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[454] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[455] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[456] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[457] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[458] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[459] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[460] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[461] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[462] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[463] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[464] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[465] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[466] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[467] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[468] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[469] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[470] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[471] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[472] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[473] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[474] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[475] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[476] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[477] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[478] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[479] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[480] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[481] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[482] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[483] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[484] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[485] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[486] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[487] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[488] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[489] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[490] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[491] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[492] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[493] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[494] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[495] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[496] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[497] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[498] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[499] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[500] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[501] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[502] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[503] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[504] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[505] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[506] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[507] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[508] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[509] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[510] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[511] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[512] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[513] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[514] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[515] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[516] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[517] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[518] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[519] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[520] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[521] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[522] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[523] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[524] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[525] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[526] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[527] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[528] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[529] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[530] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[531] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[532] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[533] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[534] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[535] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[536] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[537] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[538] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[539] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[540] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[541] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[542] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[543] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[544] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[545] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[546] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[547] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[548] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[549] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[550] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[551] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[552] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[553] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[554] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[555] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[556] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[557] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[558] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[559] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[560] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[561] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[562] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[563] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[564] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[565] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[566] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[567] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[568] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[569] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[570] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[571] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[572] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[573] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[574] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[575] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[576] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[577] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[578] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[579] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[580] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[581] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[582] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[583] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[584] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[585] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[586] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[587] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[588] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[589] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[590] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[591] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[592] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[593] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[594] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[595] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[596] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[597] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[598] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[599] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[600] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[601] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[602] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[603] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[604] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[605] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[606] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[607] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[608] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[609] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[610] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[611] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[612] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[613] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[614] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[615] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[616] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[617] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[618] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[619] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[620] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[621] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[622] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[623] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[624] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[625] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[626] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[627] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[628] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[629] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[630] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[631] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[632] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[633] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[634] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[635] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[636] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[637] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[638] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[639] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[640] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[641] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[642] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[643] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[644] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[645] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[646] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[647] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[648] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[649] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[650] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[651] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[652] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[653] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[654] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[655] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[656] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[657] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[658] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[659] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[660] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[661] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[662] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[663] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[664] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[665] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[666] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[667] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[668] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[669] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[670] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[671] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[672] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[673] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[674] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[675] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[676] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[677] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[678] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[679] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[680] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[681] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[682] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[683] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[684] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[685] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[686] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[687] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[688] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[689] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[690] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[691] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[692] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[693] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[694] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[695] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[696] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[697] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[698] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[699] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[700] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[701] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[702] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[703] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[704] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[705] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[706] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[707] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[708] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[709] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[710] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[711] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[712] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[713] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[714] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[715] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[716] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[717] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[718] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[719] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[720] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[721] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[722] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[723] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[724] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[725] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[726] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[727] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[728] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[729] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[730] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[731] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[732] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[733] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[734] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[735] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[736] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[737] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[738] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[739] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[740] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[741] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[742] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[743] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[744] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[745] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[746] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[747] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[748] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[749] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[750] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[751] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[752] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[753] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[754] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[755] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[756] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[757] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[758] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[759] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[760] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[761] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[762] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[763] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[764] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[765] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[766] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[767] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[768] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[769] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[770] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[771] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[772] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[773] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[774] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[775] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[776] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[777] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[778] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[779] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[780] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[781] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[782] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[783] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[784] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[785] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[786] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[787] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[788] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[789] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[790] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[791] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[792] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[793] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[794] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[795] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[796] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[797] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[798] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[799] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[800] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[801] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[802] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[803] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[804] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[805] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[806] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[807] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[808] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[809] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[810] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[811] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[812] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[813] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[814] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[815] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[816] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[817] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[818] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[819] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[820] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[821] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[822] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[823] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[824] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[825] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[826] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[827] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[828] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[829] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[830] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[831] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[832] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[833] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[834] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[835] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[836] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[837] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[838] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[839] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[840] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[841] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[842] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[843] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[844] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[845] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[846] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[847] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[848] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[849] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[850] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[851] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[852] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[853] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[854] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[855] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[856] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[857] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[858] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[859] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[860] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[861] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[862] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[863] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[864] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[865] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[866] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[867] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[868] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[869] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[870] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[871] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[872] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[873] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[874] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[875] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[876] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[877] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[878] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[879] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[880] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[881] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[882] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[883] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[884] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[885] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[886] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[887] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[888] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[889] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[890] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[891] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[892] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[893] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[894] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[895] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[896] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[897] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[898] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[899] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[900] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[901] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[902] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[903] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[904] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[905] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[906] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[907] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[908] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[909] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[910] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[911] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[912] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[913] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[914] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[915] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[916] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[917] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[918] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[919] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[920] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[921] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[922] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[923] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[924] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[925] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[926] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[927] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[928] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[929] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[930] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[931] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[932] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[933] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[934] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[935] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[936] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[937] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[938] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[939] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[940] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[941] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[942] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[943] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[944] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[945] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[946] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[947] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[948] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[949] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[950] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[951] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[952] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[953] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[954] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[955] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[956] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[957] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[958] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[959] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[960] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[961] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[962] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[963] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[964] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[965] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[966] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[967] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[968] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[969] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[970] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[971] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[972] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[973] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[974] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[975] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[976] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[977] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[978] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[979] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[980] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[981] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[982] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[983] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[984] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[985] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[986] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[987] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[988] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[989] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[990] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[991] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[992] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[993] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[994] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[995] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[996] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[997] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[998] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[999] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1000] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1001] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1002] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1003] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1004] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1005] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1006] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1007] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1008] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1009] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1010] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1011] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1012] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1013] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1014] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1015] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1016] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1017] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1018] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1019] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1020] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1021] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1022] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0[1023] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      mem[{ \$4 , \port$24539$0 [9:0] }] <= { \port$24555$0 , \port$24553$0 , \port$24551$0 , \port$24549$0 , \port$24547$0 , \port$24545$0 , \port$24543$0 , \port$24541$0  };
+    if (wp_bank0__en)
+      bank0[w_slot] <= wp_bank0__data;
   end
   reg [255:0] _0_;
+  always @(posedge clk) begin
+    if (rp_bank0__en) begin
+      _0_ <= bank0[rp_bank0__addr];
+    end
+  end
+  assign rp_bank0__data = _0_;
+  (* no_rw_check = 32'd1 *)
+  reg [255:0] bank1 [1023:0];
+  initial begin
+    bank1[0] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[2] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[3] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[4] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[5] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[6] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[7] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[8] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[9] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[10] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[11] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[12] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[13] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[14] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[15] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[16] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[17] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[18] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[19] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[20] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[21] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[22] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[23] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[24] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[25] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[26] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[27] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[28] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[29] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[30] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[31] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[32] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[33] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[34] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[35] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[36] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[37] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[38] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[39] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[40] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[41] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[42] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[43] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[44] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[45] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[46] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[47] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[48] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[49] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[50] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[51] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[52] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[53] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[54] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[55] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[56] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[57] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[58] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[59] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[60] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[61] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[62] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[63] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[64] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[65] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[66] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[67] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[68] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[69] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[70] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[71] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[72] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[73] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[74] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[75] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[76] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[77] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[78] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[79] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[80] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[81] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[82] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[83] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[84] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[85] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[86] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[87] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[88] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[89] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[90] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[91] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[92] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[93] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[94] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[95] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[96] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[97] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[98] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[99] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[100] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[101] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[102] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[103] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[104] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[105] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[106] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[107] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[108] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[109] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[110] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[111] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[112] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[113] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[114] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[115] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[116] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[117] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[118] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[119] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[120] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[121] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[122] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[123] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[124] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[125] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[126] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[127] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[128] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[129] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[130] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[131] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[132] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[133] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[134] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[135] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[136] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[137] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[138] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[139] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[140] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[141] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[142] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[143] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[144] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[145] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[146] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[147] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[148] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[149] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[150] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[151] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[152] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[153] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[154] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[155] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[156] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[157] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[158] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[159] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[160] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[161] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[162] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[163] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[164] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[165] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[166] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[167] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[168] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[169] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[170] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[171] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[172] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[173] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[174] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[175] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[176] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[177] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[178] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[179] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[180] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[181] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[182] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[183] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[184] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[185] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[186] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[187] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[188] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[189] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[190] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[191] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[192] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[193] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[194] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[195] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[196] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[197] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[198] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[199] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[200] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[201] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[202] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[203] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[204] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[205] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[206] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[207] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[208] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[209] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[210] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[211] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[212] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[213] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[214] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[215] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[216] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[217] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[218] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[219] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[220] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[221] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[222] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[223] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[224] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[225] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[226] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[227] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[228] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[229] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[230] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[231] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[232] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[233] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[234] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[235] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[236] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[237] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[238] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[239] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[240] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[241] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[242] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[243] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[244] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[245] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[246] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[247] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[248] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[249] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[250] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[251] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[252] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[253] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[254] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[255] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[256] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[257] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[258] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[259] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[260] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[261] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[262] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[263] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[264] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[265] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[266] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[267] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[268] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[269] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[270] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[271] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[272] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[273] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[274] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[275] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[276] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[277] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[278] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[279] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[280] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[281] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[282] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[283] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[284] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[285] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[286] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[287] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[288] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[289] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[290] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[291] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[292] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[293] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[294] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[295] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[296] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[297] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[298] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[299] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[300] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[301] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[302] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[303] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[304] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[305] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[306] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[307] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[308] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[309] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[310] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[311] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[312] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[313] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[314] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[315] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[316] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[317] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[318] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[319] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[320] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[321] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[322] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[323] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[324] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[325] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[326] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[327] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[328] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[329] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[330] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[331] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[332] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[333] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[334] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[335] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[336] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[337] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[338] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[339] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[340] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[341] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[342] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[343] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[344] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[345] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[346] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[347] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[348] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[349] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[350] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[351] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[352] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[353] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[354] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[355] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[356] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[357] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[358] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[359] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[360] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[361] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[362] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[363] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[364] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[365] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[366] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[367] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[368] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[369] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[370] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[371] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[372] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[373] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[374] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[375] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[376] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[377] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[378] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[379] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[380] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[381] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[382] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[383] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[384] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[385] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[386] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[387] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[388] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[389] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[390] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[391] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[392] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[393] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[394] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[395] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[396] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[397] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[398] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[399] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[400] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[401] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[402] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[403] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[404] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[405] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[406] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[407] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[408] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[409] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[410] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[411] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[412] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[413] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[414] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[415] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[416] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[417] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[418] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[419] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[420] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[421] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[422] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[423] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[424] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[425] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[426] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[427] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[428] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[429] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[430] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[431] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[432] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[433] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[434] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[435] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[436] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[437] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[438] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[439] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[440] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[441] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[442] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[443] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[444] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[445] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[446] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[447] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[448] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[449] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[450] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[451] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[452] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[453] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[454] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[455] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[456] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[457] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[458] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[459] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[460] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[461] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[462] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[463] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[464] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[465] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[466] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[467] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[468] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[469] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[470] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[471] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[472] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[473] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[474] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[475] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[476] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[477] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[478] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[479] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[480] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[481] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[482] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[483] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[484] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[485] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[486] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[487] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[488] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[489] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[490] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[491] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[492] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[493] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[494] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[495] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[496] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[497] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[498] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[499] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[500] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[501] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[502] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[503] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[504] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[505] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[506] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[507] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[508] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[509] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[510] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[511] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[512] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[513] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[514] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[515] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[516] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[517] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[518] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[519] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[520] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[521] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[522] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[523] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[524] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[525] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[526] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[527] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[528] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[529] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[530] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[531] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[532] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[533] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[534] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[535] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[536] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[537] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[538] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[539] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[540] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[541] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[542] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[543] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[544] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[545] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[546] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[547] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[548] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[549] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[550] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[551] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[552] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[553] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[554] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[555] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[556] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[557] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[558] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[559] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[560] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[561] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[562] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[563] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[564] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[565] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[566] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[567] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[568] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[569] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[570] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[571] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[572] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[573] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[574] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[575] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[576] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[577] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[578] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[579] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[580] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[581] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[582] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[583] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[584] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[585] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[586] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[587] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[588] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[589] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[590] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[591] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[592] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[593] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[594] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[595] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[596] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[597] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[598] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[599] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[600] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[601] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[602] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[603] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[604] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[605] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[606] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[607] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[608] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[609] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[610] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[611] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[612] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[613] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[614] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[615] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[616] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[617] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[618] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[619] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[620] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[621] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[622] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[623] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[624] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[625] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[626] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[627] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[628] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[629] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[630] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[631] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[632] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[633] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[634] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[635] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[636] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[637] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[638] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[639] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[640] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[641] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[642] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[643] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[644] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[645] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[646] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[647] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[648] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[649] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[650] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[651] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[652] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[653] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[654] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[655] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[656] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[657] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[658] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[659] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[660] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[661] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[662] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[663] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[664] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[665] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[666] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[667] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[668] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[669] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[670] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[671] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[672] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[673] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[674] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[675] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[676] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[677] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[678] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[679] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[680] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[681] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[682] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[683] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[684] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[685] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[686] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[687] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[688] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[689] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[690] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[691] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[692] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[693] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[694] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[695] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[696] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[697] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[698] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[699] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[700] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[701] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[702] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[703] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[704] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[705] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[706] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[707] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[708] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[709] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[710] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[711] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[712] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[713] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[714] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[715] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[716] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[717] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[718] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[719] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[720] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[721] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[722] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[723] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[724] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[725] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[726] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[727] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[728] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[729] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[730] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[731] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[732] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[733] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[734] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[735] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[736] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[737] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[738] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[739] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[740] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[741] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[742] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[743] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[744] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[745] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[746] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[747] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[748] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[749] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[750] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[751] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[752] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[753] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[754] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[755] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[756] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[757] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[758] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[759] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[760] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[761] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[762] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[763] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[764] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[765] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[766] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[767] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[768] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[769] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[770] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[771] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[772] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[773] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[774] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[775] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[776] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[777] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[778] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[779] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[780] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[781] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[782] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[783] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[784] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[785] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[786] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[787] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[788] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[789] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[790] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[791] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[792] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[793] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[794] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[795] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[796] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[797] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[798] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[799] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[800] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[801] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[802] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[803] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[804] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[805] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[806] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[807] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[808] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[809] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[810] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[811] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[812] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[813] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[814] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[815] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[816] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[817] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[818] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[819] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[820] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[821] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[822] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[823] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[824] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[825] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[826] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[827] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[828] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[829] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[830] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[831] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[832] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[833] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[834] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[835] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[836] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[837] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[838] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[839] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[840] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[841] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[842] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[843] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[844] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[845] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[846] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[847] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[848] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[849] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[850] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[851] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[852] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[853] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[854] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[855] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[856] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[857] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[858] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[859] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[860] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[861] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[862] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[863] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[864] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[865] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[866] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[867] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[868] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[869] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[870] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[871] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[872] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[873] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[874] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[875] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[876] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[877] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[878] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[879] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[880] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[881] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[882] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[883] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[884] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[885] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[886] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[887] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[888] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[889] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[890] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[891] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[892] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[893] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[894] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[895] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[896] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[897] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[898] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[899] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[900] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[901] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[902] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[903] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[904] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[905] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[906] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[907] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[908] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[909] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[910] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[911] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[912] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[913] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[914] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[915] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[916] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[917] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[918] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[919] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[920] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[921] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[922] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[923] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[924] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[925] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[926] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[927] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[928] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[929] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[930] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[931] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[932] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[933] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[934] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[935] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[936] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[937] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[938] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[939] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[940] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[941] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[942] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[943] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[944] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[945] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[946] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[947] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[948] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[949] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[950] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[951] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[952] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[953] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[954] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[955] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[956] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[957] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[958] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[959] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[960] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[961] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[962] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[963] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[964] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[965] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[966] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[967] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[968] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[969] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[970] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[971] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[972] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[973] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[974] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[975] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[976] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[977] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[978] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[979] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[980] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[981] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[982] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[983] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[984] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[985] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[986] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[987] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[988] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[989] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[990] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[991] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[992] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[993] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[994] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[995] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[996] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[997] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[998] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[999] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1000] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1001] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1002] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1003] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1004] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1005] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1006] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1007] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1008] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1009] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1010] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1011] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1012] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1013] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1014] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1015] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1016] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1017] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1018] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1019] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1020] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1021] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1022] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank1[1023] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (wp_bank1__en)
+      bank1[w_slot] <= wp_bank0__data;
+  end
   reg [255:0] _1_;
   always @(posedge clk) begin
-    if (rp_host__en) begin
-      _0_ <= mem[{ \$15 , \port$24539$0 [9:0] }];
-    end
-    if (rp_eval__en) begin
-      _1_ <= mem[{ \$12 , rd_slot }];
+    if (rp_bank0__en) begin
+      _1_ <= bank1[rp_bank0__addr];
     end
   end
-  assign host_rd_data = _0_;
-  assign rd_data = _1_;
-  assign host_pending = | pending;
-  assign boundary = begin_eval ? 1024'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff : 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  assign \$1  = pending & boundary;
-  assign active_next = active ^ \$1 ;
-  assign \$2  = ~ boundary;
-  assign pending_base = pending & \$2 ;
-  assign \$3  = active_next >> \port$24539$0 [9:0];
-  assign \$4  = ~ \$3 ;
-  assign \$5  = \port$24539$0  < 11'h400;
-  assign \$6  = host_commit & \$5 ;
-  assign \$7  = | \port$24555$0 [31:16];
-  assign \$8  = | \port$24555$0 [15:0];
-  assign \$9  = \$7  & \$8 ;
-  assign \$10  = \port$24555$0 [15:0] <= \port$24555$0 [31:16];
-  assign \$11  = \$9  & \$10 ;
-  assign wp__en = \$6  & \$11 ;
-  assign \$12  = active >> rd_slot;
-  assign \$13  = active >> \port$24539$0 [9:0];
-  assign \$14  = pending >> \port$24539$0 [9:0];
-  assign \$15  = \$13  ^ \$14 ;
-  assign \$16  = \port$24539$0  < 11'h400;
-  assign \$17  = host_commit & \$16 ;
-  assign \$18  = | \port$24555$0 [31:16];
-  assign \$19  = | \port$24555$0 [15:0];
-  assign \$20  = \$18  & \$19 ;
-  assign \$21  = \port$24555$0 [15:0] <= \port$24555$0 [31:16];
-  assign \$22  = \$20  & \$21 ;
-  assign \$23  = \$17  & \$22 ;
-  assign \$24  = 1'h1 << \port$24539$0 [9:0];
-  assign \$25  = { 1023'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, pending_base } | \$24 ;
-  assign \$26  = \port$24539$0  < 11'h400;
-  assign \$27  = ~ \$26 ;
-  assign \$28  = | \port$24555$0 [31:16];
-  assign \$29  = | \port$24555$0 [15:0];
-  assign \$30  = \$28  & \$29 ;
-  assign \$31  = \port$24555$0 [15:0] <= \port$24555$0 [31:16];
-  assign \$32  = \$30  & \$31 ;
-  assign \$33  = ~ \$32 ;
-  assign \$34  = \$32  ? 2'h0 : 2'h3;
-  assign \$35  = \$26  ? \$34  : 2'h1;
-  always @(posedge clk)
-    active <= \$36 ;
-  always @(posedge clk)
-    pending <= \$37 ;
-  always @(posedge clk)
-    host_error <= \$38 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$25 ) begin end
-    \$36  = active_next;
-    if (rst) begin
-      \$36  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  assign rp_bank1__data = _1_;
+  reg [255:0] latest [1023:0];
+  initial begin
+    latest[0] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[2] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[3] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[4] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[5] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[6] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[7] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[8] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[9] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[10] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[11] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[12] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[13] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[14] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[15] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[16] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[17] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[18] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[19] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[20] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[21] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[22] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[23] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[24] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[25] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[26] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[27] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[28] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[29] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[30] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[31] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[32] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[33] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[34] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[35] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[36] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[37] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[38] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[39] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[40] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[41] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[42] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[43] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[44] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[45] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[46] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[47] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[48] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[49] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[50] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[51] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[52] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[53] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[54] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[55] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[56] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[57] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[58] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[59] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[60] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[61] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[62] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[63] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[64] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[65] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[66] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[67] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[68] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[69] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[70] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[71] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[72] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[73] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[74] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[75] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[76] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[77] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[78] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[79] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[80] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[81] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[82] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[83] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[84] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[85] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[86] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[87] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[88] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[89] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[90] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[91] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[92] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[93] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[94] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[95] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[96] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[97] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[98] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[99] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[100] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[101] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[102] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[103] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[104] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[105] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[106] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[107] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[108] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[109] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[110] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[111] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[112] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[113] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[114] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[115] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[116] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[117] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[118] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[119] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[120] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[121] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[122] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[123] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[124] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[125] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[126] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[127] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[128] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[129] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[130] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[131] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[132] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[133] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[134] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[135] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[136] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[137] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[138] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[139] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[140] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[141] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[142] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[143] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[144] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[145] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[146] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[147] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[148] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[149] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[150] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[151] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[152] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[153] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[154] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[155] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[156] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[157] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[158] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[159] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[160] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[161] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[162] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[163] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[164] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[165] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[166] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[167] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[168] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[169] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[170] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[171] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[172] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[173] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[174] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[175] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[176] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[177] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[178] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[179] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[180] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[181] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[182] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[183] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[184] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[185] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[186] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[187] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[188] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[189] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[190] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[191] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[192] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[193] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[194] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[195] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[196] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[197] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[198] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[199] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[200] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[201] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[202] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[203] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[204] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[205] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[206] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[207] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[208] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[209] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[210] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[211] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[212] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[213] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[214] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[215] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[216] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[217] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[218] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[219] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[220] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[221] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[222] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[223] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[224] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[225] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[226] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[227] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[228] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[229] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[230] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[231] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[232] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[233] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[234] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[235] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[236] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[237] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[238] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[239] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[240] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[241] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[242] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[243] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[244] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[245] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[246] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[247] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[248] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[249] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[250] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[251] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[252] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[253] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[254] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[255] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[256] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[257] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[258] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[259] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[260] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[261] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[262] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[263] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[264] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[265] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[266] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[267] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[268] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[269] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[270] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[271] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[272] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[273] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[274] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[275] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[276] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[277] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[278] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[279] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[280] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[281] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[282] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[283] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[284] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[285] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[286] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[287] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[288] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[289] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[290] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[291] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[292] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[293] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[294] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[295] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[296] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[297] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[298] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[299] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[300] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[301] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[302] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[303] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[304] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[305] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[306] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[307] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[308] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[309] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[310] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[311] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[312] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[313] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[314] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[315] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[316] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[317] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[318] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[319] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[320] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[321] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[322] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[323] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[324] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[325] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[326] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[327] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[328] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[329] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[330] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[331] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[332] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[333] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[334] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[335] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[336] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[337] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[338] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[339] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[340] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[341] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[342] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[343] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[344] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[345] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[346] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[347] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[348] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[349] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[350] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[351] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[352] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[353] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[354] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[355] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[356] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[357] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[358] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[359] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[360] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[361] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[362] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[363] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[364] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[365] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[366] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[367] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[368] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[369] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[370] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[371] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[372] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[373] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[374] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[375] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[376] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[377] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[378] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[379] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[380] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[381] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[382] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[383] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[384] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[385] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[386] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[387] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[388] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[389] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[390] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[391] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[392] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[393] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[394] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[395] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[396] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[397] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[398] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[399] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[400] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[401] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[402] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[403] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[404] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[405] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[406] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[407] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[408] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[409] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[410] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[411] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[412] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[413] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[414] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[415] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[416] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[417] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[418] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[419] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[420] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[421] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[422] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[423] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[424] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[425] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[426] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[427] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[428] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[429] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[430] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[431] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[432] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[433] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[434] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[435] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[436] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[437] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[438] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[439] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[440] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[441] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[442] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[443] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[444] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[445] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[446] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[447] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[448] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[449] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[450] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[451] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[452] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[453] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[454] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[455] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[456] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[457] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[458] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[459] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[460] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[461] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[462] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[463] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[464] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[465] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[466] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[467] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[468] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[469] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[470] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[471] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[472] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[473] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[474] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[475] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[476] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[477] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[478] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[479] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[480] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[481] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[482] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[483] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[484] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[485] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[486] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[487] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[488] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[489] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[490] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[491] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[492] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[493] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[494] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[495] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[496] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[497] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[498] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[499] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[500] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[501] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[502] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[503] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[504] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[505] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[506] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[507] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[508] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[509] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[510] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[511] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[512] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[513] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[514] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[515] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[516] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[517] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[518] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[519] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[520] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[521] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[522] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[523] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[524] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[525] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[526] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[527] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[528] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[529] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[530] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[531] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[532] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[533] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[534] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[535] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[536] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[537] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[538] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[539] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[540] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[541] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[542] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[543] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[544] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[545] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[546] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[547] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[548] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[549] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[550] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[551] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[552] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[553] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[554] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[555] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[556] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[557] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[558] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[559] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[560] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[561] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[562] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[563] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[564] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[565] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[566] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[567] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[568] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[569] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[570] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[571] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[572] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[573] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[574] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[575] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[576] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[577] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[578] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[579] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[580] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[581] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[582] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[583] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[584] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[585] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[586] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[587] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[588] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[589] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[590] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[591] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[592] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[593] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[594] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[595] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[596] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[597] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[598] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[599] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[600] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[601] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[602] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[603] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[604] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[605] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[606] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[607] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[608] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[609] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[610] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[611] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[612] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[613] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[614] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[615] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[616] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[617] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[618] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[619] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[620] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[621] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[622] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[623] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[624] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[625] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[626] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[627] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[628] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[629] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[630] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[631] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[632] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[633] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[634] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[635] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[636] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[637] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[638] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[639] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[640] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[641] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[642] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[643] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[644] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[645] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[646] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[647] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[648] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[649] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[650] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[651] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[652] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[653] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[654] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[655] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[656] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[657] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[658] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[659] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[660] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[661] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[662] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[663] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[664] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[665] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[666] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[667] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[668] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[669] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[670] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[671] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[672] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[673] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[674] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[675] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[676] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[677] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[678] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[679] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[680] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[681] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[682] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[683] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[684] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[685] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[686] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[687] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[688] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[689] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[690] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[691] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[692] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[693] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[694] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[695] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[696] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[697] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[698] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[699] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[700] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[701] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[702] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[703] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[704] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[705] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[706] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[707] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[708] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[709] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[710] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[711] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[712] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[713] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[714] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[715] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[716] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[717] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[718] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[719] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[720] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[721] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[722] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[723] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[724] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[725] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[726] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[727] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[728] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[729] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[730] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[731] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[732] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[733] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[734] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[735] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[736] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[737] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[738] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[739] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[740] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[741] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[742] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[743] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[744] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[745] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[746] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[747] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[748] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[749] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[750] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[751] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[752] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[753] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[754] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[755] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[756] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[757] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[758] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[759] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[760] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[761] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[762] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[763] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[764] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[765] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[766] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[767] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[768] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[769] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[770] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[771] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[772] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[773] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[774] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[775] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[776] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[777] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[778] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[779] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[780] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[781] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[782] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[783] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[784] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[785] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[786] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[787] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[788] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[789] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[790] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[791] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[792] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[793] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[794] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[795] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[796] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[797] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[798] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[799] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[800] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[801] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[802] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[803] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[804] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[805] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[806] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[807] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[808] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[809] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[810] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[811] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[812] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[813] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[814] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[815] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[816] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[817] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[818] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[819] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[820] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[821] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[822] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[823] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[824] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[825] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[826] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[827] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[828] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[829] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[830] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[831] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[832] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[833] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[834] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[835] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[836] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[837] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[838] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[839] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[840] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[841] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[842] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[843] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[844] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[845] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[846] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[847] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[848] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[849] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[850] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[851] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[852] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[853] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[854] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[855] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[856] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[857] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[858] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[859] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[860] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[861] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[862] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[863] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[864] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[865] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[866] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[867] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[868] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[869] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[870] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[871] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[872] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[873] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[874] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[875] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[876] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[877] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[878] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[879] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[880] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[881] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[882] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[883] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[884] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[885] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[886] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[887] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[888] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[889] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[890] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[891] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[892] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[893] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[894] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[895] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[896] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[897] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[898] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[899] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[900] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[901] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[902] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[903] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[904] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[905] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[906] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[907] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[908] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[909] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[910] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[911] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[912] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[913] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[914] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[915] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[916] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[917] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[918] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[919] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[920] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[921] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[922] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[923] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[924] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[925] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[926] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[927] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[928] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[929] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[930] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[931] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[932] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[933] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[934] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[935] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[936] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[937] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[938] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[939] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[940] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[941] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[942] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[943] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[944] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[945] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[946] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[947] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[948] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[949] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[950] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[951] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[952] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[953] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[954] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[955] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[956] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[957] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[958] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[959] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[960] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[961] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[962] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[963] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[964] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[965] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[966] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[967] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[968] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[969] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[970] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[971] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[972] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[973] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[974] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[975] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[976] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[977] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[978] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[979] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[980] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[981] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[982] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[983] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[984] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[985] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[986] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[987] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[988] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[989] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[990] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[991] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[992] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[993] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[994] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[995] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[996] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[997] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[998] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[999] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1000] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1001] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1002] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1003] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1004] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1005] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1006] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1007] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1008] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1009] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1010] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1011] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1012] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1013] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1014] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1015] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1016] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1017] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1018] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1019] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1020] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1021] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1022] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    latest[1023] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (do_write)
+      latest[\port$25547$0 [9:0]] <= { \port$25563$0 , \port$25561$0 , \port$25559$0 , \port$25557$0 , \port$25555$0 , \port$25553$0 , \port$25551$0 , \port$25549$0  };
+  end
+  reg [255:0] _2_;
+  always @(posedge clk) begin
+    if (rp_latest__en) begin
+      _2_ <= latest[\port$25547$0 [9:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$25 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$23 ) begin
-      \$37  = \$25 [1023:0];
-    end else begin
-      \$37  = pending_base;
-    end
-    if (rst) begin
-      \$37  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
+  assign host_rd_data = _2_;
+  (* no_rw_check = 32'd1 *)
+  reg [13:0] meta [1023:0];
+  initial begin
+    meta[0] = 14'h0000;
+    meta[1] = 14'h0000;
+    meta[2] = 14'h0000;
+    meta[3] = 14'h0000;
+    meta[4] = 14'h0000;
+    meta[5] = 14'h0000;
+    meta[6] = 14'h0000;
+    meta[7] = 14'h0000;
+    meta[8] = 14'h0000;
+    meta[9] = 14'h0000;
+    meta[10] = 14'h0000;
+    meta[11] = 14'h0000;
+    meta[12] = 14'h0000;
+    meta[13] = 14'h0000;
+    meta[14] = 14'h0000;
+    meta[15] = 14'h0000;
+    meta[16] = 14'h0000;
+    meta[17] = 14'h0000;
+    meta[18] = 14'h0000;
+    meta[19] = 14'h0000;
+    meta[20] = 14'h0000;
+    meta[21] = 14'h0000;
+    meta[22] = 14'h0000;
+    meta[23] = 14'h0000;
+    meta[24] = 14'h0000;
+    meta[25] = 14'h0000;
+    meta[26] = 14'h0000;
+    meta[27] = 14'h0000;
+    meta[28] = 14'h0000;
+    meta[29] = 14'h0000;
+    meta[30] = 14'h0000;
+    meta[31] = 14'h0000;
+    meta[32] = 14'h0000;
+    meta[33] = 14'h0000;
+    meta[34] = 14'h0000;
+    meta[35] = 14'h0000;
+    meta[36] = 14'h0000;
+    meta[37] = 14'h0000;
+    meta[38] = 14'h0000;
+    meta[39] = 14'h0000;
+    meta[40] = 14'h0000;
+    meta[41] = 14'h0000;
+    meta[42] = 14'h0000;
+    meta[43] = 14'h0000;
+    meta[44] = 14'h0000;
+    meta[45] = 14'h0000;
+    meta[46] = 14'h0000;
+    meta[47] = 14'h0000;
+    meta[48] = 14'h0000;
+    meta[49] = 14'h0000;
+    meta[50] = 14'h0000;
+    meta[51] = 14'h0000;
+    meta[52] = 14'h0000;
+    meta[53] = 14'h0000;
+    meta[54] = 14'h0000;
+    meta[55] = 14'h0000;
+    meta[56] = 14'h0000;
+    meta[57] = 14'h0000;
+    meta[58] = 14'h0000;
+    meta[59] = 14'h0000;
+    meta[60] = 14'h0000;
+    meta[61] = 14'h0000;
+    meta[62] = 14'h0000;
+    meta[63] = 14'h0000;
+    meta[64] = 14'h0000;
+    meta[65] = 14'h0000;
+    meta[66] = 14'h0000;
+    meta[67] = 14'h0000;
+    meta[68] = 14'h0000;
+    meta[69] = 14'h0000;
+    meta[70] = 14'h0000;
+    meta[71] = 14'h0000;
+    meta[72] = 14'h0000;
+    meta[73] = 14'h0000;
+    meta[74] = 14'h0000;
+    meta[75] = 14'h0000;
+    meta[76] = 14'h0000;
+    meta[77] = 14'h0000;
+    meta[78] = 14'h0000;
+    meta[79] = 14'h0000;
+    meta[80] = 14'h0000;
+    meta[81] = 14'h0000;
+    meta[82] = 14'h0000;
+    meta[83] = 14'h0000;
+    meta[84] = 14'h0000;
+    meta[85] = 14'h0000;
+    meta[86] = 14'h0000;
+    meta[87] = 14'h0000;
+    meta[88] = 14'h0000;
+    meta[89] = 14'h0000;
+    meta[90] = 14'h0000;
+    meta[91] = 14'h0000;
+    meta[92] = 14'h0000;
+    meta[93] = 14'h0000;
+    meta[94] = 14'h0000;
+    meta[95] = 14'h0000;
+    meta[96] = 14'h0000;
+    meta[97] = 14'h0000;
+    meta[98] = 14'h0000;
+    meta[99] = 14'h0000;
+    meta[100] = 14'h0000;
+    meta[101] = 14'h0000;
+    meta[102] = 14'h0000;
+    meta[103] = 14'h0000;
+    meta[104] = 14'h0000;
+    meta[105] = 14'h0000;
+    meta[106] = 14'h0000;
+    meta[107] = 14'h0000;
+    meta[108] = 14'h0000;
+    meta[109] = 14'h0000;
+    meta[110] = 14'h0000;
+    meta[111] = 14'h0000;
+    meta[112] = 14'h0000;
+    meta[113] = 14'h0000;
+    meta[114] = 14'h0000;
+    meta[115] = 14'h0000;
+    meta[116] = 14'h0000;
+    meta[117] = 14'h0000;
+    meta[118] = 14'h0000;
+    meta[119] = 14'h0000;
+    meta[120] = 14'h0000;
+    meta[121] = 14'h0000;
+    meta[122] = 14'h0000;
+    meta[123] = 14'h0000;
+    meta[124] = 14'h0000;
+    meta[125] = 14'h0000;
+    meta[126] = 14'h0000;
+    meta[127] = 14'h0000;
+    meta[128] = 14'h0000;
+    meta[129] = 14'h0000;
+    meta[130] = 14'h0000;
+    meta[131] = 14'h0000;
+    meta[132] = 14'h0000;
+    meta[133] = 14'h0000;
+    meta[134] = 14'h0000;
+    meta[135] = 14'h0000;
+    meta[136] = 14'h0000;
+    meta[137] = 14'h0000;
+    meta[138] = 14'h0000;
+    meta[139] = 14'h0000;
+    meta[140] = 14'h0000;
+    meta[141] = 14'h0000;
+    meta[142] = 14'h0000;
+    meta[143] = 14'h0000;
+    meta[144] = 14'h0000;
+    meta[145] = 14'h0000;
+    meta[146] = 14'h0000;
+    meta[147] = 14'h0000;
+    meta[148] = 14'h0000;
+    meta[149] = 14'h0000;
+    meta[150] = 14'h0000;
+    meta[151] = 14'h0000;
+    meta[152] = 14'h0000;
+    meta[153] = 14'h0000;
+    meta[154] = 14'h0000;
+    meta[155] = 14'h0000;
+    meta[156] = 14'h0000;
+    meta[157] = 14'h0000;
+    meta[158] = 14'h0000;
+    meta[159] = 14'h0000;
+    meta[160] = 14'h0000;
+    meta[161] = 14'h0000;
+    meta[162] = 14'h0000;
+    meta[163] = 14'h0000;
+    meta[164] = 14'h0000;
+    meta[165] = 14'h0000;
+    meta[166] = 14'h0000;
+    meta[167] = 14'h0000;
+    meta[168] = 14'h0000;
+    meta[169] = 14'h0000;
+    meta[170] = 14'h0000;
+    meta[171] = 14'h0000;
+    meta[172] = 14'h0000;
+    meta[173] = 14'h0000;
+    meta[174] = 14'h0000;
+    meta[175] = 14'h0000;
+    meta[176] = 14'h0000;
+    meta[177] = 14'h0000;
+    meta[178] = 14'h0000;
+    meta[179] = 14'h0000;
+    meta[180] = 14'h0000;
+    meta[181] = 14'h0000;
+    meta[182] = 14'h0000;
+    meta[183] = 14'h0000;
+    meta[184] = 14'h0000;
+    meta[185] = 14'h0000;
+    meta[186] = 14'h0000;
+    meta[187] = 14'h0000;
+    meta[188] = 14'h0000;
+    meta[189] = 14'h0000;
+    meta[190] = 14'h0000;
+    meta[191] = 14'h0000;
+    meta[192] = 14'h0000;
+    meta[193] = 14'h0000;
+    meta[194] = 14'h0000;
+    meta[195] = 14'h0000;
+    meta[196] = 14'h0000;
+    meta[197] = 14'h0000;
+    meta[198] = 14'h0000;
+    meta[199] = 14'h0000;
+    meta[200] = 14'h0000;
+    meta[201] = 14'h0000;
+    meta[202] = 14'h0000;
+    meta[203] = 14'h0000;
+    meta[204] = 14'h0000;
+    meta[205] = 14'h0000;
+    meta[206] = 14'h0000;
+    meta[207] = 14'h0000;
+    meta[208] = 14'h0000;
+    meta[209] = 14'h0000;
+    meta[210] = 14'h0000;
+    meta[211] = 14'h0000;
+    meta[212] = 14'h0000;
+    meta[213] = 14'h0000;
+    meta[214] = 14'h0000;
+    meta[215] = 14'h0000;
+    meta[216] = 14'h0000;
+    meta[217] = 14'h0000;
+    meta[218] = 14'h0000;
+    meta[219] = 14'h0000;
+    meta[220] = 14'h0000;
+    meta[221] = 14'h0000;
+    meta[222] = 14'h0000;
+    meta[223] = 14'h0000;
+    meta[224] = 14'h0000;
+    meta[225] = 14'h0000;
+    meta[226] = 14'h0000;
+    meta[227] = 14'h0000;
+    meta[228] = 14'h0000;
+    meta[229] = 14'h0000;
+    meta[230] = 14'h0000;
+    meta[231] = 14'h0000;
+    meta[232] = 14'h0000;
+    meta[233] = 14'h0000;
+    meta[234] = 14'h0000;
+    meta[235] = 14'h0000;
+    meta[236] = 14'h0000;
+    meta[237] = 14'h0000;
+    meta[238] = 14'h0000;
+    meta[239] = 14'h0000;
+    meta[240] = 14'h0000;
+    meta[241] = 14'h0000;
+    meta[242] = 14'h0000;
+    meta[243] = 14'h0000;
+    meta[244] = 14'h0000;
+    meta[245] = 14'h0000;
+    meta[246] = 14'h0000;
+    meta[247] = 14'h0000;
+    meta[248] = 14'h0000;
+    meta[249] = 14'h0000;
+    meta[250] = 14'h0000;
+    meta[251] = 14'h0000;
+    meta[252] = 14'h0000;
+    meta[253] = 14'h0000;
+    meta[254] = 14'h0000;
+    meta[255] = 14'h0000;
+    meta[256] = 14'h0000;
+    meta[257] = 14'h0000;
+    meta[258] = 14'h0000;
+    meta[259] = 14'h0000;
+    meta[260] = 14'h0000;
+    meta[261] = 14'h0000;
+    meta[262] = 14'h0000;
+    meta[263] = 14'h0000;
+    meta[264] = 14'h0000;
+    meta[265] = 14'h0000;
+    meta[266] = 14'h0000;
+    meta[267] = 14'h0000;
+    meta[268] = 14'h0000;
+    meta[269] = 14'h0000;
+    meta[270] = 14'h0000;
+    meta[271] = 14'h0000;
+    meta[272] = 14'h0000;
+    meta[273] = 14'h0000;
+    meta[274] = 14'h0000;
+    meta[275] = 14'h0000;
+    meta[276] = 14'h0000;
+    meta[277] = 14'h0000;
+    meta[278] = 14'h0000;
+    meta[279] = 14'h0000;
+    meta[280] = 14'h0000;
+    meta[281] = 14'h0000;
+    meta[282] = 14'h0000;
+    meta[283] = 14'h0000;
+    meta[284] = 14'h0000;
+    meta[285] = 14'h0000;
+    meta[286] = 14'h0000;
+    meta[287] = 14'h0000;
+    meta[288] = 14'h0000;
+    meta[289] = 14'h0000;
+    meta[290] = 14'h0000;
+    meta[291] = 14'h0000;
+    meta[292] = 14'h0000;
+    meta[293] = 14'h0000;
+    meta[294] = 14'h0000;
+    meta[295] = 14'h0000;
+    meta[296] = 14'h0000;
+    meta[297] = 14'h0000;
+    meta[298] = 14'h0000;
+    meta[299] = 14'h0000;
+    meta[300] = 14'h0000;
+    meta[301] = 14'h0000;
+    meta[302] = 14'h0000;
+    meta[303] = 14'h0000;
+    meta[304] = 14'h0000;
+    meta[305] = 14'h0000;
+    meta[306] = 14'h0000;
+    meta[307] = 14'h0000;
+    meta[308] = 14'h0000;
+    meta[309] = 14'h0000;
+    meta[310] = 14'h0000;
+    meta[311] = 14'h0000;
+    meta[312] = 14'h0000;
+    meta[313] = 14'h0000;
+    meta[314] = 14'h0000;
+    meta[315] = 14'h0000;
+    meta[316] = 14'h0000;
+    meta[317] = 14'h0000;
+    meta[318] = 14'h0000;
+    meta[319] = 14'h0000;
+    meta[320] = 14'h0000;
+    meta[321] = 14'h0000;
+    meta[322] = 14'h0000;
+    meta[323] = 14'h0000;
+    meta[324] = 14'h0000;
+    meta[325] = 14'h0000;
+    meta[326] = 14'h0000;
+    meta[327] = 14'h0000;
+    meta[328] = 14'h0000;
+    meta[329] = 14'h0000;
+    meta[330] = 14'h0000;
+    meta[331] = 14'h0000;
+    meta[332] = 14'h0000;
+    meta[333] = 14'h0000;
+    meta[334] = 14'h0000;
+    meta[335] = 14'h0000;
+    meta[336] = 14'h0000;
+    meta[337] = 14'h0000;
+    meta[338] = 14'h0000;
+    meta[339] = 14'h0000;
+    meta[340] = 14'h0000;
+    meta[341] = 14'h0000;
+    meta[342] = 14'h0000;
+    meta[343] = 14'h0000;
+    meta[344] = 14'h0000;
+    meta[345] = 14'h0000;
+    meta[346] = 14'h0000;
+    meta[347] = 14'h0000;
+    meta[348] = 14'h0000;
+    meta[349] = 14'h0000;
+    meta[350] = 14'h0000;
+    meta[351] = 14'h0000;
+    meta[352] = 14'h0000;
+    meta[353] = 14'h0000;
+    meta[354] = 14'h0000;
+    meta[355] = 14'h0000;
+    meta[356] = 14'h0000;
+    meta[357] = 14'h0000;
+    meta[358] = 14'h0000;
+    meta[359] = 14'h0000;
+    meta[360] = 14'h0000;
+    meta[361] = 14'h0000;
+    meta[362] = 14'h0000;
+    meta[363] = 14'h0000;
+    meta[364] = 14'h0000;
+    meta[365] = 14'h0000;
+    meta[366] = 14'h0000;
+    meta[367] = 14'h0000;
+    meta[368] = 14'h0000;
+    meta[369] = 14'h0000;
+    meta[370] = 14'h0000;
+    meta[371] = 14'h0000;
+    meta[372] = 14'h0000;
+    meta[373] = 14'h0000;
+    meta[374] = 14'h0000;
+    meta[375] = 14'h0000;
+    meta[376] = 14'h0000;
+    meta[377] = 14'h0000;
+    meta[378] = 14'h0000;
+    meta[379] = 14'h0000;
+    meta[380] = 14'h0000;
+    meta[381] = 14'h0000;
+    meta[382] = 14'h0000;
+    meta[383] = 14'h0000;
+    meta[384] = 14'h0000;
+    meta[385] = 14'h0000;
+    meta[386] = 14'h0000;
+    meta[387] = 14'h0000;
+    meta[388] = 14'h0000;
+    meta[389] = 14'h0000;
+    meta[390] = 14'h0000;
+    meta[391] = 14'h0000;
+    meta[392] = 14'h0000;
+    meta[393] = 14'h0000;
+    meta[394] = 14'h0000;
+    meta[395] = 14'h0000;
+    meta[396] = 14'h0000;
+    meta[397] = 14'h0000;
+    meta[398] = 14'h0000;
+    meta[399] = 14'h0000;
+    meta[400] = 14'h0000;
+    meta[401] = 14'h0000;
+    meta[402] = 14'h0000;
+    meta[403] = 14'h0000;
+    meta[404] = 14'h0000;
+    meta[405] = 14'h0000;
+    meta[406] = 14'h0000;
+    meta[407] = 14'h0000;
+    meta[408] = 14'h0000;
+    meta[409] = 14'h0000;
+    meta[410] = 14'h0000;
+    meta[411] = 14'h0000;
+    meta[412] = 14'h0000;
+    meta[413] = 14'h0000;
+    meta[414] = 14'h0000;
+    meta[415] = 14'h0000;
+    meta[416] = 14'h0000;
+    meta[417] = 14'h0000;
+    meta[418] = 14'h0000;
+    meta[419] = 14'h0000;
+    meta[420] = 14'h0000;
+    meta[421] = 14'h0000;
+    meta[422] = 14'h0000;
+    meta[423] = 14'h0000;
+    meta[424] = 14'h0000;
+    meta[425] = 14'h0000;
+    meta[426] = 14'h0000;
+    meta[427] = 14'h0000;
+    meta[428] = 14'h0000;
+    meta[429] = 14'h0000;
+    meta[430] = 14'h0000;
+    meta[431] = 14'h0000;
+    meta[432] = 14'h0000;
+    meta[433] = 14'h0000;
+    meta[434] = 14'h0000;
+    meta[435] = 14'h0000;
+    meta[436] = 14'h0000;
+    meta[437] = 14'h0000;
+    meta[438] = 14'h0000;
+    meta[439] = 14'h0000;
+    meta[440] = 14'h0000;
+    meta[441] = 14'h0000;
+    meta[442] = 14'h0000;
+    meta[443] = 14'h0000;
+    meta[444] = 14'h0000;
+    meta[445] = 14'h0000;
+    meta[446] = 14'h0000;
+    meta[447] = 14'h0000;
+    meta[448] = 14'h0000;
+    meta[449] = 14'h0000;
+    meta[450] = 14'h0000;
+    meta[451] = 14'h0000;
+    meta[452] = 14'h0000;
+    meta[453] = 14'h0000;
+    meta[454] = 14'h0000;
+    meta[455] = 14'h0000;
+    meta[456] = 14'h0000;
+    meta[457] = 14'h0000;
+    meta[458] = 14'h0000;
+    meta[459] = 14'h0000;
+    meta[460] = 14'h0000;
+    meta[461] = 14'h0000;
+    meta[462] = 14'h0000;
+    meta[463] = 14'h0000;
+    meta[464] = 14'h0000;
+    meta[465] = 14'h0000;
+    meta[466] = 14'h0000;
+    meta[467] = 14'h0000;
+    meta[468] = 14'h0000;
+    meta[469] = 14'h0000;
+    meta[470] = 14'h0000;
+    meta[471] = 14'h0000;
+    meta[472] = 14'h0000;
+    meta[473] = 14'h0000;
+    meta[474] = 14'h0000;
+    meta[475] = 14'h0000;
+    meta[476] = 14'h0000;
+    meta[477] = 14'h0000;
+    meta[478] = 14'h0000;
+    meta[479] = 14'h0000;
+    meta[480] = 14'h0000;
+    meta[481] = 14'h0000;
+    meta[482] = 14'h0000;
+    meta[483] = 14'h0000;
+    meta[484] = 14'h0000;
+    meta[485] = 14'h0000;
+    meta[486] = 14'h0000;
+    meta[487] = 14'h0000;
+    meta[488] = 14'h0000;
+    meta[489] = 14'h0000;
+    meta[490] = 14'h0000;
+    meta[491] = 14'h0000;
+    meta[492] = 14'h0000;
+    meta[493] = 14'h0000;
+    meta[494] = 14'h0000;
+    meta[495] = 14'h0000;
+    meta[496] = 14'h0000;
+    meta[497] = 14'h0000;
+    meta[498] = 14'h0000;
+    meta[499] = 14'h0000;
+    meta[500] = 14'h0000;
+    meta[501] = 14'h0000;
+    meta[502] = 14'h0000;
+    meta[503] = 14'h0000;
+    meta[504] = 14'h0000;
+    meta[505] = 14'h0000;
+    meta[506] = 14'h0000;
+    meta[507] = 14'h0000;
+    meta[508] = 14'h0000;
+    meta[509] = 14'h0000;
+    meta[510] = 14'h0000;
+    meta[511] = 14'h0000;
+    meta[512] = 14'h0000;
+    meta[513] = 14'h0000;
+    meta[514] = 14'h0000;
+    meta[515] = 14'h0000;
+    meta[516] = 14'h0000;
+    meta[517] = 14'h0000;
+    meta[518] = 14'h0000;
+    meta[519] = 14'h0000;
+    meta[520] = 14'h0000;
+    meta[521] = 14'h0000;
+    meta[522] = 14'h0000;
+    meta[523] = 14'h0000;
+    meta[524] = 14'h0000;
+    meta[525] = 14'h0000;
+    meta[526] = 14'h0000;
+    meta[527] = 14'h0000;
+    meta[528] = 14'h0000;
+    meta[529] = 14'h0000;
+    meta[530] = 14'h0000;
+    meta[531] = 14'h0000;
+    meta[532] = 14'h0000;
+    meta[533] = 14'h0000;
+    meta[534] = 14'h0000;
+    meta[535] = 14'h0000;
+    meta[536] = 14'h0000;
+    meta[537] = 14'h0000;
+    meta[538] = 14'h0000;
+    meta[539] = 14'h0000;
+    meta[540] = 14'h0000;
+    meta[541] = 14'h0000;
+    meta[542] = 14'h0000;
+    meta[543] = 14'h0000;
+    meta[544] = 14'h0000;
+    meta[545] = 14'h0000;
+    meta[546] = 14'h0000;
+    meta[547] = 14'h0000;
+    meta[548] = 14'h0000;
+    meta[549] = 14'h0000;
+    meta[550] = 14'h0000;
+    meta[551] = 14'h0000;
+    meta[552] = 14'h0000;
+    meta[553] = 14'h0000;
+    meta[554] = 14'h0000;
+    meta[555] = 14'h0000;
+    meta[556] = 14'h0000;
+    meta[557] = 14'h0000;
+    meta[558] = 14'h0000;
+    meta[559] = 14'h0000;
+    meta[560] = 14'h0000;
+    meta[561] = 14'h0000;
+    meta[562] = 14'h0000;
+    meta[563] = 14'h0000;
+    meta[564] = 14'h0000;
+    meta[565] = 14'h0000;
+    meta[566] = 14'h0000;
+    meta[567] = 14'h0000;
+    meta[568] = 14'h0000;
+    meta[569] = 14'h0000;
+    meta[570] = 14'h0000;
+    meta[571] = 14'h0000;
+    meta[572] = 14'h0000;
+    meta[573] = 14'h0000;
+    meta[574] = 14'h0000;
+    meta[575] = 14'h0000;
+    meta[576] = 14'h0000;
+    meta[577] = 14'h0000;
+    meta[578] = 14'h0000;
+    meta[579] = 14'h0000;
+    meta[580] = 14'h0000;
+    meta[581] = 14'h0000;
+    meta[582] = 14'h0000;
+    meta[583] = 14'h0000;
+    meta[584] = 14'h0000;
+    meta[585] = 14'h0000;
+    meta[586] = 14'h0000;
+    meta[587] = 14'h0000;
+    meta[588] = 14'h0000;
+    meta[589] = 14'h0000;
+    meta[590] = 14'h0000;
+    meta[591] = 14'h0000;
+    meta[592] = 14'h0000;
+    meta[593] = 14'h0000;
+    meta[594] = 14'h0000;
+    meta[595] = 14'h0000;
+    meta[596] = 14'h0000;
+    meta[597] = 14'h0000;
+    meta[598] = 14'h0000;
+    meta[599] = 14'h0000;
+    meta[600] = 14'h0000;
+    meta[601] = 14'h0000;
+    meta[602] = 14'h0000;
+    meta[603] = 14'h0000;
+    meta[604] = 14'h0000;
+    meta[605] = 14'h0000;
+    meta[606] = 14'h0000;
+    meta[607] = 14'h0000;
+    meta[608] = 14'h0000;
+    meta[609] = 14'h0000;
+    meta[610] = 14'h0000;
+    meta[611] = 14'h0000;
+    meta[612] = 14'h0000;
+    meta[613] = 14'h0000;
+    meta[614] = 14'h0000;
+    meta[615] = 14'h0000;
+    meta[616] = 14'h0000;
+    meta[617] = 14'h0000;
+    meta[618] = 14'h0000;
+    meta[619] = 14'h0000;
+    meta[620] = 14'h0000;
+    meta[621] = 14'h0000;
+    meta[622] = 14'h0000;
+    meta[623] = 14'h0000;
+    meta[624] = 14'h0000;
+    meta[625] = 14'h0000;
+    meta[626] = 14'h0000;
+    meta[627] = 14'h0000;
+    meta[628] = 14'h0000;
+    meta[629] = 14'h0000;
+    meta[630] = 14'h0000;
+    meta[631] = 14'h0000;
+    meta[632] = 14'h0000;
+    meta[633] = 14'h0000;
+    meta[634] = 14'h0000;
+    meta[635] = 14'h0000;
+    meta[636] = 14'h0000;
+    meta[637] = 14'h0000;
+    meta[638] = 14'h0000;
+    meta[639] = 14'h0000;
+    meta[640] = 14'h0000;
+    meta[641] = 14'h0000;
+    meta[642] = 14'h0000;
+    meta[643] = 14'h0000;
+    meta[644] = 14'h0000;
+    meta[645] = 14'h0000;
+    meta[646] = 14'h0000;
+    meta[647] = 14'h0000;
+    meta[648] = 14'h0000;
+    meta[649] = 14'h0000;
+    meta[650] = 14'h0000;
+    meta[651] = 14'h0000;
+    meta[652] = 14'h0000;
+    meta[653] = 14'h0000;
+    meta[654] = 14'h0000;
+    meta[655] = 14'h0000;
+    meta[656] = 14'h0000;
+    meta[657] = 14'h0000;
+    meta[658] = 14'h0000;
+    meta[659] = 14'h0000;
+    meta[660] = 14'h0000;
+    meta[661] = 14'h0000;
+    meta[662] = 14'h0000;
+    meta[663] = 14'h0000;
+    meta[664] = 14'h0000;
+    meta[665] = 14'h0000;
+    meta[666] = 14'h0000;
+    meta[667] = 14'h0000;
+    meta[668] = 14'h0000;
+    meta[669] = 14'h0000;
+    meta[670] = 14'h0000;
+    meta[671] = 14'h0000;
+    meta[672] = 14'h0000;
+    meta[673] = 14'h0000;
+    meta[674] = 14'h0000;
+    meta[675] = 14'h0000;
+    meta[676] = 14'h0000;
+    meta[677] = 14'h0000;
+    meta[678] = 14'h0000;
+    meta[679] = 14'h0000;
+    meta[680] = 14'h0000;
+    meta[681] = 14'h0000;
+    meta[682] = 14'h0000;
+    meta[683] = 14'h0000;
+    meta[684] = 14'h0000;
+    meta[685] = 14'h0000;
+    meta[686] = 14'h0000;
+    meta[687] = 14'h0000;
+    meta[688] = 14'h0000;
+    meta[689] = 14'h0000;
+    meta[690] = 14'h0000;
+    meta[691] = 14'h0000;
+    meta[692] = 14'h0000;
+    meta[693] = 14'h0000;
+    meta[694] = 14'h0000;
+    meta[695] = 14'h0000;
+    meta[696] = 14'h0000;
+    meta[697] = 14'h0000;
+    meta[698] = 14'h0000;
+    meta[699] = 14'h0000;
+    meta[700] = 14'h0000;
+    meta[701] = 14'h0000;
+    meta[702] = 14'h0000;
+    meta[703] = 14'h0000;
+    meta[704] = 14'h0000;
+    meta[705] = 14'h0000;
+    meta[706] = 14'h0000;
+    meta[707] = 14'h0000;
+    meta[708] = 14'h0000;
+    meta[709] = 14'h0000;
+    meta[710] = 14'h0000;
+    meta[711] = 14'h0000;
+    meta[712] = 14'h0000;
+    meta[713] = 14'h0000;
+    meta[714] = 14'h0000;
+    meta[715] = 14'h0000;
+    meta[716] = 14'h0000;
+    meta[717] = 14'h0000;
+    meta[718] = 14'h0000;
+    meta[719] = 14'h0000;
+    meta[720] = 14'h0000;
+    meta[721] = 14'h0000;
+    meta[722] = 14'h0000;
+    meta[723] = 14'h0000;
+    meta[724] = 14'h0000;
+    meta[725] = 14'h0000;
+    meta[726] = 14'h0000;
+    meta[727] = 14'h0000;
+    meta[728] = 14'h0000;
+    meta[729] = 14'h0000;
+    meta[730] = 14'h0000;
+    meta[731] = 14'h0000;
+    meta[732] = 14'h0000;
+    meta[733] = 14'h0000;
+    meta[734] = 14'h0000;
+    meta[735] = 14'h0000;
+    meta[736] = 14'h0000;
+    meta[737] = 14'h0000;
+    meta[738] = 14'h0000;
+    meta[739] = 14'h0000;
+    meta[740] = 14'h0000;
+    meta[741] = 14'h0000;
+    meta[742] = 14'h0000;
+    meta[743] = 14'h0000;
+    meta[744] = 14'h0000;
+    meta[745] = 14'h0000;
+    meta[746] = 14'h0000;
+    meta[747] = 14'h0000;
+    meta[748] = 14'h0000;
+    meta[749] = 14'h0000;
+    meta[750] = 14'h0000;
+    meta[751] = 14'h0000;
+    meta[752] = 14'h0000;
+    meta[753] = 14'h0000;
+    meta[754] = 14'h0000;
+    meta[755] = 14'h0000;
+    meta[756] = 14'h0000;
+    meta[757] = 14'h0000;
+    meta[758] = 14'h0000;
+    meta[759] = 14'h0000;
+    meta[760] = 14'h0000;
+    meta[761] = 14'h0000;
+    meta[762] = 14'h0000;
+    meta[763] = 14'h0000;
+    meta[764] = 14'h0000;
+    meta[765] = 14'h0000;
+    meta[766] = 14'h0000;
+    meta[767] = 14'h0000;
+    meta[768] = 14'h0000;
+    meta[769] = 14'h0000;
+    meta[770] = 14'h0000;
+    meta[771] = 14'h0000;
+    meta[772] = 14'h0000;
+    meta[773] = 14'h0000;
+    meta[774] = 14'h0000;
+    meta[775] = 14'h0000;
+    meta[776] = 14'h0000;
+    meta[777] = 14'h0000;
+    meta[778] = 14'h0000;
+    meta[779] = 14'h0000;
+    meta[780] = 14'h0000;
+    meta[781] = 14'h0000;
+    meta[782] = 14'h0000;
+    meta[783] = 14'h0000;
+    meta[784] = 14'h0000;
+    meta[785] = 14'h0000;
+    meta[786] = 14'h0000;
+    meta[787] = 14'h0000;
+    meta[788] = 14'h0000;
+    meta[789] = 14'h0000;
+    meta[790] = 14'h0000;
+    meta[791] = 14'h0000;
+    meta[792] = 14'h0000;
+    meta[793] = 14'h0000;
+    meta[794] = 14'h0000;
+    meta[795] = 14'h0000;
+    meta[796] = 14'h0000;
+    meta[797] = 14'h0000;
+    meta[798] = 14'h0000;
+    meta[799] = 14'h0000;
+    meta[800] = 14'h0000;
+    meta[801] = 14'h0000;
+    meta[802] = 14'h0000;
+    meta[803] = 14'h0000;
+    meta[804] = 14'h0000;
+    meta[805] = 14'h0000;
+    meta[806] = 14'h0000;
+    meta[807] = 14'h0000;
+    meta[808] = 14'h0000;
+    meta[809] = 14'h0000;
+    meta[810] = 14'h0000;
+    meta[811] = 14'h0000;
+    meta[812] = 14'h0000;
+    meta[813] = 14'h0000;
+    meta[814] = 14'h0000;
+    meta[815] = 14'h0000;
+    meta[816] = 14'h0000;
+    meta[817] = 14'h0000;
+    meta[818] = 14'h0000;
+    meta[819] = 14'h0000;
+    meta[820] = 14'h0000;
+    meta[821] = 14'h0000;
+    meta[822] = 14'h0000;
+    meta[823] = 14'h0000;
+    meta[824] = 14'h0000;
+    meta[825] = 14'h0000;
+    meta[826] = 14'h0000;
+    meta[827] = 14'h0000;
+    meta[828] = 14'h0000;
+    meta[829] = 14'h0000;
+    meta[830] = 14'h0000;
+    meta[831] = 14'h0000;
+    meta[832] = 14'h0000;
+    meta[833] = 14'h0000;
+    meta[834] = 14'h0000;
+    meta[835] = 14'h0000;
+    meta[836] = 14'h0000;
+    meta[837] = 14'h0000;
+    meta[838] = 14'h0000;
+    meta[839] = 14'h0000;
+    meta[840] = 14'h0000;
+    meta[841] = 14'h0000;
+    meta[842] = 14'h0000;
+    meta[843] = 14'h0000;
+    meta[844] = 14'h0000;
+    meta[845] = 14'h0000;
+    meta[846] = 14'h0000;
+    meta[847] = 14'h0000;
+    meta[848] = 14'h0000;
+    meta[849] = 14'h0000;
+    meta[850] = 14'h0000;
+    meta[851] = 14'h0000;
+    meta[852] = 14'h0000;
+    meta[853] = 14'h0000;
+    meta[854] = 14'h0000;
+    meta[855] = 14'h0000;
+    meta[856] = 14'h0000;
+    meta[857] = 14'h0000;
+    meta[858] = 14'h0000;
+    meta[859] = 14'h0000;
+    meta[860] = 14'h0000;
+    meta[861] = 14'h0000;
+    meta[862] = 14'h0000;
+    meta[863] = 14'h0000;
+    meta[864] = 14'h0000;
+    meta[865] = 14'h0000;
+    meta[866] = 14'h0000;
+    meta[867] = 14'h0000;
+    meta[868] = 14'h0000;
+    meta[869] = 14'h0000;
+    meta[870] = 14'h0000;
+    meta[871] = 14'h0000;
+    meta[872] = 14'h0000;
+    meta[873] = 14'h0000;
+    meta[874] = 14'h0000;
+    meta[875] = 14'h0000;
+    meta[876] = 14'h0000;
+    meta[877] = 14'h0000;
+    meta[878] = 14'h0000;
+    meta[879] = 14'h0000;
+    meta[880] = 14'h0000;
+    meta[881] = 14'h0000;
+    meta[882] = 14'h0000;
+    meta[883] = 14'h0000;
+    meta[884] = 14'h0000;
+    meta[885] = 14'h0000;
+    meta[886] = 14'h0000;
+    meta[887] = 14'h0000;
+    meta[888] = 14'h0000;
+    meta[889] = 14'h0000;
+    meta[890] = 14'h0000;
+    meta[891] = 14'h0000;
+    meta[892] = 14'h0000;
+    meta[893] = 14'h0000;
+    meta[894] = 14'h0000;
+    meta[895] = 14'h0000;
+    meta[896] = 14'h0000;
+    meta[897] = 14'h0000;
+    meta[898] = 14'h0000;
+    meta[899] = 14'h0000;
+    meta[900] = 14'h0000;
+    meta[901] = 14'h0000;
+    meta[902] = 14'h0000;
+    meta[903] = 14'h0000;
+    meta[904] = 14'h0000;
+    meta[905] = 14'h0000;
+    meta[906] = 14'h0000;
+    meta[907] = 14'h0000;
+    meta[908] = 14'h0000;
+    meta[909] = 14'h0000;
+    meta[910] = 14'h0000;
+    meta[911] = 14'h0000;
+    meta[912] = 14'h0000;
+    meta[913] = 14'h0000;
+    meta[914] = 14'h0000;
+    meta[915] = 14'h0000;
+    meta[916] = 14'h0000;
+    meta[917] = 14'h0000;
+    meta[918] = 14'h0000;
+    meta[919] = 14'h0000;
+    meta[920] = 14'h0000;
+    meta[921] = 14'h0000;
+    meta[922] = 14'h0000;
+    meta[923] = 14'h0000;
+    meta[924] = 14'h0000;
+    meta[925] = 14'h0000;
+    meta[926] = 14'h0000;
+    meta[927] = 14'h0000;
+    meta[928] = 14'h0000;
+    meta[929] = 14'h0000;
+    meta[930] = 14'h0000;
+    meta[931] = 14'h0000;
+    meta[932] = 14'h0000;
+    meta[933] = 14'h0000;
+    meta[934] = 14'h0000;
+    meta[935] = 14'h0000;
+    meta[936] = 14'h0000;
+    meta[937] = 14'h0000;
+    meta[938] = 14'h0000;
+    meta[939] = 14'h0000;
+    meta[940] = 14'h0000;
+    meta[941] = 14'h0000;
+    meta[942] = 14'h0000;
+    meta[943] = 14'h0000;
+    meta[944] = 14'h0000;
+    meta[945] = 14'h0000;
+    meta[946] = 14'h0000;
+    meta[947] = 14'h0000;
+    meta[948] = 14'h0000;
+    meta[949] = 14'h0000;
+    meta[950] = 14'h0000;
+    meta[951] = 14'h0000;
+    meta[952] = 14'h0000;
+    meta[953] = 14'h0000;
+    meta[954] = 14'h0000;
+    meta[955] = 14'h0000;
+    meta[956] = 14'h0000;
+    meta[957] = 14'h0000;
+    meta[958] = 14'h0000;
+    meta[959] = 14'h0000;
+    meta[960] = 14'h0000;
+    meta[961] = 14'h0000;
+    meta[962] = 14'h0000;
+    meta[963] = 14'h0000;
+    meta[964] = 14'h0000;
+    meta[965] = 14'h0000;
+    meta[966] = 14'h0000;
+    meta[967] = 14'h0000;
+    meta[968] = 14'h0000;
+    meta[969] = 14'h0000;
+    meta[970] = 14'h0000;
+    meta[971] = 14'h0000;
+    meta[972] = 14'h0000;
+    meta[973] = 14'h0000;
+    meta[974] = 14'h0000;
+    meta[975] = 14'h0000;
+    meta[976] = 14'h0000;
+    meta[977] = 14'h0000;
+    meta[978] = 14'h0000;
+    meta[979] = 14'h0000;
+    meta[980] = 14'h0000;
+    meta[981] = 14'h0000;
+    meta[982] = 14'h0000;
+    meta[983] = 14'h0000;
+    meta[984] = 14'h0000;
+    meta[985] = 14'h0000;
+    meta[986] = 14'h0000;
+    meta[987] = 14'h0000;
+    meta[988] = 14'h0000;
+    meta[989] = 14'h0000;
+    meta[990] = 14'h0000;
+    meta[991] = 14'h0000;
+    meta[992] = 14'h0000;
+    meta[993] = 14'h0000;
+    meta[994] = 14'h0000;
+    meta[995] = 14'h0000;
+    meta[996] = 14'h0000;
+    meta[997] = 14'h0000;
+    meta[998] = 14'h0000;
+    meta[999] = 14'h0000;
+    meta[1000] = 14'h0000;
+    meta[1001] = 14'h0000;
+    meta[1002] = 14'h0000;
+    meta[1003] = 14'h0000;
+    meta[1004] = 14'h0000;
+    meta[1005] = 14'h0000;
+    meta[1006] = 14'h0000;
+    meta[1007] = 14'h0000;
+    meta[1008] = 14'h0000;
+    meta[1009] = 14'h0000;
+    meta[1010] = 14'h0000;
+    meta[1011] = 14'h0000;
+    meta[1012] = 14'h0000;
+    meta[1013] = 14'h0000;
+    meta[1014] = 14'h0000;
+    meta[1015] = 14'h0000;
+    meta[1016] = 14'h0000;
+    meta[1017] = 14'h0000;
+    meta[1018] = 14'h0000;
+    meta[1019] = 14'h0000;
+    meta[1020] = 14'h0000;
+    meta[1021] = 14'h0000;
+    meta[1022] = 14'h0000;
+    meta[1023] = 14'h0000;
   end
+  always @(posedge clk) begin
+    if (wp_meta__en)
+      meta[w_slot] <= w_meta;
+  end
+  reg [13:0] _3_;
+  reg [13:0] _4_;
+  reg [13:0] _5_;
+  always @(posedge clk) begin
+    if (rp_bank0__en) begin
+      _3_ <= meta[rp_bank0__addr];
+    end
+    _4_ <= meta[rp_meta_s__addr];
+    _5_ <= meta[\port$25547$0 [9:0]];
+  end
+  assign rp_meta_e__data = _3_;
+  assign s_meta = _4_;
+  assign rp_meta_c__data = _5_;
+  (* no_rw_check = 32'd1 *)
+  (* ram_style = "block" *)
+  reg [0:0] scrub [1023:0];
+  initial begin
+    scrub[0] = 1'h0;
+    scrub[1] = 1'h0;
+    scrub[2] = 1'h0;
+    scrub[3] = 1'h0;
+    scrub[4] = 1'h0;
+    scrub[5] = 1'h0;
+    scrub[6] = 1'h0;
+    scrub[7] = 1'h0;
+    scrub[8] = 1'h0;
+    scrub[9] = 1'h0;
+    scrub[10] = 1'h0;
+    scrub[11] = 1'h0;
+    scrub[12] = 1'h0;
+    scrub[13] = 1'h0;
+    scrub[14] = 1'h0;
+    scrub[15] = 1'h0;
+    scrub[16] = 1'h0;
+    scrub[17] = 1'h0;
+    scrub[18] = 1'h0;
+    scrub[19] = 1'h0;
+    scrub[20] = 1'h0;
+    scrub[21] = 1'h0;
+    scrub[22] = 1'h0;
+    scrub[23] = 1'h0;
+    scrub[24] = 1'h0;
+    scrub[25] = 1'h0;
+    scrub[26] = 1'h0;
+    scrub[27] = 1'h0;
+    scrub[28] = 1'h0;
+    scrub[29] = 1'h0;
+    scrub[30] = 1'h0;
+    scrub[31] = 1'h0;
+    scrub[32] = 1'h0;
+    scrub[33] = 1'h0;
+    scrub[34] = 1'h0;
+    scrub[35] = 1'h0;
+    scrub[36] = 1'h0;
+    scrub[37] = 1'h0;
+    scrub[38] = 1'h0;
+    scrub[39] = 1'h0;
+    scrub[40] = 1'h0;
+    scrub[41] = 1'h0;
+    scrub[42] = 1'h0;
+    scrub[43] = 1'h0;
+    scrub[44] = 1'h0;
+    scrub[45] = 1'h0;
+    scrub[46] = 1'h0;
+    scrub[47] = 1'h0;
+    scrub[48] = 1'h0;
+    scrub[49] = 1'h0;
+    scrub[50] = 1'h0;
+    scrub[51] = 1'h0;
+    scrub[52] = 1'h0;
+    scrub[53] = 1'h0;
+    scrub[54] = 1'h0;
+    scrub[55] = 1'h0;
+    scrub[56] = 1'h0;
+    scrub[57] = 1'h0;
+    scrub[58] = 1'h0;
+    scrub[59] = 1'h0;
+    scrub[60] = 1'h0;
+    scrub[61] = 1'h0;
+    scrub[62] = 1'h0;
+    scrub[63] = 1'h0;
+    scrub[64] = 1'h0;
+    scrub[65] = 1'h0;
+    scrub[66] = 1'h0;
+    scrub[67] = 1'h0;
+    scrub[68] = 1'h0;
+    scrub[69] = 1'h0;
+    scrub[70] = 1'h0;
+    scrub[71] = 1'h0;
+    scrub[72] = 1'h0;
+    scrub[73] = 1'h0;
+    scrub[74] = 1'h0;
+    scrub[75] = 1'h0;
+    scrub[76] = 1'h0;
+    scrub[77] = 1'h0;
+    scrub[78] = 1'h0;
+    scrub[79] = 1'h0;
+    scrub[80] = 1'h0;
+    scrub[81] = 1'h0;
+    scrub[82] = 1'h0;
+    scrub[83] = 1'h0;
+    scrub[84] = 1'h0;
+    scrub[85] = 1'h0;
+    scrub[86] = 1'h0;
+    scrub[87] = 1'h0;
+    scrub[88] = 1'h0;
+    scrub[89] = 1'h0;
+    scrub[90] = 1'h0;
+    scrub[91] = 1'h0;
+    scrub[92] = 1'h0;
+    scrub[93] = 1'h0;
+    scrub[94] = 1'h0;
+    scrub[95] = 1'h0;
+    scrub[96] = 1'h0;
+    scrub[97] = 1'h0;
+    scrub[98] = 1'h0;
+    scrub[99] = 1'h0;
+    scrub[100] = 1'h0;
+    scrub[101] = 1'h0;
+    scrub[102] = 1'h0;
+    scrub[103] = 1'h0;
+    scrub[104] = 1'h0;
+    scrub[105] = 1'h0;
+    scrub[106] = 1'h0;
+    scrub[107] = 1'h0;
+    scrub[108] = 1'h0;
+    scrub[109] = 1'h0;
+    scrub[110] = 1'h0;
+    scrub[111] = 1'h0;
+    scrub[112] = 1'h0;
+    scrub[113] = 1'h0;
+    scrub[114] = 1'h0;
+    scrub[115] = 1'h0;
+    scrub[116] = 1'h0;
+    scrub[117] = 1'h0;
+    scrub[118] = 1'h0;
+    scrub[119] = 1'h0;
+    scrub[120] = 1'h0;
+    scrub[121] = 1'h0;
+    scrub[122] = 1'h0;
+    scrub[123] = 1'h0;
+    scrub[124] = 1'h0;
+    scrub[125] = 1'h0;
+    scrub[126] = 1'h0;
+    scrub[127] = 1'h0;
+    scrub[128] = 1'h0;
+    scrub[129] = 1'h0;
+    scrub[130] = 1'h0;
+    scrub[131] = 1'h0;
+    scrub[132] = 1'h0;
+    scrub[133] = 1'h0;
+    scrub[134] = 1'h0;
+    scrub[135] = 1'h0;
+    scrub[136] = 1'h0;
+    scrub[137] = 1'h0;
+    scrub[138] = 1'h0;
+    scrub[139] = 1'h0;
+    scrub[140] = 1'h0;
+    scrub[141] = 1'h0;
+    scrub[142] = 1'h0;
+    scrub[143] = 1'h0;
+    scrub[144] = 1'h0;
+    scrub[145] = 1'h0;
+    scrub[146] = 1'h0;
+    scrub[147] = 1'h0;
+    scrub[148] = 1'h0;
+    scrub[149] = 1'h0;
+    scrub[150] = 1'h0;
+    scrub[151] = 1'h0;
+    scrub[152] = 1'h0;
+    scrub[153] = 1'h0;
+    scrub[154] = 1'h0;
+    scrub[155] = 1'h0;
+    scrub[156] = 1'h0;
+    scrub[157] = 1'h0;
+    scrub[158] = 1'h0;
+    scrub[159] = 1'h0;
+    scrub[160] = 1'h0;
+    scrub[161] = 1'h0;
+    scrub[162] = 1'h0;
+    scrub[163] = 1'h0;
+    scrub[164] = 1'h0;
+    scrub[165] = 1'h0;
+    scrub[166] = 1'h0;
+    scrub[167] = 1'h0;
+    scrub[168] = 1'h0;
+    scrub[169] = 1'h0;
+    scrub[170] = 1'h0;
+    scrub[171] = 1'h0;
+    scrub[172] = 1'h0;
+    scrub[173] = 1'h0;
+    scrub[174] = 1'h0;
+    scrub[175] = 1'h0;
+    scrub[176] = 1'h0;
+    scrub[177] = 1'h0;
+    scrub[178] = 1'h0;
+    scrub[179] = 1'h0;
+    scrub[180] = 1'h0;
+    scrub[181] = 1'h0;
+    scrub[182] = 1'h0;
+    scrub[183] = 1'h0;
+    scrub[184] = 1'h0;
+    scrub[185] = 1'h0;
+    scrub[186] = 1'h0;
+    scrub[187] = 1'h0;
+    scrub[188] = 1'h0;
+    scrub[189] = 1'h0;
+    scrub[190] = 1'h0;
+    scrub[191] = 1'h0;
+    scrub[192] = 1'h0;
+    scrub[193] = 1'h0;
+    scrub[194] = 1'h0;
+    scrub[195] = 1'h0;
+    scrub[196] = 1'h0;
+    scrub[197] = 1'h0;
+    scrub[198] = 1'h0;
+    scrub[199] = 1'h0;
+    scrub[200] = 1'h0;
+    scrub[201] = 1'h0;
+    scrub[202] = 1'h0;
+    scrub[203] = 1'h0;
+    scrub[204] = 1'h0;
+    scrub[205] = 1'h0;
+    scrub[206] = 1'h0;
+    scrub[207] = 1'h0;
+    scrub[208] = 1'h0;
+    scrub[209] = 1'h0;
+    scrub[210] = 1'h0;
+    scrub[211] = 1'h0;
+    scrub[212] = 1'h0;
+    scrub[213] = 1'h0;
+    scrub[214] = 1'h0;
+    scrub[215] = 1'h0;
+    scrub[216] = 1'h0;
+    scrub[217] = 1'h0;
+    scrub[218] = 1'h0;
+    scrub[219] = 1'h0;
+    scrub[220] = 1'h0;
+    scrub[221] = 1'h0;
+    scrub[222] = 1'h0;
+    scrub[223] = 1'h0;
+    scrub[224] = 1'h0;
+    scrub[225] = 1'h0;
+    scrub[226] = 1'h0;
+    scrub[227] = 1'h0;
+    scrub[228] = 1'h0;
+    scrub[229] = 1'h0;
+    scrub[230] = 1'h0;
+    scrub[231] = 1'h0;
+    scrub[232] = 1'h0;
+    scrub[233] = 1'h0;
+    scrub[234] = 1'h0;
+    scrub[235] = 1'h0;
+    scrub[236] = 1'h0;
+    scrub[237] = 1'h0;
+    scrub[238] = 1'h0;
+    scrub[239] = 1'h0;
+    scrub[240] = 1'h0;
+    scrub[241] = 1'h0;
+    scrub[242] = 1'h0;
+    scrub[243] = 1'h0;
+    scrub[244] = 1'h0;
+    scrub[245] = 1'h0;
+    scrub[246] = 1'h0;
+    scrub[247] = 1'h0;
+    scrub[248] = 1'h0;
+    scrub[249] = 1'h0;
+    scrub[250] = 1'h0;
+    scrub[251] = 1'h0;
+    scrub[252] = 1'h0;
+    scrub[253] = 1'h0;
+    scrub[254] = 1'h0;
+    scrub[255] = 1'h0;
+    scrub[256] = 1'h0;
+    scrub[257] = 1'h0;
+    scrub[258] = 1'h0;
+    scrub[259] = 1'h0;
+    scrub[260] = 1'h0;
+    scrub[261] = 1'h0;
+    scrub[262] = 1'h0;
+    scrub[263] = 1'h0;
+    scrub[264] = 1'h0;
+    scrub[265] = 1'h0;
+    scrub[266] = 1'h0;
+    scrub[267] = 1'h0;
+    scrub[268] = 1'h0;
+    scrub[269] = 1'h0;
+    scrub[270] = 1'h0;
+    scrub[271] = 1'h0;
+    scrub[272] = 1'h0;
+    scrub[273] = 1'h0;
+    scrub[274] = 1'h0;
+    scrub[275] = 1'h0;
+    scrub[276] = 1'h0;
+    scrub[277] = 1'h0;
+    scrub[278] = 1'h0;
+    scrub[279] = 1'h0;
+    scrub[280] = 1'h0;
+    scrub[281] = 1'h0;
+    scrub[282] = 1'h0;
+    scrub[283] = 1'h0;
+    scrub[284] = 1'h0;
+    scrub[285] = 1'h0;
+    scrub[286] = 1'h0;
+    scrub[287] = 1'h0;
+    scrub[288] = 1'h0;
+    scrub[289] = 1'h0;
+    scrub[290] = 1'h0;
+    scrub[291] = 1'h0;
+    scrub[292] = 1'h0;
+    scrub[293] = 1'h0;
+    scrub[294] = 1'h0;
+    scrub[295] = 1'h0;
+    scrub[296] = 1'h0;
+    scrub[297] = 1'h0;
+    scrub[298] = 1'h0;
+    scrub[299] = 1'h0;
+    scrub[300] = 1'h0;
+    scrub[301] = 1'h0;
+    scrub[302] = 1'h0;
+    scrub[303] = 1'h0;
+    scrub[304] = 1'h0;
+    scrub[305] = 1'h0;
+    scrub[306] = 1'h0;
+    scrub[307] = 1'h0;
+    scrub[308] = 1'h0;
+    scrub[309] = 1'h0;
+    scrub[310] = 1'h0;
+    scrub[311] = 1'h0;
+    scrub[312] = 1'h0;
+    scrub[313] = 1'h0;
+    scrub[314] = 1'h0;
+    scrub[315] = 1'h0;
+    scrub[316] = 1'h0;
+    scrub[317] = 1'h0;
+    scrub[318] = 1'h0;
+    scrub[319] = 1'h0;
+    scrub[320] = 1'h0;
+    scrub[321] = 1'h0;
+    scrub[322] = 1'h0;
+    scrub[323] = 1'h0;
+    scrub[324] = 1'h0;
+    scrub[325] = 1'h0;
+    scrub[326] = 1'h0;
+    scrub[327] = 1'h0;
+    scrub[328] = 1'h0;
+    scrub[329] = 1'h0;
+    scrub[330] = 1'h0;
+    scrub[331] = 1'h0;
+    scrub[332] = 1'h0;
+    scrub[333] = 1'h0;
+    scrub[334] = 1'h0;
+    scrub[335] = 1'h0;
+    scrub[336] = 1'h0;
+    scrub[337] = 1'h0;
+    scrub[338] = 1'h0;
+    scrub[339] = 1'h0;
+    scrub[340] = 1'h0;
+    scrub[341] = 1'h0;
+    scrub[342] = 1'h0;
+    scrub[343] = 1'h0;
+    scrub[344] = 1'h0;
+    scrub[345] = 1'h0;
+    scrub[346] = 1'h0;
+    scrub[347] = 1'h0;
+    scrub[348] = 1'h0;
+    scrub[349] = 1'h0;
+    scrub[350] = 1'h0;
+    scrub[351] = 1'h0;
+    scrub[352] = 1'h0;
+    scrub[353] = 1'h0;
+    scrub[354] = 1'h0;
+    scrub[355] = 1'h0;
+    scrub[356] = 1'h0;
+    scrub[357] = 1'h0;
+    scrub[358] = 1'h0;
+    scrub[359] = 1'h0;
+    scrub[360] = 1'h0;
+    scrub[361] = 1'h0;
+    scrub[362] = 1'h0;
+    scrub[363] = 1'h0;
+    scrub[364] = 1'h0;
+    scrub[365] = 1'h0;
+    scrub[366] = 1'h0;
+    scrub[367] = 1'h0;
+    scrub[368] = 1'h0;
+    scrub[369] = 1'h0;
+    scrub[370] = 1'h0;
+    scrub[371] = 1'h0;
+    scrub[372] = 1'h0;
+    scrub[373] = 1'h0;
+    scrub[374] = 1'h0;
+    scrub[375] = 1'h0;
+    scrub[376] = 1'h0;
+    scrub[377] = 1'h0;
+    scrub[378] = 1'h0;
+    scrub[379] = 1'h0;
+    scrub[380] = 1'h0;
+    scrub[381] = 1'h0;
+    scrub[382] = 1'h0;
+    scrub[383] = 1'h0;
+    scrub[384] = 1'h0;
+    scrub[385] = 1'h0;
+    scrub[386] = 1'h0;
+    scrub[387] = 1'h0;
+    scrub[388] = 1'h0;
+    scrub[389] = 1'h0;
+    scrub[390] = 1'h0;
+    scrub[391] = 1'h0;
+    scrub[392] = 1'h0;
+    scrub[393] = 1'h0;
+    scrub[394] = 1'h0;
+    scrub[395] = 1'h0;
+    scrub[396] = 1'h0;
+    scrub[397] = 1'h0;
+    scrub[398] = 1'h0;
+    scrub[399] = 1'h0;
+    scrub[400] = 1'h0;
+    scrub[401] = 1'h0;
+    scrub[402] = 1'h0;
+    scrub[403] = 1'h0;
+    scrub[404] = 1'h0;
+    scrub[405] = 1'h0;
+    scrub[406] = 1'h0;
+    scrub[407] = 1'h0;
+    scrub[408] = 1'h0;
+    scrub[409] = 1'h0;
+    scrub[410] = 1'h0;
+    scrub[411] = 1'h0;
+    scrub[412] = 1'h0;
+    scrub[413] = 1'h0;
+    scrub[414] = 1'h0;
+    scrub[415] = 1'h0;
+    scrub[416] = 1'h0;
+    scrub[417] = 1'h0;
+    scrub[418] = 1'h0;
+    scrub[419] = 1'h0;
+    scrub[420] = 1'h0;
+    scrub[421] = 1'h0;
+    scrub[422] = 1'h0;
+    scrub[423] = 1'h0;
+    scrub[424] = 1'h0;
+    scrub[425] = 1'h0;
+    scrub[426] = 1'h0;
+    scrub[427] = 1'h0;
+    scrub[428] = 1'h0;
+    scrub[429] = 1'h0;
+    scrub[430] = 1'h0;
+    scrub[431] = 1'h0;
+    scrub[432] = 1'h0;
+    scrub[433] = 1'h0;
+    scrub[434] = 1'h0;
+    scrub[435] = 1'h0;
+    scrub[436] = 1'h0;
+    scrub[437] = 1'h0;
+    scrub[438] = 1'h0;
+    scrub[439] = 1'h0;
+    scrub[440] = 1'h0;
+    scrub[441] = 1'h0;
+    scrub[442] = 1'h0;
+    scrub[443] = 1'h0;
+    scrub[444] = 1'h0;
+    scrub[445] = 1'h0;
+    scrub[446] = 1'h0;
+    scrub[447] = 1'h0;
+    scrub[448] = 1'h0;
+    scrub[449] = 1'h0;
+    scrub[450] = 1'h0;
+    scrub[451] = 1'h0;
+    scrub[452] = 1'h0;
+    scrub[453] = 1'h0;
+    scrub[454] = 1'h0;
+    scrub[455] = 1'h0;
+    scrub[456] = 1'h0;
+    scrub[457] = 1'h0;
+    scrub[458] = 1'h0;
+    scrub[459] = 1'h0;
+    scrub[460] = 1'h0;
+    scrub[461] = 1'h0;
+    scrub[462] = 1'h0;
+    scrub[463] = 1'h0;
+    scrub[464] = 1'h0;
+    scrub[465] = 1'h0;
+    scrub[466] = 1'h0;
+    scrub[467] = 1'h0;
+    scrub[468] = 1'h0;
+    scrub[469] = 1'h0;
+    scrub[470] = 1'h0;
+    scrub[471] = 1'h0;
+    scrub[472] = 1'h0;
+    scrub[473] = 1'h0;
+    scrub[474] = 1'h0;
+    scrub[475] = 1'h0;
+    scrub[476] = 1'h0;
+    scrub[477] = 1'h0;
+    scrub[478] = 1'h0;
+    scrub[479] = 1'h0;
+    scrub[480] = 1'h0;
+    scrub[481] = 1'h0;
+    scrub[482] = 1'h0;
+    scrub[483] = 1'h0;
+    scrub[484] = 1'h0;
+    scrub[485] = 1'h0;
+    scrub[486] = 1'h0;
+    scrub[487] = 1'h0;
+    scrub[488] = 1'h0;
+    scrub[489] = 1'h0;
+    scrub[490] = 1'h0;
+    scrub[491] = 1'h0;
+    scrub[492] = 1'h0;
+    scrub[493] = 1'h0;
+    scrub[494] = 1'h0;
+    scrub[495] = 1'h0;
+    scrub[496] = 1'h0;
+    scrub[497] = 1'h0;
+    scrub[498] = 1'h0;
+    scrub[499] = 1'h0;
+    scrub[500] = 1'h0;
+    scrub[501] = 1'h0;
+    scrub[502] = 1'h0;
+    scrub[503] = 1'h0;
+    scrub[504] = 1'h0;
+    scrub[505] = 1'h0;
+    scrub[506] = 1'h0;
+    scrub[507] = 1'h0;
+    scrub[508] = 1'h0;
+    scrub[509] = 1'h0;
+    scrub[510] = 1'h0;
+    scrub[511] = 1'h0;
+    scrub[512] = 1'h0;
+    scrub[513] = 1'h0;
+    scrub[514] = 1'h0;
+    scrub[515] = 1'h0;
+    scrub[516] = 1'h0;
+    scrub[517] = 1'h0;
+    scrub[518] = 1'h0;
+    scrub[519] = 1'h0;
+    scrub[520] = 1'h0;
+    scrub[521] = 1'h0;
+    scrub[522] = 1'h0;
+    scrub[523] = 1'h0;
+    scrub[524] = 1'h0;
+    scrub[525] = 1'h0;
+    scrub[526] = 1'h0;
+    scrub[527] = 1'h0;
+    scrub[528] = 1'h0;
+    scrub[529] = 1'h0;
+    scrub[530] = 1'h0;
+    scrub[531] = 1'h0;
+    scrub[532] = 1'h0;
+    scrub[533] = 1'h0;
+    scrub[534] = 1'h0;
+    scrub[535] = 1'h0;
+    scrub[536] = 1'h0;
+    scrub[537] = 1'h0;
+    scrub[538] = 1'h0;
+    scrub[539] = 1'h0;
+    scrub[540] = 1'h0;
+    scrub[541] = 1'h0;
+    scrub[542] = 1'h0;
+    scrub[543] = 1'h0;
+    scrub[544] = 1'h0;
+    scrub[545] = 1'h0;
+    scrub[546] = 1'h0;
+    scrub[547] = 1'h0;
+    scrub[548] = 1'h0;
+    scrub[549] = 1'h0;
+    scrub[550] = 1'h0;
+    scrub[551] = 1'h0;
+    scrub[552] = 1'h0;
+    scrub[553] = 1'h0;
+    scrub[554] = 1'h0;
+    scrub[555] = 1'h0;
+    scrub[556] = 1'h0;
+    scrub[557] = 1'h0;
+    scrub[558] = 1'h0;
+    scrub[559] = 1'h0;
+    scrub[560] = 1'h0;
+    scrub[561] = 1'h0;
+    scrub[562] = 1'h0;
+    scrub[563] = 1'h0;
+    scrub[564] = 1'h0;
+    scrub[565] = 1'h0;
+    scrub[566] = 1'h0;
+    scrub[567] = 1'h0;
+    scrub[568] = 1'h0;
+    scrub[569] = 1'h0;
+    scrub[570] = 1'h0;
+    scrub[571] = 1'h0;
+    scrub[572] = 1'h0;
+    scrub[573] = 1'h0;
+    scrub[574] = 1'h0;
+    scrub[575] = 1'h0;
+    scrub[576] = 1'h0;
+    scrub[577] = 1'h0;
+    scrub[578] = 1'h0;
+    scrub[579] = 1'h0;
+    scrub[580] = 1'h0;
+    scrub[581] = 1'h0;
+    scrub[582] = 1'h0;
+    scrub[583] = 1'h0;
+    scrub[584] = 1'h0;
+    scrub[585] = 1'h0;
+    scrub[586] = 1'h0;
+    scrub[587] = 1'h0;
+    scrub[588] = 1'h0;
+    scrub[589] = 1'h0;
+    scrub[590] = 1'h0;
+    scrub[591] = 1'h0;
+    scrub[592] = 1'h0;
+    scrub[593] = 1'h0;
+    scrub[594] = 1'h0;
+    scrub[595] = 1'h0;
+    scrub[596] = 1'h0;
+    scrub[597] = 1'h0;
+    scrub[598] = 1'h0;
+    scrub[599] = 1'h0;
+    scrub[600] = 1'h0;
+    scrub[601] = 1'h0;
+    scrub[602] = 1'h0;
+    scrub[603] = 1'h0;
+    scrub[604] = 1'h0;
+    scrub[605] = 1'h0;
+    scrub[606] = 1'h0;
+    scrub[607] = 1'h0;
+    scrub[608] = 1'h0;
+    scrub[609] = 1'h0;
+    scrub[610] = 1'h0;
+    scrub[611] = 1'h0;
+    scrub[612] = 1'h0;
+    scrub[613] = 1'h0;
+    scrub[614] = 1'h0;
+    scrub[615] = 1'h0;
+    scrub[616] = 1'h0;
+    scrub[617] = 1'h0;
+    scrub[618] = 1'h0;
+    scrub[619] = 1'h0;
+    scrub[620] = 1'h0;
+    scrub[621] = 1'h0;
+    scrub[622] = 1'h0;
+    scrub[623] = 1'h0;
+    scrub[624] = 1'h0;
+    scrub[625] = 1'h0;
+    scrub[626] = 1'h0;
+    scrub[627] = 1'h0;
+    scrub[628] = 1'h0;
+    scrub[629] = 1'h0;
+    scrub[630] = 1'h0;
+    scrub[631] = 1'h0;
+    scrub[632] = 1'h0;
+    scrub[633] = 1'h0;
+    scrub[634] = 1'h0;
+    scrub[635] = 1'h0;
+    scrub[636] = 1'h0;
+    scrub[637] = 1'h0;
+    scrub[638] = 1'h0;
+    scrub[639] = 1'h0;
+    scrub[640] = 1'h0;
+    scrub[641] = 1'h0;
+    scrub[642] = 1'h0;
+    scrub[643] = 1'h0;
+    scrub[644] = 1'h0;
+    scrub[645] = 1'h0;
+    scrub[646] = 1'h0;
+    scrub[647] = 1'h0;
+    scrub[648] = 1'h0;
+    scrub[649] = 1'h0;
+    scrub[650] = 1'h0;
+    scrub[651] = 1'h0;
+    scrub[652] = 1'h0;
+    scrub[653] = 1'h0;
+    scrub[654] = 1'h0;
+    scrub[655] = 1'h0;
+    scrub[656] = 1'h0;
+    scrub[657] = 1'h0;
+    scrub[658] = 1'h0;
+    scrub[659] = 1'h0;
+    scrub[660] = 1'h0;
+    scrub[661] = 1'h0;
+    scrub[662] = 1'h0;
+    scrub[663] = 1'h0;
+    scrub[664] = 1'h0;
+    scrub[665] = 1'h0;
+    scrub[666] = 1'h0;
+    scrub[667] = 1'h0;
+    scrub[668] = 1'h0;
+    scrub[669] = 1'h0;
+    scrub[670] = 1'h0;
+    scrub[671] = 1'h0;
+    scrub[672] = 1'h0;
+    scrub[673] = 1'h0;
+    scrub[674] = 1'h0;
+    scrub[675] = 1'h0;
+    scrub[676] = 1'h0;
+    scrub[677] = 1'h0;
+    scrub[678] = 1'h0;
+    scrub[679] = 1'h0;
+    scrub[680] = 1'h0;
+    scrub[681] = 1'h0;
+    scrub[682] = 1'h0;
+    scrub[683] = 1'h0;
+    scrub[684] = 1'h0;
+    scrub[685] = 1'h0;
+    scrub[686] = 1'h0;
+    scrub[687] = 1'h0;
+    scrub[688] = 1'h0;
+    scrub[689] = 1'h0;
+    scrub[690] = 1'h0;
+    scrub[691] = 1'h0;
+    scrub[692] = 1'h0;
+    scrub[693] = 1'h0;
+    scrub[694] = 1'h0;
+    scrub[695] = 1'h0;
+    scrub[696] = 1'h0;
+    scrub[697] = 1'h0;
+    scrub[698] = 1'h0;
+    scrub[699] = 1'h0;
+    scrub[700] = 1'h0;
+    scrub[701] = 1'h0;
+    scrub[702] = 1'h0;
+    scrub[703] = 1'h0;
+    scrub[704] = 1'h0;
+    scrub[705] = 1'h0;
+    scrub[706] = 1'h0;
+    scrub[707] = 1'h0;
+    scrub[708] = 1'h0;
+    scrub[709] = 1'h0;
+    scrub[710] = 1'h0;
+    scrub[711] = 1'h0;
+    scrub[712] = 1'h0;
+    scrub[713] = 1'h0;
+    scrub[714] = 1'h0;
+    scrub[715] = 1'h0;
+    scrub[716] = 1'h0;
+    scrub[717] = 1'h0;
+    scrub[718] = 1'h0;
+    scrub[719] = 1'h0;
+    scrub[720] = 1'h0;
+    scrub[721] = 1'h0;
+    scrub[722] = 1'h0;
+    scrub[723] = 1'h0;
+    scrub[724] = 1'h0;
+    scrub[725] = 1'h0;
+    scrub[726] = 1'h0;
+    scrub[727] = 1'h0;
+    scrub[728] = 1'h0;
+    scrub[729] = 1'h0;
+    scrub[730] = 1'h0;
+    scrub[731] = 1'h0;
+    scrub[732] = 1'h0;
+    scrub[733] = 1'h0;
+    scrub[734] = 1'h0;
+    scrub[735] = 1'h0;
+    scrub[736] = 1'h0;
+    scrub[737] = 1'h0;
+    scrub[738] = 1'h0;
+    scrub[739] = 1'h0;
+    scrub[740] = 1'h0;
+    scrub[741] = 1'h0;
+    scrub[742] = 1'h0;
+    scrub[743] = 1'h0;
+    scrub[744] = 1'h0;
+    scrub[745] = 1'h0;
+    scrub[746] = 1'h0;
+    scrub[747] = 1'h0;
+    scrub[748] = 1'h0;
+    scrub[749] = 1'h0;
+    scrub[750] = 1'h0;
+    scrub[751] = 1'h0;
+    scrub[752] = 1'h0;
+    scrub[753] = 1'h0;
+    scrub[754] = 1'h0;
+    scrub[755] = 1'h0;
+    scrub[756] = 1'h0;
+    scrub[757] = 1'h0;
+    scrub[758] = 1'h0;
+    scrub[759] = 1'h0;
+    scrub[760] = 1'h0;
+    scrub[761] = 1'h0;
+    scrub[762] = 1'h0;
+    scrub[763] = 1'h0;
+    scrub[764] = 1'h0;
+    scrub[765] = 1'h0;
+    scrub[766] = 1'h0;
+    scrub[767] = 1'h0;
+    scrub[768] = 1'h0;
+    scrub[769] = 1'h0;
+    scrub[770] = 1'h0;
+    scrub[771] = 1'h0;
+    scrub[772] = 1'h0;
+    scrub[773] = 1'h0;
+    scrub[774] = 1'h0;
+    scrub[775] = 1'h0;
+    scrub[776] = 1'h0;
+    scrub[777] = 1'h0;
+    scrub[778] = 1'h0;
+    scrub[779] = 1'h0;
+    scrub[780] = 1'h0;
+    scrub[781] = 1'h0;
+    scrub[782] = 1'h0;
+    scrub[783] = 1'h0;
+    scrub[784] = 1'h0;
+    scrub[785] = 1'h0;
+    scrub[786] = 1'h0;
+    scrub[787] = 1'h0;
+    scrub[788] = 1'h0;
+    scrub[789] = 1'h0;
+    scrub[790] = 1'h0;
+    scrub[791] = 1'h0;
+    scrub[792] = 1'h0;
+    scrub[793] = 1'h0;
+    scrub[794] = 1'h0;
+    scrub[795] = 1'h0;
+    scrub[796] = 1'h0;
+    scrub[797] = 1'h0;
+    scrub[798] = 1'h0;
+    scrub[799] = 1'h0;
+    scrub[800] = 1'h0;
+    scrub[801] = 1'h0;
+    scrub[802] = 1'h0;
+    scrub[803] = 1'h0;
+    scrub[804] = 1'h0;
+    scrub[805] = 1'h0;
+    scrub[806] = 1'h0;
+    scrub[807] = 1'h0;
+    scrub[808] = 1'h0;
+    scrub[809] = 1'h0;
+    scrub[810] = 1'h0;
+    scrub[811] = 1'h0;
+    scrub[812] = 1'h0;
+    scrub[813] = 1'h0;
+    scrub[814] = 1'h0;
+    scrub[815] = 1'h0;
+    scrub[816] = 1'h0;
+    scrub[817] = 1'h0;
+    scrub[818] = 1'h0;
+    scrub[819] = 1'h0;
+    scrub[820] = 1'h0;
+    scrub[821] = 1'h0;
+    scrub[822] = 1'h0;
+    scrub[823] = 1'h0;
+    scrub[824] = 1'h0;
+    scrub[825] = 1'h0;
+    scrub[826] = 1'h0;
+    scrub[827] = 1'h0;
+    scrub[828] = 1'h0;
+    scrub[829] = 1'h0;
+    scrub[830] = 1'h0;
+    scrub[831] = 1'h0;
+    scrub[832] = 1'h0;
+    scrub[833] = 1'h0;
+    scrub[834] = 1'h0;
+    scrub[835] = 1'h0;
+    scrub[836] = 1'h0;
+    scrub[837] = 1'h0;
+    scrub[838] = 1'h0;
+    scrub[839] = 1'h0;
+    scrub[840] = 1'h0;
+    scrub[841] = 1'h0;
+    scrub[842] = 1'h0;
+    scrub[843] = 1'h0;
+    scrub[844] = 1'h0;
+    scrub[845] = 1'h0;
+    scrub[846] = 1'h0;
+    scrub[847] = 1'h0;
+    scrub[848] = 1'h0;
+    scrub[849] = 1'h0;
+    scrub[850] = 1'h0;
+    scrub[851] = 1'h0;
+    scrub[852] = 1'h0;
+    scrub[853] = 1'h0;
+    scrub[854] = 1'h0;
+    scrub[855] = 1'h0;
+    scrub[856] = 1'h0;
+    scrub[857] = 1'h0;
+    scrub[858] = 1'h0;
+    scrub[859] = 1'h0;
+    scrub[860] = 1'h0;
+    scrub[861] = 1'h0;
+    scrub[862] = 1'h0;
+    scrub[863] = 1'h0;
+    scrub[864] = 1'h0;
+    scrub[865] = 1'h0;
+    scrub[866] = 1'h0;
+    scrub[867] = 1'h0;
+    scrub[868] = 1'h0;
+    scrub[869] = 1'h0;
+    scrub[870] = 1'h0;
+    scrub[871] = 1'h0;
+    scrub[872] = 1'h0;
+    scrub[873] = 1'h0;
+    scrub[874] = 1'h0;
+    scrub[875] = 1'h0;
+    scrub[876] = 1'h0;
+    scrub[877] = 1'h0;
+    scrub[878] = 1'h0;
+    scrub[879] = 1'h0;
+    scrub[880] = 1'h0;
+    scrub[881] = 1'h0;
+    scrub[882] = 1'h0;
+    scrub[883] = 1'h0;
+    scrub[884] = 1'h0;
+    scrub[885] = 1'h0;
+    scrub[886] = 1'h0;
+    scrub[887] = 1'h0;
+    scrub[888] = 1'h0;
+    scrub[889] = 1'h0;
+    scrub[890] = 1'h0;
+    scrub[891] = 1'h0;
+    scrub[892] = 1'h0;
+    scrub[893] = 1'h0;
+    scrub[894] = 1'h0;
+    scrub[895] = 1'h0;
+    scrub[896] = 1'h0;
+    scrub[897] = 1'h0;
+    scrub[898] = 1'h0;
+    scrub[899] = 1'h0;
+    scrub[900] = 1'h0;
+    scrub[901] = 1'h0;
+    scrub[902] = 1'h0;
+    scrub[903] = 1'h0;
+    scrub[904] = 1'h0;
+    scrub[905] = 1'h0;
+    scrub[906] = 1'h0;
+    scrub[907] = 1'h0;
+    scrub[908] = 1'h0;
+    scrub[909] = 1'h0;
+    scrub[910] = 1'h0;
+    scrub[911] = 1'h0;
+    scrub[912] = 1'h0;
+    scrub[913] = 1'h0;
+    scrub[914] = 1'h0;
+    scrub[915] = 1'h0;
+    scrub[916] = 1'h0;
+    scrub[917] = 1'h0;
+    scrub[918] = 1'h0;
+    scrub[919] = 1'h0;
+    scrub[920] = 1'h0;
+    scrub[921] = 1'h0;
+    scrub[922] = 1'h0;
+    scrub[923] = 1'h0;
+    scrub[924] = 1'h0;
+    scrub[925] = 1'h0;
+    scrub[926] = 1'h0;
+    scrub[927] = 1'h0;
+    scrub[928] = 1'h0;
+    scrub[929] = 1'h0;
+    scrub[930] = 1'h0;
+    scrub[931] = 1'h0;
+    scrub[932] = 1'h0;
+    scrub[933] = 1'h0;
+    scrub[934] = 1'h0;
+    scrub[935] = 1'h0;
+    scrub[936] = 1'h0;
+    scrub[937] = 1'h0;
+    scrub[938] = 1'h0;
+    scrub[939] = 1'h0;
+    scrub[940] = 1'h0;
+    scrub[941] = 1'h0;
+    scrub[942] = 1'h0;
+    scrub[943] = 1'h0;
+    scrub[944] = 1'h0;
+    scrub[945] = 1'h0;
+    scrub[946] = 1'h0;
+    scrub[947] = 1'h0;
+    scrub[948] = 1'h0;
+    scrub[949] = 1'h0;
+    scrub[950] = 1'h0;
+    scrub[951] = 1'h0;
+    scrub[952] = 1'h0;
+    scrub[953] = 1'h0;
+    scrub[954] = 1'h0;
+    scrub[955] = 1'h0;
+    scrub[956] = 1'h0;
+    scrub[957] = 1'h0;
+    scrub[958] = 1'h0;
+    scrub[959] = 1'h0;
+    scrub[960] = 1'h0;
+    scrub[961] = 1'h0;
+    scrub[962] = 1'h0;
+    scrub[963] = 1'h0;
+    scrub[964] = 1'h0;
+    scrub[965] = 1'h0;
+    scrub[966] = 1'h0;
+    scrub[967] = 1'h0;
+    scrub[968] = 1'h0;
+    scrub[969] = 1'h0;
+    scrub[970] = 1'h0;
+    scrub[971] = 1'h0;
+    scrub[972] = 1'h0;
+    scrub[973] = 1'h0;
+    scrub[974] = 1'h0;
+    scrub[975] = 1'h0;
+    scrub[976] = 1'h0;
+    scrub[977] = 1'h0;
+    scrub[978] = 1'h0;
+    scrub[979] = 1'h0;
+    scrub[980] = 1'h0;
+    scrub[981] = 1'h0;
+    scrub[982] = 1'h0;
+    scrub[983] = 1'h0;
+    scrub[984] = 1'h0;
+    scrub[985] = 1'h0;
+    scrub[986] = 1'h0;
+    scrub[987] = 1'h0;
+    scrub[988] = 1'h0;
+    scrub[989] = 1'h0;
+    scrub[990] = 1'h0;
+    scrub[991] = 1'h0;
+    scrub[992] = 1'h0;
+    scrub[993] = 1'h0;
+    scrub[994] = 1'h0;
+    scrub[995] = 1'h0;
+    scrub[996] = 1'h0;
+    scrub[997] = 1'h0;
+    scrub[998] = 1'h0;
+    scrub[999] = 1'h0;
+    scrub[1000] = 1'h0;
+    scrub[1001] = 1'h0;
+    scrub[1002] = 1'h0;
+    scrub[1003] = 1'h0;
+    scrub[1004] = 1'h0;
+    scrub[1005] = 1'h0;
+    scrub[1006] = 1'h0;
+    scrub[1007] = 1'h0;
+    scrub[1008] = 1'h0;
+    scrub[1009] = 1'h0;
+    scrub[1010] = 1'h0;
+    scrub[1011] = 1'h0;
+    scrub[1012] = 1'h0;
+    scrub[1013] = 1'h0;
+    scrub[1014] = 1'h0;
+    scrub[1015] = 1'h0;
+    scrub[1016] = 1'h0;
+    scrub[1017] = 1'h0;
+    scrub[1018] = 1'h0;
+    scrub[1019] = 1'h0;
+    scrub[1020] = 1'h0;
+    scrub[1021] = 1'h0;
+    scrub[1022] = 1'h0;
+    scrub[1023] = 1'h0;
+  end
+  always @(posedge clk) begin
+    if (wp_scrub__en)
+      scrub[wp_scrub__addr] <= s_meta[1];
+  end
+  reg [0:0] _6_;
+  reg [0:0] _7_;
+  always @(posedge clk) begin
+    if (rp_bank0__en) begin
+      _6_ <= scrub[rp_bank0__addr];
+    end
+    _7_ <= scrub[\port$25547$0 [9:0]];
+  end
+  assign rp_scrub_e__data = _6_;
+  assign rp_scrub_c__data = _7_;
+  assign \$35  = ~ \$34 ;
+  assign wp_scrub__en = \$26  & \$35 ;
+  assign e = r_fwd ? r_meta : rp_meta_e__data;
+  assign \$36  = e[1] ^ rp_scrub_e__data;
+  assign \$37  = e[13:2] == r_epoch;
+  assign \$38  = \$36  & \$37 ;
+  assign \$39  = e[0] ^ \$38 ;
+  assign rd_data = \$39  ? rp_bank1__data : rp_bank0__data;
+  assign \$40  = \port$25547$0  < 11'h400;
+  assign \$41  = ~ \$40 ;
+  assign \$42  = | \port$25563$0 [31:16];
+  assign \$43  = | \port$25563$0 [15:0];
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = \port$25563$0 [15:0] <= \port$25563$0 [31:16];
+  assign \$46  = \$44  & \$45 ;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = \$46  ? 2'h0 : 2'h3;
+  assign \$49  = \$40  ? \$48  : 2'h1;
+  assign \$50  = ~ begin_eval;
+  assign \$51  = host_pending & \$50 ;
+  assign \$52  = \$51  | do_write;
+  assign \$53  = rp_meta_s__addr + 1'h1;
+  assign \$54  = w_slot == rp_bank0__addr;
+  assign \$55  = wp_meta__en & \$54 ;
+  always @(posedge clk)
+    epoch <= \$1 [11:0];
+  always @(posedge clk)
+    host_error <= \$56 ;
+  always @(posedge clk)
+    host_pending <= \$52 ;
+  always @(posedge clk)
+    wp_meta__en <= do_write;
+  always @(posedge clk)
+    w_slot <= \port$25547$0 [9:0];
+  always @(posedge clk)
+    w_epoch <= \$1 [11:0];
+  always @(posedge clk)
+    wp_bank0__data <= { \port$25563$0 , \port$25561$0 , \port$25559$0 , \port$25557$0 , \port$25555$0 , \port$25553$0 , \port$25551$0 , \port$25549$0  };
+  always @(posedge clk)
+    x_valid <= wp_meta__en;
+  always @(posedge clk)
+    x_slot <= w_slot;
+  always @(posedge clk)
+    x_meta <= w_meta;
+  always @(posedge clk)
+    rp_meta_s__addr <= \$57 ;
+  always @(posedge clk)
+    wp_scrub__addr <= \$58 ;
+  always @(posedge clk)
+    r_epoch <= \$59 ;
+  always @(posedge clk)
+    r_fwd <= \$60 ;
+  always @(posedge clk)
+    r_meta <= \$61 ;
+  assign \$1  = epoch + begin_eval;
+  assign \$2  = \port$25547$0  < 11'h400;
+  assign \$3  = host_commit & \$2 ;
+  assign \$4  = | \port$25563$0 [31:16];
+  assign \$5  = | \port$25563$0 [15:0];
+  assign \$6  = \$4  & \$5 ;
+  assign \$7  = \port$25563$0 [15:0] <= \port$25563$0 [31:16];
+  assign \$8  = \$6  & \$7 ;
+  assign do_write = \$3  & \$8 ;
+  assign \$9  = x_slot == w_slot;
+  assign \$10  = x_valid & \$9 ;
+  assign old = \$10  ? x_meta : rp_meta_c__data;
+  assign \$11  = old[1] ^ rp_scrub_c__data;
+  assign \$12  = old[13:2] == w_epoch;
+  assign \$13  = \$11  & \$12 ;
+  assign \$14  = old[0] ^ \$13 ;
+  assign \$15  = ~ \$14 ;
+  assign \$16  = ~ rp_scrub_c__data;
+  assign \$17  = old[1] ^ rp_scrub_c__data;
+  assign \$18  = old[13:2] == w_epoch;
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = old[0] ^ \$19 ;
+  assign wp_bank0__en = wp_meta__en & \$20 ;
+  assign \$21  = old[1] ^ rp_scrub_c__data;
+  assign \$22  = old[13:2] == w_epoch;
+  assign \$23  = \$21  & \$22 ;
+  assign \$24  = old[0] ^ \$23 ;
+  assign \$25  = ~ \$24 ;
+  assign wp_bank1__en = wp_meta__en & \$25 ;
+  assign \$26  = s_meta[13:2] != epoch;
+  assign \$27  = w_slot == wp_scrub__addr;
+  assign \$28  = wp_meta__en & \$27 ;
+  assign \$29  = x_slot == wp_scrub__addr;
+  assign \$30  = x_valid & \$29 ;
+  assign \$31  = \$28  | \$30 ;
+  assign \$32  = \port$25547$0 [9:0] == wp_scrub__addr;
+  assign \$33  = do_write & \$32 ;
+  assign \$34  = \$31  | \$33 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$25 ) begin end
-    \$38  = host_error;
+    \$56  = host_error;
     if (host_commit) begin
-      \$38  = { 2'h0, \$35  };
+      \$56  = { 2'h0, \$49  };
     end
     if (rst) begin
-      \$38  = 4'h0;
+      \$56  = 4'h0;
     end
   end
-  assign wp__addr = { \$4 , \port$24539$0 [9:0] };
-  assign host_slot = { 16'h0000, \port$24539$0  };
-  assign wp__data = { \port$24555$0 , \port$24553$0 , \port$24551$0 , \port$24549$0 , \port$24547$0 , \port$24545$0 , \port$24543$0 , \port$24541$0  };
-  assign host_data = { \port$24555$0 , \port$24553$0 , \port$24551$0 , \port$24549$0 , \port$24547$0 , \port$24545$0 , \port$24543$0 , \port$24541$0  };
-  assign rp_eval__addr = { \$12 , rd_slot };
-  assign rd_en = rp_eval__en;
-  assign rp_eval__data = rd_data;
-  assign rp_host__addr = { \$15 , \port$24539$0 [9:0] };
-  assign host_rd_slot = \port$24539$0 [9:0];
-  assign host_rd_en = rp_host__en;
-  assign rp_host__data = host_rd_data;
-  assign \host_data.reserve0  = { \port$24547$0 [15:0], \port$24545$0 , \port$24543$0 , \port$24541$0  };
-  assign \host_data.reserve1  = { \port$24553$0 , \port$24551$0 , \port$24549$0 , \port$24547$0 [31:16] };
-  assign \host_data.fee_num  = \port$24555$0 [15:0];
-  assign \host_data.fee_den  = \port$24555$0 [31:16];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$25 ) begin end
+    \$57  = \$53 [9:0];
+    if (rst) begin
+      \$57  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$25 ) begin end
+    \$58  = rp_meta_s__addr;
+    if (rst) begin
+      \$58  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$25 ) begin end
+    \$59  = r_epoch;
+    if (rp_bank0__en) begin
+      \$59  = epoch;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$25 ) begin end
+    \$60  = r_fwd;
+    if (rp_bank0__en) begin
+      \$60  = \$55 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$25 ) begin end
+    \$61  = r_meta;
+    if (rp_bank0__en) begin
+      \$61  = w_meta;
+    end
+  end
+  assign epoch_next = \$1 [11:0];
+  assign pending_any = host_pending;
+  assign host_slot = { 16'h0000, \port$25547$0  };
+  assign host_data = { \port$25563$0 , \port$25561$0 , \port$25559$0 , \port$25557$0 , \port$25555$0 , \port$25553$0 , \port$25551$0 , \port$25549$0  };
+  assign wp_latest__addr = \port$25547$0 [9:0];
+  assign wp_latest__data = { \port$25563$0 , \port$25561$0 , \port$25559$0 , \port$25557$0 , \port$25555$0 , \port$25553$0 , \port$25551$0 , \port$25549$0  };
+  assign wp_latest__en = do_write;
+  assign rp_meta_c__addr = \port$25547$0 [9:0];
+  assign rp_scrub_c__addr = \port$25547$0 [9:0];
+  assign wp_meta__addr = w_slot;
+  assign wp_meta__data = w_meta;
+  assign w_valid = wp_meta__en;
+  assign wp_bank0__addr = w_slot;
+  assign w_data = wp_bank0__data;
+  assign wp_bank1__addr = w_slot;
+  assign wp_bank1__data = wp_bank0__data;
+  assign s_slot = rp_meta_s__addr;
+  assign rp_meta_s__data = s_meta;
+  assign r_slot = wp_scrub__addr;
+  assign wp_scrub__data = s_meta[1];
+  assign rd_slot = rp_bank0__addr;
+  assign rd_en = rp_bank0__en;
+  assign rp_bank1__addr = rp_bank0__addr;
+  assign rp_bank1__en = rp_bank0__en;
+  assign rp_meta_e__addr = rp_bank0__addr;
+  assign rp_meta_e__en = rp_bank0__en;
+  assign rp_scrub_e__addr = rp_bank0__addr;
+  assign rp_scrub_e__en = rp_bank0__en;
+  assign rp_latest__addr = \port$25547$0 [9:0];
+  assign host_rd_slot = \port$25547$0 [9:0];
+  assign host_rd_en = rp_latest__en;
+  assign rp_latest__data = host_rd_data;
+  assign \host_data.reserve0  = { \port$25555$0 [15:0], \port$25553$0 , \port$25551$0 , \port$25549$0  };
+  assign \host_data.reserve1  = { \port$25561$0 , \port$25559$0 , \port$25557$0 , \port$25555$0 [31:16] };
+  assign \host_data.fee_num  = \port$25563$0 [15:0];
+  assign \host_data.fee_den  = \port$25563$0 [31:16];
+  assign \old.bank  = old[0];
+  assign \old.valid  = old[1];
+  assign \old.epoch  = old[13:2];
+  assign \rp_meta_c__data.bank  = rp_meta_c__data[0];
+  assign \rp_meta_c__data.valid  = rp_meta_c__data[1];
+  assign \rp_meta_c__data.epoch  = rp_meta_c__data[13:2];
+  assign \x_meta.bank  = x_meta[0];
+  assign \x_meta.valid  = x_meta[1];
+  assign \x_meta.epoch  = x_meta[13:2];
+  assign \w_meta.bank  = w_meta[0];
+  assign \w_meta.valid  = w_meta[1];
+  assign \w_meta.epoch  = w_meta[13:2];
+  assign \wp_meta__data.bank  = w_meta[0];
+  assign \wp_meta__data.valid  = w_meta[1];
+  assign \wp_meta__data.epoch  = w_meta[13:2];
+  assign \s_meta.bank  = s_meta[0];
+  assign \s_meta.valid  = s_meta[1];
+  assign \s_meta.epoch  = s_meta[13:2];
+  assign \rp_meta_s__data.bank  = s_meta[0];
+  assign \rp_meta_s__data.valid  = s_meta[1];
+  assign \rp_meta_s__data.epoch  = s_meta[13:2];
+  assign \e.bank  = e[0];
+  assign \e.valid  = e[1];
+  assign \e.epoch  = e[13:2];
+  assign \rp_meta_e__data.bank  = rp_meta_e__data[0];
+  assign \rp_meta_e__data.valid  = rp_meta_e__data[1];
+  assign \rp_meta_e__data.epoch  = rp_meta_e__data[13:2];
+  assign \r_meta.bank  = r_meta[0];
+  assign \r_meta.valid  = r_meta[1];
+  assign \r_meta.epoch  = r_meta[13:2];
   assign \rd_data.reserve0  = rd_data[111:0];
   assign \rd_data.reserve1  = rd_data[223:112];
   assign \rd_data.fee_num  = rd_data[239:224];
@@ -92537,6 +99004,9 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   assign \host_rd_data.reserve1  = host_rd_data[223:112];
   assign \host_rd_data.fee_num  = host_rd_data[239:224];
   assign \host_rd_data.fee_den  = host_rd_data[255:240];
+  assign w_meta[13:2] = w_epoch;
+  assign w_meta[1] = \$16 ;
+  assign w_meta[0] = \$15 ;
 endmodule
 
 (* generator = "Amaranth" *)
