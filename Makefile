@@ -72,7 +72,7 @@ rtl: setup-python
 
 # Without BOARD: synthesis / place / route figures of the components (ECP5 + xc7z020 estimate).
 # With BOARD=<name>: the appliance bitstream (or the Vivado project for Zynq boards); optional
-# VARIANT=decode|frontend|full (default per board: ulx3s-85f decode, the one that routes; pynq-z2 frontend, the
+# VARIANT=decode|frontend|compact|full (default per board: ulx3s-85f decode, the one that routes; pynq-z2 frontend, the
 # largest that fits the xc7z020; zcu104 / kv260 full), FREQ=<MHz>, SYNTH=auto|abc9|abc,
 # ROUTER=router2|router1, PLACER=static|heap, SEED=<n> (nextpnr; the defaults static + router2 route the ECP5 build).
 bitstream: setup
