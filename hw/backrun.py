@@ -62,7 +62,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.hdl import Array, C, Cat, Module, Mux, Signal, Value
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -224,6 +224,25 @@ def record_to_opportunity(rec: dict[str, int], table: Any, victim_tx: bytes = b"
                        rec["amount_in"], rec["profit"], bool(rec["exact"]))
 
 
+def _select(words: list[Any], index: Value) -> Value:
+    """``words[index]``, 0 past the end (as an ``Array`` read gives), as a balanced tree of 2:1
+    multiplexers on the bits of ``index``. An ``Array`` read lowers to a ``case`` on the whole index
+    (one AND term per word and bit, ORed), which yosys maps to several times the LUTs of the tree."""
+    width = max(len(Value.cast(w)) for w in words)
+    level = [Value.cast(w) for w in words] + [C(0, width)] * ((1 << len(index)) - len(words))
+    for b in range(len(index)):
+        level = [Mux(index[b], level[2 * i + 1], level[2 * i]) for i in range(len(level) // 2)]
+    return level[0]
+
+
+def _or_all(values: Any) -> Value:
+    """The bitwise OR of ``values``."""
+    out = None
+    for v in values:
+        out = v if out is None else out | v
+    return out
+
+
 class Backrun(wiring.Component):
     """Swap record → post-trade reserves → sibling backruns → opportunity records (module docstring).
 
@@ -334,11 +353,32 @@ class Backrun(wiring.Component):
         hop_eidx = Array(Signal(idx_bits, name=f"hop_eidx{i}") for i in range(H))
         hop_slot = Array(Signal(SLOT_BITS, name=f"hop_slot{i}") for i in range(H))
         hop_dir = Array(Signal(name=f"hop_dir{i}") for i in range(H))
-        hop_r0 = Array(Signal(112, name=f"hop_r0_{i}") for i in range(H))
-        hop_r1 = Array(Signal(112, name=f"hop_r1_{i}") for i in range(H))
-        hop_fn = Array(Signal(16, name=f"hop_fn{i}") for i in range(H))
-        hop_fd = Array(Signal(16, name=f"hop_fd{i}") for i in range(H))
-        amt = Array(Signal(112, name=f"amt{i}") for i in range(H + 1))
+        # the wide per-hop state in small memories (LUT RAM), read asynchronously: the reserves
+        # (pre-trade, then post-trade) and the fee at h, the reserves of the hop a sibling is (post
+        # lookup below); Router02's amounts at h and h + 1. Same contents, cycle for cycle, as the
+        # flop arrays of sessions 1-15 (tests/hw/test_backrun_lockstep.py).
+        m.submodules.hop_res = hmem = Memory(shape=2 * 112, depth=H, init=[])
+        m.submodules.hop_fee = fmem = Memory(shape=32, depth=H, init=[])
+        m.submodules.amt = amem = Memory(shape=112, depth=H + 1, init=[])
+        hrp, hpp, hwp = hmem.read_port(domain="comb"), hmem.read_port(domain="comb"), hmem.write_port()
+        frp, fwp = fmem.read_port(domain="comb"), fmem.write_port()
+        arp0, arp1, awp = amem.read_port(domain="comb"), amem.read_port(domain="comb"), amem.write_port()
+        m.d.comb += [hrp.addr.eq(h), frp.addr.eq(h), hwp.addr.eq(h), fwp.addr.eq(h),
+                     arp0.addr.eq(h), arp1.addr.eq(h + 1)]
+        # the current hop's state (reads of the small flop arrays as mux trees on h)
+        cur_slot = Signal(SLOT_BITS)
+        cur_dir = Signal()
+        cur_r0 = Signal(112)
+        cur_r1 = Signal(112)
+        cur_fn = Signal(16)
+        cur_fd = Signal(16)
+        cur_eidx = Signal(idx_bits)
+        amt_h = Signal(112)
+        amt_h1 = Signal(112)
+        m.d.comb += [cur_slot.eq(_select(list(hop_slot), h)), cur_dir.eq(_select(list(hop_dir), h)),
+                     Cat(cur_r0, cur_r1).eq(hrp.data), Cat(cur_fn, cur_fd).eq(frp.data),
+                     cur_eidx.eq(_select(list(hop_eidx), h)),
+                     amt_h.eq(arp0.data), amt_h1.eq(arp1.data)]
 
         # ---- output register ----------------------------------------------------------------------
         out = Signal(BackrunRecord)
@@ -375,7 +415,7 @@ class Backrun(wiring.Component):
         nsib = Signal(4)
         sibs = Array(Signal(SLOT_BITS, name=f"sib{i}") for i in range(MAX_SIBLINGS))
         sib_slot = Signal(SLOT_BITS)
-        m.d.comb += sib_slot.eq(sibs[k])
+        m.d.comb += sib_slot.eq(_select(list(sibs), k))
         s_r0 = Signal(112)
         s_r1 = Signal(112)
         s_fn = Signal(16)
@@ -384,14 +424,19 @@ class Backrun(wiring.Component):
         post_hit = Signal()
         post_r0 = Signal(112)
         post_r1 = Signal(112)
-        for j in range(H):
-            with m.If((j < nh) & (hop_slot[j] == sib_slot)):
-                m.d.comb += [post_hit.eq(1), post_r0.eq(hop_r0[j]), post_r1.eq(hop_r1[j])]
+        # at most one hop matches (the directory scan refused a slot used twice: REVERTS), so the
+        # reserves are an AND-OR of the hops' instead of a priority chain
+        hits = Signal(H)
+        m.d.comb += hits.eq(Cat((j < nh) & (hop_slot[j] == sib_slot) for j in range(H)))
+        hit_idx = Signal(max(1, (H - 1).bit_length()))
+        for b in range(len(hit_idx)):
+            m.d.comb += hit_idx[b].eq(_or_all(hits[j] for j in range(H) if (j >> b) & 1) if H > 1 << b else 0)
+        m.d.comb += [post_hit.eq(hits.any()), hpp.addr.eq(hit_idx), Cat(post_r0, post_r1).eq(hpp.data)]
 
         rin = Signal(112)
         rout = Signal(112)
-        m.d.comb += [rin.eq(Mux(hop_dir[h], hop_r1[h], hop_r0[h])),
-                     rout.eq(Mux(hop_dir[h], hop_r0[h], hop_r1[h]))]
+        m.d.comb += [rin.eq(Mux(cur_dir, cur_r1, cur_r0)),
+                     rout.eq(Mux(cur_dir, cur_r0, cur_r1))]
 
         m.d.comb += self.busy.eq(1)
         with m.FSM():
@@ -444,8 +489,8 @@ class Backrun(wiring.Component):
                 with m.Else():
                     m.next = "SCAN0"
             with m.State("SCAN0"):
-                a = sw.path[h]
-                b = sw.path[h + 1]
+                a = _select([sw.path[j] for j in range(H + 1)], h)
+                b = _select([sw.path[j] for j in range(H + 1)], h + 1)
                 m.d.sync += [q0.eq(Mux(a < b, a, b)), q1.eq(Mux(a < b, b, a)), qdir.eq(a > b),
                              scan.eq(0), cmp_v.eq(0)]
                 m.next = "SCAN"
@@ -461,15 +506,15 @@ class Backrun(wiring.Component):
                 with m.Elif(~cmp_v & ~issue):
                     finish(BackrunStatus.NO_POOL)
             with m.State("READ"):
-                m.d.comb += [self.pool_rd_slot.eq(hop_slot[h]), self.pool_rd_en.eq(1)]
+                m.d.comb += [self.pool_rd_slot.eq(cur_slot), self.pool_rd_en.eq(1)]
                 m.next = "READW"
             with m.State("READW"):
                 rec = self.pool_rd_data
                 with m.If(rec.fee_den == 0):
                     finish(BackrunStatus.EMPTY_POOL)
                 with m.Else():
-                    m.d.sync += [hop_r0[h].eq(rec.reserve0), hop_r1[h].eq(rec.reserve1),
-                                 hop_fn[h].eq(rec.fee_num), hop_fd[h].eq(rec.fee_den)]
+                    m.d.comb += [hwp.data.eq(Cat(rec.reserve0, rec.reserve1)), hwp.en.eq(1),
+                                 fwp.data.eq(Cat(rec.fee_num, rec.fee_den)), fwp.en.eq(1)]
                     with m.If(h + 1 == nh):
                         m.next = "AMT0"
                     with m.Else():
@@ -478,13 +523,15 @@ class Backrun(wiring.Component):
             # ---- Router02 amounts from the pre-trade reserves -------------------------------------
             with m.State("AMT0"):
                 with m.If(sw.exact_out):
-                    m.d.sync += [h.eq(nh - 1), amt[nh].eq(sw.amount_out[:112])]
+                    m.d.sync += h.eq(nh - 1)
+                    m.d.comb += [awp.addr.eq(nh), awp.data.eq(sw.amount_out[:112]), awp.en.eq(1)]
                     with m.If(sw.amount_out[112:] != 0):
                         finish(BackrunStatus.REVERTS)
                     with m.Else():
                         m.next = "AMT_REQ"
                 with m.Else():
-                    m.d.sync += [h.eq(0), amt[0].eq(sw.amount_in[:112])]
+                    m.d.sync += h.eq(0)
+                    m.d.comb += [awp.addr.eq(0), awp.data.eq(sw.amount_in[:112]), awp.en.eq(1)]
                     with m.If(sw.amount_in[112:] != 0):
                         finish(BackrunStatus.REVERTS)
                     with m.Else():
@@ -493,11 +540,11 @@ class Backrun(wiring.Component):
                 m.d.comb += [
                     au.i.valid.eq(1),
                     au.i.payload.op.eq(Mux(sw.exact_out, AmountOp.IN, AmountOp.OUT)),
-                    au.i.payload.amount.eq(Mux(sw.exact_out, amt[h + 1], amt[h])),
+                    au.i.payload.amount.eq(Mux(sw.exact_out, amt_h1, amt_h)),
                     au.i.payload.reserve_in.eq(rin),
                     au.i.payload.reserve_out.eq(rout),
-                    au.i.payload.fee_num.eq(hop_fn[h]),
-                    au.i.payload.fee_den.eq(hop_fd[h]),
+                    au.i.payload.fee_num.eq(cur_fn),
+                    au.i.payload.fee_den.eq(cur_fd),
                 ]
                 with m.If(au.i.ready):
                     m.next = "AMT_WAIT"
@@ -508,14 +555,14 @@ class Backrun(wiring.Component):
                     with m.If((res.revert != AmountRevert.NONE) | (res.result[112:] != 0)):
                         finish(BackrunStatus.REVERTS)
                     with m.Elif(sw.exact_out):
-                        m.d.sync += amt[h].eq(res.result[:112])
+                        m.d.comb += [awp.addr.eq(h), awp.data.eq(res.result[:112]), awp.en.eq(1)]
                         with m.If(h == 0):
                             m.next = "AMT_CHECK"
                         with m.Else():
                             m.d.sync += h.eq(h - 1)
                             m.next = "AMT_REQ"
                     with m.Else():
-                        m.d.sync += amt[h + 1].eq(res.result[:112])
+                        m.d.comb += [awp.addr.eq(h + 1), awp.data.eq(res.result[:112]), awp.en.eq(1)]
                         with m.If(h + 1 == nh):
                             m.next = "AMT_CHECK"
                         with m.Else():
@@ -524,21 +571,23 @@ class Backrun(wiring.Component):
             with m.State("AMT_CHECK"):
                 # slippage: amountOutMin (exact-in) / amountInMax (exact-out), full 256-bit compares
                 m.d.sync += h.eq(0)
-                with m.If(Mux(sw.exact_out, amt[0] > sw.amount_in, amt[nh] < sw.amount_out)):
+                # the loop above ended at h = 0 (exact-out) / h + 1 = nh (exact-in): amt[0] / amt[nh]
+                with m.If(Mux(sw.exact_out, amt_h > sw.amount_in, amt_h1 < sw.amount_out)):
                     finish(BackrunStatus.REVERTS)
                 with m.Else():
                     m.next = "POST"
             with m.State("POST"):
                 grown = Signal(113)
                 shrunk = Signal(112)
-                m.d.comb += [grown.eq(rin + amt[h]), shrunk.eq(rout - amt[h + 1])]
+                m.d.comb += [grown.eq(rin + amt_h), shrunk.eq(rout - amt_h1)]
                 with m.If(grown > UINT112_MAX):
                     finish(BackrunStatus.REVERTS)
                 with m.Else():
-                    with m.If(hop_dir[h]):
-                        m.d.sync += [hop_r1[h].eq(grown), hop_r0[h].eq(shrunk)]
+                    with m.If(cur_dir):
+                        m.d.comb += hwp.data.eq(Cat(shrunk, grown[:112]))
                     with m.Else():
-                        m.d.sync += [hop_r0[h].eq(grown), hop_r1[h].eq(shrunk)]
+                        m.d.comb += hwp.data.eq(Cat(grown[:112], shrunk))
+                    m.d.comb += hwp.en.eq(1)
                     with m.If(h + 1 == nh):
                         m.d.sync += h.eq(0)
                         m.next = "SIB_ENTRY"
@@ -546,7 +595,7 @@ class Backrun(wiring.Component):
                         m.d.sync += h.eq(h + 1)
             # ---- siblings of each touched pair ----------------------------------------------------
             with m.State("SIB_ENTRY"):
-                m.d.comb += [drp.addr.eq(hop_eidx[h]), drp.en.eq(1)]
+                m.d.comb += [drp.addr.eq(cur_eidx), drp.en.eq(1)]
                 m.next = "SIB_ENTRYW"
             with m.State("SIB_ENTRYW"):
                 m.d.sync += [base1.eq(dent.base1), nsib.eq(dent.nsib), k.eq(0)]
@@ -559,7 +608,7 @@ class Backrun(wiring.Component):
                     with m.Else():
                         m.d.sync += h.eq(h + 1)
                         m.next = "SIB_ENTRY"
-                with m.Elif(sib_slot == hop_slot[h]):
+                with m.Elif(sib_slot == cur_slot):
                     m.d.sync += k.eq(k + 1)
                 with m.Else():
                     m.d.comb += [self.pool_rd_slot.eq(sib_slot), self.pool_rd_en.eq(1)]
@@ -579,10 +628,10 @@ class Backrun(wiring.Component):
                 m.d.comb += [
                     ev.i.valid.eq(1),
                     p.mode.eq(1),
-                    p.a_base.eq(Mux(base1, hop_r1[h], hop_r0[h])),
-                    p.a_other.eq(Mux(base1, hop_r0[h], hop_r1[h])),
-                    p.a_fn.eq(hop_fn[h]),
-                    p.a_fd.eq(hop_fd[h]),
+                    p.a_base.eq(Mux(base1, cur_r1, cur_r0)),
+                    p.a_other.eq(Mux(base1, cur_r0, cur_r1)),
+                    p.a_fn.eq(cur_fn),
+                    p.a_fd.eq(cur_fd),
                     p.b_base.eq(Mux(base1, s_r1, s_r0)),
                     p.b_other.eq(Mux(base1, s_r0, s_r1)),
                     p.b_fn.eq(s_fn),
@@ -600,7 +649,7 @@ class Backrun(wiring.Component):
                         m.d.sync += [
                             out.eq(0), out.kind.eq(RECORD_OPP), out.tag.eq(req.tag), out.hop.eq(h),
                             out.direction.eq(r.direction), out.exact.eq(r.exact), out.base1.eq(base1),
-                            out.candidates.eq(r.candidates), out.touched.eq(hop_slot[h]),
+                            out.candidates.eq(r.candidates), out.touched.eq(cur_slot),
                             out.sibling.eq(sib_slot), out.amount_in.eq(r.amount_in), out.profit.eq(r.profit),
                             o_valid.eq(1),
                         ]
