@@ -346,6 +346,9 @@ class Backrun(wiring.Component):
         req = Signal(BackrunRequest)
         sw = req.swap
         cyc = Signal(CycleRequest)
+        # path[h], path[h + 1], ... : the path's first max_hops + 1 tokens, shifted down one token as
+        # the scan moves to the next hop, so the scan reads words 0 and 1 (no select on h)
+        pth = Signal(160 * (H + 1))
         nh = Signal(range(MAX_PATH_LEN))         # hops of the path
         h = Signal(range(H + 1))                 # current hop
         # per hop: directory entry, slot, direction (1: path[h] is token1), record (pre, then post)
@@ -386,9 +389,16 @@ class Backrun(wiring.Component):
         m.d.comb += [self.o.payload.eq(out), self.o.valid.eq(o_valid)]
         count = Signal(8)
 
+        # the record register has three sources (one assignment after the FSM, instead of one per
+        # state: a single wide case): a done record, a cycle answer or an opportunity
+        fin = Signal()                          # a done record with fin_status
+        fin_status = Signal(BackrunStatus)
+        take_opp = Signal()                     # an opportunity record from the evaluator
+        take_cyc = Signal()                     # a cycle answer from the evaluator
+
         def finish(status):
-            m.d.sync += [out.eq(0), out.kind.eq(RECORD_DONE), out.status.eq(status), out.tag.eq(req.tag),
-                         out.count.eq(count), o_valid.eq(1)]
+            m.d.comb += [fin.eq(1), fin_status.eq(status)]
+            m.d.sync += o_valid.eq(1)
             m.next = "DONE"
 
         # ---- directory scan -----------------------------------------------------------------------
@@ -443,7 +453,8 @@ class Backrun(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += [self.busy.eq(0), self.i.ready.eq(1), self.c.ready.eq(~self.i.valid)]
                 with m.If(self.i.valid):
-                    m.d.sync += [req.eq(self.i.payload), count.eq(0)]
+                    m.d.sync += [req.eq(self.i.payload), count.eq(0),
+                                 pth.eq(self.i.payload.swap.path.as_value()[:len(pth)])]
                     m.next = "START"
                 with m.Elif(self.c.valid):
                     m.d.sync += cyc.eq(self.c.payload)
@@ -470,12 +481,8 @@ class Backrun(wiring.Component):
                 m.d.comb += ev.o.ready.eq(1)
                 r = ev.o.payload
                 with m.If(ev.o.valid):
-                    m.d.sync += [
-                        out.eq(0), out.kind.eq(RECORD_OPP), out.cycle.eq(1), out.exact.eq(r.exact),
-                        out.candidates.eq(r.candidates), out.amount_in.eq(r.amount_in),
-                        out.profit.eq(r.profit),
-                        o_valid.eq(1),
-                    ]
+                    m.d.comb += take_cyc.eq(1)
+                    m.d.sync += o_valid.eq(1)
                     m.next = "DONE"
             with m.State("START"):
                 m.d.comb += self.begin_eval.eq(1)
@@ -489,8 +496,8 @@ class Backrun(wiring.Component):
                 with m.Else():
                     m.next = "SCAN0"
             with m.State("SCAN0"):
-                a = _select([sw.path[j] for j in range(H + 1)], h)
-                b = _select([sw.path[j] for j in range(H + 1)], h + 1)
+                a = pth[:160]
+                b = pth[160:320]
                 m.d.sync += [q0.eq(Mux(a < b, a, b)), q1.eq(Mux(a < b, b, a)), qdir.eq(a > b),
                              scan.eq(0), cmp_v.eq(0)]
                 m.next = "SCAN"
@@ -518,7 +525,7 @@ class Backrun(wiring.Component):
                     with m.If(h + 1 == nh):
                         m.next = "AMT0"
                     with m.Else():
-                        m.d.sync += h.eq(h + 1)
+                        m.d.sync += [h.eq(h + 1), pth.eq(pth[160:])]
                         m.next = "SCAN0"
             # ---- Router02 amounts from the pre-trade reserves -------------------------------------
             with m.State("AMT0"):
@@ -646,13 +653,8 @@ class Backrun(wiring.Component):
                 r = ev.o.payload
                 with m.If(ev.o.valid):
                     with m.If(r.profit != 0):
-                        m.d.sync += [
-                            out.eq(0), out.kind.eq(RECORD_OPP), out.tag.eq(req.tag), out.hop.eq(h),
-                            out.direction.eq(r.direction), out.exact.eq(r.exact), out.base1.eq(base1),
-                            out.candidates.eq(r.candidates), out.touched.eq(cur_slot),
-                            out.sibling.eq(sib_slot), out.amount_in.eq(r.amount_in), out.profit.eq(r.profit),
-                            o_valid.eq(1),
-                        ]
+                        m.d.comb += take_opp.eq(1)
+                        m.d.sync += o_valid.eq(1)
                         m.next = "EMIT"
                     with m.Else():
                         m.d.sync += k.eq(k + 1)
@@ -665,5 +667,16 @@ class Backrun(wiring.Component):
                 with m.If(self.o.ready):
                     m.d.sync += o_valid.eq(0)
                     m.next = "IDLE"
+        r = ev.o.payload
+        with m.If(fin):
+            m.d.sync += [out.eq(0), out.kind.eq(RECORD_DONE), out.status.eq(fin_status), out.tag.eq(req.tag),
+                         out.count.eq(count)]
+        with m.Elif(take_opp | take_cyc):
+            m.d.sync += [out.eq(0), out.kind.eq(RECORD_OPP), out.cycle.eq(take_cyc), out.exact.eq(r.exact),
+                         out.candidates.eq(r.candidates), out.amount_in.eq(r.amount_in),
+                         out.profit.eq(r.profit)]
+            with m.If(take_opp):
+                m.d.sync += [out.tag.eq(req.tag), out.hop.eq(h), out.direction.eq(r.direction),
+                             out.base1.eq(base1), out.touched.eq(cur_slot), out.sibling.eq(sib_slot)]
         return m
 
