@@ -443,8 +443,8 @@ OUTS = ("i.ready", "c.ready", "o.valid", "o.payload", "begin_eval", "pool_rd_en"
 
 
 class _Pair(wiring.Component):
-    def __init__(self) -> None:
-        kw = {"dir_depth": DEPTH, "pool_slots": 16, "evaluator": "serial"}
+    def __init__(self, max_hops: int) -> None:
+        kw = {"dir_depth": DEPTH, "pool_slots": 16, "evaluator": "serial", "max_hops": max_hops}
         self.new, self.ref = Backrun(**kw), OldBackrun(**kw)
         super().__init__({})
 
@@ -461,7 +461,8 @@ def _port(dut: Any, name: str) -> Any:
     return obj.as_value() if hasattr(obj, "as_value") else obj
 
 
-def run_lockstep(seed: int, cycles: int, *, p_ready: float, p_dir: float) -> dict[str, int]:
+def run_lockstep(seed: int, cycles: int, *, p_ready: float, p_dir: float,
+                 max_hops: int = 4) -> dict[str, int]:
     rng = random.Random(seed)
     tokens = sorted(rng.getrandbits(160) for _ in range(4))
 
@@ -512,7 +513,7 @@ def run_lockstep(seed: int, cycles: int, *, p_ready: float, p_dir: float) -> dic
             return rng.getrandbits(112) | rng.getrandbits(112) << 112 | 997 << 224 | 1000 << 240
         return pack_fields(CycleRequest, {"hop0": hop(), "hop1": hop()})
 
-    top = _Pair()
+    top = _Pair(max_hops)
     duts = (top.new, top.ref)
     stats = {"requests": 0, "cycle_requests": 0, "opps": 0, "dir_writes": 0, "pool_reads": 0}
     stats.update({f"status_{s.name}": 0 for s in BackrunStatus})
@@ -587,9 +588,11 @@ def run_lockstep(seed: int, cycles: int, *, p_ready: float, p_dir: float) -> dic
     return stats
 
 
-@pytest.mark.parametrize("seed, cycles, p_ready, p_dir", [(1, 8000, 1.0, 0.0), (2, 8000, 0.4, 0.02)])
-def test_lockstep_with_session15_unit(seed: int, cycles: int, p_ready: float, p_dir: float) -> None:
-    stats = run_lockstep(seed, cycles, p_ready=p_ready, p_dir=p_dir)
+@pytest.mark.parametrize("seed, cycles, p_ready, p_dir, max_hops",
+                         [(1, 8000, 1.0, 0.0, 4), (2, 8000, 0.4, 0.02, 4), (3, 5000, 0.7, 0.01, 3)])
+def test_lockstep_with_session15_unit(seed: int, cycles: int, p_ready: float, p_dir: float,
+                                      max_hops: int) -> None:
+    stats = run_lockstep(seed, cycles, p_ready=p_ready, p_dir=p_dir, max_hops=max_hops)
     print(stats)
     # the traffic reaches every outcome, opportunities and cycle requests
     assert all(stats[f"status_{s.name}"] >= 2 for s in BackrunStatus), stats
