@@ -1520,33 +1520,33 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .dir_count(dir_count),
     .dwp__addr(dir_index),
     .dwp__en(dir_we),
-    .\i__payload$100 (\i__payload$149 ),
+    .\i__payload$118 (\i__payload$149 ),
     .i__ready(\i__ready$321 ),
     .i__valid(\i__valid$147 ),
     .maxc(maxc),
     .o__payload(\o__payload$195 ),
-    .\o__ready$112 (opp_go),
+    .\o__ready$126 (opp_go),
     .o__valid(\o__valid$177 ),
     .pipe_clk(clk),
     .pipe_rst(pipe_rst_all),
     .pool_rd_data(pool_rd_data),
     .pool_rd_en(rd_en),
     .pool_rd_slot(rd_slot),
-    .\port$25605$0 (dir_data_0_value),
-    .\port$25607$0 (dir_data_1_value),
-    .\port$25609$0 (dir_data_2_value),
-    .\port$25611$0 (dir_data_3_value),
-    .\port$25613$0 (dir_data_4_value),
-    .\port$25615$0 (dir_data_5_value),
-    .\port$25617$0 (dir_data_6_value),
-    .\port$25619$0 (dir_data_7_value),
-    .\port$25621$0 (dir_data_8_value),
-    .\port$25623$0 (dir_data_9_value),
-    .\port$25625$0 (dir_data_10_value),
-    .\port$25627$0 (dir_data_11_value),
-    .\port$25629$0 (dir_data_12_value),
-    .\port$25631$0 (dir_data_13_value),
-    .\port$25633$0 (dir_data_14_value[29:0])
+    .\port$25516$0 (dir_data_0_value),
+    .\port$25518$0 (dir_data_1_value),
+    .\port$25520$0 (dir_data_2_value),
+    .\port$25522$0 (dir_data_3_value),
+    .\port$25524$0 (dir_data_4_value),
+    .\port$25526$0 (dir_data_5_value),
+    .\port$25528$0 (dir_data_6_value),
+    .\port$25530$0 (dir_data_7_value),
+    .\port$25532$0 (dir_data_8_value),
+    .\port$25534$0 (dir_data_9_value),
+    .\port$25536$0 (dir_data_10_value),
+    .\port$25538$0 (dir_data_11_value),
+    .\port$25540$0 (dir_data_12_value),
+    .\port$25542$0 (dir_data_13_value),
+    .\port$25544$0 (dir_data_14_value[29:0])
   );
   \appliance_top.csr  csr (
     .bus__araddr(s_axil_araddr),
@@ -1653,7 +1653,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pool_data_5_value(pool_data_5_value),
     .pool_data_6_value(pool_data_6_value),
     .pool_data_7_value(pool_data_7_value),
-    .\port$25296$0 (host_rd_data),
+    .\port$25207$0 (host_rd_data),
     .records_value(records_value),
     .router_cfg_valid(router_cfg_valid),
     .router_cfg_venue(router_cfg_venue),
@@ -1720,15 +1720,15 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .host_error(status_pool_error),
     .host_pending(status_pool_busy),
     .host_rd_data(host_rd_data),
-    .\port$25547$0 (pool_addr_index),
-    .\port$25549$0 (pool_data_0_value),
-    .\port$25551$0 (pool_data_1_value),
-    .\port$25553$0 (pool_data_2_value),
-    .\port$25555$0 (pool_data_3_value),
-    .\port$25557$0 (pool_data_4_value),
-    .\port$25559$0 (pool_data_5_value),
-    .\port$25561$0 (pool_data_6_value),
-    .\port$25563$0 (pool_data_7_value),
+    .\port$25458$0 (pool_addr_index),
+    .\port$25460$0 (pool_data_0_value),
+    .\port$25462$0 (pool_data_1_value),
+    .\port$25464$0 (pool_data_2_value),
+    .\port$25466$0 (pool_data_3_value),
+    .\port$25468$0 (pool_data_4_value),
+    .\port$25470$0 (pool_data_5_value),
+    .\port$25472$0 (pool_data_6_value),
+    .\port$25474$0 (pool_data_7_value),
     .rd_data(pool_rd_data),
     .rp_bank0__addr(rd_slot),
     .rp_bank0__en(rd_en),
@@ -3617,7 +3617,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign version_major = 8'h01;
   assign version_minor = 8'h06;
   assign version_features = 8'h3f;
-  assign src_hash_value = 32'd1415958067;
+  assign src_hash_value = 32'd3822209750;
   assign cnt_rst = control_soft_reset;
   assign cycle = cycle_value;
   assign pipe_clk = clk;
@@ -4037,13 +4037,13 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$100 , dwp__en, dwp__addr, dir_count, maxc, \port$25605$0 , \port$25607$0 , \port$25609$0 , \port$25611$0 , \port$25613$0 , \port$25615$0 , \port$25617$0 , \port$25619$0 , \port$25621$0 , \port$25623$0 
-, \port$25625$0 , \port$25627$0 , \port$25629$0 , \port$25631$0 , \port$25633$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, pipe_clk);
+module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$118 , dwp__en, dwp__addr, dir_count, maxc, \port$25516$0 , \port$25518$0 , \port$25520$0 , \port$25522$0 , \port$25524$0 , \port$25526$0 , \port$25528$0 , \port$25530$0 , \port$25532$0 , \port$25534$0 
+, \port$25536$0 , \port$25538$0 , \port$25540$0 , \port$25542$0 , \port$25544$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__valid, o__payload, pipe_clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
   input pipe_rst;
   wire pipe_rst;
-  input \o__ready$112 ;
-  wire \o__ready$112 ;
+  input \o__ready$126 ;
+  wire \o__ready$126 ;
   input [255:0] pool_rd_data;
   wire [255:0] pool_rd_data;
   input [511:0] c__payload;
@@ -4052,8 +4052,8 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   wire c__valid;
   input i__valid;
   wire i__valid;
-  input [2263:0] \i__payload$100 ;
-  wire [2263:0] \i__payload$100 ;
+  input [2263:0] \i__payload$118 ;
+  wire [2263:0] \i__payload$118 ;
   input dwp__en;
   wire dwp__en;
   input [7:0] dwp__addr;
@@ -4062,36 +4062,36 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   wire [8:0] dir_count;
   input [16:0] maxc;
   wire [16:0] maxc;
-  input [31:0] \port$25605$0 ;
-  wire [31:0] \port$25605$0 ;
-  input [31:0] \port$25607$0 ;
-  wire [31:0] \port$25607$0 ;
-  input [31:0] \port$25609$0 ;
-  wire [31:0] \port$25609$0 ;
-  input [31:0] \port$25611$0 ;
-  wire [31:0] \port$25611$0 ;
-  input [31:0] \port$25613$0 ;
-  wire [31:0] \port$25613$0 ;
-  input [31:0] \port$25615$0 ;
-  wire [31:0] \port$25615$0 ;
-  input [31:0] \port$25617$0 ;
-  wire [31:0] \port$25617$0 ;
-  input [31:0] \port$25619$0 ;
-  wire [31:0] \port$25619$0 ;
-  input [31:0] \port$25621$0 ;
-  wire [31:0] \port$25621$0 ;
-  input [31:0] \port$25623$0 ;
-  wire [31:0] \port$25623$0 ;
-  input [31:0] \port$25625$0 ;
-  wire [31:0] \port$25625$0 ;
-  input [31:0] \port$25627$0 ;
-  wire [31:0] \port$25627$0 ;
-  input [31:0] \port$25629$0 ;
-  wire [31:0] \port$25629$0 ;
-  input [31:0] \port$25631$0 ;
-  wire [31:0] \port$25631$0 ;
-  input [29:0] \port$25633$0 ;
-  wire [29:0] \port$25633$0 ;
+  input [31:0] \port$25516$0 ;
+  wire [31:0] \port$25516$0 ;
+  input [31:0] \port$25518$0 ;
+  wire [31:0] \port$25518$0 ;
+  input [31:0] \port$25520$0 ;
+  wire [31:0] \port$25520$0 ;
+  input [31:0] \port$25522$0 ;
+  wire [31:0] \port$25522$0 ;
+  input [31:0] \port$25524$0 ;
+  wire [31:0] \port$25524$0 ;
+  input [31:0] \port$25526$0 ;
+  wire [31:0] \port$25526$0 ;
+  input [31:0] \port$25528$0 ;
+  wire [31:0] \port$25528$0 ;
+  input [31:0] \port$25530$0 ;
+  wire [31:0] \port$25530$0 ;
+  input [31:0] \port$25532$0 ;
+  wire [31:0] \port$25532$0 ;
+  input [31:0] \port$25534$0 ;
+  wire [31:0] \port$25534$0 ;
+  input [31:0] \port$25536$0 ;
+  wire [31:0] \port$25536$0 ;
+  input [31:0] \port$25538$0 ;
+  wire [31:0] \port$25538$0 ;
+  input [31:0] \port$25540$0 ;
+  wire [31:0] \port$25540$0 ;
+  input [31:0] \port$25542$0 ;
+  wire [31:0] \port$25542$0 ;
+  input [29:0] \port$25544$0 ;
+  wire [29:0] \port$25544$0 ;
   output busy;
   reg busy;
   output i__ready;
@@ -4104,155 +4104,151 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   reg [9:0] pool_rd_slot;
   output pool_rd_en;
   reg pool_rd_en;
-  output [355:0] o__payload;
-  reg [355:0] o__payload = 356'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   output o__valid;
   reg o__valid = 1'h0;
+  output [355:0] o__payload;
+  reg [355:0] o__payload = 356'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   input pipe_clk;
   wire pipe_clk;
-  wire \$1 ;
+  wire [3:0] \$1 ;
   wire \$10 ;
-  wire [3:0] \$100 ;
-  wire [159:0] \$101 ;
-  wire [159:0] \$102 ;
-  wire [159:0] \$103 ;
-  wire [3:0] \$104 ;
-  wire [159:0] \$105 ;
+  wire [111:0] \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
   wire \$106 ;
-  wire [3:0] \$107 ;
-  wire [159:0] \$108 ;
-  wire [159:0] \$109 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [159:0] \$110 ;
-  wire [159:0] \$111 ;
-  wire [3:0] \$112 ;
-  wire [159:0] \$113 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
   wire \$114 ;
-  wire [9:0] \$115 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [3:0] \$120 ;
+  wire \$120 ;
   wire \$121 ;
-  wire [3:0] \$122 ;
-  wire [3:0] \$123 ;
+  wire \$122 ;
+  wire [4:0] \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
-  wire \$128 ;
+  wire [4:0] \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire [3:0] \$130 ;
-  wire [3:0] \$131 ;
-  wire [3:0] \$132 ;
-  wire \$133 ;
-  wire [3:0] \$134 ;
-  wire \$135 ;
-  reg [111:0] \$136 ;
+  wire \$130 ;
+  wire [159:0] \$131 ;
+  wire \$132 ;
+  wire [159:0] \$133 ;
+  wire \$134 ;
+  wire [9:0] \$135 ;
+  wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire \$14 ;
-  reg \$140 ;
-  wire [3:0] \$141 ;
-  wire \$142 ;
+  wire [7:0] \$14 ;
+  wire [3:0] \$140 ;
+  wire \$141 ;
+  wire [3:0] \$142 ;
   wire [3:0] \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  reg [15:0] \$147 ;
+  wire \$147 ;
   wire \$148 ;
-  wire [3:0] \$149 ;
-  wire \$15 ;
-  wire \$150 ;
+  wire \$149 ;
+  wire [7:0] \$15 ;
+  wire [3:0] \$150 ;
   wire [3:0] \$151 ;
-  wire [4:0] \$152 ;
-  wire [111:0] \$153 ;
+  wire \$152 ;
+  wire [3:0] \$153 ;
   wire \$154 ;
-  wire [111:0] \$155 ;
+  wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [4:0] \$158 ;
-  wire [111:0] \$159 ;
-  wire \$16 ;
-  wire [111:0] \$160 ;
+  wire [3:0] \$158 ;
+  wire \$159 ;
+  wire [7:0] \$16 ;
+  wire [3:0] \$160 ;
   wire \$161 ;
-  reg [15:0] \$162 ;
-  wire [4:0] \$163 ;
-  wire [8:0] \$164 ;
-  wire [4:0] \$165 ;
-  reg [2263:0] \$166 ;
-  reg [7:0] \$167 ;
-  reg [4:0] \$168 ;
-  reg [511:0] \$169 ;
-  wire \$17 ;
-  reg [355:0] \$170 ;
-  reg \$171 ;
-  reg [2:0] \$172 ;
-  reg [2:0] \$173 ;
-  reg [159:0] \$174 ;
-  reg [159:0] \$175 ;
-  reg \$176 ;
-  reg [8:0] \$177 ;
-  reg \$178 ;
-  reg [7:0] \$179 ;
-  wire \$18 ;
-  reg [7:0] \$180 ;
-  reg [7:0] \$181 ;
-  reg [7:0] \$182 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire [3:0] \$165 ;
+  wire \$166 ;
+  wire [3:0] \$167 ;
+  wire [4:0] \$168 ;
+  wire [111:0] \$169 ;
+  wire [7:0] \$17 ;
+  wire \$170 ;
+  wire [111:0] \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire [4:0] \$174 ;
+  wire [111:0] \$175 ;
+  wire [111:0] \$176 ;
+  wire \$177 ;
+  wire [4:0] \$178 ;
+  wire [8:0] \$179 ;
+  wire [7:0] \$18 ;
+  wire [4:0] \$180 ;
+  wire \$181 ;
+  reg [2263:0] \$182 ;
   reg [7:0] \$183 ;
-  reg [15:0] \$184 ;
-  reg [15:0] \$185 ;
-  reg [15:0] \$186 ;
-  reg [15:0] \$187 ;
-  reg \$188 ;
-  reg \$189 ;
-  wire \$19 ;
-  reg \$190 ;
-  reg \$191 ;
-  reg [111:0] \$192 ;
-  reg [111:0] \$193 ;
-  reg [111:0] \$194 ;
-  reg [111:0] \$195 ;
-  reg [111:0] \$196 ;
-  reg [111:0] \$197 ;
-  reg [111:0] \$198 ;
-  reg [111:0] \$199 ;
-  wire \$2 ;
+  reg [799:0] \$184 ;
+  reg [4:0] \$185 ;
+  reg [511:0] \$186 ;
+  reg \$187 ;
+  reg [2:0] \$188 ;
+  reg [2:0] \$189 ;
+  wire [7:0] \$19 ;
+  reg [159:0] \$190 ;
+  reg [159:0] \$191 ;
+  reg \$192 ;
+  reg [8:0] \$193 ;
+  reg \$194 ;
+  reg [7:0] \$195 ;
+  reg [7:0] \$196 ;
+  reg [7:0] \$197 ;
+  reg [7:0] \$198 ;
+  reg [7:0] \$199 ;
+  wire [15:0] \$2 ;
   wire \$20 ;
   reg [15:0] \$200 ;
   reg [15:0] \$201 ;
   reg [15:0] \$202 ;
   reg [15:0] \$203 ;
-  reg [15:0] \$204 ;
-  reg [15:0] \$205 ;
-  reg [15:0] \$206 ;
-  reg [15:0] \$207 ;
-  reg [111:0] \$208 ;
-  reg [111:0] \$209 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg \$208 ;
+  reg [3:0] \$209 ;
   wire \$21 ;
-  reg [111:0] \$210 ;
-  reg [111:0] \$211 ;
-  reg [111:0] \$212 ;
-  reg \$213 ;
-  reg [3:0] \$214 ;
-  reg [3:0] \$215 ;
+  reg [3:0] \$210 ;
+  reg [15:0] \$211 ;
+  reg [15:0] \$212 ;
+  reg [15:0] \$213 ;
+  reg [15:0] \$214 ;
+  reg [15:0] \$215 ;
   reg [15:0] \$216 ;
   reg [15:0] \$217 ;
   reg [15:0] \$218 ;
-  reg [15:0] \$219 ;
+  reg [111:0] \$219 ;
   wire \$22 ;
-  reg [15:0] \$220 ;
+  reg [111:0] \$220 ;
   reg [15:0] \$221 ;
   reg [15:0] \$222 ;
-  reg [15:0] \$223 ;
-  reg [111:0] \$224 ;
-  reg [111:0] \$225 ;
-  reg [15:0] \$226 ;
-  reg [15:0] \$227 ;
+  reg [355:0] \$223 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
@@ -4260,63 +4256,53 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire \$3 ;
+  wire [15:0] \$3 ;
   wire \$30 ;
-  reg \$31 ;
-  reg [111:0] \$32 ;
-  wire [10:0] \$327 ;
-  reg [111:0] \$33 ;
-  wire [11:0] \$331 ;
-  wire [10:0] \$335 ;
-  wire [11:0] \$339 ;
-  reg \$34 ;
-  wire [10:0] \$343 ;
-  wire [11:0] \$347 ;
-  reg [111:0] \$35 ;
-  wire [11:0] \$352 ;
-  wire [10:0] \$355 ;
-  wire [10:0] \$359 ;
-  reg [111:0] \$36 ;
-  wire [11:0] \$363 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
-  reg [15:0] \$38 ;
-  wire \$39 ;
-  wire \$4 ;
-  wire [3:0] \$40 ;
-  reg [111:0] \$41 ;
-  reg [111:0] \$42 ;
-  wire [111:0] \$43 ;
-  reg [15:0] \$44 ;
-  reg [15:0] \$45 ;
-  reg [111:0] \$46 ;
-  wire [112:0] \$47 ;
-  wire [3:0] \$48 ;
-  reg [111:0] \$49 ;
-  wire \$5 ;
-  wire [112:0] \$50 ;
-  reg [7:0] \$51 ;
+  wire [15:0] \$38 ;
+  wire [15:0] \$39 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$40 ;
+  wire [15:0] \$41 ;
+  wire [15:0] \$42 ;
+  wire [15:0] \$43 ;
+  wire [15:0] \$44 ;
+  wire [15:0] \$45 ;
+  wire [15:0] \$46 ;
+  wire [15:0] \$47 ;
+  wire [15:0] \$48 ;
+  wire [15:0] \$49 ;
+  wire [15:0] \$5 ;
+  wire [15:0] \$50 ;
+  wire [15:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  reg [15:0] \$55 ;
+  wire \$55 ;
   wire \$56 ;
-  reg [111:0] \$57 ;
-  reg [111:0] \$58 ;
-  wire [111:0] \$59 ;
-  wire \$6 ;
-  reg [111:0] \$60 ;
-  reg [111:0] \$61 ;
-  wire [111:0] \$62 ;
-  reg [15:0] \$63 ;
-  reg [15:0] \$64 ;
-  wire [111:0] \$65 ;
-  wire [111:0] \$66 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire [15:0] \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire \$7 ;
+  wire [15:0] \$7 ;
   wire \$70 ;
-  wire \$71 ;
+  wire [4:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
@@ -4326,32 +4312,43 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [111:0] \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
+  wire [3:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [4:0] \$88 ;
-  wire \$89 ;
+  wire [112:0] \$88 ;
+  wire [112:0] \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire [4:0] \$93 ;
+  wire \$93 ;
   wire \$94 ;
-  wire [159:0] \$95 ;
-  wire [3:0] \$96 ;
-  wire [159:0] \$97 ;
-  wire \$98 ;
-  wire [159:0] \$99 ;
-  reg [111:0] amt0 = 112'h0000000000000000000000000000;
-  reg [111:0] amt1 = 112'h0000000000000000000000000000;
-  reg [111:0] amt2 = 112'h0000000000000000000000000000;
-  reg [111:0] amt3 = 112'h0000000000000000000000000000;
-  reg [111:0] amt4 = 112'h0000000000000000000000000000;
+  wire [3:0] \$95 ;
+  wire \$96 ;
+  wire [111:0] \$97 ;
+  wire [111:0] \$98 ;
+  wire [111:0] \$99 ;
+  wire [1:0] \$signature__addr ;
+  wire [1:0] \$signature__addr$10 ;
+  (* init = 3'h0 *)
+  wire [2:0] \$signature__addr$13 ;
+  wire [2:0] \$signature__addr$14 ;
+  wire [1:0] \$signature__addr$67 ;
+  wire [223:0] \$signature__data ;
+  wire [31:0] \$signature__data$30 ;
+  wire [111:0] \$signature__data$37 ;
+  wire [111:0] \$signature__data$39 ;
+  wire [223:0] \$signature__data$70 ;
+  wire [111:0] amt_h;
+  wire [111:0] amt_h1;
+  reg [2:0] awp__addr;
+  reg [111:0] awp__data;
+  reg awp__en;
   reg base1 = 1'h0;
   wire [255:0] \c__payload.hop0 ;
   wire [15:0] \c__payload.hop0.fee_den ;
@@ -4366,6 +4363,13 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   reg [7:0] cmp_idx = 8'h00;
   reg cmp_v = 1'h0;
   reg [7:0] count = 8'h00;
+  wire cur_dir;
+  wire [7:0] cur_eidx;
+  wire [15:0] cur_fd;
+  wire [15:0] cur_fn;
+  wire [111:0] cur_r0;
+  wire [111:0] cur_r1;
+  wire [15:0] cur_slot;
   reg [511:0] cyc = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] \cyc.hop0 ;
   wire [15:0] \cyc.hop0.fee_den ;
@@ -4450,9 +4454,24 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   wire [159:0] \dwp__data.token1 ;
   wire \dwp__data.valid ;
   wire [7:0] \dwp__data.venue ;
+  reg fin;
+  (* enum_base_type = "BackrunStatus" *)
+  (* enum_value_000 = "EVALUATED" *)
+  (* enum_value_001 = "NOT_SWAP" *)
+  (* enum_value_010 = "NO_VENUE" *)
+  (* enum_value_011 = "NO_POOL" *)
+  (* enum_value_100 = "EMPTY_POOL" *)
+  (* enum_value_101 = "REVERTS" *)
+  (* enum_value_110 = "HOST" *)
+  reg [2:0] fin_status;
   reg [4:0] fsm_state = 5'h00;
+  wire [1:0] fwp__addr;
+  reg [31:0] fwp__data;
+  reg fwp__en;
   reg [112:0] grown;
   reg [2:0] h = 3'h0;
+  wire [1:0] hit_idx;
+  wire [3:0] hits;
   reg hop_dir0 = 1'h0;
   reg hop_dir1 = 1'h0;
   reg hop_dir2 = 1'h0;
@@ -4461,62 +4480,49 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   reg [7:0] hop_eidx1 = 8'h00;
   reg [7:0] hop_eidx2 = 8'h00;
   reg [7:0] hop_eidx3 = 8'h00;
-  reg [15:0] hop_fd0 = 16'h0000;
-  reg [15:0] hop_fd1 = 16'h0000;
-  reg [15:0] hop_fd2 = 16'h0000;
-  reg [15:0] hop_fd3 = 16'h0000;
-  reg [15:0] hop_fn0 = 16'h0000;
-  reg [15:0] hop_fn1 = 16'h0000;
-  reg [15:0] hop_fn2 = 16'h0000;
-  reg [15:0] hop_fn3 = 16'h0000;
-  reg [111:0] hop_r0_0 = 112'h0000000000000000000000000000;
-  reg [111:0] hop_r0_1 = 112'h0000000000000000000000000000;
-  reg [111:0] hop_r0_2 = 112'h0000000000000000000000000000;
-  reg [111:0] hop_r0_3 = 112'h0000000000000000000000000000;
-  reg [111:0] hop_r1_0 = 112'h0000000000000000000000000000;
-  reg [111:0] hop_r1_1 = 112'h0000000000000000000000000000;
-  reg [111:0] hop_r1_2 = 112'h0000000000000000000000000000;
-  reg [111:0] hop_r1_3 = 112'h0000000000000000000000000000;
   reg [15:0] hop_slot0 = 16'h0000;
   reg [15:0] hop_slot1 = 16'h0000;
   reg [15:0] hop_slot2 = 16'h0000;
   reg [15:0] hop_slot3 = 16'h0000;
+  wire [1:0] hwp__addr;
+  reg [223:0] hwp__data;
+  reg hwp__en;
   reg [561:0] i__payload;
-  wire [2222:0] \i__payload$100.swap ;
-  wire [255:0] \i__payload$100.swap.amount_in ;
-  wire [255:0] \i__payload$100.swap.amount_out ;
-  wire [255:0] \i__payload$100.swap.deadline ;
-  wire \i__payload$100.swap.eth_in ;
-  wire \i__payload$100.swap.eth_out ;
-  wire \i__payload$100.swap.exact_out ;
-  wire \i__payload$100.swap.fee_on_transfer ;
-  wire [3:0] \i__payload$100.swap.fn ;
-  wire \i__payload$100.swap.is_swap ;
-  wire [1279:0] \i__payload$100.swap.path ;
-  wire [159:0] \i__payload$100.swap.path[0] ;
-  wire [159:0] \i__payload$100.swap.path[1] ;
-  wire [159:0] \i__payload$100.swap.path[2] ;
-  wire [159:0] \i__payload$100.swap.path[3] ;
-  wire [159:0] \i__payload$100.swap.path[4] ;
-  wire [159:0] \i__payload$100.swap.path[5] ;
-  wire [159:0] \i__payload$100.swap.path[6] ;
-  wire [159:0] \i__payload$100.swap.path[7] ;
-  wire [3:0] \i__payload$100.swap.path_len ;
-  wire [159:0] \i__payload$100.swap.recipient ;
-  wire [1:0] \i__payload$100.swap.router ;
-  wire [31:0] \i__payload$100.tag ;
-  wire [7:0] \i__payload$100.venue ;
-  wire \i__payload$100.venue_valid ;
-  reg [368:0] \i__payload$70 ;
-  wire [111:0] \i__payload$70.amount ;
-  wire [15:0] \i__payload$70.fee_den ;
-  wire [15:0] \i__payload$70.fee_num ;
+  reg [368:0] \i__payload$101 ;
+  wire [111:0] \i__payload$101.amount ;
+  wire [15:0] \i__payload$101.fee_den ;
+  wire [15:0] \i__payload$101.fee_num ;
   (* enum_base_type = "AmountOp" *)
   (* enum_value_0 = "OUT" *)
   (* enum_value_1 = "IN" *)
-  wire \i__payload$70.op ;
-  wire [111:0] \i__payload$70.reserve_in ;
-  wire [111:0] \i__payload$70.reserve_out ;
+  wire \i__payload$101.op ;
+  wire [111:0] \i__payload$101.reserve_in ;
+  wire [111:0] \i__payload$101.reserve_out ;
+  wire [2222:0] \i__payload$118.swap ;
+  wire [255:0] \i__payload$118.swap.amount_in ;
+  wire [255:0] \i__payload$118.swap.amount_out ;
+  wire [255:0] \i__payload$118.swap.deadline ;
+  wire \i__payload$118.swap.eth_in ;
+  wire \i__payload$118.swap.eth_out ;
+  wire \i__payload$118.swap.exact_out ;
+  wire \i__payload$118.swap.fee_on_transfer ;
+  wire [3:0] \i__payload$118.swap.fn ;
+  wire \i__payload$118.swap.is_swap ;
+  wire [1279:0] \i__payload$118.swap.path ;
+  wire [159:0] \i__payload$118.swap.path[0] ;
+  wire [159:0] \i__payload$118.swap.path[1] ;
+  wire [159:0] \i__payload$118.swap.path[2] ;
+  wire [159:0] \i__payload$118.swap.path[3] ;
+  wire [159:0] \i__payload$118.swap.path[4] ;
+  wire [159:0] \i__payload$118.swap.path[5] ;
+  wire [159:0] \i__payload$118.swap.path[6] ;
+  wire [159:0] \i__payload$118.swap.path[7] ;
+  wire [3:0] \i__payload$118.swap.path_len ;
+  wire [159:0] \i__payload$118.swap.recipient ;
+  wire [1:0] \i__payload$118.swap.router ;
+  wire [31:0] \i__payload$118.tag ;
+  wire [7:0] \i__payload$118.venue ;
+  wire \i__payload$118.venue_valid ;
   wire [111:0] \i__payload.a_base ;
   wire [15:0] \i__payload.a_fd ;
   wire [15:0] \i__payload.a_fn ;
@@ -4528,24 +4534,17 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   wire [16:0] \i__payload.maxc ;
   wire \i__payload.mode ;
   wire [31:0] \i__payload.tag ;
-  wire \i__ready$103 ;
-  wire \i__ready$109 ;
-  reg \i__valid$59 ;
-  reg \i__valid$69 ;
+  wire \i__ready$122 ;
+  wire \i__ready$125 ;
+  reg \i__valid$100 ;
+  reg \i__valid$78 ;
   wire issue;
   reg [3:0] k = 4'h0;
   wire match;
   reg [2:0] nh = 3'h0;
   reg [3:0] nsib = 4'h0;
-  wire [306:0] \o__payload$105 ;
-  wire [127:0] \o__payload$105.amount_in ;
-  wire [16:0] \o__payload$105.candidates ;
-  wire \o__payload$105.direction ;
-  wire \o__payload$105.exact ;
-  wire [127:0] \o__payload$105.profit ;
-  wire [31:0] \o__payload$105.tag ;
-  wire [243:0] \o__payload$111 ;
-  wire [240:0] \o__payload$111.result ;
+  wire [243:0] \o__payload$104 ;
+  wire [240:0] \o__payload$104.result ;
   (* enum_base_type = "AmountRevert" *)
   (* enum_value_000 = "NONE" *)
   (* enum_value_001 = "INSUFFICIENT_INPUT_AMOUNT" *)
@@ -4553,7 +4552,14 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   (* enum_value_011 = "INSUFFICIENT_LIQUIDITY" *)
   (* enum_value_100 = "SUB_UNDERFLOW" *)
   (* enum_value_101 = "DIVISION_BY_ZERO" *)
-  wire [2:0] \o__payload$111.revert ;
+  wire [2:0] \o__payload$104.revert ;
+  wire [306:0] \o__payload$113 ;
+  wire [127:0] \o__payload$113.amount_in ;
+  wire [16:0] \o__payload$113.candidates ;
+  wire \o__payload$113.direction ;
+  wire \o__payload$113.exact ;
+  wire [127:0] \o__payload$113.profit ;
+  wire [31:0] \o__payload$113.tag ;
   wire [127:0] \o__payload.amount_in ;
   wire \o__payload.base1 ;
   wire [16:0] \o__payload.candidates ;
@@ -4577,9 +4583,9 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   wire [31:0] \o__payload.tag ;
   wire [15:0] \o__payload.touched ;
   reg o__ready;
-  reg \o__ready$84 ;
-  wire \o__valid$104 ;
-  wire \o__valid$110 ;
+  reg \o__ready$102 ;
+  wire \o__valid$103 ;
+  wire \o__valid$83 ;
   (* init = 1'h0 *)
   wire o_valid;
   (* init = 356'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
@@ -4610,9 +4616,10 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   wire [15:0] \pool_rd_data.fee_num ;
   wire [111:0] \pool_rd_data.reserve0 ;
   wire [111:0] \pool_rd_data.reserve1 ;
-  reg post_hit;
-  reg [111:0] post_r0;
-  reg [111:0] post_r1;
+  wire post_hit;
+  wire [111:0] post_r0;
+  wire [111:0] post_r1;
+  reg [799:0] pth = 800'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   reg [159:0] q0 = 160'h0000000000000000000000000000000000000000;
   reg [159:0] q1 = 160'h0000000000000000000000000000000000000000;
   reg qdir = 1'h0;
@@ -4658,7 +4665,23 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   reg [15:0] sib5 = 16'h0000;
   reg [15:0] sib6 = 16'h0000;
   reg [15:0] sib7 = 16'h0000;
-  reg [15:0] sib_slot;
+  wire [15:0] sib_slot;
+  reg take_cyc;
+  reg take_opp;
+  reg [111:0] amt [4:0];
+  initial begin
+    amt[0] = 112'h0000000000000000000000000000;
+    amt[1] = 112'h0000000000000000000000000000;
+    amt[2] = 112'h0000000000000000000000000000;
+    amt[3] = 112'h0000000000000000000000000000;
+    amt[4] = 112'h0000000000000000000000000000;
+  end
+  always @(posedge pipe_clk) begin
+    if (awp__en)
+      amt[awp__addr] <= awp__data;
+  end
+  assign amt_h1 = amt[\$1 [2:0]];
+  assign amt_h = amt[h];
   reg [477:0] dir [255:0];
   initial begin
     dir[0] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -4920,7 +4943,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   end
   always @(posedge pipe_clk) begin
     if (dwp__en)
-      dir[dwp__addr] <= { \port$25633$0 , \port$25631$0 , \port$25629$0 , \port$25627$0 , \port$25625$0 , \port$25623$0 , \port$25621$0 , \port$25619$0 , \port$25617$0 , \port$25615$0 , \port$25613$0 , \port$25611$0 , \port$25609$0 , \port$25607$0 , \port$25605$0  };
+      dir[dwp__addr] <= { \port$25544$0 , \port$25542$0 , \port$25540$0 , \port$25538$0 , \port$25536$0 , \port$25534$0 , \port$25532$0 , \port$25530$0 , \port$25528$0 , \port$25526$0 , \port$25524$0 , \port$25522$0 , \port$25520$0 , \port$25518$0 , \port$25516$0  };
   end
   reg [477:0] _0_;
   always @(posedge pipe_clk) begin
@@ -4929,748 +4952,323 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
     end
   end
   assign dent = _0_;
+  reg [31:0] hop_fee [3:0];
+  initial begin
+    hop_fee[0] = 32'd0;
+    hop_fee[1] = 32'd0;
+    hop_fee[2] = 32'd0;
+    hop_fee[3] = 32'd0;
+  end
+  always @(posedge pipe_clk) begin
+    if (fwp__en)
+      hop_fee[h[1:0]] <= fwp__data;
+  end
+  assign \$signature__data$30  = hop_fee[h[1:0]];
+  reg [223:0] hop_res [3:0];
+  initial begin
+    hop_res[0] = 224'h00000000000000000000000000000000000000000000000000000000;
+    hop_res[1] = 224'h00000000000000000000000000000000000000000000000000000000;
+    hop_res[2] = 224'h00000000000000000000000000000000000000000000000000000000;
+    hop_res[3] = 224'h00000000000000000000000000000000000000000000000000000000;
+  end
+  always @(posedge pipe_clk) begin
+    if (hwp__en)
+      hop_res[h[1:0]] <= hwp__data;
+  end
+  assign \$signature__data$70  = hop_res[hit_idx];
+  assign \$signature__data  = hop_res[h[1:0]];
+  assign \$1  = h + 1'h1;
+  assign \$5  = h[0] ? hop_slot3 : hop_slot2;
+  assign \$6  = h[0] ? hop_slot1 : hop_slot0;
+  assign \$7  = h[1] ? \$5  : \$6 ;
+  assign cur_slot = h[2] ? 16'h0000 : \$7 ;
+  assign \$11  = h[0] ? hop_dir3 : hop_dir2;
+  assign \$12  = h[0] ? hop_dir1 : hop_dir0;
+  assign \$13  = h[1] ? \$11  : \$12 ;
+  assign cur_dir = h[2] ? 1'h0 : \$13 ;
+  assign \$17  = h[0] ? hop_eidx3 : hop_eidx2;
+  assign \$18  = h[0] ? hop_eidx1 : hop_eidx0;
+  assign \$19  = h[1] ? \$17  : \$18 ;
+  assign cur_eidx = h[2] ? 8'h00 : \$19 ;
   assign issue = scan < dir_count;
-  assign \$1  = cmp_v & dent[0];
-  assign \$2  = dent[8:1] == req[40:33];
-  assign \$3  = \$1  & \$2 ;
-  assign \$4  = dent[189:30] == q0;
-  assign \$5  = \$3  & \$4 ;
-  assign \$6  = dent[349:190] == q1;
-  assign match = \$5  & \$6 ;
-  assign \$7  = h > 1'h0;
-  assign \$8  = hop_slot0 == dent[29:14];
-  assign \$9  = \$7  & \$8 ;
-  assign \$10  = h > 1'h1;
-  assign \$11  = hop_slot1 == dent[29:14];
-  assign \$12  = \$10  & \$11 ;
-  assign \$13  = h > 2'h2;
-  assign \$14  = hop_slot2 == dent[29:14];
-  assign \$15  = \$13  & \$14 ;
-  assign \$16  = h > 2'h3;
-  assign \$17  = hop_slot3 == dent[29:14];
-  assign \$18  = \$16  & \$17 ;
-  assign \$19  = nh > 1'h0;
-  assign \$20  = hop_slot0 == sib_slot;
-  assign \$21  = \$19  & \$20 ;
-  assign \$22  = nh > 1'h1;
-  assign \$23  = hop_slot1 == sib_slot;
+  assign \$20  = cmp_v & dent[0];
+  assign \$21  = dent[8:1] == req[40:33];
+  assign \$22  = \$20  & \$21 ;
+  assign \$23  = dent[189:30] == q0;
   assign \$24  = \$22  & \$23 ;
-  assign \$25  = nh > 2'h2;
-  assign \$26  = hop_slot2 == sib_slot;
-  assign \$27  = \$25  & \$26 ;
-  assign \$28  = nh > 2'h3;
-  assign \$29  = hop_slot3 == sib_slot;
-  assign \$30  = \$28  & \$29 ;
-  assign rin = \$31  ? \$32  : \$33 ;
-  assign rout = \$34  ? \$35  : \$36 ;
-  assign \$37  = ~ i__valid;
-  assign \$39  = req[46] ? 1'h1 : 1'h0;
-  assign \$40  = h + 1'h1;
-  assign \$43  = req[46] ? \$41  : \$42 ;
-  assign \$47  = rin + \$46 ;
-  assign \$48  = h + 1'h1;
-  assign \$50  = rout - \$49 ;
-  assign \$52  = k == nsib;
-  assign \$53  = k == 4'h8;
-  assign \$54  = \$52  | \$53 ;
-  assign \$56  = \$55  == sib_slot;
-  assign \$59  = base1 ? \$57  : \$58 ;
-  assign \$62  = base1 ? \$60  : \$61 ;
-  assign \$65  = base1 ? s_r1 : s_r0;
-  assign \$66  = base1 ? s_r0 : s_r1;
-  assign \$67  = ! fsm_state;
-  assign \$68  = fsm_state == 1'h1;
-  assign \$69  = fsm_state == 2'h2;
-  assign \$70  = fsm_state == 2'h3;
-  assign \$71  = fsm_state == 3'h4;
-  assign \$72  = fsm_state == 3'h5;
-  assign \$73  = fsm_state == 3'h6;
-  assign \$74  = fsm_state == 3'h7;
-  assign \$75  = fsm_state == 4'h8;
-  assign \$76  = fsm_state == 4'h9;
-  assign \$77  = fsm_state == 4'ha;
-  assign \$78  = fsm_state == 4'hb;
-  assign \$79  = fsm_state == 4'hc;
-  assign \$80  = fsm_state == 4'hd;
-  assign \$81  = fsm_state == 4'he;
-  assign \$82  = fsm_state == 4'hf;
-  assign \$83  = fsm_state == 5'h10;
-  assign \$84  = fsm_state == 5'h11;
-  assign \$85  = fsm_state == 5'h12;
-  assign \$86  = fsm_state == 5'h13;
-  assign \$87  = fsm_state == 5'h14;
-  assign \$88  = req[55:52] - 1'h1;
-  assign \$89  = ~ req[41];
-  assign \$90  = req[55:52] < 2'h2;
-  assign \$91  = \$89  | \$90 ;
-  assign \$92  = ~ req[32];
-  assign \$93  = req[55:52] - 1'h1;
-  assign \$94  = $signed(\$93 ) > $signed(4'h4);
-  assign \$327  = h * 8'ha0;
-  assign \$95  = req[2263:984] >> \$327 ;
-  assign \$96  = h + 1'h1;
-  assign \$331  = \$96  * 8'ha0;
-  assign \$97  = req[2263:984] >> \$331 ;
-  assign \$98  = \$95  < \$97 ;
-  assign \$335  = h * 8'ha0;
-  assign \$99  = req[2263:984] >> \$335 ;
-  assign \$100  = h + 1'h1;
-  assign \$339  = \$100  * 8'ha0;
-  assign \$101  = req[2263:984] >> \$339 ;
-  assign \$102  = \$98  ? \$99  : \$101 ;
-  assign \$343  = h * 8'ha0;
-  assign \$103  = req[2263:984] >> \$343 ;
-  assign \$104  = h + 1'h1;
-  assign \$347  = \$104  * 8'ha0;
-  assign \$105  = req[2263:984] >> \$347 ;
-  assign \$106  = \$103  < \$105 ;
-  assign \$107  = h + 1'h1;
-  assign \$352  = \$107  * 8'ha0;
-  assign \$108  = req[2263:984] >> \$352 ;
-  assign \$355  = h * 8'ha0;
-  assign \$109  = req[2263:984] >> \$355 ;
-  assign \$110  = \$106  ? \$108  : \$109 ;
-  assign \$359  = h * 8'ha0;
-  assign \$111  = req[2263:984] >> \$359 ;
-  assign \$112  = h + 1'h1;
-  assign \$363  = \$112  * 8'ha0;
-  assign \$113  = req[2263:984] >> \$363 ;
-  assign \$114  = \$111  > \$113 ;
-  assign \$115  = scan + 1'h1;
-  assign \$116  = ~ cmp_v;
-  assign \$117  = ~ issue;
-  assign \$118  = \$116  & \$117 ;
-  assign \$119  = ! pool_rd_data[255:240];
-  assign \$120  = h + 1'h1;
-  assign \$121  = \$120  == nh;
-  assign \$122  = h + 1'h1;
-  assign \$123  = nh - 1'h1;
-  assign \$124  = | req[567:424];
-  assign \$125  = | req[311:168];
-  assign \$126  = | \o__payload$111 [2:0];
-  assign \$127  = | \o__payload$111 [243:115];
-  assign \$128  = \$126  | \$127 ;
-  assign \$129  = ! h;
-  assign \$130  = h - 1'h1;
-  assign \$131  = h + 1'h1;
-  assign \$132  = h + 1'h1;
-  assign \$133  = \$132  == nh;
-  assign \$134  = h + 1'h1;
-  assign \$135  = amt0 > req[311:56];
-  assign \$137  = \$136  < req[567:312];
-  assign \$138  = req[46] ? \$135  : \$137 ;
-  assign \$139  = grown > 112'hffffffffffffffffffffffffffff;
-  assign \$141  = h + 1'h1;
-  assign \$142  = \$141  == nh;
-  assign \$143  = h + 1'h1;
-  assign \$144  = k == nsib;
-  assign \$145  = k == 4'h8;
-  assign \$146  = \$144  | \$145 ;
-  assign \$148  = \$147  == sib_slot;
-  assign \$149  = h + 1'h1;
-  assign \$150  = \$149  == nh;
+  assign \$25  = dent[349:190] == q1;
+  assign match = \$24  & \$25 ;
+  assign \$26  = h > 1'h0;
+  assign \$27  = hop_slot0 == dent[29:14];
+  assign \$28  = \$26  & \$27 ;
+  assign \$29  = h > 1'h1;
+  assign \$30  = hop_slot1 == dent[29:14];
+  assign \$31  = \$29  & \$30 ;
+  assign \$32  = h > 2'h2;
+  assign \$33  = hop_slot2 == dent[29:14];
+  assign \$34  = \$32  & \$33 ;
+  assign \$35  = h > 2'h3;
+  assign \$36  = hop_slot3 == dent[29:14];
+  assign \$37  = \$35  & \$36 ;
+  assign \$45  = k[0] ? sib7 : sib6;
+  assign \$46  = k[0] ? sib5 : sib4;
+  assign \$47  = k[1] ? \$45  : \$46 ;
+  assign \$48  = k[0] ? sib3 : sib2;
+  assign \$49  = k[0] ? sib1 : sib0;
+  assign \$50  = k[1] ? \$48  : \$49 ;
+  assign \$51  = k[2] ? \$47  : \$50 ;
+  assign sib_slot = k[3] ? 16'h0000 : \$51 ;
+  assign \$52  = nh > 1'h0;
+  assign \$53  = hop_slot0 == sib_slot;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = nh > 1'h1;
+  assign \$56  = hop_slot1 == sib_slot;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = nh > 2'h2;
+  assign \$59  = hop_slot2 == sib_slot;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = nh > 2'h3;
+  assign \$62  = hop_slot3 == sib_slot;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = \$57  | \$63 ;
+  assign \$65  = \$60  | \$63 ;
+  assign post_hit = | { \$63 , \$60 , \$57 , \$54  };
+  assign rin = cur_dir ? \$signature__data [223:112] : \$signature__data [111:0];
+  assign rout = cur_dir ? \$signature__data [111:0] : \$signature__data [223:112];
+  assign \$66  = ~ i__valid;
+  assign \$67  = ~ req[41];
+  assign \$68  = req[55:52] < 2'h2;
+  assign \$69  = \$67  | \$68 ;
+  assign \$70  = ~ req[32];
+  assign \$71  = req[55:52] - 1'h1;
+  assign \$72  = $signed(\$71 ) > $signed(4'h4);
+  assign \$73  = ~ cmp_v;
+  assign \$74  = ~ issue;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = ! pool_rd_data[255:240];
+  assign \$77  = | req[567:424];
+  assign \$78  = | req[311:168];
+  assign \$79  = req[46] ? 1'h1 : 1'h0;
+  assign \$80  = req[46] ? amt_h1 : amt_h;
+  assign \$81  = | \o__payload$104 [2:0];
+  assign \$82  = | \o__payload$104 [243:115];
+  assign \$83  = \$81  | \$82 ;
+  assign \$84  = h + 1'h1;
+  assign \$85  = amt_h > req[311:56];
+  assign \$86  = amt_h1 < req[567:312];
+  assign \$87  = req[46] ? \$85  : \$86 ;
+  assign \$88  = rin + amt_h;
+  assign \$89  = rout - amt_h1;
+  assign \$90  = grown > 112'hffffffffffffffffffffffffffff;
+  assign \$91  = k == nsib;
+  assign \$92  = k == 4'h8;
+  assign \$93  = \$91  | \$92 ;
+  assign \$94  = sib_slot == cur_slot;
+  assign \$95  = h + 1'h1;
+  assign \$96  = \$95  == nh;
+  assign \$97  = base1 ? \$signature__data [223:112] : \$signature__data [111:0];
+  assign \$98  = base1 ? \$signature__data [111:0] : \$signature__data [223:112];
+  assign \$99  = base1 ? s_r1 : s_r0;
+  assign \$100  = base1 ? s_r0 : s_r1;
+  assign \$101  = | \o__payload$113 [306:179];
+  assign \$102  = ! fsm_state;
+  assign \$103  = fsm_state == 1'h1;
+  assign \$104  = fsm_state == 2'h2;
+  assign \$105  = fsm_state == 2'h3;
+  assign \$106  = fsm_state == 3'h4;
+  assign \$107  = fsm_state == 3'h5;
+  assign \$108  = fsm_state == 3'h6;
+  assign \$109  = fsm_state == 3'h7;
+  assign \$110  = fsm_state == 4'h8;
+  assign \$111  = fsm_state == 4'h9;
+  assign \$112  = fsm_state == 4'ha;
+  assign \$113  = fsm_state == 4'hb;
+  assign \$114  = fsm_state == 4'hc;
+  assign \$115  = fsm_state == 4'hd;
+  assign \$116  = fsm_state == 4'he;
+  assign \$117  = fsm_state == 4'hf;
+  assign \$118  = fsm_state == 5'h10;
+  assign \$119  = fsm_state == 5'h11;
+  assign \$120  = fsm_state == 5'h12;
+  assign \$121  = fsm_state == 5'h13;
+  assign \$122  = fsm_state == 5'h14;
+  assign \$123  = req[55:52] - 1'h1;
+  assign \$124  = ~ req[41];
+  assign \$125  = req[55:52] < 2'h2;
+  assign \$126  = \$124  | \$125 ;
+  assign \$127  = ~ req[32];
+  assign \$128  = req[55:52] - 1'h1;
+  assign \$129  = $signed(\$128 ) > $signed(4'h4);
+  assign \$130  = pth[159:0] < pth[319:160];
+  assign \$131  = \$130  ? pth[159:0] : pth[319:160];
+  assign \$132  = pth[159:0] < pth[319:160];
+  assign \$133  = \$132  ? pth[319:160] : pth[159:0];
+  assign \$134  = pth[159:0] > pth[319:160];
+  assign \$135  = scan + 1'h1;
+  assign \$136  = ~ cmp_v;
+  assign \$137  = ~ issue;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = ! pool_rd_data[255:240];
+  assign \$140  = h + 1'h1;
+  assign \$141  = \$140  == nh;
+  assign \$142  = h + 1'h1;
+  assign \$143  = nh - 1'h1;
+  assign \$144  = | req[567:424];
+  assign \$145  = | req[311:168];
+  assign \$146  = | \o__payload$104 [2:0];
+  assign \$147  = | \o__payload$104 [243:115];
+  assign \$148  = \$146  | \$147 ;
+  assign \$149  = ! h;
+  assign \$150  = h - 1'h1;
   assign \$151  = h + 1'h1;
-  assign \$152  = k + 1'h1;
-  assign \$153  = post_hit ? post_r0 : pool_rd_data[111:0];
-  assign \$154  = ! \$153 ;
-  assign \$155  = post_hit ? post_r1 : pool_rd_data[223:112];
-  assign \$156  = ! \$155 ;
-  assign \$157  = \$154  | \$156 ;
-  assign \$158  = k + 1'h1;
-  assign \$159  = post_hit ? post_r0 : pool_rd_data[111:0];
-  assign \$160  = post_hit ? post_r1 : pool_rd_data[223:112];
-  assign \$161  = | \o__payload$105 [306:179];
-  assign \$163  = k + 1'h1;
-  assign \$164  = count + 1'h1;
-  assign \$165  = k + 1'h1;
+  assign \$152  = \$151  == nh;
+  assign \$153  = h + 1'h1;
+  assign \$154  = amt_h > req[311:56];
+  assign \$155  = amt_h1 < req[567:312];
+  assign \$156  = req[46] ? \$154  : \$155 ;
+  assign \$157  = grown > 112'hffffffffffffffffffffffffffff;
+  assign \$158  = h + 1'h1;
+  assign \$159  = \$158  == nh;
+  assign \$160  = h + 1'h1;
+  assign \$161  = k == nsib;
+  assign \$162  = k == 4'h8;
+  assign \$163  = \$161  | \$162 ;
+  assign \$164  = sib_slot == cur_slot;
+  assign \$165  = h + 1'h1;
+  assign \$166  = \$165  == nh;
+  assign \$167  = h + 1'h1;
+  assign \$168  = k + 1'h1;
+  assign \$169  = post_hit ? \$signature__data$70 [111:0] : pool_rd_data[111:0];
+  assign \$170  = ! \$169 ;
+  assign \$171  = post_hit ? \$signature__data$70 [223:112] : pool_rd_data[223:112];
+  assign \$172  = ! \$171 ;
+  assign \$173  = \$170  | \$172 ;
+  assign \$174  = k + 1'h1;
+  assign \$175  = post_hit ? \$signature__data$70 [111:0] : pool_rd_data[111:0];
+  assign \$176  = post_hit ? \$signature__data$70 [223:112] : pool_rd_data[223:112];
+  assign \$177  = | \o__payload$113 [306:179];
+  assign \$178  = k + 1'h1;
+  assign \$179  = count + 1'h1;
+  assign \$180  = k + 1'h1;
+  assign \$181  = take_opp | take_cyc;
   always @(posedge pipe_clk)
-    req <= \$166 ;
+    req <= \$182 ;
   always @(posedge pipe_clk)
-    count <= \$167 ;
+    count <= \$183 ;
   always @(posedge pipe_clk)
-    fsm_state <= \$168 ;
+    pth <= \$184 ;
   always @(posedge pipe_clk)
-    cyc <= \$169 ;
+    fsm_state <= \$185 ;
   always @(posedge pipe_clk)
-    o__payload <= \$170 ;
+    cyc <= \$186 ;
   always @(posedge pipe_clk)
-    o__valid <= \$171 ;
+    o__valid <= \$187 ;
   always @(posedge pipe_clk)
-    nh <= \$172 ;
+    nh <= \$188 ;
   always @(posedge pipe_clk)
-    h <= \$173 ;
+    h <= \$189 ;
   always @(posedge pipe_clk)
-    q0 <= \$174 ;
+    q0 <= \$190 ;
   always @(posedge pipe_clk)
-    q1 <= \$175 ;
+    q1 <= \$191 ;
   always @(posedge pipe_clk)
-    qdir <= \$176 ;
+    qdir <= \$192 ;
   always @(posedge pipe_clk)
-    scan <= \$177 ;
+    scan <= \$193 ;
   always @(posedge pipe_clk)
-    cmp_v <= \$178 ;
+    cmp_v <= \$194 ;
   always @(posedge pipe_clk)
-    cmp_idx <= \$179 ;
+    cmp_idx <= \$195 ;
   always @(posedge pipe_clk)
-    hop_eidx0 <= \$180 ;
+    hop_eidx0 <= \$196 ;
   always @(posedge pipe_clk)
-    hop_eidx1 <= \$181 ;
+    hop_eidx1 <= \$197 ;
   always @(posedge pipe_clk)
-    hop_eidx2 <= \$182 ;
+    hop_eidx2 <= \$198 ;
   always @(posedge pipe_clk)
-    hop_eidx3 <= \$183 ;
+    hop_eidx3 <= \$199 ;
   always @(posedge pipe_clk)
-    hop_slot0 <= \$184 ;
+    hop_slot0 <= \$200 ;
   always @(posedge pipe_clk)
-    hop_slot1 <= \$185 ;
+    hop_slot1 <= \$201 ;
   always @(posedge pipe_clk)
-    hop_slot2 <= \$186 ;
+    hop_slot2 <= \$202 ;
   always @(posedge pipe_clk)
-    hop_slot3 <= \$187 ;
+    hop_slot3 <= \$203 ;
   always @(posedge pipe_clk)
-    hop_dir0 <= \$188 ;
+    hop_dir0 <= \$204 ;
   always @(posedge pipe_clk)
-    hop_dir1 <= \$189 ;
+    hop_dir1 <= \$205 ;
   always @(posedge pipe_clk)
-    hop_dir2 <= \$190 ;
+    hop_dir2 <= \$206 ;
   always @(posedge pipe_clk)
-    hop_dir3 <= \$191 ;
+    hop_dir3 <= \$207 ;
   always @(posedge pipe_clk)
-    hop_r0_0 <= \$192 ;
+    base1 <= \$208 ;
   always @(posedge pipe_clk)
-    hop_r0_1 <= \$193 ;
+    nsib <= \$209 ;
   always @(posedge pipe_clk)
-    hop_r0_2 <= \$194 ;
+    k <= \$210 ;
   always @(posedge pipe_clk)
-    hop_r0_3 <= \$195 ;
+    sib0 <= \$211 ;
   always @(posedge pipe_clk)
-    hop_r1_0 <= \$196 ;
+    sib1 <= \$212 ;
   always @(posedge pipe_clk)
-    hop_r1_1 <= \$197 ;
+    sib2 <= \$213 ;
   always @(posedge pipe_clk)
-    hop_r1_2 <= \$198 ;
+    sib3 <= \$214 ;
   always @(posedge pipe_clk)
-    hop_r1_3 <= \$199 ;
+    sib4 <= \$215 ;
   always @(posedge pipe_clk)
-    hop_fn0 <= \$200 ;
+    sib5 <= \$216 ;
   always @(posedge pipe_clk)
-    hop_fn1 <= \$201 ;
+    sib6 <= \$217 ;
   always @(posedge pipe_clk)
-    hop_fn2 <= \$202 ;
+    sib7 <= \$218 ;
   always @(posedge pipe_clk)
-    hop_fn3 <= \$203 ;
+    s_r0 <= \$219 ;
   always @(posedge pipe_clk)
-    hop_fd0 <= \$204 ;
+    s_r1 <= \$220 ;
   always @(posedge pipe_clk)
-    hop_fd1 <= \$205 ;
+    s_fn <= \$221 ;
   always @(posedge pipe_clk)
-    hop_fd2 <= \$206 ;
+    s_fd <= \$222 ;
   always @(posedge pipe_clk)
-    hop_fd3 <= \$207 ;
-  always @(posedge pipe_clk)
-    amt0 <= \$208 ;
-  always @(posedge pipe_clk)
-    amt1 <= \$209 ;
-  always @(posedge pipe_clk)
-    amt2 <= \$210 ;
-  always @(posedge pipe_clk)
-    amt3 <= \$211 ;
-  always @(posedge pipe_clk)
-    amt4 <= \$212 ;
-  always @(posedge pipe_clk)
-    base1 <= \$213 ;
-  always @(posedge pipe_clk)
-    nsib <= \$214 ;
-  always @(posedge pipe_clk)
-    k <= \$215 ;
-  always @(posedge pipe_clk)
-    sib0 <= \$216 ;
-  always @(posedge pipe_clk)
-    sib1 <= \$217 ;
-  always @(posedge pipe_clk)
-    sib2 <= \$218 ;
-  always @(posedge pipe_clk)
-    sib3 <= \$219 ;
-  always @(posedge pipe_clk)
-    sib4 <= \$220 ;
-  always @(posedge pipe_clk)
-    sib5 <= \$221 ;
-  always @(posedge pipe_clk)
-    sib6 <= \$222 ;
-  always @(posedge pipe_clk)
-    sib7 <= \$223 ;
-  always @(posedge pipe_clk)
-    s_r0 <= \$224 ;
-  always @(posedge pipe_clk)
-    s_r1 <= \$225 ;
-  always @(posedge pipe_clk)
-    s_fn <= \$226 ;
-  always @(posedge pipe_clk)
-    s_fd <= \$227 ;
+    o__payload <= \$223 ;
   \appliance_top.backrun.amount  amount (
-    .i__payload(\i__payload$70 ),
-    .i__ready(\i__ready$109 ),
-    .i__valid(\i__valid$69 ),
-    .o__payload(\o__payload$111 ),
-    .o__ready(\o__ready$84 ),
-    .o__valid(\o__valid$110 ),
+    .i__payload(\i__payload$101 ),
+    .i__ready(\i__ready$125 ),
+    .i__valid(\i__valid$100 ),
+    .o__payload(\o__payload$104 ),
+    .o__ready(\o__ready$102 ),
+    .o__valid(\o__valid$103 ),
     .pipe_clk(pipe_clk),
     .pipe_rst(pipe_rst)
   );
   \appliance_top.backrun.search  search (
     .i__payload(i__payload),
-    .i__ready(\i__ready$103 ),
-    .i__valid(\i__valid$59 ),
-    .o__payload(\o__payload$105 ),
+    .i__ready(\i__ready$122 ),
+    .i__valid(\i__valid$78 ),
+    .o__payload(\o__payload$113 ),
     .o__ready(o__ready),
-    .o__valid(\o__valid$104 ),
+    .o__valid(\o__valid$83 ),
     .pipe_clk(pipe_clk),
     .pipe_rst(pipe_rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    sib_slot = 16'h0000;
-    casez (k)
-      4'h0:
-          sib_slot = sib0;
-      4'h1:
-          sib_slot = sib1;
-      4'h2:
-          sib_slot = sib2;
-      4'h3:
-          sib_slot = sib3;
-      4'h4:
-          sib_slot = sib4;
-      4'h5:
-          sib_slot = sib5;
-      4'h6:
-          sib_slot = sib6;
-      4'h7:
-          sib_slot = sib7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$31  = 1'h0;
-    casez (h)
-      3'h0:
-          \$31  = hop_dir0;
-      3'h1:
-          \$31  = hop_dir1;
-      3'h2:
-          \$31  = hop_dir2;
-      3'h3:
-          \$31  = hop_dir3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$32  = 112'h0000000000000000000000000000;
-    casez (h)
-      3'h0:
-          \$32  = hop_r1_0;
-      3'h1:
-          \$32  = hop_r1_1;
-      3'h2:
-          \$32  = hop_r1_2;
-      3'h3:
-          \$32  = hop_r1_3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$33  = 112'h0000000000000000000000000000;
-    casez (h)
-      3'h0:
-          \$33  = hop_r0_0;
-      3'h1:
-          \$33  = hop_r0_1;
-      3'h2:
-          \$33  = hop_r0_2;
-      3'h3:
-          \$33  = hop_r0_3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$34  = 1'h0;
-    casez (h)
-      3'h0:
-          \$34  = hop_dir0;
-      3'h1:
-          \$34  = hop_dir1;
-      3'h2:
-          \$34  = hop_dir2;
-      3'h3:
-          \$34  = hop_dir3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$35  = 112'h0000000000000000000000000000;
-    casez (h)
-      3'h0:
-          \$35  = hop_r0_0;
-      3'h1:
-          \$35  = hop_r0_1;
-      3'h2:
-          \$35  = hop_r0_2;
-      3'h3:
-          \$35  = hop_r0_3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$36  = 112'h0000000000000000000000000000;
-    casez (h)
-      3'h0:
-          \$36  = hop_r1_0;
-      3'h1:
-          \$36  = hop_r1_1;
-      3'h2:
-          \$36  = hop_r1_2;
-      3'h3:
-          \$36  = hop_r1_3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$38  = 16'h0000;
-    casez (h)
-      3'h0:
-          \$38  = hop_slot0;
-      3'h1:
-          \$38  = hop_slot1;
-      3'h2:
-          \$38  = hop_slot2;
-      3'h3:
-          \$38  = hop_slot3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$41  = 112'h0000000000000000000000000000;
-    casez (\$40 )
-      4'h0:
-          \$41  = amt0;
-      4'h1:
-          \$41  = amt1;
-      4'h2:
-          \$41  = amt2;
-      4'h3:
-          \$41  = amt3;
-      4'h4:
-          \$41  = amt4;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$42  = 112'h0000000000000000000000000000;
-    casez (h)
-      3'h0:
-          \$42  = amt0;
-      3'h1:
-          \$42  = amt1;
-      3'h2:
-          \$42  = amt2;
-      3'h3:
-          \$42  = amt3;
-      3'h4:
-          \$42  = amt4;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$44  = 16'h0000;
-    casez (h)
-      3'h0:
-          \$44  = hop_fn0;
-      3'h1:
-          \$44  = hop_fn1;
-      3'h2:
-          \$44  = hop_fn2;
-      3'h3:
-          \$44  = hop_fn3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$45  = 16'h0000;
-    casez (h)
-      3'h0:
-          \$45  = hop_fd0;
-      3'h1:
-          \$45  = hop_fd1;
-      3'h2:
-          \$45  = hop_fd2;
-      3'h3:
-          \$45  = hop_fd3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$46  = 112'h0000000000000000000000000000;
-    casez (h)
-      3'h0:
-          \$46  = amt0;
-      3'h1:
-          \$46  = amt1;
-      3'h2:
-          \$46  = amt2;
-      3'h3:
-          \$46  = amt3;
-      3'h4:
-          \$46  = amt4;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$49  = 112'h0000000000000000000000000000;
-    casez (\$48 )
-      4'h0:
-          \$49  = amt0;
-      4'h1:
-          \$49  = amt1;
-      4'h2:
-          \$49  = amt2;
-      4'h3:
-          \$49  = amt3;
-      4'h4:
-          \$49  = amt4;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$51  = 8'h00;
-    casez (h)
-      3'h0:
-          \$51  = hop_eidx0;
-      3'h1:
-          \$51  = hop_eidx1;
-      3'h2:
-          \$51  = hop_eidx2;
-      3'h3:
-          \$51  = hop_eidx3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$55  = 16'h0000;
-    casez (h)
-      3'h0:
-          \$55  = hop_slot0;
-      3'h1:
-          \$55  = hop_slot1;
-      3'h2:
-          \$55  = hop_slot2;
-      3'h3:
-          \$55  = hop_slot3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$57  = 112'h0000000000000000000000000000;
-    casez (h)
-      3'h0:
-          \$57  = hop_r1_0;
-      3'h1:
-          \$57  = hop_r1_1;
-      3'h2:
-          \$57  = hop_r1_2;
-      3'h3:
-          \$57  = hop_r1_3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$58  = 112'h0000000000000000000000000000;
-    casez (h)
-      3'h0:
-          \$58  = hop_r0_0;
-      3'h1:
-          \$58  = hop_r0_1;
-      3'h2:
-          \$58  = hop_r0_2;
-      3'h3:
-          \$58  = hop_r0_3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$60  = 112'h0000000000000000000000000000;
-    casez (h)
-      3'h0:
-          \$60  = hop_r0_0;
-      3'h1:
-          \$60  = hop_r0_1;
-      3'h2:
-          \$60  = hop_r0_2;
-      3'h3:
-          \$60  = hop_r0_3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$61  = 112'h0000000000000000000000000000;
-    casez (h)
-      3'h0:
-          \$61  = hop_r1_0;
-      3'h1:
-          \$61  = hop_r1_1;
-      3'h2:
-          \$61  = hop_r1_2;
-      3'h3:
-          \$61  = hop_r1_3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$63  = 16'h0000;
-    casez (h)
-      3'h0:
-          \$63  = hop_fn0;
-      3'h1:
-          \$63  = hop_fn1;
-      3'h2:
-          \$63  = hop_fn2;
-      3'h3:
-          \$63  = hop_fn3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$64  = 16'h0000;
-    casez (h)
-      3'h0:
-          \$64  = hop_fd0;
-      3'h1:
-          \$64  = hop_fd1;
-      3'h2:
-          \$64  = hop_fd2;
-      3'h3:
-          \$64  = hop_fd3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$136  = 112'h0000000000000000000000000000;
-    casez (nh)
-      3'h0:
-          \$136  = amt0;
-      3'h1:
-          \$136  = amt1;
-      3'h2:
-          \$136  = amt2;
-      3'h3:
-          \$136  = amt3;
-      3'h4:
-          \$136  = amt4;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$140  = 1'h0;
-    casez (h)
-      3'h0:
-          \$140  = hop_dir0;
-      3'h1:
-          \$140  = hop_dir1;
-      3'h2:
-          \$140  = hop_dir2;
-      3'h3:
-          \$140  = hop_dir3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$147  = 16'h0000;
-    casez (h)
-      3'h0:
-          \$147  = hop_slot0;
-      3'h1:
-          \$147  = hop_slot1;
-      3'h2:
-          \$147  = hop_slot2;
-      3'h3:
-          \$147  = hop_slot3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$162  = 16'h0000;
-    casez (h)
-      3'h0:
-          \$162  = hop_slot0;
-      3'h1:
-          \$162  = hop_slot1;
-      3'h2:
-          \$162  = hop_slot2;
-      3'h3:
-          \$162  = hop_slot3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     dup = 1'h0;
-    if (\$9 ) begin
+    if (\$28 ) begin
       dup = 1'h1;
     end
-    if (\$12 ) begin
+    if (\$31 ) begin
       dup = 1'h1;
     end
-    if (\$15 ) begin
+    if (\$34 ) begin
       dup = 1'h1;
     end
-    if (\$18 ) begin
+    if (\$37 ) begin
       dup = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    post_hit = 1'h0;
-    if (\$21 ) begin
-      post_hit = 1'h1;
-    end
-    if (\$24 ) begin
-      post_hit = 1'h1;
-    end
-    if (\$27 ) begin
-      post_hit = 1'h1;
-    end
-    if (\$30 ) begin
-      post_hit = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    post_r0 = 112'h0000000000000000000000000000;
-    if (\$21 ) begin
-      post_r0 = hop_r0_0;
-    end
-    if (\$24 ) begin
-      post_r0 = hop_r0_1;
-    end
-    if (\$27 ) begin
-      post_r0 = hop_r0_2;
-    end
-    if (\$30 ) begin
-      post_r0 = hop_r0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    post_r1 = 112'h0000000000000000000000000000;
-    if (\$21 ) begin
-      post_r1 = hop_r1_0;
-    end
-    if (\$24 ) begin
-      post_r1 = hop_r1_1;
-    end
-    if (\$27 ) begin
-      post_r1 = hop_r1_2;
-    end
-    if (\$30 ) begin
-      post_r1 = hop_r1_3;
     end
   end
   always @* begin
@@ -5694,17 +5292,17 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
     c__ready = 1'h0;
     casez (fsm_state)
       5'h00:
-          c__ready = \$37 ;
+          c__ready = \$66 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \i__valid$59  = 1'h0;
+    \i__valid$78  = 1'h0;
     casez (fsm_state)
       5'h00:
           /* empty */;
       5'h02:
-          \i__valid$59  = 1'h1;
+          \i__valid$78  = 1'h1;
       5'h03:
           /* empty */;
       5'h01:
@@ -5736,7 +5334,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h11:
           /* empty */;
       5'h12:
-          \i__valid$59  = 1'h1;
+          \i__valid$78  = 1'h1;
     endcase
   end
   always @* begin
@@ -5791,12 +5389,12 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h12:
         begin
           i__payload[0] = 1'h1;
-          i__payload[112:1] = \$59 ;
-          i__payload[224:113] = \$62 ;
-          i__payload[240:225] = \$63 ;
-          i__payload[256:241] = \$64 ;
-          i__payload[368:257] = \$65 ;
-          i__payload[480:369] = \$66 ;
+          i__payload[112:1] = \$97 ;
+          i__payload[224:113] = \$98 ;
+          i__payload[240:225] = \$signature__data$30 [15:0];
+          i__payload[256:241] = \$signature__data$30 [31:16];
+          i__payload[368:257] = \$99 ;
+          i__payload[480:369] = \$100 ;
           i__payload[496:481] = s_fn;
           i__payload[512:497] = s_fd;
           i__payload[529:513] = maxc;
@@ -5850,6 +5448,20 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    take_cyc = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          if (\o__valid$83 ) begin
+            take_cyc = 1'h1;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     begin_eval = 1'h0;
     casez (fsm_state)
       5'h00:
@@ -5860,6 +5472,152 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
           /* empty */;
       5'h01:
           begin_eval = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    fin = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          if (\$69 ) begin
+            fin = 1'h1;
+          end else if (\$70 ) begin
+            fin = 1'h1;
+          end else if (\$72 ) begin
+            fin = 1'h1;
+          end
+      5'h05:
+          /* empty */;
+      5'h06:
+          if (match) begin
+            if (dup) begin
+              fin = 1'h1;
+            end
+          end else if (\$75 ) begin
+            fin = 1'h1;
+          end
+      5'h07:
+          /* empty */;
+      5'h08:
+          if (\$76 ) begin
+            fin = 1'h1;
+          end
+      5'h09:
+          (* full_case = 32'd1 *)
+          if (req[46]) begin
+            if (\$77 ) begin
+              fin = 1'h1;
+            end
+          end else begin
+            if (\$78 ) begin
+              fin = 1'h1;
+            end
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          if (\o__valid$103 ) begin
+            if (\$83 ) begin
+              fin = 1'h1;
+            end
+          end
+      5'h0c:
+          if (\$87 ) begin
+            fin = 1'h1;
+          end
+      5'h0d:
+          if (\$90 ) begin
+            fin = 1'h1;
+          end
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
+          if (\$93 ) begin
+            if (\$96 ) begin
+              fin = 1'h1;
+            end
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    fin_status = 3'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          if (\$69 ) begin
+            fin_status = 3'h1;
+          end else if (\$70 ) begin
+            fin_status = 3'h2;
+          end else if (\$72 ) begin
+            fin_status = 3'h6;
+          end
+      5'h05:
+          /* empty */;
+      5'h06:
+          if (match) begin
+            if (dup) begin
+              fin_status = 3'h5;
+            end
+          end else if (\$75 ) begin
+            fin_status = 3'h3;
+          end
+      5'h07:
+          /* empty */;
+      5'h08:
+          if (\$76 ) begin
+            fin_status = 3'h4;
+          end
+      5'h09:
+          (* full_case = 32'd1 *)
+          if (req[46]) begin
+            if (\$77 ) begin
+              fin_status = 3'h5;
+            end
+          end else begin
+            if (\$78 ) begin
+              fin_status = 3'h5;
+            end
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          if (\o__valid$103 ) begin
+            if (\$83 ) begin
+              fin_status = 3'h5;
+            end
+          end
+      5'h0c:
+          if (\$87 ) begin
+            fin_status = 3'h5;
+          end
+      5'h0d:
+          if (\$90 ) begin
+            fin_status = 3'h5;
+          end
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
+          if (\$93 ) begin
+            if (\$96 ) begin
+              fin_status = 3'h0;
+            end
+          end
     endcase
   end
   always @* begin
@@ -5893,7 +5651,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h0d:
           /* empty */;
       5'h0e:
-          drp__addr = \$51 ;
+          drp__addr = cur_eidx;
     endcase
   end
   always @* begin
@@ -5947,7 +5705,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h06:
           /* empty */;
       5'h07:
-          pool_rd_slot = \$38 [9:0];
+          pool_rd_slot = cur_slot[9:0];
       5'h08:
           /* empty */;
       5'h09:
@@ -5966,8 +5724,8 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
           /* empty */;
       5'h10:
           (* full_case = 32'd1 *)
-          if (\$54 ) begin
-          end else if (\$56 ) begin
+          if (\$93 ) begin
+          end else if (\$94 ) begin
           end else begin
             pool_rd_slot = sib_slot[9:0];
           end
@@ -6009,8 +5767,8 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
           /* empty */;
       5'h10:
           (* full_case = 32'd1 *)
-          if (\$54 ) begin
-          end else if (\$56 ) begin
+          if (\$93 ) begin
+          end else if (\$94 ) begin
           end else begin
             pool_rd_en = 1'h1;
           end
@@ -6018,7 +5776,267 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \i__valid$69  = 1'h0;
+    hwp__data = 224'h00000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$76 ) begin
+          end else begin
+            hwp__data = pool_rd_data[223:0];
+          end
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          (* full_case = 32'd1 *)
+          if (\$90 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (cur_dir) begin
+              hwp__data = { grown[111:0], shrunk };
+            end else begin
+              hwp__data = { shrunk, grown[111:0] };
+            end
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    hwp__en = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$76 ) begin
+          end else begin
+            hwp__en = 1'h1;
+          end
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          (* full_case = 32'd1 *)
+          if (\$90 ) begin
+          end else begin
+            hwp__en = 1'h1;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    fwp__data = 32'd0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$76 ) begin
+          end else begin
+            fwp__data = pool_rd_data[255:224];
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    fwp__en = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$76 ) begin
+          end else begin
+            fwp__en = 1'h1;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    awp__addr = 3'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          (* full_case = 32'd1 *)
+          if (req[46]) begin
+            awp__addr = nh;
+          end else begin
+            awp__addr = 3'h0;
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          if (\o__valid$103 ) begin
+            (* full_case = 32'd1 *)
+            if (\$83 ) begin
+            end else if (req[46]) begin
+              awp__addr = h;
+            end else begin
+              awp__addr = \$84 [2:0];
+            end
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    awp__data = 112'h0000000000000000000000000000;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          (* full_case = 32'd1 *)
+          if (req[46]) begin
+            awp__data = req[423:312];
+          end else begin
+            awp__data = req[167:56];
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          if (\o__valid$103 ) begin
+            (* full_case = 32'd1 *)
+            if (\$83 ) begin
+            end else if (req[46]) begin
+              awp__data = \o__payload$104 [114:3];
+            end else begin
+              awp__data = \o__payload$104 [114:3];
+            end
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    awp__en = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          (* full_case = 32'd1 *)
+          if (req[46]) begin
+            awp__en = 1'h1;
+          end else begin
+            awp__en = 1'h1;
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          if (\o__valid$103 ) begin
+            (* full_case = 32'd1 *)
+            if (\$83 ) begin
+            end else if (req[46]) begin
+              awp__en = 1'h1;
+            end else begin
+              awp__en = 1'h1;
+            end
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \i__valid$100  = 1'h0;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -6039,12 +6057,12 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h09:
           /* empty */;
       5'h0a:
-          \i__valid$69  = 1'h1;
+          \i__valid$100  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \i__payload$70  = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    \i__payload$101  = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -6066,18 +6084,18 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
           /* empty */;
       5'h0a:
         begin
-          \i__payload$70 [0] = \$39 ;
-          \i__payload$70 [112:1] = \$43 ;
-          \i__payload$70 [224:113] = rin;
-          \i__payload$70 [336:225] = rout;
-          \i__payload$70 [352:337] = \$44 ;
-          \i__payload$70 [368:353] = \$45 ;
+          \i__payload$101 [0] = \$79 ;
+          \i__payload$101 [112:1] = \$80 ;
+          \i__payload$101 [224:113] = rin;
+          \i__payload$101 [336:225] = rout;
+          \i__payload$101 [352:337] = \$signature__data$30 [15:0];
+          \i__payload$101 [368:353] = \$signature__data$30 [31:16];
         end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \o__ready$84  = 1'h0;
+    \o__ready$102  = 1'h0;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -6100,7 +6118,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h0a:
           /* empty */;
       5'h0b:
-          \o__ready$84  = 1'h1;
+          \o__ready$102  = 1'h1;
     endcase
   end
   always @* begin
@@ -6132,7 +6150,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h0c:
           /* empty */;
       5'h0d:
-          grown = \$47 ;
+          grown = \$88 ;
     endcase
   end
   always @* begin
@@ -6164,29 +6182,77 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h0c:
           /* empty */;
       5'h0d:
-          shrunk = \$50 [111:0];
+          shrunk = \$89 [111:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$166  = req;
+    take_opp = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          if (\o__valid$83 ) begin
+            if (\$101 ) begin
+              take_opp = 1'h1;
+            end
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$182  = req;
     casez (fsm_state)
       5'h00:
           if (i__valid) begin
-            \$166  = \i__payload$100 ;
+            \$182  = \i__payload$118 ;
           end
     endcase
     if (pipe_rst) begin
-      \$166  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$182  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$167  = count;
+    \$183  = count;
     casez (fsm_state)
       5'h00:
           if (i__valid) begin
-            \$167  = 8'h00;
+            \$183  = 8'h00;
           end
       5'h02:
           /* empty */;
@@ -6225,789 +6291,8 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h13:
           /* empty */;
       5'h14:
-          if (\o__ready$112 ) begin
-            \$167  = \$164 [7:0];
-          end
-    endcase
-    if (pipe_rst) begin
-      \$167  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$168  = fsm_state;
-    casez (fsm_state)
-      5'h00:
-          if (i__valid) begin
-            \$168  = 5'h01;
-          end else if (c__valid) begin
-            \$168  = 5'h02;
-          end
-      5'h02:
-          if (\i__ready$103 ) begin
-            \$168  = 5'h03;
-          end
-      5'h03:
-          if (\o__valid$104 ) begin
-            \$168  = 5'h04;
-          end
-      5'h01:
-          (* full_case = 32'd1 *)
-          if (\$91 ) begin
-            \$168  = 5'h04;
-          end else if (\$92 ) begin
-            \$168  = 5'h04;
-          end else if (\$94 ) begin
-            \$168  = 5'h04;
-          end else begin
-            \$168  = 5'h05;
-          end
-      5'h05:
-          \$168  = 5'h06;
-      5'h06:
-          if (match) begin
-            (* full_case = 32'd1 *)
-            if (dup) begin
-              \$168  = 5'h04;
-            end else begin
-              \$168  = 5'h07;
-            end
-          end else if (\$118 ) begin
-            \$168  = 5'h04;
-          end
-      5'h07:
-          \$168  = 5'h08;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$119 ) begin
-            \$168  = 5'h04;
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$121 ) begin
-              \$168  = 5'h09;
-            end else begin
-              \$168  = 5'h05;
-            end
-          end
-      5'h09:
-          (* full_case = 32'd1 *)
-          if (req[46]) begin
-            (* full_case = 32'd1 *)
-            if (\$124 ) begin
-              \$168  = 5'h04;
-            end else begin
-              \$168  = 5'h0a;
-            end
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$125 ) begin
-              \$168  = 5'h04;
-            end else begin
-              \$168  = 5'h0a;
-            end
-          end
-      5'h0a:
-          if (\i__ready$109 ) begin
-            \$168  = 5'h0b;
-          end
-      5'h0b:
-          if (\o__valid$110 ) begin
-            (* full_case = 32'd1 *)
-            if (\$128 ) begin
-              \$168  = 5'h04;
-            end else if (req[46]) begin
-              (* full_case = 32'd1 *)
-              if (\$129 ) begin
-                \$168  = 5'h0c;
-              end else begin
-                \$168  = 5'h0a;
-              end
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$133 ) begin
-                \$168  = 5'h0c;
-              end else begin
-                \$168  = 5'h0a;
-              end
-            end
-          end
-      5'h0c:
-          (* full_case = 32'd1 *)
-          if (\$138 ) begin
-            \$168  = 5'h04;
-          end else begin
-            \$168  = 5'h0d;
-          end
-      5'h0d:
-          (* full_case = 32'd1 *)
-          if (\$139 ) begin
-            \$168  = 5'h04;
-          end else begin
-            if (\$142 ) begin
-              \$168  = 5'h0e;
-            end
-          end
-      5'h0e:
-          \$168  = 5'h0f;
-      5'h0f:
-          \$168  = 5'h10;
-      5'h10:
-          (* full_case = 32'd1 *)
-          if (\$146 ) begin
-            (* full_case = 32'd1 *)
-            if (\$150 ) begin
-              \$168  = 5'h04;
-            end else begin
-              \$168  = 5'h0e;
-            end
-          end else if (\$148 ) begin
-          end else begin
-            \$168  = 5'h11;
-          end
-      5'h11:
-          (* full_case = 32'd1 *)
-          if (\$157 ) begin
-            \$168  = 5'h10;
-          end else begin
-            \$168  = 5'h12;
-          end
-      5'h12:
-          if (\i__ready$103 ) begin
-            \$168  = 5'h13;
-          end
-      5'h13:
-          if (\o__valid$104 ) begin
-            (* full_case = 32'd1 *)
-            if (\$161 ) begin
-              \$168  = 5'h14;
-            end else begin
-              \$168  = 5'h10;
-            end
-          end
-      5'h14:
-          if (\o__ready$112 ) begin
-            \$168  = 5'h10;
-          end
-      5'h04:
-          if (\o__ready$112 ) begin
-            \$168  = 5'h00;
-          end
-    endcase
-    if (pipe_rst) begin
-      \$168  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$169  = cyc;
-    casez (fsm_state)
-      5'h00:
-          if (i__valid) begin
-          end else if (c__valid) begin
-            \$169  = c__payload;
-          end
-    endcase
-    if (pipe_rst) begin
-      \$169  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$170  = o__payload;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          if (\o__valid$104 ) begin
-            { \$170 [98:35], \$170 [17], \$170 [15:1] } = 80'h00000000000000000000;
-            \$170 [0] = 1'h0;
-            \$170 [355] = 1'h1;
-            \$170 [16] = \o__payload$105 [33];
-            \$170 [34:18] = \o__payload$105 [50:34];
-            \$170 [226:99] = \o__payload$105 [178:51];
-            \$170 [354:227] = \o__payload$105 [306:179];
-          end
-      5'h01:
-          if (\$91 ) begin
-            { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-            \$170 [0] = 1'h1;
-            \$170 [3:1] = 3'h1;
-            \$170 [66:35] = req[31:0];
-            \$170 [11:4] = count;
-          end else if (\$92 ) begin
-            { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-            \$170 [0] = 1'h1;
-            \$170 [3:1] = 3'h2;
-            \$170 [66:35] = req[31:0];
-            \$170 [11:4] = count;
-          end else if (\$94 ) begin
-            { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-            \$170 [0] = 1'h1;
-            \$170 [3:1] = 3'h6;
-            \$170 [66:35] = req[31:0];
-            \$170 [11:4] = count;
-          end
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (match) begin
-            if (dup) begin
-              { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-              \$170 [0] = 1'h1;
-              \$170 [3:1] = 3'h5;
-              \$170 [66:35] = req[31:0];
-              \$170 [11:4] = count;
-            end
-          end else if (\$118 ) begin
-            { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-            \$170 [0] = 1'h1;
-            \$170 [3:1] = 3'h3;
-            \$170 [66:35] = req[31:0];
-            \$170 [11:4] = count;
-          end
-      5'h07:
-          /* empty */;
-      5'h08:
-          if (\$119 ) begin
-            { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-            \$170 [0] = 1'h1;
-            \$170 [3:1] = 3'h4;
-            \$170 [66:35] = req[31:0];
-            \$170 [11:4] = count;
-          end
-      5'h09:
-          (* full_case = 32'd1 *)
-          if (req[46]) begin
-            if (\$124 ) begin
-              { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-              \$170 [0] = 1'h1;
-              \$170 [3:1] = 3'h5;
-              \$170 [66:35] = req[31:0];
-              \$170 [11:4] = count;
-            end
-          end else begin
-            if (\$125 ) begin
-              { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-              \$170 [0] = 1'h1;
-              \$170 [3:1] = 3'h5;
-              \$170 [66:35] = req[31:0];
-              \$170 [11:4] = count;
-            end
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          if (\o__valid$110 ) begin
-            if (\$128 ) begin
-              { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-              \$170 [0] = 1'h1;
-              \$170 [3:1] = 3'h5;
-              \$170 [66:35] = req[31:0];
-              \$170 [11:4] = count;
-            end
-          end
-      5'h0c:
-          if (\$138 ) begin
-            { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-            \$170 [0] = 1'h1;
-            \$170 [3:1] = 3'h5;
-            \$170 [66:35] = req[31:0];
-            \$170 [11:4] = count;
-          end
-      5'h0d:
-          if (\$139 ) begin
-            { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-            \$170 [0] = 1'h1;
-            \$170 [3:1] = 3'h5;
-            \$170 [66:35] = req[31:0];
-            \$170 [11:4] = count;
-          end
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h10:
-          if (\$146 ) begin
-            if (\$150 ) begin
-              { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-              \$170 [0] = 1'h1;
-              \$170 [3:1] = 3'h0;
-              \$170 [66:35] = req[31:0];
-              \$170 [11:4] = count;
-            end
-          end
-      5'h11:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          if (\o__valid$104 ) begin
-            if (\$161 ) begin
-              { \$170 [355], \$170 [11:1] } = 12'h000;
-              \$170 [0] = 1'h0;
-              \$170 [66:35] = req[31:0];
-              \$170 [14:12] = h;
-              \$170 [15] = \o__payload$105 [32];
-              \$170 [16] = \o__payload$105 [33];
-              \$170 [17] = base1;
-              \$170 [34:18] = \o__payload$105 [50:34];
-              \$170 [82:67] = \$162 ;
-              \$170 [98:83] = sib_slot;
-              \$170 [226:99] = \o__payload$105 [178:51];
-              \$170 [354:227] = \o__payload$105 [306:179];
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$170  = 356'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$171  = o__valid;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          if (\o__valid$104 ) begin
-            \$171  = 1'h1;
-          end
-      5'h01:
-          if (\$91 ) begin
-            \$171  = 1'h1;
-          end else if (\$92 ) begin
-            \$171  = 1'h1;
-          end else if (\$94 ) begin
-            \$171  = 1'h1;
-          end
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (match) begin
-            if (dup) begin
-              \$171  = 1'h1;
-            end
-          end else if (\$118 ) begin
-            \$171  = 1'h1;
-          end
-      5'h07:
-          /* empty */;
-      5'h08:
-          if (\$119 ) begin
-            \$171  = 1'h1;
-          end
-      5'h09:
-          (* full_case = 32'd1 *)
-          if (req[46]) begin
-            if (\$124 ) begin
-              \$171  = 1'h1;
-            end
-          end else begin
-            if (\$125 ) begin
-              \$171  = 1'h1;
-            end
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          if (\o__valid$110 ) begin
-            if (\$128 ) begin
-              \$171  = 1'h1;
-            end
-          end
-      5'h0c:
-          if (\$138 ) begin
-            \$171  = 1'h1;
-          end
-      5'h0d:
-          if (\$139 ) begin
-            \$171  = 1'h1;
-          end
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h10:
-          if (\$146 ) begin
-            if (\$150 ) begin
-              \$171  = 1'h1;
-            end
-          end
-      5'h11:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          if (\o__valid$104 ) begin
-            if (\$161 ) begin
-              \$171  = 1'h1;
-            end
-          end
-      5'h14:
-          if (\o__ready$112 ) begin
-            \$171  = 1'h0;
-          end
-      5'h04:
-          if (\o__ready$112 ) begin
-            \$171  = 1'h0;
-          end
-    endcase
-    if (pipe_rst) begin
-      \$171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$172  = nh;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$172  = \$88 [2:0];
-    endcase
-    if (pipe_rst) begin
-      \$172  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$173  = h;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$173  = 3'h0;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$119 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$121 ) begin
-            end else begin
-              \$173  = \$122 [2:0];
-            end
-          end
-      5'h09:
-          (* full_case = 32'd1 *)
-          if (req[46]) begin
-            \$173  = \$123 [2:0];
-          end else begin
-            \$173  = 3'h0;
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          if (\o__valid$110 ) begin
-            (* full_case = 32'd1 *)
-            if (\$128 ) begin
-            end else if (req[46]) begin
-              (* full_case = 32'd1 *)
-              if (\$129 ) begin
-              end else begin
-                \$173  = \$130 [2:0];
-              end
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$133 ) begin
-              end else begin
-                \$173  = \$134 [2:0];
-              end
-            end
-          end
-      5'h0c:
-          \$173  = 3'h0;
-      5'h0d:
-          (* full_case = 32'd1 *)
-          if (\$139 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$142 ) begin
-              \$173  = 3'h0;
-            end else begin
-              \$173  = \$143 [2:0];
-            end
-          end
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h10:
-          if (\$146 ) begin
-            (* full_case = 32'd1 *)
-            if (\$150 ) begin
-            end else begin
-              \$173  = \$151 [2:0];
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$173  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$174  = q0;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          \$174  = \$102 ;
-    endcase
-    if (pipe_rst) begin
-      \$174  = 160'h0000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$175  = q1;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          \$175  = \$110 ;
-    endcase
-    if (pipe_rst) begin
-      \$175  = 160'h0000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$176  = qdir;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          \$176  = \$114 ;
-    endcase
-    if (pipe_rst) begin
-      \$176  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$177  = scan;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          \$177  = 9'h000;
-      5'h06:
-          \$177  = \$115 [8:0];
-    endcase
-    if (pipe_rst) begin
-      \$177  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$178  = cmp_v;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          \$178  = 1'h0;
-      5'h06:
-          \$178  = issue;
-    endcase
-    if (pipe_rst) begin
-      \$178  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$179  = cmp_idx;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          \$179  = scan[7:0];
-    endcase
-    if (pipe_rst) begin
-      \$179  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$180  = hop_eidx0;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (match) begin
-            (* full_case = 32'd1 *)
-            if (dup) begin
-            end else begin
-              casez (h)
-                3'h0:
-                    \$180  = cmp_idx;
-              endcase
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$180  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$181  = hop_eidx1;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (match) begin
-            (* full_case = 32'd1 *)
-            if (dup) begin
-            end else begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    \$181  = cmp_idx;
-              endcase
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$181  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$182  = hop_eidx2;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (match) begin
-            (* full_case = 32'd1 *)
-            if (dup) begin
-            end else begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    /* empty */;
-                3'h2:
-                    \$182  = cmp_idx;
-              endcase
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$182  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$183  = hop_eidx3;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (match) begin
-            (* full_case = 32'd1 *)
-            if (dup) begin
-            end else begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    /* empty */;
-                3'h2:
-                    /* empty */;
-                3'h3:
-                    \$183  = cmp_idx;
-              endcase
-            end
+          if (\o__ready$126 ) begin
+            \$183  = \$179 [7:0];
           end
     endcase
     if (pipe_rst) begin
@@ -7016,7 +6301,538 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$184  = hop_slot0;
+    \$184  = pth;
+    casez (fsm_state)
+      5'h00:
+          if (i__valid) begin
+            \$184  = \i__payload$118 [1783:984];
+          end
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$139 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$141 ) begin
+            end else begin
+              \$184  = { 160'h0000000000000000000000000000000000000000, pth[799:160] };
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$184  = 800'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$185  = fsm_state;
+    casez (fsm_state)
+      5'h00:
+          if (i__valid) begin
+            \$185  = 5'h01;
+          end else if (c__valid) begin
+            \$185  = 5'h02;
+          end
+      5'h02:
+          if (\i__ready$122 ) begin
+            \$185  = 5'h03;
+          end
+      5'h03:
+          if (\o__valid$83 ) begin
+            \$185  = 5'h04;
+          end
+      5'h01:
+          (* full_case = 32'd1 *)
+          if (\$126 ) begin
+            \$185  = 5'h04;
+          end else if (\$127 ) begin
+            \$185  = 5'h04;
+          end else if (\$129 ) begin
+            \$185  = 5'h04;
+          end else begin
+            \$185  = 5'h05;
+          end
+      5'h05:
+          \$185  = 5'h06;
+      5'h06:
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+              \$185  = 5'h04;
+            end else begin
+              \$185  = 5'h07;
+            end
+          end else if (\$138 ) begin
+            \$185  = 5'h04;
+          end
+      5'h07:
+          \$185  = 5'h08;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$139 ) begin
+            \$185  = 5'h04;
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$141 ) begin
+              \$185  = 5'h09;
+            end else begin
+              \$185  = 5'h05;
+            end
+          end
+      5'h09:
+          (* full_case = 32'd1 *)
+          if (req[46]) begin
+            (* full_case = 32'd1 *)
+            if (\$144 ) begin
+              \$185  = 5'h04;
+            end else begin
+              \$185  = 5'h0a;
+            end
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$145 ) begin
+              \$185  = 5'h04;
+            end else begin
+              \$185  = 5'h0a;
+            end
+          end
+      5'h0a:
+          if (\i__ready$125 ) begin
+            \$185  = 5'h0b;
+          end
+      5'h0b:
+          if (\o__valid$103 ) begin
+            (* full_case = 32'd1 *)
+            if (\$148 ) begin
+              \$185  = 5'h04;
+            end else if (req[46]) begin
+              (* full_case = 32'd1 *)
+              if (\$149 ) begin
+                \$185  = 5'h0c;
+              end else begin
+                \$185  = 5'h0a;
+              end
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$152 ) begin
+                \$185  = 5'h0c;
+              end else begin
+                \$185  = 5'h0a;
+              end
+            end
+          end
+      5'h0c:
+          (* full_case = 32'd1 *)
+          if (\$156 ) begin
+            \$185  = 5'h04;
+          end else begin
+            \$185  = 5'h0d;
+          end
+      5'h0d:
+          (* full_case = 32'd1 *)
+          if (\$157 ) begin
+            \$185  = 5'h04;
+          end else begin
+            if (\$159 ) begin
+              \$185  = 5'h0e;
+            end
+          end
+      5'h0e:
+          \$185  = 5'h0f;
+      5'h0f:
+          \$185  = 5'h10;
+      5'h10:
+          (* full_case = 32'd1 *)
+          if (\$163 ) begin
+            (* full_case = 32'd1 *)
+            if (\$166 ) begin
+              \$185  = 5'h04;
+            end else begin
+              \$185  = 5'h0e;
+            end
+          end else if (\$164 ) begin
+          end else begin
+            \$185  = 5'h11;
+          end
+      5'h11:
+          (* full_case = 32'd1 *)
+          if (\$173 ) begin
+            \$185  = 5'h10;
+          end else begin
+            \$185  = 5'h12;
+          end
+      5'h12:
+          if (\i__ready$122 ) begin
+            \$185  = 5'h13;
+          end
+      5'h13:
+          if (\o__valid$83 ) begin
+            (* full_case = 32'd1 *)
+            if (\$177 ) begin
+              \$185  = 5'h14;
+            end else begin
+              \$185  = 5'h10;
+            end
+          end
+      5'h14:
+          if (\o__ready$126 ) begin
+            \$185  = 5'h10;
+          end
+      5'h04:
+          if (\o__ready$126 ) begin
+            \$185  = 5'h00;
+          end
+    endcase
+    if (pipe_rst) begin
+      \$185  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$186  = cyc;
+    casez (fsm_state)
+      5'h00:
+          if (i__valid) begin
+          end else if (c__valid) begin
+            \$186  = c__payload;
+          end
+    endcase
+    if (pipe_rst) begin
+      \$186  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$187  = o__valid;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          if (\o__valid$83 ) begin
+            \$187  = 1'h1;
+          end
+      5'h01:
+          if (\$126 ) begin
+            \$187  = 1'h1;
+          end else if (\$127 ) begin
+            \$187  = 1'h1;
+          end else if (\$129 ) begin
+            \$187  = 1'h1;
+          end
+      5'h05:
+          /* empty */;
+      5'h06:
+          if (match) begin
+            if (dup) begin
+              \$187  = 1'h1;
+            end
+          end else if (\$138 ) begin
+            \$187  = 1'h1;
+          end
+      5'h07:
+          /* empty */;
+      5'h08:
+          if (\$139 ) begin
+            \$187  = 1'h1;
+          end
+      5'h09:
+          (* full_case = 32'd1 *)
+          if (req[46]) begin
+            if (\$144 ) begin
+              \$187  = 1'h1;
+            end
+          end else begin
+            if (\$145 ) begin
+              \$187  = 1'h1;
+            end
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          if (\o__valid$103 ) begin
+            if (\$148 ) begin
+              \$187  = 1'h1;
+            end
+          end
+      5'h0c:
+          if (\$156 ) begin
+            \$187  = 1'h1;
+          end
+      5'h0d:
+          if (\$157 ) begin
+            \$187  = 1'h1;
+          end
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
+          if (\$163 ) begin
+            if (\$166 ) begin
+              \$187  = 1'h1;
+            end
+          end
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          if (\o__valid$83 ) begin
+            if (\$177 ) begin
+              \$187  = 1'h1;
+            end
+          end
+      5'h14:
+          if (\o__ready$126 ) begin
+            \$187  = 1'h0;
+          end
+      5'h04:
+          if (\o__ready$126 ) begin
+            \$187  = 1'h0;
+          end
+    endcase
+    if (pipe_rst) begin
+      \$187  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$188  = nh;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$188  = \$123 [2:0];
+    endcase
+    if (pipe_rst) begin
+      \$188  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$189  = h;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$189  = 3'h0;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$139 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$141 ) begin
+            end else begin
+              \$189  = \$142 [2:0];
+            end
+          end
+      5'h09:
+          (* full_case = 32'd1 *)
+          if (req[46]) begin
+            \$189  = \$143 [2:0];
+          end else begin
+            \$189  = 3'h0;
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          if (\o__valid$103 ) begin
+            (* full_case = 32'd1 *)
+            if (\$148 ) begin
+            end else if (req[46]) begin
+              (* full_case = 32'd1 *)
+              if (\$149 ) begin
+              end else begin
+                \$189  = \$150 [2:0];
+              end
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$152 ) begin
+              end else begin
+                \$189  = \$153 [2:0];
+              end
+            end
+          end
+      5'h0c:
+          \$189  = 3'h0;
+      5'h0d:
+          (* full_case = 32'd1 *)
+          if (\$157 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$159 ) begin
+              \$189  = 3'h0;
+            end else begin
+              \$189  = \$160 [2:0];
+            end
+          end
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
+          if (\$163 ) begin
+            (* full_case = 32'd1 *)
+            if (\$166 ) begin
+            end else begin
+              \$189  = \$167 [2:0];
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$189  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$190  = q0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          \$190  = \$131 ;
+    endcase
+    if (pipe_rst) begin
+      \$190  = 160'h0000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$191  = q1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          \$191  = \$133 ;
+    endcase
+    if (pipe_rst) begin
+      \$191  = 160'h0000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$192  = qdir;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          \$192  = \$134 ;
+    endcase
+    if (pipe_rst) begin
+      \$192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$193  = scan;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          \$193  = 9'h000;
+      5'h06:
+          \$193  = \$135 [8:0];
+    endcase
+    if (pipe_rst) begin
+      \$193  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$194  = cmp_v;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          \$194  = 1'h0;
+      5'h06:
+          \$194  = issue;
+    endcase
+    if (pipe_rst) begin
+      \$194  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$195  = cmp_idx;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          \$195  = scan[7:0];
+    endcase
+    if (pipe_rst) begin
+      \$195  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$196  = hop_eidx0;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7035,18 +6851,18 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
             end else begin
               casez (h)
                 3'h0:
-                    \$184  = dent[29:14];
+                    \$196  = cmp_idx;
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$184  = 16'h0000;
+      \$196  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$185  = hop_slot1;
+    \$197  = hop_eidx1;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7067,18 +6883,18 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
                 3'h0:
                     /* empty */;
                 3'h1:
-                    \$185  = dent[29:14];
+                    \$197  = cmp_idx;
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$185  = 16'h0000;
+      \$197  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$186  = hop_slot2;
+    \$198  = hop_eidx2;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7101,18 +6917,18 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
                 3'h1:
                     /* empty */;
                 3'h2:
-                    \$186  = dent[29:14];
+                    \$198  = cmp_idx;
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$186  = 16'h0000;
+      \$198  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$187  = hop_slot3;
+    \$199  = hop_eidx3;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7137,18 +6953,18 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
                 3'h2:
                     /* empty */;
                 3'h3:
-                    \$187  = dent[29:14];
+                    \$199  = cmp_idx;
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$187  = 16'h0000;
+      \$199  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$188  = hop_dir0;
+    \$200  = hop_slot0;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7167,671 +6983,9 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
             end else begin
               casez (h)
                 3'h0:
-                    \$188  = qdir;
+                    \$200  = dent[29:14];
               endcase
             end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$188  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$189  = hop_dir1;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (match) begin
-            (* full_case = 32'd1 *)
-            if (dup) begin
-            end else begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    \$189  = qdir;
-              endcase
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$189  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$190  = hop_dir2;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (match) begin
-            (* full_case = 32'd1 *)
-            if (dup) begin
-            end else begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    /* empty */;
-                3'h2:
-                    \$190  = qdir;
-              endcase
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$190  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$191  = hop_dir3;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (match) begin
-            (* full_case = 32'd1 *)
-            if (dup) begin
-            end else begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    /* empty */;
-                3'h2:
-                    /* empty */;
-                3'h3:
-                    \$191  = qdir;
-              endcase
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$191  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$192  = hop_r0_0;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$119 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  \$192  = pool_rd_data[111:0];
-            endcase
-          end
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          (* full_case = 32'd1 *)
-          if (\$139 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$140 ) begin
-              casez (h)
-                3'h0:
-                    \$192  = shrunk;
-              endcase
-            end else begin
-              casez (h)
-                3'h0:
-                    \$192  = grown[111:0];
-              endcase
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$192  = 112'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$193  = hop_r0_1;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$119 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  \$193  = pool_rd_data[111:0];
-            endcase
-          end
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          (* full_case = 32'd1 *)
-          if (\$139 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$140 ) begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    \$193  = shrunk;
-              endcase
-            end else begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    \$193  = grown[111:0];
-              endcase
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$193  = 112'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$194  = hop_r0_2;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$119 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  /* empty */;
-              3'h2:
-                  \$194  = pool_rd_data[111:0];
-            endcase
-          end
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          (* full_case = 32'd1 *)
-          if (\$139 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$140 ) begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    /* empty */;
-                3'h2:
-                    \$194  = shrunk;
-              endcase
-            end else begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    /* empty */;
-                3'h2:
-                    \$194  = grown[111:0];
-              endcase
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$194  = 112'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$195  = hop_r0_3;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$119 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  /* empty */;
-              3'h2:
-                  /* empty */;
-              3'h3:
-                  \$195  = pool_rd_data[111:0];
-            endcase
-          end
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          (* full_case = 32'd1 *)
-          if (\$139 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$140 ) begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    /* empty */;
-                3'h2:
-                    /* empty */;
-                3'h3:
-                    \$195  = shrunk;
-              endcase
-            end else begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    /* empty */;
-                3'h2:
-                    /* empty */;
-                3'h3:
-                    \$195  = grown[111:0];
-              endcase
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$195  = 112'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$196  = hop_r1_0;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$119 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  \$196  = pool_rd_data[223:112];
-            endcase
-          end
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          (* full_case = 32'd1 *)
-          if (\$139 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$140 ) begin
-              casez (h)
-                3'h0:
-                    \$196  = grown[111:0];
-              endcase
-            end else begin
-              casez (h)
-                3'h0:
-                    \$196  = shrunk;
-              endcase
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$196  = 112'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$197  = hop_r1_1;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$119 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  \$197  = pool_rd_data[223:112];
-            endcase
-          end
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          (* full_case = 32'd1 *)
-          if (\$139 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$140 ) begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    \$197  = grown[111:0];
-              endcase
-            end else begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    \$197  = shrunk;
-              endcase
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$197  = 112'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$198  = hop_r1_2;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$119 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  /* empty */;
-              3'h2:
-                  \$198  = pool_rd_data[223:112];
-            endcase
-          end
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          (* full_case = 32'd1 *)
-          if (\$139 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$140 ) begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    /* empty */;
-                3'h2:
-                    \$198  = grown[111:0];
-              endcase
-            end else begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    /* empty */;
-                3'h2:
-                    \$198  = shrunk;
-              endcase
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$198  = 112'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$199  = hop_r1_3;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$119 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  /* empty */;
-              3'h2:
-                  /* empty */;
-              3'h3:
-                  \$199  = pool_rd_data[223:112];
-            endcase
-          end
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          (* full_case = 32'd1 *)
-          if (\$139 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$140 ) begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    /* empty */;
-                3'h2:
-                    /* empty */;
-                3'h3:
-                    \$199  = grown[111:0];
-              endcase
-            end else begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    /* empty */;
-                3'h2:
-                    /* empty */;
-                3'h3:
-                    \$199  = shrunk;
-              endcase
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$199  = 112'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$200  = hop_fn0;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$119 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  \$200  = pool_rd_data[239:224];
-            endcase
           end
     endcase
     if (pipe_rst) begin
@@ -7840,7 +6994,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$201  = hop_fn1;
+    \$201  = hop_slot1;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7853,19 +7007,17 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h05:
           /* empty */;
       5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$119 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  \$201  = pool_rd_data[239:224];
-            endcase
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    \$201  = dent[29:14];
+              endcase
+            end
           end
     endcase
     if (pipe_rst) begin
@@ -7874,7 +7026,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$202  = hop_fn2;
+    \$202  = hop_slot2;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7887,21 +7039,19 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h05:
           /* empty */;
       5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$119 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  /* empty */;
-              3'h2:
-                  \$202  = pool_rd_data[239:224];
-            endcase
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    \$202  = dent[29:14];
+              endcase
+            end
           end
     endcase
     if (pipe_rst) begin
@@ -7910,7 +7060,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$203  = hop_fn3;
+    \$203  = hop_slot3;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7923,23 +7073,21 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h05:
           /* empty */;
       5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$119 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  /* empty */;
-              3'h2:
-                  /* empty */;
-              3'h3:
-                  \$203  = pool_rd_data[239:224];
-            endcase
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    /* empty */;
+                3'h3:
+                    \$203  = dent[29:14];
+              endcase
+            end
           end
     endcase
     if (pipe_rst) begin
@@ -7948,7 +7096,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$204  = hop_fd0;
+    \$204  = hop_dir0;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7961,187 +7109,24 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h05:
           /* empty */;
       5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$119 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  \$204  = pool_rd_data[255:240];
-            endcase
-          end
-    endcase
-    if (pipe_rst) begin
-      \$204  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$205  = hop_fd1;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$119 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  \$205  = pool_rd_data[255:240];
-            endcase
-          end
-    endcase
-    if (pipe_rst) begin
-      \$205  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$206  = hop_fd2;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$119 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  /* empty */;
-              3'h2:
-                  \$206  = pool_rd_data[255:240];
-            endcase
-          end
-    endcase
-    if (pipe_rst) begin
-      \$206  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$207  = hop_fd3;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$119 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  /* empty */;
-              3'h2:
-                  /* empty */;
-              3'h3:
-                  \$207  = pool_rd_data[255:240];
-            endcase
-          end
-    endcase
-    if (pipe_rst) begin
-      \$207  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$208  = amt0;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          (* full_case = 32'd1 *)
-          if (req[46]) begin
-            casez (nh)
-              3'h0:
-                  \$208  = req[423:312];
-            endcase
-          end else begin
-            \$208  = req[167:56];
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          if (\o__valid$110 ) begin
+          if (match) begin
             (* full_case = 32'd1 *)
-            if (\$128 ) begin
-            end else if (req[46]) begin
+            if (dup) begin
+            end else begin
               casez (h)
                 3'h0:
-                    \$208  = \o__payload$111 [114:3];
-              endcase
-            end else begin
-              casez (\$131 )
-                4'h0:
-                    \$208  = \o__payload$111 [114:3];
+                    \$204  = qdir;
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$208  = 112'h0000000000000000000000000000;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$209  = amt1;
+    \$205  = hop_dir1;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -8154,50 +7139,26 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h05:
           /* empty */;
       5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          if (req[46]) begin
-            casez (nh)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  \$209  = req[423:312];
-            endcase
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          if (\o__valid$110 ) begin
+          if (match) begin
             (* full_case = 32'd1 *)
-            if (\$128 ) begin
-            end else if (req[46]) begin
+            if (dup) begin
+            end else begin
               casez (h)
                 3'h0:
                     /* empty */;
                 3'h1:
-                    \$209  = \o__payload$111 [114:3];
-              endcase
-            end else begin
-              casez (\$131 )
-                4'h0:
-                    /* empty */;
-                4'h1:
-                    \$209  = \o__payload$111 [114:3];
+                    \$205  = qdir;
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$209  = 112'h0000000000000000000000000000;
+      \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$210  = amt2;
+    \$206  = hop_dir2;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -8210,56 +7171,28 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h05:
           /* empty */;
       5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          if (req[46]) begin
-            casez (nh)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  /* empty */;
-              3'h2:
-                  \$210  = req[423:312];
-            endcase
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          if (\o__valid$110 ) begin
+          if (match) begin
             (* full_case = 32'd1 *)
-            if (\$128 ) begin
-            end else if (req[46]) begin
+            if (dup) begin
+            end else begin
               casez (h)
                 3'h0:
                     /* empty */;
                 3'h1:
                     /* empty */;
                 3'h2:
-                    \$210  = \o__payload$111 [114:3];
-              endcase
-            end else begin
-              casez (\$131 )
-                4'h0:
-                    /* empty */;
-                4'h1:
-                    /* empty */;
-                4'h2:
-                    \$210  = \o__payload$111 [114:3];
+                    \$206  = qdir;
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$210  = 112'h0000000000000000000000000000;
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$211  = amt3;
+    \$207  = hop_dir3;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -8272,31 +7205,10 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h05:
           /* empty */;
       5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          if (req[46]) begin
-            casez (nh)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  /* empty */;
-              3'h2:
-                  /* empty */;
-              3'h3:
-                  \$211  = req[423:312];
-            endcase
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          if (\o__valid$110 ) begin
+          if (match) begin
             (* full_case = 32'd1 *)
-            if (\$128 ) begin
-            end else if (req[46]) begin
+            if (dup) begin
+            end else begin
               casez (h)
                 3'h0:
                     /* empty */;
@@ -8305,103 +7217,18 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
                 3'h2:
                     /* empty */;
                 3'h3:
-                    \$211  = \o__payload$111 [114:3];
-              endcase
-            end else begin
-              casez (\$131 )
-                4'h0:
-                    /* empty */;
-                4'h1:
-                    /* empty */;
-                4'h2:
-                    /* empty */;
-                4'h3:
-                    \$211  = \o__payload$111 [114:3];
+                    \$207  = qdir;
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$211  = 112'h0000000000000000000000000000;
+      \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$212  = amt4;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          if (req[46]) begin
-            casez (nh)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  /* empty */;
-              3'h2:
-                  /* empty */;
-              3'h3:
-                  /* empty */;
-              3'h4:
-                  \$212  = req[423:312];
-            endcase
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          if (\o__valid$110 ) begin
-            (* full_case = 32'd1 *)
-            if (\$128 ) begin
-            end else if (req[46]) begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    /* empty */;
-                3'h2:
-                    /* empty */;
-                3'h3:
-                    /* empty */;
-                3'h4:
-                    \$212  = \o__payload$111 [114:3];
-              endcase
-            end else begin
-              casez (\$131 )
-                4'h0:
-                    /* empty */;
-                4'h1:
-                    /* empty */;
-                4'h2:
-                    /* empty */;
-                4'h3:
-                    /* empty */;
-                4'h4:
-                    \$212  = \o__payload$111 [114:3];
-              endcase
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$212  = 112'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$213  = base1;
+    \$208  = base1;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -8432,15 +7259,15 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h0e:
           /* empty */;
       5'h0f:
-          \$213  = dent[9];
+          \$208  = dent[9];
     endcase
     if (pipe_rst) begin
-      \$213  = 1'h0;
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$214  = nsib;
+    \$209  = nsib;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -8471,15 +7298,15 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h0e:
           /* empty */;
       5'h0f:
-          \$214  = dent[13:10];
+          \$209  = dent[13:10];
     endcase
     if (pipe_rst) begin
-      \$214  = 4'h0;
+      \$209  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$215  = k;
+    \$210  = k;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -8510,38 +7337,38 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h0e:
           /* empty */;
       5'h0f:
-          \$215  = 4'h0;
+          \$210  = 4'h0;
       5'h10:
-          if (\$146 ) begin
-          end else if (\$148 ) begin
-            \$215  = \$152 [3:0];
+          if (\$163 ) begin
+          end else if (\$164 ) begin
+            \$210  = \$168 [3:0];
           end
       5'h11:
-          if (\$157 ) begin
-            \$215  = \$158 [3:0];
+          if (\$173 ) begin
+            \$210  = \$174 [3:0];
           end
       5'h12:
           /* empty */;
       5'h13:
-          if (\o__valid$104 ) begin
+          if (\o__valid$83 ) begin
             (* full_case = 32'd1 *)
-            if (\$161 ) begin
+            if (\$177 ) begin
             end else begin
-              \$215  = \$163 [3:0];
+              \$210  = \$178 [3:0];
             end
           end
       5'h14:
-          if (\o__ready$112 ) begin
-            \$215  = \$165 [3:0];
+          if (\o__ready$126 ) begin
+            \$210  = \$180 [3:0];
           end
     endcase
     if (pipe_rst) begin
-      \$215  = 4'h0;
+      \$210  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$216  = sib0;
+    \$211  = sib0;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -8572,7 +7399,202 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h0e:
           /* empty */;
       5'h0f:
-          \$216  = dent[365:350];
+          \$211  = dent[365:350];
+    endcase
+    if (pipe_rst) begin
+      \$211  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$212  = sib1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          \$212  = dent[381:366];
+    endcase
+    if (pipe_rst) begin
+      \$212  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$213  = sib2;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          \$213  = dent[397:382];
+    endcase
+    if (pipe_rst) begin
+      \$213  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$214  = sib3;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          \$214  = dent[413:398];
+    endcase
+    if (pipe_rst) begin
+      \$214  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$215  = sib4;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          \$215  = dent[429:414];
+    endcase
+    if (pipe_rst) begin
+      \$215  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$216  = sib5;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          \$216  = dent[445:430];
     endcase
     if (pipe_rst) begin
       \$216  = 16'h0000;
@@ -8580,7 +7602,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$217  = sib1;
+    \$217  = sib6;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -8611,7 +7633,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h0e:
           /* empty */;
       5'h0f:
-          \$217  = dent[381:366];
+          \$217  = dent[461:446];
     endcase
     if (pipe_rst) begin
       \$217  = 16'h0000;
@@ -8619,7 +7641,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$218  = sib2;
+    \$218  = sib7;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -8650,7 +7672,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h0e:
           /* empty */;
       5'h0f:
-          \$218  = dent[397:382];
+          \$218  = dent[477:462];
     endcase
     if (pipe_rst) begin
       \$218  = 16'h0000;
@@ -8658,7 +7680,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$219  = sib3;
+    \$219  = s_r0;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -8689,15 +7711,23 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h0e:
           /* empty */;
       5'h0f:
-          \$219  = dent[413:398];
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h11:
+          (* full_case = 32'd1 *)
+          if (\$173 ) begin
+          end else begin
+            \$219  = \$175 ;
+          end
     endcase
     if (pipe_rst) begin
-      \$219  = 16'h0000;
+      \$219  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$220  = sib4;
+    \$220  = s_r1;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -8728,15 +7758,23 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h0e:
           /* empty */;
       5'h0f:
-          \$220  = dent[429:414];
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h11:
+          (* full_case = 32'd1 *)
+          if (\$173 ) begin
+          end else begin
+            \$220  = \$176 ;
+          end
     endcase
     if (pipe_rst) begin
-      \$220  = 16'h0000;
+      \$220  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$221  = sib5;
+    \$221  = s_fn;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -8767,7 +7805,15 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h0e:
           /* empty */;
       5'h0f:
-          \$221  = dent[445:430];
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h11:
+          (* full_case = 32'd1 *)
+          if (\$173 ) begin
+          end else begin
+            \$221  = pool_rd_data[239:224];
+          end
     endcase
     if (pipe_rst) begin
       \$221  = 16'h0000;
@@ -8775,7 +7821,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$222  = sib6;
+    \$222  = s_fd;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -8806,7 +7852,15 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
       5'h0e:
           /* empty */;
       5'h0f:
-          \$222  = dent[461:446];
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h11:
+          (* full_case = 32'd1 *)
+          if (\$173 ) begin
+          end else begin
+            \$222  = pool_rd_data[255:240];
+          end
     endcase
     if (pipe_rst) begin
       \$222  = 16'h0000;
@@ -8814,270 +7868,89 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$223  = sib7;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          \$223  = dent[477:462];
-    endcase
-    if (pipe_rst) begin
-      \$223  = 16'h0000;
+    \$223  = o__payload;
+    if (fin) begin
+      { \$223 [355:67], \$223 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$223 [0] = 1'h1;
+      \$223 [3:1] = fin_status;
+      \$223 [66:35] = req[31:0];
+      \$223 [11:4] = count;
+    end else if (\$181 ) begin
+      { \$223 [98:35], \$223 [17], \$223 [15:1] } = 80'h00000000000000000000;
+      \$223 [0] = 1'h0;
+      \$223 [355] = take_cyc;
+      \$223 [16] = \o__payload$113 [33];
+      \$223 [34:18] = \o__payload$113 [50:34];
+      \$223 [226:99] = \o__payload$113 [178:51];
+      \$223 [354:227] = \o__payload$113 [306:179];
+      if (take_opp) begin
+        \$223 [66:35] = req[31:0];
+        \$223 [14:12] = h;
+        \$223 [15] = \o__payload$113 [32];
+        \$223 [17] = base1;
+        \$223 [82:67] = cur_slot;
+        \$223 [98:83] = sib_slot;
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$224  = s_r0;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          (* full_case = 32'd1 *)
-          if (\$157 ) begin
-          end else begin
-            \$224  = \$159 ;
-          end
-    endcase
     if (pipe_rst) begin
-      \$224  = 112'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$225  = s_r1;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          (* full_case = 32'd1 *)
-          if (\$157 ) begin
-          end else begin
-            \$225  = \$160 ;
-          end
-    endcase
-    if (pipe_rst) begin
-      \$225  = 112'h0000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$226  = s_fn;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          (* full_case = 32'd1 *)
-          if (\$157 ) begin
-          end else begin
-            \$226  = pool_rd_data[239:224];
-          end
-    endcase
-    if (pipe_rst) begin
-      \$226  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$227  = s_fd;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          (* full_case = 32'd1 *)
-          if (\$157 ) begin
-          end else begin
-            \$227  = pool_rd_data[255:240];
-          end
-    endcase
-    if (pipe_rst) begin
-      \$227  = 16'h0000;
+      \$223  = 356'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign dir_index = dwp__addr;
-  assign dwp__data = { \port$25633$0 , \port$25631$0 , \port$25629$0 , \port$25627$0 , \port$25625$0 , \port$25623$0 , \port$25621$0 , \port$25619$0 , \port$25617$0 , \port$25615$0 , \port$25613$0 , \port$25611$0 , \port$25609$0 , \port$25607$0 , \port$25605$0  };
-  assign dir_data = { \port$25633$0 , \port$25631$0 , \port$25629$0 , \port$25627$0 , \port$25625$0 , \port$25623$0 , \port$25621$0 , \port$25619$0 , \port$25617$0 , \port$25615$0 , \port$25613$0 , \port$25611$0 , \port$25609$0 , \port$25607$0 , \port$25605$0  };
+  assign dwp__data = { \port$25544$0 , \port$25542$0 , \port$25540$0 , \port$25538$0 , \port$25536$0 , \port$25534$0 , \port$25532$0 , \port$25530$0 , \port$25528$0 , \port$25526$0 , \port$25524$0 , \port$25522$0 , \port$25520$0 , \port$25518$0 , \port$25516$0  };
+  assign dir_data = { \port$25544$0 , \port$25542$0 , \port$25540$0 , \port$25538$0 , \port$25536$0 , \port$25534$0 , \port$25532$0 , \port$25530$0 , \port$25528$0 , \port$25526$0 , \port$25524$0 , \port$25522$0 , \port$25520$0 , \port$25518$0 , \port$25516$0  };
   assign dir_we = dwp__en;
   assign drp__data = dent;
+  assign \$signature__addr  = h[1:0];
+  assign \$signature__addr$10  = h[1:0];
+  assign hwp__addr = h[1:0];
+  assign fwp__addr = h[1:0];
+  assign \$signature__addr$13  = h;
+  assign \$signature__addr$14  = \$1 [2:0];
+  assign cur_r0 = \$signature__data [111:0];
+  assign cur_r1 = \$signature__data [223:112];
+  assign cur_fn = \$signature__data$30 [15:0];
+  assign cur_fd = \$signature__data$30 [31:16];
+  assign \$signature__data$37  = amt_h;
+  assign \$signature__data$39  = amt_h1;
   assign out = o__payload;
   assign o_valid = o__valid;
-  assign \dwp__data.valid  = \port$25605$0 [0];
-  assign \dwp__data.venue  = \port$25605$0 [8:1];
-  assign \dwp__data.base1  = \port$25605$0 [9];
-  assign \dwp__data.nsib  = \port$25605$0 [13:10];
-  assign \dwp__data.slot  = \port$25605$0 [29:14];
-  assign \dwp__data.token0  = { \port$25615$0 [29:0], \port$25613$0 , \port$25611$0 , \port$25609$0 , \port$25607$0 , \port$25605$0 [31:30] };
-  assign \dwp__data.token1  = { \port$25625$0 [29:0], \port$25623$0 , \port$25621$0 , \port$25619$0 , \port$25617$0 , \port$25615$0 [31:30] };
-  assign \dwp__data.sibs  = { \port$25633$0 , \port$25631$0 , \port$25629$0 , \port$25627$0 , \port$25625$0 [31:30] };
-  assign \dwp__data.sibs[0]  = { \port$25627$0 [13:0], \port$25625$0 [31:30] };
-  assign \dwp__data.sibs[1]  = \port$25627$0 [29:14];
-  assign \dwp__data.sibs[2]  = { \port$25629$0 [13:0], \port$25627$0 [31:30] };
-  assign \dwp__data.sibs[3]  = \port$25629$0 [29:14];
-  assign \dwp__data.sibs[4]  = { \port$25631$0 [13:0], \port$25629$0 [31:30] };
-  assign \dwp__data.sibs[5]  = \port$25631$0 [29:14];
-  assign \dwp__data.sibs[6]  = { \port$25633$0 [13:0], \port$25631$0 [31:30] };
-  assign \dwp__data.sibs[7]  = \port$25633$0 [29:14];
-  assign \dir_data.valid  = \port$25605$0 [0];
-  assign \dir_data.venue  = \port$25605$0 [8:1];
-  assign \dir_data.base1  = \port$25605$0 [9];
-  assign \dir_data.nsib  = \port$25605$0 [13:10];
-  assign \dir_data.slot  = \port$25605$0 [29:14];
-  assign \dir_data.token0  = { \port$25615$0 [29:0], \port$25613$0 , \port$25611$0 , \port$25609$0 , \port$25607$0 , \port$25605$0 [31:30] };
-  assign \dir_data.token1  = { \port$25625$0 [29:0], \port$25623$0 , \port$25621$0 , \port$25619$0 , \port$25617$0 , \port$25615$0 [31:30] };
-  assign \dir_data.sibs  = { \port$25633$0 , \port$25631$0 , \port$25629$0 , \port$25627$0 , \port$25625$0 [31:30] };
-  assign \dir_data.sibs[0]  = { \port$25627$0 [13:0], \port$25625$0 [31:30] };
-  assign \dir_data.sibs[1]  = \port$25627$0 [29:14];
-  assign \dir_data.sibs[2]  = { \port$25629$0 [13:0], \port$25627$0 [31:30] };
-  assign \dir_data.sibs[3]  = \port$25629$0 [29:14];
-  assign \dir_data.sibs[4]  = { \port$25631$0 [13:0], \port$25629$0 [31:30] };
-  assign \dir_data.sibs[5]  = \port$25631$0 [29:14];
-  assign \dir_data.sibs[6]  = { \port$25633$0 [13:0], \port$25631$0 [31:30] };
-  assign \dir_data.sibs[7]  = \port$25633$0 [29:14];
+  assign hits = { \$63 , \$60 , \$57 , \$54  };
+  assign \$signature__addr$67  = hit_idx;
+  assign post_r0 = \$signature__data$70 [111:0];
+  assign post_r1 = \$signature__data$70 [223:112];
+  assign \dwp__data.valid  = \port$25516$0 [0];
+  assign \dwp__data.venue  = \port$25516$0 [8:1];
+  assign \dwp__data.base1  = \port$25516$0 [9];
+  assign \dwp__data.nsib  = \port$25516$0 [13:10];
+  assign \dwp__data.slot  = \port$25516$0 [29:14];
+  assign \dwp__data.token0  = { \port$25526$0 [29:0], \port$25524$0 , \port$25522$0 , \port$25520$0 , \port$25518$0 , \port$25516$0 [31:30] };
+  assign \dwp__data.token1  = { \port$25536$0 [29:0], \port$25534$0 , \port$25532$0 , \port$25530$0 , \port$25528$0 , \port$25526$0 [31:30] };
+  assign \dwp__data.sibs  = { \port$25544$0 , \port$25542$0 , \port$25540$0 , \port$25538$0 , \port$25536$0 [31:30] };
+  assign \dwp__data.sibs[0]  = { \port$25538$0 [13:0], \port$25536$0 [31:30] };
+  assign \dwp__data.sibs[1]  = \port$25538$0 [29:14];
+  assign \dwp__data.sibs[2]  = { \port$25540$0 [13:0], \port$25538$0 [31:30] };
+  assign \dwp__data.sibs[3]  = \port$25540$0 [29:14];
+  assign \dwp__data.sibs[4]  = { \port$25542$0 [13:0], \port$25540$0 [31:30] };
+  assign \dwp__data.sibs[5]  = \port$25542$0 [29:14];
+  assign \dwp__data.sibs[6]  = { \port$25544$0 [13:0], \port$25542$0 [31:30] };
+  assign \dwp__data.sibs[7]  = \port$25544$0 [29:14];
+  assign \dir_data.valid  = \port$25516$0 [0];
+  assign \dir_data.venue  = \port$25516$0 [8:1];
+  assign \dir_data.base1  = \port$25516$0 [9];
+  assign \dir_data.nsib  = \port$25516$0 [13:10];
+  assign \dir_data.slot  = \port$25516$0 [29:14];
+  assign \dir_data.token0  = { \port$25526$0 [29:0], \port$25524$0 , \port$25522$0 , \port$25520$0 , \port$25518$0 , \port$25516$0 [31:30] };
+  assign \dir_data.token1  = { \port$25536$0 [29:0], \port$25534$0 , \port$25532$0 , \port$25530$0 , \port$25528$0 , \port$25526$0 [31:30] };
+  assign \dir_data.sibs  = { \port$25544$0 , \port$25542$0 , \port$25540$0 , \port$25538$0 , \port$25536$0 [31:30] };
+  assign \dir_data.sibs[0]  = { \port$25538$0 [13:0], \port$25536$0 [31:30] };
+  assign \dir_data.sibs[1]  = \port$25538$0 [29:14];
+  assign \dir_data.sibs[2]  = { \port$25540$0 [13:0], \port$25538$0 [31:30] };
+  assign \dir_data.sibs[3]  = \port$25540$0 [29:14];
+  assign \dir_data.sibs[4]  = { \port$25542$0 [13:0], \port$25540$0 [31:30] };
+  assign \dir_data.sibs[5]  = \port$25542$0 [29:14];
+  assign \dir_data.sibs[6]  = { \port$25544$0 [13:0], \port$25542$0 [31:30] };
+  assign \dir_data.sibs[7]  = \port$25544$0 [29:14];
   assign \dent.valid  = dent[0];
   assign \dent.venue  = dent[8:1];
   assign \dent.base1  = dent[9];
@@ -9184,37 +8057,49 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   assign \cyc.hop1.reserve_out  = cyc[479:368];
   assign \cyc.hop1.fee_num  = cyc[495:480];
   assign \cyc.hop1.fee_den  = cyc[511:496];
-  assign \i__payload$70.op  = \i__payload$70 [0];
-  assign \i__payload$70.amount  = \i__payload$70 [112:1];
-  assign \i__payload$70.reserve_in  = \i__payload$70 [224:113];
-  assign \i__payload$70.reserve_out  = \i__payload$70 [336:225];
-  assign \i__payload$70.fee_num  = \i__payload$70 [352:337];
-  assign \i__payload$70.fee_den  = \i__payload$70 [368:353];
-  assign \i__payload$100.tag  = \i__payload$100 [31:0];
-  assign \i__payload$100.venue_valid  = \i__payload$100 [32];
-  assign \i__payload$100.venue  = \i__payload$100 [40:33];
-  assign \i__payload$100.swap  = \i__payload$100 [2263:41];
-  assign \i__payload$100.swap.is_swap  = \i__payload$100 [41];
-  assign \i__payload$100.swap.fn  = \i__payload$100 [45:42];
-  assign \i__payload$100.swap.exact_out  = \i__payload$100 [46];
-  assign \i__payload$100.swap.eth_in  = \i__payload$100 [47];
-  assign \i__payload$100.swap.eth_out  = \i__payload$100 [48];
-  assign \i__payload$100.swap.fee_on_transfer  = \i__payload$100 [49];
-  assign \i__payload$100.swap.router  = \i__payload$100 [51:50];
-  assign \i__payload$100.swap.path_len  = \i__payload$100 [55:52];
-  assign \i__payload$100.swap.amount_in  = \i__payload$100 [311:56];
-  assign \i__payload$100.swap.amount_out  = \i__payload$100 [567:312];
-  assign \i__payload$100.swap.recipient  = \i__payload$100 [727:568];
-  assign \i__payload$100.swap.deadline  = \i__payload$100 [983:728];
-  assign \i__payload$100.swap.path  = \i__payload$100 [2263:984];
-  assign \i__payload$100.swap.path[0]  = \i__payload$100 [1143:984];
-  assign \i__payload$100.swap.path[1]  = \i__payload$100 [1303:1144];
-  assign \i__payload$100.swap.path[2]  = \i__payload$100 [1463:1304];
-  assign \i__payload$100.swap.path[3]  = \i__payload$100 [1623:1464];
-  assign \i__payload$100.swap.path[4]  = \i__payload$100 [1783:1624];
-  assign \i__payload$100.swap.path[5]  = \i__payload$100 [1943:1784];
-  assign \i__payload$100.swap.path[6]  = \i__payload$100 [2103:1944];
-  assign \i__payload$100.swap.path[7]  = \i__payload$100 [2263:2104];
+  assign \pool_rd_data.reserve0  = pool_rd_data[111:0];
+  assign \pool_rd_data.reserve1  = pool_rd_data[223:112];
+  assign \pool_rd_data.fee_num  = pool_rd_data[239:224];
+  assign \pool_rd_data.fee_den  = pool_rd_data[255:240];
+  assign \i__payload$101.op  = \i__payload$101 [0];
+  assign \i__payload$101.amount  = \i__payload$101 [112:1];
+  assign \i__payload$101.reserve_in  = \i__payload$101 [224:113];
+  assign \i__payload$101.reserve_out  = \i__payload$101 [336:225];
+  assign \i__payload$101.fee_num  = \i__payload$101 [352:337];
+  assign \i__payload$101.fee_den  = \i__payload$101 [368:353];
+  assign \o__payload$104.revert  = \o__payload$104 [2:0];
+  assign \o__payload$104.result  = \o__payload$104 [243:3];
+  assign \o__payload$113.tag  = \o__payload$113 [31:0];
+  assign \o__payload$113.direction  = \o__payload$113 [32];
+  assign \o__payload$113.exact  = \o__payload$113 [33];
+  assign \o__payload$113.candidates  = \o__payload$113 [50:34];
+  assign \o__payload$113.amount_in  = \o__payload$113 [178:51];
+  assign \o__payload$113.profit  = \o__payload$113 [306:179];
+  assign \i__payload$118.tag  = \i__payload$118 [31:0];
+  assign \i__payload$118.venue_valid  = \i__payload$118 [32];
+  assign \i__payload$118.venue  = \i__payload$118 [40:33];
+  assign \i__payload$118.swap  = \i__payload$118 [2263:41];
+  assign \i__payload$118.swap.is_swap  = \i__payload$118 [41];
+  assign \i__payload$118.swap.fn  = \i__payload$118 [45:42];
+  assign \i__payload$118.swap.exact_out  = \i__payload$118 [46];
+  assign \i__payload$118.swap.eth_in  = \i__payload$118 [47];
+  assign \i__payload$118.swap.eth_out  = \i__payload$118 [48];
+  assign \i__payload$118.swap.fee_on_transfer  = \i__payload$118 [49];
+  assign \i__payload$118.swap.router  = \i__payload$118 [51:50];
+  assign \i__payload$118.swap.path_len  = \i__payload$118 [55:52];
+  assign \i__payload$118.swap.amount_in  = \i__payload$118 [311:56];
+  assign \i__payload$118.swap.amount_out  = \i__payload$118 [567:312];
+  assign \i__payload$118.swap.recipient  = \i__payload$118 [727:568];
+  assign \i__payload$118.swap.deadline  = \i__payload$118 [983:728];
+  assign \i__payload$118.swap.path  = \i__payload$118 [2263:984];
+  assign \i__payload$118.swap.path[0]  = \i__payload$118 [1143:984];
+  assign \i__payload$118.swap.path[1]  = \i__payload$118 [1303:1144];
+  assign \i__payload$118.swap.path[2]  = \i__payload$118 [1463:1304];
+  assign \i__payload$118.swap.path[3]  = \i__payload$118 [1623:1464];
+  assign \i__payload$118.swap.path[4]  = \i__payload$118 [1783:1624];
+  assign \i__payload$118.swap.path[5]  = \i__payload$118 [1943:1784];
+  assign \i__payload$118.swap.path[6]  = \i__payload$118 [2103:1944];
+  assign \i__payload$118.swap.path[7]  = \i__payload$118 [2263:2104];
   assign \c__payload.hop0  = c__payload[255:0];
   assign \c__payload.hop0.reserve_in  = c__payload[111:0];
   assign \c__payload.hop0.reserve_out  = c__payload[223:112];
@@ -9225,18 +8110,24 @@ module \appliance_top.backrun (pipe_rst, \o__ready$112 , pool_rd_data, c__payloa
   assign \c__payload.hop1.reserve_out  = c__payload[479:368];
   assign \c__payload.hop1.fee_num  = c__payload[495:480];
   assign \c__payload.hop1.fee_den  = c__payload[511:496];
-  assign \o__payload$105.tag  = \o__payload$105 [31:0];
-  assign \o__payload$105.direction  = \o__payload$105 [32];
-  assign \o__payload$105.exact  = \o__payload$105 [33];
-  assign \o__payload$105.candidates  = \o__payload$105 [50:34];
-  assign \o__payload$105.amount_in  = \o__payload$105 [178:51];
-  assign \o__payload$105.profit  = \o__payload$105 [306:179];
-  assign \pool_rd_data.reserve0  = pool_rd_data[111:0];
-  assign \pool_rd_data.reserve1  = pool_rd_data[223:112];
-  assign \pool_rd_data.fee_num  = pool_rd_data[239:224];
-  assign \pool_rd_data.fee_den  = pool_rd_data[255:240];
-  assign \o__payload$111.revert  = \o__payload$111 [2:0];
-  assign \o__payload$111.result  = \o__payload$111 [243:3];
+  assign hit_idx[1] = \$65 ;
+  assign hit_idx[0] = \$64 ;
+  assign \$2  = 16'h0000;
+  assign \$3  = 16'h0000;
+  assign \$4  = \$3 ;
+  assign \$8  = 1'h0;
+  assign \$9  = 1'h0;
+  assign \$10  = \$9 ;
+  assign \$14  = 8'h00;
+  assign \$15  = 8'h00;
+  assign \$16  = \$15 ;
+  assign \$38  = 16'h0000;
+  assign \$39  = 16'h0000;
+  assign \$40  = \$39 ;
+  assign \$41  = 16'h0000;
+  assign \$42  = 16'h0000;
+  assign \$43  = \$42 ;
+  assign \$44  = \$43 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -28740,7 +27631,7 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, bus__rdata, \port$25296$0 , cycle_value, status_in_packet, bytes_value, packets_value, drops_value
+module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, bus__rdata, \port$25207$0 , cycle_value, status_in_packet, bytes_value, packets_value, drops_value
 , swaps_value, opportunities_value, host_evals_value, records_value, decode_errors_value, err_empty_value, err_unknown_type_value, err_truncated_value, err_trailing_bytes_value, err_non_canonical_size_value, err_leading_zero_value, err_overruns_parent_value, err_expected_string_value, err_expected_list_value, err_too_few_fields_value, err_too_many_fields_value, err_int_out_of_range_value, err_bad_address_value, err_bad_storage_key_value, err_missing_to_value, err_bad_v_value
 , err_bad_y_parity_value, err_bad_r_value, err_bad_s_value, err_high_s_value, err_no_blob_hashes_value, err_bad_blob_hash_value, err_empty_authorization_list_value, err_priority_fee_above_max_value, err_initcode_too_large_value, err_bad_sidecar_value, err_too_large_value, err_recovery_failed_value, bus__bvalid, control_soft_reset, control_flush, pool_cmd_commit, pool_cmd_readback, router_cmd_commit, dir_cmd_commit, cyc_cmd_go, control_enable
 , output_cfg_tx_headers, output_cfg_swaps, output_cfg_opportunities, pool_addr_index, pool_data_0_value, pool_data_1_value, pool_data_2_value, pool_data_3_value, pool_data_4_value, pool_data_5_value, pool_data_6_value, pool_data_7_value, router_sel_index, router_cfg_valid, router_cfg_weth_valid, router_cfg_venue, router_cfg_venue_valid, selector_mask_enable, router_chain_chain_id, router_word_0_value, router_word_1_value
@@ -28778,8 +27669,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire bus__arready;
   output [31:0] bus__rdata;
   wire [31:0] bus__rdata;
-  input [255:0] \port$25296$0 ;
-  wire [255:0] \port$25296$0 ;
+  input [255:0] \port$25207$0 ;
+  wire [255:0] \port$25207$0 ;
   input [63:0] cycle_value;
   wire [63:0] cycle_value;
   input status_in_packet;
@@ -32163,7 +31054,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     src_hash_rd = 32'd0;
     if (accept) begin
-      src_hash_rd = 32'd1415958067;
+      src_hash_rd = 32'd3822209750;
     end
   end
   always @* begin
@@ -32210,56 +31101,56 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     pool_rdata_0_rd = 32'd0;
     if (accept) begin
-      pool_rdata_0_rd = \port$25296$0 [31:0];
+      pool_rdata_0_rd = \port$25207$0 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     pool_rdata_1_rd = 32'd0;
     if (accept) begin
-      pool_rdata_1_rd = \port$25296$0 [63:32];
+      pool_rdata_1_rd = \port$25207$0 [63:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     pool_rdata_2_rd = 32'd0;
     if (accept) begin
-      pool_rdata_2_rd = \port$25296$0 [95:64];
+      pool_rdata_2_rd = \port$25207$0 [95:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     pool_rdata_3_rd = 32'd0;
     if (accept) begin
-      pool_rdata_3_rd = \port$25296$0 [127:96];
+      pool_rdata_3_rd = \port$25207$0 [127:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     pool_rdata_4_rd = 32'd0;
     if (accept) begin
-      pool_rdata_4_rd = \port$25296$0 [159:128];
+      pool_rdata_4_rd = \port$25207$0 [159:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     pool_rdata_5_rd = 32'd0;
     if (accept) begin
-      pool_rdata_5_rd = \port$25296$0 [191:160];
+      pool_rdata_5_rd = \port$25207$0 [191:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     pool_rdata_6_rd = 32'd0;
     if (accept) begin
-      pool_rdata_6_rd = \port$25296$0 [223:192];
+      pool_rdata_6_rd = \port$25207$0 [223:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     pool_rdata_7_rd = 32'd0;
     if (accept) begin
-      pool_rdata_7_rd = \port$25296$0 [255:224];
+      pool_rdata_7_rd = \port$25207$0 [255:224];
     end
   end
   always @* begin
@@ -34722,15 +33613,15 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign version_minor = 8'h06;
   assign version_major = 8'h01;
   assign version_features = 8'h3f;
-  assign src_hash_value = 32'd1415958067;
-  assign pool_rdata_0_value = \port$25296$0 [31:0];
-  assign pool_rdata_1_value = \port$25296$0 [63:32];
-  assign pool_rdata_2_value = \port$25296$0 [95:64];
-  assign pool_rdata_3_value = \port$25296$0 [127:96];
-  assign pool_rdata_4_value = \port$25296$0 [159:128];
-  assign pool_rdata_5_value = \port$25296$0 [191:160];
-  assign pool_rdata_6_value = \port$25296$0 [223:192];
-  assign pool_rdata_7_value = \port$25296$0 [255:224];
+  assign src_hash_value = 32'd3822209750;
+  assign pool_rdata_0_value = \port$25207$0 [31:0];
+  assign pool_rdata_1_value = \port$25207$0 [63:32];
+  assign pool_rdata_2_value = \port$25207$0 [95:64];
+  assign pool_rdata_3_value = \port$25207$0 [127:96];
+  assign pool_rdata_4_value = \port$25207$0 [159:128];
+  assign pool_rdata_5_value = \port$25207$0 [191:160];
+  assign pool_rdata_6_value = \port$25207$0 [223:192];
+  assign pool_rdata_7_value = \port$25207$0 [255:224];
   assign pool_cmd_rd = 32'd0;
   assign router_cmd_rd = 32'd0;
   assign dir_cmd_rd = 32'd0;
@@ -93376,7 +92267,7 @@ module \appliance_top.keccak_in (pipe_rst, o__ready, i__ready, i__valid, i__payl
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit, rp_latest__en, \port$25547$0 , \port$25549$0 , \port$25551$0 , \port$25553$0 , \port$25555$0 , \port$25557$0 , \port$25559$0 , \port$25561$0 , \port$25563$0 , rp_bank0__addr, rp_bank0__en, host_error, host_pending, clk);
+module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit, rp_latest__en, \port$25458$0 , \port$25460$0 , \port$25462$0 , \port$25464$0 , \port$25466$0 , \port$25468$0 , \port$25470$0 , \port$25472$0 , \port$25474$0 , rp_bank0__addr, rp_bank0__en, host_error, host_pending, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$25  = 0;
   input rst;
   wire rst;
@@ -93390,24 +92281,24 @@ module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit,
   wire host_commit;
   input rp_latest__en;
   wire rp_latest__en;
-  input [15:0] \port$25547$0 ;
-  wire [15:0] \port$25547$0 ;
-  input [31:0] \port$25549$0 ;
-  wire [31:0] \port$25549$0 ;
-  input [31:0] \port$25551$0 ;
-  wire [31:0] \port$25551$0 ;
-  input [31:0] \port$25553$0 ;
-  wire [31:0] \port$25553$0 ;
-  input [31:0] \port$25555$0 ;
-  wire [31:0] \port$25555$0 ;
-  input [31:0] \port$25557$0 ;
-  wire [31:0] \port$25557$0 ;
-  input [31:0] \port$25559$0 ;
-  wire [31:0] \port$25559$0 ;
-  input [31:0] \port$25561$0 ;
-  wire [31:0] \port$25561$0 ;
-  input [31:0] \port$25563$0 ;
-  wire [31:0] \port$25563$0 ;
+  input [15:0] \port$25458$0 ;
+  wire [15:0] \port$25458$0 ;
+  input [31:0] \port$25460$0 ;
+  wire [31:0] \port$25460$0 ;
+  input [31:0] \port$25462$0 ;
+  wire [31:0] \port$25462$0 ;
+  input [31:0] \port$25464$0 ;
+  wire [31:0] \port$25464$0 ;
+  input [31:0] \port$25466$0 ;
+  wire [31:0] \port$25466$0 ;
+  input [31:0] \port$25468$0 ;
+  wire [31:0] \port$25468$0 ;
+  input [31:0] \port$25470$0 ;
+  wire [31:0] \port$25470$0 ;
+  input [31:0] \port$25472$0 ;
+  wire [31:0] \port$25472$0 ;
+  input [31:0] \port$25474$0 ;
+  wire [31:0] \port$25474$0 ;
   input [9:0] rp_bank0__addr;
   wire [9:0] rp_bank0__addr;
   input rp_bank0__en;
@@ -96696,12 +95587,12 @@ module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit,
   end
   always @(posedge clk) begin
     if (do_write)
-      latest[\port$25547$0 [9:0]] <= { \port$25563$0 , \port$25561$0 , \port$25559$0 , \port$25557$0 , \port$25555$0 , \port$25553$0 , \port$25551$0 , \port$25549$0  };
+      latest[\port$25458$0 [9:0]] <= { \port$25474$0 , \port$25472$0 , \port$25470$0 , \port$25468$0 , \port$25466$0 , \port$25464$0 , \port$25462$0 , \port$25460$0  };
   end
   reg [255:0] _2_;
   always @(posedge clk) begin
     if (rp_latest__en) begin
-      _2_ <= latest[\port$25547$0 [9:0]];
+      _2_ <= latest[\port$25458$0 [9:0]];
     end
   end
   assign host_rd_data = _2_;
@@ -97745,7 +96636,7 @@ module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit,
       _3_ <= meta[rp_bank0__addr];
     end
     _4_ <= meta[rp_meta_s__addr];
-    _5_ <= meta[\port$25547$0 [9:0]];
+    _5_ <= meta[\port$25458$0 [9:0]];
   end
   assign rp_meta_e__data = _3_;
   assign s_meta = _4_;
@@ -98789,7 +97680,7 @@ module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit,
     if (rp_bank0__en) begin
       _6_ <= scrub[rp_bank0__addr];
     end
-    _7_ <= scrub[\port$25547$0 [9:0]];
+    _7_ <= scrub[\port$25458$0 [9:0]];
   end
   assign rp_scrub_e__data = _6_;
   assign rp_scrub_c__data = _7_;
@@ -98801,12 +97692,12 @@ module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit,
   assign \$38  = \$36  & \$37 ;
   assign \$39  = e[0] ^ \$38 ;
   assign rd_data = \$39  ? rp_bank1__data : rp_bank0__data;
-  assign \$40  = \port$25547$0  < 11'h400;
+  assign \$40  = \port$25458$0  < 11'h400;
   assign \$41  = ~ \$40 ;
-  assign \$42  = | \port$25563$0 [31:16];
-  assign \$43  = | \port$25563$0 [15:0];
+  assign \$42  = | \port$25474$0 [31:16];
+  assign \$43  = | \port$25474$0 [15:0];
   assign \$44  = \$42  & \$43 ;
-  assign \$45  = \port$25563$0 [15:0] <= \port$25563$0 [31:16];
+  assign \$45  = \port$25474$0 [15:0] <= \port$25474$0 [31:16];
   assign \$46  = \$44  & \$45 ;
   assign \$47  = ~ \$46 ;
   assign \$48  = \$46  ? 2'h0 : 2'h3;
@@ -98826,11 +97717,11 @@ module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit,
   always @(posedge clk)
     wp_meta__en <= do_write;
   always @(posedge clk)
-    w_slot <= \port$25547$0 [9:0];
+    w_slot <= \port$25458$0 [9:0];
   always @(posedge clk)
     w_epoch <= \$1 [11:0];
   always @(posedge clk)
-    wp_bank0__data <= { \port$25563$0 , \port$25561$0 , \port$25559$0 , \port$25557$0 , \port$25555$0 , \port$25553$0 , \port$25551$0 , \port$25549$0  };
+    wp_bank0__data <= { \port$25474$0 , \port$25472$0 , \port$25470$0 , \port$25468$0 , \port$25466$0 , \port$25464$0 , \port$25462$0 , \port$25460$0  };
   always @(posedge clk)
     x_valid <= wp_meta__en;
   always @(posedge clk)
@@ -98848,12 +97739,12 @@ module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit,
   always @(posedge clk)
     r_meta <= \$61 ;
   assign \$1  = epoch + begin_eval;
-  assign \$2  = \port$25547$0  < 11'h400;
+  assign \$2  = \port$25458$0  < 11'h400;
   assign \$3  = host_commit & \$2 ;
-  assign \$4  = | \port$25563$0 [31:16];
-  assign \$5  = | \port$25563$0 [15:0];
+  assign \$4  = | \port$25474$0 [31:16];
+  assign \$5  = | \port$25474$0 [15:0];
   assign \$6  = \$4  & \$5 ;
-  assign \$7  = \port$25563$0 [15:0] <= \port$25563$0 [31:16];
+  assign \$7  = \port$25474$0 [15:0] <= \port$25474$0 [31:16];
   assign \$8  = \$6  & \$7 ;
   assign do_write = \$3  & \$8 ;
   assign \$9  = x_slot == w_slot;
@@ -98882,7 +97773,7 @@ module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit,
   assign \$29  = x_slot == wp_scrub__addr;
   assign \$30  = x_valid & \$29 ;
   assign \$31  = \$28  | \$30 ;
-  assign \$32  = \port$25547$0 [9:0] == wp_scrub__addr;
+  assign \$32  = \port$25458$0 [9:0] == wp_scrub__addr;
   assign \$33  = do_write & \$32 ;
   assign \$34  = \$31  | \$33 ;
   always @* begin
@@ -98932,13 +97823,13 @@ module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit,
   end
   assign epoch_next = \$1 [11:0];
   assign pending_any = host_pending;
-  assign host_slot = { 16'h0000, \port$25547$0  };
-  assign host_data = { \port$25563$0 , \port$25561$0 , \port$25559$0 , \port$25557$0 , \port$25555$0 , \port$25553$0 , \port$25551$0 , \port$25549$0  };
-  assign wp_latest__addr = \port$25547$0 [9:0];
-  assign wp_latest__data = { \port$25563$0 , \port$25561$0 , \port$25559$0 , \port$25557$0 , \port$25555$0 , \port$25553$0 , \port$25551$0 , \port$25549$0  };
+  assign host_slot = { 16'h0000, \port$25458$0  };
+  assign host_data = { \port$25474$0 , \port$25472$0 , \port$25470$0 , \port$25468$0 , \port$25466$0 , \port$25464$0 , \port$25462$0 , \port$25460$0  };
+  assign wp_latest__addr = \port$25458$0 [9:0];
+  assign wp_latest__data = { \port$25474$0 , \port$25472$0 , \port$25470$0 , \port$25468$0 , \port$25466$0 , \port$25464$0 , \port$25462$0 , \port$25460$0  };
   assign wp_latest__en = do_write;
-  assign rp_meta_c__addr = \port$25547$0 [9:0];
-  assign rp_scrub_c__addr = \port$25547$0 [9:0];
+  assign rp_meta_c__addr = \port$25458$0 [9:0];
+  assign rp_scrub_c__addr = \port$25458$0 [9:0];
   assign wp_meta__addr = w_slot;
   assign wp_meta__data = w_meta;
   assign w_valid = wp_meta__en;
@@ -98958,14 +97849,14 @@ module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit,
   assign rp_meta_e__en = rp_bank0__en;
   assign rp_scrub_e__addr = rp_bank0__addr;
   assign rp_scrub_e__en = rp_bank0__en;
-  assign rp_latest__addr = \port$25547$0 [9:0];
-  assign host_rd_slot = \port$25547$0 [9:0];
+  assign rp_latest__addr = \port$25458$0 [9:0];
+  assign host_rd_slot = \port$25458$0 [9:0];
   assign host_rd_en = rp_latest__en;
   assign rp_latest__data = host_rd_data;
-  assign \host_data.reserve0  = { \port$25555$0 [15:0], \port$25553$0 , \port$25551$0 , \port$25549$0  };
-  assign \host_data.reserve1  = { \port$25561$0 , \port$25559$0 , \port$25557$0 , \port$25555$0 [31:16] };
-  assign \host_data.fee_num  = \port$25563$0 [15:0];
-  assign \host_data.fee_den  = \port$25563$0 [31:16];
+  assign \host_data.reserve0  = { \port$25466$0 [15:0], \port$25464$0 , \port$25462$0 , \port$25460$0  };
+  assign \host_data.reserve1  = { \port$25472$0 , \port$25470$0 , \port$25468$0 , \port$25466$0 [31:16] };
+  assign \host_data.fee_num  = \port$25474$0 [15:0];
+  assign \host_data.fee_den  = \port$25474$0 [31:16];
   assign \old.bank  = old[0];
   assign \old.valid  = old[1];
   assign \old.epoch  = old[13:2];
