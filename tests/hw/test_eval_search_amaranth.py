@@ -39,15 +39,25 @@ def simulate(reqs: list[dict[str, int]], hold: int = 0,
     return amaranth_sim.simulate(EvalSearch(words), reqs, hold=hold)
 
 
-def test_cycles_equal_optimal_cycle_and_the_interpreter() -> None:
-    reqs = [request_of(h, tag=i + 1) for i, h in enumerate(CYCLES)]
+def _simulate_cycles(cases: list[list[Hop]],
+                     divs: list[tuple[int, int]] | None = None) -> list[dict[str, int]]:
+    """``cases`` through the unit back to back: each record equals ``optimal_cycle``'s and carries its
+    request's tag, each latency the interpreter's cycle count (``divs``: receives every executed ``DIVC``'s
+    operands). Returns the records."""
+    reqs = [request_of(h, tag=i + 1) for i, h in enumerate(cases)]
     got, lat = simulate(reqs)
-    for hops, req, rec, n in zip(CYCLES, reqs, got, lat, strict=True):
+    model = ep.SEARCH_CYCLES if divs is None else noting_divc(ep.SEARCH_CYCLES, divs)
+    for hops, req, rec, n in zip(cases, reqs, got, lat, strict=True):
         want = optimal_cycle(hops)
         assert (rec["amount_in"], rec["profit"], bool(rec["exact"]), rec["candidates"]) == (
             want.amount_in, want.profit, want.exact, want.candidates), hops
         assert rec["tag"] == req["tag"]
-        assert n == ep.run(inputs_of(req)).cycles
+        assert n == ep.run(inputs_of(req), model=model).cycles
+    return got
+
+
+def test_cycles_equal_optimal_cycle_and_the_interpreter() -> None:
+    got = _simulate_cycles(CYCLES)
     assert sum(r["profit"] > 0 for r in got) == 2
 
 
@@ -55,15 +65,9 @@ def test_exact_divisions_equal_optimal_cycle() -> None:
     """The ``divc`` class (every executed ``DIVC`` divides exactly; a round-up of an exact quotient passes
     the other classes): records equal ``optimal_cycle``'s, latencies the cycle model's."""
     hops = list(cycles("divc", 4, seed=21))
-    reqs = [request_of(h, tag=i + 1) for i, h in enumerate(hops)]
-    got, lat = simulate(reqs)
-    for h, req, rec, n in zip(hops, reqs, got, lat, strict=True):
-        want = optimal_cycle(h)
-        assert (rec["amount_in"], rec["profit"], bool(rec["exact"]), rec["candidates"]) == (
-            want.amount_in, want.profit, want.exact, want.candidates), h
-        divs: list[tuple[int, int]] = []
-        assert n == ep.run(inputs_of(req), model=noting_divc(ep.SEARCH_CYCLES, divs)).cycles
-        assert divs and all(a % b == 0 for a, b in divs), h
+    divs: list[tuple[int, int]] = []
+    got = _simulate_cycles(hops, divs)
+    assert len(divs) >= len(hops) and all(a % b == 0 for a, b in divs), divs
     assert sum(r["profit"] > 0 for r in got) >= 2
 
 
