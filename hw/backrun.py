@@ -62,7 +62,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Array, C, Cat, Module, Mux, Signal, Value
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, Value
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -72,6 +72,7 @@ from mevblade.control.engine.software.types_swap import MAX_PATH_LEN, UINT112_MA
 from mevblade.hw.eval_search import EvalSearch
 from mevblade.hw.eval_serial import EvalSerial
 from mevblade.hw.evaluator import AmountOp, AmountRevert, AmountUnit, HopLayout
+from mevblade.hw.muxtree import mux_select
 from mevblade.hw.pool_table import PoolRecord
 from mevblade.hw.swap_decoder import SwapRecord
 
@@ -224,17 +225,6 @@ def record_to_opportunity(rec: dict[str, int], table: Any, victim_tx: bytes = b"
                        rec["amount_in"], rec["profit"], bool(rec["exact"]))
 
 
-def _select(words: list[Any], index: Value) -> Value:
-    """``words[index]``, 0 past the end (as an ``Array`` read gives), as a balanced tree of 2:1
-    multiplexers on the bits of ``index``. An ``Array`` read lowers to a ``case`` on the whole index
-    (one AND term per word and bit, ORed), which yosys maps to several times the LUTs of the tree."""
-    width = max(len(Value.cast(w)) for w in words)
-    level = [Value.cast(w) for w in words] + [C(0, width)] * ((1 << len(index)) - len(words))
-    for b in range(len(index)):
-        level = [Mux(index[b], level[2 * i + 1], level[2 * i]) for i in range(len(level) // 2)]
-    return level[0]
-
-
 def _or_all(values: Any) -> Value:
     """The bitwise OR of ``values``."""
     out = None
@@ -378,9 +368,9 @@ class Backrun(wiring.Component):
         cur_eidx = Signal(idx_bits)
         amt_h = Signal(112)
         amt_h1 = Signal(112)
-        m.d.comb += [cur_slot.eq(_select(list(hop_slot), h)), cur_dir.eq(_select(list(hop_dir), h)),
+        m.d.comb += [cur_slot.eq(mux_select(list(hop_slot), h)), cur_dir.eq(mux_select(list(hop_dir), h)),
                      Cat(cur_r0, cur_r1).eq(hrp.data), Cat(cur_fn, cur_fd).eq(frp.data),
-                     cur_eidx.eq(_select(list(hop_eidx), h)),
+                     cur_eidx.eq(mux_select(list(hop_eidx), h)),
                      amt_h.eq(arp0.data), amt_h1.eq(arp1.data)]
 
         # ---- output register ----------------------------------------------------------------------
@@ -425,7 +415,7 @@ class Backrun(wiring.Component):
         nsib = Signal(4)
         sibs = Array(Signal(SLOT_BITS, name=f"sib{i}") for i in range(MAX_SIBLINGS))
         sib_slot = Signal(SLOT_BITS)
-        m.d.comb += sib_slot.eq(_select(list(sibs), k))
+        m.d.comb += sib_slot.eq(mux_select(list(sibs), k))
         s_r0 = Signal(112)
         s_r1 = Signal(112)
         s_fn = Signal(16)

@@ -109,6 +109,7 @@ from mevblade.hw.csr import (
 )
 from mevblade.hw.keccak import Keccak256
 from mevblade.hw.layouts import BEAT_BYTES, TX_HEADER_BITS, TxHeader
+from mevblade.hw.muxtree import mux_select
 from mevblade.hw.pool_table import PoolTable
 from mevblade.hw.skid import SkidBuffer
 from mevblade.hw.swap_decoder import N_ROUTERS, SwapDecoder, SwapRecord, swap_decoder_signature
@@ -150,18 +151,6 @@ FEATURE_BITS = {"decoder": 0, "keccak": 1, "swap": 2, "pool": 3, "evaluator": 4,
 STAMP_DEPTH = 16
 # the framer's message sources (the payload after the two preamble words)
 _SRC_HEADER, _SRC_SWAP, _SRC_RECORD = 0, 1, 2
-
-
-def _word_select(words: list[Value], index: Value) -> Value:
-    """``words[index]``, 0 past the end (as an ``Array`` lookup gives), as a balanced tree of 2:1 multiplexers
-    on the bits of ``index``. The same function as ``Array(words)[index]``, which Amaranth lowers to a
-    ``case`` on the whole index (a ``$pmux``: one AND term per word and bit, ORed): yosys maps that to about
-    four times the LUT4s of the tree on the ECP5 (the framer's three word selects were ≈ 14 k of the top's
-    own 15.3 k TRELLIS_COMB, session 16); the tree maps onto LUT4 + PFUMX / L6MUX21 slices."""
-    level = list(words) + [C(0, len(words[0]))] * ((1 << len(index)) - len(words))
-    for b in range(len(index)):
-        level = [Mux(index[b], level[2 * i + 1], level[2 * i]) for i in range(len(level) // 2)]
-    return level[0]
 
 
 class _SwapBypass(wiring.Component):
@@ -520,7 +509,7 @@ class ApplianceTop(wiring.Component):
         }
         word = {k: Signal(64, name=f"word_{k}") for k in sources}
         for k, ws in sources.items():
-            m.d.comb += word[k].eq(_word_select(ws, widx))
+            m.d.comb += word[k].eq(mux_select(ws, widx))
         transfer = Signal()
         m.d.comb += [
             transfer.eq(self.m_axis_tvalid & self.m_axis_tready),

@@ -1,9 +1,9 @@
-"""The framer's word select (``hw/top.py`` ``_word_select``) is the function of an ``Array`` lookup.
+"""``mux_select`` (``hw/muxtree.py``) is the function of an ``Array`` lookup.
 
-``_word_select(words, index)`` replaced ``Array(words)[index]`` in the appliance top's framer (session 16: a
-tree of 2:1 multiplexers instead of a ``case`` on the whole index, fewer ECP5 LUTs). Checked here in
-Amaranth's simulator for every index value (past the end included: both give 0) on random words, for the
-three sources' word counts and an index wider than needed.
+``mux_select(words, index)`` replaced ``Array(words)[index]`` in the appliance top's framer and the backrun
+unit's per-hop reads (session 16: a tree of 2:1 multiplexers instead of a ``case`` on the whole index, fewer
+ECP5 LUTs). Checked here in Amaranth's simulator for every index value (past the end included: both give 0)
+on random words, for the framer's three word counts and an index wider than needed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import pytest
 from amaranth.hdl import Array, Const, Module, Signal
 from amaranth.sim import Simulator
 
-from mevblade.hw.top import OPP_WORDS, PAYLOAD_WORDS, PREAMBLE_WORDS, SWAP_WORDS, _word_select
+from mevblade.hw.muxtree import mux_select
+from mevblade.hw.top import OPP_WORDS, PAYLOAD_WORDS, PREAMBLE_WORDS, SWAP_WORDS
 
 
 @pytest.mark.parametrize("n, index_bits", [
@@ -31,7 +32,7 @@ def test_word_select_equals_array_lookup(n: int, index_bits: int) -> None:
     tree = Signal(64)
     ref = Signal(64)
     m = Module()
-    m.d.comb += [tree.eq(_word_select(words, index)), ref.eq(Array(words)[index])]
+    m.d.comb += [tree.eq(mux_select(words, index)), ref.eq(Array(words)[index])]
     seen: list[tuple[int, int, int]] = []
 
     async def bench(ctx) -> None:
