@@ -173,6 +173,11 @@ class PoolTable(wiring.Component):
             raw = Value.cast(rp.data)
             return Mux(hit, ~raw, raw)
 
+        def active_bank(md, scrub_bit, ep):
+            """A slot's active bank at epoch ``ep`` from its metadata ``md`` and scrub bit: ``md.bank``, or
+            the other bank while the slot is pending (valid, and committed in epoch ``ep``)."""
+            return md.bank ^ ((md.valid ^ scrub_bit) & (md.epoch == ep))
+
         wp_latest = latest.write_port()
         wp_meta = meta.write_port()
         wp_scrub = scrub.write_port()
@@ -222,7 +227,7 @@ class PoolTable(wiring.Component):
         old = Signal(meta_layout)
         m.d.comb += old.eq(Mux(x_valid & (x_slot == w_slot), x_meta, c_meta))
         # the slot's active bank after this commit's boundary; the record goes to the other one
-        active = old.bank ^ ((old.valid ^ c_scrub) & (old.epoch == w_epoch))
+        active = active_bank(old, c_scrub, w_epoch)
         m.d.comb += [
             w_meta.bank.eq(~active),
             w_meta.valid.eq(~c_scrub),   # valid = meta.valid ^ scrub = 1
@@ -268,7 +273,7 @@ class PoolTable(wiring.Component):
             m.d.sync += [r_epoch.eq(epoch), r_fwd.eq(w_valid & (w_slot == self.rd_slot)), r_meta.eq(w_meta)]
         e = Signal(meta_layout)
         m.d.comb += e.eq(Mux(r_fwd, r_meta, read(rp_meta_e, wp_meta)))
-        e_active = e.bank ^ ((e.valid ^ read(rp_scrub_e, wp_scrub)) & (e.epoch == r_epoch))
+        e_active = active_bank(e, read(rp_scrub_e, wp_scrub), r_epoch)
         m.d.comb += self.rd_data.eq(Mux(e_active, read(rp_bank1, wp_bank1), read(rp_bank0, wp_bank0)))
 
         # --- host readback: the latest record (read-before-write against a commit on the same edge)
