@@ -76,7 +76,7 @@ rtl: setup-python
 # largest that fits the xc7z020; zcu104 / kv260 full), FREQ=<MHz>, SYNTH=auto|abc9|abc,
 # ROUTER=router2|router1, PLACER=static|heap, SEED=<n> (nextpnr; the defaults static + router2 route the ECP5 build).
 bitstream: setup
-	$(if $(BOARD),$(PY) -m mevblade.hw.boards.build --board $(BOARD)$(if $(VARIANT), --variant $(VARIANT))$(if $(FREQ), --freq $(FREQ))$(if $(SYNTH), --synth $(SYNTH))$(if $(ROUTER), --router $(ROUTER))$(if $(PLACER), --placer $(PLACER))$(if $(SEED), --seed $(SEED)),$(PY) -m mevblade.hw.build)
+	$(if $(BOARD),$(PY) -m mevblade.hw.boards.build --board $(BOARD)$(if $(VARIANT), --variant $(VARIANT))$(if $(FREQ), --freq $(FREQ))$(if $(SYNTH), --synth $(SYNTH))$(if $(ROUTER), --router $(ROUTER))$(if $(PLACER), --placer $(PLACER))$(if $(SEED), --seed $(SEED))$(if $(TMG_RIPUP), --tmg-ripup),$(PY) -m mevblade.hw.build)
 
 # Builds the wheel, installs it into a throw-away venv and imports every subpackage.
 wheel-check: setup-python

@@ -248,6 +248,21 @@ def test_ecp5_build_passes_the_placer_and_seed_to_nextpnr(tmp_path, monkeypatch,
     assert args[args.index("--seed") + 1] == str(seed or 1)
 
 
+@pytest.mark.parametrize("ripup", [False, True])
+def test_ecp5_build_passes_timing_ripup_to_nextpnr_only_when_asked(tmp_path, monkeypatch, ripup) -> None:
+    """``--tmg-ripup`` reaches nextpnr (and the report) exactly when asked; the default build is unchanged."""
+    _fake_tools(tmp_path, monkeypatch)
+    rep = build_board("ulx3s-85f", out=tmp_path / "out", synth="abc", tmg_ripup=ripup)
+    assert rep["tmg_ripup"] is ripup
+    args = (tmp_path / "out" / "nextpnr.args").read_text().split()
+    assert ("--tmg-ripup" in args) is ripup
+
+
+def test_ecp5_build_rejects_a_non_bool_ripup(tmp_path) -> None:
+    with pytest.raises(TypeError, match="tmg_ripup must be a bool, not 'yes'"):
+        build_board("ulx3s-85f", out=tmp_path / "out", tmg_ripup="yes")
+
+
 @pytest.mark.parametrize("kw, match",
                          [({"placer": "sa"}, r"placer must be one of \('static', 'heap'\), not 'sa'"),
                                        ({"seed": 0}, "seed must be a positive integer, not 0")])

@@ -157,7 +157,7 @@ PLACERS = ("static", "heap")
 
 
 def _ecp5_plan(out: Path, freq_mhz: float, variant: str, router: str = "router2", placer: str = "static",
-               seed: int = 1) -> str:
+               seed: int = 1, tmg_ripup: bool = False) -> str:
     """Elaborate the appliance for the board, write the build files (yosys script, LPF, build script) and
     return the yosys script as written."""
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
@@ -168,6 +168,8 @@ def _ecp5_plan(out: Path, freq_mhz: float, variant: str, router: str = "router2"
     # do_build=False + extract: platform.build() would insist on the programmer
     # (openFPGALoader) being installed even when not programming.
     opts = f"--timing-allow-fail --seed {seed} --placer {placer} --router {router}"
+    if tmg_ripup:
+        opts += " --tmg-ripup"
     plan = platform.build(ECP5Appliance(freq_mhz=freq_mhz, variant=variant), name="mevblade",
                           build_dir=str(out), do_build=False, nextpnr_opts=opts)
     plan.extract(str(out))
@@ -201,7 +203,7 @@ def _last_yosys_step(out: Path) -> str:
 
 def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto",
                variant: str = "decode", router: str = "router2", placer: str = "static",
-               seed: int = 1) -> dict[str, Any]:
+               seed: int = 1, tmg_ripup: bool = False) -> dict[str, Any]:
     if synth not in SYNTH_FLOWS:
         raise ValueError(f"synth must be one of {SYNTH_FLOWS}, not {synth!r}")
     if router not in ROUTERS:
@@ -210,6 +212,8 @@ def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto",
         raise ValueError(f"placer must be one of {PLACERS}, not {placer!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 1:
         raise ValueError(f"seed must be a positive integer, not {seed!r}")
+    if not isinstance(tmg_ripup, bool):
+        raise TypeError(f"tmg_ripup must be a bool, not {tmg_ripup!r}")
     _toolchain_env()
     t0 = time.time()
     flows = ["abc9", "abc"] if synth == "auto" else [synth]
@@ -217,8 +221,8 @@ def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto",
     # what every report of this build says (the failure report and the bitstream's)
     build = {"board": board.name, "part": board.part, "variant": variant, "target_mhz": freq_mhz,
              "uart": uart_setting(freq_mhz), "router": router, "placer": placer, "seed": seed,
-             "synth_notes": notes, "host_link": board.link}
-    script = _ecp5_plan(out, freq_mhz, variant, router, placer, seed)
+             "tmg_ripup": tmg_ripup, "synth_notes": notes, "host_link": board.link}
+    script = _ecp5_plan(out, freq_mhz, variant, router, placer, seed, tmg_ripup)
     for flow in flows:
         try:
             _ecp5_run(out, script, flow)
@@ -342,7 +346,8 @@ DEFAULT_FREQ_MHZ = {"frontend": 15.0, "decode": 15.0, "compact": 15.0, "full": 1
 
 def build_board(name: str, *, out: Path | None = None, freq_mhz: float | None = None,
                 estimate: bool = False, synth: str = "auto", variant: str | None = None,
-                router: str = "router2", placer: str = "static", seed: int = 1) -> dict[str, Any]:
+                router: str = "router2", placer: str = "static", seed: int = 1,
+                tmg_ripup: bool = False) -> dict[str, Any]:
     try:
         board = BOARDS[name]
     except KeyError:
@@ -353,7 +358,7 @@ def build_board(name: str, *, out: Path | None = None, freq_mhz: float | None = 
     out = out or REPO / "build" / "boards" / name
     out.mkdir(parents=True, exist_ok=True)
     if board.kind == "ecp5":
-        return build_ecp5(board, out, freq_mhz, synth, variant, router, placer, seed)
+        return build_ecp5(board, out, freq_mhz, synth, variant, router, placer, seed, tmg_ripup)
     return build_zynq(board, out, estimate, variant)
 
 
@@ -385,6 +390,9 @@ def main(argv: list[str] | None = None) -> int:
                         "LFE5U-85F build routes; with heap, nextpnr's own default, router2 stalled on the "
                         "same netlist)")
     p.add_argument("--seed", type=int, default=1, help="ECP5: nextpnr's placement seed (default 1)")
+    p.add_argument("--tmg-ripup", action="store_true",
+                   help="ECP5: nextpnr rips up and reroutes for timing (--tmg-ripup): slower, a few percent "
+                        "more clock (the decoder: docs/PERFORMANCE.md, session 15)")
     args = p.parse_args(argv)
     try:
         variant = resolve_variant(BOARDS[args.board], args.variant)
@@ -393,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = build_board(args.board, out=args.out, freq_mhz=args.freq, estimate=args.xilinx_estimate,
                              synth=args.synth, variant=variant, router=args.router, placer=args.placer,
-                             seed=args.seed)
+                             seed=args.seed, tmg_ripup=args.tmg_ripup)
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
