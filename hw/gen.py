@@ -31,6 +31,7 @@ RTL_DIR = Path(__file__).resolve().parent / "rtl"
 TOPS: dict[str, str] = {
     "tx_decoder_top": "mevblade.hw.top_decoder:TxDecoderTop",
     "keccak_top": "mevblade.hw.top_keccak:KeccakTop",
+    "keccak_serial_top": "mevblade.hw.top_keccak_serial:KeccakSerialTop",
     "swap_decoder_top": "mevblade.hw.top_swap_decoder:SwapDecoderTop",
     "pool_table_top": "mevblade.hw.top_pool_table:PoolTableTop",
     "evaluator_top": "mevblade.hw.top_evaluator:EvaluatorTop",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,9 @@ __all__ = ["TOP", "CLOCK_NS", "KeccakTB", "Hashed"]
 
 TOP = "keccak_top"
 CLOCK_NS = 4
+#: cycles without a digest before a run counts as hung (``KECCAK_MAX_IDLE_CYCLES``: a slower core's
+#: longest packet takes longer than ``keccak_top``'s)
+MAX_IDLE_CYCLES = int(os.environ.get("KECCAK_MAX_IDLE_CYCLES", "2000"))
 
 
 @dataclass
@@ -44,12 +48,12 @@ class KeccakTB(AxiStreamTB):
     def set_backpressure_generator(self, generator: Any) -> None:
         self.sink.set_pause_generator(generator)
 
-    async def run(self, packets: list[bytes], max_idle_cycles: int = 2000) -> Hashed:
+    async def run(self, packets: list[bytes], max_idle_cycles: int = MAX_IDLE_CYCLES) -> Hashed:
         """Send ``packets`` back to back; collect exactly one digest each (fails on a hang)."""
         self.send_nowait(packets)
         return await self.collect(len(packets), max_idle_cycles)
 
-    async def collect(self, count: int, max_idle_cycles: int = 2000) -> Hashed:
+    async def collect(self, count: int, max_idle_cycles: int = MAX_IDLE_CYCLES) -> Hashed:
         """Collect ``count`` digests of packets already queued on the source (fails on a hang)."""
         start = self.start_batch()
         packets = [None] * count
