@@ -30,6 +30,7 @@ RTL_DIR = Path(__file__).resolve().parent / "rtl"
 #: Verilog module name -> "module:Class" of a wiring.Component built with no arguments.
 TOPS: dict[str, str] = {
     "tx_decoder_top": "mevblade.hw.top_decoder:TxDecoderTop",
+    "tx_decoder_serial_top": "mevblade.hw.top_decoder_serial:TxDecoderSerialTop",
     "keccak_top": "mevblade.hw.top_keccak:KeccakTop",
     "keccak_serial_top": "mevblade.hw.top_keccak_serial:KeccakSerialTop",
     "swap_decoder_top": "mevblade.hw.top_swap_decoder:SwapDecoderTop",

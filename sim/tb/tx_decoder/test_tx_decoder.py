@@ -6,7 +6,8 @@ and back-pressure on both outputs (the pause matrix of :mod:`mevblade.sim.tb.com
 and ends by checking that nothing more comes out. Run from
 ``tests/hw/test_tx_decoder_rtl.py`` (one simulator run, many packets per test).
 
-Environment: ``MEVBLADE_VECTORS`` (the shared vectors), ``TX_SEED`` (corpus seed).
+Environment: ``MEVBLADE_VECTORS`` (the shared vectors), ``TX_SEED`` (corpus seed), ``TX_LATENCY_MAX`` and
+``TX_MAX_IDLE_CYCLES`` (the top's latency bound and hang timeout, set by :func:`runner.run_cocotb`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ SEED = env_seed("TX_SEED")
 #: the latency bound of the top under test (``TX_LATENCY_MAX``; default
 #: :class:`~mevblade.hw.tx_decoder2.TxDecoder2`'s)
 LATENCY_MAX = int(os.environ.get("TX_LATENCY_MAX", LATENCY_MAX_CYCLES))
+#: cycles without any output before a run counts as hung (``TX_MAX_IDLE_CYCLES``; the default suits the
+#: line-rate decoder; a byte-serial top needs more than its longest packet's bytes: a 49 kB vector)
+MAX_IDLE = int(os.environ.get("TX_MAX_IDLE_CYCLES", 20000))
 
 
 async def setup(dut, idle: str, backpressure: str, seed: int = SEED) -> TxDecoderTB:
@@ -58,7 +62,7 @@ async def test_mainnet_block(dut, idle: str, backpressure: str):
     """All 100 transactions of mainnet block 18189758: every header field equals the software engine's."""
     tb = await setup(dut, idle, backpressure)
     packets = corpus.mainnet()
-    out = await tb.run(packets)
+    out = await tb.run(packets, MAX_IDLE)
     check(dut, packets, out, f"mainnet idle={idle} bp={backpressure}")
     await tb.assert_quiet()
 
@@ -70,7 +74,7 @@ async def test_vector_slice(dut, idle: str, backpressure: str):
     tb = await setup(dut, idle, backpressure)
     sets = corpus.vector_slice(VECTORS)
     packets = corpus.in_order(sets)
-    out = await tb.run(packets)
+    out = await tb.run(packets, MAX_IDLE)
     check(dut, packets, out, corpus.describe(sets))
     await tb.assert_quiet()
 
@@ -84,7 +88,7 @@ async def test_fuzz(dut, idle: str, backpressure: str):
     tb = await setup(dut, idle, backpressure, seed)
     seeds = corpus.mainnet() + corpus.vector_slice(VECTORS, typed_per_type=15)["typed_txs"]
     packets = corpus.fuzz(seeds, 350, 120, seed, shuffle=False)
-    out = await tb.run(packets)
+    out = await tb.run(packets, MAX_IDLE)
     check(dut, packets, out, f"fuzz seed={seed} idle={idle} bp={backpressure}")
     await tb.assert_quiet()
 
@@ -98,7 +102,7 @@ async def test_edge_packets(dut, idle: str, backpressure: str):
     packets = []
     for k, p in enumerate(corpus.edge_packets()):
         packets += [p, real[k % len(real)]] if k % 3 == 0 else [p]
-    out = await tb.run(packets)
+    out = await tb.run(packets, MAX_IDLE)
     check(dut, packets, out, f"edge idle={idle} bp={backpressure}")
     await tb.assert_quiet()
 
@@ -110,7 +114,7 @@ async def test_latency_last_byte_to_record(dut):
     latencies = []
     packets = corpus.mainnet()
     for raw in packets:
-        out = await tb.run([raw])
+        out = await tb.run([raw], MAX_IDLE)
         check(dut, [raw], out, "latency")
         latencies.append(out.record_cycle[0] - out.last_in_cycle[0])
         await ClockCycles(dut.clk, 4)
@@ -126,6 +130,6 @@ async def test_reset_mid_packet(dut):
     tb = await setup(dut, "none", "none")
     await tb.reset_during(corpus.mainnet()[4], tb.records, tb.calldata)
     packets = corpus.mainnet()[:10]
-    out = await tb.run(packets)
+    out = await tb.run(packets, MAX_IDLE)
     check(dut, packets, out, "after reset")
     await tb.assert_quiet()
