@@ -3,8 +3,10 @@
 This is the Verilog-facing top that a board build packages (flat ``s_axis_*``,
 ``m_axis_*`` and ``s_axil_*`` names, one clock domain ``sync``). Inside it:
 
-* the transaction decoder (:class:`~mevblade.hw.tx_decoder2.TxDecoder2`) and, on the same
-  input beats, the Keccak-256 core (:class:`~mevblade.hw.keccak.Keccak256`);
+* the transaction decoder (:class:`~mevblade.hw.tx_decoder2.TxDecoder2`, 8 bytes per cycle, or in the
+  *compact* top the byte-serial :class:`~mevblade.hw.tx_decoder_serial.TxDecoderSerial`: ``decoder_unit``)
+  and, on the same input beats, the Keccak-256 core (:class:`~mevblade.hw.keccak.Keccak256`, or the
+  plane-serial :class:`~mevblade.hw.keccak_serial.Keccak256Serial`: ``keccak_unit``);
 * the swap decoder (:class:`~mevblade.hw.swap_decoder.SwapDecoder`) on the decoder's
   calldata stream and header record, with its router table written through the CSRs;
 * the pool table (:class:`~mevblade.hw.pool_table.PoolTable`, :data:`POOL_CAPACITY` slots)
@@ -108,16 +110,19 @@ from mevblade.hw.csr import (
     rtl_source_hash,
 )
 from mevblade.hw.keccak import Keccak256
+from mevblade.hw.keccak_serial import Keccak256Serial
 from mevblade.hw.layouts import BEAT_BYTES, TX_HEADER_BITS, TxHeader
 from mevblade.hw.muxtree import mux_select
 from mevblade.hw.pool_table import PoolTable
 from mevblade.hw.skid import SkidBuffer
 from mevblade.hw.swap_decoder import N_ROUTERS, SwapDecoder, SwapRecord, swap_decoder_signature
 from mevblade.hw.tx_decoder2 import TxDecoder2
+from mevblade.hw.tx_decoder_serial import TxDecoderSerial
 
 __all__ = ["ApplianceTop", "MSG_TX_HEADER", "MSG_SWAP", "MSG_OPPORTUNITY", "MSG_EVAL_DONE", "MSG_CYCLE",
            "OPP_WORDS", "HEADER_WORDS", "DIGEST_WORDS", "PAYLOAD_WORDS", "SWAP_WORDS", "POOL_CAPACITY",
-           "PREAMBLE_WORDS", "FEATURE_BITS", "STAMP_DEPTH", "KECCAK_ROUNDS_PER_CYCLE", "SWAP_FOLLOWS_BIT"]
+           "PREAMBLE_WORDS", "FEATURE_BITS", "STAMP_DEPTH", "KECCAK_ROUNDS_PER_CYCLE", "SWAP_FOLLOWS_BIT",
+           "DECODER_UNITS", "KECCAK_UNITS"]
 
 MSG_TX_HEADER = 0x01
 MSG_SWAP = 0x02
@@ -144,6 +149,13 @@ DIGEST_WORDS = 4
 PAYLOAD_WORDS = HEADER_WORDS + DIGEST_WORDS
 #: two Keccak rounds per cycle keep the hash at line rate inside a packet
 KECCAK_ROUNDS_PER_CYCLE = 2
+#: the transaction decoders (``ApplianceTop(decoder_unit=...)``): the line-rate two-stage decoder
+#: (8 bytes per cycle) or the board-sized byte-serial one (one byte per cycle); the same records and
+#: calldata words
+DECODER_UNITS: dict[str, type[wiring.Component]] = {"line": TxDecoder2, "serial": TxDecoderSerial}
+#: the Keccak-256 cores (``ApplianceTop(keccak_unit=...)``): ``keccak_rounds_per_cycle`` rounds unrolled
+#: per cycle, or the board-sized plane-serial core (≥ 1 byte per cycle); the same digests
+KECCAK_UNITS: dict[str, type[wiring.Component]] = {"unrolled": Keccak256, "serial": Keccak256Serial}
 PREAMBLE_WORDS = 2
 #: bits of the ``version.features`` field
 FEATURE_BITS = {"decoder": 0, "keccak": 1, "swap": 2, "pool": 3, "evaluator": 4, "cycle": 5}
@@ -190,8 +202,9 @@ class ApplianceTop(wiring.Component):
 
     Latency
     -------
-    Decoder latency (last beat in → record, at most
-    :data:`~mevblade.hw.tx_decoder2.LATENCY_MAX_CYCLES` for an idle decoder) + 1 cycle into the holding
+    Decoder latency (last beat in → record, at most the decoder's ``LATENCY_MAX_CYCLES`` for an idle
+    decoder: :data:`mevblade.hw.tx_decoder2.LATENCY_MAX_CYCLES`,
+    :data:`mevblade.hw.tx_decoder_serial.LATENCY_MAX_CYCLES`) + 1 cycle into the holding
     register + 1 cycle to the swap decoder (its record one cycle later) + 1 cycle to load the framer;
     the message then takes ``PREAMBLE_WORDS + HEADER_WORDS`` cycles to leave. Swap →
     opportunity: the swap record, one cycle into the request slot, then the backrun unit's
@@ -200,13 +213,13 @@ class ApplianceTop(wiring.Component):
 
     Throughput
     ----------
-    Input: the decoder's (up to 8 bytes/cycle). With header messages enabled the
-    output needs 2 + :data:`PAYLOAD_WORDS` cycles per transaction, plus the few cycles
-    the next record takes to join once the holding register is free (it stays busy until
-    the header message's last word), which bounds the packet rate (the conformance /
-    decode-engine mode); with them disabled the input
-    runs at the decoder's rate. Swap evaluation is one at a time: swaps arriving faster
-    than the backrun unit evaluates them back-pressure the input.
+    Input: the decoder's (up to 8 bytes/cycle; one byte per cycle with ``decoder_unit="serial"``).
+    With header messages enabled the output needs 2 + :data:`PAYLOAD_WORDS` cycles per
+    transaction, plus the few cycles the next record takes to join once the holding register is
+    free (it stays busy until the header message's last word), which bounds the packet rate (the
+    conformance / decode-engine mode); with them disabled the input runs at the decoder's rate.
+    Swap evaluation is one at a time: swaps arriving faster than the backrun unit evaluates them
+    back-pressure the input.
 
     Back-pressure: honoured on ``m_axis``; ``s_axis`` stalls while ``control.enable``
     is 0, while the decoder is full, or (first beats only) while :data:`STAMP_DEPTH` packets
@@ -236,24 +249,37 @@ class ApplianceTop(wiring.Component):
         ``reset_buffer(m, rst)`` returns the signal that resets the pipeline's registers, given
         ``rst`` (sync reset OR soft reset OR flush), e.g. through a global clock buffer (the ECP5
         build: a ``DCCA``, so that reset does not load the fabric's routing). Default: ``rst``.
-    keccak_rounds_per_cycle : int
-        Keccak-f rounds unrolled per cycle (divides 24). The default, 2, hashes at line rate
-        inside a packet; 1 halves the round logic and sustains 136 bytes per 24 cycles
-        (:class:`~mevblade.hw.keccak.Keccak256`), which the ECP5 front end and the compact top use.
+    keccak_rounds_per_cycle : int, optional
+        Keccak-f rounds unrolled per cycle (divides 24) of the ``"unrolled"`` Keccak unit. The default,
+        2, hashes at line rate inside a packet; 1 halves the round logic and sustains 136 bytes per 24
+        cycles (:class:`~mevblade.hw.keccak.Keccak256`), which the ECP5 front ends use. Not with
+        ``keccak_unit="serial"`` (its schedule is fixed).
+    decoder_unit : str
+        The transaction decoder (:data:`DECODER_UNITS`): ``"line"`` (default: the two-stage
+        :class:`~mevblade.hw.tx_decoder2.TxDecoder2`, 8 bytes per cycle) or ``"serial"`` (the
+        byte-serial :class:`~mevblade.hw.tx_decoder_serial.TxDecoderSerial`, one byte per cycle in a
+        fraction of the area: the compact top). The same records and calldata words, so the same
+        messages; only the input rate and the record latency differ.
+    keccak_unit : str
+        The Keccak-256 core (:data:`KECCAK_UNITS`): ``"unrolled"`` (default,
+        :class:`~mevblade.hw.keccak.Keccak256` with ``keccak_rounds_per_cycle``) or ``"serial"`` (the
+        plane-serial :class:`~mevblade.hw.keccak_serial.Keccak256Serial`, ≥ 1 byte per cycle: the
+        compact top). The same digests.
     eval_unit : str
         The backrun unit's evaluator (``Backrun(evaluator=...)``, :data:`~mevblade.hw.backrun.EVALUATORS`;
         only with ``evaluator=True``): ``"search"`` (default: ``EvalSearch``, the line-rate whole top for
         the Zynq UltraScale+ boards) or ``"serial"`` (``EvalSerial``: the *compact* top, with
-        ``keccak_rounds_per_cycle=1`` the ``compact`` board variant sized for the LFE5U-85F and the
-        xc7z020). Same messages, registers and ``version.features`` (bits 3–5 set: it evaluates);
-        only the evaluation's cycles differ (≈ 5.7× per pair search, ``docs/PERFORMANCE.md``,
+        ``decoder_unit="serial"`` and ``keccak_unit="serial"`` the ``compact`` board variant sized for the
+        LFE5U-85F and the xc7z020). Same messages, registers and ``version.features`` (bits 3–5 set: it
+        evaluates); only the evaluation's cycles differ (≈ 5.7× per pair search, ``docs/PERFORMANCE.md``,
         "Session 16: the compact full pipeline").
     """
 
     def __init__(self, *, src_hash: str | None = None, evaluator: bool = True, swap: bool = True,
-                 keccak_rounds_per_cycle: int = KECCAK_ROUNDS_PER_CYCLE,
+                 keccak_rounds_per_cycle: int | None = None,
                  reset_buffer: Callable[[Module, Value], Value] | None = None,
-                 eval_unit: str = "search") -> None:
+                 eval_unit: str = "search", decoder_unit: str = "line",
+                 keccak_unit: str = "unrolled") -> None:
         if not isinstance(evaluator, bool):
             raise TypeError(f"evaluator must be a bool, not {evaluator!r}")
         if not isinstance(swap, bool):
@@ -269,9 +295,21 @@ class ApplianceTop(wiring.Component):
             raise TypeError(f"reset_buffer must be callable, not {reset_buffer!r}")
         self.swap = swap
         self.reset_buffer = reset_buffer
-        if (keccak_rounds_per_cycle not in (1, 2, 3, 4, 6, 8, 12, 24)
+        if decoder_unit not in DECODER_UNITS:
+            raise ValueError(f"decoder_unit must be one of {sorted(DECODER_UNITS)}, not {decoder_unit!r}")
+        if keccak_unit not in KECCAK_UNITS:
+            raise ValueError(f"keccak_unit must be one of {sorted(KECCAK_UNITS)}, not {keccak_unit!r}")
+        if keccak_unit != "unrolled":
+            if keccak_rounds_per_cycle is not None:
+                raise ValueError(f"keccak_rounds_per_cycle is for keccak_unit='unrolled', "
+                                 f"not {keccak_unit!r}")
+        elif keccak_rounds_per_cycle is None:
+            keccak_rounds_per_cycle = KECCAK_ROUNDS_PER_CYCLE
+        elif (keccak_rounds_per_cycle not in (1, 2, 3, 4, 6, 8, 12, 24)
                 or isinstance(keccak_rounds_per_cycle, bool)):
             raise ValueError(f"keccak_rounds_per_cycle must divide 24, not {keccak_rounds_per_cycle!r}")
+        self.decoder_unit = decoder_unit
+        self.keccak_unit = keccak_unit
         self.evaluator = evaluator
         self.keccak_rounds_per_cycle = keccak_rounds_per_cycle
         self.memory_map = appliance_map()
@@ -333,9 +371,10 @@ class ApplianceTop(wiring.Component):
                      ResetSignal("pipe").eq(pipe_rst_net)]
         to_pipe = DomainRenamer("pipe")
 
-        dec = TxDecoder2()
+        dec = DECODER_UNITS[self.decoder_unit]()
         m.submodules.decoder = to_pipe(dec)
-        kec = Keccak256(rounds_per_cycle=self.keccak_rounds_per_cycle)
+        kec_kw = {"rounds_per_cycle": self.keccak_rounds_per_cycle} if self.keccak_unit == "unrolled" else {}
+        kec = KECCAK_UNITS[self.keccak_unit](**kec_kw)
         m.submodules.keccak = to_pipe(kec)
         # Keccak takes the beats through a skid buffer: its accept (which feeds the input buffer's and the
         # absorb register's next values) depends on registers only, and the input gate sees a register too.

@@ -332,7 +332,8 @@ def test_variants_say_what_goes_into_the_top() -> None:
     assert VARIANTS["frontend"] == {"evaluator": False, "keccak_rounds_per_cycle": 1}
     assert VARIANTS["full"] == {"evaluator": True, "keccak_rounds_per_cycle": KECCAK_ROUNDS_PER_CYCLE}
     # the whole pipeline with the compact evaluator and the front end's one-round Keccak
-    assert VARIANTS["compact"] == {"evaluator": True, "eval_unit": "serial", "keccak_rounds_per_cycle": 1}
+    assert VARIANTS["compact"] == {"evaluator": True, "eval_unit": "serial", "decoder_unit": "serial",
+                                   "keccak_unit": "serial"}
 
 
 def test_board_wrapper_rejects_an_unknown_variant() -> None:
@@ -445,7 +446,8 @@ def test_zynq_variant_verilog_is_generated_from_that_variants_top(tmp_path, zynq
 
 def test_compact_top_builds_its_backrun_unit_with_the_serial_evaluator(monkeypatch) -> None:
     """The compact variant's top hands ``evaluator="serial"`` to its backrun unit (the whole top
-    ``"search"``), and that unit instantiates EvalSerial, not EvalSearch. (``version.features`` = 0x3F and the
+    ``"search"``), and that unit instantiates EvalSerial, not EvalSearch; its decoder and Keccak are the
+    board-sized serial units (the whole top's the line-rate ones). (``version.features`` = 0x3F and the
     records: the compact top's cocotb test, sim/tb/top/test_backrun_top.py.)"""
     import gc
     import warnings
@@ -465,9 +467,22 @@ def test_compact_top_builds_its_backrun_unit_with_the_serial_evaluator(monkeypat
             super().__init__(**kw)
             made.append(self)
 
+    front: list[str] = []  # the decoder and Keccak classes each top instantiated
+
+    def recording(cls: type) -> type:
+        def init(self, *args, **kw) -> None:
+            cls.__init__(self, *args, **kw)
+            front.append(cls.__name__)
+        return type(cls.__name__, (cls,), {"__init__": init})
+
     monkeypatch.setattr(top_mod, "Backrun", Recording)
-    for variant, unit in (("compact", "serial"), ("full", "search")):
+    monkeypatch.setattr(top_mod, "DECODER_UNITS", {k: recording(v) for k, v in top_mod.DECODER_UNITS.items()})
+    monkeypatch.setattr(top_mod, "KECCAK_UNITS", {k: recording(v) for k, v in top_mod.KECCAK_UNITS.items()})
+    for variant, unit, want_front, want_rounds in (
+            ("compact", "serial", ["TxDecoderSerial", "Keccak256Serial"], None),
+            ("full", "search", ["TxDecoder2", "Keccak256"], 2)):
         made.clear()
+        front.clear()
         top = top_mod.ApplianceTop(**VARIANTS[variant])
         with warnings.catch_warnings():  # looked at, not built: no "created but never used" warnings
             warnings.simplefilter("ignore", UnusedElaboratable)
@@ -478,7 +493,8 @@ def test_compact_top_builds_its_backrun_unit_with_the_serial_evaluator(monkeypat
             made.clear()
             gc.collect()
         assert units_made == [unit], variant
-        assert rounds == (1 if variant == "compact" else 2)
+        assert front == want_front, variant
+        assert rounds == want_rounds, variant
 
     def units(evaluator: str) -> list[type]:
         found: list[type] = []

@@ -369,8 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variant", default=None, metavar="{" + ",".join(BUILD_VARIANTS) + "}",
                    help="what goes into the top: 'frontend' (decoder, Keccak, swap decoder; no backrun unit "
                         "and no pool table: the host evaluates swaps), 'decode' (decoder and Keccak only: "
-                        "the host also recognises swaps), 'compact' (the whole pipeline with the compact "
-                        "evaluator EvalSerial and a 1-round Keccak) or 'full' (the whole top). "
+                        "the host also recognises swaps), 'compact' (the whole pipeline sized for the "
+                        "boards: the byte-serial decoder, the plane-serial Keccak and the compact evaluator "
+                        "EvalSerial) or 'full' (the whole top). "
                         "Default per board: "
                         + ", ".join(f"{b.name} {b.default_variant}" for b in BOARDS.values())
                         + " (decode: the variant that routes on the LFE5U-85F; frontend: the largest that "

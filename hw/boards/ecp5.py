@@ -33,14 +33,16 @@ UART_BAUD = 3_000_000
 #: pool table (``version.features`` bits 3–5 clear: the host evaluates every swap); it fits the
 #: LFE5U-85F but has not routed. ``decode``: the front end without the swap decoder (``features``
 #: bit 2 clear too: the host recognises swaps); it routes. ``compact``: the whole pipeline (decoder,
-#: Keccak at one round per cycle, swap decoder, pool table, backrun unit) with the limb-serial
-#: ``EvalSerial`` in place of ``EvalSearch`` — the same messages and registers as ``full`` and the same
-#: ``version.features`` (bits 3–5 set: it evaluates), ≈ 5.7× the cycles per pair search. ``full``: the
+#: Keccak, swap decoder, pool table, backrun unit) sized for the board: the byte-serial decoder
+#: ``TxDecoderSerial`` (one byte per cycle), the plane-serial ``Keccak256Serial`` and the limb-serial
+#: ``EvalSerial`` in place of ``TxDecoder2``, ``Keccak256`` and ``EvalSearch`` — the same messages and
+#: registers as ``full`` and the same ``version.features`` (bits 3–5 set: it evaluates); one byte per
+#: cycle in and ≈ 5.7× the cycles per pair search. ``full``: the
 #: whole top as the UltraScale+ Zynq builds package it (does not fit an LFE5U-85F).
 VARIANTS: dict[str, dict[str, Any]] = {
     "frontend": {"evaluator": False, "keccak_rounds_per_cycle": 1},
     "decode": {"evaluator": False, "swap": False, "keccak_rounds_per_cycle": 1},
-    "compact": {"evaluator": True, "eval_unit": "serial", "keccak_rounds_per_cycle": 1},
+    "compact": {"evaluator": True, "eval_unit": "serial", "decoder_unit": "serial", "keccak_unit": "serial"},
     "full": {"evaluator": True, "keccak_rounds_per_cycle": KECCAK_ROUNDS_PER_CYCLE},
 }
 #: the variant that routes on the LFE5U-85F (the one with a bitstream)

@@ -394,6 +394,10 @@ def test_error_counter_of_the_truncated_packet(frontend) -> None:
     ({"swap": False}, ValueError, "the evaluator needs the swap decoder"),
     ({"keccak_rounds_per_cycle": 5}, ValueError, "must divide 24"),
     ({"keccak_rounds_per_cycle": True}, ValueError, "must divide 24"),
+    ({"decoder_unit": "byte"}, ValueError, r"decoder_unit must be one of \['line', 'serial'\], not 'byte'"),
+    ({"keccak_unit": "fast"}, ValueError, r"keccak_unit must be one of \['serial', 'unrolled'\], not 'fast'"),
+    ({"keccak_unit": "serial", "keccak_rounds_per_cycle": 1}, ValueError,
+     "keccak_rounds_per_cycle is for keccak_unit='unrolled', not 'serial'"),
 ])
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")  # the refused object
 def test_bad_parameters_are_rejected(kwargs: dict, exc: type, match: str) -> None:
